@@ -1,0 +1,222 @@
+// Package db opens the product database — an embedded SQLite file or a
+// PostgreSQL server — behind one *sql.DB, and runs transactions on it.
+//
+// Store code is written once against database/sql with $n placeholders;
+// where the two dialects differ the store branches on DB.Dialect. PostgreSQL
+// connections go through a pgxpool so that River (riverpgxv5) and bulk COPY
+// can share the same pool as the stores.
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// Dialect names the SQL engine behind a DB.
+type Dialect string
+
+// The supported engines.
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// DB is an open product database.
+type DB struct {
+	// SQL is the handle every store uses.
+	SQL *sql.DB
+	// Dialect tells which engine SQL talks to.
+	Dialect Dialect
+	// Pool is the pgx pool behind SQL on PostgreSQL; nil on SQLite.
+	Pool *pgxpool.Pool
+	// Path is the database file on SQLite; empty on PostgreSQL.
+	Path string
+}
+
+// Options tune Open. The zero value is fine.
+type Options struct {
+	// MaxConns caps the PostgreSQL pool (default 20). SQLite always uses a
+	// single connection: it has one writer, and River's SQLite driver and
+	// our IMMEDIATE transactions are simplest and fastest without contention
+	// between connections of the same process.
+	MaxConns int32
+}
+
+// Open connects to the database named by rawURL:
+//
+//	postgres://user@host:5432/name?sslmode=…   PostgreSQL (also postgresql://)
+//	sqlite:path/to/file.db                      SQLite file (also file:… or a bare path)
+//
+// A SQLite file and its directory are created when missing. SQLite runs in
+// WAL mode with synchronous=FULL, so a transaction whose commit returned is
+// on disk even if the process or the machine dies right after.
+func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
+	switch {
+	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
+		return openPostgres(ctx, rawURL, opts)
+	case rawURL == "":
+		return nil, errors.New("open database: empty database URL")
+	default:
+		return openSQLite(ctx, rawURL)
+	}
+}
+
+func openPostgres(ctx context.Context, rawURL string, opts Options) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(rawURL)
+	if err != nil {
+		// The URL may contain a password: do not echo it.
+		return nil, errors.New("open database: DATABASE_URL is not a valid PostgreSQL URL")
+	}
+	cfg.MaxConns = 20
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	cfg.MaxConnIdleTime = 5 * time.Minute
+	cfg.HealthCheckPeriod = 30 * time.Second
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open database: connect to postgres: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open database: ping postgres at %s: %w", cfg.ConnConfig.Host, err)
+	}
+	return &DB{SQL: stdlib.OpenDBFromPool(pool), Dialect: Postgres, Pool: pool}, nil
+}
+
+func openSQLite(ctx context.Context, rawURL string) (*DB, error) {
+	path := rawURL
+	for _, prefix := range []string{"sqlite://", "sqlite:", "file:"} {
+		if strings.HasPrefix(path, prefix) {
+			path = strings.TrimPrefix(path, prefix)
+			break
+		}
+	}
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	if path == "" {
+		return nil, errors.New("open database: SQLite URL has no file path")
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("open database: create directory for %s: %w", path, err)
+		}
+	}
+	q := url.Values{}
+	for _, p := range []string{
+		"journal_mode(WAL)",
+		"synchronous(FULL)", // durability: fsync the WAL on every commit
+		"busy_timeout(10000)",
+		"foreign_keys(1)",
+	} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate") // take the write lock at BEGIN: no upgrade deadlocks
+	q.Set("_time_format", "sqlite")
+	sqlDB, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	sqlDB.SetMaxOpenConns(1)
+	sqlDB.SetMaxIdleConns(1)
+	sqlDB.SetConnMaxIdleTime(0)
+	sqlDB.SetConnMaxLifetime(0)
+	if err := sqlDB.PingContext(ctx); err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	return &DB{SQL: sqlDB, Dialect: SQLite, Path: path}, nil
+}
+
+// Close releases the database handles.
+func (d *DB) Close() error {
+	err := d.SQL.Close()
+	if d.Pool != nil {
+		d.Pool.Close()
+	}
+	return err
+}
+
+// PingContext checks that the database answers; health checks use it.
+func (d *DB) PingContext(ctx context.Context) error {
+	var one int
+	return d.SQL.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// Tx is a transaction pinned to one connection. Conn is exposed so that the
+// jobs package can enqueue River jobs on the same connection, inside the
+// same transaction, on PostgreSQL.
+type Tx struct {
+	*sql.Tx
+	Conn    *sql.Conn
+	Dialect Dialect
+}
+
+// InTx runs fn in a transaction and commits when fn returns nil. Any error
+// (or panic) rolls the whole transaction back, so nothing is half-written.
+func (d *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	conn, err := d.SQL.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	defer conn.Close()
+	sqlTx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	tx := &Tx{Tx: sqlTx, Conn: conn, Dialect: d.Dialect}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = sqlTx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			_ = sqlTx.Rollback()
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit transaction: %w", err)
+	}
+	return nil
+}
+
+// Querier is what both *sql.DB and *sql.Tx offer; stores accept it so the
+// same read code runs inside or outside a transaction.
+type Querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// IsUniqueViolation reports whether err is a unique-constraint violation on
+// either engine.
+func IsUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "SQLSTATE 23505") || // PostgreSQL unique_violation
+		strings.Contains(msg, "UNIQUE constraint failed") // SQLite
+}
+
+// UTC normalises an instant for storage: UTC with microsecond precision,
+// the precision PostgreSQL keeps, so values read back compare equal on both
+// engines.
+func UTC(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }

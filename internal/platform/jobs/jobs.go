@@ -1,0 +1,171 @@
+// Package jobs runs River job queues on either database engine behind one
+// small, non-generic Client, and lets stores enqueue jobs inside their own
+// database transaction so a job exists if and only if the change that caused
+// it was committed.
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/medplatform/medplatform/internal/platform/db"
+)
+
+// Config describes the work a Client does.
+type Config struct {
+	// Workers holds every job kind this process can run (river.AddWorker).
+	// It is needed even by insert-only clients so that job kinds are known.
+	Workers *river.Workers
+	// PeriodicJobs are enqueued on their schedule by the elected leader
+	// only, so several worker processes never duplicate them.
+	PeriodicJobs []*river.PeriodicJob
+	// RunWorkers makes Start fetch and work jobs. When false the client only
+	// inserts (the `serve --workers=false` shape).
+	RunWorkers bool
+	// MaxWorkers is the number of jobs worked at once (default 10).
+	MaxWorkers int
+	// Logger receives River's own logs.
+	Logger *slog.Logger
+	// ErrorHandler is told about failed jobs (for metrics); may be nil.
+	ErrorHandler river.ErrorHandler
+}
+
+// Client is a River client on one of the two engines.
+type Client struct {
+	dialect db.Dialect
+	lite    *river.Client[*sql.Tx]
+	pg      *river.Client[pgx.Tx]
+	running bool
+}
+
+// New builds a client on d.
+func New(d *db.DB, cfg Config) (*Client, error) {
+	rc := &river.Config{
+		Workers:      cfg.Workers,
+		PeriodicJobs: cfg.PeriodicJobs,
+		Logger:       cfg.Logger,
+		ErrorHandler: cfg.ErrorHandler,
+		JobTimeout:   10 * time.Minute,
+	}
+	if cfg.RunWorkers {
+		n := cfg.MaxWorkers
+		if n <= 0 {
+			n = 10
+		}
+		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: n}}
+	}
+	c := &Client{dialect: d.Dialect, running: cfg.RunWorkers}
+	var err error
+	switch d.Dialect {
+	case db.Postgres:
+		c.pg, err = river.NewClient(riverpgxv5.New(d.Pool), rc)
+	default:
+		// SQLite has no LISTEN/NOTIFY: River polls. A short poll interval
+		// keeps the embedded shape responsive.
+		rc.PollOnly = true
+		rc.FetchPollInterval = 250 * time.Millisecond
+		c.lite, err = river.NewClient(riversqlite.New(d.SQL), rc)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create job client: %w", err)
+	}
+	return c, nil
+}
+
+// Start begins working jobs when the client was built with RunWorkers; it is
+// a no-op for insert-only clients.
+func (c *Client) Start(ctx context.Context) error {
+	if !c.running {
+		return nil
+	}
+	var err error
+	if c.pg != nil {
+		err = c.pg.Start(ctx)
+	} else {
+		err = c.lite.Start(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("start job workers: %w", err)
+	}
+	return nil
+}
+
+// Stop lets running jobs finish until ctx is done, then cancels them.
+func (c *Client) Stop(ctx context.Context) error {
+	if !c.running {
+		return nil
+	}
+	var err error
+	if c.pg != nil {
+		err = c.pg.Stop(ctx)
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			err = c.pg.StopAndCancel(context.Background())
+		}
+	} else {
+		err = c.lite.Stop(ctx)
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			err = c.lite.StopAndCancel(context.Background())
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("stop job workers: %w", err)
+	}
+	return nil
+}
+
+// Insert enqueues a job outside any transaction.
+func (c *Client) Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
+	var (
+		res *rivertype.JobInsertResult
+		err error
+	)
+	if c.pg != nil {
+		res, err = c.pg.Insert(ctx, args, opts)
+	} else {
+		res, err = c.lite.Insert(ctx, args, opts)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("enqueue %s job: %w", args.Kind(), err)
+	}
+	return res, nil
+}
+
+// InsertTx enqueues a job inside tx: it becomes visible to workers only if
+// tx commits.
+func (c *Client) InsertTx(ctx context.Context, tx *db.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
+	var (
+		res *rivertype.JobInsertResult
+		err error
+	)
+	if c.lite != nil {
+		res, err = c.lite.InsertTx(ctx, tx.Tx, args, opts)
+	} else {
+		// The stores use database/sql; River's pgx driver wants a pgx.Tx.
+		// Both sit on the same pgx connection, so hand River that
+		// connection, already inside our transaction.
+		err = tx.Conn.Raw(func(driverConn any) error {
+			sc, ok := driverConn.(*stdlib.Conn)
+			if !ok {
+				return fmt.Errorf("unexpected driver connection %T", driverConn)
+			}
+			var ierr error
+			res, ierr = c.pg.InsertTx(ctx, &connTx{conn: sc.Conn()}, args, opts)
+			return ierr
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("enqueue %s job: %w", args.Kind(), err)
+	}
+	return res, nil
+}

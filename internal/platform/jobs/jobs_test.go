@@ -1,0 +1,98 @@
+package jobs_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/dbtest"
+	"github.com/medplatform/medplatform/internal/platform/jobs"
+	"github.com/medplatform/medplatform/internal/platform/migrate"
+)
+
+var schema = fstest.MapFS{"00001_init.sql": {Data: []byte(
+	"-- +goose Up\nCREATE TABLE thing (id INTEGER PRIMARY KEY, name TEXT NOT NULL);\n")}}
+
+type pingArgs struct{ ID int }
+
+func (pingArgs) Kind() string { return "test_ping" }
+
+type pingWorker struct {
+	river.WorkerDefaults[pingArgs]
+	done chan int
+}
+
+func (w *pingWorker) Work(ctx context.Context, j *river.Job[pingArgs]) error {
+	w.done <- j.Args.ID
+	return nil
+}
+
+// TestInsertTx checks that a job enqueued inside a transaction exists only
+// when the transaction commits, and that workers then run it.
+func TestInsertTx(t *testing.T) {
+	dbtest.Each(t, migrate.Set{SQLite: schema, Postgres: schema}, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		w := &pingWorker{done: make(chan int, 10)}
+		workers := river.NewWorkers()
+		river.AddWorker(workers, w)
+		c, err := jobs.New(d, jobs.Config{Workers: workers, RunWorkers: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		errRollback := errors.New("roll back")
+		err = d.InTx(ctx, func(tx *db.Tx) error {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO thing (id, name) VALUES ($1, $2)", 1, "rolled back"); err != nil {
+				return err
+			}
+			if _, err := c.InsertTx(ctx, tx, pingArgs{ID: 1}, nil); err != nil {
+				return err
+			}
+			return errRollback
+		})
+		if !errors.Is(err, errRollback) {
+			t.Fatalf("InTx = %v, want the rollback error", err)
+		}
+		err = d.InTx(ctx, func(tx *db.Tx) error {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO thing (id, name) VALUES ($1, $2)", 2, "committed"); err != nil {
+				return err
+			}
+			_, err := c.InsertTx(ctx, tx, pingArgs{ID: 2}, nil)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("InTx: %v", err)
+		}
+		var jobsCount int
+		if err := d.SQL.QueryRowContext(ctx, "SELECT count(*) FROM river_job").Scan(&jobsCount); err != nil {
+			t.Fatal(err)
+		}
+		if jobsCount != 1 {
+			t.Fatalf("river_job has %d rows, want 1 (the rolled-back job must not exist)", jobsCount)
+		}
+
+		if err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if err := c.Stop(stopCtx); err != nil {
+				t.Errorf("stop: %v", err)
+			}
+		}()
+		select {
+		case id := <-w.done:
+			if id != 2 {
+				t.Fatalf("worked job %d, want 2", id)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("job was not worked within 20s")
+		}
+	})
+}
