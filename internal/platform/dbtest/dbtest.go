@@ -24,14 +24,14 @@ import (
 
 // Each runs fn once per engine as the subtests "sqlite" and "postgres", each
 // on a new migrated database.
-func Each(t *testing.T, set migrate.Set, fn func(t *testing.T, d *db.DB)) {
+func Each(t *testing.T, sets []migrate.Set, fn func(t *testing.T, d *db.DB)) {
 	t.Helper()
-	t.Run("sqlite", func(t *testing.T) { fn(t, SQLite(t, set)) })
-	t.Run("postgres", func(t *testing.T) { fn(t, Postgres(t, set)) })
+	t.Run("sqlite", func(t *testing.T) { fn(t, SQLite(t, sets...)) })
+	t.Run("postgres", func(t *testing.T) { fn(t, Postgres(t, sets...)) })
 }
 
 // SQLite returns a migrated SQLite database in a temporary directory.
-func SQLite(t testing.TB, set migrate.Set) *db.DB {
+func SQLite(t testing.TB, sets ...migrate.Set) *db.DB {
 	t.Helper()
 	ctx := context.Background()
 	d, err := db.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "test.db"), db.Options{})
@@ -39,7 +39,7 @@ func SQLite(t testing.TB, set migrate.Set) *db.DB {
 		t.Fatalf("open sqlite: %v", err)
 	}
 	t.Cleanup(func() { d.Close() })
-	if _, err := migrate.Up(ctx, d, set); err != nil {
+	if _, err := migrate.Up(ctx, d, sets...); err != nil {
 		t.Fatalf("migrate sqlite: %v", err)
 	}
 	return d
@@ -47,7 +47,7 @@ func SQLite(t testing.TB, set migrate.Set) *db.DB {
 
 // Postgres returns a migrated PostgreSQL database created for this test, or
 // skips the test when TEST_DATABASE_URL is not set.
-func Postgres(t testing.TB, set migrate.Set) *db.DB {
+func Postgres(t testing.TB, sets ...migrate.Set) *db.DB {
 	t.Helper()
 	u := PostgresURL(t)
 	ctx := context.Background()
@@ -56,7 +56,7 @@ func Postgres(t testing.TB, set migrate.Set) *db.DB {
 		t.Fatalf("open postgres: %v", err)
 	}
 	t.Cleanup(func() { d.Close() })
-	if _, err := migrate.Up(ctx, d, set); err != nil {
+	if _, err := migrate.Up(ctx, d, sets...); err != nil {
 		t.Fatalf("migrate postgres: %v", err)
 	}
 	return d

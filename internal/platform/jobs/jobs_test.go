@@ -35,7 +35,7 @@ func (w *pingWorker) Work(ctx context.Context, j *river.Job[pingArgs]) error {
 // TestInsertTx checks that a job enqueued inside a transaction exists only
 // when the transaction commits, and that workers then run it.
 func TestInsertTx(t *testing.T) {
-	dbtest.Each(t, migrate.Set{SQLite: schema, Postgres: schema}, func(t *testing.T, d *db.DB) {
+	dbtest.Each(t, []migrate.Set{{SQLite: schema, Postgres: schema}}, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		w := &pingWorker{done: make(chan int, 10)}
 		workers := river.NewWorkers()

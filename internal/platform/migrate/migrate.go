@@ -18,9 +18,13 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/db"
 )
 
-// Set is a product's migrations: one fs.FS per dialect, each holding goose
-// SQL files (NNNNN_name.sql) at its root.
+// Set is one component's migrations: one fs.FS per dialect, each holding
+// goose SQL files (NNNNN_name.sql) at its root. Each set keeps its own
+// version table, so a shared component (the audit trail, say) versions its
+// tables independently of the product that embeds it.
 type Set struct {
+	// Table is the goose version table; empty means goose's default.
+	Table    string
 	SQLite   fs.FS
 	Postgres fs.FS
 }
@@ -31,6 +35,9 @@ func (s Set) provider(d *db.DB) (*goose.Provider, error) {
 		fsys, dialect = s.Postgres, goose.DialectPostgres
 	}
 	var opts []goose.ProviderOption
+	if s.Table != "" {
+		opts = append(opts, goose.WithTableName(s.Table))
+	}
 	if d.Dialect == db.Postgres {
 		// Several ECS tasks may start at once: serialise them on an advisory lock.
 		locker, err := lock.NewPostgresSessionLocker()
@@ -46,38 +53,44 @@ func (s Set) provider(d *db.DB) (*goose.Provider, error) {
 	return p, nil
 }
 
-// Up applies every pending migration, River's first, and returns the
-// product schema version reached.
-func Up(ctx context.Context, d *db.DB, set Set) (int64, error) {
+// Up applies River's migrations, then every pending migration of each set
+// in order, and returns how many migrations it applied.
+func Up(ctx context.Context, d *db.DB, sets ...Set) (int, error) {
 	if err := riverUp(ctx, d); err != nil {
 		return 0, err
 	}
-	p, err := set.provider(d)
-	if err != nil {
-		return 0, err
+	applied := 0
+	for _, set := range sets {
+		p, err := set.provider(d)
+		if err != nil {
+			return applied, err
+		}
+		res, err := p.Up(ctx)
+		applied += len(res)
+		if err != nil {
+			return applied, fmt.Errorf("apply migrations: %w", err)
+		}
 	}
-	if _, err := p.Up(ctx); err != nil {
-		return 0, fmt.Errorf("apply migrations: %w", err)
-	}
-	v, err := p.GetDBVersion(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("read schema version: %w", err)
-	}
-	return v, nil
+	return applied, nil
 }
 
-// Pending reports whether any product migration is not yet applied.
+// Pending reports whether any migration of the sets is not yet applied.
 // Readiness uses it: an instance must not take traffic on an old schema.
-func Pending(ctx context.Context, d *db.DB, set Set) (bool, error) {
-	p, err := set.provider(d)
-	if err != nil {
-		return false, err
+func Pending(ctx context.Context, d *db.DB, sets ...Set) (bool, error) {
+	for _, set := range sets {
+		p, err := set.provider(d)
+		if err != nil {
+			return false, err
+		}
+		pending, err := p.HasPending(ctx)
+		if err != nil {
+			return false, fmt.Errorf("check migrations: %w", err)
+		}
+		if pending {
+			return true, nil
+		}
 	}
-	pending, err := p.HasPending(ctx)
-	if err != nil {
-		return false, fmt.Errorf("check migrations: %w", err)
-	}
-	return pending, nil
+	return false, nil
 }
 
 func riverUp(ctx context.Context, d *db.DB) error {
