@@ -1,0 +1,274 @@
+// Package httpx holds the HTTP plumbing both products share: strict JSON
+// request decoding, JSON responses, RFC 9457 problem details with the one
+// table mapping error codes to statuses, and a ServeMux wrapper that answers
+// unknown routes and wrong methods with problem+json too.
+package httpx
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/medplatform/medplatform/internal/platform/errs"
+)
+
+// MaxBodyBytes is the largest request body accepted (1 MiB).
+const MaxBodyBytes = 1 << 20
+
+// ProblemTypeBase prefixes every problem "type"; the suffix is the error
+// code, so the type is stable and documented in docs/api.md.
+const ProblemTypeBase = "https://medplatform.dev/problems/"
+
+// statusOf is the one table from error code to HTTP status.
+var statusOf = map[errs.Code]int{
+	errs.CodeInvalid:      http.StatusBadRequest,
+	errs.CodeNotFound:     http.StatusNotFound,
+	errs.CodeConflict:     http.StatusConflict,
+	errs.CodeUnauthorized: http.StatusUnauthorized,
+	errs.CodeForbidden:    http.StatusForbidden,
+	errs.CodeTooLarge:     http.StatusRequestEntityTooLarge,
+	errs.CodeRateLimited:  http.StatusTooManyRequests,
+	errs.CodeUnavailable:  http.StatusServiceUnavailable,
+	errs.CodeInternal:     http.StatusInternalServerError,
+	"method_not_allowed":  http.StatusMethodNotAllowed,
+	"unsupported_media":   http.StatusUnsupportedMediaType,
+}
+
+// StatusOf returns the HTTP status for an error code.
+func StatusOf(code errs.Code) int {
+	if s, ok := statusOf[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// Problem is an RFC 9457 problem details body.
+type Problem struct {
+	Type     string `json:"type"`
+	Title    string `json:"title"`
+	Status   int    `json:"status"`
+	Detail   string `json:"detail,omitempty"`
+	Field    string `json:"field,omitempty"`
+	Instance string `json:"instance,omitempty"`
+	// RequestID lets support find the log lines of a failed request.
+	RequestID string `json:"requestId,omitempty"`
+}
+
+// WriteError writes err as problem+json. Errors that are not *errs.Error
+// (or have code internal) are logged with their text and answered with a
+// generic 500 that reveals nothing. requestID may be empty.
+func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, requestID string, err error) {
+	code := errs.CodeOf(err)
+	status := StatusOf(code)
+	p := Problem{
+		Type:      ProblemTypeBase + string(code),
+		Title:     http.StatusText(status),
+		Status:    status,
+		RequestID: requestID,
+	}
+	var e *errs.Error
+	if code != errs.CodeInternal && errors.As(err, &e) {
+		p.Detail = e.Message
+		p.Field = e.Field
+	} else {
+		p.Detail = "an internal error occurred; quote the request id when reporting it"
+		if log != nil {
+			log.ErrorContext(r.Context(), "request failed", "route", r.Pattern, "error", err.Error())
+		}
+	}
+	if code == errs.CodeRateLimited {
+		w.Header().Set("Retry-After", "60")
+	}
+	WriteProblem(w, p)
+}
+
+// WriteProblem writes a problem body with its status.
+func WriteProblem(w http.ResponseWriter, p Problem) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// WriteJSON writes v as JSON with the given status. Responses that may hold
+// PHI must not be cached by intermediaries, so every JSON answer is no-store.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// Decode reads one JSON value from the request body into dst, strictly:
+// the body must be JSON (Content-Type application/json or a +json type, or
+// absent), at most MaxBodyBytes long, a single value with no unknown fields
+// and the right types. Errors are *errs.Error naming the field, or the line
+// and column of a syntax error.
+func Decode(w http.ResponseWriter, r *http.Request, dst any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt := strings.TrimSpace(strings.ToLower(strings.SplitN(ct, ";", 2)[0]))
+		if mt != "application/json" && !strings.HasSuffix(mt, "+json") {
+			return &errs.Error{Code: "unsupported_media", Message: "request body must be application/json"}
+		}
+	}
+	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	data, err := io.ReadAll(body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errs.E(errs.CodeTooLarge, "request body exceeds %d bytes", MaxBodyBytes)
+		}
+		return errs.E(errs.CodeInvalid, "could not read request body")
+	}
+	return DecodeBytes(data, dst)
+}
+
+// DecodeBytes strictly decodes one JSON value; see Decode.
+func DecodeBytes(data []byte, dst any) error {
+	if len(strings.TrimSpace(string(data))) == 0 {
+		return errs.Invalid("", "request body is empty; a JSON object is required")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return decodeError(data, err)
+	}
+	if dec.More() {
+		return errs.Invalid("", "request body must hold a single JSON value")
+	}
+	var extra json.RawMessage
+	if err := dec.Decode(&extra); err != io.EOF {
+		return errs.Invalid("", "request body must hold a single JSON value")
+	}
+	return nil
+}
+
+func decodeError(data []byte, err error) error {
+	var (
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &syn):
+		line, col := position(data, syn.Offset-1) // Offset counts the bad byte
+		return errs.Invalid("", "malformed JSON at line %d, column %d: %s", line, col, syn.Error())
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errs.Invalid("", "malformed JSON: unexpected end of input")
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			field = "(body)"
+		}
+		return errs.Invalid(field, "wrong type: got JSON %s, want %s", typ.Value, jsonKind(typ.Type.Kind().String()))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return errs.Invalid(name, "unknown field")
+	default:
+		var e *errs.Error
+		if errors.As(err, &e) {
+			return e
+		}
+		// Custom UnmarshalJSON methods (e.g. time or clock values) land here;
+		// their messages are ours and carry no PHI.
+		return errs.Invalid("", "invalid JSON value: %s", err.Error())
+	}
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "string"
+	case "bool":
+		return "boolean"
+	case "slice", "array":
+		return "array"
+	case "struct", "map":
+		return "object"
+	default:
+		return "number"
+	}
+}
+
+// position converts a byte offset into a 1-based line and column.
+func position(data []byte, offset int64) (line, col int) {
+	line, col = 1, 1
+	for i := int64(0); i < offset && i < int64(len(data)); i++ {
+		if data[i] == '\n' {
+			line++
+			col = 1
+		} else {
+			col++
+		}
+	}
+	return line, col
+}
+
+// Mux wraps an *http.ServeMux so that requests matching no route get a 404
+// problem and requests with the wrong method get a 405 problem (with the
+// Allow header the ServeMux computed), instead of the mux's plain text.
+type Mux struct {
+	*http.ServeMux
+}
+
+// NewMux returns an empty Mux.
+func NewMux() *Mux { return &Mux{ServeMux: http.NewServeMux()} }
+
+func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := m.Handler(r); pattern != "" {
+		m.ServeMux.ServeHTTP(w, r)
+		return
+	}
+	// No pattern matched: let the mux decide between 404 and 405 on a
+	// recorder, then answer in our format.
+	rec := &statusRecorder{header: http.Header{}}
+	m.ServeMux.ServeHTTP(rec, r)
+	if rec.status == http.StatusMethodNotAllowed {
+		if allow := rec.header.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		WriteProblem(w, Problem{
+			Type:   ProblemTypeBase + "method_not_allowed",
+			Title:  http.StatusText(http.StatusMethodNotAllowed),
+			Status: http.StatusMethodNotAllowed,
+			Detail: fmt.Sprintf("method %s is not allowed on this resource", r.Method),
+		})
+		return
+	}
+	if rec.status == http.StatusMovedPermanently || rec.status == http.StatusTemporaryRedirect || rec.status == http.StatusPermanentRedirect {
+		for k, v := range rec.header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.status)
+		return
+	}
+	WriteProblem(w, Problem{
+		Type:   ProblemTypeBase + string(errs.CodeNotFound),
+		Title:  http.StatusText(http.StatusNotFound),
+		Status: http.StatusNotFound,
+		Detail: "no such route",
+	})
+}
+
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (s *statusRecorder) Header() http.Header { return s.header }
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return len(b), nil
+}
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+}

@@ -1,0 +1,129 @@
+package httpx_test
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/medplatform/medplatform/internal/platform/errs"
+	"github.com/medplatform/medplatform/internal/platform/httpx"
+)
+
+type payload struct {
+	Name  string   `json:"name"`
+	Count int      `json:"count"`
+	Tags  []string `json:"tags"`
+	Inner struct {
+		Flag bool `json:"flag"`
+	} `json:"inner"`
+}
+
+func TestDecode(t *testing.T) {
+	tests := []struct {
+		name, body, ctype string
+		wantCode          errs.Code
+		wantField         string
+		wantDetail        string
+	}{
+		{"ok", `{"name":"a","count":1}`, "application/json", "", "", ""},
+		{"ok fhir+json", `{"name":"a"}`, "application/fhir+json; charset=utf-8", "", "", ""},
+		{"unknown field", `{"name":"a","nope":1}`, "", errs.CodeInvalid, "nope", "unknown field"},
+		{"wrong type", `{"count":"x"}`, "", errs.CodeInvalid, "count", "wrong type"},
+		{"nested wrong type", `{"inner":{"flag":3}}`, "", errs.CodeInvalid, "inner.flag", "want boolean"},
+		{"syntax error line/col", "{\n  \"name\": \"a\",\n  ]\n}", "", errs.CodeInvalid, "", "line 3, column 3"},
+		{"truncated", `{"name":`, "", errs.CodeInvalid, "", "unexpected end"},
+		{"empty", ``, "", errs.CodeInvalid, "", "empty"},
+		{"two values", `{} {}`, "", errs.CodeInvalid, "", "single JSON value"},
+		{"not json media type", `{}`, "text/plain", "unsupported_media", "", "application/json"},
+		{"too large", `{"name":"` + strings.Repeat("x", httpx.MaxBodyBytes) + `"}`, "", errs.CodeTooLarge, "", "exceeds"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(tt.body))
+			if tt.ctype != "" {
+				r.Header.Set("Content-Type", tt.ctype)
+			}
+			var p payload
+			err := httpx.Decode(httptest.NewRecorder(), r, &p)
+			if tt.wantCode == "" {
+				if err != nil {
+					t.Fatalf("Decode: %v", err)
+				}
+				return
+			}
+			var e *errs.Error
+			if !errors.As(err, &e) {
+				t.Fatalf("Decode = %v, want *errs.Error", err)
+			}
+			if e.Code != tt.wantCode || e.Field != tt.wantField || !strings.Contains(e.Message, tt.wantDetail) {
+				t.Fatalf("Decode = code %q field %q msg %q; want code %q field %q msg containing %q",
+					e.Code, e.Field, e.Message, tt.wantCode, tt.wantField, tt.wantDetail)
+			}
+		})
+	}
+}
+
+func TestMuxProblems(t *testing.T) {
+	m := httpx.NewMux()
+	m.HandleFunc("GET /v1/things/{id}", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteJSON(w, 200, map[string]string{"id": r.PathValue("id")})
+	})
+	tests := []struct {
+		method, path string
+		status       int
+		problemType  string
+		allow        string
+	}{
+		{"GET", "/v1/things/1", 200, "", ""},
+		{"GET", "/v1/nothing", 404, httpx.ProblemTypeBase + "not_found", ""},
+		{"DELETE", "/v1/things/1", 405, httpx.ProblemTypeBase + "method_not_allowed", "GET, HEAD"},
+	}
+	for _, tt := range tests {
+		rec := httptest.NewRecorder()
+		m.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, nil))
+		if rec.Code != tt.status {
+			t.Errorf("%s %s = %d, want %d", tt.method, tt.path, rec.Code, tt.status)
+			continue
+		}
+		if tt.problemType == "" {
+			continue
+		}
+		if ct := rec.Header().Get("Content-Type"); ct != "application/problem+json" {
+			t.Errorf("%s %s Content-Type = %q", tt.method, tt.path, ct)
+		}
+		var p httpx.Problem
+		if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+			t.Fatalf("decode problem: %v", err)
+		}
+		if p.Type != tt.problemType || p.Status != tt.status {
+			t.Errorf("%s %s problem = %+v", tt.method, tt.path, p)
+		}
+		if got := rec.Header().Get("Allow"); got != tt.allow {
+			t.Errorf("%s %s Allow = %q, want %q", tt.method, tt.path, got, tt.allow)
+		}
+	}
+}
+
+func TestWriteErrorHidesInternals(t *testing.T) {
+	rec := httptest.NewRecorder()
+	r := httptest.NewRequest("GET", "/", nil)
+	httpx.WriteError(rec, r, nil, "req-1", errors.New("pq: password authentication failed for host db.internal"))
+	if rec.Code != 500 {
+		t.Fatalf("status %d, want 500", rec.Code)
+	}
+	if strings.Contains(rec.Body.String(), "password") || strings.Contains(rec.Body.String(), "db.internal") {
+		t.Fatalf("500 body reveals internals: %s", rec.Body.String())
+	}
+	rec = httptest.NewRecorder()
+	httpx.WriteError(rec, r, nil, "req-2", errs.Invalid("repeat.offset", "offset requires when"))
+	var p httpx.Problem
+	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Code != 400 || p.Field != "repeat.offset" || p.Type != httpx.ProblemTypeBase+"invalid" || p.RequestID != "req-2" {
+		t.Fatalf("got %d %+v", rec.Code, p)
+	}
+}
