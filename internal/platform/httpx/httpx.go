@@ -11,10 +11,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 
 	"github.com/medplatform/medplatform/internal/platform/errs"
 )
+
+// fieldName is what a field name we echo back must look like.
+var fieldName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 
 // MaxBodyBytes is the largest request body accepted (1 MiB).
 const MaxBodyBytes = 1 << 20
@@ -168,6 +172,11 @@ func decodeError(data []byte, err error) error {
 		return errs.Invalid(field, "wrong type: got JSON %s, want %s", typ.Value, jsonKind(typ.Type.Kind().String()))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		if !fieldName.MatchString(name) {
+			// A key that is not an identifier could be anything the client
+			// typed, PHI included: do not echo it.
+			return errs.Invalid("", "unknown field (its name is not a valid identifier)")
+		}
 		return errs.Invalid(name, "unknown field")
 	default:
 		var e *errs.Error
@@ -271,4 +280,11 @@ func (s *statusRecorder) WriteHeader(code int) {
 	if s.status == 0 {
 		s.status = code
 	}
+}
+
+// WriteJSONBody encodes v after the caller wrote its own headers.
+func WriteJSONBody(w http.ResponseWriter, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
 }

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/schedule"
+	"github.com/medplatform/medplatform/internal/platform/audit"
+	"github.com/medplatform/medplatform/internal/platform/auth"
+	"github.com/medplatform/medplatform/internal/platform/health"
+	"github.com/medplatform/medplatform/internal/platform/migrate"
+)
+
+func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("migrate", "migrate", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	d, err := open(ctx, getenv, stderr, false)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	n, err := migrate.Up(ctx, d.db, migrationSets...)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "applied %d migration(s) on %s\n", n, d.db.Dialect)
+	return nil
+}
+
+// cmdHealthcheck probes the local server's /readyz; it needs no shell or
+// curl in the image, so Docker HEALTHCHECK and ECS can call it directly.
+func cmdHealthcheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("healthcheck", "healthcheck [--url http://127.0.0.1:8080/readyz]", stderr)
+	target := fs.String("url", "", "URL to probe (default: /readyz on LISTEN_ADDR's port at 127.0.0.1)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *target == "" {
+		addr := getenv("LISTEN_ADDR")
+		if addr == "" {
+			addr = ":8080"
+		}
+		port := addr[strings.LastIndex(addr, ":")+1:]
+		*target = "http://127.0.0.1:" + port + "/readyz"
+	}
+	c, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := health.Probe(c, *target); err != nil {
+		fmt.Fprintln(stderr, "unhealthy:", err)
+		return errSilent
+	}
+	fmt.Fprintln(stdout, "ok")
+	return nil
+}
+
+// cmdBootstrap creates an organization and its first admin key, printing
+// the key once.
+func cmdBootstrap(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("admin bootstrap", "admin bootstrap --org NAME", stderr)
+	org := fs.String("org", "", "name of the organization (care program) to create")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	name := strings.TrimSpace(*org)
+	if name == "" || len(name) > 200 {
+		return fmt.Errorf("--org is required (1 to 200 characters)")
+	}
+	d, err := open(ctx, getenv, stderr, true)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	plaintext, keyID, hash, err := auth.NewAPIKey()
+	if err != nil {
+		return err
+	}
+	o, err := d.store.Bootstrap(ctx, name, adherence.APIKey{
+		ID: keyID, Role: string(auth.RoleAdmin), Name: "bootstrap admin", Hash: hash,
+		CreatedAt: time.Now().UTC(), CreatedBy: "cli:bootstrap",
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "org_id=%s\nadmin_key=%s\n", o.ID, plaintext)
+	fmt.Fprintln(stderr, "Store the admin key now: it is shown only once.")
+	return nil
+}
+
+func cmdSchedulePreview(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("schedule preview", "schedule preview --timing FILE|- --tz ZONE --from RFC3339 --to RFC3339 [--anchors wake=07:00,breakfast=07:30,…] [--start RFC3339]", stderr)
+	timingPath := fs.String("timing", "", "FHIR Timing JSON file, or - for standard input")
+	tz := fs.String("tz", "", "patient's IANA time zone, e.g. America/New_York")
+	from := fs.String("from", "", "first instant to show (RFC 3339)")
+	to := fs.String("to", "", "end of the window, exclusive (RFC 3339)")
+	anchors := fs.String("anchors", "", "patient anchor times, e.g. wake=06:30,breakfast=07:00,lunch=12:00,dinner=18:30,bed=22:00")
+	start := fs.String("start", "", "schedule start when the Timing has no boundsPeriod.start (default: --from)")
+	prn := fs.Bool("prn", false, "the plan is as-needed (no scheduled doses)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *timingPath == "" || *tz == "" || *from == "" || *to == "" {
+		fs.Usage()
+		return fmt.Errorf("--timing, --tz, --from and --to are required")
+	}
+	loc, err := time.LoadLocation(*tz)
+	if err != nil || *tz == "Local" {
+		return fmt.Errorf("--tz: unknown time zone %q", *tz)
+	}
+	f, err := time.Parse(time.RFC3339, *from)
+	if err != nil {
+		return fmt.Errorf("--from: %q is not an RFC 3339 timestamp", *from)
+	}
+	t, err := time.Parse(time.RFC3339, *to)
+	if err != nil {
+		return fmt.Errorf("--to: %q is not an RFC 3339 timestamp", *to)
+	}
+	st := f
+	if *start != "" {
+		if st, err = time.Parse(time.RFC3339, *start); err != nil {
+			return fmt.Errorf("--start: %q is not an RFC 3339 timestamp", *start)
+		}
+	}
+	a := schedule.DefaultAnchors()
+	if *anchors != "" {
+		if a, err = schedule.ParseAnchors(*anchors); err != nil {
+			return fmt.Errorf("--anchors: %w", err)
+		}
+	}
+	var data []byte
+	if *timingPath == "-" {
+		data, err = io.ReadAll(io.LimitReader(stdin, 1<<20))
+	} else {
+		data, err = os.ReadFile(*timingPath)
+	}
+	if err != nil {
+		return fmt.Errorf("read timing: %w", err)
+	}
+	return schedule.Preview(stdout, data, schedule.Params{Location: loc, Anchors: a, Start: st, From: f, To: t, AsNeeded: *prn})
+}
+
+// cmdAuditVerify walks the audit hash chain and exits 1 at the first
+// altered, deleted or reordered record.
+func cmdAuditVerify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("audit verify", "audit verify", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	d, err := open(ctx, getenv, stderr, false)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	res, err := d.audit.Verify(ctx)
+	if err != nil {
+		return err
+	}
+	return reportVerify(res, stdout, stderr)
+}
+
+func reportVerify(res audit.VerifyResult, stdout, stderr io.Writer) error {
+	if res.OK {
+		fmt.Fprintf(stdout, "audit chain intact: %d record(s) verified\n", res.Checked)
+		return nil
+	}
+	fmt.Fprintf(stderr, "audit chain BROKEN at seq %d (id %s): %s\n", res.FirstBadSeq, res.FirstBadID, res.Problem)
+	return errSilent
+}

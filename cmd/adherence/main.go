@@ -1,0 +1,112 @@
+// Command adherence is the Medication Adherence Platform: the API server,
+// its background workers and the operator commands. Run `adherence --help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) && !errors.Is(err, errSilent) {
+			fmt.Fprintln(os.Stderr, "adherence:", err)
+		}
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		os.Exit(1)
+	}
+}
+
+// errSilent ends the process with status 1 after the command already
+// printed what went wrong (healthcheck, audit verify).
+var errSilent = errors.New("failed")
+
+const usage = `adherence — Medication Adherence Platform
+
+Usage: adherence <command> [flags]
+
+Commands:
+  serve              run the HTTP API (and the job workers unless --workers=false)
+  worker             run the job workers only
+  migrate            apply database migrations and exit
+  healthcheck        exit 0 if the local server is ready, 1 otherwise
+  admin bootstrap    create an organization and print its first admin API key
+  schedule preview   print the dose times a FHIR Timing produces
+  audit verify       check the audit trail's hash chain
+
+Configuration comes from flags and environment variables:
+  DATABASE_URL       postgres://… or sqlite:path (default sqlite:data/adherence.db)
+  LISTEN_ADDR        HTTP listen address (default :8080)
+  REDIS_URL          redis://… for shared rate limits (default: in-process)
+  LOG_LEVEL          debug, info, warn, error (default info)
+  OIDC_ISSUER, OIDC_AUDIENCE, OIDC_JWKS_URL, OIDC_ORG_CLAIM, OIDC_ROLE_CLAIM, OIDC_SUBJECT_CLAIM
+  OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME   tracing (off when unset)
+  DOSE_HORIZON_DAYS  days of dose instances kept materialised (default 14)
+  SHUTDOWN_DRAIN     time readiness fails before the listener closes (default 5s)
+Secrets may be given as NAME_FILE (for example DATABASE_URL_FILE).
+
+Run 'adherence <command> --help' for a command's flags.
+`
+
+// run is the whole program; main only wires the process to it, so tests
+// call run directly.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, usage)
+		if len(args) == 0 {
+			return errors.New("a command is required")
+		}
+		return nil
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return cmdServe(ctx, rest, getenv, stdout, stderr, true)
+	case "worker":
+		return cmdServe(ctx, rest, getenv, stdout, stderr, false)
+	case "migrate":
+		return cmdMigrate(ctx, rest, getenv, stdout, stderr)
+	case "healthcheck":
+		return cmdHealthcheck(ctx, rest, getenv, stdout, stderr)
+	case "admin":
+		if len(rest) > 0 && rest[0] == "bootstrap" {
+			return cmdBootstrap(ctx, rest[1:], getenv, stdout, stderr)
+		}
+		return fmt.Errorf("unknown admin command; try 'adherence admin bootstrap --help'")
+	case "schedule":
+		if len(rest) > 0 && rest[0] == "preview" {
+			return cmdSchedulePreview(ctx, rest[1:], getenv, stdin, stdout, stderr)
+		}
+		return fmt.Errorf("unknown schedule command; try 'adherence schedule preview --help'")
+	case "audit":
+		if len(rest) > 0 && rest[0] == "verify" {
+			return cmdAuditVerify(ctx, rest[1:], getenv, stdout, stderr)
+		}
+		return fmt.Errorf("unknown audit command; try 'adherence audit verify --help'")
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+// newFlags returns a FlagSet that prints its usage to stderr and returns
+// errors instead of exiting.
+func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: adherence %s\n\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/medplatform/medplatform/internal/adherence/api"
+	"github.com/medplatform/medplatform/internal/adherence/worker"
+	"github.com/medplatform/medplatform/internal/platform/auth"
+	"github.com/medplatform/medplatform/internal/platform/health"
+	"github.com/medplatform/medplatform/internal/platform/jobs"
+	"github.com/medplatform/medplatform/internal/platform/migrate"
+	"github.com/medplatform/medplatform/internal/platform/telemetry"
+)
+
+// cmdServe runs the API (withAPI) and/or the job workers until ctx ends,
+// then shuts down gracefully: readiness fails first, the listener keeps
+// serving in-flight and late requests for SHUTDOWN_DRAIN, then closes and
+// waits for requests to finish, then the workers stop.
+func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, withAPI bool) error {
+	name, synopsis := "serve", "serve [--addr :8080] [--workers=true] [--migrate=true]"
+	if !withAPI {
+		name, synopsis = "worker", "worker [--addr :8080] [--migrate=true]"
+	}
+	fs := newFlags(name, synopsis, stderr)
+	addr := fs.String("addr", "", "listen address (default LISTEN_ADDR or :8080); the worker serves only health and metrics")
+	runWorkers := fs.Bool("workers", true, "run the job workers in this process")
+	applyMigrations := fs.Bool("migrate", true, "apply pending migrations at start (PostgreSQL: guarded by an advisory lock)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if !withAPI {
+		*runWorkers = true
+	}
+	d, err := open(ctx, getenv, stderr, *applyMigrations)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	if *addr == "" {
+		*addr = d.settings.ListenAddr
+	}
+	log := d.logger
+
+	tp, prop, shutdownTracing, err := telemetry.SetupTracing(ctx, telemetry.TracingConfig{ServiceName: "adherence"}, getenv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = shutdownTracing(c)
+	}()
+
+	reg := telemetry.NewRegistry()
+	checks := []health.Check{
+		health.DatabaseCheck(d.db),
+		health.DiskSpaceCheck(d.dataDir(), 512<<20),
+	}
+	if d.redis != nil {
+		checks = append(checks, health.RedisCheck(d.redis))
+	}
+	checks = append(checks, health.Check{Name: "migrations", Critical: true, Run: func(ctx context.Context) (map[string]any, error) {
+		pending, err := migrate.Pending(ctx, d.db, migrationSets...)
+		if err != nil {
+			return nil, err
+		}
+		if pending {
+			return nil, errors.New("migrations pending")
+		}
+		return nil, nil
+	}})
+	checker := health.New(checks, 2*time.Second, time.Now, log)
+
+	workers := river.NewWorkers()
+	periodic := worker.Register(workers, d.store, time.Now, log, worker.Config{})
+	jc, err := jobs.New(d.db, jobs.Config{Workers: workers, PeriodicJobs: periodic, RunWorkers: *runWorkers, Logger: quietRiver(log)})
+	if err != nil {
+		return err
+	}
+
+	var handler http.Handler
+	if withAPI {
+		authn, err := auth.NewAuthenticator(d.store, d.settings.OIDC, d.limiter(), time.Now)
+		if err != nil {
+			return err
+		}
+		handler = api.NewServer(api.Deps{
+			Store: d.store, Audit: d.audit, Auth: authn, Health: checker, Registry: reg, Logger: log, Now: time.Now,
+			Wrap: func(h http.Handler) http.Handler { return telemetry.HTTPHandler(h, tp, prop) },
+		})
+	} else {
+		mux := http.NewServeMux()
+		mux.Handle("GET /livez", checker.LivezHandler())
+		mux.Handle("GET /readyz", checker.ReadyzHandler())
+		mux.Handle("GET /health", checker.HealthHandler())
+		mux.Handle("GET /metrics", telemetry.MetricsHandler(reg))
+		handler = mux
+	}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *addr, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	if err := jc.Start(ctx); err != nil {
+		srv.Close()
+		return err
+	}
+	checker.SetReady(true)
+	log.InfoContext(ctx, "adherence started", "command", name, "addr", ln.Addr().String(), "dialect", string(d.db.Dialect), "workers", *runWorkers)
+
+	select {
+	case err := <-serveErr:
+		checker.StartDraining()
+		stopJobs(jc, log)
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+
+	log.Info("shutting down: readiness now fails", "drain", d.settings.ShutdownDrain.String())
+	checker.StartDraining()
+	time.Sleep(d.settings.ShutdownDrain) // let the load balancer see /readyz fail
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Error("http shutdown", "error", err.Error())
+	}
+	stopJobs(jc, log)
+	log.Info("adherence stopped")
+	return nil
+}
+
+func stopJobs(jc *jobs.Client, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := jc.Stop(ctx); err != nil {
+		log.Error("stop workers", "error", err.Error())
+	}
+}
+
+// quietRiver keeps River's own logs at warn and above.
+func quietRiver(log *slog.Logger) *slog.Logger {
+	return slog.New(levelFilter{Handler: log.Handler(), min: slog.LevelWarn})
+}
+
+type levelFilter struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (l levelFilter) Enabled(ctx context.Context, lvl slog.Level) bool {
+	return lvl >= l.min && l.Handler.Enabled(ctx, lvl)
+}

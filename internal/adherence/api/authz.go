@@ -1,0 +1,158 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/platform/audit"
+	"github.com/medplatform/medplatform/internal/platform/auth"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+	"github.com/medplatform/medplatform/internal/platform/telemetry"
+)
+
+// The access rules, in one place:
+//
+//   - admin: everything in its org, including keys, members and the audit trail.
+//   - clinician: reads and writes patients, links and plans in its org.
+//   - caregiver: reads the patients linked to it, with minimum-necessary
+//     fields (no birth date, contact details or family name; drug names
+//     only if the patient shares them).
+//   - patient: reads itself, its plans and its doses.
+//   - integration: only ingests events (a later API); nothing here.
+//
+// A role that may never call an endpoint gets 403. A record the caller may
+// not see — another org's, an unlinked patient, another patient — is 404,
+// so ids of other organizations' records are never confirmed.
+
+var staff = []auth.Role{auth.RoleAdmin, auth.RoleClinician}
+
+// view says how much of a patient's record the caller may see.
+type view int
+
+const (
+	viewFull view = iota
+	viewCaregiver
+)
+
+func principalOf(r *http.Request) auth.Principal {
+	p, _ := auth.FromContext(r.Context())
+	return p
+}
+
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// actor describes the caller for the audit trail.
+func actor(r *http.Request) adherence.Actor {
+	p := principalOf(r)
+	return adherence.Actor{
+		ID:         p.ID,
+		Role:       string(p.Role),
+		OrgID:      p.OrgID,
+		RequestID:  telemetry.RequestID(r.Context()),
+		ClientAddr: clientAddr(r),
+	}
+}
+
+// readablePatient loads a patient the caller may read and says how much of
+// it; a refusal is audited as a failed access attempt.
+func (s *server) readablePatient(r *http.Request, patientID string) (adherence.Patient, view, error) {
+	ctx := r.Context()
+	p := principalOf(r)
+	pat, v, err := s.checkPatient(ctx, p, patientID)
+	if err != nil && (errs.Is(err, errs.CodeNotFound) || errs.Is(err, errs.CodeForbidden)) {
+		s.audit(r, audit.ActionRead, "Patient", patientID, patientID, audit.OutcomeMinorFailure)
+	}
+	return pat, v, err
+}
+
+func (s *server) checkPatient(ctx context.Context, p auth.Principal, patientID string) (adherence.Patient, view, error) {
+	switch p.Role {
+	case auth.RoleAdmin, auth.RoleClinician:
+		pat, err := s.Store.GetPatient(ctx, p.OrgID, patientID)
+		return pat, viewFull, err
+	case auth.RoleCaregiver:
+		linked, err := s.Store.IsLinked(ctx, p.OrgID, patientID, p.Subject)
+		if err != nil {
+			return adherence.Patient{}, 0, err
+		}
+		if !linked || p.Subject == "" {
+			return adherence.Patient{}, 0, errs.NotFound("patient")
+		}
+		pat, err := s.Store.GetPatient(ctx, p.OrgID, patientID)
+		return pat, viewCaregiver, err
+	case auth.RolePatient:
+		if p.Subject == "" || p.Subject != patientID {
+			return adherence.Patient{}, 0, errs.NotFound("patient")
+		}
+		pat, err := s.Store.GetPatient(ctx, p.OrgID, patientID)
+		return pat, viewFull, err
+	default:
+		return adherence.Patient{}, 0, errs.Forbidden("role %s may not read patient records", p.Role)
+	}
+}
+
+// writablePatient loads a patient the caller may change (staff only).
+func (s *server) writablePatient(r *http.Request, patientID string) (adherence.Patient, error) {
+	p := principalOf(r)
+	if err := auth.Require(p, staff...); err != nil {
+		return adherence.Patient{}, err
+	}
+	return s.Store.GetPatient(r.Context(), p.OrgID, patientID)
+}
+
+// readablePlan loads a plan and the view of its patient the caller has.
+func (s *server) readablePlan(r *http.Request, planID string) (adherence.Plan, adherence.Patient, view, error) {
+	p := principalOf(r)
+	if p.Role == auth.RoleIntegration {
+		return adherence.Plan{}, adherence.Patient{}, 0, errs.Forbidden("role %s may not read plans", p.Role)
+	}
+	plan, err := s.Store.GetPlan(r.Context(), p.OrgID, planID)
+	if err != nil {
+		return adherence.Plan{}, adherence.Patient{}, 0, err
+	}
+	pat, v, err := s.readablePatient(r, plan.PatientID)
+	if err != nil {
+		if errs.Is(err, errs.CodeNotFound) {
+			err = errs.NotFound("plan")
+		}
+		return adherence.Plan{}, adherence.Patient{}, 0, err
+	}
+	return plan, pat, v, nil
+}
+
+// audit appends one record for this request. An audit failure on a read
+// must fail the request: PHI is never disclosed unaudited.
+func (s *server) audit(r *http.Request, action, resourceType, resourceID, patientID string, outcome int) error {
+	a := actor(r)
+	_, err := s.Audit.AppendNow(r.Context(), audit.Record{
+		OrgID:        a.OrgID,
+		ActorID:      a.ID,
+		ActorRole:    a.Role,
+		Action:       action,
+		ResourceType: resourceType,
+		ResourceID:   resourceID,
+		PatientID:    patientID,
+		Outcome:      outcome,
+		RequestID:    a.RequestID,
+		ClientAddr:   a.ClientAddr,
+	})
+	if err != nil {
+		s.Logger.ErrorContext(r.Context(), "audit append failed", "error", err.Error())
+		return errors.New("audit trail unavailable")
+	}
+	return nil
+}
+
+// auditRead records a successful read of PHI.
+func (s *server) auditRead(r *http.Request, resourceType, resourceID, patientID string) error {
+	return s.audit(r, audit.ActionRead, resourceType, resourceID, patientID, audit.OutcomeSuccess)
+}

@@ -1,0 +1,410 @@
+package api
+
+import (
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/schedule"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+	"github.com/medplatform/medplatform/internal/platform/phi"
+)
+
+// The JSON shapes of the API. PHI is copied out of its redacting wrapper
+// (Reveal) only here, and only for callers allowed to see it.
+
+type anchorsJSON struct {
+	Wake      string `json:"wake"`
+	Breakfast string `json:"breakfast"`
+	Lunch     string `json:"lunch"`
+	Dinner    string `json:"dinner"`
+	Bed       string `json:"bed"`
+}
+
+type quietJSON struct {
+	Start string `json:"start"`
+	End   string `json:"end"`
+}
+
+type patientJSON struct {
+	ID                            string       `json:"id"`
+	GivenName                     string       `json:"givenName"`
+	FamilyName                    string       `json:"familyName,omitempty"`
+	BirthDate                     string       `json:"birthDate,omitempty"`
+	Phone                         string       `json:"phone,omitempty"`
+	Email                         string       `json:"email,omitempty"`
+	TimeZone                      string       `json:"timeZone"`
+	Language                      string       `json:"language"`
+	Anchors                       *anchorsJSON `json:"anchors,omitempty"`
+	QuietHours                    *quietJSON   `json:"quietHours,omitempty"`
+	SMSConsent                    *bool        `json:"smsConsent,omitempty"`
+	ShareMedicationWithCaregivers *bool        `json:"shareMedicationWithCaregivers,omitempty"`
+	Active                        bool         `json:"active"`
+	DeactivatedAt                 *time.Time   `json:"deactivatedAt,omitempty"`
+	Version                       int          `json:"version,omitempty"`
+	CreatedAt                     *time.Time   `json:"createdAt,omitempty"`
+	UpdatedAt                     *time.Time   `json:"updatedAt,omitempty"`
+}
+
+func anchorsOut(a schedule.Anchors) *anchorsJSON {
+	return &anchorsJSON{Wake: a.Wake.String(), Breakfast: a.Breakfast.String(), Lunch: a.Lunch.String(), Dinner: a.Dinner.String(), Bed: a.Bed.String()}
+}
+
+// patientOut renders a patient for a caller with view v.
+func patientOut(p adherence.Patient, v view) patientJSON {
+	out := patientJSON{
+		ID:        p.ID,
+		GivenName: p.GivenName.Reveal(),
+		TimeZone:  p.TimeZone,
+		Language:  p.Language,
+		Active:    p.Active,
+	}
+	if v == viewCaregiver {
+		// Minimum necessary for someone helping with medication: who and
+		// when (time zone), nothing else.
+		return out
+	}
+	sms, share := p.SMSConsent, p.ShareMedicationWithCaregivers
+	created, updated := p.CreatedAt, p.UpdatedAt
+	out.FamilyName = p.FamilyName.Reveal()
+	out.BirthDate = p.BirthDate.Reveal()
+	out.Phone = p.Phone.Reveal()
+	out.Email = p.Email.Reveal()
+	out.Anchors = anchorsOut(p.Anchors)
+	if p.Quiet.Set {
+		out.QuietHours = &quietJSON{Start: p.Quiet.Start.String(), End: p.Quiet.End.String()}
+	}
+	out.SMSConsent = &sms
+	out.ShareMedicationWithCaregivers = &share
+	out.DeactivatedAt = p.DeactivatedAt
+	out.Version = p.Version
+	out.CreatedAt = &created
+	out.UpdatedAt = &updated
+	return out
+}
+
+// patientInput is the body of POST /v1/patients and PATCH /v1/patients/{id}.
+// On PATCH, absent fields keep their value.
+type patientInput struct {
+	GivenName                     *string      `json:"givenName"`
+	FamilyName                    *string      `json:"familyName"`
+	BirthDate                     *string      `json:"birthDate"`
+	Phone                         *string      `json:"phone"`
+	Email                         *string      `json:"email"`
+	TimeZone                      *string      `json:"timeZone"`
+	Language                      *string      `json:"language"`
+	Anchors                       *anchorsJSON `json:"anchors"`
+	QuietHours                    *quietJSON   `json:"quietHours"`
+	SMSConsent                    *bool        `json:"smsConsent"`
+	ShareMedicationWithCaregivers *bool        `json:"shareMedicationWithCaregivers"`
+	Version                       *int         `json:"version"`
+}
+
+var (
+	e164      = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+	emailRe   = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
+	languages = map[string]bool{"en": true, "es": true, "fr": true, "zh": true, "vi": true, "ko": true, "tl": true, "ru": true, "ar": true, "pt": true, "ht": true, "de": true}
+)
+
+// apply validates the input and copies it onto p. Every error names its
+// field; no PHI value is echoed in a message.
+func (in patientInput) apply(p *adherence.Patient, now time.Time, create bool) error {
+	if in.GivenName != nil {
+		v := strings.TrimSpace(*in.GivenName)
+		if v == "" || len(v) > 200 {
+			return errs.Invalid("givenName", "must be 1 to 200 characters")
+		}
+		p.GivenName = phi.New(v)
+	} else if create {
+		return errs.Invalid("givenName", "is required")
+	}
+	if in.FamilyName != nil {
+		v := strings.TrimSpace(*in.FamilyName)
+		if len(v) > 200 {
+			return errs.Invalid("familyName", "must be at most 200 characters")
+		}
+		p.FamilyName = phi.New(v)
+	}
+	if in.BirthDate != nil {
+		if *in.BirthDate != "" {
+			d, err := time.Parse("2006-01-02", *in.BirthDate)
+			if err != nil {
+				return errs.Invalid("birthDate", "must be a date YYYY-MM-DD")
+			}
+			if d.After(now) || d.Year() < 1900 {
+				return errs.Invalid("birthDate", "must be between 1900-01-01 and today")
+			}
+		}
+		p.BirthDate = phi.New(*in.BirthDate)
+	}
+	if in.Phone != nil {
+		if *in.Phone != "" && !e164.MatchString(*in.Phone) {
+			return errs.Invalid("phone", "must be an E.164 number such as +15551234567")
+		}
+		p.Phone = phi.New(*in.Phone)
+	}
+	if in.Email != nil {
+		if *in.Email != "" && (!emailRe.MatchString(*in.Email) || len(*in.Email) > 254) {
+			return errs.Invalid("email", "must be an e-mail address")
+		}
+		p.Email = phi.New(*in.Email)
+	}
+	if in.TimeZone != nil {
+		if err := validZone(*in.TimeZone); err != nil {
+			return err
+		}
+		p.TimeZone = *in.TimeZone
+	} else if create {
+		return errs.Invalid("timeZone", "is required (an IANA zone such as America/New_York)")
+	}
+	if in.Language != nil {
+		if !languages[*in.Language] {
+			return errs.Invalid("language", "unsupported language; use one of en, es, fr, zh, vi, ko, tl, ru, ar, pt, ht, de")
+		}
+		p.Language = *in.Language
+	} else if create {
+		p.Language = "en"
+	}
+	if create {
+		p.Anchors = schedule.DefaultAnchors()
+	}
+	if in.Anchors != nil {
+		a, err := in.Anchors.merge(p.Anchors)
+		if err != nil {
+			return err
+		}
+		p.Anchors = a
+	}
+	if in.QuietHours != nil {
+		if in.QuietHours.Start == "" && in.QuietHours.End == "" {
+			p.Quiet = adherence.QuietHours{}
+		} else {
+			start, err := schedule.ParseClock(in.QuietHours.Start)
+			if err != nil {
+				return errs.Invalid("quietHours.start", "must be HH:MM")
+			}
+			end, err := schedule.ParseClock(in.QuietHours.End)
+			if err != nil {
+				return errs.Invalid("quietHours.end", "must be HH:MM")
+			}
+			if start == end {
+				return errs.Invalid("quietHours.end", "must differ from start")
+			}
+			p.Quiet = adherence.QuietHours{Start: start, End: end, Set: true}
+		}
+	}
+	if in.SMSConsent != nil {
+		if *in.SMSConsent && p.Phone.IsZero() {
+			return errs.Invalid("smsConsent", "requires a phone number")
+		}
+		p.SMSConsent = *in.SMSConsent
+	}
+	if in.ShareMedicationWithCaregivers != nil {
+		p.ShareMedicationWithCaregivers = *in.ShareMedicationWithCaregivers
+	}
+	return nil
+}
+
+// merge overlays the given anchors on base; empty strings keep base.
+func (a anchorsJSON) merge(base schedule.Anchors) (schedule.Anchors, error) {
+	out := base
+	for _, f := range []struct {
+		name string
+		in   string
+		dst  *schedule.Clock
+	}{
+		{"anchors.wake", a.Wake, &out.Wake},
+		{"anchors.breakfast", a.Breakfast, &out.Breakfast},
+		{"anchors.lunch", a.Lunch, &out.Lunch},
+		{"anchors.dinner", a.Dinner, &out.Dinner},
+		{"anchors.bed", a.Bed, &out.Bed},
+	} {
+		if f.in == "" {
+			continue
+		}
+		c, err := schedule.ParseClock(f.in)
+		if err != nil {
+			return out, errs.Invalid(f.name, "must be HH:MM")
+		}
+		*f.dst = c
+	}
+	return out, nil
+}
+
+func validZone(name string) error {
+	if name == "" || name == "Local" {
+		return errs.Invalid("timeZone", "must be an IANA time zone such as America/New_York")
+	}
+	if _, err := time.LoadLocation(name); err != nil {
+		return errs.Invalid("timeZone", "unknown IANA time zone")
+	}
+	return nil
+}
+
+type medicationJSON struct {
+	RxNorm  string `json:"rxnorm"`
+	Display string `json:"display"`
+}
+
+type planJSON struct {
+	ID           string          `json:"id"`
+	PatientID    string          `json:"patientId"`
+	Medication   *medicationJSON `json:"medication,omitempty"`
+	Dose         string          `json:"dose,omitempty"`
+	Instructions string          `json:"instructions,omitempty"`
+	DaysSupply   int             `json:"daysSupply,omitempty"`
+	AsNeeded     bool            `json:"asNeeded"`
+	Timing       schedule.Timing `json:"timing"`
+	Status       string          `json:"status"`
+	StartAt      time.Time       `json:"startAt"`
+	EndAt        *time.Time      `json:"endAt,omitempty"`
+	Version      int             `json:"version"`
+	CreatedAt    time.Time       `json:"createdAt"`
+	UpdatedAt    time.Time       `json:"updatedAt"`
+}
+
+// planOut renders a plan; caregivers see the drug only if the patient
+// shares it.
+func planOut(p adherence.Plan, pat adherence.Patient, v view) planJSON {
+	out := planJSON{
+		ID: p.ID, PatientID: p.PatientID, AsNeeded: p.AsNeeded, Timing: p.Timing,
+		Status: string(p.Status), StartAt: p.StartAt, EndAt: p.EndAt, Version: p.Version,
+		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt,
+	}
+	if v == viewFull || pat.ShareMedicationWithCaregivers {
+		out.Medication = &medicationJSON{RxNorm: p.Medication.RxNorm, Display: p.Medication.Display}
+		out.Dose = p.Dose
+		out.Instructions = p.Instructions
+		out.DaysSupply = p.DaysSupply
+	}
+	return out
+}
+
+// planInput is the body of POST /v1/patients/{id}/plans and PATCH
+// /v1/plans/{id}; on PATCH absent fields keep their value.
+type planInput struct {
+	Medication   *medicationJSON  `json:"medication"`
+	Dose         *string          `json:"dose"`
+	Instructions *string          `json:"instructions"`
+	DaysSupply   *int             `json:"daysSupply"`
+	AsNeeded     *bool            `json:"asNeeded"`
+	Timing       *schedule.Timing `json:"timing"`
+	StartAt      *time.Time       `json:"startAt"`
+	EndAt        *time.Time       `json:"endAt"`
+	Version      *int             `json:"version"`
+}
+
+var rxcui = regexp.MustCompile(`^[0-9]{1,10}$`)
+
+func (in planInput) apply(p *adherence.Plan, create bool) error {
+	if in.Medication != nil {
+		if !rxcui.MatchString(in.Medication.RxNorm) {
+			return errs.Invalid("medication.rxnorm", "must be an RxNorm concept id (digits)")
+		}
+		d := strings.TrimSpace(in.Medication.Display)
+		if d == "" || len(d) > 500 {
+			return errs.Invalid("medication.display", "must be 1 to 500 characters")
+		}
+		p.Medication = adherence.Medication{RxNorm: in.Medication.RxNorm, Display: d}
+	} else if create {
+		return errs.Invalid("medication", "is required")
+	}
+	if in.Dose != nil {
+		if len(*in.Dose) > 100 {
+			return errs.Invalid("dose", "must be at most 100 characters")
+		}
+		p.Dose = strings.TrimSpace(*in.Dose)
+	}
+	if in.Instructions != nil {
+		if len(*in.Instructions) > 2000 {
+			return errs.Invalid("instructions", "must be at most 2000 characters")
+		}
+		p.Instructions = strings.TrimSpace(*in.Instructions)
+	}
+	if in.DaysSupply != nil {
+		if *in.DaysSupply < 0 || *in.DaysSupply > 366 {
+			return errs.Invalid("daysSupply", "must be between 0 and 366")
+		}
+		p.DaysSupply = *in.DaysSupply
+	}
+	if in.AsNeeded != nil {
+		p.AsNeeded = *in.AsNeeded
+	}
+	if in.Timing != nil {
+		p.Timing = *in.Timing
+	} else if create && !p.AsNeeded {
+		return errs.Invalid("timing", "is required unless asNeeded is true")
+	}
+	if in.StartAt != nil {
+		p.StartAt = in.StartAt.UTC()
+	}
+	if in.EndAt != nil {
+		e := in.EndAt.UTC()
+		p.EndAt = &e
+	}
+	if p.EndAt != nil && !p.StartAt.IsZero() && !p.EndAt.After(p.StartAt) {
+		return errs.Invalid("endAt", "must be after startAt")
+	}
+	if err := p.Timing.Validate(p.AsNeeded); err != nil {
+		return errs.PrefixField(err, "timing")
+	}
+	return nil
+}
+
+type doseJSON struct {
+	ID        int64     `json:"id"`
+	PlanID    string    `json:"planId"`
+	PatientID string    `json:"patientId"`
+	Seq       int       `json:"seq"`
+	DueAt     time.Time `json:"dueAt"`
+	LocalTime string    `json:"localTime"`
+	Status    string    `json:"status"`
+}
+
+func dosesOut(ds []adherence.DoseInstance) []doseJSON {
+	out := make([]doseJSON, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, doseJSON{ID: d.ID, PlanID: d.PlanID, PatientID: d.PatientID, Seq: d.Seq, DueAt: d.DueAt, LocalTime: d.LocalTime, Status: string(d.Status)})
+	}
+	return out
+}
+
+type memberJSON struct {
+	ID        string    `json:"id"`
+	Kind      string    `json:"kind"`
+	Name      string    `json:"name"`
+	Email     string    `json:"email,omitempty"`
+	Phone     string    `json:"phone,omitempty"`
+	Active    bool      `json:"active"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+func memberOut(m adherence.Member) memberJSON {
+	return memberJSON{ID: m.ID, Kind: string(m.Kind), Name: m.Name.Reveal(), Email: m.Email.Reveal(), Phone: m.Phone.Reveal(), Active: m.Active, CreatedAt: m.CreatedAt}
+}
+
+type memberInput struct {
+	Kind  string `json:"kind"`
+	Name  string `json:"name"`
+	Email string `json:"email"`
+	Phone string `json:"phone"`
+}
+
+func (in memberInput) member() (adherence.Member, error) {
+	kind := adherence.MemberKind(in.Kind)
+	if kind != adherence.MemberClinician && kind != adherence.MemberCaregiver {
+		return adherence.Member{}, errs.Invalid("kind", "must be clinician or caregiver")
+	}
+	name := strings.TrimSpace(in.Name)
+	if name == "" || len(name) > 200 {
+		return adherence.Member{}, errs.Invalid("name", "must be 1 to 200 characters")
+	}
+	if in.Email != "" && !emailRe.MatchString(in.Email) {
+		return adherence.Member{}, errs.Invalid("email", "must be an e-mail address")
+	}
+	if in.Phone != "" && !e164.MatchString(in.Phone) {
+		return adherence.Member{}, errs.Invalid("phone", "must be an E.164 number such as +15551234567")
+	}
+	return adherence.Member{Kind: kind, Name: phi.New(name), Email: phi.New(in.Email), Phone: phi.New(in.Phone), Active: true}, nil
+}

@@ -1,0 +1,101 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/fhir"
+	"github.com/medplatform/medplatform/internal/platform/auth"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+	"github.com/medplatform/medplatform/internal/platform/httpx"
+)
+
+// handleFHIRImport creates a plan from a FHIR R4 MedicationRequest whose
+// subject is Patient/{id} of the caller's org.
+func (s *server) handleFHIRImport(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r)
+	if err := auth.Require(p, staff...); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var mr fhir.MedicationRequest
+	if err := httpx.Decode(w, r, &mr); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	plan, patientID, err := fhir.ToPlan(mr)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	pat, err := s.Store.GetPatient(r.Context(), p.OrgID, patientID)
+	if err != nil {
+		if errs.Is(err, errs.CodeNotFound) {
+			err = errs.Invalid("subject.reference", "no such patient in this organization")
+		}
+		s.fail(w, r, err)
+		return
+	}
+	plan.OrgID, plan.PatientID, plan.StartAt = p.OrgID, pat.ID, s.Now().UTC()
+	if err := plan.Timing.Validate(plan.AsNeeded); err != nil {
+		s.fail(w, r, errs.PrefixField(err, "dosageInstruction[0].timing"))
+		return
+	}
+	status := plan.Status
+	plan.Status = adherence.PlanActive
+	if err := s.Store.CreatePlan(r.Context(), actor(r), &plan); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if status == adherence.PlanPaused {
+		if plan, err = s.Store.SetPlanStatus(r.Context(), actor(r), p.OrgID, plan.ID, adherence.PlanPaused); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	w.Header().Set("Location", "/fhir/MedicationRequest/"+plan.ID)
+	writeFHIR(w, http.StatusCreated, fhir.FromPlan(plan))
+}
+
+// handleFHIRSearch answers GET /fhir/MedicationRequest?patient={id} (also
+// patient=Patient/{id}) with a searchset Bundle.
+func (s *server) handleFHIRSearch(w http.ResponseWriter, r *http.Request) {
+	patientID := r.URL.Query().Get("patient")
+	if len(patientID) > 8 && patientID[:8] == "Patient/" {
+		patientID = patientID[8:]
+	}
+	if patientID == "" {
+		s.fail(w, r, errs.Invalid("patient", "search parameter patient is required"))
+		return
+	}
+	pat, v, err := s.readablePatient(r, patientID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if v != viewFull && !pat.ShareMedicationWithCaregivers {
+		s.fail(w, r, errs.Forbidden("the patient does not share medication details with caregivers"))
+		return
+	}
+	plans, err := s.Store.ListPlans(r.Context(), pat.OrgID, pat.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.audit(r, "E", "MedicationRequest", "*", pat.ID, 0); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	b := fhir.Bundle{ResourceType: "Bundle", Type: "searchset", Total: len(plans), Entry: []fhir.BundleEntry{}}
+	for _, p := range plans {
+		b.Entry = append(b.Entry, fhir.BundleEntry{FullURL: "MedicationRequest/" + p.ID, Resource: fhir.FromPlan(p)})
+	}
+	writeFHIR(w, http.StatusOK, b)
+}
+
+func writeFHIR(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/fhir+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	httpx.WriteJSONBody(w, v)
+}

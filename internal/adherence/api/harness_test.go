@@ -1,0 +1,164 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/api"
+	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/audit"
+	"github.com/medplatform/medplatform/internal/platform/auth"
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/dbtest"
+	"github.com/medplatform/medplatform/internal/platform/health"
+	"github.com/medplatform/medplatform/internal/platform/migrate"
+	"github.com/medplatform/medplatform/internal/platform/ratelimit"
+	"github.com/medplatform/medplatform/internal/platform/telemetry"
+)
+
+var sets = []migrate.Set{audit.Migrations, store.Migrations}
+
+// syncBuffer collects log output written from handler goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// env is a running API on a real database with two organizations.
+type env struct {
+	t     testing.TB
+	h     http.Handler
+	db    *db.DB
+	store *store.Store
+	logs  *syncBuffer
+	now   time.Time
+}
+
+func newEnv(t testing.TB, d *db.DB) *env {
+	t.Helper()
+	now := time.Date(2026, 3, 6, 15, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	logs := &syncBuffer{}
+	logger := telemetry.NewLogger(logs, slog.LevelDebug)
+	al := audit.New(d, clock, func() string { return uuid.Must(uuid.NewV7()).String() })
+	st := store.New(d, al, clock)
+	authn, err := auth.NewAuthenticator(st, nil, ratelimit.NewMemory(clock), clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checker := health.New([]health.Check{health.DatabaseCheck(d)}, time.Second, time.Now, logger)
+	checker.SetReady(true)
+	h := api.NewServer(api.Deps{Store: st, Audit: al, Auth: authn, Health: checker, Registry: telemetry.NewRegistry(), Logger: logger, Now: clock})
+	return &env{t: t, h: h, db: d, store: st, logs: logs, now: now}
+}
+
+// key issues an API key straight through the store.
+func (e *env) key(orgID string, role auth.Role, subject string) string {
+	e.t.Helper()
+	plain, id, hash, err := auth.NewAPIKey()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	err = e.store.CreateAPIKey(context.Background(), adherence.Actor{ID: "test", Role: "admin", OrgID: orgID},
+		adherence.APIKey{ID: id, OrgID: orgID, Role: string(role), Subject: subject, Hash: hash, CreatedAt: e.now, CreatedBy: "test"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return plain
+}
+
+func (e *env) org(name string) (orgID, adminKey string) {
+	e.t.Helper()
+	plain, id, hash, err := auth.NewAPIKey()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	o, err := e.store.Bootstrap(context.Background(), name, adherence.APIKey{ID: id, Role: "admin", Hash: hash, CreatedAt: e.now, CreatedBy: "test"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return o.ID, plain
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t testing.TB) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("response is not a JSON object (%d): %s", r.status, r.body)
+	}
+	return m
+}
+
+func (e *env) do(method, path, token string, body any) response {
+	e.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		data, err := json.Marshal(b)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		rd = bytes.NewReader(data)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	req.RemoteAddr = "192.0.2.10:5000"
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, req)
+	return response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+}
+
+// mustDo performs a request and fails unless it returns want.
+func (e *env) mustDo(method, path, token string, body any, want int) map[string]any {
+	e.t.Helper()
+	r := e.do(method, path, token, body)
+	if r.status != want {
+		e.t.Fatalf("%s %s = %d, want %d: %s", method, path, r.status, want, r.body)
+	}
+	if len(r.body) == 0 {
+		return nil
+	}
+	return r.json(e.t)
+}
+
+func forEachEngine(t *testing.T, fn func(t *testing.T, e *env)) {
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) { fn(t, newEnv(t, d)) })
+}

@@ -1,0 +1,289 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/audit"
+	"github.com/medplatform/medplatform/internal/platform/auth"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+	"github.com/medplatform/medplatform/internal/platform/httpx"
+)
+
+func (s *server) handleMe(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r)
+	httpx.WriteJSON(w, http.StatusOK, map[string]string{
+		"id": p.ID, "orgId": p.OrgID, "role": string(p.Role), "subject": p.Subject, "method": p.Method,
+	})
+}
+
+func (s *server) handleCreatePatient(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r)
+	if err := auth.Require(p, staff...); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var in patientInput
+	if err := httpx.Decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	pat := adherence.Patient{OrgID: p.OrgID}
+	if err := in.apply(&pat, s.Now(), true); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.Store.CreatePatient(r.Context(), actor(r), &pat); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/patients/"+pat.ID)
+	httpx.WriteJSON(w, http.StatusCreated, patientOut(pat, viewFull))
+}
+
+func (s *server) handleGetPatient(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	pat, v, err := s.readablePatient(r, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.auditRead(r, "Patient", id, id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, patientOut(pat, v))
+}
+
+// handleListPatients lists the patients the caller may see: the whole org
+// for staff, the linked ones for a caregiver. Query: limit (≤ 500), after
+// (id cursor), inactive=true to include deactivated patients.
+func (s *server) handleListPatients(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r)
+	if err := auth.Require(p, auth.RoleAdmin, auth.RoleClinician, auth.RoleCaregiver); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	f := store.PatientFilter{AfterID: q.Get("after"), IncludeInactive: q.Get("inactive") == "true", Limit: 100}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 500 {
+			s.fail(w, r, errs.Invalid("limit", "must be an integer between 1 and 500"))
+			return
+		}
+		f.Limit = n
+	}
+	v := viewFull
+	if p.Role == auth.RoleCaregiver {
+		if p.Subject == "" {
+			httpx.WriteJSON(w, http.StatusOK, map[string]any{"patients": []patientJSON{}})
+			return
+		}
+		f.LinkedMemberID = p.Subject
+		v = viewCaregiver
+	}
+	pats, err := s.Store.ListPatients(r.Context(), p.OrgID, f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]patientJSON, 0, len(pats))
+	for _, pat := range pats {
+		if err := s.auditRead(r, "Patient", pat.ID, pat.ID); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		out = append(out, patientOut(pat, v))
+	}
+	resp := map[string]any{"patients": out}
+	if len(pats) == f.Limit {
+		resp["next"] = pats[len(pats)-1].ID
+	}
+	httpx.WriteJSON(w, http.StatusOK, resp)
+}
+
+func (s *server) handleUpdatePatient(w http.ResponseWriter, r *http.Request) {
+	pat, err := s.writablePatient(r, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var in patientInput
+	if err := httpx.Decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	expected := pat.Version
+	if in.Version != nil {
+		expected = *in.Version
+	}
+	if err := in.apply(&pat, s.Now(), false); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.Store.UpdatePatient(r.Context(), actor(r), &pat, expected); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, patientOut(pat, viewFull))
+}
+
+func (s *server) handleSetPatientActive(active bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p := principalOf(r)
+		if err := auth.Require(p, staff...); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		pat, err := s.Store.SetPatientActive(r.Context(), actor(r), p.OrgID, r.PathValue("id"), active)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, patientOut(pat, viewFull))
+	}
+}
+
+type linkJSON struct {
+	PatientID    string `json:"patientId"`
+	MemberID     string `json:"memberId"`
+	Kind         string `json:"kind"`
+	Relationship string `json:"relationship,omitempty"`
+}
+
+func (s *server) handleListLinks(w http.ResponseWriter, r *http.Request) {
+	pat, err := s.writablePatient(r, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	links, err := s.Store.ListLinks(r.Context(), pat.OrgID, pat.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.auditRead(r, "Link", pat.ID, pat.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]linkJSON, 0, len(links))
+	for _, l := range links {
+		out = append(out, linkJSON{PatientID: l.PatientID, MemberID: l.MemberID, Kind: string(l.Kind), Relationship: l.Relationship})
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"links": out})
+}
+
+func (s *server) handleLink(w http.ResponseWriter, r *http.Request) {
+	pat, err := s.writablePatient(r, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var in struct {
+		Relationship string `json:"relationship"`
+	}
+	if r.ContentLength != 0 {
+		if err := httpx.Decode(w, r, &in); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	if len(in.Relationship) > 100 {
+		s.fail(w, r, errs.Invalid("relationship", "must be at most 100 characters"))
+		return
+	}
+	l := adherence.Link{PatientID: pat.ID, MemberID: r.PathValue("memberId"), Relationship: in.Relationship}
+	if err := s.Store.LinkMember(r.Context(), actor(r), pat.OrgID, l); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	m, err := s.Store.GetMember(r.Context(), pat.OrgID, l.MemberID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, linkJSON{PatientID: l.PatientID, MemberID: l.MemberID, Kind: string(m.Kind), Relationship: l.Relationship})
+}
+
+func (s *server) handleUnlink(w http.ResponseWriter, r *http.Request) {
+	pat, err := s.writablePatient(r, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.Store.UnlinkMember(r.Context(), actor(r), pat.OrgID, pat.ID, r.PathValue("memberId")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleListAudit lets org admins review the audit trail. Query: patient,
+// actor, from, to (RFC 3339), limit (≤ 1000), after (seq cursor).
+func (s *server) handleListAudit(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r)
+	if err := auth.Require(p, auth.RoleAdmin); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	f := audit.Filter{OrgID: p.OrgID, PatientID: q.Get("patient"), ActorID: q.Get("actor"), Limit: 100}
+	var err error
+	if f.From, err = parseTimeParam(q, "from"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if f.To, err = parseTimeParam(q, "to"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			s.fail(w, r, errs.Invalid("limit", "must be an integer between 1 and 1000"))
+			return
+		}
+		f.Limit = n
+	}
+	if a := q.Get("after"); a != "" {
+		n, err := strconv.ParseInt(a, 10, 64)
+		if err != nil || n < 0 {
+			s.fail(w, r, errs.Invalid("after", "must be a record sequence number"))
+			return
+		}
+		f.AfterSeq = n
+	}
+	recs, err := s.Audit.List(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	type recJSON struct {
+		Seq          int64  `json:"seq"`
+		ID           string `json:"id"`
+		At           string `json:"at"`
+		ActorID      string `json:"actorId"`
+		ActorRole    string `json:"actorRole"`
+		Action       string `json:"action"`
+		ResourceType string `json:"resourceType"`
+		ResourceID   string `json:"resourceId"`
+		PatientID    string `json:"patientId,omitempty"`
+		Outcome      int    `json:"outcome"`
+		RequestID    string `json:"requestId,omitempty"`
+		ClientAddr   string `json:"clientAddr,omitempty"`
+	}
+	out := make([]recJSON, 0, len(recs))
+	for _, rec := range recs {
+		out = append(out, recJSON{Seq: rec.Seq, ID: rec.ID, At: rec.At.UTC().Format("2006-01-02T15:04:05.000000Z"), ActorID: rec.ActorID, ActorRole: rec.ActorRole,
+			Action: rec.Action, ResourceType: rec.ResourceType, ResourceID: rec.ResourceID, PatientID: rec.PatientID, Outcome: rec.Outcome,
+			RequestID: rec.RequestID, ClientAddr: rec.ClientAddr})
+	}
+	resp := map[string]any{"records": out}
+	if len(recs) == f.Limit {
+		resp["next"] = strconv.FormatInt(recs[len(recs)-1].Seq, 10)
+	}
+	httpx.WriteJSON(w, http.StatusOK, resp)
+}

@@ -1,0 +1,311 @@
+package api
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/auth"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+	"github.com/medplatform/medplatform/internal/platform/httpx"
+)
+
+func (s *server) handleCreatePlan(w http.ResponseWriter, r *http.Request) {
+	pat, err := s.writablePatient(r, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var in planInput
+	if err := httpx.Decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	plan := adherence.Plan{OrgID: pat.OrgID, PatientID: pat.ID, Status: adherence.PlanActive, StartAt: s.Now().UTC()}
+	if err := in.apply(&plan, true); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.Store.CreatePlan(r.Context(), actor(r), &plan); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/plans/"+plan.ID)
+	httpx.WriteJSON(w, http.StatusCreated, planOut(plan, pat, viewFull))
+}
+
+func (s *server) handleListPlans(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	pat, v, err := s.readablePatient(r, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	plans, err := s.Store.ListPlans(r.Context(), pat.OrgID, pat.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.auditRead(r, "MedicationRequest", "*", pat.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]planJSON, 0, len(plans))
+	for _, p := range plans {
+		out = append(out, planOut(p, pat, v))
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"plans": out})
+}
+
+// handleGetPlan returns a plan; ?include=doses adds its dose instances in
+// [from, to) (default: now .. now+14 days).
+func (s *server) handleGetPlan(w http.ResponseWriter, r *http.Request) {
+	plan, pat, v, err := s.readablePlan(r, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.auditRead(r, "MedicationRequest", plan.ID, plan.PatientID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := struct {
+		planJSON
+		Doses []doseJSON `json:"doses,omitempty"`
+	}{planJSON: planOut(plan, pat, v)}
+	if r.URL.Query().Get("include") == "doses" {
+		f, err := s.doseFilter(r.URL.Query())
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		f.PlanID = plan.ID
+		doses, err := s.Store.ListDoses(r.Context(), plan.OrgID, f)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		out.Doses = dosesOut(doses)
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
+}
+
+func (s *server) handleUpdatePlan(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r)
+	if err := auth.Require(p, staff...); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	plan, err := s.Store.GetPlan(r.Context(), p.OrgID, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var in planInput
+	if err := httpx.Decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	expected := plan.Version
+	if in.Version != nil {
+		expected = *in.Version
+	}
+	if err := in.apply(&plan, false); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.Store.UpdatePlan(r.Context(), actor(r), &plan, expected); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, planOut(plan, adherence.Patient{}, viewFull))
+}
+
+func (s *server) handleSetPlanStatus(status adherence.PlanStatus) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p := principalOf(r)
+		if err := auth.Require(p, staff...); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		plan, err := s.Store.SetPlanStatus(r.Context(), actor(r), p.OrgID, r.PathValue("id"), status)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, planOut(plan, adherence.Patient{}, viewFull))
+	}
+}
+
+type fillJSON struct {
+	ID         string    `json:"id,omitempty"`
+	PlanID     string    `json:"planId,omitempty"`
+	FillDate   string    `json:"fillDate"`
+	DaysSupply int       `json:"daysSupply"`
+	Quantity   float64   `json:"quantity,omitempty"`
+	CreatedAt  time.Time `json:"createdAt,omitzero"`
+}
+
+func (s *server) handleAddFill(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r)
+	if err := auth.Require(p, staff...); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	plan, err := s.Store.GetPlan(r.Context(), p.OrgID, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var in fillJSON
+	if err := httpx.Decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if in.ID != "" || in.PlanID != "" || !in.CreatedAt.IsZero() {
+		s.fail(w, r, errs.Invalid("id", "id, planId and createdAt are assigned by the server"))
+		return
+	}
+	d, err := time.Parse("2006-01-02", in.FillDate)
+	if err != nil {
+		s.fail(w, r, errs.Invalid("fillDate", "must be a date YYYY-MM-DD"))
+		return
+	}
+	if d.After(s.Now()) {
+		s.fail(w, r, errs.Invalid("fillDate", "must not be in the future"))
+		return
+	}
+	if in.DaysSupply < 1 || in.DaysSupply > 366 {
+		s.fail(w, r, errs.Invalid("daysSupply", "must be between 1 and 366"))
+		return
+	}
+	if in.Quantity < 0 {
+		s.fail(w, r, errs.Invalid("quantity", "must not be negative"))
+		return
+	}
+	f := adherence.Fill{PlanID: plan.ID, FillDate: in.FillDate, DaysSupply: in.DaysSupply, Quantity: in.Quantity}
+	if err := s.Store.AddFill(r.Context(), actor(r), p.OrgID, &f); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusCreated, fillJSON{ID: f.ID, PlanID: f.PlanID, FillDate: f.FillDate, DaysSupply: f.DaysSupply, Quantity: f.Quantity, CreatedAt: f.CreatedAt})
+}
+
+func (s *server) handleListFills(w http.ResponseWriter, r *http.Request) {
+	plan, _, v, err := s.readablePlan(r, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if v != viewFull {
+		s.fail(w, r, errs.Forbidden("caregivers may not read pharmacy fills"))
+		return
+	}
+	fills, err := s.Store.ListFills(r.Context(), plan.OrgID, plan.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.auditRead(r, "Fill", plan.ID, plan.PatientID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]fillJSON, 0, len(fills))
+	for _, f := range fills {
+		out = append(out, fillJSON{ID: f.ID, PlanID: f.PlanID, FillDate: f.FillDate, DaysSupply: f.DaysSupply, Quantity: f.Quantity, CreatedAt: f.CreatedAt})
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"fills": out})
+}
+
+func (s *server) handleListPatientDoses(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	pat, _, err := s.readablePatient(r, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	f, err := s.doseFilter(r.URL.Query())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	f.PatientID = pat.ID
+	s.writeDoses(w, r, pat.OrgID, pat.ID, f)
+}
+
+func (s *server) handleListPlanDoses(w http.ResponseWriter, r *http.Request) {
+	plan, _, _, err := s.readablePlan(r, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	f, err := s.doseFilter(r.URL.Query())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	f.PlanID = plan.ID
+	s.writeDoses(w, r, plan.OrgID, plan.PatientID, f)
+}
+
+func (s *server) writeDoses(w http.ResponseWriter, r *http.Request, orgID, patientID string, f store.DoseFilter) {
+	doses, err := s.Store.ListDoses(r.Context(), orgID, f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.auditRead(r, "DoseInstance", "*", patientID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"doses": dosesOut(doses)})
+}
+
+// doseFilter reads from/to (RFC 3339; default now .. now+14 days, at most
+// 92 days apart) and limit (≤ 5000).
+func (s *server) doseFilter(q url.Values) (store.DoseFilter, error) {
+	now := s.Now().UTC()
+	f := store.DoseFilter{From: now, To: now.Add(14 * 24 * time.Hour), Limit: 1000}
+	if t, err := parseTimeParam(q, "from"); err != nil {
+		return f, err
+	} else if !t.IsZero() {
+		f.From = t
+		if q.Get("to") == "" {
+			f.To = t.Add(14 * 24 * time.Hour)
+		}
+	}
+	if t, err := parseTimeParam(q, "to"); err != nil {
+		return f, err
+	} else if !t.IsZero() {
+		f.To = t
+	}
+	if !f.To.After(f.From) {
+		return f, errs.Invalid("to", "must be after from")
+	}
+	if f.To.Sub(f.From) > 92*24*time.Hour {
+		return f, errs.Invalid("to", "the window may span at most 92 days")
+	}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 5000 {
+			return f, errs.Invalid("limit", "must be an integer between 1 and 5000")
+		}
+		f.Limit = n
+	}
+	return f, nil
+}
+
+func parseTimeParam(q url.Values, name string) (time.Time, error) {
+	v := q.Get(name)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, errs.Invalid(name, "must be an RFC 3339 timestamp such as 2026-03-08T00:00:00Z")
+	}
+	return t.UTC(), nil
+}

@@ -1,0 +1,55 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/medplatform/medplatform/internal/platform/httpx"
+	"github.com/medplatform/medplatform/internal/platform/telemetry"
+)
+
+// routes is the one list of every route the adherence API serves. Who may
+// call what is decided in the handlers (see authz.go) and documented in
+// docs/api.md.
+func (s *server) routes(mux *httpx.Mux) {
+	mux.Handle("GET /livez", s.Health.LivezHandler())
+	mux.Handle("GET /readyz", s.Health.ReadyzHandler())
+	mux.Handle("GET /health", s.Health.HealthHandler())
+	mux.Handle("GET /metrics", telemetry.MetricsHandler(s.Registry))
+
+	mux.Handle("GET /v1/me", s.authed(s.handleMe))
+
+	mux.Handle("POST /v1/api-keys", s.authed(s.handleCreateAPIKey))
+	mux.Handle("GET /v1/api-keys", s.authed(s.handleListAPIKeys))
+	mux.Handle("DELETE /v1/api-keys/{id}", s.authed(s.handleRevokeAPIKey))
+
+	mux.Handle("POST /v1/members", s.authed(s.handleCreateMember))
+	mux.Handle("GET /v1/members", s.authed(s.handleListMembers))
+	mux.Handle("GET /v1/members/{id}", s.authed(s.handleGetMember))
+
+	mux.Handle("POST /v1/patients", s.authed(s.handleCreatePatient))
+	mux.Handle("GET /v1/patients", s.authed(s.handleListPatients))
+	mux.Handle("GET /v1/patients/{id}", s.authed(s.handleGetPatient))
+	mux.Handle("PATCH /v1/patients/{id}", s.authed(s.handleUpdatePatient))
+	mux.Handle("POST /v1/patients/{id}/deactivate", s.authed(s.handleSetPatientActive(false)))
+	mux.Handle("POST /v1/patients/{id}/reactivate", s.authed(s.handleSetPatientActive(true)))
+	mux.Handle("GET /v1/patients/{id}/links", s.authed(s.handleListLinks))
+	mux.Handle("PUT /v1/patients/{id}/links/{memberId}", s.authed(s.handleLink))
+	mux.Handle("DELETE /v1/patients/{id}/links/{memberId}", s.authed(s.handleUnlink))
+	mux.Handle("POST /v1/patients/{id}/plans", s.authed(s.handleCreatePlan))
+	mux.Handle("GET /v1/patients/{id}/plans", s.authed(s.handleListPlans))
+	mux.Handle("GET /v1/patients/{id}/doses", s.authed(s.handleListPatientDoses))
+
+	mux.Handle("GET /v1/plans/{id}", s.authed(s.handleGetPlan))
+	mux.Handle("PATCH /v1/plans/{id}", s.authed(s.handleUpdatePlan))
+	mux.Handle("POST /v1/plans/{id}/pause", s.authed(s.handleSetPlanStatus("paused")))
+	mux.Handle("POST /v1/plans/{id}/resume", s.authed(s.handleSetPlanStatus("active")))
+	mux.Handle("POST /v1/plans/{id}/stop", s.authed(s.handleSetPlanStatus("stopped")))
+	mux.Handle("POST /v1/plans/{id}/fills", s.authed(s.handleAddFill))
+	mux.Handle("GET /v1/plans/{id}/fills", s.authed(s.handleListFills))
+	mux.Handle("GET /v1/plans/{id}/doses", s.authed(s.handleListPlanDoses))
+
+	mux.Handle("POST /fhir/MedicationRequest", s.authed(s.handleFHIRImport))
+	mux.Handle("GET /fhir/MedicationRequest", s.authed(s.handleFHIRSearch))
+
+	mux.Handle("GET /v1/audit", s.authed(s.handleListAudit))
+}

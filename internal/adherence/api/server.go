@@ -1,0 +1,72 @@
+// Package api is the HTTP JSON API of the adherence product: NewServer
+// builds the handler, routes.go lists every route, and each handler
+// decodes → authorizes → calls the store → audits → encodes.
+package api
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/audit"
+	"github.com/medplatform/medplatform/internal/platform/auth"
+	"github.com/medplatform/medplatform/internal/platform/health"
+	"github.com/medplatform/medplatform/internal/platform/httpx"
+	"github.com/medplatform/medplatform/internal/platform/telemetry"
+)
+
+// Deps are the server's collaborators.
+type Deps struct {
+	Store    *store.Store
+	Audit    *audit.Log
+	Auth     *auth.Authenticator
+	Health   *health.Checker
+	Registry *prometheus.Registry
+	Logger   *slog.Logger
+	Now      func() time.Time
+	// Wrap, when set, wraps the whole handler (tracing).
+	Wrap func(http.Handler) http.Handler
+}
+
+type server struct {
+	Deps
+}
+
+// NewServer returns the product's HTTP handler with every route, the
+// authentication middleware on /v1 and /fhir, and request logging, metrics
+// and panic recovery around everything.
+func NewServer(d Deps) http.Handler {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	s := &server{Deps: d}
+	mux := httpx.NewMux()
+	s.routes(mux)
+	var h http.Handler = mux
+	h = telemetry.Middleware(h, telemetry.MiddlewareDeps{
+		Logger:   d.Logger,
+		Registry: d.Registry,
+		OnPanic: func(w http.ResponseWriter, r *http.Request) {
+			httpx.WriteError(w, r, nil, telemetry.RequestID(r.Context()), errInternalPanic)
+		},
+	})
+	if d.Wrap != nil {
+		h = d.Wrap(h)
+	}
+	return h
+}
+
+// authed wraps a handler that needs an authenticated principal.
+func (s *server) authed(h http.HandlerFunc) http.Handler {
+	return s.Auth.Middleware(h, func(w http.ResponseWriter, r *http.Request, err error) {
+		s.fail(w, r, err)
+	})
+}
+
+// fail writes err as a problem.
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	httpx.WriteError(w, r, s.Logger, telemetry.RequestID(r.Context()), err)
+}

@@ -1,0 +1,239 @@
+// Package fhir converts medication plans to and from FHIR R4
+// MedicationRequest JSON. Only the elements the platform uses are modelled;
+// the types are small and hand-written on purpose (see DESIGN.md).
+package fhir
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/schedule"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+)
+
+// Coding is a FHIR Coding.
+type Coding struct {
+	System  string `json:"system,omitempty"`
+	Code    string `json:"code,omitempty"`
+	Display string `json:"display,omitempty"`
+}
+
+// CodeableConcept is a FHIR CodeableConcept.
+type CodeableConcept struct {
+	Coding []Coding `json:"coding,omitempty"`
+	Text   string   `json:"text,omitempty"`
+}
+
+// Reference is a FHIR Reference.
+type Reference struct {
+	Reference string `json:"reference,omitempty"`
+	Display   string `json:"display,omitempty"`
+}
+
+// Quantity is a FHIR SimpleQuantity.
+type Quantity struct {
+	Value float64 `json:"value"`
+	Unit  string  `json:"unit,omitempty"`
+}
+
+// DoseAndRate carries the dose quantity.
+type DoseAndRate struct {
+	DoseQuantity *Quantity `json:"doseQuantity,omitempty"`
+}
+
+// Dosage is a FHIR Dosage.
+type Dosage struct {
+	Text        string           `json:"text,omitempty"`
+	Timing      *schedule.Timing `json:"timing,omitempty"`
+	AsNeeded    *bool            `json:"asNeededBoolean,omitempty"`
+	DoseAndRate []DoseAndRate    `json:"doseAndRate,omitempty"`
+}
+
+// Duration is a FHIR Duration.
+type Duration struct {
+	Value float64 `json:"value"`
+	Unit  string  `json:"unit,omitempty"`
+}
+
+// DispenseRequest carries the expected supply.
+type DispenseRequest struct {
+	ExpectedSupplyDuration *Duration `json:"expectedSupplyDuration,omitempty"`
+}
+
+// Identifier is a FHIR Identifier.
+type Identifier struct {
+	System string `json:"system,omitempty"`
+	Value  string `json:"value,omitempty"`
+}
+
+// MedicationRequest is the subset of FHIR R4 MedicationRequest we read and
+// write.
+type MedicationRequest struct {
+	ResourceType              string           `json:"resourceType"`
+	ID                        string           `json:"id,omitempty"`
+	Meta                      *Meta            `json:"meta,omitempty"`
+	Identifier                []Identifier     `json:"identifier,omitempty"`
+	Status                    string           `json:"status"`
+	Intent                    string           `json:"intent"`
+	MedicationCodeableConcept *CodeableConcept `json:"medicationCodeableConcept,omitempty"`
+	Subject                   Reference        `json:"subject"`
+	AuthoredOn                string           `json:"authoredOn,omitempty"`
+	DosageInstruction         []Dosage         `json:"dosageInstruction,omitempty"`
+	DispenseRequest           *DispenseRequest `json:"dispenseRequest,omitempty"`
+	Note                      []Annotation     `json:"note,omitempty"`
+}
+
+// Meta is FHIR resource metadata.
+type Meta struct {
+	VersionID   string `json:"versionId,omitempty"`
+	LastUpdated string `json:"lastUpdated,omitempty"`
+}
+
+// Annotation is a FHIR note.
+type Annotation struct {
+	Text string `json:"text"`
+}
+
+// Bundle is a FHIR searchset Bundle of MedicationRequests.
+type Bundle struct {
+	ResourceType string        `json:"resourceType"`
+	Type         string        `json:"type"`
+	Total        int           `json:"total"`
+	Entry        []BundleEntry `json:"entry"`
+}
+
+// BundleEntry is one Bundle entry.
+type BundleEntry struct {
+	FullURL  string            `json:"fullUrl,omitempty"`
+	Resource MedicationRequest `json:"resource"`
+}
+
+// planStatus maps plan states to MedicationRequest.status and back.
+var planStatus = map[adherence.PlanStatus]string{
+	adherence.PlanActive:  "active",
+	adherence.PlanPaused:  "on-hold",
+	adherence.PlanStopped: "stopped",
+}
+
+// ToPlan converts an imported MedicationRequest into a plan for patientID
+// (the caller resolves subject.reference "Patient/{id}"). Exactly one
+// dosageInstruction is supported: a plan has one schedule. Errors name the
+// FHIR element at fault.
+func ToPlan(mr MedicationRequest) (adherence.Plan, string, error) {
+	var p adherence.Plan
+	if mr.ResourceType != "MedicationRequest" {
+		return p, "", errs.Invalid("resourceType", "must be MedicationRequest")
+	}
+	patientID, ok := strings.CutPrefix(mr.Subject.Reference, "Patient/")
+	if !ok || patientID == "" {
+		return p, "", errs.Invalid("subject.reference", "must be a reference of the form Patient/{id}")
+	}
+	switch mr.Status {
+	case "active", "":
+		p.Status = adherence.PlanActive
+	case "on-hold":
+		p.Status = adherence.PlanPaused
+	default:
+		return p, "", errs.Invalid("status", "only active and on-hold requests can be imported")
+	}
+	if mr.Intent != "" && mr.Intent != "order" && mr.Intent != "plan" && mr.Intent != "original-order" {
+		return p, "", errs.Invalid("intent", "must be order, original-order or plan")
+	}
+	if mr.MedicationCodeableConcept == nil {
+		return p, "", errs.Invalid("medicationCodeableConcept", "is required")
+	}
+	for _, c := range mr.MedicationCodeableConcept.Coding {
+		if c.System == adherence.RxNormSystem {
+			p.Medication = adherence.Medication{RxNorm: c.Code, Display: c.Display}
+			break
+		}
+	}
+	if p.Medication.RxNorm == "" {
+		return p, "", errs.Invalid("medicationCodeableConcept.coding", "an RxNorm coding (system %s) is required", adherence.RxNormSystem)
+	}
+	if p.Medication.Display == "" {
+		p.Medication.Display = mr.MedicationCodeableConcept.Text
+	}
+	if len(mr.DosageInstruction) != 1 {
+		return p, "", errs.Invalid("dosageInstruction", "exactly one dosage instruction is supported, got %d", len(mr.DosageInstruction))
+	}
+	d := mr.DosageInstruction[0]
+	p.Instructions = d.Text
+	if d.AsNeeded != nil {
+		p.AsNeeded = *d.AsNeeded
+	}
+	if d.Timing == nil {
+		if !p.AsNeeded {
+			return p, "", errs.Invalid("dosageInstruction[0].timing", "is required unless asNeededBoolean is true")
+		}
+	} else {
+		p.Timing = *d.Timing
+	}
+	if len(d.DoseAndRate) > 0 && d.DoseAndRate[0].DoseQuantity != nil {
+		q := d.DoseAndRate[0].DoseQuantity
+		p.Dose = strings.TrimSpace(fmt.Sprintf("%g %s", q.Value, q.Unit))
+	}
+	if mr.DispenseRequest != nil && mr.DispenseRequest.ExpectedSupplyDuration != nil {
+		ds := mr.DispenseRequest.ExpectedSupplyDuration
+		if ds.Unit != "" && ds.Unit != "d" && ds.Unit != "day" && ds.Unit != "days" {
+			return p, "", errs.Invalid("dispenseRequest.expectedSupplyDuration.unit", "must be days (d)")
+		}
+		p.DaysSupply = int(ds.Value)
+	}
+	return p, patientID, nil
+}
+
+// FromPlan renders a plan as a MedicationRequest.
+func FromPlan(p adherence.Plan) MedicationRequest {
+	mr := MedicationRequest{
+		ResourceType: "MedicationRequest",
+		ID:           p.ID,
+		Meta: &Meta{
+			VersionID:   fmt.Sprint(p.Version),
+			LastUpdated: p.UpdatedAt.UTC().Format(time.RFC3339),
+		},
+		Status: planStatus[p.Status],
+		Intent: "order",
+		MedicationCodeableConcept: &CodeableConcept{
+			Coding: []Coding{{System: adherence.RxNormSystem, Code: p.Medication.RxNorm, Display: p.Medication.Display}},
+			Text:   p.Medication.Display,
+		},
+		Subject:    Reference{Reference: "Patient/" + p.PatientID},
+		AuthoredOn: p.CreatedAt.UTC().Format(time.RFC3339),
+	}
+	d := Dosage{Text: p.Instructions}
+	if p.AsNeeded {
+		t := true
+		d.AsNeeded = &t
+	}
+	if !p.AsNeeded || p.Timing.Repeat != nil {
+		t := p.Timing
+		d.Timing = &t
+	}
+	if p.Dose != "" {
+		if q, ok := parseDose(p.Dose); ok {
+			d.DoseAndRate = []DoseAndRate{{DoseQuantity: &q}}
+		} else if d.Text == "" {
+			d.Text = p.Dose
+		}
+	}
+	mr.DosageInstruction = []Dosage{d}
+	if p.DaysSupply > 0 {
+		mr.DispenseRequest = &DispenseRequest{ExpectedSupplyDuration: &Duration{Value: float64(p.DaysSupply), Unit: "d"}}
+	}
+	return mr
+}
+
+// parseDose reads "10 mg" or "1 tablet" into a quantity.
+func parseDose(s string) (Quantity, bool) {
+	var q Quantity
+	var unit string
+	n, err := fmt.Sscanf(s, "%g %s", &q.Value, &unit)
+	if err != nil || n != 2 {
+		return q, false
+	}
+	q.Unit = unit
+	return q, true
+}

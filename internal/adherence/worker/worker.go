@@ -1,0 +1,72 @@
+// Package worker defines the adherence product's background jobs: their
+// River argument types, workers and periodic schedules.
+package worker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/medplatform/medplatform/internal/adherence/store"
+)
+
+// DoseHorizonArgs asks for dose instances to be materialised up to the
+// rolling horizon for every active plan.
+type DoseHorizonArgs struct{}
+
+// Kind identifies the job in the queue.
+func (DoseHorizonArgs) Kind() string { return "dose_horizon" }
+
+// InsertOpts makes the job unique while queued or running, so a slow run is
+// never overlapped by the next tick.
+func (DoseHorizonArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []river.JobState{
+		river.JobStateAvailable, river.JobStatePending, river.JobStateRunning, river.JobStateRetryable, river.JobStateScheduled,
+	}}}
+}
+
+// DoseHorizonWorker runs store.ExtendHorizon.
+type DoseHorizonWorker struct {
+	river.WorkerDefaults[DoseHorizonArgs]
+	Store  *store.Store
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Work extends the horizon; it is idempotent, so retries are harmless.
+func (w *DoseHorizonWorker) Work(ctx context.Context, job *river.Job[DoseHorizonArgs]) error {
+	start := time.Now()
+	res, err := w.Store.ExtendHorizon(ctx, w.Now())
+	if err != nil {
+		return fmt.Errorf("extend dose horizon: %w", err)
+	}
+	w.Logger.InfoContext(ctx, "dose horizon extended", "plans", res.Plans, "instances", res.Instances, "duration_ms", time.Since(start).Milliseconds())
+	return nil
+}
+
+// Timeout allows a full national run (250k patients) to finish.
+func (w *DoseHorizonWorker) Timeout(*river.Job[DoseHorizonArgs]) time.Duration {
+	return 30 * time.Minute
+}
+
+// Config says how often periodic work runs.
+type Config struct {
+	HorizonInterval time.Duration // default 1h
+}
+
+// Register adds every worker to workers and returns the periodic jobs.
+func Register(workers *river.Workers, st *store.Store, now func() time.Time, logger *slog.Logger, cfg Config) []*river.PeriodicJob {
+	river.AddWorker(workers, &DoseHorizonWorker{Store: st, Now: now, Logger: logger})
+	interval := cfg.HorizonInterval
+	if interval <= 0 {
+		interval = time.Hour
+	}
+	return []*river.PeriodicJob{
+		river.NewPeriodicJob(river.PeriodicInterval(interval), func() (river.JobArgs, *river.InsertOpts) {
+			return DoseHorizonArgs{}, nil
+		}, &river.PeriodicJobOpts{ID: "dose_horizon", RunOnStart: true}),
+	}
+}
