@@ -1,0 +1,262 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/platform/errs"
+	"github.com/medplatform/medplatform/internal/platform/ratelimit"
+)
+
+// Defaults for the failure budget of an Authenticator.
+const (
+	// DefaultMaxFailures is how many failed attempts a client address may
+	// make per window before every attempt from it is refused.
+	DefaultMaxFailures = 10
+	// DefaultFailureWindow is the window of the failure budget.
+	DefaultFailureWindow = time.Minute
+)
+
+// maxTokenLen bounds the bearer token. Real API keys are 60 bytes and
+// provider tokens a few kilobytes; anything longer is refused before any
+// parsing.
+const maxTokenLen = 8 << 10
+
+// Authenticator turns the bearer token of a request into a Principal. Tokens
+// starting with APIKeyPrefix are API keys; any other token is an OIDC token
+// when OIDC is configured.
+//
+// Failed attempts are counted per client address in the limiter; once an
+// address reaches MaxFailures within FailureWindow, every further attempt
+// from it, valid or not, is refused with code errs.CodeRateLimited until the
+// window passes (see package ratelimit for the window semantics). Only
+// presented-but-wrong credentials count: a request without an Authorization
+// header guesses nothing, and an outage of the key store or the identity
+// provider is not the caller's fault. Successful attempts consume nothing.
+//
+// The client address is the host of http.Request.RemoteAddr. Behind the
+// load balancer that is the balancer's address unless whoever builds the
+// request (a trusted-proxy middleware in the HTTP layer) has already replaced
+// RemoteAddr with the client address from X-Forwarded-For; this package never
+// reads forwarding headers itself, since clients can forge them. IPv6
+// clients are counted per /64 network, the smallest block a single
+// subscriber is usually assigned, so one client cannot escape the budget by
+// rotating through its addresses.
+//
+// When the limiter fails, authentication proceeds (fail open) and the error
+// is logged: an unreachable Redis must not lock everyone out.
+type Authenticator struct {
+	// MaxFailures is the failure budget per client address and window.
+	// NewAuthenticator sets DefaultMaxFailures; change it before use.
+	MaxFailures int
+	// FailureWindow is the window of the failure budget. NewAuthenticator
+	// sets DefaultFailureWindow; change it before use.
+	FailureWindow time.Duration
+	// Logger receives limiter failures. NewAuthenticator sets a logger that
+	// discards; replace it before use. Log records never contain
+	// credentials or client addresses.
+	Logger *slog.Logger
+
+	keys    KeyLookup
+	oidc    *oidcVerifier
+	limiter ratelimit.Limiter
+	now     func() time.Time
+}
+
+// NewAuthenticator returns an Authenticator that looks API keys up in keys
+// (nil refuses API keys), verifies OIDC tokens per oidcCfg (nil refuses
+// them), counts failures in limiter and reads the time from now (time.Now
+// when nil). At least one of keys and oidcCfg is required, and so is
+// limiter. With OIDC configured, the provider's key set is fetched on first
+// use, not here.
+func NewAuthenticator(keys KeyLookup, oidcCfg *OIDCConfig, limiter ratelimit.Limiter, now func() time.Time) (*Authenticator, error) {
+	if keys == nil && oidcCfg == nil {
+		return nil, errors.New("auth: neither API keys nor OIDC are configured")
+	}
+	if limiter == nil {
+		return nil, errors.New("auth: a rate limiter is required")
+	}
+	if now == nil {
+		now = time.Now
+	}
+	a := &Authenticator{
+		MaxFailures:   DefaultMaxFailures,
+		FailureWindow: DefaultFailureWindow,
+		Logger:        slog.New(slog.DiscardHandler),
+		keys:          keys,
+		limiter:       limiter,
+		now:           now,
+	}
+	if oidcCfg != nil {
+		v, err := newOIDCVerifier(*oidcCfg, now)
+		if err != nil {
+			return nil, err
+		}
+		a.oidc = v
+	}
+	return a, nil
+}
+
+// Authenticate returns the Principal that r's "Authorization: Bearer" token
+// identifies. Errors have code errs.CodeUnauthorized for missing or bad
+// credentials, errs.CodeRateLimited when the client address has used up its
+// failure budget, and otherwise come from the key store or the identity
+// provider (errs.CodeUnavailable when its keys cannot be fetched).
+func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (Principal, error) {
+	token, err := bearerToken(r)
+	if err != nil {
+		return Principal{}, err
+	}
+	limitKey := "authfail:" + clientAddr(r.RemoteAddr)
+	over, err := a.limiter.Exceeded(ctx, limitKey, a.MaxFailures)
+	if err != nil {
+		a.Logger.WarnContext(ctx, "auth: rate limiter failed; letting the attempt through", "error", err)
+	}
+	if over {
+		return Principal{}, errs.E(errs.CodeRateLimited, "too many failed authentication attempts; try again later")
+	}
+
+	p, err := a.verify(ctx, token)
+	if err != nil {
+		if errs.Is(err, errs.CodeUnauthorized) {
+			if _, herr := a.limiter.Hit(ctx, limitKey, a.FailureWindow); herr != nil {
+				a.Logger.WarnContext(ctx, "auth: rate limiter failed to count a failed attempt", "error", herr)
+			}
+		}
+		return Principal{}, err
+	}
+	return p, nil
+}
+
+// Middleware authenticates every request before next sees it and stores the
+// Principal in the request context (read it with FromContext). On failure it
+// calls onError instead of next, after setting "WWW-Authenticate: Bearer"
+// on unauthorized responses. It panics when next or onError is nil.
+func (a *Authenticator) Middleware(next http.Handler, onError func(w http.ResponseWriter, r *http.Request, err error)) http.Handler {
+	if next == nil || onError == nil {
+		panic("auth: Middleware needs a handler and an error writer")
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := a.Authenticate(r.Context(), r)
+		if err != nil {
+			if errs.Is(err, errs.CodeUnauthorized) {
+				w.Header().Set("WWW-Authenticate", "Bearer")
+			}
+			onError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
+	})
+}
+
+// verify checks one bearer token.
+func (a *Authenticator) verify(ctx context.Context, token string) (Principal, error) {
+	if len(token) > maxTokenLen {
+		return Principal{}, errs.Unauthorized("bearer token is too long")
+	}
+	if strings.HasPrefix(token, APIKeyPrefix) {
+		return a.verifyAPIKey(ctx, token)
+	}
+	if a.oidc == nil {
+		return Principal{}, errs.Unauthorized("bearer token is not an API key")
+	}
+	return a.oidc.verify(ctx, token)
+}
+
+// verifyAPIKey checks an API key. The secret is verified before revocation
+// and expiry, so only the key's holder learns its state.
+func (a *Authenticator) verifyAPIKey(ctx context.Context, token string) (Principal, error) {
+	if a.keys == nil {
+		return Principal{}, errs.Unauthorized("API keys are not accepted")
+	}
+	keyID, secret, err := ParseAPIKey(token)
+	if err != nil {
+		return Principal{}, err
+	}
+	k, err := a.keys.LookupAPIKey(ctx, keyID)
+	if errs.Is(err, errs.CodeNotFound) {
+		return Principal{}, errs.Unauthorized("invalid API key")
+	}
+	if err != nil {
+		return Principal{}, fmt.Errorf("auth: look up API key: %w", err)
+	}
+	if !VerifyAPIKey(secret, k.Hash) {
+		return Principal{}, errs.Unauthorized("invalid API key")
+	}
+	if k.RevokedAt != nil {
+		return Principal{}, errs.Unauthorized("API key has been revoked")
+	}
+	if k.ExpiresAt != nil && !a.now().Before(*k.ExpiresAt) {
+		return Principal{}, errs.Unauthorized("API key has expired")
+	}
+	// A stored key that cannot form a valid Principal is a data fault, not
+	// the caller's: report it as internal so it is logged and alerted on.
+	role, err := ParseRole(string(k.Role))
+	if err != nil {
+		return Principal{}, fmt.Errorf("auth: stored API key %s has an unknown role", keyID)
+	}
+	if k.OrgID == "" {
+		return Principal{}, fmt.Errorf("auth: stored API key %s has no organization", keyID)
+	}
+	if needsLink(role) && k.Subject == "" {
+		return Principal{}, fmt.Errorf("auth: stored API key %s has role %s but no linked record", keyID, role)
+	}
+	return Principal{
+		ID:      keyID,
+		OrgID:   k.OrgID,
+		Role:    role,
+		Subject: k.Subject,
+		Method:  MethodAPIKey,
+	}, nil
+}
+
+// bearerToken extracts the token of an "Authorization: Bearer" header. The
+// scheme name is case-insensitive (RFC 9110, section 11.1).
+func bearerToken(r *http.Request) (string, error) {
+	values := r.Header.Values("Authorization")
+	switch len(values) {
+	case 0:
+		return "", errs.Unauthorized("missing Authorization header")
+	case 1:
+	default:
+		return "", errs.Unauthorized("more than one Authorization header")
+	}
+	scheme, token, _ := strings.Cut(values[0], " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", errs.Unauthorized("Authorization header must use the Bearer scheme")
+	}
+	token = strings.TrimSpace(token)
+	if token == "" {
+		return "", errs.Unauthorized("missing bearer token")
+	}
+	return token, nil
+}
+
+// clientAddr returns the rate-limiting identity of a RemoteAddr: the IPv4
+// address, the /64 network of an IPv6 address, or the raw host when it is
+// not an IP address.
+func clientAddr(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	addr = addr.Unmap().WithZone("")
+	if addr.Is6() {
+		prefix, err := addr.Prefix(64)
+		if err == nil {
+			return prefix.String()
+		}
+	}
+	return addr.String()
+}

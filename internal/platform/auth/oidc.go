@@ -1,0 +1,219 @@
+package auth
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/medplatform/medplatform/internal/platform/errs"
+)
+
+// The default claim names of OIDCConfig.
+const (
+	DefaultOrgClaim  = "org_id"
+	DefaultRoleClaim = "role"
+	DefaultLinkClaim = "subject_id"
+)
+
+// OIDCConfig configures the verification of OIDC bearer tokens (ID tokens,
+// or access tokens in the JWT profile of RFC 9068) issued by one identity
+// provider. Keys come from the configured JWKS URL; provider discovery is not
+// used.
+//
+// Claim mapping:
+//
+//   - "sub" (required) becomes Principal.ID, prefixed with "oidc:".
+//   - OrgClaim (required, a non-empty string) becomes Principal.OrgID.
+//   - RoleClaim (required, a string naming a Role) becomes Principal.Role.
+//   - LinkClaim (a string) becomes Principal.Subject: the patient id of a
+//     patient, the caregiver id of a caregiver, the clinician id of a
+//     clinician. It is required for patients and caregivers and optional for
+//     the other roles. The default is the role-neutral "subject_id" rather
+//     than "patient_id" because one claim serves every role.
+//
+// Identity providers that namespace custom claims (Amazon Cognito uses
+// "custom:org_id") are accommodated by setting the claim names. Claims must
+// be top-level strings; arrays and nested objects are not read.
+type OIDCConfig struct {
+	// Issuer must equal the token's "iss" claim exactly.
+	Issuer string
+	// Audience must be one of the token's "aud" values.
+	Audience string
+	// JWKSURL is where the provider publishes its signing keys. It must be
+	// https, except on a loopback address (for tests and local providers).
+	JWKSURL string
+
+	// OrgClaim names the organization claim; empty means DefaultOrgClaim.
+	OrgClaim string
+	// RoleClaim names the role claim; empty means DefaultRoleClaim.
+	RoleClaim string
+	// LinkClaim names the linked-record claim; empty means
+	// DefaultLinkClaim.
+	LinkClaim string
+
+	// SigningAlgs lists the accepted JWS algorithms; empty means RS256.
+	SigningAlgs []string
+	// HTTPClient fetches the key set; nil means a client with a 10-second
+	// timeout.
+	HTTPClient *http.Client
+}
+
+// oidcVerifier checks tokens against one OIDCConfig.
+type oidcVerifier struct {
+	verifier  *oidc.IDTokenVerifier
+	orgClaim  string
+	roleClaim string
+	linkClaim string
+}
+
+func newOIDCVerifier(cfg OIDCConfig, now func() time.Time) (*oidcVerifier, error) {
+	if cfg.Issuer == "" || cfg.Audience == "" || cfg.JWKSURL == "" {
+		return nil, errors.New("auth: OIDC needs an issuer, an audience and a JWKS URL")
+	}
+	if err := checkJWKSURL(cfg.JWKSURL); err != nil {
+		return nil, err
+	}
+	client := cfg.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	// go-oidc reads its HTTP client from the context given to the key set
+	// and keeps that context for background fetches.
+	keys := oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), client), cfg.JWKSURL)
+	v := &oidcVerifier{
+		verifier: oidc.NewVerifier(cfg.Issuer, observedKeySet{keys}, &oidc.Config{
+			ClientID:             cfg.Audience,
+			SupportedSigningAlgs: cfg.SigningAlgs,
+			Now:                  now,
+		}),
+		orgClaim:  cmp.Or(cfg.OrgClaim, DefaultOrgClaim),
+		roleClaim: cmp.Or(cfg.RoleClaim, DefaultRoleClaim),
+		linkClaim: cmp.Or(cfg.LinkClaim, DefaultLinkClaim),
+	}
+	return v, nil
+}
+
+// checkJWKSURL refuses key sets fetched over plain HTTP from anywhere but
+// the local machine: whoever can alter the key set can mint tokens.
+func checkJWKSURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return errors.New("auth: OIDC JWKS URL is not an absolute URL")
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		host := u.Hostname()
+		if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+			return nil
+		}
+	}
+	return errors.New("auth: OIDC JWKS URL must use https")
+}
+
+// verify checks raw and maps its claims to a Principal. Bad tokens yield
+// errs.Unauthorized; a key set that cannot be fetched yields
+// errs.CodeUnavailable, because that is the platform's fault, not the
+// caller's, and must not count against the caller's failure budget.
+func (v *oidcVerifier) verify(ctx context.Context, raw string) (Principal, error) {
+	var fetch fetchFailure
+	tok, err := v.verifier.Verify(context.WithValue(ctx, fetchFailureKey{}, &fetch), raw)
+	if err != nil {
+		if fetch.err != nil {
+			return Principal{}, &errs.Error{
+				Code:    errs.CodeUnavailable,
+				Message: "the identity provider's signing keys cannot be fetched; try again later",
+				Err:     fetch.err,
+			}
+		}
+		if _, ok := errors.AsType[*oidc.TokenExpiredError](err); ok {
+			return Principal{}, errs.Unauthorized("token has expired")
+		}
+		// The verifier's message may quote claims; keep it out of the
+		// response and the error chain.
+		return Principal{}, errs.Unauthorized("token is not valid")
+	}
+
+	var claims map[string]json.RawMessage
+	if err := tok.Claims(&claims); err != nil {
+		return Principal{}, errs.Unauthorized("token is not valid")
+	}
+	if tok.Subject == "" {
+		return Principal{}, errs.Unauthorized("token lacks the %q claim", "sub")
+	}
+	org := stringClaim(claims, v.orgClaim)
+	if org == "" {
+		return Principal{}, errs.Unauthorized("token lacks the %q claim", v.orgClaim)
+	}
+	roleName := stringClaim(claims, v.roleClaim)
+	if roleName == "" {
+		return Principal{}, errs.Unauthorized("token lacks the %q claim", v.roleClaim)
+	}
+	role, err := ParseRole(roleName)
+	if err != nil {
+		return Principal{}, errs.Unauthorized("token role is not recognised")
+	}
+	link := stringClaim(claims, v.linkClaim)
+	if link == "" && needsLink(role) {
+		return Principal{}, errs.Unauthorized("token lacks the %q claim its role requires", v.linkClaim)
+	}
+	return Principal{
+		ID:      "oidc:" + tok.Subject,
+		OrgID:   org,
+		Role:    role,
+		Subject: link,
+		Method:  MethodOIDC,
+	}, nil
+}
+
+// stringClaim returns the claim name if it is a JSON string, and "" when it
+// is absent or of another type.
+func stringClaim(claims map[string]json.RawMessage, name string) string {
+	raw, ok := claims[name]
+	if !ok {
+		return ""
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return ""
+	}
+	return s
+}
+
+// fetchFailure records, for one verification, that the key set could not be
+// fetched. go-oidc flattens key set errors into text, so the error is
+// captured on its way out of the key set instead.
+type fetchFailure struct{ err error }
+
+type fetchFailureKey struct{}
+
+// observedKeySet wraps the remote key set and records transport failures
+// (the provider unreachable, a timeout) in the fetchFailure carried by the
+// context. Every other error, including a bad signature and an error status
+// from the provider, stays a verification failure: a misclassification
+// errs towards refusing the token, never towards excusing it.
+type observedKeySet struct{ keys oidc.KeySet }
+
+func (k observedKeySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
+	payload, err := k.keys.VerifySignature(ctx, jwt)
+	if err != nil && isTransportError(err) {
+		if f, ok := ctx.Value(fetchFailureKey{}).(*fetchFailure); ok {
+			f.err = fmt.Errorf("auth: fetch OIDC signing keys: %w", err)
+		}
+	}
+	return payload, err
+}
+
+func isTransportError(err error) bool {
+	_, ok := errors.AsType[*url.Error](err)
+	return ok || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}

@@ -1,0 +1,278 @@
+package auth_test
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/medplatform/medplatform/internal/platform/auth"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+	"github.com/medplatform/medplatform/internal/platform/ratelimit"
+)
+
+const (
+	testIssuer   = "https://idp.example.test/realms/medplatform"
+	testAudience = "medplatform-api"
+)
+
+// identityProvider publishes one RSA signing key as a JWKS over HTTP.
+type identityProvider struct {
+	key *rsa.PrivateKey
+	kid string
+	srv *httptest.Server
+}
+
+func newIdentityProvider(t *testing.T) *identityProvider {
+	t.Helper()
+	idp := &identityProvider{key: newRSAKey(t), kid: "key-1"}
+	jwks, err := json.Marshal(map[string]any{"keys": []any{map[string]string{
+		"kty": "RSA",
+		"use": "sig",
+		"alg": "RS256",
+		"kid": idp.kid,
+		"n":   base64.RawURLEncoding.EncodeToString(idp.key.N.Bytes()),
+		"e":   base64.RawURLEncoding.EncodeToString(big.NewInt(int64(idp.key.E)).Bytes()),
+	}}})
+	if err != nil {
+		t.Fatalf("marshal JWKS: %v", err)
+	}
+	idp.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(jwks)
+	}))
+	t.Cleanup(idp.srv.Close)
+	return idp
+}
+
+func newRSAKey(t *testing.T) *rsa.PrivateKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatalf("generate RSA key: %v", err)
+	}
+	return k
+}
+
+func (idp *identityProvider) config() *auth.OIDCConfig {
+	return &auth.OIDCConfig{Issuer: testIssuer, Audience: testAudience, JWKSURL: idp.srv.URL + "/jwks"}
+}
+
+// sign returns a JWT with the claims, signed by key with the kid header.
+func sign(t *testing.T, method jwt.SigningMethod, key any, kid string, claims jwt.MapClaims) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(method, claims)
+	tok.Header["kid"] = kid
+	s, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatalf("sign JWT: %v", err)
+	}
+	return s
+}
+
+func TestAuthenticateOIDC(t *testing.T) {
+	c := newClock()
+	idp := newIdentityProvider(t)
+	otherKey := newRSAKey(t)
+	now := c.Now()
+
+	// claims returns valid clinician claims changed by edit.
+	claims := func(edit func(jwt.MapClaims)) jwt.MapClaims {
+		m := jwt.MapClaims{
+			"iss":        testIssuer,
+			"aud":        testAudience,
+			"sub":        "user-123",
+			"iat":        now.Add(-time.Minute).Unix(),
+			"exp":        now.Add(5 * time.Minute).Unix(),
+			"org_id":     "org-1",
+			"role":       "clinician",
+			"subject_id": "clin-9",
+		}
+		if edit != nil {
+			edit(m)
+		}
+		return m
+	}
+	rs256 := func(edit func(jwt.MapClaims)) string {
+		return sign(t, jwt.SigningMethodRS256, idp.key, idp.kid, claims(edit))
+	}
+	clinician := auth.Principal{ID: "oidc:user-123", OrgID: "org-1", Role: auth.RoleClinician, Subject: "clin-9", Method: auth.MethodOIDC}
+
+	tests := []struct {
+		name     string
+		token    string
+		want     auth.Principal
+		wantCode errs.Code
+		wantMsg  string // substring of the message, when checked
+	}{
+		{name: "valid token", token: rs256(nil), want: clinician},
+		{name: "audience among several", token: rs256(func(m jwt.MapClaims) { m["aud"] = []string{"other", testAudience} }), want: clinician},
+		{
+			name:  "patient linked to its record",
+			token: rs256(func(m jwt.MapClaims) { m["role"] = "patient"; m["subject_id"] = "pat-42" }),
+			want:  auth.Principal{ID: "oidc:user-123", OrgID: "org-1", Role: auth.RolePatient, Subject: "pat-42", Method: auth.MethodOIDC},
+		},
+		{
+			name:  "admin without link",
+			token: rs256(func(m jwt.MapClaims) { m["role"] = "admin"; delete(m, "subject_id") }),
+			want:  auth.Principal{ID: "oidc:user-123", OrgID: "org-1", Role: auth.RoleAdmin, Method: auth.MethodOIDC},
+		},
+		{name: "wrong issuer", token: rs256(func(m jwt.MapClaims) { m["iss"] = "https://evil.example.test/" }), wantCode: errs.CodeUnauthorized, wantMsg: "token is not valid"},
+		{name: "wrong audience", token: rs256(func(m jwt.MapClaims) { m["aud"] = "another-client" }), wantCode: errs.CodeUnauthorized, wantMsg: "token is not valid"},
+		{name: "expired", token: rs256(func(m jwt.MapClaims) { m["exp"] = now.Add(-time.Second).Unix() }), wantCode: errs.CodeUnauthorized, wantMsg: "expired"},
+		{name: "not yet valid", token: rs256(func(m jwt.MapClaims) { m["nbf"] = now.Add(time.Hour).Unix() }), wantCode: errs.CodeUnauthorized},
+		{name: "signed by another key", token: sign(t, jwt.SigningMethodRS256, otherKey, idp.kid, claims(nil)), wantCode: errs.CodeUnauthorized, wantMsg: "token is not valid"},
+		{name: "unknown key id", token: sign(t, jwt.SigningMethodRS256, otherKey, "key-2", claims(nil)), wantCode: errs.CodeUnauthorized},
+		{name: "HS256 is not accepted", token: sign(t, jwt.SigningMethodHS256, []byte("shared secret"), idp.kid, claims(nil)), wantCode: errs.CodeUnauthorized},
+		{name: "alg none", token: sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, idp.kid, claims(nil)), wantCode: errs.CodeUnauthorized},
+		{name: "unknown role", token: rs256(func(m jwt.MapClaims) { m["role"] = "superuser" }), wantCode: errs.CodeUnauthorized, wantMsg: "role is not recognised"},
+		{name: "missing org claim", token: rs256(func(m jwt.MapClaims) { delete(m, "org_id") }), wantCode: errs.CodeUnauthorized, wantMsg: `"org_id"`},
+		{name: "org claim not a string", token: rs256(func(m jwt.MapClaims) { m["org_id"] = 17 }), wantCode: errs.CodeUnauthorized, wantMsg: `"org_id"`},
+		{name: "missing role claim", token: rs256(func(m jwt.MapClaims) { delete(m, "role") }), wantCode: errs.CodeUnauthorized, wantMsg: `"role"`},
+		{name: "missing subject", token: rs256(func(m jwt.MapClaims) { delete(m, "sub") }), wantCode: errs.CodeUnauthorized, wantMsg: `"sub"`},
+		{name: "patient without link", token: rs256(func(m jwt.MapClaims) { m["role"] = "patient"; delete(m, "subject_id") }), wantCode: errs.CodeUnauthorized, wantMsg: `"subject_id"`},
+		{name: "caregiver with empty link", token: rs256(func(m jwt.MapClaims) { m["role"] = "caregiver"; m["subject_id"] = "" }), wantCode: errs.CodeUnauthorized},
+		{name: "garbage", token: "not.a.jwt", wantCode: errs.CodeUnauthorized},
+	}
+	a, err := auth.NewAuthenticator(nil, idp.config(), ratelimit.NewMemory(c.Now), c.Now)
+	if err != nil {
+		t.Fatalf("NewAuthenticator: %v", err)
+	}
+	a.MaxFailures = 1000 // this test is about verification, not the budget
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := a.Authenticate(t.Context(), request("192.0.2.1:1", "Bearer "+tt.token))
+			if code := errs.CodeOf(err); code != tt.wantCode {
+				t.Fatalf("Authenticate error = %v (code %q), want code %q", err, code, tt.wantCode)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("Principal mismatch (-want +got):\n%s", diff)
+			}
+			if err == nil {
+				return
+			}
+			if !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Errorf("error %q does not mention %q", err, tt.wantMsg)
+			}
+			// Neither the token nor claim values may appear in the error.
+			for _, leak := range []string{tt.token, "user-123", "org-1", "clin-9", "superuser", "evil", "another-client"} {
+				if strings.Contains(err.Error(), leak) {
+					t.Errorf("error %q leaks %q", err, leak)
+				}
+			}
+		})
+	}
+}
+
+func TestAuthenticateOIDCCustomClaims(t *testing.T) {
+	c := newClock()
+	idp := newIdentityProvider(t)
+	cfg := idp.config()
+	cfg.OrgClaim, cfg.RoleClaim, cfg.LinkClaim = "custom:org_id", "custom:role", "custom:patient_id"
+	a, err := auth.NewAuthenticator(nil, cfg, ratelimit.NewMemory(c.Now), c.Now)
+	if err != nil {
+		t.Fatalf("NewAuthenticator: %v", err)
+	}
+	token := sign(t, jwt.SigningMethodRS256, idp.key, idp.kid, jwt.MapClaims{
+		"iss":               testIssuer,
+		"aud":               testAudience,
+		"sub":               "abc",
+		"exp":               c.Now().Add(time.Minute).Unix(),
+		"custom:org_id":     "org-2",
+		"custom:role":       "patient",
+		"custom:patient_id": "pat-1",
+		"org_id":            "ignored",
+	})
+	got, err := a.Authenticate(t.Context(), request("192.0.2.1:1", "Bearer "+token))
+	if err != nil {
+		t.Fatalf("Authenticate: %v", err)
+	}
+	want := auth.Principal{ID: "oidc:abc", OrgID: "org-2", Role: auth.RolePatient, Subject: "pat-1", Method: auth.MethodOIDC}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Principal mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestAuthenticateOIDCAndAPIKeysTogether(t *testing.T) {
+	c := newClock()
+	idp := newIdentityProvider(t)
+	store := keyStore{}
+	key, keyID := newKey(t, store, auth.StoredKey{OrgID: "org-1", Role: auth.RoleIntegration})
+	a, err := auth.NewAuthenticator(store, idp.config(), ratelimit.NewMemory(c.Now), c.Now)
+	if err != nil {
+		t.Fatalf("NewAuthenticator: %v", err)
+	}
+	jwtToken := sign(t, jwt.SigningMethodRS256, idp.key, idp.kid, jwt.MapClaims{
+		"iss": testIssuer, "aud": testAudience, "sub": "u", "exp": c.Now().Add(time.Minute).Unix(),
+		"org_id": "org-1", "role": "admin",
+	})
+	for _, tc := range []struct {
+		token, wantID string
+	}{{key, keyID}, {jwtToken, "oidc:u"}} {
+		p, err := a.Authenticate(t.Context(), request("192.0.2.1:1", "Bearer "+tc.token))
+		if err != nil || p.ID != tc.wantID {
+			t.Errorf("Authenticate = %+v, %v; want ID %q", p, err, tc.wantID)
+		}
+	}
+}
+
+func TestAuthenticateOIDCRateLimited(t *testing.T) {
+	c := newClock()
+	idp := newIdentityProvider(t)
+	a, err := auth.NewAuthenticator(nil, idp.config(), ratelimit.NewMemory(c.Now), c.Now)
+	if err != nil {
+		t.Fatalf("NewAuthenticator: %v", err)
+	}
+	valid := sign(t, jwt.SigningMethodRS256, idp.key, idp.kid, jwt.MapClaims{
+		"iss": testIssuer, "aud": testAudience, "sub": "u", "exp": c.Now().Add(time.Hour).Unix(),
+		"org_id": "org-1", "role": "admin",
+	})
+	expired := sign(t, jwt.SigningMethodRS256, idp.key, idp.kid, jwt.MapClaims{
+		"iss": testIssuer, "aud": testAudience, "sub": "u", "exp": c.Now().Add(-time.Hour).Unix(),
+		"org_id": "org-1", "role": "admin",
+	})
+	for range auth.DefaultMaxFailures {
+		if _, err := a.Authenticate(t.Context(), request("192.0.2.1:1", "Bearer "+expired)); !errs.Is(err, errs.CodeUnauthorized) {
+			t.Fatalf("expired token: error = %v, want unauthorized", err)
+		}
+	}
+	if _, err := a.Authenticate(t.Context(), request("192.0.2.1:1", "Bearer "+valid)); !errs.Is(err, errs.CodeRateLimited) {
+		t.Fatalf("valid token after the budget: error = %v, want rate_limited", err)
+	}
+	c.Advance(auth.DefaultFailureWindow)
+	if _, err := a.Authenticate(t.Context(), request("192.0.2.1:1", "Bearer "+valid)); err != nil {
+		t.Fatalf("valid token after the window: %v", err)
+	}
+}
+
+// TestAuthenticateOIDCProviderUnreachable checks that a key set that cannot
+// be fetched is reported as unavailable and not held against the client.
+func TestAuthenticateOIDCProviderUnreachable(t *testing.T) {
+	c := newClock()
+	idp := newIdentityProvider(t)
+	cfg := idp.config()
+	token := sign(t, jwt.SigningMethodRS256, idp.key, idp.kid, jwt.MapClaims{
+		"iss": testIssuer, "aud": testAudience, "sub": "u", "exp": c.Now().Add(time.Hour).Unix(),
+		"org_id": "org-1", "role": "admin",
+	})
+	idp.srv.Close()
+	a, err := auth.NewAuthenticator(nil, cfg, ratelimit.NewMemory(c.Now), c.Now)
+	if err != nil {
+		t.Fatalf("NewAuthenticator: %v", err)
+	}
+	for range auth.DefaultMaxFailures + 2 {
+		_, err := a.Authenticate(t.Context(), request("192.0.2.1:1", "Bearer "+token))
+		if !errs.Is(err, errs.CodeUnavailable) {
+			t.Fatalf("error = %v (code %q), want unavailable", err, errs.CodeOf(err))
+		}
+	}
+}

@@ -1,0 +1,78 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisKeyPrefix prefixes every key the Redis limiter writes.
+const RedisKeyPrefix = "rl:"
+
+// hitLua increments the counter and, when it has just been created (or
+// somehow lost its expiry), sets the window as its time to live. Running
+// both commands in one script makes them atomic: a counter can never be
+// left without an expiry, which would block its key for good.
+const hitLua = `
+local n = redis.call('INCR', KEYS[1])
+if n == 1 or redis.call('PTTL', KEYS[1]) < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return n
+`
+
+// Redis is a Limiter whose counters live in Redis, so every process behind
+// the load balancer shares them. A counter is the integer at
+// RedisKeyPrefix+key, with a time to live of one window.
+//
+// Redis failures fail open: Hit reports a count of zero and Exceeded
+// reports false, together with the error. Rate limiting protects against
+// abuse; refusing every request while Redis is unreachable would turn a cache
+// outage into a full outage. Callers should log the error (and may alert on
+// it), then carry on.
+type Redis struct {
+	client redis.UniversalClient
+	hit    *redis.Script
+}
+
+// NewRedis returns a limiter backed by client. A *redis.Client, a
+// *redis.ClusterClient or a failover client all satisfy
+// redis.UniversalClient.
+func NewRedis(client redis.UniversalClient) *Redis {
+	return &Redis{client: client, hit: redis.NewScript(hitLua)}
+}
+
+// Hit records one event for key. See Limiter. On a Redis error it returns 0
+// and the error (fail open).
+func (r *Redis) Hit(ctx context.Context, key string, window time.Duration) (int, error) {
+	if window < time.Millisecond {
+		return 0, ErrInvalidWindow
+	}
+	n, err := r.hit.Run(ctx, r.client, []string{RedisKeyPrefix + key}, window.Milliseconds()).Int()
+	if err != nil {
+		return 0, fmt.Errorf("ratelimit: redis hit: %w", err)
+	}
+	return n, nil
+}
+
+// Exceeded reports whether key has limit or more events in its current
+// window. See Limiter. On a Redis error it returns false and the error
+// (fail open).
+func (r *Redis) Exceeded(ctx context.Context, key string, limit int) (bool, error) {
+	s, err := r.client.Get(ctx, RedisKeyPrefix+key).Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("ratelimit: redis exceeded: %w", err)
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return false, fmt.Errorf("ratelimit: redis counter is not an integer: %w", err)
+	}
+	return n >= limit, nil
+}
