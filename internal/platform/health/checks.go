@@ -1,0 +1,71 @@
+package health
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Component names used by the ready-made checks.
+const (
+	NameDatabase  = "database"
+	NameRedis     = "redis"
+	NameDiskSpace = "diskSpace"
+)
+
+// Pinger is what DatabaseCheck needs; *sql.DB satisfies it.
+type Pinger interface {
+	PingContext(ctx context.Context) error
+}
+
+// DatabaseCheck returns the critical "database" check: it pings db.
+func DatabaseCheck(db Pinger) Check {
+	return Check{
+		Name:     NameDatabase,
+		Critical: true,
+		Run: func(ctx context.Context) (map[string]any, error) {
+			if err := db.PingContext(ctx); err != nil {
+				return nil, fmt.Errorf("ping database: %w", err)
+			}
+			return nil, nil
+		},
+	}
+}
+
+// RedisCheck returns the critical "redis" check: it sends PING to client.
+// Register it only when Redis is configured.
+func RedisCheck(client *redis.Client) Check {
+	return Check{
+		Name:     NameRedis,
+		Critical: true,
+		Run: func(ctx context.Context) (map[string]any, error) {
+			if err := client.Ping(ctx).Err(); err != nil {
+				return nil, fmt.Errorf("ping redis: %w", err)
+			}
+			return nil, nil
+		},
+	}
+}
+
+// DiskSpaceCheck returns the "diskSpace" check of the file system holding
+// path: DOWN when fewer than minFreeBytes are available to the process.
+// Its details are free, threshold and total, in bytes. It is not critical:
+// a full disk shows in /health and in alerts without taking the instance
+// out of the load balancer.
+func DiskSpaceCheck(path string, minFreeBytes uint64) Check {
+	return Check{
+		Name: NameDiskSpace,
+		Run: func(context.Context) (map[string]any, error) {
+			free, total, err := diskSpace(path)
+			if err != nil {
+				return nil, fmt.Errorf("disk space of %s: %w", path, err)
+			}
+			details := map[string]any{"free": free, "threshold": minFreeBytes, "total": total}
+			if free < minFreeBytes {
+				return details, fmt.Errorf("disk space of %s: %d bytes free, below %d", path, free, minFreeBytes)
+			}
+			return details, nil
+		},
+	}
+}
