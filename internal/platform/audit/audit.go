@@ -1,0 +1,382 @@
+// Package audit keeps the audit trail of access to protected health
+// information (HIPAA 45 CFR 164.312(b), audit controls), shared by both
+// products.
+//
+// The trail is one append-only table, audit_log, whose records form a hash
+// chain: each record stores the hash of the record before it (PrevHash) and
+// its own Hash over its content and PrevHash (see ComputeHash). Changing,
+// removing, reordering or swapping records therefore breaks the chain, and
+// Log.Verify reports the first record where it breaks.
+//
+// Records are numbered by Seq, assigned by the appender as the previous
+// record's Seq plus one, so the chain order is explicit and a gap means a
+// deleted record. A one-row table, audit_head, holds the Seq and Hash of the
+// last record: an append reads it in O(1), and Verify compares the end of
+// the chain with it to detect records removed from the tail.
+//
+// Appends are serialized so that two appenders never fork the chain. On
+// PostgreSQL, Append locks the audit_head row (SELECT … FOR UPDATE) inside
+// the caller's transaction; the lock is held until that transaction ends.
+// On SQLite, db.Open gives a single connection whose transactions begin
+// IMMEDIATE, which already serializes writers. In both cases the primary key
+// on seq rejects a second record with the same number.
+//
+// Database triggers installed by the migrations refuse UPDATE, DELETE and
+// TRUNCATE on audit_log and any change to audit_head other than advancing it
+// by one record. They guard against mistakes; the hash chain is what
+// detects someone who drops the guards first. Someone able to rewrite the
+// whole chain from a point onwards, head included, is only caught by
+// comparing Head with a copy kept elsewhere (an external checkpoint).
+//
+// A record never holds PHI: callers pass identifiers (actor, resource,
+// patient ids) and codes only. Detail is a short free-text note for
+// non-PHI context such as "export:csv" or "reason:emergency-access"; never
+// put names, dates of birth, contact details or clinical content in it.
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+	"github.com/medplatform/medplatform/internal/platform/migrate"
+)
+
+//go:embed migrations
+var migrationFiles embed.FS
+
+// Migrations creates the audit_log and audit_head tables. It keeps its own
+// goose version table, so the audit schema is versioned independently of
+// the product that embeds it.
+var Migrations = migrate.Set{
+	Table:    "audit_goose_version",
+	SQLite:   mustSub(migrationFiles, "migrations/sqlite"),
+	Postgres: mustSub(migrationFiles, "migrations/postgres"),
+}
+
+func mustSub(fsys fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(fmt.Sprintf("audit: embedded migrations %s: %v", dir, err))
+	}
+	return sub
+}
+
+// Actions, as in the FHIR AuditEvent.action code system.
+const (
+	ActionCreate  = "C"
+	ActionRead    = "R"
+	ActionUpdate  = "U"
+	ActionDelete  = "D"
+	ActionExecute = "E"
+)
+
+// Outcomes, as in the FHIR AuditEvent.outcome code system.
+const (
+	OutcomeSuccess        = 0
+	OutcomeMinorFailure   = 4
+	OutcomeSeriousFailure = 8
+	OutcomeMajorFailure   = 12
+)
+
+// GenesisHash is the PrevHash of the first record of the chain.
+const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// MaxDetailLen is the longest Detail, in bytes, that Append accepts.
+const MaxDetailLen = 256
+
+// Record is one entry of the audit trail. Every field is an identifier or a
+// code, never PHI.
+type Record struct {
+	// ID identifies the record; Append assigns one when it is empty.
+	ID string
+	// Seq is the record's position in the chain, assigned by Append.
+	Seq int64
+	// At is when the access happened, in UTC with microsecond precision.
+	// Append uses the log's clock when it is zero.
+	At time.Time
+
+	OrgID        string
+	ActorID      string
+	ActorRole    string
+	Action       string // one of the Action constants
+	ResourceType string // FHIR-style resource name, such as "Patient"
+	ResourceID   string
+	PatientID    string // the patient whose data was touched; empty if none
+	RequestID    string
+	ClientAddr   string
+	Detail       string // short non-PHI note, at most MaxDetailLen bytes
+	Outcome      int    // one of the Outcome constants
+
+	// PrevHash is the Hash of the previous record (GenesisHash for the
+	// first); Hash is ComputeHash of this record. Append sets both.
+	PrevHash string
+	Hash     string
+}
+
+// Log appends to, lists and verifies the audit trail in one database.
+type Log struct {
+	db    *db.DB
+	now   func() time.Time
+	newID func() string
+}
+
+// New returns a Log on d. now is the clock that stamps records; newID makes
+// record ids. Nil means time.Now and random UUIDs respectively.
+func New(d *db.DB, now func() time.Time, newID func() string) *Log {
+	if now == nil {
+		now = time.Now
+	}
+	if newID == nil {
+		newID = uuid.NewString
+	}
+	return &Log{db: d, now: now, newID: newID}
+}
+
+// Append adds rec to the end of the chain inside the caller's transaction,
+// so the record commits or rolls back together with the change it records,
+// and returns the record as stored (ID, Seq, At, PrevHash and Hash set).
+//
+// On PostgreSQL, Append locks the chain head until tx ends, which
+// serializes every transaction that appends: call it as the last statement
+// of the transaction, after the change it records, to keep that lock short
+// and to avoid lock-order deadlocks with the rows the transaction changes.
+// A REPEATABLE READ or SERIALIZABLE transaction may fail with a
+// serialization error when another append committed first; retry it.
+func (l *Log) Append(ctx context.Context, tx *db.Tx, rec Record) (Record, error) {
+	if tx == nil {
+		return Record{}, errors.New("append audit record: no transaction")
+	}
+	if err := validate(rec); err != nil {
+		return Record{}, err
+	}
+	if rec.ID == "" {
+		rec.ID = l.newID()
+	}
+	if rec.At.IsZero() {
+		rec.At = l.now()
+	}
+	rec.At = db.UTC(rec.At)
+
+	var headSQL string
+	switch tx.Dialect {
+	case db.Postgres:
+		headSQL = `SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE`
+	default:
+		// SQLite: the IMMEDIATE transaction already holds the write lock.
+		headSQL = `SELECT seq, hash FROM audit_head WHERE id = 1`
+	}
+	var headSeq int64
+	var headHash string
+	if err := tx.QueryRowContext(ctx, headSQL).Scan(&headSeq, &headHash); err != nil {
+		return Record{}, fmt.Errorf("append audit record: read chain head: %w", err)
+	}
+	rec.Seq = headSeq + 1
+	rec.PrevHash = headHash
+	rec.Hash = ComputeHash(rec)
+
+	_, err := tx.ExecContext(ctx, `
+		INSERT INTO audit_log (seq, id, at, org_id, actor_id, actor_role, action,
+			resource_type, resource_id, patient_id, outcome, request_id,
+			client_addr, detail, prev_hash, hash)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+		rec.Seq, rec.ID, rec.At, rec.OrgID, rec.ActorID, rec.ActorRole, rec.Action,
+		rec.ResourceType, rec.ResourceID, nullable(rec.PatientID), rec.Outcome, rec.RequestID,
+		rec.ClientAddr, rec.Detail, rec.PrevHash, rec.Hash)
+	if err != nil {
+		return Record{}, fmt.Errorf("append audit record %d: insert: %w", rec.Seq, err)
+	}
+	_, err = tx.ExecContext(ctx,
+		`UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1`, rec.Seq, rec.Hash)
+	if err != nil {
+		return Record{}, fmt.Errorf("append audit record %d: advance chain head: %w", rec.Seq, err)
+	}
+	return rec, nil
+}
+
+// AppendNow appends rec in a transaction of its own. Use it for accesses
+// that change nothing else, such as reads of PHI.
+func (l *Log) AppendNow(ctx context.Context, rec Record) (Record, error) {
+	var out Record
+	err := l.db.InTx(ctx, func(tx *db.Tx) error {
+		var err error
+		out, err = l.Append(ctx, tx, rec)
+		return err
+	})
+	if err != nil {
+		return Record{}, err
+	}
+	return out, nil
+}
+
+func validate(rec Record) error {
+	switch {
+	case rec.OrgID == "":
+		return errs.Invalid("orgId", "is required")
+	case rec.ActorID == "":
+		return errs.Invalid("actorId", "is required")
+	case rec.ResourceType == "":
+		return errs.Invalid("resourceType", "is required")
+	case len(rec.Detail) > MaxDetailLen:
+		return errs.Invalid("detail", "is longer than %d bytes", MaxDetailLen)
+	}
+	switch rec.Action {
+	case ActionCreate, ActionRead, ActionUpdate, ActionDelete, ActionExecute:
+	default:
+		return errs.Invalid("action", "must be one of C, R, U, D, E")
+	}
+	switch rec.Outcome {
+	case OutcomeSuccess, OutcomeMinorFailure, OutcomeSeriousFailure, OutcomeMajorFailure:
+	default:
+		return errs.Invalid("outcome", "must be one of 0, 4, 8, 12")
+	}
+	for _, s := range []string{rec.ID, rec.OrgID, rec.ActorID, rec.ActorRole, rec.ResourceType,
+		rec.ResourceID, rec.PatientID, rec.RequestID, rec.ClientAddr, rec.Detail} {
+		// PostgreSQL text cannot hold NUL, and invalid UTF-8 would not read
+		// back byte for byte: either would make the hash unverifiable.
+		if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+			return errs.Invalid("", "audit record fields must be valid UTF-8 without NUL bytes")
+		}
+	}
+	return nil
+}
+
+// Head is the end of the chain: the Seq and Hash of the last record, or 0
+// and GenesisHash when the trail is empty.
+type Head struct {
+	Seq  int64
+	Hash string
+}
+
+// Head returns the current end of the chain. Storing it outside the
+// database (an external checkpoint) lets a later check prove that the chain
+// up to that point was not rewritten.
+func (l *Log) Head(ctx context.Context) (Head, error) {
+	var h Head
+	err := l.db.SQL.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&h.Seq, &h.Hash)
+	if err != nil {
+		return Head{}, fmt.Errorf("read audit chain head: %w", err)
+	}
+	return h, nil
+}
+
+// Filter selects records for List.
+type Filter struct {
+	// OrgID is required: a list never crosses organizations.
+	OrgID string
+	// PatientID and ActorID, when set, keep only records about that
+	// patient or by that actor.
+	PatientID string
+	ActorID   string
+	// From (inclusive) and To (exclusive), when set, bound At.
+	From, To time.Time
+	// Limit caps the number of records: 100 when zero, at most 1000.
+	Limit int
+	// AfterSeq returns only records with a greater Seq. To page, pass the
+	// Seq of the last record of the previous page.
+	AfterSeq int64
+}
+
+// DefaultLimit and MaxLimit bound Filter.Limit.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+)
+
+// List returns the records of one organization matching f, oldest first (in
+// Seq order), so that AfterSeq pages forward through the trail.
+func (l *Log) List(ctx context.Context, f Filter) ([]Record, error) {
+	if f.OrgID == "" {
+		return nil, errs.Invalid("orgId", "is required")
+	}
+	switch {
+	case f.Limit < 0:
+		return nil, errs.Invalid("limit", "must not be negative")
+	case f.Limit == 0:
+		f.Limit = DefaultLimit
+	case f.Limit > MaxLimit:
+		f.Limit = MaxLimit
+	}
+	if !f.From.IsZero() && !f.To.IsZero() && f.To.Before(f.From) {
+		return nil, errs.Invalid("to", "is before from")
+	}
+
+	var where strings.Builder
+	args := []any{f.OrgID}
+	where.WriteString("org_id = $1")
+	add := func(cond string, v any) {
+		args = append(args, v)
+		fmt.Fprintf(&where, " AND %s $%d", cond, len(args))
+	}
+	if f.PatientID != "" {
+		add("patient_id =", f.PatientID)
+	}
+	if f.ActorID != "" {
+		add("actor_id =", f.ActorID)
+	}
+	if !f.From.IsZero() {
+		add("at >=", db.UTC(f.From))
+	}
+	if !f.To.IsZero() {
+		add("at <", db.UTC(f.To))
+	}
+	if f.AfterSeq > 0 {
+		add("seq >", f.AfterSeq)
+	}
+	args = append(args, f.Limit)
+	query := fmt.Sprintf("SELECT %s FROM audit_log WHERE %s ORDER BY seq LIMIT $%d",
+		columns, where.String(), len(args))
+
+	rows, err := l.db.SQL.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list audit records: %w", err)
+	}
+	defer rows.Close()
+	var out []Record
+	for rows.Next() {
+		rec, err := scanRecord(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list audit records: %w", err)
+		}
+		out = append(out, rec)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list audit records: %w", err)
+	}
+	return out, nil
+}
+
+// columns lists audit_log's columns in the order scanRecord reads them.
+const columns = `seq, id, at, org_id, actor_id, actor_role, action, resource_type,
+	resource_id, patient_id, outcome, request_id, client_addr, detail, prev_hash, hash`
+
+func scanRecord(rows *sql.Rows) (Record, error) {
+	var r Record
+	var patientID sql.NullString
+	err := rows.Scan(&r.Seq, &r.ID, &r.At, &r.OrgID, &r.ActorID, &r.ActorRole, &r.Action,
+		&r.ResourceType, &r.ResourceID, &patientID, &r.Outcome, &r.RequestID, &r.ClientAddr,
+		&r.Detail, &r.PrevHash, &r.Hash)
+	if err != nil {
+		return Record{}, fmt.Errorf("scan audit record: %w", err)
+	}
+	r.At = db.UTC(r.At)
+	r.PatientID = patientID.String
+	return r, nil
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
