@@ -70,7 +70,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		o.JWKSURL, _ = env.String("OIDC_JWKS_URL", "")
 		o.OrgClaim, _ = env.String("OIDC_ORG_CLAIM", "")
 		o.RoleClaim, _ = env.String("OIDC_ROLE_CLAIM", "")
-		o.SubjectClaim, _ = env.String("OIDC_SUBJECT_CLAIM", "")
+		o.LinkClaim, _ = env.String("OIDC_SUBJECT_CLAIM", "")
 		if o.Audience == "" || o.JWKSURL == "" {
 			return s, fmt.Errorf("OIDC_ISSUER is set: OIDC_AUDIENCE and OIDC_JWKS_URL are required too")
 		}

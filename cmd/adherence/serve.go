@@ -50,7 +50,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	log := d.logger
 
-	tp, prop, shutdownTracing, err := telemetry.SetupTracing(ctx, telemetry.TracingConfig{ServiceName: "adherence"}, getenv)
+	tp, shutdownTracing, err := telemetry.SetupTracing(ctx, telemetry.TracingConfig{ServiceName: "adherence"}, getenv)
 	if err != nil {
 		return err
 	}
@@ -60,7 +60,12 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		_ = shutdownTracing(c)
 	}()
 
+	prop := telemetry.NewPropagator()
 	reg := telemetry.NewRegistry()
+	httpMetrics, err := telemetry.NewHTTPMetrics(reg)
+	if err != nil {
+		return err
+	}
 	checks := []health.Check{
 		health.DatabaseCheck(d.db),
 		health.DiskSpaceCheck(d.dataDir(), 512<<20),
@@ -87,6 +92,10 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 
+	// Audited reads from concurrent requests share commits.
+	stopAudit := d.audit.StartGroupCommit(256)
+	defer stopAudit()
+
 	var handler http.Handler
 	if withAPI {
 		authn, err := auth.NewAuthenticator(d.store, d.settings.OIDC, d.limiter(), time.Now)
@@ -94,7 +103,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 		handler = api.NewServer(api.Deps{
-			Store: d.store, Audit: d.audit, Auth: authn, Health: checker, Registry: reg, Logger: log, Now: time.Now,
+			Store: d.store, Audit: d.audit, Auth: authn, Health: checker, Registry: reg, HTTPMetrics: httpMetrics, Logger: log, Now: time.Now,
 			Wrap: func(h http.Handler) http.Handler { return telemetry.HTTPHandler(h, tp, prop) },
 		})
 	} else {

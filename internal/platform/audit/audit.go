@@ -129,6 +129,7 @@ type Log struct {
 	db    *db.DB
 	now   func() time.Time
 	newID func() string
+	group *groupCommit // nil unless StartGroupCommit was called
 }
 
 // New returns a Log on d. now is the clock that stamps records; newID makes
@@ -207,6 +208,13 @@ func (l *Log) Append(ctx context.Context, tx *db.Tx, rec Record) (Record, error)
 // AppendNow appends rec in a transaction of its own. Use it for accesses
 // that change nothing else, such as reads of PHI.
 func (l *Log) AppendNow(ctx context.Context, rec Record) (Record, error) {
+	if l.group != nil {
+		out, err := l.group.append(ctx, []Record{rec})
+		if err != nil {
+			return Record{}, err
+		}
+		return out[0], nil
+	}
 	var out Record
 	err := l.db.InTx(ctx, func(tx *db.Tx) error {
 		var err error
@@ -217,6 +225,26 @@ func (l *Log) AppendNow(ctx context.Context, rec Record) (Record, error) {
 		return Record{}, err
 	}
 	return out, nil
+}
+
+// AppendAll appends several records in one transaction (one commit, one
+// fsync), for requests that read many patients at once.
+func (l *Log) AppendAll(ctx context.Context, recs []Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	if l.group != nil {
+		_, err := l.group.append(ctx, recs)
+		return err
+	}
+	return l.db.InTx(ctx, func(tx *db.Tx) error {
+		for _, rec := range recs {
+			if _, err := l.Append(ctx, tx, rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func validate(rec Record) error {

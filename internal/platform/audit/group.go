@@ -1,0 +1,146 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/platform/db"
+)
+
+// groupCommit funnels standalone appends (AppendNow, AppendAll) from many
+// goroutines through one writer that appends whatever is waiting in a
+// single transaction. Every caller still returns only after its records are
+// committed, but N concurrent reads of PHI cost one commit (one fsync, one
+// turn of the chain-head lock) instead of N. Without it the chain head is
+// a serial point that caps audited reads at roughly one per commit latency.
+type groupCommit struct {
+	mu       sync.RWMutex // held for reading while sending, for writing to close
+	closed   bool
+	log      *Log
+	maxBatch int
+	reqs     chan *groupReq
+	stop     chan struct{}
+	stopped  chan struct{}
+}
+
+type groupReq struct {
+	recs []Record
+	out  []Record
+	done chan error
+}
+
+var errGroupClosed = errors.New("append audit record: audit log is shutting down")
+
+// StartGroupCommit makes AppendNow and AppendAll share transactions of up
+// to maxBatch records. Call the returned stop function after the last
+// append (it waits for pending appends to commit). Append, inside a
+// caller's transaction, is unaffected.
+func (l *Log) StartGroupCommit(maxBatch int) (stop func()) {
+	if maxBatch <= 0 {
+		maxBatch = 256
+	}
+	g := &groupCommit{
+		log: l, maxBatch: maxBatch,
+		reqs:    make(chan *groupReq, maxBatch),
+		stop:    make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	l.group = g
+	go g.loop()
+	return func() {
+		g.mu.Lock()
+		g.closed = true
+		g.mu.Unlock()
+		close(g.stop)
+		<-g.stopped
+	}
+}
+
+func (g *groupCommit) append(ctx context.Context, recs []Record) ([]Record, error) {
+	// Validate here so one caller's bad record never fails a shared batch.
+	for _, r := range recs {
+		if err := validate(r); err != nil {
+			return nil, err
+		}
+	}
+	req := &groupReq{recs: recs, done: make(chan error, 1)}
+	g.mu.RLock()
+	if g.closed {
+		g.mu.RUnlock()
+		return nil, errGroupClosed
+	}
+	select {
+	case g.reqs <- req:
+		g.mu.RUnlock()
+	case <-ctx.Done():
+		g.mu.RUnlock()
+		return nil, ctx.Err()
+	}
+	// Once queued the records will be written; wait for the outcome even if
+	// ctx ends, so the caller never reports a read as unaudited while its
+	// record is in fact committed.
+	if err := <-req.done; err != nil {
+		return nil, err
+	}
+	return req.out, nil
+}
+
+func (g *groupCommit) loop() {
+	defer close(g.stopped)
+	for {
+		select {
+		case req := <-g.reqs:
+			g.commit(g.collect(req))
+		case <-g.stop:
+			// Drain what was queued before stop.
+			for {
+				select {
+				case req := <-g.reqs:
+					g.commit(g.collect(req))
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// collect takes first plus whatever else is already waiting, up to maxBatch
+// records.
+func (g *groupCommit) collect(first *groupReq) []*groupReq {
+	batch := []*groupReq{first}
+	n := len(first.recs)
+	for n < g.maxBatch {
+		select {
+		case req := <-g.reqs:
+			batch = append(batch, req)
+			n += len(req.recs)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+func (g *groupCommit) commit(batch []*groupReq) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := g.log.db.InTx(ctx, func(tx *db.Tx) error {
+		for _, req := range batch {
+			req.out = req.out[:0]
+			for _, rec := range req.recs {
+				out, err := g.log.Append(ctx, tx, rec)
+				if err != nil {
+					return err
+				}
+				req.out = append(req.out, out)
+			}
+		}
+		return nil
+	})
+	for _, req := range batch {
+		req.done <- err
+	}
+}
