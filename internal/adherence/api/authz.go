@@ -152,6 +152,25 @@ func (s *server) audit(r *http.Request, action, resourceType, resourceID, patien
 	return nil
 }
 
+// auditReads records successful reads of several patients' records in one
+// transaction.
+func (s *server) auditReads(r *http.Request, resourceType string, patientIDs []string) error {
+	a := actor(r)
+	recs := make([]audit.Record, 0, len(patientIDs))
+	for _, id := range patientIDs {
+		recs = append(recs, audit.Record{
+			OrgID: a.OrgID, ActorID: a.ID, ActorRole: a.Role, Action: audit.ActionRead,
+			ResourceType: resourceType, ResourceID: id, PatientID: id, Outcome: audit.OutcomeSuccess,
+			RequestID: a.RequestID, ClientAddr: a.ClientAddr,
+		})
+	}
+	if err := s.Audit.AppendAll(r.Context(), recs); err != nil {
+		s.Logger.ErrorContext(r.Context(), "audit append failed", "error", err.Error())
+		return errors.New("audit trail unavailable")
+	}
+	return nil
+}
+
 // auditRead records a successful read of PHI.
 func (s *server) auditRead(r *http.Request, resourceType, resourceID, patientID string) error {
 	return s.audit(r, audit.ActionRead, resourceType, resourceID, patientID, audit.OutcomeSuccess)

@@ -72,7 +72,12 @@ func newEnv(t testing.TB, d *db.DB) *env {
 	}
 	checker := health.New([]health.Check{health.DatabaseCheck(d)}, time.Second, time.Now, logger)
 	checker.SetReady(true)
-	h := api.NewServer(api.Deps{Store: st, Audit: al, Auth: authn, Health: checker, Registry: telemetry.NewRegistry(), Logger: logger, Now: clock})
+	reg := telemetry.NewRegistry()
+	metrics, err := telemetry.NewHTTPMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := api.NewServer(api.Deps{Store: st, Audit: al, Auth: authn, Health: checker, Registry: reg, HTTPMetrics: metrics, Logger: logger, Now: clock})
 	return &env{t: t, h: h, db: d, store: st, logs: logs, now: now}
 }
 

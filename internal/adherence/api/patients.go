@@ -91,12 +91,14 @@ func (s *server) handleListPatients(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := make([]patientJSON, 0, len(pats))
+	ids := make([]string, 0, len(pats))
 	for _, pat := range pats {
-		if err := s.auditRead(r, "Patient", pat.ID, pat.ID); err != nil {
-			s.fail(w, r, err)
-			return
-		}
+		ids = append(ids, pat.ID)
 		out = append(out, patientOut(pat, v))
+	}
+	if err := s.auditReads(r, "Patient", ids); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	resp := map[string]any{"patients": out}
 	if len(pats) == f.Limit {

@@ -1,8 +1,6 @@
 package api
 
 import (
-	"net/http"
-
 	"github.com/medplatform/medplatform/internal/platform/httpx"
 	"github.com/medplatform/medplatform/internal/platform/telemetry"
 )

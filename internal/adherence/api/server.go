@@ -4,6 +4,7 @@
 package api
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -25,11 +26,16 @@ type Deps struct {
 	Auth     *auth.Authenticator
 	Health   *health.Checker
 	Registry *prometheus.Registry
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// HTTPMetrics records request counts and durations (on Registry).
+	HTTPMetrics *telemetry.HTTPMetrics
+	Logger      *slog.Logger
+	Now         func() time.Time
 	// Wrap, when set, wraps the whole handler (tracing).
 	Wrap func(http.Handler) http.Handler
 }
+
+// errInternalPanic answers a request whose handler panicked.
+var errInternalPanic = errors.New("handler panicked")
 
 type server struct {
 	Deps
@@ -47,8 +53,8 @@ func NewServer(d Deps) http.Handler {
 	s.routes(mux)
 	var h http.Handler = mux
 	h = telemetry.Middleware(h, telemetry.MiddlewareDeps{
-		Logger:   d.Logger,
-		Registry: d.Registry,
+		Logger:  d.Logger,
+		Metrics: d.HTTPMetrics,
 		OnPanic: func(w http.ResponseWriter, r *http.Request) {
 			httpx.WriteError(w, r, nil, telemetry.RequestID(r.Context()), errInternalPanic)
 		},

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/medplatform/medplatform/internal/adherence/store"
 )
@@ -23,8 +24,8 @@ func (DoseHorizonArgs) Kind() string { return "dose_horizon" }
 // InsertOpts makes the job unique while queued or running, so a slow run is
 // never overlapped by the next tick.
 func (DoseHorizonArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []river.JobState{
-		river.JobStateAvailable, river.JobStatePending, river.JobStateRunning, river.JobStateRetryable, river.JobStateScheduled,
+	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
+		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled,
 	}}}
 }
 

@@ -1,0 +1,69 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/platform/db"
+)
+
+// DoseFilter selects dose instances for ListDoses.
+type DoseFilter struct {
+	// PatientID and PlanID, when set, keep only that patient's or plan's
+	// instances.
+	PatientID, PlanID string
+	// From (inclusive) and To (exclusive), when set, bound the due instant.
+	From, To time.Time
+	// Limit caps the number of instances: 1000 when zero, at most 10000.
+	Limit int
+}
+
+// ListDoses returns dose instances of orgID ordered by due instant.
+func (s *Store) ListDoses(ctx context.Context, orgID string, f DoseFilter) ([]adherence.DoseInstance, error) {
+	if !isID(orgID) || (f.PatientID != "" && !isID(f.PatientID)) || (f.PlanID != "" && !isID(f.PlanID)) {
+		return nil, nil
+	}
+	var where strings.Builder
+	args := []any{orgID}
+	where.WriteString(`org_id = $1`)
+	add := func(cond string, v any) {
+		args = append(args, v)
+		fmt.Fprintf(&where, ` AND %s $%d`, cond, len(args))
+	}
+	if f.PatientID != "" {
+		add("patient_id =", f.PatientID)
+	}
+	if f.PlanID != "" {
+		add("plan_id =", f.PlanID)
+	}
+	if !f.From.IsZero() {
+		add("due_at >=", db.UTC(f.From))
+	}
+	if !f.To.IsZero() {
+		add("due_at <", db.UTC(f.To))
+	}
+	args = append(args, limit(f.Limit, 1000, 10000))
+	rows, err := s.db.SQL.QueryContext(ctx, `SELECT id, plan_id, patient_id, seq, due_at, local_time, status
+		FROM dose_instances WHERE `+where.String()+fmt.Sprintf(` ORDER BY due_at, id LIMIT $%d`, len(args)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list doses: %w", err)
+	}
+	defer rows.Close()
+	var out []adherence.DoseInstance
+	for rows.Next() {
+		var d adherence.DoseInstance
+		var status string
+		if err := rows.Scan(&d.ID, &d.PlanID, &d.PatientID, &d.Seq, &d.DueAt, &d.LocalTime, &status); err != nil {
+			return nil, fmt.Errorf("list doses: %w", err)
+		}
+		d.DueAt, d.Status = d.DueAt.UTC(), adherence.DoseStatus(status)
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list doses: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,456 @@
+package store_test
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/schedule"
+	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+)
+
+func TestPlanDosesInPatientZone(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("America/New_York")
+		pl := f.plan(p.ID, timeOfDay("08:00:00"))
+		if pl.GeneratedUntil == nil || !pl.GeneratedUntil.Equal(start.Add(14*day)) {
+			t.Fatalf("generated until %v", pl.GeneratedUntil)
+		}
+		got, err := f.s.GetPlan(f.ctx, f.org, pl.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(pl, got); diff != "" {
+			t.Errorf("plan (-created +read):\n%s", diff)
+		}
+		ds := f.allDoses(pl.ID)
+		if len(ds) != 14 {
+			t.Fatalf("%d doses, want 14", len(ds))
+		}
+		for i, d := range ds {
+			date := start.AddDate(0, 0, i)
+			hour := 13 // 08:00 EST
+			if date.Day() >= 8 {
+				hour = 12 // 08:00 EDT from 2026-03-08
+			}
+			want := time.Date(2026, 3, date.Day(), hour, 0, 0, 0, time.UTC)
+			if !d.DueAt.Equal(want) || d.LocalTime != date.Format("2006-01-02")+"T08:00" || d.Status != adherence.DoseScheduled ||
+				d.PlanID != pl.ID || d.PatientID != p.ID || d.Seq != i+1 {
+				t.Errorf("dose %d = %+v, want due %v", i, d, want)
+			}
+		}
+		byPatient, err := f.s.ListDoses(f.ctx, f.org, store.DoseFilter{PatientID: p.ID, From: start.Add(6 * day), To: start.Add(8 * day)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(byPatient) != 2 || byPatient[0].DueAt.Hour() != 13 || byPatient[1].DueAt.Hour() != 12 {
+			t.Errorf("doses around the DST change = %+v", byPatient)
+		}
+		if limited, err := f.s.ListDoses(f.ctx, f.org, store.DoseFilter{PlanID: pl.ID, Limit: 3}); err != nil || len(limited) != 3 {
+			t.Errorf("limited = %d, %v", len(limited), err)
+		}
+	})
+}
+
+func TestRegenerationIsIdempotent(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("America/Denver")
+		pl := f.plan(p.ID, timeOfDay("08:00:00", "14:00:00", "20:00:00"))
+		before := f.allDoses(pl.ID)
+		for range 2 {
+			if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(before, f.allDoses(pl.ID)); diff != "" {
+				t.Fatalf("doses after regeneration (-before +after):\n%s", diff)
+			}
+		}
+		res, err := f.s.ExtendHorizon(f.ctx, f.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res != (store.ExtendResult{}) {
+			t.Errorf("ExtendHorizon right after creation = %+v", res)
+		}
+		if diff := cmp.Diff(before, f.allDoses(pl.ID)); diff != "" {
+			t.Errorf("doses after ExtendHorizon (-before +after):\n%s", diff)
+		}
+	})
+}
+
+func TestTimingChangeKeepsOutcomes(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("America/New_York")
+		pl := f.plan(p.ID, timeOfDay("08:00:00"))
+		ds := f.allDoses(pl.ID)
+		past, future := ds[0], ds[5]
+		f.exec(`UPDATE dose_instances SET status = 'taken_on_time' WHERE id = $1`, past.ID)
+		f.exec(`UPDATE dose_instances SET status = 'taken_late' WHERE id = $1`, future.ID)
+		f.now = start.Add(2*day + time.Hour)
+
+		pl.Timing = timeOfDay("09:00:00")
+		if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+			t.Fatal(err)
+		}
+		after := f.allDoses(pl.ID)
+		kept := map[int64]adherence.DoseStatus{}
+		for _, d := range after {
+			kept[d.ID] = d.Status
+			if d.DueAt.Before(f.now) || d.ID == future.ID {
+				if !strings.HasSuffix(d.LocalTime, "T08:00") {
+					t.Errorf("past or taken dose rewritten: %+v", d)
+				}
+				continue
+			}
+			if !strings.HasSuffix(d.LocalTime, "T09:00") || d.Status != adherence.DoseScheduled {
+				t.Errorf("future dose = %+v, want scheduled at 09:00", d)
+			}
+		}
+		if kept[past.ID] != "taken_on_time" || kept[future.ID] != "taken_late" {
+			t.Errorf("outcomes after timing change: past %q, future %q", kept[past.ID], kept[future.ID])
+		}
+		// 2 past 08:00 doses + the taken one + 09:00 doses for 14 days from now.
+		if want := 2 + 1 + 14; len(after) != want {
+			t.Errorf("%d doses after timing change, want %d", len(after), want)
+		}
+		if pl.GeneratedUntil == nil || !pl.GeneratedUntil.Equal(f.now.Add(14*day)) {
+			t.Errorf("generated until %v", pl.GeneratedUntil)
+		}
+	})
+}
+
+func TestPlanStatusTransitions(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("America/Chicago")
+		pl := f.plan(p.ID, timeOfDay("08:00:00", "20:00:00"))
+		initial := f.allDoses(pl.ID)
+		taken := initial[10]
+		f.exec(`UPDATE dose_instances SET status = 'taken_on_time' WHERE id = $1`, taken.ID)
+		f.now = start.Add(3 * day)
+		isFuture := func(d adherence.DoseInstance) bool { return !d.DueAt.Before(f.now) }
+		setStatus := func(st adherence.PlanStatus) adherence.Plan {
+			t.Helper()
+			got, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, st)
+			if err != nil {
+				t.Fatalf("set %s: %v", st, err)
+			}
+			return got
+		}
+
+		paused := setStatus(adherence.PlanPaused)
+		if paused.Status != adherence.PlanPaused || paused.Version != 2 {
+			t.Fatalf("paused plan = %+v", paused)
+		}
+		for _, d := range f.allDoses(pl.ID) {
+			want := adherence.DoseScheduled
+			switch {
+			case d.ID == taken.ID:
+				want = "taken_on_time"
+			case isFuture(d):
+				want = adherence.DoseExcluded
+			}
+			if d.Status != want {
+				t.Errorf("after pause: %+v, want %s", d, want)
+			}
+		}
+		if again := setStatus(adherence.PlanPaused); again.Version != 2 {
+			t.Errorf("pausing a paused plan bumped the version to %d", again.Version)
+		}
+		if res, err := f.s.ExtendHorizon(f.ctx, f.now); err != nil || res.Plans != 0 {
+			t.Errorf("ExtendHorizon on a paused plan = %+v, %v", res, err)
+		}
+
+		resumed := setStatus(adherence.PlanActive)
+		if resumed.Status != adherence.PlanActive || resumed.Version != 3 {
+			t.Fatalf("resumed plan = %+v", resumed)
+		}
+		afterResume := f.allDoses(pl.ID)
+		for _, d := range afterResume {
+			if d.Status == adherence.DoseExcluded {
+				t.Errorf("excluded after resume: %+v", d)
+			}
+		}
+		// The revived instances are the same rows; the horizon now reaches
+		// 14 days past the resume.
+		if len(afterResume) != len(initial)+6 || afterResume[0].ID != initial[0].ID || afterResume[27].ID != initial[27].ID {
+			t.Errorf("%d doses after resume (%d before)", len(afterResume), len(initial))
+		}
+
+		stopped := setStatus(adherence.PlanStopped)
+		if stopped.Status != adherence.PlanStopped {
+			t.Fatalf("stopped plan = %+v", stopped)
+		}
+		for _, d := range f.allDoses(pl.ID) {
+			if isFuture(d) && d.ID != taken.ID {
+				t.Errorf("future dose left after stop: %+v", d)
+			}
+		}
+		if n := len(f.allDoses(pl.ID)); n != 6+1 {
+			t.Errorf("%d doses after stop, want 6 past + 1 taken", n)
+		}
+		for _, st := range []adherence.PlanStatus{adherence.PlanActive, adherence.PlanPaused} {
+			_, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, st)
+			wantCode(t, err, errs.CodeConflict)
+		}
+		if again := setStatus(adherence.PlanStopped); again.Version != stopped.Version {
+			t.Errorf("stopping a stopped plan bumped the version")
+		}
+		wantCode(t, f.s.UpdatePlan(f.ctx, f.actor, &stopped, stopped.Version), errs.CodeConflict)
+		_, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, "finished")
+		wantCode(t, err, errs.CodeInvalid)
+	})
+}
+
+func TestDeactivationKeepsHistory(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("America/New_York")
+		pl := f.plan(p.ID, timeOfDay("08:00:00", "20:00:00"))
+		first := f.allDoses(pl.ID)[0]
+		f.exec(`UPDATE dose_instances SET status = 'missed' WHERE id = $1`, first.ID)
+		total := len(f.allDoses(pl.ID))
+		f.now = start.Add(2 * day)
+
+		got, err := f.s.SetPatientActive(f.ctx, f.actor, f.org, p.ID, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Active || got.DeactivatedAt == nil || !got.DeactivatedAt.Equal(f.now) || got.Version != 2 {
+			t.Fatalf("deactivated patient = %+v", got)
+		}
+		after := f.allDoses(pl.ID)
+		if len(after) != total {
+			t.Fatalf("%d doses after deactivation, want %d (nothing deleted)", len(after), total)
+		}
+		for _, d := range after {
+			want := adherence.DoseScheduled
+			switch {
+			case d.ID == first.ID:
+				want = "missed"
+			case !d.DueAt.Before(f.now):
+				want = adherence.DoseExcluded
+			}
+			if d.Status != want {
+				t.Errorf("after deactivation: %+v, want %s", d, want)
+			}
+		}
+		if _, err := f.s.GetPatient(f.ctx, f.org, p.ID); err != nil {
+			t.Errorf("deactivated patient is gone: %v", err)
+		}
+		if _, err := f.s.GetPlan(f.ctx, f.org, pl.ID); err != nil {
+			t.Errorf("plan of deactivated patient is gone: %v", err)
+		}
+		wantCode(t, f.s.CreatePlan(f.ctx, f.actor, &adherence.Plan{OrgID: f.org, PatientID: p.ID, Timing: timeOfDay("09:00")}), errs.CodeConflict)
+		if res, err := f.s.ExtendHorizon(f.ctx, f.now.Add(day)); err != nil || res.Plans != 0 {
+			t.Errorf("ExtendHorizon for an inactive patient = %+v, %v", res, err)
+		}
+		var deleted bool
+		for _, r := range f.auditRecords() {
+			deleted = deleted || (r.Action == "D" && r.ResourceType == "Patient" && r.ResourceID == p.ID)
+		}
+		if !deleted {
+			t.Error("no D audit record for the deactivation")
+		}
+
+		f.now = start.Add(3 * day)
+		got, err = f.s.SetPatientActive(f.ctx, f.actor, f.org, p.ID, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.Active || got.DeactivatedAt != nil || got.Version != 3 {
+			t.Fatalf("reactivated patient = %+v", got)
+		}
+		for _, d := range f.allDoses(pl.ID) {
+			if d.Status == adherence.DoseExcluded && !d.DueAt.Before(f.now) {
+				t.Errorf("future dose still excluded after reactivation: %+v", d)
+			}
+		}
+		if n := len(f.doses(pl.ID, f.now, f.now.Add(14*day))); n != 28 {
+			t.Errorf("%d doses in the 14 days after reactivation, want 28", n)
+		}
+	})
+}
+
+func TestTimeZoneAndAnchorChangesRegenerate(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("America/New_York")
+		pl := f.plan(p.ID, timeOfDay("08:00:00"))
+		meal := f.plan(p.ID, schedule.Timing{Repeat: &schedule.Repeat{When: []string{"CM"}}})
+		f.now = start.Add(day + time.Hour)
+
+		p.TimeZone = "America/Los_Angeles"
+		if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.allDoses(pl.ID) {
+			if !strings.HasSuffix(d.LocalTime, "T08:00") {
+				t.Errorf("dose %+v not at 08:00", d)
+			}
+			date, _ := time.Parse("2006-01-02", d.LocalTime[:10])
+			loc := time.UTC
+			if !d.DueAt.Before(f.now) {
+				loc, _ = time.LoadLocation("America/Los_Angeles")
+			} else {
+				loc, _ = time.LoadLocation("America/New_York")
+			}
+			if want := time.Date(date.Year(), date.Month(), date.Day(), 8, 0, 0, 0, loc); !d.DueAt.Equal(want) {
+				t.Errorf("dose %+v due %v, want %v", d, d.DueAt, want.UTC())
+			}
+		}
+
+		p.Anchors.Breakfast = 6*60 + 45
+		if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.allDoses(meal.ID) {
+			wantClock := "T07:30" // before the change, in New York
+			if !d.DueAt.Before(f.now) {
+				wantClock = "T06:45"
+			}
+			if !strings.HasSuffix(d.LocalTime, wantClock) {
+				t.Errorf("meal dose %+v, want %s", d, wantClock)
+			}
+		}
+		if n := len(f.doses(meal.ID, f.now, f.now.Add(14*day))); n != 14 {
+			t.Errorf("%d meal doses in the next 14 days, want 14", n)
+		}
+	})
+}
+
+func TestExtendHorizon(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		f.s.ChunkSize = 2
+		zones := []string{"America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles", "America/Phoenix"}
+		var plans []adherence.Plan
+		for _, z := range zones {
+			p := f.patient(z)
+			plans = append(plans, f.plan(p.ID, timeOfDay("08:00:00", "13:00:00", "19:00:00")))
+		}
+		prn := adherence.Plan{OrgID: f.org, PatientID: f.patient("America/New_York").ID, AsNeeded: true}
+		if err := f.s.CreatePlan(f.ctx, f.actor, &prn); err != nil {
+			t.Fatal(err)
+		}
+		snapshot := func() map[int64]adherence.DoseInstance {
+			m := map[int64]adherence.DoseInstance{}
+			for _, pl := range plans {
+				for _, d := range f.allDoses(pl.ID) {
+					m[d.ID] = d
+				}
+			}
+			return m
+		}
+		before := snapshot()
+
+		res, err := f.s.ExtendHorizon(f.ctx, f.now)
+		if err != nil || res != (store.ExtendResult{}) {
+			t.Fatalf("first run = %+v, %v; want nothing to do", res, err)
+		}
+
+		f.now = start.Add(day)
+		res, err = f.s.ExtendHorizon(f.ctx, f.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (store.ExtendResult{Plans: 5, Instances: 15}); res != want {
+			t.Errorf("after a day = %+v, want %+v", res, want)
+		}
+		after := snapshot()
+		for id, d := range before {
+			if diff := cmp.Diff(d, after[id]); diff != "" {
+				t.Errorf("existing dose changed (-before +after):\n%s", diff)
+			}
+		}
+		for id, d := range after {
+			if _, old := before[id]; !old && (d.DueAt.Before(start.Add(14*day)) || !d.DueAt.Before(start.Add(15*day))) {
+				t.Errorf("new dose outside the new day: %+v", d)
+			}
+		}
+		if res, err := f.s.ExtendHorizon(f.ctx, f.now); err != nil || res != (store.ExtendResult{}) {
+			t.Errorf("second run the same day = %+v, %v", res, err)
+		}
+
+		// Two runs at once share the work and create no duplicates.
+		f.now = start.Add(2 * day)
+		var wg sync.WaitGroup
+		results := make([]store.ExtendResult, 2)
+		errors := make([]error, 2)
+		for i := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i], errors[i] = f.s.ExtendHorizon(f.ctx, f.now)
+			}()
+		}
+		wg.Wait()
+		if errors[0] != nil || errors[1] != nil {
+			t.Fatal(errors)
+		}
+		if sum := results[0].Instances + results[1].Instances; sum != 15 || results[0].Plans+results[1].Plans != 5 {
+			t.Errorf("concurrent runs = %+v", results)
+		}
+		if n := f.count(`SELECT COUNT(*) FROM (SELECT plan_id, due_at FROM dose_instances GROUP BY plan_id, due_at HAVING COUNT(*) > 1) AS dup`); n != 0 {
+			t.Errorf("%d duplicated doses", n)
+		}
+		for _, pl := range plans {
+			got, err := f.s.GetPlan(f.ctx, f.org, pl.ID)
+			if err != nil || got.GeneratedUntil == nil || !got.GeneratedUntil.Equal(f.now.Add(14*day)) {
+				t.Errorf("plan generated until %v, %v", got.GeneratedUntil, err)
+			}
+		}
+		if n := len(f.allDoses(prn.ID)); n != 0 {
+			t.Errorf("PRN plan has %d doses", n)
+		}
+	})
+}
+
+func TestPRNPlanHasNoDoses(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("America/New_York")
+		for _, timing := range []schedule.Timing{{}, timeOfDay("08:00:00")} {
+			pl := adherence.Plan{OrgID: f.org, PatientID: p.ID, AsNeeded: true, Timing: timing,
+				Medication: adherence.Medication{RxNorm: "198211", Display: "albuterol"}}
+			if err := f.s.CreatePlan(f.ctx, f.actor, &pl); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(f.allDoses(pl.ID)); n != 0 {
+				t.Errorf("PRN plan has %d doses at creation", n)
+			}
+		}
+		if res, err := f.s.ExtendHorizon(f.ctx, f.now.Add(day)); err != nil || res.Instances != 0 || res.Plans != 0 {
+			t.Errorf("ExtendHorizon with only PRN plans = %+v, %v", res, err)
+		}
+	})
+}
+
+func TestPlanEndBoundsDoses(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("UTC")
+		end := start.Add(3*day + 12*time.Hour)
+		pl := adherence.Plan{OrgID: f.org, PatientID: p.ID, Timing: timeOfDay("08:00:00", "20:00:00"), EndAt: &end}
+		if err := f.s.CreatePlan(f.ctx, f.actor, &pl); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(f.allDoses(pl.ID)); n != 7 {
+			t.Errorf("%d doses before the end, want 7", n)
+		}
+		if res, err := f.s.ExtendHorizon(f.ctx, start.Add(5*day)); err != nil || res.Instances != 0 {
+			t.Errorf("ExtendHorizon past the end = %+v, %v", res, err)
+		}
+		// Moving the end earlier removes the doses after it.
+		earlier := start.Add(day + 12*time.Hour)
+		pl.EndAt = &earlier
+		if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(f.allDoses(pl.ID)); n != 3 {
+			t.Errorf("%d doses after moving the end, want 3", n)
+		}
+		bad := pl
+		bad.Timing = schedule.Timing{Repeat: &schedule.Repeat{TimeOfDay: []string{"25:00"}}}
+		wantCode(t, f.s.UpdatePlan(f.ctx, f.actor, &bad, pl.Version), errs.CodeInvalid)
+	})
+}

@@ -1,0 +1,277 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/schedule"
+	"github.com/medplatform/medplatform/internal/platform/db"
+)
+
+// genPlan is what dose generation needs to know about a plan and its
+// patient.
+type genPlan struct {
+	id, orgID, patientID string
+	timing               schedule.Timing
+	asNeeded             bool
+	startAt              time.Time
+	endAt                *time.Time
+	loc                  *time.Location
+	anchors              schedule.Anchors
+}
+
+func genPlanOf(p adherence.Plan, loc *time.Location, anchors schedule.Anchors) genPlan {
+	return genPlan{id: p.ID, orgID: p.OrgID, patientID: p.PatientID, timing: p.Timing, asNeeded: p.AsNeeded,
+		startAt: p.StartAt, endAt: p.EndAt, loc: loc, anchors: anchors}
+}
+
+// expand returns the plan's doses due in [from, to), the window clamped by
+// the plan's end. PRN plans have none.
+func (g *genPlan) expand(from, to time.Time) ([]schedule.Dose, error) {
+	if g.endAt != nil && g.endAt.Before(to) {
+		to = *g.endAt
+	}
+	if g.asNeeded || !from.Before(to) {
+		return nil, nil
+	}
+	doses, err := schedule.Expand(g.timing, schedule.Params{
+		Location: g.loc, Anchors: g.anchors, Start: g.startAt, From: from, To: to,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("expand plan %s: %w", g.id, err)
+	}
+	return doses, nil
+}
+
+// planDoses are the doses generated for one plan.
+type planDoses struct {
+	plan  *genPlan
+	doses []schedule.Dose
+}
+
+// regenerate makes the plan's instances in [from, ∞) match its expansion
+// over [from, to): missing instances are inserted, excluded ones that are
+// due again are revived, and scheduled or excluded ones no longer in the
+// expansion are deleted. Instances with any other status (an outcome) are
+// left alone. It sets the plan's generated_until to to and returns how many
+// instances it inserted or revived. Running it twice changes nothing.
+func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to time.Time) (int, error) {
+	from, to = db.UTC(from), db.UTC(to)
+	doses, err := g.expand(from, to)
+	if err != nil {
+		return 0, err
+	}
+	if err := deleteStale(ctx, tx, &g, from, doses); err != nil {
+		return 0, err
+	}
+	n, err := insertDoses(ctx, tx, []planDoses{{plan: &g, doses: doses}}, s.clock())
+	if err != nil {
+		return 0, err
+	}
+	if err := setGeneratedUntil(ctx, tx, []string{g.id}, to); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// deleteStale deletes the plan's scheduled and excluded instances due from
+// from on that are not among doses.
+func deleteStale(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, doses []schedule.Dose) error {
+	keep := make(map[int64]bool, len(doses))
+	for _, d := range doses {
+		keep[db.UTC(d.Due).UnixMicro()] = true
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, due_at FROM dose_instances
+		WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3 AND status IN ('scheduled', 'excluded')`, g.orgID, g.id, from)
+	if err != nil {
+		return fmt.Errorf("read doses: %w", err)
+	}
+	var stale []any
+	for rows.Next() {
+		var id int64
+		var due time.Time
+		if err := rows.Scan(&id, &due); err != nil {
+			rows.Close()
+			return fmt.Errorf("read doses: %w", err)
+		}
+		if !keep[due.UnixMicro()] {
+			stale = append(stale, id)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read doses: %w", err)
+	}
+	const batch = 500
+	for len(stale) > 0 {
+		ids := stale[:min(batch, len(stale))]
+		stale = stale[len(ids):]
+		if _, err := tx.ExecContext(ctx, `DELETE FROM dose_instances WHERE id IN `+placeholders(1, len(ids)), ids...); err != nil {
+			return fmt.Errorf("delete doses: %w", err)
+		}
+	}
+	return nil
+}
+
+// upsertConflict is the ON CONFLICT clause shared by both dialects: an
+// instance that exists is revived when excluded and gets the new ordinal
+// and wall time when scheduled; one with an outcome is left alone, and an
+// unchanged one is not rewritten.
+const upsertConflict = `
+	ON CONFLICT (plan_id, due_at) DO UPDATE SET status = 'scheduled', seq = excluded.seq, local_time = excluded.local_time
+	WHERE dose_instances.status IN ('scheduled', 'excluded')
+	  AND (dose_instances.status <> 'scheduled' OR dose_instances.seq <> excluded.seq
+	       OR dose_instances.local_time <> excluded.local_time)`
+
+// insertDosesPostgres inserts a whole batch with one statement: the plan
+// columns travel once per plan as arrays indexed by each dose's plan
+// ordinal, the dose columns as parallel arrays expanded by unnest.
+const insertDosesPostgres = `
+	INSERT INTO dose_instances (org_id, patient_id, plan_id, seq, due_at, local_time, status, created_at)
+	SELECT ($1::uuid[])[d.i], ($2::uuid[])[d.i], ($3::uuid[])[d.i], d.seq, d.due_at, d.local_time, 'scheduled', $8
+	FROM unnest($4::int[], $5::int[], $6::timestamptz[], $7::text[]) AS d (i, seq, due_at, local_time)` + upsertConflict
+
+// insertDosesSQLite is the head of a multi-row insert; sqliteRows rows of
+// seven values each follow.
+const insertDosesSQLite = `
+	INSERT INTO dose_instances (org_id, patient_id, plan_id, seq, due_at, local_time, created_at, status) VALUES `
+
+// sqliteRows is the number of rows per multi-row INSERT on SQLite.
+const sqliteRows = 256
+
+// insertDoses inserts the doses of a batch of plans as scheduled instances
+// (see upsertConflict for existing ones) and returns how many instances it
+// inserted or revived.
+func insertDoses(ctx context.Context, tx *db.Tx, batch []planDoses, createdAt time.Time) (int, error) {
+	total := 0
+	for _, pd := range batch {
+		total += len(pd.doses)
+	}
+	if total == 0 {
+		return 0, nil
+	}
+	var n int
+	var err error
+	if tx.Dialect == db.Postgres {
+		n, err = insertDosesPG(ctx, tx, batch, total, createdAt)
+	} else {
+		n, err = insertDosesLite(ctx, tx, batch, total, createdAt)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("insert doses: %w", err)
+	}
+	return n, nil
+}
+
+func insertDosesPG(ctx context.Context, tx *db.Tx, batch []planDoses, total int, createdAt time.Time) (int, error) {
+	orgs := make([]string, len(batch))
+	patients := make([]string, len(batch))
+	plans := make([]string, len(batch))
+	idx := make([]int32, 0, total)
+	seqs := make([]int32, 0, total)
+	dues := make([]time.Time, 0, total)
+	locals := make([]string, 0, total)
+	for i, pd := range batch {
+		orgs[i], patients[i], plans[i] = pd.plan.orgID, pd.plan.patientID, pd.plan.id
+		for _, d := range pd.doses {
+			idx = append(idx, int32(i+1))
+			seqs = append(seqs, int32(d.Seq))
+			dues = append(dues, d.Due)
+			locals = append(locals, d.Local)
+		}
+	}
+	res, err := tx.ExecContext(ctx, insertDosesPostgres, orgs, patients, plans, idx, seqs, dues, locals, createdAt)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+func insertDosesLite(ctx context.Context, tx *db.Tx, batch []planDoses, total int, createdAt time.Time) (int, error) {
+	var full *sql.Stmt
+	defer func() {
+		if full != nil {
+			full.Close()
+		}
+	}()
+	args := make([]any, 0, 7*sqliteRows)
+	inserted := 0
+	flush := func() error {
+		rows := len(args) / 7
+		var res sql.Result
+		var err error
+		if rows == sqliteRows {
+			if full == nil {
+				if full, err = tx.PrepareContext(ctx, sqliteInsert(rows)); err != nil {
+					return err
+				}
+			}
+			res, err = full.ExecContext(ctx, args...)
+		} else {
+			res, err = tx.ExecContext(ctx, sqliteInsert(rows), args...)
+		}
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		inserted += int(n)
+		args = args[:0]
+		return err
+	}
+	for _, pd := range batch {
+		for _, d := range pd.doses {
+			args = append(args, pd.plan.orgID, pd.plan.patientID, pd.plan.id, d.Seq, d.Due, d.Local, createdAt)
+			if len(args) == cap(args) {
+				if err := flush(); err != nil {
+					return 0, err
+				}
+			}
+		}
+	}
+	if len(args) > 0 {
+		if err := flush(); err != nil {
+			return 0, err
+		}
+	}
+	return inserted, nil
+}
+
+// sqliteInsert returns the multi-row insert statement for rows rows.
+func sqliteInsert(rows int) string {
+	b := []byte(insertDosesSQLite)
+	for r := range rows {
+		if r > 0 {
+			b = append(b, ", "...)
+		}
+		b = fmt.Appendf(b, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, 'scheduled')", 7*r+1, 7*r+2, 7*r+3, 7*r+4, 7*r+5, 7*r+6, 7*r+7)
+	}
+	return string(b) + upsertConflict
+}
+
+// setGeneratedUntil records that the plans' instances exist up to until.
+func setGeneratedUntil(ctx context.Context, tx *db.Tx, planIDs []string, until time.Time) error {
+	var err error
+	if tx.Dialect == db.Postgres {
+		_, err = tx.ExecContext(ctx, `UPDATE plans SET generated_until = $1 WHERE id = ANY($2::uuid[])`, until, planIDs)
+	} else {
+		const batch = 500
+		for ids := planIDs; len(ids) > 0 && err == nil; {
+			part := ids[:min(batch, len(ids))]
+			ids = ids[len(part):]
+			args := make([]any, 0, len(part)+1)
+			args = append(args, until)
+			for _, id := range part {
+				args = append(args, id)
+			}
+			_, err = tx.ExecContext(ctx, `UPDATE plans SET generated_until = $1 WHERE id IN `+placeholders(2, len(part)), args...)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("set generated_until: %w", err)
+	}
+	return nil
+}

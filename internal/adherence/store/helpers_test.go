@@ -1,0 +1,171 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/schedule"
+	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/audit"
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/dbtest"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+	"github.com/medplatform/medplatform/internal/platform/migrate"
+	"github.com/medplatform/medplatform/internal/platform/phi"
+)
+
+var sets = []migrate.Set{audit.Migrations, store.Migrations}
+
+// start is the default clock of a fixture: one week before the 2026 US
+// daylight-saving change (2026-03-08).
+var start = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+
+// fixture is a store on a fresh database with a settable clock and one
+// organization.
+type fixture struct {
+	t     *testing.T
+	ctx   context.Context
+	d     *db.DB
+	s     *store.Store
+	log   *audit.Log
+	now   time.Time
+	org   string
+	actor adherence.Actor
+}
+
+// each runs fn on both engines, each with a new fixture.
+func each(t *testing.T, fn func(t *testing.T, f *fixture)) {
+	t.Helper()
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+		fn(t, newFixture(t, d))
+	})
+}
+
+func newFixture(t *testing.T, d *db.DB) *fixture {
+	t.Helper()
+	f := &fixture{t: t, ctx: context.Background(), d: d, now: start}
+	clock := func() time.Time { return f.now }
+	f.log = audit.New(d, clock, nil)
+	f.s = store.New(d, f.log, clock)
+	o, err := f.s.CreateOrg(f.ctx, "Org A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.org = o.ID
+	f.actor = adherence.Actor{ID: "key-admin", Role: "admin", OrgID: o.ID, RequestID: "req-1", ClientAddr: "192.0.2.1"}
+	return f
+}
+
+// otherOrg creates a second organization and returns its id and an actor
+// of it.
+func (f *fixture) otherOrg() (string, adherence.Actor) {
+	f.t.Helper()
+	o, err := f.s.CreateOrg(f.ctx, "Org B")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return o.ID, adherence.Actor{ID: "key-b", Role: "admin", OrgID: o.ID}
+}
+
+// patient enrols a patient in the fixture's org.
+func (f *fixture) patient(zone string) adherence.Patient {
+	f.t.Helper()
+	p := adherence.Patient{
+		OrgID: f.org, GivenName: phi.New("Ana María"), FamilyName: phi.New("O'Brien-Núñez"),
+		BirthDate: phi.New("1948-07-04"), Phone: phi.New("+15551234567"), Email: phi.New("ana@example.org"),
+		TimeZone: zone, Language: "es", SMSConsent: true,
+	}
+	if err := f.s.CreatePatient(f.ctx, f.actor, &p); err != nil {
+		f.t.Fatalf("create patient: %v", err)
+	}
+	return p
+}
+
+// plan creates an active plan for patient with the given timing.
+func (f *fixture) plan(patientID string, t schedule.Timing) adherence.Plan {
+	f.t.Helper()
+	p := adherence.Plan{
+		OrgID: f.org, PatientID: patientID,
+		Medication: adherence.Medication{RxNorm: "314076", Display: "lisinopril 10 MG Oral Tablet"},
+		Dose:       "1 tablet", Instructions: "with water", DaysSupply: 30, Timing: t,
+	}
+	if err := f.s.CreatePlan(f.ctx, f.actor, &p); err != nil {
+		f.t.Fatalf("create plan: %v", err)
+	}
+	return p
+}
+
+func timeOfDay(times ...string) schedule.Timing {
+	return schedule.Timing{Repeat: &schedule.Repeat{TimeOfDay: times}}
+}
+
+// doses lists a plan's instances due in [from, to).
+func (f *fixture) doses(planID string, from, to time.Time) []adherence.DoseInstance {
+	f.t.Helper()
+	ds, err := f.s.ListDoses(f.ctx, f.org, store.DoseFilter{PlanID: planID, From: from, To: to, Limit: 10000})
+	if err != nil {
+		f.t.Fatalf("list doses: %v", err)
+	}
+	return ds
+}
+
+// allDoses lists every instance of a plan.
+func (f *fixture) allDoses(planID string) []adherence.DoseInstance {
+	f.t.Helper()
+	return f.doses(planID, time.Time{}, time.Time{})
+}
+
+// count runs a COUNT(*) query.
+func (f *fixture) count(query string, args ...any) int {
+	f.t.Helper()
+	var n int
+	if err := f.d.SQL.QueryRowContext(f.ctx, query, args...).Scan(&n); err != nil {
+		f.t.Fatalf("count: %v", err)
+	}
+	return n
+}
+
+// exec runs a statement directly on the database.
+func (f *fixture) exec(query string, args ...any) {
+	f.t.Helper()
+	if _, err := f.d.SQL.ExecContext(f.ctx, query, args...); err != nil {
+		f.t.Fatalf("exec: %v", err)
+	}
+}
+
+// auditRecords returns the audit trail of the fixture's org.
+func (f *fixture) auditRecords() []audit.Record {
+	f.t.Helper()
+	recs, err := f.log.List(f.ctx, audit.Filter{OrgID: f.org, Limit: audit.MaxLimit})
+	if err != nil {
+		f.t.Fatalf("list audit records: %v", err)
+	}
+	return recs
+}
+
+// byStatus counts instances per status.
+func byStatus(ds []adherence.DoseInstance) map[adherence.DoseStatus]int {
+	m := map[adherence.DoseStatus]int{}
+	for _, d := range ds {
+		m[d.Status]++
+	}
+	return m
+}
+
+// wantCode fails unless err carries code.
+func wantCode(t *testing.T, err error, code errs.Code) {
+	t.Helper()
+	if got := errs.CodeOf(err); got != code {
+		t.Fatalf("error code = %q (%v), want %q", got, err, code)
+	}
+}
+
+// phiEqual compares PHI values by their real content.
+var phiEqual = cmp.Comparer(func(a, b phi.String) bool { return a.Reveal() == b.Reveal() })
+
+// day is 24 hours.
+const day = 24 * time.Hour

@@ -1,0 +1,185 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/platform/audit"
+	"github.com/medplatform/medplatform/internal/platform/auth"
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+)
+
+// Bootstrap creates an organization and its first API key (normally an
+// admin key) in one transaction and returns the organization. key.OrgID is
+// filled in; key.CreatedBy names the actor in the audit trail.
+func (s *Store) Bootstrap(ctx context.Context, orgName string, key adherence.APIKey) (adherence.Org, error) {
+	var o adherence.Org
+	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+		var err error
+		if o, err = s.insertOrg(ctx, tx, orgName); err != nil {
+			return err
+		}
+		key.OrgID = o.ID
+		if err := s.insertAPIKey(ctx, tx, &key); err != nil {
+			return err
+		}
+		a := adherence.Actor{ID: key.CreatedBy, Role: key.Role, OrgID: o.ID}
+		if a.ID == "" {
+			a.ID = "bootstrap"
+		}
+		return s.record(ctx, tx, a, o.ID, audit.ActionCreate, "APIKey", key.ID, "")
+	})
+	if err != nil {
+		return adherence.Org{}, fmt.Errorf("bootstrap organization: %w", err)
+	}
+	return o, nil
+}
+
+// CreateOrg creates an organization.
+func (s *Store) CreateOrg(ctx context.Context, name string) (adherence.Org, error) {
+	o, err := s.insertOrg(ctx, s.db.SQL, name)
+	if err != nil {
+		return adherence.Org{}, fmt.Errorf("create organization: %w", err)
+	}
+	return o, nil
+}
+
+func (s *Store) insertOrg(ctx context.Context, q db.Querier, name string) (adherence.Org, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 200 {
+		return adherence.Org{}, errs.Invalid("name", "must be 1 to 200 characters")
+	}
+	o := adherence.Org{ID: newID(), Name: name, CreatedAt: s.clock()}
+	if _, err := q.ExecContext(ctx, `INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)`,
+		o.ID, o.Name, o.CreatedAt); err != nil {
+		return adherence.Org{}, fmt.Errorf("insert organization: %w", err)
+	}
+	return o, nil
+}
+
+// CreateAPIKey stores k (its hash, never a plaintext) for k.OrgID. A key id
+// that exists already is a conflict; an unknown org is not found.
+func (s *Store) CreateAPIKey(ctx context.Context, a adherence.Actor, k adherence.APIKey) error {
+	if !isID(k.OrgID) {
+		return errs.NotFound("organization")
+	}
+	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+		if err := s.insertAPIKey(ctx, tx, &k); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, a, k.OrgID, audit.ActionCreate, "APIKey", k.ID, "")
+	})
+	if err != nil {
+		return fmt.Errorf("create API key: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) insertAPIKey(ctx context.Context, tx *db.Tx, k *adherence.APIKey) error {
+	switch {
+	case k.ID == "":
+		return errs.Invalid("id", "is required")
+	case k.Role == "":
+		return errs.Invalid("role", "is required")
+	case len(k.Hash) == 0:
+		return errs.Invalid("hash", "is required")
+	}
+	if k.CreatedAt.IsZero() {
+		k.CreatedAt = s.clock()
+	}
+	k.CreatedAt = db.UTC(k.CreatedAt)
+	_, err := tx.ExecContext(ctx, `
+		INSERT INTO api_keys (id, org_id, role, subject, name, hash, created_at, created_by, expires_at, revoked_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		k.ID, k.OrgID, k.Role, k.Subject, k.Name, k.Hash, k.CreatedAt, k.CreatedBy,
+		nullTime(k.ExpiresAt), nullTime(k.RevokedAt))
+	switch {
+	case db.IsUniqueViolation(err):
+		return errs.Conflict("an API key with this id exists")
+	case isForeignKeyViolation(err):
+		return errs.NotFound("organization")
+	case err != nil:
+		return fmt.Errorf("insert API key: %w", err)
+	}
+	return nil
+}
+
+// ListAPIKeys returns the keys of an organization, oldest first, without
+// their hashes.
+func (s *Store) ListAPIKeys(ctx context.Context, orgID string) ([]adherence.APIKey, error) {
+	if !isID(orgID) {
+		return nil, nil
+	}
+	rows, err := s.db.SQL.QueryContext(ctx, `
+		SELECT id, org_id, role, subject, name, created_at, created_by, expires_at, revoked_at
+		FROM api_keys WHERE org_id = $1 ORDER BY created_at, id`, orgID)
+	if err != nil {
+		return nil, fmt.Errorf("list API keys: %w", err)
+	}
+	defer rows.Close()
+	var out []adherence.APIKey
+	for rows.Next() {
+		var k adherence.APIKey
+		var exp, rev sql.NullTime
+		if err := rows.Scan(&k.ID, &k.OrgID, &k.Role, &k.Subject, &k.Name, &k.CreatedAt, &k.CreatedBy, &exp, &rev); err != nil {
+			return nil, fmt.Errorf("list API keys: %w", err)
+		}
+		k.CreatedAt = k.CreatedAt.UTC()
+		k.ExpiresAt, k.RevokedAt = timePtr(exp), timePtr(rev)
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list API keys: %w", err)
+	}
+	return out, nil
+}
+
+// RevokeAPIKey marks a key of orgID revoked from now on. Revoking a revoked
+// key changes nothing; a key of another org is not found.
+func (s *Store) RevokeAPIKey(ctx context.Context, a adherence.Actor, orgID, id string) error {
+	if !isID(orgID) {
+		return errs.NotFound("API key")
+	}
+	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+		var revoked sql.NullTime
+		err := tx.QueryRowContext(ctx, `SELECT revoked_at FROM api_keys WHERE org_id = $1 AND id = $2`+forUpdate(tx.Dialect),
+			orgID, id).Scan(&revoked)
+		if err != nil {
+			return notFound(err, "read API key", "API key")
+		}
+		if revoked.Valid {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = $1 WHERE org_id = $2 AND id = $3`,
+			s.clock(), orgID, id); err != nil {
+			return fmt.Errorf("update API key: %w", err)
+		}
+		return s.record(ctx, tx, a, orgID, audit.ActionUpdate, "APIKey", id, "")
+	})
+	if err != nil {
+		return fmt.Errorf("revoke API key: %w", err)
+	}
+	return nil
+}
+
+// LookupAPIKey returns the stored key with the given id, whatever its org,
+// for authentication (it implements auth.KeyLookup). An unknown id is
+// errs.NotFound.
+func (s *Store) LookupAPIKey(ctx context.Context, keyID string) (auth.StoredKey, error) {
+	var k auth.StoredKey
+	var role string
+	var exp, rev sql.NullTime
+	err := s.db.SQL.QueryRowContext(ctx, `
+		SELECT id, org_id, role, subject, hash, expires_at, revoked_at FROM api_keys WHERE id = $1`, keyID).
+		Scan(&k.ID, &k.OrgID, &role, &k.Subject, &k.Hash, &exp, &rev)
+	if err != nil {
+		return auth.StoredKey{}, notFound(err, "look up API key", "API key")
+	}
+	k.Role = auth.Role(role)
+	k.ExpiresAt, k.RevokedAt = timePtr(exp), timePtr(rev)
+	return k, nil
+}

@@ -1,0 +1,359 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/schedule"
+	"github.com/medplatform/medplatform/internal/platform/audit"
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+)
+
+// PatientFilter selects patients for ListPatients.
+type PatientFilter struct {
+	// LinkedMemberID, when set, keeps only patients linked to this member.
+	LinkedMemberID string
+	// IncludeInactive also lists deactivated patients.
+	IncludeInactive bool
+	// Limit caps the page: 100 when zero, at most 1000.
+	Limit int
+	// AfterID pages by id: only patients with a greater id are listed. Pass
+	// the id of the last patient of the previous page.
+	AfterID string
+}
+
+const patientColumns = `id, org_id, given_name, family_name, birth_date, phone, email, time_zone, language,
+	wake, breakfast, lunch, dinner, bed, quiet_start, quiet_end, sms_consent, share_medication,
+	active, deactivated_at, created_at, updated_at, version`
+
+func scanPatient(row scanner) (adherence.Patient, error) {
+	var p adherence.Patient
+	var anchors [5]string
+	var quietStart, quietEnd sql.NullString
+	var deactivated sql.NullTime
+	err := row.Scan(&p.ID, &p.OrgID, &p.GivenName, &p.FamilyName, &p.BirthDate, &p.Phone, &p.Email,
+		&p.TimeZone, &p.Language, &anchors[0], &anchors[1], &anchors[2], &anchors[3], &anchors[4],
+		&quietStart, &quietEnd, &p.SMSConsent, &p.ShareMedicationWithCaregivers,
+		&p.Active, &deactivated, &p.CreatedAt, &p.UpdatedAt, &p.Version)
+	if err != nil {
+		return p, err
+	}
+	p.DeactivatedAt = timePtr(deactivated)
+	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
+	if p.Anchors, err = parseAnchors(anchors); err != nil {
+		return p, err
+	}
+	if quietStart.Valid && quietEnd.Valid {
+		p.Quiet.Set = true
+		if p.Quiet.Start, err = schedule.ParseClock(quietStart.String); err != nil {
+			return p, fmt.Errorf("stored quiet hours: %w", err)
+		}
+		if p.Quiet.End, err = schedule.ParseClock(quietEnd.String); err != nil {
+			return p, fmt.Errorf("stored quiet hours: %w", err)
+		}
+	}
+	return p, nil
+}
+
+// parseAnchors reads the stored wake, breakfast, lunch, dinner and bed.
+func parseAnchors(s [5]string) (schedule.Anchors, error) {
+	var a schedule.Anchors
+	for i, dst := range []*schedule.Clock{&a.Wake, &a.Breakfast, &a.Lunch, &a.Dinner, &a.Bed} {
+		c, err := schedule.ParseClock(s[i])
+		if err != nil {
+			return a, fmt.Errorf("stored anchor: %w", err)
+		}
+		*dst = c
+	}
+	return a, nil
+}
+
+// normalizePatient checks the patient's zone, anchors and quiet hours and fills in
+// default anchors.
+func normalizePatient(p *adherence.Patient) error {
+	if _, err := loadZone(p.TimeZone); err != nil {
+		return err
+	}
+	if p.Anchors == (schedule.Anchors{}) {
+		p.Anchors = schedule.DefaultAnchors()
+	}
+	if err := p.Anchors.Validate(); err != nil {
+		return errs.PrefixField(err, "anchors")
+	}
+	if p.Quiet.Set && (!p.Quiet.Start.Valid() || !p.Quiet.End.Valid()) {
+		return errs.Invalid("quietHours", "must be times of day between 00:00 and 23:59")
+	}
+	if p.Language == "" {
+		p.Language = "en"
+	}
+	return nil
+}
+
+// loadZone loads an IANA time zone; "Local" and "" are refused because they
+// depend on the server.
+func loadZone(name string) (*time.Location, error) {
+	if name == "" || name == "Local" {
+		return nil, errs.Invalid("timeZone", "must be an IANA time zone such as America/New_York")
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, errs.Invalid("timeZone", "unknown IANA time zone")
+	}
+	return loc, nil
+}
+
+// patientArgs are the values of the mutable patient columns, in the order
+// given_name … share_medication.
+func patientArgs(p *adherence.Patient) []any {
+	var qs, qe any
+	if p.Quiet.Set {
+		qs, qe = p.Quiet.Start.String(), p.Quiet.End.String()
+	}
+	a := p.Anchors
+	return []any{p.GivenName, p.FamilyName, p.BirthDate, p.Phone, p.Email, p.TimeZone, p.Language,
+		a.Wake.String(), a.Breakfast.String(), a.Lunch.String(), a.Dinner.String(), a.Bed.String(),
+		qs, qe, p.SMSConsent, p.ShareMedicationWithCaregivers}
+}
+
+// CreatePatient enrols a patient in p.OrgID. It assigns ID, timestamps and
+// Version 1, and the patient starts active; zero anchors mean the defaults.
+func (s *Store) CreatePatient(ctx context.Context, a adherence.Actor, p *adherence.Patient) error {
+	if !isID(p.OrgID) {
+		return errs.NotFound("organization")
+	}
+	if err := normalizePatient(p); err != nil {
+		return err
+	}
+	now := s.clock()
+	p.ID, p.CreatedAt, p.UpdatedAt, p.Version, p.Active, p.DeactivatedAt = newID(), now, now, 1, true, nil
+	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+		args := append([]any{p.ID, p.OrgID}, patientArgs(p)...)
+		args = append(args, p.Active, nil, p.CreatedAt, p.UpdatedAt, p.Version)
+		_, err := tx.ExecContext(ctx, `INSERT INTO patients (`+patientColumns+`) VALUES `+placeholders(1, len(args)), args...)
+		switch {
+		case isForeignKeyViolation(err):
+			return errs.NotFound("organization")
+		case err != nil:
+			return fmt.Errorf("insert patient: %w", err)
+		}
+		return s.record(ctx, tx, a, p.OrgID, audit.ActionCreate, "Patient", p.ID, p.ID)
+	})
+	if err != nil {
+		return fmt.Errorf("create patient: %w", err)
+	}
+	return nil
+}
+
+// GetPatient returns a patient of orgID, active or not.
+func (s *Store) GetPatient(ctx context.Context, orgID, id string) (adherence.Patient, error) {
+	if !isID(orgID) || !isID(id) {
+		return adherence.Patient{}, errs.NotFound("patient")
+	}
+	p, err := scanPatient(s.db.SQL.QueryRowContext(ctx,
+		`SELECT `+patientColumns+` FROM patients WHERE org_id = $1 AND id = $2`, orgID, id))
+	if err != nil {
+		return adherence.Patient{}, notFound(err, "get patient", "patient")
+	}
+	return p, nil
+}
+
+// patientExists returns errs.NotFound unless orgID has the patient.
+func (s *Store) patientExists(ctx context.Context, orgID, id string) error {
+	if !isID(orgID) || !isID(id) {
+		return errs.NotFound("patient")
+	}
+	var one int
+	err := s.db.SQL.QueryRowContext(ctx, `SELECT 1 FROM patients WHERE org_id = $1 AND id = $2`, orgID, id).Scan(&one)
+	if err != nil {
+		return notFound(err, "read patient", "patient")
+	}
+	return nil
+}
+
+// lockPatient reads a patient of orgID inside tx, locking its row until
+// the transaction ends.
+func lockPatient(ctx context.Context, tx *db.Tx, orgID, id string) (adherence.Patient, error) {
+	p, err := scanPatient(tx.QueryRowContext(ctx,
+		`SELECT `+patientColumns+` FROM patients WHERE org_id = $1 AND id = $2`+forUpdate(tx.Dialect), orgID, id))
+	if err != nil {
+		return adherence.Patient{}, notFound(err, "read patient", "patient")
+	}
+	return p, nil
+}
+
+// ListPatients returns a page of patients of orgID ordered by id.
+func (s *Store) ListPatients(ctx context.Context, orgID string, f PatientFilter) ([]adherence.Patient, error) {
+	if !isID(orgID) || (f.LinkedMemberID != "" && !isID(f.LinkedMemberID)) {
+		return nil, nil
+	}
+	if f.AfterID != "" && !isID(f.AfterID) {
+		return nil, errs.Invalid("after", "is not a patient id")
+	}
+	var where strings.Builder
+	args := []any{orgID}
+	where.WriteString(`org_id = $1`)
+	if f.AfterID != "" {
+		args = append(args, f.AfterID)
+		fmt.Fprintf(&where, ` AND id > $%d`, len(args))
+	}
+	if !f.IncludeInactive {
+		where.WriteString(` AND active`)
+	}
+	if f.LinkedMemberID != "" {
+		args = append(args, f.LinkedMemberID)
+		fmt.Fprintf(&where, ` AND EXISTS (SELECT 1 FROM patient_links l
+			WHERE l.org_id = patients.org_id AND l.patient_id = patients.id AND l.member_id = $%d)`, len(args))
+	}
+	args = append(args, limit(f.Limit, 100, 1000))
+	rows, err := s.db.SQL.QueryContext(ctx, `SELECT `+patientColumns+` FROM patients WHERE `+where.String()+
+		fmt.Sprintf(` ORDER BY id LIMIT $%d`, len(args)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list patients: %w", err)
+	}
+	defer rows.Close()
+	var out []adherence.Patient
+	for rows.Next() {
+		p, err := scanPatient(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list patients: %w", err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list patients: %w", err)
+	}
+	return out, nil
+}
+
+// UpdatePatient writes the editable fields of p (demographics, contact,
+// zone, language, anchors, quiet hours, consent and sharing flags) if the
+// stored version is expectedVersion, and bumps p.Version; a stale version
+// is errs.Conflict. Active state changes go through SetPatientActive. When
+// the zone or the anchors change, the future doses of the patient's active
+// plans are regenerated in the same transaction.
+func (s *Store) UpdatePatient(ctx context.Context, a adherence.Actor, p *adherence.Patient, expectedVersion int) error {
+	if !isID(p.OrgID) || !isID(p.ID) {
+		return errs.NotFound("patient")
+	}
+	if err := normalizePatient(p); err != nil {
+		return err
+	}
+	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+		cur, err := lockPatient(ctx, tx, p.OrgID, p.ID)
+		if err != nil {
+			return err
+		}
+		if cur.Version != expectedVersion {
+			return errs.Conflict("patient was changed by someone else (version %d, expected %d)", cur.Version, expectedVersion)
+		}
+		now := s.clock()
+		p.Active, p.DeactivatedAt, p.CreatedAt = cur.Active, cur.DeactivatedAt, cur.CreatedAt
+		p.UpdatedAt, p.Version = now, cur.Version+1
+		args := append(patientArgs(p), p.UpdatedAt, p.Version, p.OrgID, p.ID)
+		_, err = tx.ExecContext(ctx, `UPDATE patients SET given_name = $1, family_name = $2, birth_date = $3,
+			phone = $4, email = $5, time_zone = $6, language = $7, wake = $8, breakfast = $9, lunch = $10,
+			dinner = $11, bed = $12, quiet_start = $13, quiet_end = $14, sms_consent = $15,
+			share_medication = $16, updated_at = $17, version = $18 WHERE org_id = $19 AND id = $20`, args...)
+		if err != nil {
+			return fmt.Errorf("update patient: %w", err)
+		}
+		if p.Active && (cur.TimeZone != p.TimeZone || cur.Anchors != p.Anchors) {
+			if err := s.regeneratePatient(ctx, tx, *p, now); err != nil {
+				return err
+			}
+		}
+		return s.record(ctx, tx, a, p.OrgID, audit.ActionUpdate, "Patient", p.ID, p.ID)
+	})
+	if err != nil {
+		return fmt.Errorf("update patient: %w", err)
+	}
+	return nil
+}
+
+// SetPatientActive deactivates or reactivates a patient of orgID and
+// returns it. Deactivation deletes nothing: it records deactivated_at and
+// marks the patient's future scheduled doses excluded. Reactivation
+// regenerates the future doses of the active plans. Setting the current
+// state changes nothing.
+func (s *Store) SetPatientActive(ctx context.Context, a adherence.Actor, orgID, id string, active bool) (adherence.Patient, error) {
+	if !isID(orgID) || !isID(id) {
+		return adherence.Patient{}, errs.NotFound("patient")
+	}
+	var p adherence.Patient
+	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+		var err error
+		if p, err = lockPatient(ctx, tx, orgID, id); err != nil {
+			return err
+		}
+		if p.Active == active {
+			return nil
+		}
+		now := s.clock()
+		p.Active, p.UpdatedAt, p.Version, p.DeactivatedAt = active, now, p.Version+1, nil
+		action := audit.ActionUpdate
+		if !active {
+			p.DeactivatedAt, action = &now, audit.ActionDelete
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE patients SET active = $1, deactivated_at = $2, updated_at = $3, version = $4
+			WHERE org_id = $5 AND id = $6`, p.Active, nullTime(p.DeactivatedAt), p.UpdatedAt, p.Version, orgID, id)
+		if err != nil {
+			return fmt.Errorf("update patient: %w", err)
+		}
+		if active {
+			err = s.regeneratePatient(ctx, tx, p, now)
+		} else {
+			err = excludePatientDoses(ctx, tx, orgID, id, now)
+		}
+		if err != nil {
+			return err
+		}
+		return s.record(ctx, tx, a, orgID, action, "Patient", id, id)
+	})
+	if err != nil {
+		return adherence.Patient{}, fmt.Errorf("set patient active: %w", err)
+	}
+	return p, nil
+}
+
+// excludePatientDoses marks the patient's scheduled doses due from now on
+// excluded. The plans are locked first so that a concurrent ExtendHorizon
+// chunk holding them finishes before the doses are read.
+func excludePatientDoses(ctx context.Context, tx *db.Tx, orgID, patientID string, now time.Time) error {
+	if _, err := lockPatientPlans(ctx, tx, orgID, patientID); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE dose_instances SET status = 'excluded'
+		WHERE org_id = $1 AND patient_id = $2 AND due_at >= $3 AND status = 'scheduled'`, orgID, patientID, now)
+	if err != nil {
+		return fmt.Errorf("exclude doses: %w", err)
+	}
+	return nil
+}
+
+// regeneratePatient regenerates the future doses of every active plan of
+// an active patient p, from now to the end of the horizon (or further, up
+// to each plan's generated_until).
+func (s *Store) regeneratePatient(ctx context.Context, tx *db.Tx, p adherence.Patient, now time.Time) error {
+	plans, err := lockPatientPlans(ctx, tx, p.OrgID, p.ID)
+	if err != nil {
+		return err
+	}
+	loc, err := loadZone(p.TimeZone)
+	if err != nil {
+		return err
+	}
+	for _, pl := range plans {
+		if pl.Status != adherence.PlanActive {
+			continue
+		}
+		if _, err := s.regenerate(ctx, tx, genPlanOf(pl, loc, p.Anchors), now, s.regenEnd(pl, now)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

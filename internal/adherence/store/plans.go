@@ -1,0 +1,433 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/platform/audit"
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+)
+
+const planColumns = `id, org_id, patient_id, rxnorm, rxnorm_display, dose, instructions, days_supply, as_needed,
+	timing, status, start_at, end_at, generated_until, created_at, updated_at, version`
+
+func scanPlan(row scanner) (adherence.Plan, error) {
+	var p adherence.Plan
+	var timing, status string
+	var end, gen sql.NullTime
+	err := row.Scan(&p.ID, &p.OrgID, &p.PatientID, &p.Medication.RxNorm, &p.Medication.Display, &p.Dose,
+		&p.Instructions, &p.DaysSupply, &p.AsNeeded, &timing, &status, &p.StartAt, &end, &gen,
+		&p.CreatedAt, &p.UpdatedAt, &p.Version)
+	if err != nil {
+		return p, err
+	}
+	p.Status = adherence.PlanStatus(status)
+	p.StartAt, p.CreatedAt, p.UpdatedAt = p.StartAt.UTC(), p.CreatedAt.UTC(), p.UpdatedAt.UTC()
+	p.EndAt, p.GeneratedUntil = timePtr(end), timePtr(gen)
+	if err := json.Unmarshal([]byte(timing), &p.Timing); err != nil {
+		return p, fmt.Errorf("stored timing: %w", err)
+	}
+	return p, nil
+}
+
+// validatePlan checks what the store relies on: a valid Timing and a
+// sensible window.
+func validatePlan(p *adherence.Plan) error {
+	if err := p.Timing.Validate(p.AsNeeded); err != nil {
+		return errs.PrefixField(err, "timing")
+	}
+	if p.DaysSupply < 0 {
+		return errs.Invalid("daysSupply", "must not be negative")
+	}
+	if p.EndAt != nil && !p.EndAt.After(p.StartAt) {
+		return errs.Invalid("endAt", "must be after startAt")
+	}
+	return nil
+}
+
+// planArgs are the values of the editable plan columns, in the order
+// rxnorm … end_at.
+func planArgs(p *adherence.Plan) ([]any, error) {
+	timing, err := json.Marshal(p.Timing)
+	if err != nil {
+		return nil, errs.Invalid("timing", "cannot be encoded")
+	}
+	return []any{p.Medication.RxNorm, p.Medication.Display, p.Dose, p.Instructions, p.DaysSupply, p.AsNeeded,
+		string(timing), db.UTC(p.StartAt), nullTime(p.EndAt)}, nil
+}
+
+// CreatePlan adds a medication plan for patient p.PatientID of p.OrgID and,
+// when the plan is active, generates its doses for [now, now+Horizon) in
+// the same transaction. The patient must exist and be active. ID,
+// timestamps and Version 1 are assigned; an empty Status means active and a
+// zero StartAt means now.
+func (s *Store) CreatePlan(ctx context.Context, a adherence.Actor, p *adherence.Plan) error {
+	if !isID(p.OrgID) || !isID(p.PatientID) {
+		return errs.NotFound("patient")
+	}
+	now := s.clock()
+	switch p.Status {
+	case "":
+		p.Status = adherence.PlanActive
+	case adherence.PlanActive, adherence.PlanPaused:
+	default:
+		return errs.Invalid("status", "a new plan must be active or paused")
+	}
+	if p.StartAt.IsZero() {
+		p.StartAt = now
+	}
+	p.StartAt = db.UTC(p.StartAt)
+	if err := validatePlan(p); err != nil {
+		return err
+	}
+	p.ID, p.CreatedAt, p.UpdatedAt, p.Version, p.GeneratedUntil = newID(), now, now, 1, nil
+	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+		pat, err := lockPatient(ctx, tx, p.OrgID, p.PatientID)
+		if err != nil {
+			return err
+		}
+		if !pat.Active {
+			return errs.Conflict("patient is inactive")
+		}
+		if err := insertPlan(ctx, tx, p); err != nil {
+			return err
+		}
+		if p.Status == adherence.PlanActive {
+			if err := s.regenerateFor(ctx, tx, p, pat, now, now.Add(s.horizon())); err != nil {
+				return err
+			}
+		}
+		return s.record(ctx, tx, a, p.OrgID, audit.ActionCreate, "MedicationRequest", p.ID, p.PatientID)
+	})
+	if err != nil {
+		p.GeneratedUntil = nil
+		return fmt.Errorf("create plan: %w", err)
+	}
+	return nil
+}
+
+func insertPlan(ctx context.Context, tx *db.Tx, p *adherence.Plan) error {
+	args, err := planArgs(p)
+	if err != nil {
+		return err
+	}
+	args = append([]any{p.ID, p.OrgID, p.PatientID}, args...)
+	args = append(args, string(p.Status), p.CreatedAt, p.UpdatedAt, p.Version)
+	_, err = tx.ExecContext(ctx, `INSERT INTO plans (id, org_id, patient_id, rxnorm, rxnorm_display, dose, instructions,
+		days_supply, as_needed, timing, start_at, end_at, status, created_at, updated_at, version)
+		VALUES `+placeholders(1, len(args)), args...)
+	if err != nil {
+		return fmt.Errorf("insert plan: %w", err)
+	}
+	return nil
+}
+
+// regenerateFor regenerates plan p of patient pat over [from, to) and
+// records the new generated_until in p.
+func (s *Store) regenerateFor(ctx context.Context, tx *db.Tx, p *adherence.Plan, pat adherence.Patient, from, to time.Time) error {
+	loc, err := loadZone(pat.TimeZone)
+	if err != nil {
+		return err
+	}
+	if _, err := s.regenerate(ctx, tx, genPlanOf(*p, loc, pat.Anchors), from, to); err != nil {
+		return err
+	}
+	p.GeneratedUntil = &to
+	return nil
+}
+
+// GetPlan returns a plan of orgID.
+func (s *Store) GetPlan(ctx context.Context, orgID, id string) (adherence.Plan, error) {
+	if !isID(orgID) || !isID(id) {
+		return adherence.Plan{}, errs.NotFound("plan")
+	}
+	p, err := scanPlan(s.db.SQL.QueryRowContext(ctx, `SELECT `+planColumns+` FROM plans WHERE org_id = $1 AND id = $2`, orgID, id))
+	if err != nil {
+		return adherence.Plan{}, notFound(err, "get plan", "plan")
+	}
+	return p, nil
+}
+
+// lockPlan reads a plan of orgID inside tx, locking its row until the
+// transaction ends.
+func lockPlan(ctx context.Context, tx *db.Tx, orgID, id string) (adherence.Plan, error) {
+	p, err := scanPlan(tx.QueryRowContext(ctx,
+		`SELECT `+planColumns+` FROM plans WHERE org_id = $1 AND id = $2`+forUpdate(tx.Dialect), orgID, id))
+	if err != nil {
+		return adherence.Plan{}, notFound(err, "read plan", "plan")
+	}
+	return p, nil
+}
+
+// lockPatientPlans reads every plan of a patient inside tx, locking them.
+func lockPatientPlans(ctx context.Context, tx *db.Tx, orgID, patientID string) ([]adherence.Plan, error) {
+	return queryPlans(ctx, tx, `SELECT `+planColumns+` FROM plans WHERE org_id = $1 AND patient_id = $2 ORDER BY id`+
+		forUpdate(tx.Dialect), orgID, patientID)
+}
+
+func queryPlans(ctx context.Context, q db.Querier, query string, args ...any) ([]adherence.Plan, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read plans: %w", err)
+	}
+	defer rows.Close()
+	var out []adherence.Plan
+	for rows.Next() {
+		p, err := scanPlan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read plans: %w", err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read plans: %w", err)
+	}
+	return out, nil
+}
+
+// ListPlans returns the plans of a patient of orgID in creation order. An
+// unknown patient is not found.
+func (s *Store) ListPlans(ctx context.Context, orgID, patientID string) ([]adherence.Plan, error) {
+	if err := s.patientExists(ctx, orgID, patientID); err != nil {
+		return nil, err
+	}
+	plans, err := queryPlans(ctx, s.db.SQL, `SELECT `+planColumns+` FROM plans WHERE org_id = $1 AND patient_id = $2 ORDER BY id`,
+		orgID, patientID)
+	if err != nil {
+		return nil, fmt.Errorf("list plans: %w", err)
+	}
+	return plans, nil
+}
+
+// UpdatePlan writes the editable fields of p (medication, dose,
+// instructions, days supply, as-needed, timing, start and end) if the
+// stored version is expectedVersion, bumps p.Version and, for an active
+// plan of an active patient, regenerates the future doses in the same
+// transaction. Status changes go through SetPlanStatus; a stopped plan
+// cannot be changed (errs.Conflict).
+func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.Plan, expectedVersion int) error {
+	if !isID(p.OrgID) || !isID(p.ID) {
+		return errs.NotFound("plan")
+	}
+	p.StartAt = db.UTC(p.StartAt)
+	if err := validatePlan(p); err != nil {
+		return err
+	}
+	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+		cur, err := lockPlan(ctx, tx, p.OrgID, p.ID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case cur.Version != expectedVersion:
+			return errs.Conflict("plan was changed by someone else (version %d, expected %d)", cur.Version, expectedVersion)
+		case cur.Status == adherence.PlanStopped:
+			return errs.Conflict("plan is stopped")
+		}
+		now := s.clock()
+		p.PatientID, p.Status, p.CreatedAt, p.GeneratedUntil = cur.PatientID, cur.Status, cur.CreatedAt, cur.GeneratedUntil
+		p.UpdatedAt, p.Version = now, cur.Version+1
+		args, err := planArgs(p)
+		if err != nil {
+			return err
+		}
+		args = append(args, p.UpdatedAt, p.Version, p.OrgID, p.ID)
+		_, err = tx.ExecContext(ctx, `UPDATE plans SET rxnorm = $1, rxnorm_display = $2, dose = $3, instructions = $4,
+			days_supply = $5, as_needed = $6, timing = $7, start_at = $8, end_at = $9, updated_at = $10, version = $11
+			WHERE org_id = $12 AND id = $13`, args...)
+		if err != nil {
+			return fmt.Errorf("update plan: %w", err)
+		}
+		if err := s.regenerateIfActive(ctx, tx, p, now); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, a, p.OrgID, audit.ActionUpdate, "MedicationRequest", p.ID, p.PatientID)
+	})
+	if err != nil {
+		return fmt.Errorf("update plan: %w", err)
+	}
+	return nil
+}
+
+// regenerateIfActive regenerates the future doses of p when p and its
+// patient are active.
+func (s *Store) regenerateIfActive(ctx context.Context, tx *db.Tx, p *adherence.Plan, now time.Time) error {
+	if p.Status != adherence.PlanActive {
+		return nil
+	}
+	pat, err := lockPatient(ctx, tx, p.OrgID, p.PatientID)
+	if err != nil {
+		return err
+	}
+	if !pat.Active {
+		return nil
+	}
+	return s.regenerateFor(ctx, tx, p, pat, now, s.regenEnd(*p, now))
+}
+
+// regenEnd is the end of a regeneration window: the horizon, or the plan's
+// generated_until when that is later, so that no instance materialised
+// earlier is left behind.
+func (s *Store) regenEnd(p adherence.Plan, now time.Time) time.Time {
+	to := now.Add(s.horizon())
+	if p.GeneratedUntil != nil && p.GeneratedUntil.After(to) {
+		to = *p.GeneratedUntil
+	}
+	return to
+}
+
+// SetPlanStatus moves a plan of orgID to status and returns it:
+//
+//   - active → paused: future scheduled doses become excluded;
+//   - paused → active: future doses are regenerated (excluded ones come
+//     back as scheduled);
+//   - active or paused → stopped: future scheduled and excluded doses are
+//     deleted. Stopped is final: any transition out of it is errs.Conflict.
+//
+// Setting the current status changes nothing. Doses with an outcome are
+// never touched.
+func (s *Store) SetPlanStatus(ctx context.Context, a adherence.Actor, orgID, id string, status adherence.PlanStatus) (adherence.Plan, error) {
+	switch status {
+	case adherence.PlanActive, adherence.PlanPaused, adherence.PlanStopped:
+	default:
+		return adherence.Plan{}, errs.Invalid("status", "must be active, paused or stopped")
+	}
+	if !isID(orgID) || !isID(id) {
+		return adherence.Plan{}, errs.NotFound("plan")
+	}
+	var p adherence.Plan
+	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+		var err error
+		if p, err = lockPlan(ctx, tx, orgID, id); err != nil {
+			return err
+		}
+		switch {
+		case p.Status == status:
+			return nil
+		case p.Status == adherence.PlanStopped:
+			return errs.Conflict("plan is stopped")
+		}
+		now := s.clock()
+		p.Status, p.UpdatedAt, p.Version = status, now, p.Version+1
+		_, err = tx.ExecContext(ctx, `UPDATE plans SET status = $1, updated_at = $2, version = $3 WHERE org_id = $4 AND id = $5`,
+			string(p.Status), p.UpdatedAt, p.Version, orgID, id)
+		if err != nil {
+			return fmt.Errorf("update plan: %w", err)
+		}
+		if err := s.applyStatus(ctx, tx, &p, now); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, a, orgID, audit.ActionUpdate, "MedicationRequest", id, p.PatientID)
+	})
+	if err != nil {
+		return adherence.Plan{}, fmt.Errorf("set plan status: %w", err)
+	}
+	return p, nil
+}
+
+// applyStatus brings the future doses of p in line with its new status.
+func (s *Store) applyStatus(ctx context.Context, tx *db.Tx, p *adherence.Plan, now time.Time) error {
+	var err error
+	switch p.Status {
+	case adherence.PlanActive:
+		return s.regenerateIfActive(ctx, tx, p, now)
+	case adherence.PlanPaused:
+		_, err = tx.ExecContext(ctx, `UPDATE dose_instances SET status = 'excluded'
+			WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3 AND status = 'scheduled'`, p.OrgID, p.ID, now)
+	case adherence.PlanStopped:
+		_, err = tx.ExecContext(ctx, `DELETE FROM dose_instances
+			WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3 AND status IN ('scheduled', 'excluded')`, p.OrgID, p.ID, now)
+	}
+	if err != nil {
+		return fmt.Errorf("update doses: %w", err)
+	}
+	return nil
+}
+
+// AddFill records a pharmacy fill of a plan of orgID, assigning ID and
+// CreatedAt.
+func (s *Store) AddFill(ctx context.Context, a adherence.Actor, orgID string, f *adherence.Fill) error {
+	if _, err := time.Parse(time.DateOnly, f.FillDate); err != nil {
+		return errs.Invalid("fillDate", "must be a date YYYY-MM-DD")
+	}
+	if f.DaysSupply < 1 {
+		return errs.Invalid("daysSupply", "must be at least 1")
+	}
+	if f.Quantity < 0 {
+		return errs.Invalid("quantity", "must not be negative")
+	}
+	if !isID(orgID) || !isID(f.PlanID) {
+		return errs.NotFound("plan")
+	}
+	f.ID, f.CreatedAt = newID(), s.clock()
+	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+		var patientID string
+		err := tx.QueryRowContext(ctx, `SELECT patient_id FROM plans WHERE org_id = $1 AND id = $2`, orgID, f.PlanID).Scan(&patientID)
+		if err != nil {
+			return notFound(err, "read plan", "plan")
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO plan_fills (id, org_id, patient_id, plan_id, fill_date, days_supply, quantity, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			f.ID, orgID, patientID, f.PlanID, f.FillDate, f.DaysSupply, f.Quantity, f.CreatedAt)
+		if err != nil {
+			return fmt.Errorf("insert fill: %w", err)
+		}
+		return s.record(ctx, tx, a, orgID, audit.ActionCreate, "Fill", f.ID, patientID)
+	})
+	if err != nil {
+		return fmt.Errorf("add fill: %w", err)
+	}
+	return nil
+}
+
+// ListFills returns the fills of a plan of orgID by fill date. An unknown
+// plan is not found.
+func (s *Store) ListFills(ctx context.Context, orgID, planID string) ([]adherence.Fill, error) {
+	if _, err := s.GetPlan(ctx, orgID, planID); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.SQL.QueryContext(ctx, `SELECT id, plan_id, fill_date, days_supply, quantity, created_at
+		FROM plan_fills WHERE org_id = $1 AND plan_id = $2 ORDER BY fill_date, id`, orgID, planID)
+	if err != nil {
+		return nil, fmt.Errorf("list fills: %w", err)
+	}
+	defer rows.Close()
+	var out []adherence.Fill
+	for rows.Next() {
+		var f adherence.Fill
+		var date dateText
+		if err := rows.Scan(&f.ID, &f.PlanID, &date, &f.DaysSupply, &f.Quantity, &f.CreatedAt); err != nil {
+			return nil, fmt.Errorf("list fills: %w", err)
+		}
+		f.FillDate, f.CreatedAt = string(date), f.CreatedAt.UTC()
+		out = append(out, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list fills: %w", err)
+	}
+	return out, nil
+}
+
+// dateText scans a calendar date as YYYY-MM-DD: PostgreSQL returns a DATE
+// as a time.Time, SQLite as the stored text.
+type dateText string
+
+// Scan implements sql.Scanner.
+func (d *dateText) Scan(src any) error {
+	switch v := src.(type) {
+	case time.Time:
+		*d = dateText(v.Format(time.DateOnly))
+	case string:
+		*d = dateText(v)
+	case []byte:
+		*d = dateText(v)
+	default:
+		return fmt.Errorf("scan date: unexpected %T", src)
+	}
+	return nil
+}

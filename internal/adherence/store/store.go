@@ -1,0 +1,222 @@
+// Package store keeps the adherence product's records in SQL: organizations
+// and API keys, care-team members and their links to patients, patients,
+// medication plans and pharmacy fills, and the dose instances materialised
+// from each plan's FHIR Timing.
+//
+// The same code runs on SQLite (embedded default) and PostgreSQL
+// (production). Statements are written once with $n placeholders where the
+// dialects agree; where they differ the variants sit side by side, chosen by
+// db.DB.Dialect.
+//
+// Every query is scoped by organization: a record of another org is simply
+// not found (errs.NotFound), never a distinct error. Every change to a
+// PHI-bearing record appends an audit record in the same transaction, so a
+// change and its audit record commit or roll back together. Reads are
+// audited by the caller (the HTTP layer), not here.
+//
+// Dose instances are generated from a plan's Timing, in the patient's time
+// zone with the patient's anchor times, for a rolling horizon (Store.Horizon,
+// 14 days by default). Generation only inserts, revives (excluded →
+// scheduled) or deletes instances whose status is scheduled or excluded:
+// an instance with an outcome (taken, missed, …) is history and never
+// touched. ExtendHorizon is the periodic job that rolls the window forward.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/platform/audit"
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+	"github.com/medplatform/medplatform/internal/platform/migrate"
+)
+
+//go:embed migrations
+var migrationFiles embed.FS
+
+// Migrations creates the adherence tables (goose SQL files embedded from
+// migrations/sqlite and migrations/postgres). Apply it after
+// audit.Migrations.
+var Migrations = migrate.Set{
+	SQLite:   mustSub(migrationFiles, "migrations/sqlite"),
+	Postgres: mustSub(migrationFiles, "migrations/postgres"),
+}
+
+func mustSub(fsys fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(fmt.Sprintf("store: embedded migrations %s: %v", dir, err))
+	}
+	return sub
+}
+
+// Defaults of the Store's tunables.
+const (
+	// DefaultHorizon is how far ahead dose instances are materialised.
+	DefaultHorizon = 14 * 24 * time.Hour
+	// DefaultChunkSize is how many plans ExtendHorizon handles per
+	// transaction.
+	DefaultChunkSize = 2000
+	// DefaultWorkers is how many chunks ExtendHorizon processes at once on
+	// PostgreSQL. SQLite has a single writer and always uses one.
+	DefaultWorkers = 2
+)
+
+// Store is the adherence product's SQL store.
+type Store struct {
+	db    *db.DB
+	audit *audit.Log
+	now   func() time.Time
+
+	// Horizon is how far ahead of now dose instances are materialised
+	// (DefaultHorizon when zero or negative).
+	Horizon time.Duration
+	// ChunkSize is how many plans ExtendHorizon handles per transaction
+	// (DefaultChunkSize when zero or negative). Each chunk commits on its
+	// own, so memory stays bounded and an interrupted run keeps its
+	// progress.
+	ChunkSize int
+	// Workers is how many chunks ExtendHorizon processes concurrently on
+	// PostgreSQL (DefaultWorkers when zero or negative).
+	Workers int
+}
+
+// New returns a Store on d that records changes in a and reads the time
+// from now (time.Now when nil).
+func New(d *db.DB, a *audit.Log, now func() time.Time) *Store {
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{db: d, audit: a, now: now, Horizon: DefaultHorizon, ChunkSize: DefaultChunkSize, Workers: DefaultWorkers}
+}
+
+func (s *Store) horizon() time.Duration {
+	if s.Horizon <= 0 {
+		return DefaultHorizon
+	}
+	return s.Horizon
+}
+
+// clock returns the current instant as stored: UTC, microseconds.
+func (s *Store) clock() time.Time { return db.UTC(s.now()) }
+
+// newID returns a new time-ordered (version 7) UUID.
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// isID reports whether id is a UUID in canonical lowercase form, the only
+// form the store assigns. Anything else cannot name a record, so lookups
+// answer not found without asking the database (PostgreSQL would reject it
+// as a malformed uuid).
+func isID(id string) bool {
+	if len(id) != 36 {
+		return false
+	}
+	u, err := uuid.Parse(id)
+	return err == nil && u.String() == id
+}
+
+// forUpdate is the row-locking suffix of a SELECT inside a transaction. On
+// SQLite the IMMEDIATE transaction already holds the database write lock.
+func forUpdate(d db.Dialect) string {
+	if d == db.Postgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// record appends the audit record of a change made by a inside tx. It must be the
+// last statement of the transaction (see audit.Log.Append).
+func (s *Store) record(ctx context.Context, tx *db.Tx, a adherence.Actor, orgID, action, resourceType, resourceID, patientID string) error {
+	_, err := s.audit.Append(ctx, tx, audit.Record{
+		OrgID:        orgID,
+		ActorID:      a.ID,
+		ActorRole:    a.Role,
+		Action:       action,
+		ResourceType: resourceType,
+		ResourceID:   resourceID,
+		PatientID:    patientID,
+		Outcome:      audit.OutcomeSuccess,
+		RequestID:    a.RequestID,
+		ClientAddr:   a.ClientAddr,
+	})
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	return nil
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// nullTime converts an optional instant into a query argument.
+func nullTime(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return db.UTC(*t)
+}
+
+// timePtr converts a scanned nullable instant into an optional UTC time.
+func timePtr(t sql.NullTime) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	u := t.Time.UTC()
+	return &u
+}
+
+// notFound maps sql.ErrNoRows to errs.NotFound(what) and wraps other
+// errors with the operation.
+func notFound(err error, op, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return errs.NotFound(what)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// isForeignKeyViolation reports whether err is a foreign-key violation on
+// either engine.
+func isForeignKeyViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "SQLSTATE 23503") || strings.Contains(msg, "FOREIGN KEY constraint failed")
+}
+
+// placeholders returns "($first, …, $first+n-1)".
+func placeholders(first, n int) string {
+	var b strings.Builder
+	b.WriteByte('(')
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d", first+i)
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+// limit clamps a requested page size to [1, max], def when unset.
+func limit(n, def, max int) int {
+	switch {
+	case n <= 0:
+		return def
+	case n > max:
+		return max
+	}
+	return n
+}
