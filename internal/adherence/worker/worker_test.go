@@ -1,0 +1,82 @@
+package worker_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/schedule"
+	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/adherence/worker"
+	"github.com/medplatform/medplatform/internal/platform/audit"
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/dbtest"
+	"github.com/medplatform/medplatform/internal/platform/jobs"
+	"github.com/medplatform/medplatform/internal/platform/migrate"
+	"github.com/medplatform/medplatform/internal/platform/phi"
+)
+
+// TestDoseHorizonJob runs the periodic job through real River workers on
+// each engine: after the clock moves two days ahead, the job extends an
+// existing plan's doses to the new horizon.
+func TestDoseHorizonJob(t *testing.T) {
+	dbtest.Each(t, []migrate.Set{audit.Migrations, store.Migrations}, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+		clock := func() time.Time { return now }
+		st := store.New(d, audit.New(d, clock, nil), clock)
+		a := adherence.Actor{ID: "test", Role: "admin"}
+		org, err := st.CreateOrg(ctx, "Jobs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.OrgID = org.ID
+		p := adherence.Patient{OrgID: org.ID, GivenName: phi.New("J"), TimeZone: "America/Los_Angeles", Language: "en", Anchors: schedule.DefaultAnchors()}
+		if err := st.CreatePatient(ctx, a, &p); err != nil {
+			t.Fatal(err)
+		}
+		plan := adherence.Plan{OrgID: org.ID, PatientID: p.ID, Medication: adherence.Medication{RxNorm: "1", Display: "x"},
+			Timing: schedule.Timing{Repeat: &schedule.Repeat{TimeOfDay: []string{"09:00:00"}}}, Status: adherence.PlanActive, StartAt: now}
+		if err := st.CreatePlan(ctx, a, &plan); err != nil {
+			t.Fatal(err)
+		}
+		start := now
+		count := func() int {
+			ds, err := st.ListDoses(ctx, org.ID, store.DoseFilter{PlanID: plan.ID, From: start, To: start.Add(30 * 24 * time.Hour), Limit: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(ds)
+		}
+		before := count()
+
+		now = now.Add(48 * time.Hour) // the job sees a later clock
+		logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+		workers := river.NewWorkers()
+		periodic := worker.Register(workers, st, clock, logger, worker.Config{HorizonInterval: time.Hour})
+		jc, err := jobs.New(d, jobs.Config{Workers: workers, PeriodicJobs: periodic, RunWorkers: true, Logger: logger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := jc.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			_ = jc.Stop(stopCtx)
+		}()
+		deadline := time.Now().Add(30 * time.Second)
+		for count() < before+2 {
+			if time.Now().After(deadline) {
+				t.Fatalf("after the job: %d doses, want %d (two more days)", count(), before+2)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+}
