@@ -85,9 +85,14 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}})
 	checker := health.New(checks, 2*time.Second, time.Now, log)
 
+	jobMetrics, err := worker.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
 	workers := river.NewWorkers()
-	periodic := worker.Register(workers, d.store, time.Now, log, worker.Config{})
-	jc, err := jobs.New(d.db, jobs.Config{Workers: workers, PeriodicJobs: periodic, RunWorkers: *runWorkers, Logger: quietRiver(log)})
+	periodic := worker.Register(workers, d.store, time.Now, log, worker.Config{Metrics: jobMetrics})
+	jc, err := jobs.New(d.db, jobs.Config{Workers: workers, PeriodicJobs: periodic, RunWorkers: *runWorkers,
+		Logger: quietRiver(log), ErrorHandler: jobMetrics.ErrorHandler()})
 	if err != nil {
 		return err
 	}

@@ -32,15 +32,25 @@ func (DoseHorizonArgs) InsertOpts() river.InsertOpts {
 // DoseHorizonWorker runs store.ExtendHorizon.
 type DoseHorizonWorker struct {
 	river.WorkerDefaults[DoseHorizonArgs]
-	Store  *store.Store
-	Now    func() time.Time
-	Logger *slog.Logger
+	Store   *store.Store
+	Now     func() time.Time
+	Logger  *slog.Logger
+	Metrics *Metrics // optional
 }
 
 // Work extends the horizon; it is idempotent, so retries are harmless.
 func (w *DoseHorizonWorker) Work(ctx context.Context, job *river.Job[DoseHorizonArgs]) error {
 	start := time.Now()
 	res, err := w.Store.ExtendHorizon(ctx, w.Now())
+	if w.Metrics != nil {
+		w.Metrics.HorizonDuration.Observe(time.Since(start).Seconds())
+		w.Metrics.DosesGenerated.Add(float64(res.Instances))
+		outcome := "success"
+		if err != nil {
+			outcome = "error"
+		}
+		w.Metrics.HorizonRuns.WithLabelValues(outcome).Inc()
+	}
 	if err != nil {
 		return fmt.Errorf("extend dose horizon: %w", err)
 	}
@@ -56,11 +66,12 @@ func (w *DoseHorizonWorker) Timeout(*river.Job[DoseHorizonArgs]) time.Duration {
 // Config says how often periodic work runs.
 type Config struct {
 	HorizonInterval time.Duration // default 1h
+	Metrics         *Metrics      // optional
 }
 
 // Register adds every worker to workers and returns the periodic jobs.
 func Register(workers *river.Workers, st *store.Store, now func() time.Time, logger *slog.Logger, cfg Config) []*river.PeriodicJob {
-	river.AddWorker(workers, &DoseHorizonWorker{Store: st, Now: now, Logger: logger})
+	river.AddWorker(workers, &DoseHorizonWorker{Store: st, Now: now, Logger: logger, Metrics: cfg.Metrics})
 	interval := cfg.HorizonInterval
 	if interval <= 0 {
 		interval = time.Hour

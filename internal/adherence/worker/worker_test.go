@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/riverqueue/river"
 
 	"github.com/medplatform/medplatform/internal/adherence"
@@ -58,7 +60,11 @@ func TestDoseHorizonJob(t *testing.T) {
 		now = now.Add(48 * time.Hour) // the job sees a later clock
 		logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 		workers := river.NewWorkers()
-		periodic := worker.Register(workers, st, clock, logger, worker.Config{HorizonInterval: time.Hour})
+		metrics, err := worker.NewMetrics(prometheus.NewRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		periodic := worker.Register(workers, st, clock, logger, worker.Config{HorizonInterval: time.Hour, Metrics: metrics})
 		jc, err := jobs.New(d, jobs.Config{Workers: workers, PeriodicJobs: periodic, RunWorkers: true, Logger: logger})
 		if err != nil {
 			t.Fatal(err)
@@ -77,6 +83,15 @@ func TestDoseHorizonJob(t *testing.T) {
 				t.Fatalf("after the job: %d doses, want %d (two more days)", count(), before+2)
 			}
 			time.Sleep(100 * time.Millisecond)
+		}
+		for testutil.ToFloat64(metrics.HorizonRuns.WithLabelValues("success")) < 1 {
+			if time.Now().After(deadline) {
+				t.Fatal("the job run was not counted")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if got := testutil.ToFloat64(metrics.DosesGenerated); got < 2 {
+			t.Errorf("adherence_dose_instances_generated_total = %v, want >= 2", got)
 		}
 	})
 }

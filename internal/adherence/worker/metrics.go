@@ -1,0 +1,69 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+)
+
+// Metrics are the background jobs' Prometheus metrics. Labels carry job
+// kinds and outcomes only, never ids.
+type Metrics struct {
+	HorizonRuns     *prometheus.CounterVec
+	HorizonDuration prometheus.Histogram
+	DosesGenerated  prometheus.Counter
+	JobErrors       *prometheus.CounterVec
+	JobPanics       *prometheus.CounterVec
+}
+
+// NewMetrics registers the job metrics on reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		HorizonRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "adherence_dose_horizon_runs_total",
+			Help: "Runs of the dose-horizon job, by outcome (success, error).",
+		}, []string{"outcome"}),
+		HorizonDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "adherence_dose_horizon_duration_seconds",
+			Help:    "Duration of dose-horizon job runs.",
+			Buckets: []float64{0.1, 1, 5, 15, 30, 60, 120, 300, 600},
+		}),
+		DosesGenerated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "adherence_dose_instances_generated_total",
+			Help: "Dose instances created by the dose-horizon job.",
+		}),
+		JobErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "adherence_job_errors_total",
+			Help: "Job attempts that returned an error, by job kind.",
+		}, []string{"kind"}),
+		JobPanics: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "adherence_job_panics_total",
+			Help: "Job attempts that panicked, by job kind.",
+		}, []string{"kind"}),
+	}
+	for _, c := range []prometheus.Collector{m.HorizonRuns, m.HorizonDuration, m.DosesGenerated, m.JobErrors, m.JobPanics} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register job metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// ErrorHandler counts failed job attempts for River's Config.ErrorHandler;
+// River itself retries them.
+func (m *Metrics) ErrorHandler() river.ErrorHandler { return errorCounter{m} }
+
+type errorCounter struct{ m *Metrics }
+
+func (e errorCounter) HandleError(ctx context.Context, job *rivertype.JobRow, err error) *river.ErrorHandlerResult {
+	e.m.JobErrors.WithLabelValues(job.Kind).Inc()
+	return nil
+}
+
+func (e errorCounter) HandlePanic(ctx context.Context, job *rivertype.JobRow, panicVal any, trace string) *river.ErrorHandlerResult {
+	e.m.JobPanics.WithLabelValues(job.Kind).Inc()
+	return nil
+}
