@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -73,7 +74,13 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if d.redis != nil {
 		checks = append(checks, health.RedisCheck(d.redis))
 	}
+	// Once the schema is current it stays current for this process (a newer
+	// deploy migrates forward only), so stop asking after the first yes.
+	var schemaCurrent atomic.Bool
 	checks = append(checks, health.Check{Name: "migrations", Critical: true, Run: func(ctx context.Context) (map[string]any, error) {
+		if schemaCurrent.Load() {
+			return nil, nil
+		}
 		pending, err := migrate.Pending(ctx, d.db, migrationSets...)
 		if err != nil {
 			return nil, err
@@ -81,6 +88,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		if pending {
 			return nil, errors.New("migrations pending")
 		}
+		schemaCurrent.Store(true)
 		return nil, nil
 	}})
 	checker := health.New(checks, 2*time.Second, time.Now, log)

@@ -454,3 +454,39 @@ func TestPlanEndBoundsDoses(t *testing.T) {
 		wantCode(t, f.s.UpdatePlan(f.ctx, f.actor, &bad, pl.Version), errs.CodeInvalid)
 	})
 }
+
+// TestExtendHorizonOverExistingDoses covers the fallback of the fast path:
+// when a plan's generated_until lags behind instances that exist, the
+// extension upserts them instead of failing or duplicating.
+func TestExtendHorizonOverExistingDoses(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("America/New_York")
+		pl := f.plan(p.ID, timeOfDay("08:00:00", "20:00:00"))
+		before := f.allDoses(pl.ID)
+		f.exec(`UPDATE dose_instances SET status = 'excluded' WHERE id = $1`, before[20].ID)
+		f.exec(`UPDATE dose_instances SET status = 'skipped' WHERE id = $1`, before[21].ID)
+		f.exec(`UPDATE plans SET generated_until = $1 WHERE id = $2`, start.Add(day), pl.ID)
+
+		f.now = start.Add(day)
+		res, err := f.s.ExtendHorizon(f.ctx, f.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (store.ExtendResult{Plans: 1, Instances: 1 + 2}); res != want {
+			t.Errorf("result = %+v, want %+v (one revived, one new day)", res, want)
+		}
+		after := f.allDoses(pl.ID)
+		if len(after) != len(before)+2 {
+			t.Fatalf("%d doses, want %d", len(after), len(before)+2)
+		}
+		for i, d := range before {
+			want := d
+			if i == 21 {
+				want.Status = "skipped"
+			}
+			if diff := cmp.Diff(want, after[i]); diff != "" {
+				t.Errorf("dose %d (-want +got):\n%s", i, diff)
+			}
+		}
+	})
+}

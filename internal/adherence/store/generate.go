@@ -67,7 +67,7 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 	if err := deleteStale(ctx, tx, &g, from, doses); err != nil {
 		return 0, err
 	}
-	n, err := insertDoses(ctx, tx, []planDoses{{plan: &g, doses: doses}}, s.clock())
+	n, err := insertDoses(ctx, tx, []planDoses{{plan: &g, doses: doses}}, s.clock(), false)
 	if err != nil {
 		return 0, err
 	}
@@ -128,11 +128,12 @@ const upsertConflict = `
 
 // insertDosesPostgres inserts a whole batch with one statement: the plan
 // columns travel once per plan as arrays indexed by each dose's plan
-// ordinal, the dose columns as parallel arrays expanded by unnest.
+// ordinal, the dose columns as parallel arrays expanded by unnest. It is
+// the plain INSERT of the fast path; the upsert appends upsertConflict.
 const insertDosesPostgres = `
 	INSERT INTO dose_instances (org_id, patient_id, plan_id, seq, due_at, local_time, status, created_at)
 	SELECT ($1::uuid[])[d.i], ($2::uuid[])[d.i], ($3::uuid[])[d.i], d.seq, d.due_at, d.local_time, 'scheduled', $8
-	FROM unnest($4::int[], $5::int[], $6::timestamptz[], $7::text[]) AS d (i, seq, due_at, local_time)` + upsertConflict
+	FROM unnest($4::int[], $5::int[], $6::timestamptz[], $7::text[]) AS d (i, seq, due_at, local_time)`
 
 // insertDosesSQLite is the head of a multi-row insert; sqliteRows rows of
 // seven values each follow.
@@ -145,7 +146,15 @@ const sqliteRows = 256
 // insertDoses inserts the doses of a batch of plans as scheduled instances
 // (see upsertConflict for existing ones) and returns how many instances it
 // inserted or revived.
-func insertDoses(ctx context.Context, tx *db.Tx, batch []planDoses, createdAt time.Time) (int, error) {
+//
+// fresh says that the doses lie beyond the generated_until of their plans,
+// which the transaction holds locked, so no instance should exist yet. On
+// PostgreSQL a plain INSERT is then tried first: ON CONFLICT costs about a
+// third more server CPU per row (a speculative insertion: an extra unique
+// index probe and an extra WAL record). Should an instance exist after all,
+// the plain INSERT fails with a unique violation, is rolled back to a
+// savepoint and the batch is upserted instead, so the result is the same.
+func insertDoses(ctx context.Context, tx *db.Tx, batch []planDoses, createdAt time.Time, fresh bool) (int, error) {
 	total := 0
 	for _, pd := range batch {
 		total += len(pd.doses)
@@ -156,7 +165,7 @@ func insertDoses(ctx context.Context, tx *db.Tx, batch []planDoses, createdAt ti
 	var n int
 	var err error
 	if tx.Dialect == db.Postgres {
-		n, err = insertDosesPG(ctx, tx, batch, total, createdAt)
+		n, err = insertDosesPG(ctx, tx, batch, total, createdAt, fresh)
 	} else {
 		n, err = insertDosesLite(ctx, tx, batch, total, createdAt)
 	}
@@ -166,7 +175,7 @@ func insertDoses(ctx context.Context, tx *db.Tx, batch []planDoses, createdAt ti
 	return n, nil
 }
 
-func insertDosesPG(ctx context.Context, tx *db.Tx, batch []planDoses, total int, createdAt time.Time) (int, error) {
+func insertDosesPG(ctx context.Context, tx *db.Tx, batch []planDoses, total int, createdAt time.Time, fresh bool) (int, error) {
 	orgs := make([]string, len(batch))
 	patients := make([]string, len(batch))
 	plans := make([]string, len(batch))
@@ -183,8 +192,35 @@ func insertDosesPG(ctx context.Context, tx *db.Tx, batch []planDoses, total int,
 			locals = append(locals, d.Local)
 		}
 	}
-	res, err := tx.ExecContext(ctx, insertDosesPostgres, orgs, patients, plans, idx, seqs, dues, locals, createdAt)
+	args := []any{orgs, patients, plans, idx, seqs, dues, locals, createdAt}
+	if fresh {
+		n, err := insertFresh(ctx, tx, args)
+		if err == nil || !db.IsUniqueViolation(err) {
+			return n, err
+		}
+	}
+	res, err := tx.ExecContext(ctx, insertDosesPostgres+upsertConflict, args...)
 	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// insertFresh runs the plain INSERT of a batch inside a savepoint, so that
+// a unique violation leaves the transaction usable for the upsert.
+func insertFresh(ctx context.Context, tx *db.Tx, args []any) (int, error) {
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT fresh_doses`); err != nil {
+		return 0, err
+	}
+	res, err := tx.ExecContext(ctx, insertDosesPostgres, args...)
+	if err != nil {
+		if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT fresh_doses`); rerr != nil {
+			return 0, rerr
+		}
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `RELEASE SAVEPOINT fresh_doses`); err != nil {
 		return 0, err
 	}
 	n, err := res.RowsAffected()

@@ -113,7 +113,7 @@ func (r *extendRun) chunk(ctx context.Context, c *genCache) (done bool, err erro
 			return nil
 		}
 		batch, ids := r.expand(c, rows)
-		n, err := insertDoses(ctx, tx, batch, r.now)
+		n, err := insertDoses(ctx, tx, batch, r.now, true)
 		if err != nil {
 			return err
 		}
