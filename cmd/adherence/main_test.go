@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -38,7 +39,12 @@ func TestEndToEnd(t *testing.T) {
 	}
 	for _, eng := range engines {
 		t.Run(eng.name, func(t *testing.T) {
-			env := map[string]string{"DATABASE_URL": eng.url(t), "SHUTDOWN_DRAIN": "0s", "LOG_LEVEL": "warn"}
+			env := map[string]string{"DATABASE_URL": eng.url(t), "SHUTDOWN_DRAIN": "2s", "LOG_LEVEL": "warn"}
+			if eng.name == "postgres" && os.Getenv("REDIS_URL") != "" {
+				// The production shape: shared rate limits in Redis, which
+				// /health must then report.
+				env["REDIS_URL"] = os.Getenv("REDIS_URL")
+			}
 			getenv := func(k string) string { return env[k] }
 			addr := freeAddr(t)
 			base := "http://" + addr
@@ -109,7 +115,35 @@ func TestEndToEnd(t *testing.T) {
 				t.Fatalf("audit verify printed %q", out.String())
 			}
 
+			health := call(t, "GET", base+"/health", "", "", 200)
+			components := health["components"].(map[string]any)
+			for _, c := range []string{"database", "diskSpace"} {
+				if components[c] == nil {
+					t.Errorf("/health has no %s component: %v", c, health)
+				}
+			}
+			if env["REDIS_URL"] != "" && components["redis"].(map[string]any)["status"] != "UP" {
+				t.Errorf("/health redis component = %v", components["redis"])
+			}
+
+			// SIGTERM (here: cancellation) fails readiness first, while the
+			// listener still answers during the drain period.
 			cancel()
+			drained := false
+			for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				resp, err := http.Get(base + "/readyz")
+				if err != nil {
+					continue
+				}
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusServiceUnavailable {
+					drained = true
+					break
+				}
+			}
+			if !drained {
+				t.Error("/readyz never answered 503 during the shutdown drain")
+			}
 			select {
 			case err := <-done:
 				if err != nil {
