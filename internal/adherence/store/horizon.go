@@ -99,6 +99,9 @@ func (r *extendRun) work(ctx context.Context) error {
 // whether there was none left.
 func (r *extendRun) chunk(ctx context.Context, c *genCache) (done bool, err error) {
 	err = r.s.db.InTx(ctx, func(tx *db.Tx) error {
+		if err := relaxCommit(ctx, tx); err != nil {
+			return err
+		}
 		r.mu.Lock()
 		rows, err := selectDuePlans(ctx, tx, r.cursor, r.to, r.s.chunkSize())
 		if err == nil && len(rows) > 0 {
@@ -160,6 +163,20 @@ func (r *extendRun) fail(err error) {
 	if r.failed == nil {
 		r.failed = err
 	}
+}
+
+// relaxCommit lets a chunk's commit return before its WAL is flushed
+// (PostgreSQL's synchronous_commit = off, for this transaction only). A
+// chunk holds only derived data and moves generated_until in the same
+// transaction: if a crash loses it, the next run generates it again.
+func relaxCommit(ctx context.Context, tx *db.Tx) error {
+	if tx.Dialect != db.Postgres {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+		return fmt.Errorf("relax commit: %w", err)
+	}
+	return nil
 }
 
 func (s *Store) chunkSize() int {
