@@ -23,6 +23,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"time"
@@ -55,6 +56,7 @@ func run() error {
 	rate := flag.Int("rate", 500, "requests per second")
 	duration := flag.Duration("duration", 30*time.Second, "how long to send load")
 	patients := flag.Int("patients", 1000, "patients (each with one plan) to read")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the load phase to this file")
 	flag.Parse()
 	if *dbURL == "" {
 		return fmt.Errorf("--database-url is required")
@@ -71,6 +73,7 @@ func run() error {
 	newID := func() string { return uuid.Must(uuid.NewV7()).String() }
 	al := audit.New(d, time.Now, newID)
 	st := store.New(d, al, time.Now)
+	defer al.StartGroupCommit(256)() // as `adherence serve` does
 
 	plain, keyID, hash, err := auth.NewAPIKey()
 	if err != nil {
@@ -97,7 +100,14 @@ func run() error {
 	}
 	fmt.Printf("seeded %d patients with one plan each in %.1fs (%s)\n", *patients, time.Since(seedStart).Seconds(), d.Dialect)
 
-	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	logOut := io.Discard
+	if p := os.Getenv("APILOAD_LOG"); p != "" {
+		if f, err := os.Create(p); err == nil {
+			defer f.Close()
+			logOut = f
+		}
+	}
+	logger := telemetry.NewLogger(logOut, slog.LevelInfo)
 	authn, err := auth.NewAuthenticator(st, nil, ratelimit.NewMemory(time.Now), time.Now)
 	if err != nil {
 		return err
@@ -142,6 +152,17 @@ func run() error {
 		}
 	}
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var (
 		mu        sync.Mutex
 		latencies []time.Duration

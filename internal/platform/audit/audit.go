@@ -155,19 +155,41 @@ func New(d *db.DB, now func() time.Time, newID func() string) *Log {
 // A REPEATABLE READ or SERIALIZABLE transaction may fail with a
 // serialization error when another append committed first; retry it.
 func (l *Log) Append(ctx context.Context, tx *db.Tx, rec Record) (Record, error) {
-	if tx == nil {
-		return Record{}, errors.New("append audit record: no transaction")
-	}
-	if err := validate(rec); err != nil {
+	out, err := l.appendBatch(ctx, tx, []Record{rec})
+	if err != nil {
 		return Record{}, err
 	}
-	if rec.ID == "" {
-		rec.ID = l.newID()
+	return out[0], nil
+}
+
+// insertChunk bounds the rows of one multi-row INSERT: 16 parameters a row
+// stays far below both engines' parameter limits.
+const insertChunk = 500
+
+// appendBatch appends recs, in order, with one read of the chain head,
+// multi-row INSERTs and one head update, however many records there are:
+// the cost of a batch is a handful of round trips, not three per record.
+func (l *Log) appendBatch(ctx context.Context, tx *db.Tx, recs []Record) ([]Record, error) {
+	if tx == nil {
+		return nil, errors.New("append audit record: no transaction")
 	}
-	if rec.At.IsZero() {
-		rec.At = l.now()
+	if len(recs) == 0 {
+		return nil, nil
 	}
-	rec.At = db.UTC(rec.At)
+	out := make([]Record, len(recs))
+	for i, rec := range recs {
+		if err := validate(rec); err != nil {
+			return nil, err
+		}
+		if rec.ID == "" {
+			rec.ID = l.newID()
+		}
+		if rec.At.IsZero() {
+			rec.At = l.now()
+		}
+		rec.At = db.UTC(rec.At)
+		out[i] = rec
+	}
 
 	var headSQL string
 	switch tx.Dialect {
@@ -180,29 +202,47 @@ func (l *Log) Append(ctx context.Context, tx *db.Tx, rec Record) (Record, error)
 	var headSeq int64
 	var headHash string
 	if err := tx.QueryRowContext(ctx, headSQL).Scan(&headSeq, &headHash); err != nil {
-		return Record{}, fmt.Errorf("append audit record: read chain head: %w", err)
+		return nil, fmt.Errorf("append audit record: read chain head: %w", err)
 	}
-	rec.Seq = headSeq + 1
-	rec.PrevHash = headHash
-	rec.Hash = ComputeHash(rec)
+	for i := range out {
+		out[i].Seq = headSeq + 1 + int64(i)
+		out[i].PrevHash = headHash
+		out[i].Hash = ComputeHash(out[i])
+		headHash = out[i].Hash
+	}
 
-	_, err := tx.ExecContext(ctx, `
-		INSERT INTO audit_log (seq, id, at, org_id, actor_id, actor_role, action,
+	for start := 0; start < len(out); start += insertChunk {
+		chunk := out[start:min(start+insertChunk, len(out))]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO audit_log (seq, id, at, org_id, actor_id, actor_role, action,
 			resource_type, resource_id, patient_id, outcome, request_id,
-			client_addr, detail, prev_hash, hash)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
-		rec.Seq, rec.ID, rec.At, rec.OrgID, rec.ActorID, rec.ActorRole, rec.Action,
-		rec.ResourceType, rec.ResourceID, nullable(rec.PatientID), rec.Outcome, rec.RequestID,
-		rec.ClientAddr, rec.Detail, rec.PrevHash, rec.Hash)
-	if err != nil {
-		return Record{}, fmt.Errorf("append audit record %d: insert: %w", rec.Seq, err)
+			client_addr, detail, prev_hash, hash) VALUES `)
+		args := make([]any, 0, 16*len(chunk))
+		for i, rec := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(")
+			for c := 0; c < 16; c++ {
+				if c > 0 {
+					q.WriteString(", ")
+				}
+				fmt.Fprintf(&q, "$%d", len(args)+c+1)
+			}
+			q.WriteString(")")
+			args = append(args, rec.Seq, rec.ID, rec.At, rec.OrgID, rec.ActorID, rec.ActorRole, rec.Action,
+				rec.ResourceType, rec.ResourceID, nullable(rec.PatientID), rec.Outcome, rec.RequestID,
+				rec.ClientAddr, rec.Detail, rec.PrevHash, rec.Hash)
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return nil, fmt.Errorf("append audit records %d-%d: insert: %w", chunk[0].Seq, chunk[len(chunk)-1].Seq, err)
+		}
 	}
-	_, err = tx.ExecContext(ctx,
-		`UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1`, rec.Seq, rec.Hash)
-	if err != nil {
-		return Record{}, fmt.Errorf("append audit record %d: advance chain head: %w", rec.Seq, err)
+	last := out[len(out)-1]
+	if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1`, last.Seq, last.Hash); err != nil {
+		return nil, fmt.Errorf("append audit record %d: advance chain head: %w", last.Seq, err)
 	}
-	return rec, nil
+	return out, nil
 }
 
 // AppendNow appends rec in a transaction of its own. Use it for accesses
@@ -238,12 +278,8 @@ func (l *Log) AppendAll(ctx context.Context, recs []Record) error {
 		return err
 	}
 	return l.db.InTx(ctx, func(tx *db.Tx) error {
-		for _, rec := range recs {
-			if _, err := l.Append(ctx, tx, rec); err != nil {
-				return err
-			}
-		}
-		return nil
+		_, err := l.appendBatch(ctx, tx, recs)
+		return err
 	})
 }
 

@@ -292,6 +292,7 @@ func TestGuards(t *testing.T) {
 			"UPDATE audit_log SET actor_id = 'mallory' WHERE seq = 2",
 			"DELETE FROM audit_log WHERE seq = 3",
 			"UPDATE audit_head SET seq = 2 WHERE id = 1",
+			"UPDATE audit_head SET seq = 7 WHERE id = 1",
 			"UPDATE audit_head SET hash = 'x' WHERE id = 1",
 			"DELETE FROM audit_head",
 		} {

@@ -127,16 +127,17 @@ func (g *groupCommit) collect(first *groupReq) []*groupReq {
 func (g *groupCommit) commit(batch []*groupReq) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	var all []Record
+	for _, req := range batch {
+		all = append(all, req.recs...)
+	}
 	err := g.log.db.InTx(ctx, func(tx *db.Tx) error {
+		out, err := g.log.appendBatch(ctx, tx, all)
+		if err != nil {
+			return err
+		}
 		for _, req := range batch {
-			req.out = req.out[:0]
-			for _, rec := range req.recs {
-				out, err := g.log.Append(ctx, tx, rec)
-				if err != nil {
-					return err
-				}
-				req.out = append(req.out, out)
-			}
+			req.out, out = out[:len(req.recs)], out[len(req.recs):]
 		}
 		return nil
 	})

@@ -38,7 +38,7 @@ INSERT INTO audit_head (id, seq, hash)
 VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
 
 -- Guards: rows of audit_log are never changed or removed, and the head only
--- advances one record at a time. They stop mistakes and casual tampering;
+-- advances, to a record that exists with the same hash. They stop mistakes and casual tampering;
 -- the hash chain (Log.Verify) catches whoever disables them first.
 
 -- +goose StatementBegin
@@ -57,8 +57,9 @@ CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
 -- +goose StatementBegin
 CREATE FUNCTION audit_head_advance_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP <> 'UPDATE' OR NEW.id <> OLD.id OR NEW.seq <> OLD.seq + 1 THEN
-        RAISE EXCEPTION 'audit_head only advances one record at a time';
+    IF TG_OP <> 'UPDATE' OR NEW.id <> OLD.id OR NEW.seq <= OLD.seq
+       OR NOT EXISTS (SELECT 1 FROM audit_log WHERE seq = NEW.seq AND hash = NEW.hash) THEN
+        RAISE EXCEPTION 'audit_head only advances, to the last appended record';
     END IF;
     RETURN NEW;
 END;

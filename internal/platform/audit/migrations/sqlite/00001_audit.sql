@@ -37,7 +37,7 @@ INSERT INTO audit_head (id, seq, hash)
 VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
 
 -- Guards: rows of audit_log are never changed or removed, and the head only
--- advances one record at a time. They stop mistakes and casual tampering;
+-- advances, to a record that exists with the same hash. They stop mistakes and casual tampering;
 -- the hash chain (Log.Verify) catches whoever drops them first.
 
 -- +goose StatementBegin
@@ -56,9 +56,10 @@ END;
 
 -- +goose StatementBegin
 CREATE TRIGGER audit_head_advance_only BEFORE UPDATE ON audit_head
-WHEN NEW.id <> OLD.id OR NEW.seq <> OLD.seq + 1
+WHEN NEW.id <> OLD.id OR NEW.seq <= OLD.seq
+    OR NOT EXISTS (SELECT 1 FROM audit_log WHERE seq = NEW.seq AND hash = NEW.hash)
 BEGIN
-    SELECT RAISE(ABORT, 'audit_head only advances one record at a time');
+    SELECT RAISE(ABORT, 'audit_head only advances, to the last appended record');
 END;
 -- +goose StatementEnd
 
