@@ -32,6 +32,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -55,7 +56,7 @@ func main() {
 
 // config holds the benchmark's flags.
 type config struct {
-	url                  string
+	url, cpuProfile      string
 	patients, perDay     int
 	days, chunk, workers int
 }
@@ -70,6 +71,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.IntVar(&c.days, "days", 14, "horizon in days")
 	fs.IntVar(&c.chunk, "chunk", 0, "plans per transaction (default: the store's)")
 	fs.IntVar(&c.workers, "workers", 0, "concurrent chunks on PostgreSQL (default: the store's)")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the timed ExtendHorizon run to this file")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -114,14 +116,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if c.workers > 0 {
 		s.Workers = c.workers
 	}
-	fmt.Fprintf(stdout, "chunk, workers:    %d plans, %d\n", s.ChunkSize, s.Workers)
-	return measure(ctx, s, now, stdout)
+	workers := s.Workers
+	if d.Dialect != db.Postgres {
+		workers = 1 // SQLite has one writer
+	}
+	fmt.Fprintf(stdout, "chunk, workers:    %d plans, %d\n", s.ChunkSize, workers)
+	return measure(ctx, s, now, c.cpuProfile, stdout)
 }
 
 // measure times the first ExtendHorizon run and the idempotent second one.
-func measure(ctx context.Context, s *store.Store, now time.Time, stdout io.Writer) error {
+func measure(ctx context.Context, s *store.Store, now time.Time, cpuProfile string, stdout io.Writer) error {
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	t0 := time.Now()
 	res, err := s.ExtendHorizon(ctx, now)
+	if cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	if err != nil {
 		return err
 	}
@@ -255,12 +274,9 @@ func insertRows(ctx context.Context, tx *db.Tx, table string, cols []string, row
 			b.WriteString(", ")
 		}
 		b.WriteByte('(')
-		for j := range cols {
-			if j > 0 {
-				b.WriteString(", ")
-			}
-			fmt.Fprintf(&b, "$%d", len(args)+j+1)
-		}
+		// Anonymous placeholders: the SQLite driver looks $n names up
+		// linearly for every parameter.
+		b.WriteString(strings.Repeat("?, ", len(cols)-1) + "?")
 		b.WriteByte(')')
 		args = append(args, vals(r)...)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/medplatform/medplatform/internal/adherence/schedule"
 	"github.com/medplatform/medplatform/internal/adherence/store"
 	"github.com/medplatform/medplatform/internal/platform/errs"
+	"github.com/medplatform/medplatform/internal/platform/phi"
 )
 
 func TestPlanDosesInPatientZone(t *testing.T) {
@@ -489,4 +490,50 @@ func TestExtendHorizonOverExistingDoses(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestDoseInstancesReferenceTheirPlan checks the foreign key by which a
+// dose instance names a plan of the same org and patient, and keeps a plan
+// with dose instances from being removed.
+func TestDoseInstancesReferenceTheirPlan(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("America/New_York")
+		pl := f.plan(p.ID, timeOfDay("08:00:00"))
+		other := f.patient("America/New_York")
+		b, actorB := f.otherOrg()
+		pb := adherence.Patient{OrgID: b, GivenName: phi.New("B"), TimeZone: "UTC"}
+		if err := f.s.CreatePatient(f.ctx, actorB, &pb); err != nil {
+			t.Fatal(err)
+		}
+		insert := `INSERT INTO dose_instances (org_id, patient_id, plan_id, seq, due_at, local_time, status, created_at)
+			VALUES ($1, $2, $3, 1, $4, '2026-04-01T08:00', 'scheduled', $4)`
+		due := start.Add(40 * day)
+		for name, args := range map[string][]any{
+			"other org":     {b, p.ID, pl.ID, due},
+			"other patient": {f.org, other.ID, pl.ID, due},
+			"no such plan":  {f.org, p.ID, "0190a8e4-0000-7000-8000-000000000000", due},
+		} {
+			_, err := f.d.SQL.ExecContext(f.ctx, insert, args...)
+			wantFKViolation(t, "insert referencing "+name, err)
+		}
+		if _, err := f.d.SQL.ExecContext(f.ctx, insert, f.org, p.ID, pl.ID, due); err != nil {
+			t.Errorf("valid insert: %v", err)
+		}
+		_, err := f.d.SQL.ExecContext(f.ctx, `UPDATE dose_instances SET org_id = $1 WHERE plan_id = $2`, b, pl.ID)
+		wantFKViolation(t, "moving dose instances to another org", err)
+		_, err = f.d.SQL.ExecContext(f.ctx, `DELETE FROM plans WHERE id = $1`, pl.ID)
+		wantFKViolation(t, "deleting a plan with dose instances", err)
+		if n := len(f.allDoses(pl.ID)); n != 15 {
+			t.Errorf("%d doses, want 14 generated + 1 inserted", n)
+		}
+	})
+}
+
+// wantFKViolation fails unless err is a foreign-key violation on either
+// engine.
+func wantFKViolation(t *testing.T, what string, err error) {
+	t.Helper()
+	if err == nil || !(strings.Contains(err.Error(), "SQLSTATE 23503") || strings.Contains(err.Error(), "FOREIGN KEY constraint failed")) {
+		t.Errorf("%s: %v, want a foreign-key violation", what, err)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/medplatform/medplatform/internal/adherence"
@@ -276,16 +277,24 @@ func insertDosesLite(ctx context.Context, tx *db.Tx, batch []planDoses, total in
 	return inserted, nil
 }
 
-// sqliteInsert returns the multi-row insert statement for rows rows.
+// sqliteInsert returns the multi-row insert statement for rows rows. It
+// uses anonymous ? placeholders: the driver resolves the name of every
+// parameter on each execution, which for $n names is a linear search per
+// parameter and, with 1,792 parameters a statement, took two thirds of
+// the run time.
 func sqliteInsert(rows int) string {
-	b := []byte(insertDosesSQLite)
+	const row = "(?, ?, ?, ?, ?, ?, ?, 'scheduled')"
+	var b strings.Builder
+	b.Grow(len(insertDosesSQLite) + rows*(len(row)+2) + len(upsertConflict))
+	b.WriteString(insertDosesSQLite)
 	for r := range rows {
 		if r > 0 {
-			b = append(b, ", "...)
+			b.WriteString(", ")
 		}
-		b = fmt.Appendf(b, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, 'scheduled')", 7*r+1, 7*r+2, 7*r+3, 7*r+4, 7*r+5, 7*r+6, 7*r+7)
+		b.WriteString(row)
 	}
-	return string(b) + upsertConflict
+	b.WriteString(upsertConflict)
+	return b.String()
 }
 
 // setGeneratedUntil records that the plans' instances exist up to until.

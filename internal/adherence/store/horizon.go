@@ -32,8 +32,10 @@ type ExtendResult struct {
 // chunks run concurrently and a chunk's plans are locked (FOR UPDATE SKIP
 // LOCKED), so concurrent runs share the work instead of repeating it, and a
 // plan being edited is picked up by the next run. Running it again changes
-// nothing: the unique (plan_id, due_at) constraint and ON CONFLICT make
-// every insert idempotent.
+// nothing: a plan is only selected while its generated_until lags, and
+// should an instance of the window exist anyway, the unique (plan_id,
+// due_at) constraint and the upsert (ON CONFLICT) keep it single (see
+// insertDoses).
 //
 // A plan whose schedule cannot be expanded (say, a time zone that vanished
 // from the system's zone database) is skipped; the run goes on and returns
@@ -98,6 +100,7 @@ func (r *extendRun) work(ctx context.Context) error {
 // chunk extends the next chunk of plans in one transaction and reports
 // whether there was none left.
 func (r *extendRun) chunk(ctx context.Context, c *genCache) (done bool, err error) {
+	var plans, instances int
 	err = r.s.db.InTx(ctx, func(tx *db.Tx) error {
 		if err := relaxCommit(ctx, tx); err != nil {
 			return err
@@ -123,12 +126,15 @@ func (r *extendRun) chunk(ctx context.Context, c *genCache) (done bool, err erro
 		if err := setGeneratedUntil(ctx, tx, ids, r.to); err != nil {
 			return err
 		}
-		r.mu.Lock()
-		r.res.Plans += len(ids)
-		r.res.Instances += n
-		r.mu.Unlock()
+		plans, instances = len(ids), n
 		return nil
 	})
+	if err == nil {
+		r.mu.Lock()
+		r.res.Plans += plans
+		r.res.Instances += instances
+		r.mu.Unlock()
+	}
 	return done, err
 }
 

@@ -208,15 +208,11 @@ func (s *Store) ListPlans(ctx context.Context, orgID, patientID string) ([]adher
 // instructions, days supply, as-needed, timing, start and end) if the
 // stored version is expectedVersion, bumps p.Version and, for an active
 // plan of an active patient, regenerates the future doses in the same
-// transaction. Status changes go through SetPlanStatus; a stopped plan
-// cannot be changed (errs.Conflict).
+// transaction. A zero StartAt keeps the stored one. Status changes go
+// through SetPlanStatus; a stopped plan cannot be changed (errs.Conflict).
 func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.Plan, expectedVersion int) error {
 	if !isID(p.OrgID) || !isID(p.ID) {
 		return errs.NotFound("plan")
-	}
-	p.StartAt = db.UTC(p.StartAt)
-	if err := validatePlan(p); err != nil {
-		return err
 	}
 	err := s.db.InTx(ctx, func(tx *db.Tx) error {
 		cur, err := lockPlan(ctx, tx, p.OrgID, p.ID)
@@ -228,6 +224,13 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 			return errs.Conflict("plan was changed by someone else (version %d, expected %d)", cur.Version, expectedVersion)
 		case cur.Status == adherence.PlanStopped:
 			return errs.Conflict("plan is stopped")
+		}
+		if p.StartAt.IsZero() {
+			p.StartAt = cur.StartAt
+		}
+		p.StartAt = db.UTC(p.StartAt)
+		if err := validatePlan(p); err != nil {
+			return err
 		}
 		now := s.clock()
 		p.PatientID, p.Status, p.CreatedAt, p.GeneratedUntil = cur.PatientID, cur.Status, cur.CreatedAt, cur.GeneratedUntil
@@ -254,15 +257,19 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 	return nil
 }
 
-// regenerateIfActive regenerates the future doses of p when p and its
-// patient are active.
+// regenerateIfActive regenerates the future doses of p, whose row tx has
+// locked, when p and its patient are active. The patient is read without a
+// lock: paths that lock a patient lock its plans after it, so locking it
+// here, after the plan, could deadlock. A concurrent change of the patient
+// waits for the plan's lock and regenerates after this transaction.
 func (s *Store) regenerateIfActive(ctx context.Context, tx *db.Tx, p *adherence.Plan, now time.Time) error {
 	if p.Status != adherence.PlanActive {
 		return nil
 	}
-	pat, err := lockPatient(ctx, tx, p.OrgID, p.PatientID)
+	pat, err := scanPatient(tx.QueryRowContext(ctx,
+		`SELECT `+patientColumns+` FROM patients WHERE org_id = $1 AND id = $2`, p.OrgID, p.PatientID))
 	if err != nil {
-		return err
+		return notFound(err, "read patient", "patient")
 	}
 	if !pat.Active {
 		return nil

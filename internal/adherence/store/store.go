@@ -65,8 +65,11 @@ const (
 	// DefaultHorizon is how far ahead dose instances are materialised.
 	DefaultHorizon = 14 * 24 * time.Hour
 	// DefaultChunkSize is how many plans ExtendHorizon handles per
-	// transaction.
-	DefaultChunkSize = 2000
+	// transaction. Measured on PostgreSQL (bench/dosegen, 3 doses a day for
+	// 14 days): 1,000 plans (42,000 rows a statement) ran fastest; 2,000
+	// took half as long again, the per-row foreign-key checks of a
+	// statement getting slower as the statement grows.
+	DefaultChunkSize = 1000
 	// DefaultWorkers is how many chunks ExtendHorizon processes at once on
 	// PostgreSQL. SQLite has a single writer and always uses one.
 	DefaultWorkers = 2
