@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -154,11 +153,4 @@ func (d *deps) dataDir() string {
 		return filepath.Dir(d.db.Path)
 	}
 	return "."
-}
-
-// randomHex is used for one-off secrets.
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return fmt.Sprintf("%x", b)
 }
