@@ -28,7 +28,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
 	"time"
 
@@ -47,18 +46,7 @@ var migrationFiles embed.FS
 // Migrations creates the adherence tables (goose SQL files embedded from
 // migrations/sqlite and migrations/postgres). Apply it after
 // audit.Migrations.
-var Migrations = migrate.Set{
-	SQLite:   mustSub(migrationFiles, "migrations/sqlite"),
-	Postgres: mustSub(migrationFiles, "migrations/postgres"),
-}
-
-func mustSub(fsys fs.FS, dir string) fs.FS {
-	sub, err := fs.Sub(fsys, dir)
-	if err != nil {
-		panic(fmt.Sprintf("store: embedded migrations %s: %v", dir, err))
-	}
-	return sub
-}
+var Migrations = migrate.Embedded(migrationFiles, "migrations", "")
 
 // Defaults of the Store's tunables.
 const (

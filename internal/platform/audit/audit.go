@@ -40,7 +40,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -58,19 +57,7 @@ var migrationFiles embed.FS
 // Migrations creates the audit_log and audit_head tables. It keeps its own
 // goose version table, so the audit schema is versioned independently of
 // the product that embeds it.
-var Migrations = migrate.Set{
-	Table:    "audit_goose_version",
-	SQLite:   mustSub(migrationFiles, "migrations/sqlite"),
-	Postgres: mustSub(migrationFiles, "migrations/postgres"),
-}
-
-func mustSub(fsys fs.FS, dir string) fs.FS {
-	sub, err := fs.Sub(fsys, dir)
-	if err != nil {
-		panic(fmt.Sprintf("audit: embedded migrations %s: %v", dir, err))
-	}
-	return sub
-}
+var Migrations = migrate.Embedded(migrationFiles, "migrations", "audit_goose_version")
 
 // Actions, as in the FHIR AuditEvent.action code system.
 const (

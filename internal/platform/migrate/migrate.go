@@ -29,6 +29,20 @@ type Set struct {
 	Postgres fs.FS
 }
 
+// Embedded builds a Set from an embedded tree holding sqlite/ and postgres/
+// directories under root, e.g. Embedded(files, "migrations", ""). It panics
+// when a directory is missing: that is a build mistake, found at start-up.
+func Embedded(files fs.FS, root, table string) Set {
+	sub := func(dialect string) fs.FS {
+		f, err := fs.Sub(files, root+"/"+dialect)
+		if err != nil {
+			panic(fmt.Sprintf("migrate: embedded migrations %s/%s: %v", root, dialect, err))
+		}
+		return f
+	}
+	return Set{Table: table, SQLite: sub("sqlite"), Postgres: sub("postgres")}
+}
+
 func (s Set) provider(d *db.DB) (*goose.Provider, error) {
 	fsys, dialect := s.SQLite, goose.DialectSQLite3
 	if d.Dialect == db.Postgres {
