@@ -191,3 +191,13 @@ type levelFilter struct {
 func (l levelFilter) Enabled(ctx context.Context, lvl slog.Level) bool {
 	return lvl >= l.min && l.Handler.Enabled(ctx, lvl)
 }
+
+// WithAttrs and WithGroup keep the filter on derived handlers (River
+// derives loggers with attributes).
+func (l levelFilter) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return levelFilter{Handler: l.Handler.WithAttrs(attrs), min: l.min}
+}
+
+func (l levelFilter) WithGroup(name string) slog.Handler {
+	return levelFilter{Handler: l.Handler.WithGroup(name), min: l.min}
+}
