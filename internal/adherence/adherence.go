@@ -115,9 +115,19 @@ type Plan struct {
 	DaysSupply   int
 	AsNeeded     bool
 	Timing       schedule.Timing
-	Status       PlanStatus
-	StartAt      time.Time
-	EndAt        *time.Time
+	// Ingredient is the active ingredient ("lisinopril"): refills of the
+	// same ingredient are shifted in PDC. Empty means the RxNorm code.
+	Ingredient string
+	// DrugClass groups plans for PDC (e.g. "RASA", "statins",
+	// "antiretroviral"). Empty means the plan is a class of its own.
+	DrugClass string
+	// OnTimeMinutes and LateMaxMinutes override the org's matching windows
+	// for this plan; nil keeps the org's.
+	OnTimeMinutes  *int
+	LateMaxMinutes *int
+	Status         PlanStatus
+	StartAt        time.Time
+	EndAt          *time.Time
 	// GeneratedUntil is the end of the window for which dose instances exist.
 	GeneratedUntil *time.Time
 	CreatedAt      time.Time
@@ -138,12 +148,21 @@ type Fill struct {
 // DoseStatus is the state of one scheduled dose.
 type DoseStatus string
 
-// Dose states. Outcomes other than scheduled/excluded are set by the
-// ingestion and missed-dose machinery.
+// Dose states. scheduled is the only open state; excluded doses (plan on
+// hold, patient deactivated) are outside the denominator; the rest are
+// outcomes, set by event ingestion (taken_*, skipped) and the missed-dose
+// job (missed). A late event can still move missed or skipped to taken.
 const (
-	DoseScheduled DoseStatus = "scheduled"
-	DoseExcluded  DoseStatus = "excluded"
+	DoseScheduled   DoseStatus = "scheduled"
+	DoseExcluded    DoseStatus = "excluded"
+	DoseTakenOnTime DoseStatus = "taken_on_time"
+	DoseTakenLate   DoseStatus = "taken_late"
+	DoseSkipped     DoseStatus = "skipped"
+	DoseMissed      DoseStatus = "missed"
 )
+
+// Taken reports whether s records the dose as taken.
+func (s DoseStatus) Taken() bool { return s == DoseTakenOnTime || s == DoseTakenLate }
 
 // DoseInstance is one scheduled dose, materialised ahead of time.
 type DoseInstance struct {
@@ -154,6 +173,14 @@ type DoseInstance struct {
 	DueAt     time.Time // UTC
 	LocalTime string    // wall time in the patient's zone, 2006-01-02T15:04
 	Status    DoseStatus
+	// The outcome, once there is one: the event that decided it, when the
+	// dose was taken, the skip reason, when the status was set, and whether
+	// a second taking was reported (possible double dose).
+	EventID    string
+	TakenAt    *time.Time
+	SkipReason string
+	ResolvedAt *time.Time
+	DoubleDose bool
 }
 
 // Actor is who performs an operation, as recorded in the audit trail.

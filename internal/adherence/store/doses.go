@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -17,6 +18,8 @@ type DoseFilter struct {
 	PatientID, PlanID string
 	// From (inclusive) and To (exclusive), when set, bound the due instant.
 	From, To time.Time
+	// Statuses, when set, keeps only instances in one of them.
+	Statuses []adherence.DoseStatus
 	// Limit caps the number of instances: 1000 when zero, at most 10000.
 	Limit int
 }
@@ -46,7 +49,15 @@ func (s *Store) ListDoses(ctx context.Context, orgID string, f DoseFilter) ([]ad
 		add("due_at <", db.UTC(f.To))
 	}
 	args = append(args, limit(f.Limit, 1000, 10000))
-	rows, err := s.db.SQL.QueryContext(ctx, `SELECT id, plan_id, patient_id, seq, due_at, local_time, status
+	if len(f.Statuses) > 0 {
+		var in []string
+		for _, st := range f.Statuses {
+			args = append(args, string(st))
+			in = append(in, fmt.Sprintf("$%d", len(args)))
+		}
+		where.WriteString(` AND status IN (` + strings.Join(in, ", ") + `)`)
+	}
+	rows, err := s.db.SQL.QueryContext(ctx, `SELECT `+doseColumns+`
 		FROM dose_instances WHERE `+where.String()+fmt.Sprintf(` ORDER BY due_at, id LIMIT $%d`, len(args)), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list doses: %w", err)
@@ -54,16 +65,30 @@ func (s *Store) ListDoses(ctx context.Context, orgID string, f DoseFilter) ([]ad
 	defer rows.Close()
 	var out []adherence.DoseInstance
 	for rows.Next() {
-		var d adherence.DoseInstance
-		var status string
-		if err := rows.Scan(&d.ID, &d.PlanID, &d.PatientID, &d.Seq, &d.DueAt, &d.LocalTime, &status); err != nil {
+		d, err := scanDose(rows)
+		if err != nil {
 			return nil, fmt.Errorf("list doses: %w", err)
 		}
-		d.DueAt, d.Status = d.DueAt.UTC(), adherence.DoseStatus(status)
 		out = append(out, d)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list doses: %w", err)
 	}
 	return out, nil
+}
+
+const doseColumns = `id, plan_id, patient_id, seq, due_at, local_time, status, event_id, taken_at, skip_reason, resolved_at, double_dose`
+
+func scanDose(row scanner) (adherence.DoseInstance, error) {
+	var d adherence.DoseInstance
+	var status string
+	var event, reason sql.NullString
+	var taken, resolved sql.NullTime
+	if err := row.Scan(&d.ID, &d.PlanID, &d.PatientID, &d.Seq, &d.DueAt, &d.LocalTime, &status, &event, &taken, &reason, &resolved, &d.DoubleDose); err != nil {
+		return d, err
+	}
+	d.DueAt, d.Status = d.DueAt.UTC(), adherence.DoseStatus(status)
+	d.EventID, d.SkipReason = event.String, reason.String
+	d.TakenAt, d.ResolvedAt = timePtr(taken), timePtr(resolved)
+	return d, nil
 }

@@ -14,17 +14,27 @@ import (
 )
 
 const planColumns = `id, org_id, patient_id, rxnorm, rxnorm_display, dose, instructions, days_supply, as_needed,
-	timing, status, start_at, end_at, generated_until, created_at, updated_at, version`
+	timing, status, start_at, end_at, generated_until, created_at, updated_at, version,
+	ingredient, drug_class, on_time_minutes, late_max_minutes`
 
 func scanPlan(row scanner) (adherence.Plan, error) {
 	var p adherence.Plan
 	var timing, status string
 	var end, gen sql.NullTime
+	var onTime, lateMax sql.NullInt64
 	err := row.Scan(&p.ID, &p.OrgID, &p.PatientID, &p.Medication.RxNorm, &p.Medication.Display, &p.Dose,
 		&p.Instructions, &p.DaysSupply, &p.AsNeeded, &timing, &status, &p.StartAt, &end, &gen,
-		&p.CreatedAt, &p.UpdatedAt, &p.Version)
+		&p.CreatedAt, &p.UpdatedAt, &p.Version, &p.Ingredient, &p.DrugClass, &onTime, &lateMax)
 	if err != nil {
 		return p, err
+	}
+	if onTime.Valid {
+		v := int(onTime.Int64)
+		p.OnTimeMinutes = &v
+	}
+	if lateMax.Valid {
+		v := int(lateMax.Int64)
+		p.LateMaxMinutes = &v
 	}
 	p.Status = adherence.PlanStatus(status)
 	p.StartAt, p.CreatedAt, p.UpdatedAt = p.StartAt.UTC(), p.CreatedAt.UTC(), p.UpdatedAt.UTC()
@@ -47,18 +57,35 @@ func validatePlan(p *adherence.Plan) error {
 	if p.EndAt != nil && !p.EndAt.After(p.StartAt) {
 		return errs.Invalid("endAt", "must be after startAt")
 	}
+	if p.OnTimeMinutes != nil && (*p.OnTimeMinutes < 0 || *p.OnTimeMinutes > 720) {
+		return errs.Invalid("windows.onTimeMinutes", "must be between 0 and 720")
+	}
+	if p.LateMaxMinutes != nil && (*p.LateMaxMinutes < 1 || *p.LateMaxMinutes > 1440) {
+		return errs.Invalid("windows.lateMaxMinutes", "must be between 1 and 1440")
+	}
+	if p.OnTimeMinutes != nil && p.LateMaxMinutes != nil && *p.LateMaxMinutes < *p.OnTimeMinutes {
+		return errs.Invalid("windows.lateMaxMinutes", "must not be less than onTimeMinutes")
+	}
 	return nil
 }
 
 // planArgs are the values of the editable plan columns, in the order
-// rxnorm … end_at.
+// rxnorm … end_at, ingredient, drug_class, on_time_minutes, late_max_minutes.
 func planArgs(p *adherence.Plan) ([]any, error) {
 	timing, err := json.Marshal(p.Timing)
 	if err != nil {
 		return nil, errs.Invalid("timing", "cannot be encoded")
 	}
 	return []any{p.Medication.RxNorm, p.Medication.Display, p.Dose, p.Instructions, p.DaysSupply, p.AsNeeded,
-		string(timing), db.UTC(p.StartAt), nullTime(p.EndAt)}, nil
+		string(timing), db.UTC(p.StartAt), nullTime(p.EndAt), p.Ingredient, p.DrugClass,
+		nullMinutes(p.OnTimeMinutes), nullMinutes(p.LateMaxMinutes)}, nil
+}
+
+func nullMinutes(v *int) any {
+	if v == nil {
+		return nil
+	}
+	return *v
 }
 
 // CreatePlan adds a medication plan for patient p.PatientID of p.OrgID and,
@@ -119,7 +146,8 @@ func insertPlan(ctx context.Context, tx *db.Tx, p *adherence.Plan) error {
 	args = append([]any{p.ID, p.OrgID, p.PatientID}, args...)
 	args = append(args, string(p.Status), p.CreatedAt, p.UpdatedAt, p.Version)
 	_, err = tx.ExecContext(ctx, `INSERT INTO plans (id, org_id, patient_id, rxnorm, rxnorm_display, dose, instructions,
-		days_supply, as_needed, timing, start_at, end_at, status, created_at, updated_at, version)
+		days_supply, as_needed, timing, start_at, end_at, ingredient, drug_class, on_time_minutes, late_max_minutes,
+		status, created_at, updated_at, version)
 		VALUES `+placeholders(1, len(args)), args...)
 	if err != nil {
 		return fmt.Errorf("insert plan: %w", err)
@@ -241,8 +269,9 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 		}
 		args = append(args, p.UpdatedAt, p.Version, p.OrgID, p.ID)
 		_, err = tx.ExecContext(ctx, `UPDATE plans SET rxnorm = $1, rxnorm_display = $2, dose = $3, instructions = $4,
-			days_supply = $5, as_needed = $6, timing = $7, start_at = $8, end_at = $9, updated_at = $10, version = $11
-			WHERE org_id = $12 AND id = $13`, args...)
+			days_supply = $5, as_needed = $6, timing = $7, start_at = $8, end_at = $9, ingredient = $10,
+			drug_class = $11, on_time_minutes = $12, late_max_minutes = $13, updated_at = $14, version = $15
+			WHERE org_id = $16 AND id = $17`, args...)
 		if err != nil {
 			return fmt.Errorf("update plan: %w", err)
 		}

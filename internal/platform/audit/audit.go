@@ -149,6 +149,13 @@ func (l *Log) Append(ctx context.Context, tx *db.Tx, rec Record) (Record, error)
 	return out[0], nil
 }
 
+// AppendBatch appends recs, in order, inside the caller's transaction, with
+// the same rules as Append; the cost is a few statements however many
+// records there are.
+func (l *Log) AppendBatch(ctx context.Context, tx *db.Tx, recs []Record) ([]Record, error) {
+	return l.appendBatch(ctx, tx, recs)
+}
+
 // insertChunk bounds the rows of one multi-row INSERT: 16 parameters a row
 // stays far below both engines' parameter limits.
 const insertChunk = 500

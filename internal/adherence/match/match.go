@@ -1,0 +1,180 @@
+// Package match decides which dose instance an adherence event belongs to
+// and what it does to that instance's outcome. It is pure: the store loads
+// the candidate instances, asks Decide, and applies the decision in the
+// same transaction that records the event.
+//
+// The rules (windows from adherence.Windows; s = due time, t = when the
+// event happened):
+//
+//   - An instance's window is [s − OnTime, s + LateMax]. An event outside
+//     the window of every instance of its plan is an orphan: kept, shown in
+//     reports, never scored. A skip that names its instance may come up to
+//     a day early ("skip tonight's dose").
+//   - When windows overlap, an instance without a taken outcome is
+//     preferred, then the one whose due time is nearest t.
+//   - taken / opened score taken_on_time (|t − s| ≤ OnTime) or taken_late,
+//     from any status but excluded — a missed or skipped dose is re-scored
+//     when the taking is reported late (a device synced hours later).
+//   - A taking of an already-taken instance within OpenDedupe of the
+//     recorded taking is a duplicate (the bottle opened twice); later, it is
+//     flagged as a possible double dose and the instance keeps its outcome.
+//     A taking reported earlier than the recorded one becomes the taking
+//     (the earliest evidence wins) and the instance is re-scored.
+//   - skipped scores skipped unless the dose was taken (taken wins); a
+//     second skip is a duplicate.
+//   - snoozed is recorded against its instance and changes nothing.
+//   - Excluded instances (plan on hold) record events but are never scored.
+package match
+
+import (
+	"time"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+)
+
+// Instance is what matching needs to know of a dose instance.
+type Instance struct {
+	ID      int64
+	DueAt   time.Time
+	Status  adherence.DoseStatus
+	TakenAt *time.Time
+}
+
+// Event is what matching needs to know of an event.
+type Event struct {
+	Kind       adherence.EventKind
+	OccurredAt time.Time
+	// DoseID is the instance the client named; 0 lets matching choose.
+	DoseID int64
+}
+
+// Decision is the outcome of matching one event.
+type Decision struct {
+	Result adherence.EventResult
+	// Instance is the index in the candidates of the matched instance, or
+	// -1 for orphans and as-needed doses.
+	Instance int
+	// Status is the instance's new status when Result is ResultScored.
+	Status adherence.DoseStatus
+	// TakenAt is the instance's new taking time when the event scored a
+	// taking.
+	TakenAt *time.Time
+	// DoubleDose is set when the event reports a second taking.
+	DoubleDose bool
+}
+
+// earlySkip is how far ahead of its due time a skip that names its
+// instance is accepted.
+const earlySkip = 24 * time.Hour
+
+// CandidateRange is the due-time range in which instances can match an
+// event at t: instances due outside it have t outside their window.
+func CandidateRange(t time.Time, w adherence.Windows) (from, to time.Time) {
+	return t.Add(-w.LateMax), t.Add(w.OnTime)
+}
+
+// Decide matches ev against the plan's instances cands (those due inside
+// CandidateRange, or the named instance) under windows w.
+func Decide(ev Event, cands []Instance, w adherence.Windows) Decision {
+	i := pick(ev, cands, w)
+	if i < 0 {
+		return Decision{Result: adherence.ResultOrphan, Instance: -1}
+	}
+	in := cands[i]
+	d := Decision{Result: adherence.ResultRecorded, Instance: i}
+	if in.Status == adherence.DoseExcluded {
+		return d
+	}
+	switch ev.Kind {
+	case adherence.EventTaken, adherence.EventOpened:
+		t := ev.OccurredAt
+		if in.Status.Taken() && in.TakenAt != nil {
+			prev := *in.TakenAt
+			gap := t.Sub(prev)
+			if gap < 0 {
+				gap = -gap
+			}
+			if gap <= w.OpenDedupe {
+				d.Result = adherence.ResultDuplicate
+				if t.Before(prev) {
+					// The same taking, seen earlier: keep the earliest time.
+					d.Result, d.Status, d.TakenAt = adherence.ResultScored, w.TakenStatus(in.DueAt, t), &t
+				}
+				return d
+			}
+			d.DoubleDose = true
+			if t.Before(prev) {
+				d.Result, d.Status, d.TakenAt = adherence.ResultScored, w.TakenStatus(in.DueAt, t), &t
+			}
+			return d
+		}
+		d.Result, d.Status, d.TakenAt = adherence.ResultScored, w.TakenStatus(in.DueAt, t), &t
+	case adherence.EventSkipped:
+		switch {
+		case in.Status.Taken():
+		case in.Status == adherence.DoseSkipped:
+			d.Result = adherence.ResultDuplicate
+		default:
+			d.Result, d.Status = adherence.ResultScored, adherence.DoseSkipped
+		}
+	}
+	return d
+}
+
+// pick chooses the instance ev belongs to, or -1.
+func pick(ev Event, cands []Instance, w adherence.Windows) int {
+	t := ev.OccurredAt
+	if ev.DoseID != 0 {
+		for i, c := range cands {
+			if c.ID != ev.DoseID {
+				continue
+			}
+			if w.Contains(c.DueAt, t) || (ev.Kind == adherence.EventSkipped && !t.Before(c.DueAt.Add(-earlySkip)) && t.Before(c.DueAt)) {
+				return i
+			}
+			return -1
+		}
+		return -1
+	}
+	if ev.Kind == adherence.EventTaken || ev.Kind == adherence.EventOpened {
+		// A repeat of a recorded taking belongs to that taking's instance,
+		// even where windows overlap.
+		for i, c := range cands {
+			if c.Status.Taken() && c.TakenAt != nil && absDur(t.Sub(*c.TakenAt)) <= w.OpenDedupe && w.Contains(c.DueAt, t) {
+				return i
+			}
+		}
+	}
+	best := -1
+	for i, c := range cands {
+		if !w.Contains(c.DueAt, t) {
+			continue
+		}
+		if best < 0 || better(c, cands[best], t) {
+			best = i
+		}
+	}
+	return best
+}
+
+// better reports whether a is a better match than b for an event at t: an
+// instance not yet taken first, then the nearest due time, then the
+// earlier one.
+func better(a, b Instance, t time.Time) bool {
+	at, bt := a.Status.Taken(), b.Status.Taken()
+	if at != bt {
+		return !at
+	}
+	da, db := absDur(t.Sub(a.DueAt)), absDur(t.Sub(b.DueAt))
+	if da != db {
+		return da < db
+	}
+	return a.DueAt.Before(b.DueAt)
+}
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}

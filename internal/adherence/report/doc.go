@@ -1,0 +1,23 @@
+// Package report computes adherence measures from pharmacy fills — the
+// Proportion of Days Covered (PDC) per the PQA / CMS Star method, with the
+// medication possession ratio (MPR) alongside for comparison only.
+//
+// It is pure computation over values the caller supplies: no database, no
+// clock, no I/O. [PDC] takes the fills of one patient and one drug class and
+// a measurement period of civil [Date] values:
+//
+//   - the treatment period runs from the index date (the first fill dated
+//     inside the measurement period) to the period end, inclusive; fills
+//     dated before the start or after the end are ignored;
+//   - each fill covers DaysSupply consecutive days from its date;
+//   - a refill of the same drug (same active ingredient) that starts before
+//     that drug's previous supply ends is shifted to the day after it ends,
+//     and shifts accumulate along each drug's fills in date order;
+//   - fills of different drugs are not shifted against each other; a day
+//     covered by several drugs counts once;
+//   - coverage past the period end is dropped, so the PDC never exceeds 1.
+//
+// PDC and MPR are rounded to 4 decimals; a patient is adherent when the
+// rounded PDC is at least the threshold ([DefaultThreshold], or
+// [AntiretroviralThreshold] for antiretrovirals).
+package report

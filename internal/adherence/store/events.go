@@ -1,0 +1,617 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/match"
+	"github.com/medplatform/medplatform/internal/platform/audit"
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+)
+
+// EventInput is one event to record, as validated by the caller: Kind,
+// Source, ClientEventID, OccurredAt and ReceivedAt are set; PlanID or
+// RequestedDose names the plan. ID, matching fields and ActorID are
+// assigned by RecordEvents.
+type EventInput struct {
+	Actor adherence.Actor
+	Event adherence.Event
+}
+
+// EventOutcome is what became of one EventInput.
+type EventOutcome struct {
+	Event adherence.Event
+	// Replayed is set when the (org, source, client event id) was already
+	// recorded: Event is the original.
+	Replayed bool
+	// Err is the item's own failure (invalid, not found, conflict); the
+	// other items are unaffected.
+	Err error
+}
+
+// errRaced aborts a group whose idempotency key was inserted by another
+// transaction after this one looked; the retry finds the original.
+var errRaced = errors.New("idempotency key inserted concurrently")
+
+// RecordEvents records events durably and idempotently, matches each to its
+// dose instance and applies the outcome, all in one transaction with one
+// audit record per new event. The returned error is set only when nothing
+// could be committed; otherwise every item has its outcome. Items that fail
+// validation do not prevent the others from committing.
+func (s *Store) RecordEvents(ctx context.Context, in []EventInput) ([]EventOutcome, error) {
+	out := make([]EventOutcome, len(in))
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		err = s.db.InTx(ctx, func(tx *db.Tx) error { return s.recordEvents(ctx, tx, in, out) })
+		if err == nil {
+			return out, nil
+		}
+		if !errors.Is(err, errRaced) && !isRetryable(err) {
+			break
+		}
+	}
+	if len(in) == 1 || ctx.Err() != nil {
+		return nil, err
+	}
+	// Something in the group failed the whole transaction: record the
+	// items one by one so that one bad item cannot sink the others.
+	for i := range in {
+		one, err := s.RecordEvents(ctx, in[i:i+1])
+		if err != nil {
+			out[i] = EventOutcome{Err: fmt.Errorf("record event: %w", err)}
+			continue
+		}
+		out[i] = one[0]
+	}
+	return out, nil
+}
+
+// isRetryable reports PostgreSQL serialization failures and deadlocks.
+func isRetryable(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "SQLSTATE 40001") || strings.Contains(msg, "SQLSTATE 40P01")
+}
+
+// eventKey is the idempotency key of an event.
+type eventKey struct{ org, source, client string }
+
+func keyOf(e *adherence.Event) eventKey {
+	return eventKey{e.OrgID, string(e.Source), e.ClientEventID}
+}
+
+// planInfo is what matching needs of a plan.
+type planInfo struct {
+	orgID, patientID string
+	asNeeded         bool
+	startAt          time.Time
+	onTime, lateMax  sql.NullInt64
+}
+
+// liveInstance is a candidate instance with its pending change.
+type liveInstance struct {
+	match.Instance
+	planID     string
+	eventID    string
+	skipReason string
+	doubleDose bool
+	resolvedAt *time.Time
+	dirty      bool
+	wasMissed  bool
+}
+
+func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, out []EventOutcome) error {
+	now := s.clock()
+	in = slices.Clone(in) // matching fills in the events; a retry starts afresh
+	for i := range out {
+		out[i] = EventOutcome{}
+	}
+
+	// 1. Idempotency: earlier recordings of the same keys, and repeats
+	// within this group.
+	existing, err := loadEventsByKey(ctx, tx, in)
+	if err != nil {
+		return err
+	}
+	firstInGroup := map[eventKey]int{}
+	repeatOf := map[int]int{} // item → earlier item of this group with the same key
+	var fresh []int           // indexes of items to record
+	for i := range in {
+		e := &in[i].Event
+		k := keyOf(e)
+		if prev, ok := existing[k]; ok {
+			out[i] = replay(prev, *e)
+			continue
+		}
+		if j, ok := firstInGroup[k]; ok {
+			if sameEvent(in[j].Event, *e) {
+				repeatOf[i] = j
+			} else {
+				out[i].Err = errs.Conflict("clientEventId %q repeats item %d of the same request with different content", e.ClientEventID, j)
+			}
+			continue
+		}
+		firstInGroup[k] = i
+		fresh = append(fresh, i)
+	}
+
+	// 2. Resolve named dose instances to plans, then load the plans and
+	// their orgs' windows.
+	if err := resolveRequestedDoses(ctx, tx, in, fresh, out); err != nil {
+		return err
+	}
+	plans, err := loadPlanInfo(ctx, tx, in, fresh, out)
+	if err != nil {
+		return err
+	}
+	windows, err := loadWindows(ctx, tx, plans)
+	if err != nil {
+		return err
+	}
+	valid := fresh[:0:0]
+	for _, i := range fresh {
+		if out[i].Err != nil {
+			continue
+		}
+		if err := checkEvent(&in[i].Event, plans, windows); err != nil {
+			out[i].Err = err
+			continue
+		}
+		valid = append(valid, i)
+	}
+
+	// 3. Candidate instances, locked in id order (one lock order for every
+	// transaction, so concurrent groups never deadlock).
+	cands, err := loadCandidates(ctx, tx, in, valid, plans, windows)
+	if err != nil {
+		return err
+	}
+	byPlan := map[string][]*liveInstance{}
+	for _, c := range cands {
+		byPlan[c.planID] = append(byPlan[c.planID], c)
+	}
+	// Decide in event-time order so that a group behaves as if its events
+	// had arrived one by one in the order they happened.
+	order := append([]int(nil), valid...)
+	sort.SliceStable(order, func(a, b int) bool {
+		return in[order[a]].Event.OccurredAt.Before(in[order[b]].Event.OccurredAt)
+	})
+	var outbox []outboxRecord
+	for _, i := range order {
+		e := &in[i].Event
+		e.ID = newID()
+		e.ActorID = in[i].Actor.ID
+		pl := plans[e.PlanID]
+		e.PatientID = pl.patientID
+		if pl.asNeeded {
+			e.Result = adherence.ResultAsNeeded
+			out[i].Event = *e
+			continue
+		}
+		w := windowsOf(pl, windows)
+		from, to := match.CandidateRange(e.OccurredAt, w)
+		var live []*liveInstance
+		var view []match.Instance
+		for _, c := range byPlan[e.PlanID] {
+			if c.ID == e.RequestedDose || (e.RequestedDose == 0 && !c.DueAt.Before(from) && !c.DueAt.After(to)) {
+				live = append(live, c)
+				view = append(view, c.Instance)
+			}
+		}
+		d := match.Decide(match.Event{Kind: e.Kind, OccurredAt: e.OccurredAt, DoseID: e.RequestedDose}, view, w)
+		e.Result, e.DoubleDose = d.Result, d.DoubleDose
+		if d.Instance >= 0 {
+			c := live[d.Instance]
+			e.DoseInstanceID = c.ID
+			if d.DoubleDose {
+				c.doubleDose, c.dirty = true, true
+			}
+			if d.Result == adherence.ResultScored {
+				e.DoseStatus = d.Status
+				if c.Status == adherence.DoseMissed && d.Status != adherence.DoseSkipped {
+					outbox = append(outbox, resolvedRecord(e, c, now))
+				}
+				c.Status, c.eventID, c.dirty = d.Status, e.ID, true
+				c.resolvedAt = &now
+				c.TakenAt = d.TakenAt
+				c.skipReason = ""
+				if d.Status == adherence.DoseSkipped {
+					c.skipReason = e.Reason
+				}
+			}
+		}
+		out[i].Event = *e
+	}
+
+	// 4. Write: events, instance outcomes, outbox, audit (last: it takes
+	// the audit chain lock).
+	if err := insertEvents(ctx, tx, in, valid); err != nil {
+		return err
+	}
+	for _, c := range cands {
+		if !c.dirty {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE dose_instances SET status = $1, event_id = $2, taken_at = $3,
+			skip_reason = $4, resolved_at = $5, double_dose = $6 WHERE id = $7`,
+			string(c.Status), nullString(c.eventID), nullTime(c.TakenAt), nullString(c.skipReason),
+			nullTime(c.resolvedAt), c.doubleDose, c.ID); err != nil {
+			return fmt.Errorf("record events: update dose instance: %w", err)
+		}
+	}
+	if err := insertOutbox(ctx, tx, outbox); err != nil {
+		return err
+	}
+	recs := make([]audit.Record, 0, len(valid))
+	for _, i := range valid {
+		a, e := in[i].Actor, out[i].Event
+		recs = append(recs, audit.Record{
+			OrgID: e.OrgID, ActorID: a.ID, ActorRole: a.Role, Action: audit.ActionCreate,
+			ResourceType: "AdherenceEvent", ResourceID: e.ID, PatientID: e.PatientID,
+			Outcome: audit.OutcomeSuccess, RequestID: a.RequestID, ClientAddr: a.ClientAddr,
+		})
+	}
+	if _, err := s.audit.AppendBatch(ctx, tx, recs); err != nil {
+		return fmt.Errorf("record events: audit: %w", err)
+	}
+
+	// Repeats within the group share their first item's outcome.
+	for i, j := range repeatOf {
+		out[i] = EventOutcome{Event: out[j].Event, Replayed: out[j].Err == nil, Err: out[j].Err}
+	}
+	return nil
+}
+
+// replay answers a retried event with the original, or a conflict when the
+// key was used for a different event.
+func replay(prev, now adherence.Event) EventOutcome {
+	if !sameEvent(prev, now) {
+		return EventOutcome{Err: errs.Conflict("clientEventId %q of source %s was already used for a different event", now.ClientEventID, now.Source)}
+	}
+	return EventOutcome{Event: prev, Replayed: true}
+}
+
+// sameEvent reports whether b is a retry of a: the fields the client
+// chose agree.
+func sameEvent(a, b adherence.Event) bool {
+	return a.OrgID == b.OrgID && (b.PatientID == "" || a.PatientID == b.PatientID) &&
+		(b.PlanID == "" || a.PlanID == b.PlanID) && a.RequestedDose == b.RequestedDose &&
+		a.Kind == b.Kind && a.OccurredAt.Equal(b.OccurredAt) && a.Reason == b.Reason &&
+		a.DeviceID == b.DeviceID && a.SnoozeMinutes == b.SnoozeMinutes
+}
+
+// checkEvent validates an event against its plan.
+func checkEvent(e *adherence.Event, plans map[string]*planInfo, windows map[string]adherence.Windows) error {
+	pl, ok := plans[e.PlanID]
+	if !ok || pl.orgID != e.OrgID {
+		if e.RequestedDose != 0 && e.PlanID == "" {
+			return &errs.Error{Code: errs.CodeNotFound, Field: "doseId", Message: "dose instance not found"}
+		}
+		return &errs.Error{Code: errs.CodeNotFound, Field: "planId", Message: "plan not found"}
+	}
+	if e.PatientID != "" && e.PatientID != pl.patientID {
+		return errs.Invalid("patientId", "is not the patient of the plan")
+	}
+	w := windowsOf(pl, windows)
+	if e.OccurredAt.Before(pl.startAt.Add(-w.OnTime)) {
+		return errs.Invalid("occurredAt", "is before the plan started")
+	}
+	return nil
+}
+
+func windowsOf(pl *planInfo, org map[string]adherence.Windows) adherence.Windows {
+	w, ok := org[pl.orgID]
+	if !ok {
+		w = adherence.DefaultWindows
+	}
+	if pl.onTime.Valid {
+		w.OnTime = time.Duration(pl.onTime.Int64) * time.Minute
+	}
+	if pl.lateMax.Valid {
+		w.LateMax = time.Duration(pl.lateMax.Int64) * time.Minute
+	}
+	return w
+}
+
+const eventColumns = `id, org_id, patient_id, plan_id, requested_dose, dose_instance_id, kind, reason, snooze_minutes,
+	occurred_at, received_at, source, client_event_id, device_id, result, dose_status, double_dose, actor_id`
+
+func scanEvent(row scanner) (adherence.Event, error) {
+	var e adherence.Event
+	var reqDose, instance, snooze sql.NullInt64
+	var kind, source, result, status string
+	err := row.Scan(&e.ID, &e.OrgID, &e.PatientID, &e.PlanID, &reqDose, &instance, &kind, &e.Reason, &snooze,
+		&e.OccurredAt, &e.ReceivedAt, &source, &e.ClientEventID, &e.DeviceID, &result, &status, &e.DoubleDose, &e.ActorID)
+	if err != nil {
+		return e, err
+	}
+	e.RequestedDose, e.DoseInstanceID, e.SnoozeMinutes = reqDose.Int64, instance.Int64, int(snooze.Int64)
+	e.Kind, e.Source, e.Result, e.DoseStatus = adherence.EventKind(kind), adherence.EventSource(source), adherence.EventResult(result), adherence.DoseStatus(status)
+	e.OccurredAt, e.ReceivedAt = e.OccurredAt.UTC(), e.ReceivedAt.UTC()
+	return e, nil
+}
+
+// loadEventsByKey returns the recorded events whose keys occur in in.
+func loadEventsByKey(ctx context.Context, tx *db.Tx, in []EventInput) (map[eventKey]adherence.Event, error) {
+	type group struct{ org, source string }
+	ids := map[group][]string{}
+	for i := range in {
+		e := &in[i].Event
+		if !isID(e.OrgID) {
+			continue
+		}
+		g := group{e.OrgID, string(e.Source)}
+		ids[g] = append(ids[g], e.ClientEventID)
+	}
+	found := map[eventKey]adherence.Event{}
+	for g, list := range ids {
+		for start := 0; start < len(list); start += 500 {
+			chunk := list[start:min(start+500, len(list))]
+			args := []any{g.org, g.source}
+			for _, id := range chunk {
+				args = append(args, id)
+			}
+			rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+` FROM events
+				WHERE org_id = $1 AND source = $2 AND client_event_id IN `+placeholders(3, len(chunk)), args...)
+			if err != nil {
+				return nil, fmt.Errorf("record events: look up keys: %w", err)
+			}
+			for rows.Next() {
+				e, err := scanEvent(rows)
+				if err != nil {
+					rows.Close()
+					return nil, fmt.Errorf("record events: look up keys: %w", err)
+				}
+				found[keyOf(&e)] = e
+			}
+			if err := rows.Close(); err != nil {
+				return nil, err
+			}
+			if err := rows.Err(); err != nil {
+				return nil, fmt.Errorf("record events: look up keys: %w", err)
+			}
+		}
+	}
+	return found, nil
+}
+
+// resolveRequestedDoses fills PlanID of items that named only a dose
+// instance, and refuses a dose instance that is not of the named plan.
+func resolveRequestedDoses(ctx context.Context, tx *db.Tx, in []EventInput, idx []int, out []EventOutcome) error {
+	var ids []any
+	for _, i := range idx {
+		if d := in[i].Event.RequestedDose; d > 0 {
+			ids = append(ids, d)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	type inst struct{ org, plan string }
+	found := map[int64]inst{}
+	for start := 0; start < len(ids); start += 500 {
+		chunk := ids[start:min(start+500, len(ids))]
+		rows, err := tx.QueryContext(ctx, `SELECT id, org_id, plan_id FROM dose_instances WHERE id IN `+placeholders(1, len(chunk)), chunk...)
+		if err != nil {
+			return fmt.Errorf("record events: look up dose instances: %w", err)
+		}
+		for rows.Next() {
+			var id int64
+			var v inst
+			if err := rows.Scan(&id, &v.org, &v.plan); err != nil {
+				rows.Close()
+				return fmt.Errorf("record events: look up dose instances: %w", err)
+			}
+			found[id] = v
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+	}
+	for _, i := range idx {
+		e := &in[i].Event
+		if e.RequestedDose == 0 {
+			continue
+		}
+		v, ok := found[e.RequestedDose]
+		switch {
+		case !ok || v.org != e.OrgID:
+			out[i].Err = &errs.Error{Code: errs.CodeNotFound, Field: "doseId", Message: "dose instance not found"}
+		case e.PlanID != "" && e.PlanID != v.plan:
+			out[i].Err = errs.Invalid("doseId", "is not a dose of the plan")
+		default:
+			e.PlanID = v.plan
+		}
+	}
+	return nil
+}
+
+// loadPlanInfo loads the plans the items name.
+func loadPlanInfo(ctx context.Context, tx *db.Tx, in []EventInput, idx []int, out []EventOutcome) (map[string]*planInfo, error) {
+	seen := map[string]bool{}
+	var ids []any
+	for _, i := range idx {
+		id := in[i].Event.PlanID
+		if out[i].Err == nil && isID(id) && !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	plans := map[string]*planInfo{}
+	for start := 0; start < len(ids); start += 500 {
+		chunk := ids[start:min(start+500, len(ids))]
+		rows, err := tx.QueryContext(ctx, `SELECT id, org_id, patient_id, as_needed, start_at, on_time_minutes, late_max_minutes
+			FROM plans WHERE id IN `+placeholders(1, len(chunk)), chunk...)
+		if err != nil {
+			return nil, fmt.Errorf("record events: look up plans: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			var p planInfo
+			if err := rows.Scan(&id, &p.orgID, &p.patientID, &p.asNeeded, &p.startAt, &p.onTime, &p.lateMax); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("record events: look up plans: %w", err)
+			}
+			p.startAt = p.startAt.UTC()
+			plans[id] = &p
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+	}
+	return plans, nil
+}
+
+// loadWindows loads the windows of the plans' orgs that set their own.
+func loadWindows(ctx context.Context, q db.Querier, plans map[string]*planInfo) (map[string]adherence.Windows, error) {
+	seen := map[string]bool{}
+	var orgs []any
+	for _, p := range plans {
+		if !seen[p.orgID] {
+			seen[p.orgID] = true
+			orgs = append(orgs, p.orgID)
+		}
+	}
+	out := map[string]adherence.Windows{}
+	if len(orgs) == 0 {
+		return out, nil
+	}
+	rows, err := q.QueryContext(ctx, `SELECT org_id, on_time_minutes, late_max_minutes, open_dedupe_minutes
+		FROM org_settings WHERE org_id IN `+placeholders(1, len(orgs)), orgs...)
+	if err != nil {
+		return nil, fmt.Errorf("load windows: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var org string
+		var on, late, dedupe int
+		if err := rows.Scan(&org, &on, &late, &dedupe); err != nil {
+			return nil, fmt.Errorf("load windows: %w", err)
+		}
+		out[org] = adherence.Windows{OnTime: time.Duration(on) * time.Minute, LateMax: time.Duration(late) * time.Minute, OpenDedupe: time.Duration(dedupe) * time.Minute}
+	}
+	return out, rows.Err()
+}
+
+// loadCandidates loads, and on PostgreSQL locks, every instance that could
+// match one of the items.
+func loadCandidates(ctx context.Context, tx *db.Tx, in []EventInput, idx []int, plans map[string]*planInfo, windows map[string]adherence.Windows) ([]*liveInstance, error) {
+	// One condition per item: the named instance, or the plan's instances
+	// due in the item's candidate range.
+	type cond struct {
+		dose     int64
+		plan     string
+		from, to time.Time
+	}
+	var conds []cond
+	for _, i := range idx {
+		e := &in[i].Event
+		pl := plans[e.PlanID]
+		switch {
+		case pl.asNeeded:
+		case e.RequestedDose != 0:
+			conds = append(conds, cond{dose: e.RequestedDose})
+		default:
+			from, to := match.CandidateRange(e.OccurredAt, windowsOf(pl, windows))
+			conds = append(conds, cond{plan: e.PlanID, from: db.UTC(from), to: db.UTC(to)})
+		}
+	}
+	var out []*liveInstance
+	seen := map[int64]bool{}
+	const perQuery = 300
+	for start := 0; start < len(conds); start += perQuery {
+		var parts []string
+		var args []any
+		for _, c := range conds[start:min(start+perQuery, len(conds))] {
+			if c.dose != 0 {
+				args = append(args, c.dose)
+				parts = append(parts, fmt.Sprintf("id = $%d", len(args)))
+				continue
+			}
+			args = append(args, c.plan, c.from, c.to)
+			n := len(args)
+			parts = append(parts, fmt.Sprintf("(plan_id = $%d AND due_at >= $%d AND due_at <= $%d)", n-2, n-1, n))
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT id, plan_id, due_at, status, taken_at, event_id, skip_reason, resolved_at, double_dose
+			FROM dose_instances WHERE `+strings.Join(parts, " OR ")+` ORDER BY id`+forUpdate(tx.Dialect), args...)
+		if err != nil {
+			return nil, fmt.Errorf("record events: load dose instances: %w", err)
+		}
+		for rows.Next() {
+			var c liveInstance
+			var status string
+			var taken, resolved sql.NullTime
+			var eventID, reason sql.NullString
+			if err := rows.Scan(&c.ID, &c.planID, &c.DueAt, &status, &taken, &eventID, &reason, &resolved, &c.doubleDose); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("record events: load dose instances: %w", err)
+			}
+			if seen[c.ID] {
+				continue
+			}
+			seen[c.ID] = true
+			c.DueAt, c.Status = c.DueAt.UTC(), adherence.DoseStatus(status)
+			c.TakenAt, c.resolvedAt = timePtr(taken), timePtr(resolved)
+			c.eventID, c.skipReason = eventID.String, reason.String
+			out = append(out, &c)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("record events: load dose instances: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// insertEvents inserts the recorded events of the items idx with
+// multi-row INSERTs. A unique violation means another transaction recorded
+// one of the keys since this one looked: errRaced, and the retry replays.
+func insertEvents(ctx context.Context, tx *db.Tx, in []EventInput, idx []int) error {
+	const cols, perStmt = 18, 400
+	for start := 0; start < len(idx); start += perStmt {
+		chunk := idx[start:min(start+perStmt, len(idx))]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO events (` + eventColumns + `) VALUES `)
+		args := make([]any, 0, cols*len(chunk))
+		for n, i := range chunk {
+			if n > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString(placeholders(len(args)+1, cols))
+			e := &in[i].Event
+			args = append(args, e.ID, e.OrgID, e.PatientID, e.PlanID, nullInt(e.RequestedDose), nullInt(e.DoseInstanceID),
+				string(e.Kind), e.Reason, nullInt(int64(e.SnoozeMinutes)), db.UTC(e.OccurredAt), db.UTC(e.ReceivedAt),
+				string(e.Source), e.ClientEventID, e.DeviceID, string(e.Result), string(e.DoseStatus), e.DoubleDose, e.ActorID)
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			if db.IsUniqueViolation(err) {
+				return errRaced
+			}
+			return fmt.Errorf("record events: insert: %w", err)
+		}
+	}
+	return nil
+}
+
+func nullInt(v int64) any {
+	if v == 0 {
+		return nil
+	}
+	return v
+}
+
+func nullString(v string) any {
+	if v == "" {
+		return nil
+	}
+	return v
+}

@@ -1,0 +1,458 @@
+package store_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+)
+
+// ny is the zone of the matching tests' patients.
+var ny = mustZone("America/New_York")
+
+func mustZone(name string) *time.Location {
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		panic(err)
+	}
+	return loc
+}
+
+// local is a wall time in New York.
+func local(y int, m time.Month, d, hh, mm int) time.Time {
+	return time.Date(y, m, d, hh, mm, 0, 0, ny)
+}
+
+// ev builds an event input of the fixture's org.
+func (f *fixture) ev(patientID, planID string, kind adherence.EventKind, at time.Time, clientID string) store.EventInput {
+	src := adherence.SourceApp
+	if kind == adherence.EventOpened {
+		src = adherence.SourceDevice
+	}
+	e := adherence.Event{
+		OrgID: f.org, PatientID: patientID, PlanID: planID, Kind: kind, OccurredAt: at.UTC(),
+		ReceivedAt: f.now, Source: src, ClientEventID: clientID,
+	}
+	if kind == adherence.EventSkipped {
+		e.Reason = "side_effects"
+	}
+	return store.EventInput{Actor: f.actor, Event: e}
+}
+
+// record records inputs and fails on a whole-group error.
+func (f *fixture) record(in ...store.EventInput) []store.EventOutcome {
+	f.t.Helper()
+	out, err := f.s.RecordEvents(f.ctx, in)
+	if err != nil {
+		f.t.Fatalf("record events: %v", err)
+	}
+	return out
+}
+
+// step is one thing that happens in a matching scenario.
+type step struct {
+	kind  adherence.EventKind // "" means: run the missed-dose job at `at`
+	at    time.Time
+	check adherence.EventResult
+	dbl   bool
+}
+
+func TestMatchingAndScoring(t *testing.T) {
+	march2 := func(hh, mm int) time.Time { return local(2026, 3, 2, hh, mm) }
+	missedJob := func(at time.Time) step { return step{at: at} }
+	cases := []struct {
+		name   string
+		times  []string
+		steps  []step
+		want   map[string]adherence.DoseStatus // local due time → status
+		outbox map[string]int                  // topic → records
+	}{
+		{
+			name:  "on time",
+			times: []string{"08:00"},
+			steps: []step{{kind: adherence.EventTaken, at: march2(8, 40), check: adherence.ResultScored}},
+			want:  map[string]adherence.DoseStatus{"2026-03-02T08:00": adherence.DoseTakenOnTime},
+		},
+		{
+			name:  "early within on-time window",
+			times: []string{"08:00"},
+			steps: []step{{kind: adherence.EventTaken, at: march2(7, 0), check: adherence.ResultScored}},
+			want:  map[string]adherence.DoseStatus{"2026-03-02T08:00": adherence.DoseTakenOnTime},
+		},
+		{
+			name:  "late",
+			times: []string{"08:00"},
+			steps: []step{{kind: adherence.EventTaken, at: march2(10, 59), check: adherence.ResultScored}},
+			want:  map[string]adherence.DoseStatus{"2026-03-02T08:00": adherence.DoseTakenLate},
+		},
+		{
+			name:  "skipped",
+			times: []string{"08:00"},
+			steps: []step{{kind: adherence.EventSkipped, at: march2(7, 30), check: adherence.ResultScored}},
+			want:  map[string]adherence.DoseStatus{"2026-03-02T08:00": adherence.DoseSkipped},
+		},
+		{
+			name:  "taken after a skip wins",
+			times: []string{"08:00"},
+			steps: []step{
+				{kind: adherence.EventSkipped, at: march2(8, 0), check: adherence.ResultScored},
+				{kind: adherence.EventTaken, at: march2(9, 30), check: adherence.ResultScored},
+				{kind: adherence.EventSkipped, at: march2(9, 45), check: adherence.ResultRecorded},
+			},
+			want: map[string]adherence.DoseStatus{"2026-03-02T08:00": adherence.DoseTakenLate},
+		},
+		{
+			name:   "missed when the window closes",
+			times:  []string{"08:00"},
+			steps:  []step{missedJob(march2(10, 59)), missedJob(march2(11, 0)), missedJob(march2(12, 0))},
+			want:   map[string]adherence.DoseStatus{"2026-03-02T08:00": adherence.DoseMissed, "2026-03-01T08:00": adherence.DoseMissed},
+			outbox: map[string]int{store.TopicDoseMissed: 2},
+		},
+		{
+			name:  "not missed before the window closes",
+			times: []string{"08:00"},
+			steps: []step{missedJob(march2(10, 59))},
+			want:  map[string]adherence.DoseStatus{"2026-03-02T08:00": adherence.DoseScheduled},
+		},
+		{
+			name:  "orphans outside every window",
+			times: []string{"08:00"},
+			steps: []step{
+				{kind: adherence.EventTaken, at: march2(6, 59), check: adherence.ResultOrphan},
+				{kind: adherence.EventTaken, at: march2(11, 1), check: adherence.ResultOrphan},
+			},
+			want: map[string]adherence.DoseStatus{"2026-03-02T08:00": adherence.DoseScheduled},
+		},
+		{
+			name:  "repeated openings count once, a later one is a possible double dose",
+			times: []string{"08:00"},
+			steps: []step{
+				{kind: adherence.EventOpened, at: march2(8, 5), check: adherence.ResultScored},
+				{kind: adherence.EventOpened, at: march2(8, 12), check: adherence.ResultDuplicate},
+				{kind: adherence.EventOpened, at: march2(9, 30), check: adherence.ResultRecorded, dbl: true},
+			},
+			want: map[string]adherence.DoseStatus{"2026-03-02T08:00": adherence.DoseTakenOnTime},
+		},
+		{
+			name:  "late sync re-scores a missed dose",
+			times: []string{"08:00"},
+			steps: []step{
+				missedJob(march2(13, 0)),
+				{kind: adherence.EventOpened, at: march2(8, 30), check: adherence.ResultScored},
+			},
+			want:   map[string]adherence.DoseStatus{"2026-03-02T08:00": adherence.DoseTakenOnTime, "2026-03-01T08:00": adherence.DoseMissed},
+			outbox: map[string]int{store.TopicDoseMissed: 2, store.TopicDoseResolved: 1},
+		},
+		{
+			name:  "an earlier taking reported later becomes the taking",
+			times: []string{"08:00"},
+			steps: []step{
+				{kind: adherence.EventTaken, at: march2(10, 0), check: adherence.ResultScored},
+				{kind: adherence.EventOpened, at: march2(8, 10), check: adherence.ResultScored, dbl: true},
+			},
+			want: map[string]adherence.DoseStatus{"2026-03-02T08:00": adherence.DoseTakenOnTime},
+		},
+		{
+			name:  "snooze changes nothing",
+			times: []string{"08:00"},
+			steps: []step{{kind: adherence.EventSnoozed, at: march2(8, 0), check: adherence.ResultRecorded}},
+			want:  map[string]adherence.DoseStatus{"2026-03-02T08:00": adherence.DoseScheduled},
+		},
+		{
+			// 2026-03-08: clocks in New York go from 02:00 EST to 03:00 EDT.
+			name:  "twice daily across the daylight-saving change",
+			times: []string{"08:00", "20:00"},
+			steps: []step{
+				{kind: adherence.EventTaken, at: local(2026, 3, 7, 8, 10), check: adherence.ResultScored},
+				{kind: adherence.EventTaken, at: local(2026, 3, 7, 21, 30), check: adherence.ResultScored},
+				{kind: adherence.EventTaken, at: local(2026, 3, 8, 7, 55), check: adherence.ResultScored},
+				{kind: adherence.EventTaken, at: local(2026, 3, 8, 20, 5), check: adherence.ResultScored},
+				// 09:30 EST would be 10:30 EDT: taken_late only if the window follows wall time.
+				{kind: adherence.EventTaken, at: local(2026, 3, 9, 9, 30), check: adherence.ResultScored},
+				missedJob(local(2026, 3, 10, 0, 0)),
+			},
+			want: map[string]adherence.DoseStatus{
+				"2026-03-07T08:00": adherence.DoseTakenOnTime, "2026-03-07T20:00": adherence.DoseTakenLate,
+				"2026-03-08T08:00": adherence.DoseTakenOnTime, "2026-03-08T20:00": adherence.DoseTakenOnTime,
+				"2026-03-09T08:00": adherence.DoseTakenLate, "2026-03-09T20:00": adherence.DoseMissed,
+			},
+		},
+	}
+	each(t, func(t *testing.T, f *fixture) {
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				f.t = t
+				f.now = start
+				pat := f.patient("America/New_York")
+				pl := f.plan(pat.ID, timeOfDay(tc.times...))
+				for i, st := range tc.steps {
+					if st.kind == "" {
+						if _, err := f.s.MarkMissed(f.ctx, st.at); err != nil {
+							t.Fatalf("step %d: mark missed: %v", i, err)
+						}
+						continue
+					}
+					f.now = st.at.Add(time.Minute).UTC()
+					out := f.record(f.ev(pat.ID, pl.ID, st.kind, st.at, fmt.Sprintf("%s-%d", tc.name, i)))
+					if out[0].Err != nil {
+						t.Fatalf("step %d: %v", i, out[0].Err)
+					}
+					if got := out[0].Event.Result; got != st.check || out[0].Event.DoubleDose != st.dbl {
+						t.Errorf("step %d (%s at %s): result %s double=%v, want %s double=%v",
+							i, st.kind, st.at.Format("01-02 15:04"), got, out[0].Event.DoubleDose, st.check, st.dbl)
+					}
+				}
+				got := map[string]adherence.DoseStatus{}
+				for _, d := range f.allDoses(pl.ID) {
+					if _, ok := tc.want[d.LocalTime]; ok {
+						got[d.LocalTime] = d.Status
+					}
+				}
+				for k, want := range tc.want {
+					if got[k] != want {
+						t.Errorf("dose %s: status %q, want %q", k, got[k], want)
+					}
+				}
+				for topic, n := range tc.outbox {
+					if c := f.count(`SELECT COUNT(*) FROM outbox WHERE topic = $1 AND patient_id = $2`, topic, pat.ID); c != n {
+						t.Errorf("outbox %s: %d records, want %d", topic, c, n)
+					}
+				}
+			})
+		}
+	})
+}
+
+func TestDoubleDoseFlagsTheInstance(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		pat := f.patient("America/New_York")
+		pl := f.plan(pat.ID, timeOfDay("08:00"))
+		f.record(f.ev(pat.ID, pl.ID, adherence.EventOpened, local(2026, 3, 2, 8, 0), "a"))
+		f.record(f.ev(pat.ID, pl.ID, adherence.EventOpened, local(2026, 3, 2, 9, 0), "b"))
+		ds := f.doses(pl.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 3, 0, 0))
+		if len(ds) != 1 || !ds[0].DoubleDose || ds[0].TakenAt == nil || !ds[0].TakenAt.Equal(local(2026, 3, 2, 8, 0)) {
+			t.Fatalf("instance = %+v, want double dose flagged and taken at 08:00", ds)
+		}
+		c, err := f.s.DoseCounts(f.ctx, f.org, store.ReportFilter{PatientID: pat.ID, From: local(2026, 3, 2, 0, 0), To: local(2026, 3, 3, 0, 0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.DoubleDoses != 1 || c.OnTime != 1 {
+			t.Fatalf("counts = %+v", c)
+		}
+	})
+}
+
+func TestPlanWindowOverride(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		pat := f.patient("America/New_York")
+		pl := f.plan(pat.ID, timeOfDay("08:00"))
+		on, late := 10, 30
+		pl.OnTimeMinutes, pl.LateMaxMinutes = &on, &late
+		if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+			t.Fatal(err)
+		}
+		out := f.record(
+			f.ev(pat.ID, pl.ID, adherence.EventTaken, local(2026, 3, 2, 8, 20), "late"),
+			f.ev(pat.ID, pl.ID, adherence.EventTaken, local(2026, 3, 3, 8, 45), "orphan"),
+		)
+		if out[0].Event.DoseStatus != adherence.DoseTakenLate || out[1].Event.Result != adherence.ResultOrphan {
+			t.Fatalf("outcomes = %+v / %+v", out[0].Event, out[1].Event)
+		}
+		// The missed-dose job uses the plan's 30 minutes, not the org's 3 hours.
+		res, err := f.s.MarkMissed(f.ctx, local(2026, 3, 3, 8, 31))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Marked != 2 { // 2026-03-01 and 2026-03-03
+			t.Fatalf("marked %d, want 2", res.Marked)
+		}
+		// Org windows apply to plans without an override.
+		if err := f.s.SetWindows(f.ctx, f.actor, f.org, adherence.Windows{OnTime: 5 * time.Minute, LateMax: 20 * time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+		pl2 := f.plan(pat.ID, timeOfDay("12:00"))
+		out = f.record(f.ev(pat.ID, pl2.ID, adherence.EventTaken, local(2026, 3, 2, 12, 15), "org-window"))
+		if out[0].Event.DoseStatus != adherence.DoseTakenLate {
+			t.Fatalf("org window: %+v", out[0].Event)
+		}
+		if err := f.s.SetWindows(f.ctx, f.actor, f.org, adherence.Windows{OnTime: 30 * time.Minute, LateMax: 20 * time.Minute}); errs.CodeOf(err) != errs.CodeInvalid {
+			t.Fatalf("late < on time accepted: %v", err)
+		}
+	})
+}
+
+func TestEventIdempotency(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		pat := f.patient("America/New_York")
+		pl := f.plan(pat.ID, timeOfDay("08:00"))
+		in := f.ev(pat.ID, pl.ID, adherence.EventTaken, local(2026, 3, 2, 8, 0), "retry-me")
+		first := f.record(in)[0]
+		again := f.record(in)[0]
+		if first.Err != nil || again.Err != nil || !again.Replayed || again.Event.ID != first.Event.ID {
+			t.Fatalf("first %+v, again %+v", first, again)
+		}
+		// The same key with different content is a conflict, not a replay.
+		other := in
+		other.Event.OccurredAt = other.Event.OccurredAt.Add(time.Minute)
+		wantCode(t, f.record(other)[0].Err, errs.CodeConflict)
+		// The key is per source and per org.
+		sms := in
+		sms.Event.Source = adherence.SourceSMS
+		if o := f.record(sms)[0]; o.Err != nil || o.Replayed {
+			t.Fatalf("same client id from another source: %+v", o)
+		}
+		// Repeats inside one batch share the first item's outcome.
+		dup := f.ev(pat.ID, pl.ID, adherence.EventTaken, local(2026, 3, 3, 8, 0), "twice")
+		out := f.record(dup, dup)
+		if out[0].Event.ID == "" || out[1].Event.ID != out[0].Event.ID || !out[1].Replayed {
+			t.Fatalf("batch repeat: %+v", out)
+		}
+		if n := f.count(`SELECT COUNT(*) FROM events WHERE org_id = $1`, f.org); n != 3 {
+			t.Fatalf("%d events stored, want 3", n)
+		}
+		if n := f.count(`SELECT COUNT(*) FROM audit_log WHERE resource_type = 'AdherenceEvent'`); n != 3 {
+			t.Fatalf("%d audit records, want 3", n)
+		}
+	})
+}
+
+func TestEventIdempotencyUnderConcurrency(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		pat := f.patient("America/New_York")
+		pl := f.plan(pat.ID, timeOfDay("08:00"))
+		in := f.ev(pat.ID, pl.ID, adherence.EventTaken, local(2026, 3, 2, 8, 0), "racing")
+		const n = 50
+		ids := make([]string, n)
+		errors := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				out, err := f.s.RecordEvents(f.ctx, []store.EventInput{in})
+				if err != nil {
+					errors[i] = err
+					return
+				}
+				ids[i], errors[i] = out[0].Event.ID, out[0].Err
+			}()
+		}
+		wg.Wait()
+		for i := range n {
+			if errors[i] != nil {
+				t.Fatalf("caller %d: %v", i, errors[i])
+			}
+			if ids[i] == "" || ids[i] != ids[0] {
+				t.Fatalf("caller %d got id %q, caller 0 got %q", i, ids[i], ids[0])
+			}
+		}
+		if c := f.count(`SELECT COUNT(*) FROM events WHERE client_event_id = 'racing'`); c != 1 {
+			t.Fatalf("%d rows, want 1", c)
+		}
+	})
+}
+
+func TestEventValidation(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		pat := f.patient("America/New_York")
+		pl := f.plan(pat.ID, timeOfDay("08:00"))
+		other := f.patient("America/New_York")
+		otherOrg, otherActor := f.otherOrg()
+
+		good := f.ev(pat.ID, pl.ID, adherence.EventTaken, local(2026, 3, 2, 8, 0), "good")
+		unknownPlan := f.ev(pat.ID, "01890000-0000-7000-8000-000000000000", adherence.EventTaken, local(2026, 3, 2, 8, 0), "unknown-plan")
+		wrongPatient := f.ev(other.ID, pl.ID, adherence.EventTaken, local(2026, 3, 2, 8, 0), "wrong-patient")
+		beforeStart := f.ev(pat.ID, pl.ID, adherence.EventTaken, start.Add(-3*time.Hour), "before-start")
+		foreign := f.ev(pat.ID, pl.ID, adherence.EventTaken, local(2026, 3, 2, 8, 0), "foreign")
+		foreign.Event.OrgID, foreign.Actor = otherOrg, otherActor
+		unknownDose := f.ev(pat.ID, "", adherence.EventTaken, local(2026, 3, 2, 8, 0), "unknown-dose")
+		unknownDose.Event.RequestedDose = 987654321
+
+		out := f.record(good, unknownPlan, wrongPatient, beforeStart, foreign, unknownDose)
+		want := []struct {
+			code  errs.Code
+			field string
+		}{{"", ""}, {errs.CodeNotFound, "planId"}, {errs.CodeInvalid, "patientId"}, {errs.CodeInvalid, "occurredAt"}, {errs.CodeNotFound, "planId"}, {errs.CodeNotFound, "doseId"}}
+		for i, w := range want {
+			if errs.CodeOf(out[i].Err) != w.code {
+				t.Errorf("item %d: error %v, want code %q", i, out[i].Err, w.code)
+				continue
+			}
+			if w.field != "" {
+				if e, ok := out[i].Err.(*errs.Error); !ok || e.Field != w.field {
+					t.Errorf("item %d: error %v, want field %s", i, out[i].Err, w.field)
+				}
+			}
+		}
+		if n := f.count(`SELECT COUNT(*) FROM events`); n != 1 {
+			t.Fatalf("%d events stored, want only the valid one", n)
+		}
+	})
+}
+
+func TestEventByDoseID(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		pat := f.patient("America/New_York")
+		pl := f.plan(pat.ID, timeOfDay("08:00", "20:00"))
+		ds := f.doses(pl.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 3, 0, 0))
+		evening := ds[1]
+		// Skip tonight's dose in the morning, naming it.
+		in := f.ev(pat.ID, "", adherence.EventSkipped, local(2026, 3, 2, 9, 0), "skip-tonight")
+		in.Event.RequestedDose = evening.ID
+		out := f.record(in)[0]
+		if out.Err != nil || out.Event.DoseInstanceID != evening.ID || out.Event.DoseStatus != adherence.DoseSkipped || out.Event.PlanID != pl.ID {
+			t.Fatalf("outcome %+v", out)
+		}
+		ds = f.doses(pl.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 3, 0, 0))
+		if ds[0].Status != adherence.DoseScheduled || ds[1].Status != adherence.DoseSkipped || ds[1].SkipReason != "side_effects" {
+			t.Fatalf("doses %+v", ds)
+		}
+	})
+}
+
+func TestMarkMissedExactlyOnceConcurrently(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		for range 5 {
+			pat := f.patient("America/New_York")
+			f.plan(pat.ID, timeOfDay("08:00", "12:00", "18:00"))
+		}
+		at := local(2026, 3, 9, 0, 0)
+		var wg sync.WaitGroup
+		marked := make([]int, 4)
+		for i := range marked {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res, err := f.s.MarkMissed(f.ctx, at)
+				if err != nil {
+					t.Errorf("mark missed: %v", err)
+				}
+				marked[i] = res.Marked
+			}()
+		}
+		wg.Wait()
+		total := 0
+		for _, n := range marked {
+			total += n
+		}
+		// 5 patients × 3 doses × 8 days (March 1–8).
+		if total != 120 {
+			t.Fatalf("marked %d in total (%v), want 120", total, marked)
+		}
+		if n := f.count(`SELECT COUNT(*) FROM outbox WHERE topic = 'dose.missed'`); n != 120 {
+			t.Fatalf("%d outbox records, want 120", n)
+		}
+		if n := f.count(`SELECT COUNT(DISTINCT dedupe_key) FROM outbox WHERE topic = 'dose.missed'`); n != 120 {
+			t.Fatalf("%d distinct outbox keys, want 120", n)
+		}
+		recs, err := f.s.ListOutbox(f.ctx, f.org, store.OutboxFilter{Topic: store.TopicDoseMissed, Limit: 1000})
+		if err != nil || len(recs) != 120 {
+			t.Fatalf("list outbox: %d records, %v", len(recs), err)
+		}
+	})
+}

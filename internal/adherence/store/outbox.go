@@ -1,0 +1,259 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/platform/db"
+)
+
+// Outbox topics.
+const (
+	// TopicDoseMissed announces that a dose instance was marked missed.
+	TopicDoseMissed = "dose.missed"
+	// TopicDoseResolved announces that a missed dose was reported taken
+	// after all (a late sync), so escalations about it can stop.
+	TopicDoseResolved = "dose.resolved"
+)
+
+// OutboxRecord is one announcement in the transactional outbox.
+type OutboxRecord struct {
+	ID          int64
+	OrgID       string
+	Topic       string
+	DedupeKey   string
+	PatientID   string
+	Payload     json.RawMessage
+	CreatedAt   time.Time
+	ProcessedAt *time.Time
+}
+
+// DosePayload is the payload of the dose.* topics: ids and times only.
+type DosePayload struct {
+	DoseInstanceID int64      `json:"doseInstanceId"`
+	PlanID         string     `json:"planId"`
+	PatientID      string     `json:"patientId"`
+	DueAt          time.Time  `json:"dueAt"`
+	Status         string     `json:"status"`
+	EventID        string     `json:"eventId,omitempty"`
+	TakenAt        *time.Time `json:"takenAt,omitempty"`
+}
+
+type outboxRecord struct {
+	orgID, topic, key, patientID string
+	payload                      any
+	at                           time.Time
+}
+
+func resolvedRecord(e *adherence.Event, c *liveInstance, now time.Time) outboxRecord {
+	return outboxRecord{
+		orgID: e.OrgID, topic: TopicDoseResolved, key: fmt.Sprint(c.ID), patientID: e.PatientID, at: now,
+		payload: DosePayload{DoseInstanceID: c.ID, PlanID: e.PlanID, PatientID: e.PatientID, DueAt: c.DueAt,
+			Status: string(e.DoseStatus), EventID: e.ID, TakenAt: &e.OccurredAt},
+	}
+}
+
+// insertOutbox writes recs; a (topic, key) already present is kept, so an
+// announcement is made once.
+func insertOutbox(ctx context.Context, tx *db.Tx, recs []outboxRecord) error {
+	for _, r := range recs {
+		payload, err := json.Marshal(r.payload)
+		if err != nil {
+			return fmt.Errorf("outbox: encode payload: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (org_id, topic, dedupe_key, patient_id, payload, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (topic, dedupe_key) DO NOTHING`,
+			r.orgID, r.topic, r.key, r.patientID, string(payload), db.UTC(r.at)); err != nil {
+			return fmt.Errorf("outbox: insert %s: %w", r.topic, err)
+		}
+	}
+	return nil
+}
+
+// OutboxFilter selects outbox records for ListOutbox.
+type OutboxFilter struct {
+	Topic string
+	// After returns records with a larger id (keyset pagination).
+	After int64
+	// PendingOnly keeps records no consumer has processed.
+	PendingOnly bool
+	// Limit: 100 when zero, at most 1000.
+	Limit int
+}
+
+// ListOutbox returns outbox records of orgID in id order.
+func (s *Store) ListOutbox(ctx context.Context, orgID string, f OutboxFilter) ([]OutboxRecord, error) {
+	if !isID(orgID) {
+		return nil, nil
+	}
+	args := []any{orgID, f.After}
+	where := `org_id = $1 AND id > $2`
+	if f.Topic != "" {
+		args = append(args, f.Topic)
+		where += fmt.Sprintf(` AND topic = $%d`, len(args))
+	}
+	if f.PendingOnly {
+		where += ` AND processed_at IS NULL`
+	}
+	args = append(args, limit(f.Limit, 100, 1000))
+	rows, err := s.db.SQL.QueryContext(ctx, `SELECT id, org_id, topic, dedupe_key, COALESCE(CAST(patient_id AS TEXT), ''), payload, created_at, processed_at
+		FROM outbox WHERE `+where+fmt.Sprintf(` ORDER BY id LIMIT $%d`, len(args)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []OutboxRecord
+	for rows.Next() {
+		var r OutboxRecord
+		var payload string
+		var processed sql.NullTime
+		if err := rows.Scan(&r.ID, &r.OrgID, &r.Topic, &r.DedupeKey, &r.PatientID, &payload, &r.CreatedAt, &processed); err != nil {
+			return nil, fmt.Errorf("list outbox: %w", err)
+		}
+		r.Payload, r.CreatedAt, r.ProcessedAt = json.RawMessage(payload), r.CreatedAt.UTC(), timePtr(processed)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// MissedResult reports a MarkMissed run.
+type MissedResult struct {
+	Examined int // open instances past their due time that were looked at
+	Marked   int // instances marked missed
+}
+
+// missedChunk is how many open instances MarkMissed examines per
+// transaction.
+const missedChunk = 1000
+
+// MarkMissed marks missed every scheduled instance whose window closed
+// (due + lateMax ≤ now) with no outcome, and writes one dose.missed
+// outbox record per instance in the same transaction.
+//
+// It is safe to run concurrently: on PostgreSQL each chunk locks its rows
+// with FOR UPDATE SKIP LOCKED and the UPDATE re-checks status = 'scheduled',
+// so an instance is marked — and announced — exactly once; SQLite has a
+// single writer. The open-instance index (dose_instances_open) keeps the
+// scan to instances past their due time that have no outcome yet.
+func (s *Store) MarkMissed(ctx context.Context, now time.Time) (MissedResult, error) {
+	now = db.UTC(now)
+	var res MissedResult
+	afterDue, afterID := time.Time{}, int64(0)
+	for {
+		var c missedChunkResult
+		err := s.db.InTx(ctx, func(tx *db.Tx) error {
+			var err error
+			c, err = markMissedChunk(ctx, tx, now, afterDue, afterID)
+			return err
+		})
+		if err != nil {
+			return res, fmt.Errorf("mark missed doses: %w", err)
+		}
+		res.Examined += c.examined
+		res.Marked += c.marked
+		afterDue, afterID = c.lastDue, c.lastID
+		if c.done {
+			return res, nil
+		}
+	}
+}
+
+type openInstance struct {
+	id                     int64
+	orgID, patientID, plan string
+	dueAt                  time.Time
+	lateMax                time.Duration
+}
+
+// missedChunkResult is what one chunk of MarkMissed did.
+type missedChunkResult struct {
+	examined, marked int
+	done             bool
+	lastDue          time.Time
+	lastID           int64
+}
+
+func markMissedChunk(ctx context.Context, tx *db.Tx, now, afterDue time.Time, afterID int64) (missedChunkResult, error) {
+	var r missedChunkResult
+	lock := ""
+	if tx.Dialect == db.Postgres {
+		lock = " FOR UPDATE OF d SKIP LOCKED"
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT d.id, d.org_id, d.patient_id, d.plan_id, d.due_at,
+			COALESCE(p.late_max_minutes, o.late_max_minutes, $1)
+		FROM dose_instances d
+		JOIN plans p ON p.id = d.plan_id
+		LEFT JOIN org_settings o ON o.org_id = d.org_id
+		WHERE d.status = 'scheduled' AND d.due_at < $2 AND (d.due_at > $3 OR (d.due_at = $3 AND d.id > $4))
+		ORDER BY d.due_at, d.id LIMIT $5`+lock,
+		int(adherence.DefaultWindows.LateMax/time.Minute), now, afterDue, afterID, missedChunk)
+	if err != nil {
+		return r, err
+	}
+	var open []openInstance
+	for rows.Next() {
+		var o openInstance
+		var lateMin int
+		if err := rows.Scan(&o.id, &o.orgID, &o.patientID, &o.plan, &o.dueAt, &lateMin); err != nil {
+			rows.Close()
+			return r, err
+		}
+		o.dueAt, o.lateMax = o.dueAt.UTC(), time.Duration(lateMin)*time.Minute
+		open = append(open, o)
+	}
+	if err := rows.Close(); err != nil {
+		return r, err
+	}
+	if err := rows.Err(); err != nil {
+		return r, err
+	}
+	if len(open) == 0 {
+		r.done = true
+		return r, nil
+	}
+	last := open[len(open)-1]
+	r.examined, r.done, r.lastDue, r.lastID = len(open), len(open) < missedChunk, last.dueAt, last.id
+
+	byID := map[int64]openInstance{}
+	var ids []any
+	for _, o := range open {
+		if !o.dueAt.Add(o.lateMax).After(now) {
+			byID[o.id] = o
+			ids = append(ids, o.id)
+		}
+	}
+	if len(ids) == 0 {
+		return r, nil
+	}
+	args := append([]any{now}, ids...)
+	marked, err := tx.QueryContext(ctx, `UPDATE dose_instances SET status = 'missed', resolved_at = $1
+		WHERE status = 'scheduled' AND id IN `+placeholders(2, len(ids))+` RETURNING id`, args...)
+	if err != nil {
+		return r, err
+	}
+	var recs []outboxRecord
+	for marked.Next() {
+		var id int64
+		if err := marked.Scan(&id); err != nil {
+			marked.Close()
+			return r, err
+		}
+		o := byID[id]
+		recs = append(recs, outboxRecord{
+			orgID: o.orgID, topic: TopicDoseMissed, key: fmt.Sprint(id), patientID: o.patientID, at: now,
+			payload: DosePayload{DoseInstanceID: id, PlanID: o.plan, PatientID: o.patientID, DueAt: o.dueAt, Status: string(adherence.DoseMissed)},
+		})
+	}
+	if err := marked.Close(); err != nil {
+		return r, err
+	}
+	if err := insertOutbox(ctx, tx, recs); err != nil {
+		return r, err
+	}
+	r.marked = len(recs)
+	return r, nil
+}

@@ -1,0 +1,200 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/platform/audit"
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+)
+
+// ReportFilter selects the instances a dose-level report counts: those of
+// orgID due in [From, To), optionally of one patient or one plan.
+type ReportFilter struct {
+	PatientID, PlanID string
+	From, To          time.Time
+}
+
+func (f ReportFilter) where(orgID string) (string, []any) {
+	q := `org_id = $1 AND due_at >= $2 AND due_at < $3`
+	args := []any{orgID, db.UTC(f.From), db.UTC(f.To)}
+	if f.PatientID != "" {
+		args = append(args, f.PatientID)
+		q += fmt.Sprintf(` AND patient_id = $%d`, len(args))
+	}
+	if f.PlanID != "" {
+		args = append(args, f.PlanID)
+		q += fmt.Sprintf(` AND plan_id = $%d`, len(args))
+	}
+	return q, args
+}
+
+// DoseCounts counts the instances selected by f by status, with the orphan
+// events (by occurrence time) and possible double doses of the period.
+func (s *Store) DoseCounts(ctx context.Context, orgID string, f ReportFilter) (adherence.DoseCounts, error) {
+	all, err := s.doseCountsBy(ctx, orgID, f, false)
+	if err != nil {
+		return adherence.DoseCounts{}, err
+	}
+	return all[""], nil
+}
+
+// CohortCounts is DoseCounts per patient of orgID over [from, to).
+func (s *Store) CohortCounts(ctx context.Context, orgID string, from, to time.Time) (map[string]adherence.DoseCounts, error) {
+	return s.doseCountsBy(ctx, orgID, ReportFilter{From: from, To: to}, true)
+}
+
+func (s *Store) doseCountsBy(ctx context.Context, orgID string, f ReportFilter, perPatient bool) (map[string]adherence.DoseCounts, error) {
+	out := map[string]adherence.DoseCounts{}
+	if !isID(orgID) || (f.PatientID != "" && !isID(f.PatientID)) || (f.PlanID != "" && !isID(f.PlanID)) {
+		return out, nil
+	}
+	// key is what rows are grouped by: the patient, or nothing.
+	key, groupKey := `''`, ``
+	if perPatient {
+		key, groupKey = `patient_id`, `patient_id, `
+	}
+	where, args := f.where(orgID)
+	rows, err := s.db.SQL.QueryContext(ctx, `SELECT `+key+`, status, COUNT(*), SUM(CASE WHEN double_dose THEN 1 ELSE 0 END)
+		FROM dose_instances WHERE `+where+` GROUP BY `+groupKey+`status`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("dose counts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k, status string
+		var n, doubles int
+		if err := rows.Scan(&k, &status, &n, &doubles); err != nil {
+			return nil, fmt.Errorf("dose counts: %w", err)
+		}
+		c := out[k]
+		c.Scheduled += n
+		c.DoubleDoses += doubles
+		switch adherence.DoseStatus(status) {
+		case adherence.DoseTakenOnTime:
+			c.OnTime += n
+		case adherence.DoseTakenLate:
+			c.Late += n
+		case adherence.DoseSkipped:
+			c.Skipped += n
+		case adherence.DoseMissed:
+			c.Missed += n
+		case adherence.DoseExcluded:
+			c.Excluded += n
+		default:
+			c.Pending += n
+		}
+		out[k] = c
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("dose counts: %w", err)
+	}
+
+	// Orphans are events, counted by when they happened.
+	ewhere := `org_id = $1 AND occurred_at >= $2 AND occurred_at < $3 AND result = 'orphan'`
+	eargs := []any{orgID, db.UTC(f.From), db.UTC(f.To)}
+	if f.PatientID != "" {
+		eargs = append(eargs, f.PatientID)
+		ewhere += fmt.Sprintf(` AND patient_id = $%d`, len(eargs))
+	}
+	if f.PlanID != "" {
+		eargs = append(eargs, f.PlanID)
+		ewhere += fmt.Sprintf(` AND plan_id = $%d`, len(eargs))
+	}
+	group := ``
+	if perPatient {
+		group = ` GROUP BY patient_id`
+	}
+	erows, err := s.db.SQL.QueryContext(ctx, `SELECT `+key+`, COUNT(*) FROM events WHERE `+ewhere+group, eargs...)
+	if err != nil {
+		return nil, fmt.Errorf("orphan counts: %w", err)
+	}
+	defer erows.Close()
+	for erows.Next() {
+		var k string
+		var n int
+		if err := erows.Scan(&k, &n); err != nil {
+			return nil, fmt.Errorf("orphan counts: %w", err)
+		}
+		c := out[k]
+		c.Orphans += n
+		out[k] = c
+	}
+	return out, erows.Err()
+}
+
+// ListEvents returns the events of a patient of orgID that occurred in
+// [from, to), oldest first, at most limit (1000 when zero, at most 10000).
+func (s *Store) ListEvents(ctx context.Context, orgID, patientID string, from, to time.Time, n int) ([]adherence.Event, error) {
+	if !isID(orgID) || !isID(patientID) {
+		return nil, nil
+	}
+	rows, err := s.db.SQL.QueryContext(ctx, `SELECT `+eventColumns+` FROM events
+		WHERE org_id = $1 AND patient_id = $2 AND occurred_at >= $3 AND occurred_at < $4
+		ORDER BY occurred_at, id LIMIT $5`, orgID, patientID, db.UTC(from), db.UTC(to), limit(n, 1000, 10000))
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	defer rows.Close()
+	var out []adherence.Event
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list events: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Windows returns orgID's matching windows (DefaultWindows until set).
+func (s *Store) Windows(ctx context.Context, orgID string) (adherence.Windows, error) {
+	if !isID(orgID) {
+		return adherence.Windows{}, errs.NotFound("org")
+	}
+	ws, err := loadWindows(ctx, s.db.SQL, map[string]*planInfo{"": {orgID: orgID}})
+	if err != nil {
+		return adherence.Windows{}, err
+	}
+	if w, ok := ws[orgID]; ok {
+		return w, nil
+	}
+	return adherence.DefaultWindows, nil
+}
+
+// SetWindows sets orgID's matching windows (whole minutes). They apply to
+// events recorded and doses judged from now on; recorded outcomes stay.
+func (s *Store) SetWindows(ctx context.Context, a adherence.Actor, orgID string, w adherence.Windows) error {
+	on, late, dedupe := int(w.OnTime/time.Minute), int(w.LateMax/time.Minute), int(w.OpenDedupe/time.Minute)
+	switch {
+	case on < 0 || on > 720:
+		return errs.Invalid("onTimeMinutes", "must be between 0 and 720")
+	case late < 1 || late > 1440:
+		return errs.Invalid("lateMaxMinutes", "must be between 1 and 1440")
+	case late < on:
+		return errs.Invalid("lateMaxMinutes", "must not be less than onTimeMinutes")
+	case dedupe < 0 || dedupe > 720:
+		return errs.Invalid("openDedupeMinutes", "must be between 0 and 720")
+	}
+	if !isID(orgID) {
+		return errs.NotFound("org")
+	}
+	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO org_settings (org_id, on_time_minutes, late_max_minutes, open_dedupe_minutes, updated_at)
+			VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (org_id) DO UPDATE SET on_time_minutes = excluded.on_time_minutes,
+				late_max_minutes = excluded.late_max_minutes, open_dedupe_minutes = excluded.open_dedupe_minutes,
+				updated_at = excluded.updated_at`, orgID, on, late, dedupe, s.clock())
+		if err != nil {
+			return err
+		}
+		return s.record(ctx, tx, a, orgID, audit.ActionUpdate, "OrgSettings", orgID, "")
+	})
+	if err != nil {
+		return fmt.Errorf("set windows: %w", err)
+	}
+	return nil
+}
