@@ -43,6 +43,7 @@ Commands:
   admin bootstrap    create an organization and print its first admin API key
   schedule preview   print the dose times a FHIR Timing produces
   audit verify       check the audit trail's hash chain
+  report pdc         compute PQA PDC per patient from a pharmacy-claims CSV
 
 Configuration comes from flags and environment variables:
   DATABASE_URL       postgres://… or sqlite:path (default sqlite:data/adherence.db)
@@ -93,6 +94,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return cmdAuditVerify(ctx, rest[1:], getenv, stdout, stderr)
 		}
 		return fmt.Errorf("unknown audit command; try 'adherence audit verify --help'")
+	case "report":
+		return cmdReport(ctx, rest, getenv, stdin, stdout, stderr)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)

@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/medplatform/medplatform/internal/adherence/api"
+	"github.com/medplatform/medplatform/internal/adherence/ingest"
 	"github.com/medplatform/medplatform/internal/adherence/worker"
 	"github.com/medplatform/medplatform/internal/platform/auth"
 	"github.com/medplatform/medplatform/internal/platform/health"
@@ -108,6 +109,16 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	// Audited reads from concurrent requests share commits.
 	stopAudit := d.audit.StartGroupCommit(256)
 	defer stopAudit()
+	// So do ingested events; stopIngest (deferred after the HTTP server
+	// has shut down) commits whatever is still queued.
+	ingestMetrics, err := ingest.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	ingester := ingest.New(d.store, ingestMetrics)
+	stopIngest := ingester.Start()
+	defer stopIngest()
+	reg.MustRegister(jobs.QueueCollector(d.db, "adherence"))
 
 	var handler http.Handler
 	if withAPI {
@@ -117,7 +128,8 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		handler = api.NewServer(api.Deps{
 			Store: d.store, Audit: d.audit, Auth: authn, Health: checker, Registry: reg, HTTPMetrics: httpMetrics, Logger: log, Now: time.Now,
-			Wrap: func(h http.Handler) http.Handler { return telemetry.HTTPHandler(h, tp, prop) },
+			Ingest: ingester,
+			Wrap:   func(h http.Handler) http.Handler { return telemetry.HTTPHandler(h, tp, prop) },
 		})
 	} else {
 		mux := http.NewServeMux()

@@ -256,6 +256,9 @@ type planJSON struct {
 	DaysSupply   int             `json:"daysSupply,omitempty"`
 	AsNeeded     bool            `json:"asNeeded"`
 	Timing       schedule.Timing `json:"timing"`
+	Ingredient   string          `json:"ingredient,omitempty"`
+	DrugClass    string          `json:"drugClass,omitempty"`
+	Windows      *planWindows    `json:"windows,omitempty"`
 	Status       string          `json:"status"`
 	StartAt      time.Time       `json:"startAt"`
 	EndAt        *time.Time      `json:"endAt,omitempty"`
@@ -272,8 +275,12 @@ func planOut(p adherence.Plan, pat adherence.Patient, v view) planJSON {
 		Status: string(p.Status), StartAt: p.StartAt, EndAt: p.EndAt, Version: p.Version,
 		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt,
 	}
+	if p.OnTimeMinutes != nil || p.LateMaxMinutes != nil {
+		out.Windows = &planWindows{OnTimeMinutes: p.OnTimeMinutes, LateMaxMinutes: p.LateMaxMinutes}
+	}
 	if v == viewFull || pat.ShareMedicationWithCaregivers {
 		out.Medication = &medicationJSON{RxNorm: p.Medication.RxNorm, Display: p.Medication.Display}
+		out.Ingredient, out.DrugClass = p.Ingredient, p.DrugClass
 		out.Dose = p.Dose
 		out.Instructions = p.Instructions
 		out.DaysSupply = p.DaysSupply
@@ -292,7 +299,17 @@ type planInput struct {
 	Timing       *schedule.Timing `json:"timing"`
 	StartAt      *time.Time       `json:"startAt"`
 	EndAt        *time.Time       `json:"endAt"`
+	Ingredient   *string          `json:"ingredient"`
+	DrugClass    *string          `json:"drugClass"`
+	Windows      *planWindows     `json:"windows"`
 	Version      *int             `json:"version"`
+}
+
+// planWindows overrides the org's matching windows for one plan; a null
+// field keeps (or, on PATCH, restores) the org's value.
+type planWindows struct {
+	OnTimeMinutes  *int `json:"onTimeMinutes"`
+	LateMaxMinutes *int `json:"lateMaxMinutes"`
 }
 
 var rxcui = regexp.MustCompile(`^[0-9]{1,10}$`)
@@ -331,6 +348,23 @@ func (in planInput) apply(p *adherence.Plan, create bool) error {
 	if in.AsNeeded != nil {
 		p.AsNeeded = *in.AsNeeded
 	}
+	if in.Ingredient != nil {
+		v := strings.ToLower(strings.TrimSpace(*in.Ingredient))
+		if len(v) > 200 {
+			return errs.Invalid("ingredient", "must be at most 200 characters")
+		}
+		p.Ingredient = v
+	}
+	if in.DrugClass != nil {
+		v := strings.TrimSpace(*in.DrugClass)
+		if len(v) > 100 {
+			return errs.Invalid("drugClass", "must be at most 100 characters")
+		}
+		p.DrugClass = v
+	}
+	if in.Windows != nil {
+		p.OnTimeMinutes, p.LateMaxMinutes = in.Windows.OnTimeMinutes, in.Windows.LateMaxMinutes
+	}
 	if in.Timing != nil {
 		p.Timing = *in.Timing
 	} else if create && !p.AsNeeded {
@@ -360,12 +394,20 @@ type doseJSON struct {
 	DueAt     time.Time `json:"dueAt"`
 	LocalTime string    `json:"localTime"`
 	Status    string    `json:"status"`
+	// The outcome, once there is one.
+	EventID            string     `json:"eventId,omitempty"`
+	TakenAt            *time.Time `json:"takenAt,omitempty"`
+	SkipReason         string     `json:"skipReason,omitempty"`
+	ResolvedAt         *time.Time `json:"resolvedAt,omitempty"`
+	PossibleDoubleDose bool       `json:"possibleDoubleDose,omitempty"`
 }
 
 func dosesOut(ds []adherence.DoseInstance) []doseJSON {
 	out := make([]doseJSON, 0, len(ds))
 	for _, d := range ds {
-		out = append(out, doseJSON{ID: d.ID, PlanID: d.PlanID, PatientID: d.PatientID, Seq: d.Seq, DueAt: d.DueAt, LocalTime: d.LocalTime, Status: string(d.Status)})
+		out = append(out, doseJSON{ID: d.ID, PlanID: d.PlanID, PatientID: d.PatientID, Seq: d.Seq, DueAt: d.DueAt,
+			LocalTime: d.LocalTime, Status: string(d.Status), EventID: d.EventID, TakenAt: d.TakenAt,
+			SkipReason: d.SkipReason, ResolvedAt: d.ResolvedAt, PossibleDoubleDose: d.DoubleDose})
 	}
 	return out
 }

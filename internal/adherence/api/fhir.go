@@ -86,9 +86,10 @@ func (s *server) handleFHIRSearch(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	b := fhir.Bundle{ResourceType: "Bundle", Type: "searchset", Total: len(plans), Entry: []fhir.BundleEntry{}}
+	b := fhir.Searchset[fhir.MedicationRequest]()
+	b.Total = len(plans)
 	for _, p := range plans {
-		b.Entry = append(b.Entry, fhir.BundleEntry{FullURL: "MedicationRequest/" + p.ID, Resource: fhir.FromPlan(p)})
+		b.Entry = append(b.Entry, fhir.BundleEntry[fhir.MedicationRequest]{FullURL: "MedicationRequest/" + p.ID, Resource: fhir.FromPlan(p)})
 	}
 	writeFHIR(w, http.StatusOK, b)
 }

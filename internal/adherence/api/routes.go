@@ -49,5 +49,19 @@ func (s *server) routes(mux *httpx.Mux) {
 	mux.Handle("POST /fhir/MedicationRequest", s.authed(s.handleFHIRImport))
 	mux.Handle("GET /fhir/MedicationRequest", s.authed(s.handleFHIRSearch))
 
+	mux.Handle("POST /v1/events", s.authed(s.handleRecordEvent))
+	mux.Handle("POST /v1/events:batch", s.authed(s.handleRecordBatch))
+	mux.Handle("GET /v1/patients/{id}/events", s.authed(s.handleListEvents))
+
+	mux.Handle("GET /v1/patients/{id}/adherence", s.authed(s.handlePatientAdherence))
+	mux.Handle("GET /v1/plans/{id}/adherence", s.authed(s.handlePlanAdherence))
+	mux.Handle("GET /v1/reports/adherence", s.authed(s.handleCohortAdherence))
+	mux.Handle("GET /v1/patients/{id}/pdc", s.authed(s.handlePatientPDC))
+	mux.Handle("GET /fhir/MedicationAdministration", s.authed(s.handleFHIRAdministrations))
+
+	mux.Handle("GET /v1/settings/windows", s.authed(s.handleGetWindows))
+	mux.Handle("PUT /v1/settings/windows", s.authed(s.handleSetWindows))
+	mux.Handle("GET /v1/outbox", s.authed(s.handleListOutbox))
+
 	mux.Handle("GET /v1/audit", s.authed(s.handleListAudit))
 }

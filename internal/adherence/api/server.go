@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/medplatform/medplatform/internal/adherence/ingest"
 	"github.com/medplatform/medplatform/internal/adherence/store"
 	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/auth"
@@ -30,6 +31,9 @@ type Deps struct {
 	HTTPMetrics *telemetry.HTTPMetrics
 	Logger      *slog.Logger
 	Now         func() time.Time
+	// Ingest commits events in groups; nil records each request in a
+	// transaction of its own.
+	Ingest *ingest.Ingester
 	// Wrap, when set, wraps the whole handler (tracing).
 	Wrap func(http.Handler) http.Handler
 }
@@ -47,6 +51,9 @@ type server struct {
 func NewServer(d Deps) http.Handler {
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.Ingest == nil {
+		d.Ingest = ingest.New(d.Store, nil)
 	}
 	s := &server{Deps: d}
 	mux := httpx.NewMux()

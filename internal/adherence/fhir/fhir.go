@@ -96,18 +96,23 @@ type Annotation struct {
 	Text string `json:"text"`
 }
 
-// Bundle is a FHIR searchset Bundle of MedicationRequests.
-type Bundle struct {
-	ResourceType string        `json:"resourceType"`
-	Type         string        `json:"type"`
-	Total        int           `json:"total"`
-	Entry        []BundleEntry `json:"entry"`
+// Bundle is a FHIR searchset Bundle of resources of type T.
+type Bundle[T any] struct {
+	ResourceType string           `json:"resourceType"`
+	Type         string           `json:"type"`
+	Total        int              `json:"total"`
+	Entry        []BundleEntry[T] `json:"entry"`
 }
 
 // BundleEntry is one Bundle entry.
-type BundleEntry struct {
-	FullURL  string            `json:"fullUrl,omitempty"`
-	Resource MedicationRequest `json:"resource"`
+type BundleEntry[T any] struct {
+	FullURL  string `json:"fullUrl,omitempty"`
+	Resource T      `json:"resource"`
+}
+
+// Searchset returns an empty searchset Bundle.
+func Searchset[T any]() Bundle[T] {
+	return Bundle[T]{ResourceType: "Bundle", Type: "searchset", Entry: []BundleEntry[T]{}}
 }
 
 // planStatus maps plan states to MedicationRequest.status and back.

@@ -17,6 +17,8 @@ type Metrics struct {
 	DosesGenerated  prometheus.Counter
 	JobErrors       *prometheus.CounterVec
 	JobPanics       *prometheus.CounterVec
+	DosesMissed     prometheus.Counter
+	QueueLag        *prometheus.HistogramVec
 }
 
 // NewMetrics registers the job metrics on reg.
@@ -43,8 +45,17 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "adherence_job_panics_total",
 			Help: "Job attempts that panicked, by job kind.",
 		}, []string{"kind"}),
+		DosesMissed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "adherence_doses_missed_total",
+			Help: "Dose instances marked missed (window closed with no outcome).",
+		}),
+		QueueLag: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "adherence_job_queue_lag_seconds",
+			Help:    "Time from a job's scheduled time to a worker starting it, by job kind.",
+			Buckets: []float64{0.1, 0.5, 1, 5, 15, 30, 60, 180, 600},
+		}, []string{"kind"}),
 	}
-	for _, c := range []prometheus.Collector{m.HorizonRuns, m.HorizonDuration, m.DosesGenerated, m.JobErrors, m.JobPanics} {
+	for _, c := range []prometheus.Collector{m.HorizonRuns, m.HorizonDuration, m.DosesGenerated, m.JobErrors, m.JobPanics, m.DosesMissed, m.QueueLag} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register job metrics: %w", err)
 		}

@@ -40,6 +40,9 @@ type DoseHorizonWorker struct {
 
 // Work extends the horizon; it is idempotent, so retries are harmless.
 func (w *DoseHorizonWorker) Work(ctx context.Context, job *river.Job[DoseHorizonArgs]) error {
+	if w.Metrics != nil {
+		w.Metrics.QueueLag.WithLabelValues(job.Kind).Observe(time.Since(job.ScheduledAt).Seconds())
+	}
 	start := time.Now()
 	res, err := w.Store.ExtendHorizon(ctx, w.Now())
 	if w.Metrics != nil {
@@ -63,22 +66,76 @@ func (w *DoseHorizonWorker) Timeout(*river.Job[DoseHorizonArgs]) time.Duration {
 	return 30 * time.Minute
 }
 
+// MissedDosesArgs asks for every dose whose window has closed without an
+// outcome to be marked missed (and announced in the outbox).
+type MissedDosesArgs struct{}
+
+// Kind identifies the job in the queue.
+func (MissedDosesArgs) Kind() string { return "missed_doses" }
+
+// InsertOpts makes the job unique while queued or running.
+func (MissedDosesArgs) InsertOpts() river.InsertOpts { return DoseHorizonArgs{}.InsertOpts() }
+
+// MissedDosesWorker runs store.MarkMissed. Running it on several workers
+// at once is safe: each instance is marked and announced exactly once.
+type MissedDosesWorker struct {
+	river.WorkerDefaults[MissedDosesArgs]
+	Store   *store.Store
+	Now     func() time.Time
+	Logger  *slog.Logger
+	Metrics *Metrics // optional
+}
+
+// Work marks the missed doses.
+func (w *MissedDosesWorker) Work(ctx context.Context, job *river.Job[MissedDosesArgs]) error {
+	if w.Metrics != nil {
+		w.Metrics.QueueLag.WithLabelValues(job.Kind).Observe(time.Since(job.ScheduledAt).Seconds())
+	}
+	start := time.Now()
+	res, err := w.Store.MarkMissed(ctx, w.Now())
+	if w.Metrics != nil {
+		w.Metrics.DosesMissed.Add(float64(res.Marked))
+	}
+	if err != nil {
+		return fmt.Errorf("mark missed doses: %w", err)
+	}
+	if res.Marked > 0 {
+		w.Logger.InfoContext(ctx, "missed doses marked", "marked", res.Marked, "examined", res.Examined, "duration_ms", time.Since(start).Milliseconds())
+	}
+	return nil
+}
+
+// Timeout bounds one run; a national 08:00 backlog is a few hundred
+// thousand instances.
+func (w *MissedDosesWorker) Timeout(*river.Job[MissedDosesArgs]) time.Duration {
+	return 10 * time.Minute
+}
+
 // Config says how often periodic work runs.
 type Config struct {
 	HorizonInterval time.Duration // default 1h
+	MissedInterval  time.Duration // default 1m
 	Metrics         *Metrics      // optional
 }
 
 // Register adds every worker to workers and returns the periodic jobs.
 func Register(workers *river.Workers, st *store.Store, now func() time.Time, logger *slog.Logger, cfg Config) []*river.PeriodicJob {
 	river.AddWorker(workers, &DoseHorizonWorker{Store: st, Now: now, Logger: logger, Metrics: cfg.Metrics})
+	river.AddWorker(workers, &MissedDosesWorker{Store: st, Now: now, Logger: logger, Metrics: cfg.Metrics})
 	interval := cfg.HorizonInterval
 	if interval <= 0 {
 		interval = time.Hour
+	}
+	missed := cfg.MissedInterval
+	if missed <= 0 {
+		missed = time.Minute
 	}
 	return []*river.PeriodicJob{
 		river.NewPeriodicJob(river.PeriodicInterval(interval), func() (river.JobArgs, *river.InsertOpts) {
 			return DoseHorizonArgs{}, nil
 		}, &river.PeriodicJobOpts{ID: "dose_horizon", RunOnStart: true}),
+		river.NewPeriodicJob(river.PeriodicInterval(missed), func() (river.JobArgs, *river.InsertOpts) {
+			return MissedDosesArgs{}, nil
+		}, &river.PeriodicJobOpts{ID: "missed_doses", RunOnStart: true}),
 	}
 }

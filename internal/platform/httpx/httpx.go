@@ -66,9 +66,23 @@ type Problem struct {
 // (or have code internal) are logged with their text and answered with a
 // generic 500 that reveals nothing. requestID may be empty.
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, requestID string, err error) {
+	p, internal := ProblemFor(err, requestID)
+	if internal && log != nil {
+		log.ErrorContext(r.Context(), "request failed", "route", r.Pattern, "error", err.Error())
+	}
+	if p.Status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "60")
+	}
+	WriteProblem(w, p)
+}
+
+// ProblemFor is the problem body of err, for answers that carry several
+// problems (one per item of a batch). internal reports an error whose text
+// must not reach the client; the caller logs it.
+func ProblemFor(err error, requestID string) (p Problem, internal bool) {
 	code := errs.CodeOf(err)
 	status := StatusOf(code)
-	p := Problem{
+	p = Problem{
 		Type:      ProblemTypeBase + string(code),
 		Title:     http.StatusText(status),
 		Status:    status,
@@ -78,16 +92,10 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, reques
 	if code != errs.CodeInternal && errors.As(err, &e) {
 		p.Detail = e.Message
 		p.Field = e.Field
-	} else {
-		p.Detail = "an internal error occurred; quote the request id when reporting it"
-		if log != nil {
-			log.ErrorContext(r.Context(), "request failed", "route", r.Pattern, "error", err.Error())
-		}
+		return p, false
 	}
-	if code == errs.CodeRateLimited {
-		w.Header().Set("Retry-After", "60")
-	}
-	WriteProblem(w, p)
+	p.Detail = "an internal error occurred; quote the request id when reporting it"
+	return p, true
 }
 
 // WriteProblem writes a problem body with its status.

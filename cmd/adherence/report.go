@@ -1,0 +1,268 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/medplatform/medplatform/internal/adherence/report"
+)
+
+const reportUsage = `Usage: adherence report <report> [flags]
+
+Reports:
+  pdc    PQA proportion of days covered per patient from a pharmacy-claims CSV
+
+Run 'adherence report <report> --help' for a report's flags.
+`
+
+// cmdReport dispatches the report subcommands.
+func cmdReport(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, reportUsage)
+		return errors.New("a report is required; try 'adherence report pdc --help'")
+	}
+	switch args[0] {
+	case "pdc":
+		return cmdReportPDC(ctx, args[1:], stdin, stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stderr, reportUsage)
+		return flag.ErrHelp
+	default:
+		return fmt.Errorf("unknown report %q; try 'adherence report pdc --help'", args[0])
+	}
+}
+
+// pdcLine is one line of `report pdc` output. The field order is the key
+// order of the JSON object.
+type pdcLine struct {
+	PatientID   string       `json:"patient_id"`
+	IndexDate   *report.Date `json:"index_date"`
+	Days        int          `json:"days"`
+	CoveredDays int          `json:"covered_days"`
+	PDC         *float64     `json:"pdc"`
+	Adherent    bool         `json:"adherent"`
+	Reason      string       `json:"reason,omitempty"`
+}
+
+// cmdReportPDC reads pharmacy fills from a CSV file and prints the PDC of
+// each patient over the measurement period, one JSON object per line in
+// patient_id order. All of a patient's rows form one drug class.
+func cmdReportPDC(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("report pdc", "report pdc --fills FILE.csv|- --start YYYY-MM-DD --end YYYY-MM-DD [--threshold 0.80]\n\n"+
+		"FILE.csv has a header row with the columns patient_id, drug (active ingredient),\n"+
+		"fill_date (YYYY-MM-DD) and days_supply, in any order; other columns are ignored.\n"+
+		"All rows of a patient form one drug class. Prints one JSON object per patient.", stderr)
+	fillsPath := fs.String("fills", "", "pharmacy-claims CSV file, or - for standard input")
+	startFlag := fs.String("start", "", "first day of the measurement period (YYYY-MM-DD)")
+	endFlag := fs.String("end", "", "last day of the measurement period, inclusive (YYYY-MM-DD)")
+	threshold := fs.Float64("threshold", report.DefaultThreshold, "PDC at or above which a patient is adherent (0.90 for antiretrovirals)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *fillsPath == "" || *startFlag == "" || *endFlag == "" {
+		fs.Usage()
+		return errors.New("--fills, --start and --end are required")
+	}
+	start, err := report.ParseDate(*startFlag)
+	if err != nil {
+		return fmt.Errorf("--start: %q is not a date in YYYY-MM-DD form", *startFlag)
+	}
+	end, err := report.ParseDate(*endFlag)
+	if err != nil {
+		return fmt.Errorf("--end: %q is not a date in YYYY-MM-DD form", *endFlag)
+	}
+	if end.String() < start.String() { // YYYY-MM-DD sorts as text
+		return fmt.Errorf("--end: %s is before --start %s", end, start)
+	}
+	if math.IsNaN(*threshold) || *threshold <= 0 || *threshold > 1 {
+		return errors.New("--threshold: must be greater than 0 and at most 1")
+	}
+
+	name, in := *fillsPath, stdin
+	if name == "-" {
+		name = "<stdin>"
+	} else {
+		f, err := os.Open(name)
+		if err != nil {
+			return fmt.Errorf("--fills: %w", err)
+		}
+		defer f.Close()
+		in = f
+	}
+	byPatient, err := readFills(ctx, name, in, stderr)
+	if err != nil {
+		return err
+	}
+
+	// Compute everything before printing anything, so a failure leaves
+	// stdout empty.
+	ids := make([]string, 0, len(byPatient))
+	for id := range byPatient {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	lines := make([]pdcLine, 0, len(ids))
+	for _, id := range ids {
+		r, err := report.PDC(byPatient[id], start, end, *threshold)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		lines = append(lines, pdcLine{
+			PatientID: id, IndexDate: r.IndexDate, Days: r.Days, CoveredDays: r.CoveredDays,
+			PDC: r.PDC, Adherent: r.Adherent, Reason: r.Reason,
+		})
+	}
+	w := bufio.NewWriter(stdout)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for _, l := range lines {
+		if err := enc.Encode(l); err != nil {
+			return err
+		}
+	}
+	return w.Flush()
+}
+
+// fillColumns are the columns readFills needs, in the order it reports them
+// missing.
+var fillColumns = []string{"patient_id", "drug", "fill_date", "days_supply"}
+
+// readFills streams the fills CSV named name from r and groups the fills
+// by patient. It writes every malformed row to stderr as
+// "name:line: field: problem" (line 1 is the header) and then returns an
+// error counting them. The messages never repeat field values, which may be
+// PHI. Once a row is bad, later rows are only checked, not kept.
+func readFills(ctx context.Context, name string, r io.Reader, stderr io.Writer) (map[string][]report.Fill, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	if b, err := br.Peek(3); err == nil && string(b) == "\uFEFF" {
+		br.Discard(3)
+	}
+	cr := csv.NewReader(br)
+	cr.FieldsPerRecord = -1 // checked below, so that every bad row is reported
+	cr.ReuseRecord = true
+
+	header, err := cr.Read()
+	if err == io.EOF {
+		return nil, fmt.Errorf("%s: empty file; want a header row with %s", name, strings.Join(fillColumns, ","))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: header: %w", name, err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		h = strings.ToLower(strings.TrimSpace(h))
+		if !slices.Contains(fillColumns, h) {
+			continue
+		}
+		if _, dup := col[h]; dup {
+			return nil, fmt.Errorf("%s: header: column %s appears twice", name, h)
+		}
+		col[h] = i
+	}
+	var missing []string
+	for _, c := range fillColumns {
+		if _, ok := col[c]; !ok {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("%s: header: missing column(s) %s", name, strings.Join(missing, ", "))
+	}
+	nFields := len(header)
+	iPatient, iDrug, iDate, iSupply := col["patient_id"], col["drug"], col["fill_date"], col["days_supply"]
+
+	byPatient := map[string]*[]report.Fill{}
+	drugs := map[string]string{} // interned drug names
+	bad := 0                     // malformed rows so far
+	problem := func(line int, field, msg string) {
+		fmt.Fprintf(stderr, "%s:%d: %s: %s\n", name, line, field, msg)
+	}
+	for row := 0; ; row++ {
+		if row%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		if pe, ok := errors.AsType[*csv.ParseError](err); ok {
+			problem(pe.StartLine, "record", pe.Err.Error())
+			bad++
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		line, _ := cr.FieldPos(0)
+		if len(rec) != nFields {
+			problem(line, "record", fmt.Sprintf("has %d fields, the header has %d", len(rec), nFields))
+			bad++
+			continue
+		}
+		ok := true
+		lineOf := func(i int) int { l, _ := cr.FieldPos(i); return l }
+		patient := strings.TrimSpace(rec[iPatient])
+		if patient == "" {
+			problem(lineOf(iPatient), "patient_id", "is empty")
+			ok = false
+		}
+		drug := strings.TrimSpace(rec[iDrug])
+		if drug == "" {
+			problem(lineOf(iDrug), "drug", "is empty")
+			ok = false
+		}
+		date, err := report.ParseDate(strings.TrimSpace(rec[iDate]))
+		if err != nil {
+			problem(lineOf(iDate), "fill_date", "is not a date in YYYY-MM-DD form")
+			ok = false
+		}
+		supply, err := strconv.Atoi(strings.TrimSpace(rec[iSupply]))
+		if err != nil || supply <= 0 {
+			problem(lineOf(iSupply), "days_supply", "is not a whole number of days of at least 1")
+			ok = false
+		}
+		if !ok {
+			bad++
+		}
+		if bad > 0 {
+			continue // after the first bad row only validate: nothing will be printed
+		}
+		d, seen := drugs[drug]
+		if !seen {
+			d = strings.Clone(drug)
+			drugs[d] = d
+		}
+		fills := byPatient[patient]
+		if fills == nil {
+			// Set the key once, from a copy: rec's strings share the
+			// whole line's memory.
+			fills = new([]report.Fill)
+			byPatient[strings.Clone(patient)] = fills
+		}
+		*fills = append(*fills, report.Fill{Drug: d, Date: date, DaysSupply: supply})
+	}
+	if bad > 0 {
+		return nil, fmt.Errorf("%s: %d malformed row(s); nothing computed", name, bad)
+	}
+	out := make(map[string][]report.Fill, len(byPatient))
+	for id, fills := range byPatient {
+		out[id] = *fills
+	}
+	return out, nil
+}

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// referenceCSV holds the lisinopril fills of the worked example in the
+// adherence reference (PDC 360/365 = 0.9863 over 2022) plus a 2021 fill
+// that is ignored.
+const referenceCSV = `patient_id,drug,fill_date,days_supply
+P1,lisinopril,2021-10-15,90
+P1,lisinopril,2022-01-01,90
+P1,lisinopril,2022-03-25,90
+P1,lisinopril,2022-07-05,90
+P1,lisinopril,2022-09-25,90
+`
+
+const referenceLine = `{"patient_id":"P1","index_date":"2022-01-01","days":365,"covered_days":360,"pdc":0.9863,"adherent":true}` + "\n"
+
+// TestReportPDC runs `report pdc` through run. Input goes to a file unless
+// stdin is set; "FILE" in args, wantErr and wantStderr stands for its path.
+func TestReportPDC(t *testing.T) {
+	year2022 := []string{"--start", "2022-01-01", "--end", "2022-12-31"}
+	tests := []struct {
+		name       string
+		csv        string
+		stdin      bool
+		args       []string // after report pdc --fills FILE|-
+		wantOut    string
+		wantErr    string   // substring of the error; "" for success
+		wantStderr []string // substrings of stderr
+	}{
+		{
+			name: "reference example", csv: referenceCSV, args: year2022,
+			wantOut: referenceLine,
+		},
+		{
+			name: "reference example from stdin", csv: referenceCSV, stdin: true, args: year2022,
+			wantOut: referenceLine,
+		},
+		{
+			// 0.9863 < 0.99.
+			name: "higher threshold", csv: referenceCSV, args: append([]string{"--threshold", "0.99"}, year2022...),
+			wantOut: strings.Replace(referenceLine, `"adherent":true`, `"adherent":false`, 1),
+		},
+		{
+			// A BOM, CRLF line ends, columns in another order with other
+			// case and spaces, and an extra column are all accepted.
+			name: "header variations",
+			csv: "\uFEFFFill_Date, DAYS_SUPPLY ,ndc,Drug,patient_id\r\n" +
+				"2022-01-01,90,0001,lisinopril,P1\r\n2022-03-25,90,0001,lisinopril,P1\r\n" +
+				"2022-07-05,90,0001,lisinopril,P1\r\n2022-09-25,90,0001,lisinopril,P1\r\n",
+			args:    year2022,
+			wantOut: referenceLine,
+		},
+		{
+			// Sorted by patient_id as text: P1 < P10 < P2. Rows of
+			// different patients are never combined: P2's lisinopril does
+			// not shift P1's or P10's.
+			// P2: Jan 1/365 covers the year, PDC 1.
+			// P10: lisinopril Dec 1/10 → Dec 1–10; Dec 5/10 shifted to
+			// Dec 11–20; amlodipine Dec 15/10 → Dec 15–24, not shifted.
+			// Union Dec 1–24 = 24 of 31 → 0.77419 → 0.7742.
+			name: "patients sorted",
+			csv: "patient_id,drug,fill_date,days_supply\n" +
+				"P2,lisinopril,2022-01-01,365\n" +
+				"P10,lisinopril,2022-12-01,10\n" +
+				"P1,lisinopril,2022-01-01,90\n" +
+				"P10,lisinopril,2022-12-05,10\n" +
+				"P1,lisinopril,2022-03-25,90\n" +
+				"P10,amlodipine,2022-12-15,10\n" +
+				"P1,lisinopril,2022-07-05,90\n" +
+				"P1,lisinopril,2022-09-25,90\n",
+			args: year2022,
+			wantOut: referenceLine +
+				`{"patient_id":"P10","index_date":"2022-12-01","days":31,"covered_days":24,"pdc":0.7742,"adherent":false}` + "\n" +
+				`{"patient_id":"P2","index_date":"2022-01-01","days":365,"covered_days":365,"pdc":1,"adherent":true}` + "\n",
+		},
+		{
+			// P2 has fills only outside 2022.
+			name: "no fill in the period",
+			csv:  referenceCSV + "P2,metformin,2021-12-01,90\nP2,metformin,2023-01-01,90\n",
+			args: year2022,
+			wantOut: referenceLine +
+				`{"patient_id":"P2","index_date":null,"days":0,"covered_days":0,"pdc":null,"adherent":false,"reason":"no fill in the measurement period"}` + "\n",
+		},
+		{
+			name: "header only", csv: "patient_id,drug,fill_date,days_supply\n", args: year2022,
+		},
+		{
+			// Every bad row is reported with its physical line (the quoted
+			// drug on line 4 spans two lines, so its date is on line 5),
+			// and nothing is printed.
+			name: "malformed rows",
+			csv: "patient_id,drug,fill_date,days_supply\n" + // 1
+				"P1,lisinopril,2022-01-01,90\n" + // 2 fine
+				"P1,lisinopril,2022-02-30,90\n" + // 3 no such day
+				"P1,\"lisinopril\n10 mg\",22-01-01,30\n" + // 4–5 short year
+				",lisinopril,2022-01-01,30.5\n" + // 6 no patient, not whole
+				"P1,,2022-01-01,0\n" + // 7 no drug, zero supply
+				"P1,lisinopril,2022-01-01\n" + // 8 three fields
+				"P1,lisinopril,2022-01-01,-3\n" + // 9 negative
+				"P1,lisinopril,2022-01-01,90\n", // 10 fine
+			args:    year2022,
+			wantErr: "FILE: 6 malformed row(s)",
+			wantStderr: []string{
+				"FILE:3: fill_date: ",
+				"FILE:5: fill_date: ",
+				"FILE:6: patient_id: ",
+				"FILE:6: days_supply: ",
+				"FILE:7: drug: ",
+				"FILE:7: days_supply: ",
+				"FILE:8: record: has 3 fields, the header has 4",
+				"FILE:9: days_supply: ",
+			},
+		},
+		{
+			name: "malformed row on stdin", csv: referenceCSV + "P1,lisinopril,2022-01-01,x\n", stdin: true,
+			args: year2022, wantErr: "<stdin>: 1 malformed row(s)", wantStderr: []string{"<stdin>:7: days_supply: "},
+		},
+		{
+			name: "missing columns", csv: "patient,drug,date,days_supply\nP1,a,2022-01-01,30\n", args: year2022,
+			wantErr: "FILE: header: missing column(s) patient_id, fill_date",
+		},
+		{
+			name: "empty file", csv: "", args: year2022, wantErr: "FILE: empty file",
+		},
+		{
+			name: "bad start", csv: referenceCSV, args: []string{"--start", "2022-1-1", "--end", "2022-12-31"},
+			wantErr: "--start: ",
+		},
+		{
+			name: "bad end", csv: referenceCSV, args: []string{"--start", "2022-01-01", "--end", "2022-02-30"},
+			wantErr: "--end: ",
+		},
+		{
+			name: "end before start", csv: referenceCSV, args: []string{"--start", "2022-01-01", "--end", "2021-12-31"},
+			wantErr: "--end: 2021-12-31 is before --start 2022-01-01",
+		},
+		{
+			name: "bad threshold", csv: referenceCSV, args: append([]string{"--threshold", "80"}, year2022...),
+			wantErr: "--threshold: ",
+		},
+		{
+			name: "missing flags", csv: referenceCSV, args: []string{"--start", "2022-01-01"},
+			wantErr: "--fills, --start and --end are required",
+		},
+	}
+	getenv := func(string) string { return "" }
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := "-"
+			stdin := strings.NewReader(tt.csv)
+			if !tt.stdin {
+				path = filepath.Join(t.TempDir(), "fills.csv")
+				if err := os.WriteFile(path, []byte(tt.csv), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				stdin = strings.NewReader("")
+			}
+			args := append([]string{"report", "pdc", "--fills", path}, tt.args...)
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), args, getenv, stdin, &stdout, &stderr)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("err = %v (stderr %q)", err, stderr.String())
+				}
+			} else {
+				if want := strings.ReplaceAll(tt.wantErr, "FILE", path); err == nil || !strings.Contains(err.Error(), want) {
+					t.Fatalf("err = %v, want one containing %q", err, want)
+				}
+				if stdout.Len() > 0 {
+					t.Errorf("printed %q despite the error", stdout.String())
+				}
+			}
+			if stdout.String() != tt.wantOut {
+				t.Errorf("stdout =\n%s\nwant\n%s", stdout.String(), tt.wantOut)
+			}
+			for _, w := range tt.wantStderr {
+				if w = strings.ReplaceAll(w, "FILE", path); !strings.Contains(stderr.String(), w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr.String())
+				}
+			}
+			if len(tt.wantStderr) > 0 {
+				if got := strings.Count(stderr.String(), "\n"); got != len(tt.wantStderr) {
+					t.Errorf("stderr has %d lines, want %d:\n%s", got, len(tt.wantStderr), stderr.String())
+				}
+				// Field values may be PHI and are never echoed.
+				for _, v := range []string{"2022-02-30", "22-01-01", "30.5", "-3"} {
+					if strings.Contains(stderr.String(), v) {
+						t.Errorf("stderr repeats the value %q:\n%s", v, stderr.String())
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestReportHelp checks --help on report and report pdc, the top-level
+// usage, and bad report invocations.
+func TestReportHelp(t *testing.T) {
+	getenv := func(string) string { return "" }
+	for _, args := range [][]string{{"report", "--help"}, {"report", "pdc", "--help"}} {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), args, getenv, nil, &stdout, &stderr)
+		if !errors.Is(err, flag.ErrHelp) {
+			t.Errorf("%v: err = %v, want flag.ErrHelp", args, err)
+		}
+		if !strings.Contains(stderr.String(), "Usage: adherence report") {
+			t.Errorf("%v printed no usage: %q", args, stderr.String())
+		}
+	}
+	var stderr bytes.Buffer
+	run(context.Background(), []string{"report", "pdc", "--help"}, getenv, nil, &bytes.Buffer{}, &stderr)
+	for _, flagName := range []string{"-fills", "-start", "-end", "-threshold"} {
+		if !strings.Contains(stderr.String(), flagName) {
+			t.Errorf("report pdc --help does not describe %s:\n%s", flagName, stderr.String())
+		}
+	}
+
+	var stdout bytes.Buffer
+	if err := run(context.Background(), []string{"--help"}, getenv, nil, &stdout, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout.String(), "  report pdc ") {
+		t.Errorf("adherence --help does not list report pdc:\n%s", stdout.String())
+	}
+
+	for _, args := range [][]string{{"report"}, {"report", "bogus"}, {"report", "pdc", "--fills", "-", "--start", "2022-01-01", "--end", "2022-12-31", "extra"}} {
+		if err := run(context.Background(), args, getenv, strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{}); err == nil || errors.Is(err, flag.ErrHelp) {
+			t.Errorf("%v: err = %v, want an error", args, err)
+		}
+	}
+}

@@ -1,0 +1,359 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/auth"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+	"github.com/medplatform/medplatform/internal/platform/httpx"
+	"github.com/medplatform/medplatform/internal/platform/telemetry"
+)
+
+// MaxBatchEvents is the most events one POST /v1/events:batch may carry
+// (the body is also capped at httpx.MaxBodyBytes, 1 MiB).
+const MaxBatchEvents = 1000
+
+// maxFuture is how far ahead of the server clock an event may claim to
+// have happened (device clocks drift; more than a day is a bad clock).
+const maxFuture = 24 * time.Hour
+
+// eventInput is one event as a client sends it.
+type eventInput struct {
+	PatientID     string     `json:"patientId"`
+	PlanID        string     `json:"planId"`
+	DoseID        int64      `json:"doseId"`
+	Kind          string     `json:"kind"`
+	Reason        string     `json:"reason"`
+	SnoozeMinutes int        `json:"snoozeMinutes"`
+	OccurredAt    *time.Time `json:"occurredAt"`
+	Source        string     `json:"source"`
+	ClientEventID string     `json:"clientEventId"`
+	DeviceID      string     `json:"deviceId"`
+}
+
+type matchJSON struct {
+	DoseInstanceID     int64  `json:"doseInstanceId,omitempty"`
+	Result             string `json:"result"`
+	DoseStatus         string `json:"doseStatus,omitempty"`
+	PossibleDoubleDose bool   `json:"possibleDoubleDose"`
+}
+
+type eventJSON struct {
+	ID            string    `json:"id"`
+	PatientID     string    `json:"patientId"`
+	PlanID        string    `json:"planId"`
+	DoseID        int64     `json:"doseId,omitempty"`
+	Kind          string    `json:"kind"`
+	Reason        string    `json:"reason,omitempty"`
+	SnoozeMinutes int       `json:"snoozeMinutes,omitempty"`
+	OccurredAt    time.Time `json:"occurredAt"`
+	ReceivedAt    time.Time `json:"receivedAt"`
+	Source        string    `json:"source"`
+	ClientEventID string    `json:"clientEventId"`
+	DeviceID      string    `json:"deviceId,omitempty"`
+	Match         matchJSON `json:"match"`
+}
+
+func eventOut(e adherence.Event) eventJSON {
+	return eventJSON{
+		ID: e.ID, PatientID: e.PatientID, PlanID: e.PlanID, DoseID: e.RequestedDose, Kind: string(e.Kind),
+		Reason: e.Reason, SnoozeMinutes: e.SnoozeMinutes, OccurredAt: e.OccurredAt, ReceivedAt: e.ReceivedAt,
+		Source: string(e.Source), ClientEventID: e.ClientEventID, DeviceID: e.DeviceID,
+		Match: matchJSON{DoseInstanceID: e.DoseInstanceID, Result: string(e.Result), DoseStatus: string(e.DoseStatus), PossibleDoubleDose: e.DoubleDose},
+	}
+}
+
+var (
+	reasonCode = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+	clientID   = regexp.MustCompile(`^[\x21-\x7e]{1,128}$`) // printable ASCII, no spaces
+)
+
+// event validates in and turns it into a store input for the caller at
+// received. Field names in errors are the JSON names.
+func (s *server) event(r *http.Request, in eventInput, received time.Time) (store.EventInput, error) {
+	p := principalOf(r)
+	e := adherence.Event{
+		OrgID: p.OrgID, PatientID: in.PatientID, PlanID: in.PlanID, RequestedDose: in.DoseID,
+		Kind: adherence.EventKind(in.Kind), Reason: in.Reason, SnoozeMinutes: in.SnoozeMinutes,
+		Source: adherence.EventSource(in.Source), ClientEventID: in.ClientEventID, DeviceID: in.DeviceID,
+		ReceivedAt: received,
+	}
+	switch {
+	case in.PatientID == "":
+		return store.EventInput{}, errs.Invalid("patientId", "is required")
+	case !isUUID(in.PatientID):
+		return store.EventInput{}, errs.Invalid("patientId", "must be a patient id")
+	case in.PlanID == "" && in.DoseID == 0:
+		return store.EventInput{}, errs.Invalid("planId", "planId or doseId is required")
+	case in.PlanID != "" && !isUUID(in.PlanID):
+		return store.EventInput{}, errs.Invalid("planId", "must be a plan id")
+	case in.DoseID < 0:
+		return store.EventInput{}, errs.Invalid("doseId", "must be a dose instance id")
+	}
+	switch e.Kind {
+	case adherence.EventTaken, adherence.EventSkipped, adherence.EventSnoozed, adherence.EventOpened:
+	case "":
+		return store.EventInput{}, errs.Invalid("kind", "is required")
+	default:
+		return store.EventInput{}, errs.Invalid("kind", "must be one of taken, skipped, snoozed, opened")
+	}
+	switch e.Source {
+	case adherence.SourceApp, adherence.SourceSMS, adherence.SourceDevice, adherence.SourceClinician:
+	case "":
+		return store.EventInput{}, errs.Invalid("source", "is required")
+	default:
+		return store.EventInput{}, errs.Invalid("source", "must be one of app, sms, device, clinician")
+	}
+	if e.Kind == adherence.EventSkipped {
+		if in.Reason == "" {
+			return store.EventInput{}, errs.Invalid("reason", "a skip needs a reason code (for example side_effects, forgot, ran_out, felt_better, cost, doctor_advised, other)")
+		}
+		if !reasonCode.MatchString(in.Reason) {
+			return store.EventInput{}, errs.Invalid("reason", "must be a code of lowercase letters, digits and underscores, at most 64 characters")
+		}
+	} else if in.Reason != "" {
+		return store.EventInput{}, errs.Invalid("reason", "only skipped events carry a reason")
+	}
+	if e.Kind == adherence.EventSnoozed {
+		if in.SnoozeMinutes < 0 || in.SnoozeMinutes > 1440 {
+			return store.EventInput{}, errs.Invalid("snoozeMinutes", "must be between 1 and 1440")
+		}
+	} else if in.SnoozeMinutes != 0 {
+		return store.EventInput{}, errs.Invalid("snoozeMinutes", "only snoozed events carry snoozeMinutes")
+	}
+	if e.Kind == adherence.EventOpened && e.Source != adherence.SourceDevice {
+		return store.EventInput{}, errs.Invalid("kind", "opened events come from source device")
+	}
+	if in.OccurredAt == nil {
+		return store.EventInput{}, errs.Invalid("occurredAt", "is required")
+	}
+	e.OccurredAt = in.OccurredAt.UTC().Truncate(time.Microsecond)
+	if e.OccurredAt.After(received.Add(maxFuture)) {
+		return store.EventInput{}, errs.Invalid("occurredAt", "is more than 24 hours in the future")
+	}
+	if !clientID.MatchString(in.ClientEventID) {
+		return store.EventInput{}, errs.Invalid("clientEventId", "is required: 1 to 128 printable ASCII characters without spaces")
+	}
+	if len(in.DeviceID) > 128 {
+		return store.EventInput{}, errs.Invalid("deviceId", "must be at most 128 characters")
+	}
+
+	// Who may record what: staff and integrations for any patient of
+	// their org (the store checks the org); caregivers for linked
+	// patients; patients for themselves. Clinician-sourced events come
+	// from staff or integrations only.
+	switch p.Role {
+	case auth.RoleAdmin, auth.RoleClinician, auth.RoleIntegration:
+	case auth.RolePatient:
+		if p.Subject != in.PatientID {
+			return store.EventInput{}, &errs.Error{Code: errs.CodeNotFound, Field: "patientId", Message: "patient not found"}
+		}
+	case auth.RoleCaregiver:
+		linked, err := s.Store.IsLinked(r.Context(), p.OrgID, in.PatientID, p.Subject)
+		if err != nil {
+			return store.EventInput{}, err
+		}
+		if !linked {
+			return store.EventInput{}, &errs.Error{Code: errs.CodeNotFound, Field: "patientId", Message: "patient not found"}
+		}
+	default:
+		return store.EventInput{}, errs.Forbidden("role %s may not record events", p.Role)
+	}
+	if e.Source == adherence.SourceClinician && p.Role != auth.RoleAdmin && p.Role != auth.RoleClinician && p.Role != auth.RoleIntegration {
+		return store.EventInput{}, errs.Invalid("source", "clinician events are recorded by clinical staff")
+	}
+	return store.EventInput{Actor: actor(r), Event: e}, nil
+}
+
+// handleRecordEvent answers POST /v1/events: 201 with the recorded event
+// once it is committed; a retry of the same (source, clientEventId) gets
+// the original event again, with Idempotent-Replayed: true.
+func (s *server) handleRecordEvent(w http.ResponseWriter, r *http.Request) {
+	received := s.Now()
+	var in eventInput
+	if err := httpx.Decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	item, err := s.event(r, in, db(received))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out, err := s.Ingest.Submit(r.Context(), []store.EventInput{item}, received)
+	if err != nil {
+		s.fail(w, r, errs.E(errs.CodeUnavailable, "the event could not be recorded; retry with the same clientEventId"))
+		s.Logger.ErrorContext(r.Context(), "record event failed", "error", err.Error())
+		return
+	}
+	if out[0].Err != nil {
+		s.fail(w, r, out[0].Err)
+		return
+	}
+	if out[0].Replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	httpx.WriteJSON(w, http.StatusCreated, eventOut(out[0].Event))
+}
+
+type batchInput struct {
+	Events []json.RawMessage `json:"events"`
+}
+
+type batchItemJSON struct {
+	Index    int            `json:"index"`
+	Status   int            `json:"status"`
+	Replayed bool           `json:"replayed,omitempty"`
+	Event    *eventJSON     `json:"event,omitempty"`
+	Error    *httpx.Problem `json:"error,omitempty"`
+}
+
+// handleRecordBatch answers POST /v1/events:batch with one result per item
+// (200, in request order): status 201 and the event for recorded items,
+// the problem for rejected ones. Valid items are committed even when
+// others are rejected.
+func (s *server) handleRecordBatch(w http.ResponseWriter, r *http.Request) {
+	received := s.Now()
+	var in batchInput
+	if err := httpx.Decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	switch {
+	case in.Events == nil:
+		s.fail(w, r, errs.Invalid("events", "is required"))
+		return
+	case len(in.Events) == 0:
+		s.fail(w, r, errs.Invalid("events", "must hold at least one event"))
+		return
+	case len(in.Events) > MaxBatchEvents:
+		s.fail(w, r, errs.E(errs.CodeTooLarge, "a batch holds at most %d events, this one %d", MaxBatchEvents, len(in.Events)))
+		return
+	}
+	reqID := telemetry.RequestID(r.Context())
+	results := make([]batchItemJSON, len(in.Events))
+	var items []store.EventInput
+	var idx []int
+	for i, raw := range in.Events {
+		results[i].Index = i
+		var ev eventInput
+		err := httpx.DecodeBytes(raw, &ev)
+		var item store.EventInput
+		if err == nil {
+			item, err = s.event(r, ev, db(received))
+		}
+		if err != nil {
+			s.itemFailed(r, &results[i], errs.PrefixField(err, "events["+strconv.Itoa(i)+"]"), reqID)
+			continue
+		}
+		items = append(items, item)
+		idx = append(idx, i)
+	}
+	if len(items) > 0 {
+		out, err := s.Ingest.Submit(r.Context(), items, received)
+		if err != nil {
+			s.Logger.ErrorContext(r.Context(), "record batch failed", "error", err.Error())
+			s.fail(w, r, errs.E(errs.CodeUnavailable, "the batch could not be recorded; retry it unchanged"))
+			return
+		}
+		for k, o := range out {
+			res := &results[idx[k]]
+			if o.Err != nil {
+				s.itemFailed(r, res, errs.PrefixField(o.Err, "events["+strconv.Itoa(idx[k])+"]"), reqID)
+				continue
+			}
+			ev := eventOut(o.Event)
+			res.Status, res.Event, res.Replayed = http.StatusCreated, &ev, o.Replayed
+		}
+	}
+	accepted := 0
+	for _, res := range results {
+		if res.Status == http.StatusCreated {
+			accepted++
+		}
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"accepted": accepted, "rejected": len(results) - accepted, "results": results})
+}
+
+func (s *server) itemFailed(r *http.Request, res *batchItemJSON, err error, reqID string) {
+	p, internal := httpx.ProblemFor(err, reqID)
+	if internal {
+		s.Logger.ErrorContext(r.Context(), "batch item failed", "error", err.Error())
+	}
+	res.Status, res.Error = p.Status, &p
+}
+
+// handleListEvents answers GET /v1/patients/{id}/events?from=&to= with the
+// patient's events in the window (default the last 14 days), orphans
+// included.
+func (s *server) handleListEvents(w http.ResponseWriter, r *http.Request) {
+	pat, _, err := s.readablePatient(r, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	from, to, err := s.window(r, 14*24*time.Hour, 92*24*time.Hour)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	events, err := s.Store.ListEvents(r.Context(), pat.OrgID, pat.ID, from, to, 5000)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.auditRead(r, "AdherenceEvent", "*", pat.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]eventJSON, 0, len(events))
+	for _, e := range events {
+		out = append(out, eventOut(e))
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"events": out})
+}
+
+// window reads from/to (RFC 3339) with to defaulting to now and from to
+// to−def; the window may span at most max.
+func (s *server) window(r *http.Request, def, max time.Duration) (time.Time, time.Time, error) {
+	q := r.URL.Query()
+	to, err := parseTimeParam(q, "to")
+	if err != nil {
+		return to, to, err
+	}
+	if to.IsZero() {
+		to = s.Now().UTC()
+	}
+	from, err := parseTimeParam(q, "from")
+	if err != nil {
+		return from, to, err
+	}
+	if from.IsZero() {
+		from = to.Add(-def)
+	}
+	if !to.After(from) {
+		return from, to, errs.Invalid("to", "must be after from")
+	}
+	if to.Sub(from) > max {
+		return from, to, errs.Invalid("to", "the window may span at most %d days", int(max/(24*time.Hour)))
+	}
+	return from, to, nil
+}
+
+// db truncates t as the database stores instants (UTC, microseconds).
+func db(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// isUUID reports whether id is a canonical lowercase UUID, the only form
+// record ids take.
+func isUUID(id string) bool {
+	u, err := uuid.Parse(id)
+	return err == nil && len(id) == 36 && u.String() == id
+}

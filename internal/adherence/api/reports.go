@@ -1,0 +1,544 @@
+package api
+
+import (
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/fhir"
+	"github.com/medplatform/medplatform/internal/adherence/report"
+	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/auth"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+	"github.com/medplatform/medplatform/internal/platform/httpx"
+)
+
+// countsJSON is a dose-level adherence summary.
+type countsJSON struct {
+	Scheduled          int      `json:"scheduled"`
+	OnTime             int      `json:"onTime"`
+	Late               int      `json:"late"`
+	Skipped            int      `json:"skipped"`
+	Missed             int      `json:"missed"`
+	Excluded           int      `json:"excluded"`
+	Pending            int      `json:"pending"`
+	OrphanEvents       int      `json:"orphanEvents"`
+	PossibleDoubleDose int      `json:"possibleDoubleDoses"`
+	TakingAdherence    *float64 `json:"takingAdherence"`
+	TimingAdherence    *float64 `json:"timingAdherence"`
+}
+
+func countsOut(c adherence.DoseCounts) countsJSON {
+	return countsJSON{
+		Scheduled: c.Scheduled, OnTime: c.OnTime, Late: c.Late, Skipped: c.Skipped, Missed: c.Missed,
+		Excluded: c.Excluded, Pending: c.Pending, OrphanEvents: c.Orphans, PossibleDoubleDose: c.DoubleDoses,
+		TakingAdherence: round4(c.TakingAdherence()), TimingAdherence: round4(c.TimingAdherence()),
+	}
+}
+
+func round4(v *float64) *float64 {
+	if v == nil {
+		return nil
+	}
+	r := float64(int64(*v*10000+0.5)) / 10000
+	return &r
+}
+
+// reportWindow is the default and largest window of dose-level reports.
+const (
+	reportDefault = 30 * 24 * time.Hour
+	reportMax     = 366 * 24 * time.Hour
+)
+
+// handlePatientAdherence answers GET /v1/patients/{id}/adherence?from=&to=
+// with the patient's counts and adherence, overall and per plan.
+func (s *server) handlePatientAdherence(w http.ResponseWriter, r *http.Request) {
+	pat, _, err := s.readablePatient(r, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	from, to, err := s.window(r, reportDefault, reportMax)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	total, err := s.Store.DoseCounts(ctx, pat.OrgID, store.ReportFilter{PatientID: pat.ID, From: from, To: to})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	plans, err := s.Store.ListPlans(ctx, pat.OrgID, pat.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	type planCounts struct {
+		PlanID string `json:"planId"`
+		countsJSON
+	}
+	perPlan := []planCounts{}
+	for _, p := range plans {
+		c, err := s.Store.DoseCounts(ctx, pat.OrgID, store.ReportFilter{PatientID: pat.ID, PlanID: p.ID, From: from, To: to})
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		perPlan = append(perPlan, planCounts{PlanID: p.ID, countsJSON: countsOut(c)})
+	}
+	if err := s.auditRead(r, "AdherenceReport", pat.ID, pat.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{
+		"patientId": pat.ID, "from": from, "to": to, "total": countsOut(total), "plans": perPlan,
+	})
+}
+
+// handlePlanAdherence answers GET /v1/plans/{id}/adherence?from=&to=.
+func (s *server) handlePlanAdherence(w http.ResponseWriter, r *http.Request) {
+	plan, _, _, err := s.readablePlan(r, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	from, to, err := s.window(r, reportDefault, reportMax)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	c, err := s.Store.DoseCounts(r.Context(), plan.OrgID, store.ReportFilter{PlanID: plan.ID, From: from, To: to})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.auditRead(r, "AdherenceReport", plan.ID, plan.PatientID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"planId": plan.ID, "patientId": plan.PatientID, "from": from, "to": to, "total": countsOut(c)})
+}
+
+// handleCohortAdherence answers GET /v1/reports/adherence?from=&to=
+// &threshold=0.8&limit=500 (staff): the org's totals and the patients whose
+// taking adherence is below threshold, lowest first.
+func (s *server) handleCohortAdherence(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r)
+	if err := auth.Require(p, staff...); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	from, to, err := s.window(r, reportDefault, reportMax)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	threshold := report.DefaultThreshold
+	if v := q.Get("threshold"); v != "" {
+		threshold, err = strconv.ParseFloat(v, 64)
+		if err != nil || threshold < 0 || threshold > 1 {
+			s.fail(w, r, errs.Invalid("threshold", "must be a number between 0 and 1"))
+			return
+		}
+	}
+	lim := 500
+	if v := q.Get("limit"); v != "" {
+		lim, err = strconv.Atoi(v)
+		if err != nil || lim < 1 || lim > 5000 {
+			s.fail(w, r, errs.Invalid("limit", "must be an integer between 1 and 5000"))
+			return
+		}
+	}
+	byPatient, err := s.Store.CohortCounts(r.Context(), p.OrgID, from, to)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	type patientRow struct {
+		PatientID string `json:"patientId"`
+		countsJSON
+	}
+	var total adherence.DoseCounts
+	var below []patientRow
+	for id, c := range byPatient {
+		total.Add(c)
+		if a := c.TakingAdherence(); a != nil && *a < threshold {
+			below = append(below, patientRow{PatientID: id, countsJSON: countsOut(c)})
+		}
+	}
+	sort.Slice(below, func(i, j int) bool {
+		a, b := *below[i].TakingAdherence, *below[j].TakingAdherence
+		if a != b {
+			return a < b
+		}
+		return below[i].PatientID < below[j].PatientID
+	})
+	belowCount := len(below)
+	if len(below) > lim {
+		below = below[:lim]
+	}
+	ids := make([]string, 0, len(below))
+	for _, b := range below {
+		ids = append(ids, b.PatientID)
+	}
+	if len(ids) > 0 {
+		if err := s.auditReads(r, "AdherenceReport", ids); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	if below == nil {
+		below = []patientRow{}
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{
+		"from": from, "to": to, "threshold": threshold, "patients": len(byPatient), "total": countsOut(total),
+		"belowThresholdCount": belowCount, "belowThreshold": below,
+	})
+}
+
+// pdcJSON is the PDC of one drug class.
+type pdcJSON struct {
+	Class       string   `json:"class"`
+	Drugs       []string `json:"drugs"`
+	IndexDate   *string  `json:"indexDate"`
+	Days        int      `json:"days"`
+	CoveredDays int      `json:"coveredDays"`
+	PDC         *float64 `json:"pdc"`
+	MPR         *float64 `json:"mpr"`
+	Threshold   float64  `json:"threshold"`
+	Adherent    bool     `json:"adherent"`
+	Fills       int      `json:"fills"`
+	Reason      string   `json:"reason,omitempty"`
+}
+
+// handlePatientPDC answers GET /v1/patients/{id}/pdc?from=YYYY-MM-DD
+// &to=YYYY-MM-DD&class= with the PQA PDC per drug class from the recorded
+// fills. A plan's class is its drugClass (else its ingredient, else its
+// RxNorm code); refills of the same ingredient are shifted. The threshold
+// is 0.90 for antiretrovirals, 0.80 otherwise.
+func (s *server) handlePatientPDC(w http.ResponseWriter, r *http.Request) {
+	pat, v, err := s.readablePatient(r, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if v != viewFull && !pat.ShareMedicationWithCaregivers {
+		s.fail(w, r, errs.Forbidden("the patient does not share medication details with caregivers"))
+		return
+	}
+	q := r.URL.Query()
+	from, err := report.ParseDate(q.Get("from"))
+	if err != nil {
+		s.fail(w, r, errs.Invalid("from", "is required: the first day of the measurement period, YYYY-MM-DD"))
+		return
+	}
+	to, err := report.ParseDate(q.Get("to"))
+	if err != nil {
+		s.fail(w, r, errs.Invalid("to", "is required: the last day of the measurement period, YYYY-MM-DD"))
+		return
+	}
+	if to.Year-from.Year > 5 {
+		s.fail(w, r, errs.Invalid("to", "the measurement period may span at most 5 years"))
+		return
+	}
+	ctx := r.Context()
+	plans, err := s.Store.ListPlans(ctx, pat.OrgID, pat.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	type class struct {
+		drugs map[string]bool
+		fills []report.Fill
+	}
+	classes := map[string]*class{}
+	for _, p := range plans {
+		drug := strings.ToLower(strings.TrimSpace(p.Ingredient))
+		if drug == "" {
+			drug = "rxnorm:" + p.Medication.RxNorm
+		}
+		name := strings.TrimSpace(p.DrugClass)
+		if name == "" {
+			name = drug
+		}
+		if want := q.Get("class"); want != "" && !strings.EqualFold(want, name) {
+			continue
+		}
+		c := classes[name]
+		if c == nil {
+			c = &class{drugs: map[string]bool{}}
+			classes[name] = c
+		}
+		c.drugs[drug] = true
+		fills, err := s.Store.ListFills(ctx, pat.OrgID, p.ID)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		for _, f := range fills {
+			d, err := report.ParseDate(f.FillDate)
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			c.fills = append(c.fills, report.Fill{Drug: drug, Date: d, DaysSupply: f.DaysSupply})
+		}
+	}
+	out := []pdcJSON{}
+	for name, c := range classes {
+		threshold := report.DefaultThreshold
+		if strings.Contains(strings.ToLower(name), "antiretroviral") {
+			threshold = report.AntiretroviralThreshold
+		}
+		res, err := report.PDC(c.fills, from, to, threshold)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		row := pdcJSON{Class: name, Days: res.Days, CoveredDays: res.CoveredDays, PDC: res.PDC, MPR: res.MPR,
+			Threshold: threshold, Adherent: res.Adherent, Fills: res.Fills, Reason: res.Reason}
+		if res.IndexDate != nil {
+			d := res.IndexDate.String()
+			row.IndexDate = &d
+		}
+		for d := range c.drugs {
+			row.Drugs = append(row.Drugs, d)
+		}
+		sort.Strings(row.Drugs)
+		out = append(out, row)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Class < out[j].Class })
+	if err := s.auditRead(r, "PDCReport", pat.ID, pat.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"patientId": pat.ID, "from": from.String(), "to": to.String(), "classes": out})
+}
+
+// handleFHIRAdministrations answers GET /fhir/MedicationAdministration
+// ?patient=…&date=ge…&date=lt… with the patient's doses that have an
+// outcome, as a searchset Bundle.
+func (s *server) handleFHIRAdministrations(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	patientID := strings.TrimPrefix(q.Get("patient"), "Patient/")
+	if patientID == "" {
+		s.fail(w, r, errs.Invalid("patient", "search parameter patient is required"))
+		return
+	}
+	from, to, err := fhirDateRange(q["date"], s.Now().UTC())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	pat, v, err := s.readablePatient(r, patientID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if v != viewFull && !pat.ShareMedicationWithCaregivers {
+		s.fail(w, r, errs.Forbidden("the patient does not share medication details with caregivers"))
+		return
+	}
+	ctx := r.Context()
+	doses, err := s.Store.ListDoses(ctx, pat.OrgID, store.DoseFilter{
+		PatientID: pat.ID, From: from, To: to, Limit: 10000,
+		Statuses: []adherence.DoseStatus{adherence.DoseTakenOnTime, adherence.DoseTakenLate, adherence.DoseSkipped, adherence.DoseMissed},
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	plans, err := s.Store.ListPlans(ctx, pat.OrgID, pat.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	byID := map[string]adherence.Plan{}
+	for _, p := range plans {
+		byID[p.ID] = p
+	}
+	if err := s.audit(r, "E", "MedicationAdministration", "*", pat.ID, 0); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	b := fhir.Searchset[fhir.MedicationAdministration]()
+	for _, d := range doses {
+		ma, ok := fhir.FromDose(d, byID[d.PlanID])
+		if !ok {
+			continue
+		}
+		b.Entry = append(b.Entry, fhir.BundleEntry[fhir.MedicationAdministration]{FullURL: "MedicationAdministration/" + ma.ID, Resource: ma})
+	}
+	b.Total = len(b.Entry)
+	writeFHIR(w, http.StatusOK, b)
+}
+
+// fhirDateRange reads FHIR date search parameters (ge, gt, le, lt, eq
+// prefixes; a date or a dateTime) into a half-open [from, to) window;
+// without any, the last 30 days up to now. The window spans at most a
+// year.
+func fhirDateRange(params []string, now time.Time) (time.Time, time.Time, error) {
+	from, to := now.Add(-reportDefault), now
+	fromSet := false
+	for _, p := range params {
+		prefix := "eq"
+		if len(p) > 2 && p[0] >= 'a' && p[0] <= 'z' {
+			prefix, p = p[:2], p[2:]
+		}
+		t, isDate, err := parseFHIRDate(p)
+		if err != nil {
+			return from, to, errs.Invalid("date", "must be a FHIR date or dateTime with an optional ge, gt, le, lt or eq prefix")
+		}
+		end := t // the end of the value's precision
+		if isDate {
+			end = t.AddDate(0, 0, 1)
+		} else {
+			end = t.Add(time.Microsecond)
+		}
+		switch prefix {
+		case "ge":
+			from, fromSet = t, true
+		case "gt":
+			from, fromSet = end, true
+		case "lt":
+			to = t
+		case "le":
+			to = end
+		case "eq":
+			from, to, fromSet = t, end, true
+		default:
+			return from, to, errs.Invalid("date", "prefix %q is not supported; use ge, gt, le, lt or eq", prefix)
+		}
+	}
+	if !fromSet && to.Before(now) {
+		from = to.Add(-reportDefault)
+	}
+	if !to.After(from) {
+		return from, to, errs.Invalid("date", "the range is empty")
+	}
+	if to.Sub(from) > reportMax {
+		return from, to, errs.Invalid("date", "the range may span at most 366 days")
+	}
+	return from, to, nil
+}
+
+func parseFHIRDate(v string) (time.Time, bool, error) {
+	if t, err := time.Parse("2006-01-02", v); err == nil {
+		return t.UTC(), true, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	return t.UTC(), false, err
+}
+
+type windowsJSON struct {
+	OnTimeMinutes     *int `json:"onTimeMinutes"`
+	LateMaxMinutes    *int `json:"lateMaxMinutes"`
+	OpenDedupeMinutes *int `json:"openDedupeMinutes"`
+}
+
+func windowsOut(w adherence.Windows) windowsJSON {
+	on, late, dedupe := int(w.OnTime/time.Minute), int(w.LateMax/time.Minute), int(w.OpenDedupe/time.Minute)
+	return windowsJSON{&on, &late, &dedupe}
+}
+
+// handleGetWindows answers GET /v1/settings/windows (staff): the org's
+// dose matching windows.
+func (s *server) handleGetWindows(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r)
+	if err := auth.Require(p, staff...); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ws, err := s.Store.Windows(r.Context(), p.OrgID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, windowsOut(ws))
+}
+
+// handleSetWindows answers PUT /v1/settings/windows (admin). Every field
+// is required.
+func (s *server) handleSetWindows(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r)
+	if err := auth.Require(p, auth.RoleAdmin); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var in windowsJSON
+	if err := httpx.Decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	switch {
+	case in.OnTimeMinutes == nil:
+		s.fail(w, r, errs.Invalid("onTimeMinutes", "is required"))
+		return
+	case in.LateMaxMinutes == nil:
+		s.fail(w, r, errs.Invalid("lateMaxMinutes", "is required"))
+		return
+	case in.OpenDedupeMinutes == nil:
+		s.fail(w, r, errs.Invalid("openDedupeMinutes", "is required"))
+		return
+	}
+	ws := adherence.Windows{
+		OnTime: time.Duration(*in.OnTimeMinutes) * time.Minute, LateMax: time.Duration(*in.LateMaxMinutes) * time.Minute,
+		OpenDedupe: time.Duration(*in.OpenDedupeMinutes) * time.Minute,
+	}
+	if err := s.Store.SetWindows(r.Context(), actor(r), p.OrgID, ws); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, windowsOut(ws))
+}
+
+// handleListOutbox answers GET /v1/outbox?topic=&after=&pending=true&limit=
+// (admin): the org's outbox records in id order.
+func (s *server) handleListOutbox(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r)
+	if err := auth.Require(p, auth.RoleAdmin); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	f := store.OutboxFilter{Topic: q.Get("topic"), PendingOnly: q.Get("pending") == "true"}
+	if v := q.Get("after"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			s.fail(w, r, errs.Invalid("after", "must be a record id"))
+			return
+		}
+		f.After = n
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			s.fail(w, r, errs.Invalid("limit", "must be an integer between 1 and 1000"))
+			return
+		}
+		f.Limit = n
+	}
+	recs, err := s.Store.ListOutbox(r.Context(), p.OrgID, f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	type recJSON struct {
+		ID          int64      `json:"id"`
+		Topic       string     `json:"topic"`
+		Key         string     `json:"key"`
+		Payload     any        `json:"payload"`
+		CreatedAt   time.Time  `json:"createdAt"`
+		ProcessedAt *time.Time `json:"processedAt,omitempty"`
+	}
+	out := make([]recJSON, 0, len(recs))
+	for _, rec := range recs {
+		out = append(out, recJSON{ID: rec.ID, Topic: rec.Topic, Key: rec.DedupeKey, Payload: rec.Payload, CreatedAt: rec.CreatedAt, ProcessedAt: rec.ProcessedAt})
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"records": out})
+}
