@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/medplatform/medplatform/internal/platform/auth"
 )
@@ -129,6 +130,34 @@ func TestAuthorizationMatrix(t *testing.T) {
 				"other-org": {400, 400, 403, 403, 403, 401}, // another org's patient is an invalid reference
 			}},
 		}
+		// Reports and event ingestion.
+		medDetail := map[string]expect{
+			"own":       {200, 200, 403, 200, 403, 401}, // the patient does not share drugs with caregivers
+			"unlinked":  {200, 200, 404, 404, 403, 401},
+			"other-org": {404, 404, 404, 404, 403, 401},
+		}
+		eventN := 0
+		cases = append(cases, []struct {
+			method string
+			path   func(tg target) string
+			body   func(tg target) any
+			want   map[string]expect
+		}{
+			{"GET", func(tg target) string { return "/v1/patients/" + tg.patient + "/events" }, nil, readAll},
+			{"GET", func(tg target) string { return "/v1/patients/" + tg.patient + "/adherence" }, nil, readAll},
+			{"GET", func(tg target) string { return "/v1/plans/" + tg.plan + "/adherence" }, nil, readAll},
+			{"GET", func(tg target) string { return "/v1/patients/" + tg.patient + "/pdc?from=2026-01-01&to=2026-12-31" }, nil, medDetail},
+			{"GET", func(tg target) string { return "/fhir/MedicationAdministration?patient=" + tg.patient }, nil, medDetail},
+			{"POST", func(tg target) string { return "/v1/events" }, func(tg target) any {
+				eventN++
+				return map[string]any{"patientId": tg.patient, "planId": tg.plan, "kind": "taken", "source": "app",
+					"occurredAt": e.now.Format(time.RFC3339), "clientEventId": fmt.Sprintf("authz-%d", eventN)}
+			}, map[string]expect{
+				"own":       {201, 201, 201, 201, 201, 401},
+				"unlinked":  {201, 201, 404, 404, 201, 401},
+				"other-org": {404, 404, 404, 404, 404, 401},
+			}},
+		}...)
 		for _, c := range cases {
 			for _, tg := range targets {
 				for i, role := range roles {
@@ -164,6 +193,13 @@ func TestAuthorizationMatrix(t *testing.T) {
 			{"DELETE", "/v1/api-keys/" + f.otherKeyID, nil, expect{404, 403, 403, 403, 403, 401}},
 			{"GET", "/v1/audit", nil, expect{200, 403, 403, 403, 403, 401}},
 			{"PUT", "/v1/patients/" + f.own + "/links/" + f.otherMember, nil, expect{404, 404, 403, 403, 403, 401}},
+			{"GET", "/v1/reports/adherence", nil, expect{200, 200, 403, 403, 403, 401}},
+			{"GET", "/v1/settings/windows", nil, expect{200, 200, 403, 403, 403, 401}},
+			{"PUT", "/v1/settings/windows", map[string]any{"onTimeMinutes": 60, "lateMaxMinutes": 180, "openDedupeMinutes": 15}, expect{200, 403, 403, 403, 403, 401}},
+			{"GET", "/v1/outbox", nil, expect{200, 403, 403, 403, 403, 401}},
+			// A batch answers 200 to anyone authenticated; each item has its own status.
+			{"POST", "/v1/events:batch", map[string]any{"events": []any{map[string]any{"patientId": f.own, "planId": f.ownPlan, "kind": "taken",
+				"source": "app", "occurredAt": e.now.Format(time.RFC3339), "clientEventId": "authz-batch"}}}, expect{200, 200, 200, 200, 200, 401}},
 		}
 		for _, c := range flat {
 			for i, role := range roles {

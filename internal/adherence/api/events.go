@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -246,6 +247,10 @@ func (s *server) handleRecordBatch(w http.ResponseWriter, r *http.Request) {
 		results[i].Index = i
 		var ev eventInput
 		err := httpx.DecodeBytes(raw, &ev)
+		var whole *errs.Error
+		if errors.As(err, &whole) && whole.Field == "(body)" {
+			whole.Field = "" // the item as a whole, named by the prefix below
+		}
 		var item store.EventInput
 		if err == nil {
 			item, err = s.event(r, ev, db(received))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/api"
+	"github.com/medplatform/medplatform/internal/adherence/ingest"
 	"github.com/medplatform/medplatform/internal/adherence/store"
 	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/auth"
@@ -60,8 +61,8 @@ type env struct {
 
 func newEnv(t testing.TB, d *db.DB) *env {
 	t.Helper()
-	now := time.Date(2026, 3, 6, 15, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
+	e := &env{t: t, db: d, now: time.Date(2026, 3, 6, 15, 0, 0, 0, time.UTC)}
+	clock := func() time.Time { return e.now } // tests may move e.now
 	logs := &syncBuffer{}
 	logger := telemetry.NewLogger(logs, slog.LevelDebug)
 	al := audit.New(d, clock, func() string { return uuid.Must(uuid.NewV7()).String() })
@@ -77,8 +78,16 @@ func newEnv(t testing.TB, d *db.DB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := api.NewServer(api.Deps{Store: st, Audit: al, Auth: authn, Health: checker, Registry: reg, HTTPMetrics: metrics, Logger: logger, Now: clock})
-	return &env{t: t, h: h, db: d, store: st, logs: logs, now: now}
+	// Events go through the production path: the group-commit ingester.
+	im, err := ingest.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ing := ingest.New(st, im)
+	t.Cleanup(ing.Start())
+	h := api.NewServer(api.Deps{Store: st, Audit: al, Auth: authn, Health: checker, Registry: reg, HTTPMetrics: metrics, Logger: logger, Now: clock, Ingest: ing})
+	e.h, e.store, e.logs = h, st, logs
+	return e
 }
 
 // key issues an API key straight through the store.

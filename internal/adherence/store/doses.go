@@ -48,7 +48,6 @@ func (s *Store) ListDoses(ctx context.Context, orgID string, f DoseFilter) ([]ad
 	if !f.To.IsZero() {
 		add("due_at <", db.UTC(f.To))
 	}
-	args = append(args, limit(f.Limit, 1000, 10000))
 	if len(f.Statuses) > 0 {
 		var in []string
 		for _, st := range f.Statuses {
@@ -57,6 +56,7 @@ func (s *Store) ListDoses(ctx context.Context, orgID string, f DoseFilter) ([]ad
 		}
 		where.WriteString(` AND status IN (` + strings.Join(in, ", ") + `)`)
 	}
+	args = append(args, limit(f.Limit, 1000, 10000))
 	rows, err := s.db.SQL.QueryContext(ctx, `SELECT `+doseColumns+`
 		FROM dose_instances WHERE `+where.String()+fmt.Sprintf(` ORDER BY due_at, id LIMIT $%d`, len(args)), args...)
 	if err != nil {

@@ -1,0 +1,353 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/platform/auth"
+)
+
+// world is one org with a patient and a twice-daily plan (08:00 and 20:00
+// New York), created at env.now (2026-03-06 15:00Z = 10:00 EST).
+type world struct {
+	admin, integration string
+	patient, plan      string
+	otherAdmin         string
+	otherPatient       string
+}
+
+func newWorld(t *testing.T, e *env) world {
+	t.Helper()
+	orgA, admin := e.org("Events A")
+	_, otherAdmin := e.org("Events B")
+	w := world{admin: admin, otherAdmin: otherAdmin, integration: e.key(orgA, auth.RoleIntegration, "")}
+	w.patient = e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Eve", "timeZone": "America/New_York"}, 201)["id"].(string)
+	w.plan = e.mustDo("POST", "/v1/patients/"+w.patient+"/plans", admin, map[string]any{
+		"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril 10 MG Oral Tablet"},
+		"ingredient": "lisinopril", "drugClass": "RASA",
+		"timing": map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00", "20:00:00"}}},
+	}, 201)["id"].(string)
+	w.otherPatient = e.mustDo("POST", "/v1/patients", otherAdmin, map[string]any{"givenName": "Oz", "timeZone": "UTC"}, 201)["id"].(string)
+	return w
+}
+
+func (w world) event(kind, at, clientID string) map[string]any {
+	ev := map[string]any{"patientId": w.patient, "planId": w.plan, "kind": kind, "occurredAt": at, "source": "app", "clientEventId": clientID}
+	if kind == "skipped" {
+		ev["reason"] = "side_effects"
+	}
+	if kind == "opened" {
+		ev["source"] = "device"
+	}
+	return ev
+}
+
+func TestRecordEventAndReplay(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		ev := w.event("taken", "2026-03-06T20:10:00-05:00", "app-1")
+		r := e.do("POST", "/v1/events", w.integration, ev)
+		if r.status != 201 {
+			t.Fatalf("record = %d: %s", r.status, r.body)
+		}
+		first := r.json(t)
+		m := first["match"].(map[string]any)
+		if m["result"] != "scored" || m["doseStatus"] != "taken_on_time" || m["doseInstanceId"] == nil {
+			t.Fatalf("match = %v", m)
+		}
+		again := e.do("POST", "/v1/events", w.integration, ev)
+		if again.status != 201 || again.header.Get("Idempotent-Replayed") != "true" || again.json(t)["id"] != first["id"] {
+			t.Fatalf("replay = %d %v: %s", again.status, again.header, again.body)
+		}
+		ev["occurredAt"] = "2026-03-06T20:20:00-05:00"
+		e.mustDo("POST", "/v1/events", w.integration, ev, 409)
+
+		// The dose shows its outcome.
+		doses := e.mustDo("GET", "/v1/plans/"+w.plan+"/doses?from=2026-03-07T00:00:00Z&to=2026-03-07T02:00:00Z", w.admin, nil, 200)["doses"].([]any)
+		if len(doses) != 1 || doses[0].(map[string]any)["status"] != "taken_on_time" || doses[0].(map[string]any)["eventId"] != first["id"] {
+			t.Fatalf("doses = %v", doses)
+		}
+		// And the event is listed with the patient's events.
+		list := e.mustDo("GET", "/v1/patients/"+w.patient+"/events?from=2026-03-06T00:00:00Z&to=2026-03-08T00:00:00Z", w.admin, nil, 200)["events"].([]any)
+		if len(list) != 1 || list[0].(map[string]any)["id"] != first["id"] {
+			t.Fatalf("events = %v", list)
+		}
+		metrics := string(e.do("GET", "/metrics", "", nil).body)
+		if !strings.Contains(metrics, `adherence_events_ingested_total{kind="taken",source="app"} 1`) ||
+			!strings.Contains(metrics, `adherence_events_replayed_total 1`) {
+			t.Fatalf("metrics miss the ingested event:\n%s", grep(metrics, "adherence_event"))
+		}
+	})
+}
+
+func grep(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestConcurrentRetries sends the same event from 50 goroutines through
+// the API (and its group commit): one row, one id for everyone.
+func TestConcurrentRetries(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		ev := w.event("taken", "2026-03-06T20:00:00-05:00", "same-everywhere")
+		const n = 50
+		ids := make([]any, n)
+		statuses := make([]int, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := e.do("POST", "/v1/events", w.integration, ev)
+				statuses[i] = r.status
+				if r.status == 201 {
+					ids[i] = r.json(t)["id"]
+				}
+			}()
+		}
+		wg.Wait()
+		for i := range n {
+			if statuses[i] != 201 || ids[i] == nil || ids[i] != ids[0] {
+				t.Fatalf("caller %d: status %d id %v; caller 0 id %v", i, statuses[i], ids[i], ids[0])
+			}
+		}
+		var rows int
+		if err := e.db.SQL.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM events WHERE client_event_id = 'same-everywhere'`).Scan(&rows); err != nil {
+			t.Fatal(err)
+		}
+		if rows != 1 {
+			t.Fatalf("%d rows, want 1", rows)
+		}
+	})
+}
+
+func TestEventBadInput(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		at := "2026-03-06T20:00:00-05:00"
+		with := func(k string, v any) map[string]any {
+			ev := w.event("taken", at, "bad-"+k)
+			if v == nil {
+				delete(ev, k)
+			} else {
+				ev[k] = v
+			}
+			return ev
+		}
+		skipNoReason := w.event("skipped", at, "skip-no-reason")
+		delete(skipNoReason, "reason")
+		cases := []struct {
+			name   string
+			body   any
+			status int
+			field  string
+		}{
+			{"unknown kind", with("kind", "swallowed"), 400, "kind"},
+			{"unknown source", with("source", "fax"), 400, "source"},
+			{"skip without reason", skipNoReason, 400, "reason"},
+			{"far future", with("occurredAt", "2026-03-07T16:00:00Z"), 400, "occurredAt"},
+			{"before the plan started", with("occurredAt", "2026-03-06T12:00:00Z"), 400, "occurredAt"},
+			{"no time", with("occurredAt", nil), 400, "occurredAt"},
+			{"no client id", with("clientEventId", nil), 400, "clientEventId"},
+			{"unknown patient", with("patientId", "01890000-0000-7000-8000-000000000000"), 400, "patientId"},
+			{"malformed patient", with("patientId", "Robert'); DROP TABLE events;--"), 400, "patientId"},
+			{"another org's patient", with("patientId", w.otherPatient), 400, "patientId"},
+			{"unknown plan", with("planId", "01890000-0000-7000-8000-000000000000"), 404, "planId"},
+			{"unknown field", with("dosage", 2), 400, "dosage"},
+			{"opened from the app", with("kind", "opened"), 400, "kind"},
+		}
+		for _, c := range cases {
+			r := e.do("POST", "/v1/events", w.integration, c.body)
+			if r.status != c.status || r.json(t)["field"] != c.field {
+				t.Errorf("%s: %d %s, want %d with field %s", c.name, r.status, r.body, c.status, c.field)
+			}
+		}
+		var n int
+		if err := e.db.SQL.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM events`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Fatalf("%d events stored from bad input", n)
+		}
+	})
+}
+
+func TestBatch(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		bad := w.event("skipped", "2026-03-07T08:05:00-05:00", "b-2")
+		delete(bad, "reason")
+		body := map[string]any{"events": []any{
+			w.event("taken", "2026-03-06T20:05:00-05:00", "b-0"),
+			w.event("swallowed", "2026-03-07T08:05:00-05:00", "b-1"),
+			bad,
+			w.event("opened", "2026-03-07T08:05:00-05:00", "b-3"),
+			map[string]any{"patientId": w.otherPatient, "planId": w.plan, "kind": "taken", "source": "app", "occurredAt": "2026-03-07T08:05:00-05:00", "clientEventId": "b-4"},
+			"not an object",
+			w.event("taken", "2026-03-06T20:05:00-05:00", "b-0"), // repeats item 0
+		}}
+		res := e.mustDo("POST", "/v1/events:batch", w.integration, body, 200)
+		if res["accepted"] != 3.0 || res["rejected"] != 4.0 {
+			t.Fatalf("accepted/rejected = %v/%v", res["accepted"], res["rejected"])
+		}
+		results := res["results"].([]any)
+		want := []struct {
+			status int
+			field  string
+		}{{201, ""}, {400, "events[1].kind"}, {400, "events[2].reason"}, {201, ""}, {400, "events[4].patientId"}, {400, "events[5]"}, {201, ""}}
+		for i, w := range want {
+			r := results[i].(map[string]any)
+			if int(r["index"].(float64)) != i || int(r["status"].(float64)) != w.status {
+				t.Errorf("item %d: %v, want status %d", i, r, w.status)
+				continue
+			}
+			if w.field != "" {
+				if p := r["error"].(map[string]any); p["field"] != w.field {
+					t.Errorf("item %d: field %v, want %s", i, p["field"], w.field)
+				}
+			}
+		}
+		if results[6].(map[string]any)["event"].(map[string]any)["id"] != results[0].(map[string]any)["event"].(map[string]any)["id"] {
+			t.Error("a repeated item did not get the first one's event")
+		}
+		var n int
+		if err := e.db.SQL.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM events`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 2 {
+			t.Fatalf("%d events stored, want 2", n)
+		}
+
+		// Limits: more than 1,000 events, or more than 1 MiB.
+		many := make([]any, 1001)
+		for i := range many {
+			many[i] = w.event("taken", "2026-03-06T20:05:00-05:00", fmt.Sprintf("m-%d", i))
+		}
+		e.mustDo("POST", "/v1/events:batch", w.integration, map[string]any{"events": many}, 413)
+		huge := `{"events":[{"patientId":"` + strings.Repeat("x", 1<<20) + `"}]}`
+		e.mustDo("POST", "/v1/events:batch", w.integration, huge, 413)
+		e.mustDo("POST", "/v1/events:batch", w.integration, map[string]any{"events": []any{}}, 400)
+		if err := e.db.SQL.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM events`).Scan(&n); err != nil || n != 2 {
+			t.Fatalf("%d events after refused batches (%v), want 2", n, err)
+		}
+	})
+}
+
+// TestReports records a few days of events and checks the dose-level
+// reports, the cohort summary, PDC, the FHIR export and the outbox.
+func TestReports(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		// Doses from 2026-03-06 20:00 to 03-08 20:00 (five doses; DST starts
+		// 03-08 at 02:00).
+		events := []map[string]any{
+			w.event("taken", "2026-03-06T20:20:00-05:00", "r1"), // on time
+			w.event("taken", "2026-03-07T09:45:00-05:00", "r2"), // late
+			w.event("skipped", "2026-03-07T20:00:00-05:00", "r3"),
+			w.event("taken", "2026-03-08T07:50:00-04:00", "r4"), // on time, EDT
+			// 03-08 20:00: nothing → missed
+			w.event("taken", "2026-03-08T14:00:00-04:00", "r5"), // orphan
+		}
+		e.now = time.Date(2026, 3, 9, 4, 0, 0, 0, time.UTC)
+		for _, ev := range events {
+			e.mustDo("POST", "/v1/events", w.integration, ev, 201)
+		}
+		if _, err := e.store.MarkMissed(context.Background(), time.Date(2026, 3, 9, 4, 0, 0, 0, time.UTC)); err != nil {
+			t.Fatal(err)
+		}
+		q := "?from=2026-03-06T00:00:00Z&to=2026-03-09T04:00:00Z"
+		rep := e.mustDo("GET", "/v1/patients/"+w.patient+"/adherence"+q, w.admin, nil, 200)
+		total := rep["total"].(map[string]any)
+		want := map[string]float64{"scheduled": 5, "onTime": 2, "late": 1, "skipped": 1, "missed": 1, "excluded": 0, "pending": 0, "orphanEvents": 1, "takingAdherence": 0.6, "timingAdherence": 0.4}
+		for k, v := range want {
+			if total[k] != v {
+				t.Errorf("total.%s = %v, want %v", k, total[k], v)
+			}
+		}
+		if plans := rep["plans"].([]any); len(plans) != 1 || plans[0].(map[string]any)["scheduled"] != 5.0 {
+			t.Errorf("per plan = %v", rep["plans"])
+		}
+		planRep := e.mustDo("GET", "/v1/plans/"+w.plan+"/adherence"+q, w.admin, nil, 200)
+		if planRep["total"].(map[string]any)["missed"] != 1.0 {
+			t.Errorf("plan report = %v", planRep)
+		}
+
+		cohort := e.mustDo("GET", "/v1/reports/adherence"+q+"&threshold=0.8", w.admin, nil, 200)
+		below := cohort["belowThreshold"].([]any)
+		if cohort["patients"] != 1.0 || len(below) != 1 || below[0].(map[string]any)["patientId"] != w.patient {
+			t.Errorf("cohort = %v", cohort)
+		}
+		cohort = e.mustDo("GET", "/v1/reports/adherence"+q+"&threshold=0.5", w.admin, nil, 200)
+		if len(cohort["belowThreshold"].([]any)) != 0 {
+			t.Errorf("cohort at 0.5 = %v", cohort)
+		}
+
+		// FHIR: completed, not-done (skip reason), not-done (no-response).
+		b := e.mustDo("GET", "/fhir/MedicationAdministration?patient="+w.patient+"&date=ge2026-03-06&date=lt2026-03-10", w.admin, nil, 200)
+		entries := b["entry"].([]any)
+		statuses := map[string]int{}
+		reasons := map[string]bool{}
+		for _, en := range entries {
+			ma := en.(map[string]any)["resource"].(map[string]any)
+			statuses[ma["status"].(string)]++
+			for _, sr := range asSlice(ma["statusReason"]) {
+				for _, c := range asSlice(sr.(map[string]any)["coding"]) {
+					reasons[c.(map[string]any)["code"].(string)] = true
+				}
+			}
+		}
+		if b["total"] != 5.0 || statuses["completed"] != 3 || statuses["not-done"] != 2 || !reasons["side_effects"] || !reasons["no-response"] {
+			t.Errorf("bundle: total %v statuses %v reasons %v", b["total"], statuses, reasons)
+		}
+		e.mustDo("GET", "/fhir/MedicationAdministration?patient="+w.patient+"&date=xx2026", w.admin, nil, 400)
+
+		// The missed dose is in the outbox.
+		out := e.mustDo("GET", "/v1/outbox?topic=dose.missed", w.admin, nil, 200)["records"].([]any)
+		if len(out) != 1 {
+			t.Fatalf("outbox = %v", out)
+		}
+		payload := out[0].(map[string]any)["payload"].(map[string]any)
+		if payload["patientId"] != w.patient || payload["status"] != "missed" {
+			t.Errorf("outbox payload = %v", payload)
+		}
+
+		// PDC from recorded fills: 30 + 30 (second fill early: shifted).
+		e.mustDo("POST", "/v1/plans/"+w.plan+"/fills", w.admin, map[string]any{"fillDate": "2026-01-01", "daysSupply": 30}, 201)
+		e.mustDo("POST", "/v1/plans/"+w.plan+"/fills", w.admin, map[string]any{"fillDate": "2026-01-25", "daysSupply": 30}, 201)
+		pdc := e.mustDo("GET", "/v1/patients/"+w.patient+"/pdc?from=2026-01-01&to=2026-03-31", w.admin, nil, 200)
+		classes := pdc["classes"].([]any)
+		if len(classes) != 1 {
+			t.Fatalf("pdc = %v", pdc)
+		}
+		c := classes[0].(map[string]any)
+		// 90 days in Q1 2026; fills cover Jan 1–30 and (shifted) Jan 31–Mar 1: 60 days.
+		if c["class"] != "RASA" || c["days"] != 90.0 || c["coveredDays"] != 60.0 || c["pdc"] != 0.6667 || c["adherent"] != false {
+			t.Errorf("pdc class = %v", c)
+		}
+		e.mustDo("GET", "/v1/patients/"+w.patient+"/pdc?from=2026-01-01", w.admin, nil, 400)
+
+		// Windows: the org can change them.
+		e.mustDo("PUT", "/v1/settings/windows", w.admin, map[string]any{"onTimeMinutes": 30, "lateMaxMinutes": 120, "openDedupeMinutes": 10}, 200)
+		got := e.mustDo("GET", "/v1/settings/windows", w.admin, nil, 200)
+		if got["lateMaxMinutes"] != 120.0 {
+			t.Errorf("windows = %v", got)
+		}
+		e.mustDo("PUT", "/v1/settings/windows", w.admin, map[string]any{"onTimeMinutes": 30, "lateMaxMinutes": 10, "openDedupeMinutes": 10}, 400)
+	})
+}
+
+func asSlice(v any) []any {
+	s, _ := v.([]any)
+	return s
+}
+
