@@ -350,4 +350,3 @@ func asSlice(v any) []any {
 	s, _ := v.([]any)
 	return s
 }
-
