@@ -46,9 +46,14 @@ type Ingester struct {
 	metrics  *Metrics
 	maxGroup int
 
-	reqs    chan *request
-	mu      sync.Mutex
+	reqs chan *request
+	// mu guards started and closed. Submit holds it for reading while it
+	// queues a request, and stop takes it for writing before it tells the
+	// committer to drain: so no request can be queued after the final
+	// drain and be left unanswered.
+	mu      sync.RWMutex
 	started bool
+	closed  bool
 	stopped chan struct{}
 }
 
@@ -88,6 +93,9 @@ func (g *Ingester) Start() (stop func()) {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
+			g.mu.Lock()
+			g.closed = true
+			g.mu.Unlock()
 			close(quit)
 			<-g.stopped
 		})
@@ -97,20 +105,23 @@ func (g *Ingester) Start() (stop func()) {
 // Submit records items and returns their outcomes once they are committed.
 // received is when the request arrived, for the ingest-duration metric.
 func (g *Ingester) Submit(ctx context.Context, items []store.EventInput, received time.Time) ([]store.EventOutcome, error) {
-	g.mu.Lock()
-	started := g.started
-	g.mu.Unlock()
-	if !started {
+	req := &request{ctx: ctx, items: items, received: received, done: make(chan result, 1)}
+	g.mu.RLock()
+	switch {
+	case g.closed:
+		g.mu.RUnlock()
+		return nil, ErrStopped
+	case !g.started:
+		g.mu.RUnlock()
 		out, err := g.rec.RecordEvents(ctx, items)
 		g.observe(items, out, err, received)
 		return out, err
 	}
-	req := &request{ctx: ctx, items: items, received: received, done: make(chan result, 1)}
 	select {
 	case g.reqs <- req:
-	case <-g.stopped:
-		return nil, ErrStopped
+		g.mu.RUnlock()
 	case <-ctx.Done():
+		g.mu.RUnlock()
 		return nil, ctx.Err()
 	}
 	// Once queued, the request is committed even if the caller goes away:

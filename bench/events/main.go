@@ -1,0 +1,1150 @@
+// Command events measures adherence event ingestion end to end: the real
+// `adherence serve` binary in its own process (so the server and this load
+// generator do not share a Go runtime), 16 HTTP clients over loopback, and
+// the database given.
+//
+// It prints, in one run:
+//
+//  1. the raw single-row insert rate of the same database: a Go loop of
+//     single-row INSERTs, one autocommit transaction each, into a table
+//     shaped like events (16 goroutines on PostgreSQL; on SQLite the one
+//     WAL synchronous=FULL connection the product uses), so the HTTP path
+//     can be read as a ratio of what the database does on its own;
+//  2. single events (POST /v1/events), closed loop: events/s and latency;
+//  3. single events, open loop at a fixed rate (default 1,000/s): sends go
+//     out on schedule whether or not earlier ones finished, and latency is
+//     measured from the scheduled send time, so queueing shows;
+//  4. batches of 500 (POST /v1/events:batch), closed loop: events/s and
+//     latency per batch;
+//
+// then a summary of the targets (PASS/MISS) and a check, after the server
+// has stopped, that the events table holds exactly the acknowledged events.
+// Each phase also prints the CPU used by the server process, by this
+// program and by the whole machine (100% = one core), read from /proc.
+//
+// Run it from the repository root (it builds ./cmd/adherence itself, or
+// takes --bin). For SQLite the file is deleted first; PostgreSQL needs an
+// empty database:
+//
+//	go run ./bench/events --database-url sqlite:/tmp/bench-events.db
+//
+//	psql -h 127.0.0.1 -U postgres -c 'DROP DATABASE IF EXISTS bench_events' -c 'CREATE DATABASE bench_events'
+//	go run ./bench/events --database-url postgres://postgres@127.0.0.1:5432/bench_events
+//
+// Each HTTP phase also prints the server's group commits (from /metrics):
+// how many, and the mean events per group transaction.
+//
+// Flags: --duration 10s (each HTTP phase), --raw-duration 5s, --clients 16,
+// --rate 1000 and --open-workers 64 (open loop), --batch 500, --patients
+// 200, --bin (a prebuilt adherence binary), --server-log (keep the server's
+// output in this file), --analyze (PostgreSQL: ANALYZE before each HTTP
+// phase; without it the tables, empty at the start, have no planner
+// statistics during the run, unlike a production database).
+//
+// Targets on a 2-core machine: single events ≥ 3,000/s on PostgreSQL and
+// ≥ 2,000/s on SQLite, p99 ≤ 25 ms at 1,000 events/s, batches ≥ 30,000
+// events/s on both, HTTP single ≥ 70% of the raw rate.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/medplatform/medplatform/internal/platform/db"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "events:", err)
+		os.Exit(1)
+	}
+}
+
+// config holds the benchmark's flags.
+type config struct {
+	url, bin, serverLog   string
+	duration, rawDuration time.Duration
+	clients, openWorkers  int
+	rate, batch, patients int
+	postgres, analyze     bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	fs := flag.NewFlagSet("events", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c config
+	fs.StringVar(&c.url, "database-url", "", "database URL: postgres://… (an empty database) or sqlite:path (deleted first); not read from $DATABASE_URL on purpose")
+	fs.StringVar(&c.bin, "bin", "", "adherence binary to run (default: go build ./cmd/adherence into a temporary directory)")
+	fs.StringVar(&c.serverLog, "server-log", "", "keep the server's stdout and stderr in this file")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of each HTTP phase")
+	fs.DurationVar(&c.rawDuration, "raw-duration", 5*time.Second, "length of the raw insert phase")
+	fs.IntVar(&c.clients, "clients", 16, "concurrent HTTP clients in the closed-loop phases (and raw insert goroutines on PostgreSQL)")
+	fs.IntVar(&c.openWorkers, "open-workers", 64, "goroutines sending the open-loop schedule")
+	fs.IntVar(&c.rate, "rate", 1000, "events per second in the open-loop phase")
+	fs.IntVar(&c.batch, "batch", 500, "events per batch request")
+	fs.IntVar(&c.patients, "patients", 200, "patients (one plan each) the events are spread over")
+	fs.BoolVar(&c.analyze, "analyze", false, "PostgreSQL: run ANALYZE before each HTTP phase, as autovacuum would have on tables of that size in production")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	switch {
+	case c.url == "":
+		return c, errors.New("--database-url is required")
+	case c.duration <= 0 || c.rawDuration <= 0:
+		return c, errors.New("--duration and --raw-duration must be positive")
+	case c.clients < 1 || c.openWorkers < 1 || c.rate < 1 || c.patients < 1:
+		return c, errors.New("--clients, --open-workers, --rate and --patients must be at least 1")
+	case c.batch < 1 || c.batch > 1000:
+		return c, errors.New("--batch must be 1..1000 (the API's limit)")
+	}
+	c.postgres = strings.HasPrefix(c.url, "postgres://") || strings.HasPrefix(c.url, "postgresql://")
+	return c, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	engine := "sqlite"
+	if c.postgres {
+		engine = "postgres"
+	}
+	tmp, err := os.MkdirTemp("", "bench-events-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	if err := prepareDatabase(ctx, c); err != nil {
+		return err
+	}
+	bin := c.bin
+	if bin == "" {
+		bin = filepath.Join(tmp, "adherence")
+		t0 := time.Now()
+		if err := buildServer(ctx, bin, stderr); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "built ./cmd/adherence in %.1fs\n", time.Since(t0).Seconds())
+	}
+	fmt.Fprintf(stdout, "engine=%s clients=%d duration=%s cores=%d analyze=%t\n\n", engine, c.clients, c.duration, runtime.NumCPU(), c.analyze && c.postgres)
+
+	// 1. Raw inserts, before the server starts: on SQLite the file has one
+	// writer at a time, and on both engines the server would compete for CPU.
+	raw, err := rawInserts(ctx, c)
+	if err != nil {
+		return fmt.Errorf("raw inserts: %w", err)
+	}
+	rawWorkers := 1
+	if c.postgres {
+		rawWorkers = c.clients
+	}
+	fmt.Fprintf(stdout, "1. raw single-row INSERT, autocommit, %d goroutine(s): rows=%d in %.1fs = %.0f rows/s  p50=%s p99=%s  errors=%d  %s\n",
+		rawWorkers, raw.ok, raw.elapsed.Seconds(), raw.rate(), ms(pct(raw.lat, 0.50)), ms(pct(raw.lat, 0.99)), raw.errors, raw.cpu)
+	raw.printErrors(stdout)
+
+	// Server and seed data.
+	env := serverEnv(c.url)
+	boot := exec.CommandContext(ctx, bin, "admin", "bootstrap", "--org", "Bench")
+	boot.Env = env
+	bootOut, err := boot.Output()
+	if err != nil {
+		return fmt.Errorf("admin bootstrap: %w", err)
+	}
+	adminKey := ""
+	for line := range strings.SplitSeq(string(bootOut), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "admin_key="); ok {
+			adminKey = v
+		}
+	}
+	if adminKey == "" {
+		return errors.New("admin bootstrap printed no admin_key")
+	}
+	logPath := c.serverLog
+	if logPath == "" {
+		logPath = filepath.Join(tmp, "server.log")
+	}
+	srv, err := startServer(ctx, bin, env, logPath)
+	if err != nil {
+		return err
+	}
+	defer srv.kill()
+
+	cl := &client{
+		http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 2 * time.Minute},
+		base: srv.base,
+	}
+	t0 := time.Now()
+	key, targets, err := seed(ctx, cl, adminKey, c.patients)
+	if err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	fmt.Fprintf(stdout, "server pid %d on %s; seeded %d patients with one plan each in %.1fs\n", srv.cmd.Process.Pid, srv.base, len(targets), time.Since(t0).Seconds())
+
+	runID := strconv.FormatInt(time.Now().UnixNano(), 36)
+	gen := func(phase string, worker int) *eventGen {
+		return newEventGen(targets, runID+"-"+phase+"-"+strconv.Itoa(worker)+"-", uint64(worker))
+	}
+	single := func(ctx context.Context, w *worker) (int, error) {
+		w.body = w.gen.appendEvent(w.body[:0])
+		status, resp, err := cl.post(ctx, "/v1/events", key, w.body, &w.resp)
+		if err != nil {
+			return 0, err
+		}
+		if status != http.StatusCreated {
+			return 0, statusError(status, resp)
+		}
+		return 1, nil
+	}
+	batch := func(ctx context.Context, w *worker) (int, error) {
+		w.body = append(w.body[:0], `{"events":[`...)
+		for i := range c.batch {
+			if i > 0 {
+				w.body = append(w.body, ',')
+			}
+			w.body = w.gen.appendEvent(w.body)
+		}
+		w.body = append(w.body, "]}"...)
+		status, resp, err := cl.post(ctx, "/v1/events:batch", key, w.body, &w.resp)
+		if err != nil {
+			return 0, err
+		}
+		if status != http.StatusOK {
+			return 0, statusError(status, resp)
+		}
+		acc, rej, err := batchCounts(resp)
+		if err != nil {
+			return 0, err
+		}
+		if rej > 0 {
+			return acc, fmt.Errorf("batch: %d of %d events rejected: %s", rej, acc+rej, firstItemError(resp))
+		}
+		return acc, nil
+	}
+
+	// Warm up: open the connections every phase will use.
+	warm := closedLoop(ctx, max(c.clients, c.openWorkers), 0, 5, func(w int) *eventGen { return gen("warm", w) }, single, srv.pid())
+	fmt.Fprintf(stdout, "warm-up: %d events, errors=%d\n\n", warm.ok, warm.errors)
+	warm.printErrors(stdout)
+	acked := warm.ok
+	analyze := func() error {
+		if !c.analyze || !c.postgres {
+			return nil
+		}
+		return analyzeDatabase(ctx, c.url)
+	}
+
+	// 2. Single events, closed loop.
+	if err := analyze(); err != nil {
+		return err
+	}
+	g0 := cl.groupStats(ctx)
+	p2 := closedLoop(ctx, c.clients, c.duration, 0, func(w int) *eventGen { return gen("single", w) }, single, srv.pid())
+	p2.groups = cl.groupStats(ctx).since(g0)
+	acked += p2.ok
+	fmt.Fprintf(stdout, "2. single events, closed loop, %d clients: events=%d in %.1fs = %.0f events/s  p50=%s p95=%s p99=%s max=%s  errors=%d\n   %s; %s\n",
+		c.clients, p2.ok, p2.elapsed.Seconds(), p2.rate(), ms(pct(p2.lat, 0.50)), ms(pct(p2.lat, 0.95)), ms(pct(p2.lat, 0.99)), ms(pct(p2.lat, 1)), p2.errors, p2.cpu, p2.groups)
+	p2.printErrors(stdout)
+
+	// 3. Single events, open loop.
+	if err := analyze(); err != nil {
+		return err
+	}
+	g0 = cl.groupStats(ctx)
+	p3 := openLoop(ctx, c.openWorkers, c.rate, c.duration, func(w int) *eventGen { return gen("open", w) }, single, srv.pid())
+	p3.groups = cl.groupStats(ctx).since(g0)
+	acked += p3.ok
+	fmt.Fprintf(stdout, "3. single events, open loop at %d/s, %d workers: events=%d in %.1fs = %.0f events/s  p50=%s p95=%s p99=%s max=%s (from scheduled send time)  errors=%d\n   %s; %s\n",
+		c.rate, c.openWorkers, p3.ok, p3.elapsed.Seconds(), p3.rate(), ms(pct(p3.lat, 0.50)), ms(pct(p3.lat, 0.95)), ms(pct(p3.lat, 0.99)), ms(pct(p3.lat, 1)), p3.errors, p3.cpu, p3.groups)
+	p3.printErrors(stdout)
+
+	// 4. Batches, closed loop.
+	if err := analyze(); err != nil {
+		return err
+	}
+	g0 = cl.groupStats(ctx)
+	p4 := closedLoop(ctx, c.clients, c.duration, 0, func(w int) *eventGen { return gen("batch", w) }, batch, srv.pid())
+	p4.groups = cl.groupStats(ctx).since(g0)
+	acked += p4.ok
+	fmt.Fprintf(stdout, "4. batches of %d, closed loop, %d clients: batches=%d events=%d in %.1fs = %.0f events/s  per batch p50=%s p95=%s p99=%s max=%s  errors=%d\n   %s; %s\n",
+		c.batch, c.clients, len(p4.lat), p4.ok, p4.elapsed.Seconds(), p4.rate(), ms(pct(p4.lat, 0.50)), ms(pct(p4.lat, 0.95)), ms(pct(p4.lat, 0.99)), ms(pct(p4.lat, 1)), p4.errors, p4.cpu, p4.groups)
+	p4.printErrors(stdout)
+
+	stopErr := srv.stop()
+	if stopErr != nil {
+		fmt.Fprintf(stdout, "\nserver: %v\n", stopErr)
+	}
+	if stopErr != nil || p2.errors+p3.errors+p4.errors+warm.errors > 0 {
+		printTail(stdout, logPath, 20)
+	}
+	stored, countErr := countEvents(ctx, c.url)
+
+	// Summary.
+	singleTarget := 2000.0
+	if c.postgres {
+		singleTarget = 3000
+	}
+	verdict := func(ok bool) string {
+		if ok {
+			return "PASS"
+		}
+		return "MISS"
+	}
+	ratio := 0.0
+	if raw.rate() > 0 {
+		ratio = p2.rate() / raw.rate()
+	}
+	openOK := pct(p3.lat, 0.99) <= 25*time.Millisecond && p3.rate() >= 0.97*float64(c.rate) && p3.errors == 0
+	fmt.Fprintf(stdout, "\nsummary (%s, %d clients)\n", engine, c.clients)
+	fmt.Fprintf(stdout, "  single events closed loop     %8.0f events/s        target ≥ %.0f           %s\n", p2.rate(), singleTarget, verdict(p2.rate() >= singleTarget && p2.errors == 0))
+	fmt.Fprintf(stdout, "  p99 at %d events/s          %8s (%.0f/s achieved)  target ≤ 25 ms        %s\n", c.rate, ms(pct(p3.lat, 0.99)), p3.rate(), verdict(openOK))
+	fmt.Fprintf(stdout, "  batches of %d                %8.0f events/s        target ≥ 30000          %s\n", c.batch, p4.rate(), verdict(p4.rate() >= 30000 && p4.errors == 0))
+	fmt.Fprintf(stdout, "  HTTP single / raw insert      %8.2f (%.0f / %.0f)  target ≥ 0.70           %s\n", ratio, p2.rate(), raw.rate(), verdict(ratio >= 0.70))
+	if countErr != nil {
+		fmt.Fprintf(stdout, "  stored events                 could not count: %v\n", countErr)
+		return countErr
+	}
+	fmt.Fprintf(stdout, "  stored = acknowledged         %d stored, %d acknowledged  %s\n", stored, acked, verdict(stored == int64(acked)))
+	if stored < int64(acked) {
+		return fmt.Errorf("%d acknowledged events are missing from the database", int64(acked)-stored)
+	}
+	return nil
+}
+
+// prepareDatabase deletes the SQLite file, or checks that the PostgreSQL
+// database holds no tables (bar a raw-insert table left by an interrupted
+// run, which the raw phase recreates).
+func prepareDatabase(ctx context.Context, c config) error {
+	if !c.postgres {
+		d, err := db.Open(ctx, c.url, db.Options{})
+		if err != nil {
+			return err
+		}
+		path := d.Path
+		d.Close()
+		for _, p := range []string{path, path + "-wal", path + "-shm"} {
+			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+		return nil
+	}
+	d, err := db.Open(ctx, c.url, db.Options{})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	var n int
+	err = d.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.tables
+		WHERE table_schema = current_schema() AND table_name <> 'bench_raw_events'`).Scan(&n)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return errors.New("the PostgreSQL database is not empty: drop and recreate it (see the command's documentation)")
+	}
+	return nil
+}
+
+// buildServer builds ./cmd/adherence of this module into bin.
+func buildServer(ctx context.Context, bin string, stderr io.Writer) error {
+	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return fmt.Errorf("go env GOMOD: %w", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(gomod)))
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/adherence")
+	cmd.Dir = root
+	cmd.Stdout, cmd.Stderr = stderr, stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build ./cmd/adherence: %w", err)
+	}
+	return nil
+}
+
+// serverEnv is this process's environment without anything that would
+// point the server elsewhere, plus the benchmark's settings.
+func serverEnv(url string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		switch {
+		case k == "DATABASE_URL", k == "REDIS_URL", k == "LISTEN_ADDR", k == "LOG_LEVEL", k == "SHUTDOWN_DRAIN", k == "DOSE_HORIZON_DAYS",
+			strings.HasPrefix(k, "OTEL_"), strings.HasPrefix(k, "OIDC_"):
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, "DATABASE_URL="+url, "LOG_LEVEL=warn", "SHUTDOWN_DRAIN=0s", "DOSE_HORIZON_DAYS=2")
+}
+
+// server is a running `adherence serve` process.
+type server struct {
+	cmd     *exec.Cmd
+	base    string
+	exited  chan struct{}
+	waitErr error
+	logFile *os.File
+}
+
+func startServer(ctx context.Context, bin string, env []string, logPath string) (*server, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "serve", "--addr", addr)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("start server: %w", err)
+	}
+	s := &server{cmd: cmd, base: "http://" + addr, exited: make(chan struct{}), logFile: logFile}
+	go func() {
+		s.waitErr = cmd.Wait()
+		close(s.exited)
+	}()
+	hc := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := hc.Get(s.base + "/readyz")
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s, nil
+			}
+		}
+		select {
+		case <-s.exited:
+			return nil, fmt.Errorf("server exited before it was ready (%v); its output is in %s", s.waitErr, logPath)
+		case <-ctx.Done():
+			s.kill()
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			s.kill()
+			return nil, fmt.Errorf("server not ready after 60s; its output is in %s", logPath)
+		}
+	}
+}
+
+func (s *server) pid() int { return s.cmd.Process.Pid }
+
+// stop sends SIGTERM and waits for the server to exit.
+func (s *server) stop() error {
+	select {
+	case <-s.exited:
+		return fmt.Errorf("server had already exited: %v", s.waitErr)
+	default:
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(60 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+		return errors.New("server did not exit within 60s of SIGTERM; killed")
+	}
+	s.logFile.Close()
+	if s.waitErr != nil {
+		return fmt.Errorf("server exit: %w", s.waitErr)
+	}
+	return nil
+}
+
+// kill ends the server if it still runs (deferred for error paths).
+func (s *server) kill() {
+	select {
+	case <-s.exited:
+	default:
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+	}
+	s.logFile.Close()
+}
+
+// client sends requests to the server over one shared http.Client.
+type client struct {
+	http *http.Client
+	base string
+}
+
+// post sends body and reads the whole response into buf, returning the
+// status and the response bytes (valid until buf is reused).
+func (c *client) post(ctx context.Context, path, key string, body []byte, buf *bytes.Buffer) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	buf.Reset()
+	if _, err := buf.ReadFrom(resp.Body); err != nil {
+		return 0, nil, err
+	}
+	return resp.StatusCode, buf.Bytes(), nil
+}
+
+// postJSON is post for setup calls: it marshals in, expects want and
+// decodes the response into out.
+func (c *client) postJSON(ctx context.Context, path, key string, in any, want int, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	status, resp, err := c.post(ctx, path, key, body, &buf)
+	if err != nil {
+		return fmt.Errorf("POST %s: %w", path, err)
+	}
+	if status != want {
+		return fmt.Errorf("POST %s: %w", path, statusError(status, resp))
+	}
+	return json.Unmarshal(resp, out)
+}
+
+// groupSample is the server's group-commit histogram
+// (adherence_event_commit_group_size) read from /metrics.
+type groupSample struct {
+	at         time.Time
+	sum, count float64
+	ok         bool
+}
+
+// groupUse is the group commits of an interval.
+type groupUse struct {
+	groups, events float64
+	wall           time.Duration
+	ok             bool
+}
+
+func (g groupUse) String() string {
+	if !g.ok || g.groups == 0 {
+		return "group commits: n/a"
+	}
+	return fmt.Sprintf("server group commits: %.0f (%.0f/s), mean %.1f events/group", g.groups, g.groups/g.wall.Seconds(), g.events/g.groups)
+}
+
+func (s groupSample) since(s0 groupSample) groupUse {
+	return groupUse{groups: s.count - s0.count, events: s.sum - s0.sum, wall: s.at.Sub(s0.at), ok: s.ok && s0.ok}
+}
+
+// groupStats reads the group-commit histogram's sum and count.
+func (c *client) groupStats(ctx context.Context) groupSample {
+	g := groupSample{at: time.Now()}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/metrics", nil)
+	if err != nil {
+		return g
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return g
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return g
+	}
+	var okSum, okCount bool
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, found := strings.CutPrefix(line, "adherence_event_commit_group_size_sum "); found {
+			g.sum, err = strconv.ParseFloat(strings.TrimSpace(v), 64)
+			okSum = err == nil
+		}
+		if v, found := strings.CutPrefix(line, "adherence_event_commit_group_size_count "); found {
+			g.count, err = strconv.ParseFloat(strings.TrimSpace(v), 64)
+			okCount = err == nil
+		}
+	}
+	g.ok = okSum && okCount
+	return g
+}
+
+// target is a patient and its plan.
+type target struct{ patient, plan string }
+
+// seed creates an integration key and n patients with one plan each,
+// returning the key and the patients.
+func seed(ctx context.Context, c *client, adminKey string, n int) (string, []target, error) {
+	var k struct {
+		Key string `json:"key"`
+	}
+	if err := c.postJSON(ctx, "/v1/api-keys", adminKey, map[string]string{"role": "integration", "name": "bench"}, http.StatusCreated, &k); err != nil {
+		return "", nil, err
+	}
+	if k.Key == "" {
+		return "", nil, errors.New("POST /v1/api-keys returned no key")
+	}
+	targets := make([]target, n)
+	var (
+		next     atomic.Int64
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	for range 8 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				var p, pl struct {
+					ID string `json:"id"`
+				}
+				err := c.postJSON(ctx, "/v1/patients", adminKey, map[string]string{"givenName": "Bench", "timeZone": "UTC"}, http.StatusCreated, &p)
+				if err == nil {
+					plan := map[string]any{
+						"medication": map[string]string{"rxnorm": "314076", "display": "lisinopril 10 MG Oral Tablet"},
+						"timing":     map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00", "20:00:00"}}},
+					}
+					err = c.postJSON(ctx, "/v1/patients/"+p.ID+"/plans", adminKey, plan, http.StatusCreated, &pl)
+				}
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					return
+				}
+				targets[i] = target{p.ID, pl.ID}
+			}
+		})
+	}
+	wg.Wait()
+	return k.Key, targets, firstErr
+}
+
+// eventGen appends event JSON without encoding/json, so the client spends
+// little of the CPU it shares with the server. Kinds alternate between
+// taken from the app and opened from a device; occurredAt is within the
+// last hour; clientEventId is prefix + a counter, unique across the run.
+type eventGen struct {
+	targets  []target
+	occurred []string
+	prefix   string
+	n        uint64
+	rng      *rand.Rand
+}
+
+func newEventGen(targets []target, prefix string, seed uint64) *eventGen {
+	now := time.Now().UTC()
+	occurred := make([]string, 240)
+	for i := range occurred {
+		occurred[i] = now.Add(-time.Duration(i) * 15 * time.Second).Format(time.RFC3339)
+	}
+	return &eventGen{targets: targets, occurred: occurred, prefix: prefix, rng: rand.New(rand.NewPCG(seed, uint64(now.UnixNano())))}
+}
+
+func (g *eventGen) appendEvent(b []byte) []byte {
+	t := g.targets[g.rng.IntN(len(g.targets))]
+	kind, source := `","kind":"taken","occurredAt":"`, `","source":"app","clientEventId":"`
+	if g.n%2 == 1 {
+		kind, source = `","kind":"opened","occurredAt":"`, `","source":"device","clientEventId":"`
+	}
+	b = append(b, `{"patientId":"`...)
+	b = append(b, t.patient...)
+	b = append(b, `","planId":"`...)
+	b = append(b, t.plan...)
+	b = append(b, kind...)
+	b = append(b, g.occurred[g.rng.IntN(len(g.occurred))]...)
+	b = append(b, source...)
+	b = append(b, g.prefix...)
+	b = strconv.AppendUint(b, g.n, 10)
+	b = append(b, `","deviceId":"cap-1"}`...)
+	g.n++
+	return b
+}
+
+// worker is one sending goroutine's reusable state.
+type worker struct {
+	gen  *eventGen
+	body []byte
+	resp bytes.Buffer
+}
+
+// sendFunc sends one request and returns the events it got acknowledged.
+type sendFunc func(ctx context.Context, w *worker) (int, error)
+
+// result is what one phase measured.
+type result struct {
+	ok, errors int // events acknowledged; failed requests
+	lat        []time.Duration
+	elapsed    time.Duration
+	errSamples map[string]int
+	cpu        cpuUse
+	groups     groupUse
+}
+
+func (r *result) rate() float64 {
+	if r.elapsed <= 0 {
+		return 0
+	}
+	return float64(r.ok) / r.elapsed.Seconds()
+}
+
+func (r *result) merge(o *result) {
+	r.ok += o.ok
+	r.errors += o.errors
+	r.lat = append(r.lat, o.lat...)
+	for k, v := range o.errSamples {
+		if r.errSamples == nil {
+			r.errSamples = map[string]int{}
+		}
+		if _, seen := r.errSamples[k]; seen || len(r.errSamples) < 10 {
+			r.errSamples[k] += v
+		}
+	}
+}
+
+func (r *result) fail(err error) {
+	r.errors++
+	if r.errSamples == nil {
+		r.errSamples = map[string]int{}
+	}
+	msg := err.Error()
+	if len(msg) > 300 {
+		msg = msg[:300] + "…"
+	}
+	if _, seen := r.errSamples[msg]; seen || len(r.errSamples) < 10 {
+		r.errSamples[msg]++
+	}
+}
+
+func (r *result) printErrors(w io.Writer) {
+	keys := make([]string, 0, len(r.errSamples))
+	for k := range r.errSamples {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "   error ×%d: %s\n", r.errSamples[k], k)
+	}
+}
+
+// closedLoop runs n workers, each sending its next request as soon as the
+// previous one is answered, for d (or, when d is 0, perWorker requests
+// each).
+func closedLoop(ctx context.Context, n int, d time.Duration, perWorker int, gen func(int) *eventGen, send sendFunc, serverPID int) result {
+	cpu0 := sampleCPU(serverPID)
+	start := time.Now()
+	deadline := start.Add(d)
+	parts := make([]result, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			w := &worker{gen: gen(i)}
+			r := &parts[i]
+			for k := 0; ctx.Err() == nil; k++ {
+				if d > 0 && !time.Now().Before(deadline) || d == 0 && k >= perWorker {
+					return
+				}
+				t0 := time.Now()
+				got, err := send(ctx, w)
+				r.ok += got
+				if err != nil {
+					r.fail(err)
+					continue
+				}
+				r.lat = append(r.lat, time.Since(t0))
+			}
+		})
+	}
+	wg.Wait()
+	var total result
+	total.elapsed = time.Since(start)
+	for i := range parts {
+		total.merge(&parts[i])
+	}
+	total.cpu = sampleCPU(serverPID).since(cpu0)
+	slices.Sort(total.lat)
+	return total
+}
+
+// openLoop sends rate requests a second for d on n workers. A dispatcher
+// hands out scheduled send times; a request's latency counts from its
+// scheduled time, so time spent waiting for a free worker shows.
+func openLoop(ctx context.Context, n, rate int, d time.Duration, gen func(int) *eventGen, send sendFunc, serverPID int) result {
+	total := int(d.Seconds() * float64(rate))
+	interval := time.Second / time.Duration(rate)
+	sched := make(chan time.Time, total)
+	parts := make([]result, n)
+	cpu0 := sampleCPU(serverPID)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			w := &worker{gen: gen(i)}
+			r := &parts[i]
+			for at := range sched {
+				got, err := send(ctx, w)
+				r.ok += got
+				if err != nil {
+					r.fail(err)
+					continue
+				}
+				r.lat = append(r.lat, time.Since(at))
+			}
+		})
+	}
+	for i := 0; i < total && ctx.Err() == nil; i++ {
+		at := start.Add(time.Duration(i) * interval)
+		if wait := time.Until(at); wait > 0 {
+			time.Sleep(wait)
+		}
+		sched <- at
+	}
+	close(sched)
+	wg.Wait()
+	var res result
+	res.elapsed = time.Since(start)
+	for i := range parts {
+		res.merge(&parts[i])
+	}
+	res.cpu = sampleCPU(serverPID).since(cpu0)
+	slices.Sort(res.lat)
+	return res
+}
+
+// rawInserts times single-row autocommit INSERTs into a table shaped like
+// events (same columns that matter, same unique key and index, no foreign
+// key) for c.rawDuration, then drops the table.
+func rawInserts(ctx context.Context, c config) (result, error) {
+	workers := 1 // SQLite: one connection, as the product uses
+	if c.postgres {
+		workers = c.clients
+	}
+	d, err := db.Open(ctx, c.url, db.Options{MaxConns: int32(workers)})
+	if err != nil {
+		return result{}, err
+	}
+	defer d.Close()
+	ddl := rawTableSQLite
+	if d.Dialect == db.Postgres {
+		ddl = rawTablePostgres
+	}
+	for _, q := range append([]string{`DROP TABLE IF EXISTS bench_raw_events`}, ddl...) {
+		if _, err := d.SQL.ExecContext(ctx, q); err != nil {
+			return result{}, err
+		}
+	}
+	org := uuid.NewString()
+	targets := make([]target, c.patients)
+	for i := range targets {
+		targets[i] = target{uuid.NewString(), uuid.NewString()}
+	}
+	send := func(ctx context.Context, w *worker) (int, error) {
+		t := targets[w.gen.rng.IntN(len(targets))]
+		now := time.Now().UTC()
+		kind, source := "taken", "app"
+		if w.gen.n%2 == 1 {
+			kind, source = "opened", "device"
+		}
+		client := w.gen.prefix + strconv.FormatUint(w.gen.n, 10)
+		w.gen.n++
+		_, err := d.SQL.ExecContext(ctx, rawInsert, uuid.Must(uuid.NewV7()).String(), org, t.patient, t.plan,
+			kind, now.Add(-time.Duration(w.gen.rng.IntN(3600))*time.Second).Truncate(time.Microsecond), now.Truncate(time.Microsecond),
+			source, client, "cap-1", "orphan", "bench")
+		if err != nil {
+			return 0, err
+		}
+		return 1, nil
+	}
+	res := closedLoop(ctx, workers, c.rawDuration, 0, func(i int) *eventGen { return newEventGen(targets, "raw-"+strconv.Itoa(i)+"-", uint64(i)) }, send, 0)
+	var stored int
+	if err := d.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM bench_raw_events`).Scan(&stored); err != nil {
+		return res, err
+	}
+	if stored != res.ok {
+		return res, fmt.Errorf("raw table holds %d rows, %d inserts succeeded", stored, res.ok)
+	}
+	if _, err := d.SQL.ExecContext(ctx, `DROP TABLE bench_raw_events`); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// The raw-insert table, one statement list per dialect.
+var (
+	rawTablePostgres = []string{`CREATE TABLE bench_raw_events (
+    id              UUID PRIMARY KEY,
+    org_id          UUID NOT NULL,
+    patient_id      UUID NOT NULL,
+    plan_id         UUID NOT NULL,
+    kind            TEXT NOT NULL,
+    occurred_at     TIMESTAMPTZ NOT NULL,
+    received_at     TIMESTAMPTZ NOT NULL,
+    source          TEXT NOT NULL,
+    client_event_id TEXT NOT NULL,
+    device_id       TEXT NOT NULL DEFAULT '',
+    result          TEXT NOT NULL,
+    actor_id        TEXT NOT NULL,
+    UNIQUE (org_id, source, client_event_id))`,
+		`CREATE INDEX bench_raw_events_patient_time ON bench_raw_events (org_id, patient_id, occurred_at)`}
+	rawTableSQLite = []string{`CREATE TABLE bench_raw_events (
+    id              TEXT PRIMARY KEY,
+    org_id          TEXT NOT NULL,
+    patient_id      TEXT NOT NULL,
+    plan_id         TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    occurred_at     TIMESTAMP NOT NULL,
+    received_at     TIMESTAMP NOT NULL,
+    source          TEXT NOT NULL,
+    client_event_id TEXT NOT NULL,
+    device_id       TEXT NOT NULL DEFAULT '',
+    result          TEXT NOT NULL,
+    actor_id        TEXT NOT NULL,
+    UNIQUE (org_id, source, client_event_id))`,
+		`CREATE INDEX bench_raw_events_patient_time ON bench_raw_events (org_id, patient_id, occurred_at)`}
+)
+
+const rawInsert = `INSERT INTO bench_raw_events
+    (id, org_id, patient_id, plan_id, kind, occurred_at, received_at, source, client_event_id, device_id, result, actor_id)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`
+
+// analyzeDatabase refreshes the PostgreSQL planner statistics of the whole
+// database. Tables that grew from empty within seconds have none until
+// autovacuum's next round, which a production database would have had.
+func analyzeDatabase(ctx context.Context, url string) error {
+	d, err := db.Open(ctx, url, db.Options{MaxConns: 1})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if _, err := d.SQL.ExecContext(ctx, `ANALYZE`); err != nil {
+		return fmt.Errorf("analyze: %w", err)
+	}
+	return nil
+}
+
+// countEvents opens the database once the server has stopped and counts
+// the stored events.
+func countEvents(ctx context.Context, url string) (int64, error) {
+	d, err := db.Open(ctx, url, db.Options{})
+	if err != nil {
+		return 0, err
+	}
+	defer d.Close()
+	var n int64
+	err = d.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM events`).Scan(&n)
+	return n, err
+}
+
+// batchCounts reads accepted and rejected from a batch response. The
+// server writes the keys of that object in sorted order, so they lead the
+// body and are found without decoding the 500 results.
+func batchCounts(resp []byte) (accepted, rejected int, err error) {
+	num := func(key string) (int, bool) {
+		head := resp[:min(len(resp), 200)]
+		i := bytes.Index(head, []byte(`"`+key+`":`))
+		if i < 0 {
+			return 0, false
+		}
+		rest := head[i+len(key)+3:]
+		j := 0
+		for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+			j++
+		}
+		v, err := strconv.Atoi(string(rest[:j]))
+		return v, err == nil
+	}
+	a, okA := num("accepted")
+	r, okR := num("rejected")
+	if okA && okR {
+		return a, r, nil
+	}
+	var out struct {
+		Accepted, Rejected int
+	}
+	if err := json.Unmarshal(resp, &out); err != nil {
+		return 0, 0, fmt.Errorf("batch response: %w", err)
+	}
+	return out.Accepted, out.Rejected, nil
+}
+
+// firstItemError describes the first rejected item of a batch response.
+func firstItemError(resp []byte) string {
+	var out struct {
+		Results []struct {
+			Status int `json:"status"`
+			Error  *struct {
+				Type, Title, Detail string
+			} `json:"error"`
+		} `json:"results"`
+	}
+	if json.Unmarshal(resp, &out) != nil {
+		return "(undecodable response)"
+	}
+	for _, r := range out.Results {
+		if r.Error != nil {
+			return fmt.Sprintf("status %d %s: %s", r.Status, r.Error.Type, r.Error.Detail)
+		}
+	}
+	return "(no item error)"
+}
+
+// statusError describes an unexpected response by its status and problem.
+func statusError(status int, body []byte) error {
+	var p struct{ Type, Title, Detail string }
+	if json.Unmarshal(body, &p) == nil && (p.Title != "" || p.Detail != "") {
+		return fmt.Errorf("status %d %s: %s", status, p.Type, p.Detail)
+	}
+	return fmt.Errorf("status %d", status)
+}
+
+// cpuSample holds CPU clock ticks used so far (USER_HZ, 100 a second on
+// Linux): by the server process, by this process, and by the machine.
+type cpuSample struct {
+	at                   time.Time
+	server, self         float64
+	busy, iowait, total  float64
+	serverOK, selfOK, ok bool
+}
+
+// cpuUse is CPU used over an interval, in percent of one core.
+type cpuUse struct {
+	server, self, machine, iowait float64
+	cores                         int
+	valid                         bool
+	serverValid                   bool
+}
+
+func (u cpuUse) String() string {
+	if !u.valid {
+		return "cpu: n/a"
+	}
+	s := fmt.Sprintf("cpu (100%% = one core): bench %.0f%%, machine %.0f%% of %d00%% (iowait %.0f%%)", u.self, u.machine, u.cores, u.iowait)
+	if u.serverValid {
+		s = fmt.Sprintf("cpu (100%% = one core): server %.0f%%, bench %.0f%%, machine %.0f%% of %d00%% (iowait %.0f%%)", u.server, u.self, u.machine, u.cores, u.iowait)
+	}
+	return s
+}
+
+const userHZ = 100
+
+func sampleCPU(serverPID int) cpuSample {
+	s := cpuSample{at: time.Now()}
+	if serverPID > 0 {
+		s.server, s.serverOK = procTicks(strconv.Itoa(serverPID))
+	}
+	s.self, s.selfOK = procTicks("self")
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		line, _, _ := bytes.Cut(b, []byte("\n"))
+		f := strings.Fields(string(line))
+		if len(f) >= 8 && f[0] == "cpu" {
+			var v [10]float64
+			for i := 1; i < len(f) && i <= 10; i++ {
+				v[i-1], _ = strconv.ParseFloat(f[i], 64)
+			}
+			for i := range 8 { // user nice system idle iowait irq softirq steal
+				s.total += v[i]
+			}
+			s.iowait = v[4]
+			s.busy = s.total - v[3] - v[4]
+			s.ok = true
+		}
+	}
+	return s
+}
+
+// procTicks returns utime+stime of /proc/<pid>/stat.
+func procTicks(pid string) (float64, bool) {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 { // state is field 3; utime and stime are fields 14 and 15
+		return 0, false
+	}
+	u, err1 := strconv.ParseFloat(f[11], 64)
+	s, err2 := strconv.ParseFloat(f[12], 64)
+	return u + s, err1 == nil && err2 == nil
+}
+
+func (s cpuSample) since(s0 cpuSample) cpuUse {
+	wall := s.at.Sub(s0.at).Seconds()
+	if wall <= 0 || !s.ok || !s0.ok || !s.selfOK || !s0.selfOK {
+		return cpuUse{}
+	}
+	cores := runtime.NumCPU()
+	u := cpuUse{cores: cores, valid: true}
+	u.self = (s.self - s0.self) / userHZ / wall * 100
+	if dt := s.total - s0.total; dt > 0 {
+		u.machine = (s.busy - s0.busy) / dt * float64(cores) * 100
+		u.iowait = (s.iowait - s0.iowait) / dt * float64(cores) * 100
+	}
+	if s.serverOK && s0.serverOK {
+		u.server = (s.server - s0.server) / userHZ / wall * 100
+		u.serverValid = true
+	}
+	return u
+}
+
+// pct returns the p-quantile of sorted latencies (p=1 is the maximum).
+func pct(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
+
+// printTail copies the last n lines of the server log to w.
+func printTail(w io.Writer, path string, n int) {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) == 0 {
+		return
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	fmt.Fprintf(w, "last lines of the server's output (%s):\n", path)
+	for _, l := range lines[max(0, len(lines)-n):] {
+		fmt.Fprintln(w, "   "+l)
+	}
+}
