@@ -1,0 +1,412 @@
+// Package dataset parses the public provider dataset files the medsales
+// product loads (NPPES, NUCC, CMS Part B and Part D, Open Payments, the
+// Census ZCTA gazetteer) into domain values.
+//
+// Every file is read by header name, never by column position: Reader
+// locates the wanted columns (with aliases, case- and space-insensitively)
+// and refuses a file that lacks a required column before any row is read.
+// Rows are parsed by a byte-level RFC 4180 reader that does not allocate per
+// field, so national files of millions of rows parse at disk speed. Value
+// parsers (dates, decimals, integers, NPIs) live in values.go.
+package dataset
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+)
+
+// ErrWrongFile is wrapped by the errors NewReader returns when the input is
+// not a file of the expected dataset: empty, binary or non-UTF-8 header, or
+// a required column missing.
+var ErrWrongFile = errors.New("wrong file for the dataset")
+
+// ErrTruncated is wrapped by Reader.Err when the input ends in the middle of
+// a record (an unterminated quoted field, or a last line without its line
+// break and with fields missing).
+var ErrTruncated = errors.New("truncated input")
+
+// Column describes one column a parser wants from a file.
+type Column struct {
+	// Name is the column's header name in the current layout.
+	Name string
+	// Aliases are other header names the column has had (older layouts,
+	// renamed columns). They are tried after Name.
+	Aliases []string
+	// Required columns must be present: NewReader fails otherwise.
+	Required bool
+}
+
+// Options tune a Reader. The zero value reads comma-separated files.
+type Options struct {
+	// Comma is the field separator; 0 means ','. The Census gazetteer uses
+	// '\t'. It must be an ASCII character other than '"', '\r' and '\n'.
+	Comma rune
+}
+
+const (
+	bufferSize = 1 << 20  // bufio buffer: large reads, few syscalls
+	maxHeader  = 1 << 20  // a header longer than this is not a header
+	maxRecord  = 64 << 20 // a record longer than this is an unterminated quote
+)
+
+// Reader reads the records of a delimited text file with a header line and
+// exposes the wanted columns by their index in the []Column given to
+// NewReader. It is not safe for concurrent use.
+type Reader struct {
+	br    *bufio.Reader
+	file  string
+	comma byte
+
+	nfields int   // fields in the header
+	idx     []int // wanted column i → field index in the file, -1 when absent
+
+	rec  []byte // unquoted contents of the current record's fields, back to back
+	ends []int  // ends[k] = end offset in rec of field k
+
+	long []byte // accumulates physical lines longer than the bufio buffer
+
+	line    int // physical lines consumed so far
+	recLine int // line where the current record starts
+	atEOF   bool
+	err     error
+	rowErr  error
+}
+
+// NewReader reads the header line of r and matches the wanted columns by
+// name: case-insensitively, with runs of white space collapsed and
+// surrounding spaces trimmed, trying each column's Name then its Aliases.
+// file names the input in every error message. NewReader fails, before any
+// record is read, on an empty input, on a header that is not text (binary
+// or non-UTF-8 bytes), and when required columns are missing; the error
+// names the file and every missing column and wraps ErrWrongFile.
+func NewReader(r io.Reader, file string, cols []Column, opts Options) (*Reader, error) {
+	comma := opts.Comma
+	if comma == 0 {
+		comma = ','
+	}
+	if comma >= utf8.RuneSelf || comma == '"' || comma == '\r' || comma == '\n' {
+		return nil, fmt.Errorf("%s: invalid field separator %q", file, comma)
+	}
+	rd := &Reader{
+		br:    bufio.NewReaderSize(r, bufferSize),
+		file:  file,
+		comma: byte(comma),
+		rec:   make([]byte, 0, 4096),
+		ends:  make([]int, 0, 64),
+	}
+	if err := rd.readHeader(cols); err != nil {
+		return nil, err
+	}
+	return rd, nil
+}
+
+func (r *Reader) readHeader(cols []Column) error {
+	line, err := r.readLine(maxHeader)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("%s: empty file, no header line: %w", r.file, ErrWrongFile)
+		}
+		if errors.Is(err, errLineTooLong) {
+			return fmt.Errorf("%s: no header line in the first %d bytes (binary file?): %w", r.file, maxHeader, ErrWrongFile)
+		}
+		return fmt.Errorf("%s: read header: %w", r.file, err)
+	}
+	r.line = 1
+	r.recLine = 1
+	line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf")) // UTF-8 byte order mark
+	if !utf8.Valid(line) {
+		return fmt.Errorf("%s: header line is not UTF-8 text: %w", r.file, ErrWrongFile)
+	}
+	for _, c := range line {
+		if c < 0x20 && c != '\t' && c != '\r' && c != '\n' || c == 0x7f {
+			return fmt.Errorf("%s: header line contains control byte 0x%02x, not a text file: %w", r.file, c, ErrWrongFile)
+		}
+	}
+	if len(bytes.TrimSpace(line)) == 0 {
+		return fmt.Errorf("%s: empty header line: %w", r.file, ErrWrongFile)
+	}
+	complete, err := r.parseRecord(line, maxHeader)
+	if err != nil {
+		return fmt.Errorf("%s: header: %w", r.file, err)
+	}
+	if r.rowErr != nil || !complete {
+		msg := "unterminated header"
+		if r.rowErr != nil {
+			msg = r.rowErr.Error()
+		}
+		return fmt.Errorf("%s: header: %s: %w", r.file, msg, ErrWrongFile)
+	}
+	r.nfields = len(r.ends)
+	byName := make(map[string]int, r.nfields)
+	start := 0
+	for k, end := range r.ends {
+		name := NormalizeName(string(r.rec[start:end]))
+		if _, dup := byName[name]; !dup {
+			byName[name] = k
+		}
+		start = end
+	}
+	r.idx = make([]int, len(cols))
+	var missing []string
+	for i, c := range cols {
+		r.idx[i] = -1
+		for _, n := range append([]string{c.Name}, c.Aliases...) {
+			if k, ok := byName[NormalizeName(n)]; ok {
+				r.idx[i] = k
+				break
+			}
+		}
+		if r.idx[i] < 0 && c.Required {
+			missing = append(missing, fmt.Sprintf("%q", c.Name))
+		}
+	}
+	if len(missing) > 0 {
+		noun := "column"
+		if len(missing) > 1 {
+			noun = "columns"
+		}
+		return fmt.Errorf("%s: missing required %s %s (header has %d columns): %w",
+			r.file, noun, strings.Join(missing, ", "), r.nfields, ErrWrongFile)
+	}
+	r.rec = r.rec[:0]
+	r.ends = r.ends[:0]
+	return nil
+}
+
+// NormalizeName returns the form in which header names are compared: lower
+// case, runs of white space collapsed to one space, surrounding space
+// trimmed.
+func NormalizeName(s string) string {
+	return strings.ToLower(strings.Join(strings.Fields(s), " "))
+}
+
+// Next advances to the next record. It returns false at the end of the
+// input or on a fatal error (see Err). Blank lines are skipped. A record
+// that is malformed is still returned: RowErr says why.
+func (r *Reader) Next() bool {
+	if r.err != nil || r.atEOF {
+		return false
+	}
+	r.rowErr = nil
+	r.rec = r.rec[:0]
+	r.ends = r.ends[:0]
+	for {
+		line, err := r.readLine(maxRecord)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				r.atEOF = true
+				return false
+			}
+			r.fail(r.line+1, err)
+			return false
+		}
+		r.line++
+		r.recLine = r.line
+		if isBlank(line) {
+			continue
+		}
+		complete, err := r.parseRecord(line, maxRecord)
+		if err != nil {
+			r.fail(r.recLine, err)
+			return false
+		}
+		if r.rowErr == nil && len(r.ends) != r.nfields {
+			if !complete {
+				r.fail(r.recLine, fmt.Errorf("%w: last record has %d of %d fields and no line break", ErrTruncated, len(r.ends), r.nfields))
+				return false
+			}
+			r.rowErr = fmt.Errorf("has %d fields, the header has %d", len(r.ends), r.nfields)
+		}
+		if r.rowErr == nil && !utf8.Valid(r.rec) {
+			r.rowErr = errors.New("invalid UTF-8 bytes")
+		}
+		return true
+	}
+}
+
+func (r *Reader) fail(line int, err error) {
+	r.err = fmt.Errorf("%s: line %d: %w", r.file, line, err)
+	r.rec = r.rec[:0]
+	r.ends = r.ends[:0]
+}
+
+func isBlank(line []byte) bool {
+	switch len(line) {
+	case 1:
+		return line[0] == '\n'
+	case 2:
+		return line[0] == '\r' && line[1] == '\n'
+	}
+	return false
+}
+
+var errLineTooLong = errors.New("line too long")
+
+// readLine returns the next physical line including its '\n' (absent on a
+// last line without line break). The slice is valid until the next call.
+// At the end of the input it returns io.EOF.
+func (r *Reader) readLine(limit int) ([]byte, error) {
+	line, err := r.br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		r.long = append(r.long[:0], line...)
+		for err == bufio.ErrBufferFull {
+			if len(r.long) > limit {
+				return nil, errLineTooLong
+			}
+			line, err = r.br.ReadSlice('\n')
+			r.long = append(r.long, line...)
+		}
+		line = r.long
+	}
+	if len(line) > limit {
+		return nil, errLineTooLong
+	}
+	switch {
+	case err == nil:
+		return line, nil
+	case errors.Is(err, io.EOF):
+		if len(line) == 0 {
+			return nil, io.EOF
+		}
+		return line, nil
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return nil, fmt.Errorf("%w: %v", ErrTruncated, err)
+	default:
+		return nil, err
+	}
+}
+
+// parseRecord splits the record starting with line into r.rec / r.ends,
+// reading further lines when a quoted field spans line breaks. It sets
+// r.rowErr for a malformed record (the rest of its physical line is
+// dropped) and returns complete=false when the record ended at the end of
+// the input without a line break. A non-nil error is fatal.
+func (r *Reader) parseRecord(line []byte, limit int) (complete bool, err error) {
+	comma := r.comma
+	pos := 0
+	for {
+		if pos < len(line) && line[pos] == '"' {
+			// Quoted field: copy runs between quotes, "" is one quote.
+			pos++
+			for {
+				i := bytes.IndexByte(line[pos:], '"')
+				if i < 0 {
+					// The field continues on the next physical line.
+					r.rec = append(r.rec, line[pos:]...)
+					if len(r.rec) > limit {
+						return false, fmt.Errorf("record longer than %d bytes (unterminated quoted field?)", limit)
+					}
+					next, err := r.readLine(limit)
+					if err != nil {
+						if errors.Is(err, io.EOF) {
+							return false, fmt.Errorf("%w: quoted field %d is not terminated at the end of the input", ErrTruncated, len(r.ends)+1)
+						}
+						return false, err
+					}
+					r.line++
+					line, pos = next, 0
+					continue
+				}
+				r.rec = append(r.rec, line[pos:pos+i]...)
+				pos += i + 1
+				if pos < len(line) && line[pos] == '"' {
+					r.rec = append(r.rec, '"')
+					pos++
+					continue
+				}
+				break
+			}
+			r.ends = append(r.ends, len(r.rec))
+			if pos >= len(line) {
+				return false, nil
+			}
+			switch c := line[pos]; {
+			case c == comma:
+				pos++
+				continue
+			case c == '\n', c == '\r' && pos+1 < len(line) && line[pos+1] == '\n':
+				return true, nil
+			case c == '\r' && pos+1 == len(line):
+				return false, nil
+			default:
+				r.rowErr = fmt.Errorf("bad quoting: unexpected %q after the closing quote of field %d", c, len(r.ends))
+				return true, nil
+			}
+		}
+		// Unquoted field: up to the separator or the end of the line.
+		start := pos
+		for pos < len(line) {
+			c := line[pos]
+			if c == comma || c == '\n' || c == '"' {
+				break
+			}
+			pos++
+		}
+		if pos < len(line) && line[pos] == '"' {
+			r.ends = append(r.ends, len(r.rec))
+			r.rowErr = fmt.Errorf("bad quoting: bare quote in unquoted field %d", len(r.ends))
+			return true, nil
+		}
+		end := pos
+		atEnd := pos >= len(line) || line[pos] == '\n'
+		if atEnd && end > start && line[end-1] == '\r' {
+			end--
+		}
+		r.rec = append(r.rec, line[start:end]...)
+		r.ends = append(r.ends, len(r.rec))
+		if atEnd {
+			return pos < len(line), nil
+		}
+		pos++ // separator
+	}
+}
+
+// Err returns the fatal error that stopped Next (an I/O error, truncated
+// input), naming the file and the line; nil at a clean end of input.
+func (r *Reader) Err() error { return r.err }
+
+// Line returns the 1-based line number where the current record starts
+// (the header is line 1).
+func (r *Reader) Line() int { return r.recLine }
+
+// RowErr returns why the current record is malformed (wrong number of
+// fields, bad quoting, invalid UTF-8), or nil. The caller rejects such a
+// record with Line and this reason and goes on: it is never fatal.
+func (r *Reader) RowErr() error { return r.rowErr }
+
+// Field returns the unquoted value of wanted column i (an index into the
+// columns given to NewReader) in the current record, or nil when the column
+// is absent from this file or the value is empty. The slice is valid until
+// the next call to Next.
+func (r *Reader) Field(i int) []byte {
+	k := r.idx[i]
+	if k < 0 || k >= len(r.ends) {
+		return nil
+	}
+	start := 0
+	if k > 0 {
+		start = r.ends[k-1]
+	}
+	end := r.ends[k]
+	if start == end {
+		return nil
+	}
+	return r.rec[start:end:end]
+}
+
+// String returns a copy of Field(i) as a string ("" when absent or empty).
+func (r *Reader) String(i int) string { return string(r.Field(i)) }
+
+// Present reports whether wanted column i exists in this file's header.
+func (r *Reader) Present(i int) bool { return r.idx[i] >= 0 }
+
+// File returns the file name given to NewReader.
+func (r *Reader) File() string { return r.file }
+
+// Columns returns the number of columns in the file's header.
+func (r *Reader) Columns() int { return r.nfields }

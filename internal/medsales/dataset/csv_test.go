@@ -1,0 +1,324 @@
+package dataset_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/medplatform/medplatform/internal/medsales/dataset"
+)
+
+// record is what a test sees of one record: its line, the wanted fields
+// (nil shown as "<nil>") and its row error.
+type record struct {
+	Line   int
+	Fields []string
+	RowErr string
+}
+
+func readAll(t *testing.T, r *dataset.Reader, n int) ([]record, error) {
+	t.Helper()
+	var out []record
+	for r.Next() {
+		rec := record{Line: r.Line()}
+		for i := 0; i < n; i++ {
+			f := r.Field(i)
+			if f == nil {
+				rec.Fields = append(rec.Fields, "<nil>")
+			} else {
+				rec.Fields = append(rec.Fields, string(f))
+			}
+		}
+		if err := r.RowErr(); err != nil {
+			rec.RowErr = err.Error()
+			rec.Fields = nil
+		}
+		out = append(out, rec)
+	}
+	return out, r.Err()
+}
+
+func TestReaderRecords(t *testing.T) {
+	cols := []dataset.Column{
+		{Name: "NPI", Required: true},
+		{Name: "Provider Sex Code", Aliases: []string{"Provider Gender Code"}},
+		{Name: "Certification Date"},
+	}
+	tests := []struct {
+		name    string
+		in      string
+		opts    dataset.Options
+		want    []record
+		wantErr string
+	}{
+		{
+			name: "quoted values, empty is nil, absent column is nil",
+			in:   "\"NPI\",\"Provider Sex Code\"\n\"1234567893\",\"F\"\n\"1245319599\",\"\"\n",
+			want: []record{
+				{Line: 2, Fields: []string{"1234567893", "F", "<nil>"}},
+				{Line: 3, Fields: []string{"1245319599", "<nil>", "<nil>"}},
+			},
+		},
+		{
+			name: "alias, case and white space in header names",
+			in:   "  npi ,PROVIDER   GENDER\tCODE  ,Certification Date\r\n1,M,01/02/2025\r\n",
+			want: []record{{Line: 2, Fields: []string{"1", "M", "01/02/2025"}}},
+		},
+		{
+			name: "byte order mark before the header",
+			in:   "\xef\xbb\xbfNPI\n7\n",
+			want: []record{{Line: 2, Fields: []string{"7", "<nil>", "<nil>"}}},
+		},
+		{
+			name: "escaped quotes and quoted separators",
+			in:   "NPI,Provider Sex Code\n\"a \"\"b\"\", c\",\"\"\"\"\n",
+			want: []record{{Line: 2, Fields: []string{"a \"b\", c", "\"", "<nil>"}}},
+		},
+		{
+			name: "quoted newline: the record keeps its first line, the next record its own",
+			in:   "NPI,Provider Sex Code\n\"line one\nline two\r\nthree\",x\n\"next\",y\n",
+			want: []record{
+				{Line: 2, Fields: []string{"line one\nline two\r\nthree", "x", "<nil>"}},
+				{Line: 5, Fields: []string{"next", "y", "<nil>"}},
+			},
+		},
+		{
+			name: "blank lines are skipped; last line without a line break",
+			in:   "NPI,Provider Sex Code\n\n1,F\r\n\r\n2,M",
+			want: []record{
+				{Line: 3, Fields: []string{"1", "F", "<nil>"}},
+				{Line: 5, Fields: []string{"2", "M", "<nil>"}},
+			},
+		},
+		{
+			name: "wrong field count is a row error, reading goes on",
+			in:   "NPI,Provider Sex Code\n1,F,extra\n2\n3,M\n",
+			want: []record{
+				{Line: 2, RowErr: "has 3 fields, the header has 2"},
+				{Line: 3, RowErr: "has 1 fields, the header has 2"},
+				{Line: 4, Fields: []string{"3", "M", "<nil>"}},
+			},
+		},
+		{
+			name: "bad quoting is a row error for that line only",
+			in:   "NPI,Provider Sex Code\n\"1\"x,F\n1\"2,F\n\"4\",\"M\"\n",
+			want: []record{
+				{Line: 2, RowErr: "bad quoting: unexpected 'x' after the closing quote of field 1"},
+				{Line: 3, RowErr: "bad quoting: bare quote in unquoted field 1"},
+				{Line: 4, Fields: []string{"4", "M", "<nil>"}},
+			},
+		},
+		{
+			name: "invalid UTF-8 in a record is a row error",
+			in:   "NPI,Provider Sex Code\n\"1\",\"\xff\xfe\"\n2,F\n",
+			want: []record{
+				{Line: 2, RowErr: "invalid UTF-8 bytes"},
+				{Line: 3, Fields: []string{"2", "F", "<nil>"}},
+			},
+		},
+		{
+			name: "tab separated with trailing spaces in the last header",
+			in:   "NPI\tProvider Sex Code     \n1\tF\n",
+			opts: dataset.Options{Comma: '\t'},
+			want: []record{{Line: 2, Fields: []string{"1", "F", "<nil>"}}},
+		},
+		{
+			name:    "unterminated quote at the end of the input is truncation",
+			in:      "NPI,Provider Sex Code\n1,F\n\"2\",\"M\n",
+			want:    []record{{Line: 2, Fields: []string{"1", "F", "<nil>"}}},
+			wantErr: "f.csv: line 3: truncated input: quoted field 2 is not terminated at the end of the input",
+		},
+		{
+			name:    "last record cut short without a line break is truncation",
+			in:      "NPI,Provider Sex Code\n1,F\n\"2\"",
+			want:    []record{{Line: 2, Fields: []string{"1", "F", "<nil>"}}},
+			wantErr: "f.csv: line 3: truncated input: last record has 1 of 2 fields and no line break",
+		},
+		{
+			name: "header only",
+			in:   "NPI,Provider Sex Code\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := dataset.NewReader(strings.NewReader(tt.in), "f.csv", cols, tt.opts)
+			if err != nil {
+				t.Fatalf("NewReader: %v", err)
+			}
+			got, err := readAll(t, r, len(cols))
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("records (-want +got):\n%s", diff)
+			}
+			gotErr := ""
+			if err != nil {
+				gotErr = err.Error()
+			}
+			if gotErr != tt.wantErr {
+				t.Errorf("Err() = %q, want %q", gotErr, tt.wantErr)
+			}
+			if tt.wantErr != "" && !errors.Is(err, dataset.ErrTruncated) {
+				t.Errorf("Err() does not wrap ErrTruncated: %v", err)
+			}
+			if r.Next() {
+				t.Error("Next after the end returned true")
+			}
+		})
+	}
+}
+
+func TestNewReaderRefuses(t *testing.T) {
+	cols := []dataset.Column{
+		{Name: "NPI", Required: true},
+		{Name: "Entity Type Code", Required: true},
+		{Name: "Provider Sex Code"},
+	}
+	tests := []struct {
+		name string
+		in   string
+		want string
+	}{
+		{"empty file", "", "f.csv: empty file, no header line: wrong file for the dataset"},
+		{"blank header", "\n1,2\n", "f.csv: empty header line: wrong file for the dataset"},
+		{"one missing column", "NPI,Other\n", `f.csv: missing required column "Entity Type Code" (header has 2 columns): wrong file for the dataset`},
+		{"two missing columns", "Code,Grouping\n", `f.csv: missing required columns "NPI", "Entity Type Code" (header has 2 columns): wrong file for the dataset`},
+		{"binary (zip) file", "PK\x03\x04\x14\x00\x00\x00\x08\x00\n", "f.csv: header line contains control byte 0x03, not a text file: wrong file for the dataset"},
+		{"non-UTF-8 header", "NPI,Entity \xe9Type Code\n", "f.csv: header line is not UTF-8 text: wrong file for the dataset"},
+		{"binary without line break", strings.Repeat("\x00\x01", 1<<20), "f.csv: no header line in the first 1048576 bytes (binary file?): wrong file for the dataset"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := dataset.NewReader(strings.NewReader(tt.in), "f.csv", cols, dataset.Options{})
+			if err == nil {
+				t.Fatal("NewReader succeeded")
+			}
+			if err.Error() != tt.want {
+				t.Errorf("error = %q\nwant      %q", err, tt.want)
+			}
+			if !errors.Is(err, dataset.ErrWrongFile) {
+				t.Errorf("error does not wrap ErrWrongFile")
+			}
+		})
+	}
+}
+
+func TestNewReaderDoesNotReadPastHeader(t *testing.T) {
+	// A refused file must be refused from its header alone: the reader
+	// behind it fails on any read after the header line.
+	in := io.MultiReader(strings.NewReader("A,B\n"), iotest.ErrReader(errors.New("read past the header")))
+	_, err := dataset.NewReader(in, "f.csv", []dataset.Column{{Name: "NPI", Required: true}}, dataset.Options{})
+	if err == nil || !strings.Contains(err.Error(), `missing required column "NPI"`) {
+		t.Fatalf("err = %v, want missing column", err)
+	}
+}
+
+func TestReaderIOError(t *testing.T) {
+	in := io.MultiReader(strings.NewReader("NPI\n1\n2\n"), iotest.ErrReader(io.ErrUnexpectedEOF))
+	r, err := dataset.NewReader(in, "part.csv", []dataset.Column{{Name: "NPI"}}, dataset.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := readAll(t, r, 1)
+	if len(got) != 2 {
+		t.Errorf("read %d records before the error, want 2", len(got))
+	}
+	if err == nil || err.Error() != "part.csv: line 4: truncated input: unexpected EOF" {
+		t.Errorf("Err() = %v", err)
+	}
+	if !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, dataset.ErrTruncated) {
+		t.Errorf("Err() wraps neither ErrTruncated nor io.ErrUnexpectedEOF")
+	}
+}
+
+func TestReaderLongRecordsAndSmallReads(t *testing.T) {
+	// Records longer than the 1 MiB buffer, fed one byte at a time.
+	long := strings.Repeat("x", 3<<20)
+	in := "NPI,Note\n1,\"" + long + "\"\n2," + long + "\n3,\"a\"\"b\"\n"
+	cols := []dataset.Column{{Name: "NPI"}, {Name: "Note"}}
+	r, err := dataset.NewReader(iotest.HalfReader(strings.NewReader(in)), "f.csv", cols, dataset.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var notes []string
+	for r.Next() {
+		if r.RowErr() != nil {
+			t.Fatalf("line %d: %v", r.Line(), r.RowErr())
+		}
+		notes = append(notes, r.String(1))
+	}
+	if r.Err() != nil {
+		t.Fatal(r.Err())
+	}
+	if len(notes) != 3 || notes[0] != long || notes[1] != long || notes[2] != `a"b` {
+		t.Errorf("got %d notes, want the two long ones and a\"b", len(notes))
+	}
+	if !r.Present(1) || r.File() != "f.csv" || r.Columns() != 2 {
+		t.Errorf("Present/File/Columns = %v %q %d", r.Present(1), r.File(), r.Columns())
+	}
+}
+
+// nppesLike builds an NPPES-shaped file: 330 quoted columns, most empty.
+func nppesLike(rows int) []byte {
+	var b bytes.Buffer
+	for c := 0; c < 330; c++ {
+		if c > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "\"Column %d\"", c)
+	}
+	b.WriteByte('\n')
+	for i := 0; i < rows; i++ {
+		fmt.Fprintf(&b, "\"%010d\",\"1\",\"\",\"<UNAVAIL>\",\"\",\"SMITH\",\"JOHN\",\"A\",\"\",\"\",\"M.D.\"", 1000000000+i)
+		for c := 11; c < 330; c++ {
+			switch c {
+			case 20, 28:
+				b.WriteString(`,"1234 MAIN ST"`)
+			case 22, 30:
+				b.WriteString(`,"SPRINGFIELD"`)
+			case 24, 32:
+				b.WriteString(`,"627011234"`)
+			case 36, 37:
+				b.WriteString(`,"05/23/2005"`)
+			case 47:
+				b.WriteString(`,"207Q00000X"`)
+			default:
+				b.WriteString(`,""`)
+			}
+		}
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+func BenchmarkReader(b *testing.B) {
+	data := nppesLike(2000)
+	cols := make([]dataset.Column, 0, 330)
+	for c := 0; c < 330; c++ {
+		cols = append(cols, dataset.Column{Name: fmt.Sprintf("Column %d", c)})
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r, err := dataset.NewReader(bytes.NewReader(data), "bench.csv", cols, dataset.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for r.Next() {
+			if r.RowErr() != nil {
+				b.Fatal(r.RowErr())
+			}
+			for i := range cols {
+				n += len(r.Field(i))
+			}
+		}
+		if r.Err() != nil {
+			b.Fatal(r.Err())
+		}
+	}
+}

@@ -1,0 +1,166 @@
+package dataset_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/medsales/dataset"
+)
+
+func TestParseDate(t *testing.T) {
+	day := func(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
+	tests := []struct {
+		in      string
+		want    time.Time
+		wantErr string
+	}{
+		{in: "05/23/2005", want: day(2005, 5, 23)},
+		{in: "1/2/2024", want: day(2024, 1, 2)},
+		{in: "02/29/2024", want: day(2024, 2, 29)},
+		{in: "2024-12-31", want: day(2024, 12, 31)},
+		{in: "02/29/2023", wantErr: `date "02/29/2023" does not exist (day 29 of month 2)`},
+		{in: "13/01/2024", wantErr: `date "13/01/2024" is out of range`},
+		{in: "2024-00-10", wantErr: `date "2024-00-10" is out of range`},
+		{in: "05/23/05", wantErr: `date "05/23/05" is not MM/DD/YYYY or YYYY-MM-DD`},
+		{in: "5-23-2005", wantErr: `date "5-23-2005" is not MM/DD/YYYY or YYYY-MM-DD`},
+		{in: "0a/23/2005", wantErr: `date "0a/23/2005" is not MM/DD/YYYY or YYYY-MM-DD`},
+		{in: "", wantErr: `date "" is not MM/DD/YYYY or YYYY-MM-DD`},
+	}
+	for _, tt := range tests {
+		got, err := dataset.ParseDate([]byte(tt.in))
+		if tt.wantErr != "" {
+			if err == nil || err.Error() != tt.wantErr {
+				t.Errorf("ParseDate(%q) error = %v, want %q", tt.in, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || !got.Equal(tt.want) || got.Location() != time.UTC {
+			t.Errorf("ParseDate(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestParseDecimal(t *testing.T) {
+	tests := []struct {
+		in, want, wantErr string
+	}{
+		{in: "123.45", want: "123.45"},
+		{in: "+0012.50", want: "12.50"},
+		{in: "-7", want: "-7"},
+		{in: ".5", want: "0.5"},
+		{in: "5.", want: "5"},
+		{in: "-0.00", want: "0.00"},
+		{in: " 42 ", want: "42"},
+		{in: "00", want: "0"},
+		{in: "99999999999999999999.123456789", want: "99999999999999999999.123456789"},
+		{in: "", wantErr: "empty decimal"},
+		{in: "-", wantErr: `decimal "-" has no digits`},
+		{in: ".", wantErr: `decimal "." has no digits`},
+		{in: "1,234.00", wantErr: `decimal "1,234.00" has an unexpected character ','`},
+		{in: "1.2.3", wantErr: `decimal "1.2.3" has an unexpected character '.'`},
+		{in: "1e5", wantErr: `decimal "1e5" has an unexpected character 'e'`},
+		{in: "$5", wantErr: `decimal "$5" has an unexpected character '$'`},
+	}
+	for _, tt := range tests {
+		got, err := dataset.ParseDecimal([]byte(tt.in))
+		if tt.wantErr != "" {
+			if err == nil || err.Error() != tt.wantErr {
+				t.Errorf("ParseDecimal(%q) error = %v, want %q", tt.in, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("ParseDecimal(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestParseInt(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    int64
+		wantErr string
+	}{
+		{in: "0", want: 0},
+		{in: "+15", want: 15},
+		{in: "-15", want: -15},
+		{in: " 2024", want: 2024},
+		{in: "9223372036854775807", want: 9223372036854775807},
+		{in: "-9223372036854775808", want: -9223372036854775808},
+		{in: "9223372036854775808", wantErr: `integer "9223372036854775808" is out of range`},
+		{in: "99999999999999999999", wantErr: `integer "99999999999999999999" is out of range`},
+		{in: "", wantErr: "empty integer"},
+		{in: "+", wantErr: `integer "+" has no digits`},
+		{in: "12.0", wantErr: `integer "12.0" has an unexpected character '.'`},
+	}
+	for _, tt := range tests {
+		got, err := dataset.ParseInt([]byte(tt.in))
+		if tt.wantErr != "" {
+			if err == nil || err.Error() != tt.wantErr {
+				t.Errorf("ParseInt(%q) error = %v, want %q", tt.in, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("ParseInt(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestNPI(t *testing.T) {
+	tests := []struct {
+		npi     string
+		valid   bool
+		wantErr string
+	}{
+		{npi: "1234567893", valid: true}, // the CMS worked example
+		{npi: "1245319599", valid: true},
+		{npi: "1003000126", valid: true},
+		{npi: "1234567890", wantErr: `NPI "1234567890" fails the check digit (want 3)`},
+		{npi: "123456789", wantErr: `NPI "123456789" does not have 10 digits`},
+		{npi: "12345678931", wantErr: `NPI "12345678931" does not have 10 digits`},
+		{npi: "12345A7893", wantErr: `NPI "12345A7893" is not all digits`},
+		{npi: "", wantErr: "NPI is empty"},
+	}
+	for _, tt := range tests {
+		if got := dataset.ValidNPI([]byte(tt.npi)); got != tt.valid {
+			t.Errorf("ValidNPI(%q) = %v, want %v", tt.npi, got, tt.valid)
+		}
+		err := dataset.CheckNPI([]byte(tt.npi))
+		switch {
+		case tt.valid && err != nil:
+			t.Errorf("CheckNPI(%q) = %v", tt.npi, err)
+		case !tt.valid && (err == nil || err.Error() != tt.wantErr):
+			t.Errorf("CheckNPI(%q) = %v, want %q", tt.npi, err, tt.wantErr)
+		}
+	}
+	for _, tt := range []struct {
+		base string
+		want byte
+	}{
+		{"123456789", '3'}, {"124531959", '9'}, {"100300012", '6'}, {"12345678", 0}, {"12345678x", 0},
+	} {
+		if got := dataset.NPICheckDigit(tt.base); got != tt.want {
+			t.Errorf("NPICheckDigit(%q) = %q, want %q", tt.base, got, tt.want)
+		}
+	}
+	// Every check digit NPICheckDigit produces validates, and no other does.
+	for base := 100000000; base < 100000000+2000; base++ {
+		b9 := []byte(itoa9(base))
+		d := dataset.NPICheckDigit(string(b9))
+		for c := byte('0'); c <= '9'; c++ {
+			if got := dataset.ValidNPI(append(append([]byte{}, b9...), c)); got != (c == d) {
+				t.Fatalf("ValidNPI(%s%c) = %v with check digit %c", b9, c, got, d)
+			}
+		}
+	}
+}
+
+func itoa9(n int) string {
+	b := make([]byte, 9)
+	for i := 8; i >= 0; i-- {
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(b)
+}
