@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -532,12 +533,12 @@ func loadCandidates(ctx context.Context, tx *db.Tx, in []EventInput, idx []int, 
 		for _, c := range conds[start:min(start+perQuery, len(conds))] {
 			if c.dose != 0 {
 				args = append(args, c.dose)
-				parts = append(parts, fmt.Sprintf("id = $%d", len(args)))
+				parts = append(parts, "id = "+param(tx.Dialect, len(args)))
 				continue
 			}
 			args = append(args, c.plan, c.from, c.to)
 			n := len(args)
-			parts = append(parts, fmt.Sprintf("(plan_id = $%d AND due_at >= $%d AND due_at <= $%d)", n-2, n-1, n))
+			parts = append(parts, "(plan_id = "+param(tx.Dialect, n-2)+" AND due_at >= "+param(tx.Dialect, n-1)+" AND due_at <= "+param(tx.Dialect, n)+")")
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT id, plan_id, due_at, status, taken_at, event_id, skip_reason, resolved_at, double_dose
 			FROM dose_instances WHERE `+strings.Join(parts, " OR ")+` ORDER BY id`+forUpdate(tx.Dialect), args...)
@@ -586,7 +587,7 @@ func insertEvents(ctx context.Context, tx *db.Tx, in []EventInput, idx []int) er
 			if n > 0 {
 				q.WriteString(", ")
 			}
-			q.WriteString(placeholders(len(args)+1, cols))
+			q.WriteString(db.Placeholders(tx.Dialect, len(args)+1, cols))
 			e := &in[i].Event
 			args = append(args, e.ID, e.OrgID, e.PatientID, e.PlanID, nullInt(e.RequestedDose), nullInt(e.DoseInstanceID),
 				string(e.Kind), e.Reason, nullInt(int64(e.SnoozeMinutes)), db.UTC(e.OccurredAt), db.UTC(e.ReceivedAt),
@@ -614,4 +615,14 @@ func nullString(v string) any {
 		return nil
 	}
 	return v
+}
+
+// param is the placeholder of the n-th parameter of a statement built in
+// parameter order: "$n" on PostgreSQL, "?" on SQLite (see db.Placeholders
+// for why large statements avoid "$n" there).
+func param(d db.Dialect, n int) string {
+	if d == db.SQLite {
+		return "?"
+	}
+	return "$" + strconv.Itoa(n)
 }

@@ -216,14 +216,7 @@ func (l *Log) appendBatch(ctx context.Context, tx *db.Tx, recs []Record) ([]Reco
 			if i > 0 {
 				q.WriteString(", ")
 			}
-			q.WriteString("(")
-			for c := 0; c < 16; c++ {
-				if c > 0 {
-					q.WriteString(", ")
-				}
-				fmt.Fprintf(&q, "$%d", len(args)+c+1)
-			}
-			q.WriteString(")")
+			q.WriteString(db.Placeholders(tx.Dialect, len(args)+1, 16))
 			args = append(args, rec.Seq, rec.ID, rec.At, rec.OrgID, rec.ActorID, rec.ActorRole, rec.Action,
 				rec.ResourceType, rec.ResourceID, nullable(rec.PatientID), rec.Outcome, rec.RequestID,
 				rec.ClientAddr, rec.Detail, rec.PrevHash, rec.Hash)

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -220,3 +221,30 @@ func IsUniqueViolation(err error) bool {
 // the precision PostgreSQL keeps, so values read back compare equal on both
 // engines.
 func UTC(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// Placeholders returns "(p1, p2, …)" for n parameters numbered from first:
+// "$first, $first+1, …" on PostgreSQL and plain "?" on SQLite. Statements
+// with thousands of parameters (multi-row INSERTs) need the plain form on
+// SQLite: it resolves each named or numbered parameter by a linear search
+// of the parameters seen so far, when preparing and again when binding, so
+// "$n" makes a 7,000-parameter statement quadratic. Plain "?" parameters
+// are numbered in order of appearance, so every parameter before them in
+// the statement must be numbered in that order too ($1, $2, … first).
+func Placeholders(d Dialect, first, n int) string {
+	var b strings.Builder
+	b.Grow(n * 5)
+	b.WriteByte('(')
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if d == SQLite {
+			b.WriteByte('?')
+			continue
+		}
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(first + i))
+	}
+	b.WriteByte(')')
+	return b.String()
+}
