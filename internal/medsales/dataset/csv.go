@@ -225,6 +225,9 @@ func (r *Reader) Next() bool {
 		if r.rowErr == nil && !utf8.Valid(r.rec) {
 			r.rowErr = errors.New("invalid UTF-8 bytes")
 		}
+		if r.rowErr == nil && bytes.IndexByte(r.rec, 0) >= 0 {
+			r.rowErr = errors.New("NUL byte in a field")
+		}
 		return true
 	}
 }
@@ -375,7 +378,7 @@ func (r *Reader) Err() error { return r.err }
 func (r *Reader) Line() int { return r.recLine }
 
 // RowErr returns why the current record is malformed (wrong number of
-// fields, bad quoting, invalid UTF-8), or nil. The caller rejects such a
+// fields, bad quoting, invalid UTF-8, a NUL byte), or nil. The caller rejects such a
 // record with Line and this reason and goes on: it is never fatal.
 func (r *Reader) RowErr() error { return r.rowErr }
 

@@ -14,19 +14,19 @@ import (
 	"github.com/medplatform/medplatform/internal/medsales/dataset"
 )
 
-// record is what a test sees of one record: its line, the wanted fields
+// csvRecord is what a test sees of one record: its line, the wanted fields
 // (nil shown as "<nil>") and its row error.
-type record struct {
+type csvRecord struct {
 	Line   int
 	Fields []string
 	RowErr string
 }
 
-func readAll(t *testing.T, r *dataset.Reader, n int) ([]record, error) {
+func readCSVRecords(t *testing.T, r *dataset.Reader, n int) ([]csvRecord, error) {
 	t.Helper()
-	var out []record
+	var out []csvRecord
 	for r.Next() {
-		rec := record{Line: r.Line()}
+		rec := csvRecord{Line: r.Line()}
 		for i := 0; i < n; i++ {
 			f := r.Field(i)
 			if f == nil {
@@ -54,13 +54,13 @@ func TestReaderRecords(t *testing.T) {
 		name    string
 		in      string
 		opts    dataset.Options
-		want    []record
+		want    []csvRecord
 		wantErr string
 	}{
 		{
 			name: "quoted values, empty is nil, absent column is nil",
 			in:   "\"NPI\",\"Provider Sex Code\"\n\"1234567893\",\"F\"\n\"1245319599\",\"\"\n",
-			want: []record{
+			want: []csvRecord{
 				{Line: 2, Fields: []string{"1234567893", "F", "<nil>"}},
 				{Line: 3, Fields: []string{"1245319599", "<nil>", "<nil>"}},
 			},
@@ -68,22 +68,22 @@ func TestReaderRecords(t *testing.T) {
 		{
 			name: "alias, case and white space in header names",
 			in:   "  npi ,PROVIDER   GENDER\tCODE  ,Certification Date\r\n1,M,01/02/2025\r\n",
-			want: []record{{Line: 2, Fields: []string{"1", "M", "01/02/2025"}}},
+			want: []csvRecord{{Line: 2, Fields: []string{"1", "M", "01/02/2025"}}},
 		},
 		{
 			name: "byte order mark before the header",
 			in:   "\xef\xbb\xbfNPI\n7\n",
-			want: []record{{Line: 2, Fields: []string{"7", "<nil>", "<nil>"}}},
+			want: []csvRecord{{Line: 2, Fields: []string{"7", "<nil>", "<nil>"}}},
 		},
 		{
 			name: "escaped quotes and quoted separators",
 			in:   "NPI,Provider Sex Code\n\"a \"\"b\"\", c\",\"\"\"\"\n",
-			want: []record{{Line: 2, Fields: []string{"a \"b\", c", "\"", "<nil>"}}},
+			want: []csvRecord{{Line: 2, Fields: []string{"a \"b\", c", "\"", "<nil>"}}},
 		},
 		{
 			name: "quoted newline: the record keeps its first line, the next record its own",
 			in:   "NPI,Provider Sex Code\n\"line one\nline two\r\nthree\",x\n\"next\",y\n",
-			want: []record{
+			want: []csvRecord{
 				{Line: 2, Fields: []string{"line one\nline two\r\nthree", "x", "<nil>"}},
 				{Line: 5, Fields: []string{"next", "y", "<nil>"}},
 			},
@@ -91,7 +91,7 @@ func TestReaderRecords(t *testing.T) {
 		{
 			name: "blank lines are skipped; last line without a line break",
 			in:   "NPI,Provider Sex Code\n\n1,F\r\n\r\n2,M",
-			want: []record{
+			want: []csvRecord{
 				{Line: 3, Fields: []string{"1", "F", "<nil>"}},
 				{Line: 5, Fields: []string{"2", "M", "<nil>"}},
 			},
@@ -99,7 +99,7 @@ func TestReaderRecords(t *testing.T) {
 		{
 			name: "wrong field count is a row error, reading goes on",
 			in:   "NPI,Provider Sex Code\n1,F,extra\n2\n3,M\n",
-			want: []record{
+			want: []csvRecord{
 				{Line: 2, RowErr: "has 3 fields, the header has 2"},
 				{Line: 3, RowErr: "has 1 fields, the header has 2"},
 				{Line: 4, Fields: []string{"3", "M", "<nil>"}},
@@ -108,7 +108,7 @@ func TestReaderRecords(t *testing.T) {
 		{
 			name: "bad quoting is a row error for that line only",
 			in:   "NPI,Provider Sex Code\n\"1\"x,F\n1\"2,F\n\"4\",\"M\"\n",
-			want: []record{
+			want: []csvRecord{
 				{Line: 2, RowErr: "bad quoting: unexpected 'x' after the closing quote of field 1"},
 				{Line: 3, RowErr: "bad quoting: bare quote in unquoted field 1"},
 				{Line: 4, Fields: []string{"4", "M", "<nil>"}},
@@ -117,8 +117,16 @@ func TestReaderRecords(t *testing.T) {
 		{
 			name: "invalid UTF-8 in a record is a row error",
 			in:   "NPI,Provider Sex Code\n\"1\",\"\xff\xfe\"\n2,F\n",
-			want: []record{
+			want: []csvRecord{
 				{Line: 2, RowErr: "invalid UTF-8 bytes"},
+				{Line: 3, Fields: []string{"2", "F", "<nil>"}},
+			},
+		},
+		{
+			name: "a NUL byte is a row error",
+			in:   "NPI,Provider Sex Code\n\"1\",\"a\x00b\"\n2,F\n",
+			want: []csvRecord{
+				{Line: 2, RowErr: "NUL byte in a field"},
 				{Line: 3, Fields: []string{"2", "F", "<nil>"}},
 			},
 		},
@@ -126,18 +134,18 @@ func TestReaderRecords(t *testing.T) {
 			name: "tab separated with trailing spaces in the last header",
 			in:   "NPI\tProvider Sex Code     \n1\tF\n",
 			opts: dataset.Options{Comma: '\t'},
-			want: []record{{Line: 2, Fields: []string{"1", "F", "<nil>"}}},
+			want: []csvRecord{{Line: 2, Fields: []string{"1", "F", "<nil>"}}},
 		},
 		{
 			name:    "unterminated quote at the end of the input is truncation",
 			in:      "NPI,Provider Sex Code\n1,F\n\"2\",\"M\n",
-			want:    []record{{Line: 2, Fields: []string{"1", "F", "<nil>"}}},
+			want:    []csvRecord{{Line: 2, Fields: []string{"1", "F", "<nil>"}}},
 			wantErr: "f.csv: line 3: truncated input: quoted field 2 is not terminated at the end of the input",
 		},
 		{
 			name:    "last record cut short without a line break is truncation",
 			in:      "NPI,Provider Sex Code\n1,F\n\"2\"",
-			want:    []record{{Line: 2, Fields: []string{"1", "F", "<nil>"}}},
+			want:    []csvRecord{{Line: 2, Fields: []string{"1", "F", "<nil>"}}},
 			wantErr: "f.csv: line 3: truncated input: last record has 1 of 2 fields and no line break",
 		},
 		{
@@ -151,7 +159,7 @@ func TestReaderRecords(t *testing.T) {
 			if err != nil {
 				t.Fatalf("NewReader: %v", err)
 			}
-			got, err := readAll(t, r, len(cols))
+			got, err := readCSVRecords(t, r, len(cols))
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("records (-want +got):\n%s", diff)
 			}
@@ -223,7 +231,7 @@ func TestReaderIOError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := readAll(t, r, 1)
+	got, err := readCSVRecords(t, r, 1)
 	if len(got) != 2 {
 		t.Errorf("read %d records before the error, want 2", len(got))
 	}

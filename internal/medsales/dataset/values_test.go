@@ -146,7 +146,7 @@ func TestNPI(t *testing.T) {
 	}
 	// Every check digit NPICheckDigit produces validates, and no other does.
 	for base := 100000000; base < 100000000+2000; base++ {
-		b9 := []byte(itoa9(base))
+		b9 := []byte(npiBase9(base))
 		d := dataset.NPICheckDigit(string(b9))
 		for c := byte('0'); c <= '9'; c++ {
 			if got := dataset.ValidNPI(append(append([]byte{}, b9...), c)); got != (c == d) {
@@ -156,7 +156,7 @@ func TestNPI(t *testing.T) {
 	}
 }
 
-func itoa9(n int) string {
+func npiBase9(n int) string {
 	b := make([]byte, 9)
 	for i := 8; i >= 0; i-- {
 		b[i] = byte('0' + n%10)
