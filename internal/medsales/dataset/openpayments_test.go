@@ -1,0 +1,123 @@
+package dataset_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/medplatform/medplatform/internal/medsales"
+	"github.com/medplatform/medplatform/internal/medsales/dataset"
+)
+
+func day(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
+
+func TestOpenPaymentsReader(t *testing.T) {
+	const file = "OP_DTL_GNRL_PGYR2024_P01302026_sample.csv"
+	r, err := dataset.NewOpenPaymentsReader(openTestdata(t, file), file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, rejects := readRows(t, r, r.Payment)
+	want := []medsales.Payment{
+		{RecordID: "900000001", NPI: "1234567893", RecipientProfileID: "12345", ManufacturerID: "100000000123",
+			ManufacturerName: "Pfizer Inc.", Amount: "15.50", Date: day(2024, 3, 5), NumberOfPayments: 1,
+			Form: "In-kind items and services", Nature: "Food and Beverage", Products: []string{"Eliquis"},
+			ProgramYear: 2024, ChangeType: "UNCHANGED"},
+		{RecordID: "900000002", NPI: "1234567893", RecipientProfileID: "12345", ManufacturerID: "100000000123",
+			ManufacturerName: "Pfizer Inc.", Amount: "1500.00", Date: day(2024, 6, 12), NumberOfPayments: 2,
+			Form: "Cash or cash equivalent", Nature: "Consulting Fee", Products: []string{"Eliquis", "Prevnar 20"},
+			ProgramYear: 2024, ChangeType: "NEW"},
+		{RecordID: "900000003", NPI: "1234567893", RecipientProfileID: "12345", ManufacturerID: "100000000456",
+			ManufacturerName: "Medtronic, Inc.", Amount: "0.13", Date: day(2024, 12, 31), NumberOfPayments: 1,
+			Form: "In-kind items and services", Nature: "Food and Beverage", ProgramYear: 2024, ChangeType: "CHANGED"},
+		// A teaching hospital: no NPI, no profile id, kept.
+		{RecordID: "900000004", ManufacturerID: "100000000456", ManufacturerName: "Medtronic, Inc.",
+			Amount: "250000.00", Date: day(2024, 7, 1), NumberOfPayments: 1, Form: "Cash or cash equivalent",
+			Nature: "Grant", Products: []string{"Device X"}, ProgramYear: 2024, ChangeType: "UNCHANGED"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("payments (-want +got):\n%s", diff)
+	}
+	checkRejects(t, rejects, []reject{
+		{Line: 6, Reason: `Covered_Recipient_NPI: NPI "1234567890" fails the check digit`},
+		{Line: 7, Reason: `Date_of_Payment: date "02/30/2024" does not exist`},
+	})
+}
+
+func TestOpenPaymentsReaderRows(t *testing.T) {
+	// Columns in another order, names of program years before 2021, no
+	// product columns.
+	const header = "Record_ID,Program_Year,Physician_Profile_ID,Physician_NPI,Applicable_Manufacturer_or_Applicable_GPO_Making_Payment_ID,Applicable_Manufacturer_or_Applicable_GPO_Making_Payment_Name,Total_Amount_of_Payment_USDollars,Date_of_Payment,Number_of_Payments_Included_in_Total_Amount,Form_of_Payment_or_Transfer_of_Value,Nature_of_Payment_or_Transfer_of_Value,Change_Type\n"
+	tests := []struct {
+		name, row string
+		want      *medsales.Payment
+		reason    string
+	}{
+		{name: "accepted", row: "7,2019,55,1234567893,9,Acme,-5.255,1/2/2019,1,Cash,Gift,ADD",
+			want: &medsales.Payment{RecordID: "7", NPI: "1234567893", RecipientProfileID: "55", ManufacturerID: "9",
+				ManufacturerName: "Acme", Amount: "-5.26", Date: day(2019, 1, 2), NumberOfPayments: 1,
+				Form: "Cash", Nature: "Gift", ProgramYear: 2019, ChangeType: "ADD"}},
+		{name: "no record id", row: ",2019,55,1234567893,9,Acme,5,01/02/2019,1,Cash,Gift,ADD", reason: "Record_ID is empty"},
+		{name: "no amount", row: "7,2019,55,1234567893,9,Acme,,01/02/2019,1,Cash,Gift,ADD", reason: "Total_Amount_of_Payment_USDollars is empty"},
+		{name: "bad amount", row: "7,2019,55,1234567893,9,Acme,1e3,01/02/2019,1,Cash,Gift,ADD", reason: "Total_Amount_of_Payment_USDollars"},
+		{name: "no date", row: "7,2019,55,1234567893,9,Acme,5,,1,Cash,Gift,ADD", reason: "Date_of_Payment is empty"},
+		{name: "no year", row: "7,,55,1234567893,9,Acme,5,01/02/2019,1,Cash,Gift,ADD", reason: "Program_Year is empty"},
+		{name: "bad year", row: "7,19,55,1234567893,9,Acme,5,01/02/2019,1,Cash,Gift,ADD", reason: "Program_Year: 19 is not a program year"},
+		{name: "bad count", row: "7,2019,55,1234567893,9,Acme,5,01/02/2019,x,Cash,Gift,ADD", reason: "Number_of_Payments_Included_in_Total_Amount"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := dataset.NewOpenPaymentsReader(strings.NewReader(header+tt.row+"\n"), "op.csv")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, rejects := readRows(t, r, r.Payment)
+			if tt.want != nil {
+				if diff := cmp.Diff([]medsales.Payment{*tt.want}, got); diff != "" {
+					t.Errorf("payments (-want +got):\n%s", diff)
+				}
+				checkRejects(t, rejects, nil)
+				return
+			}
+			if len(got) != 0 {
+				t.Errorf("accepted %+v", got)
+			}
+			checkRejects(t, rejects, []reject{{Line: 2, Reason: tt.reason}})
+		})
+	}
+}
+
+func TestOpenPaymentsReaderWrongFile(t *testing.T) {
+	const file = "nucc_taxonomy_sample.csv"
+	_, err := dataset.NewOpenPaymentsReader(openTestdata(t, file), file)
+	if !errors.Is(err, dataset.ErrWrongFile) {
+		t.Fatalf("err = %v, want ErrWrongFile", err)
+	}
+	for _, want := range []string{file, `"Record_ID"`, `"Covered_Recipient_NPI"`, `"Program_Year"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %q, want it to name %s", err, want)
+		}
+	}
+}
+
+func TestProgramYearFromName(t *testing.T) {
+	tests := []struct {
+		name string
+		year int
+		ok   bool
+	}{
+		{"OP_DTL_GNRL_PGYR2024_P01302026.csv", 2024, true},
+		{"/raw/op_dtl_gnrl_pgyr2023_p06282024.csv", 2023, true},
+		{"OP_DTL_GNRL_P01302026.csv", 0, false},
+		{"OP_DTL_GNRL_PGYR24X_P01302026.csv", 0, false},
+	}
+	for _, tt := range tests {
+		year, ok := dataset.ProgramYearFromName(tt.name)
+		if year != tt.year || ok != tt.ok {
+			t.Errorf("ProgramYearFromName(%q) = %d, %v; want %d, %v", tt.name, year, ok, tt.year, tt.ok)
+		}
+	}
+}

@@ -1,0 +1,204 @@
+package dataset_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/medplatform/medplatform/internal/medsales"
+	"github.com/medplatform/medplatform/internal/medsales/dataset"
+)
+
+// rowReader is what every claims reader offers for iteration.
+type rowReader interface {
+	Next() bool
+	Line() int
+	Err() error
+}
+
+// reject is a record a reader refused: its line and the reason.
+type reject struct {
+	Line   int
+	Reason string
+}
+
+// readRows parses every record of r with parse, returning the accepted
+// values and the rejected records.
+func readRows[T any](t *testing.T, r rowReader, parse func(*T) error) ([]T, []reject) {
+	t.Helper()
+	var got []T
+	var rejects []reject
+	for r.Next() {
+		var v T
+		if err := parse(&v); err != nil {
+			rejects = append(rejects, reject{Line: r.Line(), Reason: err.Error()})
+			continue
+		}
+		got = append(got, v)
+	}
+	if err := r.Err(); err != nil {
+		t.Fatalf("Err: %v", err)
+	}
+	return got, rejects
+}
+
+// checkRejects compares rejects with want, where each wanted reason is a
+// substring of the actual one.
+func checkRejects(t *testing.T, got, want []reject) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("rejects = %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i].Line != want[i].Line || !strings.Contains(got[i].Reason, want[i].Reason) {
+			t.Errorf("reject %d = %+v, want line %d with reason containing %q", i, got[i], want[i].Line, want[i].Reason)
+		}
+	}
+}
+
+func openTestdata(t *testing.T, name string) *os.File {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+func i64(n int64) *int64   { return &n }
+func str(s string) *string { return &s }
+
+// partDSample is what testdata/MUP_DPR_RY26_P04_V10_DY24_NPIBN_sample.csv
+// holds, read with data year 2024.
+var partDSample = []medsales.DrugLine{
+	{
+		NPI: "1234567893", BrandName: "Lipitor", GenericName: "Atorvastatin Calcium",
+		TotalClaims: 120, Total30DayFills: "150.5", TotalDaySupply: 4500, TotalDrugCost: "1234.50",
+		TotalBeneficiaries: i64(25), GE65TotalClaims: i64(100), GE65Total30DayFills: str("120"),
+		GE65TotalDrugCost: str("1000.26"), GE65TotalDaySupply: i64(3600), GE65BeneSuppressionFlag: "*",
+		DataYear: 2024,
+	},
+	{
+		NPI: "1234567893", BrandName: "Eliquis", GenericName: "Apixaban",
+		TotalClaims: 45, Total30DayFills: "60", TotalDaySupply: 1800, TotalDrugCost: "25000.99",
+		GE65SuppressionFlag: "#", GE65TotalBeneficiaries: i64(14), DataYear: 2024,
+	},
+	{
+		NPI: "1000000004", BrandName: "Metformin Hcl", GenericName: "Metformin Hcl",
+		TotalClaims: 11, Total30DayFills: "11.3", TotalDaySupply: 330, TotalDrugCost: "45.67",
+		TotalBeneficiaries: i64(11), GE65SuppressionFlag: "*", GE65BeneSuppressionFlag: "*", DataYear: 2024,
+	},
+	{
+		NPI: "1000000020", BrandName: "Lisinopril", GenericName: "Lisinopril",
+		TotalClaims: 30, Total30DayFills: "30", TotalDaySupply: 900, TotalDrugCost: "20.00",
+		TotalBeneficiaries: i64(12), GE65TotalClaims: i64(30), GE65Total30DayFills: str("30"),
+		GE65TotalDrugCost: str("20.00"), GE65TotalDaySupply: i64(900), DataYear: 2024,
+	},
+}
+
+func TestPartDReader(t *testing.T) {
+	tests := []struct {
+		file    string
+		want    []medsales.DrugLine
+		rejects []reject
+	}{
+		{
+			file:    "MUP_DPR_RY26_P04_V10_DY24_NPIBN_sample.csv",
+			want:    partDSample,
+			rejects: []reject{{Line: 6, Reason: `Tot_Clms: integer "many"`}},
+		},
+		{
+			// GE65_Tot_Benes and GE65_Bene_Sprsn_Flag swapped: same values.
+			file: "MUP_DPR_RY25_P04_V10_DY23_NPIBN_swapped.csv",
+			want: partDSample[:2],
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			r, err := dataset.NewPartDReader(openTestdata(t, tt.file), tt.file, 2024)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, rejects := readRows(t, r, r.Drug)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("lines (-want +got):\n%s", diff)
+			}
+			checkRejects(t, rejects, tt.rejects)
+		})
+	}
+}
+
+func TestPartDReaderRejects(t *testing.T) {
+	const header = "Prscrbr_NPI,Brnd_Name,Gnrc_Name,Tot_Clms,Tot_30day_Fills,Tot_Day_Suply,Tot_Drug_Cst,Tot_Benes,GE65_Sprsn_Flag,GE65_Tot_Clms,GE65_Tot_30day_Fills,GE65_Tot_Drug_Cst,GE65_Tot_Day_Suply,GE65_Bene_Sprsn_Flag,GE65_Tot_Benes\n"
+	tests := []struct {
+		name, row, reason string
+	}{
+		{"npi check digit", "1234567890,A,a,11,11,330,1,,,,,,,,", `Prscrbr_NPI: NPI "1234567890" fails the check digit`},
+		{"npi empty", ",A,a,11,11,330,1,,,,,,,,", "Prscrbr_NPI is empty"},
+		{"no drug name", "1234567893,,,11,11,330,1,,,,,,,,", "both empty"},
+		{"claims empty", "1234567893,A,a,,11,330,1,,,,,,,,", "Tot_Clms is empty"},
+		{"claims negative", "1234567893,A,a,-11,11,330,1,,,,,,,,", "Tot_Clms: -11 is negative"},
+		{"cost not decimal", "1234567893,A,a,11,11,330,1.2.3,,,,,,,,", "Tot_Drug_Cst"},
+		{"fills empty", "1234567893,A,a,11,,330,1,,,,,,,,", "Tot_30day_Fills is empty"},
+		{"bad flag", "1234567893,A,a,11,11,330,1,,X,,,,,,", `GE65_Sprsn_Flag: "X" is not a suppression flag`},
+		{"bad ge65 count", "1234567893,A,a,11,11,330,1,,,1x,,,,,", "GE65_Tot_Clms"},
+		{"too few fields", "1234567893,A,a,11,11,330", "fields"},
+		{"bad quoting", `1234567893,"A"x,a,11,11,330,1,,,,,,,,`, "quot"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := dataset.NewPartDReader(strings.NewReader(header+tt.row+"\n"), "x.csv", 2024)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, rejects := readRows(t, r, r.Drug)
+			if len(got) != 0 {
+				t.Errorf("accepted %+v", got)
+			}
+			checkRejects(t, rejects, []reject{{Line: 2, Reason: tt.reason}})
+		})
+	}
+}
+
+func TestPartDReaderWrongFile(t *testing.T) {
+	const file = "MUP_PHY_R26_P05_V10_D24_Prov_Svc_sample.csv"
+	_, err := dataset.NewPartDReader(openTestdata(t, file), file, 2024)
+	if !errors.Is(err, dataset.ErrWrongFile) {
+		t.Fatalf("err = %v, want ErrWrongFile", err)
+	}
+	for _, want := range []string{file, `"Prscrbr_NPI"`, `"Gnrc_Name"`, `"GE65_Tot_Benes"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %q, want it to name %s", err, want)
+		}
+	}
+}
+
+func TestRoundCents(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"0", "0.00"},
+		{"12", "12.00"},
+		{"12.5", "12.50"},
+		{"12.34", "12.34"},
+		{"12.344", "12.34"},
+		{"12.345", "12.35"},
+		{"0.125", "0.13"},
+		{"0.005", "0.01"},
+		{"0.004999", "0.00"},
+		{"9.995", "10.00"},
+		{"999.999", "1000.00"},
+		{"-1.005", "-1.01"},
+		{"-0.001", "0.00"},
+		{"-12.5", "-12.50"},
+		{"123456789012.34", "123456789012.34"},
+	}
+	for _, tt := range tests {
+		if got := dataset.RoundCents(tt.in); got != tt.want {
+			t.Errorf("RoundCents(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
