@@ -1,0 +1,152 @@
+package geo_test
+
+import (
+	"testing"
+
+	"github.com/medplatform/medplatform/internal/medsales/geo"
+)
+
+func TestAddressKey(t *testing.T) {
+	type addr struct{ line1, line2, city, state, zip string }
+	tests := []struct {
+		name string
+		in   []addr // every spelling must give want
+		want string
+	}{
+		{
+			name: "suffix, directional, unit, zip+4",
+			in: []addr{
+				{"123 North Main Street", "Suite #200", "Jacksonville", "fl", "32204-4736"},
+				{"123 N. MAIN ST.", "STE 200", "JACKSONVILLE", "FL", "322044736"},
+				{"123  n main   str", "ste. 200", " jacksonville ", "FL", "32204"},
+				{"123 North Main Street Suite 200", "", "Jacksonville", "FL", "32204"},
+				{"123 N MAIN ST, STE #200", "", "JACKSONVILLE", "FL", "32204"},
+			},
+			want: "123 N MAIN ST STE 200|JACKSONVILLE|FL|32204",
+		},
+		{
+			name: "avenue, boulevard, directional words",
+			in: []addr{
+				{"4500 Southwest Avenue", "", "Miami", "FL", "33155"},
+				{"4500 SW AVE", "", "MIAMI", "FL", "331551234"},
+				{"4500 Southwest Av.", "", "Miami", "Fl.", "33155-1234"},
+			},
+			want: "4500 SW AVE|MIAMI|FL|33155",
+		},
+		{
+			name: "several suffixes and units",
+			in: []addr{
+				{"1 Medical Center Boulevard", "Building 3, Floor 2, Room 210", "Winston-Salem", "NC", "27157"},
+				{"1 MEDICAL CTR BLVD", "BLDG 3 FL 2 RM 210", "WINSTON SALEM", "NC", "27157"},
+			},
+			want: "1 MEDICAL CTR BLVD BLDG 3 FL 2 RM 210|WINSTON SALEM|NC|27157",
+		},
+		{
+			name: "parkway, highway, apartment",
+			in: []addr{
+				{"77 Parkway Drive", "Apartment 4B", "Austin", "TX", "78701"},
+				{"77 PKWY DR", "APT #4B", "AUSTIN", "TX", "78701"},
+			},
+			want: "77 PKWY DR APT 4B|AUSTIN|TX|78701",
+		},
+		{
+			name: "post office box",
+			in: []addr{
+				{"P.O. Box 1234", "", "Boise", "ID", "83701"},
+				{"PO BOX 1234", "", "BOISE", "ID", "83701"},
+				{"P O Box 1234", "", "Boise", "ID", "83701"},
+				{"Post Office Box 1234", "", "Boise", "ID", "83701-0000"},
+			},
+			want: "PO BOX 1234|BOISE|ID|83701",
+		},
+		{
+			name: "pound sign without designator stays",
+			in: []addr{
+				{"10 Elm Street #5", "", "Boston", "MA", "02118"},
+				{"10 ELM ST # 5", "", "BOSTON", "MA", "02118"},
+			},
+			want: "10 ELM ST # 5|BOSTON|MA|02118",
+		},
+		{
+			name: "apostrophes dropped, hyphen separates",
+			in: []addr{
+				{"12 O'Brien Road", "", "Coeur d'Alene", "ID", "83814"},
+				{"12 OBRIEN RD", "", "COEUR DALENE", "ID", "83814"},
+			},
+			want: "12 OBRIEN RD|COEUR DALENE|ID|83814",
+		},
+		{
+			name: "non-ASCII letters upper-cased",
+			in: []addr{
+				{"5 Calle Peña", "", "San Juan", "PR", "00901"},
+				{"5 CALLE PEÑA", "", "SAN JUAN", "PR", "00901"},
+			},
+			want: "5 CALLE PEÑA|SAN JUAN|PR|00901",
+		},
+		{
+			name: "foreign postal code kept",
+			in: []addr{
+				{"100 King Street West", "", "Toronto", "ON", "M5X 1A9"},
+			},
+			want: "100 KING ST W|TORONTO|ON|M5X1A9",
+		},
+		{
+			name: "no street",
+			in: []addr{
+				{"", "", "Boise", "ID", "83701"},
+				{" , ", "#", "Boise", "ID", "83701"},
+			},
+			want: "",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, a := range tt.in {
+				if got := geo.AddressKey(a.line1, a.line2, a.city, a.state, a.zip); got != tt.want {
+					t.Errorf("AddressKey(%q, %q, %q, %q, %q)\n = %q\nwant %q", a.line1, a.line2, a.city, a.state, a.zip, got, tt.want)
+				}
+			}
+		})
+	}
+}
+
+func TestAddressKeyDistinguishesAddresses(t *testing.T) {
+	keys := map[string]string{}
+	for _, a := range [][5]string{
+		{"123 MAIN ST", "", "JACKSONVILLE", "FL", "32204"},
+		{"125 MAIN ST", "", "JACKSONVILLE", "FL", "32204"},
+		{"123 MAIN AVE", "", "JACKSONVILLE", "FL", "32204"},
+		{"123 N MAIN ST", "", "JACKSONVILLE", "FL", "32204"},
+		{"123 MAIN ST", "STE 100", "JACKSONVILLE", "FL", "32204"},
+		{"123 MAIN ST", "", "JACKSONVILLE", "FL", "32205"},
+		{"123 MAIN ST", "", "ORLANDO", "FL", "32204"},
+		{"123 MAIN ST", "", "JACKSONVILLE", "GA", "32204"},
+	} {
+		k := geo.AddressKey(a[0], a[1], a[2], a[3], a[4])
+		if prev, dup := keys[k]; dup {
+			t.Errorf("%v and %s share the key %q", a, prev, k)
+		}
+		keys[k] = a[0] + " " + a[1]
+	}
+}
+
+func TestParseAddressKey(t *testing.T) {
+	k := geo.AddressKey("1 Medical Center Blvd", "Suite 5", "Winston Salem", "NC", "271571234")
+	a, ok := geo.ParseAddressKey(k)
+	want := geo.Address{Street: "1 MEDICAL CTR BLVD STE 5", City: "WINSTON SALEM", State: "NC", ZIP: "27157"}
+	if !ok || a != want {
+		t.Errorf("ParseAddressKey(%q) = %+v, %v; want %+v", k, a, ok, want)
+	}
+	for _, bad := range []string{"", "a|b|c", "|CITY|ST|12345", "a|b|c|d|e"} {
+		if _, ok := geo.ParseAddressKey(bad); ok {
+			t.Errorf("ParseAddressKey(%q) accepted a malformed key", bad)
+		}
+	}
+}
+
+func BenchmarkAddressKey(b *testing.B) {
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		geo.AddressKey("1 Medical Center Boulevard", "Suite #200", "Winston-Salem", "NC", "271571234")
+	}
+}
