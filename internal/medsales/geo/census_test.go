@@ -156,7 +156,7 @@ func TestCensusTimeoutIsRetried(t *testing.T) {
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if calls.Add(1) == 1 {
 			io.Copy(io.Discard, r.Body) // the server notices the client leaving only after the body
-			select { // hang until the client gives up
+			select {                    // hang until the client gives up
 			case <-r.Context().Done():
 			case <-time.After(10 * time.Second):
 			}
