@@ -1,0 +1,580 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/medplatform/medplatform/internal/medsales"
+	"github.com/medplatform/medplatform/internal/medsales/dataset"
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+)
+
+// The claims and payments tables (migration 00003_claims) and the columns
+// the loaders write, in the order of their RowWriter.Write calls.
+
+func nuccTable() Table {
+	return Table{Name: "nucc_taxonomy", Columns: []string{
+		"code", "grouping", "classification", "specialization", "definition", "notes", "display_name", "section",
+	}}
+}
+
+func partBTable() Table {
+	return Table{Name: "partb_services", Columns: []string{
+		"npi", "hcpcs_code", "hcpcs_desc", "drug_ind", "place_of_service", "tot_benes", "tot_srvcs",
+		"tot_bene_day_srvcs", "avg_sbmtd_chrg", "avg_mdcr_alowd_amt", "avg_mdcr_pymt_amt", "avg_mdcr_stdzd_amt",
+		"data_year",
+	}}
+}
+
+func partDTable() Table {
+	return Table{Name: "partd_drugs", Columns: []string{
+		"npi", "brnd_name", "gnrc_name", "tot_clms", "tot_30day_fills", "tot_day_suply", "tot_drug_cst",
+		"tot_benes", "ge65_sprsn_flag", "ge65_tot_clms", "ge65_tot_30day_fills", "ge65_tot_drug_cst",
+		"ge65_tot_day_suply", "ge65_bene_sprsn_flag", "ge65_tot_benes", "data_year",
+	}}
+}
+
+func openPaymentsTable() Table {
+	return Table{Name: "open_payments", Columns: []string{
+		"record_id", "npi", "profile_id", "manufacturer_id", "manufacturer_name", "amount", "payment_date",
+		"n_payments", "form", "nature", "products", "program_year", "change_type",
+	}}
+}
+
+// LoadNUCC replaces the whole NUCC taxonomy with the file in.Reader.
+//
+// Like every loader it reads the header first and refuses a file that
+// lacks a required column before writing anything; rejects malformed rows
+// (written to in.Rejects with their line and reason); fails, leaving the
+// live data unchanged, when the share of rejected rows exceeds
+// in.MaxRejectRatio; and otherwise swaps the new rows in in one
+// transaction that also runs in.Finalize.
+func (s *Store) LoadNUCC(ctx context.Context, in LoadInput) (LoadResult, error) {
+	if err := fullOnly(in); err != nil {
+		return LoadResult{}, err
+	}
+	r, err := dataset.NewNUCCReader(in.Reader, in.File)
+	if err != nil {
+		return LoadResult{}, wrongFile(err)
+	}
+	rep, err := s.beginLoad(ctx, []Table{nuccTable()}, ReplaceOptions{})
+	if err != nil {
+		return LoadResult{}, err
+	}
+	defer rep.Abort()
+	w := rep.Writer(nuccTable().Name)
+	tally := NewTally(in)
+	var t medsales.Taxonomy
+	for r.Next() {
+		tally.Row()
+		if err := r.Taxonomy(&t); err != nil {
+			tally.Reject(r.Line(), err.Error())
+			continue
+		}
+		if err := w.Write(t.Code, nullString(t.Grouping), nullString(t.Classification),
+			nullString(t.Specialization), nullString(t.Definition), nullString(t.Notes),
+			nullString(t.DisplayName), nullString(t.Section)); err != nil {
+			return LoadResult{}, fmt.Errorf("%s: line %d: %w", in.File, r.Line(), err)
+		}
+		tally.Loaded++
+	}
+	return finish(ctx, in, r.Err(), tally, rep, 0)
+}
+
+// LoadPartB replaces one data year of CMS Medicare Part B service lines
+// with the file in.Reader, leaving other years alone. The data year is
+// in.DataYear, else the one the file name carries ("…_D24_…" → 2024); a
+// load with neither fails, asking for --data-year. See LoadNUCC for
+// rejects, the reject threshold and the swap.
+func (s *Store) LoadPartB(ctx context.Context, in LoadInput) (LoadResult, error) {
+	if err := fullOnly(in); err != nil {
+		return LoadResult{}, err
+	}
+	year, err := loadYear(in, dataset.DataYearFromName, "data year")
+	if err != nil {
+		return LoadResult{}, err
+	}
+	r, err := dataset.NewPartBReader(in.Reader, in.File, year)
+	if err != nil {
+		return LoadResult{}, wrongFile(err)
+	}
+	table := partBTable()
+	rep, err := s.beginLoad(ctx, []Table{table}, ReplaceOptions{ScopeColumn: "data_year", ScopeValue: int64(year)})
+	if err != nil {
+		return LoadResult{}, err
+	}
+	defer rep.Abort()
+	w := rep.Writer(table.Name)
+	tally := NewTally(in)
+	y := int64(year)
+	var l medsales.ServiceLine
+	for r.Next() {
+		tally.Row()
+		if err := r.Service(&l); err != nil {
+			tally.Reject(r.Line(), err.Error())
+			continue
+		}
+		drug := "N"
+		if l.DrugIndicator {
+			drug = "Y"
+		}
+		if err := w.Write(l.NPI, l.HCPCSCode, nullString(l.HCPCSDescription), drug, l.PlaceOfService,
+			nullInt(l.TotalBeneficiaries), l.Services, l.BeneficiaryDayServices,
+			nullString(l.AvgSubmittedCharge), nullString(l.AvgAllowedAmount),
+			nullString(l.AvgPaymentAmount), nullString(l.AvgStandardizedAmount), y); err != nil {
+			return LoadResult{}, fmt.Errorf("%s: line %d: %w", in.File, r.Line(), err)
+		}
+		tally.Loaded++
+	}
+	return finish(ctx, in, r.Err(), tally, rep, year)
+}
+
+// LoadPartD replaces one data year of CMS Medicare Part D drug lines with
+// the file in.Reader, leaving other years alone. The data year is
+// in.DataYear, else the one the file name carries ("…_DY24_…" → 2024); a
+// load with neither fails, asking for --data-year. See LoadNUCC for
+// rejects, the reject threshold and the swap.
+func (s *Store) LoadPartD(ctx context.Context, in LoadInput) (LoadResult, error) {
+	if err := fullOnly(in); err != nil {
+		return LoadResult{}, err
+	}
+	year, err := loadYear(in, dataset.DataYearFromName, "data year")
+	if err != nil {
+		return LoadResult{}, err
+	}
+	r, err := dataset.NewPartDReader(in.Reader, in.File, year)
+	if err != nil {
+		return LoadResult{}, wrongFile(err)
+	}
+	table := partDTable()
+	rep, err := s.beginLoad(ctx, []Table{table}, ReplaceOptions{ScopeColumn: "data_year", ScopeValue: int64(year)})
+	if err != nil {
+		return LoadResult{}, err
+	}
+	defer rep.Abort()
+	w := rep.Writer(table.Name)
+	tally := NewTally(in)
+	y := int64(year)
+	var l medsales.DrugLine
+	for r.Next() {
+		tally.Row()
+		if err := r.Drug(&l); err != nil {
+			tally.Reject(r.Line(), err.Error())
+			continue
+		}
+		if err := w.Write(l.NPI, nullString(l.BrandName), nullString(l.GenericName), l.TotalClaims,
+			l.Total30DayFills, l.TotalDaySupply, l.TotalDrugCost, nullInt(l.TotalBeneficiaries),
+			nullString(l.GE65SuppressionFlag), nullInt(l.GE65TotalClaims), nullDecimal(l.GE65Total30DayFills),
+			nullDecimal(l.GE65TotalDrugCost), nullInt(l.GE65TotalDaySupply),
+			nullString(l.GE65BeneSuppressionFlag), nullInt(l.GE65TotalBeneficiaries), y); err != nil {
+			return LoadResult{}, fmt.Errorf("%s: line %d: %w", in.File, r.Line(), err)
+		}
+		tally.Loaded++
+	}
+	return finish(ctx, in, r.Err(), tally, rep, year)
+}
+
+// LoadOpenPayments replaces one program year of CMS Open Payments general
+// payments with the file in.Reader, leaving other years alone: a January
+// refresh re-publishes a year and replaces it whole. The program year is
+// in.DataYear, else the one the file name carries ("…_PGYR2024_…"), else
+// the Program_Year of the first valid row. Rows of another program year
+// are rejected. Payments to teaching hospitals have no NPI and are kept
+// with a NULL npi. See LoadNUCC for rejects, the reject threshold and the
+// swap.
+func (s *Store) LoadOpenPayments(ctx context.Context, in LoadInput) (LoadResult, error) {
+	if err := fullOnly(in); err != nil {
+		return LoadResult{}, err
+	}
+	year, err := loadYear(in, dataset.ProgramYearFromName, "")
+	if err != nil {
+		return LoadResult{}, err
+	}
+	r, err := dataset.NewOpenPaymentsReader(in.Reader, in.File)
+	if err != nil {
+		return LoadResult{}, wrongFile(err)
+	}
+	tally := NewTally(in)
+	var p medsales.Payment
+	pending := false // p holds a parsed row not written yet
+	if year == 0 {
+		// Neither the caller nor the file name says which program year
+		// this is: take the first valid row's.
+		for !pending && r.Next() {
+			tally.Row()
+			if err := r.Payment(&p); err != nil {
+				tally.Reject(r.Line(), err.Error())
+				continue
+			}
+			year, pending = p.ProgramYear, true
+		}
+		if err := r.Err(); err != nil {
+			return LoadResult{}, err
+		}
+		if !pending {
+			return LoadResult{}, errs.Invalid("dataYear",
+				"%s: no valid row to take the program year from and none in the file name: pass --data-year", in.File)
+		}
+	}
+	table := openPaymentsTable()
+	rep, err := s.beginLoad(ctx, []Table{table}, ReplaceOptions{ScopeColumn: "program_year", ScopeValue: int64(year)})
+	if err != nil {
+		return LoadResult{}, err
+	}
+	defer rep.Abort()
+	w := rep.Writer(table.Name)
+	y := int64(year)
+	for pending || r.Next() {
+		if !pending {
+			tally.Row()
+			if err := r.Payment(&p); err != nil {
+				tally.Reject(r.Line(), err.Error())
+				continue
+			}
+		}
+		pending = false
+		if p.ProgramYear != year {
+			tally.Reject(r.Line(), fmt.Sprintf("Program_Year %d is not the program year %d being loaded", p.ProgramYear, year))
+			continue
+		}
+		var products any
+		if len(p.Products) > 0 {
+			b, err := json.Marshal(p.Products)
+			if err != nil {
+				return LoadResult{}, fmt.Errorf("%s: line %d: encode products: %w", in.File, r.Line(), err)
+			}
+			products = string(b)
+		}
+		if err := w.Write(p.RecordID, nullString(p.NPI), nullString(p.RecipientProfileID),
+			nullString(p.ManufacturerID), nullString(p.ManufacturerName), p.Amount, p.Date,
+			p.NumberOfPayments, nullString(p.Form), nullString(p.Nature), products, y,
+			nullString(p.ChangeType)); err != nil {
+			return LoadResult{}, fmt.Errorf("%s: line %d: %w", in.File, r.Line(), err)
+		}
+		tally.Loaded++
+	}
+	return finish(ctx, in, r.Err(), tally, rep, year)
+}
+
+// beginLoad drops the staging tables of killed loads, then starts the
+// Replace of a load.
+func (s *Store) beginLoad(ctx context.Context, tables []Table, opts ReplaceOptions) (*Replace, error) {
+	if err := s.DropStaleStaging(ctx); err != nil {
+		return nil, err
+	}
+	return s.BeginReplace(ctx, tables, opts)
+}
+
+// finish ends a load once the reader stopped: it fails on a read error or
+// when too many rows were rejected (the deferred Abort then drops the
+// staged rows and the live data stays as it was), and otherwise swaps the
+// staged rows in, running in.Finalize in the same transaction.
+func finish(ctx context.Context, in LoadInput, readErr error, tally *Tally, rep *Replace, year int) (LoadResult, error) {
+	if readErr != nil {
+		return LoadResult{}, readErr
+	}
+	if err := tally.Done(); err != nil {
+		return tally.Result(year), &errs.Error{Code: errs.CodeInvalid, Message: err.Error()}
+	}
+	res := tally.Result(year)
+	err := rep.Commit(ctx, func(tx *db.Tx) error {
+		if in.Finalize == nil {
+			return nil
+		}
+		return in.Finalize(tx, res)
+	})
+	if err != nil {
+		return LoadResult{}, fmt.Errorf("%s: %w", in.File, err)
+	}
+	return res, nil
+}
+
+// fullOnly refuses a load mode other than full: the claims datasets are
+// published whole, never as increments.
+func fullOnly(in LoadInput) error {
+	mode, err := in.mode()
+	if err != nil {
+		return errs.Invalid("mode", "%v", err)
+	}
+	if mode != ModeFull {
+		return errs.Invalid("mode", "%s: this dataset only loads whole files (mode %q)", in.File, ModeFull)
+	}
+	return nil
+}
+
+// loadYear returns the data (program) year of a load: in.DataYear, else
+// the year fromName finds in the file name. When both are given they must
+// agree. With neither, it fails asking for --data-year when what names the
+// year, and returns 0 (decide later) when what is "".
+func loadYear(in LoadInput, fromName func(string) (int, bool), what string) (int, error) {
+	named, ok := fromName(in.File)
+	switch {
+	case in.DataYear != 0 && (in.DataYear < 2000 || in.DataYear > 2999):
+		return 0, errs.Invalid("dataYear", "%s: %d is not a data year", in.File, in.DataYear)
+	case in.DataYear != 0 && ok && named != in.DataYear:
+		return 0, errs.Invalid("dataYear", "%s: the file name says %d, --data-year says %d", in.File, named, in.DataYear)
+	case in.DataYear != 0:
+		return in.DataYear, nil
+	case ok:
+		return named, nil
+	case what == "":
+		return 0, nil
+	}
+	return 0, errs.Invalid("dataYear", "%s: the file name carries no %s: pass --data-year", in.File, what)
+}
+
+// wrongFile marks a header error (missing columns: a file of another
+// dataset) as the caller's fault, keeping the message (which names the
+// file and the missing columns) and errors.Is(err, dataset.ErrWrongFile).
+func wrongFile(err error) error {
+	if !errors.Is(err, dataset.ErrWrongFile) {
+		return err
+	}
+	msg := strings.TrimSuffix(err.Error(), ": "+dataset.ErrWrongFile.Error())
+	return &errs.Error{Code: errs.CodeInvalid, Message: msg, Err: dataset.ErrWrongFile}
+}
+
+// nullString maps "" to NULL.
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// nullInt maps nil to NULL.
+func nullInt(p *int64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// nullDecimal maps nil to NULL.
+func nullDecimal(p *string) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// defaultTopLimit is how many lines TopServices and TopDrugs return when
+// asked for none.
+const defaultTopLimit = 10
+
+// maxTopLimit caps TopServices and TopDrugs.
+const maxTopLimit = 1000
+
+func topLimit(limit int) (int, error) {
+	switch {
+	case limit == 0:
+		return defaultTopLimit, nil
+	case limit < 0 || limit > maxTopLimit:
+		return 0, errs.Invalid("limit", "must be between 1 and %d", maxTopLimit)
+	}
+	return limit, nil
+}
+
+// TopServices returns a provider's Part B service lines of the latest data
+// year loaded for that provider, by number of services (descending), at
+// most limit of them (0 means 10). A provider without Part B lines has
+// none: the result is empty, not an error.
+func (s *Store) TopServices(ctx context.Context, npi string, limit int) ([]medsales.ServiceLine, error) {
+	limit, err := topLimit(limit)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.db.SQL.QueryContext(ctx, `
+		SELECT npi, hcpcs_code, hcpcs_desc, drug_ind, place_of_service, tot_benes, tot_srvcs,
+		       tot_bene_day_srvcs, avg_sbmtd_chrg, avg_mdcr_alowd_amt, avg_mdcr_pymt_amt,
+		       avg_mdcr_stdzd_amt, data_year
+		FROM partb_services
+		WHERE npi = $1 AND data_year = (SELECT MAX(data_year) FROM partb_services WHERE npi = $1)
+		ORDER BY CAST(tot_srvcs AS DOUBLE PRECISION) DESC, hcpcs_code, place_of_service
+		LIMIT $2`, npi, limit)
+	if err != nil {
+		return nil, fmt.Errorf("top services: %w", err)
+	}
+	defer rows.Close()
+	out := []medsales.ServiceLine{}
+	for rows.Next() {
+		var l medsales.ServiceLine
+		var desc, drug, sub, allowed, paid, std sql.NullString
+		var benes, dayServices sql.NullInt64
+		if err := rows.Scan(&l.NPI, &l.HCPCSCode, &desc, &drug, &l.PlaceOfService, &benes, &l.Services,
+			&dayServices, &sub, &allowed, &paid, &std, &l.DataYear); err != nil {
+			return nil, fmt.Errorf("top services: %w", err)
+		}
+		l.HCPCSDescription, l.DrugIndicator = desc.String, drug.String == "Y"
+		l.TotalBeneficiaries, l.BeneficiaryDayServices = intPtr(benes), dayServices.Int64
+		l.AvgSubmittedCharge, l.AvgAllowedAmount = sub.String, allowed.String
+		l.AvgPaymentAmount, l.AvgStandardizedAmount = paid.String, std.String
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("top services: %w", err)
+	}
+	return out, nil
+}
+
+// TopDrugs returns a provider's Part D drug lines of the latest data year
+// loaded for that provider, by number of claims (descending), at most
+// limit of them (0 means 10). A provider without Part D lines has none.
+func (s *Store) TopDrugs(ctx context.Context, npi string, limit int) ([]medsales.DrugLine, error) {
+	limit, err := topLimit(limit)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.db.SQL.QueryContext(ctx, `
+		SELECT npi, brnd_name, gnrc_name, tot_clms, tot_30day_fills, tot_day_suply, tot_drug_cst,
+		       tot_benes, ge65_sprsn_flag, ge65_tot_clms, ge65_tot_30day_fills, ge65_tot_drug_cst,
+		       ge65_tot_day_suply, ge65_bene_sprsn_flag, ge65_tot_benes, data_year
+		FROM partd_drugs
+		WHERE npi = $1 AND data_year = (SELECT MAX(data_year) FROM partd_drugs WHERE npi = $1)
+		ORDER BY tot_clms DESC, gnrc_name, brnd_name
+		LIMIT $2`, npi, limit)
+	if err != nil {
+		return nil, fmt.Errorf("top drugs: %w", err)
+	}
+	defer rows.Close()
+	out := []medsales.DrugLine{}
+	for rows.Next() {
+		var l medsales.DrugLine
+		var brand, generic, fills, cost, flag, fills65, cost65, beneFlag sql.NullString
+		var supply, benes, claims65, supply65, benes65 sql.NullInt64
+		if err := rows.Scan(&l.NPI, &brand, &generic, &l.TotalClaims, &fills, &supply, &cost,
+			&benes, &flag, &claims65, &fills65, &cost65, &supply65, &beneFlag, &benes65, &l.DataYear); err != nil {
+			return nil, fmt.Errorf("top drugs: %w", err)
+		}
+		l.BrandName, l.GenericName = brand.String, generic.String
+		l.Total30DayFills, l.TotalDaySupply, l.TotalDrugCost = fills.String, supply.Int64, cost.String
+		l.TotalBeneficiaries = intPtr(benes)
+		l.GE65SuppressionFlag, l.GE65TotalClaims = flag.String, intPtr(claims65)
+		l.GE65Total30DayFills, l.GE65TotalDrugCost = stringPtr(fills65), stringPtr(cost65)
+		l.GE65TotalDaySupply = intPtr(supply65)
+		l.GE65BeneSuppressionFlag, l.GE65TotalBeneficiaries = beneFlag.String, intPtr(benes65)
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("top drugs: %w", err)
+	}
+	return out, nil
+}
+
+// PaymentTotals returns a provider's Open Payments general payments summed
+// by program year and manufacturer: newest year first, then by amount
+// (descending), then by manufacturer name. Amounts are exact on
+// PostgreSQL; SQLite sums in double precision and rounds to cents, which
+// is exact for any realistic number of payments.
+func (s *Store) PaymentTotals(ctx context.Context, npi string) ([]medsales.PaymentTotal, error) {
+	query := `
+		SELECT program_year, COALESCE(manufacturer_name, ''), ROUND(SUM(amount), 2),
+		       COALESCE(SUM(n_payments), 0)
+		FROM open_payments
+		WHERE npi = $1
+		GROUP BY program_year, COALESCE(manufacturer_name, '')
+		ORDER BY program_year DESC, SUM(amount) DESC, COALESCE(manufacturer_name, '')`
+	if s.db.Dialect == db.SQLite {
+		query = `
+		SELECT program_year, COALESCE(manufacturer_name, ''), printf('%.2f', SUM(CAST(amount AS REAL))),
+		       COALESCE(SUM(n_payments), 0)
+		FROM open_payments
+		WHERE npi = $1
+		GROUP BY program_year, COALESCE(manufacturer_name, '')
+		ORDER BY program_year DESC, SUM(CAST(amount AS REAL)) DESC, COALESCE(manufacturer_name, '')`
+	}
+	rows, err := s.db.SQL.QueryContext(ctx, query, npi)
+	if err != nil {
+		return nil, fmt.Errorf("payment totals: %w", err)
+	}
+	defer rows.Close()
+	out := []medsales.PaymentTotal{}
+	for rows.Next() {
+		var t medsales.PaymentTotal
+		if err := rows.Scan(&t.Year, &t.Manufacturer, &t.Amount, &t.Count); err != nil {
+			return nil, fmt.Errorf("payment totals: %w", err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("payment totals: %w", err)
+	}
+	return out, nil
+}
+
+// taxonomyChunk is how many codes one Taxonomies query asks for.
+const taxonomyChunk = 500
+
+// Taxonomies returns the NUCC taxonomy entries of the given codes, keyed
+// by code. Codes the loaded taxonomy does not know are simply absent.
+func (s *Store) Taxonomies(ctx context.Context, codes []string) (map[string]medsales.Taxonomy, error) {
+	out := make(map[string]medsales.Taxonomy, len(codes))
+	seen := make(map[string]bool, len(codes))
+	uniq := make([]string, 0, len(codes))
+	for _, c := range codes {
+		if c != "" && !seen[c] {
+			seen[c] = true
+			uniq = append(uniq, c)
+		}
+	}
+	for start := 0; start < len(uniq); start += taxonomyChunk {
+		chunk := uniq[start:min(start+taxonomyChunk, len(uniq))]
+		var q strings.Builder
+		q.WriteString(`SELECT code, grouping, classification, specialization, definition, notes, display_name, section
+			FROM nucc_taxonomy WHERE code IN (`)
+		args := make([]any, len(chunk))
+		for i, c := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			fmt.Fprintf(&q, "$%d", i+1)
+			args[i] = c
+		}
+		q.WriteString(")")
+		if err := s.scanTaxonomies(ctx, q.String(), args, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) scanTaxonomies(ctx context.Context, query string, args []any, out map[string]medsales.Taxonomy) error {
+	rows, err := s.db.SQL.QueryContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("taxonomies: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var t medsales.Taxonomy
+		var f [7]sql.NullString
+		if err := rows.Scan(&t.Code, &f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6]); err != nil {
+			return fmt.Errorf("taxonomies: %w", err)
+		}
+		t.Grouping, t.Classification, t.Specialization = f[0].String, f[1].String, f[2].String
+		t.Definition, t.Notes, t.DisplayName, t.Section = f[3].String, f[4].String, f[5].String, f[6].String
+		out[t.Code] = t
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("taxonomies: %w", err)
+	}
+	return nil
+}
+
+func intPtr(n sql.NullInt64) *int64 {
+	if !n.Valid {
+		return nil
+	}
+	return &n.Int64
+}
+
+func stringPtr(s sql.NullString) *string {
+	if !s.Valid {
+		return nil
+	}
+	return &s.String
+}
