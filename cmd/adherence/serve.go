@@ -101,7 +101,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	workers := river.NewWorkers()
 	periodic := worker.Register(workers, d.store, time.Now, log, worker.Config{Metrics: jobMetrics})
 	jc, err := jobs.New(d.db, jobs.Config{Workers: workers, PeriodicJobs: periodic, RunWorkers: *runWorkers,
-		Logger: quietRiver(log), ErrorHandler: jobMetrics.ErrorHandler()})
+		Logger: jobs.QuietLogger(log), ErrorHandler: jobMetrics.ErrorHandler()})
 	if err != nil {
 		return err
 	}
@@ -188,28 +188,4 @@ func stopJobs(jc *jobs.Client, log *slog.Logger) {
 	if err := jc.Stop(ctx); err != nil {
 		log.Error("stop workers", "error", err.Error())
 	}
-}
-
-// quietRiver keeps River's own logs at warn and above.
-func quietRiver(log *slog.Logger) *slog.Logger {
-	return slog.New(levelFilter{Handler: log.Handler(), min: slog.LevelWarn})
-}
-
-type levelFilter struct {
-	slog.Handler
-	min slog.Level
-}
-
-func (l levelFilter) Enabled(ctx context.Context, lvl slog.Level) bool {
-	return lvl >= l.min && l.Handler.Enabled(ctx, lvl)
-}
-
-// WithAttrs and WithGroup keep the filter on derived handlers (River
-// derives loggers with attributes).
-func (l levelFilter) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return levelFilter{Handler: l.Handler.WithAttrs(attrs), min: l.min}
-}
-
-func (l levelFilter) WithGroup(name string) slog.Handler {
-	return levelFilter{Handler: l.Handler.WithGroup(name), min: l.min}
 }

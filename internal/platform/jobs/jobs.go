@@ -169,3 +169,28 @@ func (c *Client) InsertTx(ctx context.Context, tx *db.Tx, args river.JobArgs, op
 	}
 	return res, nil
 }
+
+// QuietLogger keeps River's own logs at warn and above: its info lines
+// (job started, completed) would drown the product's logs.
+func QuietLogger(log *slog.Logger) *slog.Logger {
+	return slog.New(levelFilter{Handler: log.Handler(), min: slog.LevelWarn})
+}
+
+type levelFilter struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (l levelFilter) Enabled(ctx context.Context, lvl slog.Level) bool {
+	return lvl >= l.min && l.Handler.Enabled(ctx, lvl)
+}
+
+// WithAttrs and WithGroup keep the filter on derived handlers (River
+// derives loggers with attributes).
+func (l levelFilter) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return levelFilter{Handler: l.Handler.WithAttrs(attrs), min: l.min}
+}
+
+func (l levelFilter) WithGroup(name string) slog.Handler {
+	return levelFilter{Handler: l.Handler.WithGroup(name), min: l.min}
+}
