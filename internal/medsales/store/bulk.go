@@ -1,0 +1,1395 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/medplatform/medplatform/internal/platform/db"
+)
+
+// Bulk loading: every dataset loader streams its rows through a Replace.
+//
+// Rows go into staging tables named <live>__stg_<token> that have the live
+// table's columns but no indexes, so readers never see a partial dataset
+// and a killed or failed load leaves the live version intact. Commit then
+// builds the live table's indexes on the staging table and, in one
+// transaction, swaps it in (or, for a scoped or keyed load, deletes the
+// replaced live rows and inserts the staged ones).
+//
+// PostgreSQL: each table has its own connection and goroutine running
+// COPY … FROM STDIN (pgx PgConn.CopyFrom, text format), fed with buffers of
+// encoded rows through a channel, so parsing and copying overlap. A
+// Replace holds a session advisory lock keyed by its token while it lives;
+// DropStaleStaging drops staging tables whose lock nobody holds.
+//
+// SQLite: one goroutine inserts batches with multi-row prepared INSERTs
+// and commits every ~10k rows, so the single connection (shared with the
+// API in the same process) is never held for the whole load. A Replace
+// refreshes a heartbeat row in bulk_loads; DropStaleStaging drops staging
+// tables whose heartbeat stopped.
+
+// Table is a live table and the columns a loader writes, in order.
+type Table struct {
+	Name    string
+	Columns []string
+}
+
+// ReplaceOptions choose what a Replace replaces. The zero value replaces
+// whole tables.
+type ReplaceOptions struct {
+	// ScopeColumn and ScopeValue, when set, replace only the live rows
+	// whose ScopeColumn = ScopeValue (a Part D data year, an Open Payments
+	// program year), in every table of the Replace.
+	ScopeColumn string
+	ScopeValue  any
+	// KeyColumn, when set (and ScopeColumn is not), makes the load an
+	// upsert by key (the NPPES weekly increment by NPI): in every table the
+	// live rows whose KeyColumn value occurs in the staged rows of the
+	// first table are deleted, then every staged row is inserted.
+	KeyColumn string
+}
+
+// RowWriter writes rows into one staging table.
+type RowWriter interface {
+	// Write buffers one row: one value per column of the Table, in order.
+	// Values are string, []byte (a nil slice is NULL; the bytes are copied,
+	// so the caller may reuse them), int64 (and the other integer types),
+	// float64, bool, time.Time, or nil (NULL). A failure of the background
+	// copy is returned by a later Write or by Commit.
+	Write(values ...any) error
+}
+
+// Replace is one bulk load in progress. Its methods other than Writer's
+// Write must be called from one goroutine.
+type Replace struct {
+	s      *Store
+	tables []Table
+	opts   ReplaceOptions
+	token  string
+	stage  map[string]string // live → staging table name
+	idx    map[string]int    // live → index in tables
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	wg     sync.WaitGroup
+
+	mu  sync.Mutex
+	err error // first background error
+
+	writers  []rowWriter
+	flushed  bool
+	finished bool // committed or aborted
+
+	// PostgreSQL
+	lockConn *pgxpool.Conn
+	// SQLite
+	batches chan *sqliteBatch
+	stopHB  chan struct{}
+	hbwg    sync.WaitGroup
+}
+
+type rowWriter interface {
+	RowWriter
+	flush() error
+	rows() int64
+}
+
+const (
+	stagingInfix    = "__stg_"
+	advisoryNS      = 0x6d656473 // "meds": advisory lock namespace of staging tokens
+	pgBatchBytes    = 256 << 10  // COPY data per channel message
+	pgQueuedBatches = 4          // messages in flight per table
+	sqliteTxRows    = 10_000     // rows per SQLite transaction
+	sqliteMaxParams = 16_000     // bound parameters per INSERT statement
+	sqliteStaleAge  = 10 * time.Minute
+	heartbeatEvery  = 30 * time.Second
+)
+
+var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+
+// BeginReplace creates a staging table for each table and returns the
+// Replace that loads them. The caller writes rows through Writer, then
+// calls Commit; it must call Abort when it gives up (deferring Abort right
+// after BeginReplace is right: it does nothing after a successful Commit).
+func (s *Store) BeginReplace(ctx context.Context, tables []Table, opts ReplaceOptions) (*Replace, error) {
+	if len(tables) == 0 {
+		return nil, errors.New("begin replace: no tables")
+	}
+	for _, name := range []string{opts.ScopeColumn, opts.KeyColumn} {
+		if name != "" && !identRE.MatchString(name) {
+			return nil, fmt.Errorf("begin replace: bad column name %q", name)
+		}
+	}
+	var tok [4]byte
+	if _, err := rand.Read(tok[:]); err != nil {
+		return nil, fmt.Errorf("begin replace: %w", err)
+	}
+	rctx, cancel := context.WithCancelCause(ctx)
+	r := &Replace{
+		s: s, tables: tables, opts: opts, token: hex.EncodeToString(tok[:]),
+		stage: make(map[string]string, len(tables)), idx: make(map[string]int, len(tables)),
+		ctx: rctx, cancel: cancel,
+	}
+	for i, t := range tables {
+		if !identRE.MatchString(t.Name) || len(t.Name)+len(stagingInfix)+8 > 63 {
+			cancel(nil)
+			return nil, fmt.Errorf("begin replace: bad table name %q", t.Name)
+		}
+		if len(t.Columns) == 0 {
+			cancel(nil)
+			return nil, fmt.Errorf("begin replace: table %s: no columns", t.Name)
+		}
+		for _, c := range t.Columns {
+			if !identRE.MatchString(c) {
+				cancel(nil)
+				return nil, fmt.Errorf("begin replace: table %s: bad column name %q", t.Name, c)
+			}
+		}
+		if _, dup := r.idx[t.Name]; dup {
+			cancel(nil)
+			return nil, fmt.Errorf("begin replace: table %s listed twice", t.Name)
+		}
+		r.idx[t.Name] = i
+		r.stage[t.Name] = t.Name + stagingInfix + r.token
+	}
+	var err error
+	if s.db.Dialect == db.Postgres {
+		err = r.beginPostgres(ctx)
+	} else {
+		err = r.beginSQLite(ctx)
+	}
+	if err != nil {
+		r.Abort()
+		return nil, fmt.Errorf("begin replace of %s: %w", r.tableNames(), err)
+	}
+	return r, nil
+}
+
+func (r *Replace) tableNames() string {
+	names := make([]string, len(r.tables))
+	for i, t := range r.tables {
+		names[i] = t.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// Writer returns the writer of the named table, which must be one of the
+// tables given to BeginReplace.
+func (r *Replace) Writer(table string) RowWriter {
+	i, ok := r.idx[table]
+	if !ok {
+		return errWriter{fmt.Errorf("bulk load: table %s is not part of this load", table)}
+	}
+	return r.writers[i]
+}
+
+type errWriter struct{ err error }
+
+func (w errWriter) Write(...any) error { return w.err }
+
+// Rows returns how many rows have been written to the named table.
+func (r *Replace) Rows(table string) int64 {
+	if i, ok := r.idx[table]; ok {
+		return r.writers[i].rows()
+	}
+	return 0
+}
+
+// StagingTable returns the name of the staging table of a live table.
+func (r *Replace) StagingTable(table string) string { return r.stage[table] }
+
+func (r *Replace) setErr(err error) {
+	r.mu.Lock()
+	if r.err == nil {
+		r.err = err
+	}
+	r.mu.Unlock()
+	r.cancel(err)
+}
+
+// failure returns the first background error, or the context's error.
+func (r *Replace) failure() error {
+	r.mu.Lock()
+	err := r.err
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if cause := context.Cause(r.ctx); cause != nil {
+		return cause
+	}
+	return errors.New("bulk load: aborted")
+}
+
+// Flush waits until every row written so far is in the staging tables.
+// Afterwards Write fails; the staging tables can be read and updated with
+// plain SQL (see StagingTable) until Commit. Commit flushes by itself.
+func (r *Replace) Flush(ctx context.Context) error {
+	if r.finished {
+		return errors.New("bulk load: already committed or aborted")
+	}
+	if r.flushed {
+		return r.firstErr()
+	}
+	r.flushed = true
+	var first error
+	for _, w := range r.writers {
+		if err := w.flush(); err != nil && first == nil {
+			first = err
+		}
+	}
+	if r.batches != nil {
+		close(r.batches)
+	}
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		r.cancel(ctx.Err())
+		<-done
+		return fmt.Errorf("bulk load: %w", ctx.Err())
+	}
+	if err := r.firstErr(); err != nil {
+		return err
+	}
+	return first
+}
+
+func (r *Replace) firstErr() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
+// Commit flushes the writers, builds the live tables' indexes on the
+// staging tables, then in ONE transaction swaps the staged data in and runs
+// finalize (which may be nil). On error nothing changed in the live
+// tables; the caller's deferred Abort drops the staging tables.
+func (r *Replace) Commit(ctx context.Context, finalize func(tx *db.Tx) error) error {
+	if err := r.Flush(ctx); err != nil {
+		return err
+	}
+	if finalize == nil {
+		finalize = func(*db.Tx) error { return nil }
+	}
+	var err error
+	if r.s.db.Dialect == db.Postgres {
+		err = r.commitPostgres(ctx, finalize)
+	} else {
+		err = r.commitSQLite(ctx, finalize)
+	}
+	if err != nil {
+		return err
+	}
+	r.finished = true
+	if r.opts.ScopeColumn != "" || r.opts.KeyColumn != "" {
+		r.dropStaging()
+	}
+	r.release()
+	return nil
+}
+
+// dropStaging drops the staging tables (best effort: a table left behind
+// is dropped by the next DropStaleStaging).
+func (r *Replace) dropStaging() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, t := range r.tables {
+		_, _ = r.s.db.SQL.ExecContext(ctx, "DROP TABLE IF EXISTS "+r.stage[t.Name])
+	}
+}
+
+// Abort stops the load and drops the staging tables. It is safe to call
+// more than once, after Commit (it then does nothing) and on every error
+// path.
+func (r *Replace) Abort() {
+	if r.finished {
+		return
+	}
+	r.finished = true
+	r.cancel(errors.New("bulk load: aborted"))
+	if !r.flushed && r.batches != nil {
+		r.flushed = true
+		close(r.batches)
+	}
+	r.wg.Wait()
+	r.dropStaging()
+	r.release()
+}
+
+// release ends the Replace's claim on its staging token.
+func (r *Replace) release() {
+	r.cancel(nil)
+	if r.stopHB != nil {
+		close(r.stopHB)
+		r.stopHB = nil
+	}
+	r.hbwg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if r.lockConn != nil {
+		_, err := r.lockConn.Exec(ctx, "SELECT pg_advisory_unlock($1, $2)", int32(advisoryNS), tokenKey(r.token))
+		if err != nil {
+			// The lock must not outlive the load: close the session.
+			_ = r.lockConn.Conn().Close(ctx)
+		}
+		r.lockConn.Release()
+		r.lockConn = nil
+	}
+	if r.s.db.Dialect == db.SQLite {
+		_, _ = r.s.db.SQL.ExecContext(ctx, "DELETE FROM bulk_loads WHERE token = $1", r.token)
+	}
+}
+
+func tokenKey(token string) int32 {
+	b, _ := hex.DecodeString(token)
+	if len(b) != 4 {
+		return 0
+	}
+	return int32(binary.BigEndian.Uint32(b))
+}
+
+// stagingRE matches staging table names and captures the token.
+var stagingRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*` + stagingInfix + `([0-9a-f]{8})$`)
+
+// DropStaleStaging drops the staging tables left by killed loads: on
+// PostgreSQL those whose load no longer holds its advisory lock, on SQLite
+// those whose load stopped refreshing its heartbeat. Staging tables of
+// loads still running (in this process or another) are kept. Every load
+// calls it first.
+func (s *Store) DropStaleStaging(ctx context.Context) error {
+	if s.db.Dialect == db.Postgres {
+		return s.dropStalePostgres(ctx)
+	}
+	return s.dropStaleSQLite(ctx)
+}
+
+// ---- PostgreSQL ----------------------------------------------------------
+
+func (r *Replace) beginPostgres(ctx context.Context) error {
+	pool := r.s.db.Pool
+	if pool == nil {
+		return errors.New("no pgx pool")
+	}
+	lc, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("acquire connection: %w", err)
+	}
+	r.lockConn = lc
+	if _, err := lc.Exec(ctx, "SELECT pg_advisory_lock($1, $2)", int32(advisoryNS), tokenKey(r.token)); err != nil {
+		return fmt.Errorf("lock staging token: %w", err)
+	}
+	for _, t := range r.tables {
+		if err := r.checkColumnsPostgres(ctx, t); err != nil {
+			return err
+		}
+		if r.opts.ScopeColumn == "" && r.opts.KeyColumn == "" {
+			if err := checkNoReferencesPostgres(ctx, lc, t.Name); err != nil {
+				return err
+			}
+		}
+		ddl := fmt.Sprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING IDENTITY "+
+			"INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION)", r.stage[t.Name], t.Name)
+		if _, err := lc.Exec(ctx, ddl); err != nil {
+			return fmt.Errorf("create staging table for %s: %w", t.Name, err)
+		}
+	}
+	for _, t := range r.tables {
+		conn, err := pool.Acquire(ctx)
+		if err != nil {
+			return fmt.Errorf("acquire connection: %w", err)
+		}
+		w := &pgWriter{
+			r: r, table: t.Name, ncols: len(t.Columns),
+			full: make(chan []byte, pgQueuedBatches),
+			free: make(chan []byte, pgQueuedBatches+2),
+		}
+		w.buf = make([]byte, 0, pgBatchBytes+pgBatchBytes/4)
+		r.writers = append(r.writers, w)
+		copySQL := fmt.Sprintf("COPY %s (%s) FROM STDIN", r.stage[t.Name], strings.Join(t.Columns, ", "))
+		r.wg.Add(1)
+		go r.runCopy(w, conn, copySQL)
+	}
+	return nil
+}
+
+func (r *Replace) checkColumnsPostgres(ctx context.Context, t Table) error {
+	rows, err := r.lockConn.Query(ctx,
+		`SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1`, t.Name)
+	if err != nil {
+		return fmt.Errorf("read columns of %s: %w", t.Name, err)
+	}
+	have := map[string]bool{}
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			rows.Close()
+			return fmt.Errorf("read columns of %s: %w", t.Name, err)
+		}
+		have[c] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read columns of %s: %w", t.Name, err)
+	}
+	return checkColumns(t, have, r.opts)
+}
+
+func checkColumns(t Table, have map[string]bool, opts ReplaceOptions) error {
+	if len(have) == 0 {
+		return fmt.Errorf("table %s does not exist (migrations not applied?)", t.Name)
+	}
+	var missing []string
+	for _, c := range t.Columns {
+		if !have[c] {
+			missing = append(missing, c)
+		}
+	}
+	for _, c := range []string{opts.ScopeColumn, opts.KeyColumn} {
+		if c != "" && !have[c] {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("table %s has no column %s", t.Name, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+func checkNoReferencesPostgres(ctx context.Context, c *pgxpool.Conn, table string) error {
+	var name, from string
+	err := c.QueryRow(ctx, `SELECT conname, conrelid::regclass::text FROM pg_constraint
+		WHERE contype = 'f' AND confrelid = $1::text::regclass AND conrelid <> confrelid LIMIT 1`, table).Scan(&name, &from)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("check references to %s: %w", table, err)
+	}
+	return fmt.Errorf("table %s is referenced by foreign key %s of %s: a bulk-replaced table cannot be referenced", table, name, from)
+}
+
+// pgWriter encodes rows in COPY text format into buffers that the table's
+// COPY goroutine sends to the server.
+type pgWriter struct {
+	r     *Replace
+	table string
+	ncols int
+	n     int64
+	buf   []byte
+	full  chan []byte
+	free  chan []byte
+	done  bool
+}
+
+func (w *pgWriter) rows() int64 { return w.n }
+
+func (w *pgWriter) Write(values ...any) error {
+	if w.done {
+		return fmt.Errorf("bulk load %s: write after flush", w.table)
+	}
+	if len(values) != w.ncols {
+		return fmt.Errorf("bulk load %s: %d values for %d columns", w.table, len(values), w.ncols)
+	}
+	start := len(w.buf)
+	for i, v := range values {
+		if i > 0 {
+			w.buf = append(w.buf, '\t')
+		}
+		var err error
+		w.buf, err = appendCopyValue(w.buf, v)
+		if err != nil {
+			w.buf = w.buf[:start]
+			return fmt.Errorf("bulk load %s: column %d: %w", w.table, i+1, err)
+		}
+	}
+	w.buf = append(w.buf, '\n')
+	w.n++
+	if len(w.buf) >= pgBatchBytes {
+		return w.send()
+	}
+	return nil
+}
+
+func (w *pgWriter) send() error {
+	if err := w.r.ctx.Err(); err != nil {
+		return w.r.failure()
+	}
+	select {
+	case w.full <- w.buf:
+	case <-w.r.ctx.Done():
+		return w.r.failure()
+	}
+	select {
+	case b := <-w.free:
+		w.buf = b[:0]
+	default:
+		w.buf = make([]byte, 0, pgBatchBytes+pgBatchBytes/4)
+	}
+	return nil
+}
+
+func (w *pgWriter) flush() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
+	var err error
+	if len(w.buf) > 0 {
+		err = w.send()
+	}
+	close(w.full)
+	return err
+}
+
+// chanReader is the io.Reader COPY reads: the buffers a pgWriter sends.
+type chanReader struct {
+	ctx  context.Context
+	full <-chan []byte
+	free chan<- []byte
+	cur  []byte
+	off  int
+}
+
+func (c *chanReader) Read(p []byte) (int, error) {
+	for c.off >= len(c.cur) {
+		if c.cur != nil {
+			select {
+			case c.free <- c.cur:
+			default:
+			}
+			c.cur = nil
+		}
+		select {
+		case b, ok := <-c.full:
+			if !ok {
+				return 0, io.EOF
+			}
+			c.cur, c.off = b, 0
+		case <-c.ctx.Done():
+			return 0, context.Cause(c.ctx)
+		}
+	}
+	n := copy(p, c.cur[c.off:])
+	c.off += n
+	return n, nil
+}
+
+func (r *Replace) runCopy(w *pgWriter, conn *pgxpool.Conn, copySQL string) {
+	defer r.wg.Done()
+	rd := &chanReader{ctx: r.ctx, full: w.full, free: w.free}
+	_, err := conn.Conn().PgConn().CopyFrom(r.ctx, rd, copySQL)
+	if err != nil {
+		if r.ctx.Err() != nil {
+			// Cancelled mid-COPY: the connection's state is unknown.
+			_ = conn.Conn().Close(context.Background())
+		}
+		conn.Release()
+		r.setErr(fmt.Errorf("copy into %s: %w", w.table, err))
+		return
+	}
+	conn.Release()
+}
+
+// appendCopyValue appends v in PostgreSQL COPY text format.
+func appendCopyValue(b []byte, v any) ([]byte, error) {
+	switch v := v.(type) {
+	case nil:
+		return append(b, `\N`...), nil
+	case string:
+		return appendCopyText(b, v), nil
+	case []byte:
+		if v == nil {
+			return append(b, `\N`...), nil
+		}
+		return appendCopyText(b, unsafe.String(unsafe.SliceData(v), len(v))), nil
+	case int64:
+		return strconv.AppendInt(b, v, 10), nil
+	case int:
+		return strconv.AppendInt(b, int64(v), 10), nil
+	case int32:
+		return strconv.AppendInt(b, int64(v), 10), nil
+	case int16:
+		return strconv.AppendInt(b, int64(v), 10), nil
+	case float64:
+		return appendFloat(b, v), nil
+	case float32:
+		return appendFloat(b, float64(v)), nil
+	case bool:
+		if v {
+			return append(b, 't'), nil
+		}
+		return append(b, 'f'), nil
+	case time.Time:
+		return v.UTC().AppendFormat(b, "2006-01-02 15:04:05.999999Z07:00"), nil
+	default:
+		return b, fmt.Errorf("unsupported value type %T", v)
+	}
+}
+
+func appendFloat(b []byte, f float64) []byte {
+	switch {
+	case math.IsNaN(f):
+		return append(b, "NaN"...)
+	case math.IsInf(f, 1):
+		return append(b, "Infinity"...)
+	case math.IsInf(f, -1):
+		return append(b, "-Infinity"...)
+	}
+	return strconv.AppendFloat(b, f, 'g', -1, 64)
+}
+
+func appendCopyText(b []byte, s string) []byte {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '\\' || c == '\t' || c == '\n' || c == '\r' {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return append(b, s...)
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\':
+			b = append(b, '\\', '\\')
+		case '\t':
+			b = append(b, '\\', 't')
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
+}
+
+// pgIndex is one index of a live table, to be rebuilt on its staging table.
+type pgIndex struct {
+	name, def      string
+	conType        string // "p", "u" or "" (no constraint)
+	conName        string
+	stagingName    string
+	stagingDef     string
+	stagingConstrt string
+}
+
+var indexDefRE = regexp.MustCompile(`(?s)^CREATE (UNIQUE )?INDEX (\S+) ON (ONLY )?(\S+) (USING .*)$`)
+
+func (r *Replace) pgIndexes(ctx context.Context, table string) ([]pgIndex, error) {
+	rows, err := r.s.db.SQL.QueryContext(ctx, `
+		SELECT ic.relname, pg_get_indexdef(ix.indexrelid), COALESCE(con.contype::text, ''), COALESCE(con.conname, '')
+		FROM pg_index ix
+		JOIN pg_class ic ON ic.oid = ix.indexrelid
+		LEFT JOIN pg_constraint con ON con.conindid = ix.indexrelid AND con.conrelid = ix.indrelid AND con.contype IN ('p', 'u')
+		WHERE ix.indrelid = $1::text::regclass
+		ORDER BY ic.relname`, table)
+	if err != nil {
+		return nil, fmt.Errorf("read indexes of %s: %w", table, err)
+	}
+	defer rows.Close()
+	var out []pgIndex
+	for rows.Next() {
+		var ix pgIndex
+		if err := rows.Scan(&ix.name, &ix.def, &ix.conType, &ix.conName); err != nil {
+			return nil, fmt.Errorf("read indexes of %s: %w", table, err)
+		}
+		m := indexDefRE.FindStringSubmatch(ix.def)
+		if m == nil {
+			return nil, fmt.Errorf("index %s of %s: cannot rewrite definition %q", ix.name, table, ix.def)
+		}
+		ix.stagingName = fmt.Sprintf("stgidx_%s_%d_%d", r.token, r.idx[table], len(out))
+		ix.stagingDef = "CREATE " + m[1] + "INDEX " + ix.stagingName + " ON " + r.stage[table] + " " + m[5]
+		out = append(out, ix)
+	}
+	return out, rows.Err()
+}
+
+type pgTrigger struct{ name, def string }
+
+func (r *Replace) pgTriggers(ctx context.Context, table string) ([]pgTrigger, error) {
+	rows, err := r.s.db.SQL.QueryContext(ctx,
+		`SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger WHERE tgrelid = $1::text::regclass AND NOT tgisinternal ORDER BY tgname`, table)
+	if err != nil {
+		return nil, fmt.Errorf("read triggers of %s: %w", table, err)
+	}
+	defer rows.Close()
+	var out []pgTrigger
+	for rows.Next() {
+		var t pgTrigger
+		if err := rows.Scan(&t.name, &t.def); err != nil {
+			return nil, fmt.Errorf("read triggers of %s: %w", table, err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+type pgOwnedSeq struct{ seq, column string }
+
+func (r *Replace) pgOwnedSequences(ctx context.Context, table string) ([]pgOwnedSeq, error) {
+	rows, err := r.s.db.SQL.QueryContext(ctx, `
+		SELECT s.oid::regclass::text, a.attname
+		FROM pg_depend d
+		JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+		JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+		WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+		  AND d.refobjid = $1::text::regclass AND d.deptype = 'a'`, table)
+	if err != nil {
+		return nil, fmt.Errorf("read sequences of %s: %w", table, err)
+	}
+	defer rows.Close()
+	var out []pgOwnedSeq
+	for rows.Next() {
+		var o pgOwnedSeq
+		if err := rows.Scan(&o.seq, &o.column); err != nil {
+			return nil, fmt.Errorf("read sequences of %s: %w", table, err)
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+func (r *Replace) commitPostgres(ctx context.Context, finalize func(tx *db.Tx) error) error {
+	if r.opts.ScopeColumn != "" || r.opts.KeyColumn != "" {
+		return r.s.db.InTx(ctx, func(tx *db.Tx) error {
+			if err := r.mergeInto(ctx, tx); err != nil {
+				return err
+			}
+			return finalize(tx)
+		})
+	}
+	indexes := make([][]pgIndex, len(r.tables))
+	triggers := make([][]pgTrigger, len(r.tables))
+	seqs := make([][]pgOwnedSeq, len(r.tables))
+	for i, t := range r.tables {
+		var err error
+		if indexes[i], err = r.pgIndexes(ctx, t.Name); err != nil {
+			return err
+		}
+		if triggers[i], err = r.pgTriggers(ctx, t.Name); err != nil {
+			return err
+		}
+		if seqs[i], err = r.pgOwnedSequences(ctx, t.Name); err != nil {
+			return err
+		}
+	}
+	if err := r.buildIndexesPostgres(ctx, indexes); err != nil {
+		return err
+	}
+	return r.s.db.InTx(ctx, func(tx *db.Tx) error {
+		for i, t := range r.tables {
+			stg := r.stage[t.Name]
+			for _, o := range seqs[i] {
+				if _, err := tx.ExecContext(ctx, fmt.Sprintf("ALTER SEQUENCE %s OWNED BY %s.%s", o.seq, stg, o.column)); err != nil {
+					return fmt.Errorf("swap %s: move sequence %s: %w", t.Name, o.seq, err)
+				}
+			}
+			if _, err := tx.ExecContext(ctx, "DROP TABLE "+t.Name); err != nil {
+				return fmt.Errorf("swap %s: drop the previous version: %w", t.Name, err)
+			}
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s RENAME TO %s", stg, t.Name)); err != nil {
+				return fmt.Errorf("swap %s: %w", t.Name, err)
+			}
+			for _, ix := range indexes[i] {
+				if _, err := tx.ExecContext(ctx, fmt.Sprintf("ALTER INDEX %s RENAME TO %s", ix.stagingName, quoteIdent(ix.name))); err != nil {
+					return fmt.Errorf("swap %s: rename index %s: %w", t.Name, ix.name, err)
+				}
+				if ix.conType != "" && ix.conName != ix.name {
+					if _, err := tx.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s RENAME CONSTRAINT %s TO %s",
+						t.Name, quoteIdent(ix.name), quoteIdent(ix.conName))); err != nil {
+						return fmt.Errorf("swap %s: rename constraint %s: %w", t.Name, ix.conName, err)
+					}
+				}
+			}
+			for _, tg := range triggers[i] {
+				if _, err := tx.ExecContext(ctx, tg.def); err != nil {
+					return fmt.Errorf("swap %s: re-create trigger %s: %w", t.Name, tg.name, err)
+				}
+			}
+		}
+		return finalize(tx)
+	})
+}
+
+// buildIndexesPostgres builds the indexes of the staging tables, two at a
+// time, then analyzes them.
+func (r *Replace) buildIndexesPostgres(ctx context.Context, indexes [][]pgIndex) error {
+	type job struct {
+		table string
+		ix    *pgIndex // nil: ANALYZE the table
+	}
+	var jobs []job
+	for i, t := range r.tables {
+		for k := range indexes[i] {
+			jobs = append(jobs, job{t.Name, &indexes[i][k]})
+		}
+	}
+	run := func(list []job) error {
+		ch := make(chan job)
+		errc := make(chan error, 2)
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				conn, err := r.s.db.Pool.Acquire(ctx)
+				if err != nil {
+					errc <- fmt.Errorf("build indexes: %w", err)
+					for range ch {
+					}
+					return
+				}
+				defer conn.Release()
+				_, _ = conn.Exec(ctx, "SET maintenance_work_mem = '256MB'")
+				failed := false
+				for j := range ch {
+					if failed {
+						continue
+					}
+					if err := r.runIndexJob(ctx, conn, j.table, j.ix); err != nil {
+						errc <- err
+						failed = true
+					}
+				}
+				_, _ = conn.Exec(ctx, "RESET maintenance_work_mem")
+			}()
+		}
+		for _, j := range list {
+			ch <- j
+		}
+		close(ch)
+		wg.Wait()
+		close(errc)
+		return <-errc
+	}
+	if err := run(jobs); err != nil {
+		return err
+	}
+	var analyze []job
+	for _, t := range r.tables {
+		analyze = append(analyze, job{table: t.Name})
+	}
+	return run(analyze)
+}
+
+func (r *Replace) runIndexJob(ctx context.Context, conn *pgxpool.Conn, table string, ix *pgIndex) error {
+	stg := r.stage[table]
+	if ix == nil {
+		if _, err := conn.Exec(ctx, "ANALYZE "+stg); err != nil {
+			return fmt.Errorf("analyze %s: %w", table, err)
+		}
+		return nil
+	}
+	if _, err := conn.Exec(ctx, ix.stagingDef); err != nil {
+		return fmt.Errorf("build index %s of %s: %w", ix.name, table, err)
+	}
+	var con string
+	switch ix.conType {
+	case "p":
+		con = "PRIMARY KEY"
+	case "u":
+		con = "UNIQUE"
+	default:
+		return nil
+	}
+	_, err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s USING INDEX %s", stg, ix.stagingName, con, ix.stagingName))
+	if err != nil {
+		return fmt.Errorf("add %s of %s: %w", strings.ToLower(con), table, err)
+	}
+	return nil
+}
+
+// mergeInto moves the staged rows of a scoped or keyed load into the live
+// tables within tx.
+func (r *Replace) mergeInto(ctx context.Context, tx *db.Tx) error {
+	if r.opts.ScopeColumn != "" {
+		for _, t := range r.tables {
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s = $1", t.Name, r.opts.ScopeColumn), r.opts.ScopeValue); err != nil {
+				return fmt.Errorf("replace %s = %v in %s: %w", r.opts.ScopeColumn, r.opts.ScopeValue, t.Name, err)
+			}
+		}
+	} else {
+		key := r.opts.KeyColumn
+		keys := r.stage[r.tables[0].Name]
+		for _, t := range r.tables {
+			q := fmt.Sprintf("DELETE FROM %s WHERE %s IN (SELECT %s FROM %s)", t.Name, key, key, keys)
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("replace rows of %s by %s: %w", t.Name, key, err)
+			}
+		}
+	}
+	for _, t := range r.tables {
+		cols := strings.Join(t.Columns, ", ")
+		q := fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s", t.Name, cols, cols, r.stage[t.Name])
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("insert staged rows into %s: %w", t.Name, err)
+		}
+	}
+	return nil
+}
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+func (s *Store) dropStalePostgres(ctx context.Context) error {
+	conn, err := s.db.Pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("drop stale staging tables: %w", err)
+	}
+	defer conn.Release()
+	rows, err := conn.Query(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE '%\_\_stg\_%'`)
+	if err != nil {
+		return fmt.Errorf("drop stale staging tables: %w", err)
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return fmt.Errorf("drop stale staging tables: %w", err)
+		}
+		if stagingRE.MatchString(n) {
+			names = append(names, n)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("drop stale staging tables: %w", err)
+	}
+	for _, n := range names {
+		key := tokenKey(stagingRE.FindStringSubmatch(n)[1])
+		var free bool
+		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1, $2)", int32(advisoryNS), key).Scan(&free); err != nil {
+			return fmt.Errorf("drop stale staging tables: %w", err)
+		}
+		if !free {
+			continue // its load is running
+		}
+		_, err := conn.Exec(ctx, "DROP TABLE IF EXISTS "+n)
+		if _, uerr := conn.Exec(ctx, "SELECT pg_advisory_unlock($1, $2)", int32(advisoryNS), key); uerr != nil && err == nil {
+			err = uerr
+		}
+		if err != nil {
+			return fmt.Errorf("drop stale staging table %s: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// ---- SQLite --------------------------------------------------------------
+
+func (r *Replace) beginSQLite(ctx context.Context) error {
+	now := time.Now().Unix()
+	if _, err := r.s.db.SQL.ExecContext(ctx, "INSERT INTO bulk_loads (token, heartbeat_at) VALUES ($1, $2)", r.token, now); err != nil {
+		return fmt.Errorf("register load: %w", err)
+	}
+	for _, t := range r.tables {
+		have, err := sqliteColumns(ctx, r.s.db.SQL, t.Name)
+		if err != nil {
+			return err
+		}
+		if err := checkColumns(t, have, r.opts); err != nil {
+			return err
+		}
+		var ddl string
+		err = r.s.db.SQL.QueryRowContext(ctx, "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = $1", t.Name).Scan(&ddl)
+		if err != nil {
+			return fmt.Errorf("read definition of %s: %w", t.Name, err)
+		}
+		open := strings.IndexByte(ddl, '(')
+		if open < 0 {
+			return fmt.Errorf("table %s: unexpected definition %q", t.Name, ddl)
+		}
+		if _, err := r.s.db.SQL.ExecContext(ctx, "CREATE TABLE "+r.stage[t.Name]+" "+ddl[open:]); err != nil {
+			return fmt.Errorf("create staging table for %s: %w", t.Name, err)
+		}
+	}
+	r.batches = make(chan *sqliteBatch, 8)
+	for _, t := range r.tables {
+		per := sqliteMaxParams / len(t.Columns)
+		per = max(1, min(per, 128))
+		w := &sqliteWriter{r: r, table: t, stmtRows: per}
+		w.batch = w.newBatch()
+		r.writers = append(r.writers, w)
+	}
+	r.stopHB = make(chan struct{})
+	r.wg.Add(1)
+	go r.runSQLiteSink()
+	r.hbwg.Add(1)
+	go r.runHeartbeat(r.stopHB)
+	return nil
+}
+
+func sqliteColumns(ctx context.Context, q db.Querier, table string) (map[string]bool, error) {
+	rows, err := q.QueryContext(ctx, "SELECT name FROM pragma_table_info($1)", table)
+	if err != nil {
+		return nil, fmt.Errorf("read columns of %s: %w", table, err)
+	}
+	defer rows.Close()
+	have := map[string]bool{}
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, fmt.Errorf("read columns of %s: %w", table, err)
+		}
+		have[c] = true
+	}
+	return have, rows.Err()
+}
+
+func (r *Replace) runHeartbeat(stop <-chan struct{}) {
+	defer r.hbwg.Done()
+	t := time.NewTicker(heartbeatEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-r.ctx.Done():
+			return
+		case <-t.C:
+			_, _ = r.s.db.SQL.ExecContext(r.ctx, "UPDATE bulk_loads SET heartbeat_at = $1 WHERE token = $2", time.Now().Unix(), r.token)
+		}
+	}
+}
+
+// sqliteBatch is up to stmtRows rows of one table, flattened.
+type sqliteBatch struct {
+	w     *sqliteWriter
+	vals  []any
+	rows  int
+	arena []byte
+}
+
+// sqliteWriter gathers rows into batches for the SQLite sink goroutine.
+type sqliteWriter struct {
+	r        *Replace
+	table    Table
+	stmtRows int
+	n        int64
+	batch    *sqliteBatch
+	done     bool
+}
+
+func (w *sqliteWriter) rows() int64 { return w.n }
+
+func (w *sqliteWriter) newBatch() *sqliteBatch {
+	return &sqliteBatch{w: w, vals: make([]any, 0, w.stmtRows*len(w.table.Columns)), arena: make([]byte, 0, 64<<10)}
+}
+
+func (w *sqliteWriter) Write(values ...any) error {
+	if w.done {
+		return fmt.Errorf("bulk load %s: write after flush", w.table.Name)
+	}
+	if len(values) != len(w.table.Columns) {
+		return fmt.Errorf("bulk load %s: %d values for %d columns", w.table.Name, len(values), len(w.table.Columns))
+	}
+	if w.r.ctx.Err() != nil {
+		return w.r.failure()
+	}
+	b := w.batch
+	start := len(b.vals)
+	for i, v := range values {
+		switch x := v.(type) {
+		case nil, string, int64, float64, time.Time:
+			b.vals = append(b.vals, v)
+		case []byte:
+			if x == nil {
+				b.vals = append(b.vals, nil)
+				break
+			}
+			// Copy into the batch's arena; the arena is never written
+			// again where a string points, so the string stays valid.
+			off := len(b.arena)
+			b.arena = append(b.arena, x...)
+			b.vals = append(b.vals, unsafe.String(unsafe.SliceData(b.arena[off:]), len(x)))
+		case int:
+			b.vals = append(b.vals, int64(x))
+		case int32:
+			b.vals = append(b.vals, int64(x))
+		case int16:
+			b.vals = append(b.vals, int64(x))
+		case float32:
+			b.vals = append(b.vals, float64(x))
+		case bool:
+			if x {
+				b.vals = append(b.vals, int64(1))
+			} else {
+				b.vals = append(b.vals, int64(0))
+			}
+		default:
+			b.vals = b.vals[:start]
+			return fmt.Errorf("bulk load %s: column %d: unsupported value type %T", w.table.Name, i+1, v)
+		}
+	}
+	b.rows++
+	w.n++
+	if b.rows >= w.stmtRows {
+		return w.send()
+	}
+	return nil
+}
+
+func (w *sqliteWriter) send() error {
+	select {
+	case w.r.batches <- w.batch:
+	case <-w.r.ctx.Done():
+		return w.r.failure()
+	}
+	w.batch = w.newBatch()
+	return nil
+}
+
+func (w *sqliteWriter) flush() error {
+	if w.done {
+		return nil
+	}
+	w.done = true
+	if w.batch.rows > 0 {
+		return w.send()
+	}
+	return nil
+}
+
+func insertSQL(table string, cols []string, rows int) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO ")
+	b.WriteString(table)
+	b.WriteString(" (")
+	b.WriteString(strings.Join(cols, ", "))
+	b.WriteString(") VALUES ")
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ") + ")"
+	for i := 0; i < rows; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(row)
+	}
+	return b.String()
+}
+
+// runSQLiteSink inserts the batches in transactions of ~10k rows.
+func (r *Replace) runSQLiteSink() {
+	defer r.wg.Done()
+	type key struct {
+		w    *sqliteWriter
+		rows int
+	}
+	var (
+		tx    *sql.Tx
+		stmts map[key]*sql.Stmt
+		inTx  int
+	)
+	end := func(commit bool) error {
+		if tx == nil {
+			return nil
+		}
+		for _, st := range stmts {
+			st.Close()
+		}
+		t := tx
+		tx, stmts, inTx = nil, nil, 0
+		if commit {
+			return t.Commit()
+		}
+		return t.Rollback()
+	}
+	fail := func(err error) {
+		_ = end(false)
+		r.setErr(err)
+		for range r.batches {
+		}
+	}
+	for b := range r.batches {
+		if r.ctx.Err() != nil {
+			fail(r.failure())
+			return
+		}
+		if tx == nil {
+			var err error
+			if tx, err = r.s.db.SQL.BeginTx(r.ctx, nil); err != nil {
+				fail(fmt.Errorf("bulk load: begin: %w", err))
+				return
+			}
+			stmts = map[key]*sql.Stmt{}
+		}
+		k := key{b.w, b.rows}
+		st := stmts[k]
+		if st == nil {
+			var err error
+			st, err = tx.PrepareContext(r.ctx, insertSQL(r.stage[b.w.table.Name], b.w.table.Columns, b.rows))
+			if err != nil {
+				fail(fmt.Errorf("bulk load %s: prepare: %w", b.w.table.Name, err))
+				return
+			}
+			stmts[k] = st
+		}
+		if _, err := st.ExecContext(r.ctx, b.vals...); err != nil {
+			fail(fmt.Errorf("bulk load %s: insert: %w", b.w.table.Name, err))
+			return
+		}
+		inTx += b.rows
+		if inTx >= sqliteTxRows {
+			if err := end(true); err != nil {
+				fail(fmt.Errorf("bulk load: commit: %w", err))
+				return
+			}
+		}
+	}
+	if err := end(true); err != nil {
+		r.setErr(fmt.Errorf("bulk load: commit: %w", err))
+	}
+}
+
+type sqliteObject struct{ name, sql string }
+
+func sqliteObjects(ctx context.Context, q db.Querier, kind, table string) ([]sqliteObject, error) {
+	rows, err := q.QueryContext(ctx,
+		"SELECT name, sql FROM sqlite_master WHERE type = $1 AND tbl_name = $2 AND sql IS NOT NULL ORDER BY name", kind, table)
+	if err != nil {
+		return nil, fmt.Errorf("read %ss of %s: %w", kind, table, err)
+	}
+	defer rows.Close()
+	var out []sqliteObject
+	for rows.Next() {
+		var o sqliteObject
+		if err := rows.Scan(&o.name, &o.sql); err != nil {
+			return nil, fmt.Errorf("read %ss of %s: %w", kind, table, err)
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+func (r *Replace) commitSQLite(ctx context.Context, finalize func(tx *db.Tx) error) error {
+	if r.opts.ScopeColumn != "" || r.opts.KeyColumn != "" {
+		return r.s.db.InTx(ctx, func(tx *db.Tx) error {
+			if err := r.mergeInto(ctx, tx); err != nil {
+				return err
+			}
+			return finalize(tx)
+		})
+	}
+	// Foreign-key enforcement cannot change inside a transaction: turn it
+	// off on the (single) connection around the swap, so that DROP TABLE
+	// never runs an implicit DELETE through foreign keys of other tables.
+	conn, err := r.s.db.SQL.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("swap: %w", err)
+	}
+	defer conn.Close()
+	for _, p := range []string{"PRAGMA foreign_keys = OFF", "PRAGMA legacy_alter_table = ON"} {
+		if _, err := conn.ExecContext(ctx, p); err != nil {
+			return fmt.Errorf("swap: %s: %w", p, err)
+		}
+	}
+	defer func() {
+		bg := context.Background()
+		_, _ = conn.ExecContext(bg, "PRAGMA legacy_alter_table = OFF")
+		_, _ = conn.ExecContext(bg, "PRAGMA foreign_keys = ON")
+	}()
+	sqlTx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("swap: begin: %w", err)
+	}
+	tx := &db.Tx{Tx: sqlTx, Conn: conn, Dialect: db.SQLite}
+	if err := r.swapSQLite(ctx, tx); err != nil {
+		_ = sqlTx.Rollback()
+		return err
+	}
+	if err := finalize(tx); err != nil {
+		_ = sqlTx.Rollback()
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("swap: commit: %w", err)
+	}
+	return nil
+}
+
+func (r *Replace) swapSQLite(ctx context.Context, tx *db.Tx) error {
+	for _, t := range r.tables {
+		indexes, err := sqliteObjects(ctx, tx, "index", t.Name)
+		if err != nil {
+			return err
+		}
+		triggers, err := sqliteObjects(ctx, tx, "trigger", t.Name)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "DROP TABLE "+t.Name); err != nil {
+			return fmt.Errorf("swap %s: drop the previous version: %w", t.Name, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s RENAME TO %s", r.stage[t.Name], t.Name)); err != nil {
+			return fmt.Errorf("swap %s: %w", t.Name, err)
+		}
+		for _, o := range append(indexes, triggers...) {
+			if _, err := tx.ExecContext(ctx, o.sql); err != nil {
+				return fmt.Errorf("swap %s: re-create %s: %w", t.Name, o.name, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Store) dropStaleSQLite(ctx context.Context) error {
+	rows, err := s.db.SQL.QueryContext(ctx, "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%\\_\\_stg\\_%' ESCAPE '\\'")
+	if err != nil {
+		return fmt.Errorf("drop stale staging tables: %w", err)
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return fmt.Errorf("drop stale staging tables: %w", err)
+		}
+		if stagingRE.MatchString(n) {
+			names = append(names, n)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("drop stale staging tables: %w", err)
+	}
+	staleBefore := time.Now().Add(-sqliteStaleAge).Unix()
+	for _, n := range names {
+		token := stagingRE.FindStringSubmatch(n)[1]
+		var beat int64
+		err := s.db.SQL.QueryRowContext(ctx, "SELECT heartbeat_at FROM bulk_loads WHERE token = $1", token).Scan(&beat)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return fmt.Errorf("drop stale staging tables: %w", err)
+		case beat >= staleBefore:
+			continue // its load is running
+		}
+		if _, err := s.db.SQL.ExecContext(ctx, "DROP TABLE IF EXISTS "+n); err != nil {
+			return fmt.Errorf("drop stale staging table %s: %w", n, err)
+		}
+	}
+	if _, err := s.db.SQL.ExecContext(ctx, "DELETE FROM bulk_loads WHERE heartbeat_at < $1", staleBefore); err != nil {
+		return fmt.Errorf("drop stale staging tables: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,499 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/medplatform/medplatform/internal/medsales/store"
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/dbtest"
+)
+
+// bulkSchema creates the tables the bulk-load tests replace: a table with
+// every value type, a primary key, a unique constraint, a plain index and
+// a trigger, and a child table keyed by the same id.
+func bulkSchema(t *testing.T, d *db.DB) {
+	t.Helper()
+	stmts := map[db.Dialect][]string{
+		db.Postgres: {
+			`CREATE TABLE bulk_items (
+				id TEXT PRIMARY KEY, year INTEGER NOT NULL, name TEXT, amount NUMERIC(12,2),
+				day DATE, at TIMESTAMPTZ, score DOUBLE PRECISION, flag BOOLEAN, code TEXT,
+				CONSTRAINT bulk_items_code_key UNIQUE (code))`,
+			`CREATE INDEX bulk_items_name ON bulk_items (name)`,
+			`CREATE TABLE bulk_tags (id TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (id, tag))`,
+			`CREATE TABLE bulk_audit (id TEXT)`,
+			`CREATE FUNCTION bulk_audit_fn() RETURNS trigger LANGUAGE plpgsql AS $$
+				BEGIN INSERT INTO bulk_audit VALUES (NEW.id); RETURN NEW; END $$`,
+			`CREATE TRIGGER bulk_items_audit AFTER INSERT ON bulk_items FOR EACH ROW EXECUTE FUNCTION bulk_audit_fn()`,
+		},
+		db.SQLite: {
+			`CREATE TABLE bulk_items (
+				id TEXT PRIMARY KEY, year INTEGER NOT NULL, name TEXT, amount NUMERIC,
+				day DATE, at TIMESTAMP, score REAL, flag INTEGER, code TEXT,
+				CONSTRAINT bulk_items_code_key UNIQUE (code))`,
+			`CREATE INDEX bulk_items_name ON bulk_items (name)`,
+			`CREATE TABLE bulk_tags (id TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (id, tag))`,
+			`CREATE TABLE bulk_audit (id TEXT)`,
+			`CREATE TRIGGER bulk_items_audit AFTER INSERT ON bulk_items BEGIN INSERT INTO bulk_audit VALUES (NEW.id); END`,
+		},
+	}
+	for _, q := range stmts[d.Dialect] {
+		if _, err := d.SQL.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+var (
+	bulkItems = store.Table{Name: "bulk_items", Columns: []string{"id", "year", "name", "amount", "day", "at", "score", "flag", "code"}}
+	bulkTags  = store.Table{Name: "bulk_tags", Columns: []string{"id", "tag"}}
+)
+
+type bulkItem struct {
+	ID     string
+	Year   int64
+	Name   sql.NullString
+	Amount sql.NullString
+	Day    sql.NullTime
+	At     sql.NullTime
+	Score  sql.NullFloat64
+	Flag   sql.NullBool
+}
+
+func bulkRows(t *testing.T, d *db.DB, where string, args ...any) []bulkItem {
+	t.Helper()
+	rows, err := d.SQL.Query(`SELECT id, year, name, CAST(amount AS TEXT), day, at, score, flag FROM bulk_items `+where+` ORDER BY id`, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []bulkItem
+	for rows.Next() {
+		var it bulkItem
+		if err := rows.Scan(&it.ID, &it.Year, &it.Name, &it.Amount, &it.Day, &it.At, &it.Score, &it.Flag); err != nil {
+			t.Fatal(err)
+		}
+		if it.Day.Valid {
+			it.Day.Time = it.Day.Time.UTC()
+		}
+		if it.At.Valid {
+			it.At.Time = it.At.Time.UTC()
+		}
+		out = append(out, it)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func bulkCount(t *testing.T, d *db.DB, q string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := d.SQL.QueryRow(q, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+// bulkIDs returns the ids in bulk_items.
+func bulkIDs(t *testing.T, d *db.DB) string {
+	t.Helper()
+	var ids []string
+	for _, it := range bulkRows(t, d, "") {
+		ids = append(ids, it.ID)
+	}
+	return strings.Join(ids, ",")
+}
+
+// stagingTables lists the staging tables in the database.
+func stagingTables(t *testing.T, d *db.DB) []string {
+	t.Helper()
+	q := `SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%stg%' ORDER BY name`
+	if d.Dialect == db.Postgres {
+		q = `SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE '%stg%' ORDER BY tablename`
+	}
+	rows, err := d.SQL.Query(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// indexNames lists the indexes of a table that have a definition.
+func indexNames(t *testing.T, d *db.DB, table string) []string {
+	t.Helper()
+	q := `SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 ORDER BY name`
+	if d.Dialect == db.Postgres {
+		q = `SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = $1 ORDER BY indexname`
+	}
+	rows, err := d.SQL.Query(q, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func loadItems(ctx context.Context, s *store.Store, opts store.ReplaceOptions, items [][]any, finalize func(*db.Tx) error) error {
+	rep, err := s.BeginReplace(ctx, []store.Table{bulkItems}, opts)
+	if err != nil {
+		return err
+	}
+	defer rep.Abort()
+	w := rep.Writer("bulk_items")
+	for _, it := range items {
+		if err := w.Write(it...); err != nil {
+			return err
+		}
+	}
+	return rep.Commit(ctx, finalize)
+}
+
+func item(id string, year int64, name string) []any {
+	return []any{id, year, name, nil, nil, nil, nil, nil, nil}
+}
+
+func TestReplaceRoundTrip(t *testing.T) {
+	day := time.Date(2005, 5, 23, 0, 0, 0, 0, time.UTC)
+	at := time.Date(2024, 3, 1, 12, 30, 15, 123456000, time.UTC)
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		bulkSchema(t, d)
+		s := store.New(d)
+		weird := "tab\there\nnew line \\ back\\slash \"quoted\" 'single' é 漢字 \r"
+		err := loadItems(ctx, s, store.ReplaceOptions{}, [][]any{
+			{"a", int64(2024), weird, "1234.50", day, at, 3.25, true, []byte("C1")},
+			{"b", 2023, []byte("bytes"), nil, nil, nil, float64(-0.5), false, nil},
+			{"c", int32(2022), []byte(nil), "0", nil, nil, nil, nil, ""},
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []bulkItem{
+			{ID: "a", Year: 2024, Name: sql.NullString{String: weird, Valid: true}, Amount: sql.NullString{String: "1234.50", Valid: true},
+				Day: sql.NullTime{Time: day, Valid: true}, At: sql.NullTime{Time: at, Valid: true},
+				Score: sql.NullFloat64{Float64: 3.25, Valid: true}, Flag: sql.NullBool{Bool: true, Valid: true}},
+			{ID: "b", Year: 2023, Name: sql.NullString{String: "bytes", Valid: true},
+				Score: sql.NullFloat64{Float64: -0.5, Valid: true}, Flag: sql.NullBool{Valid: true}},
+			{ID: "c", Year: 2022, Amount: sql.NullString{String: "0", Valid: true}},
+		}
+		if d.Dialect == db.Postgres {
+			want[2].Amount.String = "0.00" // NUMERIC(12,2)
+		} else {
+			want[0].Amount.String = "1234.5" // NUMERIC affinity makes it a REAL
+		}
+		if diff := cmp.Diff(want, bulkRows(t, d, "")); diff != "" {
+			t.Errorf("rows (-want +got):\n%s", diff)
+		}
+		if n := bulkCount(t, d, "SELECT COUNT(*) FROM bulk_items WHERE code = ''"); n != 1 {
+			t.Errorf("empty string stored as NULL: %d rows with code ''", n)
+		}
+		// The live names of indexes and constraints are back, and they work.
+		wantIdx := []string{"bulk_items_code_key", "bulk_items_name", "bulk_items_pkey"}
+		if d.Dialect == db.SQLite {
+			wantIdx = []string{"bulk_items_name", "sqlite_autoindex_bulk_items_1", "sqlite_autoindex_bulk_items_2"}
+		}
+		if diff := cmp.Diff(wantIdx, indexNames(t, d, "bulk_items")); diff != "" {
+			t.Errorf("indexes (-want +got):\n%s", diff)
+		}
+		if _, err := d.SQL.Exec(`INSERT INTO bulk_items (id, year) VALUES ('a', 1)`); !db.IsUniqueViolation(err) {
+			t.Errorf("duplicate primary key after the swap: err = %v", err)
+		}
+		if _, err := d.SQL.Exec(`INSERT INTO bulk_items (id, year, code) VALUES ('z', 1, 'C1')`); !db.IsUniqueViolation(err) {
+			t.Errorf("duplicate unique code after the swap: err = %v", err)
+		}
+		// The trigger was carried over (and did not fire for bulk rows).
+		if n := bulkCount(t, d, "SELECT COUNT(*) FROM bulk_audit"); n != 0 {
+			t.Errorf("trigger fired %d times during the bulk load", n)
+		}
+		if _, err := d.SQL.Exec(`INSERT INTO bulk_items (id, year) VALUES ('t', 1)`); err != nil {
+			t.Fatal(err)
+		}
+		if n := bulkCount(t, d, "SELECT COUNT(*) FROM bulk_audit WHERE id = 't'"); n != 1 {
+			t.Errorf("trigger lost in the swap")
+		}
+		if got := stagingTables(t, d); len(got) != 0 {
+			t.Errorf("staging tables left: %v", got)
+		}
+	})
+}
+
+func TestReplaceAtomic(t *testing.T) {
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		bulkSchema(t, d)
+		s := store.New(d)
+		if err := loadItems(ctx, s, store.ReplaceOptions{}, [][]any{item("a", 1, "x"), item("b", 1, "y")}, nil); err != nil {
+			t.Fatal(err)
+		}
+
+		// While a load is staged, readers see the previous version.
+		rep, err := s.BeginReplace(ctx, []store.Table{bulkItems}, store.ReplaceOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 25_000 { // several batches and SQLite transactions
+			if err := rep.Writer("bulk_items").Write(item(fmt.Sprintf("n%05d", i), 2, "z")...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := rep.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := bulkIDs(t, d); got != "a,b" {
+			t.Errorf("during the load readers see %q, want the previous version a,b", got)
+		}
+		if n := bulkCount(t, d, "SELECT COUNT(*) FROM "+rep.StagingTable("bulk_items")); n != 25_000 || rep.Rows("bulk_items") != 25_000 {
+			t.Errorf("staged %d rows, counted %d, want 25000", n, rep.Rows("bulk_items"))
+		}
+		// A finalize error rolls the swap back.
+		boom := errors.New("boom")
+		if err := rep.Commit(ctx, func(tx *db.Tx) error {
+			if _, err := tx.Exec(`INSERT INTO dataset_versions (dataset, source_file, started_at, status) VALUES ('x', 'f', $1, 'succeeded')`, time.Now().UTC()); err != nil {
+				return err
+			}
+			return boom
+		}); !errors.Is(err, boom) {
+			t.Fatalf("Commit = %v, want boom", err)
+		}
+		rep.Abort()
+		rep.Abort() // twice is fine
+		if got := bulkIDs(t, d); got != "a,b" {
+			t.Errorf("after a failed commit: %q, want a,b", got)
+		}
+		if n := bulkCount(t, d, "SELECT COUNT(*) FROM dataset_versions"); n != 0 {
+			t.Errorf("finalize's write survived the rollback")
+		}
+		if got := stagingTables(t, d); len(got) != 0 {
+			t.Errorf("staging tables left after Abort: %v", got)
+		}
+
+		// A row the database refuses (NULL in a NOT NULL column) fails the
+		// load, and the previous version stays.
+		err = loadItems(ctx, s, store.ReplaceOptions{}, [][]any{item("c", 1, "x"), {"d", nil, nil, nil, nil, nil, nil, nil, nil}}, nil)
+		if err == nil {
+			t.Fatal("load with a NULL year succeeded")
+		}
+		if got := bulkIDs(t, d); got != "a,b" {
+			t.Errorf("after a failed load: %q, want a,b", got)
+		}
+		// A value of an unsupported type is refused by Write.
+		err = loadItems(ctx, s, store.ReplaceOptions{}, [][]any{{"e", 1, struct{}{}, nil, nil, nil, nil, nil, nil}}, nil)
+		if err == nil || !strings.Contains(err.Error(), "unsupported value type struct {}") {
+			t.Errorf("Write of a struct: %v", err)
+		}
+		if err := loadItems(ctx, s, store.ReplaceOptions{}, [][]any{{"e", 1}}, nil); err == nil || !strings.Contains(err.Error(), "2 values for 9 columns") {
+			t.Errorf("Write with too few values: %v", err)
+		}
+
+		// A successful second load replaces the first, with finalize in the
+		// same transaction.
+		err = loadItems(ctx, s, store.ReplaceOptions{}, [][]any{item("c", 1, "x")}, func(tx *db.Tx) error {
+			_, err := tx.Exec(`INSERT INTO dataset_versions (dataset, source_file, started_at, status) VALUES ('x', 'f', $1, 'succeeded')`, time.Now().UTC())
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := bulkIDs(t, d); got != "c" {
+			t.Errorf("after the second load: %q, want c", got)
+		}
+		if n := bulkCount(t, d, "SELECT COUNT(*) FROM dataset_versions"); n != 1 {
+			t.Errorf("dataset_versions rows = %d, want 1", n)
+		}
+		if got := stagingTables(t, d); len(got) != 0 {
+			t.Errorf("staging tables left: %v", got)
+		}
+	})
+}
+
+func TestReplaceScopedAndKeyed(t *testing.T) {
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		bulkSchema(t, d)
+		s := store.New(d)
+		if err := loadItems(ctx, s, store.ReplaceOptions{}, [][]any{item("a", 2023, "x"), item("b", 2024, "y"), item("c", 2024, "z")}, nil); err != nil {
+			t.Fatal(err)
+		}
+		// Scoped: only year 2024 is replaced.
+		if err := loadItems(ctx, s, store.ReplaceOptions{ScopeColumn: "year", ScopeValue: int64(2024)},
+			[][]any{item("d", 2024, "new")}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := bulkIDs(t, d); got != "a,d" {
+			t.Errorf("after replacing 2024: %q, want a,d", got)
+		}
+
+		// Keyed: the staged ids of the first table replace those ids in
+		// every table; other ids stay.
+		load := func(items [][]any, tags [][]any) error {
+			rep, err := s.BeginReplace(ctx, []store.Table{bulkItems, bulkTags}, store.ReplaceOptions{KeyColumn: "id"})
+			if err != nil {
+				return err
+			}
+			defer rep.Abort()
+			for _, it := range items {
+				if err := rep.Writer("bulk_items").Write(it...); err != nil {
+					return err
+				}
+			}
+			for _, tg := range tags {
+				if err := rep.Writer("bulk_tags").Write(tg...); err != nil {
+					return err
+				}
+			}
+			return rep.Commit(ctx, nil)
+		}
+		if err := load([][]any{item("a", 2023, "x")}, [][]any{{"a", "t1"}, {"a", "t2"}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := load([][]any{item("a", 2025, "changed"), item("e", 2025, "added")}, [][]any{{"e", "t3"}}); err != nil {
+			t.Fatal(err)
+		}
+		got := bulkRows(t, d, "")
+		var summary []string
+		for _, it := range got {
+			summary = append(summary, fmt.Sprintf("%s/%d/%s", it.ID, it.Year, it.Name.String))
+		}
+		if diff := cmp.Diff([]string{"a/2025/changed", "d/2024/new", "e/2025/added"}, summary); diff != "" {
+			t.Errorf("after the keyed loads (-want +got):\n%s", diff)
+		}
+		if n := bulkCount(t, d, "SELECT COUNT(*) FROM bulk_tags WHERE id = 'a'"); n != 0 {
+			t.Errorf("tags of a were not replaced: %d left", n)
+		}
+		if n := bulkCount(t, d, "SELECT COUNT(*) FROM bulk_tags WHERE id = 'e'"); n != 1 {
+			t.Errorf("tags of e: %d, want 1", n)
+		}
+		if got := stagingTables(t, d); len(got) != 0 {
+			t.Errorf("staging tables left: %v", got)
+		}
+	})
+}
+
+func TestBeginReplaceRefuses(t *testing.T) {
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		bulkSchema(t, d)
+		s := store.New(d)
+		tests := []struct {
+			name   string
+			tables []store.Table
+			opts   store.ReplaceOptions
+			want   string
+		}{
+			{"no table", nil, store.ReplaceOptions{}, "no tables"},
+			{"unknown table", []store.Table{{Name: "nope", Columns: []string{"a"}}}, store.ReplaceOptions{}, "table nope does not exist"},
+			{"unknown column", []store.Table{{Name: "bulk_items", Columns: []string{"id", "colour"}}}, store.ReplaceOptions{}, "table bulk_items has no column colour"},
+			{"unknown scope column", []store.Table{bulkItems}, store.ReplaceOptions{ScopeColumn: "era", ScopeValue: 1}, "table bulk_items has no column era"},
+			{"bad identifier", []store.Table{{Name: "bulk_items; DROP TABLE x", Columns: []string{"id"}}}, store.ReplaceOptions{}, "bad table name"},
+		}
+		for _, tt := range tests {
+			_, err := s.BeginReplace(ctx, tt.tables, tt.opts)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("%s: err = %v, want %q", tt.name, err, tt.want)
+			}
+		}
+		if got := stagingTables(t, d); len(got) != 0 {
+			t.Errorf("staging tables left: %v", got)
+		}
+	})
+}
+
+func TestDropStaleStaging(t *testing.T) {
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		bulkSchema(t, d)
+		s := store.New(d)
+		// A killed load left a staging table (and, on SQLite, a heartbeat
+		// that stopped long ago).
+		if _, err := d.SQL.Exec(`CREATE TABLE bulk_items__stg_0badf00d (id TEXT)`); err != nil {
+			t.Fatal(err)
+		}
+		if d.Dialect == db.SQLite {
+			if _, err := d.SQL.Exec(`INSERT INTO bulk_loads (token, heartbeat_at) VALUES ('0badf00d', $1)`, time.Now().Add(-time.Hour).Unix()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A load in progress keeps its staging table.
+		rep, err := s.BeginReplace(ctx, []store.Table{bulkItems}, store.ReplaceOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rep.Abort()
+		if err := rep.Writer("bulk_items").Write(item("a", 1, "x")...); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DropStaleStaging(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]string{rep.StagingTable("bulk_items")}, stagingTables(t, d)); diff != "" {
+			t.Errorf("staging tables after DropStaleStaging (-want +got):\n%s", diff)
+		}
+		if err := rep.Commit(ctx, nil); err != nil {
+			t.Fatalf("the running load was disturbed: %v", err)
+		}
+		if got := bulkIDs(t, d); got != "a" {
+			t.Errorf("ids = %q, want a", got)
+		}
+	})
+}
+
+func TestReplaceCancelled(t *testing.T) {
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		bulkSchema(t, d)
+		s := store.New(d)
+		if err := loadItems(context.Background(), s, store.ReplaceOptions{}, [][]any{item("a", 1, "x")}, nil); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		rep, err := s.BeginReplace(ctx, []store.Table{bulkItems}, store.ReplaceOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rep.Abort()
+		cancel()
+		var werr error
+		for i := 0; i < 100_000 && werr == nil; i++ {
+			werr = rep.Writer("bulk_items").Write(item(fmt.Sprint(i), 1, "y")...)
+		}
+		if werr == nil {
+			werr = rep.Commit(ctx, nil)
+		}
+		if werr == nil {
+			t.Fatal("a cancelled load committed")
+		}
+		rep.Abort()
+		if got := bulkIDs(t, d); got != "a" {
+			t.Errorf("after a cancelled load: %q, want a", got)
+		}
+		if got := stagingTables(t, d); len(got) != 0 {
+			t.Errorf("staging tables left: %v", got)
+		}
+	})
+}

@@ -1,0 +1,161 @@
+package store
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/medplatform/medplatform/internal/platform/db"
+)
+
+// Load modes.
+const (
+	ModeFull      = "full"      // the file is the whole dataset: replace the live data
+	ModeIncrement = "increment" // NPPES weekly file: upsert by NPI
+)
+
+// DefaultMaxRejectRatio is the share of rejected rows above which a load
+// fails when LoadInput.MaxRejectRatio is 0.
+const DefaultMaxRejectRatio = 0.01
+
+// progressEvery is how many rows pass between two Progress calls.
+const progressEvery = 50_000
+
+// Centroids maps a 5-digit ZIP code to the coordinates of its centroid
+// (the Census ZCTA internal point).
+type Centroids interface {
+	Lookup(zip5 string) (lat, lon float64, ok bool)
+}
+
+// LoadInput is what every dataset loader takes.
+type LoadInput struct {
+	File           string                                // base file name, used in messages, rejects and the version row
+	Reader         io.Reader                             // the CSV stream (already unzipped)
+	Mode           string                                // "full" (default) or "increment" (NPPES weekly)
+	DataYear       int                                   // CMS data / program year; 0 = take it from the file when the file carries it
+	Rejects        io.Writer                             // rejected rows are written here as CSV "line,reason" (nil = discard)
+	MaxRejectRatio float64                               // load fails when rejected/(loaded+rejected) exceeds it; 0 means the default 0.01
+	Progress       func(rowsRead int64)                  // called every ~50k rows and at the end; may be nil
+	Finalize       func(tx *db.Tx, res LoadResult) error // run in the swap transaction (the lead marks the dataset version); may be nil
+	Centroids      Centroids                             // ZIP → coordinates for NPPES practice addresses; may be nil
+}
+
+// LoadResult says what a load did.
+type LoadResult struct {
+	Loaded, Rejected int64
+	DataYear         int
+}
+
+// mode returns the load mode, defaulting to full, or an error for an
+// unknown mode.
+func (in LoadInput) mode() (string, error) {
+	switch in.Mode {
+	case "", ModeFull:
+		return ModeFull, nil
+	case ModeIncrement:
+		return ModeIncrement, nil
+	default:
+		return "", fmt.Errorf("%s: unknown load mode %q (want %q or %q)", in.File, in.Mode, ModeFull, ModeIncrement)
+	}
+}
+
+// Tally counts a loader's rows, writes its rejects and reports progress.
+// Every loader uses one so that rejects files, progress and the reject
+// threshold behave the same for every dataset.
+type Tally struct {
+	file     string
+	rejects  io.Writer
+	progress func(int64)
+	maxRatio float64
+
+	Loaded, Rejected int64
+	read             int64
+	next             int64
+	line             []byte
+	werr             error
+}
+
+// NewTally starts counting the rows of in.
+func NewTally(in LoadInput) *Tally {
+	ratio := in.MaxRejectRatio
+	if ratio <= 0 {
+		ratio = DefaultMaxRejectRatio
+	}
+	return &Tally{file: in.File, rejects: in.Rejects, progress: in.Progress, maxRatio: ratio, next: progressEvery}
+}
+
+// Row counts a row read from the file (loaded or rejected) and reports
+// progress every ~50k rows.
+func (t *Tally) Row() {
+	t.read++
+	if t.progress != nil && t.read >= t.next {
+		t.progress(t.read)
+		t.next = t.read + progressEvery
+	}
+}
+
+// Reject records a rejected row: it counts it and writes "line,reason" as a
+// CSV record to the rejects writer. A failure to write the rejects file is
+// kept and returned by Err.
+func (t *Tally) Reject(line int, reason string) {
+	t.Rejected++
+	if t.rejects == nil || t.werr != nil {
+		return
+	}
+	b := strconv.AppendInt(t.line[:0], int64(line), 10)
+	b = append(b, ',')
+	b = appendCSVField(b, reason)
+	b = append(b, '\n')
+	t.line = b
+	if _, err := t.rejects.Write(b); err != nil {
+		t.werr = fmt.Errorf("%s: write rejects: %w", t.file, err)
+	}
+}
+
+// Err returns the error writing the rejects file, if any.
+func (t *Tally) Err() error { return t.werr }
+
+// Done reports the final progress and checks the reject threshold: it
+// returns an error naming the file when rejected/(loaded+rejected) exceeds
+// the maximum ratio, or when the rejects could not be written.
+func (t *Tally) Done() error {
+	if t.progress != nil {
+		t.progress(t.read)
+	}
+	if t.werr != nil {
+		return t.werr
+	}
+	total := t.Loaded + t.Rejected
+	if total > 0 && float64(t.Rejected)/float64(total) > t.maxRatio {
+		return fmt.Errorf("%s: %d of %d rows rejected (%.2f%%), more than the allowed %.2f%%: nothing loaded",
+			t.file, t.Rejected, total, 100*float64(t.Rejected)/float64(total), 100*t.maxRatio)
+	}
+	return nil
+}
+
+// Result returns the counts as a LoadResult.
+func (t *Tally) Result(dataYear int) LoadResult {
+	return LoadResult{Loaded: t.Loaded, Rejected: t.Rejected, DataYear: dataYear}
+}
+
+// appendCSVField appends s as one CSV field, quoted when it needs to be.
+func appendCSVField(b []byte, s string) []byte {
+	quote := false
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '"', ',', '\n', '\r':
+			quote = true
+		}
+	}
+	if !quote {
+		return append(b, s...)
+	}
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' {
+			b = append(b, '"')
+		}
+		b = append(b, s[i])
+	}
+	return append(b, '"')
+}
