@@ -1,0 +1,240 @@
+package source
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"strings"
+	"time"
+)
+
+// newHTTPClient returns the client used when Options.HTTPClient is nil. It
+// bounds connecting, the TLS handshake and the wait for response headers,
+// but not the whole exchange: a body may stream for an hour. Stalled bodies
+// are caught by the remote reader's watchdog.
+func newHTTPClient() *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          10,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   15 * time.Second,
+			ResponseHeaderTimeout: time.Minute,
+			ExpectContinueTimeout: time.Second,
+		},
+	}
+}
+
+// httpSource is an http(s) object read with Range requests.
+type httpSource struct {
+	client  *http.Client
+	url     string
+	display string
+	size    int64
+	etag    string // strong ETag of the first response, sent as If-Match
+}
+
+func openHTTP(ctx context.Context, src string, opts Options) (*File, error) {
+	u, err := url.Parse(src)
+	if err != nil || u.Host == "" {
+		return nil, errors.New("source: malformed URL (scheme://host/path expected)")
+	}
+	h := &httpSource{client: opts.HTTPClient, url: src, display: redactURL(u), size: -1}
+	if h.client != nil {
+		return h.open(ctx, u, opts)
+	}
+	// A client of our own: its idle connections go with the File.
+	h.client = newHTTPClient()
+	f, err := h.open(ctx, u, opts)
+	if err != nil {
+		h.client.CloseIdleConnections()
+		return nil, err
+	}
+	f.closeLast(func() error { h.client.CloseIdleConnections(); return nil })
+	return f, nil
+}
+
+func (h *httpSource) open(ctx context.Context, u *url.URL, opts Options) (*File, error) {
+	name, _ := url.PathUnescape(path.Base(u.Path))
+	if name == "" || name == "/" || name == "." {
+		name = u.Host
+	}
+
+	// The first request asks for the whole object as a range: a 206 shows
+	// that the server can serve the zip directory and members by range,
+	// and the same body streams a plain file.
+	w := newWatchdog(ctx, stallTimeout)
+	resp, err := h.do(w.ctx, "bytes=0-", "")
+	if err == nil && resp.StatusCode == http.StatusRequestedRangeNotSatisfiable {
+		// An empty object has no byte 0.
+		resp.Body.Close()
+		resp, err = h.do(w.ctx, "", "")
+	}
+	if err != nil {
+		w.stop()
+		return nil, err
+	}
+	w.timer.Stop()
+	body := w.wrap(resp.Body)
+	ranged := false
+	switch resp.StatusCode {
+	case http.StatusPartialContent:
+		first, _, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
+		if !ok || first != 0 {
+			body.Close()
+			return nil, &sourceError{src: h.display, msg: fmt.Sprintf("bad Content-Range %q in reply to bytes=0-", resp.Header.Get("Content-Range"))}
+		}
+		h.size = total
+		ranged = total >= 0
+	case http.StatusOK:
+		h.size = resp.ContentLength
+	default:
+		body.Close()
+		return nil, h.statusError(resp)
+	}
+	if et := resp.Header.Get("ETag"); et != "" && !strings.HasPrefix(et, "W/") {
+		h.etag = et
+	}
+
+	br := bufio.NewReaderSize(body, 64<<10)
+	head, _ := br.Peek(4)
+	zipped := isZip(head, name)
+	switch {
+	case !zipped && ranged:
+		rr := newRemoteReader(ctx, h.size, h.fetch)
+		rr.adopt(struct {
+			io.Reader
+			io.Closer
+		}{br, body})
+		return newFile(name, "", h.size, rr.stream(), h.display, rr.Close), nil
+	case !zipped:
+		return newFile(name, "", h.size, br, h.display, body.Close), nil
+	case ranged:
+		body.Close()
+		rr := newRemoteReader(ctx, h.size, h.fetch)
+		f, err := openZip(rr, h.size, h.display, name, opts)
+		if err != nil {
+			rr.Close()
+			return nil, err
+		}
+		f.closeLast(rr.Close)
+		return f, nil
+	default:
+		// The server ignores Range: the archive's directory, at its end,
+		// can only be reached by keeping a copy.
+		defer body.Close()
+		return spoolZip(br, h.size, h.display, name, opts)
+	}
+}
+
+// spoolZip copies an archive that cannot be read by range into a temporary
+// file, removed on Close, and opens it there. want is the expected size, or
+// -1 when unknown.
+func spoolZip(r io.Reader, want int64, display, name string, opts Options) (*File, error) {
+	tmp, err := os.CreateTemp("", "medsales-source-*.zip")
+	if err != nil {
+		return nil, fmt.Errorf("source %s: server does not support Range requests, and no temporary file for the archive: %w", display, err)
+	}
+	cleanup := func() error {
+		cerr := tmp.Close()
+		if rerr := os.Remove(tmp.Name()); rerr != nil {
+			return rerr
+		}
+		return cerr
+	}
+	n, err := io.Copy(tmp, r)
+	if err == nil && want >= 0 && n != want {
+		err = fmt.Errorf("got %d of %d bytes: %w", n, want, io.ErrUnexpectedEOF)
+	}
+	if err != nil {
+		cleanup()
+		return nil, fmt.Errorf("source %s: download (server does not support Range requests): %w", display, err)
+	}
+	f, err := openZip(tmp, n, display, name, opts)
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	f.closeLast(cleanup)
+	return f, nil
+}
+
+// do sends a GET with the given Range and If-Match headers (each omitted
+// when empty). Transport errors come back as one-line errors naming the
+// source without its query string.
+func (h *httpSource) do(ctx context.Context, rng, ifMatch string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.url, nil)
+	if err != nil {
+		return nil, &sourceError{src: h.display, msg: "bad request", err: err}
+	}
+	if rng != "" {
+		req.Header.Set("Range", rng)
+	}
+	if ifMatch != "" {
+		req.Header.Set("If-Match", ifMatch)
+	}
+	resp, err := h.client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			// url.Error repeats the URL, query string and all.
+			err = ue.Err
+		}
+		return nil, &sourceError{src: h.display, msg: "GET: " + err.Error(), err: err}
+	}
+	return resp, nil
+}
+
+// fetch implements fetchFunc with a Range request.
+func (h *httpSource) fetch(ctx context.Context, off, end int64) (io.ReadCloser, error) {
+	resp, err := h.do(ctx, fmt.Sprintf("bytes=%d-%d", off, end-1), h.etag)
+	if err != nil {
+		return nil, err
+	}
+	switch resp.StatusCode {
+	case http.StatusPartialContent:
+		first, _, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
+		if !ok || first != off || (total >= 0 && total != h.size) {
+			resp.Body.Close()
+			return nil, &sourceError{src: h.display, msg: fmt.Sprintf("bad Content-Range %q in reply to bytes=%d-%d", resp.Header.Get("Content-Range"), off, end-1)}
+		}
+		return resp.Body, nil
+	case http.StatusPreconditionFailed:
+		resp.Body.Close()
+		return nil, &sourceError{src: h.display, status: resp.StatusCode, msg: "changed on the server while being read (ETag no longer matches)"}
+	case http.StatusOK:
+		resp.Body.Close()
+		return nil, &sourceError{src: h.display, status: resp.StatusCode, msg: fmt.Sprintf("server ignored the Range request for bytes %d-%d", off, end-1)}
+	default:
+		resp.Body.Close()
+		return nil, h.statusError(resp)
+	}
+}
+
+func (h *httpSource) statusError(resp *http.Response) error {
+	return &sourceError{src: h.display, status: resp.StatusCode, msg: "HTTP " + resp.Status}
+}
+
+// redactURL returns u for messages: without user info, query or fragment,
+// which may carry credentials or signatures.
+func redactURL(u *url.URL) string {
+	c := *u
+	c.User = nil
+	c.Fragment, c.RawFragment = "", ""
+	q := c.RawQuery != "" || c.ForceQuery
+	c.RawQuery, c.ForceQuery = "", false
+	s := c.String()
+	if q {
+		s += "?…"
+	}
+	return s
+}

@@ -1,0 +1,99 @@
+package source
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Release-date patterns in the publishers' file names, tried in order.
+var (
+	// npidata_pfile_20050523-20260810.csv, pl_pfile_…, othername_pfile_…,
+	// endpoint_pfile_…: the second date is the release date.
+	reRange8 = regexp.MustCompile(`(?:^|[^0-9])[0-9]{8}-([0-9]{8})(?:[^0-9]|$)`)
+	// NPPES_Data_Dissemination_080426_081026_Weekly_V2.zip: MMDDYY_MMDDYY,
+	// the second is the release date.
+	reWeekly = regexp.MustCompile(`(?i)_[0-9]{6}_([0-9]{6})_Weekly`)
+	// NPPES_Deactivated_NPI_Report_081126_V2.zip: MMDDYY.
+	reDeact = regexp.MustCompile(`(?i)_Report_([0-9]{6})(?:[^0-9]|$)`)
+	// NPPES_Data_Dissemination_August_2026_V2.zip: the first of the month.
+	reMonth = regexp.MustCompile(`(?i)_(January|February|March|April|May|June|July|August|September|October|November|December)_([0-9]{4})(?:[^0-9]|$)`)
+	// OP_DTL_GNRL_PGYR2024_P01232026.csv: publication date MMDDYYYY.
+	rePub8 = regexp.MustCompile(`_P([0-9]{8})(?:[^0-9]|$)`)
+)
+
+// ReleaseDate returns the release date that a dataset file's name carries,
+// at midnight UTC, and whether it carries one to the day:
+//
+//	npidata_pfile_20050523-20260810.csv                    2026-08-10 (the second date)
+//	NPPES_Data_Dissemination_August_2026_V2.zip            2026-08-01
+//	NPPES_Data_Dissemination_080426_081026_Weekly_V2.zip   2026-08-10
+//	NPPES_Deactivated_NPI_Report_081126_V2.zip             2026-08-11
+//	OP_DTL_GNRL_PGYR2024_P01232026.csv                     2026-01-23
+//	MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv                    false (no day)
+//	nucc_taxonomy_251.csv                                  false
+//
+// Two-digit years are read as 20YY.
+func ReleaseDate(name string) (time.Time, bool) {
+	if m := reRange8.FindStringSubmatch(name); m != nil {
+		return parseDate("20060102", m[1])
+	}
+	if m := reWeekly.FindStringSubmatch(name); m != nil {
+		return parseDate("010206", m[1])
+	}
+	if m := reDeact.FindStringSubmatch(name); m != nil {
+		return parseDate("010206", m[1])
+	}
+	if m := reMonth.FindStringSubmatch(name); m != nil {
+		return parseDate("January 2006", strings.ToUpper(m[1][:1])+strings.ToLower(m[1][1:])+" "+m[2])
+	}
+	if m := rePub8.FindStringSubmatch(name); m != nil {
+		return parseDate("01022006", m[1])
+	}
+	return time.Time{}, false
+}
+
+func parseDate(layout, s string) (time.Time, bool) {
+	t, err := time.ParseInLocation(layout, s, time.UTC)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// IsWeekly reports whether name, an archive's or a member's, is an NPPES
+// weekly increment: it contains "_Weekly", in any case.
+func IsWeekly(name string) bool {
+	return strings.Contains(strings.ToLower(name), "_weekly")
+}
+
+// Data-year patterns.
+var (
+	// Open Payments: OP_DTL_GNRL_PGYR2024_P01232026.csv.
+	rePGYR = regexp.MustCompile(`(?i)PGYR([0-9]{4})`)
+	// CMS Medicare: MUP_PHY_R26_P05_V10_D24_Prov_Svc.csv, MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv.
+	reDY = regexp.MustCompile(`_DY?([0-9]{2}|[0-9]{4})(?:[_.]|$)`)
+	// Census gazetteer: 2024_Gaz_zcta_national.txt.
+	reGaz = regexp.MustCompile(`(?i)(?:^|[^0-9])([0-9]{4})_Gaz_`)
+)
+
+// DataYear returns the year whose data a file holds, from its name:
+// the program year of Open Payments (PGYR2024), the service year of the CMS
+// Medicare files (_D24_, _DY24_) and the vintage of a Census gazetteer file
+// (2024_Gaz_zcta_national.txt).
+func DataYear(name string) (int, bool) {
+	for _, re := range []*regexp.Regexp{rePGYR, reDY, reGaz} {
+		if m := re.FindStringSubmatch(name); m != nil {
+			y, err := strconv.Atoi(m[1])
+			if err != nil {
+				return 0, false
+			}
+			if len(m[1]) == 2 {
+				y += 2000
+			}
+			return y, true
+		}
+	}
+	return 0, false
+}

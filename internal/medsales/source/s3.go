@@ -1,0 +1,178 @@
+package source
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+)
+
+// S3Getter is the part of the S3 API that Open uses; *s3.Client implements
+// it.
+type S3Getter interface {
+	GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+}
+
+// NewS3Client returns an S3 client configured the standard AWS way
+// (config.LoadDefaultConfig: environment, shared files, container or
+// instance role) plus optFns. endpoint, when not empty, overrides the
+// endpoint, as AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL do; with any override
+// the client uses path-style addressing, which S3-compatible services need.
+// Without a configured region it uses us-east-1.
+func NewS3Client(ctx context.Context, endpoint string, optFns ...func(*config.LoadOptions) error) (*s3.Client, error) {
+	cfg, err := config.LoadDefaultConfig(ctx, optFns...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	return s3.NewFromConfig(cfg, func(o *s3.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+		if o.BaseEndpoint != nil {
+			o.UsePathStyle = true
+		}
+	}), nil
+}
+
+// s3Source is an S3 object read with ranged GetObject calls.
+type s3Source struct {
+	client      S3Getter
+	bucket, key string
+	display     string
+	size        int64
+	etag        string // ETag of the first response, sent as If-Match
+}
+
+func openS3(ctx context.Context, src string, opts Options) (*File, error) {
+	bucket, key, ok := strings.Cut(strings.TrimPrefix(src, "s3://"), "/")
+	if !ok || bucket == "" || key == "" || strings.HasSuffix(key, "/") {
+		return nil, fmt.Errorf("source %s: want s3://bucket/key", src)
+	}
+	s := &s3Source{client: opts.S3, bucket: bucket, key: key, display: "s3://" + bucket + "/" + key}
+	if s.client != nil {
+		return s.open(ctx, opts)
+	}
+	// A client of our own: its idle connections go with the File.
+	hc := newHTTPClient()
+	c, err := NewS3Client(ctx, opts.S3Endpoint, config.WithHTTPClient(hc))
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", s.display, err)
+	}
+	s.client = c
+	f, err := s.open(ctx, opts)
+	if err != nil {
+		hc.CloseIdleConnections()
+		return nil, err
+	}
+	f.closeLast(func() error { hc.CloseIdleConnections(); return nil })
+	return f, nil
+}
+
+func (s *s3Source) open(ctx context.Context, opts Options) (*File, error) {
+	name := path.Base(s.key)
+
+	w := newWatchdog(ctx, stallTimeout)
+	out, err := s.client.GetObject(w.ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &s.key})
+	if err != nil {
+		w.stop()
+		return nil, s.error(err)
+	}
+	w.timer.Stop()
+	body := w.wrap(out.Body)
+	s.size = aws.ToInt64(out.ContentLength)
+	if out.ContentLength == nil {
+		s.size = -1
+	}
+	s.etag = aws.ToString(out.ETag)
+
+	br := bufio.NewReaderSize(body, 64<<10)
+	head, _ := br.Peek(4)
+	switch {
+	case !isZip(head, name) && s.size >= 0:
+		rr := newRemoteReader(ctx, s.size, s.fetch)
+		rr.adopt(struct {
+			io.Reader
+			io.Closer
+		}{br, body})
+		return newFile(name, "", s.size, rr.stream(), s.display, rr.Close), nil
+	case !isZip(head, name):
+		return newFile(name, "", -1, br, s.display, body.Close), nil
+	case s.size < 0:
+		defer body.Close()
+		return spoolZip(br, -1, s.display, name, opts)
+	default:
+		body.Close()
+		rr := newRemoteReader(ctx, s.size, s.fetch)
+		f, err := openZip(rr, s.size, s.display, name, opts)
+		if err != nil {
+			rr.Close()
+			return nil, err
+		}
+		f.closeLast(rr.Close)
+		return f, nil
+	}
+}
+
+// fetch implements fetchFunc with a ranged GetObject.
+func (s *s3Source) fetch(ctx context.Context, off, end int64) (io.ReadCloser, error) {
+	in := &s3.GetObjectInput{
+		Bucket: &s.bucket,
+		Key:    &s.key,
+		Range:  aws.String(fmt.Sprintf("bytes=%d-%d", off, end-1)),
+	}
+	if s.etag != "" {
+		in.IfMatch = &s.etag
+	}
+	out, err := s.client.GetObject(ctx, in)
+	if err != nil {
+		return nil, s.error(err)
+	}
+	if cr := aws.ToString(out.ContentRange); cr != "" {
+		first, _, total, ok := parseContentRange(cr)
+		if !ok || first != off || (total >= 0 && total != s.size) {
+			out.Body.Close()
+			return nil, &sourceError{src: s.display, msg: fmt.Sprintf("bad Content-Range %q in reply to bytes=%d-%d", cr, off, end-1)}
+		}
+	} else if out.ContentLength != nil && *out.ContentLength != end-off {
+		out.Body.Close()
+		return nil, &sourceError{src: s.display, msg: fmt.Sprintf("got %d bytes in reply to bytes=%d-%d", *out.ContentLength, off, end-1)}
+	}
+	return out.Body, nil
+}
+
+// error turns an SDK error into a one-line error naming the object: the
+// HTTP status and the S3 error code and message when S3 answered, else the
+// SDK's own description (which never contains credentials).
+func (s *s3Source) error(err error) error {
+	e := &sourceError{src: s.display, err: err}
+	var re interface{ HTTPStatusCode() int }
+	if errors.As(err, &re) {
+		e.status = re.HTTPStatusCode()
+	}
+	var ae smithy.APIError
+	switch {
+	case e.status == 412:
+		e.msg = "changed in S3 while being read (ETag no longer matches)"
+	case errors.As(err, &ae) && e.status != 0:
+		e.msg = fmt.Sprintf("GetObject: HTTP %d %s", e.status, ae.ErrorCode())
+		if m := ae.ErrorMessage(); m != "" {
+			e.msg += ": " + m
+		}
+	case e.status != 0:
+		e.msg = fmt.Sprintf("GetObject: HTTP %d", e.status)
+	default:
+		e.msg = err.Error()
+	}
+	return e
+}

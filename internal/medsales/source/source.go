@@ -1,0 +1,343 @@
+// Package source opens the public provider dataset files that the medsales
+// loaders read, wherever they are: a local path, an s3://bucket/key object or
+// an http(s):// URL, plain or inside a .zip archive.
+//
+// Archives are read in place, never unpacked to disk: a local zip through its
+// *os.File, a remote zip through HTTP Range requests or ranged S3 GetObject
+// calls that stream the member in growing windows, so memory stays constant
+// however large the member is. Plain remote files are streamed as they
+// arrive. Every byte handed to the caller also feeds a SHA-256, so a loader
+// can record exactly which bytes it loaded.
+//
+// The package also recognises dataset files by name (ReleaseDate, IsWeekly,
+// DataYear), using the publishers' naming conventions.
+package source
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Options tell Open how to reach a source and which member of an archive to
+// read. The zero value is ready to use.
+type Options struct {
+	// Member names the zip member to read, by its full name inside the
+	// archive or by its base name. Empty means: pick by Pattern, else the
+	// single or largest .csv or .txt member.
+	Member string
+	// Pattern reports whether a member's base name belongs to the dataset
+	// (for example npidata_pfile_*.csv but not *_fileheader.csv). When
+	// several members match, the largest is read. It may be nil.
+	Pattern func(name string) bool
+	// HTTPClient fetches http(s) sources. Nil means a client with
+	// connection, TLS and response-header timeouts but no overall timeout,
+	// since bodies may take an hour to stream.
+	HTTPClient *http.Client
+	// S3 fetches s3:// sources. Nil means a client built by NewS3Client
+	// with S3Endpoint.
+	S3 S3Getter
+	// S3Endpoint overrides the S3 endpoint for an S3-compatible service
+	// when S3 is nil; AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL are honoured
+	// too. Any override switches to path-style addressing.
+	S3Endpoint string
+}
+
+// File is an opened source: the CSV (or tab-separated text) stream to load.
+//
+// Reading it also feeds a SHA-256 of the source bytes read: of the whole file
+// or object for a plain source, of the member's uncompressed bytes for an
+// archive. Read errors name the source. For an archive member, reaching
+// io.EOF means archive/zip verified the member's CRC-32; a mismatch or a
+// truncated member is returned as an error, never as a silent short read.
+type File struct {
+	// Name is the base name of the CSV: the member's base name when read
+	// from a zip. Loaders recognise dataset, mode, release date and data
+	// year from it.
+	Name string
+	// Archive is the zip's base name when the CSV was read from a zip,
+	// else "".
+	Archive string
+	// Size is the uncompressed size in bytes when known, else -1.
+	Size int64
+	// Reader yields the bytes.
+	io.Reader
+
+	hash    hash.Hash
+	closers []func() error
+	closed  bool
+}
+
+// SHA256 returns the lower-case hex SHA-256 of every byte read so far. It is
+// the digest of the whole source once Read has returned io.EOF.
+func (f *File) SHA256() string {
+	return hex.EncodeToString(f.hash.Sum(nil))
+}
+
+// Close releases the file, connections and any temporary file. It is safe to
+// call more than once.
+func (f *File) Close() error {
+	if f.closed {
+		return nil
+	}
+	f.closed = true
+	var errs []error
+	for i := len(f.closers) - 1; i >= 0; i-- {
+		if err := f.closers[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// closeLast registers fn to run after the closers registered so far.
+func (f *File) closeLast(fn func() error) {
+	f.closers = append([]func() error{fn}, f.closers...)
+}
+
+// Open opens src and returns the CSV stream to load. src is a local path, an
+// s3://bucket/key URL or an http:// or https:// URL. A zip archive,
+// recognised by its leading bytes or its .zip extension, is read in place and
+// the member chosen by opts is returned.
+//
+// ctx governs the whole life of the File, not only Open: cancelling it
+// aborts later reads of a remote source.
+func Open(ctx context.Context, src string, opts Options) (*File, error) {
+	switch {
+	case strings.HasPrefix(src, "s3://"):
+		return openS3(ctx, src, opts)
+	case hasPrefixFold(src, "https://"), hasPrefixFold(src, "http://"):
+		return openHTTP(ctx, src, opts)
+	case src == "":
+		return nil, errors.New("source: empty source")
+	default:
+		return openLocal(src, opts)
+	}
+}
+
+func openLocal(src string, opts Options) (*File, error) {
+	f, err := os.Open(src)
+	if err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	if st.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("source %s: is a directory", src)
+	}
+	var head [4]byte
+	n, err := f.ReadAt(head[:], 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		f.Close()
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	name := filepath.Base(src)
+	if isZip(head[:n], name) {
+		zf, err := openZip(f, st.Size(), src, name, opts)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		zf.closeLast(f.Close)
+		return zf, nil
+	}
+	return newFile(name, "", st.Size(), f, src, f.Close), nil
+}
+
+// zipMagic are the signatures a zip can start with: a local file header, or
+// the end-of-central-directory record of an empty archive.
+var zipMagic = [][]byte{[]byte("PK\x03\x04"), []byte("PK\x05\x06")}
+
+// isZip reports whether a source whose first bytes are head and whose base
+// name is name is a zip archive. A .zip name counts even when the bytes do
+// not, so that a truncated or mislabelled archive fails as a zip instead of
+// being loaded as CSV.
+func isZip(head []byte, name string) bool {
+	for _, m := range zipMagic {
+		if bytes.HasPrefix(head, m) {
+			return true
+		}
+	}
+	return strings.EqualFold(path.Ext(name), ".zip")
+}
+
+// openZip opens the member chosen by opts from the archive in r, whose total
+// size is size. display names the source in errors; archive is its base name.
+func openZip(r io.ReaderAt, size int64, display, archive string, opts Options) (*File, error) {
+	zr, err := zip.NewReader(r, size)
+	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
+		// Insecure member paths are harmless here: nothing is written
+		// to disk.
+		return nil, fmt.Errorf("source %s: %w", display, err)
+	}
+	m, err := pickMember(zr.File, opts)
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", display, err)
+	}
+	rc, err := m.Open()
+	if err != nil {
+		if errors.Is(err, zip.ErrAlgorithm) {
+			return nil, fmt.Errorf("source %s: member %s: compression method %d (%s): %w",
+				display, m.Name, m.Method, methodName(m.Method), err)
+		}
+		return nil, fmt.Errorf("source %s: member %s: %w", display, m.Name, err)
+	}
+	size64 := int64(m.UncompressedSize64)
+	if m.UncompressedSize64 > 1<<62 {
+		size64 = -1
+	}
+	label := display + " member " + m.Name
+	return newFile(memberBase(m.Name), archive, size64, rc, label, rc.Close), nil
+}
+
+func methodName(m uint16) string {
+	switch m {
+	case zip.Store:
+		return "stored"
+	case zip.Deflate:
+		return "deflate"
+	case 9:
+		return "deflate64, not supported by archive/zip"
+	case 12:
+		return "bzip2"
+	case 14:
+		return "lzma"
+	case 93:
+		return "zstandard"
+	default:
+		return "unknown"
+	}
+}
+
+// pickMember chooses the member to read: opts.Member by name, else the
+// largest member whose base name matches opts.Pattern, else the largest
+// .csv or .txt member.
+func pickMember(files []*zip.File, opts Options) (*zip.File, error) {
+	var cands []*zip.File
+	switch {
+	case opts.Member != "":
+		for _, f := range files {
+			if f.Name == opts.Member {
+				return f, nil
+			}
+		}
+		for _, f := range files {
+			if !isDir(f) && memberBase(f.Name) == opts.Member {
+				cands = append(cands, f)
+			}
+		}
+		if len(cands) == 0 {
+			return nil, fmt.Errorf("archive has no member %q; it contains %s", opts.Member, listMembers(files))
+		}
+	case opts.Pattern != nil:
+		for _, f := range files {
+			if !isDir(f) && opts.Pattern(memberBase(f.Name)) {
+				cands = append(cands, f)
+			}
+		}
+		if len(cands) == 0 {
+			return nil, fmt.Errorf("archive has no member of this dataset; it contains %s", listMembers(files))
+		}
+	default:
+		for _, f := range files {
+			ext := strings.ToLower(path.Ext(memberBase(f.Name)))
+			if !isDir(f) && (ext == ".csv" || ext == ".txt") {
+				cands = append(cands, f)
+			}
+		}
+		if len(cands) == 0 {
+			return nil, fmt.Errorf("archive has no .csv or .txt member; it contains %s", listMembers(files))
+		}
+	}
+	sort.SliceStable(cands, func(i, j int) bool {
+		if cands[i].UncompressedSize64 != cands[j].UncompressedSize64 {
+			return cands[i].UncompressedSize64 > cands[j].UncompressedSize64
+		}
+		return cands[i].Name < cands[j].Name
+	})
+	return cands[0], nil
+}
+
+func isDir(f *zip.File) bool {
+	return strings.HasSuffix(f.Name, "/") || f.FileInfo().IsDir()
+}
+
+// memberBase returns the base name of a zip member, whose directories may be
+// separated by slashes or, from some Windows tools, backslashes.
+func memberBase(name string) string {
+	name = strings.TrimRight(name, "/\\")
+	if i := strings.LastIndexAny(name, "/\\"); i >= 0 {
+		return name[i+1:]
+	}
+	return name
+}
+
+// listMembers describes the members of an archive for an error message.
+func listMembers(files []*zip.File) string {
+	const max = 20
+	var names []string
+	for _, f := range files {
+		if !isDir(f) {
+			names = append(names, fmt.Sprintf("%s (%d bytes)", f.Name, f.UncompressedSize64))
+		}
+	}
+	if len(names) == 0 {
+		return "no files"
+	}
+	more := ""
+	if len(names) > max {
+		more = fmt.Sprintf(" and %d more", len(names)-max)
+		names = names[:max]
+	}
+	return strings.Join(names, ", ") + more
+}
+
+// newFile returns a File reading r; label names the source in read errors.
+func newFile(name, archive string, size int64, r io.Reader, label string, closers ...func() error) *File {
+	h := sha256.New()
+	return &File{
+		Name:    name,
+		Archive: archive,
+		Size:    size,
+		Reader:  &hashReader{r: r, h: h, label: label},
+		hash:    h,
+		closers: closers,
+	}
+}
+
+// hashReader feeds every byte it returns into h and names the source in
+// read errors.
+type hashReader struct {
+	r     io.Reader
+	h     hash.Hash
+	label string
+}
+
+func (hr *hashReader) Read(p []byte) (int, error) {
+	n, err := hr.r.Read(p)
+	hr.h.Write(p[:n])
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("read %s: %w", hr.label, err)
+	}
+	return n, err
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
