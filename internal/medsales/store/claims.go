@@ -69,6 +69,7 @@ func (s *Store) LoadNUCC(ctx context.Context, in LoadInput) (LoadResult, error) 
 	defer rep.Abort()
 	w := rep.Writer(nuccTable().Name)
 	tally := NewTally(in)
+	row := make([]any, 0, len(nuccTable().Columns)) // reused: Write copies the values
 	var t medsales.Taxonomy
 	for r.Next() {
 		tally.Row()
@@ -76,9 +77,10 @@ func (s *Store) LoadNUCC(ctx context.Context, in LoadInput) (LoadResult, error) 
 			tally.Reject(r.Line(), err.Error())
 			continue
 		}
-		if err := w.Write(t.Code, nullString(t.Grouping), nullString(t.Classification),
+		row = append(row[:0], t.Code, nullString(t.Grouping), nullString(t.Classification),
 			nullString(t.Specialization), nullString(t.Definition), nullString(t.Notes),
-			nullString(t.DisplayName), nullString(t.Section)); err != nil {
+			nullString(t.DisplayName), nullString(t.Section))
+		if err := w.Write(row...); err != nil {
 			return LoadResult{}, fmt.Errorf("%s: line %d: %w", in.File, r.Line(), err)
 		}
 		tally.Loaded++
@@ -112,6 +114,7 @@ func (s *Store) LoadPartB(ctx context.Context, in LoadInput) (LoadResult, error)
 	w := rep.Writer(table.Name)
 	tally := NewTally(in)
 	y := int64(year)
+	row := make([]any, 0, len(table.Columns)) // reused: Write copies the values
 	var l medsales.ServiceLine
 	for r.Next() {
 		tally.Row()
@@ -123,10 +126,11 @@ func (s *Store) LoadPartB(ctx context.Context, in LoadInput) (LoadResult, error)
 		if l.DrugIndicator {
 			drug = "Y"
 		}
-		if err := w.Write(l.NPI, l.HCPCSCode, nullString(l.HCPCSDescription), drug, l.PlaceOfService,
+		row = append(row[:0], l.NPI, l.HCPCSCode, nullString(l.HCPCSDescription), drug, l.PlaceOfService,
 			nullInt(l.TotalBeneficiaries), l.Services, l.BeneficiaryDayServices,
 			nullString(l.AvgSubmittedCharge), nullString(l.AvgAllowedAmount),
-			nullString(l.AvgPaymentAmount), nullString(l.AvgStandardizedAmount), y); err != nil {
+			nullString(l.AvgPaymentAmount), nullString(l.AvgStandardizedAmount), y)
+		if err := w.Write(row...); err != nil {
 			return LoadResult{}, fmt.Errorf("%s: line %d: %w", in.File, r.Line(), err)
 		}
 		tally.Loaded++
@@ -160,6 +164,7 @@ func (s *Store) LoadPartD(ctx context.Context, in LoadInput) (LoadResult, error)
 	w := rep.Writer(table.Name)
 	tally := NewTally(in)
 	y := int64(year)
+	row := make([]any, 0, len(table.Columns)) // reused: Write copies the values
 	var l medsales.DrugLine
 	for r.Next() {
 		tally.Row()
@@ -167,11 +172,12 @@ func (s *Store) LoadPartD(ctx context.Context, in LoadInput) (LoadResult, error)
 			tally.Reject(r.Line(), err.Error())
 			continue
 		}
-		if err := w.Write(l.NPI, nullString(l.BrandName), nullString(l.GenericName), l.TotalClaims,
+		row = append(row[:0], l.NPI, nullString(l.BrandName), nullString(l.GenericName), l.TotalClaims,
 			l.Total30DayFills, l.TotalDaySupply, l.TotalDrugCost, nullInt(l.TotalBeneficiaries),
 			nullString(l.GE65SuppressionFlag), nullInt(l.GE65TotalClaims), nullDecimal(l.GE65Total30DayFills),
 			nullDecimal(l.GE65TotalDrugCost), nullInt(l.GE65TotalDaySupply),
-			nullString(l.GE65BeneSuppressionFlag), nullInt(l.GE65TotalBeneficiaries), y); err != nil {
+			nullString(l.GE65BeneSuppressionFlag), nullInt(l.GE65TotalBeneficiaries), y)
+		if err := w.Write(row...); err != nil {
 			return LoadResult{}, fmt.Errorf("%s: line %d: %w", in.File, r.Line(), err)
 		}
 		tally.Loaded++
@@ -229,6 +235,7 @@ func (s *Store) LoadOpenPayments(ctx context.Context, in LoadInput) (LoadResult,
 	defer rep.Abort()
 	w := rep.Writer(table.Name)
 	y := int64(year)
+	row := make([]any, 0, len(table.Columns)) // reused: Write copies the values
 	for pending || r.Next() {
 		if !pending {
 			tally.Row()
@@ -250,10 +257,11 @@ func (s *Store) LoadOpenPayments(ctx context.Context, in LoadInput) (LoadResult,
 			}
 			products = string(b)
 		}
-		if err := w.Write(p.RecordID, nullString(p.NPI), nullString(p.RecipientProfileID),
+		row = append(row[:0], p.RecordID, nullString(p.NPI), nullString(p.RecipientProfileID),
 			nullString(p.ManufacturerID), nullString(p.ManufacturerName), p.Amount, p.Date,
 			p.NumberOfPayments, nullString(p.Form), nullString(p.Nature), products, y,
-			nullString(p.ChangeType)); err != nil {
+			nullString(p.ChangeType))
+		if err := w.Write(row...); err != nil {
 			return LoadResult{}, fmt.Errorf("%s: line %d: %w", in.File, r.Line(), err)
 		}
 		tally.Loaded++
@@ -294,9 +302,12 @@ func finish(ctx context.Context, in LoadInput, readErr error, tally *Tally, rep 
 	return res, nil
 }
 
-// fullOnly refuses a load mode other than full: the claims datasets are
-// published whole, never as increments.
+// fullOnly refuses an input without a reader and a load mode other than
+// full: the claims datasets are published whole, never as increments.
 func fullOnly(in LoadInput) error {
+	if in.Reader == nil {
+		return fmt.Errorf("%s: no input to read", in.File)
+	}
 	mode, err := in.mode()
 	if err != nil {
 		return errs.Invalid("mode", "%v", err)
