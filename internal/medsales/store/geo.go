@@ -1,0 +1,82 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/medplatform/medplatform/internal/medsales/dataset"
+	"github.com/medplatform/medplatform/internal/medsales/geo"
+)
+
+func zctaTable() Table {
+	return Table{Name: "zcta_centroids", Columns: []string{"zip", "lat", "lon"}}
+}
+
+// LoadZCTA replaces the ZIP centroids with a Census gazetteer ZCTA file
+// (20xx_Gaz_zcta_national.txt, tab-separated). Once loaded, Centroids
+// returns them instead of the table embedded in the binary, so a newer
+// gazetteer takes effect without a new release. See LoadNUCC for rejects,
+// the reject threshold and the swap; like every full load it refuses a
+// file without the GEOID, INTPTLAT and INTPTLONG columns before writing
+// anything.
+func (s *Store) LoadZCTA(ctx context.Context, in LoadInput) (LoadResult, error) {
+	if err := fullOnly(in); err != nil {
+		return LoadResult{}, err
+	}
+	r, err := dataset.NewZCTAReader(in.Reader, in.File)
+	if err != nil {
+		return LoadResult{}, wrongFile(err)
+	}
+	table := zctaTable()
+	rep, err := s.beginLoad(ctx, []Table{table}, ReplaceOptions{})
+	if err != nil {
+		return LoadResult{}, err
+	}
+	defer rep.Abort()
+	w := rep.Writer(table.Name)
+	tally := NewTally(in)
+	var c geo.Centroid
+	for r.Next() {
+		tally.Row()
+		if err := r.Centroid(&c); err != nil {
+			tally.Reject(r.Line(), err.Error())
+			continue
+		}
+		if err := w.Write(c.ZIP, c.Lat, c.Lon); err != nil {
+			return LoadResult{}, fmt.Errorf("%s: line %d: %w", in.File, r.Line(), err)
+		}
+		tally.Loaded++
+	}
+	return finish(ctx, in, r.Err(), tally, rep, 0)
+}
+
+// Centroids returns the ZIP centroids to place providers with: the loaded
+// gazetteer when zcta_centroids has rows, else the table embedded in the
+// binary (geo.EmbeddedCentroids). Callers keep the result for a whole
+// load.
+func (s *Store) Centroids(ctx context.Context) (*geo.Centroids, error) {
+	rows, err := s.db.SQL.QueryContext(ctx, "SELECT zip, lat, lon FROM zcta_centroids")
+	if err != nil {
+		return nil, fmt.Errorf("read ZIP centroids: %w", err)
+	}
+	defer rows.Close()
+	var list []geo.Centroid
+	for rows.Next() {
+		var c geo.Centroid
+		if err := rows.Scan(&c.ZIP, &c.Lat, &c.Lon); err != nil {
+			return nil, fmt.Errorf("read ZIP centroids: %w", err)
+		}
+		list = append(list, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read ZIP centroids: %w", err)
+	}
+	if len(list) == 0 {
+		return geo.EmbeddedCentroids()
+	}
+	c, err := geo.NewCentroids(list)
+	if err != nil {
+		return nil, fmt.Errorf("read ZIP centroids: %w", err)
+	}
+	return c, nil
+}
