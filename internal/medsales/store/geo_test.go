@@ -152,4 +152,3 @@ func TestLoadZCTARefuses(t *testing.T) {
 		}
 	})
 }
-
