@@ -181,10 +181,14 @@ func isZip(head []byte, name string) bool {
 // size is size. display names the source in errors; archive is its base name.
 func openZip(r io.ReaderAt, size int64, display, archive string, opts Options) (*File, error) {
 	zr, err := zip.NewReader(r, size)
-	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
+	switch {
+	case errors.Is(err, zip.ErrInsecurePath):
 		// Insecure member paths are harmless here: nothing is written
 		// to disk.
-		return nil, fmt.Errorf("source %s: %w", display, err)
+	case errors.Is(err, zip.ErrFormat):
+		return nil, fmt.Errorf("source %s: %w (truncated, or not a zip archive)", display, err)
+	case err != nil:
+		return nil, namingSource(display, err)
 	}
 	m, err := pickMember(zr.File, opts)
 	if err != nil {
@@ -196,7 +200,7 @@ func openZip(r io.ReaderAt, size int64, display, archive string, opts Options) (
 			return nil, fmt.Errorf("source %s: member %s: compression method %d (%s): %w",
 				display, m.Name, m.Method, methodName(m.Method), err)
 		}
-		return nil, fmt.Errorf("source %s: member %s: %w", display, m.Name, err)
+		return nil, fmt.Errorf("member %s: %w", m.Name, namingSource(display, err))
 	}
 	size64 := int64(m.UncompressedSize64)
 	if m.UncompressedSize64 > 1<<62 {
@@ -333,9 +337,22 @@ func (hr *hashReader) Read(p []byte) (int, error) {
 	n, err := hr.r.Read(p)
 	hr.h.Write(p[:n])
 	if err != nil && err != io.EOF {
-		err = fmt.Errorf("read %s: %w", hr.label, err)
+		if strings.Contains(err.Error(), hr.label) {
+			err = fmt.Errorf("read: %w", err)
+		} else {
+			err = fmt.Errorf("read %s: %w", hr.label, err)
+		}
 	}
 	return n, err
+}
+
+// namingSource returns err prefixed with the source, unless it names it
+// already.
+func namingSource(display string, err error) error {
+	if strings.HasPrefix(err.Error(), "source "+display+":") {
+		return err
+	}
+	return fmt.Errorf("source %s: %w", display, err)
 }
 
 func hasPrefixFold(s, prefix string) bool {

@@ -1,0 +1,95 @@
+package source_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/medsales/source"
+)
+
+func TestReleaseDate(t *testing.T) {
+	tests := []struct {
+		name string
+		want string // YYYY-MM-DD, "" = no date
+	}{
+		{"npidata_pfile_20050523-20260810.csv", "2026-08-10"},
+		{"npidata_pfile_20050523-20260810_fileheader.csv", "2026-08-10"},
+		{"pl_pfile_20050523-20260810.csv", "2026-08-10"},
+		{"othername_pfile_20050523-20260810.csv", "2026-08-10"},
+		{"endpoint_pfile_20050523-20260810.csv", "2026-08-10"},
+		{"NPPES_Data_Dissemination_August_2026_V2.zip", "2026-08-01"},
+		{"NPPES_Data_Dissemination_March_2026_V2.zip", "2026-03-01"},
+		{"nppes_data_dissemination_december_2025.zip", "2025-12-01"},
+		{"NPPES_Data_Dissemination_080426_081026_Weekly_V2.zip", "2026-08-10"},
+		{"npidata_pfile_20260804-20260810.csv", "2026-08-10"},
+		{"NPPES_Deactivated_NPI_Report_081126_V2.zip", "2026-08-11"},
+		{"OP_DTL_GNRL_PGYR2024_P01232026.csv", "2026-01-23"},
+		{"MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv", ""},
+		{"MUP_PHY_R26_P05_V10_D24_Prov_Svc.csv", ""},
+		{"nucc_taxonomy_251.csv", ""},
+		{"2024_Gaz_zcta_national.txt", ""},
+		{"npidata_pfile_20050523-20261340.csv", ""}, // month 13: not a date
+		{"", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := source.ReleaseDate(tt.name)
+			if tt.want == "" {
+				if ok {
+					t.Fatalf("ReleaseDate(%q) = %v, true; want false", tt.name, got)
+				}
+				return
+			}
+			want, err := time.Parse(time.DateOnly, tt.want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok || !got.Equal(want) || got.Location() != time.UTC {
+				t.Fatalf("ReleaseDate(%q) = %v, %v; want %v UTC", tt.name, got, ok, want)
+			}
+		})
+	}
+}
+
+func TestIsWeekly(t *testing.T) {
+	tests := []struct {
+		name string
+		want bool
+	}{
+		{"NPPES_Data_Dissemination_080426_081026_Weekly_V2.zip", true},
+		{"nppes_data_dissemination_080426_081026_weekly_v2.zip", true},
+		{"npidata_pfile_20260804-20260810_WEEKLY.csv", true},
+		{"NPPES_Data_Dissemination_August_2026_V2.zip", false},
+		{"npidata_pfile_20050523-20260810.csv", false},
+		{"Weekly.csv", false},
+	}
+	for _, tt := range tests {
+		if got := source.IsWeekly(tt.name); got != tt.want {
+			t.Errorf("IsWeekly(%q) = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestDataYear(t *testing.T) {
+	tests := []struct {
+		name string
+		want int // 0 = none
+	}{
+		{"MUP_PHY_R26_P05_V10_D24_Prov_Svc.csv", 2024},
+		{"MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv", 2024},
+		{"MUP_DPR_RY25_P04_V10_DY23_NPIBN.csv", 2023},
+		{"OP_DTL_GNRL_PGYR2024_P01232026.csv", 2024},
+		{"OP_DTL_GNRL_PGYR2023_P06302025.csv", 2023},
+		{"2024_Gaz_zcta_national.txt", 2024},
+		{"2021_Gaz_zcta_national.zip", 2021},
+		{"nucc_taxonomy_251.csv", 0},
+		{"npidata_pfile_20050523-20260810.csv", 0},
+		{"NPPES_Data_Dissemination_August_2026_V2.zip", 0},
+	}
+	for _, tt := range tests {
+		got, ok := source.DataYear(tt.name)
+		if ok != (tt.want != 0) || got != tt.want {
+			t.Errorf("DataYear(%q) = %d, %v; want %d", tt.name, got, ok, tt.want)
+		}
+	}
+}
