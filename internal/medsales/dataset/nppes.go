@@ -431,8 +431,11 @@ func (rec *NPPESRecord) Provider() medsales.Provider {
 }
 
 // ProviderTaxonomies converts the record's taxonomy slots into domain
-// values (without NUCC names).
+// values (without NUCC names); nil when it has none.
 func (rec *NPPESRecord) ProviderTaxonomies() []medsales.ProviderTaxonomy {
+	if len(rec.Taxonomies) == 0 {
+		return nil
+	}
 	out := make([]medsales.ProviderTaxonomy, 0, len(rec.Taxonomies))
 	for _, t := range rec.Taxonomies {
 		out = append(out, medsales.ProviderTaxonomy{Slot: t.Slot, Code: string(t.Code), License: string(t.License),
@@ -442,8 +445,11 @@ func (rec *NPPESRecord) ProviderTaxonomies() []medsales.ProviderTaxonomy {
 }
 
 // OtherIdentifiers converts the record's identifier slots into domain
-// values.
+// values; nil when it has none.
 func (rec *NPPESRecord) OtherIdentifiers() []medsales.OtherIdentifier {
+	if len(rec.Identifiers) == 0 {
+		return nil
+	}
 	out := make([]medsales.OtherIdentifier, 0, len(rec.Identifiers))
 	for _, t := range rec.Identifiers {
 		out = append(out, medsales.OtherIdentifier{Slot: t.Slot, Identifier: string(t.Identifier), TypeCode: string(t.TypeCode),
