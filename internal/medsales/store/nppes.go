@@ -1,0 +1,370 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/medsales"
+	"github.com/medplatform/medplatform/internal/medsales/dataset"
+	"github.com/medplatform/medplatform/internal/medsales/geo"
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+)
+
+// The NPPES tables (migration 00002_providers) and the columns the loaders
+// write, in the order of their RowWriter.Write calls.
+
+var providerColumns = []string{
+	"npi", "entity_type", "replacement_npi", "ein", "org_name",
+	"last_name", "first_name", "middle_name", "name_prefix", "name_suffix", "credential",
+	"other_org_name", "other_org_name_type", "other_last_name", "other_first_name", "other_middle_name",
+	"other_name_prefix", "other_name_suffix", "other_credential", "other_last_name_type",
+	"mail_line1", "mail_line2", "mail_city", "mail_state", "mail_postal_code", "mail_country", "mail_phone", "mail_fax",
+	"practice_line1", "practice_line2", "practice_city", "practice_state", "practice_postal_code", "practice_zip5",
+	"practice_country", "practice_phone", "practice_fax",
+	"enumeration_date", "last_update_date", "deactivation_reason", "deactivation_date", "reactivation_date", "certification_date",
+	"sex", "ao_last_name", "ao_first_name", "ao_middle_name", "ao_title", "ao_phone", "ao_name_prefix", "ao_name_suffix", "ao_credential",
+	"sole_proprietor", "org_subpart", "parent_org_lbn", "parent_org_tin", "primary_taxonomy",
+	"address_key", "practice_lat", "practice_lon", "coord_source",
+}
+
+func providersTable() Table { return Table{Name: "providers", Columns: providerColumns} }
+
+func providerTaxonomiesTable() Table {
+	return Table{Name: "provider_taxonomies", Columns: []string{"npi", "slot", "code", "license", "license_state", "is_primary", "taxonomy_group"}}
+}
+
+func providerIdentifiersTable() Table {
+	return Table{Name: "provider_identifiers", Columns: []string{"npi", "slot", "identifier", "type_code", "state", "issuer"}}
+}
+
+func practiceLocationsTable() Table {
+	return Table{Name: "practice_locations", Columns: []string{
+		"npi", "seq", "line1", "line2", "city", "state", "postal_code", "zip5", "country", "phone", "phone_ext", "fax",
+		"address_key", "lat", "lon", "coord_source",
+	}}
+}
+
+func otherNamesTable() Table {
+	return Table{Name: "provider_other_names", Columns: []string{"npi", "seq", "name", "type_code"}}
+}
+
+func endpointsTable() Table {
+	return Table{Name: "provider_endpoints", Columns: []string{
+		"npi", "seq", "endpoint_type", "endpoint_type_desc", "endpoint", "affiliation", "endpoint_desc", "affiliation_lbn",
+		"use_code", "use_desc", "other_use_desc", "content_type", "content_desc", "other_content_desc",
+		"aff_line1", "aff_line2", "aff_city", "aff_state", "aff_country", "aff_postal_code",
+	}}
+}
+
+// nppesOptions returns the Replace options of an NPPES load mode: a full
+// file replaces the tables, a weekly increment replaces the rows of the
+// NPIs it carries.
+func nppesOptions(in LoadInput) (ReplaceOptions, error) {
+	mode, err := in.mode()
+	if err != nil {
+		return ReplaceOptions{}, errs.Invalid("mode", "%v", err)
+	}
+	if mode == ModeIncrement {
+		return ReplaceOptions{KeyColumn: "npi"}, nil
+	}
+	return ReplaceOptions{}, nil
+}
+
+// LoadNPPES loads an npidata_pfile into providers, provider_taxonomies and
+// provider_identifiers. A full file (monthly) replaces the three tables
+// atomically; an increment (weekly) replaces, in one transaction, the rows
+// of every NPI it carries and leaves the others alone.
+//
+// The header is checked before anything is written (a missing required
+// column fails the load with a message naming the columns and the file).
+// Malformed rows are rejected to in.Rejects; the load fails, leaving the
+// live data unchanged, when they exceed in.MaxRejectRatio or the input is
+// cut off. Practice coordinates come from the geocode cache when the
+// address (its geo.AddressKey) was matched by the Census geocoder, else
+// from in.Centroids by ZIP code.
+func (s *Store) LoadNPPES(ctx context.Context, in LoadInput) (LoadResult, error) {
+	opts, err := nppesOptions(in)
+	if err != nil {
+		return LoadResult{}, err
+	}
+	tally := NewTally(in)
+	rd, err := dataset.NewNPPESReader(in.Reader, in.File, rejectTo(tally))
+	if err != nil {
+		return LoadResult{}, wrongFile(err)
+	}
+	pt, tt, it := providersTable(), providerTaxonomiesTable(), providerIdentifiersTable()
+	rep, err := s.beginLoad(ctx, []Table{pt, tt, it}, opts)
+	if err != nil {
+		return LoadResult{}, err
+	}
+	defer rep.Abort()
+	pw, tw, iw := rep.Writer(pt.Name), rep.Writer(tt.Name), rep.Writer(it.Name)
+	vals := make([]any, len(pt.Columns))
+	tax := make([]any, len(tt.Columns))
+	ids := make([]any, len(it.Columns))
+	coords := coordinator{centroids: in.Centroids}
+	for rd.Next() {
+		tally.Row()
+		rec := rd.Record()
+		providerValues(vals, rec, &coords)
+		if err := pw.Write(vals...); err != nil {
+			return LoadResult{}, fmt.Errorf("%s: line %d: %w", in.File, rd.Line(), err)
+		}
+		for _, t := range rec.Taxonomies {
+			tax[0], tax[1], tax[2], tax[3], tax[4], tax[5], tax[6] = rec.NPI, int64(t.Slot), t.Code, t.License, t.LicenseState, t.Primary, t.Group
+			if err := tw.Write(tax...); err != nil {
+				return LoadResult{}, fmt.Errorf("%s: line %d: %w", in.File, rd.Line(), err)
+			}
+		}
+		for _, x := range rec.Identifiers {
+			ids[0], ids[1], ids[2], ids[3], ids[4], ids[5] = rec.NPI, int64(x.Slot), x.Identifier, x.TypeCode, x.State, x.Issuer
+			if err := iw.Write(ids...); err != nil {
+				return LoadResult{}, fmt.Errorf("%s: line %d: %w", in.File, rd.Line(), err)
+			}
+		}
+		tally.Loaded++
+	}
+	return s.finishNPPES(ctx, in, rd.Err(), tally, rep, func(ctx context.Context) error {
+		return s.applyGeocodes(ctx, rep.StagingTable(pt.Name), "practice_lat", "practice_lon")
+	})
+}
+
+// rejectTo returns the reject callback of a reader: the row counts as read
+// and rejected.
+func rejectTo(t *Tally) func(line int, reason string) {
+	return func(line int, reason string) {
+		t.Row()
+		t.Reject(line, reason)
+	}
+}
+
+// finishNPPES ends an NPPES load: it fails on a read error or too many
+// rejects (the caller's deferred Abort then drops the staging tables and
+// nothing changed), runs staged (on the flushed staging tables) and swaps
+// the rows in with in.Finalize in the same transaction.
+func (s *Store) finishNPPES(ctx context.Context, in LoadInput, readErr error, tally *Tally, rep *Replace, staged func(context.Context) error) (LoadResult, error) {
+	if readErr != nil {
+		return LoadResult{}, readErr
+	}
+	if err := tally.Done(); err != nil {
+		return tally.Result(0), &errs.Error{Code: errs.CodeInvalid, Message: err.Error()}
+	}
+	if err := rep.Flush(ctx); err != nil {
+		return LoadResult{}, fmt.Errorf("%s: %w", in.File, err)
+	}
+	if staged != nil {
+		if err := staged(ctx); err != nil {
+			return LoadResult{}, fmt.Errorf("%s: %w", in.File, err)
+		}
+	}
+	res := tally.Result(0)
+	err := rep.Commit(ctx, func(tx *db.Tx) error {
+		if in.Finalize == nil {
+			return nil
+		}
+		return in.Finalize(tx, res)
+	})
+	if err != nil {
+		return LoadResult{}, fmt.Errorf("%s: %w", in.File, err)
+	}
+	return res, nil
+}
+
+// applyGeocodes replaces ZIP-centroid coordinates of the staged rows with
+// the Census geocoder's, from the geocode cache, where the address key was
+// matched. It does nothing when the cache is empty.
+func (s *Store) applyGeocodes(ctx context.Context, staging, latCol, lonCol string) error {
+	var matched int
+	err := s.db.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM geocode_cache WHERE matched LIMIT 1) AS g`).Scan(&matched)
+	if err != nil {
+		return fmt.Errorf("read geocode cache: %w", err)
+	}
+	if matched == 0 {
+		return nil
+	}
+	q := fmt.Sprintf(`UPDATE %[1]s SET %[2]s = g.lat, %[3]s = g.lon, coord_source = 'census'
+		FROM geocode_cache g
+		WHERE g.address_key = %[1]s.address_key AND g.matched AND g.lat IS NOT NULL AND g.lon IS NOT NULL`, staging, latCol, lonCol)
+	if _, err := s.db.SQL.ExecContext(ctx, q); err != nil {
+		return fmt.Errorf("apply geocode cache: %w", err)
+	}
+	return nil
+}
+
+// coordinator finds the coordinates of practice addresses by ZIP code,
+// remembering the last ZIP (consecutive rows often share it).
+type coordinator struct {
+	centroids Centroids
+	lastZIP   [5]byte
+	lastOK    bool
+	lat, lon  float64
+	hasLast   bool
+}
+
+// locate returns the centroid of zip5 as (lat, lon, "zcta"), or three nils.
+func (c *coordinator) locate(zip5 []byte) (lat, lon, source any) {
+	if c.centroids == nil || len(zip5) != 5 {
+		return nil, nil, nil
+	}
+	if !c.hasLast || string(zip5) != string(c.lastZIP[:]) {
+		copy(c.lastZIP[:], zip5)
+		c.hasLast = true
+		c.lat, c.lon, c.lastOK = c.centroids.Lookup(string(zip5))
+	}
+	if !c.lastOK {
+		return nil, nil, nil
+	}
+	return c.lat, c.lon, medsales.CoordZCTA
+}
+
+// addressKey returns the geo.AddressKey of an address, or nil when it has
+// no street.
+func addressKey(a dataset.NPPESAddress) any {
+	if len(a.Line1) == 0 && len(a.Line2) == 0 {
+		return nil
+	}
+	k := geo.AddressKey(string(a.Line1), string(a.Line2), string(a.City), string(a.State), string(a.PostalCode))
+	if k == "" {
+		return nil
+	}
+	return k
+}
+
+func dateValue(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}
+
+// providerValues fills vals with the providers row of rec, in the order
+// of providerColumns.
+func providerValues(vals []any, rec *dataset.NPPESRecord, coords *coordinator) {
+	var entity any
+	if rec.EntityType != 0 {
+		entity = int64(rec.EntityType)
+	}
+	m, p := rec.Mail, rec.Practice
+	lat, lon, source := coords.locate(rec.PracticeZIP5)
+	copy(vals, []any{
+		rec.NPI, entity, rec.ReplacementNPI, rec.EIN, rec.OrgName,
+		rec.LastName, rec.FirstName, rec.MiddleName, rec.NamePrefix, rec.NameSuffix, rec.Credential,
+		rec.OtherOrgName, rec.OtherOrgNameType, rec.OtherLastName, rec.OtherFirstName, rec.OtherMiddleName,
+		rec.OtherNamePrefix, rec.OtherNameSuffix, rec.OtherCredential, rec.OtherLastNameType,
+		m.Line1, m.Line2, m.City, m.State, m.PostalCode, m.Country, m.Phone, m.Fax,
+		p.Line1, p.Line2, p.City, p.State, p.PostalCode, rec.PracticeZIP5, p.Country, p.Phone, p.Fax,
+		dateValue(rec.EnumerationDate), dateValue(rec.LastUpdateDate), rec.DeactivationReason,
+		dateValue(rec.DeactivationDate), dateValue(rec.ReactivationDate), dateValue(rec.CertificationDate),
+		rec.Sex, rec.AOLastName, rec.AOFirstName, rec.AOMiddleName, rec.AOTitle, rec.AOPhone,
+		rec.AONamePrefix, rec.AONameSuffix, rec.AOCredential,
+		rec.SoleProprietor, rec.OrgSubpart, rec.ParentOrgLBN, rec.ParentOrgTIN, rec.PrimaryTaxonomy,
+		addressKey(p), lat, lon, source,
+	})
+}
+
+// LoadNPPESLocations loads a pl_pfile (secondary practice locations) into
+// practice_locations: a full file replaces the table, an increment the
+// locations of the NPIs it carries. seq is the row's line in the file.
+// Coordinates are found as for LoadNPPES.
+func (s *Store) LoadNPPESLocations(ctx context.Context, in LoadInput) (LoadResult, error) {
+	opts, err := nppesOptions(in)
+	if err != nil {
+		return LoadResult{}, err
+	}
+	tally := NewTally(in)
+	rd, err := dataset.NewLocationReader(in.Reader, in.File, rejectTo(tally))
+	if err != nil {
+		return LoadResult{}, wrongFile(err)
+	}
+	t := practiceLocationsTable()
+	rep, err := s.beginLoad(ctx, []Table{t}, opts)
+	if err != nil {
+		return LoadResult{}, err
+	}
+	defer rep.Abort()
+	w := rep.Writer(t.Name)
+	coords := coordinator{centroids: in.Centroids}
+	for rd.Next() {
+		tally.Row()
+		rec := rd.Record()
+		a := rec.Address
+		lat, lon, source := coords.locate(rec.ZIP5)
+		err := w.Write(rec.NPI, int64(rd.Line()), a.Line1, a.Line2, a.City, a.State, a.PostalCode, rec.ZIP5, a.Country,
+			a.Phone, rec.PhoneExtension, a.Fax, addressKey(a), lat, lon, source)
+		if err != nil {
+			return LoadResult{}, fmt.Errorf("%s: line %d: %w", in.File, rd.Line(), err)
+		}
+		tally.Loaded++
+	}
+	return s.finishNPPES(ctx, in, rd.Err(), tally, rep, func(ctx context.Context) error {
+		return s.applyGeocodes(ctx, rep.StagingTable(t.Name), "lat", "lon")
+	})
+}
+
+// LoadNPPESOtherNames loads an othername_pfile into provider_other_names
+// (full: replace the table; increment: the names of the NPIs it carries).
+func (s *Store) LoadNPPESOtherNames(ctx context.Context, in LoadInput) (LoadResult, error) {
+	opts, err := nppesOptions(in)
+	if err != nil {
+		return LoadResult{}, err
+	}
+	tally := NewTally(in)
+	rd, err := dataset.NewOtherNameReader(in.Reader, in.File, rejectTo(tally))
+	if err != nil {
+		return LoadResult{}, wrongFile(err)
+	}
+	t := otherNamesTable()
+	rep, err := s.beginLoad(ctx, []Table{t}, opts)
+	if err != nil {
+		return LoadResult{}, err
+	}
+	defer rep.Abort()
+	w := rep.Writer(t.Name)
+	for rd.Next() {
+		tally.Row()
+		rec := rd.Record()
+		if err := w.Write(rec.NPI, int64(rd.Line()), rec.Name, rec.TypeCode); err != nil {
+			return LoadResult{}, fmt.Errorf("%s: line %d: %w", in.File, rd.Line(), err)
+		}
+		tally.Loaded++
+	}
+	return s.finishNPPES(ctx, in, rd.Err(), tally, rep, nil)
+}
+
+// LoadNPPESEndpoints loads an endpoint_pfile into provider_endpoints
+// (full: replace the table; increment: the endpoints of the NPIs it
+// carries).
+func (s *Store) LoadNPPESEndpoints(ctx context.Context, in LoadInput) (LoadResult, error) {
+	opts, err := nppesOptions(in)
+	if err != nil {
+		return LoadResult{}, err
+	}
+	tally := NewTally(in)
+	rd, err := dataset.NewEndpointReader(in.Reader, in.File, rejectTo(tally))
+	if err != nil {
+		return LoadResult{}, wrongFile(err)
+	}
+	t := endpointsTable()
+	rep, err := s.beginLoad(ctx, []Table{t}, opts)
+	if err != nil {
+		return LoadResult{}, err
+	}
+	defer rep.Abort()
+	w := rep.Writer(t.Name)
+	vals := make([]any, len(t.Columns))
+	for rd.Next() {
+		tally.Row()
+		rec := rd.Record()
+		vals[0], vals[1] = rec.Fields[0], int64(rd.Line())
+		for i := 1; i < dataset.EndpointFields; i++ {
+			vals[i+1] = rec.Fields[i]
+		}
+		if err := w.Write(vals...); err != nil {
+			return LoadResult{}, fmt.Errorf("%s: line %d: %w", in.File, rd.Line(), err)
+		}
+		tally.Loaded++
+	}
+	return s.finishNPPES(ctx, in, rd.Err(), tally, rep, nil)
+}
