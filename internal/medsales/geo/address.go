@@ -13,18 +13,23 @@ import (
 //	AddressKey("123 N. MAIN ST.", "STE 200", "JACKSONVILLE", "FL", "322044736")
 //	  == "123 N MAIN ST STE 200|JACKSONVILLE|FL|32204"
 //
-// The street is line1 and line2 joined; every part is upper-cased, periods
-// and apostrophes are dropped (P.O. → PO, O'Brien → OBRIEN), other
-// punctuation separates words, and white space is collapsed. In the street,
-// street suffixes, directionals and secondary unit designators are
-// abbreviated as in USPS Publication 28 (STREET → ST, AVENUE → AVE,
-// NORTH → N, SUITE → STE …), "#" after a unit designator is dropped and
-// POST OFFICE BOX / P O BOX become PO BOX. The ZIP code is cut to its five
-// digits. The key is street|city|state|zip; it is "" when the street is
-// empty (nothing to geocode). ParseAddressKey splits it again.
+// Every part is upper-cased; periods and apostrophes are dropped (P.O. →
+// PO, O'Brien → OBRIEN), other punctuation separates words and white space
+// is collapsed. Each address line is standardised as USPS Publication 28
+// does: the street suffix (the last word of the street, or the one before
+// a post-directional) is abbreviated (STREET → ST, AVENUE → AVE), so are a
+// pre-directional before the street name and a post-directional after the
+// suffix (NORTH → N), and secondary unit designators (SUITE → STE, FLOOR →
+// FL; "#" after a designator is dropped). Words inside the street name are
+// kept as written (SILVER HILL RD stays so, as the geocoder knows it).
+// POST OFFICE BOX and P O BOX become PO BOX. The ZIP code is cut to its
+// five digits. The key is street|city|state|zip, the street being line1
+// then line2; it is "" when the street is empty (nothing to geocode).
+// ParseAddressKey splits it again.
 func AddressKey(line1, line2, city, state, zip string) string {
 	var arr [256]byte
-	b := appendStreet(arr[:0], line1, line2)
+	b := appendLine(arr[:0], line1)
+	b = appendLine(b, line2)
 	if len(b) == 0 {
 		return ""
 	}
@@ -136,55 +141,171 @@ func appendWords(b []byte, s string) []byte {
 	}
 }
 
-// appendStreet appends line1 and line2 normalised with USPS abbreviations.
-func appendStreet(b []byte, line1, line2 string) []byte {
+// appendLine appends one address line standardised (see AddressKey),
+// after a space when b already holds words.
+func appendLine(b []byte, s string) []byte {
+	// Split into upper-case words: text back to back in buf, ends in ends.
+	var bufArr [256]byte
+	var endsArr [32]int
+	buf, ends := bufArr[:0], endsArr[:0]
 	var wb [64]byte
-	start := len(b)
-	prevUnit := false  // the previous word is a unit designator
-	pendingPO := false // the previous word is POST or P, which may start PO
-	pendingStart := 0  // where the previous word starts in b
-	for _, s := range [2]string{line1, line2} {
-		for i := 0; ; {
-			w, next, end := nextWord(wb[:0], s, i)
-			if end {
-				break
-			}
-			i = next
-			if len(w) == 1 && w[0] == '#' {
-				if prevUnit {
-					continue // "STE #200" → "STE 200"
-				}
-				prevUnit = true // "#200" → "# 200"
-			} else {
-				prevUnit = false
-			}
-			// POST OFFICE BOX, P O BOX → PO BOX
-			if pendingPO && (string(w) == "OFFICE" && string(b[pendingStart:]) == "POST" || string(w) == "O" && string(b[pendingStart:]) == "P") {
-				b = append(b[:pendingStart], "PO"...)
-				pendingPO = false
-				continue
-			}
-			pendingPO = string(w) == "POST" || string(w) == "P"
-			if abbr, ok := uspsAbbrev[string(w)]; ok {
-				w = append(w[:0], abbr...)
-				prevUnit = unitDesignators[abbr]
-			}
-			if len(b) > start {
-				b = append(b, ' ')
-			}
-			pendingStart = len(b)
-			b = append(b, w...)
+	for i := 0; ; {
+		w, next, end := nextWord(wb[:0], s, i)
+		if end {
+			break
+		}
+		i = next
+		n := len(ends)
+		prev := ""
+		if n > 0 {
+			prev = string(buf[wordStart(ends, n-1):ends[n-1]])
+		}
+		// POST OFFICE, P O → PO
+		if prev == "POST" && string(w) == "OFFICE" || prev == "P" && string(w) == "O" {
+			buf = append(buf[:wordStart(ends, n-1)], "PO"...)
+			ends[n-1] = len(buf)
+			continue
+		}
+		buf = append(buf, w...)
+		ends = append(ends, len(buf))
+	}
+	n := len(ends)
+	if n == 0 {
+		return b
+	}
+	word := func(k int) []byte { return buf[wordStart(ends, k):ends[k]] }
+
+	// The street runs up to the first secondary unit designator.
+	split := n
+	for k := 0; k < n; k++ {
+		if k == 1 {
+			continue // "100 OFFICE PARK DR": a designator right after the number is a street name
+		}
+		std, ok := unitDesignators[string(word(k))]
+		if !ok {
+			continue
+		}
+		if std == "#" || unitWithoutNumber[std] || k+1 < n && unitNumber(word(k+1)) {
+			split = k
+			break
 		}
 	}
-	// A trailing "#" designates nothing.
-	if len(b) > start && b[len(b)-1] == '#' {
-		b = b[:len(b)-1]
-		if len(b) > start && b[len(b)-1] == ' ' {
-			b = b[:len(b)-1]
+	// Street: suffix, post- and pre-directional.
+	suffix, post := -1, -1
+	if last := split - 1; last >= 1 {
+		if _, dir := directionals[string(word(last))]; dir && last >= 2 {
+			post = last
+			if isSuffix(word(last-1)) && last-1 >= 1 {
+				suffix = last - 1
+			}
+		} else if isSuffix(word(last)) {
+			suffix = last
+		}
+	}
+	nameEnd := split
+	switch {
+	case suffix >= 0:
+		nameEnd = suffix
+	case post >= 0:
+		nameEnd = post
+	}
+	pre := -1
+	if p := firstNameWord(buf, ends, split); p >= 0 && p+1 < nameEnd {
+		if _, dir := directionals[string(word(p))]; dir {
+			pre = p
+		}
+	}
+	prevUnit := false
+	for k := 0; k < n; k++ {
+		w := word(k)
+		out := string(w) // converted only for the map lookups below
+		switch {
+		case k == suffix:
+			out = suffixStd(w)
+		case k == pre || k == post:
+			out = directionals[string(w)]
+		case k >= split:
+			if std, ok := unitDesignators[string(w)]; ok {
+				if std == "#" && (prevUnit || k == n-1) {
+					continue // "STE #200" → "STE 200"; a trailing # designates nothing
+				}
+				out = std
+				prevUnit = true
+				if len(b) > 0 {
+					b = append(b, ' ')
+				}
+				b = append(b, out...)
+				continue
+			}
+		}
+		prevUnit = false
+		if len(b) > 0 {
+			b = append(b, ' ')
+		}
+		if k == suffix || k == pre || k == post {
+			b = append(b, out...)
+		} else {
+			b = append(b, w...)
 		}
 	}
 	return b
 }
+
+func wordStart(ends []int, k int) int {
+	if k == 0 {
+		return 0
+	}
+	return ends[k-1]
+}
+
+// firstNameWord returns the first word before end that is not a house
+// number (does not start with a digit), or -1.
+func firstNameWord(buf []byte, ends []int, end int) int {
+	for k := 0; k < end; k++ {
+		if c := buf[wordStart(ends, k)]; c < '0' || c > '9' {
+			return k
+		}
+	}
+	return -1
+}
+
+// unitNumber reports whether w looks like a unit number: it has a digit,
+// or it is one letter.
+func unitNumber(w []byte) bool {
+	if len(w) == 1 {
+		return true
+	}
+	for _, c := range w {
+		if c >= '0' && c <= '9' {
+			return true
+		}
+	}
+	return false
+}
+
+func isSuffix(w []byte) bool {
+	if _, ok := streetSuffixes[string(w)]; ok {
+		return true
+	}
+	return suffixAbbrevs[string(w)]
+}
+
+func suffixStd(w []byte) string {
+	if std, ok := streetSuffixes[string(w)]; ok {
+		return std
+	}
+	return string(w)
+}
+
+// suffixAbbrevs holds the standard suffix abbreviations themselves (ST,
+// AVE …), so that an already abbreviated suffix is recognised.
+var suffixAbbrevs = func() map[string]bool {
+	m := make(map[string]bool, 256)
+	for _, v := range streetSuffixes {
+		m[v] = true
+	}
+	return m
+}()
 
 // appendZIP appends the five-digit ZIP of zip, or zip normalised when it
 // is not a US ZIP code (a foreign postal code).
@@ -207,24 +328,16 @@ func appendZIP(b []byte, zip string) []byte {
 	}
 }
 
-// unitDesignators are the USPS Publication 28 (appendix C2) secondary unit
-// designator abbreviations.
-var unitDesignators = map[string]bool{
-	"APT": true, "BSMT": true, "BLDG": true, "DEPT": true, "FL": true,
-	"FRNT": true, "HNGR": true, "KEY": true, "LBBY": true, "LOT": true,
-	"LOWR": true, "OFC": true, "PH": true, "PIER": true, "REAR": true,
-	"RM": true, "SIDE": true, "SLIP": true, "SPC": true, "STOP": true,
-	"STE": true, "TRLR": true, "UNIT": true, "UPPR": true, "#": true,
-}
-
-// uspsAbbrev maps words to their USPS Publication 28 abbreviations: street
-// suffixes (appendix C1, primary names and common variants), directionals
-// and secondary unit designators (appendix C2).
-var uspsAbbrev = map[string]string{
-	// Directionals.
+// directionals maps directions to their USPS Publication 28 abbreviations.
+var directionals = map[string]string{
 	"NORTH": "N", "SOUTH": "S", "EAST": "E", "WEST": "W",
 	"NORTHEAST": "NE", "NORTHWEST": "NW", "SOUTHEAST": "SE", "SOUTHWEST": "SW",
-	// Secondary unit designators.
+	"N": "N", "S": "S", "E": "E", "W": "W", "NE": "NE", "NW": "NW", "SE": "SE", "SW": "SW",
+}
+
+// unitDesignators maps secondary unit designators (USPS Publication 28,
+// appendix C2, and common variants) to their abbreviations.
+var unitDesignators = map[string]string{
 	"APARTMENT": "APT", "BASEMENT": "BSMT", "BUILDING": "BLDG", "BLD": "BLDG",
 	"DEPARTMENT": "DEPT", "FLOOR": "FL", "FLR": "FL", "FRONT": "FRNT",
 	"HANGAR": "HNGR", "LOBBY": "LBBY", "LOWER": "LOWR", "OFFICE": "OFC",
@@ -235,7 +348,19 @@ var uspsAbbrev = map[string]string{
 	"STOP": "STOP", "DEPT": "DEPT", "OFC": "OFC", "PH": "PH", "SPC": "SPC",
 	"BSMT": "BSMT", "FRNT": "FRNT", "HNGR": "HNGR", "LBBY": "LBBY",
 	"LOWR": "LOWR", "UPPR": "UPPR", "TRLR": "TRLR",
-	// Street suffixes.
+	"#": "#",
+}
+
+// unitWithoutNumber are the designators that need no unit number after
+// them (BSMT, REAR …).
+var unitWithoutNumber = map[string]bool{
+	"BSMT": true, "FRNT": true, "LBBY": true, "LOWR": true, "OFC": true,
+	"PH": true, "REAR": true, "SIDE": true, "UPPR": true,
+}
+
+// streetSuffixes maps street suffixes (USPS Publication 28, appendix C1:
+// primary names and common variants) to their standard abbreviations.
+var streetSuffixes = map[string]string{
 	"ALLEE": "ALY", "ALLEY": "ALY", "ALLY": "ALY",
 	"ANEX": "ANX", "ANNEX": "ANX", "ANNX": "ANX",
 	"ARCADE": "ARC",

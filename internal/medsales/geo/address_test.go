@@ -25,29 +25,70 @@ func TestAddressKey(t *testing.T) {
 			want: "123 N MAIN ST STE 200|JACKSONVILLE|FL|32204",
 		},
 		{
-			name: "avenue, boulevard, directional words",
+			name: "pre-directional before a name, suffix",
 			in: []addr{
-				{"4500 Southwest Avenue", "", "Miami", "FL", "33155"},
-				{"4500 SW AVE", "", "MIAMI", "FL", "331551234"},
-				{"4500 Southwest Av.", "", "Miami", "Fl.", "33155-1234"},
+				{"4500 Southwest 8th Street", "", "Miami", "FL", "33155"},
+				{"4500 SW 8TH ST", "", "MIAMI", "FL", "331551234"},
+				{"4500 S.W. 8th Str.", "", "Miami", "Fl.", "33155-1234"},
 			},
-			want: "4500 SW AVE|MIAMI|FL|33155",
+			want: "4500 SW 8TH ST|MIAMI|FL|33155",
 		},
 		{
-			name: "several suffixes and units",
+			name: "post-directional after the suffix",
+			in: []addr{
+				{"123 Main Street North", "", "Fargo", "ND", "58102"},
+				{"123 MAIN ST N", "", "FARGO", "ND", "58102"},
+			},
+			want: "123 MAIN ST N|FARGO|ND|58102",
+		},
+		{
+			name: "words of the street name are kept",
+			in: []addr{
+				{"4600 Silver Hill Road", "", "Washington", "DC", "20233"},
+				{"4600 SILVER HILL RD", "", "WASHINGTON", "DC", "20233"},
+			},
+			want: "4600 SILVER HILL RD|WASHINGTON|DC|20233",
+		},
+		{
+			name: "a direction that is the street name",
+			in: []addr{
+				{"12 North Street", "", "Boston", "MA", "02114"},
+				{"12 NORTH ST", "", "BOSTON", "MA", "02114"},
+			},
+			want: "12 NORTH ST|BOSTON|MA|02114",
+		},
+		{
+			name: "a designator word right after the number is a name",
+			in: []addr{
+				{"100 Office Park Drive", "Suite 5", "Birmingham", "AL", "35233"},
+				{"100 OFFICE PARK DR STE 5", "", "BIRMINGHAM", "AL", "35233"},
+			},
+			want: "100 OFFICE PARK DR STE 5|BIRMINGHAM|AL|35233",
+		},
+		{
+			name: "several units",
 			in: []addr{
 				{"1 Medical Center Boulevard", "Building 3, Floor 2, Room 210", "Winston-Salem", "NC", "27157"},
-				{"1 MEDICAL CTR BLVD", "BLDG 3 FL 2 RM 210", "WINSTON SALEM", "NC", "27157"},
+				{"1 MEDICAL CENTER BLVD", "BLDG 3 FL 2 RM 210", "WINSTON SALEM", "NC", "27157"},
+				{"1 Medical Center Blvd Bldg 3 Fl 2 Rm 210", "", "Winston Salem", "NC", "27157"},
 			},
-			want: "1 MEDICAL CTR BLVD BLDG 3 FL 2 RM 210|WINSTON SALEM|NC|27157",
+			want: "1 MEDICAL CENTER BLVD BLDG 3 FL 2 RM 210|WINSTON SALEM|NC|27157",
 		},
 		{
-			name: "parkway, highway, apartment",
+			name: "suffix, apartment",
 			in: []addr{
 				{"77 Parkway Drive", "Apartment 4B", "Austin", "TX", "78701"},
-				{"77 PKWY DR", "APT #4B", "AUSTIN", "TX", "78701"},
+				{"77 PARKWAY DR", "APT #4B", "AUSTIN", "TX", "78701"},
 			},
-			want: "77 PKWY DR APT 4B|AUSTIN|TX|78701",
+			want: "77 PARKWAY DR APT 4B|AUSTIN|TX|78701",
+		},
+		{
+			name: "unit line first",
+			in: []addr{
+				{"Suite 300", "", "Denver", "CO", "80218"},
+				{"STE 300", "", "DENVER", "CO", "80218"},
+			},
+			want: "STE 300|DENVER|CO|80218",
 		},
 		{
 			name: "post office box",
@@ -133,7 +174,7 @@ func TestAddressKeyDistinguishesAddresses(t *testing.T) {
 func TestParseAddressKey(t *testing.T) {
 	k := geo.AddressKey("1 Medical Center Blvd", "Suite 5", "Winston Salem", "NC", "271571234")
 	a, ok := geo.ParseAddressKey(k)
-	want := geo.Address{Street: "1 MEDICAL CTR BLVD STE 5", City: "WINSTON SALEM", State: "NC", ZIP: "27157"}
+	want := geo.Address{Street: "1 MEDICAL CENTER BLVD STE 5", City: "WINSTON SALEM", State: "NC", ZIP: "27157"}
 	if !ok || a != want {
 		t.Errorf("ParseAddressKey(%q) = %+v, %v; want %+v", k, a, ok, want)
 	}
