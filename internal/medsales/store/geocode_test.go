@@ -125,7 +125,7 @@ func TestGeocodeProviders(t *testing.T) {
 			testProvider{npi: "1000000012", line1: "4600 SILVER HILL RD", city: "WASHINGTON", state: "DC", zip: "20233"}, // same address
 			testProvider{npi: "1000000020", line1: "9 Nowhere Lane", city: "Jacksonville", state: "FL", zip: "322044736"},
 			testProvider{npi: "1000000038", line1: "1 Tie Street", city: "Springfield", state: "IL", zip: "62701"},
-			testProvider{npi: "1000000046", line1: "", city: "Boise", state: "ID", zip: "83702"},                           // no street: nothing to geocode
+			testProvider{npi: "1000000046", line1: "", city: "Boise", state: "ID", zip: "83702"},                             // no street: nothing to geocode
 			testProvider{npi: "1000000053", line1: "X", city: "Boise", state: "ID", zip: "83702", key: "not an address key"}, // foreign key format
 		)
 		before := providerCoords(t, s, "1000000020")
