@@ -399,6 +399,7 @@ func TestLargeMemberConstantMemory(t *testing.T) {
 			if f.Size != size || f.SHA256() != zeros {
 				t.Errorf("Size %d, SHA256 %s; want %d, %s", f.Size, f.SHA256(), size, zeros)
 			}
+			t.Logf("allocated %d bytes reading %d", alloc, n)
 			if limit := uint64(size / 8); alloc > limit {
 				t.Errorf("reading allocated %d bytes for a %d-byte member, want at most %d", alloc, size, limit)
 			}

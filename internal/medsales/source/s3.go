@@ -63,27 +63,21 @@ func openS3(ctx context.Context, src string, opts Options) (*File, error) {
 	if s.client != nil {
 		return s.open(ctx, opts)
 	}
-	// A client of our own: its idle connections go with the File.
-	hc := newHTTPClient()
-	c, err := NewS3Client(ctx, opts.S3Endpoint, config.WithHTTPClient(hc))
+	// The SDK's own HTTP client, which honours AWS_CA_BUNDLE and the
+	// other SDK settings; a stalled body is caught by the watchdog.
+	c, err := NewS3Client(ctx, opts.S3Endpoint)
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", s.display, err)
 	}
 	s.client = c
-	f, err := s.open(ctx, opts)
-	if err != nil {
-		hc.CloseIdleConnections()
-		return nil, err
-	}
-	f.closeLast(func() error { hc.CloseIdleConnections(); return nil })
-	return f, nil
+	return s.open(ctx, opts)
 }
 
 func (s *s3Source) open(ctx context.Context, opts Options) (*File, error) {
 	name := path.Base(s.key)
 
 	w := newWatchdog(ctx, stallTimeout)
-	out, err := s.client.GetObject(w.ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &s.key})
+	out, err := s.client.GetObject(w.ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &s.key}, quiet)
 	if err != nil {
 		w.stop()
 		return nil, s.error(err)
@@ -124,6 +118,12 @@ func (s *s3Source) open(ctx context.Context, opts Options) (*File, error) {
 	}
 }
 
+// quiet stops the SDK from logging, for every ranged GetObject, that the
+// response carries no checksum to validate: S3 sends none for ranges.
+func quiet(o *s3.Options) {
+	o.DisableLogOutputChecksumValidationSkipped = true
+}
+
 // fetch implements fetchFunc with a ranged GetObject.
 func (s *s3Source) fetch(ctx context.Context, off, end int64) (io.ReadCloser, error) {
 	in := &s3.GetObjectInput{
@@ -134,7 +134,7 @@ func (s *s3Source) fetch(ctx context.Context, off, end int64) (io.ReadCloser, er
 	if s.etag != "" {
 		in.IfMatch = &s.etag
 	}
-	out, err := s.client.GetObject(ctx, in)
+	out, err := s.client.GetObject(ctx, in, quiet)
 	if err != nil {
 		return nil, s.error(err)
 	}

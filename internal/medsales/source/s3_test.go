@@ -1,0 +1,253 @@
+package source_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/medplatform/medplatform/internal/medsales/source"
+)
+
+// s3Request is one request the S3 server answered.
+type s3Request struct {
+	method, path, rng string
+	accessKey         string // from the SigV4 Authorization header
+}
+
+// s3Server is gofakes3, in process, behind a recorder. Requests for the
+// bucket "private" are refused with S3's AccessDenied, which gofakes3 does
+// not produce by itself.
+type s3Server struct {
+	ts      *httptest.Server
+	backend *s3mem.Backend
+
+	mu   sync.Mutex
+	reqs []s3Request
+}
+
+func newS3Server(t *testing.T) *s3Server {
+	t.Helper()
+	s := &s3Server{backend: s3mem.New()}
+	fake := gofakes3.New(s.backend).Server()
+	s.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req := s3Request{method: r.Method, path: r.URL.Path, rng: r.Header.Get("Range")}
+		if _, cred, ok := strings.Cut(r.Header.Get("Authorization"), "Credential="); ok {
+			req.accessKey, _, _ = strings.Cut(cred, "/")
+		}
+		s.mu.Lock()
+		s.reqs = append(s.reqs, req)
+		s.mu.Unlock()
+		if strings.HasPrefix(r.URL.Path, "/private/") {
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusForbidden)
+			w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?>` +
+				`<Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>R1</RequestId><HostId>H1</HostId></Error>`))
+			return
+		}
+		fake.ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.ts.Close)
+	return s
+}
+
+func (s *s3Server) put(t *testing.T, bucket, key string, data []byte) {
+	t.Helper()
+	if err := s.backend.CreateBucket(bucket); err != nil && !gofakes3.HasErrorCode(err, gofakes3.ErrBucketAlreadyExists) {
+		t.Fatal(err)
+	}
+	if _, err := s.backend.PutObject(bucket, key, map[string]string{}, bytes.NewReader(data), int64(len(data)), nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *s3Server) requests() []s3Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]s3Request(nil), s.reqs...)
+}
+
+// isolateAWS clears the AWS configuration this process may have, so that
+// only what a test sets is used and nothing reaches for instance metadata.
+func isolateAWS(t *testing.T) {
+	dir := t.TempDir()
+	for _, k := range []string{
+		"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
+		"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
+		"AWS_DEFAULT_REGION", "AWS_MAX_ATTEMPTS", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+	} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_REGION", "us-east-1")
+}
+
+func TestOpenS3(t *testing.T) {
+	csv := csvRows(2000)
+	nppes := buildZip(t, readme, fileheader, pfile, plpfile)
+	bigMember := member{name: "MUP_PHY_R26_P05_V10_D24_Prov_Svc.csv", data: randomBytes(5<<20+123, 3), store: true}
+	big := buildZip(t, bigMember)
+	tests := []struct {
+		name string
+		// setup sets the environment and returns the options, given the
+		// server's URL.
+		setup     func(t *testing.T, endpoint string) source.Options
+		key       string
+		want      member
+		archive   string
+		accessKey string
+		minRanged int // at least this many Range requests
+	}{
+		{
+			name: "plain object, client with static credentials in Options",
+			setup: func(t *testing.T, endpoint string) source.Options {
+				c, err := source.NewS3Client(context.Background(), endpoint,
+					config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDOPTIONS", "secret-options", "")))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return source.Options{S3: c}
+			},
+			key: "cms/MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv", want: member{name: "MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv", data: csv},
+			accessKey: "AKIDOPTIONS",
+		},
+		{
+			name: "zip object, endpoint in Options, credentials from the environment",
+			setup: func(t *testing.T, endpoint string) source.Options {
+				t.Setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
+				t.Setenv("AWS_SECRET_ACCESS_KEY", "secret-env")
+				return source.Options{S3Endpoint: endpoint, Pattern: nppesPattern}
+			},
+			key: "nppes/NPPES_Data_Dissemination_August_2026_V2.zip", want: pfile,
+			archive: "NPPES_Data_Dissemination_August_2026_V2.zip", accessKey: "AKIDENV", minRanged: 2,
+		},
+		{
+			name: "zip object, endpoint from AWS_ENDPOINT_URL_S3",
+			setup: func(t *testing.T, endpoint string) source.Options {
+				t.Setenv("AWS_ACCESS_KEY_ID", "AKIDENV2")
+				t.Setenv("AWS_SECRET_ACCESS_KEY", "secret-env")
+				t.Setenv("AWS_ENDPOINT_URL_S3", endpoint)
+				return source.Options{Member: plpfile.name}
+			},
+			key: "nppes/NPPES_Data_Dissemination_August_2026_V2.zip", want: plpfile,
+			archive: "NPPES_Data_Dissemination_August_2026_V2.zip", accessKey: "AKIDENV2", minRanged: 2,
+		},
+		{
+			name: "zip object larger than one window",
+			setup: func(t *testing.T, endpoint string) source.Options {
+				t.Setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
+				t.Setenv("AWS_SECRET_ACCESS_KEY", "secret-env")
+				return source.Options{S3Endpoint: endpoint}
+			},
+			key: "cms/MUP_PHY_R26_P05_V10_D24_Prov_Svc.zip", want: bigMember,
+			archive: "MUP_PHY_R26_P05_V10_D24_Prov_Svc.zip", accessKey: "AKIDENV", minRanged: 4,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			isolateAWS(t)
+			srv := newS3Server(t)
+			srv.put(t, "medsales-raw", "cms/MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv", csv)
+			srv.put(t, "medsales-raw", "nppes/NPPES_Data_Dissemination_August_2026_V2.zip", nppes)
+			srv.put(t, "medsales-raw", "cms/MUP_PHY_R26_P05_V10_D24_Prov_Svc.zip", big)
+			opts := tt.setup(t, srv.ts.URL)
+
+			f, err := source.Open(context.Background(), "s3://medsales-raw/"+tt.key, opts)
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer f.Close()
+			checkFile(t, f, tt.want.name, tt.archive, int64(len(tt.want.data)), tt.want.data)
+			if err := f.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+
+			reqs := srv.requests()
+			ranged := 0
+			for i, r := range reqs {
+				if r.method != http.MethodGet || r.path != "/medsales-raw/"+tt.key {
+					t.Errorf("request %d: %s %s; want a path-style GET of /medsales-raw/%s", i, r.method, r.path, tt.key)
+				}
+				if r.accessKey != tt.accessKey {
+					t.Errorf("request %d signed with access key %q, want %q", i, r.accessKey, tt.accessKey)
+				}
+				if r.rng != "" {
+					ranged++
+				}
+			}
+			if ranged < tt.minRanged {
+				t.Errorf("%d Range requests, want at least %d: %+v", ranged, tt.minRanged, reqs)
+			}
+		})
+	}
+}
+
+func TestOpenS3Errors(t *testing.T) {
+	nppes := buildZip(t, pfile)
+	tests := []struct {
+		name  string
+		src   string
+		noKey bool   // no credentials anywhere
+		env   string // extra "K=V"
+		is    error
+		says  []string
+	}{
+		{name: "no such key", src: "s3://medsales-raw/missing.csv", is: fs.ErrNotExist, says: []string{"HTTP 404", "NoSuchKey"}},
+		{name: "no such bucket", src: "s3://nobucket/x.csv", is: fs.ErrNotExist, says: []string{"HTTP 404", "NoSuchBucket"}},
+		{name: "access denied", src: "s3://private/x.csv", is: fs.ErrPermission, says: []string{"HTTP 403", "AccessDenied"}},
+		{name: "truncated zip", src: "s3://medsales-raw/cut.zip", says: []string{"not a valid zip file"}},
+		{name: "no credentials", src: "s3://medsales-raw/x.csv", noKey: true, says: []string{"credentials"}},
+		{name: "no key in URL", src: "s3://medsales-raw", says: []string{"want s3://bucket/key"}},
+		{name: "unreachable endpoint", src: "s3://medsales-raw/x.csv", env: "closed", says: []string{"connect"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			isolateAWS(t)
+			srv := newS3Server(t)
+			srv.put(t, "medsales-raw", "cut.zip", nppes[:len(nppes)-5])
+			srv.put(t, "medsales-raw", "x.csv", []byte("a\n"))
+			if !tt.noKey {
+				t.Setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
+				t.Setenv("AWS_SECRET_ACCESS_KEY", "s3cret-key")
+			}
+			if tt.env == "closed" {
+				t.Setenv("AWS_MAX_ATTEMPTS", "1")
+				srv.ts.Close()
+			}
+			f, err := source.Open(context.Background(), tt.src, source.Options{S3Endpoint: srv.ts.URL})
+			if err == nil {
+				f.Close()
+				t.Fatal("Open succeeded, want an error")
+			}
+			msg := err.Error()
+			t.Log(msg)
+			if tt.is != nil && !errors.Is(err, tt.is) {
+				t.Errorf("error %q is not %v", msg, tt.is)
+			}
+			for _, s := range append([]string{tt.src}, tt.says...) {
+				if !strings.Contains(msg, s) {
+					t.Errorf("error %q does not contain %q", msg, s)
+				}
+			}
+			if strings.Contains(msg, "s3cret") || strings.Contains(msg, "\n") {
+				t.Errorf("error %q leaks the secret or spans lines", msg)
+			}
+		})
+	}
+}
