@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/csv"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -246,6 +247,53 @@ func TestWrite(t *testing.T) {
 			}
 		}
 	}
+	companionReaders := []struct {
+		path string
+		open func(io.Reader, func(int, string)) (interface {
+			Next() bool
+			Err() error
+		}, error)
+		count int
+	}{
+		{files.Locations, func(r io.Reader, rej func(int, string)) (interface {
+			Next() bool
+			Err() error
+		}, error) {
+			return dataset.NewLocationReader(r, sample.LocationsFile, rej)
+		}, c.Locations},
+		{files.OtherNames, func(r io.Reader, rej func(int, string)) (interface {
+			Next() bool
+			Err() error
+		}, error) {
+			return dataset.NewOtherNameReader(r, sample.OtherNamesFile, rej)
+		}, c.OtherNames},
+		{files.Endpoints, func(r io.Reader, rej func(int, string)) (interface {
+			Next() bool
+			Err() error
+		}, error) {
+			return dataset.NewEndpointReader(r, sample.EndpointsFile, rej)
+		}, c.Endpoints},
+	}
+	for _, cr := range companionReaders {
+		f, err := os.Open(cr.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rejects []string
+		rd, err := cr.open(f, func(line int, reason string) { rejects = append(rejects, fmt.Sprintf("line %d: %s", line, reason)) })
+		if err != nil {
+			f.Close()
+			t.Fatalf("%s: %v", filepath.Base(cr.path), err)
+		}
+		n := 0
+		for rd.Next() {
+			n++
+		}
+		f.Close()
+		if err := rd.Err(); err != nil || n != cr.count || len(rejects) > 0 {
+			t.Errorf("%s: parser read %d records (want %d), rejected %v, err %v", filepath.Base(cr.path), n, cr.count, rejects, err)
+		}
+	}
 
 	// NUCC, Part B, Part D, Open Payments and the gazetteer parse with the
 	// loaders' readers without a reject.
@@ -477,6 +525,42 @@ func TestWriteNPPESLayouts(t *testing.T) {
 			}
 			if sex == 0 {
 				t.Errorf("no value in %s", tt.sexColumn)
+			}
+
+			// The NPPES parser reads every record, sex and certification date included.
+			buf.Reset()
+			if err := sample.WriteNPPES(&buf, sample.Options{Providers: 60, Seed: 3, OldLayout: tt.old}); err != nil {
+				t.Fatal(err)
+			}
+			var rejects []string
+			rd, err := dataset.NewNPPESReader(&buf, sample.NPPESFile, func(line int, reason string) {
+				rejects = append(rejects, fmt.Sprintf("line %d: %s", line, reason))
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, withSex, certified := 0, 0, 0
+			for rd.Next() {
+				rec := rd.Record()
+				n++
+				if len(rec.Sex) > 0 {
+					withSex++
+				}
+				if !rec.CertificationDate.IsZero() {
+					certified++
+				}
+				if rec.EntityType != 0 && len(rec.PrimaryTaxonomy) == 0 {
+					t.Errorf("NPI %s: the parser found no primary taxonomy", rec.NPI)
+				}
+			}
+			if err := rd.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if n != 60 || len(rejects) > 0 || withSex == 0 {
+				t.Errorf("parser read %d records (%d with sex), rejected %v; want 60, some with sex, none rejected", n, withSex, rejects)
+			}
+			if tt.old != (certified == 0) {
+				t.Errorf("%d records with a certification date (old layout %v)", certified, tt.old)
 			}
 		})
 	}
