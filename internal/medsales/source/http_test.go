@@ -368,8 +368,8 @@ func rangeStart(rng string) int64 {
 }
 
 // TestLargeMemberConstantMemory reads a 64 MiB member, locally and over
-// HTTP, and checks that reading it allocates a small fraction of its size:
-// nothing holds the member in memory.
+// HTTP by range, and checks that reading it allocates a fraction of its
+// size: nothing holds the member in memory.
 func TestLargeMemberConstantMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("reads 128 MiB")
@@ -400,7 +400,10 @@ func TestLargeMemberConstantMemory(t *testing.T) {
 				t.Errorf("Size %d, SHA256 %s; want %d, %s", f.Size, f.SHA256(), size, zeros)
 			}
 			t.Logf("allocated %d bytes reading %d", alloc, n)
-			if limit := uint64(size / 8); alloc > limit {
+			// The in-process server's allocations count too, and the
+			// race detector adds its own: the bound only shows that
+			// the member is not held in memory.
+			if limit := uint64(size / 4); alloc > limit {
 				t.Errorf("reading allocated %d bytes for a %d-byte member, want at most %d", alloc, size, limit)
 			}
 		})

@@ -78,6 +78,9 @@ func (r *remoteReader) ReadAt(p []byte, off int64) (int, error) {
 	if r.closed {
 		return 0, errors.New("read after close")
 	}
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
 	if off >= r.size {
 		return 0, io.EOF
 	}

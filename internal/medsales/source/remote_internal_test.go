@@ -1,0 +1,227 @@
+package source
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// rangeServer serves data by range with http.ServeContent. misbehave, when
+// not nil, may take over the n-th request (from 0) and returns whether it
+// did.
+func rangeServer(t *testing.T, data []byte, misbehave func(n int64, w http.ResponseWriter, r *http.Request) bool) (*httpSource, *atomic.Int64) {
+	t.Helper()
+	var n atomic.Int64
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := n.Add(1) - 1
+		if misbehave != nil && misbehave(i, w, r) {
+			return
+		}
+		http.ServeContent(w, r, "x", time.Time{}, bytes.NewReader(data))
+	}))
+	t.Cleanup(ts.Close)
+	return &httpSource{client: ts.Client(), url: ts.URL + "/x", display: ts.URL + "/x", size: int64(len(data))}, &n
+}
+
+func testData(n int) []byte {
+	r := rand.New(rand.NewPCG(7, 7))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// TestRemoteReaderWindows checks that sequential reads in small pieces cost
+// a few growing ranged requests, and that random access still reads the
+// right bytes.
+func TestRemoteReaderWindows(t *testing.T) {
+	data := testData(10<<20 + 17)
+	tests := []struct {
+		name    string
+		offsets func() []int64 // where each 4 KiB ReadAt starts
+		maxReqs int64
+	}{
+		{name: "sequential", offsets: func() []int64 {
+			var o []int64
+			for off := int64(0); off < int64(len(data)); off += 4096 {
+				o = append(o, off)
+			}
+			return o
+		}, maxReqs: 5}, // 1 + 2 + 4 + 8 MiB windows cover 10 MiB in 4 requests
+		{name: "end, then start, then small forward gaps", offsets: func() []int64 {
+			return []int64{int64(len(data)) - 4096, 0, 30, 5000, 100 << 10, 3 << 20, 2 << 20}
+		}, maxReqs: 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, reqs := rangeServer(t, data, nil)
+			rr := newRemoteReader(context.Background(), h.size, h.fetch)
+			defer rr.Close()
+			buf := make([]byte, 4096)
+			for _, off := range tt.offsets() {
+				n, err := rr.ReadAt(buf, off)
+				want := data[off:min(off+4096, int64(len(data)))]
+				if n != len(want) || !bytes.Equal(buf[:n], want) {
+					t.Fatalf("ReadAt(%d) = %d bytes, %v; want %d bytes of the object", off, n, err, len(want))
+				}
+				if wantErr := len(want) < len(buf); (err == io.EOF) != wantErr || (err != nil && err != io.EOF) {
+					t.Fatalf("ReadAt(%d) error %v; want io.EOF only at the end", off, err)
+				}
+			}
+			if got := reqs.Load(); got > tt.maxReqs {
+				t.Errorf("%d requests, want at most %d", got, tt.maxReqs)
+			}
+			if got := reqs.Load(); got != int64(rr.requests) {
+				t.Errorf("server saw %d requests, reader counted %d", got, rr.requests)
+			}
+			if n, err := rr.ReadAt(buf, int64(len(data))); n != 0 || err != io.EOF {
+				t.Errorf("ReadAt at the end = %d, %v; want 0, io.EOF", n, err)
+			}
+		})
+	}
+}
+
+// TestRemoteReaderFailures checks retries: a body that breaks off or hangs
+// is requested again, and a source that keeps failing gives a clear error
+// after maxAttempts instead of looping or returning short data.
+func TestRemoteReaderFailures(t *testing.T) {
+	data := testData(256 << 10)
+	breakOff := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes 0-%d/%d", len(data)-1, len(data)))
+		w.Header().Set("Content-Length", fmt.Sprint(len(data)))
+		w.WriteHeader(http.StatusPartialContent)
+		w.Write(data[:10]) // then the handler returns: the connection closes short
+	}
+	hang := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes 0-%d/%d", len(data)-1, len(data)))
+		w.Header().Set("Content-Length", fmt.Sprint(len(data)))
+		w.WriteHeader(http.StatusPartialContent)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // sends nothing until the client gives up
+	}
+	tests := []struct {
+		name      string
+		misbehave func(n int64, w http.ResponseWriter, r *http.Request) bool
+		wantErr   error  // nil = the read must succeed
+		says      string // in the error
+		reqs      int64
+	}{
+		{name: "breaks once", misbehave: func(n int64, w http.ResponseWriter, r *http.Request) bool {
+			if n == 0 {
+				breakOff(w, r)
+				return true
+			}
+			return false
+		}, reqs: 2},
+		{name: "hangs once", misbehave: func(n int64, w http.ResponseWriter, r *http.Request) bool {
+			if n == 0 {
+				hang(w, r)
+				return true
+			}
+			return false
+		}, reqs: 2},
+		{name: "always hangs", misbehave: func(n int64, w http.ResponseWriter, r *http.Request) bool {
+			hang(w, r)
+			return true
+		}, wantErr: errStalled, says: "after 4 attempts", reqs: maxAttempts},
+		{name: "always breaks at the same byte", misbehave: func(n int64, w http.ResponseWriter, r *http.Request) bool {
+			if n == 0 {
+				breakOff(w, r)
+			} else {
+				// Resumed at byte 10, it breaks again before
+				// sending anything.
+				w.Header().Set("Content-Range", fmt.Sprintf("bytes 10-%d/%d", len(data)-1, len(data)))
+				w.Header().Set("Content-Length", fmt.Sprint(len(data)-10))
+				w.WriteHeader(http.StatusPartialContent)
+			}
+			return true
+			// The first break, at byte 10, is the first of the
+			// attempts that end there.
+		}, wantErr: io.ErrUnexpectedEOF, says: "at byte 10, after 4 attempts", reqs: maxAttempts},
+		{name: "server error", misbehave: func(n int64, w http.ResponseWriter, r *http.Request) bool {
+			http.Error(w, "unavailable", http.StatusServiceUnavailable)
+			return true
+		}, says: "HTTP 503", reqs: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, reqs := rangeServer(t, data, tt.misbehave)
+			rr := newRemoteReader(context.Background(), h.size, h.fetch)
+			rr.stall = 50 * time.Millisecond
+			rr.backoff = func(int) time.Duration { return 0 }
+			defer rr.Close()
+			got, err := io.ReadAll(rr.stream())
+			if tt.wantErr == nil && tt.says == "" {
+				if err != nil || !bytes.Equal(got, data) {
+					t.Fatalf("read %d bytes, %v; want the %d bytes", len(got), err, len(data))
+				}
+			} else {
+				if err == nil {
+					t.Fatalf("read %d bytes without an error", len(got))
+				}
+				if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+					t.Errorf("error %q is not %v", err, tt.wantErr)
+				}
+				if !strings.Contains(err.Error(), tt.says) {
+					t.Errorf("error %q does not contain %q", err, tt.says)
+				}
+				if !bytes.Equal(got, data[:len(got)]) {
+					t.Errorf("the %d bytes read before the error are not the object's", len(got))
+				}
+			}
+			if n := reqs.Load(); n != tt.reqs {
+				t.Errorf("%d requests, want %d", n, tt.reqs)
+			}
+		})
+	}
+}
+
+func TestRemoteReaderCancel(t *testing.T) {
+	data := testData(64 << 10)
+	h, _ := rangeServer(t, data, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	rr := newRemoteReader(ctx, h.size, h.fetch)
+	defer rr.Close()
+	buf := make([]byte, 1024)
+	if _, err := rr.ReadAt(buf, 0); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if _, err := rr.ReadAt(buf, 32<<10); !errors.Is(err, context.Canceled) {
+		t.Errorf("ReadAt after cancel: %v, want context.Canceled", err)
+	}
+}
+
+func TestParseContentRange(t *testing.T) {
+	tests := []struct {
+		in                 string
+		first, last, total int64
+		ok                 bool
+	}{
+		{"bytes 0-99/1000", 0, 99, 1000, true},
+		{"bytes 5-5/6", 5, 5, 6, true},
+		{"bytes 0-99/*", 0, 99, -1, true},
+		{"bytes 0-99/99", 0, 0, 0, false},
+		{"bytes 10-5/100", 0, 0, 0, false},
+		{"bytes */100", 0, 0, 0, false},
+		{"items 0-1/2", 0, 0, 0, false},
+		{"", 0, 0, 0, false},
+	}
+	for _, tt := range tests {
+		first, last, total, ok := parseContentRange(tt.in)
+		if first != tt.first || last != tt.last || total != tt.total || ok != tt.ok {
+			t.Errorf("parseContentRange(%q) = %d, %d, %d, %v; want %d, %d, %d, %v",
+				tt.in, first, last, total, ok, tt.first, tt.last, tt.total, tt.ok)
+		}
+	}
+}
