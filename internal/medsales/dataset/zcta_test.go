@@ -46,18 +46,18 @@ func TestZCTAReader(t *testing.T) {
 			text: "GEOID\tALAND\tAWATER\tALAND_SQMI\tAWATER_SQMI\tINTPTLAT\tINTPTLONG                                                                                                               \n" +
 				"00601\t166847909\t799292\t64.42\t0.309\t18.180555\t-66.749961\n" +
 				"32204\t11384593\t1011452\t4.396\t0.391\t30.317018\t-81.680832\n",
-			want: []geo.Centroid{{"00601", 18.180555, -66.749961}, {"32204", 30.317018, -81.680832}},
+			want: []geo.Centroid{{ZIP: "00601", Lat: 18.180555, Lon: -66.749961}, {ZIP: "32204", Lat: 30.317018, Lon: -81.680832}},
 		},
 		{
 			name: "2010 layout with padded values and CRLF",
 			text: "GEOID\tALAND\tAWATER\tALAND_SQMI\tAWATER_SQMI\tINTPTLAT\tINTPTLONG \r\n" +
 				"00601\t166659883\t799293\t      64.348\t       0.309\t 18.180555\t -66.749961   \r\n",
-			want: []geo.Centroid{{"00601", 18.180555, -66.749961}},
+			want: []geo.Centroid{{ZIP: "00601", Lat: 18.180555, Lon: -66.749961}},
 		},
 		{
 			name: "columns reordered",
 			text: "INTPTLONG\tINTPTLAT\tGEOID\n-73.997293\t40.75065\t10001\n",
-			want: []geo.Centroid{{"10001", 40.75065, -73.997293}},
+			want: []geo.Centroid{{ZIP: "10001", Lat: 40.75065, Lon: -73.997293}},
 		},
 		{
 			name: "bad rows are rejected with a reason",
@@ -70,7 +70,7 @@ func TestZCTAReader(t *testing.T) {
 				"10004\t1\t1\t1\t1\t40.7\t\n" +
 				"10001\t1\t1\t1\t1\t40.7\t-73.9\n" +
 				"10005\t1\t1\t40.7\t-73.9\n",
-			want: []geo.Centroid{{"10001", 40.75065, -73.997293}},
+			want: []geo.Centroid{{ZIP: "10001", Lat: 40.75065, Lon: -73.997293}},
 			rejects: map[int]string{
 				3: `GEOID "1001" is not a five-digit ZIP code`,
 				4: `GEOID "1000A" is not a five-digit ZIP code`,

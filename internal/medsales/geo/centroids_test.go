@@ -81,15 +81,15 @@ func TestNewCentroids(t *testing.T) {
 		rows    []geo.Centroid
 		wantErr string
 	}{
-		{"ok", []geo.Centroid{{"32204", 30.317018, -81.680832}, {"00601", 18.180555, -66.749961}}, ""},
+		{"ok", []geo.Centroid{{ZIP: "32204", Lat: 30.317018, Lon: -81.680832}, {ZIP: "00601", Lat: 18.180555, Lon: -66.749961}}, ""},
 		{"empty", nil, ""},
-		{"short zip", []geo.Centroid{{"3220", 30, -81}}, "not five digits"},
-		{"zip+4", []geo.Centroid{{"322044736", 30, -81}}, "not five digits"},
-		{"letters", []geo.Centroid{{"3220A", 30, -81}}, "not five digits"},
-		{"duplicate", []geo.Centroid{{"32204", 30, -81}, {"32204", 31, -82}}, "twice"},
-		{"latitude", []geo.Centroid{{"32204", 91, -81}}, "out of range"},
-		{"longitude", []geo.Centroid{{"32204", 30, -181}}, "out of range"},
-		{"NaN", []geo.Centroid{{"32204", math.NaN(), -81}}, "out of range"},
+		{"short zip", []geo.Centroid{{ZIP: "3220", Lat: 30, Lon: -81}}, "not five digits"},
+		{"zip+4", []geo.Centroid{{ZIP: "322044736", Lat: 30, Lon: -81}}, "not five digits"},
+		{"letters", []geo.Centroid{{ZIP: "3220A", Lat: 30, Lon: -81}}, "not five digits"},
+		{"duplicate", []geo.Centroid{{ZIP: "32204", Lat: 30, Lon: -81}, {ZIP: "32204", Lat: 31, Lon: -82}}, "twice"},
+		{"latitude", []geo.Centroid{{ZIP: "32204", Lat: 91, Lon: -81}}, "out of range"},
+		{"longitude", []geo.Centroid{{ZIP: "32204", Lat: 30, Lon: -181}}, "out of range"},
+		{"NaN", []geo.Centroid{{ZIP: "32204", Lat: math.NaN(), Lon: -81}}, "out of range"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

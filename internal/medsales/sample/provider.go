@@ -250,9 +250,6 @@ func (g *generator) provider(i int) provider {
 			p.secondaryLocs = 1 + i/8%2
 		}
 	}
-	if p.ntax < 1 {
-		p.ntax = 1
-	}
 	// The primary taxonomy is in slot 2 for some providers with several.
 	p.primary = 0
 	if p.ntax >= 2 && i%4 == 2 {
