@@ -176,6 +176,8 @@ func (h *httpSource) do(ctx context.Context, rng, ifMatch string) (*http.Respons
 	if err != nil {
 		return nil, &sourceError{src: h.display, msg: "bad request", err: err}
 	}
+	// The source's own bytes, never a transparently decoded encoding.
+	req.Header.Set("Accept-Encoding", "identity")
 	if rng != "" {
 		req.Header.Set("Range", rng)
 	}

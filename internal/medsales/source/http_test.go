@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/medplatform/medplatform/internal/medsales/source"
 )
 
@@ -406,6 +408,42 @@ func TestLargeMemberConstantMemory(t *testing.T) {
 			if limit := uint64(size / 4); alloc > limit {
 				t.Errorf("reading allocated %d bytes for a %d-byte member, want at most %d", alloc, size, limit)
 			}
+		})
+	}
+}
+
+// TestOpenHTTPDefaultClientReleases opens plain and zipped sources with the
+// default client (nil Options.HTTPClient) and checks that Close leaves no
+// goroutine behind: no idle connection, no watchdog.
+func TestOpenHTTPDefaultClientReleases(t *testing.T) {
+	csv := csvRows(500)
+	files := map[string][]byte{
+		"x.csv": csv,
+		"n.zip": buildZip(t, member{name: "x.csv", data: csv}),
+	}
+	for _, name := range []string{"x.csv", "n.zip"} {
+		t.Run(name, func(t *testing.T) {
+			// Plain HTTP: the default client does not trust a test
+			// certificate.
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(files[r.URL.Path[1:]]))
+			}))
+			defer ts.Close()
+			// The server's own goroutines are running now; a connection
+			// left open would add two on each side.
+			before := goleak.IgnoreCurrent()
+			f, err := source.Open(context.Background(), ts.URL+"/"+name, source.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(f)
+			if err != nil || !bytes.Equal(got, csv) {
+				t.Fatalf("read %d bytes, %v", len(got), err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			goleak.VerifyNone(t, before)
 		})
 	}
 }

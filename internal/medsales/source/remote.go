@@ -171,8 +171,9 @@ func (r *remoteReader) readBody(p []byte, cur int64, n *int64) error {
 	r.pos += int64(k)
 	*n += int64(k)
 	if r.pos == r.end {
-		// The window is complete; a body may say so with io.EOF now or
-		// on the next read.
+		// The window is complete. (net/http returns io.EOF with a
+		// body's last bytes, so closing now keeps the connection
+		// reusable for the next window.)
 		r.body.Close()
 		r.body = nil
 		return nil

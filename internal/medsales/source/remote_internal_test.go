@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -19,17 +20,29 @@ import (
 // not nil, may take over the n-th request (from 0) and returns whether it
 // did.
 func rangeServer(t *testing.T, data []byte, misbehave func(n int64, w http.ResponseWriter, r *http.Request) bool) (*httpSource, *atomic.Int64) {
+	h, n, _ := rangeServerConns(t, data, misbehave)
+	return h, n
+}
+
+// rangeServerConns is rangeServer that also counts the connections made.
+func rangeServerConns(t *testing.T, data []byte, misbehave func(n int64, w http.ResponseWriter, r *http.Request) bool) (*httpSource, *atomic.Int64, *atomic.Int64) {
 	t.Helper()
-	var n atomic.Int64
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var n, conns atomic.Int64
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		i := n.Add(1) - 1
 		if misbehave != nil && misbehave(i, w, r) {
 			return
 		}
 		http.ServeContent(w, r, "x", time.Time{}, bytes.NewReader(data))
 	}))
+	ts.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	ts.Start()
 	t.Cleanup(ts.Close)
-	return &httpSource{client: ts.Client(), url: ts.URL + "/x", display: ts.URL + "/x", size: int64(len(data))}, &n
+	return &httpSource{client: ts.Client(), url: ts.URL + "/x", display: ts.URL + "/x", size: int64(len(data))}, &n, &conns
 }
 
 func testData(n int) []byte {
@@ -50,6 +63,7 @@ func TestRemoteReaderWindows(t *testing.T) {
 		name    string
 		offsets func() []int64 // where each 4 KiB ReadAt starts
 		maxReqs int64
+		conns   int64 // connections the reads may open; 0 = any number
 	}{
 		{name: "sequential", offsets: func() []int64 {
 			var o []int64
@@ -57,14 +71,14 @@ func TestRemoteReaderWindows(t *testing.T) {
 				o = append(o, off)
 			}
 			return o
-		}, maxReqs: 5}, // 1 + 2 + 4 + 8 MiB windows cover 10 MiB in 4 requests
+		}, maxReqs: 5, conns: 1}, // 1 + 2 + 4 + 8 MiB windows cover 10 MiB in 4 requests, on one connection
 		{name: "end, then start, then small forward gaps", offsets: func() []int64 {
 			return []int64{int64(len(data)) - 4096, 0, 30, 5000, 100 << 10, 3 << 20, 2 << 20}
 		}, maxReqs: 5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h, reqs := rangeServer(t, data, nil)
+			h, reqs, conns := rangeServerConns(t, data, nil)
 			rr := newRemoteReader(context.Background(), h.size, h.fetch)
 			defer rr.Close()
 			buf := make([]byte, 4096)
@@ -83,6 +97,9 @@ func TestRemoteReaderWindows(t *testing.T) {
 			}
 			if got := reqs.Load(); got != int64(rr.requests) {
 				t.Errorf("server saw %d requests, reader counted %d", got, rr.requests)
+			}
+			if got := conns.Load(); tt.conns != 0 && got != tt.conns {
+				t.Errorf("%d connections, want %d: windows read to their end must leave the connection reusable", got, tt.conns)
 			}
 			if n, err := rr.ReadAt(buf, int64(len(data))); n != 0 || err != io.EOF {
 				t.Errorf("ReadAt at the end = %d, %v; want 0, io.EOF", n, err)
