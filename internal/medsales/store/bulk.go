@@ -85,9 +85,11 @@ type Replace struct {
 	stage  map[string]string // live → staging table name
 	idx    map[string]int    // live → index in tables
 
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	wg     sync.WaitGroup
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	wg       sync.WaitGroup
+	stop     chan struct{} // closed when the load fails or is aborted
+	stopOnce sync.Once
 
 	mu  sync.Mutex
 	err error // first background error
@@ -144,7 +146,7 @@ func (s *Store) BeginReplace(ctx context.Context, tables []Table, opts ReplaceOp
 	r := &Replace{
 		s: s, tables: tables, opts: opts, token: hex.EncodeToString(tok[:]),
 		stage: make(map[string]string, len(tables)), idx: make(map[string]int, len(tables)),
-		ctx: rctx, cancel: cancel,
+		ctx: rctx, cancel: cancel, stop: make(chan struct{}),
 	}
 	for i, t := range tables {
 		if !identRE.MatchString(t.Name) || len(t.Name)+len(stagingInfix)+8 > 63 {
@@ -214,13 +216,31 @@ func (r *Replace) Rows(table string) int64 {
 // StagingTable returns the name of the staging table of a live table.
 func (r *Replace) StagingTable(table string) string { return r.stage[table] }
 
+// setErr records the first background error and stops the load. It does
+// not cancel the context: a COPY is ended with CopyFail, which keeps its
+// connection usable, rather than by a cancel request.
 func (r *Replace) setErr(err error) {
 	r.mu.Lock()
 	if r.err == nil {
 		r.err = err
 	}
 	r.mu.Unlock()
-	r.cancel(err)
+	r.halt()
+}
+
+func (r *Replace) halt() { r.stopOnce.Do(func() { close(r.stop) }) }
+
+// stopped reports whether the load failed, was aborted or its context
+// ended.
+func (r *Replace) stopped() bool {
+	select {
+	case <-r.stop:
+		return true
+	case <-r.ctx.Done():
+		return true
+	default:
+		return false
+	}
 }
 
 // failure returns the first background error, or the context's error.
@@ -234,7 +254,7 @@ func (r *Replace) failure() error {
 	if cause := context.Cause(r.ctx); cause != nil {
 		return cause
 	}
-	return errors.New("bulk load: aborted")
+	return errAborted
 }
 
 // Flush waits until every row written so far is in the staging tables.
@@ -324,15 +344,22 @@ func (r *Replace) Abort() {
 		return
 	}
 	r.finished = true
-	r.cancel(errors.New("bulk load: aborted"))
+	r.halt()
+	if r.batches != nil {
+		// An INSERT in progress on SQLite is interrupted at once.
+		r.cancel(errAborted)
+	}
 	if !r.flushed && r.batches != nil {
 		r.flushed = true
 		close(r.batches)
 	}
 	r.wg.Wait()
+	r.cancel(errAborted)
 	r.dropStaging()
 	r.release()
 }
+
+var errAborted = errors.New("bulk load: aborted")
 
 // release ends the Replace's claim on its staging token.
 func (r *Replace) release() {
@@ -529,11 +556,13 @@ func (w *pgWriter) Write(values ...any) error {
 }
 
 func (w *pgWriter) send() error {
-	if err := w.r.ctx.Err(); err != nil {
+	if w.r.stopped() {
 		return w.r.failure()
 	}
 	select {
 	case w.full <- w.buf:
+	case <-w.r.stop:
+		return w.r.failure()
 	case <-w.r.ctx.Done():
 		return w.r.failure()
 	}
@@ -562,6 +591,7 @@ func (w *pgWriter) flush() error {
 // chanReader is the io.Reader COPY reads: the buffers a pgWriter sends.
 type chanReader struct {
 	ctx  context.Context
+	stop <-chan struct{}
 	full <-chan []byte
 	free chan<- []byte
 	cur  []byte
@@ -583,6 +613,8 @@ func (c *chanReader) Read(p []byte) (int, error) {
 				return 0, io.EOF
 			}
 			c.cur, c.off = b, 0
+		case <-c.stop:
+			return 0, errAborted
 		case <-c.ctx.Done():
 			return 0, context.Cause(c.ctx)
 		}
@@ -594,7 +626,7 @@ func (c *chanReader) Read(p []byte) (int, error) {
 
 func (r *Replace) runCopy(w *pgWriter, conn *pgxpool.Conn, copySQL string) {
 	defer r.wg.Done()
-	rd := &chanReader{ctx: r.ctx, full: w.full, free: w.free}
+	rd := &chanReader{ctx: r.ctx, stop: r.stop, full: w.full, free: w.free}
 	_, err := conn.Conn().PgConn().CopyFrom(r.ctx, rd, copySQL)
 	if err != nil {
 		if r.ctx.Err() != nil {
@@ -1104,7 +1136,7 @@ func (w *sqliteWriter) Write(values ...any) error {
 	if len(values) != len(w.table.Columns) {
 		return fmt.Errorf("bulk load %s: %d values for %d columns", w.table.Name, len(values), len(w.table.Columns))
 	}
-	if w.r.ctx.Err() != nil {
+	if w.r.stopped() {
 		return w.r.failure()
 	}
 	b := w.batch
@@ -1153,6 +1185,8 @@ func (w *sqliteWriter) Write(values ...any) error {
 func (w *sqliteWriter) send() error {
 	select {
 	case w.r.batches <- w.batch:
+	case <-w.r.stop:
+		return w.r.failure()
 	case <-w.r.ctx.Done():
 		return w.r.failure()
 	}
@@ -1221,7 +1255,7 @@ func (r *Replace) runSQLiteSink() {
 		}
 	}
 	for b := range r.batches {
-		if r.ctx.Err() != nil {
+		if r.stopped() {
 			fail(r.failure())
 			return
 		}

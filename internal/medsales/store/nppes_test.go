@@ -1,0 +1,636 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/medplatform/medplatform/internal/medsales"
+	"github.com/medplatform/medplatform/internal/medsales/dataset"
+	"github.com/medplatform/medplatform/internal/medsales/geo"
+	"github.com/medplatform/medplatform/internal/medsales/store"
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/dbtest"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+)
+
+// The sample NPPES files of the dataset package's testdata.
+const (
+	npiCurrent   = "npidata_pfile_20050523-20260810_sample.csv"     // 330 columns: Jane, ACME, a deactivated NPI, Bob
+	npiOld       = "npidata_pfile_20050523-20241013_old_layout.csv" // 329 columns, Provider Gender Code: Jane, ACME
+	npiWeekly    = "npidata_pfile_20260803-20260809_weekly.csv"     // Jane changed, ACME deactivated, An added
+	plSample     = "pl_pfile_20050523-20260810_sample.csv"
+	otherSample  = "othername_pfile_20050523-20260810_sample.csv"
+	endpointFile = "endpoint_pfile_20050523-20260810_sample.csv"
+
+	npiJane        = "1234567893"
+	npiACME        = "1245319599"
+	npiDeactivated = "1003000126"
+	npiBob         = "1987654328"
+	npiAn          = "1555555550"
+)
+
+func nppesSample(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "dataset", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+type nppesLoader func(*store.Store, context.Context, store.LoadInput) (store.LoadResult, error)
+
+// nppesRun is the outcome of one load.
+type nppesRun struct {
+	res       store.LoadResult
+	err       error
+	rejects   string
+	finalized *store.LoadResult
+}
+
+func nppesLoad(t *testing.T, s *store.Store, load nppesLoader, file string, content []byte, in store.LoadInput) nppesRun {
+	t.Helper()
+	var rejects bytes.Buffer
+	var out nppesRun
+	in.File, in.Reader, in.Rejects = file, bytes.NewReader(content), &rejects
+	in.Finalize = func(tx *db.Tx, res store.LoadResult) error {
+		out.finalized = &res
+		_, err := tx.Exec(`INSERT INTO dataset_versions (dataset, source_file, started_at, status, rows_loaded) VALUES ('nppes', $1, $2, 'succeeded', $3)`,
+			file, time.Now().UTC(), res.Loaded)
+		return err
+	}
+	out.res, out.err = load(s, context.Background(), in)
+	out.rejects = rejects.String()
+	return out
+}
+
+func nppesMustLoad(t *testing.T, s *store.Store, load nppesLoader, file string, content []byte, in store.LoadInput) nppesRun {
+	t.Helper()
+	r := nppesLoad(t, s, load, file, content, in)
+	if r.err != nil {
+		t.Fatalf("load %s: %v", file, r.err)
+	}
+	if r.finalized == nil || *r.finalized != r.res {
+		t.Errorf("load %s: Finalize got %+v, want %+v", file, r.finalized, r.res)
+	}
+	return r
+}
+
+// providerTables are the tables the NPPES loaders write.
+var providerTables = []string{"providers", "provider_taxonomies", "provider_identifiers", "practice_locations", "provider_other_names", "provider_endpoints"}
+
+// snapshot returns every row of the provider tables as text, to compare
+// the live data before and after a load.
+func snapshot(t *testing.T, d *db.DB) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for _, table := range providerTables {
+		rows, err := d.SQL.Query("SELECT * FROM " + table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]sql.NullString, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			for _, v := range vals {
+				if v.Valid {
+					fmt.Fprintf(&b, "%q|", v.String)
+				} else {
+					b.WriteString("NULL|")
+				}
+			}
+			out[table] = append(out[table], b.String())
+		}
+		rows.Close()
+		slices.Sort(out[table])
+	}
+	return out
+}
+
+func nppesCount(t *testing.T, d *db.DB, q string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := d.SQL.QueryRow(q, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+func embeddedCentroids(t *testing.T) *geo.Centroids {
+	t.Helper()
+	c, err := geo.EmbeddedCentroids()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func fptr(f float64) *float64 { return &f }
+
+func dayPtr(y int, m time.Month, d int) *time.Time {
+	t := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	return &t
+}
+
+func addNUCC(t *testing.T, d *db.DB) {
+	t.Helper()
+	for _, r := range [][]string{
+		{"207Q00000X", "Allopathic & Osteopathic Physicians", "Family Medicine", "", "Family Medicine Physician"},
+		{"207R00000X", "Allopathic & Osteopathic Physicians", "Internal Medicine", "", "Internal Medicine Physician"},
+	} {
+		if _, err := d.SQL.Exec(`INSERT INTO nucc_taxonomy (code, grouping, classification, specialization, display_name) VALUES ($1, $2, $3, NULLIF($4, ''), $5)`,
+			r[0], r[1], r[2], r[3], r[4]); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestLoadNPPESFull(t *testing.T) {
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		s := store.New(d)
+		addNUCC(t, d)
+		centroids := embeddedCentroids(t)
+		r := nppesMustLoad(t, s, (*store.Store).LoadNPPES, npiCurrent, nppesSample(t, npiCurrent), store.LoadInput{Centroids: centroids})
+		if want := (store.LoadResult{Loaded: 4}); r.res != want {
+			t.Errorf("result = %+v, want %+v", r.res, want)
+		}
+		if r.rejects != "" {
+			t.Errorf("rejects: %q", r.rejects)
+		}
+		for table, want := range map[string]int{"providers": 4, "provider_taxonomies": 4, "provider_identifiers": 3} {
+			if n := nppesCount(t, d, "SELECT COUNT(*) FROM "+table); n != want {
+				t.Errorf("%s has %d rows, want %d", table, n, want)
+			}
+		}
+
+		// An individual whose primary taxonomy is in slot 2, with NUCC
+		// names and the ZIP centroid of 32204.
+		lat, lon, ok := centroids.Lookup("32204")
+		if !ok {
+			t.Fatal("no centroid for 32204")
+		}
+		got, err := s.Provider(ctx, npiJane)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := &medsales.ProviderDetail{
+			Provider: medsales.Provider{
+				NPI: npiJane, EntityType: 1, LastName: "SMITH", FirstName: "JANE", MiddleName: "Q", NamePrefix: "DR.", Credential: "M.D.", Sex: "F",
+				MailingAddress:  medsales.Address{Line1: "PO BOX 1000", City: "JACKSONVILLE", State: "FL", PostalCode: "322010000", Country: "US", Phone: "9045550100", Fax: "9045550101"},
+				PracticeAddress: medsales.Address{Line1: "123 North Main Street", Line2: "Suite #200", City: "Jacksonville", State: "FL", PostalCode: "322044736", Country: "US", Phone: "9045550199"},
+				EnumerationDate: dayPtr(2005, 5, 23), LastUpdateDate: dayPtr(2020, 7, 8), CertificationDate: dayPtr(2024, 1, 15),
+				SoleProprietor: "N", PrimaryTaxonomy: "207R00000X",
+				PracticeLat: fptr(lat), PracticeLon: fptr(lon), CoordSource: medsales.CoordZCTA,
+			},
+			Taxonomies: []medsales.ProviderTaxonomy{
+				{Slot: 1, Code: "207Q00000X", License: "ME12345", LicenseState: "FL", Grouping: "Allopathic & Osteopathic Physicians", Classification: "Family Medicine", DisplayName: "Family Medicine Physician"},
+				{Slot: 2, Code: "207R00000X", License: "ME99999", LicenseState: "GA", Primary: true, Grouping: "Allopathic & Osteopathic Physicians", Classification: "Internal Medicine", DisplayName: "Internal Medicine Physician"},
+			},
+			Identifiers:       []medsales.OtherIdentifier{{Slot: 1, Identifier: "0123456", TypeCode: "05", State: "FL", Issuer: "MEDICAID"}},
+			PracticeLocations: []medsales.PracticeLocation{}, OtherNames: []medsales.OtherName{}, Endpoints: []medsales.Endpoint{},
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("Provider(%s) (-want +got):\n%s", npiJane, diff)
+		}
+		var key string
+		if err := d.SQL.QueryRow(`SELECT address_key FROM providers WHERE npi = $1`, npiJane).Scan(&key); err != nil {
+			t.Fatal(err)
+		}
+		if want := geo.AddressKey("123 North Main Street", "Suite #200", "Jacksonville", "FL", "322044736"); key != want {
+			t.Errorf("address_key = %q, want %q", key, want)
+		}
+
+		// An organization with EIN <UNAVAIL>: NULL.
+		org, err := s.Provider(ctx, npiACME)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if org.EntityType != 2 || org.OrganizationName != "ACME HEALTH, LLC" || org.EIN != "" || org.PrimaryTaxonomy != "261QM0801X" ||
+			org.AuthorizedOfficial == nil || org.AuthorizedOfficial.Title != "CEO" || len(org.Taxonomies) != 1 || org.Taxonomies[0].Group != "193200000X SINGLE SPECIALTY GROUP" {
+			t.Errorf("organization = %+v", org)
+		}
+		if n := nppesCount(t, d, "SELECT COUNT(*) FROM providers WHERE npi = $1 AND ein IS NULL", npiACME); n != 1 {
+			t.Error("EIN <UNAVAIL> is not NULL")
+		}
+
+		// A deactivated NPI is kept with only its NPI and deactivation date.
+		dead, err := s.Provider(ctx, npiDeactivated)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantDead := medsales.Provider{NPI: npiDeactivated, DeactivationDate: dayPtr(2019, 6, 1)}
+		if diff := cmp.Diff(wantDead, dead.Provider); diff != "" {
+			t.Errorf("deactivated provider (-want +got):\n%s", diff)
+		}
+		if !dead.Deactivated() {
+			t.Error("Deactivated() = false")
+		}
+		if n := nppesCount(t, d, "SELECT COUNT(*) FROM providers WHERE npi = $1 AND entity_type IS NULL AND last_name IS NULL AND address_key IS NULL", npiDeactivated); n != 1 {
+			t.Error(`deactivated NPI: empty fields are not NULL`)
+		}
+
+		// "" is NULL everywhere, not an empty string.
+		for _, col := range []string{"middle_name", "replacement_npi", "mail_line2", "practice_line2", "name_suffix", "ein"} {
+			if n := nppesCount(t, d, "SELECT COUNT(*) FROM providers WHERE "+col+" = ''"); n != 0 {
+				t.Errorf("%d providers with %s = ''", n, col)
+			}
+		}
+
+		// Unknown and malformed NPIs.
+		if _, err := s.Provider(ctx, npiAn); !errs.Is(err, errs.CodeNotFound) {
+			t.Errorf("Provider(absent) = %v, want not_found", err)
+		}
+		if _, err := s.Provider(ctx, "123"); !errs.Is(err, errs.CodeInvalid) {
+			t.Errorf("Provider(123) = %v, want invalid", err)
+		}
+	})
+}
+
+func TestLoadNPPESOldLayout(t *testing.T) {
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		s := store.New(d)
+		r := nppesMustLoad(t, s, (*store.Store).LoadNPPES, npiOld, nppesSample(t, npiOld), store.LoadInput{})
+		if r.res.Loaded != 2 || r.res.Rejected != 0 {
+			t.Errorf("result = %+v", r.res)
+		}
+		jane, err := s.Provider(ctx, npiJane)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if jane.Sex != "F" || jane.CertificationDate != nil || jane.PrimaryTaxonomy != "207R00000X" {
+			t.Errorf("sex %q, certification %v, primary %q", jane.Sex, jane.CertificationDate, jane.PrimaryTaxonomy)
+		}
+		// Without centroids there are no coordinates.
+		if jane.PracticeLat != nil || jane.CoordSource != "" {
+			t.Errorf("coordinates without centroids: %v %q", jane.PracticeLat, jane.CoordSource)
+		}
+	})
+}
+
+func TestLoadNPPESIncrement(t *testing.T) {
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		s := store.New(d)
+		centroids := embeddedCentroids(t)
+		nppesMustLoad(t, s, (*store.Store).LoadNPPES, npiCurrent, nppesSample(t, npiCurrent), store.LoadInput{Centroids: centroids})
+		bob, err := s.Provider(ctx, npiBob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := nppesMustLoad(t, s, (*store.Store).LoadNPPES, npiWeekly, nppesSample(t, npiWeekly), store.LoadInput{Mode: store.ModeIncrement, Centroids: centroids})
+		if r.res.Loaded != 3 {
+			t.Errorf("result = %+v", r.res)
+		}
+		// Jane moved to Austin and now has one taxonomy (primary) and no
+		// identifier: her old slots are gone.
+		jane, err := s.Provider(ctx, npiJane)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lat, lon, _ := centroids.Lookup("78701")
+		if jane.LastName != "SMITH-JONES" || jane.PracticeAddress.City != "Austin" || *jane.LastUpdateDate != *dayPtr(2026, 8, 5) ||
+			jane.PracticeLat == nil || *jane.PracticeLat != lat || *jane.PracticeLon != lon {
+			t.Errorf("Jane after the increment: %+v", jane.Provider)
+		}
+		if diff := cmp.Diff([]medsales.ProviderTaxonomy{{Slot: 1, Code: "207Q00000X", License: "ME12345", LicenseState: "FL", Primary: true}}, jane.Taxonomies); diff != "" {
+			t.Errorf("Jane's taxonomies (-want +got):\n%s", diff)
+		}
+		if len(jane.Identifiers) != 0 {
+			t.Errorf("Jane's identifiers: %+v", jane.Identifiers)
+		}
+		// ACME is deactivated: its row holds only the NPI and date now.
+		acme, err := s.Provider(ctx, npiACME)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if acme.EntityType != 0 || acme.OrganizationName != "" || !acme.Deactivated() || len(acme.Taxonomies) != 0 {
+			t.Errorf("ACME after deactivation: %+v", acme)
+		}
+		// An is new; Bob and the deactivated NPI are untouched.
+		if an, err := s.Provider(ctx, npiAn); err != nil || an.LastName != "NGUYEN" || an.Sex != "X" {
+			t.Errorf("An: %+v, %v", an, err)
+		}
+		bob2, err := s.Provider(ctx, npiBob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(bob, bob2); diff != "" {
+			t.Errorf("Bob changed (-before +after):\n%s", diff)
+		}
+		if n := nppesCount(t, d, "SELECT COUNT(*) FROM providers"); n != 5 {
+			t.Errorf("providers = %d, want 5", n)
+		}
+		// An unknown mode is refused.
+		r = nppesLoad(t, s, (*store.Store).LoadNPPES, npiWeekly, nppesSample(t, npiWeekly), store.LoadInput{Mode: "weekly"})
+		if !errs.Is(r.err, errs.CodeInvalid) {
+			t.Errorf("mode weekly: %v", r.err)
+		}
+	})
+}
+
+func TestLoadNPPESRefusesAndRejects(t *testing.T) {
+	current := nppesSample(t, npiCurrent)
+	header, rows, _ := bytes.Cut(current, []byte("\n"))
+	lines := strings.SplitAfter(string(rows), "\n")
+	// A malformed row (bad check digit) as line 6, after the four good ones.
+	badRow := strings.Replace(lines[3], npiBob, "1987654321", 1)
+	withBad := string(header) + "\n" + strings.Join(lines[:4], "") + badRow
+
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		s := store.New(d)
+		nppesMustLoad(t, s, (*store.Store).LoadNPPES, npiOld, nppesSample(t, npiOld), store.LoadInput{})
+		before := snapshot(t, d)
+		unchanged := func(what string) {
+			t.Helper()
+			if diff := cmp.Diff(before, snapshot(t, d)); diff != "" {
+				t.Errorf("%s changed the live data (-before +after):\n%s", what, diff)
+			}
+			if n := nppesCount(t, d, "SELECT COUNT(*) FROM dataset_versions"); n != 1 {
+				t.Errorf("%s: %d dataset versions, want 1", what, n)
+			}
+		}
+
+		// A missing required column: refused before anything is written.
+		noEntity := bytes.Replace(current, []byte(`"Entity Type Code",`), []byte(`"Entity Kind",`), 1)
+		r := nppesLoad(t, s, (*store.Store).LoadNPPES, "npidata_pfile_x.csv", noEntity, store.LoadInput{})
+		if r.err == nil || r.err.Error() != `npidata_pfile_x.csv: missing required column "Entity Type Code" (header has 330 columns): wrong file for the dataset` ||
+			!errs.Is(r.err, errs.CodeInvalid) || !errors.Is(r.err, dataset.ErrWrongFile) {
+			t.Errorf("missing column: %v", r.err)
+		}
+		unchanged("a file without Entity Type Code")
+
+		// The wrong file altogether (a pl_pfile given as npidata).
+		r = nppesLoad(t, s, (*store.Store).LoadNPPES, plSample, nppesSample(t, plSample), store.LoadInput{})
+		if r.err == nil || !strings.Contains(r.err.Error(), plSample+`: missing required columns "Entity Type Code"`) {
+			t.Errorf("pl_pfile as npidata: %v", r.err)
+		}
+		unchanged("a pl_pfile as npidata")
+
+		// Too many rejects (1 of 5 > 1%): the load fails naming the file.
+		r = nppesLoad(t, s, (*store.Store).LoadNPPES, "npidata_pfile_bad.csv", []byte(withBad), store.LoadInput{})
+		if r.err == nil || !strings.Contains(r.err.Error(), "npidata_pfile_bad.csv: 1 of 5 rows rejected (20.00%), more than the allowed 1.00%") {
+			t.Errorf("reject ratio: %v", r.err)
+		}
+		if r.rejects != "6,\"NPI \"\"1987654321\"\" fails the check digit (want 8)\"\n" {
+			t.Errorf("rejects = %q", r.rejects)
+		}
+		unchanged("a file with too many rejects")
+
+		// Input cut off in the middle of a row (a truncated download).
+		cut := current[:len(current)-700]
+		r = nppesLoad(t, s, (*store.Store).LoadNPPES, "npidata_pfile_cut.csv", cut, store.LoadInput{})
+		if r.err == nil || !strings.Contains(r.err.Error(), "npidata_pfile_cut.csv: line 5: truncated input") {
+			t.Errorf("truncated input: %v", r.err)
+		}
+		unchanged("a truncated file")
+
+		// Non-UTF-8 / binary input.
+		r = nppesLoad(t, s, (*store.Store).LoadNPPES, "npidata.zip", []byte("PK\x03\x04\x14\x00\x08\x00binary\n"), store.LoadInput{})
+		if r.err == nil || !strings.Contains(r.err.Error(), "npidata.zip: header line contains control byte") {
+			t.Errorf("binary input: %v", r.err)
+		}
+		unchanged("a binary file")
+
+		// With a lenient threshold the malformed row is rejected with its
+		// line and the rest loads, replacing the previous version.
+		r = nppesMustLoad(t, s, (*store.Store).LoadNPPES, "npidata_pfile_bad.csv", []byte(withBad), store.LoadInput{MaxRejectRatio: 0.5})
+		if r.res != (store.LoadResult{Loaded: 4, Rejected: 1}) {
+			t.Errorf("result = %+v", r.res)
+		}
+		if r.rejects != "6,\"NPI \"\"1987654321\"\" fails the check digit (want 8)\"\n" {
+			t.Errorf("rejects = %q", r.rejects)
+		}
+		if n := nppesCount(t, d, "SELECT COUNT(*) FROM providers"); n != 4 {
+			t.Errorf("providers = %d, want 4", n)
+		}
+		if got := stagingTables(t, d); len(got) != 0 {
+			t.Errorf("staging tables left: %v", got)
+		}
+	})
+}
+
+func TestLoadNPPESReplacesAtomically(t *testing.T) {
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		s := store.New(d)
+		nppesMustLoad(t, s, (*store.Store).LoadNPPES, npiCurrent, nppesSample(t, npiCurrent), store.LoadInput{})
+		first := snapshot(t, d)
+
+		// A load whose swap fails (Finalize errs) leaves the first version.
+		in := store.LoadInput{File: npiOld, Reader: bytes.NewReader(nppesSample(t, npiOld)),
+			Finalize: func(*db.Tx, store.LoadResult) error { return errors.New("version row refused") }}
+		if _, err := s.LoadNPPES(ctx, in); err == nil || !strings.Contains(err.Error(), "version row refused") {
+			t.Errorf("failed finalize: %v", err)
+		}
+		if diff := cmp.Diff(first, snapshot(t, d)); diff != "" {
+			t.Errorf("a failed load changed the live data (-before +after):\n%s", diff)
+		}
+
+		// A second full load replaces the first entirely.
+		nppesMustLoad(t, s, (*store.Store).LoadNPPES, npiOld, nppesSample(t, npiOld), store.LoadInput{})
+		if n := nppesCount(t, d, "SELECT COUNT(*) FROM providers"); n != 2 {
+			t.Errorf("providers after the second load = %d, want 2", n)
+		}
+		if _, err := s.Provider(ctx, npiBob); !errs.Is(err, errs.CodeNotFound) {
+			t.Errorf("Bob survived the replacement: %v", err)
+		}
+		if n := nppesCount(t, d, "SELECT COUNT(*) FROM provider_identifiers WHERE npi = $1", npiBob); n != 0 {
+			t.Errorf("Bob's identifiers survived the replacement")
+		}
+		if got := stagingTables(t, d); len(got) != 0 {
+			t.Errorf("staging tables left: %v", got)
+		}
+	})
+}
+
+func TestLoadNPPESCompanions(t *testing.T) {
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		s := store.New(d)
+		centroids := embeddedCentroids(t)
+		nppesMustLoad(t, s, (*store.Store).LoadNPPES, npiCurrent, nppesSample(t, npiCurrent), store.LoadInput{Centroids: centroids})
+		if r := nppesMustLoad(t, s, (*store.Store).LoadNPPESLocations, plSample, nppesSample(t, plSample), store.LoadInput{Centroids: centroids}); r.res.Loaded != 3 {
+			t.Errorf("locations result = %+v", r.res)
+		}
+		if r := nppesMustLoad(t, s, (*store.Store).LoadNPPESOtherNames, otherSample, nppesSample(t, otherSample), store.LoadInput{}); r.res.Loaded != 2 {
+			t.Errorf("other names result = %+v", r.res)
+		}
+		if r := nppesMustLoad(t, s, (*store.Store).LoadNPPESEndpoints, endpointFile, nppesSample(t, endpointFile), store.LoadInput{}); r.res.Loaded != 2 {
+			t.Errorf("endpoints result = %+v", r.res)
+		}
+		jane, err := s.Provider(ctx, npiJane)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lat, lon, _ := centroids.Lookup("32202")
+		wantLocs := []medsales.PracticeLocation{
+			{Seq: 2, Address: medsales.Address{Line1: "200 BAY ST", City: "JACKSONVILLE", State: "FL", PostalCode: "322021234", Country: "US", Phone: "9045550200"},
+				PhoneExtension: "12", Lat: fptr(lat), Lon: fptr(lon), CoordSource: medsales.CoordZCTA},
+			{Seq: 3, Address: medsales.Address{Line1: "300 RIVER RD", Line2: "BLDG B", City: "ORANGE PARK", State: "FL", PostalCode: "32073", Country: "US", Fax: "9045550300"}},
+		}
+		lat2, lon2, ok := centroids.Lookup("32073")
+		if ok {
+			wantLocs[1].Lat, wantLocs[1].Lon, wantLocs[1].CoordSource = fptr(lat2), fptr(lon2), medsales.CoordZCTA
+		}
+		if diff := cmp.Diff(wantLocs, jane.PracticeLocations); diff != "" {
+			t.Errorf("Jane's locations (-want +got):\n%s", diff)
+		}
+		if len(jane.Endpoints) != 1 || jane.Endpoints[0].Endpoint != "jane.smith@direct.example.org" || jane.Endpoints[0].UseCode != "HIE" {
+			t.Errorf("Jane's endpoints: %+v", jane.Endpoints)
+		}
+		acme, err := s.Provider(ctx, npiACME)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantNames := []medsales.OtherName{{Seq: 2, Name: "ACME CLINIC", TypeCode: "3"}, {Seq: 3, Name: `ACME "EAST" CARE`, TypeCode: "5"}}
+		if diff := cmp.Diff(wantNames, acme.OtherNames); diff != "" {
+			t.Errorf("ACME's other names (-want +got):\n%s", diff)
+		}
+		if len(acme.PracticeLocations) != 1 || acme.PracticeLocations[0].Address.Country != "FR" || acme.PracticeLocations[0].Lat != nil {
+			t.Errorf("ACME's foreign location: %+v", acme.PracticeLocations)
+		}
+		if len(acme.Endpoints) != 1 || acme.Endpoints[0].AffiliationAddress.City != "NEW YORK" {
+			t.Errorf("ACME's endpoints: %+v", acme.Endpoints)
+		}
+
+		// A weekly pl_pfile replaces the locations of the NPIs it names.
+		week := strings.Join(strings.SplitAfter(string(nppesSample(t, plSample)), "\n")[:2], "") // header + Jane's first location
+		nppesMustLoad(t, s, (*store.Store).LoadNPPESLocations, "pl_pfile_weekly.csv", []byte(week), store.LoadInput{Mode: store.ModeIncrement})
+		if n := nppesCount(t, d, "SELECT COUNT(*) FROM practice_locations WHERE npi = $1", npiJane); n != 1 {
+			t.Errorf("Jane's locations after the increment: %d, want 1", n)
+		}
+		if n := nppesCount(t, d, "SELECT COUNT(*) FROM practice_locations WHERE npi = $1", npiACME); n != 1 {
+			t.Errorf("ACME's locations after the increment: %d, want 1", n)
+		}
+
+		// A file of another dataset is refused.
+		r := nppesLoad(t, s, (*store.Store).LoadNPPESEndpoints, otherSample, nppesSample(t, otherSample), store.LoadInput{})
+		if r.err == nil || !strings.Contains(r.err.Error(), otherSample+`: missing required columns "Endpoint Type", "Endpoint"`) {
+			t.Errorf("othername as endpoints: %v", r.err)
+		}
+	})
+}
+
+func TestLoadNPPESGeocodeCache(t *testing.T) {
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		s := store.New(d)
+		// The Census geocoder matched Jane's practice address earlier, and
+		// failed on Bob's.
+		key := geo.AddressKey("123 North Main Street", "Suite #200", "Jacksonville", "FL", "322044736")
+		bobKey := geo.AddressKey("55 ELM ST", "", "AUSTIN", "TX", "78701")
+		for _, c := range []struct {
+			key      string
+			lat, lon any
+			matched  bool
+		}{{key, 30.3301, -81.6557, true}, {bobKey, nil, nil, false}} {
+			if _, err := d.SQL.Exec(`INSERT INTO geocode_cache (address_key, lat, lon, matched, match_status, geocoded_at) VALUES ($1, $2, $3, $4, 'Match', $5)`,
+				c.key, c.lat, c.lon, c.matched, time.Now().UTC()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		centroids := embeddedCentroids(t)
+		nppesMustLoad(t, s, (*store.Store).LoadNPPES, npiCurrent, nppesSample(t, npiCurrent), store.LoadInput{Centroids: centroids})
+		jane, err := s.Provider(ctx, npiJane)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if jane.CoordSource != medsales.CoordCensus || *jane.PracticeLat != 30.3301 || *jane.PracticeLon != -81.6557 {
+			t.Errorf("Jane: %v %v %q, want the cached Census coordinates", *jane.PracticeLat, *jane.PracticeLon, jane.CoordSource)
+		}
+		bob, err := s.Provider(ctx, npiBob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lat, _, _ := centroids.Lookup("78701")
+		if bob.CoordSource != medsales.CoordZCTA || *bob.PracticeLat != lat {
+			t.Errorf("Bob: %v %q, want the ZIP centroid", *bob.PracticeLat, bob.CoordSource)
+		}
+		// After Jane moves (weekly increment), her new address has no cache
+		// entry: back to the ZIP centroid.
+		nppesMustLoad(t, s, (*store.Store).LoadNPPES, npiWeekly, nppesSample(t, npiWeekly), store.LoadInput{Mode: store.ModeIncrement, Centroids: centroids})
+		jane, err = s.Provider(ctx, npiJane)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if jane.CoordSource != medsales.CoordZCTA || *jane.PracticeLat != lat {
+			t.Errorf("Jane after moving: %v %q, want the centroid of 78701", *jane.PracticeLat, jane.CoordSource)
+		}
+	})
+}
+
+func TestEnablePostGIS(t *testing.T) {
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		s := store.New(d)
+		on, err := s.EnablePostGIS(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Dialect == db.SQLite {
+			if on {
+				t.Error("PostGIS on SQLite")
+			}
+			return
+		}
+		if !on {
+			t.Skip("PostGIS is not installed on this server")
+		}
+		if on2, err := s.EnablePostGIS(ctx); err != nil || !on2 {
+			t.Fatalf("second EnablePostGIS: %v %v", on2, err)
+		}
+		centroids := embeddedCentroids(t)
+		for range 2 { // the second full load swaps a staging table in: the column and index must survive
+			nppesMustLoad(t, s, (*store.Store).LoadNPPES, npiCurrent, nppesSample(t, npiCurrent), store.LoadInput{Centroids: centroids})
+			nppesMustLoad(t, s, (*store.Store).LoadNPPESLocations, plSample, nppesSample(t, plSample), store.LoadInput{Centroids: centroids})
+		}
+		// Jacksonville practice within 30 km of downtown Jacksonville; not
+		// New York or Austin.
+		rows, err := d.SQL.Query(`SELECT npi FROM providers
+			WHERE ST_DWithin(geog, ST_SetSRID(ST_MakePoint(-81.6557, 30.3322), 4326)::geography, 30000) ORDER BY npi`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var near []string
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			near = append(near, n)
+		}
+		rows.Close()
+		if diff := cmp.Diff([]string{npiJane}, near); diff != "" {
+			t.Errorf("providers near Jacksonville (-want +got):\n%s", diff)
+		}
+		if n := nppesCount(t, d, "SELECT COUNT(*) FROM practice_locations WHERE geog IS NOT NULL"); n != 2 {
+			t.Errorf("located practice_locations = %d, want 2", n)
+		}
+		for _, ix := range []string{"providers_geog", "practice_locations_geog"} {
+			if n := nppesCount(t, d, "SELECT COUNT(*) FROM pg_indexes WHERE indexname = $1 AND indexdef LIKE '%USING gist%'", ix); n != 1 {
+				t.Errorf("index %s missing after the swap", ix)
+			}
+		}
+	})
+}
