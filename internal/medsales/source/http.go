@@ -106,7 +106,11 @@ func (h *httpSource) open(ctx context.Context, u *url.URL, opts Options) (*File,
 	}
 
 	br := bufio.NewReaderSize(body, 64<<10)
-	head, _ := br.Peek(4)
+	head, err := br.Peek(4)
+	if err != nil && err != io.EOF {
+		body.Close()
+		return nil, &sourceError{src: h.display, msg: "read: " + err.Error(), err: err}
+	}
 	zipped := isZip(head, name)
 	switch {
 	case !zipped && ranged:

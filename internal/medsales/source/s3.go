@@ -91,7 +91,11 @@ func (s *s3Source) open(ctx context.Context, opts Options) (*File, error) {
 	s.etag = aws.ToString(out.ETag)
 
 	br := bufio.NewReaderSize(body, 64<<10)
-	head, _ := br.Peek(4)
+	head, err := br.Peek(4)
+	if err != nil && err != io.EOF {
+		body.Close()
+		return nil, &sourceError{src: s.display, msg: "read: " + err.Error(), err: err}
+	}
 	switch {
 	case !isZip(head, name) && s.size >= 0:
 		rr := newRemoteReader(ctx, s.size, s.fetch)
