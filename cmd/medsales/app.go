@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/medsales/ingest"
+	"github.com/medplatform/medplatform/internal/medsales/source"
+	"github.com/medplatform/medplatform/internal/medsales/store"
+	"github.com/medplatform/medplatform/internal/platform/config"
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/migrate"
+	"github.com/medplatform/medplatform/internal/platform/telemetry"
+)
+
+// settings is the process configuration read from the environment.
+type settings struct {
+	DatabaseURL   string
+	ListenAddr    string
+	LogLevel      slog.Level
+	ShutdownDrain time.Duration
+	IngestToken   string
+	RejectsDir    string
+	GeocoderURL   string
+	S3Endpoint    string
+}
+
+const defaultDatabaseURL = "sqlite:data/medsales.db"
+
+func loadSettings(getenv func(string) string) (settings, error) {
+	env := config.Env{Getenv: getenv}
+	var (
+		s   settings
+		err error
+	)
+	if s.DatabaseURL, err = env.String("DATABASE_URL", defaultDatabaseURL); err != nil {
+		return s, err
+	}
+	if s.ListenAddr, err = env.String("LISTEN_ADDR", ":8081"); err != nil {
+		return s, err
+	}
+	lvl, _ := env.String("LOG_LEVEL", "info")
+	if s.LogLevel, err = telemetry.ParseLevel(lvl); err != nil {
+		return s, err
+	}
+	if s.ShutdownDrain, err = env.Duration("SHUTDOWN_DRAIN", 5*time.Second); err != nil {
+		return s, err
+	}
+	if s.IngestToken, err = env.String("INGEST_API_TOKEN", ""); err != nil {
+		return s, err
+	}
+	if s.RejectsDir, err = env.String("REJECTS_DIR", filepath.Join("data", "rejects")); err != nil {
+		return s, err
+	}
+	if s.GeocoderURL, err = env.String("GEOCODER_URL", ""); err != nil {
+		return s, err
+	}
+	if s.S3Endpoint, err = env.String("AWS_ENDPOINT_URL_S3", ""); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// migrationSets are the schema of the product.
+var migrationSets = []migrate.Set{store.Migrations}
+
+// deps are the long-lived collaborators shared by the commands.
+type deps struct {
+	settings settings
+	logger   *slog.Logger
+	db       *db.DB
+	store    *store.Store
+}
+
+// open connects to the database (applying migrations when asked) and
+// builds the store.
+func open(ctx context.Context, getenv func(string) string, stderr io.Writer, applyMigrations bool) (*deps, error) {
+	s, err := loadSettings(getenv)
+	if err != nil {
+		return nil, err
+	}
+	logger := telemetry.NewLogger(stderr, s.LogLevel)
+	d, err := db.Open(ctx, s.DatabaseURL, db.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if applyMigrations {
+		n, err := migrate.Up(ctx, d, migrationSets...)
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+		if n > 0 {
+			logger.InfoContext(ctx, "migrations applied", "count", n, "dialect", string(d.Dialect))
+		}
+		if d.Dialect == db.Postgres {
+			st := store.New(d)
+			on, err := st.EnablePostGIS(ctx)
+			if err != nil {
+				d.Close()
+				return nil, err
+			}
+			logger.InfoContext(ctx, "geo columns", "postgis", on)
+		}
+	}
+	return &deps{settings: s, logger: logger, db: d, store: store.New(d)}, nil
+}
+
+func (d *deps) close() { d.db.Close() }
+
+// ingester builds the ingestion service.
+func (d *deps) ingester(metrics *ingest.Metrics) *ingest.Service {
+	return &ingest.Service{
+		Store: d.store, Logger: d.logger, Metrics: metrics, Now: time.Now,
+		Source:     source.Options{S3Endpoint: d.settings.S3Endpoint},
+		RejectsDir: d.settings.RejectsDir,
+	}
+}
+
+// dataDir is where disk space is watched: the SQLite file's directory, or
+// the working directory on PostgreSQL (temp files, rejects, logs).
+func (d *deps) dataDir() string {
+	if d.db.Path != "" {
+		return filepath.Dir(d.db.Path)
+	}
+	return "."
+}

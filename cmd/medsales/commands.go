@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/medsales"
+	"github.com/medplatform/medplatform/internal/medsales/geo"
+	"github.com/medplatform/medplatform/internal/medsales/ingest"
+	"github.com/medplatform/medplatform/internal/medsales/store"
+	"github.com/medplatform/medplatform/internal/platform/health"
+	"github.com/medplatform/medplatform/internal/platform/migrate"
+)
+
+func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("migrate", "migrate", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	d, err := open(ctx, getenv, stderr, false)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	n, err := migrate.Up(ctx, d.db, migrationSets...)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "applied %d migration(s) on %s\n", n, d.db.Dialect)
+	return nil
+}
+
+func cmdHealthcheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("healthcheck", "healthcheck [--url http://127.0.0.1:8081/readyz]", stderr)
+	target := fs.String("url", "", "URL to probe (default: /readyz on LISTEN_ADDR's port at 127.0.0.1)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *target == "" {
+		addr := getenv("LISTEN_ADDR")
+		if addr == "" {
+			addr = ":8081"
+		}
+		*target = "http://127.0.0.1:" + addr[strings.LastIndex(addr, ":")+1:] + "/readyz"
+	}
+	c, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := health.Probe(c, *target); err != nil {
+		fmt.Fprintln(stderr, "unhealthy:", err)
+		return errSilent
+	}
+	fmt.Fprintln(stdout, "ok")
+	return nil
+}
+
+// cmdIngest loads one file: `medsales ingest DATASET SOURCE`.
+func cmdIngest(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("ingest", "ingest [--mode full|increment] [--data-year YYYY] [--max-reject-ratio 0.01] DATASET SOURCE", stderr)
+	mode := fs.String("mode", "", "full or increment (default: recognised from the file name; NPPES weekly files are increments)")
+	year := fs.Int("data-year", 0, "data / program year (default: from the file name)")
+	ratio := fs.Float64("max-reject-ratio", 0, "share of rejected rows that fails the load (default 0.01)")
+	progressFlag := fs.String("progress", "auto", "auto (a bar on a terminal, log lines otherwise), bar, log or none")
+	if err := reorderFlags(fs.Parse, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		fs.Usage()
+		return fmt.Errorf("ingest needs DATASET and SOURCE (datasets: %s)", datasetNames())
+	}
+	req := ingest.Request{Dataset: medsales.Dataset(fs.Arg(0)), Source: fs.Arg(1), Mode: *mode, DataYear: *year, MaxRejectRatio: *ratio}
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	d, err := open(ctx, getenv, stderr, true)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	svc := d.ingester(nil)
+	var progress ingest.Progress
+	switch *progressFlag {
+	case "bar":
+		progress = ingest.NewBarProgress(stderr, string(req.Dataset), -1, time.Now)
+	case "log":
+		progress = ingest.NewLogProgress(ctx, d.logger, string(req.Dataset), 10*time.Second, time.Now)
+	case "none":
+	case "auto":
+		if isTerminal(stderr) {
+			progress = ingest.NewBarProgress(stderr, string(req.Dataset), -1, time.Now)
+		} else {
+			progress = ingest.NewLogProgress(ctx, d.logger, string(req.Dataset), 10*time.Second, time.Now)
+		}
+	default:
+		return fmt.Errorf("--progress must be auto, bar, log or none")
+	}
+	res, err := svc.Run(ctx, req, progress)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: loaded %d rows, rejected %d (%s, %s) in %s as version %d\n",
+		req.Dataset, res.Loaded, res.Rejected, res.File, res.Mode, res.Duration.Round(time.Millisecond), res.VersionID)
+	if res.RejectsFile != "" {
+		fmt.Fprintf(stdout, "rejected rows: %s\n", res.RejectsFile)
+	}
+	return nil
+}
+
+// reorderFlags lets flags follow the positional arguments
+// (`ingest nppes FILE --mode increment`), as operators type them.
+func reorderFlags(parse func([]string) error, args []string) error {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			pos = append(pos, args[i+1:]...)
+			i = len(args)
+		case strings.HasPrefix(a, "-") && len(a) > 1:
+			flags = append(flags, a)
+			if !strings.Contains(a, "=") && i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
+				flags = append(flags, args[i+1])
+				i++
+			}
+		default:
+			pos = append(pos, a)
+		}
+	}
+	return parse(append(append(flags, "--"), pos...))
+}
+
+func datasetNames() string {
+	var names []string
+	for _, d := range medsales.Datasets {
+		names = append(names, string(d))
+	}
+	return strings.Join(names, ", ")
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// cmdDatasets prints what is loaded and the recent load history.
+func cmdDatasets(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("datasets", "datasets [--json] [--history N]", stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	n := fs.Int("history", 20, "how many past loads to list")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	d, err := open(ctx, getenv, stderr, true)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	latest, err := d.store.LatestLoads(ctx)
+	if err != nil {
+		return err
+	}
+	hist, err := d.store.Versions(ctx, "", *n)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"current": latest, "history": hist})
+	}
+	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DATASET\tRECORDS\tDATA YEAR\tLAST LOADED\tSOURCE FILE")
+	for _, ds := range medsales.Datasets {
+		f, ok := latest[ds]
+		if !ok {
+			fmt.Fprintf(tw, "%s\t-\t-\tnever\t-\n", ds)
+			continue
+		}
+		year := "-"
+		if f.DataYear != nil {
+			year = fmt.Sprint(*f.DataYear)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", ds, f.RecordCount, year, f.LastIngested.Format(time.RFC3339), f.SourceFile)
+	}
+	tw.Flush()
+	fmt.Fprintln(stdout)
+	tw = tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tDATASET\tMODE\tSTATUS\tLOADED\tREJECTED\tSTARTED\tSOURCE FILE\tERROR")
+	for _, v := range hist {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", v.ID, v.Dataset, v.Mode, v.Status, v.RowsLoaded, v.RowsRejected,
+			v.StartedAt.Format(time.RFC3339), v.SourceFile, v.Error)
+	}
+	return tw.Flush()
+}
+
+// cmdSample writes sample files in the real formats.
+func cmdSample(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("sample", "sample --out DIR [--providers N] [--seed S]", stderr)
+	out := fs.String("out", "", "directory to write the files into (created if missing)")
+	n := fs.Int("providers", 1000, "number of providers")
+	seed := fs.Int64("seed", 1, "random seed (the same seed writes the same files)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" {
+		fs.Usage()
+		return fmt.Errorf("--out is required")
+	}
+	if *n < 1 {
+		return fmt.Errorf("--providers must be at least 1")
+	}
+	if err := os.MkdirAll(*out, 0o750); err != nil {
+		return fmt.Errorf("create %s: %w", *out, err)
+	}
+	files, err := writeSample(*out, *n, *seed)
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		fmt.Fprintf(stdout, "%-17s %s\n", f.dataset, f.path)
+	}
+	return nil
+}
+
+// cmdGeocode geocodes practice addresses that are not in the cache yet.
+func cmdGeocode(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("geocode", "geocode [--url https://geocoding.geo.census.gov] [--limit N]", stderr)
+	url := fs.String("url", "", "Census geocoder base URL (default GEOCODER_URL or the public service)")
+	limit := fs.Int("limit", 0, "geocode at most N new addresses (0 = all)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	d, err := open(ctx, getenv, stderr, true)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	base := *url
+	if base == "" {
+		base = d.settings.GeocoderURL
+	}
+	g, err := geo.NewCensus(geo.CensusOptions{BaseURL: base})
+	if err != nil {
+		return err
+	}
+	res, err := d.store.GeocodeProviders(ctx, g, store.GeocodeOptions{Limit: *limit})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%+v\n", res)
+	return nil
+}

@@ -1,0 +1,112 @@
+// Command medsales is the Medical Sales Intelligence & CRM: the API server,
+// its background workers and the operator commands that load the public
+// provider datasets. Run `medsales --help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		if !errors.Is(err, errSilent) {
+			fmt.Fprintln(os.Stderr, "medsales:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// errSilent ends the process with status 1 after the command already
+// printed what went wrong (healthcheck).
+var errSilent = errors.New("failed")
+
+const usage = `medsales — Medical Sales Intelligence & CRM
+
+Usage: medsales <command> [flags]
+
+Commands:
+  serve              run the HTTP API (and the job workers unless --workers=false)
+  worker             run the job workers only
+  migrate            apply database migrations and exit
+  healthcheck        exit 0 if the local server is ready, 1 otherwise
+  ingest DATASET SOURCE
+                     load a dataset file (local path, s3:// or https://; .zip read in place)
+  datasets           show what is loaded and the load history
+  sample             write sample files in the real dataset formats
+  geocode            geocode practice addresses with the Census batch geocoder
+
+Datasets: nppes, nppes-locations, nppes-othernames, nppes-endpoints, nucc, partb,
+partd, openpayments, zcta.
+
+Configuration comes from flags and environment variables:
+  DATABASE_URL       postgres://… or sqlite:path (default sqlite:data/medsales.db)
+  LISTEN_ADDR        HTTP listen address (default :8081)
+  LOG_LEVEL          debug, info, warn, error (default info)
+  INGEST_API_TOKEN   bearer token that POST /v1/ingestions requires (unset: disabled)
+  REJECTS_DIR        where rejected rows are written (default data/rejects)
+  GEOCODER_URL       Census geocoder base URL (default https://geocoding.geo.census.gov)
+  AWS_ENDPOINT_URL_S3, AWS_REGION, AWS_ACCESS_KEY_ID …   s3:// sources (S3-compatible endpoints allowed)
+  OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME         tracing (off when unset)
+  SHUTDOWN_DRAIN     time readiness fails before the listener closes (default 5s)
+Secrets may be given as NAME_FILE (for example DATABASE_URL_FILE).
+
+Run 'medsales <command> --help' for a command's flags.
+`
+
+// run is the whole program; main only wires the process to it, so tests
+// call run directly.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, usage)
+		if len(args) == 0 {
+			return errors.New("a command is required")
+		}
+		return nil
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return cmdServe(ctx, rest, getenv, stdout, stderr, true)
+	case "worker":
+		return cmdServe(ctx, rest, getenv, stdout, stderr, false)
+	case "migrate":
+		return cmdMigrate(ctx, rest, getenv, stdout, stderr)
+	case "healthcheck":
+		return cmdHealthcheck(ctx, rest, getenv, stdout, stderr)
+	case "ingest":
+		return cmdIngest(ctx, rest, getenv, stdout, stderr)
+	case "datasets":
+		return cmdDatasets(ctx, rest, getenv, stdout, stderr)
+	case "sample":
+		return cmdSample(ctx, rest, getenv, stdout, stderr)
+	case "geocode":
+		return cmdGeocode(ctx, rest, getenv, stdout, stderr)
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+// newFlags returns a FlagSet that prints its usage to stderr and returns
+// errors instead of exiting.
+func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: medsales %s\n\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/medplatform/medplatform/internal/medsales/api"
+	"github.com/medplatform/medplatform/internal/medsales/ingest"
+	"github.com/medplatform/medplatform/internal/platform/health"
+	"github.com/medplatform/medplatform/internal/platform/jobs"
+	"github.com/medplatform/medplatform/internal/platform/migrate"
+	"github.com/medplatform/medplatform/internal/platform/telemetry"
+)
+
+// cmdServe runs the API (withAPI) and/or the job workers until ctx ends,
+// then shuts down gracefully: readiness fails first, the listener keeps
+// serving for SHUTDOWN_DRAIN, then in-flight requests finish, then the
+// workers stop (a running load is cancelled and leaves the live data as
+// it was).
+func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, withAPI bool) error {
+	name, synopsis := "serve", "serve [--addr :8081] [--workers=true] [--migrate=true] [--sample N]"
+	if !withAPI {
+		name, synopsis = "worker", "worker [--addr :8081] [--migrate=true]"
+	}
+	fs := newFlags(name, synopsis, stderr)
+	addr := fs.String("addr", "", "listen address (default LISTEN_ADDR or :8081); the worker serves only health and metrics")
+	runWorkers := fs.Bool("workers", true, "run the job workers in this process")
+	applyMigrations := fs.Bool("migrate", true, "apply pending migrations at start (PostgreSQL: guarded by an advisory lock)")
+	sampleN := fs.Int("sample", 0, "when nothing is loaded yet: generate sample files for N providers, load them, then serve")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if !withAPI {
+		*runWorkers = true
+	}
+	d, err := open(ctx, getenv, stderr, *applyMigrations)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	if *addr == "" {
+		*addr = d.settings.ListenAddr
+	}
+	log := d.logger
+
+	tp, shutdownTracing, err := telemetry.SetupTracing(ctx, telemetry.TracingConfig{ServiceName: "medsales"}, getenv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = shutdownTracing(c)
+	}()
+	prop := telemetry.NewPropagator()
+	reg := telemetry.NewRegistry()
+	httpMetrics, err := telemetry.NewHTTPMetrics(reg)
+	if err != nil {
+		return err
+	}
+	ingestMetrics, err := ingest.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	svc := d.ingester(ingestMetrics)
+
+	if *sampleN > 0 {
+		if err := loadSampleIfEmpty(ctx, d, svc, *sampleN, stdout); err != nil {
+			return err
+		}
+	}
+	if latest, err := d.store.LatestLoads(ctx); err == nil {
+		ingestMetrics.SetLastSuccess(latest)
+	}
+
+	var schemaCurrent atomic.Bool
+	checks := []health.Check{
+		health.DatabaseCheck(d.db),
+		health.DiskSpaceCheck(d.dataDir(), 1<<30),
+		{Name: "migrations", Critical: true, Run: func(ctx context.Context) (map[string]any, error) {
+			if schemaCurrent.Load() {
+				return nil, nil
+			}
+			pending, err := migrate.Pending(ctx, d.db, migrationSets...)
+			if err != nil {
+				return nil, err
+			}
+			if pending {
+				return nil, errors.New("migrations pending")
+			}
+			schemaCurrent.Store(true)
+			return nil, nil
+		}},
+		ingest.FreshnessCheck(d.store, time.Now),
+	}
+	checker := health.New(checks, 2*time.Second, time.Now, log)
+
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &ingest.Worker{Service: svc, Logger: log})
+	jc, err := jobs.New(d.db, jobs.Config{Workers: workers, RunWorkers: *runWorkers, MaxWorkers: 2, Logger: jobs.QuietLogger(log)})
+	if err != nil {
+		return err
+	}
+	reg.MustRegister(jobs.QueueCollector(d.db, "medsales"))
+
+	var handler http.Handler
+	if withAPI {
+		handler = api.NewServer(api.Deps{
+			Store: d.store, Health: checker, Registry: reg, HTTPMetrics: httpMetrics, Logger: log, Now: time.Now,
+			Jobs: jc, IngestToken: d.settings.IngestToken,
+			Wrap: func(h http.Handler) http.Handler { return telemetry.HTTPHandler(h, tp, prop) },
+		})
+	} else {
+		mux := http.NewServeMux()
+		mux.Handle("GET /livez", checker.LivezHandler())
+		mux.Handle("GET /readyz", checker.ReadyzHandler())
+		mux.Handle("GET /health", checker.HealthHandler())
+		mux.Handle("GET /metrics", telemetry.MetricsHandler(reg))
+		handler = mux
+	}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *addr, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	if err := jc.Start(ctx); err != nil {
+		srv.Close()
+		return err
+	}
+	checker.SetReady(true)
+	log.InfoContext(ctx, "medsales started", "command", name, "addr", ln.Addr().String(), "dialect", string(d.db.Dialect), "workers", *runWorkers)
+
+	select {
+	case err := <-serveErr:
+		checker.StartDraining()
+		stopJobs(jc, log)
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: readiness now fails", "drain", d.settings.ShutdownDrain.String())
+	checker.StartDraining()
+	time.Sleep(d.settings.ShutdownDrain)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Error("http shutdown", "error", err.Error())
+	}
+	stopJobs(jc, log)
+	log.Info("medsales stopped")
+	return nil
+}
+
+func stopJobs(jc *jobs.Client, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := jc.Stop(ctx); err != nil {
+		log.Error("stop workers", "error", err.Error())
+	}
+}
+
+// loadSampleIfEmpty is the quick start: on a database with nothing loaded
+// it writes sample files for n providers under data/sample and loads every
+// dataset from them.
+func loadSampleIfEmpty(ctx context.Context, d *deps, svc *ingest.Service, n int, stdout io.Writer) error {
+	latest, err := d.store.LatestLoads(ctx)
+	if err != nil {
+		return err
+	}
+	if len(latest) > 0 {
+		fmt.Fprintln(stdout, "data already loaded: skipping the sample (see `medsales datasets`)")
+		return nil
+	}
+	dir := filepath.Join(d.dataDir(), "sample")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	files, err := writeSample(dir, n, 1)
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		res, err := svc.Run(ctx, ingest.Request{Dataset: f.dataset, Source: f.path}, nil)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "loaded %-17s %8d rows  %s\n", f.dataset, res.Loaded, filepath.Base(f.path))
+	}
+	return nil
+}

@@ -1,0 +1,124 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/medplatform/medplatform/internal/medsales"
+	"github.com/medplatform/medplatform/internal/medsales/dataset"
+	"github.com/medplatform/medplatform/internal/medsales/ingest"
+	"github.com/medplatform/medplatform/internal/medsales/store"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+	"github.com/medplatform/medplatform/internal/platform/httpx"
+)
+
+// profileLimit is how many Part B services and Part D drugs a profile lists.
+const profileLimit = 10
+
+// providerProfile is GET /v1/providers/{npi}: the registry record with
+// everything the datasets say about the provider.
+type providerProfile struct {
+	*medsales.ProviderDetail
+	TopServices   []medsales.ServiceLine  `json:"topServices"`
+	TopDrugs      []medsales.DrugLine     `json:"topDrugs"`
+	PaymentTotals []medsales.PaymentTotal `json:"paymentTotals"`
+}
+
+func (s *server) handleProvider(w http.ResponseWriter, r *http.Request) {
+	npi := r.PathValue("npi")
+	if err := dataset.CheckNPI([]byte(npi)); err != nil {
+		s.fail(w, r, errs.Invalid("npi", "%v", err))
+		return
+	}
+	ctx := r.Context()
+	p, err := s.Store.Provider(ctx, npi)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := providerProfile{ProviderDetail: p}
+	if out.TopServices, err = s.Store.TopServices(ctx, npi, profileLimit); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if out.TopDrugs, err = s.Store.TopDrugs(ctx, npi, profileLimit); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if out.PaymentTotals, err = s.Store.PaymentTotals(ctx, npi); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	// Empty lists, not null, so clients need no special case.
+	if out.TopServices == nil {
+		out.TopServices = []medsales.ServiceLine{}
+	}
+	if out.TopDrugs == nil {
+		out.TopDrugs = []medsales.DrugLine{}
+	}
+	if out.PaymentTotals == nil {
+		out.PaymentTotals = []medsales.PaymentTotal{}
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
+}
+
+// datasetsView is GET /v1/datasets: what is served now per dataset, and
+// the load history.
+type datasetsView struct {
+	Current map[medsales.Dataset]store.Freshness `json:"current"`
+	History []store.Version                      `json:"history"`
+}
+
+func (s *server) handleDatasets(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	d := medsales.Dataset(q.Get("dataset"))
+	if d != "" && !d.Valid() {
+		s.fail(w, r, errs.Invalid("dataset", "unknown dataset %q", d))
+		return
+	}
+	limit := 100
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			s.fail(w, r, errs.Invalid("limit", "must be a number from 1 to 1000"))
+			return
+		}
+		limit = n
+	}
+	cur, err := s.Store.LatestLoads(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	hist, err := s.Store.Versions(r.Context(), d, limit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if hist == nil {
+		hist = []store.Version{}
+	}
+	httpx.WriteJSON(w, http.StatusOK, datasetsView{Current: cur, History: hist})
+}
+
+// handleCreateIngestion enqueues a load: 202 with the job id. The worker
+// records it in the dataset history when it starts.
+func (s *server) handleCreateIngestion(w http.ResponseWriter, r *http.Request) {
+	var req ingest.Request
+	if err := httpx.Decode(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := req.Validate(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := s.Jobs.Insert(r.Context(), ingest.JobArgs{Request: req}, nil)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusAccepted, map[string]any{
+		"jobId": res.Job.ID, "dataset": req.Dataset, "source": req.Source, "duplicate": res.UniqueSkippedAsDuplicate,
+	})
+}

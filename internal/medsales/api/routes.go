@@ -1,0 +1,18 @@
+package api
+
+import (
+	"github.com/medplatform/medplatform/internal/platform/httpx"
+	"github.com/medplatform/medplatform/internal/platform/telemetry"
+)
+
+// routes is the one list of every route the server answers.
+func (s *server) routes(mux *httpx.Mux) {
+	mux.Handle("GET /livez", s.Health.LivezHandler())
+	mux.Handle("GET /readyz", s.Health.ReadyzHandler())
+	mux.Handle("GET /health", s.Health.HealthHandler())
+	mux.Handle("GET /metrics", telemetry.MetricsHandler(s.Registry))
+
+	mux.HandleFunc("GET /v1/providers/{npi}", s.handleProvider)
+	mux.HandleFunc("GET /v1/datasets", s.handleDatasets)
+	mux.Handle("POST /v1/ingestions", s.operator(s.handleCreateIngestion))
+}

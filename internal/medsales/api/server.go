@@ -1,0 +1,103 @@
+// Package api is the HTTP JSON API of the medsales product: NewServer
+// builds the handler, routes.go lists every route, and each handler
+// decodes → validates → calls the store → encodes.
+//
+// The provider and dataset endpoints serve public reference data and need
+// no credentials. Enqueueing a load (POST /v1/ingestions) is an operator
+// action: it needs the bearer token configured as INGEST_API_TOKEN.
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/medplatform/medplatform/internal/medsales/store"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+	"github.com/medplatform/medplatform/internal/platform/health"
+	"github.com/medplatform/medplatform/internal/platform/httpx"
+	"github.com/medplatform/medplatform/internal/platform/telemetry"
+)
+
+// Enqueuer inserts jobs (jobs.Client).
+type Enqueuer interface {
+	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+}
+
+// Deps are the server's collaborators.
+type Deps struct {
+	Store       *store.Store
+	Health      *health.Checker
+	Registry    *prometheus.Registry
+	HTTPMetrics *telemetry.HTTPMetrics
+	Logger      *slog.Logger
+	Now         func() time.Time
+	// Jobs enqueues ingestion jobs; nil disables POST /v1/ingestions.
+	Jobs Enqueuer
+	// IngestToken is the bearer token POST /v1/ingestions requires; empty
+	// disables the endpoint.
+	IngestToken string
+	// Wrap, when set, wraps the whole handler (tracing).
+	Wrap func(http.Handler) http.Handler
+}
+
+var errInternalPanic = errors.New("handler panicked")
+
+type server struct {
+	Deps
+}
+
+// NewServer returns the product's HTTP handler with every route, and
+// request logging, metrics and panic recovery around everything.
+func NewServer(d Deps) http.Handler {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &server{Deps: d}
+	mux := httpx.NewMux()
+	s.routes(mux)
+	var h http.Handler = mux
+	h = telemetry.Middleware(h, telemetry.MiddlewareDeps{
+		Logger:  d.Logger,
+		Metrics: d.HTTPMetrics,
+		OnPanic: func(w http.ResponseWriter, r *http.Request) {
+			httpx.WriteError(w, r, nil, telemetry.RequestID(r.Context()), errInternalPanic)
+		},
+	})
+	if d.Wrap != nil {
+		h = d.Wrap(h)
+	}
+	return h
+}
+
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	httpx.WriteError(w, r, s.Logger, telemetry.RequestID(r.Context()), err)
+}
+
+// operator wraps a handler that needs the ingestion token.
+func (s *server) operator(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.IngestToken == "" || s.Jobs == nil {
+			s.fail(w, r, errs.Forbidden("loads from the API are disabled: set INGEST_API_TOKEN on the server"))
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.IngestToken)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="medsales"`)
+			s.fail(w, r, errs.E(errs.CodeUnauthorized, "a valid bearer token is required"))
+			return
+		}
+		h(w, r)
+	})
+}

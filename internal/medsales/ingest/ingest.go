@@ -1,0 +1,332 @@
+// Package ingest loads one public dataset file end to end: it opens the
+// source (local path, s3:// or https://, zipped or not), recognises the
+// release and load mode from the file name, records the attempt in the
+// dataset-version history, runs the dataset's loader, writes rejected rows
+// to a rejects file and updates the ingestion metrics. The same Service
+// backs the `medsales ingest` command and the River job the API enqueues.
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/medsales"
+	"github.com/medplatform/medplatform/internal/medsales/source"
+	"github.com/medplatform/medplatform/internal/medsales/store"
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+)
+
+// Request names one file to load.
+type Request struct {
+	Dataset medsales.Dataset `json:"dataset"`
+	// Source is a local path, s3://bucket/key or https://… URL.
+	Source string `json:"source"`
+	// Mode is "full" or "increment"; empty recognises it from the file
+	// name (NPPES weekly files are increments).
+	Mode string `json:"mode,omitempty"`
+	// DataYear overrides the data / program year read from the file name.
+	DataYear int `json:"dataYear,omitempty"`
+	// MaxRejectRatio overrides the share of rejected rows that fails the
+	// load (default 1%).
+	MaxRejectRatio float64 `json:"maxRejectRatio,omitempty"`
+}
+
+// Validate checks the request before anything is opened.
+func (r Request) Validate() error {
+	switch {
+	case r.Dataset == "":
+		return errs.Invalid("dataset", "is required")
+	case !r.Dataset.Valid():
+		return errs.Invalid("dataset", "unknown dataset %q (known: %s)", r.Dataset, datasetList())
+	case strings.TrimSpace(r.Source) == "":
+		return errs.Invalid("source", "is required: a local path, s3://bucket/key or https:// URL")
+	case r.Mode != "" && r.Mode != store.ModeFull && r.Mode != store.ModeIncrement:
+		return errs.Invalid("mode", "must be %q or %q", store.ModeFull, store.ModeIncrement)
+	case r.Mode == store.ModeIncrement && r.Dataset != medsales.NPPES:
+		return errs.Invalid("mode", "increments exist for nppes only")
+	case r.DataYear != 0 && (r.DataYear < 2000 || r.DataYear > 2100):
+		return errs.Invalid("dataYear", "must be a year between 2000 and 2100")
+	case r.MaxRejectRatio < 0 || r.MaxRejectRatio > 1:
+		return errs.Invalid("maxRejectRatio", "must be between 0 and 1")
+	}
+	return nil
+}
+
+func datasetList() string {
+	names := make([]string, len(medsales.Datasets))
+	for i, d := range medsales.Datasets {
+		names[i] = string(d)
+	}
+	return strings.Join(names, ", ")
+}
+
+// Result is what a load did.
+type Result struct {
+	VersionID   int64  `json:"versionId"`
+	File        string `json:"file"`
+	Mode        string `json:"mode"`
+	Loaded      int64  `json:"loaded"`
+	Rejected    int64  `json:"rejected"`
+	DataYear    int    `json:"dataYear,omitempty"`
+	RejectsFile string `json:"rejectsFile,omitempty"`
+	Duration    time.Duration
+}
+
+// Progress is told how far a load has come: rows read so far, and bytes
+// read of total (total -1 when unknown).
+type Progress interface {
+	Update(rows, bytes, total int64)
+	Done()
+}
+
+// Service runs loads.
+type Service struct {
+	Store   *store.Store
+	Logger  *slog.Logger
+	Metrics *Metrics // may be nil
+	Now     func() time.Time
+	// Source configures how sources are opened (HTTP client, S3 endpoint).
+	Source source.Options
+	// RejectsDir receives one rejects file per load that rejected rows
+	// (default ./data/rejects).
+	RejectsDir string
+}
+
+// loader is a dataset's store loader.
+type loader func(ctx context.Context, in store.LoadInput) (store.LoadResult, error)
+
+func (s *Service) loader(d medsales.Dataset) loader {
+	switch d {
+	case medsales.NPPES:
+		return s.Store.LoadNPPES
+	case medsales.NPPESLocations:
+		return s.Store.LoadNPPESLocations
+	case medsales.NPPESOtherNames:
+		return s.Store.LoadNPPESOtherNames
+	case medsales.NPPESEndpoints:
+		return s.Store.LoadNPPESEndpoints
+	case medsales.NUCC:
+		return s.Store.LoadNUCC
+	case medsales.PartB:
+		return s.Store.LoadPartB
+	case medsales.PartD:
+		return s.Store.LoadPartD
+	case medsales.OpenPayments:
+		return s.Store.LoadOpenPayments
+	case medsales.ZCTA:
+		return s.Store.LoadZCTA
+	}
+	return nil
+}
+
+// memberPattern picks a dataset's file inside a zip: the NPPES monthly
+// archive holds the main file, its companions and "fileheader" files.
+func memberPattern(d medsales.Dataset) func(string) bool {
+	prefix := map[medsales.Dataset]string{
+		medsales.NPPES:           "npidata_pfile_",
+		medsales.NPPESLocations:  "pl_pfile_",
+		medsales.NPPESOtherNames: "othername_pfile_",
+		medsales.NPPESEndpoints:  "endpoint_pfile_",
+	}[d]
+	return func(name string) bool {
+		base := strings.ToLower(filepath.Base(name))
+		if strings.Contains(base, "fileheader") {
+			return false
+		}
+		if !strings.HasSuffix(base, ".csv") && !strings.HasSuffix(base, ".txt") {
+			return false
+		}
+		return prefix == "" || strings.HasPrefix(base, prefix)
+	}
+}
+
+// Run loads req. The live data changes only when the load succeeds; a
+// failed load is recorded in the history with its reason and returns an
+// error naming the file.
+func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Result, error) {
+	if err := req.Validate(); err != nil {
+		return Result{}, err
+	}
+	start := s.Now()
+	opts := s.Source
+	opts.Pattern = memberPattern(req.Dataset)
+	f, err := source.Open(ctx, req.Source, opts)
+	if err != nil {
+		s.Metrics.failed(req.Dataset)
+		return Result{}, err
+	}
+	defer f.Close()
+
+	res := Result{File: f.Name, Mode: req.Mode}
+	if res.Mode == "" {
+		res.Mode = store.ModeFull
+		if req.Dataset == medsales.NPPES && (source.IsWeekly(f.Name) || source.IsWeekly(f.Archive)) {
+			res.Mode = store.ModeIncrement
+		}
+	}
+	v := store.Version{Dataset: req.Dataset, Mode: res.Mode, SourceFile: f.Name, StartedAt: start}
+	if f.Archive != "" {
+		v.SourceFile = f.Archive + "/" + f.Name
+	}
+	if t, ok := source.ReleaseDate(f.Name); ok {
+		v.ReleaseDate = &t
+	} else if t, ok := source.ReleaseDate(f.Archive); ok {
+		v.ReleaseDate = &t
+	}
+	year := req.DataYear
+	if year == 0 {
+		if y, ok := source.DataYear(f.Name); ok {
+			year = y
+		}
+	}
+	if year != 0 {
+		v.DataYear = &year
+	}
+	id, err := s.Store.StartVersion(ctx, v)
+	if err != nil {
+		return Result{}, err
+	}
+	res.VersionID = id
+	log := s.Logger.With("dataset", string(req.Dataset), "file", v.SourceFile, "version", id, "mode", res.Mode)
+	log.InfoContext(ctx, "ingest started")
+
+	fail := func(err error, rows int64) (Result, error) {
+		// Record the failure even when ctx was cancelled (SIGTERM).
+		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if ferr := s.Store.FailVersion(c, id, err.Error(), rows, s.Now()); ferr != nil {
+			log.ErrorContext(ctx, "record failed load", "error", ferr.Error())
+		}
+		s.Metrics.failed(req.Dataset)
+		log.ErrorContext(ctx, "ingest failed", "error", err.Error(), "rows_read", rows)
+		return res, err
+	}
+
+	if err := s.Store.DropStaleStaging(ctx); err != nil {
+		return fail(err, 0)
+	}
+	rejects, err := s.openRejects(req.Dataset, id)
+	if err != nil {
+		return fail(err, 0)
+	}
+	in := store.LoadInput{
+		File: f.Name, Reader: &countingReader{r: f}, Mode: res.Mode, DataYear: year,
+		Rejects: rejects, MaxRejectRatio: req.MaxRejectRatio,
+	}
+	cr := in.Reader.(*countingReader)
+	var rowsRead int64
+	in.Progress = func(rows int64) {
+		rowsRead = rows
+		if progress != nil {
+			progress.Update(rows, cr.n, f.Size)
+		}
+	}
+	if req.Dataset == medsales.NPPES {
+		c, err := s.Store.Centroids(ctx)
+		if err != nil {
+			return fail(err, 0)
+		}
+		in.Centroids = c
+	}
+	in.Finalize = func(tx *db.Tx, r store.LoadResult) error {
+		// The whole source has been read: its digest is complete.
+		return store.FinishVersionTx(ctx, tx, id, r, f.SHA256(), s.Now())
+	}
+	out, err := s.loader(req.Dataset)(ctx, in)
+	if progress != nil {
+		progress.Done()
+	}
+	rejectsPath, rerr := rejects.close()
+	if err == nil && rerr != nil {
+		err = rerr
+	}
+	res.RejectsFile = rejectsPath
+	if err != nil {
+		if !strings.Contains(err.Error(), f.Name) {
+			err = fmt.Errorf("%s: %w", f.Name, err)
+		}
+		return fail(err, rowsRead)
+	}
+	res.Loaded, res.Rejected, res.DataYear = out.Loaded, out.Rejected, out.DataYear
+	res.Duration = s.Now().Sub(start)
+	s.Metrics.succeeded(req.Dataset, out, res.Duration, s.Now())
+	log.InfoContext(ctx, "ingest finished", "loaded", out.Loaded, "rejected", out.Rejected,
+		"duration_ms", res.Duration.Milliseconds(), "rows_per_s", perSecond(out.Loaded+out.Rejected, res.Duration))
+	return res, nil
+}
+
+func perSecond(n int64, d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64(float64(n) / d.Seconds())
+}
+
+// countingReader counts the bytes the loader has read, for progress.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// rejectsFile is created on the first rejected row, so clean loads leave
+// no empty files behind.
+type rejectsFile struct {
+	path string
+	f    *os.File
+	err  error
+}
+
+func (s *Service) openRejects(d medsales.Dataset, id int64) (*rejectsFile, error) {
+	dir := s.RejectsDir
+	if dir == "" {
+		dir = filepath.Join("data", "rejects")
+	}
+	return &rejectsFile{path: filepath.Join(dir, fmt.Sprintf("%s-%d.rejects.csv", d, id))}, nil
+}
+
+func (r *rejectsFile) Write(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	if r.f == nil {
+		if err := os.MkdirAll(filepath.Dir(r.path), 0o750); err != nil {
+			r.err = fmt.Errorf("create rejects file: %w", err)
+			return 0, r.err
+		}
+		f, err := os.Create(r.path)
+		if err != nil {
+			r.err = fmt.Errorf("create rejects file: %w", err)
+			return 0, r.err
+		}
+		if _, err := f.WriteString("line,reason\n"); err != nil {
+			r.err = err
+			return 0, err
+		}
+		r.f = f
+	}
+	return r.f.Write(p)
+}
+
+// close returns the rejects file's path, or "" when nothing was rejected.
+func (r *rejectsFile) close() (string, error) {
+	if r.f == nil {
+		return "", r.err
+	}
+	if err := r.f.Close(); err != nil {
+		return r.path, fmt.Errorf("close rejects file: %w", err)
+	}
+	return r.path, r.err
+}

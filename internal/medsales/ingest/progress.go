@@ -1,0 +1,97 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+)
+
+// LogProgress logs a structured progress line at most every interval:
+// rows, rows/s, percentage of bytes read and an ETA when the size is
+// known. It is what non-terminal runs (jobs, CI, ECS) show.
+type LogProgress struct {
+	ctx      context.Context
+	log      *slog.Logger
+	dataset  string
+	every    time.Duration
+	now      func() time.Time
+	start    time.Time
+	last     time.Time
+	mu       sync.Mutex
+	rows     int64
+	finished bool
+}
+
+// NewLogProgress returns a LogProgress logging to log.
+func NewLogProgress(ctx context.Context, log *slog.Logger, dataset string, every time.Duration, now func() time.Time) *LogProgress {
+	t := now()
+	return &LogProgress{ctx: ctx, log: log, dataset: dataset, every: every, now: now, start: t, last: t}
+}
+
+// Update logs when the interval has passed since the last line.
+func (p *LogProgress) Update(rows, bytes, total int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rows = rows
+	t := p.now()
+	if t.Sub(p.last) < p.every {
+		return
+	}
+	p.last = t
+	elapsed := t.Sub(p.start)
+	attrs := []any{"dataset", p.dataset, "rows", rows, "rows_per_s", perSecond(rows, elapsed), "elapsed_s", int64(elapsed.Seconds())}
+	if total > 0 && bytes > 0 {
+		frac := float64(bytes) / float64(total)
+		eta := time.Duration(float64(elapsed) * (1 - frac) / frac)
+		attrs = append(attrs, "percent", int(frac*100), "eta_s", int64(eta.Seconds()))
+	}
+	p.log.InfoContext(p.ctx, "ingest progress", attrs...)
+}
+
+// Done does nothing: the service logs the final line.
+func (p *LogProgress) Done() {}
+
+// BarProgress draws a terminal progress bar over the bytes of the source,
+// with rows and rows/s in its description and the bar's own ETA.
+type BarProgress struct {
+	w     io.Writer
+	bar   *progressbar.ProgressBar
+	start time.Time
+	now   func() time.Time
+}
+
+// NewBarProgress draws on w (a terminal). total is the source size in
+// bytes, or -1 when unknown (the bar then spins).
+func NewBarProgress(w io.Writer, dataset string, total int64, now func() time.Time) *BarProgress {
+	bar := progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(dataset),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionShowElapsedTimeOnFinish(),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionFullWidth(),
+	)
+	return &BarProgress{w: w, bar: bar, start: now(), now: now}
+}
+
+// Update moves the bar to bytes and shows the row rate.
+func (p *BarProgress) Update(rows, bytes, total int64) {
+	if total > 0 && p.bar.GetMax64() != total {
+		p.bar.ChangeMax64(total)
+	}
+	rate := perSecond(rows, p.now().Sub(p.start))
+	p.bar.Describe(fmt.Sprintf("%d rows (%d rows/s)", rows, rate))
+	_ = p.bar.Set64(bytes)
+}
+
+// Done completes the bar.
+func (p *BarProgress) Done() {
+	_ = p.bar.Finish()
+	fmt.Fprintln(p.w)
+}
