@@ -164,10 +164,19 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 	}
 	defer f.Close()
 
+	weekly := source.IsWeekly(f.Name) || source.IsWeekly(f.Archive)
+	if weekly && req.Dataset != medsales.NPPES {
+		// Weekly companion files hold a week of changes; loading one would
+		// replace the whole table with it.
+		return Result{}, errs.Invalid("source", "%s is a weekly file: %s loads the monthly full file only", f.Name, req.Dataset)
+	}
+	if weekly && req.Mode == store.ModeFull {
+		return Result{}, errs.Invalid("mode", "%s is a weekly increment: loading it as a full file would replace the registry with one week of changes", f.Name)
+	}
 	res := Result{File: f.Name, Mode: req.Mode}
 	if res.Mode == "" {
 		res.Mode = store.ModeFull
-		if req.Dataset == medsales.NPPES && (source.IsWeekly(f.Name) || source.IsWeekly(f.Archive)) {
+		if weekly {
 			res.Mode = store.ModeIncrement
 		}
 	}

@@ -6,7 +6,7 @@ import (
 )
 
 // The release the sample imitates: the August 2026 monthly file
-// (20260801-20260810) and the following weekly increment.
+// (released 2026-08-10) and the following weekly increment.
 var (
 	firstEnumeration = daysOf(2005, 5, 23)
 	releaseDay       = daysOf(2026, 8, 10)

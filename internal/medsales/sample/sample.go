@@ -26,11 +26,11 @@ import (
 // CMS data year 2024, Open Payments program year 2024 published
 // 01/23/2026).
 const (
-	NPPESFile        = "npidata_pfile_20260801-20260810.csv"
+	NPPESFile        = "npidata_pfile_20050523-20260810.csv"
 	NPPESWeeklyFile  = "npidata_pfile_20260811-20260817.csv"
-	LocationsFile    = "pl_pfile_20260801-20260810.csv"
-	OtherNamesFile   = "othername_pfile_20260801-20260810.csv"
-	EndpointsFile    = "endpoint_pfile_20260801-20260810.csv"
+	LocationsFile    = "pl_pfile_20050523-20260810.csv"
+	OtherNamesFile   = "othername_pfile_20050523-20260810.csv"
+	EndpointsFile    = "endpoint_pfile_20050523-20260810.csv"
 	NUCCFile         = "nucc_taxonomy_251.csv"
 	PartBFile        = "MUP_PHY_R26_P05_V10_D24_Prov_Svc.csv"
 	PartDFile        = "MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv"

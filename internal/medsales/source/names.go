@@ -64,9 +64,27 @@ func parseDate(layout, s string) (time.Time, bool) {
 
 // IsWeekly reports whether name, an archive's or a member's, is an NPPES
 // weekly increment: it contains "_Weekly", in any case.
+//
+// A bare file is weekly when its two dates span less than a month: the
+// monthly full file covers the registry from 2005-05-23 to its release
+// (npidata_pfile_20050523-20260810.csv), a weekly file one week
+// (npidata_pfile_20260804-20260810.csv). Loading a weekly file as a full
+// one would replace the whole registry with a week of changes.
 func IsWeekly(name string) bool {
-	return strings.Contains(strings.ToLower(name), "_weekly")
+	if strings.Contains(strings.ToLower(name), "_weekly") {
+		return true
+	}
+	m := reSpan.FindStringSubmatch(name)
+	if m == nil {
+		return false
+	}
+	from, err1 := time.Parse("20060102", m[1])
+	to, err2 := time.Parse("20060102", m[2])
+	return err1 == nil && err2 == nil && !to.Before(from) && to.Sub(from) < 28*24*time.Hour
 }
+
+// reSpan is the date span of NPPES file names: _YYYYMMDD-YYYYMMDD.
+var reSpan = regexp.MustCompile(`_([0-9]{8})-([0-9]{8})(?:[^0-9]|$)`)
 
 // Data-year patterns.
 var (

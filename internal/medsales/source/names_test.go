@@ -62,6 +62,10 @@ func TestIsWeekly(t *testing.T) {
 		{"NPPES_Data_Dissemination_August_2026_V2.zip", false},
 		{"npidata_pfile_20050523-20260810.csv", false},
 		{"Weekly.csv", false},
+		{"npidata_pfile_20260804-20260810.csv", true}, // one week: a weekly file inside its zip
+		{"pl_pfile_20260804-20260810.csv", true},
+		{"npidata_pfile_20260701-20260810.csv", false}, // over a month
+		{"npidata_pfile_20260810-20260804.csv", false}, // reversed dates
 	}
 	for _, tt := range tests {
 		if got := source.IsWeekly(tt.name); got != tt.want {
