@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs the README's medsales quick start on a fresh embedded database and
+# checks that a provider profile and /health answer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+go build -o "$work/medsales" ./cmd/medsales
+cd "$work"
+LISTEN_ADDR=127.0.0.1:18081 ./medsales serve --sample 500 >serve.out 2>serve.log &
+pid=$!
+for _ in $(seq 1 120); do
+  if curl -fsS http://127.0.0.1:18081/readyz >/dev/null 2>&1; then break; fi
+  if ! kill -0 "$pid" 2>/dev/null; then cat serve.out serve.log; exit 1; fi
+  sleep 0.5
+done
+npi=$(sed -n 2p data/sample/npidata_pfile_20050523-20260810.csv | cut -d, -f1 | tr -d '"')
+curl -fsS "http://127.0.0.1:18081/v1/providers/$npi" | grep -q "\"npi\":\"$npi\""
+curl -fsS http://127.0.0.1:18081/health | grep -q '"dataFreshness"'
+./medsales datasets | grep -q '^nppes '
+echo "medsales quick start ok (profile of $npi served)"
