@@ -154,3 +154,13 @@ func (d *deps) dataDir() string {
 	}
 	return "."
 }
+
+// ingestCommitters is how many event groups commit at once: SQLite has one
+// writer; on PostgreSQL several overlap one group's work with another's
+// commit.
+func (d *deps) ingestCommitters() int {
+	if d.db.Dialect == db.Postgres {
+		return 4
+	}
+	return 1
+}

@@ -116,7 +116,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	ingester := ingest.New(d.store, ingestMetrics)
-	stopIngest := ingester.Start()
+	stopIngest := ingester.Start(d.ingestCommitters())
 	defer stopIngest()
 	reg.MustRegister(jobs.QueueCollector(d.db, "adherence"))
 

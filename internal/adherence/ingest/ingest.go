@@ -77,10 +77,16 @@ func New(rec Recorder, metrics *Metrics) *Ingester {
 	return &Ingester{rec: rec, metrics: metrics, maxGroup: DefaultMaxGroup, reqs: make(chan *request, 1024)}
 }
 
-// Start runs the committer until the returned stop is called; stop
+// Start runs the committers until the returned stop is called; stop
 // commits what is already queued, then returns. Without Start, Submit
 // records each request in a transaction of its own.
-func (g *Ingester) Start() (stop func()) {
+//
+// committers is how many groups may be in flight at once. On SQLite use 1:
+// it has one writer. On PostgreSQL a few let one group's reads and inserts
+// overlap another's commit; they still append to the audit chain one after
+// the other (the chain head is locked until commit), and candidate dose
+// instances are locked in id order, so concurrent groups cannot deadlock.
+func (g *Ingester) Start(committers int) (stop func()) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.started {
@@ -89,7 +95,18 @@ func (g *Ingester) Start() (stop func()) {
 	g.started = true
 	g.stopped = make(chan struct{})
 	quit := make(chan struct{})
-	go g.loop(quit)
+	var wg sync.WaitGroup
+	for range max(committers, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g.loop(quit)
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(g.stopped)
+	}()
 	var once sync.Once
 	return func() {
 		once.Do(func() {
@@ -135,7 +152,6 @@ func (g *Ingester) Submit(ctx context.Context, items []store.EventInput, receive
 }
 
 func (g *Ingester) loop(quit chan struct{}) {
-	defer close(g.stopped)
 	for {
 		select {
 		case first := <-g.reqs:

@@ -62,7 +62,7 @@ func TestGroupCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 		g := ingest.New(st, m)
-		stop := g.Start()
+		stop := g.Start(committers(d))
 		const n = 200
 		ids := make([]string, n)
 		var wg sync.WaitGroup
@@ -116,7 +116,7 @@ func TestFailureIsNotAcknowledged(t *testing.T) {
 	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
 		st, ev := setup(t, d)
 		g := ingest.New(st, nil)
-		defer g.Start()()
+		defer g.Start(committers(d))()
 		if _, err := g.Submit(context.Background(), []store.EventInput{ev("before")}, time.Now()); err != nil {
 			t.Fatal(err)
 		}
@@ -126,4 +126,12 @@ func TestFailureIsNotAcknowledged(t *testing.T) {
 			t.Fatalf("submit on a closed database succeeded: %+v", out)
 		}
 	})
+}
+
+// committers is what serve uses: one on SQLite, several on PostgreSQL.
+func committers(d *db.DB) int {
+	if d.Dialect == db.Postgres {
+		return 4
+	}
+	return 1
 }
