@@ -45,7 +45,10 @@
 // suppression flags.
 //
 // Run it from the repository root (it builds ./cmd/medsales itself, or
-// takes --bin). It creates and drops the PostgreSQL databases
+// takes --bin). The build is of the working tree: it prints the commit and
+// the files under cmd/ and internal/ with uncommitted changes, which a
+// shared checkout may hold; to measure a commit alone, build it from `git
+// archive COMMIT | tar -x -C DIR` and pass --bin. It creates and drops the PostgreSQL databases
 // bench_ingest_raw and bench_ingest_pg (the role needs CREATEDB), and
 // needs psql on PATH and about 2.5 GB of free disk for the default sizes:
 //
@@ -201,10 +204,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if bin == "" {
 		bin = track(filepath.Join(dir, "medsales"))
 		t0 := time.Now()
-		if err := build(ctx, bin, stderr); err != nil {
+		root, err := moduleRoot(ctx)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "built ./cmd/medsales in %.1fs\n", time.Since(t0).Seconds())
+		if err := build(ctx, root, bin, stderr); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "built ./cmd/medsales in %.1fs from %s\n", time.Since(t0).Seconds(), provenance(ctx, root))
 	}
 
 	// 2. The files.
@@ -352,19 +359,54 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	return errors.Join(failures...)
 }
 
-// build builds ./cmd/medsales of this module into bin.
-func build(ctx context.Context, bin string, stderr io.Writer) error {
+// moduleRoot returns the directory of this module's go.mod.
+func moduleRoot(ctx context.Context) (string, error) {
 	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	if err != nil {
-		return fmt.Errorf("go env GOMOD: %w", err)
+		return "", fmt.Errorf("go env GOMOD: %w", err)
 	}
+	return filepath.Dir(strings.TrimSpace(string(gomod))), nil
+}
+
+// build builds ./cmd/medsales of the module at root into bin.
+func build(ctx context.Context, root, bin string, stderr io.Writer) error {
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/medsales")
-	cmd.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
+	cmd.Dir = root
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("go build ./cmd/medsales: %w", err)
 	}
 	return nil
+}
+
+// provenance names the commit the working tree is at and the files under
+// cmd/ and internal/ changed since: a shared checkout may hold someone's
+// work in progress, which the built binary includes.
+func provenance(ctx context.Context, root string) string {
+	git := func(args ...string) ([]byte, error) {
+		cmd := exec.CommandContext(ctx, "git", args...)
+		cmd.Dir = root
+		return cmd.Output()
+	}
+	head, err := git("rev-parse", "--short", "HEAD")
+	if err != nil {
+		return "an unknown commit (git rev-parse failed)"
+	}
+	s := "commit " + strings.TrimSpace(string(head))
+	st, err := git("status", "--porcelain", "--", "cmd", "internal", "go.mod", "go.sum")
+	if err != nil {
+		return s
+	}
+	var changed []string
+	for line := range strings.SplitSeq(strings.TrimRight(string(st), "\n"), "\n") {
+		if len(line) > 3 {
+			changed = append(changed, line[3:])
+		}
+	}
+	if len(changed) == 0 {
+		return s + " (clean)"
+	}
+	return s + " plus uncommitted changes to " + strings.Join(changed, ", ")
 }
 
 // productEnv is this process's environment without anything that would
