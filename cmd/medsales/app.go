@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/medplatform/medplatform/internal/medsales/ingest"
@@ -23,6 +24,10 @@ type settings struct {
 	LogLevel      slog.Level
 	ShutdownDrain time.Duration
 	IngestToken   string
+	// AllowedSources are the prefixes a source given to POST /v1/ingestions
+	// must start with (INGEST_ALLOWED_SOURCES, comma-separated; default
+	// "s3://"): the API must not make the worker read any path or URL.
+	AllowedSources []string
 	RejectsDir    string
 	GeocoderURL   string
 	S3Endpoint    string
@@ -42,7 +47,10 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	if s.ListenAddr, err = env.String("LISTEN_ADDR", ":8081"); err != nil {
 		return s, err
 	}
-	lvl, _ := env.String("LOG_LEVEL", "info")
+	lvl, err := env.String("LOG_LEVEL", "info")
+	if err != nil {
+		return s, err
+	}
 	if s.LogLevel, err = telemetry.ParseLevel(lvl); err != nil {
 		return s, err
 	}
@@ -51,6 +59,15 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	}
 	if s.IngestToken, err = env.String("INGEST_API_TOKEN", ""); err != nil {
 		return s, err
+	}
+	allowed, err := env.String("INGEST_ALLOWED_SOURCES", "s3://")
+	if err != nil {
+		return s, err
+	}
+	for _, p := range strings.Split(allowed, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			s.AllowedSources = append(s.AllowedSources, p)
+		}
 	}
 	if s.RejectsDir, err = env.String("REJECTS_DIR", filepath.Join("data", "rejects")); err != nil {
 		return s, err
@@ -88,28 +105,35 @@ func open(ctx context.Context, getenv func(string) string, stderr io.Writer, app
 		return nil, err
 	}
 	if applyMigrations {
-		n, err := migrate.Up(ctx, d, migrationSets...)
-		if err != nil {
+		if _, err := applySchema(ctx, d, logger); err != nil {
 			d.Close()
 			return nil, err
-		}
-		if n > 0 {
-			logger.InfoContext(ctx, "migrations applied", "count", n, "dialect", string(d.Dialect))
-		}
-		if d.Dialect == db.Postgres {
-			st := store.New(d)
-			on, err := st.EnablePostGIS(ctx)
-			if err != nil {
-				d.Close()
-				return nil, err
-			}
-			logger.InfoContext(ctx, "geo columns", "postgis", on)
 		}
 	}
 	return &deps{settings: s, logger: logger, db: d, store: store.New(d)}, nil
 }
 
 func (d *deps) close() { d.db.Close() }
+
+// applySchema applies pending migrations and, on PostgreSQL, turns on the
+// PostGIS geography column when the extension is available.
+func applySchema(ctx context.Context, d *db.DB, logger *slog.Logger) (int, error) {
+	n, err := migrate.Up(ctx, d, migrationSets...)
+	if err != nil {
+		return 0, err
+	}
+	if n > 0 {
+		logger.InfoContext(ctx, "migrations applied", "count", n, "dialect", string(d.Dialect))
+	}
+	if d.Dialect == db.Postgres {
+		on, err := store.New(d).EnablePostGIS(ctx)
+		if err != nil {
+			return n, err
+		}
+		logger.DebugContext(ctx, "geo columns", "postgis", on)
+	}
+	return n, nil
+}
 
 // ingester builds the ingestion service.
 func (d *deps) ingester(metrics *ingest.Metrics) *ingest.Service {

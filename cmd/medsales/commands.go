@@ -15,7 +15,6 @@ import (
 	"github.com/medplatform/medplatform/internal/medsales/ingest"
 	"github.com/medplatform/medplatform/internal/medsales/store"
 	"github.com/medplatform/medplatform/internal/platform/health"
-	"github.com/medplatform/medplatform/internal/platform/migrate"
 )
 
 func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -28,7 +27,7 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer d.close()
-	n, err := migrate.Up(ctx, d.db, migrationSets...)
+	n, err := applySchema(ctx, d.db, d.logger)
 	if err != nil {
 		return err
 	}

@@ -49,6 +49,7 @@ func TestEndToEnd(t *testing.T) {
 			env := map[string]string{
 				"DATABASE_URL": eng.url(t), "SHUTDOWN_DRAIN": "100ms", "LOG_LEVEL": "warn",
 				"INGEST_API_TOKEN": "test-token", "REJECTS_DIR": filepath.Join(dir, "rejects"),
+				"INGEST_ALLOWED_SOURCES": "s3://medsales-drop/," + filepath.Join(dir, "sample") + "/",
 			}
 			getenv := func(k string) string { return env[k] }
 			files, err := sample.Write(filepath.Join(dir, "sample"), sample.Options{Providers: 300, Seed: 7, Weekly: true})
@@ -138,6 +139,8 @@ func TestEndToEnd(t *testing.T) {
 			body := `{"dataset":"nucc","source":"` + files.NUCC + `"}`
 			post(t, base+"/v1/ingestions", "", body, 401)
 			post(t, base+"/v1/ingestions", "test-token", `{"dataset":"nope","source":"x"}`, 400)
+			post(t, base+"/v1/ingestions", "test-token", `{"dataset":"nucc","source":"/etc/passwd"}`, 403)
+			post(t, base+"/v1/ingestions", "test-token", `{"dataset":"nucc","source":"`+filepath.Join(dir, "sample", "..", "x.csv")+`"}`, 403)
 			job := post(t, base+"/v1/ingestions", "test-token", body, 202)
 			if job["jobId"] == nil {
 				t.Fatalf("no job id: %v", job)

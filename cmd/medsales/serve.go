@@ -35,14 +35,15 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	fs := newFlags(name, synopsis, stderr)
 	addr := fs.String("addr", "", "listen address (default LISTEN_ADDR or :8081); the worker serves only health and metrics")
-	runWorkers := fs.Bool("workers", true, "run the job workers in this process")
 	applyMigrations := fs.Bool("migrate", true, "apply pending migrations at start (PostgreSQL: guarded by an advisory lock)")
-	sampleN := fs.Int("sample", 0, "when nothing is loaded yet: generate sample files for N providers, load them, then serve")
+	runWorkers, sampleN := new(bool), new(int)
+	*runWorkers = true
+	if withAPI {
+		fs.BoolVar(runWorkers, "workers", true, "run the job workers in this process")
+		fs.IntVar(sampleN, "sample", 0, "when nothing is loaded yet: generate sample files for N providers, load them, then serve")
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
-	}
-	if !withAPI {
-		*runWorkers = true
 	}
 	d, err := open(ctx, getenv, stderr, *applyMigrations)
 	if err != nil {
@@ -69,7 +70,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	ingestMetrics, err := ingest.NewMetrics(reg)
+	ingestMetrics, err := ingest.NewMetrics(reg, d.store)
 	if err != nil {
 		return err
 	}
@@ -79,9 +80,6 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		if err := loadSampleIfEmpty(ctx, d, svc, *sampleN, stdout); err != nil {
 			return err
 		}
-	}
-	if latest, err := d.store.LatestLoads(ctx); err == nil {
-		ingestMetrics.SetLastSuccess(latest)
 	}
 
 	var schemaCurrent atomic.Bool
@@ -118,7 +116,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if withAPI {
 		handler = api.NewServer(api.Deps{
 			Store: d.store, Health: checker, Registry: reg, HTTPMetrics: httpMetrics, Logger: log, Now: time.Now,
-			Jobs: jc, IngestToken: d.settings.IngestToken,
+			Jobs: jc, IngestToken: d.settings.IngestToken, AllowedSources: d.settings.AllowedSources,
 			Wrap: func(h http.Handler) http.Handler { return telemetry.HTTPHandler(h, tp, prop) },
 		})
 	} else {

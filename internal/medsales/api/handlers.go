@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/medplatform/medplatform/internal/medsales"
 	"github.com/medplatform/medplatform/internal/medsales/dataset"
@@ -30,22 +31,24 @@ func (s *server) handleProvider(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errs.Invalid("npi", "%v", err))
 		return
 	}
-	ctx := r.Context()
-	p, err := s.Store.Provider(ctx, npi)
+	var out providerProfile
+	err := s.Store.Snapshot(r.Context(), func(st *store.Store) error {
+		ctx := r.Context()
+		p, err := st.Provider(ctx, npi)
+		if err != nil {
+			return err
+		}
+		out.ProviderDetail = p
+		if out.TopServices, err = st.TopServices(ctx, npi, profileLimit); err != nil {
+			return err
+		}
+		if out.TopDrugs, err = st.TopDrugs(ctx, npi, profileLimit); err != nil {
+			return err
+		}
+		out.PaymentTotals, err = st.PaymentTotals(ctx, npi)
+		return err
+	})
 	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	out := providerProfile{ProviderDetail: p}
-	if out.TopServices, err = s.Store.TopServices(ctx, npi, profileLimit); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if out.TopDrugs, err = s.Store.TopDrugs(ctx, npi, profileLimit); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if out.PaymentTotals, err = s.Store.PaymentTotals(ctx, npi); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -90,6 +93,13 @@ func (s *server) handleDatasets(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if d != "" {
+		for k := range cur {
+			if k != d {
+				delete(cur, k)
+			}
+		}
+	}
 	hist, err := s.Store.Versions(r.Context(), d, limit)
 	if err != nil {
 		s.fail(w, r, err)
@@ -113,6 +123,11 @@ func (s *server) handleCreateIngestion(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if !s.sourceAllowed(req.Source) {
+		s.fail(w, r, &errs.Error{Code: errs.CodeForbidden, Field: "source",
+			Message: "this source is not allowed: sources must start with one of the prefixes in INGEST_ALLOWED_SOURCES"})
+		return
+	}
 	res, err := s.Jobs.Insert(r.Context(), ingest.JobArgs{Request: req}, nil)
 	if err != nil {
 		s.fail(w, r, err)
@@ -121,4 +136,15 @@ func (s *server) handleCreateIngestion(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusAccepted, map[string]any{
 		"jobId": res.Job.ID, "dataset": req.Dataset, "source": req.Source, "duplicate": res.UniqueSkippedAsDuplicate,
 	})
+}
+
+// sourceAllowed keeps API-queued loads to the configured places, so the
+// ingestion token cannot make the worker read arbitrary files or URLs.
+func (s *server) sourceAllowed(src string) bool {
+	for _, p := range s.AllowedSources {
+		if strings.HasPrefix(src, p) && !strings.Contains(src[len(p):], "..") {
+			return true
+		}
+	}
+	return false
 }

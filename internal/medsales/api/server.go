@@ -45,6 +45,8 @@ type Deps struct {
 	// IngestToken is the bearer token POST /v1/ingestions requires; empty
 	// disables the endpoint.
 	IngestToken string
+	// AllowedSources are the prefixes an ingestion source must start with.
+	AllowedSources []string
 	// Wrap, when set, wraps the whole handler (tracing).
 	Wrap func(http.Handler) http.Handler
 }

@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -154,24 +156,55 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 	if err := req.Validate(); err != nil {
 		return Result{}, err
 	}
+	release, err := s.Store.LockDataset(ctx, req.Dataset)
+	if err != nil {
+		return Result{}, err
+	}
+	defer release()
+
 	start := s.Now()
+	log := s.Logger.With("dataset", string(req.Dataset))
+	v := store.Version{Dataset: req.Dataset, Mode: req.Mode, SourceFile: displayName(req.Source), StartedAt: start}
+	if req.DataYear != 0 {
+		v.DataYear = &req.DataYear
+	}
+	// refuse records a load that could not start in the history, so an
+	// operator who queued it through the API can see why.
+	refuse := func(err error) (Result, error) {
+		if v.Mode == "" {
+			v.Mode = store.ModeFull
+		}
+		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if id, serr := s.Store.StartVersion(c, v); serr == nil {
+			if ferr := s.Store.FailVersion(c, id, err.Error(), s.Now()); ferr != nil {
+				log.ErrorContext(ctx, "record refused load", "error", ferr.Error())
+			}
+		}
+		s.Metrics.failed(req.Dataset)
+		log.ErrorContext(ctx, "ingest refused", "error", err.Error())
+		return Result{}, err
+	}
+
 	opts := s.Source
 	opts.Pattern = memberPattern(req.Dataset)
 	f, err := source.Open(ctx, req.Source, opts)
 	if err != nil {
-		s.Metrics.failed(req.Dataset)
-		return Result{}, err
+		return refuse(err)
 	}
 	defer f.Close()
-
+	v.SourceFile = f.Name
+	if f.Archive != "" {
+		v.SourceFile = f.Archive + "/" + f.Name
+	}
 	weekly := source.IsWeekly(f.Name) || source.IsWeekly(f.Archive)
-	if weekly && req.Dataset != medsales.NPPES {
+	switch {
+	case weekly && req.Dataset != medsales.NPPES:
 		// Weekly companion files hold a week of changes; loading one would
 		// replace the whole table with it.
-		return Result{}, errs.Invalid("source", "%s is a weekly file: %s loads the monthly full file only", f.Name, req.Dataset)
-	}
-	if weekly && req.Mode == store.ModeFull {
-		return Result{}, errs.Invalid("mode", "%s is a weekly increment: loading it as a full file would replace the registry with one week of changes", f.Name)
+		return refuse(errs.Invalid("source", "%s is a weekly file: %s loads the monthly full file only", f.Name, req.Dataset))
+	case weekly && req.Mode == store.ModeFull:
+		return refuse(errs.Invalid("mode", "%s is a weekly increment: loading it as a full file would replace the registry with one week of changes", f.Name))
 	}
 	res := Result{File: f.Name, Mode: req.Mode}
 	if res.Mode == "" {
@@ -180,57 +213,42 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 			res.Mode = store.ModeIncrement
 		}
 	}
-	v := store.Version{Dataset: req.Dataset, Mode: res.Mode, SourceFile: f.Name, StartedAt: start}
-	if f.Archive != "" {
-		v.SourceFile = f.Archive + "/" + f.Name
-	}
+	v.Mode = res.Mode
 	if t, ok := source.ReleaseDate(f.Name); ok {
 		v.ReleaseDate = &t
 	} else if t, ok := source.ReleaseDate(f.Archive); ok {
 		v.ReleaseDate = &t
-	}
-	year := req.DataYear
-	if year == 0 {
-		if y, ok := source.DataYear(f.Name); ok {
-			year = y
-		}
-	}
-	if year != 0 {
-		v.DataYear = &year
 	}
 	id, err := s.Store.StartVersion(ctx, v)
 	if err != nil {
 		return Result{}, err
 	}
 	res.VersionID = id
-	log := s.Logger.With("dataset", string(req.Dataset), "file", v.SourceFile, "version", id, "mode", res.Mode)
+	log = log.With("file", v.SourceFile, "version", id, "mode", res.Mode)
 	log.InfoContext(ctx, "ingest started")
 
-	fail := func(err error, rows int64) (Result, error) {
+	var rowsRead int64
+	fail := func(err error) (Result, error) {
 		// Record the failure even when ctx was cancelled (SIGTERM).
 		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if ferr := s.Store.FailVersion(c, id, err.Error(), rows, s.Now()); ferr != nil {
+		if ferr := s.Store.FailVersion(c, id, err.Error(), s.Now()); ferr != nil {
 			log.ErrorContext(ctx, "record failed load", "error", ferr.Error())
 		}
 		s.Metrics.failed(req.Dataset)
-		log.ErrorContext(ctx, "ingest failed", "error", err.Error(), "rows_read", rows)
+		log.ErrorContext(ctx, "ingest failed", "error", err.Error(), "rows_read", rowsRead)
 		return res, err
 	}
 
 	if err := s.Store.DropStaleStaging(ctx); err != nil {
-		return fail(err, 0)
+		return fail(err)
 	}
-	rejects, err := s.openRejects(req.Dataset, id)
-	if err != nil {
-		return fail(err, 0)
-	}
+	rejects := s.openRejects(req.Dataset, id)
+	cr := &countingReader{r: f}
 	in := store.LoadInput{
-		File: f.Name, Reader: &countingReader{r: f}, Mode: res.Mode, DataYear: year,
+		File: f.Name, Reader: cr, Mode: res.Mode, DataYear: req.DataYear,
 		Rejects: rejects, MaxRejectRatio: req.MaxRejectRatio,
 	}
-	cr := in.Reader.(*countingReader)
-	var rowsRead int64
 	in.Progress = func(rows int64) {
 		rowsRead = rows
 		if progress != nil {
@@ -240,7 +258,7 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 	if req.Dataset == medsales.NPPES {
 		c, err := s.Store.Centroids(ctx)
 		if err != nil {
-			return fail(err, 0)
+			return fail(err)
 		}
 		in.Centroids = c
 	}
@@ -261,14 +279,23 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 		if !strings.Contains(err.Error(), f.Name) {
 			err = fmt.Errorf("%s: %w", f.Name, err)
 		}
-		return fail(err, rowsRead)
+		return fail(err)
 	}
 	res.Loaded, res.Rejected, res.DataYear = out.Loaded, out.Rejected, out.DataYear
 	res.Duration = s.Now().Sub(start)
-	s.Metrics.succeeded(req.Dataset, out, res.Duration, s.Now())
+	s.Metrics.succeeded(req.Dataset, out, res.Duration)
 	log.InfoContext(ctx, "ingest finished", "loaded", out.Loaded, "rejected", out.Rejected,
 		"duration_ms", res.Duration.Milliseconds(), "rows_per_s", perSecond(out.Loaded+out.Rejected, res.Duration))
 	return res, nil
+}
+
+// displayName is the file name of a source path or URL, without query
+// string or credentials, for the history of loads that could not open it.
+func displayName(src string) string {
+	if u, err := url.Parse(src); err == nil && u.Scheme != "" && u.Path != "" {
+		return path.Base(u.Path)
+	}
+	return filepath.Base(src)
 }
 
 func perSecond(n int64, d time.Duration) int64 {
@@ -298,12 +325,12 @@ type rejectsFile struct {
 	err  error
 }
 
-func (s *Service) openRejects(d medsales.Dataset, id int64) (*rejectsFile, error) {
+func (s *Service) openRejects(d medsales.Dataset, id int64) *rejectsFile {
 	dir := s.RejectsDir
 	if dir == "" {
 		dir = filepath.Join("data", "rejects")
 	}
-	return &rejectsFile{path: filepath.Join(dir, fmt.Sprintf("%s-%d.rejects.csv", d, id))}, nil
+	return &rejectsFile{path: filepath.Join(dir, fmt.Sprintf("%s-%d.rejects.csv", d, id))}
 }
 
 func (r *rejectsFile) Write(p []byte) (int, error) {

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -13,14 +14,16 @@ import (
 // Metrics are the ingestion metrics. Labels are dataset names and
 // outcomes only.
 type Metrics struct {
-	Rows        *prometheus.CounterVec
-	Duration    *prometheus.HistogramVec
-	LastSuccess *prometheus.GaugeVec
-	Loads       *prometheus.CounterVec
+	Rows     *prometheus.CounterVec
+	Duration *prometheus.HistogramVec
+	Loads    *prometheus.CounterVec
 }
 
-// NewMetrics registers the ingestion metrics on reg.
-func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+// NewMetrics registers the ingestion metrics on reg, and
+// medsales_ingest_last_success_timestamp_seconds, which is read from the
+// load history at every scrape: loads run by other processes (the worker
+// service, `medsales ingest`) count too, and a restart loses nothing.
+func NewMetrics(reg prometheus.Registerer, st *store.Store) (*Metrics, error) {
 	m := &Metrics{
 		Rows: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "medsales_ingest_rows_total",
@@ -31,16 +34,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "Duration of successful dataset loads, from opening the source to the swap commit.",
 			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200},
 		}, []string{"dataset"}),
-		LastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "medsales_ingest_last_success_timestamp_seconds",
-			Help: "Unix time of the last successful load of each dataset (alert on its age).",
-		}, []string{"dataset"}),
 		Loads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "medsales_ingest_loads_total",
 			Help: "Dataset loads by dataset and outcome (succeeded, failed).",
 		}, []string{"dataset", "outcome"}),
 	}
-	for _, c := range []prometheus.Collector{m.Rows, m.Duration, m.LastSuccess, m.Loads} {
+	for _, c := range []prometheus.Collector{m.Rows, m.Duration, m.Loads, lastSuccess{st}} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register ingest metrics: %w", err)
 		}
@@ -54,14 +53,24 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-// SetLastSuccess seeds the last-success gauges from the load history, so a
-// restarted process reports the real age of every dataset.
-func (m *Metrics) SetLastSuccess(latest map[medsales.Dataset]store.Freshness) {
-	if m == nil {
+// lastSuccess collects the time of each dataset's last successful load.
+type lastSuccess struct{ st *store.Store }
+
+var lastSuccessDesc = prometheus.NewDesc("medsales_ingest_last_success_timestamp_seconds",
+	"Unix time of the last successful load of each dataset (alert on its age).", []string{"dataset"}, nil)
+
+func (lastSuccess) Describe(ch chan<- *prometheus.Desc) { ch <- lastSuccessDesc }
+
+func (c lastSuccess) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	latest, err := c.st.LatestLoads(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(lastSuccessDesc, err)
 		return
 	}
 	for d, f := range latest {
-		m.LastSuccess.WithLabelValues(string(d)).Set(float64(f.LastIngested.Unix()))
+		ch <- prometheus.MustNewConstMetric(lastSuccessDesc, prometheus.GaugeValue, float64(f.LastIngested.Unix()), string(d))
 	}
 }
 
@@ -72,7 +81,7 @@ func (m *Metrics) failed(d medsales.Dataset) {
 	m.Loads.WithLabelValues(string(d), "failed").Inc()
 }
 
-func (m *Metrics) succeeded(d medsales.Dataset, r store.LoadResult, took time.Duration, now time.Time) {
+func (m *Metrics) succeeded(d medsales.Dataset, r store.LoadResult, took time.Duration) {
 	if m == nil {
 		return
 	}
@@ -80,5 +89,4 @@ func (m *Metrics) succeeded(d medsales.Dataset, r store.LoadResult, took time.Du
 	m.Rows.WithLabelValues(string(d), "loaded").Add(float64(r.Loaded))
 	m.Rows.WithLabelValues(string(d), "rejected").Add(float64(r.Rejected))
 	m.Duration.WithLabelValues(string(d)).Observe(took.Seconds())
-	m.LastSuccess.WithLabelValues(string(d)).Set(float64(now.Unix()))
 }

@@ -2,7 +2,6 @@ package source
 
 import (
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -85,33 +84,3 @@ func IsWeekly(name string) bool {
 
 // reSpan is the date span of NPPES file names: _YYYYMMDD-YYYYMMDD.
 var reSpan = regexp.MustCompile(`_([0-9]{8})-([0-9]{8})(?:[^0-9]|$)`)
-
-// Data-year patterns.
-var (
-	// Open Payments: OP_DTL_GNRL_PGYR2024_P01232026.csv.
-	rePGYR = regexp.MustCompile(`(?i)PGYR([0-9]{4})`)
-	// CMS Medicare: MUP_PHY_R26_P05_V10_D24_Prov_Svc.csv, MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv.
-	reDY = regexp.MustCompile(`_DY?([0-9]{2}|[0-9]{4})(?:[_.]|$)`)
-	// Census gazetteer: 2024_Gaz_zcta_national.txt.
-	reGaz = regexp.MustCompile(`(?i)(?:^|[^0-9])([0-9]{4})_Gaz_`)
-)
-
-// DataYear returns the year whose data a file holds, from its name:
-// the program year of Open Payments (PGYR2024), the service year of the CMS
-// Medicare files (_D24_, _DY24_) and the vintage of a Census gazetteer file
-// (2024_Gaz_zcta_national.txt).
-func DataYear(name string) (int, bool) {
-	for _, re := range []*regexp.Regexp{rePGYR, reDY, reGaz} {
-		if m := re.FindStringSubmatch(name); m != nil {
-			y, err := strconv.Atoi(m[1])
-			if err != nil {
-				return 0, false
-			}
-			if len(m[1]) == 2 {
-				y += 2000
-			}
-			return y, true
-		}
-	}
-	return 0, false
-}

@@ -73,27 +73,3 @@ func TestIsWeekly(t *testing.T) {
 		}
 	}
 }
-
-func TestDataYear(t *testing.T) {
-	tests := []struct {
-		name string
-		want int // 0 = none
-	}{
-		{"MUP_PHY_R26_P05_V10_D24_Prov_Svc.csv", 2024},
-		{"MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv", 2024},
-		{"MUP_DPR_RY25_P04_V10_DY23_NPIBN.csv", 2023},
-		{"OP_DTL_GNRL_PGYR2024_P01232026.csv", 2024},
-		{"OP_DTL_GNRL_PGYR2023_P06302025.csv", 2023},
-		{"2024_Gaz_zcta_national.txt", 2024},
-		{"2021_Gaz_zcta_national.zip", 2021},
-		{"nucc_taxonomy_251.csv", 0},
-		{"npidata_pfile_20050523-20260810.csv", 0},
-		{"NPPES_Data_Dissemination_August_2026_V2.zip", 0},
-	}
-	for _, tt := range tests {
-		got, ok := source.DataYear(tt.name)
-		if ok != (tt.want != 0) || got != tt.want {
-			t.Errorf("DataYear(%q) = %d, %v; want %d", tt.name, got, ok, tt.want)
-		}
-	}
-}

@@ -9,8 +9,9 @@
 // arrive. Every byte handed to the caller also feeds a SHA-256, so a loader
 // can record exactly which bytes it loaded.
 //
-// The package also recognises dataset files by name (ReleaseDate, IsWeekly,
-// DataYear), using the publishers' naming conventions.
+// The package also recognises dataset files by name (ReleaseDate,
+// IsWeekly), using the publishers' naming conventions; the data year is
+// read by the dataset parsers, which check it against the rows.
 package source
 
 import (

@@ -400,7 +400,7 @@ func (s *Store) TopServices(ctx context.Context, npi string, limit int) ([]medsa
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.SQL.QueryContext(ctx, `
+	rows, err := s.reader().QueryContext(ctx, `
 		SELECT npi, hcpcs_code, hcpcs_desc, drug_ind, place_of_service, tot_benes, tot_srvcs,
 		       tot_bene_day_srvcs, avg_sbmtd_chrg, avg_mdcr_alowd_amt, avg_mdcr_pymt_amt,
 		       avg_mdcr_stdzd_amt, data_year
@@ -441,7 +441,7 @@ func (s *Store) TopDrugs(ctx context.Context, npi string, limit int) ([]medsales
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.SQL.QueryContext(ctx, `
+	rows, err := s.reader().QueryContext(ctx, `
 		SELECT npi, brnd_name, gnrc_name, tot_clms, tot_30day_fills, tot_day_suply, tot_drug_cst,
 		       tot_benes, ge65_sprsn_flag, ge65_tot_clms, ge65_tot_30day_fills, ge65_tot_drug_cst,
 		       ge65_tot_day_suply, ge65_bene_sprsn_flag, ge65_tot_benes, data_year
@@ -499,7 +499,7 @@ func (s *Store) PaymentTotals(ctx context.Context, npi string) ([]medsales.Payme
 		GROUP BY program_year, COALESCE(manufacturer_name, '')
 		ORDER BY program_year DESC, SUM(CAST(amount AS REAL)) DESC, COALESCE(manufacturer_name, '')`
 	}
-	rows, err := s.db.SQL.QueryContext(ctx, query, npi)
+	rows, err := s.reader().QueryContext(ctx, query, npi)
 	if err != nil {
 		return nil, fmt.Errorf("payment totals: %w", err)
 	}
@@ -555,7 +555,7 @@ func (s *Store) Taxonomies(ctx context.Context, codes []string) (map[string]meds
 }
 
 func (s *Store) scanTaxonomies(ctx context.Context, query string, args []any, out map[string]medsales.Taxonomy) error {
-	rows, err := s.db.SQL.QueryContext(ctx, query, args...)
+	rows, err := s.reader().QueryContext(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("taxonomies: %w", err)
 	}

@@ -103,7 +103,7 @@ func (s *Store) Provider(ctx context.Context, npi string) (*medsales.ProviderDet
 	if err := dataset.CheckNPI([]byte(npi)); err != nil {
 		return nil, errs.Invalid("npi", "%v", err)
 	}
-	p, err := ScanProvider(s.db.SQL.QueryRowContext(ctx, "SELECT "+ProviderColumns+" FROM providers WHERE npi = $1", npi))
+	p, err := ScanProvider(s.reader().QueryRowContext(ctx, "SELECT "+ProviderColumns+" FROM providers WHERE npi = $1", npi))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errs.NotFound("provider")
 	}
@@ -113,7 +113,7 @@ func (s *Store) Provider(ctx context.Context, npi string) (*medsales.ProviderDet
 	d := &medsales.ProviderDetail{Provider: p,
 		Taxonomies: []medsales.ProviderTaxonomy{}, Identifiers: []medsales.OtherIdentifier{},
 		PracticeLocations: []medsales.PracticeLocation{}, OtherNames: []medsales.OtherName{}, Endpoints: []medsales.Endpoint{}}
-	q := s.db.SQL
+	q := s.reader()
 	if err := s.providerTaxonomies(ctx, q, npi, d); err != nil {
 		return nil, err
 	}

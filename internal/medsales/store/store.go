@@ -10,7 +10,10 @@
 package store
 
 import (
+	"context"
+	"database/sql"
 	"embed"
+	"fmt"
 
 	"github.com/medplatform/medplatform/internal/platform/db"
 	"github.com/medplatform/medplatform/internal/platform/migrate"
@@ -26,6 +29,9 @@ var Migrations = migrate.Embedded(migrationFiles, "migrations", "")
 // Store reads and writes the medsales tables.
 type Store struct {
 	db *db.DB
+	// q, when set, is the read-only transaction of a Snapshot: the read
+	// methods use it instead of the pool.
+	q db.Querier
 }
 
 // New returns a Store on d.
@@ -33,3 +39,28 @@ func New(d *db.DB) *Store { return &Store{db: d} }
 
 // DB returns the database the store uses.
 func (s *Store) DB() *db.DB { return s.db }
+
+// reader is what the read methods query: the snapshot transaction inside
+// Snapshot, the pool otherwise.
+func (s *Store) reader() db.Querier {
+	if s.q != nil {
+		return s.q
+	}
+	return s.db.SQL
+}
+
+// Snapshot runs fn with a Store whose reads all see one state of the
+// database, so a reader assembling a provider profile from several tables
+// never mixes two releases when a load swaps one in meanwhile.
+func (s *Store) Snapshot(ctx context.Context, fn func(st *Store) error) error {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if s.db.Dialect == db.Postgres {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := s.db.SQL.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("begin read snapshot: %w", err)
+	}
+	defer tx.Rollback() // read-only: nothing to keep
+	return fn(&Store{db: s.db, q: tx})
+}

@@ -3,11 +3,15 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"os"
+	"syscall"
 	"time"
 
 	"github.com/medplatform/medplatform/internal/medsales"
 	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/errs"
 )
 
 // Version statuses.
@@ -34,9 +38,10 @@ type Version struct {
 	Error        string           `json:"error,omitempty"`
 }
 
-// StartVersion records the start of a load and returns its id. Rows of the
-// same dataset still marked running belong to loads that were killed: they
-// are marked failed first, so the history never shows a phantom load.
+// StartVersion records the start of a load and returns its id. Call it
+// holding LockDataset: rows of the same dataset still marked running then
+// belong to loads that were killed, and are marked failed first, so the
+// history never shows a phantom load.
 func (s *Store) StartVersion(ctx context.Context, v Version) (int64, error) {
 	var id int64
 	err := s.db.InTx(ctx, func(tx *db.Tx) error {
@@ -65,7 +70,7 @@ func FinishVersionTx(ctx context.Context, tx *db.Tx, id int64, res LoadResult, s
 		year = res.DataYear
 	}
 	_, err := tx.ExecContext(ctx, `UPDATE dataset_versions SET status = $1, rows_loaded = $2, rows_rejected = $3,
-		data_year = COALESCE($4, data_year), sha256 = $5, finished_at = $6 WHERE id = $7`,
+		data_year = COALESCE($4, data_year), sha256 = $5, finished_at = $6, error = '' WHERE id = $7`,
 		StatusSucceeded, res.Loaded, res.Rejected, year, sha256, db.UTC(finished), id)
 	if err != nil {
 		return fmt.Errorf("record end of load %d: %w", id, err)
@@ -73,17 +78,65 @@ func FinishVersionTx(ctx context.Context, tx *db.Tx, id int64, res LoadResult, s
 	return nil
 }
 
-// FailVersion marks a load failed with a one-line reason.
-func (s *Store) FailVersion(ctx context.Context, id int64, reason string, rowsRead int64, finished time.Time) error {
+// FailVersion marks a load failed with a one-line reason. Nothing of a
+// failed load is served, so it records no rows loaded.
+func (s *Store) FailVersion(ctx context.Context, id int64, reason string, finished time.Time) error {
 	if len(reason) > 1000 {
 		reason = reason[:1000]
 	}
-	_, err := s.db.SQL.ExecContext(ctx, `UPDATE dataset_versions SET status = $1, error = $2, rows_loaded = $3, finished_at = $4
-		WHERE id = $5`, StatusFailed, reason, rowsRead, db.UTC(finished), id)
+	_, err := s.db.SQL.ExecContext(ctx, `UPDATE dataset_versions SET status = $1, error = $2, rows_loaded = 0, finished_at = $3
+		WHERE id = $4`, StatusFailed, reason, db.UTC(finished), id)
 	if err != nil {
 		return fmt.Errorf("record failure of load %d: %w", id, err)
 	}
 	return nil
+}
+
+// LockDataset makes sure one load of a dataset runs at a time, across
+// processes and hosts: a PostgreSQL session advisory lock, or an exclusive
+// flock on a file beside the SQLite database. Either is released when the
+// process dies, so a killed load never blocks the next one. It fails at
+// once, with a conflict error, when another load holds the lock.
+func (s *Store) LockDataset(ctx context.Context, d medsales.Dataset) (release func(), err error) {
+	busy := errs.Conflict("a load of %s is already running; wait for it to finish", d)
+	if s.db.Dialect == db.Postgres {
+		conn, err := s.db.SQL.Conn(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("lock %s: %w", d, err)
+		}
+		key := "medsales.ingest." + string(d)
+		var ok bool
+		if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock(hashtext($1))`, key).Scan(&ok); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("lock %s: %w", d, err)
+		}
+		if !ok {
+			conn.Close()
+			return nil, busy
+		}
+		return func() {
+			c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, _ = conn.ExecContext(c, `SELECT pg_advisory_unlock(hashtext($1))`, key)
+			conn.Close()
+		}, nil
+	}
+	path := s.db.Path + ".ingest-" + string(d) + ".lock"
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", d, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, busy
+		}
+		return nil, fmt.Errorf("lock %s: %w", d, err)
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
 }
 
 const versionColumns = `id, dataset, mode, source_file, sha256, release_date, data_year, rows_loaded, rows_rejected,
@@ -151,7 +204,7 @@ func scanVersion(r scanner) (Version, error) {
 	var (
 		v        Version
 		dataset  string
-		release  sql.NullString
+		release  sql.NullTime
 		year     sql.NullInt64
 		finished sql.NullTime
 	)
@@ -161,10 +214,9 @@ func scanVersion(r scanner) (Version, error) {
 	}
 	v.Dataset = medsales.Dataset(dataset)
 	v.StartedAt = v.StartedAt.UTC()
-	if release.Valid && len(release.String) >= 10 {
-		if t, err := time.Parse("2006-01-02", release.String[:10]); err == nil {
-			v.ReleaseDate = &t
-		}
+	if release.Valid {
+		t := release.Time.UTC()
+		v.ReleaseDate = &t
 	}
 	if year.Valid {
 		y := int(year.Int64)
@@ -181,7 +233,7 @@ func dateArg(t *time.Time) any {
 	if t == nil {
 		return nil
 	}
-	return t.UTC().Format("2006-01-02")
+	return db.UTC(*t)
 }
 
 func intArg(p *int) any {

@@ -9,7 +9,7 @@ CREATE TABLE dataset_versions (
     mode          TEXT NOT NULL DEFAULT 'full',
     source_file   TEXT NOT NULL,
     sha256        TEXT NOT NULL DEFAULT '',
-    release_date  TEXT,
+    release_date  DATE,
     data_year     INTEGER,
     rows_loaded   INTEGER NOT NULL DEFAULT 0,
     rows_rejected INTEGER NOT NULL DEFAULT 0,

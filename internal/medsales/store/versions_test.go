@@ -1,0 +1,118 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/medsales"
+	"github.com/medplatform/medplatform/internal/medsales/store"
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/dbtest"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+)
+
+// TestVersionHistory follows loads through the history: a success becomes
+// the current version, a failure does not, and a load left running by a
+// killed process is marked interrupted by the next one.
+func TestVersionHistory(t *testing.T) {
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		st := store.New(d)
+		t0 := time.Date(2026, 8, 12, 9, 0, 0, 0, time.UTC)
+		release := time.Date(2026, 8, 10, 0, 0, 0, 0, time.UTC)
+		year := 2024
+
+		ok1, err := st.StartVersion(ctx, store.Version{Dataset: medsales.PartD, Mode: "full", SourceFile: "a.csv", ReleaseDate: &release, DataYear: &year, StartedAt: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.InTx(ctx, func(tx *db.Tx) error {
+			return store.FinishVersionTx(ctx, tx, ok1, store.LoadResult{Loaded: 10, Rejected: 1, DataYear: 2024}, "abc", t0.Add(time.Minute))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		failed, err := st.StartVersion(ctx, store.Version{Dataset: medsales.PartD, Mode: "full", SourceFile: "b.csv", StartedAt: t0.Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.FailVersion(ctx, failed, "b.csv: too many rejects", t0.Add(2*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		killed, err := st.StartVersion(ctx, store.Version{Dataset: medsales.PartD, Mode: "full", SourceFile: "c.csv", StartedAt: t0.Add(3 * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The next load of the dataset finds the killed one still running.
+		if _, err := st.StartVersion(ctx, store.Version{Dataset: medsales.PartD, Mode: "full", SourceFile: "d.csv", StartedAt: t0.Add(4 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+
+		latest, err := st.LatestLoads(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur, ok := latest[medsales.PartD]
+		if !ok || cur.SourceFile != "a.csv" || cur.RecordCount != 10 || cur.DataYear == nil || *cur.DataYear != 2024 ||
+			!cur.LastIngested.Equal(t0.Add(time.Minute)) || cur.ReleaseDate == nil || !cur.ReleaseDate.Equal(release) {
+			t.Fatalf("current part D = %+v", cur)
+		}
+		if len(latest) != 1 {
+			t.Fatalf("current versions of %d datasets, want 1: %v", len(latest), latest)
+		}
+		hist, err := st.Versions(ctx, medsales.PartD, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[int64]store.Version{}
+		for _, v := range hist {
+			got[v.ID] = v
+		}
+		if v := got[ok1]; v.Status != store.StatusSucceeded || v.SHA256 != "abc" || v.RowsRejected != 1 || v.Error != "" {
+			t.Errorf("succeeded load = %+v", v)
+		}
+		if v := got[failed]; v.Status != store.StatusFailed || v.Error != "b.csv: too many rejects" || v.RowsLoaded != 0 || v.FinishedAt == nil {
+			t.Errorf("failed load = %+v", v)
+		}
+		if v := got[killed]; v.Status != store.StatusFailed || v.Error == "" {
+			t.Errorf("killed load = %+v, want failed as interrupted", v)
+		}
+		if len(hist) != 4 || hist[0].SourceFile != "d.csv" {
+			t.Errorf("history newest first: %+v", hist)
+		}
+		other, err := st.Versions(ctx, medsales.NUCC, 10)
+		if err != nil || len(other) != 0 {
+			t.Errorf("nucc history = %v, %v; want empty", other, err)
+		}
+	})
+}
+
+// TestLockDataset lets one load of a dataset run at a time; other datasets
+// are not held up, and the lock is free again once released.
+func TestLockDataset(t *testing.T) {
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		st := store.New(d)
+		release, err := st.LockDataset(ctx, medsales.NPPES)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A second process would open its own handle: on SQLite flock
+		// conflicts between open file descriptions even in one process,
+		// and on PostgreSQL each lock takes its own session.
+		if _, err := st.LockDataset(ctx, medsales.NPPES); errs.CodeOf(err) != errs.CodeConflict {
+			t.Fatalf("second lock of nppes = %v, want a conflict", err)
+		}
+		other, err := st.LockDataset(ctx, medsales.PartD)
+		if err != nil {
+			t.Fatalf("lock of another dataset: %v", err)
+		}
+		other()
+		release()
+		again, err := st.LockDataset(ctx, medsales.NPPES)
+		if err != nil {
+			t.Fatalf("lock after release: %v", err)
+		}
+		again()
+	})
+}
