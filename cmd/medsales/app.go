@@ -28,9 +28,9 @@ type settings struct {
 	// must start with (INGEST_ALLOWED_SOURCES, comma-separated; default
 	// "s3://"): the API must not make the worker read any path or URL.
 	AllowedSources []string
-	RejectsDir    string
-	GeocoderURL   string
-	S3Endpoint    string
+	RejectsDir     string
+	GeocoderURL    string
+	S3Endpoint     string
 }
 
 const defaultDatabaseURL = "sqlite:data/medsales.db"
