@@ -55,6 +55,7 @@ Configuration comes from flags and environment variables:
   LISTEN_ADDR        HTTP listen address (default :8081)
   LOG_LEVEL          debug, info, warn, error (default info)
   INGEST_API_TOKEN   bearer token that POST /v1/ingestions requires (unset: disabled)
+  INGEST_ALLOWED_SOURCES  comma-separated prefixes API-queued sources must start with (default s3://)
   REJECTS_DIR        where rejected rows are written (default data/rejects)
   GEOCODER_URL       Census geocoder base URL (default https://geocoding.geo.census.gov)
   AWS_ENDPOINT_URL_S3, AWS_REGION, AWS_ACCESS_KEY_ID …   s3:// sources (S3-compatible endpoints allowed)
