@@ -201,7 +201,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 
 	// 1. The binary.
 	bin := c.bin
-	if bin == "" {
+	if bin != "" {
+		fmt.Fprintf(stdout, "binary %s (--bin)\n", bin)
+	} else {
 		bin = track(filepath.Join(dir, "medsales"))
 		t0 := time.Now()
 		root, err := moduleRoot(ctx)
