@@ -32,7 +32,12 @@
 // the first byte of the file is read (process start, migrations, PostGIS,
 // the version row), "read" until the file offset reaches the end (parse,
 // normalise and stream rows to the database), and "tail" until exit (what
-// follows the last row: index builds, ANALYZE, swap, commit). Each run's
+// follows the last row: index builds, ANALYZE, swap, commit). On
+// PostgreSQL it also samples pg_stat_activity every 250 ms and prints the
+// statements the load's backends were seen running longest, in
+// backend-seconds (concurrent COPYs each count their own time). The
+// "postgres server" CPU sums every postgres process on this machine, so
+// other users of the same server count too. Each run's
 // stdout and stderr (JSON log lines; --progress log) go to a log file in
 // the working directory. A CHECKPOINT precedes each timed phase, so one
 // phase's dirty pages are not written during the next.
