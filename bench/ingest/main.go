@@ -3,7 +3,7 @@
 // parse, normalise, load, index, swap), against what the database does on
 // its own with the same file.
 //
-// It prints, in one run:
+// It prints, in one run, as (a) to (d):
 //
 //  1. NPPES raw load: `psql -c "\copy raw_nppes FROM 'FILE' WITH (FORMAT
 //     csv, HEADER true)"` of a generated NPPES main file (330 columns,
@@ -12,7 +12,8 @@
 //     database bench_ingest_raw: no parsing beyond CSV, no types, no
 //     indexes, no WAL — the floor a loader could hope for;
 //  2. NPPES through the product: `medsales ingest nppes FILE` into a fresh
-//     PostgreSQL database bench_ingest_pg, and the ratio (1)/(2);
+//     PostgreSQL database bench_ingest_pg, and the ratio (a)/(b) of the
+//     two times;
 //  3. Part D through the product: `medsales ingest partd FILE` of a
 //     generated Part D by-provider-and-drug file (--partd-rows lines) into
 //     the same database, NPPES already loaded and migrations applied;
@@ -25,8 +26,8 @@
 //
 // For every medsales run it prints the wall time, the rows it reported
 // loaded and rows/s over the wall time, the CPU of the medsales process
-// and of the whole machine during the run (100% = one core; on PostgreSQL
-// most of the rest is the server), its peak RSS (ru_maxrss of the finished
+// and of the whole machine during the run, of which the PostgreSQL server
+// (100% = one core), its peak RSS (ru_maxrss of the finished
 // child from wait4, i.e. VmHWM), and a split of the wall time read by
 // polling /proc/PID/fdinfo of the source file every 20 ms: "start" until
 // the first byte of the file is read (process start, migrations, PostGIS,
@@ -53,15 +54,16 @@
 // takes --bin). The build is of the working tree: it prints the commit and
 // the files under cmd/ and internal/ with uncommitted changes, which a
 // shared checkout may hold; to measure a commit alone, build it from `git
-// archive COMMIT | tar -x -C DIR` and pass --bin. It creates and drops the PostgreSQL databases
-// bench_ingest_raw and bench_ingest_pg (the role needs CREATEDB), and
-// needs psql on PATH and about 2.5 GB of free disk for the default sizes:
+// archive COMMIT | tar -x -C DIR` and pass --bin. It creates and drops the
+// PostgreSQL databases bench_ingest_raw and bench_ingest_pg (the role
+// needs CREATEDB), and needs psql on PATH and about 2.5 GB of free disk
+// for the default sizes:
 //
 //	go run ./bench/ingest
 //	go run ./bench/ingest --nppes-rows 100000 --partd-rows 200000 --skip-sqlite
 //
-// Flags: --database-url (a PostgreSQL URL whose database the bench
-// databases are created from; default
+// Flags: --database-url (the PostgreSQL server, through any database on
+// it, where the bench_* databases are created and dropped; default
 // postgres://postgres@127.0.0.1:5432/postgres), --nppes-rows 1000000,
 // --partd-rows 1000000, --skip-sqlite, --bin (a prebuilt medsales binary),
 // --dir (working directory for the files, the SQLite database and the
@@ -69,7 +71,7 @@
 // databases are always dropped), --seed.
 //
 // Targets on a 2-core machine: medsales NPPES into PostgreSQL at least
-// twice as fast as the raw \copy ((1)/(2) ≥ 2), Part D into PostgreSQL ≥
+// twice as fast as the raw \copy ((a)/(b) ≥ 2), Part D into PostgreSQL ≥
 // 150,000 rows/s, NPPES into SQLite ≥ 50,000 rows/s, peak RSS of every
 // medsales run ≤ 1 GiB.
 package main
