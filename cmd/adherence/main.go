@@ -54,6 +54,7 @@ Configuration comes from flags and environment variables:
   OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME   tracing (off when unset)
   DOSE_HORIZON_DAYS  days of dose instances kept materialised (default 14)
   SHUTDOWN_DRAIN     time readiness fails before the listener closes (default 5s)
+  PPROF_ADDR         serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (default off)
 Secrets may be given as NAME_FILE (for example DATABASE_URL_FILE).
 
 Run 'adherence <command> --help' for a command's flags.

@@ -17,6 +17,7 @@ import (
 	"github.com/medplatform/medplatform/internal/adherence/ingest"
 	"github.com/medplatform/medplatform/internal/adherence/worker"
 	"github.com/medplatform/medplatform/internal/platform/auth"
+	"github.com/medplatform/medplatform/internal/platform/debug"
 	"github.com/medplatform/medplatform/internal/platform/health"
 	"github.com/medplatform/medplatform/internal/platform/jobs"
 	"github.com/medplatform/medplatform/internal/platform/migrate"
@@ -62,6 +63,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		_ = shutdownTracing(c)
 	}()
 
+	if err := debug.Serve(ctx, getenv("PPROF_ADDR"), log); err != nil {
+		return err
+	}
 	prop := telemetry.NewPropagator()
 	reg := telemetry.NewRegistry()
 	httpMetrics, err := telemetry.NewHTTPMetrics(reg)

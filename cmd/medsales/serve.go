@@ -17,6 +17,7 @@ import (
 
 	"github.com/medplatform/medplatform/internal/medsales/api"
 	"github.com/medplatform/medplatform/internal/medsales/ingest"
+	"github.com/medplatform/medplatform/internal/platform/debug"
 	"github.com/medplatform/medplatform/internal/platform/health"
 	"github.com/medplatform/medplatform/internal/platform/jobs"
 	"github.com/medplatform/medplatform/internal/platform/migrate"
@@ -64,6 +65,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		defer cancel()
 		_ = shutdownTracing(c)
 	}()
+	if err := debug.Serve(ctx, getenv("PPROF_ADDR"), log); err != nil {
+		return err
+	}
 	prop := telemetry.NewPropagator()
 	reg := telemetry.NewRegistry()
 	httpMetrics, err := telemetry.NewHTTPMetrics(reg)
