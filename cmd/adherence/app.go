@@ -29,6 +29,7 @@ type settings struct {
 	LogLevel      slog.Level
 	HorizonDays   int
 	ShutdownDrain time.Duration
+	KeyCacheTTL   time.Duration
 	OIDC          *auth.OIDCConfig
 }
 
@@ -60,6 +61,9 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		return s, fmt.Errorf("DOSE_HORIZON_DAYS must be between 1 and 90")
 	}
 	if s.ShutdownDrain, err = env.Duration("SHUTDOWN_DRAIN", 5*time.Second); err != nil {
+		return s, err
+	}
+	if s.KeyCacheTTL, err = env.Duration("API_KEY_CACHE_TTL", 5*time.Second); err != nil {
 		return s, err
 	}
 	issuer, _ := env.String("OIDC_ISSUER", "")

@@ -126,7 +126,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 
 	var handler http.Handler
 	if withAPI {
-		authn, err := auth.NewAuthenticator(d.store, d.settings.OIDC, d.limiter(), time.Now)
+		authn, err := auth.NewAuthenticator(auth.NewKeyCache(d.store, d.settings.KeyCacheTTL, time.Now), d.settings.OIDC, d.limiter(), time.Now)
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,65 @@
+package auth
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// maxCachedKeys bounds a KeyCache; when full it starts over, which costs
+// one lookup per key and keeps memory flat whatever clients send.
+const maxCachedKeys = 10_000
+
+// KeyCache remembers API keys found by another KeyLookup for a short time,
+// so a busy integration does not cost a database query per request. A key
+// revoked or expired meanwhile is refused at the latest TTL later (expiry
+// is checked on every request against the cached ExpiresAt, so only
+// revocation waits). Keys not found are never cached.
+type KeyCache struct {
+	inner KeyLookup
+	ttl   time.Duration
+	now   func() time.Time
+
+	mu      sync.Mutex
+	entries map[string]cachedKey
+}
+
+type cachedKey struct {
+	key     StoredKey
+	expires time.Time
+}
+
+// NewKeyCache caches inner's answers for ttl (a ttl of 0 or less disables
+// the cache and returns inner itself).
+func NewKeyCache(inner KeyLookup, ttl time.Duration, now func() time.Time) KeyLookup {
+	if ttl <= 0 {
+		return inner
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &KeyCache{inner: inner, ttl: ttl, now: now, entries: map[string]cachedKey{}}
+}
+
+// LookupAPIKey answers from the cache while the entry is fresh, and from
+// the inner lookup otherwise.
+func (c *KeyCache) LookupAPIKey(ctx context.Context, keyID string) (StoredKey, error) {
+	t := c.now()
+	c.mu.Lock()
+	e, ok := c.entries[keyID]
+	c.mu.Unlock()
+	if ok && t.Before(e.expires) {
+		return e.key, nil
+	}
+	k, err := c.inner.LookupAPIKey(ctx, keyID)
+	if err != nil {
+		return k, err
+	}
+	c.mu.Lock()
+	if len(c.entries) >= maxCachedKeys {
+		clear(c.entries)
+	}
+	c.entries[keyID] = cachedKey{key: k, expires: t.Add(c.ttl)}
+	c.mu.Unlock()
+	return k, nil
+}
