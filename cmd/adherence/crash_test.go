@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -588,20 +589,20 @@ func (h *crashHarness) verify() {
 	}
 	defer d.Close()
 
-	type stored struct{ id, result string }
+	type stored struct{ id, result, request, patient string }
 	events := map[string][]stored{} // by client event id
 	ids := map[string]string{}      // event id → client event id
-	rows, err := d.SQL.QueryContext(ctx, `SELECT CAST(id AS TEXT), client_event_id, result FROM events`)
+	rows, err := d.SQL.QueryContext(ctx, `SELECT CAST(id AS TEXT), client_event_id, result, request_id, CAST(patient_id AS TEXT) FROM events`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	total := 0
 	for rows.Next() {
-		var id, cid, result string
-		if err := rows.Scan(&id, &cid, &result); err != nil {
+		var id, cid, result, request, patient string
+		if err := rows.Scan(&id, &cid, &result, &request, &patient); err != nil {
 			t.Fatal(err)
 		}
-		events[cid] = append(events[cid], stored{id, result})
+		events[cid] = append(events[cid], stored{id, result, request, patient})
 		ids[id] = cid
 		total++
 	}
@@ -619,19 +620,34 @@ func (h *crashHarness) verify() {
 		t.Errorf("events: %d rows, %d distinct client event ids", count, distinct)
 	}
 
-	audits := map[string]int{} // event id → audit records
+	// One audit record per request and patient covers that request's
+	// events of the patient: it names one of them and counts them.
+	type auditKey struct{ request, patient string }
+	audits := map[auditKey]int{}     // → audit records
+	auditCount := map[auditKey]int{} // → events the records count
+	covered := map[auditKey]int{}    // → stored events
 	auditRows := 0
-	rows, err = d.SQL.QueryContext(ctx, `SELECT resource_id FROM audit_log WHERE resource_type = 'AdherenceEvent'`)
+	rows, err = d.SQL.QueryContext(ctx, `SELECT resource_id, request_id, COALESCE(CAST(patient_id AS TEXT), ''), detail
+		FROM audit_log WHERE resource_type = 'AdherenceEvent'`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var id, request, patient, detail string
+		if err := rows.Scan(&id, &request, &patient, &detail); err != nil {
 			t.Fatal(err)
 		}
-		audits[id]++
+		k := auditKey{request, patient}
+		audits[k]++
+		n, err := strconv.Atoi(strings.TrimPrefix(detail, "events="))
+		if err != nil {
+			t.Errorf("audit record for event %s has detail %q, want events=N", id, detail)
+		}
+		auditCount[k] += n
 		auditRows++
+		if _, ok := ids[id]; !ok {
+			t.Errorf("audit record names event %s, which is not stored", id)
+		}
 	}
 	if err := rows.Close(); err != nil {
 		t.Fatal(err)
@@ -639,12 +655,19 @@ func (h *crashHarness) verify() {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if auditRows != total {
-		t.Errorf("%d AdherenceEvent audit records for %d events", auditRows, total)
+	for _, list := range events {
+		for _, e := range list {
+			covered[auditKey{e.request, e.patient}]++
+		}
 	}
-	for id, n := range audits {
-		if _, ok := ids[id]; !ok {
-			t.Errorf("audit record for event %s, which is not stored (%d record(s))", id, n)
+	for k, n := range covered {
+		if auditCount[k] != n {
+			t.Errorf("request %s, patient %s: %d events stored, audit records count %d", k.request, k.patient, n, auditCount[k])
+		}
+	}
+	for k := range audits {
+		if covered[k] == 0 {
+			t.Errorf("audit record of request %s for patient %s covers no stored event", k.request, k.patient)
 		}
 	}
 
@@ -661,8 +684,11 @@ func (h *crashHarness) verify() {
 			if e.result == "" {
 				t.Errorf("event %s (%s) is stored without a result", cid, e.id)
 			}
-			if n := audits[e.id]; n != 1 {
-				t.Errorf("event %s (%s) has %d audit records, want 1", cid, e.id, n)
+			if e.request == "" {
+				t.Errorf("event %s (%s) is stored without its request id", cid, e.id)
+			}
+			if n := audits[auditKey{e.request, e.patient}]; n != 1 {
+				t.Errorf("event %s (%s) is covered by %d audit records, want 1", cid, e.id, n)
 			}
 		}
 		if ok && !a.acked {

@@ -59,6 +59,9 @@ type Event struct {
 	ClientEventID string
 	DeviceID      string
 	ActorID       string
+	// RequestID is the id of the API request that recorded the event; the
+	// audit record of that request for the patient carries the same id.
+	RequestID string
 
 	// Matching: the dose instance the event belongs to (0 for orphans),
 	// what it did, the status it gave the instance when it scored, and

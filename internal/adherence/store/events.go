@@ -188,7 +188,7 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 	for _, i := range order {
 		e := &in[i].Event
 		e.ID = newID()
-		e.ActorID = in[i].Actor.ID
+		e.ActorID, e.RequestID = in[i].Actor.ID, in[i].Actor.RequestID
 		pl := plans[e.PlanID]
 		e.PatientID = pl.patientID
 		if pl.asNeeded {
@@ -250,16 +250,7 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 	if err := insertOutbox(ctx, tx, outbox); err != nil {
 		return err
 	}
-	recs := make([]audit.Record, 0, len(valid))
-	for _, i := range valid {
-		a, e := in[i].Actor, out[i].Event
-		recs = append(recs, audit.Record{
-			OrgID: e.OrgID, ActorID: a.ID, ActorRole: a.Role, Action: audit.ActionCreate,
-			ResourceType: "AdherenceEvent", ResourceID: e.ID, PatientID: e.PatientID,
-			Outcome: audit.OutcomeSuccess, RequestID: a.RequestID, ClientAddr: a.ClientAddr,
-		})
-	}
-	if _, err := s.audit.AppendBatch(ctx, tx, recs); err != nil {
+	if _, err := s.audit.AppendBatch(ctx, tx, eventAuditRecords(in, out, valid)); err != nil {
 		return fmt.Errorf("record events: audit: %w", err)
 	}
 
@@ -268,6 +259,43 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 		out[i] = EventOutcome{Event: out[j].Event, Replayed: out[j].Err == nil, Err: out[j].Err}
 	}
 	return nil
+}
+
+// eventAuditRecords returns one audit record per request and patient for
+// the recorded items idx: a device syncing a day of events, or a batch of
+// 500, writes one record per patient rather than one per event. The record
+// names the request's first event of that patient and counts them
+// ("events=N"); each event row carries the request id, so the record and
+// its events are joined on (request_id, patient_id).
+func eventAuditRecords(in []EventInput, out []EventOutcome, idx []int) []audit.Record {
+	type key struct{ actor, request, patient string }
+	at := map[key]int{}
+	var recs []audit.Record
+	var counts []int
+	for _, i := range idx {
+		a, e := in[i].Actor, out[i].Event
+		k := key{a.ID, a.RequestID, e.PatientID}
+		if a.RequestID == "" {
+			// Without a request id the events cannot be told apart: one
+			// record each, as before.
+			k.request = e.ID
+		}
+		if j, ok := at[k]; ok {
+			counts[j]++
+			continue
+		}
+		at[k] = len(recs)
+		counts = append(counts, 1)
+		recs = append(recs, audit.Record{
+			OrgID: e.OrgID, ActorID: a.ID, ActorRole: a.Role, Action: audit.ActionCreate,
+			ResourceType: "AdherenceEvent", ResourceID: e.ID, PatientID: e.PatientID,
+			Outcome: audit.OutcomeSuccess, RequestID: a.RequestID, ClientAddr: a.ClientAddr,
+		})
+	}
+	for j := range recs {
+		recs[j].Detail = "events=" + strconv.Itoa(counts[j])
+	}
+	return recs
 }
 
 // replay answers a retried event with the original, or a conflict when the
@@ -322,14 +350,14 @@ func windowsOf(pl *planInfo, org map[string]adherence.Windows) adherence.Windows
 }
 
 const eventColumns = `id, org_id, patient_id, plan_id, requested_dose, dose_instance_id, kind, reason, snooze_minutes,
-	occurred_at, received_at, source, client_event_id, device_id, result, dose_status, double_dose, actor_id`
+	occurred_at, received_at, source, client_event_id, device_id, result, dose_status, double_dose, actor_id, request_id`
 
 func scanEvent(row scanner) (adherence.Event, error) {
 	var e adherence.Event
 	var reqDose, instance, snooze sql.NullInt64
 	var kind, source, result, status string
 	err := row.Scan(&e.ID, &e.OrgID, &e.PatientID, &e.PlanID, &reqDose, &instance, &kind, &e.Reason, &snooze,
-		&e.OccurredAt, &e.ReceivedAt, &source, &e.ClientEventID, &e.DeviceID, &result, &status, &e.DoubleDose, &e.ActorID)
+		&e.OccurredAt, &e.ReceivedAt, &source, &e.ClientEventID, &e.DeviceID, &result, &status, &e.DoubleDose, &e.ActorID, &e.RequestID)
 	if err != nil {
 		return e, err
 	}
@@ -577,7 +605,7 @@ func loadCandidates(ctx context.Context, tx *db.Tx, in []EventInput, idx []int, 
 // multi-row INSERTs. A unique violation means another transaction recorded
 // one of the keys since this one looked: errRaced, and the retry replays.
 func insertEvents(ctx context.Context, tx *db.Tx, in []EventInput, idx []int) error {
-	const cols, perStmt = 18, 400
+	const cols, perStmt = 19, 400
 	for start := 0; start < len(idx); start += perStmt {
 		chunk := idx[start:min(start+perStmt, len(idx))]
 		var q strings.Builder
@@ -591,7 +619,7 @@ func insertEvents(ctx context.Context, tx *db.Tx, in []EventInput, idx []int) er
 			e := &in[i].Event
 			args = append(args, e.ID, e.OrgID, e.PatientID, e.PlanID, nullInt(e.RequestedDose), nullInt(e.DoseInstanceID),
 				string(e.Kind), e.Reason, nullInt(int64(e.SnoozeMinutes)), db.UTC(e.OccurredAt), db.UTC(e.ReceivedAt),
-				string(e.Source), e.ClientEventID, e.DeviceID, string(e.Result), string(e.DoseStatus), e.DoubleDose, e.ActorID)
+				string(e.Source), e.ClientEventID, e.DeviceID, string(e.Result), string(e.DoseStatus), e.DoubleDose, e.ActorID, e.RequestID)
 		}
 		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 			if db.IsUniqueViolation(err) {

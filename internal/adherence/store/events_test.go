@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/store"
 	"github.com/medplatform/medplatform/internal/platform/errs"
@@ -453,6 +455,51 @@ func TestMarkMissedExactlyOnceConcurrently(t *testing.T) {
 		recs, err := f.s.ListOutbox(f.ctx, f.org, store.OutboxFilter{Topic: store.TopicDoseMissed, Limit: 1000})
 		if err != nil || len(recs) != 120 {
 			t.Fatalf("list outbox: %d records, %v", len(recs), err)
+		}
+	})
+}
+
+// TestEventAuditPerRequestAndPatient writes one audit record per request
+// and patient, counting that request's events of the patient; the events
+// carry the request id that joins them to it.
+func TestEventAuditPerRequestAndPatient(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		a, b := f.patient("America/New_York"), f.patient("Europe/London")
+		pa, pb := f.plan(a.ID, timeOfDay("08:00")), f.plan(b.ID, timeOfDay("09:00"))
+		var batch []store.EventInput
+		for i := range 5 {
+			batch = append(batch, f.ev(a.ID, pa.ID, adherence.EventTaken, local(2026, 3, 2+i, 8, 0), fmt.Sprint("a-", i)))
+		}
+		for i := range 2 {
+			batch = append(batch, f.ev(b.ID, pb.ID, adherence.EventTaken, local(2026, 3, 2+i, 9, 0), fmt.Sprint("b-", i)))
+		}
+		// A second request (another request id) for patient a.
+		other := f.ev(a.ID, pa.ID, adherence.EventTaken, local(2026, 3, 9, 8, 0), "a-other")
+		other.Actor.RequestID = "req-2"
+		for _, o := range f.record(append(batch, other)...) {
+			if o.Err != nil {
+				t.Fatal(o.Err)
+			}
+		}
+		got := map[string]string{}
+		rows, err := f.d.SQL.Query(`SELECT request_id, CAST(patient_id AS TEXT), detail FROM audit_log WHERE resource_type = 'AdherenceEvent'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var req, patient, detail string
+			if err := rows.Scan(&req, &patient, &detail); err != nil {
+				t.Fatal(err)
+			}
+			got[req+"/"+patient] = detail
+		}
+		want := map[string]string{"req-1/" + a.ID: "events=5", "req-1/" + b.ID: "events=2", "req-2/" + a.ID: "events=1"}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("audit records (-want +got):\n%s", diff)
+		}
+		if n := f.count(`SELECT COUNT(*) FROM events WHERE request_id = 'req-1'`); n != 7 {
+			t.Fatalf("%d events carry request req-1, want 7", n)
 		}
 	})
 }

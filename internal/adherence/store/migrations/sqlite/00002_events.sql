@@ -51,6 +51,7 @@ CREATE TABLE events (
     dose_status      TEXT NOT NULL DEFAULT '', -- the instance status this event set, if it scored
     double_dose      BOOLEAN NOT NULL DEFAULT 0,
     actor_id         TEXT NOT NULL,
+    request_id       TEXT NOT NULL DEFAULT '', -- the API request that recorded it (its audit record carries the same id)
     UNIQUE (org_id, source, client_event_id),
     FOREIGN KEY (org_id, patient_id, plan_id) REFERENCES plans (org_id, patient_id, id)
 );
