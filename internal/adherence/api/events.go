@@ -125,7 +125,7 @@ func (s *server) event(r *http.Request, in eventInput, received time.Time) (stor
 	}
 	if e.Kind == adherence.EventSnoozed {
 		if in.SnoozeMinutes < 0 || in.SnoozeMinutes > 1440 {
-			return store.EventInput{}, errs.Invalid("snoozeMinutes", "must be between 1 and 1440")
+			return store.EventInput{}, errs.Invalid("snoozeMinutes", "must be between 0 and 1440 minutes (0 or absent: unspecified)")
 		}
 	} else if in.SnoozeMinutes != 0 {
 		return store.EventInput{}, errs.Invalid("snoozeMinutes", "only snoozed events carry snoozeMinutes")

@@ -320,6 +320,14 @@ func TestReports(t *testing.T) {
 		if payload["patientId"] != w.patient || payload["status"] != "missed" {
 			t.Errorf("outbox payload = %v", payload)
 		}
+		// Reading the outbox reads PHI: audited for the patient it names.
+		var outboxReads int
+		if err := e.db.SQL.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE resource_type = 'Outbox' AND action = 'R' AND patient_id = $1`, w.patient).Scan(&outboxReads); err != nil {
+			t.Fatal(err)
+		}
+		if outboxReads != 1 {
+			t.Errorf("%d audited outbox reads of the patient, want 1", outboxReads)
+		}
 
 		// PDC from recorded fills: 30 + 30 (second fill early: shifted).
 		e.mustDo("POST", "/v1/plans/"+w.plan+"/fills", w.admin, map[string]any{"fillDate": "2026-01-01", "daysSupply": 30}, 201)

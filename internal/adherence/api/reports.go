@@ -537,8 +537,19 @@ func (s *server) handleListOutbox(w http.ResponseWriter, r *http.Request) {
 		ProcessedAt *time.Time `json:"processedAt,omitempty"`
 	}
 	out := make([]recJSON, 0, len(recs))
+	seen := map[string]bool{}
+	var patients []string
 	for _, rec := range recs {
 		out = append(out, recJSON{ID: rec.ID, Topic: rec.Topic, Key: rec.DedupeKey, Payload: rec.Payload, CreatedAt: rec.CreatedAt, ProcessedAt: rec.ProcessedAt})
+		if rec.PatientID != "" && !seen[rec.PatientID] {
+			seen[rec.PatientID] = true
+			patients = append(patients, rec.PatientID)
+		}
+	}
+	// The records name patients and their doses: PHI, audited per patient.
+	if err := s.auditReads(r, "Outbox", patients); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"records": out})
 }

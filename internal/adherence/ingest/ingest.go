@@ -27,6 +27,7 @@ import (
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/errs"
 )
 
 // Recorder records a group of events in one transaction
@@ -227,6 +228,8 @@ func (g *Ingester) observe(items []store.EventInput, out []store.EventOutcome, e
 	elapsed := time.Since(received).Seconds()
 	for i, o := range out {
 		switch {
+		case errs.CodeOf(o.Err) == errs.CodeUnavailable:
+			g.metrics.Failures.Inc()
 		case o.Err != nil:
 			g.metrics.Rejected.Inc()
 		case o.Replayed:

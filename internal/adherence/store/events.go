@@ -44,7 +44,8 @@ var errRaced = errors.New("idempotency key inserted concurrently")
 
 // RecordEvents records events durably and idempotently, matches each to its
 // dose instance and applies the outcome, all in one transaction with one
-// audit record per new event. The returned error is set only when nothing
+// audit record per request and patient (see eventAuditRecords). The
+// returned error is set only when nothing
 // could be committed; otherwise every item has its outcome. Items that fail
 // validation do not prevent the others from committing.
 func (s *Store) RecordEvents(ctx context.Context, in []EventInput) ([]EventOutcome, error) {
@@ -67,7 +68,8 @@ func (s *Store) RecordEvents(ctx context.Context, in []EventInput) ([]EventOutco
 	for i := range in {
 		one, err := s.RecordEvents(ctx, in[i:i+1])
 		if err != nil {
-			out[i] = EventOutcome{Err: fmt.Errorf("record event: %w", err)}
+			// Not the item's fault: the client may retry it unchanged.
+			out[i] = EventOutcome{Err: &errs.Error{Code: errs.CodeUnavailable, Message: "the event could not be recorded; retry with the same clientEventId", Err: err}}
 			continue
 		}
 		out[i] = one[0]
@@ -135,7 +137,7 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 			if sameEvent(in[j].Event, *e) {
 				repeatOf[i] = j
 			} else {
-				out[i].Err = errs.Conflict("clientEventId %q repeats item %d of the same request with different content", e.ClientEventID, j)
+				out[i].Err = errs.Conflict("clientEventId %q is used twice in the same request with different content", e.ClientEventID)
 			}
 			continue
 		}
