@@ -310,9 +310,13 @@ func (s *server) handleListEvents(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	events, err := s.Store.ListEvents(r.Context(), pat.OrgID, pat.ID, from, to, 5000)
+	events, err := s.Store.ListEvents(r.Context(), pat.OrgID, pat.ID, from, to, maxListedEvents+1)
 	if err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	if len(events) > maxListedEvents {
+		s.fail(w, r, errs.E(errs.CodeTooLarge, "more than %d events in the window: narrow from and to", maxListedEvents))
 		return
 	}
 	if err := s.auditRead(r, "AdherenceEvent", "*", pat.ID); err != nil {
@@ -362,3 +366,7 @@ func isUUID(id string) bool {
 	u, err := uuid.Parse(id)
 	return err == nil && len(id) == 36 && u.String() == id
 }
+
+// maxListedEvents is the most events one list returns; a larger window is
+// refused rather than silently cut.
+const maxListedEvents = 5000

@@ -333,6 +333,12 @@ func TestReports(t *testing.T) {
 		e.mustDo("POST", "/v1/plans/"+w.plan+"/fills", w.admin, map[string]any{"fillDate": "2026-01-01", "daysSupply": 30}, 201)
 		e.mustDo("POST", "/v1/plans/"+w.plan+"/fills", w.admin, map[string]any{"fillDate": "2026-01-25", "daysSupply": 30}, 201)
 		pdc := e.mustDo("GET", "/v1/patients/"+w.patient+"/pdc?from=2026-01-01&to=2026-03-31", w.admin, nil, 200)
+		for _, q := range []string{"from=2026-03-01&to=2026-01-01", "from=2020-01-01&to=2025-01-02"} {
+			bad := e.do("GET", "/v1/patients/"+w.patient+"/pdc?"+q, w.admin, nil)
+			if bad.status != 400 || !strings.Contains(string(bad.body), `"field":"to"`) {
+				t.Errorf("pdc?%s = %d %s, want 400 naming to", q, bad.status, bad.body)
+			}
+		}
 		classes := pdc["classes"].([]any)
 		if len(classes) != 1 {
 			t.Fatalf("pdc = %v", pdc)

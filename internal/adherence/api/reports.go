@@ -242,7 +242,11 @@ func (s *server) handlePatientPDC(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errs.Invalid("to", "is required: the last day of the measurement period, YYYY-MM-DD"))
 		return
 	}
-	if to.Year-from.Year > 5 {
+	switch start, end := time.Date(from.Year, from.Month, from.Day, 0, 0, 0, 0, time.UTC), time.Date(to.Year, to.Month, to.Day, 0, 0, 0, 0, time.UTC); {
+	case end.Before(start):
+		s.fail(w, r, errs.Invalid("to", "is before from"))
+		return
+	case end.After(start.AddDate(5, 0, 0)):
 		s.fail(w, r, errs.Invalid("to", "the measurement period may span at most 5 years"))
 		return
 	}
@@ -346,11 +350,15 @@ func (s *server) handleFHIRAdministrations(w http.ResponseWriter, r *http.Reques
 	}
 	ctx := r.Context()
 	doses, err := s.Store.ListDoses(ctx, pat.OrgID, store.DoseFilter{
-		PatientID: pat.ID, From: from, To: to, Limit: 10000,
+		PatientID: pat.ID, From: from, To: to, Limit: maxExported + 1,
 		Statuses: []adherence.DoseStatus{adherence.DoseTakenOnTime, adherence.DoseTakenLate, adherence.DoseSkipped, adherence.DoseMissed},
 	})
 	if err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	if len(doses) > maxExported {
+		s.fail(w, r, errs.E(errs.CodeTooLarge, "more than %d doses in the window: narrow the date range", maxExported))
 		return
 	}
 	plans, err := s.Store.ListPlans(ctx, pat.OrgID, pat.ID)
@@ -553,3 +561,7 @@ func (s *server) handleListOutbox(w http.ResponseWriter, r *http.Request) {
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"records": out})
 }
+
+// maxExported is the most dose records one MedicationAdministration search
+// returns; a larger window is refused rather than silently cut.
+const maxExported = 10000

@@ -218,7 +218,9 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 			}
 			if d.Result == adherence.ResultScored {
 				e.DoseStatus = d.Status
-				if c.Status == adherence.DoseMissed && d.Status != adherence.DoseSkipped {
+				if c.Status == adherence.DoseMissed {
+					// The patient answered after all (took it late or
+					// says they skipped it): escalations of the miss stop.
 					outbox = append(outbox, resolvedRecord(e, c, now))
 				}
 				c.Status, c.eventID, c.dirty = d.Status, e.ID, true

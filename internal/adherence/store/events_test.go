@@ -150,6 +150,16 @@ func TestMatchingAndScoring(t *testing.T) {
 			outbox: map[string]int{store.TopicDoseMissed: 2, store.TopicDoseResolved: 1},
 		},
 		{
+			name:  "a skip reported after the dose was marked missed resolves the miss",
+			times: []string{"08:00"},
+			steps: []step{
+				missedJob(march2(13, 0)),
+				{kind: adherence.EventSkipped, at: march2(9, 0), check: adherence.ResultScored},
+			},
+			want:   map[string]adherence.DoseStatus{"2026-03-02T08:00": adherence.DoseSkipped, "2026-03-01T08:00": adherence.DoseMissed},
+			outbox: map[string]int{store.TopicDoseMissed: 2, store.TopicDoseResolved: 1},
+		},
+		{
 			name:  "an earlier taking reported later becomes the taking",
 			times: []string{"08:00"},
 			steps: []step{

@@ -50,11 +50,12 @@ type outboxRecord struct {
 }
 
 func resolvedRecord(e *adherence.Event, c *liveInstance, now time.Time) outboxRecord {
-	return outboxRecord{
-		orgID: e.OrgID, topic: TopicDoseResolved, key: fmt.Sprint(c.ID), patientID: e.PatientID, at: now,
-		payload: DosePayload{DoseInstanceID: c.ID, PlanID: e.PlanID, PatientID: e.PatientID, DueAt: c.DueAt,
-			Status: string(e.DoseStatus), EventID: e.ID, TakenAt: &e.OccurredAt},
+	p := DosePayload{DoseInstanceID: c.ID, PlanID: e.PlanID, PatientID: e.PatientID, DueAt: c.DueAt,
+		Status: string(e.DoseStatus), EventID: e.ID}
+	if e.DoseStatus != adherence.DoseSkipped {
+		p.TakenAt = &e.OccurredAt
 	}
+	return outboxRecord{orgID: e.OrgID, topic: TopicDoseResolved, key: fmt.Sprint(c.ID), patientID: e.PatientID, at: now, payload: p}
 }
 
 // insertOutbox writes recs; a (topic, key) already present is kept, so an
