@@ -20,8 +20,14 @@ import (
 //   - caregiver: reads the patients linked to it, with minimum-necessary
 //     fields (no birth date, contact details or family name; drug names
 //     only if the patient shares them).
-//   - patient: reads itself, its plans and its doses.
-//   - integration: only ingests events (a later API); nothing here.
+//   - patient: reads itself, its plans and its doses; records its own
+//     adherence events.
+//   - integration: records adherence events for patients of its org
+//     (POST /v1/events, /v1/events:batch); nothing else.
+//
+// Who may record an event for whom is checked in events.go (server.event):
+// staff and integrations for any patient of the org, caregivers for linked
+// patients, patients for themselves.
 //
 // A role that may never call an endpoint gets 403. A record the caller may
 // not see — another org's, an unlinked patient, another patient — is 404,
