@@ -293,6 +293,12 @@ func (r *Reader) parseRecord(line []byte, limit int) (complete bool, err error) 
 	comma := r.comma
 	pos := 0
 	for {
+		// Fast path for the commonest NPPES field: empty and quoted ("",).
+		if pos+2 < len(line) && line[pos] == '"' && line[pos+1] == '"' && line[pos+2] == comma {
+			r.ends = append(r.ends, len(r.rec))
+			pos += 3
+			continue
+		}
 		if pos < len(line) && line[pos] == '"' {
 			// Quoted field: copy runs between quotes, "" is one quote.
 			pos++

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"io"
 	"math"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,16 +35,24 @@ import (
 // replaced live rows and inserts the staged ones).
 //
 // PostgreSQL: each table has its own connection and goroutine running
-// COPY … FROM STDIN (pgx PgConn.CopyFrom, text format), fed with buffers of
-// encoded rows through a channel, so parsing and copying overlap. A
-// Replace holds a session advisory lock keyed by its token while it lives;
-// DropStaleStaging drops staging tables whose lock nobody holds.
+// COPY … FROM STDIN WITH (FREEZE) (pgx PgConn.CopyFrom, text format) in
+// the transaction that created its staging table, fed with buffers of
+// encoded rows through a channel, so parsing and copying overlap. Indexes
+// are rebuilt from their pg_get_indexdef definitions, two at a time, then
+// the tables are analyzed. A Replace holds a session advisory lock keyed by
+// its token while it lives; DropStaleStaging drops staging tables whose
+// lock nobody holds.
 //
-// SQLite: one goroutine inserts batches with multi-row prepared INSERTs
-// and commits every ~10k rows, so the single connection (shared with the
-// API in the same process) is never held for the whole load. A Replace
-// refreshes a heartbeat row in bulk_loads; DropStaleStaging drops staging
-// tables whose heartbeat stopped.
+// SQLite: one goroutine inserts batches with multi-row prepared INSERT OR
+// FAIL statements and commits every ~10k rows, so the single connection
+// (shared with the API in the same process) is never held for the whole
+// load; the load raises the page cache and checkpoints the WAL itself
+// every 250k rows. Indexes are re-created from sqlite_master in the swap
+// transaction. A Replace refreshes a heartbeat row in bulk_loads;
+// DropStaleStaging drops staging tables whose heartbeat stopped.
+//
+// Writer takes boxed values; Builder (RowBuilder) writes the same rows
+// value by value without an allocation per value, for the hot loaders.
 
 // Table is a live table and the columns a loader writes, in order.
 type Table struct {
@@ -104,23 +114,50 @@ type Replace struct {
 	batches chan *sqliteBatch
 	stopHB  chan struct{}
 	hbwg    sync.WaitGroup
+	// cacheSize is the connection's page cache setting before the load;
+	// cacheSet tells that the load changed it.
+	cacheSize int64
+	cacheSet  bool
+	// walAuto is the connection's wal_autocheckpoint before the load.
+	walAuto int64
+	walSet  bool
+}
+
+// RowBuilder writes a row value by value without boxing every value in an
+// interface: the fast path for loaders of national files. The values of a
+// row follow the Table's columns in order; End finishes the row. Values
+// are copied, so the caller may reuse their memory after each call.
+type RowBuilder interface {
+	Bytes(b []byte)   // text; a nil slice is NULL
+	String(s string)  // text ("" is an empty string)
+	Int(v int64)      // integer
+	Float(v float64)  // double precision
+	Bool(v bool)      // boolean (0 or 1 on SQLite)
+	Time(t time.Time) // date or timestamp; the zero time is NULL
+	Null()            // NULL
+	// End finishes the row. It fails when the row has the wrong number of
+	// values (the row is dropped) or the background copy failed.
+	End() error
 }
 
 type rowWriter interface {
 	RowWriter
+	RowBuilder
 	flush() error
 	rows() int64
 }
 
 const (
-	stagingInfix    = "__stg_"
-	advisoryNS      = 0x6d656473 // "meds": advisory lock namespace of staging tokens
-	pgBatchBytes    = 256 << 10  // COPY data per channel message
-	pgQueuedBatches = 4          // messages in flight per table
-	sqliteTxRows    = 10_000     // rows per SQLite transaction
-	sqliteMaxParams = 16_000     // bound parameters per INSERT statement
-	sqliteStaleAge  = 10 * time.Minute
-	heartbeatEvery  = 30 * time.Second
+	stagingInfix         = "__stg_"
+	advisoryNS           = 0x6d656473 // "meds": advisory lock namespace of staging tokens
+	pgBatchBytes         = 256 << 10  // COPY data per channel message
+	pgQueuedBatches      = 4          // messages in flight per table
+	sqliteTxRows         = 10_000     // rows per SQLite transaction
+	sqliteMaxParams      = 16_000     // bound parameters per INSERT statement
+	sqliteStaleAge       = 10 * time.Minute
+	sqliteLoadCacheKiB   = -128 << 10 // PRAGMA cache_size during a load: 128 MiB
+	sqliteCheckpointRows = 250_000    // rows between two WAL checkpoints during a load
+	heartbeatEvery       = 30 * time.Second
 )
 
 var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
@@ -201,9 +238,28 @@ func (r *Replace) Writer(table string) RowWriter {
 	return r.writers[i]
 }
 
+// Builder returns the row builder of the named table, which must be one
+// of the tables given to BeginReplace. A table's Builder and Writer write
+// to the same staging table; a row is written by one of them.
+func (r *Replace) Builder(table string) RowBuilder {
+	i, ok := r.idx[table]
+	if !ok {
+		return errWriter{fmt.Errorf("bulk load: table %s is not part of this load", table)}
+	}
+	return r.writers[i]
+}
+
 type errWriter struct{ err error }
 
 func (w errWriter) Write(...any) error { return w.err }
+func (errWriter) Bytes([]byte)         {}
+func (errWriter) String(string)        {}
+func (errWriter) Int(int64)            {}
+func (errWriter) Float(float64)        {}
+func (errWriter) Bool(bool)            {}
+func (errWriter) Time(time.Time)       {}
+func (errWriter) Null()                {}
+func (w errWriter) End() error         { return w.err }
 
 // Rows returns how many rows have been written to the named table.
 func (r *Replace) Rows(table string) int64 {
@@ -382,6 +438,18 @@ func (r *Replace) release() {
 	}
 	if r.s.db.Dialect == db.SQLite {
 		_, _ = r.s.db.SQL.ExecContext(ctx, "DELETE FROM bulk_loads WHERE token = $1", r.token)
+		if r.cacheSet {
+			_, _ = r.s.db.SQL.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = %d", r.cacheSize))
+			r.cacheSet = false
+		}
+		if r.walSet {
+			// Copy the load's pages into the database file and shrink the
+			// WAL again (best effort: a busy reader elsewhere defers it to
+			// the next automatic checkpoint).
+			_, _ = r.s.db.SQL.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
+			_, _ = r.s.db.SQL.ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", r.walAuto))
+			r.walSet = false
+		}
 	}
 }
 
@@ -432,16 +500,27 @@ func (r *Replace) beginPostgres(ctx context.Context) error {
 				return err
 			}
 		}
-		ddl := fmt.Sprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING IDENTITY "+
-			"INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION)", r.stage[t.Name], t.Name)
-		if _, err := lc.Exec(ctx, ddl); err != nil {
-			return fmt.Errorf("create staging table for %s: %w", t.Name, err)
-		}
 	}
+	// Each staging table is created in the transaction of its COPY, on the
+	// COPY's own connection: COPY … FREEZE then writes the rows frozen and
+	// all-visible, so building the indexes and the first reads do not
+	// rewrite every page to set hint bits; and a failed COPY rolls the
+	// table back with it.
 	for _, t := range r.tables {
 		conn, err := pool.Acquire(ctx)
 		if err != nil {
 			return fmt.Errorf("acquire connection: %w", err)
+		}
+		ddl := fmt.Sprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING IDENTITY "+
+			"INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION)", r.stage[t.Name], t.Name)
+		if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
+			conn.Release()
+			return fmt.Errorf("create staging table for %s: %w", t.Name, err)
+		}
+		if _, err := conn.Exec(ctx, ddl); err != nil {
+			_, _ = conn.Exec(context.Background(), "ROLLBACK")
+			conn.Release()
+			return fmt.Errorf("create staging table for %s: %w", t.Name, err)
 		}
 		w := &pgWriter{
 			r: r, table: t.Name, ncols: len(t.Columns),
@@ -450,7 +529,7 @@ func (r *Replace) beginPostgres(ctx context.Context) error {
 		}
 		w.buf = make([]byte, 0, pgBatchBytes+pgBatchBytes/4)
 		r.writers = append(r.writers, w)
-		copySQL := fmt.Sprintf("COPY %s (%s) FROM STDIN", r.stage[t.Name], strings.Join(t.Columns, ", "))
+		copySQL := fmt.Sprintf("COPY %s (%s) FROM STDIN WITH (FREEZE)", r.stage[t.Name], strings.Join(t.Columns, ", "))
 		r.wg.Add(1)
 		go r.runCopy(w, conn, copySQL)
 	}
@@ -524,6 +603,67 @@ type pgWriter struct {
 	full  chan []byte
 	free  chan []byte
 	done  bool
+	col   int // values of the row being built
+	start int // where that row starts in buf
+}
+
+func (w *pgWriter) sep() {
+	if w.col > 0 {
+		w.buf = append(w.buf, '\t')
+	}
+	w.col++
+}
+
+func (w *pgWriter) Bytes(b []byte) {
+	w.sep()
+	if b == nil {
+		w.buf = append(w.buf, `\N`...)
+		return
+	}
+	w.buf = appendCopyText(w.buf, unsafe.String(unsafe.SliceData(b), len(b)))
+}
+
+func (w *pgWriter) String(s string) { w.sep(); w.buf = appendCopyText(w.buf, s) }
+func (w *pgWriter) Int(v int64)     { w.sep(); w.buf = strconv.AppendInt(w.buf, v, 10) }
+func (w *pgWriter) Float(v float64) { w.sep(); w.buf = appendFloat(w.buf, v) }
+func (w *pgWriter) Null()           { w.sep(); w.buf = append(w.buf, `\N`...) }
+
+func (w *pgWriter) Bool(v bool) {
+	w.sep()
+	if v {
+		w.buf = append(w.buf, 't')
+	} else {
+		w.buf = append(w.buf, 'f')
+	}
+}
+
+func (w *pgWriter) Time(t time.Time) {
+	w.sep()
+	if t.IsZero() {
+		w.buf = append(w.buf, `\N`...)
+		return
+	}
+	w.buf = appendTimestamp(w.buf, t)
+}
+
+func (w *pgWriter) End() error {
+	if w.done {
+		return fmt.Errorf("bulk load %s: write after flush", w.table)
+	}
+	if w.col != w.ncols {
+		n := w.col
+		w.buf, w.col = w.buf[:w.start], 0
+		return fmt.Errorf("bulk load %s: %d values for %d columns", w.table, n, w.ncols)
+	}
+	w.buf = append(w.buf, '\n')
+	w.n++
+	w.col = 0
+	var err error
+	if len(w.buf) >= pgBatchBytes {
+		err = w.send()
+	}
+	w.start = len(w.buf)
+	return err
 }
 
 func (w *pgWriter) rows() int64 { return w.n }
@@ -534,6 +674,9 @@ func (w *pgWriter) Write(values ...any) error {
 	}
 	if len(values) != w.ncols {
 		return fmt.Errorf("bulk load %s: %d values for %d columns", w.table, len(values), w.ncols)
+	}
+	if w.col != 0 {
+		return fmt.Errorf("bulk load %s: Write while a built row is not ended", w.table)
 	}
 	start := len(w.buf)
 	for i, v := range values {
@@ -549,10 +692,12 @@ func (w *pgWriter) Write(values ...any) error {
 	}
 	w.buf = append(w.buf, '\n')
 	w.n++
+	var err error
 	if len(w.buf) >= pgBatchBytes {
-		return w.send()
+		err = w.send()
 	}
-	return nil
+	w.start = len(w.buf)
+	return err
 }
 
 func (w *pgWriter) send() error {
@@ -628,9 +773,15 @@ func (r *Replace) runCopy(w *pgWriter, conn *pgxpool.Conn, copySQL string) {
 	defer r.wg.Done()
 	rd := &chanReader{ctx: r.ctx, stop: r.stop, full: w.full, free: w.free}
 	_, err := conn.Conn().PgConn().CopyFrom(r.ctx, rd, copySQL)
+	if err == nil {
+		_, err = conn.Exec(r.ctx, "COMMIT")
+	}
 	if err != nil {
 		if r.ctx.Err() != nil {
-			// Cancelled mid-COPY: the connection's state is unknown.
+			// Cancelled mid-COPY: the connection's state is unknown; closing
+			// it ends the transaction.
+			_ = conn.Conn().Close(context.Background())
+		} else if _, rerr := conn.Exec(context.Background(), "ROLLBACK"); rerr != nil {
 			_ = conn.Conn().Close(context.Background())
 		}
 		conn.Release()
@@ -670,10 +821,38 @@ func appendCopyValue(b []byte, v any) ([]byte, error) {
 		}
 		return append(b, 'f'), nil
 	case time.Time:
-		return v.UTC().AppendFormat(b, "2006-01-02 15:04:05.999999Z07:00"), nil
+		return appendTimestamp(b, v), nil
 	default:
 		return b, fmt.Errorf("unsupported value type %T", v)
 	}
+}
+
+// appendTimestamp appends t in UTC as "2006-01-02 15:04:05[.ffffff]Z",
+// which PostgreSQL reads into DATE, TIMESTAMP and TIMESTAMPTZ columns.
+func appendTimestamp(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	y, mo, d := t.Date()
+	if y < 1 || y > 9999 {
+		return t.AppendFormat(b, "2006-01-02 15:04:05.999999Z07:00")
+	}
+	h, mi, s := t.Clock()
+	b = append(b, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+		byte('0'+int(mo)/10), byte('0'+int(mo)%10), '-', byte('0'+d/10), byte('0'+d%10), ' ',
+		byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10), ':', byte('0'+s/10), byte('0'+s%10))
+	if us := t.Nanosecond() / 1000; us > 0 {
+		var frac [7]byte
+		frac[0] = '.'
+		for i := 6; i >= 1; i-- {
+			frac[i] = byte('0' + us%10)
+			us /= 10
+		}
+		n := 7
+		for frac[n-1] == '0' {
+			n--
+		}
+		b = append(b, frac[:n]...)
+	}
+	return append(b, 'Z')
 }
 
 func appendFloat(b []byte, f float64) []byte {
@@ -865,18 +1044,25 @@ func (r *Replace) commitPostgres(ctx context.Context, finalize func(tx *db.Tx) e
 }
 
 // buildIndexesPostgres builds the indexes of the staging tables, two at a
-// time, then analyzes them.
+// time (largest tables first, so the two builders finish together), then
+// turns the indexes behind primary-key and unique constraints into those
+// constraints, then analyzes the tables.
 func (r *Replace) buildIndexesPostgres(ctx context.Context, indexes [][]pgIndex) error {
 	type job struct {
 		table string
+		rows  int64
 		ix    *pgIndex // nil: ANALYZE the table
 	}
 	var jobs []job
 	for i, t := range r.tables {
 		for k := range indexes[i] {
-			jobs = append(jobs, job{t.Name, &indexes[i][k]})
+			jobs = append(jobs, job{t.Name, r.writers[i].rows(), &indexes[i][k]})
 		}
 	}
+	sort.SliceStable(jobs, func(a, b int) bool {
+		ca, cb := strings.Count(jobs[a].ix.def, ","), strings.Count(jobs[b].ix.def, ",")
+		return jobs[a].rows*int64(ca+1) > jobs[b].rows*int64(cb+1)
+	})
 	run := func(list []job) error {
 		ch := make(chan job)
 		errc := make(chan error, 2)
@@ -918,6 +1104,25 @@ func (r *Replace) buildIndexesPostgres(ctx context.Context, indexes [][]pgIndex)
 	if err := run(jobs); err != nil {
 		return err
 	}
+	// ADD CONSTRAINT … USING INDEX locks the table exclusively: it runs
+	// once every build is done (it only updates the catalog).
+	for i, t := range r.tables {
+		for _, ix := range indexes[i] {
+			var con string
+			switch ix.conType {
+			case "p":
+				con = "PRIMARY KEY"
+			case "u":
+				con = "UNIQUE"
+			default:
+				continue
+			}
+			q := fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s USING INDEX %s", r.stage[t.Name], ix.stagingName, con, ix.stagingName)
+			if _, err := r.s.db.SQL.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("add %s of %s: %w", strings.ToLower(con), t.Name, err)
+			}
+		}
+	}
 	var analyze []job
 	for _, t := range r.tables {
 		analyze = append(analyze, job{table: t.Name})
@@ -935,19 +1140,6 @@ func (r *Replace) runIndexJob(ctx context.Context, conn *pgxpool.Conn, table str
 	}
 	if _, err := conn.Exec(ctx, ix.stagingDef); err != nil {
 		return fmt.Errorf("build index %s of %s: %w", ix.name, table, err)
-	}
-	var con string
-	switch ix.conType {
-	case "p":
-		con = "PRIMARY KEY"
-	case "u":
-		con = "UNIQUE"
-	default:
-		return nil
-	}
-	_, err := conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s %s USING INDEX %s", stg, ix.stagingName, con, ix.stagingName))
-	if err != nil {
-		return fmt.Errorf("add %s of %s: %w", strings.ToLower(con), table, err)
 	}
 	return nil
 }
@@ -1056,6 +1248,24 @@ func (r *Replace) beginSQLite(ctx context.Context) error {
 			return fmt.Errorf("create staging table for %s: %w", t.Name, err)
 		}
 	}
+	// A larger page cache for the load (the default 2 MB rereads the
+	// B-tree pages of every batch and spills the index sorter early).
+	if err := r.s.db.SQL.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&r.cacheSize); err != nil {
+		return fmt.Errorf("read cache size: %w", err)
+	}
+	if _, err := r.s.db.SQL.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = %d", sqliteLoadCacheKiB)); err != nil {
+		return fmt.Errorf("set cache size: %w", err)
+	}
+	r.cacheSet = true
+	// No automatic checkpoint after every ~1000 pages (each one fsyncs the
+	// database file): the sink checkpoints every sqliteCheckpointRows.
+	if err := r.s.db.SQL.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&r.walAuto); err != nil {
+		return fmt.Errorf("read WAL checkpoint setting: %w", err)
+	}
+	if _, err := r.s.db.SQL.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 0"); err != nil {
+		return fmt.Errorf("set WAL checkpoint: %w", err)
+	}
+	r.walSet = true
 	r.batches = make(chan *sqliteBatch, 8)
 	for _, t := range r.tables {
 		per := sqliteMaxParams / len(t.Columns)
@@ -1121,6 +1331,69 @@ type sqliteWriter struct {
 	n        int64
 	batch    *sqliteBatch
 	done     bool
+	col      int // values of the row being built
+}
+
+func (w *sqliteWriter) add(v any) { w.batch.vals = append(w.batch.vals, v); w.col++ }
+
+// text copies b into the batch's arena; the arena is never written again
+// where a string points, so the string stays valid.
+func (w *sqliteWriter) text(x []byte) string {
+	b := w.batch
+	off := len(b.arena)
+	b.arena = append(b.arena, x...)
+	return unsafe.String(unsafe.SliceData(b.arena[off:]), len(x))
+}
+
+func (w *sqliteWriter) Bytes(x []byte) {
+	if x == nil {
+		w.add(nil)
+		return
+	}
+	w.add(w.text(x))
+}
+
+func (w *sqliteWriter) String(s string) { w.add(s) }
+func (w *sqliteWriter) Int(v int64)     { w.add(v) }
+func (w *sqliteWriter) Float(v float64) { w.add(v) }
+func (w *sqliteWriter) Null()           { w.add(nil) }
+
+func (w *sqliteWriter) Bool(v bool) {
+	if v {
+		w.add(int64(1))
+	} else {
+		w.add(int64(0))
+	}
+}
+
+func (w *sqliteWriter) Time(t time.Time) {
+	if t.IsZero() {
+		w.add(nil)
+		return
+	}
+	w.add(t)
+}
+
+func (w *sqliteWriter) End() error {
+	if w.done {
+		return fmt.Errorf("bulk load %s: write after flush", w.table.Name)
+	}
+	if w.col != len(w.table.Columns) {
+		n := w.col
+		w.batch.vals = w.batch.vals[:len(w.batch.vals)-n]
+		w.col = 0
+		return fmt.Errorf("bulk load %s: %d values for %d columns", w.table.Name, n, len(w.table.Columns))
+	}
+	w.col = 0
+	if w.r.stopped() {
+		return w.r.failure()
+	}
+	w.batch.rows++
+	w.n++
+	if w.batch.rows >= w.stmtRows {
+		return w.send()
+	}
+	return nil
 }
 
 func (w *sqliteWriter) rows() int64 { return w.n }
@@ -1136,6 +1409,9 @@ func (w *sqliteWriter) Write(values ...any) error {
 	if len(values) != len(w.table.Columns) {
 		return fmt.Errorf("bulk load %s: %d values for %d columns", w.table.Name, len(values), len(w.table.Columns))
 	}
+	if w.col != 0 {
+		return fmt.Errorf("bulk load %s: Write while a built row is not ended", w.table.Name)
+	}
 	if w.r.stopped() {
 		return w.r.failure()
 	}
@@ -1150,11 +1426,7 @@ func (w *sqliteWriter) Write(values ...any) error {
 				b.vals = append(b.vals, nil)
 				break
 			}
-			// Copy into the batch's arena; the arena is never written
-			// again where a string points, so the string stays valid.
-			off := len(b.arena)
-			b.arena = append(b.arena, x...)
-			b.vals = append(b.vals, unsafe.String(unsafe.SliceData(b.arena[off:]), len(x)))
+			b.vals = append(b.vals, w.text(x))
 		case int:
 			b.vals = append(b.vals, int64(x))
 		case int32:
@@ -1207,7 +1479,10 @@ func (w *sqliteWriter) flush() error {
 
 func insertSQL(table string, cols []string, rows int) string {
 	var b strings.Builder
-	b.WriteString("INSERT INTO ")
+	// OR FAIL: a failing row fails the load anyway, and without ABORT's
+	// statement rollback SQLite keeps no statement journal for the
+	// multi-row statement (it wrote every page twice).
+	b.WriteString("INSERT OR FAIL INTO ")
 	b.WriteString(table)
 	b.WriteString(" (")
 	b.WriteString(strings.Join(cols, ", "))
@@ -1222,7 +1497,12 @@ func insertSQL(table string, cols []string, rows int) string {
 	return b.String()
 }
 
-// runSQLiteSink inserts the batches in transactions of ~10k rows.
+// runSQLiteSink inserts the batches in transactions of ~10k rows. Each
+// transaction pins the (single) connection and runs with synchronous =
+// NORMAL: a staging transaction lost to a power failure is harmless (the
+// load fails and its staging tables are dropped as stale), and the
+// connection goes back to synchronous = FULL before anything else can use
+// it. The swap transaction runs with FULL.
 func (r *Replace) runSQLiteSink() {
 	defer r.wg.Done()
 	type key struct {
@@ -1230,9 +1510,12 @@ func (r *Replace) runSQLiteSink() {
 		rows int
 	}
 	var (
+		conn  *sql.Conn
 		tx    *sql.Tx
 		stmts map[key]*sql.Stmt
 		inTx  int
+		// rows committed since the last checkpoint
+		sinceCheckpoint int
 	)
 	end := func(commit bool) error {
 		if tx == nil {
@@ -1241,12 +1524,39 @@ func (r *Replace) runSQLiteSink() {
 		for _, st := range stmts {
 			st.Close()
 		}
-		t := tx
-		tx, stmts, inTx = nil, nil, 0
+		var err error
 		if commit {
-			return t.Commit()
+			err = tx.Commit()
+		} else {
+			err = tx.Rollback()
 		}
-		return t.Rollback()
+		if _, rerr := conn.ExecContext(context.Background(), "PRAGMA synchronous = FULL"); rerr != nil {
+			// Never hand the connection back with relaxed durability.
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			if err == nil {
+				err = rerr
+			}
+		}
+		conn.Close()
+		conn, tx, stmts, inTx = nil, nil, nil, 0
+		return err
+	}
+	begin := func() error {
+		var err error
+		if conn, err = r.s.db.SQL.Conn(r.ctx); err != nil {
+			return err
+		}
+		if _, err = conn.ExecContext(r.ctx, "PRAGMA synchronous = NORMAL"); err == nil {
+			tx, err = conn.BeginTx(r.ctx, nil)
+		}
+		if err != nil {
+			_, _ = conn.ExecContext(context.Background(), "PRAGMA synchronous = FULL")
+			conn.Close()
+			conn = nil
+			return err
+		}
+		stmts = map[key]*sql.Stmt{}
+		return nil
 	}
 	fail := func(err error) {
 		_ = end(false)
@@ -1260,12 +1570,10 @@ func (r *Replace) runSQLiteSink() {
 			return
 		}
 		if tx == nil {
-			var err error
-			if tx, err = r.s.db.SQL.BeginTx(r.ctx, nil); err != nil {
+			if err := begin(); err != nil {
 				fail(fmt.Errorf("bulk load: begin: %w", err))
 				return
 			}
-			stmts = map[key]*sql.Stmt{}
 		}
 		k := key{b.w, b.rows}
 		st := stmts[k]
@@ -1284,9 +1592,17 @@ func (r *Replace) runSQLiteSink() {
 		}
 		inTx += b.rows
 		if inTx >= sqliteTxRows {
+			sinceCheckpoint += inTx
 			if err := end(true); err != nil {
 				fail(fmt.Errorf("bulk load: commit: %w", err))
 				return
+			}
+			if sinceCheckpoint >= sqliteCheckpointRows {
+				sinceCheckpoint = 0
+				if _, err := r.s.db.SQL.ExecContext(r.ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+					fail(fmt.Errorf("bulk load: checkpoint: %w", err))
+					return
+				}
 			}
 		}
 	}
@@ -1332,13 +1648,15 @@ func (r *Replace) commitSQLite(ctx context.Context, finalize func(tx *db.Tx) err
 		return fmt.Errorf("swap: %w", err)
 	}
 	defer conn.Close()
-	for _, p := range []string{"PRAGMA foreign_keys = OFF", "PRAGMA legacy_alter_table = ON"} {
+	// threads: the sorter of CREATE INDEX may use a helper thread.
+	for _, p := range []string{"PRAGMA foreign_keys = OFF", "PRAGMA legacy_alter_table = ON", "PRAGMA threads = 2"} {
 		if _, err := conn.ExecContext(ctx, p); err != nil {
 			return fmt.Errorf("swap: %s: %w", p, err)
 		}
 	}
 	defer func() {
 		bg := context.Background()
+		_, _ = conn.ExecContext(bg, "PRAGMA threads = 0")
 		_, _ = conn.ExecContext(bg, "PRAGMA legacy_alter_table = OFF")
 		_, _ = conn.ExecContext(bg, "PRAGMA foreign_keys = ON")
 	}()

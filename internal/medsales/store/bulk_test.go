@@ -452,6 +452,25 @@ func TestDropStaleStaging(t *testing.T) {
 		if err := s.DropStaleStaging(ctx); err != nil {
 			t.Fatal(err)
 		}
+		// The stale table is gone; the running load's table (visible on
+		// SQLite; on PostgreSQL it is created in the COPY's transaction and
+		// invisible until the rows are in) is kept.
+		for _, n := range stagingTables(t, d) {
+			if n != rep.StagingTable("bulk_items") {
+				t.Errorf("staging table %s left by DropStaleStaging", n)
+			}
+		}
+		if d.Dialect == db.SQLite && len(stagingTables(t, d)) != 1 {
+			t.Errorf("the running load's staging table was dropped")
+		}
+		// Once flushed, the running load's table is visible on both engines
+		// and still kept.
+		if err := rep.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DropStaleStaging(ctx); err != nil {
+			t.Fatal(err)
+		}
 		if diff := cmp.Diff([]string{rep.StagingTable("bulk_items")}, stagingTables(t, d)); diff != "" {
 			t.Errorf("staging tables after DropStaleStaging (-want +got):\n%s", diff)
 		}
@@ -494,6 +513,90 @@ func TestReplaceCancelled(t *testing.T) {
 		}
 		if got := stagingTables(t, d); len(got) != 0 {
 			t.Errorf("staging tables left: %v", got)
+		}
+	})
+}
+
+func TestReplaceBuilder(t *testing.T) {
+	day := time.Date(2005, 5, 23, 0, 0, 0, 0, time.UTC)
+	at := time.Date(2024, 3, 1, 12, 30, 15, 120000000, time.FixedZone("EST", -5*3600))
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		bulkSchema(t, d)
+		s := store.New(d)
+		rep, err := s.BeginReplace(ctx, []store.Table{bulkItems}, store.ReplaceOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rep.Abort()
+		b := rep.Builder("bulk_items")
+		name := []byte("tab\there \\ é")
+		b.String("a")
+		b.Int(2024)
+		b.Bytes(name)
+		b.String("12.50")
+		b.Time(day)
+		b.Time(at)
+		b.Float(1.5)
+		b.Bool(true)
+		b.Bytes([]byte("C1"))
+		name[0] = 'X' // the builder copied the bytes
+		if err := b.End(); err != nil {
+			t.Fatal(err)
+		}
+		// A row with too few values is refused and dropped.
+		b.String("short")
+		b.Int(1)
+		if err := b.End(); err == nil || !strings.Contains(err.Error(), "2 values for 9 columns") {
+			t.Errorf("End of a short row: %v", err)
+		}
+		// NULLs: nil bytes, the zero time, Null.
+		b.String("b")
+		b.Int(2023)
+		b.Bytes(nil)
+		b.Null()
+		b.Time(time.Time{})
+		b.Null()
+		b.Null()
+		b.Bool(false)
+		b.Null()
+		if err := b.End(); err != nil {
+			t.Fatal(err)
+		}
+		// Writer and Builder write to the same table.
+		if err := rep.Writer("bulk_items").Write(item("c", 2022, "w")...); err != nil {
+			t.Fatal(err)
+		}
+		b.String("d")
+		if err := rep.Writer("bulk_items").Write(item("e", 1, "x")...); err == nil {
+			t.Error("Write in the middle of a built row succeeded")
+		}
+		b.Int(1)
+		for range 7 {
+			b.Null()
+		}
+		if err := b.End(); err != nil {
+			t.Fatal(err)
+		}
+		if got := rep.Builder("nope").End(); got == nil {
+			t.Error("Builder of an unknown table")
+		}
+		if err := rep.Commit(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		want := []bulkItem{
+			{ID: "a", Year: 2024, Name: sql.NullString{String: "tab\there \\ é", Valid: true}, Amount: sql.NullString{String: "12.50", Valid: true},
+				Day: sql.NullTime{Time: day, Valid: true}, At: sql.NullTime{Time: at.UTC(), Valid: true},
+				Score: sql.NullFloat64{Float64: 1.5, Valid: true}, Flag: sql.NullBool{Bool: true, Valid: true}},
+			{ID: "b", Year: 2023, Flag: sql.NullBool{Valid: true}},
+			{ID: "c", Year: 2022, Name: sql.NullString{String: "w", Valid: true}},
+			{ID: "d", Year: 1},
+		}
+		if d.Dialect == db.SQLite {
+			want[0].Amount.String = "12.5" // NUMERIC affinity
+		}
+		if diff := cmp.Diff(want, bulkRows(t, d, "")); diff != "" {
+			t.Errorf("rows (-want +got):\n%s", diff)
 		}
 	})
 }

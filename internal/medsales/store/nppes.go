@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/medplatform/medplatform/internal/medsales"
 	"github.com/medplatform/medplatform/internal/medsales/dataset"
@@ -100,27 +99,34 @@ func (s *Store) LoadNPPES(ctx context.Context, in LoadInput) (LoadResult, error)
 		return LoadResult{}, err
 	}
 	defer rep.Abort()
-	pw, tw, iw := rep.Writer(pt.Name), rep.Writer(tt.Name), rep.Writer(it.Name)
-	vals := make([]any, len(pt.Columns))
-	tax := make([]any, len(tt.Columns))
-	ids := make([]any, len(it.Columns))
+	pw, tw, iw := rep.Builder(pt.Name), rep.Builder(tt.Name), rep.Builder(it.Name)
 	coords := coordinator{centroids: in.Centroids}
 	for rd.Next() {
 		tally.Row()
 		rec := rd.Record()
-		providerValues(vals, rec, &coords)
-		if err := pw.Write(vals...); err != nil {
+		if err := writeProvider(pw, rec, &coords); err != nil {
 			return LoadResult{}, fmt.Errorf("%s: line %d: %w", in.File, rd.Line(), err)
 		}
 		for _, t := range rec.Taxonomies {
-			tax[0], tax[1], tax[2], tax[3], tax[4], tax[5], tax[6] = rec.NPI, int64(t.Slot), t.Code, t.License, t.LicenseState, t.Primary, t.Group
-			if err := tw.Write(tax...); err != nil {
+			tw.Bytes(rec.NPI)
+			tw.Int(int64(t.Slot))
+			tw.Bytes(t.Code)
+			tw.Bytes(t.License)
+			tw.Bytes(t.LicenseState)
+			tw.Bool(t.Primary)
+			tw.Bytes(t.Group)
+			if err := tw.End(); err != nil {
 				return LoadResult{}, fmt.Errorf("%s: line %d: %w", in.File, rd.Line(), err)
 			}
 		}
 		for _, x := range rec.Identifiers {
-			ids[0], ids[1], ids[2], ids[3], ids[4], ids[5] = rec.NPI, int64(x.Slot), x.Identifier, x.TypeCode, x.State, x.Issuer
-			if err := iw.Write(ids...); err != nil {
+			iw.Bytes(rec.NPI)
+			iw.Int(int64(x.Slot))
+			iw.Bytes(x.Identifier)
+			iw.Bytes(x.TypeCode)
+			iw.Bytes(x.State)
+			iw.Bytes(x.Issuer)
+			if err := iw.End(); err != nil {
 				return LoadResult{}, fmt.Errorf("%s: line %d: %w", in.File, rd.Line(), err)
 			}
 		}
@@ -203,65 +209,73 @@ type coordinator struct {
 	hasLast   bool
 }
 
-// locate returns the centroid of zip5 as (lat, lon, "zcta"), or three nils.
-func (c *coordinator) locate(zip5 []byte) (lat, lon, source any) {
-	if c.centroids == nil || len(zip5) != 5 {
-		return nil, nil, nil
+// locate writes the centroid of zip5 as (lat, lon, "zcta"), or three
+// NULLs.
+func (c *coordinator) locate(b RowBuilder, zip5 []byte) {
+	if c.centroids != nil && len(zip5) == 5 {
+		if !c.hasLast || string(zip5) != string(c.lastZIP[:]) {
+			copy(c.lastZIP[:], zip5)
+			c.hasLast = true
+			c.lat, c.lon, c.lastOK = c.centroids.Lookup(string(zip5))
+		}
+		if c.lastOK {
+			b.Float(c.lat)
+			b.Float(c.lon)
+			b.String(medsales.CoordZCTA)
+			return
+		}
 	}
-	if !c.hasLast || string(zip5) != string(c.lastZIP[:]) {
-		copy(c.lastZIP[:], zip5)
-		c.hasLast = true
-		c.lat, c.lon, c.lastOK = c.centroids.Lookup(string(zip5))
-	}
-	if !c.lastOK {
-		return nil, nil, nil
-	}
-	return c.lat, c.lon, medsales.CoordZCTA
+	b.Null()
+	b.Null()
+	b.Null()
 }
 
-// addressKey returns the geo.AddressKey of an address, or nil when it has
+// addressKey writes the geo.AddressKey of an address, or NULL when it has
 // no street.
-func addressKey(a dataset.NPPESAddress) any {
-	if len(a.Line1) == 0 && len(a.Line2) == 0 {
-		return nil
+func addressKey(b RowBuilder, a dataset.NPPESAddress) {
+	if len(a.Line1) > 0 || len(a.Line2) > 0 {
+		if k := geo.AddressKey(string(a.Line1), string(a.Line2), string(a.City), string(a.State), string(a.PostalCode)); k != "" {
+			b.String(k)
+			return
+		}
 	}
-	k := geo.AddressKey(string(a.Line1), string(a.Line2), string(a.City), string(a.State), string(a.PostalCode))
-	if k == "" {
-		return nil
-	}
-	return k
+	b.Null()
 }
 
-func dateValue(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t
-}
-
-// providerValues fills vals with the providers row of rec, in the order
-// of providerColumns.
-func providerValues(vals []any, rec *dataset.NPPESRecord, coords *coordinator) {
-	var entity any
+// writeProvider writes the providers row of rec, in the order of
+// providerColumns.
+func writeProvider(b RowBuilder, rec *dataset.NPPESRecord, coords *coordinator) error {
+	b.Bytes(rec.NPI)
 	if rec.EntityType != 0 {
-		entity = int64(rec.EntityType)
+		b.Int(int64(rec.EntityType))
+	} else {
+		b.Null()
 	}
-	m, p := rec.Mail, rec.Practice
-	lat, lon, source := coords.locate(rec.PracticeZIP5)
-	copy(vals, []any{
-		rec.NPI, entity, rec.ReplacementNPI, rec.EIN, rec.OrgName,
+	for _, v := range [...][]byte{rec.ReplacementNPI, rec.EIN, rec.OrgName,
 		rec.LastName, rec.FirstName, rec.MiddleName, rec.NamePrefix, rec.NameSuffix, rec.Credential,
 		rec.OtherOrgName, rec.OtherOrgNameType, rec.OtherLastName, rec.OtherFirstName, rec.OtherMiddleName,
-		rec.OtherNamePrefix, rec.OtherNameSuffix, rec.OtherCredential, rec.OtherLastNameType,
-		m.Line1, m.Line2, m.City, m.State, m.PostalCode, m.Country, m.Phone, m.Fax,
-		p.Line1, p.Line2, p.City, p.State, p.PostalCode, rec.PracticeZIP5, p.Country, p.Phone, p.Fax,
-		dateValue(rec.EnumerationDate), dateValue(rec.LastUpdateDate), rec.DeactivationReason,
-		dateValue(rec.DeactivationDate), dateValue(rec.ReactivationDate), dateValue(rec.CertificationDate),
-		rec.Sex, rec.AOLastName, rec.AOFirstName, rec.AOMiddleName, rec.AOTitle, rec.AOPhone,
+		rec.OtherNamePrefix, rec.OtherNameSuffix, rec.OtherCredential, rec.OtherLastNameType} {
+		b.Bytes(v)
+	}
+	m, p := &rec.Mail, &rec.Practice
+	for _, v := range [...][]byte{m.Line1, m.Line2, m.City, m.State, m.PostalCode, m.Country, m.Phone, m.Fax,
+		p.Line1, p.Line2, p.City, p.State, p.PostalCode, rec.PracticeZIP5, p.Country, p.Phone, p.Fax} {
+		b.Bytes(v)
+	}
+	b.Time(rec.EnumerationDate)
+	b.Time(rec.LastUpdateDate)
+	b.Bytes(rec.DeactivationReason)
+	b.Time(rec.DeactivationDate)
+	b.Time(rec.ReactivationDate)
+	b.Time(rec.CertificationDate)
+	for _, v := range [...][]byte{rec.Sex, rec.AOLastName, rec.AOFirstName, rec.AOMiddleName, rec.AOTitle, rec.AOPhone,
 		rec.AONamePrefix, rec.AONameSuffix, rec.AOCredential,
-		rec.SoleProprietor, rec.OrgSubpart, rec.ParentOrgLBN, rec.ParentOrgTIN, rec.PrimaryTaxonomy,
-		addressKey(p), lat, lon, source,
-	})
+		rec.SoleProprietor, rec.OrgSubpart, rec.ParentOrgLBN, rec.ParentOrgTIN, rec.PrimaryTaxonomy} {
+		b.Bytes(v)
+	}
+	addressKey(b, *p)
+	coords.locate(b, rec.PracticeZIP5)
+	return b.End()
 }
 
 // LoadNPPESLocations loads a pl_pfile (secondary practice locations) into
@@ -284,16 +298,20 @@ func (s *Store) LoadNPPESLocations(ctx context.Context, in LoadInput) (LoadResul
 		return LoadResult{}, err
 	}
 	defer rep.Abort()
-	w := rep.Writer(t.Name)
+	w := rep.Builder(t.Name)
 	coords := coordinator{centroids: in.Centroids}
 	for rd.Next() {
 		tally.Row()
 		rec := rd.Record()
-		a := rec.Address
-		lat, lon, source := coords.locate(rec.ZIP5)
-		err := w.Write(rec.NPI, int64(rd.Line()), a.Line1, a.Line2, a.City, a.State, a.PostalCode, rec.ZIP5, a.Country,
-			a.Phone, rec.PhoneExtension, a.Fax, addressKey(a), lat, lon, source)
-		if err != nil {
+		a := &rec.Address
+		w.Bytes(rec.NPI)
+		w.Int(int64(rd.Line()))
+		for _, v := range [...][]byte{a.Line1, a.Line2, a.City, a.State, a.PostalCode, rec.ZIP5, a.Country, a.Phone, rec.PhoneExtension, a.Fax} {
+			w.Bytes(v)
+		}
+		addressKey(w, *a)
+		coords.locate(w, rec.ZIP5)
+		if err := w.End(); err != nil {
 			return LoadResult{}, fmt.Errorf("%s: line %d: %w", in.File, rd.Line(), err)
 		}
 		tally.Loaded++
@@ -352,16 +370,16 @@ func (s *Store) LoadNPPESEndpoints(ctx context.Context, in LoadInput) (LoadResul
 		return LoadResult{}, err
 	}
 	defer rep.Abort()
-	w := rep.Writer(t.Name)
-	vals := make([]any, len(t.Columns))
+	w := rep.Builder(t.Name)
 	for rd.Next() {
 		tally.Row()
 		rec := rd.Record()
-		vals[0], vals[1] = rec.Fields[0], int64(rd.Line())
+		w.Bytes(rec.Fields[0])
+		w.Int(int64(rd.Line()))
 		for i := 1; i < dataset.EndpointFields; i++ {
-			vals[i+1] = rec.Fields[i]
+			w.Bytes(rec.Fields[i])
 		}
-		if err := w.Write(vals...); err != nil {
+		if err := w.End(); err != nil {
 			return LoadResult{}, fmt.Errorf("%s: line %d: %w", in.File, rd.Line(), err)
 		}
 		tally.Loaded++

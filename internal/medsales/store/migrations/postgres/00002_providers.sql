@@ -9,16 +9,21 @@
 -- filled while loading) or 'census' (the Census geocoder, through the
 -- geocode cache keyed by address_key). On PostgreSQL with PostGIS,
 -- store.EnablePostGIS adds a generated geography column and a GiST index.
+--
+-- Indexed text columns use the "C" collation: byte order sorts the NPPES
+-- values (upper-case ASCII names, digits) as well as a linguistic
+-- collation, builds the indexes of a national load several times faster,
+-- and lets prefix searches (LIKE 'SMI%') use the indexes.
 
 -- +goose Up
 CREATE TABLE providers (
-    npi                  TEXT PRIMARY KEY,
+    npi                  TEXT COLLATE "C" PRIMARY KEY,
     entity_type          SMALLINT,          -- 1 individual, 2 organization; NULL when deactivated
     replacement_npi      TEXT,
     ein                  TEXT,              -- NULL when <UNAVAIL>
-    org_name             TEXT,
-    last_name            TEXT,
-    first_name           TEXT,
+    org_name             TEXT COLLATE "C",
+    last_name            TEXT COLLATE "C",
+    first_name           TEXT COLLATE "C",
     middle_name          TEXT,
     name_prefix          TEXT,
     name_suffix          TEXT,
@@ -42,10 +47,10 @@ CREATE TABLE providers (
     mail_fax             TEXT,
     practice_line1       TEXT,
     practice_line2       TEXT,
-    practice_city        TEXT,
-    practice_state       TEXT,
+    practice_city        TEXT COLLATE "C",
+    practice_state       TEXT COLLATE "C",
     practice_postal_code TEXT,
-    practice_zip5        TEXT,
+    practice_zip5        TEXT COLLATE "C",
     practice_country     TEXT,
     practice_phone       TEXT,
     practice_fax         TEXT,
@@ -68,8 +73,8 @@ CREATE TABLE providers (
     org_subpart          TEXT,              -- X, Y or N
     parent_org_lbn       TEXT,
     parent_org_tin       TEXT,
-    primary_taxonomy     TEXT,
-    address_key          TEXT,              -- geo.AddressKey of the practice address
+    primary_taxonomy     TEXT COLLATE "C",
+    address_key          TEXT COLLATE "C",              -- geo.AddressKey of the practice address
     practice_lat         DOUBLE PRECISION,
     practice_lon         DOUBLE PRECISION,
     coord_source         TEXT CHECK (coord_source IN ('zcta', 'census'))
@@ -83,9 +88,9 @@ CREATE INDEX providers_address_key ON providers (address_key);
 
 -- All 15 taxonomy slots of npidata; a slot without a code is not stored.
 CREATE TABLE provider_taxonomies (
-    npi            TEXT NOT NULL,
+    npi            TEXT COLLATE "C" NOT NULL,
     slot           SMALLINT NOT NULL,       -- 1..15
-    code           TEXT NOT NULL,
+    code           TEXT COLLATE "C" NOT NULL,
     license        TEXT,
     license_state  TEXT,
     is_primary     BOOLEAN NOT NULL,        -- the slot whose primary switch is Y
@@ -96,30 +101,30 @@ CREATE INDEX provider_taxonomies_code ON provider_taxonomies (code);
 
 -- The 50 "Other Provider Identifier" slots of npidata.
 CREATE TABLE provider_identifiers (
-    npi        TEXT NOT NULL,
+    npi        TEXT COLLATE "C" NOT NULL,
     slot       SMALLINT NOT NULL,           -- 1..50
     identifier TEXT NOT NULL,
     type_code  TEXT,
-    state      TEXT,
+    state      TEXT COLLATE "C",
     issuer     TEXT,
     PRIMARY KEY (npi, slot)
 );
 
 -- pl_pfile: secondary practice locations. seq is the line in the file.
 CREATE TABLE practice_locations (
-    npi          TEXT NOT NULL,
+    npi          TEXT COLLATE "C" NOT NULL,
     seq          BIGINT NOT NULL,
     line1        TEXT,
     line2        TEXT,
-    city         TEXT,
-    state        TEXT,
+    city         TEXT COLLATE "C",
+    state        TEXT COLLATE "C",
     postal_code  TEXT,
-    zip5         TEXT,
+    zip5         TEXT COLLATE "C",
     country      TEXT,
     phone        TEXT,
     phone_ext    TEXT,
     fax          TEXT,
-    address_key  TEXT,
+    address_key  TEXT COLLATE "C",
     lat          DOUBLE PRECISION,
     lon          DOUBLE PRECISION,
     coord_source TEXT CHECK (coord_source IN ('zcta', 'census')),
@@ -130,7 +135,7 @@ CREATE INDEX practice_locations_state_city ON practice_locations (state, city);
 
 -- othername_pfile: other names of organizations. seq is the line in the file.
 CREATE TABLE provider_other_names (
-    npi       TEXT NOT NULL,
+    npi       TEXT COLLATE "C" NOT NULL,
     seq       BIGINT NOT NULL,
     name      TEXT NOT NULL,
     type_code TEXT,
@@ -139,7 +144,7 @@ CREATE TABLE provider_other_names (
 
 -- endpoint_pfile: electronic endpoints (Direct addresses, FHIR URLs …).
 CREATE TABLE provider_endpoints (
-    npi                TEXT NOT NULL,
+    npi                TEXT COLLATE "C" NOT NULL,
     seq                BIGINT NOT NULL,
     endpoint_type      TEXT,
     endpoint_type_desc TEXT,

@@ -8,10 +8,15 @@
 -- coord_source says where they came from: 'zcta' (the ZIP centroid,
 -- filled while loading) or 'census' (the Census geocoder, through the
 -- geocode cache keyed by address_key).
+--
+-- Keys are unique indexes rather than PRIMARY KEY constraints: a bulk
+-- load's staging table is created from this DDL, so it has no index while
+-- rows stream in, and the swap builds every index once, by sorting (a
+-- PRIMARY KEY would be an implicit index maintained row by row).
 
 -- +goose Up
 CREATE TABLE providers (
-    npi                  TEXT PRIMARY KEY,
+    npi                  TEXT NOT NULL,
     entity_type          INTEGER,          -- 1 individual, 2 organization; NULL when deactivated
     replacement_npi      TEXT,
     ein                  TEXT,              -- NULL when <UNAVAIL>
@@ -73,6 +78,7 @@ CREATE TABLE providers (
     practice_lon         REAL,
     coord_source         TEXT CHECK (coord_source IN ('zcta', 'census'))
 );
+CREATE UNIQUE INDEX providers_npi ON providers (npi);
 CREATE INDEX providers_last_name ON providers (last_name, first_name);
 CREATE INDEX providers_org_name ON providers (org_name);
 CREATE INDEX providers_state_city ON providers (practice_state, practice_city);
@@ -88,9 +94,9 @@ CREATE TABLE provider_taxonomies (
     license        TEXT,
     license_state  TEXT,
     is_primary     INTEGER NOT NULL,        -- 1: the slot whose primary switch is Y
-    taxonomy_group TEXT,
-    PRIMARY KEY (npi, slot)
+    taxonomy_group TEXT
 );
+CREATE UNIQUE INDEX provider_taxonomies_key ON provider_taxonomies (npi, slot);
 CREATE INDEX provider_taxonomies_code ON provider_taxonomies (code);
 
 -- The 50 "Other Provider Identifier" slots of npidata.
@@ -100,9 +106,9 @@ CREATE TABLE provider_identifiers (
     identifier TEXT NOT NULL,
     type_code  TEXT,
     state      TEXT,
-    issuer     TEXT,
-    PRIMARY KEY (npi, slot)
+    issuer     TEXT
 );
+CREATE UNIQUE INDEX provider_identifiers_key ON provider_identifiers (npi, slot);
 
 -- pl_pfile: secondary practice locations. seq is the line in the file.
 CREATE TABLE practice_locations (
@@ -121,9 +127,9 @@ CREATE TABLE practice_locations (
     address_key  TEXT,
     lat          REAL,
     lon          REAL,
-    coord_source TEXT CHECK (coord_source IN ('zcta', 'census')),
-    PRIMARY KEY (npi, seq)
+    coord_source TEXT CHECK (coord_source IN ('zcta', 'census'))
 );
+CREATE UNIQUE INDEX practice_locations_key ON practice_locations (npi, seq);
 CREATE INDEX practice_locations_zip5 ON practice_locations (zip5);
 CREATE INDEX practice_locations_state_city ON practice_locations (state, city);
 
@@ -132,9 +138,9 @@ CREATE TABLE provider_other_names (
     npi       TEXT NOT NULL,
     seq       INTEGER NOT NULL,
     name      TEXT NOT NULL,
-    type_code TEXT,
-    PRIMARY KEY (npi, seq)
+    type_code TEXT
 );
+CREATE UNIQUE INDEX provider_other_names_key ON provider_other_names (npi, seq);
 
 -- endpoint_pfile: electronic endpoints (Direct addresses, FHIR URLs …).
 CREATE TABLE provider_endpoints (
@@ -157,9 +163,9 @@ CREATE TABLE provider_endpoints (
     aff_city           TEXT,
     aff_state          TEXT,
     aff_country        TEXT,
-    aff_postal_code    TEXT,
-    PRIMARY KEY (npi, seq)
+    aff_postal_code    TEXT
 );
+CREATE UNIQUE INDEX provider_endpoints_key ON provider_endpoints (npi, seq);
 
 -- Bookkeeping of bulk loads in progress (store/bulk.go): a load refreshes
 -- its heartbeat; DropStaleStaging drops the staging tables (<table>__stg_
