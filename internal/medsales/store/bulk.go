@@ -438,7 +438,12 @@ func (r *Replace) release() {
 	}
 	if r.s.db.Dialect == db.SQLite {
 		_, _ = r.s.db.SQL.ExecContext(ctx, "DELETE FROM bulk_loads WHERE token = $1", r.token)
+		// A value that another load in this process set (overlapping
+		// loads) is not restored: SQLite's defaults are.
 		if r.cacheSet {
+			if r.cacheSize == sqliteLoadCacheKiB {
+				r.cacheSize = -2000
+			}
 			_, _ = r.s.db.SQL.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = %d", r.cacheSize))
 			r.cacheSet = false
 		}
@@ -446,6 +451,9 @@ func (r *Replace) release() {
 			// Copy the load's pages into the database file and shrink the
 			// WAL again (best effort: a busy reader elsewhere defers it to
 			// the next automatic checkpoint).
+			if r.walAuto <= 0 {
+				r.walAuto = 1000
+			}
 			_, _ = r.s.db.SQL.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
 			_, _ = r.s.db.SQL.ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", r.walAuto))
 			r.walSet = false

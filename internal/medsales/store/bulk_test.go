@@ -600,3 +600,54 @@ func TestReplaceBuilder(t *testing.T) {
 		}
 	})
 }
+
+// TestReplaceRestoresSQLiteSettings checks that a load on SQLite gives the
+// shared connection back as it found it: full durability, the default
+// page cache and automatic WAL checkpoints, after a commit and after an
+// abort.
+func TestReplaceRestoresSQLiteSettings(t *testing.T) {
+	d := dbtest.SQLite(t, claimsSets...)
+	bulkSchema(t, d)
+	s := store.New(d)
+	ctx := context.Background()
+	pragmas := func() string {
+		t.Helper()
+		var sync, cache, ckpt int
+		for q, dst := range map[string]*int{"PRAGMA synchronous": &sync, "PRAGMA cache_size": &cache, "PRAGMA wal_autocheckpoint": &ckpt} {
+			if err := d.SQL.QueryRow(q).Scan(dst); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return fmt.Sprintf("synchronous=%d cache_size=%d wal_autocheckpoint=%d", sync, cache, ckpt)
+	}
+	before := pragmas()
+	if before != "synchronous=2 cache_size=-2000 wal_autocheckpoint=1000" {
+		t.Fatalf("unexpected defaults: %s", before)
+	}
+	items := make([][]any, 30_000) // several transactions and a checkpoint
+	for i := range items {
+		items[i] = item(fmt.Sprintf("n%05d", i), 1, "x")
+	}
+	if err := loadItems(ctx, s, store.ReplaceOptions{}, items, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := pragmas(); got != before {
+		t.Errorf("after a load: %s, want %s", got, before)
+	}
+	rep, err := s.BeginReplace(ctx, []store.Table{bulkItems}, store.ReplaceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range items {
+		if err := rep.Writer("bulk_items").Write(it...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep.Abort()
+	if got := pragmas(); got != before {
+		t.Errorf("after an aborted load: %s, want %s", got, before)
+	}
+	if n := bulkCount(t, d, "SELECT COUNT(*) FROM bulk_items"); n != 30_000 {
+		t.Errorf("rows = %d", n)
+	}
+}
