@@ -30,7 +30,10 @@ type settings struct {
 	HorizonDays   int
 	ShutdownDrain time.Duration
 	KeyCacheTTL   time.Duration
-	OIDC          *auth.OIDCConfig
+	// IngestCommitters is how many event groups commit at once on
+	// PostgreSQL (INGEST_COMMITTERS).
+	IngestCommitters int
+	OIDC             *auth.OIDCConfig
 }
 
 const defaultDatabaseURL = "sqlite:data/adherence.db"
@@ -65,6 +68,12 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	}
 	if s.KeyCacheTTL, err = env.Duration("API_KEY_CACHE_TTL", 5*time.Second); err != nil {
 		return s, err
+	}
+	if s.IngestCommitters, err = env.Int("INGEST_COMMITTERS", 2); err != nil {
+		return s, err
+	}
+	if s.IngestCommitters < 1 || s.IngestCommitters > 16 {
+		return s, fmt.Errorf("INGEST_COMMITTERS must be between 1 and 16")
 	}
 	issuer, _ := env.String("OIDC_ISSUER", "")
 	if issuer != "" {
@@ -159,12 +168,14 @@ func (d *deps) dataDir() string {
 	return "."
 }
 
-// ingestCommitters is how many event groups commit at once: SQLite has one
-// writer; on PostgreSQL several overlap one group's work with another's
-// commit.
+// ingestCommitters is how many event groups commit at once
+// (INGEST_COMMITTERS): SQLite has one writer, so always 1 there; on
+// PostgreSQL the default 2 overlaps one group's work with another's commit
+// while keeping groups large (more committers make smaller groups, and
+// each group costs its own round trips and commit).
 func (d *deps) ingestCommitters() int {
-	if d.db.Dialect == db.Postgres {
-		return 4
+	if d.db.Dialect != db.Postgres {
+		return 1
 	}
-	return 1
+	return d.settings.IngestCommitters
 }

@@ -55,6 +55,7 @@ Configuration comes from flags and environment variables:
   DOSE_HORIZON_DAYS  days of dose instances kept materialised (default 14)
   API_KEY_CACHE_TTL  how long a looked-up API key is remembered; a revocation takes effect
                      within it (default 5s, 0 disables)
+  INGEST_COMMITTERS  event groups committing at once on PostgreSQL (default 2; SQLite: 1)
   SHUTDOWN_DRAIN     time readiness fails before the listener closes (default 5s)
   PPROF_ADDR         serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (default off)
 Secrets may be given as NAME_FILE (for example DATABASE_URL_FILE).
