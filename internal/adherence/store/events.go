@@ -536,14 +536,17 @@ func loadWindows(ctx context.Context, q db.Querier, plans map[string]*planInfo) 
 // loadCandidates loads, and on PostgreSQL locks, every instance that could
 // match one of the items.
 func loadCandidates(ctx context.Context, tx *db.Tx, in []EventInput, idx []int, plans map[string]*planInfo, windows map[string]adherence.Windows) ([]*liveInstance, error) {
-	// One condition per item: the named instance, or the plan's instances
-	// due in the item's candidate range.
+	// One condition per named instance, and one per plan covering the
+	// candidate ranges of all its items (a superset: each item keeps only
+	// the instances of its own range when it is decided). A batch of 2,000
+	// events then asks for a few hundred ranges, not 2,000.
 	type cond struct {
 		dose     int64
 		plan     string
 		from, to time.Time
 	}
 	var conds []cond
+	byPlan := map[string]int{} // plan → index of its range in conds
 	for _, i := range idx {
 		e := &in[i].Event
 		pl := plans[e.PlanID]
@@ -553,7 +556,19 @@ func loadCandidates(ctx context.Context, tx *db.Tx, in []EventInput, idx []int, 
 			conds = append(conds, cond{dose: e.RequestedDose})
 		default:
 			from, to := match.CandidateRange(e.OccurredAt, windowsOf(pl, windows))
-			conds = append(conds, cond{plan: e.PlanID, from: db.UTC(from), to: db.UTC(to)})
+			from, to = db.UTC(from), db.UTC(to)
+			j, ok := byPlan[e.PlanID]
+			if !ok {
+				byPlan[e.PlanID] = len(conds)
+				conds = append(conds, cond{plan: e.PlanID, from: from, to: to})
+				continue
+			}
+			if from.Before(conds[j].from) {
+				conds[j].from = from
+			}
+			if to.After(conds[j].to) {
+				conds[j].to = to
+			}
 		}
 	}
 	var out []*liveInstance
