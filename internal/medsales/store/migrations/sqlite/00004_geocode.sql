@@ -4,6 +4,8 @@
 -- by geo.AddressKey, so that each distinct practice address is sent once.
 -- An address the geocoder could not match is cached too (matched 0, no
 -- coordinates) and not sent again; a changed address has a new key.
+-- A key that is not a geo.AddressKey (it cannot be parsed into street,
+-- city, state and ZIP) is cached as Invalid_Key without being sent.
 
 -- +goose Up
 CREATE TABLE zcta_centroids (
@@ -17,7 +19,7 @@ CREATE TABLE geocode_cache (
     lat             REAL,               -- NULL unless matched
     lon             REAL,
     matched         INTEGER NOT NULL,   -- 1 or 0
-    match_status    TEXT NOT NULL,      -- Match, No_Match or Tie
+    match_status    TEXT NOT NULL,      -- Match, No_Match, Tie, or Invalid_Key (not sent)
     exact           INTEGER NOT NULL DEFAULT 0,
     matched_address TEXT,
     geocoded_at     TIMESTAMP NOT NULL
