@@ -106,10 +106,13 @@ func (s *Store) GeocodeProviders(ctx context.Context, g Geocoder, opts GeocodeOp
 }
 
 // uncachedKeys returns up to n distinct provider address keys after after,
-// in order, that are not in the cache.
+// in order, that are not in the cache. Practice addresses outside the U.S.
+// are never sent to the (U.S.-only) Census geocoder: the loader gives them
+// no key, and rows with another country are skipped here too.
 func (s *Store) uncachedKeys(ctx context.Context, after string, n int) ([]string, error) {
 	rows, err := s.db.SQL.QueryContext(ctx, `SELECT DISTINCT p.address_key FROM providers p
 		WHERE p.address_key > $1
+		  AND (p.practice_country IS NULL OR UPPER(p.practice_country) = 'US')
 		  AND NOT EXISTS (SELECT 1 FROM geocode_cache c WHERE c.address_key = p.address_key)
 		ORDER BY p.address_key LIMIT $2`, after, n)
 	if err != nil {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 
@@ -231,9 +232,11 @@ func (c *coordinator) locate(b RowBuilder, zip5 []byte) {
 }
 
 // addressKey writes the geo.AddressKey of an address, or NULL when it has
-// no street.
+// no street or is outside the U.S. (a country code other than US): the key
+// is what the Census geocoder, which knows only U.S. addresses, is sent.
 func addressKey(b RowBuilder, a dataset.NPPESAddress) {
-	if len(a.Line1) > 0 || len(a.Line2) > 0 {
+	foreign := len(a.Country) > 0 && !bytes.EqualFold(a.Country, []byte("US"))
+	if !foreign && (len(a.Line1) > 0 || len(a.Line2) > 0) {
 		if k := geo.AddressKey(string(a.Line1), string(a.Line2), string(a.City), string(a.State), string(a.PostalCode)); k != "" {
 			b.String(k)
 			return

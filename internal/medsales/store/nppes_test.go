@@ -18,6 +18,7 @@ import (
 	"github.com/medplatform/medplatform/internal/medsales"
 	"github.com/medplatform/medplatform/internal/medsales/dataset"
 	"github.com/medplatform/medplatform/internal/medsales/geo"
+	"github.com/medplatform/medplatform/internal/medsales/geo/geotest"
 	"github.com/medplatform/medplatform/internal/medsales/store"
 	"github.com/medplatform/medplatform/internal/platform/db"
 	"github.com/medplatform/medplatform/internal/platform/dbtest"
@@ -630,6 +631,43 @@ func TestEnablePostGIS(t *testing.T) {
 		for _, ix := range []string{"providers_geog", "practice_locations_geog"} {
 			if n := nppesCount(t, d, "SELECT COUNT(*) FROM pg_indexes WHERE indexname = $1 AND indexdef LIKE '%USING gist%'", ix); n != 1 {
 				t.Errorf("index %s missing after the swap", ix)
+			}
+		}
+	})
+}
+
+// A practice address abroad gets no ZIP centroid and no address key, and
+// is never sent to the (U.S.-only) Census geocoder.
+func TestLoadNPPESForeignPracticeNotGeocoded(t *testing.T) {
+	abroad := bytes.Replace(nppesSample(t, npiCurrent), []byte(`"322044736","US"`), []byte(`"322044736","DE"`), 1)
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		s := store.New(d)
+		nppesMustLoad(t, s, (*store.Store).LoadNPPES, npiCurrent, abroad, store.LoadInput{Centroids: embeddedCentroids(t)})
+		var key sql.NullString
+		var lat sql.NullFloat64
+		if err := d.SQL.QueryRow("SELECT address_key, practice_lat FROM providers WHERE npi = $1", npiJane).Scan(&key, &lat); err != nil {
+			t.Fatal(err)
+		}
+		if key.Valid || lat.Valid {
+			t.Errorf("practice in DE: address_key %q, lat %v; want both NULL", key.String, lat)
+		}
+		// A row given a key some other way is skipped by its country too.
+		if _, err := d.SQL.Exec("UPDATE providers SET address_key = $1 WHERE npi = $2",
+			geo.AddressKey("123 North Main Street", "", "Jacksonville", "FL", "32204"), npiJane); err != nil {
+			t.Fatal(err)
+		}
+		srv := geotest.NewCensusServer(t, geocodeAnswers)
+		if _, err := s.GeocodeProviders(ctx, newCensus(t, srv), store.GeocodeOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		got := srv.Received()
+		if len(got) == 0 {
+			t.Fatal("no address sent: the U.S. ones should be")
+		}
+		for _, a := range got {
+			if strings.Contains(a.Street, "MAIN") {
+				t.Errorf("foreign practice address sent to the Census geocoder: %+v", a)
 			}
 		}
 	})

@@ -7,8 +7,11 @@
 -- practice_lat/practice_lon are the practice address's coordinates and
 -- coord_source says where they came from: 'zcta' (the ZIP centroid,
 -- filled while loading) or 'census' (the Census geocoder, through the
--- geocode cache keyed by address_key). On PostgreSQL with PostGIS,
--- store.EnablePostGIS adds a generated geography column and a GiST index.
+-- geocode cache keyed by address_key).
+-- A practice address outside the U.S. (country code not US) has no
+-- coordinates and no address_key: the ZIP centroids and the Census
+-- geocoder cover U.S. addresses only, so it is never sent. On PostgreSQL with
+-- PostGIS, store.EnablePostGIS adds a generated geography column and a GiST index.
 --
 -- Indexed text columns use the "C" collation: byte order sorts the NPPES
 -- values (upper-case ASCII names, digits) as well as a linguistic
@@ -74,7 +77,7 @@ CREATE TABLE providers (
     parent_org_lbn       TEXT,
     parent_org_tin       TEXT,
     primary_taxonomy     TEXT COLLATE "C",
-    address_key          TEXT COLLATE "C",              -- geo.AddressKey of the practice address
+    address_key          TEXT COLLATE "C",              -- geo.AddressKey of a U.S. practice address (NULL abroad)
     practice_lat         DOUBLE PRECISION,
     practice_lon         DOUBLE PRECISION,
     coord_source         TEXT CHECK (coord_source IN ('zcta', 'census'))

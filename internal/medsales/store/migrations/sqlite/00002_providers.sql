@@ -8,6 +8,9 @@
 -- coord_source says where they came from: 'zcta' (the ZIP centroid,
 -- filled while loading) or 'census' (the Census geocoder, through the
 -- geocode cache keyed by address_key).
+-- A practice address outside the U.S. (country code not US) has no
+-- coordinates and no address_key: the ZIP centroids and the Census
+-- geocoder cover U.S. addresses only, so it is never sent.
 --
 -- Keys are unique indexes rather than PRIMARY KEY constraints: a bulk
 -- load's staging table is created from this DDL, so it has no index while
@@ -73,7 +76,7 @@ CREATE TABLE providers (
     parent_org_lbn       TEXT,
     parent_org_tin       TEXT,
     primary_taxonomy     TEXT,
-    address_key          TEXT,              -- geo.AddressKey of the practice address
+    address_key          TEXT,              -- geo.AddressKey of a U.S. practice address (NULL abroad)
     practice_lat         REAL,
     practice_lon         REAL,
     coord_source         TEXT CHECK (coord_source IN ('zcta', 'census'))
