@@ -1753,3 +1753,19 @@ func (s *Store) dropStaleSQLite(ctx context.Context) error {
 	}
 	return nil
 }
+
+// duplicate returns a value of column that occurs more than once in the
+// staged rows of table (flushed), if any.
+func (r *Replace) duplicate(ctx context.Context, table, column string) (string, bool) {
+	stg, ok := r.stage[table]
+	if !ok || !identRE.MatchString(column) {
+		return "", false
+	}
+	var v sql.NullString
+	err := r.s.db.SQL.QueryRowContext(ctx, fmt.Sprintf(
+		"SELECT CAST(%[1]s AS TEXT) FROM %[2]s WHERE %[1]s IS NOT NULL GROUP BY %[1]s HAVING COUNT(*) > 1 LIMIT 1", column, stg)).Scan(&v)
+	if err != nil || !v.Valid {
+		return "", false
+	}
+	return v.String, true
+}

@@ -85,7 +85,7 @@ func (s *Store) LoadNUCC(ctx context.Context, in LoadInput) (LoadResult, error) 
 		}
 		tally.Loaded++
 	}
-	return finish(ctx, in, r.Err(), tally, rep, 0)
+	return finish(ctx, in, r.Err(), tally, rep, 0, uniqueKey{nuccTable().Name, "code", "taxonomy code"})
 }
 
 // LoadPartB replaces one data year of CMS Medicare Part B service lines
@@ -191,8 +191,9 @@ func (s *Store) LoadPartD(ctx context.Context, in LoadInput) (LoadResult, error)
 // in.DataYear, else the one the file name carries ("…_PGYR2024_…"), else
 // the Program_Year of the first valid row. Rows of another program year
 // are rejected. Payments to teaching hospitals have no NPI and are kept
-// with a NULL npi. See LoadNUCC for rejects, the reject threshold and the
-// swap.
+// with a NULL npi. A Record_ID that occurs twice in the file fails the
+// load with an error naming the file and the Record_ID. See LoadNUCC for
+// rejects, the reject threshold and the swap.
 func (s *Store) LoadOpenPayments(ctx context.Context, in LoadInput) (LoadResult, error) {
 	if err := fullOnly(in); err != nil {
 		return LoadResult{}, err
@@ -266,7 +267,11 @@ func (s *Store) LoadOpenPayments(ctx context.Context, in LoadInput) (LoadResult,
 		}
 		tally.Loaded++
 	}
-	return finish(ctx, in, r.Err(), tally, rep, year)
+	// A Record_ID repeated within the program year fails the load (the
+	// unique index open_payments_record) rather than being rejected: a
+	// national file has ~15 million rows, too many to remember every ID
+	// while reading.
+	return finish(ctx, in, r.Err(), tally, rep, year, uniqueKey{table.Name, "record_id", "Record_ID"})
 }
 
 // beginLoad drops the staging tables of killed loads, then starts the
@@ -281,8 +286,10 @@ func (s *Store) beginLoad(ctx context.Context, tables []Table, opts ReplaceOptio
 // finish ends a load once the reader stopped: it fails on a read error or
 // when too many rows were rejected (the deferred Abort then drops the
 // staged rows and the live data stays as it was), and otherwise swaps the
-// staged rows in, running in.Finalize in the same transaction.
-func finish(ctx context.Context, in LoadInput, readErr error, tally *Tally, rep *Replace, year int) (LoadResult, error) {
+// staged rows in, running in.Finalize in the same transaction. A key of
+// keys that the file repeats fails the load with an error naming the file
+// and the key (see duplicateError).
+func finish(ctx context.Context, in LoadInput, readErr error, tally *Tally, rep *Replace, year int, keys ...uniqueKey) (LoadResult, error) {
 	if readErr != nil {
 		return LoadResult{}, readErr
 	}
@@ -297,6 +304,9 @@ func finish(ctx context.Context, in LoadInput, readErr error, tally *Tally, rep 
 		return in.Finalize(tx, res)
 	})
 	if err != nil {
+		if derr := duplicateError(ctx, in, rep, keys, err); derr != nil {
+			return LoadResult{}, derr
+		}
 		return LoadResult{}, fmt.Errorf("%s: %w", in.File, err)
 	}
 	return res, nil

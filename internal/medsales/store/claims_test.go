@@ -494,6 +494,37 @@ func TestLoadOpenPayments(t *testing.T) {
 	})
 }
 
+// A Record_ID repeated within the program year fails the load with one
+// line naming the file and the ID; the live year stays as it was. The
+// same ID in another program year is fine.
+func TestLoadOpenPaymentsDuplicateRecordID(t *testing.T) {
+	claimsEach(t, func(t *testing.T, s *store.Store) {
+		const file = "OP_DTL_GNRL_PGYR2024_P01302026.csv"
+		mustLoad(t, s, (*store.Store).LoadOpenPayments, file,
+			[]byte(opHeader+opRow("700000001", 2024, npiA, "Pfizer Inc.", "10", "01/02/2024", 1)), store.LoadInput{})
+		mustLoad(t, s, (*store.Store).LoadOpenPayments, "OP_DTL_GNRL_PGYR2023_P01302026.csv",
+			[]byte(opHeader+opRow("700000001", 2023, npiA, "Pfizer Inc.", "5", "01/02/2023", 1)), store.LoadInput{})
+		dup := opHeader +
+			opRow("700000002", 2024, npiA, "Pfizer Inc.", "1", "01/02/2024", 1) +
+			opRow("700000003", 2024, npiA, "Pfizer Inc.", "2", "01/02/2024", 1) +
+			opRow("700000002", 2024, npiA, "Pfizer Inc.", "3", "01/03/2024", 1)
+		r := run(t, s, (*store.Store).LoadOpenPayments, file, []byte(dup), store.LoadInput{})
+		want := file + ": Record_ID 700000002 occurs more than once: nothing loaded"
+		if r.err == nil || r.err.Error() != want || !errs.Is(r.err, errs.CodeInvalid) {
+			t.Errorf("duplicate Record_ID: %v, want %q", r.err, want)
+		}
+		if r.finalized != nil {
+			t.Error("Finalize ran for a failed load")
+		}
+		if n := count(t, s, "SELECT COUNT(*) FROM open_payments WHERE program_year = 2024 AND record_id = '700000001'"); n != 1 {
+			t.Errorf("the live 2024 payments changed: %d rows of 700000001, want 1", n)
+		}
+		if n := count(t, s, "SELECT COUNT(*) FROM open_payments"); n != 2 {
+			t.Errorf("%d payments, want the 2 loaded before", n)
+		}
+	})
+}
+
 // Sums of many cents come out exact on both engines.
 func TestPaymentTotalsSums(t *testing.T) {
 	claimsEach(t, func(t *testing.T, s *store.Store) {

@@ -1,11 +1,18 @@
 package store
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/errs"
 )
 
 // Load modes.
@@ -159,3 +166,53 @@ func appendCSVField(b []byte, s string) []byte {
 	}
 	return append(b, '"')
 }
+
+// uniqueKey is a key of a loaded table that the file must not repeat.
+type uniqueKey struct {
+	table  string // live table
+	column string // key column
+	label  string // what the file calls it ("NPI", "Record_ID")
+}
+
+// duplicateError turns a unique violation met while committing a load
+// (building a unique index on a staging table, or merging staged rows into
+// the live table) into a one-line error naming the file and the repeated
+// key, found by reading the staged rows of keys in order. It returns nil
+// when err is not a unique violation. The staging tables must still exist
+// (the caller has not aborted the load yet).
+func duplicateError(ctx context.Context, in LoadInput, rep *Replace, keys []uniqueKey, err error) error {
+	if !db.IsUniqueViolation(err) {
+		return nil
+	}
+	for _, k := range keys {
+		v, ok := rep.duplicate(ctx, k.table, k.column)
+		if ok {
+			return &errs.Error{Code: errs.CodeInvalid,
+				Message: fmt.Sprintf("%s: %s %s occurs more than once: nothing loaded", in.File, k.label, v)}
+		}
+	}
+	return &errs.Error{Code: errs.CodeInvalid,
+		Message: fmt.Sprintf("%s: a key occurs more than once (%s): nothing loaded", in.File, uniqueDetail(err))}
+}
+
+// uniqueDetail is what the engine says about a unique violation without
+// naming a staging table or index: PostgreSQL's detail ("Key (npi)=(…) is
+// duplicated."), SQLite's column list.
+func uniqueDetail(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Detail != "" {
+		return strings.TrimSuffix(pgErr.Detail, ".")
+	}
+	msg := err.Error()
+	if _, cols, ok := strings.Cut(msg, "UNIQUE constraint failed: "); ok {
+		if i := strings.IndexAny(cols, "\n("); i >= 0 {
+			cols = cols[:i]
+		}
+		return "columns " + strings.TrimSpace(stagingRE2.ReplaceAllString(cols, "$1"))
+	}
+	return "unique key"
+}
+
+// stagingRE2 matches a staging table name inside a message, capturing the
+// live table's name.
+var stagingRE2 = regexp.MustCompile(`([a-z_][a-z0-9_]*)` + stagingInfix + `[0-9a-f]{8}`)

@@ -135,7 +135,7 @@ func (s *Store) LoadNPPES(ctx context.Context, in LoadInput) (LoadResult, error)
 	}
 	return s.finishNPPES(ctx, in, rd.Err(), tally, rep, func(ctx context.Context) error {
 		return s.applyGeocodes(ctx, rep.StagingTable(pt.Name), "practice_lat", "practice_lon")
-	})
+	}, uniqueKey{pt.Name, "npi", "NPI"})
 }
 
 // rejectTo returns the reject callback of a reader: the row counts as read
@@ -150,8 +150,10 @@ func rejectTo(t *Tally) func(line int, reason string) {
 // finishNPPES ends an NPPES load: it fails on a read error or too many
 // rejects (the caller's deferred Abort then drops the staging tables and
 // nothing changed), runs staged (on the flushed staging tables) and swaps
-// the rows in with in.Finalize in the same transaction.
-func (s *Store) finishNPPES(ctx context.Context, in LoadInput, readErr error, tally *Tally, rep *Replace, staged func(context.Context) error) (LoadResult, error) {
+// the rows in with in.Finalize in the same transaction. A key of keys that
+// the file repeats fails the load with an error naming the file and the
+// key (see duplicateError).
+func (s *Store) finishNPPES(ctx context.Context, in LoadInput, readErr error, tally *Tally, rep *Replace, staged func(context.Context) error, keys ...uniqueKey) (LoadResult, error) {
 	if readErr != nil {
 		return LoadResult{}, readErr
 	}
@@ -174,6 +176,9 @@ func (s *Store) finishNPPES(ctx context.Context, in LoadInput, readErr error, ta
 		return in.Finalize(tx, res)
 	})
 	if err != nil {
+		if derr := duplicateError(ctx, in, rep, keys, err); derr != nil {
+			return LoadResult{}, derr
+		}
 		return LoadResult{}, fmt.Errorf("%s: %w", in.File, err)
 	}
 	return res, nil

@@ -672,3 +672,33 @@ func TestLoadNPPESForeignPracticeNotGeocoded(t *testing.T) {
 		}
 	})
 }
+
+// A full file that repeats an NPI fails with one line naming the file and
+// the NPI, not the engine's message about a staging index; the live data
+// stays.
+func TestLoadNPPESDuplicateNPI(t *testing.T) {
+	current := nppesSample(t, npiCurrent)
+	header, rows, _ := bytes.Cut(current, []byte("\n"))
+	lines := strings.SplitAfter(string(rows), "\n")
+	// Jane, ACME, Jane again: three rows.
+	dup := string(header) + "\n" + lines[0] + lines[1] + strings.TrimSuffix(lines[0], "\n") + "\n"
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		s := store.New(d)
+		nppesMustLoad(t, s, (*store.Store).LoadNPPES, npiOld, nppesSample(t, npiOld), store.LoadInput{})
+		before := snapshot(t, d)
+		for _, mode := range []string{store.ModeFull, store.ModeIncrement} {
+			const file = "npidata_pfile_20050523-20260810.csv"
+			r := nppesLoad(t, s, (*store.Store).LoadNPPES, file, []byte(dup), store.LoadInput{Mode: mode})
+			want := file + ": NPI " + npiJane + " occurs more than once: nothing loaded"
+			if r.err == nil || r.err.Error() != want || !errs.Is(r.err, errs.CodeInvalid) {
+				t.Errorf("%s: %v, want %q", mode, r.err, want)
+			}
+			if diff := cmp.Diff(before, snapshot(t, d)); diff != "" {
+				t.Errorf("%s: the failed load changed the live data (-before +after):\n%s", mode, diff)
+			}
+			if got := stagingTables(t, d); len(got) != 0 {
+				t.Errorf("%s: staging tables left: %v", mode, got)
+			}
+		}
+	})
+}

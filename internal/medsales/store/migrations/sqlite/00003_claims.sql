@@ -82,6 +82,9 @@ CREATE TABLE open_payments (
     program_year      INTEGER NOT NULL,
     change_type       TEXT
 );
+-- CMS gives every payment a Record_ID unique within its program year; a
+-- file that repeats one fails to load (it would count the payment twice).
+CREATE UNIQUE INDEX open_payments_record ON open_payments (program_year, record_id);
 CREATE INDEX open_payments_npi ON open_payments (npi, program_year);
 
 -- +goose Down
