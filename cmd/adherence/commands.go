@@ -47,8 +47,7 @@ func cmdHealthcheck(ctx context.Context, args []string, getenv func(string) stri
 		if addr == "" {
 			addr = ":8080"
 		}
-		port := addr[strings.LastIndex(addr, ":")+1:]
-		*target = "http://127.0.0.1:" + port + "/readyz"
+		*target = health.LocalReadyURL(addr)
 	}
 	c, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

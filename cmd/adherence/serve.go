@@ -3,10 +3,7 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -21,6 +18,7 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/health"
 	"github.com/medplatform/medplatform/internal/platform/jobs"
 	"github.com/medplatform/medplatform/internal/platform/migrate"
+	"github.com/medplatform/medplatform/internal/platform/server"
 	"github.com/medplatform/medplatform/internal/platform/telemetry"
 )
 
@@ -136,60 +134,11 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 			Wrap:   func(h http.Handler) http.Handler { return telemetry.HTTPHandler(h, tp, prop) },
 		})
 	} else {
-		mux := http.NewServeMux()
-		mux.Handle("GET /livez", checker.LivezHandler())
-		mux.Handle("GET /readyz", checker.ReadyzHandler())
-		mux.Handle("GET /health", checker.HealthHandler())
-		mux.Handle("GET /metrics", telemetry.MetricsHandler(reg))
-		handler = mux
+		handler = server.HealthOnly(checker, telemetry.MetricsHandler(reg))
 	}
-
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", *addr, err)
-	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-
-	if err := jc.Start(ctx); err != nil {
-		srv.Close()
-		return err
-	}
-	checker.SetReady(true)
-	log.InfoContext(ctx, "adherence started", "command", name, "addr", ln.Addr().String(), "dialect", string(d.db.Dialect), "workers", *runWorkers)
-
-	select {
-	case err := <-serveErr:
-		checker.StartDraining()
-		stopJobs(jc, log)
-		return fmt.Errorf("http server: %w", err)
-	case <-ctx.Done():
-	}
-
-	log.Info("shutting down: readiness now fails", "drain", d.settings.ShutdownDrain.String())
-	checker.StartDraining()
-	time.Sleep(d.settings.ShutdownDrain) // let the load balancer see /readyz fail
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		log.Error("http shutdown", "error", err.Error())
-	}
-	stopJobs(jc, log)
-	log.Info("adherence stopped")
-	return nil
-}
-
-func stopJobs(jc *jobs.Client, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := jc.Stop(ctx); err != nil {
-		log.Error("stop workers", "error", err.Error())
-	}
+	return server.Run(ctx, server.Config{
+		Addr: *addr, Handler: handler, Health: checker, Jobs: jc, Drain: d.settings.ShutdownDrain,
+		Logger:  log.With("command", name),
+		Started: []any{"dialect", string(d.db.Dialect), "workers", *runWorkers},
+	})
 }

@@ -46,7 +46,7 @@ func cmdHealthcheck(ctx context.Context, args []string, getenv func(string) stri
 		if addr == "" {
 			addr = ":8081"
 		}
-		*target = "http://127.0.0.1:" + addr[strings.LastIndex(addr, ":")+1:] + "/readyz"
+		*target = health.LocalReadyURL(addr)
 	}
 	c, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

@@ -3,6 +3,7 @@ package health
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -68,4 +69,11 @@ func DiskSpaceCheck(path string, minFreeBytes uint64) Check {
 			return details, nil
 		},
 	}
+}
+
+// LocalReadyURL is the /readyz URL of a server listening on listenAddr
+// (":8080", "0.0.0.0:8080", "[::]:8080"), probed on the loopback address:
+// what the healthcheck command of a container without a shell asks.
+func LocalReadyURL(listenAddr string) string {
+	return "http://127.0.0.1:" + listenAddr[strings.LastIndex(listenAddr, ":")+1:] + "/readyz"
 }

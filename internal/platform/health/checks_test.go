@@ -202,3 +202,15 @@ func TestProbe(t *testing.T) {
 		})
 	}
 }
+
+func TestLocalReadyURL(t *testing.T) {
+	for addr, want := range map[string]string{
+		":8080":        "http://127.0.0.1:8080/readyz",
+		"0.0.0.0:8081": "http://127.0.0.1:8081/readyz",
+		"[::]:9000":    "http://127.0.0.1:9000/readyz",
+	} {
+		if got := health.LocalReadyURL(addr); got != want {
+			t.Errorf("LocalReadyURL(%q) = %q, want %q", addr, got, want)
+		}
+	}
+}
