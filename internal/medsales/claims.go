@@ -1,7 +1,5 @@
 package medsales
 
-import "time"
-
 // Taxonomy is one code of the NUCC Health Care Provider Taxonomy. NPPES
 // records carry codes only; their names come from here. Fields the file
 // leaves empty are "".
@@ -89,8 +87,8 @@ type Payment struct {
 	ManufacturerID     string `json:"manufacturerId"`
 	ManufacturerName   string `json:"manufacturerName"`
 	// Amount is the total amount in US dollars, two decimals.
-	Amount string    `json:"amount"`
-	Date   time.Time `json:"date"`
+	Amount string `json:"amount"`
+	Date   Date   `json:"date"`
 	// NumberOfPayments is how many payments Amount adds up.
 	NumberOfPayments int64  `json:"numberOfPayments"`
 	Form             string `json:"form"`

@@ -1,7 +1,5 @@
 package medsales
 
-import "time"
-
 // Entity types of NPPES.
 const (
 	EntityIndividual   = 1 // NPI-1: a person
@@ -65,12 +63,12 @@ type Provider struct {
 	MailingAddress  Address `json:"mailingAddress"`
 	PracticeAddress Address `json:"practiceAddress"`
 
-	EnumerationDate    *time.Time `json:"enumerationDate,omitempty"`
-	LastUpdateDate     *time.Time `json:"lastUpdateDate,omitempty"`
-	DeactivationReason string     `json:"deactivationReason,omitempty"`
-	DeactivationDate   *time.Time `json:"deactivationDate,omitempty"`
-	ReactivationDate   *time.Time `json:"reactivationDate,omitempty"`
-	CertificationDate  *time.Time `json:"certificationDate,omitempty"`
+	EnumerationDate    *Date  `json:"enumerationDate,omitempty"`
+	LastUpdateDate     *Date  `json:"lastUpdateDate,omitempty"`
+	DeactivationReason string `json:"deactivationReason,omitempty"`
+	DeactivationDate   *Date  `json:"deactivationDate,omitempty"`
+	ReactivationDate   *Date  `json:"reactivationDate,omitempty"`
+	CertificationDate  *Date  `json:"certificationDate,omitempty"`
 
 	// The authorized official of an organization.
 	AuthorizedOfficial *AuthorizedOfficial `json:"authorizedOfficial,omitempty"`
@@ -100,7 +98,7 @@ func (p *Provider) Deactivated() bool {
 	if p.DeactivationDate == nil {
 		return false
 	}
-	return p.ReactivationDate == nil || p.ReactivationDate.Before(*p.DeactivationDate)
+	return p.ReactivationDate == nil || p.ReactivationDate.Before(p.DeactivationDate.Time)
 }
 
 // AuthorizedOfficial is the person who may act for an organization NPI.

@@ -395,12 +395,7 @@ func ZIP5(postal, country []byte) []byte {
 // Provider converts the record into the domain type (copying every value).
 func (rec *NPPESRecord) Provider() medsales.Provider {
 	s := func(b []byte) string { return string(b) }
-	d := func(t time.Time) *time.Time {
-		if t.IsZero() {
-			return nil
-		}
-		return &t
-	}
+	d := medsales.DatePtr
 	addr := func(a NPPESAddress) medsales.Address {
 		return medsales.Address{Line1: s(a.Line1), Line2: s(a.Line2), City: s(a.City), State: s(a.State),
 			PostalCode: s(a.PostalCode), Country: s(a.Country), Phone: s(a.Phone), Fax: s(a.Fax)}

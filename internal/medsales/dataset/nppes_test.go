@@ -101,9 +101,8 @@ func testdataFile(t *testing.T, name string) []byte {
 	return b
 }
 
-func datep(y int, m time.Month, d int) *time.Time {
-	t := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-	return &t
+func datep(y int, m time.Month, d int) *medsales.Date {
+	return medsales.DatePtr(time.Date(y, m, d, 0, 0, 0, 0, time.UTC))
 }
 
 // The four providers of npidata_pfile_20050523-20260810_sample.csv.

@@ -101,7 +101,7 @@ func (p *OpenPaymentsReader) Payment(dst *medsales.Payment) error {
 	if len(date) == 0 {
 		return fmt.Errorf("%s is empty", p.name(opDate))
 	}
-	if dst.Date, err = ParseDate(date); err != nil {
+	if dst.Date.Time, err = ParseDate(date); err != nil {
 		return fmt.Errorf("%s: %w", p.name(opDate), err)
 	}
 	if dst.NumberOfPayments, err = p.count(opNumber); err != nil {

@@ -12,7 +12,9 @@ import (
 	"github.com/medplatform/medplatform/internal/medsales/dataset"
 )
 
-func day(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
+func day(y int, m time.Month, d int) medsales.Date {
+	return medsales.Date{Time: time.Date(y, m, d, 0, 0, 0, 0, time.UTC)}
+}
 
 func TestOpenPaymentsReader(t *testing.T) {
 	const file = "OP_DTL_GNRL_PGYR2024_P01302026_sample.csv"

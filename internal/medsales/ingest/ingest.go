@@ -215,9 +215,9 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 	}
 	v.Mode = res.Mode
 	if t, ok := source.ReleaseDate(f.Name); ok {
-		v.ReleaseDate = &t
+		v.ReleaseDate = medsales.DatePtr(t)
 	} else if t, ok := source.ReleaseDate(f.Archive); ok {
-		v.ReleaseDate = &t
+		v.ReleaseDate = medsales.DatePtr(t)
 	}
 	id, err := s.Store.StartVersion(ctx, v)
 	if err != nil {

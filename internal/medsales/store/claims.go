@@ -259,7 +259,7 @@ func (s *Store) LoadOpenPayments(ctx context.Context, in LoadInput) (LoadResult,
 			products = string(b)
 		}
 		row = append(row[:0], p.RecordID, nullString(p.NPI), nullString(p.RecipientProfileID),
-			nullString(p.ManufacturerID), nullString(p.ManufacturerName), p.Amount, p.Date,
+			nullString(p.ManufacturerID), nullString(p.ManufacturerName), p.Amount, p.Date.Time,
 			p.NumberOfPayments, nullString(p.Form), nullString(p.Nature), products, y,
 			nullString(p.ChangeType))
 		if err := w.Write(row...); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -147,9 +148,8 @@ func embeddedCentroids(t *testing.T) *geo.Centroids {
 
 func fptr(f float64) *float64 { return &f }
 
-func dayPtr(y int, m time.Month, d int) *time.Time {
-	t := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-	return &t
+func dayPtr(y int, m time.Month, d int) *medsales.Date {
+	return medsales.DatePtr(time.Date(y, m, d, 0, 0, 0, 0, time.UTC))
 }
 
 func addNUCC(t *testing.T, d *db.DB) {
@@ -698,6 +698,40 @@ func TestLoadNPPESDuplicateNPI(t *testing.T) {
 			}
 			if got := stagingTables(t, d); len(got) != 0 {
 				t.Errorf("%s: staging tables left: %v", mode, got)
+			}
+		}
+	})
+}
+
+// Every DATE column is written the same way on each engine (NPPES dates by
+// the bulk loader, payment dates, release dates by StartVersion) and the
+// API encodes them all as "YYYY-MM-DD".
+func TestDatesStoredAndServedAlike(t *testing.T) {
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		s := store.New(d)
+		nppesMustLoad(t, s, (*store.Store).LoadNPPES, npiCurrent, nppesSample(t, npiCurrent), store.LoadInput{})
+		if got := rawDate(t, d, "SELECT enumeration_date FROM providers WHERE npi = $1", npiJane); got != storedDate(d, "2005-05-23") {
+			t.Errorf("stored enumeration_date = %q, want %q", got, storedDate(d, "2005-05-23"))
+		}
+		pay := opHeader + opRow("1", 2023, npiJane, "Pfizer Inc.", "10", "07/14/2023", 1)
+		if _, err := s.LoadOpenPayments(ctx, store.LoadInput{File: "OP_DTL_GNRL_PGYR2023_P01302026.csv", Reader: strings.NewReader(pay)}); err != nil {
+			t.Fatal(err)
+		}
+		if got := rawDate(t, d, "SELECT payment_date FROM open_payments"); got != storedDate(d, "2023-07-14") {
+			t.Errorf("stored payment_date = %q, want %q", got, storedDate(d, "2023-07-14"))
+		}
+		p, err := s.Provider(ctx, npiJane)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{`"enumerationDate":"2005-05-23"`, `"lastUpdateDate":"2020-07-08"`, `"certificationDate":"2024-01-15"`} {
+			if !strings.Contains(string(b), want) {
+				t.Errorf("provider JSON lacks %s: %s", want, b)
 			}
 		}
 	})

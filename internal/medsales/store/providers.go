@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/medplatform/medplatform/internal/medsales"
 	"github.com/medplatform/medplatform/internal/medsales/dataset"
@@ -71,8 +70,8 @@ func ScanProvider(sc Scanner) (medsales.Provider, error) {
 		OtherFirstName: s[11].String, OtherMiddleName: s[12].String, OtherNamePrefix: s[13].String,
 		OtherNameSuffix: s[14].String, OtherCredential: s[15].String, OtherLastNameType: s[16].String,
 		MailingAddress: mail, PracticeAddress: prac,
-		EnumerationDate: timePtr(enum), LastUpdateDate: timePtr(update), DeactivationReason: deactReason.String,
-		DeactivationDate: timePtr(deact), ReactivationDate: timePtr(react), CertificationDate: timePtr(cert),
+		EnumerationDate: datePtr(enum), LastUpdateDate: datePtr(update), DeactivationReason: deactReason.String,
+		DeactivationDate: datePtr(deact), ReactivationDate: datePtr(react), CertificationDate: datePtr(cert),
 		Sex:            sex.String,
 		SoleProprietor: s[41].String, OrganizationSubpart: s[42].String, ParentOrgLBN: s[43].String, ParentOrgTIN: s[44].String,
 		PrimaryTaxonomy: s[45].String,
@@ -87,12 +86,14 @@ func ScanProvider(sc Scanner) (medsales.Provider, error) {
 	return p, nil
 }
 
-func timePtr(t sql.NullTime) *time.Time {
+// datePtr returns a DATE column's value as a calendar date, or nil for
+// NULL. Both engines hand the date back as midnight UTC (SQLite as the
+// time the loader wrote, PostgreSQL's DATE as midnight UTC).
+func datePtr(t sql.NullTime) *medsales.Date {
 	if !t.Valid {
 		return nil
 	}
-	u := t.Time.UTC()
-	return &u
+	return medsales.DatePtr(t.Time.UTC())
 }
 
 // Provider returns everything known about one NPI: the provider, its

@@ -28,7 +28,7 @@ type Version struct {
 	Mode         string           `json:"mode"`
 	SourceFile   string           `json:"sourceFile"`
 	SHA256       string           `json:"sha256,omitempty"`
-	ReleaseDate  *time.Time       `json:"releaseDate,omitempty"`
+	ReleaseDate  *medsales.Date   `json:"releaseDate,omitempty"`
 	DataYear     *int             `json:"dataYear,omitempty"`
 	RowsLoaded   int64            `json:"rowsLoaded"`
 	RowsRejected int64            `json:"rowsRejected"`
@@ -171,7 +171,7 @@ type Freshness struct {
 	RecordCount  int64            `json:"recordCount"`
 	DataYear     *int             `json:"dataYear,omitempty"`
 	SourceFile   string           `json:"sourceFile"`
-	ReleaseDate  *time.Time       `json:"releaseDate,omitempty"`
+	ReleaseDate  *medsales.Date   `json:"releaseDate,omitempty"`
 }
 
 // LatestLoads returns, per dataset, the newest successful load.
@@ -215,8 +215,7 @@ func scanVersion(r scanner) (Version, error) {
 	v.Dataset = medsales.Dataset(dataset)
 	v.StartedAt = v.StartedAt.UTC()
 	if release.Valid {
-		t := release.Time.UTC()
-		v.ReleaseDate = &t
+		v.ReleaseDate = medsales.DatePtr(release.Time.UTC())
 	}
 	if year.Valid {
 		y := int(year.Int64)
@@ -229,11 +228,14 @@ func scanVersion(r scanner) (Version, error) {
 	return v, nil
 }
 
-func dateArg(t *time.Time) any {
-	if t == nil {
+// dateArg is a DATE column's argument: midnight UTC of the date, written
+// on SQLite in the same text form as every other DATE column (the NPPES
+// and Open Payments dates the bulk loader writes).
+func dateArg(d *medsales.Date) any {
+	if d == nil {
 		return nil
 	}
-	return db.UTC(*t)
+	return medsales.DateOf(d.Time).Time
 }
 
 func intArg(p *int) any {

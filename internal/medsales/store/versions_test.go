@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,7 +22,7 @@ func TestVersionHistory(t *testing.T) {
 		ctx := context.Background()
 		st := store.New(d)
 		t0 := time.Date(2026, 8, 12, 9, 0, 0, 0, time.UTC)
-		release := time.Date(2026, 8, 10, 0, 0, 0, 0, time.UTC)
+		release := medsales.DateOf(time.Date(2026, 8, 10, 0, 0, 0, 0, time.UTC))
 		year := 2024
 
 		ok1, err := st.StartVersion(ctx, store.Version{Dataset: medsales.PartD, Mode: "full", SourceFile: "a.csv", ReleaseDate: &release, DataYear: &year, StartedAt: t0})
@@ -54,11 +56,19 @@ func TestVersionHistory(t *testing.T) {
 		}
 		cur, ok := latest[medsales.PartD]
 		if !ok || cur.SourceFile != "a.csv" || cur.RecordCount != 10 || cur.DataYear == nil || *cur.DataYear != 2024 ||
-			!cur.LastIngested.Equal(t0.Add(time.Minute)) || cur.ReleaseDate == nil || !cur.ReleaseDate.Equal(release) {
+			!cur.LastIngested.Equal(t0.Add(time.Minute)) || cur.ReleaseDate == nil || *cur.ReleaseDate != release {
 			t.Fatalf("current part D = %+v", cur)
 		}
 		if len(latest) != 1 {
 			t.Fatalf("current versions of %d datasets, want 1: %v", len(latest), latest)
+		}
+		// A release date is a calendar date in JSON, and is stored like
+		// every other DATE column (see TestDatesStoredAndServedAlike).
+		if b, err := json.Marshal(cur); err != nil || !strings.Contains(string(b), `"releaseDate":"2026-08-10"`) {
+			t.Errorf("freshness JSON = %s, %v; want releaseDate \"2026-08-10\"", b, err)
+		}
+		if got := rawDate(t, d, "SELECT release_date FROM dataset_versions WHERE id = $1", ok1); got != storedDate(d, "2026-08-10") {
+			t.Errorf("stored release_date = %q, want %q", got, storedDate(d, "2026-08-10"))
 		}
 		hist, err := st.Versions(ctx, medsales.PartD, 10)
 		if err != nil {
@@ -115,4 +125,25 @@ func TestLockDataset(t *testing.T) {
 		}
 		again()
 	})
+}
+
+// storedDate is how a DATE column holds day (YYYY-MM-DD) as text: the
+// SQLite driver's time format for the midnight-UTC time every writer
+// passes, PostgreSQL's DATE output.
+func storedDate(d *db.DB, day string) string {
+	if d.Dialect == db.SQLite {
+		return day + " 00:00:00+00:00"
+	}
+	return day
+}
+
+// rawDate returns a DATE column's value as the text the engine holds.
+func rawDate(t *testing.T, d *db.DB, query string, args ...any) string {
+	t.Helper()
+	q := "WITH r(x) AS (" + query + ") SELECT CAST(x AS TEXT) FROM r"
+	var s string
+	if err := d.SQL.QueryRow(q, args...).Scan(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
