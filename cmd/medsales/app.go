@@ -29,8 +29,10 @@ type settings struct {
 	// "s3://"): the API must not make the worker read any path or URL.
 	AllowedSources []string
 	RejectsDir     string
-	GeocoderURL    string
-	S3Endpoint     string
+	// Schedule are the periodic loads (INGEST_SCHEDULE).
+	Schedule    []ingest.ScheduleEntry
+	GeocoderURL string
+	S3Endpoint  string
 }
 
 const defaultDatabaseURL = "sqlite:data/medsales.db"
@@ -68,6 +70,13 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		if p = strings.TrimSpace(p); p != "" {
 			s.AllowedSources = append(s.AllowedSources, p)
 		}
+	}
+	schedule, err := env.String("INGEST_SCHEDULE", "")
+	if err != nil {
+		return s, err
+	}
+	if s.Schedule, err = ingest.ParseSchedule(schedule); err != nil {
+		return s, err
 	}
 	if s.RejectsDir, err = env.String("REJECTS_DIR", filepath.Join("data", "rejects")); err != nil {
 		return s, err

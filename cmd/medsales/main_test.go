@@ -84,6 +84,8 @@ func TestEndToEnd(t *testing.T) {
 				t.Fatalf("weekly load was not an increment: %q", out.String())
 			}
 
+			// The workers also run scheduled loads, the first at start.
+			env["INGEST_SCHEDULE"] = "openpayments " + files.OpenPayments + " 24h"
 			addr := freeAddr(t)
 			base := "http://" + addr
 			ctx, cancel := context.WithCancel(context.Background())
@@ -153,6 +155,19 @@ func TestEndToEnd(t *testing.T) {
 				}
 				if time.Now().After(deadline) {
 					t.Fatalf("the queued nucc load did not finish: %v\n%s", h, serverLog.String())
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+
+			// The scheduled Open Payments load ran once at start.
+			deadline = time.Now().Add(30 * time.Second)
+			for {
+				h := get(t, base+"/v1/datasets?dataset=openpayments", 200)["history"].([]any)
+				if len(h) >= 2 && h[0].(map[string]any)["status"] == "succeeded" {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the scheduled openpayments load did not run: %v\n%s", h, serverLog.String())
 				}
 				time.Sleep(100 * time.Millisecond)
 			}

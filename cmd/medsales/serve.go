@@ -109,7 +109,8 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &ingest.Worker{Service: svc, Logger: log})
-	jc, err := jobs.New(d.db, jobs.Config{Workers: workers, RunWorkers: *runWorkers, MaxWorkers: 2, Logger: jobs.QuietLogger(log)})
+	jc, err := jobs.New(d.db, jobs.Config{Workers: workers, PeriodicJobs: ingest.PeriodicJobs(d.settings.Schedule),
+		RunWorkers: *runWorkers, MaxWorkers: 2, Logger: jobs.QuietLogger(log)})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,77 @@
+package ingest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/medplatform/medplatform/internal/medsales"
+)
+
+// ScheduleEntry is one periodic load: every Every, load Request.
+type ScheduleEntry struct {
+	Request Request
+	Every   time.Duration
+}
+
+// ParseSchedule reads INGEST_SCHEDULE: entries separated by ";", each
+// "DATASET SOURCE EVERY", for example
+//
+//	nppes s3://drop/nppes/weekly.zip 24h; partd s3://drop/cms/partd.csv 720h
+//
+// EVERY is a Go duration of at least one minute. Errors name the entry.
+func ParseSchedule(s string) ([]ScheduleEntry, error) {
+	var out []ScheduleEntry
+	seen := map[string]bool{}
+	for n, raw := range strings.Split(s, ";") {
+		fields := strings.Fields(raw)
+		if len(fields) == 0 {
+			continue
+		}
+		where := fmt.Sprintf("INGEST_SCHEDULE entry %d (%q)", n+1, strings.TrimSpace(raw))
+		if len(fields) != 3 {
+			return nil, fmt.Errorf("%s: want DATASET SOURCE EVERY", where)
+		}
+		every, err := time.ParseDuration(fields[2])
+		if err != nil || every < time.Minute {
+			return nil, fmt.Errorf("%s: EVERY must be a duration of at least 1m, like 24h", where)
+		}
+		req := Request{Dataset: medsales.Dataset(fields[0]), Source: fields[1]}
+		if err := req.Validate(); err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		id := scheduleID(req)
+		if seen[id] {
+			return nil, fmt.Errorf("%s: the same dataset and source are scheduled twice", where)
+		}
+		seen[id] = true
+		out = append(out, ScheduleEntry{Request: req, Every: every})
+	}
+	return out, nil
+}
+
+// PeriodicJobs turns the schedule into River periodic jobs: the elected
+// leader enqueues each load on its interval (and once at start), and
+// JobArgs' unique options keep a load from queuing twice while one waits
+// or runs.
+func PeriodicJobs(entries []ScheduleEntry) []*river.PeriodicJob {
+	var out []*river.PeriodicJob
+	for _, e := range entries {
+		req := e.Request
+		out = append(out, river.NewPeriodicJob(river.PeriodicInterval(e.Every), func() (river.JobArgs, *river.InsertOpts) {
+			return JobArgs{Request: req}, nil
+		}, &river.PeriodicJobOpts{ID: scheduleID(req), RunOnStart: true}))
+	}
+	return out
+}
+
+// scheduleID names a periodic load for River (letters, digits and a few
+// signs only): the dataset and a digest of the source.
+func scheduleID(r Request) string {
+	sum := sha256.Sum256([]byte(r.Source))
+	return "ingest-" + string(r.Dataset) + "-" + hex.EncodeToString(sum[:6])
+}

@@ -1,0 +1,35 @@
+package ingest_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/medsales/ingest"
+)
+
+func TestParseSchedule(t *testing.T) {
+	got, err := ingest.ParseSchedule(" nppes s3://drop/weekly.zip 24h ;; partd s3://drop/partd.csv 720h; ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Request.Dataset != "nppes" || got[0].Request.Source != "s3://drop/weekly.zip" ||
+		got[0].Every != 24*time.Hour || got[1].Every != 720*time.Hour {
+		t.Fatalf("schedule = %+v", got)
+	}
+	if len(ingest.PeriodicJobs(got)) != 2 {
+		t.Fatal("want one periodic job per entry")
+	}
+	for _, c := range []struct{ in, want string }{
+		{"nppes s3://x", "entry 1"},
+		{"nppes s3://x 24h; bogus s3://y 1h", `entry 2 ("bogus s3://y 1h"): dataset: unknown dataset`},
+		{"nucc s3://x 10s", "at least 1m"},
+		{"nucc s3://x daily", "at least 1m"},
+		{"nucc s3://x 1h; nucc s3://x 2h", "scheduled twice"},
+	} {
+		_, err := ingest.ParseSchedule(c.in)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("ParseSchedule(%q) = %v, want an error containing %q", c.in, err, c.want)
+		}
+	}
+}
