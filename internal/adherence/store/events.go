@@ -350,6 +350,9 @@ func windowsOf(pl *planInfo, org map[string]adherence.Windows) adherence.Windows
 	if pl.lateMax.Valid {
 		w.LateMax = time.Duration(pl.lateMax.Int64) * time.Minute
 	}
+	// A plan may override one bound only, or the org may change its
+	// defaults later: the late window never closes before the on-time one.
+	w.LateMax = max(w.LateMax, w.OnTime)
 	return w
 }
 

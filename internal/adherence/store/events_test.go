@@ -513,3 +513,34 @@ func TestEventAuditPerRequestAndPatient(t *testing.T) {
 		}
 	})
 }
+
+// TestOneSidedWindowOverride: a plan that overrides only the late limit,
+// below the org's on-time window, still gets a late window at least as long
+// as the on-time one, for matching and for the missed-dose job alike.
+func TestOneSidedWindowOverride(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		if err := f.s.SetWindows(f.ctx, f.actor, f.org, adherence.Windows{OnTime: 60 * time.Minute, LateMax: 180 * time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+		pat := f.patient("America/New_York")
+		pl := f.plan(pat.ID, timeOfDay("08:00"))
+		late := 20 // below the org's 60-minute on-time window
+		pl.LateMaxMinutes = &late
+		if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+			t.Fatal(err)
+		}
+		// 08:40 is inside the effective on-time window (60 minutes).
+		out := f.record(f.ev(pat.ID, pl.ID, adherence.EventTaken, local(2026, 3, 2, 8, 40), "inside"))
+		if out[0].Err != nil || out[0].Event.DoseStatus != adherence.DoseTakenOnTime {
+			t.Fatalf("taking at 08:40 = %+v, want taken on time", out[0])
+		}
+		// At 08:30 on 03-03 the dose is still within the effective window:
+		// not missed yet; at 09:01 it is.
+		if res, err := f.s.MarkMissed(f.ctx, local(2026, 3, 3, 8, 30)); err != nil || res.Marked != 1 { // only 03-01
+			t.Fatalf("at 08:30: marked %d, %v; want 1 (03-01 only)", res.Marked, err)
+		}
+		if res, err := f.s.MarkMissed(f.ctx, local(2026, 3, 3, 9, 1)); err != nil || res.Marked != 1 {
+			t.Fatalf("at 09:01: marked %d, %v; want 1 (03-03)", res.Marked, err)
+		}
+	})
+}

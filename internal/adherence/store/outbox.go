@@ -185,24 +185,27 @@ func markMissedChunk(ctx context.Context, tx *db.Tx, now, afterDue time.Time, af
 		lock = " FOR UPDATE OF d SKIP LOCKED"
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT d.id, d.org_id, d.patient_id, d.plan_id, d.due_at,
-			COALESCE(p.late_max_minutes, o.late_max_minutes, $1)
+			COALESCE(p.late_max_minutes, o.late_max_minutes, $1), COALESCE(p.on_time_minutes, o.on_time_minutes, $6)
 		FROM dose_instances d
 		JOIN plans p ON p.id = d.plan_id
 		LEFT JOIN org_settings o ON o.org_id = d.org_id
 		WHERE d.status = 'scheduled' AND d.due_at < $2 AND (d.due_at > $3 OR (d.due_at = $3 AND d.id > $4))
 		ORDER BY d.due_at, d.id LIMIT $5`+lock,
-		int(adherence.DefaultWindows.LateMax/time.Minute), now, afterDue, afterID, missedChunk)
+		int(adherence.DefaultWindows.LateMax/time.Minute), now, afterDue, afterID, missedChunk, int(adherence.DefaultWindows.OnTime/time.Minute))
 	if err != nil {
 		return r, err
 	}
 	var open []openInstance
 	for rows.Next() {
 		var o openInstance
-		var lateMin int
-		if err := rows.Scan(&o.id, &o.orgID, &o.patientID, &o.plan, &o.dueAt, &lateMin); err != nil {
+		var lateMin, onTimeMin int
+		if err := rows.Scan(&o.id, &o.orgID, &o.patientID, &o.plan, &o.dueAt, &lateMin, &onTimeMin); err != nil {
 			rows.Close()
 			return r, err
 		}
+		// As in windowsOf: the late window never closes before the on-time
+		// window, whichever of plan and org set which bound.
+		lateMin = max(lateMin, onTimeMin)
 		o.dueAt, o.lateMax = o.dueAt.UTC(), time.Duration(lateMin)*time.Minute
 		open = append(open, o)
 	}
