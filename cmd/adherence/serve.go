@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -77,23 +75,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if d.redis != nil {
 		checks = append(checks, health.RedisCheck(d.redis))
 	}
-	// Once the schema is current it stays current for this process (a newer
-	// deploy migrates forward only), so stop asking after the first yes.
-	var schemaCurrent atomic.Bool
-	checks = append(checks, health.Check{Name: "migrations", Critical: true, Run: func(ctx context.Context) (map[string]any, error) {
-		if schemaCurrent.Load() {
-			return nil, nil
-		}
-		pending, err := migrate.Pending(ctx, d.db, migrationSets...)
-		if err != nil {
-			return nil, err
-		}
-		if pending {
-			return nil, errors.New("migrations pending")
-		}
-		schemaCurrent.Store(true)
-		return nil, nil
-	}})
+	checks = append(checks, migrate.HealthCheck(d.db, migrationSets...))
 	checker := health.New(checks, 2*time.Second, time.Now, log)
 
 	jobMetrics, err := worker.NewMetrics(reg)

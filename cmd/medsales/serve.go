@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -85,24 +83,10 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 
-	var schemaCurrent atomic.Bool
 	checks := []health.Check{
 		health.DatabaseCheck(d.db),
 		health.DiskSpaceCheck(d.dataDir(), 1<<30),
-		{Name: "migrations", Critical: true, Run: func(ctx context.Context) (map[string]any, error) {
-			if schemaCurrent.Load() {
-				return nil, nil
-			}
-			pending, err := migrate.Pending(ctx, d.db, migrationSets...)
-			if err != nil {
-				return nil, err
-			}
-			if pending {
-				return nil, errors.New("migrations pending")
-			}
-			schemaCurrent.Store(true)
-			return nil, nil
-		}},
+		migrate.HealthCheck(d.db, migrationSets...),
 		ingest.FreshnessCheck(d.store, time.Now),
 	}
 	checker := health.New(checks, 2*time.Second, time.Now, log)

@@ -5,8 +5,10 @@ package migrate
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io/fs"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/pressly/goose/v3"
@@ -16,6 +18,7 @@ import (
 	"github.com/riverqueue/river/rivermigrate"
 
 	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/health"
 )
 
 // Set is one component's migrations: one fs.FS per dialect, each holding
@@ -127,4 +130,26 @@ func riverUp(ctx context.Context, d *db.DB) error {
 		return fmt.Errorf("apply job queue migrations: %w", err)
 	}
 	return nil
+}
+
+// HealthCheck is the critical "migrations" component of /readyz: down
+// while any migration of sets is pending. Once the schema is current it
+// stays current for the process (a newer deploy only migrates forward), so
+// the check stops asking after the first yes.
+func HealthCheck(d *db.DB, sets ...Set) health.Check {
+	var current atomic.Bool
+	return health.Check{Name: "migrations", Critical: true, Run: func(ctx context.Context) (map[string]any, error) {
+		if current.Load() {
+			return nil, nil
+		}
+		pending, err := Pending(ctx, d, sets...)
+		if err != nil {
+			return nil, err
+		}
+		if pending {
+			return nil, errors.New("migrations pending")
+		}
+		current.Store(true)
+		return nil, nil
+	}}
 }
