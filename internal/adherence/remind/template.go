@@ -1,0 +1,349 @@
+package remind
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/medplatform/medplatform/internal/platform/errs"
+	"github.com/medplatform/medplatform/internal/platform/notify"
+)
+
+// Kind is what a message is for.
+type Kind string
+
+// The message kinds.
+const (
+	// KindReminder reminds a patient of a dose.
+	KindReminder Kind = "reminder"
+	// KindEscalationCaregiver tells a caregiver that doses were missed.
+	KindEscalationCaregiver Kind = "escalation_caregiver"
+	// KindEscalationClinician tells a clinician that doses were missed.
+	KindEscalationClinician Kind = "escalation_clinician"
+	// KindOptOutConfirmation is the one message allowed after an SMS
+	// opt-out.
+	KindOptOutConfirmation Kind = "optout_confirmation"
+	// KindOptInConfirmation confirms a (re-)subscription.
+	KindOptInConfirmation Kind = "optin_confirmation"
+	// KindHelp answers HELP with program information.
+	KindHelp Kind = "help"
+	// KindUnknownReply answers a reply that was not understood.
+	KindUnknownReply Kind = "unknown_reply"
+	// KindAckConfirmation confirms that a reply was recorded.
+	KindAckConfirmation Kind = "ack_confirmation"
+)
+
+// Kinds returns every message kind.
+func Kinds() []Kind {
+	return []Kind{
+		KindReminder, KindEscalationCaregiver, KindEscalationClinician,
+		KindOptOutConfirmation, KindOptInConfirmation, KindHelp,
+		KindUnknownReply, KindAckConfirmation,
+	}
+}
+
+// Fields returns the placeholders a template of kind k may use, or nil for
+// an unknown kind. Each kind gets only what its recipient needs: a
+// caregiver sees the patient's first name, a clinician the name and a
+// record reference, and the messages of the SMS keyword flow (opt-out,
+// opt-in, help, unknown reply, acknowledgement) no personal data at all.
+func (k Kind) Fields() []string {
+	switch k {
+	case KindReminder:
+		return []string{"first_name", "medication", "dose_time", "program", "reply_hint"}
+	case KindEscalationCaregiver:
+		return []string{"patient_first_name", "medication", "dose_time", "missed_count", "program", "level"}
+	case KindEscalationClinician:
+		return []string{"patient_name", "patient_ref", "medication", "dose_time", "missed_count", "program", "level", "link"}
+	case KindOptOutConfirmation, KindOptInConfirmation, KindHelp, KindUnknownReply, KindAckConfirmation:
+		return []string{"program", "help_contact"}
+	}
+	return nil
+}
+
+// Limits on template text, in characters.
+const (
+	// MaxSMSBody is the longest SMS template body: three concatenated
+	// segments.
+	MaxSMSBody = 480
+	// MaxSubject is the longest subject (email subject, push title).
+	MaxSubject = 200
+)
+
+// Template is the text of one kind of message in one language and channel.
+// Subject and Body may hold placeholders {{name}} (spaces inside the braces
+// are allowed: {{ name }}) from the kind's Fields, and nothing else: there
+// is no logic in a template.
+type Template struct {
+	Kind Kind
+	// Language is a BCP 47 primary language tag such as "en" or "es".
+	Language string
+	Channel  notify.Channel
+	// Subject is the email subject or push title; SMS ignores it and may
+	// leave it empty.
+	Subject string
+	Body    string
+}
+
+// Validate checks a template before it is saved, so that sending never
+// meets a template it cannot render. It rejects an unknown kind, channel
+// (sms, push and email are allowed) or language (a 2 or 3 letter primary
+// tag), an empty body, an SMS body over MaxSMSBody characters, a subject
+// over MaxSubject characters or on more than one line, an unterminated
+// "{{", and any placeholder the kind does not allow. The error is an
+// *errs.Error naming the field; for a placeholder it gives the name and the
+// 1-based character position of its "{{" in the field, e.g.
+//
+//	body: unknown field "dose_tme" at column 17 (allowed: first_name, medication, dose_time, program, reply_hint)
+func (t Template) Validate() error {
+	allowed := t.Kind.Fields()
+	if allowed == nil {
+		return errs.Invalid("kind", "unknown kind %q", clip(string(t.Kind)))
+	}
+	if !reminderChannel(t.Channel) {
+		return errs.Invalid("channel", "unknown channel %q; want sms, push or email", clip(string(t.Channel)))
+	}
+	if !validLanguage(t.Language) {
+		return errs.Invalid("language", "must be a 2 or 3 letter language tag such as en or es")
+	}
+	if strings.ContainsAny(t.Subject, "\r\n") {
+		return errs.Invalid("subject", "must be a single line")
+	}
+	if n := utf8.RuneCountInString(t.Subject); n > MaxSubject {
+		return errs.Invalid("subject", "is %d characters long; the limit is %d", n, MaxSubject)
+	}
+	if strings.TrimSpace(t.Body) == "" {
+		return errs.Invalid("body", "must not be empty")
+	}
+	if n := utf8.RuneCountInString(t.Body); t.Channel == notify.SMS && n > MaxSMSBody {
+		return errs.Invalid("body", "is %d characters long; an SMS template may have at most %d", n, MaxSMSBody)
+	}
+	if _, err := parse("subject", t.Subject, t.Kind, allowed); err != nil {
+		return err
+	}
+	if _, err := parse("body", t.Body, t.Kind, allowed); err != nil {
+		return err
+	}
+	return nil
+}
+
+// validLanguage reports whether tag is a 2 or 3 letter ASCII language tag.
+func validLanguage(tag string) bool {
+	if len(tag) < 2 || len(tag) > 3 {
+		return false
+	}
+	for _, r := range tag {
+		if (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// part is a piece of a parsed template: literal text, or a placeholder.
+type part struct {
+	text  string // the literal text, or the field name of a placeholder
+	field bool
+}
+
+// parse splits s into literal text and placeholders, checking each
+// placeholder against allowed. Errors name the template field (subject or
+// body) and the 1-based character position of the offending "{{".
+func parse(name, s string, k Kind, allowed []string) ([]part, error) {
+	var parts []part
+	rest, off := s, 0 // off is the byte offset of rest in s
+	for {
+		i := strings.Index(rest, "{{")
+		if i < 0 {
+			if rest != "" {
+				parts = append(parts, part{text: rest})
+			}
+			return parts, nil
+		}
+		if i > 0 {
+			parts = append(parts, part{text: rest[:i]})
+		}
+		col := utf8.RuneCountInString(s[:off+i]) + 1
+		j := strings.Index(rest[i+2:], "}}")
+		if j < 0 {
+			return nil, errs.Invalid(name, "unterminated \"{{\" at column %d", col)
+		}
+		field := strings.TrimSpace(rest[i+2 : i+2+j])
+		switch {
+		case field == "":
+			return nil, errs.Invalid(name, "empty placeholder at column %d", col)
+		case !slices.Contains(allowed, field) && knownField(field):
+			return nil, errs.Invalid(name, "field %q is not allowed for kind %s at column %d (allowed: %s)",
+				field, k, col, strings.Join(allowed, ", "))
+		case !slices.Contains(allowed, field):
+			return nil, errs.Invalid(name, "unknown field %q at column %d (allowed: %s)",
+				clip(field), col, strings.Join(allowed, ", "))
+		}
+		parts = append(parts, part{text: field, field: true})
+		n := i + 2 + j + 2
+		rest, off = rest[n:], off+n
+	}
+}
+
+// knownField reports whether some kind allows the field.
+func knownField(field string) bool {
+	for _, k := range Kinds() {
+		if slices.Contains(k.Fields(), field) {
+			return true
+		}
+	}
+	return false
+}
+
+// clip shortens text quoted back in an error message.
+func clip(s string) string {
+	const limit = 40
+	if utf8.RuneCountInString(s) <= limit {
+		return s
+	}
+	return string([]rune(s)[:limit]) + "…"
+}
+
+// Values are what the placeholders of a template stand for. Which of them
+// reach a message is decided by the template's kind (Kind.Fields): a
+// reminder or caregiver message cannot show PatientName or PatientRef
+// whatever the caller fills in.
+type Values struct {
+	// FirstName is the patient's first name ({{first_name}} in reminders,
+	// {{patient_first_name}} in caregiver escalations).
+	FirstName string
+	// PatientName is the patient's full name ({{patient_name}}, clinician
+	// escalations only).
+	PatientName string
+	// PatientRef is the org's reference to the patient, e.g. an MRN
+	// ({{patient_ref}}, clinician escalations only).
+	PatientRef string
+	// Medication is the drug's display name. It is used only when
+	// MedicationAllowed; otherwise {{medication}} renders as a generic
+	// phrase.
+	Medication string
+	// DoseTime is the dose's scheduled local time, already formatted for the
+	// recipient ("8:00 AM", "08:00").
+	DoseTime string
+	// Program is the care program's name, which identifies the sender.
+	Program string
+	// ReplyHint is the SMS reply instruction; empty means the language's
+	// default ("Reply TAKEN, SKIP or SNOOZE").
+	ReplyHint string
+	// HelpContact is where to get help: a phone number, an address or a
+	// URL.
+	HelpContact string
+	// Link points a clinician to the escalation in the application. It
+	// must not carry personal data itself (an opaque id, not a name).
+	Link string
+	// MissedCount is the number of doses missed in a row.
+	MissedCount int
+	// Level is the escalation level, 1 for the first.
+	Level int
+	// MedicationAllowed says the recipient may see the drug name: for the
+	// patient's own reminders, that the patient agreed to drug names in
+	// messages; for caregivers, Patient.ShareMedicationWithCaregivers.
+	MedicationAllowed bool
+}
+
+// Render validates t and substitutes v into its subject and body. Minimum
+// necessary: unless v.MedicationAllowed, {{medication}} renders as a
+// generic phrase in the template's language ("your medication" / "su
+// medicamento" in reminders, "their medication" / "su medicamento" in
+// escalations; languages without a phrase of their own get the English
+// one). Control characters in values (line breaks included) become spaces,
+// so a value can neither add a header line to an email subject nor break
+// a message's layout. Errors come from Validate and carry no values.
+func Render(t Template, v Values) (subject, body string, err error) {
+	if err := t.Validate(); err != nil {
+		return "", "", err
+	}
+	allowed := t.Kind.Fields()
+	sp, err := parse("subject", t.Subject, t.Kind, allowed)
+	if err != nil {
+		return "", "", err
+	}
+	bp, err := parse("body", t.Body, t.Kind, allowed)
+	if err != nil {
+		return "", "", err
+	}
+	return fill(sp, t, v), fill(bp, t, v), nil
+}
+
+func fill(parts []part, t Template, v Values) string {
+	var b strings.Builder
+	for _, p := range parts {
+		if !p.field {
+			b.WriteString(p.text)
+			continue
+		}
+		b.WriteString(clean(value(p.text, t, v)))
+	}
+	return b.String()
+}
+
+// value returns what field stands for in template t.
+func value(field string, t Template, v Values) string {
+	spanish := primaryLanguage(t.Language) == "es"
+	switch field {
+	case "first_name", "patient_first_name":
+		return v.FirstName
+	case "patient_name":
+		return v.PatientName
+	case "patient_ref":
+		return v.PatientRef
+	case "medication":
+		if v.MedicationAllowed && strings.TrimSpace(v.Medication) != "" {
+			return v.Medication
+		}
+		switch {
+		case spanish:
+			return "su medicamento"
+		case t.Kind == KindReminder:
+			return "your medication"
+		default:
+			return "their medication"
+		}
+	case "dose_time":
+		return v.DoseTime
+	case "program":
+		return v.Program
+	case "reply_hint":
+		if v.ReplyHint != "" {
+			return v.ReplyHint
+		}
+		if spanish {
+			return ReplyHintES
+		}
+		return ReplyHintEN
+	case "help_contact":
+		return v.HelpContact
+	case "link":
+		return v.Link
+	case "missed_count":
+		return strconv.Itoa(v.MissedCount)
+	case "level":
+		return strconv.Itoa(v.Level)
+	}
+	return ""
+}
+
+// clean replaces control characters with spaces.
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// primaryLanguage returns the lower-case primary subtag of a BCP 47 tag:
+// "es" for "es-MX" or "ES".
+func primaryLanguage(tag string) string {
+	primary, _, _ := strings.Cut(tag, "-")
+	primary, _, _ = strings.Cut(primary, "_")
+	return strings.ToLower(strings.TrimSpace(primary))
+}

@@ -1,0 +1,396 @@
+package remind_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/medplatform/medplatform/internal/adherence/remind"
+	"github.com/medplatform/medplatform/internal/platform/notify"
+)
+
+func TestTemplateValidate(t *testing.T) {
+	sms := func(body string) remind.Template {
+		return remind.Template{Kind: remind.KindReminder, Language: "en", Channel: notify.SMS, Body: body}
+	}
+	with := func(change func(*remind.Template)) remind.Template {
+		tp := remind.Template{Kind: remind.KindReminder, Language: "en", Channel: notify.Email, Subject: "Reminder", Body: "Hi {{first_name}}"}
+		change(&tp)
+		return tp
+	}
+	tests := []struct {
+		name     string
+		template remind.Template
+		field    string // "" means valid
+		want     string // the whole message when it starts with the field name, else a part of it
+	}{
+		{name: "plain", template: sms("Time for your dose. Reply TAKEN.")},
+		{name: "placeholders", template: sms("Hi {{first_name}}, {{medication}} at {{dose_time}} ({{program}}). {{reply_hint}}")},
+		{name: "spaces inside braces", template: sms("Hi {{ first_name }} and {{\tdose_time}}")},
+		{name: "closing braces alone are text", template: sms("Hi }} there")},
+		{name: "SMS of exactly 480 characters", template: sms(strings.Repeat("ñ", 480))},
+		{name: "long push body", template: with(func(tp *remind.Template) { tp.Channel = notify.Push; tp.Body = strings.Repeat("a", 2000) })},
+		{name: "three-letter language", template: with(func(tp *remind.Template) { tp.Language = "fil" })},
+		{name: "upper-case language", template: with(func(tp *remind.Template) { tp.Language = "ES" })},
+		{name: "SMS without subject", template: sms("x")},
+
+		{name: "unknown field with its column",
+			template: sms("Take your dose: {{dose_tme}}"), field: "body",
+			want: `body: unknown field "dose_tme" at column 17 (allowed: first_name, medication, dose_time, program, reply_hint)`},
+		{name: "column counts characters, not bytes",
+			template: sms("Señora, ¿{{nombre}}?"), field: "body",
+			want: `body: unknown field "nombre" at column 10 (allowed: `},
+		{name: "column of the second placeholder on a later line",
+			template: with(func(tp *remind.Template) { tp.Body = "Hi {{first_name}},\n{{ patient_name }}" }), field: "body",
+			want: `body: field "patient_name" is not allowed for kind reminder at column 20 (allowed: first_name, medication, dose_time, program, reply_hint)`},
+		{name: "no personal data in the keyword flow",
+			template: remind.Template{Kind: remind.KindOptOutConfirmation, Language: "en", Channel: notify.SMS, Body: "{{program}}: stopped {{medication}}"}, field: "body",
+			want: `body: field "medication" is not allowed for kind optout_confirmation at column 22 (allowed: program, help_contact)`},
+		{name: "caregiver cannot see the full name",
+			template: remind.Template{Kind: remind.KindEscalationCaregiver, Language: "en", Channel: notify.SMS, Body: "{{patient_name}} missed"}, field: "body",
+			want: `field "patient_name" is not allowed`},
+		{name: "logic is not a field",
+			template: sms("{{if medication}}x{{end}}"), field: "body",
+			want: `unknown field "if medication" at column 1`},
+		{name: "unterminated braces",
+			template: sms("Hi {{first_name}}, dose at {{dose_time"), field: "body",
+			want: `body: unterminated "{{" at column 28`},
+		{name: "single closing brace",
+			template: sms("Hi {{first_name}"), field: "body",
+			want: `body: unterminated "{{" at column 4`},
+		{name: "empty placeholder",
+			template: sms("Hi {{ }}"), field: "body",
+			want: `body: empty placeholder at column 4`},
+		{name: "subject field error",
+			template: with(func(tp *remind.Template) { tp.Subject = "For {{first_nam}}" }), field: "subject",
+			want: `subject: unknown field "first_nam" at column 5`},
+		{name: "unterminated subject",
+			template: with(func(tp *remind.Template) { tp.Subject = "{{program" }), field: "subject",
+			want: `subject: unterminated "{{" at column 1`},
+		{name: "subject on two lines",
+			template: with(func(tp *remind.Template) { tp.Subject = "Reminder\r\nBcc: x@example.com" }), field: "subject",
+			want: "subject: must be a single line"},
+		{name: "subject too long",
+			template: with(func(tp *remind.Template) { tp.Subject = strings.Repeat("s", 201) }), field: "subject",
+			want: "subject: is 201 characters long; the limit is 200"},
+		{name: "SMS too long",
+			template: sms(strings.Repeat("a", 481)), field: "body",
+			want: "body: is 481 characters long; an SMS template may have at most 480"},
+		{name: "empty body", template: sms(""), field: "body", want: "body: must not be empty"},
+		{name: "blank body", template: sms(" \n\t"), field: "body", want: "body: must not be empty"},
+		{name: "unknown kind", template: with(func(tp *remind.Template) { tp.Kind = "newsletter" }), field: "kind", want: `kind: unknown kind "newsletter"`},
+		{name: "webhook channel", template: with(func(tp *remind.Template) { tp.Channel = notify.Webhook }), field: "channel", want: `channel: unknown channel "webhook"`},
+		{name: "no channel", template: with(func(tp *remind.Template) { tp.Channel = "" }), field: "channel", want: "channel: unknown channel"},
+		{name: "language name", template: with(func(tp *remind.Template) { tp.Language = "english" }), field: "language", want: "language: must be a 2 or 3 letter"},
+		{name: "language with region", template: with(func(tp *remind.Template) { tp.Language = "es-MX" }), field: "language", want: "language:"},
+		{name: "one-letter language", template: with(func(tp *remind.Template) { tp.Language = "e" }), field: "language", want: "language:"},
+		{name: "no language", template: with(func(tp *remind.Template) { tp.Language = "" }), field: "language", want: "language:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.template.Validate()
+			if tt.field == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			checkInvalid(t, err, tt.field, tt.want)
+			if strings.HasPrefix(tt.want, tt.field+":") && strings.HasSuffix(tt.want, ")") && err.Error() != tt.want {
+				t.Errorf("error = %q\nwant    %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRender(t *testing.T) {
+	values := remind.Values{
+		FirstName: "Ana", PatientName: "Ana Pérez", PatientRef: "MRN-1234",
+		Medication: "Lisinopril 10 mg", DoseTime: "8:00", Program: "Corazón Sano",
+		HelpContact: "1-800-555-0100", Link: "https://app.example.org/e/1",
+		MissedCount: 2, Level: 1,
+	}
+	consent := values
+	consent.MedicationAllowed = true
+	custom := func(kind remind.Kind, lang string, ch notify.Channel, subject, body string) remind.Template {
+		return remind.Template{Kind: kind, Language: lang, Channel: ch, Subject: subject, Body: body}
+	}
+	tests := []struct {
+		name        string
+		template    remind.Template
+		values      remind.Values
+		wantSubject string
+		wantBody    string
+	}{
+		{
+			name:     "en reminder push without consent",
+			template: remind.Default(remind.KindReminder, "en", notify.Push), values: values,
+			wantSubject: "Medication reminder",
+			wantBody:    "Hi Ana, it's time to take your medication (8:00 dose).",
+		},
+		{
+			name:     "en reminder push with consent",
+			template: remind.Default(remind.KindReminder, "en", notify.Push), values: consent,
+			wantSubject: "Medication reminder",
+			wantBody:    "Hi Ana, it's time to take Lisinopril 10 mg (8:00 dose).",
+		},
+		{
+			name:     "es reminder push without consent",
+			template: remind.Default(remind.KindReminder, "es", notify.Push), values: values,
+			wantSubject: "Recordatorio de medicamento",
+			wantBody:    "Hola Ana, es hora de tomar su medicamento (dosis de las 8:00).",
+		},
+		{
+			name:     "es reminder push with consent",
+			template: remind.Default(remind.KindReminder, "es-MX", notify.Push), values: consent,
+			wantSubject: "Recordatorio de medicamento",
+			wantBody:    "Hola Ana, es hora de tomar Lisinopril 10 mg (dosis de las 8:00).",
+		},
+		{
+			name:     "en reminder SMS names no drug even with consent",
+			template: remind.Default(remind.KindReminder, "en", notify.SMS), values: consent,
+			wantBody: "Corazón Sano: Hi Ana, it's time for your 8:00 dose. Reply TAKEN, SKIP or SNOOZE.",
+		},
+		{
+			name:     "es reminder SMS",
+			template: remind.Default(remind.KindReminder, "es", notify.SMS), values: consent,
+			wantBody: "Corazón Sano: Hola Ana, es hora de su dosis de las 8:00. Responda TOMADA, OMITIR o MAS TARDE.",
+		},
+		{
+			name:     "en caregiver push without consent",
+			template: remind.Default(remind.KindEscalationCaregiver, "en", notify.Push), values: values,
+			wantSubject: "Missed dose alert",
+			wantBody:    "Ana has missed 2 dose(s) of their medication, the latest due at 8:00.",
+		},
+		{
+			name:     "es caregiver push with consent",
+			template: remind.Default(remind.KindEscalationCaregiver, "es", notify.Push), values: consent,
+			wantSubject: "Alerta de dosis omitida",
+			wantBody:    "Ana tiene 2 dosis sin tomar de Lisinopril 10 mg; la última estaba prevista a las 8:00.",
+		},
+		{
+			name:     "en clinician SMS",
+			template: remind.Default(remind.KindEscalationClinician, "en", notify.SMS), values: values,
+			wantBody: "Corazón Sano: patient MRN-1234 missed 2 dose(s), latest due 8:00 (level 1). https://app.example.org/e/1 Reply OK to acknowledge.",
+		},
+		{
+			name:     "en opt-out confirmation",
+			template: remind.Default(remind.KindOptOutConfirmation, "en", notify.SMS), values: values,
+			wantBody: "Corazón Sano: You are unsubscribed and will get no more messages. Reply START to resubscribe.",
+		},
+		{
+			name:     "reply hint defaults by language",
+			template: custom(remind.KindReminder, "es", notify.SMS, "", "{{ reply_hint }}."), values: values,
+			wantBody: "Responda TOMADA, OMITIR o MAS TARDE.",
+		},
+		{
+			name:     "reply hint given",
+			template: custom(remind.KindReminder, "en", notify.SMS, "", "{{reply_hint}}"), values: remind.Values{ReplyHint: "Reply 1 when done"},
+			wantBody: "Reply 1 when done",
+		},
+		{
+			name:     "empty medication renders generically even with consent",
+			template: custom(remind.KindReminder, "en", notify.SMS, "", "Take {{medication}}"), values: remind.Values{MedicationAllowed: true},
+			wantBody: "Take your medication",
+		},
+		{
+			name:     "language without its own phrase gets English",
+			template: custom(remind.KindReminder, "fr", notify.SMS, "", "Prenez {{medication}}"), values: values,
+			wantBody: "Prenez your medication",
+		},
+		{
+			name:     "line breaks in values become spaces",
+			template: custom(remind.KindReminder, "en", notify.Email, "For {{first_name}}", "Hi {{first_name}}"), values: remind.Values{FirstName: "Ana\r\nBcc: x@example.com"},
+			wantSubject: "For Ana  Bcc: x@example.com",
+			wantBody:    "Hi Ana  Bcc: x@example.com",
+		},
+		{
+			name:     "a value is not expanded again",
+			template: custom(remind.KindReminder, "en", notify.SMS, "", "Hi {{first_name}}"), values: remind.Values{FirstName: "{{medication}}"},
+			wantBody: "Hi {{medication}}",
+		},
+		{
+			name:     "numbers",
+			template: custom(remind.KindEscalationClinician, "en", notify.SMS, "", "{{missed_count}}/{{level}}"), values: remind.Values{MissedCount: 0, Level: 3},
+			wantBody: "0/3",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			subject, body, err := remind.Render(tt.template, tt.values)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if subject != tt.wantSubject || body != tt.wantBody {
+				t.Errorf("Render = %q, %q\nwant     %q, %q", subject, body, tt.wantSubject, tt.wantBody)
+			}
+		})
+	}
+}
+
+func TestRenderRejectsInvalidTemplatesWithoutValues(t *testing.T) {
+	secret := remind.Values{FirstName: "Zebulon", PatientName: "Zebulon Quist", Medication: "Warfarin", MedicationAllowed: true}
+	for _, tp := range []remind.Template{
+		{Kind: remind.KindReminder, Language: "en", Channel: notify.SMS, Body: "Hi {{first_name}} {{patient_name}}"},
+		{Kind: remind.KindReminder, Language: "en", Channel: notify.SMS, Body: "Hi {{first_name"},
+		{Kind: remind.KindHelp, Language: "en", Channel: notify.SMS, Body: "{{medication}}"},
+	} {
+		subject, body, err := remind.Render(tp, secret)
+		if err == nil || subject != "" || body != "" {
+			t.Fatalf("Render(%q) = %q, %q, %v; want an error and nothing rendered", tp.Body, subject, body, err)
+		}
+		for _, s := range []string{"Zebulon", "Quist", "Warfarin"} {
+			if strings.Contains(err.Error(), s) {
+				t.Errorf("error %q carries a value", err)
+			}
+		}
+	}
+}
+
+// gsmLength returns the length of s in GSM 03.38 septets, and false when s
+// needs another alphabet (UCS-2, 70 characters a segment).
+func gsmLength(s string) (int, bool) {
+	const basic = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
+		"¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+	const extension = "^{}\\[~]|€\f"
+	n := 0
+	for _, r := range s {
+		switch {
+		case strings.ContainsRune(basic, r):
+			n++
+		case strings.ContainsRune(extension, r):
+			n += 2
+		default:
+			return 0, false
+		}
+	}
+	return n, true
+}
+
+func TestDefaults(t *testing.T) {
+	// Values of ordinary length; what a real program or name is may be
+	// longer, and the message then takes two segments.
+	values := remind.Values{
+		FirstName: "Alexandra", PatientName: "Alexandra Montgomery", PatientRef: "MRN-00012345",
+		Medication: "Atorvastatin 40 mg", DoseTime: "10:30 PM", Program: "Heart Health Program",
+		HelpContact: "1-800-555-0100", Link: "https://app.example.org/e/AbCdEf12",
+		MissedCount: 12, Level: 2,
+	}
+	personal := []string{values.FirstName, values.PatientName, values.PatientRef, values.Medication}
+	for _, kind := range remind.Kinds() {
+		for _, lang := range []string{"en", "es"} {
+			for _, ch := range []notify.Channel{notify.SMS, notify.Push, notify.Email} {
+				t.Run(fmt.Sprintf("%s/%s/%s", kind, lang, ch), func(t *testing.T) {
+					tp := remind.Default(kind, lang, ch)
+					if tp.Kind != kind || tp.Language != lang || tp.Channel != ch {
+						t.Fatalf("Default = %+v", tp)
+					}
+					if err := tp.Validate(); err != nil {
+						t.Fatalf("Validate: %v", err)
+					}
+					if ch != notify.SMS && tp.Subject == "" {
+						t.Errorf("%s default has no subject", ch)
+					}
+					for _, allowed := range []bool{false, true} {
+						v := values
+						v.MedicationAllowed = allowed
+						subject, body, err := remind.Render(tp, v)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if strings.Contains(body, "{{") || strings.Contains(subject, "{{") {
+							t.Errorf("placeholder left in %q / %q", subject, body)
+						}
+						for _, p := range personal {
+							if strings.Contains(subject, p) {
+								t.Errorf("subject %q names %q", subject, p)
+							}
+						}
+						if strings.Contains(body, values.Medication) && (!allowed || ch == notify.SMS) {
+							t.Errorf("body names the drug (allowed %v): %q", allowed, body)
+						}
+						if ch == notify.SMS {
+							n, ok := gsmLength(body)
+							if !ok {
+								t.Errorf("SMS %q is not in the GSM 7-bit alphabet", body)
+							}
+							if n > 160 {
+								t.Errorf("SMS is %d characters, more than one segment: %q", n, body)
+							}
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestDefaultKeywordsAreUnderstood checks that every reply keyword a
+// default SMS suggests is understood by ParseReply.
+func TestDefaultKeywordsAreUnderstood(t *testing.T) {
+	tests := []struct {
+		kind  remind.Kind
+		lang  string
+		words map[string]remind.ReplyKind
+	}{
+		{remind.KindReminder, "en", map[string]remind.ReplyKind{"TAKEN": remind.ReplyTaken, "SKIP": remind.ReplySkipped, "SNOOZE": remind.ReplySnoozed}},
+		{remind.KindReminder, "es", map[string]remind.ReplyKind{"TOMADA": remind.ReplyTaken, "OMITIR": remind.ReplySkipped, "MAS TARDE": remind.ReplySnoozed}},
+		{remind.KindUnknownReply, "en", map[string]remind.ReplyKind{"TAKEN": remind.ReplyTaken, "SKIP": remind.ReplySkipped, "SNOOZE": remind.ReplySnoozed, "HELP": remind.ReplyHelp, "STOP": remind.ReplyOptOut}},
+		{remind.KindUnknownReply, "es", map[string]remind.ReplyKind{"TOMADA": remind.ReplyTaken, "OMITIR": remind.ReplySkipped, "MAS TARDE": remind.ReplySnoozed, "AYUDA": remind.ReplyHelp, "PARAR": remind.ReplyOptOut}},
+		{remind.KindOptOutConfirmation, "en", map[string]remind.ReplyKind{"START": remind.ReplyOptIn}},
+		{remind.KindOptOutConfirmation, "es", map[string]remind.ReplyKind{"COMENZAR": remind.ReplyOptIn}},
+		{remind.KindOptInConfirmation, "en", map[string]remind.ReplyKind{"HELP": remind.ReplyHelp, "STOP": remind.ReplyOptOut}},
+		{remind.KindOptInConfirmation, "es", map[string]remind.ReplyKind{"AYUDA": remind.ReplyHelp, "PARAR": remind.ReplyOptOut}},
+		{remind.KindHelp, "en", map[string]remind.ReplyKind{"STOP": remind.ReplyOptOut}},
+		{remind.KindHelp, "es", map[string]remind.ReplyKind{"PARAR": remind.ReplyOptOut}},
+		{remind.KindEscalationCaregiver, "en", map[string]remind.ReplyKind{"OK": remind.ReplyAck}},
+		{remind.KindEscalationCaregiver, "es", map[string]remind.ReplyKind{"OK": remind.ReplyAck}},
+		{remind.KindEscalationClinician, "en", map[string]remind.ReplyKind{"OK": remind.ReplyAck}},
+	}
+	for _, tt := range tests {
+		body := remind.Default(tt.kind, tt.lang, notify.SMS).Body
+		for word, want := range tt.words {
+			if !strings.Contains(body, word) {
+				t.Errorf("%s/%s SMS %q does not mention %s", tt.kind, tt.lang, body, word)
+			}
+			if got := remind.ParseReply(word).Kind; got != want {
+				t.Errorf("ParseReply(%q) = %s, want %s", word, got, want)
+			}
+		}
+	}
+	if !strings.Contains(remind.Default(remind.KindReminder, "en", notify.SMS).Body, remind.ReplyHintEN) ||
+		!strings.Contains(remind.Default(remind.KindReminder, "es", notify.SMS).Body, remind.ReplyHintES) {
+		t.Error("the reminder SMS defaults lack the reply hint")
+	}
+}
+
+func TestDefaultFallbacks(t *testing.T) {
+	tests := []struct {
+		name     string
+		kind     remind.Kind
+		language string
+		channel  notify.Channel
+		wantLang string // "" means the zero Template
+	}{
+		{"unknown language is English", remind.KindHelp, "de", notify.SMS, "en"},
+		{"empty language is English", remind.KindHelp, "", notify.Email, "en"},
+		{"region subtag ignored", remind.KindHelp, "es-US", notify.Push, "es"},
+		{"upper case", remind.KindHelp, "ES", notify.SMS, "es"},
+		{"unknown kind", "newsletter", "en", notify.SMS, ""},
+		{"webhook channel", remind.KindReminder, "en", notify.Webhook, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tp := remind.Default(tt.kind, tt.language, tt.channel)
+			if tt.wantLang == "" {
+				if tp != (remind.Template{}) {
+					t.Errorf("Default = %+v, want the zero Template", tp)
+				}
+				return
+			}
+			if tp.Language != tt.wantLang || tp.Body == "" {
+				t.Errorf("Default = %+v, want language %s", tp, tt.wantLang)
+			}
+		})
+	}
+}
