@@ -194,3 +194,29 @@ func (l levelFilter) WithAttrs(attrs []slog.Attr) slog.Handler {
 func (l levelFilter) WithGroup(name string) slog.Handler {
 	return levelFilter{Handler: l.Handler.WithGroup(name), min: l.min}
 }
+
+// InsertManyTx enqueues many jobs inside tx in one round trip (COPY on
+// PostgreSQL): they become visible to workers only if tx commits. Unique
+// job options are not honoured on this path.
+func (c *Client) InsertManyTx(ctx context.Context, tx *db.Tx, params []river.InsertManyParams) error {
+	if len(params) == 0 {
+		return nil
+	}
+	var err error
+	if c.lite != nil {
+		_, err = c.lite.InsertManyFastTx(ctx, tx.Tx, params)
+	} else {
+		err = tx.Conn.Raw(func(driverConn any) error {
+			sc, ok := driverConn.(*stdlib.Conn)
+			if !ok {
+				return fmt.Errorf("unexpected driver connection %T", driverConn)
+			}
+			_, ierr := c.pg.InsertManyFastTx(ctx, &connTx{conn: sc.Conn()}, params)
+			return ierr
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("enqueue %d %s jobs: %w", len(params), params[0].Args.Kind(), err)
+	}
+	return nil
+}

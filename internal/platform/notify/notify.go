@@ -1,0 +1,125 @@
+// Package notify sends messages to people through external providers
+// (Twilio and AWS SNS for SMS, Firebase Cloud Messaging for push, SMTP for
+// email, a signed HTTP webhook, and a console provider for the embedded
+// shape). Each provider is a real client of its service's HTTP API with a
+// configurable base URL, so tests run it against a local server that
+// speaks the same API. A Router sends a message through the providers of
+// its channel in order, with a rate limit and a circuit breaker per
+// provider, falling back to the next one when a provider fails.
+//
+// The package is product-agnostic: what a message says and to whom is the
+// caller's business. Recipients and bodies are personal data: nothing here
+// logs them or puts them in an error.
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Channel is how a message reaches a person.
+type Channel string
+
+// The channels.
+const (
+	SMS     Channel = "sms"
+	Push    Channel = "push"
+	Email   Channel = "email"
+	Webhook Channel = "webhook"
+)
+
+// Message is one logical message to one recipient.
+type Message struct {
+	// ID is the caller's id of the logical message. Providers pass it along
+	// where their API has room for it (a status-callback URL parameter, a
+	// message attribute, a Message-ID header, a data field), so a delivery
+	// can always be traced back to the message that caused it.
+	ID      string
+	Channel Channel
+	// To is an E.164 phone number (sms), an FCM registration token (push),
+	// an email address (email) or an https URL (webhook).
+	To      string
+	Subject string // email subject, push title
+	Body    string
+	// ValidUntil, when set, is the instant after which the message must not
+	// be delivered any more: Twilio gets it as ValidityPeriod, and every
+	// provider refuses to send a message already past it (ErrExpired).
+	ValidUntil time.Time
+	// Data is extra key/value payload (push data, webhook JSON fields).
+	Data map[string]string
+}
+
+// Receipt is a provider's acceptance of a message.
+type Receipt struct {
+	Provider   string // provider name, e.g. "twilio"
+	ProviderID string // the provider's message id (Twilio SID, SNS MessageId, FCM name, SMTP Message-ID)
+	Status     string // the provider's initial status, e.g. "queued", "accepted"
+}
+
+// Provider sends messages of one channel through one service.
+type Provider interface {
+	// Name is the provider's stable name, used in metrics and stored with
+	// each delivery ("twilio", "sns", "fcm", "smtp", "webhook", "console").
+	Name() string
+	// Channel is the channel the provider serves.
+	Channel() Channel
+	// Send hands m to the service and returns its receipt once the service
+	// has accepted it. Errors are *Error values.
+	Send(ctx context.Context, m Message) (Receipt, error)
+}
+
+// ErrExpired is returned (wrapped in an *Error) for a message whose
+// ValidUntil has passed: it is dropped, never sent late.
+var ErrExpired = errors.New("message validity period has passed")
+
+// Error is a failed send. Retryable errors (network failures, timeouts,
+// 429, 5xx) may succeed later or through another provider; permanent ones
+// (an invalid or unsubscribed recipient, a rejected payload, an expired
+// message) will not, and no fallback is tried for them.
+type Error struct {
+	Provider  string
+	Retryable bool
+	// Status is the HTTP status (or SMTP reply code), 0 when none arrived.
+	Status int
+	// Code is the provider's own error code when it gave one (Twilio
+	// 21610, FCM UNREGISTERED, SNS InvalidParameter), "" otherwise.
+	Code string
+	Err  error
+}
+
+func (e *Error) Error() string {
+	s := e.Provider + ": "
+	if e.Status != 0 {
+		s += fmt.Sprintf("status %d: ", e.Status)
+	}
+	if e.Code != "" {
+		s += "code " + e.Code + ": "
+	}
+	if e.Err != nil {
+		s += e.Err.Error()
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// IsRetryable reports whether err is worth retrying (or trying through
+// another provider). Errors that are not *Error are treated as retryable.
+func IsRetryable(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Retryable
+	}
+	return err != nil
+}
+
+// checkValid returns an *Error wrapping ErrExpired when m is past its
+// validity at now.
+func checkValid(provider string, m Message, now time.Time) error {
+	if !m.ValidUntil.IsZero() && !now.Before(m.ValidUntil) {
+		return &Error{Provider: provider, Err: ErrExpired}
+	}
+	return nil
+}
