@@ -108,6 +108,11 @@ type liveInstance struct {
 	resolvedAt *time.Time
 	dirty      bool
 	wasMissed  bool
+	// snoozeTo is the new reminder time asked for by a snooze of an open
+	// dose (snoozed is set when a snooze matched it; a zero snoozeTo then
+	// means the window closes first: no more reminders).
+	snoozed  bool
+	snoozeTo time.Time
 }
 
 func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, out []EventOutcome) error {
@@ -216,6 +221,9 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 			if d.DoubleDose {
 				c.doubleDose, c.dirty = true, true
 			}
+			if e.Kind == adherence.EventSnoozed && c.Status == adherence.DoseScheduled {
+				c.snoozed, c.snoozeTo = true, snoozeUntil(e, c, w)
+			}
 			if d.Result == adherence.ResultScored {
 				e.DoseStatus = d.Status
 				if c.Status == adherence.DoseMissed {
@@ -241,11 +249,18 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 		return err
 	}
 	for _, c := range cands {
+		if c.snoozed && !c.dirty {
+			if _, err := tx.ExecContext(ctx, `UPDATE dose_instances SET remind_at = $1 WHERE id = $2 AND status = 'scheduled'`,
+				nullTime(timeOrNil(c.snoozeTo)), c.ID); err != nil {
+				return fmt.Errorf("record events: snooze reminder: %w", err)
+			}
+		}
 		if !c.dirty {
 			continue
 		}
+		// A dirty instance has an outcome now: no reminder is pending.
 		if _, err := tx.ExecContext(ctx, `UPDATE dose_instances SET status = $1, event_id = $2, taken_at = $3,
-			skip_reason = $4, resolved_at = $5, double_dose = $6 WHERE id = $7`,
+			skip_reason = $4, resolved_at = $5, double_dose = $6, remind_at = NULL WHERE id = $7`,
 			string(c.Status), nullString(c.eventID), nullTime(c.TakenAt), nullString(c.skipReason),
 			nullTime(c.resolvedAt), c.doubleDose, c.ID); err != nil {
 			return fmt.Errorf("record events: update dose instance: %w", err)
@@ -675,4 +690,26 @@ func param(d db.Dialect, n int) string {
 		return "?"
 	}
 	return "$" + strconv.Itoa(n)
+}
+
+// snoozeUntil is when the next reminder of an open dose goes after a
+// snooze: the snooze length (15 minutes by default) after the event, or
+// zero — no more reminders — when the dose window closes first.
+func snoozeUntil(e *adherence.Event, c *liveInstance, w adherence.Windows) time.Time {
+	minutes := e.SnoozeMinutes
+	if minutes <= 0 {
+		minutes = 15
+	}
+	t := db.UTC(e.OccurredAt.Add(time.Duration(minutes) * time.Minute))
+	if !t.Before(c.DueAt.Add(w.LateMax)) {
+		return time.Time{}
+	}
+	return t
+}
+
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }

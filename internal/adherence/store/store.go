@@ -80,6 +80,9 @@ type Store struct {
 	// Workers is how many chunks ExtendHorizon processes concurrently on
 	// PostgreSQL (DefaultWorkers when zero or negative).
 	Workers int
+	// Jobs enqueues River jobs (notification delivery, escalation steps)
+	// inside store transactions; nil writes the rows without jobs.
+	Jobs JobInserter
 }
 
 // New returns a Store on d that records changes in a and reads the time

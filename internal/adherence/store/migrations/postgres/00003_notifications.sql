@@ -113,6 +113,7 @@ CREATE TABLE notifications (
     member_id           UUID,                   -- the recipient when a member; NULL: the patient (or an address)
     dose_instance_id    BIGINT,
     escalation_id       UUID,
+    level               INTEGER NOT NULL DEFAULT 0, -- escalation level
     address             TEXT NOT NULL DEFAULT '', -- explicit recipient (reply to a number, webhook URL)
     channels            TEXT NOT NULL,          -- channels to try, in order
     urgent              BOOLEAN NOT NULL DEFAULT FALSE,
