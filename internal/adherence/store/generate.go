@@ -75,6 +75,11 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 	if err := setGeneratedUntil(ctx, tx, []string{g.id}, to); err != nil {
 		return 0, err
 	}
+	// Doses due before the reminder arming cursor would never be armed
+	// by the periodic pass: arm them now.
+	if err := s.armPlan(ctx, tx, g.orgID, g.id, s.clock()); err != nil {
+		return 0, err
+	}
 	return n, nil
 }
 

@@ -1,0 +1,570 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/remind"
+	"github.com/medplatform/medplatform/internal/adherence/schedule"
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/notify"
+)
+
+// Reminders work in two steps.
+//
+// Arming gives each scheduled dose its first reminder time (remind_at =
+// due + the policy's offset) a little ahead of time: ArmReminders walks the
+// doses whose due time entered the arming lead since its last run (a cursor
+// in reminder_arming), and plan changes arm their own doses at once. Only
+// armed doses are looked at again, through a partial index on remind_at,
+// so the morning spike costs one indexed read per reminder.
+//
+// Dispatching (DispatchReminders) takes the armed doses whose time has
+// come, decides with remind.Decide (send, hold for quiet hours, drop,
+// stop) and, for a send, writes the notification and its delivery job in
+// the same transaction as it moves remind_at to the next repeat.
+
+// ArmLead is how far ahead of their due time doses are armed. The
+// earliest allowed first-reminder offset (-60 minutes) must fit in it.
+const ArmLead = 2 * time.Hour
+
+// armChunk is how many doses one arming transaction handles.
+const armChunk = 2000
+
+// ArmResult says what ArmReminders did.
+type ArmResult struct {
+	Armed int
+	Until time.Time
+}
+
+// ArmReminders arms the reminders of every scheduled dose due up to now +
+// ArmLead that is not armed yet, and moves the arming cursor there.
+func (s *Store) ArmReminders(ctx context.Context, now time.Time) (ArmResult, error) {
+	now = db.UTC(now)
+	to := now.Add(ArmLead)
+	var res ArmResult
+	from, err := s.armedUntil(ctx)
+	if err != nil {
+		return res, err
+	}
+	if from.IsZero() || from.Before(now.Add(-24*time.Hour)) {
+		// First run, or a long outage: doses whose window may still be
+		// open are at most a day old.
+		from = now.Add(-24 * time.Hour)
+	}
+	if !from.Before(to) {
+		return ArmResult{Until: from}, nil
+	}
+	afterDue, afterID := from, int64(0)
+	for {
+		var n, seen int
+		var lastDue time.Time
+		var lastID int64
+		err := s.db.InTx(ctx, func(tx *db.Tx) error {
+			var err error
+			n, seen, lastDue, lastID, err = s.armRange(ctx, tx, armFilter{afterDue: afterDue, afterID: afterID, to: to, now: now, onlyUnarmed: true})
+			if err != nil {
+				return err
+			}
+			if seen < armChunk {
+				_, err = tx.ExecContext(ctx, `INSERT INTO reminder_arming (id, armed_until) VALUES (1, $1)
+					ON CONFLICT (id) DO UPDATE SET armed_until = excluded.armed_until`, to)
+			}
+			return err
+		})
+		if err != nil {
+			return res, fmt.Errorf("arm reminders: %w", err)
+		}
+		res.Armed += n
+		if seen < armChunk {
+			res.Until = to
+			return res, nil
+		}
+		afterDue, afterID = lastDue, lastID
+	}
+}
+
+func (s *Store) armedUntil(ctx context.Context) (time.Time, error) {
+	var t sql.NullTime
+	err := s.db.SQL.QueryRowContext(ctx, `SELECT armed_until FROM reminder_arming WHERE id = 1`).Scan(&t)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, fmt.Errorf("read reminder arming cursor: %w", err)
+	}
+	if !t.Valid {
+		return time.Time{}, nil
+	}
+	return t.Time.UTC(), nil
+}
+
+// armFilter selects the doses an arming pass looks at.
+type armFilter struct {
+	afterDue    time.Time // due_at > afterDue (or = with id > afterID)
+	afterID     int64
+	to          time.Time // due_at <= to
+	now         time.Time
+	orgID       string // only this org's doses, when set
+	planID      string // only this plan's doses, when set
+	onlyUnarmed bool   // leave doses that have a reminder time alone
+}
+
+// armRange arms (or re-arms) one chunk of scheduled doses that have had no
+// reminder yet, in due order. It returns how many it armed, how many it
+// looked at, and the last one's position.
+func (s *Store) armRange(ctx context.Context, tx *db.Tx, f armFilter) (armed, seen int, lastDue time.Time, lastID int64, err error) {
+	q := `SELECT d.id, d.due_at, d.org_id, p.reminder_policy, p.late_max_minutes, p.on_time_minutes
+		FROM dose_instances d JOIN plans p ON p.id = d.plan_id
+		WHERE d.status = 'scheduled' AND d.reminders_sent = 0 AND NOT p.as_needed
+		  AND (d.due_at > $1 OR (d.due_at = $1 AND d.id > $2)) AND d.due_at <= $3`
+	args := []any{db.UTC(f.afterDue), f.afterID, db.UTC(f.to)}
+	if f.onlyUnarmed {
+		q += ` AND d.remind_at IS NULL`
+	}
+	if f.orgID != "" {
+		args = append(args, f.orgID)
+		q += fmt.Sprintf(` AND d.org_id = $%d`, len(args))
+	}
+	if f.planID != "" {
+		args = append(args, f.planID)
+		q += fmt.Sprintf(` AND d.plan_id = $%d`, len(args))
+	}
+	args = append(args, armChunk)
+	q += fmt.Sprintf(` ORDER BY d.due_at, d.id LIMIT $%d`, len(args))
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return 0, 0, lastDue, 0, fmt.Errorf("select doses to arm: %w", err)
+	}
+	type dose struct {
+		id          int64
+		due         time.Time
+		orgID       string
+		planPolicy  sql.NullString
+		late, onTim sql.NullInt64
+	}
+	var doses []dose
+	for rows.Next() {
+		var d dose
+		if err := rows.Scan(&d.id, &d.due, &d.orgID, &d.planPolicy, &d.late, &d.onTim); err != nil {
+			rows.Close()
+			return 0, 0, lastDue, 0, fmt.Errorf("select doses to arm: %w", err)
+		}
+		d.due = d.due.UTC()
+		doses = append(doses, d)
+	}
+	if err := rows.Close(); err != nil {
+		return 0, 0, lastDue, 0, err
+	}
+	if len(doses) == 0 {
+		return 0, 0, lastDue, 0, nil
+	}
+	seen = len(doses)
+	lastDue, lastID = doses[len(doses)-1].due, doses[len(doses)-1].id
+	pc := newPolicyCache(tx)
+	ids := make([]int64, 0, len(doses))
+	times := make([]time.Time, 0, len(doses))
+	for _, d := range doses {
+		pol, err := pc.policy(ctx, d.orgID, d.planPolicy)
+		if err != nil {
+			return 0, 0, lastDue, 0, err
+		}
+		w, err := pc.windows(ctx, d.orgID, d.late, d.onTim)
+		if err != nil {
+			return 0, 0, lastDue, 0, err
+		}
+		at := remind.FirstRemindAt(pol, d.due)
+		if at.Before(f.now) {
+			// Armed late (a plan created minutes before the dose, or an
+			// outage): remind now if the window is still open.
+			at = f.now
+		}
+		if !at.Before(d.due.Add(w.LateMax)) {
+			continue
+		}
+		ids = append(ids, d.id)
+		times = append(times, db.UTC(at))
+	}
+	if err := setRemindAt(ctx, tx, ids, times, nil); err != nil {
+		return 0, 0, lastDue, 0, err
+	}
+	return len(ids), seen, lastDue, lastID, nil
+}
+
+// armPlan arms the plan's doses that are due before the arming cursor (the
+// periodic pass will not see them): called when a plan is created, changed
+// or resumed.
+func (s *Store) armPlan(ctx context.Context, tx *db.Tx, orgID, planID string, now time.Time) error {
+	return s.rearm(ctx, tx, orgID, planID, now, true)
+}
+
+// rearm recomputes the first reminder time of the org's (or one plan's)
+// doses that had no reminder yet, up to the arming cursor: after a policy
+// change the new offset applies to every reminder not yet sent.
+func (s *Store) rearm(ctx context.Context, tx *db.Tx, orgID, planID string, now time.Time, onlyUnarmed bool) error {
+	var until sql.NullTime
+	err := tx.QueryRowContext(ctx, `SELECT armed_until FROM reminder_arming WHERE id = 1`).Scan(&until)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && !until.Valid) {
+		return nil // nothing armed yet: the first periodic pass arms them
+	}
+	if err != nil {
+		return fmt.Errorf("read reminder arming cursor: %w", err)
+	}
+	f := armFilter{afterDue: db.UTC(now).Add(-24 * time.Hour), to: until.Time.UTC(), now: db.UTC(now), orgID: orgID, planID: planID, onlyUnarmed: onlyUnarmed}
+	for {
+		_, seen, lastDue, lastID, err := s.armRange(ctx, tx, f)
+		if err != nil {
+			return err
+		}
+		if seen < armChunk {
+			return nil
+		}
+		f.afterDue, f.afterID = lastDue, lastID
+	}
+}
+
+// setRemindAt sets remind_at (and, when sent is not nil, reminders_sent)
+// of the doses ids.
+func setRemindAt(ctx context.Context, tx *db.Tx, ids []int64, at []time.Time, sent []int) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if tx.Dialect == db.Postgres {
+		ts := make([]*time.Time, len(at))
+		for i := range at {
+			if !at[i].IsZero() {
+				ts[i] = &at[i]
+			}
+		}
+		var err error
+		if sent == nil {
+			_, err = tx.ExecContext(ctx, `UPDATE dose_instances d SET remind_at = u.at
+				FROM unnest($1::bigint[], $2::timestamptz[]) AS u (id, at) WHERE d.id = u.id`, ids, ts)
+		} else {
+			s32 := make([]int32, len(sent))
+			for i, v := range sent {
+				s32[i] = int32(v)
+			}
+			_, err = tx.ExecContext(ctx, `UPDATE dose_instances d SET remind_at = u.at, reminders_sent = u.sent
+				FROM unnest($1::bigint[], $2::timestamptz[], $3::int[]) AS u (id, at, sent) WHERE d.id = u.id`, ids, ts, s32)
+		}
+		if err != nil {
+			return fmt.Errorf("set reminder times: %w", err)
+		}
+		return nil
+	}
+	q := `UPDATE dose_instances SET remind_at = ? WHERE id = ?`
+	if sent != nil {
+		q = `UPDATE dose_instances SET remind_at = ?, reminders_sent = ? WHERE id = ?`
+	}
+	st, err := tx.PrepareContext(ctx, q)
+	if err != nil {
+		return fmt.Errorf("set reminder times: %w", err)
+	}
+	defer st.Close()
+	for i, id := range ids {
+		var t any
+		if !at[i].IsZero() {
+			t = at[i]
+		}
+		if sent == nil {
+			_, err = st.ExecContext(ctx, t, id)
+		} else {
+			_, err = st.ExecContext(ctx, t, sent[i], id)
+		}
+		if err != nil {
+			return fmt.Errorf("set reminder times: %w", err)
+		}
+	}
+	return nil
+}
+
+// policyCache resolves reminder policies and matching windows for one
+// transaction: org defaults are read once per org.
+type policyCache struct {
+	q        db.Querier
+	org      map[string]remind.Policy
+	orgWin   map[string]adherence.Windows
+	messages map[string]orgMessaging
+}
+
+type orgMessaging struct {
+	policy      remind.Policy
+	program     string
+	helpContact string
+}
+
+func newPolicyCache(q db.Querier) *policyCache {
+	return &policyCache{q: q, org: map[string]remind.Policy{}, orgWin: map[string]adherence.Windows{}, messages: map[string]orgMessaging{}}
+}
+
+// messaging returns the org's messaging settings (defaults when unset).
+func (c *policyCache) messaging(ctx context.Context, orgID string) (orgMessaging, error) {
+	if m, ok := c.messages[orgID]; ok {
+		return m, nil
+	}
+	m := orgMessaging{policy: remind.DefaultPolicy}
+	var pol sql.NullString
+	err := c.q.QueryRowContext(ctx, `SELECT reminder_policy, program_name, help_contact FROM org_messaging WHERE org_id = $1`, orgID).
+		Scan(&pol, &m.program, &m.helpContact)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return m, fmt.Errorf("read org messaging settings: %w", err)
+	}
+	if pol.Valid {
+		p, err := decodePolicy(pol.String)
+		if err != nil {
+			return m, err
+		}
+		m.policy = p
+	}
+	c.messages[orgID] = m
+	return m, nil
+}
+
+// policy returns the effective reminder policy: the plan's own when it has
+// one, else the org's.
+func (c *policyCache) policy(ctx context.Context, orgID string, planPolicy sql.NullString) (remind.Policy, error) {
+	if planPolicy.Valid {
+		return decodePolicy(planPolicy.String)
+	}
+	m, err := c.messaging(ctx, orgID)
+	return m.policy, err
+}
+
+// windows returns a plan's matching windows from its overrides and the
+// org's settings.
+func (c *policyCache) windows(ctx context.Context, orgID string, lateMax, onTime sql.NullInt64) (adherence.Windows, error) {
+	w, ok := c.orgWin[orgID]
+	if !ok {
+		w = adherence.DefaultWindows
+		var on, late, dedupe int
+		err := c.q.QueryRowContext(ctx, `SELECT on_time_minutes, late_max_minutes, open_dedupe_minutes FROM org_settings WHERE org_id = $1`, orgID).
+			Scan(&on, &late, &dedupe)
+		switch {
+		case err == nil:
+			w = adherence.Windows{OnTime: time.Duration(on) * time.Minute, LateMax: time.Duration(late) * time.Minute, OpenDedupe: time.Duration(dedupe) * time.Minute}
+		case !errors.Is(err, sql.ErrNoRows):
+			return w, fmt.Errorf("read org windows: %w", err)
+		}
+		c.orgWin[orgID] = w
+	}
+	if onTime.Valid {
+		w.OnTime = time.Duration(onTime.Int64) * time.Minute
+	}
+	if lateMax.Valid {
+		w.LateMax = time.Duration(lateMax.Int64) * time.Minute
+	}
+	w.LateMax = max(w.LateMax, w.OnTime)
+	return w, nil
+}
+
+func decodePolicy(js string) (remind.Policy, error) {
+	var pj remind.PolicyJSON
+	if err := json.Unmarshal([]byte(js), &pj); err != nil {
+		return remind.Policy{}, errors.New("stored reminder policy is not valid JSON")
+	}
+	p, err := remind.FromJSON(pj)
+	if err != nil {
+		return remind.Policy{}, fmt.Errorf("stored reminder policy: %w", err)
+	}
+	return p, nil
+}
+
+// DispatchResult says what DispatchReminders did.
+type DispatchResult struct {
+	Examined int
+	Sent     int // notifications enqueued
+	Held     int // moved to the end of quiet hours (or a snooze)
+	Dropped  int // recorded as dropped (quiet hours outlasting the window, validity passed)
+	Stopped  int // no more reminders (acknowledged, window closed, maximum reached)
+}
+
+// dispatchChunk is how many due reminders one dispatch transaction takes.
+const dispatchChunk = 1000
+
+// DispatchReminders handles every armed reminder whose time has come
+// (remind_at <= now). It is safe to run on several workers at once: on
+// PostgreSQL each chunk locks its doses with FOR UPDATE SKIP LOCKED;
+// SQLite has a single writer. A send writes the notification (idempotency
+// key reminder:<dose>:<n>) and its delivery job in the same transaction as
+// it moves remind_at on, so a reminder is enqueued exactly once.
+func (s *Store) DispatchReminders(ctx context.Context, now time.Time) (DispatchResult, error) {
+	now = db.UTC(now)
+	var res DispatchResult
+	for {
+		var c DispatchResult
+		err := s.db.InTx(ctx, func(tx *db.Tx) error {
+			var err error
+			c, err = s.dispatchChunk(ctx, tx, now)
+			return err
+		})
+		if err != nil {
+			return res, fmt.Errorf("dispatch reminders: %w", err)
+		}
+		res.Examined += c.Examined
+		res.Sent += c.Sent
+		res.Held += c.Held
+		res.Dropped += c.Dropped
+		res.Stopped += c.Stopped
+		if c.Examined < dispatchChunk {
+			return res, nil
+		}
+	}
+}
+
+func (s *Store) dispatchChunk(ctx context.Context, tx *db.Tx, now time.Time) (DispatchResult, error) {
+	var res DispatchResult
+	lock := ""
+	if tx.Dialect == db.Postgres {
+		lock = " FOR UPDATE OF d SKIP LOCKED"
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT d.id, d.org_id, d.patient_id, d.due_at, d.remind_at, d.reminders_sent, d.status,
+			p.status, p.reminder_policy, p.late_max_minutes, p.on_time_minutes,
+			pa.active, pa.time_zone, pa.quiet_start, pa.quiet_end, pa.channel_order
+		FROM dose_instances d
+		JOIN plans p ON p.id = d.plan_id
+		JOIN patients pa ON pa.id = d.patient_id
+		WHERE d.remind_at IS NOT NULL AND d.remind_at <= $1
+		ORDER BY d.remind_at LIMIT $2`+lock, now, dispatchChunk)
+	if err != nil {
+		return res, fmt.Errorf("select due reminders: %w", err)
+	}
+	type due struct {
+		id                   int64
+		orgID, patientID     string
+		dueAt, remindAt      time.Time
+		sent                 int
+		status, planStatus   string
+		planPolicy           sql.NullString
+		late, onTime         sql.NullInt64
+		active               bool
+		zone                 string
+		quietStart, quietEnd sql.NullString
+		channelOrder         string
+	}
+	var list []due
+	for rows.Next() {
+		var d due
+		if err := rows.Scan(&d.id, &d.orgID, &d.patientID, &d.dueAt, &d.remindAt, &d.sent, &d.status,
+			&d.planStatus, &d.planPolicy, &d.late, &d.onTime,
+			&d.active, &d.zone, &d.quietStart, &d.quietEnd, &d.channelOrder); err != nil {
+			rows.Close()
+			return res, fmt.Errorf("select due reminders: %w", err)
+		}
+		d.dueAt, d.remindAt = d.dueAt.UTC(), d.remindAt.UTC()
+		list = append(list, d)
+	}
+	if err := rows.Close(); err != nil {
+		return res, fmt.Errorf("select due reminders: %w", err)
+	}
+	res.Examined = len(list)
+	if len(list) == 0 {
+		return res, nil
+	}
+	pc := newPolicyCache(tx)
+	zones := map[string]*time.Location{}
+	ids := make([]int64, 0, len(list))
+	next := make([]time.Time, 0, len(list))
+	sent := make([]int, 0, len(list))
+	var out []NotificationInput
+	for _, d := range list {
+		pol, err := pc.policy(ctx, d.orgID, d.planPolicy)
+		if err != nil {
+			return res, err
+		}
+		w, err := pc.windows(ctx, d.orgID, d.late, d.onTime)
+		if err != nil {
+			return res, err
+		}
+		loc, ok := zones[d.zone]
+		if !ok {
+			if loc, err = loadZone(d.zone); err != nil {
+				return res, err
+			}
+			zones[d.zone] = loc
+		}
+		quiet, err := quietOf(d.quietStart, d.quietEnd)
+		if err != nil {
+			return res, err
+		}
+		closes := d.dueAt.Add(w.LateMax)
+		dec := remind.Decide(pol, quiet, loc, remind.Dose{
+			DueAt: d.dueAt, WindowCloses: closes, RemindAt: d.remindAt, Sent: d.sent,
+			Open: d.status == string(adherence.DoseScheduled) && d.planStatus == string(adherence.PlanActive) && d.active,
+		}, now)
+		ids = append(ids, d.id)
+		n := d.sent
+		switch dec.Action {
+		case remind.Send:
+			// The validity period runs from the reminder's own time, so a
+			// dispatcher that fell behind does not send stale reminders.
+			valid := d.remindAt.Add(pol.Validity)
+			if valid.After(closes) {
+				valid = closes
+			}
+			n++
+			in := NotificationInput{
+				OrgID: d.orgID, IdempotencyKey: fmt.Sprintf("reminder:%d:%d", d.id, n), Kind: KindReminder,
+				Template: remind.KindReminder, PatientID: d.patientID, DoseInstanceID: d.id,
+				Channels: channelOrder(d.channelOrder, pol.Channels), DueAt: d.remindAt, ValidUntil: &valid,
+			}
+			if !now.Before(valid) {
+				in.Status, in.Reason = NotificationDropped, "validity_passed"
+				res.Dropped++
+			} else {
+				res.Sent++
+			}
+			out = append(out, in)
+		case remind.Drop:
+			n++
+			out = append(out, NotificationInput{
+				OrgID: d.orgID, IdempotencyKey: fmt.Sprintf("reminder:%d:%d", d.id, n), Kind: KindReminder,
+				Template: remind.KindReminder, PatientID: d.patientID, DoseInstanceID: d.id,
+				Channels: channelOrder(d.channelOrder, pol.Channels), DueAt: d.remindAt,
+				Status: NotificationDropped, Reason: dec.Reason,
+			})
+			res.Dropped++
+		case remind.Hold:
+			res.Held++
+		default:
+			res.Stopped++
+		}
+		next = append(next, dec.Next)
+		sent = append(sent, n)
+	}
+	if _, err := s.enqueueNotifications(ctx, tx, out); err != nil {
+		return res, err
+	}
+	if err := setRemindAt(ctx, tx, ids, next, sent); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// channelOrder is the patient's own channel order when set, else the
+// policy's.
+func channelOrder(patient string, policy []notify.Channel) []notify.Channel {
+	if patient != "" {
+		return channelsOf(patient)
+	}
+	return policy
+}
+
+// quietOf parses stored quiet hours.
+func quietOf(start, end sql.NullString) (adherence.QuietHours, error) {
+	if !start.Valid || !end.Valid {
+		return adherence.QuietHours{}, nil
+	}
+	s, err := schedule.ParseClock(strings.TrimSpace(start.String))
+	if err != nil {
+		return adherence.QuietHours{}, fmt.Errorf("stored quiet hours: %w", err)
+	}
+	e, err := schedule.ParseClock(strings.TrimSpace(end.String))
+	if err != nil {
+		return adherence.QuietHours{}, fmt.Errorf("stored quiet hours: %w", err)
+	}
+	return adherence.QuietHours{Start: s, End: e, Set: true}, nil
+}
