@@ -1,0 +1,362 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/remind"
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/notify"
+)
+
+// Delivery is a claimed notification with everything needed to render and
+// send it. Contact details are revealed values: keep them out of logs.
+type Delivery struct {
+	ID             int64
+	OrgID          string
+	Kind           string
+	Template       remind.Kind
+	Channels       []notify.Channel
+	Urgent         bool
+	DueAt          time.Time
+	ValidUntil     *time.Time
+	Attempts       int
+	Level          int
+	PatientID      string
+	MemberID       string
+	EscalationID   string
+	DoseInstanceID int64
+	Address        string // explicit recipient (reply number, webhook URL)
+
+	// Still wanted: a reminder's dose has no outcome yet (and its plan and
+	// patient are active); an escalation message's escalation is open.
+	DoseOpen       bool
+	EscalationOpen bool
+
+	// The recipient.
+	ToMember   bool
+	MemberKind adherence.MemberKind
+	Phone      string
+	Email      string
+	PushToken  string
+	Language   string
+	TimeZone   string
+	Quiet      adherence.QuietHours
+	// SMSConsent is the patient's consent to texts (members: true); the
+	// consent ledger's opt-outs are in OptedOut.
+	SMSConsent bool
+	OptedOut   bool
+
+	Values    remind.Values
+	Overrides []remind.Template // the org's own templates of this kind
+}
+
+// AddressKey is the consent ledger's key of an address: the hex SHA-256 of
+// it, so the ledger is searchable by number without keeping numbers.
+func AddressKey(address string) string {
+	sum := sha256.Sum256([]byte(address))
+	return hex.EncodeToString(sum[:])
+}
+
+// ClaimNotifications moves the notifications ids that are queued or
+// retrying to sending (one more attempt) and returns them with their
+// recipients; ids in any other state are skipped, so a delivery job that
+// runs twice sends nothing twice. A notification left in sending by a
+// crash is never claimed again (see MarkUnknownSending).
+func (s *Store) ClaimNotifications(ctx context.Context, ids []int64) ([]Delivery, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	now := s.clock()
+	var out []Delivery
+	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+		args := []any{now}
+		for _, id := range ids {
+			args = append(args, id)
+		}
+		rows, err := tx.QueryContext(ctx, `UPDATE notifications SET status = 'sending', attempts = attempts + 1, updated_at = $1
+			WHERE status IN ('queued', 'retrying') AND id IN `+db.Placeholders(tx.Dialect, 2, len(ids))+` RETURNING id`, args...)
+		if err != nil {
+			return fmt.Errorf("claim notifications: %w", err)
+		}
+		var claimed []any
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return fmt.Errorf("claim notifications: %w", err)
+			}
+			claimed = append(claimed, id)
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("claim notifications: %w", err)
+		}
+		if len(claimed) == 0 {
+			return nil
+		}
+		out, err = s.loadDeliveries(ctx, tx, claimed)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *Store) loadDeliveries(ctx context.Context, tx *db.Tx, ids []any) ([]Delivery, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT n.id, n.org_id, n.kind, n.template, n.channels, n.urgent, n.due_at, n.valid_until,
+			n.attempts, n.level, COALESCE(n.patient_id, ''), COALESCE(n.member_id, ''), COALESCE(n.escalation_id, ''),
+			COALESCE(n.dose_instance_id, 0), n.address,
+			COALESCE(d.status, ''), COALESCE(d.local_time, ''), COALESCE(pl.status, ''), COALESCE(pl.rxnorm_display, ''), COALESCE(e.status, ''),
+			COALESCE(pa.given_name, ''), COALESCE(pa.family_name, ''), COALESCE(pa.phone, ''), COALESCE(pa.email, ''),
+			COALESCE(pa.push_token, ''), COALESCE(pa.language, 'en'), COALESCE(pa.time_zone, 'UTC'), pa.quiet_start, pa.quiet_end,
+			COALESCE(pa.sms_consent, `+boolLit(tx.Dialect, false)+`), COALESCE(pa.medication_in_messages, `+boolLit(tx.Dialect, false)+`),
+			COALESCE(pa.share_medication, `+boolLit(tx.Dialect, false)+`), COALESCE(pa.active, `+boolLit(tx.Dialect, false)+`),
+			COALESCE(m.kind, ''), COALESCE(m.phone, ''), COALESCE(m.email, ''), COALESCE(m.active, `+boolLit(tx.Dialect, false)+`)
+		FROM notifications n
+		LEFT JOIN dose_instances d ON d.id = n.dose_instance_id
+		LEFT JOIN plans pl ON pl.id = d.plan_id
+		LEFT JOIN escalations e ON e.id = n.escalation_id
+		LEFT JOIN patients pa ON pa.id = n.patient_id
+		LEFT JOIN members m ON m.id = n.member_id
+		WHERE n.id IN `+db.Placeholders(tx.Dialect, 1, len(ids)), ids...)
+	if err != nil {
+		return nil, fmt.Errorf("load notifications: %w", err)
+	}
+	var out []Delivery
+	for rows.Next() {
+		var (
+			dl                                     Delivery
+			tmpl, chans                            string
+			valid                                  sql.NullTime
+			doseStatus, localTime, planStatus      string
+			drug, escStatus, given, family         string
+			qs, qe                                 sql.NullString
+			medInMessages, shareMed, patientActive bool
+			memberKind, mPhone, mEmail             string
+			memberActive                           bool
+		)
+		if err := rows.Scan(&dl.ID, &dl.OrgID, &dl.Kind, &tmpl, &chans, &dl.Urgent, &dl.DueAt, &valid,
+			&dl.Attempts, &dl.Level, &dl.PatientID, &dl.MemberID, &dl.EscalationID, &dl.DoseInstanceID, &dl.Address,
+			&doseStatus, &localTime, &planStatus, &drug, &escStatus,
+			&given, &family, &dl.Phone, &dl.Email, &dl.PushToken, &dl.Language, &dl.TimeZone, &qs, &qe,
+			&dl.SMSConsent, &medInMessages, &shareMed, &patientActive,
+			&memberKind, &mPhone, &mEmail, &memberActive); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("load notifications: %w", err)
+		}
+		dl.Template, dl.Channels, dl.ValidUntil = remind.Kind(tmpl), channelsOf(chans), timePtr(valid)
+		dl.DueAt = dl.DueAt.UTC()
+		dl.DoseOpen = doseStatus == string(adherence.DoseScheduled) && planStatus == string(adherence.PlanActive) && patientActive
+		dl.EscalationOpen = escStatus == "open"
+		if q, err := quietOf(qs, qe); err == nil {
+			dl.Quiet = q
+		}
+		if dl.MemberID != "" {
+			dl.ToMember, dl.MemberKind = true, adherence.MemberKind(memberKind)
+			dl.Phone, dl.Email, dl.PushToken = mPhone, mEmail, ""
+			dl.SMSConsent = memberActive
+		}
+		if dl.Address != "" && dl.Kind == KindReply {
+			dl.Phone, dl.Email, dl.PushToken, dl.SMSConsent = dl.Address, "", "", true
+		}
+		dl.Values = remind.Values{
+			FirstName: given, PatientName: strings.TrimSpace(given + " " + family), PatientRef: shortRef(dl.PatientID),
+			Medication: drug, DoseTime: clockOf(localTime), Level: dl.Level, MissedCount: 1,
+		}
+		switch {
+		case dl.Template == remind.KindEscalationCaregiver:
+			dl.Values.MedicationAllowed = shareMed
+		case dl.Template == remind.KindEscalationClinician:
+			dl.Values.MedicationAllowed = true // care team: treatment is their need to know
+		default:
+			dl.Values.MedicationAllowed = medInMessages
+		}
+		out = append(out, dl)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("load notifications: %w", err)
+	}
+	if err := s.fillMessaging(ctx, tx, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// fillMessaging adds the org's program name, help contact and template
+// overrides, and the consent ledger's opt-outs of the SMS numbers.
+func (s *Store) fillMessaging(ctx context.Context, tx *db.Tx, out []Delivery) error {
+	pc := newPolicyCache(tx)
+	overrides := map[string][]remind.Template{}
+	phones := map[string]bool{}
+	for i := range out {
+		dl := &out[i]
+		m, err := pc.messaging(ctx, dl.OrgID)
+		if err != nil {
+			return err
+		}
+		dl.Values.Program, dl.Values.HelpContact = m.program, m.helpContact
+		key := dl.OrgID + "|" + string(dl.Template)
+		ts, ok := overrides[key]
+		if !ok {
+			if ts, err = s.templatesOf(ctx, tx, dl.OrgID, dl.Template); err != nil {
+				return err
+			}
+			overrides[key] = ts
+		}
+		dl.Overrides = ts
+		if dl.Phone != "" {
+			phones[AddressKey(dl.Phone)] = true
+		}
+	}
+	if len(phones) == 0 {
+		return nil
+	}
+	keys := make([]any, 0, len(phones))
+	for k := range phones {
+		keys = append(keys, k)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT address_key, action FROM consent_ledger
+		WHERE channel = 'sms' AND address_key IN `+db.Placeholders(tx.Dialect, 1, len(keys))+` ORDER BY id`, keys...)
+	if err != nil {
+		return fmt.Errorf("read consent ledger: %w", err)
+	}
+	state := map[string]string{}
+	for rows.Next() {
+		var k, a string
+		if err := rows.Scan(&k, &a); err != nil {
+			rows.Close()
+			return fmt.Errorf("read consent ledger: %w", err)
+		}
+		state[k] = a // the newest row wins
+	}
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("read consent ledger: %w", err)
+	}
+	for i := range out {
+		if out[i].Phone != "" && state[AddressKey(out[i].Phone)] == "opt_out" {
+			out[i].OptedOut = true
+		}
+	}
+	return nil
+}
+
+func (s *Store) templatesOf(ctx context.Context, q db.Querier, orgID string, kind remind.Kind) ([]remind.Template, error) {
+	rows, err := q.QueryContext(ctx, `SELECT kind, language, channel, subject, body FROM message_templates
+		WHERE org_id = $1 AND kind = $2`, orgID, string(kind))
+	if err != nil {
+		return nil, fmt.Errorf("read message templates: %w", err)
+	}
+	defer rows.Close()
+	var out []remind.Template
+	for rows.Next() {
+		var t remind.Template
+		var k, ch string
+		if err := rows.Scan(&k, &t.Language, &ch, &t.Subject, &t.Body); err != nil {
+			return nil, fmt.Errorf("read message templates: %w", err)
+		}
+		t.Kind, t.Channel = remind.Kind(k), notify.Channel(ch)
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// DeliveryResult is the outcome of one claimed notification.
+type DeliveryResult struct {
+	ID                int64
+	Status            string // NotificationSent, …Retrying, …Dropped, …Cancelled, …Undeliverable
+	Reason            string
+	Channel           notify.Channel
+	Provider          string
+	ProviderMessageID string
+	ProviderStatus    string
+	AcceptedAt        *time.Time
+	// RetryAt, for NotificationQueued, re-enqueues the delivery job at that
+	// time (a caregiver message held until quiet hours end).
+	RetryAt time.Time
+}
+
+// RecordDeliveries stores the outcomes of a delivery job in one
+// transaction. A status callback may have arrived first and moved a
+// notification on: the outcome then only fills in what is missing.
+func (s *Store) RecordDeliveries(ctx context.Context, results []DeliveryResult) error {
+	if len(results) == 0 {
+		return nil
+	}
+	now := s.clock()
+	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+		var deferred = map[time.Time][]int64{}
+		for _, r := range results {
+			if _, err := tx.ExecContext(ctx, `UPDATE notifications SET
+					status = CASE WHEN status = 'sending' THEN $1 ELSE status END,
+					reason = $2, channel = $3, provider = $4,
+					provider_message_id = CASE WHEN provider_message_id = '' THEN $5 ELSE provider_message_id END,
+					provider_status = CASE WHEN provider_status = '' THEN $6 ELSE provider_status END,
+					accepted_at = COALESCE(accepted_at, $7), updated_at = $8
+				WHERE id = $9`,
+				r.Status, r.Reason, string(r.Channel), r.Provider, r.ProviderMessageID, r.ProviderStatus,
+				nullTime(r.AcceptedAt), now, r.ID); err != nil {
+				return fmt.Errorf("record delivery: %w", err)
+			}
+			if r.ProviderMessageID != "" {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO notification_status_events
+						(notification_id, provider, provider_message_id, status, source, received_at) VALUES ($1, $2, $3, $4, 'send', $5)`,
+					r.ID, r.Provider, r.ProviderMessageID, r.ProviderStatus, now); err != nil {
+					return fmt.Errorf("record delivery: %w", err)
+				}
+			}
+			if r.Status == NotificationQueued && !r.RetryAt.IsZero() {
+				deferred[db.UTC(r.RetryAt)] = append(deferred[db.UTC(r.RetryAt)], r.ID)
+			}
+		}
+		for at, ids := range deferred {
+			if err := s.enqueueDelivery(ctx, tx, ids, at); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+// shortRef is a non-identifying reference to a patient for messages to
+// the care team (the first block of the id): enough to find the patient in
+// the portal, meaningless to anyone else.
+func shortRef(id string) string {
+	if i := strings.IndexByte(id, '-'); i > 0 {
+		return id[:i]
+	}
+	return id
+}
+
+// clockOf returns the HH:MM of a stored local wall time
+// (2006-01-02T15:04).
+func clockOf(local string) string {
+	if i := strings.IndexByte(local, 'T'); i >= 0 {
+		return local[i+1:]
+	}
+	return local
+}
+
+// boolLit is a boolean literal of the dialect.
+func boolLit(d db.Dialect, v bool) string {
+	switch {
+	case d == db.Postgres && v:
+		return "TRUE"
+	case d == db.Postgres:
+		return "FALSE"
+	case v:
+		return "1"
+	default:
+		return "0"
+	}
+}
