@@ -1,0 +1,241 @@
+// Package deliver sends claimed notifications: for each one it checks that
+// it is still wanted (the dose still open, the escalation still open, the
+// validity period not passed), holds caregiver messages during the
+// caregiver's quiet hours, renders the org's template (or the built-in
+// one) in the recipient's language with no more PHI than allowed, and
+// hands it to the notify.Router channel by channel in the recipient's
+// order until one accepts it. Each notification is claimed once
+// (store.ClaimNotifications), so a delivery job that runs twice never
+// sends a message twice.
+package deliver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/remind"
+	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/notify"
+)
+
+// Sender sends one message through the providers of its channel
+// (notify.Router).
+type Sender interface {
+	Send(ctx context.Context, m notify.Message) (notify.Receipt, error)
+	Has(ch notify.Channel) bool
+}
+
+// Deliverer delivers notifications.
+type Deliverer struct {
+	Store  *store.Store
+	Sender Sender
+	Now    func() time.Time
+	Logger *slog.Logger
+	// Metrics is optional.
+	Metrics *Metrics
+	// Concurrency is how many messages of one batch are in flight at once
+	// (default 16): provider calls take tens of milliseconds each.
+	Concurrency int
+}
+
+// ErrRetry is returned (wrapped) when some notifications of a batch could
+// not be sent for a reason that may pass (every provider failed); they are
+// left in state retrying for the job's next attempt.
+var ErrRetry = errors.New("some notifications will be retried")
+
+// Result counts what a Deliver call did.
+type Result struct {
+	Sent, Retrying, Ended int
+}
+
+// Deliver sends the notifications ids that are waiting to be sent.
+func (d *Deliverer) Deliver(ctx context.Context, ids []int64) (Result, error) {
+	var res Result
+	claimed, err := d.Store.ClaimNotifications(ctx, ids)
+	if err != nil {
+		return res, err
+	}
+	if len(claimed) == 0 {
+		return res, nil
+	}
+	results := make([]store.DeliveryResult, len(claimed))
+	n := d.Concurrency
+	if n <= 0 {
+		n = 16
+	}
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	for i := range claimed {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			results[i] = d.deliverOne(ctx, &claimed[i])
+		}()
+	}
+	wg.Wait()
+	// Record even when the job's context is ending: what providers accepted
+	// must be written down.
+	if err := d.Store.RecordDeliveries(context.WithoutCancel(ctx), results); err != nil {
+		return res, fmt.Errorf("record deliveries: %w", err)
+	}
+	for i, r := range results {
+		switch r.Status {
+		case store.NotificationSent:
+			res.Sent++
+		case store.NotificationRetrying:
+			res.Retrying++
+		default:
+			res.Ended++
+		}
+		if d.Metrics != nil {
+			d.Metrics.observe(&claimed[i], r)
+		}
+	}
+	if res.Retrying > 0 {
+		return res, fmt.Errorf("%d of %d: %w", res.Retrying, len(results), ErrRetry)
+	}
+	return res, nil
+}
+
+func (d *Deliverer) deliverOne(ctx context.Context, dl *store.Delivery) store.DeliveryResult {
+	now := d.Now()
+	r := store.DeliveryResult{ID: dl.ID}
+	end := func(status, reason string) store.DeliveryResult {
+		r.Status, r.Reason = status, reason
+		return r
+	}
+	switch {
+	case dl.ValidUntil != nil && !now.Before(*dl.ValidUntil):
+		return end(store.NotificationDropped, "validity_passed")
+	case dl.Kind == store.KindReminder && !dl.DoseOpen:
+		return end(store.NotificationCancelled, "dose_recorded")
+	case dl.Kind == store.KindEscalation && !dl.EscalationOpen:
+		return end(store.NotificationCancelled, "escalation_closed")
+	}
+	if dl.Kind == store.KindEscalation && dl.ToMember && dl.MemberKind == adherence.MemberCaregiver && !dl.Urgent {
+		// Non-urgent messages to caregivers wait for their daytime hours
+		// (in the patient's zone: members carry none of their own).
+		loc, err := time.LoadLocation(dl.TimeZone)
+		if err != nil {
+			loc = time.UTC
+		}
+		if in, until := remind.InQuiet(remind.DefaultCaregiverHours, loc, now); in {
+			r.Status, r.Reason, r.RetryAt = store.NotificationQueued, "quiet_hours", until
+			return r
+		}
+	}
+	var retryable bool
+	reason := "no_channel"
+	for _, ch := range dl.Channels {
+		to, why := address(dl, ch)
+		if why != "" {
+			reason = why
+			continue
+		}
+		if !d.Sender.Has(ch) {
+			reason = "channel_not_configured"
+			continue
+		}
+		t := pickTemplate(dl, ch)
+		v := dl.Values
+		if dl.Template == remind.KindReminder && ch == notify.SMS {
+			v.ReplyHint = remind.ReplyHintEN
+			if t.Language == "es" {
+				v.ReplyHint = remind.ReplyHintES
+			}
+		}
+		subject, body, err := remind.Render(t, v)
+		if err != nil {
+			reason = "template_error"
+			d.Logger.ErrorContext(ctx, "render notification", "notification_id", dl.ID, "template", string(dl.Template), "error", err)
+			continue
+		}
+		m := notify.Message{ID: strconv.FormatInt(dl.ID, 10), Channel: ch, To: to, Subject: subject, Body: body,
+			Data: map[string]string{"kind": dl.Kind}}
+		if dl.ValidUntil != nil {
+			m.ValidUntil = *dl.ValidUntil
+		}
+		rc, err := d.Sender.Send(ctx, m)
+		if err == nil {
+			at := d.Now()
+			r.Status, r.Reason, r.Channel, r.Provider, r.ProviderMessageID, r.ProviderStatus, r.AcceptedAt =
+				store.NotificationSent, "", ch, rc.Provider, rc.ProviderID, rc.Status, &at
+			return r
+		}
+		if errors.Is(err, notify.ErrExpired) {
+			return end(store.NotificationDropped, "validity_passed")
+		}
+		if notify.IsRetryable(err) {
+			retryable, reason = true, "providers_failed"
+		} else {
+			reason = "rejected"
+		}
+		d.Logger.WarnContext(ctx, "notification channel failed", "notification_id", dl.ID, "channel", string(ch), "error", err)
+	}
+	if retryable {
+		return end(store.NotificationRetrying, reason)
+	}
+	return end(store.NotificationUndeliverable, reason)
+}
+
+// address returns where a message on ch goes, or why it cannot go there.
+func address(dl *store.Delivery, ch notify.Channel) (to, why string) {
+	switch ch {
+	case notify.SMS:
+		switch {
+		case dl.Phone == "":
+			return "", "no_address"
+		case !dl.SMSConsent:
+			return "", "no_consent"
+		case dl.OptedOut && dl.Template != remind.KindOptOutConfirmation:
+			// STOP is honoured at once; its single confirmation still goes.
+			return "", "opted_out"
+		}
+		return dl.Phone, ""
+	case notify.Email:
+		if dl.Email == "" {
+			return "", "no_address"
+		}
+		return dl.Email, ""
+	case notify.Push:
+		if dl.PushToken == "" {
+			return "", "no_address"
+		}
+		return dl.PushToken, ""
+	case notify.Webhook:
+		if dl.Address == "" {
+			return "", "no_address"
+		}
+		return dl.Address, ""
+	}
+	return "", "unknown_channel"
+}
+
+// pickTemplate returns the org's template for the recipient's language and
+// the channel, else the built-in one. A webhook carries the email text.
+func pickTemplate(dl *store.Delivery, ch notify.Channel) remind.Template {
+	tch := ch
+	if ch == notify.Webhook {
+		tch = notify.Email
+	}
+	lang := dl.Language
+	if len(lang) > 2 {
+		lang = lang[:2]
+	}
+	for _, want := range []string{lang, "en"} {
+		for _, t := range dl.Overrides {
+			if t.Language == want && t.Channel == tch {
+				return t
+			}
+		}
+	}
+	return remind.Default(dl.Template, lang, tch)
+}

@@ -1,0 +1,71 @@
+package deliver
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/notify"
+)
+
+// Metrics are the delivery pipeline's Prometheus metrics. Labels are
+// channels, providers and outcomes: never a person.
+type Metrics struct {
+	// Notifications counts notifications by their outcome (sent, dropped,
+	// cancelled, undeliverable, retrying, deferred), with the channel and
+	// provider that took them when sent.
+	Notifications *prometheus.CounterVec
+	// Attempts counts provider calls by outcome (accepted, failed,
+	// rejected, expired, skipped_open_circuit, rate_limited): the inputs
+	// of the delivery success rate per provider.
+	Attempts *prometheus.CounterVec
+	// Latency is due → provider accepted, per channel; the 180 s bucket is
+	// the notification-latency SLO.
+	Latency *prometheus.HistogramVec
+	// AttemptDuration is the duration of provider calls.
+	AttemptDuration *prometheus.HistogramVec
+}
+
+// NewMetrics registers the delivery metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "adherence_notifications_total",
+			Help: "Notifications handled by the delivery pipeline, by channel, provider and outcome.",
+		}, []string{"channel", "provider", "outcome"}),
+		Attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "adherence_notification_attempts_total",
+			Help: "Provider calls by channel, provider and outcome (accepted, failed, rejected, expired, skipped_open_circuit, rate_limited).",
+		}, []string{"channel", "provider", "outcome"}),
+		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "adherence_notification_latency_seconds",
+			Help:    "Time from a notification's due time to its acceptance by a provider.",
+			Buckets: []float64{1, 5, 10, 30, 60, 120, 180, 300, 600, 1800, 3600},
+		}, []string{"channel"}),
+		AttemptDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "adherence_notification_provider_duration_seconds",
+			Help:    "Duration of provider calls.",
+			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+		}, []string{"provider"}),
+	}
+	reg.MustRegister(m.Notifications, m.Attempts, m.Latency, m.AttemptDuration)
+	return m
+}
+
+// ObserveAttempt is the notify.RouterConfig.Observe hook.
+func (m *Metrics) ObserveAttempt(a notify.Attempt) {
+	m.Attempts.WithLabelValues(string(a.Channel), a.Provider, a.Outcome).Inc()
+	if a.Duration > 0 {
+		m.AttemptDuration.WithLabelValues(a.Provider).Observe(a.Duration.Seconds())
+	}
+}
+
+func (m *Metrics) observe(dl *store.Delivery, r store.DeliveryResult) {
+	outcome := r.Status
+	if r.Status == store.NotificationQueued {
+		outcome = "deferred"
+	}
+	m.Notifications.WithLabelValues(string(r.Channel), r.Provider, outcome).Inc()
+	if r.Status == store.NotificationSent && r.AcceptedAt != nil {
+		m.Latency.WithLabelValues(string(r.Channel)).Observe(max(0, r.AcceptedAt.Sub(dl.DueAt)).Seconds())
+	}
+}

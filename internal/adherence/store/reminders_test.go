@@ -1,0 +1,236 @@
+package store_test
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/schedule"
+	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/phi"
+)
+
+// notificationRow is what the reminder tests read back.
+type notificationRow struct {
+	key, status, reason string
+	due                 time.Time
+}
+
+func (f *fixture) notifications(doseID int64) []notificationRow {
+	f.t.Helper()
+	rows, err := f.d.SQL.QueryContext(f.ctx, `SELECT idempotency_key, status, reason, due_at FROM notifications
+		WHERE dose_instance_id = $1 ORDER BY id`, doseID)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []notificationRow
+	for rows.Next() {
+		var r notificationRow
+		if err := rows.Scan(&r.key, &r.status, &r.reason, &r.due); err != nil {
+			f.t.Fatal(err)
+		}
+		r.due = r.due.UTC()
+		out = append(out, r)
+	}
+	return out
+}
+
+// reminderPatient enrols a New York patient with the given quiet hours
+// ("" for none) and an 08:00 plan, and returns the dose due on 2026-03-02
+// at 08:00 New York (13:00 UTC).
+func (f *fixture) reminderPatient(quietStart, quietEnd string) (adherence.Patient, adherence.Plan, adherence.DoseInstance) {
+	f.t.Helper()
+	p := adherence.Patient{
+		OrgID: f.org, GivenName: phi.New("Ana"), Phone: phi.New("+15551234567"),
+		TimeZone: "America/New_York", Language: "en", SMSConsent: true,
+	}
+	if quietStart != "" {
+		s, _ := schedule.ParseClock(quietStart)
+		e, _ := schedule.ParseClock(quietEnd)
+		p.Quiet = adherence.QuietHours{Start: s, End: e, Set: true}
+	}
+	if err := f.s.CreatePatient(f.ctx, f.actor, &p); err != nil {
+		f.t.Fatal(err)
+	}
+	pl := f.plan(p.ID, timeOfDay("08:00"))
+	due := time.Date(2026, 3, 2, 13, 0, 0, 0, time.UTC)
+	ds := f.doses(pl.ID, due, due.Add(time.Minute))
+	if len(ds) != 1 {
+		f.t.Fatalf("want the 08:00 dose of 2026-03-02, got %d doses", len(ds))
+	}
+	return p, pl, ds[0]
+}
+
+func (f *fixture) arm(at time.Time) {
+	f.t.Helper()
+	f.now = at
+	if _, err := f.s.ArmReminders(f.ctx, at); err != nil {
+		f.t.Fatalf("arm: %v", err)
+	}
+}
+
+func (f *fixture) dispatch(at time.Time) store.DispatchResult {
+	f.t.Helper()
+	f.now = at
+	res, err := f.s.DispatchReminders(f.ctx, at)
+	if err != nil {
+		f.t.Fatalf("dispatch: %v", err)
+	}
+	return res
+}
+
+func utc(h, m int) time.Time { return time.Date(2026, 3, 2, h, m, 0, 0, time.UTC) }
+
+func TestRemindersRepeatUntilAcknowledged(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p, pl, dose := f.reminderPatient("", "")
+		f.arm(utc(11, 30))
+		if res := f.dispatch(utc(12, 59)); res.Sent != 0 {
+			t.Fatalf("a reminder went before its time: %+v", res)
+		}
+		if res := f.dispatch(utc(13, 0)); res.Sent != 1 {
+			t.Fatalf("first reminder at the due time: %+v", res)
+		}
+		// Dispatching again at the same instant sends nothing more.
+		if res := f.dispatch(utc(13, 0)); res.Sent != 0 {
+			t.Fatalf("second dispatch at the same time sent again: %+v", res)
+		}
+		if res := f.dispatch(utc(13, 30)); res.Sent != 1 {
+			t.Fatalf("repeat after 30 minutes: %+v", res)
+		}
+		// The patient takes the dose: no further reminder.
+		f.now = utc(13, 40)
+		out, err := f.s.RecordEvents(f.ctx, []store.EventInput{{Actor: f.actor, Event: adherence.Event{
+			OrgID: f.org, PatientID: p.ID, PlanID: pl.ID, Kind: adherence.EventTaken, OccurredAt: utc(13, 38),
+			Source: adherence.SourceApp, ClientEventID: "tap-1",
+		}}})
+		if err != nil || out[0].Err != nil {
+			t.Fatalf("record taken: %v %v", err, out[0].Err)
+		}
+		if res := f.dispatch(utc(14, 0)); res.Sent != 0 || res.Examined != 0 {
+			t.Fatalf("reminded after the dose was taken: %+v", res)
+		}
+		got := f.notifications(dose.ID)
+		if len(got) != 2 || got[0].key != "reminder:"+itoa(dose.ID)+":1" || got[1].key != "reminder:"+itoa(dose.ID)+":2" {
+			t.Fatalf("notifications: %+v", got)
+		}
+		if !got[0].due.Equal(utc(13, 0)) || !got[1].due.Equal(utc(13, 30)) {
+			t.Fatalf("due times: %+v", got)
+		}
+	})
+}
+
+func TestRemindersStopAtWindowAndMaximum(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		_, _, dose := f.reminderPatient("", "")
+		f.arm(utc(11, 30))
+		sent := 0
+		for at := utc(13, 0); at.Before(utc(18, 0)); at = at.Add(5 * time.Minute) {
+			sent += f.dispatch(at).Sent
+		}
+		// The default policy: 3 reminders, 30 minutes apart.
+		if sent != 3 {
+			t.Fatalf("sent %d reminders, want 3", sent)
+		}
+		for _, n := range f.notifications(dose.ID) {
+			if !n.due.Before(utc(16, 0)) {
+				t.Fatalf("a reminder after the window closed (16:00 UTC): %+v", n)
+			}
+		}
+	})
+}
+
+func TestRemindersQuietHours(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		// Quiet until 09:00 New York (14:00 UTC): held, then sent.
+		_, _, dose := f.reminderPatient("22:00", "09:00")
+		f.arm(utc(11, 30))
+		if res := f.dispatch(utc(13, 0)); res.Sent != 0 || res.Held != 1 {
+			t.Fatalf("in quiet hours: %+v", res)
+		}
+		if res := f.dispatch(utc(13, 59)); res.Sent != 0 {
+			t.Fatalf("sent before quiet hours ended: %+v", res)
+		}
+		if res := f.dispatch(utc(14, 0)); res.Sent != 1 {
+			t.Fatalf("at the end of quiet hours: %+v", res)
+		}
+		if got := f.notifications(dose.ID); len(got) != 1 || got[0].status != store.NotificationQueued {
+			t.Fatalf("notifications: %+v", got)
+		}
+	})
+	each(t, func(t *testing.T, f *fixture) {
+		// Quiet until noon New York: the dose window (until 11:00) closes
+		// first, so the reminder is dropped, never sent late.
+		_, _, dose := f.reminderPatient("22:00", "12:00")
+		f.arm(utc(11, 30))
+		if res := f.dispatch(utc(13, 0)); res.Sent != 0 || res.Dropped != 1 {
+			t.Fatalf("quiet hours outlasting the window: %+v", res)
+		}
+		got := f.notifications(dose.ID)
+		if len(got) != 1 || got[0].status != store.NotificationDropped || got[0].reason != "quiet_hours_window_closed" {
+			t.Fatalf("notifications: %+v", got)
+		}
+		if res := f.dispatch(utc(17, 0)); res.Examined != 0 {
+			t.Fatalf("a dropped reminder came back: %+v", res)
+		}
+	})
+}
+
+func TestRemindersValidityAndSnooze(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		// The dispatcher was down from 13:00 to 13:40: the first reminder
+		// (valid 30 minutes) is recorded as dropped, not sent late.
+		_, _, dose := f.reminderPatient("", "")
+		f.arm(utc(11, 30))
+		if res := f.dispatch(utc(13, 40)); res.Dropped != 1 || res.Sent != 0 {
+			t.Fatalf("stale reminder: %+v", res)
+		}
+		got := f.notifications(dose.ID)
+		if len(got) != 1 || got[0].status != store.NotificationDropped || got[0].reason != "validity_passed" {
+			t.Fatalf("notifications: %+v", got)
+		}
+	})
+	each(t, func(t *testing.T, f *fixture) {
+		p, pl, dose := f.reminderPatient("", "")
+		f.arm(utc(11, 30))
+		f.dispatch(utc(13, 0))
+		// Snoozed for 10 minutes at 13:05 (from the app or an SMS reply).
+		f.now = utc(13, 5)
+		out, err := f.s.RecordEvents(f.ctx, []store.EventInput{{Actor: f.actor, Event: adherence.Event{
+			OrgID: f.org, PatientID: p.ID, PlanID: pl.ID, Kind: adherence.EventSnoozed, SnoozeMinutes: 10,
+			OccurredAt: utc(13, 5), Source: adherence.SourceApp, ClientEventID: "snooze-1",
+		}}})
+		if err != nil || out[0].Err != nil {
+			t.Fatalf("record snooze: %v %v", err, out[0].Err)
+		}
+		if res := f.dispatch(utc(13, 14)); res.Sent != 0 {
+			t.Fatalf("reminded during the snooze: %+v", res)
+		}
+		if res := f.dispatch(utc(13, 15)); res.Sent != 1 {
+			t.Fatalf("no reminder when the snooze ended: %+v", res)
+		}
+		if got := f.notifications(dose.ID); len(got) != 2 || !got[1].due.Equal(utc(13, 15)) {
+			t.Fatalf("notifications: %+v", got)
+		}
+	})
+}
+
+func TestPlanCreatedCloseToDoseIsArmed(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		// The arming pass has already run past the dose's due time when the
+		// plan is created: the plan arms its own doses.
+		f.arm(utc(11, 30))
+		f.now = utc(12, 0)
+		_, _, dose := f.reminderPatient("", "")
+		if res := f.dispatch(utc(13, 0)); res.Sent != 1 {
+			t.Fatalf("dose of a plan created after arming: %+v", res)
+		}
+		if got := f.notifications(dose.ID); len(got) != 1 {
+			t.Fatalf("notifications: %+v", got)
+		}
+	})
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,147 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/deliver"
+	"github.com/medplatform/medplatform/internal/adherence/store"
+)
+
+// ArmRemindersArgs asks for the doses due within store.ArmLead to get
+// their first reminder time.
+type ArmRemindersArgs struct{}
+
+// Kind identifies the job in the queue.
+func (ArmRemindersArgs) Kind() string { return "arm_reminders" }
+
+// InsertOpts makes the job unique while queued or running.
+func (ArmRemindersArgs) InsertOpts() river.InsertOpts { return DoseHorizonArgs{}.InsertOpts() }
+
+// ArmRemindersWorker runs store.ArmReminders.
+type ArmRemindersWorker struct {
+	river.WorkerDefaults[ArmRemindersArgs]
+	Store  *store.Store
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Work arms the reminders; it is idempotent.
+func (w *ArmRemindersWorker) Work(ctx context.Context, _ *river.Job[ArmRemindersArgs]) error {
+	res, err := w.Store.ArmReminders(ctx, w.Now())
+	if err != nil {
+		return err
+	}
+	if res.Armed > 0 {
+		w.Logger.InfoContext(ctx, "reminders armed", "armed", res.Armed)
+	}
+	return nil
+}
+
+// DispatchRemindersArgs asks for every reminder whose time has come to be
+// decided and, when it goes, enqueued for delivery.
+type DispatchRemindersArgs struct{}
+
+// Kind identifies the job in the queue.
+func (DispatchRemindersArgs) Kind() string { return "dispatch_reminders" }
+
+// InsertOpts makes the job unique while queued or running.
+func (DispatchRemindersArgs) InsertOpts() river.InsertOpts { return DoseHorizonArgs{}.InsertOpts() }
+
+// DispatchRemindersWorker runs store.DispatchReminders.
+type DispatchRemindersWorker struct {
+	river.WorkerDefaults[DispatchRemindersArgs]
+	Store   *store.Store
+	Now     func() time.Time
+	Logger  *slog.Logger
+	Metrics *Metrics // optional
+}
+
+// Work dispatches the due reminders.
+func (w *DispatchRemindersWorker) Work(ctx context.Context, job *river.Job[DispatchRemindersArgs]) error {
+	if w.Metrics != nil {
+		w.Metrics.QueueLag.WithLabelValues(job.Kind).Observe(time.Since(job.ScheduledAt).Seconds())
+	}
+	start := time.Now()
+	res, err := w.Store.DispatchReminders(ctx, w.Now())
+	if err != nil {
+		return err
+	}
+	if res.Examined > 0 {
+		w.Logger.InfoContext(ctx, "reminders dispatched", "sent", res.Sent, "held", res.Held, "dropped", res.Dropped,
+			"stopped", res.Stopped, "duration_ms", time.Since(start).Milliseconds())
+	}
+	return nil
+}
+
+// Timeout allows the 08:00 spike (a few hundred thousand reminders) to be
+// dispatched in one run.
+func (w *DispatchRemindersWorker) Timeout(*river.Job[DispatchRemindersArgs]) time.Duration {
+	return 10 * time.Minute
+}
+
+// DeliverWorker works adherence.DeliverArgs through a deliver.Deliverer.
+type DeliverWorker struct {
+	river.WorkerDefaults[adherence.DeliverArgs]
+	Deliverer *deliver.Deliverer
+	Metrics   *Metrics // optional
+}
+
+// Work delivers the job's notifications. When some could only be retried
+// it returns an error, so River runs the job again with backoff; the
+// notifications already sent or ended are not claimed again.
+func (w *DeliverWorker) Work(ctx context.Context, job *river.Job[adherence.DeliverArgs]) error {
+	if w.Metrics != nil {
+		w.Metrics.QueueLag.WithLabelValues(job.Kind).Observe(time.Since(job.ScheduledAt).Seconds())
+	}
+	_, err := w.Deliverer.Deliver(ctx, job.Args.IDs)
+	if err != nil && !errors.Is(err, deliver.ErrRetry) {
+		return fmt.Errorf("deliver notifications: %w", err)
+	}
+	return err
+}
+
+// Timeout bounds one batch: every provider of every channel timing out for
+// a few messages at once.
+func (w *DeliverWorker) Timeout(*river.Job[adherence.DeliverArgs]) time.Duration {
+	return 2 * time.Minute
+}
+
+// RemindersConfig says how often the reminder jobs run.
+type RemindersConfig struct {
+	ArmInterval      time.Duration // default 1m
+	DispatchInterval time.Duration // default 5s
+	Metrics          *Metrics      // optional
+}
+
+// RegisterReminders adds the reminder and delivery workers to workers and
+// returns their periodic jobs. d may be nil in a process that only
+// enqueues (then no notification is delivered here).
+func RegisterReminders(workers *river.Workers, st *store.Store, d *deliver.Deliverer, now func() time.Time, logger *slog.Logger, cfg RemindersConfig) []*river.PeriodicJob {
+	river.AddWorker(workers, &ArmRemindersWorker{Store: st, Now: now, Logger: logger})
+	river.AddWorker(workers, &DispatchRemindersWorker{Store: st, Now: now, Logger: logger, Metrics: cfg.Metrics})
+	if d != nil {
+		river.AddWorker(workers, &DeliverWorker{Deliverer: d, Metrics: cfg.Metrics})
+	}
+	arm, dispatch := cfg.ArmInterval, cfg.DispatchInterval
+	if arm <= 0 {
+		arm = time.Minute
+	}
+	if dispatch <= 0 {
+		dispatch = 5 * time.Second
+	}
+	return []*river.PeriodicJob{
+		river.NewPeriodicJob(river.PeriodicInterval(arm), func() (river.JobArgs, *river.InsertOpts) {
+			return ArmRemindersArgs{}, nil
+		}, &river.PeriodicJobOpts{ID: "arm_reminders", RunOnStart: true}),
+		river.NewPeriodicJob(river.PeriodicInterval(dispatch), func() (river.JobArgs, *river.InsertOpts) {
+			return DispatchRemindersArgs{}, nil
+		}, &river.PeriodicJobOpts{ID: "dispatch_reminders", RunOnStart: true}),
+	}
+}
