@@ -33,7 +33,10 @@ type settings struct {
 	// IngestCommitters is how many event groups commit at once on
 	// PostgreSQL (INGEST_COMMITTERS).
 	IngestCommitters int
-	OIDC             *auth.OIDCConfig
+	// JobWorkers is how many jobs a process works at once (JOB_WORKERS):
+	// deliveries spend most of their time waiting on providers.
+	JobWorkers int
+	OIDC       *auth.OIDCConfig
 }
 
 const defaultDatabaseURL = "sqlite:data/adherence.db"
@@ -74,6 +77,12 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	}
 	if s.IngestCommitters < 1 || s.IngestCommitters > 16 {
 		return s, fmt.Errorf("INGEST_COMMITTERS must be between 1 and 16")
+	}
+	if s.JobWorkers, err = env.Int("JOB_WORKERS", 50); err != nil {
+		return s, err
+	}
+	if s.JobWorkers < 1 || s.JobWorkers > 1000 {
+		return s, fmt.Errorf("JOB_WORKERS must be between 1 and 1000")
 	}
 	issuer, _ := env.String("OIDC_ISSUER", "")
 	if issuer != "" {

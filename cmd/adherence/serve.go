@@ -9,6 +9,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/medplatform/medplatform/internal/adherence/api"
+	"github.com/medplatform/medplatform/internal/adherence/deliver"
 	"github.com/medplatform/medplatform/internal/adherence/ingest"
 	"github.com/medplatform/medplatform/internal/adherence/worker"
 	"github.com/medplatform/medplatform/internal/platform/auth"
@@ -82,13 +83,23 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	workers := river.NewWorkers()
-	periodic := worker.Register(workers, d.store, time.Now, log, worker.Config{Metrics: jobMetrics})
-	jc, err := jobs.New(d.db, jobs.Config{Workers: workers, PeriodicJobs: periodic, RunWorkers: *runWorkers,
-		Logger: jobs.QuietLogger(log), ErrorHandler: jobMetrics.ErrorHandler()})
+	deliverMetrics := deliver.NewMetrics(reg)
+	nt, err := newNotifier(ctx, getenv, stdout, deliverMetrics.ObserveAttempt)
 	if err != nil {
 		return err
 	}
+	deliverer := &deliver.Deliverer{Store: d.store, Sender: nt.router, Now: time.Now, Logger: log, Metrics: deliverMetrics}
+	workers := river.NewWorkers()
+	periodic := worker.Register(workers, d.store, time.Now, log, worker.Config{Metrics: jobMetrics})
+	periodic = append(periodic, worker.RegisterReminders(workers, d.store, deliverer, time.Now, log, worker.RemindersConfig{Metrics: jobMetrics})...)
+	jc, err := jobs.New(d.db, jobs.Config{Workers: workers, PeriodicJobs: periodic, RunWorkers: *runWorkers,
+		MaxWorkers: d.settings.JobWorkers, Logger: jobs.QuietLogger(log), ErrorHandler: jobMetrics.ErrorHandler()})
+	if err != nil {
+		return err
+	}
+	// Reminders, escalation steps and deliveries are enqueued in the
+	// transactions of the changes that cause them.
+	d.store.Jobs = jc
 
 	// Audited reads from concurrent requests share commits.
 	stopAudit := d.audit.StartGroupCommit(256)

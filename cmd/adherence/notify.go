@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/platform/config"
+	"github.com/medplatform/medplatform/internal/platform/notify"
+	"github.com/medplatform/medplatform/internal/platform/notify/email"
+	"github.com/medplatform/medplatform/internal/platform/notify/fcm"
+	"github.com/medplatform/medplatform/internal/platform/notify/sns"
+	"github.com/medplatform/medplatform/internal/platform/notify/twilio"
+	"github.com/medplatform/medplatform/internal/platform/notify/webhook"
+)
+
+// notifier is the process's message delivery: the Router over the
+// configured providers, and what the webhooks and the reconciliation job
+// need from Twilio.
+type notifier struct {
+	router *notify.Router
+	// twilio is the Twilio client when Twilio is configured (status
+	// reconciliation), nil otherwise.
+	twilio          *twilio.Client
+	twilioAuthToken string
+	publicURL       string
+}
+
+// newNotifier builds the providers named by SMS_PROVIDERS, PUSH_PROVIDERS
+// and EMAIL_PROVIDERS (comma-separated, in fallback order; default
+// "console", which prints a redacted line per message) from their
+// environment variables. Secrets may be given as NAME_FILE.
+func newNotifier(ctx context.Context, getenv func(string) string, stdout io.Writer, observe func(notify.Attempt)) (*notifier, error) {
+	env := config.Env{Getenv: getenv}
+	n := &notifier{}
+	n.publicURL, _ = env.String("PUBLIC_URL", "")
+	n.publicURL = strings.TrimRight(n.publicURL, "/")
+	failures, err := env.Int("NOTIFY_BREAKER_FAILURES", 5)
+	if err != nil {
+		return nil, err
+	}
+	cooldown, err := env.Duration("NOTIFY_BREAKER_COOLDOWN", 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	timeout, err := env.Duration("NOTIFY_ATTEMPT_TIMEOUT", 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	showBody := getenv("CONSOLE_SHOW_BODY") == "true"
+	breaker := notify.BreakerConfig{Failures: failures, Cooldown: cooldown}
+	routes := map[notify.Channel][]notify.Route{}
+	for _, ch := range []struct {
+		channel notify.Channel
+		env     string
+	}{{notify.SMS, "SMS_PROVIDERS"}, {notify.Push, "PUSH_PROVIDERS"}, {notify.Email, "EMAIL_PROVIDERS"}} {
+		names, _ := env.String(ch.env, "console")
+		for _, name := range strings.Split(names, ",") {
+			name = strings.TrimSpace(name)
+			if name == "" || name == "none" {
+				continue
+			}
+			p, err := n.provider(ctx, env, ch.channel, name, stdout, showBody)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", ch.env, err)
+			}
+			rate, err := rateOf(env, strings.ToUpper(name)+"_RATE")
+			if err != nil {
+				return nil, err
+			}
+			routes[ch.channel] = append(routes[ch.channel], notify.Route{Provider: p, RatePerSecond: rate, Burst: max(1, int(rate)), Breaker: breaker})
+		}
+	}
+	// Care-team webhooks go to the URL an escalation policy names, signed
+	// with WEBHOOK_SECRET; without a secret the channel is off.
+	if secret, _ := env.String("WEBHOOK_SECRET", ""); secret != "" {
+		wh, err := webhook.New(webhook.Config{Secret: secret, AllowHTTP: getenv("WEBHOOK_ALLOW_HTTP") == "true"})
+		if err != nil {
+			return nil, fmt.Errorf("webhook provider: %w", err)
+		}
+		routes[notify.Webhook] = []notify.Route{{Provider: wh, Breaker: breaker}}
+	}
+	n.router, err = notify.NewRouter(notify.RouterConfig{Routes: routes, Observe: observe, AttemptTimeout: timeout})
+	if err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+func rateOf(env config.Env, name string) (float64, error) {
+	v, _ := env.String(name, "")
+	if v == "" {
+		return 0, nil
+	}
+	r, err := strconv.ParseFloat(v, 64)
+	if err != nil || r < 0 {
+		return 0, fmt.Errorf("%s: %q is not a rate per second", name, v)
+	}
+	return r, nil
+}
+
+func (n *notifier) provider(ctx context.Context, env config.Env, ch notify.Channel, name string, stdout io.Writer, showBody bool) (notify.Provider, error) {
+	get := func(k string) string { v, _ := env.String(k, ""); return v }
+	switch {
+	case name == "console":
+		return &notify.Console{W: stdout, Chan: ch, ShowBody: showBody}, nil
+	case name == "twilio" && ch == notify.SMS:
+		cfg := twilio.Config{
+			BaseURL: get("TWILIO_BASE_URL"), AccountSID: get("TWILIO_ACCOUNT_SID"), AuthToken: get("TWILIO_AUTH_TOKEN"),
+			From: get("TWILIO_FROM"), MessagingServiceSID: get("TWILIO_MESSAGING_SERVICE_SID"),
+		}
+		if n.publicURL != "" {
+			cfg.StatusCallback = n.publicURL + "/v1/webhooks/twilio/status"
+		}
+		c, err := twilio.New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		n.twilio, n.twilioAuthToken = c, cfg.AuthToken
+		return c, nil
+	case name == "sns" && ch == notify.SMS:
+		return sns.New(ctx, sns.Config{Region: get("SNS_REGION"), Endpoint: get("SNS_ENDPOINT"), SenderID: get("SNS_SENDER_ID")})
+	case name == "fcm" && ch == notify.Push:
+		var key []byte
+		if path := get("FCM_SERVICE_ACCOUNT_FILE"); path != "" {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return nil, fmt.Errorf("read FCM_SERVICE_ACCOUNT_FILE: %w", err)
+			}
+			key = b
+		} else {
+			key = []byte(get("FCM_SERVICE_ACCOUNT_JSON"))
+		}
+		return fcm.New(fcm.Config{BaseURL: get("FCM_BASE_URL"), ProjectID: get("FCM_PROJECT_ID"), ServiceAccountJSON: key, TokenURL: get("FCM_TOKEN_URL")})
+	case name == "smtp" && ch == notify.Email:
+		return email.New(email.Config{Addr: get("SMTP_ADDR"), Username: get("SMTP_USERNAME"), Password: get("SMTP_PASSWORD"), From: get("SMTP_FROM")})
+	}
+	return nil, fmt.Errorf("unknown %s provider %q (known: console, twilio and sns for sms, fcm for push, smtp for email)", ch, name)
+}
