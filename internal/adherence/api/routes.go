@@ -64,4 +64,6 @@ func (s *server) routes(mux *httpx.Mux) {
 	mux.Handle("GET /v1/outbox", s.authed(s.handleListOutbox))
 
 	mux.Handle("GET /v1/audit", s.authed(s.handleListAudit))
+
+	s.notificationRoutes(mux)
 }

@@ -111,7 +111,7 @@ func (s *Store) ClaimNotifications(ctx context.Context, ids []int64) ([]Delivery
 
 func (s *Store) loadDeliveries(ctx context.Context, tx *db.Tx, ids []any) ([]Delivery, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT n.id, n.org_id, n.kind, n.template, n.channels, n.urgent, n.due_at, n.valid_until,
-			n.attempts, n.level, COALESCE(n.patient_id, ''), COALESCE(n.member_id, ''), COALESCE(n.escalation_id, ''),
+			n.attempts, n.level, COALESCE(CAST(n.patient_id AS TEXT), ''), COALESCE(CAST(n.member_id AS TEXT), ''), COALESCE(CAST(n.escalation_id AS TEXT), ''),
 			COALESCE(n.dose_instance_id, 0), n.address,
 			COALESCE(d.status, ''), COALESCE(d.local_time, ''), COALESCE(pl.status, ''), COALESCE(pl.rxnorm_display, ''), COALESCE(e.status, ''),
 			COALESCE(pa.given_name, ''), COALESCE(pa.family_name, ''), COALESCE(pa.phone, ''), COALESCE(pa.email, ''),

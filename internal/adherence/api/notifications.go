@@ -1,0 +1,368 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/adherence/remind"
+	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/auth"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+	"github.com/medplatform/medplatform/internal/platform/httpx"
+	"github.com/medplatform/medplatform/internal/platform/notify"
+)
+
+// notificationRoutes are the reminder and notification endpoints: the
+// org's messaging settings and default reminder policy, per-plan policy
+// overrides, message templates, patients' messaging preferences and their
+// notification history.
+func (s *server) notificationRoutes(mux *httpx.Mux) {
+	mux.Handle("GET /v1/settings/messaging", s.authed(s.handleGetMessaging))
+	mux.Handle("PUT /v1/settings/messaging", s.authed(s.handleSetMessaging))
+	mux.Handle("GET /v1/plans/{id}/reminder-policy", s.authed(s.handleGetPlanPolicy))
+	mux.Handle("PUT /v1/plans/{id}/reminder-policy", s.authed(s.handleSetPlanPolicy))
+	mux.Handle("DELETE /v1/plans/{id}/reminder-policy", s.authed(s.handleDeletePlanPolicy))
+	mux.Handle("GET /v1/templates", s.authed(s.handleListTemplates))
+	mux.Handle("PUT /v1/templates/{kind}/{language}/{channel}", s.authed(s.handlePutTemplate))
+	mux.Handle("DELETE /v1/templates/{kind}/{language}/{channel}", s.authed(s.handleDeleteTemplate))
+	mux.Handle("GET /v1/patients/{id}/messaging-preferences", s.authed(s.handleGetPreferences))
+	mux.Handle("PUT /v1/patients/{id}/messaging-preferences", s.authed(s.handleSetPreferences))
+	mux.Handle("GET /v1/patients/{id}/notifications", s.authed(s.handleListNotifications))
+}
+
+type messagingJSON struct {
+	ReminderPolicy remind.PolicyJSON `json:"reminderPolicy"`
+	ProgramName    string            `json:"programName"`
+	HelpContact    string            `json:"helpContact"`
+	UpdatedAt      *time.Time        `json:"updatedAt,omitempty"`
+}
+
+func (s *server) handleGetMessaging(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r)
+	if err := auth.Require(p, staff...); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	m, err := s.Store.Messaging(r.Context(), p.OrgID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, messagingJSON{ReminderPolicy: m.Policy.ToJSON(), ProgramName: m.ProgramName, HelpContact: m.HelpContact, UpdatedAt: m.UpdatedAt})
+}
+
+func (s *server) handleSetMessaging(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r)
+	if err := auth.Require(p, auth.RoleAdmin); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var in messagingJSON
+	if err := httpx.Decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	pol, err := remind.FromJSON(in.ReminderPolicy)
+	if err != nil {
+		s.fail(w, r, prefixField(err, "reminderPolicy."))
+		return
+	}
+	m := store.MessagingSettings{Policy: pol, ProgramName: in.ProgramName, HelpContact: in.HelpContact}
+	if err := s.Store.SetMessaging(r.Context(), actor(r), p.OrgID, m); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.handleGetMessaging(w, r)
+}
+
+type planPolicyJSON struct {
+	Own       *remind.PolicyJSON `json:"own"`
+	Effective remind.PolicyJSON  `json:"effective"`
+}
+
+func (s *server) handleGetPlanPolicy(w http.ResponseWriter, r *http.Request) {
+	pl, _, _, err := s.readablePlan(r, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.writePlanPolicy(w, r, pl.OrgID, pl.ID)
+}
+
+func (s *server) writePlanPolicy(w http.ResponseWriter, r *http.Request, orgID, planID string) {
+	own, eff, err := s.Store.PlanReminderPolicy(r.Context(), orgID, planID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := planPolicyJSON{Effective: eff.ToJSON()}
+	if own != nil {
+		j := own.ToJSON()
+		out.Own = &j
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
+}
+
+func (s *server) handleSetPlanPolicy(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r)
+	if err := auth.Require(p, staff...); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var in remind.PolicyJSON
+	if err := httpx.Decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	pol, err := remind.FromJSON(in)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.Store.SetPlanReminderPolicy(r.Context(), actor(r), p.OrgID, r.PathValue("id"), &pol); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.writePlanPolicy(w, r, p.OrgID, r.PathValue("id"))
+}
+
+func (s *server) handleDeletePlanPolicy(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r)
+	if err := auth.Require(p, staff...); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.Store.SetPlanReminderPolicy(r.Context(), actor(r), p.OrgID, r.PathValue("id"), nil); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type templateJSON struct {
+	Kind     string   `json:"kind"`
+	Language string   `json:"language"`
+	Channel  string   `json:"channel"`
+	Subject  string   `json:"subject,omitempty"`
+	Body     string   `json:"body"`
+	Fields   []string `json:"fields,omitempty"`
+}
+
+func (s *server) handleListTemplates(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r)
+	if err := auth.Require(p, staff...); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ts, err := s.Store.Templates(r.Context(), p.OrgID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]templateJSON, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, templateJSON{Kind: string(t.Kind), Language: t.Language, Channel: string(t.Channel), Subject: t.Subject, Body: t.Body, Fields: t.Kind.Fields()})
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"items": out})
+}
+
+// handlePutTemplate saves a template. It is validated when saved: an
+// unknown field is a 400 naming it and its position.
+func (s *server) handlePutTemplate(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r)
+	if err := auth.Require(p, auth.RoleAdmin); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var in templateJSON
+	if err := httpx.Decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	t := remind.Template{Kind: remind.Kind(r.PathValue("kind")), Language: r.PathValue("language"),
+		Channel: notify.Channel(r.PathValue("channel")), Subject: in.Subject, Body: in.Body}
+	if err := s.Store.PutTemplate(r.Context(), actor(r), p.OrgID, t); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, templateJSON{Kind: string(t.Kind), Language: t.Language, Channel: string(t.Channel), Subject: t.Subject, Body: t.Body, Fields: t.Kind.Fields()})
+}
+
+func (s *server) handleDeleteTemplate(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r)
+	if err := auth.Require(p, auth.RoleAdmin); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.Store.DeleteTemplate(r.Context(), actor(r), p.OrgID, remind.Kind(r.PathValue("kind")), r.PathValue("language"),
+		notify.Channel(r.PathValue("channel"))); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type preferencesJSON struct {
+	Channels             []string `json:"channels"`
+	PushToken            *string  `json:"pushToken,omitempty"`
+	MedicationInMessages bool     `json:"medicationInMessages"`
+}
+
+// handleGetPreferences answers for staff and the patient; the push token
+// is shown to nobody (it is write-only).
+func (s *server) handleGetPreferences(w http.ResponseWriter, r *http.Request) {
+	pat, v, err := s.readablePatient(r, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if v != viewFull {
+		s.fail(w, r, errs.Forbidden("caregivers may not read messaging preferences"))
+		return
+	}
+	prefs, err := s.Store.Preferences(r.Context(), pat.OrgID, pat.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := preferencesJSON{Channels: []string{}, MedicationInMessages: prefs.MedicationInMessages}
+	for _, c := range prefs.Channels {
+		out.Channels = append(out.Channels, string(c))
+	}
+	if err := s.auditRead(r, "Patient", pat.ID, pat.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
+}
+
+// handleSetPreferences lets staff and the patient set the channel order,
+// the push token and whether reminders may name the drug.
+func (s *server) handleSetPreferences(w http.ResponseWriter, r *http.Request) {
+	pat, v, err := s.readablePatient(r, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if v != viewFull {
+		s.fail(w, r, errs.Forbidden("caregivers may not change messaging preferences"))
+		return
+	}
+	var in preferencesJSON
+	if err := httpx.Decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	prefs, err := s.Store.Preferences(r.Context(), pat.OrgID, pat.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	prefs.Channels = prefs.Channels[:0]
+	for _, c := range in.Channels {
+		prefs.Channels = append(prefs.Channels, notify.Channel(c))
+	}
+	if in.PushToken != nil {
+		prefs.PushToken = *in.PushToken
+	}
+	prefs.MedicationInMessages = in.MedicationInMessages
+	if err := s.Store.SetPreferences(r.Context(), actor(r), pat.OrgID, pat.ID, prefs); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.handleGetPreferences(w, r)
+}
+
+type statusEventJSON struct {
+	Status     string    `json:"status"`
+	ErrorCode  string    `json:"errorCode,omitempty"`
+	Source     string    `json:"source"`
+	ReceivedAt time.Time `json:"receivedAt"`
+}
+
+type notificationJSON struct {
+	ID             int64             `json:"id"`
+	Kind           string            `json:"kind"`
+	Template       string            `json:"template"`
+	DoseInstanceID int64             `json:"doseInstanceId,omitempty"`
+	EscalationID   string            `json:"escalationId,omitempty"`
+	MemberID       string            `json:"memberId,omitempty"`
+	Status         string            `json:"status"`
+	Reason         string            `json:"reason,omitempty"`
+	Channel        string            `json:"channel,omitempty"`
+	Provider       string            `json:"provider,omitempty"`
+	ProviderStatus string            `json:"providerStatus,omitempty"`
+	Attempts       int               `json:"attempts"`
+	DueAt          time.Time         `json:"dueAt"`
+	AcceptedAt     *time.Time        `json:"acceptedAt,omitempty"`
+	CreatedAt      time.Time         `json:"createdAt"`
+	UpdatedAt      time.Time         `json:"updatedAt"`
+	Events         []statusEventJSON `json:"statusEvents"`
+}
+
+// handleListNotifications answers GET /v1/patients/{id}/notifications
+// (?before=ID&limit=N): the patient's notifications, newest first, with
+// their delivery status. Messages carry no text here: what was sent is the
+// template in force, and the text holds PHI.
+func (s *server) handleListNotifications(w http.ResponseWriter, r *http.Request) {
+	pat, v, err := s.readablePatient(r, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if v != viewFull {
+		s.fail(w, r, errs.Forbidden("caregivers may not read notification history"))
+		return
+	}
+	q := r.URL.Query()
+	var before int64
+	if b := q.Get("before"); b != "" {
+		if before, err = strconv.ParseInt(b, 10, 64); err != nil || before <= 0 {
+			s.fail(w, r, errs.Invalid("before", "must be a notification id"))
+			return
+		}
+	}
+	limit := 50
+	if l := q.Get("limit"); l != "" {
+		if limit, err = strconv.Atoi(l); err != nil || limit < 1 || limit > 500 {
+			s.fail(w, r, errs.Invalid("limit", "must be between 1 and 500"))
+			return
+		}
+	}
+	list, err := s.Store.ListNotifications(r.Context(), pat.OrgID, pat.ID, before, limit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.auditRead(r, "Communication", pat.ID, pat.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]notificationJSON, 0, len(list))
+	for _, n := range list {
+		j := notificationJSON{ID: n.ID, Kind: n.Kind, Template: n.Template, DoseInstanceID: n.DoseInstanceID, EscalationID: n.EscalationID,
+			MemberID: n.MemberID, Status: n.Status, Reason: n.Reason, Channel: n.Channel, Provider: n.Provider,
+			ProviderStatus: n.ProviderStatus, Attempts: n.Attempts, DueAt: n.DueAt, AcceptedAt: n.AcceptedAt,
+			CreatedAt: n.CreatedAt, UpdatedAt: n.UpdatedAt, Events: []statusEventJSON{}}
+		for _, e := range n.Events {
+			j.Events = append(j.Events, statusEventJSON(e))
+		}
+		out = append(out, j)
+	}
+	resp := map[string]any{"items": out}
+	if len(list) == limit {
+		resp["next"] = strconv.FormatInt(list[len(list)-1].ID, 10)
+	}
+	httpx.WriteJSON(w, http.StatusOK, resp)
+}
+
+// prefixField puts prefix before the field an invalid-input error names.
+func prefixField(err error, prefix string) error {
+	if e, ok := err.(*errs.Error); ok && e.Field != "" {
+		c := *e
+		c.Field = prefix + c.Field
+		return &c
+	}
+	return err
+}
