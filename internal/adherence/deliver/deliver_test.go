@@ -1,0 +1,292 @@
+package deliver_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/deliver"
+	"github.com/medplatform/medplatform/internal/adherence/remind"
+	"github.com/medplatform/medplatform/internal/adherence/schedule"
+	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/audit"
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/dbtest"
+	"github.com/medplatform/medplatform/internal/platform/migrate"
+	"github.com/medplatform/medplatform/internal/platform/notify"
+	"github.com/medplatform/medplatform/internal/platform/notify/sns"
+	"github.com/medplatform/medplatform/internal/platform/notify/sns/snstest"
+	"github.com/medplatform/medplatform/internal/platform/notify/twilio"
+	"github.com/medplatform/medplatform/internal/platform/notify/twilio/twiliotest"
+	"github.com/medplatform/medplatform/internal/platform/phi"
+)
+
+var sets = []migrate.Set{audit.Migrations, store.Migrations}
+
+// due is when every test dose is due: 08:00 UTC.
+var due = time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
+
+// pipeline is a store with n patients, each with one reminder queued for
+// the dose due at 08:00, and an SMS route of Twilio (primary) and SNS
+// (fallback) backed by local servers.
+type pipeline struct {
+	t        *testing.T
+	ctx      context.Context
+	d        *db.DB
+	st       *store.Store
+	tw       *twiliotest.Server
+	sn       *snstest.Server
+	router   *notify.Router
+	deliv    *deliver.Deliverer
+	ids      []int64
+	phones   []string
+	attempts atomic.Int64
+	now      atomic.Int64 // the clock of store, router and providers (Unix µs)
+}
+
+func (p *pipeline) clock() time.Time { return time.UnixMicro(p.now.Load()).UTC() }
+
+// advance moves the clock on (breaker cooldowns run on it).
+func (p *pipeline) advance(d time.Duration) { p.now.Add(d.Microseconds()) }
+
+func newPipeline(t *testing.T, d *db.DB, n int) *pipeline {
+	t.Helper()
+	ctx := context.Background()
+	p := &pipeline{t: t, ctx: ctx, d: d}
+	p.now.Store(due.Add(-24 * time.Hour).UnixMicro())
+	clock := p.clock
+	st := store.New(d, audit.New(d, clock, nil), clock)
+	p.st = st
+	org, err := st.CreateOrg(ctx, "Delivery Org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := adherence.Actor{ID: "key-admin", Role: "admin", OrgID: org.ID}
+	if err := st.SetMessaging(ctx, admin, org.ID, store.MessagingSettings{Policy: policy()}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		phone := fmt.Sprintf("+1555%07d", i)
+		pat := adherence.Patient{OrgID: org.ID, GivenName: phi.New("Pat"), Phone: phi.New(phone), TimeZone: "UTC", Language: "en", SMSConsent: true}
+		if err := st.CreatePatient(ctx, admin, &pat); err != nil {
+			t.Fatal(err)
+		}
+		plan := adherence.Plan{OrgID: org.ID, PatientID: pat.ID, Medication: adherence.Medication{RxNorm: "314076", Display: "lisinopril"},
+			Timing: schedule.Timing{Repeat: &schedule.Repeat{TimeOfDay: []string{"08:00"}}}}
+		if err := st.CreatePlan(ctx, admin, &plan); err != nil {
+			t.Fatal(err)
+		}
+		p.phones = append(p.phones, phone)
+	}
+	p.now.Store(due.Add(-time.Hour).UnixMicro())
+	if _, err := st.ArmReminders(ctx, p.clock()); err != nil {
+		t.Fatal(err)
+	}
+	p.now.Store(due.UnixMicro())
+	if res, err := st.DispatchReminders(ctx, p.clock()); err != nil || res.Sent != n {
+		t.Fatalf("dispatch: %+v %v", res, err)
+	}
+	rows, err := d.SQL.QueryContext(ctx, `SELECT id FROM notifications WHERE status = 'queued' ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		p.ids = append(p.ids, id)
+	}
+	rows.Close()
+	p.now.Store(due.Add(time.Minute).UnixMicro())
+
+	p.tw, err = twiliotest.New(twiliotest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.tw.Close)
+	p.sn, err = snstest.New(snstest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.sn.Close)
+	tc, err := twilio.New(twilio.Config{BaseURL: p.tw.URL, AccountSID: p.tw.AccountSID, AuthToken: p.tw.AuthToken, From: "+15550009999", Now: clock,
+		StatusCallback: "https://adherence.example.org/v1/webhooks/twilio/status"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := sns.New(ctx, sns.Config{Region: "us-east-1", Endpoint: p.sn.URL, Now: clock,
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	breaker := notify.BreakerConfig{Failures: 3, Cooldown: 300 * time.Millisecond}
+	p.router, err = notify.NewRouter(notify.RouterConfig{
+		Routes: map[notify.Channel][]notify.Route{notify.SMS: {
+			{Provider: tc, Breaker: breaker}, {Provider: sc, Breaker: breaker},
+		}},
+		AttemptTimeout: 300 * time.Millisecond,
+		Now:            clock,
+		Observe:        func(notify.Attempt) { p.attempts.Add(1) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.deliv = &deliver.Deliverer{Store: st, Sender: p.router, Now: clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Concurrency: 4}
+	return p
+}
+
+// policy sends one SMS per dose.
+func policy() remind.Policy {
+	return remind.Policy{MaxReminders: 1, Validity: 30 * time.Minute, Channels: []notify.Channel{notify.SMS}}
+}
+
+func (p *pipeline) statuses() map[string]int {
+	p.t.Helper()
+	rows, err := p.d.SQL.QueryContext(p.ctx, `SELECT status, COUNT(*) FROM notifications GROUP BY status`)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var s string
+		var n int
+		if err := rows.Scan(&s, &n); err != nil {
+			p.t.Fatal(err)
+		}
+		out[s] = n
+	}
+	return out
+}
+
+// deliveredOnce checks that across both providers every notification was
+// accepted exactly once and that the store agrees.
+func (p *pipeline) deliveredOnce(want int) {
+	p.t.Helper()
+	seen := map[string]int{}
+	for nid, c := range p.tw.Deliveries() {
+		seen[nid] += c
+	}
+	for nid, c := range p.sn.Deliveries() {
+		seen[nid] += c
+	}
+	for nid, c := range seen {
+		if c != 1 {
+			p.t.Errorf("notification %s delivered %d times", nid, c)
+		}
+	}
+	if len(seen) != want {
+		p.t.Errorf("%d notifications delivered, want %d", len(seen), want)
+	}
+	if st := p.statuses(); st[store.NotificationSent] != want {
+		p.t.Errorf("statuses %v, want %d sent", st, want)
+	}
+}
+
+func TestProviderOutageFallsBackAndRecovers(t *testing.T) {
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+		p := newPipeline(t, d, 30)
+		batch := func(ids []int64) {
+			t.Helper()
+			if _, err := p.deliv.Deliver(p.ctx, ids); err != nil {
+				t.Fatalf("deliver: %v", err)
+			}
+		}
+		// Twilio answers 500: every message goes to SNS in the same
+		// attempt (no retry backoff in between).
+		p.tw.SetFailure(twiliotest.FailHTTP500)
+		batch(p.ids[:10])
+		// Twilio hangs: each call gives up after the attempt timeout, the
+		// breaker opens, and the rest skip Twilio altogether.
+		p.tw.SetFailure(twiliotest.FailHang)
+		batch(p.ids[10:20])
+		if got := p.router.BreakerState("twilio"); got != notify.BreakerOpen {
+			t.Fatalf("breaker after the outage: %s", got)
+		}
+		if p.tw.Accepted() != 0 || p.sn.Accepted() != 20 {
+			t.Fatalf("during the outage: twilio %d, sns %d", p.tw.Accepted(), p.sn.Accepted())
+		}
+		// Twilio recovers: after the cooldown a probe goes through and
+		// traffic returns to it.
+		p.tw.SetFailure(twiliotest.FailNone)
+		p.advance(time.Second)
+		batch(p.ids[20:21]) // the half-open probe closes the breaker
+		batch(p.ids[21:])
+		if p.tw.Accepted() != 10 {
+			t.Fatalf("after recovery twilio took %d of 10", p.tw.Accepted())
+		}
+		p.deliveredOnce(30)
+		var retried int
+		if err := d.SQL.QueryRowContext(p.ctx, `SELECT COUNT(*) FROM notifications WHERE attempts <> 1`).Scan(&retried); err != nil {
+			t.Fatal(err)
+		}
+		if retried != 0 {
+			t.Fatalf("%d notifications needed a second attempt: fallback should be immediate", retried)
+		}
+		// A delivery job run again (River retry, duplicate job) sends
+		// nothing more.
+		batch(p.ids)
+		p.deliveredOnce(30)
+	})
+}
+
+func TestEveryProviderDownRetriesWithoutDuplicates(t *testing.T) {
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+		p := newPipeline(t, d, 6)
+		p.tw.SetFailure(twiliotest.FailHTTP500)
+		p.sn.SetFailure(snstest.FailHTTP500)
+		_, err := p.deliv.Deliver(p.ctx, p.ids)
+		if !errors.Is(err, deliver.ErrRetry) {
+			t.Fatalf("want ErrRetry, got %v", err)
+		}
+		if st := p.statuses(); st[store.NotificationRetrying] != 6 {
+			t.Fatalf("statuses %v", st)
+		}
+		p.tw.SetFailure(twiliotest.FailNone)
+		p.sn.SetFailure(snstest.FailNone)
+		// River runs the job again with backoff; each run claims only what
+		// is still retrying. While the breakers are half-open a run may
+		// leave some for the next one.
+		for round := 0; ; round++ {
+			p.advance(time.Second) // past the breaker cooldown
+			_, err := p.deliv.Deliver(p.ctx, p.ids)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, deliver.ErrRetry) || round == 5 {
+				t.Fatalf("retry round %d: %v", round, err)
+			}
+		}
+		p.deliveredOnce(6)
+	})
+}
+
+func TestOptedOutNumberIsNotTexted(t *testing.T) {
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+		p := newPipeline(t, d, 2)
+		if _, err := d.SQL.ExecContext(p.ctx, `INSERT INTO consent_ledger (channel, address_key, action, source, recorded_at)
+			VALUES ('sms', $1, 'opt_out', 'sms_keyword', $2)`, store.AddressKey(p.phones[0]), due); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.deliv.Deliver(p.ctx, p.ids); err != nil {
+			t.Fatal(err)
+		}
+		if st := p.statuses(); st[store.NotificationSent] != 1 || st[store.NotificationUndeliverable] != 1 {
+			t.Fatalf("statuses %v", st)
+		}
+		for _, m := range p.tw.Messages() {
+			if m.To == p.phones[0] {
+				t.Fatal("an opted-out number was texted")
+			}
+		}
+	})
+}
