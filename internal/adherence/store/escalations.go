@@ -1,0 +1,1357 @@
+package store
+
+// The escalation engine.
+//
+// Escalations are opened from the outbox: ConsumeOutbox reads the
+// dose.missed and dose.resolved records in id order, evaluates the org's
+// active policies for the patient, and opens or resolves escalations in
+// the same transaction as it marks the records processed. An escalation
+// advances one level at a time through escalation_steps: each step has its
+// due time (opened_at + the level's After) and a River job scheduled then;
+// FireStep enqueues the level's notifications, marks the step fired and
+// schedules the next one. RedriveStalledSteps re-enqueues jobs of steps
+// still pending well after their due time (a lost or discarded job), and
+// OldestOverdueStep says how late the oldest one is, for /health.
+//
+// Locks are always taken in the same order — patient, then policy, then
+// escalation, then step — so concurrent consumers, step jobs,
+// acknowledgements and policy changes never deadlock one another.
+//
+// Changes made by the jobs are audited with the actor
+// EscalationSystemActor; acknowledgements with the acknowledging actor.
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/remind"
+	"github.com/medplatform/medplatform/internal/platform/audit"
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+	"github.com/medplatform/medplatform/internal/platform/notify"
+)
+
+// EscalationSystemActor is the audit actor of changes the escalation jobs
+// make (opening, firing, resolving escalations).
+var EscalationSystemActor = adherence.Actor{ID: "system:escalation", Role: "system"}
+
+// Reasons recorded when an escalation closes.
+const (
+	ReasonAcknowledged      = "acknowledged"
+	ReasonAcknowledgedSMS   = "acknowledged_sms"
+	ReasonDoseRecorded      = "dose_recorded"
+	ReasonTriggerCleared    = "trigger_cleared"
+	ReasonPolicyDeactivated = "policy_deactivated"
+	ReasonLevelRemoved      = "level_removed"
+)
+
+// ClosedByPatient is Escalation.ClosedBy when the patient's own recording
+// resolved it.
+const ClosedByPatient = "patient"
+
+// ---------------------------------------------------------------------
+// Policies
+
+const policyColumns = `id, org_id, name, trigger_kind, trigger_count, trigger_window_minutes, threshold, levels, active, created_at, updated_at`
+
+// levelJSON is a level as stored in escalation_policies.levels.
+type levelJSON struct {
+	AfterMinutes int      `json:"afterMinutes"`
+	Recipients   string   `json:"recipients"`
+	Channels     []string `json:"channels"`
+	URL          string   `json:"url,omitempty"`
+	Urgent       bool     `json:"urgent,omitempty"`
+}
+
+func encodeLevels(levels []adherence.EscalationLevel) (string, error) {
+	out := make([]levelJSON, len(levels))
+	for i, l := range levels {
+		chans := make([]string, len(l.Channels))
+		for j, c := range l.Channels {
+			chans[j] = string(c)
+		}
+		out[i] = levelJSON{AfterMinutes: int(l.After / time.Minute), Recipients: string(l.Recipients), Channels: chans, URL: l.URL, Urgent: l.Urgent}
+	}
+	b, err := json.Marshal(out)
+	return string(b), err
+}
+
+func decodeLevels(s string) ([]adherence.EscalationLevel, error) {
+	var in []levelJSON
+	if err := json.Unmarshal([]byte(s), &in); err != nil {
+		return nil, err
+	}
+	out := make([]adherence.EscalationLevel, len(in))
+	for i, l := range in {
+		chans := make([]notify.Channel, len(l.Channels))
+		for j, c := range l.Channels {
+			chans[j] = notify.Channel(c)
+		}
+		out[i] = adherence.EscalationLevel{After: time.Duration(l.AfterMinutes) * time.Minute, Recipients: adherence.Recipients(l.Recipients),
+			Channels: chans, URL: l.URL, Urgent: l.Urgent}
+	}
+	return out, nil
+}
+
+func scanPolicy(row scanner) (adherence.EscalationPolicy, error) {
+	var p adherence.EscalationPolicy
+	var kind, levels string
+	var windowMin int
+	err := row.Scan(&p.ID, &p.OrgID, &p.Name, &kind, &p.Trigger.Count, &windowMin, &p.Trigger.Threshold, &levels, &p.Active, &p.CreatedAt, &p.UpdatedAt)
+	if err != nil {
+		return p, err
+	}
+	p.Trigger.Kind, p.Trigger.Window = adherence.TriggerKind(kind), time.Duration(windowMin)*time.Minute
+	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
+	if p.Levels, err = decodeLevels(levels); err != nil {
+		return p, fmt.Errorf("decode levels of policy %s: %w", p.ID, err)
+	}
+	return p, nil
+}
+
+// CreateEscalationPolicy validates p and adds it to p.OrgID, assigning its
+// ID, CreatedAt and UpdatedAt; it is created active.
+func (s *Store) CreateEscalationPolicy(ctx context.Context, a adherence.Actor, p *adherence.EscalationPolicy) error {
+	p.Name = strings.TrimSpace(p.Name)
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if !isID(p.OrgID) {
+		return errs.NotFound("organization")
+	}
+	levels, err := encodeLevels(p.Levels)
+	if err != nil {
+		return fmt.Errorf("create escalation policy: %w", err)
+	}
+	now := s.clock()
+	p.ID, p.CreatedAt, p.UpdatedAt, p.Active = newID(), now, now, true
+	err = s.db.InTx(ctx, func(tx *db.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO escalation_policies (`+policyColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			p.ID, p.OrgID, p.Name, string(p.Trigger.Kind), p.Trigger.Count, int(p.Trigger.Window/time.Minute), p.Trigger.Threshold,
+			levels, p.Active, p.CreatedAt, p.UpdatedAt)
+		switch {
+		case isForeignKeyViolation(err):
+			return errs.NotFound("organization")
+		case err != nil:
+			return fmt.Errorf("insert: %w", err)
+		}
+		return s.record(ctx, tx, a, p.OrgID, audit.ActionCreate, "EscalationPolicy", p.ID, "")
+	})
+	if err != nil {
+		return fmt.Errorf("create escalation policy: %w", err)
+	}
+	return nil
+}
+
+// GetEscalationPolicy returns a policy of orgID.
+func (s *Store) GetEscalationPolicy(ctx context.Context, orgID, id string) (adherence.EscalationPolicy, error) {
+	if !isID(orgID) || !isID(id) {
+		return adherence.EscalationPolicy{}, errs.NotFound("escalation policy")
+	}
+	p, err := scanPolicy(s.db.SQL.QueryRowContext(ctx, `SELECT `+policyColumns+` FROM escalation_policies WHERE org_id = $1 AND id = $2`, orgID, id))
+	if err != nil {
+		return adherence.EscalationPolicy{}, notFound(err, "get escalation policy", "escalation policy")
+	}
+	return p, nil
+}
+
+// ListEscalationPolicies returns the policies of orgID, active and
+// inactive, oldest first.
+func (s *Store) ListEscalationPolicies(ctx context.Context, orgID string) ([]adherence.EscalationPolicy, error) {
+	if !isID(orgID) {
+		return nil, nil
+	}
+	rows, err := s.db.SQL.QueryContext(ctx, `SELECT `+policyColumns+` FROM escalation_policies WHERE org_id = $1 ORDER BY id`, orgID)
+	if err != nil {
+		return nil, fmt.Errorf("list escalation policies: %w", err)
+	}
+	defer rows.Close()
+	var out []adherence.EscalationPolicy
+	for rows.Next() {
+		p, err := scanPolicy(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list escalation policies: %w", err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list escalation policies: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateEscalationPolicy replaces the name, trigger, levels and active flag
+// of policy p.ID of p.OrgID, and sets p.CreatedAt and p.UpdatedAt.
+//
+// Open escalations keep their opening time; their next levels follow the
+// new levels (a step whose level no longer exists is cancelled when due).
+// Deactivating a policy resolves its open escalations (reason
+// policy_deactivated, closed by the actor) and cancels their pending steps.
+func (s *Store) UpdateEscalationPolicy(ctx context.Context, a adherence.Actor, p *adherence.EscalationPolicy) error {
+	p.Name = strings.TrimSpace(p.Name)
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if !isID(p.OrgID) || !isID(p.ID) {
+		return errs.NotFound("escalation policy")
+	}
+	levels, err := encodeLevels(p.Levels)
+	if err != nil {
+		return fmt.Errorf("update escalation policy: %w", err)
+	}
+	err = s.db.InTx(ctx, func(tx *db.Tx) error {
+		old, err := lockPolicy(ctx, tx, p.OrgID, p.ID)
+		if err != nil {
+			return err
+		}
+		now := s.clock()
+		p.CreatedAt, p.UpdatedAt = old.CreatedAt, now
+		if _, err := tx.ExecContext(ctx, `UPDATE escalation_policies SET name = $1, trigger_kind = $2, trigger_count = $3,
+				trigger_window_minutes = $4, threshold = $5, levels = $6, active = $7, updated_at = $8
+			WHERE org_id = $9 AND id = $10`,
+			p.Name, string(p.Trigger.Kind), p.Trigger.Count, int(p.Trigger.Window/time.Minute), p.Trigger.Threshold,
+			levels, p.Active, now, p.OrgID, p.ID); err != nil {
+			return fmt.Errorf("update: %w", err)
+		}
+		var recs []audit.Record
+		if old.Active && !p.Active {
+			if recs, err = s.closePolicyEscalations(ctx, tx, a, p.OrgID, p.ID, now); err != nil {
+				return err
+			}
+		}
+		recs = append(recs, auditRecord(a, p.OrgID, audit.ActionUpdate, "EscalationPolicy", p.ID, "", ""))
+		return s.appendAudit(ctx, tx, recs)
+	})
+	if err != nil {
+		return fmt.Errorf("update escalation policy: %w", err)
+	}
+	return nil
+}
+
+// DeleteEscalationPolicy deactivates a policy of orgID: it opens no more
+// escalations, and its open ones are resolved (see UpdateEscalationPolicy).
+// Policies are kept for the history of their escalations. Deleting an
+// inactive policy changes nothing.
+func (s *Store) DeleteEscalationPolicy(ctx context.Context, a adherence.Actor, orgID, id string) error {
+	if !isID(orgID) || !isID(id) {
+		return errs.NotFound("escalation policy")
+	}
+	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+		old, err := lockPolicy(ctx, tx, orgID, id)
+		if err != nil {
+			return err
+		}
+		if !old.Active {
+			return nil
+		}
+		now := s.clock()
+		if _, err := tx.ExecContext(ctx, `UPDATE escalation_policies SET active = $1, updated_at = $2 WHERE org_id = $3 AND id = $4`,
+			false, now, orgID, id); err != nil {
+			return fmt.Errorf("deactivate: %w", err)
+		}
+		recs, err := s.closePolicyEscalations(ctx, tx, a, orgID, id, now)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, auditRecord(a, orgID, audit.ActionDelete, "EscalationPolicy", id, "", ""))
+		return s.appendAudit(ctx, tx, recs)
+	})
+	if err != nil {
+		return fmt.Errorf("delete escalation policy: %w", err)
+	}
+	return nil
+}
+
+func lockPolicy(ctx context.Context, tx *db.Tx, orgID, id string) (adherence.EscalationPolicy, error) {
+	p, err := scanPolicy(tx.QueryRowContext(ctx, `SELECT `+policyColumns+` FROM escalation_policies
+		WHERE org_id = $1 AND id = $2`+forUpdate(tx.Dialect), orgID, id))
+	if err != nil {
+		return p, notFound(err, "read escalation policy", "escalation policy")
+	}
+	return p, nil
+}
+
+// closePolicyEscalations resolves the open escalations of a policy being
+// deactivated and returns their audit records.
+func (s *Store) closePolicyEscalations(ctx context.Context, tx *db.Tx, a adherence.Actor, orgID, policyID string, now time.Time) ([]audit.Record, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, patient_id FROM escalations
+		WHERE org_id = $1 AND policy_id = $2 AND status = 'open' ORDER BY id`+forUpdate(tx.Dialect), orgID, policyID)
+	if err != nil {
+		return nil, fmt.Errorf("read open escalations: %w", err)
+	}
+	type open struct{ id, patient string }
+	var list []open
+	for rows.Next() {
+		var o open
+		if err := rows.Scan(&o.id, &o.patient); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read open escalations: %w", err)
+		}
+		list = append(list, o)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	var recs []audit.Record
+	for _, o := range list {
+		if err := closeEscalation(ctx, tx, o.id, adherence.EscalationResolved, a.ID, ReasonPolicyDeactivated, now); err != nil {
+			return nil, err
+		}
+		recs = append(recs, auditRecord(a, orgID, audit.ActionUpdate, "Escalation", o.id, o.patient, "status=resolved reason="+ReasonPolicyDeactivated))
+	}
+	return recs, nil
+}
+
+// closeEscalation moves an escalation to a closed status, cancels its
+// pending steps and the notifications of it not sent yet.
+func closeEscalation(ctx context.Context, tx *db.Tx, id string, status adherence.EscalationStatus, by, reason string, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE escalations SET status = $1, closed_at = $2, closed_by = $3, reason = $4 WHERE id = $5`,
+		string(status), now, by, reason, id); err != nil {
+		return fmt.Errorf("close escalation: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE escalation_steps SET status = 'cancelled' WHERE escalation_id = $1 AND status = 'pending'`, id); err != nil {
+		return fmt.Errorf("cancel escalation steps: %w", err)
+	}
+	// A message held (quiet hours) or waiting for a retry is no longer
+	// needed once someone took the escalation in hand or the dose was
+	// recorded.
+	if _, err := tx.ExecContext(ctx, `UPDATE notifications SET status = $1, reason = $2, updated_at = $3
+		WHERE escalation_id = $4 AND status IN ($5, $6)`,
+		NotificationCancelled, "escalation_"+string(status), now, id, NotificationQueued, NotificationRetrying); err != nil {
+		return fmt.Errorf("cancel escalation notifications: %w", err)
+	}
+	return nil
+}
+
+// auditRecord builds the audit record of a change made by a.
+func auditRecord(a adherence.Actor, orgID, action, resourceType, resourceID, patientID, detail string) audit.Record {
+	return audit.Record{
+		OrgID: orgID, ActorID: a.ID, ActorRole: a.Role, Action: action, ResourceType: resourceType,
+		ResourceID: resourceID, PatientID: patientID, Detail: detail, Outcome: audit.OutcomeSuccess,
+		RequestID: a.RequestID, ClientAddr: a.ClientAddr,
+	}
+}
+
+// appendAudit appends recs; it must be the last statement of tx.
+func (s *Store) appendAudit(ctx context.Context, tx *db.Tx, recs []audit.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	if _, err := s.audit.AppendBatch(ctx, tx, recs); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------------
+// Consuming the outbox
+
+// ConsumeResult says what ConsumeOutbox did.
+type ConsumeResult struct {
+	Examined int // outbox records consumed (marked processed)
+	Opened   int // escalations opened
+	Resolved int // escalations resolved
+	// ResolvedAtLevel counts the resolved escalations by the last level
+	// they had fired (0: none yet).
+	ResolvedAtLevel map[int]int
+}
+
+func (r *ConsumeResult) add(o ConsumeResult) {
+	r.Examined += o.Examined
+	r.Opened += o.Opened
+	r.Resolved += o.Resolved
+	for l, n := range o.ResolvedAtLevel {
+		if r.ResolvedAtLevel == nil {
+			r.ResolvedAtLevel = map[int]int{}
+		}
+		r.ResolvedAtLevel[l] += n
+	}
+}
+
+// DefaultConsumeLimit is how many outbox records one ConsumeOutbox call
+// consumes at most when given no positive limit.
+const DefaultConsumeLimit = 5000
+
+// consumeChunk is how many outbox records one transaction consumes.
+const consumeChunk = 100
+
+// ConsumeOutbox consumes up to maxRecords unprocessed dose.missed and
+// dose.resolved outbox records (DefaultConsumeLimit when not positive) in
+// id order, consumeChunk records per transaction. Each transaction opens
+// and resolves escalations, inserts first steps and their River jobs, and
+// marks its records processed: all or nothing.
+//
+// dose.missed: for each active policy of the org, the trigger is evaluated
+// for the patient (the dose must still be missed: a late recording may
+// have come first); when it holds and the policy has no open escalation
+// for the patient, one opens at level 0 with its first step due at now +
+// Levels[0].After.
+//
+// dose.resolved: every open or exhausted escalation of the patient is
+// re-evaluated — missed_dose: its dose is still missed; missed_count: the
+// count around its dose still reaches Count; low_adherence: adherence is
+// still below the threshold — and resolved (closed by "patient") when its
+// trigger no longer holds: reason dose_recorded when the recorded dose is
+// the one that opened it, trigger_cleared otherwise. A missed_count
+// escalation whose other misses still reach Count stays open.
+//
+// It is safe to run concurrently: on PostgreSQL each chunk locks its
+// records with FOR UPDATE SKIP LOCKED, so a record is consumed once, and
+// locks its patients (in id order) before evaluating, so two chunks never
+// decide about the same patient at once; the partial unique index on open
+// escalations backs this up. SQLite has a single writer.
+func (s *Store) ConsumeOutbox(ctx context.Context, now time.Time, maxRecords int) (ConsumeResult, error) {
+	now = db.UTC(now)
+	if maxRecords <= 0 {
+		maxRecords = DefaultConsumeLimit
+	}
+	var res ConsumeResult
+	for res.Examined < maxRecords {
+		n := min(consumeChunk, maxRecords-res.Examined)
+		var c ConsumeResult
+		err := s.retryTx(ctx, func(tx *db.Tx) error {
+			c = ConsumeResult{}
+			return s.consumeChunk(ctx, tx, now, n, &c)
+		})
+		if err != nil {
+			return res, fmt.Errorf("consume outbox: %w", err)
+		}
+		res.add(c)
+		if c.Examined < n {
+			break
+		}
+	}
+	return res, nil
+}
+
+// retryTx runs fn in a transaction, again (up to three times in all) when
+// PostgreSQL reports a deadlock or serialization failure.
+func (s *Store) retryTx(ctx context.Context, fn func(tx *db.Tx) error) error {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if err = s.db.InTx(ctx, fn); err == nil || !isRetryable(err) || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
+}
+
+// outboxItem is one outbox record being consumed.
+type outboxItem struct {
+	id           int64
+	orgID, topic string
+	p            DosePayload
+	ok           bool // the payload decoded
+}
+
+// stepJob is an escalation step whose River job is to be enqueued.
+type stepJob struct {
+	id  int64
+	due time.Time
+}
+
+func (s *Store) consumeChunk(ctx context.Context, tx *db.Tx, now time.Time, n int, c *ConsumeResult) error {
+	lock := ""
+	if tx.Dialect == db.Postgres {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, org_id, topic, payload FROM outbox
+		WHERE processed_at IS NULL AND topic IN ($1, $2) ORDER BY id LIMIT $3`+lock, TopicDoseMissed, TopicDoseResolved, n)
+	if err != nil {
+		return fmt.Errorf("read outbox: %w", err)
+	}
+	var items []outboxItem
+	for rows.Next() {
+		var it outboxItem
+		var payload string
+		if err := rows.Scan(&it.id, &it.orgID, &it.topic, &payload); err != nil {
+			rows.Close()
+			return fmt.Errorf("read outbox: %w", err)
+		}
+		// A payload that does not decode cannot be acted on; it is
+		// consumed so that it does not block the ones behind it.
+		it.ok = json.Unmarshal([]byte(payload), &it.p) == nil && isID(it.p.PatientID) && it.p.DoseInstanceID > 0
+		items = append(items, it)
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read outbox: %w", err)
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	c.Examined = len(items)
+
+	// Lock the patients concerned, in id order, and load the policies of
+	// their orgs.
+	var patients, orgs []any
+	seenPatient, seenOrg := map[string]bool{}, map[string]bool{}
+	for _, it := range items {
+		if it.ok && !seenPatient[it.p.PatientID] {
+			seenPatient[it.p.PatientID] = true
+			patients = append(patients, it.p.PatientID)
+		}
+		if !seenOrg[it.orgID] {
+			seenOrg[it.orgID] = true
+			orgs = append(orgs, it.orgID)
+		}
+	}
+	if tx.Dialect == db.Postgres && len(patients) > 0 {
+		sort.Slice(patients, func(i, j int) bool { return patients[i].(string) < patients[j].(string) })
+		if _, err := tx.ExecContext(ctx, `SELECT id FROM patients WHERE id IN `+placeholders(1, len(patients))+` ORDER BY id FOR UPDATE`, patients...); err != nil {
+			return fmt.Errorf("lock patients: %w", err)
+		}
+	}
+	policies, err := loadOrgPolicies(ctx, tx, orgs)
+	if err != nil {
+		return err
+	}
+
+	var jobs []stepJob
+	var recs []audit.Record
+	ids := make([]any, 0, len(items)+1)
+	ids = append(ids, now)
+	for _, it := range items {
+		ids = append(ids, it.id)
+		if !it.ok {
+			continue
+		}
+		switch it.topic {
+		case TopicDoseMissed:
+			opened, err := s.openEscalations(ctx, tx, it, policies, now)
+			if err != nil {
+				return err
+			}
+			for _, o := range opened {
+				c.Opened++
+				jobs = append(jobs, o.job)
+				recs = append(recs, auditRecord(EscalationSystemActor, it.orgID, audit.ActionCreate, "Escalation", o.id, it.p.PatientID,
+					"policy="+o.policy))
+			}
+		case TopicDoseResolved:
+			resolved, err := resolveEscalations(ctx, tx, it, policies, now)
+			if err != nil {
+				return err
+			}
+			for _, r := range resolved {
+				c.Resolved++
+				if c.ResolvedAtLevel == nil {
+					c.ResolvedAtLevel = map[int]int{}
+				}
+				c.ResolvedAtLevel[r.level]++
+				recs = append(recs, auditRecord(EscalationSystemActor, it.orgID, audit.ActionUpdate, "Escalation", r.id, it.p.PatientID,
+					"status=resolved reason="+r.reason))
+			}
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE outbox SET processed_at = $1 WHERE id IN `+placeholders(2, len(ids)-1), ids...); err != nil {
+		return fmt.Errorf("mark outbox processed: %w", err)
+	}
+	if err := s.insertStepJobs(ctx, tx, jobs); err != nil {
+		return err
+	}
+	return s.appendAudit(ctx, tx, recs)
+}
+
+// loadOrgPolicies returns every policy (active or not) of orgs by id.
+func loadOrgPolicies(ctx context.Context, tx *db.Tx, orgs []any) (map[string]adherence.EscalationPolicy, error) {
+	out := map[string]adherence.EscalationPolicy{}
+	if len(orgs) == 0 {
+		return out, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+policyColumns+` FROM escalation_policies WHERE org_id IN `+placeholders(1, len(orgs))+` ORDER BY id`, orgs...)
+	if err != nil {
+		return nil, fmt.Errorf("load escalation policies: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		p, err := scanPolicy(rows)
+		if err != nil {
+			return nil, fmt.Errorf("load escalation policies: %w", err)
+		}
+		out[p.ID] = p
+	}
+	return out, rows.Err()
+}
+
+// activePolicies returns the active policies of orgID in id order.
+func activePolicies(all map[string]adherence.EscalationPolicy, orgID string) []adherence.EscalationPolicy {
+	var out []adherence.EscalationPolicy
+	for _, p := range all {
+		if p.OrgID == orgID && p.Active {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+type openedEscalation struct {
+	id, policy string
+	job        stepJob
+}
+
+// openEscalations evaluates the active policies of the record's org for a
+// missed dose and opens the escalations whose trigger holds.
+func (s *Store) openEscalations(ctx context.Context, tx *db.Tx, it outboxItem, policies map[string]adherence.EscalationPolicy, now time.Time) ([]openedEscalation, error) {
+	active := activePolicies(policies, it.orgID)
+	if len(active) == 0 {
+		return nil, nil
+	}
+	dose, err := loadDose(ctx, tx, it.p.DoseInstanceID)
+	if err != nil {
+		return nil, err
+	}
+	if !dose.found || dose.status != adherence.DoseMissed || dose.patientID != it.p.PatientID {
+		return nil, nil // recorded late before we got here: nothing to escalate
+	}
+	var out []openedEscalation
+	for _, pol := range active {
+		holds, err := triggerHolds(ctx, tx, pol, it.orgID, it.p.PatientID, dose, now)
+		if err != nil {
+			return nil, err
+		}
+		if !holds {
+			continue
+		}
+		id := newID()
+		res, err := tx.ExecContext(ctx, `INSERT INTO escalations (id, org_id, patient_id, policy_id, dose_instance_id, status, level, opened_at)
+			VALUES ($1, $2, $3, $4, $5, 'open', 0, $6)
+			ON CONFLICT (policy_id, patient_id) WHERE status = 'open' DO NOTHING`,
+			id, it.orgID, it.p.PatientID, pol.ID, it.p.DoseInstanceID, now)
+		if err != nil {
+			return nil, fmt.Errorf("open escalation: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, fmt.Errorf("open escalation: %w", err)
+		} else if n == 0 {
+			continue // one is open already
+		}
+		due := now.Add(pol.Levels[0].After)
+		stepID, err := insertStep(ctx, tx, it.orgID, id, 1, due)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, openedEscalation{id: id, policy: pol.ID, job: stepJob{id: stepID, due: due}})
+	}
+	return out, nil
+}
+
+func insertStep(ctx context.Context, tx *db.Tx, orgID, escalationID string, level int, due time.Time) (int64, error) {
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO escalation_steps (org_id, escalation_id, level, due_at, status)
+		VALUES ($1, $2, $3, $4, 'pending') RETURNING id`, orgID, escalationID, level, db.UTC(due)).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("insert escalation step: %w", err)
+	}
+	return id, nil
+}
+
+// insertStepJobs enqueues the River jobs of steps inside tx (none without
+// a JobInserter).
+func (s *Store) insertStepJobs(ctx context.Context, tx *db.Tx, steps []stepJob) error {
+	if s.Jobs == nil || len(steps) == 0 {
+		return nil
+	}
+	params := make([]river.InsertManyParams, 0, len(steps))
+	for _, st := range steps {
+		params = append(params, river.InsertManyParams{
+			Args:       adherence.EscalationStepArgs{StepID: st.id},
+			InsertOpts: &river.InsertOpts{ScheduledAt: st.due},
+		})
+	}
+	if err := s.Jobs.InsertManyTx(ctx, tx, params); err != nil {
+		return fmt.Errorf("enqueue escalation steps: %w", err)
+	}
+	return nil
+}
+
+// doseState is what trigger evaluation needs of a dose.
+type doseState struct {
+	found     bool
+	patientID string
+	dueAt     time.Time
+	status    adherence.DoseStatus
+}
+
+func loadDose(ctx context.Context, tx *db.Tx, id int64) (doseState, error) {
+	var d doseState
+	if id <= 0 {
+		return d, nil
+	}
+	var status string
+	err := tx.QueryRowContext(ctx, `SELECT patient_id, due_at, status FROM dose_instances WHERE id = $1`, id).Scan(&d.patientID, &d.dueAt, &status)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return d, nil
+	case err != nil:
+		return d, fmt.Errorf("read dose instance: %w", err)
+	}
+	d.found, d.dueAt, d.status = true, d.dueAt.UTC(), adherence.DoseStatus(status)
+	return d, nil
+}
+
+// triggerHolds evaluates pol's trigger for a patient, anchored on dose
+// (the missed dose that opens, or opened, the escalation).
+func triggerHolds(ctx context.Context, tx *db.Tx, pol adherence.EscalationPolicy, orgID, patientID string, dose doseState, now time.Time) (bool, error) {
+	switch pol.Trigger.Kind {
+	case adherence.TriggerMissedDose:
+		return dose.found && dose.status == adherence.DoseMissed, nil
+	case adherence.TriggerMissedCount:
+		if !dose.found {
+			return false, nil
+		}
+		var n int
+		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM dose_instances
+			WHERE org_id = $1 AND patient_id = $2 AND status = 'missed' AND due_at > $3 AND due_at <= $4`,
+			orgID, patientID, db.UTC(dose.dueAt.Add(-pol.Trigger.Window)), db.UTC(dose.dueAt)).Scan(&n)
+		if err != nil {
+			return false, fmt.Errorf("count missed doses: %w", err)
+		}
+		return n >= pol.Trigger.Count, nil
+	case adherence.TriggerLowAdherence:
+		c, err := patientCounts(ctx, tx, orgID, patientID, now.Add(-adherence.LowAdherencePeriod), now)
+		if err != nil {
+			return false, err
+		}
+		a := c.TakingAdherence()
+		return c.Denominator() >= adherence.LowAdherenceMinDoses && a != nil && *a < pol.Trigger.Threshold, nil
+	}
+	return false, nil
+}
+
+// patientCounts counts a patient's instances due in [from, to) by status,
+// as DoseCounts does, inside tx (without orphans and double doses, which
+// adherence ratios do not use).
+func patientCounts(ctx context.Context, tx *db.Tx, orgID, patientID string, from, to time.Time) (adherence.DoseCounts, error) {
+	var c adherence.DoseCounts
+	rows, err := tx.QueryContext(ctx, `SELECT status, COUNT(*) FROM dose_instances
+		WHERE org_id = $1 AND patient_id = $2 AND due_at >= $3 AND due_at < $4 GROUP BY status`,
+		orgID, patientID, db.UTC(from), db.UTC(to))
+	if err != nil {
+		return c, fmt.Errorf("dose counts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var status string
+		var n int
+		if err := rows.Scan(&status, &n); err != nil {
+			return c, fmt.Errorf("dose counts: %w", err)
+		}
+		c.Scheduled += n
+		switch adherence.DoseStatus(status) {
+		case adherence.DoseTakenOnTime:
+			c.OnTime += n
+		case adherence.DoseTakenLate:
+			c.Late += n
+		case adherence.DoseSkipped:
+			c.Skipped += n
+		case adherence.DoseMissed:
+			c.Missed += n
+		case adherence.DoseExcluded:
+			c.Excluded += n
+		default:
+			c.Pending += n
+		}
+	}
+	return c, rows.Err()
+}
+
+type resolvedEscalation struct {
+	id, reason string
+	level      int
+}
+
+// resolveEscalations re-evaluates the unclosed escalations of the patient
+// of a dose.resolved record and resolves those whose trigger no longer
+// holds.
+func resolveEscalations(ctx context.Context, tx *db.Tx, it outboxItem, policies map[string]adherence.EscalationPolicy, now time.Time) ([]resolvedEscalation, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, policy_id, COALESCE(dose_instance_id, 0), level FROM escalations
+		WHERE org_id = $1 AND patient_id = $2 AND status IN ('open', 'exhausted') ORDER BY id`+forUpdate(tx.Dialect),
+		it.orgID, it.p.PatientID)
+	if err != nil {
+		return nil, fmt.Errorf("read escalations: %w", err)
+	}
+	type unclosed struct {
+		id, policy string
+		dose       int64
+		level      int
+	}
+	var list []unclosed
+	for rows.Next() {
+		var u unclosed
+		if err := rows.Scan(&u.id, &u.policy, &u.dose, &u.level); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read escalations: %w", err)
+		}
+		list = append(list, u)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	var out []resolvedEscalation
+	for _, u := range list {
+		pol, ok := policies[u.policy]
+		if !ok {
+			continue
+		}
+		dose, err := loadDose(ctx, tx, u.dose)
+		if err != nil {
+			return nil, err
+		}
+		holds, err := triggerHolds(ctx, tx, pol, it.orgID, it.p.PatientID, dose, now)
+		if err != nil {
+			return nil, err
+		}
+		if holds {
+			continue
+		}
+		reason := ReasonTriggerCleared
+		if u.dose == it.p.DoseInstanceID {
+			reason = ReasonDoseRecorded
+		}
+		if err := closeEscalation(ctx, tx, u.id, adherence.EscalationResolved, ClosedByPatient, reason, now); err != nil {
+			return nil, err
+		}
+		out = append(out, resolvedEscalation{id: u.id, reason: reason, level: u.level})
+	}
+	return out, nil
+}
+
+// ---------------------------------------------------------------------
+// Firing steps
+
+// Why FireStep did not fire a step.
+const (
+	SkipNotFound     = "not_found"     // no such step
+	SkipNotPending   = "not_pending"   // fired or cancelled already
+	SkipNotOpen      = "not_open"      // the escalation was acknowledged or resolved
+	SkipNotDue       = "not_due"       // too early: come back at DueAt
+	SkipLevelRemoved = "level_removed" // the policy no longer has this level
+)
+
+// FireResult says what FireStep did.
+type FireResult struct {
+	// Fired is set when the step fired now; otherwise Skipped says why.
+	Fired   bool
+	Skipped string
+
+	EscalationID string
+	Level        int
+	DueAt        time.Time
+	// Recipients is how many recipients the level had; NoRecipients is
+	// set when it had none (no active caregiver, or no clinician, linked
+	// to the patient): the step still fires and the escalation moves on.
+	Recipients   int
+	NoRecipients bool
+	// Notifications are the ids of the notifications enqueued.
+	Notifications []int64
+	// NextStepID and NextDueAt describe the next level's step, when there
+	// is one; Exhausted is set when this was the last level.
+	NextStepID int64
+	NextDueAt  time.Time
+	Exhausted  bool
+}
+
+// FireStep fires escalation step stepID if it is still pending, its
+// escalation is open and it is due at now. In one transaction it enqueues
+// one notification per recipient of the level (idempotency key
+// esc:<step>:<member id or "webhook">), marks the step fired, records the
+// level on the escalation and inserts the next level's step with its River
+// job (due at opened_at + After of that level, or now when that has
+// passed). After the last level the escalation is exhausted: nothing more
+// fires, it can still be acknowledged or resolved, and the policy's next
+// qualifying miss opens a new escalation.
+//
+// Caregivers get the escalation_caregiver template (the delivery job names
+// the drug only when the patient shares medication with caregivers);
+// clinicians and webhooks the escalation_clinician template. Quiet hours
+// are applied at delivery, unless the level is urgent.
+//
+// Firing is idempotent: a step that is not pending is left alone, so a
+// re-driven job and the original one fire it once.
+func (s *Store) FireStep(ctx context.Context, stepID int64, now time.Time) (FireResult, error) {
+	now = db.UTC(now)
+	var res FireResult
+	err := s.retryTx(ctx, func(tx *db.Tx) error {
+		res = FireResult{}
+		return s.fireStep(ctx, tx, stepID, now, &res)
+	})
+	if err != nil {
+		return FireResult{}, fmt.Errorf("fire escalation step: %w", err)
+	}
+	return res, nil
+}
+
+// escalationColumns are the columns of scanEscalation.
+const escalationColumns = `id, org_id, patient_id, policy_id, COALESCE(dose_instance_id, 0), status, level, opened_at, closed_at, closed_by, reason`
+
+func scanEscalation(row scanner) (adherence.Escalation, error) {
+	var e adherence.Escalation
+	var status string
+	var closed sql.NullTime
+	err := row.Scan(&e.ID, &e.OrgID, &e.PatientID, &e.PolicyID, &e.DoseInstanceID, &status, &e.Level, &e.OpenedAt, &closed, &e.ClosedBy, &e.Reason)
+	e.Status, e.OpenedAt, e.ClosedAt = adherence.EscalationStatus(status), e.OpenedAt.UTC(), timePtr(closed)
+	return e, err
+}
+
+func (s *Store) fireStep(ctx context.Context, tx *db.Tx, stepID int64, now time.Time, res *FireResult) error {
+	var escID string
+	err := tx.QueryRowContext(ctx, `SELECT escalation_id FROM escalation_steps WHERE id = $1`, stepID).Scan(&escID)
+	if errors.Is(err, sql.ErrNoRows) {
+		res.Skipped = SkipNotFound
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("read step: %w", err)
+	}
+	// Escalation first, then the step: the lock order of every writer.
+	esc, err := scanEscalation(tx.QueryRowContext(ctx, `SELECT `+escalationColumns+` FROM escalations WHERE id = $1`+forUpdate(tx.Dialect), escID))
+	if err != nil {
+		return fmt.Errorf("lock escalation: %w", err)
+	}
+	var st adherence.EscalationStep
+	var status string
+	if err := tx.QueryRowContext(ctx, `SELECT level, due_at, status FROM escalation_steps WHERE id = $1`+forUpdate(tx.Dialect), stepID).
+		Scan(&st.Level, &st.DueAt, &status); err != nil {
+		return fmt.Errorf("lock step: %w", err)
+	}
+	st.DueAt, st.Status = st.DueAt.UTC(), adherence.StepStatus(status)
+	res.EscalationID, res.Level, res.DueAt = esc.ID, st.Level, st.DueAt
+	switch {
+	case st.Status != adherence.StepPending:
+		res.Skipped = SkipNotPending
+		return nil
+	case esc.Status != adherence.EscalationOpen:
+		// Closing cancels pending steps; this one slipped through (an
+		// older version, a manual change): cancel it so it is not
+		// re-driven forever.
+		res.Skipped = SkipNotOpen
+		if _, err := tx.ExecContext(ctx, `UPDATE escalation_steps SET status = 'cancelled' WHERE id = $1`, stepID); err != nil {
+			return fmt.Errorf("cancel step: %w", err)
+		}
+		return nil
+	case now.Before(st.DueAt):
+		res.Skipped = SkipNotDue
+		return nil
+	}
+	pol, err := scanPolicy(tx.QueryRowContext(ctx, `SELECT `+policyColumns+` FROM escalation_policies WHERE id = $1`, esc.PolicyID))
+	if err != nil {
+		return fmt.Errorf("read policy: %w", err)
+	}
+	if st.Level > len(pol.Levels) {
+		// The policy was edited down to fewer levels.
+		res.Skipped = SkipLevelRemoved
+		if _, err := tx.ExecContext(ctx, `UPDATE escalation_steps SET status = 'cancelled' WHERE id = $1`, stepID); err != nil {
+			return fmt.Errorf("cancel step: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE escalations SET status = 'exhausted', reason = $1 WHERE id = $2`, ReasonLevelRemoved, esc.ID); err != nil {
+			return fmt.Errorf("exhaust escalation: %w", err)
+		}
+		return s.appendAudit(ctx, tx, []audit.Record{auditRecord(EscalationSystemActor, esc.OrgID, audit.ActionUpdate, "Escalation", esc.ID, esc.PatientID,
+			"status=exhausted reason="+ReasonLevelRemoved)})
+	}
+	level := pol.Levels[st.Level-1]
+
+	in, err := levelNotifications(ctx, tx, esc, stepID, st, level)
+	if err != nil {
+		return err
+	}
+	res.Recipients, res.NoRecipients = len(in), len(in) == 0
+	if res.Notifications, err = s.enqueueNotifications(ctx, tx, in); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE escalation_steps SET status = 'fired', fired_at = $1 WHERE id = $2`, now, stepID); err != nil {
+		return fmt.Errorf("mark step fired: %w", err)
+	}
+	res.Fired = true
+	newStatus := adherence.EscalationOpen
+	if st.Level >= len(pol.Levels) {
+		newStatus, res.Exhausted = adherence.EscalationExhausted, true
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE escalations SET level = $1, status = $2 WHERE id = $3`, st.Level, string(newStatus), esc.ID); err != nil {
+		return fmt.Errorf("record level: %w", err)
+	}
+	if !res.Exhausted {
+		due := esc.OpenedAt.Add(pol.Levels[st.Level].After)
+		if due.Before(now) {
+			due = now
+		}
+		var next int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO escalation_steps (org_id, escalation_id, level, due_at, status)
+			VALUES ($1, $2, $3, $4, 'pending') ON CONFLICT (escalation_id, level) DO NOTHING RETURNING id`,
+			esc.OrgID, esc.ID, st.Level+1, db.UTC(due)).Scan(&next)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			// The next step exists already.
+		case err != nil:
+			return fmt.Errorf("insert next step: %w", err)
+		default:
+			res.NextStepID, res.NextDueAt = next, db.UTC(due)
+			if err := s.insertStepJobs(ctx, tx, []stepJob{{id: next, due: due}}); err != nil {
+				return err
+			}
+		}
+	}
+	// Sending the notifications discloses the patient's missed doses to
+	// the recipients: recorded with the level and how many got it.
+	detail := fmt.Sprintf("level=%d recipients=%d status=%s", st.Level, len(in), newStatus)
+	return s.appendAudit(ctx, tx, []audit.Record{auditRecord(EscalationSystemActor, esc.OrgID, audit.ActionUpdate, "Escalation", esc.ID, esc.PatientID, detail)})
+}
+
+// levelNotifications builds one notification per recipient of a level.
+func levelNotifications(ctx context.Context, tx *db.Tx, esc adherence.Escalation, stepID int64, st adherence.EscalationStep, level adherence.EscalationLevel) ([]NotificationInput, error) {
+	base := NotificationInput{
+		OrgID: esc.OrgID, Kind: KindEscalation, Template: remind.KindEscalationClinician,
+		PatientID: esc.PatientID, DoseInstanceID: esc.DoseInstanceID, EscalationID: esc.ID, Level: st.Level,
+		Channels: level.Channels, Urgent: level.Urgent, DueAt: st.DueAt,
+	}
+	key := "esc:" + strconv.FormatInt(stepID, 10) + ":"
+	if level.Recipients == adherence.RecipientsWebhook {
+		n := base
+		n.IdempotencyKey, n.Address = key+"webhook", level.URL
+		return []NotificationInput{n}, nil
+	}
+	kind := adherence.MemberClinician
+	if level.Recipients == adherence.RecipientsCaregivers {
+		kind = adherence.MemberCaregiver
+		base.Template = remind.KindEscalationCaregiver
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT m.id FROM patient_links l
+		JOIN members m ON m.org_id = l.org_id AND m.id = l.member_id
+		WHERE l.org_id = $1 AND l.patient_id = $2 AND m.kind = $3 AND m.active ORDER BY m.id`,
+		esc.OrgID, esc.PatientID, string(kind))
+	if err != nil {
+		return nil, fmt.Errorf("read recipients: %w", err)
+	}
+	defer rows.Close()
+	var out []NotificationInput
+	for rows.Next() {
+		var member string
+		if err := rows.Scan(&member); err != nil {
+			return nil, fmt.Errorf("read recipients: %w", err)
+		}
+		n := base
+		n.IdempotencyKey, n.MemberID = key+member, member
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// ---------------------------------------------------------------------
+// Acknowledging
+
+// AcknowledgeEscalation records that by (a member or API key id) took
+// escalation id of orgID in hand: an open or exhausted escalation becomes
+// acknowledged, its pending steps are cancelled and its notifications not
+// sent yet are dropped. Acknowledging an acknowledged escalation changes
+// nothing and returns it; a resolved one is a conflict. The escalation is
+// returned with its steps and notifications.
+func (s *Store) AcknowledgeEscalation(ctx context.Context, a adherence.Actor, orgID, id, by string, now time.Time) (adherence.Escalation, error) {
+	if !isID(orgID) || !isID(id) {
+		return adherence.Escalation{}, errs.NotFound("escalation")
+	}
+	now = db.UTC(now)
+	var out adherence.Escalation
+	err := s.retryTx(ctx, func(tx *db.Tx) error {
+		var err error
+		out, err = s.acknowledge(ctx, tx, a, orgID, id, by, ReasonAcknowledged, now)
+		return err
+	})
+	if err != nil {
+		return adherence.Escalation{}, fmt.Errorf("acknowledge escalation: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Store) acknowledge(ctx context.Context, tx *db.Tx, a adherence.Actor, orgID, id, by, reason string, now time.Time) (adherence.Escalation, error) {
+	e, err := scanEscalation(tx.QueryRowContext(ctx, `SELECT `+escalationColumns+` FROM escalations
+		WHERE org_id = $1 AND id = $2`+forUpdate(tx.Dialect), orgID, id))
+	if err != nil {
+		return e, notFound(err, "read escalation", "escalation")
+	}
+	var rec audit.Record
+	switch e.Status {
+	case adherence.EscalationResolved:
+		return e, errs.Conflict("the escalation is resolved already")
+	case adherence.EscalationAcknowledged:
+		// Nothing changes; the caller still reads it.
+		rec = auditRecord(a, orgID, audit.ActionRead, "Escalation", e.ID, e.PatientID, "")
+	default:
+		if err := closeEscalation(ctx, tx, e.ID, adherence.EscalationAcknowledged, by, reason, now); err != nil {
+			return e, err
+		}
+		rec = auditRecord(a, orgID, audit.ActionUpdate, "Escalation", e.ID, e.PatientID, "status=acknowledged reason="+reason)
+	}
+	e, err = loadEscalation(ctx, tx, orgID, id)
+	if err != nil {
+		return e, err
+	}
+	return e, s.appendAudit(ctx, tx, []audit.Record{rec})
+}
+
+// AcknowledgeBySMS acknowledges, for member memberID, the most recently
+// opened open or exhausted escalation about which that member was sent a
+// notification (the inbound "OK" reply). No such escalation is not found.
+func (s *Store) AcknowledgeBySMS(ctx context.Context, memberID string, now time.Time) (adherence.Escalation, error) {
+	if !isID(memberID) {
+		return adherence.Escalation{}, errs.NotFound("escalation")
+	}
+	now = db.UTC(now)
+	var out adherence.Escalation
+	err := s.retryTx(ctx, func(tx *db.Tx) error {
+		var orgID, kind string
+		err := tx.QueryRowContext(ctx, `SELECT org_id, kind FROM members WHERE id = $1`, memberID).Scan(&orgID, &kind)
+		if err != nil {
+			return notFound(err, "read member", "escalation")
+		}
+		// From the member's patients (indexed), the escalations of theirs
+		// that notified this member.
+		var id string
+		err = tx.QueryRowContext(ctx, `SELECT e.id FROM patient_links l
+			JOIN escalations e ON e.org_id = l.org_id AND e.patient_id = l.patient_id
+			WHERE l.org_id = $1 AND l.member_id = $2 AND e.status IN ('open', 'exhausted')
+				AND EXISTS (SELECT 1 FROM notifications n WHERE n.escalation_id = e.id AND n.member_id = $2)
+			ORDER BY e.opened_at DESC, e.id DESC LIMIT 1`, orgID, memberID).Scan(&id)
+		if err != nil {
+			return notFound(err, "find escalation", "escalation")
+		}
+		a := adherence.Actor{ID: memberID, Role: kind, OrgID: orgID}
+		out, err = s.acknowledge(ctx, tx, a, orgID, id, memberID, ReasonAcknowledgedSMS, now)
+		return err
+	})
+	if err != nil {
+		return adherence.Escalation{}, fmt.Errorf("acknowledge escalation by sms: %w", err)
+	}
+	return out, nil
+}
+
+// ---------------------------------------------------------------------
+// Reading
+
+// EscalationFilter selects escalations for ListEscalations.
+type EscalationFilter struct {
+	PatientID string
+	Status    adherence.EscalationStatus
+	// LinkedMemberID keeps the escalations of patients linked to that
+	// member (what a caregiver may see).
+	LinkedMemberID string
+	// After is the id of the last escalation of the previous page.
+	After string
+	// Limit: 100 when zero, at most 500.
+	Limit int
+}
+
+// ListEscalations returns escalations of orgID, most recently opened first
+// (by id: ids are time-ordered), without their steps. Reads are audited by
+// the caller.
+func (s *Store) ListEscalations(ctx context.Context, orgID string, f EscalationFilter) ([]adherence.Escalation, error) {
+	switch f.Status {
+	case "", adherence.EscalationOpen, adherence.EscalationAcknowledged, adherence.EscalationResolved, adherence.EscalationExhausted:
+	default:
+		return nil, errs.Invalid("status", "must be open, acknowledged, resolved or exhausted")
+	}
+	if f.After != "" && !isID(f.After) {
+		return nil, errs.Invalid("after", "is not an escalation id")
+	}
+	if !isID(orgID) || (f.PatientID != "" && !isID(f.PatientID)) || (f.LinkedMemberID != "" && !isID(f.LinkedMemberID)) {
+		return nil, nil
+	}
+	args := []any{orgID}
+	var where strings.Builder
+	where.WriteString(`org_id = $1`)
+	add := func(cond string, v any) {
+		args = append(args, v)
+		fmt.Fprintf(&where, cond, len(args))
+	}
+	if f.PatientID != "" {
+		add(` AND patient_id = $%d`, f.PatientID)
+	}
+	if f.Status != "" {
+		add(` AND status = $%d`, string(f.Status))
+	}
+	if f.LinkedMemberID != "" {
+		add(` AND patient_id IN (SELECT patient_id FROM patient_links WHERE org_id = $1 AND member_id = $%d)`, f.LinkedMemberID)
+	}
+	if f.After != "" {
+		add(` AND id < $%d`, f.After)
+	}
+	args = append(args, limit(f.Limit, 100, 500))
+	rows, err := s.db.SQL.QueryContext(ctx, `SELECT `+escalationColumns+` FROM escalations WHERE `+where.String()+
+		fmt.Sprintf(` ORDER BY id DESC LIMIT $%d`, len(args)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list escalations: %w", err)
+	}
+	defer rows.Close()
+	var out []adherence.Escalation
+	for rows.Next() {
+		e, err := scanEscalation(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list escalations: %w", err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list escalations: %w", err)
+	}
+	return out, nil
+}
+
+// GetEscalation returns an escalation of orgID with its steps and the ids
+// of the notifications sent for it. Reads are audited by the caller.
+func (s *Store) GetEscalation(ctx context.Context, orgID, id string) (adherence.Escalation, error) {
+	if !isID(orgID) || !isID(id) {
+		return adherence.Escalation{}, errs.NotFound("escalation")
+	}
+	e, err := loadEscalation(ctx, s.db.SQL, orgID, id)
+	if err != nil {
+		return adherence.Escalation{}, fmt.Errorf("get escalation: %w", err)
+	}
+	return e, nil
+}
+
+func loadEscalation(ctx context.Context, q db.Querier, orgID, id string) (adherence.Escalation, error) {
+	e, err := scanEscalation(q.QueryRowContext(ctx, `SELECT `+escalationColumns+` FROM escalations WHERE org_id = $1 AND id = $2`, orgID, id))
+	if err != nil {
+		return e, notFound(err, "read escalation", "escalation")
+	}
+	rows, err := q.QueryContext(ctx, `SELECT id, level, due_at, status, fired_at, redriven FROM escalation_steps
+		WHERE escalation_id = $1 ORDER BY level`, id)
+	if err != nil {
+		return e, fmt.Errorf("read steps: %w", err)
+	}
+	for rows.Next() {
+		var st adherence.EscalationStep
+		var status string
+		var fired sql.NullTime
+		if err := rows.Scan(&st.ID, &st.Level, &st.DueAt, &status, &fired, &st.Redriven); err != nil {
+			rows.Close()
+			return e, fmt.Errorf("read steps: %w", err)
+		}
+		st.DueAt, st.Status, st.FiredAt = st.DueAt.UTC(), adherence.StepStatus(status), timePtr(fired)
+		e.Steps = append(e.Steps, st)
+	}
+	if err := rows.Close(); err != nil {
+		return e, err
+	}
+	nrows, err := q.QueryContext(ctx, `SELECT id FROM notifications WHERE escalation_id = $1 ORDER BY id`, id)
+	if err != nil {
+		return e, fmt.Errorf("read notifications: %w", err)
+	}
+	defer nrows.Close()
+	for nrows.Next() {
+		var n int64
+		if err := nrows.Scan(&n); err != nil {
+			return e, fmt.Errorf("read notifications: %w", err)
+		}
+		e.NotificationIDs = append(e.NotificationIDs, n)
+	}
+	return e, nrows.Err()
+}
+
+// ---------------------------------------------------------------------
+// Stalls
+
+// redriveChunk is how many stalled steps one transaction re-drives.
+const redriveChunk = 500
+
+// RedriveStalledSteps re-enqueues the River job (scheduled now) of every
+// pending step still pending olderThan after its due time — its job was
+// lost, discarded or is stuck behind a backlog — and counts the re-drive
+// on the step. A step re-driven k times is re-driven again only once it is
+// (k+1)·olderThan late, so a sweeper running every 30 s does not pile up
+// jobs for a step whose worker is down. It returns how many steps it
+// re-drove. Firing stays exactly-once: FireStep leaves non-pending steps
+// alone.
+func (s *Store) RedriveStalledSteps(ctx context.Context, now time.Time, olderThan time.Duration) (int, error) {
+	now = db.UTC(now)
+	cutoff := now.Add(-olderThan)
+	total := 0
+	afterDue, afterID := time.Time{}, int64(0)
+	for {
+		done := false
+		var n int
+		var nextDue time.Time
+		var nextID int64
+		err := s.retryTx(ctx, func(tx *db.Tx) error {
+			lock := ""
+			if tx.Dialect == db.Postgres {
+				lock = " FOR UPDATE SKIP LOCKED"
+			}
+			rows, err := tx.QueryContext(ctx, `SELECT id, due_at, redriven FROM escalation_steps
+				WHERE status = 'pending' AND due_at < $1 AND (due_at > $2 OR (due_at = $2 AND id > $3))
+				ORDER BY due_at, id LIMIT $4`+lock, cutoff, afterDue, afterID, redriveChunk)
+			if err != nil {
+				return err
+			}
+			var ids []any
+			var jobs []stepJob
+			count, lastDue, lastID := 0, afterDue, afterID
+			for rows.Next() {
+				var id int64
+				var due time.Time
+				var redriven int
+				if err := rows.Scan(&id, &due, &redriven); err != nil {
+					rows.Close()
+					return err
+				}
+				count++
+				lastDue, lastID = due.UTC(), id
+				if due.Add(time.Duration(redriven+1) * olderThan).Before(now) {
+					ids = append(ids, id)
+					jobs = append(jobs, stepJob{id: id, due: now})
+				}
+			}
+			if err := rows.Close(); err != nil {
+				return err
+			}
+			done = count < redriveChunk
+			nextDue, nextID = lastDue, lastID
+			n = len(ids)
+			if n == 0 {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE escalation_steps SET redriven = redriven + 1 WHERE id IN `+placeholders(1, len(ids)), ids...); err != nil {
+				return err
+			}
+			return s.insertStepJobs(ctx, tx, jobs)
+		})
+		if err != nil {
+			return total, fmt.Errorf("redrive stalled escalation steps: %w", err)
+		}
+		total += n
+		if done {
+			return total, nil
+		}
+		afterDue, afterID = nextDue, nextID
+	}
+}
+
+// OldestOverdueStep returns how long the oldest pending step is past its
+// due time at now; 0 when no pending step is overdue.
+func (s *Store) OldestOverdueStep(ctx context.Context, now time.Time) (time.Duration, error) {
+	var due time.Time
+	err := s.db.SQL.QueryRowContext(ctx, `SELECT due_at FROM escalation_steps WHERE status = 'pending' ORDER BY due_at LIMIT 1`).Scan(&due)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("oldest overdue escalation step: %w", err)
+	}
+	if late := now.Sub(due); late > 0 {
+		return late, nil
+	}
+	return 0, nil
+}

@@ -1,0 +1,880 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/riverqueue/river"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+	"github.com/medplatform/medplatform/internal/platform/notify"
+	"github.com/medplatform/medplatform/internal/platform/phi"
+)
+
+// jobRecorder stands in for River: it records the jobs a store enqueues.
+type jobRecorder struct {
+	mu     sync.Mutex
+	params []river.InsertManyParams
+}
+
+func (j *jobRecorder) InsertManyTx(_ context.Context, _ *db.Tx, p []river.InsertManyParams) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.params = append(j.params, p...)
+	return nil
+}
+
+// stepJobs returns the scheduled times of the escalation step jobs
+// enqueued for each step.
+func (j *jobRecorder) stepJobs() map[int64][]time.Time {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	out := map[int64][]time.Time{}
+	for _, p := range j.params {
+		if a, ok := p.Args.(adherence.EscalationStepArgs); ok {
+			at := time.Time{}
+			if p.InsertOpts != nil {
+				at = p.InsertOpts.ScheduledAt.UTC()
+			}
+			out[a.StepID] = append(out[a.StepID], at)
+		}
+	}
+	return out
+}
+
+// escWorld is a fixture with a New York patient taking one 08:00 dose a
+// day, linked to two active caregivers, an inactive caregiver and a
+// clinician; jobs are recorded.
+type escWorld struct {
+	*fixture
+	jobs      *jobRecorder
+	pat       adherence.Patient
+	plan      adherence.Plan
+	carers    []string // active linked caregivers, sorted
+	clinician string
+}
+
+func newEscWorld(t *testing.T, f *fixture) *escWorld {
+	t.Helper()
+	w := &escWorld{fixture: f, jobs: &jobRecorder{}}
+	f.s.Jobs = w.jobs
+	w.pat = f.patient("America/New_York")
+	w.plan = f.plan(w.pat.ID, timeOfDay("08:00"))
+	w.carers = []string{w.member(w.pat.ID, adherence.MemberCaregiver, true), w.member(w.pat.ID, adherence.MemberCaregiver, true)}
+	sort.Strings(w.carers)
+	w.member(w.pat.ID, adherence.MemberCaregiver, false)
+	w.member("", adherence.MemberCaregiver, true) // not linked
+	w.clinician = w.member(w.pat.ID, adherence.MemberClinician, true)
+	return w
+}
+
+// member creates a member, linked to patientID unless it is empty.
+func (w *escWorld) member(patientID string, kind adherence.MemberKind, active bool) string {
+	w.t.Helper()
+	m := adherence.Member{OrgID: w.org, Kind: kind, Name: phi.New("Member"), Phone: phi.New("+15557654321")}
+	if err := w.s.CreateMember(w.ctx, w.actor, &m); err != nil {
+		w.t.Fatal(err)
+	}
+	if patientID != "" {
+		if err := w.s.LinkMember(w.ctx, w.actor, w.org, adherence.Link{PatientID: patientID, MemberID: m.ID}); err != nil {
+			w.t.Fatal(err)
+		}
+	}
+	if !active {
+		w.exec(`UPDATE members SET active = $1 WHERE id = $2`, false, m.ID)
+	}
+	return m.ID
+}
+
+func level(after time.Duration, to adherence.Recipients, chans ...notify.Channel) adherence.EscalationLevel {
+	return adherence.EscalationLevel{After: after, Recipients: to, Channels: chans}
+}
+
+// policy creates an active policy.
+func (w *escWorld) policy(tr adherence.EscalationTrigger, levels ...adherence.EscalationLevel) adherence.EscalationPolicy {
+	w.t.Helper()
+	p := adherence.EscalationPolicy{OrgID: w.org, Name: "policy " + string(tr.Kind), Trigger: tr, Levels: levels}
+	if err := w.s.CreateEscalationPolicy(w.ctx, w.actor, &p); err != nil {
+		w.t.Fatalf("create policy: %v", err)
+	}
+	return p
+}
+
+// standard is a missed_dose policy: caregivers by sms and push after 30
+// minutes, the clinician by email (urgent) after 2 hours, a webhook after 4.
+func (w *escWorld) standard() adherence.EscalationPolicy {
+	hook := adherence.EscalationLevel{After: 4 * time.Hour, Recipients: adherence.RecipientsWebhook,
+		Channels: []notify.Channel{notify.Webhook}, URL: "https://hooks.example.org/escalations"}
+	clin := level(2*time.Hour, adherence.RecipientsClinicians, notify.Email)
+	clin.Urgent = true
+	return w.policy(adherence.EscalationTrigger{Kind: adherence.TriggerMissedDose},
+		level(30*time.Minute, adherence.RecipientsCaregivers, notify.SMS, notify.Push), clin, hook)
+}
+
+// missDay moves the clock past the late window of day d's 08:00 dose and
+// runs the missed-dose job.
+func (w *escWorld) missDay(d int) {
+	w.t.Helper()
+	w.now = local(2026, 3, d, 11, 1).UTC()
+	if _, err := w.s.MarkMissed(w.ctx, w.now); err != nil {
+		w.t.Fatalf("mark missed: %v", err)
+	}
+}
+
+// takeLate records day d's dose as taken at 09:30, synced at noon (after
+// the missed-dose job ran).
+func (w *escWorld) takeLate(patientID, planID string, d int) {
+	w.t.Helper()
+	if t := local(2026, 3, d, 12, 0).UTC(); w.now.Before(t) {
+		w.now = t
+	}
+	out := w.record(w.ev(patientID, planID, adherence.EventTaken, local(2026, 3, d, 9, 30), fmt.Sprintf("late-%s-%d", patientID, d)))
+	if out[0].Err != nil || out[0].Event.DoseStatus != adherence.DoseTakenLate {
+		w.t.Fatalf("late taking: %+v", out[0])
+	}
+}
+
+func (w *escWorld) consume() store.ConsumeResult {
+	w.t.Helper()
+	res, err := w.s.ConsumeOutbox(w.ctx, w.now, 0)
+	if err != nil {
+		w.t.Fatalf("consume outbox: %v", err)
+	}
+	return res
+}
+
+func (w *escWorld) escalations(f store.EscalationFilter) []adherence.Escalation {
+	w.t.Helper()
+	es, err := w.s.ListEscalations(w.ctx, w.org, f)
+	if err != nil {
+		w.t.Fatalf("list escalations: %v", err)
+	}
+	return es
+}
+
+func (w *escWorld) get(id string) adherence.Escalation {
+	w.t.Helper()
+	e, err := w.s.GetEscalation(w.ctx, w.org, id)
+	if err != nil {
+		w.t.Fatalf("get escalation: %v", err)
+	}
+	return e
+}
+
+func (w *escWorld) fire(stepID int64, at time.Time) store.FireResult {
+	w.t.Helper()
+	w.now = at
+	res, err := w.s.FireStep(w.ctx, stepID, at)
+	if err != nil {
+		w.t.Fatalf("fire step %d: %v", stepID, err)
+	}
+	return res
+}
+
+// escNotification is a notification row of an escalation.
+type escNotification struct {
+	Key, Template, Member, Channels, Address, Status string
+	Urgent                                           bool
+	Level                                            int
+	Due                                              time.Time
+}
+
+func (w *escWorld) sent(escalationID string) []escNotification {
+	w.t.Helper()
+	rows, err := w.d.SQL.QueryContext(w.ctx, `SELECT idempotency_key, template, COALESCE(CAST(member_id AS TEXT), ''), channels, address, status,
+			urgent, level, due_at
+		FROM notifications WHERE escalation_id = $1 ORDER BY idempotency_key`, escalationID)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []escNotification
+	for rows.Next() {
+		var n escNotification
+		if err := rows.Scan(&n.Key, &n.Template, &n.Member, &n.Channels, &n.Address, &n.Status, &n.Urgent, &n.Level, &n.Due); err != nil {
+			w.t.Fatal(err)
+		}
+		n.Due = n.Due.UTC()
+		out = append(out, n)
+	}
+	return out
+}
+
+func fieldOf(err error) string {
+	var e *errs.Error
+	if errors.As(err, &e) {
+		return e.Field
+	}
+	return ""
+}
+
+func TestEscalationPolicyValidation(t *testing.T) {
+	good := func() adherence.EscalationPolicy {
+		return adherence.EscalationPolicy{Name: "Missed doses", Trigger: adherence.EscalationTrigger{Kind: adherence.TriggerMissedDose},
+			Levels: []adherence.EscalationLevel{level(time.Hour, adherence.RecipientsCaregivers, notify.SMS)}}
+	}
+	hook := func(url string) adherence.EscalationLevel {
+		return adherence.EscalationLevel{Recipients: adherence.RecipientsWebhook, Channels: []notify.Channel{notify.Webhook}, URL: url}
+	}
+	cases := []struct {
+		name   string
+		change func(p *adherence.EscalationPolicy)
+		field  string
+	}{
+		{"no name", func(p *adherence.EscalationPolicy) { p.Name = "  " }, "name"},
+		{"unknown trigger", func(p *adherence.EscalationPolicy) { p.Trigger.Kind = "often" }, "trigger.kind"},
+		{"no levels", func(p *adherence.EscalationPolicy) { p.Levels = nil }, "levels"},
+		{"eleven levels", func(p *adherence.EscalationPolicy) {
+			for range 10 {
+				p.Levels = append(p.Levels, p.Levels[0])
+			}
+		}, "levels"},
+		{"decreasing after", func(p *adherence.EscalationPolicy) {
+			p.Levels = append(p.Levels, level(30*time.Minute, adherence.RecipientsClinicians, notify.Email))
+		}, "levels[1].afterMinutes"},
+		{"after beyond 7 days", func(p *adherence.EscalationPolicy) { p.Levels[0].After = 7*24*time.Hour + time.Minute }, "levels[0].afterMinutes"},
+		{"negative after", func(p *adherence.EscalationPolicy) { p.Levels[0].After = -time.Minute }, "levels[0].afterMinutes"},
+		{"count 1", func(p *adherence.EscalationPolicy) {
+			p.Trigger = adherence.EscalationTrigger{Kind: adherence.TriggerMissedCount, Count: 1, Window: day}
+		}, "trigger.count"},
+		{"count 51", func(p *adherence.EscalationPolicy) {
+			p.Trigger = adherence.EscalationTrigger{Kind: adherence.TriggerMissedCount, Count: 51, Window: day}
+		}, "trigger.count"},
+		{"window 59 minutes", func(p *adherence.EscalationPolicy) {
+			p.Trigger = adherence.EscalationTrigger{Kind: adherence.TriggerMissedCount, Count: 2, Window: 59 * time.Minute}
+		}, "trigger.windowMinutes"},
+		{"window 31 days", func(p *adherence.EscalationPolicy) {
+			p.Trigger = adherence.EscalationTrigger{Kind: adherence.TriggerMissedCount, Count: 2, Window: 31 * day}
+		}, "trigger.windowMinutes"},
+		{"count on missed_dose", func(p *adherence.EscalationPolicy) { p.Trigger.Count = 3 }, "trigger.count"},
+		{"threshold 0", func(p *adherence.EscalationPolicy) {
+			p.Trigger = adherence.EscalationTrigger{Kind: adherence.TriggerLowAdherence}
+		}, "trigger.threshold"},
+		{"threshold 1", func(p *adherence.EscalationPolicy) {
+			p.Trigger = adherence.EscalationTrigger{Kind: adherence.TriggerLowAdherence, Threshold: 1}
+		}, "trigger.threshold"},
+		{"unknown recipients", func(p *adherence.EscalationPolicy) { p.Levels[0].Recipients = "everyone" }, "levels[0].recipients"},
+		{"no channels", func(p *adherence.EscalationPolicy) { p.Levels[0].Channels = nil }, "levels[0].channels"},
+		{"webhook channel for people", func(p *adherence.EscalationPolicy) {
+			p.Levels[0].Channels = []notify.Channel{notify.SMS, notify.Webhook}
+		}, "levels[0].channels[1]"},
+		{"channel twice", func(p *adherence.EscalationPolicy) {
+			p.Levels[0].Channels = []notify.Channel{notify.SMS, notify.SMS}
+		}, "levels[0].channels[1]"},
+		{"webhook over http", func(p *adherence.EscalationPolicy) { p.Levels[0] = hook("http://hooks.example.org/x") }, "levels[0].url"},
+		{"webhook without url", func(p *adherence.EscalationPolicy) { p.Levels[0] = hook("") }, "levels[0].url"},
+		{"webhook with credentials", func(p *adherence.EscalationPolicy) { p.Levels[0] = hook("https://u:p@hooks.example.org/x") }, "levels[0].url"},
+		{"webhook with sms", func(p *adherence.EscalationPolicy) {
+			p.Levels[0] = hook("https://hooks.example.org/x")
+			p.Levels[0].Channels = []notify.Channel{notify.SMS}
+		}, "levels[0].channels"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := good()
+			tc.change(&p)
+			err := p.Validate()
+			if errs.CodeOf(err) != errs.CodeInvalid || fieldOf(err) != tc.field {
+				t.Fatalf("Validate = %v (field %q), want invalid %s", err, fieldOf(err), tc.field)
+			}
+		})
+	}
+	ok := good()
+	ok.Levels = append(ok.Levels, level(time.Hour, adherence.RecipientsClinicians, notify.Email, notify.SMS, notify.Push), hook("https://hooks.example.org/x"))
+	ok.Levels[2].After = 7 * 24 * time.Hour
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("valid policy refused: %v", err)
+	}
+}
+
+func TestEscalationPolicyCRUD(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := adherence.EscalationPolicy{OrgID: f.org, Name: " Three misses ",
+			Trigger: adherence.EscalationTrigger{Kind: adherence.TriggerMissedCount, Count: 3, Window: 72 * time.Hour},
+			Levels:  []adherence.EscalationLevel{level(time.Hour, adherence.RecipientsCaregivers, notify.SMS, notify.Email)}}
+		if err := f.s.CreateEscalationPolicy(f.ctx, f.actor, &p); err != nil {
+			t.Fatal(err)
+		}
+		if p.ID == "" || !p.Active || p.Name != "Three misses" || !p.CreatedAt.Equal(start) {
+			t.Fatalf("created %+v", p)
+		}
+		got, err := f.s.GetEscalationPolicy(f.ctx, f.org, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(p, got); diff != "" {
+			t.Fatalf("policy (-created +read):\n%s", diff)
+		}
+		bad := p
+		bad.Levels = nil
+		wantCode(t, f.s.CreateEscalationPolicy(f.ctx, f.actor, &bad), errs.CodeInvalid)
+
+		f.now = start.Add(time.Hour)
+		p.Levels = append(p.Levels, level(3*time.Hour, adherence.RecipientsClinicians, notify.Email))
+		p.Trigger = adherence.EscalationTrigger{Kind: adherence.TriggerLowAdherence, Threshold: 0.6}
+		if err := f.s.UpdateEscalationPolicy(f.ctx, f.actor, &p); err != nil {
+			t.Fatal(err)
+		}
+		got, err = f.s.GetEscalationPolicy(f.ctx, f.org, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(p, got); diff != "" || !got.UpdatedAt.Equal(f.now) || !got.CreatedAt.Equal(start) {
+			t.Fatalf("updated policy (-want +read):\n%s", diff)
+		}
+
+		otherOrg, otherActor := f.otherOrg()
+		_, err = f.s.GetEscalationPolicy(f.ctx, otherOrg, p.ID)
+		wantCode(t, err, errs.CodeNotFound)
+		wantCode(t, f.s.DeleteEscalationPolicy(f.ctx, otherActor, otherOrg, p.ID), errs.CodeNotFound)
+		foreign := p
+		foreign.OrgID = otherOrg
+		wantCode(t, f.s.UpdateEscalationPolicy(f.ctx, otherActor, &foreign), errs.CodeNotFound)
+
+		if err := f.s.DeleteEscalationPolicy(f.ctx, f.actor, f.org, p.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.s.DeleteEscalationPolicy(f.ctx, f.actor, f.org, p.ID); err != nil {
+			t.Fatalf("deleting twice: %v", err)
+		}
+		list, err := f.s.ListEscalationPolicies(f.ctx, f.org)
+		if err != nil || len(list) != 1 || list[0].Active {
+			t.Fatalf("policies after delete = %+v, %v", list, err)
+		}
+		var actions []string
+		for _, r := range f.auditRecords() {
+			if r.ResourceType == "EscalationPolicy" {
+				actions = append(actions, r.Action)
+			}
+		}
+		if diff := cmp.Diff([]string{"C", "U", "D"}, actions); diff != "" {
+			t.Errorf("policy audit actions (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// TestEscalationOpensOnce: a missed dose opens one escalation with its
+// first step and job, in the transaction that marks the record processed;
+// consuming again changes nothing.
+func TestEscalationOpensOnce(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		w := newEscWorld(t, f)
+		pol := w.standard()
+		w.missDay(1)
+		opened := w.now
+		if res := w.consume(); res.Examined != 1 || res.Opened != 1 {
+			t.Fatalf("first consume = %+v", res)
+		}
+		if res := w.consume(); res.Examined != 0 || res.Opened != 0 {
+			t.Fatalf("second consume = %+v", res)
+		}
+		if n := w.count(`SELECT COUNT(*) FROM outbox WHERE processed_at IS NULL`); n != 0 {
+			t.Fatalf("%d unprocessed outbox records", n)
+		}
+		es := w.escalations(store.EscalationFilter{})
+		if len(es) != 1 {
+			t.Fatalf("escalations = %+v", es)
+		}
+		dose := w.doses(w.plan.ID, local(2026, 3, 1, 0, 0), local(2026, 3, 2, 0, 0))[0]
+		e := w.get(es[0].ID)
+		if e.Status != adherence.EscalationOpen || e.Level != 0 || e.PolicyID != pol.ID || e.PatientID != w.pat.ID ||
+			e.DoseInstanceID != dose.ID || !e.OpenedAt.Equal(opened) || len(e.Steps) != 1 {
+			t.Fatalf("escalation = %+v", e)
+		}
+		st := e.Steps[0]
+		if st.Level != 1 || st.Status != adherence.StepPending || !st.DueAt.Equal(opened.Add(30*time.Minute)) {
+			t.Fatalf("first step = %+v", st)
+		}
+		if diff := cmp.Diff(map[int64][]time.Time{st.ID: {st.DueAt}}, w.jobs.stepJobs()); diff != "" {
+			t.Fatalf("step jobs (-want +got):\n%s", diff)
+		}
+		// The next day's miss finds it open: no second escalation.
+		w.missDay(2)
+		if res := w.consume(); res.Examined != 1 || res.Opened != 0 {
+			t.Fatalf("consume of day 2 = %+v", res)
+		}
+		var created int
+		for _, r := range w.auditRecords() {
+			if r.ResourceType == "Escalation" && r.Action == "C" && r.ActorID == store.EscalationSystemActor.ID && r.PatientID == w.pat.ID {
+				created++
+			}
+		}
+		if created != 1 {
+			t.Errorf("%d audit records of the opening, want 1", created)
+		}
+	})
+}
+
+// TestEscalationConsumeConcurrently runs two consumers at once over 150
+// outbox records: every record is consumed once and each patient gets one
+// escalation per policy.
+func TestEscalationConsumeConcurrently(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		w := newEscWorld(t, f)
+		w.standard()
+		w.policy(adherence.EscalationTrigger{Kind: adherence.TriggerMissedCount, Count: 2, Window: 2 * day},
+			level(time.Hour, adherence.RecipientsClinicians, notify.Email))
+		var patients []string
+		for range 10 {
+			p := f.patient("America/New_York")
+			f.plan(p.ID, timeOfDay("08:00", "12:00", "18:00"))
+			patients = append(patients, p.ID)
+		}
+		w.now = local(2026, 3, 6, 0, 0).UTC() // March 1–5: 15 doses each
+		if res, err := w.s.MarkMissed(w.ctx, w.now); err != nil || res.Marked != 10*15+5 {
+			t.Fatalf("mark missed = %+v, %v", res, err)
+		}
+		results := make([]store.ConsumeResult, 2)
+		var wg sync.WaitGroup
+		for i := range results {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res, err := w.s.ConsumeOutbox(w.ctx, w.now, 0)
+				if err != nil {
+					t.Errorf("consumer %d: %v", i, err)
+				}
+				results[i] = res
+			}()
+		}
+		wg.Wait()
+		examined, opened := results[0].Examined+results[1].Examined, results[0].Opened+results[1].Opened
+		if examined != 155 || opened != 22 { // (10 + 1 patients) × 2 policies
+			t.Fatalf("consumers: %+v and %+v; want 155 examined, 22 opened in all", results[0], results[1])
+		}
+		if n := w.count(`SELECT COUNT(*) FROM outbox WHERE processed_at IS NULL`); n != 0 {
+			t.Fatalf("%d records left unprocessed", n)
+		}
+		for _, p := range patients {
+			if n := w.count(`SELECT COUNT(*) FROM escalations WHERE patient_id = $1`, p); n != 2 {
+				t.Fatalf("patient has %d escalations, want 2", n)
+			}
+			if n := w.count(`SELECT COUNT(*) FROM escalation_steps s JOIN escalations e ON e.id = s.escalation_id WHERE e.patient_id = $1`, p); n != 2 {
+				t.Fatalf("patient has %d steps, want 2", n)
+			}
+		}
+		if n := len(w.jobs.stepJobs()); n != 22 {
+			t.Fatalf("%d step jobs, want 22", n)
+		}
+	})
+}
+
+// TestEscalationMissedCount fires at the Count-th miss inside the window,
+// not before, and not when the window is too short to hold them.
+func TestEscalationMissedCount(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		w := newEscWorld(t, f)
+		lvl := level(time.Hour, adherence.RecipientsCaregivers, notify.SMS)
+		short := w.policy(adherence.EscalationTrigger{Kind: adherence.TriggerMissedCount, Count: 3, Window: 48 * time.Hour}, lvl)
+		wide := w.policy(adherence.EscalationTrigger{Kind: adherence.TriggerMissedCount, Count: 3, Window: 49 * time.Hour}, lvl)
+		for d := 1; d <= 2; d++ {
+			w.missDay(d)
+			if res := w.consume(); res.Opened != 0 {
+				t.Fatalf("after %d misses: %+v", d, res)
+			}
+		}
+		w.missDay(3)
+		if res := w.consume(); res.Opened != 1 {
+			t.Fatalf("after 3 misses: %+v", res)
+		}
+		es := w.escalations(store.EscalationFilter{PatientID: w.pat.ID})
+		if len(es) != 1 || es[0].PolicyID != wide.ID {
+			t.Fatalf("escalations = %+v; want one of the 49-hour policy (%s), none of %s", es, wide.ID, short.ID)
+		}
+		// One of the three is recorded late: two misses no longer reach
+		// the count, and the escalation resolves.
+		w.takeLate(w.pat.ID, w.plan.ID, 2)
+		if res := w.consume(); res.Resolved != 1 {
+			t.Fatalf("consume after the late dose = %+v", res)
+		}
+		e := w.get(es[0].ID)
+		if e.Status != adherence.EscalationResolved || e.Reason != store.ReasonTriggerCleared || e.ClosedBy != store.ClosedByPatient {
+			t.Fatalf("escalation = %+v", e)
+		}
+	})
+}
+
+// TestEscalationLowAdherence fires when taking adherence over 14 days is
+// below the threshold with at least 4 doses counted.
+func TestEscalationLowAdherence(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		w := newEscWorld(t, f)
+		w.policy(adherence.EscalationTrigger{Kind: adherence.TriggerLowAdherence, Threshold: 0.5},
+			level(0, adherence.RecipientsClinicians, notify.Email))
+		good := f.patient("America/New_York")
+		goodPlan := f.plan(good.ID, timeOfDay("08:00"))
+		for d := 1; d <= 3; d++ {
+			w.now = local(2026, 3, d, 8, 5).UTC()
+			w.record(w.ev(good.ID, goodPlan.ID, adherence.EventTaken, local(2026, 3, d, 8, 0), fmt.Sprint("good-", d)))
+		}
+		w.now = local(2026, 3, 1, 8, 5).UTC()
+		w.record(w.ev(w.pat.ID, w.plan.ID, adherence.EventTaken, local(2026, 3, 1, 8, 0), "bad-1"))
+		for d := 2; d <= 3; d++ {
+			w.missDay(d)
+			if res := w.consume(); res.Opened != 0 { // 1 taken of 2, then of 3: too few doses
+				t.Fatalf("day %d: %+v", d, res)
+			}
+		}
+		w.missDay(4) // w.pat: 1 of 4 (0.25); good: 3 of 4 (0.75)
+		if res := w.consume(); res.Examined != 2 || res.Opened != 1 {
+			t.Fatalf("day 4: %+v", res)
+		}
+		es := w.escalations(store.EscalationFilter{Status: adherence.EscalationOpen})
+		if len(es) != 1 || es[0].PatientID != w.pat.ID {
+			t.Fatalf("open escalations = %+v", es)
+		}
+		// Day 4 recorded late: 2 of 4 is not below 0.5 any more.
+		w.takeLate(w.pat.ID, w.plan.ID, 4)
+		if res := w.consume(); res.Resolved != 1 || res.ResolvedAtLevel[0] != 1 {
+			t.Fatalf("after the late dose: %+v", res)
+		}
+		if e := w.get(es[0].ID); e.Status != adherence.EscalationResolved || e.Reason != store.ReasonDoseRecorded {
+			t.Fatalf("escalation = %+v", e)
+		}
+	})
+}
+
+// TestEscalationLevels walks an escalation through its levels with an
+// injected clock.
+func TestEscalationLevels(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		w := newEscWorld(t, f)
+		pol := w.standard()
+		w.missDay(1)
+		opened := w.now
+		w.consume()
+		e := w.escalations(store.EscalationFilter{})[0]
+		step1 := w.get(e.ID).Steps[0]
+
+		if res := w.fire(step1.ID, opened.Add(29*time.Minute)); res.Fired || res.Skipped != store.SkipNotDue {
+			t.Fatalf("at +29m: %+v", res)
+		}
+		res := w.fire(step1.ID, opened.Add(30*time.Minute))
+		if !res.Fired || res.Level != 1 || res.Recipients != 2 || len(res.Notifications) != 2 || res.Exhausted ||
+			!res.NextDueAt.Equal(opened.Add(2*time.Hour)) {
+			t.Fatalf("at +30m: %+v", res)
+		}
+		key := func(step int64, who string) string { return fmt.Sprintf("esc:%d:%s", step, who) }
+		var want []escNotification
+		for _, c := range w.carers {
+			want = append(want, escNotification{Key: key(step1.ID, c), Template: "escalation_caregiver", Member: c, Channels: "sms,push",
+				Status: store.NotificationQueued, Level: 1, Due: opened.Add(30 * time.Minute)})
+		}
+		if diff := cmp.Diff(want, w.sent(e.ID)); diff != "" {
+			t.Fatalf("level 1 notifications (-want +got):\n%s", diff)
+		}
+		if got := w.jobs.stepJobs()[res.NextStepID]; len(got) != 1 || !got[0].Equal(opened.Add(2*time.Hour)) {
+			t.Fatalf("job of step 2 = %v, want one at +2h", got)
+		}
+		// A repeated job (or a re-drive) fires nothing more.
+		if again := w.fire(step1.ID, opened.Add(31*time.Minute)); again.Fired || again.Skipped != store.SkipNotPending {
+			t.Fatalf("firing twice: %+v", again)
+		}
+
+		// Level 2 fires late (the worker was down): level 3 is due at +4h
+		// from the opening all the same.
+		step2 := res.NextStepID
+		res = w.fire(step2, opened.Add(2*time.Hour+10*time.Minute))
+		if !res.Fired || res.Level != 2 || res.Recipients != 1 || !res.NextDueAt.Equal(opened.Add(4*time.Hour)) {
+			t.Fatalf("level 2: %+v", res)
+		}
+		step3 := res.NextStepID
+		res = w.fire(step3, opened.Add(4*time.Hour))
+		if !res.Fired || res.Level != 3 || !res.Exhausted || res.NextStepID != 0 || len(res.Notifications) != 1 {
+			t.Fatalf("level 3: %+v", res)
+		}
+		want = append(want,
+			escNotification{Key: key(step2, w.clinician), Template: "escalation_clinician", Member: w.clinician, Channels: "email",
+				Status: store.NotificationQueued, Urgent: true, Level: 2, Due: opened.Add(2 * time.Hour)},
+			escNotification{Key: key(step3, "webhook"), Template: "escalation_clinician", Channels: "webhook",
+				Address: pol.Levels[2].URL, Status: store.NotificationQueued, Level: 3, Due: opened.Add(4 * time.Hour)},
+		)
+		sort.Slice(want, func(i, j int) bool { return want[i].Key < want[j].Key })
+		if diff := cmp.Diff(want, w.sent(e.ID)); diff != "" {
+			t.Fatalf("notifications (-want +got):\n%s", diff)
+		}
+		got := w.get(e.ID)
+		if got.Status != adherence.EscalationExhausted || got.Level != 3 || len(got.Steps) != 3 || len(got.NotificationIDs) != 4 {
+			t.Fatalf("escalation after the last level = %+v", got)
+		}
+		for i, st := range got.Steps {
+			if st.Status != adherence.StepFired || st.FiredAt == nil || st.Level != i+1 {
+				t.Errorf("step %d = %+v", i, st)
+			}
+		}
+		// Exhausted: the next miss opens a new escalation.
+		w.missDay(2)
+		if res := w.consume(); res.Opened != 1 {
+			t.Fatalf("miss after exhaustion: %+v", res)
+		}
+	})
+}
+
+// TestEscalationNoLinkedClinician: a level with nobody to notify still
+// fires, says so, and moves on.
+func TestEscalationNoLinkedClinician(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		w := newEscWorld(t, f)
+		w.policy(adherence.EscalationTrigger{Kind: adherence.TriggerMissedDose},
+			level(0, adherence.RecipientsClinicians, notify.Email), level(time.Hour, adherence.RecipientsCaregivers, notify.SMS))
+		alone := f.patient("America/New_York")
+		f.plan(alone.ID, timeOfDay("08:00"))
+		w.missDay(1)
+		w.consume()
+		es := w.escalations(store.EscalationFilter{PatientID: alone.ID})
+		if len(es) != 1 {
+			t.Fatalf("escalations = %+v", es)
+		}
+		res := w.fire(w.get(es[0].ID).Steps[0].ID, w.now)
+		if !res.Fired || !res.NoRecipients || len(res.Notifications) != 0 || res.NextStepID == 0 {
+			t.Fatalf("fire = %+v", res)
+		}
+	})
+}
+
+// TestEscalationAcknowledge: acknowledging cancels pending steps and stops
+// further firing; it is idempotent; SMS "OK" acknowledges the latest
+// escalation that notified the member.
+func TestEscalationAcknowledge(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		w := newEscWorld(t, f)
+		w.standard()
+		w.missDay(1)
+		opened := w.now
+		w.consume()
+		e := w.escalations(store.EscalationFilter{})[0]
+		res := w.fire(w.get(e.ID).Steps[0].ID, opened.Add(30*time.Minute))
+
+		ackAt := opened.Add(40 * time.Minute)
+		w.now = ackAt
+		acked, err := w.s.AcknowledgeEscalation(w.ctx, w.actor, w.org, e.ID, w.clinician, ackAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if acked.Status != adherence.EscalationAcknowledged || acked.ClosedBy != w.clinician || acked.ClosedAt == nil ||
+			!acked.ClosedAt.Equal(w.now) || acked.Reason != store.ReasonAcknowledged || len(acked.Steps) != 2 ||
+			acked.Steps[1].Status != adherence.StepCancelled {
+			t.Fatalf("acknowledged = %+v", acked)
+		}
+		for _, n := range w.sent(e.ID) {
+			if n.Status != store.NotificationCancelled {
+				t.Errorf("queued notification %s left %s after the acknowledgement", n.Key, n.Status)
+			}
+		}
+		if again := w.fire(res.NextStepID, opened.Add(2*time.Hour)); again.Fired || again.Skipped != store.SkipNotPending {
+			t.Fatalf("step 2 after acknowledgement: %+v", again)
+		}
+		if n := len(w.sent(e.ID)); n != 2 {
+			t.Fatalf("%d notifications after acknowledgement, want the 2 of level 1", n)
+		}
+		again, err := w.s.AcknowledgeEscalation(w.ctx, w.actor, w.org, e.ID, "someone-else", w.now.Add(time.Minute))
+		if err != nil || again.ClosedBy != w.clinician || !again.ClosedAt.Equal(ackAt) {
+			t.Fatalf("acknowledging twice = %+v, %v", again, err)
+		}
+		otherOrg, otherActor := w.otherOrg()
+		_, err = w.s.AcknowledgeEscalation(w.ctx, otherActor, otherOrg, e.ID, "x", w.now)
+		wantCode(t, err, errs.CodeNotFound)
+
+		// Day 2: a new escalation; its caregivers acknowledge by SMS.
+		w.missDay(2)
+		w.consume()
+		e2 := w.escalations(store.EscalationFilter{Status: adherence.EscalationOpen})[0]
+		_, err = w.s.AcknowledgeBySMS(w.ctx, w.carers[0], w.now)
+		wantCode(t, err, errs.CodeNotFound) // not notified yet about e2 (and e is closed)
+		w.fire(w.get(e2.ID).Steps[0].ID, w.now.Add(30*time.Minute))
+		bySMS, err := w.s.AcknowledgeBySMS(w.ctx, w.carers[0], w.now)
+		if err != nil || bySMS.ID != e2.ID || bySMS.Status != adherence.EscalationAcknowledged || bySMS.ClosedBy != w.carers[0] ||
+			bySMS.Reason != store.ReasonAcknowledgedSMS {
+			t.Fatalf("acknowledged by sms = %+v, %v", bySMS, err)
+		}
+		_, err = w.s.AcknowledgeBySMS(w.ctx, w.clinician, w.now)
+		wantCode(t, err, errs.CodeNotFound)
+
+		// A resolved escalation cannot be acknowledged.
+		w.missDay(3)
+		w.consume()
+		e3 := w.escalations(store.EscalationFilter{Status: adherence.EscalationOpen})[0]
+		w.takeLate(w.pat.ID, w.plan.ID, 3)
+		w.consume()
+		_, err = w.s.AcknowledgeEscalation(w.ctx, w.actor, w.org, e3.ID, w.clinician, w.now)
+		wantCode(t, err, errs.CodeConflict)
+	})
+}
+
+// TestEscalationResolvedByLateDose: the patient records the missed dose
+// after all; the escalation resolves and its steps stop.
+func TestEscalationResolvedByLateDose(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		w := newEscWorld(t, f)
+		w.standard()
+		w.missDay(1)
+		w.consume()
+		e := w.escalations(store.EscalationFilter{})[0]
+		step := w.get(e.ID).Steps[0]
+		w.takeLate(w.pat.ID, w.plan.ID, 1)
+		if res := w.consume(); res.Examined != 1 || res.Resolved != 1 {
+			t.Fatalf("consume of dose.resolved = %+v", res)
+		}
+		got := w.get(e.ID)
+		if got.Status != adherence.EscalationResolved || got.ClosedBy != store.ClosedByPatient || got.Reason != store.ReasonDoseRecorded ||
+			got.Steps[0].Status != adherence.StepCancelled {
+			t.Fatalf("escalation = %+v", got)
+		}
+		if res := w.fire(step.ID, step.DueAt); res.Fired {
+			t.Fatalf("a step of a resolved escalation fired: %+v", res)
+		}
+
+		// Recorded late before the consumer saw the miss: nothing opens.
+		w.missDay(2)
+		w.takeLate(w.pat.ID, w.plan.ID, 2)
+		if res := w.consume(); res.Examined != 2 || res.Opened != 0 || res.Resolved != 0 {
+			t.Fatalf("miss and late dose consumed together = %+v", res)
+		}
+	})
+}
+
+// TestEscalationPolicyDeactivation resolves the policy's open escalations.
+func TestEscalationPolicyDeactivation(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		w := newEscWorld(t, f)
+		pol := w.standard()
+		w.missDay(1)
+		w.consume()
+		e := w.escalations(store.EscalationFilter{})[0]
+		if err := w.s.DeleteEscalationPolicy(w.ctx, w.actor, w.org, pol.ID); err != nil {
+			t.Fatal(err)
+		}
+		got := w.get(e.ID)
+		if got.Status != adherence.EscalationResolved || got.Reason != store.ReasonPolicyDeactivated || got.Steps[0].Status != adherence.StepCancelled {
+			t.Fatalf("escalation = %+v", got)
+		}
+		w.missDay(2)
+		if res := w.consume(); res.Opened != 0 {
+			t.Fatalf("inactive policy opened an escalation: %+v", res)
+		}
+	})
+}
+
+// TestEscalationStall: a step whose job never runs is re-driven after two
+// minutes, and reported overdue until it fires.
+func TestEscalationStall(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		w := newEscWorld(t, f)
+		w.standard()
+		w.missDay(1)
+		opened := w.now
+		w.consume()
+		e := w.escalations(store.EscalationFilter{})[0]
+		step := w.get(e.ID).Steps[0]
+		due := opened.Add(30 * time.Minute)
+
+		overdue := func(at time.Time) time.Duration {
+			t.Helper()
+			d, err := w.s.OldestOverdueStep(w.ctx, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return d
+		}
+		redrive := func(at time.Time) int {
+			t.Helper()
+			n, err := w.s.RedriveStalledSteps(w.ctx, at, 2*time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if d := overdue(due.Add(-time.Minute)); d != 0 {
+			t.Fatalf("overdue before due = %v", d)
+		}
+		if n := redrive(due.Add(time.Minute)); n != 0 {
+			t.Fatalf("re-driven 1 minute late: %d", n)
+		}
+		at := due.Add(2*time.Minute + time.Second)
+		if n := redrive(at); n != 1 {
+			t.Fatalf("re-driven after 2 minutes: %d, want 1", n)
+		}
+		if got := w.jobs.stepJobs()[step.ID]; len(got) != 2 || !got[1].Equal(at) {
+			t.Fatalf("jobs of the step = %v, want the original and one at %v", got, at)
+		}
+		if n := redrive(at.Add(30 * time.Second)); n != 0 {
+			t.Fatalf("re-driven again 30 s later: %d", n)
+		}
+		if n := redrive(due.Add(4*time.Minute + time.Second)); n != 1 {
+			t.Fatalf("second re-drive: %d", n)
+		}
+		if got := w.get(e.ID).Steps[0]; got.Redriven != 2 || got.Status != adherence.StepPending {
+			t.Fatalf("step = %+v", got)
+		}
+		now := due.Add(6 * time.Minute)
+		if d := overdue(now); d != 6*time.Minute {
+			t.Fatalf("overdue = %v, want 6m", d)
+		}
+		if res := w.fire(step.ID, now); !res.Fired {
+			t.Fatalf("fire = %+v", res)
+		}
+		if d := overdue(now); d != 0 {
+			t.Fatalf("overdue after firing = %v", d)
+		}
+	})
+}
+
+// TestListEscalations filters by patient, status and linked member and
+// pages newest first.
+func TestListEscalations(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		w := newEscWorld(t, f)
+		w.standard()
+		var others []string
+		for range 3 {
+			p := f.patient("America/New_York")
+			f.plan(p.ID, timeOfDay("08:00"))
+			others = append(others, p.ID)
+		}
+		w.missDay(1)
+		w.consume()
+		all := w.escalations(store.EscalationFilter{})
+		if len(all) != 4 {
+			t.Fatalf("%d escalations, want 4", len(all))
+		}
+		for i := 1; i < len(all); i++ {
+			if all[i].ID >= all[i-1].ID {
+				t.Fatalf("not newest first: %v", all)
+			}
+		}
+		page1 := w.escalations(store.EscalationFilter{Limit: 3})
+		page2 := w.escalations(store.EscalationFilter{Limit: 3, After: page1[2].ID})
+		if len(page1) != 3 || len(page2) != 1 || page2[0].ID != all[3].ID {
+			t.Fatalf("pages %v / %v", page1, page2)
+		}
+		if mine := w.escalations(store.EscalationFilter{LinkedMemberID: w.carers[0]}); len(mine) != 1 || mine[0].PatientID != w.pat.ID {
+			t.Fatalf("caregiver's escalations = %+v", mine)
+		}
+		if one := w.escalations(store.EscalationFilter{PatientID: others[1]}); len(one) != 1 || one[0].PatientID != others[1] {
+			t.Fatalf("patient's escalations = %+v", one)
+		}
+		if _, err := w.s.AcknowledgeEscalation(w.ctx, w.actor, w.org, all[0].ID, "x", w.now); err != nil {
+			t.Fatal(err)
+		}
+		if open := w.escalations(store.EscalationFilter{Status: adherence.EscalationOpen}); len(open) != 3 {
+			t.Fatalf("%d open, want 3", len(open))
+		}
+		_, err := w.s.ListEscalations(w.ctx, w.org, store.EscalationFilter{Status: "closed"})
+		wantCode(t, err, errs.CodeInvalid)
+		otherOrg, _ := w.otherOrg()
+		if es, err := w.s.ListEscalations(w.ctx, otherOrg, store.EscalationFilter{}); err != nil || len(es) != 0 {
+			t.Fatalf("other org sees %v, %v", es, err)
+		}
+		_, err = w.s.GetEscalation(w.ctx, otherOrg, all[0].ID)
+		wantCode(t, err, errs.CodeNotFound)
+	})
+}
