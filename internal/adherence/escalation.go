@@ -205,16 +205,19 @@ type EscalationStatus string
 
 // The escalation states. Only open escalations fire further levels.
 const (
-	// EscalationOpen: levels are still to fire, nobody acknowledged it yet.
+	// EscalationOpen: nobody acknowledged it yet and the trigger still
+	// holds; levels fire while they remain.
 	EscalationOpen EscalationStatus = "open"
 	// EscalationAcknowledged: a member took it in hand; nothing more fires.
 	EscalationAcknowledged EscalationStatus = "acknowledged"
 	// EscalationResolved: the patient recorded the dose after all, the
 	// trigger no longer holds, or its policy was deactivated.
 	EscalationResolved EscalationStatus = "resolved"
-	// EscalationExhausted: every level fired and nobody acknowledged it.
-	// It can still be acknowledged or resolved; the next qualifying miss
-	// opens a new escalation, so continued non-adherence is never silent.
+	// EscalationExhausted is allowed by the schema but not set by the
+	// engine: an escalation whose levels have all fired stays open (so its
+	// last messages are delivered and it stays in the open list) until it
+	// is acknowledged or resolved. Exhausted escalations are treated like
+	// open ones by acknowledgement and resolution.
 	EscalationExhausted EscalationStatus = "exhausted"
 )
 

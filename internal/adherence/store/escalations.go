@@ -52,7 +52,6 @@ const (
 	ReasonDoseRecorded      = "dose_recorded"
 	ReasonTriggerCleared    = "trigger_cleared"
 	ReasonPolicyDeactivated = "policy_deactivated"
-	ReasonLevelRemoved      = "level_removed"
 )
 
 // ClosedByPatient is Escalation.ClosedBy when the patient's own recording
@@ -313,8 +312,10 @@ func (s *Store) closePolicyEscalations(ctx context.Context, tx *db.Tx, a adheren
 	return recs, nil
 }
 
-// closeEscalation moves an escalation to a closed status, cancels its
-// pending steps and the notifications of it not sent yet.
+// closeEscalation moves an escalation to a closed status and cancels its
+// pending steps. Its messages not sent yet (held for quiet hours, waiting
+// for a retry) are cancelled by the delivery job, which sends escalation
+// messages only while their escalation is open.
 func closeEscalation(ctx context.Context, tx *db.Tx, id string, status adherence.EscalationStatus, by, reason string, now time.Time) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE escalations SET status = $1, closed_at = $2, closed_by = $3, reason = $4 WHERE id = $5`,
 		string(status), now, by, reason, id); err != nil {
@@ -322,14 +323,6 @@ func closeEscalation(ctx context.Context, tx *db.Tx, id string, status adherence
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE escalation_steps SET status = 'cancelled' WHERE escalation_id = $1 AND status = 'pending'`, id); err != nil {
 		return fmt.Errorf("cancel escalation steps: %w", err)
-	}
-	// A message held (quiet hours) or waiting for a retry is no longer
-	// needed once someone took the escalation in hand or the dose was
-	// recorded.
-	if _, err := tx.ExecContext(ctx, `UPDATE notifications SET status = $1, reason = $2, updated_at = $3
-		WHERE escalation_id = $4 AND status IN ($5, $6)`,
-		NotificationCancelled, "escalation_"+string(status), now, id, NotificationQueued, NotificationRetrying); err != nil {
-		return fmt.Errorf("cancel escalation notifications: %w", err)
 	}
 	return nil
 }
@@ -560,7 +553,7 @@ func (s *Store) consumeChunk(ctx context.Context, tx *db.Tx, now time.Time, n in
 	if _, err := tx.ExecContext(ctx, `UPDATE outbox SET processed_at = $1 WHERE id IN `+placeholders(2, len(ids)-1), ids...); err != nil {
 		return fmt.Errorf("mark outbox processed: %w", err)
 	}
-	if err := s.insertStepJobs(ctx, tx, jobs); err != nil {
+	if err := s.insertStepJobs(ctx, tx, jobs, now); err != nil {
 		return err
 	}
 	return s.appendAudit(ctx, tx, recs)
@@ -661,17 +654,19 @@ func insertStep(ctx context.Context, tx *db.Tx, orgID, escalationID string, leve
 }
 
 // insertStepJobs enqueues the River jobs of steps inside tx (none without
-// a JobInserter).
-func (s *Store) insertStepJobs(ctx context.Context, tx *db.Tx, steps []stepJob) error {
+// a JobInserter). A step already due at now is enqueued available at once:
+// River promotes scheduled jobs only every few seconds.
+func (s *Store) insertStepJobs(ctx context.Context, tx *db.Tx, steps []stepJob, now time.Time) error {
 	if s.Jobs == nil || len(steps) == 0 {
 		return nil
 	}
 	params := make([]river.InsertManyParams, 0, len(steps))
 	for _, st := range steps {
-		params = append(params, river.InsertManyParams{
-			Args:       adherence.EscalationStepArgs{StepID: st.id},
-			InsertOpts: &river.InsertOpts{ScheduledAt: st.due},
-		})
+		var opts *river.InsertOpts
+		if st.due.After(now) {
+			opts = &river.InsertOpts{ScheduledAt: st.due}
+		}
+		params = append(params, river.InsertManyParams{Args: adherence.EscalationStepArgs{StepID: st.id}, InsertOpts: opts})
 	}
 	if err := s.Jobs.InsertManyTx(ctx, tx, params); err != nil {
 		return fmt.Errorf("enqueue escalation steps: %w", err)
@@ -860,7 +855,8 @@ type FireResult struct {
 	// Notifications are the ids of the notifications enqueued.
 	Notifications []int64
 	// NextStepID and NextDueAt describe the next level's step, when there
-	// is one; Exhausted is set when this was the last level.
+	// is one; Exhausted is set when this was the last level (the
+	// escalation stays open).
 	NextStepID int64
 	NextDueAt  time.Time
 	Exhausted  bool
@@ -872,9 +868,14 @@ type FireResult struct {
 // esc:<step>:<member id or "webhook">), marks the step fired, records the
 // level on the escalation and inserts the next level's step with its River
 // job (due at opened_at + After of that level, or now when that has
-// passed). After the last level the escalation is exhausted: nothing more
-// fires, it can still be acknowledged or resolved, and the policy's next
-// qualifying miss opens a new escalation.
+// passed).
+//
+// After the last level the escalation stays open (FireResult.Exhausted
+// says nothing more will fire): its last messages are delivered only while
+// it is open, it stays in the care team's list of open escalations until
+// someone acknowledges it or the patient's recording resolves it, and the
+// policy opens no second escalation for the patient meanwhile — repeated
+// misses add to the open escalation instead of paging everyone again.
 //
 // Caregivers get the escalation_caregiver template (the delivery job names
 // the drug only when the patient shares medication with caregivers);
@@ -952,16 +953,13 @@ func (s *Store) fireStep(ctx context.Context, tx *db.Tx, stepID int64, now time.
 		return fmt.Errorf("read policy: %w", err)
 	}
 	if st.Level > len(pol.Levels) {
-		// The policy was edited down to fewer levels.
+		// The policy was edited down to fewer levels: as after its last
+		// level, the escalation stays open with nothing more to fire.
 		res.Skipped = SkipLevelRemoved
 		if _, err := tx.ExecContext(ctx, `UPDATE escalation_steps SET status = 'cancelled' WHERE id = $1`, stepID); err != nil {
 			return fmt.Errorf("cancel step: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE escalations SET status = 'exhausted', reason = $1 WHERE id = $2`, ReasonLevelRemoved, esc.ID); err != nil {
-			return fmt.Errorf("exhaust escalation: %w", err)
-		}
-		return s.appendAudit(ctx, tx, []audit.Record{auditRecord(EscalationSystemActor, esc.OrgID, audit.ActionUpdate, "Escalation", esc.ID, esc.PatientID,
-			"status=exhausted reason="+ReasonLevelRemoved)})
+		return nil
 	}
 	level := pol.Levels[st.Level-1]
 
@@ -976,12 +974,8 @@ func (s *Store) fireStep(ctx context.Context, tx *db.Tx, stepID int64, now time.
 	if _, err := tx.ExecContext(ctx, `UPDATE escalation_steps SET status = 'fired', fired_at = $1 WHERE id = $2`, now, stepID); err != nil {
 		return fmt.Errorf("mark step fired: %w", err)
 	}
-	res.Fired = true
-	newStatus := adherence.EscalationOpen
-	if st.Level >= len(pol.Levels) {
-		newStatus, res.Exhausted = adherence.EscalationExhausted, true
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE escalations SET level = $1, status = $2 WHERE id = $3`, st.Level, string(newStatus), esc.ID); err != nil {
+	res.Fired, res.Exhausted = true, st.Level >= len(pol.Levels)
+	if _, err := tx.ExecContext(ctx, `UPDATE escalations SET level = $1 WHERE id = $2`, st.Level, esc.ID); err != nil {
 		return fmt.Errorf("record level: %w", err)
 	}
 	if !res.Exhausted {
@@ -1000,14 +994,14 @@ func (s *Store) fireStep(ctx context.Context, tx *db.Tx, stepID int64, now time.
 			return fmt.Errorf("insert next step: %w", err)
 		default:
 			res.NextStepID, res.NextDueAt = next, db.UTC(due)
-			if err := s.insertStepJobs(ctx, tx, []stepJob{{id: next, due: due}}); err != nil {
+			if err := s.insertStepJobs(ctx, tx, []stepJob{{id: next, due: due}}, now); err != nil {
 				return err
 			}
 		}
 	}
 	// Sending the notifications discloses the patient's missed doses to
 	// the recipients: recorded with the level and how many got it.
-	detail := fmt.Sprintf("level=%d recipients=%d status=%s", st.Level, len(in), newStatus)
+	detail := fmt.Sprintf("level=%d recipients=%d", st.Level, len(in))
 	return s.appendAudit(ctx, tx, []audit.Record{auditRecord(EscalationSystemActor, esc.OrgID, audit.ActionUpdate, "Escalation", esc.ID, esc.PatientID, detail)})
 }
 
@@ -1267,7 +1261,7 @@ func loadEscalation(ctx context.Context, q db.Querier, orgID, id string) (adhere
 // redriveChunk is how many stalled steps one transaction re-drives.
 const redriveChunk = 500
 
-// RedriveStalledSteps re-enqueues the River job (scheduled now) of every
+// RedriveStalledSteps re-enqueues the River job (available at once) of every
 // pending step still pending olderThan after its due time — its job was
 // lost, discarded or is stuck behind a backlog — and counts the re-drive
 // on the step. A step re-driven k times is re-driven again only once it is
@@ -1326,7 +1320,7 @@ func (s *Store) RedriveStalledSteps(ctx context.Context, now time.Time, olderTha
 			if _, err := tx.ExecContext(ctx, `UPDATE escalation_steps SET redriven = redriven + 1 WHERE id IN `+placeholders(1, len(ids)), ids...); err != nil {
 				return err
 			}
-			return s.insertStepJobs(ctx, tx, jobs)
+			return s.insertStepJobs(ctx, tx, jobs, now)
 		})
 		if err != nil {
 			return total, fmt.Errorf("redrive stalled escalation steps: %w", err)
