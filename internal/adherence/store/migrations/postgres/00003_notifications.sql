@@ -187,6 +187,9 @@ CREATE TABLE inbound_messages (
     UNIQUE (provider, provider_message_id)
 );
 
+-- The hourly limit on automatic answers looks up a number's recent texts.
+CREATE INDEX inbound_messages_address ON inbound_messages (address_key, received_at);
+
 -- +goose Down
 DROP TABLE inbound_messages;
 DROP TABLE consent_ledger;

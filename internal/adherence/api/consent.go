@@ -1,0 +1,123 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/auth"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+	"github.com/medplatform/medplatform/internal/platform/httpx"
+)
+
+// consentJSON is one consent ledger entry. It never carries the address:
+// the ledger keeps only its hash.
+type consentJSON struct {
+	ID         int64     `json:"id"`
+	Channel    string    `json:"channel"`
+	Action     string    `json:"action"`
+	Source     string    `json:"source"`
+	Keyword    string    `json:"keyword,omitempty"`
+	MemberID   string    `json:"memberId,omitempty"`
+	Actor      string    `json:"actor"`
+	RecordedAt time.Time `json:"recordedAt"`
+}
+
+// handleListConsent lists a patient's consent ledger, newest first, and
+// whether the patient's number is opted out of texts now (by any org's
+// ledger: an opt-out belongs to the number). Staff and the patient may
+// read it. Query: limit (1–500, default 100).
+func (s *server) handleListConsent(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r)
+	if err := auth.Require(p, auth.RoleAdmin, auth.RoleClinician, auth.RolePatient); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	limit := 100
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 500 {
+			s.fail(w, r, errs.Invalid("limit", "must be an integer between 1 and 500"))
+			return
+		}
+		limit = n
+	}
+	pat, _, err := s.readablePatient(r, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	entries, err := s.Store.ListConsent(r.Context(), pat.OrgID, pat.ID, limit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	optedOut := false
+	if phone := pat.Phone.Reveal(); phone != "" {
+		if optedOut, err = s.Store.OptedOut(r.Context(), "sms", phone); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	if err := s.auditRead(r, "Consent", pat.ID, pat.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]consentJSON, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, consentJSON{ID: e.ID, Channel: e.Channel, Action: e.Action, Source: e.Source, Keyword: e.Keyword,
+			MemberID: e.MemberID, Actor: e.Actor, RecordedAt: e.RecordedAt})
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"consent": out, "smsOptedOut": optedOut})
+}
+
+// handleRecordConsent records an opt-out or opt-in of the patient's number
+// (sms) or email address, as told to staff: {"channel": "sms"|"email",
+// "action": "opt_out"|"opt_in"}. Staff only, like other patient changes.
+// 204 when recorded; 409 for an SMS opt-in of a number that texted STOP
+// (only START from the phone re-subscribes it).
+func (s *server) handleRecordConsent(w http.ResponseWriter, r *http.Request) {
+	pat, err := s.writablePatient(r, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var in struct {
+		Channel string `json:"channel"`
+		Action  string `json:"action"`
+	}
+	if err := httpx.Decode(w, r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var address string
+	switch in.Channel {
+	case "sms":
+		if address = pat.Phone.Reveal(); address == "" {
+			s.fail(w, r, errs.Invalid("channel", "the patient has no phone number"))
+			return
+		}
+	case "email":
+		if address = pat.Email.Reveal(); address == "" {
+			s.fail(w, r, errs.Invalid("channel", "the patient has no email address"))
+			return
+		}
+	default:
+		s.fail(w, r, errs.Invalid("channel", "must be sms or email"))
+		return
+	}
+	if in.Action != store.ConsentOptOut && in.Action != store.ConsentOptIn {
+		s.fail(w, r, errs.Invalid("action", "must be opt_out or opt_in"))
+		return
+	}
+	err = s.Store.RecordConsent(r.Context(), store.ConsentInput{
+		OrgID: pat.OrgID, PatientID: pat.ID, Channel: in.Channel, Address: address, Action: in.Action,
+		Source: store.ConsentSourceAPI, Actor: actor(r),
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

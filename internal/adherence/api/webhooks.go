@@ -1,0 +1,257 @@
+package api
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+	"github.com/medplatform/medplatform/internal/platform/httpx"
+	"github.com/medplatform/medplatform/internal/platform/notify/twilio"
+)
+
+// Twilio's webhooks: delivery status callbacks and inbound texts. They are
+// not behind API-key authentication; each request must carry Twilio's
+// X-Twilio-Signature over the URL it was sent to (PublicURL + the request
+// URI) and its form body, under the account's auth token. Missing or bad
+// signature: 403 and nothing stored. Malformed payload: 400. Body over
+// 64 KiB: 413.
+//
+// An inbound text is answered with empty TwiML: replies go through the
+// notification pipeline (rate limits, audit, fallback, validity), never in
+// the webhook's answer. Neither numbers nor message text are logged.
+
+// Webhooks configures the Twilio webhooks (Deps.Webhooks).
+type Webhooks struct {
+	// TwilioAuthToken is the auth token Twilio signs webhooks with; empty
+	// means Twilio is not configured and every webhook request is refused.
+	TwilioAuthToken string
+	// PublicURL is the scheme and host (and any path prefix a proxy strips)
+	// under which Twilio reaches this server, e.g. https://api.example.com:
+	// the signed URL is PublicURL followed by the request URI.
+	PublicURL string
+}
+
+// maxWebhookBody is the largest webhook body accepted.
+const maxWebhookBody = 64 << 10
+
+// emptyTwiML answers an inbound text without replying in TwiML.
+const emptyTwiML = `<?xml version="1.0" encoding="UTF-8"?>` + "\n<Response></Response>\n"
+
+// messagingRoutes adds the Twilio webhooks and the consent endpoints.
+func (s *server) messagingRoutes(mux *httpx.Mux) {
+	s.registerMessaging(mux, s.webhookSettings())
+}
+
+// webhookSettings is the Twilio webhook configuration.
+//
+// WIRING: server.go's Deps has no Webhooks field yet. When `Webhooks
+// Webhooks` is added to Deps (filled from TWILIO_AUTH_TOKEN and the public
+// base URL), this returns s.Webhooks. Until then no signature validates
+// and both webhooks answer 403.
+func (s *server) webhookSettings() Webhooks { return Webhooks{} }
+
+// registerMessaging adds the routes with the given webhook settings.
+func (s *server) registerMessaging(mux *httpx.Mux, cfg Webhooks) {
+	h := &webhookHandler{s: s, cfg: cfg, m: newWebhookMetrics(s.Registry)}
+	mux.Handle("POST /v1/webhooks/twilio/status", http.HandlerFunc(h.handleStatus))
+	mux.Handle("POST /v1/webhooks/twilio/sms", http.HandlerFunc(h.handleInbound))
+
+	mux.Handle("GET /v1/patients/{id}/consent", s.authed(s.handleListConsent))
+	mux.Handle("POST /v1/patients/{id}/consent", s.authed(s.handleRecordConsent))
+}
+
+type webhookHandler struct {
+	s   *server
+	cfg Webhooks
+	m   *webhookMetrics
+}
+
+// webhookMetrics count webhook requests and inbound texts. Labels are
+// fixed codes: no number, message id or patient.
+type webhookMetrics struct {
+	requests *prometheus.CounterVec // webhook, outcome
+	inbound  *prometheus.CounterVec // reply, result
+}
+
+func newWebhookMetrics(reg prometheus.Registerer) *webhookMetrics {
+	m := &webhookMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "adherence_twilio_webhook_requests_total",
+			Help: "Twilio webhook requests, by webhook (status, sms) and outcome (ok, forbidden, invalid, too_large, error).",
+		}, []string{"webhook", "outcome"}),
+		inbound: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "adherence_sms_inbound_total",
+			Help: "Inbound texts handled, by what they meant (reply) and what was done (result); replays excluded.",
+		}, []string{"reply", "result"}),
+	}
+	if reg != nil {
+		m.requests = registerCounterVec(reg, m.requests)
+		m.inbound = registerCounterVec(reg, m.inbound)
+	}
+	return m
+}
+
+// registerCounterVec registers c on reg, or returns the collector already
+// registered under its name.
+func registerCounterVec(reg prometheus.Registerer, c *prometheus.CounterVec) *prometheus.CounterVec {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
+				return existing
+			}
+		}
+	}
+	return c
+}
+
+// outcomeOf is the metric outcome of a webhook error.
+func outcomeOf(err error) string {
+	switch errs.CodeOf(err) {
+	case errs.CodeForbidden:
+		return "forbidden"
+	case errs.CodeInvalid, "unsupported_media":
+		return "invalid"
+	case errs.CodeTooLarge:
+		return "too_large"
+	}
+	return "error"
+}
+
+func (h *webhookHandler) fail(w http.ResponseWriter, r *http.Request, webhook string, err error) {
+	h.m.requests.WithLabelValues(webhook, outcomeOf(err)).Inc()
+	if errs.Is(err, errs.CodeForbidden) {
+		h.s.Logger.WarnContext(r.Context(), "twilio webhook refused", "webhook", webhook, "reason", err.Error())
+	}
+	h.s.fail(w, r, err)
+}
+
+// form reads, parses and authenticates a webhook request and returns its
+// form parameters.
+func (h *webhookHandler) form(w http.ResponseWriter, r *http.Request) (url.Values, error) {
+	if h.cfg.TwilioAuthToken == "" {
+		return nil, errs.Forbidden("twilio webhooks are not configured")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, errs.E(errs.CodeTooLarge, "request body exceeds %d bytes", maxWebhookBody)
+		}
+		return nil, errs.Invalid("", "could not read request body")
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return nil, errs.Invalid("", "request body must be application/x-www-form-urlencoded")
+	}
+	if _, err := url.ParseQuery(string(body)); err != nil {
+		return nil, errs.Invalid("", "malformed form body")
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.Form, r.PostForm = nil, nil
+	params, ok := twilio.ValidateHTTPRequest(h.cfg.TwilioAuthToken, h.cfg.PublicURL, r)
+	if !ok {
+		return nil, errs.Forbidden("missing or invalid %s", twilio.SignatureHeader)
+	}
+	return params, nil
+}
+
+// Limits on the fields read from a webhook.
+const (
+	maxSID    = 64
+	maxStatus = 32
+	maxNumber = 32
+)
+
+// handleStatus stores a delivery status callback: 204 once stored, also
+// for a message unknown here.
+func (h *webhookHandler) handleStatus(w http.ResponseWriter, r *http.Request) {
+	const webhook = "status"
+	params, err := h.form(w, r)
+	if err != nil {
+		h.fail(w, r, webhook, err)
+		return
+	}
+	sid, status, code := params.Get("MessageSid"), params.Get("MessageStatus"), params.Get("ErrorCode")
+	switch {
+	case sid == "" || len(sid) > maxSID:
+		h.fail(w, r, webhook, errs.Invalid("MessageSid", "is required"))
+		return
+	case status == "" || len(status) > maxStatus:
+		h.fail(w, r, webhook, errs.Invalid("MessageStatus", "is required"))
+		return
+	case len(code) > 16:
+		h.fail(w, r, webhook, errs.Invalid("ErrorCode", "is too long"))
+		return
+	}
+	var nid int64
+	if v := r.URL.Query().Get(twilio.NIDParam); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			// Our own callback URL carries it: a bad one is a configuration
+			// problem, and the message id still finds the notification.
+			h.s.Logger.WarnContext(r.Context(), "twilio status callback with a malformed nid")
+		} else {
+			nid = n
+		}
+	}
+	res, err := h.s.Store.RecordDeliveryStatus(r.Context(), store.StatusInput{
+		Provider: twilio.Name, ProviderMessageID: sid, NotificationID: nid, Status: status, ErrorCode: code,
+		Source: store.StatusSourceCallback, At: h.s.Now(),
+	})
+	if err != nil {
+		h.fail(w, r, webhook, err)
+		return
+	}
+	h.m.requests.WithLabelValues(webhook, "ok").Inc()
+	h.s.Logger.DebugContext(r.Context(), "twilio status callback", "notification_id", res.NotificationID,
+		"provider_status", res.ProviderStatus, "status", res.Status, "changed", res.Changed, "repaired", res.Repaired)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleInbound handles an inbound text and answers empty TwiML.
+func (h *webhookHandler) handleInbound(w http.ResponseWriter, r *http.Request) {
+	const webhook = "sms"
+	params, err := h.form(w, r)
+	if err != nil {
+		h.fail(w, r, webhook, err)
+		return
+	}
+	sid, from, to := params.Get("MessageSid"), params.Get("From"), params.Get("To")
+	switch {
+	case sid == "" || len(sid) > maxSID:
+		h.fail(w, r, webhook, errs.Invalid("MessageSid", "is required"))
+		return
+	case from == "" || len(from) > maxNumber:
+		h.fail(w, r, webhook, errs.Invalid("From", "is required"))
+		return
+	case len(to) > maxNumber:
+		h.fail(w, r, webhook, errs.Invalid("To", "is too long"))
+		return
+	}
+	res, err := h.s.Store.HandleInboundSMS(r.Context(), store.InboundSMS{
+		Provider: twilio.Name, ProviderMessageID: sid, From: from, To: to, Body: params.Get("Body"), ReceivedAt: h.s.Now(),
+	})
+	if err != nil {
+		h.fail(w, r, webhook, err)
+		return
+	}
+	h.m.requests.WithLabelValues(webhook, "ok").Inc()
+	if !res.Replayed {
+		h.m.inbound.WithLabelValues(string(res.Reply), res.Result).Inc()
+	}
+	h.s.Logger.InfoContext(r.Context(), "inbound sms", "message_sid", sid, "reply", string(res.Reply),
+		"result", res.Result, "replayed", res.Replayed)
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	io.WriteString(w, emptyTwiML)
+}

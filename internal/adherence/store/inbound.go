@@ -1,0 +1,742 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/remind"
+	"github.com/medplatform/medplatform/internal/platform/audit"
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+	"github.com/medplatform/medplatform/internal/platform/notify"
+)
+
+// Two-way SMS: what an inbound text does.
+//
+// Each provider message is handled once: its inbound_messages row, keyed
+// by (provider, provider message id), records what was done, and a
+// webhook retried by the provider finds it and changes nothing. The
+// sender is found by number among patients and care-team members of every
+// org; the number itself is never stored here, only its AddressKey.
+//
+//   - STOP (and the other carrier opt-out keywords): one consent ledger
+//     row per patient and member with that number, sms_consent off for the
+//     patients, and one confirmation — only if the number was not opted
+//     out already, so a repeated STOP gets no second text.
+//   - START: ledger rows, sms_consent restored where STOP turned it off
+//     (see consent.go), and a confirmation.
+//   - HELP: the help text, always.
+//   - TAKEN / SKIP / SNOOZE from an active patient: an event through
+//     RecordEvents, exactly as the API records one (source sms, client
+//     event id = the provider message id), for the dose the reply answers
+//     (see findRepliedDose). With no such dose: the help text.
+//   - OK (ack) from a care-team member: AcknowledgeBySMS and a
+//     confirmation. Anything else from a member: the help text.
+//   - Anything not understood: the unknown-reply text.
+//   - A number matching no record: the row says "ignored"; nothing else is
+//     stored or sent (the carrier handles STOP for any number itself).
+//
+// Automatic answers to what was not understood (unknown-reply and the
+// help text for a dose reply with no dose) go at most once an hour per
+// number, so a chatty sender and the program never ping-pong. Answers to
+// keywords always go. Every answer is a notification (kind reply) through
+// the delivery pipeline, not a TwiML answer, so it is rate-limited,
+// audited and falls back like any message.
+
+// InboundSMS is one text received from a provider's webhook.
+type InboundSMS struct {
+	Provider          string // "twilio"
+	ProviderMessageID string // Twilio MessageSid
+	From              string // E.164
+	To                string
+	Body              string
+	ReceivedAt        time.Time
+}
+
+// InboundResult says what an inbound text did.
+type InboundResult struct {
+	Result string // one of the Inbound… results
+	// Replayed is set when the message had been handled already (a
+	// retried webhook): Result is the stored one and nothing changed.
+	Replayed bool
+	Reply    remind.ReplyKind // what the text meant
+	EventID  string           // the adherence event it recorded, if any
+}
+
+// Inbound results (inbound_messages.result).
+const (
+	InboundIgnored      = "ignored"        // the number matches no patient or member
+	InboundOptedOut     = "opted_out"      // STOP recorded
+	InboundOptedIn      = "opted_in"       // START recorded
+	InboundHelp         = "help"           // answered with the help text
+	InboundRecorded     = "recorded"       // a dose event was recorded
+	InboundNoDose       = "no_dose"        // a dose reply with no reminded dose: help text
+	InboundRejected     = "event_rejected" // the event was refused (e.g. before the plan started): help text
+	InboundUnknown      = "unknown"        // not understood: unknown-reply text
+	InboundUnanswered   = "unanswered"     // not understood, answer withheld (hourly limit)
+	InboundAcknowledged = "acknowledged"   // a member acknowledged an escalation
+	InboundNothingToAck = "nothing_to_acknowledge"
+	// inboundAckPending marks a member's acknowledgement being applied
+	// (see handleAck); inboundAckFailed one whose escalation step failed
+	// and may be retried.
+	inboundAckPending = "ack_pending"
+	inboundAckFailed  = "ack_failed"
+)
+
+// Reply notification settings.
+const (
+	// replyValidity is how long a reply may wait for delivery: an answer
+	// that cannot go within 15 minutes of the text is dropped.
+	replyValidity = 15 * time.Minute
+	// unknownReplyEvery is the least time between two automatic answers to
+	// texts that were not understood, per number.
+	unknownReplyEvery = time.Hour
+	// replyDoseLookback bounds the reminders a dose reply is matched with;
+	// recentDose is how old a dose that is no longer open may be.
+	replyDoseLookback = 48 * time.Hour
+	recentDose        = 24 * time.Hour
+	// smsActor is the actor id of changes made by texts.
+	smsActor = "sms"
+)
+
+// errInboundExists aborts a transaction that found the message's row
+// inserted by a concurrent delivery of the same webhook.
+var errInboundExists = errors.New("inbound message handled concurrently")
+
+// HandleInboundSMS handles one inbound text (see the top of this file).
+// It is safe to call again with the same message: a message already
+// handled is answered from its row (Replayed). Everything a message does
+// commits in one transaction with its row, except the adherence event,
+// which RecordEvents commits first: a retry after that commit finds the
+// event by its idempotency key and replays it rather than recording
+// another.
+func (s *Store) HandleInboundSMS(ctx context.Context, in InboundSMS) (InboundResult, error) {
+	switch {
+	case in.Provider == "" || in.ProviderMessageID == "":
+		return InboundResult{}, errs.Invalid("", "provider and provider message id are required")
+	case len(in.Provider) > 32 || len(in.ProviderMessageID) > maxProviderMessageID:
+		return InboundResult{}, errs.Invalid("", "provider or provider message id too long")
+	case strings.TrimSpace(in.From) == "":
+		return InboundResult{}, errs.Invalid("from", "is required")
+	}
+	in.From = strings.TrimSpace(in.From)
+	if in.ReceivedAt.IsZero() {
+		in.ReceivedAt = s.clock()
+	}
+	in.ReceivedAt = db.UTC(in.ReceivedAt)
+
+	prev, found, err := s.inboundRow(ctx, s.db.SQL, in.Provider, in.ProviderMessageID)
+	if err != nil {
+		return InboundResult{}, err
+	}
+	if found && prev.Result != inboundAckFailed {
+		prev.Replayed = true
+		return prev, nil
+	}
+
+	reply := remind.ParseReply(in.Body)
+	h := &inboundText{s: s, in: in, reply: reply, key: AddressKey(in.From)}
+	if err := h.findSender(ctx); err != nil {
+		return InboundResult{}, err
+	}
+	switch {
+	case len(h.patients) == 0 && len(h.members) == 0:
+		return h.commit(ctx, inboundOutcome{result: InboundIgnored})
+	case found: // a failed acknowledgement being retried
+		return h.handleAck(ctx, true)
+	}
+	switch reply.Kind {
+	case remind.ReplyOptOut, remind.ReplyOptIn:
+		return h.handleKeyword(ctx)
+	case remind.ReplyHelp:
+		return h.answer(ctx, InboundHelp, remind.KindHelp, false)
+	case remind.ReplyAck:
+		if h.activeMembers() {
+			return h.handleAck(ctx, false)
+		}
+	case remind.ReplyTaken, remind.ReplySkipped, remind.ReplySnoozed:
+		if h.activePatients() {
+			return h.handleDoseReply(ctx)
+		}
+	}
+	if h.activeMembers() && !h.activePatients() {
+		// A member gets the help text for anything but OK.
+		return h.answer(ctx, InboundUnknown, remind.KindHelp, true)
+	}
+	if reply.Kind != remind.ReplyUnknown && reply.Kind != remind.ReplyAck && !h.activePatients() {
+		// A dose reply from a number whose patients are all inactive.
+		return h.answer(ctx, InboundNoDose, remind.KindHelp, true)
+	}
+	// Not understood — OK from a patient included: it acknowledges nothing.
+	return h.answer(ctx, InboundUnknown, remind.KindUnknownReply, true)
+}
+
+// inboundText is one inbound text being handled.
+type inboundText struct {
+	s     *Store
+	in    InboundSMS
+	reply remind.Reply
+	key   string // AddressKey of the sender
+
+	patients []senderRecord
+	members  []senderRecord
+}
+
+// senderRecord is a patient or member with the sender's number.
+type senderRecord struct {
+	orgID, id string
+	active    bool
+	kind      string // member kind; "patient" for patients
+}
+
+func (h *inboundText) activePatients() bool {
+	for _, p := range h.patients {
+		if p.active {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *inboundText) activeMembers() bool {
+	for _, m := range h.members {
+		if m.active {
+			return true
+		}
+	}
+	return false
+}
+
+// findSender loads the patients and members, of every org, whose number
+// is the sender's.
+func (h *inboundText) findSender(ctx context.Context) error {
+	q := h.s.db.SQL
+	load := func(query string) ([]senderRecord, error) {
+		rows, err := q.QueryContext(ctx, query, h.in.From)
+		if err != nil {
+			return nil, fmt.Errorf("find sender: %w", err)
+		}
+		defer rows.Close()
+		var out []senderRecord
+		for rows.Next() {
+			var r senderRecord
+			if err := rows.Scan(&r.id, &r.orgID, &r.active, &r.kind); err != nil {
+				return nil, fmt.Errorf("find sender: %w", err)
+			}
+			out = append(out, r)
+		}
+		return out, rows.Err()
+	}
+	var err error
+	// phone <> '' lets PostgreSQL use the partial phone indexes.
+	h.patients, err = load(`SELECT id, org_id, active, 'patient' FROM patients
+		WHERE phone = $1 AND phone <> '' ORDER BY created_at, id`)
+	if err != nil {
+		return err
+	}
+	h.members, err = load(`SELECT id, org_id, active, kind FROM members
+		WHERE phone = $1 AND phone <> '' ORDER BY created_at, id`)
+	return err
+}
+
+// primary is the record an answer is about when the text names none in
+// particular: the first active patient, else the first active member,
+// else the first record.
+func (h *inboundText) primary() senderRecord {
+	for _, p := range h.patients {
+		if p.active {
+			return p
+		}
+	}
+	for _, m := range h.members {
+		if m.active {
+			return m
+		}
+	}
+	if len(h.patients) > 0 {
+		return h.patients[0]
+	}
+	return h.members[0]
+}
+
+// inboundOutcome is what handling a text decided, written by commit.
+type inboundOutcome struct {
+	result  string
+	who     senderRecord // the org and patient or member of the row
+	eventID string
+	// answer is the template of the reply to send ("" for none);
+	// limited answers are withheld when the number got one within
+	// unknownReplyEvery.
+	answer  remind.Kind
+	limited bool
+	// consent, when set, records the keyword in the ledger for every
+	// record with the number; a STOP is confirmed only if the number was
+	// not opted out already.
+	consent string
+}
+
+// answer commits a text answered with template kind (limited: the hourly
+// limit for automatic answers applies).
+func (h *inboundText) answer(ctx context.Context, result string, kind remind.Kind, limited bool) (InboundResult, error) {
+	return h.commit(ctx, inboundOutcome{result: result, who: h.primary(), answer: kind, limited: limited})
+}
+
+// handleKeyword records STOP or START.
+func (h *inboundText) handleKeyword(ctx context.Context) (InboundResult, error) {
+	o := inboundOutcome{result: InboundOptedOut, who: h.primary(), answer: remind.KindOptOutConfirmation, consent: ConsentOptOut}
+	if h.reply.Kind == remind.ReplyOptIn {
+		o.result, o.answer, o.consent = InboundOptedIn, remind.KindOptInConfirmation, ConsentOptIn
+	}
+	return h.commit(ctx, o)
+}
+
+// commit writes the inbound row and everything the outcome asks for in
+// one transaction, the audit records last.
+func (h *inboundText) commit(ctx context.Context, o inboundOutcome) (InboundResult, error) {
+	s := h.s
+	res := InboundResult{Result: o.result, Reply: h.reply.Kind, EventID: o.eventID}
+	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+		res.Result = o.result
+		var recs []audit.Record
+		answer := o.answer
+		if o.consent != "" {
+			was, err := lastConsent(ctx, tx, "sms", h.key)
+			if err != nil {
+				return err
+			}
+			if o.consent == ConsentOptOut && was.Action == ConsentOptOut {
+				answer = "" // the one confirmation went with the first STOP
+			}
+			if recs, err = h.recordKeyword(ctx, tx, o.consent); err != nil {
+				return err
+			}
+		}
+		if answer != "" && o.limited {
+			var n int
+			err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM inbound_messages
+				WHERE address_key = $1 AND received_at > $2 AND result IN ($3, $4, $5)`,
+				h.key, h.in.ReceivedAt.Add(-unknownReplyEvery), InboundUnknown, InboundNoDose, InboundRejected).Scan(&n)
+			if err != nil {
+				return fmt.Errorf("count recent answers: %w", err)
+			}
+			if n > 0 {
+				answer, res.Result = "", InboundUnanswered
+			}
+		}
+		id, err := h.insertRow(ctx, tx, o.who, res.Result, o.eventID)
+		if err != nil {
+			return err
+		}
+		if answer != "" {
+			if err := h.enqueueAnswer(ctx, tx, o.who, answer); err != nil {
+				return err
+			}
+		}
+		if o.who.orgID != "" {
+			recs = append(recs, h.auditRecord(o.who, id, res.Result))
+		}
+		if _, err := s.audit.AppendBatch(ctx, tx, recs); err != nil {
+			return fmt.Errorf("audit: %w", err)
+		}
+		return nil
+	})
+	if errors.Is(err, errInboundExists) {
+		return h.replay(ctx)
+	}
+	if err != nil {
+		return InboundResult{}, fmt.Errorf("handle inbound sms: %w", err)
+	}
+	return res, nil
+}
+
+// replay answers with the stored row of a message handled concurrently.
+func (h *inboundText) replay(ctx context.Context) (InboundResult, error) {
+	prev, found, err := h.s.inboundRow(ctx, h.s.db.SQL, h.in.Provider, h.in.ProviderMessageID)
+	if err != nil {
+		return InboundResult{}, err
+	}
+	if !found {
+		return InboundResult{}, errors.New("handle inbound sms: row vanished")
+	}
+	prev.Replayed = true
+	return prev, nil
+}
+
+// insertRow inserts the message's row, or fails with errInboundExists.
+func (h *inboundText) insertRow(ctx context.Context, tx *db.Tx, who senderRecord, result, eventID string) (int64, error) {
+	var patientID, memberID string
+	if who.kind == "patient" {
+		patientID = who.id
+	} else {
+		memberID = who.id
+	}
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO inbound_messages (provider, provider_message_id, address_key, org_id,
+			patient_id, member_id, reply_kind, result, event_id, received_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		ON CONFLICT (provider, provider_message_id) DO NOTHING RETURNING id`,
+		h.in.Provider, h.in.ProviderMessageID, h.key, nullString(who.orgID), nullString(patientID), nullString(memberID),
+		string(h.reply.Kind), result, nullString(eventID), h.in.ReceivedAt).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, errInboundExists
+	}
+	if err != nil {
+		return 0, fmt.Errorf("insert inbound message: %w", err)
+	}
+	return id, nil
+}
+
+// recordKeyword appends a ledger row for every patient and member with
+// the sender's number and returns their audit records.
+func (h *inboundText) recordKeyword(ctx context.Context, tx *db.Tx, action string) ([]audit.Record, error) {
+	keyword := keywordOf(h.in.Body)
+	var recs []audit.Record
+	for _, group := range [][]senderRecord{h.patients, h.members} {
+		for _, r := range group {
+			in := ConsentInput{
+				OrgID: r.orgID, Channel: "sms", Address: h.in.From, Action: action,
+				Source: ConsentSourceSMSKeyword, Keyword: keyword, ProviderMessageID: h.in.ProviderMessageID,
+				Actor: adherence.Actor{ID: smsActor, Role: r.kind, OrgID: r.orgID},
+			}
+			if r.kind == "patient" {
+				in.PatientID = r.id
+			} else {
+				in.MemberID = r.id
+			}
+			rec, err := h.s.appendConsent(ctx, tx, in, h.key)
+			if err != nil {
+				return nil, err
+			}
+			recs = append(recs, rec)
+		}
+	}
+	return recs, nil
+}
+
+// keywordOf is the keyword texted, as the ledger keeps it: letters and
+// digits upper-cased, one space between words, at most 32 characters.
+func keywordOf(body string) string {
+	words := strings.Fields(strings.Map(func(r rune) rune {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			return unicode.ToUpper(r)
+		}
+		return ' '
+	}, body))
+	k := []rune(strings.Join(words, " "))
+	if len(k) > 32 {
+		k = k[:32]
+	}
+	return string(k)
+}
+
+// enqueueAnswer enqueues the reply notification to the sender.
+func (h *inboundText) enqueueAnswer(ctx context.Context, tx *db.Tx, who senderRecord, kind remind.Kind) error {
+	now := h.s.clock()
+	valid := now.Add(replyValidity)
+	n := NotificationInput{
+		OrgID: who.orgID, IdempotencyKey: "reply:" + h.in.ProviderMessageID, Kind: KindReply, Template: kind,
+		Address: h.in.From, Channels: []notify.Channel{notify.SMS},
+		// The sender has just texted us: the answer is not held for
+		// quiet hours (it would outlive its validity and be dropped).
+		Urgent: true,
+		DueAt:  now, ValidUntil: &valid,
+	}
+	if who.kind == "patient" {
+		n.PatientID = who.id
+	} else {
+		n.MemberID = who.id
+	}
+	_, err := h.s.enqueueNotifications(ctx, tx, []NotificationInput{n})
+	return err
+}
+
+// auditRecord is the audit record of the inbound message's row.
+func (h *inboundText) auditRecord(who senderRecord, id int64, result string) audit.Record {
+	rec := audit.Record{
+		OrgID: who.orgID, ActorID: smsActor, ActorRole: who.kind, Action: audit.ActionCreate,
+		ResourceType: "InboundMessage", ResourceID: fmt.Sprint(id), Outcome: audit.OutcomeSuccess,
+		Detail: "reply=" + string(h.reply.Kind) + " result=" + result,
+	}
+	if who.kind == "patient" {
+		rec.PatientID = who.id
+	}
+	return rec
+}
+
+// inboundRow reads the stored row of a provider message.
+func (s *Store) inboundRow(ctx context.Context, q db.Querier, provider, messageID string) (InboundResult, bool, error) {
+	var r InboundResult
+	var kind string
+	var event sql.NullString
+	err := q.QueryRowContext(ctx, `SELECT result, reply_kind, event_id FROM inbound_messages
+		WHERE provider = $1 AND provider_message_id = $2`, provider, messageID).Scan(&r.Result, &kind, &event)
+	if errors.Is(err, sql.ErrNoRows) {
+		return InboundResult{}, false, nil
+	}
+	if err != nil {
+		return InboundResult{}, false, fmt.Errorf("read inbound message: %w", err)
+	}
+	r.Reply, r.EventID = remind.ReplyKind(kind), event.String
+	return r, true, nil
+}
+
+// handleDoseReply records TAKEN / SKIP / SNOOZE from an active patient.
+func (h *inboundText) handleDoseReply(ctx context.Context) (InboundResult, error) {
+	// A retry after RecordEvents committed but the row did not: replay
+	// the recorded event (the dose picked now may be another one).
+	ev, found, err := h.recordedEvent(ctx)
+	if err != nil {
+		return InboundResult{}, err
+	}
+	var input EventInput
+	var who senderRecord
+	if found {
+		input = EventInput{Actor: h.eventActor(ev.OrgID), Event: adherence.Event{
+			OrgID: ev.OrgID, PatientID: ev.PatientID, PlanID: ev.PlanID, RequestedDose: ev.RequestedDose,
+			Kind: ev.Kind, Reason: ev.Reason, SnoozeMinutes: ev.SnoozeMinutes, OccurredAt: ev.OccurredAt,
+			ReceivedAt: ev.ReceivedAt, Source: ev.Source, ClientEventID: ev.ClientEventID, DeviceID: ev.DeviceID,
+		}}
+		who = senderRecord{orgID: ev.OrgID, id: ev.PatientID, kind: "patient", active: true}
+	} else {
+		d, ok, err := h.findRepliedDose(ctx)
+		if err != nil {
+			return InboundResult{}, err
+		}
+		if !ok {
+			return h.commit(ctx, inboundOutcome{result: InboundNoDose, who: h.primary(), answer: remind.KindHelp, limited: true})
+		}
+		who = d.patient
+		e := adherence.Event{
+			OrgID: d.patient.orgID, PatientID: d.patient.id, PlanID: d.planID, RequestedDose: d.doseID,
+			Kind: adherence.EventKind(h.reply.Kind), OccurredAt: h.in.ReceivedAt, ReceivedAt: h.in.ReceivedAt,
+			Source: adherence.SourceSMS, ClientEventID: h.in.ProviderMessageID,
+		}
+		switch h.reply.Kind {
+		case remind.ReplySkipped:
+			e.Reason = h.reply.Reason
+		case remind.ReplySnoozed:
+			e.SnoozeMinutes = h.reply.SnoozeMinutes
+		}
+		input = EventInput{Actor: h.eventActor(e.OrgID), Event: e}
+	}
+	out, err := h.s.RecordEvents(ctx, []EventInput{input})
+	if err != nil {
+		return InboundResult{}, fmt.Errorf("handle inbound sms: %w", err)
+	}
+	if out[0].Err != nil {
+		// Refused (the plan has not started, the dose is gone): the
+		// patient gets the help text; the event is not recorded.
+		return h.commit(ctx, inboundOutcome{result: InboundRejected, who: who, answer: remind.KindHelp, limited: true})
+	}
+	return h.commit(ctx, inboundOutcome{result: InboundRecorded, who: who, eventID: out[0].Event.ID})
+}
+
+func (h *inboundText) eventActor(orgID string) adherence.Actor {
+	return adherence.Actor{ID: smsActor, Role: "patient", OrgID: orgID}
+}
+
+// recordedEvent finds an event already recorded for this message in the
+// org of one of the sender's active patients.
+func (h *inboundText) recordedEvent(ctx context.Context) (adherence.Event, bool, error) {
+	seen := map[string]bool{}
+	for _, p := range h.patients {
+		if !p.active || seen[p.orgID] {
+			continue
+		}
+		seen[p.orgID] = true
+		e, err := scanEvent(h.s.db.SQL.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events
+			WHERE org_id = $1 AND source = $2 AND client_event_id = $3`, p.orgID, string(adherence.SourceSMS), h.in.ProviderMessageID))
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return adherence.Event{}, false, fmt.Errorf("find recorded sms event: %w", err)
+		}
+		return e, true, nil
+	}
+	return adherence.Event{}, false, nil
+}
+
+// repliedDose is the dose a reply answers.
+type repliedDose struct {
+	patient senderRecord
+	doseID  int64
+	planID  string
+}
+
+// findRepliedDose picks the dose a TAKEN / SKIP / SNOOZE answers. The
+// candidates are the doses of the sender's active patients that were
+// reminded (a reminder notification sending, sent, delivered or unknown —
+// it may have gone — created in the last 48 hours). When several patients
+// share the number, the one reminded most recently is meant. Of that
+// patient's candidates, the open dose (status scheduled) due last is
+// meant; with none open, the one due last within the last 24 hours (a
+// late reply: matching decides what it does to a dose already resolved).
+func (h *inboundText) findRepliedDose(ctx context.Context) (repliedDose, bool, error) {
+	type cand struct {
+		notification int64
+		dose         int64
+		plan, status string
+		due          time.Time
+	}
+	var best repliedDose
+	var bestReminder int64
+	found := false
+	for _, p := range h.patients {
+		if !p.active {
+			continue
+		}
+		rows, err := h.s.db.SQL.QueryContext(ctx, `SELECT n.id, d.id, d.plan_id, d.status, d.due_at
+			FROM notifications n JOIN dose_instances d ON d.id = n.dose_instance_id
+			WHERE n.org_id = $1 AND n.patient_id = $2 AND n.kind = $3
+			  AND n.status IN ('sending', 'sent', 'delivered', 'unknown') AND n.created_at >= $4
+			ORDER BY n.id DESC LIMIT 100`, p.orgID, p.id, KindReminder, h.in.ReceivedAt.Add(-replyDoseLookback))
+		if err != nil {
+			return repliedDose{}, false, fmt.Errorf("find replied dose: %w", err)
+		}
+		var cands []cand
+		for rows.Next() {
+			var c cand
+			if err := rows.Scan(&c.notification, &c.dose, &c.plan, &c.status, &c.due); err != nil {
+				rows.Close()
+				return repliedDose{}, false, fmt.Errorf("find replied dose: %w", err)
+			}
+			c.due = c.due.UTC()
+			cands = append(cands, c)
+		}
+		if err := rows.Close(); err != nil {
+			return repliedDose{}, false, fmt.Errorf("find replied dose: %w", err)
+		}
+		if len(cands) == 0 || cands[0].notification <= bestReminder {
+			continue
+		}
+		var pick *cand
+		for i := range cands {
+			c := &cands[i]
+			if c.status == string(adherence.DoseScheduled) && (pick == nil || c.due.After(pick.due)) {
+				pick = c
+			}
+		}
+		if pick == nil {
+			for i := range cands {
+				c := &cands[i]
+				if !c.due.Before(h.in.ReceivedAt.Add(-recentDose)) && (pick == nil || c.due.After(pick.due)) {
+					pick = c
+				}
+			}
+		}
+		if pick == nil {
+			continue
+		}
+		bestReminder = cands[0].notification
+		best = repliedDose{patient: p, doseID: pick.dose, planID: pick.plan}
+		found = true
+	}
+	return best, found, nil
+}
+
+// handleAck applies a member's OK. The acknowledgement commits in its own
+// transaction (AcknowledgeBySMS), so the message's row is claimed first
+// (ack_pending): a retried webhook then replays instead of acknowledging a
+// second, unrelated escalation. If the acknowledgement fails the row says
+// ack_failed and a retry tries again; a crash between the two leaves
+// ack_pending, and the acknowledgement is not retried (the escalation goes
+// on to its next level: the safe side).
+func (h *inboundText) handleAck(ctx context.Context, retry bool) (InboundResult, error) {
+	s := h.s
+	var members []senderRecord
+	for _, m := range h.members {
+		if m.active {
+			members = append(members, m)
+		}
+	}
+	if len(members) == 0 {
+		return h.answer(ctx, InboundUnknown, remind.KindUnknownReply, true)
+	}
+	who := members[0]
+	if retry {
+		r, err := s.db.SQL.ExecContext(ctx, `UPDATE inbound_messages SET result = $1
+			WHERE provider = $2 AND provider_message_id = $3 AND result = $4`,
+			inboundAckPending, h.in.Provider, h.in.ProviderMessageID, inboundAckFailed)
+		if err != nil {
+			return InboundResult{}, fmt.Errorf("handle inbound sms: %w", err)
+		}
+		if n, _ := r.RowsAffected(); n == 0 {
+			return h.replay(ctx) // another delivery of the webhook took it
+		}
+	} else {
+		err := s.db.InTx(ctx, func(tx *db.Tx) error {
+			_, err := h.insertRow(ctx, tx, who, inboundAckPending, "")
+			return err
+		})
+		if errors.Is(err, errInboundExists) {
+			return h.replay(ctx)
+		}
+		if err != nil {
+			return InboundResult{}, fmt.Errorf("handle inbound sms: %w", err)
+		}
+	}
+	acked := false
+	for _, m := range members {
+		ok, err := s.acknowledgeBySMS(ctx, m.id, h.in.ReceivedAt)
+		if err != nil {
+			if _, uerr := s.db.SQL.ExecContext(ctx, `UPDATE inbound_messages SET result = $1
+				WHERE provider = $2 AND provider_message_id = $3`, inboundAckFailed, h.in.Provider, h.in.ProviderMessageID); uerr != nil {
+				err = errors.Join(err, uerr)
+			}
+			return InboundResult{}, fmt.Errorf("handle inbound sms: acknowledge: %w", err)
+		}
+		if ok && !acked {
+			acked, who = true, m
+		}
+	}
+	res := InboundResult{Result: InboundNothingToAck, Reply: h.reply.Kind}
+	if acked {
+		res.Result = InboundAcknowledged
+	}
+	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+		var id int64
+		err := tx.QueryRowContext(ctx, `UPDATE inbound_messages SET result = $1, org_id = $2, member_id = $3
+			WHERE provider = $4 AND provider_message_id = $5 AND result = $6 RETURNING id`,
+			res.Result, who.orgID, who.id, h.in.Provider, h.in.ProviderMessageID, inboundAckPending).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errInboundExists
+		}
+		if err != nil {
+			return fmt.Errorf("update inbound message: %w", err)
+		}
+		if acked {
+			if err := h.enqueueAnswer(ctx, tx, who, remind.KindAckConfirmation); err != nil {
+				return err
+			}
+		}
+		_, err = s.audit.AppendBatch(ctx, tx, []audit.Record{h.auditRecord(who, id, res.Result)})
+		return err
+	})
+	if errors.Is(err, errInboundExists) {
+		return h.replay(ctx)
+	}
+	if err != nil {
+		return InboundResult{}, fmt.Errorf("handle inbound sms: %w", err)
+	}
+	return res, nil
+}
+
+// acknowledgeBySMS acknowledges the escalation member memberID was last
+// notified about and reports whether there was one.
+func (s *Store) acknowledgeBySMS(ctx context.Context, memberID string, now time.Time) (bool, error) {
+	_, err := s.AcknowledgeBySMS(ctx, memberID, now)
+	if errs.Is(err, errs.CodeNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, nil
+}

@@ -1,0 +1,386 @@
+package store_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/remind"
+	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/phi"
+)
+
+// text handles an inbound SMS with message id sid(n) and fails on error.
+func (f *fixture) text(n int, from, body string) store.InboundResult {
+	f.t.Helper()
+	res, err := f.s.HandleInboundSMS(f.ctx, store.InboundSMS{
+		Provider: "twilio", ProviderMessageID: sid(n), From: from, To: "+15005550006", Body: body, ReceivedAt: f.now,
+	})
+	if err != nil {
+		f.t.Fatalf("inbound %q: %v", body, err)
+	}
+	return res
+}
+
+// replies counts reply notifications of a template to a number.
+func (f *fixture) replies(template remind.Kind, number string) int {
+	f.t.Helper()
+	return f.count(`SELECT COUNT(*) FROM notifications WHERE kind = 'reply' AND template = $1 AND address = $2`, string(template), number)
+}
+
+func TestInboundStopAndStart(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("America/New_York")
+		number := p.Phone.Reveal()
+
+		res := f.text(1, number, "Stop")
+		if res.Result != store.InboundOptedOut || res.Reply != remind.ReplyOptOut || res.Replayed {
+			t.Fatalf("STOP = %+v", res)
+		}
+		if !f.optedOut(number) || f.smsConsent(f.org, p.ID) {
+			t.Fatal("STOP did not opt the number out and withdraw sms consent")
+		}
+		if n := f.replies(remind.KindOptOutConfirmation, number); n != 1 {
+			t.Fatalf("%d opt-out confirmations, want 1", n)
+		}
+		var key, channels string
+		var urgent bool
+		var valid time.Time
+		if err := f.d.SQL.QueryRowContext(f.ctx, `SELECT idempotency_key, channels, urgent, valid_until FROM notifications
+			WHERE kind = 'reply'`).Scan(&key, &channels, &urgent, &valid); err != nil {
+			t.Fatal(err)
+		}
+		if key != "reply:"+sid(1) || channels != "sms" || !urgent || !valid.Equal(f.now.Add(15*time.Minute)) {
+			t.Fatalf("confirmation: key %s channels %s urgent %v valid until %v", key, channels, urgent, valid)
+		}
+
+		// Twilio retries the webhook: nothing changes.
+		if res := f.text(1, number, "Stop"); !res.Replayed || res.Result != store.InboundOptedOut {
+			t.Fatalf("replayed STOP = %+v", res)
+		}
+		// A second STOP is recorded but not confirmed again.
+		if res := f.text(2, number, "QUIT"); res.Result != store.InboundOptedOut || res.Replayed {
+			t.Fatalf("second STOP = %+v", res)
+		}
+		if n := f.replies(remind.KindOptOutConfirmation, number); n != 1 {
+			t.Fatalf("%d opt-out confirmations after a second STOP, want 1", n)
+		}
+		if n := f.count(`SELECT COUNT(*) FROM consent_ledger WHERE source = 'sms_keyword' AND action = 'opt_out'`); n != 2 {
+			t.Fatalf("ledger rows = %d, want one per STOP", n)
+		}
+
+		res = f.text(3, number, "START")
+		if res.Result != store.InboundOptedIn || f.optedOut(number) || !f.smsConsent(f.org, p.ID) {
+			t.Fatalf("START = %+v, opted out %v", res, f.optedOut(number))
+		}
+		if n := f.replies(remind.KindOptInConfirmation, number); n != 1 {
+			t.Fatalf("%d opt-in confirmations", n)
+		}
+		// After STOP, only START re-subscribes: the API cannot.
+		f.text(4, number, "STOP")
+		if err := f.apiConsent(p, store.ConsentOptIn); err == nil {
+			t.Fatal("an API opt-in overrode a texted STOP")
+		}
+		if n := f.count(`SELECT COUNT(*) FROM inbound_messages`); n != 4 {
+			t.Fatalf("inbound rows = %d, want 4", n)
+		}
+		f.noNumberStored(number)
+	})
+}
+
+// A STOP applies to the number: every patient and member with it, in
+// every org, gets a ledger row; the confirmation goes once.
+func TestInboundStopAppliesToEveryRecordOfTheNumber(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("UTC")
+		number := p.Phone.Reveal()
+		orgB, actorB := f.otherOrg()
+		pb := adherence.Patient{OrgID: orgB, GivenName: phi.New("Ana"), Phone: phi.New(number), TimeZone: "UTC", SMSConsent: true}
+		if err := f.s.CreatePatient(f.ctx, actorB, &pb); err != nil {
+			t.Fatal(err)
+		}
+		m := adherence.Member{OrgID: f.org, Kind: adherence.MemberCaregiver, Name: phi.New("Carla"), Phone: phi.New(number)}
+		if err := f.s.CreateMember(f.ctx, f.actor, &m); err != nil {
+			t.Fatal(err)
+		}
+		other := adherence.Patient{OrgID: f.org, GivenName: phi.New("Zed"), Phone: phi.New("+15559990000"), TimeZone: "UTC", SMSConsent: true}
+		if err := f.s.CreatePatient(f.ctx, f.actor, &other); err != nil {
+			t.Fatal(err)
+		}
+
+		if res := f.text(1, number, "STOP"); res.Result != store.InboundOptedOut {
+			t.Fatalf("STOP = %+v", res)
+		}
+		if n := f.count(`SELECT COUNT(*) FROM consent_ledger`); n != 3 {
+			t.Fatalf("ledger rows = %d, want 3 (two patients, one member)", n)
+		}
+		if f.smsConsent(f.org, p.ID) || f.smsConsent(orgB, pb.ID) || !f.smsConsent(f.org, other.ID) {
+			t.Fatal("sms consent not withdrawn exactly for the number's patients")
+		}
+		if n := f.count(`SELECT COUNT(*) FROM notifications WHERE kind = 'reply'`); n != 1 {
+			t.Fatalf("%d confirmations, want 1", n)
+		}
+		if f.optedOut(other.Phone.Reveal()) {
+			t.Fatal("another number was opted out")
+		}
+	})
+}
+
+func TestInboundUnknownNumberIsIgnored(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		auditBefore := f.count(`SELECT COUNT(*) FROM audit_log`)
+		for i, body := range []string{"TAKEN", "STOP", "HELP", "what is this"} {
+			res := f.text(i+1, "+15550001111", body)
+			if res.Result != store.InboundIgnored {
+				t.Fatalf("%q from an unknown number = %+v", body, res)
+			}
+		}
+		if n := f.count(`SELECT COUNT(*) FROM inbound_messages WHERE result = 'ignored' AND org_id IS NULL AND patient_id IS NULL AND member_id IS NULL AND address_key = $1`,
+			store.AddressKey("+15550001111")); n != 4 {
+			t.Fatalf("ignored rows = %d, want 4", n)
+		}
+		for _, table := range []string{"consent_ledger", "notifications", "events"} {
+			if n := f.count(`SELECT COUNT(*) FROM ` + table); n != 0 {
+				t.Errorf("%s has %d rows after texts from an unknown number", table, n)
+			}
+		}
+		if n := f.count(`SELECT COUNT(*) FROM audit_log`); n != auditBefore {
+			t.Errorf("audit records written for an unknown number")
+		}
+		f.noNumberStored("+15550001111")
+	})
+}
+
+// remindedDose enrols a patient with an 08:00 New York plan and sends (as
+// far as the store knows) the first reminder of the 2026-03-02 dose.
+func (f *fixture) remindedDose() (adherence.Patient, adherence.Plan, adherence.DoseInstance) {
+	f.t.Helper()
+	p, pl, dose := f.reminderPatient("", "")
+	f.arm(utc(11, 30))
+	if res := f.dispatch(utc(13, 0)); res.Sent != 1 {
+		f.t.Fatalf("dispatch: %+v", res)
+	}
+	f.exec(`UPDATE notifications SET status = 'sent' WHERE dose_instance_id = $1`, dose.ID)
+	return p, pl, dose
+}
+
+func (f *fixture) dose(planID string, id int64) adherence.DoseInstance {
+	f.t.Helper()
+	for _, d := range f.allDoses(planID) {
+		if d.ID == id {
+			return d
+		}
+	}
+	f.t.Fatalf("dose %d not found", id)
+	return adherence.DoseInstance{}
+}
+
+func TestInboundTakenRecordsTheEvent(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p, pl, dose := f.remindedDose()
+		number := p.Phone.Reveal()
+		f.now = utc(13, 10)
+		res := f.text(1, number, "taken")
+		if res.Result != store.InboundRecorded || res.EventID == "" || res.Reply != remind.ReplyTaken {
+			t.Fatalf("TAKEN = %+v", res)
+		}
+		if d := f.dose(pl.ID, dose.ID); d.Status != adherence.DoseTakenOnTime {
+			t.Fatalf("dose status = %s", d.Status)
+		}
+		var source, client, actor string
+		var requested int64
+		if err := f.d.SQL.QueryRowContext(f.ctx, `SELECT source, client_event_id, actor_id, requested_dose FROM events WHERE id = $1`, res.EventID).
+			Scan(&source, &client, &actor, &requested); err != nil {
+			t.Fatal(err)
+		}
+		if source != "sms" || client != sid(1) || actor != "sms" || requested != dose.ID {
+			t.Fatalf("event: source %s client %s actor %s dose %d", source, client, actor, requested)
+		}
+		// The retried webhook records nothing more.
+		again := f.text(1, number, "taken")
+		if !again.Replayed || again.EventID != res.EventID {
+			t.Fatalf("replay = %+v", again)
+		}
+		if n := f.count(`SELECT COUNT(*) FROM events`); n != 1 {
+			t.Fatalf("%d events, want 1", n)
+		}
+		// The event was audited like any other.
+		var audited bool
+		for _, r := range f.auditRecords() {
+			if r.ResourceType == "AdherenceEvent" && r.ResourceID == res.EventID && r.PatientID == p.ID {
+				audited = true
+			}
+		}
+		if !audited {
+			t.Fatal("the SMS event has no audit record")
+		}
+		if n := f.count(`SELECT COUNT(*) FROM notifications WHERE kind = 'reply'`); n != 0 {
+			t.Fatalf("a dose reply was answered (%d)", n)
+		}
+		f.noNumberStored(number)
+	})
+}
+
+func TestInboundSkipWithReason(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p, pl, dose := f.remindedDose()
+		f.now = utc(13, 20)
+		if res := f.text(1, p.Phone.Reveal(), "SKIP side effects"); res.Result != store.InboundRecorded {
+			t.Fatalf("SKIP = %+v", res)
+		}
+		d := f.dose(pl.ID, dose.ID)
+		if d.Status != adherence.DoseSkipped || d.SkipReason != remind.SkipSideEffects {
+			t.Fatalf("dose: %s %q", d.Status, d.SkipReason)
+		}
+	})
+}
+
+func TestInboundLateReplyRescoresMissedDose(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p, pl, dose := f.remindedDose()
+		f.now = utc(16, 30)
+		if _, err := f.s.MarkMissed(f.ctx, f.now); err != nil {
+			t.Fatal(err)
+		}
+		if d := f.dose(pl.ID, dose.ID); d.Status != adherence.DoseMissed {
+			t.Fatalf("dose not missed: %s", d.Status)
+		}
+		// The patient answers at 11:30 New York, after the window closed:
+		// the dose is no longer open but was reminded in the last 24
+		// hours, so the event names it and matching decides.
+		res := f.text(1, p.Phone.Reveal(), "took it")
+		if res.Result != store.InboundRecorded {
+			t.Fatalf("late TAKEN = %+v", res)
+		}
+		var requested int64
+		if err := f.d.SQL.QueryRowContext(f.ctx, `SELECT requested_dose FROM events WHERE id = $1`, res.EventID).Scan(&requested); err != nil {
+			t.Fatal(err)
+		}
+		if requested != dose.ID {
+			t.Fatalf("the late reply named dose %d, want %d", requested, dose.ID)
+		}
+	})
+}
+
+// The event committed but the process stopped before the inbound row: the
+// retried webhook replays the event (even though the dose it would pick
+// now is another one) instead of recording a second.
+func TestInboundRetryAfterEventCommitted(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p, pl, dose := f.remindedDose()
+		f.now = utc(13, 10)
+		out, err := f.s.RecordEvents(f.ctx, []store.EventInput{{
+			Actor: adherence.Actor{ID: "sms", Role: "patient", OrgID: f.org},
+			Event: adherence.Event{OrgID: f.org, PatientID: p.ID, PlanID: pl.ID, RequestedDose: dose.ID, Kind: adherence.EventTaken,
+				OccurredAt: f.now, ReceivedAt: f.now, Source: adherence.SourceSMS, ClientEventID: sid(7)},
+		}})
+		if err != nil || out[0].Err != nil {
+			t.Fatalf("first attempt: %v %v", err, out[0].Err)
+		}
+		f.now = utc(13, 12)
+		res := f.text(7, p.Phone.Reveal(), "TAKEN")
+		if res.Result != store.InboundRecorded || res.EventID != out[0].Event.ID {
+			t.Fatalf("retry = %+v, want the first attempt's event %s", res, out[0].Event.ID)
+		}
+		if n := f.count(`SELECT COUNT(*) FROM events`); n != 1 {
+			t.Fatalf("%d events, want 1", n)
+		}
+	})
+}
+
+func TestInboundAnswersAreLimited(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("UTC") // no reminder sent
+		number := p.Phone.Reveal()
+		if res := f.text(1, number, "TAKEN"); res.Result != store.InboundNoDose {
+			t.Fatalf("TAKEN without a reminded dose = %+v", res)
+		}
+		if n := f.replies(remind.KindHelp, number); n != 1 {
+			t.Fatalf("%d help answers, want 1", n)
+		}
+		f.now = f.now.Add(10 * time.Minute)
+		if res := f.text(2, number, "what?"); res.Result != store.InboundUnanswered {
+			t.Fatalf("second automatic answer within the hour = %+v", res)
+		}
+		// HELP is always answered.
+		if res := f.text(3, number, "help"); res.Result != store.InboundHelp {
+			t.Fatalf("HELP = %+v", res)
+		}
+		if n := f.replies(remind.KindHelp, number); n != 2 {
+			t.Fatalf("%d help answers, want 2", n)
+		}
+		f.now = f.now.Add(time.Hour)
+		if res := f.text(4, number, "what?"); res.Result != store.InboundUnknown {
+			t.Fatalf("an hour later = %+v", res)
+		}
+		if n := f.replies(remind.KindUnknownReply, number); n != 1 {
+			t.Fatalf("%d unknown-reply answers, want 1", n)
+		}
+		// OK from a patient acknowledges nothing.
+		f.now = f.now.Add(2 * time.Hour)
+		if res := f.text(5, number, "ok"); res.Result != store.InboundUnknown {
+			t.Fatalf("OK from a patient = %+v", res)
+		}
+	})
+}
+
+func TestInboundMemberAcknowledges(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("UTC")
+		m := adherence.Member{OrgID: f.org, Kind: adherence.MemberCaregiver, Name: phi.New("Carla"), Phone: phi.New("+15553334444")}
+		if err := f.s.CreateMember(f.ctx, f.actor, &m); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.s.LinkMember(f.ctx, f.actor, f.org, adherence.Link{PatientID: p.ID, MemberID: m.ID}); err != nil {
+			t.Fatal(err)
+		}
+		number := m.Phone.Reveal()
+		// Nothing open yet.
+		if res := f.text(1, number, "OK"); res.Result != store.InboundNothingToAck {
+			t.Fatalf("OK with nothing open = %+v", res)
+		}
+		// An open escalation this member was notified about.
+		policy, esc := "0190c0de-0000-7000-8000-000000000001", "0190c0de-0000-7000-8000-000000000002"
+		f.exec(`INSERT INTO escalation_policies (id, org_id, name, trigger_kind, levels, created_at, updated_at)
+			VALUES ($1, $2, 'p', 'missed_dose', '[]', $3, $3)`, policy, f.org, f.now)
+		f.exec(`INSERT INTO escalations (id, org_id, patient_id, policy_id, status, level, opened_at)
+			VALUES ($1, $2, $3, $4, 'open', 1, $5)`, esc, f.org, p.ID, policy, f.now)
+		f.exec(`INSERT INTO notifications (org_id, idempotency_key, kind, template, member_id, escalation_id, channels, status, due_at, created_at, updated_at)
+			VALUES ($1, 'esc-1', 'escalation', 'escalation_caregiver', $2, $3, 'sms', 'sent', $4, $4, $4)`, f.org, m.ID, esc, f.now)
+
+		res := f.text(2, number, "ok")
+		if res.Result != store.InboundAcknowledged {
+			t.Fatalf("OK = %+v", res)
+		}
+		var status string
+		if err := f.d.SQL.QueryRowContext(f.ctx, `SELECT status FROM escalations WHERE id = $1`, esc).Scan(&status); err != nil {
+			t.Fatal(err)
+		}
+		if status != "acknowledged" {
+			t.Fatalf("escalation %s", status)
+		}
+		if n := f.replies(remind.KindAckConfirmation, number); n != 1 {
+			t.Fatalf("%d acknowledgement confirmations", n)
+		}
+		if again := f.text(2, number, "ok"); !again.Replayed || again.Result != store.InboundAcknowledged {
+			t.Fatalf("replay = %+v", again)
+		}
+		if n := f.replies(remind.KindAckConfirmation, number); n != 1 {
+			t.Fatalf("%d acknowledgement confirmations after a replay", n)
+		}
+		// Anything else from a member gets the help text, at most hourly.
+		if res := f.text(3, number, "TAKEN"); res.Result != store.InboundUnknown {
+			t.Fatalf("TAKEN from a member = %+v", res)
+		}
+		if n := f.replies(remind.KindHelp, number); n != 1 {
+			t.Fatalf("%d help answers to the member", n)
+		}
+		if res := f.text(4, number, "I'm driving"); res.Result != store.InboundUnanswered {
+			t.Fatalf("an auto-reply within the hour = %+v", res)
+		}
+		// STOP from a member's number opts the number out too.
+		if res := f.text(5, number, "STOP 🛑🛑🛑🛑🛑🛑🛑🛑🛑🛑🛑🛑🛑🛑🛑🛑🛑🛑🛑🛑🛑"); res.Result != store.InboundOptedOut || !f.optedOut(number) {
+			t.Fatalf("STOP from a member = %+v", res)
+		}
+	})
+}

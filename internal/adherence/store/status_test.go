@@ -1,0 +1,291 @@
+package store_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/adherence/store"
+)
+
+// sid returns a Twilio-shaped message id numbered n.
+func sid(n int) string { return fmt.Sprintf("SM%032x", n) }
+
+// sentNotification inserts a notification in status, with the provider
+// and message id given, accepted at accepted (not accepted when zero) and
+// last updated at updated.
+func (f *fixture) sentNotification(status, provider, messageID string, accepted, updated time.Time) int64 {
+	f.t.Helper()
+	var acc any
+	if !accepted.IsZero() {
+		acc = accepted
+	}
+	var id int64
+	err := f.d.SQL.QueryRowContext(f.ctx, `INSERT INTO notifications (org_id, idempotency_key, kind, template, channels,
+			status, due_at, provider, provider_message_id, accepted_at, created_at, updated_at)
+		VALUES ($1, $2, 'reminder', 'reminder', 'sms', $3, $4, $5, $6, $7, $4, $8) RETURNING id`,
+		f.org, fmt.Sprintf("test:%d", time.Now().UnixNano()), status, f.now, provider, messageID, acc, updated).Scan(&id)
+	if err != nil {
+		f.t.Fatalf("insert notification: %v", err)
+	}
+	return id
+}
+
+// notificationState is a notification's delivery columns.
+type notificationState struct {
+	status, providerStatus, provider, messageID, reason string
+	accepted                                            bool
+}
+
+func (f *fixture) notificationState(id int64) notificationState {
+	f.t.Helper()
+	var st notificationState
+	var accepted *time.Time
+	err := f.d.SQL.QueryRowContext(f.ctx, `SELECT status, provider_status, provider, provider_message_id, reason, accepted_at
+		FROM notifications WHERE id = $1`, id).Scan(&st.status, &st.providerStatus, &st.provider, &st.messageID, &st.reason, &accepted)
+	if err != nil {
+		f.t.Fatalf("read notification: %v", err)
+	}
+	st.accepted = accepted != nil
+	return st
+}
+
+// deliveryStatus records a Twilio status report and fails on error.
+func (f *fixture) deliveryStatus(nid int64, messageID, status, code string) store.StatusResult {
+	f.t.Helper()
+	res, err := f.s.RecordDeliveryStatus(f.ctx, store.StatusInput{
+		Provider: "twilio", ProviderMessageID: messageID, NotificationID: nid, Status: status, ErrorCode: code,
+		Source: store.StatusSourceCallback, At: f.now,
+	})
+	if err != nil {
+		f.t.Fatalf("record delivery status %s: %v", status, err)
+	}
+	return res
+}
+
+func TestDeliveryStatusMonotonic(t *testing.T) {
+	cases := []struct {
+		name           string
+		reports        []string // status or status:code
+		status, reason string
+		provider       string
+	}{
+		{name: "in order", reports: []string{"queued", "sent", "delivered"}, status: store.NotificationDelivered, provider: "delivered"},
+		{name: "out of order", reports: []string{"delivered", "sent", "queued"}, status: store.NotificationDelivered, provider: "delivered"},
+		{name: "duplicates", reports: []string{"sent", "sent", "delivered", "delivered"}, status: store.NotificationDelivered, provider: "delivered"},
+		{name: "failed after delivered keeps delivered", reports: []string{"delivered", "failed:30008"}, status: store.NotificationDelivered, provider: "delivered"},
+		{name: "delivered after undelivered wins", reports: []string{"undelivered:30003", "delivered"}, status: store.NotificationDelivered, provider: "delivered"},
+		{name: "failed", reports: []string{"sent", "failed:30008"}, status: store.NotificationFailed, reason: "provider_error:30008", provider: "failed"},
+		{name: "sent after failed", reports: []string{"failed:30008", "sent"}, status: store.NotificationFailed, reason: "provider_error:30008", provider: "failed"},
+		{name: "undelivered", reports: []string{"undelivered:30003"}, status: store.NotificationUndelivered, reason: "provider_error:30003", provider: "undelivered"},
+		{name: "read", reports: []string{"read", "delivered"}, status: store.NotificationDelivered, provider: "read"},
+		{name: "intermediate only", reports: []string{"accepted", "queued"}, status: store.NotificationSent, provider: "queued"},
+		{name: "an unknown status changes nothing", reports: []string{"bogus"}, status: store.NotificationSent, provider: ""},
+	}
+	each(t, func(t *testing.T, f *fixture) {
+		for i, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				msg := sid(100 + i)
+				id := f.sentNotification(store.NotificationSent, "twilio", msg, f.now, f.now)
+				for _, r := range c.reports {
+					status, code, _ := strings.Cut(r, ":")
+					f.deliveryStatus(id, msg, status, code)
+				}
+				got := f.notificationState(id)
+				if got.status != c.status || got.reason != c.reason || got.providerStatus != c.provider {
+					t.Errorf("after %v: status %q reason %q provider status %q, want %q %q %q",
+						c.reports, got.status, got.reason, got.providerStatus, c.status, c.reason, c.provider)
+				}
+				if n := f.count(`SELECT COUNT(*) FROM notification_status_events WHERE notification_id = $1`, id); n != len(c.reports) {
+					t.Errorf("status events = %d, want every report (%d)", n, len(c.reports))
+				}
+			})
+		}
+	})
+}
+
+func TestDeliveryStatusLookupByMessageID(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		id := f.sentNotification(store.NotificationSent, "twilio", sid(1), f.now, f.now)
+		// No nid (a callback URL without it): found by the message id.
+		res := f.deliveryStatus(0, sid(1), "delivered", "")
+		if res.NotificationID != id || !res.Changed || res.Status != store.NotificationDelivered {
+			t.Fatalf("result = %+v", res)
+		}
+		// A nid naming another message does not move that one.
+		other := f.sentNotification(store.NotificationSent, "twilio", sid(2), f.now, f.now)
+		res = f.deliveryStatus(other, sid(3), "delivered", "")
+		if res.NotificationID != 0 {
+			t.Fatalf("a report for message 3 was applied to notification %d", res.NotificationID)
+		}
+		if st := f.notificationState(other); st.status != store.NotificationSent || st.messageID != sid(2) {
+			t.Fatalf("the other notification changed: %+v", st)
+		}
+	})
+}
+
+func TestDeliveryStatusUnknownMessageIsKept(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		for range 2 {
+			res := f.deliveryStatus(0, sid(9), "delivered", "")
+			if res.NotificationID != 0 || res.Changed {
+				t.Fatalf("result = %+v", res)
+			}
+		}
+		if n := f.count(`SELECT COUNT(*) FROM notification_status_events WHERE provider_message_id = $1 AND notification_id IS NULL`, sid(9)); n != 2 {
+			t.Fatalf("stored %d reports of the unknown message, want 2", n)
+		}
+	})
+}
+
+func TestDeliveryStatusInvalid(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		for _, in := range []store.StatusInput{
+			{Provider: "twilio", Status: "sent", Source: store.StatusSourceCallback},
+			{Provider: "twilio", ProviderMessageID: sid(1), Source: store.StatusSourceCallback},
+			{Provider: "twilio", ProviderMessageID: sid(1), Status: "sent", Source: "push"},
+			{Provider: "twilio", ProviderMessageID: sid(1) + sid(2), Status: "sent", Source: store.StatusSourceCallback},
+		} {
+			if _, err := f.s.RecordDeliveryStatus(f.ctx, in); err == nil {
+				t.Errorf("%+v accepted", in)
+			}
+		}
+		if n := f.count(`SELECT COUNT(*) FROM notification_status_events`); n != 0 {
+			t.Fatalf("%d events stored from invalid reports", n)
+		}
+	})
+}
+
+// A process killed after Twilio accepted a message but before recording
+// it leaves the notification in sending with no message id; the callback,
+// which names the notification in its URL, repairs it — also after the
+// sweep moved it to unknown.
+func TestDeliveryStatusRepairsInterruptedSend(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		id := f.sentNotification(store.NotificationSending, "", "", time.Time{}, f.now)
+		res := f.deliveryStatus(id, sid(5), "sent", "")
+		if !res.Repaired || !res.Changed || res.Status != store.NotificationSent {
+			t.Fatalf("result = %+v", res)
+		}
+		st := f.notificationState(id)
+		if st.status != store.NotificationSent || st.messageID != sid(5) || st.provider != "twilio" || !st.accepted {
+			t.Fatalf("after the callback: %+v", st)
+		}
+		// Later reports find it by message id.
+		f.deliveryStatus(0, sid(5), "delivered", "")
+		if st := f.notificationState(id); st.status != store.NotificationDelivered {
+			t.Fatalf("after delivered: %+v", st)
+		}
+
+		// The sweep ran first: unknown, then the callback arrives.
+		id2 := f.sentNotification(store.NotificationSending, "", "", time.Time{}, f.now)
+		f.now = f.now.Add(11 * time.Minute)
+		if n, err := f.s.MarkUnknownSending(f.ctx, 10*time.Minute, f.now); err != nil || n != 1 {
+			t.Fatalf("mark unknown = %d, %v", n, err)
+		}
+		if st := f.notificationState(id2); st.status != store.NotificationUnknown {
+			t.Fatalf("after the sweep: %+v", st)
+		}
+		f.deliveryStatus(id2, sid(6), "delivered", "")
+		if st := f.notificationState(id2); st.status != store.NotificationDelivered || st.messageID != sid(6) || st.reason != "" {
+			t.Fatalf("after the late callback: %+v", st)
+		}
+	})
+}
+
+func TestMarkUnknownSending(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		old := f.sentNotification(store.NotificationSending, "", "", time.Time{}, f.now.Add(-11*time.Minute))
+		recent := f.sentNotification(store.NotificationSending, "", "", time.Time{}, f.now.Add(-5*time.Minute))
+		sent := f.sentNotification(store.NotificationSent, "twilio", sid(1), f.now.Add(-time.Hour), f.now.Add(-time.Hour))
+		n, err := f.s.MarkUnknownSending(f.ctx, 10*time.Minute, f.now)
+		if err != nil || n != 1 {
+			t.Fatalf("MarkUnknownSending = %d, %v; want 1", n, err)
+		}
+		for id, want := range map[int64]string{old: store.NotificationUnknown, recent: store.NotificationSending, sent: store.NotificationSent} {
+			if got := f.notificationState(id).status; got != want {
+				t.Errorf("notification %d: %s, want %s", id, got, want)
+			}
+		}
+	})
+}
+
+func TestStuckMessagesAndMarkLost(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		now := f.now
+		ago := func(d time.Duration) time.Time { return now.Add(-d) }
+		due := []int64{
+			f.sentNotification(store.NotificationSent, "twilio", sid(1), ago(20*time.Minute), ago(20*time.Minute)),
+			f.sentNotification(store.NotificationSent, "twilio", sid(2), ago(2*time.Hour), ago(61*time.Minute)),  // hourly tier
+			f.sentNotification(store.NotificationSent, "twilio", sid(3), ago(8*time.Hour), ago(5*time.Hour)),     // 4-hourly tier
+			f.sentNotification(store.NotificationSent, "twilio", sid(4), ago(25*time.Hour), ago(10*time.Minute)), // past 24 h: always
+		}
+		notDue := []int64{
+			f.sentNotification(store.NotificationSent, "twilio", sid(10), ago(5*time.Minute), ago(5*time.Minute)),  // too young
+			f.sentNotification(store.NotificationSent, "twilio", sid(11), ago(20*time.Minute), ago(5*time.Minute)), // checked recently
+			f.sentNotification(store.NotificationSent, "twilio", sid(12), ago(2*time.Hour), ago(30*time.Minute)),   // hourly tier
+			f.sentNotification(store.NotificationSent, "twilio", sid(13), ago(8*time.Hour), ago(3*time.Hour)),      // 4-hourly tier
+			f.sentNotification(store.NotificationDelivered, "twilio", sid(14), ago(time.Hour), ago(time.Hour)),     // final
+			f.sentNotification(store.NotificationSent, "sns", sid(15), ago(time.Hour), ago(time.Hour)),             // other provider
+			f.sentNotification(store.NotificationSending, "", "", time.Time{}, ago(time.Hour)),                     // no message id
+			f.sentNotification(store.NotificationSent, "twilio", "", ago(time.Hour), ago(time.Hour)),               // no message id
+		}
+		got, err := f.s.StuckMessages(f.ctx, "twilio", 15*time.Minute, now, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := map[int64]bool{}
+		for _, st := range got {
+			ids[st.NotificationID] = true
+			if st.ProviderMessageID == "" || st.AcceptedAt.IsZero() {
+				t.Errorf("incomplete: %+v", st)
+			}
+		}
+		if len(got) != len(due) {
+			t.Errorf("stuck = %+v, want the %d due ones", got, len(due))
+		}
+		for _, id := range due {
+			if !ids[id] {
+				t.Errorf("notification %d is due for a check but not listed", id)
+			}
+		}
+		if got[0].NotificationID != due[2] {
+			t.Errorf("first listed = %d, want the longest unchecked (%d)", got[0].NotificationID, due[2])
+		}
+		// A report counts as a check: listed again only after the interval.
+		f.deliveryStatus(0, sid(1), "sent", "")
+		got, _ = f.s.StuckMessages(f.ctx, "twilio", 15*time.Minute, now, 100)
+		for _, st := range got {
+			if st.NotificationID == due[0] {
+				t.Error("listed again right after a check")
+			}
+		}
+		if lim, _ := f.s.StuckMessages(f.ctx, "twilio", 15*time.Minute, now, 1); len(lim) != 1 {
+			t.Errorf("limit 1 listed %d", len(lim))
+		}
+
+		ok, err := f.s.MarkLost(f.ctx, due[3], store.LostNoFinalStatus, now)
+		if err != nil || !ok {
+			t.Fatalf("MarkLost = %v, %v", ok, err)
+		}
+		if st := f.notificationState(due[3]); st.status != store.NotificationLost || st.reason != store.LostNoFinalStatus {
+			t.Fatalf("after MarkLost: %+v", st)
+		}
+		if ok, _ := f.s.MarkLost(f.ctx, due[3], store.LostNoFinalStatus, now); ok {
+			t.Error("MarkLost twice changed it twice")
+		}
+		if ok, _ := f.s.MarkLost(f.ctx, notDue[4], store.LostNotFound, now); ok {
+			t.Error("MarkLost changed a delivered notification")
+		}
+		// A late sent does not revive a lost message; a late delivered does.
+		f.deliveryStatus(0, sid(4), "sent", "")
+		if st := f.notificationState(due[3]); st.status != store.NotificationLost {
+			t.Fatalf("a late sent revived a lost notification: %+v", st)
+		}
+		f.deliveryStatus(0, sid(4), "delivered", "")
+		if st := f.notificationState(due[3]); st.status != store.NotificationDelivered {
+			t.Fatalf("a late delivered did not apply to a lost notification: %+v", st)
+		}
+	})
+}

@@ -1,0 +1,243 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+
+	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/notify"
+	"github.com/medplatform/medplatform/internal/platform/notify/twilio"
+)
+
+// Reconciliation of notification delivery. Status callbacks go missing
+// (our endpoint was down, Twilio gave up): every run fetches the status of
+// Twilio messages still "sent" a while after acceptance and records it as
+// a callback would; a message Twilio has no record of (404), or still not
+// final 24 hours after acceptance, is marked lost. Every run also moves
+// notifications stuck in "sending" for 10 minutes (the sender died between
+// handing them to a provider and recording the answer) to "unknown" —
+// never sent again.
+
+// Reconciliation settings.
+const (
+	// ReconcileInterval is how often the job runs by default.
+	ReconcileInterval = 5 * time.Minute
+	// reconcileAfter is how long after acceptance a message without a
+	// final status is first checked (then less often as it ages: see
+	// store.StuckMessages).
+	reconcileAfter = 15 * time.Minute
+	// lostAfter is how long after acceptance a message without a final
+	// status is given up.
+	lostAfter = 24 * time.Hour
+	// sendingTimeout is how long a notification may stay in sending.
+	sendingTimeout = 10 * time.Minute
+	// reconcileBatch is how many messages one run checks at most.
+	reconcileBatch = 500
+)
+
+// TwilioFetcher reads a Twilio message's status (*twilio.Client).
+type TwilioFetcher interface {
+	Fetch(ctx context.Context, sid string) (twilio.Status, error)
+}
+
+// ReconcileArgs asks for one reconciliation run.
+type ReconcileArgs struct{}
+
+// Kind identifies the job in the queue.
+func (ReconcileArgs) Kind() string { return "reconcile_notifications" }
+
+// InsertOpts makes the job unique while queued or running.
+func (ReconcileArgs) InsertOpts() river.InsertOpts { return DoseHorizonArgs{}.InsertOpts() }
+
+// ReconcileMetrics are the reconciliation job's metrics.
+type ReconcileMetrics struct {
+	// Lost counts notifications marked lost, by reason (provider_not_found,
+	// no_final_status).
+	Lost *prometheus.CounterVec
+	// Unknown counts notifications moved from sending to unknown.
+	Unknown prometheus.Counter
+	// Checks counts status fetches, by outcome (updated, unchanged, lost,
+	// error).
+	Checks *prometheus.CounterVec
+}
+
+// NewReconcileMetrics returns the metrics, registered on reg unless reg is
+// nil (a metric already registered there is reused).
+func NewReconcileMetrics(reg prometheus.Registerer) *ReconcileMetrics {
+	m := &ReconcileMetrics{
+		Lost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "adherence_notifications_lost_total",
+			Help: "Notifications marked lost: the provider has no record of them, or no final status came within 24 h, by reason.",
+		}, []string{"reason"}),
+		Unknown: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "adherence_notifications_unknown_total",
+			Help: "Notifications left in sending by an interrupted sender and marked unknown (never re-sent).",
+		}),
+		Checks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "adherence_notification_reconcile_checks_total",
+			Help: "Provider status fetches of messages without a final status, by outcome (updated, unchanged, lost, error).",
+		}, []string{"outcome"}),
+	}
+	if reg != nil {
+		m.Lost = registerOrReuse(reg, m.Lost)
+		m.Unknown = registerOrReuse(reg, m.Unknown)
+		m.Checks = registerOrReuse(reg, m.Checks)
+	}
+	return m
+}
+
+// registerOrReuse registers c on reg and returns it, or the collector of the
+// same name registered before.
+func registerOrReuse[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+	}
+	return c
+}
+
+// ReconcileWorker runs the reconciliation.
+type ReconcileWorker struct {
+	river.WorkerDefaults[ReconcileArgs]
+	Store *store.Store
+	// Twilio fetches message statuses; nil when Twilio is not configured
+	// (only the sending → unknown sweep runs).
+	Twilio  TwilioFetcher
+	Now     func() time.Time
+	Logger  *slog.Logger
+	Metrics *ReconcileMetrics // optional
+}
+
+// Work runs one reconciliation pass. A transient Twilio failure ends the
+// pass with an error (River retries; the next tick carries on); the
+// messages already checked keep their result.
+func (w *ReconcileWorker) Work(ctx context.Context, job *river.Job[ReconcileArgs]) error {
+	now := w.Now()
+	n, err := w.Store.MarkUnknownSending(ctx, sendingTimeout, now)
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	if n > 0 {
+		if w.Metrics != nil {
+			w.Metrics.Unknown.Add(float64(n))
+		}
+		w.Logger.WarnContext(ctx, "notifications interrupted while sending marked unknown", "count", n)
+	}
+	if w.Twilio == nil {
+		return nil
+	}
+	stuck, err := w.Store.StuckMessages(ctx, twilio.Name, reconcileAfter, now, reconcileBatch)
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	var updated, lost int
+	for _, st := range stuck {
+		outcome, err := w.check(ctx, st, now)
+		w.count(outcome)
+		if err != nil {
+			return fmt.Errorf("reconcile notification %d: %w", st.NotificationID, err)
+		}
+		switch outcome {
+		case "updated":
+			updated++
+		case "lost":
+			lost++
+		}
+	}
+	if len(stuck) > 0 {
+		w.Logger.InfoContext(ctx, "notifications reconciled", "checked", len(stuck), "updated", updated, "lost", lost)
+	}
+	return nil
+}
+
+func (w *ReconcileWorker) count(outcome string) {
+	if w.Metrics != nil {
+		w.Metrics.Checks.WithLabelValues(outcome).Inc()
+	}
+}
+
+// check fetches one message's status and records it; it returns the
+// outcome (updated, unchanged, lost, error).
+func (w *ReconcileWorker) check(ctx context.Context, st store.Stuck, now time.Time) (string, error) {
+	status, err := w.Twilio.Fetch(ctx, st.ProviderMessageID)
+	if err != nil {
+		var ne *notify.Error
+		if errors.As(err, &ne) && (ne.Status == http.StatusNotFound || (ne.Status == 0 && !ne.Retryable)) {
+			// Twilio has no such message (404), or its id is not one
+			// Twilio could have given (refused before asking): it cannot
+			// be reconciled. Other refusals (401, 403: our credentials)
+			// stop the run instead of losing every message.
+			return w.lose(ctx, st, store.LostNotFound, now)
+		}
+		return "error", err
+	}
+	code := ""
+	if status.ErrorCode != 0 {
+		code = strconv.Itoa(status.ErrorCode)
+	}
+	res, err := w.Store.RecordDeliveryStatus(ctx, store.StatusInput{
+		Provider: twilio.Name, ProviderMessageID: st.ProviderMessageID, NotificationID: st.NotificationID,
+		Status: status.Status, ErrorCode: code, Source: store.StatusSourceReconcile, At: now,
+	})
+	if err != nil {
+		return "error", err
+	}
+	if res.Status == store.NotificationSent && !now.Before(st.AcceptedAt.Add(lostAfter)) {
+		return w.lose(ctx, st, store.LostNoFinalStatus, now)
+	}
+	if res.Changed {
+		return "updated", nil
+	}
+	return "unchanged", nil
+}
+
+func (w *ReconcileWorker) lose(ctx context.Context, st store.Stuck, reason string, now time.Time) (string, error) {
+	ok, err := w.Store.MarkLost(ctx, st.NotificationID, reason, now)
+	if err != nil {
+		return "error", err
+	}
+	if !ok {
+		return "unchanged", nil // moved on meanwhile (a callback arrived)
+	}
+	if w.Metrics != nil {
+		w.Metrics.Lost.WithLabelValues(reason).Inc()
+	}
+	w.Logger.WarnContext(ctx, "notification lost", "notification_id", st.NotificationID, "reason", reason)
+	return "lost", nil
+}
+
+// Timeout bounds one run: reconcileBatch fetches.
+func (w *ReconcileWorker) Timeout(*river.Job[ReconcileArgs]) time.Duration { return 4 * time.Minute }
+
+// RegisterReconcile adds the reconciliation worker to workers and returns
+// its periodic job (every interval; ReconcileInterval when zero). tw may
+// be nil when Twilio is not configured: then only the sending → unknown
+// sweep runs. The metrics are registered on reg (none when nil).
+func RegisterReconcile(workers *river.Workers, st *store.Store, tw TwilioFetcher, now func() time.Time, logger *slog.Logger,
+	reg prometheus.Registerer, interval time.Duration) []*river.PeriodicJob {
+	if c, ok := tw.(*twilio.Client); ok && c == nil {
+		tw = nil // a nil *twilio.Client in the interface
+	}
+	if interval <= 0 {
+		interval = ReconcileInterval
+	}
+	m := NewReconcileMetrics(reg)
+	river.AddWorker(workers, &ReconcileWorker{Store: st, Twilio: tw, Now: now, Logger: logger, Metrics: m})
+	return []*river.PeriodicJob{
+		river.NewPeriodicJob(river.PeriodicInterval(interval), func() (river.JobArgs, *river.InsertOpts) {
+			return ReconcileArgs{}, nil
+		}, &river.PeriodicJobOpts{ID: "reconcile_notifications", RunOnStart: true}),
+	}
+}

@@ -1,0 +1,225 @@
+package worker_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/riverqueue/river"
+
+	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/adherence/worker"
+	"github.com/medplatform/medplatform/internal/platform/audit"
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/dbtest"
+	"github.com/medplatform/medplatform/internal/platform/jobs"
+	"github.com/medplatform/medplatform/internal/platform/migrate"
+	"github.com/medplatform/medplatform/internal/platform/notify"
+	"github.com/medplatform/medplatform/internal/platform/notify/twilio"
+	"github.com/medplatform/medplatform/internal/platform/notify/twilio/twiliotest"
+)
+
+// reconcileWorld is a store with one org and a local Twilio.
+type reconcileWorld struct {
+	t      *testing.T
+	ctx    context.Context
+	d      *db.DB
+	st     *store.Store
+	now    time.Time
+	org    string
+	tw     *twiliotest.Server
+	client *twilio.Client
+	n      int
+}
+
+func newReconcileWorld(t *testing.T, d *db.DB) *reconcileWorld {
+	t.Helper()
+	w := &reconcileWorld{t: t, ctx: context.Background(), d: d, now: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
+	clock := func() time.Time { return w.now }
+	w.st = store.New(d, audit.New(d, clock, nil), clock)
+	o, err := w.st.CreateOrg(w.ctx, "Reconcile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.org = o.ID
+	if w.tw, err = twiliotest.New(twiliotest.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.tw.Close)
+	if w.client, err = twilio.New(twilio.Config{BaseURL: w.tw.URL, AccountSID: w.tw.AccountSID, AuthToken: w.tw.AuthToken, From: "+15005550006"}); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// notification inserts a notification in status with message id sid,
+// accepted at accepted and last updated at updated.
+func (w *reconcileWorld) notification(status, sid string, accepted, updated time.Time) int64 {
+	w.t.Helper()
+	w.n++
+	provider := ""
+	if sid != "" {
+		provider = "twilio"
+	}
+	var acc any
+	if !accepted.IsZero() {
+		acc = accepted
+	}
+	var id int64
+	err := w.d.SQL.QueryRowContext(w.ctx, `INSERT INTO notifications (org_id, idempotency_key, kind, template, channels, status,
+			due_at, provider, provider_message_id, accepted_at, created_at, updated_at)
+		VALUES ($1, $2, 'reminder', 'reminder', 'sms', $3, $4, $5, $6, $7, $4, $8) RETURNING id`,
+		w.org, "k"+strconv.Itoa(w.n), status, updated, provider, sid, acc, updated).Scan(&id)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return id
+}
+
+// sent sends a message through the local Twilio, sets its status there,
+// and records it here as sent at accepted.
+func (w *reconcileWorld) sent(twilioStatus string, accepted time.Time) (int64, string) {
+	w.t.Helper()
+	r, err := w.client.Send(w.ctx, notify.Message{Channel: notify.SMS, To: "+15551234567", Body: "Time for your medicine"})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if err := w.tw.SetStatus(r.ProviderID, twilioStatus); err != nil {
+		w.t.Fatal(err)
+	}
+	return w.notification(store.NotificationSent, r.ProviderID, accepted, accepted), r.ProviderID
+}
+
+func (w *reconcileWorld) state(id int64) (status, reason string) {
+	w.t.Helper()
+	if err := w.d.SQL.QueryRowContext(w.ctx, `SELECT status, reason FROM notifications WHERE id = $1`, id).Scan(&status, &reason); err != nil {
+		w.t.Fatal(err)
+	}
+	return status, reason
+}
+
+func (w *reconcileWorld) count(q string, args ...any) int {
+	w.t.Helper()
+	var n int
+	if err := w.d.SQL.QueryRowContext(w.ctx, q, args...).Scan(&n); err != nil {
+		w.t.Fatal(err)
+	}
+	return n
+}
+
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func TestReconcile(t *testing.T) {
+	dbtest.Each(t, []migrate.Set{audit.Migrations, store.Migrations}, func(t *testing.T, d *db.DB) {
+		w := newReconcileWorld(t, d)
+		ago := func(d time.Duration) time.Time { return w.now.Add(-d) }
+		delivered, _ := w.sent("delivered", ago(20*time.Minute))
+		undelivered, _ := w.sent("undelivered", ago(20*time.Minute))
+		stillSent, _ := w.sent("sent", ago(20*time.Minute))
+		young, _ := w.sent("delivered", ago(5*time.Minute))
+		expired, _ := w.sent("sent", ago(25*time.Hour))
+		missing := w.notification(store.NotificationSent, "SM"+"0123456789abcdef0123456789abcdef", ago(30*time.Minute), ago(30*time.Minute))
+		interrupted := w.notification(store.NotificationSending, "", time.Time{}, ago(11*time.Minute))
+		sending := w.notification(store.NotificationSending, "", time.Time{}, ago(2*time.Minute))
+
+		m := worker.NewReconcileMetrics(prometheus.NewRegistry())
+		rw := &worker.ReconcileWorker{Store: w.st, Twilio: w.client, Now: func() time.Time { return w.now }, Logger: discard(), Metrics: m}
+		if err := rw.Work(w.ctx, &river.Job[worker.ReconcileArgs]{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			id             int64
+			status, reason string
+		}{
+			{delivered, store.NotificationDelivered, ""},
+			{undelivered, store.NotificationUndelivered, "provider_error:30003"},
+			{stillSent, store.NotificationSent, ""},
+			{young, store.NotificationSent, ""}, // not checked yet
+			{expired, store.NotificationLost, store.LostNoFinalStatus},
+			{missing, store.NotificationLost, store.LostNotFound},
+			{interrupted, store.NotificationUnknown, "interrupted_while_sending"},
+			{sending, store.NotificationSending, ""},
+		} {
+			if status, reason := w.state(c.id); status != c.status || reason != c.reason {
+				t.Errorf("notification %d: %s %q, want %s %q", c.id, status, reason, c.status, c.reason)
+			}
+		}
+		if n := w.count(`SELECT COUNT(*) FROM notification_status_events WHERE source = 'reconcile'`); n != 4 {
+			t.Errorf("%d reconcile status events, want 4 (one per fetched message Twilio knows)", n)
+		}
+		if got := testutil.ToFloat64(m.Lost.WithLabelValues(store.LostNotFound)); got != 1 {
+			t.Errorf("lost (not found) = %v", got)
+		}
+		if got := testutil.ToFloat64(m.Lost.WithLabelValues(store.LostNoFinalStatus)); got != 1 {
+			t.Errorf("lost (no final status) = %v", got)
+		}
+		if got := testutil.ToFloat64(m.Unknown); got != 1 {
+			t.Errorf("unknown = %v", got)
+		}
+
+		// A second run right away fetches nothing: every stuck message was
+		// just checked.
+		checks := testutil.CollectAndCount(m.Checks)
+		before := testutil.ToFloat64(m.Checks.WithLabelValues("unchanged")) + testutil.ToFloat64(m.Checks.WithLabelValues("updated"))
+		if err := rw.Work(w.ctx, &river.Job[worker.ReconcileArgs]{}); err != nil {
+			t.Fatal(err)
+		}
+		after := testutil.ToFloat64(m.Checks.WithLabelValues("unchanged")) + testutil.ToFloat64(m.Checks.WithLabelValues("updated"))
+		if after != before || testutil.CollectAndCount(m.Checks) != checks {
+			t.Errorf("the second run fetched again (%v → %v)", before, after)
+		}
+
+		// Twilio is down: the run fails and gives nothing up.
+		w.now = w.now.Add(20 * time.Minute)
+		w.tw.SetFailure(twiliotest.FailHTTP500)
+		if err := rw.Work(w.ctx, &river.Job[worker.ReconcileArgs]{}); err == nil {
+			t.Error("a run against a failing Twilio succeeded")
+		}
+		if status, _ := w.state(stillSent); status != store.NotificationSent {
+			t.Errorf("after an outage the message is %s", status)
+		}
+	})
+}
+
+// RegisterReconcile without Twilio still sweeps interrupted sends, run by
+// real River workers.
+func TestReconcileJobWithoutTwilio(t *testing.T) {
+	dbtest.Each(t, []migrate.Set{audit.Migrations, store.Migrations}, func(t *testing.T, d *db.DB) {
+		w := newReconcileWorld(t, d)
+		interrupted := w.notification(store.NotificationSending, "", time.Time{}, w.now.Add(-time.Hour))
+		workers := river.NewWorkers()
+		var none *twilio.Client
+		reg := prometheus.NewRegistry()
+		periodic := worker.RegisterReconcile(workers, w.st, none, func() time.Time { return w.now }, discard(), reg, time.Minute)
+		jc, err := jobs.New(d, jobs.Config{Workers: workers, PeriodicJobs: periodic, RunWorkers: true, Logger: discard()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := jc.Start(w.ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			stopCtx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
+			defer cancel()
+			_ = jc.Stop(stopCtx)
+		}()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if status, _ := w.state(interrupted); status == store.NotificationUnknown {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the periodic job did not sweep the interrupted send")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if n, err := testutil.GatherAndCount(reg, "adherence_notifications_unknown_total"); err != nil || n != 1 {
+			t.Fatalf("metric not registered: %d %v", n, err)
+		}
+	})
+}
