@@ -1142,8 +1142,9 @@ type EscalationFilter struct {
 	// LinkedMemberID keeps the escalations of patients linked to that
 	// member (what a caregiver may see).
 	LinkedMemberID string
-	// After is the id of the last escalation of the previous page.
-	After string
+	// Before is the id of the last escalation of the previous page: the
+	// page holds older ones.
+	Before string
 	// Limit: 100 when zero, at most 500.
 	Limit int
 }
@@ -1157,8 +1158,8 @@ func (s *Store) ListEscalations(ctx context.Context, orgID string, f EscalationF
 	default:
 		return nil, errs.Invalid("status", "must be open, acknowledged, resolved or exhausted")
 	}
-	if f.After != "" && !isID(f.After) {
-		return nil, errs.Invalid("after", "is not an escalation id")
+	if f.Before != "" && !isID(f.Before) {
+		return nil, errs.Invalid("before", "is not an escalation id")
 	}
 	if !isID(orgID) || (f.PatientID != "" && !isID(f.PatientID)) || (f.LinkedMemberID != "" && !isID(f.LinkedMemberID)) {
 		return nil, nil
@@ -1179,8 +1180,8 @@ func (s *Store) ListEscalations(ctx context.Context, orgID string, f EscalationF
 	if f.LinkedMemberID != "" {
 		add(` AND patient_id IN (SELECT patient_id FROM patient_links WHERE org_id = $1 AND member_id = $%d)`, f.LinkedMemberID)
 	}
-	if f.After != "" {
-		add(` AND id < $%d`, f.After)
+	if f.Before != "" {
+		add(` AND id < $%d`, f.Before)
 	}
 	args = append(args, limit(f.Limit, 100, 500))
 	rows, err := s.db.SQL.QueryContext(ctx, `SELECT `+escalationColumns+` FROM escalations WHERE `+where.String()+

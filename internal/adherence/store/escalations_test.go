@@ -852,7 +852,7 @@ func TestListEscalations(t *testing.T) {
 			}
 		}
 		page1 := w.escalations(store.EscalationFilter{Limit: 3})
-		page2 := w.escalations(store.EscalationFilter{Limit: 3, After: page1[2].ID})
+		page2 := w.escalations(store.EscalationFilter{Limit: 3, Before: page1[2].ID})
 		if len(page1) != 3 || len(page2) != 1 || page2[0].ID != all[3].ID {
 			t.Fatalf("pages %v / %v", page1, page2)
 		}

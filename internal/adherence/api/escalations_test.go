@@ -1,0 +1,351 @@
+package api
+
+// An internal test: it mounts escalationRoutes on a mux of its own, so it
+// does not depend on routes.go.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/schedule"
+	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/audit"
+	"github.com/medplatform/medplatform/internal/platform/auth"
+	platformdb "github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/dbtest"
+	"github.com/medplatform/medplatform/internal/platform/httpx"
+	"github.com/medplatform/medplatform/internal/platform/migrate"
+	"github.com/medplatform/medplatform/internal/platform/phi"
+	"github.com/medplatform/medplatform/internal/platform/ratelimit"
+)
+
+// escHarness serves the escalation routes on a real database with org A
+// (patients own and unlinked, a caregiver linked to own) and org B.
+type escHarness struct {
+	t               *testing.T
+	ctx             context.Context
+	st              *store.Store
+	al              *audit.Log
+	h               http.Handler
+	now             time.Time
+	orgA            string
+	own, unlinked   string // patients of org A
+	caregiver       string // member linked to own
+	keys            map[string]string
+	adminB          string
+	actorA          adherence.Actor
+	ownPlan, unPlan string
+}
+
+func newEscHarness(t *testing.T, d *platformdb.DB) *escHarness {
+	t.Helper()
+	e := &escHarness{t: t, ctx: context.Background(), now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), keys: map[string]string{}}
+	clock := func() time.Time { return e.now }
+	e.al = audit.New(d, clock, nil)
+	e.st = store.New(d, e.al, clock)
+	authn, err := auth.NewAuthenticator(e.st, nil, ratelimit.NewMemory(clock), clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{Deps: Deps{Store: e.st, Audit: e.al, Auth: authn, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clock}}
+	mux := httpx.NewMux()
+	s.escalationRoutes(mux)
+	e.h = mux
+
+	var adminA string
+	e.orgA, adminA = e.org("Org A")
+	_, e.adminB = e.org("Org B")
+	e.actorA = adherence.Actor{ID: "test", Role: "admin", OrgID: e.orgA}
+	patient := func() (string, string) {
+		p := adherence.Patient{OrgID: e.orgA, GivenName: phi.New("P"), TimeZone: "America/New_York", Language: "en"}
+		if err := e.st.CreatePatient(e.ctx, e.actorA, &p); err != nil {
+			t.Fatal(err)
+		}
+		pl := adherence.Plan{OrgID: e.orgA, PatientID: p.ID, Medication: adherence.Medication{RxNorm: "314076", Display: "lisinopril"},
+			Timing: schedule.Timing{Repeat: &schedule.Repeat{TimeOfDay: []string{"08:00:00"}}}}
+		if err := e.st.CreatePlan(e.ctx, e.actorA, &pl); err != nil {
+			t.Fatal(err)
+		}
+		return p.ID, pl.ID
+	}
+	e.own, e.ownPlan = patient()
+	e.unlinked, e.unPlan = patient()
+	member := func(kind adherence.MemberKind) string {
+		m := adherence.Member{OrgID: e.orgA, Kind: kind, Name: phi.New("M")}
+		if err := e.st.CreateMember(e.ctx, e.actorA, &m); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.st.LinkMember(e.ctx, e.actorA, e.orgA, adherence.Link{PatientID: e.own, MemberID: m.ID}); err != nil {
+			t.Fatal(err)
+		}
+		return m.ID
+	}
+	e.caregiver = member(adherence.MemberCaregiver)
+	clinician := member(adherence.MemberClinician)
+	e.keys = map[string]string{
+		"admin":       adminA,
+		"clinician":   e.key(auth.RoleClinician, clinician),
+		"caregiver":   e.key(auth.RoleCaregiver, e.caregiver),
+		"patient":     e.key(auth.RolePatient, e.own),
+		"integration": e.key(auth.RoleIntegration, ""),
+	}
+	return e
+}
+
+func (e *escHarness) org(name string) (string, string) {
+	e.t.Helper()
+	plain, id, hash, err := auth.NewAPIKey()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	o, err := e.st.Bootstrap(e.ctx, name, adherence.APIKey{ID: id, Role: "admin", Hash: hash, CreatedAt: e.now, CreatedBy: "test"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return o.ID, plain
+}
+
+func (e *escHarness) key(role auth.Role, subject string) string {
+	e.t.Helper()
+	plain, id, hash, err := auth.NewAPIKey()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.st.CreateAPIKey(e.ctx, e.actorA, adherence.APIKey{ID: id, OrgID: e.orgA, Role: string(role), Subject: subject,
+		Hash: hash, CreatedAt: e.now, CreatedBy: "test"}); err != nil {
+		e.t.Fatal(err)
+	}
+	return plain
+}
+
+// do performs a request and fails unless it answers want; it returns the
+// decoded JSON object (nil when there is no body).
+func (e *escHarness) do(method, path, token string, body any, want int) map[string]any {
+	e.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, req)
+	if rec.Code != want {
+		e.t.Fatalf("%s %s = %d, want %d: %s", method, path, rec.Code, want, rec.Body.String())
+	}
+	if rec.Body.Len() == 0 {
+		return nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
+		e.t.Fatalf("%s %s: not a JSON object: %s", method, path, rec.Body.String())
+	}
+	return m
+}
+
+func TestEscalationPolicyAPI(t *testing.T) {
+	dbtest.Each(t, []migrate.Set{audit.Migrations, store.Migrations}, func(t *testing.T, d *platformdb.DB) {
+		e := newEscHarness(t, d)
+		admin := e.keys["admin"]
+		body := map[string]any{
+			"name":    "Three misses in three days",
+			"trigger": map[string]any{"kind": "missed_count", "count": 3, "windowMinutes": 4320},
+			"levels": []any{
+				map[string]any{"afterMinutes": 30, "recipients": "caregivers", "channels": []string{"sms", "push"}},
+				map[string]any{"afterMinutes": 120, "recipients": "webhook", "url": "https://hooks.example.org/esc", "urgent": true},
+			},
+		}
+		for _, role := range []string{"clinician", "caregiver", "patient", "integration"} {
+			e.do("POST", "/v1/escalation-policies", e.keys[role], body, 403)
+		}
+		e.do("POST", "/v1/escalation-policies", "", body, 401)
+
+		bad := []struct {
+			change func(b map[string]any)
+			field  string
+		}{
+			{func(b map[string]any) {
+				b["trigger"] = map[string]any{"kind": "missed_count", "count": 3, "windowMinutes": 30}
+			}, "trigger.windowMinutes"},
+			{func(b map[string]any) {
+				b["trigger"] = map[string]any{"kind": "missed_count", "count": 3, "windowMinutes": 1 << 62}
+			}, "trigger.windowMinutes"},
+			{func(b map[string]any) {
+				b["levels"] = []any{map[string]any{"afterMinutes": 20000, "recipients": "caregivers", "channels": []string{"sms"}}}
+			}, "levels[0].afterMinutes"},
+			{func(b map[string]any) {
+				b["levels"] = []any{map[string]any{"afterMinutes": 0, "recipients": "webhook", "url": "http://hooks.example.org/esc"}}
+			}, "levels[0].url"},
+			{func(b map[string]any) { b["trigger"] = map[string]any{"kind": "low_adherence", "threshold": 1.5} }, "trigger.threshold"},
+		}
+		for _, tc := range bad {
+			b := map[string]any{}
+			for k, v := range body {
+				b[k] = v
+			}
+			tc.change(b)
+			req := httptest.NewRequest("POST", "/v1/escalation-policies", bytes.NewReader(must(json.Marshal(b))))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+admin)
+			rec := httptest.NewRecorder()
+			e.h.ServeHTTP(rec, req)
+			var p httpx.Problem
+			_ = json.Unmarshal(rec.Body.Bytes(), &p)
+			if rec.Code != 400 || p.Field != tc.field || rec.Header().Get("Content-Type") != "application/problem+json" {
+				t.Errorf("invalid %s: %d %s", tc.field, rec.Code, rec.Body.String())
+			}
+		}
+
+		created := e.do("POST", "/v1/escalation-policies", admin, body, 201)
+		id := created["id"].(string)
+		levels := created["levels"].([]any)
+		trigger := created["trigger"].(map[string]any)
+		if created["active"] != true || trigger["windowMinutes"].(float64) != 4320 || trigger["count"].(float64) != 3 ||
+			levels[0].(map[string]any)["afterMinutes"].(float64) != 30 || levels[1].(map[string]any)["channels"].([]any)[0] != "webhook" {
+			t.Fatalf("created = %v", created)
+		}
+		list := e.do("GET", "/v1/escalation-policies", e.keys["clinician"], nil, 200)["policies"].([]any)
+		if len(list) != 1 {
+			t.Fatalf("policies = %v", list)
+		}
+		e.do("GET", "/v1/escalation-policies", e.keys["caregiver"], nil, 403)
+		e.do("GET", "/v1/escalation-policies/"+id, e.adminB, nil, 404)
+
+		body["levels"] = []any{map[string]any{"afterMinutes": 45, "recipients": "clinicians", "channels": []string{"email"}}}
+		body["active"] = false
+		updated := e.do("PUT", "/v1/escalation-policies/"+id, admin, body, 200)
+		if updated["active"] != false || updated["levels"].([]any)[0].(map[string]any)["afterMinutes"].(float64) != 45 {
+			t.Fatalf("updated = %v", updated)
+		}
+		e.do("PUT", "/v1/escalation-policies/"+id, e.keys["clinician"], body, 403)
+		e.do("PUT", "/v1/escalation-policies/"+id, e.adminB, body, 404)
+		e.do("DELETE", "/v1/escalation-policies/"+id, admin, nil, 204)
+		e.do("DELETE", "/v1/escalation-policies/not-an-id", admin, nil, 404)
+		if got := e.do("GET", "/v1/escalation-policies/"+id, admin, nil, 200); got["active"] != false {
+			t.Fatalf("after delete = %v", got)
+		}
+	})
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func TestEscalationAPI(t *testing.T) {
+	dbtest.Each(t, []migrate.Set{audit.Migrations, store.Migrations}, func(t *testing.T, d *platformdb.DB) {
+		e := newEscHarness(t, d)
+		admin, carer := e.keys["admin"], e.keys["caregiver"]
+		pol := e.do("POST", "/v1/escalation-policies", admin, map[string]any{
+			"name": "Any miss", "trigger": map[string]any{"kind": "missed_dose"},
+			"levels": []any{map[string]any{"afterMinutes": 30, "recipients": "caregivers", "channels": []string{"sms"}}},
+		}, 201)
+		// The 08:00 doses of 2026-03-02 (New York) are missed at 11:00.
+		e.now = time.Date(2026, 3, 2, 16, 1, 0, 0, time.UTC)
+		if _, err := e.st.MarkMissed(e.ctx, e.now); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := e.st.ConsumeOutbox(e.ctx, e.now, 0); err != nil || res.Opened != 2 {
+			t.Fatalf("consume = %+v, %v", res, err)
+		}
+
+		all := e.do("GET", "/v1/escalations", admin, nil, 200)["escalations"].([]any)
+		if len(all) != 2 {
+			t.Fatalf("escalations = %v", all)
+		}
+		byPatient := map[string]string{}
+		for _, x := range all {
+			m := x.(map[string]any)
+			byPatient[m["patientId"].(string)] = m["id"].(string)
+			if m["status"] != "open" || m["policyId"] != pol["id"] || m["openedAt"] == nil {
+				t.Fatalf("escalation = %v", m)
+			}
+		}
+		ownEsc, unEsc := byPatient[e.own], byPatient[e.unlinked]
+
+		page := e.do("GET", "/v1/escalations?limit=1", admin, nil, 200)
+		if len(page["escalations"].([]any)) != 1 || page["next"] == nil {
+			t.Fatalf("page 1 = %v", page)
+		}
+		page = e.do("GET", "/v1/escalations?limit=1&before="+page["next"].(string), admin, nil, 200)
+		if len(page["escalations"].([]any)) != 1 {
+			t.Fatalf("page 2 = %v", page)
+		}
+		e.do("GET", "/v1/escalations?status=closed", admin, nil, 400)
+		e.do("GET", "/v1/escalations?limit=0", admin, nil, 400)
+		if got := e.do("GET", "/v1/escalations?patient="+e.own+"&status=open", e.keys["clinician"], nil, 200)["escalations"].([]any); len(got) != 1 {
+			t.Fatalf("clinician, patient own = %v", got)
+		}
+
+		// Caregivers see the escalations of their linked patients only.
+		mine := e.do("GET", "/v1/escalations", carer, nil, 200)["escalations"].([]any)
+		if len(mine) != 1 || mine[0].(map[string]any)["id"] != ownEsc {
+			t.Fatalf("caregiver's escalations = %v", mine)
+		}
+		e.do("GET", "/v1/escalations?patient="+e.unlinked, carer, nil, 404)
+		e.do("GET", "/v1/escalations/"+unEsc, carer, nil, 404)
+		e.do("POST", "/v1/escalations/"+unEsc+"/acknowledge", carer, nil, 404)
+		for _, role := range []string{"patient", "integration"} {
+			e.do("GET", "/v1/escalations", e.keys[role], nil, 403)
+			e.do("GET", "/v1/escalations/"+ownEsc, e.keys[role], nil, 403)
+		}
+		e.do("GET", "/v1/escalations/"+ownEsc, e.adminB, nil, 404)
+		e.do("POST", "/v1/escalations/"+ownEsc+"/acknowledge", e.adminB, nil, 404)
+
+		got := e.do("GET", "/v1/escalations/"+ownEsc, carer, nil, 200)
+		steps := got["steps"].([]any)
+		if len(steps) != 1 || steps[0].(map[string]any)["status"] != "pending" || len(got["notificationIds"].([]any)) != 0 {
+			t.Fatalf("escalation detail = %v", got)
+		}
+
+		e.now = e.now.Add(10 * time.Minute)
+		acked := e.do("POST", "/v1/escalations/"+ownEsc+"/acknowledge", carer, nil, 200)
+		if acked["status"] != "acknowledged" || acked["closedBy"] != e.caregiver || acked["reason"] != "acknowledged" ||
+			acked["steps"].([]any)[0].(map[string]any)["status"] != "cancelled" {
+			t.Fatalf("acknowledged = %v", acked)
+		}
+		again := e.do("POST", "/v1/escalations/"+ownEsc+"/acknowledge", admin, nil, 200)
+		if again["closedBy"] != e.caregiver || again["closedAt"] != acked["closedAt"] {
+			t.Fatalf("acknowledged twice = %v", again)
+		}
+
+		// Deactivating the policy resolves the other one: it can no longer
+		// be acknowledged.
+		e.do("DELETE", "/v1/escalation-policies/"+pol["id"].(string), admin, nil, 204)
+		e.do("POST", "/v1/escalations/"+unEsc+"/acknowledge", e.keys["clinician"], nil, 409)
+
+		// Reads were audited per patient.
+		recs, err := e.al.List(e.ctx, audit.Filter{OrgID: e.orgA, PatientID: e.own, Limit: audit.MaxLimit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reads := 0
+		for _, r := range recs {
+			if r.ResourceType == "Escalation" && r.Action == audit.ActionRead && r.Outcome == audit.OutcomeSuccess {
+				reads++
+			}
+		}
+		if reads < 4 {
+			t.Errorf("%d successful escalation reads audited for the patient, want at least 4", reads)
+		}
+	})
+}
