@@ -76,7 +76,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if d.redis != nil {
 		checks = append(checks, health.RedisCheck(d.redis))
 	}
-	checks = append(checks, migrate.HealthCheck(d.db, migrationSets...))
+	checks = append(checks, migrate.HealthCheck(d.db, migrationSets...), worker.EscalationHealthCheck(d.store, time.Now))
 	checker := health.New(checks, 2*time.Second, time.Now, log)
 
 	jobMetrics, err := worker.NewMetrics(reg)
@@ -92,6 +92,12 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	workers := river.NewWorkers()
 	periodic := worker.Register(workers, d.store, time.Now, log, worker.Config{Metrics: jobMetrics})
 	periodic = append(periodic, worker.RegisterReminders(workers, d.store, deliverer, time.Now, log, worker.RemindersConfig{Metrics: jobMetrics})...)
+	periodic = append(periodic, worker.RegisterReconcile(workers, d.store, nt.twilio, time.Now, log, reg, 0)...)
+	escMetrics, err := worker.NewEscalationMetrics(reg)
+	if err != nil {
+		return err
+	}
+	periodic = append(periodic, worker.RegisterEscalation(workers, d.store, time.Now, log, escMetrics, worker.EscalationConfig{})...)
 	jc, err := jobs.New(d.db, jobs.Config{Workers: workers, PeriodicJobs: periodic, RunWorkers: *runWorkers,
 		MaxWorkers: d.settings.JobWorkers, Logger: jobs.QuietLogger(log), ErrorHandler: jobMetrics.ErrorHandler()})
 	if err != nil {
@@ -123,8 +129,10 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		handler = api.NewServer(api.Deps{
 			Store: d.store, Audit: d.audit, Auth: authn, Health: checker, Registry: reg, HTTPMetrics: httpMetrics, Logger: log, Now: time.Now,
-			Ingest: ingester,
-			Wrap:   func(h http.Handler) http.Handler { return telemetry.HTTPHandler(h, tp, prop) },
+			Ingest:                   ingester,
+			Webhooks:                 api.Webhooks{TwilioAuthToken: nt.twilioAuthToken, PublicURL: nt.publicURL},
+			OnEscalationAcknowledged: func(level int) { escMetrics.Count(worker.OutcomeAcknowledged, level, 1) },
+			Wrap:                     func(h http.Handler) http.Handler { return telemetry.HTTPHandler(h, tp, prop) },
 		})
 	} else {
 		handler = server.HealthOnly(checker, telemetry.MetricsHandler(reg))

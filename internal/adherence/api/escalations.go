@@ -384,10 +384,14 @@ func (s *server) handleAcknowledgeEscalation(w http.ResponseWriter, r *http.Requ
 	if by == "" {
 		by = p.ID
 	}
+	wasOpen := e.Status == adherence.EscalationOpen
 	e, err = s.Store.AcknowledgeEscalation(r.Context(), actor(r), p.OrgID, e.ID, by, s.Now())
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	if wasOpen && s.OnEscalationAcknowledged != nil {
+		s.OnEscalationAcknowledged(e.Level)
 	}
 	httpx.WriteJSON(w, http.StatusOK, escalationDetailOut(e))
 }

@@ -66,4 +66,6 @@ func (s *server) routes(mux *httpx.Mux) {
 	mux.Handle("GET /v1/audit", s.authed(s.handleListAudit))
 
 	s.notificationRoutes(mux)
+	s.messagingRoutes(mux)
+	s.escalationRoutes(mux)
 }

@@ -34,6 +34,12 @@ type Deps struct {
 	// Ingest commits events in groups; nil records each request in a
 	// transaction of its own.
 	Ingest *ingest.Ingester
+	// Webhooks validates the Twilio webhooks (status callbacks, inbound
+	// SMS); without an auth token they answer 403.
+	Webhooks Webhooks
+	// OnEscalationAcknowledged, when set, is told of each escalation
+	// acknowledged through the API (metrics).
+	OnEscalationAcknowledged func(level int)
 	// Wrap, when set, wraps the whole handler (tracing).
 	Wrap func(http.Handler) http.Handler
 }

@@ -56,7 +56,7 @@ func (s *server) messagingRoutes(mux *httpx.Mux) {
 // Webhooks` is added to Deps (filled from TWILIO_AUTH_TOKEN and the public
 // base URL), this returns s.Webhooks. Until then no signature validates
 // and both webhooks answer 403.
-func (s *server) webhookSettings() Webhooks { return Webhooks{} }
+func (s *server) webhookSettings() Webhooks { return s.Webhooks }
 
 // registerMessaging adds the routes with the given webhook settings.
 func (s *server) registerMessaging(mux *httpx.Mux, cfg Webhooks) {

@@ -195,8 +195,9 @@ func address(dl *store.Delivery, ch notify.Channel) (to, why string) {
 			return "", "no_address"
 		case !dl.SMSConsent:
 			return "", "no_consent"
-		case dl.OptedOut && dl.Template != remind.KindOptOutConfirmation:
-			// STOP is honoured at once; its single confirmation still goes.
+		case dl.OptedOut && dl.Template != remind.KindOptOutConfirmation && dl.Template != remind.KindHelp:
+			// STOP is honoured at once; its single confirmation still
+			// goes, and HELP is always answered (carrier rules).
 			return "", "opted_out"
 		}
 		return dl.Phone, ""
