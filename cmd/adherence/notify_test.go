@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -98,6 +100,35 @@ func TestReminderReachesTwilio(t *testing.T) {
 			n := hist["items"].([]any)[0].(map[string]any)
 			if n["status"] != "sent" || n["provider"] != "twilio" || n["channel"] != "sms" {
 				t.Fatalf("notification history: %v", n)
+			}
+			// Twilio reports delivery through the signed status callback.
+			if err := tw.Callback(context.Background(), msgs[0].SID, "delivered"); err != nil {
+				t.Fatalf("status callback: %v", err)
+			}
+			n = call(t, "GET", base+"/v1/patients/"+pat+"/notifications", key, "", 200)["items"].([]any)[0].(map[string]any)
+			if n["status"] != "delivered" || len(n["statusEvents"].([]any)) < 2 {
+				t.Fatalf("after the delivered callback: %v", n)
+			}
+			// The patient answers TAKEN: the reply is recorded through the
+			// ingestion path against the reminded dose.
+			form := url.Values{"MessageSid": {"SM" + strings.Repeat("a", 32)}, "AccountSid": {tw.AccountSID},
+				"From": {"+15551230001"}, "To": {"+15550009999"}, "Body": {"taken"}}
+			req, err := tw.SignedRequest(context.Background(), base+"/v1/webhooks/twilio/sms", form)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("inbound sms: %d", resp.StatusCode)
+			}
+			events := call(t, "GET", base+"/v1/patients/"+pat+"/events", key, "", 200)
+			evs := events["events"].([]any)
+			if len(evs) != 1 || evs[0].(map[string]any)["source"] != "sms" || evs[0].(map[string]any)["match"].(map[string]any)["result"] != "scored" {
+				t.Fatalf("events after the SMS reply: %v", events)
 			}
 			if strings.Contains(serverLog.String(), "+15551230001") {
 				t.Fatal("the phone number appears in the server log")
