@@ -67,7 +67,7 @@ func TestReminderReachesTwilio(t *testing.T) {
 				"repeatEveryMinutes":0,"maxReminders":1,"validityMinutes":30,"channels":["sms"]}}`, 200)
 			pat := call(t, "POST", base+"/v1/patients", key,
 				`{"givenName":"Ana","timeZone":"UTC","phone":"+15551230001","smsConsent":true,"language":"en"}`, 201)["id"].(string)
-			due := time.Now().UTC().Add(30 * time.Minute).Format("15:04") + ":00"
+			due := time.Now().UTC().Add(30*time.Minute).Format("15:04") + ":00"
 			call(t, "POST", base+"/v1/patients/"+pat+"/plans", key, fmt.Sprintf(`{"medication":{"rxnorm":"314076",
 				"display":"lisinopril 10 MG Oral Tablet"},"timing":{"repeat":{"timeOfDay":[%q]}}}`, due), 201)
 
