@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -28,6 +29,7 @@ type notifier struct {
 	twilio          *twilio.Client
 	twilioAuthToken string
 	publicURL       string
+	http            *http.Client
 }
 
 // newNotifier builds the providers named by SMS_PROVIDERS, PUSH_PROVIDERS
@@ -103,15 +105,29 @@ func rateOf(env config.Env, name string) (float64, error) {
 	return r, nil
 }
 
+// providerHTTP is the HTTP client of the providers. Go's default
+// transport keeps two idle connections per host: at the 08:00 spike,
+// with dozens of sends in flight to one provider host, every other send
+// would open a new TLS connection. Keep enough idle connections for the
+// deliveries in flight (JOB_WORKERS × the deliverer's concurrency, bounded).
+func providerHTTP() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns, t.MaxIdleConnsPerHost = 1000, 500
+	return &http.Client{Transport: t, Timeout: 30 * time.Second}
+}
+
 func (n *notifier) provider(ctx context.Context, env config.Env, ch notify.Channel, name string, stdout io.Writer, showBody bool) (notify.Provider, error) {
 	get := func(k string) string { v, _ := env.String(k, ""); return v }
+	if n.http == nil {
+		n.http = providerHTTP()
+	}
 	switch {
 	case name == "console":
 		return &notify.Console{W: stdout, Chan: ch, ShowBody: showBody}, nil
 	case name == "twilio" && ch == notify.SMS:
 		cfg := twilio.Config{
 			BaseURL: get("TWILIO_BASE_URL"), AccountSID: get("TWILIO_ACCOUNT_SID"), AuthToken: get("TWILIO_AUTH_TOKEN"),
-			From: get("TWILIO_FROM"), MessagingServiceSID: get("TWILIO_MESSAGING_SERVICE_SID"),
+			From: get("TWILIO_FROM"), MessagingServiceSID: get("TWILIO_MESSAGING_SERVICE_SID"), HTTPClient: n.http,
 		}
 		if n.publicURL != "" {
 			cfg.StatusCallback = n.publicURL + "/v1/webhooks/twilio/status"
@@ -123,7 +139,7 @@ func (n *notifier) provider(ctx context.Context, env config.Env, ch notify.Chann
 		n.twilio, n.twilioAuthToken = c, cfg.AuthToken
 		return c, nil
 	case name == "sns" && ch == notify.SMS:
-		return sns.New(ctx, sns.Config{Region: get("SNS_REGION"), Endpoint: get("SNS_ENDPOINT"), SenderID: get("SNS_SENDER_ID")})
+		return sns.New(ctx, sns.Config{Region: get("SNS_REGION"), Endpoint: get("SNS_ENDPOINT"), SenderID: get("SNS_SENDER_ID"), HTTPClient: n.http})
 	case name == "fcm" && ch == notify.Push:
 		var key []byte
 		if path := get("FCM_SERVICE_ACCOUNT_FILE"); path != "" {
@@ -135,7 +151,7 @@ func (n *notifier) provider(ctx context.Context, env config.Env, ch notify.Chann
 		} else {
 			key = []byte(get("FCM_SERVICE_ACCOUNT_JSON"))
 		}
-		return fcm.New(fcm.Config{BaseURL: get("FCM_BASE_URL"), ProjectID: get("FCM_PROJECT_ID"), ServiceAccountJSON: key, TokenURL: get("FCM_TOKEN_URL")})
+		return fcm.New(fcm.Config{BaseURL: get("FCM_BASE_URL"), ProjectID: get("FCM_PROJECT_ID"), ServiceAccountJSON: key, TokenURL: get("FCM_TOKEN_URL"), HTTPClient: n.http})
 	case name == "smtp" && ch == notify.Email:
 		return email.New(email.Config{Addr: get("SMTP_ADDR"), Username: get("SMTP_USERNAME"), Password: get("SMTP_PASSWORD"), From: get("SMTP_FROM")})
 	}
