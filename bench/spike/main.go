@@ -36,13 +36,16 @@
 //
 //	go run ./bench/spike --fresh --database-url sqlite:/tmp/spike.db
 //
-// Flags: --reminders 200000, --max-workers 10 (River workers), --concurrency
-// 16 (messages in flight per delivery job), --dispatch-interval 1s,
-// --latency 20ms, --spread 60s, --lead 20s, --timeout 10m, --max-conns
-// (PostgreSQL pool, default db's 20), --twilio-idle-conns (0: the Twilio
-// client's own default HTTP client, as cmd/adherence builds it; n > 0: a
-// transport keeping n idle connections to the API), --cpuprofile FILE
-// (profile of the measured part), --verbose (the workers' info logs).
+// The defaults are those of `adherence serve`: 50 River workers
+// (JOB_WORKERS), the deliverer's 16 messages in flight per job, db.Open's
+// pool of 20, and a provider HTTP client keeping 500 idle connections per
+// host. Flags: --reminders 200000, --max-workers 50, --concurrency 16,
+// --max-conns (0: db.Open's default), --twilio-idle-conns 500 (0: the
+// Twilio client's own default HTTP client, which keeps 2 per host),
+// --dispatch-interval 1s, --latency 20ms, --spread 60s, --lead 20s,
+// --timeout 10m, --cpuprofile FILE (profile of the measured part),
+// --verbose (the workers' info logs). bench/spike/README.md has the
+// figures measured.
 package main
 
 import (
@@ -116,10 +119,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.url, "database-url", "", "database URL: postgres://… or sqlite:path; not read from $DATABASE_URL on purpose")
 	fs.BoolVar(&c.fresh, "fresh", false, "PostgreSQL: drop and recreate the database named in the URL; SQLite: delete the file first")
 	fs.IntVar(&c.reminders, "reminders", 200000, "reminders due in the spike (one patient, plan and dose each)")
-	fs.IntVar(&c.maxWorkers, "max-workers", 10, "River workers (jobs.Config.MaxWorkers)")
+	fs.IntVar(&c.maxWorkers, "max-workers", 50, "River workers (jobs.Config.MaxWorkers; cmd/adherence's JOB_WORKERS default is 50)")
 	fs.IntVar(&c.concurrency, "concurrency", 16, "messages in flight per delivery job (deliver.Deliverer.Concurrency)")
 	fs.IntVar(&c.maxConns, "max-conns", 0, "PostgreSQL pool size (0: db.Open's default)")
-	fs.IntVar(&c.twilioIdle, "twilio-idle-conns", 0, "idle HTTP connections kept to the Twilio API (0: the twilio client's default HTTP client, as cmd/adherence builds it)")
+	fs.IntVar(&c.twilioIdle, "twilio-idle-conns", 500, "idle HTTP connections kept per host to the Twilio API (500: as cmd/adherence's provider HTTP client; 0: the twilio client's own default client, 2 per host)")
 	fs.DurationVar(&c.dispatchInterval, "dispatch-interval", time.Second, "period of the dispatch_reminders job")
 	fs.DurationVar(&c.latency, "latency", 20*time.Millisecond, "response time of the fake Twilio API")
 	fs.DurationVar(&c.spread, "spread", 60*time.Second, "due times are T + i mod spread (whole seconds)")
@@ -209,7 +212,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if c.twilioIdle > 0 {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConns, tr.MaxIdleConnsPerHost = c.twilioIdle, c.twilioIdle
+		tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 2*c.twilioIdle, c.twilioIdle
 		tcfg.HTTPClient = &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	}
 	tc, err := twilio.New(tcfg)
