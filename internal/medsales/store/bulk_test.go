@@ -603,7 +603,7 @@ func TestReplaceBuilder(t *testing.T) {
 
 // TestReplaceRestoresSQLiteSettings checks that a load on SQLite gives the
 // shared connection back as it found it: full durability, the default
-// page cache and automatic WAL checkpoints, after a commit and after an
+// page cache (db.Open's 64 MiB) and automatic WAL checkpoints, after a commit and after an
 // abort.
 func TestReplaceRestoresSQLiteSettings(t *testing.T) {
 	d := dbtest.SQLite(t, claimsSets...)
@@ -621,7 +621,7 @@ func TestReplaceRestoresSQLiteSettings(t *testing.T) {
 		return fmt.Sprintf("synchronous=%d cache_size=%d wal_autocheckpoint=%d", sync, cache, ckpt)
 	}
 	before := pragmas()
-	if before != "synchronous=2 cache_size=-2000 wal_autocheckpoint=1000" {
+	if before != "synchronous=2 cache_size=-65536 wal_autocheckpoint=1000" { // db.Open's settings
 		t.Fatalf("unexpected defaults: %s", before)
 	}
 	items := make([][]any, 30_000) // several transactions and a checkpoint
