@@ -746,21 +746,7 @@ func patientCounts(ctx context.Context, tx *db.Tx, orgID, patientID string, from
 		if err := rows.Scan(&status, &n); err != nil {
 			return c, fmt.Errorf("dose counts: %w", err)
 		}
-		c.Scheduled += n
-		switch adherence.DoseStatus(status) {
-		case adherence.DoseTakenOnTime:
-			c.OnTime += n
-		case adherence.DoseTakenLate:
-			c.Late += n
-		case adherence.DoseSkipped:
-			c.Skipped += n
-		case adherence.DoseMissed:
-			c.Missed += n
-		case adherence.DoseExcluded:
-			c.Excluded += n
-		default:
-			c.Pending += n
-		}
+		addStatus(&c, status, n)
 	}
 	return c, rows.Err()
 }

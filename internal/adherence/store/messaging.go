@@ -31,14 +31,7 @@ func (s *Store) Messaging(ctx context.Context, orgID string) (MessagingSettings,
 	if err != nil {
 		return MessagingSettings{}, err
 	}
-	out := MessagingSettings{Policy: m.policy, ProgramName: m.program, HelpContact: m.helpContact}
-	var at sql.NullTime
-	err = s.db.SQL.QueryRowContext(ctx, `SELECT updated_at FROM org_messaging WHERE org_id = $1`, orgID).Scan(&at)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return out, fmt.Errorf("read messaging settings: %w", err)
-	}
-	out.UpdatedAt = timePtr(at)
-	return out, nil
+	return MessagingSettings{Policy: m.policy, ProgramName: m.program, HelpContact: m.helpContact, UpdatedAt: m.updatedAt}, nil
 }
 
 // SetMessaging replaces the org's messaging settings. The new policy's

@@ -48,14 +48,8 @@ func scanPatient(row scanner) (adherence.Patient, error) {
 	if p.Anchors, err = parseAnchors(anchors); err != nil {
 		return p, err
 	}
-	if quietStart.Valid && quietEnd.Valid {
-		p.Quiet.Set = true
-		if p.Quiet.Start, err = schedule.ParseClock(quietStart.String); err != nil {
-			return p, fmt.Errorf("stored quiet hours: %w", err)
-		}
-		if p.Quiet.End, err = schedule.ParseClock(quietEnd.String); err != nil {
-			return p, fmt.Errorf("stored quiet hours: %w", err)
-		}
+	if p.Quiet, err = quietOf(quietStart, quietEnd); err != nil {
+		return p, err
 	}
 	return p, nil
 }

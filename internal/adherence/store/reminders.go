@@ -49,7 +49,7 @@ func (s *Store) ArmReminders(ctx context.Context, now time.Time) (ArmResult, err
 	now = db.UTC(now)
 	to := now.Add(ArmLead)
 	var res ArmResult
-	from, err := s.armedUntil(ctx)
+	from, err := armedUntil(ctx, s.db.SQL)
 	if err != nil {
 		return res, err
 	}
@@ -90,9 +90,11 @@ func (s *Store) ArmReminders(ctx context.Context, now time.Time) (ArmResult, err
 	}
 }
 
-func (s *Store) armedUntil(ctx context.Context) (time.Time, error) {
+// armedUntil reads the arming cursor: doses due up to it are armed (zero
+// before the first pass).
+func armedUntil(ctx context.Context, q db.Querier) (time.Time, error) {
 	var t sql.NullTime
-	err := s.db.SQL.QueryRowContext(ctx, `SELECT armed_until FROM reminder_arming WHERE id = 1`).Scan(&t)
+	err := q.QueryRowContext(ctx, `SELECT armed_until FROM reminder_arming WHERE id = 1`).Scan(&t)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, fmt.Errorf("read reminder arming cursor: %w", err)
 	}
@@ -205,15 +207,14 @@ func (s *Store) armPlan(ctx context.Context, tx *db.Tx, orgID, planID string, no
 // doses that had no reminder yet, up to the arming cursor: after a policy
 // change the new offset applies to every reminder not yet sent.
 func (s *Store) rearm(ctx context.Context, tx *db.Tx, orgID, planID string, now time.Time, onlyUnarmed bool) error {
-	var until sql.NullTime
-	err := tx.QueryRowContext(ctx, `SELECT armed_until FROM reminder_arming WHERE id = 1`).Scan(&until)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && !until.Valid) {
+	until, err := armedUntil(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if until.IsZero() {
 		return nil // nothing armed yet: the first periodic pass arms them
 	}
-	if err != nil {
-		return fmt.Errorf("read reminder arming cursor: %w", err)
-	}
-	f := armFilter{afterDue: db.UTC(now).Add(-24 * time.Hour), to: until.Time.UTC(), now: db.UTC(now), orgID: orgID, planID: planID, onlyUnarmed: onlyUnarmed}
+	f := armFilter{afterDue: db.UTC(now).Add(-24 * time.Hour), to: until, now: db.UTC(now), orgID: orgID, planID: planID, onlyUnarmed: onlyUnarmed}
 	for {
 		_, seen, lastDue, lastID, err := s.armRange(ctx, tx, f)
 		if err != nil {
@@ -295,6 +296,7 @@ type orgMessaging struct {
 	policy      remind.Policy
 	program     string
 	helpContact string
+	updatedAt   *time.Time // nil: never set
 }
 
 func newPolicyCache(q db.Querier) *policyCache {
@@ -308,8 +310,10 @@ func (c *policyCache) messaging(ctx context.Context, orgID string) (orgMessaging
 	}
 	m := orgMessaging{policy: remind.DefaultPolicy}
 	var pol sql.NullString
-	err := c.q.QueryRowContext(ctx, `SELECT reminder_policy, program_name, help_contact FROM org_messaging WHERE org_id = $1`, orgID).
-		Scan(&pol, &m.program, &m.helpContact)
+	var at sql.NullTime
+	err := c.q.QueryRowContext(ctx, `SELECT reminder_policy, program_name, help_contact, updated_at FROM org_messaging WHERE org_id = $1`, orgID).
+		Scan(&pol, &m.program, &m.helpContact, &at)
+	m.updatedAt = timePtr(at)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return m, fmt.Errorf("read org messaging settings: %w", err)
 	}

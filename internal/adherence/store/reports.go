@@ -71,22 +71,8 @@ func (s *Store) doseCountsBy(ctx context.Context, orgID string, f ReportFilter, 
 			return nil, fmt.Errorf("dose counts: %w", err)
 		}
 		c := out[k]
-		c.Scheduled += n
 		c.DoubleDoses += doubles
-		switch adherence.DoseStatus(status) {
-		case adherence.DoseTakenOnTime:
-			c.OnTime += n
-		case adherence.DoseTakenLate:
-			c.Late += n
-		case adherence.DoseSkipped:
-			c.Skipped += n
-		case adherence.DoseMissed:
-			c.Missed += n
-		case adherence.DoseExcluded:
-			c.Excluded += n
-		default:
-			c.Pending += n
-		}
+		addStatus(&c, status, n)
 		out[k] = c
 	}
 	if err := rows.Err(); err != nil {
@@ -197,4 +183,24 @@ func (s *Store) SetWindows(ctx context.Context, a adherence.Actor, orgID string,
 		return fmt.Errorf("set windows: %w", err)
 	}
 	return nil
+}
+
+// addStatus counts n instances of a dose status into c: every instance is
+// scheduled, and each lands in its outcome's count (pending while open).
+func addStatus(c *adherence.DoseCounts, status string, n int) {
+	c.Scheduled += n
+	switch adherence.DoseStatus(status) {
+	case adherence.DoseTakenOnTime:
+		c.OnTime += n
+	case adherence.DoseTakenLate:
+		c.Late += n
+	case adherence.DoseSkipped:
+		c.Skipped += n
+	case adherence.DoseMissed:
+		c.Missed += n
+	case adherence.DoseExcluded:
+		c.Excluded += n
+	default:
+		c.Pending += n
+	}
 }
