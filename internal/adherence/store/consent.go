@@ -208,9 +208,8 @@ func (s *Store) appendConsent(ctx context.Context, tx *db.Tx, in ConsentInput, k
 func applyConsentFlag(ctx context.Context, tx *db.Tx, in ConsentInput, key string, now time.Time) (string, error) {
 	switch in.Action {
 	case ConsentOptOut:
-		r, err := tx.ExecContext(ctx, `UPDATE patients SET sms_consent = `+boolLit(tx.Dialect, false)+`,
-				updated_at = $1, version = version + 1
-			WHERE org_id = $2 AND id = $3 AND sms_consent`, now, in.OrgID, in.PatientID)
+		r, err := tx.ExecContext(ctx, `UPDATE patients SET sms_consent = $4, updated_at = $1, version = version + 1
+			WHERE org_id = $2 AND id = $3 AND sms_consent`, now, in.OrgID, in.PatientID, false)
 		if err != nil {
 			return "", fmt.Errorf("withdraw sms consent: %w", err)
 		}
@@ -231,9 +230,8 @@ func applyConsentFlag(ctx context.Context, tx *db.Tx, in ConsentInput, key strin
 		if prev != ConsentOptOut {
 			return "", nil
 		}
-		r, err := tx.ExecContext(ctx, `UPDATE patients SET sms_consent = `+boolLit(tx.Dialect, true)+`,
-				updated_at = $1, version = version + 1
-			WHERE org_id = $2 AND id = $3 AND NOT sms_consent`, now, in.OrgID, in.PatientID)
+		r, err := tx.ExecContext(ctx, `UPDATE patients SET sms_consent = $4, updated_at = $1, version = version + 1
+			WHERE org_id = $2 AND id = $3 AND NOT sms_consent`, now, in.OrgID, in.PatientID, true)
 		if err != nil {
 			return "", fmt.Errorf("restore sms consent: %w", err)
 		}

@@ -116,9 +116,8 @@ func (s *Store) loadDeliveries(ctx context.Context, tx *db.Tx, ids []any) ([]Del
 			COALESCE(d.status, ''), COALESCE(d.local_time, ''), COALESCE(pl.status, ''), COALESCE(pl.rxnorm_display, ''), COALESCE(e.status, ''),
 			COALESCE(pa.given_name, ''), COALESCE(pa.family_name, ''), COALESCE(pa.phone, ''), COALESCE(pa.email, ''),
 			COALESCE(pa.push_token, ''), COALESCE(pa.language, 'en'), COALESCE(pa.time_zone, 'UTC'), pa.quiet_start, pa.quiet_end,
-			COALESCE(pa.sms_consent, `+boolLit(tx.Dialect, false)+`), COALESCE(pa.medication_in_messages, `+boolLit(tx.Dialect, false)+`),
-			COALESCE(pa.share_medication, `+boolLit(tx.Dialect, false)+`), COALESCE(pa.active, `+boolLit(tx.Dialect, false)+`),
-			COALESCE(m.kind, ''), COALESCE(m.phone, ''), COALESCE(m.email, ''), COALESCE(m.active, `+boolLit(tx.Dialect, false)+`)
+			pa.sms_consent, pa.medication_in_messages, pa.share_medication, pa.active,
+			COALESCE(m.kind, ''), COALESCE(m.phone, ''), COALESCE(m.email, ''), m.active
 		FROM notifications n
 		LEFT JOIN dose_instances d ON d.id = n.dose_instance_id
 		LEFT JOIN plans pl ON pl.id = d.plan_id
@@ -132,28 +131,30 @@ func (s *Store) loadDeliveries(ctx context.Context, tx *db.Tx, ids []any) ([]Del
 	var out []Delivery
 	for rows.Next() {
 		var (
-			dl                                     Delivery
-			tmpl, chans                            string
-			valid                                  sql.NullTime
-			doseStatus, localTime, planStatus      string
-			drug, escStatus, given, family         string
-			qs, qe                                 sql.NullString
-			medInMessages, shareMed, patientActive bool
-			memberKind, mPhone, mEmail             string
-			memberActive                           bool
+			dl                                  Delivery
+			tmpl, chans                         string
+			valid                               sql.NullTime
+			doseStatus, localTime, planStatus   string
+			drug, escStatus, given, family      string
+			qs, qe                              sql.NullString
+			smsConsent, medInMessages, shareMed sql.NullBool // NULL: no patient (a reply to a number)
+			patientActive                       sql.NullBool
+			memberKind, mPhone, mEmail          string
+			memberActive                        sql.NullBool
 		)
 		if err := rows.Scan(&dl.ID, &dl.OrgID, &dl.Kind, &tmpl, &chans, &dl.Urgent, &dl.DueAt, &valid,
 			&dl.Attempts, &dl.Level, &dl.PatientID, &dl.MemberID, &dl.EscalationID, &dl.DoseInstanceID, &dl.Address,
 			&doseStatus, &localTime, &planStatus, &drug, &escStatus,
 			&given, &family, &dl.Phone, &dl.Email, &dl.PushToken, &dl.Language, &dl.TimeZone, &qs, &qe,
-			&dl.SMSConsent, &medInMessages, &shareMed, &patientActive,
+			&smsConsent, &medInMessages, &shareMed, &patientActive,
 			&memberKind, &mPhone, &mEmail, &memberActive); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("load notifications: %w", err)
 		}
 		dl.Template, dl.Channels, dl.ValidUntil = remind.Kind(tmpl), channelsOf(chans), timePtr(valid)
 		dl.DueAt = dl.DueAt.UTC()
-		dl.DoseOpen = doseStatus == string(adherence.DoseScheduled) && planStatus == string(adherence.PlanActive) && patientActive
+		dl.SMSConsent = smsConsent.Bool
+		dl.DoseOpen = doseStatus == string(adherence.DoseScheduled) && planStatus == string(adherence.PlanActive) && patientActive.Bool
 		dl.EscalationOpen = escStatus == "open"
 		if q, err := quietOf(qs, qe); err == nil {
 			dl.Quiet = q
@@ -161,7 +162,7 @@ func (s *Store) loadDeliveries(ctx context.Context, tx *db.Tx, ids []any) ([]Del
 		if dl.MemberID != "" {
 			dl.ToMember, dl.MemberKind = true, adherence.MemberKind(memberKind)
 			dl.Phone, dl.Email, dl.PushToken = mPhone, mEmail, ""
-			dl.SMSConsent = memberActive
+			dl.SMSConsent = memberActive.Bool
 		}
 		if dl.Address != "" && dl.Kind == KindReply {
 			dl.Phone, dl.Email, dl.PushToken, dl.SMSConsent = dl.Address, "", "", true
@@ -172,11 +173,11 @@ func (s *Store) loadDeliveries(ctx context.Context, tx *db.Tx, ids []any) ([]Del
 		}
 		switch {
 		case dl.Template == remind.KindEscalationCaregiver:
-			dl.Values.MedicationAllowed = shareMed
+			dl.Values.MedicationAllowed = shareMed.Bool
 		case dl.Template == remind.KindEscalationClinician:
 			dl.Values.MedicationAllowed = true // care team: treatment is their need to know
 		default:
-			dl.Values.MedicationAllowed = medInMessages
+			dl.Values.MedicationAllowed = medInMessages.Bool
 		}
 		out = append(out, dl)
 	}
@@ -425,18 +426,4 @@ func clockOf(local string) string {
 		return local[i+1:]
 	}
 	return local
-}
-
-// boolLit is a boolean literal of the dialect.
-func boolLit(d db.Dialect, v bool) string {
-	switch {
-	case d == db.Postgres && v:
-		return "TRUE"
-	case d == db.Postgres:
-		return "FALSE"
-	case v:
-		return "1"
-	default:
-		return "0"
-	}
 }
