@@ -125,7 +125,7 @@ func open(ctx context.Context, getenv func(string) string, stderr io.Writer, app
 func (d *deps) close() { d.db.Close() }
 
 // applySchema applies pending migrations and, on PostgreSQL, turns on the
-// PostGIS geography column when the extension is available.
+// PostGIS geometry column when the extension is available.
 func applySchema(ctx context.Context, d *db.DB, logger *slog.Logger) (int, error) {
 	n, err := migrate.Up(ctx, d, migrationSets...)
 	if err != nil {

@@ -1067,10 +1067,16 @@ func (r *Replace) buildIndexesPostgres(ctx context.Context, indexes [][]pgIndex)
 			jobs = append(jobs, job{t.Name, r.writers[i].rows(), &indexes[i][k]})
 		}
 	}
-	sort.SliceStable(jobs, func(a, b int) bool {
-		ca, cb := strings.Count(jobs[a].ix.def, ","), strings.Count(jobs[b].ix.def, ",")
-		return jobs[a].rows*int64(ca+1) > jobs[b].rows*int64(cb+1)
-	})
+	// Longest first, so the two builders finish together. The cost guess is
+	// rows × key columns; a GiST build costs about twice a btree's.
+	cost := func(j job) int64 {
+		c := j.rows * int64(strings.Count(j.ix.def, ",")+1)
+		if strings.Contains(j.ix.def, "USING gist") {
+			c *= 2
+		}
+		return c
+	}
+	sort.SliceStable(jobs, func(a, b int) bool { return cost(jobs[a]) > cost(jobs[b]) })
 	run := func(list []job) error {
 		ch := make(chan job)
 		errc := make(chan error, 2)

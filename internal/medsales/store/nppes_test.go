@@ -598,8 +598,16 @@ func TestEnablePostGIS(t *testing.T) {
 		if !on {
 			t.Skip("PostGIS is not installed on this server")
 		}
+		// A database from before the geometry column has a geography
+		// column "geog": the second run drops it.
+		if _, err := d.SQL.Exec("ALTER TABLE providers ADD COLUMN geog geography(Point, 4326)"); err != nil {
+			t.Fatal(err)
+		}
 		if on2, err := s.EnablePostGIS(ctx); err != nil || !on2 {
 			t.Fatalf("second EnablePostGIS: %v %v", on2, err)
+		}
+		if n := nppesCount(t, d, "SELECT COUNT(*) FROM information_schema.columns WHERE table_name = 'providers' AND column_name = 'geog'"); n != 0 {
+			t.Error("the old geography column is still there")
 		}
 		centroids := embeddedCentroids(t)
 		for range 2 { // the second full load swaps a staging table in: the column and index must survive
@@ -607,9 +615,39 @@ func TestEnablePostGIS(t *testing.T) {
 			nppesMustLoad(t, s, (*store.Store).LoadNPPESLocations, plSample, nppesSample(t, plSample), store.LoadInput{Centroids: centroids})
 		}
 		// Jacksonville practice within 30 km of downtown Jacksonville; not
-		// New York or Austin.
-		rows, err := d.SQL.Query(`SELECT npi FROM providers
-			WHERE ST_DWithin(geog, ST_SetSRID(ST_MakePoint(-81.6557, 30.3322), 4326)::geography, 30000) ORDER BY npi`)
+		// New York or Austin. The query is the indexed form EnablePostGIS
+		// documents; EXPLAIN shows the GiST index is what finds the rows.
+		const nearQuery = `SELECT npi FROM providers
+			WHERE geom && ST_Expand(ST_SetSRID(ST_MakePoint(-81.6557, 30.3322), 4326), $1)
+			AND ST_DistanceSphere(geom, ST_SetSRID(ST_MakePoint(-81.6557, 30.3322), 4326)) <= 30000 ORDER BY npi`
+		deg := store.RadiusDegrees(30.3322, 30000)
+		var plan strings.Builder
+		func() {
+			tx, err := d.SQL.Begin()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback()
+			if _, err := tx.Exec("SET LOCAL enable_seqscan = off"); err != nil {
+				t.Fatal(err)
+			}
+			rows, err := tx.Query("EXPLAIN "+nearQuery, deg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var line string
+				if err := rows.Scan(&line); err != nil {
+					t.Fatal(err)
+				}
+				plan.WriteString(line + "\n")
+			}
+		}()
+		if !strings.Contains(plan.String(), "providers_geom") {
+			t.Errorf("radius query does not use providers_geom:\n%s", plan.String())
+		}
+		rows, err := d.SQL.Query(nearQuery, deg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -625,10 +663,10 @@ func TestEnablePostGIS(t *testing.T) {
 		if diff := cmp.Diff([]string{npiJane}, near); diff != "" {
 			t.Errorf("providers near Jacksonville (-want +got):\n%s", diff)
 		}
-		if n := nppesCount(t, d, "SELECT COUNT(*) FROM practice_locations WHERE geog IS NOT NULL"); n != 2 {
+		if n := nppesCount(t, d, "SELECT COUNT(*) FROM practice_locations WHERE geom IS NOT NULL"); n != 2 {
 			t.Errorf("located practice_locations = %d, want 2", n)
 		}
-		for _, ix := range []string{"providers_geog", "practice_locations_geog"} {
+		for _, ix := range []string{"providers_geom", "practice_locations_geom"} {
 			if n := nppesCount(t, d, "SELECT COUNT(*) FROM pg_indexes WHERE indexname = $1 AND indexdef LIKE '%USING gist%'", ix); n != 1 {
 				t.Errorf("index %s missing after the swap", ix)
 			}
