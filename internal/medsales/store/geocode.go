@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strconv"
 	"time"
@@ -50,22 +51,34 @@ type GeocodeResult struct {
 	// coordinates (coord_source 'census'), from this run's answers or from
 	// answers cached by earlier runs (after a reload of the providers).
 	ProvidersUpdated int64
+	// LocationsUpdated counts the same for secondary practice locations
+	// (practice_locations).
+	LocationsUpdated int64
+}
+
+// geocodedTables are the tables whose practice addresses are geocoded:
+// each row has an address_key (NULL when there is nothing to send), a
+// country and the coordinate columns the answers go to.
+var geocodedTables = []struct{ table, country, lat, lon string }{
+	{"providers", "practice_country", "practice_lat", "practice_lon"},
+	{"practice_locations", "country", "lat", "lon"},
 }
 
 // Match statuses stored in geocode_cache besides the geocoder's own.
 const invalidKeyStatus = "Invalid_Key"
 
-// GeocodeProviders geocodes the practice addresses of the providers. It
-// finds the distinct address_keys of providers that are not in
-// geocode_cache, sends them to g in batches, caches every answer (no-match
-// and tie too, so they are not sent again) and commits each batch with the
-// coordinates of its matched addresses on their providers
-// (practice_lat/practice_lon, coord_source 'census'). Finally it applies
-// every cached match to providers that do not have it yet: providers
-// reloaded from a newer NPPES file get their cached coordinates back
-// without a request. A re-run geocodes only addresses that are new or
-// changed (a changed address has another key). Providers whose address
-// did not match keep their ZIP centroid.
+// GeocodeProviders geocodes the practice addresses of the providers: their
+// primary practice address (providers) and their secondary practice
+// locations (practice_locations). It finds the distinct address_keys of
+// both tables that are not in geocode_cache, sends them to g in batches,
+// caches every answer (no-match and tie too, so they are not sent again)
+// and commits each batch with the coordinates of its matched addresses on
+// every row with that key (coord_source 'census'). Finally it applies
+// every cached match to rows that do not have it yet: rows reloaded from
+// a newer NPPES file get their cached coordinates back without a request.
+// A re-run geocodes only addresses that are new or changed (a changed
+// address has another key). Addresses that did not match keep their ZIP
+// centroid.
 //
 // On an error (geocoder failure, cancellation) the batches committed so
 // far stay; the result counts them.
@@ -100,35 +113,78 @@ func (s *Store) GeocodeProviders(ctx context.Context, g Geocoder, opts GeocodeOp
 			opts.Progress(res.Addresses)
 		}
 	}
-	updated, err := s.applyCachedGeocodes(ctx)
-	res.ProvidersUpdated += updated
-	return res, err
+	for i, t := range geocodedTables {
+		updated, err := s.applyCachedGeocodes(ctx, t.table, t.lat, t.lon)
+		if err != nil {
+			return res, err
+		}
+		res.add(i, updated)
+	}
+	return res, nil
 }
 
-// uncachedKeys returns up to n distinct provider address keys after after,
-// in order, that are not in the cache. Practice addresses outside the U.S.
-// are never sent to the (U.S.-only) Census geocoder: the loader gives them
-// no key, and rows with another country are skipped here too.
+// add counts updated rows of geocodedTables[table].
+func (r *GeocodeResult) add(table int, updated int64) {
+	if geocodedTables[table].table == "providers" {
+		r.ProvidersUpdated += updated
+	} else {
+		r.LocationsUpdated += updated
+	}
+}
+
+// uncachedKeys returns up to n distinct address keys after after, in
+// order, of providers and practice locations, that are not in the cache.
+// Each table is read in key order through its address_key index and the
+// two lists merged: the keys returned are exactly the n smallest of both.
+// Practice addresses outside the U.S. are never sent to the (U.S.-only)
+// Census geocoder: the loaders give them no key, and rows with another
+// country are skipped here too.
 func (s *Store) uncachedKeys(ctx context.Context, after string, n int) ([]string, error) {
-	rows, err := s.db.SQL.QueryContext(ctx, `SELECT DISTINCT p.address_key FROM providers p
+	var lists [][]string
+	for _, t := range geocodedTables {
+		keys, err := s.uncachedKeysOf(ctx, t.table, t.country, after, n)
+		if err != nil {
+			return nil, err
+		}
+		lists = append(lists, keys)
+	}
+	merged := make([]string, 0, n)
+	a, b := lists[0], lists[1]
+	for len(merged) < n && (len(a) > 0 || len(b) > 0) {
+		var k string
+		switch {
+		case len(b) == 0 || (len(a) > 0 && a[0] < b[0]):
+			k, a = a[0], a[1:]
+		case len(a) == 0 || b[0] < a[0]:
+			k, b = b[0], b[1:]
+		default: // the same key in both
+			k, a, b = a[0], a[1:], b[1:]
+		}
+		merged = append(merged, k)
+	}
+	return merged, nil
+}
+
+func (s *Store) uncachedKeysOf(ctx context.Context, table, country, after string, n int) ([]string, error) {
+	rows, err := s.db.SQL.QueryContext(ctx, fmt.Sprintf(`SELECT DISTINCT p.address_key FROM %[1]s p
 		WHERE p.address_key > $1
-		  AND (p.practice_country IS NULL OR UPPER(p.practice_country) = 'US')
+		  AND (p.%[2]s IS NULL OR UPPER(p.%[2]s) = 'US')
 		  AND NOT EXISTS (SELECT 1 FROM geocode_cache c WHERE c.address_key = p.address_key)
-		ORDER BY p.address_key LIMIT $2`, after, n)
+		ORDER BY p.address_key LIMIT $2`, table, country), after, n)
 	if err != nil {
-		return nil, fmt.Errorf("geocode: find addresses: %w", err)
+		return nil, fmt.Errorf("geocode: find addresses of %s: %w", table, err)
 	}
 	defer rows.Close()
 	keys := make([]string, 0, n)
 	for rows.Next() {
 		var k string
 		if err := rows.Scan(&k); err != nil {
-			return nil, fmt.Errorf("geocode: find addresses: %w", err)
+			return nil, fmt.Errorf("geocode: find addresses of %s: %w", table, err)
 		}
 		keys = append(keys, k)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("geocode: find addresses: %w", err)
+		return nil, fmt.Errorf("geocode: find addresses of %s: %w", table, err)
 	}
 	return keys, nil
 }
@@ -157,7 +213,7 @@ func (s *Store) geocodeBatch(ctx context.Context, g Geocoder, keys []string, now
 		}
 	}
 	at := db.UTC(now())
-	var updated int64
+	updated := make([]int64, len(geocodedTables))
 	err := s.db.InTx(ctx, func(tx *db.Tx) error {
 		put, err := tx.PrepareContext(ctx, `INSERT INTO geocode_cache
 			(address_key, lat, lon, matched, match_status, exact, matched_address, geocoded_at)
@@ -169,12 +225,16 @@ func (s *Store) geocodeBatch(ctx context.Context, g Geocoder, keys []string, now
 			return err
 		}
 		defer put.Close()
-		apply, err := tx.PrepareContext(ctx, `UPDATE providers SET practice_lat = $1, practice_lon = $2, coord_source = 'census'
-			WHERE address_key = $3`)
-		if err != nil {
-			return err
+		apply := make([]*sql.Stmt, len(geocodedTables))
+		for i, t := range geocodedTables {
+			st, err := tx.PrepareContext(ctx, fmt.Sprintf(`UPDATE %s SET %s = $1, %s = $2, coord_source = 'census'
+				WHERE address_key = $3`, t.table, t.lat, t.lon))
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			apply[i] = st
 		}
-		defer apply.Close()
 		for _, k := range invalid {
 			if _, err := put.ExecContext(ctx, k, nil, nil, false, invalidKeyStatus, false, nil, at); err != nil {
 				return err
@@ -197,15 +257,17 @@ func (s *Store) geocodeBatch(ctx context.Context, g Geocoder, keys []string, now
 			if !matched {
 				continue
 			}
-			r, err := apply.ExecContext(ctx, a.Lat, a.Lon, key)
-			if err != nil {
-				return err
+			for i, st := range apply {
+				r, err := st.ExecContext(ctx, a.Lat, a.Lon, key)
+				if err != nil {
+					return err
+				}
+				n, err := r.RowsAffected()
+				if err != nil {
+					return err
+				}
+				updated[i] += n
 			}
-			n, err := r.RowsAffected()
-			if err != nil {
-				return err
-			}
-			updated += n
 		}
 		return nil
 	})
@@ -226,30 +288,32 @@ func (s *Store) geocodeBatch(ctx context.Context, g Geocoder, keys []string, now
 		}
 	}
 	res.Unanswered += len(addrs) - answered
-	res.ProvidersUpdated += updated
+	for i, n := range updated {
+		res.add(i, n)
+	}
 	return nil
 }
 
-// applyCachedGeocodes gives every provider whose address_key has a cached
-// match the cached coordinates, where it does not have them yet.
-func (s *Store) applyCachedGeocodes(ctx context.Context) (int64, error) {
+// applyCachedGeocodes gives every row of table whose address_key has a
+// cached match the cached coordinates, where it does not have them yet.
+func (s *Store) applyCachedGeocodes(ctx context.Context, table, lat, lon string) (int64, error) {
 	matched := "c.matched"
 	if s.db.Dialect == db.SQLite {
 		matched = "c.matched = 1"
 	}
-	r, err := s.db.SQL.ExecContext(ctx, `UPDATE providers
-		SET practice_lat = c.lat, practice_lon = c.lon, coord_source = 'census'
+	r, err := s.db.SQL.ExecContext(ctx, fmt.Sprintf(`UPDATE %[1]s
+		SET %[2]s = c.lat, %[3]s = c.lon, coord_source = 'census'
 		FROM geocode_cache c
-		WHERE c.address_key = providers.address_key AND `+matched+`
-		  AND (providers.coord_source IS NULL OR providers.coord_source <> 'census'
-		       OR providers.practice_lat IS NULL OR providers.practice_lat <> c.lat
-		       OR providers.practice_lon IS NULL OR providers.practice_lon <> c.lon)`)
+		WHERE c.address_key = %[1]s.address_key AND `+matched+`
+		  AND (%[1]s.coord_source IS NULL OR %[1]s.coord_source <> 'census'
+		       OR %[1]s.%[2]s IS NULL OR %[1]s.%[2]s <> c.lat
+		       OR %[1]s.%[3]s IS NULL OR %[1]s.%[3]s <> c.lon)`, table, lat, lon))
 	if err != nil {
-		return 0, fmt.Errorf("geocode: apply cached coordinates: %w", err)
+		return 0, fmt.Errorf("geocode: apply cached coordinates to %s: %w", table, err)
 	}
 	n, err := r.RowsAffected()
 	if err != nil {
-		return 0, fmt.Errorf("geocode: apply cached coordinates: %w", err)
+		return 0, fmt.Errorf("geocode: apply cached coordinates to %s: %w", table, err)
 	}
 	return n, nil
 }

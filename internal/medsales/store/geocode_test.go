@@ -271,3 +271,85 @@ func TestGeocodeProvidersLimitAndFailure(t *testing.T) {
 		}
 	})
 }
+
+// locationCoords returns a secondary practice location's coordinates and
+// their source.
+func locationCoords(t *testing.T, s *store.Store, npi string, seq int) coords {
+	t.Helper()
+	var lat, lon sql.NullFloat64
+	var src sql.NullString
+	if err := s.DB().SQL.QueryRow("SELECT lat, lon, coord_source FROM practice_locations WHERE npi = $1 AND seq = $2", npi, seq).Scan(&lat, &lon, &src); err != nil {
+		t.Fatal(err)
+	}
+	return coords{lat.Float64, lon.Float64, src.String}
+}
+
+// Secondary practice locations are geocoded with the providers: their
+// keys join the same batches (an address shared with a provider is sent
+// once), matches land on every row with the key, foreign locations are
+// never sent, and reloaded locations get cached coordinates back.
+func TestGeocodeProvidersLocations(t *testing.T) {
+	geoEach(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		srv := geotest.NewCensusServer(t, geocodeAnswers)
+		census := newCensus(t, srv)
+		insertProviders(t, s,
+			testProvider{npi: "1000000004", line1: "4600 Silver Hill Road", city: "Washington", state: "DC", zip: "20233"},
+		)
+		for _, l := range []struct {
+			seq                                   int
+			line1, city, state, zip, country, key string
+		}{
+			{1, "4600 Silver Hill Rd", "Washington", "DC", "20233", "US", ""},  // the provider's own address
+			{2, "1 Main Street", "Jacksonville", "FL", "32204", "US", ""},      // matched
+			{3, "9 Nowhere Lane", "Jacksonville", "FL", "32204", "US", ""},     // no match
+			{4, "1 Main Street", "Jacksonville", "FL", "32204", "DE", "keyed"}, // abroad: never sent
+		} {
+			key := geo.AddressKey(l.line1, "", l.city, l.state, l.zip)
+			if l.key != "" {
+				key = "1 MAIN ST|BERLIN|BE|10115"
+			}
+			if _, err := s.DB().SQL.Exec(`INSERT INTO practice_locations (npi, seq, line1, city, state, postal_code, zip5, country,
+				address_key, lat, lon, coord_source) VALUES ('1000000004', $1, $2, $3, $4, $5, $5, $6, $7, 10, 20, 'zcta')`,
+				l.seq, l.line1, l.city, l.state, l.zip, l.country, key); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res, err := s.GeocodeProviders(ctx, census, store.GeocodeOptions{BatchSize: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := store.GeocodeResult{Addresses: 3, Matched: 2, Unmatched: 1, Batches: 2, ProvidersUpdated: 1, LocationsUpdated: 2}
+		if res != want {
+			t.Errorf("first run = %+v, want %+v", res, want)
+		}
+		for _, a := range srv.Received() {
+			if a.City == "BERLIN" {
+				t.Errorf("foreign location sent: %+v", a)
+			}
+		}
+		silver, jax := coords{38.845985, -76.92744, "census"}, coords{30.3171, -81.6801, "census"}
+		for seq, want := range map[int]coords{1: silver, 2: jax, 3: {10, 20, "zcta"}, 4: {10, 20, "zcta"}} {
+			if got := locationCoords(t, s, "1000000004", seq); got != want {
+				t.Errorf("location %d: %+v, want %+v", seq, got, want)
+			}
+		}
+
+		// A reload puts location 2 back at its ZIP centroid: the cache
+		// restores it without a request.
+		if _, err := s.DB().SQL.Exec("UPDATE practice_locations SET lat = 10, lon = 20, coord_source = 'zcta' WHERE seq = 2"); err != nil {
+			t.Fatal(err)
+		}
+		requests := srv.Requests()
+		res, err = s.GeocodeProviders(ctx, census, store.GeocodeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res != (store.GeocodeResult{LocationsUpdated: 1}) || srv.Requests() != requests {
+			t.Errorf("run after a reload = %+v, %d requests (before %d); want 1 location updated from the cache, no request", res, srv.Requests(), requests)
+		}
+		if got := locationCoords(t, s, "1000000004", 2); got != jax {
+			t.Errorf("reloaded location: %+v", got)
+		}
+	})
+}
