@@ -155,11 +155,7 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 	if err := resolveRequestedDoses(ctx, tx, in, fresh, out); err != nil {
 		return err
 	}
-	plans, err := loadPlanInfo(ctx, tx, in, fresh, out)
-	if err != nil {
-		return err
-	}
-	windows, err := loadWindows(ctx, tx, plans)
+	plans, windows, err := loadPlanInfo(ctx, tx, in, fresh, out)
 	if err != nil {
 		return err
 	}
@@ -248,6 +244,7 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 	if err := insertEvents(ctx, tx, in, valid); err != nil {
 		return err
 	}
+	var dirty []*liveInstance
 	for _, c := range cands {
 		if c.snoozed && !c.dirty {
 			if _, err := tx.ExecContext(ctx, `UPDATE dose_instances SET remind_at = $1 WHERE id = $2 AND status = 'scheduled'`,
@@ -255,16 +252,12 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 				return fmt.Errorf("record events: snooze reminder: %w", err)
 			}
 		}
-		if !c.dirty {
-			continue
+		if c.dirty {
+			dirty = append(dirty, c)
 		}
-		// A dirty instance has an outcome now: no reminder is pending.
-		if _, err := tx.ExecContext(ctx, `UPDATE dose_instances SET status = $1, event_id = $2, taken_at = $3,
-			skip_reason = $4, resolved_at = $5, double_dose = $6, remind_at = NULL WHERE id = $7`,
-			string(c.Status), nullString(c.eventID), nullTime(c.TakenAt), nullString(c.skipReason),
-			nullTime(c.resolvedAt), c.doubleDose, c.ID); err != nil {
-			return fmt.Errorf("record events: update dose instance: %w", err)
-		}
+	}
+	if err := updateInstances(ctx, tx, dirty); err != nil {
+		return err
 	}
 	if err := insertOutbox(ctx, tx, outbox); err != nil {
 		return err
@@ -391,7 +384,12 @@ func scanEvent(row scanner) (adherence.Event, error) {
 
 // loadEventsByKey returns the recorded events whose keys occur in in.
 func loadEventsByKey(ctx context.Context, tx *db.Tx, in []EventInput) (map[eventKey]adherence.Event, error) {
+	// One query per 500 keys, whatever their orgs and sources: a
+	// condition per (org, source) pair, each an IN list the unique index
+	// answers. A group of single events from the app and from devices is
+	// one round trip, not one per source.
 	type group struct{ org, source string }
+	var order []group
 	ids := map[group][]string{}
 	for i := range in {
 		e := &in[i].Event
@@ -399,36 +397,59 @@ func loadEventsByKey(ctx context.Context, tx *db.Tx, in []EventInput) (map[event
 			continue
 		}
 		g := group{e.OrgID, string(e.Source)}
+		if _, ok := ids[g]; !ok {
+			order = append(order, g)
+		}
 		ids[g] = append(ids[g], e.ClientEventID)
 	}
 	found := map[eventKey]adherence.Event{}
-	for g, list := range ids {
-		for start := 0; start < len(list); start += 500 {
-			chunk := list[start:min(start+500, len(list))]
-			args := []any{g.org, g.source}
-			for _, id := range chunk {
+	const perQuery = 500
+	var parts []string
+	var args []any
+	n := 0
+	flush := func() error {
+		if len(parts) == 0 {
+			return nil
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE `+strings.Join(parts, " OR "), args...)
+		parts, args, n = parts[:0], args[:0], 0
+		if err != nil {
+			return fmt.Errorf("record events: look up keys: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			e, err := scanEvent(rows)
+			if err != nil {
+				return fmt.Errorf("record events: look up keys: %w", err)
+			}
+			found[keyOf(&e)] = e
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("record events: look up keys: %w", err)
+		}
+		return nil
+	}
+	for _, g := range order {
+		list := ids[g]
+		for len(list) > 0 {
+			take := min(len(list), perQuery-n)
+			args = append(args, g.org, g.source)
+			first := len(args) + 1
+			for _, id := range list[:take] {
 				args = append(args, id)
 			}
-			rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+` FROM events
-				WHERE org_id = $1 AND source = $2 AND client_event_id IN `+placeholders(3, len(chunk)), args...)
-			if err != nil {
-				return nil, fmt.Errorf("record events: look up keys: %w", err)
-			}
-			for rows.Next() {
-				e, err := scanEvent(rows)
-				if err != nil {
-					rows.Close()
-					return nil, fmt.Errorf("record events: look up keys: %w", err)
+			parts = append(parts, fmt.Sprintf("(org_id = $%d AND source = $%d AND client_event_id IN %s)",
+				first-2, first-1, placeholders(first, take)))
+			list, n = list[take:], n+take
+			if n == perQuery {
+				if err := flush(); err != nil {
+					return nil, err
 				}
-				found[keyOf(&e)] = e
-			}
-			if err := rows.Close(); err != nil {
-				return nil, err
-			}
-			if err := rows.Err(); err != nil {
-				return nil, fmt.Errorf("record events: look up keys: %w", err)
 			}
 		}
+	}
+	if err := flush(); err != nil {
+		return nil, err
 	}
 	return found, nil
 }
@@ -484,8 +505,9 @@ func resolveRequestedDoses(ctx context.Context, tx *db.Tx, in []EventInput, idx 
 	return nil
 }
 
-// loadPlanInfo loads the plans the items name.
-func loadPlanInfo(ctx context.Context, tx *db.Tx, in []EventInput, idx []int, out []EventOutcome) (map[string]*planInfo, error) {
+// loadPlanInfo loads the plans the items name, with the windows of their
+// orgs that set their own (org_settings), in one query.
+func loadPlanInfo(ctx context.Context, tx *db.Tx, in []EventInput, idx []int, out []EventOutcome) (map[string]*planInfo, map[string]adherence.Windows, error) {
 	seen := map[string]bool{}
 	var ids []any
 	for _, i := range idx {
@@ -496,28 +518,39 @@ func loadPlanInfo(ctx context.Context, tx *db.Tx, in []EventInput, idx []int, ou
 		}
 	}
 	plans := map[string]*planInfo{}
+	windows := map[string]adherence.Windows{}
 	for start := 0; start < len(ids); start += 500 {
 		chunk := ids[start:min(start+500, len(ids))]
-		rows, err := tx.QueryContext(ctx, `SELECT id, org_id, patient_id, as_needed, start_at, on_time_minutes, late_max_minutes
-			FROM plans WHERE id IN `+placeholders(1, len(chunk)), chunk...)
+		rows, err := tx.QueryContext(ctx, `SELECT p.id, p.org_id, p.patient_id, p.as_needed, p.start_at, p.on_time_minutes, p.late_max_minutes,
+				s.on_time_minutes, s.late_max_minutes, s.open_dedupe_minutes
+			FROM plans p LEFT JOIN org_settings s ON s.org_id = p.org_id
+			WHERE p.id IN `+placeholders(1, len(chunk)), chunk...)
 		if err != nil {
-			return nil, fmt.Errorf("record events: look up plans: %w", err)
+			return nil, nil, fmt.Errorf("record events: look up plans: %w", err)
 		}
 		for rows.Next() {
 			var id string
 			var p planInfo
-			if err := rows.Scan(&id, &p.orgID, &p.patientID, &p.asNeeded, &p.startAt, &p.onTime, &p.lateMax); err != nil {
+			var on, late, dedupe sql.NullInt64
+			if err := rows.Scan(&id, &p.orgID, &p.patientID, &p.asNeeded, &p.startAt, &p.onTime, &p.lateMax, &on, &late, &dedupe); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("record events: look up plans: %w", err)
+				return nil, nil, fmt.Errorf("record events: look up plans: %w", err)
 			}
 			p.startAt = p.startAt.UTC()
 			plans[id] = &p
+			if on.Valid {
+				windows[p.orgID] = adherence.Windows{OnTime: time.Duration(on.Int64) * time.Minute,
+					LateMax: time.Duration(late.Int64) * time.Minute, OpenDedupe: time.Duration(dedupe.Int64) * time.Minute}
+			}
 		}
 		if err := rows.Close(); err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, nil, fmt.Errorf("record events: look up plans: %w", err)
 		}
 	}
-	return plans, nil
+	return plans, windows, nil
 }
 
 // loadWindows loads the windows of the plans' orgs that set their own.
@@ -636,6 +669,55 @@ func loadCandidates(ctx context.Context, tx *db.Tx, in []EventInput, idx []int, 
 		}
 	}
 	return out, nil
+}
+
+// updateInstances writes the outcomes of the dirty instances, 300 per
+// statement (an UPDATE joined to a VALUES list: one round trip for a
+// group, not one per instance). An instance with an outcome has no
+// reminder pending.
+func updateInstances(ctx context.Context, tx *db.Tx, dirty []*liveInstance) error {
+	// PostgreSQL types the VALUES columns from their first row; the casts
+	// make them the columns' types (NULLs and uuid included).
+	casts := []string{"::bigint", "::text", "::uuid", "::timestamptz", "::text", "::timestamptz", "::boolean"}
+	if tx.Dialect == db.SQLite {
+		casts = make([]string, len(casts))
+	}
+	const perStmt = 300
+	for start := 0; start < len(dirty); start += perStmt {
+		chunk := dirty[start:min(start+perStmt, len(dirty))]
+		var q strings.Builder
+		q.WriteString(`UPDATE dose_instances SET status = v.column2, event_id = v.column3, taken_at = v.column4,
+			skip_reason = v.column5, resolved_at = v.column6, double_dose = v.column7, remind_at = NULL
+			FROM (VALUES `)
+		args := make([]any, 0, len(casts)*len(chunk))
+		for r, c := range chunk {
+			if r > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteByte('(')
+			for k, cast := range casts {
+				if k > 0 {
+					q.WriteString(", ")
+				}
+				q.WriteString(param(tx.Dialect, len(args)+k+1) + cast)
+			}
+			q.WriteByte(')')
+			args = append(args, c.ID, string(c.Status), nullString(c.eventID), nullTime(c.TakenAt), nullString(c.skipReason),
+				nullTime(c.resolvedAt), c.doubleDose)
+		}
+		q.WriteString(`) AS v WHERE dose_instances.id = v.column1`)
+		res, err := tx.ExecContext(ctx, q.String(), args...)
+		if err != nil {
+			return fmt.Errorf("record events: update dose instances: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("record events: update dose instances: %w", err)
+		} else if n != int64(len(chunk)) {
+			// The instances were locked when loaded: they cannot be gone.
+			return fmt.Errorf("record events: update dose instances: %d of %d updated", n, len(chunk))
+		}
+	}
+	return nil
 }
 
 // insertEvents inserts the recorded events of the items idx with
