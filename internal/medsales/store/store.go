@@ -41,12 +41,14 @@ func New(d *db.DB) *Store { return &Store{db: d} }
 func (s *Store) DB() *db.DB { return s.db }
 
 // reader is what the read methods query: the snapshot transaction inside
-// Snapshot, the pool otherwise.
+// Snapshot, else the read pool (db.DB.Read: on SQLite read-only
+// connections, so a load holding the writer — its swap builds indexes for
+// many seconds on a national file — does not stall the API).
 func (s *Store) reader() db.Querier {
 	if s.q != nil {
 		return s.q
 	}
-	return s.db.SQL
+	return s.db.Read
 }
 
 // Snapshot runs fn with a Store whose reads all see one state of the
@@ -57,7 +59,7 @@ func (s *Store) Snapshot(ctx context.Context, fn func(st *Store) error) error {
 	if s.db.Dialect == db.Postgres {
 		opts.Isolation = sql.LevelRepeatableRead
 	}
-	tx, err := s.db.SQL.BeginTx(ctx, opts)
+	tx, err := s.db.Read.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin read snapshot: %w", err)
 	}

@@ -147,7 +147,7 @@ func (s *Store) Versions(ctx context.Context, dataset medsales.Dataset, limit in
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
-	rows, err := s.db.SQL.QueryContext(ctx, `SELECT `+versionColumns+` FROM dataset_versions
+	rows, err := s.reader().QueryContext(ctx, `SELECT `+versionColumns+` FROM dataset_versions
 		WHERE ($1 = '' OR dataset = $1) ORDER BY started_at DESC, id DESC LIMIT $2`, string(dataset), limit)
 	if err != nil {
 		return nil, fmt.Errorf("list dataset versions: %w", err)
@@ -176,7 +176,7 @@ type Freshness struct {
 
 // LatestLoads returns, per dataset, the newest successful load.
 func (s *Store) LatestLoads(ctx context.Context) (map[medsales.Dataset]Freshness, error) {
-	rows, err := s.db.SQL.QueryContext(ctx, `SELECT `+versionColumns+` FROM dataset_versions v
+	rows, err := s.reader().QueryContext(ctx, `SELECT `+versionColumns+` FROM dataset_versions v
 		WHERE status = 'succeeded' AND id = (SELECT MAX(id) FROM dataset_versions w
 			WHERE w.dataset = v.dataset AND w.status = 'succeeded')`)
 	if err != nil {

@@ -37,6 +37,12 @@ const (
 type DB struct {
 	// SQL is the handle every store uses.
 	SQL *sql.DB
+	// Read is a handle for reads outside write transactions. On SQLite it
+	// is a pool of read-only connections beside SQL's one connection: in
+	// WAL mode they read the last committed state while a writer works,
+	// so a long write (a bulk load building indexes) does not stall
+	// readers. On PostgreSQL it is SQL.
+	Read *sql.DB
 	// Dialect tells which engine SQL talks to.
 	Dialect Dialect
 	// Pool is the pgx pool behind SQL on PostgreSQL; nil on SQLite.
@@ -95,7 +101,8 @@ func openPostgres(ctx context.Context, rawURL string, opts Options) (*DB, error)
 		pool.Close()
 		return nil, fmt.Errorf("open database: ping postgres at %s: %w", cfg.ConnConfig.Host, err)
 	}
-	return &DB{SQL: stdlib.OpenDBFromPool(pool), Dialect: Postgres, Pool: pool}, nil
+	sqlDB := stdlib.OpenDBFromPool(pool)
+	return &DB{SQL: sqlDB, Read: sqlDB, Dialect: Postgres, Pool: pool}, nil
 }
 
 func openSQLite(ctx context.Context, rawURL string) (*DB, error) {
@@ -144,11 +151,34 @@ func openSQLite(ctx context.Context, rawURL string) (*DB, error) {
 		sqlDB.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	return &DB{SQL: sqlDB, Dialect: SQLite, Path: path}, nil
+	// The readers: query_only, deferred transactions (a read snapshot
+	// starts at its first read and takes no lock), a smaller cache each.
+	// Opened after the writer has put the file in WAL mode.
+	rq := url.Values{}
+	for _, p := range []string{"query_only(1)", "busy_timeout(10000)", "cache_size(-16384)"} {
+		rq.Add("_pragma", p)
+	}
+	rq.Set("_time_format", "sqlite")
+	readDB, err := sql.Open("sqlite", "file:"+path+"?"+rq.Encode())
+	if err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("open database %s for reading: %w", path, err)
+	}
+	readDB.SetMaxOpenConns(4)
+	readDB.SetMaxIdleConns(4)
+	if err := readDB.PingContext(ctx); err != nil {
+		readDB.Close()
+		sqlDB.Close()
+		return nil, fmt.Errorf("open database %s for reading: %w", path, err)
+	}
+	return &DB{SQL: sqlDB, Read: readDB, Dialect: SQLite, Path: path}, nil
 }
 
 // Close releases the database handles.
 func (d *DB) Close() error {
+	if d.Read != nil && d.Read != d.SQL {
+		_ = d.Read.Close()
+	}
 	err := d.SQL.Close()
 	if d.Pool != nil {
 		d.Pool.Close()

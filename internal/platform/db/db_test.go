@@ -1,0 +1,62 @@
+package db_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/platform/db"
+)
+
+// On SQLite, Read answers while a write transaction holds the one writer
+// connection, from the last committed state, and cannot write.
+func TestSQLiteReadsDoNotWaitForTheWriter(t *testing.T) {
+	ctx := context.Background()
+	d, err := db.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "r.db"), db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.SQL.ExecContext(ctx, "CREATE TABLE t (v INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.SQL.ExecContext(ctx, "INSERT INTO t VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+
+	inTx, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- d.InTx(ctx, func(tx *db.Tx) error {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO t VALUES (2)"); err != nil {
+				return err
+			}
+			close(inTx)
+			<-release
+			return nil
+		})
+	}()
+	<-inTx
+	// With only the writer's connection this read would wait for the
+	// transaction, which waits for this test: the deadline would expire.
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	var n int
+	err = d.Read.QueryRowContext(rctx, "SELECT COUNT(*) FROM t").Scan(&n)
+	cancel()
+	if err != nil {
+		t.Fatalf("read while a write transaction is open: %v", err)
+	}
+	if n != 1 {
+		t.Errorf("read %d rows during the write, want the 1 committed", n)
+	}
+	if _, err := d.Read.ExecContext(ctx, "INSERT INTO t VALUES (3)"); err == nil {
+		t.Error("a write through Read succeeded; want it refused (query_only)")
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Read.QueryRowContext(ctx, "SELECT COUNT(*) FROM t").Scan(&n); err != nil || n != 2 {
+		t.Errorf("after the commit Read sees %d rows (%v), want 2", n, err)
+	}
+}
