@@ -621,7 +621,7 @@ func TestReplaceRestoresSQLiteSettings(t *testing.T) {
 		return fmt.Sprintf("synchronous=%d cache_size=%d wal_autocheckpoint=%d", sync, cache, ckpt)
 	}
 	before := pragmas()
-	if before != "synchronous=2 cache_size=-65536 wal_autocheckpoint=1000" { // db.Open's settings
+	if before != "synchronous=2 cache_size=-65536 wal_autocheckpoint=16384" { // db.Open's settings
 		t.Fatalf("unexpected defaults: %s", before)
 	}
 	items := make([][]any, 30_000) // several transactions and a checkpoint

@@ -2,6 +2,7 @@ package db_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -58,5 +59,47 @@ func TestSQLiteReadsDoNotWaitForTheWriter(t *testing.T) {
 	}
 	if err := d.Read.QueryRowContext(ctx, "SELECT COUNT(*) FROM t").Scan(&n); err != nil || n != 2 {
 		t.Errorf("after the commit Read sees %d rows (%v), want 2", n, err)
+	}
+}
+
+// On SQLite a commit does not copy the WAL back into the database file:
+// the checkpointer does, on its own connection, soon after.
+func TestSQLiteCheckpointsInTheBackground(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "c.db")
+	d, err := db.Open(ctx, "sqlite:"+path, db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.SQL.ExecContext(ctx, "CREATE TABLE t (v BLOB)"); err != nil {
+		t.Fatal(err)
+	}
+	// About 4 MiB of rows, far below the 64 MiB at which the writer would
+	// checkpoint by itself.
+	err = d.InTx(ctx, func(tx *db.Tx) error {
+		for range 2000 {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO t VALUES (randomblob(2000))"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Size() > 2<<20 {
+			return // the rows reached the database file
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("database file still %d bytes 20 s after the commit: no checkpoint ran", st.Size())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
