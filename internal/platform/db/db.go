@@ -70,7 +70,9 @@ type Options struct {
 //
 // A SQLite file and its directory are created when missing. SQLite runs in
 // WAL mode with synchronous=FULL, so a transaction whose commit returned is
-// on disk even if the process or the machine dies right after.
+// on disk even if the process or the machine dies right after. Besides its
+// one writer connection (SQL) it has read-only connections (Read) and a
+// goroutine that checkpoints the WAL; Close stops it.
 func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 	switch {
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
@@ -204,13 +206,13 @@ const walSelfCheckpointPages = 16384
 const checkpointInterval = 200 * time.Millisecond
 
 // startCheckpointer runs PASSIVE WAL checkpoints on ck every interval
-// until the returned stop is called (once or more), which also closes ck. A passive
-// checkpoint takes no lock that writers or readers wait for: it copies
-// what is committed and not read from an older snapshot. Once it has
-// copied everything, the writer's next transaction starts the WAL over.
-// A failed checkpoint (a busy checkpoint lock) is simply retried at the
-// next tick; the writer's own checkpoint at walSelfCheckpointPages bounds
-// the WAL meanwhile.
+// until the returned stop is called (once or more), which also closes ck.
+// A passive checkpoint takes no lock that writers or readers wait for: it
+// copies what is committed and not read from an older snapshot. Once it
+// has copied everything, the writer's next transaction starts the WAL
+// over. A failed checkpoint (a busy checkpoint lock) is simply retried at
+// the next tick; the writer's own checkpoint at walSelfCheckpointPages
+// bounds the WAL meanwhile.
 func startCheckpointer(ck *sql.DB, interval time.Duration) (stop func()) {
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
