@@ -438,8 +438,8 @@ func loadEventsByKey(ctx context.Context, tx *db.Tx, in []EventInput) (map[event
 			for _, id := range list[:take] {
 				args = append(args, id)
 			}
-			parts = append(parts, fmt.Sprintf("(org_id = $%d AND source = $%d AND client_event_id IN %s)",
-				first-2, first-1, placeholders(first, take)))
+			parts = append(parts, fmt.Sprintf("(org_id = %s AND source = %s AND client_event_id IN %s)",
+				param(tx.Dialect, first-2), param(tx.Dialect, first-1), db.Placeholders(tx.Dialect, first, take)))
 			list, n = list[take:], n+take
 			if n == perQuery {
 				if err := flush(); err != nil {
@@ -470,7 +470,7 @@ func resolveRequestedDoses(ctx context.Context, tx *db.Tx, in []EventInput, idx 
 	found := map[int64]inst{}
 	for start := 0; start < len(ids); start += 500 {
 		chunk := ids[start:min(start+500, len(ids))]
-		rows, err := tx.QueryContext(ctx, `SELECT id, org_id, plan_id FROM dose_instances WHERE id IN `+placeholders(1, len(chunk)), chunk...)
+		rows, err := tx.QueryContext(ctx, `SELECT id, org_id, plan_id FROM dose_instances WHERE id IN `+db.Placeholders(tx.Dialect, 1, len(chunk)), chunk...)
 		if err != nil {
 			return fmt.Errorf("record events: look up dose instances: %w", err)
 		}
@@ -524,7 +524,7 @@ func loadPlanInfo(ctx context.Context, tx *db.Tx, in []EventInput, idx []int, ou
 		rows, err := tx.QueryContext(ctx, `SELECT p.id, p.org_id, p.patient_id, p.as_needed, p.start_at, p.on_time_minutes, p.late_max_minutes,
 				s.on_time_minutes, s.late_max_minutes, s.open_dedupe_minutes
 			FROM plans p LEFT JOIN org_settings s ON s.org_id = p.org_id
-			WHERE p.id IN `+placeholders(1, len(chunk)), chunk...)
+			WHERE p.id IN `+db.Placeholders(tx.Dialect, 1, len(chunk)), chunk...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("record events: look up plans: %w", err)
 		}
