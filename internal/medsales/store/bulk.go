@@ -1184,24 +1184,29 @@ func (r *Replace) commitPostgres(ctx context.Context, finalize func(tx *db.Tx) e
 	})
 }
 
-// buildIndexesPostgres builds the indexes of the staging tables, two at a
-// time (largest tables first, so the two builders finish together), then
-// turns the indexes behind primary-key and unique constraints into those
-// constraints, then analyzes the tables.
+// buildIndexesPostgres analyzes the staging tables and builds their
+// indexes, two statements at a time, then turns the indexes behind
+// primary-key and unique constraints into those constraints.
+//
+// ANALYZE and CREATE INDEX of one table wait for each other (their locks
+// conflict), so a statement of a table is only started while no statement
+// of the other sort runs on it: the ANALYZEs go first, each beside another
+// table's work, and the index builds follow, longest first so that the two
+// builders finish together.
 func (r *Replace) buildIndexesPostgres(ctx context.Context, indexes [][]pgIndex) error {
 	type job struct {
 		table string
 		rows  int64
 		ix    *pgIndex // nil: ANALYZE the table
 	}
-	var jobs []job
+	var builds []job
 	for i, t := range r.tables {
 		for k := range indexes[i] {
-			jobs = append(jobs, job{t.Name, r.writers[i].rows(), &indexes[i][k]})
+			builds = append(builds, job{t.Name, r.writers[i].rows(), &indexes[i][k]})
 		}
 	}
-	// Longest first, so the two builders finish together. The cost guess is
-	// rows × key columns; a GiST build costs about twice a btree's.
+	// The cost guess is rows × key columns; a GiST build costs about twice
+	// a btree's.
 	cost := func(j job) int64 {
 		c := j.rows * int64(strings.Count(j.ix.def, ",")+1)
 		if strings.Contains(j.ix.def, "USING gist") {
@@ -1209,47 +1214,81 @@ func (r *Replace) buildIndexesPostgres(ctx context.Context, indexes [][]pgIndex)
 		}
 		return c
 	}
-	sort.SliceStable(jobs, func(a, b int) bool { return cost(jobs[a]) > cost(jobs[b]) })
-	run := func(list []job) error {
-		ch := make(chan job)
-		errc := make(chan error, 2)
-		var wg sync.WaitGroup
-		for range 2 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				conn, err := r.s.db.Pool.Acquire(ctx)
-				if err != nil {
-					errc <- fmt.Errorf("build indexes: %w", err)
-					for range ch {
-					}
-					return
-				}
-				defer conn.Release()
-				_, _ = conn.Exec(ctx, "SET maintenance_work_mem = '256MB'")
-				failed := false
-				for j := range ch {
-					if failed {
-						continue
-					}
-					if err := r.runIndexJob(ctx, conn, j.table, j.ix); err != nil {
-						errc <- err
-						failed = true
-					}
-				}
-				_, _ = conn.Exec(ctx, "RESET maintenance_work_mem")
-			}()
-		}
-		for _, j := range list {
-			ch <- j
-		}
-		close(ch)
-		wg.Wait()
-		close(errc)
-		return <-errc
+	sort.SliceStable(builds, func(a, b int) bool { return cost(builds[a]) > cost(builds[b]) })
+	var pending []job
+	for i, t := range r.tables {
+		pending = append(pending, job{table: t.Name, rows: r.writers[i].rows()})
 	}
-	if err := run(jobs); err != nil {
-		return err
+	sort.SliceStable(pending, func(a, b int) bool { return pending[a].rows > pending[b].rows })
+	pending = append(pending, builds...)
+
+	var (
+		mu        sync.Mutex
+		cond      = sync.NewCond(&mu)
+		analyzing = map[string]bool{}
+		building  = map[string]int{}
+		failed    error
+	)
+	// next takes the first pending job that may start now, waiting while
+	// every pending one is blocked by a running one; nil when none is left
+	// or a job failed.
+	next := func() *job {
+		mu.Lock()
+		defer mu.Unlock()
+		for {
+			if failed != nil || len(pending) == 0 {
+				return nil
+			}
+			for i, j := range pending {
+				if (j.ix == nil && building[j.table] == 0) || (j.ix != nil && !analyzing[j.table]) {
+					pending = append(pending[:i], pending[i+1:]...)
+					if j.ix == nil {
+						analyzing[j.table] = true
+					} else {
+						building[j.table]++
+					}
+					return &j
+				}
+			}
+			cond.Wait()
+		}
+	}
+	done := func(j *job, err error) {
+		mu.Lock()
+		switch {
+		case j == nil: // no job ran: the worker could not start
+		case j.ix == nil:
+			analyzing[j.table] = false
+		default:
+			building[j.table]--
+		}
+		if err != nil && failed == nil {
+			failed = err
+		}
+		mu.Unlock()
+		cond.Broadcast()
+	}
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conn, err := r.s.db.Pool.Acquire(ctx)
+			if err != nil {
+				done(nil, fmt.Errorf("build indexes: %w", err))
+				return
+			}
+			defer conn.Release()
+			_, _ = conn.Exec(ctx, "SET maintenance_work_mem = '256MB'")
+			for j := next(); j != nil; j = next() {
+				done(j, r.runIndexJob(ctx, conn, j.table, j.ix))
+			}
+			_, _ = conn.Exec(ctx, "RESET maintenance_work_mem")
+		}()
+	}
+	wg.Wait()
+	if failed != nil {
+		return failed
 	}
 	// ADD CONSTRAINT … USING INDEX locks the table exclusively: it runs
 	// once every build is done (it only updates the catalog).
@@ -1270,11 +1309,7 @@ func (r *Replace) buildIndexesPostgres(ctx context.Context, indexes [][]pgIndex)
 			}
 		}
 	}
-	var analyze []job
-	for _, t := range r.tables {
-		analyze = append(analyze, job{table: t.Name})
-	}
-	return run(analyze)
+	return nil
 }
 
 func (r *Replace) runIndexJob(ctx context.Context, conn *pgxpool.Conn, table string, ix *pgIndex) error {
