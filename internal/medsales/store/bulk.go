@@ -35,19 +35,20 @@ import (
 // replaced live rows and inserts the staged ones).
 //
 // PostgreSQL: each table has its own connection and goroutine running
-// COPY … FROM STDIN WITH (FREEZE) (pgx PgConn.CopyFrom, text format) in
-// the transaction that created its staging table, fed with buffers of
-// encoded rows through a channel, so parsing and copying overlap. Indexes
-// are rebuilt from their pg_get_indexdef definitions, two at a time, then
-// the tables are analyzed. A Replace holds a session advisory lock keyed by
+// COPY … FROM STDIN WITH (FREEZE) (pgx PgConn.CopyFrom; binary format when
+// every column's type allows, text otherwise) in the transaction that
+// created its staging table, fed with buffers of encoded rows through a
+// channel, so parsing and copying overlap. The tables are analyzed and
+// their indexes rebuilt from their pg_get_indexdef definitions, two
+// statements at a time. A Replace holds a session advisory lock keyed by
 // its token while it lives; DropStaleStaging drops staging tables whose
 // lock nobody holds.
 //
 // SQLite: one goroutine inserts batches with multi-row prepared INSERT OR
-// FAIL statements and commits every ~10k rows, so the single connection
-// (shared with the API in the same process) is never held for the whole
-// load; the load raises the page cache and checkpoints the WAL itself
-// every 250k rows. Indexes are re-created from sqlite_master in the swap
+// FAIL statements and commits every ~10k rows, so the writer connection
+// (shared with the API's writes in the same process; its reads use
+// db.DB.Read) is never held for the whole load; the load raises the page
+// cache and checkpoints the WAL itself every 250k rows. Indexes are re-created from sqlite_master in the swap
 // transaction. A Replace refreshes a heartbeat row in bulk_loads;
 // DropStaleStaging drops staging tables whose heartbeat stopped.
 //
