@@ -239,25 +239,38 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 		out[i].Event = *e
 	}
 
-	// 4. Write: events, instance outcomes, outbox, audit (last: it takes
-	// the audit chain lock).
-	if err := insertEvents(ctx, tx, in, valid); err != nil {
-		return err
-	}
+	// 4. Write: events and instance outcomes (one round trip on
+	// PostgreSQL, db.Tx.ExecAll), outbox, audit (last: it takes the audit
+	// chain lock).
+	stmts := insertEventsStatements(tx.Dialect, in, valid)
+	inserts := len(stmts)
 	var dirty []*liveInstance
 	for _, c := range cands {
 		if c.snoozed && !c.dirty {
-			if _, err := tx.ExecContext(ctx, `UPDATE dose_instances SET remind_at = $1 WHERE id = $2 AND status = 'scheduled'`,
-				nullTime(timeOrNil(c.snoozeTo)), c.ID); err != nil {
-				return fmt.Errorf("record events: snooze reminder: %w", err)
-			}
+			stmts = append(stmts, db.Statement{SQL: `UPDATE dose_instances SET remind_at = $1 WHERE id = $2 AND status = 'scheduled'`,
+				Args: []any{nullTime(timeOrNil(c.snoozeTo)), c.ID}})
 		}
 		if c.dirty {
 			dirty = append(dirty, c)
 		}
 	}
-	if err := updateInstances(ctx, tx, dirty); err != nil {
-		return err
+	updates := len(stmts)
+	upd, want := updateInstancesStatements(tx.Dialect, dirty)
+	stmts = append(stmts, upd...)
+	affected, err := tx.ExecAll(ctx, stmts)
+	if err != nil {
+		if db.IsUniqueViolation(err) && len(affected) < inserts {
+			// Another transaction recorded one of the keys since this one
+			// looked: the retry replays it.
+			return errRaced
+		}
+		return fmt.Errorf("record events: write: %w", err)
+	}
+	for k, n := range want {
+		if got := affected[updates+k]; got != n {
+			// The instances were locked when loaded: they cannot be gone.
+			return fmt.Errorf("record events: update dose instances: %d of %d updated", got, n)
+		}
 	}
 	if err := insertOutbox(ctx, tx, outbox); err != nil {
 		return err
@@ -671,18 +684,20 @@ func loadCandidates(ctx context.Context, tx *db.Tx, in []EventInput, idx []int, 
 	return out, nil
 }
 
-// updateInstances writes the outcomes of the dirty instances, 300 per
-// statement (an UPDATE joined to a VALUES list: one round trip for a
-// group, not one per instance). An instance with an outcome has no
-// reminder pending.
-func updateInstances(ctx context.Context, tx *db.Tx, dirty []*liveInstance) error {
+// updateInstancesStatements returns the UPDATEs that write the outcomes
+// of the dirty instances, 300 per statement (an UPDATE joined to a VALUES
+// list: not one statement per instance), and the rows each must affect.
+// An instance with an outcome has no reminder pending.
+func updateInstancesStatements(d db.Dialect, dirty []*liveInstance) ([]db.Statement, []int64) {
 	// PostgreSQL types the VALUES columns from their first row; the casts
 	// make them the columns' types (NULLs and uuid included).
 	casts := []string{"::bigint", "::text", "::uuid", "::timestamptz", "::text", "::timestamptz", "::boolean"}
-	if tx.Dialect == db.SQLite {
+	if d == db.SQLite {
 		casts = make([]string, len(casts))
 	}
 	const perStmt = 300
+	var stmts []db.Statement
+	var want []int64
 	for start := 0; start < len(dirty); start += perStmt {
 		chunk := dirty[start:min(start+perStmt, len(dirty))]
 		var q strings.Builder
@@ -699,32 +714,24 @@ func updateInstances(ctx context.Context, tx *db.Tx, dirty []*liveInstance) erro
 				if k > 0 {
 					q.WriteString(", ")
 				}
-				q.WriteString(param(tx.Dialect, len(args)+k+1) + cast)
+				q.WriteString(param(d, len(args)+k+1) + cast)
 			}
 			q.WriteByte(')')
 			args = append(args, c.ID, string(c.Status), nullString(c.eventID), nullTime(c.TakenAt), nullString(c.skipReason),
 				nullTime(c.resolvedAt), c.doubleDose)
 		}
 		q.WriteString(`) AS v WHERE dose_instances.id = v.column1`)
-		res, err := tx.ExecContext(ctx, q.String(), args...)
-		if err != nil {
-			return fmt.Errorf("record events: update dose instances: %w", err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("record events: update dose instances: %w", err)
-		} else if n != int64(len(chunk)) {
-			// The instances were locked when loaded: they cannot be gone.
-			return fmt.Errorf("record events: update dose instances: %d of %d updated", n, len(chunk))
-		}
+		stmts = append(stmts, db.Statement{SQL: q.String(), Args: args})
+		want = append(want, int64(len(chunk)))
 	}
-	return nil
+	return stmts, want
 }
 
-// insertEvents inserts the recorded events of the items idx with
-// multi-row INSERTs. A unique violation means another transaction recorded
-// one of the keys since this one looked: errRaced, and the retry replays.
-func insertEvents(ctx context.Context, tx *db.Tx, in []EventInput, idx []int) error {
+// insertEventsStatements returns the multi-row INSERTs of the recorded
+// events of the items idx, 400 rows per statement.
+func insertEventsStatements(d db.Dialect, in []EventInput, idx []int) []db.Statement {
 	const cols, perStmt = 19, 400
+	var stmts []db.Statement
 	for start := 0; start < len(idx); start += perStmt {
 		chunk := idx[start:min(start+perStmt, len(idx))]
 		var q strings.Builder
@@ -734,20 +741,15 @@ func insertEvents(ctx context.Context, tx *db.Tx, in []EventInput, idx []int) er
 			if n > 0 {
 				q.WriteString(", ")
 			}
-			q.WriteString(db.Placeholders(tx.Dialect, len(args)+1, cols))
+			q.WriteString(db.Placeholders(d, len(args)+1, cols))
 			e := &in[i].Event
 			args = append(args, e.ID, e.OrgID, e.PatientID, e.PlanID, nullInt(e.RequestedDose), nullInt(e.DoseInstanceID),
 				string(e.Kind), e.Reason, nullInt(int64(e.SnoozeMinutes)), db.UTC(e.OccurredAt), db.UTC(e.ReceivedAt),
 				string(e.Source), e.ClientEventID, e.DeviceID, string(e.Result), string(e.DoseStatus), e.DoubleDose, e.ActorID, e.RequestID)
 		}
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-			if db.IsUniqueViolation(err) {
-				return errRaced
-			}
-			return fmt.Errorf("record events: insert: %w", err)
-		}
+		stmts = append(stmts, db.Statement{SQL: q.String(), Args: args})
 	}
-	return nil
+	return stmts
 }
 
 func nullInt(v int64) any {

@@ -205,6 +205,10 @@ func (l *Log) appendBatch(ctx context.Context, tx *db.Tx, recs []Record) ([]Reco
 		headHash = out[i].Hash
 	}
 
+	// The INSERTs and the head update go in one round trip on PostgreSQL
+	// (db.Tx.ExecAll): the head row stays locked until commit, so every
+	// round trip here delays every other appender.
+	var stmts []db.Statement
 	for start := 0; start < len(out); start += insertChunk {
 		chunk := out[start:min(start+insertChunk, len(out))]
 		var q strings.Builder
@@ -221,13 +225,12 @@ func (l *Log) appendBatch(ctx context.Context, tx *db.Tx, recs []Record) ([]Reco
 				rec.ResourceType, rec.ResourceID, nullable(rec.PatientID), rec.Outcome, rec.RequestID,
 				rec.ClientAddr, rec.Detail, rec.PrevHash, rec.Hash)
 		}
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-			return nil, fmt.Errorf("append audit records %d-%d: insert: %w", chunk[0].Seq, chunk[len(chunk)-1].Seq, err)
-		}
+		stmts = append(stmts, db.Statement{SQL: q.String(), Args: args})
 	}
 	last := out[len(out)-1]
-	if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1`, last.Seq, last.Hash); err != nil {
-		return nil, fmt.Errorf("append audit record %d: advance chain head: %w", last.Seq, err)
+	stmts = append(stmts, db.Statement{SQL: `UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1`, Args: []any{last.Seq, last.Hash}})
+	if _, err := tx.ExecAll(ctx, stmts); err != nil {
+		return nil, fmt.Errorf("append audit records %d-%d: %w", out[0].Seq, last.Seq, err)
 	}
 	return out, nil
 }

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -269,6 +270,57 @@ type Tx struct {
 	*sql.Tx
 	Conn    *sql.Conn
 	Dialect Dialect
+}
+
+// Statement is one statement of ExecAll.
+type Statement struct {
+	SQL  string
+	Args []any
+}
+
+// ExecAll runs statements in order in tx and returns the rows each
+// affected. On PostgreSQL they are sent together (a pgx batch on the
+// transaction's connection: one round trip for all, which matters inside
+// a transaction that holds a contended lock); on SQLite one by one. The
+// first failure is returned, wrapped with the statement's index; what ran
+// before it stays in the transaction, which the caller rolls back.
+func (tx *Tx) ExecAll(ctx context.Context, stmts []Statement) ([]int64, error) {
+	out := make([]int64, 0, len(stmts))
+	if tx.Dialect != Postgres {
+		for i, st := range stmts {
+			res, err := tx.ExecContext(ctx, st.SQL, st.Args...)
+			if err != nil {
+				return out, fmt.Errorf("statement %d: %w", i+1, err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return out, fmt.Errorf("statement %d: %w", i+1, err)
+			}
+			out = append(out, n)
+		}
+		return out, nil
+	}
+	err := tx.Conn.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("exec batch: driver connection is %T, not pgx", dc)
+		}
+		b := &pgx.Batch{}
+		for _, st := range stmts {
+			b.Queue(st.SQL, st.Args...)
+		}
+		br := sc.Conn().SendBatch(ctx, b)
+		for i := range stmts {
+			tag, err := br.Exec()
+			if err != nil {
+				_ = br.Close()
+				return fmt.Errorf("statement %d: %w", i+1, err)
+			}
+			out = append(out, tag.RowsAffected())
+		}
+		return br.Close()
+	})
+	return out, err
 }
 
 // InTx runs fn in a transaction and commits when fn returns nil. Any error
