@@ -4,10 +4,12 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/dbtest"
 )
 
 // On SQLite, Read answers while a write transaction holds the one writer
@@ -102,4 +104,56 @@ func TestSQLiteCheckpointsInTheBackground(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// ExecAll runs its statements in order (one round trip on PostgreSQL),
+// returns what each affected, and names the statement that failed.
+func TestExecAll(t *testing.T) {
+	dbtest.Each(t, nil, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		if _, err := d.SQL.ExecContext(ctx, "CREATE TABLE execall (k INTEGER PRIMARY KEY, v TEXT)"); err != nil {
+			t.Fatal(err)
+		}
+		var affected []int64
+		err := d.InTx(ctx, func(tx *db.Tx) error {
+			var err error
+			affected, err = tx.ExecAll(ctx, []db.Statement{
+				{SQL: "INSERT INTO execall (k, v) VALUES ($1, $2), ($3, $4)", Args: []any{1, "a", 2, "b"}},
+				{SQL: "UPDATE execall SET v = $1 WHERE k >= $2", Args: []any{"c", 1}},
+				{SQL: "DELETE FROM execall WHERE k = $1", Args: []any{9}},
+			})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(affected) != 3 || affected[0] != 2 || affected[1] != 2 || affected[2] != 0 {
+			t.Errorf("affected = %v, want [2 2 0]", affected)
+		}
+		var v string
+		if err := d.SQL.QueryRowContext(ctx, "SELECT v FROM execall WHERE k = 2").Scan(&v); err != nil || v != "c" {
+			t.Errorf("row 2 = %q (%v), want the update's c", v, err)
+		}
+
+		// A failure names its statement; the transaction rolls back what
+		// ran before it.
+		err = d.InTx(ctx, func(tx *db.Tx) error {
+			affected, err = tx.ExecAll(ctx, []db.Statement{
+				{SQL: "INSERT INTO execall (k, v) VALUES ($1, $2)", Args: []any{3, "d"}},
+				{SQL: "INSERT INTO execall (k, v) VALUES ($1, $2)", Args: []any{1, "dup"}},
+				{SQL: "INSERT INTO execall (k, v) VALUES ($1, $2)", Args: []any{4, "e"}},
+			})
+			return err
+		})
+		if err == nil || !strings.Contains(err.Error(), "statement 2") || !db.IsUniqueViolation(err) {
+			t.Fatalf("error %v, want a unique violation of statement 2", err)
+		}
+		if len(affected) != 1 {
+			t.Errorf("affected before the failure = %v, want one count", affected)
+		}
+		var n int
+		if err := d.SQL.QueryRowContext(ctx, "SELECT COUNT(*) FROM execall").Scan(&n); err != nil || n != 2 {
+			t.Errorf("%d rows after the failed transaction (%v), want the 2 committed", n, err)
+		}
+	})
 }
