@@ -552,8 +552,7 @@ func loadPlanInfo(ctx context.Context, tx *db.Tx, in []EventInput, idx []int, ou
 			p.startAt = p.startAt.UTC()
 			plans[id] = &p
 			if on.Valid {
-				windows[p.orgID] = adherence.Windows{OnTime: time.Duration(on.Int64) * time.Minute,
-					LateMax: time.Duration(late.Int64) * time.Minute, OpenDedupe: time.Duration(dedupe.Int64) * time.Minute}
+				windows[p.orgID] = orgWindows(on.Int64, late.Int64, dedupe.Int64)
 			}
 		}
 		if err := rows.Close(); err != nil {
@@ -564,6 +563,12 @@ func loadPlanInfo(ctx context.Context, tx *db.Tx, in []EventInput, idx []int, ou
 		}
 	}
 	return plans, windows, nil
+}
+
+// orgWindows is an org's windows from its org_settings minutes.
+func orgWindows(onTime, lateMax, openDedupe int64) adherence.Windows {
+	return adherence.Windows{OnTime: time.Duration(onTime) * time.Minute, LateMax: time.Duration(lateMax) * time.Minute,
+		OpenDedupe: time.Duration(openDedupe) * time.Minute}
 }
 
 // loadWindows loads the windows of the plans' orgs that set their own.
@@ -588,11 +593,11 @@ func loadWindows(ctx context.Context, q db.Querier, plans map[string]*planInfo) 
 	defer rows.Close()
 	for rows.Next() {
 		var org string
-		var on, late, dedupe int
+		var on, late, dedupe int64
 		if err := rows.Scan(&org, &on, &late, &dedupe); err != nil {
 			return nil, fmt.Errorf("load windows: %w", err)
 		}
-		out[org] = adherence.Windows{OnTime: time.Duration(on) * time.Minute, LateMax: time.Duration(late) * time.Minute, OpenDedupe: time.Duration(dedupe) * time.Minute}
+		out[org] = orgWindows(on, late, dedupe)
 	}
 	return out, rows.Err()
 }

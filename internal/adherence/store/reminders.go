@@ -344,12 +344,12 @@ func (c *policyCache) windows(ctx context.Context, orgID string, lateMax, onTime
 	w, ok := c.orgWin[orgID]
 	if !ok {
 		w = adherence.DefaultWindows
-		var on, late, dedupe int
+		var on, late, dedupe int64
 		err := c.q.QueryRowContext(ctx, `SELECT on_time_minutes, late_max_minutes, open_dedupe_minutes FROM org_settings WHERE org_id = $1`, orgID).
 			Scan(&on, &late, &dedupe)
 		switch {
 		case err == nil:
-			w = adherence.Windows{OnTime: time.Duration(on) * time.Minute, LateMax: time.Duration(late) * time.Minute, OpenDedupe: time.Duration(dedupe) * time.Minute}
+			w = orgWindows(on, late, dedupe)
 		case !errors.Is(err, sql.ErrNoRows):
 			return w, fmt.Errorf("read org windows: %w", err)
 		}

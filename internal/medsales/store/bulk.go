@@ -662,40 +662,38 @@ func (w *pgWriter) kind() (pgKind, bool) {
 	return w.kinds[w.col-1], true
 }
 
-func (w *pgWriter) fail(err error) {
-	if w.err == nil {
-		w.err = fmt.Errorf("column %d: %w", w.col, err)
+// put takes the result of a binary encoder: the buffer, or on an error
+// the buffer unchanged, a NULL in the value's place (the row stays well
+// formed until End drops it) and the error for End.
+func (w *pgWriter) put(buf []byte, err error) {
+	w.buf = buf
+	if err != nil {
+		if w.err == nil {
+			w.err = fmt.Errorf("column %d: %w", w.col, err)
+		}
+		w.buf = appendBinaryNull(w.buf)
 	}
-	w.buf = appendBinaryNull(w.buf)
 }
 
 func (w *pgWriter) Bytes(b []byte) {
 	w.sep()
-	if k, ok := w.kind(); ok {
-		if b == nil {
-			w.buf = appendBinaryNull(w.buf)
-			return
-		}
-		var err error
-		if w.buf, err = appendBinaryText(w.buf, k, unsafe.String(unsafe.SliceData(b), len(b))); err != nil {
-			w.fail(err)
-		}
-		return
-	}
-	if b == nil {
+	k, bin := w.kind()
+	switch {
+	case b == nil && w.kinds != nil:
+		w.buf = appendBinaryNull(w.buf)
+	case b == nil:
 		w.buf = append(w.buf, `\N`...)
-		return
+	case bin:
+		w.put(appendBinaryText(w.buf, k, unsafe.String(unsafe.SliceData(b), len(b))))
+	default:
+		w.buf = appendCopyText(w.buf, unsafe.String(unsafe.SliceData(b), len(b)))
 	}
-	w.buf = appendCopyText(w.buf, unsafe.String(unsafe.SliceData(b), len(b)))
 }
 
 func (w *pgWriter) String(s string) {
 	w.sep()
 	if k, ok := w.kind(); ok {
-		var err error
-		if w.buf, err = appendBinaryText(w.buf, k, s); err != nil {
-			w.fail(err)
-		}
+		w.put(appendBinaryText(w.buf, k, s))
 		return
 	}
 	w.buf = appendCopyText(w.buf, s)
@@ -704,10 +702,7 @@ func (w *pgWriter) String(s string) {
 func (w *pgWriter) Int(v int64) {
 	w.sep()
 	if k, ok := w.kind(); ok {
-		var err error
-		if w.buf, err = appendBinaryValue(w.buf, k, v); err != nil {
-			w.fail(err)
-		}
+		w.put(appendBinaryInt(w.buf, k, v))
 		return
 	}
 	w.buf = strconv.AppendInt(w.buf, v, 10)
@@ -716,10 +711,7 @@ func (w *pgWriter) Int(v int64) {
 func (w *pgWriter) Float(v float64) {
 	w.sep()
 	if k, ok := w.kind(); ok {
-		var err error
-		if w.buf, err = appendBinaryValue(w.buf, k, v); err != nil {
-			w.fail(err)
-		}
+		w.put(appendBinaryFloat(w.buf, k, v))
 		return
 	}
 	w.buf = appendFloat(w.buf, v)
@@ -737,10 +729,7 @@ func (w *pgWriter) Null() {
 func (w *pgWriter) Bool(v bool) {
 	w.sep()
 	if k, ok := w.kind(); ok {
-		var err error
-		if w.buf, err = appendBinaryValue(w.buf, k, v); err != nil {
-			w.fail(err)
-		}
+		w.put(appendBinaryValue(w.buf, k, v))
 		return
 	}
 	if v {
@@ -752,22 +741,17 @@ func (w *pgWriter) Bool(v bool) {
 
 func (w *pgWriter) Time(t time.Time) {
 	w.sep()
-	if k, ok := w.kind(); ok {
-		if t.IsZero() {
-			w.buf = appendBinaryNull(w.buf)
-			return
-		}
-		var err error
-		if w.buf, err = appendBinaryValue(w.buf, k, t); err != nil {
-			w.fail(err)
-		}
-		return
-	}
-	if t.IsZero() {
+	k, bin := w.kind()
+	switch {
+	case t.IsZero() && w.kinds != nil:
+		w.buf = appendBinaryNull(w.buf)
+	case t.IsZero():
 		w.buf = append(w.buf, `\N`...)
-		return
+	case bin:
+		w.put(appendBinaryTime(w.buf, k, t))
+	default:
+		w.buf = appendTimestamp(w.buf, t)
 	}
-	w.buf = appendTimestamp(w.buf, t)
 }
 
 func (w *pgWriter) End() error {

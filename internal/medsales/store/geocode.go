@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -56,7 +57,8 @@ type GeocodeResult struct {
 	LocationsUpdated int64
 }
 
-// geocodedTables are the tables whose practice addresses are geocoded:
+// geocodedTables are the tables whose practice addresses are geocoded,
+// providers first (GeocodeResult.add counts by position):
 // each row has an address_key (NULL when there is nothing to send), a
 // country and the coordinate columns the answers go to.
 var geocodedTables = []struct{ table, country, lat, lon string }{
@@ -123,9 +125,10 @@ func (s *Store) GeocodeProviders(ctx context.Context, g Geocoder, opts GeocodeOp
 	return res, nil
 }
 
-// add counts updated rows of geocodedTables[table].
+// add counts updated rows of geocodedTables[table]: providers, then
+// practice_locations.
 func (r *GeocodeResult) add(table int, updated int64) {
-	if geocodedTables[table].table == "providers" {
+	if table == 0 {
 		r.ProvidersUpdated += updated
 	} else {
 		r.LocationsUpdated += updated
@@ -134,35 +137,23 @@ func (r *GeocodeResult) add(table int, updated int64) {
 
 // uncachedKeys returns up to n distinct address keys after after, in
 // order, of providers and practice locations, that are not in the cache.
-// Each table is read in key order through its address_key index and the
-// two lists merged: the keys returned are exactly the n smallest of both.
+// Each table gives its first n in key order (through its address_key
+// index); the first n of their union are exactly the n smallest of all.
 // Practice addresses outside the U.S. are never sent to the (U.S.-only)
 // Census geocoder: the loaders give them no key, and rows with another
 // country are skipped here too.
 func (s *Store) uncachedKeys(ctx context.Context, after string, n int) ([]string, error) {
-	var lists [][]string
+	var keys []string
 	for _, t := range geocodedTables {
-		keys, err := s.uncachedKeysOf(ctx, t.table, t.country, after, n)
+		some, err := s.uncachedKeysOf(ctx, t.table, t.country, after, n)
 		if err != nil {
 			return nil, err
 		}
-		lists = append(lists, keys)
+		keys = append(keys, some...)
 	}
-	merged := make([]string, 0, n)
-	a, b := lists[0], lists[1]
-	for len(merged) < n && (len(a) > 0 || len(b) > 0) {
-		var k string
-		switch {
-		case len(b) == 0 || (len(a) > 0 && a[0] < b[0]):
-			k, a = a[0], a[1:]
-		case len(a) == 0 || b[0] < a[0]:
-			k, b = b[0], b[1:]
-		default: // the same key in both
-			k, a, b = a[0], a[1:], b[1:]
-		}
-		merged = append(merged, k)
-	}
-	return merged, nil
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	return keys[:min(n, len(keys))], nil
 }
 
 func (s *Store) uncachedKeysOf(ctx context.Context, table, country, after string, n int) ([]string, error) {
