@@ -14,6 +14,7 @@ import (
 	"github.com/medplatform/medplatform/internal/medsales/geo"
 	"github.com/medplatform/medplatform/internal/medsales/ingest"
 	"github.com/medplatform/medplatform/internal/medsales/store"
+	"github.com/medplatform/medplatform/internal/platform/debug"
 	"github.com/medplatform/medplatform/internal/platform/health"
 )
 
@@ -81,6 +82,10 @@ func cmdIngest(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer d.close()
+	// A long load can be profiled like the server.
+	if err := debug.Serve(ctx, getenv("PPROF_ADDR"), d.logger); err != nil {
+		return err
+	}
 	svc := d.ingester(nil)
 	var progress ingest.Progress
 	switch *progressFlag {

@@ -242,7 +242,15 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 	// 4. Write: events and instance outcomes (one round trip on
 	// PostgreSQL, db.Tx.ExecAll), outbox, audit (last: it takes the audit
 	// chain lock).
-	stmts := insertEventsStatements(tx.Dialect, in, valid)
+	var stmts []db.Statement
+	if tx.Dialect == db.SQLite {
+		// Checked at COMMIT: an immediate foreign key would make SQLite
+		// keep a statement journal for every multi-row statement below
+		// (a copy of each page it changes, spilled to a temporary file).
+		// The pragma switches itself off at the end of the transaction.
+		stmts = append(stmts, db.Statement{SQL: "PRAGMA defer_foreign_keys = ON"})
+	}
+	stmts = append(stmts, insertEventsStatements(tx.Dialect, in, valid)...)
 	inserts := len(stmts)
 	var dirty []*liveInstance
 	for _, c := range cands {
@@ -706,7 +714,7 @@ func updateInstancesStatements(d db.Dialect, dirty []*liveInstance) ([]db.Statem
 	for start := 0; start < len(dirty); start += perStmt {
 		chunk := dirty[start:min(start+perStmt, len(dirty))]
 		var q strings.Builder
-		q.WriteString(`UPDATE dose_instances SET status = v.column2, event_id = v.column3, taken_at = v.column4,
+		q.WriteString(updateVerb(d) + ` dose_instances SET status = v.column2, event_id = v.column3, taken_at = v.column4,
 			skip_reason = v.column5, resolved_at = v.column6, double_dose = v.column7, remind_at = NULL
 			FROM (VALUES `)
 		args := make([]any, 0, len(casts)*len(chunk))
@@ -732,6 +740,23 @@ func updateInstancesStatements(d db.Dialect, dirty []*liveInstance) ([]db.Statem
 	return stmts, want
 }
 
+// insertVerb and updateVerb start the multi-row statements of a group. On
+// SQLite, OR FAIL: a failing row fails the whole transaction anyway, and
+// without ABORT's statement rollback SQLite needs no statement journal.
+func insertVerb(d db.Dialect) string {
+	if d == db.SQLite {
+		return "INSERT OR FAIL INTO"
+	}
+	return "INSERT INTO"
+}
+
+func updateVerb(d db.Dialect) string {
+	if d == db.SQLite {
+		return "UPDATE OR FAIL"
+	}
+	return "UPDATE"
+}
+
 // insertEventsStatements returns the multi-row INSERTs of the recorded
 // events of the items idx, 400 rows per statement.
 func insertEventsStatements(d db.Dialect, in []EventInput, idx []int) []db.Statement {
@@ -740,7 +765,7 @@ func insertEventsStatements(d db.Dialect, in []EventInput, idx []int) []db.State
 	for start := 0; start < len(idx); start += perStmt {
 		chunk := idx[start:min(start+perStmt, len(idx))]
 		var q strings.Builder
-		q.WriteString(`INSERT INTO events (` + eventColumns + `) VALUES `)
+		q.WriteString(insertVerb(d) + ` events (` + eventColumns + `) VALUES `)
 		args := make([]any, 0, cols*len(chunk))
 		for n, i := range chunk {
 			if n > 0 {

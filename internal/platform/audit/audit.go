@@ -160,6 +160,17 @@ func (l *Log) AppendBatch(ctx context.Context, tx *db.Tx, recs []Record) ([]Reco
 // stays far below both engines' parameter limits.
 const insertChunk = 500
 
+// insertVerb starts the multi-row INSERTs. On SQLite, OR FAIL: a failing
+// row fails the whole transaction anyway, and without ABORT's statement
+// rollback SQLite keeps no statement journal (a copy of every page the
+// statement changes) for them.
+func insertVerb(d db.Dialect) string {
+	if d == db.SQLite {
+		return "INSERT OR FAIL INTO"
+	}
+	return "INSERT INTO"
+}
+
 // appendBatch appends recs, in order, with one read of the chain head,
 // multi-row INSERTs and one head update, however many records there are:
 // the cost of a batch is a handful of round trips, not three per record.
@@ -212,7 +223,7 @@ func (l *Log) appendBatch(ctx context.Context, tx *db.Tx, recs []Record) ([]Reco
 	for start := 0; start < len(out); start += insertChunk {
 		chunk := out[start:min(start+insertChunk, len(out))]
 		var q strings.Builder
-		q.WriteString(`INSERT INTO audit_log (seq, id, at, org_id, actor_id, actor_role, action,
+		q.WriteString(insertVerb(tx.Dialect) + ` audit_log (seq, id, at, org_id, actor_id, actor_role, action,
 			resource_type, resource_id, patient_id, outcome, request_id,
 			client_addr, detail, prev_hash, hash) VALUES `)
 		args := make([]any, 0, 16*len(chunk))
