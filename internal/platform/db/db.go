@@ -80,9 +80,29 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		return openPostgres(ctx, rawURL, opts)
 	case rawURL == "":
 		return nil, errors.New("open database: empty database URL")
+	case otherScheme(rawURL) != "":
+		// Not a path: mysql://… must not become a directory named "mysql:".
+		// Only the scheme is echoed; the rest may hold a password.
+		return nil, fmt.Errorf("open database: unsupported URL scheme %q: use postgres://… or sqlite:PATH", otherScheme(rawURL))
 	default:
 		return openSQLite(ctx, rawURL)
 	}
+}
+
+// otherScheme returns the scheme of a URL of the form scheme://… other
+// than the SQLite ones, or "".
+func otherScheme(rawURL string) string {
+	scheme, _, ok := strings.Cut(rawURL, "://")
+	if !ok || scheme == "" || scheme == "sqlite" || scheme == "file" {
+		return ""
+	}
+	for i, r := range scheme {
+		letter := (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')
+		if !letter && (i == 0 || !(r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.')) {
+			return "" // a path that happens to contain "://"
+		}
+	}
+	return scheme
 }
 
 func openPostgres(ctx context.Context, rawURL string, opts Options) (*DB, error) {

@@ -157,3 +157,36 @@ func TestExecAll(t *testing.T) {
 		}
 	})
 }
+
+func TestOpenRefusesOtherSchemes(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, u := range []string{"mysql://root:secret@127.0.0.1/x", "bogus://x", "redis://127.0.0.1:6379"} {
+		d, err := db.Open(context.Background(), u, db.Options{})
+		if err == nil {
+			d.Close()
+			t.Fatalf("Open(%q) = nil error, want an unsupported scheme", u)
+		}
+		if !strings.Contains(err.Error(), "unsupported URL scheme") || strings.Contains(err.Error(), "secret") {
+			t.Errorf("Open(%q) error = %q, want the scheme named and no password", u, err)
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 0 {
+		t.Errorf("Open created %d entries in the working directory (first %q), want none", len(entries), entries[0].Name())
+	}
+	// Paths stay SQLite files, whatever they contain.
+	for _, u := range []string{"sqlite:a.db", "file:b.db", "c.db", "sqlite://d.db"} {
+		d, err := db.Open(context.Background(), u, db.Options{})
+		if err != nil {
+			t.Fatalf("Open(%q): %v", u, err)
+		}
+		if d.Dialect != db.SQLite {
+			t.Errorf("Open(%q) dialect = %v, want SQLite", u, d.Dialect)
+		}
+		d.Close()
+	}
+}
