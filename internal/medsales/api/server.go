@@ -13,7 +13,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +20,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/medplatform/medplatform/internal/medsales/store"
+	"github.com/medplatform/medplatform/internal/platform/auth"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/health"
 	"github.com/medplatform/medplatform/internal/platform/httpx"
@@ -94,8 +94,8 @@ func (s *server) operator(h http.HandlerFunc) http.Handler {
 			s.fail(w, r, errs.Forbidden("loads from the API are disabled: set INGEST_API_TOKEN on the server"))
 			return
 		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.IngestToken)) != 1 {
+		got, err := auth.BearerToken(r)
+		if err != nil || subtle.ConstantTimeCompare([]byte(got), []byte(s.IngestToken)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="medsales"`)
 			s.fail(w, r, errs.E(errs.CodeUnauthorized, "a valid bearer token is required"))
 			return

@@ -110,7 +110,7 @@ func NewAuthenticator(keys KeyLookup, oidcCfg *OIDCConfig, limiter ratelimit.Lim
 // failure budget, and otherwise come from the key store or the identity
 // provider (errs.CodeUnavailable when its keys cannot be fetched).
 func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (Principal, error) {
-	token, err := bearerToken(r)
+	token, err := BearerToken(r)
 	if err != nil {
 		return Principal{}, err
 	}
@@ -217,9 +217,9 @@ func (a *Authenticator) verifyAPIKey(ctx context.Context, token string) (Princip
 	}, nil
 }
 
-// bearerToken extracts the token of an "Authorization: Bearer" header. The
+// BearerToken extracts the token of an "Authorization: Bearer" header. The
 // scheme name is case-insensitive (RFC 9110, section 11.1).
-func bearerToken(r *http.Request) (string, error) {
+func BearerToken(r *http.Request) (string, error) {
 	values := r.Header.Values("Authorization")
 	switch len(values) {
 	case 0:
