@@ -139,7 +139,13 @@ func applySchema(ctx context.Context, d *db.DB, logger *slog.Logger) (int, error
 		if err != nil {
 			return n, err
 		}
-		logger.DebugContext(ctx, "geo columns", "postgis", on)
+		if on {
+			logger.DebugContext(ctx, "geo columns", "postgis", on)
+		} else {
+			// Worth an operator's notice: radius searches fall back to the
+			// plain latitude/longitude columns.
+			logger.InfoContext(ctx, "geo columns", "postgis", on)
+		}
 	}
 	return n, nil
 }
