@@ -62,8 +62,9 @@ type Reader struct {
 	file  string
 	comma byte
 
-	nfields int   // fields in the header
-	idx     []int // wanted column i → field index in the file, -1 when absent
+	nfields int      // fields in the header
+	header  []string // the header's names as written, for reject reasons
+	idx     []int    // wanted column i → field index in the file, -1 when absent
 
 	rec  []byte // unquoted contents of the current record's fields, back to back
 	ends []int  // ends[k] = end offset in rec of field k
@@ -142,10 +143,12 @@ func (r *Reader) readHeader(cols []Column) error {
 		return fmt.Errorf("%s: header: %s: %w", r.file, msg, ErrWrongFile)
 	}
 	r.nfields = len(r.ends)
+	r.header = make([]string, r.nfields)
 	byName := make(map[string]int, r.nfields)
 	start := 0
 	for k, end := range r.ends {
-		name := NormalizeName(string(r.rec[start:end]))
+		r.header[k] = strings.TrimSpace(string(r.rec[start:end]))
+		name := NormalizeName(r.header[k])
 		if _, dup := byName[name]; !dup {
 			byName[name] = k
 		}
@@ -222,14 +225,45 @@ func (r *Reader) Next() bool {
 			}
 			r.rowErr = fmt.Errorf("has %d fields, the header has %d", len(r.ends), r.nfields)
 		}
+		// The whole record is checked at once, the common case; only a
+		// bad record is searched for the field to name in the reason.
 		if r.rowErr == nil && !utf8.Valid(r.rec) {
-			r.rowErr = errors.New("invalid UTF-8 bytes")
+			k := r.firstField(func(f []byte) bool { return !utf8.Valid(f) })
+			r.rowErr = fmt.Errorf("%s: invalid UTF-8 bytes", r.fieldName(k))
 		}
 		if r.rowErr == nil && bytes.IndexByte(r.rec, 0) >= 0 {
-			r.rowErr = errors.New("NUL byte in a field")
+			k := r.firstField(func(f []byte) bool { return bytes.IndexByte(f, 0) >= 0 })
+			r.rowErr = fmt.Errorf("%s: NUL byte", r.fieldName(k))
 		}
 		return true
 	}
+}
+
+// firstField returns the index of the current record's first field for
+// which bad is true, or -1.
+func (r *Reader) firstField(bad func(field []byte) bool) int {
+	start := 0
+	for k, end := range r.ends {
+		if bad(r.rec[start:end]) {
+			return k
+		}
+		start = end
+	}
+	return -1
+}
+
+// fieldName names field k of a record for a reject reason: its header
+// name, or its position when the header leaves it unnamed. Invalid UTF-8
+// cannot straddle two fields (valid fields concatenate to valid UTF-8), so
+// k is never -1 for the checks above; "a field" covers it all the same.
+func (r *Reader) fieldName(k int) string {
+	switch {
+	case k < 0:
+		return "a field"
+	case k < len(r.header) && r.header[k] != "":
+		return r.header[k]
+	}
+	return fmt.Sprintf("field %d", k+1)
 }
 
 func (r *Reader) fail(line int, err error) {
@@ -384,8 +418,9 @@ func (r *Reader) Err() error { return r.err }
 func (r *Reader) Line() int { return r.recLine }
 
 // RowErr returns why the current record is malformed (wrong number of
-// fields, bad quoting, invalid UTF-8, a NUL byte), or nil. The caller rejects such a
-// record with Line and this reason and goes on: it is never fatal.
+// fields, bad quoting, invalid UTF-8 or a NUL byte, both naming the
+// column), or nil. The caller rejects such a record with Line and this
+// reason and goes on: it is never fatal.
 func (r *Reader) RowErr() error { return r.rowErr }
 
 // Field returns the unquoted value of wanted column i (an index into the

@@ -115,19 +115,28 @@ func TestReaderRecords(t *testing.T) {
 			},
 		},
 		{
-			name: "invalid UTF-8 in a record is a row error",
-			in:   "NPI,Provider Sex Code\n\"1\",\"\xff\xfe\"\n2,F\n",
+			name: "invalid UTF-8 in a record is a row error naming the column",
+			in:   "NPI, Provider Sex Code \n\"1\",\"\xff\xfe\"\n2,F\n\"\xc3\",\"\xff\"\n",
 			want: []csvRecord{
-				{Line: 2, RowErr: "invalid UTF-8 bytes"},
+				{Line: 2, RowErr: "Provider Sex Code: invalid UTF-8 bytes"},
+				{Line: 3, Fields: []string{"2", "F", "<nil>"}},
+				{Line: 4, RowErr: "NPI: invalid UTF-8 bytes"}, // the first bad field
+			},
+		},
+		{
+			name: "a NUL byte is a row error naming the column",
+			in:   "NPI,Provider Sex Code\n\"1\",\"a\x00b\"\n2,F\n",
+			want: []csvRecord{
+				{Line: 2, RowErr: "Provider Sex Code: NUL byte"},
 				{Line: 3, Fields: []string{"2", "F", "<nil>"}},
 			},
 		},
 		{
-			name: "a NUL byte is a row error",
-			in:   "NPI,Provider Sex Code\n\"1\",\"a\x00b\"\n2,F\n",
+			name: "a column without a header name is named by its position",
+			in:   "NPI,,Other\n1,\x00,x\n1,x,\xff\n",
 			want: []csvRecord{
-				{Line: 2, RowErr: "NUL byte in a field"},
-				{Line: 3, Fields: []string{"2", "F", "<nil>"}},
+				{Line: 2, RowErr: "field 2: NUL byte"},
+				{Line: 3, RowErr: "Other: invalid UTF-8 bytes"},
 			},
 		},
 		{

@@ -229,7 +229,7 @@ func TestNPPESReaderRejects(t *testing.T) {
 		{7, `Entity Type Code "3" is not 1 or 2`},
 		{8, "Entity Type Code is empty"},
 		{9, `Replacement NPI: NPI "123" does not have 10 digits`},
-		{10, "invalid UTF-8 bytes"},
+		{10, "Provider Last Name (Legal Name): invalid UTF-8 bytes"},
 		{11, `NPI Reactivation Date: date "02/30/2020" does not exist (day 30 of month 2)`},
 	}
 	if diff := cmp.Diff(want, rejects); diff != "" {
