@@ -56,8 +56,9 @@ var openPaymentsColumns = func() []Column {
 
 // OpenPaymentsReader reads a CMS Open Payments General Payment Data file
 // one payment at a time, like PartDReader. Rows need a Record_ID, an
-// amount, a payment date and a program year; the recipient NPI is optional
-// (teaching hospitals have none) but must be valid when present.
+// amount, a payment date, a program year and a Change_Type of NEW, ADD,
+// CHANGED or UNCHANGED; the recipient NPI is optional (teaching hospitals
+// have none) but must be valid when present.
 type OpenPaymentsReader struct {
 	claimsReader
 }
@@ -117,7 +118,9 @@ func (p *OpenPaymentsReader) Payment(dst *medsales.Payment) error {
 		return fmt.Errorf("%s: %d is not a program year", p.name(opProgramYear), year)
 	}
 	dst.ProgramYear = int(year)
-	dst.ChangeType = p.intern.get(r.Field(opChangeType))
+	if dst.ChangeType, err = p.changeType(); err != nil {
+		return err
+	}
 	dst.Products = nil
 	for n := 0; n < 5; n++ {
 		if name := p.intern.get(r.Field(opProduct1 + n)); name != "" {
@@ -125,6 +128,21 @@ func (p *OpenPaymentsReader) Payment(dst *medsales.Payment) error {
 		}
 	}
 	return nil
+}
+
+// changeType returns the row's Change_Type, which must be one of the values
+// CMS publishes (docs/data-model.md): NEW, ADD, CHANGED or UNCHANGED, as
+// written. Anything else, blank included, means the row is not what CMS
+// publishes, so it is rejected rather than stored.
+func (p *OpenPaymentsReader) changeType() (string, error) {
+	switch v := p.intern.get(p.r.Field(opChangeType)); v {
+	case "NEW", "ADD", "CHANGED", "UNCHANGED":
+		return v, nil
+	case "":
+		return "", fmt.Errorf("%s is empty (want NEW, ADD, CHANGED or UNCHANGED)", p.name(opChangeType))
+	default:
+		return "", fmt.Errorf("%s: %q is not NEW, ADD, CHANGED or UNCHANGED", p.name(opChangeType), v)
+	}
 }
 
 // ProgramYearFromName returns the program year an Open Payments file name

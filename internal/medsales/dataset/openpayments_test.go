@@ -69,6 +69,11 @@ func TestOpenPaymentsReaderRows(t *testing.T) {
 		{name: "no year", row: "7,,55,1234567893,9,Acme,5,01/02/2019,1,Cash,Gift,ADD", reason: "Program_Year is empty"},
 		{name: "bad year", row: "7,19,55,1234567893,9,Acme,5,01/02/2019,1,Cash,Gift,ADD", reason: "Program_Year: 19 is not a program year"},
 		{name: "bad count", row: "7,2019,55,1234567893,9,Acme,5,01/02/2019,x,Cash,Gift,ADD", reason: "Number_of_Payments_Included_in_Total_Amount"},
+		{name: "unknown change type", row: "7,2019,55,1234567893,9,Acme,5,01/02/2019,1,Cash,Gift,BOGUS",
+			reason: `Change_Type: "BOGUS" is not NEW, ADD, CHANGED or UNCHANGED`},
+		{name: "change type in lower case", row: "7,2019,55,1234567893,9,Acme,5,01/02/2019,1,Cash,Gift,new",
+			reason: `Change_Type: "new" is not NEW, ADD, CHANGED or UNCHANGED`},
+		{name: "no change type", row: "7,2019,55,1234567893,9,Acme,5,01/02/2019,1,Cash,Gift,", reason: "Change_Type is empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -525,6 +525,44 @@ func TestLoadOpenPaymentsDuplicateRecordID(t *testing.T) {
 	})
 }
 
+// A Change_Type other than NEW, ADD, CHANGED or UNCHANGED rejects its row,
+// with its line and the column, and the load goes on.
+func TestLoadOpenPaymentsChangeType(t *testing.T) {
+	claimsEach(t, func(t *testing.T, s *store.Store) {
+		file := opHeader +
+			opRow("600000001", 2024, npiA, "Pfizer Inc.", "10", "01/02/2024", 1) +
+			strings.Replace(opRow("600000002", 2024, npiA, "Pfizer Inc.", "20", "01/02/2024", 1), ",NEW,", ",BOGUS,", 1) +
+			strings.Replace(opRow("600000003", 2024, npiA, "Pfizer Inc.", "30", "01/02/2024", 1), ",NEW,", ",UNCHANGED,", 1)
+		r := mustLoad(t, s, (*store.Store).LoadOpenPayments, "OP_DTL_GNRL_PGYR2024_P01302026.csv", []byte(file), lenient)
+		if want := (store.LoadResult{Loaded: 2, Rejected: 1, DataYear: 2024}); r.res != want {
+			t.Errorf("result = %+v, want %+v", r.res, want)
+		}
+		if want := "3,\"Change_Type: \"\"BOGUS\"\" is not NEW, ADD, CHANGED or UNCHANGED\"\n"; r.rejects != want {
+			t.Errorf("rejects = %q, want %q", r.rejects, want)
+		}
+		want := []string{`"600000001"|NEW`, `"600000003"|UNCHANGED`}
+		var got []string
+		rows, err := s.DB().SQL.Query("SELECT record_id, change_type FROM open_payments ORDER BY record_id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id, ct string
+			if err := rows.Scan(&id, &ct); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, fmt.Sprintf("%q|%s", id, ct))
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("stored payments (-want +got):\n%s", diff)
+		}
+	})
+}
+
 // Sums of many cents come out exact on both engines.
 func TestPaymentTotalsSums(t *testing.T) {
 	claimsEach(t, func(t *testing.T, s *store.Store) {
