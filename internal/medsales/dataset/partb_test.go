@@ -90,6 +90,12 @@ func TestPartBReaderRejects(t *testing.T) {
 		{"services empty", "1234567893,99213,d,N,O,,,11,1,1,1,1", "Tot_Srvcs is empty"},
 		{"benes fraction", "1234567893,99213,d,N,O,1.5,11,11,1,1,1,1", "Tot_Benes"},
 		{"average not decimal", "1234567893,99213,d,N,O,,11,11,$1,1,1,1", "Avg_Sbmtd_Chrg"},
+		{"services over NUMERIC", "1234567893,99213,d,N,O,,1" + strings.Repeat("0", 131072) + ",11,1,1,1,1", "Tot_Srvcs: 1000"},
+		{"submitted charge over NUMERIC", "1234567893,99213,d,N,O,,11,11,0." + strings.Repeat("1", 16384) + ",1,1,1", "Avg_Sbmtd_Chrg: 0.111"},
+		{"allowed amount over NUMERIC", "1234567893,99213,d,N,O,,11,11,1,-1" + strings.Repeat("0", 131072) + ",1,1", "Avg_Mdcr_Alowd_Amt: -1000"},
+		{"payment amount over NUMERIC", "1234567893,99213,d,N,O,,11,11,1,1,0." + strings.Repeat("1", 16384) + ",1", "Avg_Mdcr_Pymt_Amt: 0.111"},
+		{"standardized amount over NUMERIC", "1234567893,99213,d,N,O,,11,11,1,1,1,1" + strings.Repeat("0", 131072) + "",
+			"Avg_Mdcr_Stdzd_Amt: 100000000000000000000000…000000000000000000000000 (131073 characters) is out of range: 131073 digits before the decimal point, NUMERIC holds at most 131072"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

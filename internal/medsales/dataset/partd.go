@@ -64,7 +64,8 @@ var partDColumns = []Column{
 //	if err := r.Err(); err != nil { … }
 //
 // Rows need a valid prescriber NPI. Blank counts (suppressed by CMS) are
-// nil; money is rounded to cents.
+// nil; money is rounded to cents. Decimals the store's NUMERIC columns
+// cannot hold reject the row (see Numeric).
 type PartDReader struct {
 	claimsReader
 	year int
@@ -222,21 +223,10 @@ func (c *claimsReader) optCount(i int) (*int64, error) {
 	return &n, nil
 }
 
-// decimal parses a decimal into its canonical text; "" when empty and not
-// required.
+// decimal parses a decimal into its canonical text, checked against the
+// store's unconstrained NUMERIC columns; "" when empty and not required.
 func (c *claimsReader) decimal(i int, required bool) (string, error) {
-	b := c.r.Field(i)
-	if len(b) == 0 {
-		if required {
-			return "", fmt.Errorf("%s is empty", c.name(i))
-		}
-		return "", nil
-	}
-	d, err := ParseDecimal(b)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", c.name(i), err)
-	}
-	return d, nil
+	return c.numeric(i, required, Numeric{})
 }
 
 // optDecimal is decimal that returns nil for an empty value.
@@ -251,13 +241,31 @@ func (c *claimsReader) optDecimal(i int) (*string, error) {
 	return &d, nil
 }
 
-// money parses an amount in dollars and rounds it to cents.
+// money parses an amount in dollars, rounds it to cents and checks it
+// against the store's money columns, NUMERIC(MoneyPrecision, MoneyScale).
 func (c *claimsReader) money(i int, required bool) (string, error) {
-	d, err := c.decimal(i, required)
-	if err != nil || d == "" {
-		return d, err
+	return c.numeric(i, required, Numeric{Precision: MoneyPrecision, Scale: MoneyScale})
+}
+
+// numeric parses column i as a decimal fitted to a column of type typ (see
+// Numeric.Fit); "" when empty and not required. A value the column cannot
+// hold is a reason to reject the row, naming the column and the range.
+func (c *claimsReader) numeric(i int, required bool, typ Numeric) (string, error) {
+	b := c.r.Field(i)
+	if len(b) == 0 {
+		if required {
+			return "", fmt.Errorf("%s is empty", c.name(i))
+		}
+		return "", nil
 	}
-	return RoundCents(d), nil
+	d, err := ParseDecimal(b)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", c.name(i), err)
+	}
+	if d, err = typ.Fit(d); err != nil {
+		return "", fmt.Errorf("%s: %w", c.name(i), err)
+	}
+	return d, nil
 }
 
 // optMoney is money that returns nil for an empty value.
@@ -316,61 +324,4 @@ func (in *interner) get(b []byte) string {
 		in.m[s] = s
 	}
 	return s
-}
-
-// RoundCents rounds a canonical decimal (as ParseDecimal returns it) to two
-// decimals, half away from zero — what PostgreSQL does when it stores the
-// value in NUMERIC(14,2) — and always writes two decimals, so both engines
-// hold the same text: "12.5" → "12.50", "0.125" → "0.13", "-0.001" →
-// "0.00".
-func RoundCents(dec string) string {
-	neg := len(dec) > 0 && dec[0] == '-'
-	if neg {
-		dec = dec[1:]
-	}
-	intPart, frac := dec, ""
-	for i := 0; i < len(dec); i++ {
-		if dec[i] == '.' {
-			intPart, frac = dec[:i], dec[i+1:]
-			break
-		}
-	}
-	if intPart == "" {
-		intPart = "0"
-	}
-	// digits = intPart followed by the first two fraction digits.
-	digits := make([]byte, 0, len(intPart)+3)
-	digits = append(digits, intPart...)
-	for k := 0; k < 2; k++ {
-		if k < len(frac) {
-			digits = append(digits, frac[k])
-		} else {
-			digits = append(digits, '0')
-		}
-	}
-	if len(frac) > 2 && frac[2] >= '5' {
-		k := len(digits) - 1
-		for ; k >= 0; k-- {
-			if digits[k] != '9' {
-				digits[k]++
-				break
-			}
-			digits[k] = '0'
-		}
-		if k < 0 {
-			digits = append([]byte{'1'}, digits...)
-		}
-	}
-	zero := true
-	for _, d := range digits {
-		zero = zero && d == '0'
-	}
-	out := make([]byte, 0, len(digits)+2)
-	if neg && !zero {
-		out = append(out, '-')
-	}
-	out = append(out, digits[:len(digits)-2]...)
-	out = append(out, '.')
-	out = append(out, digits[len(digits)-2:]...)
-	return string(out)
 }

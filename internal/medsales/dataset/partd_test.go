@@ -152,6 +152,14 @@ func TestPartDReaderRejects(t *testing.T) {
 		{"bad ge65 count", "1234567893,A,a,11,11,330,1,,,1x,,,,,", "GE65_Tot_Clms"},
 		{"too few fields", "1234567893,A,a,11,11,330", "fields"},
 		{"bad quoting", `1234567893,"A"x,a,11,11,330,1,,,,,,,,`, "quot"},
+		{"cost over NUMERIC(14,2) after rounding", "1234567893,A,a,11,11,330,99999999999999.995,,,,,,,,",
+			"Tot_Drug_Cst: 99999999999999.995 is out of range: rounded to 2 decimals it must be between -999999999999.99 and 999999999999.99"},
+		{"ge65 cost under NUMERIC(14,2)", "1234567893,A,a,11,11,330,1,,,,,-1000000000000,,,",
+			"GE65_Tot_Drug_Cst: -1000000000000 is out of range"},
+		{"fills over NUMERIC", "1234567893,A,a,11,1" + strings.Repeat("0", 131072) + ",330,1,,,,,,,,",
+			"Tot_30day_Fills: 100000000000000000000000…000000000000000000000000 (131073 characters) is out of range"},
+		{"ge65 fills over NUMERIC", "1234567893,A,a,11,11,330,1,,,,0." + strings.Repeat("5", 16384) + ",,,,",
+			"GE65_Tot_30day_Fills: 0.5555555555555555555555…555555555555555555555555 (16386 characters) is out of range: 16384 digits after"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package dataset
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -265,4 +266,155 @@ func luhnDigit(d int, double bool) int {
 		d -= 9
 	}
 	return d
+}
+
+// MoneyPrecision and MoneyScale are the type of the store's amounts in
+// dollars and cents (Part D drug costs, the Open Payments amount):
+// NUMERIC(14,2) in migration 00003_claims, so at most 12 digits before the
+// decimal point.
+const (
+	MoneyPrecision = 14
+	MoneyScale     = 2
+)
+
+// The most digits an unconstrained PostgreSQL NUMERIC holds before and
+// after the decimal point; more is "value overflows numeric format".
+const (
+	maxNumericIntDigits  = 131072
+	maxNumericFracDigits = 16383
+)
+
+// Numeric is the type of the PostgreSQL NUMERIC column a decimal is stored
+// in: NUMERIC(Precision, Scale), or unconstrained NUMERIC when Precision is
+// 0. The loaders fit every decimal to its column before writing it, so a
+// value the column cannot hold rejects its row on both engines, instead of
+// failing the whole PostgreSQL COPY while SQLite, whose column is TEXT,
+// stores it.
+type Numeric struct {
+	Precision, Scale int
+}
+
+// String returns the SQL type: "NUMERIC(14,2)" or "NUMERIC".
+func (n Numeric) String() string {
+	if n.Precision == 0 {
+		return "NUMERIC"
+	}
+	return fmt.Sprintf("NUMERIC(%d,%d)", n.Precision, n.Scale)
+}
+
+// Fit returns canonical decimal dec (as ParseDecimal returns it) as a
+// column of type n stores it, or an error saying why the column cannot
+// hold it, with the allowed range.
+//
+// With a precision, dec is rounded to n.Scale decimals half away from zero
+// and always written with n.Scale decimals, as PostgreSQL rounds it, so
+// both engines hold the same text; the range is checked after rounding,
+// since 999999999999.995 rounds out of NUMERIC(14,2). Unconstrained NUMERIC
+// keeps every digit and only refuses more digits than PostgreSQL can hold.
+func (n Numeric) Fit(dec string) (string, error) {
+	if n.Precision == 0 {
+		intDigits, fracDigits := countDigits(dec)
+		switch {
+		case intDigits > maxNumericIntDigits:
+			return "", fmt.Errorf("%s is out of range: %d digits before the decimal point, %s holds at most %d",
+				abbreviate(dec), intDigits, n, maxNumericIntDigits)
+		case fracDigits > maxNumericFracDigits:
+			return "", fmt.Errorf("%s is out of range: %d digits after the decimal point, %s holds at most %d",
+				abbreviate(dec), fracDigits, n, maxNumericFracDigits)
+		}
+		return dec, nil
+	}
+	rounded := roundScale(dec, n.Scale)
+	if intDigits, _ := countDigits(rounded); intDigits > n.Precision-n.Scale {
+		largest := strings.Repeat("9", n.Precision-n.Scale)
+		if largest == "" {
+			largest = "0"
+		}
+		if n.Scale > 0 {
+			largest += "." + strings.Repeat("9", n.Scale)
+		}
+		return "", fmt.Errorf("%s is out of range: rounded to %d decimals it must be between -%s and %s (%s)",
+			abbreviate(dec), n.Scale, largest, largest, n)
+	}
+	return rounded, nil
+}
+
+// countDigits returns the digits of a canonical decimal before and after
+// its decimal point. A lone zero before the point is not a digit of the
+// value ("0.5" has none), as PostgreSQL counts precision.
+func countDigits(dec string) (intDigits, fracDigits int) {
+	dec = strings.TrimPrefix(dec, "-")
+	intPart, frac, _ := strings.Cut(dec, ".")
+	if intPart != "0" {
+		intDigits = len(intPart)
+	}
+	return intDigits, len(frac)
+}
+
+// abbreviate shortens a long value for a reject reason: a row may hold a
+// number of a hundred thousand digits, which the reason need not repeat.
+func abbreviate(s string) string {
+	const keep = 24
+	if len(s) <= 2*keep {
+		return s
+	}
+	return fmt.Sprintf("%s…%s (%d characters)", s[:keep], s[len(s)-keep:], len(s))
+}
+
+// RoundCents rounds a canonical decimal (as ParseDecimal returns it) to two
+// decimals, half away from zero — what PostgreSQL does when it stores the
+// value in NUMERIC(14,2) — and always writes two decimals, so both engines
+// hold the same text: "12.5" → "12.50", "0.125" → "0.13", "-0.001" →
+// "0.00". It does not check the range: see Numeric.Fit.
+func RoundCents(dec string) string { return roundScale(dec, 2) }
+
+// roundScale rounds a canonical decimal to scale decimals, half away from
+// zero, and writes exactly scale decimals (none and no point when scale is
+// 0). Zero has no sign.
+func roundScale(dec string, scale int) string {
+	neg := len(dec) > 0 && dec[0] == '-'
+	if neg {
+		dec = dec[1:]
+	}
+	intPart, frac, _ := strings.Cut(dec, ".")
+	if intPart == "" {
+		intPart = "0"
+	}
+	// digits = intPart followed by the first scale fraction digits.
+	digits := make([]byte, 0, len(intPart)+scale+1)
+	digits = append(digits, intPart...)
+	for k := 0; k < scale; k++ {
+		if k < len(frac) {
+			digits = append(digits, frac[k])
+		} else {
+			digits = append(digits, '0')
+		}
+	}
+	if len(frac) > scale && frac[scale] >= '5' {
+		k := len(digits) - 1
+		for ; k >= 0; k-- {
+			if digits[k] != '9' {
+				digits[k]++
+				break
+			}
+			digits[k] = '0'
+		}
+		if k < 0 {
+			digits = append([]byte{'1'}, digits...)
+		}
+	}
+	zero := true
+	for _, d := range digits {
+		zero = zero && d == '0'
+	}
+	out := make([]byte, 0, len(digits)+2)
+	if neg && !zero {
+		out = append(out, '-')
+	}
+	out = append(out, digits[:len(digits)-scale]...)
+	if scale > 0 {
+		out = append(out, '.')
+		out = append(out, digits[len(digits)-scale:]...)
+	}
+	return string(out)
 }

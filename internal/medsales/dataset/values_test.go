@@ -1,6 +1,7 @@
 package dataset_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -163,4 +164,50 @@ func npiBase9(n int) string {
 		n /= 10
 	}
 	return string(b)
+}
+
+func TestNumericFit(t *testing.T) {
+	money := dataset.Numeric{Precision: dataset.MoneyPrecision, Scale: dataset.MoneyScale}
+	manyDigits := "1" + strings.Repeat("0", 131072) // 131,073 digits before the point
+	manyDecimals := "0." + strings.Repeat("1", 16384)
+	tests := []struct {
+		typ           dataset.Numeric
+		in, want, err string
+	}{
+		{typ: money, in: "0", want: "0.00"},
+		{typ: money, in: "12.345", want: "12.35"},
+		{typ: money, in: "-0.001", want: "0.00"},
+		{typ: money, in: "999999999999.994", want: "999999999999.99"},
+		{typ: money, in: "-999999999999.994", want: "-999999999999.99"},
+		{typ: money, in: "999999999999.995",
+			err: "999999999999.995 is out of range: rounded to 2 decimals it must be between -999999999999.99 and 999999999999.99 (NUMERIC(14,2))"},
+		{typ: money, in: "99999999999999.995",
+			err: "99999999999999.995 is out of range: rounded to 2 decimals it must be between -999999999999.99 and 999999999999.99 (NUMERIC(14,2))"},
+		{typ: money, in: "-1000000000000", err: "-1000000000000 is out of range"},
+		{typ: money, in: "1." + strings.Repeat("0", 20000), want: "1.00"}, // rounded first: fits
+		{typ: dataset.Numeric{Precision: 2, Scale: 2}, in: "0.994", want: "0.99"},
+		{typ: dataset.Numeric{Precision: 2, Scale: 2}, in: "0.995", err: "between -0.99 and 0.99 (NUMERIC(2,2))"},
+		{typ: dataset.Numeric{Precision: 3}, in: "999.5", err: "rounded to 0 decimals it must be between -999 and 999 (NUMERIC(3,0))"},
+		{typ: dataset.Numeric{Precision: 3}, in: "-998.5", want: "-999"},
+		{in: "150.895522388", want: "150.895522388"},
+		{in: "-0.00", want: "-0.00"}, // kept as given: ParseDecimal already dropped the sign of zero
+		{in: manyDigits[1:], want: manyDigits[1:]},
+		{in: manyDecimals[:len(manyDecimals)-1], want: manyDecimals[:len(manyDecimals)-1]},
+		{in: manyDigits,
+			err: "100000000000000000000000…000000000000000000000000 (131073 characters) is out of range: 131073 digits before the decimal point, NUMERIC holds at most 131072"},
+		{in: manyDecimals,
+			err: "0.1111111111111111111111…111111111111111111111111 (16386 characters) is out of range: 16384 digits after the decimal point, NUMERIC holds at most 16383"},
+	}
+	for _, tt := range tests {
+		got, err := tt.typ.Fit(tt.in)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%s.Fit(%.30q) = %.30q, %v; want an error containing %q", tt.typ, tt.in, got, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("%s.Fit(%.30q) = %.30q, %v; want %.30q", tt.typ, tt.in, got, err, tt.want)
+		}
+	}
 }

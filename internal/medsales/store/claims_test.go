@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"os"
@@ -580,6 +581,188 @@ func TestPaymentTotalsSums(t *testing.T) {
 		want := []medsales.PaymentTotal{{Year: 2024, Manufacturer: "Pfizer Inc.", Amount: "100.02", Count: 1001}}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("PaymentTotals (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// setField returns a CSV row (without quoted commas) of a file with header
+// with column set to value.
+func setField(t testing.TB, header, row, column, value string) string {
+	t.Helper()
+	k := slices.Index(strings.Split(strings.TrimSuffix(header, "\n"), ","), column)
+	if k < 0 {
+		t.Fatalf("no column %s", column)
+	}
+	f := strings.Split(strings.TrimSuffix(row, "\n"), ",")
+	f[k] = value
+	return strings.Join(f, ",") + "\n"
+}
+
+// A value its NUMERIC column cannot hold — over NUMERIC(14,2) once rounded
+// to cents, or more digits than unconstrained NUMERIC has — rejects its
+// row with its line, the column and the allowed range, and the load goes
+// on, on both engines. PostgreSQL used to fail the whole load ("numeric
+// field overflow", no line, no column) while SQLite stored the value. The
+// values at the limits load, and read back as written.
+func TestLoadRejectsOutOfRangeAmounts(t *testing.T) {
+	const (
+		moneyRange = "must be between -999999999999.99 and 999999999999.99 (NUMERIC(14,2))"
+		partBFile  = "MUP_PHY_R26_P05_V10_D24_Prov_Svc.csv"
+		partBHead  = "Rndrng_NPI,HCPCS_Cd,HCPCS_Desc,HCPCS_Drug_Ind,Place_Of_Srvc,Tot_Benes,Tot_Srvcs,Tot_Bene_Day_Srvcs,Avg_Sbmtd_Chrg,Avg_Mdcr_Alowd_Amt,Avg_Mdcr_Pymt_Amt,Avg_Mdcr_Stdzd_Amt\n"
+	)
+	mostDigits := "9" + strings.Repeat("0", 131071) // 131,072 digits before the point: the most NUMERIC holds
+	mostDecimals := "0." + strings.Repeat("3", 16383)
+	tooManyDigits, tooManyDecimals := mostDigits+"0", mostDecimals+"3"
+	type value struct{ column, value, says string }
+	type stored struct{ column, value string }
+	tests := []struct {
+		name, file, header, row, table string
+		load                           loader
+		bad                            []value  // each rejects its row
+		edge                           []stored // each loads: column, value as stored
+	}{
+		{
+			name: "part d", file: partDSample, header: partDHeader, row: partDRow(npiA, "Zestril", 500), table: "partd_drugs",
+			load: (*store.Store).LoadPartD,
+			bad: []value{
+				{"Tot_Drug_Cst", "99999999999999.995", "Tot_Drug_Cst: 99999999999999.995 is out of range: rounded to 2 decimals it " + moneyRange},
+				{"Tot_Drug_Cst", "999999999999.995", "Tot_Drug_Cst: 999999999999.995 is out of range: rounded to 2 decimals it " + moneyRange},
+				{"GE65_Tot_Drug_Cst", "-1000000000000", "GE65_Tot_Drug_Cst: -1000000000000 is out of range: rounded to 2 decimals it " + moneyRange},
+				{"Tot_30day_Fills", tooManyDigits, "Tot_30day_Fills: 900000000000000000000000…000000000000000000000000 (131073 characters) is out of range: 131073 digits before the decimal point, NUMERIC holds at most 131072"},
+				{"GE65_Tot_30day_Fills", tooManyDecimals, "GE65_Tot_30day_Fills: 0.3333333333333333333333…333333333333333333333333 (16386 characters) is out of range: 16384 digits after the decimal point, NUMERIC holds at most 16383"},
+			},
+			edge: []stored{
+				{"tot_drug_cst", "999999999999.99"}, {"ge65_tot_drug_cst", "-999999999999.99"},
+				{"tot_30day_fills", mostDigits}, {"ge65_tot_30day_fills", mostDecimals},
+			},
+		},
+		{
+			name: "part b", file: partBFile, header: partBHead, row: "1234567893,99213,Visit,N,O,20,250,250,150.5,89.56,70.2,71.1\n",
+			table: "partb_services", load: (*store.Store).LoadPartB,
+			bad: []value{
+				{"Tot_Srvcs", tooManyDigits, "Tot_Srvcs: 900000000000000000000000…000000000000000000000000 (131073 characters) is out of range: 131073 digits before"},
+				{"Avg_Sbmtd_Chrg", tooManyDecimals, "Avg_Sbmtd_Chrg: 0.3333333333333333333333…333333333333333333333333 (16386 characters) is out of range: 16384 digits after"},
+				{"Avg_Mdcr_Alowd_Amt", "-" + tooManyDigits, "Avg_Mdcr_Alowd_Amt: -90000000000000000000000…000000000000000000000000 (131074 characters) is out of range"},
+				{"Avg_Mdcr_Pymt_Amt", tooManyDecimals, "Avg_Mdcr_Pymt_Amt: 0.3333333333333333333333…333333333333333333333333 (16386 characters) is out of range"},
+				{"Avg_Mdcr_Stdzd_Amt", tooManyDigits, "Avg_Mdcr_Stdzd_Amt: 900000000000000000000000…000000000000000000000000 (131073 characters) is out of range"},
+			},
+			edge: []stored{
+				{"tot_srvcs", mostDecimals}, {"avg_sbmtd_chrg", mostDigits}, {"avg_mdcr_alowd_amt", mostDecimals},
+				{"avg_mdcr_pymt_amt", "-" + mostDigits}, {"avg_mdcr_stdzd_amt", mostDigits + "." + mostDecimals[2:]},
+			},
+		},
+		{
+			name: "open payments", file: paymentSample, header: opHeader, table: "open_payments",
+			row:  opRow("1", 2024, npiA, "Pfizer Inc.", "10", "01/02/2024", 1),
+			load: (*store.Store).LoadOpenPayments,
+			bad: []value{
+				{"Total_Amount_of_Payment_USDollars", "1000000000000", "Total_Amount_of_Payment_USDollars: 1000000000000 is out of range: rounded to 2 decimals it " + moneyRange},
+				{"Total_Amount_of_Payment_USDollars", "-999999999999.995", "Total_Amount_of_Payment_USDollars: -999999999999.995 is out of range: rounded to 2 decimals it " + moneyRange},
+			},
+			edge: []stored{{"amount", "999999999999.99"}, {"amount", "-999999999999.99"}},
+		},
+	}
+	// The source column of each edge's store column.
+	source := map[string]string{
+		"tot_drug_cst": "Tot_Drug_Cst", "ge65_tot_drug_cst": "GE65_Tot_Drug_Cst",
+		"tot_30day_fills": "Tot_30day_Fills", "ge65_tot_30day_fills": "GE65_Tot_30day_Fills",
+		"tot_srvcs": "Tot_Srvcs", "avg_sbmtd_chrg": "Avg_Sbmtd_Chrg", "avg_mdcr_alowd_amt": "Avg_Mdcr_Alowd_Amt",
+		"avg_mdcr_pymt_amt": "Avg_Mdcr_Pymt_Amt", "avg_mdcr_stdzd_amt": "Avg_Mdcr_Stdzd_Amt",
+		"amount": "Total_Amount_of_Payment_USDollars",
+	}
+	// What the file holds at the limits, rounding included.
+	written := map[string]string{"999999999999.99": "999999999999.994", "-999999999999.99": "-999999999999.994"}
+	claimsEach(t, func(t *testing.T, s *store.Store) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				// Open Payments rows need distinct Record_IDs.
+				n := 0
+				row := func(column, value string) string {
+					n++
+					r := setField(t, tt.header, tt.row, column, value)
+					if strings.Contains(tt.header, "Record_ID") {
+						r = setField(t, tt.header, r, "Record_ID", fmt.Sprint(n))
+					}
+					return r
+				}
+				var file strings.Builder
+				file.WriteString(tt.header)
+				for _, b := range tt.bad { // lines 2, 3, …
+					file.WriteString(row(b.column, b.value))
+				}
+				for _, e := range tt.edge {
+					v := e.value
+					if w, ok := written[v]; ok {
+						v = w
+					}
+					file.WriteString(row(source[e.column], v))
+				}
+				r := mustLoad(t, s, tt.load, tt.file, []byte(file.String()), store.LoadInput{MaxRejectRatio: 0.9})
+				if r.res.Loaded != int64(len(tt.edge)) || r.res.Rejected != int64(len(tt.bad)) {
+					t.Errorf("result = %+v, want %d loaded and %d rejected", r.res, len(tt.edge), len(tt.bad))
+				}
+				rejects, err := csv.NewReader(strings.NewReader(r.rejects)).ReadAll()
+				if err != nil {
+					t.Fatalf("rejects file %q: %v", r.rejects, err)
+				}
+				if len(rejects) != len(tt.bad) {
+					t.Fatalf("rejects = %q, want %d", rejects, len(tt.bad))
+				}
+				for i, b := range tt.bad {
+					if line := fmt.Sprint(i + 2); rejects[i][0] != line || !strings.Contains(rejects[i][1], b.says) {
+						t.Errorf("reject %d = %q, want line %s with a reason containing %q", i, rejects[i], line, b.says)
+					}
+				}
+				for _, e := range tt.edge {
+					q := fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE CAST(%s AS TEXT) = $1", tt.table, e.column)
+					if got := count(t, s, q, e.value); got != 1 {
+						t.Errorf("%s rows holding %.40s = %d, want 1", e.column, e.value, got)
+					}
+				}
+			})
+		}
+	})
+}
+
+// The loaders fit decimals to the NUMERIC types in dataset (money
+// NUMERIC(dataset.MoneyPrecision, dataset.MoneyScale), other decimals
+// unconstrained): the PostgreSQL columns must be those types, or values
+// the loaders accept could fail the COPY again.
+func TestNumericColumnsMatchLoaders(t *testing.T) {
+	claimsEach(t, func(t *testing.T, s *store.Store) {
+		if s.DB().Dialect != db.Postgres {
+			t.Skip("SQLite keeps decimals as TEXT")
+		}
+		money := fmt.Sprintf("%d,%d", dataset.MoneyPrecision, dataset.MoneyScale)
+		want := map[string]string{
+			"partb_services.tot_srvcs": "", "partb_services.avg_sbmtd_chrg": "", "partb_services.avg_mdcr_alowd_amt": "",
+			"partb_services.avg_mdcr_pymt_amt": "", "partb_services.avg_mdcr_stdzd_amt": "",
+			"partd_drugs.tot_30day_fills": "", "partd_drugs.ge65_tot_30day_fills": "",
+			"partd_drugs.tot_drug_cst": money, "partd_drugs.ge65_tot_drug_cst": money,
+			"open_payments.amount": money,
+		}
+		rows, err := s.DB().SQL.Query(`
+			SELECT table_name || '.' || column_name, COALESCE(numeric_precision || ',' || numeric_scale, '')
+			FROM information_schema.columns
+			WHERE table_schema = current_schema() AND data_type = 'numeric'
+			  AND table_name IN ('partb_services', 'partd_drugs', 'open_payments')`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		got := map[string]string{}
+		for rows.Next() {
+			var col, typ string
+			if err := rows.Scan(&col, &typ); err != nil {
+				t.Fatal(err)
+			}
+			got[col] = typ
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("NUMERIC columns, precision,scale (-loaders +schema):\n%s", diff)
 		}
 	})
 }
