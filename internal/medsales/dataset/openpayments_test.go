@@ -65,6 +65,8 @@ func TestOpenPaymentsReaderRows(t *testing.T) {
 		{name: "no record id", row: ",2019,55,1234567893,9,Acme,5,01/02/2019,1,Cash,Gift,ADD", reason: "Record_ID is empty"},
 		{name: "no amount", row: "7,2019,55,1234567893,9,Acme,,01/02/2019,1,Cash,Gift,ADD", reason: "Total_Amount_of_Payment_USDollars is empty"},
 		{name: "bad amount", row: "7,2019,55,1234567893,9,Acme,1e3,01/02/2019,1,Cash,Gift,ADD", reason: "Total_Amount_of_Payment_USDollars"},
+		{name: "count over INTEGER", row: "7,2019,55,1234567893,9,Acme,5,01/02/2019,2147483648,Cash,Gift,ADD",
+			reason: "Number_of_Payments_Included_in_Total_Amount: 2147483648 is out of range: INTEGER holds at most 2147483647"},
 		{name: "amount over NUMERIC(14,2)", row: "7,2019,55,1234567893,9,Acme,1000000000000,01/02/2019,1,Cash,Gift,ADD",
 			reason: "Total_Amount_of_Payment_USDollars: 1000000000000 is out of range: rounded to 2 decimals it must be between -999999999999.99 and 999999999999.99"},
 		{name: "amount rounding under NUMERIC(14,2)", row: "7,2019,55,1234567893,9,Acme,-999999999999.995,01/02/2019,1,Cash,Gift,ADD",

@@ -90,6 +90,7 @@ func TestPartBReaderRejects(t *testing.T) {
 		{"services empty", "1234567893,99213,d,N,O,,,11,1,1,1,1", "Tot_Srvcs is empty"},
 		{"benes fraction", "1234567893,99213,d,N,O,1.5,11,11,1,1,1,1", "Tot_Benes"},
 		{"average not decimal", "1234567893,99213,d,N,O,,11,11,$1,1,1,1", "Avg_Sbmtd_Chrg"},
+		{"beneficiary days over INTEGER", "1234567893,99213,d,N,O,,11,2147483648,1,1,1,1", "Tot_Bene_Day_Srvcs: 2147483648 is out of range: INTEGER holds at most 2147483647"},
 		{"services over NUMERIC", "1234567893,99213,d,N,O,,1" + strings.Repeat("0", 131072) + ",11,1,1,1,1", "Tot_Srvcs: 1000"},
 		{"submitted charge over NUMERIC", "1234567893,99213,d,N,O,,11,11,0." + strings.Repeat("1", 16384) + ",1,1,1", "Avg_Sbmtd_Chrg: 0.111"},
 		{"allowed amount over NUMERIC", "1234567893,99213,d,N,O,,11,11,1,-1" + strings.Repeat("0", 131072) + ",1,1", "Avg_Mdcr_Alowd_Amt: -1000"},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/medplatform/medplatform/internal/medsales"
 )
@@ -195,7 +196,14 @@ func (c *claimsReader) npi(i int, required bool) (string, error) {
 	return c.lastNPI, nil
 }
 
-// count parses a required non-negative integer.
+// maxCount is the largest value of the store's count columns, INTEGER in
+// migration 00003_claims (32 bits on PostgreSQL): a larger count would
+// fail the whole PostgreSQL COPY while SQLite stored it, so it rejects its
+// row instead.
+const maxCount = math.MaxInt32
+
+// count parses a required non-negative integer that fits the store's
+// INTEGER columns.
 func (c *claimsReader) count(i int) (int64, error) {
 	b := c.r.Field(i)
 	if len(b) == 0 {
@@ -207,6 +215,9 @@ func (c *claimsReader) count(i int) (int64, error) {
 	}
 	if n < 0 {
 		return 0, fmt.Errorf("%s: %d is negative", c.name(i), n)
+	}
+	if n > maxCount {
+		return 0, fmt.Errorf("%s: %d is out of range: INTEGER holds at most %d", c.name(i), n, maxCount)
 	}
 	return n, nil
 }

@@ -152,6 +152,8 @@ func TestPartDReaderRejects(t *testing.T) {
 		{"bad ge65 count", "1234567893,A,a,11,11,330,1,,,1x,,,,,", "GE65_Tot_Clms"},
 		{"too few fields", "1234567893,A,a,11,11,330", "fields"},
 		{"bad quoting", `1234567893,"A"x,a,11,11,330,1,,,,,,,,`, "quot"},
+		{"claims over INTEGER", "1234567893,A,a,2147483648,11,330,1,,,,,,,,", "Tot_Clms: 2147483648 is out of range: INTEGER holds at most 2147483647"},
+		{"ge65 beneficiaries over INTEGER", "1234567893,A,a,11,11,330,1,,,,,,,,9999999999", "GE65_Tot_Benes: 9999999999 is out of range"},
 		{"cost over NUMERIC(14,2) after rounding", "1234567893,A,a,11,11,330,99999999999999.995,,,,,,,,",
 			"Tot_Drug_Cst: 99999999999999.995 is out of range: rounded to 2 decimals it must be between -999999999999.99 and 999999999999.99"},
 		{"ge65 cost under NUMERIC(14,2)", "1234567893,A,a,11,11,330,1,,,,,-1000000000000,,,",

@@ -724,6 +724,52 @@ func TestLoadRejectsOutOfRangeAmounts(t *testing.T) {
 	})
 }
 
+// A count over the INTEGER columns' 2147483647 rejects its row with its
+// line and the column on both engines; PostgreSQL used to fail the whole
+// load ("value … is out of range for type integer") while SQLite stored it.
+func TestLoadRejectsOutOfRangeCounts(t *testing.T) {
+	const partBHead = "Rndrng_NPI,HCPCS_Cd,HCPCS_Desc,HCPCS_Drug_Ind,Place_Of_Srvc,Tot_Benes,Tot_Srvcs,Tot_Bene_Day_Srvcs,Avg_Sbmtd_Chrg,Avg_Mdcr_Alowd_Amt,Avg_Mdcr_Pymt_Amt,Avg_Mdcr_Stdzd_Amt\n"
+	tests := []struct {
+		name, file, header, row, table string
+		load                           loader
+		column, stored                 string // the count's source and store columns
+	}{
+		{name: "part d", file: partDSample, header: partDHeader, row: partDRow(npiA, "Zestril", 500),
+			table: "partd_drugs", load: (*store.Store).LoadPartD, column: "Tot_Clms", stored: "tot_clms"},
+		{name: "part d, suppressible count", file: partDSample, header: partDHeader, row: partDRow(npiA, "Zestril", 500),
+			table: "partd_drugs", load: (*store.Store).LoadPartD, column: "GE65_Tot_Benes", stored: "ge65_tot_benes"},
+		{name: "part b", file: "MUP_PHY_R26_P05_V10_D24_Prov_Svc.csv", header: partBHead,
+			row:   "1234567893,99213,Visit,N,O,20,250,250,150.5,89.56,70.2,71.1\n",
+			table: "partb_services", load: (*store.Store).LoadPartB, column: "Tot_Benes", stored: "tot_benes"},
+		{name: "open payments", file: paymentSample, header: opHeader, row: opRow("1", 2024, npiA, "Pfizer Inc.", "10", "01/02/2024", 1),
+			table: "open_payments", load: (*store.Store).LoadOpenPayments,
+			column: "Number_of_Payments_Included_in_Total_Amount", stored: "n_payments"},
+	}
+	claimsEach(t, func(t *testing.T, s *store.Store) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				bad := setField(t, tt.header, tt.row, tt.column, "2147483648")
+				edge := setField(t, tt.header, tt.row, tt.column, "2147483647")
+				if strings.Contains(tt.header, "Record_ID") {
+					edge = setField(t, tt.header, edge, "Record_ID", "2")
+				}
+				r := mustLoad(t, s, tt.load, tt.file, []byte(tt.header+bad+edge), store.LoadInput{MaxRejectRatio: 0.5})
+				if r.res.Loaded != 1 || r.res.Rejected != 1 {
+					t.Errorf("result = %+v, want 1 loaded and 1 rejected", r.res)
+				}
+				want := "2," + tt.column + ": 2147483648 is out of range: INTEGER holds at most 2147483647\n"
+				if r.rejects != want {
+					t.Errorf("rejects = %q, want %q", r.rejects, want)
+				}
+				q := fmt.Sprintf("SELECT COUNT(*) FROM %s WHERE %s = 2147483647", tt.table, tt.stored)
+				if got := count(t, s, q); got != 1 {
+					t.Errorf("rows with %s 2147483647 = %d, want 1", tt.stored, got)
+				}
+			})
+		}
+	})
+}
+
 // The loaders fit decimals to the NUMERIC types in dataset (money
 // NUMERIC(dataset.MoneyPrecision, dataset.MoneyScale), other decimals
 // unconstrained): the PostgreSQL columns must be those types, or values
