@@ -55,7 +55,8 @@ type s3Source struct {
 }
 
 func openS3(ctx context.Context, src string, opts Options) (*File, error) {
-	bucket, key, ok := strings.Cut(strings.TrimPrefix(src, "s3://"), "/")
+	// The scheme may be in any case (Open matched it so).
+	bucket, key, ok := strings.Cut(src[len("s3://"):], "/")
 	if !ok || bucket == "" || key == "" || strings.HasSuffix(key, "/") {
 		return nil, fmt.Errorf("source %s: want s3://bucket/key", src)
 	}

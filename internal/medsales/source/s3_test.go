@@ -110,7 +110,8 @@ func TestOpenS3(t *testing.T) {
 	bigMember := member{name: "MUP_PHY_R26_P05_V10_D24_Prov_Svc.csv", data: randomBytes(5<<20+123, 3), store: true}
 	big := buildZip(t, bigMember)
 	tests := []struct {
-		name string
+		name   string
+		scheme string // "" means s3://
 		// setup sets the environment and returns the options, given the
 		// server's URL.
 		setup     func(t *testing.T, endpoint string) source.Options
@@ -121,7 +122,7 @@ func TestOpenS3(t *testing.T) {
 		minRanged int // at least this many Range requests
 	}{
 		{
-			name: "plain object, client with static credentials in Options",
+			name: "plain object, S3:// in capitals, client with static credentials in Options", scheme: "S3://",
 			setup: func(t *testing.T, endpoint string) source.Options {
 				c, err := source.NewS3Client(context.Background(), endpoint,
 					config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDOPTIONS", "secret-options", "")))
@@ -174,7 +175,11 @@ func TestOpenS3(t *testing.T) {
 			srv.put(t, "medsales-raw", "cms/MUP_PHY_R26_P05_V10_D24_Prov_Svc.zip", big)
 			opts := tt.setup(t, srv.ts.URL)
 
-			f, err := source.Open(context.Background(), "s3://medsales-raw/"+tt.key, opts)
+			scheme := "s3://"
+			if tt.scheme != "" {
+				scheme = tt.scheme
+			}
+			f, err := source.Open(context.Background(), scheme+"medsales-raw/"+tt.key, opts)
 			if err != nil {
 				t.Fatalf("Open: %v", err)
 			}

@@ -25,9 +25,11 @@ import (
 	"hash"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -109,23 +111,56 @@ func (f *File) closeLast(fn func() error) {
 }
 
 // Open opens src and returns the CSV stream to load. src is a local path, an
-// s3://bucket/key URL or an http:// or https:// URL. A zip archive,
-// recognised by its leading bytes or its .zip extension, is read in place and
-// the member chosen by opts is returned.
+// s3://bucket/key URL or an http:// or https:// URL (schemes in any case);
+// any other scheme:// is refused, never read as a local path. A zip
+// archive, recognised by its leading bytes or its .zip extension, is read
+// in place and the member chosen by opts is returned.
 //
 // ctx governs the whole life of the File, not only Open: cancelling it
 // aborts later reads of a remote source.
 func Open(ctx context.Context, src string, opts Options) (*File, error) {
 	switch {
-	case strings.HasPrefix(src, "s3://"):
+	case hasPrefixFold(src, "s3://"):
 		return openS3(ctx, src, opts)
 	case hasPrefixFold(src, "https://"), hasPrefixFold(src, "http://"):
 		return openHTTP(ctx, src, opts)
 	case src == "":
 		return nil, errors.New("source: empty source")
+	case urlScheme(src) != "":
+		return nil, unsupportedScheme(src)
 	default:
 		return openLocal(src, opts)
 	}
+}
+
+// supportedForms lists, for error messages, the sources Open reads.
+const supportedForms = "a local path, s3://bucket/key, or an https:// or http:// URL"
+
+// reScheme matches the scheme of a URL (RFC 3986: a letter, then letters,
+// digits, "+", "-" or "."), followed by "://". One letter is not enough:
+// "C://…" is a Windows drive path.
+var reScheme = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]+)://`)
+
+// urlScheme returns the scheme of src when src is written scheme://…, else
+// "".
+func urlScheme(src string) string {
+	if m := reScheme.FindStringSubmatch(src); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// unsupportedScheme is the error for a URL whose scheme Open does not
+// read (ftp://, gs://, file://…): reading it as a local path would fail
+// with a misleading "no such file". The source is named without user info
+// or query, which may hold credentials.
+func unsupportedScheme(src string) error {
+	scheme := urlScheme(src)
+	display := scheme + "://…"
+	if u, err := url.Parse(src); err == nil {
+		display = redactURL(u)
+	}
+	return fmt.Errorf("source %s: unsupported scheme %q: a source is %s", display, scheme, supportedForms)
 }
 
 func openLocal(src string, opts Options) (*File, error) {
