@@ -5,14 +5,17 @@
 package httpx
 
 import (
+	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/medplatform/medplatform/internal/platform/errs"
 )
@@ -149,7 +152,7 @@ func DecodeBytes(data []byte, dst any) error {
 	dec := json.NewDecoder(strings.NewReader(string(data)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
-		return decodeError(data, err)
+		return decodeError(data, dst, err)
 	}
 	if dec.More() {
 		return errs.Invalid("", "request body must hold a single JSON value")
@@ -161,10 +164,12 @@ func DecodeBytes(data []byte, dst any) error {
 	return nil
 }
 
-func decodeError(data []byte, err error) error {
+func decodeError(data []byte, dst any, err error) error {
 	var (
 		syn *json.SyntaxError
 		typ *json.UnmarshalTypeError
+		tpe *time.ParseError
+		e   *errs.Error
 	)
 	switch {
 	case errors.As(err, &syn):
@@ -177,7 +182,7 @@ func decodeError(data []byte, err error) error {
 		if field == "" {
 			field = "(body)"
 		}
-		return errs.Invalid(field, "wrong type: got JSON %s, want %s", typ.Value, jsonKind(typ.Type.Kind().String()))
+		return errs.Invalid(field, "wrong type: got JSON %s, want %s", typ.Value, jsonKind(typ.Type.Kind()))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		if !fieldName.MatchString(name) {
@@ -186,27 +191,138 @@ func decodeError(data []byte, err error) error {
 			return errs.Invalid("", "unknown field (its name is not a valid identifier)")
 		}
 		return errs.Invalid(name, "unknown field")
-	default:
-		var e *errs.Error
-		if errors.As(err, &e) {
-			return e
+	case errors.As(err, &e):
+		if e.Field == "" {
+			e.Field = badValuePath(data, dst)
 		}
-		// Custom UnmarshalJSON methods (e.g. time or clock values) land here;
-		// their messages are ours and carry no PHI.
-		return errs.Invalid("", "invalid JSON value: %s", err.Error())
+		return e
+	case errors.As(err, &tpe), strings.HasPrefix(err.Error(), "Time.UnmarshalJSON"):
+		// time.Time's own errors repeat the client's text: say what is
+		// expected instead.
+		return errs.Invalid(badValuePath(data, dst), "must be an RFC 3339 timestamp with a time zone, such as 2026-01-02T15:04:05Z")
+	default:
+		// Other UnmarshalJSON/UnmarshalText methods (clock values, …) are
+		// ours: their messages carry no PHI.
+		return errs.Invalid(badValuePath(data, dst), "invalid value: %s", err.Error())
 	}
 }
 
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "string":
+// badValuePath returns the JSON path ("occurredAt", "timing.repeat[0]") of
+// the first value in data that its Go type in dst refuses through its own
+// UnmarshalJSON or UnmarshalText method: encoding/json returns such errors
+// without saying where they happened. It returns "" when it cannot tell.
+func badValuePath(data []byte, dst any) string {
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.UseNumber() // re-encoded numbers keep their exact text
+	var v any
+	if dec.Decode(&v) != nil || dst == nil {
+		return ""
+	}
+	path, _ := findBadValue(v, reflect.TypeOf(dst), "")
+	return path
+}
+
+var (
+	jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
+	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+func findBadValue(v any, t reflect.Type, path string) (string, bool) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if v == nil {
+		return "", false // null leaves the value alone
+	}
+	if pt := reflect.PointerTo(t); pt.Implements(jsonUnmarshaler) || pt.Implements(textUnmarshaler) {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return "", false
+		}
+		if json.Unmarshal(b, reflect.New(t).Interface()) != nil {
+			return path, true
+		}
+		return "", false
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return "", false
+		}
+		return findBadField(obj, t, path)
+	case reflect.Slice, reflect.Array:
+		arr, ok := v.([]any)
+		if !ok {
+			return "", false
+		}
+		for i, elem := range arr {
+			if p, ok := findBadValue(elem, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); ok {
+				return p, true
+			}
+		}
+	}
+	return "", false
+}
+
+// findBadField looks through the fields of struct type t, named as
+// encoding/json names them (tag name, else the Go name, matched without
+// regard to case; embedded structs without a tag are flattened).
+func findBadField(obj map[string]any, t reflect.Type, path string) (string, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" {
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				if p, ok := findBadField(obj, ft, path); ok {
+					return p, true
+				}
+				continue
+			}
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		for key, val := range obj {
+			if !strings.EqualFold(key, name) {
+				continue
+			}
+			p := name
+			if path != "" {
+				p = path + "." + name
+			}
+			if got, ok := findBadValue(val, f.Type, p); ok {
+				return got, true
+			}
+		}
+	}
+	return "", false
+}
+
+func jsonKind(k reflect.Kind) string {
+	switch k {
+	case reflect.String:
 		return "string"
-	case "bool":
+	case reflect.Bool:
 		return "boolean"
-	case "slice", "array":
+	case reflect.Slice, reflect.Array:
 		return "array"
-	case "struct", "map":
+	case reflect.Struct, reflect.Map:
 		return "object"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "integer"
 	default:
 		return "number"
 	}
@@ -254,6 +370,8 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Title:  http.StatusText(http.StatusMethodNotAllowed),
 			Status: http.StatusMethodNotAllowed,
 			Detail: fmt.Sprintf("method %s is not allowed on this resource", r.Method),
+			// Set by the telemetry middleware before the mux runs.
+			RequestID: w.Header().Get("X-Request-Id"),
 		})
 		return
 	}
@@ -265,10 +383,11 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	WriteProblem(w, Problem{
-		Type:   ProblemTypeBase + string(errs.CodeNotFound),
-		Title:  http.StatusText(http.StatusNotFound),
-		Status: http.StatusNotFound,
-		Detail: "no such route",
+		Type:      ProblemTypeBase + string(errs.CodeNotFound),
+		Title:     http.StatusText(http.StatusNotFound),
+		Status:    http.StatusNotFound,
+		Detail:    "no such route",
+		RequestID: w.Header().Get("X-Request-Id"),
 	})
 }
 

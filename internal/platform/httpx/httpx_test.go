@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/httpx"
@@ -19,6 +20,10 @@ type payload struct {
 	Inner struct {
 		Flag bool `json:"flag"`
 	} `json:"inner"`
+	At    time.Time `json:"at"`
+	Items []struct {
+		When *time.Time `json:"when"`
+	} `json:"items"`
 }
 
 func TestDecode(t *testing.T) {
@@ -33,6 +38,10 @@ func TestDecode(t *testing.T) {
 		{"unknown field", `{"name":"a","nope":1}`, "", errs.CodeInvalid, "nope", "unknown field"},
 		{"wrong type", `{"count":"x"}`, "", errs.CodeInvalid, "count", "wrong type"},
 		{"nested wrong type", `{"inner":{"flag":3}}`, "", errs.CodeInvalid, "inner.flag", "want boolean"},
+		{"fraction for an integer", `{"count":1.5}`, "", errs.CodeInvalid, "count", "got JSON number 1.5, want integer"},
+		{"bad timestamp", `{"name":"a","at":"yesterday"}`, "", errs.CodeInvalid, "at", "RFC 3339"},
+		{"timestamp not a string", `{"at":12345}`, "", errs.CodeInvalid, "at", "RFC 3339"},
+		{"bad timestamp in a list", `{"items":[{"when":"2026-01-02T03:04:05Z"},{"when":null},{"when":"soon"}]}`, "", errs.CodeInvalid, "items[2].when", "RFC 3339"},
 		{"syntax error line/col", "{\n  \"name\": \"a\",\n  ]\n}", "", errs.CodeInvalid, "", "line 3, column 3"},
 		{"truncated", `{"name":`, "", errs.CodeInvalid, "", "unexpected end"},
 		{"empty", ``, "", errs.CodeInvalid, "", "empty"},
@@ -57,6 +66,9 @@ func TestDecode(t *testing.T) {
 			var e *errs.Error
 			if !errors.As(err, &e) {
 				t.Fatalf("Decode = %v, want *errs.Error", err)
+			}
+			if strings.Contains(e.Message, "yesterday") || strings.Contains(e.Message, "soon") {
+				t.Errorf("message %q repeats the client's value", e.Message)
 			}
 			if e.Code != tt.wantCode || e.Field != tt.wantField || !strings.Contains(e.Message, tt.wantDetail) {
 				t.Fatalf("Decode = code %q field %q msg %q; want code %q field %q msg containing %q",
@@ -83,6 +95,7 @@ func TestMuxProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		rec := httptest.NewRecorder()
+		rec.Header().Set("X-Request-Id", "req-1") // as the telemetry middleware does
 		m.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, nil))
 		if rec.Code != tt.status {
 			t.Errorf("%s %s = %d, want %d", tt.method, tt.path, rec.Code, tt.status)
@@ -97,6 +110,9 @@ func TestMuxProblems(t *testing.T) {
 		var p httpx.Problem
 		if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
 			t.Fatalf("decode problem: %v", err)
+		}
+		if p.RequestID != "req-1" {
+			t.Errorf("%s %s problem requestId = %q, want the response's X-Request-Id", tt.method, tt.path, p.RequestID)
 		}
 		if p.Type != tt.problemType || p.Status != tt.status {
 			t.Errorf("%s %s problem = %+v", tt.method, tt.path, p)
