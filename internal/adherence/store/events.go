@@ -352,14 +352,13 @@ func sameEvent(a, b adherence.Event) bool {
 // checkEvent validates an event against its plan.
 func checkEvent(e *adherence.Event, plans map[string]*planInfo, windows map[string]adherence.Windows) error {
 	pl, ok := plans[e.PlanID]
-	if !ok || pl.orgID != e.OrgID {
+	// Another patient's plan answers exactly as a plan that does not exist:
+	// a patient or caregiver must not learn which plan ids are real.
+	if !ok || pl.orgID != e.OrgID || (e.PatientID != "" && e.PatientID != pl.patientID) {
 		if e.RequestedDose != 0 && e.PlanID == "" {
 			return &errs.Error{Code: errs.CodeNotFound, Field: "doseId", Message: "dose instance not found"}
 		}
 		return &errs.Error{Code: errs.CodeNotFound, Field: "planId", Message: "plan not found"}
-	}
-	if e.PatientID != "" && e.PatientID != pl.patientID {
-		return errs.Invalid("patientId", "is not the patient of the plan")
 	}
 	w := windowsOf(pl, windows)
 	if e.OccurredAt.Before(pl.startAt.Add(-w.OnTime)) {

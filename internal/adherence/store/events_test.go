@@ -389,7 +389,11 @@ func TestEventValidation(t *testing.T) {
 		want := []struct {
 			code  errs.Code
 			field string
-		}{{"", ""}, {errs.CodeNotFound, "planId"}, {errs.CodeInvalid, "patientId"}, {errs.CodeInvalid, "occurredAt"}, {errs.CodeNotFound, "planId"}, {errs.CodeNotFound, "doseId"}}
+		}{{"", ""}, {errs.CodeNotFound, "planId"}, {errs.CodeNotFound, "planId"}, {errs.CodeInvalid, "occurredAt"}, {errs.CodeNotFound, "planId"}, {errs.CodeNotFound, "doseId"}}
+		// Another patient's plan must be indistinguishable from a missing one.
+		if out[2].Err == nil || out[1].Err == nil || out[2].Err.Error() != out[1].Err.Error() {
+			t.Errorf("another patient's plan: %v; unknown plan: %v; want the same answer", out[2].Err, out[1].Err)
+		}
 		for i, w := range want {
 			if errs.CodeOf(out[i].Err) != w.code {
 				t.Errorf("item %d: error %v, want code %q", i, out[i].Err, w.code)
