@@ -14,6 +14,7 @@ import (
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/match"
 	"github.com/medplatform/medplatform/internal/platform/audit"
+	"github.com/medplatform/medplatform/internal/platform/auth"
 	"github.com/medplatform/medplatform/internal/platform/db"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 )
@@ -164,7 +165,7 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 		if out[i].Err != nil {
 			continue
 		}
-		if err := checkEvent(&in[i].Event, plans, windows); err != nil {
+		if err := checkEvent(&in[i].Event, in[i].Actor.Role, plans, windows); err != nil {
 			out[i].Err = err
 			continue
 		}
@@ -349,16 +350,23 @@ func sameEvent(a, b adherence.Event) bool {
 		a.DeviceID == b.DeviceID && a.SnoozeMinutes == b.SnoozeMinutes
 }
 
-// checkEvent validates an event against its plan.
-func checkEvent(e *adherence.Event, plans map[string]*planInfo, windows map[string]adherence.Windows) error {
+// checkEvent validates an event against its plan; role is the caller's.
+func checkEvent(e *adherence.Event, role string, plans map[string]*planInfo, windows map[string]adherence.Windows) error {
 	pl, ok := plans[e.PlanID]
-	// Another patient's plan answers exactly as a plan that does not exist:
-	// a patient or caregiver must not learn which plan ids are real.
-	if !ok || pl.orgID != e.OrgID || (e.PatientID != "" && e.PatientID != pl.patientID) {
+	wrongPatient := ok && e.PatientID != "" && e.PatientID != pl.patientID
+	// A patient or caregiver sees another patient's plan exactly as a plan
+	// that does not exist: they must not learn which plan ids are real.
+	// Staff see every plan of their organization: to them the mismatch is
+	// a wrong patientId.
+	hidden := wrongPatient && (role == string(auth.RolePatient) || role == string(auth.RoleCaregiver))
+	if !ok || pl.orgID != e.OrgID || hidden {
 		if e.RequestedDose != 0 && e.PlanID == "" {
 			return &errs.Error{Code: errs.CodeNotFound, Field: "doseId", Message: "dose instance not found"}
 		}
 		return &errs.Error{Code: errs.CodeNotFound, Field: "planId", Message: "plan not found"}
+	}
+	if wrongPatient {
+		return errs.Invalid("patientId", "is not the patient of the plan")
 	}
 	w := windowsOf(pl, windows)
 	if e.OccurredAt.Before(pl.startAt.Add(-w.OnTime)) {

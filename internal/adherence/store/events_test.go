@@ -389,11 +389,7 @@ func TestEventValidation(t *testing.T) {
 		want := []struct {
 			code  errs.Code
 			field string
-		}{{"", ""}, {errs.CodeNotFound, "planId"}, {errs.CodeNotFound, "planId"}, {errs.CodeInvalid, "occurredAt"}, {errs.CodeNotFound, "planId"}, {errs.CodeNotFound, "doseId"}}
-		// Another patient's plan must be indistinguishable from a missing one.
-		if out[2].Err == nil || out[1].Err == nil || out[2].Err.Error() != out[1].Err.Error() {
-			t.Errorf("another patient's plan: %v; unknown plan: %v; want the same answer", out[2].Err, out[1].Err)
-		}
+		}{{"", ""}, {errs.CodeNotFound, "planId"}, {errs.CodeInvalid, "patientId"}, {errs.CodeInvalid, "occurredAt"}, {errs.CodeNotFound, "planId"}, {errs.CodeNotFound, "doseId"}}
 		for i, w := range want {
 			if errs.CodeOf(out[i].Err) != w.code {
 				t.Errorf("item %d: error %v, want code %q", i, out[i].Err, w.code)
@@ -407,6 +403,19 @@ func TestEventValidation(t *testing.T) {
 		}
 		if n := f.count(`SELECT COUNT(*) FROM events`); n != 1 {
 			t.Fatalf("%d events stored, want only the valid one", n)
+		}
+
+		// A patient (or caregiver) naming another patient's plan gets
+		// exactly the answer of a plan that does not exist.
+		for _, role := range []string{"patient", "caregiver"} {
+			probe := f.ev(other.ID, pl.ID, adherence.EventTaken, local(2026, 3, 2, 8, 0), "probe-"+role)
+			probe.Actor.Role = role
+			missing := f.ev(other.ID, "01890000-0000-7000-8000-000000000000", adherence.EventTaken, local(2026, 3, 2, 8, 0), "missing-"+role)
+			missing.Actor.Role = role
+			got := f.record(probe, missing)
+			if got[0].Err == nil || got[1].Err == nil || got[0].Err.Error() != got[1].Err.Error() || errs.CodeOf(got[0].Err) != errs.CodeNotFound {
+				t.Errorf("%s: another patient's plan answered %v, a missing plan %v; want the same not-found answer", role, got[0].Err, got[1].Err)
+			}
 		}
 	})
 }
