@@ -459,7 +459,7 @@ func (s *Store) consumeChunk(ctx context.Context, tx *db.Tx, now time.Time, n in
 	if tx.Dialect == db.Postgres {
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, org_id, topic, payload FROM outbox
+	rows, err := tx.QueryContext(ctx, `SELECT id, org_id, topic, payload, created_at FROM outbox
 		WHERE processed_at IS NULL AND topic IN ($1, $2) ORDER BY id LIMIT $3`+lock, TopicDoseMissed, TopicDoseResolved, n)
 	if err != nil {
 		return fmt.Errorf("read outbox: %w", err)
@@ -468,9 +468,17 @@ func (s *Store) consumeChunk(ctx context.Context, tx *db.Tx, now time.Time, n in
 	for rows.Next() {
 		var it outboxItem
 		var payload string
-		if err := rows.Scan(&it.id, &it.orgID, &it.topic, &payload); err != nil {
+		var created time.Time
+		if err := rows.Scan(&it.id, &it.orgID, &it.topic, &payload, &created); err != nil {
 			rows.Close()
 			return fmt.Errorf("read outbox: %w", err)
+		}
+		// now was read before this transaction waited for its locks (on
+		// SQLite, for the one writer): a record committed meanwhile may be
+		// younger. Nothing is processed, opened or resolved before the
+		// record that caused it was created.
+		if created = db.UTC(created); created.After(now) {
+			now = created
 		}
 		// A payload that does not decode cannot be acted on; it is
 		// consumed so that it does not block the ones behind it.

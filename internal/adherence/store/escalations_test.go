@@ -414,6 +414,33 @@ func TestEscalationOpensOnce(t *testing.T) {
 	})
 }
 
+// A consumer whose clock was read before the record was created (it waited
+// for the writer meanwhile) processes the record no earlier than its
+// creation: times never run backwards in the outbox or the escalation.
+func TestEscalationConsumeClockBeforeRecord(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		w := newEscWorld(t, f)
+		w.standard()
+		w.missDay(1)
+		created := w.now
+		w.now = created.Add(-time.Millisecond) // read before the record existed
+		if res := w.consume(); res.Opened != 1 {
+			t.Fatalf("consume = %+v", res)
+		}
+		recs, err := w.s.ListOutbox(w.ctx, w.org, store.OutboxFilter{})
+		if err != nil || len(recs) != 1 || recs[0].ProcessedAt == nil {
+			t.Fatalf("outbox = %+v, %v", recs, err)
+		}
+		if recs[0].ProcessedAt.Before(recs[0].CreatedAt) {
+			t.Errorf("processed at %v, before the record was created at %v", *recs[0].ProcessedAt, recs[0].CreatedAt)
+		}
+		es := w.escalations(store.EscalationFilter{})
+		if len(es) != 1 || es[0].OpenedAt.Before(created) {
+			t.Errorf("escalations = %+v, want one opened no earlier than %v", es, created)
+		}
+	})
+}
+
 // TestEscalationConsumeConcurrently runs two consumers at once over 150
 // outbox records: every record is consumed once and each patient gets one
 // escalation per policy.
