@@ -128,27 +128,6 @@ func (s *Service) loader(d medsales.Dataset) loader {
 	return nil
 }
 
-// memberPattern picks a dataset's file inside a zip: the NPPES monthly
-// archive holds the main file, its companions and "fileheader" files.
-func memberPattern(d medsales.Dataset) func(string) bool {
-	prefix := map[medsales.Dataset]string{
-		medsales.NPPES:           "npidata_pfile_",
-		medsales.NPPESLocations:  "pl_pfile_",
-		medsales.NPPESOtherNames: "othername_pfile_",
-		medsales.NPPESEndpoints:  "endpoint_pfile_",
-	}[d]
-	return func(name string) bool {
-		base := strings.ToLower(filepath.Base(name))
-		if strings.Contains(base, "fileheader") {
-			return false
-		}
-		if !strings.HasSuffix(base, ".csv") && !strings.HasSuffix(base, ".txt") {
-			return false
-		}
-		return prefix == "" || strings.HasPrefix(base, prefix)
-	}
-}
-
 // Run loads req. The live data changes only when the load succeeds; a
 // failed load is recorded in the history with its reason and returns an
 // error naming the file.
@@ -187,7 +166,7 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 	}
 
 	opts := s.Source
-	opts.Pattern = memberPattern(req.Dataset)
+	opts.Dataset = req.Dataset // read the zip member named like the dataset's file
 	f, err := source.Open(ctx, req.Source, opts)
 	if err != nil {
 		return refuse(err)

@@ -17,6 +17,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/medplatform/medplatform/internal/medsales"
 	"github.com/medplatform/medplatform/internal/medsales/source"
 )
 
@@ -159,13 +160,13 @@ func TestOpenHTTP(t *testing.T) {
 			want: member{name: "MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv", data: csv}, size: int64(len(csv))},
 		{name: "plain, escaped path", file: "dir/nucc%20taxonomy.csv",
 			want: member{name: "nucc taxonomy.csv", data: csv}, size: int64(len(csv)), ranged: true},
-		{name: "zip read by range, pattern", file: weekly, opts: source.Options{Pattern: nppesPattern},
+		{name: "zip read by range, member by dataset", file: weekly, opts: source.Options{Dataset: medsales.NPPES},
 			want: pfile, archive: weekly, size: int64(len(pfile.data)), ranged: true},
 		{name: "zip read by range, with strong ETags", configure: func(s *fileServer) { s.etag = func(int) string { return `"v1"` } },
 			file: weekly, opts: source.Options{Member: plpfile.name},
 			want: plpfile, archive: weekly, size: int64(len(plpfile.data)), ranged: true},
 		{name: "zip from a server without ranges: spooled", configure: func(s *fileServer) { s.noRange = true },
-			file: weekly, opts: source.Options{Pattern: nppesPattern},
+			file: weekly, opts: source.Options{Dataset: medsales.NPPES},
 			want: pfile, archive: weekly, size: int64(len(pfile.data)), spooled: true},
 	}
 	for _, tt := range tests {

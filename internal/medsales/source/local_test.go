@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/medplatform/medplatform/internal/medsales"
 	"github.com/medplatform/medplatform/internal/medsales/source"
 )
 
@@ -22,12 +23,6 @@ var (
 	plpfile    = member{name: "pl_pfile_20050523-20260810.csv", data: csvRows(200)}
 	readme     = member{name: "NPPES_Data_Dissemination_Readme.pdf", data: []byte("%PDF-1.4 readme")}
 )
-
-// nppesPattern picks the main NPPES file, as the NPPES loader does.
-func nppesPattern(name string) bool {
-	return strings.HasPrefix(name, "npidata_pfile_") && strings.HasSuffix(name, ".csv") &&
-		!strings.HasSuffix(name, "_fileheader.csv")
-}
 
 func TestOpenLocal(t *testing.T) {
 	csv := csvRows(20)
@@ -68,13 +63,13 @@ func TestOpenLocal(t *testing.T) {
 			archive: "download.csv",
 		},
 		{
-			name: "pattern picks the pfile over fileheader and the larger pl_pfile", file: "NPPES_Data_Dissemination_August_2026_V2.zip",
-			content: nppes, opts: source.Options{Pattern: nppesPattern},
+			name: "dataset picks the pfile over fileheader and the larger pl_pfile", file: "NPPES_Data_Dissemination_August_2026_V2.zip",
+			content: nppes, opts: source.Options{Dataset: medsales.NPPES},
 			want: pfile, archive: "NPPES_Data_Dissemination_August_2026_V2.zip",
 		},
 		{
 			name: "member by name", file: "NPPES_Data_Dissemination_August_2026_V2.zip",
-			content: nppes, opts: source.Options{Member: plpfile.name, Pattern: nppesPattern},
+			content: nppes, opts: source.Options{Member: plpfile.name, Dataset: medsales.NPPES},
 			want: plpfile, archive: "NPPES_Data_Dissemination_August_2026_V2.zip",
 		},
 		{
@@ -131,8 +126,8 @@ func TestOpenLocalErrors(t *testing.T) {
 		{name: "empty zip", file: "empty.zip", content: buildZip(t), says: []string{"no files"}},
 		{name: "member not found", file: "n.zip", content: nppes, opts: source.Options{Member: "endpoint_pfile.csv"},
 			says: []string{`no member "endpoint_pfile.csv"`, pfile.name, plpfile.name}},
-		{name: "pattern matches nothing", file: "n.zip", content: buildZip(t, plpfile, readme), opts: source.Options{Pattern: nppesPattern},
-			says: []string{"no member of this dataset", plpfile.name}},
+		{name: "no member of the dataset, only another's", file: "n.zip", content: buildZip(t, plpfile, readme), opts: source.Options{Dataset: medsales.NPPES},
+			says: []string{"no member named like the nppes file (npidata_pfile_*.csv)", "named like the nppes-locations file", plpfile.name, readme.name}},
 		{name: "truncated by one byte", file: "n.zip", content: nppes[:len(nppes)-1], is: zip.ErrFormat, says: []string{"not a valid zip file"}},
 		{name: "truncated to half", file: "n.zip", content: nppes[:len(nppes)/2], is: zip.ErrFormat},
 		{name: "truncated to the magic", file: "n.zip", content: nppes[:4], is: zip.ErrFormat},

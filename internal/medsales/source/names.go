@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/medplatform/medplatform/internal/medsales"
 )
 
 // Release-date patterns in the publishers' file names, tried in order.
@@ -84,3 +86,89 @@ func IsWeekly(name string) bool {
 
 // reSpan is the date span of NPPES file names: _YYYYMMDD-YYYYMMDD.
 var reSpan = regexp.MustCompile(`_([0-9]{8})-([0-9]{8})(?:[^0-9]|$)`)
+
+// datasetFile is how a dataset's publisher names its file: what Open
+// matches a zip member's base name against (case-insensitively), and the
+// same for people, in messages.
+type datasetFile struct {
+	re   *regexp.Regexp
+	like string
+}
+
+// The publishers' file names, per dataset (see
+// /work/shared/reference/datasets.md). Archives hold several datasets'
+// files: the NPPES monthly archive the main file, its companions and their
+// "fileheader" files; a CMS download may bundle Part B, Part D and Open
+// Payments files with the by-provider and by-geography summaries.
+var (
+	reNPPESFile       = regexp.MustCompile(`(?i)^npidata_pfile_.*\.(csv|txt)$`)
+	reLocationsFile   = regexp.MustCompile(`(?i)^pl_pfile_.*\.(csv|txt)$`)
+	reOtherNamesFile  = regexp.MustCompile(`(?i)^othername_pfile_.*\.(csv|txt)$`)
+	reEndpointsFile   = regexp.MustCompile(`(?i)^endpoint_pfile_.*\.(csv|txt)$`)
+	reNUCCFile        = regexp.MustCompile(`(?i)^nucc_taxonomy.*\.(csv|txt)$`)
+	rePartBFile       = regexp.MustCompile(`(?i)^mup_phy_.*_prov_svc.*\.(csv|txt)$`)
+	rePartDFile       = regexp.MustCompile(`(?i)^mup_dpr_.*_npibn.*\.(csv|txt)$`)
+	reOpenPaymentFile = regexp.MustCompile(`(?i)^op_dtl_gnrl_.*\.(csv|txt)$`)
+	reZCTAFile        = regexp.MustCompile(`(?i)^([0-9]{4}_)?gaz_zcta_national.*\.(csv|txt)$`)
+)
+
+// fileOf returns how dataset d's file is named; false for an unknown
+// dataset.
+func fileOf(d medsales.Dataset) (datasetFile, bool) {
+	switch d {
+	case medsales.NPPES:
+		return datasetFile{reNPPESFile, "npidata_pfile_*.csv"}, true
+	case medsales.NPPESLocations:
+		return datasetFile{reLocationsFile, "pl_pfile_*.csv"}, true
+	case medsales.NPPESOtherNames:
+		return datasetFile{reOtherNamesFile, "othername_pfile_*.csv"}, true
+	case medsales.NPPESEndpoints:
+		return datasetFile{reEndpointsFile, "endpoint_pfile_*.csv"}, true
+	case medsales.NUCC:
+		return datasetFile{reNUCCFile, "nucc_taxonomy_*.csv"}, true
+	case medsales.PartB:
+		return datasetFile{rePartBFile, "MUP_PHY_*_Prov_Svc.csv"}, true
+	case medsales.PartD:
+		return datasetFile{rePartDFile, "MUP_DPR_*_NPIBN.csv"}, true
+	case medsales.OpenPayments:
+		return datasetFile{reOpenPaymentFile, "OP_DTL_GNRL_*.csv"}, true
+	case medsales.ZCTA:
+		return datasetFile{reZCTAFile, "*_Gaz_zcta_national.txt"}, true
+	}
+	return datasetFile{}, false
+}
+
+// matches reports whether base, a file's base name, is named like the
+// dataset's file. A header-only copy is never a dataset's file.
+func (f datasetFile) matches(base string) bool {
+	return f.re.MatchString(base) && !isHeaderCopy(base)
+}
+
+// isHeaderCopy reports whether base names one of the header-only copies the
+// NPPES archives carry beside each file
+// (npidata_pfile_20050523-20260810_fileheader.csv).
+func isHeaderCopy(base string) bool {
+	return strings.Contains(strings.ToLower(base), "fileheader")
+}
+
+// DatasetOf returns the dataset whose publisher names its files like name
+// (a base name or a path), and whether there is one:
+//
+//	npidata_pfile_20050523-20260810.csv              nppes
+//	npidata_pfile_20050523-20260810_fileheader.csv   none (a header-only copy)
+//	pl_pfile_20050523-20260810.csv                   nppes-locations
+//	nucc_taxonomy_251.csv                            nucc
+//	MUP_PHY_R26_P05_V10_D24_Prov_Svc.csv             partb
+//	MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv              partd
+//	OP_DTL_GNRL_PGYR2024_P01232026.csv               openpayments
+//	2024_Gaz_zcta_national.txt                       zcta
+//	MUP_DPR_RY26_P04_V10_DY24_NPI.csv                none (Part D by provider)
+func DatasetOf(name string) (medsales.Dataset, bool) {
+	base := memberBase(name)
+	for _, d := range medsales.Datasets {
+		if f, ok := fileOf(d); ok && f.matches(base) {
+			return d, true
+		}
+	}
+	return "", false
+}

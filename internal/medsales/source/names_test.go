@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/medplatform/medplatform/internal/medsales"
 	"github.com/medplatform/medplatform/internal/medsales/source"
 )
 
@@ -70,6 +71,41 @@ func TestIsWeekly(t *testing.T) {
 	for _, tt := range tests {
 		if got := source.IsWeekly(tt.name); got != tt.want {
 			t.Errorf("IsWeekly(%q) = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestDatasetOf(t *testing.T) {
+	tests := []struct {
+		name string
+		want medsales.Dataset // "" = none
+	}{
+		{"npidata_pfile_20050523-20260810.csv", medsales.NPPES},
+		{"NPPES/npidata_pfile_20260804-20260810.csv", medsales.NPPES},
+		{"npidata_pfile_20050523-20260810_fileheader.csv", ""},
+		{"pl_pfile_20050523-20260810.csv", medsales.NPPESLocations},
+		{"pl_pfile_20050523-20260810_FileHeader.csv", ""},
+		{"othername_pfile_20050523-20260810.csv", medsales.NPPESOtherNames},
+		{"endpoint_pfile_20050523-20260810.csv", medsales.NPPESEndpoints},
+		{"nucc_taxonomy_251.csv", medsales.NUCC},
+		{"MUP_PHY_R26_P05_V10_D24_Prov_Svc.csv", medsales.PartB},
+		{"MUP_PHY_R26_P05_V10_D24_Prov.csv", ""}, // by provider only
+		{"MUP_PHY_R26_P05_V10_D24_Geo.csv", ""},
+		{"MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv", medsales.PartD},
+		{"mup_dpr_ry26_p04_v10_dy24_npibn.txt", medsales.PartD},
+		{"MUP_DPR_RY26_P04_V10_DY24_NPI.csv", ""},
+		{"OP_DTL_GNRL_PGYR2024_P01232026.csv", medsales.OpenPayments},
+		{"OP_DTL_RSRCH_PGYR2024_P01232026.csv", ""},
+		{"OP_PGYR2024_README_P01232026.txt", ""},
+		{"2024_Gaz_zcta_national.txt", medsales.ZCTA},
+		{"2024_Gaz_zcta_national.zip", ""}, // the archive, not the file
+		{"MUP_DPR_RY26_P04_V10_DY24_NPIBN.pdf", ""},
+		{"readme.csv", ""},
+	}
+	for _, tt := range tests {
+		got, ok := source.DatasetOf(tt.name)
+		if got != tt.want || ok != (tt.want != "") {
+			t.Errorf("DatasetOf(%q) = %q, %v; want %q", tt.name, got, ok, tt.want)
 		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
+	"github.com/medplatform/medplatform/internal/medsales"
 	"github.com/medplatform/medplatform/internal/medsales/source"
 )
 
@@ -139,7 +140,7 @@ func TestOpenS3(t *testing.T) {
 			setup: func(t *testing.T, endpoint string) source.Options {
 				t.Setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
 				t.Setenv("AWS_SECRET_ACCESS_KEY", "secret-env")
-				return source.Options{S3Endpoint: endpoint, Pattern: nppesPattern}
+				return source.Options{S3Endpoint: endpoint, Dataset: medsales.NPPES}
 			},
 			key: "nppes/NPPES_Data_Dissemination_August_2026_V2.zip", want: pfile,
 			archive: "NPPES_Data_Dissemination_August_2026_V2.zip", accessKey: "AKIDENV", minRanged: 2,

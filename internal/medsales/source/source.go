@@ -32,19 +32,25 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/medplatform/medplatform/internal/medsales"
 )
 
 // Options tell Open how to reach a source and which member of an archive to
 // read. The zero value is ready to use.
 type Options struct {
 	// Member names the zip member to read, by its full name inside the
-	// archive or by its base name. Empty means: pick by Pattern, else the
-	// single or largest .csv or .txt member.
+	// archive or by its base name. Empty means: pick by Dataset, else the
+	// largest .csv or .txt member.
 	Member string
-	// Pattern reports whether a member's base name belongs to the dataset
-	// (for example npidata_pfile_*.csv but not *_fileheader.csv). When
-	// several members match, the largest is read. It may be nil.
-	Pattern func(name string) bool
+	// Dataset, when set, picks the zip member named like that dataset's
+	// file (see DatasetOf): npidata_pfile_*.csv for nppes, but not its
+	// *_fileheader.csv nor pl_pfile_*.csv, MUP_DPR_*_NPIBN.csv for partd,
+	// and so on. When several members match, the largest is read. When
+	// none does, a lone .csv or .txt member is read unless it is named
+	// like another dataset's file; otherwise Open fails listing the
+	// members.
+	Dataset medsales.Dataset
 	// HTTPClient fetches http(s) sources. Nil means a client with
 	// connection, TLS and response-header timeouts but no overall timeout,
 	// since bodies may take an hour to stream.
@@ -266,8 +272,8 @@ func methodName(m uint16) string {
 }
 
 // pickMember chooses the member to read: opts.Member by name, else the
-// largest member whose base name matches opts.Pattern, else the largest
-// .csv or .txt member.
+// member named like opts.Dataset's file (see Options.Dataset), else the
+// largest .csv or .txt member.
 func pickMember(files []*zip.File, opts Options) (*zip.File, error) {
 	var cands []*zip.File
 	switch {
@@ -285,26 +291,28 @@ func pickMember(files []*zip.File, opts Options) (*zip.File, error) {
 		if len(cands) == 0 {
 			return nil, fmt.Errorf("archive has no member %q; it contains %s", opts.Member, listMembers(files))
 		}
-	case opts.Pattern != nil:
+	case opts.Dataset != "":
+		df, ok := fileOf(opts.Dataset)
+		if !ok {
+			return nil, fmt.Errorf("unknown dataset %q: no file name to pick its member by", opts.Dataset)
+		}
 		for _, f := range files {
-			if !isDir(f) && opts.Pattern(memberBase(f.Name)) {
+			if !isDir(f) && df.matches(memberBase(f.Name)) {
 				cands = append(cands, f)
 			}
 		}
 		if len(cands) == 0 {
-			return nil, fmt.Errorf("archive has no member of this dataset; it contains %s", listMembers(files))
+			return loneMember(files, opts.Dataset, df)
 		}
 	default:
-		for _, f := range files {
-			ext := strings.ToLower(path.Ext(memberBase(f.Name)))
-			if !isDir(f) && (ext == ".csv" || ext == ".txt") {
-				cands = append(cands, f)
-			}
-		}
+		cands = dataMembers(files)
 		if len(cands) == 0 {
 			return nil, fmt.Errorf("archive has no .csv or .txt member; it contains %s", listMembers(files))
 		}
 	}
+	// Among the candidates the largest wins, ties broken by name: a
+	// dataset's file dwarfs anything else named like it (a readme, a
+	// sample), and the choice does not depend on the archive's order.
 	sort.SliceStable(cands, func(i, j int) bool {
 		if cands[i].UncompressedSize64 != cands[j].UncompressedSize64 {
 			return cands[i].UncompressedSize64 > cands[j].UncompressedSize64
@@ -312,6 +320,50 @@ func pickMember(files []*zip.File, opts Options) (*zip.File, error) {
 		return cands[i].Name < cands[j].Name
 	})
 	return cands[0], nil
+}
+
+// loneMember picks the member of an archive none of whose members is named
+// like dataset d's file (df): its only .csv or .txt member, which someone
+// may have renamed, unless that is named like another dataset's file (a
+// pl_pfile would be loaded as the main NPPES file). Header-only copies
+// ("fileheader") do not count: loading one would replace a table with no
+// rows. Anything else is an error listing the members, since guessing
+// would load the wrong file.
+func loneMember(files []*zip.File, d medsales.Dataset, df datasetFile) (*zip.File, error) {
+	var data []*zip.File
+	for _, f := range dataMembers(files) {
+		if !isHeaderCopy(memberBase(f.Name)) {
+			data = append(data, f)
+		}
+	}
+	if len(data) == 1 {
+		if _, other := DatasetOf(data[0].Name); !other {
+			return data[0], nil
+		}
+	}
+	want := fmt.Sprintf("archive has no member named like the %s file (%s)", d, df.like)
+	switch {
+	case len(data) == 0:
+		return nil, fmt.Errorf("%s, nor any other .csv or .txt member to load; it contains %s", want, listMembers(files))
+	case len(data) == 1:
+		other, _ := DatasetOf(data[0].Name)
+		return nil, fmt.Errorf("%s, and its only .csv or .txt member is named like the %s file; it contains %s",
+			want, other, listMembers(files))
+	}
+	return nil, fmt.Errorf("%s, and %d other .csv or .txt members, so which to load is unclear; it contains %s",
+		want, len(data), listMembers(files))
+}
+
+// dataMembers returns the .csv and .txt members of an archive.
+func dataMembers(files []*zip.File) []*zip.File {
+	var out []*zip.File
+	for _, f := range files {
+		ext := strings.ToLower(path.Ext(memberBase(f.Name)))
+		if !isDir(f) && (ext == ".csv" || ext == ".txt") {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func isDir(f *zip.File) bool {

@@ -1,0 +1,128 @@
+package source_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/medplatform/medplatform/internal/medsales"
+	"github.com/medplatform/medplatform/internal/medsales/source"
+)
+
+// sized returns a member of n bytes (a CSV-ish header and filler), so tests
+// can say which member is the largest.
+func sized(name string, n int) member {
+	data := []byte(strings.Repeat("x", n))
+	copy(data, "h\n")
+	return member{name: name, data: data}
+}
+
+// Each dataset reads the member named like its own file, whatever the
+// sizes: the QA archive held every CMS, NUCC and Census file, and partd
+// used to read the largest, OP_DTL_GNRL.
+func TestOpenZipMemberByDataset(t *testing.T) {
+	var (
+		partd = sized("MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv", 4000)
+		partb = sized("MUP_PHY_R26_P05_V10_D24_Prov_Svc.csv", 3000)
+		op    = sized("OP_DTL_GNRL_PGYR2024_P01232026.csv", 9000)
+		nucc  = sized("nucc_taxonomy_251.csv", 500)
+		zcta  = sized("2024_Gaz_zcta_national.txt", 2000)
+	)
+	cms := buildZip(t, partd, partb, op, nucc, zcta)
+	tests := []struct {
+		name    string
+		zip     []byte
+		dataset medsales.Dataset
+		want    member
+	}{
+		{name: "partd among every dataset", zip: cms, dataset: medsales.PartD, want: partd},
+		{name: "partb among every dataset", zip: cms, dataset: medsales.PartB, want: partb},
+		{name: "openpayments among every dataset", zip: cms, dataset: medsales.OpenPayments, want: op},
+		{name: "nucc among every dataset", zip: cms, dataset: medsales.NUCC, want: nucc},
+		{name: "zcta among every dataset", zip: cms, dataset: medsales.ZCTA, want: zcta},
+		{name: "nppes over its fileheader and the larger pl_pfile", zip: buildZip(t, readme, fileheader, pfile, plpfile),
+			dataset: medsales.NPPES, want: pfile},
+		{name: "nppes-locations from the monthly archive", zip: buildZip(t, readme, fileheader, pfile, plpfile),
+			dataset: medsales.NPPESLocations, want: plpfile},
+		{name: "partd by provider and drug, not the larger by-provider summary",
+			zip:     buildZip(t, sized("MUP_DPR_RY26_P04_V10_DY24_NPI.csv", 8000), sized("MUP_DPR_RY26_P04_V10_DY24_Geo.csv", 9000), partd),
+			dataset: medsales.PartD, want: partd},
+		{name: "open payments general, not research or the readme",
+			zip:     buildZip(t, sized("OP_DTL_RSRCH_PGYR2024_P01232026.csv", 9000), sized("OP_PGYR2024_README_P01232026.txt", 9500), op),
+			dataset: medsales.OpenPayments, want: op},
+		{name: "names in another case, in a folder", zip: buildZip(t, readme, sized("cms/mup_dpr_ry26_p04_v10_dy24_npibn.CSV", 10), op),
+			dataset: medsales.PartD, want: sized("mup_dpr_ry26_p04_v10_dy24_npibn.CSV", 10)},
+		{name: "several members match: the largest",
+			zip:     buildZip(t, sized("MUP_DPR_RY26_P04_V10_DY24_NPIBN_sample.csv", 100), partd, sized("MUP_DPR_RY25_P04_V10_DY23_NPIBN.csv", 3999)),
+			dataset: medsales.PartD, want: partd},
+		{name: "no member matches, one renamed csv: read", zip: buildZip(t, readme, sized("prescribers-2024.csv", 700)),
+			dataset: medsales.PartD, want: sized("prescribers-2024.csv", 700)},
+		{name: "no member matches, one txt beside a fileheader", zip: buildZip(t, fileheader, sized("providers.txt", 700)),
+			dataset: medsales.NPPES, want: sized("providers.txt", 700)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := writeFile(t, t.TempDir(), "cms.zip", tt.zip)
+			f, err := source.Open(context.Background(), p, source.Options{Dataset: tt.dataset})
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer f.Close()
+			checkFile(t, f, tt.want.name, "cms.zip", int64(len(tt.want.data)), tt.want.data)
+		})
+	}
+}
+
+// When no member is named like the dataset's file and there is no single
+// other file to read, Open fails naming the archive and listing its
+// members, instead of loading the wrong one.
+func TestOpenZipNoMemberOfDataset(t *testing.T) {
+	many := []member{readme}
+	for i := 0; i < 25; i++ {
+		many = append(many, sized(fmt.Sprintf("part-%02d.csv", i), 10))
+	}
+	tests := []struct {
+		name    string
+		zip     []byte
+		dataset medsales.Dataset
+		says    []string
+	}{
+		{name: "other datasets' files only", dataset: medsales.PartD,
+			zip: buildZip(t, sized("MUP_PHY_R26_P05_V10_D24_Prov_Svc.csv", 10), sized("OP_DTL_GNRL_PGYR2024_P01232026.csv", 20)),
+			says: []string{"no member named like the partd file (MUP_DPR_*_NPIBN.csv)", "2 other .csv or .txt members",
+				"MUP_PHY_R26_P05_V10_D24_Prov_Svc.csv (10 bytes)", "OP_DTL_GNRL_PGYR2024_P01232026.csv (20 bytes)"}},
+		{name: "several unknown files", dataset: medsales.NUCC,
+			zip:  buildZip(t, sized("a.csv", 1), sized("b.txt", 2), readme),
+			says: []string{"no member named like the nucc file (nucc_taxonomy_*.csv)", "a.csv", "b.txt", readme.name}},
+		{name: "one file, of another dataset", dataset: medsales.PartB,
+			zip:  buildZip(t, sized("MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv", 10)),
+			says: []string{"no member named like the partb file", "only .csv or .txt member is named like the partd file", "MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv"}},
+		{name: "only a header-only copy", dataset: medsales.NPPES, zip: buildZip(t, fileheader, readme),
+			says: []string{"no member named like the nppes file", "nor any other .csv or .txt member to load", fileheader.name}},
+		{name: "no data file at all", dataset: medsales.ZCTA, zip: buildZip(t, readme),
+			says: []string{"no member named like the zcta file (*_Gaz_zcta_national.txt)", readme.name}},
+		{name: "many members: the list is cut", dataset: medsales.PartD, zip: buildZip(t, many...),
+			says: []string{"25 other .csv or .txt members", "part-00.csv", "and 6 more"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := writeFile(t, t.TempDir(), "cms.zip", tt.zip)
+			f, err := source.Open(context.Background(), p, source.Options{Dataset: tt.dataset})
+			if err == nil {
+				f.Close()
+				t.Fatalf("Open read %s, want an error", f.Name)
+			}
+			msg := err.Error()
+			t.Log(msg)
+			if strings.Contains(msg, "\n") {
+				t.Errorf("error is not one line: %q", msg)
+			}
+			for _, s := range append([]string{"source " + p + ":"}, tt.says...) {
+				if !strings.Contains(msg, s) {
+					t.Errorf("error %q does not contain %q", msg, s)
+				}
+			}
+		})
+	}
+}
