@@ -211,6 +211,11 @@ func CheckNPI(b []byte) error {
 	if len(b) == 0 {
 		return errors.New("NPI is empty")
 	}
+	if len(b) > 20 {
+		// Whatever a client sent (a path segment, a file field): not worth
+		// echoing in full.
+		return fmt.Errorf("NPI of %d characters does not have 10 digits", len(b))
+	}
 	if len(b) != 10 {
 		return fmt.Errorf("NPI %q does not have 10 digits", b)
 	}

@@ -122,6 +122,7 @@ func TestNPI(t *testing.T) {
 		{npi: "12345678931", wantErr: `NPI "12345678931" does not have 10 digits`},
 		{npi: "12345A7893", wantErr: `NPI "12345A7893" is not all digits`},
 		{npi: "", wantErr: "NPI is empty"},
+		{npi: strings.Repeat("9", 5000), wantErr: "NPI of 5000 characters does not have 10 digits"},
 	}
 	for _, tt := range tests {
 		if got := dataset.ValidNPI([]byte(tt.npi)); got != tt.valid {
