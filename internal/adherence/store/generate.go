@@ -57,14 +57,23 @@ type planDoses struct {
 // over [from, to): missing instances are inserted, excluded ones that are
 // due again are revived, and scheduled or excluded ones no longer in the
 // expansion are deleted. Instances with any other status (an outcome) are
-// left alone. It sets the plan's generated_until to to and returns how many
-// instances it inserted or revived. Running it twice changes nothing.
+// left alone, and the dose of the expansion that such an instance stands
+// for is not created beside it (see withoutKept). It sets the plan's
+// generated_until to to and returns how many instances it inserted or
+// revived. Running it twice changes nothing.
 func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to time.Time) (int, error) {
 	from, to = db.UTC(from), db.UTC(to)
 	doses, err := g.expand(from, to)
 	if err != nil {
 		return 0, err
 	}
+	kept, err := keptOutcomes(ctx, tx, &g, from, to)
+	if err != nil {
+		return 0, err
+	}
+	// Filtered before deleteStale, so that a scheduled instance left at
+	// the instant of a dose that a kept one stands for is deleted too.
+	doses = withoutKept(doses, kept)
 	if err := deleteStale(ctx, tx, &g, from, doses); err != nil {
 		return 0, err
 	}
@@ -81,6 +90,92 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 		return 0, err
 	}
 	return n, nil
+}
+
+// keptDose is an instance with an outcome: its ordinal and due instant.
+type keptDose struct {
+	seq int
+	due time.Time
+}
+
+// keptOutcomes returns the plan's instances due in [from, to) that carry an
+// outcome (a skip recorded up to a day ahead, a taking reported early), in
+// due order. Regeneration keeps them as they are.
+func keptOutcomes(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time) ([]keptDose, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT seq, due_at FROM dose_instances
+		WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3 AND due_at < $4 AND status NOT IN ('scheduled', 'excluded')
+		ORDER BY due_at`, g.orgID, g.id, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("read kept doses: %w", err)
+	}
+	defer rows.Close()
+	var out []keptDose
+	for rows.Next() {
+		var k keptDose
+		if err := rows.Scan(&k.seq, &k.due); err != nil {
+			return nil, fmt.Errorf("read kept doses: %w", err)
+		}
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read kept doses: %w", err)
+	}
+	return out, nil
+}
+
+// withoutKept drops from doses (an expansion, sorted by due instant) the
+// doses that an instance with an outcome already stands for, so that an
+// occurrence never has two instances after a timing or time-zone change.
+//
+// The identity of an occurrence is its Seq: the schedule numbers doses
+// from the plan start, "so the same dose has the same Seq in every window"
+// (package schedule), and repeat.count counts Seq. A kept instance with no
+// expansion dose at its own instant (there UNIQUE (plan_id, due_at) and the
+// upsert already keep it single) is therefore the occurrence of the
+// expansion dose with its Seq, which is not created again. One condition
+// guards against a Seq that the change renumbered (say from three doses a
+// day to one, where the same Seq falls days later): the kept instance must
+// lie between that dose's neighbours in the expansion, that is, where the
+// new schedule would have put the occurrence. Only instances due in the
+// regenerated window count: earlier ones are history, and a sparser new
+// schedule may reuse their Seq for later doses.
+func withoutKept(doses []schedule.Dose, kept []keptDose) []schedule.Dose {
+	if len(kept) == 0 || len(doses) == 0 {
+		return doses
+	}
+	due := make(map[int64]bool, len(doses))
+	bySeq := make(map[int]int, len(doses))
+	for i, d := range doses {
+		due[db.UTC(d.Due).UnixMicro()] = true
+		bySeq[d.Seq] = i
+	}
+	drop := make(map[int]bool, len(kept))
+	for _, k := range kept {
+		if due[db.UTC(k.due).UnixMicro()] {
+			continue
+		}
+		i, ok := bySeq[k.seq]
+		if !ok {
+			continue
+		}
+		if i > 0 && !doses[i-1].Due.Before(k.due) {
+			continue
+		}
+		if i+1 < len(doses) && !k.due.Before(doses[i+1].Due) {
+			continue
+		}
+		drop[i] = true
+	}
+	if len(drop) == 0 {
+		return doses
+	}
+	out := make([]schedule.Dose, 0, len(doses)-len(drop))
+	for i, d := range doses {
+		if !drop[i] {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // deleteStale deletes the plan's scheduled and excluded instances due from

@@ -1,0 +1,177 @@
+package store_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/store"
+)
+
+// TestTimingChangeKeepsOneDosePerOccurrence changes the timing of a plan
+// whose next dose already has an outcome (a skip recorded in advance, a
+// taking reported a little ahead of its due time): the dose with the
+// outcome is kept and stands for its occurrence, so the new schedule does
+// not add a second dose with the same seq beside it.
+func TestTimingChangeKeepsOneDosePerOccurrence(t *testing.T) {
+	cases := []struct {
+		name    string
+		now     time.Duration // clock, after start, when the outcome is recorded
+		kind    adherence.EventKind
+		at      time.Duration // occurredAt, after start
+		outcome adherence.DoseStatus
+	}{
+		{name: "skip in advance", now: 10 * time.Hour, kind: adherence.EventSkipped, at: 10 * time.Hour, outcome: adherence.DoseSkipped},
+		{name: "future-dated taking", now: 19*time.Hour + 30*time.Minute, kind: adherence.EventTaken, at: 19*time.Hour + 45*time.Minute,
+			outcome: adherence.DoseTakenOnTime},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				f.now = start.Add(10 * time.Hour)
+				p := f.patient("UTC")
+				pl := f.plan(p.ID, timeOfDay("08:00", "20:00"))
+				next := f.allDoses(pl.ID)[0]
+				if next.Seq != 1 || next.LocalTime != "2026-03-01T20:00" {
+					t.Fatalf("first dose = %+v, want seq 1 at 20:00", next)
+				}
+				f.now = start.Add(tc.now)
+				e := adherence.Event{
+					OrgID: f.org, PatientID: p.ID, PlanID: pl.ID, RequestedDose: next.ID, Kind: tc.kind,
+					OccurredAt: start.Add(tc.at), ReceivedAt: f.now, Source: adherence.SourceClinician, ClientEventID: "c-1",
+				}
+				if tc.kind == adherence.EventSkipped {
+					e.Reason = "doctor_advised"
+				}
+				out := f.record(store.EventInput{Actor: f.actor, Event: e})
+				if out[0].Err != nil || out[0].Event.Result != adherence.ResultScored {
+					t.Fatalf("record %s: %+v", tc.kind, out[0])
+				}
+
+				pl.Timing = timeOfDay("09:00", "21:00")
+				for i := range 2 { // the second update must change nothing
+					if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+						t.Fatalf("update %d: %v", i, err)
+					}
+					ds := f.allDoses(pl.ID)
+					var got []string
+					for _, d := range ds {
+						got = append(got, fmt.Sprintf("%d %s %s", d.Seq, d.LocalTime, d.Status))
+					}
+					// Day 1: only the 20:00 dose with its outcome. Then 09:00
+					// and 21:00 every day up to now+14 days, numbered on.
+					want := []string{fmt.Sprintf("1 2026-03-01T20:00 %s", tc.outcome)}
+					seq := 2
+					for day := 2; day <= 15; day++ {
+						for _, hm := range []string{"09:00", "21:00"} {
+							due := time.Date(2026, 3, day, 0, 0, 0, 0, time.UTC).Add(clock(hm))
+							if !due.Before(f.now.Add(14 * 24 * time.Hour)) {
+								continue
+							}
+							want = append(want, fmt.Sprintf("%d 2026-03-%02dT%s scheduled", seq, day, hm))
+							seq++
+						}
+					}
+					if strings.Join(got, "\n") != strings.Join(want, "\n") {
+						t.Fatalf("doses after timing change %d:\n%s\nwant:\n%s", i+1, strings.Join(got, "\n"), strings.Join(want, "\n"))
+					}
+				}
+
+				c, err := f.s.DoseCounts(f.ctx, f.org, store.ReportFilter{PlanID: pl.ID, From: start, To: start.Add(24 * time.Hour)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.Scheduled != 1 || c.Pending != 0 || c.Skipped+c.OnTime != 1 {
+					t.Errorf("day 1 adherence = %+v, want one scheduled dose with its outcome", c)
+				}
+			})
+		})
+	}
+}
+
+// TestTimeZoneChangeKeepsOneDosePerOccurrence moves the patient to another
+// zone after a skip recorded in advance: 20:00 in the new zone is the same
+// occurrence as the skipped 20:00 in the old one.
+func TestTimeZoneChangeKeepsOneDosePerOccurrence(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		f.now = start.Add(18 * time.Hour) // 13:00 in New York
+		p := f.patient("America/New_York")
+		pl := f.plan(p.ID, timeOfDay("08:00", "20:00"))
+		next := f.allDoses(pl.ID)[0]
+		skip := f.ev(p.ID, pl.ID, adherence.EventSkipped, f.now, "c-1")
+		skip.Event.RequestedDose = next.ID
+		if out := f.record(skip); out[0].Err != nil || out[0].Event.Result != adherence.ResultScored {
+			t.Fatalf("record skip: %+v", out[0])
+		}
+
+		p.TimeZone = "America/Los_Angeles"
+		if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
+			t.Fatal(err)
+		}
+		perSeq := map[int]int{}
+		for _, d := range f.allDoses(pl.ID) {
+			perSeq[d.Seq]++
+			if perSeq[d.Seq] > 1 {
+				t.Errorf("second dose with seq %d: %+v", d.Seq, d)
+			}
+			if d.Seq == next.Seq && d.ID != next.ID {
+				t.Errorf("dose %+v replaces the skipped one %+v", d, next)
+			}
+		}
+		if perSeq[next.Seq+1] != 1 {
+			t.Errorf("the next occurrence (seq %d) is missing", next.Seq+1)
+		}
+	})
+}
+
+// TestTimingChangeRenumberedSeq changes three doses a day to one: the seq
+// of a dose skipped in advance now falls days later, on a different
+// occurrence, which must still be scheduled.
+func TestTimingChangeRenumberedSeq(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("UTC")
+		pl := f.plan(p.ID, timeOfDay("08:00", "14:00", "20:00")) // created at 00:00 on day 1
+		f.now = start.Add(24*time.Hour + 15*time.Hour)           // day 2, 15:00
+		var evening adherence.DoseInstance
+		for _, d := range f.allDoses(pl.ID) {
+			if d.LocalTime == "2026-03-02T20:00" {
+				evening = d
+			}
+		}
+		if evening.Seq != 6 {
+			t.Fatalf("day 2 20:00 dose = %+v, want seq 6", evening)
+		}
+		skip := f.ev(p.ID, pl.ID, adherence.EventSkipped, f.now, "c-1")
+		skip.Event.RequestedDose = evening.ID
+		if out := f.record(skip); out[0].Err != nil || out[0].Event.Result != adherence.ResultScored {
+			t.Fatalf("record skip: %+v", out[0])
+		}
+
+		pl.Timing = timeOfDay("08:00")
+		if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+			t.Fatal(err)
+		}
+		var future []string
+		for _, d := range f.doses(pl.ID, f.now, time.Time{}) {
+			future = append(future, fmt.Sprintf("%d %s %s", d.Seq, d.LocalTime, d.Status))
+		}
+		want := []string{"6 2026-03-02T20:00 skipped"}
+		for day := 3; day <= 16; day++ {
+			want = append(want, fmt.Sprintf("%d 2026-03-%02dT08:00 scheduled", day, day))
+		}
+		if strings.Join(future, "\n") != strings.Join(want, "\n") {
+			t.Errorf("future doses:\n%s\nwant:\n%s", strings.Join(future, "\n"), strings.Join(want, "\n"))
+		}
+	})
+}
+
+// clock parses "hh:mm" as a duration after midnight.
+func clock(hm string) time.Duration {
+	t, err := time.Parse("15:04", hm)
+	if err != nil {
+		panic(err)
+	}
+	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute
+}
