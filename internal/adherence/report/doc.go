@@ -17,6 +17,10 @@
 //     covered by several drugs counts once;
 //   - coverage past the period end is dropped, so the PDC never exceeds 1.
 //
+// [Classes] gathers a patient's plans and fills by drug class, comparing
+// class names with [ClassKey] (ignoring letter case and surrounding space)
+// and naming each class as its first plan spells it.
+//
 // PDC and MPR are rounded to 4 decimals; a patient is adherent when the
 // rounded PDC is at least the threshold ([DefaultThreshold], or
 // [AntiretroviralThreshold] for antiretrovirals).
