@@ -61,7 +61,7 @@ type pdcLine struct {
 func cmdReportPDC(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("report pdc", "report pdc --fills FILE.csv|- --start YYYY-MM-DD --end YYYY-MM-DD [--threshold 0.80]\n\n"+
 		"FILE.csv has a header row with the columns patient_id, drug (active ingredient),\n"+
-		"fill_date (YYYY-MM-DD) and days_supply, in any order; other columns are ignored.\n"+
+		"fill_date (YYYY-MM-DD) and days_supply (whole days, 1 to 366), in any order;\nother columns are ignored.\n"+
 		"All rows of a patient form one drug class. Prints one JSON object per patient.", stderr)
 	fillsPath := fs.String("fills", "", "pharmacy-claims CSV file, or - for standard input")
 	startFlag := fs.String("start", "", "first day of the measurement period (YYYY-MM-DD)")
@@ -232,9 +232,11 @@ func readFills(ctx context.Context, name string, r io.Reader, stderr io.Writer) 
 			problem(lineOf(iDate), "fill_date", "is not a date in YYYY-MM-DD form")
 			ok = false
 		}
+		// The API's limit (report.MaxDaysSupply): a huge supply would
+		// silently cover the whole period.
 		supply, err := strconv.Atoi(strings.TrimSpace(rec[iSupply]))
-		if err != nil || supply <= 0 {
-			problem(lineOf(iSupply), "days_supply", "is not a whole number of days of at least 1")
+		if err != nil || supply < 1 || supply > report.MaxDaysSupply {
+			problem(lineOf(iSupply), "days_supply", fmt.Sprintf("is not a whole number of days between 1 and %d", report.MaxDaysSupply))
 			ok = false
 		}
 		if !ok {

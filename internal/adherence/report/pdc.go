@@ -21,6 +21,13 @@ const (
 	AntiretroviralThreshold = 0.90
 )
 
+// MaxDaysSupply is the largest days supply of a fill that callers accept:
+// a year's supply, in a leap year, the limit POST /v1/plans/{id}/fills
+// enforces. PDC itself takes any positive supply; `adherence report pdc`
+// checks this limit so that it rejects the same implausible values as the
+// API instead of reporting full coverage from a typo.
+const MaxDaysSupply = 366
+
 // ReasonNoFill is the PDCResult.Reason when no fill is dated inside the
 // measurement period.
 const ReasonNoFill = "no fill in the measurement period"
