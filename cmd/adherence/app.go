@@ -1,14 +1,21 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/pressly/goose/v3"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/medplatform/medplatform/internal/adherence/store"
@@ -116,12 +123,113 @@ type deps struct {
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
 
 // open connects to the database (applying migrations when asked) and
-// builds the store.
+// builds the store. A SQLite file that does not exist is created.
 func open(ctx context.Context, getenv func(string) string, stderr io.Writer, applyMigrations bool) (*deps, error) {
 	s, err := loadSettings(getenv)
 	if err != nil {
 		return nil, err
 	}
+	return connect(ctx, s, stderr, applyMigrations)
+}
+
+// openExisting connects to a database that must already exist and be
+// migrated: the commands that read it (audit verify) or change records in
+// it (admin create-key) use it. Unlike open it never creates a SQLite file
+// or a table, so a wrong working directory or DATABASE_URL is reported in
+// one line instead of leaving an empty database behind.
+func openExisting(ctx context.Context, getenv func(string) string, stderr io.Writer) (*deps, error) {
+	s, err := loadSettings(getenv)
+	if err != nil {
+		return nil, err
+	}
+	where := ""
+	if path := sqlitePath(s.DatabaseURL); path != "" {
+		where = " at " + path
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no database%s: run 'adherence migrate' (or 'adherence serve') first, or set DATABASE_URL", where)
+		} else if err != nil {
+			return nil, fmt.Errorf("database%s: %w", where, err)
+		}
+	}
+	d, err := connect(ctx, s, stderr, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkMigrated(ctx, d.db, where); err != nil {
+		d.close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// sqlitePath is the file a SQLite DATABASE_URL names, as db.Open reads it
+// (sqlite:PATH, sqlite://PATH, file:PATH or a bare path, without any
+// ?query), or "" for a PostgreSQL or unsupported URL.
+func sqlitePath(rawURL string) string {
+	if strings.HasPrefix(rawURL, "postgres://") || strings.HasPrefix(rawURL, "postgresql://") {
+		return ""
+	}
+	if scheme, _, ok := strings.Cut(rawURL, "://"); ok && scheme != "sqlite" && scheme != "file" && urlScheme.MatchString(scheme) {
+		return "" // db.Open refuses it naming only the scheme: the rest may hold a password
+	}
+	path := rawURL
+	for _, prefix := range []string{"sqlite://", "sqlite:", "file:"} {
+		if strings.HasPrefix(path, prefix) {
+			path = strings.TrimPrefix(path, prefix)
+			break
+		}
+	}
+	path, _, _ = strings.Cut(path, "?")
+	return path
+}
+
+// urlScheme matches a URL scheme (RFC 3986), as db.Open recognises one.
+var urlScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*$`)
+
+// checkMigrated fails unless every migration of the product is applied.
+// It only reads: migrate.Pending would create a missing version table, so
+// the version tables are looked for first. where names the database in
+// messages (" at PATH" on SQLite; nothing on PostgreSQL, whose URL may
+// hold a password).
+func checkMigrated(ctx context.Context, d *db.DB, where string) error {
+	for _, set := range migrationSets {
+		ok, err := tableExists(ctx, d, cmp.Or(set.Table, goose.DefaultTablename))
+		if err != nil {
+			return fmt.Errorf("check the database schema: %w", err)
+		}
+		if !ok {
+			return fmt.Errorf("the database%s is not migrated: run 'adherence migrate' (or 'adherence serve') first", where)
+		}
+	}
+	pending, err := migrate.Pending(ctx, d, migrationSets...)
+	if err != nil {
+		return err
+	}
+	if pending {
+		return fmt.Errorf("the database%s has migrations pending: run 'adherence migrate' first", where)
+	}
+	return nil
+}
+
+// tableExists reports whether the schema has a table of that name.
+func tableExists(ctx context.Context, d *db.DB, name string) (bool, error) {
+	var q string
+	switch d.Dialect {
+	case db.Postgres:
+		q = `SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = $1`
+	default:
+		q = `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = $1`
+	}
+	var n int
+	if err := d.Read.QueryRowContext(ctx, q, name).Scan(&n); err != nil {
+		return false, err
+	}
+	return n > 0, nil
+}
+
+// connect opens the database named by s (applying migrations when asked)
+// and builds the store.
+func connect(ctx context.Context, s settings, stderr io.Writer, applyMigrations bool) (*deps, error) {
 	logger := telemetry.NewLogger(stderr, s.LogLevel)
 	d, err := db.Open(ctx, s.DatabaseURL, db.Options{})
 	if err != nil {

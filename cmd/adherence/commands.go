@@ -12,6 +12,7 @@ import (
 	"github.com/medplatform/medplatform/internal/adherence/schedule"
 	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/auth"
+	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/health"
 	"github.com/medplatform/medplatform/internal/platform/migrate"
 )
@@ -92,6 +93,67 @@ func cmdBootstrap(ctx context.Context, args []string, getenv func(string) string
 	return nil
 }
 
+// cmdCreateKey issues an admin key for an organization that exists
+// already, printing the key once. It is the way back in when an org has no
+// usable admin key left (all expired, or lost): the API refuses to revoke
+// the last active one, but keys also expire and get lost. It needs access
+// to the database, like bootstrap, and is audited as the CLI.
+func cmdCreateKey(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("admin create-key", "admin create-key --org ORG_ID [--name NAME] [--expires RFC3339]", stderr)
+	org := fs.String("org", "", "id of the organization (as printed by admin bootstrap, or GET /v1/me)")
+	name := fs.String("name", "cli admin", "name of the key, shown in GET /v1/api-keys")
+	expires := fs.String("expires", "", "when the key stops working (RFC 3339; default never)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	orgID := strings.TrimSpace(*org)
+	if orgID == "" {
+		fs.Usage()
+		return fmt.Errorf("--org is required")
+	}
+	if len(*name) > 100 {
+		return fmt.Errorf("--name must be at most 100 characters")
+	}
+	now := time.Now().UTC()
+	var exp *time.Time
+	if *expires != "" {
+		t, err := time.Parse(time.RFC3339, *expires)
+		if err != nil {
+			return fmt.Errorf("--expires: %q is not an RFC 3339 timestamp", *expires)
+		}
+		if !t.After(now) {
+			return fmt.Errorf("--expires must be in the future")
+		}
+		exp = &t
+	}
+	d, err := openExisting(ctx, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	plaintext, keyID, hash, err := auth.NewAPIKey()
+	if err != nil {
+		return err
+	}
+	const actorID = "cli:create-key"
+	err = d.store.CreateAPIKey(ctx, adherence.Actor{ID: actorID, Role: string(auth.RoleAdmin), OrgID: orgID}, adherence.APIKey{
+		ID: keyID, OrgID: orgID, Role: string(auth.RoleAdmin), Name: *name, Hash: hash,
+		CreatedAt: now, CreatedBy: actorID, ExpiresAt: exp,
+	})
+	if errs.Is(err, errs.CodeNotFound) {
+		return fmt.Errorf("--org: no organization with id %q", orgID)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "key_id=%s\nadmin_key=%s\n", keyID, plaintext)
+	fmt.Fprintln(stderr, "Store the admin key now: it is shown only once.")
+	return nil
+}
+
 func cmdSchedulePreview(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("schedule preview", "schedule preview --timing FILE|- --tz ZONE --from RFC3339 --to RFC3339 [--anchors wake=07:00,breakfast=07:30,…] [--start RFC3339]", stderr)
 	timingPath := fs.String("timing", "", "FHIR Timing JSON file, or - for standard input")
@@ -151,7 +213,7 @@ func cmdAuditVerify(ctx context.Context, args []string, getenv func(string) stri
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	d, err := open(ctx, getenv, stderr, false)
+	d, err := openExisting(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}

@@ -41,6 +41,7 @@ Commands:
   migrate            apply database migrations and exit
   healthcheck        exit 0 if the local server is ready, 1 otherwise
   admin bootstrap    create an organization and print its first admin API key
+  admin create-key   print a new admin API key for an existing organization (recovery)
   schedule preview   print the dose times a FHIR Timing produces
   audit verify       check the audit trail's hash chain
   report pdc         compute PQA PDC per patient from a pharmacy-claims CSV
@@ -65,7 +66,9 @@ redacted line per message; CONSOLE_SHOW_BODY=true prints the text too):
   SMS_PROVIDERS      twilio, sns, console        PUSH_PROVIDERS  fcm, console
   EMAIL_PROVIDERS    smtp, console               (none disables a channel)
   TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID, TWILIO_BASE_URL
-  PUBLIC_URL         the public base URL of this API: Twilio status callbacks and webhook signatures
+  PUBLIC_URL         the public base URL of this API: Twilio status callbacks and webhook signatures.
+                     The Twilio webhooks (inbound SMS, status callbacks) are on whenever
+                     TWILIO_AUTH_TOKEN and PUBLIC_URL are both set, twilio in SMS_PROVIDERS or not
   SNS_REGION, SNS_ENDPOINT, SNS_SENDER_ID        (AWS credentials from the default chain)
   FCM_PROJECT_ID, FCM_SERVICE_ACCOUNT_FILE (or FCM_SERVICE_ACCOUNT_JSON), FCM_BASE_URL, FCM_TOKEN_URL
   SMTP_ADDR (host:587, STARTTLS required), SMTP_USERNAME, SMTP_PASSWORD, SMTP_FROM
@@ -101,7 +104,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if len(rest) > 0 && rest[0] == "bootstrap" {
 			return cmdBootstrap(ctx, rest[1:], getenv, stdout, stderr)
 		}
-		return fmt.Errorf("unknown admin command; try 'adherence admin bootstrap --help'")
+		if len(rest) > 0 && rest[0] == "create-key" {
+			return cmdCreateKey(ctx, rest[1:], getenv, stdout, stderr)
+		}
+		return fmt.Errorf("unknown admin command; try 'adherence admin bootstrap --help' or 'adherence admin create-key --help'")
 	case "schedule":
 		if len(rest) > 0 && rest[0] == "preview" {
 			return cmdSchedulePreview(ctx, rest[1:], getenv, stdin, stdout, stderr)

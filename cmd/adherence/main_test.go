@@ -216,7 +216,7 @@ func TestCommandsHelpAndErrors(t *testing.T) {
 	getenv := func(string) string { return "" }
 	for _, args := range [][]string{
 		{"serve", "--help"}, {"worker", "--help"}, {"migrate", "--help"}, {"healthcheck", "--help"},
-		{"admin", "bootstrap", "--help"}, {"schedule", "preview", "--help"}, {"audit", "verify", "--help"},
+		{"admin", "bootstrap", "--help"}, {"admin", "create-key", "--help"}, {"schedule", "preview", "--help"}, {"audit", "verify", "--help"},
 	} {
 		var errOut bytes.Buffer
 		err := run(context.Background(), args, getenv, nil, io.Discard, &errOut)

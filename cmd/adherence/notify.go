@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/medplatform/medplatform/internal/adherence/api"
 	"github.com/medplatform/medplatform/internal/platform/config"
 	"github.com/medplatform/medplatform/internal/platform/notify"
 	"github.com/medplatform/medplatform/internal/platform/notify/email"
@@ -26,10 +27,31 @@ type notifier struct {
 	router *notify.Router
 	// twilio is the Twilio client when Twilio is configured (status
 	// reconciliation), nil otherwise.
-	twilio          *twilio.Client
+	twilio *twilio.Client
+	// twilioAuthToken (TWILIO_AUTH_TOKEN) validates Twilio's webhook
+	// signatures; it is read whether or not Twilio sends, since inbound
+	// texts and status callbacks arrive either way.
 	twilioAuthToken string
 	publicURL       string
 	http            *http.Client
+}
+
+// twilioWebhooks is the configuration of the API's Twilio webhooks. They
+// are on when TWILIO_AUTH_TOKEN and PUBLIC_URL are both set, whatever
+// SMS_PROVIDERS says: a number can receive texts through Twilio while
+// reminders go out through another provider. When only one of the two is
+// set, the webhooks are off (Twilio signs the public URL, so without it no
+// signature could validate) and warning says so.
+func (n *notifier) twilioWebhooks() (cfg api.Webhooks, warning string) {
+	switch {
+	case n.twilioAuthToken != "" && n.publicURL != "":
+		return api.Webhooks{TwilioAuthToken: n.twilioAuthToken, PublicURL: n.publicURL}, ""
+	case n.twilioAuthToken != "":
+		return api.Webhooks{}, "twilio webhooks are off: TWILIO_AUTH_TOKEN is set but PUBLIC_URL is not"
+	case n.publicURL != "":
+		return api.Webhooks{}, "twilio webhooks are off: PUBLIC_URL is set but TWILIO_AUTH_TOKEN is not"
+	}
+	return api.Webhooks{}, ""
 }
 
 // newNotifier builds the providers named by SMS_PROVIDERS, PUSH_PROVIDERS
@@ -41,6 +63,7 @@ func newNotifier(ctx context.Context, getenv func(string) string, stdout io.Writ
 	n := &notifier{}
 	n.publicURL, _ = env.String("PUBLIC_URL", "")
 	n.publicURL = strings.TrimRight(n.publicURL, "/")
+	n.twilioAuthToken, _ = env.String("TWILIO_AUTH_TOKEN", "")
 	failures, err := env.Int("NOTIFY_BREAKER_FAILURES", 5)
 	if err != nil {
 		return nil, err
@@ -126,7 +149,7 @@ func (n *notifier) provider(ctx context.Context, env config.Env, ch notify.Chann
 		return &notify.Console{W: stdout, Chan: ch, ShowBody: showBody}, nil
 	case name == "twilio" && ch == notify.SMS:
 		cfg := twilio.Config{
-			BaseURL: get("TWILIO_BASE_URL"), AccountSID: get("TWILIO_ACCOUNT_SID"), AuthToken: get("TWILIO_AUTH_TOKEN"),
+			BaseURL: get("TWILIO_BASE_URL"), AccountSID: get("TWILIO_ACCOUNT_SID"), AuthToken: n.twilioAuthToken,
 			From: get("TWILIO_FROM"), MessagingServiceSID: get("TWILIO_MESSAGING_SERVICE_SID"), HTTPClient: n.http,
 		}
 		if n.publicURL != "" {
@@ -136,7 +159,7 @@ func (n *notifier) provider(ctx context.Context, env config.Env, ch notify.Chann
 		if err != nil {
 			return nil, err
 		}
-		n.twilio, n.twilioAuthToken = c, cfg.AuthToken
+		n.twilio = c
 		return c, nil
 	case name == "sns" && ch == notify.SMS:
 		return sns.New(ctx, sns.Config{Region: get("SNS_REGION"), Endpoint: get("SNS_ENDPOINT"), SenderID: get("SNS_SENDER_ID"), HTTPClient: n.http})

@@ -32,13 +32,15 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	fs := newFlags(name, synopsis, stderr)
 	addr := fs.String("addr", "", "listen address (default LISTEN_ADDR or :8080); the worker serves only health and metrics")
-	runWorkers := fs.Bool("workers", true, "run the job workers in this process")
+	// The worker command exists to run the workers: it has no --workers
+	// flag, so --workers=false cannot be accepted there and ignored.
+	runWorkers := true
+	if withAPI {
+		fs.BoolVar(&runWorkers, "workers", true, "run the job workers in this process")
+	}
 	applyMigrations := fs.Bool("migrate", true, "apply pending migrations at start (PostgreSQL: guarded by an advisory lock)")
 	if err := fs.Parse(args); err != nil {
 		return err
-	}
-	if !withAPI {
-		*runWorkers = true
 	}
 	d, err := open(ctx, getenv, stderr, *applyMigrations)
 	if err != nil {
@@ -98,7 +100,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	periodic = append(periodic, worker.RegisterEscalation(workers, d.store, time.Now, log, escMetrics, worker.EscalationConfig{})...)
-	jc, err := jobs.New(d.db, jobs.Config{Workers: workers, PeriodicJobs: periodic, RunWorkers: *runWorkers,
+	jc, err := jobs.New(d.db, jobs.Config{Workers: workers, PeriodicJobs: periodic, RunWorkers: runWorkers,
 		MaxWorkers: d.settings.JobWorkers, Logger: jobs.QuietLogger(log), ErrorHandler: jobMetrics.ErrorHandler()})
 	if err != nil {
 		return err
@@ -123,6 +125,10 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 
 	var handler http.Handler
 	if withAPI {
+		webhooks, warning := nt.twilioWebhooks()
+		if warning != "" {
+			log.WarnContext(ctx, warning)
+		}
 		authn, err := auth.NewAuthenticator(auth.NewKeyCache(d.store, d.settings.KeyCacheTTL, time.Now), d.settings.OIDC, d.limiter(), time.Now)
 		if err != nil {
 			return err
@@ -130,7 +136,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		handler = api.NewServer(api.Deps{
 			Store: d.store, Audit: d.audit, Auth: authn, Health: checker, Registry: reg, HTTPMetrics: httpMetrics, Logger: log, Now: time.Now,
 			Ingest:                   ingester,
-			Webhooks:                 api.Webhooks{TwilioAuthToken: nt.twilioAuthToken, PublicURL: nt.publicURL},
+			Webhooks:                 webhooks,
 			OnEscalationAcknowledged: func(level int) { escMetrics.Count(worker.OutcomeAcknowledged, level, 1) },
 			Wrap:                     func(h http.Handler) http.Handler { return telemetry.HTTPHandler(h, tp, prop) },
 		})
@@ -140,6 +146,6 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	return server.Run(ctx, server.Config{
 		Addr: *addr, Handler: handler, Health: checker, Jobs: jc, Drain: d.settings.ShutdownDrain,
 		Logger:  log.With("command", name),
-		Started: []any{"dialect", string(d.db.Dialect), "workers", *runWorkers},
+		Started: []any{"dialect", string(d.db.Dialect), "workers", runWorkers},
 	})
 }

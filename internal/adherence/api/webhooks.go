@@ -31,7 +31,9 @@ import (
 // Webhooks configures the Twilio webhooks (Deps.Webhooks).
 type Webhooks struct {
 	// TwilioAuthToken is the auth token Twilio signs webhooks with; empty
-	// means Twilio is not configured and every webhook request is refused.
+	// means the webhooks are not configured and every webhook request is
+	// refused. It does not depend on Twilio sending reminders: texts can
+	// arrive through Twilio while another provider sends.
 	TwilioAuthToken string
 	// PublicURL is the scheme and host (and any path prefix a proxy strips)
 	// under which Twilio reaches this server, e.g. https://api.example.com:
@@ -50,12 +52,7 @@ func (s *server) messagingRoutes(mux *httpx.Mux) {
 	s.registerMessaging(mux, s.webhookSettings())
 }
 
-// webhookSettings is the Twilio webhook configuration.
-//
-// WIRING: server.go's Deps has no Webhooks field yet. When `Webhooks
-// Webhooks` is added to Deps (filled from TWILIO_AUTH_TOKEN and the public
-// base URL), this returns s.Webhooks. Until then no signature validates
-// and both webhooks answer 403.
+// webhookSettings is the Twilio webhook configuration (Deps.Webhooks).
 func (s *server) webhookSettings() Webhooks { return s.Webhooks }
 
 // registerMessaging adds the routes with the given webhook settings.
