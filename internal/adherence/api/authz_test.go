@@ -127,7 +127,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}, map[string]expect{
 				"own":       {201, 201, 403, 403, 403, 401},
 				"unlinked":  {201, 201, 403, 403, 403, 401},
-				"other-org": {400, 400, 403, 403, 403, 401}, // another org's patient is an invalid reference
+				"other-org": {404, 404, 403, 403, 403, 401}, // another org's patient is not visible
 			}},
 		}
 		// Reports and event ingestion.

@@ -102,10 +102,15 @@ type patientInput struct {
 }
 
 var (
-	e164      = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
-	emailRe   = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
+	e164    = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+	emailRe = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
+	// languages are the languages a patient (and so a message template)
+	// can have.
 	languages = map[string]bool{"en": true, "es": true, "fr": true, "zh": true, "vi": true, "ko": true, "tl": true, "ru": true, "ar": true, "pt": true, "ht": true, "de": true}
 )
+
+// unsupportedLanguage is the message for a language not in languages.
+const unsupportedLanguage = "unsupported language; use one of en, es, fr, zh, vi, ko, tl, ru, ar, pt, ht, de"
 
 // apply validates the input and copies it onto p. Every error names its
 // field; no PHI value is echoed in a message.
@@ -160,7 +165,7 @@ func (in patientInput) apply(p *adherence.Patient, now time.Time, create bool) e
 	}
 	if in.Language != nil {
 		if !languages[*in.Language] {
-			return errs.Invalid("language", "unsupported language; use one of en, es, fr, zh, vi, ko, tl, ru, ar, pt, ht, de")
+			return errs.Invalid("language", unsupportedLanguage)
 		}
 		p.Language = *in.Language
 	} else if create {

@@ -31,7 +31,10 @@ func (s *server) handleFHIRImport(w http.ResponseWriter, r *http.Request) {
 	pat, err := s.Store.GetPatient(r.Context(), p.OrgID, patientID)
 	if err != nil {
 		if errs.Is(err, errs.CodeNotFound) {
-			err = errs.Invalid("subject.reference", "no such patient in this organization")
+			// 404 like any record the caller may not see (as POST
+			// /v1/events does for its patientId): another org's patient
+			// and one that does not exist get the same answer.
+			err = &errs.Error{Code: errs.CodeNotFound, Field: "subject.reference", Message: "patient not found"}
 		}
 		s.fail(w, r, err)
 		return

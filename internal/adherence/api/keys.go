@@ -130,6 +130,9 @@ func (s *server) handleListAPIKeys(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"keys": out})
 }
 
+// handleRevokeAPIKey revokes a key of the caller's org. The store refuses
+// (409) to revoke the org's last active admin key, the caller's own
+// included: no one could issue keys for the org afterwards.
 func (s *server) handleRevokeAPIKey(w http.ResponseWriter, r *http.Request) {
 	p := principalOf(r)
 	if err := auth.Require(p, auth.RoleAdmin); err != nil {

@@ -182,6 +182,15 @@ func (s *server) handlePutTemplate(w http.ResponseWriter, r *http.Request) {
 	}
 	t := remind.Template{Kind: remind.Kind(r.PathValue("kind")), Language: r.PathValue("language"),
 		Channel: notify.Channel(r.PathValue("channel")), Subject: in.Subject, Body: in.Body}
+	if err := t.Validate(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	// A template in a language no patient can have would never be used.
+	if !languages[t.Language] {
+		s.fail(w, r, errs.Invalid("language", unsupportedLanguage))
+		return
+	}
 	if err := s.Store.PutTemplate(r.Context(), actor(r), p.OrgID, t); err != nil {
 		s.fail(w, r, err)
 		return

@@ -67,7 +67,12 @@ func (s *server) handleListPatients(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	f := store.PatientFilter{AfterID: q.Get("after"), IncludeInactive: q.Get("inactive") == "true", Limit: 100}
+	f := store.PatientFilter{AfterID: q.Get("after"), Limit: 100}
+	var err error
+	if f.IncludeInactive, err = parseBoolParam(q, "inactive"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > 500 {

@@ -309,3 +309,16 @@ func parseTimeParam(q url.Values, name string) (time.Time, error) {
 	}
 	return t.UTC(), nil
 }
+
+// parseBoolParam reads an optional boolean query parameter: absent or
+// empty is false, "true" and "false" are themselves, and anything else is
+// a 400 naming the parameter rather than a silent false.
+func parseBoolParam(q url.Values, name string) (bool, error) {
+	switch q.Get(name) {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	}
+	return false, errs.Invalid(name, "must be true or false")
+}

@@ -514,7 +514,12 @@ func (s *server) handleListOutbox(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	f := store.OutboxFilter{Topic: q.Get("topic"), PendingOnly: q.Get("pending") == "true"}
+	f := store.OutboxFilter{Topic: q.Get("topic")}
+	var err error
+	if f.PendingOnly, err = parseBoolParam(q, "pending"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	if v := q.Get("after"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {

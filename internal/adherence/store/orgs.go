@@ -139,23 +139,58 @@ func (s *Store) ListAPIKeys(ctx context.Context, orgID string) ([]adherence.APIK
 }
 
 // RevokeAPIKey marks a key of orgID revoked from now on. Revoking a revoked
-// key changes nothing; a key of another org is not found.
+// key changes nothing; a key of another org is not found. Revoking the
+// org's last active (unrevoked, unexpired) admin key is a conflict: nothing
+// could issue keys for the org afterwards.
 func (s *Store) RevokeAPIKey(ctx context.Context, a adherence.Actor, orgID, id string) error {
 	if !isID(orgID) {
 		return errs.NotFound("API key")
 	}
 	err := s.db.InTx(ctx, func(tx *db.Tx) error {
-		var revoked sql.NullTime
-		err := tx.QueryRowContext(ctx, `SELECT revoked_at FROM api_keys WHERE org_id = $1 AND id = $2`+forUpdate(tx.Dialect),
-			orgID, id).Scan(&revoked)
+		// Revocations of one org's keys take turns on the org row, so two
+		// concurrent revocations of its last two admin keys cannot both
+		// count the other key as still active. NO KEY UPDATE, unlike
+		// UPDATE, does not wait for the transactions inserting rows that
+		// reference the org (their foreign-key checks take KEY SHARE).
+		// SQLite has one writer already.
+		lock := ""
+		if tx.Dialect == db.Postgres {
+			lock = " FOR NO KEY UPDATE"
+		}
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM orgs WHERE id = $1`+lock, orgID).Scan(&one)
+		if err != nil {
+			return notFound(err, "lock organization", "API key")
+		}
+		var (
+			role    string
+			exp     sql.NullTime
+			revoked sql.NullTime
+		)
+		err = tx.QueryRowContext(ctx, `SELECT role, expires_at, revoked_at FROM api_keys WHERE org_id = $1 AND id = $2`+forUpdate(tx.Dialect),
+			orgID, id).Scan(&role, &exp, &revoked)
 		if err != nil {
 			return notFound(err, "read API key", "API key")
 		}
 		if revoked.Valid {
 			return nil
 		}
+		now := s.clock()
+		if role == string(auth.RoleAdmin) && (!exp.Valid || exp.Time.After(now)) {
+			var others int
+			err := tx.QueryRowContext(ctx, `
+				SELECT COUNT(*) FROM api_keys
+				WHERE org_id = $1 AND id <> $2 AND role = $3 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $4)`,
+				orgID, id, string(auth.RoleAdmin), db.UTC(now)).Scan(&others)
+			if err != nil {
+				return fmt.Errorf("count admin keys: %w", err)
+			}
+			if others == 0 {
+				return errs.Conflict("this is the organization's last active admin key: issue another admin key before revoking it")
+			}
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = $1 WHERE org_id = $2 AND id = $3`,
-			s.clock(), orgID, id); err != nil {
+			now, orgID, id); err != nil {
 			return fmt.Errorf("update API key: %w", err)
 		}
 		return s.record(ctx, tx, a, orgID, audit.ActionUpdate, "APIKey", id, "")

@@ -1,0 +1,126 @@
+package api_test
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestRevokeLastAdminKey checks that an admin cannot revoke the
+// organization's last active admin key, its own included (nothing could
+// issue keys afterwards), and can once another admin key exists.
+func TestRevokeLastAdminKey(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin1 := e.org("Org A")
+		keyID := func(token string) string { return strings.Split(token, "_")[1] }
+
+		r := e.do("DELETE", "/v1/api-keys/"+keyID(admin1), admin1, nil)
+		if r.status != 409 {
+			t.Fatalf("revoking the only admin key = %d, want 409: %s", r.status, r.body)
+		}
+		p := r.json(t)
+		if !strings.HasSuffix(p["type"].(string), "/conflict") || !strings.Contains(p["detail"].(string), "last active admin key") {
+			t.Fatalf("problem %v does not say why", p)
+		}
+		// A non-admin key can go whatever admin keys exist.
+		integ := e.mustDo("POST", "/v1/api-keys", admin1, map[string]any{"role": "integration"}, 201)["id"].(string)
+		e.mustDo("DELETE", "/v1/api-keys/"+integ, admin1, nil, 204)
+
+		admin2 := e.mustDo("POST", "/v1/api-keys", admin1, map[string]any{"role": "admin", "name": "second"}, 201)["key"].(string)
+		e.mustDo("DELETE", "/v1/api-keys/"+keyID(admin1), admin2, nil, 204)
+		r = e.do("DELETE", "/v1/api-keys/"+keyID(admin2), admin2, nil)
+		if r.status != 409 {
+			t.Fatalf("revoking the last admin key, own = %d, want 409: %s", r.status, r.body)
+		}
+		keys := e.mustDo("GET", "/v1/api-keys", admin2, nil, 200)["keys"].([]any)
+		for _, k := range keys {
+			k := k.(map[string]any)
+			if k["id"] == keyID(admin2) && k["revokedAt"] != nil {
+				t.Fatal("the last admin key was revoked")
+			}
+		}
+	})
+}
+
+// TestBooleanQueryParameters checks that a boolean query parameter other
+// than true or false is a 400 naming it, not a silent false.
+func TestBooleanQueryParameters(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("Org A")
+		for _, c := range []struct {
+			path, field string
+		}{
+			{"/v1/outbox", "pending"},
+			{"/v1/patients", "inactive"},
+		} {
+			for _, v := range []string{"maybe", "1", "TRUE", "yes"} {
+				r := e.do("GET", c.path+"?"+c.field+"="+v, admin, nil)
+				if r.status != 400 || r.json(t)["field"] != c.field {
+					t.Errorf("GET %s?%s=%s = %d, want 400 naming %s: %s", c.path, c.field, v, r.status, c.field, r.body)
+				}
+			}
+			for _, v := range []string{"true", "false", ""} {
+				e.mustDo("GET", c.path+"?"+c.field+"="+v, admin, nil, 200)
+			}
+		}
+	})
+}
+
+// TestFHIRImportOtherOrgPatient checks that a MedicationRequest naming
+// another organization's patient is a 404, answered exactly as one naming
+// a patient that does not exist.
+func TestFHIRImportOtherOrgPatient(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, adminA := e.org("Org A")
+		_, adminB := e.org("Org B")
+		other := e.mustDo("POST", "/v1/patients", adminB, map[string]any{"givenName": "Bea", "timeZone": "UTC"}, 201)["id"].(string)
+		body := func(patient string) map[string]any {
+			return map[string]any{"resourceType": "MedicationRequest", "status": "active", "intent": "order",
+				"subject":                   map[string]any{"reference": "Patient/" + patient},
+				"medicationCodeableConcept": map[string]any{"coding": []any{map[string]any{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314076", "display": "lisinopril"}}},
+				"dosageInstruction":         []any{map[string]any{"timing": map[string]any{"repeat": map[string]any{"timeOfDay": []string{"09:00:00"}}}}}}
+		}
+		problem := func(patient string) map[string]any {
+			t.Helper()
+			r := e.do("POST", "/fhir/MedicationRequest", adminA, body(patient))
+			if r.status != 404 {
+				t.Fatalf("import for patient %s = %d, want 404: %s", patient, r.status, r.body)
+			}
+			p := r.json(t)
+			delete(p, "requestId")
+			return p
+		}
+		foreign, missing := problem(other), problem("0190a8e2-0000-7000-8000-000000000000")
+		if foreign["field"] != "subject.reference" {
+			t.Fatalf("problem %v does not name subject.reference", foreign)
+		}
+		for k, v := range missing {
+			if foreign[k] != v {
+				t.Fatalf("another org's patient answers %v, a missing one %v", foreign, missing)
+			}
+		}
+	})
+}
+
+// TestTemplateLanguage checks that a template can only be saved in a
+// language a patient can have.
+func TestTemplateLanguage(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("Org A")
+		body := map[string]any{"body": "Hi {{first_name}}: your {{dose_time}} dose. {{reply_hint}}"}
+		for _, lang := range []string{"xx", "ES", "eng"} {
+			r := e.do("PUT", "/v1/templates/reminder/"+lang+"/sms", admin, body)
+			if r.status != 400 || r.json(t)["field"] != "language" {
+				t.Errorf("PUT template in %q = %d, want 400 naming language: %s", lang, r.status, r.body)
+			}
+		}
+		for _, lang := range []string{"en", "es", "ht", "de"} {
+			e.mustDo("PUT", "/v1/templates/reminder/"+lang+"/sms", admin, body, 200)
+		}
+		items := e.mustDo("GET", "/v1/templates", admin, nil, 200)["items"].([]any)
+		for _, it := range items {
+			if l := it.(map[string]any)["language"]; l == "xx" || l == "ES" || l == "eng" {
+				t.Fatalf("a template in %v was stored", l)
+			}
+		}
+	})
+}
