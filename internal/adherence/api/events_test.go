@@ -350,6 +350,25 @@ func TestReports(t *testing.T) {
 		}
 		e.mustDo("GET", "/v1/patients/"+w.patient+"/pdc?from=2026-01-01", w.admin, nil, 400)
 
+		// A second plan whose class is spelt differently is the same class:
+		// one PDC over both drugs, named as the oldest plan spells it.
+		second := e.mustDo("POST", "/v1/patients/"+w.patient+"/plans", w.admin, map[string]any{
+			"medication": map[string]any{"rxnorm": "310798", "display": "losartan 50 MG Oral Tablet"},
+			"ingredient": "Losartan", "drugClass": " rasa ",
+			"timing":     map[string]any{"repeat": map[string]any{"timeOfDay": []string{"09:00:00"}}},
+		}, 201)["id"].(string)
+		e.mustDo("POST", "/v1/plans/"+second+"/fills", w.admin, map[string]any{"fillDate": "2026-03-02", "daysSupply": 30}, 201)
+		pdc = e.mustDo("GET", "/v1/patients/"+w.patient+"/pdc?from=2026-01-01&to=2026-03-31&class=Rasa", w.admin, nil, 200)
+		classes = pdc["classes"].([]any)
+		if len(classes) != 1 {
+			t.Fatalf("pdc with two spellings of a class = %v, want one class", pdc)
+		}
+		c = classes[0].(map[string]any)
+		// Adds Mar 2–31 (30 days) to the 60: 90 of 90.
+		if c["class"] != "RASA" || c["coveredDays"] != 90.0 || fmt.Sprint(c["drugs"]) != "[lisinopril losartan]" {
+			t.Errorf("merged class = %v", c)
+		}
+
 		// Windows: the org can change them.
 		e.mustDo("PUT", "/v1/settings/windows", w.admin, map[string]any{"onTimeMinutes": 30, "lateMaxMinutes": 120, "openDedupeMinutes": 10}, 200)
 		got := e.mustDo("GET", "/v1/settings/windows", w.admin, nil, 200)

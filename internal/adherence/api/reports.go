@@ -256,11 +256,11 @@ func (s *server) handlePatientPDC(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	type class struct {
-		drugs map[string]bool
-		fills []report.Fill
-	}
-	classes := map[string]*class{}
+	// Classes are grouped ignoring letter case and surrounding space;
+	// plans come in creation order, so a class is named as its oldest plan
+	// spells it (report.Classes).
+	var classes report.Classes
+	want := report.ClassKey(q.Get("class"))
 	for _, p := range plans {
 		drug := strings.ToLower(strings.TrimSpace(p.Ingredient))
 		if drug == "" {
@@ -270,53 +270,44 @@ func (s *server) handlePatientPDC(w http.ResponseWriter, r *http.Request) {
 		if name == "" {
 			name = drug
 		}
-		if want := q.Get("class"); want != "" && !strings.EqualFold(want, name) {
+		if want != "" && report.ClassKey(name) != want {
 			continue
 		}
-		c := classes[name]
-		if c == nil {
-			c = &class{drugs: map[string]bool{}}
-			classes[name] = c
-		}
-		c.drugs[drug] = true
 		fills, err := s.Store.ListFills(ctx, pat.OrgID, p.ID)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
+		rf := make([]report.Fill, 0, len(fills))
 		for _, f := range fills {
 			d, err := report.ParseDate(f.FillDate)
 			if err != nil {
 				s.fail(w, r, err)
 				return
 			}
-			c.fills = append(c.fills, report.Fill{Drug: drug, Date: d, DaysSupply: f.DaysSupply})
+			rf = append(rf, report.Fill{Drug: drug, Date: d, DaysSupply: f.DaysSupply})
 		}
+		classes.Add(name, drug, rf)
 	}
 	out := []pdcJSON{}
-	for name, c := range classes {
+	for _, c := range classes.List() {
 		threshold := report.DefaultThreshold
-		if strings.Contains(strings.ToLower(name), "antiretroviral") {
+		if strings.Contains(strings.ToLower(c.Name), "antiretroviral") {
 			threshold = report.AntiretroviralThreshold
 		}
-		res, err := report.PDC(c.fills, from, to, threshold)
+		res, err := report.PDC(c.Fills, from, to, threshold)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		row := pdcJSON{Class: name, Days: res.Days, CoveredDays: res.CoveredDays, PDC: res.PDC, MPR: res.MPR,
+		row := pdcJSON{Class: c.Name, Drugs: c.Drugs, Days: res.Days, CoveredDays: res.CoveredDays, PDC: res.PDC, MPR: res.MPR,
 			Threshold: threshold, Adherent: res.Adherent, Fills: res.Fills, Reason: res.Reason}
 		if res.IndexDate != nil {
 			d := res.IndexDate.String()
 			row.IndexDate = &d
 		}
-		for d := range c.drugs {
-			row.Drugs = append(row.Drugs, d)
-		}
-		sort.Strings(row.Drugs)
 		out = append(out, row)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Class < out[j].Class })
 	if err := s.auditRead(r, "PDCReport", pat.ID, pat.ID); err != nil {
 		s.fail(w, r, err)
 		return
