@@ -355,7 +355,7 @@ func TestReports(t *testing.T) {
 		second := e.mustDo("POST", "/v1/patients/"+w.patient+"/plans", w.admin, map[string]any{
 			"medication": map[string]any{"rxnorm": "310798", "display": "losartan 50 MG Oral Tablet"},
 			"ingredient": "Losartan", "drugClass": " rasa ",
-			"timing":     map[string]any{"repeat": map[string]any{"timeOfDay": []string{"09:00:00"}}},
+			"timing": map[string]any{"repeat": map[string]any{"timeOfDay": []string{"09:00:00"}}},
 		}, 201)["id"].(string)
 		e.mustDo("POST", "/v1/plans/"+second+"/fills", w.admin, map[string]any{"fillDate": "2026-03-02", "daysSupply": 30}, 201)
 		pdc = e.mustDo("GET", "/v1/patients/"+w.patient+"/pdc?from=2026-01-01&to=2026-03-31&class=Rasa", w.admin, nil, 200)
