@@ -74,6 +74,9 @@ type Tally struct {
 	rejects  io.Writer
 	progress func(int64)
 	maxRatio float64
+	// replaces is true for a full load, which swaps the live data for
+	// the file's rows: an empty result would wipe what is served.
+	replaces bool
 
 	Loaded, Rejected int64
 	read             int64
@@ -88,7 +91,10 @@ func NewTally(in LoadInput) *Tally {
 	if ratio <= 0 {
 		ratio = DefaultMaxRejectRatio
 	}
-	return &Tally{file: in.File, rejects: in.Rejects, progress: in.Progress, maxRatio: ratio, next: progressEvery}
+	// An unknown mode is refused by the loader before any row is read;
+	// only an increment leaves the rows it does not carry alone.
+	replaces := in.Mode != ModeIncrement
+	return &Tally{file: in.File, rejects: in.Rejects, progress: in.Progress, maxRatio: ratio, replaces: replaces, next: progressEvery}
 }
 
 // Row counts a row read from the file (loaded or rejected) and reports
@@ -124,7 +130,10 @@ func (t *Tally) Err() error { return t.werr }
 
 // Done reports the final progress and checks the reject threshold: it
 // returns an error naming the file when rejected/(loaded+rejected) exceeds
-// the maximum ratio, or when the rejects could not be written.
+// the maximum ratio, or when the rejects could not be written. A full
+// load that loaded no row fails too: a truncated download or a file cut
+// down to its header must not replace the live data with nothing, while an
+// empty weekly increment simply changes nothing.
 func (t *Tally) Done() error {
 	if t.progress != nil {
 		t.progress(t.read)
@@ -136,6 +145,12 @@ func (t *Tally) Done() error {
 	if total > 0 && float64(t.Rejected)/float64(total) > t.maxRatio {
 		return fmt.Errorf("%s: %d of %d rows rejected (%.2f%%), more than the allowed %.2f%%: nothing loaded",
 			t.file, t.Rejected, total, 100*float64(t.Rejected)/float64(total), 100*t.maxRatio)
+	}
+	switch {
+	case t.replaces && total == 0:
+		return fmt.Errorf("%s: no data rows: refusing to replace the live data with an empty file", t.file)
+	case t.replaces && t.Loaded == 0:
+		return fmt.Errorf("%s: all %d rows rejected: refusing to replace the live data with an empty file", t.file, t.Rejected)
 	}
 	return nil
 }
