@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"regexp"
+	"strconv"
 
 	"github.com/medplatform/medplatform/internal/medsales/dataset"
 	"github.com/medplatform/medplatform/internal/medsales/geo"
@@ -18,9 +20,15 @@ func zctaTable() Table {
 // gazetteer takes effect without a new release. See LoadNUCC for rejects,
 // the reject threshold and the swap; like every full load it refuses a
 // file without the GEOID, INTPTLAT and INTPTLONG columns before writing
-// anything.
+// anything. The data year recorded for the load is in.DataYear, else the
+// gazetteer year the file name starts with ("2024_Gaz_…" → 2024), else
+// none.
 func (s *Store) LoadZCTA(ctx context.Context, in LoadInput) (LoadResult, error) {
 	if err := fullOnly(in); err != nil {
+		return LoadResult{}, err
+	}
+	year, err := loadYear(in, gazetteerYear, "")
+	if err != nil {
 		return LoadResult{}, err
 	}
 	r, err := dataset.NewZCTAReader(in.Reader, in.File)
@@ -47,7 +55,21 @@ func (s *Store) LoadZCTA(ctx context.Context, in LoadInput) (LoadResult, error) 
 		}
 		tally.Loaded++
 	}
-	return finish(ctx, in, r.Err(), tally, rep, 0)
+	return finish(ctx, in, r.Err(), tally, rep, year)
+}
+
+// gazetteerRE matches the year a Census gazetteer file name starts with.
+var gazetteerRE = regexp.MustCompile(`(?i)^(20[0-9]{2})_Gaz_`)
+
+// gazetteerYear returns the year of a gazetteer file name
+// ("2024_Gaz_zcta_national.txt" → 2024).
+func gazetteerYear(name string) (int, bool) {
+	m := gazetteerRE.FindStringSubmatch(name)
+	if m == nil {
+		return 0, false
+	}
+	y, err := strconv.Atoi(m[1])
+	return y, err == nil
 }
 
 // Centroids returns the ZIP centroids to place providers with: the loaded
