@@ -130,7 +130,10 @@ func (s *Service) loader(d medsales.Dataset) loader {
 
 // Run loads req. The live data changes only when the load succeeds; a
 // failed load is recorded in the history with its reason and returns an
-// error naming the file.
+// error naming the file, with the Result so far (its RejectsFile says
+// where the rows rejected before the failure are). When another load of
+// the dataset is running, Run returns at once an error for which
+// errors.Is(err, store.ErrLoadRunning) holds, and records nothing.
 func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Result, error) {
 	if err := req.Validate(); err != nil {
 		return Result{}, err
@@ -215,7 +218,12 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 			log.ErrorContext(ctx, "record failed load", "error", ferr.Error())
 		}
 		s.Metrics.failed(req.Dataset)
-		log.ErrorContext(ctx, "ingest failed", "error", err.Error(), "rows_read", rowsRead)
+		attrs := []any{"error", err.Error(), "rows_read", rowsRead}
+		if res.RejectsFile != "" {
+			// The rejected rows are often why the load failed.
+			attrs = append(attrs, "rejects_file", res.RejectsFile)
+		}
+		log.ErrorContext(ctx, "ingest failed", attrs...)
 		return res, err
 	}
 
@@ -234,7 +242,9 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 			progress.Update(rows, cr.n, f.Size)
 		}
 	}
-	if req.Dataset == medsales.NPPES {
+	// Main and secondary practice addresses are both placed at their ZIP
+	// centroid until the Census geocoder matches them.
+	if req.Dataset == medsales.NPPES || req.Dataset == medsales.NPPESLocations {
 		c, err := s.Store.Centroids(ctx)
 		if err != nil {
 			return fail(err)

@@ -92,13 +92,19 @@ func (s *Store) FailVersion(ctx context.Context, id int64, reason string, finish
 	return nil
 }
 
+// ErrLoadRunning is in the chain of LockDataset's error when another load
+// of the dataset holds the lock, so a queued job can wait its turn instead
+// of failing.
+var ErrLoadRunning = errors.New("another load of the dataset is running; wait for it to finish")
+
 // LockDataset makes sure one load of a dataset runs at a time, across
 // processes and hosts: a PostgreSQL session advisory lock, or an exclusive
 // flock on a file beside the SQLite database. Either is released when the
 // process dies, so a killed load never blocks the next one. It fails at
-// once, with a conflict error, when another load holds the lock.
+// once, with a conflict error wrapping ErrLoadRunning, when another load
+// holds the lock.
 func (s *Store) LockDataset(ctx context.Context, d medsales.Dataset) (release func(), err error) {
-	busy := errs.Conflict("a load of %s is already running; wait for it to finish", d)
+	busy := &errs.Error{Code: errs.CodeConflict, Message: fmt.Sprintf("cannot load %s", d), Err: ErrLoadRunning}
 	if s.db.Dialect == db.Postgres {
 		conn, err := s.db.SQL.Conn(ctx)
 		if err != nil {

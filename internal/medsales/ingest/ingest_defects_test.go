@@ -1,0 +1,342 @@
+package ingest_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/medplatform/medplatform/internal/medsales"
+	"github.com/medplatform/medplatform/internal/medsales/ingest"
+	"github.com/medplatform/medplatform/internal/medsales/store"
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/dbtest"
+	"github.com/medplatform/medplatform/internal/platform/jobs"
+	"github.com/medplatform/medplatform/internal/platform/migrate"
+)
+
+const (
+	npiFile     = "npidata_pfile_20050523-20260810_sample.csv"
+	npiWeekly   = "npidata_pfile_20260803-20260809_weekly.csv"
+	plFile      = "pl_pfile_20050523-20260810_sample.csv"
+	partDFile   = "MUP_DPR_RY26_P04_V10_DY24_NPIBN_sample.csv"
+	gazetteerTS = "GEOID\tALAND\tAWATER\tALAND_SQMI\tAWATER_SQMI\tINTPTLAT\tINTPTLONG\n"
+)
+
+// env is a Service on a fresh database of one engine, logging to log.
+type env struct {
+	svc *ingest.Service
+	st  *store.Store
+	d   *db.DB
+	log *syncBuffer
+	dir string
+}
+
+func each(t *testing.T, fn func(t *testing.T, e env)) {
+	t.Helper()
+	dbtest.Each(t, []migrate.Set{store.Migrations}, func(t *testing.T, d *db.DB) {
+		log := &syncBuffer{}
+		dir := t.TempDir()
+		st := store.New(d)
+		svc := &ingest.Service{
+			Store: st, Logger: slog.New(slog.NewJSONHandler(log, nil)), Now: time.Now,
+			RejectsDir: filepath.Join(dir, "rejects"),
+		}
+		fn(t, env{svc: svc, st: st, d: d, log: log, dir: dir})
+	})
+}
+
+// syncBuffer is a log that job workers write while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// sample copies a file of the dataset package's testdata into dir, cut
+// to its first n lines when n > 0, and returns its path.
+func sample(t *testing.T, dir, name string, n int) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "dataset", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n > 0 {
+		b = []byte(strings.Join(strings.SplitAfter(string(b), "\n")[:n], ""))
+	}
+	return write(t, dir, name, b)
+}
+
+func write(t *testing.T, dir, name string, b []byte) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func count(t *testing.T, d *db.DB, q string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := d.SQL.QueryRow(q, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+// TestRunRefusesEmptyFullFile: a monthly NPPES file holding only its
+// header fails naming the file, is recorded as a failed load and leaves
+// the registry as it was; an empty weekly increment loads.
+func TestRunRefusesEmptyFullFile(t *testing.T) {
+	each(t, func(t *testing.T, e env) {
+		ctx := context.Background()
+		full := sample(t, e.dir, npiFile, 0)
+		if _, err := e.svc.Run(ctx, ingest.Request{Dataset: medsales.NPPES, Source: full}, nil); err != nil {
+			t.Fatal(err)
+		}
+		providers := count(t, e.d, "SELECT COUNT(*) FROM providers")
+
+		empty := sample(t, t.TempDir(), npiFile, 1)
+		_, err := e.svc.Run(ctx, ingest.Request{Dataset: medsales.NPPES, Source: empty}, nil)
+		want := npiFile + ": no data rows: refusing to replace the live data with an empty file"
+		if err == nil || err.Error() != want {
+			t.Fatalf("header-only load: %v, want %q", err, want)
+		}
+		if n := count(t, e.d, "SELECT COUNT(*) FROM providers"); n != providers {
+			t.Errorf("providers = %d after the refused load, want %d", n, providers)
+		}
+		hist, err := e.st.Versions(ctx, medsales.NPPES, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hist) != 2 || hist[0].Status != store.StatusFailed || hist[0].Error != want || hist[1].Status != store.StatusSucceeded {
+			t.Errorf("history = %+v", hist)
+		}
+
+		weekly := sample(t, e.dir, npiWeekly, 1)
+		res, err := e.svc.Run(ctx, ingest.Request{Dataset: medsales.NPPES, Source: weekly}, nil)
+		if err != nil || res.Mode != store.ModeIncrement || res.Loaded != 0 {
+			t.Errorf("empty weekly increment: %+v, %v", res, err)
+		}
+		if n := count(t, e.d, "SELECT COUNT(*) FROM providers"); n != providers {
+			t.Errorf("providers = %d after an empty increment, want %d", n, providers)
+		}
+	})
+}
+
+// TestRunPlacesSecondaryLocations: secondary practice locations loaded
+// through the service get their ZIP centroid, like main addresses.
+func TestRunPlacesSecondaryLocations(t *testing.T) {
+	each(t, func(t *testing.T, e env) {
+		ctx := context.Background()
+		res, err := e.svc.Run(ctx, ingest.Request{Dataset: medsales.NPPESLocations, Source: sample(t, e.dir, plFile, 0)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Loaded != 3 {
+			t.Fatalf("loaded %d locations, want 3", res.Loaded)
+		}
+		// 32202 (Jacksonville) is in the embedded centroids; the French
+		// address has no ZIP centroid.
+		if n := count(t, e.d, `SELECT COUNT(*) FROM practice_locations
+			WHERE zip5 = '32202' AND lat IS NOT NULL AND lon IS NOT NULL AND coord_source = 'zcta'`); n != 1 {
+			t.Errorf("%d locations in 32202 placed at the ZIP centroid, want 1", n)
+		}
+		if n := count(t, e.d, `SELECT COUNT(*) FROM practice_locations WHERE country = 'FR' AND lat IS NULL`); n != 1 {
+			t.Errorf("the foreign location got coordinates")
+		}
+	})
+}
+
+// TestRunFailureKeepsRejectsFile: a load failing on its rejects says where
+// they were written, in its result and its log line.
+func TestRunFailureKeepsRejectsFile(t *testing.T) {
+	each(t, func(t *testing.T, e env) {
+		res, err := e.svc.Run(context.Background(), ingest.Request{Dataset: medsales.PartD, Source: sample(t, e.dir, partDFile, 0)}, nil)
+		if err == nil || !strings.Contains(err.Error(), "rows rejected") {
+			t.Fatalf("load with 20%% rejects: %v", err)
+		}
+		if res.RejectsFile == "" {
+			t.Fatal("failed load: no rejects file in the result")
+		}
+		if b, err := os.ReadFile(res.RejectsFile); err != nil || !strings.HasPrefix(string(b), "line,reason\n") {
+			t.Errorf("rejects file %s: %q, %v", res.RejectsFile, b, err)
+		}
+		var failed string
+		for _, l := range strings.Split(e.log.String(), "\n") {
+			if strings.Contains(l, `"msg":"ingest failed"`) {
+				failed = l
+			}
+		}
+		if !strings.Contains(failed, `"rejects_file":"`+res.RejectsFile+`"`) {
+			t.Errorf("failure log line does not name the rejects file: %s", failed)
+		}
+	})
+}
+
+// TestRunZCTADataYear: a gazetteer load records its year in the history.
+func TestRunZCTADataYear(t *testing.T) {
+	each(t, func(t *testing.T, e env) {
+		ctx := context.Background()
+		src := write(t, e.dir, "2024_Gaz_zcta_national.txt", []byte(gazetteerTS+"00601\t1\t0\t0\t0\t18.180555\t-66.749961\n"))
+		res, err := e.svc.Run(ctx, ingest.Request{Dataset: medsales.ZCTA, Source: src}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.DataYear != 2024 {
+			t.Errorf("result data year = %d, want 2024", res.DataYear)
+		}
+		latest, err := e.st.LatestLoads(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if y := latest[medsales.ZCTA].DataYear; y == nil || *y != 2024 {
+			t.Errorf("zcta data year = %v, want 2024", y)
+		}
+	})
+}
+
+// TestWorkerWaitsForRunningLoad: a queued load that finds another load of
+// its dataset running is snoozed (River retries it later without using an
+// attempt) instead of completing without loading, and runs once the other
+// load is done.
+func TestWorkerWaitsForRunningLoad(t *testing.T) {
+	each(t, func(t *testing.T, e env) {
+		ctx := context.Background()
+		w := &ingest.Worker{Service: e.svc, Logger: e.svc.Logger}
+		job := &river.Job[ingest.JobArgs]{JobRow: &rivertype.JobRow{ID: 1},
+			Args: ingest.JobArgs{Request: ingest.Request{Dataset: medsales.NPPES, Source: sample(t, e.dir, npiFile, 0)}}}
+
+		release := lockDataset(t, e.st, medsales.NPPES)
+		err := w.Work(ctx, job)
+		var snooze *rivertype.JobSnoozeError
+		if !errors.As(err, &snooze) {
+			t.Fatalf("Work with the dataset locked = %v, want a snooze", err)
+		}
+		if snooze.Duration < 10*time.Second || snooze.Duration > time.Minute {
+			t.Errorf("snoozed for %s", snooze.Duration)
+		}
+		if n := count(t, e.d, "SELECT COUNT(*) FROM providers"); n != 0 {
+			t.Errorf("the waiting job loaded %d providers", n)
+		}
+		release()
+
+		if err := w.Work(ctx, job); err != nil {
+			t.Fatalf("Work after the other load finished: %v", err)
+		}
+		hist, err := e.st.Versions(ctx, medsales.NPPES, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hist) != 1 || hist[0].Status != store.StatusSucceeded {
+			t.Errorf("history = %+v, want the one successful load", hist)
+		}
+	})
+}
+
+// TestQueuedLoadRunsAfterRunningOne queues a load through River while
+// another load of the dataset holds its lock: River keeps the job
+// (snoozed, not discarded), and it loads once the lock is released.
+func TestQueuedLoadRunsAfterRunningOne(t *testing.T) {
+	each(t, func(t *testing.T, e env) {
+		ctx := context.Background()
+		workers := river.NewWorkers()
+		river.AddWorker(workers, &ingest.Worker{Service: e.svc, Logger: e.svc.Logger, BusySnooze: 500 * time.Millisecond})
+		c, err := jobs.New(e.d, jobs.Config{Workers: workers, RunWorkers: true, MaxWorkers: 1,
+			Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			stop, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := c.Stop(stop); err != nil {
+				t.Error(err)
+			}
+		})
+
+		release := lockDataset(t, e.st, medsales.NPPES)
+		if _, err := c.Insert(ctx, ingest.JobArgs{Request: ingest.Request{Dataset: medsales.NPPES, Source: sample(t, e.dir, npiFile, 0)}}, nil); err != nil {
+			t.Fatal(err)
+		}
+		// Wait until the job has found the lock taken at least twice: it
+		// is retried, not finished.
+		waitFor(t, 30*time.Second, func() bool {
+			return strings.Count(e.log.String(), "ingest job waiting") >= 2
+		})
+		var state string
+		if err := e.d.SQL.QueryRow("SELECT state FROM river_job").Scan(&state); err != nil {
+			t.Fatal(err)
+		}
+		if state == "completed" || state == "discarded" || state == "cancelled" {
+			t.Fatalf("job state %q while the dataset is locked", state)
+		}
+		if n := count(t, e.d, "SELECT COUNT(*) FROM dataset_versions"); n != 0 {
+			t.Errorf("%d history rows while waiting, want 0", n)
+		}
+		release()
+
+		waitFor(t, 30*time.Second, func() bool {
+			return count(t, e.d, "SELECT COUNT(*) FROM river_job WHERE state = 'completed'") == 1
+		})
+		hist, err := e.st.Versions(ctx, medsales.NPPES, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hist) != 1 || hist[0].Status != store.StatusSucceeded || hist[0].RowsLoaded == 0 {
+			t.Errorf("history = %+v, want the queued load, succeeded", hist)
+		}
+	})
+}
+
+// waitFor polls cond until it holds or timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %s", timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// lockDataset takes the load lock of d as a running load would, and
+// returns its release, which also runs when the test ends (a held lock
+// keeps a PostgreSQL connection out of the pool, and closing the pool
+// would wait for it).
+func lockDataset(t *testing.T, st *store.Store, d medsales.Dataset) func() {
+	t.Helper()
+	unlock, err := st.LockDataset(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release := func() { once.Do(unlock) }
+	t.Cleanup(release)
+	return release
+}
