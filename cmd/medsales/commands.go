@@ -15,6 +15,7 @@ import (
 	"github.com/medplatform/medplatform/internal/medsales/ingest"
 	"github.com/medplatform/medplatform/internal/medsales/store"
 	"github.com/medplatform/medplatform/internal/platform/debug"
+	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/health"
 )
 
@@ -69,13 +70,17 @@ func cmdIngest(ctx context.Context, args []string, getenv func(string) string, s
 	if err := reorderFlags(fs.Parse, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 2 {
+	switch {
+	case fs.NArg() < 2:
 		fs.Usage()
 		return fmt.Errorf("ingest needs DATASET and SOURCE (datasets: %s)", datasetNames())
+	case fs.NArg() > 2:
+		fs.Usage()
+		return fmt.Errorf("ingest takes DATASET and SOURCE only: unexpected extra argument %q", fs.Arg(2))
 	}
 	req := ingest.Request{Dataset: medsales.Dataset(fs.Arg(0)), Source: fs.Arg(1), Mode: *mode, DataYear: *year, MaxRejectRatio: *ratio}
 	if err := req.Validate(); err != nil {
-		return err
+		return flagError(err)
 	}
 	d, err := open(ctx, getenv, stderr, true)
 	if err != nil {
@@ -105,7 +110,11 @@ func cmdIngest(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	res, err := svc.Run(ctx, req, progress)
 	if err != nil {
-		return err
+		// The rejected rows are often why the load failed.
+		if res.RejectsFile != "" {
+			fmt.Fprintf(stderr, "rejected rows: %s\n", res.RejectsFile)
+		}
+		return flagError(err)
 	}
 	fmt.Fprintf(stdout, "%s: loaded %d rows, rejected %d (%s, %s) in %s as version %d\n",
 		req.Dataset, res.Loaded, res.Rejected, res.File, res.Mode, res.Duration.Round(time.Millisecond), res.VersionID)
@@ -113,6 +122,34 @@ func cmdIngest(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintf(stdout, "rejected rows: %s\n", res.RejectsFile)
 	}
 	return nil
+}
+
+// ingestFlags names, for each field of an ingest.Request, what the
+// operator typed it as: validation errors carry the API's field names,
+// which mean nothing on a command line.
+var ingestFlags = map[string]string{
+	"dataset":        "DATASET",
+	"source":         "SOURCE",
+	"mode":           "--mode",
+	"dataYear":       "--data-year",
+	"maxRejectRatio": "--max-reject-ratio",
+}
+
+// flagError renames the field of a request validation error to its flag.
+// Only an *errs.Error returned as is is renamed: a wrapping error has
+// already formatted the field into its message.
+func flagError(err error) error {
+	e, ok := err.(*errs.Error)
+	if !ok {
+		return err
+	}
+	name, ok := ingestFlags[e.Field]
+	if !ok {
+		return err
+	}
+	renamed := *e
+	renamed.Field = name
+	return &renamed
 }
 
 // reorderFlags lets flags follow the positional arguments
@@ -175,6 +212,9 @@ func cmdDatasets(ctx context.Context, args []string, getenv func(string) string,
 	hist, err := d.store.Versions(ctx, "", *n)
 	if err != nil {
 		return err
+	}
+	if hist == nil {
+		hist = []store.Version{} // an empty history is [] in JSON, not null
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -260,6 +300,7 @@ func cmdGeocode(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%+v\n", res)
+	fmt.Fprintf(stdout, "geocoded %d addresses in %d batches: %d matched, %d unmatched, %d unanswered, %d invalid; coordinates updated for %d providers and %d practice locations\n",
+		res.Addresses, res.Batches, res.Matched, res.Unmatched, res.Unanswered, res.Invalid, res.ProvidersUpdated, res.LocationsUpdated)
 	return nil
 }
