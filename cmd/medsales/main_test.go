@@ -141,6 +141,19 @@ func TestEndToEnd(t *testing.T) {
 			body := `{"dataset":"nucc","source":"` + files.NUCC + `"}`
 			post(t, base+"/v1/ingestions", "", body, 401)
 			post(t, base+"/v1/ingestions", "test-token", `{"dataset":"nope","source":"x"}`, 400)
+			// The scheme is case-insensitive (RFC 9110): past the token
+			// check, the request is refused for its dataset, not with 401.
+			lower, err := http.NewRequest("POST", base+"/v1/ingestions", strings.NewReader(`{"dataset":"nope","source":"x"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			lower.Header.Set("Authorization", "bearer test-token")
+			lower.Header.Set("Content-Type", "application/json")
+			if resp, err := http.DefaultClient.Do(lower); err != nil {
+				t.Fatal(err)
+			} else if resp.Body.Close(); resp.StatusCode != 400 {
+				t.Fatalf("lower-case bearer scheme: %d, want 400", resp.StatusCode)
+			}
 			post(t, base+"/v1/ingestions", "test-token", `{"dataset":"nucc","source":"/etc/passwd"}`, 403)
 			post(t, base+"/v1/ingestions", "test-token", `{"dataset":"nucc","source":"`+filepath.Join(dir, "sample", "..", "x.csv")+`"}`, 403)
 			job := post(t, base+"/v1/ingestions", "test-token", body, 202)
