@@ -1,7 +1,9 @@
 // Package config reads settings from the environment through an injected
-// getenv, so tests and run() never touch the process environment. Secrets
-// may be given as NAME_FILE pointing at a file (ECS injects Secrets Manager
-// values either way); the file wins over the plain variable.
+// getenv, so tests and run() never touch the process environment. Any
+// setting may be given as NAME_FILE pointing at a file (ECS injects Secrets
+// Manager values either way); the file wins over the plain variable, and a
+// file that cannot be read is an error rather than an unset setting, so a
+// wrong mount fails startup instead of quietly turning a feature off.
 package config
 
 import (
@@ -17,8 +19,10 @@ type Env struct {
 	Getenv func(string) string
 }
 
-// String returns NAME_FILE's contents (trimmed) when set, else NAME, else def.
-func (e Env) String(name, def string) (string, error) {
+// lookup returns NAME_FILE's contents (trimmed) when NAME_FILE is set,
+// else NAME; "" means unset. Every typed reader goes through it so that
+// NAME_FILE works the same for all of them.
+func (e Env) lookup(name string) (string, error) {
 	if path := e.Getenv(name + "_FILE"); path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -26,15 +30,28 @@ func (e Env) String(name, def string) (string, error) {
 		}
 		return strings.TrimSpace(string(b)), nil
 	}
-	if v := e.Getenv(name); v != "" {
-		return v, nil
-	}
-	return def, nil
+	return e.Getenv(name), nil
 }
 
-// Int returns NAME as an integer, or def when unset.
+// String returns NAME_FILE's contents (trimmed) when set, else NAME, else def.
+func (e Env) String(name, def string) (string, error) {
+	v, err := e.lookup(name)
+	if err != nil {
+		return "", err
+	}
+	if v == "" {
+		return def, nil
+	}
+	return v, nil
+}
+
+// Int returns NAME (or NAME_FILE's contents) as an integer, or def when
+// unset.
 func (e Env) Int(name string, def int) (int, error) {
-	v := e.Getenv(name)
+	v, err := e.lookup(name)
+	if err != nil {
+		return 0, err
+	}
 	if v == "" {
 		return def, nil
 	}
@@ -45,9 +62,13 @@ func (e Env) Int(name string, def int) (int, error) {
 	return n, nil
 }
 
-// Duration returns NAME as a Go duration (e.g. 30s, 5m), or def when unset.
+// Duration returns NAME (or NAME_FILE's contents) as a Go duration (e.g.
+// 30s, 5m), or def when unset.
 func (e Env) Duration(name string, def time.Duration) (time.Duration, error) {
-	v := e.Getenv(name)
+	v, err := e.lookup(name)
+	if err != nil {
+		return 0, err
+	}
 	if v == "" {
 		return def, nil
 	}
@@ -56,4 +77,24 @@ func (e Env) Duration(name string, def time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("%s: %q is not a duration", name, v)
 	}
 	return d, nil
+}
+
+// Bool returns NAME (or NAME_FILE's contents) as true or false, or def
+// when unset. Anything else is an error: a typo such as "yes" must not
+// quietly mean false.
+func (e Env) Bool(name string, def bool) (bool, error) {
+	v, err := e.lookup(name)
+	if err != nil {
+		return false, err
+	}
+	if v == "" {
+		return def, nil
+	}
+	switch strings.ToLower(v) {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, fmt.Errorf("%s: %q is not true or false", name, v)
 }
