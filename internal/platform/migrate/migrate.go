@@ -8,7 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"sync/atomic"
+	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/pressly/goose/v3"
@@ -72,7 +75,17 @@ func (s Set) provider(d *db.DB) (*goose.Provider, error) {
 
 // Up applies River's migrations, then every pending migration of each set
 // in order, and returns how many migrations it applied.
+//
+// Several processes may migrate one database at once (ECS tasks starting
+// together, a CLI beside a server): Up holds a lock for its whole run — a
+// PostgreSQL session advisory lock, or an flock on a file beside the
+// SQLite database — so the others wait and then find nothing to do.
 func Up(ctx context.Context, d *db.DB, sets ...Set) (int, error) {
+	unlock, err := lockMigrations(ctx, d)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
 	if err := riverUp(ctx, d); err != nil {
 		return 0, err
 	}
@@ -108,6 +121,55 @@ func Pending(ctx context.Context, d *db.DB, sets ...Set) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// migrationLockKey is the advisory lock key of Up on PostgreSQL; goose's
+// own session lock (taken inside, per set) uses another key.
+const migrationLockKey int64 = 0x6d6967726174 // "migrat"
+
+// lockMigrations takes the migration lock of d and returns its release.
+func lockMigrations(ctx context.Context, d *db.DB) (func(), error) {
+	if d.Dialect == db.Postgres {
+		conn, err := d.Pool.Acquire(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("migration lock: %w", err)
+		}
+		if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", migrationLockKey); err != nil {
+			conn.Release()
+			return nil, fmt.Errorf("migration lock: %w", err)
+		}
+		return func() {
+			if _, err := conn.Exec(context.Background(), "SELECT pg_advisory_unlock($1)", migrationLockKey); err != nil {
+				// Closing the session releases the lock.
+				_ = conn.Conn().Close(context.Background())
+			}
+			conn.Release()
+		}, nil
+	}
+	f, err := os.OpenFile(d.Path+".migrate-lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("migration lock: %w", err)
+	}
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("migration lock %s: %w", f.Name(), err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("migration lock %s: %w", f.Name(), ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
 }
 
 func riverUp(ctx context.Context, d *db.DB) error {

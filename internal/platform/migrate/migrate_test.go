@@ -3,10 +3,12 @@ package migrate_test
 import (
 	"context"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/dbtest"
 	"github.com/medplatform/medplatform/internal/platform/migrate"
 )
 
@@ -27,5 +29,48 @@ func TestHealthCheck(t *testing.T) {
 	}
 	if _, err := check.Run(ctx); err != nil {
 		t.Fatalf("check after migrating: %v", err)
+	}
+}
+
+// TestConcurrentUp: several processes (here: separate handles, each with
+// its own connections and file descriptors) migrating one fresh database
+// at once all succeed, on both engines — as ECS tasks starting together do.
+func TestConcurrentUp(t *testing.T) {
+	for _, engine := range []string{"sqlite", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			url := "sqlite:" + filepath.Join(t.TempDir(), "m.db")
+			if engine == "postgres" {
+				url = dbtest.PostgresURL(t)
+			}
+			ctx := context.Background()
+			const n = 4
+			handles := make([]*db.DB, n)
+			for i := range handles {
+				d, err := db.Open(ctx, url, db.Options{MaxConns: 4})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer d.Close()
+				handles[i] = d
+			}
+			errs := make([]error, n)
+			var wg sync.WaitGroup
+			for i, d := range handles {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, errs[i] = migrate.Up(ctx, d, audit.Migrations)
+				}()
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Errorf("migration %d of %d: %v", i+1, n, err)
+				}
+			}
+			if pending, err := migrate.Pending(ctx, handles[0], audit.Migrations); err != nil || pending {
+				t.Errorf("pending after the runs = %v, %v", pending, err)
+			}
+		})
 	}
 }
