@@ -84,11 +84,16 @@ func New(d *db.DB, cfg Config) (*Client, error) {
 }
 
 // Start begins working jobs when the client was built with RunWorkers; it is
-// a no-op for insert-only clients.
+// a no-op for insert-only clients. The end of ctx does not stop the client:
+// Stop does.
 func (c *Client) Start(ctx context.Context) error {
 	if !c.running {
 		return nil
 	}
+	// River stops hard when its start context ends: callers pass the
+	// process's signal context, which ends at SIGTERM, while running jobs
+	// should get Stop's grace period. Only Stop ends the client.
+	ctx = context.WithoutCancel(ctx)
 	var err error
 	if c.pg != nil {
 		err = c.pg.Start(ctx)

@@ -96,3 +96,60 @@ func TestInsertTx(t *testing.T) {
 		}
 	})
 }
+
+type slowArgs struct{}
+
+func (slowArgs) Kind() string { return "test_slow" }
+
+type slowWorker struct {
+	river.WorkerDefaults[slowArgs]
+	started chan struct{}
+	result  chan error
+}
+
+func (w *slowWorker) Work(ctx context.Context, j *river.Job[slowArgs]) error {
+	close(w.started)
+	select {
+	case <-time.After(500 * time.Millisecond):
+		w.result <- nil
+	case <-ctx.Done():
+		w.result <- ctx.Err()
+	}
+	return nil
+}
+
+// TestStartContextEndDoesNotCancelJobs: the context given to Start ends at
+// SIGTERM; a running job must still get Stop's grace period, not be
+// cancelled at once.
+func TestStartContextEndDoesNotCancelJobs(t *testing.T) {
+	dbtest.Each(t, []migrate.Set{{SQLite: schema, Postgres: schema}}, func(t *testing.T, d *db.DB) {
+		w := &slowWorker{started: make(chan struct{}), result: make(chan error, 1)}
+		workers := river.NewWorkers()
+		river.AddWorker(workers, w)
+		c, err := jobs.New(d, jobs.Config{Workers: workers, RunWorkers: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Insert(context.Background(), slowArgs{}, nil); err != nil {
+			t.Fatal(err)
+		}
+		signalCtx, sigterm := context.WithCancel(context.Background())
+		if err := c.Start(signalCtx); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-w.started:
+		case <-time.After(15 * time.Second):
+			t.Fatal("the job did not start")
+		}
+		sigterm()
+		stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.Stop(stopCtx); err != nil {
+			t.Fatalf("Stop: %v", err)
+		}
+		if err := <-w.result; err != nil {
+			t.Fatalf("the running job was cancelled (%v) instead of finishing within Stop's grace period", err)
+		}
+	})
+}
