@@ -63,7 +63,10 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	if s.RedisURL, err = env.String("REDIS_URL", ""); err != nil {
 		return s, err
 	}
-	lvl, _ := env.String("LOG_LEVEL", "info")
+	lvl, err := env.String("LOG_LEVEL", "info")
+	if err != nil {
+		return s, err
+	}
 	if s.LogLevel, err = telemetry.ParseLevel(lvl); err != nil {
 		return s, err
 	}
@@ -91,14 +94,21 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	if s.JobWorkers < 1 || s.JobWorkers > 1000 {
 		return s, fmt.Errorf("JOB_WORKERS must be between 1 and 1000")
 	}
-	issuer, _ := env.String("OIDC_ISSUER", "")
-	if issuer != "" {
-		o := &auth.OIDCConfig{Issuer: issuer}
-		o.Audience, _ = env.String("OIDC_AUDIENCE", "")
-		o.JWKSURL, _ = env.String("OIDC_JWKS_URL", "")
-		o.OrgClaim, _ = env.String("OIDC_ORG_CLAIM", "")
-		o.RoleClaim, _ = env.String("OIDC_ROLE_CLAIM", "")
-		o.LinkClaim, _ = env.String("OIDC_SUBJECT_CLAIM", "")
+	// Every OIDC variable is read, set issuer or not, so that an unreadable
+	// OIDC_*_FILE fails startup instead of quietly leaving OIDC off.
+	o := &auth.OIDCConfig{}
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{
+		{"OIDC_ISSUER", &o.Issuer}, {"OIDC_AUDIENCE", &o.Audience}, {"OIDC_JWKS_URL", &o.JWKSURL},
+		{"OIDC_ORG_CLAIM", &o.OrgClaim}, {"OIDC_ROLE_CLAIM", &o.RoleClaim}, {"OIDC_SUBJECT_CLAIM", &o.LinkClaim},
+	} {
+		if *f.dst, err = env.String(f.name, ""); err != nil {
+			return s, err
+		}
+	}
+	if o.Issuer != "" {
 		if o.Audience == "" || o.JWKSURL == "" {
 			return s, fmt.Errorf("OIDC_ISSUER is set: OIDC_AUDIENCE and OIDC_JWKS_URL are required too")
 		}

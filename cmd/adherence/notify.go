@@ -61,9 +61,14 @@ func (n *notifier) twilioWebhooks() (cfg api.Webhooks, warning string) {
 func newNotifier(ctx context.Context, getenv func(string) string, stdout io.Writer, observe func(notify.Attempt)) (*notifier, error) {
 	env := config.Env{Getenv: getenv}
 	n := &notifier{}
-	n.publicURL, _ = env.String("PUBLIC_URL", "")
-	n.publicURL = strings.TrimRight(n.publicURL, "/")
-	n.twilioAuthToken, _ = env.String("TWILIO_AUTH_TOKEN", "")
+	publicURL, err := env.String("PUBLIC_URL", "")
+	if err != nil {
+		return nil, err
+	}
+	n.publicURL = strings.TrimRight(publicURL, "/")
+	if n.twilioAuthToken, err = env.String("TWILIO_AUTH_TOKEN", ""); err != nil {
+		return nil, err
+	}
 	failures, err := env.Int("NOTIFY_BREAKER_FAILURES", 5)
 	if err != nil {
 		return nil, err
@@ -83,7 +88,10 @@ func newNotifier(ctx context.Context, getenv func(string) string, stdout io.Writ
 		channel notify.Channel
 		env     string
 	}{{notify.SMS, "SMS_PROVIDERS"}, {notify.Push, "PUSH_PROVIDERS"}, {notify.Email, "EMAIL_PROVIDERS"}} {
-		names, _ := env.String(ch.env, "console")
+		names, err := env.String(ch.env, "console")
+		if err != nil {
+			return nil, err
+		}
 		for _, name := range strings.Split(names, ",") {
 			name = strings.TrimSpace(name)
 			if name == "" || name == "none" {
@@ -102,7 +110,11 @@ func newNotifier(ctx context.Context, getenv func(string) string, stdout io.Writ
 	}
 	// Care-team webhooks go to the URL an escalation policy names, signed
 	// with WEBHOOK_SECRET; without a secret the channel is off.
-	if secret, _ := env.String("WEBHOOK_SECRET", ""); secret != "" {
+	secret, err := env.String("WEBHOOK_SECRET", "")
+	if err != nil {
+		return nil, err
+	}
+	if secret != "" {
 		wh, err := webhook.New(webhook.Config{Secret: secret, AllowHTTP: getenv("WEBHOOK_ALLOW_HTTP") == "true"})
 		if err != nil {
 			return nil, fmt.Errorf("webhook provider: %w", err)
@@ -117,7 +129,10 @@ func newNotifier(ctx context.Context, getenv func(string) string, stdout io.Writ
 }
 
 func rateOf(env config.Env, name string) (float64, error) {
-	v, _ := env.String(name, "")
+	v, err := env.String(name, "")
+	if err != nil {
+		return 0, err
+	}
 	if v == "" {
 		return 0, nil
 	}
@@ -140,7 +155,6 @@ func providerHTTP() *http.Client {
 }
 
 func (n *notifier) provider(ctx context.Context, env config.Env, ch notify.Channel, name string, stdout io.Writer, showBody bool) (notify.Provider, error) {
-	get := func(k string) string { v, _ := env.String(k, ""); return v }
 	if n.http == nil {
 		n.http = providerHTTP()
 	}
@@ -148,9 +162,13 @@ func (n *notifier) provider(ctx context.Context, env config.Env, ch notify.Chann
 	case name == "console":
 		return &notify.Console{W: stdout, Chan: ch, ShowBody: showBody}, nil
 	case name == "twilio" && ch == notify.SMS:
+		v, err := readAll(env, "TWILIO_BASE_URL", "TWILIO_ACCOUNT_SID", "TWILIO_FROM", "TWILIO_MESSAGING_SERVICE_SID")
+		if err != nil {
+			return nil, err
+		}
 		cfg := twilio.Config{
-			BaseURL: get("TWILIO_BASE_URL"), AccountSID: get("TWILIO_ACCOUNT_SID"), AuthToken: n.twilioAuthToken,
-			From: get("TWILIO_FROM"), MessagingServiceSID: get("TWILIO_MESSAGING_SERVICE_SID"), HTTPClient: n.http,
+			BaseURL: v["TWILIO_BASE_URL"], AccountSID: v["TWILIO_ACCOUNT_SID"], AuthToken: n.twilioAuthToken,
+			From: v["TWILIO_FROM"], MessagingServiceSID: v["TWILIO_MESSAGING_SERVICE_SID"], HTTPClient: n.http,
 		}
 		if n.publicURL != "" {
 			cfg.StatusCallback = n.publicURL + "/v1/webhooks/twilio/status"
@@ -162,21 +180,48 @@ func (n *notifier) provider(ctx context.Context, env config.Env, ch notify.Chann
 		n.twilio = c
 		return c, nil
 	case name == "sns" && ch == notify.SMS:
-		return sns.New(ctx, sns.Config{Region: get("SNS_REGION"), Endpoint: get("SNS_ENDPOINT"), SenderID: get("SNS_SENDER_ID"), HTTPClient: n.http})
+		v, err := readAll(env, "SNS_REGION", "SNS_ENDPOINT", "SNS_SENDER_ID")
+		if err != nil {
+			return nil, err
+		}
+		return sns.New(ctx, sns.Config{Region: v["SNS_REGION"], Endpoint: v["SNS_ENDPOINT"], SenderID: v["SNS_SENDER_ID"], HTTPClient: n.http})
 	case name == "fcm" && ch == notify.Push:
+		v, err := readAll(env, "FCM_SERVICE_ACCOUNT_FILE", "FCM_SERVICE_ACCOUNT_JSON", "FCM_BASE_URL", "FCM_PROJECT_ID", "FCM_TOKEN_URL")
+		if err != nil {
+			return nil, err
+		}
 		var key []byte
-		if path := get("FCM_SERVICE_ACCOUNT_FILE"); path != "" {
+		if path := v["FCM_SERVICE_ACCOUNT_FILE"]; path != "" {
 			b, err := os.ReadFile(path)
 			if err != nil {
 				return nil, fmt.Errorf("read FCM_SERVICE_ACCOUNT_FILE: %w", err)
 			}
 			key = b
 		} else {
-			key = []byte(get("FCM_SERVICE_ACCOUNT_JSON"))
+			key = []byte(v["FCM_SERVICE_ACCOUNT_JSON"])
 		}
-		return fcm.New(fcm.Config{BaseURL: get("FCM_BASE_URL"), ProjectID: get("FCM_PROJECT_ID"), ServiceAccountJSON: key, TokenURL: get("FCM_TOKEN_URL"), HTTPClient: n.http})
+		return fcm.New(fcm.Config{BaseURL: v["FCM_BASE_URL"], ProjectID: v["FCM_PROJECT_ID"], ServiceAccountJSON: key, TokenURL: v["FCM_TOKEN_URL"], HTTPClient: n.http})
 	case name == "smtp" && ch == notify.Email:
-		return email.New(email.Config{Addr: get("SMTP_ADDR"), Username: get("SMTP_USERNAME"), Password: get("SMTP_PASSWORD"), From: get("SMTP_FROM")})
+		v, err := readAll(env, "SMTP_ADDR", "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_FROM")
+		if err != nil {
+			return nil, err
+		}
+		return email.New(email.Config{Addr: v["SMTP_ADDR"], Username: v["SMTP_USERNAME"], Password: v["SMTP_PASSWORD"], From: v["SMTP_FROM"]})
 	}
 	return nil, fmt.Errorf("unknown %s provider %q (known: console, twilio and sns for sms, fcm for push, smtp for email)", ch, name)
+}
+
+// readAll reads the named variables (each may be given as NAME_FILE),
+// stopping at the first file that cannot be read: a provider whose secret
+// file is missing must fail startup, not send with an empty credential.
+func readAll(env config.Env, names ...string) (map[string]string, error) {
+	v := make(map[string]string, len(names))
+	for _, name := range names {
+		s, err := env.String(name, "")
+		if err != nil {
+			return nil, err
+		}
+		v[name] = s
+	}
+	return v, nil
 }
