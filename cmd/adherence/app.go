@@ -57,7 +57,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	if s.DatabaseURL, err = env.String("DATABASE_URL", defaultDatabaseURL); err != nil {
 		return s, err
 	}
-	if s.ListenAddr, err = env.String("LISTEN_ADDR", ":8080"); err != nil {
+	if s.ListenAddr, err = listenAddr(env); err != nil {
 		return s, err
 	}
 	if s.RedisURL, err = env.String("REDIS_URL", ""); err != nil {
@@ -115,6 +115,13 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		s.OIDC = o
 	}
 	return s, nil
+}
+
+// listenAddr is the address serve listens on (LISTEN_ADDR or
+// LISTEN_ADDR_FILE, default :8080); healthcheck probes the same one, so
+// both read it here.
+func listenAddr(env config.Env) (string, error) {
+	return env.String("LISTEN_ADDR", ":8080")
 }
 
 // migrationSets are the schema of the product, in dependency order.

@@ -12,6 +12,7 @@ import (
 	"github.com/medplatform/medplatform/internal/adherence/schedule"
 	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/auth"
+	"github.com/medplatform/medplatform/internal/platform/config"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/health"
 	"github.com/medplatform/medplatform/internal/platform/migrate"
@@ -39,14 +40,14 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 // curl in the image, so Docker HEALTHCHECK and ECS can call it directly.
 func cmdHealthcheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlags("healthcheck", "healthcheck [--url http://127.0.0.1:8080/readyz]", stderr)
-	target := fs.String("url", "", "URL to probe (default: /readyz on LISTEN_ADDR's port at 127.0.0.1)")
+	target := fs.String("url", "", "URL to probe (default: /readyz on 127.0.0.1 at the port serve listens on: LISTEN_ADDR or LISTEN_ADDR_FILE)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *target == "" {
-		addr := getenv("LISTEN_ADDR")
-		if addr == "" {
-			addr = ":8080"
+		addr, err := listenAddr(config.Env{Getenv: getenv})
+		if err != nil {
+			return err
 		}
 		*target = health.LocalReadyURL(addr)
 	}

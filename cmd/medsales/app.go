@@ -46,7 +46,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	if s.DatabaseURL, err = env.String("DATABASE_URL", defaultDatabaseURL); err != nil {
 		return s, err
 	}
-	if s.ListenAddr, err = env.String("LISTEN_ADDR", ":8081"); err != nil {
+	if s.ListenAddr, err = listenAddr(env); err != nil {
 		return s, err
 	}
 	lvl, err := env.String("LOG_LEVEL", "info")
@@ -88,6 +88,13 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		return s, err
 	}
 	return s, nil
+}
+
+// listenAddr is the address serve listens on (LISTEN_ADDR or
+// LISTEN_ADDR_FILE, default :8081); healthcheck probes the same one, so
+// both read it here.
+func listenAddr(env config.Env) (string, error) {
+	return env.String("LISTEN_ADDR", ":8081")
 }
 
 // migrationSets are the schema of the product.

@@ -14,6 +14,7 @@ import (
 	"github.com/medplatform/medplatform/internal/medsales/geo"
 	"github.com/medplatform/medplatform/internal/medsales/ingest"
 	"github.com/medplatform/medplatform/internal/medsales/store"
+	"github.com/medplatform/medplatform/internal/platform/config"
 	"github.com/medplatform/medplatform/internal/platform/debug"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/health"
@@ -39,14 +40,14 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 
 func cmdHealthcheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlags("healthcheck", "healthcheck [--url http://127.0.0.1:8081/readyz]", stderr)
-	target := fs.String("url", "", "URL to probe (default: /readyz on LISTEN_ADDR's port at 127.0.0.1)")
+	target := fs.String("url", "", "URL to probe (default: /readyz on 127.0.0.1 at the port serve listens on: LISTEN_ADDR or LISTEN_ADDR_FILE)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *target == "" {
-		addr := getenv("LISTEN_ADDR")
-		if addr == "" {
-			addr = ":8081"
+		addr, err := listenAddr(config.Env{Getenv: getenv})
+		if err != nil {
+			return err
 		}
 		*target = health.LocalReadyURL(addr)
 	}
