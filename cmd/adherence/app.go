@@ -68,7 +68,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		return s, err
 	}
 	if s.LogLevel, err = telemetry.ParseLevel(lvl); err != nil {
-		return s, err
+		return s, fmt.Errorf("LOG_LEVEL: %w", err)
 	}
 	if s.HorizonDays, err = env.Int("DOSE_HORIZON_DAYS", 14); err != nil {
 		return s, err
@@ -79,8 +79,14 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	if s.ShutdownDrain, err = env.Duration("SHUTDOWN_DRAIN", 5*time.Second); err != nil {
 		return s, err
 	}
+	if s.ShutdownDrain < 0 {
+		return s, fmt.Errorf("SHUTDOWN_DRAIN must be 0s or more (0s closes the listener at once), got %s", s.ShutdownDrain)
+	}
 	if s.KeyCacheTTL, err = env.Duration("API_KEY_CACHE_TTL", 5*time.Second); err != nil {
 		return s, err
+	}
+	if s.KeyCacheTTL < 0 {
+		return s, fmt.Errorf("API_KEY_CACHE_TTL must be 0s or more (0s disables the cache), got %s", s.KeyCacheTTL)
 	}
 	if s.IngestCommitters, err = env.Int("INGEST_COMMITTERS", 2); err != nil {
 		return s, err

@@ -72,3 +72,53 @@ func TestUnreadableFileFailsStartup(t *testing.T) {
 		})
 	}
 }
+
+// TestOutOfRangeSettingsFailStartup checks that a value outside what a
+// setting allows fails serve with an error naming the variable and what
+// it accepts, instead of being read as disabled, false or a default.
+func TestOutOfRangeSettingsFailStartup(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nope")
+	tests := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"SHUTDOWN_DRAIN": "-1s"}, "SHUTDOWN_DRAIN must be 0s or more"},
+		{map[string]string{"API_KEY_CACHE_TTL": "-5s"}, "API_KEY_CACHE_TTL must be 0s or more (0s disables the cache)"},
+		{map[string]string{"CONSOLE_SHOW_BODY": "maybe"}, `CONSOLE_SHOW_BODY: "maybe" is not true or false`},
+		{map[string]string{"CONSOLE_SHOW_BODY_FILE": missing}, "read CONSOLE_SHOW_BODY_FILE: open " + missing},
+		{map[string]string{"WEBHOOK_ALLOW_HTTP": "yes"}, `WEBHOOK_ALLOW_HTTP: "yes" is not true or false`},
+		{map[string]string{"NOTIFY_BREAKER_FAILURES": "-1"}, "NOTIFY_BREAKER_FAILURES must be 1 or more"},
+		{map[string]string{"NOTIFY_BREAKER_FAILURES": "0"}, "NOTIFY_BREAKER_FAILURES must be 1 or more"},
+		{map[string]string{"NOTIFY_BREAKER_COOLDOWN": "-1s"}, "NOTIFY_BREAKER_COOLDOWN must be a duration above 0s"},
+		{map[string]string{"NOTIFY_BREAKER_COOLDOWN": "0s"}, "NOTIFY_BREAKER_COOLDOWN must be a duration above 0s"},
+		{map[string]string{"NOTIFY_ATTEMPT_TIMEOUT": "-1s"}, "NOTIFY_ATTEMPT_TIMEOUT must be a duration above 0s"},
+		{map[string]string{"NOTIFY_ATTEMPT_TIMEOUT": "0s"}, "NOTIFY_ATTEMPT_TIMEOUT must be a duration above 0s"},
+		{map[string]string{"CONSOLE_RATE": "NaN"}, `CONSOLE_RATE: "NaN" is not a rate per second: want a number, 0 or more`},
+		{map[string]string{"CONSOLE_RATE": "-2"}, `CONSOLE_RATE: "-2" is not a rate per second: want a number, 0 or more`},
+		{map[string]string{"LOG_LEVEL": "verbose"}, "LOG_LEVEL: "},
+		{map[string]string{"DOSE_HORIZON_DAYS": "0"}, "DOSE_HORIZON_DAYS must be between 1 and 90"},
+		{map[string]string{"INGEST_COMMITTERS": "-1"}, "INGEST_COMMITTERS must be between 1 and 16"},
+		{map[string]string{"JOB_WORKERS": "0"}, "JOB_WORKERS must be between 1 and 1000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			err := startupError(t, tt.env)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("serve with %v: err = %v, want it to contain %q", tt.env, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestZeroSettingsStillAccepted checks that the values documented as
+// meaningful stay valid: 0s drain, 0s key cache (disabled), a 0 rate
+// (unlimited) and CONSOLE_SHOW_BODY=true.
+func TestZeroSettingsStillAccepted(t *testing.T) {
+	err := startupError(t, map[string]string{
+		"SHUTDOWN_DRAIN": "0s", "API_KEY_CACHE_TTL": "0s", "CONSOLE_RATE": "0", "CONSOLE_SHOW_BODY": "true",
+		"NOTIFY_BREAKER_FAILURES": "1", "NOTIFY_BREAKER_COOLDOWN": "1s", "NOTIFY_ATTEMPT_TIMEOUT": "1s",
+	})
+	if err != nil {
+		t.Fatalf("serve with valid zero settings: %v", err)
+	}
+}

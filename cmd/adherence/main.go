@@ -57,12 +57,12 @@ Configuration comes from flags and environment variables:
   API_KEY_CACHE_TTL  how long a looked-up API key is remembered; a revocation takes effect
                      within it (default 5s, 0 disables)
   INGEST_COMMITTERS  event groups committing at once on PostgreSQL (default 2; SQLite: 1)
-  SHUTDOWN_DRAIN     time readiness fails before the listener closes (default 5s)
+  SHUTDOWN_DRAIN     time readiness fails before the listener closes (default 5s; 0s or more)
   PPROF_ADDR         serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (default off)
   JOB_WORKERS        jobs worked at once per process (default 50: deliveries wait on providers)
 
 Notifications (providers in fallback order, comma-separated; default console, which prints a
-redacted line per message; CONSOLE_SHOW_BODY=true prints the text too):
+redacted line per message; CONSOLE_SHOW_BODY=true prints the text too, default false):
   SMS_PROVIDERS      twilio, sns, console        PUSH_PROVIDERS  fcm, console
   EMAIL_PROVIDERS    smtp, console               (none disables a channel)
   TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID, TWILIO_BASE_URL
@@ -73,9 +73,10 @@ redacted line per message; CONSOLE_SHOW_BODY=true prints the text too):
   FCM_PROJECT_ID, FCM_SERVICE_ACCOUNT_FILE (or FCM_SERVICE_ACCOUNT_JSON), FCM_BASE_URL, FCM_TOKEN_URL
   SMTP_ADDR (host:587, STARTTLS required), SMTP_USERNAME, SMTP_PASSWORD, SMTP_FROM
   WEBHOOK_SECRET     signs care-team webhooks (escalations); the webhook channel is off without it
-  <PROVIDER>_RATE    sends per second per provider, e.g. TWILIO_RATE=100 (default unlimited)
-  NOTIFY_BREAKER_FAILURES, NOTIFY_BREAKER_COOLDOWN, NOTIFY_ATTEMPT_TIMEOUT   (5, 10s, 10s)
-Secrets may be given as NAME_FILE (for example DATABASE_URL_FILE).
+  <PROVIDER>_RATE    sends per second per provider, e.g. TWILIO_RATE=100 (default and 0: unlimited)
+  NOTIFY_BREAKER_FAILURES, NOTIFY_BREAKER_COOLDOWN, NOTIFY_ATTEMPT_TIMEOUT   (5, 10s, 10s; each above 0)
+Secrets, and every setting above but OTEL_* and PPROF_ADDR, may be given as NAME_FILE (for example
+DATABASE_URL_FILE); a file that cannot be read, or a value out of range, fails startup.
 
 Run 'adherence <command> --help' for a command's flags.
 `

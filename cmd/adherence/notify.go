@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"strconv"
@@ -69,19 +70,37 @@ func newNotifier(ctx context.Context, getenv func(string) string, stdout io.Writ
 	if n.twilioAuthToken, err = env.String("TWILIO_AUTH_TOKEN", ""); err != nil {
 		return nil, err
 	}
+	// The router reads a zero breaker setting or timeout as its default, so
+	// 0 is refused here rather than quietly meaning 5 or 10s.
 	failures, err := env.Int("NOTIFY_BREAKER_FAILURES", 5)
 	if err != nil {
 		return nil, err
+	}
+	if failures < 1 {
+		return nil, fmt.Errorf("NOTIFY_BREAKER_FAILURES must be 1 or more, got %d", failures)
 	}
 	cooldown, err := env.Duration("NOTIFY_BREAKER_COOLDOWN", 10*time.Second)
 	if err != nil {
 		return nil, err
 	}
+	if cooldown <= 0 {
+		return nil, fmt.Errorf("NOTIFY_BREAKER_COOLDOWN must be a duration above 0s, got %s", cooldown)
+	}
 	timeout, err := env.Duration("NOTIFY_ATTEMPT_TIMEOUT", 10*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	showBody := getenv("CONSOLE_SHOW_BODY") == "true"
+	if timeout <= 0 {
+		return nil, fmt.Errorf("NOTIFY_ATTEMPT_TIMEOUT must be a duration above 0s, got %s", timeout)
+	}
+	showBody, err := env.Bool("CONSOLE_SHOW_BODY", false)
+	if err != nil {
+		return nil, err
+	}
+	allowHTTP, err := env.Bool("WEBHOOK_ALLOW_HTTP", false)
+	if err != nil {
+		return nil, err
+	}
 	breaker := notify.BreakerConfig{Failures: failures, Cooldown: cooldown}
 	routes := map[notify.Channel][]notify.Route{}
 	for _, ch := range []struct {
@@ -115,7 +134,7 @@ func newNotifier(ctx context.Context, getenv func(string) string, stdout io.Writ
 		return nil, err
 	}
 	if secret != "" {
-		wh, err := webhook.New(webhook.Config{Secret: secret, AllowHTTP: getenv("WEBHOOK_ALLOW_HTTP") == "true"})
+		wh, err := webhook.New(webhook.Config{Secret: secret, AllowHTTP: allowHTTP})
 		if err != nil {
 			return nil, fmt.Errorf("webhook provider: %w", err)
 		}
@@ -137,8 +156,8 @@ func rateOf(env config.Env, name string) (float64, error) {
 		return 0, nil
 	}
 	r, err := strconv.ParseFloat(v, 64)
-	if err != nil || r < 0 {
-		return 0, fmt.Errorf("%s: %q is not a rate per second", name, v)
+	if err != nil || !(r >= 0) || math.IsInf(r, 1) {
+		return 0, fmt.Errorf("%s: %q is not a rate per second: want a number, 0 or more (0 means unlimited)", name, v)
 	}
 	return r, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -54,10 +55,13 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		return s, err
 	}
 	if s.LogLevel, err = telemetry.ParseLevel(lvl); err != nil {
-		return s, err
+		return s, fmt.Errorf("LOG_LEVEL: %w", err)
 	}
 	if s.ShutdownDrain, err = env.Duration("SHUTDOWN_DRAIN", 5*time.Second); err != nil {
 		return s, err
+	}
+	if s.ShutdownDrain < 0 {
+		return s, fmt.Errorf("SHUTDOWN_DRAIN must be 0s or more (0s closes the listener at once), got %s", s.ShutdownDrain)
 	}
 	if s.IngestToken, err = env.String("INGEST_API_TOKEN", ""); err != nil {
 		return s, err

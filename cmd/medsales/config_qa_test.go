@@ -1,0 +1,39 @@
+package main
+
+import (
+	"context"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSettingsFailStartup checks that serve refuses an out-of-range or
+// unreadable setting with an error naming the variable, instead of
+// starting with it.
+func TestSettingsFailStartup(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nope")
+	tests := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"SHUTDOWN_DRAIN": "-1s"}, "SHUTDOWN_DRAIN must be 0s or more"},
+		{map[string]string{"SHUTDOWN_DRAIN_FILE": missing}, "read SHUTDOWN_DRAIN_FILE: open " + missing},
+		{map[string]string{"LOG_LEVEL": "verbose"}, "LOG_LEVEL: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			vars := map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "m.db")}
+			for k, v := range tt.env {
+				vars[k] = v
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			err := run(ctx, []string{"serve", "--addr", freeAddr(t)}, func(k string) string { return vars[k] }, nil, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("serve with %v: err = %v, want it to contain %q", tt.env, err, tt.want)
+			}
+		})
+	}
+}
