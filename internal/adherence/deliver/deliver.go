@@ -221,7 +221,8 @@ func address(dl *store.Delivery, ch notify.Channel) (to, why string) {
 }
 
 // pickTemplate returns the org's template for the recipient's language and
-// the channel, else the built-in one. A webhook carries the email text.
+// the channel, else the built-in one (titled by the escalation's trigger).
+// A webhook carries the email text.
 func pickTemplate(dl *store.Delivery, ch notify.Channel) remind.Template {
 	tch := ch
 	if ch == notify.Webhook {
@@ -238,5 +239,5 @@ func pickTemplate(dl *store.Delivery, ch notify.Channel) remind.Template {
 			}
 		}
 	}
-	return remind.Default(dl.Template, lang, tch)
+	return remind.DefaultFor(dl.Template, dl.Trigger, lang, tch)
 }

@@ -1,6 +1,9 @@
 package remind
 
-import "github.com/medplatform/medplatform/internal/platform/notify"
+import (
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/platform/notify"
+)
 
 // The reply instructions of the default reminders. Every keyword in them is
 // understood by ParseReply.
@@ -40,6 +43,47 @@ func Default(kind Kind, language string, ch notify.Channel) Template {
 	if tx.sms == "" {
 		return Template{}
 	}
+	return tx.template(kind, lang, ch)
+}
+
+// DefaultFor is Default for a message about an escalation opened by a
+// trigger of kind trigger: the escalation kinds opened by low_adherence
+// get push titles and email subjects that speak of low adherence, not of
+// a missed dose (their bodies, which count the missed doses, are the
+// same). Any other trigger, or "", gives Default's template.
+func DefaultFor(kind Kind, trigger adherence.TriggerKind, language string, ch notify.Channel) Template {
+	t := Default(kind, language, ch)
+	if trigger != adherence.TriggerLowAdherence || t.Body == "" {
+		return t
+	}
+	titles, ok := lowAdherenceTitles[t.Language][kind]
+	if !ok {
+		return t
+	}
+	switch ch {
+	case notify.Push:
+		t.Subject = titles.push
+	case notify.Email:
+		t.Subject = titles.email
+	}
+	return t
+}
+
+// lowAdherenceTitles are the push titles and email subjects of escalations
+// opened by low_adherence, by language and kind.
+var lowAdherenceTitles = map[string]map[Kind]struct{ push, email string }{
+	"en": {
+		KindEscalationCaregiver: {"Low adherence alert", "{{program}}: low adherence alert"},
+		KindEscalationClinician: {"Low adherence escalation, level {{level}}", "{{program}}: low adherence escalation, level {{level}}"},
+	},
+	"es": {
+		KindEscalationCaregiver: {"Alerta de baja adherencia", "{{program}}: alerta de baja adherencia"},
+		KindEscalationClinician: {"Escalamiento por baja adherencia, nivel {{level}}", "{{program}}: escalamiento por baja adherencia, nivel {{level}}"},
+	},
+}
+
+// template is the built-in template of kind in lang for channel ch.
+func (tx texts) template(kind Kind, lang string, ch notify.Channel) Template {
 	t := Template{Kind: kind, Language: lang, Channel: ch}
 	switch ch {
 	case notify.SMS:

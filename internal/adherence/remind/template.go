@@ -238,7 +238,9 @@ type Values struct {
 	// Link points a clinician to the escalation in the application. It
 	// must not carry personal data itself (an opaque id, not a name).
 	Link string
-	// MissedCount is the number of doses missed in a row.
+	// MissedCount is the number of missed doses that opened the
+	// escalation: 1 for a missed_dose trigger, the misses in the window for
+	// missed_count, the misses in the 14-day period for low_adherence.
 	MissedCount int
 	// Level is the escalation level, 1 for the first.
 	Level int

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -33,6 +34,9 @@ type Delivery struct {
 	EscalationID   string
 	DoseInstanceID int64
 	Address        string // explicit recipient (reply number, webhook URL)
+	// Trigger is the trigger kind of an escalation message's policy (""
+	// for other messages): it picks the title of the built-in texts.
+	Trigger adherence.TriggerKind
 
 	// Still wanted: a reminder's dose has no outcome yet (and its plan and
 	// patient are active); an escalation message's escalation is open.
@@ -169,7 +173,7 @@ func (s *Store) loadDeliveries(ctx context.Context, tx *db.Tx, ids []any) ([]Del
 		}
 		dl.Values = remind.Values{
 			FirstName: given, PatientName: strings.TrimSpace(given + " " + family), PatientRef: shortRef(dl.PatientID),
-			Medication: drug, DoseTime: clockOf(localTime), Level: dl.Level, MissedCount: 1,
+			Medication: drug, DoseTime: clockOf(localTime), Level: dl.Level,
 		}
 		switch {
 		case dl.Template == remind.KindEscalationCaregiver:
@@ -184,10 +188,97 @@ func (s *Store) loadDeliveries(ctx context.Context, tx *db.Tx, ids []any) ([]Del
 	if err := rows.Close(); err != nil {
 		return nil, fmt.Errorf("load notifications: %w", err)
 	}
+	if err := fillEscalations(ctx, tx, out); err != nil {
+		return nil, err
+	}
 	if err := s.fillMessaging(ctx, tx, out); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// fillEscalations adds to escalation messages their policy's trigger
+// kind and the number of missed doses that opened the escalation
+// ({{missed_count}}): missed_dose, the one dose; missed_count, the misses
+// due in the trigger's window ending at the dose that opened it;
+// low_adherence, the misses due in the LowAdherencePeriod before it
+// opened. The counts are anchored on the opening, as the trigger was
+// evaluated then, so every level of one escalation reports the same
+// number (a dose recorded late since then is no longer counted). The
+// trigger is the policy's as it is now: an edited policy speaks of its
+// new trigger.
+func fillEscalations(ctx context.Context, tx *db.Tx, out []Delivery) error {
+	type info struct {
+		trigger adherence.TriggerKind
+		missed  int
+	}
+	seen := map[string]info{}
+	for i := range out {
+		dl := &out[i]
+		if dl.EscalationID == "" {
+			continue
+		}
+		in, ok := seen[dl.EscalationID]
+		if !ok {
+			var err error
+			if in.trigger, in.missed, err = escalationMisses(ctx, tx, dl.EscalationID); err != nil {
+				return err
+			}
+			seen[dl.EscalationID] = in
+		}
+		dl.Trigger, dl.Values.MissedCount = in.trigger, in.missed
+	}
+	return nil
+}
+
+// escalationMisses returns the trigger kind of escalation id's policy and
+// how many missed doses opened it (at least 1: the dose that opened it).
+func escalationMisses(ctx context.Context, tx *db.Tx, id string) (adherence.TriggerKind, int, error) {
+	var (
+		orgID, patientID, kind string
+		windowMin              int
+		openedAt               time.Time
+		doseDue                sql.NullTime
+	)
+	err := tx.QueryRowContext(ctx, `SELECT e.org_id, e.patient_id, e.opened_at, p.trigger_kind, p.trigger_window_minutes, d.due_at
+		FROM escalations e
+		JOIN escalation_policies p ON p.id = e.policy_id
+		LEFT JOIN dose_instances d ON d.id = e.dose_instance_id
+		WHERE e.id = $1`, id).Scan(&orgID, &patientID, &openedAt, &kind, &windowMin, &doseDue)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", 1, nil
+	} else if err != nil {
+		return "", 0, fmt.Errorf("read escalation trigger: %w", err)
+	}
+	trigger := adherence.TriggerKind(kind)
+	var from, to time.Time
+	var toInclusive bool
+	switch trigger {
+	case adherence.TriggerMissedCount:
+		if !doseDue.Valid {
+			return trigger, 1, nil
+		}
+		// As triggerHolds counts: due in (due − Window, due].
+		to = doseDue.Time.UTC()
+		from, toInclusive = to.Add(-time.Duration(windowMin)*time.Minute), true
+	case adherence.TriggerLowAdherence:
+		// As triggerHolds counts (patientCounts): due in [opened − period, opened).
+		to = openedAt.UTC()
+		from = to.Add(-adherence.LowAdherencePeriod)
+	default:
+		return trigger, 1, nil
+	}
+	q := `SELECT COUNT(*) FROM dose_instances
+		WHERE org_id = $1 AND patient_id = $2 AND status = 'missed' AND due_at > $3 AND due_at <= $4`
+	if !toInclusive {
+		q = `SELECT COUNT(*) FROM dose_instances
+		WHERE org_id = $1 AND patient_id = $2 AND status = 'missed' AND due_at >= $3 AND due_at < $4`
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, q, orgID, patientID, db.UTC(from), db.UTC(to)).Scan(&n); err != nil {
+		return "", 0, fmt.Errorf("count missed doses: %w", err)
+	}
+	return trigger, max(n, 1), nil
 }
 
 // fillMessaging adds the org's program name, help contact and template
