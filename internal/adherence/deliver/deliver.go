@@ -14,7 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,6 +44,11 @@ type Deliverer struct {
 	// Concurrency is how many messages of one batch are in flight at once
 	// (default 16): provider calls take tens of milliseconds each.
 	Concurrency int
+	// PublicURL is the public base URL of the API (PUBLIC_URL, without a
+	// trailing slash). Escalation messages link to the escalation under it
+	// ({{link}} = PublicURL + "/v1/escalations/{id}"); when it is empty they
+	// carry no link, and the line that would show it is left out.
+	PublicURL string
 }
 
 // ErrRetry is returned (wrapped) when some notifications of a batch could
@@ -146,6 +153,7 @@ func (d *Deliverer) deliverOne(ctx context.Context, dl *store.Delivery) store.De
 		}
 		t := pickTemplate(dl, ch)
 		v := dl.Values
+		v.Link = d.escalationLink(dl)
 		if dl.Template == remind.KindReminder && ch == notify.SMS {
 			v.ReplyHint = remind.ReplyHintEN
 			if t.Language == "es" {
@@ -184,6 +192,16 @@ func (d *Deliverer) deliverOne(ctx context.Context, dl *store.Delivery) store.De
 		return end(store.NotificationRetrying, reason)
 	}
 	return end(store.NotificationUndeliverable, reason)
+}
+
+// escalationLink is the API address of dl's escalation, or "" when dl is
+// not about an escalation or no public URL is configured. The escalation
+// id is opaque: the link carries no personal data.
+func (d *Deliverer) escalationLink(dl *store.Delivery) string {
+	if d.PublicURL == "" || dl.EscalationID == "" {
+		return ""
+	}
+	return strings.TrimRight(d.PublicURL, "/") + "/v1/escalations/" + url.PathEscape(dl.EscalationID)
 }
 
 // address returns where a message on ch goes, or why it cannot go there.

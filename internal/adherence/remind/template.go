@@ -237,6 +237,8 @@ type Values struct {
 	HelpContact string
 	// Link points a clinician to the escalation in the application. It
 	// must not carry personal data itself (an opaque id, not a name).
+	// Empty (no PUBLIC_URL), a template line whose only placeholder is
+	// {{link}} is left out of the message instead of ending in nothing.
 	Link string
 	// MissedCount is the number of missed doses that opened the
 	// escalation: 1 for a missed_dose trigger, the misses in the window for
@@ -257,31 +259,92 @@ type Values struct {
 // escalations; languages without a phrase of their own get the English
 // one). Control characters in values (line breaks included) become spaces,
 // so a value can neither add a header line to an email subject nor break
-// a message's layout. Errors come from Validate and carry no values.
+// a message's layout. Without v.Link, lines that only label the link are
+// left out (see Values.Link). Errors come from Validate and carry no
+// values.
 func Render(t Template, v Values) (subject, body string, err error) {
 	if err := t.Validate(); err != nil {
 		return "", "", err
 	}
 	allowed := t.Kind.Fields()
-	sp, err := parse("subject", t.Subject, t.Kind, allowed)
+	subj, text := t.Subject, t.Body
+	if v.Link == "" {
+		subj, text = withoutLinkLines(subj, t.Kind, allowed), withoutLinkLines(text, t.Kind, allowed)
+	}
+	sp, err := parse("subject", subj, t.Kind, allowed)
 	if err != nil {
 		return "", "", err
 	}
-	bp, err := parse("body", t.Body, t.Kind, allowed)
+	bp, err := parse("body", text, t.Kind, allowed)
 	if err != nil {
 		return "", "", err
 	}
 	return fill(sp, t, v), fill(bp, t, v), nil
 }
 
-func fill(parts []part, t Template, v Values) string {
-	var b strings.Builder
-	for _, p := range parts {
-		if !p.field {
-			b.WriteString(p.text)
+// withoutLinkLines leaves out of s, for a message without a link, every
+// line whose only placeholder is {{link}} ("Review and acknowledge:
+// {{link}}"), and the blank line that follows it: a label followed by
+// nothing tells the reader nothing. A {{link}} among other placeholders
+// renders as nothing (see fill).
+func withoutLinkLines(s string, k Kind, allowed []string) string {
+	if !strings.Contains(s, "{{") {
+		return s
+	}
+	lines := strings.Split(s, "\n")
+	out := make([]string, 0, len(lines))
+	dropped := false
+	for _, l := range lines {
+		if dropped && strings.TrimSpace(l) == "" {
+			dropped = false
 			continue
 		}
-		b.WriteString(clean(value(p.text, t, v)))
+		dropped = false
+		if onlyLink(l, k, allowed) {
+			dropped = true
+			continue
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n")
+}
+
+// onlyLink reports whether the template line l has placeholders and all
+// of them are {{link}}.
+func onlyLink(l string, k Kind, allowed []string) bool {
+	parts, err := parse("", l, k, allowed)
+	if err != nil {
+		return false
+	}
+	links := 0
+	for _, p := range parts {
+		if p.field && p.text != "link" {
+			return false
+		}
+		if p.field {
+			links++
+		}
+	}
+	return links > 0
+}
+
+func fill(parts []part, t Template, v Values) string {
+	var b strings.Builder
+	skipSpace := false
+	for _, p := range parts {
+		if !p.field {
+			text := p.text
+			if skipSpace {
+				// An empty {{link}} inside a line: no double space.
+				text = strings.TrimPrefix(text, " ")
+			}
+			skipSpace = false
+			b.WriteString(text)
+			continue
+		}
+		val := clean(value(p.text, t, v))
+		skipSpace = p.text == "link" && val == ""
+		b.WriteString(val)
 	}
 	return b.String()
 }
