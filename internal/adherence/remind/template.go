@@ -217,8 +217,9 @@ type Values struct {
 	// PatientName is the patient's full name ({{patient_name}}, clinician
 	// escalations only).
 	PatientName string
-	// PatientRef is the org's reference to the patient, e.g. an MRN
-	// ({{patient_ref}}, clinician escalations only).
+	// PatientRef is a short opaque reference to the patient: the end of
+	// the patient's id, which reveals neither the patient nor when they
+	// were enrolled ({{patient_ref}}, clinician escalations only).
 	PatientRef string
 	// Medication is the drug's display name. It is used only when
 	// MedicationAllowed; otherwise {{medication}} renders as a generic

@@ -501,13 +501,23 @@ func recordDeliveriesSQLite(ctx context.Context, tx *db.Tx, results []DeliveryRe
 }
 
 // shortRef is a non-identifying reference to a patient for messages to
-// the care team (the first block of the id): enough to find the patient in
-// the portal, meaningless to anyone else.
+// the care team ({{patient_ref}}): the last group of the patient's id, 12
+// hex digits. Patient ids are UUIDv7: their first groups are a
+// millisecond timestamp, shared by every patient created in the same
+// minute and revealing when the patient was enrolled, while the last group
+// is 48 random bits (a collision is unlikely below millions of patients in
+// one org). So the reference tells an outsider nothing, and the portal
+// finds the patient as the one whose id ends with it. An id without
+// groups (not a UUID) gives the first 12 hex digits of its SHA-256.
 func shortRef(id string) string {
-	if i := strings.IndexByte(id, '-'); i > 0 {
-		return id[:i]
+	if id == "" {
+		return ""
 	}
-	return id
+	if i := strings.LastIndexByte(id, '-'); i >= 0 && len(id)-i-1 >= 8 {
+		return id[i+1:]
+	}
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:6])
 }
 
 // clockOf returns the HH:MM of a stored local wall time
