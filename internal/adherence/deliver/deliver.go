@@ -127,14 +127,10 @@ func (d *Deliverer) deliverOne(ctx context.Context, dl *store.Delivery) store.De
 	case dl.Kind == store.KindEscalation && !dl.EscalationOpen:
 		return end(store.NotificationCancelled, "escalation_closed")
 	}
-	if dl.Kind == store.KindEscalation && dl.ToMember && dl.MemberKind == adherence.MemberCaregiver && !dl.Urgent {
+	if heldInCaregiverQuiet(dl) {
 		// Non-urgent messages to caregivers wait for their daytime hours
 		// (in the patient's zone: members carry none of their own).
-		loc, err := time.LoadLocation(dl.TimeZone)
-		if err != nil {
-			loc = time.UTC
-		}
-		if in, until := remind.InQuiet(remind.DefaultCaregiverHours, loc, now); in {
+		if in, until := remind.InQuiet(remind.DefaultCaregiverHours, zoneOf(dl), now); in {
 			r.Status, r.Reason, r.RetryAt = store.NotificationQueued, "quiet_hours", until
 			return r
 		}
@@ -192,6 +188,36 @@ func (d *Deliverer) deliverOne(ctx context.Context, dl *store.Delivery) store.De
 		return end(store.NotificationRetrying, reason)
 	}
 	return end(store.NotificationUndeliverable, reason)
+}
+
+// heldInCaregiverQuiet reports whether dl waits out the caregivers' quiet
+// hours (remind.DefaultCaregiverHours) instead of going at once: a
+// non-urgent escalation message to a caregiver.
+func heldInCaregiverQuiet(dl *store.Delivery) bool {
+	return dl.Kind == store.KindEscalation && dl.ToMember && dl.MemberKind == adherence.MemberCaregiver && !dl.Urgent
+}
+
+// zoneOf is the time zone of dl's patient (UTC when unknown).
+func zoneOf(dl *store.Delivery) *time.Location {
+	loc, err := time.LoadLocation(dl.TimeZone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// sendableAt is when dl could first be sent: its due time, or, for a
+// message held through the caregivers' quiet hours, the end of the latest
+// quiet period that ended after its due time and by at (when it was
+// sent). A deliberate hold is not delivery latency.
+func sendableAt(dl *store.Delivery, at time.Time) time.Time {
+	if !heldInCaregiverQuiet(dl) {
+		return dl.DueAt
+	}
+	if end := remind.LastQuietEnd(remind.DefaultCaregiverHours, zoneOf(dl), at); end.After(dl.DueAt) {
+		return end
+	}
+	return dl.DueAt
 }
 
 // escalationLink is the API address of dl's escalation, or "" when dl is

@@ -18,8 +18,12 @@ type Metrics struct {
 	// rejected, expired, skipped_open_circuit, rate_limited): the inputs
 	// of the delivery success rate per provider.
 	Attempts *prometheus.CounterVec
-	// Latency is due → provider accepted, per channel; the 180 s bucket is
-	// the notification-latency SLO.
+	// Latency is sendable → provider accepted, per channel; the 180 s
+	// bucket is the notification-latency SLO. A message becomes sendable
+	// at its due time, or, when it is held on purpose through the
+	// caregivers' quiet hours, when that hold ends (sendableAt): a caregiver
+	// alert held from 23:00 to 08:00 and sent at 08:00:05 took 5 s, not
+	// nine hours, so the SLO measures the pipeline, not the policy.
 	Latency *prometheus.HistogramVec
 	// AttemptDuration is the duration of provider calls.
 	AttemptDuration *prometheus.HistogramVec
@@ -38,7 +42,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"channel", "provider", "outcome"}),
 		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "adherence_notification_latency_seconds",
-			Help:    "Time from a notification's due time to its acceptance by a provider.",
+			Help:    "Time from when a notification became sendable (its due time, or the end of a quiet-hours hold) to its acceptance by a provider.",
 			Buckets: []float64{1, 5, 10, 30, 60, 120, 180, 300, 600, 1800, 3600},
 		}, []string{"channel"}),
 		AttemptDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -66,6 +70,6 @@ func (m *Metrics) observe(dl *store.Delivery, r store.DeliveryResult) {
 	}
 	m.Notifications.WithLabelValues(string(r.Channel), r.Provider, outcome).Inc()
 	if r.Status == store.NotificationSent && r.AcceptedAt != nil {
-		m.Latency.WithLabelValues(string(r.Channel)).Observe(max(0, r.AcceptedAt.Sub(dl.DueAt)).Seconds())
+		m.Latency.WithLabelValues(string(r.Channel)).Observe(max(0, r.AcceptedAt.Sub(sendableAt(dl, *r.AcceptedAt))).Seconds())
 	}
 }

@@ -55,6 +55,33 @@ func InQuiet(q adherence.QuietHours, loc *time.Location, t time.Time) (in bool, 
 	return false, time.Time{}
 }
 
+// LastQuietEnd returns the end of the latest quiet period of q (in time
+// zone loc, nil meaning UTC) that ended at or before t, or the zero time
+// when q is empty. With InQuiet it tells when a message held through quiet
+// hours became sendable.
+func LastQuietEnd(q adherence.QuietHours, loc *time.Location, t time.Time) time.Time {
+	if !q.Set || !q.Start.Valid() || !q.End.Valid() || q.Start == q.End {
+		return time.Time{}
+	}
+	if loc == nil {
+		loc = time.UTC
+	}
+	y, m, d := t.In(loc).Date()
+	var last time.Time
+	// The periods starting two days ago up to today cover the latest end
+	// at or before t, whatever the order of Start and End.
+	for _, day := range []int{d - 2, d - 1, d} {
+		endDay := day
+		if q.End < q.Start {
+			endDay++
+		}
+		if e := wallInstant(loc, y, m, endDay, q.End); !e.After(t) && e.After(last) {
+			last = e
+		}
+	}
+	return last
+}
+
 // wallInstant returns the first instant at which the wall clock of loc
 // shows clock c on the civil date y-m-d (d may be out of range; it is
 // normalised like time.Date does). When that wall time falls in a
