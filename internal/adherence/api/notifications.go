@@ -186,6 +186,13 @@ func (s *server) handlePutTemplate(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	// Only email and push have a subject (docs/api.md). Refused here
+	// rather than in Validate, which delivery also runs: an SMS template
+	// saved with a subject before this check must still send.
+	if t.Channel == notify.SMS && in.Subject != "" {
+		s.fail(w, r, errs.Invalid("subject", "an sms template has no subject; only email and push do"))
+		return
+	}
 	// A template in a language no patient can have would never be used.
 	if !languages[t.Language] {
 		s.fail(w, r, errs.Invalid("language", unsupportedLanguage))
@@ -246,8 +253,21 @@ func (s *server) handleGetPreferences(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, out)
 }
 
+// preferencesInput is the body of PUT messaging-preferences. Every field
+// is optional: a field left out (or null) keeps its value, so a client can
+// change one preference without knowing the others — the push token
+// above all, which is write-only and cannot be read back to be sent
+// again. "channels": [] returns to the reminder policy's order and
+// "pushToken": "" forgets the token.
+type preferencesInput struct {
+	Channels             *[]string `json:"channels"`
+	PushToken            *string   `json:"pushToken"`
+	MedicationInMessages *bool     `json:"medicationInMessages"`
+}
+
 // handleSetPreferences lets staff and the patient set the channel order,
-// the push token and whether reminders may name the drug.
+// the push token and whether reminders may name the drug; fields left out
+// keep their values (see preferencesInput).
 func (s *server) handleSetPreferences(w http.ResponseWriter, r *http.Request) {
 	pat, v, err := s.readablePatient(r, r.PathValue("id"))
 	if err != nil {
@@ -258,7 +278,7 @@ func (s *server) handleSetPreferences(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errs.Forbidden("caregivers may not change messaging preferences"))
 		return
 	}
-	var in preferencesJSON
+	var in preferencesInput
 	if err := httpx.Decode(w, r, &in); err != nil {
 		s.fail(w, r, err)
 		return
@@ -268,14 +288,18 @@ func (s *server) handleSetPreferences(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	prefs.Channels = prefs.Channels[:0]
-	for _, c := range in.Channels {
-		prefs.Channels = append(prefs.Channels, notify.Channel(c))
+	if in.Channels != nil {
+		prefs.Channels = make([]notify.Channel, 0, len(*in.Channels))
+		for _, c := range *in.Channels {
+			prefs.Channels = append(prefs.Channels, notify.Channel(c))
+		}
 	}
 	if in.PushToken != nil {
 		prefs.PushToken = *in.PushToken
 	}
-	prefs.MedicationInMessages = in.MedicationInMessages
+	if in.MedicationInMessages != nil {
+		prefs.MedicationInMessages = *in.MedicationInMessages
+	}
 	if err := s.Store.SetPreferences(r.Context(), actor(r), pat.OrgID, pat.ID, prefs); err != nil {
 		s.fail(w, r, err)
 		return
