@@ -12,6 +12,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -51,8 +52,12 @@ type DB struct {
 	Pool *pgxpool.Pool
 	// Path is the database file on SQLite; empty on PostgreSQL.
 	Path string
+	// Logger receives the warning Close logs when it gives up on
+	// connections still in use. Nil discards it. Set it before Close.
+	Logger *slog.Logger
 
 	stopCheckpoints func() // SQLite: stops the WAL checkpointer
+	closeTimeout    time.Duration
 }
 
 // Options tune Open. The zero value is fine.
@@ -62,7 +67,14 @@ type Options struct {
 	// our IMMEDIATE transactions are simplest and fastest without contention
 	// between connections of the same process.
 	MaxConns int32
+	// CloseTimeout bounds how long Close waits for connections still in
+	// use (default DefaultCloseTimeout).
+	CloseTimeout time.Duration
 }
+
+// DefaultCloseTimeout is how long Close waits, by default, for connections
+// still in use before it abandons them.
+const DefaultCloseTimeout = 5 * time.Second
 
 // Open connects to the database named by rawURL:
 //
@@ -85,8 +97,15 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		// Only the scheme is echoed; the rest may hold a password.
 		return nil, fmt.Errorf("open database: unsupported URL scheme %q: use postgres://… or sqlite:PATH", otherScheme(rawURL))
 	default:
-		return openSQLite(ctx, rawURL)
+		return openSQLite(ctx, rawURL, opts)
 	}
+}
+
+func closeTimeout(opts Options) time.Duration {
+	if opts.CloseTimeout > 0 {
+		return opts.CloseTimeout
+	}
+	return DefaultCloseTimeout
 }
 
 // otherScheme returns the scheme of a URL of the form scheme://… other
@@ -128,10 +147,10 @@ func openPostgres(ctx context.Context, rawURL string, opts Options) (*DB, error)
 		return nil, fmt.Errorf("open database: ping postgres at %s: %w", cfg.ConnConfig.Host, err)
 	}
 	sqlDB := stdlib.OpenDBFromPool(pool)
-	return &DB{SQL: sqlDB, Read: sqlDB, Dialect: Postgres, Pool: pool}, nil
+	return &DB{SQL: sqlDB, Read: sqlDB, Dialect: Postgres, Pool: pool, closeTimeout: closeTimeout(opts)}, nil
 }
 
-func openSQLite(ctx context.Context, rawURL string) (*DB, error) {
+func openSQLite(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 	path := rawURL
 	for _, prefix := range []string{"sqlite://", "sqlite:", "file:"} {
 		if strings.HasPrefix(path, prefix) {
@@ -214,7 +233,8 @@ func openSQLite(ctx context.Context, rawURL string) (*DB, error) {
 		return nil, fmt.Errorf("open database %s for checkpoints: %w", path, err)
 	}
 	ckDB.SetMaxOpenConns(1)
-	return &DB{SQL: sqlDB, Read: readDB, Dialect: SQLite, Path: path, stopCheckpoints: startCheckpointer(ckDB, checkpointInterval)}, nil
+	return &DB{SQL: sqlDB, Read: readDB, Dialect: SQLite, Path: path,
+		stopCheckpoints: startCheckpointer(ckDB, checkpointInterval), closeTimeout: closeTimeout(opts)}, nil
 }
 
 // walSelfCheckpointPages is the WAL size (4 KiB pages) past which the
@@ -262,8 +282,40 @@ func startCheckpointer(ck *sql.DB, interval time.Duration) (stop func()) {
 	}
 }
 
-// Close releases the database handles.
+// Close releases the database handles. It waits at most the close timeout
+// (Options.CloseTimeout) for connections still in use: closing a pgx pool
+// waits until every checked-out connection is given back, and a query
+// without a deadline on a connection to a server that stopped answering
+// (a black-holed network path) never gives its connection back. Past the
+// timeout Close logs a warning, returns an error saying how many
+// connections it abandoned, and leaves their release to a goroutine, so a
+// process that is shutting down still exits.
 func (d *DB) Close() error {
+	done := make(chan error, 1)
+	go func() { done <- d.close() }()
+	timeout := d.closeTimeout
+	if timeout <= 0 {
+		timeout = DefaultCloseTimeout // a DB built without Open
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+	}
+	inUse := int32(0)
+	if d.Pool != nil {
+		inUse = d.Pool.Stat().AcquiredConns()
+	}
+	if d.Logger != nil {
+		d.Logger.Warn("database close gave up waiting: connections still in use abandoned",
+			"in_use", inUse, "waited", timeout.String())
+	}
+	return fmt.Errorf("close database: %d connections still in use after %s: abandoned", inUse, timeout)
+}
+
+func (d *DB) close() error {
 	if d.stopCheckpoints != nil {
 		d.stopCheckpoints()
 	}

@@ -3,6 +3,12 @@
 // share. On SIGTERM (ctx cancelled) readiness fails at once, the listener
 // keeps serving for Drain so the load balancer stops routing, then
 // in-flight requests finish, then the workers stop.
+//
+// Every request's context carries a deadline (Config.RequestTimeout), so a
+// database that stops answering fails the request instead of holding it,
+// and its connection, for as long as the stall lasts. Requests still
+// running when shutdown stops waiting for them have their contexts
+// cancelled and their connections closed, so the process can exit.
 package server
 
 import (
@@ -31,10 +37,40 @@ type Config struct {
 	Health  *health.Checker
 	Jobs    Jobs
 	// Drain is how long readiness fails before the listener closes.
-	Drain  time.Duration
-	Logger *slog.Logger
+	Drain time.Duration
+	// RequestTimeout is the deadline of every request's context, counted
+	// from when the handler starts (default DefaultRequestTimeout). No
+	// endpoint of either product streams or legitimately runs longer:
+	// the ones that wait on something slow (health checks, metrics
+	// collectors, event ingestion) bound that wait themselves, below it.
+	RequestTimeout time.Duration
+	// ShutdownTimeout is how long shutdown waits for in-flight requests
+	// once the listener is closed (default DefaultShutdownTimeout).
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger
 	// Started is logged once the process is ready, with these attributes.
 	Started []any
+}
+
+// DefaultRequestTimeout is the request deadline when Config.RequestTimeout
+// is zero.
+const DefaultRequestTimeout = 30 * time.Second
+
+// DefaultShutdownTimeout is how long shutdown waits for in-flight requests
+// when Config.ShutdownTimeout is zero: with the default 5 s drain it fits
+// the 30 s ECS gives a task between SIGTERM and SIGKILL.
+const DefaultShutdownTimeout = 25 * time.Second
+
+// WithRequestTimeout gives every request's context a deadline timeout
+// from now. Database calls made with the context fail once it passes
+// (pgx closes a connection whose server does not answer in time), and the
+// telemetry middleware then answers 503 with Retry-After.
+func WithRequestTimeout(next http.Handler, timeout time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // HealthOnly is the handler of a process without an API: the health
@@ -56,12 +92,26 @@ func Run(ctx context.Context, c Config) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
+	requestTimeout := c.RequestTimeout
+	if requestTimeout <= 0 {
+		requestTimeout = DefaultRequestTimeout
+	}
+	shutdownTimeout := c.ShutdownTimeout
+	if shutdownTimeout <= 0 {
+		shutdownTimeout = DefaultShutdownTimeout
+	}
+	// Request contexts derive from base: cancelling it ends the requests
+	// shutdown gave up waiting for (srv.Shutdown itself cancels nothing).
+	base, cancelRequests := context.WithCancel(context.Background())
+	defer cancelRequests()
 	srv := &http.Server{
-		Handler:           c.Handler,
+		Handler:           WithRequestTimeout(c.Handler, requestTimeout),
+		BaseContext:       func(net.Listener) context.Context { return base },
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		// Long enough for the 503 of a request that hit its deadline.
+		WriteTimeout: max(60*time.Second, requestTimeout+10*time.Second),
+		IdleTimeout:  120 * time.Second,
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -82,10 +132,15 @@ func Run(ctx context.Context, c Config) error {
 	log.Info("shutting down: readiness now fails", "drain", c.Drain.String())
 	c.Health.StartDraining()
 	time.Sleep(c.Drain) // let the load balancer see /readyz fail
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		log.Error("http shutdown", "error", err.Error())
+		// Requests still running would keep their database connections
+		// (and so the database close) busy: end their contexts, which
+		// aborts their queries, and close their connections.
+		log.Error("http shutdown: aborting requests still in flight", "error", err.Error())
+		cancelRequests()
+		_ = srv.Close()
 	}
 	stopJobs(c.Jobs, log)
 	log.Info("stopped")
