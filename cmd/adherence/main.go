@@ -58,6 +58,7 @@ Configuration comes from flags and environment variables:
                      within it (default 5s, 0 disables)
   INGEST_COMMITTERS  event groups committing at once on PostgreSQL (default 2; SQLite: 1)
   SHUTDOWN_DRAIN     time readiness fails before the listener closes (default 5s; 0s or more)
+  REQUEST_TIMEOUT    deadline of each HTTP request; past it a stalled database read answers 503 (default 30s)
   PPROF_ADDR         serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (default off)
   JOB_WORKERS        jobs worked at once per process (default 50: deliveries wait on providers)
 

@@ -63,6 +63,7 @@ Configuration comes from flags and environment variables:
   AWS_ENDPOINT_URL_S3, AWS_REGION, AWS_ACCESS_KEY_ID …   s3:// sources (S3-compatible endpoints allowed)
   OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME         tracing (off when unset)
   SHUTDOWN_DRAIN     time readiness fails before the listener closes (default 5s; 0s or more)
+  REQUEST_TIMEOUT    deadline of each HTTP request; past it a stalled database read answers 503 (default 30s)
   PPROF_ADDR         serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (default off)
 Secrets, and every setting above but PPROF_ADDR, OTEL_* and AWS_* other than AWS_ENDPOINT_URL_S3, may be
 given as NAME_FILE (for example DATABASE_URL_FILE); a file that cannot be read fails startup.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/medplatform/medplatform/internal/medsales/api"
 	"github.com/medplatform/medplatform/internal/medsales/ingest"
+	"github.com/medplatform/medplatform/internal/platform/config"
 	"github.com/medplatform/medplatform/internal/platform/debug"
 	"github.com/medplatform/medplatform/internal/platform/health"
 	"github.com/medplatform/medplatform/internal/platform/jobs"
@@ -52,6 +53,11 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		*addr = d.settings.ListenAddr
 	}
 	log := d.logger
+	d.db.Logger = log // Close warns there when it abandons connections stuck on a stalled database
+	requestTimeout, err := config.Env{Getenv: getenv}.Duration("REQUEST_TIMEOUT", server.DefaultRequestTimeout)
+	if err != nil {
+		return err
+	}
 
 	tp, shutdownTracing, err := telemetry.SetupTracing(ctx, telemetry.TracingConfig{ServiceName: "medsales"}, getenv)
 	if err != nil {
@@ -111,7 +117,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		handler = server.HealthOnly(checker, telemetry.MetricsHandler(reg))
 	}
 	return server.Run(ctx, server.Config{
-		Addr: *addr, Handler: handler, Health: checker, Jobs: jc, Drain: d.settings.ShutdownDrain,
+		Addr: *addr, Handler: handler, Health: checker, Jobs: jc, Drain: d.settings.ShutdownDrain, RequestTimeout: requestTimeout,
 		Logger:  log.With("command", name),
 		Started: []any{"dialect", string(d.db.Dialect), "workers", *runWorkers},
 	})
