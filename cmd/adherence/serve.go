@@ -96,7 +96,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	deliverer := &deliver.Deliverer{Store: d.store, Sender: nt.router, Now: time.Now, Logger: log, Metrics: deliverMetrics}
+	deliverer := &deliver.Deliverer{Store: d.store, Sender: nt.router, Now: time.Now, Logger: log, Metrics: deliverMetrics,
+		// Escalation messages link to the escalation under the public address.
+		PublicURL: nt.publicURL}
 	workers := river.NewWorkers()
 	periodic := worker.Register(workers, d.store, time.Now, log, worker.Config{Metrics: jobMetrics})
 	periodic = append(periodic, worker.RegisterReminders(workers, d.store, deliverer, time.Now, log, worker.RemindersConfig{Metrics: jobMetrics})...)
