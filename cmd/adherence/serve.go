@@ -32,7 +32,11 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		name, synopsis = "worker", "worker [--addr :8080] [--migrate=true]"
 	}
 	fs := newFlags(name, synopsis, stderr)
-	addr := fs.String("addr", "", "listen address (default LISTEN_ADDR or :8080); the worker serves only health and metrics")
+	addrHelp := "listen address of the API and its health and metrics (default LISTEN_ADDR or :8080)"
+	if !withAPI {
+		addrHelp = "listen address of health and metrics, all the worker serves (default LISTEN_ADDR or :8080)"
+	}
+	addr := fs.String("addr", "", addrHelp)
 	// The worker command exists to run the workers: it has no --workers
 	// flag, so --workers=false cannot be accepted there and ignored.
 	runWorkers := true
