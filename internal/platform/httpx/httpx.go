@@ -5,6 +5,7 @@
 package httpx
 
 import (
+	"context"
 	"encoding"
 	"encoding/json"
 	"errors"
@@ -73,8 +74,11 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, reques
 	if internal && log != nil {
 		log.ErrorContext(r.Context(), "request failed", "route", r.Pattern, "error", err.Error())
 	}
-	if p.Status == http.StatusTooManyRequests {
+	switch p.Status {
+	case http.StatusTooManyRequests:
 		w.Header().Set("Retry-After", "60")
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "5")
 	}
 	WriteProblem(w, p)
 }
@@ -83,6 +87,19 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, reques
 // problems (one per item of a batch). internal reports an error whose text
 // must not reach the client; the caller logs it.
 func ProblemFor(err error, requestID string) (p Problem, internal bool) {
+	var e *errs.Error
+	if !errors.As(err, &e) && errors.Is(err, context.DeadlineExceeded) {
+		// A deadline ran out (the request's, or a database wait's): the
+		// service is overloaded or a dependency stalls, not broken — the
+		// client may retry, which a 500 would not tell it.
+		return Problem{
+			Type:      ProblemTypeBase + string(errs.CodeUnavailable),
+			Title:     http.StatusText(http.StatusServiceUnavailable),
+			Status:    http.StatusServiceUnavailable,
+			Detail:    "the request took too long; retry it later",
+			RequestID: requestID,
+		}, true
+	}
 	code := errs.CodeOf(err)
 	status := StatusOf(code)
 	p = Problem{
@@ -91,8 +108,7 @@ func ProblemFor(err error, requestID string) (p Problem, internal bool) {
 		Status:    status,
 		RequestID: requestID,
 	}
-	var e *errs.Error
-	if code != errs.CodeInternal && errors.As(err, &e) {
+	if code != errs.CodeInternal && e != nil {
 		p.Detail = e.Message
 		p.Field = e.Field
 		return p, false

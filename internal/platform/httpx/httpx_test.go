@@ -1,8 +1,10 @@
 package httpx_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -141,5 +143,28 @@ func TestWriteErrorHidesInternals(t *testing.T) {
 	}
 	if rec.Code != 400 || p.Field != "repeat.offset" || p.Type != httpx.ProblemTypeBase+"invalid" || p.RequestID != "req-2" {
 		t.Fatalf("got %d %+v", rec.Code, p)
+	}
+}
+
+// A deadline that ran out (a stalled database) is a 503 the client may
+// retry, not a 500; every 503 says when to retry.
+func TestWriteErrorDeadlineIsUnavailable(t *testing.T) {
+	r := httptest.NewRequest("GET", "/", nil)
+	for _, err := range []error{
+		fmt.Errorf("read patient: %w", context.DeadlineExceeded),
+		errs.E(errs.CodeUnavailable, "the batch could not be recorded; retry it unchanged"),
+	} {
+		rec := httptest.NewRecorder()
+		httpx.WriteError(rec, r, nil, "req-1", err)
+		var p httpx.Problem
+		if jerr := json.Unmarshal(rec.Body.Bytes(), &p); jerr != nil {
+			t.Fatal(jerr)
+		}
+		if rec.Code != 503 || p.Type != httpx.ProblemTypeBase+"unavailable" || rec.Header().Get("Retry-After") == "" {
+			t.Errorf("%v: %d %+v Retry-After %q, want 503 unavailable with Retry-After", err, rec.Code, p, rec.Header().Get("Retry-After"))
+		}
+		if strings.Contains(p.Detail, "read patient") {
+			t.Errorf("detail reveals the internal error: %q", p.Detail)
+		}
 	}
 }
