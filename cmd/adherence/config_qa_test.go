@@ -82,6 +82,7 @@ func TestOutOfRangeSettingsFailStartup(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
+		{map[string]string{"REQUEST_TIMEOUT": "0s"}, "REQUEST_TIMEOUT must be more than 0s"},
 		{map[string]string{"SHUTDOWN_DRAIN": "-1s"}, "SHUTDOWN_DRAIN must be 0s or more"},
 		{map[string]string{"API_KEY_CACHE_TTL": "-5s"}, "API_KEY_CACHE_TTL must be 0s or more (0s disables the cache)"},
 		{map[string]string{"CONSOLE_SHOW_BODY": "maybe"}, `CONSOLE_SHOW_BODY: "maybe" is not true or false`},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -60,6 +61,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	requestTimeout, err := config.Env{Getenv: getenv}.Duration("REQUEST_TIMEOUT", server.DefaultRequestTimeout)
 	if err != nil {
 		return err
+	}
+	if requestTimeout <= 0 {
+		return fmt.Errorf("REQUEST_TIMEOUT must be more than 0s, got %s", requestTimeout)
 	}
 
 	tp, shutdownTracing, err := telemetry.SetupTracing(ctx, telemetry.TracingConfig{ServiceName: "adherence"}, getenv)

@@ -21,6 +21,8 @@ func TestSettingsFailStartup(t *testing.T) {
 		{map[string]string{"SHUTDOWN_DRAIN": "-1s"}, "SHUTDOWN_DRAIN must be 0s or more"},
 		{map[string]string{"SHUTDOWN_DRAIN_FILE": missing}, "read SHUTDOWN_DRAIN_FILE: open " + missing},
 		{map[string]string{"LOG_LEVEL": "verbose"}, "LOG_LEVEL: "},
+		{map[string]string{"REQUEST_TIMEOUT": "0s"}, "REQUEST_TIMEOUT must be more than 0s"},
+		{map[string]string{"REQUEST_TIMEOUT": "-5s"}, "REQUEST_TIMEOUT must be more than 0s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {

@@ -58,6 +58,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	if requestTimeout <= 0 {
+		return fmt.Errorf("REQUEST_TIMEOUT must be more than 0s, got %s", requestTimeout)
+	}
 
 	tp, shutdownTracing, err := telemetry.SetupTracing(ctx, telemetry.TracingConfig{ServiceName: "medsales"}, getenv)
 	if err != nil {
