@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -216,7 +215,7 @@ func TestWorkerHasNoWorkersFlag(t *testing.T) {
 // at start that the webhooks are off.
 func TestTwilioWebhooksWithoutTwilioSending(t *testing.T) {
 	const token = "twilio-test-token"
-	start := func(t *testing.T, env map[string]string) (base string, log *syncLog) {
+	start := func(t *testing.T, env map[string]string) (base string, log *lockedBuffer) {
 		t.Helper()
 		addr := freeAddr(t)
 		base = "http://" + addr
@@ -227,7 +226,7 @@ func TestTwilioWebhooksWithoutTwilioSending(t *testing.T) {
 			env["PUBLIC_URL"] = base
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		log = &syncLog{}
+		log = &lockedBuffer{}
 		done := make(chan error, 1)
 		go func() { done <- run(ctx, []string{"serve", "--addr", addr}, envOf(env), nil, io.Discard, log) }()
 		t.Cleanup(func() {
@@ -274,22 +273,4 @@ func TestTwilioWebhooksWithoutTwilioSending(t *testing.T) {
 			t.Fatalf("status callback = %d, want 403", got)
 		}
 	})
-}
-
-// syncLog collects the server's log lines, written from its goroutines.
-type syncLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

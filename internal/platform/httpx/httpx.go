@@ -71,6 +71,13 @@ type Problem struct {
 // generic 500 that reveals nothing. requestID may be empty.
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, requestID string, err error) {
 	p, internal := ProblemFor(err, requestID)
+	if p.Status == http.StatusInternalServerError && errors.Is(r.Context().Err(), context.DeadlineExceeded) {
+		// The request's deadline passed (server.WithRequestTimeout): the
+		// error is what a database call failing on the expired context
+		// became, whether or not the driver wrapped the context's error
+		// (SQLite's "interrupted" does not). The client should retry.
+		p = timedOut(requestID)
+	}
 	if internal && log != nil {
 		log.ErrorContext(r.Context(), "request failed", "route", r.Pattern, "error", err.Error())
 	}
@@ -92,13 +99,7 @@ func ProblemFor(err error, requestID string) (p Problem, internal bool) {
 		// A deadline ran out (the request's, or a database wait's): the
 		// service is overloaded or a dependency stalls, not broken — the
 		// client may retry, which a 500 would not tell it.
-		return Problem{
-			Type:      ProblemTypeBase + string(errs.CodeUnavailable),
-			Title:     http.StatusText(http.StatusServiceUnavailable),
-			Status:    http.StatusServiceUnavailable,
-			Detail:    "the request took too long; retry it later",
-			RequestID: requestID,
-		}, true
+		return timedOut(requestID), true
 	}
 	code := errs.CodeOf(err)
 	status := StatusOf(code)
@@ -115,6 +116,17 @@ func ProblemFor(err error, requestID string) (p Problem, internal bool) {
 	}
 	p.Detail = "an internal error occurred; quote the request id when reporting it"
 	return p, true
+}
+
+// timedOut is the problem of a request that ran out of time.
+func timedOut(requestID string) Problem {
+	return Problem{
+		Type:      ProblemTypeBase + string(errs.CodeUnavailable),
+		Title:     http.StatusText(http.StatusServiceUnavailable),
+		Status:    http.StatusServiceUnavailable,
+		Detail:    "the request did not complete in time; retry it later",
+		RequestID: requestID,
+	}
 }
 
 // WriteProblem writes a problem body with its status.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -13,9 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/medplatform/medplatform/internal/platform/errs"
-	"github.com/medplatform/medplatform/internal/platform/httpx"
 )
 
 // RequestIDHeader is the header that carries the request id in both
@@ -59,12 +55,7 @@ type MiddlewareDeps struct {
 //   - is logged in one access line: method, route, status, bytes,
 //     duration_ms, request_id and remote_addr — never the raw path nor the
 //     query string;
-//   - is counted in the metrics of deps.Metrics under its route;
-//   - when its context's deadline has passed (see server.WithRequestTimeout)
-//     and the handler answers 500, is answered 503 with Retry-After
-//     instead: the handler's 500 is what a database call failing on the
-//     expired context becomes, and the client should retry, not report a
-//     bug. A 503 answered after the deadline gets Retry-After too.
+//   - is counted in the metrics of deps.Metrics under its route.
 //
 // See the package documentation for how the route is found.
 func Middleware(next http.Handler, deps MiddlewareDeps) http.Handler {
@@ -102,7 +93,7 @@ func Middleware(next http.Handler, deps MiddlewareDeps) http.Handler {
 			}
 		}()
 
-		rec := &responseRecorder{ResponseWriter: w, ctx: ctx, requestID: id}
+		rec := &responseRecorder{ResponseWriter: w}
 		abort := serveRecovering(rec, inner, next, logger, onPanic, slot)
 
 		route := routeOf(inner, slot)
@@ -253,39 +244,15 @@ func routeFromPattern(method, pattern string) string {
 	return pattern[i:]
 }
 
-// timeoutRetryAfter is the Retry-After (seconds) of a request answered 503
-// because its deadline passed.
-const timeoutRetryAfter = "5"
-
-// responseRecorder remembers the status and size of a response, and turns
-// the 500 of a request whose deadline passed into a 503.
+// responseRecorder remembers the status and size of a response.
 type responseRecorder struct {
 	http.ResponseWriter
-	ctx         context.Context
-	requestID   string
 	status      int
 	wroteHeader bool
 	bytes       int64
-	// replaced is set once the recorder answered 503 in the handler's
-	// place: the handler's own body is then dropped.
-	replaced bool
 }
 
 func (w *responseRecorder) WriteHeader(code int) {
-	if w.replaced {
-		return
-	}
-	if !w.wroteHeader && code >= 200 && errors.Is(w.ctx.Err(), context.DeadlineExceeded) {
-		switch code {
-		case http.StatusInternalServerError:
-			w.answerTimedOut()
-			return
-		case http.StatusServiceUnavailable:
-			if w.Header().Get("Retry-After") == "" {
-				w.Header().Set("Retry-After", timeoutRetryAfter)
-			}
-		}
-	}
 	if !w.wroteHeader && code >= 200 {
 		// 1xx responses are informational; the final status comes later.
 		w.status = code
@@ -294,32 +261,7 @@ func (w *responseRecorder) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
-// answerTimedOut writes the 503 problem of a request whose deadline passed.
-func (w *responseRecorder) answerTimedOut() {
-	w.status, w.wroteHeader, w.replaced = http.StatusServiceUnavailable, true, true
-	h := w.Header()
-	h.Del("Content-Length") // set by the handler for its own body
-	h.Set("Retry-After", timeoutRetryAfter)
-	p, _ := httpx.ProblemFor(errs.E(errs.CodeUnavailable, "the request did not complete in time; retry later"), w.requestID)
-	httpx.WriteProblem(countingWriter{w}, p)
-}
-
-// countingWriter writes to the recorder's underlying writer, counting the
-// bytes, for what the recorder writes itself.
-type countingWriter struct{ rec *responseRecorder }
-
-func (c countingWriter) Header() http.Header  { return c.rec.ResponseWriter.Header() }
-func (c countingWriter) WriteHeader(code int) { c.rec.ResponseWriter.WriteHeader(code) }
-func (c countingWriter) Write(b []byte) (int, error) {
-	n, err := c.rec.ResponseWriter.Write(b)
-	c.rec.bytes += int64(n)
-	return n, err
-}
-
 func (w *responseRecorder) Write(b []byte) (int, error) {
-	if w.replaced {
-		return len(b), nil
-	}
 	if !w.wroteHeader {
 		w.status = http.StatusOK
 		w.wroteHeader = true

@@ -16,8 +16,10 @@ import (
 )
 
 // TestMiddlewareDeadline checks what a request whose context deadline
-// passed is answered: a 500 (a database call failing on the expired
-// context) becomes a 503 problem with Retry-After; other answers pass.
+// passed is answered, through the middleware and httpx.WriteError: a
+// database call failing on the expired context (wrapping its error or,
+// like SQLite's "interrupted", not) becomes a 503 problem with
+// Retry-After, logged and counted as 503; other answers pass.
 func TestMiddlewareDeadline(t *testing.T) {
 	deadlineErr := fmt.Errorf("get patient: %w", context.DeadlineExceeded)
 	tests := []struct {
@@ -30,6 +32,7 @@ func TestMiddlewareDeadline(t *testing.T) {
 		wantRetry  bool
 	}{
 		{name: "500 after the deadline", expire: true, err: deadlineErr, wantStatus: 503, wantType: httpx.ProblemTypeBase + "unavailable", wantRetry: true},
+		{name: "unwrapped error after the deadline", expire: true, err: errors.New("interrupted (9)"), wantStatus: 503, wantType: httpx.ProblemTypeBase + "unavailable", wantRetry: true},
 		{name: "503 after the deadline", expire: true, err: errs.E(errs.CodeUnavailable, "retry"), wantStatus: 503, wantType: httpx.ProblemTypeBase + "unavailable", wantRetry: true},
 		{name: "404 after the deadline", expire: true, err: errs.NotFound("patient"), wantStatus: 404, wantType: httpx.ProblemTypeBase + "not_found"},
 		{name: "200 after the deadline", expire: true, status: 200, wantStatus: 200},
