@@ -95,9 +95,9 @@ type datasetFile struct {
 	like string
 }
 
-// The publishers' file names, per dataset (see
-// /work/shared/reference/datasets.md). Archives hold several datasets'
-// files: the NPPES monthly archive the main file, its companions and their
+// The publishers' file names, per dataset (see the shared dataset
+// reference, datasets.md). Archives hold several datasets' files: the
+// NPPES monthly archive the main file, its companions and their
 // "fileheader" files; a CMS download may bundle Part B, Part D and Open
 // Payments files with the by-provider and by-geography summaries.
 var (
