@@ -173,7 +173,7 @@ func insertVerb(d db.Dialect) string {
 
 // appendBatch appends recs, in order, with one read of the chain head,
 // multi-row INSERTs and one head update, however many records there are:
-// the cost of a batch is a handful of round trips, not three per record.
+// the cost of a batch is two round trips, not three per record.
 func (l *Log) appendBatch(ctx context.Context, tx *db.Tx, recs []Record) ([]Record, error) {
 	if tx == nil {
 		return nil, errors.New("append audit record: no transaction")
@@ -181,10 +181,56 @@ func (l *Log) appendBatch(ctx context.Context, tx *db.Tx, recs []Record) ([]Reco
 	if len(recs) == 0 {
 		return nil, nil
 	}
+	read, head := ReadHead(tx.Dialect)
+	if _, err := tx.ExecAll(ctx, []db.Statement{read}); err != nil {
+		return nil, fmt.Errorf("append audit record: read chain head: %w", err)
+	}
+	out, stmts, err := l.AppendStatements(tx.Dialect, *head, recs)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecAll(ctx, stmts); err != nil {
+		return nil, fmt.Errorf("append audit records %d-%d: %w", out[0].Seq, out[len(out)-1].Seq, err)
+	}
+	return out, nil
+}
+
+// ReadHead returns the query that reads the chain head into *Head, for a
+// caller that sends it with other statements (db.Tx.ExecAll) to save a
+// round trip; AppendStatements then appends after that head. The same
+// rules as Append's hold: on PostgreSQL the query locks the head until the
+// transaction ends, so send it after the statements that lock the rows
+// the transaction changes, and call nothing else that appends before the
+// transaction ends.
+func ReadHead(d db.Dialect) (db.Statement, *Head) {
+	q := `SELECT seq, hash FROM audit_head WHERE id = 1`
+	if d == db.Postgres {
+		q += ` FOR UPDATE`
+	}
+	// (SQLite: the IMMEDIATE transaction already holds the write lock.)
+	h := &Head{}
+	return db.Statement{SQL: q, Scan: func(rows db.Rows) error {
+		if !rows.Next() {
+			return errors.New("audit_head has no row")
+		}
+		return rows.Scan(&h.Seq, &h.Hash)
+	}}, h
+}
+
+// AppendStatements returns recs as they will be stored after head (ID,
+// Seq, At, PrevHash and Hash set) and the statements that store them and
+// advance the head, for the caller's transaction, in which head was read
+// with ReadHead. The INSERTs and the head update are meant to go in one
+// round trip (db.Tx.ExecAll): on PostgreSQL the head row stays locked
+// until commit, so every round trip delays every other appender.
+func (l *Log) AppendStatements(d db.Dialect, head Head, recs []Record) ([]Record, []db.Statement, error) {
+	if len(recs) == 0 {
+		return nil, nil, nil
+	}
 	out := make([]Record, len(recs))
 	for i, rec := range recs {
 		if err := validate(rec); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if rec.ID == "" {
 			rec.ID = l.newID()
@@ -195,35 +241,19 @@ func (l *Log) appendBatch(ctx context.Context, tx *db.Tx, recs []Record) ([]Reco
 		rec.At = db.UTC(rec.At)
 		out[i] = rec
 	}
-
-	var headSQL string
-	switch tx.Dialect {
-	case db.Postgres:
-		headSQL = `SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE`
-	default:
-		// SQLite: the IMMEDIATE transaction already holds the write lock.
-		headSQL = `SELECT seq, hash FROM audit_head WHERE id = 1`
-	}
-	var headSeq int64
-	var headHash string
-	if err := tx.QueryRowContext(ctx, headSQL).Scan(&headSeq, &headHash); err != nil {
-		return nil, fmt.Errorf("append audit record: read chain head: %w", err)
-	}
+	headHash := head.Hash
 	for i := range out {
-		out[i].Seq = headSeq + 1 + int64(i)
+		out[i].Seq = head.Seq + 1 + int64(i)
 		out[i].PrevHash = headHash
 		out[i].Hash = ComputeHash(out[i])
 		headHash = out[i].Hash
 	}
 
-	// The INSERTs and the head update go in one round trip on PostgreSQL
-	// (db.Tx.ExecAll): the head row stays locked until commit, so every
-	// round trip here delays every other appender.
 	var stmts []db.Statement
 	for start := 0; start < len(out); start += insertChunk {
 		chunk := out[start:min(start+insertChunk, len(out))]
 		var q strings.Builder
-		q.WriteString(insertVerb(tx.Dialect) + ` audit_log (seq, id, at, org_id, actor_id, actor_role, action,
+		q.WriteString(insertVerb(d) + ` audit_log (seq, id, at, org_id, actor_id, actor_role, action,
 			resource_type, resource_id, patient_id, outcome, request_id,
 			client_addr, detail, prev_hash, hash) VALUES `)
 		args := make([]any, 0, 16*len(chunk))
@@ -231,7 +261,7 @@ func (l *Log) appendBatch(ctx context.Context, tx *db.Tx, recs []Record) ([]Reco
 			if i > 0 {
 				q.WriteString(", ")
 			}
-			q.WriteString(db.Placeholders(tx.Dialect, len(args)+1, 16))
+			q.WriteString(db.Placeholders(d, len(args)+1, 16))
 			args = append(args, rec.Seq, rec.ID, rec.At, rec.OrgID, rec.ActorID, rec.ActorRole, rec.Action,
 				rec.ResourceType, rec.ResourceID, nullable(rec.PatientID), rec.Outcome, rec.RequestID,
 				rec.ClientAddr, rec.Detail, rec.PrevHash, rec.Hash)
@@ -240,10 +270,7 @@ func (l *Log) appendBatch(ctx context.Context, tx *db.Tx, recs []Record) ([]Reco
 	}
 	last := out[len(out)-1]
 	stmts = append(stmts, db.Statement{SQL: `UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1`, Args: []any{last.Seq, last.Hash}})
-	if _, err := tx.ExecAll(ctx, stmts); err != nil {
-		return nil, fmt.Errorf("append audit records %d-%d: %w", out[0].Seq, last.Seq, err)
-	}
-	return out, nil
+	return out, stmts, nil
 }
 
 // AppendNow appends rec in a transaction of its own. Use it for accesses

@@ -282,6 +282,61 @@ func TestAppendInTransaction(t *testing.T) {
 	})
 }
 
+// TestAppendStatements appends through ReadHead and AppendStatements sent
+// in the callers' own batches, concurrently with plain appends: the batched
+// read must lock the head like Append does, or the chain forks (duplicate
+// seq, or a record whose PrevHash is not its predecessor's hash).
+func TestAppendStatements(t *testing.T) {
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		l := audit.New(d, newClock().now, nil)
+		const workers, each = 8, 10
+		var wg sync.WaitGroup
+		errc := make(chan error, workers*each)
+		for w := range workers {
+			wg.Go(func() {
+				for i := range each {
+					n := w*each + i
+					err := d.InTx(ctx, func(tx *db.Tx) error {
+						if w%2 == 0 {
+							_, err := l.Append(ctx, tx, sample(n))
+							return err
+						}
+						read, head := audit.ReadHead(tx.Dialect)
+						if _, err := tx.ExecAll(ctx, []db.Statement{{SQL: "SELECT 1"}, read}); err != nil {
+							return err
+						}
+						recs, stmts, err := l.AppendStatements(tx.Dialect, *head, []audit.Record{sample(n), sample(n + 1000)})
+						if err != nil {
+							return err
+						}
+						if recs[0].Seq != head.Seq+1 || recs[1].PrevHash != recs[0].Hash {
+							return fmt.Errorf("records %+v do not follow head %+v", recs, *head)
+						}
+						_, err = tx.ExecAll(ctx, stmts)
+						return err
+					})
+					if err != nil {
+						errc <- err
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errc)
+		for err := range errc {
+			t.Fatalf("append: %v", err)
+		}
+		// Half the workers appended one record per transaction, the
+		// other half two.
+		verifyOK(t, l, workers/2*each+workers/2*each*2)
+
+		if _, _, err := l.AppendStatements(d.Dialect, audit.Head{}, []audit.Record{{OrgID: "org-a"}}); err == nil {
+			t.Error("AppendStatements accepted a record without actor and resource")
+		}
+	})
+}
+
 // TestGuards checks that the database itself refuses changes to the trail.
 func TestGuards(t *testing.T) {
 	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -348,23 +349,33 @@ type Tx struct {
 type Statement struct {
 	SQL  string
 	Args []any
+	// Scan, when set, makes the statement a query: it is called once with
+	// the statement's rows, reads them with Next and Scan, and returns the
+	// first error. Its statement's count in ExecAll's result is 0.
+	Scan func(Rows) error
+}
+
+// Rows is what a Statement's Scan reads: *sql.Rows on SQLite, pgx's rows
+// on PostgreSQL. Scan targets are the usual ones (strings, integers,
+// bools, time.Time and the sql.Null types).
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
 }
 
 // ExecAll runs statements in order in tx and returns the rows each
 // affected. On PostgreSQL they are sent together (a pgx batch on the
 // transaction's connection: one round trip for all, which matters inside
-// a transaction that holds a contended lock); on SQLite one by one. The
-// first failure is returned, wrapped with the statement's index; what ran
-// before it stays in the transaction, which the caller rolls back.
+// a transaction that holds a contended lock); on SQLite one by one.
+// Queries (statements with Scan) may be mixed in, so that the reads a
+// transaction needs next share the round trip of its writes. The first
+// failure is returned, wrapped with the statement's index; what ran before
+// it stays in the transaction, which the caller rolls back.
 func (tx *Tx) ExecAll(ctx context.Context, stmts []Statement) ([]int64, error) {
 	out := make([]int64, 0, len(stmts))
 	if tx.Dialect != Postgres {
 		for i, st := range stmts {
-			res, err := tx.ExecContext(ctx, st.SQL, st.Args...)
-			if err != nil {
-				return out, fmt.Errorf("statement %d: %w", i+1, err)
-			}
-			n, err := res.RowsAffected()
+			n, err := tx.execOne(ctx, st)
 			if err != nil {
 				return out, fmt.Errorf("statement %d: %w", i+1, err)
 			}
@@ -382,17 +393,62 @@ func (tx *Tx) ExecAll(ctx context.Context, stmts []Statement) ([]int64, error) {
 			b.Queue(st.SQL, st.Args...)
 		}
 		br := sc.Conn().SendBatch(ctx, b)
-		for i := range stmts {
-			tag, err := br.Exec()
+		for i, st := range stmts {
+			var n int64
+			var err error
+			if st.Scan != nil {
+				err = scanBatchRows(br, st.Scan)
+			} else {
+				var tag pgconn.CommandTag
+				tag, err = br.Exec()
+				n = tag.RowsAffected()
+			}
 			if err != nil {
 				_ = br.Close()
 				return fmt.Errorf("statement %d: %w", i+1, err)
 			}
-			out = append(out, tag.RowsAffected())
+			out = append(out, n)
 		}
 		return br.Close()
 	})
 	return out, err
+}
+
+// execOne runs one statement of ExecAll through database/sql (SQLite).
+func (tx *Tx) execOne(ctx context.Context, st Statement) (int64, error) {
+	if st.Scan == nil {
+		res, err := tx.ExecContext(ctx, st.SQL, st.Args...)
+		if err != nil {
+			return 0, err
+		}
+		return res.RowsAffected()
+	}
+	rows, err := tx.QueryContext(ctx, st.SQL, st.Args...)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	if err := st.Scan(rows); err != nil {
+		return 0, err
+	}
+	if err := rows.Close(); err != nil {
+		return 0, err
+	}
+	return 0, rows.Err()
+}
+
+// scanBatchRows hands the next result of a pgx batch to scan.
+func scanBatchRows(br pgx.BatchResults, scan func(Rows) error) error {
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if err := scan(rows); err != nil {
+		return err
+	}
+	rows.Close()
+	return rows.Err()
 }
 
 // InTx runs fn in a transaction and commits when fn returns nil. Any error

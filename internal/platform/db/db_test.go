@@ -2,6 +2,8 @@ package db_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -154,6 +156,60 @@ func TestExecAll(t *testing.T) {
 		var n int
 		if err := d.SQL.QueryRowContext(ctx, "SELECT COUNT(*) FROM execall").Scan(&n); err != nil || n != 2 {
 			t.Errorf("%d rows after the failed transaction (%v), want the 2 committed", n, err)
+		}
+
+		// Queries mix with the writes: each sees what the statements
+		// before it wrote, and a failing query fails the transaction.
+		var seen []string
+		err = d.InTx(ctx, func(tx *db.Tx) error {
+			affected, err = tx.ExecAll(ctx, []db.Statement{
+				{SQL: "INSERT INTO execall (k, v) VALUES ($1, $2)", Args: []any{5, "f"}},
+				{SQL: "SELECT k, v FROM execall WHERE k >= $1 ORDER BY k", Args: []any{2}, Scan: func(rows db.Rows) error {
+					for rows.Next() {
+						var k int64
+						var v string
+						if err := rows.Scan(&k, &v); err != nil {
+							return err
+						}
+						seen = append(seen, fmt.Sprintf("%d=%s", k, v))
+					}
+					return nil
+				}},
+				{SQL: "UPDATE execall SET v = $1 WHERE k = $2", Args: []any{"g", 5}},
+			})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(seen, " ") != "2=c 5=f" || len(affected) != 3 || affected[0] != 1 || affected[1] != 0 || affected[2] != 1 {
+			t.Errorf("query read %v, affected %v; want [2=c 5=f] and [1 0 1]", seen, affected)
+		}
+		err = d.InTx(ctx, func(tx *db.Tx) error {
+			_, err := tx.ExecAll(ctx, []db.Statement{
+				{SQL: "UPDATE execall SET v = $1 WHERE k = $2", Args: []any{"h", 5}},
+				{SQL: "SELECT nosuchcolumn FROM execall", Scan: func(db.Rows) error { return nil }},
+			})
+			return err
+		})
+		// (PostgreSQL reports a statement that cannot be prepared before
+		// the batch runs, so the index named may be another's.)
+		if err == nil || !strings.Contains(err.Error(), "nosuchcolumn") {
+			t.Errorf("error %v, want the failing query's error", err)
+		}
+		var v5 string
+		if err := d.SQL.QueryRowContext(ctx, "SELECT v FROM execall WHERE k = 5").Scan(&v5); err != nil || v5 != "g" {
+			t.Errorf("row 5 = %q (%v), want g: the failed batch's update rolled back", v5, err)
+		}
+		scanErr := errors.New("scan refused")
+		err = d.InTx(ctx, func(tx *db.Tx) error {
+			_, err := tx.ExecAll(ctx, []db.Statement{
+				{SQL: "SELECT k FROM execall", Scan: func(db.Rows) error { return scanErr }},
+			})
+			return err
+		})
+		if !errors.Is(err, scanErr) {
+			t.Errorf("error %v, want the Scan function's error", err)
 		}
 	})
 }
