@@ -34,6 +34,22 @@ import (
 // transaction, swaps it in (or, for a scoped or keyed load, deletes the
 // replaced live rows and inserts the staged ones).
 //
+// A scoped load on PostgreSQL whose live table is LIST-partitioned by the
+// scope column (the Part B, Part D and Open Payments years) swaps a
+// partition instead: copying a year with INSERT … SELECT cost most of the
+// load and left the replaced year as dead tuples. Its staging table is
+// created with CHECK (<col> IS NOT NULL AND <col> = <value>), which COPY
+// enforces row by row, so that ATTACH PARTITION can trust it instead of
+// scanning the table under its lock; Commit builds the parent's indexes on
+// it and analyzes it, then in one transaction drops the partition that
+// holds the value (found through pg_inherits and its bound, not its name),
+// attaches the staging table in its place (PostgreSQL adopts the matching
+// indexes as partitions of the parent's indexes instead of building new
+// ones) and renames it <live>_y<value>, its indexes <live>_y<value><suffix
+// of the parent's index>. A renamed table is a live partition, which
+// DropStaleStaging never matches; a failed swap rolls the rename back and
+// the staging table is dropped as usual.
+//
 // PostgreSQL: each table has its own connection and goroutine running
 // COPY … FROM STDIN WITH (FREEZE) (pgx PgConn.CopyFrom; binary format when
 // every column's type allows, text otherwise) in the transaction that
@@ -111,6 +127,12 @@ type Replace struct {
 
 	// PostgreSQL
 	lockConn *pgxpool.Conn
+	// partitioned holds the live tables of a scoped load that are
+	// LIST-partitioned by the scope column: Commit swaps their partition
+	// of the scope value (scopeLit, the value as an SQL literal) instead
+	// of merging rows.
+	partitioned map[string]bool
+	scopeLit    string
 	// SQLite
 	batches chan *sqliteBatch
 	stopHB  chan struct{}
@@ -511,6 +533,9 @@ func (r *Replace) beginPostgres(ctx context.Context) error {
 				return err
 			}
 		}
+		if err := r.checkPartitioningPostgres(ctx, t.Name); err != nil {
+			return err
+		}
 	}
 	// Each staging table is created in the transaction of its COPY, on the
 	// COPY's own connection: COPY … FREEZE then writes the rows frozen and
@@ -522,8 +547,13 @@ func (r *Replace) beginPostgres(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("acquire connection: %w", err)
 		}
+		scopeCheck := ""
+		if r.partitioned[t.Name] {
+			scopeCheck = fmt.Sprintf(", CONSTRAINT %s CHECK (%s IS NOT NULL AND %s = %s)",
+				r.scopeCheckName(), r.opts.ScopeColumn, r.opts.ScopeColumn, r.scopeLit)
+		}
 		ddl := fmt.Sprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING IDENTITY "+
-			"INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION)", r.stage[t.Name], t.Name)
+			"INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMPRESSION%s)", r.stage[t.Name], t.Name, scopeCheck)
 		if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
 			conn.Release()
 			return fmt.Errorf("create staging table for %s: %w", t.Name, err)
@@ -587,6 +617,69 @@ func (r *Replace) checkColumnsPostgres(ctx context.Context, t Table) ([]string, 
 	}
 	return out, nil
 }
+
+// checkPartitioningPostgres finds out whether the live table is
+// partitioned (relkind 'p') and, when it is, that the load can keep it so:
+// a scoped load must scope by the table's LIST partition key with an
+// integer value (it becomes the partition <table>_y<value>), and a
+// whole-table replace is refused (it would swap in a plain table). A keyed
+// load deletes and inserts through the parent like on a plain table.
+func (r *Replace) checkPartitioningPostgres(ctx context.Context, table string) error {
+	var kind, key string
+	err := r.lockConn.QueryRow(ctx,
+		`SELECT relkind::text, COALESCE(pg_get_partkeydef(oid), '') FROM pg_class WHERE oid = $1::text::regclass`, table).Scan(&kind, &key)
+	if err != nil {
+		return fmt.Errorf("read the kind of table %s: %w", table, err)
+	}
+	if kind != "p" {
+		return nil
+	}
+	switch {
+	case r.opts.ScopeColumn == "" && r.opts.KeyColumn == "":
+		return fmt.Errorf("table %s is partitioned (%s): it is replaced one partition at a time, by a load scoped by its partition key", table, key)
+	case r.opts.ScopeColumn == "":
+		return nil
+	case key != "LIST ("+r.opts.ScopeColumn+")":
+		return fmt.Errorf("table %s is partitioned by %s, not LIST (%s): a load scoped by %s cannot swap its partition",
+			table, key, r.opts.ScopeColumn, r.opts.ScopeColumn)
+	}
+	lit, ok := integerLiteral(r.opts.ScopeValue)
+	if !ok {
+		return fmt.Errorf("table %s is partitioned by %s: the scope value must be an integer, not %T", table, r.opts.ScopeColumn, r.opts.ScopeValue)
+	}
+	if name := partitionName(table, lit); !identRE.MatchString(name) || len(name) > 63 {
+		return fmt.Errorf("table %s: %s = %s cannot name a partition (%s)", table, r.opts.ScopeColumn, lit, name)
+	}
+	if r.partitioned == nil {
+		r.partitioned = map[string]bool{}
+	}
+	r.partitioned[table] = true
+	r.scopeLit = lit
+	return nil
+}
+
+// integerLiteral returns v as an SQL integer literal: partition bounds and
+// CHECK constraints are DDL, which takes no bind parameters.
+func integerLiteral(v any) (string, bool) {
+	switch x := v.(type) {
+	case int64:
+		return strconv.FormatInt(x, 10), true
+	case int:
+		return strconv.FormatInt(int64(x), 10), true
+	case int32:
+		return strconv.FormatInt(int64(x), 10), true
+	case int16:
+		return strconv.FormatInt(int64(x), 10), true
+	}
+	return "", false
+}
+
+// partitionName is the name of a partitioned table's partition of one
+// scope value: partd_drugs_y2024.
+func partitionName(table, lit string) string { return table + "_y" + lit }
+
+// scopeCheckName names the CHECK constraint of a staging partition.
+func (r *Replace) scopeCheckName() string { return "stg_scope_" + r.token }
 
 func checkColumns(t Table, have map[string]bool, opts ReplaceOptions) error {
 	if len(have) == 0 {
@@ -1108,6 +1201,9 @@ func (r *Replace) pgOwnedSequences(ctx context.Context, table string) ([]pgOwned
 }
 
 func (r *Replace) commitPostgres(ctx context.Context, finalize func(tx *db.Tx) error) error {
+	if len(r.partitioned) > 0 {
+		return r.commitPartitions(ctx, finalize)
+	}
 	if r.opts.ScopeColumn != "" || r.opts.KeyColumn != "" {
 		return r.s.db.InTx(ctx, func(tx *db.Tx) error {
 			if err := r.mergeInto(ctx, tx); err != nil {
@@ -1167,6 +1263,133 @@ func (r *Replace) commitPostgres(ctx context.Context, finalize func(tx *db.Tx) e
 		}
 		return finalize(tx)
 	})
+}
+
+// commitPartitions commits a scoped load whose live tables are
+// partitioned by the scope column (the others of the load, if any, are
+// merged as usual): it builds the parents' indexes on the staging tables
+// and analyzes them, then in one transaction swaps each one in as the
+// partition of the scope value and runs finalize.
+func (r *Replace) commitPartitions(ctx context.Context, finalize func(tx *db.Tx) error) error {
+	indexes := make([][]pgIndex, len(r.tables))
+	for i, t := range r.tables {
+		if !r.partitioned[t.Name] {
+			continue
+		}
+		var err error
+		if indexes[i], err = r.pgIndexes(ctx, t.Name); err != nil {
+			return err
+		}
+	}
+	if err := r.buildIndexesPostgres(ctx, indexes); err != nil {
+		return err
+	}
+	return r.s.db.InTx(ctx, func(tx *db.Tx) error {
+		for i, t := range r.tables {
+			var err error
+			if r.partitioned[t.Name] {
+				err = r.swapPartition(ctx, tx, t.Name, indexes[i])
+			} else {
+				err = r.mergeTable(ctx, tx, t)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return finalize(tx)
+	})
+}
+
+// swapPartition makes the staging table of table its partition of the
+// scope value, within tx: the partition that held the value is dropped,
+// the staging table attached and renamed, with its indexes (which ATTACH
+// adopted as partitions of the parent's indexes).
+func (r *Replace) swapPartition(ctx context.Context, tx *db.Tx, table string, indexes []pgIndex) error {
+	stg := r.stage[table]
+	// ATTACH takes this lock too; taking it first serialises two loads of
+	// one table, so that the second finds the partition the first attached.
+	if _, err := tx.ExecContext(ctx, "LOCK TABLE "+table+" IN SHARE UPDATE EXCLUSIVE MODE"); err != nil {
+		return fmt.Errorf("swap partition of %s: lock: %w", table, err)
+	}
+	old, err := partitionOf(ctx, tx, table, r.scopeLit)
+	if err != nil {
+		return err
+	}
+	if old != "" {
+		// Dropping a partition locks the parent exclusively until commit:
+		// readers wait for the rest of this (catalog-only) transaction.
+		if _, err := tx.ExecContext(ctx, "DROP TABLE "+old); err != nil {
+			return fmt.Errorf("swap partition of %s: drop the previous partition %s: %w", table, old, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES IN (%s)", table, stg, r.scopeLit)); err != nil {
+		return fmt.Errorf("swap partition of %s: attach: %w", table, err)
+	}
+	// The partition bound says what the CHECK said.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s DROP CONSTRAINT %s", stg, r.scopeCheckName())); err != nil {
+		return fmt.Errorf("swap partition of %s: drop the scope check: %w", table, err)
+	}
+	part := partitionName(table, r.scopeLit)
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s RENAME TO %s", stg, part)); err != nil {
+		return fmt.Errorf("swap partition of %s: rename to %s: %w", table, part, err)
+	}
+	for _, ix := range indexes {
+		name := part + strings.TrimPrefix(ix.name, table)
+		if !strings.HasPrefix(ix.name, table+"_") {
+			name = part + "_" + ix.name
+		}
+		if len(name) > 63 {
+			continue // keeps its unique staging name rather than a truncated one
+		}
+		// Renaming the index of a constraint renames the constraint too.
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("ALTER INDEX %s RENAME TO %s", ix.stagingName, quoteIdent(name))); err != nil {
+			return fmt.Errorf("swap partition of %s: rename index %s: %w", table, ix.stagingName, err)
+		}
+	}
+	return nil
+}
+
+// partitionOf returns the partition of table whose bound holds the value
+// lit (its name as a regclass text), or "" when none does. It goes by the
+// bounds, not by the names: a partition created by hand may be named
+// otherwise. A partition that holds other values too is an error: dropping
+// it would drop them.
+func partitionOf(ctx context.Context, tx *db.Tx, table, lit string) (string, error) {
+	rows, err := tx.QueryContext(ctx, `
+		SELECT c.oid::regclass::text, pg_get_expr(c.relpartbound, c.oid)
+		FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid
+		WHERE h.inhparent = $1::text::regclass`, table)
+	if err != nil {
+		return "", fmt.Errorf("read partitions of %s: %w", table, err)
+	}
+	defer rows.Close()
+	found := ""
+	for rows.Next() {
+		var name, bound string
+		if err := rows.Scan(&name, &bound); err != nil {
+			return "", fmt.Errorf("read partitions of %s: %w", table, err)
+		}
+		// "FOR VALUES IN (2023, 2024)", or "DEFAULT" (which ATTACH checks
+		// holds no row of the value).
+		list, ok := strings.CutPrefix(bound, "FOR VALUES IN (")
+		if !ok {
+			continue
+		}
+		values := strings.Split(strings.TrimSuffix(list, ")"), ", ")
+		for _, v := range values {
+			if strings.Trim(v, "'") != lit {
+				continue
+			}
+			if len(values) > 1 {
+				return "", fmt.Errorf("partition %s of %s holds %s: it cannot be replaced by one value's partition", name, table, bound)
+			}
+			found = name
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("read partitions of %s: %w", table, err)
+	}
+	return found, nil
 }
 
 // buildIndexesPostgres analyzes the staging tables and builds their
@@ -1314,28 +1537,33 @@ func (r *Replace) runIndexJob(ctx context.Context, conn *pgxpool.Conn, table str
 // mergeInto moves the staged rows of a scoped or keyed load into the live
 // tables within tx.
 func (r *Replace) mergeInto(ctx context.Context, tx *db.Tx) error {
+	for _, t := range r.tables {
+		if err := r.mergeTable(ctx, tx, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mergeTable deletes the live rows of t that a scoped or keyed load
+// replaces, then inserts t's staged rows, within tx. The keys of a keyed
+// load are those staged in the load's first table.
+func (r *Replace) mergeTable(ctx context.Context, tx *db.Tx, t Table) error {
 	if r.opts.ScopeColumn != "" {
-		for _, t := range r.tables {
-			if _, err := tx.ExecContext(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s = $1", t.Name, r.opts.ScopeColumn), r.opts.ScopeValue); err != nil {
-				return fmt.Errorf("replace %s = %v in %s: %w", r.opts.ScopeColumn, r.opts.ScopeValue, t.Name, err)
-			}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s = $1", t.Name, r.opts.ScopeColumn), r.opts.ScopeValue); err != nil {
+			return fmt.Errorf("replace %s = %v in %s: %w", r.opts.ScopeColumn, r.opts.ScopeValue, t.Name, err)
 		}
 	} else {
 		key := r.opts.KeyColumn
-		keys := r.stage[r.tables[0].Name]
-		for _, t := range r.tables {
-			q := fmt.Sprintf("DELETE FROM %s WHERE %s IN (SELECT %s FROM %s)", t.Name, key, key, keys)
-			if _, err := tx.ExecContext(ctx, q); err != nil {
-				return fmt.Errorf("replace rows of %s by %s: %w", t.Name, key, err)
-			}
+		q := fmt.Sprintf("DELETE FROM %s WHERE %s IN (SELECT %s FROM %s)", t.Name, key, key, r.stage[r.tables[0].Name])
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("replace rows of %s by %s: %w", t.Name, key, err)
 		}
 	}
-	for _, t := range r.tables {
-		cols := strings.Join(t.Columns, ", ")
-		q := fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s", t.Name, cols, cols, r.stage[t.Name])
-		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("insert staged rows into %s: %w", t.Name, err)
-		}
+	cols := strings.Join(t.Columns, ", ")
+	q := fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s", t.Name, cols, cols, r.stage[t.Name])
+	if _, err := tx.ExecContext(ctx, q); err != nil {
+		return fmt.Errorf("insert staged rows into %s: %w", t.Name, err)
 	}
 	return nil
 }
@@ -1348,7 +1576,12 @@ func (s *Store) dropStalePostgres(ctx context.Context) error {
 		return fmt.Errorf("drop stale staging tables: %w", err)
 	}
 	defer conn.Release()
-	rows, err := conn.Query(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE '%\_\_stg\_%'`)
+	// Only plain tables that are no partition: a staging table attached as
+	// a partition is renamed in the same transaction, and a live
+	// partition must never be dropped here, whatever its name.
+	rows, err := conn.Query(ctx, `SELECT relname FROM pg_class
+		WHERE relnamespace = current_schema()::regnamespace AND relkind = 'r' AND NOT relispartition
+		  AND relname LIKE '%\_\_stg\_%'`)
 	if err != nil {
 		return fmt.Errorf("drop stale staging tables: %w", err)
 	}
