@@ -123,12 +123,26 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 		out[i] = EventOutcome{}
 	}
 
-	// 1. Idempotency: earlier recordings of the same keys, and repeats
-	// within this group.
-	existing, err := loadEventsByKey(ctx, tx, in)
-	if err != nil {
-		return err
+	// 1. Reads, one round trip on PostgreSQL (db.Tx.ExecAll): earlier
+	// recordings of the same keys, the dose instances items name, and the
+	// plans they name with their orgs' windows.
+	existing := map[eventKey]adherence.Event{}
+	doses := map[int64]doseRef{}
+	plans := map[string]*planInfo{}
+	windows := map[string]adherence.Windows{}
+	all := make([]int, len(in))
+	for i := range all {
+		all[i] = i
 	}
+	reads := eventKeyReads(tx.Dialect, in, existing)
+	reads = append(reads, requestedDoseReads(tx.Dialect, in, doses)...)
+	reads = append(reads, planReads(tx.Dialect, newPlanIDs(in, all, out, plans), plans, windows)...)
+	if _, err := tx.ExecAll(ctx, reads); err != nil {
+		return fmt.Errorf("record events: read: %w", err)
+	}
+
+	// Idempotency: earlier recordings of the same keys, and repeats within
+	// this group.
 	firstInGroup := map[eventKey]int{}
 	repeatOf := map[int]int{} // item → earlier item of this group with the same key
 	var fresh []int           // indexes of items to record
@@ -151,14 +165,13 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 		fresh = append(fresh, i)
 	}
 
-	// 2. Resolve named dose instances to plans, then load the plans and
-	// their orgs' windows.
-	if err := resolveRequestedDoses(ctx, tx, in, fresh, out); err != nil {
-		return err
-	}
-	plans, windows, err := loadPlanInfo(ctx, tx, in, fresh, out)
-	if err != nil {
-		return err
+	// 2. Plans of the items that named only a dose instance (another round
+	// trip, only for them), then validation against the plans.
+	applyRequestedDoses(in, fresh, out, doses)
+	if more := planReads(tx.Dialect, newPlanIDs(in, fresh, out, plans), plans, windows); len(more) > 0 {
+		if _, err := tx.ExecAll(ctx, more); err != nil {
+			return fmt.Errorf("record events: read: %w", err)
+		}
 	}
 	valid := fresh[:0:0]
 	for _, i := range fresh {
@@ -173,10 +186,19 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 	}
 
 	// 3. Candidate instances, locked in id order (one lock order for every
-	// transaction, so concurrent groups never deadlock).
-	cands, err := loadCandidates(ctx, tx, in, valid, plans, windows)
-	if err != nil {
-		return err
+	// transaction, so concurrent groups never deadlock), and then the audit
+	// chain head: the lock every appender takes last, after the rows it
+	// changes. Both in one round trip.
+	var cands []*liveInstance
+	reads = candidateReads(tx.Dialect, in, valid, plans, windows, &cands)
+	var head *audit.Head
+	if len(valid) > 0 {
+		var read db.Statement
+		read, head = audit.ReadHead(tx.Dialect)
+		reads = append(reads, read)
+	}
+	if _, err := tx.ExecAll(ctx, reads); err != nil {
+		return fmt.Errorf("record events: load dose instances: %w", err)
 	}
 	byPlan := map[string][]*liveInstance{}
 	for _, c := range cands {
@@ -240,9 +262,8 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 		out[i].Event = *e
 	}
 
-	// 4. Write: events and instance outcomes (one round trip on
-	// PostgreSQL, db.Tx.ExecAll), outbox, audit (last: it takes the audit
-	// chain lock).
+	// 4. Write, in one round trip on PostgreSQL: events, instance
+	// outcomes, outbox records and the audit records.
 	var stmts []db.Statement
 	if tx.Dialect == db.SQLite {
 		// Checked at COMMIT: an immediate foreign key would make SQLite
@@ -266,6 +287,18 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 	updates := len(stmts)
 	upd, want := updateInstancesStatements(tx.Dialect, dirty)
 	stmts = append(stmts, upd...)
+	ob, err := outboxStatements(outbox)
+	if err != nil {
+		return err
+	}
+	stmts = append(stmts, ob...)
+	if head != nil {
+		_, app, err := s.audit.AppendStatements(tx.Dialect, *head, eventAuditRecords(in, out, valid))
+		if err != nil {
+			return fmt.Errorf("record events: audit: %w", err)
+		}
+		stmts = append(stmts, app...)
+	}
 	affected, err := tx.ExecAll(ctx, stmts)
 	if err != nil {
 		if db.IsUniqueViolation(err) && len(affected) < inserts {
@@ -280,12 +313,6 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 			// The instances were locked when loaded: they cannot be gone.
 			return fmt.Errorf("record events: update dose instances: %d of %d updated", got, n)
 		}
-	}
-	if err := insertOutbox(ctx, tx, outbox); err != nil {
-		return err
-	}
-	if _, err := s.audit.AppendBatch(ctx, tx, eventAuditRecords(in, out, valid)); err != nil {
-		return fmt.Errorf("record events: audit: %w", err)
 	}
 
 	// Repeats within the group share their first item's outcome.
@@ -410,12 +437,13 @@ func scanEvent(row scanner) (adherence.Event, error) {
 	return e, nil
 }
 
-// loadEventsByKey returns the recorded events whose keys occur in in.
-func loadEventsByKey(ctx context.Context, tx *db.Tx, in []EventInput) (map[eventKey]adherence.Event, error) {
+// eventKeyReads returns the queries that put into found the recorded
+// events whose keys occur in in.
+func eventKeyReads(d db.Dialect, in []EventInput, found map[eventKey]adherence.Event) []db.Statement {
 	// One query per 500 keys, whatever their orgs and sources: a
 	// condition per (org, source) pair, each an IN list the unique index
 	// answers. A group of single events from the app and from devices is
-	// one round trip, not one per source.
+	// one query, not one per source.
 	type group struct{ org, source string }
 	var order []group
 	ids := map[group][]string{}
@@ -430,32 +458,26 @@ func loadEventsByKey(ctx context.Context, tx *db.Tx, in []EventInput) (map[event
 		}
 		ids[g] = append(ids[g], e.ClientEventID)
 	}
-	found := map[eventKey]adherence.Event{}
-	const perQuery = 500
-	var parts []string
-	var args []any
-	n := 0
-	flush := func() error {
-		if len(parts) == 0 {
-			return nil
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE `+strings.Join(parts, " OR "), args...)
-		parts, args, n = parts[:0], args[:0], 0
-		if err != nil {
-			return fmt.Errorf("record events: look up keys: %w", err)
-		}
-		defer rows.Close()
+	scan := func(rows db.Rows) error {
 		for rows.Next() {
 			e, err := scanEvent(rows)
 			if err != nil {
-				return fmt.Errorf("record events: look up keys: %w", err)
+				return fmt.Errorf("look up keys: %w", err)
 			}
 			found[keyOf(&e)] = e
 		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("record events: look up keys: %w", err)
-		}
 		return nil
+	}
+	const perQuery = 500
+	var stmts []db.Statement
+	var parts []string
+	var args []any
+	n := 0
+	flush := func() {
+		if len(parts) > 0 {
+			stmts = append(stmts, db.Statement{SQL: `SELECT ` + eventColumns + ` FROM events WHERE ` + strings.Join(parts, " OR "), Args: args, Scan: scan})
+		}
+		parts, args, n = nil, nil, 0
 	}
 	for _, g := range order {
 		list := ids[g]
@@ -467,54 +489,53 @@ func loadEventsByKey(ctx context.Context, tx *db.Tx, in []EventInput) (map[event
 				args = append(args, id)
 			}
 			parts = append(parts, fmt.Sprintf("(org_id = %s AND source = %s AND client_event_id IN %s)",
-				param(tx.Dialect, first-2), param(tx.Dialect, first-1), db.Placeholders(tx.Dialect, first, take)))
+				param(d, first-2), param(d, first-1), db.Placeholders(d, first, take)))
 			list, n = list[take:], n+take
 			if n == perQuery {
-				if err := flush(); err != nil {
-					return nil, err
-				}
+				flush()
 			}
 		}
 	}
-	if err := flush(); err != nil {
-		return nil, err
-	}
-	return found, nil
+	flush()
+	return stmts
 }
 
-// resolveRequestedDoses fills PlanID of items that named only a dose
-// instance, and refuses a dose instance that is not of the named plan.
-func resolveRequestedDoses(ctx context.Context, tx *db.Tx, in []EventInput, idx []int, out []EventOutcome) error {
+// doseRef is the org and plan of a dose instance named by an event.
+type doseRef struct{ org, plan string }
+
+// requestedDoseReads returns the queries that put into found the org and
+// plan of every dose instance that an item names.
+func requestedDoseReads(d db.Dialect, in []EventInput, found map[int64]doseRef) []db.Statement {
 	var ids []any
-	for _, i := range idx {
-		if d := in[i].Event.RequestedDose; d > 0 {
-			ids = append(ids, d)
+	for i := range in {
+		if e := &in[i].Event; e.RequestedDose > 0 {
+			ids = append(ids, e.RequestedDose)
 		}
 	}
-	if len(ids) == 0 {
-		return nil
-	}
-	type inst struct{ org, plan string }
-	found := map[int64]inst{}
-	for start := 0; start < len(ids); start += 500 {
-		chunk := ids[start:min(start+500, len(ids))]
-		rows, err := tx.QueryContext(ctx, `SELECT id, org_id, plan_id FROM dose_instances WHERE id IN `+db.Placeholders(tx.Dialect, 1, len(chunk)), chunk...)
-		if err != nil {
-			return fmt.Errorf("record events: look up dose instances: %w", err)
-		}
+	scan := func(rows db.Rows) error {
 		for rows.Next() {
 			var id int64
-			var v inst
+			var v doseRef
 			if err := rows.Scan(&id, &v.org, &v.plan); err != nil {
-				rows.Close()
-				return fmt.Errorf("record events: look up dose instances: %w", err)
+				return fmt.Errorf("look up dose instances: %w", err)
 			}
 			found[id] = v
 		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
+		return nil
 	}
+	var stmts []db.Statement
+	for start := 0; start < len(ids); start += 500 {
+		chunk := ids[start:min(start+500, len(ids))]
+		stmts = append(stmts, db.Statement{SQL: `SELECT id, org_id, plan_id FROM dose_instances WHERE id IN ` + db.Placeholders(d, 1, len(chunk)),
+			Args: chunk, Scan: scan})
+	}
+	return stmts
+}
+
+// applyRequestedDoses fills PlanID of the items idx that named only a dose
+// instance, from found (requestedDoseReads), and refuses a dose instance
+// that is another org's or not of the named plan.
+func applyRequestedDoses(in []EventInput, idx []int, out []EventOutcome, found map[int64]doseRef) {
 	for _, i := range idx {
 		e := &in[i].Event
 		if e.RequestedDose == 0 {
@@ -530,39 +551,33 @@ func resolveRequestedDoses(ctx context.Context, tx *db.Tx, in []EventInput, idx 
 			e.PlanID = v.plan
 		}
 	}
-	return nil
 }
 
-// loadPlanInfo loads the plans the items name, with the windows of their
-// orgs that set their own (org_settings), in one query.
-func loadPlanInfo(ctx context.Context, tx *db.Tx, in []EventInput, idx []int, out []EventOutcome) (map[string]*planInfo, map[string]adherence.Windows, error) {
+// newPlanIDs returns the plan ids named by the items idx without an error
+// that plans does not hold yet.
+func newPlanIDs(in []EventInput, idx []int, out []EventOutcome, plans map[string]*planInfo) []any {
 	seen := map[string]bool{}
 	var ids []any
 	for _, i := range idx {
 		id := in[i].Event.PlanID
-		if out[i].Err == nil && isID(id) && !seen[id] {
+		if out[i].Err == nil && isID(id) && !seen[id] && plans[id] == nil {
 			seen[id] = true
 			ids = append(ids, id)
 		}
 	}
-	plans := map[string]*planInfo{}
-	windows := map[string]adherence.Windows{}
-	for start := 0; start < len(ids); start += 500 {
-		chunk := ids[start:min(start+500, len(ids))]
-		rows, err := tx.QueryContext(ctx, `SELECT p.id, p.org_id, p.patient_id, p.as_needed, p.start_at, p.on_time_minutes, p.late_max_minutes,
-				s.on_time_minutes, s.late_max_minutes, s.open_dedupe_minutes
-			FROM plans p LEFT JOIN org_settings s ON s.org_id = p.org_id
-			WHERE p.id IN `+db.Placeholders(tx.Dialect, 1, len(chunk)), chunk...)
-		if err != nil {
-			return nil, nil, fmt.Errorf("record events: look up plans: %w", err)
-		}
+	return ids
+}
+
+// planReads returns the queries that put into plans the plans ids, and
+// into windows the windows of their orgs that set their own (org_settings).
+func planReads(d db.Dialect, ids []any, plans map[string]*planInfo, windows map[string]adherence.Windows) []db.Statement {
+	scan := func(rows db.Rows) error {
 		for rows.Next() {
 			var id string
 			var p planInfo
 			var on, late, dedupe sql.NullInt64
 			if err := rows.Scan(&id, &p.orgID, &p.patientID, &p.asNeeded, &p.startAt, &p.onTime, &p.lateMax, &on, &late, &dedupe); err != nil {
-				rows.Close()
-				return nil, nil, fmt.Errorf("record events: look up plans: %w", err)
+				return fmt.Errorf("look up plans: %w", err)
 			}
 			p.startAt = p.startAt.UTC()
 			plans[id] = &p
@@ -570,14 +585,17 @@ func loadPlanInfo(ctx context.Context, tx *db.Tx, in []EventInput, idx []int, ou
 				windows[p.orgID] = orgWindows(on.Int64, late.Int64, dedupe.Int64)
 			}
 		}
-		if err := rows.Close(); err != nil {
-			return nil, nil, err
-		}
-		if err := rows.Err(); err != nil {
-			return nil, nil, fmt.Errorf("record events: look up plans: %w", err)
-		}
+		return nil
 	}
-	return plans, windows, nil
+	var stmts []db.Statement
+	for start := 0; start < len(ids); start += 500 {
+		chunk := ids[start:min(start+500, len(ids))]
+		stmts = append(stmts, db.Statement{SQL: `SELECT p.id, p.org_id, p.patient_id, p.as_needed, p.start_at, p.on_time_minutes, p.late_max_minutes,
+				s.on_time_minutes, s.late_max_minutes, s.open_dedupe_minutes
+			FROM plans p LEFT JOIN org_settings s ON s.org_id = p.org_id
+			WHERE p.id IN ` + db.Placeholders(d, 1, len(chunk)), Args: chunk, Scan: scan})
+	}
+	return stmts
 }
 
 // orgWindows is an org's windows from its org_settings minutes.
@@ -617,9 +635,10 @@ func loadWindows(ctx context.Context, q db.Querier, plans map[string]*planInfo) 
 	return out, rows.Err()
 }
 
-// loadCandidates loads, and on PostgreSQL locks, every instance that could
-// match one of the items.
-func loadCandidates(ctx context.Context, tx *db.Tx, in []EventInput, idx []int, plans map[string]*planInfo, windows map[string]adherence.Windows) ([]*liveInstance, error) {
+// candidateReads returns the queries that load, and on PostgreSQL lock,
+// every instance that could match one of the items idx, into *out in id
+// order per query.
+func candidateReads(d db.Dialect, in []EventInput, idx []int, plans map[string]*planInfo, windows map[string]adherence.Windows, out *[]*liveInstance) []db.Statement {
 	// One condition per named instance, and one per plan covering the
 	// candidate ranges of all its items (a superset: each item keeps only
 	// the instances of its own range when it is decided). A batch of 2,000
@@ -655,35 +674,15 @@ func loadCandidates(ctx context.Context, tx *db.Tx, in []EventInput, idx []int, 
 			}
 		}
 	}
-	var out []*liveInstance
 	seen := map[int64]bool{}
-	const perQuery = 300
-	for start := 0; start < len(conds); start += perQuery {
-		var parts []string
-		var args []any
-		for _, c := range conds[start:min(start+perQuery, len(conds))] {
-			if c.dose != 0 {
-				args = append(args, c.dose)
-				parts = append(parts, "id = "+param(tx.Dialect, len(args)))
-				continue
-			}
-			args = append(args, c.plan, c.from, c.to)
-			n := len(args)
-			parts = append(parts, "(plan_id = "+param(tx.Dialect, n-2)+" AND due_at >= "+param(tx.Dialect, n-1)+" AND due_at <= "+param(tx.Dialect, n)+")")
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT id, plan_id, due_at, status, taken_at, event_id, skip_reason, resolved_at, double_dose
-			FROM dose_instances WHERE `+strings.Join(parts, " OR ")+` ORDER BY id`+forUpdate(tx.Dialect), args...)
-		if err != nil {
-			return nil, fmt.Errorf("record events: load dose instances: %w", err)
-		}
+	scan := func(rows db.Rows) error {
 		for rows.Next() {
 			var c liveInstance
 			var status string
 			var taken, resolved sql.NullTime
 			var eventID, reason sql.NullString
 			if err := rows.Scan(&c.ID, &c.planID, &c.DueAt, &status, &taken, &eventID, &reason, &resolved, &c.doubleDose); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("record events: load dose instances: %w", err)
+				return fmt.Errorf("load dose instances: %w", err)
 			}
 			if seen[c.ID] {
 				continue
@@ -692,16 +691,29 @@ func loadCandidates(ctx context.Context, tx *db.Tx, in []EventInput, idx []int, 
 			c.DueAt, c.Status = c.DueAt.UTC(), adherence.DoseStatus(status)
 			c.TakenAt, c.resolvedAt = timePtr(taken), timePtr(resolved)
 			c.eventID, c.skipReason = eventID.String, reason.String
-			out = append(out, &c)
+			*out = append(*out, &c)
 		}
-		if err := rows.Close(); err != nil {
-			return nil, err
-		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("record events: load dose instances: %w", err)
-		}
+		return nil
 	}
-	return out, nil
+	var stmts []db.Statement
+	const perQuery = 300
+	for start := 0; start < len(conds); start += perQuery {
+		var parts []string
+		var args []any
+		for _, c := range conds[start:min(start+perQuery, len(conds))] {
+			if c.dose != 0 {
+				args = append(args, c.dose)
+				parts = append(parts, "id = "+param(d, len(args)))
+				continue
+			}
+			args = append(args, c.plan, c.from, c.to)
+			n := len(args)
+			parts = append(parts, "(plan_id = "+param(d, n-2)+" AND due_at >= "+param(d, n-1)+" AND due_at <= "+param(d, n)+")")
+		}
+		stmts = append(stmts, db.Statement{SQL: `SELECT id, plan_id, due_at, status, taken_at, event_id, skip_reason, resolved_at, double_dose
+			FROM dose_instances WHERE ` + strings.Join(parts, " OR ") + ` ORDER BY id` + forUpdate(d), Args: args, Scan: scan})
+	}
+	return stmts
 }
 
 // updateInstancesStatements returns the UPDATEs that write the outcomes

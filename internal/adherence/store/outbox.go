@@ -61,18 +61,30 @@ func resolvedRecord(e *adherence.Event, c *liveInstance, now time.Time) outboxRe
 // insertOutbox writes recs; a (topic, key) already present is kept, so an
 // announcement is made once.
 func insertOutbox(ctx context.Context, tx *db.Tx, recs []outboxRecord) error {
+	stmts, err := outboxStatements(recs)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecAll(ctx, stmts); err != nil {
+		return fmt.Errorf("outbox: insert: %w", err)
+	}
+	return nil
+}
+
+// outboxStatements returns the INSERTs of insertOutbox, for a caller that
+// sends them with its other writes (db.Tx.ExecAll).
+func outboxStatements(recs []outboxRecord) ([]db.Statement, error) {
+	var stmts []db.Statement
 	for _, r := range recs {
 		payload, err := json.Marshal(r.payload)
 		if err != nil {
-			return fmt.Errorf("outbox: encode payload: %w", err)
+			return nil, fmt.Errorf("outbox: encode payload: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (org_id, topic, dedupe_key, patient_id, payload, created_at)
+		stmts = append(stmts, db.Statement{SQL: `INSERT INTO outbox (org_id, topic, dedupe_key, patient_id, payload, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (topic, dedupe_key) DO NOTHING`,
-			r.orgID, r.topic, r.key, r.patientID, string(payload), db.UTC(r.at)); err != nil {
-			return fmt.Errorf("outbox: insert %s: %w", r.topic, err)
-		}
+			Args: []any{r.orgID, r.topic, r.key, r.patientID, string(payload), db.UTC(r.at)}})
 	}
-	return nil
+	return stmts, nil
 }
 
 // OutboxFilter selects outbox records for ListOutbox.
