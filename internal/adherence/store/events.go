@@ -53,7 +53,9 @@ func (s *Store) RecordEvents(ctx context.Context, in []EventInput) ([]EventOutco
 	out := make([]EventOutcome, len(in))
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		err = s.db.InTx(ctx, func(tx *db.Tx) error { return s.recordEvents(ctx, tx, in, out) })
+		// Pipelined: BEGIN and COMMIT travel with the group's first and
+		// last batches (recordEvents uses nothing but ExecAll).
+		err = s.db.InPipelineTx(ctx, func(tx *db.Tx) error { return s.recordEvents(ctx, tx, in, out) })
 		if err == nil {
 			return out, nil
 		}
@@ -186,13 +188,16 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 	}
 
 	// 3. Candidate instances, locked in id order (one lock order for every
-	// transaction, so concurrent groups never deadlock), and then the audit
-	// chain head: the lock every appender takes last, after the rows it
-	// changes. Both in one round trip.
+	// transaction, so concurrent groups never deadlock). A small group
+	// reads the audit chain head in the same round trip: the lock every
+	// appender takes last, after the rows it changes, and holds until
+	// commit. A large group reads it after its writes instead, so that
+	// the head is not held while thousands of events are decided.
 	var cands []*liveInstance
 	reads = candidateReads(tx.Dialect, in, valid, plans, windows, &cands)
+	earlyHead := len(valid) > 0 && len(valid) <= earlyHeadMax
 	var head *audit.Head
-	if len(valid) > 0 {
+	if earlyHead {
 		var read db.Statement
 		read, head = audit.ReadHead(tx.Dialect)
 		reads = append(reads, read)
@@ -263,7 +268,8 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 	}
 
 	// 4. Write, in one round trip on PostgreSQL: events, instance
-	// outcomes, outbox records and the audit records.
+	// outcomes, outbox records and the audit records (a large group: the
+	// chain head, then the audit records in one more).
 	var stmts []db.Statement
 	if tx.Dialect == db.SQLite {
 		// Checked at COMMIT: an immediate foreign key would make SQLite
@@ -292,14 +298,29 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 		return err
 	}
 	stmts = append(stmts, ob...)
-	if head != nil {
+	appendAudit := func() error {
 		_, app, err := s.audit.AppendStatements(tx.Dialect, *head, eventAuditRecords(in, out, valid))
 		if err != nil {
 			return fmt.Errorf("record events: audit: %w", err)
 		}
 		stmts = append(stmts, app...)
+		return nil
 	}
-	affected, err := tx.ExecAll(ctx, stmts)
+	switch {
+	case earlyHead:
+		if err := appendAudit(); err != nil {
+			return err
+		}
+	case len(valid) > 0:
+		var read db.Statement
+		read, head = audit.ReadHead(tx.Dialect)
+		stmts = append(stmts, read)
+	}
+	exec := tx.ExecAllCommit // the last batch of the transaction
+	if !earlyHead && len(valid) > 0 {
+		exec = tx.ExecAll // the audit records follow
+	}
+	affected, err := exec(ctx, stmts)
 	if err != nil {
 		if db.IsUniqueViolation(err) && len(affected) < inserts {
 			// Another transaction recorded one of the keys since this one
@@ -311,7 +332,18 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 	for k, n := range want {
 		if got := affected[updates+k]; got != n {
 			// The instances were locked when loaded: they cannot be gone.
+			// (Should it happen all the same, on PostgreSQL the group may
+			// be committed already: the clients' retries replay it.)
 			return fmt.Errorf("record events: update dose instances: %d of %d updated", got, n)
+		}
+	}
+	if !earlyHead && len(valid) > 0 {
+		stmts = stmts[:0]
+		if err := appendAudit(); err != nil {
+			return err
+		}
+		if _, err := tx.ExecAllCommit(ctx, stmts); err != nil {
+			return fmt.Errorf("record events: audit: %w", err)
 		}
 	}
 
@@ -321,6 +353,10 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 	}
 	return nil
 }
+
+// earlyHeadMax is the largest group (in recorded events) that reads the
+// audit chain head together with its candidate instances.
+const earlyHeadMax = 100
 
 // eventAuditRecords returns one audit record per request and patient for
 // the recorded items idx: a device syncing a day of events, or a batch of

@@ -3,6 +3,7 @@ package store_test
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 )
 
@@ -554,6 +556,89 @@ func TestOneSidedWindowOverride(t *testing.T) {
 		}
 		if res, err := f.s.MarkMissed(f.ctx, local(2026, 3, 3, 9, 1)); err != nil || res.Marked != 1 {
 			t.Fatalf("at 09:01: marked %d, %v; want 1 (03-03)", res.Marked, err)
+		}
+	})
+}
+
+// TestEventGroupsKeepTheAuditChain records small groups (which read the
+// audit chain head with their candidate instances and commit with their
+// writes) and large ones (which read the head after their writes and
+// append in one more batch) concurrently, beside plain audited writes:
+// every group must take the head lock, or the chain forks.
+func TestEventGroupsKeepTheAuditChain(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		var plans [][2]string
+		for range 4 {
+			pat := f.patient("America/New_York")
+			plans = append(plans, [2]string{pat.ID, f.plan(pat.ID, timeOfDay("08:00", "20:00")).ID})
+		}
+		f.now = local(2026, 3, 5, 12, 0)
+		const workers, rounds = 6, 4
+		var wg sync.WaitGroup
+		errc := make(chan error, 64)
+		var recorded atomic.Int64
+		for w := range workers {
+			wg.Go(func() {
+				for round := range rounds {
+					size := 3 // a small group
+					if w%2 == 1 {
+						size = 150 // a large one: over earlyHeadMax
+					}
+					var in []store.EventInput
+					for i := range size {
+						p := plans[(w+i)%len(plans)]
+						ev := f.ev(p[0], p[1], adherence.EventSnoozed, local(2026, 3, 4, 7, 0).Add(time.Duration(i)*time.Minute),
+							fmt.Sprintf("w%d-r%d-%d", w, round, i))
+						ev.Event.SnoozeMinutes = 10
+						ev.Actor.RequestID = fmt.Sprintf("req-w%d-r%d-%d", w, round, i%7)
+						in = append(in, ev)
+					}
+					out, err := f.s.RecordEvents(f.ctx, in)
+					if err != nil {
+						errc <- err
+						return
+					}
+					for i, o := range out {
+						if o.Err != nil {
+							errc <- fmt.Errorf("worker %d round %d item %d: %w", w, round, i, o.Err)
+							return
+						}
+					}
+					recorded.Add(int64(size))
+				}
+			})
+		}
+		// Plain appends of other requests, at the same time.
+		wg.Go(func() {
+			for i := range 50 {
+				rec := audit.Record{OrgID: f.org, ActorID: "key-admin", ActorRole: "admin", Action: audit.ActionRead,
+					ResourceType: "Patient", ResourceID: plans[0][0], PatientID: plans[0][0], Outcome: audit.OutcomeSuccess,
+					RequestID: fmt.Sprintf("read-%d", i)}
+				if _, err := f.log.AppendNow(f.ctx, rec); err != nil {
+					errc <- err
+					return
+				}
+			}
+		})
+		wg.Wait()
+		close(errc)
+		for err := range errc {
+			t.Fatal(err)
+		}
+		if got := f.count(`SELECT COUNT(*) FROM events`); got != int(recorded.Load()) || got != workers/2*rounds*(3+150) {
+			t.Fatalf("%d events stored, %d recorded", got, recorded.Load())
+		}
+		res, err := f.log.Verify(f.ctx)
+		if err != nil || !res.OK {
+			t.Fatalf("audit chain: %+v, %v", res, err)
+		}
+		// One record per request and patient of each group: a small group
+		// has 3, a large one 7 requests × 4 patients. More would mean a
+		// group failed and RecordEvents fell back to recording its items
+		// one by one (which hides a forked chain from the callers).
+		var n int
+		if err := f.d.SQL.QueryRowContext(f.ctx, `SELECT COUNT(*) FROM audit_log WHERE resource_type = 'AdherenceEvent'`).Scan(&n); err != nil || n != workers/2*rounds*(3+7*4) {
+			t.Fatalf("%d event audit records (%v), want %d", n, err, workers/2*rounds*(3+7*4))
 		}
 	})
 }

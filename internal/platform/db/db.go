@@ -343,6 +343,15 @@ type Tx struct {
 	*sql.Tx
 	Conn    *sql.Conn
 	Dialect Dialect
+	// pipe is set in a pipelined transaction on PostgreSQL (InPipelineTx):
+	// Tx is nil then, and the transaction lives in the batches.
+	pipe *pipeState
+}
+
+// pipeState is where a pipelined transaction stands.
+type pipeState struct {
+	begun     bool // BEGIN was sent
+	committed bool // COMMIT succeeded
 }
 
 // Statement is one statement of ExecAll.
@@ -372,8 +381,8 @@ type Rows interface {
 // failure is returned, wrapped with the statement's index; what ran before
 // it stays in the transaction, which the caller rolls back.
 func (tx *Tx) ExecAll(ctx context.Context, stmts []Statement) ([]int64, error) {
-	out := make([]int64, 0, len(stmts))
 	if tx.Dialect != Postgres {
+		out := make([]int64, 0, len(stmts))
 		for i, st := range stmts {
 			n, err := tx.execOne(ctx, st)
 			if err != nil {
@@ -383,16 +392,52 @@ func (tx *Tx) ExecAll(ctx context.Context, stmts []Statement) ([]int64, error) {
 		}
 		return out, nil
 	}
+	return tx.sendBatch(ctx, stmts, false)
+}
+
+// ExecAllCommit is ExecAll for the last statements of a transaction run
+// by InPipelineTx: on PostgreSQL the COMMIT goes in the same round trip,
+// and nothing may run in tx afterwards. Elsewhere it is ExecAll, and the
+// transaction commits when fn returns, as usual.
+func (tx *Tx) ExecAllCommit(ctx context.Context, stmts []Statement) ([]int64, error) {
+	if tx.pipe == nil {
+		return tx.ExecAll(ctx, stmts)
+	}
+	return tx.sendBatch(ctx, stmts, true)
+}
+
+// sendBatch sends stmts as one pgx batch on the transaction's connection.
+// In a pipelined transaction the batch starts with BEGIN if none was sent
+// yet, and ends with COMMIT when commit is set.
+func (tx *Tx) sendBatch(ctx context.Context, stmts []Statement, commit bool) ([]int64, error) {
+	if tx.pipe != nil && tx.pipe.committed {
+		return nil, errors.New("exec batch: the transaction is already committed")
+	}
+	out := make([]int64, 0, len(stmts))
+	begin := tx.pipe != nil && !tx.pipe.begun
 	err := tx.Conn.Raw(func(dc any) error {
 		sc, ok := dc.(*stdlib.Conn)
 		if !ok {
 			return fmt.Errorf("exec batch: driver connection is %T, not pgx", dc)
 		}
 		b := &pgx.Batch{}
+		if begin {
+			b.Queue("BEGIN")
+			tx.pipe.begun = true // whatever happens next, end it with ROLLBACK or COMMIT
+		}
 		for _, st := range stmts {
 			b.Queue(st.SQL, st.Args...)
 		}
+		if commit {
+			b.Queue("COMMIT")
+		}
 		br := sc.Conn().SendBatch(ctx, b)
+		if begin {
+			if _, err := br.Exec(); err != nil {
+				_ = br.Close()
+				return fmt.Errorf("begin transaction: %w", err)
+			}
+		}
 		for i, st := range stmts {
 			var n int64
 			var err error
@@ -408,6 +453,19 @@ func (tx *Tx) ExecAll(ctx context.Context, stmts []Statement) ([]int64, error) {
 				return fmt.Errorf("statement %d: %w", i+1, err)
 			}
 			out = append(out, n)
+		}
+		if commit {
+			tag, err := br.Exec()
+			if err != nil {
+				_ = br.Close()
+				return fmt.Errorf("commit transaction: %w", err)
+			}
+			// COMMIT of a transaction that failed answers ROLLBACK.
+			if tag.String() != "COMMIT" {
+				_ = br.Close()
+				return fmt.Errorf("commit transaction: the server answered %s", tag)
+			}
+			tx.pipe.committed = true
 		}
 		return br.Close()
 	})
@@ -478,6 +536,50 @@ func (d *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	}
 	if err = sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit transaction: %w", err)
+	}
+	return nil
+}
+
+// InPipelineTx runs fn in a transaction, like InTx, for a transaction
+// whose every statement goes through tx.ExecAll, and whose last batch may
+// be tx.ExecAllCommit. On PostgreSQL the BEGIN then travels with the first
+// batch and the COMMIT with the last: two round trips fewer than InTx,
+// which matters to a transaction that runs a few times per millisecond
+// behind one lock (the adherence event group commit). Inside fn on
+// PostgreSQL tx.Tx is nil: only ExecAll, ExecAllCommit and Dialect may be
+// used. On SQLite it is InTx.
+func (d *DB) InPipelineTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	if d.Dialect != Postgres {
+		return d.InTx(ctx, fn)
+	}
+	conn, err := d.SQL.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	tx := &Tx{Conn: conn, Dialect: d.Dialect, pipe: &pipeState{}}
+	defer func() {
+		p := recover()
+		if (err != nil || p != nil) && tx.pipe.begun && !tx.pipe.committed {
+			// On a context of its own: the caller's may be what failed.
+			// Should the ROLLBACK fail too, pgx's stdlib discards a
+			// connection left inside a transaction when it is next taken
+			// from the pool (ResetSession).
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_, _ = conn.ExecContext(rctx, "ROLLBACK")
+			cancel()
+		}
+		conn.Close()
+		if p != nil {
+			panic(p)
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if tx.pipe.begun && !tx.pipe.committed {
+		if _, err = tx.sendBatch(ctx, nil, true); err != nil {
+			return err
+		}
 	}
 	return nil
 }

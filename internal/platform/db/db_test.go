@@ -214,6 +214,114 @@ func TestExecAll(t *testing.T) {
 	})
 }
 
+// TestInPipelineTx: a pipelined transaction commits with its last batch,
+// commits by itself when fn ends without ExecAllCommit, rolls back
+// everything when fn or a statement fails, and leaves no connection
+// inside a transaction.
+func TestInPipelineTx(t *testing.T) {
+	dbtest.Each(t, nil, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		if _, err := d.SQL.ExecContext(ctx, "CREATE TABLE pipe (k INTEGER PRIMARY KEY, v TEXT)"); err != nil {
+			t.Fatal(err)
+		}
+		count := func() int {
+			t.Helper()
+			var n int
+			if err := d.SQL.QueryRowContext(ctx, "SELECT COUNT(*) FROM pipe").Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		insert := func(k int) db.Statement {
+			return db.Statement{SQL: "INSERT INTO pipe (k, v) VALUES ($1, $2)", Args: []any{k, "x"}}
+		}
+
+		// Committed with the last batch; a statement after it is refused.
+		err := d.InPipelineTx(ctx, func(tx *db.Tx) error {
+			if _, err := tx.ExecAll(ctx, []db.Statement{insert(1)}); err != nil {
+				return err
+			}
+			var seen int
+			n, err := tx.ExecAllCommit(ctx, []db.Statement{insert(2), {SQL: "SELECT COUNT(*) FROM pipe", Scan: func(rows db.Rows) error {
+				rows.Next()
+				return rows.Scan(&seen)
+			}}})
+			if err != nil {
+				return err
+			}
+			if len(n) != 2 || n[0] != 1 || seen != 2 {
+				t.Errorf("affected %v, saw %d rows; want [1 0] and 2", n, seen)
+			}
+			if d.Dialect == db.Postgres {
+				if _, err := tx.ExecAll(ctx, []db.Statement{insert(3)}); err == nil {
+					t.Error("ExecAll after ExecAllCommit succeeded")
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := count(); got != 2 {
+			t.Fatalf("%d rows after the commit, want 2", got)
+		}
+
+		// Without ExecAllCommit, the transaction commits when fn returns.
+		if err := d.InPipelineTx(ctx, func(tx *db.Tx) error {
+			_, err := tx.ExecAll(ctx, []db.Statement{insert(4)})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if got := count(); got != 3 {
+			t.Fatalf("%d rows after an implicit commit, want 3", got)
+		}
+
+		// fn fails after a batch: that batch rolls back.
+		boom := errors.New("boom")
+		err = d.InPipelineTx(ctx, func(tx *db.Tx) error {
+			if _, err := tx.ExecAll(ctx, []db.Statement{insert(5), insert(6)}); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("InPipelineTx = %v, want fn's error", err)
+		}
+		if got := count(); got != 3 {
+			t.Fatalf("%d rows after fn failed, want 3", got)
+		}
+		// A statement of the last batch fails: nothing of the transaction
+		// stays, the COMMIT behind it included.
+		err = d.InPipelineTx(ctx, func(tx *db.Tx) error {
+			if _, err := tx.ExecAll(ctx, []db.Statement{insert(7)}); err != nil {
+				return err
+			}
+			_, err := tx.ExecAllCommit(ctx, []db.Statement{insert(8), insert(1)})
+			return err
+		})
+		if !db.IsUniqueViolation(err) {
+			t.Fatalf("InPipelineTx = %v, want the duplicate key", err)
+		}
+		if got := count(); got != 3 {
+			t.Fatalf("%d rows after two failed transactions, want 3", got)
+		}
+		if d.Dialect == db.Postgres {
+			// The connection went back to the pool outside any
+			// transaction (the pool hands out the last one returned).
+			c, err := d.SQL.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			var clean bool
+			if err := c.QueryRowContext(ctx, "SELECT txid_current_if_assigned() IS NULL").Scan(&clean); err != nil || !clean {
+				t.Errorf("the pooled connection is still inside a transaction (%v)", err)
+			}
+		}
+	})
+}
+
 func TestOpenRefusesOtherSchemes(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
