@@ -270,15 +270,10 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 	// 4. Write, in one round trip on PostgreSQL: events, instance
 	// outcomes, outbox records and the audit records (a large group: the
 	// chain head, then the audit records in one more).
-	var stmts []db.Statement
-	if tx.Dialect == db.SQLite {
-		// Checked at COMMIT: an immediate foreign key would make SQLite
-		// keep a statement journal for every multi-row statement below
-		// (a copy of each page it changes, spilled to a temporary file).
-		// The pragma switches itself off at the end of the transaction.
-		stmts = append(stmts, db.Statement{SQL: "PRAGMA defer_foreign_keys = ON"})
-	}
-	stmts = append(stmts, insertEventsStatements(tx.Dialect, in, valid)...)
+	// (On SQLite the plan foreign key of events is DEFERRABLE INITIALLY
+	// DEFERRED and the multi-row statements are OR FAIL: with either
+	// missing, SQLite would keep a statement journal for each of them.)
+	stmts := insertEventsStatements(tx.Dialect, in, valid)
 	inserts := len(stmts)
 	var dirty []*liveInstance
 	for _, c := range cands {

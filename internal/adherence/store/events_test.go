@@ -2,16 +2,20 @@ package store_test
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/pressly/goose/v3"
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/store"
 	"github.com/medplatform/medplatform/internal/platform/audit"
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/dbtest"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 )
 
@@ -641,4 +645,60 @@ func TestEventGroupsKeepTheAuditChain(t *testing.T) {
 			t.Fatalf("%d event audit records (%v), want %d", n, err, workers/2*rounds*(3+7*4))
 		}
 	})
+}
+
+// TestEventsDeferredForeignKey: on SQLite, migration 4 rebuilds events
+// with its plan foreign key checked at COMMIT (no statement journal for
+// multi-row INSERTs) and keeps the rows, both ways; a row naming no plan
+// still fails, at COMMIT.
+func TestEventsDeferredForeignKey(t *testing.T) {
+	d := dbtest.SQLite(t, sets...)
+	f := newFixture(t, d)
+	pat := f.patient("America/New_York")
+	pl := f.plan(pat.ID, timeOfDay("08:00"))
+	f.record(f.ev(pat.ID, pl.ID, adherence.EventTaken, local(2026, 3, 2, 8, 5), "kept"))
+	deferred := func() bool {
+		t.Helper()
+		var ddl string
+		if err := d.SQL.QueryRowContext(f.ctx, `SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'events'`).Scan(&ddl); err != nil {
+			t.Fatal(err)
+		}
+		return strings.Contains(ddl, "DEFERRABLE INITIALLY DEFERRED")
+	}
+	if !deferred() {
+		t.Fatal("events' foreign key is not deferred after the migrations")
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, d.SQL, store.Migrations.SQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(f.ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	if deferred() || f.count(`SELECT COUNT(*) FROM events WHERE client_event_id = 'kept'`) != 1 {
+		t.Fatal("down to 3: want the immediate foreign key back and the event kept")
+	}
+	if _, err := p.UpTo(f.ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	if !deferred() || f.count(`SELECT COUNT(*) FROM events WHERE client_event_id = 'kept'`) != 1 {
+		t.Fatal("up to 4: want the deferred foreign key and the event kept")
+	}
+	var indexes int
+	if err := d.SQL.QueryRowContext(f.ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND name IN ('events_patient_time', 'events_instance')`).Scan(&indexes); err != nil || indexes != 2 {
+		t.Fatalf("%d of the 2 events indexes after the rebuild (%v)", indexes, err)
+	}
+
+	err = d.InTx(f.ctx, func(tx *db.Tx) error {
+		_, err := tx.ExecContext(f.ctx, `INSERT INTO events (id, org_id, patient_id, plan_id, kind, occurred_at, received_at, source,
+			client_event_id, result, actor_id) VALUES ('e-orphan', $1, $2, 'no-such-plan', 'taken', $3, $3, 'app', 'orphan', 'scored', 'x')`,
+			f.org, pat.ID, f.now)
+		if err != nil {
+			return fmt.Errorf("the INSERT itself failed, want the COMMIT to: %w", err)
+		}
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "FOREIGN KEY") || !strings.Contains(err.Error(), "commit") {
+		t.Fatalf("InTx = %v, want the COMMIT refused by the foreign key", err)
+	}
 }
