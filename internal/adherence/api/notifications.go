@@ -283,24 +283,15 @@ func (s *server) handleSetPreferences(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	prefs, err := s.Store.Preferences(r.Context(), pat.OrgID, pat.ID)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
+	change := store.PreferencesChange{PushToken: in.PushToken, MedicationInMessages: in.MedicationInMessages}
 	if in.Channels != nil {
-		prefs.Channels = make([]notify.Channel, 0, len(*in.Channels))
+		chans := make([]notify.Channel, 0, len(*in.Channels))
 		for _, c := range *in.Channels {
-			prefs.Channels = append(prefs.Channels, notify.Channel(c))
+			chans = append(chans, notify.Channel(c))
 		}
+		change.Channels = &chans
 	}
-	if in.PushToken != nil {
-		prefs.PushToken = *in.PushToken
-	}
-	if in.MedicationInMessages != nil {
-		prefs.MedicationInMessages = *in.MedicationInMessages
-	}
-	if err := s.Store.SetPreferences(r.Context(), actor(r), pat.OrgID, pat.ID, prefs); err != nil {
+	if _, err := s.Store.UpdatePreferences(r.Context(), actor(r), pat.OrgID, pat.ID, change); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -212,39 +212,70 @@ func (s *Store) Preferences(ctx context.Context, orgID, patientID string) (Messa
 	return p, nil
 }
 
-// SetPreferences replaces a patient's messaging preferences.
-func (s *Store) SetPreferences(ctx context.Context, a adherence.Actor, orgID, patientID string, p MessagingPreferences) error {
+// PreferencesChange is a change to a patient's messaging preferences: a
+// nil field keeps its value.
+type PreferencesChange struct {
+	Channels             *[]notify.Channel
+	PushToken            *string
+	MedicationInMessages *bool
+}
+
+// UpdatePreferences applies change to a patient's messaging preferences
+// and returns them as stored. The read, the change and the write are one
+// transaction with the patient's row locked, so two concurrent changes of
+// different fields both take effect.
+func (s *Store) UpdatePreferences(ctx context.Context, a adherence.Actor, orgID, patientID string, change PreferencesChange) (MessagingPreferences, error) {
+	var p MessagingPreferences
 	if !isID(patientID) {
-		return errs.NotFound("patient")
-	}
-	seen := map[notify.Channel]bool{}
-	names := make([]string, 0, len(p.Channels))
-	for _, c := range p.Channels {
-		if c != notify.SMS && c != notify.Push && c != notify.Email {
-			return errs.Invalid("channels", "channel %q is not one of sms, push, email", c)
-		}
-		if seen[c] {
-			return errs.Invalid("channels", "channel %q is listed twice", c)
-		}
-		seen[c] = true
-		names = append(names, string(c))
-	}
-	if len(p.PushToken) > 4096 {
-		return errs.Invalid("pushToken", "must be at most 4096 characters")
+		return p, errs.NotFound("patient")
 	}
 	now := s.clock()
-	return s.db.InTx(ctx, func(tx *db.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE patients SET channel_order = $1, push_token = $2, medication_in_messages = $3,
-				updated_at = $4, version = version + 1 WHERE org_id = $5 AND id = $6`,
-			strings.Join(names, ","), p.PushToken, p.MedicationInMessages, now, orgID, patientID)
-		if err != nil {
-			return fmt.Errorf("set messaging preferences: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
+	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+		var order string
+		err := tx.QueryRowContext(ctx, `SELECT channel_order, push_token, medication_in_messages FROM patients
+			WHERE org_id = $1 AND id = $2`+forUpdate(tx.Dialect), orgID, patientID).Scan(&order, &p.PushToken, &p.MedicationInMessages)
+		if errors.Is(err, sql.ErrNoRows) {
 			return errs.NotFound("patient")
+		}
+		if err != nil {
+			return fmt.Errorf("read messaging preferences: %w", err)
+		}
+		p.Channels = channelsOf(order)
+		if change.Channels != nil {
+			p.Channels = *change.Channels
+		}
+		if change.PushToken != nil {
+			p.PushToken = *change.PushToken
+		}
+		if change.MedicationInMessages != nil {
+			p.MedicationInMessages = *change.MedicationInMessages
+		}
+		seen := map[notify.Channel]bool{}
+		names := make([]string, 0, len(p.Channels))
+		for _, c := range p.Channels {
+			if c != notify.SMS && c != notify.Push && c != notify.Email {
+				return errs.Invalid("channels", "channel %q is not one of sms, push, email", c)
+			}
+			if seen[c] {
+				return errs.Invalid("channels", "channel %q is listed twice", c)
+			}
+			seen[c] = true
+			names = append(names, string(c))
+		}
+		if len(p.PushToken) > 4096 {
+			return errs.Invalid("pushToken", "must be at most 4096 characters")
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE patients SET channel_order = $1, push_token = $2, medication_in_messages = $3,
+				updated_at = $4, version = version + 1 WHERE org_id = $5 AND id = $6`,
+			strings.Join(names, ","), p.PushToken, p.MedicationInMessages, now, orgID, patientID); err != nil {
+			return fmt.Errorf("set messaging preferences: %w", err)
 		}
 		return s.record(ctx, tx, a, orgID, "U", "Patient", patientID, patientID)
 	})
+	if err != nil {
+		return MessagingPreferences{}, err
+	}
+	return p, nil
 }
 
 // NotificationRecord is one notification in a patient's history, with its
