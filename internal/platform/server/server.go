@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/medplatform/medplatform/internal/platform/health"
+	"github.com/medplatform/medplatform/internal/platform/httpx"
 )
 
 // Jobs is the job client the process runs (jobs.Client).
@@ -74,9 +75,10 @@ func WithRequestTimeout(next http.Handler, timeout time.Duration) http.Handler {
 }
 
 // HealthOnly is the handler of a process without an API: the health
-// endpoints and /metrics.
+// endpoints and /metrics. Any other path gets the API's problem+json 404
+// (or 405), not net/http's plain text.
 func HealthOnly(checker *health.Checker, metrics http.Handler) http.Handler {
-	mux := http.NewServeMux()
+	mux := httpx.NewMux()
 	mux.Handle("GET /livez", checker.LivezHandler())
 	mux.Handle("GET /readyz", checker.ReadyzHandler())
 	mux.Handle("GET /health", checker.HealthHandler())
