@@ -34,13 +34,15 @@ type EscalationMetrics struct {
 	Escalations *prometheus.CounterVec
 	// StepsStalled counts steps the stall sweeper re-drove.
 	StepsStalled prometheus.Counter
-	// OldestOverdue is how late the oldest pending step is, in seconds, as
-	// of the last sweep.
-	OldestOverdue prometheus.Gauge
+	// OldestOverdue is how late the oldest pending step is, in seconds,
+	// read from the database at every scrape: a stalled sweeper (or a
+	// process that runs none) cannot leave it stale.
+	OldestOverdue prometheus.Collector
 }
 
-// NewEscalationMetrics registers the escalation metrics on reg.
-func NewEscalationMetrics(reg prometheus.Registerer) (*EscalationMetrics, error) {
+// NewEscalationMetrics registers the escalation metrics on reg; st and now
+// give adherence_escalation_oldest_overdue_seconds at scrape time.
+func NewEscalationMetrics(reg prometheus.Registerer, st *store.Store, now func() time.Time) (*EscalationMetrics, error) {
 	m := &EscalationMetrics{
 		Escalations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "adherence_escalations_total",
@@ -50,10 +52,8 @@ func NewEscalationMetrics(reg prometheus.Registerer) (*EscalationMetrics, error)
 			Name: "adherence_escalation_steps_stalled_total",
 			Help: "Escalation steps still pending well after their due time whose job the stall sweeper enqueued again.",
 		}),
-		OldestOverdue: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "adherence_escalation_oldest_overdue_seconds",
-			Help: "How long the oldest pending escalation step is past its due time (0 when none), as of the last sweep.",
-		}),
+		OldestOverdue: overdueCollector{st: st, now: now, desc: prometheus.NewDesc("adherence_escalation_oldest_overdue_seconds",
+			"How long the oldest pending escalation step is past its due time (0 when none), read at scrape time.", nil, nil)},
 	}
 	for _, c := range []prometheus.Collector{m.Escalations, m.StepsStalled, m.OldestOverdue} {
 		if err := reg.Register(c); err != nil {
@@ -61,6 +61,27 @@ func NewEscalationMetrics(reg prometheus.Registerer) (*EscalationMetrics, error)
 		}
 	}
 	return m, nil
+}
+
+// overdueCollector reads the oldest overdue escalation step at scrape
+// time. A failed read yields no sample (the scrape still succeeds), as the
+// job queue collector does: the database's own alerts cover it.
+type overdueCollector struct {
+	st   *store.Store
+	now  func() time.Time
+	desc *prometheus.Desc
+}
+
+func (c overdueCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c overdueCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	late, err := c.st.OldestOverdueStep(ctx, c.now())
+	if err != nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, late.Seconds())
 }
 
 // Count adds n to adherence_escalations_total{level, outcome}. It is safe
@@ -199,13 +220,6 @@ func (w *StallSweeperWorker) Work(ctx context.Context, _ *river.Job[EscalationSw
 	}
 	if n > 0 {
 		w.Logger.WarnContext(ctx, "stalled escalation steps re-driven", "steps", n)
-	}
-	oldest, err := w.Store.OldestOverdueStep(ctx, now)
-	if err != nil {
-		return err
-	}
-	if w.Metrics != nil {
-		w.Metrics.OldestOverdue.Set(oldest.Seconds())
 	}
 	return nil
 }

@@ -108,7 +108,7 @@ func TestEscalationJobs(t *testing.T) {
 	dbtest.Each(t, []migrate.Set{audit.Migrations, store.Migrations}, func(t *testing.T, d *db.DB) {
 		e := newEscEnv(t, d, time.Now().UTC().Truncate(time.Second))
 		logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-		m, err := worker.NewEscalationMetrics(prometheus.NewRegistry())
+		m, err := worker.NewEscalationMetrics(prometheus.NewRegistry(), e.st, e.clock.Now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,7 +194,7 @@ func TestEscalationStallHealth(t *testing.T) {
 		}
 		step := esc.Steps[0] // due now
 
-		m, err := worker.NewEscalationMetrics(prometheus.NewRegistry())
+		m, err := worker.NewEscalationMetrics(prometheus.NewRegistry(), e.st, e.clock.Now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -228,6 +228,13 @@ func TestEscalationStallHealth(t *testing.T) {
 		if got := testutil.ToFloat64(m.OldestOverdue); got != 301 {
 			t.Fatalf("oldest overdue gauge = %v, want 301", got)
 		}
+		// The gauge is read at scrape time: five minutes later, with no
+		// sweep in between (a stalled sweeper), it says so.
+		e.clock.Set(now.Add(10*time.Minute + time.Second))
+		if got := testutil.ToFloat64(m.OldestOverdue); got != 601 {
+			t.Fatalf("oldest overdue gauge without a sweep = %v, want 601", got)
+		}
+		e.clock.Set(now.Add(5*time.Minute + time.Second))
 		if _, err := check.Run(ctx); err == nil {
 			t.Fatal("health passes with a step 5 minutes overdue")
 		}
