@@ -46,7 +46,9 @@ type Config struct {
 	// collectors, event ingestion) bound that wait themselves, below it.
 	RequestTimeout time.Duration
 	// ShutdownTimeout is how long shutdown waits for in-flight requests
-	// once the listener is closed (default DefaultShutdownTimeout).
+	// once the listener is closed, and then for running jobs: one budget
+	// for both (default DefaultShutdownTimeout). Jobs still running when
+	// it is spent are cancelled.
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
 	// Started is logged once the process is ready, with these attributes.
@@ -57,10 +59,11 @@ type Config struct {
 // is zero.
 const DefaultRequestTimeout = 30 * time.Second
 
-// DefaultShutdownTimeout is how long shutdown waits for in-flight requests
-// when Config.ShutdownTimeout is zero: with the default 5 s drain it fits
-// the 30 s ECS gives a task between SIGTERM and SIGKILL.
-const DefaultShutdownTimeout = 25 * time.Second
+// DefaultShutdownTimeout is how long shutdown waits, in all, for in-flight
+// requests and then running jobs when Config.ShutdownTimeout is zero: with
+// the default 5 s drain and at most 5 s to close the database (db.Close)
+// it fits the 30 s ECS gives a task between SIGTERM and SIGKILL.
+const DefaultShutdownTimeout = 20 * time.Second
 
 // WithRequestTimeout gives every request's context a deadline timeout
 // from now. Database calls made with the context fail once it passes
@@ -127,14 +130,17 @@ func Run(ctx context.Context, c Config) error {
 	select {
 	case err := <-serveErr:
 		c.Health.StartDraining()
-		stopJobs(c.Jobs, log)
+		stopJobs(c.Jobs, log, time.Now().Add(shutdownTimeout))
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: readiness now fails", "drain", c.Drain.String())
 	c.Health.StartDraining()
 	time.Sleep(c.Drain) // let the load balancer see /readyz fail
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	// One deadline for the requests and then the jobs, so that shutdown
+	// as a whole stays inside the orchestrator's grace period.
+	deadline := time.Now().Add(shutdownTimeout)
+	shutdownCtx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		// Requests still running would keep their database connections
@@ -144,13 +150,15 @@ func Run(ctx context.Context, c Config) error {
 		cancelRequests()
 		_ = srv.Close()
 	}
-	stopJobs(c.Jobs, log)
+	stopJobs(c.Jobs, log, deadline)
 	log.Info("stopped")
 	return nil
 }
 
-func stopJobs(j Jobs, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+// stopJobs stops the job workers, waiting for running jobs until deadline;
+// the jobs still running then are cancelled (jobs.Client.Stop).
+func stopJobs(j Jobs, log *slog.Logger, deadline time.Time) {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	if err := j.Stop(ctx); err != nil {
 		log.Error("stop workers", "error", err.Error())

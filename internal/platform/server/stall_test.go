@@ -155,7 +155,9 @@ func runServer(t *testing.T, c server.Config) (base string, stop func() error) {
 	log := slog.New(slog.DiscardHandler)
 	c.Logger = log
 	c.Health = health.New(nil, time.Second, time.Now, log)
-	c.Jobs = noJobs{}
+	if c.Jobs == nil {
+		c.Jobs = noJobs{}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- server.Run(ctx, c) }()

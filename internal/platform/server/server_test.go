@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -39,5 +40,37 @@ func TestHealthOnlyAnswersProblems(t *testing.T) {
 		if ct := rec.Header().Get("Content-Type"); ct != "application/problem+json" || json.Unmarshal(rec.Body.Bytes(), &p) != nil || p["status"] != float64(c.status) {
 			t.Errorf("%s %s: %s %q, want a problem+json body", c.method, c.path, ct, rec.Body.String())
 		}
+	}
+}
+
+// deadlineJobs records the deadline its Stop was given.
+type deadlineJobs struct {
+	deadline chan time.Time
+}
+
+func (deadlineJobs) Start(context.Context) error { return nil }
+func (j deadlineJobs) Stop(ctx context.Context) error {
+	d, _ := ctx.Deadline()
+	j.deadline <- d
+	return nil
+}
+
+// TestShutdownSharesOneBudget: the job workers are stopped with what is
+// left of the shutdown budget that the in-flight requests started on, not
+// a budget of their own after it, so shutdown as a whole stays inside
+// ShutdownTimeout (plus the drain).
+func TestShutdownSharesOneBudget(t *testing.T) {
+	jobs := deadlineJobs{deadline: make(chan time.Time, 1)}
+	const budget = 3 * time.Second
+	_, stop := runServer(t, server.Config{Handler: http.NotFoundHandler(), Jobs: jobs, ShutdownTimeout: budget})
+	stopped := time.Now()
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	// Run starts the budget a moment after stop was called: a second of
+	// slack, far below a budget of the jobs' own.
+	d := <-jobs.deadline
+	if end := stopped.Add(budget + time.Second); d.IsZero() || d.After(end) {
+		t.Fatalf("jobs stop deadline %v, want one within the shutdown budget (before %v)", d, end)
 	}
 }
