@@ -752,12 +752,13 @@ func candidateReads(d db.Dialect, in []EventInput, idx []int, plans map[string]*
 // list: not one statement per instance), and the rows each must affect.
 // An instance with an outcome has no reminder pending.
 func updateInstancesStatements(d db.Dialect, dirty []*liveInstance) ([]db.Statement, []int64) {
-	// PostgreSQL types the VALUES columns from their first row; the casts
-	// make them the columns' types (NULLs and uuid included).
-	casts := []string{"::bigint", "::text", "::uuid", "::timestamptz", "::text", "::timestamptz", "::boolean"}
-	if d == db.SQLite {
-		casts = make([]string, len(casts))
+	if len(dirty) == 0 {
+		return nil, nil
 	}
+	if d == db.Postgres {
+		return updateInstancesPostgres(dirty)
+	}
+	casts := make([]string, 7) // SQLite: no casts
 	const perStmt = 300
 	var stmts []db.Statement
 	var want []int64
@@ -790,6 +791,94 @@ func updateInstancesStatements(d db.Dialect, dirty []*liveInstance) ([]db.Statem
 	return stmts, want
 }
 
+// updateInstancesPostgres is updateInstancesStatements on PostgreSQL: one
+// statement, whatever the number of instances, the values as parallel
+// arrays expanded by unnest. Its text never changes, so it is prepared
+// once per connection and planned cheaply, where multi-row VALUES lists of
+// every length were each parsed, planned and prepared (a round trip) anew.
+func updateInstancesPostgres(dirty []*liveInstance) ([]db.Statement, []int64) {
+	n := len(dirty)
+	ids, statuses := make([]int64, n), make([]string, n)
+	eventIDs, reasons := make([]*string, n), make([]*string, n)
+	taken, resolved := make([]*time.Time, n), make([]*time.Time, n)
+	double := make([]bool, n)
+	for i, c := range dirty {
+		ids[i], statuses[i], double[i] = c.ID, string(c.Status), c.doubleDose
+		eventIDs[i], reasons[i] = optString(c.eventID), optString(c.skipReason)
+		taken[i], resolved[i] = utcPtr(c.TakenAt), utcPtr(c.resolvedAt)
+	}
+	return []db.Statement{{SQL: `UPDATE dose_instances SET status = v.status, event_id = v.event_id::uuid, taken_at = v.taken_at,
+			skip_reason = v.skip_reason, resolved_at = v.resolved_at, double_dose = v.double_dose, remind_at = NULL
+		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::timestamptz[], $7::boolean[])
+			AS v (id, status, event_id, taken_at, skip_reason, resolved_at, double_dose)
+		WHERE dose_instances.id = v.id`,
+		Args: []any{ids, statuses, eventIDs, taken, reasons, resolved, double}}}, []int64{int64(n)}
+}
+
+// insertEventsPostgres is insertEventsStatements on PostgreSQL: one
+// statement of fixed text for any number of events (see
+// updateInstancesPostgres).
+func insertEventsPostgres(in []EventInput, idx []int) []db.Statement {
+	n := len(idx)
+	ids, orgs, patients, plans := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	requested, instances := make([]*int64, n), make([]*int64, n)
+	kinds, reasons := make([]string, n), make([]string, n)
+	snooze := make([]*int32, n)
+	occurred, received := make([]time.Time, n), make([]time.Time, n)
+	sources, clients, devices, results, statuses := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	double := make([]bool, n)
+	actors, requests := make([]string, n), make([]string, n)
+	for k, i := range idx {
+		e := &in[i].Event
+		ids[k], orgs[k], patients[k], plans[k] = e.ID, e.OrgID, e.PatientID, e.PlanID
+		requested[k], instances[k] = optInt(e.RequestedDose), optInt(e.DoseInstanceID)
+		kinds[k], reasons[k] = string(e.Kind), e.Reason
+		if e.SnoozeMinutes != 0 {
+			m := int32(e.SnoozeMinutes)
+			snooze[k] = &m
+		}
+		occurred[k], received[k] = db.UTC(e.OccurredAt), db.UTC(e.ReceivedAt)
+		sources[k], clients[k], devices[k] = string(e.Source), e.ClientEventID, e.DeviceID
+		results[k], statuses[k], double[k] = string(e.Result), string(e.DoseStatus), e.DoubleDose
+		actors[k], requests[k] = e.ActorID, e.RequestID
+	}
+	return []db.Statement{{SQL: `INSERT INTO events (` + eventColumns + `)
+		SELECT u.id::uuid, u.org_id::uuid, u.patient_id::uuid, u.plan_id::uuid, u.requested_dose, u.dose_instance_id, u.kind, u.reason,
+			u.snooze_minutes, u.occurred_at, u.received_at, u.source, u.client_event_id, u.device_id, u.result, u.dose_status,
+			u.double_dose, u.actor_id, u.request_id
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[], $8::text[],
+			$9::int[], $10::timestamptz[], $11::timestamptz[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[],
+			$17::boolean[], $18::text[], $19::text[])
+			AS u (id, org_id, patient_id, plan_id, requested_dose, dose_instance_id, kind, reason,
+				snooze_minutes, occurred_at, received_at, source, client_event_id, device_id, result, dose_status,
+				double_dose, actor_id, request_id)`,
+		Args: []any{ids, orgs, patients, plans, requested, instances, kinds, reasons,
+			snooze, occurred, received, sources, clients, devices, results, statuses,
+			double, actors, requests}}}
+}
+
+func optString(v string) *string {
+	if v == "" {
+		return nil
+	}
+	return &v
+}
+
+func optInt(v int64) *int64 {
+	if v == 0 {
+		return nil
+	}
+	return &v
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := db.UTC(*t)
+	return &u
+}
+
 // insertVerb and updateVerb start the multi-row statements of a group. On
 // SQLite, OR FAIL: a failing row fails the whole transaction anyway, and
 // without ABORT's statement rollback SQLite needs no statement journal.
@@ -810,6 +899,12 @@ func updateVerb(d db.Dialect) string {
 // insertEventsStatements returns the multi-row INSERTs of the recorded
 // events of the items idx, 400 rows per statement.
 func insertEventsStatements(d db.Dialect, in []EventInput, idx []int) []db.Statement {
+	if len(idx) == 0 {
+		return nil
+	}
+	if d == db.Postgres {
+		return insertEventsPostgres(in, idx)
+	}
 	const cols, perStmt = 19, 400
 	var stmts []db.Statement
 	for start := 0; start < len(idx); start += perStmt {

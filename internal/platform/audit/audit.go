@@ -250,27 +250,62 @@ func (l *Log) AppendStatements(d db.Dialect, head Head, recs []Record) ([]Record
 	}
 
 	var stmts []db.Statement
-	for start := 0; start < len(out); start += insertChunk {
-		chunk := out[start:min(start+insertChunk, len(out))]
-		var q strings.Builder
-		q.WriteString(insertVerb(d) + ` audit_log (seq, id, at, org_id, actor_id, actor_role, action,
-			resource_type, resource_id, patient_id, outcome, request_id,
-			client_addr, detail, prev_hash, hash) VALUES `)
-		args := make([]any, 0, 16*len(chunk))
-		for i, rec := range chunk {
-			if i > 0 {
-				q.WriteString(", ")
+	if d == db.Postgres {
+		stmts = append(stmts, insertPostgres(out))
+	} else {
+		for start := 0; start < len(out); start += insertChunk {
+			chunk := out[start:min(start+insertChunk, len(out))]
+			var q strings.Builder
+			q.WriteString(insertVerb(d) + ` audit_log (seq, id, at, org_id, actor_id, actor_role, action,
+				resource_type, resource_id, patient_id, outcome, request_id,
+				client_addr, detail, prev_hash, hash) VALUES `)
+			args := make([]any, 0, 16*len(chunk))
+			for i, rec := range chunk {
+				if i > 0 {
+					q.WriteString(", ")
+				}
+				q.WriteString(db.Placeholders(d, len(args)+1, 16))
+				args = append(args, rec.Seq, rec.ID, rec.At, rec.OrgID, rec.ActorID, rec.ActorRole, rec.Action,
+					rec.ResourceType, rec.ResourceID, nullable(rec.PatientID), rec.Outcome, rec.RequestID,
+					rec.ClientAddr, rec.Detail, rec.PrevHash, rec.Hash)
 			}
-			q.WriteString(db.Placeholders(d, len(args)+1, 16))
-			args = append(args, rec.Seq, rec.ID, rec.At, rec.OrgID, rec.ActorID, rec.ActorRole, rec.Action,
-				rec.ResourceType, rec.ResourceID, nullable(rec.PatientID), rec.Outcome, rec.RequestID,
-				rec.ClientAddr, rec.Detail, rec.PrevHash, rec.Hash)
+			stmts = append(stmts, db.Statement{SQL: q.String(), Args: args})
 		}
-		stmts = append(stmts, db.Statement{SQL: q.String(), Args: args})
 	}
 	last := out[len(out)-1]
 	stmts = append(stmts, db.Statement{SQL: `UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1`, Args: []any{last.Seq, last.Hash}})
 	return out, stmts, nil
+}
+
+// insertPostgres inserts recs with one statement of fixed text, the
+// columns as parallel arrays expanded by unnest: prepared once per
+// connection, where a multi-row VALUES list of each new length was parsed,
+// planned and prepared (one more round trip, with the head locked) anew.
+func insertPostgres(recs []Record) db.Statement {
+	n := len(recs)
+	seqs, outcomes := make([]int64, n), make([]int16, n)
+	ats := make([]time.Time, n)
+	patients := make([]*string, n)
+	cols := make([][]string, 12)
+	for k := range cols {
+		cols[k] = make([]string, n)
+	}
+	for i, r := range recs {
+		seqs[i], ats[i], outcomes[i] = r.Seq, r.At, int16(r.Outcome)
+		if r.PatientID != "" {
+			patients[i] = &recs[i].PatientID
+		}
+		for k, v := range []string{r.ID, r.OrgID, r.ActorID, r.ActorRole, r.Action, r.ResourceType, r.ResourceID,
+			r.RequestID, r.ClientAddr, r.Detail, r.PrevHash, r.Hash} {
+			cols[k][i] = v
+		}
+	}
+	return db.Statement{SQL: `INSERT INTO audit_log (seq, id, at, org_id, actor_id, actor_role, action,
+			resource_type, resource_id, patient_id, outcome, request_id, client_addr, detail, prev_hash, hash)
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[],
+			$8::text[], $9::text[], $10::text[], $11::smallint[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[])`,
+		Args: []any{seqs, cols[0], ats, cols[1], cols[2], cols[3], cols[4], cols[5], cols[6], patients, outcomes,
+			cols[7], cols[8], cols[9], cols[10], cols[11]}}
 }
 
 // AppendNow appends rec in a transaction of its own. Use it for accesses
