@@ -30,7 +30,7 @@ const maxFuture = 24 * time.Hour
 type eventInput struct {
 	PatientID     string     `json:"patientId"`
 	PlanID        string     `json:"planId"`
-	DoseID        int64      `json:"doseId"`
+	DoseID        *int64     `json:"doseId"` // a pointer: 0 is an invalid id, not "none"
 	Kind          string     `json:"kind"`
 	Reason        string     `json:"reason"`
 	SnoozeMinutes int        `json:"snoozeMinutes"`
@@ -81,8 +81,12 @@ var (
 // received. Field names in errors are the JSON names.
 func (s *server) event(r *http.Request, in eventInput, received time.Time) (store.EventInput, error) {
 	p := principalOf(r)
+	var dose int64
+	if in.DoseID != nil {
+		dose = *in.DoseID
+	}
 	e := adherence.Event{
-		OrgID: p.OrgID, PatientID: in.PatientID, PlanID: in.PlanID, RequestedDose: in.DoseID,
+		OrgID: p.OrgID, PatientID: in.PatientID, PlanID: in.PlanID, RequestedDose: dose,
 		Kind: adherence.EventKind(in.Kind), Reason: in.Reason, SnoozeMinutes: in.SnoozeMinutes,
 		Source: adherence.EventSource(in.Source), ClientEventID: in.ClientEventID, DeviceID: in.DeviceID,
 		ReceivedAt: received,
@@ -92,11 +96,11 @@ func (s *server) event(r *http.Request, in eventInput, received time.Time) (stor
 		return store.EventInput{}, errs.Invalid("patientId", "is required")
 	case !isUUID(in.PatientID):
 		return store.EventInput{}, errs.Invalid("patientId", "must be a patient id")
-	case in.PlanID == "" && in.DoseID == 0:
+	case in.PlanID == "" && in.DoseID == nil:
 		return store.EventInput{}, errs.Invalid("planId", "planId or doseId is required")
 	case in.PlanID != "" && !isUUID(in.PlanID):
 		return store.EventInput{}, errs.Invalid("planId", "must be a plan id")
-	case in.DoseID < 0:
+	case in.DoseID != nil && *in.DoseID <= 0:
 		return store.EventInput{}, errs.Invalid("doseId", "must be a dose instance id")
 	}
 	switch e.Kind {

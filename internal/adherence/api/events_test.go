@@ -165,6 +165,8 @@ func TestEventBadInput(t *testing.T) {
 			{"unknown plan", with("planId", "01890000-0000-7000-8000-000000000000"), 404, "planId"},
 			{"unknown field", with("dosage", 2), 400, "dosage"},
 			{"opened from the app", with("kind", "opened"), 400, "kind"},
+			{"dose id 0", with("doseId", 0), 400, "doseId"},
+			{"negative dose id", with("doseId", -5), 400, "doseId"},
 		}
 		for _, c := range cases {
 			r := e.do("POST", "/v1/events", w.integration, c.body)

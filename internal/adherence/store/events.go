@@ -156,7 +156,10 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 			continue
 		}
 		if j, ok := firstInGroup[k]; ok {
-			if sameEvent(in[j].Event, *e) {
+			// Compared with the plans of named doses filled in: a retry
+			// that adds the dose's own planId is the same event, as it is
+			// when it comes in a later request.
+			if sameEvent(withDosePlan(in[j].Event, doses), withDosePlan(*e, doses)) {
 				repeatOf[i] = j
 			} else {
 				out[i].Err = errs.Conflict("clientEventId %q is used twice in the same request with different content", e.ClientEventID)
@@ -586,6 +589,15 @@ func requestedDoseReads(d db.Dialect, in []EventInput, found map[int64]doseRef) 
 			Args: chunk, Scan: scan})
 	}
 	return stmts
+}
+
+// withDosePlan returns e with the plan of the dose instance it names
+// filled in when it names none (and the dose is of its org).
+func withDosePlan(e adherence.Event, doses map[int64]doseRef) adherence.Event {
+	if v, ok := doses[e.RequestedDose]; ok && e.PlanID == "" && e.RequestedDose != 0 && v.org == e.OrgID {
+		e.PlanID = v.plan
+	}
+	return e
 }
 
 // applyRequestedDoses fills PlanID of the items idx that named only a dose

@@ -443,6 +443,31 @@ func TestEventByDoseID(t *testing.T) {
 		if ds[0].Status != adherence.DoseScheduled || ds[1].Status != adherence.DoseSkipped || ds[1].SkipReason != "side_effects" {
 			t.Fatalf("doses %+v", ds)
 		}
+
+		// A retry that adds the dose's own plan is the same event, in the
+		// same group as in a later one.
+		morning := ds[0]
+		first := f.ev(pat.ID, "", adherence.EventTaken, local(2026, 3, 2, 8, 5), "take-morning")
+		first.Event.RequestedDose = morning.ID
+		again := first
+		again.Event.PlanID = pl.ID
+		outs := f.record(first, again)
+		if outs[0].Err != nil || outs[1].Err != nil || !outs[1].Replayed || outs[1].Event.ID != outs[0].Event.ID {
+			t.Fatalf("in one group: %+v / %+v, want the second a replay of the first", outs[0], outs[1])
+		}
+		if later := f.record(again)[0]; later.Err != nil || !later.Replayed || later.Event.ID != outs[0].Event.ID {
+			t.Fatalf("in a later group: %+v, want a replay", later)
+		}
+		// Naming another plan than the dose's is still a different event.
+		other := f.plan(pat.ID, timeOfDay("12:00"))
+		wrong := first
+		wrong.Event.ClientEventID, wrong.Event.PlanID = "wrong-plan", other.ID
+		wrongToo := wrong
+		wrongToo.Event.PlanID = ""
+		outs = f.record(wrongToo, wrong)
+		if outs[0].Err != nil || outs[1].Err == nil {
+			t.Fatalf("dose-only then another plan: %+v / %+v, want the second refused", outs[0], outs[1])
+		}
 	})
 }
 
