@@ -502,21 +502,6 @@ func eventKeyReads(d db.Dialect, in []EventInput, found map[eventKey]adherence.E
 		}
 		return nil
 	}
-	if d == db.Postgres {
-		// One statement of fixed text, the keys as parallel arrays: the
-		// unique index answers each; prepared once per connection.
-		var orgs, sources, clients []string
-		for _, g := range order {
-			for _, id := range ids[g] {
-				orgs, sources, clients = append(orgs, g.org), append(sources, g.source), append(clients, id)
-			}
-		}
-		if len(orgs) == 0 {
-			return nil
-		}
-		return []db.Statement{{SQL: `SELECT ` + eventColumns + ` FROM events WHERE (org_id, source, client_event_id) IN
-			(SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]))`, Args: []any{orgs, sources, clients}, Scan: scan}}
-	}
 	const perQuery = 500
 	var stmts []db.Statement
 	var parts []string
@@ -571,16 +556,6 @@ func requestedDoseReads(d db.Dialect, in []EventInput, found map[int64]doseRef) 
 			found[id] = v
 		}
 		return nil
-	}
-	if len(ids) == 0 {
-		return nil
-	}
-	if d == db.Postgres {
-		arr := make([]int64, len(ids))
-		for i, v := range ids {
-			arr[i] = v.(int64)
-		}
-		return []db.Statement{{SQL: `SELECT id, org_id, plan_id FROM dose_instances WHERE id = ANY($1::bigint[])`, Args: []any{arr}, Scan: scan}}
 	}
 	var stmts []db.Statement
 	for start := 0; start < len(ids); start += 500 {
@@ -655,23 +630,13 @@ func planReads(d db.Dialect, ids []any, plans map[string]*planInfo, windows map[
 		}
 		return nil
 	}
-	const query = `SELECT p.id, p.org_id, p.patient_id, p.as_needed, p.start_at, p.on_time_minutes, p.late_max_minutes,
-			s.on_time_minutes, s.late_max_minutes, s.open_dedupe_minutes
-		FROM plans p LEFT JOIN org_settings s ON s.org_id = p.org_id WHERE p.id `
-	if len(ids) == 0 {
-		return nil
-	}
-	if d == db.Postgres {
-		arr := make([]string, len(ids))
-		for i, v := range ids {
-			arr[i] = v.(string)
-		}
-		return []db.Statement{{SQL: query + `= ANY($1::uuid[])`, Args: []any{arr}, Scan: scan}}
-	}
 	var stmts []db.Statement
 	for start := 0; start < len(ids); start += 500 {
 		chunk := ids[start:min(start+500, len(ids))]
-		stmts = append(stmts, db.Statement{SQL: query + `IN ` + db.Placeholders(d, 1, len(chunk)), Args: chunk, Scan: scan})
+		stmts = append(stmts, db.Statement{SQL: `SELECT p.id, p.org_id, p.patient_id, p.as_needed, p.start_at, p.on_time_minutes, p.late_max_minutes,
+				s.on_time_minutes, s.late_max_minutes, s.open_dedupe_minutes
+			FROM plans p LEFT JOIN org_settings s ON s.org_id = p.org_id
+			WHERE p.id IN ` + db.Placeholders(d, 1, len(chunk)), Args: chunk, Scan: scan})
 	}
 	return stmts
 }
@@ -772,30 +737,6 @@ func candidateReads(d db.Dialect, in []EventInput, idx []int, plans map[string]*
 			*out = append(*out, &c)
 		}
 		return nil
-	}
-	if len(conds) == 0 {
-		return nil
-	}
-	if d == db.Postgres {
-		// One statement of fixed text: the plans' ranges and the named
-		// instances as arrays; the ranges use UNIQUE (plan_id, due_at).
-		var doses []int64
-		var plansOf []string
-		var froms, tos []time.Time
-		for _, c := range conds {
-			if c.dose != 0 {
-				doses = append(doses, c.dose)
-				continue
-			}
-			plansOf, froms, tos = append(plansOf, c.plan), append(froms, c.from), append(tos, c.to)
-		}
-		return []db.Statement{{SQL: `SELECT id, plan_id, due_at, status, taken_at, event_id, skip_reason, resolved_at, double_dose
-			FROM dose_instances WHERE id IN (
-				SELECT d.id FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS r (plan_id, lo, hi)
-					JOIN dose_instances d ON d.plan_id = r.plan_id AND d.due_at >= r.lo AND d.due_at <= r.hi
-				UNION ALL
-				SELECT unnest($4::bigint[]))
-			ORDER BY id FOR UPDATE`, Args: []any{plansOf, froms, tos, doses}, Scan: scan}}
 	}
 	var stmts []db.Statement
 	const perQuery = 300
