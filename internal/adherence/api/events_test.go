@@ -293,6 +293,12 @@ func TestReports(t *testing.T) {
 		if len(cohort["belowThreshold"].([]any)) != 0 {
 			t.Errorf("cohort at 0.5 = %v", cohort)
 		}
+		for _, th := range []string{"NaN", "Inf", "1.5", "-0.1", "abc"} {
+			bad := e.do("GET", "/v1/reports/adherence"+q+"&threshold="+th, w.admin, nil)
+			if bad.status != 400 || !strings.Contains(string(bad.body), `"field":"threshold"`) {
+				t.Errorf("threshold=%s: %d %s, want 400 naming threshold", th, bad.status, bad.body)
+			}
+		}
 
 		// FHIR: completed, not-done (skip reason), not-done (no-response).
 		b := e.mustDo("GET", "/fhir/MedicationAdministration?patient="+w.patient+"&date=ge2026-03-06&date=lt2026-03-10", w.admin, nil, 200)
@@ -351,6 +357,17 @@ func TestReports(t *testing.T) {
 			t.Errorf("pdc class = %v", c)
 		}
 		e.mustDo("GET", "/v1/patients/"+w.patient+"/pdc?from=2026-01-01", w.admin, nil, 400)
+		// Missing and malformed dates are told apart.
+		for q, want := range map[string]string{
+			"to=2026-03-31":                           "is required",
+			"from=2026-02-30&to=2026-03-31":           "must be a date",
+			"from=2026-01-01T00:00:00Z&to=2026-03-31": "must be a date",
+		} {
+			bad := e.do("GET", "/v1/patients/"+w.patient+"/pdc?"+q, w.admin, nil)
+			if bad.status != 400 || !strings.Contains(string(bad.body), `"field":"from"`) || !strings.Contains(string(bad.body), want) {
+				t.Errorf("pdc?%s = %d %s, want 400 on from: %s", q, bad.status, bad.body, want)
+			}
+		}
 
 		// A second plan whose class is spelt differently is the same class:
 		// one PDC over both drugs, named as the oldest plan spells it.

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"math"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -141,7 +143,8 @@ func (s *server) handleCohortAdherence(w http.ResponseWriter, r *http.Request) {
 	threshold := report.DefaultThreshold
 	if v := q.Get("threshold"); v != "" {
 		threshold, err = strconv.ParseFloat(v, 64)
-		if err != nil || threshold < 0 || threshold > 1 {
+		// (NaN passes any range check: it is refused by name.)
+		if err != nil || math.IsNaN(threshold) || threshold < 0 || threshold > 1 {
 			s.fail(w, r, errs.Invalid("threshold", "must be a number between 0 and 1"))
 			return
 		}
@@ -232,14 +235,14 @@ func (s *server) handlePatientPDC(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	from, err := report.ParseDate(q.Get("from"))
+	from, err := periodDay(q, "from", "the first day of the measurement period")
 	if err != nil {
-		s.fail(w, r, errs.Invalid("from", "is required: the first day of the measurement period, YYYY-MM-DD"))
+		s.fail(w, r, err)
 		return
 	}
-	to, err := report.ParseDate(q.Get("to"))
+	to, err := periodDay(q, "to", "the last day of the measurement period")
 	if err != nil {
-		s.fail(w, r, errs.Invalid("to", "is required: the last day of the measurement period, YYYY-MM-DD"))
+		s.fail(w, r, err)
 		return
 	}
 	switch start, end := time.Date(from.Year, from.Month, from.Day, 0, 0, 0, 0, time.UTC), time.Date(to.Year, to.Month, to.Day, 0, 0, 0, 0, time.UTC); {
@@ -561,3 +564,17 @@ func (s *server) handleListOutbox(w http.ResponseWriter, r *http.Request) {
 // maxExported is the most dose records one MedicationAdministration search
 // returns; a larger window is refused rather than silently cut.
 const maxExported = 10000
+
+// periodDay reads the date query parameter name of a PDC period: missing
+// and malformed are told apart.
+func periodDay(q url.Values, name, what string) (report.Date, error) {
+	v := q.Get(name)
+	if v == "" {
+		return report.Date{}, errs.Invalid(name, "is required: %s, YYYY-MM-DD", what)
+	}
+	d, err := report.ParseDate(v)
+	if err != nil {
+		return report.Date{}, errs.Invalid(name, "must be a date YYYY-MM-DD (%s)", what)
+	}
+	return d, nil
+}

@@ -21,7 +21,8 @@
 // class names with [ClassKey] (ignoring letter case and surrounding space)
 // and naming each class as its first plan spells it.
 //
-// PDC and MPR are rounded to 4 decimals; a patient is adherent when the
-// rounded PDC is at least the threshold ([DefaultThreshold], or
-// [AntiretroviralThreshold] for antiretrovirals).
+// PDC and MPR are rounded to 4 decimals for display; a patient is
+// adherent when the exact PDC (covered days / days) is at least the
+// threshold ([DefaultThreshold], or [AntiretroviralThreshold] for
+// antiretrovirals).
 package report

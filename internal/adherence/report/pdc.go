@@ -220,7 +220,8 @@ func PDC(fills []Fill, start, end Date, threshold float64) (PDCResult, error) {
 	}
 
 	idx := dateOf(index)
-	pdc := round4(float64(count) / float64(days))
+	exact := float64(count) / float64(days)
+	pdc := round4(exact)
 	mpr := round4(supplied / float64(days))
 	return PDCResult{
 		IndexDate:   &idx,
@@ -228,8 +229,10 @@ func PDC(fills []Fill, start, end Date, threshold float64) (PDCResult, error) {
 		CoveredDays: count,
 		PDC:         &pdc,
 		MPR:         &mpr,
-		Adherent:    pdc >= threshold,
-		Fills:       len(in),
+		// The measure's PDC, not its rounding for display: 3,203 of
+		// 4,004 days (0.79995) is not adherent though it prints 0.8.
+		Adherent: exact >= threshold,
+		Fills:    len(in),
 	}, nil
 }
 

@@ -94,6 +94,26 @@ func TestPDC(t *testing.T) {
 			index: "2022-01-01", days: 365, covered: 360, pdc: 0.9863, mpr: 0.9863, adherent: true, count: 4,
 		},
 		{
+			// Exactly 80%: 292 of 365 days is adherent.
+			name:  "exactly the threshold",
+			fills: []fill{{"lisinopril", "2022-01-01", 292}},
+			start: "2022-01-01", end: "2022-12-31", threshold: report.DefaultThreshold,
+			index: "2022-01-01", days: 365, covered: 292, pdc: 0.8, mpr: 0.8, adherent: true, count: 1,
+		},
+		{
+			// Nine fills on one day chain by shifting: 8×366 + 275 = 3,203
+			// covered of 4,004 days (2000-01-01 – 2010-12-17) = 0.79995,
+			// shown as 0.8 but below the threshold: not adherent.
+			name: "just below the threshold, rounded to it",
+			fills: []fill{
+				{"lisinopril", "2000-01-01", 366}, {"lisinopril", "2000-01-01", 366}, {"lisinopril", "2000-01-01", 366},
+				{"lisinopril", "2000-01-01", 366}, {"lisinopril", "2000-01-01", 366}, {"lisinopril", "2000-01-01", 366},
+				{"lisinopril", "2000-01-01", 366}, {"lisinopril", "2000-01-01", 366}, {"lisinopril", "2000-01-01", 275},
+			},
+			start: "2000-01-01", end: "2010-12-17", threshold: report.DefaultThreshold,
+			index: "2000-01-01", days: 4004, covered: 3203, pdc: 0.8, mpr: 0.8, adherent: false, count: 9,
+		},
+		{
 			// Three early refills, each shifted past the one before:
 			// Jan 1 → days 0–29; Jan 11 → 30–59; Jan 21 → 60–89;
 			// Jan 31 → 90–119. 120 covered of 181 (Jan 1 – Jun 30);
