@@ -204,7 +204,9 @@ func decodeError(data []byte, dst any, err error) error {
 		line, col := position(data, syn.Offset-1) // Offset counts the bad byte
 		return errs.Invalid("", "malformed JSON at line %d, column %d: %s", line, col, syn.Error())
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return errs.Invalid("", "malformed JSON: unexpected end of input")
+		// The body ends inside a value: the position is its end.
+		line, col := position(data, int64(len(data)))
+		return errs.Invalid("", "malformed JSON at line %d, column %d: unexpected end of input", line, col)
 	case errors.As(err, &typ):
 		field := typ.Field
 		if field == "" {

@@ -46,6 +46,7 @@ func TestDecode(t *testing.T) {
 		{"bad timestamp in a list", `{"items":[{"when":"2026-01-02T03:04:05Z"},{"when":null},{"when":"soon"}]}`, "", errs.CodeInvalid, "items[2].when", "RFC 3339"},
 		{"syntax error line/col", "{\n  \"name\": \"a\",\n  ]\n}", "", errs.CodeInvalid, "", "line 3, column 3"},
 		{"truncated", `{"name":`, "", errs.CodeInvalid, "", "unexpected end"},
+		{"truncated, position", "{\n  \"name\": \"a\",", "", errs.CodeInvalid, "", "line 2, column 15: unexpected end of input"},
 		{"empty", ``, "", errs.CodeInvalid, "", "empty"},
 		{"two values", `{} {}`, "", errs.CodeInvalid, "", "single JSON value"},
 		{"not json media type", `{}`, "text/plain", "unsupported_media", "", "application/json"},
