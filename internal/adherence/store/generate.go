@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -123,6 +124,12 @@ func keptOutcomes(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time
 	return out, nil
 }
 
+// nearKept is how far from a new dose a kept dose may be and still stand
+// for it when their Seq disagree (see withoutKept): timing changes move
+// doses by an hour or two, while doses of different occurrences are
+// usually hours apart.
+const nearKept = 3 * time.Hour
+
 // withoutKept drops from doses (an expansion, sorted by due instant) the
 // doses that an instance with an outcome already stands for, so that an
 // occurrence never has two instances after a timing or time-zone change.
@@ -149,22 +156,48 @@ func withoutKept(doses []schedule.Dose, kept []keptDose) []schedule.Dose {
 		due[db.UTC(d.Due).UnixMicro()] = true
 		bySeq[d.Seq] = i
 	}
+	keptAt := make(map[int64]bool, len(kept))
+	for _, k := range kept {
+		keptAt[db.UTC(k.due).UnixMicro()] = true
+	}
 	drop := make(map[int]bool, len(kept))
+	var unmatched []keptDose
 	for _, k := range kept {
 		if due[db.UTC(k.due).UnixMicro()] {
 			continue
 		}
 		i, ok := bySeq[k.seq]
-		if !ok {
-			continue
-		}
-		if i > 0 && !doses[i-1].Due.Before(k.due) {
-			continue
-		}
-		if i+1 < len(doses) && !k.due.Before(doses[i+1].Due) {
+		if !ok || (i > 0 && !doses[i-1].Due.Before(k.due)) || (i+1 < len(doses) && !k.due.Before(doses[i+1].Due)) {
+			unmatched = append(unmatched, k)
 			continue
 		}
 		drop[i] = true
+	}
+	// A kept dose whose Seq the change renumbered onto another occurrence
+	// (two doses a day become three, at other times) stands for the new
+	// dose nearest to it, if that is within nearKept and unambiguous: the
+	// evening dose skipped at 20:00 is the one now due at 19:00, not a
+	// second evening dose. Further away it stands for none (three doses a
+	// day become one at 08:00: tomorrow's 08:00 is another occurrence).
+	for _, k := range unmatched {
+		j := sort.Search(len(doses), func(x int) bool { return !doses[x].Due.Before(k.due) })
+		best, bestGap, tie := -1, time.Duration(0), false
+		for _, i := range []int{j - 1, j} {
+			if i < 0 || i >= len(doses) {
+				continue
+			}
+			gap := doses[i].Due.Sub(k.due).Abs()
+			switch {
+			case best < 0 || gap < bestGap:
+				best, bestGap, tie = i, gap, false
+			case gap == bestGap:
+				tie = true
+			}
+		}
+		if best < 0 || tie || bestGap >= nearKept || drop[best] || keptAt[db.UTC(doses[best].Due).UnixMicro()] {
+			continue
+		}
+		drop[best] = true
 	}
 	if len(drop) == 0 {
 		return doses

@@ -175,3 +175,49 @@ func clock(hm string) time.Duration {
 	}
 	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute
 }
+
+// TestTimingChangeMovedAndRenumbered changes two doses a day (08:00,
+// 20:00) to three at other times (07:00, 13:00, 19:00) after tonight's
+// 20:00 dose was skipped in advance: its Seq now names 13:00, but the
+// occurrence it stands for is the evening one, due at 19:00, which must not
+// be scheduled beside it. Today keeps three doses, as the new timing says.
+func TestTimingChangeMovedAndRenumbered(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("UTC")
+		pl := f.plan(p.ID, timeOfDay("08:00", "20:00")) // created at 00:00 on day 1
+		f.now = start.Add(10 * time.Hour)                // day 1, 10:00
+		var evening adherence.DoseInstance
+		for _, d := range f.allDoses(pl.ID) {
+			if d.LocalTime == "2026-03-01T20:00" {
+				evening = d
+			}
+		}
+		skip := f.ev(p.ID, pl.ID, adherence.EventSkipped, f.now, "c-1")
+		skip.Event.RequestedDose = evening.ID
+		if out := f.record(skip); out[0].Err != nil || out[0].Event.Result != adherence.ResultScored {
+			t.Fatalf("record skip: %+v", out[0])
+		}
+
+		pl.Timing = timeOfDay("07:00", "13:00", "19:00")
+		for i := range 2 { // the second update must change nothing
+			if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+				t.Fatalf("update %d: %v", i, err)
+			}
+			var day1, day2 []string
+			for _, d := range f.allDoses(pl.ID) {
+				switch {
+				case strings.HasPrefix(d.LocalTime, "2026-03-01"):
+					day1 = append(day1, d.LocalTime[11:]+" "+string(d.Status))
+				case strings.HasPrefix(d.LocalTime, "2026-03-02"):
+					day2 = append(day2, d.LocalTime[11:])
+				}
+			}
+			if got, want := strings.Join(day1, ", "), "08:00 scheduled, 13:00 scheduled, 20:00 skipped"; got != want {
+				t.Errorf("update %d: day 1 = %s, want %s", i+1, got, want)
+			}
+			if got, want := strings.Join(day2, ", "), "07:00, 13:00, 19:00"; got != want {
+				t.Errorf("update %d: day 2 = %s, want %s", i+1, got, want)
+			}
+		}
+	})
+}
