@@ -185,7 +185,7 @@ func TestTimingChangeMovedAndRenumbered(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		p := f.patient("UTC")
 		pl := f.plan(p.ID, timeOfDay("08:00", "20:00")) // created at 00:00 on day 1
-		f.now = start.Add(10 * time.Hour)                // day 1, 10:00
+		f.now = start.Add(10 * time.Hour)               // day 1, 10:00
 		var evening adherence.DoseInstance
 		for _, d := range f.allDoses(pl.ID) {
 			if d.LocalTime == "2026-03-01T20:00" {
