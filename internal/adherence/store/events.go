@@ -770,29 +770,22 @@ func updateInstancesStatements(d db.Dialect, dirty []*liveInstance) ([]db.Statem
 	if d == db.Postgres {
 		return updateInstancesPostgres(dirty)
 	}
-	casts := make([]string, 7) // SQLite: no casts
-	const perStmt = 300
+	// SQLite: multi-row UPDATE OR FAIL (see insertEventsStatements).
+	const cols, perStmt = 7, 300
 	var stmts []db.Statement
 	var want []int64
 	for start := 0; start < len(dirty); start += perStmt {
 		chunk := dirty[start:min(start+perStmt, len(dirty))]
 		var q strings.Builder
-		q.WriteString(updateVerb(d) + ` dose_instances SET status = v.column2, event_id = v.column3, taken_at = v.column4,
+		q.WriteString(`UPDATE OR FAIL dose_instances SET status = v.column2, event_id = v.column3, taken_at = v.column4,
 			skip_reason = v.column5, resolved_at = v.column6, double_dose = v.column7, remind_at = NULL
 			FROM (VALUES `)
-		args := make([]any, 0, len(casts)*len(chunk))
+		args := make([]any, 0, cols*len(chunk))
 		for r, c := range chunk {
 			if r > 0 {
 				q.WriteString(", ")
 			}
-			q.WriteByte('(')
-			for k, cast := range casts {
-				if k > 0 {
-					q.WriteString(", ")
-				}
-				q.WriteString(param(d, len(args)+k+1) + cast)
-			}
-			q.WriteByte(')')
+			q.WriteString(db.Placeholders(d, len(args)+1, cols))
 			args = append(args, c.ID, string(c.Status), nullString(c.eventID), nullTime(c.TakenAt), nullString(c.skipReason),
 				nullTime(c.resolvedAt), c.doubleDose)
 		}
@@ -869,47 +862,10 @@ func insertEventsPostgres(in []EventInput, idx []int) []db.Statement {
 			double, actors, requests}}}
 }
 
-func optString(v string) *string {
-	if v == "" {
-		return nil
-	}
-	return &v
-}
-
-func optInt(v int64) *int64 {
-	if v == 0 {
-		return nil
-	}
-	return &v
-}
-
-func utcPtr(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := db.UTC(*t)
-	return &u
-}
-
-// insertVerb and updateVerb start the multi-row statements of a group. On
-// SQLite, OR FAIL: a failing row fails the whole transaction anyway, and
-// without ABORT's statement rollback SQLite needs no statement journal.
-func insertVerb(d db.Dialect) string {
-	if d == db.SQLite {
-		return "INSERT OR FAIL INTO"
-	}
-	return "INSERT INTO"
-}
-
-func updateVerb(d db.Dialect) string {
-	if d == db.SQLite {
-		return "UPDATE OR FAIL"
-	}
-	return "UPDATE"
-}
-
-// insertEventsStatements returns the multi-row INSERTs of the recorded
-// events of the items idx, 400 rows per statement.
+// insertEventsStatements returns the INSERTs of the recorded events of the
+// items idx: on SQLite multi-row INSERTs of 400 rows, OR FAIL (a failing
+// row fails the whole transaction anyway, and without ABORT's statement
+// rollback SQLite needs no statement journal).
 func insertEventsStatements(d db.Dialect, in []EventInput, idx []int) []db.Statement {
 	if len(idx) == 0 {
 		return nil
@@ -922,7 +878,7 @@ func insertEventsStatements(d db.Dialect, in []EventInput, idx []int) []db.State
 	for start := 0; start < len(idx); start += perStmt {
 		chunk := idx[start:min(start+perStmt, len(idx))]
 		var q strings.Builder
-		q.WriteString(insertVerb(d) + ` events (` + eventColumns + `) VALUES `)
+		q.WriteString(`INSERT OR FAIL INTO events (` + eventColumns + `) VALUES `)
 		args := make([]any, 0, cols*len(chunk))
 		for n, i := range chunk {
 			if n > 0 {

@@ -156,16 +156,10 @@ func insertNotificationsPostgres(ctx context.Context, tx *db.Tx, in []Notificati
 		valid                          = make([]*time.Time, n)
 		levels                         = make([]int32, n)
 	)
-	opt := func(v string) *string {
-		if v == "" {
-			return nil
-		}
-		return &v
-	}
 	for i := range in {
 		x := &in[i]
 		orgs[i], keys[i], kinds[i], templates[i] = x.OrgID, x.IdempotencyKey, x.Kind, string(x.Template)
-		patients[i], members[i], escalations[i] = opt(x.PatientID), opt(x.MemberID), opt(x.EscalationID)
+		patients[i], members[i], escalations[i] = optString(x.PatientID), optString(x.MemberID), optString(x.EscalationID)
 		if x.DoseInstanceID != 0 {
 			doses[i] = &x.DoseInstanceID
 		}

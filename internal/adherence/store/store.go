@@ -162,6 +162,30 @@ func nullTime(t *time.Time) any {
 	return db.UTC(*t)
 }
 
+// optString, optInt and utcPtr are nullString, nullInt and nullTime for
+// the typed arrays of unnest statements: nil is NULL.
+func optString(v string) *string {
+	if v == "" {
+		return nil
+	}
+	return &v
+}
+
+func optInt(v int64) *int64 {
+	if v == 0 {
+		return nil
+	}
+	return &v
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := db.UTC(*t)
+	return &u
+}
+
 // timePtr converts a scanned nullable instant into an optional UTC time.
 func timePtr(t sql.NullTime) *time.Time {
 	if !t.Valid {

@@ -160,17 +160,6 @@ func (l *Log) AppendBatch(ctx context.Context, tx *db.Tx, recs []Record) ([]Reco
 // stays far below both engines' parameter limits.
 const insertChunk = 500
 
-// insertVerb starts the multi-row INSERTs. On SQLite, OR FAIL: a failing
-// row fails the whole transaction anyway, and without ABORT's statement
-// rollback SQLite keeps no statement journal (a copy of every page the
-// statement changes) for them.
-func insertVerb(d db.Dialect) string {
-	if d == db.SQLite {
-		return "INSERT OR FAIL INTO"
-	}
-	return "INSERT INTO"
-}
-
 // appendBatch appends recs, in order, with one read of the chain head,
 // multi-row INSERTs and one head update, however many records there are:
 // the cost of a batch is two round trips, not three per record.
@@ -180,6 +169,13 @@ func (l *Log) appendBatch(ctx context.Context, tx *db.Tx, recs []Record) ([]Reco
 	}
 	if len(recs) == 0 {
 		return nil, nil
+	}
+	// Refused before the chain head is locked (AppendStatements checks
+	// again, for its other callers).
+	for _, rec := range recs {
+		if err := validate(rec); err != nil {
+			return nil, err
+		}
 	}
 	read, head := ReadHead(tx.Dialect)
 	if _, err := tx.ExecAll(ctx, []db.Statement{read}); err != nil {
@@ -253,10 +249,14 @@ func (l *Log) AppendStatements(d db.Dialect, head Head, recs []Record) ([]Record
 	if d == db.Postgres {
 		stmts = append(stmts, insertPostgres(out))
 	} else {
+		// Multi-row INSERT OR FAIL: a failing row fails the whole
+		// transaction anyway, and without ABORT's statement rollback
+		// SQLite keeps no statement journal (a copy of every page the
+		// statement changes) for them.
 		for start := 0; start < len(out); start += insertChunk {
 			chunk := out[start:min(start+insertChunk, len(out))]
 			var q strings.Builder
-			q.WriteString(insertVerb(d) + ` audit_log (seq, id, at, org_id, actor_id, actor_role, action,
+			q.WriteString(`INSERT OR FAIL INTO audit_log (seq, id, at, org_id, actor_id, actor_role, action,
 				resource_type, resource_id, patient_id, outcome, request_id,
 				client_addr, detail, prev_hash, hash) VALUES `)
 			args := make([]any, 0, 16*len(chunk))
