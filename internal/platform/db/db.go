@@ -57,7 +57,8 @@ type DB struct {
 	// connections still in use. Nil discards it. Set it before Close.
 	Logger *slog.Logger
 
-	stopCheckpoints func() // SQLite: stops the WAL checkpointer
+	stopCheckpoints func()     // SQLite: stops the WAL checkpointer
+	stmts           *stmtCache // SQLite: the writer's prepared statements for ExecAll
 	closeTimeout    time.Duration
 }
 
@@ -234,7 +235,7 @@ func openSQLite(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("open database %s for checkpoints: %w", path, err)
 	}
 	ckDB.SetMaxOpenConns(1)
-	return &DB{SQL: sqlDB, Read: readDB, Dialect: SQLite, Path: path,
+	return &DB{SQL: sqlDB, Read: readDB, Dialect: SQLite, Path: path, stmts: newStmtCache(sqlDB),
 		stopCheckpoints: startCheckpointer(ckDB, checkpointInterval), closeTimeout: closeTimeout(opts)}, nil
 }
 
@@ -323,6 +324,9 @@ func (d *DB) close() error {
 	if d.Read != nil && d.Read != d.SQL {
 		_ = d.Read.Close()
 	}
+	if d.stmts != nil {
+		d.stmts.close()
+	}
 	err := d.SQL.Close()
 	if d.Pool != nil {
 		d.Pool.Close()
@@ -346,6 +350,11 @@ type Tx struct {
 	// pipe is set in a pipelined transaction on PostgreSQL (InPipelineTx):
 	// Tx is nil then, and the transaction lives in the batches.
 	pipe *pipeState
+	// stmts (SQLite) holds the writer's prepared statements; missed lists
+	// the statements ExecAll ran unprepared, to prepare after the
+	// transaction (see stmtCache).
+	stmts  *stmtCache
+	missed []string
 }
 
 // pipeState is where a pipelined transaction stands.
@@ -472,16 +481,37 @@ func (tx *Tx) sendBatch(ctx context.Context, stmts []Statement, commit bool) ([]
 	return out, err
 }
 
-// execOne runs one statement of ExecAll through database/sql (SQLite).
+// execOne runs one statement of ExecAll through database/sql (SQLite),
+// as a prepared statement when the writer has it (see stmtCache).
 func (tx *Tx) execOne(ctx context.Context, st Statement) (int64, error) {
+	if tx.stmts != nil {
+		if ps := tx.stmts.get(st.SQL); ps != nil {
+			s := tx.StmtContext(ctx, ps)
+			defer s.Close()
+			return runOne(st,
+				func() (sql.Result, error) { return s.ExecContext(ctx, st.Args...) },
+				func() (*sql.Rows, error) { return s.QueryContext(ctx, st.Args...) })
+		}
+	}
+	n, err := runOne(st,
+		func() (sql.Result, error) { return tx.ExecContext(ctx, st.SQL, st.Args...) },
+		func() (*sql.Rows, error) { return tx.QueryContext(ctx, st.SQL, st.Args...) })
+	if err == nil && tx.stmts != nil && cacheable(st.SQL) {
+		tx.missed = append(tx.missed, st.SQL)
+	}
+	return n, err
+}
+
+// runOne runs st with exec, or with query and st.Scan when st is a query.
+func runOne(st Statement, exec func() (sql.Result, error), query func() (*sql.Rows, error)) (int64, error) {
 	if st.Scan == nil {
-		res, err := tx.ExecContext(ctx, st.SQL, st.Args...)
+		res, err := exec()
 		if err != nil {
 			return 0, err
 		}
 		return res.RowsAffected()
 	}
-	rows, err := tx.QueryContext(ctx, st.SQL, st.Args...)
+	rows, err := query()
 	if err != nil {
 		return 0, err
 	}
@@ -511,17 +541,27 @@ func scanBatchRows(br pgx.BatchResults, scan func(Rows) error) error {
 
 // InTx runs fn in a transaction and commits when fn returns nil. Any error
 // (or panic) rolls the whole transaction back, so nothing is half-written.
-func (d *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
+func (d *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	missed, err := d.inTx(ctx, fn)
+	if len(missed) > 0 {
+		// The writer connection is free again: prepare what ExecAll ran
+		// unprepared (SQLite), for the next transactions.
+		d.stmts.prepareMissed(ctx, missed)
+	}
+	return err
+}
+
+func (d *DB) inTx(ctx context.Context, fn func(tx *Tx) error) (missed []string, err error) {
 	conn, err := d.SQL.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
+		return nil, fmt.Errorf("begin transaction: %w", err)
 	}
 	defer conn.Close()
 	sqlTx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
+		return nil, fmt.Errorf("begin transaction: %w", err)
 	}
-	tx := &Tx{Tx: sqlTx, Conn: conn, Dialect: d.Dialect}
+	tx := &Tx{Tx: sqlTx, Conn: conn, Dialect: d.Dialect, stmts: d.stmts}
 	defer func() {
 		if p := recover(); p != nil {
 			_ = sqlTx.Rollback()
@@ -532,12 +572,12 @@ func (d *DB) InTx(ctx context.Context, fn func(tx *Tx) error) (err error) {
 		}
 	}()
 	if err = fn(tx); err != nil {
-		return err
+		return tx.missed, err
 	}
 	if err = sqlTx.Commit(); err != nil {
-		return fmt.Errorf("commit transaction: %w", err)
+		return tx.missed, fmt.Errorf("commit transaction: %w", err)
 	}
-	return nil
+	return tx.missed, nil
 }
 
 // InPipelineTx runs fn in a transaction, like InTx, for a transaction

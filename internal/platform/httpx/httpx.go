@@ -5,6 +5,7 @@
 package httpx
 
 import (
+	"bytes"
 	"context"
 	"encoding"
 	"encoding/json"
@@ -174,10 +175,10 @@ func Decode(w http.ResponseWriter, r *http.Request, dst any) error {
 
 // DecodeBytes strictly decodes one JSON value; see Decode.
 func DecodeBytes(data []byte, dst any) error {
-	if len(strings.TrimSpace(string(data))) == 0 {
+	if len(bytes.TrimSpace(data)) == 0 {
 		return errs.Invalid("", "request body is empty; a JSON object is required")
 	}
-	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return decodeError(data, dst, err)
@@ -242,7 +243,7 @@ func decodeError(data []byte, dst any, err error) error {
 // UnmarshalJSON or UnmarshalText method: encoding/json returns such errors
 // without saying where they happened. It returns "" when it cannot tell.
 func badValuePath(data []byte, dst any) string {
-	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber() // re-encoded numbers keep their exact text
 	var v any
 	if dec.Decode(&v) != nil || dst == nil {
