@@ -65,6 +65,23 @@ func TestBooleanQueryParameters(t *testing.T) {
 	})
 }
 
+// TestOutboxUnknownTopic checks that a misspelt outbox topic is a 400
+// naming it, not an empty list that reads as "nothing was missed".
+func TestOutboxUnknownTopic(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("Org A")
+		for _, topic := range []string{"dose.mised", "bogus", "DOSE.MISSED"} {
+			r := e.do("GET", "/v1/outbox?topic="+topic, admin, nil)
+			if r.status != 400 || r.json(t)["field"] != "topic" {
+				t.Errorf("GET /v1/outbox?topic=%s = %d, want 400 naming topic: %s", topic, r.status, r.body)
+			}
+		}
+		for _, topic := range []string{"dose.missed", "dose.resolved", ""} {
+			e.mustDo("GET", "/v1/outbox?topic="+topic, admin, nil, 200)
+		}
+	})
+}
+
 // TestFHIRImportOtherOrgPatient checks that a MedicationRequest naming
 // another organization's patient is a 404, answered exactly as one naming
 // a patient that does not exist.

@@ -381,12 +381,26 @@ func (s *server) handleFHIRAdministrations(w http.ResponseWriter, r *http.Reques
 }
 
 // fhirDateRange reads FHIR date search parameters (ge, gt, le, lt, eq
-// prefixes; a date or a dateTime) into a half-open [from, to) window;
-// without any, the last 30 days up to now. The window spans at most a
-// year.
+// prefixes; a date or a dateTime) into a half-open [from, to) window.
+// Repeated parameters all apply (FHIR ANDs them): the window is the
+// intersection of their bounds, whatever their order. Without an upper
+// bound the window ends fhirAhead after now (events may be recorded a day
+// ahead, so doses due tomorrow can already have an outcome); without a
+// lower bound it starts 30 days before the earlier of its end and now.
+// The window spans at most a year.
 func fhirDateRange(params []string, now time.Time) (time.Time, time.Time, error) {
-	from, to := now.Add(-reportDefault), now
-	fromSet := false
+	var from, to time.Time
+	fromSet, toSet := false, false
+	lower := func(t time.Time) {
+		if !fromSet || t.After(from) {
+			from, fromSet = t, true
+		}
+	}
+	upper := func(t time.Time) {
+		if !toSet || t.Before(to) {
+			to, toSet = t, true
+		}
+	}
 	for _, p := range params {
 		prefix := "eq"
 		if len(p) > 2 && p[0] >= 'a' && p[0] <= 'z' {
@@ -404,30 +418,44 @@ func fhirDateRange(params []string, now time.Time) (time.Time, time.Time, error)
 		}
 		switch prefix {
 		case "ge":
-			from, fromSet = t, true
+			lower(t)
 		case "gt":
-			from, fromSet = end, true
+			lower(end)
 		case "lt":
-			to = t
+			upper(t)
 		case "le":
-			to = end
+			upper(end)
 		case "eq":
-			from, to, fromSet = t, end, true
+			lower(t)
+			upper(end)
 		default:
 			return from, to, errs.Invalid("date", "prefix %q is not supported; use ge, gt, le, lt or eq", prefix)
 		}
 	}
-	if !fromSet && to.Before(now) {
-		from = to.Add(-reportDefault)
+	if !toSet {
+		to = now.Add(fhirAhead)
+	}
+	if !fromSet {
+		start := to
+		if now.Before(start) {
+			start = now
+		}
+		from = start.Add(-reportDefault)
 	}
 	if !to.After(from) {
-		return from, to, errs.Invalid("date", "the range is empty")
+		return from, to, errs.Invalid("date", "the range is empty: it starts %s and ends %s",
+			from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
 	}
 	if to.Sub(from) > reportMax {
 		return from, to, errs.Invalid("date", "the range may span at most 366 days")
 	}
 	return from, to, nil
 }
+
+// fhirAhead is how far past now a FHIR date search without an upper bound
+// reaches: events may be recorded up to a day ahead, and a dose matches
+// events a few hours around its due time.
+const fhirAhead = 48 * time.Hour
 
 func parseFHIRDate(v string) (time.Time, bool, error) {
 	if t, err := time.Parse("2006-01-02", v); err == nil {
@@ -509,6 +537,13 @@ func (s *server) handleListOutbox(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	f := store.OutboxFilter{Topic: q.Get("topic")}
+	switch f.Topic {
+	case "", store.TopicDoseMissed, store.TopicDoseResolved:
+	default:
+		// A misspelt topic must not look like "nothing was missed".
+		s.fail(w, r, errs.Invalid("topic", "must be %s or %s", store.TopicDoseMissed, store.TopicDoseResolved))
+		return
+	}
 	var err error
 	if f.PendingOnly, err = parseBoolParam(q, "pending"); err != nil {
 		s.fail(w, r, err)

@@ -1,0 +1,41 @@
+package api
+
+import (
+	"testing"
+	"time"
+)
+
+// TestFHIRDateRange: repeated date parameters intersect whatever their
+// order, and an open upper bound reaches past now (doses due tomorrow can
+// already have an outcome).
+func TestFHIRDateRange(t *testing.T) {
+	now := time.Date(2026, 12, 1, 22, 0, 0, 0, time.UTC)
+	day := func(d int, h int) time.Time { return time.Date(2026, 12, d, h, 0, 0, 0, time.UTC) }
+	for _, c := range []struct {
+		name     string
+		params   []string
+		from, to time.Time
+		wantErr  bool
+	}{
+		{"default", nil, now.Add(-30 * 24 * time.Hour), now.Add(48 * time.Hour), false},
+		{"two lower bounds, later last", []string{"ge2026-12-02T11:00:00Z", "ge2026-12-02T13:00:00Z", "lt2026-12-03"}, day(2, 13), day(3, 0), false},
+		{"two lower bounds, later first", []string{"ge2026-12-02T13:00:00Z", "ge2026-12-02T11:00:00Z", "lt2026-12-03"}, day(2, 13), day(3, 0), false},
+		{"two upper bounds", []string{"lt2026-12-03", "le2026-12-01", "ge2026-11-20"}, time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), day(2, 0), false},
+		{"lower bound tomorrow", []string{"ge2026-12-02T00:00:00Z"}, day(2, 0), now.Add(48 * time.Hour), false},
+		{"upper bound only", []string{"lt2026-11-01"}, time.Date(2026, 10, 2, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), false},
+		{"eq date", []string{"eq2026-12-02"}, day(2, 0), day(3, 0), false},
+		{"disjoint", []string{"ge2026-12-02", "lt2026-12-01"}, time.Time{}, time.Time{}, true},
+		{"bad prefix", []string{"ne2026-12-02"}, time.Time{}, time.Time{}, true},
+	} {
+		from, to, err := fhirDateRange(c.params, now)
+		if c.wantErr {
+			if err == nil {
+				t.Errorf("%s: [%s, %s), want an error", c.name, from, to)
+			}
+			continue
+		}
+		if err != nil || !from.Equal(c.from) || !to.Equal(c.to) {
+			t.Errorf("%s: [%s, %s) %v, want [%s, %s)", c.name, from, to, err, c.from, c.to)
+		}
+	}
+}
