@@ -169,13 +169,24 @@ func (s *server) handleAddFill(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errs.Invalid("id", "id, planId and createdAt are assigned by the server"))
 		return
 	}
-	d, err := time.Parse("2006-01-02", in.FillDate)
-	if err != nil {
+	if _, err := time.Parse("2006-01-02", in.FillDate); err != nil {
 		s.fail(w, r, errs.Invalid("fillDate", "must be a date YYYY-MM-DD"))
 		return
 	}
-	if d.After(s.Now()) {
-		s.fail(w, r, errs.Invalid("fillDate", "must not be in the future"))
+	// A fill date is a civil date where the patient lives: today there may
+	// already be tomorrow in UTC (Sydney in the morning), or still
+	// yesterday.
+	pat, err := s.Store.GetPatient(r.Context(), p.OrgID, plan.PatientID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	loc, err := time.LoadLocation(pat.TimeZone)
+	if err != nil {
+		loc = time.UTC // stored zones are validated; a removed zone falls back to UTC
+	}
+	if today := s.Now().In(loc).Format("2006-01-02"); in.FillDate > today {
+		s.fail(w, r, errs.Invalid("fillDate", "must not be in the future (today is %s in the patient's time zone %s)", today, loc))
 		return
 	}
 	if in.DaysSupply < 1 || in.DaysSupply > 366 {

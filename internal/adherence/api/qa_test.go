@@ -3,6 +3,7 @@ package api_test
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestRevokeLastAdminKey checks that an admin cannot revoke the
@@ -78,6 +79,33 @@ func TestOutboxUnknownTopic(t *testing.T) {
 		}
 		for _, topic := range []string{"dose.missed", "dose.resolved", ""} {
 			e.mustDo("GET", "/v1/outbox?topic="+topic, admin, nil, 200)
+		}
+	})
+}
+
+// TestFillDateInPatientZone checks that a fill dated today where the
+// patient lives is accepted while UTC is still on yesterday (Sydney in
+// the morning), and that tomorrow there is refused (Honolulu, where UTC is
+// already on the next day).
+func TestFillDateInPatientZone(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("Org A")
+		e.now = time.Date(2026, 12, 1, 22, 4, 0, 0, time.UTC) // 09:04 on Dec 2 in Sydney, 12:04 on Dec 1 in Honolulu
+		plan := func(zone string) string {
+			pat := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Zoe", "timeZone": zone}, 201)["id"].(string)
+			return e.mustDo("POST", "/v1/patients/"+pat+"/plans", admin, map[string]any{
+				"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril 10 MG Oral Tablet"}, "dose": "1 tablet",
+				"timing": map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}},
+			}, 201)["id"].(string)
+		}
+		sydney, honolulu := plan("Australia/Sydney"), plan("Pacific/Honolulu")
+		e.mustDo("POST", "/v1/plans/"+sydney+"/fills", admin, map[string]any{"fillDate": "2026-12-02", "daysSupply": 30}, 201)
+		e.mustDo("POST", "/v1/plans/"+honolulu+"/fills", admin, map[string]any{"fillDate": "2026-12-01", "daysSupply": 30}, 201)
+		for _, c := range []struct{ plan, date string }{{sydney, "2026-12-03"}, {honolulu, "2026-12-02"}} {
+			r := e.do("POST", "/v1/plans/"+c.plan+"/fills", admin, map[string]any{"fillDate": c.date, "daysSupply": 30})
+			if r.status != 400 || r.json(t)["field"] != "fillDate" {
+				t.Errorf("fill dated %s: %d, want 400 naming fillDate: %s", c.date, r.status, r.body)
+			}
 		}
 	})
 }
