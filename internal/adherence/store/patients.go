@@ -348,6 +348,9 @@ func (s *Store) regeneratePatient(ctx context.Context, tx *db.Tx, p adherence.Pa
 		if _, err := s.regenerate(ctx, tx, genPlanOf(pl, loc, p.Anchors), now, s.regenEnd(pl, now)); err != nil {
 			return err
 		}
+		if err := s.scoreRevived(ctx, tx, &pl, now); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -166,7 +166,7 @@ func (s *Store) regenerateFor(ctx context.Context, tx *db.Tx, p *adherence.Plan,
 		return err
 	}
 	p.GeneratedUntil = &to
-	return nil
+	return s.scoreRevived(ctx, tx, p, from)
 }
 
 // GetPlan returns a plan of orgID.

@@ -1,0 +1,99 @@
+package store_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+)
+
+// TestEventsForExcludedDosesScoreWhenRevived: a taking reported while its
+// dose was excluded (plan paused, patient deactivated) is only recorded;
+// once the dose is scheduled again (plan resumed, patient reactivated) it
+// scores the dose, as it would have had the dose been scheduled, so the
+// missed-dose job does not mark a dose the patient took as missed.
+func TestEventsForExcludedDosesScoreWhenRevived(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		at := func(d, hh, mm int) time.Time { return time.Date(2026, 3, d, hh, mm, 0, 0, time.UTC) }
+		p := f.patient("UTC")
+		pl := f.plan(p.ID, timeOfDay("12:00:00"))
+		dose := func(day int) adherence.DoseInstance {
+			t.Helper()
+			ds := f.doses(pl.ID, at(day, 0, 0), at(day+1, 0, 0))
+			if len(ds) != 1 {
+				t.Fatalf("%d doses on March %d, want 1", len(ds), day)
+			}
+			return ds[0]
+		}
+		setPlan := func(st adherence.PlanStatus) {
+			t.Helper()
+			if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, st); err != nil {
+				t.Fatalf("set plan %s: %v", st, err)
+			}
+		}
+		setPatient := func(active bool) {
+			t.Helper()
+			if _, err := f.s.SetPatientActive(f.ctx, f.actor, f.org, p.ID, active); err != nil {
+				t.Fatalf("set patient active=%v: %v", active, err)
+			}
+		}
+
+		// March 2: paused at 08:00, taken at 11:30 (early, inside the
+		// on-time window of the 12:00 dose), resumed at 11:40, before the
+		// dose is due (doses due before a resume stay excluded).
+		f.now = at(2, 8, 0)
+		setPlan(adherence.PlanPaused)
+		f.now = at(2, 11, 32)
+		taken := f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, at(2, 11, 30), "paused-taken"))[0]
+		if taken.Err != nil || taken.Event.Result != adherence.ResultRecorded || taken.Event.DoseInstanceID != dose(2).ID {
+			t.Fatalf("taking while paused: %+v", taken)
+		}
+		// A second report of the same taking, a minute later, is then a
+		// duplicate.
+		again := f.record(f.ev(p.ID, pl.ID, adherence.EventOpened, at(2, 11, 31), "paused-open"))[0]
+		f.now = at(2, 11, 40)
+		setPlan(adherence.PlanActive)
+		d2 := dose(2)
+		if d2.Status != adherence.DoseTakenOnTime || d2.EventID != taken.Event.ID || d2.TakenAt == nil || !d2.TakenAt.Equal(at(2, 11, 30)) {
+			t.Errorf("March 2 after resume: %+v, want taken on time at 11:30 by %s", d2, taken.Event.ID)
+		}
+
+		// March 3: patient deactivated at 08:00, a skip at 11:50,
+		// reactivated at 11:55.
+		f.now = at(3, 8, 0)
+		setPatient(false)
+		f.now = at(3, 11, 52)
+		skipped := f.record(f.ev(p.ID, pl.ID, adherence.EventSkipped, at(3, 11, 50), "inactive-skip"))[0]
+		if skipped.Err != nil || skipped.Event.Result != adherence.ResultRecorded {
+			t.Fatalf("skip while deactivated: %+v", skipped)
+		}
+		f.now = at(3, 11, 55)
+		setPatient(true)
+
+		if d3 := dose(3); d3.Status != adherence.DoseSkipped || d3.EventID != skipped.Event.ID || d3.SkipReason != "side_effects" {
+			t.Errorf("March 3 after reactivation: %+v, want skipped (side_effects) by %s", d3, skipped.Event.ID)
+		}
+		for _, c := range []struct {
+			id, result, status string
+		}{
+			{taken.Event.ID, "scored", "taken_on_time"},
+			{again.Event.ID, "duplicate", ""},
+			{skipped.Event.ID, "scored", "skipped"},
+		} {
+			if n := f.count(`SELECT COUNT(*) FROM events WHERE id = $1 AND result = $2 AND dose_status = $3`, c.id, c.result, c.status); n != 1 {
+				t.Errorf("event %s: not %s/%q", c.id, c.result, c.status)
+			}
+		}
+
+		// Nothing left for the missed-dose job on those two days.
+		if _, err := f.s.MarkMissed(f.ctx, at(4, 0, 0)); err != nil {
+			t.Fatal(err)
+		}
+		if d := dose(2); d.Status != adherence.DoseTakenOnTime {
+			t.Errorf("March 2 after the missed-dose job: %s", d.Status)
+		}
+		if d := dose(3); d.Status != adherence.DoseSkipped {
+			t.Errorf("March 3 after the missed-dose job: %s", d.Status)
+		}
+	})
+}
