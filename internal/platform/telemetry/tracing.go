@@ -262,6 +262,15 @@ func HTTPHandler(next http.Handler, tp trace.TracerProvider, prop propagation.Te
 	if prop == nil {
 		prop = NewPropagator()
 	}
+	if _, off := tp.(tracenoop.TracerProvider); off {
+		// No tracing: all a request needs is the caller's trace context
+		// (the logs print its ids). otelhttp would still build a span, its
+		// attributes and metric attributes for nothing: 7% of the
+		// server's CPU on the adherence event path.
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))))
+		})
+	}
 	// inner runs inside the otelhttp span: it gives next the real URL back
 	// and names the span after the route once next has run.
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
