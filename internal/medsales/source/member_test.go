@@ -58,8 +58,8 @@ func TestOpenZipMemberByDataset(t *testing.T) {
 			dataset: medsales.PartD, want: partd},
 		{name: "no member matches, one renamed csv: read", zip: buildZip(t, readme, sized("prescribers-2024.csv", 700)),
 			dataset: medsales.PartD, want: sized("prescribers-2024.csv", 700)},
-		{name: "no member matches, one txt beside a fileheader", zip: buildZip(t, fileheader, sized("providers.txt", 700)),
-			dataset: medsales.NPPES, want: sized("providers.txt", 700)},
+		{name: "no member matches, one csv beside a fileheader and a txt", zip: buildZip(t, fileheader, sized("providers.csv", 700), sized("notes.txt", 5)),
+			dataset: medsales.NPPES, want: sized("providers.csv", 700)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,20 +90,23 @@ func TestOpenZipNoMemberOfDataset(t *testing.T) {
 	}{
 		{name: "other datasets' files only", dataset: medsales.PartD,
 			zip: buildZip(t, sized("MUP_PHY_R26_P05_V10_D24_Prov_Svc.csv", 10), sized("OP_DTL_GNRL_PGYR2024_P01232026.csv", 20)),
-			says: []string{"no member named like the partd file (MUP_DPR_*_NPIBN.csv)", "2 other .csv or .txt members",
+			says: []string{"no member named like the partd file (MUP_DPR_*_NPIBN.csv)", "2 other .csv members",
 				"MUP_PHY_R26_P05_V10_D24_Prov_Svc.csv (10 bytes)", "OP_DTL_GNRL_PGYR2024_P01232026.csv (20 bytes)"}},
 		{name: "several unknown files", dataset: medsales.NUCC,
-			zip:  buildZip(t, sized("a.csv", 1), sized("b.txt", 2), readme),
-			says: []string{"no member named like the nucc file (nucc_taxonomy_*.csv)", "a.csv", "b.txt", readme.name}},
+			zip:  buildZip(t, sized("a.csv", 1), sized("b.csv", 2), readme),
+			says: []string{"no member named like the nucc file (nucc_taxonomy_*.csv)", "a.csv", "b.csv", readme.name}},
+		{name: "a text file is not the NPPES file", dataset: medsales.NPPES,
+			zip:  buildZip(t, sized("readme.txt", 3)),
+			says: []string{"no member named like the nppes file", "nor any other .csv member to load", "readme.txt (3 bytes)"}},
 		{name: "one file, of another dataset", dataset: medsales.PartB,
 			zip:  buildZip(t, sized("MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv", 10)),
-			says: []string{"no member named like the partb file", "only .csv or .txt member is named like the partd file", "MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv"}},
+			says: []string{"no member named like the partb file", "only .csv member is named like the partd file", "MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv"}},
 		{name: "only a header-only copy", dataset: medsales.NPPES, zip: buildZip(t, fileheader, readme),
-			says: []string{"no member named like the nppes file", "nor any other .csv or .txt member to load", fileheader.name}},
+			says: []string{"no member named like the nppes file", "nor any other .csv member to load", fileheader.name}},
 		{name: "no data file at all", dataset: medsales.ZCTA, zip: buildZip(t, readme),
 			says: []string{"no member named like the zcta file (*_Gaz_zcta_national.txt)", readme.name}},
 		{name: "many members: the list is cut", dataset: medsales.PartD, zip: buildZip(t, many...),
-			says: []string{"25 other .csv or .txt members", "part-00.csv", "and 6 more"}},
+			says: []string{"25 other .csv members", "part-00.csv", "and 6 more"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -47,9 +47,9 @@ type Options struct {
 	// file (see DatasetOf): npidata_pfile_*.csv for nppes, but not its
 	// *_fileheader.csv nor pl_pfile_*.csv, MUP_DPR_*_NPIBN.csv for partd,
 	// and so on. When several members match, the largest is read. When
-	// none does, a lone .csv or .txt member is read unless it is named
-	// like another dataset's file; otherwise Open fails listing the
-	// members.
+	// none does, a lone member with the extension of the dataset's files
+	// (.csv; .txt for the gazetteer) is read unless it is named like
+	// another dataset's file; otherwise Open fails listing the members.
 	Dataset medsales.Dataset
 	// HTTPClient fetches http(s) sources. Nil means a client with
 	// connection, TLS and response-header timeouts but no overall timeout,
@@ -323,16 +323,19 @@ func pickMember(files []*zip.File, opts Options) (*zip.File, error) {
 }
 
 // loneMember picks the member of an archive none of whose members is named
-// like dataset d's file (df): its only .csv or .txt member, which someone
-// may have renamed, unless that is named like another dataset's file (a
-// pl_pfile would be loaded as the main NPPES file). Header-only copies
-// ("fileheader") do not count: loading one would replace a table with no
-// rows. Anything else is an error listing the members, since guessing
-// would load the wrong file.
+// like dataset d's file (df): its only member with the extension of d's
+// files (.csv; .txt for the gazetteer), which someone may have renamed,
+// unless that is named like another dataset's file (a pl_pfile would be
+// loaded as the main NPPES file). Header-only copies ("fileheader") do not
+// count: loading one would replace a table with no rows. Anything else is
+// an error listing the members, since guessing would load the wrong file
+// (a readme.txt as the NPPES file).
 func loneMember(files []*zip.File, d medsales.Dataset, df datasetFile) (*zip.File, error) {
+	ext := strings.ToLower(path.Ext(df.like))
 	var data []*zip.File
-	for _, f := range dataMembers(files) {
-		if !isHeaderCopy(memberBase(f.Name)) {
+	for _, f := range files {
+		base := memberBase(f.Name)
+		if !isDir(f) && strings.ToLower(path.Ext(base)) == ext && !isHeaderCopy(base) {
 			data = append(data, f)
 		}
 	}
@@ -344,14 +347,14 @@ func loneMember(files []*zip.File, d medsales.Dataset, df datasetFile) (*zip.Fil
 	want := fmt.Sprintf("archive has no member named like the %s file (%s)", d, df.like)
 	switch {
 	case len(data) == 0:
-		return nil, fmt.Errorf("%s, nor any other .csv or .txt member to load; it contains %s", want, listMembers(files))
+		return nil, fmt.Errorf("%s, nor any other %s member to load; it contains %s", want, ext, listMembers(files))
 	case len(data) == 1:
 		other, _ := DatasetOf(data[0].Name)
-		return nil, fmt.Errorf("%s, and its only .csv or .txt member is named like the %s file; it contains %s",
-			want, other, listMembers(files))
+		return nil, fmt.Errorf("%s, and its only %s member is named like the %s file; it contains %s",
+			want, ext, other, listMembers(files))
 	}
-	return nil, fmt.Errorf("%s, and %d other .csv or .txt members, so which to load is unclear; it contains %s",
-		want, len(data), listMembers(files))
+	return nil, fmt.Errorf("%s, and %d other %s members, so which to load is unclear; it contains %s",
+		want, len(data), ext, listMembers(files))
 }
 
 // dataMembers returns the .csv and .txt members of an archive.
