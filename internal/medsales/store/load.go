@@ -83,6 +83,10 @@ type Tally struct {
 	next             int64
 	line             []byte
 	werr             error
+	// first is the first rejected row, "line N: reason", quoted by the
+	// threshold error so that it says what is wrong with the file (an
+	// encoding, a date format) and not only how much.
+	first string
 }
 
 // NewTally starts counting the rows of in.
@@ -112,6 +116,9 @@ func (t *Tally) Row() {
 // kept and returned by Err.
 func (t *Tally) Reject(line int, reason string) {
 	t.Rejected++
+	if t.first == "" {
+		t.first = fmt.Sprintf("line %d: %s", line, reason)
+	}
 	if t.rejects == nil || t.werr != nil {
 		return
 	}
@@ -143,14 +150,14 @@ func (t *Tally) Done() error {
 	}
 	total := t.Loaded + t.Rejected
 	if total > 0 && float64(t.Rejected)/float64(total) > t.maxRatio {
-		return fmt.Errorf("%s: %d of %d rows rejected (%.2f%%), more than the allowed %.2f%%: nothing loaded",
-			t.file, t.Rejected, total, 100*float64(t.Rejected)/float64(total), 100*t.maxRatio)
+		return fmt.Errorf("%s: %d of %d rows rejected (%.2f%%), more than the allowed %.2f%%: nothing loaded; the first: %s",
+			t.file, t.Rejected, total, 100*float64(t.Rejected)/float64(total), 100*t.maxRatio, t.first)
 	}
 	switch {
 	case t.replaces && total == 0:
 		return fmt.Errorf("%s: no data rows: refusing to replace the live data with an empty file", t.file)
 	case t.replaces && t.Loaded == 0:
-		return fmt.Errorf("%s: all %d rows rejected: refusing to replace the live data with an empty file", t.file, t.Rejected)
+		return fmt.Errorf("%s: all %d rows rejected: refusing to replace the live data with an empty file; the first: %s", t.file, t.Rejected, t.first)
 	}
 	return nil
 }

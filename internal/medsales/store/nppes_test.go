@@ -390,7 +390,8 @@ func TestLoadNPPESRefusesAndRejects(t *testing.T) {
 
 		// Too many rejects (1 of 5 > 1%): the load fails naming the file.
 		r = nppesLoad(t, s, (*store.Store).LoadNPPES, "npidata_pfile_bad.csv", []byte(withBad), store.LoadInput{})
-		if r.err == nil || !strings.Contains(r.err.Error(), "npidata_pfile_bad.csv: 1 of 5 rows rejected (20.00%), more than the allowed 1.00%") {
+		if r.err == nil || !strings.Contains(r.err.Error(), "npidata_pfile_bad.csv: 1 of 5 rows rejected (20.00%), more than the allowed 1.00%") ||
+			!strings.HasSuffix(r.err.Error(), `the first: line 6: NPI "1987654321" fails the check digit (want 8)`) {
 			t.Errorf("reject ratio: %v", r.err)
 		}
 		if r.rejects != "6,\"NPI \"\"1987654321\"\" fails the check digit (want 8)\"\n" {
