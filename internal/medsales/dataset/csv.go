@@ -25,6 +25,15 @@ import (
 // a required column missing.
 var ErrWrongFile = errors.New("wrong file for the dataset")
 
+// layoutError is a file of the right dataset whose layout lacks a few
+// required columns. It counts as ErrWrongFile for errors.Is (nothing can
+// be loaded from it either), but does not say so: the message would send
+// the operator looking for another file.
+type layoutError struct{ msg string }
+
+func (e *layoutError) Error() string        { return e.msg }
+func (e *layoutError) Is(target error) bool { return target == ErrWrongFile }
+
 // ErrTruncated is wrapped by Reader.Err when the input ends in the middle of
 // a record (an unterminated quoted field, or a last line without its line
 // break and with fields missing).
@@ -145,21 +154,35 @@ func (r *Reader) readHeader(cols []Column) error {
 	r.nfields = len(r.ends)
 	r.header = make([]string, r.nfields)
 	byName := make(map[string]int, r.nfields)
+	twice := map[string]int{} // a name the header repeats → its second field
 	start := 0
 	for k, end := range r.ends {
 		r.header[k] = strings.TrimSpace(string(r.rec[start:end]))
 		name := NormalizeName(r.header[k])
 		if _, dup := byName[name]; !dup {
 			byName[name] = k
+		} else if _, seen := twice[name]; !seen {
+			twice[name] = k
 		}
 		start = end
 	}
 	r.idx = make([]int, len(cols))
 	var missing []string
+	required := 0
 	for i, c := range cols {
 		r.idx[i] = -1
+		if c.Required {
+			required++
+		}
 		for _, n := range append([]string{c.Name}, c.Aliases...) {
-			if k, ok := byName[NormalizeName(n)]; ok {
+			name := NormalizeName(n)
+			if k, ok := byName[name]; ok {
+				if k2, dup := twice[name]; dup {
+					// Columns are found by name: with two of them, which
+					// one holds the values is anyone's guess.
+					return fmt.Errorf("%s: header names column %q twice (fields %d and %d): which one to load is ambiguous",
+						r.file, r.header[k], k+1, k2+1)
+				}
 				r.idx[i] = k
 				break
 			}
@@ -173,8 +196,13 @@ func (r *Reader) readHeader(cols []Column) error {
 		if len(missing) > 1 {
 			noun = "columns"
 		}
-		return fmt.Errorf("%s: missing required %s %s (header has %d columns): %w",
-			r.file, noun, strings.Join(missing, ", "), r.nfields, ErrWrongFile)
+		msg := fmt.Sprintf("%s: missing required %s %s (header has %d columns)", r.file, noun, strings.Join(missing, ", "), r.nfields)
+		if 2*len(missing) <= required {
+			// Most of the layout is there: the publisher more likely
+			// renamed or dropped these than this is another file.
+			return &layoutError{msg: msg + ": the publisher may have renamed or dropped them"}
+		}
+		return fmt.Errorf("%s: %w", msg, ErrWrongFile)
 	}
 	r.rec = r.rec[:0]
 	r.ends = r.ends[:0]

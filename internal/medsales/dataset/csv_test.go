@@ -189,6 +189,21 @@ func TestReaderRecords(t *testing.T) {
 	}
 }
 
+// TestNewReaderRefusesRepeatedColumn: a column the reader wants that the
+// header names twice is refused (which one holds the values is a guess);
+// a repeated column nobody reads is not.
+func TestNewReaderRefusesRepeatedColumn(t *testing.T) {
+	cols := []dataset.Column{{Name: "NPI", Required: true}, {Name: "Tot_Clms", Required: true}}
+	_, err := dataset.NewReader(strings.NewReader("NPI,Tot_Clms,x,TOT_CLMS \n"), "f.csv", cols, dataset.Options{})
+	if want := `f.csv: header names column "Tot_Clms" twice (fields 2 and 4): which one to load is ambiguous`; err == nil || err.Error() != want {
+		t.Errorf("error = %v\nwant      %s", err, want)
+	}
+	rd, err := dataset.NewReader(strings.NewReader("NPI,Tot_Clms,x,x\n1,2,3,4\n"), "f.csv", cols, dataset.Options{})
+	if err != nil || !rd.Next() || string(rd.Field(1)) != "2" {
+		t.Errorf("a repeated column nobody reads: %v", err)
+	}
+}
+
 func TestNewReaderRefuses(t *testing.T) {
 	cols := []dataset.Column{
 		{Name: "NPI", Required: true},
@@ -202,7 +217,7 @@ func TestNewReaderRefuses(t *testing.T) {
 	}{
 		{"empty file", "", "f.csv: empty file, no header line: wrong file for the dataset"},
 		{"blank header", "\n1,2\n", "f.csv: empty header line: wrong file for the dataset"},
-		{"one missing column", "NPI,Other\n", `f.csv: missing required column "Entity Type Code" (header has 2 columns): wrong file for the dataset`},
+		{"one missing column of two", "NPI,Other\n", `f.csv: missing required column "Entity Type Code" (header has 2 columns): the publisher may have renamed or dropped them`},
 		{"two missing columns", "Code,Grouping\n", `f.csv: missing required columns "NPI", "Entity Type Code" (header has 2 columns): wrong file for the dataset`},
 		{"binary (zip) file", "PK\x03\x04\x14\x00\x00\x00\x08\x00\n", "f.csv: header line contains control byte 0x03, not a text file: wrong file for the dataset"},
 		{"non-UTF-8 header", "NPI,Entity \xe9Type Code\n", "f.csv: header line is not UTF-8 text: wrong file for the dataset"},

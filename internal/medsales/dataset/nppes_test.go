@@ -250,11 +250,11 @@ func TestNPPESReaderMissingColumns(t *testing.T) {
 	}
 	in := quotedHeader(kept) + `"1234567893"` + "\n"
 	_, _, _, err := readNPPES(t, "npidata_pfile_x.csv", []byte(in))
-	want := `npidata_pfile_x.csv: missing required columns "Entity Type Code", "Healthcare Provider Primary Taxonomy Switch_7" (header has 328 columns): wrong file for the dataset`
+	want := `npidata_pfile_x.csv: missing required columns "Entity Type Code", "Healthcare Provider Primary Taxonomy Switch_7" (header has 328 columns): the publisher may have renamed or dropped them`
 	if err == nil || err.Error() != want {
 		t.Errorf("err = %v\nwant  %s", err, want)
 	}
-	if !errors.Is(err, dataset.ErrWrongFile) {
+	if !errors.Is(err, dataset.ErrWrongFile) { // nothing can be loaded from it either
 		t.Error("error does not wrap ErrWrongFile")
 	}
 	// A file of another dataset is refused the same way.

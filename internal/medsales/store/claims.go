@@ -356,8 +356,13 @@ func wrongFile(err error) error {
 	if !errors.Is(err, dataset.ErrWrongFile) {
 		return err
 	}
-	msg := strings.TrimSuffix(err.Error(), ": "+dataset.ErrWrongFile.Error())
-	return &errs.Error{Code: errs.CodeInvalid, Message: msg, Err: dataset.ErrWrongFile}
+	msg := err.Error()
+	if trimmed, ok := strings.CutSuffix(msg, ": "+dataset.ErrWrongFile.Error()); ok {
+		return &errs.Error{Code: errs.CodeInvalid, Message: trimmed, Err: dataset.ErrWrongFile}
+	}
+	// A layout missing a few of the dataset's columns: as much the
+	// caller's input, but not another dataset's file.
+	return &errs.Error{Code: errs.CodeInvalid, Message: msg}
 }
 
 // nullString maps "" to NULL.

@@ -375,15 +375,16 @@ func TestLoadNPPESRefusesAndRejects(t *testing.T) {
 		// A missing required column: refused before anything is written.
 		noEntity := bytes.Replace(current, []byte(`"Entity Type Code",`), []byte(`"Entity Kind",`), 1)
 		r := nppesLoad(t, s, (*store.Store).LoadNPPES, "npidata_pfile_x.csv", noEntity, store.LoadInput{})
-		if r.err == nil || r.err.Error() != `npidata_pfile_x.csv: missing required column "Entity Type Code" (header has 330 columns): wrong file for the dataset` ||
-			!errs.Is(r.err, errs.CodeInvalid) || !errors.Is(r.err, dataset.ErrWrongFile) {
+		if r.err == nil || r.err.Error() != `npidata_pfile_x.csv: missing required column "Entity Type Code" (header has 330 columns): the publisher may have renamed or dropped them` ||
+			!errs.Is(r.err, errs.CodeInvalid) {
 			t.Errorf("missing column: %v", r.err)
 		}
 		unchanged("a file without Entity Type Code")
 
 		// The wrong file altogether (a pl_pfile given as npidata).
 		r = nppesLoad(t, s, (*store.Store).LoadNPPES, plSample, nppesSample(t, plSample), store.LoadInput{})
-		if r.err == nil || !strings.Contains(r.err.Error(), plSample+`: missing required columns "Entity Type Code"`) {
+		if r.err == nil || !strings.Contains(r.err.Error(), plSample+`: missing required columns "Entity Type Code"`) ||
+			!strings.HasSuffix(r.err.Error(), "wrong file for the dataset") || !errors.Is(r.err, dataset.ErrWrongFile) {
 			t.Errorf("pl_pfile as npidata: %v", r.err)
 		}
 		unchanged("a pl_pfile as npidata")
