@@ -225,7 +225,7 @@ func (s *Store) LoadOpenPayments(ctx context.Context, in LoadInput) (LoadResult,
 		}
 		if !pending {
 			return LoadResult{}, errs.Invalid("dataYear",
-				"%s: no valid row to take the program year from and none in the file name: pass --data-year", in.File)
+				"%s: no valid row to take the program year from and none in the file name: give the year (--data-year, or dataYear in POST /v1/ingestions)", in.File)
 		}
 	}
 	table := openPaymentsTable()
@@ -338,7 +338,7 @@ func loadYear(in LoadInput, fromName func(string) (int, bool), what string) (int
 	case in.DataYear != 0 && (in.DataYear < 2000 || in.DataYear > 2999):
 		return 0, errs.Invalid("dataYear", "%s: %d is not a data year", in.File, in.DataYear)
 	case in.DataYear != 0 && ok && named != in.DataYear:
-		return 0, errs.Invalid("dataYear", "%s: the file name says %d, --data-year says %d", in.File, named, in.DataYear)
+		return 0, errs.Invalid("dataYear", "%s: the file name says %d, the data year given (--data-year or dataYear) says %d", in.File, named, in.DataYear)
 	case in.DataYear != 0:
 		return in.DataYear, nil
 	case ok:
@@ -346,7 +346,7 @@ func loadYear(in LoadInput, fromName func(string) (int, bool), what string) (int
 	case what == "":
 		return 0, nil
 	}
-	return 0, errs.Invalid("dataYear", "%s: the file name carries no %s: pass --data-year", in.File, what)
+	return 0, errs.Invalid("dataYear", "%s: the file name carries no %s: give it (--data-year, or dataYear in POST /v1/ingestions)", in.File, what)
 }
 
 // wrongFile marks a header error (missing columns: a file of another

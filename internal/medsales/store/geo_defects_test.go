@@ -22,7 +22,7 @@ func TestLoadZCTADataYear(t *testing.T) {
 			{"2024_Gaz_zcta_national.txt", 2024, 2024, ""},
 			{"zcta_centroids.txt", 2023, 2023, ""},
 			{"zcta_centroids.txt", 0, 0, ""},
-			{"2024_Gaz_zcta_national.txt", 2023, 0, "2024_Gaz_zcta_national.txt: the file name says 2024, --data-year says 2023"},
+			{"2024_Gaz_zcta_national.txt", 2023, 0, "2024_Gaz_zcta_national.txt: the file name says 2024, the data year given (--data-year or dataYear) says 2023"},
 		}
 		for _, tt := range tests {
 			r := run(t, s, (*store.Store).LoadZCTA, tt.file, content, store.LoadInput{DataYear: tt.dataYear})
