@@ -30,6 +30,13 @@ const (
 // and ZIP centroids before providers, providers before what refers to them).
 var Datasets = []Dataset{ZCTA, NUCC, NPPES, NPPESLocations, NPPESOtherNames, NPPESEndpoints, PartB, PartD, OpenPayments}
 
+// ByYear reports whether d's loads replace one data year and leave the
+// others served (Part B and Part D data years, Open Payments program
+// years), so that several years are served at once.
+func (d Dataset) ByYear() bool {
+	return d == PartB || d == PartD || d == OpenPayments
+}
+
 // Valid reports whether d is one of the known datasets.
 func (d Dataset) Valid() bool {
 	for _, k := range Datasets {

@@ -176,8 +176,12 @@ type Freshness struct {
 	LastIngested time.Time        `json:"lastIngested"`
 	RecordCount  int64            `json:"recordCount"`
 	DataYear     *int             `json:"dataYear,omitempty"`
-	SourceFile   string           `json:"sourceFile"`
-	ReleaseDate  *medsales.Date   `json:"releaseDate,omitempty"`
+	// DataYears, for a dataset loaded year by year (Dataset.ByYear), are
+	// the years served, newest first: DataYear is only the newest load's,
+	// which a back-filled older year makes look stale.
+	DataYears   []int          `json:"dataYears,omitempty"`
+	SourceFile  string         `json:"sourceFile"`
+	ReleaseDate *medsales.Date `json:"releaseDate,omitempty"`
 }
 
 // LatestLoads returns, per dataset, the newest successful load.
@@ -201,7 +205,31 @@ func (s *Store) LatestLoads(ctx context.Context) (map[medsales.Dataset]Freshness
 		}
 		out[v.Dataset] = f
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read data freshness: %w", err)
+	}
+	rows.Close()
+	// Every year with a successful load is served: a load replaces its
+	// own year only, and nothing deletes a year.
+	years, err := s.reader().QueryContext(ctx, `SELECT DISTINCT dataset, data_year FROM dataset_versions
+		WHERE status = 'succeeded' AND data_year IS NOT NULL ORDER BY dataset, data_year DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("read data years: %w", err)
+	}
+	defer years.Close()
+	for years.Next() {
+		var d string
+		var y int
+		if err := years.Scan(&d, &y); err != nil {
+			return nil, fmt.Errorf("read data years: %w", err)
+		}
+		ds := medsales.Dataset(d)
+		if f, ok := out[ds]; ok && ds.ByYear() {
+			f.DataYears = append(f.DataYears, y)
+			out[ds] = f
+		}
+	}
+	return out, years.Err()
 }
 
 type scanner interface{ Scan(dest ...any) error }

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -93,6 +94,56 @@ func TestVersionHistory(t *testing.T) {
 		other, err := st.Versions(ctx, medsales.NUCC, 10)
 		if err != nil || len(other) != 0 {
 			t.Errorf("nucc history = %v, %v; want empty", other, err)
+		}
+	})
+}
+
+// TestFreshnessDataYears: for a dataset loaded year by year, freshness
+// lists every year served, newest first, beside the newest load's year; a
+// back-filled older year must not make the dataset look years stale. A
+// failed load's year is not served; a dataset replaced whole (ZCTA) has
+// no list.
+func TestFreshnessDataYears(t *testing.T) {
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		st := store.New(d)
+		t0 := time.Date(2026, 8, 12, 9, 0, 0, 0, time.UTC)
+		load := func(ds medsales.Dataset, year int, ok bool) {
+			t.Helper()
+			id, err := st.StartVersion(ctx, store.Version{Dataset: ds, Mode: "full", SourceFile: fmt.Sprintf("%s-%d.csv", ds, year), DataYear: &year, StartedAt: t0})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t0 = t0.Add(time.Hour)
+			if !ok {
+				if err := st.FailVersion(ctx, id, "failed", t0); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err := d.InTx(ctx, func(tx *db.Tx) error {
+				return store.FinishVersionTx(ctx, tx, id, store.LoadResult{Loaded: 5, DataYear: year}, "abc", t0)
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		load(medsales.PartB, 2024, true)
+		load(medsales.PartB, 2025, true)
+		load(medsales.PartB, 2024, true) // a reload
+		load(medsales.PartB, 2021, false)
+		load(medsales.PartB, 2022, true) // a back-fill, the newest load
+		load(medsales.ZCTA, 2023, true)
+		load(medsales.ZCTA, 2024, true)
+		latest, err := st.LatestLoads(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := latest[medsales.PartB]
+		if b.DataYear == nil || *b.DataYear != 2022 || fmt.Sprint(b.DataYears) != "[2025 2024 2022]" {
+			t.Errorf("partb freshness: dataYear %v, dataYears %v; want 2022 and [2025 2024 2022]", b.DataYear, b.DataYears)
+		}
+		if z := latest[medsales.ZCTA]; z.DataYears != nil || z.DataYear == nil || *z.DataYear != 2024 {
+			t.Errorf("zcta freshness: dataYear %v, dataYears %v; want 2024 and none", z.DataYear, z.DataYears)
 		}
 	})
 }
