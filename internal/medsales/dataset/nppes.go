@@ -297,7 +297,17 @@ func (n *NPPESReader) parse() error {
 	rec := &n.rec
 	taxonomies, identifiers := rec.Taxonomies[:0], rec.Identifiers[:0]
 	*rec = NPPESRecord{}
-	f := r.Field
+	// Values are trimmed: "  SMITH  " is SMITH, and a value of spaces
+	// only is absent (NULL), like an empty one.
+	f := func(i int) []byte {
+		v := r.Field(i)
+		if len(v) > 0 && (v[0] == ' ' || v[len(v)-1] == ' ') {
+			if v = bytes.TrimSpace(v); len(v) == 0 {
+				return nil
+			}
+		}
+		return v
+	}
 
 	rec.NPI = f(npNPI)
 	if err := CheckNPI(rec.NPI); err != nil {
@@ -345,9 +355,17 @@ func (n *NPPESReader) parse() error {
 		}
 	}
 	rec.DeactivationReason, rec.Sex = f(npDeactReason), f(npSex)
+	if sx := rec.Sex; sx != nil && (len(sx) != 1 || (sx[0] != 'M' && sx[0] != 'F' && sx[0] != 'X')) {
+		return fmt.Errorf("%s %q is not M, F or X", n.cols[npSex].Name, sx)
+	}
 	rec.AOLastName, rec.AOFirstName, rec.AOMiddleName, rec.AOTitle, rec.AOPhone = f(npAOLastName), f(npAOFirstName), f(npAOMiddleName), f(npAOTitle), f(npAOPhone)
 	rec.AONamePrefix, rec.AONameSuffix, rec.AOCredential = f(npAONamePrefix), f(npAONameSuffix), f(npAOCredential)
 	rec.SoleProprietor, rec.OrgSubpart, rec.ParentOrgLBN, rec.ParentOrgTIN = f(npSoleProprietor), f(npOrgSubpart), f(npParentLBN), f(npParentTIN)
+	for _, c := range []int{npSoleProprietor, npOrgSubpart} {
+		if v := f(c); v != nil && (len(v) != 1 || (v[0] != 'X' && v[0] != 'Y' && v[0] != 'N')) {
+			return fmt.Errorf("%s %q is not X, Y or N", n.cols[c].Name, v)
+		}
+	}
 
 	for s := 1; s <= NPPESTaxonomySlots; s++ {
 		i := npiFixed + (s-1)*taxCols
@@ -356,8 +374,10 @@ func (n *NPPESReader) parse() error {
 			continue
 		}
 		sw := f(i + 3)
-		primary := len(sw) == 1 && (sw[0] == 'Y' || sw[0] == 'y')
-		if primary && rec.PrimaryTaxonomy == nil {
+		// The primary slot is the first whose switch is Y: should a file
+		// mark two, the second is not primary too.
+		primary := len(sw) == 1 && (sw[0] == 'Y' || sw[0] == 'y') && rec.PrimaryTaxonomy == nil
+		if primary {
 			rec.PrimaryTaxonomy = code
 		}
 		taxonomies = append(taxonomies, NPPESTaxonomy{Slot: s, Code: code, License: f(i + 1), LicenseState: f(i + 2), Primary: primary, Group: f(i + 4)})

@@ -216,7 +216,10 @@ func TestNPPESReaderRejects(t *testing.T) {
 		nppesLine(t, cols, with("Replacement NPI", "123")) + // 9
 		nppesLine(t, cols, with("Provider Last Name (Legal Name)", "BAD\xffUTF8")) + // 10
 		nppesLine(t, cols, with("NPI Reactivation Date", "02/30/2020")) + // 11
-		nppesLine(t, cols, with("Provider First Name", "multi\nline")) // 12-13: fine
+		nppesLine(t, cols, with("Provider First Name", "multi\nline")) + // 12-13: fine
+		nppesLine(t, cols, with("Provider Sex Code", "Q")) + // 14
+		nppesLine(t, cols, with("Is Sole Proprietor", "Z")) + // 15
+		nppesLine(t, cols, with("Is Organization Subpart", "YES")) // 16
 	rows, rejects, _, err := readNPPES(t, "npidata_pfile_bad.csv", []byte(in))
 	if err != nil {
 		t.Fatal(err)
@@ -231,12 +234,45 @@ func TestNPPESReaderRejects(t *testing.T) {
 		{9, `Replacement NPI: NPI "123" does not have 10 digits`},
 		{10, "Provider Last Name (Legal Name): invalid UTF-8 bytes"},
 		{11, `NPI Reactivation Date: date "02/30/2020" does not exist (day 30 of month 2)`},
+		{14, `Provider Sex Code "Q" is not M, F or X`},
+		{15, `Is Sole Proprietor "Z" is not X, Y or N`},
+		{16, `Is Organization Subpart "YES" is not X, Y or N`},
 	}
 	if diff := cmp.Diff(want, rejects); diff != "" {
 		t.Errorf("rejects (-want +got):\n%s", diff)
 	}
 	if len(rows) != 2 || rows[0].Line != 2 || rows[1].Line != 12 || rows[1].Provider.FirstName != "multi\nline" {
 		t.Errorf("rows = %+v", rows)
+	}
+}
+
+// TestNPPESReaderValues: values are trimmed (spaces only is absent), and
+// when a file marks two taxonomy slots primary only the first is.
+func TestNPPESReaderValues(t *testing.T) {
+	cols := nppesHeader(t)
+	in := quotedHeader(cols) + nppesLine(t, cols, map[string]string{
+		"NPI": "1234567893", "Entity Type Code": "1", "Provider Last Name (Legal Name)": "  PADDED  ",
+		"Provider First Name": "   ", "Provider Sex Code": " F ",
+		"Healthcare Provider Taxonomy Code_1": "207Q00000X", "Healthcare Provider Primary Taxonomy Switch_1": "N",
+		"Healthcare Provider Taxonomy Code_2": "208D00000X", "Healthcare Provider Primary Taxonomy Switch_2": "Y",
+		"Healthcare Provider Taxonomy Code_3": "363L00000X", "Healthcare Provider Primary Taxonomy Switch_3": "Y",
+	})
+	rows, rejects, _, err := readNPPES(t, "npidata_pfile_values.csv", []byte(in))
+	if err != nil || len(rejects) != 0 || len(rows) != 1 {
+		t.Fatalf("rows %+v, rejects %+v, err %v", rows, rejects, err)
+	}
+	p := rows[0].Provider
+	if p.LastName != "PADDED" || p.FirstName != "" || p.Sex != "F" || p.PrimaryTaxonomy != "208D00000X" {
+		t.Errorf("provider = last %q, first %q, sex %q, primary %q; want PADDED, absent, F, 208D00000X", p.LastName, p.FirstName, p.Sex, p.PrimaryTaxonomy)
+	}
+	var primary []int
+	for _, tx := range rows[0].Taxonomies {
+		if tx.Primary {
+			primary = append(primary, tx.Slot)
+		}
+	}
+	if len(rows[0].Taxonomies) != 3 || len(primary) != 1 || primary[0] != 2 {
+		t.Errorf("taxonomies %+v: primary slots %v, want [2]", rows[0].Taxonomies, primary)
 	}
 }
 
