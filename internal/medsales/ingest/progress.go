@@ -57,7 +57,7 @@ func (p *LogProgress) Update(rows, bytes, total int64) {
 func (p *LogProgress) Done() {}
 
 // BarProgress draws a terminal progress bar over the bytes of the source,
-// with rows and rows/s in its description and the bar's own ETA.
+// with rows, rows/s and MB/s in its description and the bar's own ETA.
 type BarProgress struct {
 	w     io.Writer
 	bar   *progressbar.ProgressBar
@@ -71,7 +71,6 @@ func NewBarProgress(w io.Writer, dataset string, total int64, now func() time.Ti
 	bar := progressbar.NewOptions64(total,
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription(dataset),
-		progressbar.OptionShowBytes(true),
 		progressbar.OptionThrottle(200*time.Millisecond),
 		progressbar.OptionShowElapsedTimeOnFinish(),
 		progressbar.OptionSetPredictTime(true),
@@ -85,8 +84,11 @@ func (p *BarProgress) Update(rows, bytes, total int64) {
 	if total > 0 && p.bar.GetMax64() != total {
 		p.bar.ChangeMax64(total)
 	}
-	rate := perSecond(rows, p.now().Sub(p.start))
-	p.bar.Describe(fmt.Sprintf("%d rows (%d rows/s)", rows, rate))
+	// Rates over the whole load: the bar's own byte rate is measured
+	// between its renders and showed tens of GB/s for a jump of the
+	// offset.
+	elapsed := p.now().Sub(p.start)
+	p.bar.Describe(fmt.Sprintf("%d rows (%d rows/s, %.1f MB/s)", rows, perSecond(rows, elapsed), float64(perSecond(bytes, elapsed))/1e6))
 	_ = p.bar.Set64(bytes)
 }
 
