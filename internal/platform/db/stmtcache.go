@@ -21,9 +21,11 @@ import (
 // a statement is prepared here after the transaction that first ran it
 // has ended (remember, then prepareMissed); inside later transactions
 // Tx.StmtContext reuses it on the writer connection without parsing.
-// Only short statements are kept: long ones are multi-row statements of
-// varying length, rarely repeated, whose parse is small beside their
-// work.
+// Only short statements are kept, and only once they have run unprepared
+// twice: long ones and most one-offs are multi-row statements whose text
+// depends on their row count (a batch of events), rarely repeated, whose
+// parse is small beside their work; preparing them would only delay the
+// writer and evict the statements that do repeat.
 type stmtCache struct {
 	db  *sql.DB
 	max int
@@ -31,6 +33,7 @@ type stmtCache struct {
 	mu    sync.Mutex
 	items map[string]*list.Element // value: *cachedStmt
 	order *list.List               // front: most recently used
+	once  map[string]bool          // statements run unprepared once
 }
 
 type cachedStmt struct {
@@ -46,7 +49,7 @@ const (
 )
 
 func newStmtCache(db *sql.DB) *stmtCache {
-	return &stmtCache{db: db, max: stmtCacheSize, items: map[string]*list.Element{}, order: list.New()}
+	return &stmtCache{db: db, max: stmtCacheSize, items: map[string]*list.Element{}, order: list.New(), once: map[string]bool{}}
 }
 
 // get returns the prepared statement of query, or nil.
@@ -64,14 +67,22 @@ func (c *stmtCache) get(query string) *sql.Stmt {
 // cacheable reports whether query is worth preparing for later.
 func cacheable(query string) bool { return len(query) <= stmtCacheMaxLen }
 
-// prepareMissed prepares queries that are not cached yet, outside any
-// transaction. A failure only means the query is parsed again next time.
+// prepareMissed prepares, outside any transaction, the queries that are
+// not cached yet and ran unprepared before. A failure only means the
+// query is parsed again next time.
 func (c *stmtCache) prepareMissed(ctx context.Context, queries []string) {
 	for _, q := range queries {
 		c.mu.Lock()
 		_, ok := c.items[q]
+		again := c.once[q]
+		if !ok && !again {
+			if len(c.once) >= 4*c.max {
+				clear(c.once) // bounded: forget the one-offs
+			}
+			c.once[q] = true
+		}
 		c.mu.Unlock()
-		if ok {
+		if ok || !again {
 			continue
 		}
 		st, err := c.db.PrepareContext(ctx, q)
@@ -84,6 +95,7 @@ func (c *stmtCache) prepareMissed(ctx context.Context, queries []string) {
 			_ = st.Close()
 			continue
 		}
+		delete(c.once, q)
 		c.items[q] = c.order.PushFront(&cachedStmt{query: q, stmt: st})
 		var evicted *sql.Stmt
 		if c.order.Len() > c.max {
