@@ -101,7 +101,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	checker := health.New(checks, 2*time.Second, time.Now, log)
 
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &ingest.Worker{Service: svc, Logger: log})
+	river.AddWorker(workers, &ingest.Worker{Service: svc, DB: d.db, Logger: log})
 	jc, err := jobs.New(d.db, jobs.Config{Workers: workers, PeriodicJobs: ingest.PeriodicJobs(d.settings.Schedule),
 		RunWorkers: *runWorkers, MaxWorkers: 2, Logger: jobs.QuietLogger(log)})
 	if err != nil {

@@ -340,3 +340,73 @@ func lockDataset(t *testing.T, st *store.Store, d medsales.Dataset) func() {
 	t.Cleanup(release)
 	return release
 }
+
+// TestQueuedLoadsRunInQueueOrder: two loads of one dataset run in the
+// order they were queued. When River starts the later one first (both
+// picked at once, or the earlier one waiting for the lock), it yields: a
+// full file queued before the week's increment must not run after it and
+// undo the week. An earlier job whose worker died (running, started long
+// ago) does not hold the later ones.
+func TestQueuedLoadsRunInQueueOrder(t *testing.T) {
+	each(t, func(t *testing.T, e env) {
+		ctx := context.Background()
+		workers := river.NewWorkers()
+		w := &ingest.Worker{Service: e.svc, DB: e.d, Logger: e.svc.Logger}
+		river.AddWorker(workers, w)
+		c, err := jobs.New(e.d, jobs.Config{Workers: workers, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		queue := func(n int) *river.Job[ingest.JobArgs] {
+			t.Helper()
+			args := ingest.JobArgs{Request: ingest.Request{Dataset: medsales.NPPES, Source: sample(t, t.TempDir(), npiFile, n)}}
+			res, err := c.Insert(ctx, args, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return &river.Job[ingest.JobArgs]{JobRow: res.Job, Args: args}
+		}
+		first, second := queue(0), queue(3) // the whole sample, then its first two providers
+
+		var snooze *rivertype.JobSnoozeError
+		if err := w.Work(ctx, second); !errors.As(err, &snooze) {
+			t.Fatalf("the later load started first: %v, want a snooze", err)
+		}
+		if n := count(t, e.d, "SELECT COUNT(*) FROM dataset_versions"); n != 0 {
+			t.Fatalf("%d loads ran, want none", n)
+		}
+		if err := w.Work(ctx, first); err != nil {
+			t.Fatalf("the earlier load: %v", err)
+		}
+		// River marks the job done when Work returns; here the test does.
+		if _, err := e.d.SQL.ExecContext(ctx, `UPDATE river_job SET state = 'completed', finalized_at = created_at WHERE id = $1`, first.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Work(ctx, second); err != nil {
+			t.Fatalf("the later load after the earlier one: %v", err)
+		}
+
+		// A running earlier job holds the later ones for a minute at most.
+		ago := func(d string) string {
+			if e.d.Dialect == db.SQLite {
+				return "datetime('now', '-" + d + "')"
+			}
+			return "now() - interval '" + d + "'"
+		}
+		for _, c := range []struct {
+			started string
+			want    bool
+		}{{"5 seconds", true}, {"2 hours", false}} {
+			if _, err := e.d.SQL.ExecContext(ctx, `UPDATE river_job SET state = 'running', finalized_at = NULL, attempted_at = `+ago(c.started)+` WHERE id = $1`, first.ID); err != nil {
+				t.Fatal(err)
+			}
+			got, err := jobs.EarlierJob(ctx, e.d, second.Kind, second.ID, "dataset", "nppes", time.Minute)
+			if err != nil || got != c.want {
+				t.Errorf("earlier job running since %s ago: %v, %v; want %v", c.started, got, err, c.want)
+			}
+		}
+		if got, err := jobs.EarlierJob(ctx, e.d, second.Kind, second.ID, "dataset", "nucc", time.Minute); err != nil || got {
+			t.Errorf("another dataset's job: %v, %v; want false", got, err)
+		}
+	})
+}

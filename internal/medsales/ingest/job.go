@@ -11,7 +11,9 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/medplatform/medplatform/internal/medsales/store"
+	"github.com/medplatform/medplatform/internal/platform/db"
 	"github.com/medplatform/medplatform/internal/platform/errs"
+	"github.com/medplatform/medplatform/internal/platform/jobs"
 )
 
 // JobArgs is the River job that runs one load; POST /v1/ingestions
@@ -41,13 +43,22 @@ func (JobArgs) InsertOpts() river.InsertOpts {
 type Worker struct {
 	river.WorkerDefaults[JobArgs]
 	Service *Service
-	Logger  *slog.Logger
+	// DB is River's database, where the worker looks for earlier loads of
+	// the same dataset (nil: it does not, and two loads queued back to
+	// back may run in either order).
+	DB     *db.DB
+	Logger *slog.Logger
 	// BusySnooze overrides DefaultBusySnooze (tests shorten it).
 	BusySnooze time.Duration
 }
 
 // Timeout lets a national-scale file load for hours.
 func (w *Worker) Timeout(*river.Job[JobArgs]) time.Duration { return 6 * time.Hour }
+
+// earlierFresh is how long a running job counts as about to take its
+// dataset's lock: a live load takes it as it starts, so an earlier job
+// running for longer without it (the lock was free) is dead.
+const earlierFresh = time.Minute
 
 // DefaultBusySnooze is how long a job that finds another load of its
 // dataset running waits before trying again: short beside a load's
@@ -59,16 +70,31 @@ const DefaultBusySnooze = 20 * time.Second
 // waits its turn: it is snoozed, which River does not count as an attempt,
 // rather than discarded with nothing recorded.
 func (w *Worker) Work(ctx context.Context, job *river.Job[JobArgs]) error {
+	snooze := w.BusySnooze
+	if snooze <= 0 {
+		snooze = DefaultBusySnooze
+	}
+	if w.DB != nil {
+		// Loads of one dataset run in the order they were queued: a full
+		// file queued before the week's increment must not run after it
+		// (it would undo the week), which can happen when River starts
+		// both at once, or when the earlier one had to wait for the lock.
+		earlier, err := jobs.EarlierJob(ctx, w.DB, job.Kind, job.ID, "dataset", string(job.Args.Dataset), earlierFresh)
+		if err != nil {
+			return err
+		}
+		if earlier {
+			w.Logger.InfoContext(ctx, "ingest job waiting: a load of its dataset queued earlier runs first",
+				"dataset", string(job.Args.Dataset), "job", job.ID, "retry_in", snooze.String())
+			return river.JobSnooze(snooze)
+		}
+	}
 	res, err := w.Service.Run(ctx, job.Args.Request, NewLogProgress(ctx, w.Logger, string(job.Args.Dataset), 30*time.Second, time.Now))
 	if err != nil {
 		if errors.Is(err, store.ErrLoadRunning) {
-			d := w.BusySnooze
-			if d <= 0 {
-				d = DefaultBusySnooze
-			}
 			w.Logger.InfoContext(ctx, "ingest job waiting: a load of its dataset is running",
-				"dataset", string(job.Args.Dataset), "job", job.ID, "retry_in", d.String())
-			return river.JobSnooze(d)
+				"dataset", string(job.Args.Dataset), "job", job.ID, "retry_in", snooze.String())
+			return river.JobSnooze(snooze)
 		}
 		if errs.CodeOf(err) == errs.CodeInvalid {
 			return river.JobCancel(err)
