@@ -322,6 +322,16 @@ func parseBatchAnswer(answer []byte, addrs []Address) ([]Result, error) {
 	}
 	got := make([]Result, len(addrs))
 	have := make([]bool, len(addrs))
+	if len(addrs) > 0 && len(bytes.TrimSpace(answer)) == 0 {
+		return nil, fmt.Errorf("parse answer: empty answer for %d addresses", len(addrs))
+	}
+	// An answer cut short can end inside a quoted field, which LazyQuotes
+	// would read as complete ("-86.78,36.0 for -86.78,36.29549): a last
+	// line without its line break whose quotes do not pair up is not an
+	// answer; its address is sent again next time.
+	if i := bytes.LastIndexByte(answer, '\n'); i < len(answer)-1 && bytes.Count(answer[i+1:], []byte{'"'})%2 == 1 {
+		answer = answer[:i+1]
+	}
 	r := csv.NewReader(bytes.NewReader(answer))
 	r.FieldsPerRecord = -1
 	r.LazyQuotes = true

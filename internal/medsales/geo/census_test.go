@@ -234,6 +234,8 @@ func TestCensusBadAnswer(t *testing.T) {
 		{"unknown status", `"1","1 MAIN ST, X, FL, 32204","Maybe"` + "\n", "unknown match status"},
 		{"bad coordinates", `"1","1 MAIN ST, X, FL, 32204","Match","Exact","1 MAIN ST","abc","1","L"` + "\n", "not lon,lat"},
 		{"header and missing row", "\"ID\",\"Input\",\"Status\"\n", "no line for any address"},
+		{"empty answer", "", "empty answer for 1 addresses"},
+		{"blank answer", "\r\n", "empty answer for 1 addresses"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -254,6 +256,26 @@ func TestCensusPartialAnswer(t *testing.T) {
 	// An address the service leaves out has no result: the caller retries it later.
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(`"2","9 NOWHERE LN, X, KS, 67000","No_Match"` + "\r\n"))
+	}))
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv.URL, geo.CensusOptions{})
+	got, err := c.Geocode(context.Background(), []geo.Address{{ID: "1", Street: "1 MAIN ST"}, {ID: "2", Street: "9 NOWHERE LN"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]geo.Result{{ID: "2", Status: geo.NoMatch}}, got); diff != "" {
+		t.Errorf("results (-want +got):\n%s", diff)
+	}
+}
+
+// TestCensusTruncatedAnswer: an answer cut short inside a quoted field
+// (no line break after it) is not read as a match with the cut
+// coordinates: that address has no result and is sent again later; the
+// complete lines before it count.
+func TestCensusTruncatedAnswer(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`"2","9 NOWHERE LN, X, KS, 67000","No_Match"` + "\n" +
+			`"1","1 MAIN ST, X, TN, 37201","Match","Exact","1 MAIN ST, X, TN, 37201","-86.78,36.0`))
 	}))
 	t.Cleanup(srv.Close)
 	c := newClient(t, srv.URL, geo.CensusOptions{})
