@@ -159,7 +159,7 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		if id, serr := s.Store.StartVersion(c, v); serr == nil {
-			if ferr := s.Store.FailVersion(c, id, err.Error(), s.Now()); ferr != nil {
+			if ferr := s.Store.FailVersion(c, id, err.Error(), 0, s.Now()); ferr != nil {
 				log.ErrorContext(ctx, "record refused load", "error", ferr.Error())
 			}
 		}
@@ -210,11 +210,17 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 	log.InfoContext(ctx, "ingest started")
 
 	var rowsRead int64
+	var rejects *rejectsFile
 	fail := func(err error) (Result, error) {
-		// Record the failure even when ctx was cancelled (SIGTERM).
+		// Record the failure even when ctx was cancelled (SIGTERM), with
+		// the rows rejected before it (often why it failed).
 		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if ferr := s.Store.FailVersion(c, id, err.Error(), s.Now()); ferr != nil {
+		var rejected int64
+		if rejects != nil {
+			rejected = rejects.rows
+		}
+		if ferr := s.Store.FailVersion(c, id, err.Error(), rejected, s.Now()); ferr != nil {
 			log.ErrorContext(ctx, "record failed load", "error", ferr.Error())
 		}
 		s.Metrics.failed(req.Dataset)
@@ -230,7 +236,7 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 	if err := s.Store.DropStaleStaging(ctx); err != nil {
 		return fail(err)
 	}
-	rejects := s.openRejects(req.Dataset, id)
+	rejects = s.openRejects(req.Dataset, id)
 	cr := &countingReader{r: f}
 	in := store.LoadInput{
 		File: f.Name, Reader: cr, Mode: res.Mode, DataYear: req.DataYear,
@@ -312,6 +318,7 @@ type rejectsFile struct {
 	path string
 	f    *os.File
 	err  error
+	rows int64 // rejected rows written (store.Tally writes one per call)
 }
 
 func (s *Service) openRejects(d medsales.Dataset, id int64) *rejectsFile {
@@ -326,6 +333,7 @@ func (r *rejectsFile) Write(p []byte) (int, error) {
 	if r.err != nil {
 		return 0, r.err
 	}
+	r.rows++
 	if r.f == nil {
 		if err := os.MkdirAll(filepath.Dir(r.path), 0o750); err != nil {
 			r.err = fmt.Errorf("create rejects file: %w", err)

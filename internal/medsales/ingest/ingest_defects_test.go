@@ -192,6 +192,14 @@ func TestRunFailureKeepsRejectsFile(t *testing.T) {
 		if !strings.Contains(failed, `"rejects_file":"`+res.RejectsFile+`"`) {
 			t.Errorf("failure log line does not name the rejects file: %s", failed)
 		}
+		// The history keeps how many rows were rejected, as the rejects
+		// file lists them.
+		b, _ := os.ReadFile(res.RejectsFile)
+		lines := int64(strings.Count(string(b), "\n") - 1)
+		hist, err := e.st.Versions(context.Background(), medsales.PartD, 1)
+		if err != nil || len(hist) != 1 || hist[0].RowsLoaded != 0 || hist[0].RowsRejected != lines || lines == 0 {
+			t.Errorf("history %+v (%v): want rowsLoaded 0 and rowsRejected %d", hist, err, lines)
+		}
 	})
 }
 

@@ -78,14 +78,15 @@ func FinishVersionTx(ctx context.Context, tx *db.Tx, id int64, res LoadResult, s
 	return nil
 }
 
-// FailVersion marks a load failed with a one-line reason. Nothing of a
-// failed load is served, so it records no rows loaded.
-func (s *Store) FailVersion(ctx context.Context, id int64, reason string, finished time.Time) error {
+// FailVersion marks a load failed with a one-line reason and the rows it
+// rejected before failing (too many of them is a common reason). Nothing
+// of a failed load is served, so it records no rows loaded.
+func (s *Store) FailVersion(ctx context.Context, id int64, reason string, rejected int64, finished time.Time) error {
 	if len(reason) > 1000 {
 		reason = reason[:1000]
 	}
-	_, err := s.db.SQL.ExecContext(ctx, `UPDATE dataset_versions SET status = $1, error = $2, rows_loaded = 0, finished_at = $3
-		WHERE id = $4`, StatusFailed, reason, db.UTC(finished), id)
+	_, err := s.db.SQL.ExecContext(ctx, `UPDATE dataset_versions SET status = $1, error = $2, rows_loaded = 0, rows_rejected = $3, finished_at = $4
+		WHERE id = $5`, StatusFailed, reason, rejected, db.UTC(finished), id)
 	if err != nil {
 		return fmt.Errorf("record failure of load %d: %w", id, err)
 	}

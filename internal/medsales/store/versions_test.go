@@ -39,7 +39,7 @@ func TestVersionHistory(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := st.FailVersion(ctx, failed, "b.csv: too many rejects", t0.Add(2*time.Hour)); err != nil {
+		if err := st.FailVersion(ctx, failed, "b.csv: too many rejects", 7, t0.Add(2*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 		killed, err := st.StartVersion(ctx, store.Version{Dataset: medsales.PartD, Mode: "full", SourceFile: "c.csv", StartedAt: t0.Add(3 * time.Hour)})
@@ -82,7 +82,7 @@ func TestVersionHistory(t *testing.T) {
 		if v := got[ok1]; v.Status != store.StatusSucceeded || v.SHA256 != "abc" || v.RowsRejected != 1 || v.Error != "" {
 			t.Errorf("succeeded load = %+v", v)
 		}
-		if v := got[failed]; v.Status != store.StatusFailed || v.Error != "b.csv: too many rejects" || v.RowsLoaded != 0 || v.FinishedAt == nil {
+		if v := got[failed]; v.Status != store.StatusFailed || v.Error != "b.csv: too many rejects" || v.RowsLoaded != 0 || v.RowsRejected != 7 || v.FinishedAt == nil {
 			t.Errorf("failed load = %+v", v)
 		}
 		if v := got[killed]; v.Status != store.StatusFailed || v.Error == "" {
@@ -116,7 +116,7 @@ func TestFreshnessDataYears(t *testing.T) {
 			}
 			t0 = t0.Add(time.Hour)
 			if !ok {
-				if err := st.FailVersion(ctx, id, "failed", t0); err != nil {
+				if err := st.FailVersion(ctx, id, "failed", 0, t0); err != nil {
 					t.Fatal(err)
 				}
 				return
