@@ -7,6 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+
+	"github.com/medplatform/medplatform/internal/adherence"
 )
 
 // Metrics are the background jobs' Prometheus metrics. Labels carry job
@@ -55,12 +57,26 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Buckets: []float64{0.1, 0.5, 1, 5, 15, 30, 60, 180, 600},
 		}, []string{"kind"}),
 	}
+	// Every job kind starts at 0: a series that first appears at 1 is
+	// missed by increase() in the alert rules, so the first failure of a
+	// kind would not alert.
+	for _, kind := range jobKinds {
+		m.JobErrors.WithLabelValues(kind)
+		m.JobPanics.WithLabelValues(kind)
+	}
 	for _, c := range []prometheus.Collector{m.HorizonRuns, m.HorizonDuration, m.DosesGenerated, m.JobErrors, m.JobPanics, m.DosesMissed, m.QueueLag} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register job metrics: %w", err)
 		}
 	}
 	return m, nil
+}
+
+// jobKinds are the kinds of every adherence job.
+var jobKinds = []string{
+	ArmRemindersArgs{}.Kind(), DispatchRemindersArgs{}.Kind(), adherence.DeliverArgs{}.Kind(),
+	DoseHorizonArgs{}.Kind(), MissedDosesArgs{}.Kind(), ReconcileArgs{}.Kind(),
+	EscalationOutboxArgs{}.Kind(), EscalationSweepArgs{}.Kind(), adherence.EscalationStepArgs{}.Kind(),
 }
 
 // ErrorHandler counts failed job attempts for River's Config.ErrorHandler;

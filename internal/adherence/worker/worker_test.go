@@ -95,3 +95,29 @@ func TestDoseHorizonJob(t *testing.T) {
 		}
 	})
 }
+
+// TestJobErrorSeriesStartAtZero: every job kind has its error and panic
+// series at 0 from the start, so increase() sees the first failure.
+func TestJobErrorSeriesStartAtZero(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if _, err := worker.NewMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := map[string]int{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			if m.GetCounter() != nil && m.GetCounter().GetValue() == 0 {
+				series[f.GetName()]++
+			}
+		}
+	}
+	for _, name := range []string{"adherence_job_errors_total", "adherence_job_panics_total"} {
+		if series[name] != 9 {
+			t.Errorf("%s: %d zero series, want one per job kind (9)", name, series[name])
+		}
+	}
+}

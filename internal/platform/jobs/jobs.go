@@ -57,6 +57,13 @@ func New(d *db.DB, cfg Config) (*Client, error) {
 		Logger:       cfg.Logger,
 		ErrorHandler: cfg.ErrorHandler,
 		JobTimeout:   10 * time.Minute,
+		// A job whose process was killed stays "running", and a periodic
+		// job is unique while running: nothing runs it again until River's
+		// rescuer retries it. River's default waits JobTimeout + 1 h (70
+		// min without a missed-dose sweep); a minute past JobTimeout is
+		// enough, since the rescuer leaves alone a job still within its own
+		// Timeout (a 30 min dose-horizon run, a 6 h national load).
+		RescueStuckJobsAfter: 11 * time.Minute,
 	}
 	if cfg.RunWorkers {
 		n := cfg.MaxWorkers
