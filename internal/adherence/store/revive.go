@@ -60,12 +60,15 @@ func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, 
 		return nil
 	}
 
-	pl := &planInfo{orgID: p.OrgID, patientID: p.PatientID, onTime: minutesOverride(p.OnTimeMinutes), lateMax: minutesOverride(p.LateMaxMinutes)}
-	org, err := loadWindows(ctx, tx, map[string]*planInfo{p.ID: pl})
-	if err != nil {
-		return err
+	// The plan's windows, read as event matching reads them.
+	plans, windows := map[string]*planInfo{}, map[string]adherence.Windows{}
+	if _, err := tx.ExecAll(ctx, planReads(tx.Dialect, []any{p.ID}, plans, windows)); err != nil {
+		return fmt.Errorf("read windows of plan: %w", err)
 	}
-	w := windowsOf(pl, org)
+	if plans[p.ID] == nil {
+		return fmt.Errorf("read windows of plan: plan %s not found", p.ID)
+	}
+	w := windowsOf(plans[p.ID], windows)
 
 	var dirty []*liveInstance
 	var cur *liveInstance
@@ -101,19 +104,10 @@ func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, 
 	if err != nil {
 		return fmt.Errorf("score revived doses: %w", err)
 	}
-	for k, w := range want {
-		if n[k] != w {
-			return fmt.Errorf("score revived doses: %d of %d updated", n[k], w)
+	for k, rows := range want {
+		if n[k] != rows {
+			return fmt.Errorf("score revived doses: %d of %d updated", n[k], rows)
 		}
 	}
 	return nil
-}
-
-// minutesOverride is a plan's optional window override as planInfo holds
-// it.
-func minutesOverride(m *int) sql.NullInt64 {
-	if m == nil {
-		return sql.NullInt64{}
-	}
-	return sql.NullInt64{Int64: int64(*m), Valid: true}
 }
