@@ -179,6 +179,7 @@ const (
 	sqliteMaxParams      = 16_000     // bound parameters per INSERT statement
 	sqliteStaleAge       = 10 * time.Minute
 	sqliteLoadCacheKiB   = -128 << 10 // PRAGMA cache_size during a load: 128 MiB
+	sqliteSortCacheKiB   = -4 << 10   // PRAGMA cache_size while the swap builds the indexes: 4 MiB
 	sqliteCheckpointRows = 250_000    // rows between two WAL checkpoints during a load
 	heartbeatEvery       = 30 * time.Second
 )
@@ -1648,8 +1649,9 @@ func (r *Replace) beginSQLite(ctx context.Context) error {
 			return fmt.Errorf("create staging table for %s: %w", t.Name, err)
 		}
 	}
-	// A larger page cache for the load (the default 2 MB rereads the
-	// B-tree pages of every batch and spills the index sorter early).
+	// A larger page cache for the inserts (the default 2 MB rereads the
+	// B-tree pages of every batch). The swap lowers it again to build the
+	// indexes (commitSQLite).
 	if err := r.s.db.SQL.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&r.cacheSize); err != nil {
 		return fmt.Errorf("read cache size: %w", err)
 	}
@@ -2048,8 +2050,15 @@ func (r *Replace) commitSQLite(ctx context.Context, finalize func(tx *db.Tx) err
 		return fmt.Errorf("swap: %w", err)
 	}
 	defer conn.Close()
-	// threads: the sorter of CREATE INDEX may use a helper thread.
-	for _, p := range []string{"PRAGMA foreign_keys = OFF", "PRAGMA legacy_alter_table = ON", "PRAGMA threads = 2"} {
+	// threads and a small page cache: the sorter of CREATE INDEX sorts in
+	// memory up to the page cache's size, on the connection's own thread,
+	// after the scan. Kept under a few MiB, it hands each run to a helper
+	// thread as the scan goes on and merges the runs on two threads, which
+	// built the NPPES indexes about 40% faster (1M providers: 1.4 s → 0.8
+	// s for the name index) than one in-memory sort with the load's cache.
+	pragmas := []string{"PRAGMA foreign_keys = OFF", "PRAGMA legacy_alter_table = ON", "PRAGMA threads = 2",
+		fmt.Sprintf("PRAGMA cache_size = %d", sqliteSortCacheKiB)}
+	for _, p := range pragmas {
 		if _, err := conn.ExecContext(ctx, p); err != nil {
 			return fmt.Errorf("swap: %s: %w", p, err)
 		}
