@@ -1907,110 +1907,134 @@ func insertSQL(table string, cols []string, rows int) string {
 // it. The swap transaction runs with FULL.
 func (r *Replace) runSQLiteSink() {
 	defer r.wg.Done()
-	type key struct {
-		w    *sqliteWriter
-		rows int
-	}
-	var (
-		conn  *sql.Conn
-		tx    *sql.Tx
-		stmts map[key]*sql.Stmt
-		inTx  int
-		// rows committed since the last checkpoint
-		sinceCheckpoint int
-	)
-	end := func(commit bool) error {
-		if tx == nil {
-			return nil
-		}
-		for _, st := range stmts {
-			st.Close()
-		}
-		var err error
-		if commit {
-			err = tx.Commit()
-		} else {
-			err = tx.Rollback()
-		}
-		if _, rerr := conn.ExecContext(context.Background(), "PRAGMA synchronous = FULL"); rerr != nil {
-			// Never hand the connection back with relaxed durability.
-			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-			if err == nil {
-				err = rerr
-			}
-		}
-		conn.Close()
-		conn, tx, stmts, inTx = nil, nil, nil, 0
-		return err
-	}
-	begin := func() error {
-		var err error
-		if conn, err = r.s.db.SQL.Conn(r.ctx); err != nil {
-			return err
-		}
-		if _, err = conn.ExecContext(r.ctx, "PRAGMA synchronous = NORMAL"); err == nil {
-			tx, err = conn.BeginTx(r.ctx, nil)
-		}
-		if err != nil {
-			_, _ = conn.ExecContext(context.Background(), "PRAGMA synchronous = FULL")
-			conn.Close()
-			conn = nil
-			return err
-		}
-		stmts = map[key]*sql.Stmt{}
-		return nil
-	}
 	fail := func(err error) {
-		_ = end(false)
 		r.setErr(err)
 		for range r.batches {
 		}
 	}
-	for b := range r.batches {
-		if r.stopped() {
-			fail(r.failure())
+	sinceCheckpoint := 0 // rows committed since the last checkpoint
+	for {
+		// The connection is taken only once a batch is ready, and given
+		// back between transactions, so the API's writes interleave.
+		first, ok := <-r.batches
+		if !ok {
 			return
 		}
-		if tx == nil {
-			if err := begin(); err != nil {
-				fail(fmt.Errorf("bulk load: begin: %w", err))
-				return
-			}
-		}
-		k := key{b.w, b.rows}
-		st := stmts[k]
-		if st == nil {
-			var err error
-			st, err = tx.PrepareContext(r.ctx, insertSQL(r.stage[b.w.table.Name], b.w.table.Columns, b.rows))
-			if err != nil {
-				fail(fmt.Errorf("bulk load %s: prepare: %w", b.w.table.Name, err))
-				return
-			}
-			stmts[k] = st
-		}
-		if _, err := st.ExecContext(r.ctx, b.vals...); err != nil {
-			fail(fmt.Errorf("bulk load %s: insert: %w", b.w.table.Name, err))
+		rows, more, err := r.sqliteSinkTx(first)
+		if err != nil {
+			fail(err)
 			return
 		}
-		inTx += b.rows
-		if inTx >= sqliteTxRows {
-			sinceCheckpoint += inTx
-			if err := end(true); err != nil {
-				fail(fmt.Errorf("bulk load: commit: %w", err))
+		if !more {
+			return
+		}
+		if sinceCheckpoint += rows; sinceCheckpoint >= sqliteCheckpointRows {
+			sinceCheckpoint = 0
+			if _, err := r.s.db.SQL.ExecContext(r.ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+				fail(fmt.Errorf("bulk load: checkpoint: %w", err))
 				return
 			}
-			if sinceCheckpoint >= sqliteCheckpointRows {
-				sinceCheckpoint = 0
-				if _, err := r.s.db.SQL.ExecContext(r.ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
-					fail(fmt.Errorf("bulk load: checkpoint: %w", err))
-					return
+		}
+	}
+}
+
+// sqliteSinkTx inserts first and the batches after it, up to about
+// sqliteTxRows rows, in one transaction, and reports the rows committed
+// and whether the channel may hold more. It drives the driver connection
+// directly (sql.Conn.Raw): through database/sql, checking and converting
+// each of the thousands of arguments of every multi-row statement cost
+// about a tenth of the sink's time, and the values are already the
+// driver's types (sqliteWriter.Write converts them).
+func (r *Replace) sqliteSinkTx(first *sqliteBatch) (rows int, more bool, err error) {
+	conn, err := r.s.db.SQL.Conn(r.ctx)
+	if err != nil {
+		return 0, false, fmt.Errorf("bulk load: begin: %w", err)
+	}
+	defer conn.Close()
+	more = true
+	err = conn.Raw(func(dc any) (err error) {
+		ex, ok := dc.(driver.ExecerContext)
+		prep, ok2 := dc.(driver.ConnPrepareContext)
+		if !ok || !ok2 {
+			return fmt.Errorf("bulk load: the SQLite driver connection (%T) cannot execute or prepare with a context", dc)
+		}
+		exec := func(ctx context.Context, q string) error {
+			_, err := ex.ExecContext(ctx, q, nil)
+			return err
+		}
+		if err := exec(r.ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+			return fmt.Errorf("bulk load: begin: %w", err)
+		}
+		defer func() {
+			if serr := exec(context.Background(), "PRAGMA synchronous = FULL"); serr != nil {
+				// Never hand the connection back with relaxed
+				// durability: ErrBadConn makes database/sql close it.
+				err = errors.Join(err, serr, driver.ErrBadConn)
+			}
+		}()
+		if err := exec(r.ctx, "BEGIN IMMEDIATE"); err != nil {
+			return fmt.Errorf("bulk load: begin: %w", err)
+		}
+		type key struct {
+			w    *sqliteWriter
+			rows int
+		}
+		stmts := map[key]driver.Stmt{}
+		var args []driver.NamedValue
+		insert := func(b *sqliteBatch) error {
+			k := key{b.w, b.rows}
+			st := stmts[k]
+			if st == nil {
+				var err error
+				if st, err = prep.PrepareContext(r.ctx, insertSQL(r.stage[b.w.table.Name], b.w.table.Columns, b.rows)); err != nil {
+					return fmt.Errorf("bulk load %s: prepare: %w", b.w.table.Name, err)
 				}
+				stmts[k] = st
+			}
+			sx, ok := st.(driver.StmtExecContext)
+			if !ok {
+				return fmt.Errorf("bulk load: the SQLite driver statement (%T) cannot execute with a context", st)
+			}
+			args = args[:0]
+			for i, v := range b.vals {
+				args = append(args, driver.NamedValue{Ordinal: i + 1, Value: v})
+			}
+			if _, err := sx.ExecContext(r.ctx, args); err != nil {
+				return fmt.Errorf("bulk load %s: insert: %w", b.w.table.Name, err)
+			}
+			return nil
+		}
+		b := first
+		for {
+			if r.stopped() {
+				err = r.failure()
+				break
+			}
+			if err = insert(b); err != nil {
+				break
+			}
+			rows += b.rows
+			if rows >= sqliteTxRows {
+				break
+			}
+			if b, more = <-r.batches; !more {
+				break
 			}
 		}
-	}
-	if err := end(true); err != nil {
-		r.setErr(fmt.Errorf("bulk load: commit: %w", err))
-	}
+		for _, st := range stmts {
+			st.Close()
+		}
+		if err != nil {
+			_ = exec(context.Background(), "ROLLBACK")
+			return err
+		}
+		if err := exec(r.ctx, "COMMIT"); err != nil {
+			_ = exec(context.Background(), "ROLLBACK")
+			return fmt.Errorf("bulk load: commit: %w", err)
+		}
+		return nil
+	})
+	return rows, more, err
 }
 
 type sqliteObject struct{ name, sql string }

@@ -647,6 +647,14 @@ func TestReplaceRestoresSQLiteSettings(t *testing.T) {
 	if got := pragmas(); got != before {
 		t.Errorf("after an aborted load: %s, want %s", got, before)
 	}
+	// A row the database refuses fails the sink's transaction mid-load.
+	bad := append(items[:20_000:20_000], []any{"bad", nil, nil, nil, nil, nil, nil, nil, nil})
+	if err := loadItems(ctx, s, store.ReplaceOptions{}, bad, nil); err == nil || !strings.Contains(err.Error(), "NOT NULL") {
+		t.Errorf("load with a NULL year: %v, want a NOT NULL failure", err)
+	}
+	if got := pragmas(); got != before {
+		t.Errorf("after a failed load: %s, want %s", got, before)
+	}
 	if n := bulkCount(t, d, "SELECT COUNT(*) FROM bulk_items"); n != 30_000 {
 		t.Errorf("rows = %d", n)
 	}
