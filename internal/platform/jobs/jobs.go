@@ -182,6 +182,23 @@ func (c *Client) InsertTx(ctx context.Context, tx *db.Tx, args river.JobArgs, op
 	return res, nil
 }
 
+// Job returns the job id as River reads it (its state and errors).
+func (c *Client) Job(ctx context.Context, id int64) (*rivertype.JobRow, error) {
+	var (
+		job *rivertype.JobRow
+		err error
+	)
+	if c.pg != nil {
+		job, err = c.pg.JobGet(ctx, id)
+	} else {
+		job, err = c.lite.JobGet(ctx, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read job %d: %w", id, err)
+	}
+	return job, nil
+}
+
 // QuietLogger keeps River's own logs at warn and above: its info lines
 // (job started, completed) would drown the product's logs.
 func QuietLogger(log *slog.Logger) *slog.Logger {
