@@ -989,12 +989,46 @@ func (c *chanReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// copyStopGrace is how long the COPY of a stopped load has to end
+// cleanly before its connection is cut.
+const copyStopGrace = 10 * time.Second
+
+// graceContext returns a context that ends grace after ctx ends, with
+// ctx's cause, and a func that releases it.
+func graceContext(ctx context.Context, grace time.Duration) (context.Context, func()) {
+	c, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	finished := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel(context.Cause(ctx))
+		case <-finished:
+		}
+	})
+	return c, func() {
+		stop()
+		close(finished)
+		cancel(nil)
+	}
+}
+
 func (r *Replace) runCopy(w *pgWriter, conn *pgxpool.Conn, copySQL string) {
 	defer r.wg.Done()
 	rd := &chanReader{ctx: r.ctx, stop: r.stop, full: w.full, free: w.free}
-	_, err := conn.Conn().PgConn().CopyFrom(r.ctx, rd, copySQL)
+	// When the load stops, rd fails and pgx ends the COPY with CopyFail,
+	// which the server answers at once. The COPY's own context ends only
+	// copyStopGrace later, for a server that does not answer: ending it
+	// with r.ctx would make pgx send a cancel request, which a server
+	// waiting for COPY data acts on only once more data comes (pgx sends
+	// Terminate instead), so the connection would stay open, and counted
+	// in use by the pool, for up to 15 s after the load stopped.
+	copyCtx, release := graceContext(r.ctx, copyStopGrace)
+	defer release()
+	_, err := conn.Conn().PgConn().CopyFrom(copyCtx, rd, copySQL)
 	if err == nil {
-		_, err = conn.Exec(r.ctx, "COMMIT")
+		_, err = conn.Exec(copyCtx, "COMMIT")
 	}
 	if err != nil {
 		if r.ctx.Err() != nil {
