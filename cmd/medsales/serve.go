@@ -102,7 +102,11 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &ingest.Worker{Service: svc, DB: d.db, Logger: log})
-	jc, err := jobs.New(d.db, jobs.Config{Workers: workers, PeriodicJobs: ingest.PeriodicJobs(d.settings.Schedule),
+	// Loads whose worker died are discarded within a minute or two
+	// (ingest.DiscardDeadJobs), not left running for River's rescuer.
+	river.AddWorker(workers, &ingest.DeadJobsWorker{Store: d.store, Now: time.Now, Logger: log})
+	periodic := append(ingest.PeriodicJobs(d.settings.Schedule), ingest.DeadJobsPeriodic())
+	jc, err := jobs.New(d.db, jobs.Config{Workers: workers, PeriodicJobs: periodic,
 		RunWorkers: *runWorkers, MaxWorkers: 2, Logger: jobs.QuietLogger(log)})
 	if err != nil {
 		return err

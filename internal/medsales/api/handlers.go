@@ -112,7 +112,9 @@ func (s *server) handleDatasets(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleCreateIngestion enqueues a load: 202 with the job id. The worker
-// records it in the dataset history when it starts.
+// records it in the dataset history when it starts. The same request
+// while one is queued or running is not queued again (duplicate: true,
+// with that job's id), unless that job's worker died mid-load.
 func (s *server) handleCreateIngestion(w http.ResponseWriter, r *http.Request) {
 	var req ingest.Request
 	if err := httpx.Decode(w, r, &req); err != nil {
@@ -127,6 +129,14 @@ func (s *server) handleCreateIngestion(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, &errs.Error{Code: errs.CodeForbidden, Field: "source",
 			Message: "this source is not allowed: sources must start with one of the prefixes in INGEST_ALLOWED_SOURCES"})
 		return
+	}
+	// A job of this dataset whose worker died mid-load would stay
+	// running for hours, and the same request would be answered as its
+	// duplicate: discard it first, so the load is queued again now.
+	if s.Store != nil {
+		if _, err := ingest.DiscardDeadJobs(r.Context(), s.Store, req.Dataset, s.Now, s.Logger); err != nil {
+			s.Logger.WarnContext(r.Context(), "look for dead ingest jobs", "dataset", string(req.Dataset), "error", err.Error())
+		}
 	}
 	res, err := s.Jobs.Insert(r.Context(), ingest.JobArgs{Request: req}, nil)
 	if err != nil {

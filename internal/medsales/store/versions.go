@@ -38,6 +38,10 @@ type Version struct {
 	Error        string           `json:"error,omitempty"`
 }
 
+// InterruptedReason is the recorded reason of a load whose process was
+// killed while it ran (its row was left running).
+const InterruptedReason = "interrupted: the loading process stopped before finishing"
+
 // StartVersion records the start of a load and returns its id. Call it
 // holding LockDataset: rows of the same dataset still marked running then
 // belong to loads that were killed, and are marked failed first, so the
@@ -45,9 +49,7 @@ type Version struct {
 func (s *Store) StartVersion(ctx context.Context, v Version) (int64, error) {
 	var id int64
 	err := s.db.InTx(ctx, func(tx *db.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE dataset_versions SET status = $1, error = $2, finished_at = $3
-			WHERE dataset = $4 AND status = $5`,
-			StatusFailed, "interrupted: the loading process stopped before finishing", db.UTC(v.StartedAt), string(v.Dataset), StatusRunning); err != nil {
+		if err := failRunning(ctx, tx, v.Dataset, InterruptedReason, v.StartedAt); err != nil {
 			return err
 		}
 		return tx.QueryRowContext(ctx, `INSERT INTO dataset_versions
@@ -60,6 +62,42 @@ func (s *Store) StartVersion(ctx context.Context, v Version) (int64, error) {
 		return 0, fmt.Errorf("record start of %s load: %w", v.Dataset, err)
 	}
 	return id, nil
+}
+
+// failRunning marks the rows of d still running failed with reason.
+func failRunning(ctx context.Context, q db.Querier, d medsales.Dataset, reason string, finished time.Time) error {
+	_, err := q.ExecContext(ctx, `UPDATE dataset_versions SET status = $1, error = $2, finished_at = $3
+		WHERE dataset = $4 AND status = $5`,
+		StatusFailed, reason, db.UTC(finished), string(d), StatusRunning)
+	return err
+}
+
+// FailInterrupted marks the rows of dataset d still running failed, as
+// interrupted (InterruptedReason). Call it holding LockDataset: the rows
+// then belong to loads whose process died.
+func (s *Store) FailInterrupted(ctx context.Context, d medsales.Dataset, finished time.Time) error {
+	if err := failRunning(ctx, s.db.SQL, d, InterruptedReason, finished); err != nil {
+		return fmt.Errorf("record interrupted %s loads: %w", d, err)
+	}
+	return nil
+}
+
+// LastFinished returns when the newest finished load of dataset d (succeeded
+// or failed) finished, and false when none has.
+func (s *Store) LastFinished(ctx context.Context, d medsales.Dataset) (time.Time, bool, error) {
+	// The column itself, not MAX(): SQLite's driver reads a TIMESTAMP
+	// column as a time, an aggregate of it as text.
+	var t time.Time
+	err := s.db.SQL.QueryRowContext(ctx, `SELECT finished_at FROM dataset_versions
+		WHERE dataset = $1 AND status IN ($2, $3) AND finished_at IS NOT NULL
+		ORDER BY finished_at DESC LIMIT 1`, string(d), StatusSucceeded, StatusFailed).Scan(&t)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return time.Time{}, false, nil
+	case err != nil:
+		return time.Time{}, false, fmt.Errorf("read the last %s load: %w", d, err)
+	}
+	return t.UTC(), true, nil
 }
 
 // FinishVersionTx marks a load succeeded inside the transaction that makes
