@@ -8,6 +8,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -128,12 +129,67 @@ func (s *Service) loader(d medsales.Dataset) loader {
 	return nil
 }
 
+// Interruption is why a load was stopped before it finished. A caller
+// that stops a load gives one as the cause of the load's context
+// (context.WithCancelCause): Run then records its text as the reason the
+// load failed, instead of whichever step happened to see the context end
+// ("copy into providers: context canceled").
+type Interruption string
+
+func (i Interruption) Error() string { return string(i) }
+
+// The reasons a load is stopped before it finishes.
+const (
+	// WorkerStopping: the worker running the load's job is shutting down
+	// (SIGTERM) and cancelled it after its grace period; River puts the
+	// job back in the queue, and the load runs again from the start.
+	WorkerStopping Interruption = "interrupted: the worker is shutting down; the load will run again"
+	// JobTimedOut: the load ran past its job's Timeout.
+	JobTimedOut Interruption = "interrupted: the load ran past its job's time limit"
+	// JobCancelled: the job was cancelled through River.
+	JobCancelled Interruption = "interrupted: the job was cancelled"
+)
+
+// interruption is the reason a load whose context ended records: the
+// context's cause when it is an Interruption, else a plain one.
+func interruption(ctx context.Context) Interruption {
+	cause := context.Cause(ctx)
+	var i Interruption
+	switch {
+	case errors.As(cause, &i):
+		return i
+	case errors.Is(cause, context.DeadlineExceeded):
+		return "interrupted: the load ran past its time limit"
+	}
+	return "interrupted: the load was cancelled before it finished"
+}
+
+// interrupted returns, for a load that failed with err because ctx
+// ended, the reason to record and the error to return, which begins with
+// that reason and wraps ctx's error.
+func interrupted(ctx context.Context, err error) (string, error) {
+	stopped := interruption(ctx)
+	if !errors.Is(err, ctx.Err()) {
+		err = fmt.Errorf("%w (%w)", err, ctx.Err())
+	}
+	if strings.Contains(err.Error(), string(stopped)) {
+		return string(stopped), err // a step already said why (context.Cause)
+	}
+	return string(stopped), fmt.Errorf("%s: %w", stopped, err)
+}
+
 // Run loads req. The live data changes only when the load succeeds; a
 // failed load is recorded in the history with its reason and returns an
 // error naming the file, with the Result so far (its RejectsFile says
 // where the rows rejected before the failure are). When another load of
 // the dataset is running, Run returns at once an error for which
 // errors.Is(err, store.ErrLoadRunning) holds, and records nothing.
+//
+// A load stopped by the end of ctx records why (interruption: the cause
+// of ctx when it is an Interruption) rather than the error of the step it
+// was in, and returns an error that begins with that reason and wraps
+// ctx's error. Its cleanup (dropping its staging tables, recording the
+// failure) runs on contexts detached from ctx.
 func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Result, error) {
 	if err := req.Validate(); err != nil {
 		return Result{}, err
@@ -158,8 +214,12 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 		}
 		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
+		reason := err.Error()
+		if ctx.Err() != nil {
+			reason, err = interrupted(ctx, err)
+		}
 		if id, serr := s.Store.StartVersion(c, v); serr == nil {
-			if ferr := s.Store.FailVersion(c, id, err.Error(), 0, s.Now()); ferr != nil {
+			if ferr := s.Store.FailVersion(c, id, reason, 0, s.Now()); ferr != nil {
 				log.ErrorContext(ctx, "record refused load", "error", ferr.Error())
 			}
 		}
@@ -220,7 +280,13 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 		if rejects != nil {
 			rejected = rejects.rows
 		}
-		if ferr := s.Store.FailVersion(c, id, err.Error(), rejected, s.Now()); ferr != nil {
+		reason := err.Error()
+		if ctx.Err() != nil {
+			// Stopped: whichever step saw the context end says only
+			// "context canceled"; the history says why it ended.
+			reason, err = interrupted(ctx, err)
+		}
+		if ferr := s.Store.FailVersion(c, id, reason, rejected, s.Now()); ferr != nil {
 			log.ErrorContext(ctx, "record failed load", "error", ferr.Error())
 		}
 		s.Metrics.failed(req.Dataset)

@@ -27,7 +27,8 @@ func (JobArgs) Kind() string { return "medsales_ingest" }
 
 // InsertOpts: a load is not retried automatically (a bad file stays bad;
 // the operator re-submits), and the same request is not queued twice while
-// one is waiting or running.
+// one is waiting or running (a job whose worker died is discarded first:
+// DiscardDeadJobs).
 func (JobArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{
 		MaxAttempts: 1,
@@ -69,6 +70,17 @@ const DefaultBusySnooze = 20 * time.Second
 // a load of its dataset already running (two files queued back to back)
 // waits its turn: it is snoozed, which River does not count as an attempt,
 // rather than discarded with nothing recorded.
+//
+// A worker shutting down (SIGTERM) lets a running load go on for the
+// shutdown's grace period, then River cancels the job's context
+// (jobs.Client.Stop). The load then stops, leaves the live data as it
+// was, and is recorded as failed with WorkerStopping as the reason; Work
+// returns an error wrapping the context's, which River recognises as its
+// own stop: it puts the job back in the queue without counting the
+// attempt, so the load runs again from the start on the next worker to
+// fetch it (this one's next start, or another worker at once). A job
+// past its Timeout or cancelled through River is not re-queued: its
+// context ends for that reason, which is recorded instead.
 func (w *Worker) Work(ctx context.Context, job *river.Job[JobArgs]) error {
 	snooze := w.BusySnooze
 	if snooze <= 0 {
@@ -81,7 +93,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[JobArgs]) error {
 		// both at once, or when the earlier one had to wait for the lock.
 		earlier, err := jobs.EarlierJob(ctx, w.DB, job.Kind, job.ID, "dataset", string(job.Args.Dataset), earlierFresh)
 		if err != nil {
-			return err
+			return stopped(ctx, err)
 		}
 		if earlier {
 			w.Logger.InfoContext(ctx, "ingest job waiting: a load of its dataset queued earlier runs first",
@@ -89,12 +101,17 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[JobArgs]) error {
 			return river.JobSnooze(snooze)
 		}
 	}
-	res, err := w.Service.Run(ctx, job.Args.Request, NewLogProgress(ctx, w.Logger, string(job.Args.Dataset), 30*time.Second, time.Now))
+	loadCtx, stop := loadContext(ctx)
+	defer stop()
+	res, err := w.Service.Run(loadCtx, job.Args.Request, NewLogProgress(ctx, w.Logger, string(job.Args.Dataset), 30*time.Second, time.Now))
 	if err != nil {
 		if errors.Is(err, store.ErrLoadRunning) {
 			w.Logger.InfoContext(ctx, "ingest job waiting: a load of its dataset is running",
 				"dataset", string(job.Args.Dataset), "job", job.ID, "retry_in", snooze.String())
 			return river.JobSnooze(snooze)
+		}
+		if ctx.Err() != nil {
+			return stopped(ctx, fmt.Errorf("ingest %s: %w", job.Args.Dataset, err))
 		}
 		if errs.CodeOf(err) == errs.CodeInvalid {
 			return river.JobCancel(err)
@@ -103,4 +120,44 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[JobArgs]) error {
 	}
 	w.Logger.InfoContext(ctx, "ingest job done", "dataset", string(job.Args.Dataset), "version", res.VersionID, "loaded", res.Loaded, "rejected", res.Rejected)
 	return nil
+}
+
+// loadContext is the context a job's load runs with. It ends when River
+// ends the job's context ctx, with River's reason turned into the
+// Interruption the load records: past the job's Timeout (JobTimedOut),
+// cancelled through River (JobCancelled), or cancelled because the client
+// is stopping (WorkerStopping). River's stop cause is internal to River,
+// so it is recognised as the cause that is none of the others: River
+// v0.47 ends a job's context for these three reasons only. A context
+// cancelled with no cause at all (not River's doing) records a plain
+// cancellation.
+func loadContext(ctx context.Context) (context.Context, func()) {
+	loadCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	stopAfter := context.AfterFunc(ctx, func() {
+		cause := context.Cause(ctx)
+		switch {
+		case errors.Is(cause, context.DeadlineExceeded):
+			cause = JobTimedOut
+		case errors.Is(cause, rivertype.ErrJobCancelledRemotely):
+			cause = JobCancelled
+		case cause == context.Canceled:
+		default:
+			cause = WorkerStopping
+		}
+		cancel(cause)
+	})
+	return loadCtx, func() {
+		stopAfter()
+		cancel(nil)
+	}
+}
+
+// stopped returns err, when ctx has ended, wrapping ctx's error too, so
+// that River tells a job stopped by its own shutdown (which it re-queues)
+// from a failed one whatever the step that saw the end wrapped.
+func stopped(ctx context.Context, err error) error {
+	if ctx.Err() == nil || errors.Is(err, ctx.Err()) {
+		return err
+	}
+	return fmt.Errorf("%w (%w)", err, ctx.Err())
 }
