@@ -1751,12 +1751,20 @@ func (r *Replace) runHeartbeat(stop <-chan struct{}) {
 	}
 }
 
-// sqliteBatch is up to stmtRows rows of one table, flattened.
+// sqliteBatch is up to stmtRows rows of one table, flattened into the
+// arguments of one multi-row INSERT, numbered as the driver takes them
+// (the sink passes them on as they are: numbering them here keeps that
+// work off the one writer connection).
 type sqliteBatch struct {
 	w     *sqliteWriter
-	vals  []any
+	vals  []driver.NamedValue
 	rows  int
 	arena []byte
+}
+
+// arg appends v as the batch's next argument.
+func (b *sqliteBatch) arg(v any) {
+	b.vals = append(b.vals, driver.NamedValue{Ordinal: len(b.vals) + 1, Value: v})
 }
 
 // sqliteWriter gathers rows into batches for the SQLite sink goroutine.
@@ -1770,7 +1778,7 @@ type sqliteWriter struct {
 	col      int // values of the row being built
 }
 
-func (w *sqliteWriter) add(v any) { w.batch.vals = append(w.batch.vals, v); w.col++ }
+func (w *sqliteWriter) add(v any) { w.batch.arg(v); w.col++ }
 
 // text copies b into the batch's arena; the arena is never written again
 // where a string points, so the string stays valid.
@@ -1835,7 +1843,7 @@ func (w *sqliteWriter) End() error {
 func (w *sqliteWriter) rows() int64 { return w.n }
 
 func (w *sqliteWriter) newBatch() *sqliteBatch {
-	return &sqliteBatch{w: w, vals: make([]any, 0, w.stmtRows*len(w.table.Columns)), arena: make([]byte, 0, 64<<10)}
+	return &sqliteBatch{w: w, vals: make([]driver.NamedValue, 0, w.stmtRows*len(w.table.Columns)), arena: make([]byte, 0, 64<<10)}
 }
 
 func (w *sqliteWriter) Write(values ...any) error {
@@ -1856,26 +1864,26 @@ func (w *sqliteWriter) Write(values ...any) error {
 	for i, v := range values {
 		switch x := v.(type) {
 		case nil, string, int64, float64, time.Time:
-			b.vals = append(b.vals, v)
+			b.arg(v)
 		case []byte:
 			if x == nil {
-				b.vals = append(b.vals, nil)
+				b.arg(nil)
 				break
 			}
-			b.vals = append(b.vals, w.text(x))
+			b.arg(w.text(x))
 		case int:
-			b.vals = append(b.vals, int64(x))
+			b.arg(int64(x))
 		case int32:
-			b.vals = append(b.vals, int64(x))
+			b.arg(int64(x))
 		case int16:
-			b.vals = append(b.vals, int64(x))
+			b.arg(int64(x))
 		case float32:
-			b.vals = append(b.vals, float64(x))
+			b.arg(float64(x))
 		case bool:
 			if x {
-				b.vals = append(b.vals, int64(1))
+				b.arg(int64(1))
 			} else {
-				b.vals = append(b.vals, int64(0))
+				b.arg(int64(0))
 			}
 		default:
 			b.vals = b.vals[:start]
@@ -2014,7 +2022,6 @@ func (r *Replace) sqliteSinkTx(first *sqliteBatch) (rows int, more bool, err err
 			rows int
 		}
 		stmts := map[key]driver.Stmt{}
-		var args []driver.NamedValue
 		insert := func(b *sqliteBatch) error {
 			k := key{b.w, b.rows}
 			st := stmts[k]
@@ -2029,11 +2036,7 @@ func (r *Replace) sqliteSinkTx(first *sqliteBatch) (rows int, more bool, err err
 			if !ok {
 				return fmt.Errorf("bulk load: the SQLite driver statement (%T) cannot execute with a context", st)
 			}
-			args = args[:0]
-			for i, v := range b.vals {
-				args = append(args, driver.NamedValue{Ordinal: i + 1, Value: v})
-			}
-			if _, err := sx.ExecContext(r.ctx, args); err != nil {
+			if _, err := sx.ExecContext(r.ctx, b.vals); err != nil {
 				return fmt.Errorf("bulk load %s: insert: %w", b.w.table.Name, err)
 			}
 			return nil
