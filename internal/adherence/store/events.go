@@ -172,6 +172,12 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 
 	// 2. Plans of the items that named only a dose instance (another round
 	// trip, only for them), then validation against the plans.
+	doseOnly := map[int]bool{} // items whose plan comes from their dose
+	for _, i := range fresh {
+		if e := &in[i].Event; e.RequestedDose != 0 && e.PlanID == "" {
+			doseOnly[i] = true
+		}
+	}
 	applyRequestedDoses(in, fresh, out, doses)
 	if more := planReads(tx.Dialect, newPlanIDs(in, fresh, out, plans), plans, windows); len(more) > 0 {
 		if _, err := tx.ExecAll(ctx, more); err != nil {
@@ -183,7 +189,7 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 		if out[i].Err != nil {
 			continue
 		}
-		if err := checkEvent(&in[i].Event, in[i].Actor.Role, plans, windows); err != nil {
+		if err := checkEvent(&in[i].Event, in[i].Actor.Role, doseOnly[i], plans, windows); err != nil {
 			out[i].Err = err
 			continue
 		}
@@ -412,7 +418,10 @@ func sameEvent(a, b adherence.Event) bool {
 }
 
 // checkEvent validates an event against its plan; role is the caller's.
-func checkEvent(e *adherence.Event, role string, plans map[string]*planInfo, windows map[string]adherence.Windows) error {
+// doseOnly says the client named a dose instance and no plan: the plan was
+// taken from the dose, so a plan the caller may not see is a dose instance
+// not found, the answer of a dose id that does not exist.
+func checkEvent(e *adherence.Event, role string, doseOnly bool, plans map[string]*planInfo, windows map[string]adherence.Windows) error {
 	pl, ok := plans[e.PlanID]
 	wrongPatient := ok && e.PatientID != "" && e.PatientID != pl.patientID
 	// A patient or caregiver sees another patient's plan exactly as a plan
@@ -421,7 +430,7 @@ func checkEvent(e *adherence.Event, role string, plans map[string]*planInfo, win
 	// a wrong patientId.
 	hidden := wrongPatient && (role == string(auth.RolePatient) || role == string(auth.RoleCaregiver))
 	if !ok || pl.orgID != e.OrgID || hidden {
-		if e.RequestedDose != 0 && e.PlanID == "" {
+		if doseOnly {
 			return &errs.Error{Code: errs.CodeNotFound, Field: "doseId", Message: "dose instance not found"}
 		}
 		return &errs.Error{Code: errs.CodeNotFound, Field: "planId", Message: "plan not found"}

@@ -422,6 +422,21 @@ func TestEventValidation(t *testing.T) {
 			if got[0].Err == nil || got[1].Err == nil || got[0].Err.Error() != got[1].Err.Error() || errs.CodeOf(got[0].Err) != errs.CodeNotFound {
 				t.Errorf("%s: another patient's plan answered %v, a missing plan %v; want the same not-found answer", role, got[0].Err, got[1].Err)
 			}
+			// So does a dose instance of another patient named by its id
+			// alone, compared with a dose id that does not exist.
+			otherPlan := f.plan(other.ID, timeOfDay("08:00"))
+			otherDose := f.doses(otherPlan.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 3, 0, 0))[0]
+			byDose := f.ev(pat.ID, "", adherence.EventTaken, local(2026, 3, 2, 8, 0), "dose-probe-"+role)
+			byDose.Event.RequestedDose, byDose.Actor.Role = otherDose.ID, role
+			noDose := f.ev(pat.ID, "", adherence.EventTaken, local(2026, 3, 2, 8, 0), "dose-missing-"+role)
+			noDose.Event.RequestedDose, noDose.Actor.Role = 987654321, role
+			got = f.record(byDose, noDose)
+			if got[0].Err == nil || got[1].Err == nil || got[0].Err.Error() != got[1].Err.Error() || errs.CodeOf(got[0].Err) != errs.CodeNotFound {
+				t.Errorf("%s: another patient's dose answered %v, a missing dose %v; want the same not-found answer", role, got[0].Err, got[1].Err)
+			}
+			if e, ok := got[0].Err.(*errs.Error); !ok || e.Field != "doseId" {
+				t.Errorf("%s: another patient's dose answered %v, want field doseId", role, got[0].Err)
+			}
 		}
 	})
 }
