@@ -24,6 +24,13 @@ func TestFHIRDateRange(t *testing.T) {
 		{"lower bound tomorrow", []string{"ge2026-12-02T00:00:00Z"}, day(2, 0), now.Add(48 * time.Hour), false},
 		{"upper bound only", []string{"lt2026-11-01"}, time.Date(2026, 10, 2, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), false},
 		{"eq date", []string{"eq2026-12-02"}, day(2, 0), day(3, 0), false},
+		// A FHIR date may be a month or a year: its whole range.
+		{"month", []string{"ge2026-11", "lt2026-12"}, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), day(1, 0), false},
+		{"eq month", []string{"2026-11"}, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), day(1, 0), false},
+		{"le month", []string{"ge2026-11-15", "le2026-11"}, time.Date(2026, 11, 15, 0, 0, 0, 0, time.UTC), day(1, 0), false},
+		{"year", []string{"eq2026"}, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), false},
+		{"gt year", []string{"gt2025"}, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), now.Add(48 * time.Hour), false},
+		{"bad month", []string{"ge2026-13"}, time.Time{}, time.Time{}, true},
 		{"disjoint", []string{"ge2026-12-02", "lt2026-12-01"}, time.Time{}, time.Time{}, true},
 		{"bad prefix", []string{"ne2026-12-02"}, time.Time{}, time.Time{}, true},
 	} {

@@ -406,15 +406,9 @@ func fhirDateRange(params []string, now time.Time) (time.Time, time.Time, error)
 		if len(p) > 2 && p[0] >= 'a' && p[0] <= 'z' {
 			prefix, p = p[:2], p[2:]
 		}
-		t, isDate, err := parseFHIRDate(p)
+		t, end, err := parseFHIRDate(p) // end: the end of the value's precision
 		if err != nil {
 			return from, to, errs.Invalid("date", "must be a FHIR date or dateTime with an optional ge, gt, le, lt or eq prefix")
-		}
-		end := t // the end of the value's precision
-		if isDate {
-			end = t.AddDate(0, 0, 1)
-		} else {
-			end = t.Add(time.Microsecond)
 		}
 		switch prefix {
 		case "ge":
@@ -457,12 +451,20 @@ func fhirDateRange(params []string, now time.Time) (time.Time, time.Time, error)
 // events a few hours around its due time.
 const fhirAhead = 48 * time.Hour
 
-func parseFHIRDate(v string) (time.Time, bool, error) {
-	if t, err := time.Parse("2006-01-02", v); err == nil {
-		return t.UTC(), true, nil
+// parseFHIRDate reads a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD, a UTC
+// day, month or year) or dateTime and returns its start and the end of its
+// precision: the next day, month or year, or the next microsecond.
+func parseFHIRDate(v string) (time.Time, time.Time, error) {
+	for _, p := range []struct {
+		layout     string
+		y, m, days int
+	}{{"2006-01-02", 0, 0, 1}, {"2006-01", 0, 1, 0}, {"2006", 1, 0, 0}} {
+		if t, err := time.Parse(p.layout, v); err == nil {
+			return t, t.AddDate(p.y, p.m, p.days), nil
+		}
 	}
 	t, err := time.Parse(time.RFC3339, v)
-	return t.UTC(), false, err
+	return t.UTC(), t.UTC().Add(time.Microsecond), err
 }
 
 type windowsJSON struct {
