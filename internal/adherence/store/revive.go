@@ -77,6 +77,8 @@ func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, 
 			cur = &liveInstance{Instance: match.Instance{ID: r.doseID, DueAt: r.due, Status: adherence.DoseScheduled}, planID: p.ID}
 		}
 		d := match.Decide(match.Event{Kind: r.kind, OccurredAt: r.occurred, DoseID: r.requested.Int64}, []match.Instance{cur.Instance}, w)
+		// A double dose needs an earlier taking, which made cur dirty.
+		cur.doubleDose = cur.doubleDose || d.DoubleDose
 		var status string
 		switch d.Result {
 		case adherence.ResultScored:
@@ -92,10 +94,12 @@ func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, 
 			status = string(d.Status)
 		case adherence.ResultDuplicate:
 		default:
-			continue // still recorded: it changes nothing
+			if !d.DoubleDose {
+				continue // still recorded: it changes nothing
+			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE events SET result = $1, dose_status = $2 WHERE id = $3`,
-			string(d.Result), status, r.eventID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE events SET result = $1, dose_status = $2, double_dose = $3 WHERE id = $4`,
+			string(d.Result), status, d.DoubleDose, r.eventID); err != nil {
 			return fmt.Errorf("score event of a revived dose: %w", err)
 		}
 	}

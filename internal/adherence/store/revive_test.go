@@ -97,3 +97,36 @@ func TestEventsForExcludedDosesScoreWhenRevived(t *testing.T) {
 		}
 	})
 }
+
+// TestRevivedDoseKeepsDoubleDose: a second taking reported while the dose
+// was excluded, later than the de-duplication window after the first,
+// flags a possible double dose once the dose is revived, as it would have
+// had the dose been scheduled.
+func TestRevivedDoseKeepsDoubleDose(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		at := func(hh, mm int) time.Time { return time.Date(2026, 3, 2, hh, mm, 0, 0, time.UTC) }
+		p := f.patient("UTC")
+		pl := f.plan(p.ID, timeOfDay("12:00:00"))
+		f.now = at(8, 0)
+		if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, adherence.PlanPaused); err != nil {
+			t.Fatal(err)
+		}
+		f.now = at(11, 40)
+		f.record(f.ev(p.ID, pl.ID, adherence.EventOpened, at(11, 5), "first-open"))
+		second := f.record(f.ev(p.ID, pl.ID, adherence.EventOpened, at(11, 35), "second-open"))[0]
+		if second.Err != nil || second.Event.Result != adherence.ResultRecorded {
+			t.Fatalf("second opening while paused: %+v", second)
+		}
+		f.now = at(11, 45)
+		if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, adherence.PlanActive); err != nil {
+			t.Fatal(err)
+		}
+		ds := f.doses(pl.ID, at(0, 0), at(23, 59))
+		if len(ds) != 1 || ds[0].Status != adherence.DoseTakenOnTime || !ds[0].DoubleDose || ds[0].TakenAt == nil || !ds[0].TakenAt.Equal(at(11, 5)) {
+			t.Fatalf("dose after resume: %+v, want taken on time at 11:05 with a possible double dose", ds)
+		}
+		if n := f.count(`SELECT COUNT(*) FROM events WHERE id = $1 AND double_dose`, second.Event.ID); n != 1 {
+			t.Errorf("the second opening is not flagged as a possible double dose")
+		}
+	})
+}
