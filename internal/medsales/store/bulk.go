@@ -137,13 +137,9 @@ type Replace struct {
 	batches chan *sqliteBatch
 	stopHB  chan struct{}
 	hbwg    sync.WaitGroup
-	// cacheSize is the connection's page cache setting before the load;
-	// cacheSet tells that the load changed it.
-	cacheSize int64
-	cacheSet  bool
-	// walAuto is the connection's wal_autocheckpoint before the load.
-	walAuto int64
-	walSet  bool
+	// tuned tells that the load counts among the loads that changed the
+	// writer connection's settings (sqliteTuning).
+	tuned bool
 }
 
 // RowBuilder writes a row value by value without boxing every value in an
@@ -462,26 +458,7 @@ func (r *Replace) release() {
 	}
 	if r.s.db.Dialect == db.SQLite {
 		_, _ = r.s.db.SQL.ExecContext(ctx, "DELETE FROM bulk_loads WHERE token = $1", r.token)
-		// A value that another load in this process set (overlapping
-		// loads) is not restored: SQLite's defaults are.
-		if r.cacheSet {
-			if r.cacheSize == sqliteLoadCacheKiB {
-				r.cacheSize = -2000
-			}
-			_, _ = r.s.db.SQL.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = %d", r.cacheSize))
-			r.cacheSet = false
-		}
-		if r.walSet {
-			// Copy the load's pages into the database file and shrink the
-			// WAL again (best effort: a busy reader elsewhere defers it to
-			// the next automatic checkpoint).
-			if r.walAuto <= 0 {
-				r.walAuto = 1000
-			}
-			_, _ = r.s.db.SQL.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
-			_, _ = r.s.db.SQL.ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", r.walAuto))
-			r.walSet = false
-		}
+		r.untuneSQLite(ctx)
 	}
 }
 
@@ -1683,25 +1660,9 @@ func (r *Replace) beginSQLite(ctx context.Context) error {
 			return fmt.Errorf("create staging table for %s: %w", t.Name, err)
 		}
 	}
-	// A larger page cache for the inserts (the default 2 MB rereads the
-	// B-tree pages of every batch). The swap lowers it again to build the
-	// indexes (commitSQLite).
-	if err := r.s.db.SQL.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&r.cacheSize); err != nil {
-		return fmt.Errorf("read cache size: %w", err)
+	if err := r.tuneSQLite(ctx); err != nil {
+		return err
 	}
-	if _, err := r.s.db.SQL.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = %d", sqliteLoadCacheKiB)); err != nil {
-		return fmt.Errorf("set cache size: %w", err)
-	}
-	r.cacheSet = true
-	// No automatic checkpoint after every ~1000 pages (each one fsyncs the
-	// database file): the sink checkpoints every sqliteCheckpointRows.
-	if err := r.s.db.SQL.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&r.walAuto); err != nil {
-		return fmt.Errorf("read WAL checkpoint setting: %w", err)
-	}
-	if _, err := r.s.db.SQL.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 0"); err != nil {
-		return fmt.Errorf("set WAL checkpoint: %w", err)
-	}
-	r.walSet = true
 	r.batches = make(chan *sqliteBatch, 8)
 	for _, t := range r.tables {
 		per := sqliteMaxParams / len(t.Columns)
@@ -1716,6 +1677,79 @@ func (r *Replace) beginSQLite(ctx context.Context) error {
 	r.hbwg.Add(1)
 	go r.runHeartbeat(r.stopHB)
 	return nil
+}
+
+// sqliteTuning is what the SQLite loads of this process have changed on
+// a database's (single) writer connection. Loads overlap (the workers run
+// two jobs at once): the first to begin saves the connection's settings,
+// the last to end restores them. A load that read them while another had
+// changed them would otherwise restore the other's (the swap's 4 MiB
+// page cache, no automatic checkpoints) for good.
+type sqliteTuning struct {
+	loads     int
+	cacheSize int64 // PRAGMA cache_size before the first load
+	walAuto   int64 // PRAGMA wal_autocheckpoint before the first load
+}
+
+var (
+	sqliteTuningMu sync.Mutex
+	sqliteTunings  = map[*sql.DB]*sqliteTuning{}
+)
+
+// tuneSQLite gives the writer connection the settings of a load: a larger
+// page cache for the inserts (the default 2 MB rereads the B-tree pages
+// of every batch; the swap lowers it again to build the indexes,
+// commitSQLite), and no automatic checkpoint after every ~1000 pages (each
+// one fsyncs the database file): the sink checkpoints every
+// sqliteCheckpointRows.
+func (r *Replace) tuneSQLite(ctx context.Context) error {
+	sqliteTuningMu.Lock()
+	defer sqliteTuningMu.Unlock()
+	t := sqliteTunings[r.s.db.SQL]
+	if t == nil {
+		t = &sqliteTuning{}
+		if err := r.s.db.SQL.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&t.cacheSize); err != nil {
+			return fmt.Errorf("read cache size: %w", err)
+		}
+		if err := r.s.db.SQL.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&t.walAuto); err != nil {
+			return fmt.Errorf("read WAL checkpoint setting: %w", err)
+		}
+		sqliteTunings[r.s.db.SQL] = t
+	}
+	t.loads++
+	r.tuned = true // untuneSQLite restores the settings even if one below fails
+	if _, err := r.s.db.SQL.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = %d", sqliteLoadCacheKiB)); err != nil {
+		return fmt.Errorf("set cache size: %w", err)
+	}
+	if _, err := r.s.db.SQL.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 0"); err != nil {
+		return fmt.Errorf("set WAL checkpoint: %w", err)
+	}
+	return nil
+}
+
+// untuneSQLite ends the load's share in sqliteTuning. The last load to
+// end checkpoints the WAL and restores the connection's settings; while
+// other loads go on, it gives them back the load's page cache, which its
+// swap lowered.
+func (r *Replace) untuneSQLite(ctx context.Context) {
+	if !r.tuned {
+		return
+	}
+	r.tuned = false
+	sqliteTuningMu.Lock()
+	defer sqliteTuningMu.Unlock()
+	t := sqliteTunings[r.s.db.SQL]
+	if t.loads--; t.loads > 0 {
+		_, _ = r.s.db.SQL.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = %d", sqliteLoadCacheKiB))
+		return
+	}
+	delete(sqliteTunings, r.s.db.SQL)
+	_, _ = r.s.db.SQL.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = %d", t.cacheSize))
+	// Copy the loads' pages into the database file and shrink the WAL
+	// again (best effort: a busy reader elsewhere defers it to the next
+	// automatic checkpoint).
+	_, _ = r.s.db.SQL.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
+	_, _ = r.s.db.SQL.ExecContext(ctx, fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", t.walAuto))
 }
 
 func sqliteColumns(ctx context.Context, q db.Querier, table string) (map[string]bool, error) {

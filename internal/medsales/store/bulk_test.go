@@ -659,3 +659,62 @@ func TestReplaceRestoresSQLiteSettings(t *testing.T) {
 		t.Errorf("rows = %d", n)
 	}
 }
+
+// TestOverlappingLoadsRestoreSQLiteSettings checks that two loads running
+// at once in one process (the workers run two jobs at a time) give the
+// SQLite connection back with db.Open's settings whichever ends last:
+// the second used to save the first's load settings as the ones to
+// restore, and left the connection with a 2 MB page cache and a WAL
+// checkpoint every 1000 pages. (The settings are SQLite's: on PostgreSQL
+// each load has its own connections.)
+func TestOverlappingLoadsRestoreSQLiteSettings(t *testing.T) {
+	d := dbtest.SQLite(t, claimsSets...)
+	bulkSchema(t, d)
+	s := store.New(d)
+	ctx := context.Background()
+	pragmas := func() string {
+		t.Helper()
+		var cache, ckpt int
+		if err := d.SQL.QueryRow("PRAGMA cache_size").Scan(&cache); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.SQL.QueryRow("PRAGMA wal_autocheckpoint").Scan(&ckpt); err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf("cache_size=%d wal_autocheckpoint=%d", cache, ckpt)
+	}
+	before := pragmas()
+	for _, order := range []string{"first begun ends first", "first begun ends last"} {
+		a, err := s.BeginReplace(ctx, []store.Table{bulkItems}, store.ReplaceOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := s.BeginReplace(ctx, []store.Table{bulkItems}, store.ReplaceOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, last := a, b
+		if order == "first begun ends last" {
+			first, last = b, a
+		}
+		// One load after the other: a load's sink holds the single
+		// connection between its batches, so this goroutine cannot feed
+		// both at once.
+		for _, rep := range []*store.Replace{first, last} {
+			for i := 0; i < 300; i++ {
+				if err := rep.Writer("bulk_items").Write(item(fmt.Sprintf("n%03d", i), 1, "x")...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := rep.Commit(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := pragmas(); got != before {
+			t.Errorf("%s: after both loads: %s, want %s", order, got, before)
+		}
+		if n := bulkCount(t, d, "SELECT COUNT(*) FROM bulk_items"); n != 300 {
+			t.Errorf("%s: rows = %d, want the last load's 300", order, n)
+		}
+	}
+}
