@@ -1679,22 +1679,18 @@ func (r *Replace) beginSQLite(ctx context.Context) error {
 	return nil
 }
 
-// sqliteTuning is what the SQLite loads of this process have changed on
-// a database's (single) writer connection. Loads overlap (the workers run
+// sqliteTuning is what the SQLite loads of a Store have changed on the
+// database's (single) writer connection. Loads overlap (the workers run
 // two jobs at once): the first to begin saves the connection's settings,
 // the last to end restores them. A load that read them while another had
 // changed them would otherwise restore the other's (the swap's 4 MiB
 // page cache, no automatic checkpoints) for good.
 type sqliteTuning struct {
-	loads     int
+	mu        sync.Mutex
+	loads     int   // loads begun and not ended
 	cacheSize int64 // PRAGMA cache_size before the first load
 	walAuto   int64 // PRAGMA wal_autocheckpoint before the first load
 }
-
-var (
-	sqliteTuningMu sync.Mutex
-	sqliteTunings  = map[*sql.DB]*sqliteTuning{}
-)
 
 // tuneSQLite gives the writer connection the settings of a load: a larger
 // page cache for the inserts (the default 2 MB rereads the B-tree pages
@@ -1703,18 +1699,16 @@ var (
 // one fsyncs the database file): the sink checkpoints every
 // sqliteCheckpointRows.
 func (r *Replace) tuneSQLite(ctx context.Context) error {
-	sqliteTuningMu.Lock()
-	defer sqliteTuningMu.Unlock()
-	t := sqliteTunings[r.s.db.SQL]
-	if t == nil {
-		t = &sqliteTuning{}
+	t := r.s.tuning
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.loads == 0 {
 		if err := r.s.db.SQL.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&t.cacheSize); err != nil {
 			return fmt.Errorf("read cache size: %w", err)
 		}
 		if err := r.s.db.SQL.QueryRowContext(ctx, "PRAGMA wal_autocheckpoint").Scan(&t.walAuto); err != nil {
 			return fmt.Errorf("read WAL checkpoint setting: %w", err)
 		}
-		sqliteTunings[r.s.db.SQL] = t
 	}
 	t.loads++
 	r.tuned = true // untuneSQLite restores the settings even if one below fails
@@ -1736,14 +1730,13 @@ func (r *Replace) untuneSQLite(ctx context.Context) {
 		return
 	}
 	r.tuned = false
-	sqliteTuningMu.Lock()
-	defer sqliteTuningMu.Unlock()
-	t := sqliteTunings[r.s.db.SQL]
+	t := r.s.tuning
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if t.loads--; t.loads > 0 {
 		_, _ = r.s.db.SQL.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = %d", sqliteLoadCacheKiB))
 		return
 	}
-	delete(sqliteTunings, r.s.db.SQL)
 	_, _ = r.s.db.SQL.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = %d", t.cacheSize))
 	// Copy the loads' pages into the database file and shrink the WAL
 	// again (best effort: a busy reader elsewhere defers it to the next
@@ -2155,18 +2148,28 @@ func (r *Replace) commitSQLite(ctx context.Context, finalize func(tx *db.Tx) err
 	// mmap spares it a read system call per page (about 7% of a build).
 	pragmas := []string{"PRAGMA foreign_keys = OFF", "PRAGMA legacy_alter_table = ON", "PRAGMA threads = 2",
 		fmt.Sprintf("PRAGMA cache_size = %d", sqliteSortCacheKiB), "PRAGMA mmap_size = 4294967296"}
+	// The reset is deferred before the first change: a load cancelled
+	// between two of them must not leave the shared connection changed.
+	// (The page cache is restored by untuneSQLite.)
+	defer func() {
+		bg := context.Background()
+		failed := false
+		for _, p := range []string{"PRAGMA threads = 0", "PRAGMA mmap_size = 0", "PRAGMA legacy_alter_table = OFF", "PRAGMA foreign_keys = ON"} {
+			if _, err := conn.ExecContext(bg, p); err != nil {
+				failed = true
+			}
+		}
+		if failed {
+			// Never hand back a connection without foreign keys:
+			// ErrBadConn makes database/sql close it.
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
 	for _, p := range pragmas {
 		if _, err := conn.ExecContext(ctx, p); err != nil {
 			return fmt.Errorf("swap: %s: %w", p, err)
 		}
 	}
-	defer func() {
-		bg := context.Background()
-		_, _ = conn.ExecContext(bg, "PRAGMA threads = 0")
-		_, _ = conn.ExecContext(bg, "PRAGMA mmap_size = 0")
-		_, _ = conn.ExecContext(bg, "PRAGMA legacy_alter_table = OFF")
-		_, _ = conn.ExecContext(bg, "PRAGMA foreign_keys = ON")
-	}()
 	sqlTx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("swap: begin: %w", err)

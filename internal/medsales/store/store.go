@@ -32,10 +32,14 @@ type Store struct {
 	// q, when set, is the read-only transaction of a Snapshot: the read
 	// methods use it instead of the pool.
 	q db.Querier
+	// tuning is what the SQLite loads running through this store have
+	// changed on the writer connection (shared with Snapshot copies).
+	// Loads of one database go through one Store: the process's.
+	tuning *sqliteTuning
 }
 
 // New returns a Store on d.
-func New(d *db.DB) *Store { return &Store{db: d} }
+func New(d *db.DB) *Store { return &Store{db: d, tuning: &sqliteTuning{}} }
 
 // DB returns the database the store uses.
 func (s *Store) DB() *db.DB { return s.db }
@@ -64,5 +68,5 @@ func (s *Store) Snapshot(ctx context.Context, fn func(st *Store) error) error {
 		return fmt.Errorf("begin read snapshot: %w", err)
 	}
 	defer tx.Rollback() // read-only: nothing to keep
-	return fn(&Store{db: s.db, q: tx})
+	return fn(&Store{db: s.db, q: tx, tuning: s.tuning})
 }
