@@ -134,7 +134,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	ingester := ingest.New(d.store, ingestMetrics)
+	ingester := ingest.New(d.store, ingestMetrics, d.ingestMaxGroup())
 	stopIngest := ingester.Start(d.ingestCommitters())
 	defer stopIngest()
 	reg.MustRegister(jobs.QueueCollector(d.db, "adherence"))

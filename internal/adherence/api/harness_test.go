@@ -83,7 +83,7 @@ func newEnv(t testing.TB, d *db.DB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ing := ingest.New(st, im)
+	ing := ingest.New(st, im, 0)
 	t.Cleanup(ing.Start(2))
 	h := api.NewServer(api.Deps{Store: st, Audit: al, Auth: authn, Health: checker, Registry: reg, HTTPMetrics: metrics, Logger: logger, Now: clock, Ingest: ing})
 	e.h, e.store, e.logs = h, st, logs

@@ -59,7 +59,7 @@ func NewServer(d Deps) http.Handler {
 		d.Now = time.Now
 	}
 	if d.Ingest == nil {
-		d.Ingest = ingest.New(d.Store, nil)
+		d.Ingest = ingest.New(d.Store, nil, 0)
 	}
 	s := &server{Deps: d}
 	mux := httpx.NewMux()

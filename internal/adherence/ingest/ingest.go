@@ -73,9 +73,13 @@ type result struct {
 // ErrStopped answers a Submit after Stop.
 var ErrStopped = errors.New("ingester stopped")
 
-// New returns an Ingester over rec; metrics may be nil.
-func New(rec Recorder, metrics *Metrics) *Ingester {
-	return &Ingester{rec: rec, metrics: metrics, maxGroup: DefaultMaxGroup, reqs: make(chan *request, 1024)}
+// New returns an Ingester over rec; metrics may be nil. maxGroup caps the
+// events of one group transaction (DefaultMaxGroup when 0 or less).
+func New(rec Recorder, metrics *Metrics, maxGroup int) *Ingester {
+	if maxGroup <= 0 {
+		maxGroup = DefaultMaxGroup
+	}
+	return &Ingester{rec: rec, metrics: metrics, maxGroup: maxGroup, reqs: make(chan *request, 1024)}
 }
 
 // Start runs the committers until the returned stop is called; stop

@@ -61,7 +61,7 @@ func TestGroupCommit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		g := ingest.New(st, m)
+		g := ingest.New(st, m, 0)
 		stop := g.Start(committers(d))
 		const n = 200
 		ids := make([]string, n)
@@ -115,7 +115,7 @@ func TestGroupCommit(t *testing.T) {
 func TestFailureIsNotAcknowledged(t *testing.T) {
 	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
 		st, ev := setup(t, d)
-		g := ingest.New(st, nil)
+		g := ingest.New(st, nil, 0)
 		defer g.Start(committers(d))()
 		if _, err := g.Submit(context.Background(), []store.EventInput{ev("before")}, time.Now()); err != nil {
 			t.Fatal(err)
