@@ -21,19 +21,26 @@ import (
 // a statement is prepared here after the transaction that first ran it
 // has ended (remember, then prepareMissed); inside later transactions
 // Tx.StmtContext reuses it on the writer connection without parsing.
-// Only short statements are kept, and only once they have run unprepared
-// twice: long ones and most one-offs are multi-row statements whose text
-// depends on their row count (a batch of events), rarely repeated, whose
-// parse is small beside their work; preparing them would only delay the
-// writer and evict the statements that do repeat.
+// A statement is kept only once it has run unprepared twice: most
+// one-offs are multi-row statements whose text depends on their row count
+// (the last, partial chunk of a batch), and preparing them would only
+// delay the writer and evict the statements that do repeat. Full chunks
+// do repeat (an 8,000-event group is twenty 400-row INSERTs of one
+// text), so statements up to 64 KiB are kept: parsing them took about a
+// tenth of the writer's time on event batches. The cache is bounded by
+// the length of the texts it holds too, since SQLite's compiled form of
+// a multi-row statement grows with it.
 type stmtCache struct {
-	db  *sql.DB
-	max int
+	db       *sql.DB
+	max      int // statements kept
+	maxBytes int // total length of their texts
 
-	mu    sync.Mutex
-	items map[string]*list.Element // value: *cachedStmt
-	order *list.List               // front: most recently used
-	once  map[string]bool          // statements run unprepared once
+	mu        sync.Mutex
+	items     map[string]*list.Element // value: *cachedStmt
+	order     *list.List               // front: most recently used
+	bytes     int                      // total length of the kept texts
+	once      map[string]bool          // statements run unprepared once
+	onceBytes int                      // total length of once's keys
 }
 
 type cachedStmt struct {
@@ -41,15 +48,18 @@ type cachedStmt struct {
 	stmt  *sql.Stmt
 }
 
-// stmtCacheSize bounds the statements kept; stmtCacheMaxLen the length of
-// a statement's text worth keeping.
+// stmtCacheSize bounds the statements kept, stmtCacheBytes the total
+// length of their texts, and stmtCacheMaxLen the length of a statement's
+// text worth keeping.
 const (
 	stmtCacheSize   = 256
-	stmtCacheMaxLen = 4096
+	stmtCacheBytes  = 1 << 20
+	stmtCacheMaxLen = 64 << 10
 )
 
 func newStmtCache(db *sql.DB) *stmtCache {
-	return &stmtCache{db: db, max: stmtCacheSize, items: map[string]*list.Element{}, order: list.New(), once: map[string]bool{}}
+	return &stmtCache{db: db, max: stmtCacheSize, maxBytes: stmtCacheBytes,
+		items: map[string]*list.Element{}, order: list.New(), once: map[string]bool{}}
 }
 
 // get returns the prepared statement of query, or nil.
@@ -76,10 +86,12 @@ func (c *stmtCache) prepareMissed(ctx context.Context, queries []string) {
 		_, ok := c.items[q]
 		again := c.once[q]
 		if !ok && !again {
-			if len(c.once) >= 4*c.max {
+			if len(c.once) >= 4*c.max || c.onceBytes+len(q) > 4*c.maxBytes {
 				clear(c.once) // bounded: forget the one-offs
+				c.onceBytes = 0
 			}
 			c.once[q] = true
+			c.onceBytes += len(q)
 		}
 		c.mu.Unlock()
 		if ok || !again {
@@ -95,20 +107,25 @@ func (c *stmtCache) prepareMissed(ctx context.Context, queries []string) {
 			_ = st.Close()
 			continue
 		}
-		delete(c.once, q)
+		if c.once[q] {
+			delete(c.once, q)
+			c.onceBytes -= len(q)
+		}
 		c.items[q] = c.order.PushFront(&cachedStmt{query: q, stmt: st})
-		var evicted *sql.Stmt
-		if c.order.Len() > c.max {
+		c.bytes += len(q)
+		var evicted []*sql.Stmt
+		for c.order.Len() > c.max || c.bytes > c.maxBytes {
 			last := c.order.Back()
 			c.order.Remove(last)
 			old := last.Value.(*cachedStmt)
 			delete(c.items, old.query)
-			evicted = old.stmt
+			c.bytes -= len(old.query)
+			evicted = append(evicted, old.stmt)
 		}
 		c.mu.Unlock()
-		if evicted != nil {
+		for _, st := range evicted {
 			// database/sql finalizes it once no transaction uses it.
-			_ = evicted.Close()
+			_ = st.Close()
 		}
 	}
 }
@@ -122,4 +139,5 @@ func (c *stmtCache) close() {
 	}
 	c.items = map[string]*list.Element{}
 	c.order.Init()
+	c.bytes = 0
 }

@@ -11,8 +11,8 @@ import (
 // after the second transaction that ran them (not after the first: most
 // one-offs are never prepared), that later transactions run
 // them prepared with their own arguments (writes and queries), that the
-// least recently used statement is evicted and closed, and that a long
-// statement is not kept.
+// least recently used statement is evicted and closed, by count and by
+// the length of the texts kept, and that a long statement is not kept.
 func TestSQLiteStatementCache(t *testing.T) {
 	ctx := context.Background()
 	d, err := Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "c.db"), Options{})
@@ -96,6 +96,22 @@ func TestSQLiteStatementCache(t *testing.T) {
 	run(Statement{SQL: long})
 	if d.stmts.get(long) != nil {
 		t.Fatal("a statement longer than stmtCacheMaxLen was kept")
+	}
+	// The texts kept are bounded in length too: two statements of 3 KiB
+	// do not fit in 5 KiB, so preparing the second evicts the first.
+	d.stmts.max, d.stmts.maxBytes = 10, 5<<10
+	mid := func(c string) string {
+		return `SELECT COUNT(*) FROM t WHERE v <> '` + strings.Repeat(c, 3<<10) + `'`
+	}
+	run(Statement{SQL: mid("a")})
+	run(Statement{SQL: mid("a")})
+	if d.stmts.get(mid("a")) == nil {
+		t.Fatal("a 3 KiB statement was not kept")
+	}
+	run(Statement{SQL: mid("b")})
+	run(Statement{SQL: mid("b")})
+	if d.stmts.get(mid("b")) == nil || d.stmts.get(mid("a")) != nil {
+		t.Fatal("over the byte budget, the least recently used statement was not evicted")
 	}
 	var total int
 	if err := d.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM t`).Scan(&total); err != nil || total != 3 {
