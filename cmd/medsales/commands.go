@@ -51,13 +51,9 @@ func cmdHealthcheck(ctx context.Context, args []string, getenv func(string) stri
 		}
 		*target = health.LocalReadyURL(addr)
 	}
-	c, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := health.Probe(c, *target); err != nil {
-		fmt.Fprintln(stderr, "unhealthy:", err)
+	if !health.RunProbe(ctx, *target, stdout, stderr) {
 		return errSilent
 	}
-	fmt.Fprintln(stdout, "ok")
 	return nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -304,6 +305,18 @@ func Probe(ctx context.Context, url string) error {
 		return fmt.Errorf("probe %s: %w: status %d", url, ErrUnhealthy, resp.StatusCode)
 	}
 	return nil
+}
+
+// RunProbe is the healthcheck command of both products: it probes url,
+// prints "ok" on stdout or "unhealthy: <why>" on stderr, and reports
+// whether the server is ready.
+func RunProbe(ctx context.Context, url string, stdout, stderr io.Writer) bool {
+	if err := Probe(ctx, url); err != nil {
+		fmt.Fprintln(stderr, "unhealthy:", err)
+		return false
+	}
+	fmt.Fprintln(stdout, "ok")
+	return true
 }
 
 // ProbeTimeout bounds Probe.
