@@ -261,6 +261,12 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 	} else if t, ok := source.ReleaseDate(f.Archive); ok {
 		v.ReleaseDate = medsales.DatePtr(t)
 	}
+	// The year the file name carries is recorded from the start, like one
+	// given with --data-year, so a failed load's history says which year
+	// it was; a successful load records the year it loaded.
+	if y, ok := store.YearFromName(req.Dataset, f.Name); ok && v.DataYear == nil {
+		v.DataYear = &y
+	}
 	id, err := s.Store.StartVersion(ctx, v)
 	if err != nil {
 		return Result{}, err

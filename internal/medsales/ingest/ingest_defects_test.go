@@ -203,6 +203,34 @@ func TestRunFailureKeepsRejectsFile(t *testing.T) {
 	})
 }
 
+// TestRunFailedLoadRecordsDataYear: a load that fails still records in
+// the history the year its file name carries, as it does the year given
+// with --data-year, so the history says which year failed to load.
+func TestRunFailedLoadRecordsDataYear(t *testing.T) {
+	each(t, func(t *testing.T, e env) {
+		ctx := context.Background()
+		if _, err := e.svc.Run(ctx, ingest.Request{Dataset: medsales.PartD, Source: sample(t, e.dir, partDFile, 0)}, nil); err == nil {
+			t.Fatal("load with 20% rejects succeeded")
+		}
+		missing := write(t, e.dir, "OP_DTL_GNRL_PGYR2023_P01232026.csv", []byte("Record_ID,Program_Year\n1,2023\n"))
+		if _, err := e.svc.Run(ctx, ingest.Request{Dataset: medsales.OpenPayments, Source: missing}, nil); err == nil {
+			t.Fatal("load of a file without the required columns succeeded")
+		}
+		for _, c := range []struct {
+			d    medsales.Dataset
+			year int
+		}{{medsales.PartD, 2024}, {medsales.OpenPayments, 2023}} {
+			hist, err := e.st.Versions(ctx, c.d, 1)
+			if err != nil || len(hist) != 1 || hist[0].Status != store.StatusFailed {
+				t.Fatalf("%s history %+v (%v): want one failed load", c.d, hist, err)
+			}
+			if y := hist[0].DataYear; y == nil || *y != c.year {
+				t.Errorf("%s failed load: data year %v, want %d", c.d, y, c.year)
+			}
+		}
+	})
+}
+
 // TestRunZCTADataYear: a gazetteer load records its year in the history.
 func TestRunZCTADataYear(t *testing.T) {
 	each(t, func(t *testing.T, e env) {

@@ -328,6 +328,23 @@ func fullOnly(in LoadInput) error {
 	return nil
 }
 
+// YearFromName returns the data (program) year the name of a file of
+// dataset d carries, the one its load uses when no year is given:
+// "…_D24_…" and "…_DY24_…" for Part B and Part D, "…_PGYR2024_…" for Open
+// Payments, "2024_Gaz_…" for the ZCTA gazetteer. ok is false when the name
+// carries none or d is not loaded by year.
+func YearFromName(d medsales.Dataset, file string) (year int, ok bool) {
+	switch d {
+	case medsales.PartB, medsales.PartD:
+		return dataset.DataYearFromName(file)
+	case medsales.OpenPayments:
+		return dataset.ProgramYearFromName(file)
+	case medsales.ZCTA:
+		return gazetteerYear(file)
+	}
+	return 0, false
+}
+
 // loadYear returns the data (program) year of a load: in.DataYear, else
 // the year fromName finds in the file name. When both are given they must
 // agree. With neither, it fails asking for --data-year when what names the
