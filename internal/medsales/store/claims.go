@@ -512,8 +512,9 @@ func (s *Store) TopDrugs(ctx context.Context, npi string, limit int) ([]medsales
 // PaymentTotals returns a provider's Open Payments general payments summed
 // by program year and manufacturer: newest year first, then by amount
 // (descending), then by manufacturer name. Amounts are exact on
-// PostgreSQL; SQLite sums in double precision and rounds to cents, which
-// is exact for any realistic number of payments.
+// PostgreSQL; SQLite sums whole cents in double precision, exact up to
+// 2^53 cents, so totals and their order match PostgreSQL's (amounts that
+// cancel out total 0.00, not a -0.00 that sorts below another zero).
 func (s *Store) PaymentTotals(ctx context.Context, npi string) ([]medsales.PaymentTotal, error) {
 	query := `
 		SELECT program_year, COALESCE(manufacturer_name, ''), ROUND(SUM(amount), 2),
@@ -524,12 +525,12 @@ func (s *Store) PaymentTotals(ctx context.Context, npi string) ([]medsales.Payme
 		ORDER BY program_year DESC, SUM(amount) DESC, COALESCE(manufacturer_name, '')`
 	if s.db.Dialect == db.SQLite {
 		query = `
-		SELECT program_year, COALESCE(manufacturer_name, ''), printf('%.2f', SUM(CAST(amount AS REAL))),
+		SELECT program_year, COALESCE(manufacturer_name, ''), printf('%.2f', SUM(ROUND(CAST(amount AS REAL) * 100)) / 100.0),
 		       COALESCE(SUM(n_payments), 0)
 		FROM open_payments
 		WHERE npi = $1
 		GROUP BY program_year, COALESCE(manufacturer_name, '')
-		ORDER BY program_year DESC, SUM(CAST(amount AS REAL)) DESC, COALESCE(manufacturer_name, '')`
+		ORDER BY program_year DESC, SUM(ROUND(CAST(amount AS REAL) * 100)) DESC, COALESCE(manufacturer_name, '')`
 	}
 	rows, err := s.reader().QueryContext(ctx, query, npi)
 	if err != nil {

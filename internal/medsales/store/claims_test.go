@@ -585,6 +585,31 @@ func TestPaymentTotalsSums(t *testing.T) {
 	})
 }
 
+// Amounts that cancel out (a negative correction) total 0.00 on both
+// engines, never -0.00, and tie with another zero total, which the
+// manufacturer name then orders.
+func TestPaymentTotalsCancelOut(t *testing.T) {
+	claimsEach(t, func(t *testing.T, s *store.Store) {
+		file := opHeader +
+			opRow("1", 2024, npiA, "A", "0.30", "01/02/2024", 1) +
+			opRow("2", 2024, npiA, "A", "-0.10", "01/02/2024", 1) +
+			opRow("3", 2024, npiA, "A", "-0.20", "01/02/2024", 1) +
+			opRow("4", 2024, npiA, "B", "0.00", "01/02/2024", 1)
+		mustLoad(t, s, (*store.Store).LoadOpenPayments, "OP_DTL_GNRL_PGYR2024_P01302026.csv", []byte(file), store.LoadInput{})
+		got, err := s.PaymentTotals(context.Background(), npiA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []medsales.PaymentTotal{
+			{Year: 2024, Manufacturer: "A", Amount: "0.00", Count: 3},
+			{Year: 2024, Manufacturer: "B", Amount: "0.00", Count: 1},
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("PaymentTotals (-want +got):\n%s", diff)
+		}
+	})
+}
+
 // setField returns a CSV row (without quoted commas) of a file with header
 // with column set to value.
 func setField(t testing.TB, header, row, column, value string) string {
