@@ -466,7 +466,8 @@ func (s *Store) TopServices(ctx context.Context, npi string, limit int) ([]medsa
 }
 
 // TopDrugs returns a provider's Part D drug lines of the latest data year
-// loaded for that provider, by number of claims (descending), at most
+// loaded for that provider, by number of claims (descending), then by
+// generic and brand name (a missing name last, on both engines), at most
 // limit of them (0 means 10). A provider without Part D lines has none.
 func (s *Store) TopDrugs(ctx context.Context, npi string, limit int) ([]medsales.DrugLine, error) {
 	limit, err := topLimit(limit)
@@ -479,7 +480,7 @@ func (s *Store) TopDrugs(ctx context.Context, npi string, limit int) ([]medsales
 		       ge65_tot_day_suply, ge65_bene_sprsn_flag, ge65_tot_benes, data_year
 		FROM partd_drugs
 		WHERE npi = $1 AND data_year = (SELECT MAX(data_year) FROM partd_drugs WHERE npi = $1)
-		ORDER BY tot_clms DESC, gnrc_name, brnd_name
+		ORDER BY tot_clms DESC, gnrc_name NULLS LAST, brnd_name NULLS LAST
 		LIMIT $2`, npi, limit)
 	if err != nil {
 		return nil, fmt.Errorf("top drugs: %w", err)

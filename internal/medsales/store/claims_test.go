@@ -371,6 +371,29 @@ func partDRow(npi, drug string, claims int) string {
 		npi, drug, drug, claims, claims, claims*30, claims*10)
 }
 
+// Drug lines with as many claims are ordered by generic then brand name
+// the same way on both engines, a line without one of the names included.
+func TestTopDrugsTieOrder(t *testing.T) {
+	claimsEach(t, func(t *testing.T, s *store.Store) {
+		row := func(brand, generic string) string {
+			return fmt.Sprintf("%s,Last,First,City,IL,17,Internal Medicine,S,%s,%s,100,100,3000,1000.25,,*,,,,,*,\n", npiA, brand, generic)
+		}
+		file := partDHeader + row("Zocor", "") + row("Lipitor", "Atorvastatin") + row("", "Simvastatin") + row("Crestor", "Rosuvastatin")
+		mustLoad(t, s, (*store.Store).LoadPartD, "MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv", []byte(file), store.LoadInput{})
+		got, err := s.TopDrugs(context.Background(), npiA, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, l := range got {
+			names = append(names, l.BrandName+"/"+l.GenericName)
+		}
+		if want := []string{"Lipitor/Atorvastatin", "Crestor/Rosuvastatin", "/Simvastatin", "Zocor/"}; !slices.Equal(names, want) {
+			t.Errorf("TopDrugs = %q, want %q", names, want)
+		}
+	})
+}
+
 // Reloading a data year replaces that year only, whatever it held.
 func TestLoadPartDReplacesOneYear(t *testing.T) {
 	claimsEach(t, func(t *testing.T, s *store.Store) {
