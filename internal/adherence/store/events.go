@@ -143,30 +143,14 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 		return fmt.Errorf("record events: read: %w", err)
 	}
 
-	// Idempotency: earlier recordings of the same keys, and repeats within
-	// this group.
-	firstInGroup := map[eventKey]int{}
-	repeatOf := map[int]int{} // item → earlier item of this group with the same key
-	var fresh []int           // indexes of items to record
+	// Idempotency: earlier recordings of the same keys.
+	var fresh []int // indexes of items not recorded before
 	for i := range in {
 		e := &in[i].Event
-		k := keyOf(e)
-		if prev, ok := existing[k]; ok {
+		if prev, ok := existing[keyOf(e)]; ok {
 			out[i] = replay(prev, *e)
 			continue
 		}
-		if j, ok := firstInGroup[k]; ok {
-			// Compared with the plans of named doses filled in: a retry
-			// that adds the dose's own planId is the same event, as it is
-			// when it comes in a later request.
-			if sameEvent(withDosePlan(in[j].Event, doses), withDosePlan(*e, doses)) {
-				repeatOf[i] = j
-			} else {
-				out[i].Err = errs.Conflict("clientEventId %q is used twice in the same request with different content", e.ClientEventID)
-			}
-			continue
-		}
-		firstInGroup[k] = i
 		fresh = append(fresh, i)
 	}
 
@@ -184,15 +168,40 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 			return fmt.Errorf("record events: read: %w", err)
 		}
 	}
+
+	// Repeats within this group, among the items that passed validation:
+	// a rejected item records nothing, so it holds no key, and a later
+	// item with that key (a corrected one, or another request's) is judged
+	// on its own.
+	firstInGroup := map[eventKey]int{}
+	repeatOf := map[int]int{} // item → earlier item of this group with the same key
 	valid := fresh[:0:0]
 	for _, i := range fresh {
 		if out[i].Err != nil {
 			continue
 		}
-		if err := checkEvent(&in[i].Event, in[i].Actor.Role, doseOnly[i], plans, windows); err != nil {
+		e := &in[i].Event
+		if err := checkEvent(e, in[i].Actor.Role, doseOnly[i], plans, windows); err != nil {
 			out[i].Err = err
 			continue
 		}
+		k := keyOf(e)
+		if j, ok := firstInGroup[k]; ok {
+			// Compared with the plans of named doses filled in: a retry
+			// that adds the dose's own planId is the same event, as it is
+			// when it comes in a later request.
+			switch {
+			case sameEvent(withDosePlan(in[j].Event, doses), withDosePlan(*e, doses)):
+				repeatOf[i] = j
+			case in[j].Actor.RequestID != "" && in[j].Actor.RequestID == in[i].Actor.RequestID:
+				out[i].Err = errs.Conflict("clientEventId %q is used twice in the same request with different content", e.ClientEventID)
+			default:
+				// Another request of the group recorded the key first.
+				out[i].Err = errs.Conflict("clientEventId %q of source %s was already used for a different event", e.ClientEventID, e.Source)
+			}
+			continue
+		}
+		firstInGroup[k] = i
 		valid = append(valid, i)
 	}
 

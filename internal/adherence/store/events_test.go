@@ -742,3 +742,43 @@ func TestEventsDeferredForeignKey(t *testing.T) {
 		t.Fatalf("InTx = %v, want the COMMIT refused by the foreign key", err)
 	}
 }
+
+// TestRejectedItemHoldsNoKey: an item refused against stored data records
+// nothing, so a later item of the group with the same key — a corrected
+// one in the same batch, or another request's — is recorded on its own,
+// and a conflict between requests is not called a repeat in one request.
+func TestRejectedItemHoldsNoKey(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		pat := f.patient("America/New_York")
+		pl := f.plan(pat.ID, timeOfDay("08:00"))
+		at := local(2026, 3, 2, 8, 0)
+
+		wrong := f.ev(pat.ID, "01900000-0000-7000-8000-000000000000", adherence.EventTaken, at, "fixed")
+		good := f.ev(pat.ID, pl.ID, adherence.EventTaken, at, "fixed")
+		out := f.record(wrong, good, good)
+		wantCode(t, out[0].Err, errs.CodeNotFound)
+		if out[1].Err != nil || out[1].Event.ID == "" || out[1].Replayed {
+			t.Fatalf("corrected item after a rejected one: %+v", out[1])
+		}
+		if out[2].Err != nil || !out[2].Replayed || out[2].Event.ID != out[1].Event.ID {
+			t.Fatalf("repeat of the corrected item: %+v, want a replay of %s", out[2], out[1].Event.ID)
+		}
+
+		// Two requests in one group: the second reuses the first's key
+		// with other content.
+		first := f.ev(pat.ID, pl.ID, adherence.EventTaken, at.Add(time.Hour), "shared")
+		second := f.ev(pat.ID, pl.ID, adherence.EventSnoozed, at.Add(time.Hour), "shared")
+		second.Actor.RequestID = "req-2"
+		out = f.record(first, second)
+		if out[0].Err != nil {
+			t.Fatalf("first request: %v", out[0].Err)
+		}
+		wantCode(t, out[1].Err, errs.CodeConflict)
+		if strings.Contains(out[1].Err.Error(), "same request") {
+			t.Fatalf("conflict between two requests reads %q", out[1].Err)
+		}
+		if n := f.count(`SELECT COUNT(*) FROM events WHERE org_id = $1`, f.org); n != 2 {
+			t.Fatalf("%d events stored, want 2", n)
+		}
+	})
+}
