@@ -6,7 +6,10 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -147,8 +150,8 @@ func (s *server) event(r *http.Request, in eventInput, received time.Time) (stor
 	if !clientID.MatchString(in.ClientEventID) {
 		return store.EventInput{}, errs.Invalid("clientEventId", "is required: 1 to 128 printable ASCII characters without spaces")
 	}
-	if len(in.DeviceID) > 128 {
-		return store.EventInput{}, errs.Invalid("deviceId", "must be at most 128 characters")
+	if utf8.RuneCountInString(in.DeviceID) > 128 || strings.IndexFunc(in.DeviceID, unicode.IsControl) >= 0 {
+		return store.EventInput{}, errs.Invalid("deviceId", "must be at most 128 characters, without control characters")
 	}
 
 	// Who may record what: staff and integrations for any patient of

@@ -402,3 +402,64 @@ func asSlice(v any) []any {
 	s, _ := v.([]any)
 	return s
 }
+
+// TestEventDeviceID: a device id is at most 128 characters, counted as
+// characters, not bytes, and holds no control characters, which
+// PostgreSQL cannot store (NUL) and no device id needs: both engines
+// refuse them with the field named instead of failing the commit.
+func TestEventDeviceID(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		at := "2026-03-06T20:00:00-05:00"
+		cases := []struct {
+			name, deviceID string
+			status         int
+		}{
+			{"128 accented letters", strings.Repeat("é", 128), 201},
+			{"emoji", strings.Repeat("📱", 20), 201},
+			{"129 characters", strings.Repeat("é", 129), 400},
+			{"NUL", "cap\x00-1", 400},
+			{"newline", "cap\n1", 400},
+		}
+		stored := 0
+		for i, c := range cases {
+			ev := w.event("snoozed", at, fmt.Sprintf("dev-%d", i))
+			ev["deviceId"] = c.deviceID
+			r := e.do("POST", "/v1/events", w.integration, ev)
+			if r.status != c.status {
+				t.Errorf("%s: %d %s, want %d", c.name, r.status, r.body, c.status)
+				continue
+			}
+			if c.status == 201 {
+				stored++
+				if got := r.json(t)["deviceId"]; got != c.deviceID {
+					t.Errorf("%s: deviceId came back as %q", c.name, got)
+				}
+				continue
+			}
+			if f := r.json(t)["field"]; f != "deviceId" {
+				t.Errorf("%s: field %v, want deviceId", c.name, f)
+			}
+		}
+		// In a batch the item is refused by itself; the others commit.
+		bad := w.event("snoozed", at, "dev-batch-1")
+		bad["deviceId"] = "\x00"
+		res := e.mustDo("POST", "/v1/events:batch", w.integration, map[string]any{"events": []any{w.event("snoozed", at, "dev-batch-0"), bad}}, 200)
+		results := res["results"].([]any)
+		if s := results[0].(map[string]any)["status"]; s != 201.0 {
+			t.Errorf("valid item beside a bad device id: status %v", s)
+		} else {
+			stored++
+		}
+		if r := results[1].(map[string]any); r["status"] != 400.0 || r["error"].(map[string]any)["field"] != "events[1].deviceId" {
+			t.Errorf("NUL device id in a batch: %v", r)
+		}
+		var n int
+		if err := e.db.SQL.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM events`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != stored {
+			t.Fatalf("%d events stored, want %d", n, stored)
+		}
+	})
+}
