@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/medplatform/medplatform/internal/adherence/api"
 	"github.com/medplatform/medplatform/internal/adherence/deliver"
@@ -117,7 +118,8 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	periodic = append(periodic, worker.RegisterEscalation(workers, d.store, time.Now, log, escMetrics, worker.EscalationConfig{})...)
 	jc, err := jobs.New(d.db, jobs.Config{Workers: workers, PeriodicJobs: periodic, RunWorkers: runWorkers,
-		MaxWorkers: d.settings.JobWorkers, Logger: jobs.QuietLogger(log), ErrorHandler: jobMetrics.ErrorHandler()})
+		MaxWorkers: d.settings.JobWorkers, Logger: jobs.QuietLogger(log), ErrorHandler: jobMetrics.ErrorHandler(),
+		Middleware: []rivertype.Middleware{jobMetrics.Middleware()}})
 	if err != nil {
 		return err
 	}

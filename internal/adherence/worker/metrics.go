@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
@@ -63,6 +64,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	for _, kind := range jobKinds {
 		m.JobErrors.WithLabelValues(kind)
 		m.JobPanics.WithLabelValues(kind)
+		m.QueueLag.WithLabelValues(kind)
 	}
 	for _, c := range []prometheus.Collector{m.HorizonRuns, m.HorizonDuration, m.DosesGenerated, m.JobErrors, m.JobPanics, m.DosesMissed, m.QueueLag} {
 		if err := reg.Register(c); err != nil {
@@ -93,4 +95,18 @@ func (e errorCounter) HandleError(ctx context.Context, job *rivertype.JobRow, er
 func (e errorCounter) HandlePanic(ctx context.Context, job *rivertype.JobRow, panicVal any, trace string) *river.ErrorHandlerResult {
 	e.m.JobPanics.WithLabelValues(job.Kind).Inc()
 	return nil
+}
+
+// Middleware observes every job's queue lag (its scheduled time to a
+// worker starting it), whatever its kind, for River's Config.Middleware.
+func (m *Metrics) Middleware() rivertype.Middleware { return &lagObserver{m: m} }
+
+type lagObserver struct {
+	river.MiddlewareDefaults
+	m *Metrics
+}
+
+func (l *lagObserver) Work(ctx context.Context, job *rivertype.JobRow, doInner func(context.Context) error) error {
+	l.m.QueueLag.WithLabelValues(job.Kind).Observe(time.Since(job.ScheduledAt).Seconds())
+	return doInner(ctx)
 }

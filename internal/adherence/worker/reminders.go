@@ -65,9 +65,6 @@ type DispatchRemindersWorker struct {
 
 // Work dispatches the due reminders.
 func (w *DispatchRemindersWorker) Work(ctx context.Context, job *river.Job[DispatchRemindersArgs]) error {
-	if w.Metrics != nil {
-		w.Metrics.QueueLag.WithLabelValues(job.Kind).Observe(time.Since(job.ScheduledAt).Seconds())
-	}
 	start := time.Now()
 	res, err := w.Store.DispatchReminders(ctx, w.Now())
 	if err != nil {
@@ -97,9 +94,6 @@ type DeliverWorker struct {
 // it returns an error, so River runs the job again with backoff; the
 // notifications already sent or ended are not claimed again.
 func (w *DeliverWorker) Work(ctx context.Context, job *river.Job[adherence.DeliverArgs]) error {
-	if w.Metrics != nil {
-		w.Metrics.QueueLag.WithLabelValues(job.Kind).Observe(time.Since(job.ScheduledAt).Seconds())
-	}
 	_, err := w.Deliverer.Deliver(ctx, job.Args.IDs)
 	if err != nil && !errors.Is(err, deliver.ErrRetry) {
 		return fmt.Errorf("deliver notifications: %w", err)

@@ -40,9 +40,6 @@ type DoseHorizonWorker struct {
 
 // Work extends the horizon; it is idempotent, so retries are harmless.
 func (w *DoseHorizonWorker) Work(ctx context.Context, job *river.Job[DoseHorizonArgs]) error {
-	if w.Metrics != nil {
-		w.Metrics.QueueLag.WithLabelValues(job.Kind).Observe(time.Since(job.ScheduledAt).Seconds())
-	}
 	start := time.Now()
 	res, err := w.Store.ExtendHorizon(ctx, w.Now())
 	if w.Metrics != nil {
@@ -88,9 +85,6 @@ type MissedDosesWorker struct {
 
 // Work marks the missed doses.
 func (w *MissedDosesWorker) Work(ctx context.Context, job *river.Job[MissedDosesArgs]) error {
-	if w.Metrics != nil {
-		w.Metrics.QueueLag.WithLabelValues(job.Kind).Observe(time.Since(job.ScheduledAt).Seconds())
-	}
 	start := time.Now()
 	res, err := w.Store.MarkMissed(ctx, w.Now())
 	if w.Metrics != nil {

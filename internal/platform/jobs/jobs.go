@@ -39,6 +39,9 @@ type Config struct {
 	Logger *slog.Logger
 	// ErrorHandler is told about failed jobs (for metrics); may be nil.
 	ErrorHandler river.ErrorHandler
+	// Middleware wraps every job this client inserts or works (for
+	// metrics of every kind, such as queue lag); may be empty.
+	Middleware []rivertype.Middleware
 }
 
 // Client is a River client on one of the two engines.
@@ -56,6 +59,7 @@ func New(d *db.DB, cfg Config) (*Client, error) {
 		PeriodicJobs: cfg.PeriodicJobs,
 		Logger:       cfg.Logger,
 		ErrorHandler: cfg.ErrorHandler,
+		Middleware:   cfg.Middleware,
 		JobTimeout:   10 * time.Minute,
 		// A job whose process was killed stays "running", and a periodic
 		// job is unique while running: nothing runs it again until River's
