@@ -139,6 +139,8 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	ingester := ingest.New(d.store, ingestMetrics, d.ingestMaxGroup())
 	stopIngest := ingester.Start(d.ingestCommitters())
 	defer stopIngest()
+	// SMS dose replies are recorded through it too.
+	d.store.Events = ingester
 	reg.MustRegister(jobs.QueueCollector(d.db, "adherence"))
 
 	var handler http.Handler

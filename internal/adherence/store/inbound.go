@@ -525,7 +525,12 @@ func (h *inboundText) handleDoseReply(ctx context.Context) (InboundResult, error
 		}
 		input = EventInput{Actor: h.eventActor(e.OrgID), Event: e}
 	}
-	out, err := h.s.RecordEvents(ctx, []EventInput{input})
+	var out []EventOutcome
+	if h.s.Events != nil {
+		out, err = h.s.Events.Submit(ctx, []EventInput{input}, h.in.ReceivedAt)
+	} else {
+		out, err = h.s.RecordEvents(ctx, []EventInput{input})
+	}
 	if err != nil {
 		return InboundResult{}, fmt.Errorf("handle inbound sms: %w", err)
 	}

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -381,6 +382,41 @@ func TestInboundMemberAcknowledges(t *testing.T) {
 		// STOP from a member's number opts the number out too.
 		if res := f.text(5, number, "STOP 🛑🛑🛑🛑🛑🛑🛑🛑🛑🛑🛑🛑🛑🛑🛑🛑🛑🛑🛑🛑🛑"); res.Result != store.InboundOptedOut || !f.optedOut(number) {
 			t.Fatalf("STOP from a member = %+v", res)
+		}
+	})
+}
+
+// submitter is a store.EventSubmitter that records through the store and
+// counts what it was given.
+type submitter struct {
+	s     *store.Store
+	items []store.EventInput
+}
+
+func (r *submitter) Submit(ctx context.Context, items []store.EventInput, _ time.Time) ([]store.EventOutcome, error) {
+	r.items = append(r.items, items...)
+	return r.s.RecordEvents(ctx, items)
+}
+
+// TestInboundRepliesGoThroughTheIngester: with Store.Events set (serve sets
+// it to the ingester of POST /v1/events), a dose reply is recorded through
+// it, so SMS events are group-committed and counted in
+// adherence_events_ingested_total{source="sms"} like the API's.
+func TestInboundRepliesGoThroughTheIngester(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		rec := &submitter{s: f.s}
+		f.s.Events = rec
+		p, pl, dose := f.remindedDose()
+		f.now = utc(13, 10)
+		res := f.text(1, p.Phone.Reveal(), "taken")
+		if res.Result != store.InboundRecorded || res.EventID == "" {
+			t.Fatalf("TAKEN = %+v", res)
+		}
+		if len(rec.items) != 1 || rec.items[0].Event.Source != adherence.SourceSMS || rec.items[0].Event.Kind != adherence.EventTaken {
+			t.Fatalf("submitted %+v, want the one sms taking", rec.items)
+		}
+		if d := f.dose(pl.ID, dose.ID); d.Status != adherence.DoseTakenOnTime {
+			t.Fatalf("dose status = %s", d.Status)
 		}
 	})
 }

@@ -83,6 +83,17 @@ type Store struct {
 	// Jobs enqueues River jobs (notification delivery, escalation steps)
 	// inside store transactions; nil writes the rows without jobs.
 	Jobs JobInserter
+	// Events records the events of SMS dose replies: the group-commit
+	// ingester of POST /v1/events (ingest.Ingester), so that they are
+	// committed and counted in the ingestion metrics as the API's are; nil
+	// records them with RecordEvents.
+	Events EventSubmitter
+}
+
+// EventSubmitter records events and returns their outcomes once they are
+// committed (ingest.Ingester.Submit); received is when they arrived.
+type EventSubmitter interface {
+	Submit(ctx context.Context, items []EventInput, received time.Time) ([]EventOutcome, error)
 }
 
 // New returns a Store on d that records changes in a and reads the time
