@@ -463,3 +463,34 @@ func TestEventDeviceID(t *testing.T) {
 		}
 	})
 }
+
+// TestReusedKeyNamesTheField: a clientEventId reused with other content is
+// a 409 whose problem names the field, for a single event and for a batch
+// item (with its index), like every other refused item.
+func TestReusedKeyNamesTheField(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		first := w.event("taken", "2026-03-06T20:05:00-05:00", "reused")
+		e.mustDo("POST", "/v1/events", w.integration, first, 201)
+		other := w.event("skipped", "2026-03-06T20:05:00-05:00", "reused")
+		if p := e.mustDo("POST", "/v1/events", w.integration, other, 409); p["field"] != "clientEventId" {
+			t.Errorf("single event: field %v, want clientEventId", p["field"])
+		}
+		twice := w.event("taken", "2026-03-06T20:06:00-05:00", "twice")
+		twiceOther := w.event("snoozed", "2026-03-06T20:06:00-05:00", "twice")
+		res := e.mustDo("POST", "/v1/events:batch", w.integration, map[string]any{"events": []any{twice, other, twiceOther}}, 200)
+		results := res["results"].([]any)
+		for i, want := range []string{"", "events[1].clientEventId", "events[2].clientEventId"} {
+			r := results[i].(map[string]any)
+			if want == "" {
+				if r["status"] != 201.0 {
+					t.Errorf("item %d: %v, want 201", i, r)
+				}
+				continue
+			}
+			if r["status"] != 409.0 || r["error"].(map[string]any)["field"] != want {
+				t.Errorf("item %d: %v, want 409 naming %s", i, r, want)
+			}
+		}
+	})
+}

@@ -194,10 +194,10 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 			case sameEvent(withDosePlan(in[j].Event, doses), withDosePlan(*e, doses)):
 				repeatOf[i] = j
 			case in[j].Actor.RequestID != "" && in[j].Actor.RequestID == in[i].Actor.RequestID:
-				out[i].Err = errs.Conflict("clientEventId %q is used twice in the same request with different content", e.ClientEventID)
+				out[i].Err = keyConflict("is used twice in the same request with different content")
 			default:
 				// Another request of the group recorded the key first.
-				out[i].Err = errs.Conflict("clientEventId %q of source %s was already used for a different event", e.ClientEventID, e.Source)
+				out[i].Err = keyConflict("was already used with source %s for a different event", e.Source)
 			}
 			continue
 		}
@@ -412,9 +412,17 @@ func eventAuditRecords(in []EventInput, out []EventOutcome, idx []int) []audit.R
 // key was used for a different event.
 func replay(prev, now adherence.Event) EventOutcome {
 	if !sameEvent(prev, now) {
-		return EventOutcome{Err: errs.Conflict("clientEventId %q of source %s was already used for a different event", now.ClientEventID, now.Source)}
+		return EventOutcome{Err: keyConflict("was already used with source %s for a different event", now.Source)}
 	}
 	return EventOutcome{Event: prev, Replayed: true}
+}
+
+// keyConflict is the conflict of an idempotency key reused with other
+// content; it names the field, as a batch item's error must.
+func keyConflict(format string, args ...any) error {
+	err := errs.Conflict(format, args...)
+	err.Field = "clientEventId"
+	return err
 }
 
 // sameEvent reports whether b is a retry of a: the fields the client
