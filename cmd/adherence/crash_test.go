@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -192,8 +193,15 @@ func (h *crashHarness) setUp() {
 	if err := json.Unmarshal(body, &p); err != nil || p.ID == "" {
 		t.Fatalf("create patient answered %s", body)
 	}
+	// The doses fall a minute from now and twelve hours later, so that the
+	// events (up to two minutes old) match the first one and change it
+	// (taken, then possible double doses) while the server is killed,
+	// rather than being kept as orphans.
+	first := time.Now().UTC().Add(time.Minute)
+	times := []string{first.Format("15:04:05"), first.Add(12 * time.Hour).Format("15:04:05")}
+	slices.Sort(times)
 	status, _, body, err = h.post("/v1/patients/"+p.ID+"/plans", []byte(`{"medication":{"rxnorm":"314076","display":"lisinopril 10 MG Oral Tablet"},`+
-		`"timing":{"repeat":{"timeOfDay":["08:00:00","20:00:00"]}}}`))
+		`"timing":{"repeat":{"timeOfDay":["`+times[0]+`","`+times[1]+`"]}}}`))
 	if err != nil || status != http.StatusCreated {
 		t.Fatalf("create plan: %d %v %s", status, err, body)
 	}
@@ -671,6 +679,46 @@ func (h *crashHarness) verify() {
 		}
 	}
 
+	// The dose side: every dose that records an event records one that is
+	// stored and was matched to it, and some do (the events are not all
+	// orphans, so dose updates were in flight at the kills).
+	doseEvents := 0
+	rows, err = d.SQL.QueryContext(ctx, `SELECT id, CAST(event_id AS TEXT) FROM dose_instances WHERE event_id IS NOT NULL`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	matched := map[string]bool{} // event id → a dose records it
+	for rows.Next() {
+		var dose int64
+		var eventID string
+		if err := rows.Scan(&dose, &eventID); err != nil {
+			t.Fatal(err)
+		}
+		doseEvents++
+		matched[eventID] = true
+		if _, ok := ids[eventID]; !ok {
+			t.Errorf("dose %d records event %s, which is not stored", dose, eventID)
+		}
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if doseEvents == 0 {
+		t.Errorf("no dose records an event: the events did not match the plan's doses")
+	}
+	for id := range matched {
+		var dose sql.NullInt64
+		if err := d.SQL.QueryRowContext(ctx, `SELECT dose_instance_id FROM events WHERE CAST(id AS TEXT) = $1`, id).Scan(&dose); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			t.Fatal(err)
+		}
+		if !dose.Valid {
+			t.Errorf("event %s is recorded by a dose but matched none", id)
+		}
+	}
+
 	acked, unacked, storedUnacked := 0, 0, 0
 	for cid, list := range events {
 		a, ok := h.attempts[cid]
@@ -718,8 +766,8 @@ func (h *crashHarness) verify() {
 	}
 
 	t.Logf("%s: %d kill rounds, %d events sent: %d acknowledged, %d never acknowledged (%d of them stored whole); "+
-		"%d stored events, %d audit records; retried %d unacknowledged (%d had been committed before the kill) and %d acknowledged",
-		d.Dialect, crashRounds, len(h.attempts), acked, unacked, storedUnacked, total, auditRows,
+		"%d stored events (%d recorded by a dose), %d audit records; retried %d unacknowledged (%d had been committed before the kill) and %d acknowledged",
+		d.Dialect, crashRounds, len(h.attempts), acked, unacked, storedUnacked, total, doseEvents, auditRows,
 		h.retriedUnacked, h.replayedUnacked, h.retriedAcked)
 }
 
