@@ -102,6 +102,18 @@ type eventAttempt struct {
 	ackID string // empty if the 2xx response's body was lost
 }
 
+// sentEvent is the part of an event's JSON that the events table keeps.
+type sentEvent struct {
+	PatientID     string    `json:"patientId"`
+	PlanID        string    `json:"planId"`
+	Kind          string    `json:"kind"`
+	Reason        string    `json:"reason"`
+	SnoozeMinutes int       `json:"snoozeMinutes"`
+	Source        string    `json:"source"`
+	ClientEventID string    `json:"clientEventId"`
+	OccurredAt    time.Time `json:"occurredAt"`
+}
+
 // batchAttempt is one POST /v1/events:batch request body.
 type batchAttempt struct {
 	round int
@@ -597,20 +609,27 @@ func (h *crashHarness) verify() {
 	}
 	defer d.Close()
 
-	type stored struct{ id, result, request, patient string }
+	type stored struct {
+		id, result, request, patient string
+		sent                         sentEvent // what the row says was sent
+	}
 	events := map[string][]stored{} // by client event id
 	ids := map[string]string{}      // event id → client event id
-	rows, err := d.SQL.QueryContext(ctx, `SELECT CAST(id AS TEXT), client_event_id, result, request_id, CAST(patient_id AS TEXT) FROM events`)
+	rows, err := d.SQL.QueryContext(ctx, `SELECT CAST(id AS TEXT), client_event_id, result, request_id, CAST(patient_id AS TEXT),
+		CAST(plan_id AS TEXT), kind, reason, COALESCE(snooze_minutes, 0), source, occurred_at FROM events`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	total := 0
 	for rows.Next() {
 		var id, cid, result, request, patient string
-		if err := rows.Scan(&id, &cid, &result, &request, &patient); err != nil {
+		var sent sentEvent
+		if err := rows.Scan(&id, &cid, &result, &request, &patient,
+			&sent.PlanID, &sent.Kind, &sent.Reason, &sent.SnoozeMinutes, &sent.Source, &sent.OccurredAt); err != nil {
 			t.Fatal(err)
 		}
-		events[cid] = append(events[cid], stored{id, result, request, patient})
+		sent.PatientID, sent.ClientEventID = patient, cid
+		events[cid] = append(events[cid], stored{id, result, request, patient, sent})
 		ids[id] = cid
 		total++
 	}
@@ -729,6 +748,22 @@ func (h *crashHarness) verify() {
 			t.Errorf("event %s stored %d times", cid, len(list))
 		}
 		for _, e := range list {
+			if ok {
+				// The row holds what was sent, field by field: nothing
+				// torn or mixed up with another event's values.
+				var want sentEvent
+				if err := json.Unmarshal(a.body, &want); err != nil {
+					t.Fatal(err)
+				}
+				got := e.sent
+				if !got.OccurredAt.Equal(want.OccurredAt.Truncate(time.Microsecond)) && !got.OccurredAt.Equal(want.OccurredAt) {
+					t.Errorf("event %s stored with occurredAt %s, sent %s", cid, got.OccurredAt, want.OccurredAt)
+				}
+				got.OccurredAt, want.OccurredAt = time.Time{}, time.Time{}
+				if got != want {
+					t.Errorf("event %s stored as %+v, sent %+v", cid, got, want)
+				}
+			}
 			if e.result == "" {
 				t.Errorf("event %s (%s) is stored without a result", cid, e.id)
 			}
