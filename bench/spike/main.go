@@ -234,7 +234,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dl := &deliver.Deliverer{Store: st, Sender: router, Now: time.Now, Logger: logger, Metrics: deliverMetrics, Concurrency: c.concurrency}
 	workers := river.NewWorkers()
 	periodic := worker.RegisterReminders(workers, st, dl, time.Now, logger,
-		worker.RemindersConfig{DispatchInterval: c.dispatchInterval, Metrics: jobMetrics})
+		worker.RemindersConfig{DispatchInterval: c.dispatchInterval})
 	jc, err := jobs.New(d, jobs.Config{Workers: workers, PeriodicJobs: periodic, RunWorkers: true, MaxWorkers: c.maxWorkers,
 		Logger: jobs.QuietLogger(logger), ErrorHandler: jobMetrics.ErrorHandler()})
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/medplatform/medplatform/internal/adherence/ingest"
 	"github.com/medplatform/medplatform/internal/adherence/store"
 	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/auth"
@@ -331,5 +332,5 @@ func (d *deps) ingestMaxGroup() int {
 	if d.db.Dialect != db.Postgres {
 		return 8000
 	}
-	return 0 // ingest.DefaultMaxGroup
+	return ingest.DefaultMaxGroup
 }

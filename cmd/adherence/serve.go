@@ -110,7 +110,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		PublicURL: nt.publicURL}
 	workers := river.NewWorkers()
 	periodic := worker.Register(workers, d.store, time.Now, log, worker.Config{Metrics: jobMetrics})
-	periodic = append(periodic, worker.RegisterReminders(workers, d.store, deliverer, time.Now, log, worker.RemindersConfig{Metrics: jobMetrics})...)
+	periodic = append(periodic, worker.RegisterReminders(workers, d.store, deliverer, time.Now, log, worker.RemindersConfig{})...)
 	periodic = append(periodic, worker.RegisterReconcile(workers, d.store, nt.twilio, time.Now, log, reg, 0)...)
 	escMetrics, err := worker.NewEscalationMetrics(reg, d.store, time.Now)
 	if err != nil {

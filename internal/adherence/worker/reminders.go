@@ -57,10 +57,9 @@ func (DispatchRemindersArgs) InsertOpts() river.InsertOpts { return DoseHorizonA
 // DispatchRemindersWorker runs store.DispatchReminders.
 type DispatchRemindersWorker struct {
 	river.WorkerDefaults[DispatchRemindersArgs]
-	Store   *store.Store
-	Now     func() time.Time
-	Logger  *slog.Logger
-	Metrics *Metrics // optional
+	Store  *store.Store
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Work dispatches the due reminders.
@@ -87,7 +86,6 @@ func (w *DispatchRemindersWorker) Timeout(*river.Job[DispatchRemindersArgs]) tim
 type DeliverWorker struct {
 	river.WorkerDefaults[adherence.DeliverArgs]
 	Deliverer *deliver.Deliverer
-	Metrics   *Metrics // optional
 }
 
 // Work delivers the job's notifications. When some could only be retried
@@ -111,7 +109,6 @@ func (w *DeliverWorker) Timeout(*river.Job[adherence.DeliverArgs]) time.Duration
 type RemindersConfig struct {
 	ArmInterval      time.Duration // default 1m
 	DispatchInterval time.Duration // default 5s
-	Metrics          *Metrics      // optional
 }
 
 // RegisterReminders adds the reminder and delivery workers to workers and
@@ -119,9 +116,9 @@ type RemindersConfig struct {
 // enqueues (then no notification is delivered here).
 func RegisterReminders(workers *river.Workers, st *store.Store, d *deliver.Deliverer, now func() time.Time, logger *slog.Logger, cfg RemindersConfig) []*river.PeriodicJob {
 	river.AddWorker(workers, &ArmRemindersWorker{Store: st, Now: now, Logger: logger})
-	river.AddWorker(workers, &DispatchRemindersWorker{Store: st, Now: now, Logger: logger, Metrics: cfg.Metrics})
+	river.AddWorker(workers, &DispatchRemindersWorker{Store: st, Now: now, Logger: logger})
 	if d != nil {
-		river.AddWorker(workers, &DeliverWorker{Deliverer: d, Metrics: cfg.Metrics})
+		river.AddWorker(workers, &DeliverWorker{Deliverer: d})
 	}
 	arm, dispatch := cfg.ArmInterval, cfg.DispatchInterval
 	if arm <= 0 {

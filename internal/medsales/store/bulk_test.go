@@ -601,6 +601,19 @@ func TestReplaceBuilder(t *testing.T) {
 	})
 }
 
+// sqliteSettings reads the writer connection's settings that a load
+// changes and must give back.
+func sqliteSettings(t *testing.T, d *db.DB) string {
+	t.Helper()
+	var sync, cache, ckpt int
+	for q, dst := range map[string]*int{"PRAGMA synchronous": &sync, "PRAGMA cache_size": &cache, "PRAGMA wal_autocheckpoint": &ckpt} {
+		if err := d.SQL.QueryRow(q).Scan(dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return fmt.Sprintf("synchronous=%d cache_size=%d wal_autocheckpoint=%d", sync, cache, ckpt)
+}
+
 // TestReplaceRestoresSQLiteSettings checks that a load on SQLite gives the
 // shared connection back as it found it: full durability, the default
 // page cache (db.Open's 64 MiB) and automatic WAL checkpoints, after a commit and after an
@@ -610,17 +623,7 @@ func TestReplaceRestoresSQLiteSettings(t *testing.T) {
 	bulkSchema(t, d)
 	s := store.New(d)
 	ctx := context.Background()
-	pragmas := func() string {
-		t.Helper()
-		var sync, cache, ckpt int
-		for q, dst := range map[string]*int{"PRAGMA synchronous": &sync, "PRAGMA cache_size": &cache, "PRAGMA wal_autocheckpoint": &ckpt} {
-			if err := d.SQL.QueryRow(q).Scan(dst); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return fmt.Sprintf("synchronous=%d cache_size=%d wal_autocheckpoint=%d", sync, cache, ckpt)
-	}
-	before := pragmas()
+	before := sqliteSettings(t, d)
 	if before != "synchronous=2 cache_size=-65536 wal_autocheckpoint=16384" { // db.Open's settings
 		t.Fatalf("unexpected defaults: %s", before)
 	}
@@ -631,7 +634,7 @@ func TestReplaceRestoresSQLiteSettings(t *testing.T) {
 	if err := loadItems(ctx, s, store.ReplaceOptions{}, items, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := pragmas(); got != before {
+	if got := sqliteSettings(t, d); got != before {
 		t.Errorf("after a load: %s, want %s", got, before)
 	}
 	rep, err := s.BeginReplace(ctx, []store.Table{bulkItems}, store.ReplaceOptions{})
@@ -644,7 +647,7 @@ func TestReplaceRestoresSQLiteSettings(t *testing.T) {
 		}
 	}
 	rep.Abort()
-	if got := pragmas(); got != before {
+	if got := sqliteSettings(t, d); got != before {
 		t.Errorf("after an aborted load: %s, want %s", got, before)
 	}
 	// A row the database refuses fails the sink's transaction mid-load.
@@ -652,7 +655,7 @@ func TestReplaceRestoresSQLiteSettings(t *testing.T) {
 	if err := loadItems(ctx, s, store.ReplaceOptions{}, bad, nil); err == nil || !strings.Contains(err.Error(), "NOT NULL") {
 		t.Errorf("load with a NULL year: %v, want a NOT NULL failure", err)
 	}
-	if got := pragmas(); got != before {
+	if got := sqliteSettings(t, d); got != before {
 		t.Errorf("after a failed load: %s, want %s", got, before)
 	}
 	if n := bulkCount(t, d, "SELECT COUNT(*) FROM bulk_items"); n != 30_000 {
@@ -672,18 +675,7 @@ func TestOverlappingLoadsRestoreSQLiteSettings(t *testing.T) {
 	bulkSchema(t, d)
 	s := store.New(d)
 	ctx := context.Background()
-	pragmas := func() string {
-		t.Helper()
-		var cache, ckpt int
-		if err := d.SQL.QueryRow("PRAGMA cache_size").Scan(&cache); err != nil {
-			t.Fatal(err)
-		}
-		if err := d.SQL.QueryRow("PRAGMA wal_autocheckpoint").Scan(&ckpt); err != nil {
-			t.Fatal(err)
-		}
-		return fmt.Sprintf("cache_size=%d wal_autocheckpoint=%d", cache, ckpt)
-	}
-	before := pragmas()
+	before := sqliteSettings(t, d)
 	for _, order := range []string{"first begun ends first", "first begun ends last"} {
 		a, err := s.BeginReplace(ctx, []store.Table{bulkItems}, store.ReplaceOptions{})
 		if err != nil {
@@ -710,7 +702,7 @@ func TestOverlappingLoadsRestoreSQLiteSettings(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if got := pragmas(); got != before {
+		if got := sqliteSettings(t, d); got != before {
 			t.Errorf("%s: after both loads: %s, want %s", order, got, before)
 		}
 		if n := bulkCount(t, d, "SELECT COUNT(*) FROM bulk_items"); n != 300 {
