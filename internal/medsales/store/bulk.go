@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/db/sqlitebulk"
 )
 
 // Bulk loading: every dataset loader streams its rows through a Replace.
@@ -135,6 +136,7 @@ type Replace struct {
 	scopeLit    string
 	// SQLite
 	batches chan *sqliteBatch
+	bulk    *sqlitebulk.Conn // the sink's own connection for the inserts
 	stopHB  chan struct{}
 	hbwg    sync.WaitGroup
 	// tuned tells that the load counts among the loads that changed the
@@ -174,7 +176,7 @@ const (
 	sqliteTxRows         = 10_000     // rows per SQLite transaction
 	sqliteMaxParams      = 16_000     // bound parameters per INSERT statement
 	sqliteStaleAge       = 10 * time.Minute
-	sqliteLoadCacheKiB   = -128 << 10 // PRAGMA cache_size during a load: 128 MiB
+	sqliteLoadCacheKiB   = -128 << 10 // PRAGMA cache_size of a load's own connection: 128 MiB
 	sqliteSortCacheKiB   = -4 << 10   // PRAGMA cache_size while the swap builds the indexes: 4 MiB
 	sqliteCheckpointRows = 250_000    // rows between two WAL checkpoints during a load
 	heartbeatEvery       = 30 * time.Second
@@ -1663,6 +1665,15 @@ func (r *Replace) beginSQLite(ctx context.Context) error {
 	if err := r.tuneSQLite(ctx); err != nil {
 		return err
 	}
+	// The inserts go through a connection of their own, opened without
+	// database/sql (package sqlitebulk): binding the values through the
+	// driver was most of the sink's time.
+	bulk, err := sqlitebulk.Open(r.s.db.Path, "busy_timeout = 10000", "synchronous = NORMAL",
+		fmt.Sprintf("cache_size = %d", sqliteLoadCacheKiB), "wal_autocheckpoint = 0")
+	if err != nil {
+		return fmt.Errorf("bulk load: %w", err)
+	}
+	r.bulk = bulk
 	r.batches = make(chan *sqliteBatch, 8)
 	for _, t := range r.tables {
 		per := sqliteMaxParams / len(t.Columns)
@@ -1692,12 +1703,12 @@ type sqliteTuning struct {
 	walAuto   int64 // PRAGMA wal_autocheckpoint before the first load
 }
 
-// tuneSQLite gives the writer connection the settings of a load: a larger
-// page cache for the inserts (the default 2 MB rereads the B-tree pages
-// of every batch; the swap lowers it again to build the indexes,
-// commitSQLite), and no automatic checkpoint after every ~1000 pages (each
-// one fsyncs the database file): the sink checkpoints every
-// sqliteCheckpointRows.
+// tuneSQLite gives the application's writer connection the settings of a
+// load: no automatic checkpoint at commit (the WAL grows past its 64 MiB
+// threshold between two of the sink's checkpoints, every
+// sqliteCheckpointRows, and a heartbeat's commit would otherwise copy the
+// whole WAL into the database file). It saves the page cache size too,
+// which the swap lowers to build the indexes (commitSQLite).
 func (r *Replace) tuneSQLite(ctx context.Context) error {
 	t := r.s.tuning
 	t.mu.Lock()
@@ -1712,19 +1723,15 @@ func (r *Replace) tuneSQLite(ctx context.Context) error {
 	}
 	t.loads++
 	r.tuned = true // untuneSQLite restores the settings even if one below fails
-	if _, err := r.s.db.SQL.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = %d", sqliteLoadCacheKiB)); err != nil {
-		return fmt.Errorf("set cache size: %w", err)
-	}
 	if _, err := r.s.db.SQL.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 0"); err != nil {
 		return fmt.Errorf("set WAL checkpoint: %w", err)
 	}
 	return nil
 }
 
-// untuneSQLite ends the load's share in sqliteTuning. The last load to
-// end checkpoints the WAL and restores the connection's settings; while
-// other loads go on, it gives them back the load's page cache, which its
-// swap lowered.
+// untuneSQLite ends the load's share in sqliteTuning: it restores the page
+// cache its swap may have lowered, and the last load to end checkpoints
+// the WAL and turns automatic checkpoints on again.
 func (r *Replace) untuneSQLite(ctx context.Context) {
 	if !r.tuned {
 		return
@@ -1733,11 +1740,10 @@ func (r *Replace) untuneSQLite(ctx context.Context) {
 	t := r.s.tuning
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	_, _ = r.s.db.SQL.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = %d", t.cacheSize))
 	if t.loads--; t.loads > 0 {
-		_, _ = r.s.db.SQL.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = %d", sqliteLoadCacheKiB))
 		return
 	}
-	_, _ = r.s.db.SQL.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = %d", t.cacheSize))
 	// Copy the loads' pages into the database file and shrink the WAL
 	// again (best effort: a busy reader elsewhere defers it to the next
 	// automatic checkpoint).
@@ -1784,15 +1790,18 @@ func (r *Replace) runHeartbeat(stop <-chan struct{}) {
 // work off the one writer connection).
 type sqliteBatch struct {
 	w     *sqliteWriter
-	vals  []driver.NamedValue
+	vals  []any
 	rows  int
 	arena []byte
 }
 
 // arg appends v as the batch's next argument.
-func (b *sqliteBatch) arg(v any) {
-	b.vals = append(b.vals, driver.NamedValue{Ordinal: len(b.vals) + 1, Value: v})
-}
+func (b *sqliteBatch) arg(v any) { b.vals = append(b.vals, v) }
+
+// sqliteTimeLayout is how timestamps are stored in SQLite: the layout of
+// the database/sql driver's _time_format=sqlite (platform/db), which reads
+// them back as time.Time.
+const sqliteTimeLayout = "2006-01-02 15:04:05.999999999-07:00"
 
 // sqliteWriter gathers rows into batches for the SQLite sink goroutine.
 type sqliteWriter struct {
@@ -1842,7 +1851,9 @@ func (w *sqliteWriter) Time(t time.Time) {
 		w.add(nil)
 		return
 	}
-	w.add(t)
+	// Formatted here, on the parsing goroutine, rather than by the one
+	// writer.
+	w.add(t.Format(sqliteTimeLayout))
 }
 
 func (w *sqliteWriter) End() error {
@@ -1870,7 +1881,7 @@ func (w *sqliteWriter) End() error {
 func (w *sqliteWriter) rows() int64 { return w.n }
 
 func (w *sqliteWriter) newBatch() *sqliteBatch {
-	return &sqliteBatch{w: w, vals: make([]driver.NamedValue, 0, w.stmtRows*len(w.table.Columns)), arena: make([]byte, 0, 64<<10)}
+	return &sqliteBatch{w: w, vals: make([]any, 0, w.stmtRows*len(w.table.Columns)), arena: make([]byte, 0, 64<<10)}
 }
 
 func (w *sqliteWriter) Write(values ...any) error {
@@ -1890,8 +1901,10 @@ func (w *sqliteWriter) Write(values ...any) error {
 	start := len(b.vals)
 	for i, v := range values {
 		switch x := v.(type) {
-		case nil, string, int64, float64, time.Time:
+		case nil, string, int64, float64:
 			b.arg(v)
+		case time.Time:
+			b.arg(x.Format(sqliteTimeLayout))
 		case []byte:
 			if x == nil {
 				b.arg(nil)
@@ -1968,14 +1981,27 @@ func insertSQL(table string, cols []string, rows int) string {
 	return b.String()
 }
 
-// runSQLiteSink inserts the batches in transactions of ~10k rows. Each
-// transaction pins the (single) connection and runs with synchronous =
-// NORMAL: a staging transaction lost to a power failure is harmless (the
-// load fails and its staging tables are dropped as stale), and the
-// connection goes back to synchronous = FULL before anything else can use
-// it. The swap transaction runs with FULL.
+// runSQLiteSink inserts the batches in transactions of ~10k rows on the
+// load's own connection (r.bulk), which runs with synchronous = NORMAL: a
+// staging transaction lost to a power failure is harmless (the load fails
+// and its staging tables are dropped as stale). The swap transaction, on
+// the application's writer connection, runs with FULL, and its commit
+// syncs the WAL with every staged page in it.
+//
+// Each transaction holds the application's (single) writer connection
+// while it runs, without using it: SQLite lets one connection write at a
+// time, and waiting for database/sql's pool, in turn with the API's and
+// River's writes, is fairer than retrying SQLITE_BUSY. It is given back
+// between transactions, so those writes interleave.
 func (r *Replace) runSQLiteSink() {
 	defer r.wg.Done()
+	stmts := map[sqliteStmtKey]*sqlitebulk.Stmt{}
+	defer func() {
+		for _, st := range stmts {
+			st.Close()
+		}
+		r.bulk.Close()
+	}()
 	fail := func(err error) {
 		r.setErr(err)
 		for range r.batches {
@@ -1983,13 +2009,11 @@ func (r *Replace) runSQLiteSink() {
 	}
 	sinceCheckpoint := 0 // rows committed since the last checkpoint
 	for {
-		// The connection is taken only once a batch is ready, and given
-		// back between transactions, so the API's writes interleave.
 		first, ok := <-r.batches
 		if !ok {
 			return
 		}
-		rows, more, err := r.sqliteSinkTx(first)
+		rows, more, err := r.sqliteSinkTx(first, stmts)
 		if err != nil {
 			fail(err)
 			return
@@ -2007,98 +2031,69 @@ func (r *Replace) runSQLiteSink() {
 	}
 }
 
+// sqliteStmtKey names a prepared multi-row INSERT: the writer's table and
+// the number of rows (a full batch, or the last, shorter one).
+type sqliteStmtKey struct {
+	w    *sqliteWriter
+	rows int
+}
+
 // sqliteSinkTx inserts first and the batches after it, up to about
 // sqliteTxRows rows, in one transaction, and reports the rows committed
-// and whether the channel may hold more. It drives the driver connection
-// directly (sql.Conn.Raw): through database/sql, checking and converting
-// each of the thousands of arguments of every multi-row statement cost
-// about a tenth of the sink's time, and the values are already the
-// driver's types (sqliteWriter.Write converts them).
-func (r *Replace) sqliteSinkTx(first *sqliteBatch) (rows int, more bool, err error) {
-	conn, err := r.s.db.SQL.Conn(r.ctx)
+// and whether the channel may hold more. stmts keeps the prepared
+// statements from one transaction to the next.
+func (r *Replace) sqliteSinkTx(first *sqliteBatch, stmts map[sqliteStmtKey]*sqlitebulk.Stmt) (rows int, more bool, err error) {
+	turn, err := r.s.db.SQL.Conn(r.ctx)
 	if err != nil {
 		return 0, false, fmt.Errorf("bulk load: begin: %w", err)
 	}
-	defer conn.Close()
-	more = true
-	err = conn.Raw(func(dc any) (err error) {
-		ex, ok := dc.(driver.ExecerContext)
-		prep, ok2 := dc.(driver.ConnPrepareContext)
-		if !ok || !ok2 {
-			return fmt.Errorf("bulk load: the SQLite driver connection (%T) cannot execute or prepare with a context", dc)
-		}
-		exec := func(ctx context.Context, q string) error {
-			_, err := ex.ExecContext(ctx, q, nil)
-			return err
-		}
-		if err := exec(r.ctx, "PRAGMA synchronous = NORMAL"); err != nil {
-			return fmt.Errorf("bulk load: begin: %w", err)
-		}
-		defer func() {
-			if serr := exec(context.Background(), "PRAGMA synchronous = FULL"); serr != nil {
-				// Never hand the connection back with relaxed
-				// durability: ErrBadConn makes database/sql close it.
-				err = errors.Join(err, serr, driver.ErrBadConn)
+	defer turn.Close()
+	if err := r.bulk.Exec("BEGIN IMMEDIATE"); err != nil {
+		return 0, false, fmt.Errorf("bulk load: %w", err)
+	}
+	insert := func(b *sqliteBatch) error {
+		k := sqliteStmtKey{b.w, b.rows}
+		st := stmts[k]
+		if st == nil {
+			var err error
+			if st, err = r.bulk.Prepare(insertSQL(r.stage[b.w.table.Name], b.w.table.Columns, b.rows)); err != nil {
+				return fmt.Errorf("bulk load %s: %w", b.w.table.Name, err)
 			}
-		}()
-		if err := exec(r.ctx, "BEGIN IMMEDIATE"); err != nil {
-			return fmt.Errorf("bulk load: begin: %w", err)
+			stmts[k] = st
 		}
-		type key struct {
-			w    *sqliteWriter
-			rows int
-		}
-		stmts := map[key]driver.Stmt{}
-		insert := func(b *sqliteBatch) error {
-			k := key{b.w, b.rows}
-			st := stmts[k]
-			if st == nil {
-				var err error
-				if st, err = prep.PrepareContext(r.ctx, insertSQL(r.stage[b.w.table.Name], b.w.table.Columns, b.rows)); err != nil {
-					return fmt.Errorf("bulk load %s: prepare: %w", b.w.table.Name, err)
-				}
-				stmts[k] = st
-			}
-			sx, ok := st.(driver.StmtExecContext)
-			if !ok {
-				return fmt.Errorf("bulk load: the SQLite driver statement (%T) cannot execute with a context", st)
-			}
-			if _, err := sx.ExecContext(r.ctx, b.vals); err != nil {
-				return fmt.Errorf("bulk load %s: insert: %w", b.w.table.Name, err)
-			}
-			return nil
-		}
-		b := first
-		for {
-			if r.stopped() {
-				err = r.failure()
-				break
-			}
-			if err = insert(b); err != nil {
-				break
-			}
-			rows += b.rows
-			if rows >= sqliteTxRows {
-				break
-			}
-			if b, more = <-r.batches; !more {
-				break
-			}
-		}
-		for _, st := range stmts {
-			st.Close()
-		}
-		if err != nil {
-			_ = exec(context.Background(), "ROLLBACK")
-			return err
-		}
-		if err := exec(r.ctx, "COMMIT"); err != nil {
-			_ = exec(context.Background(), "ROLLBACK")
-			return fmt.Errorf("bulk load: commit: %w", err)
+		if err := st.Exec(b.vals); err != nil {
+			return fmt.Errorf("bulk load %s: insert: %w", b.w.table.Name, err)
 		}
 		return nil
-	})
-	return rows, more, err
+	}
+	more = true
+	b := first
+	for {
+		if r.stopped() {
+			err = r.failure()
+			break
+		}
+		if err = insert(b); err != nil {
+			break
+		}
+		rows += b.rows
+		if rows >= sqliteTxRows {
+			break
+		}
+		if b, more = <-r.batches; !more {
+			break
+		}
+	}
+	if err == nil {
+		if err = r.bulk.Exec("COMMIT"); err != nil {
+			err = fmt.Errorf("bulk load: %w", err)
+		}
+	}
+	if err != nil {
+		_ = r.bulk.Exec("ROLLBACK")
+		return 0, false, err
+	}
+	return rows, more, nil
 }
 
 type sqliteObject struct{ name, sql string }
