@@ -8,6 +8,7 @@ import (
 
 	"github.com/medplatform/medplatform/internal/medsales/dataset"
 	"github.com/medplatform/medplatform/internal/medsales/geo"
+	"github.com/medplatform/medplatform/internal/platform/db"
 )
 
 func zctaTable() Table {
@@ -55,7 +56,51 @@ func (s *Store) LoadZCTA(ctx context.Context, in LoadInput) (LoadResult, error) 
 		}
 		tally.Loaded++
 	}
+	// The practice addresses placed at a ZIP centroid move with the new
+	// gazetteer in the swap transaction, so that they read as a reload of
+	// NPPES would place them.
+	next := in.Finalize
+	in.Finalize = func(tx *db.Tx, res LoadResult) error {
+		if err := refreshCentroidCoords(ctx, tx); err != nil {
+			return err
+		}
+		if next == nil {
+			return nil
+		}
+		return next(tx, res)
+	}
 	return finish(ctx, in, r.Err(), tally, rep, year)
+}
+
+// refreshCentroidCoords gives the practice addresses of providers and
+// practice_locations the coordinates of the ZIP centroids just loaded into
+// zcta_centroids, within tx: an address placed at its ZIP's centroid
+// (coord_source 'zcta') moves to the new centroid, or loses its
+// coordinates when the new gazetteer has no such ZIP; a U.S. address that
+// had none (a ZIP the previous centroids lacked) gets the new centroid.
+// Coordinates from the Census geocoder (coord_source 'census') stay.
+func refreshCentroidCoords(ctx context.Context, tx *db.Tx) error {
+	for _, t := range geomTables {
+		zip := "practice_zip5"
+		if t.table == "practice_locations" {
+			zip = "zip5"
+		}
+		set := fmt.Sprintf(`UPDATE %[1]s SET %[2]s = z.lat, %[3]s = z.lon, coord_source = 'zcta'
+			FROM zcta_centroids AS z
+			WHERE z.zip = %[1]s.%[4]s
+			  AND ((%[1]s.coord_source = 'zcta' AND (%[1]s.%[2]s <> z.lat OR %[1]s.%[3]s <> z.lon))
+			       OR %[1]s.coord_source IS NULL)`, t.table, t.lat, t.lon, zip)
+		if _, err := tx.ExecContext(ctx, set); err != nil {
+			return fmt.Errorf("move %s to the new ZIP centroids: %w", t.table, err)
+		}
+		unset := fmt.Sprintf(`UPDATE %[1]s SET %[2]s = NULL, %[3]s = NULL, coord_source = NULL
+			WHERE coord_source = 'zcta' AND NOT EXISTS (SELECT 1 FROM zcta_centroids AS z WHERE z.zip = %[1]s.%[4]s)`,
+			t.table, t.lat, t.lon, zip)
+		if _, err := tx.ExecContext(ctx, unset); err != nil {
+			return fmt.Errorf("clear %s coordinates of ZIPs without a centroid: %w", t.table, err)
+		}
+	}
+	return nil
 }
 
 // gazetteerRE matches the year a Census gazetteer file name starts with.

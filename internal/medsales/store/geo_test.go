@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -149,6 +150,70 @@ func TestLoadZCTARefuses(t *testing.T) {
 					t.Errorf("a refused load changed the centroids: %d ZIPs, want 2", c.Len())
 				}
 			})
+		}
+	})
+}
+
+// A newer gazetteer moves the practice addresses placed at a ZIP centroid,
+// on both tables, in the load's swap: a centroid that moved moves its
+// addresses, a ZIP the gazetteer no longer has loses its coordinates, a
+// U.S. address that had none gets them, and addresses placed by the
+// Census geocoder, or abroad, stay where they are.
+func TestLoadZCTAMovesCentroidCoordinates(t *testing.T) {
+	geoEach(t, func(t *testing.T, s *store.Store) {
+		insertProviders(t, s,
+			testProvider{npi: "1000000001", line1: "1 A St", city: "Jacksonville", state: "FL", zip: "32204"},  // centroid moves
+			testProvider{npi: "1000000002", line1: "2 B St", city: "New York", state: "NY", zip: "10001"},      // centroid unchanged
+			testProvider{npi: "1000000003", line1: "3 C St", city: "Beverly Hills", state: "CA", zip: "90210"}, // ZIP dropped
+			testProvider{npi: "1000000004", line1: "4 D St", city: "Nowhere", state: "FL", zip: "00000"},       // no centroid before
+			testProvider{npi: "1000000005", line1: "5 E St", city: "Jacksonville", state: "FL", zip: "32204"},  // geocoded below
+		)
+		if _, err := s.DB().SQL.Exec(`UPDATE providers SET practice_lat = 30.5, practice_lon = -81.5, coord_source = 'census' WHERE npi = '1000000005'`); err != nil {
+			t.Fatal(err)
+		}
+		if got := providerCoords(t, s, "1000000004"); got != (coords{}) {
+			t.Fatalf("set-up: 00000 has coordinates %+v", got)
+		}
+		for _, l := range []struct {
+			seq            int
+			zip, zip5, cty string
+			lat, lon       any
+			src            any
+		}{
+			{1, "32204", "32204", "US", 10.0, 20.0, "zcta"},
+			{2, "10115", "", "DE", nil, nil, nil}, // abroad: no zip5, never placed
+			{3, "90210", "90210", "US", 34.1, -118.4, "zcta"},
+		} {
+			if _, err := s.DB().SQL.Exec(`INSERT INTO practice_locations (npi, seq, line1, city, state, postal_code, zip5, country, lat, lon, coord_source)
+				VALUES ('1000000001', $1, 'x', 'y', 'z', $2, $3, $4, $5, $6, $7)`, l.seq, l.zip, nullIfEmpty(l.zip5), l.cty, l.lat, l.lon, l.src); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ny := providerCoords(t, s, "1000000002")
+
+		if _, err := loadZCTA(s, gazetteer(
+			"32204 30.400000 -81.700000",
+			fmt.Sprintf("10001 %f %f", ny.lat, ny.lon),
+			"00000 27.000000 -82.000000",
+		), store.LoadInput{}); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]coords{
+			"1000000001": {30.4, -81.7, "zcta"},
+			"1000000002": ny,
+			"1000000003": {},
+			"1000000004": {27, -82, "zcta"},
+			"1000000005": {30.5, -81.5, "census"},
+		}
+		for npi, w := range want {
+			if got := providerCoords(t, s, npi); got != w {
+				t.Errorf("provider %s: %+v, want %+v", npi, got, w)
+			}
+		}
+		for seq, w := range map[int]coords{1: {30.4, -81.7, "zcta"}, 2: {}, 3: {}} {
+			if got := locationCoords(t, s, "1000000001", seq); got != w {
+				t.Errorf("location %d: %+v, want %+v", seq, got, w)
+			}
 		}
 	})
 }
