@@ -66,8 +66,8 @@ func Open(path string, pragmas ...string) (*Conn, error) {
 	return c, nil
 }
 
-// Close closes the connection. Statements not closed yet are finalized
-// when SQLite closes it (sqlite3_close_v2).
+// Close closes the connection; close its statements first (a statement
+// left open keeps the connection's memory until the process ends).
 func (c *Conn) Close() error {
 	if c.tls == nil {
 		return nil
@@ -214,10 +214,14 @@ func (s *Stmt) reserve(n int) error {
 	return nil
 }
 
-// Close finalizes the statement and frees its buffer.
+// Close finalizes the statement and frees its buffer. Close statements
+// before their connection.
 func (s *Stmt) Close() error {
 	if s.p == 0 {
 		return nil
+	}
+	if s.c.tls == nil {
+		return errors.New("close statement: its connection is closed")
 	}
 	sqlite3.Xsqlite3_finalize(s.c.tls, s.p)
 	s.p = 0

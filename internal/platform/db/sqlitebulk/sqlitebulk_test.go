@@ -155,3 +155,26 @@ func TestErrors(t *testing.T) {
 		t.Fatalf("rows stored: %d, %v; want 1", n, err)
 	}
 }
+
+// A statement closed after its connection says so instead of calling into
+// a closed connection.
+func TestStatementAfterClose(t *testing.T) {
+	path, _ := newDB(t)
+	c, err := sqlitebulk.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Prepare(`INSERT INTO t (id) VALUES ($1)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err == nil || !strings.Contains(err.Error(), "connection is closed") {
+		t.Errorf("Close after the connection's: %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
