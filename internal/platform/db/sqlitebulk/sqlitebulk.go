@@ -137,6 +137,9 @@ func (c *Conn) Prepare(sql string) (*Stmt, error) {
 // (TEXT, which may hold any bytes, NUL included).
 func (s *Stmt) Exec(args []any) error {
 	c := s.c
+	if c.tls == nil || s.p == 0 {
+		return errors.New("exec: the statement or its connection is closed")
+	}
 	if len(args) != s.params {
 		return fmt.Errorf("exec: %d arguments for %d parameters", len(args), s.params)
 	}

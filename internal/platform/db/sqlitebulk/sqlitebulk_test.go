@@ -171,6 +171,9 @@ func TestStatementAfterClose(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if err := st.Exec([]any{int64(1)}); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Errorf("Exec after the connection's Close: %v", err)
+	}
 	if err := st.Close(); err == nil || !strings.Contains(err.Error(), "connection is closed") {
 		t.Errorf("Close after the connection's: %v", err)
 	}
