@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/report"
 	"github.com/medplatform/medplatform/internal/adherence/store"
 	"github.com/medplatform/medplatform/internal/platform/auth"
 	"github.com/medplatform/medplatform/internal/platform/errs"
@@ -169,7 +170,9 @@ func (s *server) handleAddFill(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errs.Invalid("id", "id, planId and createdAt are assigned by the server"))
 		return
 	}
-	if _, err := time.Parse("2006-01-02", in.FillDate); err != nil {
+	// report.ParseDate, the parser PDC reads fills with: a date it refuses
+	// (year 0000) would fail every PDC of the patient.
+	if _, err := report.ParseDate(in.FillDate); err != nil {
 		s.fail(w, r, errs.Invalid("fillDate", "must be a date YYYY-MM-DD"))
 		return
 	}

@@ -169,3 +169,25 @@ func TestTemplateLanguage(t *testing.T) {
 		}
 	})
 }
+
+// TestFillDateOutsideCalendar checks that a fill dated in a year PDC
+// cannot count (0000) is refused naming fillDate on both engines, instead
+// of being stored (SQLite) and then failing every PDC of the patient with a
+// 400 that names no parameter, or failing the insert with a 500
+// (PostgreSQL has no year 0).
+func TestFillDateOutsideCalendar(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		for _, date := range []string{"0000-06-01", "0000-01-01"} {
+			r := e.do("POST", "/v1/plans/"+w.plan+"/fills", w.admin, map[string]any{"fillDate": date, "daysSupply": 30})
+			if r.status != 400 || r.json(t)["field"] != "fillDate" {
+				t.Errorf("fill dated %s: %d, want 400 naming fillDate: %s", date, r.status, r.body)
+			}
+		}
+		e.mustDo("POST", "/v1/plans/"+w.plan+"/fills", w.admin, map[string]any{"fillDate": "2026-01-01", "daysSupply": 30}, 201)
+		c := e.mustDo("GET", "/v1/patients/"+w.patient+"/pdc?from=2026-01-01&to=2026-01-31", w.admin, nil, 200)["classes"].([]any)
+		if len(c) != 1 || c[0].(map[string]any)["coveredDays"] != 30.0 {
+			t.Errorf("pdc classes = %v, want 30 covered days", c)
+		}
+	})
+}

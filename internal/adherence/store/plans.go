@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/report"
 	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/db"
 	"github.com/medplatform/medplatform/internal/platform/errs"
@@ -388,7 +389,7 @@ func (s *Store) applyStatus(ctx context.Context, tx *db.Tx, p *adherence.Plan, n
 // AddFill records a pharmacy fill of a plan of orgID, assigning ID and
 // CreatedAt.
 func (s *Store) AddFill(ctx context.Context, a adherence.Actor, orgID string, f *adherence.Fill) error {
-	if _, err := time.Parse(time.DateOnly, f.FillDate); err != nil {
+	if _, err := report.ParseDate(f.FillDate); err != nil { // as PDC reads it back
 		return errs.Invalid("fillDate", "must be a date YYYY-MM-DD")
 	}
 	if f.DaysSupply < 1 {

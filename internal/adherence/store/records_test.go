@@ -246,7 +246,11 @@ func TestFills(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		wantCode(t, f.s.AddFill(f.ctx, f.actor, f.org, &adherence.Fill{PlanID: pl.ID, FillDate: "01/02/2026", DaysSupply: 30}), errs.CodeInvalid)
+		// Not dates, or dates PDC cannot read back (year 0000: stored by
+		// SQLite, an insert error on PostgreSQL).
+		for _, bad := range []string{"01/02/2026", "0000-06-01"} {
+			wantCode(t, f.s.AddFill(f.ctx, f.actor, f.org, &adherence.Fill{PlanID: pl.ID, FillDate: bad, DaysSupply: 30}), errs.CodeInvalid)
+		}
 		fills, err := f.s.ListFills(f.ctx, f.org, pl.ID)
 		if err != nil {
 			t.Fatal(err)
