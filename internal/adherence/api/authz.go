@@ -181,3 +181,12 @@ func (s *server) auditReads(r *http.Request, resourceType string, patientIDs []s
 func (s *server) auditRead(r *http.Request, resourceType, resourceID, patientID string) error {
 	return s.audit(r, audit.ActionRead, resourceType, resourceID, patientID, audit.OutcomeSuccess)
 }
+
+// medicationNotShared refuses a caregiver the medication details of a
+// patient who does not share them, recording the failed attempt (action
+// on resourceType/resourceID) like any other failed access to a patient
+// record.
+func (s *server) medicationNotShared(r *http.Request, action, resourceType, resourceID, patientID string) error {
+	s.audit(r, action, resourceType, resourceID, patientID, audit.OutcomeMinorFailure)
+	return errs.Forbidden("the patient does not share medication details with caregivers")
+}

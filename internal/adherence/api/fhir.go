@@ -77,7 +77,7 @@ func (s *server) handleFHIRSearch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if v != viewFull && !pat.ShareMedicationWithCaregivers {
-		s.fail(w, r, errs.Forbidden("the patient does not share medication details with caregivers"))
+		s.fail(w, r, s.medicationNotShared(r, "E", "MedicationRequest", "*", pat.ID))
 		return
 	}
 	plans, err := s.Store.ListPlans(r.Context(), pat.OrgID, pat.ID)

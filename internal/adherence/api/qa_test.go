@@ -191,3 +191,29 @@ func TestFillDateOutsideCalendar(t *testing.T) {
 		}
 	})
 }
+
+// TestMedicationDeniedToCaregiverIsAudited checks that a linked caregiver
+// refused a patient's medication details (the patient does not share them)
+// leaves a failed-access audit record for the patient, like any other
+// failed attempt on a patient record.
+func TestMedicationDeniedToCaregiverIsAudited(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		f := setupFixture(t, e)
+		for _, c := range []struct{ path, resource string }{
+			{"/v1/patients/" + f.own + "/pdc?from=2026-01-01&to=2026-12-31", "PDCReport"},
+			{"/fhir/MedicationAdministration?patient=" + f.own, "MedicationAdministration"},
+			{"/fhir/MedicationRequest?patient=" + f.own, "MedicationRequest"},
+		} {
+			e.mustDo("GET", c.path, f.keys["caregiver"], nil, 403)
+			var n int
+			err := e.db.SQL.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE resource_type = $1 AND patient_id = $2 AND outcome = 4 AND actor_role = 'caregiver'`,
+				c.resource, f.own).Scan(&n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != 1 {
+				t.Errorf("GET %s refused: %d failed-access audit records of %s, want 1", c.path, n, c.resource)
+			}
+		}
+	})
+}

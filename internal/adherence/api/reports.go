@@ -13,6 +13,7 @@ import (
 	"github.com/medplatform/medplatform/internal/adherence/fhir"
 	"github.com/medplatform/medplatform/internal/adherence/report"
 	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/auth"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/httpx"
@@ -231,7 +232,7 @@ func (s *server) handlePatientPDC(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if v != viewFull && !pat.ShareMedicationWithCaregivers {
-		s.fail(w, r, errs.Forbidden("the patient does not share medication details with caregivers"))
+		s.fail(w, r, s.medicationNotShared(r, audit.ActionRead, "PDCReport", pat.ID, pat.ID))
 		return
 	}
 	q := r.URL.Query()
@@ -339,7 +340,7 @@ func (s *server) handleFHIRAdministrations(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	if v != viewFull && !pat.ShareMedicationWithCaregivers {
-		s.fail(w, r, errs.Forbidden("the patient does not share medication details with caregivers"))
+		s.fail(w, r, s.medicationNotShared(r, "E", "MedicationAdministration", "*", pat.ID))
 		return
 	}
 	ctx := r.Context()
