@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/medplatform/medplatform/internal/adherence"
@@ -319,9 +320,18 @@ func parseTimeParam(q url.Values, name string) (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339, v)
 	if err != nil {
-		return time.Time{}, errs.Invalid(name, "must be an RFC 3339 timestamp such as 2026-03-08T00:00:00Z")
+		return time.Time{}, errs.Invalid(name, "must be an RFC 3339 timestamp such as 2026-03-08T00:00:00Z%s", plusHint(v))
 	}
 	return t.UTC(), nil
+}
+
+// plusHint explains a query value with a space in it: an unencoded + of a
+// UTC offset ("…T08:00:00+01:00") arrives as a space.
+func plusHint(v string) string {
+	if strings.Contains(v, " ") {
+		return " (a + in a URL query stands for a space: send the offset's + as %2B)"
+	}
+	return ""
 }
 
 // parseBoolParam reads an optional boolean query parameter: absent or

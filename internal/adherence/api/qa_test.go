@@ -217,3 +217,27 @@ func TestMedicationDeniedToCaregiverIsAudited(t *testing.T) {
 		}
 	})
 }
+
+// TestUnencodedPlusInTimeParameter checks that a timestamp whose UTC
+// offset was sent with an unencoded + (which a URL query reads as a space)
+// is refused with a hint to send %2B, naming the parameter, instead of only
+// claiming the value is not RFC 3339 while it looks like it is.
+func TestUnencodedPlusInTimeParameter(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		for _, c := range []struct{ path, field string }{
+			{"/v1/patients/" + w.patient + "/adherence?from=2026-03-01T00:00:00+01:00", "from"},
+			{"/v1/plans/" + w.plan + "/adherence?from=2026-03-01T00:00:00Z&to=2026-03-05T00:00:00+01:00", "to"},
+			{"/v1/reports/adherence?from=2026-03-01T00:00:00+01:00", "from"},
+			{"/fhir/MedicationAdministration?patient=" + w.patient + "&date=ge2026-03-01T00:00:00+01:00", "date"},
+		} {
+			r := e.do("GET", c.path, w.admin, nil)
+			if p := r.json(t); r.status != 400 || p["field"] != c.field || !strings.Contains(p["detail"].(string), "%2B") {
+				t.Errorf("GET %s = %d %s, want 400 naming %s with a hint to send %%2B", c.path, r.status, r.body, c.field)
+			}
+		}
+		// Encoded, the same values are accepted.
+		e.mustDo("GET", "/v1/patients/"+w.patient+"/adherence?from=2026-03-01T00:00:00%2B01:00", w.admin, nil, 200)
+		e.mustDo("GET", "/fhir/MedicationAdministration?patient="+w.patient+"&date=ge2026-03-01T00:00:00%2B01:00", w.admin, nil, 200)
+	})
+}

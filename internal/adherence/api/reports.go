@@ -409,7 +409,7 @@ func fhirDateRange(params []string, now time.Time) (time.Time, time.Time, error)
 		}
 		t, end, err := parseFHIRDate(p) // end: the end of the value's precision
 		if err != nil {
-			return from, to, errs.Invalid("date", "must be a FHIR date or dateTime with an optional ge, gt, le, lt or eq prefix")
+			return from, to, errs.Invalid("date", "must be a FHIR date or dateTime with an optional ge, gt, le, lt or eq prefix%s", plusHint(p))
 		}
 		switch prefix {
 		case "ge":
