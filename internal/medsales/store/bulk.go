@@ -1667,8 +1667,11 @@ func (r *Replace) beginSQLite(ctx context.Context) error {
 	}
 	// The inserts go through a connection of their own, opened without
 	// database/sql (package sqlitebulk): binding the values through the
-	// driver was most of the sink's time.
-	bulk, err := sqlitebulk.Open(r.s.db.Path, "busy_timeout = 10000", "synchronous = NORMAL",
+	// driver was most of the sink's time. It checks foreign keys as the
+	// application's connections do (db.Open): a staging table keeps the
+	// live table's REFERENCES, and the swap runs without them, so a row
+	// not checked here would never be.
+	bulk, err := sqlitebulk.Open(r.s.db.Path, "busy_timeout = 10000", "synchronous = NORMAL", "foreign_keys = ON",
 		fmt.Sprintf("cache_size = %d", sqliteLoadCacheKiB), "wal_autocheckpoint = 0")
 	if err != nil {
 		return fmt.Errorf("bulk load: %w", err)
