@@ -1670,8 +1670,10 @@ func (r *Replace) beginSQLite(ctx context.Context) error {
 	// driver was most of the sink's time. It checks foreign keys as the
 	// application's connections do (db.Open): a staging table keeps the
 	// live table's REFERENCES, and the swap runs without them, so a row
-	// not checked here would never be.
-	bulk, err := sqlitebulk.Open(r.s.db.Path, "busy_timeout = 10000", "synchronous = NORMAL", "foreign_keys = ON",
+	// not checked here would never be. It opens the URI db.Open gives the
+	// driver ("file:" + Path), so that a path holding URI syntax ("%41")
+	// names the same file on both.
+	bulk, err := sqlitebulk.Open("file:"+r.s.db.Path, "busy_timeout = 10000", "synchronous = NORMAL", "foreign_keys = ON",
 		fmt.Sprintf("cache_size = %d", sqliteLoadCacheKiB), "wal_autocheckpoint = 0")
 	if err != nil {
 		return fmt.Errorf("bulk load: %w", err)

@@ -34,7 +34,10 @@ type Conn struct {
 }
 
 // Open opens the existing database file at path for reading and writing
-// and runs each of pragmas ("busy_timeout = 10000", …) on it.
+// and runs each of pragmas ("busy_timeout = 10000", …) on it. Like the
+// database/sql driver, it takes a "file:" URI too (SQLITE_OPEN_URI): give
+// it the name the application's connections were opened with, so that
+// both decode it alike ("%41", "#" …) and open the same file.
 func Open(path string, pragmas ...string) (*Conn, error) {
 	c := &Conn{tls: libc.NewTLS()}
 	name, err := libc.CString(path)
@@ -49,7 +52,7 @@ func Open(path string, pragmas ...string) (*Conn, error) {
 		return nil, fmt.Errorf("open %s: out of memory", path)
 	}
 	defer libc.Xfree(c.tls, pdb)
-	rc := sqlite3.Xsqlite3_open_v2(c.tls, name, pdb, sqlite3.SQLITE_OPEN_READWRITE|sqlite3.SQLITE_OPEN_NOMUTEX, 0)
+	rc := sqlite3.Xsqlite3_open_v2(c.tls, name, pdb, sqlite3.SQLITE_OPEN_READWRITE|sqlite3.SQLITE_OPEN_NOMUTEX|sqlite3.SQLITE_OPEN_URI, 0)
 	c.db = readPointer(pdb)
 	if rc != sqlite3.SQLITE_OK {
 		err := c.errorf(rc, "open %s", path)

@@ -2,11 +2,14 @@ package store_test
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/medplatform/medplatform/internal/medsales/store"
+	"github.com/medplatform/medplatform/internal/platform/db"
 	"github.com/medplatform/medplatform/internal/platform/dbtest"
+	"github.com/medplatform/medplatform/internal/platform/migrate"
 )
 
 // TestSQLiteLoadEnforcesForeignKeys checks that rows staged by a SQLite
@@ -54,5 +57,29 @@ func TestSQLiteLoadEnforcesForeignKeys(t *testing.T) {
 	}
 	if n := bulkCount(t, d, "SELECT COUNT(*) FROM pragma_foreign_key_check('fk_child')"); n != 0 {
 		t.Errorf("%d rows of fk_child break its foreign key", n)
+	}
+}
+
+// TestSQLiteLoadPathWithURISyntax loads into a database whose path holds
+// URI syntax: db.Open gives the driver "file:" + the path, a URI SQLite
+// decodes ("%41" is "A"), and the load's own connection must open that
+// same file rather than fail to find the undecoded name (or open another).
+func TestSQLiteLoadPathWithURISyntax(t *testing.T) {
+	ctx := context.Background()
+	d, err := db.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "load%41.db"), db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := migrate.Up(ctx, d, claimsSets...); err != nil {
+		t.Fatal(err)
+	}
+	bulkSchema(t, d)
+	s := store.New(d)
+	if err := loadItems(ctx, s, store.ReplaceOptions{}, [][]any{item("a", 1, "x"), item("b", 2, "y")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := bulkIDs(t, d); got != "a,b" {
+		t.Errorf("ids = %q, want a,b", got)
 	}
 }
