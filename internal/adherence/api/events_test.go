@@ -340,6 +340,22 @@ func TestReports(t *testing.T) {
 		// PDC from recorded fills: 30 + 30 (second fill early: shifted).
 		e.mustDo("POST", "/v1/plans/"+w.plan+"/fills", w.admin, map[string]any{"fillDate": "2026-01-01", "daysSupply": 30}, 201)
 		e.mustDo("POST", "/v1/plans/"+w.plan+"/fills", w.admin, map[string]any{"fillDate": "2026-01-25", "daysSupply": 30}, 201)
+
+		// A period still running (on March 6th) is measured through
+		// today: Jan 1 – Mar 6 is 65 days, of which 60 covered; a period
+		// that has not started is refused.
+		saved := e.now
+		e.now = time.Date(2026, 3, 6, 15, 0, 0, 0, time.UTC)
+		running := e.mustDo("GET", "/v1/patients/"+w.patient+"/pdc?from=2026-01-01&to=2026-03-31", w.admin, nil, 200)
+		if rc := running["classes"].([]any)[0].(map[string]any); running["to"] != "2026-03-31" || running["through"] != "2026-03-06" ||
+			rc["days"] != 65.0 || rc["coveredDays"] != 60.0 || rc["pdc"] != 0.9231 || rc["adherent"] != true {
+			t.Errorf("pdc of a running period = %v", running)
+		}
+		if bad := e.do("GET", "/v1/patients/"+w.patient+"/pdc?from=2026-03-07&to=2026-03-31", w.admin, nil); bad.status != 400 ||
+			!strings.Contains(string(bad.body), `"field":"from"`) || !strings.Contains(string(bad.body), "has not started") {
+			t.Errorf("pdc of a period starting tomorrow = %d %s, want 400 on from", bad.status, bad.body)
+		}
+		e.now = time.Date(2026, 4, 2, 12, 0, 0, 0, time.UTC) // Q1 is over
 		pdc := e.mustDo("GET", "/v1/patients/"+w.patient+"/pdc?from=2026-01-01&to=2026-03-31", w.admin, nil, 200)
 		for _, q := range []string{"from=2026-03-01&to=2026-01-01", "from=2020-01-01&to=2025-01-02"} {
 			bad := e.do("GET", "/v1/patients/"+w.patient+"/pdc?"+q, w.admin, nil)
@@ -387,6 +403,7 @@ func TestReports(t *testing.T) {
 		if c["class"] != "RASA" || c["coveredDays"] != 90.0 || fmt.Sprint(c["drugs"]) != "[lisinopril losartan]" {
 			t.Errorf("merged class = %v", c)
 		}
+		e.now = saved
 
 		// Windows: the org can change them.
 		e.mustDo("PUT", "/v1/settings/windows", w.admin, map[string]any{"onTimeMinutes": 30, "lateMaxMinutes": 120, "openDedupeMinutes": 10}, 200)

@@ -246,13 +246,31 @@ func (s *server) handlePatientPDC(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	switch start, end := time.Date(from.Year, from.Month, from.Day, 0, 0, 0, 0, time.UTC), time.Date(to.Year, to.Month, to.Day, 0, 0, 0, 0, time.UTC); {
+	// A period still running is measured through today, in the patient's
+	// time zone: the days to come are neither covered nor missed yet, and
+	// counting them as uncovered would show a patient who refills on time
+	// as non-adherent until the period ends.
+	loc, err := time.LoadLocation(pat.TimeZone)
+	if err != nil {
+		loc = time.UTC
+	}
+	now := s.Now().In(loc)
+	today := report.Date{Year: now.Year(), Month: now.Month(), Day: now.Day()}
+	start, end := time.Date(from.Year, from.Month, from.Day, 0, 0, 0, 0, time.UTC), time.Date(to.Year, to.Month, to.Day, 0, 0, 0, 0, time.UTC)
+	switch {
 	case end.Before(start):
 		s.fail(w, r, errs.Invalid("to", "is before from"))
 		return
 	case end.After(start.AddDate(5, 0, 0)):
 		s.fail(w, r, errs.Invalid("to", "the measurement period may span at most 5 years"))
 		return
+	case start.After(time.Date(today.Year, today.Month, today.Day, 0, 0, 0, 0, time.UTC)):
+		s.fail(w, r, errs.Invalid("from", "the measurement period has not started: it is %s in the patient's time zone", today))
+		return
+	}
+	through := to
+	if end.After(time.Date(today.Year, today.Month, today.Day, 0, 0, 0, 0, time.UTC)) {
+		through = today
 	}
 	ctx := r.Context()
 	plans, err := s.Store.ListPlans(ctx, pat.OrgID, pat.ID)
@@ -299,7 +317,7 @@ func (s *server) handlePatientPDC(w http.ResponseWriter, r *http.Request) {
 		if strings.Contains(strings.ToLower(c.Name), "antiretroviral") {
 			threshold = report.AntiretroviralThreshold
 		}
-		res, err := report.PDC(c.Fills, from, to, threshold)
+		res, err := report.PDC(c.Fills, from, through, threshold)
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -316,7 +334,8 @@ func (s *server) handlePatientPDC(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"patientId": pat.ID, "from": from.String(), "to": to.String(), "classes": out})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"patientId": pat.ID, "from": from.String(), "to": to.String(),
+		"through": through.String(), "classes": out})
 }
 
 // handleFHIRAdministrations answers GET /fhir/MedicationAdministration
