@@ -111,6 +111,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 				"unlinked":  {200, 200, 404, 404, 403, 401},
 				"other-org": {404, 404, 404, 404, 403, 401},
 			}},
+			{"GET", func(tg target) string { return "/fhir/MedicationRequest/" + tg.plan }, nil, map[string]expect{
+				"own":       {200, 200, 403, 200, 403, 401}, // the patient does not share drugs with caregivers
+				"unlinked":  {200, 200, 404, 404, 403, 401},
+				"other-org": {404, 404, 404, 404, 403, 401},
+			}},
 			{"GET", func(tg target) string { return "/v1/patients/" + tg.patient + "/links" }, nil, staffWrite(200)},
 			{"PATCH", func(tg target) string { return "/v1/patients/" + tg.patient }, func(target) any { return map[string]any{"language": "es"} }, staffWrite(200)},
 			{"POST", func(tg target) string { return "/v1/patients/" + tg.patient + "/plans" }, func(target) any { return planBody }, staffWrite(201)},

@@ -108,6 +108,20 @@ func TestFHIRRoundTrip(t *testing.T) {
 		if b["resourceType"] != "Bundle" || b["total"].(float64) != 1 {
 			t.Fatalf("bundle = %v", b)
 		}
+		if full := b["entry"].([]any)[0].(map[string]any)["fullUrl"]; full != "http://example.com/fhir/MedicationRequest/"+planID {
+			t.Errorf("fullUrl = %v, want the absolute URL of the resource", full)
+		}
+		// The import's Location reads the resource back.
+		if loc := r.header.Get("Location"); loc != "/fhir/MedicationRequest/"+planID {
+			t.Errorf("Location = %q", loc)
+		}
+		read := e.do("GET", "/fhir/MedicationRequest/"+planID, admin, nil)
+		if read.status != 200 || read.header.Get("Content-Type") != "application/fhir+json" || read.json(t)["id"] != planID {
+			t.Errorf("read of the Location = %d %s", read.status, read.body)
+		}
+		if miss := e.do("GET", "/fhir/MedicationRequest/00000000-0000-0000-0000-000000000000", admin, nil); miss.status != 404 {
+			t.Errorf("read of an unknown plan = %d, want 404", miss.status)
+		}
 		res := b["entry"].([]any)[0].(map[string]any)["resource"].(map[string]any)
 		di := res["dosageInstruction"].([]any)[0].(map[string]any)
 		rep := di["timing"].(map[string]any)["repeat"].(map[string]any)

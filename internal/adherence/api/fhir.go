@@ -5,6 +5,7 @@ import (
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/fhir"
+	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/auth"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/httpx"
@@ -91,10 +92,42 @@ func (s *server) handleFHIRSearch(w http.ResponseWriter, r *http.Request) {
 	}
 	b := fhir.Searchset[fhir.MedicationRequest]()
 	b.Total = len(plans)
+	base := fhirBase(r)
 	for _, p := range plans {
-		b.Entry = append(b.Entry, fhir.BundleEntry[fhir.MedicationRequest]{FullURL: "MedicationRequest/" + p.ID, Resource: fhir.FromPlan(p)})
+		b.Entry = append(b.Entry, fhir.BundleEntry[fhir.MedicationRequest]{FullURL: base + "MedicationRequest/" + p.ID, Resource: fhir.FromPlan(p)})
 	}
 	writeFHIR(w, http.StatusOK, b)
+}
+
+// handleFHIRRead answers GET /fhir/MedicationRequest/{id}: the plan as a
+// FHIR resource, where the import's Location header and the exported
+// MedicationAdministration.request point.
+func (s *server) handleFHIRRead(w http.ResponseWriter, r *http.Request) {
+	plan, pat, v, err := s.readablePlan(r, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if v != viewFull && !pat.ShareMedicationWithCaregivers {
+		s.fail(w, r, s.medicationNotShared(r, audit.ActionRead, "MedicationRequest", plan.ID, pat.ID))
+		return
+	}
+	if err := s.auditRead(r, "MedicationRequest", plan.ID, plan.PatientID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeFHIR(w, http.StatusOK, fhir.FromPlan(plan))
+}
+
+// fhirBase is the absolute URL of the FHIR endpoint as the client reached
+// it ("https://host/fhir/"): Bundle.entry.fullUrl must be absolute. Behind
+// the load balancer, which ends TLS, X-Forwarded-Proto tells the scheme.
+func fhirBase(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + "/fhir/"
 }
 
 func writeFHIR(w http.ResponseWriter, status int, v any) {

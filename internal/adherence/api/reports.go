@@ -389,12 +389,13 @@ func (s *server) handleFHIRAdministrations(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	b := fhir.Searchset[fhir.MedicationAdministration]()
+	base := fhirBase(r)
 	for _, d := range doses {
 		ma, ok := fhir.FromDose(d, byID[d.PlanID])
 		if !ok {
 			continue
 		}
-		b.Entry = append(b.Entry, fhir.BundleEntry[fhir.MedicationAdministration]{FullURL: "MedicationAdministration/" + ma.ID, Resource: ma})
+		b.Entry = append(b.Entry, fhir.BundleEntry[fhir.MedicationAdministration]{FullURL: base + "MedicationAdministration/" + ma.ID, Resource: ma})
 	}
 	b.Total = len(b.Entry)
 	writeFHIR(w, http.StatusOK, b)

@@ -48,6 +48,7 @@ func (s *server) routes(mux *httpx.Mux) {
 
 	mux.Handle("POST /fhir/MedicationRequest", s.authed(s.handleFHIRImport))
 	mux.Handle("GET /fhir/MedicationRequest", s.authed(s.handleFHIRSearch))
+	mux.Handle("GET /fhir/MedicationRequest/{id}", s.authed(s.handleFHIRRead))
 
 	mux.Handle("POST /v1/events", s.authed(s.handleRecordEvent))
 	mux.Handle("POST /v1/events:batch", s.authed(s.handleRecordBatch))
