@@ -176,9 +176,10 @@ const (
 	sqliteTxRows         = 10_000     // rows per SQLite transaction
 	sqliteMaxParams      = 16_000     // bound parameters per INSERT statement
 	sqliteStaleAge       = 10 * time.Minute
-	sqliteLoadCacheKiB   = -128 << 10 // PRAGMA cache_size of a load's own connection: 128 MiB
-	sqliteSortCacheKiB   = -4 << 10   // PRAGMA cache_size while the swap builds the indexes: 4 MiB
-	sqliteCheckpointRows = 250_000    // rows between two WAL checkpoints during a load
+	sqliteLoadCacheKiB   = -128 << 10            // PRAGMA cache_size of a load's own connection: 128 MiB
+	sqliteSortCacheKiB   = -4 << 10              // PRAGMA cache_size while the swap builds the indexes: 4 MiB
+	sqliteCheckpointRows = 250_000               // rows between two WAL checkpoints during a load
+	sqliteBatchWait      = 50 * time.Millisecond // longest wait for the next batch inside a transaction
 	heartbeatEvery       = 30 * time.Second
 )
 
@@ -2036,6 +2037,32 @@ func (r *Replace) runSQLiteSink() {
 	}
 }
 
+// nextSQLiteBatch returns the next batch for the transaction in progress,
+// waiting at most sqliteBatchWait for the parser to produce it: a slow
+// source (a remote file arriving at a few MB/s) must not keep the write
+// lock, and the API's writes waiting behind it, while the rows of a whole
+// transaction trickle in. waited tells that none came in time: the caller
+// commits what it has and takes the next batch outside a transaction.
+// more is false once the channel is closed.
+func (r *Replace) nextSQLiteBatch() (b *sqliteBatch, more, waited bool) {
+	select {
+	case b, more = <-r.batches:
+		return b, more, false
+	default:
+	}
+	t := time.NewTimer(sqliteBatchWait)
+	defer t.Stop()
+	select {
+	case b, more = <-r.batches:
+		if !more {
+			return nil, false, false
+		}
+		return b, true, false
+	case <-t.C:
+		return nil, true, true
+	}
+}
+
 // sqliteStmtKey names a prepared multi-row INSERT: the writer's table and
 // the number of rows (a full batch, or the last, shorter one).
 type sqliteStmtKey struct {
@@ -2085,7 +2112,8 @@ func (r *Replace) sqliteSinkTx(first *sqliteBatch, stmts map[sqliteStmtKey]*sqli
 		if rows >= sqliteTxRows {
 			break
 		}
-		if b, more = <-r.batches; !more {
+		var waited bool
+		if b, more, waited = r.nextSQLiteBatch(); !more || waited {
 			break
 		}
 	}

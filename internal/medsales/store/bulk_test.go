@@ -710,3 +710,44 @@ func TestOverlappingLoadsRestoreSQLiteSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestSQLiteLoadStallReleasesWriter checks that a SQLite load whose source
+// stalls (a remote file arriving slowly) commits what it has and gives the
+// application's one writer connection back, instead of holding it until
+// a whole transaction's rows arrive: an API write made meanwhile goes
+// through. (It waited for the source before; the 5 s bound only keeps a
+// broken build from hanging the test.)
+func TestSQLiteLoadStallReleasesWriter(t *testing.T) {
+	d := dbtest.SQLite(t, claimsSets...)
+	bulkSchema(t, d)
+	s := store.New(d)
+	ctx := context.Background()
+	rep, err := s.BeginReplace(ctx, []store.Table{bulkItems}, store.ReplaceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rep.Abort()
+	w := rep.Writer("bulk_items")
+	for i := range 500 { // a few full statements' worth, far from a transaction's
+		if err := w.Write(item(fmt.Sprintf("a%05d", i), 1, "x")...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The source stalls here.
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := d.SQL.ExecContext(wctx, "CREATE TABLE stall_probe (x INTEGER)"); err != nil {
+		t.Fatalf("an application write while the load's source stalls: %v", err)
+	}
+	for i := 500; i < 1000; i++ {
+		if err := w.Write(item(fmt.Sprintf("a%05d", i), 1, "x")...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rep.Commit(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := bulkCount(t, d, "SELECT COUNT(*) FROM bulk_items"); n != 1000 {
+		t.Errorf("rows = %d, want 1000", n)
+	}
+}
