@@ -382,6 +382,13 @@ func (n *NPPESReader) parse() error {
 		}
 		taxonomies = append(taxonomies, NPPESTaxonomy{Slot: s, Code: code, License: f(i + 1), LicenseState: f(i + 2), Primary: primary, Group: f(i + 4)})
 	}
+	// A provider with one taxonomy and no switch at Y (older records
+	// leave it N or X, "not answered") practises that one: it is the
+	// provider's specialty, though its slot's flag stays as the file has it.
+	// With several and none at Y, none is chosen.
+	if rec.PrimaryTaxonomy == nil && len(taxonomies) == 1 {
+		rec.PrimaryTaxonomy = taxonomies[0].Code
+	}
 	for s := 1; s <= NPPESIdentifierSlots; s++ {
 		i := npiIdent0 + (s-1)*identCols
 		id := f(i)

@@ -276,6 +276,32 @@ func TestNPPESReaderValues(t *testing.T) {
 	}
 }
 
+// TestNPPESReaderPrimaryWithoutSwitch: a provider with a single taxonomy
+// whose switch is not Y (N, or X "not answered") has that taxonomy as its
+// primary one, the slot's own flag unchanged; with several and none at Y
+// there is none.
+func TestNPPESReaderPrimaryWithoutSwitch(t *testing.T) {
+	cols := nppesHeader(t)
+	in := quotedHeader(cols) + nppesLine(t, cols, map[string]string{
+		"NPI": "1234567893", "Entity Type Code": "1", "Provider Last Name (Legal Name)": "ONE",
+		"Healthcare Provider Taxonomy Code_1": "207Q00000X", "Healthcare Provider Primary Taxonomy Switch_1": "X",
+	}) + nppesLine(t, cols, map[string]string{
+		"NPI": "1245319599", "Entity Type Code": "1", "Provider Last Name (Legal Name)": "TWO",
+		"Healthcare Provider Taxonomy Code_1": "207Q00000X", "Healthcare Provider Primary Taxonomy Switch_1": "N",
+		"Healthcare Provider Taxonomy Code_2": "208D00000X", "Healthcare Provider Primary Taxonomy Switch_2": "N",
+	})
+	rows, rejects, _, err := readNPPES(t, "npidata_pfile_switch.csv", []byte(in))
+	if err != nil || len(rejects) != 0 || len(rows) != 2 {
+		t.Fatalf("rows %+v, rejects %+v, err %v", rows, rejects, err)
+	}
+	if p, tx := rows[0].Provider, rows[0].Taxonomies; p.PrimaryTaxonomy != "207Q00000X" || len(tx) != 1 || tx[0].Primary {
+		t.Errorf("single taxonomy, switch X: primary %q, taxonomies %+v; want 207Q00000X, its flag false", p.PrimaryTaxonomy, tx)
+	}
+	if p := rows[1].Provider; p.PrimaryTaxonomy != "" {
+		t.Errorf("two taxonomies, none at Y: primary %q, want none", p.PrimaryTaxonomy)
+	}
+}
+
 func TestNPPESReaderMissingColumns(t *testing.T) {
 	cols := nppesHeader(t)
 	var kept []string
