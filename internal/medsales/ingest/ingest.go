@@ -59,6 +59,11 @@ func (r Request) Validate() error {
 	case r.MaxRejectRatio < 0 || r.MaxRejectRatio > 1:
 		return errs.Invalid("maxRejectRatio", "must be between 0 and 1")
 	}
+	// A source whose form cannot name a file (s3:// without bucket or
+	// key, a URL without host) is refused here, not queued to fail later.
+	if err := source.CheckForm(r.Source); err != nil {
+		return errs.Invalid("source", "%s", err.Error())
+	}
 	return nil
 }
 

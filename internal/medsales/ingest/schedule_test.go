@@ -22,10 +22,11 @@ func TestParseSchedule(t *testing.T) {
 	}
 	for _, c := range []struct{ in, want string }{
 		{"nppes s3://x", "entry 1"},
-		{"nppes s3://x 24h; bogus s3://y 1h", `entry 2 ("bogus s3://y 1h"): dataset: unknown dataset`},
+		{"nppes s3://x/a.zip 24h; bogus s3://y/b.csv 1h", `entry 2 ("bogus s3://y/b.csv 1h"): dataset: unknown dataset`},
 		{"nucc s3://x 10s", "at least 1m"},
 		{"nucc s3://x daily", "at least 1m"},
-		{"nucc s3://x 1h; nucc s3://x 2h", "scheduled twice"},
+		{"nucc s3://x/n.csv 1h; nucc s3://x/n.csv 2h", "scheduled twice"},
+		{"nucc s3://x 1h", "want s3://bucket/key"},
 	} {
 		_, err := ingest.ParseSchedule(c.in)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -43,10 +43,19 @@ type httpSource struct {
 	etag    string // strong ETag of the first response, sent as If-Match
 }
 
-func openHTTP(ctx context.Context, src string, opts Options) (*File, error) {
+// parseHTTP parses an http(s):// source, which must name a host.
+func parseHTTP(src string) (*url.URL, error) {
 	u, err := url.Parse(src)
 	if err != nil || u.Host == "" {
 		return nil, errors.New("source: malformed URL (scheme://host/path expected)")
+	}
+	return u, nil
+}
+
+func openHTTP(ctx context.Context, src string, opts Options) (*File, error) {
+	u, err := parseHTTP(src)
+	if err != nil {
+		return nil, err
 	}
 	h := &httpSource{client: opts.HTTPClient, url: src, display: redactURL(u), size: -1}
 	if h.client != nil {

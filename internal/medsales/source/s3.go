@@ -54,11 +54,20 @@ type s3Source struct {
 	etag        string // ETag of the first response, sent as If-Match
 }
 
-func openS3(ctx context.Context, src string, opts Options) (*File, error) {
-	// The scheme may be in any case (Open matched it so).
+// splitS3 returns the bucket and key of an s3://bucket/key URL; the
+// scheme may be in any case (Open matched it so).
+func splitS3(src string) (bucket, key string, err error) {
 	bucket, key, ok := strings.Cut(src[len("s3://"):], "/")
 	if !ok || bucket == "" || key == "" || strings.HasSuffix(key, "/") {
-		return nil, fmt.Errorf("source %s: want s3://bucket/key", src)
+		return "", "", fmt.Errorf("source %s: want s3://bucket/key", src)
+	}
+	return bucket, key, nil
+}
+
+func openS3(ctx context.Context, src string, opts Options) (*File, error) {
+	bucket, key, err := splitS3(src)
+	if err != nil {
+		return nil, err
 	}
 	s := &s3Source{client: opts.S3, bucket: bucket, key: key, display: "s3://" + bucket + "/" + key}
 	if s.client != nil {

@@ -139,6 +139,26 @@ func Open(ctx context.Context, src string, opts Options) (*File, error) {
 	}
 }
 
+// CheckForm reports, without opening anything, whether src has a form
+// Open reads: an s3:// URL naming a bucket and a key, an http(s):// URL
+// naming a host, or a local path (any other scheme:// is refused). Its
+// errors are Open's for the same source.
+func CheckForm(src string) error {
+	switch {
+	case hasPrefixFold(src, "s3://"):
+		_, _, err := splitS3(src)
+		return err
+	case hasPrefixFold(src, "https://"), hasPrefixFold(src, "http://"):
+		_, err := parseHTTP(src)
+		return err
+	case src == "":
+		return errors.New("source: empty source")
+	case urlScheme(src) != "":
+		return unsupportedScheme(src)
+	}
+	return nil
+}
+
 // supportedForms lists, for error messages, the sources Open reads.
 const supportedForms = "a local path, s3://bucket/key, or an https:// or http:// URL"
 
