@@ -193,9 +193,14 @@ func isTerminal(w io.Writer) bool {
 func cmdDatasets(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlags("datasets", "datasets [--json] [--history N]", stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
-	n := fs.Int("history", 20, "how many past loads to list")
+	n := fs.Int("history", 20, "how many past loads to list, 0 to 1000 (0: none)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	// The store reads at most 1000 loads and takes any other count as
+	// its default of 100: refuse such a count rather than list 100.
+	if *n < 0 || *n > 1000 {
+		return fmt.Errorf("--history: must be between 0 and 1000, got %d", *n)
 	}
 	d, err := open(ctx, getenv, stderr, true)
 	if err != nil {
@@ -206,9 +211,11 @@ func cmdDatasets(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return err
 	}
-	hist, err := d.store.Versions(ctx, "", *n)
-	if err != nil {
-		return err
+	var hist []store.Version
+	if *n > 0 {
+		if hist, err = d.store.Versions(ctx, "", *n); err != nil {
+			return err
+		}
 	}
 	if hist == nil {
 		hist = []store.Version{} // an empty history is [] in JSON, not null
@@ -233,6 +240,9 @@ func cmdDatasets(ctx context.Context, args []string, getenv func(string) string,
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", ds, f.RecordCount, year, f.LastIngested.Format(time.RFC3339), f.SourceFile)
 	}
 	tw.Flush()
+	if *n == 0 {
+		return nil
+	}
 	fmt.Fprintln(stdout)
 	tw = tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tDATASET\tMODE\tSTATUS\tLOADED\tREJECTED\tSTARTED\tSOURCE FILE\tERROR")
