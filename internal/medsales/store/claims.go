@@ -432,14 +432,14 @@ func (s *Store) TopServices(ctx context.Context, npi string, limit int) ([]medsa
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.reader().QueryContext(ctx, `
+	rows, err := s.reader().QueryContext(ctx, s.byteOrder(`
 		SELECT npi, hcpcs_code, hcpcs_desc, drug_ind, place_of_service, tot_benes, tot_srvcs,
 		       tot_bene_day_srvcs, avg_sbmtd_chrg, avg_mdcr_alowd_amt, avg_mdcr_pymt_amt,
 		       avg_mdcr_stdzd_amt, data_year
 		FROM partb_services
 		WHERE npi = $1 AND data_year = (SELECT MAX(data_year) FROM partb_services WHERE npi = $1)
-		ORDER BY CAST(tot_srvcs AS DOUBLE PRECISION) DESC, hcpcs_code, place_of_service
-		LIMIT $2`, npi, limit)
+		ORDER BY CAST(tot_srvcs AS DOUBLE PRECISION) DESC, hcpcs_code {{bytes}}, place_of_service {{bytes}}
+		LIMIT $2`), npi, limit)
 	if err != nil {
 		return nil, fmt.Errorf("top services: %w", err)
 	}
@@ -474,14 +474,14 @@ func (s *Store) TopDrugs(ctx context.Context, npi string, limit int) ([]medsales
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.reader().QueryContext(ctx, `
+	rows, err := s.reader().QueryContext(ctx, s.byteOrder(`
 		SELECT npi, brnd_name, gnrc_name, tot_clms, tot_30day_fills, tot_day_suply, tot_drug_cst,
 		       tot_benes, ge65_sprsn_flag, ge65_tot_clms, ge65_tot_30day_fills, ge65_tot_drug_cst,
 		       ge65_tot_day_suply, ge65_bene_sprsn_flag, ge65_tot_benes, data_year
 		FROM partd_drugs
 		WHERE npi = $1 AND data_year = (SELECT MAX(data_year) FROM partd_drugs WHERE npi = $1)
-		ORDER BY tot_clms DESC, gnrc_name NULLS LAST, brnd_name NULLS LAST
-		LIMIT $2`, npi, limit)
+		ORDER BY tot_clms DESC, gnrc_name {{bytes}} NULLS LAST, brnd_name {{bytes}} NULLS LAST
+		LIMIT $2`), npi, limit)
 	if err != nil {
 		return nil, fmt.Errorf("top drugs: %w", err)
 	}
@@ -510,6 +510,20 @@ func (s *Store) TopDrugs(ctx context.Context, npi string, limit int) ([]medsales
 	return out, nil
 }
 
+// byteOrder returns query with each {{bytes}} replaced by what makes an
+// ORDER BY key compare text by its bytes, as SQLite's BINARY collation
+// does: COLLATE "C" on PostgreSQL, whose columns otherwise sort by the
+// database's default collation (a linguistic one puts "iRhythm" among the
+// I's), nothing on SQLite. The "top" lists then break ties, and cut at
+// their limit, the same way on both engines.
+func (s *Store) byteOrder(query string) string {
+	c := ""
+	if s.db.Dialect != db.SQLite {
+		c = `COLLATE "C"`
+	}
+	return strings.ReplaceAll(query, "{{bytes}}", c)
+}
+
 // PaymentTotals returns a provider's Open Payments general payments summed
 // by program year and manufacturer: newest year first, then by amount
 // (descending), then by manufacturer name. Amounts are exact on
@@ -523,7 +537,7 @@ func (s *Store) PaymentTotals(ctx context.Context, npi string) ([]medsales.Payme
 		FROM open_payments
 		WHERE npi = $1
 		GROUP BY program_year, COALESCE(manufacturer_name, '')
-		ORDER BY program_year DESC, SUM(amount) DESC, COALESCE(manufacturer_name, '')`
+		ORDER BY program_year DESC, SUM(amount) DESC, COALESCE(manufacturer_name, '') COLLATE "C"`
 	if s.db.Dialect == db.SQLite {
 		query = `
 		SELECT program_year, COALESCE(manufacturer_name, ''), printf('%.2f', SUM(ROUND(CAST(amount AS REAL) * 100)) / 100.0),
