@@ -446,3 +446,60 @@ func TestQueuedLoadsRunInQueueOrder(t *testing.T) {
 		}
 	})
 }
+
+// TestRunRecordCountIsRowsServed: freshness counts what a dataset serves,
+// not what its newest load read: after a weekly NPPES increment, every
+// provider; after a second Part D year, both years.
+func TestRunRecordCountIsRowsServed(t *testing.T) {
+	each(t, func(t *testing.T, e env) {
+		ctx := context.Background()
+		if _, err := e.svc.Run(ctx, ingest.Request{Dataset: medsales.NPPES, Source: sample(t, e.dir, npiFile, 0)}, nil); err != nil {
+			t.Fatal(err)
+		}
+		inc, err := e.svc.Run(ctx, ingest.Request{Dataset: medsales.NPPES, Source: sample(t, e.dir, npiWeekly, 0)}, nil)
+		if err != nil || inc.Mode != store.ModeIncrement {
+			t.Fatalf("weekly increment: %+v, %v", inc, err)
+		}
+		providers := int64(count(t, e.d, "SELECT COUNT(*) FROM providers"))
+		if inc.Loaded >= providers {
+			t.Fatalf("set-up: the increment loaded %d rows of %d providers", inc.Loaded, providers)
+		}
+		// Two years of Part D: the sample's 2024 and the same file as 2023.
+		// (The sample holds one malformed row among five.)
+		if _, err := e.svc.Run(ctx, ingest.Request{Dataset: medsales.PartD, Source: sample(t, e.dir, partDFile, 0), MaxRejectRatio: 0.5}, nil); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join("..", "dataset", "testdata", partDFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		y23 := write(t, e.dir, strings.Replace(partDFile, "DY24", "DY23", 1), b)
+		oneYear, err := e.svc.Run(ctx, ingest.Request{Dataset: medsales.PartD, Source: y23, MaxRejectRatio: 0.5}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		drugs := int64(count(t, e.d, "SELECT COUNT(*) FROM partd_drugs"))
+		if drugs != 2*oneYear.Loaded {
+			t.Fatalf("set-up: %d Part D rows for two years of %d", drugs, oneYear.Loaded)
+		}
+
+		cur, err := e.st.LatestLoads(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cur[medsales.NPPES].RecordCount; got != providers {
+			t.Errorf("nppes recordCount = %d after an increment of %d rows, want the %d providers served", got, inc.Loaded, providers)
+		}
+		if got := cur[medsales.PartD].RecordCount; got != drugs {
+			t.Errorf("partd recordCount = %d, want the %d rows of both years", got, drugs)
+		}
+		hist, err := e.st.Versions(ctx, medsales.NPPES, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hist) != 2 || hist[0].RowsServed == nil || *hist[0].RowsServed != providers || hist[0].RowsLoaded != inc.Loaded ||
+			hist[1].RowsServed == nil || *hist[1].RowsServed != hist[1].RowsLoaded {
+			t.Errorf("history = %+v", hist)
+		}
+	})
+}

@@ -32,6 +32,10 @@ type Version struct {
 	DataYear     *int             `json:"dataYear,omitempty"`
 	RowsLoaded   int64            `json:"rowsLoaded"`
 	RowsRejected int64            `json:"rowsRejected"`
+	// RowsServed is what the dataset served once this load succeeded:
+	// RowsLoaded for a whole-file replace, more for a weekly increment or
+	// one year of a dataset loaded by year. Nil for a failed load.
+	RowsServed *int64 `json:"rowsServed,omitempty"`
 	StartedAt    time.Time        `json:"startedAt"`
 	FinishedAt   *time.Time       `json:"finishedAt,omitempty"`
 	Status       string           `json:"status"`
@@ -107,13 +111,53 @@ func FinishVersionTx(ctx context.Context, tx *db.Tx, id int64, res LoadResult, s
 	if res.DataYear > 0 {
 		year = res.DataYear
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE dataset_versions SET status = $1, rows_loaded = $2, rows_rejected = $3,
-		data_year = COALESCE($4, data_year), sha256 = $5, finished_at = $6, error = '' WHERE id = $7`,
-		StatusSucceeded, res.Loaded, res.Rejected, year, sha256, db.UTC(finished), id)
+	var dataset, mode string
+	if err := tx.QueryRowContext(ctx, `SELECT dataset, mode FROM dataset_versions WHERE id = $1`, id).Scan(&dataset, &mode); err != nil {
+		return fmt.Errorf("record end of load %d: %w", id, err)
+	}
+	served, err := rowsServed(ctx, tx, medsales.Dataset(dataset), mode, res)
+	if err != nil {
+		return fmt.Errorf("record end of load %d: %w", id, err)
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE dataset_versions SET status = $1, rows_loaded = $2, rows_rejected = $3,
+		data_year = COALESCE($4, data_year), sha256 = $5, finished_at = $6, error = '', rows_served = $7 WHERE id = $8`,
+		StatusSucceeded, res.Loaded, res.Rejected, year, sha256, db.UTC(finished), served, id)
 	if err != nil {
 		return fmt.Errorf("record end of load %d: %w", id, err)
 	}
 	return nil
+}
+
+// servedTables names the table whose rows a dataset serves.
+var servedTables = map[medsales.Dataset]string{
+	medsales.NPPES:           "providers",
+	medsales.NPPESLocations:  "practice_locations",
+	medsales.NPPESOtherNames: "provider_other_names",
+	medsales.NPPESEndpoints:  "provider_endpoints",
+	medsales.NUCC:            "nucc_taxonomy",
+	medsales.PartB:           "partb_services",
+	medsales.PartD:           "partd_drugs",
+	medsales.OpenPayments:    "open_payments",
+	medsales.ZCTA:            "zcta_centroids",
+}
+
+// rowsServed is what dataset d serves once the load of res commits in tx:
+// the loaded rows when a whole-file load replaced the whole table, else a
+// count of the table (a weekly increment merged into it, or one year
+// among others).
+func rowsServed(ctx context.Context, tx *db.Tx, d medsales.Dataset, mode string, res LoadResult) (int64, error) {
+	table, ok := servedTables[d]
+	if !ok {
+		return 0, fmt.Errorf("no served table for dataset %q", d)
+	}
+	if mode == string(ModeFull) && !d.ByYear() {
+		return res.Loaded, nil
+	}
+	var n int64
+	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count %s: %w", table, err)
+	}
+	return n, nil
 }
 
 // FailVersion marks a load failed with a one-line reason and the rows it
@@ -185,7 +229,7 @@ func (s *Store) LockDataset(ctx context.Context, d medsales.Dataset) (release fu
 }
 
 const versionColumns = `id, dataset, mode, source_file, sha256, release_date, data_year, rows_loaded, rows_rejected,
-	started_at, finished_at, status, error`
+	started_at, finished_at, status, error, rows_served`
 
 // Versions lists load attempts, newest first; dataset "" lists every dataset.
 func (s *Store) Versions(ctx context.Context, dataset medsales.Dataset, limit int) ([]Version, error) {
@@ -239,6 +283,9 @@ func (s *Store) LatestLoads(ctx context.Context) (map[medsales.Dataset]Freshness
 			return nil, fmt.Errorf("read data freshness: %w", err)
 		}
 		f := Freshness{Dataset: v.Dataset, RecordCount: v.RowsLoaded, DataYear: v.DataYear, SourceFile: v.SourceFile, ReleaseDate: v.ReleaseDate}
+		if v.RowsServed != nil { // recorded since migration 7
+			f.RecordCount = *v.RowsServed
+		}
 		if v.FinishedAt != nil {
 			f.LastIngested = *v.FinishedAt
 		}
@@ -280,10 +327,14 @@ func scanVersion(r scanner) (Version, error) {
 		release  sql.NullTime
 		year     sql.NullInt64
 		finished sql.NullTime
+		served   sql.NullInt64
 	)
 	if err := r.Scan(&v.ID, &dataset, &v.Mode, &v.SourceFile, &v.SHA256, &release, &year, &v.RowsLoaded, &v.RowsRejected,
-		&v.StartedAt, &finished, &v.Status, &v.Error); err != nil {
+		&v.StartedAt, &finished, &v.Status, &v.Error, &served); err != nil {
 		return v, err
+	}
+	if served.Valid {
+		v.RowsServed = &served.Int64
 	}
 	v.Dataset = medsales.Dataset(dataset)
 	v.StartedAt = v.StartedAt.UTC()
