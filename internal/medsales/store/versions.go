@@ -35,11 +35,11 @@ type Version struct {
 	// RowsServed is what the dataset served once this load succeeded:
 	// RowsLoaded for a whole-file replace, more for a weekly increment or
 	// one year of a dataset loaded by year. Nil for a failed load.
-	RowsServed *int64 `json:"rowsServed,omitempty"`
-	StartedAt    time.Time        `json:"startedAt"`
-	FinishedAt   *time.Time       `json:"finishedAt,omitempty"`
-	Status       string           `json:"status"`
-	Error        string           `json:"error,omitempty"`
+	RowsServed *int64     `json:"rowsServed,omitempty"`
+	StartedAt  time.Time  `json:"startedAt"`
+	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+	Status     string     `json:"status"`
+	Error      string     `json:"error,omitempty"`
 }
 
 // InterruptedReason is the recorded reason of a load whose process was
