@@ -64,6 +64,21 @@ func (r Request) Validate() error {
 	if err := source.CheckForm(r.Source); err != nil {
 		return errs.Invalid("source", "%s", err.Error())
 	}
+	// What the file's name tells is checked here too, so that the API
+	// refuses at once what a worker would refuse later (Run checks again
+	// with the name of the file it opened, a zip archive's member).
+	name := source.NameOf(r.Source)
+	if source.IsWeekly(name) {
+		switch {
+		case r.Dataset != medsales.NPPES:
+			return errs.Invalid("source", "%s is a weekly file: %s loads the monthly full file only", name, r.Dataset)
+		case r.Mode == store.ModeFull:
+			return errs.Invalid("mode", "%s is a weekly increment: loading it as a full file would replace the registry with one week of changes", name)
+		}
+	}
+	if y, ok := store.YearFromName(r.Dataset, name); ok && r.DataYear != 0 && y != r.DataYear && !strings.EqualFold(path.Ext(name), ".zip") {
+		return errs.Invalid("dataYear", "%s: the file name says %d, the data year given says %d", name, y, r.DataYear)
+	}
 	return nil
 }
 

@@ -1,10 +1,12 @@
 package ingest_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/medplatform/medplatform/internal/medsales/ingest"
+	"github.com/medplatform/medplatform/internal/platform/errs"
 )
 
 // TestValidateSourceForm: Validate refuses, before anything is opened, a
@@ -28,6 +30,35 @@ func TestValidateSourceForm(t *testing.T) {
 	for _, src := range []string{"s3://medsales-raw/nucc/nucc_taxonomy_251.csv", "https://download.cms.gov/x.zip", "HTTP://host/x.csv", "data/nucc_taxonomy_251.csv", "C://data/x.csv"} {
 		if err := (ingest.Request{Dataset: "nucc", Source: src}).Validate(); err != nil {
 			t.Errorf("Validate(source %q) = %v, want nil", src, err)
+		}
+	}
+}
+
+// TestValidateFileName: what the source's file name tells is checked
+// before anything is queued, as Run checks it with the file it opens: a
+// weekly file of a companion dataset, a weekly increment loaded as full,
+// and a data year other than the one the name carries are refused naming
+// the field; a zip archive's year is left to the member's.
+func TestValidateFileName(t *testing.T) {
+	for _, c := range []struct {
+		req   ingest.Request
+		field string // "" when valid
+	}{
+		{ingest.Request{Dataset: "nppes", Source: "s3://b/npidata_pfile_20260803-20260809.csv"}, ""},
+		{ingest.Request{Dataset: "nppes", Source: "https://h/NPPES_Data_Dissemination_080326_080926_Weekly.zip", Mode: "increment"}, ""},
+		{ingest.Request{Dataset: "nppes", Source: "/data/npidata_pfile_20260803-20260809.csv", Mode: "full"}, "mode"},
+		{ingest.Request{Dataset: "nppes-locations", Source: "https://h/pl_pfile_20260803-20260809.csv"}, "source"},
+		{ingest.Request{Dataset: "partd", Source: "MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv", DataYear: 2024}, ""},
+		{ingest.Request{Dataset: "partd", Source: "s3://b/MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv", DataYear: 2023}, "dataYear"},
+		{ingest.Request{Dataset: "partd", Source: "s3://b/MUP_DPR_RY26_P04_V10_DY24_NPIBN.zip", DataYear: 2023}, ""},
+	} {
+		err := c.req.Validate()
+		var e *errs.Error
+		switch {
+		case c.field == "" && err != nil:
+			t.Errorf("Validate(%+v) = %v, want nil", c.req, err)
+		case c.field != "" && (!errors.As(err, &e) || e.Field != c.field):
+			t.Errorf("Validate(%+v) = %v, want an error on %s", c.req, err, c.field)
 		}
 	}
 }

@@ -159,6 +159,28 @@ func CheckForm(src string) error {
 	return nil
 }
 
+// NameOf returns the name Open gives the file src names (the last element
+// of its path or key), without opening anything; "" when src has no form
+// Open reads. For a zip archive it is the archive's name: the member read
+// is known only once the archive is open.
+func NameOf(src string) string {
+	switch {
+	case CheckForm(src) != nil:
+		return ""
+	case hasPrefixFold(src, "s3://"):
+		_, key, _ := splitS3(src)
+		return path.Base(key)
+	case hasPrefixFold(src, "https://"), hasPrefixFold(src, "http://"):
+		u, _ := parseHTTP(src)
+		name, _ := url.PathUnescape(path.Base(u.Path))
+		if name == "" || name == "/" || name == "." {
+			return ""
+		}
+		return name
+	}
+	return filepath.Base(src)
+}
+
 // supportedForms lists, for error messages, the sources Open reads.
 const supportedForms = "a local path, s3://bucket/key, or an https:// or http:// URL"
 
