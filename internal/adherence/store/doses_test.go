@@ -539,3 +539,49 @@ func wantFKViolation(t *testing.T, what string, err error) {
 		t.Errorf("%s: %v, want a foreign-key violation", what, err)
 	}
 }
+
+// A dose instance id names one dose for good: events, notification keys
+// ("reminder:<dose>:<n>") and clients hold on to it. Deleting the newest
+// doses (a plan stopped) must not hand their ids to another plan's doses.
+func TestDoseInstanceIDsAreNotReused(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		a := f.patient("America/New_York")
+		pa := f.plan(a.ID, timeOfDay("08:00:00"))
+		f.now = start.Add(3 * day)
+		if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pa.ID, adherence.PlanPaused); err != nil {
+			t.Fatal(err)
+		}
+		doses := f.allDoses(pa.ID)
+		last := doses[len(doses)-1]
+		// A taking reported for the last (excluded) dose is kept against it.
+		ev := f.ev(a.ID, pa.ID, adherence.EventTaken, last.DueAt, "paused-take")
+		out := f.record(ev)
+		if out[0].Err != nil || out[0].Event.DoseInstanceID != last.ID {
+			t.Fatalf("event on the excluded dose = %+v", out[0])
+		}
+		if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pa.ID, adherence.PlanStopped); err != nil {
+			t.Fatal(err)
+		}
+
+		b := f.patient("America/New_York")
+		pb := f.plan(b.ID, timeOfDay("09:00:00"))
+		for _, d := range f.allDoses(pb.ID) {
+			if d.ID <= last.ID {
+				t.Errorf("dose %d of another patient's plan reuses the id of a deleted dose (ids up to %d were given out)", d.ID, last.ID)
+			}
+		}
+		// Were an id reused, patient a's taking would now point at b's
+		// dose, and resuming b's plan would score b's dose with it.
+		if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pb.ID, adherence.PlanPaused); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pb.ID, adherence.PlanActive); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.allDoses(pb.ID) {
+			if d.Status != adherence.DoseScheduled || d.EventID != "" {
+				t.Errorf("dose %d of patient b = %s by event %q: another patient's event scored it", d.ID, d.Status, d.EventID)
+			}
+		}
+	})
+}
