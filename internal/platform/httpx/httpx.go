@@ -161,6 +161,11 @@ func Decode(w http.ResponseWriter, r *http.Request, dst any) error {
 			return &errs.Error{Code: "unsupported_media", Message: "request body must be application/json"}
 		}
 	}
+	// No content coding is decoded: a gzip body would otherwise be
+	// reported as malformed JSON at its first byte.
+	if ce := strings.TrimSpace(r.Header.Get("Content-Encoding")); ce != "" && !strings.EqualFold(ce, "identity") {
+		return &errs.Error{Code: "unsupported_media", Message: "request body must not be compressed (Content-Encoding is not supported)"}
+	}
 	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	data, err := io.ReadAll(body)
 	if err != nil {

@@ -81,6 +81,31 @@ func TestDecode(t *testing.T) {
 	}
 }
 
+// A compressed body is refused as an unsupported media type, not reported
+// as malformed JSON at its first byte; identity is no coding at all.
+func TestDecodeContentEncoding(t *testing.T) {
+	for _, tt := range []struct {
+		encoding string
+		wantCode errs.Code
+	}{
+		{"gzip", "unsupported_media"},
+		{"br", "unsupported_media"},
+		{"identity", ""},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader("\x1f\x8b\x08\x00"))
+		if tt.wantCode == "" {
+			r = httptest.NewRequest(http.MethodPost, "/", strings.NewReader(`{"name":"a"}`))
+		}
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Content-Encoding", tt.encoding)
+		var p payload
+		err := httpx.Decode(httptest.NewRecorder(), r, &p)
+		if got := errs.CodeOf(err); got != tt.wantCode {
+			t.Errorf("Content-Encoding %s: Decode = %v (code %q), want code %q", tt.encoding, err, got, tt.wantCode)
+		}
+	}
+}
+
 func TestMuxProblems(t *testing.T) {
 	m := httpx.NewMux()
 	m.HandleFunc("GET /v1/things/{id}", func(w http.ResponseWriter, r *http.Request) {
