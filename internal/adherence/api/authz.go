@@ -106,13 +106,40 @@ func (s *server) checkPatient(ctx context.Context, p auth.Principal, patientID s
 	}
 }
 
-// writablePatient loads a patient the caller may change (staff only).
+// writablePatient loads a patient the caller may change (staff only); a
+// refusal is audited as a failed access attempt, as in readablePatient.
 func (s *server) writablePatient(r *http.Request, patientID string) (adherence.Patient, error) {
 	p := principalOf(r)
-	if err := auth.Require(p, staff...); err != nil {
-		return adherence.Patient{}, err
+	err := auth.Require(p, staff...)
+	var pat adherence.Patient
+	if err == nil {
+		pat, err = s.Store.GetPatient(r.Context(), p.OrgID, patientID)
 	}
-	return s.Store.GetPatient(r.Context(), p.OrgID, patientID)
+	s.auditWriteRefused(r, err, patientID)
+	return pat, err
+}
+
+// auditWriteRefused records a refused attempt (err not found or forbidden)
+// to change the patient's record as a failed access; other errors are not
+// the caller's attempt failing and are not recorded.
+func (s *server) auditWriteRefused(r *http.Request, err error, patientID string) {
+	if err != nil && (errs.Is(err, errs.CodeNotFound) || errs.Is(err, errs.CodeForbidden)) {
+		s.audit(r, writeAction(r), "Patient", patientID, patientID, audit.OutcomeMinorFailure)
+	}
+}
+
+// writeAction is the audit action of a request to a patient record that
+// writablePatient guards: GET lists its links, DELETE unlinks, POST and
+// PUT change or add to the record.
+func writeAction(r *http.Request) string {
+	switch r.Method {
+	case http.MethodGet:
+		return audit.ActionRead
+	case http.MethodDelete:
+		return audit.ActionDelete
+	default:
+		return audit.ActionUpdate
+	}
 }
 
 // readablePlan loads a plan and the view of its patient the caller has.

@@ -142,11 +142,13 @@ func (s *server) handleSetPatientActive(active bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p := principalOf(r)
 		if err := auth.Require(p, staff...); err != nil {
+			s.auditWriteRefused(r, err, r.PathValue("id"))
 			s.fail(w, r, err)
 			return
 		}
 		pat, err := s.Store.SetPatientActive(r.Context(), actor(r), p.OrgID, r.PathValue("id"), active)
 		if err != nil {
+			s.auditWriteRefused(r, err, r.PathValue("id"))
 			s.fail(w, r, err)
 			return
 		}

@@ -241,3 +241,34 @@ func TestUnencodedPlusInTimeParameter(t *testing.T) {
 		e.mustDo("GET", "/fhir/MedicationAdministration?patient="+w.patient+"&date=ge2026-03-01T00:00:00%2B01:00", w.admin, nil, 200)
 	})
 }
+
+// TestFailedPatientWritesAreAudited checks that a refused attempt to change
+// a patient record — a role that may not write (403) or another
+// organization's patient (404) — leaves a failed-access audit record for
+// the patient, as refused reads do.
+func TestFailedPatientWritesAreAudited(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		f := setupFixture(t, e)
+		for _, c := range []struct {
+			method, path, role, patient string
+			body                        map[string]any
+			status                      int
+		}{
+			{"PATCH", "/v1/patients/" + f.own, "caregiver", f.own, map[string]any{"familyName": "X"}, 403},
+			{"PATCH", "/v1/patients/" + f.other, "admin", f.other, map[string]any{"familyName": "X"}, 404},
+			{"POST", "/v1/patients/" + f.other + "/deactivate", "clinician", f.other, nil, 404},
+			{"POST", "/v1/patients/" + f.own + "/plans", "patient", f.own, map[string]any{}, 403},
+		} {
+			e.mustDo(c.method, c.path, f.keys[c.role], c.body, c.status)
+			var n int
+			err := e.db.SQL.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE resource_type = 'Patient' AND patient_id = $1
+				AND outcome = 4 AND actor_role = $2 AND action <> 'R'`, c.patient, c.role).Scan(&n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != 1 {
+				t.Errorf("%s %s by %s refused: %d failed-access audit records, want 1", c.method, c.path, c.role, n)
+			}
+		}
+	})
+}
