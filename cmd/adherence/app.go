@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -24,6 +25,7 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/auth"
 	"github.com/medplatform/medplatform/internal/platform/config"
 	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/httpx"
 	"github.com/medplatform/medplatform/internal/platform/migrate"
 	"github.com/medplatform/medplatform/internal/platform/ratelimit"
 	"github.com/medplatform/medplatform/internal/platform/telemetry"
@@ -45,6 +47,9 @@ type settings struct {
 	// deliveries spend most of their time waiting on providers.
 	JobWorkers int
 	OIDC       *auth.OIDCConfig
+	// TrustedProxies are the load balancers whose X-Forwarded-For names
+	// the client (TRUSTED_PROXIES); empty trusts none.
+	TrustedProxies []netip.Prefix
 }
 
 const defaultDatabaseURL = "sqlite:data/adherence.db"
@@ -100,6 +105,13 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	}
 	if s.JobWorkers < 1 || s.JobWorkers > 1000 {
 		return s, fmt.Errorf("JOB_WORKERS must be between 1 and 1000")
+	}
+	proxies, err := env.String("TRUSTED_PROXIES", "")
+	if err != nil {
+		return s, err
+	}
+	if s.TrustedProxies, err = httpx.ParseTrustedProxies(proxies); err != nil {
+		return s, fmt.Errorf("TRUSTED_PROXIES: %w", err)
 	}
 	// Every OIDC variable is read, set issuer or not, so that an unreadable
 	// OIDC_*_FILE fails startup instead of quietly leaving OIDC off.

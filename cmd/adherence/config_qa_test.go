@@ -100,6 +100,7 @@ func TestOutOfRangeSettingsFailStartup(t *testing.T) {
 		{map[string]string{"DOSE_HORIZON_DAYS": "0"}, "DOSE_HORIZON_DAYS must be between 1 and 90"},
 		{map[string]string{"INGEST_COMMITTERS": "-1"}, "INGEST_COMMITTERS must be between 1 and 16"},
 		{map[string]string{"JOB_WORKERS": "0"}, "JOB_WORKERS must be between 1 and 1000"},
+		{map[string]string{"TRUSTED_PROXIES": "10.0.0.0/33"}, `TRUSTED_PROXIES: "10.0.0.0/33" is not an IP address or CIDR network`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {

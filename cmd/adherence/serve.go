@@ -18,6 +18,7 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/config"
 	"github.com/medplatform/medplatform/internal/platform/debug"
 	"github.com/medplatform/medplatform/internal/platform/health"
+	"github.com/medplatform/medplatform/internal/platform/httpx"
 	"github.com/medplatform/medplatform/internal/platform/jobs"
 	"github.com/medplatform/medplatform/internal/platform/migrate"
 	"github.com/medplatform/medplatform/internal/platform/server"
@@ -160,6 +161,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 			OnEscalationAcknowledged: func(level int) { escMetrics.Count(worker.OutcomeAcknowledged, level, 1) },
 			Wrap:                     func(h http.Handler) http.Handler { return telemetry.HTTPHandler(h, tp, prop) },
 		})
+		handler = httpx.TrustedProxies(handler, d.settings.TrustedProxies)
 	} else {
 		handler = server.HealthOnly(checker, telemetry.MetricsHandler(reg))
 	}
