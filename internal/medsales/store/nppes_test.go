@@ -776,3 +776,37 @@ func TestDatesStoredAndServedAlike(t *testing.T) {
 		}
 	})
 }
+
+// TestEnablePostGISConcurrently checks that processes starting together on
+// a fresh database (several tasks running migrate, or serve) all enable
+// PostGIS: creating the extension is serialised with the rest, not raced
+// into a unique violation on pg_extension that fails the start-up.
+func TestEnablePostGISConcurrently(t *testing.T) {
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		const n = 4
+		errc := make(chan error, n)
+		onc := make(chan bool, n)
+		start := make(chan struct{})
+		for range n {
+			go func() {
+				<-start
+				on, err := store.New(d).EnablePostGIS(context.Background())
+				onc <- on
+				errc <- err
+			}()
+		}
+		close(start)
+		ons := 0
+		for range n {
+			if err := <-errc; err != nil {
+				t.Errorf("EnablePostGIS beside %d others: %v", n-1, err)
+			}
+			if <-onc {
+				ons++
+			}
+		}
+		if d.Dialect == db.Postgres && ons != 0 && ons != n {
+			t.Errorf("%d of %d start-ups found PostGIS on", ons, n)
+		}
+	})
+}

@@ -42,21 +42,24 @@ func (s *Store) EnablePostGIS(ctx context.Context) (bool, error) {
 	if s.db.Dialect != db.Postgres {
 		return false, nil
 	}
-	if _, err := s.db.SQL.ExecContext(ctx, "CREATE EXTENSION IF NOT EXISTS postgis"); err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) {
-			switch pgErr.Code {
-			case "0A000", // feature_not_supported: extension not available
-				"58P01", // undefined_file: no control file
-				"42501": // insufficient_privilege
-				return false, nil
-			}
-		}
-		return false, fmt.Errorf("enable PostGIS: %w", err)
-	}
+	unavailable := errors.New("PostGIS is not available")
 	err := s.db.InTx(ctx, func(tx *db.Tx) error {
-		// Serialise concurrent start-ups.
+		// Serialise concurrent start-ups, the extension's creation
+		// included: two CREATE EXTENSION IF NOT EXISTS racing on a fresh
+		// database fail one of them with a unique violation.
 		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1, 0)", int32(advisoryNS)); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "CREATE EXTENSION IF NOT EXISTS postgis"); err != nil {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) {
+				switch pgErr.Code {
+				case "0A000", // feature_not_supported: extension not available
+					"58P01", // undefined_file: no control file
+					"42501": // insufficient_privilege
+					return unavailable
+				}
+			}
 			return err
 		}
 		for _, g := range geomTables {
@@ -76,6 +79,9 @@ func (s *Store) EnablePostGIS(ctx context.Context) (bool, error) {
 		}
 		return nil
 	})
+	if errors.Is(err, unavailable) {
+		return false, nil
+	}
 	if err != nil {
 		return false, fmt.Errorf("enable PostGIS: %w", err)
 	}
