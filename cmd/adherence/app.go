@@ -291,9 +291,19 @@ func connect(ctx context.Context, s settings, stderr io.Writer, applyMigrations 
 			d.Close()
 			return nil, fmt.Errorf("REDIS_URL is not a valid redis URL")
 		}
+		redis.SetLogger(redisLogger{logger})
 		out.redis = redis.NewClient(opts)
 	}
 	return out, nil
+}
+
+// redisLogger sends go-redis's own messages (a pool that cannot dial, …) to
+// the JSON log as warnings; its default logger prints plain-text lines on
+// the process's standard error, which log pipelines cannot parse.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }
 
 func (d *deps) close() {

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -122,5 +124,42 @@ func TestZeroSettingsStillAccepted(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatalf("serve with valid zero settings: %v", err)
+	}
+}
+
+// TestRedisMessagesAreJSONLogLines checks that go-redis's own messages
+// (here: its pool cannot dial an unreachable REDIS_URL) reach the
+// program's JSON log, not plain-text lines on the process's stderr.
+func TestRedisMessagesAreJSONLogLines(t *testing.T) {
+	addr := freeAddr(t)
+	env := map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "a.db"), "SHUTDOWN_DRAIN": "0s",
+		"LOG_LEVEL": "warn", "REDIS_URL": "redis://127.0.0.1:1/0"}
+	var logs lockedBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve", "--addr", addr}, envOf(env), nil, io.Discard, &logs) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(logs.String(), "failed to dial") && time.Now().Before(deadline) {
+		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
+			resp.Body.Close()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	found := false
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "failed to dial") {
+			found = true
+			var rec map[string]any
+			if err := json.Unmarshal([]byte(line), &rec); err != nil || rec["level"] != "WARN" {
+				t.Errorf("redis message is not a JSON warning: %q", line)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("the redis pool's dial failures are not in the program's log")
 	}
 }
