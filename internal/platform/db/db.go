@@ -146,11 +146,22 @@ func openPostgres(ctx context.Context, rawURL string, opts Options) (*DB, error)
 	defer cancel()
 	if err := pool.Ping(pingCtx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("open database: ping postgres at %s: %w", cfg.ConnConfig.Host, err)
+		return nil, fmt.Errorf("open database: ping postgres at %s: %w", cfg.ConnConfig.Host, oneLineError{err})
 	}
 	sqlDB := stdlib.OpenDBFromPool(pool)
 	return &DB{SQL: sqlDB, Read: sqlDB, Dialect: Postgres, Pool: pool, closeTimeout: closeTimeout(opts)}, nil
 }
+
+// oneLineError prints err on one line: pgx lists each connection attempt
+// on a line of its own, and the commands print an error as one line.
+// errors.Is and errors.As still see err.
+type oneLineError struct{ err error }
+
+func (e oneLineError) Error() string {
+	return strings.NewReplacer(":\n\t", ": ", "\n\t", "; ", "\n", "; ").Replace(e.err.Error())
+}
+
+func (e oneLineError) Unwrap() error { return e.err }
 
 func openSQLite(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 	path := rawURL

@@ -354,3 +354,18 @@ func TestOpenRefusesOtherSchemes(t *testing.T) {
 		d.Close()
 	}
 }
+
+// TestOpenUnreachablePostgresOneLine checks that a PostgreSQL server that
+// cannot be reached is reported on one line (the commands print it as
+// their one error line; pgx puts each connection attempt on a line of its
+// own), without the password of the URL.
+func TestOpenUnreachablePostgresOneLine(t *testing.T) {
+	d, err := db.Open(context.Background(), "postgres://app:s3cr3t@127.0.0.1:1/x?connect_timeout=2", db.Options{})
+	if err == nil {
+		d.Close()
+		t.Fatal("Open of a closed port succeeded")
+	}
+	if msg := err.Error(); strings.Contains(msg, "\n") || strings.Contains(msg, "s3cr3t") || !strings.Contains(msg, "connection refused") {
+		t.Errorf("Open error = %q, want one line naming the cause, no password", msg)
+	}
+}
