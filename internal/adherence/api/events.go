@@ -15,6 +15,7 @@ import (
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/auth"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/httpx"
@@ -158,11 +159,16 @@ func (s *server) event(r *http.Request, in eventInput, received time.Time) (stor
 	// their org (the store checks the org); caregivers for linked
 	// patients; patients for themselves. Clinician-sourced events come
 	// from staff or integrations only.
+	// A refusal is audited as a failed attempt on the patient's record.
+	notVisible := func() (store.EventInput, error) {
+		s.audit(r, audit.ActionCreate, "AdherenceEvent", "", in.PatientID, audit.OutcomeMinorFailure)
+		return store.EventInput{}, &errs.Error{Code: errs.CodeNotFound, Field: "patientId", Message: "patient not found"}
+	}
 	switch p.Role {
 	case auth.RoleAdmin, auth.RoleClinician, auth.RoleIntegration:
 	case auth.RolePatient:
 		if p.Subject != in.PatientID {
-			return store.EventInput{}, &errs.Error{Code: errs.CodeNotFound, Field: "patientId", Message: "patient not found"}
+			return notVisible()
 		}
 	case auth.RoleCaregiver:
 		linked, err := s.Store.IsLinked(r.Context(), p.OrgID, in.PatientID, p.Subject)
@@ -170,7 +176,7 @@ func (s *server) event(r *http.Request, in eventInput, received time.Time) (stor
 			return store.EventInput{}, err
 		}
 		if !linked {
-			return store.EventInput{}, &errs.Error{Code: errs.CodeNotFound, Field: "patientId", Message: "patient not found"}
+			return notVisible()
 		}
 	default:
 		return store.EventInput{}, errs.Forbidden("role %s may not record events", p.Role)

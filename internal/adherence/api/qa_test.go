@@ -272,3 +272,33 @@ func TestFailedPatientWritesAreAudited(t *testing.T) {
 		}
 	})
 }
+
+// TestRefusedEventForAnotherPatientIsAudited checks that a patient
+// recording an event for another patient, or a caregiver for a patient not
+// linked to it (404 patientId, alone or in a batch), leaves a failed-access
+// audit record for that patient.
+func TestRefusedEventForAnotherPatientIsAudited(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		f := setupFixture(t, e)
+		ev := func(id string) map[string]any {
+			return map[string]any{"patientId": f.unlinked, "planId": f.unlinkedPlan, "kind": "taken", "source": "app",
+				"clientEventId": id, "occurredAt": e.now.Format(time.RFC3339)}
+		}
+		for _, role := range []string{"patient", "caregiver"} {
+			e.mustDo("POST", "/v1/events", f.keys[role], ev(role+"-1"), 404)
+			res := e.mustDo("POST", "/v1/events:batch", f.keys[role], map[string]any{"events": []any{ev(role + "-2")}}, 200)
+			if res["rejected"] != 1.0 {
+				t.Fatalf("batch by %s for an unlinked patient: %v, want it rejected", role, res)
+			}
+			var n int
+			err := e.db.SQL.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE resource_type = 'AdherenceEvent' AND patient_id = $1
+				AND outcome = 4 AND actor_role = $2 AND action = 'C'`, f.unlinked, role).Scan(&n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != 2 {
+				t.Errorf("events refused to %s for another patient: %d failed-access audit records, want 2", role, n)
+			}
+		}
+	})
+}
