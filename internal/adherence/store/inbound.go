@@ -44,7 +44,8 @@ import (
 //
 // Automatic answers to what was not understood (unknown-reply and the
 // help text for a dose reply with no dose) go at most once an hour per
-// number, so a chatty sender and the program never ping-pong. Answers to
+// number, so a chatty sender and the program never ping-pong, and never
+// to a number opted out (only HELP is answered after STOP). Answers to
 // keywords always go. Every answer is a notification (kind reply) through
 // the delivery pipeline, not a TwiML answer, so it is rate-limited,
 // audited and falls back like any message.
@@ -315,6 +316,17 @@ func (h *inboundText) commit(ctx context.Context, o inboundOutcome) (InboundResu
 			}
 			if recs, err = h.recordKeyword(ctx, tx, o.consent); err != nil {
 				return err
+			}
+		}
+		if answer != "" && o.limited {
+			// An opted-out number gets the STOP confirmation and answers
+			// to HELP only, never an automatic answer to other texts.
+			was, err := lastConsent(ctx, tx, "sms", h.key)
+			if err != nil {
+				return err
+			}
+			if was.Action == ConsentOptOut {
+				answer = ""
 			}
 		}
 		if answer != "" && o.limited {

@@ -420,3 +420,31 @@ func TestInboundRepliesGoThroughTheIngester(t *testing.T) {
 		}
 	})
 }
+
+// After STOP a number gets nothing but the answer to a HELP keyword (and
+// its START confirmation): a dose reply with no dose, or any text from a
+// care-team member, is not answered with the help text.
+func TestInboundOptedOutNumberGetsNoAutomaticAnswers(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("UTC") // no reminder sent
+		number := p.Phone.Reveal()
+		m := adherence.Member{OrgID: f.org, Kind: adherence.MemberCaregiver, Name: phi.New("Carla"), Phone: phi.New("+15557770001")}
+		if err := f.s.CreateMember(f.ctx, f.actor, &m); err != nil {
+			t.Fatal(err)
+		}
+		f.text(1, number, "STOP")
+		f.text(2, m.Phone.Reveal(), "STOP")
+		if res := f.text(3, number, "YES"); res.Result != store.InboundNoDose {
+			t.Fatalf("YES after STOP = %+v", res)
+		}
+		f.now = f.now.Add(2 * time.Hour)
+		f.text(4, m.Phone.Reveal(), "who is this")
+		if n := f.replies(remind.KindHelp, number) + f.replies(remind.KindHelp, m.Phone.Reveal()); n != 0 {
+			t.Fatalf("%d help texts to opted-out numbers that did not text HELP", n)
+		}
+		// HELP itself is answered, opted out or not.
+		if res := f.text(5, number, "HELP"); res.Result != store.InboundHelp || f.replies(remind.KindHelp, number) != 1 {
+			t.Fatalf("HELP after STOP = %+v", res)
+		}
+	})
+}
