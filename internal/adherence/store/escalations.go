@@ -397,7 +397,10 @@ const consumeChunk = 100
 // still below the threshold — and resolved (closed by "patient") when its
 // trigger no longer holds: reason dose_recorded when the recorded dose is
 // the one that opened it, trigger_cleared otherwise. A missed_count
-// escalation whose other misses still reach Count stays open.
+// escalation whose other misses still reach Count stays open, and so does
+// a missed_dose escalation while a dose due after its own is still
+// missed (that miss was added to it): it goes on about the earliest such
+// dose.
 //
 // It is safe to run concurrently: on PostgreSQL each chunk locks its
 // records with FOR UPDATE SKIP LOCKED, so a record is consumed once, and
@@ -807,6 +810,25 @@ func resolveEscalations(ctx context.Context, tx *db.Tx, it outboxItem, policies 
 		}
 		if holds {
 			continue
+		}
+		if pol.Trigger.Kind == adherence.TriggerMissedDose && dose.found {
+			// Misses after the escalation's dose were added to it (one
+			// escalation per policy and patient is open): while one of
+			// them is still missed, the escalation goes on about the
+			// earliest of them rather than leave it unescalated.
+			var next int64
+			err := tx.QueryRowContext(ctx, `SELECT id FROM dose_instances
+				WHERE org_id = $1 AND patient_id = $2 AND status = 'missed' AND due_at > $3
+				ORDER BY due_at, id LIMIT 1`, it.orgID, it.p.PatientID, db.UTC(dose.dueAt)).Scan(&next)
+			switch {
+			case err == nil:
+				if _, err := tx.ExecContext(ctx, `UPDATE escalations SET dose_instance_id = $1 WHERE id = $2`, next, u.id); err != nil {
+					return nil, fmt.Errorf("move escalation to a later miss: %w", err)
+				}
+				continue
+			case !errors.Is(err, sql.ErrNoRows):
+				return nil, fmt.Errorf("find a later missed dose: %w", err)
+			}
 		}
 		reason := ReasonTriggerCleared
 		if u.dose == it.p.DoseInstanceID {

@@ -905,3 +905,40 @@ func TestListEscalations(t *testing.T) {
 		wantCode(t, err, errs.CodeNotFound)
 	})
 }
+
+// A miss that found the escalation open was added to it: the late answer
+// to the dose that opened it does not resolve the escalation while that
+// later dose is still missed (no escalation would ever speak of it); the
+// escalation goes on about it, and resolves once it is answered too.
+func TestEscalationLateDoseKeepsLaterMissEscalated(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		w := newEscWorld(t, f)
+		w.standard()
+		w.missDay(1)
+		w.consume()
+		e := w.escalations(store.EscalationFilter{})[0]
+		w.missDay(2)
+		if res := w.consume(); res.Opened != 0 {
+			t.Fatalf("consume of day 2 = %+v", res)
+		}
+		w.takeLate(w.pat.ID, w.plan.ID, 1) // day 1's dose synced late; day 2's still missed
+		if res := w.consume(); res.Examined != 1 || res.Resolved != 0 {
+			t.Fatalf("consume of day 1's dose.resolved = %+v", res)
+		}
+		day2 := w.doses(w.plan.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 3, 0, 0))[0]
+		got := w.get(e.ID)
+		if got.Status != adherence.EscalationOpen || got.DoseInstanceID != day2.ID {
+			t.Fatalf("escalation after day 1 was answered = %+v, want open about dose %d", got, day2.ID)
+		}
+		if es := w.escalations(store.EscalationFilter{}); len(es) != 1 {
+			t.Fatalf("%d escalations, want 1", len(es))
+		}
+		w.takeLate(w.pat.ID, w.plan.ID, 2)
+		if res := w.consume(); res.Resolved != 1 {
+			t.Fatalf("consume of day 2's dose.resolved = %+v", res)
+		}
+		if got := w.get(e.ID); got.Status != adherence.EscalationResolved || got.Reason != store.ReasonDoseRecorded {
+			t.Fatalf("escalation after every miss was answered = %+v", got)
+		}
+	})
+}
