@@ -246,8 +246,11 @@ func address(dl *store.Delivery, ch notify.Channel) (to, why string) {
 		}
 		return dl.Phone, ""
 	case notify.Email:
-		if dl.Email == "" {
+		switch {
+		case dl.Email == "":
 			return "", "no_address"
+		case dl.EmailOptedOut:
+			return "", "opted_out"
 		}
 		return dl.Email, ""
 	case notify.Push:

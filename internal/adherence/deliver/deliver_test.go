@@ -290,3 +290,71 @@ func TestOptedOutNumberIsNotTexted(t *testing.T) {
 		}
 	})
 }
+
+// recorder is a Sender that accepts every message on its channels and
+// keeps them.
+type recorder struct {
+	chans []notify.Channel
+	sent  []notify.Message
+}
+
+func (r *recorder) Has(ch notify.Channel) bool {
+	for _, c := range r.chans {
+		if c == ch {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *recorder) Send(_ context.Context, m notify.Message) (notify.Receipt, error) {
+	r.sent = append(r.sent, m)
+	return notify.Receipt{Provider: "recorder", ProviderID: "r-" + m.ID}, nil
+}
+
+// An email address opted out in the consent ledger (the API takes email
+// opt-outs) gets no email, as an opted-out number gets no text.
+func TestOptedOutEmailIsNotEmailed(t *testing.T) {
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+		p := newPipeline(t, d, 2)
+		var org string
+		var pats []string
+		rows, err := d.SQL.QueryContext(p.ctx, `SELECT org_id, id FROM patients ORDER BY phone`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&org, &id); err != nil {
+				t.Fatal(err)
+			}
+			pats = append(pats, id)
+		}
+		rows.Close()
+		for i, id := range pats {
+			if _, err := d.SQL.ExecContext(p.ctx, `UPDATE patients SET email = $1 WHERE id = $2`, fmt.Sprintf("pat%d@example.org", i), id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := d.SQL.ExecContext(p.ctx, `UPDATE notifications SET channels = 'email'`); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.st.RecordConsent(p.ctx, store.ConsentInput{OrgID: org, PatientID: pats[0], Channel: "email", Address: "Pat0@example.org",
+			Action: store.ConsentOptOut, Source: store.ConsentSourceAPI, Actor: adherence.Actor{ID: "key-admin", Role: "admin", OrgID: org}}); err != nil {
+			t.Fatal(err)
+		}
+		rec := &recorder{chans: []notify.Channel{notify.Email}}
+		dv := &deliver.Deliverer{Store: p.st, Sender: rec, Now: p.clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		if _, err := dv.Deliver(p.ctx, p.ids); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range rec.sent {
+			if m.To == "pat0@example.org" {
+				t.Fatal("an opted-out email address was emailed")
+			}
+		}
+		if st := p.statuses(); st[store.NotificationSent] != 1 || st[store.NotificationUndeliverable] != 1 {
+			t.Fatalf("statuses %v", st)
+		}
+	})
+}

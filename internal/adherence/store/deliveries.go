@@ -53,9 +53,11 @@ type Delivery struct {
 	TimeZone   string
 	Quiet      adherence.QuietHours
 	// SMSConsent is the patient's consent to texts (members: true); the
-	// consent ledger's opt-outs are in OptedOut.
-	SMSConsent bool
-	OptedOut   bool
+	// consent ledger's opt-outs are in OptedOut (the number) and
+	// EmailOptedOut (the email address).
+	SMSConsent    bool
+	OptedOut      bool
+	EmailOptedOut bool
 
 	Values    remind.Values
 	Overrides []remind.Template // the org's own templates of this kind
@@ -282,11 +284,12 @@ func escalationMisses(ctx context.Context, tx *db.Tx, id string) (adherence.Trig
 }
 
 // fillMessaging adds the org's program name, help contact and template
-// overrides, and the consent ledger's opt-outs of the SMS numbers.
+// overrides, and the consent ledger's opt-outs of the SMS numbers and
+// email addresses.
 func (s *Store) fillMessaging(ctx context.Context, tx *db.Tx, out []Delivery) error {
 	pc := newPolicyCache(tx)
 	overrides := map[string][]remind.Template{}
-	phones := map[string]bool{}
+	phones, emails := map[string]bool{}, map[string]bool{}
 	for i := range out {
 		dl := &out[i]
 		m, err := pc.messaging(ctx, dl.OrgID)
@@ -306,37 +309,62 @@ func (s *Store) fillMessaging(ctx context.Context, tx *db.Tx, out []Delivery) er
 		if dl.Phone != "" {
 			phones[AddressKey(dl.Phone)] = true
 		}
-	}
-	if len(phones) == 0 {
-		return nil
-	}
-	keys := make([]any, 0, len(phones))
-	for k := range phones {
-		keys = append(keys, k)
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT address_key, action FROM consent_ledger
-		WHERE channel = 'sms' AND address_key IN `+db.Placeholders(tx.Dialect, 1, len(keys))+` ORDER BY id`, keys...)
-	if err != nil {
-		return fmt.Errorf("read consent ledger: %w", err)
-	}
-	state := map[string]string{}
-	for rows.Next() {
-		var k, a string
-		if err := rows.Scan(&k, &a); err != nil {
-			rows.Close()
-			return fmt.Errorf("read consent ledger: %w", err)
+		if dl.Email != "" {
+			emails[AddressKey(consentAddress("email", dl.Email))] = true
 		}
-		state[k] = a // the newest row wins
 	}
-	if err := rows.Close(); err != nil {
-		return fmt.Errorf("read consent ledger: %w", err)
+	smsState, err := consentStates(ctx, tx, "sms", phones)
+	if err != nil {
+		return err
+	}
+	emailState, err := consentStates(ctx, tx, "email", emails)
+	if err != nil {
+		return err
 	}
 	for i := range out {
-		if out[i].Phone != "" && state[AddressKey(out[i].Phone)] == "opt_out" {
+		if out[i].Phone != "" && smsState[AddressKey(out[i].Phone)] == ConsentOptOut {
 			out[i].OptedOut = true
+		}
+		if out[i].Email != "" && emailState[AddressKey(consentAddress("email", out[i].Email))] == ConsentOptOut {
+			out[i].EmailOptedOut = true
 		}
 	}
 	return nil
+}
+
+// consentStates returns the newest consent ledger action of channel
+// ("sms" or "email") for each of the address keys that has one.
+func consentStates(ctx context.Context, tx *db.Tx, channel string, keys map[string]bool) (map[string]string, error) {
+	state := map[string]string{}
+	if len(keys) == 0 {
+		return state, nil
+	}
+	if channel != "sms" && channel != "email" {
+		return nil, fmt.Errorf("read consent ledger: unknown channel %q", channel)
+	}
+	args := make([]any, 0, len(keys))
+	for k := range keys {
+		args = append(args, k)
+	}
+	// The channel is one of two constants, written in the statement: the
+	// keys' placeholders start at 1 on both engines.
+	rows, err := tx.QueryContext(ctx, `SELECT address_key, action FROM consent_ledger
+		WHERE channel = '`+channel+`' AND address_key IN `+db.Placeholders(tx.Dialect, 1, len(keys))+` ORDER BY id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read consent ledger: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k, a string
+		if err := rows.Scan(&k, &a); err != nil {
+			return nil, fmt.Errorf("read consent ledger: %w", err)
+		}
+		state[k] = a // the newest row wins
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read consent ledger: %w", err)
+	}
+	return state, nil
 }
 
 func (s *Store) templatesOf(ctx context.Context, q db.Querier, orgID string, kind remind.Kind) ([]remind.Template, error) {
