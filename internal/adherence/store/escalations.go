@@ -1114,7 +1114,10 @@ func (s *Store) acknowledge(ctx context.Context, tx *db.Tx, a adherence.Actor, o
 
 // AcknowledgeBySMS acknowledges, for member memberID, the most recently
 // opened open or exhausted escalation about which that member was sent a
-// notification (the inbound "OK" reply). No such escalation is not found.
+// notification (the inbound "OK" reply): one that went to a provider
+// (sending, sent, delivered or unknown — it may have arrived), not one
+// held for quiet hours, waiting for a retry or undeliverable. No such
+// escalation is not found.
 func (s *Store) AcknowledgeBySMS(ctx context.Context, memberID string, now time.Time) (adherence.Escalation, error) {
 	if !isID(memberID) {
 		return adherence.Escalation{}, errs.NotFound("escalation")
@@ -1133,7 +1136,8 @@ func (s *Store) AcknowledgeBySMS(ctx context.Context, memberID string, now time.
 		err = tx.QueryRowContext(ctx, `SELECT e.id FROM patient_links l
 			JOIN escalations e ON e.org_id = l.org_id AND e.patient_id = l.patient_id
 			WHERE l.org_id = $1 AND l.member_id = $2 AND e.status IN ('open', 'exhausted')
-				AND EXISTS (SELECT 1 FROM notifications n WHERE n.escalation_id = e.id AND n.member_id = $2)
+				AND EXISTS (SELECT 1 FROM notifications n WHERE n.escalation_id = e.id AND n.member_id = $2
+					AND n.status IN ('sending', 'sent', 'delivered', 'unknown'))
 			ORDER BY e.opened_at DESC, e.id DESC LIMIT 1`, orgID, memberID).Scan(&id)
 		if err != nil {
 			return notFound(err, "find escalation", "escalation")

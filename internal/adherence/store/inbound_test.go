@@ -448,3 +448,43 @@ func TestInboundOptedOutNumberGetsNoAutomaticAnswers(t *testing.T) {
 		}
 	})
 }
+
+// OK acknowledges an escalation the member was told about: one whose
+// message to the member is still held for the caregivers' quiet hours (or
+// could not be delivered) has told them nothing, and an OK meant for
+// something else does not close it.
+func TestInboundAckNeedsAMessageThatWent(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("UTC")
+		m := adherence.Member{OrgID: f.org, Kind: adherence.MemberCaregiver, Name: phi.New("Carla"), Phone: phi.New("+15553334444")}
+		if err := f.s.CreateMember(f.ctx, f.actor, &m); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.s.LinkMember(f.ctx, f.actor, f.org, adherence.Link{PatientID: p.ID, MemberID: m.ID}); err != nil {
+			t.Fatal(err)
+		}
+		policy, esc := "0190c0de-0000-7000-8000-000000000001", "0190c0de-0000-7000-8000-000000000002"
+		f.exec(`INSERT INTO escalation_policies (id, org_id, name, trigger_kind, levels, created_at, updated_at)
+			VALUES ($1, $2, 'p', 'missed_dose', '[]', $3, $3)`, policy, f.org, f.now)
+		f.exec(`INSERT INTO escalations (id, org_id, patient_id, policy_id, status, level, opened_at)
+			VALUES ($1, $2, $3, $4, 'open', 1, $5)`, esc, f.org, p.ID, policy, f.now)
+		f.exec(`INSERT INTO notifications (org_id, idempotency_key, kind, template, member_id, escalation_id, channels, status, reason, due_at, created_at, updated_at)
+			VALUES ($1, 'esc-1', 'escalation', 'escalation_caregiver', $2, $3, 'sms', 'queued', 'quiet_hours', $4, $4, $4)`, f.org, m.ID, esc, f.now)
+		f.exec(`INSERT INTO notifications (org_id, idempotency_key, kind, template, member_id, escalation_id, channels, status, reason, due_at, created_at, updated_at)
+			VALUES ($1, 'esc-2', 'escalation', 'escalation_caregiver', $2, $3, 'sms', 'undeliverable', 'no_address', $4, $4, $4)`, f.org, m.ID, esc, f.now)
+		if res := f.text(1, m.Phone.Reveal(), "OK"); res.Result != store.InboundNothingToAck {
+			t.Fatalf("OK before any message went = %+v", res)
+		}
+		var status string
+		if err := f.d.SQL.QueryRowContext(f.ctx, `SELECT status FROM escalations WHERE id = $1`, esc).Scan(&status); err != nil {
+			t.Fatal(err)
+		}
+		if status != "open" {
+			t.Fatalf("escalation %s, want open", status)
+		}
+		f.exec(`UPDATE notifications SET status = 'delivered' WHERE idempotency_key = 'esc-1'`)
+		if res := f.text(2, m.Phone.Reveal(), "OK"); res.Result != store.InboundAcknowledged {
+			t.Fatalf("OK after the message was delivered = %+v", res)
+		}
+	})
+}
