@@ -47,7 +47,11 @@ type Ingester struct {
 	metrics  *Metrics
 	maxGroup int
 
-	reqs chan *request
+	// reqs holds requests of smallRequest events or more, which every
+	// committer takes; small holds the smaller ones (single events), which
+	// only the first committer takes (see Start).
+	reqs  chan *request
+	small chan *request
 	// mu guards started and closed. Submit holds it for reading while it
 	// queues a request, and stop takes it for writing before it tells the
 	// committer to drain: so no request can be queued after the final
@@ -79,7 +83,7 @@ func New(rec Recorder, metrics *Metrics, maxGroup int) *Ingester {
 	if maxGroup <= 0 {
 		maxGroup = DefaultMaxGroup
 	}
-	return &Ingester{rec: rec, metrics: metrics, maxGroup: maxGroup, reqs: make(chan *request, 1024)}
+	return &Ingester{rec: rec, metrics: metrics, maxGroup: maxGroup, reqs: make(chan *request, 1024), small: make(chan *request, 1024)}
 }
 
 // Start runs the committers until the returned stop is called; stop
@@ -91,6 +95,12 @@ func New(rec Recorder, metrics *Metrics, maxGroup int) *Ingester {
 // overlap another's commit; they still append to the audit chain one after
 // the other (the chain head is locked until commit), and candidate dose
 // instances are locked in id order, so concurrent groups cannot deadlock.
+//
+// Requests of fewer than smallRequest events (single events) go to the
+// first committer only. A group of them is small, reads the chain head
+// first and holds it to its commit, so a second committer's group of them
+// only waited for the first's: bench/events on PostgreSQL recorded single
+// events 5-10% faster with one committer, and batches 30% slower.
 func (g *Ingester) Start(committers int) (stop func()) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -101,11 +111,15 @@ func (g *Ingester) Start(committers int) (stop func()) {
 	g.stopped = make(chan struct{})
 	quit := make(chan struct{})
 	var wg sync.WaitGroup
-	for range max(committers, 1) {
+	for i := range max(committers, 1) {
+		small := g.small
+		if i > 0 {
+			small = nil // a nil channel is never ready: never taken
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			g.loop(quit)
+			g.loop(quit, small)
 		}()
 	}
 	go func() {
@@ -139,8 +153,12 @@ func (g *Ingester) Submit(ctx context.Context, items []store.EventInput, receive
 		g.observe(items, out, err, received)
 		return out, err
 	}
+	queue := g.reqs
+	if len(items) < smallRequest {
+		queue = g.small
+	}
 	select {
-	case g.reqs <- req:
+	case queue <- req:
 		g.mu.RUnlock()
 	case <-ctx.Done():
 		g.mu.RUnlock()
@@ -156,17 +174,27 @@ func (g *Ingester) Submit(ctx context.Context, items []store.EventInput, receive
 	}
 }
 
-func (g *Ingester) loop(quit chan struct{}) {
+// smallRequest is the size (in events) from which a request may go to any
+// committer; smaller ones go to the first (see Start).
+const smallRequest = 100
+
+// loop commits groups until quit; small is the queue of small requests
+// this committer takes too, or nil.
+func (g *Ingester) loop(quit chan struct{}, small chan *request) {
 	for {
 		select {
+		case first := <-small:
+			g.commit(g.collect(first, small))
 		case first := <-g.reqs:
-			g.commit(g.collect(first))
+			g.commit(g.collect(first, small))
 		case <-quit:
 			// Drain what was queued before stopping.
 			for {
 				select {
+				case r := <-small:
+					g.commit(g.collect(r, small))
 				case r := <-g.reqs:
-					g.commit(g.collect(r))
+					g.commit(g.collect(r, small))
 				default:
 					return
 				}
@@ -175,14 +203,18 @@ func (g *Ingester) loop(quit chan struct{}) {
 	}
 }
 
-// collect takes first and whatever else is already queued, up to maxGroup
-// events. It never waits for more: under load the queue fills while the
-// previous group commits, so groups grow with the load by themselves.
-func (g *Ingester) collect(first *request) []*request {
+// collect takes first and whatever else is already queued (on small, when
+// not nil, and on reqs), up to maxGroup events. It never waits for more:
+// under load the queues fill while the previous group commits, so groups
+// grow with the load by themselves.
+func (g *Ingester) collect(first *request, small chan *request) []*request {
 	group := []*request{first}
 	n := len(first.items)
 	for n < g.maxGroup {
 		select {
+		case r := <-small:
+			group = append(group, r)
+			n += len(r.items)
 		case r := <-g.reqs:
 			group = append(group, r)
 			n += len(r.items)

@@ -135,3 +135,91 @@ func committers(d *db.DB) int {
 	}
 	return 1
 }
+
+// gateRecorder records the client event ids of each call and holds the
+// call whose first event is "hold" until hold is closed.
+type gateRecorder struct {
+	mu      sync.Mutex
+	seen    map[string]bool
+	started chan struct{}
+	hold    chan struct{}
+}
+
+func (r *gateRecorder) RecordEvents(_ context.Context, in []store.EventInput) ([]store.EventOutcome, error) {
+	r.mu.Lock()
+	for _, e := range in {
+		r.seen[e.Event.ClientEventID] = true
+	}
+	r.mu.Unlock()
+	if in[0].Event.ClientEventID == "hold" {
+		close(r.started)
+		<-r.hold
+	}
+	return make([]store.EventOutcome, len(in)), nil
+}
+
+func (r *gateRecorder) recorded(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.seen[id]
+}
+
+// TestSmallRequestsGoToTheFirstCommitter: with two committers, requests
+// of a few events are committed by the first one only (a second group of
+// them would only wait for the audit chain head), while a batch is taken
+// by whichever committer is free.
+func TestSmallRequestsGoToTheFirstCommitter(t *testing.T) {
+	rec := &gateRecorder{seen: map[string]bool{}, started: make(chan struct{}), hold: make(chan struct{})}
+	g := ingest.New(rec, nil, 0)
+	stop := g.Start(2)
+	defer stop()
+	var once sync.Once
+	release := func() { once.Do(func() { close(rec.hold) }) }
+	defer release() // before stop, which waits for the held group
+	ctx := context.Background()
+	one := func(id string) []store.EventInput {
+		return []store.EventInput{{Event: adherence.Event{ClientEventID: id}}}
+	}
+	done := make(chan string, 3)
+	submit := func(name string, items []store.EventInput) {
+		go func() {
+			if _, err := g.Submit(ctx, items, time.Now()); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+			done <- name
+		}()
+	}
+	submit("hold", one("hold"))
+	<-rec.started // the first committer is busy with it
+
+	batch := make([]store.EventInput, 100)
+	for i := range batch {
+		batch[i].Event.ClientEventID = fmt.Sprintf("b%d", i)
+	}
+	submit("batch", batch)
+	select {
+	case name := <-done:
+		if name != "batch" {
+			t.Fatalf("%s answered first, want the batch", name)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a batch waited for the busy first committer: the second one did not take it")
+	}
+
+	submit("single", one("single"))
+	time.Sleep(100 * time.Millisecond)
+	if rec.recorded("single") {
+		t.Fatal("a single event was recorded by the second committer while the first was busy")
+	}
+	release()
+	for range 2 {
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("requests not answered after the first committer was released")
+		}
+	}
+	if !rec.recorded("single") {
+		t.Error("the single event was never recorded")
+	}
+}
