@@ -142,6 +142,40 @@ func writeAction(r *http.Request) string {
 	}
 }
 
+// writablePlan loads a plan the caller may change (staff only). A refusal
+// (a role that may not write: 403; a plan not in the caller's
+// organization: 404) is audited as a failed attempt on the plan, with
+// resourceType and action those of the change (MedicationRequest for the
+// plan itself, Fill for a fill), as writablePatient does for patients.
+func (s *server) writablePlan(r *http.Request, planID, action, resourceType string) (adherence.Plan, error) {
+	p := principalOf(r)
+	err := auth.Require(p, staff...)
+	var plan adherence.Plan
+	if err == nil {
+		plan, err = s.Store.GetPlan(r.Context(), p.OrgID, planID)
+	}
+	s.auditPlanWriteRefused(r, err, planID, action, resourceType)
+	return plan, err
+}
+
+// auditPlanWriteRefused records a refused attempt (err not found or
+// forbidden) to change plan planID; the patient is named when the plan is
+// in the caller's organization.
+func (s *server) auditPlanWriteRefused(r *http.Request, err error, planID, action, resourceType string) {
+	if err == nil || !(errs.Is(err, errs.CodeNotFound) || errs.Is(err, errs.CodeForbidden)) {
+		return
+	}
+	var patientID string
+	if pl, gerr := s.Store.GetPlan(r.Context(), principalOf(r).OrgID, planID); gerr == nil {
+		patientID = pl.PatientID
+	}
+	resourceID := planID
+	if resourceType != "MedicationRequest" {
+		resourceID = "*"
+	}
+	s.audit(r, action, resourceType, resourceID, patientID, audit.OutcomeMinorFailure)
+}
+
 // readablePlan loads a plan and the view of its patient the caller has.
 func (s *server) readablePlan(r *http.Request, planID string) (adherence.Plan, adherence.Patient, view, error) {
 	p := principalOf(r)

@@ -10,6 +10,7 @@ import (
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/report"
 	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/auth"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/httpx"
@@ -96,12 +97,7 @@ func (s *server) handleGetPlan(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) handleUpdatePlan(w http.ResponseWriter, r *http.Request) {
-	p := principalOf(r)
-	if err := auth.Require(p, staff...); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	plan, err := s.Store.GetPlan(r.Context(), p.OrgID, r.PathValue("id"))
+	plan, err := s.writablePlan(r, r.PathValue("id"), audit.ActionUpdate, "MedicationRequest")
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -130,11 +126,13 @@ func (s *server) handleSetPlanStatus(status adherence.PlanStatus) http.HandlerFu
 	return func(w http.ResponseWriter, r *http.Request) {
 		p := principalOf(r)
 		if err := auth.Require(p, staff...); err != nil {
+			s.auditPlanWriteRefused(r, err, r.PathValue("id"), audit.ActionUpdate, "MedicationRequest")
 			s.fail(w, r, err)
 			return
 		}
 		plan, err := s.Store.SetPlanStatus(r.Context(), actor(r), p.OrgID, r.PathValue("id"), status)
 		if err != nil {
+			s.auditPlanWriteRefused(r, err, r.PathValue("id"), audit.ActionUpdate, "MedicationRequest")
 			s.fail(w, r, err)
 			return
 		}
@@ -153,11 +151,7 @@ type fillJSON struct {
 
 func (s *server) handleAddFill(w http.ResponseWriter, r *http.Request) {
 	p := principalOf(r)
-	if err := auth.Require(p, staff...); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	plan, err := s.Store.GetPlan(r.Context(), p.OrgID, r.PathValue("id"))
+	plan, err := s.writablePlan(r, r.PathValue("id"), audit.ActionCreate, "Fill")
 	if err != nil {
 		s.fail(w, r, err)
 		return

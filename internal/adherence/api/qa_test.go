@@ -302,3 +302,38 @@ func TestRefusedEventForAnotherPatientIsAudited(t *testing.T) {
 		}
 	})
 }
+
+// TestFailedPlanWritesAreAudited: a refused attempt to change a plan — a
+// role that may not write (403) or another organization's plan (404) —
+// leaves a failed-access audit record on the plan (and on the patient,
+// when the plan is in the caller's organization), as for patient records.
+func TestFailedPlanWritesAreAudited(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		f := setupFixture(t, e)
+		for _, c := range []struct {
+			method, path, role string
+			body               map[string]any
+			status             int
+			resType, resID     string
+			patient            string // "" when the caller may not know it
+		}{
+			{"PATCH", "/v1/plans/" + f.ownPlan, "caregiver", map[string]any{"instructions": "x"}, 403, "MedicationRequest", f.ownPlan, f.own},
+			{"PATCH", "/v1/plans/" + f.otherPlan, "admin", map[string]any{"instructions": "x"}, 404, "MedicationRequest", f.otherPlan, ""},
+			{"POST", "/v1/plans/" + f.ownPlan + "/pause", "patient", nil, 403, "MedicationRequest", f.ownPlan, f.own},
+			{"POST", "/v1/plans/" + f.otherPlan + "/pause", "clinician", nil, 404, "MedicationRequest", f.otherPlan, ""},
+			{"POST", "/v1/plans/" + f.ownPlan + "/fills", "caregiver", map[string]any{"fillDate": "2026-03-01", "daysSupply": 30}, 403, "Fill", "*", f.own},
+		} {
+			e.mustDo(c.method, c.path, f.keys[c.role], c.body, c.status)
+			var n int
+			err := e.db.SQL.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE resource_type = $1 AND resource_id = $2
+				AND COALESCE(patient_id, '') = $3 AND outcome = 4 AND actor_role = $4 AND action <> 'R'`,
+				c.resType, c.resID, c.patient, c.role).Scan(&n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != 1 {
+				t.Errorf("%s %s by %s refused: %d failed-access audit records, want 1", c.method, c.path, c.role, n)
+			}
+		}
+	})
+}
