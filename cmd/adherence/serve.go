@@ -106,6 +106,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	deliverMetrics.Start(nt.router.Providers())
 	deliverer := &deliver.Deliverer{Store: d.store, Sender: nt.router, Now: time.Now, Logger: log, Metrics: deliverMetrics,
 		// Escalation messages link to the escalation under the public address.
 		PublicURL: nt.publicURL}

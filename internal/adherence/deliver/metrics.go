@@ -55,6 +55,24 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// Start creates the provider-attempt series of every channel, provider
+// (providers, as notify.Router.Providers lists them) and outcome at zero,
+// and the latency and duration series of each channel and provider. A
+// counter that first appears at 1 loses that increment to rate(): without
+// this, the first failures of a provider would not count in the
+// provider-failure alert.
+func (m *Metrics) Start(providers map[notify.Channel][]string) {
+	for ch, names := range providers {
+		m.Latency.WithLabelValues(string(ch))
+		for _, name := range names {
+			m.AttemptDuration.WithLabelValues(name)
+			for _, o := range notify.AttemptOutcomes() {
+				m.Attempts.WithLabelValues(string(ch), name, o)
+			}
+		}
+	}
+}
+
 // ObserveAttempt is the notify.RouterConfig.Observe hook.
 func (m *Metrics) ObserveAttempt(a notify.Attempt) {
 	m.Attempts.WithLabelValues(string(a.Channel), a.Provider, a.Outcome).Inc()

@@ -18,6 +18,12 @@ const (
 	OutcomeRateLimited = "rate_limited"         // the provider's rate limit would have made us wait too long: skipped
 )
 
+// AttemptOutcomes lists every Attempt.Outcome, for metrics that start
+// each series at zero.
+func AttemptOutcomes() []string {
+	return []string{OutcomeAccepted, OutcomeFailed, OutcomeRejected, OutcomeExpired, OutcomeSkippedOpen, OutcomeRateLimited}
+}
+
 // Errors of the Router itself (each wrapped in an *Error).
 var (
 	// ErrNoRoute: the Router has no provider for the message's channel.
@@ -193,6 +199,18 @@ func (r *Router) BreakerState(provider string) string {
 		}
 	}
 	return state
+}
+
+// Providers returns the names of each channel's providers, in fallback
+// order.
+func (r *Router) Providers() map[Channel][]string {
+	out := make(map[Channel][]string, len(r.routes))
+	for ch, list := range r.routes {
+		for _, rt := range list {
+			out[ch] = append(out[ch], rt.provider.Name())
+		}
+	}
+	return out
 }
 
 func severity(state string) int {
