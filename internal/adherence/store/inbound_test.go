@@ -165,6 +165,19 @@ func (f *fixture) remindedDose() (adherence.Patient, adherence.Plan, adherence.D
 	return p, pl, dose
 }
 
+// linkedCaregiver creates a caregiver with a phone number, linked to p.
+func (f *fixture) linkedCaregiver(p adherence.Patient) adherence.Member {
+	f.t.Helper()
+	m := adherence.Member{OrgID: f.org, Kind: adherence.MemberCaregiver, Name: phi.New("Carla"), Phone: phi.New("+15553334444")}
+	if err := f.s.CreateMember(f.ctx, f.actor, &m); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := f.s.LinkMember(f.ctx, f.actor, f.org, adherence.Link{PatientID: p.ID, MemberID: m.ID}); err != nil {
+		f.t.Fatal(err)
+	}
+	return m
+}
+
 func (f *fixture) dose(planID string, id int64) adherence.DoseInstance {
 	f.t.Helper()
 	for _, d := range f.allDoses(planID) {
@@ -328,13 +341,7 @@ func TestInboundAnswersAreLimited(t *testing.T) {
 func TestInboundMemberAcknowledges(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		p := f.patient("UTC")
-		m := adherence.Member{OrgID: f.org, Kind: adherence.MemberCaregiver, Name: phi.New("Carla"), Phone: phi.New("+15553334444")}
-		if err := f.s.CreateMember(f.ctx, f.actor, &m); err != nil {
-			t.Fatal(err)
-		}
-		if err := f.s.LinkMember(f.ctx, f.actor, f.org, adherence.Link{PatientID: p.ID, MemberID: m.ID}); err != nil {
-			t.Fatal(err)
-		}
+		m := f.linkedCaregiver(p)
 		number := m.Phone.Reveal()
 		// Nothing open yet.
 		if res := f.text(1, number, "OK"); res.Result != store.InboundNothingToAck {
@@ -456,13 +463,7 @@ func TestInboundOptedOutNumberGetsNoAutomaticAnswers(t *testing.T) {
 func TestInboundAckNeedsAMessageThatWent(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		p := f.patient("UTC")
-		m := adherence.Member{OrgID: f.org, Kind: adherence.MemberCaregiver, Name: phi.New("Carla"), Phone: phi.New("+15553334444")}
-		if err := f.s.CreateMember(f.ctx, f.actor, &m); err != nil {
-			t.Fatal(err)
-		}
-		if err := f.s.LinkMember(f.ctx, f.actor, f.org, adherence.Link{PatientID: p.ID, MemberID: m.ID}); err != nil {
-			t.Fatal(err)
-		}
+		m := f.linkedCaregiver(p)
 		policy, esc := "0190c0de-0000-7000-8000-000000000001", "0190c0de-0000-7000-8000-000000000002"
 		f.exec(`INSERT INTO escalation_policies (id, org_id, name, trigger_kind, levels, created_at, updated_at)
 			VALUES ($1, $2, 'p', 'missed_dose', '[]', $3, $3)`, policy, f.org, f.now)

@@ -3,10 +3,8 @@ package api_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 
 	"github.com/riverqueue/river"
@@ -34,25 +32,13 @@ func TestIngestionRefusesMalformedSource(t *testing.T) {
 	srv := httptest.NewServer(api.NewServer(api.Deps{Jobs: q, IngestToken: "tok", AllowedSources: []string{"s3://", "https://", "http://"}}))
 	defer srv.Close()
 	for _, src := range []string{"s3://", "s3://medsales-raw", "s3://medsales-raw/", "s3:///nucc_taxonomy_251.csv", "s3://medsales-raw/nucc/", "https://", "https:///nucc_taxonomy_251.csv", "http://"} {
-		body := `{"dataset":"nucc","source":"` + src + `"}`
-		req, err := http.NewRequest("POST", srv.URL+"/v1/ingestions", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer tok")
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		status, b := postIngestion(t, srv.URL, `{"dataset":"nucc","source":"`+src+`"}`)
 		var p struct {
 			Field  string `json:"field"`
 			Detail string `json:"detail"`
 		}
-		if resp.StatusCode != http.StatusBadRequest || json.Unmarshal(b, &p) != nil || p.Field != "source" {
-			t.Errorf("source %q: %d %s, want 400 with field source", src, resp.StatusCode, b)
+		if status != http.StatusBadRequest || json.Unmarshal(b, &p) != nil || p.Field != "source" {
+			t.Errorf("source %q: %d %s, want 400 with field source", src, status, b)
 		}
 	}
 	if q.inserted != 0 {

@@ -49,25 +49,13 @@ func TestIngestionAfterKilledWorker(t *testing.T) {
 		defer srv.Close()
 		post := func() (id int64, duplicate bool) {
 			t.Helper()
-			body := `{"dataset":"nppes","source":"` + filepath.Join(dir, "npidata_pfile_20050523-20260810.csv") + `"}`
-			req, err := http.NewRequest("POST", srv.URL+"/v1/ingestions", strings.NewReader(body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			req.Header.Set("Authorization", "Bearer tok")
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
+			status, b := postIngestion(t, srv.URL, `{"dataset":"nppes","source":"`+filepath.Join(dir, "npidata_pfile_20050523-20260810.csv")+`"}`)
 			var out struct {
 				JobID     int64 `json:"jobId"`
 				Duplicate bool  `json:"duplicate"`
 			}
-			if resp.StatusCode != http.StatusAccepted || json.Unmarshal(b, &out) != nil {
-				t.Fatalf("POST /v1/ingestions: %d %s", resp.StatusCode, b)
+			if status != http.StatusAccepted || json.Unmarshal(b, &out) != nil {
+				t.Fatalf("POST /v1/ingestions: %d %s", status, b)
 			}
 			return out.JobID, out.Duplicate
 		}
@@ -112,4 +100,26 @@ func TestIngestionAfterKilledWorker(t *testing.T) {
 			t.Errorf("history = %+v, want the killed load failed as interrupted", hist)
 		}
 	})
+}
+
+// postIngestion posts body to POST /v1/ingestions of the server at base
+// with the bearer token "tok", and returns the status and body.
+func postIngestion(t *testing.T, base, body string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest("POST", base+"/v1/ingestions", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer tok")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
 }

@@ -81,21 +81,17 @@ func (s *Store) LoadZCTA(ctx context.Context, in LoadInput) (LoadResult, error) 
 // Coordinates from the Census geocoder (coord_source 'census') stay.
 func refreshCentroidCoords(ctx context.Context, tx *db.Tx) error {
 	for _, t := range geomTables {
-		zip := "practice_zip5"
-		if t.table == "practice_locations" {
-			zip = "zip5"
-		}
 		set := fmt.Sprintf(`UPDATE %[1]s SET %[2]s = z.lat, %[3]s = z.lon, coord_source = 'zcta'
 			FROM zcta_centroids AS z
 			WHERE z.zip = %[1]s.%[4]s
 			  AND ((%[1]s.coord_source = 'zcta' AND (%[1]s.%[2]s <> z.lat OR %[1]s.%[3]s <> z.lon))
-			       OR %[1]s.coord_source IS NULL)`, t.table, t.lat, t.lon, zip)
+			       OR %[1]s.coord_source IS NULL)`, t.table, t.lat, t.lon, t.zip5)
 		if _, err := tx.ExecContext(ctx, set); err != nil {
 			return fmt.Errorf("move %s to the new ZIP centroids: %w", t.table, err)
 		}
 		unset := fmt.Sprintf(`UPDATE %[1]s SET %[2]s = NULL, %[3]s = NULL, coord_source = NULL
 			WHERE coord_source = 'zcta' AND NOT EXISTS (SELECT 1 FROM zcta_centroids AS z WHERE z.zip = %[1]s.%[4]s)`,
-			t.table, t.lat, t.lon, zip)
+			t.table, t.lat, t.lon, t.zip5)
 		if _, err := tx.ExecContext(ctx, unset); err != nil {
 			return fmt.Errorf("clear %s coordinates of ZIPs without a centroid: %w", t.table, err)
 		}

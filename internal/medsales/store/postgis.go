@@ -11,11 +11,12 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/db"
 )
 
-// geomTables are the tables that get a PostGIS point computed from their
-// latitude and longitude columns.
-var geomTables = []struct{ table, lat, lon string }{
-	{"providers", "practice_lat", "practice_lon"},
-	{"practice_locations", "lat", "lon"},
+// geomTables are the tables of practice addresses: their latitude,
+// longitude and 5-digit ZIP columns. They get a PostGIS point computed
+// from the coordinates, and are geocoded the same way.
+var geomTables = []struct{ table, lat, lon, zip5 string }{
+	{"providers", "practice_lat", "practice_lon", "practice_zip5"},
+	{"practice_locations", "lat", "lon", "zip5"},
 }
 
 // EnablePostGIS installs PostGIS when the server has it and gives the
