@@ -51,7 +51,8 @@ Configuration comes from flags and environment variables:
   LISTEN_ADDR        HTTP listen address (default :8080)
   REDIS_URL          redis://… for shared rate limits (default: in-process)
   TRUSTED_PROXIES    load balancers (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the
-                     client for the failed-auth rate limit, the audit trail and the logs (default none)
+                     client for the failed-auth rate limit, the audit trail and the logs, and whose
+                     X-Forwarded-Proto is believed (default none)
   LOG_LEVEL          debug, info, warn, error (default info)
   OIDC_ISSUER, OIDC_AUDIENCE, OIDC_JWKS_URL, OIDC_ORG_CLAIM, OIDC_ROLE_CLAIM, OIDC_SUBJECT_CLAIM
   OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME   tracing (off when unset)

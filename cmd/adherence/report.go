@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/medplatform/medplatform/internal/adherence/report"
 )
@@ -87,6 +88,11 @@ func cmdReportPDC(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	}
 	if end.String() < start.String() { // YYYY-MM-DD sorts as text
 		return fmt.Errorf("--end: %s is before --start %s", end, start)
+	}
+	// The API's bound: PQA periods are a year, and a period of millennia
+	// would only cost time and memory for every patient.
+	if limit := time.Date(start.Year, start.Month, start.Day, 0, 0, 0, 0, time.UTC).AddDate(5, 0, 0); time.Date(end.Year, end.Month, end.Day, 0, 0, 0, 0, time.UTC).After(limit) {
+		return fmt.Errorf("--end: the measurement period may span at most 5 years (%s to %s is longer)", start, end)
 	}
 	if math.IsNaN(*threshold) || *threshold <= 0 || *threshold > 1 {
 		return errors.New("--threshold: must be greater than 0 and at most 1")

@@ -145,6 +145,10 @@ func TestReportPDC(t *testing.T) {
 			wantErr: "--end: 2021-12-31 is before --start 2022-01-01",
 		},
 		{
+			name: "period over 5 years", csv: referenceCSV, args: []string{"--start", "0001-01-01", "--end", "9999-12-31"},
+			wantErr: "--end: the measurement period may span at most 5 years",
+		},
+		{
 			name: "bad threshold", csv: referenceCSV, args: append([]string{"--threshold", "80"}, year2022...),
 			wantErr: "--threshold: ",
 		},

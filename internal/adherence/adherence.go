@@ -33,12 +33,15 @@ const (
 // specific patients and see only those; clinicians see the whole org.
 // Names and contact details are personal data and treated like PHI.
 type Member struct {
-	ID        string
-	OrgID     string
-	Kind      MemberKind
-	Name      phi.String
-	Email     phi.String
-	Phone     phi.String
+	ID    string
+	OrgID string
+	Kind  MemberKind
+	Name  phi.String
+	Email phi.String
+	Phone phi.String
+	// TimeZone is the member's own IANA zone, for quiet hours; "" means
+	// the zone of the patient a message is about.
+	TimeZone  string
 	Active    bool
 	CreatedAt time.Time
 }

@@ -423,12 +423,14 @@ type memberJSON struct {
 	Name      string    `json:"name"`
 	Email     string    `json:"email,omitempty"`
 	Phone     string    `json:"phone,omitempty"`
+	TimeZone  string    `json:"timeZone,omitempty"`
 	Active    bool      `json:"active"`
 	CreatedAt time.Time `json:"createdAt"`
 }
 
 func memberOut(m adherence.Member) memberJSON {
-	return memberJSON{ID: m.ID, Kind: string(m.Kind), Name: m.Name.Reveal(), Email: m.Email.Reveal(), Phone: m.Phone.Reveal(), Active: m.Active, CreatedAt: m.CreatedAt}
+	return memberJSON{ID: m.ID, Kind: string(m.Kind), Name: m.Name.Reveal(), Email: m.Email.Reveal(), Phone: m.Phone.Reveal(),
+		TimeZone: m.TimeZone, Active: m.Active, CreatedAt: m.CreatedAt}
 }
 
 type memberInput struct {
@@ -436,6 +438,8 @@ type memberInput struct {
 	Name  string `json:"name"`
 	Email string `json:"email"`
 	Phone string `json:"phone"`
+	// TimeZone is optional: quiet hours then follow the patient's zone.
+	TimeZone string `json:"timeZone"`
 }
 
 func (in memberInput) member() (adherence.Member, error) {
@@ -453,5 +457,10 @@ func (in memberInput) member() (adherence.Member, error) {
 	if in.Phone != "" && !e164.MatchString(in.Phone) {
 		return adherence.Member{}, errs.Invalid("phone", "must be an E.164 number such as +15551234567")
 	}
-	return adherence.Member{Kind: kind, Name: phi.New(name), Email: phi.New(in.Email), Phone: phi.New(in.Phone), Active: true}, nil
+	if in.TimeZone != "" {
+		if err := validZone(in.TimeZone); err != nil {
+			return adherence.Member{}, err
+		}
+	}
+	return adherence.Member{Kind: kind, Name: phi.New(name), Email: phi.New(in.Email), Phone: phi.New(in.Phone), TimeZone: in.TimeZone, Active: true}, nil
 }

@@ -121,7 +121,9 @@ func (s *server) handleFHIRRead(w http.ResponseWriter, r *http.Request) {
 
 // fhirBase is the absolute URL of the FHIR endpoint as the client reached
 // it ("https://host/fhir/"): Bundle.entry.fullUrl must be absolute. Behind
-// the load balancer, which ends TLS, X-Forwarded-Proto tells the scheme.
+// the load balancer, which ends TLS, X-Forwarded-Proto tells the scheme
+// (httpx.TrustedProxies removes it from requests that did not come
+// through a trusted proxy).
 func fhirBase(r *http.Request) string {
 	scheme := "http"
 	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {

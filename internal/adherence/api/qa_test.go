@@ -337,3 +337,19 @@ func TestFailedPlanWritesAreAudited(t *testing.T) {
 		}
 	})
 }
+
+// A member's own time zone (for quiet hours) is stored and returned; a
+// member without one has none, and follows the patient's.
+func TestMemberTimeZone(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("Member Zones")
+		id := e.mustDo("POST", "/v1/members", admin, map[string]any{"kind": "caregiver", "name": "C", "timeZone": "Europe/Lisbon"}, 201)["id"].(string)
+		if got := e.mustDo("GET", "/v1/members/"+id, admin, nil, 200)["timeZone"]; got != "Europe/Lisbon" {
+			t.Fatalf("timeZone = %v, want Europe/Lisbon", got)
+		}
+		id = e.mustDo("POST", "/v1/members", admin, map[string]any{"kind": "caregiver", "name": "D"}, 201)["id"].(string)
+		if got, ok := e.mustDo("GET", "/v1/members/"+id, admin, nil, 200)["timeZone"]; ok {
+			t.Fatalf("timeZone = %v, want none", got)
+		}
+	})
+}

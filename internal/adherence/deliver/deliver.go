@@ -128,8 +128,8 @@ func (d *Deliverer) deliverOne(ctx context.Context, dl *store.Delivery) store.De
 		return end(store.NotificationCancelled, "escalation_closed")
 	}
 	if heldInCaregiverQuiet(dl) {
-		// Non-urgent messages to caregivers wait for their daytime hours
-		// (in the patient's zone: members carry none of their own).
+		// Non-urgent messages to caregivers wait for their daytime hours,
+		// in the caregiver's own zone (the patient's when they gave none).
 		if in, until := remind.InQuiet(remind.DefaultCaregiverHours, zoneOf(dl), now); in {
 			r.Status, r.Reason, r.RetryAt = store.NotificationQueued, "quiet_hours", until
 			return r
@@ -197,7 +197,8 @@ func heldInCaregiverQuiet(dl *store.Delivery) bool {
 	return dl.Kind == store.KindEscalation && dl.ToMember && dl.MemberKind == adherence.MemberCaregiver && !dl.Urgent
 }
 
-// zoneOf is the time zone of dl's patient (UTC when unknown).
+// zoneOf is the time zone of dl's recipient: a member's own, else the
+// patient's (UTC when unknown).
 func zoneOf(dl *store.Delivery) *time.Location {
 	loc, err := time.LoadLocation(dl.TimeZone)
 	if err != nil {

@@ -358,3 +358,76 @@ func TestOptedOutEmailIsNotEmailed(t *testing.T) {
 		}
 	})
 }
+
+// Caregivers' quiet hours are the recipient's local time (the reference's
+// rule): a caregiver with a zone of their own is held by their night, not
+// the patient's; one without follows the patient's zone. The clock is
+// 08:01 UTC: night in Los Angeles, morning in London.
+func TestCaregiverQuietHoursInTheirOwnZone(t *testing.T) {
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+		p := newPipeline(t, d, 0)
+		var org string
+		if err := d.SQL.QueryRowContext(p.ctx, `SELECT id FROM orgs`).Scan(&org); err != nil {
+			t.Fatal(err)
+		}
+		admin := adherence.Actor{ID: "key-admin", Role: "admin", OrgID: org}
+		cases := []struct {
+			name, patientZone, carerZone string
+			held                         bool
+		}{
+			{"patient asleep, caregiver awake", "America/Los_Angeles", "Europe/London", false},
+			{"patient awake, caregiver asleep", "Europe/London", "America/Los_Angeles", true},
+			{"caregiver without a zone follows the patient", "America/Los_Angeles", "", true},
+		}
+		var ids []int64
+		for i, c := range cases {
+			pat := adherence.Patient{OrgID: org, GivenName: phi.New("Pat"), TimeZone: c.patientZone, Language: "en"}
+			if err := p.st.CreatePatient(p.ctx, admin, &pat); err != nil {
+				t.Fatal(err)
+			}
+			m := adherence.Member{OrgID: org, Kind: adherence.MemberCaregiver, Name: phi.New("Carer"),
+				Phone: phi.New(fmt.Sprintf("+1555800%04d", i)), TimeZone: c.carerZone}
+			if err := p.st.CreateMember(p.ctx, admin, &m); err != nil {
+				t.Fatal(err)
+			}
+			policy, esc := fmt.Sprintf("0190c0de-0000-7000-8000-00000000010%d", i), fmt.Sprintf("0190c0de-0000-7000-8000-00000000020%d", i)
+			now := p.clock()
+			for _, q := range []struct {
+				sql  string
+				args []any
+			}{
+				{`INSERT INTO escalation_policies (id, org_id, name, trigger_kind, levels, created_at, updated_at)
+					VALUES ($1, $2, $3, 'missed_dose', '[]', $4, $4)`, []any{policy, org, c.name, now}},
+				{`INSERT INTO escalations (id, org_id, patient_id, policy_id, status, level, opened_at)
+					VALUES ($1, $2, $3, $4, 'open', 1, $5)`, []any{esc, org, pat.ID, policy, now}},
+				{`INSERT INTO notifications (org_id, idempotency_key, kind, template, patient_id, member_id, escalation_id, channels, status, due_at, created_at, updated_at)
+					VALUES ($1, $2, 'escalation', 'escalation_caregiver', $3, $4, $5, 'sms', 'queued', $6, $6, $6)`,
+					[]any{org, "esc-" + c.name, pat.ID, m.ID, esc, now}},
+			} {
+				if _, err := d.SQL.ExecContext(p.ctx, q.sql, q.args...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var id int64
+			if err := d.SQL.QueryRowContext(p.ctx, `SELECT id FROM notifications WHERE idempotency_key = $1`, "esc-"+c.name).Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
+		if _, err := p.deliv.Deliver(p.ctx, ids); err != nil {
+			t.Fatal(err)
+		}
+		for i, c := range cases {
+			var status, reason string
+			if err := d.SQL.QueryRowContext(p.ctx, `SELECT status, COALESCE(reason, '') FROM notifications WHERE id = $1`, ids[i]).Scan(&status, &reason); err != nil {
+				t.Fatal(err)
+			}
+			if held := status == store.NotificationQueued && reason == "quiet_hours"; held != c.held {
+				t.Errorf("%s: status %s (%s), want held=%v", c.name, status, reason, c.held)
+			}
+		}
+		if got := len(p.tw.Messages()); got != 1 {
+			t.Errorf("%d texts sent, want 1 (to the caregiver who is awake)", got)
+		}
+	})
+}

@@ -50,7 +50,7 @@ type Delivery struct {
 	Email      string
 	PushToken  string
 	Language   string
-	TimeZone   string
+	TimeZone   string // the recipient's: a member's own zone, else the patient's
 	Quiet      adherence.QuietHours
 	// SMSConsent is the patient's consent to texts (members: true); the
 	// consent ledger's opt-outs are in OptedOut (the number) and
@@ -123,7 +123,7 @@ func (s *Store) loadDeliveries(ctx context.Context, tx *db.Tx, ids []any) ([]Del
 			COALESCE(pa.given_name, ''), COALESCE(pa.family_name, ''), COALESCE(pa.phone, ''), COALESCE(pa.email, ''),
 			COALESCE(pa.push_token, ''), COALESCE(pa.language, 'en'), COALESCE(pa.time_zone, 'UTC'), pa.quiet_start, pa.quiet_end,
 			pa.sms_consent, pa.medication_in_messages, pa.share_medication, pa.active,
-			COALESCE(m.kind, ''), COALESCE(m.phone, ''), COALESCE(m.email, ''), m.active
+			COALESCE(m.kind, ''), COALESCE(m.phone, ''), COALESCE(m.email, ''), m.active, COALESCE(m.time_zone, '')
 		FROM notifications n
 		LEFT JOIN dose_instances d ON d.id = n.dose_instance_id
 		LEFT JOIN plans pl ON pl.id = d.plan_id
@@ -145,7 +145,7 @@ func (s *Store) loadDeliveries(ctx context.Context, tx *db.Tx, ids []any) ([]Del
 			qs, qe                              sql.NullString
 			smsConsent, medInMessages, shareMed sql.NullBool // NULL: no patient (a reply to a number)
 			patientActive                       sql.NullBool
-			memberKind, mPhone, mEmail          string
+			memberKind, mPhone, mEmail, mZone   string
 			memberActive                        sql.NullBool
 		)
 		if err := rows.Scan(&dl.ID, &dl.OrgID, &dl.Kind, &tmpl, &chans, &dl.Urgent, &dl.DueAt, &valid,
@@ -153,7 +153,7 @@ func (s *Store) loadDeliveries(ctx context.Context, tx *db.Tx, ids []any) ([]Del
 			&doseStatus, &localTime, &planStatus, &drug, &escStatus,
 			&given, &family, &dl.Phone, &dl.Email, &dl.PushToken, &dl.Language, &dl.TimeZone, &qs, &qe,
 			&smsConsent, &medInMessages, &shareMed, &patientActive,
-			&memberKind, &mPhone, &mEmail, &memberActive); err != nil {
+			&memberKind, &mPhone, &mEmail, &memberActive, &mZone); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("load notifications: %w", err)
 		}
@@ -169,6 +169,11 @@ func (s *Store) loadDeliveries(ctx context.Context, tx *db.Tx, ids []any) ([]Del
 			dl.ToMember, dl.MemberKind = true, adherence.MemberKind(memberKind)
 			dl.Phone, dl.Email, dl.PushToken = mPhone, mEmail, ""
 			dl.SMSConsent = memberActive.Bool
+			if mZone != "" {
+				// Quiet hours are the recipient's: a member's own zone
+				// wins over the patient's.
+				dl.TimeZone = mZone
+			}
 		}
 		if dl.Address != "" && dl.Kind == KindReply {
 			dl.Phone, dl.Email, dl.PushToken, dl.SMSConsent = dl.Address, "", "", true

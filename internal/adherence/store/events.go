@@ -561,10 +561,10 @@ func eventKeyReads(d db.Dialect, in []EventInput, found map[eventKey]adherence.E
 }
 
 // doseRef is the org and plan of a dose instance named by an event.
-type doseRef struct{ org, plan string }
+type doseRef struct{ org, patient, plan string }
 
-// requestedDoseReads returns the queries that put into found the org and
-// plan of every dose instance that an item names.
+// requestedDoseReads returns the queries that put into found the org,
+// patient and plan of every dose instance that an item names.
 func requestedDoseReads(d db.Dialect, in []EventInput, found map[int64]doseRef) []db.Statement {
 	var ids []any
 	for i := range in {
@@ -576,7 +576,7 @@ func requestedDoseReads(d db.Dialect, in []EventInput, found map[int64]doseRef) 
 		for rows.Next() {
 			var id int64
 			var v doseRef
-			if err := rows.Scan(&id, &v.org, &v.plan); err != nil {
+			if err := rows.Scan(&id, &v.org, &v.patient, &v.plan); err != nil {
 				return fmt.Errorf("look up dose instances: %w", err)
 			}
 			found[id] = v
@@ -586,7 +586,7 @@ func requestedDoseReads(d db.Dialect, in []EventInput, found map[int64]doseRef) 
 	var stmts []db.Statement
 	for start := 0; start < len(ids); start += 500 {
 		chunk := ids[start:min(start+500, len(ids))]
-		stmts = append(stmts, db.Statement{SQL: `SELECT id, org_id, plan_id FROM dose_instances WHERE id IN ` + db.Placeholders(d, 1, len(chunk)),
+		stmts = append(stmts, db.Statement{SQL: `SELECT id, org_id, patient_id, plan_id FROM dose_instances WHERE id IN ` + db.Placeholders(d, 1, len(chunk)),
 			Args: chunk, Scan: scan})
 	}
 	return stmts
@@ -603,7 +603,9 @@ func withDosePlan(e adherence.Event, doses map[int64]doseRef) adherence.Event {
 
 // applyRequestedDoses fills PlanID of the items idx that named only a dose
 // instance, from found (requestedDoseReads), and refuses a dose instance
-// that is another org's or not of the named plan.
+// that is another org's or not of the named plan. To a patient or a
+// caregiver, another patient's dose is not found, exactly as a dose that
+// does not exist: they must not learn which dose ids are real.
 func applyRequestedDoses(in []EventInput, idx []int, out []EventOutcome, found map[int64]doseRef) {
 	for _, i := range idx {
 		e := &in[i].Event
@@ -611,8 +613,11 @@ func applyRequestedDoses(in []EventInput, idx []int, out []EventOutcome, found m
 			continue
 		}
 		v, ok := found[e.RequestedDose]
+		role := in[i].Actor.Role
+		hidden := ok && e.PatientID != "" && v.patient != e.PatientID &&
+			(role == string(auth.RolePatient) || role == string(auth.RoleCaregiver))
 		switch {
-		case !ok || v.org != e.OrgID:
+		case !ok || v.org != e.OrgID || hidden:
 			out[i].Err = &errs.Error{Code: errs.CodeNotFound, Field: "doseId", Message: "dose instance not found"}
 		case e.PlanID != "" && e.PlanID != v.plan:
 			out[i].Err = errs.Invalid("doseId", "is not a dose of the plan")

@@ -437,6 +437,15 @@ func TestEventValidation(t *testing.T) {
 			if e, ok := got[0].Err.(*errs.Error); !ok || e.Field != "doseId" {
 				t.Errorf("%s: another patient's dose answered %v, want field doseId", role, got[0].Err)
 			}
+			// And with the patient's own plan named beside it.
+			withPlan := f.ev(pat.ID, pl.ID, adherence.EventTaken, local(2026, 3, 2, 8, 0), "dose-plan-probe-"+role)
+			withPlan.Event.RequestedDose, withPlan.Actor.Role = otherDose.ID, role
+			noDoseWithPlan := f.ev(pat.ID, pl.ID, adherence.EventTaken, local(2026, 3, 2, 8, 0), "dose-plan-missing-"+role)
+			noDoseWithPlan.Event.RequestedDose, noDoseWithPlan.Actor.Role = 987654321, role
+			got = f.record(withPlan, noDoseWithPlan)
+			if got[0].Err == nil || got[1].Err == nil || got[0].Err.Error() != got[1].Err.Error() || errs.CodeOf(got[0].Err) != errs.CodeNotFound {
+				t.Errorf("%s: another patient's dose with the own plan answered %v, a missing dose %v; want the same not-found answer", role, got[0].Err, got[1].Err)
+			}
 		}
 	})
 }

@@ -12,12 +12,12 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/errs"
 )
 
-const memberColumns = `id, org_id, kind, name, email, phone, active, created_at`
+const memberColumns = `id, org_id, kind, name, email, phone, COALESCE(time_zone, ''), active, created_at`
 
 func scanMember(row scanner) (adherence.Member, error) {
 	var m adherence.Member
 	var kind string
-	err := row.Scan(&m.ID, &m.OrgID, &kind, &m.Name, &m.Email, &m.Phone, &m.Active, &m.CreatedAt)
+	err := row.Scan(&m.ID, &m.OrgID, &kind, &m.Name, &m.Email, &m.Phone, &m.TimeZone, &m.Active, &m.CreatedAt)
 	m.Kind = adherence.MemberKind(kind)
 	m.CreatedAt = m.CreatedAt.UTC()
 	return m, err
@@ -29,13 +29,19 @@ func (s *Store) CreateMember(ctx context.Context, a adherence.Actor, m *adherenc
 	if m.Kind != adherence.MemberClinician && m.Kind != adherence.MemberCaregiver {
 		return errs.Invalid("kind", "must be clinician or caregiver")
 	}
+	if m.TimeZone != "" {
+		if _, err := loadZone(m.TimeZone); err != nil {
+			return err
+		}
+	}
 	if !isID(m.OrgID) {
 		return errs.NotFound("organization")
 	}
 	m.ID, m.CreatedAt, m.Active = newID(), s.clock(), true
 	err := s.db.InTx(ctx, func(tx *db.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO members (`+memberColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			m.ID, m.OrgID, string(m.Kind), m.Name, m.Email, m.Phone, m.Active, m.CreatedAt)
+		_, err := tx.ExecContext(ctx, `INSERT INTO members (id, org_id, kind, name, email, phone, time_zone, active, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			m.ID, m.OrgID, string(m.Kind), m.Name, m.Email, m.Phone, nullString(m.TimeZone), m.Active, m.CreatedAt)
 		switch {
 		case isForeignKeyViolation(err):
 			return errs.NotFound("organization")

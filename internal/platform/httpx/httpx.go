@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"reflect"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -226,6 +227,9 @@ func decodeError(data []byte, dst any, err error) error {
 			// typed, PHI included: do not echo it.
 			return errs.Invalid("", "unknown field (its name is not a valid identifier)")
 		}
+		if p := unknownFieldPath(data, dst, name); p != "" {
+			name = p
+		}
 		return errs.Invalid(name, "unknown field")
 	case errors.As(err, &e):
 		if e.Field == "" {
@@ -256,6 +260,105 @@ func badValuePath(data []byte, dst any) string {
 	}
 	path, _ := findBadValue(v, reflect.TypeOf(dst), "")
 	return path
+}
+
+// unknownFieldPath returns the JSON path ("windows.early") of the first
+// key named name that no field of its object's Go type in dst takes:
+// encoding/json names an unknown field without saying in which object it
+// is. It returns "" when it cannot tell.
+func unknownFieldPath(data []byte, dst any, name string) string {
+	var v any
+	if json.Unmarshal(data, &v) != nil || dst == nil {
+		return ""
+	}
+	path, _ := findUnknown(v, reflect.TypeOf(dst), name, "")
+	return path
+}
+
+func findUnknown(v any, t reflect.Type, name, path string) (string, bool) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if pt := reflect.PointerTo(t); pt.Implements(jsonUnmarshaler) || pt.Implements(textUnmarshaler) {
+		return "", false // decoded by its own method, which names its fields
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return "", false
+		}
+		// Keys in a fixed order, so that the answer does not depend on
+		// map iteration.
+		keys := make([]string, 0, len(obj))
+		for k := range obj {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			ft, ok := fieldType(t, k)
+			if !ok {
+				if k == name {
+					return p, true
+				}
+				continue
+			}
+			if got, ok := findUnknown(obj[k], ft, name, p); ok {
+				return got, true
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		arr, ok := v.([]any)
+		if !ok {
+			return "", false
+		}
+		for i, elem := range arr {
+			if p, ok := findUnknown(elem, t.Elem(), name, fmt.Sprintf("%s[%d]", path, i)); ok {
+				return p, true
+			}
+		}
+	}
+	return "", false
+}
+
+// fieldType returns the type of the field of struct type t that
+// encoding/json decodes key into (tag name, else the Go name, matched
+// without regard to case; embedded structs without a tag are flattened).
+func fieldType(t reflect.Type, key string) (reflect.Type, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" {
+			ft := f.Type
+			for ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				if got, ok := fieldType(ft, key); ok {
+					return got, true
+				}
+				continue
+			}
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		if strings.EqualFold(key, name) {
+			return f.Type, true
+		}
+	}
+	return nil, false
 }
 
 var (

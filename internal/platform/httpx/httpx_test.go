@@ -38,6 +38,8 @@ func TestDecode(t *testing.T) {
 		{"ok", `{"name":"a","count":1}`, "application/json", "", "", ""},
 		{"ok fhir+json", `{"name":"a"}`, "application/fhir+json; charset=utf-8", "", "", ""},
 		{"unknown field", `{"name":"a","nope":1}`, "", errs.CodeInvalid, "nope", "unknown field"},
+		{"nested unknown field", `{"name":"a","inner":{"flag":true,"nope":1}}`, "", errs.CodeInvalid, "inner.nope", "unknown field"},
+		{"unknown field in a list", `{"items":[{"when":null},{"nope":1}]}`, "", errs.CodeInvalid, "items[1].nope", "unknown field"},
 		{"wrong type", `{"count":"x"}`, "", errs.CodeInvalid, "count", "wrong type"},
 		{"nested wrong type", `{"inner":{"flag":3}}`, "", errs.CodeInvalid, "inner.flag", "want boolean"},
 		{"fraction for an integer", `{"count":1.5}`, "", errs.CodeInvalid, "count", "got JSON number 1.5, want integer"},

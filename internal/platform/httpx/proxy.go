@@ -44,11 +44,13 @@ func ParseTrustedProxies(list string) ([]netip.Prefix, error) {
 // to the left of it are whatever the client sent and may be forged). The
 // failed-authentication budget, the audit trail and the access log then
 // count and name the client, not the load balancer. Requests from any
-// other peer, and every request when trusted is empty, pass unchanged.
+// other peer, and every request when trusted is empty, keep their
+// RemoteAddr.
+//
+// X-Forwarded-Proto (the scheme the client used, which shapes absolute
+// URLs such as FHIR fullUrls) is likewise believed from trusted proxies
+// only: it is removed from every other request.
 func TrustedProxies(next http.Handler, trusted []netip.Prefix) http.Handler {
-	if len(trusted) == 0 {
-		return next
-	}
 	isTrusted := func(a netip.Addr) bool {
 		a = a.Unmap().WithZone("")
 		for _, p := range trusted {
@@ -65,6 +67,7 @@ func TrustedProxies(next http.Handler, trusted []netip.Prefix) http.Handler {
 		}
 		peer, err := netip.ParseAddr(host)
 		if err != nil || !isTrusted(peer) {
+			r.Header.Del("X-Forwarded-Proto")
 			next.ServeHTTP(w, r)
 			return
 		}

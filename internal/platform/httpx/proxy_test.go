@@ -51,6 +51,41 @@ func TestTrustedProxiesClientAddr(t *testing.T) {
 	}
 }
 
+// X-Forwarded-Proto is believed from a trusted proxy only, and from no
+// one when no proxy is trusted.
+func TestTrustedProxiesForwardedProto(t *testing.T) {
+	trusted, err := httpx.ParseTrustedProxies("10.0.0.0/16")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = r.Header.Get("X-Forwarded-Proto") })
+	tests := []struct {
+		name    string
+		trusted bool
+		remote  string
+		want    string
+	}{
+		{"from the balancer", true, "10.0.3.4:5555", "https"},
+		{"from anyone else", true, "203.0.113.50:7", ""},
+		{"no proxy trusted", false, "10.0.3.4:5555", ""},
+	}
+	for _, tt := range tests {
+		h := httpx.TrustedProxies(next, nil)
+		if tt.trusted {
+			h = httpx.TrustedProxies(next, trusted)
+		}
+		r := httptest.NewRequest("GET", "/fhir/MedicationAdministration", nil)
+		r.RemoteAddr = tt.remote
+		r.Header.Set("X-Forwarded-Proto", "https")
+		got = "unset"
+		h.ServeHTTP(httptest.NewRecorder(), r)
+		if got != tt.want {
+			t.Errorf("%s: X-Forwarded-Proto = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
 type noKeys struct{}
 
 func (noKeys) LookupAPIKey(context.Context, string) (auth.StoredKey, error) {
