@@ -30,6 +30,13 @@ func TestFHIRDateRange(t *testing.T) {
 		{"le month", []string{"ge2026-11-15", "le2026-11"}, time.Date(2026, 11, 15, 0, 0, 0, 0, time.UTC), day(1, 0), false},
 		{"year", []string{"eq2026"}, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), false},
 		{"gt year", []string{"gt2025"}, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), now.Add(48 * time.Hour), false},
+		// A dateTime names the whole of its last written unit.
+		{"eq second", []string{"eq2026-12-02T08:00:00Z"}, day(2, 8), day(2, 8).Add(time.Second), false},
+		{"le second", []string{"ge2026-12-02", "le2026-12-02T08:00:00+01:00"}, day(2, 0), day(2, 7).Add(time.Second), false},
+		{"eq minute", []string{"2026-12-02T08:00Z"}, day(2, 8), day(2, 8).Add(time.Minute), false},
+		{"eq millisecond", []string{"2026-12-02T08:00:00.250Z"}, day(2, 8).Add(250 * time.Millisecond), day(2, 8).Add(251 * time.Millisecond), false},
+		{"eq nanosecond", []string{"2026-12-02T08:00:00.000000001Z"}, day(2, 8).Add(time.Nanosecond), day(2, 8).Add(time.Nanosecond + time.Microsecond), false},
+		{"gt second", []string{"gt2026-12-02T08:00:00Z", "lt2026-12-03"}, day(2, 8).Add(time.Second), day(3, 0), false},
 		{"bad month", []string{"ge2026-13"}, time.Time{}, time.Time{}, true},
 		{"disjoint", []string{"ge2026-12-02", "lt2026-12-01"}, time.Time{}, time.Time{}, true},
 		{"bad prefix", []string{"ne2026-12-02"}, time.Time{}, time.Time{}, true},

@@ -474,7 +474,9 @@ const fhirAhead = 48 * time.Hour
 
 // parseFHIRDate reads a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD, a UTC
 // day, month or year) or dateTime and returns its start and the end of its
-// precision: the next day, month or year, or the next microsecond.
+// precision (FHIR search: a value stands for the whole range it names): the
+// next day, month or year; for a dateTime the next minute, second or
+// fraction of a second, as precise as it is written.
 func parseFHIRDate(v string) (time.Time, time.Time, error) {
 	for _, p := range []struct {
 		layout     string
@@ -484,8 +486,30 @@ func parseFHIRDate(v string) (time.Time, time.Time, error) {
 			return t, t.AddDate(p.y, p.m, p.days), nil
 		}
 	}
+	if t, err := time.Parse("2006-01-02T15:04Z07:00", v); err == nil {
+		return t.UTC(), t.UTC().Add(time.Minute), nil
+	}
 	t, err := time.Parse(time.RFC3339, v)
-	return t.UTC(), t.UTC().Add(time.Microsecond), err
+	if err != nil {
+		return t, t, err
+	}
+	step := time.Second
+	if i := strings.IndexByte(v, '.'); i >= 0 {
+		digits := 0
+		for _, c := range v[i+1:] {
+			if c < '0' || c > '9' {
+				break
+			}
+			digits++
+		}
+		for range min(digits, 9) {
+			step /= 10
+		}
+		// Instants are stored to the microsecond: a finer value still
+		// names at least the microsecond it falls in.
+		step = max(step, time.Microsecond)
+	}
+	return t.UTC(), t.UTC().Add(step), nil
 }
 
 type windowsJSON struct {
