@@ -237,7 +237,7 @@ type batchItemJSON struct {
 func (s *server) handleRecordBatch(w http.ResponseWriter, r *http.Request) {
 	received := s.Now()
 	var in batchInput
-	if err := httpx.Decode(w, r, &in); err != nil {
+	if err := httpx.DecodeEnvelope(w, r, &in); err != nil {
 		s.fail(w, r, err)
 		return
 	}

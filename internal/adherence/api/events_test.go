@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -189,6 +190,13 @@ func TestBatch(t *testing.T) {
 		w := newWorld(t, e)
 		bad := w.event("skipped", "2026-03-07T08:05:00-05:00", "b-2")
 		delete(bad, "reason")
+		// An item naming its kind twice is refused as that item: which of
+		// the two it meant cannot be known.
+		raw, err := json.Marshal(w.event("taken", "2026-03-07T08:05:00-05:00", "b-7"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		repeatedKey := json.RawMessage(strings.TrimSuffix(string(raw), "}") + `,"Kind":"skipped"}`)
 		body := map[string]any{"events": []any{
 			w.event("taken", "2026-03-06T20:05:00-05:00", "b-0"),
 			w.event("swallowed", "2026-03-07T08:05:00-05:00", "b-1"),
@@ -197,16 +205,17 @@ func TestBatch(t *testing.T) {
 			map[string]any{"patientId": w.otherPatient, "planId": w.plan, "kind": "taken", "source": "app", "occurredAt": "2026-03-07T08:05:00-05:00", "clientEventId": "b-4"},
 			"not an object",
 			w.event("taken", "2026-03-06T20:05:00-05:00", "b-0"), // repeats item 0
+			repeatedKey,
 		}}
 		res := e.mustDo("POST", "/v1/events:batch", w.integration, body, 200)
-		if res["accepted"] != 3.0 || res["rejected"] != 4.0 {
+		if res["accepted"] != 3.0 || res["rejected"] != 5.0 {
 			t.Fatalf("accepted/rejected = %v/%v", res["accepted"], res["rejected"])
 		}
 		results := res["results"].([]any)
 		want := []struct {
 			status int
 			field  string
-		}{{201, ""}, {400, "events[1].kind"}, {400, "events[2].reason"}, {201, ""}, {400, "events[4].patientId"}, {400, "events[5]"}, {201, ""}}
+		}{{201, ""}, {400, "events[1].kind"}, {400, "events[2].reason"}, {201, ""}, {400, "events[4].patientId"}, {400, "events[5]"}, {201, ""}, {400, "events[7].Kind"}}
 		for i, w := range want {
 			r := results[i].(map[string]any)
 			if int(r["index"].(float64)) != i || int(r["status"].(float64)) != w.status {

@@ -150,37 +150,62 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// Decode reads one JSON value from the request body into dst, strictly:
-// the body must be JSON (Content-Type application/json or a +json type, or
-// absent), at most MaxBodyBytes long, a single value with no unknown fields
-// and the right types. Errors are *errs.Error naming the field, or the line
-// and column of a syntax error.
-func Decode(w http.ResponseWriter, r *http.Request, dst any) error {
+// readBody reads a request body for Decode: JSON by its Content-Type, not
+// compressed, at most MaxBodyBytes.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt := strings.TrimSpace(strings.ToLower(strings.SplitN(ct, ";", 2)[0]))
 		if mt != "application/json" && !strings.HasSuffix(mt, "+json") {
-			return &errs.Error{Code: "unsupported_media", Message: "request body must be application/json"}
+			return nil, &errs.Error{Code: "unsupported_media", Message: "request body must be application/json"}
 		}
 	}
 	// No content coding is decoded: a gzip body would otherwise be
 	// reported as malformed JSON at its first byte.
 	if ce := strings.TrimSpace(r.Header.Get("Content-Encoding")); ce != "" && !strings.EqualFold(ce, "identity") {
-		return &errs.Error{Code: "unsupported_media", Message: "request body must not be compressed (Content-Encoding is not supported)"}
+		return nil, &errs.Error{Code: "unsupported_media", Message: "request body must not be compressed (Content-Encoding is not supported)"}
 	}
 	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	data, err := io.ReadAll(body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return errs.E(errs.CodeTooLarge, "request body exceeds %d bytes", MaxBodyBytes)
+			return nil, errs.E(errs.CodeTooLarge, "request body exceeds %d bytes", MaxBodyBytes)
 		}
-		return errs.E(errs.CodeInvalid, "could not read request body")
+		return nil, errs.E(errs.CodeInvalid, "could not read request body")
 	}
-	return DecodeBytes(data, dst)
+	return data, nil
+}
+
+// Decode reads one JSON value from the request body into dst, strictly:
+// the body must be JSON (Content-Type application/json or a +json type, or
+// absent), at most MaxBodyBytes long, a single value with no unknown
+// fields, no key twice in an object (see duplicateKey) and the right types.
+// Errors are *errs.Error naming the field, or the line and column of a
+// syntax error.
+func Decode(w http.ResponseWriter, r *http.Request, dst any) error {
+	data, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	return decodeBytes(data, dst, false)
+}
+
+// DecodeEnvelope is Decode for a body whose items the caller decodes one by
+// one with DecodeBytes (json.RawMessage fields, such as a batch's events):
+// repeated keys are refused in the top-level object only, so that an item
+// with a repeated key is refused as that item, not as the whole body.
+func DecodeEnvelope(w http.ResponseWriter, r *http.Request, dst any) error {
+	data, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	return decodeBytes(data, dst, true)
 }
 
 // DecodeBytes strictly decodes one JSON value; see Decode.
-func DecodeBytes(data []byte, dst any) error {
+func DecodeBytes(data []byte, dst any) error { return decodeBytes(data, dst, false) }
+
+func decodeBytes(data []byte, dst any, topOnly bool) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return errs.Invalid("", "request body is empty; a JSON object is required")
 	}
@@ -195,6 +220,9 @@ func DecodeBytes(data []byte, dst any) error {
 	var extra json.RawMessage
 	if err := dec.Decode(&extra); err != io.EOF {
 		return errs.Invalid("", "request body must hold a single JSON value")
+	}
+	if path, dup := duplicateKey(data, topOnly); dup {
+		return errs.Invalid(path, "appears twice in its object (names are compared without regard to case)")
 	}
 	return nil
 }

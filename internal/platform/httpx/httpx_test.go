@@ -51,6 +51,13 @@ func TestDecode(t *testing.T) {
 		{"truncated, position", "{\n  \"name\": \"a\",", "", errs.CodeInvalid, "", "line 2, column 15: unexpected end of input"},
 		{"empty", ``, "", errs.CodeInvalid, "", "empty"},
 		{"two values", `{} {}`, "", errs.CodeInvalid, "", "single JSON value"},
+		{"repeated key", `{"name":"a","count":1,"name":"b"}`, "", errs.CodeInvalid, "name", "appears twice"},
+		{"repeated key in another case", `{"count":1,"Count":2}`, "", errs.CodeInvalid, "Count", "appears twice"},
+		{"repeated key, escaped", `{"name":"a","na\u006de":"b"}`, "", errs.CodeInvalid, "name", "appears twice"},
+		{"repeated nested key", `{"inner":{"flag":true,"FLAG":false}}`, "", errs.CodeInvalid, "inner.FLAG", "appears twice"},
+		{"repeated key in a list", `{"items":[{"when":null},{"when":null,"when":null}]}`, "", errs.CodeInvalid, "items[1].when", "appears twice"},
+		{"same key in sibling objects", `{"items":[{"when":null},{"when":null}],"inner":{"flag":true}}`, "", "", "", ""},
+		{"braces and quotes inside strings", `{"name":"{\"name\":[1,{\"x\":2}]}","tags":["name","name"],"count":1}`, "", "", "", ""},
 		{"not json media type", `{}`, "text/plain", "unsupported_media", "", "application/json"},
 		{"too large", `{"name":"` + strings.Repeat("x", httpx.MaxBodyBytes) + `"}`, "", errs.CodeTooLarge, "", "exceeds"},
 	}
@@ -80,6 +87,37 @@ func TestDecode(t *testing.T) {
 					e.Code, e.Field, e.Message, tt.wantCode, tt.wantField, tt.wantDetail)
 			}
 		})
+	}
+}
+
+// DecodeEnvelope refuses a repeated key of the top-level object only: the
+// items inside are the caller's to decode, and refuse, one by one.
+func TestDecodeEnvelope(t *testing.T) {
+	type envelope struct {
+		Events []json.RawMessage `json:"events"`
+	}
+	for _, tt := range []struct {
+		body, wantField string
+	}{
+		{`{"events":[{"a":1,"A":2}]}`, ""},
+		{`{"events":[],"Events":[]}`, "Events"},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(tt.body))
+		var env envelope
+		err := httpx.DecodeEnvelope(httptest.NewRecorder(), r, &env)
+		var e *errs.Error
+		switch {
+		case tt.wantField == "" && err != nil:
+			t.Errorf("%s: %v", tt.body, err)
+		case tt.wantField != "" && (!errors.As(err, &e) || e.Field != tt.wantField):
+			t.Errorf("%s: %v, want a problem naming %s", tt.body, err, tt.wantField)
+		}
+	}
+	// A key that is not an identifier is not echoed.
+	err := httpx.DecodeBytes([]byte(`{"name":"a","x y":1,"X Y":2}`), &map[string]any{})
+	var e *errs.Error
+	if !errors.As(err, &e) || strings.Contains(e.Field+e.Message, "x y") || strings.Contains(e.Field+e.Message, "X Y") {
+		t.Errorf("DecodeBytes = %v, want a problem that does not repeat the key", err)
 	}
 }
 

@@ -1,0 +1,89 @@
+package httpx
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// duplicateKeysByTokens is the reference for duplicateKey: encoding/json's
+// own tokenizer, one set of folded keys per open object.
+func duplicateKeysByTokens(data []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	type frame struct {
+		object  bool
+		keys    map[string]bool
+		wantKey bool
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.object && top.wantKey {
+			if k, ok := tok.(string); ok {
+				f := strings.ToLower(k)
+				if top.keys[f] {
+					return true
+				}
+				top.keys[f] = true
+				top.wantKey = false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{object: true, keys: map[string]bool{}, wantKey: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		// A value ended: the enclosing object wants its next key.
+		if len(stack) > 0 && stack[len(stack)-1].object {
+			stack[len(stack)-1].wantKey = true
+		}
+		if len(stack) == 0 {
+			return false
+		}
+	}
+}
+
+// FuzzDuplicateKey compares the byte scanner with the tokenizer on valid
+// JSON, keys compared with ASCII case folding on both sides.
+func FuzzDuplicateKey(f *testing.F) {
+	for _, s := range []string{
+		`{"a":1,"b":2}`, `{"a":1,"A":2}`, `{"a":{"b":1},"c":{"b":2}}`, `[{"x":1},{"x":1,"y":[1,{"x":2,"X":3}]}]`,
+		`{"s":"{\"a\":1,\"a\":2}"}`, `{"a\u0062":1,"ab":2}`, `{"\\":1,"\"":2,"\\\"":3}`, `"just a string"`, `[]`, `{}`,
+		`{"a":[],"b":{},"c":"","a ":1}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		data := []byte(s)
+		if !json.Valid(data) || !isASCII(data) {
+			return // the scanner's input is valid JSON; folding beyond ASCII is not compared here
+		}
+		_, got := duplicateKey(data, false)
+		if want := duplicateKeysByTokens(data); got != want {
+			t.Fatalf("duplicateKey(%s) = %v, tokenizer says %v", s, got, want)
+		}
+	})
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return !bytes.Contains(b, []byte(`\u`)) // escapes may name non-ASCII runes
+}
