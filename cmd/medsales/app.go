@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/medplatform/medplatform/internal/medsales/store"
 	"github.com/medplatform/medplatform/internal/platform/config"
 	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/httpx"
 	"github.com/medplatform/medplatform/internal/platform/migrate"
 	"github.com/medplatform/medplatform/internal/platform/telemetry"
 )
@@ -34,6 +36,10 @@ type settings struct {
 	Schedule    []ingest.ScheduleEntry
 	GeocoderURL string
 	S3Endpoint  string
+	// TrustedProxies are the load balancers whose X-Forwarded-For names
+	// the client (TRUSTED_PROXIES), for the ingestion token's failure
+	// budget; empty trusts none.
+	TrustedProxies []netip.Prefix
 }
 
 const defaultDatabaseURL = "sqlite:data/medsales.db"
@@ -90,6 +96,13 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	}
 	if s.S3Endpoint, err = env.String("AWS_ENDPOINT_URL_S3", ""); err != nil {
 		return s, err
+	}
+	proxies, err := env.String("TRUSTED_PROXIES", "")
+	if err != nil {
+		return s, err
+	}
+	if s.TrustedProxies, err = httpx.ParseTrustedProxies(proxies); err != nil {
+		return s, fmt.Errorf("TRUSTED_PROXIES: %w", err)
 	}
 	return s, nil
 }

@@ -18,6 +18,7 @@ func TestSettingsFailStartup(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
+		{map[string]string{"TRUSTED_PROXIES": "10.0.0.0/33"}, "TRUSTED_PROXIES: \"10.0.0.0/33\" is not an IP address or CIDR network"},
 		{map[string]string{"SHUTDOWN_DRAIN": "-1s"}, "SHUTDOWN_DRAIN must be 0s or more"},
 		{map[string]string{"SHUTDOWN_DRAIN_FILE": missing}, "read SHUTDOWN_DRAIN_FILE: open " + missing},
 		{map[string]string{"LOG_LEVEL": "verbose"}, "LOG_LEVEL: "},

@@ -54,7 +54,10 @@ Configuration comes from flags and environment variables:
   DATABASE_URL       postgres://… or sqlite:path (default sqlite:data/medsales.db)
   LISTEN_ADDR        HTTP listen address (default :8081)
   LOG_LEVEL          debug, info, warn, error (default info)
-  INGEST_API_TOKEN   bearer token that POST /v1/ingestions requires (unset: disabled)
+  INGEST_API_TOKEN   bearer token that POST /v1/ingestions requires (unset: disabled); 10 wrong
+                     tokens from one client address lock it out for a minute
+  TRUSTED_PROXIES    load balancers (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the
+                     client for that lock-out and the logs (default none)
   INGEST_ALLOWED_SOURCES  comma-separated prefixes API-queued sources must start with (default s3://)
   INGEST_SCHEDULE    periodic loads run by the workers: "DATASET SOURCE EVERY; …", e.g.
                      "nppes s3://drop/nppes-weekly.zip 168h" (each also runs once at start)

@@ -16,6 +16,7 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/config"
 	"github.com/medplatform/medplatform/internal/platform/debug"
 	"github.com/medplatform/medplatform/internal/platform/health"
+	"github.com/medplatform/medplatform/internal/platform/httpx"
 	"github.com/medplatform/medplatform/internal/platform/jobs"
 	"github.com/medplatform/medplatform/internal/platform/migrate"
 	"github.com/medplatform/medplatform/internal/platform/server"
@@ -120,6 +121,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 			Jobs: jc, IngestToken: d.settings.IngestToken, AllowedSources: d.settings.AllowedSources,
 			Wrap: func(h http.Handler) http.Handler { return telemetry.HTTPHandler(h, tp, prop) },
 		})
+		handler = httpx.TrustedProxies(handler, d.settings.TrustedProxies)
 	} else {
 		handler = server.HealthOnly(checker, telemetry.MetricsHandler(reg))
 	}

@@ -3,14 +3,18 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/medplatform/medplatform/internal/medsales/api"
+	"github.com/medplatform/medplatform/internal/platform/auth"
 )
 
 // countingQueue counts the jobs it is asked to insert.
@@ -43,5 +47,46 @@ func TestIngestionRefusesMalformedSource(t *testing.T) {
 	}
 	if q.inserted != 0 {
 		t.Errorf("%d jobs queued for malformed sources, want none", q.inserted)
+	}
+}
+
+// TestIngestionTokenGuessingIsLimited: after auth.DefaultMaxFailures wrong
+// tokens from one client address, that address is refused (429) even with
+// the right token until the window passes; another address is not, and a
+// request without a token guesses nothing and counts nothing.
+func TestIngestionTokenGuessingIsLimited(t *testing.T) {
+	q := &countingQueue{}
+	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	h := api.NewServer(api.Deps{Jobs: q, IngestToken: "tok", AllowedSources: []string{"s3://"}, Now: func() time.Time { return now }})
+	post := func(addr, token string) int {
+		r := httptest.NewRequest("POST", "/v1/ingestions", strings.NewReader(`{"dataset":"nucc","source":"s3://b/nucc_taxonomy_251.csv"}`))
+		r.RemoteAddr = addr
+		r.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	for range 20 {
+		if got := post("198.51.100.7:1000", ""); got != http.StatusUnauthorized {
+			t.Fatalf("no token = %d, want 401", got)
+		}
+	}
+	for i := range auth.DefaultMaxFailures {
+		if got := post("198.51.100.7:1000", fmt.Sprintf("guess-%d", i)); got != http.StatusUnauthorized {
+			t.Fatalf("wrong token %d = %d, want 401", i, got)
+		}
+	}
+	if got := post("198.51.100.7:1001", "tok"); got != http.StatusTooManyRequests {
+		t.Fatalf("right token after %d wrong ones = %d, want 429", auth.DefaultMaxFailures, got)
+	}
+	if got := post("203.0.113.9:1000", "tok"); got != http.StatusAccepted {
+		t.Fatalf("right token from another address = %d, want 202", got)
+	}
+	now = now.Add(auth.DefaultFailureWindow + time.Second)
+	if got := post("198.51.100.7:1000", "tok"); got != http.StatusAccepted {
+		t.Fatalf("right token after the window = %d, want 202", got)
 	}
 }

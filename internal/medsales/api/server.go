@@ -24,6 +24,7 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/health"
 	"github.com/medplatform/medplatform/internal/platform/httpx"
+	"github.com/medplatform/medplatform/internal/platform/ratelimit"
 	"github.com/medplatform/medplatform/internal/platform/telemetry"
 )
 
@@ -47,6 +48,12 @@ type Deps struct {
 	IngestToken string
 	// AllowedSources are the prefixes an ingestion source must start with.
 	AllowedSources []string
+	// Limiter counts wrong ingestion tokens per client address: once one
+	// has sent auth.DefaultMaxFailures of them within
+	// auth.DefaultFailureWindow, every attempt from it, the right token
+	// included, is refused (429) until the window passes, so the token
+	// cannot be guessed at network speed. Nil: an in-process limiter.
+	Limiter ratelimit.Limiter
 	// Wrap, when set, wraps the whole handler (tracing).
 	Wrap func(http.Handler) http.Handler
 }
@@ -65,6 +72,9 @@ func NewServer(d Deps) http.Handler {
 	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Limiter == nil {
+		d.Limiter = ratelimit.NewMemory(d.Now)
 	}
 	s := &server{Deps: d}
 	mux := httpx.NewMux()
@@ -94,8 +104,25 @@ func (s *server) operator(h http.HandlerFunc) http.Handler {
 			s.fail(w, r, errs.Forbidden("loads from the API are disabled: set INGEST_API_TOKEN on the server"))
 			return
 		}
+		ctx := r.Context()
+		limitKey := "ingestfail:" + auth.ClientAddr(r.RemoteAddr)
+		over, err := s.Limiter.Exceeded(ctx, limitKey, auth.DefaultMaxFailures)
+		if err != nil {
+			// Fail open, as the adherence API does: a limiter outage must
+			// not stop operators.
+			s.Logger.WarnContext(ctx, "ingestion token: rate limiter failed; letting the attempt through", "error", err.Error())
+		}
+		if over {
+			s.fail(w, r, errs.E(errs.CodeRateLimited, "too many failed authentication attempts; try again later"))
+			return
+		}
 		got, err := auth.BearerToken(r)
 		if err != nil || subtle.ConstantTimeCompare([]byte(got), []byte(s.IngestToken)) != 1 {
+			if err == nil { // a token was presented, and it was wrong: a guess
+				if _, herr := s.Limiter.Hit(ctx, limitKey, auth.DefaultFailureWindow); herr != nil {
+					s.Logger.WarnContext(ctx, "ingestion token: rate limiter failed to count a failed attempt", "error", herr.Error())
+				}
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="medsales"`)
 			s.fail(w, r, errs.E(errs.CodeUnauthorized, "a valid bearer token is required"))
 			return

@@ -114,7 +114,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (Prin
 	if err != nil {
 		return Principal{}, err
 	}
-	limitKey := "authfail:" + clientAddr(r.RemoteAddr)
+	limitKey := "authfail:" + ClientAddr(r.RemoteAddr)
 	over, err := a.limiter.Exceeded(ctx, limitKey, a.MaxFailures)
 	if err != nil {
 		a.Logger.WarnContext(ctx, "auth: rate limiter failed; letting the attempt through", "error", err)
@@ -239,10 +239,10 @@ func BearerToken(r *http.Request) (string, error) {
 	return token, nil
 }
 
-// clientAddr returns the rate-limiting identity of a RemoteAddr: the IPv4
+// ClientAddr returns the rate-limiting identity of a RemoteAddr: the IPv4
 // address, the /64 network of an IPv6 address, or the raw host when it is
 // not an IP address.
-func clientAddr(remoteAddr string) string {
+func ClientAddr(remoteAddr string) string {
 	host, _, err := net.SplitHostPort(remoteAddr)
 	if err != nil {
 		host = remoteAddr
