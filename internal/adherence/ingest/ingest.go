@@ -4,7 +4,8 @@
 //
 // Durability: a request is answered after the database commit of the
 // transaction holding its events returns. On PostgreSQL that is a normal
-// commit (synchronous_commit on: the WAL is flushed to disk, and to a
+// commit (synchronous_commit on, which every connection of package db
+// ensures: the WAL is flushed to disk, and to a
 // synchronous standby where one is configured). On SQLite the database
 // runs in WAL mode with synchronous=FULL, so the commit fsyncs the WAL
 // before returning. Group commit keeps that guarantee and shares one flush

@@ -138,6 +138,19 @@ func openPostgres(ctx context.Context, rawURL string, opts Options) (*DB, error)
 	}
 	cfg.MaxConnIdleTime = 5 * time.Minute
 	cfg.HealthCheckPeriod = 30 * time.Second
+	// A commit we answer for must be on disk: with synchronous_commit off
+	// (a server, database or role default, or the URL), PostgreSQL returns
+	// from COMMIT before the WAL is flushed, and a crash loses commits that
+	// were acknowledged to clients. Every connection turns it back on in
+	// that case, and only then: local, remote_write, on and remote_apply
+	// all flush locally first, and a stricter setting chosen for a standby
+	// is kept.
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		if _, err := c.Exec(ctx, `SELECT set_config('synchronous_commit', 'on', false) WHERE current_setting('synchronous_commit') = 'off'`); err != nil {
+			return fmt.Errorf("ensure synchronous_commit: %w", err)
+		}
+		return nil
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open database: connect to postgres: %w", err)

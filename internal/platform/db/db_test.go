@@ -369,3 +369,33 @@ func TestOpenUnreachablePostgresOneLine(t *testing.T) {
 		t.Errorf("Open error = %q, want one line naming the cause, no password", msg)
 	}
 }
+
+// A connection to a server, database or URL whose synchronous_commit is off
+// turns it on: an acknowledged commit must be flushed to disk. A stricter
+// setting is left alone.
+func TestPostgresCommitsAreSynchronous(t *testing.T) {
+	base := dbtest.PostgresURL(t)
+	for _, tt := range []struct{ param, want string }{
+		{"off", "on"},
+		{"remote_apply", "remote_apply"},
+		{"local", "local"},
+	} {
+		sep := "?"
+		if strings.Contains(base, "?") {
+			sep = "&"
+		}
+		d, err := db.Open(context.Background(), base+sep+"synchronous_commit="+tt.param, db.Options{MaxConns: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		err = d.SQL.QueryRow("SHOW synchronous_commit").Scan(&got)
+		d.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != tt.want {
+			t.Errorf("synchronous_commit=%s in the URL: the session has %s, want %s", tt.param, got, tt.want)
+		}
+	}
+}
