@@ -208,4 +208,7 @@ type APIKey struct {
 	CreatedBy string
 	ExpiresAt *time.Time
 	RevokedAt *time.Time
+	// LastUsedAt is when the key last authenticated a request, to within
+	// auth.KeyUseInterval; nil if never.
+	LastUsedAt *time.Time
 }

@@ -18,12 +18,15 @@ type apiKeyJSON struct {
 	CreatedAt time.Time  `json:"createdAt"`
 	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
 	RevokedAt *time.Time `json:"revokedAt,omitempty"`
+	// LastUsedAt is when the key last authenticated a request (to the
+	// minute); absent if never.
+	LastUsedAt *time.Time `json:"lastUsedAt,omitempty"`
 	// Key is the bearer token, present only in the creation response.
 	Key string `json:"key,omitempty"`
 }
 
 func keyOut(k adherence.APIKey) apiKeyJSON {
-	return apiKeyJSON{ID: k.ID, Name: k.Name, Role: k.Role, Subject: k.Subject, CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt}
+	return apiKeyJSON{ID: k.ID, Name: k.Name, Role: k.Role, Subject: k.Subject, CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt, LastUsedAt: k.LastUsedAt}
 }
 
 // handleCreateAPIKey issues a key. The plaintext is in this response only;

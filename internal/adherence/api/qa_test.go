@@ -353,3 +353,32 @@ func TestMemberTimeZone(t *testing.T) {
 		}
 	})
 }
+
+// GET /v1/api-keys shows when each key last authenticated a request: a key
+// never used has no lastUsedAt; one used has the time of that request.
+func TestAPIKeyLastUsed(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("Key Use")
+		idle := e.mustDo("POST", "/v1/api-keys", admin, map[string]any{"role": "integration", "name": "idle"}, 201)["id"].(string)
+		keys := e.mustDo("GET", "/v1/api-keys", admin, nil, 200)["keys"].([]any)
+		adminID := strings.Split(admin, "_")[1]
+		seen := map[string]bool{}
+		for _, k := range keys {
+			k := k.(map[string]any)
+			seen[k["id"].(string)] = true
+			switch k["id"] {
+			case adminID:
+				if k["lastUsedAt"] != e.now.Format(time.RFC3339) {
+					t.Errorf("admin key lastUsedAt = %v, want %s", k["lastUsedAt"], e.now.Format(time.RFC3339))
+				}
+			case idle:
+				if v, ok := k["lastUsedAt"]; ok {
+					t.Errorf("an unused key has lastUsedAt %v", v)
+				}
+			}
+		}
+		if !seen[adminID] || !seen[idle] {
+			t.Fatalf("keys listed: %v", keys)
+		}
+	})
+}

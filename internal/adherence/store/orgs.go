@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/platform/audit"
@@ -115,7 +116,7 @@ func (s *Store) ListAPIKeys(ctx context.Context, orgID string) ([]adherence.APIK
 		return nil, nil
 	}
 	rows, err := s.db.SQL.QueryContext(ctx, `
-		SELECT id, org_id, role, subject, name, created_at, created_by, expires_at, revoked_at
+		SELECT id, org_id, role, subject, name, created_at, created_by, expires_at, revoked_at, last_used_at
 		FROM api_keys WHERE org_id = $1 ORDER BY created_at, id`, orgID)
 	if err != nil {
 		return nil, fmt.Errorf("list API keys: %w", err)
@@ -124,12 +125,12 @@ func (s *Store) ListAPIKeys(ctx context.Context, orgID string) ([]adherence.APIK
 	var out []adherence.APIKey
 	for rows.Next() {
 		var k adherence.APIKey
-		var exp, rev sql.NullTime
-		if err := rows.Scan(&k.ID, &k.OrgID, &k.Role, &k.Subject, &k.Name, &k.CreatedAt, &k.CreatedBy, &exp, &rev); err != nil {
+		var exp, rev, used sql.NullTime
+		if err := rows.Scan(&k.ID, &k.OrgID, &k.Role, &k.Subject, &k.Name, &k.CreatedAt, &k.CreatedBy, &exp, &rev, &used); err != nil {
 			return nil, fmt.Errorf("list API keys: %w", err)
 		}
 		k.CreatedAt = k.CreatedAt.UTC()
-		k.ExpiresAt, k.RevokedAt = timePtr(exp), timePtr(rev)
+		k.ExpiresAt, k.RevokedAt, k.LastUsedAt = timePtr(exp), timePtr(rev), timePtr(used)
 		out = append(out, k)
 	}
 	if err := rows.Err(); err != nil {
@@ -197,6 +198,17 @@ func (s *Store) RevokeAPIKey(ctx context.Context, a adherence.Actor, orgID, id s
 	})
 	if err != nil {
 		return fmt.Errorf("revoke API key: %w", err)
+	}
+	return nil
+}
+
+// RecordAPIKeyUse notes that a key authenticated a request at at (it
+// implements auth.KeyUseRecorder). It never moves last use backwards.
+func (s *Store) RecordAPIKeyUse(ctx context.Context, keyID string, at time.Time) error {
+	at = db.UTC(at)
+	_, err := s.db.SQL.ExecContext(ctx, `UPDATE api_keys SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)`, at, keyID)
+	if err != nil {
+		return fmt.Errorf("record API key use: %w", err)
 	}
 	return nil
 }

@@ -124,3 +124,15 @@ type KeyLookup interface {
 	// code errs.CodeNotFound when there is none.
 	LookupAPIKey(ctx context.Context, keyID string) (StoredKey, error)
 }
+
+// KeyUseRecorder is implemented by a KeyLookup that keeps when each key
+// was last used: the Authenticator calls it after a key authenticated a
+// request, at most once per KeyUseInterval per key.
+type KeyUseRecorder interface {
+	RecordAPIKeyUse(ctx context.Context, keyID string, at time.Time) error
+}
+
+// KeyUseInterval is how often, at most, the Authenticator records the use
+// of one key: last use is for finding idle keys, and a write per request
+// would cost more than it tells.
+const KeyUseInterval = time.Minute

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/medplatform/medplatform/internal/platform/errs"
@@ -68,6 +69,11 @@ type Authenticator struct {
 	oidc    *oidcVerifier
 	limiter ratelimit.Limiter
 	now     func() time.Time
+
+	// usedMu guards used: when this process last recorded each key's use
+	// (KeyUseRecorder).
+	usedMu sync.Mutex
+	used   map[string]time.Time
 }
 
 // NewAuthenticator returns an Authenticator that looks API keys up in keys
@@ -208,6 +214,7 @@ func (a *Authenticator) verifyAPIKey(ctx context.Context, token string) (Princip
 	if needsLink(role) && k.Subject == "" {
 		return Principal{}, fmt.Errorf("auth: stored API key %s has role %s but no linked record", keyID, role)
 	}
+	a.recordUse(ctx, keyID)
 	return Principal{
 		ID:      keyID,
 		OrgID:   k.OrgID,
@@ -216,6 +223,46 @@ func (a *Authenticator) verifyAPIKey(ctx context.Context, token string) (Princip
 		Method:  MethodAPIKey,
 	}, nil
 }
+
+// recordUse records that keyID authenticated a request, when the key store
+// keeps last use (KeyUseRecorder) and this process has not recorded it in
+// the last KeyUseInterval. A failure is logged, not returned: the request
+// is authenticated all the same.
+func (a *Authenticator) recordUse(ctx context.Context, keyID string) {
+	rec, ok := a.keys.(KeyUseRecorder)
+	if !ok {
+		return
+	}
+	now := a.now()
+	a.usedMu.Lock()
+	if a.used == nil {
+		a.used = map[string]time.Time{}
+	}
+	if last, seen := a.used[keyID]; seen && now.Sub(last) < KeyUseInterval {
+		a.usedMu.Unlock()
+		return
+	}
+	if len(a.used) >= maxUsedKeys {
+		// Forget entries older than the interval; they would be recorded
+		// again anyway.
+		for id, t := range a.used {
+			if now.Sub(t) >= KeyUseInterval {
+				delete(a.used, id)
+			}
+		}
+	}
+	a.used[keyID] = now
+	a.usedMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := rec.RecordAPIKeyUse(ctx, keyID, now); err != nil {
+		a.Logger.WarnContext(ctx, "auth: could not record the use of an API key", "key_id", keyID, "error", err)
+	}
+}
+
+// maxUsedKeys bounds the keys whose last recording the Authenticator
+// remembers before it forgets the stale ones.
+const maxUsedKeys = 10000
 
 // BearerToken extracts the token of an "Authorization: Bearer" header. The
 // scheme name is case-insensitive (RFC 9110, section 11.1).

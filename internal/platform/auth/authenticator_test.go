@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -386,3 +387,57 @@ func TestNewAuthenticatorValidates(t *testing.T) {
 		})
 	}
 }
+
+// usingKeys is a keyStore that keeps the uses recorded of each key.
+type usingKeys struct {
+	keyStore
+	mu   sync.Mutex
+	uses map[string][]time.Time
+}
+
+func (s *usingKeys) RecordAPIKeyUse(_ context.Context, keyID string, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.uses[keyID] = append(s.uses[keyID], at)
+	return nil
+}
+
+// The use of a key is recorded, through the key cache, at most once per
+// KeyUseInterval per key; failed attempts record nothing.
+func TestAuthenticateRecordsKeyUse(t *testing.T) {
+	c := newClock()
+	store := &usingKeys{keyStore: keyStore{}, uses: map[string][]time.Time{}}
+	valid, validID := newKey(t, store.keyStore, auth.StoredKey{OrgID: "org-1", Role: auth.RoleIntegration})
+	other, otherID := newKey(t, store.keyStore, auth.StoredKey{OrgID: "org-1", Role: auth.RoleIntegration})
+	revoked, revokedID := newKey(t, store.keyStore, auth.StoredKey{OrgID: "org-1", Role: auth.RoleIntegration, RevokedAt: ptr(c.Now().Add(-time.Hour))})
+	a, err := auth.NewAuthenticator(auth.NewKeyCache(store, time.Minute, c.Now), nil, ratelimit.NewMemory(c.Now), c.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	use := func(token string) {
+		t.Helper()
+		_, _ = a.Authenticate(t.Context(), request("192.0.2.1:4711", "Bearer "+token))
+	}
+	start := c.Now()
+	for range 5 {
+		use(valid)
+		c.Advance(10 * time.Second)
+	}
+	use(other)
+	use(revoked)
+	c.Advance(auth.KeyUseInterval)
+	use(valid)
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	if got := store.uses[validID]; len(got) != 2 || !got[0].Equal(start) || !got[1].Equal(start.Add(50*time.Second+auth.KeyUseInterval)) {
+		t.Errorf("uses of the busy key = %v, want two, a minute and more apart", got)
+	}
+	if got := store.uses[otherID]; len(got) != 1 {
+		t.Errorf("uses of the other key = %v, want one", got)
+	}
+	if got := store.uses[revokedID]; len(got) != 0 {
+		t.Errorf("a refused key's use was recorded: %v", got)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -63,3 +63,12 @@ func (c *KeyCache) LookupAPIKey(ctx context.Context, keyID string) (StoredKey, e
 	c.mu.Unlock()
 	return k, nil
 }
+
+// RecordAPIKeyUse passes the use of a key on to the inner lookup when it
+// keeps last use (KeyUseRecorder); the cache itself keeps nothing.
+func (c *KeyCache) RecordAPIKeyUse(ctx context.Context, keyID string, at time.Time) error {
+	if rec, ok := c.inner.(KeyUseRecorder); ok {
+		return rec.RecordAPIKeyUse(ctx, keyID, at)
+	}
+	return nil
+}
