@@ -213,11 +213,11 @@ const (
 	// EscalationResolved: the patient recorded the dose after all, the
 	// trigger no longer holds, or its policy was deactivated.
 	EscalationResolved EscalationStatus = "resolved"
-	// EscalationExhausted is allowed by the schema but not set by the
-	// engine: an escalation whose levels have all fired stays open (so its
-	// last messages are delivered and it stays in the open list) until it
-	// is acknowledged or resolved. Exhausted escalations are treated like
-	// open ones by acknowledgement and resolution.
+	// EscalationExhausted: every level had fired, nobody acknowledged it,
+	// and the patient missed another dose, for which a new escalation
+	// opened (an escalation whose levels have all fired stays open until
+	// then, so its last messages are delivered). Exhausted escalations are
+	// treated like open ones by acknowledgement and resolution.
 	EscalationExhausted EscalationStatus = "exhausted"
 )
 

@@ -355,6 +355,9 @@ type ConsumeResult struct {
 	Examined int // outbox records consumed (marked processed)
 	Opened   int // escalations opened
 	Resolved int // escalations resolved
+	// Exhausted counts the open escalations whose every level had fired
+	// that a new miss moved to exhausted (and replaced with a new one).
+	Exhausted int
 	// ResolvedAtLevel counts the resolved escalations by the last level
 	// they had fired (0: none yet).
 	ResolvedAtLevel map[int]int
@@ -364,6 +367,7 @@ func (r *ConsumeResult) add(o ConsumeResult) {
 	r.Examined += o.Examined
 	r.Opened += o.Opened
 	r.Resolved += o.Resolved
+	r.Exhausted += o.Exhausted
 	for l, n := range o.ResolvedAtLevel {
 		if r.ResolvedAtLevel == nil {
 			r.ResolvedAtLevel = map[int]int{}
@@ -389,7 +393,9 @@ const consumeChunk = 100
 // for the patient (the dose must still be missed: a late recording may
 // have come first); when it holds and the policy has no open escalation
 // for the patient, one opens at level 0 with its first step due at now +
-// Levels[0].After.
+// Levels[0].After. An open one with levels still to fire takes the miss
+// in; one whose every level has fired becomes exhausted and a new one
+// opens for this miss (see exhaustFired).
 //
 // dose.resolved: every open or exhausted escalation of the patient is
 // re-evaluated — missed_dose: its dose is still missed; missed_count: the
@@ -542,6 +548,11 @@ func (s *Store) consumeChunk(ctx context.Context, tx *db.Tx, now time.Time, n in
 			for _, o := range opened {
 				c.Opened++
 				jobs = append(jobs, o.job)
+				if o.superseded != "" {
+					c.Exhausted++
+					recs = append(recs, auditRecord(EscalationSystemActor, it.orgID, audit.ActionUpdate, "Escalation", o.superseded, it.p.PatientID,
+						"status=exhausted reason=new_miss"))
+				}
 				recs = append(recs, auditRecord(EscalationSystemActor, it.orgID, audit.ActionCreate, "Escalation", o.id, it.p.PatientID,
 					"policy="+o.policy))
 			}
@@ -606,6 +617,8 @@ func activePolicies(all map[string]adherence.EscalationPolicy, orgID string) []a
 type openedEscalation struct {
 	id, policy string
 	job        stepJob
+	// superseded is the exhausted escalation this one replaced, or "".
+	superseded string
 }
 
 // openEscalations evaluates the active policies of the record's org for a
@@ -632,26 +645,77 @@ func (s *Store) openEscalations(ctx context.Context, tx *db.Tx, it outboxItem, p
 			continue
 		}
 		id := newID()
-		res, err := tx.ExecContext(ctx, `INSERT INTO escalations (id, org_id, patient_id, policy_id, dose_instance_id, status, level, opened_at)
-			VALUES ($1, $2, $3, $4, $5, 'open', 0, $6)
-			ON CONFLICT (policy_id, patient_id) WHERE status = 'open' DO NOTHING`,
-			id, it.orgID, it.p.PatientID, pol.ID, it.p.DoseInstanceID, now)
+		opened, err := insertEscalation(ctx, tx, id, it, pol.ID, now)
 		if err != nil {
-			return nil, fmt.Errorf("open escalation: %w", err)
+			return nil, err
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return nil, fmt.Errorf("open escalation: %w", err)
-		} else if n == 0 {
-			continue // one is open already
+		superseded := ""
+		if !opened {
+			// One is open already: the miss is added to it while it still
+			// has levels to fire. One whose every level has fired (and
+			// which nobody acknowledged) would page no one about this new
+			// miss: it becomes exhausted, and a new escalation starts
+			// over for this miss, as one does after an acknowledgement.
+			if superseded, err = exhaustFired(ctx, tx, pol.ID, it.p.PatientID, now); err != nil || superseded == "" {
+				if err != nil {
+					return nil, err
+				}
+				continue
+			}
+			if opened, err = insertEscalation(ctx, tx, id, it, pol.ID, now); err != nil {
+				return nil, err
+			} else if !opened {
+				return nil, fmt.Errorf("open escalation: still one open after exhausting %s", superseded)
+			}
 		}
 		due := now.Add(pol.Levels[0].After)
 		stepID, err := insertStep(ctx, tx, it.orgID, id, 1, due)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, openedEscalation{id: id, policy: pol.ID, job: stepJob{id: stepID, due: due}})
+		out = append(out, openedEscalation{id: id, policy: pol.ID, job: stepJob{id: stepID, due: due}, superseded: superseded})
 	}
 	return out, nil
+}
+
+// insertEscalation opens escalation id of policyID for the record's
+// patient and missed dose, unless one is open already (opened false).
+func insertEscalation(ctx context.Context, tx *db.Tx, id string, it outboxItem, policyID string, now time.Time) (bool, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO escalations (id, org_id, patient_id, policy_id, dose_instance_id, status, level, opened_at)
+		VALUES ($1, $2, $3, $4, $5, 'open', 0, $6)
+		ON CONFLICT (policy_id, patient_id) WHERE status = 'open' DO NOTHING`,
+		id, it.orgID, it.p.PatientID, policyID, it.p.DoseInstanceID, now)
+	if err != nil {
+		return false, fmt.Errorf("open escalation: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("open escalation: %w", err)
+	}
+	return n > 0, nil
+}
+
+// exhaustFired moves the open escalation of policyID for patientID to
+// exhausted when none of its steps is pending any more (every level has
+// fired, or the policy lost its remaining levels), and returns its id; ""
+// when it still has levels to fire. An exhausted escalation can still be
+// acknowledged and is still resolved by the patient's recordings.
+func exhaustFired(ctx context.Context, tx *db.Tx, policyID, patientID string, now time.Time) (string, error) {
+	var id string
+	err := tx.QueryRowContext(ctx, `SELECT id FROM escalations e
+		WHERE policy_id = $1 AND patient_id = $2 AND status = 'open'
+		  AND NOT EXISTS (SELECT 1 FROM escalation_steps s WHERE s.escalation_id = e.id AND s.status = 'pending')`+forUpdate(tx.Dialect),
+		policyID, patientID).Scan(&id)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("read fired escalation: %w", err)
+	}
+	if err := closeEscalation(ctx, tx, id, adherence.EscalationExhausted, "system", "new_miss", now); err != nil {
+		return "", err
+	}
+	return id, nil
 }
 
 func insertStep(ctx context.Context, tx *db.Tx, orgID, escalationID string, level int, due time.Time) (int64, error) {
@@ -888,10 +952,12 @@ type FireResult struct {
 //
 // After the last level the escalation stays open (FireResult.Exhausted
 // says nothing more will fire): its last messages are delivered only while
-// it is open, it stays in the care team's list of open escalations until
-// someone acknowledges it or the patient's recording resolves it, and the
-// policy opens no second escalation for the patient meanwhile — repeated
-// misses add to the open escalation instead of paging everyone again.
+// it is open, and it stays in the care team's list of open escalations
+// until someone acknowledges it, the patient's recording resolves it, or
+// the patient misses another dose: that moves it to exhausted and opens a
+// new escalation, whose levels page the care team again. While levels
+// remain, repeated misses add to the open escalation instead of paging
+// everyone again.
 //
 // Caregivers get the escalation_caregiver template (the delivery job names
 // the drug only when the patient shares medication with caregivers);

@@ -639,14 +639,49 @@ func TestEscalationLevels(t *testing.T) {
 			}
 		}
 		// Every level fired: it stays open (its messages are delivered only
-		// while it is), and the next miss adds to it rather than opening a
-		// second one.
+		// while it is). Nobody acknowledged it, and the patient misses the
+		// next dose: paging no one about that miss is not an option. The
+		// fired escalation becomes exhausted and a new one opens for the
+		// new miss, its first level due as the policy says.
 		w.missDay(2)
-		if res := w.consume(); res.Examined != 1 || res.Opened != 0 {
-			t.Fatalf("miss after the last level: %+v", res)
+		res2 := w.consume()
+		if res2.Examined != 1 || res2.Opened != 1 || res2.Exhausted != 1 {
+			t.Fatalf("miss after the last level: %+v", res2)
 		}
-		if n := w.count(`SELECT COUNT(*) FROM escalation_steps WHERE status = 'pending'`); n != 0 {
-			t.Fatalf("%d pending steps after the last level", n)
+		if old := w.get(e.ID); old.Status != adherence.EscalationExhausted || old.Level != 3 {
+			t.Fatalf("the fired escalation after a new miss = %+v", old)
+		}
+		open := w.escalations(store.EscalationFilter{Status: adherence.EscalationOpen})
+		if len(open) != 1 || open[0].ID == e.ID {
+			t.Fatalf("open escalations after the new miss = %+v", open)
+		}
+		day2 := w.doses(w.plan.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 3, 0, 0))[0]
+		fresh := w.get(open[0].ID)
+		if fresh.DoseInstanceID != day2.ID || fresh.Level != 0 || len(fresh.Steps) != 1 || fresh.Steps[0].Status != adherence.StepPending ||
+			!fresh.Steps[0].DueAt.Equal(w.now.Add(30*time.Minute)) {
+			t.Fatalf("the new escalation = %+v", fresh)
+		}
+		var exhausted int
+		for _, r := range w.auditRecords() {
+			if r.ResourceType == "Escalation" && r.ResourceID == e.ID && r.Detail == "status=exhausted reason=new_miss" {
+				exhausted++
+			}
+		}
+		if exhausted != 1 {
+			t.Errorf("%d audit records of the exhaustion, want 1", exhausted)
+		}
+		// A third miss while the new escalation still has levels to fire
+		// is added to it.
+		w.missDay(3)
+		if res := w.consume(); res.Opened != 0 || res.Exhausted != 0 {
+			t.Fatalf("miss while levels remain: %+v", res)
+		}
+		// The exhausted one can still be acknowledged.
+		if _, err := w.s.AcknowledgeEscalation(w.ctx, w.actor, w.org, e.ID, w.clinician, w.now); err != nil {
+			t.Fatalf("acknowledge the exhausted escalation: %v", err)
+		}
+		if got := w.get(e.ID); got.Status != adherence.EscalationAcknowledged {
+			t.Fatalf("after acknowledgement: %+v", got)
 		}
 	})
 }

@@ -130,7 +130,7 @@ func (w *OutboxConsumerWorker) Work(ctx context.Context, _ *river.Job[Escalation
 	}
 	if res.Examined > 0 {
 		w.Logger.InfoContext(ctx, "escalation outbox consumed", "records", res.Examined, "opened", res.Opened,
-			"resolved", res.Resolved, "duration_ms", time.Since(start).Milliseconds())
+			"resolved", res.Resolved, "exhausted", res.Exhausted, "duration_ms", time.Since(start).Milliseconds())
 	}
 	return nil
 }
