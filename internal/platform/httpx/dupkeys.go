@@ -7,6 +7,15 @@ import (
 	"strings"
 )
 
+// dupFrame is an open object or array while duplicateKey scans.
+type dupFrame struct {
+	object   bool
+	keyStart int    // where this object's keys start in the shared key slice
+	index    int    // the array's current element
+	at       []byte // the key under which this value sits in its parent object
+	atIndex  int    // or its index in its parent array
+}
+
 // duplicateKey returns the JSON path ("items[3].patientId") of the first
 // object key that repeats a key of the same object, compared without
 // regard to case, in data, which must be valid JSON. encoding/json keeps
@@ -15,42 +24,29 @@ import (
 // a log filter or a signature check that reads the first: such a request
 // is refused rather than guessed at. With topOnly, only the keys of the
 // top-level object are compared.
+//
+// It makes one pass over the bytes and allocates nothing per object: the
+// keys of the open objects share one slice, and the path is built only
+// for the answer.
 func duplicateKey(data []byte, topOnly bool) (path string, found bool) {
-	type frame struct {
-		object bool
-		keys   [][]byte // the object's keys so far (unescaped)
-		index  int      // the array's current element
-		seg    string   // this value's own path segment in its parent
-	}
-	var stack []frame
-	pathOf := func(last string) string {
-		var b strings.Builder
-		for _, f := range stack {
-			b.WriteString(f.seg)
-		}
-		b.WriteString(last)
-		return strings.TrimPrefix(b.String(), ".")
-	}
-	// segment is the path segment of the value that starts here.
-	segment := func() string {
-		if len(stack) == 0 {
-			return ""
-		}
-		top := &stack[len(stack)-1]
-		if top.object {
-			return "." + displayKey(top.keys[len(top.keys)-1])
-		}
-		return "[" + strconv.Itoa(top.index) + "]"
-	}
-	expectKey := false // the next string is an object key
+	var stack []dupFrame
+	var keys [][]byte // the keys of every open object, innermost last
+	expectKey := false
 	for i := 0; i < len(data); i++ {
 		switch data[i] {
-		case '{':
-			stack = append(stack, frame{object: true, seg: segment()})
-			expectKey = true
-		case '[':
-			stack = append(stack, frame{seg: segment()})
+		case '{', '[':
+			f := dupFrame{object: data[i] == '{', keyStart: len(keys)}
+			if n := len(stack); n > 0 {
+				if parent := &stack[n-1]; parent.object {
+					f.at = keys[len(keys)-1]
+				} else {
+					f.atIndex = parent.index
+				}
+			}
+			stack = append(stack, f)
+			expectKey = f.object
 		case '}', ']':
+			keys = keys[:stack[len(stack)-1].keyStart]
 			stack = stack[:len(stack)-1]
 			expectKey = false
 		case ',':
@@ -68,26 +64,49 @@ func duplicateKey(data []byte, topOnly bool) (path string, found bool) {
 					end++
 				}
 			}
-			if expectKey && (!topOnly || len(stack) == 1) {
+			if expectKey {
 				key := data[i+1 : end]
 				if escaped {
 					var s string
 					_ = json.Unmarshal(data[i:end+1], &s)
 					key = []byte(s)
 				}
-				top := &stack[len(stack)-1]
-				for _, k := range top.keys {
-					if bytes.EqualFold(k, key) {
-						return pathOf("." + displayKey(key)), true
+				if !topOnly || len(stack) == 1 {
+					for _, k := range keys[stack[len(stack)-1].keyStart:] {
+						if bytes.EqualFold(k, key) {
+							return dupPath(stack, key), true
+						}
 					}
 				}
-				top.keys = append(top.keys, key)
+				// Kept even when not compared: a nested value's path
+				// names it.
+				keys = append(keys, key)
 			}
 			expectKey = false
 			i = end
 		}
 	}
 	return "", false
+}
+
+// dupPath is the JSON path of key in the innermost object of stack.
+func dupPath(stack []dupFrame, key []byte) string {
+	var b strings.Builder
+	for i := 1; i < len(stack); i++ { // the top-level value has no name
+		if stack[i-1].object {
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(displayKey(stack[i].at))
+		} else {
+			b.WriteString("[" + strconv.Itoa(stack[i].atIndex) + "]")
+		}
+	}
+	if b.Len() > 0 {
+		b.WriteByte('.')
+	}
+	b.WriteString(displayKey(key))
+	return b.String()
 }
 
 // displayKey is key as it may be echoed in an error: a key that is not an
