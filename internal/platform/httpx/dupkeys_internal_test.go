@@ -3,6 +3,7 @@ package httpx
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -86,4 +87,25 @@ func isASCII(b []byte) bool {
 		}
 	}
 	return !bytes.Contains(b, []byte(`\u`)) // escapes may name non-ASCII runes
+}
+
+// BenchmarkDuplicateKey scans a 500-event batch body, the largest body
+// the API decodes often.
+func BenchmarkDuplicateKey(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString(`{"events":[`)
+	for i := 0; i < 500; i++ {
+		if i > 0 {
+			sb.WriteString(",")
+		}
+		fmt.Fprintf(&sb, `{"patientId":"0190c0de-0000-7000-8000-%012d","planId":"0190c0de-0000-7000-8000-%012d","kind":"taken","occurredAt":"2026-12-02T08:00:00Z","source":"app","clientEventId":"c-%d","deviceId":"cap-1"}`, i, i, i)
+	}
+	sb.WriteString(`]}`)
+	data := []byte(sb.String())
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, dup := duplicateKey(data, false); dup {
+			b.Fatal("dup")
+		}
+	}
 }
