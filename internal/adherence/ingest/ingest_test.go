@@ -223,3 +223,137 @@ func TestSmallRequestsGoToTheFirstCommitter(t *testing.T) {
 		t.Error("the single event was never recorded")
 	}
 }
+
+// lazyRecorder commits groups "unsynced" and counts flushes; a flush waits
+// for a token on flush and returns what fail holds.
+type lazyRecorder struct {
+	mu        sync.Mutex
+	committed []string // client event ids, in commit order
+	syncedUp  int      // how many of committed a flush has covered
+	flush     chan struct{}
+	fail      error
+	durable   int // RecordEvents calls (the durable path)
+}
+
+func (r *lazyRecorder) RecordEvents(_ context.Context, in []store.EventInput) ([]store.EventOutcome, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.durable++
+	return make([]store.EventOutcome, len(in)), nil
+}
+
+func (r *lazyRecorder) RecordEventsUnsynced(_ context.Context, in []store.EventInput) ([]store.EventOutcome, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]store.EventOutcome, len(in))
+	for i, e := range in {
+		r.committed = append(r.committed, e.Event.ClientEventID)
+		out[i].Event.ID = e.Event.ClientEventID
+	}
+	return out, nil
+}
+
+func (r *lazyRecorder) SyncCommits(context.Context) error {
+	r.mu.Lock()
+	upTo := len(r.committed) // what committed before the flush began
+	r.mu.Unlock()
+	<-r.flush
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail != nil {
+		return r.fail
+	}
+	r.syncedUp = upTo
+	return nil
+}
+
+// With a LazyRecorder a request is answered only after a flush that began
+// after its group committed: while the flush waits, the answer waits (and
+// the next groups commit meanwhile); a failed flush answers an error; stop
+// flushes what is committed before it returns.
+func TestAnswersWaitForTheFlush(t *testing.T) {
+	rec := &lazyRecorder{flush: make(chan struct{})}
+	g := ingest.New(rec, nil, 0)
+	stop := g.Start(1)
+	ctx := context.Background()
+	type answer struct {
+		id  string
+		err error
+		at  int // how many commits were flushed when it was answered
+	}
+	answers := make(chan answer, 10)
+	submit := func(id string) {
+		go func() {
+			out, err := g.Submit(ctx, []store.EventInput{{Event: adherence.Event{ClientEventID: id}}}, time.Now())
+			rec.mu.Lock()
+			a := answer{id: id, err: err, at: rec.syncedUp}
+			rec.mu.Unlock()
+			if err == nil && out[0].Event.ID != id {
+				a.err = fmt.Errorf("outcome of %s answered to %s", out[0].Event.ID, id)
+			}
+			answers <- a
+		}()
+	}
+	submit("a")
+	waitFor := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			rec.mu.Lock()
+			got := len(rec.committed)
+			rec.mu.Unlock()
+			if got >= n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d commits after 5 s, want %d", got, n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitFor(1)
+	// "a" is committed, its flush is waiting: no answer yet, and the
+	// committer takes the next group meanwhile.
+	submit("b")
+	waitFor(2)
+	select {
+	case a := <-answers:
+		t.Fatalf("%s answered before its commit was flushed", a.id)
+	case <-time.After(100 * time.Millisecond):
+	}
+	rec.flush <- struct{}{} // the flush that covers "a" (begun before "b" committed)
+	if a := <-answers; a.id != "a" || a.err != nil || a.at < 1 {
+		t.Fatalf("first answer = %+v, want a, after its flush", a)
+	}
+	rec.mu.Lock()
+	rec.fail = errors.New("disk gone")
+	rec.mu.Unlock()
+	rec.flush <- struct{}{} // the flush of "b" fails
+	if a := <-answers; a.id != "b" || a.err == nil {
+		t.Fatalf("answer after a failed flush = %+v, want an error for b", a)
+	}
+	rec.mu.Lock()
+	rec.fail = nil
+	rec.mu.Unlock()
+	submit("c")
+	waitFor(3)
+	go func() { rec.flush <- struct{}{} }()
+	stop() // returns once c is flushed and answered
+	rec.mu.Lock()
+	flushed := rec.syncedUp
+	rec.mu.Unlock()
+	if flushed != 3 {
+		t.Fatalf("stop returned with %d of 3 commits flushed", flushed)
+	}
+	select {
+	case a := <-answers:
+		if a.id != "c" || a.err != nil || a.at < 3 {
+			t.Fatalf("answer at stop = %+v", a)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the group committed before stop was never answered")
+	}
+	if rec.durable != 0 {
+		t.Errorf("%d durable RecordEvents calls, want none", rec.durable)
+	}
+}

@@ -399,3 +399,67 @@ func TestPostgresCommitsAreSynchronous(t *testing.T) {
 		}
 	}
 }
+
+// InPipelineTxNoSync commits without waiting for the disk (PostgreSQL:
+// synchronous_commit off in the transaction; SQLite: synchronous=NORMAL in
+// it, FULL again afterwards for every other transaction), and Sync then
+// makes the commit durable: on PostgreSQL the WAL is flushed past it.
+func TestInPipelineTxNoSync(t *testing.T) {
+	dbtest.Each(t, nil, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		if _, err := d.SQL.ExecContext(ctx, "CREATE TABLE lazy (k INTEGER PRIMARY KEY)"); err != nil {
+			t.Fatal(err)
+		}
+		setting := "PRAGMA synchronous"
+		want, wantAfter := "1", "2" // NORMAL, FULL
+		if d.Dialect == db.Postgres {
+			setting, want, wantAfter = "SHOW synchronous_commit", "off", "on"
+		}
+		var inside string
+		err := d.InPipelineTxNoSync(ctx, func(tx *db.Tx) error {
+			_, err := tx.ExecAllCommit(ctx, []db.Statement{
+				{SQL: "INSERT INTO lazy (k) VALUES ($1)", Args: []any{1}},
+				{SQL: setting, Scan: func(rows db.Rows) error {
+					rows.Next()
+					return rows.Scan(&inside)
+				}},
+			})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inside != want {
+			t.Errorf("%s inside the transaction = %s, want %s", setting, inside, want)
+		}
+		var after string
+		if err := d.SQL.QueryRowContext(ctx, setting).Scan(&after); err != nil {
+			t.Fatal(err)
+		}
+		if after != wantAfter {
+			t.Errorf("%s after the transaction = %s, want %s", setting, after, wantAfter)
+		}
+		var lsn string
+		if d.Dialect == db.Postgres {
+			if err := d.SQL.QueryRowContext(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&lsn); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := d.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if d.Dialect == db.Postgres {
+			var flushed bool
+			if err := d.SQL.QueryRowContext(ctx, "SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn", lsn).Scan(&flushed); err != nil {
+				t.Fatal(err)
+			}
+			if !flushed {
+				t.Errorf("after Sync the WAL is not flushed past %s", lsn)
+			}
+		}
+		var n int
+		if err := d.SQL.QueryRowContext(ctx, "SELECT COUNT(*) FROM lazy").Scan(&n); err != nil || n != 1 {
+			t.Fatalf("rows = %d, %v; want 1", n, err)
+		}
+	})
+}
