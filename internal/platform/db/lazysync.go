@@ -39,14 +39,23 @@ func (d *DB) InPipelineTxNoSync(ctx context.Context, fn func(tx *Tx) error) erro
 // synchronous=NORMAL, and puts synchronous=FULL back before the connection
 // serves anything else. A connection that cannot be put back is discarded,
 // so that no later transaction commits without a sync by mistake.
-func (d *DB) inSQLiteTxNoSync(ctx context.Context, fn func(tx *Tx) error) (err error) {
+func (d *DB) inSQLiteTxNoSync(ctx context.Context, fn func(tx *Tx) error) error {
+	missed, err := d.sqliteTxNoSync(ctx, fn)
+	if len(missed) > 0 {
+		// The writer connection is free again (see InTx).
+		d.stmts.prepareMissed(ctx, missed)
+	}
+	return err
+}
+
+func (d *DB) sqliteTxNoSync(ctx context.Context, fn func(tx *Tx) error) (missed []string, err error) {
 	conn, err := d.SQL.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
+		return nil, fmt.Errorf("begin transaction: %w", err)
 	}
 	defer conn.Close()
 	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
+		return nil, fmt.Errorf("begin transaction: %w", err)
 	}
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -58,11 +67,7 @@ func (d *DB) inSQLiteTxNoSync(ctx context.Context, fn func(tx *Tx) error) (err e
 			}
 		}
 	}()
-	missed, err := d.inTxOn(ctx, conn, fn)
-	if len(missed) > 0 {
-		d.stmts.prepareMissed(ctx, missed)
-	}
-	return err
+	return d.inTxOn(ctx, conn, fn)
 }
 
 // Sync makes every transaction committed before the call durable (see
