@@ -150,11 +150,31 @@ func (s *server) handleCreateIngestion(w http.ResponseWriter, r *http.Request) {
 
 // sourceAllowed keeps API-queued loads to the configured places, so the
 // ingestion token cannot make the worker read arbitrary files or URLs.
+// A prefix that ends inside a URL's host ("https://download.cms.gov",
+// "s3://drop") allows that host or bucket only: what follows it must start
+// the path, so "https://download.cms.gov@10.0.0.1/x" (user info),
+// "https://download.cms.gov.evil.example/x" and "s3://dropper/x" are not
+// allowed by it.
 func (s *server) sourceAllowed(src string) bool {
 	for _, p := range s.AllowedSources {
-		if strings.HasPrefix(src, p) && !strings.Contains(src[len(p):], "..") {
-			return true
+		if !strings.HasPrefix(src, p) {
+			continue
 		}
+		rest := src[len(p):]
+		if strings.Contains(rest, "..") {
+			continue
+		}
+		if endsInHost(p) && rest != "" && rest[0] != '/' {
+			continue
+		}
+		return true
 	}
 	return false
+}
+
+// endsInHost reports whether prefix p is a URL that ends after some of its
+// host: "scheme://" followed by a non-empty authority without a '/'.
+func endsInHost(p string) bool {
+	_, after, ok := strings.Cut(p, "://")
+	return ok && after != "" && !strings.Contains(after, "/")
 }

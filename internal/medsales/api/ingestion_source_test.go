@@ -90,3 +90,37 @@ func TestIngestionTokenGuessingIsLimited(t *testing.T) {
 		t.Fatalf("right token after the window = %d, want 202", got)
 	}
 }
+
+// TestIngestionSourcePrefixIsAHost: a prefix that names a host or bucket
+// (no path) allows that host or bucket only. Before, a plain string prefix
+// let "http://download.cms.gov@127.0.0.1:9/x" (user info: the worker
+// fetched from 127.0.0.1) and "http://download.cms.gov.evil.example/x"
+// through, as "s3://drop" let "s3://dropper/x" through.
+func TestIngestionSourcePrefixIsAHost(t *testing.T) {
+	q := &countingQueue{}
+	srv := httptest.NewServer(api.NewServer(api.Deps{Jobs: q, IngestToken: "tok",
+		AllowedSources: []string{"http://download.cms.gov", "s3://drop", "s3://raw/nppes/"}}))
+	defer srv.Close()
+	for _, src := range []string{
+		"http://download.cms.gov@127.0.0.1:9/nucc_taxonomy_251.csv",
+		"http://download.cms.gov:80@127.0.0.1:9/nucc_taxonomy_251.csv",
+		"http://download.cms.gov.evil.example/nucc_taxonomy_251.csv",
+		"s3://dropper/nucc_taxonomy_251.csv",
+	} {
+		if status, b := postIngestion(t, srv.URL, `{"dataset":"nucc","source":"`+src+`"}`); status != http.StatusForbidden {
+			t.Errorf("source %q: %d %s, want 403", src, status, b)
+		}
+	}
+	if q.inserted != 0 {
+		t.Fatalf("%d jobs queued for sources outside the allowed hosts, want none", q.inserted)
+	}
+	for _, src := range []string{
+		"http://download.cms.gov/nucc_taxonomy_251.csv",
+		"s3://drop/nucc_taxonomy_251.csv",
+		"s3://raw/nppes/nucc_taxonomy_251.csv",
+	} {
+		if status, b := postIngestion(t, srv.URL, `{"dataset":"nucc","source":"`+src+`"}`); status != http.StatusAccepted {
+			t.Errorf("source %q: %d %s, want 202", src, status, b)
+		}
+	}
+}
