@@ -367,7 +367,9 @@ func parseBatchAnswer(answer []byte, addrs []Address) ([]Result, error) {
 			var err1, err2 error
 			res.Lon, err1 = strconv.ParseFloat(strings.TrimSpace(lon), 64)
 			res.Lat, err2 = strconv.ParseFloat(strings.TrimSpace(lat), 64)
-			if err1 != nil || err2 != nil || res.Lat < -90 || res.Lat > 90 || res.Lon < -180 || res.Lon > 180 {
+			// "NaN" parses, and passes comparisons: refuse it explicitly
+			// (a NaN coordinate later makes the provider profile unencodable).
+			if err1 != nil || err2 != nil || !(res.Lat >= -90 && res.Lat <= 90) || !(res.Lon >= -180 && res.Lon <= 180) {
 				return nil, fmt.Errorf("parse answer: line %q: coordinates %q are not lon,lat", id, rec[5])
 			}
 			if len(rec) > 6 {
