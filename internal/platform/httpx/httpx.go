@@ -141,13 +141,23 @@ func WriteProblem(w http.ResponseWriter, p Problem) {
 
 // WriteJSON writes v as JSON with the given status. Responses that may hold
 // PHI must not be cached by intermediaries, so every JSON answer is no-store.
+//
+// v is encoded before anything is written (json.Encoder buffers the whole
+// value anyway): a value encoding/json refuses (a NaN float, say) is a 500
+// problem, not the status with an empty body.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		p, _ := ProblemFor(fmt.Errorf("encode response: %w", err), w.Header().Get("X-Request-Id"))
+		WriteProblem(w, p)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
+	_, _ = w.Write(buf.Bytes())
 }
 
 // readBody reads a request body for Decode: JSON by its Content-Type, not
