@@ -40,6 +40,8 @@ func TestFHIRDateRange(t *testing.T) {
 		{"bad month", []string{"ge2026-13"}, time.Time{}, time.Time{}, true},
 		{"disjoint", []string{"ge2026-12-02", "lt2026-12-01"}, time.Time{}, time.Time{}, true},
 		{"bad prefix", []string{"ne2026-12-02"}, time.Time{}, time.Time{}, true},
+		// time.Parse takes a comma for the decimal point: FHIR does not.
+		{"comma fraction", []string{"eq2026-12-02T08:00:00,5Z"}, time.Time{}, time.Time{}, true},
 	} {
 		from, to, err := fhirDateRange(c.params, now)
 		if c.wantErr {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"math"
 	"net/http"
 	"net/url"
@@ -488,6 +489,12 @@ func parseFHIRDate(v string) (time.Time, time.Time, error) {
 	}
 	if t, err := time.Parse("2006-01-02T15:04Z07:00", v); err == nil {
 		return t.UTC(), t.UTC().Add(time.Minute), nil
+	}
+	if strings.Contains(v, ",") {
+		// time.Parse takes a comma for the decimal point; FHIR does not,
+		// and the precision below is counted after a '.' only (08:00:00,5
+		// would have stood for [08:00:00.5, 08:00:01.5)).
+		return time.Time{}, time.Time{}, errors.New("a dateTime's fraction of a second follows a '.'")
 	}
 	t, err := time.Parse(time.RFC3339, v)
 	if err != nil {
