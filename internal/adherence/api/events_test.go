@@ -520,3 +520,24 @@ func TestReusedKeyNamesTheField(t *testing.T) {
 		}
 	})
 }
+
+// An item holding objects inside objects is refused as that item; the
+// valid item beside it is recorded (the repeated-key scan of the batch
+// envelope must not trip over it).
+func TestBatchNestedJunkItem(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		good, err := json.Marshal(w.event("taken", "2026-03-06T20:05:00-05:00", "n-0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := `{"events":[` + string(good) + `,{"patientId":{"x":{"y":1}},"extra":{"a":{}}}]}`
+		res := e.mustDo("POST", "/v1/events:batch", w.integration, body, 200)
+		if res["accepted"] != 1.0 || res["rejected"] != 1.0 {
+			t.Fatalf("accepted/rejected = %v/%v: %v", res["accepted"], res["rejected"], res)
+		}
+		if st := res["results"].([]any)[1].(map[string]any)["status"]; st != 400.0 {
+			t.Fatalf("junk item status %v, want 400", st)
+		}
+	})
+}

@@ -109,3 +109,25 @@ func BenchmarkDuplicateKey(b *testing.B) {
 		}
 	}
 }
+
+// TestDuplicateKeyTopOnlyNested: with topOnly the keys of nested objects
+// are not compared, but a value nested two objects deep must still be
+// scanned (an earlier version panicked with index out of range [-1], and a
+// batch with such an item answered 500 instead of one 400 for the item).
+func TestDuplicateKeyTopOnlyNested(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		path string
+		dup  bool
+	}{
+		{`{"events":[{"a":{"b":1}}]}`, "", false},
+		{`{"events":[{"a":{"b":1},"A":{"c":[{"d":{}}]}}]}`, "", false},
+		{`{"a":{"b":{"c":1}},"x":2}`, "", false},
+		{`{"events":[{"a":{"b":1}}],"Events":[]}`, "Events", true},
+	} {
+		path, dup := duplicateKey([]byte(tc.in), true)
+		if path != tc.path || dup != tc.dup {
+			t.Errorf("duplicateKey(%s, true) = %q, %v; want %q, %v", tc.in, path, dup, tc.path, tc.dup)
+		}
+	}
+}
