@@ -39,23 +39,14 @@ func (d *DB) InPipelineTxNoSync(ctx context.Context, fn func(tx *Tx) error) erro
 // synchronous=NORMAL, and puts synchronous=FULL back before the connection
 // serves anything else. A connection that cannot be put back is discarded,
 // so that no later transaction commits without a sync by mistake.
-func (d *DB) inSQLiteTxNoSync(ctx context.Context, fn func(tx *Tx) error) error {
-	missed, err := d.sqliteTxNoSync(ctx, fn)
-	if len(missed) > 0 {
-		// The writer connection is free again (see InTx).
-		d.stmts.prepareMissed(ctx, missed)
-	}
-	return err
-}
-
-func (d *DB) sqliteTxNoSync(ctx context.Context, fn func(tx *Tx) error) (missed []string, err error) {
+func (d *DB) inSQLiteTxNoSync(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	conn, err := d.SQL.Conn(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("begin transaction: %w", err)
+		return fmt.Errorf("begin transaction: %w", err)
 	}
 	defer conn.Close()
 	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
-		return nil, fmt.Errorf("begin transaction: %w", err)
+		return fmt.Errorf("begin transaction: %w", err)
 	}
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -67,7 +58,11 @@ func (d *DB) sqliteTxNoSync(ctx context.Context, fn func(tx *Tx) error) (missed 
 			}
 		}
 	}()
-	return d.inTxOn(ctx, conn, fn)
+	missed, err := d.inTxOn(ctx, conn, fn)
+	if len(missed) > 0 {
+		d.stmts.prepareMissed(ctx, missed)
+	}
+	return err
 }
 
 // Sync makes every transaction committed before the call durable (see
