@@ -2,22 +2,15 @@
 // commits the events of concurrent requests together (group commit) and
 // answers each request only after its events are committed.
 //
-// Durability: a request is answered only after the transaction holding
-// its events has committed and that commit is on disk. The group commits
-// without waiting for the disk (store.Store.RecordEventsUnsynced: on
-// PostgreSQL synchronous_commit off for that transaction, on SQLite
-// synchronous=NORMAL for it), and a syncer goroutine then makes it durable
-// (store.Store.SyncCommits: on PostgreSQL the commit of a WAL-writing
-// transaction with synchronous_commit on, which every connection of
-// package db ensures, flushes the WAL past every earlier commit, and sends
-// it to a synchronous standby where one is configured; on SQLite an fsync
-// of the WAL file) before their requests are answered. The guarantee is
-// that of a synchronous commit (SQLite synchronous=FULL); one flush is
-// shared by every group committed meanwhile, and the next group is already
-// being decided and written while it runs, instead of the one SQLite
-// writer, or the PostgreSQL audit chain head, being held through each
-// flush. That is what makes thousands of durable events per second
-// possible on one disk.
+// Durability: a request is answered after the database commit of the
+// transaction holding its events returns. On PostgreSQL that is a normal
+// commit (synchronous_commit on, which every connection of package db
+// ensures: the WAL is flushed to disk, and to a
+// synchronous standby where one is configured). On SQLite the database
+// runs in WAL mode with synchronous=FULL, so the commit fsyncs the WAL
+// before returning. Group commit keeps that guarantee and shares one flush
+// among every request of the group, which is what makes thousands of
+// durable events per second possible on one disk.
 //
 // Nothing is acknowledged from memory: a process killed with requests
 // queued has answered none of them, and clients retry with the same
@@ -44,20 +37,6 @@ type Recorder interface {
 	RecordEvents(ctx context.Context, in []store.EventInput) ([]store.EventOutcome, error)
 }
 
-// LazyRecorder is a Recorder that can also commit a group without waiting
-// for the disk, and make every earlier commit durable afterwards
-// (store.Store). With one, the Ingester commits a group, hands it to its
-// syncer and goes on with the next group while the syncer flushes; the
-// group's requests are answered once the flush that followed their commit
-// has returned. One flush covers every group committed meanwhile. The
-// guarantee is a synchronous commit's, and the one SQLite writer (or the
-// PostgreSQL audit chain head) is no longer held through each flush.
-type LazyRecorder interface {
-	Recorder
-	RecordEventsUnsynced(ctx context.Context, in []store.EventInput) ([]store.EventOutcome, error)
-	SyncCommits(ctx context.Context) error
-}
-
 // DefaultMaxGroup caps the events of one group transaction: two full
 // 1,000-event batches, or many single events.
 const DefaultMaxGroup = 2000
@@ -66,11 +45,8 @@ const DefaultMaxGroup = 2000
 // committer with Start, and call Submit from any number of goroutines.
 type Ingester struct {
 	rec      Recorder
-	lazy     LazyRecorder // rec, when it is one; nil otherwise
 	metrics  *Metrics
 	maxGroup int
-	// synced takes committed groups to the syncer (lazy only).
-	synced chan committed
 
 	// reqs holds requests of smallRequest events or more, which every
 	// committer takes; small holds the smaller ones (single events), which
@@ -99,13 +75,6 @@ type result struct {
 	err error
 }
 
-// committed is a group whose transaction committed without waiting for
-// the disk, waiting for the syncer's flush.
-type committed struct {
-	group []*request
-	out   []store.EventOutcome
-}
-
 // ErrStopped answers a Submit after Stop.
 var ErrStopped = errors.New("ingester stopped")
 
@@ -115,11 +84,7 @@ func New(rec Recorder, metrics *Metrics, maxGroup int) *Ingester {
 	if maxGroup <= 0 {
 		maxGroup = DefaultMaxGroup
 	}
-	g := &Ingester{rec: rec, metrics: metrics, maxGroup: maxGroup, reqs: make(chan *request, 1024), small: make(chan *request, 1024)}
-	if lazy, ok := rec.(LazyRecorder); ok {
-		g.lazy = lazy
-	}
-	return g
+	return &Ingester{rec: rec, metrics: metrics, maxGroup: maxGroup, reqs: make(chan *request, 1024), small: make(chan *request, 1024)}
 }
 
 // Start runs the committers until the returned stop is called; stop
@@ -146,16 +111,6 @@ func (g *Ingester) Start(committers int) (stop func()) {
 	g.started = true
 	g.stopped = make(chan struct{})
 	quit := make(chan struct{})
-	syncerDone := make(chan struct{})
-	if g.lazy != nil {
-		g.synced = make(chan committed, 64)
-		go func() {
-			defer close(syncerDone)
-			g.syncLoop()
-		}()
-	} else {
-		close(syncerDone)
-	}
 	var wg sync.WaitGroup
 	for i := range max(committers, 1) {
 		small := g.small
@@ -170,10 +125,6 @@ func (g *Ingester) Start(committers int) (stop func()) {
 	}
 	go func() {
 		wg.Wait()
-		if g.synced != nil {
-			close(g.synced) // the syncer flushes what is left, then ends
-		}
-		<-syncerDone
 		close(g.stopped)
 	}()
 	var once sync.Once
@@ -284,60 +235,10 @@ func (g *Ingester) commit(group []*request) {
 	// must not abort the others' events.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var out []store.EventOutcome
-	var err error
-	if g.lazy != nil {
-		out, err = g.lazy.RecordEventsUnsynced(ctx, all)
-	} else {
-		out, err = g.rec.RecordEvents(ctx, all)
-	}
+	out, err := g.rec.RecordEvents(ctx, all)
 	if g.metrics != nil {
 		g.metrics.GroupSize.Observe(float64(len(all)))
 	}
-	if g.lazy != nil && err == nil {
-		// Answered by the syncer, after a flush that began after this
-		// commit returned.
-		g.synced <- committed{group: group, out: out}
-		return
-	}
-	g.answer(group, out, err)
-}
-
-// syncLoop flushes committed groups until synced is closed: it takes every
-// group committed so far, makes their commits durable with one flush, and
-// answers their requests. A failed flush answers them with an error: their
-// events may or may not be durable, and the clients' retries replay them.
-func (g *Ingester) syncLoop() {
-	for first := range g.synced {
-		batch := []committed{first}
-	more:
-		for {
-			select {
-			case c, ok := <-g.synced:
-				if !ok {
-					break more
-				}
-				batch = append(batch, c)
-			default:
-				break more
-			}
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := g.lazy.SyncCommits(ctx)
-		cancel()
-		for _, c := range batch {
-			if err != nil {
-				g.answer(c.group, nil, err)
-			} else {
-				g.answer(c.group, c.out, nil)
-			}
-		}
-	}
-}
-
-// answer answers the requests of group: out holds their outcomes in order,
-// or err says that none was recorded (durably).
-func (g *Ingester) answer(group []*request, out []store.EventOutcome, err error) {
 	off := 0
 	for _, r := range group {
 		var res result

@@ -50,29 +50,12 @@ var errRaced = errors.New("idempotency key inserted concurrently")
 // could be committed; otherwise every item has its outcome. Items that fail
 // validation do not prevent the others from committing.
 func (s *Store) RecordEvents(ctx context.Context, in []EventInput) ([]EventOutcome, error) {
-	return s.recordEventsIn(ctx, in, s.db.InPipelineTx)
-}
-
-// RecordEventsUnsynced is RecordEvents whose commit does not wait for the
-// disk (db.DB.InPipelineTxNoSync): the events are committed and visible,
-// and durable once SyncCommits has returned. The caller must not answer
-// for them before. Items that the group's failure makes it record one by
-// one are recorded durably.
-func (s *Store) RecordEventsUnsynced(ctx context.Context, in []EventInput) ([]EventOutcome, error) {
-	return s.recordEventsIn(ctx, in, s.db.InPipelineTxNoSync)
-}
-
-// SyncCommits makes every transaction committed before the call durable
-// (db.DB.Sync).
-func (s *Store) SyncCommits(ctx context.Context) error { return s.db.Sync(ctx) }
-
-func (s *Store) recordEventsIn(ctx context.Context, in []EventInput, inTx func(context.Context, func(*db.Tx) error) error) ([]EventOutcome, error) {
 	out := make([]EventOutcome, len(in))
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		// Pipelined: BEGIN and COMMIT travel with the group's first and
 		// last batches (recordEvents uses nothing but ExecAll).
-		err = inTx(ctx, func(tx *db.Tx) error { return s.recordEvents(ctx, tx, in, out) })
+		err = s.db.InPipelineTx(ctx, func(tx *db.Tx) error { return s.recordEvents(ctx, tx, in, out) })
 		if err == nil {
 			return out, nil
 		}

@@ -59,7 +59,6 @@ type DB struct {
 
 	stopCheckpoints func()     // SQLite: stops the WAL checkpointer
 	stmts           *stmtCache // SQLite: the writer's prepared statements for ExecAll
-	wal             *walSyncer // SQLite: fsyncs the WAL for Sync
 	closeTimeout    time.Duration
 }
 
@@ -260,7 +259,7 @@ func openSQLite(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("open database %s for checkpoints: %w", path, err)
 	}
 	ckDB.SetMaxOpenConns(1)
-	return &DB{SQL: sqlDB, Read: readDB, Dialect: SQLite, Path: path, stmts: newStmtCache(sqlDB), wal: &walSyncer{},
+	return &DB{SQL: sqlDB, Read: readDB, Dialect: SQLite, Path: path, stmts: newStmtCache(sqlDB),
 		stopCheckpoints: startCheckpointer(ckDB, checkpointInterval), closeTimeout: closeTimeout(opts)}, nil
 }
 
@@ -356,9 +355,6 @@ func (d *DB) close() error {
 	if d.Pool != nil {
 		d.Pool.Close()
 	}
-	if d.wal != nil {
-		d.wal.close()
-	}
 	return err
 }
 
@@ -389,7 +385,6 @@ type Tx struct {
 type pipeState struct {
 	begun     bool // BEGIN was sent
 	committed bool // COMMIT succeeded
-	noSync    bool // the transaction commits with synchronous_commit off
 }
 
 // Statement is one statement of ExecAll.
@@ -462,9 +457,6 @@ func (tx *Tx) sendBatch(ctx context.Context, stmts []Statement, commit bool) ([]
 		if begin {
 			b.Queue("BEGIN")
 			tx.pipe.begun = true // whatever happens next, end it with ROLLBACK or COMMIT
-			if tx.pipe.noSync {
-				b.Queue("SET LOCAL synchronous_commit = off")
-			}
 		}
 		for _, st := range stmts {
 			b.Queue(st.SQL, st.Args...)
@@ -477,12 +469,6 @@ func (tx *Tx) sendBatch(ctx context.Context, stmts []Statement, commit bool) ([]
 			if _, err := br.Exec(); err != nil {
 				_ = br.Close()
 				return fmt.Errorf("begin transaction: %w", err)
-			}
-			if tx.pipe.noSync {
-				if _, err := br.Exec(); err != nil {
-					_ = br.Close()
-					return fmt.Errorf("begin transaction: %w", err)
-				}
 			}
 		}
 		for i, st := range stmts {
@@ -595,11 +581,6 @@ func (d *DB) inTx(ctx context.Context, fn func(tx *Tx) error) (missed []string, 
 		return nil, fmt.Errorf("begin transaction: %w", err)
 	}
 	defer conn.Close()
-	return d.inTxOn(ctx, conn, fn)
-}
-
-// inTxOn runs fn in a transaction on conn.
-func (d *DB) inTxOn(ctx context.Context, conn *sql.Conn, fn func(tx *Tx) error) (missed []string, err error) {
 	sqlTx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("begin transaction: %w", err)
@@ -635,17 +616,11 @@ func (d *DB) InPipelineTx(ctx context.Context, fn func(tx *Tx) error) (err error
 	if d.Dialect != Postgres {
 		return d.InTx(ctx, fn)
 	}
-	return d.inPipelineTx(ctx, fn, false)
-}
-
-// inPipelineTx is InPipelineTx on PostgreSQL; with noSync the transaction
-// commits with synchronous_commit off (see InPipelineTxNoSync).
-func (d *DB) inPipelineTx(ctx context.Context, fn func(tx *Tx) error, noSync bool) (err error) {
 	conn, err := d.SQL.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	tx := &Tx{Conn: conn, Dialect: d.Dialect, pipe: &pipeState{noSync: noSync}}
+	tx := &Tx{Conn: conn, Dialect: d.Dialect, pipe: &pipeState{}}
 	defer func() {
 		p := recover()
 		if (err != nil || p != nil) && tx.pipe.begun && !tx.pipe.committed {
