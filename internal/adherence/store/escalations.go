@@ -52,6 +52,9 @@ const (
 	ReasonDoseRecorded      = "dose_recorded"
 	ReasonTriggerCleared    = "trigger_cleared"
 	ReasonPolicyDeactivated = "policy_deactivated"
+	// ReasonPatientDeactivated: the patient left the program; nobody
+	// is paged about them any more.
+	ReasonPatientDeactivated = "patient_deactivated"
 )
 
 // ClosedByPatient is Escalation.ClosedBy when the patient's own recording
@@ -284,8 +287,22 @@ func lockPolicy(ctx context.Context, tx *db.Tx, orgID, id string) (adherence.Esc
 // closePolicyEscalations resolves the open escalations of a policy being
 // deactivated and returns their audit records.
 func (s *Store) closePolicyEscalations(ctx context.Context, tx *db.Tx, a adherence.Actor, orgID, policyID string, now time.Time) ([]audit.Record, error) {
+	return resolveEscalationsWhere(ctx, tx, a, orgID, `policy_id = $2 AND status = 'open'`, policyID, ReasonPolicyDeactivated, now)
+}
+
+// closePatientEscalations resolves the open (and exhausted) escalations of
+// a patient being deactivated, so that no further level fires and no
+// message still waiting (held for quiet hours, retried) goes out about
+// someone who left the program; it returns their audit records.
+func (s *Store) closePatientEscalations(ctx context.Context, tx *db.Tx, a adherence.Actor, orgID, patientID string, now time.Time) ([]audit.Record, error) {
+	return resolveEscalationsWhere(ctx, tx, a, orgID, `patient_id = $2 AND status IN ('open', 'exhausted')`, patientID, ReasonPatientDeactivated, now)
+}
+
+// resolveEscalationsWhere resolves the escalations of orgID matching cond
+// (whose $2 is arg) with reason, and returns their audit records.
+func resolveEscalationsWhere(ctx context.Context, tx *db.Tx, a adherence.Actor, orgID, cond, arg, reason string, now time.Time) ([]audit.Record, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT id, patient_id FROM escalations
-		WHERE org_id = $1 AND policy_id = $2 AND status = 'open' ORDER BY id`+forUpdate(tx.Dialect), orgID, policyID)
+		WHERE org_id = $1 AND `+cond+` ORDER BY id`+forUpdate(tx.Dialect), orgID, arg)
 	if err != nil {
 		return nil, fmt.Errorf("read open escalations: %w", err)
 	}
@@ -304,10 +321,10 @@ func (s *Store) closePolicyEscalations(ctx context.Context, tx *db.Tx, a adheren
 	}
 	var recs []audit.Record
 	for _, o := range list {
-		if err := closeEscalation(ctx, tx, o.id, adherence.EscalationResolved, a.ID, ReasonPolicyDeactivated, now); err != nil {
+		if err := closeEscalation(ctx, tx, o.id, adherence.EscalationResolved, a.ID, reason, now); err != nil {
 			return nil, err
 		}
-		recs = append(recs, auditRecord(a, orgID, audit.ActionUpdate, "Escalation", o.id, o.patient, "status=resolved reason="+ReasonPolicyDeactivated))
+		recs = append(recs, auditRecord(a, orgID, audit.ActionUpdate, "Escalation", o.id, o.patient, "status=resolved reason="+reason))
 	}
 	return recs, nil
 }

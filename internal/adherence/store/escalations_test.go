@@ -981,3 +981,38 @@ func TestEscalationLateDoseKeepsLaterMissEscalated(t *testing.T) {
 		}
 	})
 }
+
+// TestEscalationEndsWithPatientDeactivation: a patient who leaves the
+// program pages no one any more: deactivation resolves the open escalation
+// (reason patient_deactivated, audited), its pending step is cancelled and
+// does not fire.
+func TestEscalationEndsWithPatientDeactivation(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		w := newEscWorld(t, f)
+		w.standard()
+		w.missDay(1)
+		w.consume()
+		e := w.escalations(store.EscalationFilter{})[0]
+		step := w.get(e.ID).Steps[0]
+		if _, err := w.s.SetPatientActive(w.ctx, w.actor, w.org, w.pat.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		got := w.get(e.ID)
+		if got.Status != adherence.EscalationResolved || got.Reason != store.ReasonPatientDeactivated || got.ClosedBy != w.actor.ID ||
+			got.Steps[0].Status != adherence.StepCancelled {
+			t.Fatalf("escalation after the patient's deactivation = %+v", got)
+		}
+		if res := w.fire(step.ID, step.DueAt); res.Fired {
+			t.Fatalf("a step fired after the patient's deactivation: %+v", res)
+		}
+		var audited int
+		for _, r := range w.auditRecords() {
+			if r.ResourceType == "Escalation" && r.ResourceID == e.ID && r.Detail == "status=resolved reason=patient_deactivated" {
+				audited++
+			}
+		}
+		if audited != 1 {
+			t.Errorf("%d audit records of the resolution, want 1", audited)
+		}
+	})
+}

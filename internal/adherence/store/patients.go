@@ -270,8 +270,9 @@ func (s *Store) UpdatePatient(ctx context.Context, a adherence.Actor, p *adheren
 }
 
 // SetPatientActive deactivates or reactivates a patient of orgID and
-// returns it. Deactivation deletes nothing: it records deactivated_at and
-// marks the patient's future scheduled doses excluded. Reactivation
+// returns it. Deactivation deletes nothing: it records deactivated_at,
+// marks the patient's future scheduled doses excluded and resolves the
+// patient's open escalations (reason patient_deactivated). Reactivation
 // regenerates the future doses of the active plans. Setting the current
 // state changes nothing.
 func (s *Store) SetPatientActive(ctx context.Context, a adherence.Actor, orgID, id string, active bool) (adherence.Patient, error) {
@@ -298,12 +299,16 @@ func (s *Store) SetPatientActive(ctx context.Context, a adherence.Actor, orgID, 
 		if err != nil {
 			return fmt.Errorf("update patient: %w", err)
 		}
+		var recs []audit.Record
 		if active {
 			err = s.regeneratePatient(ctx, tx, p, now)
-		} else {
-			err = excludePatientDoses(ctx, tx, orgID, id, now)
+		} else if err = excludePatientDoses(ctx, tx, orgID, id, now); err == nil {
+			recs, err = s.closePatientEscalations(ctx, tx, a, orgID, id, now)
 		}
 		if err != nil {
+			return err
+		}
+		if err := s.appendAudit(ctx, tx, recs); err != nil {
 			return err
 		}
 		return s.record(ctx, tx, a, orgID, action, "Patient", id, id)
