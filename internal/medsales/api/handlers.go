@@ -164,12 +164,19 @@ func (s *server) sourceAllowed(src string) bool {
 		if strings.Contains(rest, "..") {
 			continue
 		}
-		if endsInHost(p) && rest != "" && rest[0] != '/' {
+		if (endsInHost(p) || isDirPath(p)) && rest != "" && rest[0] != '/' {
 			continue
 		}
 		return true
 	}
 	return false
+}
+
+// isDirPath reports whether prefix p is a local path that does not end in
+// '/': it names a directory, so "/data/drop" allows "/data/drop/x" but not
+// "/data/dropbox/x".
+func isDirPath(p string) bool {
+	return !strings.Contains(p, "://") && p != "" && !strings.HasSuffix(p, "/")
 }
 
 // endsInHost reports whether prefix p is a URL that ends after some of its

@@ -35,7 +35,7 @@ func TestIngestionRefusesMalformedSource(t *testing.T) {
 	q := &countingQueue{}
 	srv := httptest.NewServer(api.NewServer(api.Deps{Jobs: q, IngestToken: "tok", AllowedSources: []string{"s3://", "https://", "http://"}}))
 	defer srv.Close()
-	for _, src := range []string{"s3://", "s3://medsales-raw", "s3://medsales-raw/", "s3:///nucc_taxonomy_251.csv", "s3://medsales-raw/nucc/", "https://", "https:///nucc_taxonomy_251.csv", "http://"} {
+	for _, src := range []string{`s3://medsales-raw/nucc\u0000.csv`, `s3://medsales-raw/nucc\n.csv`, "s3://", "s3://medsales-raw", "s3://medsales-raw/", "s3:///nucc_taxonomy_251.csv", "s3://medsales-raw/nucc/", "https://", "https:///nucc_taxonomy_251.csv", "http://"} {
 		status, b := postIngestion(t, srv.URL, `{"dataset":"nucc","source":"`+src+`"}`)
 		var p struct {
 			Field  string `json:"field"`
@@ -99,9 +99,10 @@ func TestIngestionTokenGuessingIsLimited(t *testing.T) {
 func TestIngestionSourcePrefixIsAHost(t *testing.T) {
 	q := &countingQueue{}
 	srv := httptest.NewServer(api.NewServer(api.Deps{Jobs: q, IngestToken: "tok",
-		AllowedSources: []string{"http://download.cms.gov", "s3://drop", "s3://raw/nppes/"}}))
+		AllowedSources: []string{"http://download.cms.gov", "s3://drop", "s3://raw/nppes/", "/data/drop"}}))
 	defer srv.Close()
 	for _, src := range []string{
+		"/data/dropbox/nucc_taxonomy_251.csv",
 		"http://download.cms.gov@127.0.0.1:9/nucc_taxonomy_251.csv",
 		"http://download.cms.gov:80@127.0.0.1:9/nucc_taxonomy_251.csv",
 		"http://download.cms.gov.evil.example/nucc_taxonomy_251.csv",
@@ -118,6 +119,7 @@ func TestIngestionSourcePrefixIsAHost(t *testing.T) {
 		"http://download.cms.gov/nucc_taxonomy_251.csv",
 		"s3://drop/nucc_taxonomy_251.csv",
 		"s3://raw/nppes/nucc_taxonomy_251.csv",
+		"/data/drop/nucc_taxonomy_251.csv",
 	} {
 		if status, b := postIngestion(t, srv.URL, `{"dataset":"nucc","source":"`+src+`"}`); status != http.StatusAccepted {
 			t.Errorf("source %q: %d %s, want 202", src, status, b)

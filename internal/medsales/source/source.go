@@ -125,6 +125,9 @@ func (f *File) closeLast(fn func() error) {
 // ctx governs the whole life of the File, not only Open: cancelling it
 // aborts later reads of a remote source.
 func Open(ctx context.Context, src string, opts Options) (*File, error) {
+	if err := checkControl(src); err != nil {
+		return nil, err
+	}
 	switch {
 	case hasPrefixFold(src, "s3://"):
 		return openS3(ctx, src, opts)
@@ -139,11 +142,24 @@ func Open(ctx context.Context, src string, opts Options) (*File, error) {
 	}
 }
 
+// checkControl refuses a source holding a control character: no file name
+// or URL we read has one, and a NUL would otherwise fail deep in a system
+// call as "invalid argument".
+func checkControl(src string) error {
+	if i := strings.IndexFunc(src, func(r rune) bool { return r < 0x20 || r == 0x7f }); i >= 0 {
+		return fmt.Errorf("source: contains a control character (at byte %d)", i+1)
+	}
+	return nil
+}
+
 // CheckForm reports, without opening anything, whether src has a form
 // Open reads: an s3:// URL naming a bucket and a key, an http(s):// URL
 // naming a host, or a local path (any other scheme:// is refused). Its
 // errors are Open's for the same source.
 func CheckForm(src string) error {
+	if err := checkControl(src); err != nil {
+		return err
+	}
 	switch {
 	case hasPrefixFold(src, "s3://"):
 		_, _, err := splitS3(src)
