@@ -382,3 +382,38 @@ func TestAPIKeyLastUsed(t *testing.T) {
 		}
 	})
 }
+
+// TestRefusedPlanOfAnotherPatientIsAudited: a patient or caregiver naming
+// their own patient with another patient's plan gets the not-found answer
+// of a plan that does not exist, and the attempt is audited as a failed
+// access on the record of the patient whose plan it is, alone or in a
+// batch; a plan that does not exist audits nothing.
+func TestRefusedPlanOfAnotherPatientIsAudited(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		f := setupFixture(t, e)
+		ev := func(id, plan string) map[string]any {
+			return map[string]any{"patientId": f.own, "planId": plan, "kind": "taken", "source": "app",
+				"clientEventId": id, "occurredAt": e.now.Format(time.RFC3339)}
+		}
+		count := func(role string) int {
+			var n int
+			err := e.db.SQL.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE resource_type = 'AdherenceEvent' AND patient_id = $1
+				AND outcome = 4 AND actor_role = $2 AND action = 'C'`, f.unlinked, role).Scan(&n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		for _, role := range []string{"patient", "caregiver"} {
+			e.mustDo("POST", "/v1/events", f.keys[role], ev(role+"-1", f.unlinkedPlan), 404)
+			res := e.mustDo("POST", "/v1/events:batch", f.keys[role], map[string]any{"events": []any{ev(role+"-2", f.unlinkedPlan)}}, 200)
+			if res["rejected"] != 1.0 {
+				t.Fatalf("batch by %s with another patient's plan: %v, want it rejected", role, res)
+			}
+			e.mustDo("POST", "/v1/events", f.keys[role], ev(role+"-3", "01890000-0000-7000-8000-000000000000"), 404)
+			if n := count(role); n != 2 {
+				t.Errorf("events refused to %s for another patient's plan: %d failed-access audit records on that patient, want 2", role, n)
+			}
+		}
+	})
+}

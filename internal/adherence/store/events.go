@@ -37,6 +37,11 @@ type EventOutcome struct {
 	// Err is the item's own failure (invalid, not found, conflict); the
 	// other items are unaffected.
 	Err error
+	// RefusedPatientID is set when Err is a not-found answered to a
+	// patient or caregiver because the plan or dose they named is another
+	// patient's: the caller audits the attempt on that patient's record
+	// (the answer itself must not tell them it exists).
+	RefusedPatientID string
 }
 
 // errRaced aborts a group whose idempotency key was inserted by another
@@ -183,6 +188,9 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 		e := &in[i].Event
 		if err := checkEvent(e, in[i].Actor.Role, doseOnly[i], plans, windows); err != nil {
 			out[i].Err = err
+			if pl, ok := plans[e.PlanID]; ok && errs.CodeOf(err) == errs.CodeNotFound && pl.orgID == e.OrgID && pl.patientID != e.PatientID {
+				out[i].RefusedPatientID = pl.patientID
+			}
 			continue
 		}
 		k := keyOf(e)
@@ -619,6 +627,9 @@ func applyRequestedDoses(in []EventInput, idx []int, out []EventOutcome, found m
 		switch {
 		case !ok || v.org != e.OrgID || hidden:
 			out[i].Err = &errs.Error{Code: errs.CodeNotFound, Field: "doseId", Message: "dose instance not found"}
+			if hidden {
+				out[i].RefusedPatientID = v.patient
+			}
 		case e.PlanID != "" && e.PlanID != v.plan:
 			out[i].Err = errs.Invalid("doseId", "is not a dose of the plan")
 		default:

@@ -437,6 +437,10 @@ func TestEventValidation(t *testing.T) {
 			if e, ok := got[0].Err.(*errs.Error); !ok || e.Field != "doseId" {
 				t.Errorf("%s: another patient's dose answered %v, want field doseId", role, got[0].Err)
 			}
+			// The caller audits the attempt on the owner's record.
+			if got[0].RefusedPatientID != other.ID || got[1].RefusedPatientID != "" {
+				t.Errorf("%s: refused patients %q and %q, want %s and none", role, got[0].RefusedPatientID, got[1].RefusedPatientID, other.ID)
+			}
 			// And with the patient's own plan named beside it.
 			withPlan := f.ev(pat.ID, pl.ID, adherence.EventTaken, local(2026, 3, 2, 8, 0), "dose-plan-probe-"+role)
 			withPlan.Event.RequestedDose, withPlan.Actor.Role = otherDose.ID, role
