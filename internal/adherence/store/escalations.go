@@ -652,6 +652,20 @@ func (s *Store) openEscalations(ctx context.Context, tx *db.Tx, it outboxItem, p
 	if !dose.found || dose.status != adherence.DoseMissed || dose.patientID != it.p.PatientID {
 		return nil, nil // recorded late before we got here: nothing to escalate
 	}
+	// A patient who left the program pages no one: a miss announced
+	// before the deactivation was consumed, or a dose whose window was
+	// still open when they left, opens nothing (on PostgreSQL the patient
+	// is locked by consumeChunk, as by SetPatientActive).
+	var enrolled bool
+	if err := tx.QueryRowContext(ctx, `SELECT active FROM patients WHERE org_id = $1 AND id = $2`, it.orgID, it.p.PatientID).Scan(&enrolled); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("read patient: %w", err)
+	}
+	if !enrolled {
+		return nil, nil
+	}
 	var out []openedEscalation
 	for _, pol := range active {
 		holds, err := triggerHolds(ctx, tx, pol, it.orgID, it.p.PatientID, dose, now)

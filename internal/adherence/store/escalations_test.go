@@ -1016,3 +1016,37 @@ func TestEscalationEndsWithPatientDeactivation(t *testing.T) {
 		}
 	})
 }
+
+// TestEscalationNotOpenedForDeactivatedPatient: a miss announced before
+// the patient's deactivation but consumed after it, and a dose whose
+// window was still open when the patient left, open no escalation: nobody
+// is paged about someone who left the program. The doses stay missed.
+func TestEscalationNotOpenedForDeactivatedPatient(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		w := newEscWorld(t, f)
+		w.standard()
+		w.missDay(1) // dose.missed written, not consumed yet
+		w.now = local(2026, 3, 2, 8, 30).UTC()
+		if _, err := w.s.SetPatientActive(w.ctx, w.actor, w.org, w.pat.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		if res := w.consume(); res.Examined != 1 || res.Opened != 0 {
+			t.Fatalf("consume of a miss announced before the deactivation = %+v", res)
+		}
+		w.missDay(2) // due 08:00, window open at the deactivation
+		if res := w.consume(); res.Examined != 1 || res.Opened != 0 {
+			t.Fatalf("consume of a miss after the deactivation = %+v", res)
+		}
+		if es := w.escalations(store.EscalationFilter{}); len(es) != 0 {
+			t.Fatalf("escalations of a deactivated patient: %+v", es)
+		}
+		// Reactivated, the next miss escalates again.
+		if _, err := w.s.SetPatientActive(w.ctx, w.actor, w.org, w.pat.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		w.missDay(3)
+		if res := w.consume(); res.Opened != 1 {
+			t.Fatalf("consume of a miss after the reactivation = %+v", res)
+		}
+	})
+}
