@@ -284,10 +284,10 @@ func lockPolicy(ctx context.Context, tx *db.Tx, orgID, id string) (adherence.Esc
 	return p, nil
 }
 
-// closePolicyEscalations resolves the open escalations of a policy being
-// deactivated and returns their audit records.
+// closePolicyEscalations resolves the open (and exhausted) escalations of
+// a policy being deactivated and returns their audit records.
 func (s *Store) closePolicyEscalations(ctx context.Context, tx *db.Tx, a adherence.Actor, orgID, policyID string, now time.Time) ([]audit.Record, error) {
-	return resolveEscalationsWhere(ctx, tx, a, orgID, `policy_id = $2 AND status = 'open'`, policyID, ReasonPolicyDeactivated, now)
+	return resolveEscalationsWhere(ctx, tx, a, orgID, `policy_id = $2 AND status IN ('open', 'exhausted')`, policyID, ReasonPolicyDeactivated, now)
 }
 
 // closePatientEscalations resolves the open (and exhausted) escalations of

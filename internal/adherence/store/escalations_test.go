@@ -1050,3 +1050,48 @@ func TestEscalationNotOpenedForDeactivatedPatient(t *testing.T) {
 		}
 	})
 }
+
+// TestEscalationPolicyDeactivationResolvesExhausted: deactivating a policy
+// resolves its exhausted escalations too, as the patient's deactivation
+// does: none is left waiting for an acknowledgement under a policy that no
+// longer exists.
+func TestEscalationPolicyDeactivationResolvesExhausted(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		w := newEscWorld(t, f)
+		pol := w.standard()
+		w.missDay(1)
+		w.consume()
+		first := w.escalations(store.EscalationFilter{})[0]
+		for step := w.get(first.ID).Steps[0]; ; {
+			res := w.fire(step.ID, step.DueAt)
+			if !res.Fired {
+				t.Fatalf("fire: %+v", res)
+			}
+			if res.Exhausted {
+				break
+			}
+			step = adherence.EscalationStep{ID: res.NextStepID, DueAt: res.NextDueAt}
+		}
+		w.missDay(2)
+		if res := w.consume(); res.Exhausted != 1 || res.Opened != 1 {
+			t.Fatalf("consume of the next miss = %+v", res)
+		}
+		if err := w.s.DeleteEscalationPolicy(w.ctx, w.actor, w.org, pol.ID); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range w.escalations(store.EscalationFilter{}) {
+			if e.Status != adherence.EscalationResolved || e.Reason != store.ReasonPolicyDeactivated {
+				t.Errorf("escalation %s after its policy was deactivated: status %s, reason %q", e.ID, e.Status, e.Reason)
+			}
+		}
+		var audited int
+		for _, r := range w.auditRecords() {
+			if r.ResourceType == "Escalation" && r.ResourceID == first.ID && r.Detail == "status=resolved reason=policy_deactivated" {
+				audited++
+			}
+		}
+		if audited != 1 {
+			t.Errorf("%d audit records of the exhausted escalation's resolution, want 1", audited)
+		}
+	})
+}
