@@ -866,21 +866,22 @@ type resolvedEscalation struct {
 // of a dose.resolved record and resolves those whose trigger no longer
 // holds.
 func resolveEscalations(ctx context.Context, tx *db.Tx, it outboxItem, policies map[string]adherence.EscalationPolicy, now time.Time) ([]resolvedEscalation, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT id, policy_id, COALESCE(dose_instance_id, 0), level FROM escalations
+	rows, err := tx.QueryContext(ctx, `SELECT id, policy_id, COALESCE(dose_instance_id, 0), level, status, closed_at FROM escalations
 		WHERE org_id = $1 AND patient_id = $2 AND status IN ('open', 'exhausted') ORDER BY id`+forUpdate(tx.Dialect),
 		it.orgID, it.p.PatientID)
 	if err != nil {
 		return nil, fmt.Errorf("read escalations: %w", err)
 	}
 	type unclosed struct {
-		id, policy string
-		dose       int64
-		level      int
+		id, policy, status string
+		dose               int64
+		level              int
+		closed             sql.NullTime
 	}
 	var list []unclosed
 	for rows.Next() {
 		var u unclosed
-		if err := rows.Scan(&u.id, &u.policy, &u.dose, &u.level); err != nil {
+		if err := rows.Scan(&u.id, &u.policy, &u.dose, &u.level, &u.status, &u.closed); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read escalations: %w", err)
 		}
@@ -910,11 +911,18 @@ func resolveEscalations(ctx context.Context, tx *db.Tx, it outboxItem, policies 
 			// Misses after the escalation's dose were added to it (one
 			// escalation per policy and patient is open): while one of
 			// them is still missed, the escalation goes on about the
-			// earliest of them rather than leave it unescalated.
+			// earliest of them rather than leave it unescalated. An
+			// exhausted escalation took in only the misses consumed
+			// before it was exhausted: the miss that exhausted it, and
+			// those after, belong to the escalation that replaced it.
+			query, args := `SELECT id FROM dose_instances d
+				WHERE org_id = $1 AND patient_id = $2 AND status = 'missed' AND due_at > $3`, []any{it.orgID, it.p.PatientID, db.UTC(dose.dueAt)}
+			if u.status == string(adherence.EscalationExhausted) && u.closed.Valid {
+				query += ` AND EXISTS (SELECT 1 FROM outbox o WHERE o.topic = $4 AND o.dedupe_key = CAST(d.id AS TEXT) AND o.processed_at < $5)`
+				args = append(args, TopicDoseMissed, db.UTC(u.closed.Time))
+			}
 			var next int64
-			err := tx.QueryRowContext(ctx, `SELECT id FROM dose_instances
-				WHERE org_id = $1 AND patient_id = $2 AND status = 'missed' AND due_at > $3
-				ORDER BY due_at, id LIMIT 1`, it.orgID, it.p.PatientID, db.UTC(dose.dueAt)).Scan(&next)
+			err := tx.QueryRowContext(ctx, query+` ORDER BY due_at, id LIMIT 1`, args...).Scan(&next)
 			switch {
 			case err == nil:
 				if _, err := tx.ExecContext(ctx, `UPDATE escalations SET dose_instance_id = $1 WHERE id = $2`, next, u.id); err != nil {

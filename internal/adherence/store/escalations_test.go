@@ -1095,3 +1095,65 @@ func TestEscalationPolicyDeactivationResolvesExhausted(t *testing.T) {
 		}
 	})
 }
+
+// TestEscalationExhaustedKeepsOnlyItsOwnMisses: an exhausted escalation
+// goes on about a later miss only if that miss was added to it while it
+// was open; the miss that exhausted it, and later ones, belong to the
+// escalation that replaced it. Recording the exhausted one's doses
+// resolves it, however many of its successor's doses are still missed.
+func TestEscalationExhaustedKeepsOnlyItsOwnMisses(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		w := newEscWorld(t, f)
+		w.standard()
+		w.missDay(1)
+		w.consume()
+		first := w.escalations(store.EscalationFilter{})[0]
+		w.missDay(2) // added to the first one: levels remain
+		if res := w.consume(); res.Opened != 0 {
+			t.Fatalf("consume of day 2 = %+v", res)
+		}
+		for step := w.get(first.ID).Steps[0]; ; {
+			at := step.DueAt
+			if at.Before(w.now) {
+				at = w.now
+			}
+			res := w.fire(step.ID, at)
+			if !res.Fired {
+				t.Fatalf("fire: %+v", res)
+			}
+			if res.Exhausted {
+				break
+			}
+			step = adherence.EscalationStep{ID: res.NextStepID, DueAt: res.NextDueAt}
+		}
+		w.missDay(3) // exhausts the first one and opens a second
+		if res := w.consume(); res.Exhausted != 1 || res.Opened != 1 {
+			t.Fatalf("consume of day 3 = %+v", res)
+		}
+		second := w.escalations(store.EscalationFilter{Status: adherence.EscalationOpen})[0]
+		day := func(d int) int64 {
+			return w.doses(w.plan.ID, local(2026, 3, d, 0, 0), local(2026, 3, d+1, 0, 0))[0].ID
+		}
+
+		// Day 1 answered: day 2 was added to the first one, which goes on
+		// about it.
+		w.takeLate(w.pat.ID, w.plan.ID, 1)
+		if res := w.consume(); res.Resolved != 0 {
+			t.Fatalf("consume of day 1's answer = %+v", res)
+		}
+		if got := w.get(first.ID); got.Status != adherence.EscalationExhausted || got.DoseInstanceID != day(2) {
+			t.Fatalf("first escalation after day 1 was answered = %+v, want exhausted about day 2", got)
+		}
+		// Day 2 answered: day 3 is the second one's, not the first's.
+		w.takeLate(w.pat.ID, w.plan.ID, 2)
+		if res := w.consume(); res.Resolved != 1 {
+			t.Fatalf("consume of day 2's answer = %+v", res)
+		}
+		if got := w.get(first.ID); got.Status != adherence.EscalationResolved || got.Reason != store.ReasonDoseRecorded {
+			t.Fatalf("first escalation after its misses were answered = %+v", got)
+		}
+		if got := w.get(second.ID); got.Status != adherence.EscalationOpen || got.DoseInstanceID != day(3) {
+			t.Fatalf("second escalation = %+v, want open about day 3", got)
+		}
+	})
+}
