@@ -384,7 +384,9 @@ func (s *server) handleAcknowledgeEscalation(w http.ResponseWriter, r *http.Requ
 	if by == "" {
 		by = p.ID
 	}
-	wasOpen := e.Status == adherence.EscalationOpen
+	// An exhausted escalation is acknowledged as an open one is: both
+	// are counted.
+	wasOpen := e.Status == adherence.EscalationOpen || e.Status == adherence.EscalationExhausted
 	e, err = s.Store.AcknowledgeEscalation(r.Context(), actor(r), p.OrgID, e.ID, by, s.Now())
 	if err != nil {
 		s.fail(w, r, err)

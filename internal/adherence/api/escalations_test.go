@@ -43,6 +43,7 @@ type escHarness struct {
 	adminB          string
 	actorA          adherence.Actor
 	ownPlan, unPlan string
+	acked           []int // levels told to OnEscalationAcknowledged
 }
 
 func newEscHarness(t *testing.T, d *platformdb.DB) *escHarness {
@@ -55,7 +56,8 @@ func newEscHarness(t *testing.T, d *platformdb.DB) *escHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{Deps: Deps{Store: e.st, Audit: e.al, Auth: authn, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clock}}
+	s := &server{Deps: Deps{Store: e.st, Audit: e.al, Auth: authn, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clock,
+		OnEscalationAcknowledged: func(level int) { e.acked = append(e.acked, level) }}}
 	mux := httpx.NewMux()
 	s.escalationRoutes(mux)
 	e.h = mux
@@ -346,6 +348,54 @@ func TestEscalationAPI(t *testing.T) {
 		}
 		if reads < 4 {
 			t.Errorf("%d successful escalation reads audited for the patient, want at least 4", reads)
+		}
+	})
+}
+
+// TestEscalationAPIAcknowledgeExhaustedIsCounted: acknowledging an
+// exhausted escalation closes it as acknowledging an open one does, and is
+// counted (adherence_escalations_total{outcome="acknowledged"}) as such;
+// acknowledging it again is not.
+func TestEscalationAPIAcknowledgeExhaustedIsCounted(t *testing.T) {
+	dbtest.Each(t, []migrate.Set{audit.Migrations, store.Migrations}, func(t *testing.T, d *platformdb.DB) {
+		e := newEscHarness(t, d)
+		admin := e.keys["admin"]
+		e.do("POST", "/v1/escalation-policies", admin, map[string]any{
+			"name": "Any miss", "trigger": map[string]any{"kind": "missed_dose"},
+			"levels": []any{map[string]any{"afterMinutes": 30, "recipients": "caregivers", "channels": []string{"sms"}}},
+		}, 201)
+		miss := func(day int) {
+			e.now = time.Date(2026, 3, day, 16, 1, 0, 0, time.UTC)
+			if _, err := e.st.MarkMissed(e.ctx, e.now); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.st.ConsumeOutbox(e.ctx, e.now, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		miss(2)
+		first, err := e.st.ListEscalations(e.ctx, e.orgA, store.EscalationFilter{PatientID: e.own})
+		if err != nil || len(first) != 1 {
+			t.Fatalf("escalations = %v, %v", first, err)
+		}
+		got, err := e.st.GetEscalation(e.ctx, e.orgA, first[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res, err := e.st.FireStep(e.ctx, got.Steps[0].ID, got.Steps[0].DueAt); err != nil || !res.Fired || !res.Exhausted {
+			t.Fatalf("fire = %+v, %v", res, err)
+		}
+		miss(3)
+		if got := e.do("GET", "/v1/escalations/"+first[0].ID, admin, nil, 200); got["status"] != "exhausted" {
+			t.Fatalf("first escalation after the next miss = %v", got)
+		}
+		acked := e.do("POST", "/v1/escalations/"+first[0].ID+"/acknowledge", admin, nil, 200)
+		if acked["status"] != "acknowledged" {
+			t.Fatalf("acknowledged = %v", acked)
+		}
+		e.do("POST", "/v1/escalations/"+first[0].ID+"/acknowledge", admin, nil, 200)
+		if len(e.acked) != 1 || e.acked[0] != 1 {
+			t.Fatalf("acknowledgements counted: %v, want one at level 1", e.acked)
 		}
 	})
 }
