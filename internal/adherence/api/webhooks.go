@@ -245,6 +245,11 @@ func (h *webhookHandler) handleInbound(w http.ResponseWriter, r *http.Request) {
 	if !res.Replayed {
 		h.m.inbound.WithLabelValues(string(res.Reply), res.Result).Inc()
 	}
+	if h.s.OnEscalationAcknowledged != nil {
+		for _, level := range res.AcknowledgedLevels {
+			h.s.OnEscalationAcknowledged(level)
+		}
+	}
 	h.s.Logger.InfoContext(r.Context(), "inbound sms", "message_sid", sid, "reply", string(res.Reply),
 		"result", res.Result, "replayed", res.Replayed)
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")

@@ -74,6 +74,7 @@ type whEnv struct {
 	org     string
 	admin   string
 	patient adherence.Patient
+	acked   []int // levels told to OnEscalationAcknowledged
 }
 
 func newWhEnv(t *testing.T, d *pdb.DB, cfg Webhooks) *whEnv {
@@ -87,7 +88,8 @@ func newWhEnv(t *testing.T, d *pdb.DB, cfg Webhooks) *whEnv {
 		t.Fatal(err)
 	}
 	s := &server{Deps: Deps{Store: e.st, Audit: al, Auth: authn, Registry: prometheus.NewRegistry(),
-		Logger: telemetry.NewLogger(e.logs, slog.LevelDebug), Now: clock}}
+		Logger: telemetry.NewLogger(e.logs, slog.LevelDebug), Now: clock,
+		OnEscalationAcknowledged: func(level int) { e.acked = append(e.acked, level) }}}
 	mux := httpx.NewMux()
 	s.registerMessaging(mux, cfg)
 	e.h = mux
@@ -372,6 +374,52 @@ func TestTwilioStatusCallbackEndToEnd(t *testing.T) {
 		}
 		if n := e.count(`SELECT COUNT(*) FROM notification_status_events WHERE notification_id = $1 AND source = 'callback'`, id); n != 2 {
 			t.Fatalf("%d callback events stored, want 2", n)
+		}
+	})
+}
+
+// TestTwilioInboundOKCountsAcknowledgement: an escalation acknowledged by
+// a member's "OK" is counted (adherence_escalations_total, outcome
+// acknowledged, at its level) as one acknowledged through the API is; a
+// retried webhook is not counted again.
+func TestTwilioInboundOKCountsAcknowledgement(t *testing.T) {
+	dbtest.Each(t, []migrate.Set{audit.Migrations, store.Migrations}, func(t *testing.T, d *pdb.DB) {
+		e := newWhEnv(t, d, Webhooks{TwilioAuthToken: whToken, PublicURL: whPublicURL})
+		ctx, actor := context.Background(), adherence.Actor{ID: "test", Role: "admin", OrgID: e.org}
+		const carerPhone = "+15557654321"
+		m := adherence.Member{OrgID: e.org, Kind: adherence.MemberCaregiver, Name: phi.New("Carer"), Phone: phi.New(carerPhone)}
+		if err := e.st.CreateMember(ctx, actor, &m); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.st.LinkMember(ctx, actor, e.org, adherence.Link{PatientID: e.patient.ID, MemberID: m.ID}); err != nil {
+			t.Fatal(err)
+		}
+		policy, esc := "0190a000-0000-7000-8000-000000000001", "0190a000-0000-7000-8000-000000000002"
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{`INSERT INTO escalation_policies (id, org_id, name, trigger_kind, levels, created_at, updated_at)
+				VALUES ($1, $2, 'p', 'missed_dose', '[]', $3, $3)`, []any{policy, e.org, e.now}},
+			{`INSERT INTO escalations (id, org_id, patient_id, policy_id, status, level, opened_at)
+				VALUES ($1, $2, $3, $4, 'exhausted', 2, $5)`, []any{esc, e.org, e.patient.ID, policy, e.now}},
+			{`INSERT INTO notifications (org_id, idempotency_key, kind, template, member_id, escalation_id, channels, status, due_at, created_at, updated_at)
+				VALUES ($1, 'esc-1', 'escalation', 'escalation_caregiver', $2, $3, 'sms', 'sent', $4, $4, $4)`, []any{e.org, m.ID, esc, e.now}},
+		} {
+			if _, err := d.SQL.ExecContext(ctx, q.sql, q.args...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := 0; i < 2; i++ { // Twilio retries
+			if rec := e.signed(whSMSPath, whInbound(whSID(7), carerPhone, "OK")); rec.Code != http.StatusOK {
+				t.Fatalf("OK: %d %s", rec.Code, rec.Body)
+			}
+		}
+		if n := e.count(`SELECT COUNT(*) FROM escalations WHERE status = 'acknowledged'`); n != 1 {
+			t.Fatalf("%d acknowledged escalations", n)
+		}
+		if len(e.acked) != 1 || e.acked[0] != 2 {
+			t.Fatalf("acknowledgements counted: %v, want one at level 2", e.acked)
 		}
 	})
 }

@@ -68,6 +68,10 @@ type InboundResult struct {
 	Replayed bool
 	Reply    remind.ReplyKind // what the text meant
 	EventID  string           // the adherence event it recorded, if any
+	// AcknowledgedLevels are the levels of the escalations an "OK"
+	// acknowledged (for adherence_escalations_total, counted by the
+	// caller as the API's acknowledgements are).
+	AcknowledgedLevels []int
 }
 
 // Inbound results (inbound_messages.result).
@@ -700,8 +704,9 @@ func (h *inboundText) handleAck(ctx context.Context, retry bool) (InboundResult,
 		}
 	}
 	acked := false
+	var levels []int
 	for _, m := range members {
-		ok, err := s.acknowledgeBySMS(ctx, m.id, h.in.ReceivedAt)
+		esc, ok, err := s.acknowledgeBySMS(ctx, m.id, h.in.ReceivedAt)
 		if err != nil {
 			if _, uerr := s.db.SQL.ExecContext(ctx, `UPDATE inbound_messages SET result = $1
 				WHERE provider = $2 AND provider_message_id = $3`, inboundAckFailed, h.in.Provider, h.in.ProviderMessageID); uerr != nil {
@@ -709,11 +714,14 @@ func (h *inboundText) handleAck(ctx context.Context, retry bool) (InboundResult,
 			}
 			return InboundResult{}, fmt.Errorf("handle inbound sms: acknowledge: %w", err)
 		}
+		if ok {
+			levels = append(levels, esc.Level)
+		}
 		if ok && !acked {
 			acked, who = true, m
 		}
 	}
-	res := InboundResult{Result: InboundNothingToAck, Reply: h.reply.Kind}
+	res := InboundResult{Result: InboundNothingToAck, Reply: h.reply.Kind, AcknowledgedLevels: levels}
 	if acked {
 		res.Result = InboundAcknowledged
 	}
@@ -747,13 +755,13 @@ func (h *inboundText) handleAck(ctx context.Context, retry bool) (InboundResult,
 
 // acknowledgeBySMS acknowledges the escalation member memberID was last
 // notified about and reports whether there was one.
-func (s *Store) acknowledgeBySMS(ctx context.Context, memberID string, now time.Time) (bool, error) {
-	_, err := s.AcknowledgeBySMS(ctx, memberID, now)
+func (s *Store) acknowledgeBySMS(ctx context.Context, memberID string, now time.Time) (adherence.Escalation, bool, error) {
+	e, err := s.AcknowledgeBySMS(ctx, memberID, now)
 	if errs.Is(err, errs.CodeNotFound) {
-		return false, nil
+		return e, false, nil
 	}
 	if err != nil {
-		return false, err
+		return e, false, err
 	}
-	return true, nil
+	return e, true, nil
 }
