@@ -1157,3 +1157,51 @@ func TestEscalationExhaustedKeepsOnlyItsOwnMisses(t *testing.T) {
 		}
 	})
 }
+
+// TestSetPatientActiveUnderIngestion: deactivating and reactivating a
+// patient while their events are being recorded (PostgreSQL) fails
+// neither: a small ingestion group used to lock the audit chain head and
+// then wait for the plan in the events' foreign key check, while
+// SetPatientActive held the plan (and the doses) and waited for the head:
+// a deadlock PostgreSQL broke by failing one of them.
+func TestSetPatientActiveUnderIngestion(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		if f.d.Dialect != db.Postgres {
+			t.Skip("SQLite has a single writer")
+		}
+		w := newEscWorld(t, f)
+		w.standard()
+		f.now = local(2026, 3, 1, 7, 31).UTC() // the 08:00 dose is open
+		deadline := time.Now().Add(8 * time.Second)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var failures []error
+		fail := func(err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			failures = append(failures, err)
+		}
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for active := false; time.Now().Before(deadline); active = !active {
+				if _, err := f.s.SetPatientActive(f.ctx, f.actor, f.org, w.pat.ID, active); err != nil {
+					fail(fmt.Errorf("set active %v: %w", active, err))
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Now().Before(deadline); i++ {
+				in := f.ev(w.pat.ID, w.plan.ID, adherence.EventTaken, local(2026, 3, 1, 7, 30), fmt.Sprintf("stress-%d", i))
+				if _, err := f.s.RecordEvents(f.ctx, []store.EventInput{in}); err != nil {
+					fail(fmt.Errorf("record event: %w", err))
+				}
+			}
+		}()
+		wg.Wait()
+		for _, err := range failures {
+			t.Error(err)
+		}
+	})
+}

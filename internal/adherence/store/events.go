@@ -672,13 +672,25 @@ func planReads(d db.Dialect, ids []any, plans map[string]*planInfo, windows map[
 		}
 		return nil
 	}
+	// On PostgreSQL the plans are share-locked (FOR KEY SHARE, the lock
+	// the events' foreign key takes anyway), in id order, before the dose
+	// instances and the audit chain head: a writer holding a plan FOR
+	// UPDATE (deactivating its patient, changing it) and then its doses
+	// and the head would otherwise deadlock with a group that holds the
+	// head and waits for the plan in the events' foreign key check.
+	lock := ""
+	if d == db.Postgres {
+		ids = append([]any(nil), ids...)
+		sort.Slice(ids, func(i, j int) bool { return ids[i].(string) < ids[j].(string) })
+		lock = ` ORDER BY p.id FOR KEY SHARE OF p`
+	}
 	var stmts []db.Statement
 	for start := 0; start < len(ids); start += 500 {
 		chunk := ids[start:min(start+500, len(ids))]
 		stmts = append(stmts, db.Statement{SQL: `SELECT p.id, p.org_id, p.patient_id, p.as_needed, p.start_at, p.on_time_minutes, p.late_max_minutes,
 				s.on_time_minutes, s.late_max_minutes, s.open_dedupe_minutes
 			FROM plans p LEFT JOIN org_settings s ON s.org_id = p.org_id
-			WHERE p.id IN ` + db.Placeholders(d, 1, len(chunk)), Args: chunk, Scan: scan})
+			WHERE p.id IN ` + db.Placeholders(d, 1, len(chunk)) + lock, Args: chunk, Scan: scan})
 	}
 	return stmts
 }
