@@ -280,7 +280,10 @@ func (s *Store) SetPatientActive(ctx context.Context, a adherence.Actor, orgID, 
 		return adherence.Patient{}, errs.NotFound("patient")
 	}
 	var p adherence.Patient
-	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+	// Retried on a PostgreSQL deadlock: it locks the patient, the plans,
+	// the doses, the escalations and the audit head, and other writers
+	// take some of them too.
+	err := s.retryTx(ctx, func(tx *db.Tx) error {
 		var err error
 		if p, err = lockPatient(ctx, tx, orgID, id); err != nil {
 			return err

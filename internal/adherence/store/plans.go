@@ -338,7 +338,8 @@ func (s *Store) SetPlanStatus(ctx context.Context, a adherence.Actor, orgID, id 
 		return adherence.Plan{}, errs.NotFound("plan")
 	}
 	var p adherence.Plan
-	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+	// Retried on a PostgreSQL deadlock, as SetPatientActive is.
+	err := s.retryTx(ctx, func(tx *db.Tx) error {
 		var err error
 		if p, err = lockPlan(ctx, tx, orgID, id); err != nil {
 			return err
