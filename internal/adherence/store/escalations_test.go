@@ -188,6 +188,17 @@ type escNotification struct {
 	Due                                              time.Time
 }
 
+// audited counts the audit records of escalation id with detail.
+func (w *escWorld) audited(id, detail string) int {
+	n := 0
+	for _, r := range w.auditRecords() {
+		if r.ResourceType == "Escalation" && r.ResourceID == id && r.Detail == detail {
+			n++
+		}
+	}
+	return n
+}
+
 func (w *escWorld) sent(escalationID string) []escNotification {
 	w.t.Helper()
 	rows, err := w.d.SQL.QueryContext(w.ctx, `SELECT idempotency_key, template, COALESCE(CAST(member_id AS TEXT), ''), channels, address, status,
@@ -661,13 +672,7 @@ func TestEscalationLevels(t *testing.T) {
 			!fresh.Steps[0].DueAt.Equal(w.now.Add(30*time.Minute)) {
 			t.Fatalf("the new escalation = %+v", fresh)
 		}
-		var exhausted int
-		for _, r := range w.auditRecords() {
-			if r.ResourceType == "Escalation" && r.ResourceID == e.ID && r.Detail == "status=exhausted reason=new_miss" {
-				exhausted++
-			}
-		}
-		if exhausted != 1 {
+		if exhausted := w.audited(e.ID, "status=exhausted reason=new_miss"); exhausted != 1 {
 			t.Errorf("%d audit records of the exhaustion, want 1", exhausted)
 		}
 		// A third miss while the new escalation still has levels to fire
@@ -1005,13 +1010,7 @@ func TestEscalationEndsWithPatientDeactivation(t *testing.T) {
 		if res := w.fire(step.ID, step.DueAt); res.Fired {
 			t.Fatalf("a step fired after the patient's deactivation: %+v", res)
 		}
-		var audited int
-		for _, r := range w.auditRecords() {
-			if r.ResourceType == "Escalation" && r.ResourceID == e.ID && r.Detail == "status=resolved reason=patient_deactivated" {
-				audited++
-			}
-		}
-		if audited != 1 {
+		if audited := w.audited(e.ID, "status=resolved reason=patient_deactivated"); audited != 1 {
 			t.Errorf("%d audit records of the resolution, want 1", audited)
 		}
 	})
@@ -1084,13 +1083,7 @@ func TestEscalationPolicyDeactivationResolvesExhausted(t *testing.T) {
 				t.Errorf("escalation %s after its policy was deactivated: status %s, reason %q", e.ID, e.Status, e.Reason)
 			}
 		}
-		var audited int
-		for _, r := range w.auditRecords() {
-			if r.ResourceType == "Escalation" && r.ResourceID == first.ID && r.Detail == "status=resolved reason=policy_deactivated" {
-				audited++
-			}
-		}
-		if audited != 1 {
+		if audited := w.audited(first.ID, "status=resolved reason=policy_deactivated"); audited != 1 {
 			t.Errorf("%d audit records of the exhausted escalation's resolution, want 1", audited)
 		}
 	})

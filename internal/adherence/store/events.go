@@ -453,7 +453,7 @@ func checkEvent(e *adherence.Event, role string, doseOnly bool, plans map[string
 	// that does not exist: they must not learn which plan ids are real.
 	// Staff see every plan of their organization: to them the mismatch is
 	// a wrong patientId.
-	hidden := wrongPatient && (role == string(auth.RolePatient) || role == string(auth.RoleCaregiver))
+	hidden := wrongPatient && seesOwnPatientsOnly(role)
 	if !ok || pl.orgID != e.OrgID || hidden {
 		if doseOnly {
 			return &errs.Error{Code: errs.CodeNotFound, Field: "doseId", Message: "dose instance not found"}
@@ -468,6 +468,13 @@ func checkEvent(e *adherence.Event, role string, doseOnly bool, plans map[string
 		return errs.Invalid("occurredAt", "is before the plan started")
 	}
 	return nil
+}
+
+// seesOwnPatientsOnly reports whether role sees only its own patients (a
+// patient, a caregiver): to it, another patient's plan or dose is answered
+// as one that does not exist.
+func seesOwnPatientsOnly(role string) bool {
+	return role == string(auth.RolePatient) || role == string(auth.RoleCaregiver)
 }
 
 func windowsOf(pl *planInfo, org map[string]adherence.Windows) adherence.Windows {
@@ -622,8 +629,7 @@ func applyRequestedDoses(in []EventInput, idx []int, out []EventOutcome, found m
 		}
 		v, ok := found[e.RequestedDose]
 		role := in[i].Actor.Role
-		hidden := ok && e.PatientID != "" && v.patient != e.PatientID &&
-			(role == string(auth.RolePatient) || role == string(auth.RoleCaregiver))
+		hidden := ok && e.PatientID != "" && v.patient != e.PatientID && seesOwnPatientsOnly(role)
 		switch {
 		case !ok || v.org != e.OrgID || hidden:
 			out[i].Err = &errs.Error{Code: errs.CodeNotFound, Field: "doseId", Message: "dose instance not found"}

@@ -364,9 +364,28 @@ func findUnknown(v any, t reflect.Type, name, path string) (string, bool) {
 }
 
 // fieldType returns the type of the field of struct type t that
-// encoding/json decodes key into (tag name, else the Go name, matched
-// without regard to case; embedded structs without a tag are flattened).
+// encoding/json decodes key into (see jsonFields).
 func fieldType(t reflect.Type, key string) (reflect.Type, bool) {
+	for _, f := range jsonFields(t) {
+		if strings.EqualFold(key, f.name) {
+			return f.typ, true
+		}
+	}
+	return nil, false
+}
+
+// jsonField is a field of a struct as encoding/json names it.
+type jsonField struct {
+	name string
+	typ  reflect.Type
+}
+
+// jsonFields lists the fields of struct type t as encoding/json names
+// them: the tag name, else the Go name (keys match them without regard to
+// case); embedded structs without a tag are flattened, unexported and
+// "-" fields left out.
+func jsonFields(t reflect.Type) []jsonField {
+	var out []jsonField
 	for i := range t.NumField() {
 		f := t.Field(i)
 		tag := f.Tag.Get("json")
@@ -380,9 +399,7 @@ func fieldType(t reflect.Type, key string) (reflect.Type, bool) {
 				ft = ft.Elem()
 			}
 			if ft.Kind() == reflect.Struct {
-				if got, ok := fieldType(ft, key); ok {
-					return got, true
-				}
+				out = append(out, jsonFields(ft)...)
 				continue
 			}
 		}
@@ -392,11 +409,9 @@ func fieldType(t reflect.Type, key string) (reflect.Type, bool) {
 		if name == "" {
 			name = f.Name
 		}
-		if strings.EqualFold(key, name) {
-			return f.Type, true
-		}
+		out = append(out, jsonField{name: name, typ: f.Type})
 	}
-	return nil, false
+	return out
 }
 
 var (
@@ -442,44 +457,19 @@ func findBadValue(v any, t reflect.Type, path string) (string, bool) {
 	return "", false
 }
 
-// findBadField looks through the fields of struct type t, named as
-// encoding/json names them (tag name, else the Go name, matched without
-// regard to case; embedded structs without a tag are flattened).
+// findBadField looks through the fields of struct type t (see
+// jsonFields) in their order.
 func findBadField(obj map[string]any, t reflect.Type, path string) (string, bool) {
-	for i := range t.NumField() {
-		f := t.Field(i)
-		tag := f.Tag.Get("json")
-		if tag == "-" {
-			continue
-		}
-		name, _, _ := strings.Cut(tag, ",")
-		if f.Anonymous && name == "" {
-			ft := f.Type
-			for ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			if ft.Kind() == reflect.Struct {
-				if p, ok := findBadField(obj, ft, path); ok {
-					return p, true
-				}
-				continue
-			}
-		}
-		if !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
+	for _, f := range jsonFields(t) {
 		for key, val := range obj {
-			if !strings.EqualFold(key, name) {
+			if !strings.EqualFold(key, f.name) {
 				continue
 			}
-			p := name
+			p := f.name
 			if path != "" {
-				p = path + "." + name
+				p = path + "." + f.name
 			}
-			if got, ok := findBadValue(val, f.Type, p); ok {
+			if got, ok := findBadValue(val, f.typ, p); ok {
 				return got, true
 			}
 		}
