@@ -249,3 +249,10 @@ func limit(n, def, max int) int {
 	}
 	return n
 }
+
+// AnalyzeNewTables gives planner statistics to the tables that have grown
+// to 1,000 rows without any (see db.AnalyzeUnanalyzed) and returns their
+// names. PostgreSQL only.
+func (s *Store) AnalyzeNewTables(ctx context.Context) ([]string, error) {
+	return s.db.AnalyzeUnanalyzed(ctx, 1000)
+}

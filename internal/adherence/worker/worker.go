@@ -105,17 +105,53 @@ func (w *MissedDosesWorker) Timeout(*river.Job[MissedDosesArgs]) time.Duration {
 	return 10 * time.Minute
 }
 
+// TableStatsArgs asks for planner statistics on the tables that have none
+// yet (PostgreSQL; see db.AnalyzeUnanalyzed).
+type TableStatsArgs struct{}
+
+// Kind identifies the job in the queue.
+func (TableStatsArgs) Kind() string { return "table_statistics" }
+
+// InsertOpts makes the job unique while queued or running.
+func (TableStatsArgs) InsertOpts() river.InsertOpts { return DoseHorizonArgs{}.InsertOpts() }
+
+// TableStatsWorker runs store.AnalyzeNewTables.
+type TableStatsWorker struct {
+	river.WorkerDefaults[TableStatsArgs]
+	Store  *store.Store
+	Logger *slog.Logger
+}
+
+// Work analyzes what needs it; a table is analyzed once, so most runs
+// only read the statistics views.
+func (w *TableStatsWorker) Work(ctx context.Context, job *river.Job[TableStatsArgs]) error {
+	start := time.Now()
+	tables, err := w.Store.AnalyzeNewTables(ctx)
+	if err != nil {
+		return fmt.Errorf("table statistics: %w", err)
+	}
+	if len(tables) > 0 {
+		w.Logger.InfoContext(ctx, "tables without planner statistics analyzed", "tables", tables, "duration_ms", time.Since(start).Milliseconds())
+	}
+	return nil
+}
+
 // Config says how often periodic work runs.
 type Config struct {
 	HorizonInterval time.Duration // default 1h
 	MissedInterval  time.Duration // default 1m
-	Metrics         *Metrics      // optional
+	// StatsInterval is how often tables without planner statistics are
+	// looked for (default 15s: soon enough that a young database's first
+	// spike runs on indexed plans).
+	StatsInterval time.Duration
+	Metrics       *Metrics // optional
 }
 
 // Register adds every worker to workers and returns the periodic jobs.
 func Register(workers *river.Workers, st *store.Store, now func() time.Time, logger *slog.Logger, cfg Config) []*river.PeriodicJob {
 	river.AddWorker(workers, &DoseHorizonWorker{Store: st, Now: now, Logger: logger, Metrics: cfg.Metrics})
 	river.AddWorker(workers, &MissedDosesWorker{Store: st, Now: now, Logger: logger, Metrics: cfg.Metrics})
+	river.AddWorker(workers, &TableStatsWorker{Store: st, Logger: logger})
 	interval := cfg.HorizonInterval
 	if interval <= 0 {
 		interval = time.Hour
@@ -124,7 +160,14 @@ func Register(workers *river.Workers, st *store.Store, now func() time.Time, log
 	if missed <= 0 {
 		missed = time.Minute
 	}
+	stats := cfg.StatsInterval
+	if stats <= 0 {
+		stats = 15 * time.Second
+	}
 	return []*river.PeriodicJob{
+		river.NewPeriodicJob(river.PeriodicInterval(stats), func() (river.JobArgs, *river.InsertOpts) {
+			return TableStatsArgs{}, nil
+		}, &river.PeriodicJobOpts{ID: "table_statistics", RunOnStart: true}),
 		river.NewPeriodicJob(river.PeriodicInterval(interval), func() (river.JobArgs, *river.InsertOpts) {
 			return DoseHorizonArgs{}, nil
 		}, &river.PeriodicJobOpts{ID: "dose_horizon", RunOnStart: true}),

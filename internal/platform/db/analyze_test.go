@@ -1,0 +1,129 @@
+package db_test
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/dbtest"
+)
+
+// A table that has grown without statistics is analyzed once, after which
+// a many-key lookup probes the unique index by every key column instead of
+// filtering all of an org's rows; small tables and tables with statistics
+// are left alone.
+func TestAnalyzeUnanalyzedPostgres(t *testing.T) {
+	ctx := context.Background()
+	d, err := db.Open(ctx, dbtest.PostgresURL(t), db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	// Autovacuum off for these tables, so that only the call under test
+	// can analyze them (it may be on for the server).
+	for _, q := range []string{
+		`CREATE TABLE ev (org_id text NOT NULL, source text NOT NULL, client_id text NOT NULL, patient_id text NOT NULL,
+			UNIQUE (org_id, source, client_id)) WITH (autovacuum_enabled = false)`,
+		`CREATE INDEX ev_patient ON ev (org_id, patient_id)`,
+		`CREATE TABLE small (v int) WITH (autovacuum_enabled = false)`,
+	} {
+		if _, err := d.SQL.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One connection, so that its statistics can be flushed at once.
+	conn, err := d.SQL.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO ev SELECT 'org', CASE WHEN i % 2 = 0 THEN 'app' ELSE 'device' END, 'c' || i, 'p' || (i % 200) FROM generate_series(1, 20000) i`,
+		`INSERT INTO small SELECT i FROM generate_series(1, 10) i`,
+		`SELECT pg_stat_force_next_flush()`,
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.Close()
+	waitLiveRows(t, d, "ev", 20000)
+
+	lookup := `EXPLAIN SELECT * FROM ev WHERE org_id = 'org' AND source = 'app' AND client_id IN (` +
+		strings.TrimSuffix(strings.Repeat("'c2', ", 50), ", ") + `)`
+	got, err := d.AnalyzeUnanalyzed(ctx, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, []string{"ev"}) {
+		t.Fatalf("analyzed %v, want [ev] (small has 10 rows)", got)
+	}
+	var n int
+	if err := d.SQL.QueryRowContext(ctx, `SELECT count(*) FROM pg_stats WHERE tablename = 'ev'`).Scan(&n); err != nil || n == 0 {
+		t.Fatalf("ev has %d column statistics after the call (err %v)", n, err)
+	}
+	plan := explain(t, d, lookup)
+	if !strings.Contains(plan, "client_id = ANY") || strings.Contains(plan, "Filter") {
+		t.Errorf("with statistics the lookup should probe the unique index by every key, got:\n%s", plan)
+	}
+	got, err = d.AnalyzeUnanalyzed(ctx, 1000)
+	if err != nil || len(got) != 0 {
+		t.Errorf("second call analyzed %v (err %v), want nothing: ev has statistics", got, err)
+	}
+}
+
+func TestAnalyzeUnanalyzedSQLiteDoesNothing(t *testing.T) {
+	ctx := context.Background()
+	d, err := db.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "a.db"), db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	got, err := d.AnalyzeUnanalyzed(ctx, 0)
+	if err != nil || got != nil {
+		t.Errorf("AnalyzeUnanalyzed on SQLite = %v, %v; want nil, nil", got, err)
+	}
+}
+
+// waitLiveRows waits for the statistics system to count at least n live
+// rows in table.
+func waitLiveRows(t *testing.T, d *db.DB, table string, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var live int64
+		err := d.SQL.QueryRowContext(context.Background(),
+			`SELECT COALESCE((SELECT n_live_tup FROM pg_stat_user_tables WHERE relname = $1), 0)`, table).Scan(&live)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if live >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pg_stat_user_tables counts %d live rows in %s after 10 s, want %d", live, table, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func explain(t *testing.T, d *db.DB, q string) string {
+	t.Helper()
+	rows, err := d.SQL.QueryContext(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString(line + "\n")
+	}
+	return b.String()
+}
