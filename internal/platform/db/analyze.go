@@ -30,10 +30,13 @@ func (d *DB) AnalyzeUnanalyzed(ctx context.Context, minRows int64) ([]string, er
 		return nil, nil
 	}
 	// n_live_tup is the statistics system's running count; pg_stats lists
-	// a table's columns once it has been analyzed (by anyone).
+	// a table's columns once it has been analyzed (by anyone). Only
+	// tables this role owns (or a superuser): ANALYZE skips others with a
+	// warning, and they would be picked again on every run.
 	rows, err := d.SQL.QueryContext(ctx, `
-		SELECT t.relname FROM pg_stat_user_tables t
+		SELECT t.relname FROM pg_stat_user_tables t JOIN pg_class c ON c.oid = t.relid
 		WHERE t.schemaname = current_schema() AND t.n_live_tup >= $1
+		  AND pg_has_role(c.relowner, 'USAGE')
 		  AND NOT EXISTS (SELECT 1 FROM pg_stats s WHERE s.schemaname = t.schemaname AND s.tablename = t.relname)
 		ORDER BY t.relname`, minRows)
 	if err != nil {

@@ -2,6 +2,7 @@ package db_test
 
 import (
 	"context"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -126,4 +127,52 @@ func explain(t *testing.T, d *db.DB, q string) string {
 		b.WriteString(line + "\n")
 	}
 	return b.String()
+}
+
+// A table the role does not own is not picked: ANALYZE would skip it with
+// a warning, and it would be picked again on every run.
+func TestAnalyzeUnanalyzedSkipsOthersTables(t *testing.T) {
+	ctx := context.Background()
+	u := dbtest.PostgresURL(t)
+	owner, err := db.Open(ctx, u, db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close()
+	role := "analyze_test_" + strings.ReplaceAll(strings.TrimPrefix(u[strings.LastIndex(u, "/")+1:], "t_"), "-", "")
+	for _, q := range []string{
+		`CREATE ROLE ` + role + ` LOGIN`,
+		`CREATE TABLE theirs (v int) WITH (autovacuum_enabled = false)`,
+		`INSERT INTO theirs SELECT i FROM generate_series(1, 2000) i`,
+	} {
+		if _, err := owner.SQL.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Roles belong to the server, not the test database: drop it before
+	// owner closes (it owns nothing, and its connection is closed first).
+	defer func() {
+		if _, err := owner.SQL.ExecContext(context.Background(), `DROP ROLE `+role); err != nil {
+			t.Errorf("drop role %s: %v", role, err)
+		}
+	}()
+	waitLiveRows(t, owner, "theirs", 2000)
+
+	pu, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pu.User = url.User(role)
+	other, err := db.Open(ctx, pu.String(), db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := other.AnalyzeUnanalyzed(ctx, 1000)
+	other.Close()
+	if err != nil || len(got) != 0 {
+		t.Errorf("as a role that owns nothing: analyzed %v (err %v), want nothing", got, err)
+	}
+	if got, err := owner.AnalyzeUnanalyzed(ctx, 1000); err != nil || !slices.Equal(got, []string{"theirs"}) {
+		t.Errorf("as the owner: analyzed %v (err %v), want [theirs]", got, err)
+	}
 }
