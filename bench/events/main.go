@@ -143,7 +143,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer os.RemoveAll(tmp)
 
-	if err := prepareDatabase(ctx, c); err != nil {
+	autovacuum, err := prepareDatabase(ctx, c)
+	if err != nil {
 		return err
 	}
 	bin := c.bin
@@ -155,7 +156,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "built ./cmd/adherence in %.1fs\n", time.Since(t0).Seconds())
 	}
-	fmt.Fprintf(stdout, "engine=%s clients=%d duration=%s cores=%d analyze=%t\n\n", engine, c.clients, c.duration, runtime.NumCPU(), c.analyze && c.postgres)
+	fmt.Fprintf(stdout, "engine=%s clients=%d duration=%s cores=%d analyze=%t", engine, c.clients, c.duration, runtime.NumCPU(), c.analyze && c.postgres)
+	if c.postgres {
+		// Without autovacuum only the server's table_statistics job gives
+		// the tables planner statistics (once they reach 1,000 rows).
+		fmt.Fprintf(stdout, " autovacuum=%s", autovacuum)
+	}
+	fmt.Fprint(stdout, "\n\n")
 
 	// 1. Raw inserts, before the server starts: on SQLite the file has one
 	// writer at a time, and on both engines the server would compete for CPU.
@@ -360,37 +367,41 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // prepareDatabase deletes the SQLite file, or checks that the PostgreSQL
 // database holds no tables (bar a raw-insert table left by an interrupted
-// run, which the raw phase recreates).
-func prepareDatabase(ctx context.Context, c config) error {
+// run, which the raw phase recreates) and returns the server's autovacuum
+// setting.
+func prepareDatabase(ctx context.Context, c config) (autovacuum string, err error) {
 	if !c.postgres {
 		d, err := db.Open(ctx, c.url, db.Options{})
 		if err != nil {
-			return err
+			return "", err
 		}
 		path := d.Path
 		d.Close()
 		for _, p := range []string{path, path + "-wal", path + "-shm"} {
 			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return err
+				return "", err
 			}
 		}
-		return nil
+		return "", nil
 	}
 	d, err := db.Open(ctx, c.url, db.Options{})
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer d.Close()
 	var n int
 	err = d.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.tables
 		WHERE table_schema = current_schema() AND table_name <> 'bench_raw_events'`).Scan(&n)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if n > 0 {
-		return errors.New("the PostgreSQL database is not empty: drop and recreate it (see the command's documentation)")
+		return "", errors.New("the PostgreSQL database is not empty: drop and recreate it (see the command's documentation)")
 	}
-	return nil
+	if err := d.SQL.QueryRowContext(ctx, `SHOW autovacuum`).Scan(&autovacuum); err != nil {
+		return "", fmt.Errorf("read the autovacuum setting: %w", err)
+	}
+	return autovacuum, nil
 }
 
 // buildServer builds ./cmd/adherence of this module into bin.
