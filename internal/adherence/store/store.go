@@ -256,3 +256,6 @@ func limit(n, def, max int) int {
 func (s *Store) AnalyzeNewTables(ctx context.Context) ([]string, error) {
 	return s.db.AnalyzeUnanalyzed(ctx, 1000)
 }
+
+// Dialect tells which engine the store writes to.
+func (s *Store) Dialect() db.Dialect { return s.db.Dialect }

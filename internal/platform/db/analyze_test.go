@@ -3,7 +3,6 @@ package db_test
 import (
 	"context"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,11 +18,7 @@ import (
 // are left alone.
 func TestAnalyzeUnanalyzedPostgres(t *testing.T) {
 	ctx := context.Background()
-	d, err := db.Open(ctx, dbtest.PostgresURL(t), db.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := dbtest.Postgres(t)
 	// Autovacuum off for these tables, so that only the call under test
 	// can analyze them (it may be on for the server).
 	for _, q := range []string{
@@ -77,13 +72,7 @@ func TestAnalyzeUnanalyzedPostgres(t *testing.T) {
 }
 
 func TestAnalyzeUnanalyzedSQLiteDoesNothing(t *testing.T) {
-	ctx := context.Background()
-	d, err := db.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "a.db"), db.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	got, err := d.AnalyzeUnanalyzed(ctx, 0)
+	got, err := dbtest.SQLite(t).AnalyzeUnanalyzed(context.Background(), 0)
 	if err != nil || got != nil {
 		t.Errorf("AnalyzeUnanalyzed on SQLite = %v, %v; want nil, nil", got, err)
 	}
