@@ -250,11 +250,12 @@ func limit(n, def, max int) int {
 	return n
 }
 
-// AnalyzeNewTables gives planner statistics to the tables that have grown
-// to 1,000 rows without any (see db.AnalyzeUnanalyzed) and returns their
-// names. PostgreSQL only.
-func (s *Store) AnalyzeNewTables(ctx context.Context) ([]string, error) {
-	return s.db.AnalyzeUnanalyzed(ctx, 1000)
+// AnalyzeStaleTables gives planner statistics to the tables that have grown
+// to 1,000 rows without any, or whose statistics are out of date where
+// autovacuum is off (see db.AnalyzeStale), and returns their names.
+// PostgreSQL only.
+func (s *Store) AnalyzeStaleTables(ctx context.Context) ([]string, error) {
+	return s.db.AnalyzeStale(ctx, 1000)
 }
 
 // Dialect tells which engine the store writes to.

@@ -107,7 +107,8 @@ func (w *MissedDosesWorker) Timeout(*river.Job[MissedDosesArgs]) time.Duration {
 }
 
 // TableStatsArgs asks for planner statistics on the tables that have none
-// yet (PostgreSQL; see db.AnalyzeUnanalyzed).
+// yet or, where autovacuum is off, out-of-date ones (PostgreSQL; see
+// db.AnalyzeStale).
 type TableStatsArgs struct{}
 
 // Kind identifies the job in the queue.
@@ -116,23 +117,22 @@ func (TableStatsArgs) Kind() string { return "table_statistics" }
 // InsertOpts makes the job unique while queued or running.
 func (TableStatsArgs) InsertOpts() river.InsertOpts { return DoseHorizonArgs{}.InsertOpts() }
 
-// TableStatsWorker runs store.AnalyzeNewTables.
+// TableStatsWorker runs store.AnalyzeStaleTables.
 type TableStatsWorker struct {
 	river.WorkerDefaults[TableStatsArgs]
 	Store  *store.Store
 	Logger *slog.Logger
 }
 
-// Work analyzes what needs it; a table is analyzed once, so most runs
-// only read the statistics views.
+// Work analyzes what needs it; most runs only read the statistics views.
 func (w *TableStatsWorker) Work(ctx context.Context, job *river.Job[TableStatsArgs]) error {
 	start := time.Now()
-	tables, err := w.Store.AnalyzeNewTables(ctx)
+	tables, err := w.Store.AnalyzeStaleTables(ctx)
 	if err != nil {
 		return fmt.Errorf("table statistics: %w", err)
 	}
 	if len(tables) > 0 {
-		w.Logger.InfoContext(ctx, "tables without planner statistics analyzed", "tables", tables, "duration_ms", time.Since(start).Milliseconds())
+		w.Logger.InfoContext(ctx, "tables with missing or stale planner statistics analyzed", "tables", tables, "duration_ms", time.Since(start).Milliseconds())
 	}
 	return nil
 }

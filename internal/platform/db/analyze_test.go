@@ -16,7 +16,7 @@ import (
 // a many-key lookup probes the unique index by every key column instead of
 // filtering all of an org's rows; small tables and tables with statistics
 // are left alone.
-func TestAnalyzeUnanalyzedPostgres(t *testing.T) {
+func TestAnalyzeStalePostgres(t *testing.T) {
 	ctx := context.Background()
 	d := dbtest.Postgres(t)
 	// Autovacuum off for these tables, so that only the call under test
@@ -50,7 +50,7 @@ func TestAnalyzeUnanalyzedPostgres(t *testing.T) {
 
 	lookup := `EXPLAIN SELECT * FROM ev WHERE org_id = 'org' AND source = 'app' AND client_id IN (` +
 		strings.TrimSuffix(strings.Repeat("'c2', ", 50), ", ") + `)`
-	got, err := d.AnalyzeUnanalyzed(ctx, 1000)
+	got, err := d.AnalyzeStale(ctx, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,16 +65,47 @@ func TestAnalyzeUnanalyzedPostgres(t *testing.T) {
 	if !strings.Contains(plan, "client_id = ANY") || strings.Contains(plan, "Filter") {
 		t.Errorf("with statistics the lookup should probe the unique index by every key, got:\n%s", plan)
 	}
-	got, err = d.AnalyzeUnanalyzed(ctx, 1000)
+	got, err = d.AnalyzeStale(ctx, 1000)
 	if err != nil || len(got) != 0 {
-		t.Errorf("second call analyzed %v (err %v), want nothing: ev has statistics", got, err)
+		t.Errorf("second call analyzed %v (err %v), want nothing: ev has fresh statistics", got, err)
+	}
+
+	// Autovacuum is off for ev: once it has changed by 1,000 rows and 10%
+	// since, it is analyzed again (500 rows are not enough; 3,000 are).
+	addRows := func(from, to int) {
+		t.Helper()
+		conn, err := d.SQL.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, `INSERT INTO ev SELECT 'org', 'app', 'c' || i, 'p1' FROM generate_series($1::int, $2::int) i`, from, to); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.ExecContext(ctx, `SELECT pg_stat_force_next_flush()`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addRows(20001, 20500)
+	waitStat(t, d, "n_live_tup", "ev", 20500)
+	if got, err := d.AnalyzeStale(ctx, 1000); err != nil || len(got) != 0 {
+		t.Errorf("after 500 new rows analyzed %v (err %v), want nothing", got, err)
+	}
+	addRows(20501, 23000)
+	waitStat(t, d, "n_mod_since_analyze", "ev", 3000)
+	if got, err := d.AnalyzeStale(ctx, 1000); err != nil || !slices.Equal(got, []string{"ev"}) {
+		t.Errorf("after 3,000 new rows analyzed %v (err %v), want [ev]", got, err)
+	}
+	var analyzed int
+	if err := d.SQL.QueryRowContext(ctx, `SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'ev'`).Scan(&analyzed); err != nil || analyzed != 2 {
+		t.Errorf("ev analyzed %d times (err %v), want 2", analyzed, err)
 	}
 }
 
-func TestAnalyzeUnanalyzedSQLiteDoesNothing(t *testing.T) {
-	got, err := dbtest.SQLite(t).AnalyzeUnanalyzed(context.Background(), 0)
+func TestAnalyzeStaleSQLiteDoesNothing(t *testing.T) {
+	got, err := dbtest.SQLite(t).AnalyzeStale(context.Background(), 0)
 	if err != nil || got != nil {
-		t.Errorf("AnalyzeUnanalyzed on SQLite = %v, %v; want nil, nil", got, err)
+		t.Errorf("AnalyzeStale on SQLite = %v, %v; want nil, nil", got, err)
 	}
 }
 
@@ -82,19 +113,26 @@ func TestAnalyzeUnanalyzedSQLiteDoesNothing(t *testing.T) {
 // rows in table.
 func waitLiveRows(t *testing.T, d *db.DB, table string, n int64) {
 	t.Helper()
+	waitStat(t, d, "n_live_tup", table, n)
+}
+
+// waitStat waits for the column of pg_stat_user_tables to reach n for
+// table.
+func waitStat(t *testing.T, d *db.DB, column, table string, n int64) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		var live int64
+		var v int64
 		err := d.SQL.QueryRowContext(context.Background(),
-			`SELECT COALESCE((SELECT n_live_tup FROM pg_stat_user_tables WHERE relname = $1), 0)`, table).Scan(&live)
+			`SELECT COALESCE((SELECT `+column+` FROM pg_stat_user_tables WHERE relname = $1), 0)`, table).Scan(&v)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if live >= n {
+		if v >= n {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("pg_stat_user_tables counts %d live rows in %s after 10 s, want %d", live, table, n)
+			t.Fatalf("pg_stat_user_tables.%s of %s is %d after 10 s, want %d", column, table, v, n)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -120,7 +158,7 @@ func explain(t *testing.T, d *db.DB, q string) string {
 
 // A table the role does not own is not picked: ANALYZE would skip it with
 // a warning, and it would be picked again on every run.
-func TestAnalyzeUnanalyzedSkipsOthersTables(t *testing.T) {
+func TestAnalyzeStaleSkipsOthersTables(t *testing.T) {
 	ctx := context.Background()
 	u := dbtest.PostgresURL(t)
 	owner, err := db.Open(ctx, u, db.Options{})
@@ -156,12 +194,12 @@ func TestAnalyzeUnanalyzedSkipsOthersTables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := other.AnalyzeUnanalyzed(ctx, 1000)
+	got, err := other.AnalyzeStale(ctx, 1000)
 	other.Close()
 	if err != nil || len(got) != 0 {
 		t.Errorf("as a role that owns nothing: analyzed %v (err %v), want nothing", got, err)
 	}
-	if got, err := owner.AnalyzeUnanalyzed(ctx, 1000); err != nil || !slices.Equal(got, []string{"theirs"}) {
+	if got, err := owner.AnalyzeStale(ctx, 1000); err != nil || !slices.Equal(got, []string{"theirs"}) {
 		t.Errorf("as the owner: analyzed %v (err %v), want [theirs]", got, err)
 	}
 }
