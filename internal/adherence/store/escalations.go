@@ -55,6 +55,11 @@ const (
 	// ReasonPatientDeactivated: the patient left the program; nobody
 	// is paged about them any more.
 	ReasonPatientDeactivated = "patient_deactivated"
+	// ReasonPlanPaused and ReasonPlanStopped: the escalation was about a
+	// dose of a plan that was put on hold or discontinued; nobody is paged
+	// about that medication any more.
+	ReasonPlanPaused  = "plan_paused"
+	ReasonPlanStopped = "plan_stopped"
 )
 
 // ClosedByPatient is Escalation.ClosedBy when the patient's own recording
@@ -325,6 +330,81 @@ func resolveEscalationsWhere(ctx context.Context, tx *db.Tx, a adherence.Actor, 
 			return nil, err
 		}
 		recs = append(recs, auditRecord(a, orgID, audit.ActionUpdate, "Escalation", o.id, o.patient, "status=resolved reason="+reason))
+	}
+	return recs, nil
+}
+
+// laterMissQuery finds the missed doses of a patient ($2 of org $1) of
+// active plans due after $3: those a missed_dose escalation took in after
+// its own dose (missed doses of a paused or stopped plan page no one; see
+// closePlanEscalations).
+const laterMissQuery = `SELECT d.id FROM dose_instances d
+	WHERE d.org_id = $1 AND d.patient_id = $2 AND d.status = 'missed' AND d.due_at > $3
+	  AND EXISTS (SELECT 1 FROM plans p WHERE p.org_id = d.org_id AND p.id = d.plan_id AND p.status = 'active')`
+
+// closePlanEscalations ends the unclosed missed_dose escalations about a
+// dose of plan p, which is being paused or stopped (reason says which):
+// nobody is paged any more about a medication on hold or discontinued. An
+// open one goes on about the earliest miss of the patient's active plans
+// that was added to it (consumed while it was open), if any, as when its
+// own dose is recorded late; the others are resolved and their pending
+// steps cancelled. It returns the audit records of the resolutions. The
+// caller locks the patient, as the escalation consumer does, so a miss
+// consumed concurrently either opened or joined its escalation before (and
+// is seen here) or sees the plan's new status (and opens none).
+func closePlanEscalations(ctx context.Context, tx *db.Tx, a adherence.Actor, p adherence.Plan, reason string, now time.Time) ([]audit.Record, error) {
+	lock := ""
+	if tx.Dialect == db.Postgres {
+		lock = " FOR UPDATE OF e"
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT e.id, e.status, e.opened_at FROM escalations e
+		JOIN escalation_policies pol ON pol.org_id = e.org_id AND pol.id = e.policy_id
+		JOIN dose_instances d ON d.id = e.dose_instance_id
+		WHERE e.org_id = $1 AND e.patient_id = $2 AND e.status IN ('open', 'exhausted')
+		  AND pol.trigger_kind = 'missed_dose' AND d.plan_id = $3
+		ORDER BY e.id`+lock, p.OrgID, p.PatientID, p.ID)
+	if err != nil {
+		return nil, fmt.Errorf("read escalations of the plan: %w", err)
+	}
+	type about struct {
+		id, status string
+		opened     time.Time
+	}
+	var list []about
+	for rows.Next() {
+		var e about
+		if err := rows.Scan(&e.id, &e.status, &e.opened); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read escalations of the plan: %w", err)
+		}
+		list = append(list, e)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("read escalations of the plan: %w", err)
+	}
+	var recs []audit.Record
+	for _, e := range list {
+		if e.status == string(adherence.EscalationOpen) {
+			var next int64
+			err := tx.QueryRowContext(ctx, `SELECT d.id FROM dose_instances d
+				JOIN outbox o ON o.topic = $3 AND o.dedupe_key = CAST(d.id AS TEXT)
+				WHERE d.org_id = $1 AND d.patient_id = $2 AND d.status = 'missed' AND o.processed_at >= $4
+				  AND EXISTS (SELECT 1 FROM plans pl WHERE pl.org_id = d.org_id AND pl.id = d.plan_id AND pl.status = 'active')
+				ORDER BY d.due_at, d.id LIMIT 1`, p.OrgID, p.PatientID, TopicDoseMissed, db.UTC(e.opened)).Scan(&next)
+			switch {
+			case err == nil:
+				if _, err := tx.ExecContext(ctx, `UPDATE escalations SET dose_instance_id = $1 WHERE id = $2`, next, e.id); err != nil {
+					return nil, fmt.Errorf("move escalation to another missed dose: %w", err)
+				}
+				continue
+			case !errors.Is(err, sql.ErrNoRows):
+				return nil, fmt.Errorf("find another missed dose: %w", err)
+			}
+		}
+		if err := closeEscalation(ctx, tx, e.id, adherence.EscalationResolved, a.ID, reason, now); err != nil {
+			return nil, err
+		}
+		recs = append(recs, auditRecord(a, p.OrgID, audit.ActionUpdate, "Escalation", e.id, p.PatientID, "status=resolved reason="+reason))
 	}
 	return recs, nil
 }
@@ -786,6 +866,8 @@ type doseState struct {
 	patientID string
 	dueAt     time.Time
 	status    adherence.DoseStatus
+	// planActive: the dose's plan is active (not paused or stopped).
+	planActive bool
 }
 
 func loadDose(ctx context.Context, tx *db.Tx, id int64) (doseState, error) {
@@ -793,8 +875,9 @@ func loadDose(ctx context.Context, tx *db.Tx, id int64) (doseState, error) {
 	if id <= 0 {
 		return d, nil
 	}
-	var status string
-	err := tx.QueryRowContext(ctx, `SELECT patient_id, due_at, status FROM dose_instances WHERE id = $1`, id).Scan(&d.patientID, &d.dueAt, &status)
+	var status, planStatus string
+	err := tx.QueryRowContext(ctx, `SELECT d.patient_id, d.due_at, d.status, p.status FROM dose_instances d
+		JOIN plans p ON p.org_id = d.org_id AND p.id = d.plan_id WHERE d.id = $1`, id).Scan(&d.patientID, &d.dueAt, &status, &planStatus)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return d, nil
@@ -802,6 +885,7 @@ func loadDose(ctx context.Context, tx *db.Tx, id int64) (doseState, error) {
 		return d, fmt.Errorf("read dose instance: %w", err)
 	}
 	d.found, d.dueAt, d.status = true, d.dueAt.UTC(), adherence.DoseStatus(status)
+	d.planActive = planStatus == string(adherence.PlanActive)
 	return d, nil
 }
 
@@ -810,7 +894,9 @@ func loadDose(ctx context.Context, tx *db.Tx, id int64) (doseState, error) {
 func triggerHolds(ctx context.Context, tx *db.Tx, pol adherence.EscalationPolicy, orgID, patientID string, dose doseState, now time.Time) (bool, error) {
 	switch pol.Trigger.Kind {
 	case adherence.TriggerMissedDose:
-		return dose.found && dose.status == adherence.DoseMissed, nil
+		// A miss of a paused or stopped plan pages no one (see
+		// closePlanEscalations).
+		return dose.found && dose.status == adherence.DoseMissed && dose.planActive, nil
 	case adherence.TriggerMissedCount:
 		if !dose.found {
 			return false, nil
@@ -915,14 +1001,13 @@ func resolveEscalations(ctx context.Context, tx *db.Tx, it outboxItem, policies 
 			// exhausted escalation took in only the misses consumed
 			// before it was exhausted: the miss that exhausted it, and
 			// those after, belong to the escalation that replaced it.
-			query, args := `SELECT id FROM dose_instances d
-				WHERE org_id = $1 AND patient_id = $2 AND status = 'missed' AND due_at > $3`, []any{it.orgID, it.p.PatientID, db.UTC(dose.dueAt)}
+			query, args := laterMissQuery, []any{it.orgID, it.p.PatientID, db.UTC(dose.dueAt)}
 			if u.status == string(adherence.EscalationExhausted) && u.closed.Valid {
 				query += ` AND EXISTS (SELECT 1 FROM outbox o WHERE o.topic = $4 AND o.dedupe_key = CAST(d.id AS TEXT) AND o.processed_at < $5)`
 				args = append(args, TopicDoseMissed, db.UTC(u.closed.Time))
 			}
 			var next int64
-			err := tx.QueryRowContext(ctx, query+` ORDER BY due_at, id LIMIT 1`, args...).Scan(&next)
+			err := tx.QueryRowContext(ctx, query+` ORDER BY d.due_at, d.id LIMIT 1`, args...).Scan(&next)
 			switch {
 			case err == nil:
 				if _, err := tx.ExecContext(ctx, `UPDATE escalations SET dose_instance_id = $1 WHERE id = $2`, next, u.id); err != nil {

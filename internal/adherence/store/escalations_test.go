@@ -1198,3 +1198,104 @@ func TestSetPatientActiveUnderIngestion(t *testing.T) {
 		}
 	})
 }
+
+// TestEscalationEndsWithPlanStop: once the plan of its dose is stopped
+// (the medication discontinued), an escalation pages no one any more: it
+// is resolved (reason plan_stopped, audited), its pending step is
+// cancelled and does not fire.
+func TestEscalationEndsWithPlanStop(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		w := newEscWorld(t, f)
+		w.standard()
+		w.missDay(1)
+		w.consume()
+		e := w.escalations(store.EscalationFilter{})[0]
+		step := w.get(e.ID).Steps[0]
+		if _, err := w.s.SetPlanStatus(w.ctx, w.actor, w.org, w.plan.ID, adherence.PlanStopped); err != nil {
+			t.Fatal(err)
+		}
+		got := w.get(e.ID)
+		if got.Status != adherence.EscalationResolved || got.Reason != store.ReasonPlanStopped || got.ClosedBy != w.actor.ID ||
+			got.Steps[0].Status != adherence.StepCancelled {
+			t.Fatalf("escalation after its plan was stopped = %+v", got)
+		}
+		if res := w.fire(step.ID, step.DueAt); res.Fired {
+			t.Fatalf("a step fired after its plan was stopped: %+v", res)
+		}
+		if audited := w.audited(e.ID, "status=resolved reason=plan_stopped"); audited != 1 {
+			t.Errorf("%d audit records of the resolution, want 1", audited)
+		}
+	})
+}
+
+// TestEscalationNotOpenedForPausedPlan: a miss announced before its plan
+// was paused but consumed after opens no escalation; the dose stays
+// missed. Once the plan is active again, its next miss escalates.
+func TestEscalationNotOpenedForPausedPlan(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		w := newEscWorld(t, f)
+		w.standard()
+		w.missDay(1) // dose.missed written, not consumed yet
+		if _, err := w.s.SetPlanStatus(w.ctx, w.actor, w.org, w.plan.ID, adherence.PlanPaused); err != nil {
+			t.Fatal(err)
+		}
+		if res := w.consume(); res.Examined != 1 || res.Opened != 0 {
+			t.Fatalf("consume of a miss of a paused plan = %+v", res)
+		}
+		if es := w.escalations(store.EscalationFilter{}); len(es) != 0 {
+			t.Fatalf("escalations about a paused plan: %+v", es)
+		}
+		if d := w.doses(w.plan.ID, local(2026, 3, 1, 0, 0), local(2026, 3, 2, 0, 0)); len(d) != 1 || d[0].Status != adherence.DoseMissed {
+			t.Fatalf("day 1's dose after the pause = %+v, want missed", d)
+		}
+		if _, err := w.s.SetPlanStatus(w.ctx, w.actor, w.org, w.plan.ID, adherence.PlanActive); err != nil {
+			t.Fatal(err)
+		}
+		w.missDay(2)
+		if res := w.consume(); res.Opened != 1 {
+			t.Fatalf("consume of a miss after the plan was resumed = %+v", res)
+		}
+	})
+}
+
+// TestEscalationPlanPauseMovesToAnotherPlansMiss: an escalation about a
+// dose of a plan being paused, to which a miss of another plan was added,
+// goes on about that miss; stopping that plan too resolves it.
+func TestEscalationPlanPauseMovesToAnotherPlansMiss(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		w := newEscWorld(t, f)
+		w.standard()
+		other := f.plan(w.pat.ID, timeOfDay("07:00"))
+		w.missDay(1) // 07:00 of other, 08:00 of w.plan
+		if res := w.consume(); res.Opened != 1 {
+			t.Fatalf("consume of day 1's misses = %+v", res)
+		}
+		day1 := map[int64]string{} // dose → plan
+		for _, planID := range []string{w.plan.ID, other.ID} {
+			d := w.doses(planID, local(2026, 3, 1, 0, 0), local(2026, 3, 2, 0, 0))
+			if len(d) != 1 || d[0].Status != adherence.DoseMissed {
+				t.Fatalf("day 1's doses of plan %s = %+v, want one missed", planID, d)
+			}
+			day1[d[0].ID] = planID
+		}
+		e := w.escalations(store.EscalationFilter{})[0]
+		first := day1[e.DoseInstanceID]
+		if first == "" {
+			t.Fatalf("escalation about dose %d, want one of day 1's", e.DoseInstanceID)
+		}
+		if _, err := w.s.SetPlanStatus(w.ctx, w.actor, w.org, first, adherence.PlanPaused); err != nil {
+			t.Fatal(err)
+		}
+		got := w.get(e.ID)
+		second := day1[got.DoseInstanceID]
+		if got.Status != adherence.EscalationOpen || second == "" || second == first {
+			t.Fatalf("escalation after the plan of its dose was paused = %+v, want open about the other plan's miss", got)
+		}
+		if _, err := w.s.SetPlanStatus(w.ctx, w.actor, w.org, second, adherence.PlanStopped); err != nil {
+			t.Fatal(err)
+		}
+		if got := w.get(e.ID); got.Status != adherence.EscalationResolved || got.Reason != store.ReasonPlanStopped {
+			t.Fatalf("escalation after the other plan was stopped too = %+v", got)
+		}
+	})
+}

@@ -326,8 +326,10 @@ func (s *Store) regenEnd(p adherence.Plan, now time.Time) time.Time {
 //   - active or paused → stopped: future scheduled and excluded doses are
 //     deleted. Stopped is final: any transition out of it is errs.Conflict.
 //
-// Setting the current status changes nothing. Doses with an outcome are
-// never touched.
+// Pausing or stopping also ends the missed_dose escalations about the
+// plan's doses (reasons plan_paused, plan_stopped; see
+// closePlanEscalations). Setting the current status changes nothing.
+// Doses with an outcome are never touched.
 func (s *Store) SetPlanStatus(ctx context.Context, a adherence.Actor, orgID, id string, status adherence.PlanStatus) (adherence.Plan, error) {
 	switch status {
 	case adherence.PlanActive, adherence.PlanPaused, adherence.PlanStopped:
@@ -340,7 +342,16 @@ func (s *Store) SetPlanStatus(ctx context.Context, a adherence.Actor, orgID, id 
 	var p adherence.Plan
 	// Retried on a PostgreSQL deadlock, as SetPatientActive is.
 	err := s.retryTx(ctx, func(tx *db.Tx) error {
-		var err error
+		// The patient is locked before the plan, as SetPatientActive and
+		// the escalation consumer lock it before what they change.
+		var patientID string
+		err := tx.QueryRowContext(ctx, `SELECT patient_id FROM plans WHERE org_id = $1 AND id = $2`, orgID, id).Scan(&patientID)
+		if err != nil {
+			return notFound(err, "read plan", "plan")
+		}
+		if _, err := lockPatient(ctx, tx, orgID, patientID); err != nil {
+			return err
+		}
 		if p, err = lockPlan(ctx, tx, orgID, id); err != nil {
 			return err
 		}
@@ -358,6 +369,19 @@ func (s *Store) SetPlanStatus(ctx context.Context, a adherence.Actor, orgID, id 
 			return fmt.Errorf("update plan: %w", err)
 		}
 		if err := s.applyStatus(ctx, tx, &p, now); err != nil {
+			return err
+		}
+		var recs []audit.Record
+		switch p.Status {
+		case adherence.PlanPaused:
+			recs, err = closePlanEscalations(ctx, tx, a, p, ReasonPlanPaused, now)
+		case adherence.PlanStopped:
+			recs, err = closePlanEscalations(ctx, tx, a, p, ReasonPlanStopped, now)
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.appendAudit(ctx, tx, recs); err != nil {
 			return err
 		}
 		return s.record(ctx, tx, a, orgID, audit.ActionUpdate, "MedicationRequest", id, p.PatientID)
