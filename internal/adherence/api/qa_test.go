@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"strings"
@@ -391,6 +392,43 @@ func TestAPIKeyLastUsed(t *testing.T) {
 		}
 		if !seen[adminID] || !seen[idle] {
 			t.Fatalf("keys listed: %v", keys)
+		}
+	})
+}
+
+// TestFHIRExportOverLimitIsRefused checks that a MedicationAdministration
+// search whose window holds more than 10,000 doses with an outcome is a
+// 413 asking to narrow the range, not a Bundle silently cut at 10,000.
+func TestFHIRExportOverLimitIsRefused(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("Org A")
+		start := e.now
+		pat := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Max", "timeZone": "UTC"}, 201)["id"].(string)
+		// 15 plans of a dose every 30 minutes: 48 a day, 672 in the 14
+		// days materialised ahead, 10,080 in all.
+		for range 15 {
+			e.mustDo("POST", "/v1/patients/"+pat+"/plans", admin, map[string]any{
+				"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril 10 MG Oral Tablet"},
+				"timing":     map[string]any{"repeat": map[string]any{"frequency": 1, "period": 30, "periodUnit": "min"}},
+			}, 201)
+		}
+		e.now = start.Add(15 * 24 * time.Hour)
+		if _, err := e.store.MarkMissed(context.Background(), e.now); err != nil {
+			t.Fatal(err)
+		}
+		q := "/fhir/MedicationAdministration?patient=" + pat + "&date=ge" + start.Format("2006-01-02") + "&date=lt" + e.now.Format("2006-01-02")
+		r := e.do("GET", q, admin, nil)
+		if r.status != 413 {
+			var n any
+			if r.status == 200 {
+				n = r.json(t)["total"]
+			}
+			t.Fatalf("export of 10,080 doses = %d (total %v), want 413", r.status, n)
+		}
+		// Narrowed to a week, it is answered.
+		week := "/fhir/MedicationAdministration?patient=" + pat + "&date=ge" + start.Format("2006-01-02") + "&date=lt" + start.Add(7*24*time.Hour).Format("2006-01-02")
+		if b := e.mustDo("GET", week, admin, nil, 200); b["total"].(float64) < 4000 {
+			t.Errorf("a week's export = %v entries", b["total"])
 		}
 	})
 }

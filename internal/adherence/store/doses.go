@@ -20,7 +20,10 @@ type DoseFilter struct {
 	From, To time.Time
 	// Statuses, when set, keeps only instances in one of them.
 	Statuses []adherence.DoseStatus
-	// Limit caps the number of instances: 1000 when zero, at most 10000.
+	// Limit caps the number of instances: 1000 when zero, at most 10001,
+	// so that a caller returning at most 10,000 (the FHIR export) can ask
+	// for one more and tell a window that holds more from one that holds
+	// exactly that many.
 	Limit int
 }
 
@@ -56,7 +59,7 @@ func (s *Store) ListDoses(ctx context.Context, orgID string, f DoseFilter) ([]ad
 		}
 		where.WriteString(` AND status IN (` + strings.Join(in, ", ") + `)`)
 	}
-	args = append(args, limit(f.Limit, 1000, 10000))
+	args = append(args, limit(f.Limit, 1000, 10001))
 	rows, err := s.db.SQL.QueryContext(ctx, `SELECT `+doseColumns+`
 		FROM dose_instances WHERE `+where.String()+fmt.Sprintf(` ORDER BY due_at, id LIMIT $%d`, len(args)), args...)
 	if err != nil {
