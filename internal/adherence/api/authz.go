@@ -159,8 +159,9 @@ func (s *server) writablePlan(r *http.Request, planID, action, resourceType stri
 }
 
 // auditPlanWriteRefused records a refused attempt (err not found or
-// forbidden) to change plan planID; the patient is named when the plan is
-// in the caller's organization.
+// forbidden) to change plan planID, or to read it (readablePlan, with
+// action R); the patient is named when the plan is in the caller's
+// organization.
 func (s *server) auditPlanWriteRefused(r *http.Request, err error, planID, action, resourceType string) {
 	if err == nil || !(errs.Is(err, errs.CodeNotFound) || errs.Is(err, errs.CodeForbidden)) {
 		return
@@ -176,14 +177,21 @@ func (s *server) auditPlanWriteRefused(r *http.Request, err error, planID, actio
 	s.audit(r, action, resourceType, resourceID, patientID, audit.OutcomeMinorFailure)
 }
 
-// readablePlan loads a plan and the view of its patient the caller has.
+// readablePlan loads a plan and the view of its patient the caller has. A
+// refusal is audited as a failed access attempt: by readablePatient when
+// the plan's patient is not the caller's to see, otherwise (a role that may
+// not read plans, a plan not in the caller's organization) on the plan, as
+// a refused read by patient id or a refused plan change is.
 func (s *server) readablePlan(r *http.Request, planID string) (adherence.Plan, adherence.Patient, view, error) {
 	p := principalOf(r)
 	if p.Role == auth.RoleIntegration {
-		return adherence.Plan{}, adherence.Patient{}, 0, errs.Forbidden("role %s may not read plans", p.Role)
+		err := errs.Forbidden("role %s may not read plans", p.Role)
+		s.auditPlanWriteRefused(r, err, planID, audit.ActionRead, "MedicationRequest")
+		return adherence.Plan{}, adherence.Patient{}, 0, err
 	}
 	plan, err := s.Store.GetPlan(r.Context(), p.OrgID, planID)
 	if err != nil {
+		s.auditPlanWriteRefused(r, err, planID, audit.ActionRead, "MedicationRequest")
 		return adherence.Plan{}, adherence.Patient{}, 0, err
 	}
 	pat, v, err := s.readablePatient(r, plan.PatientID)

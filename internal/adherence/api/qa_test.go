@@ -351,6 +351,53 @@ func TestFailedPlanWritesAreAudited(t *testing.T) {
 	})
 }
 
+// TestFailedPlanReadsAreAudited: a refused attempt to read a record through
+// a plan id — another organization's plan (404) or a role that may not read
+// plans (403) — leaves one failed-access audit record on the plan, as a
+// refused read by patient id and a refused plan change do; a plan of an
+// unlinked patient is recorded once, on the patient.
+func TestFailedPlanReadsAreAudited(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		f := setupFixture(t, e)
+		// failed counts the failed-access records, all of them when
+		// resType is "", else those on the resource, patient and role.
+		failed := func(resType, resID, patient, role string) int {
+			q, args := `SELECT COUNT(*) FROM audit_log WHERE outcome = 4`, []any{}
+			if resType != "" {
+				q += ` AND resource_type = $1 AND resource_id = $2 AND COALESCE(patient_id, '') = $3 AND actor_role = $4 AND action = 'R'`
+				args = []any{resType, resID, patient, role}
+			}
+			var n int
+			if err := e.db.SQL.QueryRow(q, args...).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		for _, c := range []struct {
+			path, role string
+			status     int
+			resType    string
+			resID      string
+			patient    string // "" when the caller may not know it
+		}{
+			{"/v1/plans/" + f.otherPlan + "/adherence", "admin", 404, "MedicationRequest", f.otherPlan, ""},
+			{"/v1/plans/" + f.otherPlan + "/doses", "clinician", 404, "MedicationRequest", f.otherPlan, ""},
+			{"/v1/plans/" + f.otherPlan, "admin", 404, "MedicationRequest", f.otherPlan, ""},
+			{"/fhir/MedicationRequest/" + f.otherPlan, "clinician", 404, "MedicationRequest", f.otherPlan, ""},
+			{"/v1/plans/" + f.ownPlan + "/adherence", "integration", 403, "MedicationRequest", f.ownPlan, f.own},
+			{"/v1/plans/" + f.unlinkedPlan + "/adherence", "caregiver", 404, "Patient", f.unlinked, f.unlinked},
+		} {
+			all, these := failed("", "", "", ""), failed(c.resType, c.resID, c.patient, c.role)
+			e.mustDo("GET", c.path, f.keys[c.role], nil, c.status)
+			all, these = failed("", "", "", "")-all, failed(c.resType, c.resID, c.patient, c.role)-these
+			if these != 1 || all != 1 {
+				t.Errorf("GET %s by %s refused: %d failed-access audit records of %s %s (%d in all), want 1",
+					routeOf(c.path, f), c.role, these, c.resType, c.resID, all)
+			}
+		}
+	})
+}
+
 // A member's own time zone (for quiet hours) is stored and returned; a
 // member without one has none, and follows the patient's.
 func TestMemberTimeZone(t *testing.T) {
