@@ -479,3 +479,77 @@ func TestFHIRExportOverLimitIsRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestFHIRAdministrationRead checks that each MedicationAdministration's
+// fullUrl in an export can be read (a searchset entry's fullUrl is where
+// the resource lives), with the export's access rules: another
+// organization's dose, a dose without an outcome and a malformed id are
+// 404, a caregiver of a patient who does not share medication gets 403.
+func TestFHIRAdministrationRead(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		f := setupFixture(t, e)
+		// The first dose of the own patient's plan (2026-03-06 20:00 New
+		// York) is taken; later ones have no outcome yet.
+		ev := map[string]any{"patientId": f.own, "planId": f.ownPlan, "kind": "taken", "source": "app",
+			"occurredAt": "2026-03-06T20:10:00-05:00", "clientEventId": "read-1"}
+		e.now = time.Date(2026, 3, 7, 2, 0, 0, 0, time.UTC)
+		e.mustDo("POST", "/v1/events", f.keys["admin"], ev, 201)
+		b := e.mustDo("GET", "/fhir/MedicationAdministration?patient="+f.own+"&date=2026-03-07", f.keys["admin"], nil, 200)
+		entries := asSlice(b["entry"])
+		if len(entries) != 1 {
+			t.Fatalf("export = %v", b)
+		}
+		entry := entries[0].(map[string]any)
+		fullURL, want := entry["fullUrl"].(string), entry["resource"].(map[string]any)
+		path := strings.TrimPrefix(fullURL, "http://example.com")
+		for _, role := range []string{"admin", "clinician", "patient"} {
+			r := e.do("GET", path, f.keys[role], nil)
+			if r.status != 200 || r.header.Get("Content-Type") != "application/fhir+json" {
+				t.Fatalf("GET %s (the entry's fullUrl) by %s = %d %s, want 200", path, role, r.status, r.body)
+			}
+			if got := r.json(t); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("read by %s = %v, want the exported %v", role, got, want)
+			}
+		}
+		var reads int
+		if err := e.db.SQL.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE resource_type = 'MedicationAdministration'
+			AND resource_id = $1 AND patient_id = $2 AND action = 'R' AND outcome = 0`, want["id"], f.own).Scan(&reads); err != nil {
+			t.Fatal(err)
+		}
+		if reads != 3 {
+			t.Errorf("%d audited reads, want 3", reads)
+		}
+		for _, c := range []struct {
+			path, role string
+			status     int
+		}{
+			{path, "caregiver", 403},   // the patient does not share medication
+			{path, "integration", 403}, // reads nothing
+			{path, "", 401},
+			{"/fhir/MedicationAdministration/dose-999999999", "admin", 404}, // no such dose
+			{"/fhir/MedicationAdministration/dose-x", "admin", 404},
+			{"/fhir/MedicationAdministration/42", "admin", 404},
+			{strings.Replace(path, "dose-", "dose-0", 1), "admin", 404},
+			{strings.Replace(path, "dose-", "dose-+", 1), "admin", 404},
+		} {
+			if r := e.do("GET", c.path, f.keys[c.role], nil); r.status != c.status {
+				t.Errorf("GET %s by %q = %d, want %d: %s", c.path, c.role, r.status, c.status, r.body)
+			}
+		}
+		// Another organization's admin, and a dose without an outcome.
+		_, otherAdmin := e.org("Org C")
+		e.mustDo("GET", path, otherAdmin, nil, 404)
+		// A dose of the unlinked patient: not the patient's nor the
+		// caregiver's to see.
+		ev["patientId"], ev["planId"], ev["clientEventId"] = f.unlinked, f.unlinkedPlan, "read-2"
+		taken := e.mustDo("POST", "/v1/events", f.keys["admin"], ev, 201)["match"].(map[string]any)["doseInstanceId"]
+		unlinked := fmt.Sprintf("/fhir/MedicationAdministration/dose-%.0f", taken)
+		e.mustDo("GET", unlinked, f.keys["admin"], nil, 200)
+		for _, role := range []string{"patient", "caregiver"} {
+			e.mustDo("GET", unlinked, f.keys[role], nil, 404)
+		}
+		doses := e.mustDo("GET", "/v1/plans/"+f.ownPlan+"/doses?from=2026-03-07T02:00:00Z", f.keys["admin"], nil, 200)["doses"].([]any)
+		open := fmt.Sprintf("/fhir/MedicationAdministration/dose-%.0f", doses[0].(map[string]any)["id"])
+		e.mustDo("GET", open, f.keys["admin"], nil, 404)
+	})
+}

@@ -402,6 +402,66 @@ func (s *server) handleFHIRAdministrations(w http.ResponseWriter, r *http.Reques
 	writeFHIR(w, http.StatusOK, b)
 }
 
+// handleFHIRAdministrationRead answers GET /fhir/MedicationAdministration/
+// dose-{doseInstanceId}: one resource of the export, where its Bundle
+// entry's fullUrl points, under the export's access rules. An id that names
+// no dose of the caller's organization, or a dose without an outcome (not
+// exported), is 404.
+func (s *server) handleFHIRAdministrationRead(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r)
+	id := r.PathValue("id")
+	if p.Role == auth.RoleIntegration {
+		s.audit(r, audit.ActionRead, "MedicationAdministration", id, "", audit.OutcomeMinorFailure)
+		s.fail(w, r, errs.Forbidden("role %s may not read patient records", p.Role))
+		return
+	}
+	// Only the id the export writes: dose-01 or dose-+1 would read dose-1.
+	n, err := strconv.ParseInt(strings.TrimPrefix(id, "dose-"), 10, 64)
+	if err != nil || n <= 0 || id != "dose-"+strconv.FormatInt(n, 10) {
+		s.fail(w, r, errs.NotFound("MedicationAdministration"))
+		return
+	}
+	ctx := r.Context()
+	d, err := s.Store.GetDose(ctx, p.OrgID, n)
+	if err != nil {
+		if errs.Is(err, errs.CodeNotFound) {
+			// Another organization's dose is answered as a missing one,
+			// and the attempt recorded as any refused read is.
+			s.audit(r, audit.ActionRead, "MedicationAdministration", id, "", audit.OutcomeMinorFailure)
+			err = errs.NotFound("MedicationAdministration")
+		}
+		s.fail(w, r, err)
+		return
+	}
+	pat, v, err := s.readablePatient(r, d.PatientID)
+	if err != nil {
+		if errs.Is(err, errs.CodeNotFound) {
+			err = errs.NotFound("MedicationAdministration")
+		}
+		s.fail(w, r, err)
+		return
+	}
+	if v != viewFull && !pat.ShareMedicationWithCaregivers {
+		s.fail(w, r, s.medicationNotShared(r, audit.ActionRead, "MedicationAdministration", id, pat.ID))
+		return
+	}
+	plan, err := s.Store.GetPlan(ctx, p.OrgID, d.PlanID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ma, ok := fhir.FromDose(d, plan)
+	if !ok {
+		s.fail(w, r, errs.NotFound("MedicationAdministration"))
+		return
+	}
+	if err := s.auditRead(r, "MedicationAdministration", ma.ID, pat.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeFHIR(w, http.StatusOK, ma)
+}
+
 // fhirDateRange reads FHIR date search parameters (ge, gt, le, lt, eq
 // prefixes; a date or a dateTime) into a half-open [from, to) window.
 // Repeated parameters all apply (FHIR ANDs them): the window is the

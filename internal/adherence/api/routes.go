@@ -59,6 +59,7 @@ func (s *server) routes(mux *httpx.Mux) {
 	mux.Handle("GET /v1/reports/adherence", s.authed(s.handleCohortAdherence))
 	mux.Handle("GET /v1/patients/{id}/pdc", s.authed(s.handlePatientPDC))
 	mux.Handle("GET /fhir/MedicationAdministration", s.authed(s.handleFHIRAdministrations))
+	mux.Handle("GET /fhir/MedicationAdministration/{id}", s.authed(s.handleFHIRAdministrationRead))
 
 	mux.Handle("GET /v1/settings/windows", s.authed(s.handleGetWindows))
 	mux.Handle("PUT /v1/settings/windows", s.authed(s.handleSetWindows))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/errs"
 )
 
 // DoseFilter selects dose instances for ListDoses.
@@ -78,6 +79,19 @@ func (s *Store) ListDoses(ctx context.Context, orgID string, f DoseFilter) ([]ad
 		return nil, fmt.Errorf("list doses: %w", err)
 	}
 	return out, nil
+}
+
+// GetDose returns dose instance id of orgID; errs.CodeNotFound when orgID
+// has no such instance.
+func (s *Store) GetDose(ctx context.Context, orgID string, id int64) (adherence.DoseInstance, error) {
+	if !isID(orgID) || id <= 0 {
+		return adherence.DoseInstance{}, errs.NotFound("dose")
+	}
+	d, err := scanDose(s.db.SQL.QueryRowContext(ctx, `SELECT `+doseColumns+` FROM dose_instances WHERE org_id = $1 AND id = $2`, orgID, id))
+	if err != nil {
+		return adherence.DoseInstance{}, notFound(err, "get dose", "dose")
+	}
+	return d, nil
 }
 
 const doseColumns = `id, plan_id, patient_id, seq, due_at, local_time, status, event_id, taken_at, skip_reason, resolved_at, double_dose`

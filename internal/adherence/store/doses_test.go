@@ -585,3 +585,28 @@ func TestDoseInstanceIDsAreNotReused(t *testing.T) {
 		}
 	})
 }
+
+// TestGetDose reads one dose instance by id, only in its own organization.
+func TestGetDose(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("America/New_York")
+		pl := f.plan(p.ID, timeOfDay("08:00:00"))
+		want := f.allDoses(pl.ID)[2]
+		got, err := f.s.GetDose(f.ctx, f.org, want.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("dose (-listed +read):\n%s", diff)
+		}
+		other, _ := f.otherOrg()
+		for _, c := range []struct {
+			org string
+			id  int64
+		}{{other, want.ID}, {f.org, 0}, {f.org, -1}, {f.org, 1 << 40}, {"not-an-id", want.ID}} {
+			if _, err := f.s.GetDose(f.ctx, c.org, c.id); !errs.Is(err, errs.CodeNotFound) {
+				t.Errorf("GetDose(%s, %d) = %v, want not found", c.org, c.id, err)
+			}
+		}
+	})
+}
