@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/fhir"
@@ -93,6 +94,9 @@ func (s *server) handleFHIRSearch(w http.ResponseWriter, r *http.Request) {
 	b := fhir.Searchset[fhir.MedicationRequest]()
 	b.Total = len(plans)
 	base := fhirBase(r)
+	// The self link states the search run: the patient only, whatever
+	// else was asked.
+	b.Link = []fhir.BundleLink{{Relation: "self", URL: base + "MedicationRequest?" + url.Values{"patient": {pat.ID}}.Encode()}}
 	for _, p := range plans {
 		b.Entry = append(b.Entry, fhir.BundleEntry[fhir.MedicationRequest]{FullURL: base + "MedicationRequest/" + p.ID, Resource: fhir.FromPlan(p)})
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -551,5 +552,47 @@ func TestFHIRAdministrationRead(t *testing.T) {
 		doses := e.mustDo("GET", "/v1/plans/"+f.ownPlan+"/doses?from=2026-03-07T02:00:00Z", f.keys["admin"], nil, 200)["doses"].([]any)
 		open := fmt.Sprintf("/fhir/MedicationAdministration/dose-%.0f", doses[0].(map[string]any)["id"])
 		e.mustDo("GET", open, f.keys["admin"], nil, 404)
+	})
+}
+
+// TestFHIRSearchSelfLink checks that a searchset Bundle states the search
+// the server ran in its self link (FHIR search: the client can see which
+// parameters were used): the patient and the date range applied, not the
+// parameters it ignored; following the link gives the same result.
+func TestFHIRSearchSelfLink(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		e.now = time.Date(2026, 3, 9, 4, 0, 0, 0, time.UTC)
+		e.mustDo("POST", "/v1/events", w.integration, w.event("taken", "2026-03-06T20:20:00-05:00", "s1"), 201)
+		e.mustDo("POST", "/v1/events", w.integration, w.event("skipped", "2026-03-07T08:00:00-05:00", "s2"), 201)
+		self := func(b map[string]any) string {
+			t.Helper()
+			for _, l := range asSlice(b["link"]) {
+				if l := l.(map[string]any); l["relation"] == "self" {
+					return l["url"].(string)
+				}
+			}
+			t.Fatalf("no self link in %v", b)
+			return ""
+		}
+		b := e.mustDo("GET", "/fhir/MedicationAdministration?patient=Patient/"+w.patient+
+			"&date=ge2026-03-06&date=lt2026-03-10&status=completed&_count=1", w.admin, nil, 200)
+		link := self(b)
+		u, err := url.Parse(link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := url.Values{"patient": {w.patient}, "date": {"ge2026-03-06T00:00:00Z", "lt2026-03-10T00:00:00Z"}}
+		if u.Path != "/fhir/MedicationAdministration" || fmt.Sprint(u.Query()) != fmt.Sprint(want) {
+			t.Errorf("self link %s, want the search run: %v", link, want)
+		}
+		again := e.mustDo("GET", u.RequestURI(), w.admin, nil, 200)
+		if again["total"] != 2.0 || b["total"] != 2.0 || self(again) != link {
+			t.Errorf("following the self link: total %v (first %v), self %s", again["total"], b["total"], self(again))
+		}
+		mr := e.mustDo("GET", "/fhir/MedicationRequest?patient="+w.patient+"&status=stopped", w.admin, nil, 200)
+		if link := self(mr); !strings.HasSuffix(link, "/fhir/MedicationRequest?patient="+w.patient) {
+			t.Errorf("MedicationRequest self link = %s", link)
+		}
 	})
 }

@@ -391,6 +391,10 @@ func (s *server) handleFHIRAdministrations(w http.ResponseWriter, r *http.Reques
 	}
 	b := fhir.Searchset[fhir.MedicationAdministration]()
 	base := fhirBase(r)
+	// The self link states the search run: the patient and the date range
+	// as applied (defaults filled in), without the parameters ignored.
+	self := url.Values{"patient": {pat.ID}, "date": {"ge" + from.UTC().Format(time.RFC3339Nano), "lt" + to.UTC().Format(time.RFC3339Nano)}}
+	b.Link = []fhir.BundleLink{{Relation: "self", URL: base + "MedicationAdministration?" + self.Encode()}}
 	for _, d := range doses {
 		ma, ok := fhir.FromDose(d, byID[d.PlanID])
 		if !ok {

@@ -101,7 +101,16 @@ type Bundle[T any] struct {
 	ResourceType string           `json:"resourceType"`
 	Type         string           `json:"type"`
 	Total        int              `json:"total"`
+	Link         []BundleLink     `json:"link,omitempty"`
 	Entry        []BundleEntry[T] `json:"entry"`
+}
+
+// BundleLink is a link of a Bundle. A searchset's "self" link is the search
+// the server ran: the parameters it used, as it applied them, so a client
+// can see one it ignored (FHIR search).
+type BundleLink struct {
+	Relation string `json:"relation"`
+	URL      string `json:"url"`
 }
 
 // BundleEntry is one Bundle entry.
