@@ -596,3 +596,60 @@ func TestFHIRSearchSelfLink(t *testing.T) {
 		}
 	})
 }
+
+// TestFHIRMedicationRequestDose checks that a plan's dose is exported
+// whole: as a doseQuantity only when it is exactly a finite number and a
+// unit, otherwise in the dosage text beside the instructions. A dose
+// that reads as NaN or Inf must not break the export (JSON has no such
+// numbers), and words after the unit must not be dropped.
+func TestFHIRMedicationRequestDose(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("Org A")
+		pat := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Dee", "timeZone": "UTC"}, 201)["id"].(string)
+		type want struct {
+			quantity string // "value unit" of doseQuantity, "" for none
+			text     []string
+		}
+		cases := map[string]want{
+			"1 tablet":            {"1 tablet", []string{"with water"}},
+			"2 tablets with food": {"", []string{"2 tablets with food", "with water"}},
+			"NaN tablets":         {"", []string{"NaN tablets", "with water"}},
+			"Infinity mg":         {"", []string{"Infinity mg", "with water"}},
+			"half a tablet":       {"", []string{"half a tablet", "with water"}},
+		}
+		byPlan := map[string]string{}
+		for dose := range cases {
+			id := e.mustDo("POST", "/v1/patients/"+pat+"/plans", admin, map[string]any{
+				"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril 10 MG Oral Tablet"},
+				"dose":       dose, "instructions": "with water",
+				"timing": map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}},
+			}, 201)["id"].(string)
+			byPlan[id] = dose
+		}
+		b := e.mustDo("GET", "/fhir/MedicationRequest?patient="+pat, admin, nil, 200)
+		for _, en := range asSlice(b["entry"]) {
+			res := en.(map[string]any)["resource"].(map[string]any)
+			dose := byPlan[res["id"].(string)]
+			w := cases[dose]
+			di := res["dosageInstruction"].([]any)[0].(map[string]any)
+			var quantity string
+			for _, dr := range asSlice(di["doseAndRate"]) {
+				q := dr.(map[string]any)["doseQuantity"].(map[string]any)
+				quantity = fmt.Sprint(q["value"], " ", q["unit"])
+			}
+			text, _ := di["text"].(string)
+			if quantity != w.quantity {
+				t.Errorf("dose %q: doseQuantity %q, want %q", dose, quantity, w.quantity)
+			}
+			for _, s := range w.text {
+				if !strings.Contains(text, s) {
+					t.Errorf("dose %q: text %q lacks %q", dose, text, s)
+				}
+			}
+			delete(byPlan, res["id"].(string))
+		}
+		if len(byPlan) != 0 {
+			t.Errorf("plans missing from the export: %v", byPlan)
+		}
+	})
+}

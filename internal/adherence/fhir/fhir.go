@@ -5,6 +5,8 @@ package fhir
 
 import (
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -227,10 +229,15 @@ func FromPlan(p adherence.Plan) MedicationRequest {
 		d.Timing = &t
 	}
 	if p.Dose != "" {
-		if q, ok := parseDose(p.Dose); ok {
+		switch q, ok := parseDose(p.Dose); {
+		case ok:
 			d.DoseAndRate = []DoseAndRate{{DoseQuantity: &q}}
-		} else if d.Text == "" {
+		case d.Text == "":
 			d.Text = p.Dose
+		default:
+			// Not a quantity: the dose stays in the text, before the
+			// instructions, rather than being left out.
+			d.Text = p.Dose + "; " + d.Text
 		}
 	}
 	mr.DosageInstruction = []Dosage{d}
@@ -240,14 +247,17 @@ func FromPlan(p adherence.Plan) MedicationRequest {
 	return mr
 }
 
-// parseDose reads "10 mg" or "1 tablet" into a quantity.
+// parseDose reads "10 mg" or "1 tablet" into a quantity. Anything else —
+// more words ("2 tablets with food"), or a number JSON cannot carry (NaN,
+// Inf: the export would fail to encode) — is not a quantity.
 func parseDose(s string) (Quantity, bool) {
-	var q Quantity
-	var unit string
-	n, err := fmt.Sscanf(s, "%g %s", &q.Value, &unit)
-	if err != nil || n != 2 {
-		return q, false
+	f := strings.Fields(s)
+	if len(f) != 2 {
+		return Quantity{}, false
 	}
-	q.Unit = unit
-	return q, true
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return Quantity{}, false
+	}
+	return Quantity{Value: v, Unit: f[1]}, true
 }
