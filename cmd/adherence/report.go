@@ -149,7 +149,8 @@ var fillColumns = []string{"patient_id", "drug", "fill_date", "days_supply"}
 
 // readFills streams the fills CSV named name from r and groups the fills
 // by patient. It writes every malformed row to stderr as
-// "name:line: field: problem" (line 1 is the header) and then returns an
+// "name:line: field: problem" (line 1 is the header; a CSV syntax error is
+// "name:line: record: column n: problem") and then returns an
 // error counting them. The messages never repeat field values, which may be
 // PHI. Once a row is bad, later rows are only checked, not kept.
 func readFills(ctx context.Context, name string, r io.Reader, stderr io.Writer) (map[string][]report.Fill, error) {
@@ -208,7 +209,9 @@ func readFills(ctx context.Context, name string, r io.Reader, stderr io.Writer) 
 			break
 		}
 		if pe, ok := errors.AsType[*csv.ParseError](err); ok {
-			problem(pe.StartLine, "record", pe.Err.Error())
+			// The line and column of the fault itself: in a quoted field
+			// spanning lines it is past the line the record starts on.
+			problem(pe.Line, "record", fmt.Sprintf("column %d: %s", pe.Column, pe.Err))
 			bad++
 			continue
 		}
