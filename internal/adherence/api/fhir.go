@@ -136,9 +136,9 @@ func fhirBase(r *http.Request) string {
 	return scheme + "://" + r.Host + "/fhir/"
 }
 
+// writeFHIR writes a FHIR resource; like httpx.WriteJSON it encodes v
+// before writing the status, so a value that cannot be encoded is a 500
+// problem rather than the status with an empty body.
 func writeFHIR(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/fhir+json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	httpx.WriteJSONBody(w, v)
+	httpx.WriteJSONAs(w, status, "application/fhir+json", v)
 }

@@ -146,6 +146,12 @@ func WriteProblem(w http.ResponseWriter, p Problem) {
 // value anyway): a value encoding/json refuses (a NaN float, say) is a 500
 // problem, not the status with an empty body.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
+	WriteJSONAs(w, status, "application/json", v)
+}
+
+// WriteJSONAs is WriteJSON with another JSON media type (FHIR's
+// application/fhir+json, say).
+func WriteJSONAs(w http.ResponseWriter, status int, contentType string, v any) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -154,7 +160,7 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 		WriteProblem(w, p)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
@@ -574,11 +580,4 @@ func (s *statusRecorder) WriteHeader(code int) {
 	if s.status == 0 {
 		s.status = code
 	}
-}
-
-// WriteJSONBody encodes v after the caller wrote its own headers.
-func WriteJSONBody(w http.ResponseWriter, v any) {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
 }

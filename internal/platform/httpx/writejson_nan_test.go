@@ -28,3 +28,20 @@ func TestWriteJSONUnencodableIsA500(t *testing.T) {
 		t.Fatalf("got %d %q %q", w.Code, w.Body.String(), w.Header().Get("Content-Type"))
 	}
 }
+
+// TestWriteJSONAsUnencodableIsA500: the FHIR writer (WriteJSONAs with
+// application/fhir+json) wrote its status before encoding, so a plan whose
+// dose read as NaN answered 200 with an empty body.
+func TestWriteJSONAsUnencodableIsA500(t *testing.T) {
+	w := httptest.NewRecorder()
+	httpx.WriteJSONAs(w, http.StatusOK, "application/fhir+json", map[string]float64{"value": math.Inf(1)})
+	if w.Code != http.StatusInternalServerError || w.Header().Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("got %d %q %q, want a 500 problem", w.Code, w.Header().Get("Content-Type"), w.Body.String())
+	}
+	w = httptest.NewRecorder()
+	httpx.WriteJSONAs(w, http.StatusOK, "application/fhir+json", map[string]string{"resourceType": "Bundle"})
+	if w.Code != http.StatusOK || w.Header().Get("Content-Type") != "application/fhir+json" || w.Header().Get("Cache-Control") != "no-store" ||
+		w.Body.String() != "{\"resourceType\":\"Bundle\"}\n" {
+		t.Fatalf("got %d %q %q", w.Code, w.Header().Get("Content-Type"), w.Body.String())
+	}
+}
