@@ -44,6 +44,9 @@ func TestBadInput(t *testing.T) {
 			{"fhir bad timing", "POST", "/fhir/MedicationRequest", `{"resourceType":"MedicationRequest","status":"active","intent":"order","subject":{"reference":"Patient/` + pid + `"},
 				"medicationCodeableConcept":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"1"}]},
 				"dosageInstruction":[{"timing":{"repeat":{"dayOfWeek":["funday"],"timeOfDay":["08:00:00"]}}}]}`, 400, "dosageInstruction[0].timing.repeat.dayOfWeek[0]", ""},
+			{"fhir fractional supply", "POST", "/fhir/MedicationRequest", fhirSupply(pid, "30.9"), 400, "dispenseRequest.expectedSupplyDuration.value", "whole number"},
+			{"fhir huge supply", "POST", "/fhir/MedicationRequest", fhirSupply(pid, "1e300"), 400, "dispenseRequest.expectedSupplyDuration.value", "whole number"},
+			{"fhir negative supply", "POST", "/fhir/MedicationRequest", fhirSupply(pid, "-1"), 400, "dispenseRequest.expectedSupplyDuration.value", "whole number"},
 			{"bad dose window", "GET", "/v1/patients/" + pid + "/doses?from=yesterday", "", 400, "from", "RFC 3339"},
 			{"unknown route", "GET", "/v1/nothing-here", "", 404, "", "no such route"},
 			{"wrong method", "DELETE", "/v1/patients/" + pid, "", 405, "", "not allowed"},
@@ -84,6 +87,15 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("failed requests left %d dose instance(s)", doses)
 		}
 	})
+}
+
+// fhirSupply is a MedicationRequest for patient pid whose expected supply
+// duration has the JSON number value (in days).
+func fhirSupply(pid, value string) string {
+	return `{"resourceType":"MedicationRequest","status":"active","intent":"order","subject":{"reference":"Patient/` + pid + `"},
+		"medicationCodeableConcept":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"314076"}]},
+		"dosageInstruction":[{"timing":{"repeat":{"timeOfDay":["08:00:00"]}}}],
+		"dispenseRequest":{"expectedSupplyDuration":{"value":` + value + `,"unit":"d"}}}`
 }
 
 // TestFHIRRoundTrip imports a MedicationRequest, exports it and checks the

@@ -196,6 +196,12 @@ func ToPlan(mr MedicationRequest) (adherence.Plan, string, error) {
 		if ds.Unit != "" && ds.Unit != "d" && ds.Unit != "day" && ds.Unit != "days" {
 			return p, "", errs.Invalid("dispenseRequest.expectedSupplyDuration.unit", "must be days (d)")
 		}
+		// A whole number of days in the range the plan API takes: a
+		// fraction was cut silently, and a huge value overflowed into a
+		// "negative daysSupply" error naming a field the client never sent.
+		if ds.Value != math.Trunc(ds.Value) || ds.Value < 0 || ds.Value > 366 {
+			return p, "", errs.Invalid("dispenseRequest.expectedSupplyDuration.value", "must be a whole number of days between 0 and 366")
+		}
 		p.DaysSupply = int(ds.Value)
 	}
 	return p, patientID, nil
