@@ -127,6 +127,25 @@ func (s *server) handlePlanAdherence(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"planId": plan.ID, "patientId": plan.PatientID, "from": from, "to": to, "total": countsOut(c)})
 }
 
+// patientRow is a patient of the cohort report's below-threshold list.
+type patientRow struct {
+	PatientID string `json:"patientId"`
+	countsJSON
+	adherence float64 // taking adherence, unrounded
+}
+
+// sortLowest orders rows by taking adherence, lowest first, then patient
+// id. It compares the unrounded values: the rounded ones in the answer tie
+// for near values, and a limit would then cut the list at the wrong patient.
+func sortLowest(rows []patientRow) {
+	sort.Slice(rows, func(i, j int) bool {
+		if a, b := rows[i].adherence, rows[j].adherence; a != b {
+			return a < b
+		}
+		return rows[i].PatientID < rows[j].PatientID
+	})
+}
+
 // handleCohortAdherence answers GET /v1/reports/adherence?from=&to=
 // &threshold=0.8&limit=500 (staff): the org's totals and the patients whose
 // taking adherence is below threshold, lowest first.
@@ -164,25 +183,15 @@ func (s *server) handleCohortAdherence(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	type patientRow struct {
-		PatientID string `json:"patientId"`
-		countsJSON
-	}
 	var total adherence.DoseCounts
 	var below []patientRow
 	for id, c := range byPatient {
 		total.Add(c)
 		if a := c.TakingAdherence(); a != nil && *a < threshold {
-			below = append(below, patientRow{PatientID: id, countsJSON: countsOut(c)})
+			below = append(below, patientRow{PatientID: id, countsJSON: countsOut(c), adherence: *a})
 		}
 	}
-	sort.Slice(below, func(i, j int) bool {
-		a, b := *below[i].TakingAdherence, *below[j].TakingAdherence
-		if a != b {
-			return a < b
-		}
-		return below[i].PatientID < below[j].PatientID
-	})
+	sortLowest(below)
 	belowCount := len(below)
 	if len(below) > lim {
 		below = below[:lim]
