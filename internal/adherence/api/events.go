@@ -362,7 +362,8 @@ func (s *server) window(r *http.Request, def, max time.Duration) (time.Time, tim
 	if err != nil {
 		return to, to, err
 	}
-	if to.IsZero() {
+	toGiven := !to.IsZero()
+	if !toGiven {
 		to = s.Now().UTC()
 	}
 	from, err := parseTimeParam(q, "from")
@@ -373,6 +374,10 @@ func (s *server) window(r *http.Request, def, max time.Duration) (time.Time, tim
 		from = to.Add(-def)
 	}
 	if !to.After(from) {
+		if !toGiven {
+			// Only from was given: it is the one at fault.
+			return from, to, errs.Invalid("from", "must be before to (default: now)")
+		}
 		return from, to, errs.Invalid("to", "must be after from")
 	}
 	if to.Sub(from) > max {

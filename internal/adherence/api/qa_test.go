@@ -2,12 +2,16 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/medplatform/medplatform/internal/platform/auth"
+	"github.com/medplatform/medplatform/internal/platform/httpx"
 )
 
 // TestRevokeLastAdminKey checks that an admin cannot revoke the
@@ -650,6 +654,44 @@ func TestFHIRMedicationRequestDose(t *testing.T) {
 		}
 		if len(byPlan) != 0 {
 			t.Errorf("plans missing from the export: %v", byPlan)
+		}
+	})
+}
+
+// TestFHIRExportRefusesRoleBeforeParameters: an integration key searching
+// MedicationAdministration is refused (403) and the attempt audited, even
+// with a malformed date: access is decided before the search is read.
+func TestFHIRExportRefusesRoleBeforeParameters(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		orgID, admin := e.org("Export Role Org")
+		pid := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "R", "timeZone": "UTC"}, 201)["id"].(string)
+		integ := e.key(orgID, auth.RoleIntegration, "")
+		r := e.do("GET", "/fhir/MedicationAdministration?patient="+pid+"&date=yesterday", integ, nil)
+		if r.status != 403 {
+			t.Fatalf("integration key with a bad date = %d, want 403: %s", r.status, r.body)
+		}
+		var n int
+		if err := e.db.SQL.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE patient_id = $1 AND outcome = 4 AND actor_role = 'integration'`, pid).Scan(&n); err != nil || n != 1 {
+			t.Errorf("%d failed-access audit records (err %v), want 1", n, err)
+		}
+	})
+}
+
+// TestReportWindowNamesTheGivenParameter: a report window with only from,
+// in the future, names from (to defaulted to now); with both, to.
+func TestReportWindowNamesTheGivenParameter(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("Window Org")
+		pid := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "W", "timeZone": "UTC"}, 201)["id"].(string)
+		for q, field := range map[string]string{
+			"from=2099-01-01T00:00:00Z":                         "from",
+			"from=2099-01-01T00:00:00Z&to=2098-01-01T00:00:00Z": "to",
+		} {
+			r := e.do("GET", "/v1/patients/"+pid+"/adherence?"+q, admin, nil)
+			var p httpx.Problem
+			if r.status != 400 || json.Unmarshal(r.body, &p) != nil || p.Field != field {
+				t.Errorf("%s: %d %s, want 400 naming %s", q, r.status, r.body, field)
+			}
 		}
 	})
 }

@@ -358,12 +358,14 @@ func (s *server) handleFHIRAdministrations(w http.ResponseWriter, r *http.Reques
 		s.fail(w, r, errs.Invalid("patient", "search parameter patient is required"))
 		return
 	}
-	from, to, err := fhirDateRange(q["date"], s.Now().UTC())
+	// Access first: a caller who may not read the patient is refused (and
+	// audited) whatever the rest of the search says.
+	pat, v, err := s.readablePatient(r, patientID)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	pat, v, err := s.readablePatient(r, patientID)
+	from, to, err := fhirDateRange(q["date"], s.Now().UTC())
 	if err != nil {
 		s.fail(w, r, err)
 		return
