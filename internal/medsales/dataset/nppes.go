@@ -278,8 +278,10 @@ func (n *NPPESReader) Columns() int { return n.r.Columns() }
 var unavailable = []byte("<UNAVAIL>")
 
 func (n *NPPESReader) date(i int) (time.Time, error) {
-	b := n.r.Field(i)
-	if b == nil {
+	// Trimmed like every NPPES value: " 05/23/2005" is that date, and a
+	// date of spaces only is absent rather than malformed.
+	b := bytes.TrimSpace(n.r.Field(i))
+	if len(b) == 0 {
 		return time.Time{}, nil
 	}
 	t, err := ParseDate(b)

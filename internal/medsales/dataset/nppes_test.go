@@ -276,6 +276,27 @@ func TestNPPESReaderValues(t *testing.T) {
 	}
 }
 
+// TestNPPESReaderTrimsDates: dates are NPPES values like the others,
+// trimmed first: a padded date is that date, and a date of spaces only is
+// absent (a deactivation date of spaces does not reject the row).
+func TestNPPESReaderTrimsDates(t *testing.T) {
+	cols := nppesHeader(t)
+	in := quotedHeader(cols) + nppesLine(t, cols, map[string]string{
+		"NPI": "1234567893", "Entity Type Code": "1", "Provider Last Name (Legal Name)": "PADDED",
+		"Provider Enumeration Date": " 05/23/2005 ", "Last Update Date": "2020-07-08  ",
+		"NPI Deactivation Date": "   ", "NPI Reactivation Date": " ",
+	})
+	rows, rejects, _, err := readNPPES(t, "npidata_pfile_dates.csv", []byte(in))
+	if err != nil || len(rejects) != 0 || len(rows) != 1 {
+		t.Fatalf("rows %+v, rejects %+v, err %v", rows, rejects, err)
+	}
+	p := rows[0].Provider
+	if diff := cmp.Diff([]*medsales.Date{datep(2005, 5, 23), datep(2020, 7, 8), nil, nil},
+		[]*medsales.Date{p.EnumerationDate, p.LastUpdateDate, p.DeactivationDate, p.ReactivationDate}); diff != "" {
+		t.Errorf("enumeration, last update, deactivation, reactivation dates (-want +got):\n%s", diff)
+	}
+}
+
 // TestNPPESReaderPrimaryWithoutSwitch: a provider with a single taxonomy
 // whose switch is not Y (N, or X "not answered") has that taxonomy as its
 // primary one, the slot's own flag unchanged; with several and none at Y
