@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"bytes"
 	"io"
 
 	"github.com/medplatform/medplatform/internal/medsales"
@@ -34,7 +35,7 @@ func (c *companionReader) next(parse func() error) bool {
 	for c.r.Next() {
 		err := c.r.RowErr()
 		if err == nil {
-			err = CheckNPI(c.r.Field(0))
+			err = CheckNPI(c.field(0))
 		}
 		if err == nil {
 			err = parse()
@@ -46,6 +47,20 @@ func (c *companionReader) next(parse func() error) bool {
 		return true
 	}
 	return false
+}
+
+// field returns wanted column i of the current record trimmed of
+// surrounding spaces, nil when it is empty or spaces only: the companion
+// files are NPPES files, whose values are trimmed like the npidata ones
+// (an other name or endpoint of spaces only is empty, and rejects its row).
+func (c *companionReader) field(i int) []byte {
+	v := c.r.Field(i)
+	if len(v) > 0 && (v[0] == ' ' || v[len(v)-1] == ' ') {
+		if v = bytes.TrimSpace(v); len(v) == 0 {
+			return nil
+		}
+	}
+	return v
 }
 
 // Err returns the fatal error that stopped Next (I/O error, truncated
@@ -105,7 +120,7 @@ func NewLocationReader(r io.Reader, file string, reject func(line int, reason st
 // the end of the input or on a fatal error (see Err).
 func (l *LocationReader) Next() bool {
 	return l.next(func() error {
-		f := l.r.Field
+		f := l.field
 		l.rec = LocationRecord{
 			NPI:            f(0),
 			Address:        NPPESAddress{Line1: f(1), Line2: f(2), City: f(3), State: f(4), PostalCode: f(5), Country: f(6), Phone: f(7), Fax: f(9)},
@@ -161,7 +176,7 @@ func NewOtherNameReader(r io.Reader, file string, reject func(line int, reason s
 // Next advances to the next valid row; a row without a name is rejected.
 func (o *OtherNameReader) Next() bool {
 	return o.next(func() error {
-		f := o.r.Field
+		f := o.field
 		o.rec = OtherNameRecord{NPI: f(0), Name: f(1), TypeCode: f(2)}
 		if o.rec.Name == nil {
 			return errEmpty(o.cols[1].Name)
@@ -236,7 +251,7 @@ func NewEndpointReader(r io.Reader, file string, reject func(line int, reason st
 func (e *EndpointReader) Next() bool {
 	return e.next(func() error {
 		for i := range e.rec.Fields {
-			e.rec.Fields[i] = e.r.Field(i)
+			e.rec.Fields[i] = e.field(i)
 		}
 		if e.rec.Fields[3] == nil {
 			return errEmpty(e.cols[3].Name)

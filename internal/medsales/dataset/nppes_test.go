@@ -450,6 +450,82 @@ func TestOtherNameAndEndpointReaders(t *testing.T) {
 	}
 }
 
+// TestCompanionReadersTrimValues: the companion files are NPPES files, and
+// their values are trimmed as the npidata ones are: "  X  " is X, and a
+// value of spaces only is absent, so an other name or an endpoint of
+// spaces only rejects its row like an empty one.
+func TestCompanionReadersTrimValues(t *testing.T) {
+	var rejects []nppesReject
+	rej := func(line int, reason string) { rejects = append(rejects, nppesReject{line, reason}) }
+
+	pl := `"NPI","Provider Secondary Practice Location Address- Address Line 1","Provider Secondary Practice Location Address-  Address Line 2","Provider Secondary Practice Location Address - City Name","Provider Secondary Practice Location Address - State Name","Provider Secondary Practice Location Address - Postal Code","Provider Secondary Practice Location Address - Country Code (If outside U.S.)","Provider Secondary Practice Location Address - Telephone Number","Provider Secondary Practice Location Address - Telephone Extension","Provider Practice Location Address - Fax Number"` + "\n" +
+		`" 1234567893 ","  200 BAY ST ","   ","JACKSONVILLE ","FL"," 322021234","US "," ","",""` + "\n"
+	lr, err := dataset.NewLocationReader(strings.NewReader(pl), "pl.csv", rej)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var locs []medsales.PracticeLocation
+	var zips []string
+	for lr.Next() {
+		if got := string(lr.Record().NPI); got != "1234567893" {
+			t.Errorf("location NPI = %q, want 1234567893", got)
+		}
+		locs = append(locs, lr.Record().Location(int64(lr.Line())))
+		zips = append(zips, string(lr.Record().ZIP5))
+	}
+	if lr.Err() != nil {
+		t.Fatal(lr.Err())
+	}
+	wantLoc := []medsales.PracticeLocation{{Seq: 2, Address: medsales.Address{Line1: "200 BAY ST", City: "JACKSONVILLE", State: "FL", PostalCode: "322021234", Country: "US"}}}
+	if diff := cmp.Diff(wantLoc, locs); diff != "" {
+		t.Errorf("locations (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"32202"}, zips); diff != "" {
+		t.Errorf("ZIP5 (-want +got):\n%s", diff)
+	}
+
+	on := `"NPI","Provider Other Organization Name","Provider Other Organization Name Type Code"` + "\n" +
+		`"1245319599","  ACME CLINIC  "," 3 "` + "\n" +
+		`"1245319599","   ","5"` + "\n"
+	onr, err := dataset.NewOtherNameReader(strings.NewReader(on), "othername.csv", rej)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []medsales.OtherName
+	for onr.Next() {
+		names = append(names, onr.Record().OtherName(int64(onr.Line())))
+	}
+	if onr.Err() != nil {
+		t.Fatal(onr.Err())
+	}
+	if diff := cmp.Diff([]medsales.OtherName{{Seq: 2, Name: "ACME CLINIC", TypeCode: "3"}}, names); diff != "" {
+		t.Errorf("other names (-want +got):\n%s", diff)
+	}
+
+	hdr, _, _ := strings.Cut(string(testdataFile(t, "endpoint_pfile_20050523-20260810_sample.csv")), "\n")
+	ep := hdr + "\n" +
+		`"1234567893"," DIRECT ","","  jane.smith@direct.example.org ","N","","","","","","","","","","","","","",""` + "\n" +
+		`"1234567893","DIRECT","","   ","N","","","","","","","","","","","","","",""` + "\n"
+	epr, err := dataset.NewEndpointReader(strings.NewReader(ep), "endpoint.csv", rej)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var eps []medsales.Endpoint
+	for epr.Next() {
+		eps = append(eps, epr.Record().Endpoint(int64(epr.Line())))
+	}
+	if epr.Err() != nil {
+		t.Fatal(epr.Err())
+	}
+	if diff := cmp.Diff([]medsales.Endpoint{{Seq: 2, Type: "DIRECT", Endpoint: "jane.smith@direct.example.org", Affiliation: "N"}}, eps); diff != "" {
+		t.Errorf("endpoints (-want +got):\n%s", diff)
+	}
+	want := []nppesReject{{3, "Provider Other Organization Name is empty"}, {3, "Endpoint is empty"}}
+	if diff := cmp.Diff(want, rejects); diff != "" {
+		t.Errorf("rejects (-want +got):\n%s", diff)
+	}
+}
+
 func TestZIP5(t *testing.T) {
 	tests := []struct{ postal, country, want string }{
 		{"322044736", "US", "32204"},
