@@ -128,6 +128,9 @@ func TestIngestArgumentErrors(t *testing.T) {
 		{[]string{"partb"}, "ingest needs DATASET and SOURCE"},
 		{[]string{"--data-year", "1999", "partb", "f.csv"}, "--data-year: must be a year between 2000 and 2100"},
 		{[]string{"--max-reject-ratio", "2", "partb", "f.csv"}, "--max-reject-ratio: must be between 0 and 1"},
+		// NaN compares false with both bounds, and a NaN threshold is never
+		// exceeded: it would load a file whatever share of it is rejected.
+		{[]string{"--max-reject-ratio", "NaN", "partb", "f.csv"}, "--max-reject-ratio: must be between 0 and 1"},
 		{[]string{"--mode", "weekly", "partb", "f.csv"}, "--mode: must be"},
 		{[]string{"nppes2", "f.csv"}, "DATASET: unknown dataset"},
 	}

@@ -56,7 +56,9 @@ func (r Request) Validate() error {
 		return errs.Invalid("mode", "increments exist for nppes only")
 	case r.DataYear != 0 && (r.DataYear < 2000 || r.DataYear > 2100):
 		return errs.Invalid("dataYear", "must be a year between 2000 and 2100")
-	case r.MaxRejectRatio < 0 || r.MaxRejectRatio > 1:
+	case !(r.MaxRejectRatio >= 0 && r.MaxRejectRatio <= 1):
+		// Written so that NaN (accepted by --max-reject-ratio) is refused:
+		// it fails both comparisons, and no share of rejects exceeds it.
 		return errs.Invalid("maxRejectRatio", "must be between 0 and 1")
 	}
 	// A source whose form cannot name a file (s3:// without bucket or
