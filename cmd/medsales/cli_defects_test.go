@@ -171,3 +171,39 @@ func TestGeocodeSummary(t *testing.T) {
 		}
 	}
 }
+
+// TestServeSampleFewProviders: `serve --sample N` loads the sample for any
+// N it accepts. With a few providers nobody has a secondary location or an
+// other name, so those files are only a header, which a load refuses (it
+// would empty the live data): they are skipped, and every other dataset is
+// loaded. SQLite only: on PostgreSQL the sample goes to the working
+// directory.
+func TestServeSampleFewProviders(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	env := map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(dir, "medsales.db"), "LOG_LEVEL": "error", "REJECTS_DIR": filepath.Join(dir, "rejects")}
+	getenv := func(k string) string { return env[k] }
+	d, err := open(ctx, getenv, io.Discard, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.close()
+	var out bytes.Buffer
+	if err := loadSampleIfEmpty(ctx, d, d.ingester(nil), 3, &out); err != nil {
+		t.Fatalf("loadSampleIfEmpty(3 providers) = %v; printed:\n%s", err, out.String())
+	}
+	cur, _ := datasetsJSON(t, getenv)["current"].(map[string]any)
+	for _, ds := range []string{"zcta", "nucc", "nppes", "nppes-endpoints", "partb", "partd", "openpayments"} {
+		if cur[ds] == nil {
+			t.Errorf("%s not loaded; printed:\n%s", ds, out.String())
+		}
+	}
+	for _, ds := range []string{"nppes-locations", "nppes-othernames"} {
+		if cur[ds] != nil {
+			t.Errorf("%s loaded from a file without rows", ds)
+		}
+		if !strings.Contains(out.String(), "skipped "+ds) {
+			t.Errorf("output does not say %s was skipped:\n%s", ds, out.String())
+		}
+	}
+}

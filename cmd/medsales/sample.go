@@ -9,6 +9,7 @@ import (
 type sampleFile struct {
 	dataset medsales.Dataset
 	path    string
+	rows    int // data rows, header excluded
 }
 
 // writeSample writes sample files for n providers into dir and returns
@@ -18,15 +19,16 @@ func writeSample(dir string, n int, seed int64) ([]sampleFile, error) {
 	if err != nil {
 		return nil, err
 	}
+	c := f.Counts
 	return []sampleFile{
-		{medsales.ZCTA, f.Gazetteer},
-		{medsales.NUCC, f.NUCC},
-		{medsales.NPPES, f.NPPES},
-		{medsales.NPPESLocations, f.Locations},
-		{medsales.NPPESOtherNames, f.OtherNames},
-		{medsales.NPPESEndpoints, f.Endpoints},
-		{medsales.PartB, f.PartB},
-		{medsales.PartD, f.PartD},
-		{medsales.OpenPayments, f.OpenPayments},
+		{medsales.ZCTA, f.Gazetteer, c.Gazetteer},
+		{medsales.NUCC, f.NUCC, c.NUCC},
+		{medsales.NPPES, f.NPPES, c.NPPES},
+		{medsales.NPPESLocations, f.Locations, c.Locations},
+		{medsales.NPPESOtherNames, f.OtherNames, c.OtherNames},
+		{medsales.NPPESEndpoints, f.Endpoints, c.Endpoints},
+		{medsales.PartB, f.PartB, c.PartB},
+		{medsales.PartD, f.PartD, c.PartD},
+		{medsales.OpenPayments, f.OpenPayments, c.OpenPayments},
 	}, nil
 }
