@@ -132,6 +132,11 @@ func TestIngestArgumentErrors(t *testing.T) {
 		// exceeded: it would load a file whatever share of it is rejected.
 		{[]string{"--max-reject-ratio", "NaN", "partb", "f.csv"}, "--max-reject-ratio: must be between 0 and 1"},
 		{[]string{"--mode", "weekly", "partb", "f.csv"}, "--mode: must be"},
+		// A negative value is the flag's value, not a flag of its own
+		// (before, the ratio's -1 was taken for a flag and the error was
+		// about an unexpected extra argument), also after the arguments.
+		{[]string{"--max-reject-ratio", "-1", "partb", "f.csv"}, "--max-reject-ratio: must be between 0 and 1"},
+		{[]string{"partb", "f.csv", "--data-year", "-2024"}, "--data-year: must be a year between 2000 and 2100"},
 		{[]string{"nppes2", "f.csv"}, "DATASET: unknown dataset"},
 	}
 	for _, tt := range tests {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -64,7 +65,7 @@ func cmdIngest(ctx context.Context, args []string, getenv func(string) string, s
 	year := fs.Int("data-year", 0, "data / program year (default: from the file name)")
 	ratio := fs.Float64("max-reject-ratio", 0, "share of rejected rows that fails the load (default 0.01)")
 	progressFlag := fs.String("progress", "auto", "auto (a bar on a terminal, log lines otherwise), bar, log or none")
-	if err := reorderFlags(fs.Parse, args); err != nil {
+	if err := reorderFlags(fs, args); err != nil {
 		return err
 	}
 	switch {
@@ -151,7 +152,7 @@ func flagError(err error) error {
 
 // reorderFlags lets flags follow the positional arguments
 // (`ingest nppes FILE --mode increment`), as operators type them.
-func reorderFlags(parse func([]string) error, args []string) error {
+func reorderFlags(fs *flag.FlagSet, args []string) error {
 	var flags, pos []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -161,7 +162,10 @@ func reorderFlags(parse func([]string) error, args []string) error {
 			i = len(args)
 		case strings.HasPrefix(a, "-") && len(a) > 1:
 			flags = append(flags, a)
-			if !strings.Contains(a, "=") && i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
+			// A flag that takes a value takes the next argument whatever
+			// it looks like, as package flag does: "--max-reject-ratio -1"
+			// is a (bad) ratio, not two flags.
+			if !strings.Contains(a, "=") && i+1 < len(args) && (takesValue(fs, a) || !strings.HasPrefix(args[i+1], "-")) {
 				flags = append(flags, args[i+1])
 				i++
 			}
@@ -169,7 +173,18 @@ func reorderFlags(parse func([]string) error, args []string) error {
 			pos = append(pos, a)
 		}
 	}
-	return parse(append(append(flags, "--"), pos...))
+	return fs.Parse(append(append(flags, "--"), pos...))
+}
+
+// takesValue reports whether arg ("-name" or "--name") is a flag of fs
+// that is not boolean, and so needs a value.
+func takesValue(fs *flag.FlagSet, arg string) bool {
+	f := fs.Lookup(strings.TrimLeft(arg, "-"))
+	if f == nil {
+		return false
+	}
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return !ok || !b.IsBoolFlag()
 }
 
 func datasetNames() string {
