@@ -157,8 +157,8 @@ type PracticeLocation struct {
 type OtherName struct {
 	Seq  int64  `json:"seq"`
 	Name string `json:"name"`
-	// TypeCode: 3 former legal business name, 4 doing business as, 5
-	// other.
+	// TypeCode: 3 doing business as, 4 former legal business name, 5
+	// other name (NPPES Read Me, other provider name type codes).
 	TypeCode string `json:"typeCode,omitempty"`
 }
 
