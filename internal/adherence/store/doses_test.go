@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -425,6 +426,42 @@ func TestPRNPlanHasNoDoses(t *testing.T) {
 		}
 		if res, err := f.s.ExtendHorizon(f.ctx, f.now.Add(day)); err != nil || res.Instances != 0 || res.Plans != 0 {
 			t.Errorf("ExtendHorizon with only PRN plans = %+v, %v", res, err)
+		}
+	})
+}
+
+// TestPlanSwitchedToAsNeededLeavesNoOpenDose switches a plan to as needed
+// while a dose is due and its window still open. Events of a PRN plan are
+// logged only (as_needed), so that dose could never be scored: left
+// scheduled, the missed-dose job marked it missed, and announced it to the
+// escalation engine, although the patient reported taking it. A PRN dose
+// is excluded, as the future ones are when regeneration deletes them.
+func TestPlanSwitchedToAsNeededLeavesNoOpenDose(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("America/New_York")
+		pl := f.plan(p.ID, timeOfDay("08:00"))
+		f.now = local(2026, 3, 2, 8, 30).UTC() // the 08:00 dose is pending
+		pl.AsNeeded = true
+		if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+			t.Fatal(err)
+		}
+		f.now = local(2026, 3, 2, 8, 46).UTC()
+		out := f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, local(2026, 3, 2, 8, 45), "prn-taken"))
+		if out[0].Err != nil || out[0].Event.Result != adherence.ResultAsNeeded {
+			t.Fatalf("taking = %+v, want as_needed", out[0])
+		}
+		if _, err := f.s.MarkMissed(f.ctx, local(2026, 3, 2, 12, 0)); err != nil {
+			t.Fatal(err)
+		}
+		ds := f.doses(pl.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 3, 0, 0))
+		if len(ds) != 1 || ds[0].Status != adherence.DoseExcluded {
+			t.Fatalf("doses of 2026-03-02 = %+v, want the 08:00 dose excluded", ds)
+		}
+		if n := f.count(`SELECT COUNT(*) FROM outbox WHERE topic = 'dose.missed' AND dedupe_key = $1`, fmt.Sprint(ds[0].ID)); n != 0 {
+			t.Errorf("%d dose.missed records for the PRN dose, want none", n)
+		}
+		if n := len(f.doses(pl.ID, f.now, time.Time{})); n != 0 {
+			t.Errorf("%d future doses of the PRN plan, want none", n)
 		}
 	})
 }

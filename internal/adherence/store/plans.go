@@ -276,6 +276,18 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 		if err != nil {
 			return fmt.Errorf("update plan: %w", err)
 		}
+		if p.AsNeeded {
+			// Events of a PRN plan are logged only, never matched: a dose
+			// still open (due, its window not closed; or future, while
+			// regeneration does not run) could never be scored, and the
+			// missed-dose job would mark it missed and escalate it. A PRN
+			// dose is excluded.
+			_, err = tx.ExecContext(ctx, `UPDATE dose_instances SET status = 'excluded'
+				WHERE org_id = $1 AND plan_id = $2 AND status = 'scheduled'`, p.OrgID, p.ID)
+			if err != nil {
+				return fmt.Errorf("update plan: exclude doses: %w", err)
+			}
+		}
 		if err := s.regenerateIfActive(ctx, tx, p, now); err != nil {
 			return err
 		}
