@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"regexp"
 	"strings"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/schedule"
 	"github.com/medplatform/medplatform/internal/platform/errs"
+	"github.com/medplatform/medplatform/internal/platform/httpx"
 	"github.com/medplatform/medplatform/internal/platform/phi"
 )
 
@@ -306,8 +308,38 @@ type planInput struct {
 	EndAt        *time.Time       `json:"endAt"`
 	Ingredient   *string          `json:"ingredient"`
 	DrugClass    *string          `json:"drugClass"`
-	Windows      *planWindows     `json:"windows"`
+	Windows      planWindowsField `json:"windows"`
 	Version      *int             `json:"version"`
+}
+
+// planWindowsField is the windows of a planInput. A pointer could not
+// tell "windows": null, which stands for the organization's windows (as a
+// plan without an override shows it), from windows left out, which on
+// PATCH keep the plan's: set records that windows were given.
+type planWindowsField struct {
+	set     bool
+	windows *planWindows // nil: the organization's
+}
+
+// UnmarshalJSON implements json.Unmarshaler. encoding/json calls it for a
+// null too, unlike a pointer field, which it leaves as it was.
+func (f *planWindowsField) UnmarshalJSON(data []byte) error {
+	f.set, f.windows = true, nil
+	if string(data) == "null" {
+		return nil
+	}
+	var w planWindows
+	if err := httpx.DecodeBytes(data, &w); err != nil {
+		// Named from the body: "windows.onTimeMinutes", or "windows"
+		// when the value as a whole is not an object.
+		var e *errs.Error
+		if errors.As(err, &e) && e.Field == "(body)" {
+			e.Field = ""
+		}
+		return errs.PrefixField(err, "windows")
+	}
+	f.windows = &w
+	return nil
 }
 
 // planWindows overrides the org's matching windows for one plan; a null
@@ -367,8 +399,11 @@ func (in planInput) apply(p *adherence.Plan, create bool) error {
 		}
 		p.DrugClass = v
 	}
-	if in.Windows != nil {
-		p.OnTimeMinutes, p.LateMaxMinutes = in.Windows.OnTimeMinutes, in.Windows.LateMaxMinutes
+	if in.Windows.set {
+		p.OnTimeMinutes, p.LateMaxMinutes = nil, nil
+		if w := in.Windows.windows; w != nil {
+			p.OnTimeMinutes, p.LateMaxMinutes = w.OnTimeMinutes, w.LateMaxMinutes
+		}
 	}
 	if in.Timing != nil {
 		p.Timing = *in.Timing

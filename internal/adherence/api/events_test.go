@@ -541,3 +541,45 @@ func TestBatchNestedJunkItem(t *testing.T) {
 		}
 	})
 }
+
+// TestPlanWindowsNullRestoresOrgWindows: a plan's "windows": null stands
+// for the organization's windows (as a plan without an override shows
+// it), so a PATCH that sends it drops the override and events are judged
+// by the org's windows again. It was taken for an absent field: 200, and
+// the override kept judging events.
+func TestPlanWindowsNullRestoresOrgWindows(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		path := "/v1/plans/" + w.plan
+		got := e.mustDo("PATCH", path, w.admin, map[string]any{"windows": map[string]any{"onTimeMinutes": 10, "lateMaxMinutes": 20}}, 200)
+		if got["windows"] == nil {
+			t.Fatalf("override not set: %v", got)
+		}
+		// Left out: unchanged.
+		if got := e.mustDo("PATCH", path, w.admin, map[string]any{"dose": "1 tablet"}, 200); got["windows"] == nil {
+			t.Fatalf("PATCH without windows dropped the override: %v", got["windows"])
+		}
+		if got := e.mustDo("PATCH", path, w.admin, `{"windows":null}`, 200); got["windows"] != nil {
+			t.Fatalf("PATCH windows null: windows = %v, want null (the org's)", got["windows"])
+		}
+		if got := e.mustDo("GET", path, w.admin, nil, 200); got["windows"] != nil {
+			t.Fatalf("plan after PATCH windows null: windows = %v, want null", got["windows"])
+		}
+		// 30 minutes after the 20:00 dose: on time under the org's ±60 min,
+		// outside the 20-minute override.
+		ev := e.mustDo("POST", "/v1/events", w.admin, w.event("taken", "2026-03-06T20:30:00-05:00", "org-window"), 201)
+		if m := ev["match"].(map[string]any); m["doseStatus"] != "taken_on_time" {
+			t.Fatalf("taking 30 min after the dose: %v, want taken_on_time under the org's windows", m)
+		}
+		// Still refused as before: an unknown field inside, a wrong type.
+		if p := e.mustDo("PATCH", path, w.admin, `{"windows":{"earlyMinutes":5}}`, 400); p["field"] != "windows.earlyMinutes" {
+			t.Errorf("unknown field in windows: field %v, want windows.earlyMinutes", p["field"])
+		}
+		if p := e.mustDo("PATCH", path, w.admin, `{"windows":5}`, 400); p["field"] != "windows" {
+			t.Errorf("windows a number: field %v, want windows", p["field"])
+		}
+		if p := e.mustDo("PATCH", path, w.admin, `{"windows":{"onTimeMinutes":"x"}}`, 400); p["field"] != "windows.onTimeMinutes" {
+			t.Errorf("wrong type in windows: field %v, want windows.onTimeMinutes", p["field"])
+		}
+	})
+}
