@@ -94,18 +94,27 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 }
 
 // keptDose is an instance with an outcome: its ordinal and due instant.
+// pending marks one due before the regenerated window without an outcome
+// yet (see keptOutcomes).
 type keptDose struct {
-	seq int
-	due time.Time
+	seq     int
+	due     time.Time
+	pending bool
 }
 
 // keptOutcomes returns the plan's instances due in [from, to) that carry an
-// outcome (a skip recorded up to a day ahead, a taking reported early), in
-// due order. Regeneration keeps them as they are.
+// outcome (a skip recorded up to a day ahead, a taking reported early), and
+// those due in the day before from still without one (due, their window
+// perhaps still open: the late window is at most a day), in due order.
+// Regeneration keeps them as they are, and each stands for its occurrence:
+// a pending 08:00 dose whose plan moves to 08:45 at 08:30 is today's dose,
+// and a second one at 08:45 would make one of the two a certain miss.
 func keptOutcomes(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time) ([]keptDose, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT seq, due_at FROM dose_instances
-		WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3 AND due_at < $4 AND status NOT IN ('scheduled', 'excluded')
-		ORDER BY due_at`, g.orgID, g.id, from, to)
+		WHERE org_id = $1 AND plan_id = $2
+		  AND ((due_at >= $3 AND due_at < $4 AND status NOT IN ('scheduled', 'excluded'))
+		    OR (due_at >= $5 AND due_at < $3 AND status = 'scheduled'))
+		ORDER BY due_at`, g.orgID, g.id, from, to, db.UTC(from.Add(-pendingBefore)))
 	if err != nil {
 		return nil, fmt.Errorf("read kept doses: %w", err)
 	}
@@ -116,6 +125,7 @@ func keptOutcomes(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time
 		if err := rows.Scan(&k.seq, &k.due); err != nil {
 			return nil, fmt.Errorf("read kept doses: %w", err)
 		}
+		k.pending = k.due.Before(from)
 		out = append(out, k)
 	}
 	if err := rows.Err(); err != nil {
@@ -123,6 +133,11 @@ func keptOutcomes(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time
 	}
 	return out, nil
 }
+
+// pendingBefore is how long before a regeneration an instance without an
+// outcome may have been due and still stand for its occurrence: the
+// longest late window (lateMaxMinutes is at most 1440).
+const pendingBefore = 24 * time.Hour
 
 // nearKept is how far from a new dose a kept dose may be and still stand
 // for it when their Seq disagree (see withoutKept): timing changes move
@@ -144,7 +159,8 @@ const nearKept = 3 * time.Hour
 // day to one, where the same Seq falls days later): the kept instance must
 // lie between that dose's neighbours in the expansion, that is, where the
 // new schedule would have put the occurrence. Only instances due in the
-// regenerated window count: earlier ones are history, and a sparser new
+// regenerated window count, and those of the day before it still pending
+// (see keptOutcomes): earlier ones are history, and a sparser new
 // schedule may reuse their Seq for later doses.
 func withoutKept(doses []schedule.Dose, kept []keptDose) []schedule.Dose {
 	if len(kept) == 0 || len(doses) == 0 {
@@ -163,6 +179,16 @@ func withoutKept(doses []schedule.Dose, kept []keptDose) []schedule.Dose {
 	drop := make(map[int]bool, len(kept))
 	var unmatched []keptDose
 	for _, k := range kept {
+		if k.pending {
+			// Before the expansion, so without a neighbour to bound it
+			// from below: it stands only for the dose of its own Seq,
+			// moved by a timing change (nearKept), never for a dose that
+			// a renumbering gave its Seq days later.
+			if i, ok := bySeq[k.seq]; ok && doses[i].Due.Sub(k.due) < nearKept {
+				drop[i] = true
+			}
+			continue
+		}
 		if due[db.UTC(k.due).UnixMicro()] {
 			continue
 		}

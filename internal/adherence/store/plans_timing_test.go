@@ -221,3 +221,43 @@ func TestTimingChangeMovedAndRenumbered(t *testing.T) {
 		}
 	})
 }
+
+// TestTimingChangeKeepsPendingDose changes the timing while today's dose
+// is due and its window still open, with no outcome yet: that dose stands
+// for today's occurrence, as one with an outcome does. A second instance
+// of the occurrence at the new time made one of the two a certain miss:
+// the patient's taking scored one, the missed-dose job marked the other
+// and announced it for escalation.
+func TestTimingChangeKeepsPendingDose(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("America/New_York")
+		pl := f.plan(p.ID, timeOfDay("08:00"))
+		f.now = local(2026, 3, 2, 8, 30).UTC() // the 08:00 dose is pending
+		pl.Timing = timeOfDay("08:45")
+		if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, d := range f.doses(pl.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 4, 0, 0)) {
+			got = append(got, fmt.Sprintf("%d %s %s", d.Seq, d.LocalTime, d.Status))
+		}
+		want := []string{"2 2026-03-02T08:00 scheduled", "3 2026-03-03T08:45 scheduled"}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("doses after the timing change:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		f.now = local(2026, 3, 2, 8, 51).UTC()
+		if out := f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, local(2026, 3, 2, 8, 50), "taken")); out[0].Event.DoseStatus != adherence.DoseTakenOnTime {
+			t.Fatalf("taking at 08:50: %+v", out[0].Event)
+		}
+		if _, err := f.s.MarkMissed(f.ctx, local(2026, 3, 2, 12, 0)); err != nil {
+			t.Fatal(err)
+		}
+		c, err := f.s.DoseCounts(f.ctx, f.org, store.ReportFilter{PlanID: pl.ID, From: local(2026, 3, 2, 0, 0), To: local(2026, 3, 3, 0, 0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Scheduled != 1 || c.OnTime != 1 || c.Missed != 0 {
+			t.Errorf("2026-03-02 = %+v, want one dose, taken on time", c)
+		}
+	})
+}
