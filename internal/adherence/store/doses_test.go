@@ -466,6 +466,43 @@ func TestPlanSwitchedToAsNeededLeavesNoOpenDose(t *testing.T) {
 	})
 }
 
+// TestPlanStartMovedLaterExcludesEarlierDoses moves a plan's start past a
+// dose that is due and still open. Events before the new start are refused
+// ("before the plan started") and doses are never scheduled before a
+// plan's start, so that dose could only be missed: the missed-dose job
+// marked it and announced it for escalation. It is excluded, as a dose
+// before enrolment is.
+func TestPlanStartMovedLaterExcludesEarlierDoses(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("America/New_York")
+		pl := f.plan(p.ID, timeOfDay("08:00"))
+		f.now = local(2026, 3, 2, 8, 30).UTC() // the 08:00 dose is pending
+		pl.StartAt = local(2026, 3, 3, 0, 0).UTC()
+		if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+			t.Fatal(err)
+		}
+		f.now = local(2026, 3, 2, 8, 46).UTC()
+		out := f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, local(2026, 3, 2, 8, 45), "before-start"))
+		if e, ok := out[0].Err.(*errs.Error); !ok || e.Field != "occurredAt" {
+			t.Fatalf("taking before the new start = %+v, want refused naming occurredAt", out[0])
+		}
+		if _, err := f.s.MarkMissed(f.ctx, local(2026, 3, 2, 12, 0)); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, d := range f.doses(pl.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 4, 0, 0)) {
+			got = append(got, fmt.Sprintf("%s %s", d.LocalTime, d.Status))
+		}
+		want := []string{"2026-03-02T08:00 excluded", "2026-03-03T08:00 scheduled"}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("doses:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		if n := f.count(`SELECT COUNT(*) FROM outbox WHERE topic = 'dose.missed' AND patient_id = $1 AND created_at > $2`, p.ID, local(2026, 3, 2, 8, 0).UTC()); n != 0 {
+			t.Errorf("%d dose.missed records after the start moved, want none", n)
+		}
+	})
+}
+
 func TestPlanEndBoundsDoses(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		p := f.patient("UTC")

@@ -288,6 +288,17 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 				return fmt.Errorf("update plan: exclude doses: %w", err)
 			}
 		}
+		if p.StartAt.After(cur.StartAt) {
+			// A plan has no dose before its start, and events before it
+			// are refused: a dose already due (regeneration only deletes
+			// future ones) could only be missed, and escalated. It is
+			// excluded, as a dose before enrolment is.
+			_, err = tx.ExecContext(ctx, `UPDATE dose_instances SET status = 'excluded'
+				WHERE org_id = $1 AND plan_id = $2 AND status = 'scheduled' AND due_at < $3`, p.OrgID, p.ID, p.StartAt)
+			if err != nil {
+				return fmt.Errorf("update plan: exclude doses before the start: %w", err)
+			}
+		}
 		if err := s.regenerateIfActive(ctx, tx, p, now); err != nil {
 			return err
 		}
