@@ -60,6 +60,9 @@ const (
 	// about that medication any more.
 	ReasonPlanPaused  = "plan_paused"
 	ReasonPlanStopped = "plan_stopped"
+	// ReasonPlanAsNeeded: the plan of the dose became as needed, whose
+	// doses are logged, not scheduled.
+	ReasonPlanAsNeeded = "plan_as_needed"
 )
 
 // ClosedByPatient is Escalation.ClosedBy when the patient's own recording
@@ -340,7 +343,7 @@ func resolveEscalationsWhere(ctx context.Context, tx *db.Tx, a adherence.Actor, 
 // closePlanEscalations).
 const laterMissQuery = `SELECT d.id FROM dose_instances d
 	WHERE d.org_id = $1 AND d.patient_id = $2 AND d.status = 'missed' AND d.due_at > $3
-	  AND EXISTS (SELECT 1 FROM plans p WHERE p.org_id = d.org_id AND p.id = d.plan_id AND p.status = 'active')`
+	  AND EXISTS (SELECT 1 FROM plans p WHERE p.org_id = d.org_id AND p.id = d.plan_id AND p.status = 'active' AND NOT p.as_needed)`
 
 // closePlanEscalations ends the unclosed missed_dose escalations about a
 // dose of plan p, which is being paused or stopped (reason says which):
@@ -389,7 +392,7 @@ func closePlanEscalations(ctx context.Context, tx *db.Tx, a adherence.Actor, p a
 			err := tx.QueryRowContext(ctx, `SELECT d.id FROM dose_instances d
 				JOIN outbox o ON o.topic = $3 AND o.dedupe_key = CAST(d.id AS TEXT)
 				WHERE d.org_id = $1 AND d.patient_id = $2 AND d.status = 'missed' AND o.processed_at >= $4
-				  AND EXISTS (SELECT 1 FROM plans pl WHERE pl.org_id = d.org_id AND pl.id = d.plan_id AND pl.status = 'active')
+				  AND EXISTS (SELECT 1 FROM plans pl WHERE pl.org_id = d.org_id AND pl.id = d.plan_id AND pl.status = 'active' AND NOT pl.as_needed)
 				ORDER BY d.due_at, d.id LIMIT 1`, p.OrgID, p.PatientID, TopicDoseMissed, db.UTC(e.opened)).Scan(&next)
 			switch {
 			case err == nil:
@@ -866,7 +869,8 @@ type doseState struct {
 	patientID string
 	dueAt     time.Time
 	status    adherence.DoseStatus
-	// planActive: the dose's plan is active (not paused or stopped).
+	// planActive: the dose's plan is active (not paused or stopped) and
+	// scheduled (not as needed).
 	planActive bool
 }
 
@@ -876,8 +880,9 @@ func loadDose(ctx context.Context, tx *db.Tx, id int64) (doseState, error) {
 		return d, nil
 	}
 	var status, planStatus string
-	err := tx.QueryRowContext(ctx, `SELECT d.patient_id, d.due_at, d.status, p.status FROM dose_instances d
-		JOIN plans p ON p.org_id = d.org_id AND p.id = d.plan_id WHERE d.id = $1`, id).Scan(&d.patientID, &d.dueAt, &status, &planStatus)
+	var asNeeded bool
+	err := tx.QueryRowContext(ctx, `SELECT d.patient_id, d.due_at, d.status, p.status, p.as_needed FROM dose_instances d
+		JOIN plans p ON p.org_id = d.org_id AND p.id = d.plan_id WHERE d.id = $1`, id).Scan(&d.patientID, &d.dueAt, &status, &planStatus, &asNeeded)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return d, nil
@@ -885,7 +890,7 @@ func loadDose(ctx context.Context, tx *db.Tx, id int64) (doseState, error) {
 		return d, fmt.Errorf("read dose instance: %w", err)
 	}
 	d.found, d.dueAt, d.status = true, d.dueAt.UTC(), adherence.DoseStatus(status)
-	d.planActive = planStatus == string(adherence.PlanActive)
+	d.planActive = planStatus == string(adherence.PlanActive) && !asNeeded
 	return d, nil
 }
 

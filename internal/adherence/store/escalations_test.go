@@ -1299,3 +1299,32 @@ func TestEscalationPlanPauseMovesToAnotherPlansMiss(t *testing.T) {
 		}
 	})
 }
+
+// TestEscalationEndsWhenPlanBecomesAsNeeded: once its plan is switched to
+// as needed, a late taking of the missed dose is logged, not matched, so
+// it could never resolve the escalation: the switch resolves it (reason
+// plan_as_needed, audited).
+func TestEscalationEndsWhenPlanBecomesAsNeeded(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		w := newEscWorld(t, f)
+		w.standard()
+		w.missDay(1)
+		w.consume()
+		e := w.escalations(store.EscalationFilter{})[0]
+		p, err := w.s.GetPlan(w.ctx, w.org, w.plan.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.AsNeeded = true
+		if err := w.s.UpdatePlan(w.ctx, w.actor, &p, p.Version); err != nil {
+			t.Fatal(err)
+		}
+		got := w.get(e.ID)
+		if got.Status != adherence.EscalationResolved || got.Reason != store.ReasonPlanAsNeeded || got.Steps[0].Status != adherence.StepCancelled {
+			t.Fatalf("escalation after its plan became as needed = %+v", got)
+		}
+		if audited := w.audited(e.ID, "status=resolved reason=plan_as_needed"); audited != 1 {
+			t.Errorf("%d audit records of the resolution, want 1", audited)
+		}
+	})
+}

@@ -244,6 +244,16 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 		return errs.NotFound("plan")
 	}
 	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+		// The patient is locked before the plan, as in SetPlanStatus: a
+		// switch to as needed closes escalations (closePlanEscalations).
+		var patientID string
+		err := tx.QueryRowContext(ctx, `SELECT patient_id FROM plans WHERE org_id = $1 AND id = $2`, p.OrgID, p.ID).Scan(&patientID)
+		if err != nil {
+			return notFound(err, "read plan", "plan")
+		}
+		if _, err := lockPatient(ctx, tx, p.OrgID, patientID); err != nil {
+			return err
+		}
 		cur, err := lockPlan(ctx, tx, p.OrgID, p.ID)
 		if err != nil {
 			return err
@@ -286,6 +296,17 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 				WHERE org_id = $1 AND plan_id = $2 AND status = 'scheduled'`, p.OrgID, p.ID)
 			if err != nil {
 				return fmt.Errorf("update plan: exclude doses: %w", err)
+			}
+		}
+		if p.AsNeeded && !cur.AsNeeded {
+			// Its misses cannot be answered any more (a late taking is
+			// logged, not matched): nobody is paged about them.
+			recs, err := closePlanEscalations(ctx, tx, a, *p, ReasonPlanAsNeeded, now)
+			if err != nil {
+				return err
+			}
+			if err := s.appendAudit(ctx, tx, recs); err != nil {
+				return err
 			}
 		}
 		if p.StartAt.After(cur.StartAt) {
