@@ -347,11 +347,12 @@ const laterMissQuery = `SELECT d.id FROM dose_instances d
 
 // closePlanEscalations ends the unclosed missed_dose escalations about a
 // dose of plan p, which is being paused or stopped (reason says which):
-// nobody is paged any more about a medication on hold or discontinued. An
-// open one goes on about the earliest miss of the patient's active plans
-// that was added to it (consumed while it was open), if any, as when its
-// own dose is recorded late; the others are resolved and their pending
-// steps cancelled. It returns the audit records of the resolutions. The
+// nobody is paged any more about a medication on hold or discontinued. One
+// goes on about the earliest miss of the patient's active plans that was
+// added to it (consumed while it was open; for an exhausted one, before
+// the miss that exhausted it, which belongs to its successor), if any, as
+// when its own dose is recorded late; the others are resolved and their
+// pending steps cancelled. It returns the audit records of the resolutions. The
 // caller locks the patient, as the escalation consumer does, so a miss
 // consumed concurrently either opened or joined its escalation before (and
 // is seen here) or sees the plan's new status (and opens none).
@@ -360,7 +361,7 @@ func closePlanEscalations(ctx context.Context, tx *db.Tx, a adherence.Actor, p a
 	if tx.Dialect == db.Postgres {
 		lock = " FOR UPDATE OF e"
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT e.id, e.status, e.opened_at FROM escalations e
+	rows, err := tx.QueryContext(ctx, `SELECT e.id, e.status, e.opened_at, e.closed_at FROM escalations e
 		JOIN escalation_policies pol ON pol.org_id = e.org_id AND pol.id = e.policy_id
 		JOIN dose_instances d ON d.id = e.dose_instance_id
 		WHERE e.org_id = $1 AND e.patient_id = $2 AND e.status IN ('open', 'exhausted')
@@ -372,11 +373,12 @@ func closePlanEscalations(ctx context.Context, tx *db.Tx, a adherence.Actor, p a
 	type about struct {
 		id, status string
 		opened     time.Time
+		closed     sql.NullTime
 	}
 	var list []about
 	for rows.Next() {
 		var e about
-		if err := rows.Scan(&e.id, &e.status, &e.opened); err != nil {
+		if err := rows.Scan(&e.id, &e.status, &e.opened, &e.closed); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read escalations of the plan: %w", err)
 		}
@@ -387,22 +389,27 @@ func closePlanEscalations(ctx context.Context, tx *db.Tx, a adherence.Actor, p a
 	}
 	var recs []audit.Record
 	for _, e := range list {
-		if e.status == string(adherence.EscalationOpen) {
-			var next int64
-			err := tx.QueryRowContext(ctx, `SELECT d.id FROM dose_instances d
-				JOIN outbox o ON o.topic = $3 AND o.dedupe_key = CAST(d.id AS TEXT)
-				WHERE d.org_id = $1 AND d.patient_id = $2 AND d.status = 'missed' AND o.processed_at >= $4
-				  AND EXISTS (SELECT 1 FROM plans pl WHERE pl.org_id = d.org_id AND pl.id = d.plan_id AND pl.status = 'active' AND NOT pl.as_needed)
-				ORDER BY d.due_at, d.id LIMIT 1`, p.OrgID, p.PatientID, TopicDoseMissed, db.UTC(e.opened)).Scan(&next)
-			switch {
-			case err == nil:
-				if _, err := tx.ExecContext(ctx, `UPDATE escalations SET dose_instance_id = $1 WHERE id = $2`, next, e.id); err != nil {
-					return nil, fmt.Errorf("move escalation to another missed dose: %w", err)
-				}
-				continue
-			case !errors.Is(err, sql.ErrNoRows):
-				return nil, fmt.Errorf("find another missed dose: %w", err)
+		// An open escalation took in the misses consumed since it opened;
+		// an exhausted one those consumed before the miss that exhausted it.
+		query := `SELECT d.id FROM dose_instances d
+			JOIN outbox o ON o.topic = $3 AND o.dedupe_key = CAST(d.id AS TEXT)
+			WHERE d.org_id = $1 AND d.patient_id = $2 AND d.status = 'missed' AND o.processed_at >= $4
+			  AND EXISTS (SELECT 1 FROM plans pl WHERE pl.org_id = d.org_id AND pl.id = d.plan_id AND pl.status = 'active' AND NOT pl.as_needed)`
+		args := []any{p.OrgID, p.PatientID, TopicDoseMissed, db.UTC(e.opened)}
+		if e.status == string(adherence.EscalationExhausted) && e.closed.Valid {
+			query += ` AND o.processed_at < $5`
+			args = append(args, db.UTC(e.closed.Time))
+		}
+		var next int64
+		err := tx.QueryRowContext(ctx, query+` ORDER BY d.due_at, d.id LIMIT 1`, args...).Scan(&next)
+		switch {
+		case err == nil:
+			if _, err := tx.ExecContext(ctx, `UPDATE escalations SET dose_instance_id = $1 WHERE id = $2`, next, e.id); err != nil {
+				return nil, fmt.Errorf("move escalation to another missed dose: %w", err)
 			}
+			continue
+		case !errors.Is(err, sql.ErrNoRows):
+			return nil, fmt.Errorf("find another missed dose: %w", err)
 		}
 		if err := closeEscalation(ctx, tx, e.id, adherence.EscalationResolved, a.ID, reason, now); err != nil {
 			return nil, err

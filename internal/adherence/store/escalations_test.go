@@ -1328,3 +1328,60 @@ func TestEscalationEndsWhenPlanBecomesAsNeeded(t *testing.T) {
 		}
 	})
 }
+
+// TestEscalationPlanPauseKeepsExhaustedAboutAnotherPlansMiss: an
+// exhausted escalation about a dose of a plan being paused, to which a
+// miss of another active plan was added while it was open, goes on
+// (still exhausted) about that miss, as when its own dose is recorded
+// late: it is not resolved while the care team was told about a miss that
+// is still unanswered. The miss that exhausted it belongs to its
+// successor.
+func TestEscalationPlanPauseKeepsExhaustedAboutAnotherPlansMiss(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		w := newEscWorld(t, f)
+		w.standard()
+		w.missDay(1)
+		w.consume()
+		first := w.escalations(store.EscalationFilter{})[0]
+		other := f.plan(w.pat.ID, timeOfDay("07:00")) // from day 2
+		w.missDay(2)                                  // both plans' day 2 doses: added to the first one
+		if res := w.consume(); res.Examined != 2 || res.Opened != 0 {
+			t.Fatalf("consume of day 2 = %+v", res)
+		}
+		for step := w.get(first.ID).Steps[0]; ; {
+			at := step.DueAt
+			if at.Before(w.now) {
+				at = w.now
+			}
+			res := w.fire(step.ID, at)
+			if !res.Fired {
+				t.Fatalf("fire: %+v", res)
+			}
+			if res.Exhausted {
+				break
+			}
+			step = adherence.EscalationStep{ID: res.NextStepID, DueAt: res.NextDueAt}
+		}
+		w.missDay(3) // exhausts the first one and opens a second
+		if res := w.consume(); res.Exhausted != 1 || res.Opened != 1 {
+			t.Fatalf("consume of day 3 = %+v", res)
+		}
+		otherDay2 := w.doses(other.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 3, 0, 0))[0]
+		if _, err := w.s.SetPlanStatus(w.ctx, w.actor, w.org, w.plan.ID, adherence.PlanPaused); err != nil {
+			t.Fatal(err)
+		}
+		if got := w.get(first.ID); got.Status != adherence.EscalationExhausted || got.DoseInstanceID != otherDay2.ID {
+			t.Fatalf("exhausted escalation after the plan of its dose was paused = %+v, want exhausted about dose %d", got, otherDay2.ID)
+		}
+		if audited := w.audited(first.ID, "status=resolved reason=plan_paused"); audited != 0 {
+			t.Errorf("%d audit records of a resolution, want 0", audited)
+		}
+		// Stopping the other plan too ends it.
+		if _, err := w.s.SetPlanStatus(w.ctx, w.actor, w.org, other.ID, adherence.PlanStopped); err != nil {
+			t.Fatal(err)
+		}
+		if got := w.get(first.ID); got.Status != adherence.EscalationResolved || got.Reason != store.ReasonPlanStopped {
+			t.Fatalf("exhausted escalation after the other plan was stopped too = %+v", got)
+		}
+	})
+}
