@@ -243,7 +243,9 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 	if !isID(p.OrgID) || !isID(p.ID) {
 		return errs.NotFound("plan")
 	}
-	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+	// Retried on a PostgreSQL deadlock, as SetPlanStatus is: it takes the
+	// same locks (patient, plan, doses, escalations, audit head).
+	err := s.retryTx(ctx, func(tx *db.Tx) error {
 		// The patient is locked before the plan, as in SetPlanStatus: a
 		// switch to as needed closes escalations (closePlanEscalations).
 		var patientID string
