@@ -337,22 +337,44 @@ func resolveEscalationsWhere(ctx context.Context, tx *db.Tx, a adherence.Actor, 
 	return recs, nil
 }
 
-// laterMissQuery finds the missed doses of a patient ($2 of org $1) of
-// active plans due after $3: those a missed_dose escalation took in after
-// its own dose (missed doses of a paused or stopped plan page no one; see
-// closePlanEscalations).
-const laterMissQuery = `SELECT d.id FROM dose_instances d
-	WHERE d.org_id = $1 AND d.patient_id = $2 AND d.status = 'missed' AND d.due_at > $3
-	  AND EXISTS (SELECT 1 FROM plans p WHERE p.org_id = d.org_id AND p.id = d.plan_id AND p.status = 'active' AND NOT p.as_needed)`
+// moveToTakenInMiss moves the unclosed missed_dose escalation id to the
+// earliest dose, still missed, of the patient's active plans (a paused,
+// stopped or as-needed plan's misses page no one) that the escalation took
+// in: one escalation per policy and patient is open, and the misses
+// consumed while it was open were added to it. An exhausted one took in
+// those consumed before closed, when the miss that exhausted it went to its
+// successor. It reports whether there was such a dose.
+func moveToTakenInMiss(ctx context.Context, tx *db.Tx, orgID, patientID, id, status string, opened time.Time, closed sql.NullTime) (bool, error) {
+	query := `SELECT d.id FROM dose_instances d
+		JOIN outbox o ON o.topic = $3 AND o.dedupe_key = CAST(d.id AS TEXT)
+		WHERE d.org_id = $1 AND d.patient_id = $2 AND d.status = 'missed' AND o.processed_at >= $4
+		  AND EXISTS (SELECT 1 FROM plans pl WHERE pl.org_id = d.org_id AND pl.id = d.plan_id AND pl.status = 'active' AND NOT pl.as_needed)`
+	args := []any{orgID, patientID, TopicDoseMissed, db.UTC(opened)}
+	if status == string(adherence.EscalationExhausted) && closed.Valid {
+		query += ` AND o.processed_at < $5`
+		args = append(args, db.UTC(closed.Time))
+	}
+	var next int64
+	err := tx.QueryRowContext(ctx, query+` ORDER BY d.due_at, d.id LIMIT 1`, args...).Scan(&next)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("find a missed dose the escalation took in: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE escalations SET dose_instance_id = $1 WHERE id = $2`, next, id); err != nil {
+		return false, fmt.Errorf("move escalation to another missed dose: %w", err)
+	}
+	return true, nil
+}
 
 // closePlanEscalations ends the unclosed missed_dose escalations about a
-// dose of plan p, which is being paused or stopped (reason says which):
-// nobody is paged any more about a medication on hold or discontinued. One
-// goes on about the earliest miss of the patient's active plans that was
-// added to it (consumed while it was open; for an exhausted one, before
-// the miss that exhausted it, which belongs to its successor), if any, as
-// when its own dose is recorded late; the others are resolved and their
-// pending steps cancelled. It returns the audit records of the resolutions. The
+// dose of plan p, which is being paused, stopped or made as needed (reason
+// says which): nobody is paged any more about that medication. One that
+// took in a miss of another active plan goes on about it
+// (moveToTakenInMiss), as when its own dose is recorded late; the others
+// are resolved and their pending steps cancelled. It returns the audit
+// records of the resolutions. The
 // caller locks the patient, as the escalation consumer does, so a miss
 // consumed concurrently either opened or joined its escalation before (and
 // is seen here) or sees the plan's new status (and opens none).
@@ -389,27 +411,12 @@ func closePlanEscalations(ctx context.Context, tx *db.Tx, a adherence.Actor, p a
 	}
 	var recs []audit.Record
 	for _, e := range list {
-		// An open escalation took in the misses consumed since it opened;
-		// an exhausted one those consumed before the miss that exhausted it.
-		query := `SELECT d.id FROM dose_instances d
-			JOIN outbox o ON o.topic = $3 AND o.dedupe_key = CAST(d.id AS TEXT)
-			WHERE d.org_id = $1 AND d.patient_id = $2 AND d.status = 'missed' AND o.processed_at >= $4
-			  AND EXISTS (SELECT 1 FROM plans pl WHERE pl.org_id = d.org_id AND pl.id = d.plan_id AND pl.status = 'active' AND NOT pl.as_needed)`
-		args := []any{p.OrgID, p.PatientID, TopicDoseMissed, db.UTC(e.opened)}
-		if e.status == string(adherence.EscalationExhausted) && e.closed.Valid {
-			query += ` AND o.processed_at < $5`
-			args = append(args, db.UTC(e.closed.Time))
+		moved, err := moveToTakenInMiss(ctx, tx, p.OrgID, p.PatientID, e.id, e.status, e.opened, e.closed)
+		if err != nil {
+			return nil, err
 		}
-		var next int64
-		err := tx.QueryRowContext(ctx, query+` ORDER BY d.due_at, d.id LIMIT 1`, args...).Scan(&next)
-		switch {
-		case err == nil:
-			if _, err := tx.ExecContext(ctx, `UPDATE escalations SET dose_instance_id = $1 WHERE id = $2`, next, e.id); err != nil {
-				return nil, fmt.Errorf("move escalation to another missed dose: %w", err)
-			}
+		if moved {
 			continue
-		case !errors.Is(err, sql.ErrNoRows):
-			return nil, fmt.Errorf("find another missed dose: %w", err)
 		}
 		if err := closeEscalation(ctx, tx, e.id, adherence.EscalationResolved, a.ID, reason, now); err != nil {
 			return nil, err
@@ -964,7 +971,7 @@ type resolvedEscalation struct {
 // of a dose.resolved record and resolves those whose trigger no longer
 // holds.
 func resolveEscalations(ctx context.Context, tx *db.Tx, it outboxItem, policies map[string]adherence.EscalationPolicy, now time.Time) ([]resolvedEscalation, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT id, policy_id, COALESCE(dose_instance_id, 0), level, status, closed_at FROM escalations
+	rows, err := tx.QueryContext(ctx, `SELECT id, policy_id, COALESCE(dose_instance_id, 0), level, status, opened_at, closed_at FROM escalations
 		WHERE org_id = $1 AND patient_id = $2 AND status IN ('open', 'exhausted') ORDER BY id`+forUpdate(tx.Dialect),
 		it.orgID, it.p.PatientID)
 	if err != nil {
@@ -974,12 +981,13 @@ func resolveEscalations(ctx context.Context, tx *db.Tx, it outboxItem, policies 
 		id, policy, status string
 		dose               int64
 		level              int
+		opened             time.Time
 		closed             sql.NullTime
 	}
 	var list []unclosed
 	for rows.Next() {
 		var u unclosed
-		if err := rows.Scan(&u.id, &u.policy, &u.dose, &u.level, &u.status, &u.closed); err != nil {
+		if err := rows.Scan(&u.id, &u.policy, &u.dose, &u.level, &u.status, &u.opened, &u.closed); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read escalations: %w", err)
 		}
@@ -1006,28 +1014,14 @@ func resolveEscalations(ctx context.Context, tx *db.Tx, it outboxItem, policies 
 			continue
 		}
 		if pol.Trigger.Kind == adherence.TriggerMissedDose && dose.found {
-			// Misses after the escalation's dose were added to it (one
-			// escalation per policy and patient is open): while one of
-			// them is still missed, the escalation goes on about the
-			// earliest of them rather than leave it unescalated. An
-			// exhausted escalation took in only the misses consumed
-			// before it was exhausted: the miss that exhausted it, and
-			// those after, belong to the escalation that replaced it.
-			query, args := laterMissQuery, []any{it.orgID, it.p.PatientID, db.UTC(dose.dueAt)}
-			if u.status == string(adherence.EscalationExhausted) && u.closed.Valid {
-				query += ` AND EXISTS (SELECT 1 FROM outbox o WHERE o.topic = $4 AND o.dedupe_key = CAST(d.id AS TEXT) AND o.processed_at < $5)`
-				args = append(args, TopicDoseMissed, db.UTC(u.closed.Time))
+			// While a miss it took in is still missed, the escalation goes
+			// on about it rather than leave it unescalated.
+			moved, err := moveToTakenInMiss(ctx, tx, it.orgID, it.p.PatientID, u.id, u.status, u.opened, u.closed)
+			if err != nil {
+				return nil, err
 			}
-			var next int64
-			err := tx.QueryRowContext(ctx, query+` ORDER BY d.due_at, d.id LIMIT 1`, args...).Scan(&next)
-			switch {
-			case err == nil:
-				if _, err := tx.ExecContext(ctx, `UPDATE escalations SET dose_instance_id = $1 WHERE id = $2`, next, u.id); err != nil {
-					return nil, fmt.Errorf("move escalation to a later miss: %w", err)
-				}
+			if moved {
 				continue
-			case !errors.Is(err, sql.ErrNoRows):
-				return nil, fmt.Errorf("find a later missed dose: %w", err)
 			}
 		}
 		reason := ReasonTriggerCleared

@@ -193,6 +193,22 @@ func lockPlan(ctx context.Context, tx *db.Tx, orgID, id string) (adherence.Plan,
 	return p, nil
 }
 
+// lockPlanOfPatient locks the patient of plan id, then the plan, and reads
+// the plan: changes that may close escalations lock the patient before
+// what they change, as SetPatientActive and the escalation consumer do, so
+// they wait for each other instead of deadlocking.
+func lockPlanOfPatient(ctx context.Context, tx *db.Tx, orgID, id string) (adherence.Plan, error) {
+	var patientID string
+	err := tx.QueryRowContext(ctx, `SELECT patient_id FROM plans WHERE org_id = $1 AND id = $2`, orgID, id).Scan(&patientID)
+	if err != nil {
+		return adherence.Plan{}, notFound(err, "read plan", "plan")
+	}
+	if _, err := lockPatient(ctx, tx, orgID, patientID); err != nil {
+		return adherence.Plan{}, err
+	}
+	return lockPlan(ctx, tx, orgID, id)
+}
+
 // lockPatientPlans reads every plan of a patient inside tx, locking them.
 func lockPatientPlans(ctx context.Context, tx *db.Tx, orgID, patientID string) ([]adherence.Plan, error) {
 	return queryPlans(ctx, tx, `SELECT `+planColumns+` FROM plans WHERE org_id = $1 AND patient_id = $2 ORDER BY id`+
@@ -246,17 +262,9 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 	// Retried on a PostgreSQL deadlock, as SetPlanStatus is: it takes the
 	// same locks (patient, plan, doses, escalations, audit head).
 	err := s.retryTx(ctx, func(tx *db.Tx) error {
-		// The patient is locked before the plan, as in SetPlanStatus: a
-		// switch to as needed closes escalations (closePlanEscalations).
-		var patientID string
-		err := tx.QueryRowContext(ctx, `SELECT patient_id FROM plans WHERE org_id = $1 AND id = $2`, p.OrgID, p.ID).Scan(&patientID)
-		if err != nil {
-			return notFound(err, "read plan", "plan")
-		}
-		if _, err := lockPatient(ctx, tx, p.OrgID, patientID); err != nil {
-			return err
-		}
-		cur, err := lockPlan(ctx, tx, p.OrgID, p.ID)
+		// A switch to as needed closes escalations: the patient is locked
+		// first (lockPlanOfPatient).
+		cur, err := lockPlanOfPatient(ctx, tx, p.OrgID, p.ID)
 		if err != nil {
 			return err
 		}
@@ -388,17 +396,8 @@ func (s *Store) SetPlanStatus(ctx context.Context, a adherence.Actor, orgID, id 
 	var p adherence.Plan
 	// Retried on a PostgreSQL deadlock, as SetPatientActive is.
 	err := s.retryTx(ctx, func(tx *db.Tx) error {
-		// The patient is locked before the plan, as SetPatientActive and
-		// the escalation consumer lock it before what they change.
-		var patientID string
-		err := tx.QueryRowContext(ctx, `SELECT patient_id FROM plans WHERE org_id = $1 AND id = $2`, orgID, id).Scan(&patientID)
-		if err != nil {
-			return notFound(err, "read plan", "plan")
-		}
-		if _, err := lockPatient(ctx, tx, orgID, patientID); err != nil {
-			return err
-		}
-		if p, err = lockPlan(ctx, tx, orgID, id); err != nil {
+		var err error
+		if p, err = lockPlanOfPatient(ctx, tx, orgID, id); err != nil {
 			return err
 		}
 		switch {
