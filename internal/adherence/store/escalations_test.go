@@ -1385,3 +1385,35 @@ func TestEscalationPlanPauseKeepsExhaustedAboutAnotherPlansMiss(t *testing.T) {
 		}
 	})
 }
+
+// TestEscalationLateRecordingMovesToMissTakenIn: two misses consumed
+// together join one escalation whichever is due first; when the dose it is
+// about is recorded late, it goes on about the other, still missed, even
+// one due earlier (it went by due time, and was resolved).
+func TestEscalationLateRecordingMovesToMissTakenIn(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		w := newEscWorld(t, f)
+		w.standard()
+		other := f.plan(w.pat.ID, timeOfDay("07:00"))
+		w.missDay(1) // 07:00 of other, 08:00 of w.plan, consumed together
+		if res := w.consume(); res.Opened != 1 {
+			t.Fatalf("consume of day 1's misses = %+v", res)
+		}
+		planOf := map[int64]string{}
+		for _, planID := range []string{w.plan.ID, other.ID} {
+			d := w.doses(planID, local(2026, 3, 1, 0, 0), local(2026, 3, 2, 0, 0))
+			if len(d) != 1 {
+				t.Fatalf("day 1's doses of plan %s = %+v", planID, d)
+			}
+			planOf[d[0].ID] = planID
+		}
+		e := w.escalations(store.EscalationFilter{})[0]
+		first := planOf[e.DoseInstanceID]
+		w.takeLate(w.pat.ID, first, 1)
+		w.consume()
+		got := w.get(e.ID)
+		if second := planOf[got.DoseInstanceID]; got.Status != adherence.EscalationOpen || second == "" || second == first {
+			t.Fatalf("escalation after its dose was recorded late = %+v, want open about the other plan's miss", got)
+		}
+	})
+}
