@@ -159,3 +159,41 @@ func TestFHIRRoundTrip(t *testing.T) {
 		}
 	})
 }
+
+// TestFHIRImportOnHold imports an on-hold MedicationRequest: the plan is
+// created paused in one step, with no doses until it is resumed (not
+// created active, its doses materialised, then paused and excluded).
+func TestFHIRImportOnHold(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("FHIR Hold Org")
+		pid := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "H", "timeZone": "Europe/London"}, 201)["id"].(string)
+		mr := `{"resourceType":"MedicationRequest","status":"on-hold","intent":"order",
+			"subject":{"reference":"Patient/` + pid + `"},
+			"medicationCodeableConcept":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"860975","display":"metformin 500 MG Oral Tablet"}]},
+			"dosageInstruction":[{"timing":{"repeat":{"frequency":2,"period":1,"periodUnit":"d","timeOfDay":["08:00:00","20:00:00"]}}}]}`
+		r := e.do("POST", "/fhir/MedicationRequest", admin, mr)
+		if r.status != 201 {
+			t.Fatalf("import = %d: %s", r.status, r.body)
+		}
+		created := r.json(t)
+		planID := created["id"].(string)
+		if created["status"] != "on-hold" {
+			t.Fatalf("imported status = %v, want on-hold", created["status"])
+		}
+		if doses := e.mustDo("GET", "/v1/plans/"+planID+"/doses", admin, nil, 200)["doses"].([]any); len(doses) != 0 {
+			t.Fatalf("an on-hold import has %d doses, want none until it is resumed", len(doses))
+		}
+		if st := e.mustDo("POST", "/v1/plans/"+planID+"/resume", admin, nil, 200)["status"]; st != "active" {
+			t.Fatalf("resumed status = %v", st)
+		}
+		doses := e.mustDo("GET", "/v1/plans/"+planID+"/doses", admin, nil, 200)["doses"].([]any)
+		if len(doses) < 26 || len(doses) > 28 {
+			t.Fatalf("resumed plan has %d doses in 14 days, want about 28", len(doses))
+		}
+		for _, d := range doses {
+			if st := d.(map[string]any)["status"]; st != "scheduled" {
+				t.Errorf("dose of the resumed plan is %v, want scheduled", st)
+			}
+		}
+	})
+}

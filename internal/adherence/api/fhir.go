@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/fhir"
 	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/auth"
@@ -46,17 +45,11 @@ func (s *server) handleFHIRImport(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errs.PrefixField(err, "dosageInstruction[0].timing"))
 		return
 	}
-	status := plan.Status
-	plan.Status = adherence.PlanActive
+	// An on-hold request becomes a paused plan in the one transaction that
+	// creates it: no doses are materialised until it is resumed.
 	if err := s.Store.CreatePlan(r.Context(), actor(r), &plan); err != nil {
 		s.fail(w, r, err)
 		return
-	}
-	if status == adherence.PlanPaused {
-		if plan, err = s.Store.SetPlanStatus(r.Context(), actor(r), p.OrgID, plan.ID, adherence.PlanPaused); err != nil {
-			s.fail(w, r, err)
-			return
-		}
 	}
 	w.Header().Set("Location", "/fhir/MedicationRequest/"+plan.ID)
 	writeFHIR(w, http.StatusCreated, fhir.FromPlan(plan))
