@@ -26,7 +26,9 @@
 //
 // For every medsales run it prints the wall time, the rows it reported
 // loaded and rows/s over the wall time, the CPU of the medsales process
-// and of the whole machine during the run, of which the PostgreSQL server
+// and of the whole machine during the run (with the steal: CPU the
+// hypervisor of a virtual machine gave other guests, which the summary
+// notes when it reached 5% of a core), of which the PostgreSQL server
 // (100% = one core), its peak RSS (ru_maxrss of the finished
 // child from wait4, i.e. VmHWM), and a split of the wall time read by
 // polling /proc/PID/fdinfo of the source file every 20 ms: "start" until
@@ -329,6 +331,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		return "MISS"
 	}
 	fmt.Fprintf(stdout, "\nsummary (%d cores, load average at start %s)\n", runtime.NumCPU(), load)
+	// Steal is CPU a virtual machine's host gave to other guests: figures
+	// taken while it is high measure the neighbours as much as this code.
+	steal := max(raw.cpu.steal, nppesPG.cpu.steal, partD.cpu.steal)
+	if nppesLite != nil {
+		steal = max(steal, nppesLite.cpu.steal)
+	}
+	if steal >= 5 {
+		fmt.Fprintf(stdout, "  note: the hypervisor took up to %.0f%% of a core (steal) during a run; the figures are lower than on an idle host\n", steal)
+	}
 	row := func(name, value, target, verdict string) {
 		fmt.Fprintln(stdout, strings.TrimRight(fmt.Sprintf("  %-30s %-38s %-22s %s", name, value, target, verdict), " "))
 	}
@@ -1040,6 +1051,7 @@ func loadAverage() string {
 type cpuSample struct {
 	at                  time.Time
 	busy, iowait, total float64
+	steal               float64
 	postgres            float64
 	ok, postgresOK      bool
 }
@@ -1047,6 +1059,7 @@ type cpuSample struct {
 // cpuUse is CPU used over an interval, in percent of one core.
 type cpuUse struct {
 	machine, iowait, postgres float64
+	steal                     float64 // taken by the hypervisor for other guests
 	cores                     int
 	valid, postgresValid      bool
 }
@@ -1055,7 +1068,7 @@ func (u cpuUse) String() string {
 	if !u.valid {
 		return "machine cpu: n/a"
 	}
-	s := fmt.Sprintf("machine cpu %.0f%% of %d00%% (iowait %.0f%%)", u.machine, u.cores, u.iowait)
+	s := fmt.Sprintf("machine cpu %.0f%% of %d00%% (iowait %.0f%%, steal %.0f%%)", u.machine, u.cores, u.iowait, u.steal)
 	if u.postgresValid {
 		s += fmt.Sprintf(", of which postgres server %.0f%%", u.postgres)
 	}
@@ -1081,8 +1094,10 @@ func sampleCPU() cpuSample {
 		v[i], _ = strconv.ParseFloat(f[i+1], 64)
 		s.total += v[i]
 	}
-	s.iowait = v[4]
-	s.busy = s.total - v[3] - v[4]
+	// Busy is what ran on this machine; steal (time the hypervisor gave
+	// other guests) is counted apart.
+	s.iowait, s.steal = v[4], v[7]
+	s.busy = s.total - v[3] - v[4] - v[7]
 	s.ok = true
 	return s
 }
@@ -1096,6 +1111,7 @@ func (s cpuSample) since(s0 cpuSample) cpuUse {
 	u := cpuUse{
 		machine: (s.busy - s0.busy) / dt * float64(cores) * 100,
 		iowait:  (s.iowait - s0.iowait) / dt * float64(cores) * 100,
+		steal:   (s.steal - s0.steal) / dt * float64(cores) * 100,
 		cores:   cores, valid: true,
 	}
 	if wall := s.at.Sub(s0.at).Seconds(); s.postgresOK && s0.postgresOK && wall > 0 {
