@@ -23,6 +23,11 @@ type genPlan struct {
 	endAt                *time.Time
 	loc                  *time.Location
 	anchors              schedule.Anchors
+	// sameTiming marks a regeneration for a change of the patient's zone
+	// or anchors: the plan's timing is unchanged, so a dose's Seq and
+	// local date still name its occurrence however far its instant moved
+	// (see withoutKept).
+	sameTiming bool
 }
 
 func genPlanOf(p adherence.Plan, loc *time.Location, anchors schedule.Anchors) genPlan {
@@ -74,8 +79,11 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 	}
 	// Filtered before deleteStale, so that a scheduled instance left at
 	// the instant of a dose that a kept one stands for is deleted too.
-	doses = withoutKept(doses, kept)
+	doses, moved := withoutKept(doses, kept, g.sameTiming)
 	if err := deleteStale(ctx, tx, &g, from, doses); err != nil {
+		return 0, err
+	}
+	if err := excludeMoved(ctx, tx, &g, moved); err != nil {
 		return 0, err
 	}
 	n, err := insertDoses(ctx, tx, []planDoses{{plan: &g, doses: doses}}, s.clock(), false)
@@ -97,8 +105,10 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 // pending marks one due before the regenerated window without an outcome
 // yet (see keptOutcomes).
 type keptDose struct {
+	id      int64
 	seq     int
 	due     time.Time
+	local   string // wall time in the zone it was generated in, 2006-01-02T15:04
 	pending bool
 }
 
@@ -110,7 +120,7 @@ type keptDose struct {
 // a pending 08:00 dose whose plan moves to 08:45 at 08:30 is today's dose,
 // and a second one at 08:45 would make one of the two a certain miss.
 func keptOutcomes(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time) ([]keptDose, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT seq, due_at FROM dose_instances
+	rows, err := tx.QueryContext(ctx, `SELECT id, seq, due_at, local_time FROM dose_instances
 		WHERE org_id = $1 AND plan_id = $2
 		  AND ((due_at >= $3 AND due_at < $4 AND status NOT IN ('scheduled', 'excluded'))
 		    OR (due_at >= $5 AND due_at < $3 AND status = 'scheduled'))
@@ -122,7 +132,7 @@ func keptOutcomes(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time
 	var out []keptDose
 	for rows.Next() {
 		var k keptDose
-		if err := rows.Scan(&k.seq, &k.due); err != nil {
+		if err := rows.Scan(&k.id, &k.seq, &k.due, &k.local); err != nil {
 			return nil, fmt.Errorf("read kept doses: %w", err)
 		}
 		k.pending = k.due.Before(from)
@@ -162,9 +172,19 @@ const nearKept = 3 * time.Hour
 // regenerated window count, and those of the day before it still pending
 // (see keptOutcomes): earlier ones are history, and a sparser new
 // schedule may reuse their Seq for later doses.
-func withoutKept(doses []schedule.Dose, kept []keptDose) []schedule.Dose {
+//
+// When only the patient's zone or anchors changed (sameTiming), the dose
+// of a pending instance's Seq on the same local date is its occurrence
+// however far their instants are apart. Beyond nearKept the occurrence
+// moves to the new dose, and the pending instance is returned in moved, to
+// be excluded: the patient who flies from London to New York at 08:30,
+// the 08:00 dose not yet taken, takes it at 08:00 Eastern, five hours
+// later and past the late window of the London instance. Keeping both
+// made one a certain miss; keeping the London one made the taking an
+// orphan and the dose a miss.
+func withoutKept(doses []schedule.Dose, kept []keptDose, sameTiming bool) (out []schedule.Dose, moved []keptDose) {
 	if len(kept) == 0 || len(doses) == 0 {
-		return doses
+		return doses, nil
 	}
 	due := make(map[int64]bool, len(doses))
 	bySeq := make(map[int]int, len(doses))
@@ -184,8 +204,13 @@ func withoutKept(doses []schedule.Dose, kept []keptDose) []schedule.Dose {
 			// from below: it stands only for the dose of its own Seq,
 			// moved by a timing change (nearKept), never for a dose that
 			// a renumbering gave its Seq days later.
-			if i, ok := bySeq[k.seq]; ok && doses[i].Due.Sub(k.due) < nearKept {
+			i, ok := bySeq[k.seq]
+			switch {
+			case !ok:
+			case doses[i].Due.Sub(k.due) < nearKept:
 				drop[i] = true
+			case sameTiming && sameLocalDate(doses[i].Local, k.local):
+				moved = append(moved, k)
 			}
 			continue
 		}
@@ -226,15 +251,35 @@ func withoutKept(doses []schedule.Dose, kept []keptDose) []schedule.Dose {
 		drop[best] = true
 	}
 	if len(drop) == 0 {
-		return doses
+		return doses, moved
 	}
-	out := make([]schedule.Dose, 0, len(doses)-len(drop))
+	out = make([]schedule.Dose, 0, len(doses)-len(drop))
 	for i, d := range doses {
 		if !drop[i] {
 			out = append(out, d)
 		}
 	}
-	return out
+	return out, moved
+}
+
+// excludeMoved marks excluded the pending instances whose occurrence
+// moved to a new dose (see withoutKept), if they are still without an
+// outcome: the patient's taking scores the new one.
+func excludeMoved(ctx context.Context, tx *db.Tx, g *genPlan, moved []keptDose) error {
+	for _, k := range moved {
+		_, err := tx.ExecContext(ctx, `UPDATE dose_instances SET status = 'excluded'
+			WHERE org_id = $1 AND plan_id = $2 AND id = $3 AND status = 'scheduled'`, g.orgID, g.id, k.id)
+		if err != nil {
+			return fmt.Errorf("exclude moved dose: %w", err)
+		}
+	}
+	return nil
+}
+
+// sameLocalDate reports whether two wall times (2006-01-02T15:04) fall on
+// the same date.
+func sameLocalDate(a, b string) bool {
+	return len(a) >= 10 && len(b) >= 10 && a[:10] == b[:10]
 }
 
 // deleteStale deletes the plan's scheduled and excluded instances due from

@@ -353,7 +353,9 @@ func (s *Store) regeneratePatient(ctx context.Context, tx *db.Tx, p adherence.Pa
 		if pl.Status != adherence.PlanActive {
 			continue
 		}
-		if _, err := s.regenerate(ctx, tx, genPlanOf(pl, loc, p.Anchors), now, s.regenEnd(pl, now)); err != nil {
+		g := genPlanOf(pl, loc, p.Anchors)
+		g.sameTiming = true
+		if _, err := s.regenerate(ctx, tx, g, now, s.regenEnd(pl, now)); err != nil {
 			return err
 		}
 		if err := s.scoreRevived(ctx, tx, &pl, now); err != nil {

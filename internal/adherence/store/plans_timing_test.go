@@ -261,3 +261,76 @@ func TestTimingChangeKeepsPendingDose(t *testing.T) {
 		}
 	})
 }
+
+// TestTimeZoneChangeMovesPendingDose moves the patient while today's dose
+// is due and still without an outcome. Three hours and more west, the
+// occurrence moves to the dose at the same wall time in the new zone and
+// the pending instance is excluded: the patient who flies from London to
+// New York takes the morning dose at 08:00 there, past the London
+// instance's late window. Two instances made one a certain miss, and
+// keeping only the London one made the taking an orphan and the dose a
+// miss. One hour west the pending instance stands for the occurrence, as
+// after a small timing change.
+func TestTimeZoneChangeMovesPendingDose(t *testing.T) {
+	london, err := time.LoadLocation("Europe/London")
+	if err != nil {
+		t.Fatal(err)
+	}
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("Europe/London")
+		pl := f.plan(p.ID, timeOfDay("08:00"))
+		f.now = time.Date(2026, 3, 2, 8, 30, 0, 0, london).UTC() // the 08:00 London dose is pending
+		p.TimeZone = "America/New_York"
+		if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, d := range f.doses(pl.ID, local(2026, 3, 2, 0, 0).Add(-6*time.Hour), local(2026, 3, 4, 0, 0)) {
+			got = append(got, fmt.Sprintf("%d %s %s %s", d.Seq, d.DueAt.UTC().Format(time.RFC3339), d.LocalTime, d.Status))
+		}
+		want := []string{
+			"2 2026-03-02T08:00:00Z 2026-03-02T08:00 excluded",
+			"2 2026-03-02T13:00:00Z 2026-03-02T08:00 scheduled",
+			"3 2026-03-03T13:00:00Z 2026-03-03T08:00 scheduled",
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("doses after the move:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		f.now = local(2026, 3, 2, 8, 6).UTC()
+		if out := f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, local(2026, 3, 2, 8, 5), "taken")); out[0].Event.DoseStatus != adherence.DoseTakenOnTime {
+			t.Fatalf("taking at 08:05 in New York: %+v", out[0].Event)
+		}
+		if _, err := f.s.MarkMissed(f.ctx, local(2026, 3, 2, 23, 0)); err != nil {
+			t.Fatal(err)
+		}
+		c, err := f.s.DoseCounts(f.ctx, f.org, store.ReportFilter{PlanID: pl.ID, From: local(2026, 3, 2, 0, 0).Add(-6 * time.Hour), To: local(2026, 3, 3, 0, 0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Scheduled != 2 || c.Excluded != 1 || c.OnTime != 1 || c.Missed != 0 || c.Pending != 0 {
+			t.Errorf("2026-03-02 = %+v, want the moved dose excluded and the other taken on time", c)
+		}
+
+		// One hour west, the next morning: the pending dose stays.
+		f.now = local(2026, 3, 3, 8, 30).UTC()
+		p, err = f.s.GetPatient(f.ctx, f.org, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.TimeZone = "America/Chicago"
+		if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
+			t.Fatal(err)
+		}
+		got = got[:0]
+		for _, d := range f.doses(pl.ID, local(2026, 3, 3, 0, 0), local(2026, 3, 5, 0, 0)) {
+			got = append(got, fmt.Sprintf("%d %s %s %s", d.Seq, d.DueAt.UTC().Format(time.RFC3339), d.LocalTime, d.Status))
+		}
+		want = []string{
+			"3 2026-03-03T13:00:00Z 2026-03-03T08:00 scheduled",
+			"4 2026-03-04T14:00:00Z 2026-03-04T08:00 scheduled",
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("doses after the move to Chicago:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
+}
