@@ -316,6 +316,12 @@ func parseTimeParam(q url.Values, name string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, errs.Invalid(name, "must be an RFC 3339 timestamp such as 2026-03-08T00:00:00Z%s", plusHint(v))
 	}
+	// An offset can carry a valid timestamp out of the years 1 to 9999 in
+	// UTC (9999-12-31T23:00:00-05:00 is in the year 10000), where the
+	// answer's JSON cannot state it: refused here, not a 500 later.
+	if y := t.UTC().Year(); y < 1 || y > 9999 {
+		return time.Time{}, errs.Invalid(name, "must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z")
+	}
 	return t.UTC(), nil
 }
 
