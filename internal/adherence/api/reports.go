@@ -621,6 +621,10 @@ func (s *server) handleGetWindows(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, windowsOut(ws))
 }
 
+// maxWindowMinutes is more minutes than any matching window may have
+// (the store's limits are 720 and 1440).
+const maxWindowMinutes = 7 * 24 * 60
+
 // handleSetWindows answers PUT /v1/settings/windows (admin). Every field
 // is required.
 func (s *server) handleSetWindows(w http.ResponseWriter, r *http.Request) {
@@ -645,9 +649,13 @@ func (s *server) handleSetWindows(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errs.Invalid("openDedupeMinutes", "is required"))
 		return
 	}
+	// The store checks the ranges on whole minutes. A count beyond a few
+	// days is out of every range; clamped before the multiplication, which
+	// would wrap it around (2^53 + 30 minutes is 30 minutes as a
+	// time.Duration) into a value the store accepts.
+	minutes := func(n int) time.Duration { return time.Duration(min(max(n, -1), maxWindowMinutes+1)) * time.Minute }
 	ws := adherence.Windows{
-		OnTime: time.Duration(*in.OnTimeMinutes) * time.Minute, LateMax: time.Duration(*in.LateMaxMinutes) * time.Minute,
-		OpenDedupe: time.Duration(*in.OpenDedupeMinutes) * time.Minute,
+		OnTime: minutes(*in.OnTimeMinutes), LateMax: minutes(*in.LateMaxMinutes), OpenDedupe: minutes(*in.OpenDedupeMinutes),
 	}
 	if err := s.Store.SetWindows(r.Context(), actor(r), p.OrgID, ws); err != nil {
 		s.fail(w, r, err)

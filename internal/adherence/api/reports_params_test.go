@@ -31,3 +31,30 @@ func TestReportInstantOutsideYearRange(t *testing.T) {
 		e.mustDo("GET", "/v1/patients/"+w.patient+"/adherence?from=0001-01-01T00:00:00Z&to=0001-01-05T00:00:00Z", w.admin, nil, 200)
 	})
 }
+
+// TestSetWindowsHugeMinutes: a number of minutes too large for a duration
+// is refused naming its field; it wrapped around to a value in range
+// (2^53 + 30 minutes is 30 minutes once multiplied) and was stored.
+func TestSetWindowsHugeMinutes(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("Windows Org")
+		const wraps = 9007199254741022 // 2^53 + 30
+		for _, c := range []struct {
+			body  map[string]any
+			field string
+		}{
+			{map[string]any{"onTimeMinutes": wraps, "lateMaxMinutes": 120, "openDedupeMinutes": 10}, "onTimeMinutes"},
+			{map[string]any{"onTimeMinutes": 30, "lateMaxMinutes": wraps + 60, "openDedupeMinutes": 10}, "lateMaxMinutes"},
+			{map[string]any{"onTimeMinutes": 30, "lateMaxMinutes": 120, "openDedupeMinutes": -wraps}, "openDedupeMinutes"},
+		} {
+			r := e.do("PUT", "/v1/settings/windows", admin, c.body)
+			var p httpx.Problem
+			if r.status != 400 || json.Unmarshal(r.body, &p) != nil || p.Field != c.field {
+				t.Errorf("PUT windows %v = %d %s, want 400 naming %s", c.body, r.status, r.body, c.field)
+			}
+		}
+		if got := e.mustDo("GET", "/v1/settings/windows", admin, nil, 200); got["onTimeMinutes"] != 60.0 || got["lateMaxMinutes"] != 180.0 {
+			t.Errorf("windows after refused updates = %v, want the defaults", got)
+		}
+	})
+}
