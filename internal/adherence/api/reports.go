@@ -39,15 +39,17 @@ func countsOut(c adherence.DoseCounts) countsJSON {
 	return countsJSON{
 		Scheduled: c.Scheduled, OnTime: c.OnTime, Late: c.Late, Skipped: c.Skipped, Missed: c.Missed,
 		Excluded: c.Excluded, Pending: c.Pending, OrphanEvents: c.Orphans, PossibleDoubleDose: c.DoubleDoses,
-		TakingAdherence: round4(c.TakingAdherence()), TimingAdherence: round4(c.TimingAdherence()),
+		TakingAdherence: ratio4(c.OnTime+c.Late, c.Denominator()), TimingAdherence: ratio4(c.OnTime, c.Denominator()),
 	}
 }
 
-func round4(v *float64) *float64 {
-	if v == nil {
+// ratio4 is n/d rounded to 4 decimals (report.Round4, which rounds the
+// exact ratio), nil while d is 0: the ratios of adherence.DoseCounts.
+func ratio4(n, d int) *float64 {
+	if d <= 0 {
 		return nil
 	}
-	r := float64(int64(*v*10000+0.5)) / 10000
+	r := report.Round4(int64(n), int64(d))
 	return &r
 }
 

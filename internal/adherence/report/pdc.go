@@ -221,8 +221,11 @@ func PDC(fills []Fill, start, end Date, threshold float64) (PDCResult, error) {
 
 	idx := dateOf(index)
 	exact := float64(count) / float64(days)
-	pdc := round4(exact)
-	mpr := round4(supplied / float64(days))
+	pdc := Round4(int64(count), int64(days))
+	mpr := math.Round(supplied/float64(days)*10000) / 10000
+	if supplied < 1<<53 { // a whole number, exactly
+		mpr = Round4(int64(supplied), int64(days))
+	}
 	return PDCResult{
 		IndexDate:   &idx,
 		Days:        days,
@@ -236,5 +239,14 @@ func PDC(fills []Fill, start, end Date, threshold float64) (PDCResult, error) {
 	}, nil
 }
 
-// round4 rounds x to 4 decimals.
-func round4(x float64) float64 { return math.Round(x*10000) / 10000 }
+// Round4 returns n/d (n ≥ 0, d > 0) rounded half up to 4 decimals, as the
+// float64 nearest that decimal. It rounds the exact ratio: rounding the
+// float64 n/d instead turns a half below (57/800 = 0.07125 is stored as
+// 0.0712499…, and printed 0.0712).
+func Round4(n, d int64) float64 {
+	if d > 1e14 || n/d > 1e14 { // beyond any count of days or doses
+		return math.Round(float64(n)/float64(d)*10000) / 10000
+	}
+	q, r := n/d, n%d
+	return float64(q*10000+(r*20000+d)/(2*d)) / 10000
+}
