@@ -3,6 +3,7 @@ package api_test
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/medplatform/medplatform/internal/platform/httpx"
 )
@@ -55,6 +56,35 @@ func TestSetWindowsHugeMinutes(t *testing.T) {
 		}
 		if got := e.mustDo("GET", "/v1/settings/windows", admin, nil, 200); got["onTimeMinutes"] != 60.0 || got["lateMaxMinutes"] != 180.0 {
 			t.Errorf("windows after refused updates = %v, want the defaults", got)
+		}
+	})
+}
+
+// TestReportBoundsFinerThanMicroseconds: instants are stored to the
+// microsecond, and a bound finer than that still bounds [from, to): a dose
+// due at 13:00:00 is before to=13:00:00.0000001 and before
+// from=13:00:00.0000001. Truncating the bounds counted it in the wrong
+// window.
+func TestReportBoundsFinerThanMicroseconds(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e) // a dose is due 2026-03-07T13:00:00Z (08:00 EST)
+		e.now = time.Date(2026, 3, 7, 20, 0, 0, 0, time.UTC)
+		for q, want := range map[string]float64{
+			"from=2026-03-07T12:00:00Z&to=2026-03-07T13:00:00Z":                   0,
+			"from=2026-03-07T12:00:00Z&to=2026-03-07T13:00:00.0000001Z":           1,
+			"from=2026-03-07T13:00:00Z&to=2026-03-07T14:00:00Z":                   1,
+			"from=2026-03-07T13:00:00.0000001Z&to=2026-03-07T14:00:00Z":           0,
+			"from=2026-03-07T12:59:59.9999999Z&to=2026-03-07T13:00:00Z":           0,
+			"from=2026-03-07T12:59:59.9999999Z&to=2026-03-07T13:00:00.000000001Z": 1,
+		} {
+			rep := e.mustDo("GET", "/v1/plans/"+w.plan+"/adherence?"+q, w.admin, nil, 200)
+			if got := rep["total"].(map[string]any)["scheduled"]; got != want {
+				t.Errorf("%s: scheduled = %v, want %v", q, got, want)
+			}
+			doses := e.mustDo("GET", "/v1/plans/"+w.plan+"/doses?"+q, w.admin, nil, 200)["doses"].([]any)
+			if float64(len(doses)) != want {
+				t.Errorf("%s: %d doses listed, want %v", q, len(doses), want)
+			}
 		}
 	})
 }

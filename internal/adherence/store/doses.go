@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/medplatform/medplatform/internal/adherence"
-	"github.com/medplatform/medplatform/internal/platform/db"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 )
 
@@ -47,10 +46,10 @@ func (s *Store) ListDoses(ctx context.Context, orgID string, f DoseFilter) ([]ad
 		add("plan_id =", f.PlanID)
 	}
 	if !f.From.IsZero() {
-		add("due_at >=", db.UTC(f.From))
+		add("due_at >=", bound(f.From))
 	}
 	if !f.To.IsZero() {
-		add("due_at <", db.UTC(f.To))
+		add("due_at <", bound(f.To))
 	}
 	if len(f.Statuses) > 0 {
 		var in []string

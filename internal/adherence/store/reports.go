@@ -20,7 +20,7 @@ type ReportFilter struct {
 
 func (f ReportFilter) where(orgID string) (string, []any) {
 	q := `org_id = $1 AND due_at >= $2 AND due_at < $3`
-	args := []any{orgID, db.UTC(f.From), db.UTC(f.To)}
+	args := []any{orgID, bound(f.From), bound(f.To)}
 	if f.PatientID != "" {
 		args = append(args, f.PatientID)
 		q += fmt.Sprintf(` AND patient_id = $%d`, len(args))
@@ -30,6 +30,20 @@ func (f ReportFilter) where(orgID string) (string, []any) {
 		q += fmt.Sprintf(` AND plan_id = $%d`, len(args))
 	}
 	return q, args
+}
+
+// bound returns t, a bound of a half-open window [from, to) compared with
+// stored instants, as the database stores instants (UTC, microseconds),
+// rounded up: a stored instant is at or after from, or before to, exactly
+// when it is at or after, or before, bound(from) or bound(to). Truncating
+// would count an instant due at 13:00:00 in the window
+// [13:00:00.0000001, …) and leave it out of […, 13:00:00.0000001).
+func bound(t time.Time) time.Time {
+	c := db.UTC(t)
+	if c.Before(t) {
+		c = c.Add(time.Microsecond)
+	}
+	return c
 }
 
 // DoseCounts counts the instances selected by f by status, with the orphan
@@ -81,7 +95,7 @@ func (s *Store) doseCountsBy(ctx context.Context, orgID string, f ReportFilter, 
 
 	// Orphans are events, counted by when they happened.
 	ewhere := `org_id = $1 AND occurred_at >= $2 AND occurred_at < $3 AND result = 'orphan'`
-	eargs := []any{orgID, db.UTC(f.From), db.UTC(f.To)}
+	eargs := []any{orgID, bound(f.From), bound(f.To)}
 	if f.PatientID != "" {
 		eargs = append(eargs, f.PatientID)
 		ewhere += fmt.Sprintf(` AND patient_id = $%d`, len(eargs))
@@ -120,7 +134,7 @@ func (s *Store) ListEvents(ctx context.Context, orgID, patientID string, from, t
 	}
 	rows, err := s.db.SQL.QueryContext(ctx, `SELECT `+eventColumns+` FROM events
 		WHERE org_id = $1 AND patient_id = $2 AND occurred_at >= $3 AND occurred_at < $4
-		ORDER BY occurred_at, id LIMIT $5`, orgID, patientID, db.UTC(from), db.UTC(to), limit(n, 1000, 10000))
+		ORDER BY occurred_at, id LIMIT $5`, orgID, patientID, bound(from), bound(to), limit(n, 1000, 10000))
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
