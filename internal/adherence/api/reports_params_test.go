@@ -86,5 +86,20 @@ func TestReportBoundsFinerThanMicroseconds(t *testing.T) {
 				t.Errorf("%s: %d doses listed, want %v", q, len(doses), want)
 			}
 		}
+		// Events (an orphan taking at 06:30:00) are bounded alike.
+		e.mustDo("POST", "/v1/events", w.integration, w.event("taken", "2026-03-07T06:30:00Z", "orphan"), 201)
+		for q, want := range map[string]float64{
+			"from=2026-03-07T06:00:00Z&to=2026-03-07T06:30:00.0000001Z": 1,
+			"from=2026-03-07T06:30:00.0000001Z&to=2026-03-07T07:00:00Z": 0,
+		} {
+			rep := e.mustDo("GET", "/v1/patients/"+w.patient+"/adherence?"+q, w.admin, nil, 200)
+			if got := rep["total"].(map[string]any)["orphanEvents"]; got != want {
+				t.Errorf("%s: orphanEvents = %v, want %v", q, got, want)
+			}
+			events := e.mustDo("GET", "/v1/patients/"+w.patient+"/events?"+q, w.admin, nil, 200)["events"].([]any)
+			if float64(len(events)) != want {
+				t.Errorf("%s: %d events listed, want %v", q, len(events), want)
+			}
+		}
 	})
 }
