@@ -381,6 +381,10 @@ func (s *server) window(r *http.Request, def, max time.Duration) (time.Time, tim
 		return from, to, errs.Invalid("to", "must be after from")
 	}
 	if to.Sub(from) > max {
+		if !toGiven {
+			// Only from was given: it is the one too far back.
+			return from, to, errs.Invalid("from", "the window may span at most %d days (to default: now)", int(max/(24*time.Hour)))
+		}
 		return from, to, errs.Invalid("to", "the window may span at most %d days", int(max/(24*time.Hour)))
 	}
 	return from, to, nil

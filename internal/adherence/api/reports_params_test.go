@@ -103,3 +103,30 @@ func TestReportBoundsFinerThanMicroseconds(t *testing.T) {
 		}
 	})
 }
+
+// TestReportWindowTooLongNamesFrom: with only from given, to is now, and
+// a from too far back is the parameter at fault; the 400 named to, which
+// the caller had not sent.
+func TestReportWindowTooLongNamesFrom(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		for _, path := range []string{
+			"/v1/patients/" + w.patient + "/adherence?from=2020-01-01T00:00:00Z",
+			"/v1/plans/" + w.plan + "/adherence?from=2020-01-01T00:00:00Z",
+			"/v1/reports/adherence?from=2020-01-01T00:00:00Z",
+			"/v1/patients/" + w.patient + "/events?from=2025-01-01T00:00:00Z",
+		} {
+			r := e.do("GET", path, w.admin, nil)
+			var p httpx.Problem
+			if r.status != 400 || json.Unmarshal(r.body, &p) != nil || p.Field != "from" {
+				t.Errorf("GET %s = %d %s, want 400 naming from", path, r.status, r.body)
+			}
+		}
+		// Both given: to is the one that reaches too far.
+		r := e.do("GET", "/v1/patients/"+w.patient+"/adherence?from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z", w.admin, nil)
+		var p httpx.Problem
+		if r.status != 400 || json.Unmarshal(r.body, &p) != nil || p.Field != "to" {
+			t.Errorf("both given: %d %s, want 400 naming to", r.status, r.body)
+		}
+	})
+}
