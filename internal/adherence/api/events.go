@@ -362,7 +362,9 @@ func (s *server) window(r *http.Request, def, max time.Duration) (time.Time, tim
 	if err != nil {
 		return to, to, err
 	}
-	toGiven := !to.IsZero()
+	// Given or not is read off the query, not the value: 0001-01-01T00:00:00Z
+	// is Go's zero time and a valid bound.
+	toGiven := q.Get("to") != ""
 	if !toGiven {
 		to = s.Now().UTC()
 	}
@@ -370,7 +372,7 @@ func (s *server) window(r *http.Request, def, max time.Duration) (time.Time, tim
 	if err != nil {
 		return from, to, err
 	}
-	if from.IsZero() {
+	if q.Get("from") == "" {
 		from = to.Add(-def)
 	}
 	if !to.After(from) {

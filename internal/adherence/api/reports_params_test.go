@@ -130,3 +130,17 @@ func TestReportWindowTooLongNamesFrom(t *testing.T) {
 		}
 	})
 }
+
+// TestReportFromYearOneIsGiven sends from=0001-01-01T00:00:00Z, Go's zero
+// time: it is a bound the caller gave (and a window far too long), not a
+// missing one replaced by the 30-day default.
+func TestReportFromYearOneIsGiven(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		r := e.do("GET", "/v1/patients/"+w.patient+"/adherence?from=0001-01-01T00:00:00Z", w.admin, nil)
+		var p httpx.Problem
+		if r.status != 400 || json.Unmarshal(r.body, &p) != nil || p.Field != "from" {
+			t.Errorf("from=0001-01-01T00:00:00Z = %d %s, want 400 naming from (the window is too long)", r.status, r.body)
+		}
+	})
+}
