@@ -167,7 +167,7 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 			doseOnly[i] = true
 		}
 	}
-	applyRequestedDoses(in, fresh, out, doses)
+	applyRequestedDoses(in, fresh, out, doses, plans)
 	if more := planReads(tx.Dialect, newPlanIDs(in, fresh, out, plans), plans, windows); len(more) > 0 {
 		if _, err := tx.ExecAll(ctx, more); err != nil {
 			return fmt.Errorf("record events: read: %w", err)
@@ -620,8 +620,11 @@ func withDosePlan(e adherence.Event, doses map[int64]doseRef) adherence.Event {
 // instance, from found (requestedDoseReads), and refuses a dose instance
 // that is another org's or not of the named plan. To a patient or a
 // caregiver, another patient's dose is not found, exactly as a dose that
-// does not exist: they must not learn which dose ids are real.
-func applyRequestedDoses(in []EventInput, idx []int, out []EventOutcome, found map[int64]doseRef) {
+// does not exist: they must not learn which dose ids are real. A named
+// plan that the caller cannot see (plans holds the plans items name) is
+// not found as that plan, as it is without a doseId, rather than a dose
+// "not of the plan".
+func applyRequestedDoses(in []EventInput, idx []int, out []EventOutcome, found map[int64]doseRef, plans map[string]*planInfo) {
 	for _, i := range idx {
 		e := &in[i].Event
 		if e.RequestedDose == 0 {
@@ -637,7 +640,16 @@ func applyRequestedDoses(in []EventInput, idx []int, out []EventOutcome, found m
 				out[i].RefusedPatientID = v.patient
 			}
 		case e.PlanID != "" && e.PlanID != v.plan:
-			out[i].Err = errs.Invalid("doseId", "is not a dose of the plan")
+			pl, known := plans[e.PlanID]
+			switch {
+			case !known || pl.orgID != e.OrgID:
+				out[i].Err = &errs.Error{Code: errs.CodeNotFound, Field: "planId", Message: "plan not found"}
+			case pl.patientID != e.PatientID && seesOwnPatientsOnly(role):
+				out[i].Err = &errs.Error{Code: errs.CodeNotFound, Field: "planId", Message: "plan not found"}
+				out[i].RefusedPatientID = pl.patientID
+			default:
+				out[i].Err = errs.Invalid("doseId", "is not a dose of the plan")
+			}
 		default:
 			e.PlanID = v.plan
 		}

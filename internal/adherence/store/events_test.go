@@ -795,3 +795,55 @@ func TestRejectedItemHoldsNoKey(t *testing.T) {
 		}
 	})
 }
+
+// TestDoseWithUnseenPlan: an event naming a dose instance of its org and a
+// plan the caller cannot see (none such, another org's, to a patient or
+// caregiver another patient's) is 404 planId, as the plan alone is; only
+// a visible plan the dose is not of is 400 doseId.
+func TestDoseWithUnseenPlan(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		pat := f.patient("America/New_York")
+		pl := f.plan(pat.ID, timeOfDay("08:00"))
+		dose := f.doses(pl.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 3, 0, 0))[0]
+		other := f.patient("America/New_York")
+		otherPlan := f.plan(other.ID, timeOfDay("08:00"))
+		ownOther := f.plan(pat.ID, timeOfDay("12:00"))
+		otherOrg, otherActor := f.otherOrg()
+		foreignPat := adherence.Patient{OrgID: otherOrg, TimeZone: "UTC", Language: "en"}
+		if err := f.s.CreatePatient(f.ctx, otherActor, &foreignPat); err != nil {
+			t.Fatal(err)
+		}
+		foreignPlan := adherence.Plan{OrgID: otherOrg, PatientID: foreignPat.ID, Medication: adherence.Medication{RxNorm: "314076", Display: "x"}, Timing: timeOfDay("08:00")}
+		if err := f.s.CreatePlan(f.ctx, otherActor, &foreignPlan); err != nil {
+			t.Fatal(err)
+		}
+		item := func(planID, role, id string) store.EventInput {
+			in := f.ev(pat.ID, planID, adherence.EventTaken, local(2026, 3, 2, 8, 0), id)
+			in.Event.RequestedDose = dose.ID
+			if role != "" {
+				in.Actor.Role = role
+			}
+			return in
+		}
+		out := f.record(
+			item("01890000-0000-7000-8000-000000000000", "", "unknown-plan"),
+			item(foreignPlan.ID, "", "foreign-plan"),
+			item(otherPlan.ID, "patient", "other-patients-plan"),
+			item(ownOther.ID, "", "own-other-plan"),
+		)
+		want := []struct {
+			code    errs.Code
+			field   string
+			refused string
+		}{{errs.CodeNotFound, "planId", ""}, {errs.CodeNotFound, "planId", ""}, {errs.CodeNotFound, "planId", other.ID}, {errs.CodeInvalid, "doseId", ""}}
+		for i, w := range want {
+			e, ok := out[i].Err.(*errs.Error)
+			if !ok || e.Code != w.code || e.Field != w.field || out[i].RefusedPatientID != w.refused {
+				t.Errorf("item %d: %v (refused %q), want %s on %s (refused %q)", i, out[i].Err, out[i].RefusedPatientID, w.code, w.field, w.refused)
+			}
+		}
+		if n := f.count(`SELECT COUNT(*) FROM events`); n != 0 {
+			t.Fatalf("%d events stored", n)
+		}
+	})
+}
