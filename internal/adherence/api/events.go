@@ -250,7 +250,9 @@ func (s *server) handleRecordBatch(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errs.Invalid("events", "must hold at least one event"))
 		return
 	case len(in.Events) > MaxBatchEvents:
-		s.fail(w, r, errs.E(errs.CodeTooLarge, "a batch holds at most %d events, this one %d", MaxBatchEvents, len(in.Events)))
+		tooMany := errs.E(errs.CodeTooLarge, "a batch holds at most %d events, this one %d", MaxBatchEvents, len(in.Events))
+		tooMany.Field = "events"
+		s.fail(w, r, tooMany)
 		return
 	}
 	reqID := telemetry.RequestID(r.Context())

@@ -583,3 +583,23 @@ func TestPlanWindowsNullRestoresOrgWindows(t *testing.T) {
 		}
 	})
 }
+
+// TestBatchOverLimitNamesEvents: a batch of more than 1,000 events is 413
+// naming the field at fault, events, and stores nothing.
+func TestBatchOverLimitNamesEvents(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		many := make([]any, 1001)
+		for i := range many {
+			many[i] = w.event("taken", "2026-03-06T20:05:00-05:00", fmt.Sprintf("over-%d", i))
+		}
+		r := e.do("POST", "/v1/events:batch", w.integration, map[string]any{"events": many})
+		if r.status != 413 || r.json(t)["field"] != "events" {
+			t.Fatalf("1,001 events = %d %s, want 413 with field events", r.status, r.body)
+		}
+		var n int
+		if err := e.db.SQL.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM events`).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("%d events stored (%v), want none", n, err)
+		}
+	})
+}
