@@ -375,6 +375,16 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 	return nil
 }
 
+// orphanEventsOf is the UPDATE that makes orphans of the events matched to
+// the dose instances of ids, a parenthesised subquery or placeholder list,
+// run before those instances are deleted (the plan stopped, its schedule
+// changed): an event whose instance is gone is outside every window of
+// the plan, kept and counted as an orphan, not left pointing at no
+// instance with a result ("recorded") that reports count nowhere.
+func orphanEventsOf(ids string) string {
+	return `UPDATE events SET result = 'orphan', dose_instance_id = NULL, dose_status = '' WHERE dose_instance_id IN ` + ids
+}
+
 // earlyHeadMax is the largest group (in recorded events) that reads the
 // audit chain head together with its candidate instances.
 const earlyHeadMax = 100

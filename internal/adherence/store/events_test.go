@@ -847,3 +847,69 @@ func TestDoseWithUnseenPlan(t *testing.T) {
 		}
 	})
 }
+
+// TestEventsOfDeletedDosesBecomeOrphans: when a plan is stopped or its
+// schedule changes, its future instances are deleted; the events matched to
+// them (a taking recorded against a dose excluded while the plan was
+// paused, a snooze) are then outside every window of the plan: orphans,
+// counted in reports, not left pointing at an instance that is gone.
+func TestEventsOfDeletedDosesBecomeOrphans(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		day := func() store.ReportFilter {
+			return store.ReportFilter{PatientID: "", From: local(2026, 3, 2, 0, 0), To: local(2026, 3, 3, 0, 0)}
+		}
+		check := func(what string, ev adherence.Event, patientID string) {
+			t.Helper()
+			list, err := f.s.ListEvents(f.ctx, f.org, patientID, local(2026, 3, 2, 0, 0), local(2026, 3, 3, 0, 0), 100)
+			if err != nil || len(list) != 1 || list[0].ID != ev.ID {
+				t.Fatalf("%s: events %+v, %v", what, list, err)
+			}
+			if got := list[0]; got.Result != adherence.ResultOrphan || got.DoseInstanceID != 0 || got.DoseStatus != "" {
+				t.Errorf("%s: event result %q instance %d status %q, want an orphan", what, got.Result, got.DoseInstanceID, got.DoseStatus)
+			}
+			if n := f.count(`SELECT COUNT(*) FROM dose_instances WHERE id = $1`, ev.DoseInstanceID); n != 0 {
+				t.Fatalf("%s: instance %d still there", what, ev.DoseInstanceID)
+			}
+			flt := day()
+			flt.PatientID = patientID
+			c, err := f.s.DoseCounts(f.ctx, f.org, flt)
+			if err != nil || c.Orphans != 1 {
+				t.Errorf("%s: counts %+v, %v; want one orphan", what, c, err)
+			}
+		}
+
+		// Paused at noon; taken 20 minutes before the excluded 20:00
+		// dose; stopped at 19:45, before it was due.
+		pat := f.patient("America/New_York")
+		pl := f.plan(pat.ID, timeOfDay("08:00", "20:00"))
+		f.now = local(2026, 3, 2, 12, 0).UTC()
+		if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, adherence.PlanPaused); err != nil {
+			t.Fatal(err)
+		}
+		f.now = local(2026, 3, 2, 19, 41).UTC()
+		out := f.record(f.ev(pat.ID, pl.ID, adherence.EventTaken, local(2026, 3, 2, 19, 40), "paused-taking"))
+		if out[0].Err != nil || out[0].Event.Result != adherence.ResultRecorded || out[0].Event.DoseInstanceID == 0 {
+			t.Fatalf("taking while paused: %+v", out[0])
+		}
+		f.now = local(2026, 3, 2, 19, 45).UTC()
+		if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, adherence.PlanStopped); err != nil {
+			t.Fatal(err)
+		}
+		check("stopped", out[0].Event, pat.ID)
+
+		// A snooze of the 20:00 dose, then the evening time moves to 21:00.
+		pat2 := f.patient("America/New_York")
+		pl2 := f.plan(pat2.ID, timeOfDay("08:00", "20:00"))
+		f.now = local(2026, 3, 2, 19, 50).UTC()
+		snooze := f.ev(pat2.ID, pl2.ID, adherence.EventSnoozed, local(2026, 3, 2, 19, 50), "snooze")
+		out = f.record(snooze)
+		if out[0].Err != nil || out[0].Event.DoseInstanceID == 0 {
+			t.Fatalf("snooze: %+v", out[0])
+		}
+		pl2.Timing = timeOfDay("08:00", "21:00")
+		if err := f.s.UpdatePlan(f.ctx, f.actor, &pl2, pl2.Version); err != nil {
+			t.Fatal(err)
+		}
+		check("rescheduled", out[0].Event, pat2.ID)
+	})
+}

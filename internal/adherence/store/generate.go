@@ -314,6 +314,9 @@ func deleteStale(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, dos
 	for len(stale) > 0 {
 		ids := stale[:min(batch, len(stale))]
 		stale = stale[len(ids):]
+		if _, err := tx.ExecContext(ctx, orphanEventsOf(placeholders(1, len(ids))), ids...); err != nil {
+			return fmt.Errorf("orphan events of deleted doses: %w", err)
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM dose_instances WHERE id IN `+placeholders(1, len(ids)), ids...); err != nil {
 			return fmt.Errorf("delete doses: %w", err)
 		}

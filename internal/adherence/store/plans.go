@@ -447,8 +447,11 @@ func (s *Store) applyStatus(ctx context.Context, tx *db.Tx, p *adherence.Plan, n
 		_, err = tx.ExecContext(ctx, `UPDATE dose_instances SET status = 'excluded'
 			WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3 AND status = 'scheduled'`, p.OrgID, p.ID, now)
 	case adherence.PlanStopped:
-		_, err = tx.ExecContext(ctx, `DELETE FROM dose_instances
-			WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3 AND status IN ('scheduled', 'excluded')`, p.OrgID, p.ID, now)
+		const doomed = `FROM dose_instances
+			WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3 AND status IN ('scheduled', 'excluded')`
+		if _, err = tx.ExecContext(ctx, orphanEventsOf(`(SELECT id `+doomed+`)`), p.OrgID, p.ID, now); err == nil {
+			_, err = tx.ExecContext(ctx, `DELETE `+doomed, p.OrgID, p.ID, now)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("update doses: %w", err)
