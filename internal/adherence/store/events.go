@@ -248,22 +248,34 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 		e.ActorID, e.RequestID = in[i].Actor.ID, in[i].Actor.RequestID
 		pl := plans[e.PlanID]
 		e.PatientID = pl.patientID
-		if pl.asNeeded {
-			e.Result = adherence.ResultAsNeeded
-			out[i].Event = *e
-			continue
-		}
 		w := windowsOf(pl, windows)
 		from, to := match.CandidateRange(e.OccurredAt, w)
 		var live []*liveInstance
 		var view []match.Instance
 		for _, c := range byPlan[e.PlanID] {
 			if c.ID == e.RequestedDose || (e.RequestedDose == 0 && !c.DueAt.Before(from) && !c.DueAt.After(to)) {
+				if pl.asNeeded && (c.Status == adherence.DoseExcluded || (e.Kind != adherence.EventTaken && e.Kind != adherence.EventOpened && e.Kind != adherence.EventSkipped)) {
+					continue
+				}
 				live = append(live, c)
 				view = append(view, c.Instance)
 			}
 		}
+		// A PRN plan logs its events (as_needed), except a taking or skip
+		// that falls in the window of a dose scheduled before the plan
+		// became as needed (a device syncing late): it scores that dose,
+		// missed or not, as it would have before the switch.
+		if pl.asNeeded && len(view) == 0 {
+			e.Result = adherence.ResultAsNeeded
+			out[i].Event = *e
+			continue
+		}
 		d := match.Decide(match.Event{Kind: e.Kind, OccurredAt: e.OccurredAt, DoseID: e.RequestedDose}, view, w)
+		if pl.asNeeded && d.Instance < 0 {
+			e.Result = adherence.ResultAsNeeded
+			out[i].Event = *e
+			continue
+		}
 		e.Result, e.DoubleDose = d.Result, d.DoubleDose
 		if d.Instance >= 0 {
 			c := live[d.Instance]
@@ -779,7 +791,6 @@ func candidateReads(d db.Dialect, in []EventInput, idx []int, plans map[string]*
 		e := &in[i].Event
 		pl := plans[e.PlanID]
 		switch {
-		case pl.asNeeded:
 		case e.RequestedDose != 0:
 			conds = append(conds, cond{dose: e.RequestedDose})
 		default:

@@ -913,3 +913,40 @@ func TestEventsOfDeletedDosesBecomeOrphans(t *testing.T) {
 		check("rescheduled", out[0].Event, pat2.ID)
 	})
 }
+
+// TestLateSyncAfterSwitchToAsNeeded: a device syncs, after its plan became
+// as needed, a taking of a dose scheduled (and marked missed) before the
+// switch: the taking re-scores that dose, as a late sync does. Takings
+// after the switch, and a snooze, are still logged as_needed.
+func TestLateSyncAfterSwitchToAsNeeded(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("America/New_York")
+		pl := f.plan(p.ID, timeOfDay("08:00"))
+		f.now = local(2026, 3, 3, 12, 0).UTC()
+		if _, err := f.s.MarkMissed(f.ctx, f.now); err != nil {
+			t.Fatal(err)
+		}
+		missed := f.doses(pl.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 3, 0, 0))[0]
+		if missed.Status != adherence.DoseMissed {
+			t.Fatalf("dose of 03-02 = %+v, want missed", missed)
+		}
+		pl.AsNeeded = true
+		if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+			t.Fatal(err)
+		}
+		f.now = local(2026, 3, 3, 14, 0).UTC()
+		late := f.ev(p.ID, pl.ID, adherence.EventOpened, local(2026, 3, 2, 8, 10), "synced-late")
+		now := f.ev(p.ID, pl.ID, adherence.EventTaken, local(2026, 3, 3, 13, 50), "prn-now")
+		snooze := f.ev(p.ID, pl.ID, adherence.EventSnoozed, local(2026, 3, 2, 8, 5), "old-snooze")
+		out := f.record(late, now, snooze)
+		if out[0].Err != nil || out[0].Event.Result != adherence.ResultScored || out[0].Event.DoseInstanceID != missed.ID || out[0].Event.DoseStatus != adherence.DoseTakenOnTime {
+			t.Errorf("late taking = %+v, want it to score the missed dose on time", out[0])
+		}
+		if out[1].Err != nil || out[1].Event.Result != adherence.ResultAsNeeded || out[2].Err != nil || out[2].Event.Result != adherence.ResultAsNeeded {
+			t.Errorf("PRN taking %+v, snooze %+v; want both as_needed", out[1], out[2])
+		}
+		if got := f.doses(pl.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 3, 0, 0))[0]; got.Status != adherence.DoseTakenOnTime {
+			t.Errorf("dose of 03-02 = %s after the late sync, want taken_on_time", got.Status)
+		}
+	})
+}
