@@ -22,22 +22,24 @@ import (
 // dose would be marked missed when its window closes, and caregivers
 // escalated to, for a dose the patient said they took. The events are
 // decided as matching would have decided them had the dose been
-// scheduled when they arrived, in the order they happened.
+// scheduled when they arrived, in the order they happened: against every
+// instance of the plan whose window holds them, not only the one they
+// were recorded against (while every dose was excluded, none counted as
+// taken, so a second taking went to the nearest dose rather than to the
+// next one not yet taken).
 func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, now time.Time) error {
 	type pending struct {
-		doseID    int64
-		due       time.Time
 		eventID   string
 		kind      adherence.EventKind
 		occurred  time.Time
 		reason    string
 		requested sql.NullInt64
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT d.id, d.due_at, e.id, e.kind, e.occurred_at, e.reason, e.requested_dose
+	rows, err := tx.QueryContext(ctx, `SELECT e.id, e.kind, e.occurred_at, e.reason, e.requested_dose
 		FROM dose_instances d JOIN events e ON e.dose_instance_id = d.id
 		WHERE d.org_id = $1 AND d.plan_id = $2 AND d.status = 'scheduled'
 		  AND e.result = 'recorded' AND e.kind IN ('taken', 'opened', 'skipped')
-		ORDER BY d.id, e.occurred_at, e.id`, p.OrgID, p.ID)
+		ORDER BY e.occurred_at, e.id`, p.OrgID, p.ID)
 	if err != nil {
 		return fmt.Errorf("read events of revived doses: %w", err)
 	}
@@ -45,11 +47,11 @@ func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, 
 	for rows.Next() {
 		var r pending
 		var kind string
-		if err := rows.Scan(&r.doseID, &r.due, &r.eventID, &kind, &r.occurred, &r.reason, &r.requested); err != nil {
+		if err := rows.Scan(&r.eventID, &kind, &r.occurred, &r.reason, &r.requested); err != nil {
 			rows.Close()
 			return fmt.Errorf("read events of revived doses: %w", err)
 		}
-		r.kind = adherence.EventKind(kind)
+		r.kind, r.occurred = adherence.EventKind(kind), r.occurred.UTC()
 		found = append(found, r)
 	}
 	rows.Close()
@@ -65,46 +67,98 @@ func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, 
 	if _, err := tx.ExecAll(ctx, planReads(tx.Dialect, []any{p.ID}, plans, windows)); err != nil {
 		return fmt.Errorf("read windows of plan: %w", err)
 	}
-	if plans[p.ID] == nil {
+	pl := plans[p.ID]
+	if pl == nil {
 		return fmt.Errorf("read windows of plan: plan %s not found", p.ID)
 	}
-	w := windowsOf(plans[p.ID], windows)
+	w := windowsOf(pl, windows)
 
-	var dirty []*liveInstance
-	var cur *liveInstance
-	for _, r := range found {
-		if cur == nil || cur.ID != r.doseID {
-			cur = &liveInstance{Instance: match.Instance{ID: r.doseID, DueAt: r.due, Status: adherence.DoseScheduled}, planID: p.ID}
-		}
-		d := match.Decide(match.Event{Kind: r.kind, OccurredAt: r.occurred, DoseID: r.requested.Int64}, []match.Instance{cur.Instance}, w)
-		// A double dose needs an earlier taking, which made cur dirty.
-		cur.doubleDose = cur.doubleDose || d.DoubleDose
+	// The candidates: the plan's instances that are not excluded, due
+	// where any of the events could match them (a named skip up to a day
+	// early), locked in id order as event matching locks them (the
+	// missed-dose job must not mark one between this read and its update).
+	from, _ := match.CandidateRange(found[0].occurred, w)
+	_, to := match.CandidateRange(found[len(found)-1].occurred, w)
+	if skipTo := found[len(found)-1].occurred.Add(24 * time.Hour); skipTo.After(to) {
+		to = skipTo
+	}
+	rows, err = tx.QueryContext(ctx, `SELECT id, due_at, status, taken_at, event_id, skip_reason, resolved_at, double_dose
+		FROM dose_instances WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3 AND due_at <= $4 AND status <> 'excluded'
+		ORDER BY id`+forUpdate(tx.Dialect), p.OrgID, p.ID, db.UTC(from), db.UTC(to))
+	if err != nil {
+		return fmt.Errorf("read doses of revived events: %w", err)
+	}
+	var cands []*liveInstance
+	for rows.Next() {
+		c := &liveInstance{planID: p.ID}
 		var status string
-		switch d.Result {
-		case adherence.ResultScored:
-			if !cur.dirty {
-				dirty = append(dirty, cur)
-			}
-			cur.Status, cur.TakenAt, cur.eventID, cur.dirty = d.Status, d.TakenAt, r.eventID, true
-			cur.resolvedAt = &now
-			cur.skipReason = ""
-			if d.Status == adherence.DoseSkipped {
-				cur.skipReason = r.reason
-			}
-			status = string(d.Status)
-		case adherence.ResultDuplicate:
-		default:
-			if !d.DoubleDose {
-				continue // still recorded: it changes nothing
+		var taken, resolved sql.NullTime
+		var eventID, reason sql.NullString
+		if err := rows.Scan(&c.ID, &c.DueAt, &status, &taken, &eventID, &reason, &resolved, &c.doubleDose); err != nil {
+			rows.Close()
+			return fmt.Errorf("read doses of revived events: %w", err)
+		}
+		c.DueAt, c.Status = c.DueAt.UTC(), adherence.DoseStatus(status)
+		c.TakenAt, c.resolvedAt = timePtr(taken), timePtr(resolved)
+		c.eventID, c.skipReason = eventID.String, reason.String
+		cands = append(cands, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read doses of revived events: %w", err)
+	}
+
+	var outbox []outboxRecord
+	for _, r := range found {
+		lo, hi := match.CandidateRange(r.occurred, w)
+		var live []*liveInstance
+		var view []match.Instance
+		for _, c := range cands {
+			if c.ID == r.requested.Int64 || (!r.requested.Valid && !c.DueAt.Before(lo) && !c.DueAt.After(hi)) {
+				live = append(live, c)
+				view = append(view, c.Instance)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE events SET result = $1, dose_status = $2, double_dose = $3 WHERE id = $4`,
-			string(d.Result), status, d.DoubleDose, r.eventID); err != nil {
+		d := match.Decide(match.Event{Kind: r.kind, OccurredAt: r.occurred, DoseID: r.requested.Int64}, view, w)
+		if d.Instance < 0 || (d.Result == adherence.ResultRecorded && !d.DoubleDose) {
+			continue // still recorded: it changes nothing
+		}
+		c := live[d.Instance]
+		var status string
+		if d.DoubleDose {
+			c.doubleDose, c.dirty = true, true
+		}
+		if d.Result == adherence.ResultScored {
+			status = string(d.Status)
+			if c.Status == adherence.DoseMissed {
+				e := adherence.Event{ID: r.eventID, OrgID: p.OrgID, PlanID: p.ID, PatientID: p.PatientID,
+					OccurredAt: r.occurred, DoseStatus: d.Status}
+				outbox = append(outbox, resolvedRecord(&e, c, now))
+			}
+			c.Status, c.TakenAt, c.eventID, c.dirty = d.Status, d.TakenAt, r.eventID, true
+			c.resolvedAt = &now
+			c.skipReason = ""
+			if d.Status == adherence.DoseSkipped {
+				c.skipReason = r.reason
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE events SET result = $1, dose_status = $2, double_dose = $3, dose_instance_id = $4 WHERE id = $5`,
+			string(d.Result), status, d.DoubleDose, c.ID, r.eventID); err != nil {
 			return fmt.Errorf("score event of a revived dose: %w", err)
 		}
 	}
+	var dirty []*liveInstance
+	for _, c := range cands {
+		if c.dirty {
+			dirty = append(dirty, c)
+		}
+	}
 	stmts, want := updateInstancesStatements(tx.Dialect, dirty)
-	n, err := tx.ExecAll(ctx, stmts)
+	ob, err := outboxStatements(outbox)
+	if err != nil {
+		return err
+	}
+	n, err := tx.ExecAll(ctx, append(stmts, ob...))
 	if err != nil {
 		return fmt.Errorf("score revived doses: %w", err)
 	}

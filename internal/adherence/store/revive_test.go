@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/store"
 )
 
 // TestEventsForExcludedDosesScoreWhenRevived: a taking reported while its
@@ -127,6 +128,48 @@ func TestRevivedDoseKeepsDoubleDose(t *testing.T) {
 		}
 		if n := f.count(`SELECT COUNT(*) FROM events WHERE id = $1 AND double_dose`, second.Event.ID); n != 1 {
 			t.Errorf("the second opening is not flagged as a possible double dose")
+		}
+	})
+}
+
+// TestRevivedEventsMatchAsIfScheduled: doses at 08:00 and 09:00; takings at
+// 08:00 and 08:20 reported while the plan was paused went both to the
+// 08:00 dose (the nearest: no excluded dose counts as taken). Once the plan
+// is resumed they are decided as on an active plan: the second taking is
+// the 09:00 dose's (taken on time), not a double dose of the 08:00 one
+// with the 09:00 dose left to be missed.
+func TestRevivedEventsMatchAsIfScheduled(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		f.now = local(2026, 3, 2, 6, 0).UTC()
+		p := f.patient("America/New_York")
+		paused := f.plan(p.ID, timeOfDay("08:00", "09:00"))
+		active := f.plan(p.ID, timeOfDay("08:00", "09:00"))
+		if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, paused.ID, adherence.PlanPaused); err != nil {
+			t.Fatal(err)
+		}
+		var second [2]store.EventOutcome
+		for k, pl := range []adherence.Plan{paused, active} {
+			f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, local(2026, 3, 2, 8, 0), "first-"+pl.ID))
+			second[k] = f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, local(2026, 3, 2, 8, 20), "second-"+pl.ID))[0]
+		}
+		f.now = local(2026, 3, 2, 7, 0).UTC()
+		if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, paused.ID, adherence.PlanActive); err != nil {
+			t.Fatal(err)
+		}
+		for k, pl := range []adherence.Plan{paused, active} {
+			ds := f.doses(pl.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 3, 0, 0))
+			if len(ds) != 2 || ds[0].Status != adherence.DoseTakenOnTime || ds[0].DoubleDose ||
+				ds[1].Status != adherence.DoseTakenOnTime || ds[1].EventID != second[k].Event.ID {
+				t.Errorf("plan %d: doses %+v, want both taken on time, the 09:00 one by the second taking", k, ds)
+			}
+		}
+		var result string
+		var instance int64
+		if err := f.d.SQL.QueryRowContext(f.ctx, `SELECT result, dose_instance_id FROM events WHERE id = $1`, second[0].Event.ID).Scan(&result, &instance); err != nil {
+			t.Fatal(err)
+		}
+		if ds := f.doses(paused.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 3, 0, 0)); result != "scored" || len(ds) != 2 || instance != ds[1].ID {
+			t.Errorf("second taking: result %s, instance %d; want scored on the 09:00 dose", result, instance)
 		}
 	})
 }
