@@ -191,3 +191,14 @@ func (d *deps) dataDir() string {
 	}
 	return "."
 }
+
+// sampleDir is where `serve --sample` writes its files: beside the SQLite
+// file, or data/sample in the working directory on PostgreSQL, where the
+// embedded default puts them too, so the quick start's commands that read
+// the sample work on either engine.
+func (d *deps) sampleDir() string {
+	if d.db.Path != "" {
+		return filepath.Join(filepath.Dir(d.db.Path), "sample")
+	}
+	return filepath.Join("data", "sample")
+}

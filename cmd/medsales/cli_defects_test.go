@@ -181,8 +181,8 @@ func TestGeocodeSummary(t *testing.T) {
 // N it accepts. With a few providers nobody has a secondary location or an
 // other name, so those files are only a header, which a load refuses (it
 // would empty the live data): they are skipped, and every other dataset is
-// loaded. SQLite only: on PostgreSQL the sample goes to the working
-// directory.
+// loaded. SQLite only: on PostgreSQL the sample goes to data/sample in the
+// working directory (TestServeSampleDir).
 func TestServeSampleFewProviders(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()

@@ -133,7 +133,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 }
 
 // loadSampleIfEmpty is the quick start: on a database with nothing loaded
-// it writes sample files for n providers under data/sample and loads every
+// it writes sample files for n providers in sampleDir and loads every
 // dataset from them.
 func loadSampleIfEmpty(ctx context.Context, d *deps, svc *ingest.Service, n int, stdout io.Writer) error {
 	latest, err := d.store.LatestLoads(ctx)
@@ -144,7 +144,7 @@ func loadSampleIfEmpty(ctx context.Context, d *deps, svc *ingest.Service, n int,
 		fmt.Fprintln(stdout, "data already loaded: skipping the sample (see `medsales datasets`)")
 		return nil
 	}
-	dir := filepath.Join(d.dataDir(), "sample")
+	dir := d.sampleDir()
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
