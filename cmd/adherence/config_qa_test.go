@@ -104,6 +104,14 @@ func TestOutOfRangeSettingsFailStartup(t *testing.T) {
 		{map[string]string{"JOB_WORKERS": "0"}, "JOB_WORKERS must be between 1 and 1000"},
 		{map[string]string{"TRUSTED_PROXIES": "10.0.0.0/33"}, `TRUSTED_PROXIES: "10.0.0.0/33" is not an IP address or CIDR network`},
 	}
+	// A PUBLIC_URL that is not an http(s) base URL made every Twilio
+	// webhook fail its signature check and every escalation link dead.
+	for _, v := range []string{"not-a-url", "adherence.example.org", "ftp://adherence.example.org", "https://", "https://a.example.org/?x=1", "https://a.example.org/#top", "https://u:p@a.example.org"} {
+		tests = append(tests, struct {
+			env  map[string]string
+			want string
+		}{map[string]string{"PUBLIC_URL": v, "TWILIO_AUTH_TOKEN": "token"}, "PUBLIC_URL must be an absolute http(s) URL"})
+	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
 			err := startupError(t, tt.env)
@@ -161,5 +169,15 @@ func TestRedisMessagesAreJSONLogLines(t *testing.T) {
 	}
 	if !found {
 		t.Fatal("the redis pool's dial failures are not in the program's log")
+	}
+}
+
+// TestPublicURLAccepted checks that an http(s) base URL, with a path and a
+// trailing slash or not, is a valid PUBLIC_URL.
+func TestPublicURLAccepted(t *testing.T) {
+	for _, v := range []string{"https://adherence.example.org", "https://adherence.example.org/", "http://127.0.0.1:8080/api"} {
+		if err := startupError(t, map[string]string{"PUBLIC_URL": v, "TWILIO_AUTH_TOKEN": "token"}); err != nil {
+			t.Errorf("serve with PUBLIC_URL=%s: %v", v, err)
+		}
 	}
 }

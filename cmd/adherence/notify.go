@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -65,6 +66,9 @@ func newNotifier(ctx context.Context, getenv func(string) string, stdout io.Writ
 	publicURL, err := env.String("PUBLIC_URL", "")
 	if err != nil {
 		return nil, err
+	}
+	if publicURL != "" && !isBaseURL(publicURL) {
+		return nil, fmt.Errorf("PUBLIC_URL must be an absolute http(s) URL without query or fragment, e.g. https://adherence.example.org")
 	}
 	n.publicURL = strings.TrimRight(publicURL, "/")
 	if n.twilioAuthToken, err = env.String("TWILIO_AUTH_TOKEN", ""); err != nil {
@@ -145,6 +149,15 @@ func newNotifier(ctx context.Context, getenv func(string) string, stdout io.Writ
 		return nil, err
 	}
 	return n, nil
+}
+
+// isBaseURL reports whether s can prefix the API's paths in the URLs
+// Twilio calls back, signs and links to: http or https, a host, no
+// credentials, query or fragment.
+func isBaseURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
+		u.User == nil && u.RawQuery == "" && !u.ForceQuery && u.Fragment == "" && !strings.Contains(s, "#")
 }
 
 func rateOf(env config.Env, name string) (float64, error) {
