@@ -106,29 +106,68 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "healthcheck":
 		return cmdHealthcheck(ctx, rest, getenv, stdout, stderr)
 	case "admin":
-		if len(rest) > 0 && rest[0] == "bootstrap" {
-			return cmdBootstrap(ctx, rest[1:], getenv, stdout, stderr)
-		}
-		if len(rest) > 0 && rest[0] == "create-key" {
-			return cmdCreateKey(ctx, rest[1:], getenv, stdout, stderr)
-		}
-		return fmt.Errorf("unknown admin command; try 'adherence admin bootstrap --help' or 'adherence admin create-key --help'")
+		return group("admin", rest, adminUsage, stderr, map[string]func([]string) error{
+			"bootstrap":  func(a []string) error { return cmdBootstrap(ctx, a, getenv, stdout, stderr) },
+			"create-key": func(a []string) error { return cmdCreateKey(ctx, a, getenv, stdout, stderr) },
+		})
 	case "schedule":
-		if len(rest) > 0 && rest[0] == "preview" {
-			return cmdSchedulePreview(ctx, rest[1:], getenv, stdin, stdout, stderr)
-		}
-		return fmt.Errorf("unknown schedule command; try 'adherence schedule preview --help'")
+		return group("schedule", rest, scheduleUsage, stderr, map[string]func([]string) error{
+			"preview": func(a []string) error { return cmdSchedulePreview(ctx, a, getenv, stdin, stdout, stderr) },
+		})
 	case "audit":
-		if len(rest) > 0 && rest[0] == "verify" {
-			return cmdAuditVerify(ctx, rest[1:], getenv, stdout, stderr)
-		}
-		return fmt.Errorf("unknown audit command; try 'adherence audit verify --help'")
+		return group("audit", rest, auditUsage, stderr, map[string]func([]string) error{
+			"verify": func(a []string) error { return cmdAuditVerify(ctx, a, getenv, stdout, stderr) },
+		})
 	case "report":
 		return cmdReport(ctx, rest, getenv, stdin, stdout, stderr)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
 	}
+}
+
+const (
+	adminUsage = `Usage: adherence admin <command> [flags]
+
+Commands:
+  bootstrap    create an organization and print its first admin API key
+  create-key   print a new admin API key for an existing organization (recovery)
+
+Run 'adherence admin <command> --help' for a command's flags.
+`
+	scheduleUsage = `Usage: adherence schedule <command> [flags]
+
+Commands:
+  preview      print the dose times a FHIR Timing produces
+
+Run 'adherence schedule <command> --help' for a command's flags.
+`
+	auditUsage = `Usage: adherence audit <command> [flags]
+
+Commands:
+  verify       check the audit trail's hash chain
+
+Run 'adherence audit <command> --help' for a command's flags.
+`
+)
+
+// group runs the subcommand of a command group (admin, schedule, audit)
+// named by args[0]. --help prints the group's usage and succeeds; no or an
+// unknown subcommand prints it and fails.
+func group(name string, args []string, usage string, stderr io.Writer, cmds map[string]func([]string) error) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("an %s command is required", name)
+	}
+	if c, ok := cmds[args[0]]; ok {
+		return c(args[1:])
+	}
+	fmt.Fprint(stderr, usage)
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		return flag.ErrHelp
+	}
+	return fmt.Errorf("unknown %s command %q", name, args[0])
 }
 
 // newFlags returns a FlagSet that prints its usage to stderr and returns

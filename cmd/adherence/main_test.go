@@ -217,6 +217,8 @@ func TestCommandsHelpAndErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"serve", "--help"}, {"worker", "--help"}, {"migrate", "--help"}, {"healthcheck", "--help"},
 		{"admin", "bootstrap", "--help"}, {"admin", "create-key", "--help"}, {"schedule", "preview", "--help"}, {"audit", "verify", "--help"},
+		// The command groups list their commands and succeed, as `report --help` does.
+		{"admin", "--help"}, {"schedule", "--help"}, {"audit", "-h"}, {"report", "--help"},
 	} {
 		var errOut bytes.Buffer
 		err := run(context.Background(), args, getenv, nil, io.Discard, &errOut)
@@ -227,7 +229,7 @@ func TestCommandsHelpAndErrors(t *testing.T) {
 			t.Errorf("%v printed no usage: %q", args, errOut.String())
 		}
 	}
-	for _, args := range [][]string{{"bogus"}, {"admin"}, {"admin", "bootstrap"}, {"schedule", "preview", "--tz", "Nowhere/City"}} {
+	for _, args := range [][]string{{"bogus"}, {"admin"}, {"admin", "bogus"}, {"audit"}, {"schedule", "bogus"}, {"admin", "bootstrap"}, {"schedule", "preview", "--tz", "Nowhere/City"}} {
 		if err := run(context.Background(), args, getenv, nil, io.Discard, io.Discard); err == nil {
 			t.Errorf("%v succeeded, want an error", args)
 		}
