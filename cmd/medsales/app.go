@@ -178,7 +178,7 @@ func applySchema(ctx context.Context, d *db.DB, logger *slog.Logger) (int, error
 func (d *deps) ingester(metrics *ingest.Metrics) *ingest.Service {
 	return &ingest.Service{
 		Store: d.store, Logger: d.logger, Metrics: metrics, Now: time.Now,
-		Source:     source.Options{S3Endpoint: d.settings.S3Endpoint},
+		Source:     source.Options{S3Endpoint: d.settings.S3Endpoint, Logger: d.logger},
 		RejectsDir: d.settings.RejectsDir,
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"path"
 	"strings"
 
@@ -13,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+
+	"github.com/medplatform/medplatform/internal/platform/telemetry"
 )
 
 // S3Getter is the part of the S3 API that Open uses; *s3.Client implements
@@ -75,7 +78,11 @@ func openS3(ctx context.Context, src string, opts Options) (*File, error) {
 	}
 	// The SDK's own HTTP client, which honours AWS_CA_BUNDLE and the
 	// other SDK settings; a stalled body is caught by the watchdog.
-	c, err := NewS3Client(ctx, opts.S3Endpoint)
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	c, err := NewS3Client(ctx, opts.S3Endpoint, config.WithLogger(telemetry.AWSLogger(logger)))
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", s.display, err)
 	}

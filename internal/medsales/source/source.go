@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -62,6 +63,9 @@ type Options struct {
 	// when S3 is nil; AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL are honoured
 	// too. Any override switches to path-style addressing.
 	S3Endpoint string
+	// Logger receives the AWS SDK's own messages when S3 is nil; nil
+	// discards them.
+	Logger *slog.Logger
 }
 
 // File is an opened source: the CSV (or tab-separated text) stream to load.
