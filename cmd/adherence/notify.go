@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/url"
@@ -34,8 +35,10 @@ type notifier struct {
 	// signatures; it is read whether or not Twilio sends, since inbound
 	// texts and status callbacks arrive either way.
 	twilioAuthToken string
-	publicURL       string
-	http            *http.Client
+	// log receives the providers' SDK messages.
+	log       *slog.Logger
+	publicURL string
+	http      *http.Client
 }
 
 // twilioWebhooks is the configuration of the API's Twilio webhooks. They
@@ -60,9 +63,9 @@ func (n *notifier) twilioWebhooks() (cfg api.Webhooks, warning string) {
 // and EMAIL_PROVIDERS (comma-separated, in fallback order; default
 // "console", which prints a redacted line per message) from their
 // environment variables. Secrets may be given as NAME_FILE.
-func newNotifier(ctx context.Context, getenv func(string) string, stdout io.Writer, observe func(notify.Attempt)) (*notifier, error) {
+func newNotifier(ctx context.Context, getenv func(string) string, stdout io.Writer, log *slog.Logger, observe func(notify.Attempt)) (*notifier, error) {
 	env := config.Env{Getenv: getenv}
-	n := &notifier{}
+	n := &notifier{log: log}
 	publicURL, err := env.String("PUBLIC_URL", "")
 	if err != nil {
 		return nil, err
@@ -216,7 +219,7 @@ func (n *notifier) provider(ctx context.Context, env config.Env, ch notify.Chann
 		if err != nil {
 			return nil, err
 		}
-		return sns.New(ctx, sns.Config{Region: v["SNS_REGION"], Endpoint: v["SNS_ENDPOINT"], SenderID: v["SNS_SENDER_ID"], HTTPClient: n.http})
+		return sns.New(ctx, sns.Config{Region: v["SNS_REGION"], Endpoint: v["SNS_ENDPOINT"], SenderID: v["SNS_SENDER_ID"], HTTPClient: n.http, Logger: n.log})
 	case name == "fcm" && ch == notify.Push:
 		v, err := readAll(env, "FCM_SERVICE_ACCOUNT_FILE", "FCM_SERVICE_ACCOUNT_JSON", "FCM_BASE_URL", "FCM_PROJECT_ID", "FCM_TOKEN_URL")
 		if err != nil {

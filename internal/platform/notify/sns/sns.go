@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/medplatform/medplatform/internal/platform/notify"
+	"github.com/medplatform/medplatform/internal/platform/telemetry"
 )
 
 // Name is the provider's name.
@@ -72,6 +74,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// Now is the clock for ValidUntil; nil means time.Now.
 	Now func() time.Time
+	// Logger receives the SDK's own messages (credentials falling back
+	// to IMDSv1, …); nil discards them.
+	Logger *slog.Logger
 }
 
 // Client sends SMS through SNS. It is safe for concurrent use.
@@ -100,11 +105,15 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	var awsCfg aws.Config
 	if cfg.Credentials != nil {
-		awsCfg = aws.Config{Region: cfg.Region, Credentials: cfg.Credentials}
+		awsCfg = aws.Config{Region: cfg.Region, Credentials: cfg.Credentials, Logger: telemetry.AWSLogger(logger)}
 	} else {
-		var opts []func(*awsconfig.LoadOptions) error
+		opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(telemetry.AWSLogger(logger))}
 		if cfg.Region != "" {
 			opts = append(opts, awsconfig.WithRegion(cfg.Region))
 		}
