@@ -12,6 +12,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -192,7 +193,22 @@ func openSQLite(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 	}
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return nil, fmt.Errorf("open database: create directory for %s: %w", path, err)
+			return nil, fmt.Errorf("open database: create directory for %s (DATABASE_URL): %w", path, err)
+		}
+	}
+	// SQLite reports a file it cannot create only as "unable to open
+	// database file (14)": create it here, to say why and what to change.
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil && !errors.Is(err, fs.ErrExist) {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return nil, fmt.Errorf("open database: cannot create the SQLite file %s: %w (set DATABASE_URL to a writable path)", path, err)
+		}
+		if f != nil {
+			f.Close()
 		}
 	}
 	q := url.Values{}

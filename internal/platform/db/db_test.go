@@ -399,3 +399,26 @@ func TestPostgresCommitsAreSynchronous(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenUnwritableSQLitePath checks that a SQLite file that cannot be
+// created fails Open with the reason and the setting to change, not
+// SQLite's bare "unable to open database file (14)". /sys refuses new
+// files even to root, so the test holds whoever runs it.
+func TestOpenUnwritableSQLitePath(t *testing.T) {
+	path := "/sys/medplatform-test.db"
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
+		os.Remove(path)
+		t.Skip("/sys accepts new files here")
+	}
+	d, err := db.Open(context.Background(), "sqlite:"+path, db.Options{})
+	if err == nil {
+		d.Close()
+		t.Fatal("Open succeeded")
+	}
+	for _, want := range []string{path, "permission denied", "DATABASE_URL"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Open error = %q, want it to contain %q", err, want)
+		}
+	}
+}
