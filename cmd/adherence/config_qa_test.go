@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -179,5 +180,28 @@ func TestPublicURLAccepted(t *testing.T) {
 		if err := startupError(t, map[string]string{"PUBLIC_URL": v, "TWILIO_AUTH_TOKEN": "token"}); err != nil {
 			t.Errorf("serve with PUBLIC_URL=%s: %v", v, err)
 		}
+	}
+}
+
+// TestBusyPortNamesTheSetting checks that serve on an address already in
+// use, or a PPROF_ADDR in use, fails naming the setting to change.
+func TestBusyPortNamesTheSetting(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	busy := ln.Addr().String()
+	env := map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "a.db"), "LOG_LEVEL": "warn"}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = run(ctx, []string{"serve", "--addr", busy}, envOf(env), nil, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "LISTEN_ADDR") || !strings.Contains(err.Error(), "address already in use") {
+		t.Errorf("serve on a busy address: err = %v, want LISTEN_ADDR and the cause named", err)
+	}
+	env["PPROF_ADDR"] = busy
+	err = run(ctx, []string{"serve", "--addr", freeAddr(t)}, envOf(env), nil, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "PPROF_ADDR") {
+		t.Errorf("serve with a busy PPROF_ADDR: err = %v, want PPROF_ADDR named", err)
 	}
 }

@@ -95,7 +95,7 @@ func Run(ctx context.Context, c Config) error {
 	log := c.Logger
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", c.Addr, err)
+		return fmt.Errorf("listen on %s (--addr or LISTEN_ADDR): %w", c.Addr, err)
 	}
 	requestTimeout := c.RequestTimeout
 	if requestTimeout <= 0 {
