@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"time"
@@ -96,6 +97,13 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	}
 	if s.S3Endpoint, err = env.String("AWS_ENDPOINT_URL_S3", ""); err != nil {
 		return s, err
+	}
+	// Checked here, so that a typo fails startup rather than every
+	// scheduled load or geocoding run hours later.
+	for name, v := range map[string]string{"GEOCODER_URL": s.GeocoderURL, "AWS_ENDPOINT_URL_S3": s.S3Endpoint} {
+		if u, err := url.Parse(v); v != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+			return s, fmt.Errorf("%s must be an absolute http(s) URL such as https://host:port", name)
+		}
 	}
 	proxies, err := env.String("TRUSTED_PROXIES", "")
 	if err != nil {

@@ -24,6 +24,11 @@ func TestSettingsFailStartup(t *testing.T) {
 		{map[string]string{"LOG_LEVEL": "verbose"}, "LOG_LEVEL: "},
 		{map[string]string{"REQUEST_TIMEOUT": "0s"}, "REQUEST_TIMEOUT must be more than 0s"},
 		{map[string]string{"REQUEST_TIMEOUT": "-5s"}, "REQUEST_TIMEOUT must be more than 0s"},
+		// Malformed endpoints failed only when a load or a geocoding run used them.
+		{map[string]string{"AWS_ENDPOINT_URL_S3": "notaurl"}, "AWS_ENDPOINT_URL_S3 must be an absolute http(s) URL"},
+		{map[string]string{"AWS_ENDPOINT_URL_S3": "ftp://minio:9000"}, "AWS_ENDPOINT_URL_S3 must be an absolute http(s) URL"},
+		{map[string]string{"GEOCODER_URL": "geocoding.geo.census.gov"}, "GEOCODER_URL must be an absolute http(s) URL"},
+		{map[string]string{"GEOCODER_URL": "https://"}, "GEOCODER_URL must be an absolute http(s) URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
