@@ -1,6 +1,12 @@
 # Build: docker build -f deploy/docker/adherence.Dockerfile -t adherence .
 # A static binary on a distroless base: no shell, so the health check calls
 # the binary's own `healthcheck` subcommand.
+# This is the production shape: set DATABASE_URL=postgres://… (the image has
+# no writable ./data for the embedded SQLite default, so serve fails naming
+# DATABASE_URL), and run a second task of the image with the command
+# `worker`, since the API tasks here run no job workers (--workers=false):
+# without one, no reminder, missed-dose mark or escalation ever happens.
+# .dockerignore keeps ./data (local databases, PHI) out of the build context.
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
