@@ -107,6 +107,9 @@ func TestIngestFailurePrintsRejectsFile(t *testing.T) {
 // TestDatasetsJSONEmpty: an empty database has an empty history, not null.
 func TestDatasetsJSONEmpty(t *testing.T) {
 	env := map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "medsales.db"), "LOG_LEVEL": "error"}
+	if err := run(context.Background(), []string{"migrate"}, func(k string) string { return env[k] }, nil, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"datasets", "--json"}, func(k string) string { return env[k] }, nil, &out, io.Discard); err != nil {
 		t.Fatal(err)

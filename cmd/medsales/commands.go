@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"github.com/medplatform/medplatform/internal/medsales/ingest"
 	"github.com/medplatform/medplatform/internal/medsales/store"
 	"github.com/medplatform/medplatform/internal/platform/config"
+	"github.com/medplatform/medplatform/internal/platform/db"
 	"github.com/medplatform/medplatform/internal/platform/debug"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/health"
@@ -216,6 +218,17 @@ func cmdDatasets(ctx context.Context, args []string, getenv func(string) string,
 	// its default of 100: refuse such a count rather than list 100.
 	if *n < 0 || *n > 1000 {
 		return fmt.Errorf("--history: must be between 0 and 1000, got %d", *n)
+	}
+	// A listing must not create the database it lists: a wrong working
+	// directory or DATABASE_URL would show an empty one as "never" loaded.
+	s, err := loadSettings(getenv)
+	if err != nil {
+		return err
+	}
+	if path := db.SQLitePath(s.DatabaseURL); path != "" {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("no database at %s: run 'medsales serve' or 'medsales ingest' first, or set DATABASE_URL", path)
+		}
 	}
 	d, err := open(ctx, getenv, stderr, true)
 	if err != nil {

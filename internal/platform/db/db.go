@@ -177,7 +177,16 @@ func (e oneLineError) Error() string {
 
 func (e oneLineError) Unwrap() error { return e.err }
 
-func openSQLite(ctx context.Context, rawURL string, opts Options) (*DB, error) {
+// SQLitePath returns the file path of a SQLite database URL as Open reads
+// it, or "" when rawURL names PostgreSQL or another scheme.
+func SQLitePath(rawURL string) string {
+	if strings.HasPrefix(rawURL, "postgres://") || strings.HasPrefix(rawURL, "postgresql://") || otherScheme(rawURL) != "" {
+		return ""
+	}
+	return sqlitePath(rawURL)
+}
+
+func sqlitePath(rawURL string) string {
 	path := rawURL
 	for _, prefix := range []string{"sqlite://", "sqlite:", "file:"} {
 		if strings.HasPrefix(path, prefix) {
@@ -188,6 +197,11 @@ func openSQLite(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i]
 	}
+	return path
+}
+
+func openSQLite(ctx context.Context, rawURL string, opts Options) (*DB, error) {
+	path := sqlitePath(rawURL)
 	if path == "" {
 		return nil, errors.New("open database: SQLite URL has no file path")
 	}
