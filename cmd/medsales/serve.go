@@ -63,7 +63,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("REQUEST_TIMEOUT must be more than 0s, got %s", requestTimeout)
 	}
 
-	tp, shutdownTracing, err := telemetry.SetupTracing(ctx, telemetry.TracingConfig{ServiceName: "medsales"}, getenv)
+	tp, shutdownTracing, err := telemetry.SetupTracing(ctx, telemetry.TracingConfig{ServiceName: "medsales", Logger: log}, getenv)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -27,6 +28,9 @@ type TracingConfig struct {
 	ServiceName string
 	// ServiceVersion is service.version (the build version).
 	ServiceVersion string
+	// Logger receives the span exports that failed (a collector that is
+	// down, …) as warnings; nil discards them.
+	Logger *slog.Logger
 }
 
 // SetupTracing builds the tracer provider from the standard OTEL_*
@@ -110,8 +114,12 @@ func SetupTracing(ctx context.Context, cfg TracingConfig, getenv func(string) st
 	if err != nil {
 		return nil, nil, fmt.Errorf("tracing: create otlp exporter: %w", err)
 	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	provider := sdktrace.NewTracerProvider(
-		sdktrace.WithBatcher(exp),
+		sdktrace.WithBatcher(loggedExporter{exp, logger}),
 		sdktrace.WithResource(res),
 		sdktrace.WithSampler(sampler),
 	)
@@ -122,6 +130,22 @@ func SetupTracing(ctx context.Context, cfg TracingConfig, getenv func(string) st
 		return nil
 	}
 	return provider, shutdown, nil
+}
+
+// loggedExporter reports a failed export to the JSON log itself and hides
+// it from the batch processor, which would hand it to OpenTelemetry's
+// global error handler: that prints plain-text "traces export: …" lines on
+// the process's standard error, which log pipelines cannot parse.
+type loggedExporter struct {
+	sdktrace.SpanExporter
+	log *slog.Logger
+}
+
+func (e loggedExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
+	if err := e.SpanExporter.ExportSpans(ctx, spans); err != nil {
+		e.log.WarnContext(ctx, "tracing: span export failed", "spans", len(spans), "error", err.Error())
+	}
+	return nil
 }
 
 // traceEndpoint returns the full URL spans are posted to, or "" when no
