@@ -117,6 +117,9 @@ func Run(ctx context.Context, c Config) error {
 		// Long enough for the 503 of a request that hit its deadline.
 		WriteTimeout: max(60*time.Second, requestTimeout+10*time.Second),
 		IdleTimeout:  120 * time.Second,
+		// net/http's own messages (a handler writing its header twice,
+		// accept errors, …) as JSON warnings, not plain text on stderr.
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
