@@ -205,3 +205,34 @@ func TestBusyPortNamesTheSetting(t *testing.T) {
 		t.Errorf("serve with a busy PPROF_ADDR: err = %v, want PPROF_ADDR named", err)
 	}
 }
+
+// TestWorkersRefuseAnUnmigratedDatabase checks that serve and worker with
+// --migrate=false on a database without the schema fail in one line
+// naming the fix, instead of River's "no such table: river_queue" after a
+// burst of error logs; serve without workers still starts and waits.
+func TestWorkersRefuseAnUnmigratedDatabase(t *testing.T) {
+	for _, args := range [][]string{{"serve", "--migrate=false"}, {"worker", "--migrate=false"}} {
+		env := map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "a.db"), "SHUTDOWN_DRAIN": "0s", "LOG_LEVEL": "warn"}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := run(ctx, append(args, "--addr", freeAddr(t)), envOf(env), nil, io.Discard, io.Discard)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "migrations pending: run 'adherence migrate' first") {
+			t.Errorf("%v on an empty database: err = %v, want the pending migrations named", args, err)
+		}
+	}
+	env := map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "a.db"), "SHUTDOWN_DRAIN": "0s", "LOG_LEVEL": "warn"}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := run(ctx, []string{"serve", "--migrate=false", "--workers=false", "--addr", freeAddr(t)}, envOf(env), nil, io.Discard, io.Discard); err != nil {
+		t.Errorf("serve --migrate=false --workers=false: %v", err)
+	}
+	// Once migrated, the workers start without --migrate.
+	if err := run(context.Background(), []string{"migrate"}, envOf(env), nil, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := run(ctx, []string{"serve", "--migrate=false", "--addr", freeAddr(t)}, envOf(env), nil, io.Discard, io.Discard); err != nil {
+		t.Errorf("serve --migrate=false on a migrated database: %v", err)
+	}
+}

@@ -45,3 +45,18 @@ func TestSettingsFailStartup(t *testing.T) {
 		})
 	}
 }
+
+// TestWorkersRefuseAnUnmigratedDatabase checks that serve and worker with
+// --migrate=false on a database without the schema fail in one line
+// naming the fix, instead of River's "no such table: river_queue".
+func TestWorkersRefuseAnUnmigratedDatabase(t *testing.T) {
+	for _, args := range [][]string{{"serve", "--migrate=false"}, {"worker", "--migrate=false"}} {
+		vars := map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "m.db"), "SHUTDOWN_DRAIN": "0s", "LOG_LEVEL": "warn"}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := run(ctx, append(args, "--addr", freeAddr(t)), func(k string) string { return vars[k] }, nil, io.Discard, io.Discard)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "migrations pending: run 'medsales migrate' first") {
+			t.Errorf("%v on an empty database: err = %v, want the pending migrations named", args, err)
+		}
+	}
+}

@@ -50,6 +50,18 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer d.close()
+	// Without --migrate the API waits for the schema (readiness fails
+	// until it is applied), but the job workers cannot start on an old or
+	// empty one: River failed with "no such table: river_queue".
+	if !*applyMigrations && *runWorkers {
+		pending, err := migrate.Pending(ctx, d.db, migrationSets...)
+		if err != nil {
+			return err
+		}
+		if pending {
+			return fmt.Errorf("the database has migrations pending: run 'medsales migrate' first (the job workers need the schema), or start without --migrate=false")
+		}
+	}
 	if *addr == "" {
 		*addr = d.settings.ListenAddr
 	}
