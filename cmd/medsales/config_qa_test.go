@@ -60,3 +60,15 @@ func TestWorkersRefuseAnUnmigratedDatabase(t *testing.T) {
 		}
 	}
 }
+
+// TestServeNegativeSample checks that `serve --sample -5` is refused, as
+// `sample --providers -5` is; it started serving without a sample.
+func TestServeNegativeSample(t *testing.T) {
+	vars := map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "m.db"), "SHUTDOWN_DRAIN": "0s", "LOG_LEVEL": "warn"}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	err := run(ctx, []string{"serve", "--sample", "-5", "--addr", freeAddr(t)}, func(k string) string { return vars[k] }, nil, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--sample must be a number of providers") {
+		t.Errorf("serve --sample -5: err = %v, want --sample refused", err)
+	}
+}

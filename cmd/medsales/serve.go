@@ -45,6 +45,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *sampleN < 0 {
+		return fmt.Errorf("--sample must be a number of providers, or 0 for no sample; got %d", *sampleN)
+	}
 	d, err := open(ctx, getenv, stderr, *applyMigrations)
 	if err != nil {
 		return err
