@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/medplatform/medplatform/internal/adherence/store"
@@ -36,7 +35,7 @@ func (s *server) handleListConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	limit := 100
 	if l := r.URL.Query().Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
+		n, err := atoi(l)
 		if err != nil || n < 1 || n > 500 {
 			s.fail(w, r, errs.Invalid("limit", "must be an integer between 1 and 500"))
 			return

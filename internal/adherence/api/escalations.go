@@ -288,7 +288,7 @@ func (s *server) handleListEscalations(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := store.EscalationFilter{PatientID: q.Get("patient"), Status: adherence.EscalationStatus(q.Get("status")), Before: q.Get("before"), Limit: 100}
 	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
+		n, err := atoi(l)
 		if err != nil || n < 1 || n > 500 {
 			s.fail(w, r, errs.Invalid("limit", "must be an integer between 1 and 500"))
 			return

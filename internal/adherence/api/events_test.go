@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -302,7 +303,19 @@ func TestReports(t *testing.T) {
 		if len(cohort["belowThreshold"].([]any)) != 0 {
 			t.Errorf("cohort at 0.5 = %v", cohort)
 		}
-		for _, th := range []string{"NaN", "Inf", "1.5", "-0.1", "abc"} {
+		if th := e.mustDo("GET", "/v1/reports/adherence"+q+"&threshold=-0", w.admin, nil, 200)["threshold"]; th != 0.0 {
+			t.Errorf("threshold=-0 answered threshold %v, want 0", th)
+		}
+		if raw := e.do("GET", "/v1/reports/adherence"+q+"&threshold=-0", w.admin, nil).body; strings.Contains(string(raw), `"threshold":-0`) {
+			t.Errorf("threshold=-0 echoed as -0: %s", raw)
+		}
+		for _, lim := range []string{"+5", " 5", "0x5", "5.0"} {
+			bad := e.do("GET", "/v1/reports/adherence"+q+"&limit="+url.QueryEscape(lim), w.admin, nil)
+			if bad.status != 400 || !strings.Contains(string(bad.body), `"field":"limit"`) {
+				t.Errorf("limit=%q: %d %s, want 400 naming limit", lim, bad.status, bad.body)
+			}
+		}
+		for _, th := range []string{"NaN", "Inf", "1.5", "-0.1", "abc", "0x1p-2", "%2B0.5", "8e-1", ".5"} {
 			bad := e.do("GET", "/v1/reports/adherence"+q+"&threshold="+th, w.admin, nil)
 			if bad.status != 400 || !strings.Contains(string(bad.body), `"field":"threshold"`) {
 				t.Errorf("threshold=%s: %d %s, want 400 naming threshold", th, bad.status, bad.body)

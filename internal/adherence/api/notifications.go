@@ -342,14 +342,14 @@ func (s *server) handleListNotifications(w http.ResponseWriter, r *http.Request)
 	q := r.URL.Query()
 	var before int64
 	if b := q.Get("before"); b != "" {
-		if before, err = strconv.ParseInt(b, 10, 64); err != nil || before <= 0 {
+		if before, err = httpx.ParseInt(b); err != nil || before <= 0 {
 			s.fail(w, r, errs.Invalid("before", "must be a notification id"))
 			return
 		}
 	}
 	limit := 50
 	if l := q.Get("limit"); l != "" {
-		if limit, err = strconv.Atoi(l); err != nil || limit < 1 || limit > 500 {
+		if limit, err = atoi(l); err != nil || limit < 1 || limit > 500 {
 			s.fail(w, r, errs.Invalid("limit", "must be between 1 and 500"))
 			return
 		}

@@ -74,7 +74,7 @@ func (s *server) handleListPatients(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
+		n, err := atoi(l)
 		if err != nil || n < 1 || n > 500 {
 			s.fail(w, r, errs.Invalid("limit", "must be an integer between 1 and 500"))
 			return
@@ -250,7 +250,7 @@ func (s *server) handleListAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
+		n, err := atoi(l)
 		if err != nil || n < 1 || n > 1000 {
 			s.fail(w, r, errs.Invalid("limit", "must be an integer between 1 and 1000"))
 			return
@@ -258,7 +258,7 @@ func (s *server) handleListAudit(w http.ResponseWriter, r *http.Request) {
 		f.Limit = n
 	}
 	if a := q.Get("after"); a != "" {
-		n, err := strconv.ParseInt(a, 10, 64)
+		n, err := httpx.ParseInt(a)
 		if err != nil || n < 0 {
 			s.fail(w, r, errs.Invalid("after", "must be a record sequence number"))
 			return

@@ -3,7 +3,6 @@ package api
 import (
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -298,7 +297,7 @@ func (s *server) doseFilter(q url.Values) (store.DoseFilter, error) {
 		return f, errs.Invalid("to", "the window may span at most 92 days")
 	}
 	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
+		n, err := atoi(l)
 		if err != nil || n < 1 || n > 5000 {
 			return f, errs.Invalid("limit", "must be an integer between 1 and 5000")
 		}
@@ -345,4 +344,11 @@ func parseBoolParam(q url.Values, name string) (bool, error) {
 		return true, nil
 	}
 	return false, errs.Invalid(name, "must be true or false")
+}
+
+// atoi reads an integer query parameter as httpx.ParseInt does: digits
+// only, so "+5" or " 5" is refused rather than read as 5.
+func atoi(s string) (int, error) {
+	n, err := httpx.ParseInt(s)
+	return int(n), err
 }

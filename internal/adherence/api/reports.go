@@ -2,7 +2,6 @@ package api
 
 import (
 	"errors"
-	"math"
 	"net/http"
 	"net/url"
 	"sort"
@@ -165,16 +164,15 @@ func (s *server) handleCohortAdherence(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	threshold := report.DefaultThreshold
 	if v := q.Get("threshold"); v != "" {
-		threshold, err = strconv.ParseFloat(v, 64)
-		// (NaN passes any range check: it is refused by name.)
-		if err != nil || math.IsNaN(threshold) || threshold < 0 || threshold > 1 {
+		threshold, err = httpx.ParseFloat(v)
+		if err != nil || threshold < 0 || threshold > 1 {
 			s.fail(w, r, errs.Invalid("threshold", "must be a number between 0 and 1"))
 			return
 		}
 	}
 	lim := 500
 	if v := q.Get("limit"); v != "" {
-		lim, err = strconv.Atoi(v)
+		lim, err = atoi(v)
 		if err != nil || lim < 1 || lim > 5000 {
 			s.fail(w, r, errs.Invalid("limit", "must be an integer between 1 and 5000"))
 			return
@@ -689,7 +687,7 @@ func (s *server) handleListOutbox(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if v := q.Get("after"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
+		n, err := httpx.ParseInt(v)
 		if err != nil || n < 0 {
 			s.fail(w, r, errs.Invalid("after", "must be a record id"))
 			return
@@ -697,7 +695,7 @@ func (s *server) handleListOutbox(w http.ResponseWriter, r *http.Request) {
 		f.After = n
 	}
 	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
+		n, err := atoi(v)
 		if err != nil || n < 1 || n > 1000 {
 			s.fail(w, r, errs.Invalid("limit", "must be an integer between 1 and 1000"))
 			return
