@@ -14,6 +14,7 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
+	"strings"
 
 	"github.com/medplatform/medplatform/internal/platform/db"
 	"github.com/medplatform/medplatform/internal/platform/migrate"
@@ -55,6 +56,14 @@ func (s *Store) reader() db.Querier {
 	return s.db.Read
 }
 
+// snapshotTables are the tables a Snapshot locks, in the order an NPPES
+// swap takes them (providers first), so that the two never deadlock.
+var snapshotTables = []string{
+	"providers", "provider_taxonomies", "provider_identifiers",
+	"practice_locations", "provider_other_names", "provider_endpoints",
+	"nucc_taxonomy", "partb_services", "partd_drugs", "open_payments", "zcta_centroids",
+}
+
 // Snapshot runs fn with a Store whose reads all see one state of the
 // database, so a reader assembling a provider profile from several tables
 // never mixes two releases when a load swaps one in meanwhile.
@@ -68,5 +77,17 @@ func (s *Store) Snapshot(ctx context.Context, fn func(st *Store) error) error {
 		return fmt.Errorf("begin read snapshot: %w", err)
 	}
 	defer tx.Rollback() // read-only: nothing to keep
+	if s.db.Dialect == db.Postgres {
+		// A swap drops a live table and renames a staging table (or
+		// attaches a partition) in its place, and PostgreSQL's snapshots
+		// do not cover that: a table swapped in after the snapshot was
+		// taken is read as the new version (its rows are written with
+		// COPY FREEZE) or as empty. Locking every table a reader may read
+		// before the first query takes the snapshot after any swap in
+		// progress, and keeps swaps out until the snapshot ends.
+		if _, err := tx.ExecContext(ctx, "LOCK TABLE "+strings.Join(snapshotTables, ", ")+" IN ACCESS SHARE MODE"); err != nil {
+			return fmt.Errorf("begin read snapshot: %w", err)
+		}
+	}
 	return fn(&Store{db: s.db, q: tx, tuning: s.tuning})
 }
