@@ -64,6 +64,25 @@ func (s *Store) EnablePostGIS(ctx context.Context) (bool, error) {
 			return err
 		}
 		for _, g := range geomTables {
+			// ALTER TABLE … IF [NOT] EXISTS takes an ACCESS EXCLUSIVE lock
+			// even when it has nothing to do, and CREATE INDEX IF NOT
+			// EXISTS a SHARE lock: on a database already set up, every
+			// start of a process would wait for the API's reads of the
+			// table and stall every read arriving after it. Look first.
+			var geog, geom, index bool
+			if err := tx.QueryRowContext(ctx, `SELECT
+					EXISTS (SELECT 1 FROM information_schema.columns
+						WHERE table_schema = current_schema() AND table_name = $1 AND column_name = 'geog'),
+					EXISTS (SELECT 1 FROM information_schema.columns
+						WHERE table_schema = current_schema() AND table_name = $1 AND column_name = 'geom'),
+					EXISTS (SELECT 1 FROM pg_indexes
+						WHERE schemaname = current_schema() AND tablename = $1 AND indexname = $1 || '_geom')`,
+				g.table).Scan(&geog, &geom, &index); err != nil {
+				return fmt.Errorf("look for the geometry column of %s: %w", g.table, err)
+			}
+			if !geog && geom && index {
+				continue
+			}
 			if _, err := tx.ExecContext(ctx, "ALTER TABLE "+g.table+" DROP COLUMN IF EXISTS geog"); err != nil {
 				return fmt.Errorf("drop the geography column of %s: %w", g.table, err)
 			}

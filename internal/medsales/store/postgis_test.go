@@ -1,10 +1,14 @@
 package store_test
 
 import (
+	"context"
+	"database/sql"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/medplatform/medplatform/internal/medsales/store"
+	"github.com/medplatform/medplatform/internal/platform/dbtest"
 )
 
 // Every point at the given distance from the centre, walked around the
@@ -35,5 +39,41 @@ func TestRadiusDegreesContainsCircle(t *testing.T) {
 	// Jacksonville needs about 0.36 by 0.42 degrees.
 	if deg := store.RadiusDegrees(30.33, 40_000); deg > 0.45 {
 		t.Errorf("RadiusDegrees(30.33, 40 km) = %v, want a box under 0.45 degrees", deg)
+	}
+}
+
+// TestEnablePostGISAgainDoesNotWaitForReaders: on a database already set
+// up, EnablePostGIS (run at every start of serve, worker and ingest) does
+// nothing, so it neither waits for the API's reads of providers nor makes
+// the reads arriving after it wait. It took an ACCESS EXCLUSIVE lock on
+// providers and practice_locations every time.
+func TestEnablePostGISAgainDoesNotWaitForReaders(t *testing.T) {
+	d := dbtest.Postgres(t, store.Migrations)
+	s := store.New(d)
+	ctx := context.Background()
+	if ok, err := s.EnablePostGIS(ctx); err != nil || !ok {
+		t.Skipf("PostGIS not available: %v, %v", ok, err)
+	}
+	read, err := d.SQL.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer read.Rollback()
+	var n int
+	if err := read.QueryRowContext(ctx, "SELECT COUNT(*) FROM providers").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if err := read.QueryRowContext(ctx, "SELECT COUNT(*) FROM practice_locations").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	c, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if ok, err := s.EnablePostGIS(c); err != nil || !ok {
+		t.Errorf("EnablePostGIS again while a read is open = %v, %v; want true, nil at once", ok, err)
+	}
+	// Still set up: the column and its index are there.
+	var cols int
+	if err := d.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_indexes WHERE indexname IN ('providers_geom', 'practice_locations_geom')`).Scan(&cols); err != nil || cols != 2 {
+		t.Errorf("geometry indexes = %d, %v; want 2", cols, err)
 	}
 }
