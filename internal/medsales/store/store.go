@@ -56,12 +56,13 @@ func (s *Store) reader() db.Querier {
 	return s.db.Read
 }
 
-// snapshotTables are the tables a Snapshot locks, in the order an NPPES
-// swap takes them (providers first), so that the two never deadlock.
+// snapshotTables are the tables a Snapshot locks (those a provider profile
+// reads), in the order an NPPES swap takes them (providers first), so that
+// the two never deadlock.
 var snapshotTables = []string{
 	"providers", "provider_taxonomies", "provider_identifiers",
 	"practice_locations", "provider_other_names", "provider_endpoints",
-	"nucc_taxonomy", "partb_services", "partd_drugs", "open_payments", "zcta_centroids",
+	"nucc_taxonomy", "partb_services", "partd_drugs", "open_payments",
 }
 
 // Snapshot runs fn with a Store whose reads all see one state of the
