@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/medplatform/medplatform/internal/medsales"
@@ -81,14 +80,25 @@ func (s *server) handleDatasets(w http.ResponseWriter, r *http.Request) {
 	}
 	limit := 100
 	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
+		n, err := httpx.ParseInt(v) // digits only: "+5" is refused
 		if err != nil || n < 1 || n > 1000 {
 			s.fail(w, r, errs.Invalid("limit", "must be a number from 1 to 1000"))
 			return
 		}
-		limit = n
+		limit = int(n)
 	}
-	cur, err := s.Store.LatestLoads(r.Context())
+	// One snapshot for both reads, so a load finishing between them cannot
+	// make current and history disagree.
+	var cur map[medsales.Dataset]store.Freshness
+	var hist []store.Version
+	err := s.Store.Snapshot(r.Context(), func(st *store.Store) error {
+		var err error
+		if cur, err = st.LatestLoads(r.Context()); err != nil {
+			return err
+		}
+		hist, err = st.Versions(r.Context(), d, limit)
+		return err
+	})
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -99,11 +109,6 @@ func (s *server) handleDatasets(w http.ResponseWriter, r *http.Request) {
 				delete(cur, k)
 			}
 		}
-	}
-	hist, err := s.Store.Versions(r.Context(), d, limit)
-	if err != nil {
-		s.fail(w, r, err)
-		return
 	}
 	if hist == nil {
 		hist = []store.Version{}

@@ -1,0 +1,38 @@
+package api_test
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/medplatform/medplatform/internal/medsales/api"
+	"github.com/medplatform/medplatform/internal/platform/health"
+)
+
+// TestDatasetsLimitIsPlainDecimal: limit is digits only; strconv took "+5"
+// as 5. The parameter is refused before the store is read (none here).
+func TestDatasetsLimitIsPlainDecimal(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	srv := httptest.NewServer(api.NewServer(api.Deps{
+		Health: health.New(nil, time.Second, time.Now, log), Registry: prometheus.NewRegistry(), Logger: log,
+	}))
+	defer srv.Close()
+	for _, limit := range []string{"+5", " 5", "0x5", "5.0", "0", "1001"} {
+		res, err := http.Get(srv.URL + "/v1/datasets?limit=" + url.QueryEscape(limit))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p struct{ Field string }
+		err = json.NewDecoder(res.Body).Decode(&p)
+		res.Body.Close()
+		if res.StatusCode != 400 || err != nil || p.Field != "limit" {
+			t.Errorf("limit=%q: %d (field %q, %v), want 400 naming limit", limit, res.StatusCode, p.Field, err)
+		}
+	}
+}
