@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/medplatform/medplatform/internal/medsales"
 	"github.com/medplatform/medplatform/internal/platform/db"
@@ -164,15 +166,34 @@ func rowsServed(ctx context.Context, tx *db.Tx, d medsales.Dataset, mode string,
 // rejected before failing (too many of them is a common reason). Nothing
 // of a failed load is served, so it records no rows loaded.
 func (s *Store) FailVersion(ctx context.Context, id int64, reason string, rejected int64, finished time.Time) error {
-	if len(reason) > 1000 {
-		reason = reason[:1000]
-	}
+	reason = clipReason(reason, maxReason)
 	_, err := s.db.SQL.ExecContext(ctx, `UPDATE dataset_versions SET status = $1, error = $2, rows_loaded = 0, rows_rejected = $3, finished_at = $4
 		WHERE id = $5`, StatusFailed, reason, rejected, db.UTC(finished), id)
 	if err != nil {
 		return fmt.Errorf("record failure of load %d: %w", id, err)
 	}
 	return nil
+}
+
+// maxReason is the most bytes of a failed load's reason that the history
+// keeps.
+const maxReason = 1000
+
+// clipReason returns reason as valid UTF-8 of at most max bytes, cut at a
+// character boundary: a reason quotes values from the file (a reject's
+// value, a header name), and cutting one of their characters in two would
+// leave bytes PostgreSQL refuses in a TEXT column, so the failure would not
+// be recorded at all and the load would stay "running".
+func clipReason(reason string, max int) string {
+	reason = strings.ToValidUTF8(reason, "\uFFFD")
+	if len(reason) <= max {
+		return reason
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(reason[cut]) {
+		cut--
+	}
+	return reason[:cut]
 }
 
 // ErrLoadRunning is in the chain of LockDataset's error when another load

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/medplatform/medplatform/internal/medsales"
 	"github.com/medplatform/medplatform/internal/medsales/store"
@@ -199,4 +200,37 @@ func rawDate(t *testing.T, d *db.DB, query string, args ...any) string {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestFailVersionLongReasonUTF8: a reason longer than the history keeps is
+// cut at a character boundary. Cut in the middle of a character (a
+// rejected value of accented letters quoted in the reason), PostgreSQL
+// refused the update, so the failed load stayed "running"; SQLite stored
+// bytes that are not UTF-8.
+func TestFailVersionLongReasonUTF8(t *testing.T) {
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		st := store.New(d)
+		t0 := time.Date(2026, 8, 12, 9, 0, 0, 0, time.UTC)
+		// 999 ASCII bytes, then two-byte characters: byte 1000 is the
+		// first half of an "é".
+		reason := "x.csv: " + strings.Repeat("a", 992) + strings.Repeat("é", 50)
+		id, err := st.StartVersion(ctx, store.Version{Dataset: medsales.NUCC, Mode: "full", SourceFile: "x.csv", StartedAt: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.FailVersion(ctx, id, reason, 1, t0.Add(time.Minute)); err != nil {
+			t.Fatalf("FailVersion: %v", err)
+		}
+		hist, err := st.Versions(ctx, medsales.NUCC, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hist) != 1 || hist[0].Status != store.StatusFailed {
+			t.Fatalf("history = %+v, want one failed load", hist)
+		}
+		if e := hist[0].Error; !utf8.ValidString(e) || len(e) > 1000 || !strings.HasPrefix(reason, e) || len(e) < 999 {
+			t.Errorf("recorded reason of %d bytes (valid UTF-8 %v), want the first 999 bytes of the reason", len(e), utf8.ValidString(e))
+		}
+	})
 }
