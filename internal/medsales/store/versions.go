@@ -48,7 +48,10 @@ type Version struct {
 // killed while it ran (its row was left running).
 const InterruptedReason = "interrupted: the loading process stopped before finishing"
 
-// StartVersion records the start of a load and returns its id. Call it
+// StartVersion records the start of a load and returns its id. A source
+// file name that is not UTF-8 (a local file named in Latin-1, a zip member
+// named in CP437) is recorded with U+FFFD in place of its invalid bytes,
+// which PostgreSQL would refuse. Call it
 // holding LockDataset: rows of the same dataset still marked running then
 // belong to loads that were killed, and are marked failed first, so the
 // history never shows a phantom load.
@@ -61,7 +64,7 @@ func (s *Store) StartVersion(ctx context.Context, v Version) (int64, error) {
 		return tx.QueryRowContext(ctx, `INSERT INTO dataset_versions
 			(dataset, mode, source_file, sha256, release_date, data_year, started_at, status)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-			string(v.Dataset), v.Mode, v.SourceFile, v.SHA256, dateArg(v.ReleaseDate), intArg(v.DataYear),
+			string(v.Dataset), v.Mode, strings.ToValidUTF8(v.SourceFile, "\uFFFD"), v.SHA256, dateArg(v.ReleaseDate), intArg(v.DataYear),
 			db.UTC(v.StartedAt), StatusRunning).Scan(&id)
 	})
 	if err != nil {

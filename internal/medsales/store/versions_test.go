@@ -234,3 +234,25 @@ func TestFailVersionLongReasonUTF8(t *testing.T) {
 		}
 	})
 }
+
+// TestStartVersionNonUTF8FileName: a file whose name is not UTF-8 (Latin-1
+// "é") loads on both engines and is recorded with U+FFFD for the invalid
+// byte. PostgreSQL refused to record its start, so the load failed there
+// while SQLite loaded it.
+func TestStartVersionNonUTF8FileName(t *testing.T) {
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		st := store.New(d)
+		t0 := time.Date(2026, 8, 12, 9, 0, 0, 0, time.UTC)
+		if _, err := st.StartVersion(ctx, store.Version{Dataset: medsales.NUCC, Mode: "full", SourceFile: "nucc_taxonomy_251\xe9.csv", StartedAt: t0}); err != nil {
+			t.Fatalf("StartVersion: %v", err)
+		}
+		hist, err := st.Versions(ctx, medsales.NUCC, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hist) != 1 || hist[0].SourceFile != "nucc_taxonomy_251\uFFFD.csv" {
+			t.Fatalf("history = %+v, want source file %q", hist, "nucc_taxonomy_251\uFFFD.csv")
+		}
+	})
+}
