@@ -172,6 +172,10 @@ func (s *Store) LoadPartD(ctx context.Context, in LoadInput) (LoadResult, error)
 			tally.Reject(r.Line(), err.Error())
 			continue
 		}
+		if err := checkIndexed("Gnrc_Name", len(l.GenericName)); err != nil {
+			tally.Reject(r.Line(), err.Error())
+			continue
+		}
 		row = append(row[:0], l.NPI, nullString(l.BrandName), nullString(l.GenericName), l.TotalClaims,
 			l.Total30DayFills, l.TotalDaySupply, l.TotalDrugCost, nullInt(l.TotalBeneficiaries),
 			nullString(l.GE65SuppressionFlag), nullInt(l.GE65TotalClaims), nullDecimal(l.GE65Total30DayFills),
@@ -246,6 +250,10 @@ func (s *Store) LoadOpenPayments(ctx context.Context, in LoadInput) (LoadResult,
 			}
 		}
 		pending = false
+		if err := checkIndexed("Record_ID", len(p.RecordID)); err != nil {
+			tally.Reject(r.Line(), err.Error())
+			continue
+		}
 		if p.ProgramYear != year {
 			tally.Reject(r.Line(), fmt.Sprintf("Program_Year %d is not the program year %d being loaded", p.ProgramYear, year))
 			continue

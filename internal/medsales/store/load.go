@@ -189,6 +189,24 @@ func appendCSVField(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
+// maxIndexedValue is the longest value, in bytes, that a loader writes to a
+// text column PostgreSQL indexes (B-tree): an index entry holds at most
+// about 2,700 bytes, and a longer value failed the whole PostgreSQL load
+// while its indexes were built, where SQLite stored it. The row is
+// rejected on both engines instead (see checkIndexed). Two such values of
+// a two-column index (last and first name, state and city) still fit
+// together; the publishers' values are a few dozen characters.
+const maxIndexedValue = 1000
+
+// checkIndexed returns why a value of n bytes of column, which an index
+// covers, is too long to load, or nil.
+func checkIndexed(column string, n int) error {
+	if n > maxIndexedValue {
+		return fmt.Errorf("%s is %d bytes long, more than the %d an indexed value may have", column, n, maxIndexedValue)
+	}
+	return nil
+}
+
 // uniqueKey is a key of a loaded table that the file must not repeat.
 type uniqueKey struct {
 	table  string // live table

@@ -105,7 +105,12 @@ func (s *Store) LoadNPPES(ctx context.Context, in LoadInput) (LoadResult, error)
 	for rd.Next() {
 		tally.Row()
 		rec := rd.Record()
-		if err := writeProvider(pw, rec, &coords); err != nil {
+		key := addressKey(rec.Practice)
+		if err := providerTooLong(rec, key); err != nil {
+			tally.Reject(rd.Line(), err.Error())
+			continue
+		}
+		if err := writeProvider(pw, rec, key, &coords); err != nil {
 			return LoadResult{}, fmt.Errorf("%s: line %d: %w", in.File, rd.Line(), err)
 		}
 		for _, t := range rec.Taxonomies {
@@ -236,23 +241,56 @@ func (c *coordinator) locate(b RowBuilder, zip5 []byte) {
 	b.Null()
 }
 
-// addressKey writes the geo.AddressKey of an address, or NULL when it has
+// addressKey returns the geo.AddressKey of an address, or "" when it has
 // no street or is outside the U.S. (a country code other than US): the key
 // is what the Census geocoder, which knows only U.S. addresses, is sent.
-func addressKey(b RowBuilder, a dataset.NPPESAddress) {
+func addressKey(a dataset.NPPESAddress) string {
 	foreign := len(a.Country) > 0 && !bytes.EqualFold(a.Country, []byte("US"))
 	if !foreign && (len(a.Line1) > 0 || len(a.Line2) > 0) {
-		if k := geo.AddressKey(string(a.Line1), string(a.Line2), string(a.City), string(a.State), string(a.PostalCode)); k != "" {
-			b.String(k)
-			return
-		}
+		return geo.AddressKey(string(a.Line1), string(a.Line2), string(a.City), string(a.State), string(a.PostalCode))
 	}
-	b.Null()
+	return ""
 }
 
-// writeProvider writes the providers row of rec, in the order of
-// providerColumns.
-func writeProvider(b RowBuilder, rec *dataset.NPPESRecord, coords *coordinator) error {
+// writeKey writes an address key, NULL when it is "".
+func writeKey(b RowBuilder, key string) {
+	if key == "" {
+		b.Null()
+		return
+	}
+	b.String(key)
+}
+
+// providerTooLong returns why rec cannot be indexed (see checkIndexed): a
+// value of an indexed column of providers or provider_taxonomies, or the
+// practice address key, that is too long; nil when none is.
+func providerTooLong(rec *dataset.NPPESRecord, key string) error {
+	for _, v := range [...]struct {
+		column string
+		n      int
+	}{
+		{"Provider Last Name (Legal Name)", len(rec.LastName)},
+		{"Provider First Name", len(rec.FirstName)},
+		{"Provider Organization Name (Legal Business Name)", len(rec.OrgName)},
+		{"Provider Business Practice Location Address City Name", len(rec.Practice.City)},
+		{"Provider Business Practice Location Address State Name", len(rec.Practice.State)},
+		{"practice address", len(key)},
+	} {
+		if err := checkIndexed(v.column, v.n); err != nil {
+			return err
+		}
+	}
+	for _, t := range rec.Taxonomies {
+		if err := checkIndexed(fmt.Sprintf("Healthcare Provider Taxonomy Code_%d", t.Slot), len(t.Code)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeProvider writes the providers row of rec, whose practice address
+// key is key, in the order of providerColumns.
+func writeProvider(b RowBuilder, rec *dataset.NPPESRecord, key string, coords *coordinator) error {
 	b.Bytes(rec.NPI)
 	if rec.EntityType != 0 {
 		b.Int(int64(rec.EntityType))
@@ -281,7 +319,7 @@ func writeProvider(b RowBuilder, rec *dataset.NPPESRecord, coords *coordinator) 
 		rec.SoleProprietor, rec.OrgSubpart, rec.ParentOrgLBN, rec.ParentOrgTIN, rec.PrimaryTaxonomy} {
 		b.Bytes(v)
 	}
-	addressKey(b, *p)
+	writeKey(b, key)
 	coords.locate(b, rec.PracticeZIP5)
 	return b.End()
 }
@@ -312,12 +350,17 @@ func (s *Store) LoadNPPESLocations(ctx context.Context, in LoadInput) (LoadResul
 		tally.Row()
 		rec := rd.Record()
 		a := &rec.Address
+		key := addressKey(*a)
+		if err := locationTooLong(a, key); err != nil {
+			tally.Reject(rd.Line(), err.Error())
+			continue
+		}
 		w.Bytes(rec.NPI)
 		w.Int(int64(rd.Line()))
 		for _, v := range [...][]byte{a.Line1, a.Line2, a.City, a.State, a.PostalCode, rec.ZIP5, a.Country, a.Phone, rec.PhoneExtension, a.Fax} {
 			w.Bytes(v)
 		}
-		addressKey(w, *a)
+		writeKey(w, key)
 		coords.locate(w, rec.ZIP5)
 		if err := w.End(); err != nil {
 			return LoadResult{}, fmt.Errorf("%s: line %d: %w", in.File, rd.Line(), err)
@@ -327,6 +370,17 @@ func (s *Store) LoadNPPESLocations(ctx context.Context, in LoadInput) (LoadResul
 	return s.finishNPPES(ctx, in, rd.Err(), tally, rep, func(ctx context.Context) error {
 		return s.applyGeocodes(ctx, rep.StagingTable(t.Name), "lat", "lon")
 	})
+}
+
+// locationTooLong is providerTooLong for a secondary practice location.
+func locationTooLong(a *dataset.NPPESAddress, key string) error {
+	if err := checkIndexed("Provider Secondary Practice Location Address - City Name", len(a.City)); err != nil {
+		return err
+	}
+	if err := checkIndexed("Provider Secondary Practice Location Address - State Name", len(a.State)); err != nil {
+		return err
+	}
+	return checkIndexed("practice address", len(key))
 }
 
 // LoadNPPESOtherNames loads an othername_pfile into provider_other_names
