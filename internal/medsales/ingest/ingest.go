@@ -56,6 +56,10 @@ func (r Request) Validate() error {
 		return errs.Invalid("mode", "increments exist for nppes only")
 	case r.DataYear != 0 && (r.DataYear < 2000 || r.DataYear > 2100):
 		return errs.Invalid("dataYear", "must be a year between 2000 and 2100")
+	case r.DataYear != 0 && !r.Dataset.ByYear() && r.Dataset != medsales.ZCTA:
+		// It would be recorded as the load's data year and shown as the
+		// dataset's, though nothing of the file depends on it.
+		return errs.Invalid("dataYear", "%s has no data year: only partb, partd, openpayments and zcta take one", r.Dataset)
 	case !(r.MaxRejectRatio >= 0 && r.MaxRejectRatio <= 1):
 		// Written so that NaN (accepted by --max-reject-ratio) is refused:
 		// it fails both comparisons, and no share of rejects exceeds it.

@@ -51,6 +51,11 @@ func TestValidateFileName(t *testing.T) {
 		{ingest.Request{Dataset: "partd", Source: "MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv", DataYear: 2024}, ""},
 		{ingest.Request{Dataset: "partd", Source: "s3://b/MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv", DataYear: 2023}, "dataYear"},
 		{ingest.Request{Dataset: "partd", Source: "s3://b/MUP_DPR_RY26_P04_V10_DY24_NPIBN.zip", DataYear: 2023}, ""},
+		{ingest.Request{Dataset: "zcta", Source: "s3://b/Gaz_zcta_national.txt", DataYear: 2024}, ""},
+		// Datasets without a data year: the year was recorded as theirs.
+		{ingest.Request{Dataset: "nucc", Source: "nucc_taxonomy_251.csv", DataYear: 2023}, "dataYear"},
+		{ingest.Request{Dataset: "nppes", Source: "npidata_pfile_20050523-20260810.csv", DataYear: 2026}, "dataYear"},
+		{ingest.Request{Dataset: "nppes-endpoints", Source: "endpoint_pfile_20050523-20260810.csv", DataYear: 2026}, "dataYear"},
 	} {
 		err := c.req.Validate()
 		var e *errs.Error
