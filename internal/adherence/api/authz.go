@@ -256,6 +256,15 @@ func (s *server) auditRead(r *http.Request, resourceType, resourceID, patientID 
 // on resourceType/resourceID) like any other failed access to a patient
 // record.
 func (s *server) medicationNotShared(r *http.Request, action, resourceType, resourceID, patientID string) error {
+	return s.caregiverRefused(r, action, resourceType, resourceID, patientID, "the patient does not share medication details with caregivers")
+}
+
+// caregiverRefused refuses a linked caregiver a part of a patient's record
+// that caregivers never see (fills, notification history, messaging
+// preferences, the consent ledger), recording the failed attempt (action
+// on resourceType/resourceID) like any other failed access to a patient
+// record.
+func (s *server) caregiverRefused(r *http.Request, action, resourceType, resourceID, patientID, msg string) error {
 	s.audit(r, action, resourceType, resourceID, patientID, audit.OutcomeMinorFailure)
-	return errs.Forbidden("the patient does not share medication details with caregivers")
+	return errs.Forbidden("%s", msg)
 }

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/medplatform/medplatform/internal/adherence/store"
-	"github.com/medplatform/medplatform/internal/platform/auth"
+	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/httpx"
 )
@@ -28,11 +28,6 @@ type consentJSON struct {
 // ledger: an opt-out belongs to the number). Staff and the patient may
 // read it. Query: limit (1–500, default 100).
 func (s *server) handleListConsent(w http.ResponseWriter, r *http.Request) {
-	p := principalOf(r)
-	if err := auth.Require(p, auth.RoleAdmin, auth.RoleClinician, auth.RolePatient); err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	limit := 100
 	if l := r.URL.Query().Get("limit"); l != "" {
 		n, err := atoi(l)
@@ -42,9 +37,13 @@ func (s *server) handleListConsent(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	pat, _, err := s.readablePatient(r, r.PathValue("id"))
+	pat, v, err := s.readablePatient(r, r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	if v != viewFull {
+		s.fail(w, r, s.caregiverRefused(r, audit.ActionRead, "Consent", pat.ID, pat.ID, "caregivers may not read the consent ledger"))
 		return
 	}
 	entries, err := s.Store.ListConsent(r.Context(), pat.OrgID, pat.ID, limit)

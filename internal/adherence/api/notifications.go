@@ -7,6 +7,7 @@ import (
 
 	"github.com/medplatform/medplatform/internal/adherence/remind"
 	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/auth"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/httpx"
@@ -234,7 +235,7 @@ func (s *server) handleGetPreferences(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if v != viewFull {
-		s.fail(w, r, errs.Forbidden("caregivers may not read messaging preferences"))
+		s.fail(w, r, s.caregiverRefused(r, audit.ActionRead, "Patient", pat.ID, pat.ID, "caregivers may not read messaging preferences"))
 		return
 	}
 	prefs, err := s.Store.Preferences(r.Context(), pat.OrgID, pat.ID)
@@ -275,7 +276,7 @@ func (s *server) handleSetPreferences(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if v != viewFull {
-		s.fail(w, r, errs.Forbidden("caregivers may not change messaging preferences"))
+		s.fail(w, r, s.caregiverRefused(r, audit.ActionUpdate, "Patient", pat.ID, pat.ID, "caregivers may not change messaging preferences"))
 		return
 	}
 	var in preferencesInput
@@ -336,7 +337,7 @@ func (s *server) handleListNotifications(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	if v != viewFull {
-		s.fail(w, r, errs.Forbidden("caregivers may not read notification history"))
+		s.fail(w, r, s.caregiverRefused(r, audit.ActionRead, "Communication", pat.ID, pat.ID, "caregivers may not read notification history"))
 		return
 	}
 	q := r.URL.Query()

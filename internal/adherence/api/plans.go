@@ -209,7 +209,7 @@ func (s *server) handleListFills(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if v != viewFull {
-		s.fail(w, r, errs.Forbidden("caregivers may not read pharmacy fills"))
+		s.fail(w, r, s.caregiverRefused(r, audit.ActionRead, "Fill", plan.ID, plan.PatientID, "caregivers may not read pharmacy fills"))
 		return
 	}
 	fills, err := s.Store.ListFills(r.Context(), plan.OrgID, plan.ID)

@@ -695,3 +695,39 @@ func TestReportWindowNamesTheGivenParameter(t *testing.T) {
 		}
 	})
 }
+
+// TestCaregiverRefusalsAreAudited checks that a linked caregiver refused
+// a part of the patient's record that caregivers never see (fills,
+// notification history, messaging preferences, the consent ledger) leaves
+// a failed-access audit record for the patient, as a refused medication
+// read does.
+func TestCaregiverRefusalsAreAudited(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		f := setupFixture(t, e)
+		for _, c := range []struct{ method, path, resource, action string }{
+			{"GET", "/v1/plans/" + f.ownPlan + "/fills", "Fill", "R"},
+			{"GET", "/v1/patients/" + f.own + "/notifications", "Communication", "R"},
+			{"GET", "/v1/patients/" + f.own + "/messaging-preferences", "Patient", "R"},
+			{"PUT", "/v1/patients/" + f.own + "/messaging-preferences", "Patient", "U"},
+			{"GET", "/v1/patients/" + f.own + "/consent", "Consent", "R"},
+		} {
+			var body any
+			if c.method == "PUT" {
+				body = map[string]any{"medicationInMessages": true}
+			}
+			e.mustDo(c.method, c.path, f.keys["caregiver"], body, 403)
+			var n int
+			err := e.db.SQL.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE resource_type = $1 AND action = $2 AND patient_id = $3 AND outcome = 4 AND actor_role = 'caregiver'`,
+				c.resource, c.action, f.own).Scan(&n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != 1 {
+				t.Errorf("%s %s refused: %d failed-access audit records of %s, want 1", c.method, c.path, n, c.resource)
+			}
+		}
+		// A caregiver not linked to the patient is told nothing more than
+		// about any other record it may not see.
+		e.mustDo("GET", "/v1/patients/"+f.unlinked+"/consent", f.keys["caregiver"], nil, 404)
+	})
+}
