@@ -105,9 +105,14 @@ func (s *server) writePlanPolicy(w http.ResponseWriter, r *http.Request, orgID, 
 	httpx.WriteJSON(w, http.StatusOK, out)
 }
 
+// handleSetPlanPolicy changes a plan's own reminder policy (staff). A
+// refused attempt (403 for a role that may not write, 404 for another
+// organization's plan) is audited as a failed change of the plan, as for
+// its other changes.
 func (s *server) handleSetPlanPolicy(w http.ResponseWriter, r *http.Request) {
 	p := principalOf(r)
 	if err := auth.Require(p, staff...); err != nil {
+		s.auditPlanWriteRefused(r, err, r.PathValue("id"), audit.ActionUpdate, "MedicationRequest")
 		s.fail(w, r, err)
 		return
 	}
@@ -122,19 +127,24 @@ func (s *server) handleSetPlanPolicy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.Store.SetPlanReminderPolicy(r.Context(), actor(r), p.OrgID, r.PathValue("id"), &pol); err != nil {
+		s.auditPlanWriteRefused(r, err, r.PathValue("id"), audit.ActionUpdate, "MedicationRequest")
 		s.fail(w, r, err)
 		return
 	}
 	s.writePlanPolicy(w, r, p.OrgID, r.PathValue("id"))
 }
 
+// handleDeletePlanPolicy returns a plan to the organization's reminder
+// policy (staff); a refusal is audited as in handleSetPlanPolicy.
 func (s *server) handleDeletePlanPolicy(w http.ResponseWriter, r *http.Request) {
 	p := principalOf(r)
 	if err := auth.Require(p, staff...); err != nil {
+		s.auditPlanWriteRefused(r, err, r.PathValue("id"), audit.ActionUpdate, "MedicationRequest")
 		s.fail(w, r, err)
 		return
 	}
 	if err := s.Store.SetPlanReminderPolicy(r.Context(), actor(r), p.OrgID, r.PathValue("id"), nil); err != nil {
+		s.auditPlanWriteRefused(r, err, r.PathValue("id"), audit.ActionUpdate, "MedicationRequest")
 		s.fail(w, r, err)
 		return
 	}

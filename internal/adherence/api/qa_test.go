@@ -731,3 +731,37 @@ func TestCaregiverRefusalsAreAudited(t *testing.T) {
 		e.mustDo("GET", "/v1/patients/"+f.unlinked+"/consent", f.keys["caregiver"], nil, 404)
 	})
 }
+
+// TestFailedReminderPolicyWritesAreAudited: a refused attempt to change a
+// plan's reminder policy — a role that may not write (403) or another
+// organization's plan (404) — leaves a failed-access audit record on the
+// plan, as a refused PATCH or pause does.
+func TestFailedReminderPolicyWritesAreAudited(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		f := setupFixture(t, e)
+		policy := map[string]any{"firstOffsetMinutes": 0, "repeatEveryMinutes": 15, "maxReminders": 2, "validityMinutes": 30, "channels": []string{"sms"}}
+		for _, c := range []struct {
+			method, plan, role string
+			body               map[string]any
+			status             int
+			patient            string // "" when the caller may not know it
+		}{
+			{"PUT", f.ownPlan, "caregiver", policy, 403, f.own},
+			{"PUT", f.otherPlan, "admin", policy, 404, ""},
+			{"DELETE", f.ownPlan, "patient", nil, 403, f.own},
+			{"DELETE", f.otherPlan, "clinician", nil, 404, ""},
+		} {
+			e.mustDo(c.method, "/v1/plans/"+c.plan+"/reminder-policy", f.keys[c.role], c.body, c.status)
+			var n int
+			err := e.db.SQL.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE resource_type = 'MedicationRequest' AND resource_id = $1
+				AND COALESCE(patient_id, '') = $2 AND outcome = 4 AND actor_role = $3 AND action = 'U'`,
+				c.plan, c.patient, c.role).Scan(&n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != 1 {
+				t.Errorf("%s reminder policy of %s by %s refused: %d failed-access audit records, want 1", c.method, c.plan, c.role, n)
+			}
+		}
+	})
+}
