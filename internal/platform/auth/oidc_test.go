@@ -3,6 +3,7 @@ package auth_test
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"math/big"
@@ -129,6 +130,9 @@ func TestAuthenticateOIDC(t *testing.T) {
 		{name: "wrong issuer", token: rs256(func(m jwt.MapClaims) { m["iss"] = "https://evil.example.test/" }), wantCode: errs.CodeUnauthorized, wantMsg: "token is not valid"},
 		{name: "wrong audience", token: rs256(func(m jwt.MapClaims) { m["aud"] = "another-client" }), wantCode: errs.CodeUnauthorized, wantMsg: "token is not valid"},
 		{name: "expired", token: rs256(func(m jwt.MapClaims) { m["exp"] = now.Add(-time.Second).Unix() }), wantCode: errs.CodeUnauthorized, wantMsg: "expired"},
+		{name: "missing exp", token: rs256(func(m jwt.MapClaims) { delete(m, "exp") }), wantCode: errs.CodeUnauthorized},
+		{name: "exp not a number", token: rs256(func(m jwt.MapClaims) { m["exp"] = "tomorrow" }), wantCode: errs.CodeUnauthorized},
+		{name: "HS256 signed with the provider's public key", token: sign(t, jwt.SigningMethodHS256, x509.MarshalPKCS1PublicKey(&idp.key.PublicKey), idp.kid, claims(nil)), wantCode: errs.CodeUnauthorized},
 		{name: "not yet valid", token: rs256(func(m jwt.MapClaims) { m["nbf"] = now.Add(time.Hour).Unix() }), wantCode: errs.CodeUnauthorized},
 		{name: "signed by another key", token: sign(t, jwt.SigningMethodRS256, otherKey, idp.kid, claims(nil)), wantCode: errs.CodeUnauthorized, wantMsg: "token is not valid"},
 		{name: "unknown key id", token: sign(t, jwt.SigningMethodRS256, otherKey, "key-2", claims(nil)), wantCode: errs.CodeUnauthorized},
