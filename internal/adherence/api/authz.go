@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/platform/audit"
@@ -214,8 +216,8 @@ func (s *server) audit(r *http.Request, action, resourceType, resourceID, patien
 		ActorRole:    a.Role,
 		Action:       action,
 		ResourceType: resourceType,
-		ResourceID:   resourceID,
-		PatientID:    patientID,
+		ResourceID:   auditID(resourceID),
+		PatientID:    auditID(patientID),
 		Outcome:      outcome,
 		RequestID:    a.RequestID,
 		ClientAddr:   a.ClientAddr,
@@ -225,6 +227,25 @@ func (s *server) audit(r *http.Request, action, resourceType, resourceID, patien
 		return errors.New("audit trail unavailable")
 	}
 	return nil
+}
+
+// maxAuditID bounds an id the caller named that an audit record keeps.
+// Record ids are 36 characters; whatever is longer was never one.
+const maxAuditID = 100
+
+// auditID is the form in which an audit record keeps an id taken from the
+// request (a path segment, a query parameter): a refused attempt must be
+// recorded whatever the caller sent, but the audit trail accepts only
+// valid UTF-8 without NUL bytes, so those are replaced, and an id longer
+// than maxAuditID is cut there.
+func auditID(id string) string {
+	if len(id) > maxAuditID {
+		id = id[:maxAuditID]
+	}
+	if !utf8.ValidString(id) || strings.ContainsRune(id, 0) {
+		id = strings.ToValidUTF8(strings.ReplaceAll(id, "\x00", "\uFFFD"), "\uFFFD")
+	}
+	return id
 }
 
 // auditReads records successful reads of several patients' records in one

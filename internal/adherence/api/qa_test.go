@@ -765,3 +765,27 @@ func TestFailedReminderPolicyWritesAreAudited(t *testing.T) {
 		}
 	})
 }
+
+// TestRefusedReadOfMalformedIDIsAudited: a refused read whose patient id
+// is not valid UTF-8, holds a NUL byte or is very long is still recorded
+// as a failed access (the audit trail refuses such bytes as they are, so
+// the attempt went unrecorded), with the id kept short.
+func TestRefusedReadOfMalformedIDIsAudited(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		f := setupFixture(t, e)
+		for _, id := range []string{"%FF", "%00", f.own + "%00", strings.Repeat("a", 5000)} {
+			count := func() int {
+				var n int
+				if err := e.db.SQL.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE resource_type = 'Patient' AND outcome = 4 AND actor_role = 'caregiver' AND length(patient_id) <= 100`).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			before := count()
+			e.mustDo("GET", "/v1/patients/"+id, f.keys["caregiver"], nil, 404)
+			if got := count() - before; got != 1 {
+				t.Errorf("GET /v1/patients/%.20s refused: %d failed-access audit records, want 1", id, got)
+			}
+		}
+	})
+}
