@@ -22,8 +22,9 @@
 // on seq rejects a second record with the same number.
 //
 // Database triggers installed by the migrations refuse UPDATE, DELETE and
-// TRUNCATE on audit_log and any change to audit_head other than advancing it
-// by one record. They guard against mistakes; the hash chain is what
+// TRUNCATE on audit_log, an insert that would replace a record (SQLite's
+// REPLACE, which fires no DELETE trigger), and any change to audit_head
+// other than advancing it by one record. They guard against mistakes; the hash chain is what
 // detects someone who drops the guards first. Someone able to rewrite the
 // whole chain from a point onwards, head included, is only caught by
 // comparing Head with a copy kept elsewhere (an external checkpoint).

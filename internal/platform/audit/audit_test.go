@@ -343,14 +343,33 @@ func TestGuards(t *testing.T) {
 		ctx := context.Background()
 		l := audit.New(d, newClock().now, nil)
 		appendN(t, l, 3)
-		for _, stmt := range []string{
+		stmts := []string{
 			"UPDATE audit_log SET actor_id = 'mallory' WHERE seq = 2",
 			"DELETE FROM audit_log WHERE seq = 3",
 			"UPDATE audit_head SET seq = 2 WHERE id = 1",
 			"UPDATE audit_head SET seq = 7 WHERE id = 1",
 			"UPDATE audit_head SET hash = 'x' WHERE id = 1",
 			"DELETE FROM audit_head",
-		} {
+			// An upsert changes the row it conflicts with.
+			`INSERT INTO audit_log SELECT * FROM audit_log WHERE seq = 2
+				ON CONFLICT (seq) DO UPDATE SET actor_id = 'mallory'`,
+			`INSERT INTO audit_head (id, seq, hash) SELECT 1, seq, hash FROM audit_log WHERE seq = 2
+				ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`,
+		}
+		if d.Dialect == db.SQLite {
+			// REPLACE deletes the row it conflicts with without firing
+			// DELETE triggers.
+			stmts = append(stmts,
+				`INSERT OR REPLACE INTO audit_log SELECT seq, id, at, org_id, 'mallory', actor_role, action,
+					resource_type, resource_id, patient_id, outcome, request_id, client_addr, detail, prev_hash, hash
+					FROM audit_log WHERE seq = 2`,
+				`REPLACE INTO audit_log SELECT 7, id, at, org_id, actor_id, actor_role, action,
+					resource_type, resource_id, patient_id, outcome, request_id, client_addr, detail, prev_hash, hash
+					FROM audit_log WHERE seq = 3`,
+				"REPLACE INTO audit_head (id, seq, hash) SELECT 1, seq, hash FROM audit_log WHERE seq = 2",
+			)
+		}
+		for _, stmt := range stmts {
 			if _, err := d.SQL.ExecContext(ctx, stmt); err == nil {
 				t.Errorf("%s: succeeded, want it refused", stmt)
 			}
