@@ -15,11 +15,19 @@ import (
 // subject is Patient/{id} of the caller's org.
 func (s *server) handleFHIRImport(w http.ResponseWriter, r *http.Request) {
 	p := principalOf(r)
+	var mr fhir.MedicationRequest
 	if err := auth.Require(p, staff...); err != nil {
+		// A refused attempt to add to a patient's record is audited, as
+		// POST /v1/patients/{id}/plans does; the patient is the one the
+		// request names, when it names one.
+		var patientID string
+		if httpx.Decode(w, r, &mr) == nil {
+			_, patientID, _ = fhir.ToPlan(mr)
+		}
+		s.auditWriteRefused(r, err, patientID)
 		s.fail(w, r, err)
 		return
 	}
-	var mr fhir.MedicationRequest
 	if err := httpx.Decode(w, r, &mr); err != nil {
 		s.fail(w, r, err)
 		return
@@ -31,6 +39,7 @@ func (s *server) handleFHIRImport(w http.ResponseWriter, r *http.Request) {
 	}
 	pat, err := s.Store.GetPatient(r.Context(), p.OrgID, patientID)
 	if err != nil {
+		s.auditWriteRefused(r, err, patientID)
 		if errs.Is(err, errs.CodeNotFound) {
 			// 404 like any record the caller may not see (as POST
 			// /v1/events does for its patientId): another org's patient

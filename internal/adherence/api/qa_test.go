@@ -789,3 +789,39 @@ func TestRefusedReadOfMalformedIDIsAudited(t *testing.T) {
 		}
 	})
 }
+
+// TestFailedFHIRImportIsAudited: a refused FHIR MedicationRequest import —
+// a role that may not write (403) or another organization's patient (404)
+// — leaves a failed-access audit record, as a refused POST
+// /v1/patients/{id}/plans does, naming the patient id the request gave.
+func TestFailedFHIRImportIsAudited(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		f := setupFixture(t, e)
+		body := func(patient string) map[string]any {
+			return map[string]any{"resourceType": "MedicationRequest", "status": "active", "intent": "order",
+				"subject":                   map[string]any{"reference": "Patient/" + patient},
+				"medicationCodeableConcept": map[string]any{"coding": []any{map[string]any{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314076", "display": "lisinopril"}}},
+				"dosageInstruction":         []any{map[string]any{"timing": map[string]any{"repeat": map[string]any{"timeOfDay": []string{"09:00:00"}}}}}}
+		}
+		for _, c := range []struct {
+			role, patient string
+			status        int
+		}{
+			{"caregiver", f.own, 403},
+			{"patient", f.own, 403},
+			{"integration", f.unlinked, 403},
+			{"clinician", f.other, 404},
+		} {
+			e.mustDo("POST", "/fhir/MedicationRequest", f.keys[c.role], body(c.patient), c.status)
+			var n int
+			err := e.db.SQL.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE resource_type = 'Patient' AND patient_id = $1
+				AND outcome = 4 AND actor_role = $2 AND action = 'U'`, c.patient, c.role).Scan(&n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != 1 {
+				t.Errorf("FHIR import for %s by %s refused: %d failed-access audit records, want 1", c.patient, c.role, n)
+			}
+		}
+	})
+}
