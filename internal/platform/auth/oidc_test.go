@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -279,4 +280,54 @@ func TestAuthenticateOIDCProviderUnreachable(t *testing.T) {
 			t.Fatalf("error = %v (code %q), want unavailable", err, errs.CodeOf(err))
 		}
 	}
+}
+
+// TestAuthenticateOIDCKeyRotation: when the provider rotates its signing
+// key, a token signed with the new key (an unknown kid) is accepted after
+// the key set is fetched again, and the retired key is no longer trusted.
+func TestAuthenticateOIDCKeyRotation(t *testing.T) {
+	c := newClock()
+	oldKey, newKey := newRSAKey(t), newRSAKey(t)
+	jwk := func(k *rsa.PrivateKey, kid string) map[string]string {
+		return map[string]string{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid,
+			"n": base64.RawURLEncoding.EncodeToString(k.N.Bytes()),
+			"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(k.E)).Bytes())}
+	}
+	var mu sync.Mutex
+	published := []any{jwk(oldKey, "old")}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"keys": published})
+	}))
+	t.Cleanup(srv.Close)
+	cfg := &auth.OIDCConfig{Issuer: testIssuer, Audience: testAudience, JWKSURL: srv.URL + "/jwks"}
+	a, err := auth.NewAuthenticator(nil, cfg, ratelimit.NewMemory(c.Now), c.Now)
+	if err != nil {
+		t.Fatalf("NewAuthenticator: %v", err)
+	}
+	a.MaxFailures = 1000
+	token := func(k *rsa.PrivateKey, kid string) string {
+		return sign(t, jwt.SigningMethodRS256, k, kid, jwt.MapClaims{
+			"iss": testIssuer, "aud": testAudience, "sub": "u", "exp": c.Now().Add(time.Minute).Unix(),
+			"org_id": "org-1", "role": "admin",
+		})
+	}
+	check := func(what, tok string, wantOK bool) {
+		t.Helper()
+		_, err := a.Authenticate(t.Context(), request("192.0.2.1:1", "Bearer "+tok))
+		if (err == nil) != wantOK {
+			t.Errorf("%s: Authenticate error = %v, want ok = %v", what, err, wantOK)
+		}
+	}
+	check("old key before rotation", token(oldKey, "old"), true)
+	check("new key before it is published", token(newKey, "new"), false)
+
+	mu.Lock()
+	published = []any{jwk(newKey, "new")}
+	mu.Unlock()
+	check("new key after rotation", token(newKey, "new"), true)
+	check("old key after rotation", token(oldKey, "old"), false)
+	check("new key under the old kid", token(newKey, "old"), false)
 }
