@@ -7,6 +7,7 @@ import (
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/auth"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/httpx"
@@ -339,11 +340,23 @@ func (s *server) handleListEscalations(w http.ResponseWriter, r *http.Request) {
 // any other is not found.
 func (s *server) readableEscalation(r *http.Request, id string) (adherence.Escalation, error) {
 	p := principalOf(r)
+	// A role that may not read escalations, or an escalation not in the
+	// caller's organization, is a refused attempt on a patient's record
+	// whose patient the caller may not learn: audited on the escalation,
+	// as a refused read of another organization's dose is.
+	action := audit.ActionRead
+	if r.Method != http.MethodGet {
+		action = audit.ActionUpdate
+	}
 	if err := auth.Require(p, escalationReaders...); err != nil {
+		s.audit(r, action, "Escalation", id, "", audit.OutcomeMinorFailure)
 		return adherence.Escalation{}, err
 	}
 	e, err := s.Store.GetEscalation(r.Context(), p.OrgID, id)
 	if err != nil {
+		if errs.Is(err, errs.CodeNotFound) {
+			s.audit(r, action, "Escalation", id, "", audit.OutcomeMinorFailure)
+		}
 		return adherence.Escalation{}, err
 	}
 	if _, _, err := s.readablePatient(r, e.PatientID); err != nil {

@@ -399,3 +399,50 @@ func TestEscalationAPIAcknowledgeExhaustedIsCounted(t *testing.T) {
 		}
 	})
 }
+
+// TestRefusedEscalationAccessIsAudited: an escalation says that a patient
+// missed doses, so a refused attempt on one — a role that may not read
+// escalations (403), another organization's escalation (404) — is audited
+// as a failed access on the escalation, without naming the patient.
+func TestRefusedEscalationAccessIsAudited(t *testing.T) {
+	dbtest.Each(t, []migrate.Set{audit.Migrations, store.Migrations}, func(t *testing.T, d *platformdb.DB) {
+		e := newEscHarness(t, d)
+		admin := e.keys["admin"]
+		e.do("POST", "/v1/escalation-policies", admin, map[string]any{
+			"name": "Any miss", "trigger": map[string]any{"kind": "missed_dose"},
+			"levels": []any{map[string]any{"afterMinutes": 30, "recipients": "caregivers", "channels": []string{"sms"}}},
+		}, 201)
+		e.now = time.Date(2026, 3, 2, 16, 1, 0, 0, time.UTC)
+		if _, err := e.st.MarkMissed(e.ctx, e.now); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.st.ConsumeOutbox(e.ctx, e.now, 0); err != nil {
+			t.Fatal(err)
+		}
+		list := e.do("GET", "/v1/escalations?patient="+e.own, admin, nil, 200)["escalations"].([]any)
+		if len(list) != 1 {
+			t.Fatalf("escalations of own = %v", list)
+		}
+		esc := list[0].(map[string]any)["id"].(string)
+		for _, c := range []struct {
+			method, suffix, token, role, action string
+			status                              int
+		}{
+			{"GET", "", e.keys["patient"], "patient", "R", 403},
+			{"POST", "/acknowledge", e.keys["integration"], "integration", "U", 403},
+			{"GET", "", e.adminB, "admin", "R", 404},
+			{"POST", "/acknowledge", e.adminB, "admin", "U", 404},
+		} {
+			e.do(c.method, "/v1/escalations/"+esc+c.suffix, c.token, nil, c.status)
+			var n int
+			err := d.SQL.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE resource_type = 'Escalation' AND resource_id = $1
+				AND outcome = 4 AND actor_role = $2 AND action = $3 AND COALESCE(patient_id, '') = ''`, esc, c.role, c.action).Scan(&n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != 1 {
+				t.Errorf("%s escalation%s by %s refused: %d failed-access audit records, want 1", c.method, c.suffix, c.role, n)
+			}
+		}
+	})
+}
