@@ -91,6 +91,7 @@ func TestOutOfRangeSettingsFailStartup(t *testing.T) {
 		{map[string]string{"CONSOLE_SHOW_BODY": "maybe"}, `CONSOLE_SHOW_BODY: "maybe" is not true or false`},
 		{map[string]string{"CONSOLE_SHOW_BODY_FILE": missing}, "read CONSOLE_SHOW_BODY_FILE: open " + missing},
 		{map[string]string{"WEBHOOK_ALLOW_HTTP": "yes"}, `WEBHOOK_ALLOW_HTTP: "yes" is not true or false`},
+		{map[string]string{"WEBHOOK_ALLOW_PRIVATE": "1x"}, `WEBHOOK_ALLOW_PRIVATE: "1x" is not true or false`},
 		{map[string]string{"NOTIFY_BREAKER_FAILURES": "-1"}, "NOTIFY_BREAKER_FAILURES must be 1 or more"},
 		{map[string]string{"NOTIFY_BREAKER_FAILURES": "0"}, "NOTIFY_BREAKER_FAILURES must be 1 or more"},
 		{map[string]string{"NOTIFY_BREAKER_COOLDOWN": "-1s"}, "NOTIFY_BREAKER_COOLDOWN must be a duration above 0s"},

@@ -78,6 +78,8 @@ redacted line per message; CONSOLE_SHOW_BODY=true prints the text too, default f
   SMTP_ADDR (host:587, STARTTLS required), SMTP_USERNAME, SMTP_PASSWORD, SMTP_FROM
   WEBHOOK_SECRET     signs care-team webhooks (escalations); the webhook channel is off without it
   WEBHOOK_ALLOW_HTTP true lets escalation policies post to http:// URLs (default false: https only)
+  WEBHOOK_ALLOW_PRIVATE true lets them post to loopback, private and link-local addresses (default false:
+                     public addresses only, checked when connecting)
   <PROVIDER>_RATE    sends per second per provider, e.g. TWILIO_RATE=100 (default and 0: unlimited)
   NOTIFY_BREAKER_FAILURES, NOTIFY_BREAKER_COOLDOWN, NOTIFY_ATTEMPT_TIMEOUT   (5, 10s, 10s; each above 0)
 Secrets, and every setting above but OTEL_* and PPROF_ADDR, may be given as NAME_FILE (for example

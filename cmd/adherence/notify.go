@@ -108,6 +108,10 @@ func newNotifier(ctx context.Context, getenv func(string) string, stdout io.Writ
 	if err != nil {
 		return nil, err
 	}
+	allowPrivate, err := env.Bool("WEBHOOK_ALLOW_PRIVATE", false)
+	if err != nil {
+		return nil, err
+	}
 	breaker := notify.BreakerConfig{Failures: failures, Cooldown: cooldown}
 	routes := map[notify.Channel][]notify.Route{}
 	for _, ch := range []struct {
@@ -141,7 +145,7 @@ func newNotifier(ctx context.Context, getenv func(string) string, stdout io.Writ
 		return nil, err
 	}
 	if secret != "" {
-		wh, err := webhook.New(webhook.Config{Secret: secret, AllowHTTP: allowHTTP})
+		wh, err := webhook.New(webhook.Config{Secret: secret, AllowHTTP: allowHTTP, AllowPrivate: allowPrivate})
 		if err != nil {
 			return nil, fmt.Errorf("webhook provider: %w", err)
 		}

@@ -18,8 +18,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"syscall"
 	"time"
 
 	"github.com/medplatform/medplatform/internal/platform/notify"
@@ -43,6 +46,15 @@ type Config struct {
 	Secret string
 	// AllowHTTP permits plain http URLs (for tests); otherwise only https.
 	AllowHTTP bool
+	// AllowPrivate permits destinations that are not public addresses:
+	// loopback, private, link-local, shared (100.64/10), unspecified and
+	// multicast ones. Without it such a connection is refused when it is
+	// dialled (so a name that resolves, or later re-resolves, to an
+	// internal address is caught too): an escalation policy is written by
+	// an org admin, and the server must not become their way into the
+	// networks it can reach. Connections then go direct, not through an
+	// HTTP(S)_PROXY, whose address the check would see instead.
+	AllowPrivate bool
 	// HTTPClient makes the requests; nil means a client with a 30s
 	// timeout. Redirects are never followed, whatever the client says: a
 	// signed notification goes only where it was addressed.
@@ -69,11 +81,47 @@ func New(cfg Config) (*Client, error) {
 		hc = *cfg.HTTPClient
 	}
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	if !cfg.AllowPrivate {
+		base, ok := hc.Transport.(*http.Transport)
+		if hc.Transport == nil {
+			base, ok = http.DefaultTransport.(*http.Transport)
+		}
+		if !ok {
+			return nil, errors.New("webhook: without AllowPrivate the HTTPClient's Transport must be an *http.Transport, whose dialer checks the destination")
+		}
+		t := base.Clone()
+		t.Proxy = nil
+		t.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: publicOnly}).DialContext
+		hc.Transport = t
+	}
 	c := &Client{secret: []byte(cfg.Secret), allowHTTP: cfg.AllowHTTP, http: &hc, now: cfg.Now}
 	if c.now == nil {
 		c.now = time.Now
 	}
 	return c, nil
+}
+
+// errNotPublic refuses a connection to an address that is not public.
+var errNotPublic = errors.New("the destination is not a public address (loopback, private, link-local or the like)")
+
+// shared is the carrier-grade NAT range, which netip does not count as
+// private.
+var shared = netip.MustParsePrefix("100.64.0.0/10")
+
+// publicOnly is the dialer's Control: it runs for each address a name
+// resolved to, just before connecting, and refuses those that are not
+// public.
+func publicOnly(_, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("webhook: destination %q: %w", address, err)
+	}
+	ip := ap.Addr().Unmap()
+	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+		ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() || shared.Contains(ip) {
+		return errNotPublic
+	}
+	return nil
 }
 
 // Name returns "webhook".
@@ -148,7 +196,8 @@ func (c *Client) Send(ctx context.Context, m notify.Message) (notify.Receipt, er
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return notify.Receipt{}, &notify.Error{Provider: Name, Retryable: true, Err: fmt.Errorf("post: %w", err)}
+		// A destination refused as not public stays refused: no retry.
+		return notify.Receipt{}, &notify.Error{Provider: Name, Retryable: !errors.Is(err, errNotPublic), Err: fmt.Errorf("post: %w", err)}
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

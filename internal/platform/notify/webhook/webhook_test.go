@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -66,7 +67,7 @@ func newReceiver(t *testing.T) *receiver {
 
 func newClient(t *testing.T, rv *receiver) *webhook.Client {
 	t.Helper()
-	c, err := webhook.New(webhook.Config{Secret: secret, AllowHTTP: true, HTTPClient: rv.Client(), Now: func() time.Time { return t0 }})
+	c, err := webhook.New(webhook.Config{Secret: secret, AllowHTTP: true, AllowPrivate: true, HTTPClient: rv.Client(), Now: func() time.Time { return t0 }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +158,7 @@ func TestSendErrors(t *testing.T) {
 			rv.mu.Lock()
 			rv.status, rv.hangs, rv.redirect = tt.status, tt.hangs, tt.status == 307
 			rv.mu.Unlock()
-			c, err := webhook.New(webhook.Config{Secret: secret, AllowHTTP: tt.allowHTTP, HTTPClient: rv.Client(), Now: func() time.Time { return t0 }})
+			c, err := webhook.New(webhook.Config{Secret: secret, AllowHTTP: tt.allowHTTP, AllowPrivate: true, HTTPClient: rv.Client(), Now: func() time.Time { return t0 }})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -207,5 +208,42 @@ func TestNew(t *testing.T) {
 	}
 	if c.Name() != "webhook" || c.Channel() != notify.Webhook {
 		t.Errorf("Name, Channel = %q, %q", c.Name(), c.Channel())
+	}
+}
+
+// TestPrivateDestinationRefused: without AllowPrivate a webhook to a
+// loopback, private or link-local address is refused when it is dialled,
+// for good (not retryable), and nothing reaches it; a name that resolves
+// to one (localhost) is caught the same way.
+func TestPrivateDestinationRefused(t *testing.T) {
+	rv := newReceiver(t)
+	c, err := webhook.New(webhook.Config{Secret: secret, AllowHTTP: true, HTTPClient: rv.Client(), Now: func() time.Time { return t0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(rv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, to := range []string{
+		rv.URL + "/hook",
+		"http://localhost:" + u.Port() + "/hook",
+		"https://10.1.2.3/hook", "https://192.168.0.10/hook", "https://169.254.169.254/latest",
+		"https://100.64.0.1/hook", "http://[::1]:" + u.Port() + "/hook", "https://[fd00::1]/hook",
+		"http://[::ffff:127.0.0.1]:" + u.Port() + "/hook", "http://0.0.0.0:" + u.Port() + "/hook",
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := c.Send(ctx, notify.Message{ID: "n-1", Channel: notify.Webhook, To: to, Body: "x"})
+		cancel()
+		var ne *notify.Error
+		if !errors.As(err, &ne) || ne.Retryable || !strings.Contains(err.Error(), "not a public address") {
+			t.Errorf("Send to %s = %v, want a permanent error: not a public address", to, err)
+		}
+	}
+	rv.mu.Lock()
+	got := len(rv.got)
+	rv.mu.Unlock()
+	if got != 0 {
+		t.Errorf("the receiver got %d requests, want none", got)
 	}
 }
