@@ -192,6 +192,10 @@ type Dose struct {
 	Sent int
 	// Open is true while the dose has no outcome (taken or skipped).
 	Open bool
+	// Snoozed is true when RemindAt is the time the patient asked for by
+	// snoozing after the latest reminder: that reminder goes even when
+	// MaxReminders have been sent, since the patient asked for it.
+	Snoozed bool
 }
 
 // Action is what to do with a reminder now.
@@ -240,7 +244,8 @@ type Decision struct {
 //
 //   - a dose that is no longer open stops its reminders (acknowledged);
 //   - at or after WindowCloses nothing is sent any more (window_closed);
-//   - once MaxReminders are sent, reminders stop (max_reminders);
+//   - once MaxReminders are sent, reminders stop (max_reminders), except
+//     the one a snooze after the latest reminder asked for (d.Snoozed);
 //   - before d.RemindAt (a snooze or hold moved the reminder later than the
 //     job that runs now) the reminder is held until RemindAt (not_due), or
 //     stopped when RemindAt is not before WindowCloses (window_closed);
@@ -258,7 +263,7 @@ func Decide(p Policy, q adherence.QuietHours, loc *time.Location, d Dose, now ti
 	if !now.Before(d.WindowCloses) {
 		return Decision{Action: Stop, Reason: ReasonWindowClosed}
 	}
-	if p.MaxReminders > 0 && d.Sent >= p.MaxReminders {
+	if p.MaxReminders > 0 && d.Sent >= p.MaxReminders && !d.Snoozed {
 		return Decision{Action: Stop, Reason: ReasonMaxReminders}
 	}
 	if now.Before(d.RemindAt) {

@@ -457,3 +457,20 @@ func TestSnooze(t *testing.T) {
 		t.Errorf("at the snoozed time: %+v, want send", onTime)
 	}
 }
+
+func TestDecideSnoozeAfterTheMaximum(t *testing.T) {
+	due := time.Date(2026, 3, 2, 13, 0, 0, 0, time.UTC)
+	p := remind.DefaultPolicy
+	d := remind.Dose{DueAt: due, WindowCloses: due.Add(3 * time.Hour), RemindAt: due.Add(85 * time.Minute), Sent: 3, Open: true}
+	if got := remind.Decide(p, adherence.QuietHours{}, nil, d, due.Add(85*time.Minute)); got.Action != remind.Stop || got.Reason != remind.ReasonMaxReminders {
+		t.Fatalf("maximum reached, no snooze: %+v", got)
+	}
+	d.Snoozed = true
+	if got := remind.Decide(p, adherence.QuietHours{}, nil, d, due.Add(80*time.Minute)); got.Action != remind.Hold || !got.Next.Equal(d.RemindAt) {
+		t.Fatalf("snoozed, before its time: %+v", got)
+	}
+	got := remind.Decide(p, adherence.QuietHours{}, nil, d, due.Add(85*time.Minute))
+	if got.Action != remind.Send || !got.Next.IsZero() {
+		t.Fatalf("snoozed after the maximum: %+v, want a send with no repeat", got)
+	}
+}

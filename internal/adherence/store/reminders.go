@@ -495,10 +495,18 @@ func (s *Store) dispatchChunk(ctx context.Context, tx *db.Tx, now time.Time) (Di
 			return res, err
 		}
 		closes := d.dueAt.Add(w.LateMax)
-		dec := remind.Decide(pol, quiet, loc, remind.Dose{
+		dose := remind.Dose{
 			DueAt: d.dueAt, WindowCloses: closes, RemindAt: d.remindAt, Sent: d.sent,
 			Open: d.status == string(adherence.DoseScheduled) && d.planStatus == string(adherence.PlanActive) && d.active,
-		}, now)
+		}
+		if dose.Open && pol.MaxReminders > 0 && d.sent >= pol.MaxReminders {
+			// Only a snooze sets a reminder time once the maximum is
+			// reached; it is honoured (see remind.Dose.Snoozed).
+			if dose.Snoozed, err = snoozedAfterLastReminder(ctx, tx, d.id); err != nil {
+				return res, err
+			}
+		}
+		dec := remind.Decide(pol, quiet, loc, dose, now)
 		ids = append(ids, d.id)
 		n := d.sent
 		switch dec.Action {
@@ -546,6 +554,21 @@ func (s *Store) dispatchChunk(ctx context.Context, tx *db.Tx, now time.Time) (Di
 		return res, err
 	}
 	return res, nil
+}
+
+// snoozedAfterLastReminder reports whether the patient snoozed dose id
+// (from the app or by an SMS reply) at or after the due time of its latest
+// reminder: the reminder time it has now is then the one they asked for.
+func snoozedAfterLastReminder(ctx context.Context, tx *db.Tx, id int64) (bool, error) {
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM events e
+		WHERE e.dose_instance_id = $1 AND e.kind = $2
+		  AND e.occurred_at >= (SELECT MAX(n.due_at) FROM notifications n WHERE n.dose_instance_id = $1 AND n.kind = $3)`,
+		id, string(adherence.EventSnoozed), KindReminder).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("read snooze of dose: %w", err)
+	}
+	return n > 0, nil
 }
 
 // channelOrder is the patient's own channel order when set, else the

@@ -234,3 +234,41 @@ func TestPlanCreatedCloseToDoseIsArmed(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// A snooze answering the last reminder the policy allows is honoured: the
+// patient asked to be reminded again, and the reminder offered SNOOZE.
+func TestSnoozeAfterTheLastReminder(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p, pl, dose := f.reminderPatient("", "")
+		f.arm(utc(11, 30))
+		for _, at := range []time.Time{utc(13, 0), utc(13, 30), utc(14, 0)} {
+			if res := f.dispatch(at); res.Sent != 1 {
+				t.Fatalf("reminder at %s: %+v", at.Format("15:04"), res)
+			}
+		}
+		f.now = utc(14, 5)
+		out, err := f.s.RecordEvents(f.ctx, []store.EventInput{{Actor: f.actor, Event: adherence.Event{
+			OrgID: f.org, PatientID: p.ID, PlanID: pl.ID, Kind: adherence.EventSnoozed, SnoozeMinutes: 20,
+			OccurredAt: utc(14, 5), Source: adherence.SourceSMS, ClientEventID: "snooze-after-last",
+		}}})
+		if err != nil || out[0].Err != nil {
+			t.Fatalf("record snooze: %v %v", err, out[0].Err)
+		}
+		if res := f.dispatch(utc(14, 24)); res.Sent != 0 {
+			t.Fatalf("reminded during the snooze: %+v", res)
+		}
+		if res := f.dispatch(utc(14, 25)); res.Sent != 1 {
+			t.Fatalf("no reminder when the snooze after the last reminder ended: %+v", res)
+		}
+		// That was the one asked for: no repeats after it.
+		for at := utc(14, 30); at.Before(utc(16, 0)); at = at.Add(5 * time.Minute) {
+			if res := f.dispatch(at); res.Sent != 0 {
+				t.Fatalf("a repeat after the snoozed reminder at %s: %+v", at.Format("15:04"), res)
+			}
+		}
+		got := f.notifications(dose.ID)
+		if len(got) != 4 || !got[3].due.Equal(utc(14, 25)) || got[3].key != "reminder:"+itoa(dose.ID)+":4" {
+			t.Fatalf("notifications: %+v", got)
+		}
+	})
+}
