@@ -127,10 +127,16 @@ func (d *Deliverer) deliverOne(ctx context.Context, dl *store.Delivery) store.De
 	case dl.Kind == store.KindEscalation && !dl.EscalationOpen:
 		return end(store.NotificationCancelled, "escalation_closed")
 	}
-	if heldInCaregiverQuiet(dl) {
+	if q, ok := quietHoursOf(dl); ok {
 		// Non-urgent messages to caregivers wait for their daytime hours,
 		// in the caregiver's own zone (the patient's when they gave none).
-		if in, until := remind.InQuiet(remind.DefaultCaregiverHours, zoneOf(dl), now); in {
+		// A reminder is checked against the patient's quiet hours again: a
+		// retry after every provider failed may fall inside them. It waits
+		// for their end when it is still valid then, else it is dropped.
+		if in, until := remind.InQuiet(q, zoneOf(dl), now); in {
+			if dl.Kind == store.KindReminder && dl.ValidUntil != nil && !until.Before(*dl.ValidUntil) {
+				return end(store.NotificationDropped, "quiet_hours")
+			}
 			r.Status, r.Reason, r.RetryAt = store.NotificationQueued, "quiet_hours", until
 			return r
 		}
@@ -197,6 +203,19 @@ func heldInCaregiverQuiet(dl *store.Delivery) bool {
 	return dl.Kind == store.KindEscalation && dl.ToMember && dl.MemberKind == adherence.MemberCaregiver && !dl.Urgent
 }
 
+// quietHoursOf returns the quiet hours dl must not be sent in, if any: the
+// caregivers' for a non-urgent caregiver message, the patient's own for a
+// dose reminder.
+func quietHoursOf(dl *store.Delivery) (adherence.QuietHours, bool) {
+	switch {
+	case heldInCaregiverQuiet(dl):
+		return remind.DefaultCaregiverHours, true
+	case dl.Kind == store.KindReminder && !dl.ToMember && !dl.Urgent:
+		return dl.Quiet, dl.Quiet.Set
+	}
+	return adherence.QuietHours{}, false
+}
+
 // zoneOf is the time zone of dl's recipient: a member's own, else the
 // patient's (UTC when unknown).
 func zoneOf(dl *store.Delivery) *time.Location {
@@ -208,14 +227,16 @@ func zoneOf(dl *store.Delivery) *time.Location {
 }
 
 // sendableAt is when dl could first be sent: its due time, or, for a
-// message held through the caregivers' quiet hours, the end of the latest
-// quiet period that ended after its due time and by at (when it was
-// sent). A deliberate hold is not delivery latency.
+// message held through quiet hours (the caregivers', or a retried
+// reminder's patient's), the end of the latest quiet period that ended
+// after its due time and by at (when it was sent). A deliberate hold is
+// not delivery latency.
 func sendableAt(dl *store.Delivery, at time.Time) time.Time {
-	if !heldInCaregiverQuiet(dl) {
+	q, ok := quietHoursOf(dl)
+	if !ok {
 		return dl.DueAt
 	}
-	if end := remind.LastQuietEnd(remind.DefaultCaregiverHours, zoneOf(dl), at); end.After(dl.DueAt) {
+	if end := remind.LastQuietEnd(q, zoneOf(dl), at); end.After(dl.DueAt) {
 		return end
 	}
 	return dl.DueAt

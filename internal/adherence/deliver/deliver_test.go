@@ -431,3 +431,59 @@ func TestCaregiverQuietHoursInTheirOwnZone(t *testing.T) {
 		}
 	})
 }
+
+// A reminder that every provider refused just before the patient's quiet
+// hours is not texted during them when the providers come back: it waits
+// for their end if it is still valid then, and is dropped otherwise, as
+// the dispatcher would have decided.
+func TestRetriedReminderRespectsPatientQuietHours(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		quietEnd   string
+		wantStatus string
+	}{
+		{"quiet hours outlast the validity", "07:00", store.NotificationDropped},
+		{"quiet hours end within the validity", "08:20", store.NotificationQueued},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+				p := newPipeline(t, d, 1)
+				if _, err := d.SQL.ExecContext(p.ctx, `UPDATE patients SET quiet_start = '08:10', quiet_end = $1`, tc.quietEnd); err != nil {
+					t.Fatal(err)
+				}
+				// 08:01: every provider is down.
+				p.tw.SetFailure(twiliotest.FailHTTP500)
+				p.sn.SetFailure(snstest.FailHTTP500)
+				if _, err := p.deliv.Deliver(p.ctx, p.ids); !errors.Is(err, deliver.ErrRetry) {
+					t.Fatalf("want ErrRetry, got %v", err)
+				}
+				// 08:15, inside the quiet hours (08:10–): the providers are
+				// back and the job runs again.
+				p.tw.SetFailure(twiliotest.FailNone)
+				p.sn.SetFailure(snstest.FailNone)
+				p.advance(14 * time.Minute)
+				if _, err := p.deliv.Deliver(p.ctx, p.ids); err != nil {
+					t.Fatalf("retry: %v", err)
+				}
+				if n := p.tw.Accepted() + p.sn.Accepted(); n != 0 {
+					t.Fatalf("%d reminders texted during the patient's quiet hours", n)
+				}
+				var status, reason string
+				if err := d.SQL.QueryRowContext(p.ctx, `SELECT status, reason FROM notifications WHERE id = $1`, p.ids[0]).Scan(&status, &reason); err != nil {
+					t.Fatal(err)
+				}
+				if status != tc.wantStatus || reason != "quiet_hours" {
+					t.Fatalf("notification %s (%s), want %s (quiet_hours)", status, reason, tc.wantStatus)
+				}
+				if status == store.NotificationQueued {
+					// Its job runs again when the quiet hours end.
+					p.advance(5 * time.Minute)
+					if _, err := p.deliv.Deliver(p.ctx, p.ids); err != nil {
+						t.Fatalf("after the quiet hours: %v", err)
+					}
+					p.deliveredOnce(1)
+				}
+			})
+		})
+	}
+}
