@@ -191,7 +191,9 @@ func (d *Deliverer) deliverOne(ctx context.Context, dl *store.Delivery) store.De
 		d.Logger.WarnContext(ctx, "notification channel failed", "notification_id", dl.ID, "channel", string(ch), "error", err)
 	}
 	if retryable {
-		return end(store.NotificationRetrying, reason)
+		// Retried because providers failed, whatever a later channel
+		// reported (no address, no consent).
+		return end(store.NotificationRetrying, "providers_failed")
 	}
 	return end(store.NotificationUndeliverable, reason)
 }

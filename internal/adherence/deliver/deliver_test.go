@@ -487,3 +487,28 @@ func TestRetriedReminderRespectsPatientQuietHours(t *testing.T) {
 		})
 	}
 }
+
+// The reason recorded with an outcome is the failure that decided it: a
+// notification left retrying because every SMS provider failed says so,
+// even when a later channel of its order could not be used at all.
+func TestRetryingReasonNamesTheProviderFailure(t *testing.T) {
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+		p := newPipeline(t, d, 1)
+		// SMS first, then email; the patient has no email address.
+		if _, err := d.SQL.ExecContext(p.ctx, `UPDATE notifications SET channels = 'sms,email'`); err != nil {
+			t.Fatal(err)
+		}
+		p.tw.SetFailure(twiliotest.FailHTTP500)
+		p.sn.SetFailure(snstest.FailHTTP500)
+		if _, err := p.deliv.Deliver(p.ctx, p.ids); !errors.Is(err, deliver.ErrRetry) {
+			t.Fatalf("want ErrRetry, got %v", err)
+		}
+		var status, reason string
+		if err := d.SQL.QueryRowContext(p.ctx, `SELECT status, reason FROM notifications WHERE id = $1`, p.ids[0]).Scan(&status, &reason); err != nil {
+			t.Fatal(err)
+		}
+		if status != store.NotificationRetrying || reason != "providers_failed" {
+			t.Fatalf("notification %s (%s), want retrying (providers_failed)", status, reason)
+		}
+	})
+}
