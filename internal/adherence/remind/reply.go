@@ -1,6 +1,7 @@
 package remind
 
 import (
+	"math"
 	"strconv"
 	"strings"
 	"unicode"
@@ -173,8 +174,9 @@ func skipReason(words []string) string {
 }
 
 // snoozeMinutes reads an optional length after a snooze keyword: a number
-// with an optional unit ("30", "30 min", "30m", "1 hour", "2h", "1 hora"),
-// minutes by default. It returns 0 when there is none.
+// with an optional unit ("30", "30 min", "30m", "1 hour", "2h", "1 hora",
+// "1.5h", "1,5 horas"), minutes by default. It returns 0 when there is
+// none.
 func snoozeMinutes(words []string) int {
 	if len(words) == 0 {
 		return 0
@@ -187,9 +189,20 @@ func snoozeMinutes(words []string) int {
 	if i == 0 {
 		return 0
 	}
-	unit := w[i:]
-	if unit == "" && len(words) > 1 {
-		unit = words[1]
+	unit, rest := w[i:], words[1:]
+	frac := ""
+	if unit == "" && len(rest) > 0 {
+		// A decimal point or comma became a space: "1.5h" reads 1 5H.
+		j := 0
+		for j < len(rest[0]) && rest[0][j] >= '0' && rest[0][j] <= '9' {
+			j++
+		}
+		if j > 0 {
+			frac, unit, rest = rest[0][:j], rest[0][j:], rest[1:]
+		}
+	}
+	if unit == "" && len(rest) > 0 {
+		unit = rest[0]
 	}
 	n := MaxSnoozeMinutes
 	if i <= 4 {
@@ -198,6 +211,11 @@ func snoozeMinutes(words []string) int {
 	switch unit {
 	case "H", "HR", "HRS", "HOUR", "HOURS", "HORA", "HORAS":
 		n *= 60
+		if frac != "" {
+			// The fraction of an hour, to the minute: 1.5h is 90.
+			f, _ := strconv.ParseFloat("0."+frac[:min(len(frac), 4)], 64)
+			n += int(math.Round(f * 60))
+		}
 	}
 	return min(max(n, MinSnoozeMinutes), MaxSnoozeMinutes)
 }
