@@ -409,7 +409,9 @@ type DeliveryResult struct {
 
 // RecordDeliveries stores the outcomes of a delivery job in one
 // transaction. A status callback may have arrived first and moved a
-// notification on: the outcome then only fills in what is missing.
+// notification on: the outcome then only fills in what is missing, and
+// the provider, channel and reason stay those of the message the callback
+// is about (a Twilio call that timed out after Twilio accepted it).
 // results name each notification once (a job's claimed notifications).
 func (s *Store) RecordDeliveries(ctx context.Context, results []DeliveryResult) error {
 	if len(results) == 0 {
@@ -449,7 +451,9 @@ func (s *Store) RecordDeliveries(ctx context.Context, results []DeliveryResult) 
 const (
 	recordDeliverySet = `
 		status = CASE WHEN status = 'sending' THEN $1 ELSE status END,
-		reason = $2, channel = $3, provider = $4,
+		reason = CASE WHEN status = 'sending' THEN $2 ELSE reason END,
+		channel = CASE WHEN status = 'sending' OR channel = '' THEN $3 ELSE channel END,
+		provider = CASE WHEN status = 'sending' OR provider = '' THEN $4 ELSE provider END,
 		provider_message_id = CASE WHEN provider_message_id = '' THEN $5 ELSE provider_message_id END,
 		provider_status = CASE WHEN provider_status = '' THEN $6 ELSE provider_status END,
 		accepted_at = COALESCE(accepted_at, $7), updated_at = $8`
@@ -482,7 +486,9 @@ func recordDeliveriesPostgres(ctx context.Context, tx *db.Tx, results []Delivery
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE notifications n SET
 			status = CASE WHEN n.status = 'sending' THEN u.status ELSE n.status END,
-			reason = u.reason, channel = u.channel, provider = u.provider,
+			reason = CASE WHEN n.status = 'sending' THEN u.reason ELSE n.reason END,
+			channel = CASE WHEN n.status = 'sending' OR n.channel = '' THEN u.channel ELSE n.channel END,
+			provider = CASE WHEN n.status = 'sending' OR n.provider = '' THEN u.provider ELSE n.provider END,
 			provider_message_id = CASE WHEN n.provider_message_id = '' THEN u.msg_id ELSE n.provider_message_id END,
 			provider_status = CASE WHEN n.provider_status = '' THEN u.prov_status ELSE n.provider_status END,
 			accepted_at = COALESCE(n.accepted_at, u.accepted_at), updated_at = $9

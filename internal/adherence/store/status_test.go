@@ -289,3 +289,37 @@ func TestStuckMessagesAndMarkLost(t *testing.T) {
 		}
 	})
 }
+
+// A Twilio callback can arrive while the delivery job is still sending:
+// Twilio accepted the message but the call timed out on our side, and the
+// job goes on to another provider or gives up. The job's outcome then
+// only fills in what is missing; it does not rewrite the provider, channel
+// and reason of the message the callback vouched for.
+func TestDeliveryOutcomeAfterCallbackKeepsTheCallbacksProvider(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		for _, tc := range []struct {
+			name    string
+			outcome store.DeliveryResult
+		}{
+			{"every provider failed", store.DeliveryResult{Status: store.NotificationRetrying, Reason: "providers_failed", Channel: "sms"}},
+			{"the fallback accepted it", store.DeliveryResult{Status: store.NotificationSent, Channel: "sms", Provider: "sns",
+				ProviderMessageID: "sns-1", ProviderStatus: "accepted"}},
+		} {
+			id := f.sentNotification(store.NotificationSending, "", "", time.Time{}, f.now)
+			f.deliveryStatus(id, sid(int(id)), "sent", "")
+			out := tc.outcome
+			out.ID = id
+			if out.Status == store.NotificationSent {
+				at := f.now
+				out.AcceptedAt = &at
+			}
+			if err := f.s.RecordDeliveries(f.ctx, []store.DeliveryResult{out}); err != nil {
+				t.Fatal(err)
+			}
+			st := f.notificationState(id)
+			if st.status != store.NotificationSent || st.provider != "twilio" || st.messageID != sid(int(id)) || st.reason != "" {
+				t.Errorf("%s: %+v, want sent through twilio as the callback said", tc.name, st)
+			}
+		}
+	})
+}
