@@ -123,7 +123,7 @@ func (d *Deliverer) deliverOne(ctx context.Context, dl *store.Delivery) store.De
 	case dl.ValidUntil != nil && !now.Before(*dl.ValidUntil):
 		return end(store.NotificationDropped, "validity_passed")
 	case dl.Kind == store.KindReminder && !dl.DoseOpen:
-		return end(store.NotificationCancelled, "dose_recorded")
+		return end(store.NotificationCancelled, dl.DoseClosed)
 	case dl.Kind == store.KindEscalation && !dl.EscalationOpen:
 		return end(store.NotificationCancelled, "escalation_closed")
 	}

@@ -512,3 +512,51 @@ func TestRetryingReasonNamesTheProviderFailure(t *testing.T) {
 		}
 	})
 }
+
+// A reminder queued before its plan was paused or its patient deactivated
+// is cancelled with a reason that says so, not as if the dose had been
+// recorded.
+func TestCancelledReminderSaysWhy(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(p *pipeline, admin adherence.Actor, org, patient, plan string) error
+		reason string
+	}{
+		{"plan paused", func(p *pipeline, admin adherence.Actor, org, _, plan string) error {
+			_, err := p.st.SetPlanStatus(p.ctx, admin, org, plan, adherence.PlanPaused)
+			return err
+		}, "plan_paused"},
+		{"patient deactivated", func(p *pipeline, admin adherence.Actor, org, patient, _ string) error {
+			_, err := p.st.SetPatientActive(p.ctx, admin, org, patient, false)
+			return err
+		}, "patient_deactivated"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+				p := newPipeline(t, d, 1)
+				var org, patient, plan string
+				if err := d.SQL.QueryRowContext(p.ctx, `SELECT CAST(org_id AS TEXT), CAST(patient_id AS TEXT), CAST(id AS TEXT) FROM plans`).
+					Scan(&org, &patient, &plan); err != nil {
+					t.Fatal(err)
+				}
+				admin := adherence.Actor{ID: "key-admin", Role: "admin", OrgID: org}
+				if err := tc.change(p, admin, org, patient, plan); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := p.deliv.Deliver(p.ctx, p.ids); err != nil {
+					t.Fatal(err)
+				}
+				if n := p.tw.Accepted() + p.sn.Accepted(); n != 0 {
+					t.Fatalf("%d reminders sent", n)
+				}
+				var status, reason string
+				if err := d.SQL.QueryRowContext(p.ctx, `SELECT status, reason FROM notifications WHERE id = $1`, p.ids[0]).Scan(&status, &reason); err != nil {
+					t.Fatal(err)
+				}
+				if status != store.NotificationCancelled || reason != tc.reason {
+					t.Fatalf("notification %s (%s), want cancelled (%s)", status, reason, tc.reason)
+				}
+			})
+		})
+	}
+}

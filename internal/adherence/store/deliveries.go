@@ -42,6 +42,10 @@ type Delivery struct {
 	// patient are active); an escalation message's escalation is open.
 	DoseOpen       bool
 	EscalationOpen bool
+	// DoseClosed says why a reminder's dose no longer wants it, when it
+	// does not: patient_deactivated, plan_paused, plan_stopped,
+	// dose_excluded, or dose_recorded (the dose has an outcome).
+	DoseClosed string
 
 	// The recipient.
 	ToMember   bool
@@ -161,6 +165,17 @@ func (s *Store) loadDeliveries(ctx context.Context, tx *db.Tx, ids []any) ([]Del
 		dl.DueAt = dl.DueAt.UTC()
 		dl.SMSConsent = smsConsent.Bool
 		dl.DoseOpen = doseStatus == string(adherence.DoseScheduled) && planStatus == string(adherence.PlanActive) && patientActive.Bool
+		switch {
+		case dl.DoseOpen || dl.Kind != KindReminder:
+		case !patientActive.Bool:
+			dl.DoseClosed = "patient_deactivated"
+		case planStatus != "" && planStatus != string(adherence.PlanActive):
+			dl.DoseClosed = "plan_" + planStatus
+		case doseStatus == string(adherence.DoseExcluded):
+			dl.DoseClosed = "dose_excluded"
+		default:
+			dl.DoseClosed = "dose_recorded"
+		}
 		dl.EscalationOpen = escStatus == "open"
 		if q, err := quietOf(qs, qe); err == nil {
 			dl.Quiet = q
