@@ -1327,14 +1327,17 @@ func (s *Store) AcknowledgeBySMS(ctx context.Context, memberID string, now time.
 			return notFound(err, "read member", "escalation")
 		}
 		// From the member's patients (indexed), the escalations of theirs
-		// that notified this member.
+		// that notified this member: the one whose message went last is
+		// the one the OK answers, whichever opened last (a caregiver of
+		// two patients is told about one, then again about the other).
 		var id string
 		err = tx.QueryRowContext(ctx, `SELECT e.id FROM patient_links l
 			JOIN escalations e ON e.org_id = l.org_id AND e.patient_id = l.patient_id
+			JOIN notifications n ON n.escalation_id = e.id AND n.member_id = $2
+				AND n.status IN ('sending', 'sent', 'delivered', 'unknown')
 			WHERE l.org_id = $1 AND l.member_id = $2 AND e.status IN ('open', 'exhausted')
-				AND EXISTS (SELECT 1 FROM notifications n WHERE n.escalation_id = e.id AND n.member_id = $2
-					AND n.status IN ('sending', 'sent', 'delivered', 'unknown'))
-			ORDER BY e.opened_at DESC, e.id DESC LIMIT 1`, orgID, memberID).Scan(&id)
+			GROUP BY e.id
+			ORDER BY MAX(COALESCE(n.accepted_at, n.created_at)) DESC, MAX(n.id) DESC LIMIT 1`, orgID, memberID).Scan(&id)
 		if err != nil {
 			return notFound(err, "find escalation", "escalation")
 		}

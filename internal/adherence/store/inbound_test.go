@@ -489,3 +489,52 @@ func TestInboundAckNeedsAMessageThatWent(t *testing.T) {
 		}
 	})
 }
+
+// A caregiver of two patients answers OK to the message they got last:
+// that escalation is acknowledged, even when the other one opened later.
+func TestInboundAckAcknowledgesTheEscalationLastNotified(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		mother := f.patient("UTC")
+		m := f.linkedCaregiver(mother)
+		father := adherence.Patient{OrgID: f.org, GivenName: phi.New("Luis"), Phone: phi.New("+15551230002"), TimeZone: "UTC", SMSConsent: true}
+		if err := f.s.CreatePatient(f.ctx, f.actor, &father); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.s.LinkMember(f.ctx, f.actor, f.org, adherence.Link{PatientID: father.ID, MemberID: m.ID}); err != nil {
+			t.Fatal(err)
+		}
+		policy := "0190c0de-0000-7000-8000-000000000001"
+		escMother, escFather := "0190c0de-0000-7000-8000-000000000002", "0190c0de-0000-7000-8000-000000000003"
+		f.exec(`INSERT INTO escalation_policies (id, org_id, name, trigger_kind, levels, created_at, updated_at)
+			VALUES ($1, $2, 'p', 'missed_dose', '[]', $3, $3)`, policy, f.org, f.now)
+		// The mother's escalation opened at 08:00, the father's at 09:00.
+		f.exec(`INSERT INTO escalations (id, org_id, patient_id, policy_id, status, level, opened_at)
+			VALUES ($1, $2, $3, $4, 'open', 2, $5)`, escMother, f.org, mother.ID, policy, f.now.Add(8*time.Hour))
+		f.exec(`INSERT INTO escalations (id, org_id, patient_id, policy_id, status, level, opened_at)
+			VALUES ($1, $2, $3, $4, 'open', 1, $5)`, escFather, f.org, father.ID, policy, f.now.Add(9*time.Hour))
+		// The caregiver was told about the father at 09:30, then about the
+		// mother again (her level 2) at 10:00.
+		notify := func(key, esc, patient string, at time.Time) {
+			f.exec(`INSERT INTO notifications (org_id, idempotency_key, kind, template, patient_id, member_id, escalation_id, channels,
+					status, due_at, accepted_at, created_at, updated_at)
+				VALUES ($1, $2, 'escalation', 'escalation_caregiver', $3, $4, $5, 'sms', 'delivered', $6, $6, $6, $6)`,
+				f.org, key, patient, m.ID, esc, at)
+		}
+		notify("esc-father-1", escFather, father.ID, f.now.Add(9*time.Hour+30*time.Minute))
+		notify("esc-mother-2", escMother, mother.ID, f.now.Add(10*time.Hour))
+		f.now = f.now.Add(10*time.Hour + 5*time.Minute)
+		if res := f.text(1, m.Phone.Reveal(), "OK"); res.Result != store.InboundAcknowledged {
+			t.Fatalf("OK = %+v", res)
+		}
+		status := func(id string) string {
+			var s string
+			if err := f.d.SQL.QueryRowContext(f.ctx, `SELECT status FROM escalations WHERE id = $1`, id).Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+		if got, other := status(escMother), status(escFather); got != "acknowledged" || other != "open" {
+			t.Fatalf("mother's escalation %s, father's %s; want the mother's (the last message) acknowledged", got, other)
+		}
+	})
+}
