@@ -39,7 +39,9 @@ type Policy struct {
 	// open; 0 means no repeats, otherwise at least 5m, whole minutes.
 	RepeatEvery time.Duration
 	// MaxReminders is the most reminders sent for one dose, the first
-	// included; 0 means until the window closes; at most 24.
+	// included; 0 means until the window closes; at most 24. A reminder
+	// the patient asked for by snoozing after the last one still goes
+	// (Dose.Snoozed).
 	MaxReminders int
 	// Validity is how long after its send time an undelivered reminder is
 	// still worth delivering; after that the provider drops it rather than
