@@ -309,6 +309,7 @@ func escalationMisses(ctx context.Context, tx *db.Tx, id string) (adherence.Trig
 func (s *Store) fillMessaging(ctx context.Context, tx *db.Tx, out []Delivery) error {
 	pc := newPolicyCache(tx)
 	overrides := map[string][]remind.Template{}
+	orgNames := map[string]string{}
 	phones, emails := map[string]bool{}, map[string]bool{}
 	for i := range out {
 		dl := &out[i]
@@ -317,6 +318,18 @@ func (s *Store) fillMessaging(ctx context.Context, tx *db.Tx, out []Delivery) er
 			return err
 		}
 		dl.Values.Program, dl.Values.HelpContact = m.program, m.helpContact
+		if strings.TrimSpace(m.program) == "" {
+			// Every message names its sender ("{{program}}: …"): an org
+			// that set no program name sends under its own name, not ": ".
+			name, ok := orgNames[dl.OrgID]
+			if !ok {
+				if err := tx.QueryRowContext(ctx, `SELECT name FROM orgs WHERE id = $1`, dl.OrgID).Scan(&name); err != nil {
+					return fmt.Errorf("read org name: %w", err)
+				}
+				orgNames[dl.OrgID] = name
+			}
+			dl.Values.Program = name
+		}
 		key := dl.OrgID + "|" + string(dl.Template)
 		ts, ok := overrides[key]
 		if !ok {

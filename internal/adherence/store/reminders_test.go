@@ -272,3 +272,31 @@ func TestSnoozeAfterTheLastReminder(t *testing.T) {
 		}
 	})
 }
+
+// TestReminderWithoutProgramNameNamesTheOrg: an org that set no program
+// name sends under its own name ("Org A: Hi Ana, …"), not ": Hi Ana"; its
+// messaging settings still say no program name was set.
+func TestReminderWithoutProgramNameNamesTheOrg(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		_, _, dose := f.reminderPatient("", "")
+		f.arm(utc(12, 0))
+		if res := f.dispatch(utc(13, 0)); res.Sent != 1 {
+			t.Fatalf("dispatch = %+v, want one reminder", res)
+		}
+		var id int64
+		if err := f.d.SQL.QueryRowContext(f.ctx, `SELECT id FROM notifications WHERE dose_instance_id = $1`, dose.ID).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		dls, err := f.s.ClaimNotifications(f.ctx, []int64{id})
+		if err != nil || len(dls) != 1 {
+			t.Fatalf("claim = %d, %v", len(dls), err)
+		}
+		if got := dls[0].Values.Program; got != "Org A" {
+			t.Errorf("program = %q, want the org's name", got)
+		}
+		m, err := f.s.Messaging(f.ctx, f.org)
+		if err != nil || m.ProgramName != "" {
+			t.Errorf("messaging settings = %+v, %v: want no program name set", m, err)
+		}
+	})
+}
