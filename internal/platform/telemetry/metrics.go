@@ -30,10 +30,16 @@ func NewRegistry() *prometheus.Registry {
 }
 
 // MetricsHandler returns the handler serving reg in the Prometheus
-// exposition format, for /metrics.
+// exposition format, for /metrics, marked Cache-Control: no-store like
+// every other answer of the services (the API's and the workers' health
+// port alike): a cache must never answer a scrape.
 func MetricsHandler(reg *prometheus.Registry) http.Handler {
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorHandling: promhttp.ContinueOnError,
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		h.ServeHTTP(w, r)
 	})
 }
 

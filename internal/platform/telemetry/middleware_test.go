@@ -341,6 +341,12 @@ func TestMetricsHandlerAndRegistry(t *testing.T) {
 	if _, err := telemetry.NewHTTPMetrics(s.reg); err == nil {
 		t.Error("registering the HTTP metrics twice on one registry succeeded")
 	}
+	// Served alone too (a worker's health port), a scrape is never cached.
+	rec := httptest.NewRecorder()
+	telemetry.MetricsHandler(s.reg).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if got := rec.Header().Get("Cache-Control"); rec.Code != 200 || got != "no-store" {
+		t.Errorf("MetricsHandler: %d, Cache-Control %q, want 200 and no-store", rec.Code, got)
+	}
 }
 
 func grepLines(text, substr string) string {
