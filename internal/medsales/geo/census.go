@@ -325,13 +325,49 @@ func parseBatchAnswer(answer []byte, addrs []Address) ([]Result, error) {
 	if len(addrs) > 0 && len(bytes.TrimSpace(answer)) == 0 {
 		return nil, fmt.Errorf("parse answer: empty answer for %d addresses", len(addrs))
 	}
-	// An answer cut short can end inside a quoted field, which LazyQuotes
-	// would read as complete ("-86.78,36.0 for -86.78,36.29549): a last
-	// line without its line break whose quotes do not pair up is not an
-	// answer; its address is sent again next time.
-	if i := bytes.LastIndexByte(answer, '\n'); i < len(answer)-1 && bytes.Count(answer[i+1:], []byte{'"'})%2 == 1 {
+	// An answer cut short ends in a line without its line break: cut
+	// inside a quoted field, which LazyQuotes would read as complete
+	// ("-86.78,36.0 for -86.78,36.29549), or right after a field, which
+	// leaves a match without its coordinates. Such a last line counts
+	// only when it is a whole answer; else its address is sent again
+	// next time.
+	var tail []byte
+	if i := bytes.LastIndexByte(answer, '\n'); i < len(answer)-1 {
+		tail = answer[i+1:]
+		if bytes.Count(tail, []byte{'"'})%2 == 1 {
+			tail = nil
+		}
 		answer = answer[:i+1]
 	}
+	if err := readAnswerLines(answer, pos, got, have); err != nil {
+		return nil, err
+	}
+	if len(tail) > 0 {
+		tailGot, tailHave := make([]Result, len(addrs)), make([]bool, len(addrs))
+		if readAnswerLines(tail, pos, tailGot, tailHave) == nil {
+			for i, ok := range tailHave {
+				if ok {
+					got[i], have[i] = tailGot[i], true
+				}
+			}
+			answer = append(answer[:len(answer):len(answer)], tail...)
+		}
+	}
+	out := make([]Result, 0, len(addrs))
+	if len(addrs) > 0 && len(bytes.TrimSpace(answer)) > 0 && !slices.Contains(have, true) {
+		return nil, fmt.Errorf("parse answer: no line for any address sent: %s", snippet(answer))
+	}
+	for i := range got {
+		if have[i] {
+			out = append(out, got[i])
+		}
+	}
+	return out, nil
+}
+
+// readAnswerLines parses answer lines into got and have, indexed by the
+// position of each line's ID in pos.
+func readAnswerLines(answer []byte, pos map[string]int, got []Result, have []bool) error {
 	r := csv.NewReader(bytes.NewReader(answer))
 	r.FieldsPerRecord = -1
 	r.LazyQuotes = true
@@ -341,7 +377,7 @@ func parseBatchAnswer(answer []byte, addrs []Address) ([]Result, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("parse answer: %w", err)
+			return fmt.Errorf("parse answer: %w", err)
 		}
 		if len(rec) < 3 {
 			continue
@@ -356,13 +392,13 @@ func parseBatchAnswer(answer []byte, addrs []Address) ([]Result, error) {
 		case NoMatch, Tie:
 		case Match:
 			if len(rec) < 6 {
-				return nil, fmt.Errorf("parse answer: line %q: a match with %d fields", id, len(rec))
+				return fmt.Errorf("parse answer: line %q: a match with %d fields", id, len(rec))
 			}
 			res.Exact = strings.TrimSpace(rec[3]) == "Exact"
 			res.MatchedAddress = rec[4]
 			lon, lat, ok := strings.Cut(rec[5], ",")
 			if !ok {
-				return nil, fmt.Errorf("parse answer: line %q: coordinates %q are not lon,lat", id, rec[5])
+				return fmt.Errorf("parse answer: line %q: coordinates %q are not lon,lat", id, rec[5])
 			}
 			var err1, err2 error
 			res.Lon, err1 = strconv.ParseFloat(strings.TrimSpace(lon), 64)
@@ -370,7 +406,7 @@ func parseBatchAnswer(answer []byte, addrs []Address) ([]Result, error) {
 			// "NaN" parses, and passes comparisons: refuse it explicitly
 			// (a NaN coordinate later makes the provider profile unencodable).
 			if err1 != nil || err2 != nil || !(res.Lat >= -90 && res.Lat <= 90) || !(res.Lon >= -180 && res.Lon <= 180) {
-				return nil, fmt.Errorf("parse answer: line %q: coordinates %q are not lon,lat", id, rec[5])
+				return fmt.Errorf("parse answer: line %q: coordinates %q are not lon,lat", id, rec[5])
 			}
 			if len(rec) > 6 {
 				res.TigerLineID = strings.TrimSpace(rec[6])
@@ -379,18 +415,9 @@ func parseBatchAnswer(answer []byte, addrs []Address) ([]Result, error) {
 				res.Side = strings.TrimSpace(rec[7])
 			}
 		default:
-			return nil, fmt.Errorf("parse answer: line %q: unknown match status %q", id, rec[2])
+			return fmt.Errorf("parse answer: line %q: unknown match status %q", id, rec[2])
 		}
 		got[i], have[i] = res, true
 	}
-	out := make([]Result, 0, len(addrs))
-	if len(addrs) > 0 && len(bytes.TrimSpace(answer)) > 0 && !slices.Contains(have, true) {
-		return nil, fmt.Errorf("parse answer: no line for any address sent: %s", snippet(answer))
-	}
-	for i := range got {
-		if have[i] {
-			out = append(out, got[i])
-		}
-	}
-	return out, nil
+	return nil
 }
