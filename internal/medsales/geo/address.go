@@ -14,8 +14,9 @@ import (
 //	  == "123 N MAIN ST STE 200|JACKSONVILLE|FL|32204"
 //
 // Every part is upper-cased; periods and apostrophes are dropped (P.O. →
-// PO, O'Brien → OBRIEN), other punctuation separates words and white space
-// is collapsed. Each address line is standardised as USPS Publication 28
+// PO, O'Brien → OBRIEN), other punctuation separates words (except a
+// hyphen or slash between digits: 45-12 BROADWAY, 123 1/2 MAIN ST keep
+// their house numbers) and white space is collapsed. Each address line is standardised as USPS Publication 28
 // does: the street suffix (the last word of the street, or the one before
 // a post-directional) is abbreviated (STREET → ST, AVENUE → AVE), so are a
 // pre-directional before the street name and a post-directional after the
@@ -110,6 +111,12 @@ func nextWord(buf []byte, s string, i int) (word []byte, next int, end bool) {
 			}
 			return append(word, '#'), i + size, false
 		case sep:
+			if (r == '-' || r == '/') && len(word) > 0 && allDigits(string(word)) && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9' {
+				// "45-12" (a Queens house number), "1/2": one number,
+				// sent to the geocoder as written
+				word = append(word, byte(r))
+				break
+			}
 			if len(word) > 0 {
 				return word, i + size, false
 			}

@@ -117,6 +117,22 @@ func TestAddressKey(t *testing.T) {
 			want: "12 OBRIEN RD|COEUR DALENE|ID|83814",
 		},
 		{
+			name: "hyphenated and fractional house numbers kept",
+			in: []addr{
+				{"45-12 Broadway", "", "Astoria", "NY", "11103"},
+				{"45-12 BROADWAY", "", "ASTORIA", "NY", "111031234"},
+			},
+			want: "45-12 BROADWAY|ASTORIA|NY|11103",
+		},
+		{
+			name: "fractional house number kept",
+			in: []addr{
+				{"123 1/2 Main Street", "Apt 4-B", "Reno", "NV", "89501"},
+				{"123 1/2 MAIN ST", "APT 4 B", "RENO", "NV", "89501"},
+			},
+			want: "123 1/2 MAIN ST APT 4 B|RENO|NV|89501",
+		},
+		{
 			name: "non-ASCII letters upper-cased",
 			in: []addr{
 				{"5 Calle Peña", "", "San Juan", "PR", "00901"},
@@ -162,6 +178,10 @@ func TestAddressKeyDistinguishesAddresses(t *testing.T) {
 		{"123 MAIN ST", "", "JACKSONVILLE", "FL", "32205"},
 		{"123 MAIN ST", "", "ORLANDO", "FL", "32204"},
 		{"123 MAIN ST", "", "JACKSONVILLE", "GA", "32204"},
+		{"45-12 BROADWAY", "", "ASTORIA", "NY", "11103"},
+		{"45 12 BROADWAY", "", "ASTORIA", "NY", "11103"},
+		{"123 1/2 MAIN ST", "", "JACKSONVILLE", "FL", "32204"},
+		{"123 1 2 MAIN ST", "", "JACKSONVILLE", "FL", "32204"},
 	} {
 		k := geo.AddressKey(a[0], a[1], a[2], a[3], a[4])
 		if prev, dup := keys[k]; dup {
