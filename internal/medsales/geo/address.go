@@ -23,7 +23,8 @@ import (
 // suffix (NORTH → N), and secondary unit designators (SUITE → STE, FLOOR →
 // FL; "#" after a designator is dropped). Words inside the street name are
 // kept as written (SILVER HILL RD stays so, as the geocoder knows it).
-// POST OFFICE BOX and P O BOX become PO BOX. The ZIP code is cut to its
+// POST OFFICE BOX and P O BOX become PO BOX (a POST OFFICE elsewhere,
+// 1 POST OFFICE SQ, is a street name and stays). The ZIP code is cut to its
 // five digits. The key is street|city|state|zip, the street being line1
 // then line2; it is "" when the street is empty (nothing to geocode).
 // ParseAddressKey splits it again.
@@ -162,16 +163,13 @@ func appendLine(b []byte, s string) []byte {
 			break
 		}
 		i = next
-		n := len(ends)
-		prev := ""
-		if n > 0 {
-			prev = string(buf[wordStart(ends, n-1):ends[n-1]])
-		}
-		// POST OFFICE, P O → PO
-		if prev == "POST" && string(w) == "OFFICE" || prev == "P" && string(w) == "O" {
-			buf = append(buf[:wordStart(ends, n-1)], "PO"...)
-			ends[n-1] = len(buf)
-			continue
+		// POST OFFICE BOX, P O BOX → PO BOX (POST OFFICE SQ stays so)
+		if n := len(ends); n >= 2 && string(w) == "BOX" {
+			first, second := string(buf[wordStart(ends, n-2):ends[n-2]]), string(buf[ends[n-2]:ends[n-1]])
+			if first == "POST" && second == "OFFICE" || first == "P" && second == "O" {
+				buf = append(buf[:wordStart(ends, n-2)], "PO"...)
+				ends = append(ends[:n-2], len(buf))
+			}
 		}
 		buf = append(buf, w...)
 		ends = append(ends, len(buf))
@@ -192,7 +190,11 @@ func appendLine(b []byte, s string) []byte {
 		if !ok {
 			continue
 		}
-		if std == "#" || unitWithoutNumber[std] || k+1 < n && unitNumber(word(k+1)) {
+		// A designator without number (FRONT, UPPER, OFFICE …) ends the
+		// line or comes before another designator: elsewhere it is a word
+		// of the street name (123 N FRONT ST, 1 POST OFFICE SQ).
+		_, nextUnit := unitDesignators[string(word(min(k+1, n-1)))]
+		if std == "#" || unitWithoutNumber[std] && (k == n-1 || nextUnit) || k+1 < n && unitNumber(word(k+1)) {
 			split = k
 			break
 		}

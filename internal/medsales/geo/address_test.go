@@ -101,6 +101,30 @@ func TestAddressKey(t *testing.T) {
 			want: "PO BOX 1234|BOISE|ID|83701",
 		},
 		{
+			name: "post office street name stays",
+			in: []addr{
+				{"1 Post Office Square", "Suite 200", "Boston", "MA", "02109"},
+				{"1 POST OFFICE SQ", "STE 200", "BOSTON", "MA", "02109"},
+			},
+			want: "1 POST OFFICE SQ STE 200|BOSTON|MA|02109",
+		},
+		{
+			name: "unit word inside the street name stays",
+			in: []addr{
+				{"123 N. Front Street", "", "Philadelphia", "PA", "19106"},
+				{"123 NORTH FRONT ST", "", "PHILADELPHIA", "PA", "191061234"},
+			},
+			want: "123 N FRONT ST|PHILADELPHIA|PA|19106",
+		},
+		{
+			name: "unit without number at the end",
+			in: []addr{
+				{"100 Main Street Rear", "", "Lexington", "KY", "40507"},
+				{"100 MAIN ST", "REAR", "LEXINGTON", "KY", "40507"},
+			},
+			want: "100 MAIN ST REAR|LEXINGTON|KY|40507",
+		},
+		{
 			name: "pound sign without designator stays",
 			in: []addr{
 				{"10 Elm Street #5", "", "Boston", "MA", "02118"},
