@@ -129,7 +129,9 @@ func NewCensus(opts CensusOptions) (*Census, error) {
 // Geocode geocodes addrs, in requests of at most BatchSize addresses sent
 // one after the other, and returns the answers in the order of addrs. An
 // address the service did not answer for (it should answer every one) has
-// no Result: the caller may try it again later. IDs must be unique. On an
+// no Result: the caller may try it again later. So has an address whose
+// answer line is malformed, unless no line of the answer is usable (then
+// the batch fails with that line's error). IDs must be unique. On an
 // error the results of the requests that completed are returned with it.
 func (c *Census) Geocode(ctx context.Context, addrs []Address) ([]Result, error) {
 	seen := make(map[string]int, len(addrs))
@@ -339,12 +341,14 @@ func parseBatchAnswer(answer []byte, addrs []Address) ([]Result, error) {
 		}
 		answer = answer[:i+1]
 	}
-	if err := readAnswerLines(answer, pos, got, have); err != nil {
+	var bad error
+	if err := readAnswerLines(answer, pos, got, have, &bad); err != nil {
 		return nil, err
 	}
 	if len(tail) > 0 {
 		tailGot, tailHave := make([]Result, len(addrs)), make([]bool, len(addrs))
-		if readAnswerLines(tail, pos, tailGot, tailHave) == nil {
+		var tailBad error
+		if readAnswerLines(tail, pos, tailGot, tailHave, &tailBad) == nil && tailBad == nil {
 			for i, ok := range tailHave {
 				if ok {
 					got[i], have[i] = tailGot[i], true
@@ -355,6 +359,9 @@ func parseBatchAnswer(answer []byte, addrs []Address) ([]Result, error) {
 	}
 	out := make([]Result, 0, len(addrs))
 	if len(addrs) > 0 && len(bytes.TrimSpace(answer)) > 0 && !slices.Contains(have, true) {
+		if bad != nil {
+			return nil, bad
+		}
 		return nil, fmt.Errorf("parse answer: no line for any address sent: %s", snippet(answer))
 	}
 	for i := range got {
@@ -367,7 +374,8 @@ func parseBatchAnswer(answer []byte, addrs []Address) ([]Result, error) {
 
 // readAnswerLines parses answer lines into got and have, indexed by the
 // position of each line's ID in pos.
-func readAnswerLines(answer []byte, pos map[string]int, got []Result, have []bool) error {
+// The first malformed line's error is kept in *bad.
+func readAnswerLines(answer []byte, pos map[string]int, got []Result, have []bool, bad *error) error {
 	r := csv.NewReader(bytes.NewReader(answer))
 	r.FieldsPerRecord = -1
 	r.LazyQuotes = true
@@ -387,37 +395,51 @@ func readAnswerLines(answer []byte, pos map[string]int, got []Result, have []boo
 		if !ok {
 			continue
 		}
-		res := Result{ID: id, Status: MatchStatus(strings.TrimSpace(rec[2]))}
-		switch res.Status {
-		case NoMatch, Tie:
-		case Match:
-			if len(rec) < 6 {
-				return fmt.Errorf("parse answer: line %q: a match with %d fields", id, len(rec))
+		res, err := parseAnswerLine(id, rec)
+		if err != nil {
+			// One malformed line leaves its address unanswered (sent
+			// again later); it does not cost the batch's other answers.
+			if *bad == nil {
+				*bad = err
 			}
-			res.Exact = strings.TrimSpace(rec[3]) == "Exact"
-			res.MatchedAddress = rec[4]
-			lon, lat, ok := strings.Cut(rec[5], ",")
-			if !ok {
-				return fmt.Errorf("parse answer: line %q: coordinates %q are not lon,lat", id, rec[5])
-			}
-			var err1, err2 error
-			res.Lon, err1 = strconv.ParseFloat(strings.TrimSpace(lon), 64)
-			res.Lat, err2 = strconv.ParseFloat(strings.TrimSpace(lat), 64)
-			// "NaN" parses, and passes comparisons: refuse it explicitly
-			// (a NaN coordinate later makes the provider profile unencodable).
-			if err1 != nil || err2 != nil || !(res.Lat >= -90 && res.Lat <= 90) || !(res.Lon >= -180 && res.Lon <= 180) {
-				return fmt.Errorf("parse answer: line %q: coordinates %q are not lon,lat", id, rec[5])
-			}
-			if len(rec) > 6 {
-				res.TigerLineID = strings.TrimSpace(rec[6])
-			}
-			if len(rec) > 7 {
-				res.Side = strings.TrimSpace(rec[7])
-			}
-		default:
-			return fmt.Errorf("parse answer: line %q: unknown match status %q", id, rec[2])
+			continue
 		}
 		got[i], have[i] = res, true
 	}
 	return nil
+}
+
+// parseAnswerLine parses the answer line rec for address id.
+func parseAnswerLine(id string, rec []string) (Result, error) {
+	res := Result{ID: id, Status: MatchStatus(strings.TrimSpace(rec[2]))}
+	switch res.Status {
+	case NoMatch, Tie:
+	case Match:
+		if len(rec) < 6 {
+			return Result{}, fmt.Errorf("parse answer: line %q: a match with %d fields", id, len(rec))
+		}
+		res.Exact = strings.TrimSpace(rec[3]) == "Exact"
+		res.MatchedAddress = rec[4]
+		lon, lat, ok := strings.Cut(rec[5], ",")
+		if !ok {
+			return Result{}, fmt.Errorf("parse answer: line %q: coordinates %q are not lon,lat", id, rec[5])
+		}
+		var err1, err2 error
+		res.Lon, err1 = strconv.ParseFloat(strings.TrimSpace(lon), 64)
+		res.Lat, err2 = strconv.ParseFloat(strings.TrimSpace(lat), 64)
+		// "NaN" parses, and passes comparisons: refuse it explicitly
+		// (a NaN coordinate later makes the provider profile unencodable).
+		if err1 != nil || err2 != nil || !(res.Lat >= -90 && res.Lat <= 90) || !(res.Lon >= -180 && res.Lon <= 180) {
+			return Result{}, fmt.Errorf("parse answer: line %q: coordinates %q are not lon,lat", id, rec[5])
+		}
+		if len(rec) > 6 {
+			res.TigerLineID = strings.TrimSpace(rec[6])
+		}
+		if len(rec) > 7 {
+			res.Side = strings.TrimSpace(rec[7])
+		}
+	default:
+		return Result{}, fmt.Errorf("parse answer: line %q: unknown match status %q", id, rec[2])
+	}
+	return res, nil
 }
