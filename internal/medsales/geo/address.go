@@ -183,6 +183,11 @@ func appendLine(b []byte, s string) []byte {
 	// The street runs up to the first secondary unit designator.
 	split := n
 	for k := 0; k < n; k++ {
+		// "2ND FLOOR" ending the line: the unit starts at its ordinal.
+		if _, ok := unitDesignators[string(word(k))]; ok && k == n-1 && k >= 1 && ordinal(word(k-1)) {
+			split = k - 1
+			break
+		}
 		if k == 1 {
 			continue // "100 OFFICE PARK DR": a designator right after the number is a street name
 		}
@@ -276,6 +281,19 @@ func firstNameWord(buf []byte, ends []int, end int) int {
 		}
 	}
 	return -1
+}
+
+// ordinal reports whether w is an ordinal number: 1ST, 2ND, 3RD, 12TH.
+func ordinal(w []byte) bool {
+	n := len(w)
+	if n < 3 || !allDigits(string(w[:n-2])) {
+		return false
+	}
+	switch string(w[n-2:]) {
+	case "ST", "ND", "RD", "TH":
+		return true
+	}
+	return false
 }
 
 // unitNumber reports whether w looks like a unit number: it has a digit,

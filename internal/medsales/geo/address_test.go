@@ -125,6 +125,16 @@ func TestAddressKey(t *testing.T) {
 			want: "100 MAIN ST REAR|LEXINGTON|KY|40507",
 		},
 		{
+			name: "ordinal floor after the street",
+			in: []addr{
+				{"123 Main Street 2nd Floor", "", "Lexington", "KY", "40507"},
+				{"123 Main Street", "2nd Floor", "Lexington", "KY", "40507"},
+				{"123 MAIN ST, 2ND FL.", "", "LEXINGTON", "KY", "40507"},
+				{"123 Main St", "2nd Fl", "Lexington", "KY", "40507"},
+			},
+			want: "123 MAIN ST 2ND FL|LEXINGTON|KY|40507",
+		},
+		{
 			name: "pound sign without designator stays",
 			in: []addr{
 				{"10 Elm Street #5", "", "Boston", "MA", "02118"},
