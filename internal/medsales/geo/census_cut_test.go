@@ -63,3 +63,25 @@ func TestCensusMalformedLineKeepsOthers(t *testing.T) {
 		t.Errorf("results (-want +got):\n%s", diff)
 	}
 }
+
+// TestCensusLastLineWithoutBreak: a whole last line without its line break
+// is an answer like any other.
+func TestCensusLastLineWithoutBreak(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`"2","9 NOWHERE LN, X, KS, 67000","No_Match"` + "\n" +
+			`"1","1 MAIN ST, X, TN, 37201","Match","Exact","1 MAIN ST, X, TN, 37201","-86.78,36.16","7","R"`))
+	}))
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv.URL, geo.CensusOptions{})
+	got, err := c.Geocode(context.Background(), []geo.Address{{ID: "1", Street: "1 MAIN ST"}, {ID: "2", Street: "9 NOWHERE LN"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []geo.Result{
+		{ID: "1", Status: geo.Match, Exact: true, MatchedAddress: "1 MAIN ST, X, TN, 37201", Lat: 36.16, Lon: -86.78, TigerLineID: "7", Side: "R"},
+		{ID: "2", Status: geo.NoMatch},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("results (-want +got):\n%s", diff)
+	}
+}
