@@ -36,8 +36,12 @@ func genPlanOf(p adherence.Plan, loc *time.Location, anchors schedule.Anchors) g
 }
 
 // expand returns the plan's doses due in [from, to), the window clamped by
-// the plan's end. PRN plans have none.
+// the plan's start and end: a timing whose boundsPeriod starts before the
+// plan's startAt has no doses before startAt. PRN plans have none.
 func (g *genPlan) expand(from, to time.Time) ([]schedule.Dose, error) {
+	if from.Before(g.startAt) {
+		from = g.startAt
+	}
 	if g.endAt != nil && g.endAt.Before(to) {
 		to = *g.endAt
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/schedule"
 	"github.com/medplatform/medplatform/internal/adherence/store"
 )
 
@@ -331,6 +332,48 @@ func TestTimeZoneChangeMovesPendingDose(t *testing.T) {
 		}
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Fatalf("doses after the move to Chicago:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
+}
+
+// TestFutureStartAtBeforeBoundsStart creates a plan whose startAt lies
+// five days ahead while its timing's boundsPeriod began earlier: no dose
+// is scheduled before startAt (events before it are refused, so such a
+// dose could only be missed), and seq still counts from the bounds start.
+func TestFutureStartAtBeforeBoundsStart(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("America/New_York")
+		startAt := start.Add(5 * 24 * time.Hour) // 2026-03-06T00:00Z, 2026-03-05 19:00 local
+		pl := adherence.Plan{
+			OrgID: f.org, PatientID: p.ID, Medication: adherence.Medication{RxNorm: "314076", Display: "lisinopril 10 MG Oral Tablet"},
+			Dose: "1 tablet", DaysSupply: 30, StartAt: startAt,
+			Timing: schedule.Timing{Repeat: &schedule.Repeat{TimeOfDay: []string{"08:00:00"},
+				BoundsPeriod: &schedule.Period{Start: "2026-02-20"}}},
+		}
+		if err := f.s.CreatePlan(f.ctx, f.actor, &pl); err != nil {
+			t.Fatal(err)
+		}
+		ds := f.allDoses(pl.ID)
+		if len(ds) == 0 {
+			t.Fatal("no doses")
+		}
+		for _, d := range ds {
+			if d.DueAt.Before(startAt) {
+				t.Errorf("dose seq %d at %s is due before startAt %s", d.Seq, d.LocalTime, startAt)
+			}
+		}
+		if first := ds[0]; first.Seq != 15 || first.LocalTime != "2026-03-06T08:00" {
+			t.Errorf("first dose = seq %d at %s, want seq 15 at 2026-03-06T08:00", first.Seq, first.LocalTime)
+		}
+		// The hourly job changes nothing.
+		f.now = start.Add(time.Hour)
+		if _, err := f.s.ExtendHorizon(f.ctx, f.now); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.allDoses(pl.ID) {
+			if d.DueAt.Before(startAt) {
+				t.Errorf("after extension: dose seq %d at %s is due before startAt", d.Seq, d.LocalTime)
+			}
 		}
 	})
 }
