@@ -38,9 +38,18 @@ func genPlanOf(p adherence.Plan, loc *time.Location, anchors schedule.Anchors) g
 // expand returns the plan's doses due in [from, to), the window clamped by
 // the plan's start and end: a timing whose boundsPeriod starts before the
 // plan's startAt has no doses before startAt. PRN plans have none.
+//
+// The schedule counts from startAt truncated to the second (doses fall on
+// whole seconds), so a window opening within that second opens at its
+// beginning: a plan created at 10:00:00.4 without a startAt, now, has its
+// first dose of an elapsed interval at 10:00:00, not 0.4 s before the
+// window and lost.
 func (g *genPlan) expand(from, to time.Time) ([]schedule.Dose, error) {
 	if from.Before(g.startAt) {
 		from = g.startAt
+	}
+	if s := g.startAt.Truncate(time.Second); from.Truncate(time.Second).Equal(s) {
+		from = s
 	}
 	if g.endAt != nil && g.endAt.Before(to) {
 		to = *g.endAt

@@ -377,3 +377,24 @@ func TestFutureStartAtBeforeBoundsStart(t *testing.T) {
 		}
 	})
 }
+
+// TestElapsedPlanCreatedMidSecondKeepsFirstDose creates a q8h plan with
+// count 3 and no startAt at an instant with a fraction of a second (as the
+// API's clock gives): the schedule counts from the start truncated to the
+// second, and its first dose, due then, is scheduled with the other two.
+func TestElapsedPlanCreatedMidSecondKeepsFirstDose(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		f.now = start.Add(10*time.Hour + 400*time.Millisecond)
+		p := f.patient("UTC")
+		one, eight, three := 1, 8.0, 3
+		pl := f.plan(p.ID, schedule.Timing{Repeat: &schedule.Repeat{Frequency: &one, Period: &eight, PeriodUnit: "h", Count: &three}})
+		var got []string
+		for _, d := range f.allDoses(pl.ID) {
+			got = append(got, fmt.Sprintf("%d %s", d.Seq, d.LocalTime))
+		}
+		want := []string{"1 2026-03-01T10:00", "2 2026-03-01T18:00", "3 2026-03-02T02:00"}
+		if strings.Join(got, ", ") != strings.Join(want, ", ") {
+			t.Errorf("doses = %v, want %v", got, want)
+		}
+	})
+}
