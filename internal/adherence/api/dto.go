@@ -303,13 +303,31 @@ type planInput struct {
 	Instructions *string          `json:"instructions"`
 	DaysSupply   *int             `json:"daysSupply"`
 	AsNeeded     *bool            `json:"asNeeded"`
-	Timing       *schedule.Timing `json:"timing"`
+	Timing       *strictTiming    `json:"timing"`
 	StartAt      *time.Time       `json:"startAt"`
 	EndAt        *time.Time       `json:"endAt"`
 	Ingredient   *string          `json:"ingredient"`
 	DrugClass    *string          `json:"drugClass"`
 	Windows      planWindowsField `json:"windows"`
 	Version      *int             `json:"version"`
+}
+
+// strictTiming is a plan's timing as the API reads it: decoded by
+// schedule.DecodeTiming, as FHIR JSON (names are case-sensitive, no nulls),
+// with errors naming the element down to its index, e.g.
+// "timing.repeat.timeOfDay[1]". encoding/json matched "timeofday" to
+// timeOfDay and named a wrong-typed list item by its list only.
+type strictTiming schedule.Timing
+
+// UnmarshalJSON implements json.Unmarshaler. A null timing leaves the
+// pointer nil without calling it.
+func (t *strictTiming) UnmarshalJSON(data []byte) error {
+	v, err := schedule.DecodeTiming(data)
+	if err != nil {
+		return errs.PrefixField(err, "timing")
+	}
+	*t = strictTiming(v)
+	return nil
 }
 
 // planWindowsField is the windows of a planInput. A pointer could not
@@ -406,7 +424,7 @@ func (in planInput) apply(p *adherence.Plan, create bool) error {
 		}
 	}
 	if in.Timing != nil {
-		p.Timing = *in.Timing
+		p.Timing = schedule.Timing(*in.Timing)
 	} else if create && !p.AsNeeded {
 		return errs.Invalid("timing", "is required unless asNeeded is true")
 	}
