@@ -1,10 +1,13 @@
 package api
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 
 	"github.com/medplatform/medplatform/internal/adherence/fhir"
+	"github.com/medplatform/medplatform/internal/adherence/schedule"
 	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/auth"
 	"github.com/medplatform/medplatform/internal/platform/errs"
@@ -28,7 +31,16 @@ func (s *server) handleFHIRImport(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := httpx.Decode(w, r, &mr); err != nil {
+	var body json.RawMessage
+	if err := httpx.Decode(w, r, &body); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := checkDosageTimings(body); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := httpx.DecodeBytes(body, &mr); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -143,4 +155,29 @@ func fhirBase(r *http.Request) string {
 // problem rather than the status with an empty body.
 func writeFHIR(w http.ResponseWriter, status int, v any) {
 	httpx.WriteJSONAs(w, status, "application/fhir+json", v)
+}
+
+// checkDosageTimings decodes each dosageInstruction[i].timing of a
+// MedicationRequest body with schedule.DecodeTiming, as a plan's timing is
+// read: FHIR element names are case-sensitive, and an error names the
+// element down to its index ("dosageInstruction[0].timing.repeat.timeOfDay[1]").
+// A body of another shape is left to the decoding of the whole resource.
+func checkDosageTimings(body []byte) error {
+	var shape struct {
+		DosageInstruction []struct {
+			Timing json.RawMessage `json:"timing"`
+		} `json:"dosageInstruction"`
+	}
+	if json.Unmarshal(body, &shape) != nil {
+		return nil
+	}
+	for i, d := range shape.DosageInstruction {
+		if len(d.Timing) == 0 || string(d.Timing) == "null" {
+			continue
+		}
+		if _, err := schedule.DecodeTiming(d.Timing); err != nil {
+			return errs.PrefixField(err, fmt.Sprintf("dosageInstruction[%d].timing", i))
+		}
+	}
+	return nil
 }
