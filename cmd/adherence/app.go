@@ -325,8 +325,8 @@ func (d *deps) limiter() ratelimit.Limiter {
 // dataDir is where disk space is watched: the SQLite file's directory, or
 // the working directory on PostgreSQL (temp files, logs).
 func (d *deps) dataDir() string {
-	if d.db.Path != "" {
-		return filepath.Dir(d.db.Path)
+	if d.db.File != "" {
+		return filepath.Dir(d.db.File)
 	}
 	return "."
 }

@@ -194,8 +194,8 @@ func (d *deps) ingester(metrics *ingest.Metrics) *ingest.Service {
 // dataDir is where disk space is watched: the SQLite file's directory, or
 // the working directory on PostgreSQL (temp files, rejects, logs).
 func (d *deps) dataDir() string {
-	if d.db.Path != "" {
-		return filepath.Dir(d.db.Path)
+	if d.db.File != "" {
+		return filepath.Dir(d.db.File)
 	}
 	return "."
 }
@@ -205,8 +205,8 @@ func (d *deps) dataDir() string {
 // embedded default puts them too, so the quick start's commands that read
 // the sample work on either engine.
 func (d *deps) sampleDir() string {
-	if d.db.Path != "" {
-		return filepath.Join(filepath.Dir(d.db.Path), "sample")
+	if d.db.File != "" {
+		return filepath.Join(filepath.Dir(d.db.File), "sample")
 	}
 	return filepath.Join("data", "sample")
 }

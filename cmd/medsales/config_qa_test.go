@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/medplatform/medplatform/internal/platform/dbtest"
 )
 
 // TestSettingsFailStartup checks that serve refuses an out-of-range or
@@ -32,7 +34,7 @@ func TestSettingsFailStartup(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
-			vars := map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "m.db")}
+			vars := map[string]string{"DATABASE_URL": "sqlite:" + dbtest.URIPath(filepath.Join(t.TempDir(), "m.db"))}
 			for k, v := range tt.env {
 				vars[k] = v
 			}
@@ -51,7 +53,7 @@ func TestSettingsFailStartup(t *testing.T) {
 // naming the fix, instead of River's "no such table: river_queue".
 func TestWorkersRefuseAnUnmigratedDatabase(t *testing.T) {
 	for _, args := range [][]string{{"serve", "--migrate=false"}, {"worker", "--migrate=false"}} {
-		vars := map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "m.db"), "SHUTDOWN_DRAIN": "0s", "LOG_LEVEL": "warn"}
+		vars := map[string]string{"DATABASE_URL": "sqlite:" + dbtest.URIPath(filepath.Join(t.TempDir(), "m.db")), "SHUTDOWN_DRAIN": "0s", "LOG_LEVEL": "warn"}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		err := run(ctx, append(args, "--addr", freeAddr(t)), func(k string) string { return vars[k] }, nil, io.Discard, io.Discard)
 		cancel()
@@ -64,7 +66,7 @@ func TestWorkersRefuseAnUnmigratedDatabase(t *testing.T) {
 // TestServeNegativeSample checks that `serve --sample -5` is refused, as
 // `sample --providers -5` is; it started serving without a sample.
 func TestServeNegativeSample(t *testing.T) {
-	vars := map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "m.db"), "SHUTDOWN_DRAIN": "0s", "LOG_LEVEL": "warn"}
+	vars := map[string]string{"DATABASE_URL": "sqlite:" + dbtest.URIPath(filepath.Join(t.TempDir(), "m.db")), "SHUTDOWN_DRAIN": "0s", "LOG_LEVEL": "warn"}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	err := run(ctx, []string{"serve", "--sample", "-5", "--addr", freeAddr(t)}, func(k string) string { return vars[k] }, nil, io.Discard, io.Discard)

@@ -43,7 +43,7 @@ func TestSQLiteBulkConnClosed(t *testing.T) {
 	bulkSchema(t, d)
 	s := store.New(d)
 	ctx := context.Background()
-	dir := d.Path[:strings.LastIndexByte(d.Path, '/')]
+	dir := d.File[:strings.LastIndexByte(d.File, '/')]
 	items := make([][]any, 25_000)
 	for i := range items {
 		items[i] = item(fmt.Sprintf("n%05d", i), 1, "x")

@@ -234,7 +234,7 @@ func (s *Store) LockDataset(ctx context.Context, d medsales.Dataset) (release fu
 			conn.Close()
 		}, nil
 	}
-	path := s.db.Path + ".ingest-" + string(d) + ".lock"
+	path := s.db.File + ".ingest-" + string(d) + ".lock"
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", d, err)

@@ -52,8 +52,13 @@ type DB struct {
 	Dialect Dialect
 	// Pool is the pgx pool behind SQL on PostgreSQL; nil on SQLite.
 	Pool *pgxpool.Pool
-	// Path is the database file on SQLite; empty on PostgreSQL.
+	// Path is the database file on SQLite as the driver opens it, a URI
+	// path ("file:"+Path: %HH escapes decoded, '#' ends it); empty on
+	// PostgreSQL. Another connection to the same file opens that.
 	Path string
+	// File is the file Path names on disk, for the file system (its
+	// directory, lock files beside it); empty on PostgreSQL.
+	File string
 	// Logger receives the warning Close logs when it gives up on
 	// connections still in use. Nil discards it. Set it before Close.
 	Logger *slog.Logger
@@ -177,13 +182,26 @@ func (e oneLineError) Error() string {
 
 func (e oneLineError) Unwrap() error { return e.err }
 
-// SQLitePath returns the file path of a SQLite database URL as Open reads
+// SQLitePath returns the file a SQLite database URL names, as Open opens
 // it, or "" when rawURL names PostgreSQL or another scheme.
 func SQLitePath(rawURL string) string {
 	if strings.HasPrefix(rawURL, "postgres://") || strings.HasPrefix(rawURL, "postgresql://") || otherScheme(rawURL) != "" {
 		return ""
 	}
-	return sqlitePath(rawURL)
+	return filePath(sqlitePath(rawURL))
+}
+
+// filePath is the file that the path of a SQLite URI names: the driver
+// opens "file:"+path as a URI, where '#' starts the fragment and %HH is an
+// escape (sqlite:/data/a%23b.db is the file /data/a#b.db, sqlite:/data/a#b
+// is /data/a). The directory and the file Open creates itself must be
+// that file, or Open would create one file and SQLite open another.
+func filePath(uriPath string) string {
+	p, _, _ := strings.Cut(uriPath, "#")
+	if u, err := url.PathUnescape(p); err == nil {
+		return u
+	}
+	return p
 }
 
 func sqlitePath(rawURL string) string {
@@ -205,21 +223,22 @@ func openSQLite(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("open database: SQLite URL has no file path")
 	}
-	if dir := filepath.Dir(path); dir != "" {
+	file := filePath(path)
+	if dir := filepath.Dir(file); dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return nil, fmt.Errorf("open database: create directory for %s (DATABASE_URL): %w", path, err)
+			return nil, fmt.Errorf("open database: create directory for %s (DATABASE_URL): %w", file, err)
 		}
 	}
 	// SQLite reports a file it cannot create only as "unable to open
 	// database file (14)": create it here, to say why and what to change.
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
+		f, err := os.OpenFile(file, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil && !errors.Is(err, fs.ErrExist) {
 			var pe *fs.PathError
 			if errors.As(err, &pe) {
 				err = pe.Err
 			}
-			return nil, fmt.Errorf("open database: cannot create the SQLite file %s: %w (set DATABASE_URL to a writable path)", path, err)
+			return nil, fmt.Errorf("open database: cannot create the SQLite file %s: %w (set DATABASE_URL to a writable path)", file, err)
 		}
 		if f != nil {
 			f.Close()
@@ -289,7 +308,7 @@ func openSQLite(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("open database %s for checkpoints: %w", path, err)
 	}
 	ckDB.SetMaxOpenConns(1)
-	return &DB{SQL: sqlDB, Read: readDB, Dialect: SQLite, Path: path, stmts: newStmtCache(sqlDB),
+	return &DB{SQL: sqlDB, Read: readDB, Dialect: SQLite, Path: path, File: file, stmts: newStmtCache(sqlDB),
 		stopCheckpoints: startCheckpointer(ckDB, checkpointInterval), closeTimeout: closeTimeout(opts)}, nil
 }
 

@@ -422,3 +422,46 @@ func TestOpenUnwritableSQLitePath(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenSQLiteURIPath: the path of a SQLite URL is a URI path. Escaped,
+// '#' and '%' name a file that holds them; a bare '#' starts the fragment.
+// Open creates the directory and file that SQLite then opens: it created
+// the unescaped path as an empty file while SQLite opened another, and
+// two subtests named alike ("sqlite", "sqlite#01") shared the database
+// cut before the '#' (dbtest now escapes its temporary paths).
+func TestOpenSQLiteURIPath(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "a#1 100%")
+	path := filepath.Join(dir, "test.db")
+	d, err := db.Open(ctx, "sqlite:"+dbtest.URIPath(path), db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.SQL.ExecContext(ctx, "CREATE TABLE t (x INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+		t.Errorf("the escaped path: no database at %s (%v)", path, err)
+	}
+	if got := db.SQLitePath("sqlite:" + dbtest.URIPath(path)); got != path {
+		t.Errorf("SQLitePath = %q, want %q", got, path)
+	}
+
+	// Unescaped, the '#' ends the path: the database is the file before it,
+	// and nothing is created at the longer path.
+	base := t.TempDir()
+	d, err = db.Open(ctx, "sqlite:"+filepath.Join(base, "b#2"), db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	if _, err := os.Stat(filepath.Join(base, "b")); err != nil {
+		t.Errorf("no database at the path before '#': %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(base, "b#2")); err == nil {
+		t.Errorf("an empty file was created at the unescaped path")
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,7 +35,11 @@ func Each(t *testing.T, sets []migrate.Set, fn func(t *testing.T, d *db.DB)) {
 func SQLite(t testing.TB, sets ...migrate.Set) *db.DB {
 	t.Helper()
 	ctx := context.Background()
-	d, err := db.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "test.db"), db.Options{})
+	// The URL's path is a URI path: a subtest named like another
+	// ("sqlite#01") gets a temporary directory with '#' in its name, which
+	// must be escaped, or the database would be the file cut before it,
+	// shared by every such test.
+	d, err := db.Open(ctx, "sqlite:"+URIPath(filepath.Join(t.TempDir(), "test.db")), db.Options{})
 	if err != nil {
 		t.Fatalf("open sqlite: %v", err)
 	}
@@ -104,4 +109,10 @@ func PostgresURL(t testing.TB) string {
 	}
 	pu.Path = "/" + name
 	return pu.String()
+}
+
+// URIPath escapes a file path for the path of a SQLite database URL,
+// which db.Open reads as a URI ('%', '#' and '?' are syntax there).
+func URIPath(path string) string {
+	return strings.NewReplacer("%", "%25", "#", "%23", "?", "%3F").Replace(path)
 }

@@ -146,7 +146,7 @@ func lockMigrations(ctx context.Context, d *db.DB) (func(), error) {
 			conn.Release()
 		}, nil
 	}
-	f, err := os.OpenFile(d.Path+".migrate-lock", os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(d.File+".migrate-lock", os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("migration lock: %w", err)
 	}
