@@ -813,21 +813,15 @@ func candidateReads(d db.Dialect, in []EventInput, idx []int, plans map[string]*
 	seen := map[int64]bool{}
 	scan := func(rows db.Rows) error {
 		for rows.Next() {
-			var c liveInstance
-			var status string
-			var taken, resolved sql.NullTime
-			var eventID, reason sql.NullString
-			if err := rows.Scan(&c.ID, &c.planID, &c.DueAt, &status, &taken, &eventID, &reason, &resolved, &c.doubleDose); err != nil {
+			c, err := scanLive(rows)
+			if err != nil {
 				return fmt.Errorf("load dose instances: %w", err)
 			}
 			if seen[c.ID] {
 				continue
 			}
 			seen[c.ID] = true
-			c.DueAt, c.Status = c.DueAt.UTC(), adherence.DoseStatus(status)
-			c.TakenAt, c.resolvedAt = timePtr(taken), timePtr(resolved)
-			c.eventID, c.skipReason = eventID.String, reason.String
-			*out = append(*out, &c)
+			*out = append(*out, c)
 		}
 		return nil
 	}
@@ -846,10 +840,28 @@ func candidateReads(d db.Dialect, in []EventInput, idx []int, plans map[string]*
 			n := len(args)
 			parts = append(parts, "(plan_id = "+param(d, n-2)+" AND due_at >= "+param(d, n-1)+" AND due_at <= "+param(d, n)+")")
 		}
-		stmts = append(stmts, db.Statement{SQL: `SELECT id, plan_id, due_at, status, taken_at, event_id, skip_reason, resolved_at, double_dose
+		stmts = append(stmts, db.Statement{SQL: `SELECT ` + liveColumns + `
 			FROM dose_instances WHERE ` + strings.Join(parts, " OR ") + ` ORDER BY id` + forUpdate(d), Args: args, Scan: scan})
 	}
 	return stmts
+}
+
+// liveColumns are the dose_instances columns scanLive reads.
+const liveColumns = `id, plan_id, due_at, status, taken_at, event_id, skip_reason, resolved_at, double_dose`
+
+// scanLive reads a row of liveColumns.
+func scanLive(row interface{ Scan(...any) error }) (*liveInstance, error) {
+	var c liveInstance
+	var status string
+	var taken, resolved sql.NullTime
+	var eventID, reason sql.NullString
+	if err := row.Scan(&c.ID, &c.planID, &c.DueAt, &status, &taken, &eventID, &reason, &resolved, &c.doubleDose); err != nil {
+		return nil, err
+	}
+	c.DueAt, c.Status = c.DueAt.UTC(), adherence.DoseStatus(status)
+	c.TakenAt, c.resolvedAt = timePtr(taken), timePtr(resolved)
+	c.eventID, c.skipReason = eventID.String, reason.String
+	return &c, nil
 }
 
 // updateInstancesStatements returns the UPDATEs that write the outcomes

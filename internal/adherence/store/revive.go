@@ -82,7 +82,7 @@ func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, 
 	if skipTo := found[len(found)-1].occurred.Add(24 * time.Hour); skipTo.After(to) {
 		to = skipTo
 	}
-	rows, err = tx.QueryContext(ctx, `SELECT id, due_at, status, taken_at, event_id, skip_reason, resolved_at, double_dose
+	rows, err = tx.QueryContext(ctx, `SELECT `+liveColumns+`
 		FROM dose_instances WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3 AND due_at <= $4 AND status <> 'excluded'
 		ORDER BY id`+forUpdate(tx.Dialect), p.OrgID, p.ID, db.UTC(from), db.UTC(to))
 	if err != nil {
@@ -90,17 +90,11 @@ func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, 
 	}
 	var cands []*liveInstance
 	for rows.Next() {
-		c := &liveInstance{planID: p.ID}
-		var status string
-		var taken, resolved sql.NullTime
-		var eventID, reason sql.NullString
-		if err := rows.Scan(&c.ID, &c.DueAt, &status, &taken, &eventID, &reason, &resolved, &c.doubleDose); err != nil {
+		c, err := scanLive(rows)
+		if err != nil {
 			rows.Close()
 			return fmt.Errorf("read doses of revived events: %w", err)
 		}
-		c.DueAt, c.Status = c.DueAt.UTC(), adherence.DoseStatus(status)
-		c.TakenAt, c.resolvedAt = timePtr(taken), timePtr(resolved)
-		c.eventID, c.skipReason = eventID.String, reason.String
 		cands = append(cands, c)
 	}
 	rows.Close()
