@@ -537,6 +537,19 @@ func scanEvent(row scanner) (adherence.Event, error) {
 // eventKeyReads returns the queries that put into found the recorded
 // events whose keys occur in in.
 func eventKeyReads(d db.Dialect, in []EventInput, found map[eventKey]adherence.Event) []db.Statement {
+	scan := func(rows db.Rows) error {
+		for rows.Next() {
+			e, err := scanEvent(rows)
+			if err != nil {
+				return fmt.Errorf("look up keys: %w", err)
+			}
+			found[keyOf(&e)] = e
+		}
+		return nil
+	}
+	if d == db.Postgres {
+		return eventKeyReadsPostgres(in, scan)
+	}
 	// One query per 500 keys, whatever their orgs and sources: a
 	// condition per (org, source) pair, each an IN list the unique index
 	// answers. A group of single events from the app and from devices is
@@ -554,16 +567,6 @@ func eventKeyReads(d db.Dialect, in []EventInput, found map[eventKey]adherence.E
 			order = append(order, g)
 		}
 		ids[g] = append(ids[g], e.ClientEventID)
-	}
-	scan := func(rows db.Rows) error {
-		for rows.Next() {
-			e, err := scanEvent(rows)
-			if err != nil {
-				return fmt.Errorf("look up keys: %w", err)
-			}
-			found[keyOf(&e)] = e
-		}
-		return nil
 	}
 	const perQuery = 500
 	var stmts []db.Statement
@@ -595,6 +598,41 @@ func eventKeyReads(d db.Dialect, in []EventInput, found map[eventKey]adherence.E
 	}
 	flush()
 	return stmts
+}
+
+// eventKeyReadsPostgres is eventKeyReads on PostgreSQL: one statement of
+// fixed text for any number of keys, the keys as parallel arrays joined to
+// events. Each key is looked up with all three columns of the unique index,
+// which the join makes certain: with conditions on constants (org_id = $1
+// AND source = $2 AND client_event_id IN (…)), a planner without
+// statistics (a new table, autovacuum not yet run) searched the index by
+// org and source alone and filtered every event of the org, a cost that
+// grew with the table (11 ms a lookup at 37,000 events in bench/events).
+func eventKeyReadsPostgres(in []EventInput, scan func(db.Rows) error) []db.Statement {
+	var orgs, sources, clients []string
+	for i := range in {
+		e := &in[i].Event
+		if !isID(e.OrgID) {
+			continue
+		}
+		orgs, sources, clients = append(orgs, e.OrgID), append(sources, string(e.Source)), append(clients, e.ClientEventID)
+	}
+	if len(orgs) == 0 {
+		return nil
+	}
+	return []db.Statement{{SQL: `SELECT ` + qualified("e", eventColumns) + ` FROM unnest($1::uuid[], $2::text[], $3::text[]) AS k (org_id, source, client_event_id)
+		JOIN events e ON e.org_id = k.org_id AND e.source = k.source AND e.client_event_id = k.client_event_id`,
+		Args: []any{orgs, sources, clients}, Scan: scan}}
+}
+
+// qualified prefixes each name of a comma-separated column list with
+// alias.
+func qualified(alias, columns string) string {
+	names := strings.Split(columns, ",")
+	for i, n := range names {
+		names[i] = alias + "." + strings.TrimSpace(n)
+	}
+	return strings.Join(names, ", ")
 }
 
 // doseRef is the org and plan of a dose instance named by an event.

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -948,5 +949,87 @@ func TestLateSyncAfterSwitchToAsNeeded(t *testing.T) {
 		if got := f.doses(pl.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 3, 0, 0))[0]; got.Status != adherence.DoseTakenOnTime {
 			t.Errorf("dose of 03-02 = %s after the late sync, want taken_on_time", got.Status)
 		}
+	})
+}
+
+// TestEventKeyLookupUsesTheWholeKey: the idempotency lookup of a group
+// finds each key through all three columns of the unique index, on a table
+// that has never been analysed (a new deployment, autovacuum not yet run).
+// On PostgreSQL, conditions on constants (org_id = $1 AND source = $2 AND
+// client_event_id IN (…)) were planned without statistics as an index
+// search by org and source alone that filtered every event of the org: a
+// cost of each group that grew with the table.
+func TestEventKeyLookupUsesTheWholeKey(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		pat := f.patient("America/New_York")
+		pl := f.plan(pat.ID, timeOfDay("08:00"))
+		var keys []store.EventInput
+		for b := range 2 {
+			var in []store.EventInput
+			for i := range 1000 {
+				at := start.Add(time.Duration(b*1000+i) * 30 * time.Second)
+				in = append(in, f.ev(pat.ID, pl.ID, adherence.EventOpened, at, fmt.Sprintf("k-%d-%d", b, i)))
+			}
+			for i, o := range f.record(in...) {
+				if o.Err != nil {
+					t.Fatalf("event %d: %v", i, o.Err)
+				}
+			}
+			keys = append(keys, in[7])
+		}
+		keys = append(keys, f.ev(pat.ID, pl.ID, adherence.EventOpened, start, "not-recorded"))
+
+		stmts := store.EventKeyLookup(f.d.Dialect, keys)
+		if len(stmts) != 1 {
+			t.Fatalf("%d lookup statements for 3 keys, want 1", len(stmts))
+		}
+		if f.d.Dialect == db.SQLite {
+			rows, err := f.d.SQL.QueryContext(f.ctx, "EXPLAIN QUERY PLAN "+stmts[0].SQL, stmts[0].Args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var plan []string
+			for rows.Next() {
+				var id, parent, unused int
+				var detail string
+				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+					t.Fatal(err)
+				}
+				plan = append(plan, detail)
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(strings.Join(plan, "\n"), "client_event_id=?") {
+				t.Fatalf("the lookup does not search the index by client_event_id:\n%s", strings.Join(plan, "\n"))
+			}
+			return
+		}
+		var out string
+		if err := f.d.SQL.QueryRowContext(f.ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+stmts[0].SQL, stmts[0].Args...).Scan(&out); err != nil {
+			t.Fatal(err)
+		}
+		var plans []struct{ Plan map[string]any }
+		if err := json.Unmarshal([]byte(out), &plans); err != nil || len(plans) != 1 {
+			t.Fatalf("EXPLAIN output %s: %v", out, err)
+		}
+		// Every row the plan reads and throws away is an event of another
+		// key: three keys need none.
+		var walk func(n map[string]any)
+		walk = func(n map[string]any) {
+			for _, k := range []string{"Rows Removed by Filter", "Rows Removed by Join Filter", "Rows Removed by Index Recheck"} {
+				if v, _ := n[k].(float64); v > 0 {
+					t.Errorf("%s reads and discards %v rows (%s): the key lookup does not use the whole key\n%s", n["Node Type"], v, k, out)
+				}
+			}
+			children, _ := n["Plans"].([]any)
+			for _, c := range children {
+				if m, ok := c.(map[string]any); ok {
+					walk(m)
+				}
+			}
+		}
+		walk(plans[0].Plan)
 	})
 }

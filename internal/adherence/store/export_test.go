@@ -1,0 +1,12 @@
+package store
+
+import (
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/platform/db"
+)
+
+// EventKeyLookup returns the statements RecordEvents runs to find the
+// earlier recordings of the keys of in, for tests that read their plans.
+func EventKeyLookup(d db.Dialect, in []EventInput) []db.Statement {
+	return eventKeyReads(d, in, map[eventKey]adherence.Event{})
+}
