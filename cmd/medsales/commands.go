@@ -118,6 +118,9 @@ func cmdIngest(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	fmt.Fprintf(stdout, "%s: loaded %d rows, rejected %d (%s, %s) in %s as version %d\n",
 		req.Dataset, res.Loaded, res.Rejected, res.File, res.Mode, res.Duration.Round(time.Millisecond), res.VersionID)
+	if res.Stale > 0 {
+		fmt.Fprintf(stdout, "left out %d records older than those already loaded\n", res.Stale)
+	}
 	if res.RejectsFile != "" {
 		fmt.Fprintf(stdout, "rejected rows: %s\n", res.RejectsFile)
 	}

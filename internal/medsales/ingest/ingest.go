@@ -98,11 +98,14 @@ func datasetList() string {
 
 // Result is what a load did.
 type Result struct {
-	VersionID   int64  `json:"versionId"`
-	File        string `json:"file"`
-	Mode        string `json:"mode"`
-	Loaded      int64  `json:"loaded"`
-	Rejected    int64  `json:"rejected"`
+	VersionID int64  `json:"versionId"`
+	File      string `json:"file"`
+	Mode      string `json:"mode"`
+	Loaded    int64  `json:"loaded"`
+	Rejected  int64  `json:"rejected"`
+	// Stale counts the records of an NPPES increment left out because the
+	// loaded record is newer.
+	Stale       int64  `json:"stale,omitempty"`
 	DataYear    int    `json:"dataYear,omitempty"`
 	RejectsFile string `json:"rejectsFile,omitempty"`
 	Duration    time.Duration
@@ -374,11 +377,11 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 		}
 		return fail(err)
 	}
-	res.Loaded, res.Rejected, res.DataYear = out.Loaded, out.Rejected, out.DataYear
+	res.Loaded, res.Rejected, res.Stale, res.DataYear = out.Loaded, out.Rejected, out.Stale, out.DataYear
 	res.Duration = s.Now().Sub(start)
 	s.Metrics.succeeded(req.Dataset, out, res.Duration)
-	log.InfoContext(ctx, "ingest finished", "loaded", out.Loaded, "rejected", out.Rejected,
-		"duration_ms", res.Duration.Milliseconds(), "rows_per_s", perSecond(out.Loaded+out.Rejected, res.Duration))
+	log.InfoContext(ctx, "ingest finished", "loaded", out.Loaded, "rejected", out.Rejected, "stale", out.Stale,
+		"duration_ms", res.Duration.Milliseconds(), "rows_per_s", perSecond(out.Loaded+out.Rejected+out.Stale, res.Duration))
 	return res, nil
 }
 

@@ -27,7 +27,7 @@ func NewMetrics(reg prometheus.Registerer, st *store.Store) (*Metrics, error) {
 	m := &Metrics{
 		Rows: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "medsales_ingest_rows_total",
-			Help: "Rows of dataset files loaded or rejected, by dataset and outcome (loaded, rejected).",
+			Help: "Rows of dataset files by dataset and outcome: loaded, rejected, or stale (an NPPES increment's record older than the one loaded, left out).",
 		}, []string{"dataset", "outcome"}),
 		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "medsales_ingest_duration_seconds",
@@ -88,5 +88,8 @@ func (m *Metrics) succeeded(d medsales.Dataset, r store.LoadResult, took time.Du
 	m.Loads.WithLabelValues(string(d), "succeeded").Inc()
 	m.Rows.WithLabelValues(string(d), "loaded").Add(float64(r.Loaded))
 	m.Rows.WithLabelValues(string(d), "rejected").Add(float64(r.Rejected))
+	if r.Stale > 0 {
+		m.Rows.WithLabelValues(string(d), "stale").Add(float64(r.Stale))
+	}
 	m.Duration.WithLabelValues(string(d)).Observe(took.Seconds())
 }

@@ -50,7 +50,11 @@ type LoadInput struct {
 // LoadResult says what a load did.
 type LoadResult struct {
 	Loaded, Rejected int64
-	DataYear         int
+	// Stale counts the records of an NPPES increment left out because the
+	// record loaded already is newer (see LoadNPPES); they are not in
+	// Loaded.
+	Stale    int64
+	DataYear int
 }
 
 // mode returns the load mode, defaulting to full, or an error for an
@@ -79,10 +83,13 @@ type Tally struct {
 	replaces bool
 
 	Loaded, Rejected int64
-	read             int64
-	next             int64
-	line             []byte
-	werr             error
+	// Stale is how many of Loaded were left out after all (see
+	// LoadResult.Stale).
+	Stale int64
+	read  int64
+	next  int64
+	line  []byte
+	werr  error
 	// first is the first rejected row, "line N: reason", quoted by the
 	// threshold error so that it says what is wrong with the file (an
 	// encoding, a date format) and not only how much.
@@ -164,7 +171,7 @@ func (t *Tally) Done() error {
 
 // Result returns the counts as a LoadResult.
 func (t *Tally) Result(dataYear int) LoadResult {
-	return LoadResult{Loaded: t.Loaded, Rejected: t.Rejected, DataYear: dataYear}
+	return LoadResult{Loaded: t.Loaded - t.Stale, Rejected: t.Rejected, Stale: t.Stale, DataYear: dataYear}
 }
 
 // appendCSVField appends s as one CSV field, quoted when it needs to be.

@@ -139,8 +139,54 @@ func (s *Store) LoadNPPES(ctx context.Context, in LoadInput) (LoadResult, error)
 		tally.Loaded++
 	}
 	return s.finishNPPES(ctx, in, rd.Err(), tally, rep, func(ctx context.Context) error {
+		if opts.KeyColumn != "" {
+			n, err := s.dropOlderRecords(ctx, rep, pt.Name, []string{tt.Name, it.Name})
+			if err != nil {
+				return err
+			}
+			tally.Stale = n
+		}
 		return s.applyGeocodes(ctx, rep.StagingTable(pt.Name), "practice_lat", "practice_lon")
 	}, uniqueKey{pt.Name, "npi", "NPI"})
+}
+
+// dropOlderRecords takes out of a staged increment the NPIs whose record
+// in the live providers table is newer than the file's, with their rows
+// in the companion tables, and returns how many it took out. A record's
+// date is the latest of its Last Update, Deactivation and Reactivation
+// Dates; a record without any of them is applied. So a weekly file loaded
+// after a later monthly or weekly one (out of order, or a scheduled load
+// re-run) does not bring back a provider's earlier name, address or
+// status; what the file has that is not older still applies.
+func (s *Store) dropOlderRecords(ctx context.Context, rep *Replace, providers string, companions []string) (int64, error) {
+	asOf := func(t string) string {
+		if s.db.Dialect == db.Postgres {
+			return fmt.Sprintf("GREATEST(%[1]s.last_update_date, %[1]s.deactivation_date, %[1]s.reactivation_date)", t)
+		}
+		// SQLite's max() of several values is NULL when one is NULL; the
+		// dates are text in one layout, so they compare as text.
+		return fmt.Sprintf("NULLIF(max(COALESCE(%[1]s.last_update_date, ''), COALESCE(%[1]s.deactivation_date, ''), COALESCE(%[1]s.reactivation_date, '')), '')", t)
+	}
+	staged := rep.StagingTable(providers)
+	older := fmt.Sprintf("SELECT x.npi FROM %s x JOIN %s p ON p.npi = x.npi WHERE %s > %s", staged, providers, asOf("p"), asOf("x"))
+	var n int64
+	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+		for _, c := range companions {
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf("DELETE FROM %s WHERE npi IN (%s)", rep.StagingTable(c), older)); err != nil {
+				return err
+			}
+		}
+		res, err := tx.ExecContext(ctx, fmt.Sprintf("DELETE FROM %s WHERE npi IN (%s)", staged, older))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("leave out records older than those loaded: %w", err)
+	}
+	return n, nil
 }
 
 // rejectTo returns the reject callback of a reader: the row counts as read

@@ -350,6 +350,63 @@ func TestLoadNPPESIncrement(t *testing.T) {
 	})
 }
 
+// TestLoadNPPESIncrementLeavesOutOlderRecords: a weekly file loaded after
+// a later one (out of order, or a scheduled load run again) applies only
+// the records that are not older than those loaded. It brought back
+// Jane's earlier address and taxonomies and reactivated ACME.
+func TestLoadNPPESIncrementLeavesOutOlderRecords(t *testing.T) {
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		s := store.New(d)
+		nppesMustLoad(t, s, (*store.Store).LoadNPPES, npiCurrent, nppesSample(t, npiCurrent), store.LoadInput{})
+		nppesMustLoad(t, s, (*store.Store).LoadNPPES, npiWeekly, nppesSample(t, npiWeekly), store.LoadInput{Mode: store.ModeIncrement})
+		jane, err := s.Provider(ctx, npiJane)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		// The week before: Jane's record of 07/29/2026 (in Dallas), ACME's
+		// record of 03/04/2025 (active; deactivated 08/01/2026 since), and
+		// An's record of the same date as the loaded one (now in
+		// Cambridge), which is not older and applies.
+		weekly := strings.SplitAfter(string(nppesSample(t, npiWeekly)), "\n")
+		monthly := strings.SplitAfter(string(nppesSample(t, npiCurrent)), "\n")
+		var acme string
+		for _, l := range monthly {
+			if strings.HasPrefix(l, `"`+npiACME+`"`) {
+				acme = l
+			}
+		}
+		if acme == "" || !strings.HasPrefix(weekly[1], `"`+npiJane+`"`) || !strings.HasPrefix(weekly[3], `"`+npiAn+`"`) {
+			t.Fatal("the sample files changed: ACME's monthly row or the weekly rows of Jane and An not found")
+		}
+		janeOld := strings.ReplaceAll(strings.ReplaceAll(weekly[1], `"08/05/2026"`, `"07/29/2026"`), `"Austin"`, `"Dallas"`)
+		anMoved := strings.ReplaceAll(weekly[3], `"Boston"`, `"Cambridge"`)
+		older := weekly[0] + janeOld + acme + anMoved
+		r := nppesMustLoad(t, s, (*store.Store).LoadNPPES, "npidata_pfile_20260727-20260802_weekly.csv", []byte(older), store.LoadInput{Mode: store.ModeIncrement})
+		if r.res.Loaded != 1 || r.res.Stale != 2 || r.res.Rejected != 0 {
+			t.Errorf("result = %+v, want 1 loaded and 2 stale", r.res)
+		}
+		jane2, err := s.Provider(ctx, npiJane)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(jane, jane2); diff != "" {
+			t.Errorf("Jane's newer record was replaced by an older one (-before +after):\n%s", diff)
+		}
+		acme2, err := s.Provider(ctx, npiACME)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !acme2.Deactivated() || acme2.OrganizationName != "" || len(acme2.Taxonomies) != 0 {
+			t.Errorf("ACME was reactivated by its older record: %+v", acme2)
+		}
+		if an, err := s.Provider(ctx, npiAn); err != nil || an.PracticeAddress.City != "Cambridge" {
+			t.Errorf("An's record of the same date was not applied: %+v, %v", an.PracticeAddress, err)
+		}
+	})
+}
+
 func TestLoadNPPESRefusesAndRejects(t *testing.T) {
 	current := nppesSample(t, npiCurrent)
 	header, rows, _ := bytes.Cut(current, []byte("\n"))
