@@ -100,6 +100,18 @@ func (s *Store) LoadNPPES(ctx context.Context, in LoadInput) (LoadResult, error)
 		return LoadResult{}, err
 	}
 	defer rep.Abort()
+	if opts.KeyColumn != "" {
+		finalize := in.Finalize
+		in.Finalize = func(tx *db.Tx, res LoadResult) error {
+			if err := dropDeactivatedCompanions(ctx, tx, rep.StagingTable(pt.Name)); err != nil {
+				return err
+			}
+			if finalize == nil {
+				return nil
+			}
+			return finalize(tx, res)
+		}
+	}
 	pw, tw, iw := rep.Builder(pt.Name), rep.Builder(tt.Name), rep.Builder(it.Name)
 	coords := coordinator{centroids: in.Centroids}
 	for rd.Next() {
@@ -148,6 +160,23 @@ func (s *Store) LoadNPPES(ctx context.Context, in LoadInput) (LoadResult, error)
 		}
 		return s.applyGeocodes(ctx, rep.StagingTable(pt.Name), "practice_lat", "practice_lon")
 	}, uniqueKey{pt.Name, "npi", "NPI"})
+}
+
+// dropDeactivatedCompanions deletes, in the swap transaction of an
+// increment, the secondary practice locations, other names and endpoints
+// of the NPIs the increment (its staged providers table) deactivates. Those
+// files load in full only, monthly; the next ones will not list a
+// deactivated NPI, and until then its profile showed the locations and
+// endpoints of a provider that no longer bills.
+func dropDeactivatedCompanions(ctx context.Context, tx *db.Tx, staged string) error {
+	deactivated := fmt.Sprintf(`SELECT npi FROM %s WHERE deactivation_date IS NOT NULL
+		AND (reactivation_date IS NULL OR reactivation_date < deactivation_date)`, staged)
+	for _, t := range []string{practiceLocationsTable().Name, otherNamesTable().Name, endpointsTable().Name} {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("DELETE FROM %s WHERE npi IN (%s)", t, deactivated)); err != nil {
+			return fmt.Errorf("delete the %s of deactivated NPIs: %w", t, err)
+		}
+	}
+	return nil
 }
 
 // dropOlderRecords takes out of a staged increment the NPIs whose record

@@ -407,6 +407,44 @@ func TestLoadNPPESIncrementLeavesOutOlderRecords(t *testing.T) {
 	})
 }
 
+// TestLoadNPPESIncrementDeactivationDropsCompanions: an NPI deactivated
+// by a weekly increment loses its secondary practice locations, other
+// names and endpoints, as it would in the next monthly companion files
+// (which load in full only); the others keep theirs.
+func TestLoadNPPESIncrementDeactivationDropsCompanions(t *testing.T) {
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		s := store.New(d)
+		nppesMustLoad(t, s, (*store.Store).LoadNPPES, npiCurrent, nppesSample(t, npiCurrent), store.LoadInput{})
+		nppesMustLoad(t, s, (*store.Store).LoadNPPESLocations, plSample, nppesSample(t, plSample), store.LoadInput{})
+		nppesMustLoad(t, s, (*store.Store).LoadNPPESOtherNames, otherSample, nppesSample(t, otherSample), store.LoadInput{})
+		nppesMustLoad(t, s, (*store.Store).LoadNPPESEndpoints, endpointFile, nppesSample(t, endpointFile), store.LoadInput{})
+		count := func(npi string) [3]int {
+			return [3]int{
+				nppesCount(t, d, "SELECT COUNT(*) FROM practice_locations WHERE npi = $1", npi),
+				nppesCount(t, d, "SELECT COUNT(*) FROM provider_other_names WHERE npi = $1", npi),
+				nppesCount(t, d, "SELECT COUNT(*) FROM provider_endpoints WHERE npi = $1", npi),
+			}
+		}
+		acme, jane := count(npiACME), count(npiJane)
+		if acme != [3]int{1, 2, 1} || jane != [3]int{2, 0, 1} {
+			t.Fatalf("before: ACME %v, Jane %v (locations, other names, endpoints): the sample files changed", acme, jane)
+		}
+		// The weekly file deactivates ACME and updates Jane.
+		nppesMustLoad(t, s, (*store.Store).LoadNPPES, npiWeekly, nppesSample(t, npiWeekly), store.LoadInput{Mode: store.ModeIncrement})
+		if got := count(npiACME); got != [3]int{} {
+			t.Errorf("deactivated ACME keeps %v locations, other names, endpoints", got)
+		}
+		if got := count(npiJane); got != jane {
+			t.Errorf("Jane (updated, not deactivated) has %v locations, other names, endpoints, want %v", got, jane)
+		}
+		p, err := s.Provider(ctx, npiACME)
+		if err != nil || len(p.PracticeLocations) != 0 || len(p.Endpoints) != 0 || len(p.OtherNames) != 0 {
+			t.Errorf("ACME's profile: %+v, %v", p, err)
+		}
+	})
+}
+
 func TestLoadNPPESRefusesAndRejects(t *testing.T) {
 	current := nppesSample(t, npiCurrent)
 	header, rows, _ := bytes.Cut(current, []byte("\n"))
