@@ -121,7 +121,7 @@ func (d *Deliverer) deliverOne(ctx context.Context, dl *store.Delivery) store.De
 	}
 	switch {
 	case dl.ValidUntil != nil && !now.Before(*dl.ValidUntil):
-		return end(store.NotificationDropped, "validity_passed")
+		return end(store.NotificationDropped, store.ReasonValidityPassed)
 	case dl.Kind == store.KindReminder && !dl.DoseOpen:
 		return end(store.NotificationCancelled, dl.DoseClosed)
 	case dl.Kind == store.KindEscalation && !dl.EscalationOpen:
@@ -181,7 +181,7 @@ func (d *Deliverer) deliverOne(ctx context.Context, dl *store.Delivery) store.De
 			return r
 		}
 		if errors.Is(err, notify.ErrExpired) {
-			return end(store.NotificationDropped, "validity_passed")
+			return end(store.NotificationDropped, store.ReasonValidityPassed)
 		}
 		if notify.IsRetryable(err) {
 			retryable, reason = true, "providers_failed"

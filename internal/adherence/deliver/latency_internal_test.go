@@ -52,3 +52,30 @@ func TestLatencyExcludesQuietHold(t *testing.T) {
 		})
 	}
 }
+
+// TestExpiredCountsDropsOfPassedValidity: a notification dropped because
+// its validity passed is an SLO miss the latency histogram cannot show
+// (it observes sent notifications); drops on purpose (quiet hours) and
+// cancellations are not.
+func TestExpiredCountsDropsOfPassedValidity(t *testing.T) {
+	m := NewMetrics(prometheus.NewRegistry())
+	dl := store.Delivery{Kind: store.KindReminder, TimeZone: "UTC"}
+	for _, r := range []store.DeliveryResult{
+		{Status: store.NotificationDropped, Reason: store.ReasonValidityPassed, Channel: notify.SMS},
+		{Status: store.NotificationDropped, Reason: "quiet_hours", Channel: notify.SMS},
+		{Status: store.NotificationCancelled, Reason: "dose_taken", Channel: notify.SMS},
+	} {
+		m.observe(&dl, r)
+	}
+	m.CountExpired(2) // from the dispatcher
+	m.CountExpired(0)
+	var out dto.Metric
+	if err := m.Expired.Write(&out); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.GetCounter().GetValue(); got != 3 {
+		t.Errorf("expired = %v, want 3 (one at delivery, two at dispatch)", got)
+	}
+	var none *Metrics
+	none.CountExpired(1) // no metrics: nothing to count, no panic
+}

@@ -27,6 +27,12 @@ type Metrics struct {
 	Latency *prometheus.HistogramVec
 	// AttemptDuration is the duration of provider calls.
 	AttemptDuration *prometheus.HistogramVec
+	// Expired counts the notifications never sent because their validity
+	// passed first: the dispatcher fell behind, or delivery (every
+	// provider failing, retries) took until then. Each is a miss of the
+	// notification-latency SLO that the latency histogram, which observes
+	// sent notifications only, cannot show.
+	Expired prometheus.Counter
 }
 
 // NewMetrics registers the delivery metrics on reg.
@@ -50,8 +56,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Duration of provider calls.",
 			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
 		}, []string{"provider"}),
+		Expired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "adherence_notifications_expired_total",
+			Help: "Notifications never sent because their validity passed first (dispatch or delivery fell behind): misses of the notification-latency SLO.",
+		}),
 	}
-	reg.MustRegister(m.Notifications, m.Attempts, m.Latency, m.AttemptDuration)
+	reg.MustRegister(m.Notifications, m.Attempts, m.Latency, m.AttemptDuration, m.Expired)
 	return m
 }
 
@@ -73,6 +83,14 @@ func (m *Metrics) Start(providers map[notify.Channel][]string) {
 	}
 }
 
+// CountExpired adds n reminders the dispatcher recorded as dropped because
+// their validity had passed (store.DispatchResult.Expired). m may be nil.
+func (m *Metrics) CountExpired(n int) {
+	if m != nil && n > 0 {
+		m.Expired.Add(float64(n))
+	}
+}
+
 // ObserveAttempt is the notify.RouterConfig.Observe hook.
 func (m *Metrics) ObserveAttempt(a notify.Attempt) {
 	m.Attempts.WithLabelValues(string(a.Channel), a.Provider, a.Outcome).Inc()
@@ -87,6 +105,9 @@ func (m *Metrics) observe(dl *store.Delivery, r store.DeliveryResult) {
 		outcome = "deferred"
 	}
 	m.Notifications.WithLabelValues(string(r.Channel), r.Provider, outcome).Inc()
+	if r.Status == store.NotificationDropped && r.Reason == store.ReasonValidityPassed {
+		m.Expired.Inc()
+	}
 	if r.Status == store.NotificationSent && r.AcceptedAt != nil {
 		m.Latency.WithLabelValues(string(r.Channel)).Observe(max(0, r.AcceptedAt.Sub(sendableAt(dl, *r.AcceptedAt))).Seconds())
 	}

@@ -46,6 +46,10 @@ const (
 	NotificationUndeliverable = "undeliverable"
 	NotificationUnknown       = "unknown"
 	NotificationLost          = "lost"
+
+	// ReasonValidityPassed is the reason of a notification dropped
+	// because its validity passed before it could be sent.
+	ReasonValidityPassed = "validity_passed"
 )
 
 // Notification kinds.

@@ -383,6 +383,7 @@ type DispatchResult struct {
 	Sent     int // notifications enqueued
 	Held     int // moved to the end of quiet hours (or a snooze)
 	Dropped  int // recorded as dropped (quiet hours outlasting the window, validity passed)
+	Expired  int // of Dropped, those whose validity had passed: the dispatcher fell behind
 	Stopped  int // no more reminders (acknowledged, window closed, maximum reached)
 }
 
@@ -412,6 +413,7 @@ func (s *Store) DispatchReminders(ctx context.Context, now time.Time) (DispatchR
 		res.Sent += c.Sent
 		res.Held += c.Held
 		res.Dropped += c.Dropped
+		res.Expired += c.Expired
 		res.Stopped += c.Stopped
 		if c.Examined < dispatchChunk {
 			return res, nil
@@ -524,8 +526,9 @@ func (s *Store) dispatchChunk(ctx context.Context, tx *db.Tx, now time.Time) (Di
 				Channels: channelOrder(d.channelOrder, pol.Channels), DueAt: d.remindAt, ValidUntil: &valid,
 			}
 			if !now.Before(valid) {
-				in.Status, in.Reason = NotificationDropped, "validity_passed"
+				in.Status, in.Reason = NotificationDropped, ReasonValidityPassed
 				res.Dropped++
+				res.Expired++
 			} else {
 				res.Sent++
 			}

@@ -184,7 +184,7 @@ func TestRemindersValidityAndSnooze(t *testing.T) {
 		// (valid 30 minutes) is recorded as dropped, not sent late.
 		_, _, dose := f.reminderPatient("", "")
 		f.arm(utc(11, 30))
-		if res := f.dispatch(utc(13, 40)); res.Dropped != 1 || res.Sent != 0 {
+		if res := f.dispatch(utc(13, 40)); res.Dropped != 1 || res.Expired != 1 || res.Sent != 0 {
 			t.Fatalf("stale reminder: %+v", res)
 		}
 		got := f.notifications(dose.ID)

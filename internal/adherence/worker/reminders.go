@@ -60,6 +60,9 @@ type DispatchRemindersWorker struct {
 	Store  *store.Store
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Metrics, optional, counts the reminders dropped because their
+	// validity had passed (adherence_notifications_expired_total).
+	Metrics *deliver.Metrics
 }
 
 // Work dispatches the due reminders.
@@ -69,9 +72,10 @@ func (w *DispatchRemindersWorker) Work(ctx context.Context, job *river.Job[Dispa
 	if err != nil {
 		return err
 	}
+	w.Metrics.CountExpired(res.Expired)
 	if res.Examined > 0 {
 		w.Logger.InfoContext(ctx, "reminders dispatched", "sent", res.Sent, "held", res.Held, "dropped", res.Dropped,
-			"stopped", res.Stopped, "duration_ms", time.Since(start).Milliseconds())
+			"expired", res.Expired, "stopped", res.Stopped, "duration_ms", time.Since(start).Milliseconds())
 	}
 	return nil
 }
@@ -116,22 +120,26 @@ type RemindersConfig struct {
 // enqueues (then no notification is delivered here).
 func RegisterReminders(workers *river.Workers, st *store.Store, d *deliver.Deliverer, now func() time.Time, logger *slog.Logger, cfg RemindersConfig) []*river.PeriodicJob {
 	river.AddWorker(workers, &ArmRemindersWorker{Store: st, Now: now, Logger: logger})
-	river.AddWorker(workers, &DispatchRemindersWorker{Store: st, Now: now, Logger: logger})
+	dispatch := &DispatchRemindersWorker{Store: st, Now: now, Logger: logger}
+	if d != nil {
+		dispatch.Metrics = d.Metrics
+	}
+	river.AddWorker(workers, dispatch)
 	if d != nil {
 		river.AddWorker(workers, &DeliverWorker{Deliverer: d})
 	}
-	arm, dispatch := cfg.ArmInterval, cfg.DispatchInterval
+	arm, every := cfg.ArmInterval, cfg.DispatchInterval
 	if arm <= 0 {
 		arm = time.Minute
 	}
-	if dispatch <= 0 {
-		dispatch = 5 * time.Second
+	if every <= 0 {
+		every = 5 * time.Second
 	}
 	return []*river.PeriodicJob{
 		river.NewPeriodicJob(river.PeriodicInterval(arm), func() (river.JobArgs, *river.InsertOpts) {
 			return ArmRemindersArgs{}, nil
 		}, &river.PeriodicJobOpts{ID: "arm_reminders", RunOnStart: true}),
-		river.NewPeriodicJob(river.PeriodicInterval(dispatch), func() (river.JobArgs, *river.InsertOpts) {
+		river.NewPeriodicJob(river.PeriodicInterval(every), func() (river.JobArgs, *river.InsertOpts) {
 			return DispatchRemindersArgs{}, nil
 		}, &river.PeriodicJobOpts{ID: "dispatch_reminders", RunOnStart: true}),
 	}
