@@ -1,6 +1,8 @@
 package api_test
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +28,78 @@ func TestFHIRExportRepeatedPatient(t *testing.T) {
 				t.Errorf("patient=%s&patient=%s answered the first patient's doses: %s", w.patient, other, r.body)
 			} else if r.status != 200 && (r.status != 400 || !strings.Contains(string(r.body), `"field":"patient"`)) {
 				t.Errorf("patient=%s&patient=%s = %d %s, want an empty Bundle or a 400 naming patient", w.patient, other, r.status, r.body)
+			}
+		}
+	})
+}
+
+// emptyFHIRElements returns the paths of the elements of a decoded FHIR
+// JSON value that are present but empty: FHIR elements can never be empty
+// (an empty array, object or string is absent instead).
+func emptyFHIRElements(path string, v any) []string {
+	switch v := v.(type) {
+	case map[string]any:
+		if len(v) == 0 {
+			return []string{path}
+		}
+		var out []string
+		for k, c := range v {
+			out = append(out, emptyFHIRElements(path+"."+k, c)...)
+		}
+		return out
+	case []any:
+		if len(v) == 0 {
+			return []string{path}
+		}
+		var out []string
+		for i, c := range v {
+			out = append(out, emptyFHIRElements(fmt.Sprintf("%s[%d]", path, i), c)...)
+		}
+		return out
+	case string:
+		if v == "" {
+			return []string{path}
+		}
+	}
+	return nil
+}
+
+// TestFHIRSearchWithoutMatchesHasNoEmptyEntry: a searchset Bundle that
+// matches nothing has total 0 and no entry element; "entry": [] is not
+// valid FHIR JSON (elements are never empty), and validators reject it.
+func TestFHIRSearchWithoutMatchesHasNoEmptyEntry(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		empty := e.mustDo("POST", "/v1/patients", w.admin, map[string]any{"givenName": "Nil", "timeZone": "UTC"}, 201)["id"].(string)
+		for _, q := range []string{
+			"/fhir/MedicationAdministration?patient=" + w.patient,
+			"/fhir/MedicationRequest?patient=" + empty,
+		} {
+			b := e.mustDo("GET", q, w.admin, nil, 200)
+			if b["total"] != 0.0 {
+				t.Fatalf("%s: total %v, want 0", q, b["total"])
+			}
+			if bad := emptyFHIRElements("Bundle", b); len(bad) > 0 {
+				t.Errorf("%s: empty elements %v", q, bad)
+			}
+		}
+		// Nor is any element of a Bundle with entries empty.
+		e.now = time.Date(2026, 3, 9, 4, 0, 0, 0, time.UTC)
+		e.mustDo("POST", "/v1/events", w.integration, w.event("taken", "2026-03-06T20:10:00-05:00", "ne1"), 201)
+		e.mustDo("POST", "/v1/events", w.integration, w.event("skipped", "2026-03-07T08:00:00-05:00", "ne2"), 201)
+		if _, err := e.store.MarkMissed(context.Background(), e.now); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{
+			"/fhir/MedicationAdministration?patient=" + w.patient + "&date=ge2026-03-06&date=lt2026-03-10",
+			"/fhir/MedicationRequest?patient=" + w.patient,
+		} {
+			b := e.mustDo("GET", q, w.admin, nil, 200)
+			if b["total"].(float64) < 1 {
+				t.Fatalf("%s: total %v", q, b["total"])
+			}
+			if bad := emptyFHIRElements("Bundle", b); len(bad) > 0 {
+				t.Errorf("%s: empty elements %v", q, bad)
 			}
 		}
 	})

@@ -100,11 +100,13 @@ type Annotation struct {
 
 // Bundle is a FHIR searchset Bundle of resources of type T.
 type Bundle[T any] struct {
-	ResourceType string           `json:"resourceType"`
-	Type         string           `json:"type"`
-	Total        int              `json:"total"`
-	Link         []BundleLink     `json:"link,omitempty"`
-	Entry        []BundleEntry[T] `json:"entry"`
+	ResourceType string       `json:"resourceType"`
+	Type         string       `json:"type"`
+	Total        int          `json:"total"`
+	Link         []BundleLink `json:"link,omitempty"`
+	// Entry is absent, not [], when nothing matched: FHIR elements are
+	// never empty.
+	Entry []BundleEntry[T] `json:"entry,omitempty"`
 }
 
 // BundleLink is a link of a Bundle. A searchset's "self" link is the search
@@ -123,7 +125,7 @@ type BundleEntry[T any] struct {
 
 // Searchset returns an empty searchset Bundle.
 func Searchset[T any]() Bundle[T] {
-	return Bundle[T]{ResourceType: "Bundle", Type: "searchset", Entry: []BundleEntry[T]{}}
+	return Bundle[T]{ResourceType: "Bundle", Type: "searchset"}
 }
 
 // planStatus maps plan states to MedicationRequest.status and back.
