@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/medplatform/medplatform/internal/adherence/fhir"
 	"github.com/medplatform/medplatform/internal/adherence/schedule"
@@ -77,12 +78,10 @@ func (s *server) handleFHIRImport(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleFHIRSearch answers GET /fhir/MedicationRequest?patient={id} (also
-// patient=Patient/{id}) with a searchset Bundle.
+// patient=Patient/{id} or its absolute URL, see patientSearchID) with a
+// searchset Bundle.
 func (s *server) handleFHIRSearch(w http.ResponseWriter, r *http.Request) {
-	patientID := r.URL.Query().Get("patient")
-	if len(patientID) > 8 && patientID[:8] == "Patient/" {
-		patientID = patientID[8:]
-	}
+	patientID := patientSearchID(r, r.URL.Query().Get("patient"))
 	if patientID == "" {
 		s.fail(w, r, errs.Invalid("patient", "search parameter patient is required"))
 		return
@@ -135,6 +134,18 @@ func (s *server) handleFHIRRead(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeFHIR(w, http.StatusOK, fhir.FromPlan(plan))
+}
+
+// patientSearchID returns the patient id named by v, the value of a FHIR
+// search's patient parameter: {id}, Patient/{id}, or an absolute URL of
+// this server's Patient/{id} (a reference parameter may be absolute); ""
+// when it names none. An absolute URL of another server stays as it is,
+// and names no patient here.
+func patientSearchID(r *http.Request, v string) string {
+	if id, ok := strings.CutPrefix(v, fhirBase(r)+"Patient/"); ok {
+		return id
+	}
+	return strings.TrimPrefix(v, "Patient/")
 }
 
 // fhirBase is the absolute URL of the FHIR endpoint as the client reached

@@ -104,3 +104,27 @@ func TestFHIRSearchWithoutMatchesHasNoEmptyEntry(t *testing.T) {
 		}
 	})
 }
+
+// TestFHIRSearchAbsolutePatientReference: a reference search parameter may
+// be an absolute URL (FHIR search); the server's own
+// [base]/Patient/{id} names the same patient as Patient/{id}. It was
+// looked up as a patient id and answered 404.
+func TestFHIRSearchAbsolutePatientReference(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		e.now = time.Date(2026, 3, 9, 4, 0, 0, 0, time.UTC)
+		e.mustDo("POST", "/v1/events", w.integration, w.event("taken", "2026-03-06T20:10:00-05:00", "ab1"), 201)
+		abs := "http://example.com/fhir/Patient/" + w.patient
+		if b := e.mustDo("GET", "/fhir/MedicationAdministration?date=ge2026-03-06&date=lt2026-03-10&patient="+abs, w.admin, nil, 200); b["total"] != 1.0 {
+			t.Errorf("MedicationAdministration?patient=%s: total %v, want 1", abs, b["total"])
+		}
+		if b := e.mustDo("GET", "/fhir/MedicationRequest?patient="+abs, w.admin, nil, 200); b["total"] != 1.0 {
+			t.Errorf("MedicationRequest?patient=%s: total %v, want 1", abs, b["total"])
+		}
+		// Another server's Patient is not this one's.
+		other := "https://elsewhere.example.org/fhir/Patient/" + w.patient
+		if r := e.do("GET", "/fhir/MedicationAdministration?patient="+other, w.admin, nil); r.status != 404 {
+			t.Errorf("MedicationAdministration?patient=%s = %d, want 404: %s", other, r.status, r.body)
+		}
+	})
+}

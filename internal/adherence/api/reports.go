@@ -353,7 +353,7 @@ func (s *server) handlePatientPDC(w http.ResponseWriter, r *http.Request) {
 // outcome, as a searchset Bundle.
 func (s *server) handleFHIRAdministrations(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	patientID := strings.TrimPrefix(q.Get("patient"), "Patient/")
+	patientID := patientSearchID(r, q.Get("patient"))
 	if patientID == "" {
 		s.fail(w, r, errs.Invalid("patient", "search parameter patient is required"))
 		return
@@ -368,7 +368,7 @@ func (s *server) handleFHIRAdministrations(w http.ResponseWriter, r *http.Reques
 	// Repeated parameters all apply (FHIR ANDs them): patient=A&patient=B
 	// asks for a patient who is both, not for A.
 	for _, other := range q["patient"][1:] {
-		if strings.TrimPrefix(other, "Patient/") != patientID {
+		if patientSearchID(r, other) != patientID {
 			s.fail(w, r, errs.Invalid("patient", "repeated search parameter patient must name one patient"))
 			return
 		}
