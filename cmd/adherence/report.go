@@ -160,6 +160,9 @@ func readFills(ctx context.Context, name string, r io.Reader, stderr io.Writer) 
 	}
 	cr := csv.NewReader(br)
 	cr.FieldsPerRecord = -1 // checked below, so that every bad row is reported
+	// Values are read without surrounding space; so is a quoted one after
+	// ", ": its quote opens the field instead of being a bare quote in it.
+	cr.TrimLeadingSpace = true
 	cr.ReuseRecord = true
 
 	header, err := cr.Read()

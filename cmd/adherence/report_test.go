@@ -61,6 +61,18 @@ func TestReportPDC(t *testing.T) {
 			wantOut: referenceLine,
 		},
 		{
+			// Quoted fields after ", " (as some exports and hand-edited
+			// files write them) are read like the unquoted values with
+			// spaces around them: the quote after the space opens the
+			// field, it is not a bare quote inside it.
+			name: "quoted fields after a space",
+			csv: "\"patient_id\", \"drug\", \"fill_date\", \"days_supply\"\n" +
+				"\"P1\", \"lisinopril\", \"2022-01-01\", 90\n\"P1\", \"lisinopril\", \"2022-03-25\", 90\n" +
+				"\"P1\",  \"lisinopril\", \"2022-07-05\", \"90\"\n\"P1\", \"lisinopril\",\t\"2022-09-25\", 90\n",
+			args:    year2022,
+			wantOut: referenceLine,
+		},
+		{
 			// Sorted by patient_id as text: P1 < P10 < P2. Rows of
 			// different patients are never combined: P2's lisinopril does
 			// not shift P1's or P10's.
