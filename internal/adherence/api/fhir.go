@@ -81,13 +81,18 @@ func (s *server) handleFHIRImport(w http.ResponseWriter, r *http.Request) {
 // patient=Patient/{id} or its absolute URL, see patientSearchID) with a
 // searchset Bundle.
 func (s *server) handleFHIRSearch(w http.ResponseWriter, r *http.Request) {
-	patientID := patientSearchID(r, r.URL.Query().Get("patient"))
+	q := r.URL.Query()
+	patientID := patientSearchID(r, q.Get("patient"))
 	if patientID == "" {
 		s.fail(w, r, errs.Invalid("patient", "search parameter patient is required"))
 		return
 	}
 	pat, v, err := s.readablePatient(r, patientID)
 	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := onePatient(r, q["patient"], patientID); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -134,6 +139,18 @@ func (s *server) handleFHIRRead(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeFHIR(w, http.StatusOK, fhir.FromPlan(plan))
+}
+
+// onePatient checks that every value of a repeated FHIR search parameter
+// patient names the patient id: FHIR ANDs repeated parameters, so
+// patient=A&patient=B asks for a patient who is both, not for A.
+func onePatient(r *http.Request, values []string, id string) error {
+	for _, v := range values {
+		if patientSearchID(r, v) != id {
+			return errs.Invalid("patient", "repeated search parameter patient must name one patient")
+		}
+	}
+	return nil
 }
 
 // patientSearchID returns the patient id named by v, the value of a FHIR

@@ -128,3 +128,22 @@ func TestFHIRSearchAbsolutePatientReference(t *testing.T) {
 		}
 	})
 }
+
+// TestFHIRMedicationRequestRepeatedPatient: as for the MedicationAdministration
+// export, patient=A&patient=B is not answered with A's plans.
+func TestFHIRMedicationRequestRepeatedPatient(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		second := e.mustDo("POST", "/v1/patients", w.admin, map[string]any{"givenName": "Flo", "timeZone": "UTC"}, 201)["id"].(string)
+		base := "/fhir/MedicationRequest?patient=Patient/" + w.patient
+		if b := e.mustDo("GET", base+"&patient="+w.patient, w.admin, nil, 200); b["total"] != 1.0 {
+			t.Errorf("the same patient named twice: total %v, want 1", b["total"])
+		}
+		for _, other := range []string{second, w.otherPatient} {
+			r := e.do("GET", base+"&patient=Patient/"+other, w.admin, nil)
+			if r.status != 400 || !strings.Contains(string(r.body), `"field":"patient"`) {
+				t.Errorf("MedicationRequest?patient=%s&patient=%s = %d %s, want a 400 naming patient", w.patient, other, r.status, r.body)
+			}
+		}
+	})
+}

@@ -365,13 +365,9 @@ func (s *server) handleFHIRAdministrations(w http.ResponseWriter, r *http.Reques
 		s.fail(w, r, err)
 		return
 	}
-	// Repeated parameters all apply (FHIR ANDs them): patient=A&patient=B
-	// asks for a patient who is both, not for A.
-	for _, other := range q["patient"][1:] {
-		if patientSearchID(r, other) != patientID {
-			s.fail(w, r, errs.Invalid("patient", "repeated search parameter patient must name one patient"))
-			return
-		}
+	if err := onePatient(r, q["patient"], patientID); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	from, to, err := fhirDateRange(q["date"], s.Now().UTC())
 	if err != nil {
