@@ -503,6 +503,39 @@ func TestPlanStartMovedLaterExcludesEarlierDoses(t *testing.T) {
 	})
 }
 
+// TestPlanEndMovedEarlierExcludesLaterDoses moves a plan's end before a
+// dose that is due and still open (the clinician records that the patient
+// stopped the medication this morning). A plan has no dose after its end,
+// so that dose could only be missed: the missed-dose job marked it and
+// announced it for escalation. It is excluded, as a dose before the
+// plan's start is.
+func TestPlanEndMovedEarlierExcludesLaterDoses(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("America/New_York")
+		pl := f.plan(p.ID, timeOfDay("08:00"))
+		f.now = local(2026, 3, 2, 8, 30).UTC() // the 08:00 dose is pending
+		end := local(2026, 3, 2, 7, 0).UTC()
+		pl.EndAt = &end
+		if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.s.MarkMissed(f.ctx, local(2026, 3, 2, 12, 0)); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, d := range f.doses(pl.ID, local(2026, 3, 1, 0, 0), local(2026, 3, 4, 0, 0)) {
+			got = append(got, fmt.Sprintf("%s %s", d.LocalTime, d.Status))
+		}
+		want := []string{"2026-03-01T08:00 missed", "2026-03-02T08:00 excluded"}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("doses:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		if n := f.count(`SELECT COUNT(*) FROM outbox WHERE topic = 'dose.missed' AND patient_id = $1`, p.ID); n != 1 {
+			t.Errorf("%d dose.missed records, want 1 (the dose before the end)", n)
+		}
+	})
+}
+
 func TestPlanEndBoundsDoses(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		p := f.patient("UTC")

@@ -330,6 +330,16 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 				return fmt.Errorf("update plan: exclude doses before the start: %w", err)
 			}
 		}
+		if p.EndAt != nil && (cur.EndAt == nil || p.EndAt.Before(*cur.EndAt)) {
+			// Likewise a plan has no dose from its end on: a dose already
+			// due after an end moved into the past (regeneration only
+			// deletes future ones) could only be missed, and escalated.
+			_, err = tx.ExecContext(ctx, `UPDATE dose_instances SET status = 'excluded'
+				WHERE org_id = $1 AND plan_id = $2 AND status = 'scheduled' AND due_at >= $3`, p.OrgID, p.ID, db.UTC(*p.EndAt))
+			if err != nil {
+				return fmt.Errorf("update plan: exclude doses after the end: %w", err)
+			}
+		}
 		if err := s.regenerateIfActive(ctx, tx, p, now); err != nil {
 			return err
 		}
