@@ -618,6 +618,36 @@ func TestOneSidedWindowOverride(t *testing.T) {
 	})
 }
 
+// TestMarkMissedAtWindowClose runs the missed-dose job at the very instant
+// a dose's late window closes (due + lateMax). The window is closed at that
+// end — a taking at due + lateMax is taken late (match.Decide, Windows.
+// Contains) — so the dose is not missed yet: it was marked missed and
+// announced for escalation, and the taking of that same instant then
+// re-scored it with a dose.resolved record. It is missed once the instant
+// has passed.
+func TestMarkMissedAtWindowClose(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		pat := f.patient("America/New_York")
+		pl := f.plan(pat.ID, timeOfDay("08:00"))
+		closes := local(2026, 3, 2, 8, 0).Add(adherence.DefaultWindows.LateMax)       // 11:00
+		if res, err := f.s.MarkMissed(f.ctx, closes); err != nil || res.Marked != 1 { // 03-01 only
+			t.Fatalf("at the window's close: marked %d, %v; want 1 (03-01 only)", res.Marked, err)
+		}
+		f.now = closes.UTC()
+		out := f.record(f.ev(pat.ID, pl.ID, adherence.EventTaken, closes, "at-close"))
+		if out[0].Err != nil || out[0].Event.Result != adherence.ResultScored || out[0].Event.DoseStatus != adherence.DoseTakenLate {
+			t.Fatalf("taking at the window's close = %+v, want scored taken_late", out[0])
+		}
+		if n := f.count(`SELECT COUNT(*) FROM outbox WHERE patient_id = $1`, pat.ID); n != 1 {
+			t.Errorf("%d outbox records, want 1 (the dose.missed of 03-01)", n)
+		}
+		// A dose nobody took is missed once its close has passed.
+		if res, err := f.s.MarkMissed(f.ctx, local(2026, 3, 3, 11, 0).Add(time.Microsecond)); err != nil || res.Marked != 1 {
+			t.Fatalf("after 03-03's close: marked %d, %v; want 1", res.Marked, err)
+		}
+	})
+}
+
 // TestEventGroupsKeepTheAuditChain records small groups (which read the
 // audit chain head with their candidate instances and commit with their
 // writes) and large ones (which read the head after their writes and

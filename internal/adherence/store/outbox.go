@@ -144,7 +144,7 @@ type MissedResult struct {
 const missedChunk = 1000
 
 // MarkMissed marks missed every scheduled instance whose window closed
-// (due + lateMax ≤ now) with no outcome, and writes one dose.missed
+// (due + lateMax < now) with no outcome, and writes one dose.missed
 // outbox record per instance in the same transaction.
 //
 // It is safe to run concurrently: on PostgreSQL each chunk locks its rows
@@ -237,7 +237,10 @@ func markMissedChunk(ctx context.Context, tx *db.Tx, now, afterDue time.Time, af
 	byID := map[int64]openInstance{}
 	var ids []any
 	for _, o := range open {
-		if !o.dueAt.Add(o.lateMax).After(now) {
+		// The window includes its close: a taking at due + lateMax is
+		// taken late (adherence.Windows.Contains), so the dose is missed
+		// only once that instant has passed.
+		if now.After(o.dueAt.Add(o.lateMax)) {
 			byID[o.id] = o
 			ids = append(ids, o.id)
 		}
