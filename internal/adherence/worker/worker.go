@@ -23,9 +23,17 @@ type DoseHorizonArgs struct{}
 func (DoseHorizonArgs) Kind() string { return "dose_horizon" }
 
 // InsertOpts makes the job unique while queued or running, so a slow run is
-// never overlapped by the next tick.
+// never overlapped by the next tick. Every periodic job of the product
+// uses these options.
+//
+// A periodic job is tried once (MaxAttempts 1): its next tick is its
+// retry. Retried by River, a failed run stayed retryable — unique, so
+// keeping every later tick out — for River's backoff (the 4th power of
+// the attempt in seconds: 16 s, 81 s, … hours), and a short database
+// outage stopped missed-dose detection, reminders and escalations for
+// that long after the database was back.
 func (DoseHorizonArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
+	return river.InsertOpts{MaxAttempts: 1, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
 		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled,
 	}}}
 }

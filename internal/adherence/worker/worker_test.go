@@ -121,3 +121,78 @@ func TestJobErrorSeriesStartAtZero(t *testing.T) {
 		}
 	}
 }
+
+// TestMissedDosesJobRecoversAtNextTick: a run of the missed-dose job that
+// fails (here: the outbox table is gone for a while, as in a database
+// outage) must not hold up missed-dose detection once the cause is gone.
+// The periodic job is unique while queued, running or retrying, so a
+// failed run waiting for River's backoff (1 s, 16 s, 81 s, … 4th power of
+// the attempt) kept every later tick out: after a few failures detection
+// stopped for many minutes, then hours. The next tick runs it again.
+func TestMissedDosesJobRecoversAtNextTick(t *testing.T) {
+	dbtest.Each(t, []migrate.Set{audit.Migrations, store.Migrations}, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+		clock := func() time.Time { return now }
+		st := store.New(d, audit.New(d, clock, nil), clock)
+		a := adherence.Actor{ID: "test", Role: "admin"}
+		org, err := st.CreateOrg(ctx, "Jobs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.OrgID = org.ID
+		p := adherence.Patient{OrgID: org.ID, GivenName: phi.New("J"), TimeZone: "UTC", Language: "en", Anchors: schedule.DefaultAnchors()}
+		if err := st.CreatePatient(ctx, a, &p); err != nil {
+			t.Fatal(err)
+		}
+		plan := adherence.Plan{OrgID: org.ID, PatientID: p.ID, Medication: adherence.Medication{RxNorm: "1", Display: "x"},
+			Timing: schedule.Timing{Repeat: &schedule.Repeat{TimeOfDay: []string{"13:00:00"}}}, Status: adherence.PlanActive, StartAt: now}
+		if err := st.CreatePlan(ctx, a, &plan); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(6 * time.Hour) // the 13:00 dose's window has closed
+		if _, err := d.SQL.ExecContext(ctx, `ALTER TABLE outbox RENAME TO outbox_away`); err != nil {
+			t.Fatal(err)
+		}
+
+		logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+		workers := river.NewWorkers()
+		metrics, err := worker.NewMetrics(prometheus.NewRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		periodic := worker.Register(workers, st, clock, logger, worker.Config{MissedInterval: 200 * time.Millisecond, Metrics: metrics})
+		jc, err := jobs.New(d, jobs.Config{Workers: workers, PeriodicJobs: periodic, RunWorkers: true, Logger: logger,
+			ErrorHandler: metrics.ErrorHandler()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := jc.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			_ = jc.Stop(stopCtx)
+		}()
+		failures := metrics.JobErrors.WithLabelValues(worker.MissedDosesArgs{}.Kind())
+		for deadline := time.Now().Add(30 * time.Second); testutil.ToFloat64(failures) < 2; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the missed-dose job failed %v times within 30 s, want 2", testutil.ToFloat64(failures))
+			}
+		}
+		if _, err := d.SQL.ExecContext(ctx, `ALTER TABLE outbox_away RENAME TO outbox`); err != nil {
+			t.Fatal(err)
+		}
+		// The next tick is 200 ms away; River promotes scheduled jobs every
+		// 5 s. The third attempt of a retried job comes 16 s after the
+		// second.
+		recovered := time.Now()
+		for testutil.ToFloat64(metrics.DosesMissed) < 1 {
+			if time.Since(recovered) > 10*time.Second {
+				t.Fatalf("no dose marked missed within 10 s of the database recovering (the job failed %v times)", testutil.ToFloat64(failures))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+}
