@@ -375,7 +375,7 @@ func (s *server) window(r *http.Request, def, max time.Duration) (time.Time, tim
 		return from, to, err
 	}
 	if q.Get("from") == "" {
-		from = to.Add(-def)
+		from = notBeforeYear1(to.Add(-def))
 	}
 	if !to.After(from) {
 		if !toGiven {
@@ -392,6 +392,21 @@ func (s *server) window(r *http.Request, def, max time.Duration) (time.Time, tim
 		return from, to, errs.Invalid("to", "the window may span at most %d days", int(max/(24*time.Hour)))
 	}
 	return from, to, nil
+}
+
+// earliestInstant is the first instant a bound may be: 0001-01-01T00:00:00Z,
+// the first of the years 1 to 9999 that RFC 3339 (and FHIR's dateTime)
+// can write.
+var earliestInstant = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// notBeforeYear1 keeps a defaulted window start (the end minus the default
+// span) in the year 1: a window ending early in the year 1 started in the
+// year 0, which the answer then stated ("0000-12-03T00:00:00Z").
+func notBeforeYear1(t time.Time) time.Time {
+	if t.Before(earliestInstant) {
+		return earliestInstant
+	}
+	return t
 }
 
 // db truncates t as the database stores instants (UTC, microseconds).

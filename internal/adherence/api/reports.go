@@ -535,7 +535,7 @@ func fhirDateRange(params []string, now time.Time) (time.Time, time.Time, error)
 		if now.Before(start) {
 			start = now
 		}
-		from = start.Add(-reportDefault)
+		from = notBeforeYear1(start.Add(-reportDefault))
 	}
 	if !to.After(from) {
 		return from, to, errs.Invalid("date", "the range is empty: it starts %s and ends %s",

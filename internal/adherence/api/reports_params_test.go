@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -141,6 +142,30 @@ func TestReportFromYearOneIsGiven(t *testing.T) {
 		var p httpx.Problem
 		if r.status != 400 || json.Unmarshal(r.body, &p) != nil || p.Field != "from" {
 			t.Errorf("from=0001-01-01T00:00:00Z = %d %s, want 400 naming from (the window is too long)", r.status, r.body)
+		}
+	})
+}
+
+// TestDefaultedWindowStartStaysInYearOne: with only an end early in the
+// year 1, the defaulted start (30 days before) is 0001-01-01T00:00:00Z; it
+// was in the year 0, which the report stated as "0000-12-03T00:00:00Z" and
+// the FHIR self link as date=ge0000-12-03…, neither a valid instant.
+func TestDefaultedWindowStartStaysInYearOne(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		got := e.mustDo("GET", "/v1/patients/"+w.patient+"/adherence?to=0001-01-02T00:00:00Z", w.admin, nil, 200)
+		if got["from"] != "0001-01-01T00:00:00Z" {
+			t.Errorf("from = %v, want 0001-01-01T00:00:00Z", got["from"])
+		}
+		b := e.mustDo("GET", "/fhir/MedicationAdministration?patient="+w.patient+"&date=lt0001-01-02", w.admin, nil, 200)
+		var self string
+		for _, l := range asSlice(b["link"]) {
+			if l := l.(map[string]any); l["relation"] == "self" {
+				self = l["url"].(string)
+			}
+		}
+		if !strings.Contains(self, "date=ge0001-01-01T00%3A00%3A00Z") {
+			t.Errorf("self link %s, want date=ge0001-01-01T00:00:00Z", self)
 		}
 	})
 }
