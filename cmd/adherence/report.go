@@ -221,6 +221,11 @@ func readFills(ctx context.Context, name string, r io.Reader, stderr io.Writer) 
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
+		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+			// A line of spaces or tabs: blank, skipped as the csv reader
+			// skips empty lines.
+			continue
+		}
 		line, _ := cr.FieldPos(0)
 		if len(rec) != nFields {
 			problem(line, "record", fmt.Sprintf("has %d fields, the header has %d", len(rec), nFields))

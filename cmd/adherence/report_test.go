@@ -73,6 +73,17 @@ func TestReportPDC(t *testing.T) {
 			wantOut: referenceLine,
 		},
 		{
+			// Lines of spaces or tabs (an editor's leftovers at the end, a
+			// gap between blocks) are blank lines, skipped as empty ones
+			// are; one failed the whole file as a record of 1 field.
+			name: "whitespace-only lines",
+			csv: "patient_id,drug,fill_date,days_supply\n" +
+				"P1,lisinopril,2022-01-01,90\nP1,lisinopril,2022-03-25,90\n   \n\n" +
+				"P1,lisinopril,2022-07-05,90\nP1,lisinopril,2022-09-25,90\n \t \n  \n",
+			args:    year2022,
+			wantOut: referenceLine,
+		},
+		{
 			// Sorted by patient_id as text: P1 < P10 < P2. Rows of
 			// different patients are never combined: P2's lisinopril does
 			// not shift P1's or P10's.
