@@ -559,6 +559,87 @@ func TestFHIRAdministrationRead(t *testing.T) {
 	})
 }
 
+// TestFHIRSearchPaging: _count bounds the entries of a MedicationAdministration
+// searchset (a server must not return more than asked; it returned every
+// match); total counts every match, and next and previous links, which
+// state the page they give, walk through them. _count=0 gives the total
+// alone. A malformed _count or an _offset without _count is a 400 naming
+// it.
+func TestFHIRSearchPaging(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		e.now = time.Date(2026, 3, 9, 4, 0, 0, 0, time.UTC)
+		e.mustDo("POST", "/v1/events", w.integration, w.event("taken", "2026-03-06T20:20:00-05:00", "p1"), 201)
+		e.mustDo("POST", "/v1/events", w.integration, w.event("skipped", "2026-03-07T08:00:00-05:00", "p2"), 201)
+		e.mustDo("POST", "/v1/events", w.integration, w.event("taken", "2026-03-07T20:05:00-05:00", "p3"), 201)
+		links := func(b map[string]any) map[string]string {
+			out := map[string]string{}
+			for _, l := range asSlice(b["link"]) {
+				l := l.(map[string]any)
+				out[l["relation"].(string)] = l["url"].(string)
+			}
+			return out
+		}
+		ids := func(b map[string]any) []string {
+			var out []string
+			for _, en := range asSlice(b["entry"]) {
+				out = append(out, en.(map[string]any)["resource"].(map[string]any)["id"].(string))
+			}
+			return out
+		}
+		search := "/fhir/MedicationAdministration?patient=" + w.patient + "&date=ge2026-03-06&date=lt2026-03-10"
+		whole := e.mustDo("GET", search, w.admin, nil, 200)
+		all := ids(whole)
+		if len(all) != 3 || whole["total"] != 3.0 || links(whole)["next"] != "" {
+			t.Fatalf("without _count: entries %v, total %v, links %v", all, whole["total"], links(whole))
+		}
+		var walked []string
+		b := e.mustDo("GET", search+"&_count=2", w.admin, nil, 200)
+		for pages := 0; ; pages++ {
+			if pages > 3 {
+				t.Fatal("the next links do not end")
+			}
+			if n := len(asSlice(b["entry"])); n > 2 || b["total"] != 3.0 {
+				t.Fatalf("a page of _count=2 has %d entries, total %v", n, b["total"])
+			}
+			walked = append(walked, ids(b)...)
+			next := links(b)["next"]
+			if next == "" {
+				break
+			}
+			u, err := url.Parse(next)
+			if err != nil || u.Query().Get("_count") != "2" {
+				t.Fatalf("next link %s", next)
+			}
+			b = e.mustDo("GET", u.RequestURI(), w.admin, nil, 200)
+			if self := links(b)["self"]; self != next {
+				t.Errorf("the page's self link %s is not the next link followed %s", self, next)
+			}
+		}
+		if fmt.Sprint(walked) != fmt.Sprint(all) {
+			t.Errorf("pages walked %v, want %v", walked, all)
+		}
+		if prev := links(b)["previous"]; prev == "" {
+			t.Errorf("the last page has no previous link: %v", links(b))
+		} else if u, _ := url.Parse(prev); fmt.Sprint(ids(e.mustDo("GET", u.RequestURI(), w.admin, nil, 200))) != fmt.Sprint(all[:2]) {
+			t.Errorf("the previous link %s does not give the first page", prev)
+		}
+		if z := e.mustDo("GET", search+"&_count=0", w.admin, nil, 200); z["total"] != 3.0 || len(asSlice(z["entry"])) != 0 {
+			t.Errorf("_count=0: total %v, %d entries", z["total"], len(asSlice(z["entry"])))
+		}
+		for _, c := range []struct{ q, field string }{
+			{"&_count=-1", "_count"}, {"&_count=x", "_count"}, {"&_count=1&_count=2", "_count"}, {"&_count=10001", "_count"},
+			{"&_offset=1", "_offset"}, {"&_count=1&_offset=-1", "_offset"},
+		} {
+			r := e.do("GET", search+c.q, w.admin, nil)
+			var p httpx.Problem
+			if r.status != 400 || json.Unmarshal(r.body, &p) != nil || p.Field != c.field {
+				t.Errorf("%s = %d %s, want 400 naming %s", c.q, r.status, r.body, c.field)
+			}
+		}
+	})
+}
+
 // TestFHIRSearchSelfLink checks that a searchset Bundle states the search
 // the server ran in its self link (FHIR search: the client can see which
 // parameters were used): the patient and the date range applied, not the
@@ -580,7 +661,7 @@ func TestFHIRSearchSelfLink(t *testing.T) {
 			return ""
 		}
 		b := e.mustDo("GET", "/fhir/MedicationAdministration?patient=Patient/"+w.patient+
-			"&date=ge2026-03-06&date=lt2026-03-10&status=completed&_count=1", w.admin, nil, 200)
+			"&date=ge2026-03-06&date=lt2026-03-10&status=completed", w.admin, nil, 200)
 		link := self(b)
 		u, err := url.Parse(link)
 		if err != nil {

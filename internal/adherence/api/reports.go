@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"math"
 	"net/http"
 	"net/url"
 	"sort"
@@ -374,6 +375,11 @@ func (s *server) handleFHIRAdministrations(w http.ResponseWriter, r *http.Reques
 		s.fail(w, r, err)
 		return
 	}
+	page, err := fhirPaging(q)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	if v != viewFull && !pat.ShareMedicationWithCaregivers {
 		s.fail(w, r, s.medicationNotShared(r, "E", "MedicationAdministration", "*", pat.ID))
 		return
@@ -406,19 +412,75 @@ func (s *server) handleFHIRAdministrations(w http.ResponseWriter, r *http.Reques
 	}
 	b := fhir.Searchset[fhir.MedicationAdministration]()
 	base := fhirBase(r)
-	// The self link states the search run: the patient and the date range
-	// as applied (defaults filled in), without the parameters ignored.
-	self := url.Values{"patient": {pat.ID}, "date": {"ge" + from.UTC().Format(time.RFC3339Nano), "lt" + to.UTC().Format(time.RFC3339Nano)}}
-	b.Link = []fhir.BundleLink{{Relation: "self", URL: base + "MedicationAdministration?" + self.Encode()}}
+	var all []fhir.BundleEntry[fhir.MedicationAdministration]
 	for _, d := range doses {
 		ma, ok := fhir.FromDose(d, byID[d.PlanID])
 		if !ok {
 			continue
 		}
-		b.Entry = append(b.Entry, fhir.BundleEntry[fhir.MedicationAdministration]{FullURL: base + "MedicationAdministration/" + ma.ID, Resource: ma})
+		all = append(all, fhir.BundleEntry[fhir.MedicationAdministration]{FullURL: base + "MedicationAdministration/" + ma.ID, Resource: ma})
 	}
-	b.Total = len(b.Entry)
+	// total counts every match; the entries are the page asked for.
+	b.Total = len(all)
+	b.Entry = all[min(page.offset, len(all)):min(page.end(), len(all))]
+	// The links state the search run: the patient and the date range as
+	// applied (defaults filled in) and the page, without the parameters
+	// ignored.
+	link := func(offset int) string {
+		v := url.Values{"patient": {pat.ID}, "date": {"ge" + from.UTC().Format(time.RFC3339Nano), "lt" + to.UTC().Format(time.RFC3339Nano)}}
+		if page.count >= 0 {
+			v.Set("_count", strconv.Itoa(page.count))
+			if offset > 0 {
+				v.Set("_offset", strconv.Itoa(offset))
+			}
+		}
+		return base + "MedicationAdministration?" + v.Encode()
+	}
+	b.Link = []fhir.BundleLink{{Relation: "self", URL: link(page.offset)}}
+	if page.count > 0 && page.offset > 0 {
+		b.Link = append(b.Link, fhir.BundleLink{Relation: "previous", URL: link(max(page.offset-page.count, 0))})
+	}
+	if page.count > 0 && page.end() < len(all) {
+		b.Link = append(b.Link, fhir.BundleLink{Relation: "next", URL: link(page.end())})
+	}
 	writeFHIR(w, http.StatusOK, b)
+}
+
+// fhirPage is the page of a FHIR search: at most count entries from
+// offset (count -1: all of them).
+type fhirPage struct{ count, offset int }
+
+func (p fhirPage) end() int {
+	if p.count < 0 {
+		return math.MaxInt
+	}
+	return p.offset + p.count
+}
+
+// fhirPaging reads _count (0 to maxExported: the server must not return
+// more entries than asked; 0 asks for the total alone) and _offset (the
+// entries to skip, as the next and previous links write it).
+func fhirPaging(q url.Values) (fhirPage, error) {
+	p := fhirPage{count: -1}
+	for _, c := range []struct {
+		name string
+		max  int
+		to   *int
+	}{{"_count", maxExported, &p.count}, {"_offset", maxExported, &p.offset}} {
+		vs := q[c.name]
+		if len(vs) == 0 {
+			continue
+		}
+		n, err := httpx.ParseInt(vs[0])
+		if len(vs) > 1 || err != nil || n < 0 || n > int64(c.max) {
+			return p, errs.Invalid(c.name, "must be one integer between 0 and %d", c.max)
+		}
+		*c.to = int(n)
+	}
+	if p.count < 0 && p.offset > 0 {
+		return p, errs.Invalid("_offset", "is only meaningful with _count")
+	}
+	return p, nil
 }
 
 // handleFHIRAdministrationRead answers GET /fhir/MedicationAdministration/
