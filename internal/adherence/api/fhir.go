@@ -96,6 +96,11 @@ func (s *server) handleFHIRSearch(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	page, err := fhirPaging(q)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	if v != viewFull && !pat.ShareMedicationWithCaregivers {
 		s.fail(w, r, s.medicationNotShared(r, "E", "MedicationRequest", "*", pat.ID))
 		return
@@ -110,14 +115,14 @@ func (s *server) handleFHIRSearch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b := fhir.Searchset[fhir.MedicationRequest]()
-	b.Total = len(plans)
 	base := fhirBase(r)
-	// The self link states the search run: the patient only, whatever
-	// else was asked.
-	b.Link = []fhir.BundleLink{{Relation: "self", URL: base + "MedicationRequest?" + url.Values{"patient": {pat.ID}}.Encode()}}
+	var all []fhir.BundleEntry[fhir.MedicationRequest]
 	for _, p := range plans {
-		b.Entry = append(b.Entry, fhir.BundleEntry[fhir.MedicationRequest]{FullURL: base + "MedicationRequest/" + p.ID, Resource: fhir.FromPlan(p)})
+		all = append(all, fhir.BundleEntry[fhir.MedicationRequest]{FullURL: base + "MedicationRequest/" + p.ID, Resource: fhir.FromPlan(p)})
 	}
+	// The links state the search run: the patient and the page, whatever
+	// else was asked.
+	pageSearchset(&b, all, page, base+"MedicationRequest", url.Values{"patient": {pat.ID}})
 	writeFHIR(w, http.StatusOK, b)
 }
 

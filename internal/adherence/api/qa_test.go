@@ -627,6 +627,15 @@ func TestFHIRSearchPaging(t *testing.T) {
 		if z := e.mustDo("GET", search+"&_count=0", w.admin, nil, 200); z["total"] != 3.0 || len(asSlice(z["entry"])) != 0 {
 			t.Errorf("_count=0: total %v, %d entries", z["total"], len(asSlice(z["entry"])))
 		}
+		// MedicationRequest searches page alike.
+		mr := "/fhir/MedicationRequest?patient=" + w.patient
+		if z := e.mustDo("GET", mr+"&_count=0", w.admin, nil, 200); z["total"] != 1.0 || len(asSlice(z["entry"])) != 0 {
+			t.Errorf("MedicationRequest _count=0: total %v, %d entries", z["total"], len(asSlice(z["entry"])))
+		}
+		if one := e.mustDo("GET", mr+"&_count=1", w.admin, nil, 200); len(asSlice(one["entry"])) != 1 || links(one)["next"] != "" ||
+			!strings.HasSuffix(links(one)["self"], "_count=1&patient="+w.patient) {
+			t.Errorf("MedicationRequest _count=1: %d entries, links %v", len(asSlice(one["entry"])), links(one))
+		}
 		for _, c := range []struct{ q, field string }{
 			{"&_count=-1", "_count"}, {"&_count=x", "_count"}, {"&_count=1&_count=2", "_count"}, {"&_count=10001", "_count"},
 			{"&_offset=1", "_offset"}, {"&_count=1&_offset=-1", "_offset"},

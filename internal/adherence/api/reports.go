@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
@@ -420,21 +421,29 @@ func (s *server) handleFHIRAdministrations(w http.ResponseWriter, r *http.Reques
 		}
 		all = append(all, fhir.BundleEntry[fhir.MedicationAdministration]{FullURL: base + "MedicationAdministration/" + ma.ID, Resource: ma})
 	}
-	// total counts every match; the entries are the page asked for.
-	b.Total = len(all)
-	b.Entry = all[min(page.offset, len(all)):min(page.end(), len(all))]
 	// The links state the search run: the patient and the date range as
 	// applied (defaults filled in) and the page, without the parameters
 	// ignored.
+	run := url.Values{"patient": {pat.ID}, "date": {"ge" + from.UTC().Format(time.RFC3339Nano), "lt" + to.UTC().Format(time.RFC3339Nano)}}
+	pageSearchset(&b, all, page, base+"MedicationAdministration", run)
+	writeFHIR(w, http.StatusOK, b)
+}
+
+// pageSearchset fills b with the page of the matches all: total counts
+// every match, the entries are the page's, and the self, previous and next
+// links are the search search?run with the page's _count and _offset.
+func pageSearchset[T any](b *fhir.Bundle[T], all []fhir.BundleEntry[T], page fhirPage, search string, run url.Values) {
+	b.Total = len(all)
+	b.Entry = all[min(page.offset, len(all)):min(page.end(), len(all))]
 	link := func(offset int) string {
-		v := url.Values{"patient": {pat.ID}, "date": {"ge" + from.UTC().Format(time.RFC3339Nano), "lt" + to.UTC().Format(time.RFC3339Nano)}}
+		v := maps.Clone(run)
 		if page.count >= 0 {
 			v.Set("_count", strconv.Itoa(page.count))
 			if offset > 0 {
 				v.Set("_offset", strconv.Itoa(offset))
 			}
 		}
-		return base + "MedicationAdministration?" + v.Encode()
+		return search + "?" + v.Encode()
 	}
 	b.Link = []fhir.BundleLink{{Relation: "self", URL: link(page.offset)}}
 	if page.count > 0 && page.offset > 0 {
@@ -443,7 +452,6 @@ func (s *server) handleFHIRAdministrations(w http.ResponseWriter, r *http.Reques
 	if page.count > 0 && page.end() < len(all) {
 		b.Link = append(b.Link, fhir.BundleLink{Relation: "next", URL: link(page.end())})
 	}
-	writeFHIR(w, http.StatusOK, b)
 }
 
 // fhirPage is the page of a FHIR search: at most count entries from
