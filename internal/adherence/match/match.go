@@ -16,10 +16,12 @@
 //     from any status but excluded — a missed or skipped dose is re-scored
 //     when the taking is reported late (a device synced hours later).
 //   - A taking of an already-taken instance within OpenDedupe of the
-//     recorded taking is a duplicate (the bottle opened twice); later, it is
-//     flagged as a possible double dose and the instance keeps its outcome.
-//     A taking reported earlier than the recorded one becomes the taking
-//     (the earliest evidence wins) and the instance is re-scored.
+//     recorded taking is a duplicate (the bottle opened twice), even when
+//     it falls just outside that instance's window, where the next dose's
+//     window may open; later, it is flagged as a possible double dose and
+//     the instance keeps its outcome. A taking reported earlier than the
+//     recorded one, inside the instance's window, becomes the taking (the
+//     earliest evidence wins) and the instance is re-scored.
 //   - skipped scores skipped unless the dose was taken (taken wins); a
 //     second skip is a duplicate.
 //   - snoozed is recorded against its instance and changes nothing.
@@ -68,9 +70,11 @@ type Decision struct {
 const earlySkip = 24 * time.Hour
 
 // CandidateRange is the due-time range in which instances can match an
-// event at t: instances due outside it have t outside their window.
+// event at t: instances due outside it have t outside their window, and
+// more than OpenDedupe outside it, where a repeat of their taking would
+// still belong to them.
 func CandidateRange(t time.Time, w adherence.Windows) (from, to time.Time) {
-	return t.Add(-w.LateMax), t.Add(w.OnTime)
+	return t.Add(-w.LateMax - w.OpenDedupe), t.Add(w.OnTime + w.OpenDedupe)
 }
 
 // Decide matches ev against the plan's instances cands (those due inside
@@ -96,7 +100,7 @@ func Decide(ev Event, cands []Instance, w adherence.Windows) Decision {
 			}
 			if gap <= w.OpenDedupe {
 				d.Result = adherence.ResultDuplicate
-				if t.Before(prev) {
+				if t.Before(prev) && w.Contains(in.DueAt, t) {
 					// The same taking, seen earlier: keep the earliest time.
 					d.Result, d.Status, d.TakenAt = adherence.ResultScored, w.TakenStatus(in.DueAt, t), &t
 				}
@@ -138,9 +142,10 @@ func pick(ev Event, cands []Instance, w adherence.Windows) int {
 	}
 	if ev.Kind == adherence.EventTaken || ev.Kind == adherence.EventOpened {
 		// A repeat of a recorded taking belongs to that taking's instance,
-		// even where windows overlap.
+		// even where windows overlap or it falls just outside the
+		// instance's window (the next dose's window may open there).
 		for i, c := range cands {
-			if c.Status.Taken() && c.TakenAt != nil && absDur(t.Sub(*c.TakenAt)) <= w.OpenDedupe && w.Contains(c.DueAt, t) {
+			if c.Status.Taken() && c.TakenAt != nil && absDur(t.Sub(*c.TakenAt)) <= w.OpenDedupe {
 				return i
 			}
 		}

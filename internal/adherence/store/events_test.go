@@ -147,6 +147,30 @@ func TestMatchingAndScoring(t *testing.T) {
 			want: map[string]adherence.DoseStatus{"2026-03-02T08:00": adherence.DoseTakenOnTime},
 		},
 		{
+			// Four doses a day: the 08:00 window closes at 11:00, where the
+			// 12:00 one opens. A cap opened again 4 minutes after the late
+			// taking is that same taking, not the 12:00 dose taken early.
+			name:  "a repeated opening just past the window is the same taking, not the next dose",
+			times: []string{"08:00", "12:00", "16:00", "20:00"},
+			steps: []step{
+				{kind: adherence.EventOpened, at: march2(10, 58), check: adherence.ResultScored},
+				{kind: adherence.EventOpened, at: march2(11, 2), check: adherence.ResultDuplicate},
+			},
+			want: map[string]adherence.DoseStatus{"2026-03-02T08:00": adherence.DoseTakenLate, "2026-03-02T12:00": adherence.DoseScheduled},
+		},
+		{
+			// The same two openings arriving the other way round: the first
+			// to arrive scored the 12:00 dose; the earlier one, 4 minutes
+			// before it, is that taking seen again and scores no 08:00 dose.
+			name:  "a repeated opening just before the window arriving late is the same taking",
+			times: []string{"08:00", "12:00", "16:00", "20:00"},
+			steps: []step{
+				{kind: adherence.EventOpened, at: march2(11, 2), check: adherence.ResultScored},
+				{kind: adherence.EventOpened, at: march2(10, 58), check: adherence.ResultDuplicate},
+			},
+			want: map[string]adherence.DoseStatus{"2026-03-02T08:00": adherence.DoseScheduled, "2026-03-02T12:00": adherence.DoseTakenOnTime},
+		},
+		{
 			name:  "late sync re-scores a missed dose",
 			times: []string{"08:00"},
 			steps: []step{
