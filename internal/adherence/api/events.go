@@ -239,6 +239,12 @@ func (s *server) handleRecordBatch(w http.ResponseWriter, r *http.Request) {
 	received := s.Now()
 	var in batchInput
 	if err := httpx.DecodeEnvelope(w, r, &in); err != nil {
+		var tooLarge *errs.Error
+		if errors.As(err, &tooLarge) && tooLarge.Code == errs.CodeTooLarge && tooLarge.Field == "" {
+			// Over 1 MiB: the events are too many or too large, the
+			// field a batch over 1,000 events names too.
+			tooLarge.Field = "events"
+		}
 		s.fail(w, r, err)
 		return
 	}

@@ -616,3 +616,25 @@ func TestBatchOverLimitNamesEvents(t *testing.T) {
 		}
 	})
 }
+
+// TestBatchOverSizeNamesEvents: a batch body over 1 MiB is 413 naming the
+// field at fault, events, as a batch of more than 1,000 events is, and
+// stores nothing (the valid event inside it included).
+func TestBatchOverSizeNamesEvents(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		good, err := json.Marshal(w.event("taken", "2026-03-06T20:05:00-05:00", "size-0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := `{"events":[` + string(good) + `,{"deviceId":"` + strings.Repeat("x", 1<<20) + `"}]}`
+		r := e.do("POST", "/v1/events:batch", w.integration, body)
+		if r.status != 413 || r.json(t)["field"] != "events" {
+			t.Fatalf("batch over 1 MiB = %d %s, want 413 with field events", r.status, r.body)
+		}
+		var n int
+		if err := e.db.SQL.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM events`).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("%d events stored (%v), want none", n, err)
+		}
+	})
+}
