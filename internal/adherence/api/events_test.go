@@ -638,3 +638,27 @@ func TestBatchOverSizeNamesEvents(t *testing.T) {
 		}
 	})
 }
+
+// TestNamedDoseRepeatJustPastItsWindow: a device that names its dose and
+// opens the cap again 4 minutes after a taking near the end of the window
+// reports that same taking: a duplicate of the dose, as it is without a
+// doseId, not an orphan counted in reports as an event outside every
+// window.
+func TestNamedDoseRepeatJustPastItsWindow(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		e.now = time.Date(2026, 3, 7, 3, 0, 0, 0, time.UTC)
+		// The 20:00 EST dose (01:00Z) is late until 04:00Z.
+		first := e.mustDo("POST", "/v1/events", w.integration, w.event("opened", "2026-03-07T03:58:00Z", "named-1"), 201)
+		m := first["match"].(map[string]any)
+		if m["result"] != "scored" || m["doseStatus"] != "taken_late" {
+			t.Fatalf("first opening: %v", m)
+		}
+		again := w.event("opened", "2026-03-07T04:02:00Z", "named-2")
+		again["doseId"] = m["doseInstanceId"]
+		got := e.mustDo("POST", "/v1/events", w.integration, again, 201)["match"].(map[string]any)
+		if got["result"] != "duplicate" || got["doseInstanceId"] != m["doseInstanceId"] {
+			t.Fatalf("repeat naming the dose 4 minutes after its taking, just past the window: %v, want a duplicate of dose %v", got, m["doseInstanceId"])
+		}
+	})
+}

@@ -136,6 +136,10 @@ func pick(ev Event, cands []Instance, w adherence.Windows) int {
 			if w.Contains(c.DueAt, t) || (ev.Kind == adherence.EventSkipped && !t.Before(c.DueAt.Add(-earlySkip)) && t.Before(c.DueAt)) {
 				return i
 			}
+			// A repeat of its recorded taking, just outside its window.
+			if (ev.Kind == adherence.EventTaken || ev.Kind == adherence.EventOpened) && isRepeat(c, t, w) {
+				return i
+			}
 			return -1
 		}
 		return -1
@@ -145,7 +149,7 @@ func pick(ev Event, cands []Instance, w adherence.Windows) int {
 		// even where windows overlap or it falls just outside the
 		// instance's window (the next dose's window may open there).
 		for i, c := range cands {
-			if c.Status.Taken() && c.TakenAt != nil && absDur(t.Sub(*c.TakenAt)) <= w.OpenDedupe {
+			if isRepeat(c, t, w) {
 				return i
 			}
 		}
@@ -160,6 +164,12 @@ func pick(ev Event, cands []Instance, w adherence.Windows) int {
 		}
 	}
 	return best
+}
+
+// isRepeat reports whether a taking at t repeats c's recorded taking: c
+// is taken, at most OpenDedupe from t.
+func isRepeat(c Instance, t time.Time, w adherence.Windows) bool {
+	return c.Status.Taken() && c.TakenAt != nil && absDur(t.Sub(*c.TakenAt)) <= w.OpenDedupe
 }
 
 // better reports whether a is a better match than b for an event at t: an
