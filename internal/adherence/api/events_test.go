@@ -662,3 +662,25 @@ func TestNamedDoseRepeatJustPastItsWindow(t *testing.T) {
 		}
 	})
 }
+
+// TestBatchNullItem: a null item is refused as that item for what it is,
+// not an event object, rather than decoded as an empty event and refused
+// for a patientId it never had; the valid item beside it is recorded.
+func TestBatchNullItem(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		good, err := json.Marshal(w.event("taken", "2026-03-06T20:05:00-05:00", "null-0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := e.mustDo("POST", "/v1/events:batch", w.integration, `{"events":[`+string(good)+`, null]}`, 200)
+		if res["accepted"] != 1.0 || res["rejected"] != 1.0 {
+			t.Fatalf("accepted/rejected = %v/%v: %v", res["accepted"], res["rejected"], res)
+		}
+		r := res["results"].([]any)[1].(map[string]any)
+		p, _ := r["error"].(map[string]any)
+		if r["status"] != 400.0 || p["field"] != "events[1]" || !strings.Contains(fmt.Sprint(p["detail"]), "null") {
+			t.Fatalf("null item: %v, want 400 naming events[1] as null", r)
+		}
+	})
+}
