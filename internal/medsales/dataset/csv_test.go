@@ -161,6 +161,20 @@ func TestReaderRecords(t *testing.T) {
 			name: "header only",
 			in:   "NPI,Provider Sex Code\n",
 		},
+		{
+			// The whole header is there: a file of no rows, not a wrong
+			// file (an empty weekly increment loads and changes nothing).
+			name: "header only without a line break",
+			in:   "NPI,Provider Sex Code",
+		},
+		{
+			name: "quoted header only without a line break",
+			in:   "\"NPI\",\"Provider Sex Code\"",
+		},
+		{
+			name: "quoted header only cut before the line feed",
+			in:   "\"NPI\",\"Provider Sex Code\"\r",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
