@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 
 	"github.com/medplatform/medplatform/internal/medsales"
@@ -150,7 +151,13 @@ var otherNameColumns = []Column{
 	{Name: "NPI", Required: true},
 	{Name: "Provider Other Organization Name", Required: true},
 	{Name: "Provider Other Organization Name Type Code"},
+	// Entity Type Code is in the main npidata_pfile, never in the
+	// othername_pfile: the main file has the three columns above too, so
+	// its presence is what tells the wrong file.
+	otherNameEntityType: {Name: "Entity Type Code"},
 }
+
+const otherNameEntityType = 3
 
 // OtherNameRecord is one valid othername_pfile row.
 type OtherNameRecord struct {
@@ -169,6 +176,9 @@ func NewOtherNameReader(r io.Reader, file string, reject func(line int, reason s
 	c, err := newCompanionReader(r, file, otherNameColumns, reject)
 	if err != nil {
 		return nil, err
+	}
+	if c.r.Present(otherNameEntityType) {
+		return nil, fmt.Errorf("%s: has an Entity Type Code column: the main NPPES file (npidata_pfile), not an othername_pfile: %w", file, ErrWrongFile)
 	}
 	return &OtherNameReader{companionReader: c}, nil
 }

@@ -576,3 +576,24 @@ func BenchmarkNPPESReader(b *testing.B) {
 		}
 	}
 }
+
+// TestOtherNameReaderRefusesNPIDataFile: the main npidata_pfile has the
+// three columns of othername_pfile (NPI, Provider Other Organization Name
+// and its type code) among its 330, so it passed the header check as an
+// other-names file and was read to the end, every row without an other
+// name rejected, before failing on the reject threshold (or replacing the
+// other names with it when the threshold allowed). It is refused on its
+// header as the wrong file, as a county gazetteer is for zcta.
+func TestOtherNameReaderRefusesNPIDataFile(t *testing.T) {
+	file := "npidata_pfile_20050523-20260810.csv"
+	_, err := dataset.NewOtherNameReader(bytes.NewReader(testdataFile(t, "npidata_pfile_20050523-20260810_sample.csv")), file, nil)
+	if err == nil {
+		t.Fatal("the npidata_pfile was accepted as an othername_pfile")
+	}
+	if !errors.Is(err, dataset.ErrWrongFile) {
+		t.Errorf("error does not wrap ErrWrongFile: %v", err)
+	}
+	if !strings.HasPrefix(err.Error(), file+": ") || !strings.Contains(err.Error(), "the main NPPES file") {
+		t.Errorf("error = %q, want it to name the file and say it is the main NPPES file", err)
+	}
+}
