@@ -156,9 +156,10 @@ func (t *Tally) Done() error {
 		return t.werr
 	}
 	total := t.Loaded + t.Rejected
-	if total > 0 && float64(t.Rejected)/float64(total) > t.maxRatio {
-		return fmt.Errorf("%s: %d of %d rows rejected (%.2f%%), more than the allowed %.2f%%: nothing loaded; the first: %s",
-			t.file, t.Rejected, total, 100*float64(t.Rejected)/float64(total), 100*t.maxRatio, t.first)
+	if share := float64(t.Rejected) / float64(total); total > 0 && share > t.maxRatio {
+		got, allowed := percents(share, t.maxRatio)
+		return fmt.Errorf("%s: %d of %d rows rejected (%s), more than the allowed %s: nothing loaded; the first: %s",
+			t.file, t.Rejected, total, got, allowed, t.first)
 	}
 	switch {
 	case t.replaces && total == 0:
@@ -167,6 +168,20 @@ func (t *Tally) Done() error {
 		return fmt.Errorf("%s: all %d rows rejected: refusing to replace the live data with an empty file; the first: %s", t.file, t.Rejected, t.first)
 	}
 	return nil
+}
+
+// percents writes a share of rejected rows above the maximum share max as
+// percentages, with two decimals or as many more as it takes for them to
+// differ: 1001 of 100000 rows is 1.001%, more than the allowed 1.000%, not
+// 1.00%, more than the allowed 1.00%.
+func percents(share, max float64) (got, allowed string) {
+	for prec := 2; ; prec++ {
+		got = strconv.FormatFloat(100*share, 'f', prec, 64) + "%"
+		allowed = strconv.FormatFloat(100*max, 'f', prec, 64) + "%"
+		if got != allowed || prec == 9 {
+			return got, allowed
+		}
+	}
 }
 
 // Result returns the counts as a LoadResult.
