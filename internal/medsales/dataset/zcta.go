@@ -15,6 +15,7 @@ const (
 	zcLat
 	zcLon
 	zcUSPS
+	zcName
 )
 
 // zctaColumns are the columns a Census ZCTA gazetteer file
@@ -29,6 +30,11 @@ var zctaColumns = []Column{
 	// USPS (a state code) is in the county and place gazetteers, never in
 	// the ZCTA one: its presence means the wrong file.
 	zcUSPS: {Name: "USPS"},
+	// NAME is in every gazetteer that names its areas, never in the ZCTA
+	// one (GEOID, ALAND, AWATER, ALAND_SQMI, AWATER_SQMI, INTPTLAT,
+	// INTPTLONG): the urban area and CBSA gazetteers have no USPS column
+	// and five-digit GEOIDs, which would load as ZIP codes.
+	zcName: {Name: "NAME"},
 }
 
 // ZCTAReader reads a Census gazetteer ZCTA file one ZIP code tabulation
@@ -48,7 +54,8 @@ type ZCTAReader struct {
 // reading any row, when GEOID, INTPTLAT or INTPTLONG is missing (the error
 // names the columns and the file and wraps ErrWrongFile) — a comma-
 // separated file, for one, has none of them — and when it is the county or
-// place gazetteer (a USPS column).
+// place gazetteer (a USPS column) or another gazetteer of named areas (a
+// NAME column).
 func NewZCTAReader(r io.Reader, file string) (*ZCTAReader, error) {
 	rd, err := NewReader(r, file, zctaColumns, Options{Comma: '\t'})
 	if err != nil {
@@ -56,6 +63,9 @@ func NewZCTAReader(r io.Reader, file string) (*ZCTAReader, error) {
 	}
 	if rd.Present(zcUSPS) {
 		return nil, fmt.Errorf("%s: has a USPS column: a county or place gazetteer, not the ZCTA one: %w", file, ErrWrongFile)
+	}
+	if rd.Present(zcName) {
+		return nil, fmt.Errorf("%s: has a NAME column: a gazetteer of named areas (urban areas, CBSAs …), not the ZCTA one: %w", file, ErrWrongFile)
 	}
 	return &ZCTAReader{r: rd, seen: make(map[string]int, 34000)}, nil
 }

@@ -106,6 +106,11 @@ func TestZCTAReaderWrongFile(t *testing.T) {
 		"no longitude":    "GEOID\tALAND\tAWATER\tALAND_SQMI\tAWATER_SQMI\tINTPTLAT\n",
 		"county file":     "USPS\tGEOID\tANSICODE\tNAME\tALAND\tAWATER\tALAND_SQMI\tAWATER_SQMI\tINTPTLAT\tINTPTLONG\nAL\t01001\t00161526\tAutauga County\t1\t1\t1\t1\t32.5\t-86.6\n",
 		"empty":           "",
+		// Gazetteers without USPS whose GEOIDs are five digits too: the
+		// urban areas (UACE) and core-based statistical areas (CBSA
+		// code). They name their areas; the ZCTA file has no NAME.
+		"urban area file": "GEOID\tNAME\tALAND\tAWATER\tALAND_SQMI\tAWATER_SQMI\tINTPTLAT\tINTPTLONG\n00037\tAbbeville, LA Urban Cluster\t1\t1\t1\t1\t29.97\t-92.09\n",
+		"cbsa file":       "CSAFP\tCBSAFP\tGEOID\tNAME\tCBSA_TYPE\tALAND\tAWATER\tALAND_SQMI\tAWATER_SQMI\tINTPTLAT\tINTPTLONG\n\t10100\t10100\tAberdeen, SD\t2\t1\t1\t1\t1\t45.46\t-98.48\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := dataset.NewZCTAReader(strings.NewReader(text), "x.txt")
