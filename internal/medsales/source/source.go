@@ -16,6 +16,7 @@ package source
 
 import (
 	"archive/zip"
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -245,6 +246,9 @@ func openLocal(src string, opts Options) (*File, error) {
 		f.Close()
 		return nil, fmt.Errorf("source %s: is a directory", src)
 	}
+	if !st.Mode().IsRegular() {
+		return openStream(f, src)
+	}
 	var head [4]byte
 	n, err := f.ReadAt(head[:], 0)
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -262,6 +266,25 @@ func openLocal(src string, opts Options) (*File, error) {
 		return zf, nil
 	}
 	return newFile(name, "", st.Size(), f, src, f.Close), nil
+}
+
+// openStream opens a local path that is not a regular file: a named pipe,
+// /dev/stdin, a shell's <(…). It can be read only once, from the start,
+// and has no size: its first bytes are peeked (ReadAt fails on a pipe),
+// and a zip archive, whose directory is at its end, is refused.
+func openStream(f *os.File, src string) (*File, error) {
+	br := bufio.NewReaderSize(f, 64<<10)
+	head, err := br.Peek(4)
+	if err != nil && !errors.Is(err, io.EOF) {
+		f.Close()
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	name := filepath.Base(src)
+	if isZip(head, name) {
+		f.Close()
+		return nil, fmt.Errorf("source %s: a zip archive cannot be read from a pipe (its directory is at its end): give the archive's path", src)
+	}
+	return newFile(name, "", -1, br, src, f.Close), nil
 }
 
 // zipMagic are the signatures a zip can start with: a local file header, or
