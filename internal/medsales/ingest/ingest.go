@@ -296,7 +296,13 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 	if y, ok := store.YearFromName(req.Dataset, f.Name); ok && v.DataYear == nil {
 		v.DataYear = &y
 	}
-	id, err := s.Store.StartVersion(ctx, v)
+	// The start is recorded on a context that an interrupt does not end:
+	// ended during the commit, which the database may have applied, the
+	// row would stay running with no one to record why the load stopped.
+	// An interrupt is seen by the next step, which records it.
+	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	id, err := s.Store.StartVersion(c, v)
+	cancel()
 	if err != nil {
 		return Result{}, err
 	}
