@@ -70,15 +70,34 @@ func TestKilledLoadKeepsPreviousVersion(t *testing.T) {
 			}
 			fingerprint := providersFingerprint(t, d)
 
+			versions := func() int {
+				var n int
+				if err := d.SQL.QueryRow(`SELECT COUNT(*) FROM dataset_versions WHERE dataset = 'nppes'`).Scan(&n); err != nil {
+					t.Fatalf("count versions: %v", err)
+				}
+				return n
+			}
 			for round := 1; round <= 2; round++ {
+				before := versions()
 				c := ingest(big.NPPES)
 				var out bytes.Buffer
 				c.Stdout, c.Stderr = &out, &out
 				if err := c.Start(); err != nil {
 					t.Fatal(err)
 				}
-				delay := time.Duration(300+rand.IntN(900)) * time.Millisecond
-				time.Sleep(delay)
+				// Killed at a random moment once the load has recorded its
+				// start (its history row, which the kill must leave to be
+				// marked failed): a fixed delay from the process start
+				// killed it before that on a busy machine.
+				started := time.Now()
+				for versions() == before {
+					if time.Since(started) > time.Minute {
+						t.Fatalf("round %d: the load recorded no start within a minute\n%s", round, out.String())
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				time.Sleep(time.Duration(rand.IntN(900)) * time.Millisecond)
+				delay := time.Since(started).Round(time.Millisecond)
 				if err := c.Process.Signal(syscall.SIGKILL); err != nil {
 					t.Fatalf("round %d: kill: %v", round, err)
 				}
