@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -270,11 +269,6 @@ func (s *server) handleRecordBatch(w http.ResponseWriter, r *http.Request) {
 		results[i].Index = i
 		var ev eventInput
 		err := httpx.DecodeBytes(raw, &ev)
-		if err == nil && bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-			// encoding/json leaves a struct untouched for null: it
-			// would be judged as an event with no fields.
-			err = errs.Invalid("", "wrong type: got JSON null, want object")
-		}
 		var whole *errs.Error
 		if errors.As(err, &whole) && whole.Field == "(body)" {
 			whole.Field = "" // the item as a whole, named by the prefix below

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/medplatform/medplatform/internal/platform/auth"
+	"github.com/medplatform/medplatform/internal/platform/httpx"
 )
 
 // world is one org with a patient and a twice-daily plan (08:00 and 20:00
@@ -681,6 +682,13 @@ func TestBatchNullItem(t *testing.T) {
 		p, _ := r["error"].(map[string]any)
 		if r["status"] != 400.0 || p["field"] != "events[1]" || !strings.Contains(fmt.Sprint(p["detail"]), "null") {
 			t.Fatalf("null item: %v, want 400 naming events[1] as null", r)
+		}
+		// A single event whose body is null is refused as null, not for
+		// a missing patientId the client never sent.
+		one := e.do("POST", "/v1/events", w.integration, `null`)
+		var prob httpx.Problem
+		if one.status != 400 || json.Unmarshal(one.body, &prob) != nil || prob.Field == "patientId" || !strings.Contains(prob.Detail, "null") {
+			t.Fatalf("POST /v1/events null = %d %s, want 400 saying the body is null", one.status, one.body)
 		}
 	})
 }

@@ -225,6 +225,12 @@ func decodeBytes(data []byte, dst any, topOnly bool) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return errs.Invalid("", "request body is empty; a JSON object is required")
 	}
+	if bytes.Equal(bytes.TrimSpace(data), []byte("null")) {
+		// encoding/json leaves dst untouched for null: the value would be
+		// judged as an object with no fields, and refused for a missing
+		// field the client never sent.
+		return errs.Invalid("", "wrong type: got JSON null, want object")
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {

@@ -50,6 +50,7 @@ func TestDecode(t *testing.T) {
 		{"truncated", `{"name":`, "", errs.CodeInvalid, "", "unexpected end"},
 		{"truncated, position", "{\n  \"name\": \"a\",", "", errs.CodeInvalid, "", "line 2, column 15: unexpected end of input"},
 		{"empty", ``, "", errs.CodeInvalid, "", "empty"},
+		{"null", " null\n", "", errs.CodeInvalid, "", "got JSON null, want object"},
 		{"two values", `{} {}`, "", errs.CodeInvalid, "", "single JSON value"},
 		{"repeated key", `{"name":"a","count":1,"name":"b"}`, "", errs.CodeInvalid, "name", "appears twice"},
 		{"repeated key in another case", `{"count":1,"Count":2}`, "", errs.CodeInvalid, "Count", "appears twice"},
