@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -57,7 +58,8 @@ type ZCTAReader struct {
 // place gazetteer (a USPS column) or another gazetteer of named areas (a
 // NAME column).
 func NewZCTAReader(r io.Reader, file string) (*ZCTAReader, error) {
-	rd, err := NewReader(r, file, zctaColumns, Options{Comma: '\t'})
+	br := bufio.NewReaderSize(r, 64<<10)
+	rd, err := NewReader(br, file, zctaColumns, Options{Comma: gazetteerSeparator(br)})
 	if err != nil {
 		return nil, err
 	}
@@ -68,6 +70,22 @@ func NewZCTAReader(r io.Reader, file string) (*ZCTAReader, error) {
 		return nil, fmt.Errorf("%s: has a NAME column: a gazetteer of named areas (urban areas, CBSAs …), not the ZCTA one: %w", file, ErrWrongFile)
 	}
 	return &ZCTAReader{r: rd, seen: make(map[string]int, 34000)}, nil
+}
+
+// gazetteerSeparator returns the field separator of the gazetteer file
+// read by br, from its header line: a tab, as the files have been, or a
+// vertical bar, as one description of the 2025 files has them (with a
+// GEOIDFQ column, which is ignored). A header with neither is read as
+// tab-separated, and refused for its missing columns.
+func gazetteerSeparator(br *bufio.Reader) rune {
+	head, _ := br.Peek(br.Size())
+	if i := bytes.IndexByte(head, '\n'); i >= 0 {
+		head = head[:i]
+	}
+	if !bytes.ContainsRune(head, '\t') && bytes.ContainsRune(head, '|') {
+		return '|'
+	}
+	return '\t'
 }
 
 // Next advances to the next record; false at the end of the input or on a
