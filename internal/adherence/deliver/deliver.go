@@ -126,6 +126,11 @@ func (d *Deliverer) deliverOne(ctx context.Context, dl *store.Delivery) store.De
 		return end(store.NotificationCancelled, dl.DoseClosed)
 	case dl.Kind == store.KindEscalation && !dl.EscalationOpen:
 		return end(store.NotificationCancelled, "escalation_closed")
+	case dl.Kind == store.KindEscalation && dl.ToMember && !dl.MemberLinked:
+		// The member left the patient's circle of care after the level
+		// fired (the message was held for their quiet hours, or retried):
+		// they are no longer told about the patient.
+		return end(store.NotificationCancelled, "member_unlinked")
 	}
 	if q, ok := quietHoursOf(dl); ok {
 		// Non-urgent messages to caregivers wait for their daytime hours,

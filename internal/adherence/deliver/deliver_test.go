@@ -390,6 +390,9 @@ func TestCaregiverQuietHoursInTheirOwnZone(t *testing.T) {
 			if err := p.st.CreateMember(p.ctx, admin, &m); err != nil {
 				t.Fatal(err)
 			}
+			if err := p.st.LinkMember(p.ctx, admin, org, adherence.Link{PatientID: pat.ID, MemberID: m.ID}); err != nil {
+				t.Fatal(err)
+			}
 			policy, esc := fmt.Sprintf("0190c0de-0000-7000-8000-00000000010%d", i), fmt.Sprintf("0190c0de-0000-7000-8000-00000000020%d", i)
 			now := p.clock()
 			for _, q := range []struct {
@@ -559,4 +562,89 @@ func TestCancelledReminderSaysWhy(t *testing.T) {
 			})
 		})
 	}
+}
+
+// An escalation message waits for the caregiver's daytime hours; a
+// caregiver removed from the patient's circle of care in the meantime is
+// no longer told about the patient: the held message is cancelled
+// (member_unlinked), while the caregiver still linked gets theirs.
+func TestHeldEscalationToUnlinkedMemberIsCancelled(t *testing.T) {
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+		p := newPipeline(t, d, 0)
+		var org string
+		if err := d.SQL.QueryRowContext(p.ctx, `SELECT id FROM orgs`).Scan(&org); err != nil {
+			t.Fatal(err)
+		}
+		admin := adherence.Actor{ID: "key-admin", Role: "admin", OrgID: org}
+		pat := adherence.Patient{OrgID: org, GivenName: phi.New("Pat"), TimeZone: "America/Los_Angeles", Language: "en"}
+		if err := p.st.CreatePatient(p.ctx, admin, &pat); err != nil {
+			t.Fatal(err)
+		}
+		now := p.clock() // 08:01 UTC: 00:01 in Los Angeles, the caregivers' night
+		policy, esc := "0190c0de-0000-7000-8000-000000000301", "0190c0de-0000-7000-8000-000000000302"
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{`INSERT INTO escalation_policies (id, org_id, name, trigger_kind, levels, created_at, updated_at)
+				VALUES ($1, $2, 'Missed dose', 'missed_dose', '[]', $3, $3)`, []any{policy, org, now}},
+			{`INSERT INTO escalations (id, org_id, patient_id, policy_id, status, level, opened_at)
+				VALUES ($1, $2, $3, $4, 'open', 1, $5)`, []any{esc, org, pat.ID, policy, now}},
+		} {
+			if _, err := d.SQL.ExecContext(p.ctx, q.sql, q.args...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var members []string
+		var ids []int64
+		for i, name := range []string{"stays", "unlinked"} {
+			m := adherence.Member{OrgID: org, Kind: adherence.MemberCaregiver, Name: phi.New("Carer"),
+				Phone: phi.New(fmt.Sprintf("+1555810%04d", i)), TimeZone: "America/Los_Angeles"}
+			if err := p.st.CreateMember(p.ctx, admin, &m); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.st.LinkMember(p.ctx, admin, org, adherence.Link{PatientID: pat.ID, MemberID: m.ID}); err != nil {
+				t.Fatal(err)
+			}
+			var id int64
+			if err := d.SQL.QueryRowContext(p.ctx, `INSERT INTO notifications (org_id, idempotency_key, kind, template, patient_id, member_id,
+					escalation_id, channels, status, due_at, created_at, updated_at)
+				VALUES ($1, $2, 'escalation', 'escalation_caregiver', $3, $4, $5, 'sms', 'queued', $6, $6, $6) RETURNING id`,
+				org, "esc-"+name, pat.ID, m.ID, esc, now).Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			members, ids = append(members, m.ID), append(ids, id)
+		}
+		if _, err := p.deliv.Deliver(p.ctx, ids); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(p.tw.Messages()); got != 0 {
+			t.Fatalf("%d texts sent in the caregivers' night", got)
+		}
+		// At 07:00 in Los Angeles the second caregiver leaves the circle of
+		// care; at 08:01 the held messages are due.
+		p.advance(7 * time.Hour)
+		if err := p.st.UnlinkMember(p.ctx, admin, org, pat.ID, members[1]); err != nil {
+			t.Fatal(err)
+		}
+		p.advance(time.Hour)
+		if _, err := p.deliv.Deliver(p.ctx, ids); err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range []struct{ status, reason string }{
+			{store.NotificationSent, ""},
+			{store.NotificationCancelled, "member_unlinked"},
+		} {
+			var status, reason string
+			if err := d.SQL.QueryRowContext(p.ctx, `SELECT status, COALESCE(reason, '') FROM notifications WHERE id = $1`, ids[i]).Scan(&status, &reason); err != nil {
+				t.Fatal(err)
+			}
+			if status != want.status || reason != want.reason {
+				t.Errorf("notification to caregiver %d: %s (%s), want %s (%s)", i, status, reason, want.status, want.reason)
+			}
+		}
+		if got := len(p.tw.Messages()); got != 1 {
+			t.Errorf("%d texts sent, want 1 (to the caregiver still linked)", got)
+		}
+	})
 }

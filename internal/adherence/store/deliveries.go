@@ -46,6 +46,10 @@ type Delivery struct {
 	// does not: patient_deactivated, plan_paused, plan_stopped,
 	// dose_excluded, or dose_recorded (the dose has an outcome).
 	DoseClosed string
+	// MemberLinked says a message to a member is to one still in the
+	// patient's circle of care (linked to the patient); false for
+	// messages to no member.
+	MemberLinked bool
 
 	// The recipient.
 	ToMember   bool
@@ -127,7 +131,8 @@ func (s *Store) loadDeliveries(ctx context.Context, tx *db.Tx, ids []any) ([]Del
 			COALESCE(pa.given_name, ''), COALESCE(pa.family_name, ''), COALESCE(pa.phone, ''), COALESCE(pa.email, ''),
 			COALESCE(pa.push_token, ''), COALESCE(pa.language, 'en'), COALESCE(pa.time_zone, 'UTC'), pa.quiet_start, pa.quiet_end,
 			pa.sms_consent, pa.medication_in_messages, pa.share_medication, pa.active,
-			COALESCE(m.kind, ''), COALESCE(m.phone, ''), COALESCE(m.email, ''), m.active, COALESCE(m.time_zone, '')
+			COALESCE(m.kind, ''), COALESCE(m.phone, ''), COALESCE(m.email, ''), m.active, COALESCE(m.time_zone, ''),
+			EXISTS (SELECT 1 FROM patient_links l WHERE l.org_id = n.org_id AND l.patient_id = n.patient_id AND l.member_id = n.member_id)
 		FROM notifications n
 		LEFT JOIN dose_instances d ON d.id = n.dose_instance_id
 		LEFT JOIN plans pl ON pl.id = d.plan_id
@@ -157,7 +162,7 @@ func (s *Store) loadDeliveries(ctx context.Context, tx *db.Tx, ids []any) ([]Del
 			&doseStatus, &localTime, &planStatus, &drug, &escStatus,
 			&given, &family, &dl.Phone, &dl.Email, &dl.PushToken, &dl.Language, &dl.TimeZone, &qs, &qe,
 			&smsConsent, &medInMessages, &shareMed, &patientActive,
-			&memberKind, &mPhone, &mEmail, &memberActive, &mZone); err != nil {
+			&memberKind, &mPhone, &mEmail, &memberActive, &mZone, &dl.MemberLinked); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("load notifications: %w", err)
 		}
