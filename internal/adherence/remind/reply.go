@@ -175,8 +175,8 @@ func skipReason(words []string) string {
 
 // snoozeMinutes reads an optional length after a snooze keyword: a number
 // with an optional unit ("30", "30 min", "30m", "1 hour", "2h", "1 hora",
-// "1.5h", "1,5 horas"), minutes by default. It returns 0 when there is
-// none.
+// "1.5h", "1,5 horas"), minutes by default; hours may be followed by
+// minutes ("1h30", "1 hr 30 min"). It returns 0 when there is none.
 func snoozeMinutes(words []string) int {
 	if len(words) == 0 {
 		return 0
@@ -202,8 +202,14 @@ func snoozeMinutes(words []string) int {
 		}
 	}
 	if unit == "" && len(rest) > 0 {
-		unit = rest[0]
+		unit, rest = rest[0], rest[1:]
 	}
+	// Minutes may follow an hour unit in the same word: "1h30" is 1 H30.
+	k := 0
+	for k < len(unit) && (unit[k] < '0' || unit[k] > '9') {
+		k++
+	}
+	unit, tail := unit[:k], unit[k:]
 	n := MaxSnoozeMinutes
 	if i <= 4 {
 		n, _ = strconv.Atoi(w[:i])
@@ -215,6 +221,19 @@ func snoozeMinutes(words []string) int {
 			// The fraction of an hour, to the minute: 1.5h is 90.
 			f, _ := strconv.ParseFloat("0."+frac[:min(len(frac), 4)], 64)
 			n += int(math.Round(f * 60))
+			break
+		}
+		// Minutes after the hours: "1h30", "1h30m", "1 hr 30 min".
+		if tail == "" && len(rest) > 0 {
+			tail = rest[0]
+		}
+		j := 0
+		for j < len(tail) && j < 2 && tail[j] >= '0' && tail[j] <= '9' {
+			j++
+		}
+		if j > 0 {
+			m, _ := strconv.Atoi(tail[:j])
+			n += m
 		}
 	}
 	return min(max(n, MinSnoozeMinutes), MaxSnoozeMinutes)
