@@ -47,7 +47,8 @@ type Reply struct {
 }
 
 // ParseReply reads an inbound SMS. Matching ignores case, accents (SÍ is
-// SI), surrounding white space and punctuation; punctuation inside counts
+// SI), full width (ＴＡＫＥＮ is TAKEN), surrounding white space and
+// punctuation; punctuation inside counts
 // as a space (OPT-OUT is OPT OUT, "snooze,30" is SNOOZE 30) and runs of
 // spaces count as one.
 //
@@ -123,10 +124,16 @@ func ParseReply(body string) Reply {
 	return Reply{Kind: ReplyUnknown}
 }
 
-// normalize upper-cases s, strips accents and turns everything but letters
-// and digits into spaces.
+// normalize upper-cases s, strips accents, reads full-width forms as
+// their ASCII letters and digits, and turns everything but letters and
+// digits into spaces.
 func normalize(s string) string {
 	return strings.Map(func(r rune) rune {
+		if r >= '！' && r <= '～' {
+			// Full-width ASCII (U+FF01–U+FF5E), typed on East Asian
+			// keyboards in full-width mode: ＴＡＫＥＮ is TAKEN, １ is 1.
+			r -= '！' - '!'
+		}
 		r = unicode.ToUpper(r)
 		switch r {
 		case 'Á', 'À', 'Â', 'Ä', 'Ã', 'Å':

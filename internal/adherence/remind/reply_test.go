@@ -158,6 +158,14 @@ func TestParseReply(t *testing.T) {
 		{"received", ack},
 		{"Recibido", ack},
 
+		// Full-width forms (an East Asian keyboard in full-width mode)
+		// read as their ASCII letters and digits.
+		{"ＴＡＫＥＮ", taken},
+		{"１", taken},
+		{"ｓｎｏｏｚｅ　３０", snooze(30)},
+		{"ＳＴＯＰ", optOut},
+		{"ＯＫ", ack},
+
 		// Unknown.
 		{"", unknown},
 		{"   ", unknown},
