@@ -297,8 +297,10 @@ func address(dl *store.Delivery, ch notify.Channel) (to, why string) {
 }
 
 // pickTemplate returns the org's template for the recipient's language and
-// the channel, else the built-in one (titled by the escalation's trigger).
-// A webhook carries the email text.
+// the channel, else the built-in one in that language (titled by the
+// escalation's trigger). For a language with no built-in text the org's
+// English template comes before the built-in English one. A webhook
+// carries the email text.
 func pickTemplate(dl *store.Delivery, ch notify.Channel) remind.Template {
 	tch := ch
 	if ch == notify.Webhook {
@@ -308,12 +310,19 @@ func pickTemplate(dl *store.Delivery, ch notify.Channel) remind.Template {
 	if len(lang) > 2 {
 		lang = lang[:2]
 	}
-	for _, want := range []string{lang, "en"} {
+	builtin := remind.DefaultFor(dl.Template, dl.Trigger, lang, tch)
+	wants := []string{lang}
+	if builtin.Language != lang {
+		// No built-in text in the recipient's language: the org's
+		// English text is as close as the built-in English one.
+		wants = append(wants, "en")
+	}
+	for _, want := range wants {
 		for _, t := range dl.Overrides {
 			if t.Language == want && t.Channel == tch {
 				return t
 			}
 		}
 	}
-	return remind.DefaultFor(dl.Template, dl.Trigger, lang, tch)
+	return builtin
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -645,6 +646,46 @@ func TestHeldEscalationToUnlinkedMemberIsCancelled(t *testing.T) {
 		}
 		if got := len(p.tw.Messages()); got != 1 {
 			t.Errorf("%d texts sent, want 1 (to the caregiver still linked)", got)
+		}
+	})
+}
+
+// An org's own text replaces the built-in one for its language only: a
+// patient whose language has a built-in text (Spanish) gets that, not the
+// org's English text; a patient whose language has none (Vietnamese)
+// gets the org's English text rather than the built-in English one.
+func TestOrgTemplateReplacesOnlyItsLanguage(t *testing.T) {
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+		p := newPipeline(t, d, 3)
+		var org string
+		if err := d.SQL.QueryRowContext(p.ctx, `SELECT id FROM orgs`).Scan(&org); err != nil {
+			t.Fatal(err)
+		}
+		admin := adherence.Actor{ID: "key-admin", Role: "admin", OrgID: org}
+		if err := p.st.PutTemplate(p.ctx, admin, org, remind.Template{Kind: remind.KindReminder, Language: "en", Channel: notify.SMS,
+			Body: "{{program}}: custom English reminder. {{reply_hint}}"}); err != nil {
+			t.Fatal(err)
+		}
+		langs := []string{"es", "vi", "en"}
+		for i, lang := range langs {
+			if _, err := d.SQL.ExecContext(p.ctx, `UPDATE patients SET language = $1 WHERE phone = $2`, lang, p.phones[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := p.deliv.Deliver(p.ctx, p.ids); err != nil {
+			t.Fatal(err)
+		}
+		bodies := map[string]string{}
+		for _, m := range p.tw.Messages() {
+			bodies[m.To] = m.Body
+		}
+		for i, want := range []string{"Hola Pat", "custom English reminder", "custom English reminder"} {
+			if got := bodies[p.phones[i]]; !strings.Contains(got, want) {
+				t.Errorf("patient speaking %s got %q, want a text with %q", langs[i], got, want)
+			}
+		}
+		if got := bodies[p.phones[0]]; !strings.Contains(got, remind.ReplyHintES) {
+			t.Errorf("Spanish text %q without the Spanish reply hint", got)
 		}
 	})
 }
