@@ -70,15 +70,13 @@ func (s *server) handleGetPlan(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.auditRead(r, "MedicationRequest", plan.ID, plan.PatientID); err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	out := struct {
 		planJSON
 		Doses []doseJSON `json:"doses,omitempty"`
 	}{planJSON: planOut(plan, pat, v)}
-	if r.URL.Query().Get("include") == "doses" {
+	include := r.URL.Query().Get("include") == "doses"
+	if include {
+		// The window is checked before anything is read or recorded.
 		f, err := s.doseFilter(r.URL.Query())
 		if err != nil {
 			s.fail(w, r, err)
@@ -91,6 +89,18 @@ func (s *server) handleGetPlan(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		out.Doses = dosesOut(doses)
+	}
+	if err := s.auditRead(r, "MedicationRequest", plan.ID, plan.PatientID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	// The included doses are a read of the patient's dose instances, as
+	// GET /v1/plans/{id}/doses is, and are recorded as one.
+	if include {
+		if err := s.auditRead(r, "DoseInstance", "*", plan.PatientID); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
 }
