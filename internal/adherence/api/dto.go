@@ -207,6 +207,11 @@ func (in patientInput) apply(p *adherence.Patient, now time.Time, create bool) e
 		}
 		p.SMSConsent = *in.SMSConsent
 	}
+	// A PATCH removing the phone of a patient who consented to SMS would
+	// leave consent without a number: it must withdraw the consent too.
+	if p.SMSConsent && p.Phone.IsZero() {
+		return errs.Invalid("phone", "cannot be removed while smsConsent is true; set smsConsent to false with it")
+	}
 	if in.ShareMedicationWithCaregivers != nil {
 		p.ShareMedicationWithCaregivers = *in.ShareMedicationWithCaregivers
 	}
