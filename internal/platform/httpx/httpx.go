@@ -195,7 +195,8 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 // Decode reads one JSON value from the request body into dst, strictly:
 // the body must be JSON (Content-Type application/json or a +json type, or
 // absent), at most MaxBodyBytes long, a single value with no unknown
-// fields, no key twice in an object (see duplicateKey) and the right types.
+// fields, no key twice in an object (see duplicateKey), no string holding
+// U+0000 (see nulString) and the right types.
 // Errors are *errs.Error naming the field, or the line and column of a
 // syntax error.
 func Decode(w http.ResponseWriter, r *http.Request, dst any) error {
@@ -245,6 +246,16 @@ func decodeBytes(data []byte, dst any, topOnly bool) error {
 	}
 	if path, dup := duplicateKey(data, topOnly); dup {
 		return errs.Invalid(path, "appears twice in its object (names are compared without regard to case)")
+	}
+	// An envelope's items are checked when they are decoded, each by
+	// itself (DecodeBytes).
+	if !topOnly {
+		if path, nul := nulString(data); nul {
+			if path == "" {
+				path = "(body)"
+			}
+			return errs.Invalid(path, "must not contain the character U+0000 (NUL)")
+		}
 	}
 	return nil
 }
