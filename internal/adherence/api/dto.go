@@ -434,9 +434,15 @@ func (in planInput) apply(p *adherence.Plan, create bool) error {
 		return errs.Invalid("timing", "is required unless asNeeded is true")
 	}
 	if in.StartAt != nil {
+		if err := instantInRange("startAt", *in.StartAt); err != nil {
+			return err
+		}
 		p.StartAt = in.StartAt.UTC()
 	}
 	if in.EndAt != nil {
+		if err := instantInRange("endAt", *in.EndAt); err != nil {
+			return err
+		}
 		e := in.EndAt.UTC()
 		p.EndAt = &e
 	}
@@ -445,6 +451,17 @@ func (in planInput) apply(p *adherence.Plan, create bool) error {
 	}
 	if err := p.Timing.Validate(p.AsNeeded); err != nil {
 		return errs.PrefixField(err, "timing")
+	}
+	return nil
+}
+
+// instantInRange refuses an instant outside the years 1 to 9999 in UTC,
+// as parseTimeParam does: an offset can carry a valid timestamp there
+// (9999-12-31T23:00:00-05:00 is in the year 10000), where JSON cannot state
+// it, and a plan holding one could not be answered again.
+func instantInRange(field string, t time.Time) error {
+	if y := t.UTC().Year(); y < 1 || y > 9999 {
+		return errs.Invalid(field, "must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z")
 	}
 	return nil
 }

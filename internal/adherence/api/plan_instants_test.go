@@ -1,0 +1,45 @@
+package api_test
+
+import (
+	"testing"
+)
+
+// TestPlanInstantsOutsideYears1To9999: a plan's startAt or endAt whose UTC
+// instant falls outside the years 1 to 9999 (an offset carries
+// 9999-12-31T23:00:00-05:00 into the year 10000) is a 400 naming the
+// field, on create and on PATCH. Such a plan was stored, and its JSON could
+// not be written: the request, every later read of the plan and the
+// patient's plan list answered 500.
+func TestPlanInstantsOutsideYears1To9999(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("Instants Org")
+		p := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "America/New_York"}, 201)
+		pid := p["id"].(string)
+		plan := e.mustDo("POST", "/v1/patients/"+pid+"/plans", admin, map[string]any{
+			"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril"},
+			"timing":     map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}},
+		}, 201)
+		planID := plan["id"].(string)
+		cases := []struct {
+			method, path, body, field string
+		}{
+			{"PATCH", "/v1/plans/" + planID, `{"endAt":"9999-12-31T23:00:00-05:00"}`, "endAt"},
+			{"PATCH", "/v1/plans/" + planID, `{"startAt":"0001-01-01T00:30:00+01:00"}`, "startAt"},
+			{"POST", "/v1/patients/" + pid + "/plans", `{"medication":{"rxnorm":"1","display":"x"},"asNeeded":true,"startAt":"0000-01-01T00:30:00+01:00"}`, "startAt"},
+			{"POST", "/v1/patients/" + pid + "/plans", `{"medication":{"rxnorm":"1","display":"x"},"asNeeded":true,"endAt":"9999-12-31T20:00:00-10:00"}`, "endAt"},
+		}
+		for _, c := range cases {
+			r := e.do(c.method, c.path, admin, c.body)
+			if r.status != 400 || r.json(t)["field"] != c.field {
+				t.Errorf("%s %s %s = %d %s, want 400 naming %s", c.method, c.path, c.body, r.status, r.body, c.field)
+			}
+		}
+		e.mustDo("GET", "/v1/plans/"+planID, admin, nil, 200)
+		got := e.mustDo("GET", "/v1/patients/"+pid+"/plans", admin, nil, 200)
+		if n := len(got["plans"].([]any)); n != 1 {
+			t.Errorf("plans = %d, want 1", n)
+		}
+		// The last instant of the year 9999 in UTC is still a plan's end.
+		e.mustDo("PATCH", "/v1/plans/"+planID, admin, `{"endAt":"9999-12-31T23:59:59Z"}`, 200)
+	})
+}
