@@ -61,6 +61,12 @@ func (s *server) handleCreateAPIKey(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errs.Invalid("expiresAt", "must be in the future"))
 		return
 	}
+	if in.ExpiresAt != nil {
+		if err := instantInRange("expiresAt", *in.ExpiresAt); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	ctx := r.Context()
 	switch role {
 	case auth.RolePatient:
