@@ -310,7 +310,7 @@ type planInput struct {
 	AsNeeded     *bool            `json:"asNeeded"`
 	Timing       *strictTiming    `json:"timing"`
 	StartAt      *time.Time       `json:"startAt"`
-	EndAt        *time.Time       `json:"endAt"`
+	EndAt        planEndField     `json:"endAt"`
 	Ingredient   *string          `json:"ingredient"`
 	DrugClass    *string          `json:"drugClass"`
 	Windows      planWindowsField `json:"windows"`
@@ -362,6 +362,30 @@ func (f *planWindowsField) UnmarshalJSON(data []byte) error {
 		return errs.PrefixField(err, "windows")
 	}
 	f.windows = &w
+	return nil
+}
+
+// planEndField is the endAt of a planInput. As for windows, a pointer
+// could not tell "endAt": null, which removes the plan's end (the plan is
+// open-ended, as a plan without an end shows it), from endAt left out,
+// which on PATCH keeps the plan's: set records that endAt was given.
+type planEndField struct {
+	set bool
+	at  *time.Time // nil: no end
+}
+
+// UnmarshalJSON implements json.Unmarshaler; encoding/json calls it for a
+// null too.
+func (f *planEndField) UnmarshalJSON(data []byte) error {
+	f.set, f.at = true, nil
+	if string(data) == "null" {
+		return nil
+	}
+	var t time.Time
+	if err := t.UnmarshalJSON(data); err != nil {
+		return err
+	}
+	f.at = &t
 	return nil
 }
 
@@ -439,12 +463,15 @@ func (in planInput) apply(p *adherence.Plan, create bool) error {
 		}
 		p.StartAt = in.StartAt.UTC()
 	}
-	if in.EndAt != nil {
-		if err := instantInRange("endAt", *in.EndAt); err != nil {
-			return err
+	if in.EndAt.set {
+		p.EndAt = nil
+		if in.EndAt.at != nil {
+			if err := instantInRange("endAt", *in.EndAt.at); err != nil {
+				return err
+			}
+			e := in.EndAt.at.UTC()
+			p.EndAt = &e
 		}
-		e := in.EndAt.UTC()
-		p.EndAt = &e
 	}
 	if p.EndAt != nil && !p.StartAt.IsZero() && !p.EndAt.After(p.StartAt) {
 		return errs.Invalid("endAt", "must be after startAt")

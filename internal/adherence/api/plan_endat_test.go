@@ -1,0 +1,53 @@
+package api_test
+
+import (
+	"testing"
+	"time"
+)
+
+// TestPatchPlanEndAtNullRemovesTheEnd: on PATCH /v1/plans/{id},
+// "endAt": null removes the plan's end (an open-ended plan again), and its
+// doses after the old end are scheduled; absent, endAt keeps its value.
+// null was taken for endAt left out: 200 with the end kept, so an end
+// once set could only be moved, never removed.
+func TestPatchPlanEndAtNullRemovesTheEnd(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("EndAt Org")
+		p := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "UTC"}, 201)
+		pid := p["id"].(string)
+		end := e.now.Add(72 * time.Hour).Format(time.RFC3339)
+		plan := e.mustDo("POST", "/v1/patients/"+pid+"/plans", admin, map[string]any{
+			"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril"},
+			"timing":     map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}},
+			"endAt":      end,
+		}, 201)
+		planID := plan["id"].(string)
+		doses := func() int {
+			t.Helper()
+			got := e.mustDo("GET", "/v1/plans/"+planID+"/doses", admin, nil, 200)
+			return len(got["doses"].([]any))
+		}
+		if n := doses(); n != 3 {
+			t.Fatalf("doses before the end = %d, want 3", n)
+		}
+		got := e.mustDo("PATCH", "/v1/plans/"+planID, admin, `{"dose":"1 tablet"}`, 200)
+		if got["endAt"] == nil {
+			t.Errorf("PATCH without endAt removed it: %v", got)
+		}
+		got = e.mustDo("PATCH", "/v1/plans/"+planID, admin, `{"endAt":null}`, 200)
+		if v, ok := got["endAt"]; ok {
+			t.Errorf(`PATCH {"endAt":null}: endAt = %v, want none`, v)
+		}
+		got = e.mustDo("GET", "/v1/plans/"+planID, admin, nil, 200)
+		if v, ok := got["endAt"]; ok {
+			t.Errorf(`after PATCH {"endAt":null} the plan still ends at %v`, v)
+		}
+		if n := doses(); n != 14 {
+			t.Errorf("doses in the next 14 days of an open-ended plan = %d, want 14", n)
+		}
+		r := e.do("PATCH", "/v1/plans/"+planID, admin, `{"endAt":"tomorrow"}`)
+		if r.status != 400 || r.json(t)["field"] != "endAt" {
+			t.Errorf(`PATCH {"endAt":"tomorrow"} = %d %s, want 400 naming endAt`, r.status, r.body)
+		}
+	})
+}
