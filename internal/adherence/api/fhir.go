@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/fhir"
 	"github.com/medplatform/medplatform/internal/adherence/schedule"
 	"github.com/medplatform/medplatform/internal/platform/audit"
@@ -47,6 +48,10 @@ func (s *server) handleFHIRImport(w http.ResponseWriter, r *http.Request) {
 	}
 	plan, patientID, err := fhir.ToPlan(mr)
 	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := checkImportedPlan(&plan); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -144,6 +149,31 @@ func (s *server) handleFHIRRead(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeFHIR(w, http.StatusOK, fhir.FromPlan(plan))
+}
+
+// checkImportedPlan holds the plan of an imported MedicationRequest to the
+// rules planInput.apply applies to POST /v1/patients/{id}/plans (an RxNorm
+// code of digits, a drug name of at most 500 characters, instructions of at
+// most 2000, a dose of at most 100), naming the FHIR element, and trims the
+// drug name as apply does.
+func checkImportedPlan(p *adherence.Plan) error {
+	if !rxcui.MatchString(p.Medication.RxNorm) {
+		return errs.Invalid("medicationCodeableConcept.coding", "the RxNorm code must be an RxNorm concept id (digits)")
+	}
+	// A coding without a display (and no text) is valid FHIR: the code
+	// names the drug, and the import keeps taking it.
+	d := strings.TrimSpace(p.Medication.Display)
+	if len(d) > 500 {
+		return errs.Invalid("medicationCodeableConcept.coding", "the drug name (the RxNorm coding's display, else medicationCodeableConcept.text) must be at most 500 characters")
+	}
+	p.Medication.Display = d
+	if len(p.Instructions) > 2000 {
+		return errs.Invalid("dosageInstruction[0].text", "must be at most 2000 characters")
+	}
+	if len(p.Dose) > 100 {
+		return errs.Invalid("dosageInstruction[0].doseAndRate[0].doseQuantity", "must be at most 100 characters as value and unit")
+	}
+	return nil
 }
 
 // onePatient checks that every value of a repeated FHIR search parameter

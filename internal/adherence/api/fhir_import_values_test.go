@@ -1,0 +1,60 @@
+package api_test
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestFHIRImportValidatesPlanValues: a MedicationRequest import is held to
+// the rules of POST /v1/patients/{id}/plans (an RxNorm code of digits, a
+// drug name of at most 500 characters, instructions of at most 2000, a
+// dose of at most 100), with errors naming the FHIR element. The import
+// stored a code "abc" and texts of any length. (A coding without display
+// stays valid FHIR and is still imported.)
+func TestFHIRImportValidatesPlanValues(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("FHIR Values Org")
+		p := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "America/New_York"}, 201)
+		pid := p["id"].(string)
+		mr := func(code, display, text, instr, unit string) map[string]any {
+			d := map[string]any{"text": instr, "timing": map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}}}
+			if unit != "" {
+				d["doseAndRate"] = []any{map[string]any{"doseQuantity": map[string]any{"value": 1, "unit": unit}}}
+			}
+			return map[string]any{
+				"resourceType": "MedicationRequest", "status": "active", "intent": "order",
+				"subject": map[string]any{"reference": "Patient/" + pid},
+				"medicationCodeableConcept": map[string]any{"text": text, "coding": []any{
+					map[string]any{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": code, "display": display}}},
+				"dosageInstruction": []any{d},
+			}
+		}
+		cases := []struct {
+			name  string
+			body  map[string]any
+			field string
+		}{
+			{"code not digits", mr("abc", "lisinopril", "", "", ""), "medicationCodeableConcept.coding"},
+			{"drug name over 500", mr("314076", strings.Repeat("a", 501), "", "", ""), "medicationCodeableConcept.coding"},
+			{"instructions over 2000", mr("314076", "lisinopril", "", strings.Repeat("a", 2001), ""), "dosageInstruction[0].text"},
+			{"dose over 100", mr("314076", "lisinopril", "", "", strings.Repeat("a", 100)), "dosageInstruction[0].doseAndRate[0].doseQuantity"},
+		}
+		for _, c := range cases {
+			r := e.do("POST", "/fhir/MedicationRequest", admin, c.body)
+			if r.status != 400 || r.json(t)["field"] != c.field {
+				t.Errorf("%s: %d %.300s, want 400 naming %s", c.name, r.status, r.body, c.field)
+			}
+		}
+		got := e.mustDo("GET", "/v1/patients/"+pid+"/plans", admin, nil, 200)
+		if n := len(got["plans"].([]any)); n != 0 {
+			t.Errorf("plans stored = %d, want 0", n)
+		}
+		// The text stands for a missing display, and the name is trimmed.
+		e.mustDo("POST", "/fhir/MedicationRequest", admin, mr("314076", "", " lisinopril 10 MG ", "with water", "tablet"), 201)
+		got = e.mustDo("GET", "/v1/patients/"+pid+"/plans", admin, nil, 200)
+		plan := got["plans"].([]any)[0].(map[string]any)
+		if d := plan["medication"].(map[string]any)["display"]; d != "lisinopril 10 MG" {
+			t.Errorf("display = %q, want the trimmed text", d)
+		}
+	})
+}
