@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"fmt"
 	"testing"
 )
 
@@ -46,6 +47,44 @@ func TestGetPlanIncludeDosesAudited(t *testing.T) {
 		e.mustDo("GET", "/v1/plans/"+planID, admin, nil, 200)
 		if n := count("DoseInstance"); n != 1 {
 			t.Errorf("DoseInstance reads audited after a plain GET = %d, want 1", n)
+		}
+	})
+}
+
+// TestDoseListsSayWhenTruncated: a dose list that stops at its limit while
+// the window holds more doses says so (truncated, or dosesTruncated with
+// include=doses); it ended silently at the limit (1000 by default), so a
+// client could not tell a complete schedule from a cut one.
+func TestDoseListsSayWhenTruncated(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("Truncated Org")
+		p := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "America/New_York"}, 201)
+		pid := p["id"].(string)
+		plan := e.mustDo("POST", "/v1/patients/"+pid+"/plans", admin, map[string]any{
+			"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril 10 MG Oral Tablet"},
+			"timing":     map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00", "20:00:00"}}},
+		}, 201)
+		planID := plan["id"].(string)
+		all := len(asSlice(e.mustDo("GET", "/v1/plans/"+planID+"/doses", admin, nil, 200)["doses"]))
+		if all < 20 {
+			t.Fatalf("%d doses in the default window, want 28 or so", all)
+		}
+		for _, path := range []string{"/v1/plans/" + planID + "/doses", "/v1/patients/" + pid + "/doses"} {
+			cut := e.mustDo("GET", path+"?limit=10", admin, nil, 200)
+			if n := len(asSlice(cut["doses"])); n != 10 || cut["truncated"] != true {
+				t.Errorf("%s?limit=10: %d doses, truncated %v; want 10 and true", path, n, cut["truncated"])
+			}
+			whole := e.mustDo("GET", fmt.Sprintf("%s?limit=%d", path, all), admin, nil, 200)
+			if n := len(asSlice(whole["doses"])); n != all || whole["truncated"] != nil {
+				t.Errorf("%s?limit=%d: %d doses, truncated %v; want %d and absent", path, all, n, whole["truncated"], all)
+			}
+		}
+		got := e.mustDo("GET", "/v1/plans/"+planID+"?include=doses&limit=10", admin, nil, 200)
+		if n := len(asSlice(got["doses"])); n != 10 || got["dosesTruncated"] != true {
+			t.Errorf("include=doses&limit=10: %d doses, dosesTruncated %v", n, got["dosesTruncated"])
+		}
+		if got := e.mustDo("GET", "/v1/plans/"+planID+"?include=doses", admin, nil, 200); got["dosesTruncated"] != nil {
+			t.Errorf("include=doses within the limit: dosesTruncated %v", got["dosesTruncated"])
 		}
 	})
 }

@@ -73,6 +73,8 @@ func (s *server) handleGetPlan(w http.ResponseWriter, r *http.Request) {
 	out := struct {
 		planJSON
 		Doses []doseJSON `json:"doses,omitempty"`
+		// DosesTruncated says the window holds more doses than limit.
+		DosesTruncated bool `json:"dosesTruncated,omitempty"`
 	}{planJSON: planOut(plan, pat, v)}
 	include := r.URL.Query().Get("include") == "doses"
 	if include {
@@ -83,10 +85,15 @@ func (s *server) handleGetPlan(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.PlanID = plan.ID
+		limit := f.Limit
+		f.Limit++ // one more: whether the window holds more than the answer
 		doses, err := s.Store.ListDoses(r.Context(), plan.OrgID, f)
 		if err != nil {
 			s.fail(w, r, err)
 			return
+		}
+		if len(doses) > limit {
+			doses, out.DosesTruncated = doses[:limit], true
 		}
 		out.Doses = dosesOut(doses)
 	}
@@ -270,16 +277,28 @@ func (s *server) handleListPlanDoses(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) writeDoses(w http.ResponseWriter, r *http.Request, orgID, patientID string, f store.DoseFilter) {
+	// One more than asked: whether the window holds more doses than the
+	// answer, which then says so instead of ending silently at the limit.
+	limit := f.Limit
+	f.Limit++
 	doses, err := s.Store.ListDoses(r.Context(), orgID, f)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	truncated := len(doses) > limit
+	if truncated {
+		doses = doses[:limit]
+	}
 	if err := s.auditRead(r, "DoseInstance", "*", patientID); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"doses": dosesOut(doses)})
+	out := map[string]any{"doses": dosesOut(doses)}
+	if truncated {
+		out["truncated"] = true
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
 }
 
 // doseFilter reads from/to (RFC 3339; default now .. now+14 days, at most
