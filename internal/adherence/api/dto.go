@@ -149,6 +149,13 @@ func (in patientInput) apply(p *adherence.Patient, now time.Time, create bool) e
 		if *in.Phone != "" && !e164.MatchString(*in.Phone) {
 			return errs.Invalid("phone", "must be an E.164 number such as +15551234567")
 		}
+		// Consent to SMS is given for a number: a new number of a patient
+		// who consented (a typo, a number passed on to someone else) is
+		// not texted on the old number's consent. The request that changes
+		// it says whether the patient consents for the new one.
+		if !create && *in.Phone != "" && !p.Phone.IsZero() && *in.Phone != p.Phone.Reveal() && p.SMSConsent && in.SMSConsent == nil {
+			return errs.Invalid("phone", "a new number needs its own SMS consent: send smsConsent with it")
+		}
 		p.Phone = phi.New(*in.Phone)
 	}
 	if in.Email != nil {
