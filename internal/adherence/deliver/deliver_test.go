@@ -689,3 +689,76 @@ func TestOrgTemplateReplacesOnlyItsLanguage(t *testing.T) {
 		}
 	})
 }
+
+// TestEscalationDoseTimeInTheCaregiversZone: {{dose_time}} of an escalation
+// message is the dose's time on the recipient's clock, with the zone's
+// abbreviation when the member lives in another zone than the patient: a
+// New York caregiver of a UTC patient read the 08:00 UTC dose as "08:00",
+// an hour of their own clock five hours off.
+func TestEscalationDoseTimeInTheCaregiversZone(t *testing.T) {
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+		p := newPipeline(t, d, 1) // a UTC patient, dose due 2026-03-02 08:00 UTC
+		var org, patient string
+		var dose int64
+		if err := d.SQL.QueryRowContext(p.ctx, `SELECT org_id, patient_id, dose_instance_id FROM notifications WHERE id = $1`, p.ids[0]).Scan(&org, &patient, &dose); err != nil {
+			t.Fatal(err)
+		}
+		admin := adherence.Actor{ID: "key-admin", Role: "admin", OrgID: org}
+		policy, esc := "0190c0de-0000-7000-8000-000000000301", "0190c0de-0000-7000-8000-000000000302"
+		now := p.clock()
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{`INSERT INTO escalation_policies (id, org_id, name, trigger_kind, levels, created_at, updated_at)
+				VALUES ($1, $2, 'zones', 'missed_dose', '[]', $3, $3)`, []any{policy, org, now}},
+			{`INSERT INTO escalations (id, org_id, patient_id, policy_id, dose_instance_id, status, level, opened_at)
+				VALUES ($1, $2, $3, $4, $5, 'open', 1, $6)`, []any{esc, org, patient, policy, dose, now}},
+		} {
+			if _, err := d.SQL.ExecContext(p.ctx, q.sql, q.args...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := map[string]string{ // caregiver zone → dose time in the message
+			"America/New_York": "03:00 EST",
+			"":                 "08:00", // no zone of their own: the patient's
+			"UTC":              "08:00", // the patient's zone
+		}
+		phones := map[string]string{}
+		var ids []int64
+		i := 0
+		for zone := range want {
+			i++
+			phone := fmt.Sprintf("+1555810%04d", i)
+			phones[zone] = phone
+			m := adherence.Member{OrgID: org, Kind: adherence.MemberCaregiver, Name: phi.New("Carer"), Phone: phi.New(phone), TimeZone: zone}
+			if err := p.st.CreateMember(p.ctx, admin, &m); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.st.LinkMember(p.ctx, admin, org, adherence.Link{PatientID: patient, MemberID: m.ID}); err != nil {
+				t.Fatal(err)
+			}
+			// Urgent: sent now, whatever the caregiver's quiet hours.
+			var id int64
+			if err := d.SQL.QueryRowContext(p.ctx, `INSERT INTO notifications (org_id, idempotency_key, kind, template, patient_id, member_id,
+					escalation_id, dose_instance_id, channels, status, urgent, due_at, created_at, updated_at)
+				VALUES ($1, $2, 'escalation', 'escalation_caregiver', $3, $4, $5, $6, 'sms', 'queued', true, $7, $7, $7) RETURNING id`,
+				org, "zone-"+zone, patient, m.ID, esc, dose, now).Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
+		if _, err := p.deliv.Deliver(p.ctx, ids); err != nil {
+			t.Fatal(err)
+		}
+		bodies := map[string]string{}
+		for _, m := range p.tw.Messages() {
+			bodies[m.To] = m.Body
+		}
+		for zone, at := range want {
+			if got := bodies[phones[zone]]; !strings.Contains(got, "due at "+at+".") {
+				t.Errorf("caregiver in zone %q got %q, want the dose due at %s", zone, got, at)
+			}
+		}
+	})
+}

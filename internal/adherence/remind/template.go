@@ -225,8 +225,10 @@ type Values struct {
 	// MedicationAllowed; otherwise {{medication}} renders as a generic
 	// phrase.
 	Medication string
-	// DoseTime is the dose's scheduled local time, already formatted for the
-	// recipient ("8:00 AM", "08:00").
+	// DoseTime is the dose's scheduled time, formatted for the recipient:
+	// the patient's local clock time ("08:00"), or, for a member who lives
+	// in another time zone, the time on theirs with its abbreviation
+	// ("03:00 EST").
 	DoseTime string
 	// Program is the care program's name, which identifies the sender.
 	Program string

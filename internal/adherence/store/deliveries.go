@@ -127,7 +127,7 @@ func (s *Store) loadDeliveries(ctx context.Context, tx *db.Tx, ids []any) ([]Del
 	rows, err := tx.QueryContext(ctx, `SELECT n.id, n.org_id, n.kind, n.template, n.channels, n.urgent, n.due_at, n.valid_until,
 			n.attempts, n.level, COALESCE(CAST(n.patient_id AS TEXT), ''), COALESCE(CAST(n.member_id AS TEXT), ''), COALESCE(CAST(n.escalation_id AS TEXT), ''),
 			COALESCE(n.dose_instance_id, 0), n.address,
-			COALESCE(d.status, ''), COALESCE(d.local_time, ''), COALESCE(pl.status, ''), COALESCE(pl.rxnorm_display, ''), COALESCE(e.status, ''),
+			COALESCE(d.status, ''), COALESCE(d.local_time, ''), d.due_at, COALESCE(pl.status, ''), COALESCE(pl.rxnorm_display, ''), COALESCE(e.status, ''),
 			COALESCE(pa.given_name, ''), COALESCE(pa.family_name, ''), COALESCE(pa.phone, ''), COALESCE(pa.email, ''),
 			COALESCE(pa.push_token, ''), COALESCE(pa.language, 'en'), COALESCE(pa.time_zone, 'UTC'), pa.quiet_start, pa.quiet_end,
 			pa.sms_consent, pa.medication_in_messages, pa.share_medication, pa.active,
@@ -156,10 +156,11 @@ func (s *Store) loadDeliveries(ctx context.Context, tx *db.Tx, ids []any) ([]Del
 			patientActive                       sql.NullBool
 			memberKind, mPhone, mEmail, mZone   string
 			memberActive                        sql.NullBool
+			doseDue                             sql.NullTime
 		)
 		if err := rows.Scan(&dl.ID, &dl.OrgID, &dl.Kind, &tmpl, &chans, &dl.Urgent, &dl.DueAt, &valid,
 			&dl.Attempts, &dl.Level, &dl.PatientID, &dl.MemberID, &dl.EscalationID, &dl.DoseInstanceID, &dl.Address,
-			&doseStatus, &localTime, &planStatus, &drug, &escStatus,
+			&doseStatus, &localTime, &doseDue, &planStatus, &drug, &escStatus,
 			&given, &family, &dl.Phone, &dl.Email, &dl.PushToken, &dl.Language, &dl.TimeZone, &qs, &qe,
 			&smsConsent, &medInMessages, &shareMed, &patientActive,
 			&memberKind, &mPhone, &mEmail, &memberActive, &mZone, &dl.MemberLinked); err != nil {
@@ -185,13 +186,19 @@ func (s *Store) loadDeliveries(ctx context.Context, tx *db.Tx, ids []any) ([]Del
 		if q, err := quietOf(qs, qe); err == nil {
 			dl.Quiet = q
 		}
+		doseTime := clockOf(localTime)
 		if dl.MemberID != "" {
 			dl.ToMember, dl.MemberKind = true, adherence.MemberKind(memberKind)
 			dl.Phone, dl.Email, dl.PushToken = mPhone, mEmail, ""
 			dl.SMSConsent = memberActive.Bool
-			if mZone != "" {
+			if mZone != "" && mZone != dl.TimeZone {
 				// Quiet hours are the recipient's: a member's own zone
-				// wins over the patient's.
+				// wins over the patient's. So is the dose time: a
+				// caregiver in London reads the Los Angeles 08:00 dose as
+				// 16:00 GMT, not as an 08:00 of their own clock.
+				if loc, err := time.LoadLocation(mZone); err == nil && doseDue.Valid {
+					doseTime = doseDue.Time.In(loc).Format("15:04 MST")
+				}
 				dl.TimeZone = mZone
 			}
 		}
@@ -200,7 +207,7 @@ func (s *Store) loadDeliveries(ctx context.Context, tx *db.Tx, ids []any) ([]Del
 		}
 		dl.Values = remind.Values{
 			FirstName: given, PatientName: strings.TrimSpace(given + " " + family), PatientRef: shortRef(dl.PatientID),
-			Medication: drug, DoseTime: clockOf(localTime), Level: dl.Level,
+			Medication: drug, DoseTime: doseTime, Level: dl.Level,
 		}
 		switch {
 		case dl.Template == remind.KindEscalationCaregiver:
