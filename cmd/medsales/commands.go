@@ -334,7 +334,18 @@ func cmdGeocode(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	res, err := d.store.GeocodeProviders(ctx, g, store.GeocodeOptions{Limit: *limit})
+	// A batch takes minutes against the public service and a national run
+	// hours: each committed batch is logged, as loads log their progress.
+	start := time.Now()
+	progress := func(done int) {
+		elapsed := time.Since(start)
+		perSecond := int64(0)
+		if elapsed > 0 {
+			perSecond = int64(float64(done) / elapsed.Seconds())
+		}
+		d.logger.InfoContext(ctx, "geocode progress", "addresses", done, "addresses_per_s", perSecond, "elapsed_s", int64(elapsed.Seconds()))
+	}
+	res, err := d.store.GeocodeProviders(ctx, g, store.GeocodeOptions{Limit: *limit, Progress: progress})
 	if err != nil {
 		return err
 	}
