@@ -25,7 +25,7 @@ import (
 
 func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlags("migrate", "migrate", stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	d, err := open(ctx, getenv, stderr, false)
@@ -44,7 +44,7 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 func cmdHealthcheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlags("healthcheck", "healthcheck [--url http://127.0.0.1:8081/readyz]", stderr)
 	target := fs.String("url", "", "URL to probe (default: /readyz on 127.0.0.1 at the port serve listens on: LISTEN_ADDR or LISTEN_ADDR_FILE)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	if *target == "" {
@@ -214,7 +214,7 @@ func cmdDatasets(ctx context.Context, args []string, getenv func(string) string,
 	fs := newFlags("datasets", "datasets [--json] [--history N]", stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
 	n := fs.Int("history", 20, "how many past loads to list, 0 to 1000 (0: none)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	// The store reads at most 1000 loads and takes any other count as
@@ -290,7 +290,7 @@ func cmdSample(ctx context.Context, args []string, getenv func(string) string, s
 	out := fs.String("out", "", "directory to write the files into (created if missing)")
 	n := fs.Int("providers", 1000, "number of providers")
 	seed := fs.Int64("seed", 1, "random seed (the same seed writes the same files)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	if *out == "" {
@@ -318,7 +318,7 @@ func cmdGeocode(ctx context.Context, args []string, getenv func(string) string, 
 	fs := newFlags("geocode", "geocode [--url https://geocoding.geo.census.gov] [--limit N]", stderr)
 	url := fs.String("url", "", "Census geocoder base URL (default GEOCODER_URL or the public service)")
 	limit := fs.Int("limit", 0, "geocode at most N new addresses (0 = all)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	d, err := open(ctx, getenv, stderr, true)

@@ -119,3 +119,17 @@ func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	}
 	return fs
 }
+
+// parseFlagsOnly parses args for a command that takes flags only. An
+// argument that is not a flag is refused: the parser stops at it, so the
+// flags after it would be silently ignored.
+func parseFlagsOnly(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("%s takes no arguments: unexpected %q (flags after it would be ignored)", fs.Name(), fs.Arg(0))
+	}
+	return nil
+}

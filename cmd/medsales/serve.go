@@ -42,7 +42,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		fs.BoolVar(runWorkers, "workers", true, "run the job workers in this process")
 		fs.IntVar(sampleN, "sample", 0, "when nothing is loaded yet: generate sample files for N providers, load them, then serve")
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	if *sampleN < 0 {
