@@ -321,6 +321,9 @@ func cmdGeocode(ctx context.Context, args []string, getenv func(string) string, 
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
+	if *limit < 0 {
+		return fmt.Errorf("--limit must be a number of addresses, or 0 for all; got %d", *limit)
+	}
 	d, err := open(ctx, getenv, stderr, true)
 	if err != nil {
 		return err

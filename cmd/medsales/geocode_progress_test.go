@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/medplatform/medplatform/internal/medsales/geo"
@@ -62,5 +63,28 @@ func testGeocodeLogsProgress(t *testing.T, dbURL string) {
 		if _, ok := l[k]; !ok {
 			t.Errorf("progress line has no %s: %v", k, l)
 		}
+	}
+}
+
+// TestGeocodeRefusesNegativeLimit: `geocode --limit -3` is refused before
+// anything is sent; it was taken as "no cap" and sent every address.
+func TestGeocodeRefusesNegativeLimit(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(dir, "medsales.db"), "LOG_LEVEL": "error", "REJECTS_DIR": filepath.Join(dir, "rejects")}
+	getenv := func(k string) string { return env[k] }
+	files, err := sample.Write(filepath.Join(dir, "sample"), sample.Options{Providers: 10, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run(context.Background(), []string{"ingest", "--progress", "none", "nppes", files.NPPES}, getenv, nil, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	srv := geotest.NewCensusServer(t, func(a geo.Address) geo.Result { return geo.Result{Status: geo.NoMatch} })
+	err = run(context.Background(), []string{"geocode", "--limit", "-3", "--url", srv.URL}, getenv, nil, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--limit") {
+		t.Errorf("geocode --limit -3 = %v, want an error about --limit", err)
+	}
+	if n := srv.Requests(); n != 0 {
+		t.Errorf("geocode --limit -3 sent %d requests, want none", n)
 	}
 }
