@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -98,6 +99,9 @@ func NewCensus(opts CensusOptions) (*Census, error) {
 	}
 	if !strings.HasPrefix(opts.BaseURL, "http://") && !strings.HasPrefix(opts.BaseURL, "https://") {
 		return nil, fmt.Errorf("census geocoder: base URL %q is not http(s)", opts.BaseURL)
+	}
+	if u, err := url.Parse(opts.BaseURL); err != nil || u.Host == "" {
+		return nil, fmt.Errorf("census geocoder: base URL %q has no host: want an absolute URL such as https://host:port", opts.BaseURL)
 	}
 	if opts.Benchmark == "" {
 		opts.Benchmark = DefaultBenchmark
