@@ -224,14 +224,8 @@ func cmdDatasets(ctx context.Context, args []string, getenv func(string) string,
 	}
 	// A listing must not create the database it lists: a wrong working
 	// directory or DATABASE_URL would show an empty one as "never" loaded.
-	s, err := loadSettings(getenv)
-	if err != nil {
+	if err := requireDatabase(getenv); err != nil {
 		return err
-	}
-	if path := db.SQLitePath(s.DatabaseURL); path != "" {
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("no database at %s: run 'medsales serve' or 'medsales ingest' first, or set DATABASE_URL", path)
-		}
 	}
 	d, err := open(ctx, getenv, stderr, true)
 	if err != nil {
@@ -324,6 +318,12 @@ func cmdGeocode(ctx context.Context, args []string, getenv func(string) string, 
 	if *limit < 0 {
 		return fmt.Errorf("--limit must be a number of addresses, or 0 for all; got %d", *limit)
 	}
+	// Geocoding needs loaded providers: a wrong working directory or
+	// DATABASE_URL must not create an empty database and report nothing
+	// to geocode.
+	if err := requireDatabase(getenv); err != nil {
+		return err
+	}
 	d, err := open(ctx, getenv, stderr, true)
 	if err != nil {
 		return err
@@ -354,5 +354,21 @@ func cmdGeocode(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	fmt.Fprintf(stdout, "geocoded %d addresses in %d batches: %d matched, %d unmatched, %d unanswered, %d invalid; coordinates updated for %d providers and %d practice locations\n",
 		res.Addresses, res.Batches, res.Matched, res.Unmatched, res.Unanswered, res.Invalid, res.ProvidersUpdated, res.LocationsUpdated)
+	return nil
+}
+
+// requireDatabase fails when DATABASE_URL names a SQLite file that does
+// not exist, for commands that read a loaded database and must not create
+// an empty one.
+func requireDatabase(getenv func(string) string) error {
+	s, err := loadSettings(getenv)
+	if err != nil {
+		return err
+	}
+	if path := db.SQLitePath(s.DatabaseURL); path != "" {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("no database at %s: run 'medsales serve' or 'medsales ingest' first, or set DATABASE_URL", path)
+		}
+	}
 	return nil
 }
