@@ -20,7 +20,7 @@ import (
 
 func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlags("migrate", "migrate", stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	d, err := open(ctx, getenv, stderr, false)
@@ -41,7 +41,7 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 func cmdHealthcheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlags("healthcheck", "healthcheck [--url http://127.0.0.1:8080/readyz]", stderr)
 	target := fs.String("url", "", "URL to probe (default: /readyz on 127.0.0.1 at the port serve listens on: LISTEN_ADDR or LISTEN_ADDR_FILE)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *target == "" {
@@ -62,7 +62,7 @@ func cmdHealthcheck(ctx context.Context, args []string, getenv func(string) stri
 func cmdBootstrap(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlags("admin bootstrap", "admin bootstrap --org NAME", stderr)
 	org := fs.String("org", "", "name of the organization (care program) to create")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	name := strings.TrimSpace(*org)
@@ -100,11 +100,8 @@ func cmdCreateKey(ctx context.Context, args []string, getenv func(string) string
 	org := fs.String("org", "", "id of the organization (as printed by admin bootstrap, or GET /v1/me)")
 	name := fs.String("name", "cli admin", "name of the key, shown in GET /v1/api-keys")
 	expires := fs.String("expires", "", "when the key stops working (RFC 3339; default never)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	orgID := strings.TrimSpace(*org)
 	if orgID == "" {
@@ -160,7 +157,7 @@ func cmdSchedulePreview(ctx context.Context, args []string, getenv func(string) 
 	anchors := fs.String("anchors", "", "patient anchor times, e.g. wake=06:30,breakfast=07:00,lunch=12:00,dinner=18:30,bed=22:00")
 	start := fs.String("start", "", "schedule start when the Timing has no boundsPeriod.start (default: --from)")
 	prn := fs.Bool("prn", false, "the plan is as-needed (no scheduled doses)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *timingPath == "" || *tz == "" || *from == "" || *to == "" {
@@ -207,7 +204,7 @@ func cmdSchedulePreview(ctx context.Context, args []string, getenv func(string) 
 // altered, deleted or reordered record.
 func cmdAuditVerify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlags("audit verify", "audit verify", stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	d, err := openExisting(ctx, getenv, stderr)

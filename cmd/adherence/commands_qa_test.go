@@ -274,3 +274,41 @@ func TestTwilioWebhooksWithoutTwilioSending(t *testing.T) {
 		}
 	})
 }
+
+// TestCommandsRefuseStrayArguments runs each command with an argument it
+// does not take: it fails naming the argument and does nothing. The
+// trap is `serve --workers false`, whose "false" is an argument (a bool
+// flag takes its value only after "="): serve ran the workers anyway.
+func TestCommandsRefuseStrayArguments(t *testing.T) {
+	for _, args := range [][]string{
+		{"serve", "--workers", "false"},
+		{"worker", "extra"},
+		{"migrate", "extra"},
+		{"healthcheck", "extra"},
+		{"admin", "bootstrap", "--org", "Demo Care", "extra"},
+		{"audit", "verify", "extra"},
+		{"schedule", "preview", "--timing", "-", "--tz", "UTC", "--from", "2026-03-07T00:00:00Z", "--to", "2026-03-08T00:00:00Z", "extra"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "adherence.db")
+			env := envOf(map[string]string{"DATABASE_URL": "sqlite:" + path, "LISTEN_ADDR": freeAddr(t), "SHUTDOWN_DRAIN": "0s", "LOG_LEVEL": "warn"})
+			// Were the argument ignored, serve and worker would run until
+			// this ends, and return nil.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			var out bytes.Buffer
+			err := run(ctx, args, env, strings.NewReader(`{"repeat":{"timeOfDay":["08:00:00"]}}`), &out, io.Discard)
+			stray := args[len(args)-1]
+			if err == nil || !strings.Contains(err.Error(), `unexpected argument "`+stray+`"`) {
+				t.Fatalf("err = %v, want unexpected argument %q", err, stray)
+			}
+			if out.Len() > 0 {
+				t.Fatalf("printed %q", out.String())
+			}
+			if _, err := os.Stat(path); !os.IsNotExist(err) {
+				t.Fatalf("%s was created (stat: %v)", path, err)
+			}
+		})
+	}
+}

@@ -173,6 +173,20 @@ func group(name string, args []string, usage string, stderr io.Writer, cmds map[
 	return fmt.Errorf("unknown %s command %q", name, args[0])
 }
 
+// parseFlags parses a command's flags and refuses arguments left over: no
+// command takes any, and a bool flag given its value after a
+// space (`serve --workers false`) leaves that value as one, which would
+// otherwise be ignored.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
 // newFlags returns a FlagSet that prints its usage to stderr and returns
 // errors instead of exiting.
 func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {

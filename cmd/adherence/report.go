@@ -68,11 +68,8 @@ func cmdReportPDC(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	startFlag := fs.String("start", "", "first day of the measurement period (YYYY-MM-DD)")
 	endFlag := fs.String("end", "", "last day of the measurement period, inclusive (YYYY-MM-DD)")
 	threshold := fs.Float64("threshold", report.DefaultThreshold, "PDC at or above which a patient is adherent (0.90 for antiretrovirals)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if *fillsPath == "" || *startFlag == "" || *endFlag == "" {
 		fs.Usage()

@@ -47,7 +47,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		fs.BoolVar(&runWorkers, "workers", true, "run the job workers in this process")
 	}
 	applyMigrations := fs.Bool("migrate", true, "apply pending migrations at start (PostgreSQL: guarded by an advisory lock)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	d, err := open(ctx, getenv, stderr, *applyMigrations)
