@@ -237,3 +237,27 @@ func TestWorkersRefuseAnUnmigratedDatabase(t *testing.T) {
 		t.Errorf("serve --migrate=false on a migrated database: %v", err)
 	}
 }
+
+// TestMissingProviderSettingNamed starts serve with a provider listed but
+// a setting it needs left unset: the error names that environment
+// variable, not a field of the provider's Go configuration ("AuthToken is
+// required").
+func TestMissingProviderSettingNamed(t *testing.T) {
+	const sid = "AC0123456789abcdef0123456789abcdef"
+	for _, c := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"SMS_PROVIDERS": "twilio"}, "TWILIO_ACCOUNT_SID"},
+		{map[string]string{"SMS_PROVIDERS": "twilio", "TWILIO_ACCOUNT_SID": sid}, "TWILIO_AUTH_TOKEN"},
+		{map[string]string{"SMS_PROVIDERS": "twilio", "TWILIO_ACCOUNT_SID": sid, "TWILIO_AUTH_TOKEN": "t"}, "TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID"},
+		{map[string]string{"PUSH_PROVIDERS": "fcm"}, "FCM_SERVICE_ACCOUNT_FILE or FCM_SERVICE_ACCOUNT_JSON"},
+		{map[string]string{"EMAIL_PROVIDERS": "smtp"}, "SMTP_ADDR"},
+		{map[string]string{"EMAIL_PROVIDERS": "smtp", "SMTP_ADDR": "smtp.example.org:587"}, "SMTP_FROM"},
+	} {
+		err := startupError(t, c.env)
+		if err == nil || !strings.Contains(err.Error(), c.want+" is required") {
+			t.Errorf("%v: err = %v, want it to say %s is required", c.env, err, c.want)
+		}
+	}
+}

@@ -205,6 +205,14 @@ func (n *notifier) provider(ctx context.Context, env config.Env, ch notify.Chann
 		if err != nil {
 			return nil, err
 		}
+		switch {
+		case v["TWILIO_ACCOUNT_SID"] == "":
+			return nil, fmt.Errorf("twilio: TWILIO_ACCOUNT_SID is required")
+		case n.twilioAuthToken == "":
+			return nil, fmt.Errorf("twilio: TWILIO_AUTH_TOKEN is required")
+		case v["TWILIO_FROM"] == "" && v["TWILIO_MESSAGING_SERVICE_SID"] == "":
+			return nil, fmt.Errorf("twilio: TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID is required")
+		}
 		cfg := twilio.Config{
 			BaseURL: v["TWILIO_BASE_URL"], AccountSID: v["TWILIO_ACCOUNT_SID"], AuthToken: n.twilioAuthToken,
 			From: v["TWILIO_FROM"], MessagingServiceSID: v["TWILIO_MESSAGING_SERVICE_SID"], HTTPClient: n.http,
@@ -229,6 +237,9 @@ func (n *notifier) provider(ctx context.Context, env config.Env, ch notify.Chann
 		if err != nil {
 			return nil, err
 		}
+		if v["FCM_SERVICE_ACCOUNT_FILE"] == "" && v["FCM_SERVICE_ACCOUNT_JSON"] == "" {
+			return nil, fmt.Errorf("fcm: FCM_SERVICE_ACCOUNT_FILE or FCM_SERVICE_ACCOUNT_JSON is required")
+		}
 		var key []byte
 		if path := v["FCM_SERVICE_ACCOUNT_FILE"]; path != "" {
 			b, err := os.ReadFile(path)
@@ -244,6 +255,12 @@ func (n *notifier) provider(ctx context.Context, env config.Env, ch notify.Chann
 		v, err := readAll(env, "SMTP_ADDR", "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_FROM")
 		if err != nil {
 			return nil, err
+		}
+		switch {
+		case v["SMTP_ADDR"] == "":
+			return nil, fmt.Errorf("smtp: SMTP_ADDR is required")
+		case v["SMTP_FROM"] == "":
+			return nil, fmt.Errorf("smtp: SMTP_FROM is required")
 		}
 		return email.New(email.Config{Addr: v["SMTP_ADDR"], Username: v["SMTP_USERNAME"], Password: v["SMTP_PASSWORD"], From: v["SMTP_FROM"]})
 	}
