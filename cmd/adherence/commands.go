@@ -40,7 +40,7 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 // curl in the image, so Docker HEALTHCHECK and ECS can call it directly.
 func cmdHealthcheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlags("healthcheck", "healthcheck [--url http://127.0.0.1:8080/readyz]", stderr)
-	target := fs.String("url", "", "URL to probe (default: /readyz on 127.0.0.1 at the port serve listens on: LISTEN_ADDR or LISTEN_ADDR_FILE)")
+	target := fs.String("url", "", "URL to probe (default: /readyz at the address serve listens on, LISTEN_ADDR or LISTEN_ADDR_FILE, with 127.0.0.1 for a wildcard host)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

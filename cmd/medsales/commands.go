@@ -43,7 +43,7 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 
 func cmdHealthcheck(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlags("healthcheck", "healthcheck [--url http://127.0.0.1:8081/readyz]", stderr)
-	target := fs.String("url", "", "URL to probe (default: /readyz on 127.0.0.1 at the port serve listens on: LISTEN_ADDR or LISTEN_ADDR_FILE)")
+	target := fs.String("url", "", "URL to probe (default: /readyz at the address serve listens on, LISTEN_ADDR or LISTEN_ADDR_FILE, with 127.0.0.1 for a wildcard host)")
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package health
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -71,9 +72,18 @@ func DiskSpaceCheck(path string, minFreeBytes uint64) Check {
 	}
 }
 
-// LocalReadyURL is the /readyz URL of a server listening on listenAddr
-// (":8080", "0.0.0.0:8080", "[::]:8080"), probed on the loopback address:
-// what the healthcheck command of a container without a shell asks.
+// LocalReadyURL is the /readyz URL of a server listening on listenAddr:
+// what the healthcheck command of a container without a shell asks. A
+// wildcard address (":8080", "0.0.0.0:8080", "[::]:8080") is probed on
+// 127.0.0.1; a server bound to one address ("[::1]:8080", "10.0.0.5:8080")
+// answers only there, so that address is probed.
 func LocalReadyURL(listenAddr string) string {
-	return "http://127.0.0.1:" + listenAddr[strings.LastIndex(listenAddr, ":")+1:] + "/readyz"
+	host, port, err := net.SplitHostPort(listenAddr)
+	if err != nil {
+		return "http://127.0.0.1:" + listenAddr[strings.LastIndex(listenAddr, ":")+1:] + "/readyz"
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/readyz"
 }

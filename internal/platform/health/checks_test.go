@@ -214,3 +214,21 @@ func TestLocalReadyURL(t *testing.T) {
 		}
 	}
 }
+
+// TestLocalReadyURLSpecificHost: a server bound to one address only (the
+// IPv6 loopback, one interface) is not reachable on 127.0.0.1, so the
+// probe asks that address; only a wildcard address is probed on
+// 127.0.0.1.
+func TestLocalReadyURLSpecificHost(t *testing.T) {
+	for addr, want := range map[string]string{
+		"[::1]:9001":     "http://[::1]:9001/readyz",
+		"127.0.0.2:9002": "http://127.0.0.2:9002/readyz",
+		"localhost:9003": "http://localhost:9003/readyz",
+		"10.1.2.3:8080":  "http://10.1.2.3:8080/readyz",
+		"[::]:9004":      "http://127.0.0.1:9004/readyz",
+	} {
+		if got := health.LocalReadyURL(addr); got != want {
+			t.Errorf("LocalReadyURL(%q) = %q, want %q", addr, got, want)
+		}
+	}
+}
