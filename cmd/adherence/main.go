@@ -16,6 +16,14 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal starts a graceful stop; the default handling is
+	// then restored, so a second one ends the process at once: an
+	// operator can force-quit a stop that waits (a drain, a load or job
+	// finishing) with a second Ctrl-C.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) && !errors.Is(err, errSilent) {
 			fmt.Fprintln(os.Stderr, "adherence:", err)
