@@ -254,7 +254,14 @@ func TestMissingProviderSettingNamed(t *testing.T) {
 		{map[string]string{"PUSH_PROVIDERS": "fcm"}, "FCM_SERVICE_ACCOUNT_FILE or FCM_SERVICE_ACCOUNT_JSON"},
 		{map[string]string{"EMAIL_PROVIDERS": "smtp"}, "SMTP_ADDR"},
 		{map[string]string{"EMAIL_PROVIDERS": "smtp", "SMTP_ADDR": "smtp.example.org:587"}, "SMTP_FROM"},
+		{map[string]string{"SMS_PROVIDERS": "sns"}, "SNS_REGION"},
 	} {
+		// The AWS default chain reads the process environment and the
+		// shared config file: neither may name a region here.
+		t.Setenv("AWS_REGION", "")
+		t.Setenv("AWS_DEFAULT_REGION", "")
+		t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+		t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
 		err := startupError(t, c.env)
 		if err == nil || !strings.Contains(err.Error(), c.want+" is required") {
 			t.Errorf("%v: err = %v, want it to say %s is required", c.env, err, c.want)

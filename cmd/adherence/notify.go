@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -231,7 +232,11 @@ func (n *notifier) provider(ctx context.Context, env config.Env, ch notify.Chann
 		if err != nil {
 			return nil, err
 		}
-		return sns.New(ctx, sns.Config{Region: v["SNS_REGION"], Endpoint: v["SNS_ENDPOINT"], SenderID: v["SNS_SENDER_ID"], HTTPClient: n.http, Logger: n.log})
+		c, err := sns.New(ctx, sns.Config{Region: v["SNS_REGION"], Endpoint: v["SNS_ENDPOINT"], SenderID: v["SNS_SENDER_ID"], HTTPClient: n.http, Logger: n.log})
+		if errors.Is(err, sns.ErrNoRegion) {
+			return nil, errors.New("SNS_REGION is required (or the AWS region of the environment, AWS_REGION)")
+		}
+		return c, err
 	case name == "fcm" && ch == notify.Push:
 		v, err := readAll(env, "FCM_SERVICE_ACCOUNT_FILE", "FCM_SERVICE_ACCOUNT_JSON", "FCM_BASE_URL", "FCM_PROJECT_ID", "FCM_TOKEN_URL")
 		if err != nil {

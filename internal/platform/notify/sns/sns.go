@@ -90,6 +90,11 @@ type Client struct {
 // New checks cfg and returns a Client. With nil Credentials it loads the
 // SDK's default configuration (which reads environment variables and
 // shared config files, but makes no network call).
+// ErrNoRegion is New's error when no AWS region is configured: neither
+// Config.Region nor the AWS default chain (AWS_REGION, the shared config
+// file) names one.
+var ErrNoRegion = errors.New("sns: Region is required (none configured)")
+
 func New(ctx context.Context, cfg Config) (*Client, error) {
 	c := &Client{senderID: cfg.SenderID, smsType: cfg.SMSType, now: cfg.Now}
 	switch c.smsType {
@@ -124,7 +129,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		}
 	}
 	if awsCfg.Region == "" {
-		return nil, errors.New("sns: Region is required (none configured)")
+		return nil, ErrNoRegion
 	}
 	c.api = awssns.NewFromConfig(awsCfg, func(o *awssns.Options) {
 		if cfg.Endpoint != "" {
