@@ -144,6 +144,7 @@ func (s *Store) loadDeliveries(ctx context.Context, tx *db.Tx, ids []any) ([]Del
 		return nil, fmt.Errorf("load notifications: %w", err)
 	}
 	var out []Delivery
+	zones := map[string]*time.Location{} // members' zones, each loaded once
 	for rows.Next() {
 		var (
 			dl                                  Delivery
@@ -196,7 +197,12 @@ func (s *Store) loadDeliveries(ctx context.Context, tx *db.Tx, ids []any) ([]Del
 				// wins over the patient's. So is the dose time: a
 				// caregiver in London reads the Los Angeles 08:00 dose as
 				// 16:00 GMT, not as an 08:00 of their own clock.
-				if loc, err := time.LoadLocation(mZone); err == nil && doseDue.Valid {
+				loc, ok := zones[mZone]
+				if !ok {
+					loc, _ = loadZone(mZone) // nil (not converted) for a zone that is no longer known
+					zones[mZone] = loc
+				}
+				if loc != nil && doseDue.Valid {
 					doseTime = doseDue.Time.In(loc).Format("15:04 MST")
 				}
 				dl.TimeZone = mZone
