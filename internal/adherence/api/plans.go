@@ -85,17 +85,12 @@ func (s *server) handleGetPlan(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.PlanID = plan.ID
-		limit := f.Limit
-		f.Limit++ // one more: whether the window holds more than the answer
-		doses, err := s.Store.ListDoses(r.Context(), plan.OrgID, f)
+		doses, truncated, err := s.listDoses(r, plan.OrgID, f)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		if len(doses) > limit {
-			doses, out.DosesTruncated = doses[:limit], true
-		}
-		out.Doses = dosesOut(doses)
+		out.Doses, out.DosesTruncated = dosesOut(doses), truncated
 	}
 	if err := s.auditRead(r, "MedicationRequest", plan.ID, plan.PatientID); err != nil {
 		s.fail(w, r, err)
@@ -276,19 +271,27 @@ func (s *server) handleListPlanDoses(w http.ResponseWriter, r *http.Request) {
 	s.writeDoses(w, r, plan.OrgID, plan.PatientID, f)
 }
 
-func (s *server) writeDoses(w http.ResponseWriter, r *http.Request, orgID, patientID string, f store.DoseFilter) {
-	// One more than asked: whether the window holds more doses than the
-	// answer, which then says so instead of ending silently at the limit.
+// listDoses returns the doses f selects, at most f.Limit, and whether the
+// window holds more: it reads one more than asked, so that an answer cut
+// at the limit says so instead of ending silently.
+func (s *server) listDoses(r *http.Request, orgID string, f store.DoseFilter) ([]adherence.DoseInstance, bool, error) {
 	limit := f.Limit
 	f.Limit++
 	doses, err := s.Store.ListDoses(r.Context(), orgID, f)
 	if err != nil {
+		return nil, false, err
+	}
+	if len(doses) > limit {
+		return doses[:limit], true, nil
+	}
+	return doses, false, nil
+}
+
+func (s *server) writeDoses(w http.ResponseWriter, r *http.Request, orgID, patientID string, f store.DoseFilter) {
+	doses, truncated, err := s.listDoses(r, orgID, f)
+	if err != nil {
 		s.fail(w, r, err)
 		return
-	}
-	truncated := len(doses) > limit
-	if truncated {
-		doses = doses[:limit]
 	}
 	if err := s.auditRead(r, "DoseInstance", "*", patientID); err != nil {
 		s.fail(w, r, err)
