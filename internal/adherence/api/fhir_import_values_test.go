@@ -58,3 +58,44 @@ func TestFHIRImportValidatesPlanValues(t *testing.T) {
 		}
 	})
 }
+
+// TestFHIRImportDoseQuantityNeedsValue: a doseQuantity states the amount
+// of one dose. FHIR lets its value be absent, and the import stored such a
+// dose as "0 tablet" and exported it with value 0, an amount nobody gave;
+// a value of 0 or less is no dose either. Both are a 400 naming the value,
+// and nothing is stored.
+func TestFHIRImportDoseQuantityNeedsValue(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("FHIR Dose Org")
+		p := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "America/New_York"}, 201)
+		pid := p["id"].(string)
+		mr := func(quantity map[string]any) map[string]any {
+			return map[string]any{
+				"resourceType": "MedicationRequest", "status": "active", "intent": "order",
+				"subject": map[string]any{"reference": "Patient/" + pid},
+				"medicationCodeableConcept": map[string]any{"coding": []any{
+					map[string]any{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314076", "display": "lisinopril"}}},
+				"dosageInstruction": []any{map[string]any{
+					"timing":      map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}},
+					"doseAndRate": []any{map[string]any{"doseQuantity": quantity}},
+				}},
+			}
+		}
+		const field = "dosageInstruction[0].doseAndRate[0].doseQuantity.value"
+		for _, q := range []map[string]any{{"unit": "tablet"}, {"value": 0, "unit": "tablet"}, {"value": -1, "unit": "tablet"}} {
+			r := e.do("POST", "/fhir/MedicationRequest", admin, mr(q))
+			if r.status != 400 || r.json(t)["field"] != field {
+				t.Errorf("doseQuantity %v: %d %.300s, want 400 naming %s", q, r.status, r.body, field)
+			}
+		}
+		got := e.mustDo("GET", "/v1/patients/"+pid+"/plans", admin, nil, 200)
+		if n := len(got["plans"].([]any)); n != 0 {
+			t.Fatalf("plans stored = %d, want 0", n)
+		}
+		created := e.mustDo("POST", "/fhir/MedicationRequest", admin, mr(map[string]any{"value": 0.5, "unit": "tablet"}), 201)
+		q := created["dosageInstruction"].([]any)[0].(map[string]any)["doseAndRate"].([]any)[0].(map[string]any)["doseQuantity"].(map[string]any)
+		if q["value"] != 0.5 || q["unit"] != "tablet" {
+			t.Errorf("exported doseQuantity = %v, want 0.5 tablet", q)
+		}
+	})
+}

@@ -34,10 +34,11 @@ type Reference struct {
 	Display   string `json:"display,omitempty"`
 }
 
-// Quantity is a FHIR SimpleQuantity.
+// Quantity is a FHIR SimpleQuantity. Value is a pointer: FHIR lets it be
+// absent, and an absent value is no amount, not 0.
 type Quantity struct {
-	Value float64 `json:"value"`
-	Unit  string  `json:"unit,omitempty"`
+	Value *float64 `json:"value,omitempty"`
+	Unit  string   `json:"unit,omitempty"`
 }
 
 // DoseAndRate carries the dose quantity.
@@ -191,7 +192,12 @@ func ToPlan(mr MedicationRequest) (adherence.Plan, string, error) {
 	}
 	if len(d.DoseAndRate) > 0 && d.DoseAndRate[0].DoseQuantity != nil {
 		q := d.DoseAndRate[0].DoseQuantity
-		p.Dose = strings.TrimSpace(fmt.Sprintf("%g %s", q.Value, q.Unit))
+		// Without a value (valid FHIR: a unit alone) the dose was stored
+		// as "0 tablet" and exported with value 0, an amount nobody gave.
+		if q.Value == nil || *q.Value <= 0 {
+			return p, "", errs.Invalid("dosageInstruction[0].doseAndRate[0].doseQuantity.value", "is required: the amount of one dose, greater than 0")
+		}
+		p.Dose = strings.TrimSpace(fmt.Sprintf("%g %s", *q.Value, q.Unit))
 	}
 	if mr.DispenseRequest != nil && mr.DispenseRequest.ExpectedSupplyDuration != nil {
 		ds := mr.DispenseRequest.ExpectedSupplyDuration
@@ -267,5 +273,5 @@ func parseDose(s string) (Quantity, bool) {
 	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
 		return Quantity{}, false
 	}
-	return Quantity{Value: v, Unit: f[1]}, true
+	return Quantity{Value: &v, Unit: f[1]}, true
 }
