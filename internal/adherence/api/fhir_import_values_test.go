@@ -99,3 +99,47 @@ func TestFHIRImportDoseQuantityNeedsValue(t *testing.T) {
 		}
 	})
 }
+
+// TestFHIRImportCodedUnits: FHIR quantities carry their unit coded as well
+// (system and code; FHIR's own MedicationRequest examples write
+// expectedSupplyDuration as 30 days, UCUM code d). The import refused
+// them as "unknown field", so a MedicationRequest written as FHIR
+// recommends could not be imported. A supply coded in another unit than
+// days is a 400 naming the code.
+func TestFHIRImportCodedUnits(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("FHIR Units Org")
+		p := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "America/New_York"}, 201)
+		pid := p["id"].(string)
+		mr := func(dose, supply map[string]any) map[string]any {
+			return map[string]any{
+				"resourceType": "MedicationRequest", "status": "active", "intent": "order",
+				"subject": map[string]any{"reference": "Patient/" + pid},
+				"medicationCodeableConcept": map[string]any{"coding": []any{
+					map[string]any{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314076", "display": "lisinopril"}}},
+				"dosageInstruction": []any{map[string]any{
+					"timing":      map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}},
+					"doseAndRate": []any{map[string]any{"doseQuantity": dose}},
+				}},
+				"dispenseRequest": map[string]any{"expectedSupplyDuration": supply},
+			}
+		}
+		const ucum = "http://unitsofmeasure.org"
+		r := e.do("POST", "/fhir/MedicationRequest", admin,
+			mr(map[string]any{"value": 10, "system": ucum, "code": "mg"}, map[string]any{"value": 30, "unit": "days", "system": ucum, "code": "wk"}))
+		if r.status != 400 || r.json(t)["field"] != "dispenseRequest.expectedSupplyDuration.code" {
+			t.Errorf("supply coded in weeks: %d %.300s, want 400 naming dispenseRequest.expectedSupplyDuration.code", r.status, r.body)
+		}
+		e.mustDo("POST", "/fhir/MedicationRequest", admin,
+			mr(map[string]any{"value": 10, "system": ucum, "code": "mg"}, map[string]any{"value": 30, "unit": "days", "system": ucum, "code": "d"}), 201)
+		got := e.mustDo("GET", "/v1/patients/"+pid+"/plans", admin, nil, 200)
+		plans := got["plans"].([]any)
+		if len(plans) != 1 {
+			t.Fatalf("plans stored = %d, want 1", len(plans))
+		}
+		plan := plans[0].(map[string]any)
+		if plan["dose"] != "10 mg" || plan["daysSupply"] != float64(30) {
+			t.Errorf("dose %v, daysSupply %v; want 10 mg and 30", plan["dose"], plan["daysSupply"])
+		}
+	})
+}

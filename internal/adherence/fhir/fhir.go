@@ -36,9 +36,15 @@ type Reference struct {
 
 // Quantity is a FHIR SimpleQuantity. Value is a pointer: FHIR lets it be
 // absent, and an absent value is no amount, not 0.
+//
+// System and Code (a coded unit, such as UCUM's) are read so that a
+// quantity written as FHIR recommends is not refused as unknown; the
+// dose keeps the human-readable unit.
 type Quantity struct {
-	Value *float64 `json:"value,omitempty"`
-	Unit  string   `json:"unit,omitempty"`
+	Value  *float64 `json:"value,omitempty"`
+	Unit   string   `json:"unit,omitempty"`
+	System string   `json:"system,omitempty"`
+	Code   string   `json:"code,omitempty"`
 }
 
 // DoseAndRate carries the dose quantity.
@@ -54,10 +60,13 @@ type Dosage struct {
 	DoseAndRate []DoseAndRate    `json:"doseAndRate,omitempty"`
 }
 
-// Duration is a FHIR Duration.
+// Duration is a FHIR Duration. System and Code are its coded unit (UCUM
+// "d" for days, as FHIR's own examples write expectedSupplyDuration).
 type Duration struct {
-	Value float64 `json:"value"`
-	Unit  string  `json:"unit,omitempty"`
+	Value  float64 `json:"value"`
+	Unit   string  `json:"unit,omitempty"`
+	System string  `json:"system,omitempty"`
+	Code   string  `json:"code,omitempty"`
 }
 
 // DispenseRequest carries the expected supply.
@@ -197,12 +206,19 @@ func ToPlan(mr MedicationRequest) (adherence.Plan, string, error) {
 		if q.Value == nil || *q.Value <= 0 {
 			return p, "", errs.Invalid("dosageInstruction[0].doseAndRate[0].doseQuantity.value", "is required: the amount of one dose, greater than 0")
 		}
-		p.Dose = strings.TrimSpace(fmt.Sprintf("%g %s", *q.Value, q.Unit))
+		unit := q.Unit
+		if unit == "" {
+			unit = q.Code // a coded unit alone ("mg") still names the unit
+		}
+		p.Dose = strings.TrimSpace(fmt.Sprintf("%g %s", *q.Value, unit))
 	}
 	if mr.DispenseRequest != nil && mr.DispenseRequest.ExpectedSupplyDuration != nil {
 		ds := mr.DispenseRequest.ExpectedSupplyDuration
 		if ds.Unit != "" && ds.Unit != "d" && ds.Unit != "day" && ds.Unit != "days" {
 			return p, "", errs.Invalid("dispenseRequest.expectedSupplyDuration.unit", "must be days (d)")
+		}
+		if ds.Code != "" && ds.Code != "d" {
+			return p, "", errs.Invalid("dispenseRequest.expectedSupplyDuration.code", "must be d (days)")
 		}
 		// A whole number of days in the range the plan API takes: a
 		// fraction was cut silently, and a huge value overflowed into a
