@@ -27,7 +27,7 @@ func (s *server) handleFHIRImport(w http.ResponseWriter, r *http.Request) {
 		// request names, when it names one.
 		var patientID string
 		if httpx.Decode(w, r, &mr) == nil {
-			_, patientID, _ = fhir.ToPlan(mr)
+			_, patientID, _ = fhir.ToPlan(relativeSubject(r, mr))
 		}
 		s.auditWriteRefused(r, err, patientID)
 		s.fail(w, r, err)
@@ -46,7 +46,7 @@ func (s *server) handleFHIRImport(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	plan, patientID, err := fhir.ToPlan(mr)
+	plan, patientID, err := fhir.ToPlan(relativeSubject(r, mr))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -174,6 +174,19 @@ func checkImportedPlan(p *adherence.Plan) error {
 		return errs.Invalid("dosageInstruction[0].doseAndRate[0].doseQuantity", "must be at most 100 characters as value and unit")
 	}
 	return nil
+}
+
+// relativeSubject returns mr with a subject.reference that is this
+// server's absolute URL of a patient ([base]/Patient/{id}) written as the
+// relative Patient/{id} it stands for (FHIR resolves a relative reference
+// against the server's base), as the searches take their patient
+// parameter (patientSearchID). A reference to another server is left as
+// it is, and refused.
+func relativeSubject(r *http.Request, mr fhir.MedicationRequest) fhir.MedicationRequest {
+	if id, ok := strings.CutPrefix(mr.Subject.Reference, fhirBase(r)+"Patient/"); ok {
+		mr.Subject.Reference = "Patient/" + id
+	}
+	return mr
 }
 
 // onePatient checks that every value of a repeated FHIR search parameter

@@ -147,3 +147,37 @@ func TestFHIRMedicationRequestRepeatedPatient(t *testing.T) {
 		}
 	})
 }
+
+// TestFHIRImportAbsoluteSubject: a MedicationRequest's subject may be this
+// server's absolute [base]/Patient/{id}, the same patient as Patient/{id}
+// (FHIR resolves relative references against the base), as the searches
+// take it. The import refused it as "must be a reference of the form
+// Patient/{id}". Another server's Patient stays refused, and nothing is
+// stored for it.
+func TestFHIRImportAbsoluteSubject(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		mr := func(subject string) map[string]any {
+			return map[string]any{
+				"resourceType": "MedicationRequest", "status": "active", "intent": "order",
+				"subject": map[string]any{"reference": subject},
+				"medicationCodeableConcept": map[string]any{"coding": []any{
+					map[string]any{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "197361", "display": "amlodipine 5 MG"}}},
+				"dosageInstruction": []any{map[string]any{"timing": map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}}}},
+			}
+		}
+		before := len(e.mustDo("GET", "/v1/patients/"+w.patient+"/plans", w.admin, nil, 200)["plans"].([]any))
+		other := "https://elsewhere.example.org/fhir/Patient/" + w.patient
+		if r := e.do("POST", "/fhir/MedicationRequest", w.admin, mr(other)); r.status != 400 || r.json(t)["field"] != "subject.reference" {
+			t.Errorf("subject %s = %d %.300s, want 400 naming subject.reference", other, r.status, r.body)
+		}
+		created := e.mustDo("POST", "/fhir/MedicationRequest", w.admin, mr("http://example.com/fhir/Patient/"+w.patient), 201)
+		if got := created["subject"].(map[string]any)["reference"]; got != "Patient/"+w.patient {
+			t.Errorf("subject.reference = %v, want Patient/%s", got, w.patient)
+		}
+		after := len(e.mustDo("GET", "/v1/patients/"+w.patient+"/plans", w.admin, nil, 200)["plans"].([]any))
+		if after != before+1 {
+			t.Errorf("plans: %d before, %d after; want one more", before, after)
+		}
+	})
+}
