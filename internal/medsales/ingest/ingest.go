@@ -357,12 +357,19 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 	}
 	// Main and secondary practice addresses are both placed at their ZIP
 	// centroid until the Census geocoder matches them.
+	// The centroids' version is read first: a gazetteer load committing
+	// between the two reads is then caught up with (needlessly) at the
+	// swap, never missed.
 	if req.Dataset == medsales.NPPES || req.Dataset == medsales.NPPESLocations {
+		v, err := s.Store.CentroidsVersion(ctx)
+		if err != nil {
+			return fail(err)
+		}
 		c, err := s.Store.Centroids(ctx)
 		if err != nil {
 			return fail(err)
 		}
-		in.Centroids = c
+		in.Centroids, in.CentroidsVersion = c, v
 	}
 	in.Finalize = func(tx *db.Tx, r store.LoadResult) error {
 		// The whole source has been read: its digest is complete.

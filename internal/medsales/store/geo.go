@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 
+	"github.com/medplatform/medplatform/internal/medsales"
 	"github.com/medplatform/medplatform/internal/medsales/dataset"
 	"github.com/medplatform/medplatform/internal/medsales/geo"
 	"github.com/medplatform/medplatform/internal/platform/db"
@@ -81,22 +82,75 @@ func (s *Store) LoadZCTA(ctx context.Context, in LoadInput) (LoadResult, error) 
 // Coordinates from the Census geocoder (coord_source 'census') stay.
 func refreshCentroidCoords(ctx context.Context, tx *db.Tx) error {
 	for _, t := range geomTables {
-		set := fmt.Sprintf(`UPDATE %[1]s SET %[2]s = z.lat, %[3]s = z.lon, coord_source = 'zcta'
-			FROM zcta_centroids AS z
-			WHERE z.zip = %[1]s.%[4]s
-			  AND ((%[1]s.coord_source = 'zcta' AND (%[1]s.%[2]s <> z.lat OR %[1]s.%[3]s <> z.lon))
-			       OR %[1]s.coord_source IS NULL)`, t.table, t.lat, t.lon, t.zip5)
-		if _, err := tx.ExecContext(ctx, set); err != nil {
-			return fmt.Errorf("move %s to the new ZIP centroids: %w", t.table, err)
-		}
-		unset := fmt.Sprintf(`UPDATE %[1]s SET %[2]s = NULL, %[3]s = NULL, coord_source = NULL
-			WHERE coord_source = 'zcta' AND NOT EXISTS (SELECT 1 FROM zcta_centroids AS z WHERE z.zip = %[1]s.%[4]s)`,
-			t.table, t.lat, t.lon, t.zip5)
-		if _, err := tx.ExecContext(ctx, unset); err != nil {
-			return fmt.Errorf("clear %s coordinates of ZIPs without a centroid: %w", t.table, err)
+		if err := refreshTableCentroids(ctx, tx, t); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// refreshTableCentroids is refreshCentroidCoords for one table.
+func refreshTableCentroids(ctx context.Context, tx *db.Tx, t geomTable) error {
+	set := fmt.Sprintf(`UPDATE %[1]s SET %[2]s = z.lat, %[3]s = z.lon, coord_source = 'zcta'
+		FROM zcta_centroids AS z
+		WHERE z.zip = %[1]s.%[4]s
+		  AND ((%[1]s.coord_source = 'zcta' AND (%[1]s.%[2]s <> z.lat OR %[1]s.%[3]s <> z.lon))
+		       OR %[1]s.coord_source IS NULL)`, t.table, t.lat, t.lon, t.zip5)
+	if _, err := tx.ExecContext(ctx, set); err != nil {
+		return fmt.Errorf("move %s to the new ZIP centroids: %w", t.table, err)
+	}
+	unset := fmt.Sprintf(`UPDATE %[1]s SET %[2]s = NULL, %[3]s = NULL, coord_source = NULL
+		WHERE coord_source = 'zcta' AND NOT EXISTS (SELECT 1 FROM zcta_centroids AS z WHERE z.zip = %[1]s.%[4]s)`,
+		t.table, t.lat, t.lon, t.zip5)
+	if _, err := tx.ExecContext(ctx, unset); err != nil {
+		return fmt.Errorf("clear %s coordinates of ZIPs without a centroid: %w", t.table, err)
+	}
+	return nil
+}
+
+// CentroidsVersion returns the id of the newest successful zcta load, 0
+// when there is none (Centroids then returns the embedded table). Read it
+// before Centroids and pass both in LoadInput.
+func (s *Store) CentroidsVersion(ctx context.Context) (int64, error) {
+	return latestZCTA(ctx, s.db.SQL)
+}
+
+func latestZCTA(ctx context.Context, q db.Querier) (int64, error) {
+	var id int64
+	err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM dataset_versions WHERE dataset = $1 AND status = $2`,
+		string(medsales.ZCTA), StatusSucceeded).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("read the ZIP centroids' version: %w", err)
+	}
+	return id, nil
+}
+
+// catchUpCentroids runs in the swap transaction of a load that placed the
+// practice addresses of table at the ZIP centroids of in.Centroids.
+// When a gazetteer load (zcta) committed after those centroids were read —
+// loads of different datasets run side by side, and INGEST_SCHEDULE starts
+// them all at once — its swap moved the addresses of the table this load
+// is replacing, and this load would swap in the previous centroids until
+// the next one. The addresses are then moved to the loaded centroids here,
+// as the gazetteer load moved the others. A load without centroids has
+// placed nothing and is left alone.
+func catchUpCentroids(ctx context.Context, tx *db.Tx, in LoadInput, table string) error {
+	if in.Centroids == nil {
+		return nil
+	}
+	latest, err := latestZCTA(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if latest == in.CentroidsVersion {
+		return nil
+	}
+	for _, t := range geomTables {
+		if t.table == table {
+			return refreshTableCentroids(ctx, tx, t)
+		}
+	}
+	return fmt.Errorf("catch up with the ZIP centroids: %s has no practice addresses", table)
 }
 
 // gazetteerRE matches the year a Census gazetteer file name starts with.

@@ -45,6 +45,11 @@ type LoadInput struct {
 	Progress       func(rowsRead int64)                  // called every ~50k rows and at the end; may be nil
 	Finalize       func(tx *db.Tx, res LoadResult) error // run in the swap transaction (the lead marks the dataset version); may be nil
 	Centroids      Centroids                             // ZIP → coordinates for NPPES practice addresses; may be nil
+	// CentroidsVersion is the id of the newest successful zcta load when
+	// Centroids were read (0: none, the embedded table): a gazetteer that
+	// commits during the load is caught up with in the swap (see
+	// catchUpCentroids).
+	CentroidsVersion int64
 }
 
 // LoadResult says what a load did.

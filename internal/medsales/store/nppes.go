@@ -100,17 +100,20 @@ func (s *Store) LoadNPPES(ctx context.Context, in LoadInput) (LoadResult, error)
 		return LoadResult{}, err
 	}
 	defer rep.Abort()
-	if opts.KeyColumn != "" {
-		finalize := in.Finalize
-		in.Finalize = func(tx *db.Tx, res LoadResult) error {
+	finalize := in.Finalize
+	in.Finalize = func(tx *db.Tx, res LoadResult) error {
+		if opts.KeyColumn != "" {
 			if err := dropDeactivatedCompanions(ctx, tx, rep.StagingTable(pt.Name)); err != nil {
 				return err
 			}
-			if finalize == nil {
-				return nil
-			}
-			return finalize(tx, res)
 		}
+		if err := catchUpCentroids(ctx, tx, in, pt.Name); err != nil {
+			return err
+		}
+		if finalize == nil {
+			return nil
+		}
+		return finalize(tx, res)
 	}
 	pw, tw, iw := rep.Builder(pt.Name), rep.Builder(tt.Name), rep.Builder(it.Name)
 	coords := coordinator{centroids: in.Centroids}
@@ -419,6 +422,16 @@ func (s *Store) LoadNPPESLocations(ctx context.Context, in LoadInput) (LoadResul
 		return LoadResult{}, err
 	}
 	defer rep.Abort()
+	finalize := in.Finalize
+	in.Finalize = func(tx *db.Tx, res LoadResult) error {
+		if err := catchUpCentroids(ctx, tx, in, t.Name); err != nil {
+			return err
+		}
+		if finalize == nil {
+			return nil
+		}
+		return finalize(tx, res)
+	}
 	w := rep.Builder(t.Name)
 	coords := coordinator{centroids: in.Centroids}
 	for rd.Next() {

@@ -14,10 +14,14 @@ import (
 // geomTables are the tables of practice addresses: their latitude,
 // longitude and 5-digit ZIP columns. They get a PostGIS point computed
 // from the coordinates, and are geocoded the same way.
-var geomTables = []struct{ table, lat, lon, zip5 string }{
+var geomTables = []geomTable{
 	{"providers", "practice_lat", "practice_lon", "practice_zip5"},
 	{"practice_locations", "lat", "lon", "zip5"},
 }
+
+// geomTable names a table of practice addresses and its coordinate and
+// 5-digit ZIP columns.
+type geomTable struct{ table, lat, lon, zip5 string }
 
 // EnablePostGIS installs PostGIS when the server has it and gives the
 // providers and practice_locations tables a generated geometry(Point, 4326)
