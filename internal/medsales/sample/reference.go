@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"sort"
 	"strconv"
 
 	"github.com/medplatform/medplatform/internal/medsales/geo"
@@ -33,37 +32,34 @@ func writeNUCC(w io.Writer) (int, error) {
 	return len(taxonomies), bw.Flush()
 }
 
-// writeGazetteer writes a Census ZCTA gazetteer covering every ZIP code
-// the sample uses: tab-separated, the last header name padded with spaces
-// as in the Census file, the centroids of the embedded table. The land and
-// water areas are invented.
+// writeGazetteer writes a Census ZCTA gazetteer of every ZIP code of the
+// embedded centroid table, at its centroids: tab-separated, the last header
+// name padded with spaces as in the Census file. The land and water areas
+// are invented. Every ZCTA, not only the ones the sample uses: once a
+// gazetteer is loaded the loaders place addresses with it instead of the
+// embedded table, so after the quick start (serve --sample) a real NPPES
+// file loaded into the same database is placed as it would be without the
+// sample, not only in the sample's few ZIP codes.
 func writeGazetteer(w io.Writer) (int, error) {
 	cents, err := geo.EmbeddedCentroids()
 	if err != nil {
 		return 0, err
 	}
-	zips := make([]string, 0, len(places))
-	seen := map[string]bool{}
 	for _, p := range places {
-		if !seen[p.zip] {
-			seen[p.zip] = true
-			zips = append(zips, p.zip)
+		if _, _, ok := cents.Lookup(p.zip); !ok {
+			return 0, fmt.Errorf("ZIP %s is not in the centroid table", p.zip)
 		}
 	}
-	sort.Strings(zips)
+	all := cents.All()
 	bw := bufio.NewWriter(w)
 	bw.WriteString("GEOID\tALAND\tAWATER\tALAND_SQMI\tAWATER_SQMI\tINTPTLAT\tINTPTLONG                                                                                                               \n")
 	g := newGenerator(0)
 	var b []byte
-	for k, z := range zips {
-		lat, lon, ok := cents.Lookup(z)
-		if !ok {
-			return 0, fmt.Errorf("ZIP %s is not in the centroid table", z)
-		}
+	for k, c := range all {
 		r := g.stream(k, 5)
 		land := int64(500_000 + r.IntN(80_000_000))
 		water := int64(r.IntN(3_000_000))
-		b = append(b[:0], z...)
+		b = append(b[:0], c.ZIP...)
 		b = append(b, '\t')
 		b = strconv.AppendInt(b, land, 10)
 		b = append(b, '\t')
@@ -73,13 +69,13 @@ func writeGazetteer(w io.Writer) (int, error) {
 		b = append(b, '\t')
 		b = strconv.AppendFloat(b, float64(water)/2_589_988.11, 'f', 3, 64)
 		b = append(b, '\t')
-		b = strconv.AppendFloat(b, lat, 'f', 6, 64)
+		b = strconv.AppendFloat(b, c.Lat, 'f', 6, 64)
 		b = append(b, '\t')
-		b = strconv.AppendFloat(b, lon, 'f', 6, 64)
+		b = strconv.AppendFloat(b, c.Lon, 'f', 6, 64)
 		b = append(b, '\n')
 		if _, err := bw.Write(b); err != nil {
 			return 0, err
 		}
 	}
-	return len(zips), bw.Flush()
+	return len(all), bw.Flush()
 }
