@@ -215,3 +215,37 @@ func TestServeSampleFewProviders(t *testing.T) {
 		}
 	}
 }
+
+// TestIngestMaxRejectRatioZero: `--max-reject-ratio 0` allows no rejected
+// row. It meant the default 1% (0 is "not given" in the request), so a
+// file with one malformed line in 200 loaded without it.
+func TestIngestMaxRejectRatioZero(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(dir, "medsales.db"), "LOG_LEVEL": "error", "REJECTS_DIR": filepath.Join(dir, "rejects")}
+	getenv := func(k string) string { return env[k] }
+	files, err := sample.Write(filepath.Join(dir, "sample"), sample.Options{Providers: 300, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(files.PartD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(data), "\n")
+	if len(lines) < 150 {
+		t.Fatalf("set-up: %d Part D lines, want more than 100 (one reject under 1%%)", len(lines))
+	}
+	lines[2] = strings.TrimSuffix(lines[2], "\n") + ",extra\n"
+	bad := filepath.Join(dir, filepath.Base(files.PartD))
+	if err := os.WriteFile(bad, []byte(strings.Join(lines, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = run(context.Background(), []string{"ingest", "--progress", "none", "--max-reject-ratio", "0", "partd", bad}, getenv, nil, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "1 of ") || !strings.Contains(err.Error(), "more than the allowed 0.00%") {
+		t.Fatalf("ingest --max-reject-ratio 0 with one rejected row = %v, want the reject ratio error", err)
+	}
+	// Without the flag, the default 1% lets the same file load.
+	if err := run(context.Background(), []string{"ingest", "--progress", "none", "partd", bad}, getenv, nil, io.Discard, io.Discard); err != nil {
+		t.Fatalf("ingest with the default ratio: %v", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -65,7 +66,7 @@ func cmdIngest(ctx context.Context, args []string, getenv func(string) string, s
 	fs := newFlags("ingest", "ingest [--mode full|increment] [--data-year YYYY] [--max-reject-ratio 0.01] DATASET SOURCE", stderr)
 	mode := fs.String("mode", "", "full or increment (default: recognised from the file name; NPPES weekly files are increments)")
 	year := fs.Int("data-year", 0, "data / program year (default: from the file name)")
-	ratio := fs.Float64("max-reject-ratio", 0, "share of rejected rows that fails the load (default 0.01)")
+	ratio := fs.Float64("max-reject-ratio", 0, "share of rejected rows that fails the load, 0 to 1; 0 allows no rejected row (default 0.01)")
 	progressFlag := fs.String("progress", "auto", "auto (a bar on a terminal, log lines otherwise), bar, log or none")
 	if err := reorderFlags(fs, args); err != nil {
 		return err
@@ -78,6 +79,15 @@ func cmdIngest(ctx context.Context, args []string, getenv func(string) string, s
 		fs.Usage()
 		return fmt.Errorf("ingest takes DATASET and SOURCE only: unexpected extra argument %q", fs.Arg(2))
 	}
+	// A request's MaxRejectRatio 0 means the default 1% (as an absent or 0
+	// maxRejectRatio in POST /v1/ingestions); --max-reject-ratio 0 given on
+	// the command line asks for no rejected row at all: the smallest ratio
+	// above 0, which one rejected row exceeds.
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "max-reject-ratio" && *ratio == 0 {
+			*ratio = math.SmallestNonzeroFloat64
+		}
+	})
 	req := ingest.Request{Dataset: medsales.Dataset(fs.Arg(0)), Source: fs.Arg(1), Mode: *mode, DataYear: *year, MaxRejectRatio: *ratio}
 	if err := req.Validate(); err != nil {
 		return flagError(err)
