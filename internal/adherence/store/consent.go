@@ -125,7 +125,13 @@ func (s *Store) RecordConsent(ctx context.Context, in ConsentInput) error {
 	if err := validConsent(in); err != nil {
 		return err
 	}
+	key := AddressKey(consentAddress(in.Channel, in.Address))
 	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+		// The address first, as an inbound text's transaction takes it
+		// before it changes the patient.
+		if err := lockAddress(ctx, tx, key); err != nil {
+			return err
+		}
 		if in.PatientID != "" {
 			if _, err := lockPatient(ctx, tx, in.OrgID, in.PatientID); err != nil {
 				return err
@@ -138,7 +144,6 @@ func (s *Store) RecordConsent(ctx context.Context, in ConsentInput) error {
 				return notFound(err, "read member", "member")
 			}
 		}
-		key := AddressKey(consentAddress(in.Channel, in.Address))
 		if in.Source == ConsentSourceAPI && in.Action == ConsentOptIn && in.Channel == "sms" {
 			last, err := lastConsent(ctx, tx, in.Channel, key)
 			if err != nil {
@@ -240,6 +245,27 @@ func applyConsentFlag(ctx context.Context, tx *db.Tx, in ConsentInput, key strin
 		}
 	}
 	return "", nil
+}
+
+// addressLockNS is the namespace of the PostgreSQL advisory locks taken
+// by lockAddress ("cons").
+const addressLockNS = 0x636f6e73
+
+// lockAddress serialises, until tx ends, the transactions that read the
+// consent ledger of address key key and then act on it: a STOP is
+// confirmed only when the number was not opted out already, and an
+// automatic answer goes at most once an hour per number. Without it, on
+// PostgreSQL, texts from one number handled at once (a patient sending
+// STOP three times in a row) each saw the ledger without the others' rows
+// and each was confirmed. SQLite has a single writer and needs nothing.
+func lockAddress(ctx context.Context, tx *db.Tx, key string) error {
+	if tx.Dialect != db.Postgres {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, int32(addressLockNS), key); err != nil {
+		return fmt.Errorf("lock address: %w", err)
+	}
+	return nil
 }
 
 // lastConsent returns the newest ledger row of an address key (zero when

@@ -307,6 +307,11 @@ func (h *inboundText) commit(ctx context.Context, o inboundOutcome) (InboundResu
 	s := h.s
 	res := InboundResult{Result: o.result, Reply: h.reply.Kind, EventID: o.eventID}
 	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+		// What was already sent to the number decides what this text
+		// gets: one STOP confirmation, one automatic answer an hour.
+		if err := lockAddress(ctx, tx, h.key); err != nil {
+			return err
+		}
 		res.Result = o.result
 		var recs []audit.Record
 		answer := o.answer

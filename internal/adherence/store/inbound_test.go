@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -298,6 +299,51 @@ func TestInboundRetryAfterEventCommitted(t *testing.T) {
 		}
 		if n := f.count(`SELECT COUNT(*) FROM events`); n != 1 {
 			t.Fatalf("%d events, want 1", n)
+		}
+	})
+}
+
+// Texts from one number handled at the same time (a patient sending STOP
+// several times in a row, Twilio delivering the webhooks at once) get one
+// STOP confirmation and one automatic answer, as texts handled one after
+// the other do.
+func TestInboundConcurrentTextsAnsweredOnce(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("UTC") // no reminder sent: a dose reply gets the help text
+		number := p.Phone.Reveal()
+		send := func(first int, body string) {
+			t.Helper()
+			const n = 8
+			var wg sync.WaitGroup
+			errc := make(chan error, n)
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, err := f.s.HandleInboundSMS(f.ctx, store.InboundSMS{
+						Provider: "twilio", ProviderMessageID: sid(first + i), From: number, To: "+15005550006", Body: body, ReceivedAt: f.now,
+					})
+					errc <- err
+				}()
+			}
+			wg.Wait()
+			close(errc)
+			for err := range errc {
+				if err != nil {
+					t.Fatalf("inbound %q: %v", body, err)
+				}
+			}
+		}
+		send(1, "TAKEN")
+		if n := f.replies(remind.KindHelp, number); n != 1 {
+			t.Fatalf("%d help answers to texts at once, want 1", n)
+		}
+		send(100, "STOP")
+		if n := f.replies(remind.KindOptOutConfirmation, number); n != 1 {
+			t.Fatalf("%d opt-out confirmations of STOPs at once, want 1", n)
+		}
+		if n := f.count(`SELECT COUNT(*) FROM consent_ledger WHERE action = 'opt_out'`); n != 8 {
+			t.Fatalf("ledger rows = %d, want one per STOP", n)
 		}
 	})
 }
