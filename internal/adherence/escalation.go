@@ -74,8 +74,8 @@ type EscalationLevel struct {
 	// escalation (not from the previous level).
 	After      time.Duration
 	Recipients Recipients
-	// Channels are tried in order: sms, email, push for people; webhook for
-	// RecipientsWebhook.
+	// Channels are tried in order: sms and email for people (care-team
+	// members have no push token); webhook for RecipientsWebhook.
 	Channels []notify.Channel
 	// URL is the https endpoint of RecipientsWebhook; empty otherwise.
 	URL string
@@ -153,12 +153,18 @@ func (l EscalationLevel) validate(field string) error {
 	switch l.Recipients {
 	case RecipientsCaregivers, RecipientsClinicians:
 		if len(l.Channels) == 0 {
-			return errs.Invalid(field+".channels", "must name at least one of sms, email, push")
+			return errs.Invalid(field+".channels", "must name at least one of sms, email")
 		}
 		seen := map[notify.Channel]bool{}
 		for j, ch := range l.Channels {
-			if ch != notify.SMS && ch != notify.Email && ch != notify.Push {
-				return errs.Invalid(fmt.Sprintf("%s.channels[%d]", field, j), "must be sms, email or push")
+			// Members have no push token (only patients register one), so
+			// a push message to one is never sent: a level of push only
+			// would page nobody.
+			if ch == notify.Push {
+				return errs.Invalid(fmt.Sprintf("%s.channels[%d]", field, j), "push cannot reach caregivers or clinicians (they have no push token): use sms or email")
+			}
+			if ch != notify.SMS && ch != notify.Email {
+				return errs.Invalid(fmt.Sprintf("%s.channels[%d]", field, j), "must be sms or email")
 			}
 			if seen[ch] {
 				return errs.Invalid(fmt.Sprintf("%s.channels[%d]", field, j), "is listed twice")

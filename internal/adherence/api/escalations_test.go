@@ -170,7 +170,7 @@ func TestEscalationPolicyAPI(t *testing.T) {
 			"name":    "Three misses in three days",
 			"trigger": map[string]any{"kind": "missed_count", "count": 3, "windowMinutes": 4320},
 			"levels": []any{
-				map[string]any{"afterMinutes": 30, "recipients": "caregivers", "channels": []string{"sms", "push"}},
+				map[string]any{"afterMinutes": 30, "recipients": "caregivers", "channels": []string{"sms", "email"}},
 				map[string]any{"afterMinutes": 120, "recipients": "webhook", "url": "https://hooks.example.org/esc", "urgent": true},
 			},
 		}
@@ -196,6 +196,14 @@ func TestEscalationPolicyAPI(t *testing.T) {
 				b["levels"] = []any{map[string]any{"afterMinutes": 0, "recipients": "webhook", "url": "http://hooks.example.org/esc"}}
 			}, "levels[0].url"},
 			{func(b map[string]any) { b["trigger"] = map[string]any{"kind": "low_adherence", "threshold": 1.5} }, "trigger.threshold"},
+			// Care-team members have no push token: a push level would page
+			// nobody.
+			{func(b map[string]any) {
+				b["levels"] = []any{map[string]any{"afterMinutes": 0, "recipients": "caregivers", "channels": []string{"push"}}}
+			}, "levels[0].channels[0]"},
+			{func(b map[string]any) {
+				b["levels"] = []any{map[string]any{"afterMinutes": 0, "recipients": "clinicians", "channels": []string{"email", "push"}}}
+			}, "levels[0].channels[1]"},
 		}
 		for _, tc := range bad {
 			b := map[string]any{}

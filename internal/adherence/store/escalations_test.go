@@ -109,7 +109,7 @@ func (w *escWorld) policy(tr adherence.EscalationTrigger, levels ...adherence.Es
 	return p
 }
 
-// standard is a missed_dose policy: caregivers by sms and push after 30
+// standard is a missed_dose policy: caregivers by sms and email after 30
 // minutes, the clinician by email (urgent) after 2 hours, a webhook after 4.
 func (w *escWorld) standard() adherence.EscalationPolicy {
 	hook := adherence.EscalationLevel{After: 4 * time.Hour, Recipients: adherence.RecipientsWebhook,
@@ -117,7 +117,7 @@ func (w *escWorld) standard() adherence.EscalationPolicy {
 	clin := level(2*time.Hour, adherence.RecipientsClinicians, notify.Email)
 	clin.Urgent = true
 	return w.policy(adherence.EscalationTrigger{Kind: adherence.TriggerMissedDose},
-		level(30*time.Minute, adherence.RecipientsCaregivers, notify.SMS, notify.Push), clin, hook)
+		level(30*time.Minute, adherence.RecipientsCaregivers, notify.SMS, notify.Email), clin, hook)
 }
 
 // missDay moves the clock past the late window of day d's 08:00 dose and
@@ -278,6 +278,10 @@ func TestEscalationPolicyValidation(t *testing.T) {
 		{"webhook channel for people", func(p *adherence.EscalationPolicy) {
 			p.Levels[0].Channels = []notify.Channel{notify.SMS, notify.Webhook}
 		}, "levels[0].channels[1]"},
+		// Members have no push token: push would page nobody.
+		{"push for people", func(p *adherence.EscalationPolicy) {
+			p.Levels[0].Channels = []notify.Channel{notify.SMS, notify.Push}
+		}, "levels[0].channels[1]"},
 		{"channel twice", func(p *adherence.EscalationPolicy) {
 			p.Levels[0].Channels = []notify.Channel{notify.SMS, notify.SMS}
 		}, "levels[0].channels[1]"},
@@ -300,7 +304,7 @@ func TestEscalationPolicyValidation(t *testing.T) {
 		})
 	}
 	ok := good()
-	ok.Levels = append(ok.Levels, level(time.Hour, adherence.RecipientsClinicians, notify.Email, notify.SMS, notify.Push), hook("https://hooks.example.org/x"))
+	ok.Levels = append(ok.Levels, level(time.Hour, adherence.RecipientsClinicians, notify.Email, notify.SMS), hook("https://hooks.example.org/x"))
 	ok.Levels[2].After = 7 * 24 * time.Hour
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("valid policy refused: %v", err)
@@ -604,7 +608,7 @@ func TestEscalationLevels(t *testing.T) {
 		key := func(step int64, who string) string { return fmt.Sprintf("esc:%d:%s", step, who) }
 		var want []escNotification
 		for _, c := range w.carers {
-			want = append(want, escNotification{Key: key(step1.ID, c), Template: "escalation_caregiver", Member: c, Channels: "sms,push",
+			want = append(want, escNotification{Key: key(step1.ID, c), Template: "escalation_caregiver", Member: c, Channels: "sms,email",
 				Status: store.NotificationQueued, Level: 1, Due: opened.Add(30 * time.Minute)})
 		}
 		if diff := cmp.Diff(want, w.sent(e.ID)); diff != "" {
