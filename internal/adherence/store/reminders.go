@@ -185,7 +185,13 @@ func (s *Store) armRange(ctx context.Context, tx *db.Tx, f armFilter) (armed, se
 			at = f.now
 		}
 		if !at.Before(d.due.Add(w.LateMax)) {
-			continue
+			if f.onlyUnarmed {
+				continue
+			}
+			// Re-arming under a policy whose first reminder falls after
+			// the window: no reminder, as arming under it would give,
+			// not the time armed under the old policy.
+			at = time.Time{}
 		}
 		ids = append(ids, d.id)
 		times = append(times, db.UTC(at))

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/remind"
 	"github.com/medplatform/medplatform/internal/adherence/schedule"
 	"github.com/medplatform/medplatform/internal/adherence/store"
 	"github.com/medplatform/medplatform/internal/platform/phi"
@@ -297,6 +298,35 @@ func TestReminderWithoutProgramNameNamesTheOrg(t *testing.T) {
 		m, err := f.s.Messaging(f.ctx, f.org)
 		if err != nil || m.ProgramName != "" {
 			t.Errorf("messaging settings = %+v, %v: want no program name set", m, err)
+		}
+	})
+}
+
+// A new reminder policy whose first reminder falls at or after the close
+// of the dose's window re-arms the doses not reminded yet to no reminder,
+// as arming them under it would: the time armed under the old policy does
+// not stay.
+func TestPolicyChangePastTheWindowDisarms(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		w := adherence.DefaultWindows
+		w.OnTime, w.LateMax = 30*time.Minute, 60*time.Minute
+		if err := f.s.SetWindows(f.ctx, f.actor, f.org, w); err != nil {
+			t.Fatal(err)
+		}
+		_, _, dose := f.reminderPatient("", "")
+		f.arm(utc(11, 30)) // armed at the due time, 13:00, under the default policy
+		pol := remind.DefaultPolicy
+		pol.FirstOffset = 90 * time.Minute // 14:30: after the window closes at 14:00
+		if err := f.s.SetMessaging(f.ctx, f.actor, f.org, store.MessagingSettings{Policy: pol}); err != nil {
+			t.Fatal(err)
+		}
+		for _, at := range []time.Time{utc(13, 0), utc(13, 30), utc(14, 30)} {
+			if res := f.dispatch(at); res.Sent != 0 {
+				t.Fatalf("dispatch at %s sent a reminder the policy places after the window: %+v", at.Format("15:04"), res)
+			}
+		}
+		if got := f.notifications(dose.ID); len(got) != 0 {
+			t.Fatalf("notifications: %+v", got)
 		}
 	})
 }
