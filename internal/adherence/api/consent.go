@@ -28,15 +28,8 @@ type consentJSON struct {
 // ledger: an opt-out belongs to the number). Staff and the patient may
 // read it. Query: limit (1–500, default 100).
 func (s *server) handleListConsent(w http.ResponseWriter, r *http.Request) {
-	limit := 100
-	if l := r.URL.Query().Get("limit"); l != "" {
-		n, err := atoi(l)
-		if err != nil || n < 1 || n > 500 {
-			s.fail(w, r, errs.Invalid("limit", "must be an integer between 1 and 500"))
-			return
-		}
-		limit = n
-	}
+	// Access is decided first, so a refused attempt is audited (and
+	// answered 403 or 404) whatever its query says.
 	pat, v, err := s.readablePatient(r, r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
@@ -45,6 +38,15 @@ func (s *server) handleListConsent(w http.ResponseWriter, r *http.Request) {
 	if v != viewFull {
 		s.fail(w, r, s.caregiverRefused(r, audit.ActionRead, "Consent", pat.ID, pat.ID, "caregivers may not read the consent ledger"))
 		return
+	}
+	limit := 100
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := atoi(l)
+		if err != nil || n < 1 || n > 500 {
+			s.fail(w, r, errs.Invalid("limit", "must be an integer between 1 and 500"))
+			return
+		}
+		limit = n
 	}
 	entries, err := s.Store.ListConsent(r.Context(), pat.OrgID, pat.ID, limit)
 	if err != nil {

@@ -84,3 +84,29 @@ func TestConsentAPI(t *testing.T) {
 		}
 	})
 }
+
+// A refused read of a patient's consent ledger or escalations is refused
+// (403, 404) and audited as a failed access whatever its query holds: a
+// bad limit is not a 400 that skips the access check and the audit.
+func TestRefusedReadWithBadQueryIsAudited(t *testing.T) {
+	dbtest.Each(t, []migrate.Set{audit.Migrations, store.Migrations}, func(t *testing.T, d *pdb.DB) {
+		e := newWhEnv(t, d, Webhooks{TwilioAuthToken: whToken, PublicURL: whPublicURL})
+		_, otherAdmin := e.newOrg("Org B")
+		for _, c := range []struct {
+			name, path, key string
+			want            int
+		}{
+			{"another org's consent ledger", "/v1/patients/" + e.patient.ID + "/consent?limit=0", otherAdmin, http.StatusNotFound},
+			{"consent ledger, integration", "/v1/patients/" + e.patient.ID + "/consent?limit=x", e.key(auth.RoleIntegration, ""), http.StatusForbidden},
+			{"another org's escalations", "/v1/escalations?patient=" + e.patient.ID + "&limit=0", otherAdmin, http.StatusNotFound},
+		} {
+			before := e.count(`SELECT COUNT(*) FROM audit_log WHERE outcome <> 0 AND patient_id = $1`, e.patient.ID)
+			if rec := e.api(http.MethodGet, c.path, c.key, nil); rec.Code != c.want {
+				t.Errorf("%s: %d, want %d: %s", c.name, rec.Code, c.want, rec.Body)
+			}
+			if n := e.count(`SELECT COUNT(*) FROM audit_log WHERE outcome <> 0 AND patient_id = $1`, e.patient.ID) - before; n != 1 {
+				t.Errorf("%s: %d failed accesses audited, want 1", c.name, n)
+			}
+		}
+	})
+}

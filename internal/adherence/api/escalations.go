@@ -288,6 +288,14 @@ func (s *server) handleListEscalations(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	f := store.EscalationFilter{PatientID: q.Get("patient"), Status: adherence.EscalationStatus(q.Get("status")), Before: q.Get("before"), Limit: 100}
+	// Access to the patient named is decided first, so a refused attempt
+	// is audited (and answered 404) whatever the rest of the query says.
+	if f.PatientID != "" {
+		if _, _, err := s.readablePatient(r, f.PatientID); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	if l := q.Get("limit"); l != "" {
 		n, err := atoi(l)
 		if err != nil || n < 1 || n > 500 {
@@ -296,12 +304,7 @@ func (s *server) handleListEscalations(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Limit = n
 	}
-	if f.PatientID != "" {
-		if _, _, err := s.readablePatient(r, f.PatientID); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-	} else if p.Role == auth.RoleCaregiver {
+	if f.PatientID == "" && p.Role == auth.RoleCaregiver {
 		if p.Subject == "" {
 			httpx.WriteJSON(w, http.StatusOK, map[string]any{"escalations": []escalationJSON{}})
 			return

@@ -62,8 +62,8 @@ func (l *whLogBuffer) String() string {
 	return l.b.String()
 }
 
-// whEnv is the messaging routes on a real database, with one org, one
-// patient and an admin key.
+// whEnv is the messaging and escalation routes on a real database, with
+// one org, one patient and an admin key.
 type whEnv struct {
 	t       *testing.T
 	d       *pdb.DB
@@ -92,6 +92,7 @@ func newWhEnv(t *testing.T, d *pdb.DB, cfg Webhooks) *whEnv {
 		OnEscalationAcknowledged: func(level int) { e.acked = append(e.acked, level) }}}
 	mux := httpx.NewMux()
 	s.registerMessaging(mux, cfg)
+	s.escalationRoutes(mux)
 	e.h = mux
 	e.org, e.admin = e.newOrg("Org A")
 	e.patient = adherence.Patient{OrgID: e.org, GivenName: phi.New("Ana"), Phone: phi.New(whPhone),
