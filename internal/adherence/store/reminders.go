@@ -234,7 +234,12 @@ func (s *Store) rearm(ctx context.Context, tx *db.Tx, orgID, planID string, now 
 }
 
 // setRemindAt sets remind_at (and, when sent is not nil, reminders_sent)
-// of the doses ids.
+// of the doses ids. Without sent it arms doses that have had no reminder
+// and leaves alone any that got one since they were read: a dispatch
+// that committed meanwhile (PostgreSQL re-checks the condition on the
+// row it waited for) has moved remind_at to the next repeat, and
+// re-arming it to the first reminder's time would send that reminder
+// again at once.
 func setRemindAt(ctx context.Context, tx *db.Tx, ids []int64, at []time.Time, sent []int) error {
 	if len(ids) == 0 {
 		return nil
@@ -249,7 +254,7 @@ func setRemindAt(ctx context.Context, tx *db.Tx, ids []int64, at []time.Time, se
 		var err error
 		if sent == nil {
 			_, err = tx.ExecContext(ctx, `UPDATE dose_instances d SET remind_at = u.at
-				FROM unnest($1::bigint[], $2::timestamptz[]) AS u (id, at) WHERE d.id = u.id`, ids, ts)
+				FROM unnest($1::bigint[], $2::timestamptz[]) AS u (id, at) WHERE d.id = u.id AND d.reminders_sent = 0`, ids, ts)
 		} else {
 			s32 := make([]int32, len(sent))
 			for i, v := range sent {
@@ -263,7 +268,7 @@ func setRemindAt(ctx context.Context, tx *db.Tx, ids []int64, at []time.Time, se
 		}
 		return nil
 	}
-	q := `UPDATE dose_instances SET remind_at = ? WHERE id = ?`
+	q := `UPDATE dose_instances SET remind_at = ? WHERE id = ? AND reminders_sent = 0`
 	if sent != nil {
 		q = `UPDATE dose_instances SET remind_at = ?, reminders_sent = ? WHERE id = ?`
 	}

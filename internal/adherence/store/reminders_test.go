@@ -9,6 +9,7 @@ import (
 	"github.com/medplatform/medplatform/internal/adherence/remind"
 	"github.com/medplatform/medplatform/internal/adherence/schedule"
 	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/db"
 	"github.com/medplatform/medplatform/internal/platform/phi"
 )
 
@@ -327,6 +328,70 @@ func TestPolicyChangePastTheWindowDisarms(t *testing.T) {
 		}
 		if got := f.notifications(dose.ID); len(got) != 0 {
 			t.Fatalf("notifications: %+v", got)
+		}
+	})
+}
+
+// A reminder policy change that re-arms a dose while its first reminder is
+// being dispatched leaves the dose as the dispatch left it: re-arming
+// applies to doses that have had no reminder. On PostgreSQL the dispatch
+// holds the dose's row (here a transaction stands in for it) and the
+// change, having read the dose before, waits for it; it set the dose back
+// to its first reminder's time, so that reminder went again at once.
+// SQLite has one writer: the change runs after the dispatch.
+func TestPolicyChangeDuringDispatchKeepsTheNextRepeat(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		_, _, dose := f.reminderPatient("", "")
+		f.arm(utc(11, 30))
+		f.now = utc(13, 0)
+		next := utc(13, 30)
+		dispatch, err := f.d.SQL.BeginTx(f.ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dispatch.Rollback()
+		if _, err := dispatch.ExecContext(f.ctx, `UPDATE dose_instances SET reminders_sent = 1, remind_at = $1 WHERE id = $2`, next, dose.ID); err != nil {
+			t.Fatal(err)
+		}
+		changed := make(chan error, 1)
+		if f.d.Dialect == db.Postgres {
+			go func() {
+				changed <- f.s.SetMessaging(f.ctx, f.actor, f.org, store.MessagingSettings{Policy: remind.DefaultPolicy})
+			}()
+			// Wait until the change waits for the dose's row.
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				var waiting int
+				if err := f.d.SQL.QueryRowContext(f.ctx, `SELECT COUNT(*) FROM pg_stat_activity
+					WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+					t.Fatal(err)
+				}
+				if waiting > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the policy change never waited for the dispatch")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		if err := dispatch.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if f.d.Dialect == db.Postgres {
+			err = <-changed
+		} else {
+			err = f.s.SetMessaging(f.ctx, f.actor, f.org, store.MessagingSettings{Policy: remind.DefaultPolicy})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var at time.Time
+		if err := f.d.SQL.QueryRowContext(f.ctx, `SELECT remind_at FROM dose_instances WHERE id = $1`, dose.ID).Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		if !at.Equal(next) {
+			t.Fatalf("remind_at = %s after the policy change, want the next repeat %s", at.UTC().Format(time.TimeOnly), next.Format(time.TimeOnly))
 		}
 	})
 }
