@@ -84,7 +84,7 @@ const (
 	InboundNoDose       = "no_dose"        // a dose reply with no reminded dose: help text
 	InboundRejected     = "event_rejected" // the event was refused (e.g. before the plan started): help text
 	InboundUnknown      = "unknown"        // not understood: unknown-reply text
-	InboundUnanswered   = "unanswered"     // not understood, answer withheld (hourly limit)
+	InboundUnanswered   = "unanswered"     // automatic answer withheld (hourly limit, or the number opted out)
 	InboundAcknowledged = "acknowledged"   // a member acknowledged an escalation
 	InboundNothingToAck = "nothing_to_acknowledge"
 	// inboundAckPending marks a member's acknowledgement being applied
@@ -329,13 +329,16 @@ func (h *inboundText) commit(ctx context.Context, o inboundOutcome) (InboundResu
 		}
 		if answer != "" && o.limited {
 			// An opted-out number gets the STOP confirmation and answers
-			// to HELP only, never an automatic answer to other texts.
+			// to HELP only, never an automatic answer to other texts. The
+			// row says none went: the hourly limit counts the texts that
+			// were answered, and a number that texts START is answered
+			// again at once.
 			was, err := lastConsent(ctx, tx, "sms", h.key)
 			if err != nil {
 				return err
 			}
 			if was.Action == ConsentOptOut {
-				answer = ""
+				answer, res.Result = "", InboundUnanswered
 			}
 		}
 		if answer != "" && o.limited {

@@ -487,8 +487,8 @@ func TestInboundOptedOutNumberGetsNoAutomaticAnswers(t *testing.T) {
 		}
 		f.text(1, number, "STOP")
 		f.text(2, m.Phone.Reveal(), "STOP")
-		if res := f.text(3, number, "YES"); res.Result != store.InboundNoDose {
-			t.Fatalf("YES after STOP = %+v", res)
+		if res := f.text(3, number, "YES"); res.Result != store.InboundUnanswered {
+			t.Fatalf("YES after STOP = %+v, want unanswered", res)
 		}
 		f.now = f.now.Add(2 * time.Hour)
 		f.text(4, m.Phone.Reveal(), "who is this")
@@ -498,6 +498,16 @@ func TestInboundOptedOutNumberGetsNoAutomaticAnswers(t *testing.T) {
 		// HELP itself is answered, opted out or not.
 		if res := f.text(5, number, "HELP"); res.Result != store.InboundHelp || f.replies(remind.KindHelp, number) != 1 {
 			t.Fatalf("HELP after STOP = %+v", res)
+		}
+		// Texts left unanswered while opted out do not count against the
+		// hourly limit: after START the next text is answered.
+		f.now = f.now.Add(time.Minute)
+		if res := f.text(6, number, "what is this"); res.Result != store.InboundUnanswered {
+			t.Fatalf("text after STOP = %+v, want unanswered", res)
+		}
+		f.text(7, number, "START")
+		if res := f.text(8, number, "what is this"); res.Result != store.InboundUnknown || f.replies(remind.KindUnknownReply, number) != 1 {
+			t.Fatalf("text after START = %+v, %d unknown-reply answers, want one", res, f.replies(remind.KindUnknownReply, number))
 		}
 	})
 }
