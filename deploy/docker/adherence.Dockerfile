@@ -17,6 +17,10 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/adherence ./cmd/ad
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/adherence /adherence
 USER nonroot:nonroot
+# The base image's working directory, /home/nonroot, is writable by nonroot:
+# there a task without DATABASE_URL would create ./data/adherence.db on the
+# container's disk and serve from it. / is not writable, so it fails.
+WORKDIR /
 EXPOSE 8080
 ENV LISTEN_ADDR=:8080
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["/adherence", "healthcheck"]
