@@ -6,9 +6,9 @@
 # task of the image with the command `worker`, since the API tasks here run
 # no job workers (--workers=false): the worker runs the loads queued with
 # POST /v1/ingestions and those of INGEST_SCHEDULE. A one-off load is a
-# task with the command `ingest DATASET s3://…`; REJECTS_DIR must then name
-# a writable directory (a mounted volume), or the load fails at its first
-# rejected row.
+# task with the command `ingest DATASET s3://…`. For the worker and a
+# one-off load, REJECTS_DIR must name a writable directory (a mounted
+# volume), or a load fails at its first rejected row.
 # .dockerignore keeps ./data (local databases) out of the build context.
 FROM golang:1.26 AS build
 WORKDIR /src
