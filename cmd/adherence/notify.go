@@ -40,6 +40,9 @@ type notifier struct {
 	log       *slog.Logger
 	publicURL string
 	http      *http.Client
+	// webhookAllowHTTP (WEBHOOK_ALLOW_HTTP) lets escalation policies post
+	// to http:// URLs: the API accepts them and the webhook provider sends.
+	webhookAllowHTTP bool
 }
 
 // twilioWebhooks is the configuration of the API's Twilio webhooks. They
@@ -109,6 +112,7 @@ func newNotifier(ctx context.Context, getenv func(string) string, stdout io.Writ
 	if err != nil {
 		return nil, err
 	}
+	n.webhookAllowHTTP = allowHTTP
 	allowPrivate, err := env.Bool("WEBHOOK_ALLOW_PRIVATE", false)
 	if err != nil {
 		return nil, err

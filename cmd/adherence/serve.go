@@ -171,6 +171,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 			Store: d.store, Audit: d.audit, Auth: authn, Health: checker, Registry: reg, HTTPMetrics: httpMetrics, Logger: log, Now: time.Now,
 			Ingest:                   ingester,
 			Webhooks:                 webhooks,
+			WebhookAllowHTTP:         nt.webhookAllowHTTP,
 			OnEscalationAcknowledged: func(level int) { escMetrics.Count(worker.OutcomeAcknowledged, level, 1) },
 			Wrap:                     func(h http.Handler) http.Handler { return telemetry.HTTPHandler(h, tp, prop) },
 		})

@@ -187,8 +187,10 @@ func (l EscalationLevel) validate(field string) error {
 	return nil
 }
 
-// checkWebhookURL accepts absolute https URLs with a host and without
-// credentials.
+// checkWebhookURL accepts absolute http and https URLs with a host and
+// without credentials. Whether http is allowed is a setting of the server
+// (WEBHOOK_ALLOW_HTTP), which the API checks when a policy is saved and the
+// webhook provider when it posts; a policy holds either.
 func checkWebhookURL(raw string) error {
 	if raw == "" {
 		return fmt.Errorf("is required for webhook recipients")
@@ -197,7 +199,7 @@ func checkWebhookURL(raw string) error {
 		return fmt.Errorf("must be at most 2000 characters")
 	}
 	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != "https" || u.Host == "" || u.Opaque != "" {
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Opaque != "" {
 		return fmt.Errorf("must be an absolute https URL")
 	}
 	if u.User != nil {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -85,8 +86,9 @@ type escalationPolicyInput struct {
 	Active  *bool                 `json:"active"`
 }
 
-// apply copies the input onto p and validates the result.
-func (in escalationPolicyInput) apply(p *adherence.EscalationPolicy) error {
+// apply copies the input onto p and validates the result: webhook URLs
+// must be https unless allowHTTP (WEBHOOK_ALLOW_HTTP) is set.
+func (in escalationPolicyInput) apply(p *adherence.EscalationPolicy, allowHTTP bool) error {
 	p.Name = in.Name
 	// Minutes are bounded before they become durations, so no value can
 	// overflow into a valid-looking one.
@@ -116,7 +118,18 @@ func (in escalationPolicyInput) apply(p *adherence.EscalationPolicy) error {
 	if in.Active != nil {
 		p.Active = *in.Active
 	}
-	return p.Validate()
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	for i, l := range p.Levels {
+		if l.Recipients != adherence.RecipientsWebhook || allowHTTP {
+			continue
+		}
+		if u, err := url.Parse(l.URL); err == nil && u.Scheme == "http" {
+			return errs.Invalid("levels["+strconv.Itoa(i)+"].url", "must be an absolute https URL (http:// needs WEBHOOK_ALLOW_HTTP=true on the server)")
+		}
+	}
+	return nil
 }
 
 func (s *server) handleListEscalationPolicies(w http.ResponseWriter, r *http.Request) {
@@ -149,7 +162,7 @@ func (s *server) handleCreateEscalationPolicy(w http.ResponseWriter, r *http.Req
 		return
 	}
 	pol := adherence.EscalationPolicy{OrgID: p.OrgID, Active: true}
-	if err := in.apply(&pol); err != nil {
+	if err := in.apply(&pol, s.WebhookAllowHTTP); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -204,7 +217,7 @@ func (s *server) handleUpdateEscalationPolicy(w http.ResponseWriter, r *http.Req
 		s.fail(w, r, err)
 		return
 	}
-	if err := in.apply(&pol); err != nil {
+	if err := in.apply(&pol, s.WebhookAllowHTTP); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -162,6 +162,44 @@ func (e *escHarness) do(method, path, token string, body any, want int) map[stri
 	return m
 }
 
+// TestWebhookAllowHTTP: WEBHOOK_ALLOW_HTTP=true is documented to let
+// escalation policies post to http:// URLs, but the policy validation
+// refused every http URL whatever the setting, so no such policy could be
+// saved. Without the setting http stays refused, naming the field.
+func TestWebhookAllowHTTP(t *testing.T) {
+	dbtest.Each(t, []migrate.Set{audit.Migrations, store.Migrations}, func(t *testing.T, d *platformdb.DB) {
+		e := newEscHarness(t, d)
+		admin := e.keys["admin"]
+		body := map[string]any{
+			"name":    "Hook",
+			"trigger": map[string]any{"kind": "missed_dose"},
+			"levels":  []any{map[string]any{"afterMinutes": 0, "recipients": "webhook", "url": "http://care.internal:8080/hook"}},
+		}
+		if p := e.do("POST", "/v1/escalation-policies", admin, body, 400); p["field"] != "levels[0].url" {
+			t.Fatalf("http without WEBHOOK_ALLOW_HTTP: %v", p)
+		}
+
+		clock := func() time.Time { return e.now }
+		authn, err := auth.NewAuthenticator(e.st, nil, ratelimit.NewMemory(clock), clock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &server{Deps: Deps{Store: e.st, Audit: e.al, Auth: authn, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clock,
+			WebhookAllowHTTP: true}}
+		mux := httpx.NewMux()
+		s.escalationRoutes(mux)
+		e.h = mux
+		created := e.do("POST", "/v1/escalation-policies", admin, body, 201)
+		if url := created["levels"].([]any)[0].(map[string]any)["url"]; url != "http://care.internal:8080/hook" {
+			t.Fatalf("created = %v", created)
+		}
+		body["name"] = "Hook 2"
+		e.do("PUT", "/v1/escalation-policies/"+created["id"].(string), admin, body, 200)
+		body["levels"] = []any{map[string]any{"afterMinutes": 0, "recipients": "webhook", "url": "ftp://care.internal/hook"}}
+		e.do("POST", "/v1/escalation-policies", admin, body, 400)
+	})
+}
+
 func TestEscalationPolicyAPI(t *testing.T) {
 	dbtest.Each(t, []migrate.Set{audit.Migrations, store.Migrations}, func(t *testing.T, d *platformdb.DB) {
 		e := newEscHarness(t, d)

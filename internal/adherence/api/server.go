@@ -37,6 +37,9 @@ type Deps struct {
 	// Webhooks validates the Twilio webhooks (status callbacks, inbound
 	// SMS); without an auth token they answer 403.
 	Webhooks Webhooks
+	// WebhookAllowHTTP (WEBHOOK_ALLOW_HTTP) lets escalation policies name
+	// http:// webhook URLs; otherwise only https ones are accepted.
+	WebhookAllowHTTP bool
 	// OnEscalationAcknowledged, when set, is told of each escalation
 	// acknowledged through the API (metrics).
 	OnEscalationAcknowledged func(level int)

@@ -285,7 +285,7 @@ func TestEscalationPolicyValidation(t *testing.T) {
 		{"channel twice", func(p *adherence.EscalationPolicy) {
 			p.Levels[0].Channels = []notify.Channel{notify.SMS, notify.SMS}
 		}, "levels[0].channels[1]"},
-		{"webhook over http", func(p *adherence.EscalationPolicy) { p.Levels[0] = hook("http://hooks.example.org/x") }, "levels[0].url"},
+		{"webhook over ftp", func(p *adherence.EscalationPolicy) { p.Levels[0] = hook("ftp://hooks.example.org/x") }, "levels[0].url"},
 		{"webhook without url", func(p *adherence.EscalationPolicy) { p.Levels[0] = hook("") }, "levels[0].url"},
 		{"webhook with credentials", func(p *adherence.EscalationPolicy) { p.Levels[0] = hook("https://u:p@hooks.example.org/x") }, "levels[0].url"},
 		{"webhook with sms", func(p *adherence.EscalationPolicy) {
@@ -308,6 +308,13 @@ func TestEscalationPolicyValidation(t *testing.T) {
 	ok.Levels[2].After = 7 * 24 * time.Hour
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("valid policy refused: %v", err)
+	}
+	// http is the server's to allow (WEBHOOK_ALLOW_HTTP, checked by the API
+	// and the webhook provider), not a rule of the policy.
+	ok.Levels[2] = hook("http://hooks.example.org/x")
+	ok.Levels[2].After = 7 * 24 * time.Hour
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("http webhook refused by the policy rules: %v", err)
 	}
 }
 
