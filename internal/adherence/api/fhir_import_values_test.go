@@ -143,3 +143,117 @@ func TestFHIRImportCodedUnits(t *testing.T) {
 		}
 	})
 }
+
+// TestFHIRImportEHRElements: a MedicationRequest as EHRs write it (FHIR
+// R4's own example medicationrequest0302 carries these elements: text,
+// contained, category, requester, reasonCode, dosage sequence and route,
+// refills, substitution) imports, its extra elements ignored; a misspelt
+// element, a modifier extension, doNotPerform and a medicationReference
+// without a code are refused, naming the element; asNeededCodeableConcept
+// makes the plan as needed.
+func TestFHIRImportEHRElements(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("FHIR EHR Org")
+		p := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "America/New_York"}, 201)
+		pid := p["id"].(string)
+		rxnorm := map[string]any{"coding": []any{map[string]any{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+			"version": "2024-01", "code": "314076", "display": "lisinopril", "userSelected": true}}}
+		ehr := func(edit func(mr, dosage map[string]any)) map[string]any {
+			dosage := map[string]any{
+				"sequence": 1, "text": "one tablet every morning",
+				"additionalInstruction": []any{map[string]any{"text": "with water"}},
+				"timing":                map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}},
+				"route":                 map[string]any{"coding": []any{map[string]any{"system": "http://snomed.info/sct", "code": "26643006", "display": "Oral route"}}},
+				"doseAndRate": []any{map[string]any{
+					"type":         map[string]any{"coding": []any{map[string]any{"code": "ordered"}}},
+					"doseQuantity": map[string]any{"value": 1, "unit": "tablet"}}},
+				"maxDosePerPeriod": map[string]any{"numerator": map[string]any{"value": 1}, "denominator": map[string]any{"value": 1, "unit": "d"}},
+			}
+			mr := map[string]any{
+				"resourceType": "MedicationRequest", "id": "medrx0302", "status": "active", "intent": "order",
+				"meta":                      map[string]any{"profile": []string{"http://hl7.org/fhir/us/core/StructureDefinition/us-core-medicationrequest"}},
+				"text":                      map[string]any{"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">lisinopril</div>"},
+				"extension":                 []any{map[string]any{"url": "http://example.org/ext", "valueString": "x"}},
+				"identifier":                []any{map[string]any{"use": "official", "system": "http://www.bmc.nl/portal/prescriptions", "value": "12345689"}},
+				"category":                  []any{map[string]any{"coding": []any{map[string]any{"code": "outpatient"}}}},
+				"priority":                  "routine",
+				"medicationCodeableConcept": rxnorm,
+				"subject":                   map[string]any{"reference": "Patient/" + pid, "display": "Ana"},
+				"encounter":                 map[string]any{"reference": "Encounter/f001"},
+				"authoredOn":                "2026-01-15",
+				"requester":                 map[string]any{"reference": "Practitioner/f007", "display": "Dr. Hall"},
+				"recorder":                  map[string]any{"reference": "Practitioner/f007"},
+				"reasonCode":                []any{map[string]any{"coding": []any{map[string]any{"system": "http://snomed.info/sct", "code": "38341003"}}}},
+				"courseOfTherapyType":       map[string]any{"coding": []any{map[string]any{"code": "continuous"}}},
+				"note":                      []any{map[string]any{"text": "check blood pressure", "authorString": "Dr. Hall"}},
+				"dosageInstruction":         []any{dosage},
+				"dispenseRequest": map[string]any{
+					"validityPeriod":         map[string]any{"start": "2026-01-15", "end": "2027-01-15"},
+					"numberOfRepeatsAllowed": 3,
+					"quantity":               map[string]any{"value": 30, "unit": "tablet"},
+					"expectedSupplyDuration": map[string]any{"value": 30, "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"},
+				},
+				"substitution": map[string]any{"allowedBoolean": true},
+			}
+			if edit != nil {
+				edit(mr, dosage)
+			}
+			return mr
+		}
+		created := e.mustDo("POST", "/fhir/MedicationRequest", admin, ehr(nil), 201)
+		if created["status"] != "active" {
+			t.Errorf("imported request: %v", created)
+		}
+		plans := e.mustDo("GET", "/v1/patients/"+pid+"/plans", admin, nil, 200)["plans"].([]any)
+		if len(plans) != 1 {
+			t.Fatalf("plans stored = %d, want 1", len(plans))
+		}
+		if pl := plans[0].(map[string]any); pl["dose"] != "1 tablet" || pl["daysSupply"] != float64(30) || pl["asNeeded"] == true {
+			t.Errorf("imported plan: dose %v, daysSupply %v, asNeeded %v; want 1 tablet, 30, scheduled", pl["dose"], pl["daysSupply"], pl["asNeeded"])
+		}
+
+		refused := []struct {
+			name, field string
+			edit        func(mr, dosage map[string]any)
+		}{
+			{"misspelt element", "requestor", func(mr, _ map[string]any) { mr["requestor"] = mr["requester"] }},
+			{"modifier extension", "modifierExtension", func(mr, _ map[string]any) {
+				mr["modifierExtension"] = []any{map[string]any{"url": "http://example.org/m", "valueBoolean": true}}
+			}},
+			{"do not perform", "doNotPerform", func(mr, _ map[string]any) { mr["doNotPerform"] = true }},
+			{"medication reference", "medicationReference", func(mr, _ map[string]any) {
+				delete(mr, "medicationCodeableConcept")
+				mr["medicationReference"] = map[string]any{"reference": "#med0309"}
+			}},
+			{"as needed twice", "dosageInstruction[0].asNeededCodeableConcept", func(_, d map[string]any) {
+				d["asNeededBoolean"] = true
+				d["asNeededCodeableConcept"] = map[string]any{"text": "pain"}
+			}},
+		}
+		for _, c := range refused {
+			r := e.do("POST", "/fhir/MedicationRequest", admin, ehr(c.edit))
+			if r.status != 400 || r.json(t)["field"] != c.field {
+				t.Errorf("%s: %d %.300s, want 400 naming %s", c.name, r.status, r.body, c.field)
+			}
+		}
+		if n := len(e.mustDo("GET", "/v1/patients/"+pid+"/plans", admin, nil, 200)["plans"].([]any)); n != 1 {
+			t.Errorf("plans after the refused imports = %d, want still 1", n)
+		}
+
+		prn := ehr(func(_, d map[string]any) {
+			delete(d, "timing")
+			d["asNeededCodeableConcept"] = map[string]any{"text": "headache"}
+		})
+		e.mustDo("POST", "/fhir/MedicationRequest", admin, prn, 201)
+		plans = e.mustDo("GET", "/v1/patients/"+pid+"/plans", admin, nil, 200)["plans"].([]any)
+		asNeeded := 0
+		for _, pl := range plans {
+			if pl.(map[string]any)["asNeeded"] == true {
+				asNeeded++
+			}
+		}
+		if len(plans) != 2 || asNeeded != 1 {
+			t.Errorf("after the as-needed import: %d plans, %d as needed; want 2 and 1", len(plans), asNeeded)
+		}
+	})
+}

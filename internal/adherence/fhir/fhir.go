@@ -4,6 +4,7 @@
 package fhir
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
@@ -17,9 +18,66 @@ import (
 
 // Coding is a FHIR Coding.
 type Coding struct {
-	System  string `json:"system,omitempty"`
-	Code    string `json:"code,omitempty"`
-	Display string `json:"display,omitempty"`
+	System       string          `json:"system,omitempty"`
+	Version      json.RawMessage `json:"version,omitempty"` // ignored (see otherElements)
+	Code         string          `json:"code,omitempty"`
+	Display      string          `json:"display,omitempty"`
+	UserSelected json.RawMessage `json:"userSelected,omitempty"` // ignored
+}
+
+// otherElements are the FHIR R4 elements that EHRs put in a
+// MedicationRequest and that a plan has no place for: who ordered it and
+// why, the route, refills, extensions. An import accepts and ignores them,
+// so that a request written as an EHR writes it is not refused (the
+// strict decoder refuses every name it does not know, which still catches
+// a misspelt element). Elements that change the meaning of what they sit
+// in are not among them and stay refused: modifierExtension,
+// implicitRules, Quantity.comparator, a dose given as a range; and
+// doNotPerform, medicationReference and asNeededCodeableConcept are read.
+type otherElements struct {
+	Language              json.RawMessage `json:"language,omitempty"`
+	Text                  json.RawMessage `json:"text,omitempty"`
+	Contained             json.RawMessage `json:"contained,omitempty"`
+	Extension             json.RawMessage `json:"extension,omitempty"`
+	StatusReason          json.RawMessage `json:"statusReason,omitempty"`
+	Category              json.RawMessage `json:"category,omitempty"`
+	Priority              json.RawMessage `json:"priority,omitempty"`
+	ReportedBoolean       json.RawMessage `json:"reportedBoolean,omitempty"`
+	ReportedReference     json.RawMessage `json:"reportedReference,omitempty"`
+	Encounter             json.RawMessage `json:"encounter,omitempty"`
+	SupportingInformation json.RawMessage `json:"supportingInformation,omitempty"`
+	Requester             json.RawMessage `json:"requester,omitempty"`
+	Performer             json.RawMessage `json:"performer,omitempty"`
+	PerformerType         json.RawMessage `json:"performerType,omitempty"`
+	Recorder              json.RawMessage `json:"recorder,omitempty"`
+	ReasonCode            json.RawMessage `json:"reasonCode,omitempty"`
+	ReasonReference       json.RawMessage `json:"reasonReference,omitempty"`
+	InstantiatesCanonical json.RawMessage `json:"instantiatesCanonical,omitempty"`
+	InstantiatesURI       json.RawMessage `json:"instantiatesUri,omitempty"`
+	BasedOn               json.RawMessage `json:"basedOn,omitempty"`
+	GroupIdentifier       json.RawMessage `json:"groupIdentifier,omitempty"`
+	CourseOfTherapyType   json.RawMessage `json:"courseOfTherapyType,omitempty"`
+	Insurance             json.RawMessage `json:"insurance,omitempty"`
+	Substitution          json.RawMessage `json:"substitution,omitempty"`
+	PriorPrescription     json.RawMessage `json:"priorPrescription,omitempty"`
+	DetectedIssue         json.RawMessage `json:"detectedIssue,omitempty"`
+	EventHistory          json.RawMessage `json:"eventHistory,omitempty"`
+}
+
+// otherDosageElements are the Dosage elements an import ignores (see
+// otherElements).
+type otherDosageElements struct {
+	ID                       json.RawMessage `json:"id,omitempty"`
+	Extension                json.RawMessage `json:"extension,omitempty"`
+	Sequence                 json.RawMessage `json:"sequence,omitempty"`
+	AdditionalInstruction    json.RawMessage `json:"additionalInstruction,omitempty"`
+	PatientInstruction       json.RawMessage `json:"patientInstruction,omitempty"`
+	Site                     json.RawMessage `json:"site,omitempty"`
+	Route                    json.RawMessage `json:"route,omitempty"`
+	Method                   json.RawMessage `json:"method,omitempty"`
+	MaxDosePerPeriod         json.RawMessage `json:"maxDosePerPeriod,omitempty"`
+	MaxDosePerAdministration json.RawMessage `json:"maxDosePerAdministration,omitempty"`
+	MaxDosePerLifetime       json.RawMessage `json:"maxDosePerLifetime,omitempty"`
 }
 
 // CodeableConcept is a FHIR CodeableConcept.
@@ -30,8 +88,10 @@ type CodeableConcept struct {
 
 // Reference is a FHIR Reference.
 type Reference struct {
-	Reference string `json:"reference,omitempty"`
-	Display   string `json:"display,omitempty"`
+	Reference  string          `json:"reference,omitempty"`
+	Type       json.RawMessage `json:"type,omitempty"`       // ignored (see otherElements)
+	Identifier json.RawMessage `json:"identifier,omitempty"` // ignored
+	Display    string          `json:"display,omitempty"`
 }
 
 // Quantity is a FHIR SimpleQuantity. Value is a pointer: FHIR lets it be
@@ -49,15 +109,23 @@ type Quantity struct {
 
 // DoseAndRate carries the dose quantity.
 type DoseAndRate struct {
-	DoseQuantity *Quantity `json:"doseQuantity,omitempty"`
+	Type         json.RawMessage `json:"type,omitempty"` // ignored (see otherElements)
+	DoseQuantity *Quantity       `json:"doseQuantity,omitempty"`
+	RateRatio    json.RawMessage `json:"rateRatio,omitempty"`    // ignored
+	RateRange    json.RawMessage `json:"rateRange,omitempty"`    // ignored
+	RateQuantity json.RawMessage `json:"rateQuantity,omitempty"` // ignored
 }
 
 // Dosage is a FHIR Dosage.
 type Dosage struct {
-	Text        string           `json:"text,omitempty"`
-	Timing      *schedule.Timing `json:"timing,omitempty"`
-	AsNeeded    *bool            `json:"asNeededBoolean,omitempty"`
+	Text     string           `json:"text,omitempty"`
+	Timing   *schedule.Timing `json:"timing,omitempty"`
+	AsNeeded *bool            `json:"asNeededBoolean,omitempty"`
+	// AsNeededFor is asNeededCodeableConcept: taken as needed for a
+	// reason (pain, say), which makes the plan as needed.
+	AsNeededFor *CodeableConcept `json:"asNeededCodeableConcept,omitempty"`
 	DoseAndRate []DoseAndRate    `json:"doseAndRate,omitempty"`
+	otherDosageElements
 }
 
 // Duration is a FHIR Duration. System and Code are its coded unit (UCUM
@@ -72,12 +140,23 @@ type Duration struct {
 // DispenseRequest carries the expected supply.
 type DispenseRequest struct {
 	ExpectedSupplyDuration *Duration `json:"expectedSupplyDuration,omitempty"`
+	// Ignored (see otherElements): refills and dispensing details.
+	InitialFill            json.RawMessage `json:"initialFill,omitempty"`
+	DispenseInterval       json.RawMessage `json:"dispenseInterval,omitempty"`
+	ValidityPeriod         json.RawMessage `json:"validityPeriod,omitempty"`
+	NumberOfRepeatsAllowed json.RawMessage `json:"numberOfRepeatsAllowed,omitempty"`
+	Quantity               json.RawMessage `json:"quantity,omitempty"`
+	Performer              json.RawMessage `json:"performer,omitempty"`
 }
 
 // Identifier is a FHIR Identifier.
 type Identifier struct {
-	System string `json:"system,omitempty"`
-	Value  string `json:"value,omitempty"`
+	Use      json.RawMessage `json:"use,omitempty"`  // ignored (see otherElements)
+	Type     json.RawMessage `json:"type,omitempty"` // ignored
+	System   string          `json:"system,omitempty"`
+	Value    string          `json:"value,omitempty"`
+	Period   json.RawMessage `json:"period,omitempty"`   // ignored
+	Assigner json.RawMessage `json:"assigner,omitempty"` // ignored
 }
 
 // MedicationRequest is the subset of FHIR R4 MedicationRequest we read and
@@ -90,22 +169,36 @@ type MedicationRequest struct {
 	Status                    string           `json:"status"`
 	Intent                    string           `json:"intent"`
 	MedicationCodeableConcept *CodeableConcept `json:"medicationCodeableConcept,omitempty"`
-	Subject                   Reference        `json:"subject"`
-	AuthoredOn                string           `json:"authoredOn,omitempty"`
-	DosageInstruction         []Dosage         `json:"dosageInstruction,omitempty"`
-	DispenseRequest           *DispenseRequest `json:"dispenseRequest,omitempty"`
-	Note                      []Annotation     `json:"note,omitempty"`
+	// MedicationReference (a Medication resource) is read only to say
+	// that the code must come as medicationCodeableConcept.
+	MedicationReference *Reference `json:"medicationReference,omitempty"`
+	// DoNotPerform true asks for the medication not to be taken: no
+	// plan can stand for that, so the import refuses it.
+	DoNotPerform      *bool            `json:"doNotPerform,omitempty"`
+	Subject           Reference        `json:"subject"`
+	AuthoredOn        string           `json:"authoredOn,omitempty"`
+	DosageInstruction []Dosage         `json:"dosageInstruction,omitempty"`
+	DispenseRequest   *DispenseRequest `json:"dispenseRequest,omitempty"`
+	Note              []Annotation     `json:"note,omitempty"`
+	otherElements
 }
 
 // Meta is FHIR resource metadata.
 type Meta struct {
-	VersionID   string `json:"versionId,omitempty"`
-	LastUpdated string `json:"lastUpdated,omitempty"`
+	VersionID   string          `json:"versionId,omitempty"`
+	LastUpdated string          `json:"lastUpdated,omitempty"`
+	Source      json.RawMessage `json:"source,omitempty"`   // ignored (see otherElements)
+	Profile     json.RawMessage `json:"profile,omitempty"`  // ignored
+	Security    json.RawMessage `json:"security,omitempty"` // ignored
+	Tag         json.RawMessage `json:"tag,omitempty"`      // ignored
 }
 
 // Annotation is a FHIR note.
 type Annotation struct {
-	Text string `json:"text"`
+	Text            string          `json:"text"`
+	AuthorString    json.RawMessage `json:"authorString,omitempty"`    // ignored (see otherElements)
+	AuthorReference json.RawMessage `json:"authorReference,omitempty"` // ignored
+	Time            json.RawMessage `json:"time,omitempty"`            // ignored
 }
 
 // Bundle is a FHIR searchset Bundle of resources of type T.
@@ -169,7 +262,13 @@ func ToPlan(mr MedicationRequest) (adherence.Plan, string, error) {
 	if mr.Intent != "" && mr.Intent != "order" && mr.Intent != "plan" && mr.Intent != "original-order" {
 		return p, "", errs.Invalid("intent", "must be order, original-order or plan")
 	}
+	if mr.DoNotPerform != nil && *mr.DoNotPerform {
+		return p, "", errs.Invalid("doNotPerform", "a request not to take a medication cannot be imported as a plan")
+	}
 	if mr.MedicationCodeableConcept == nil {
+		if mr.MedicationReference != nil {
+			return p, "", errs.Invalid("medicationReference", "is not supported: send the medication as medicationCodeableConcept with an RxNorm coding")
+		}
 		return p, "", errs.Invalid("medicationCodeableConcept", "is required")
 	}
 	for _, c := range mr.MedicationCodeableConcept.Coding {
@@ -191,6 +290,13 @@ func ToPlan(mr MedicationRequest) (adherence.Plan, string, error) {
 	p.Instructions = d.Text
 	if d.AsNeeded != nil {
 		p.AsNeeded = *d.AsNeeded
+	}
+	if d.AsNeededFor != nil {
+		if d.AsNeeded != nil {
+			// FHIR R4 Dosage.asNeeded[x] is one element: one of the two.
+			return p, "", errs.Invalid("dosageInstruction[0].asNeededCodeableConcept", "cannot be combined with asNeededBoolean")
+		}
+		p.AsNeeded = true
 	}
 	if d.Timing == nil {
 		if !p.AsNeeded {
