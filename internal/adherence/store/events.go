@@ -13,6 +13,7 @@ import (
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/match"
+	"github.com/medplatform/medplatform/internal/adherence/remind"
 	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/auth"
 	"github.com/medplatform/medplatform/internal/platform/db"
@@ -1066,15 +1067,14 @@ func param(d db.Dialect, n int) string {
 // snooze: the snooze length (15 minutes by default) after the event, or
 // zero — no more reminders — when the dose window closes first.
 func snoozeUntil(e *adherence.Event, c *liveInstance, w adherence.Windows) time.Time {
-	minutes := e.SnoozeMinutes
-	if minutes <= 0 {
-		minutes = 15
+	// remind.Snooze brings the length into the range an SMS SNOOZE takes
+	// (default 15, 5 to 240 minutes), so the app and a text move the
+	// reminder alike; the zero time means the window closes first.
+	t := remind.Snooze(e.OccurredAt, e.SnoozeMinutes, remind.Dose{Open: true, WindowCloses: c.DueAt.Add(w.LateMax)})
+	if t.IsZero() {
+		return t
 	}
-	t := db.UTC(e.OccurredAt.Add(time.Duration(minutes) * time.Minute))
-	if !t.Before(c.DueAt.Add(w.LateMax)) {
-		return time.Time{}
-	}
-	return t
+	return db.UTC(t)
 }
 
 func timeOrNil(t time.Time) *time.Time {

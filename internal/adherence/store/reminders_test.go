@@ -217,6 +217,30 @@ func TestRemindersValidityAndSnooze(t *testing.T) {
 			t.Fatalf("notifications: %+v", got)
 		}
 	})
+	each(t, func(t *testing.T, f *fixture) {
+		// A snooze from the app is held to the lengths an SMS SNOOZE is
+		// (5 to 240 minutes): one minute reminds again after five.
+		p, pl, dose := f.reminderPatient("", "")
+		f.arm(utc(11, 30))
+		f.dispatch(utc(13, 0))
+		f.now = utc(13, 5)
+		out, err := f.s.RecordEvents(f.ctx, []store.EventInput{{Actor: f.actor, Event: adherence.Event{
+			OrgID: f.org, PatientID: p.ID, PlanID: pl.ID, Kind: adherence.EventSnoozed, SnoozeMinutes: 1,
+			OccurredAt: utc(13, 5), Source: adherence.SourceApp, ClientEventID: "snooze-short",
+		}}})
+		if err != nil || out[0].Err != nil {
+			t.Fatalf("record snooze: %v %v", err, out[0].Err)
+		}
+		if res := f.dispatch(utc(13, 9)); res.Sent != 0 {
+			t.Fatalf("a 1-minute snooze reminded before 5 minutes: %+v", res)
+		}
+		if res := f.dispatch(utc(13, 10)); res.Sent != 1 {
+			t.Fatalf("no reminder 5 minutes after a 1-minute snooze: %+v", res)
+		}
+		if got := f.notifications(dose.ID); len(got) != 2 || !got[1].due.Equal(utc(13, 10)) {
+			t.Fatalf("notifications: %+v", got)
+		}
+	})
 }
 
 func TestPlanCreatedCloseToDoseIsArmed(t *testing.T) {
