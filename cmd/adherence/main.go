@@ -84,7 +84,7 @@ redacted line per message; CONSOLE_SHOW_BODY=true prints the text too, default f
   SNS_REGION, SNS_ENDPOINT, SNS_SENDER_ID        (AWS credentials from the default chain)
   FCM_PROJECT_ID, FCM_SERVICE_ACCOUNT_FILE (or FCM_SERVICE_ACCOUNT_JSON), FCM_BASE_URL, FCM_TOKEN_URL
   SMTP_ADDR (host:587, STARTTLS required), SMTP_USERNAME, SMTP_PASSWORD, SMTP_FROM
-  WEBHOOK_SECRET     signs care-team webhooks (escalations); the webhook channel is off without it
+  WEBHOOK_SECRET     signs care-team webhooks (escalations); the webhook channel is off without it (policies with a webhook level are refused)
   WEBHOOK_ALLOW_HTTP true lets escalation policies post to http:// URLs (default false: https only)
   WEBHOOK_ALLOW_PRIVATE true lets them post to loopback, private and link-local addresses (default false:
                      public addresses only, checked when connecting)

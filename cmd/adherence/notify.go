@@ -43,6 +43,9 @@ type notifier struct {
 	// webhookAllowHTTP (WEBHOOK_ALLOW_HTTP) lets escalation policies post
 	// to http:// URLs: the API accepts them and the webhook provider sends.
 	webhookAllowHTTP bool
+	// webhookOff: no WEBHOOK_SECRET, so the webhook channel is off and
+	// the API refuses escalation levels that would page through it.
+	webhookOff bool
 }
 
 // twilioWebhooks is the configuration of the API's Twilio webhooks. They
@@ -149,6 +152,7 @@ func newNotifier(ctx context.Context, getenv func(string) string, stdout io.Writ
 	if err != nil {
 		return nil, err
 	}
+	n.webhookOff = secret == ""
 	if secret != "" {
 		wh, err := webhook.New(webhook.Config{Secret: secret, AllowHTTP: allowHTTP, AllowPrivate: allowPrivate})
 		if err != nil {

@@ -172,6 +172,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 			Ingest:                   ingester,
 			Webhooks:                 webhooks,
 			WebhookAllowHTTP:         nt.webhookAllowHTTP,
+			WebhookOff:               nt.webhookOff,
 			OnEscalationAcknowledged: func(level int) { escMetrics.Count(worker.OutcomeAcknowledged, level, 1) },
 			Wrap:                     func(h http.Handler) http.Handler { return telemetry.HTTPHandler(h, tp, prop) },
 		})

@@ -87,8 +87,9 @@ type escalationPolicyInput struct {
 }
 
 // apply copies the input onto p and validates the result: webhook URLs
-// must be https unless allowHTTP (WEBHOOK_ALLOW_HTTP) is set.
-func (in escalationPolicyInput) apply(p *adherence.EscalationPolicy, allowHTTP bool) error {
+// must be https unless allowHTTP (WEBHOOK_ALLOW_HTTP) is set, and a
+// webhook level needs the channel on (webhookOff: no WEBHOOK_SECRET).
+func (in escalationPolicyInput) apply(p *adherence.EscalationPolicy, allowHTTP, webhookOff bool) error {
 	p.Name = in.Name
 	// Minutes are bounded before they become durations, so no value can
 	// overflow into a valid-looking one.
@@ -122,7 +123,15 @@ func (in escalationPolicyInput) apply(p *adherence.EscalationPolicy, allowHTTP b
 		return err
 	}
 	for i, l := range p.Levels {
-		if l.Recipients != adherence.RecipientsWebhook || allowHTTP {
+		if l.Recipients != adherence.RecipientsWebhook {
+			continue
+		}
+		if webhookOff {
+			// Saved, the level would page nobody: its messages would end
+			// undeliverable at every miss.
+			return errs.Invalid("levels["+strconv.Itoa(i)+"].recipients", "webhook levels need the webhook channel, which is off on this server (WEBHOOK_SECRET is not set)")
+		}
+		if allowHTTP {
 			continue
 		}
 		if u, err := url.Parse(l.URL); err == nil && u.Scheme == "http" {
@@ -162,7 +171,7 @@ func (s *server) handleCreateEscalationPolicy(w http.ResponseWriter, r *http.Req
 		return
 	}
 	pol := adherence.EscalationPolicy{OrgID: p.OrgID, Active: true}
-	if err := in.apply(&pol, s.WebhookAllowHTTP); err != nil {
+	if err := in.apply(&pol, s.WebhookAllowHTTP, s.WebhookOff); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -217,7 +226,7 @@ func (s *server) handleUpdateEscalationPolicy(w http.ResponseWriter, r *http.Req
 		s.fail(w, r, err)
 		return
 	}
-	if err := in.apply(&pol, s.WebhookAllowHTTP); err != nil {
+	if err := in.apply(&pol, s.WebhookAllowHTTP, s.WebhookOff); err != nil {
 		s.fail(w, r, err)
 		return
 	}

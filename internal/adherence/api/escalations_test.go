@@ -200,6 +200,47 @@ func TestWebhookAllowHTTP(t *testing.T) {
 	})
 }
 
+// TestWebhookLevelNeedsTheChannel: without WEBHOOK_SECRET the webhook
+// channel is off, and a policy with a webhook level, which would page
+// nobody, is refused naming the level; levels of other recipients are
+// still taken.
+func TestWebhookLevelNeedsTheChannel(t *testing.T) {
+	dbtest.Each(t, []migrate.Set{audit.Migrations, store.Migrations}, func(t *testing.T, d *platformdb.DB) {
+		e := newEscHarness(t, d)
+		admin := e.keys["admin"]
+		clock := func() time.Time { return e.now }
+		authn, err := auth.NewAuthenticator(e.st, nil, ratelimit.NewMemory(clock), clock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &server{Deps: Deps{Store: e.st, Audit: e.al, Auth: authn, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clock,
+			WebhookOff: true}}
+		mux := httpx.NewMux()
+		s.escalationRoutes(mux)
+		e.h = mux
+		body := map[string]any{
+			"name":    "Hook",
+			"trigger": map[string]any{"kind": "missed_dose"},
+			"levels": []any{
+				map[string]any{"afterMinutes": 30, "recipients": "caregivers", "channels": []string{"sms"}},
+				map[string]any{"afterMinutes": 60, "recipients": "webhook", "url": "https://hooks.example.org/esc"},
+			},
+		}
+		if p := e.do("POST", "/v1/escalation-policies", admin, body, 400); p["field"] != "levels[1].recipients" {
+			t.Fatalf("webhook level with the channel off: %v", p)
+		}
+		if got := e.do("GET", "/v1/escalation-policies", admin, nil, 200); len(got["policies"].([]any)) != 0 {
+			t.Fatalf("policies stored after the refusal: %v", got)
+		}
+		body["levels"] = body["levels"].([]any)[:1]
+		created := e.do("POST", "/v1/escalation-policies", admin, body, 201)
+		body["levels"] = []any{map[string]any{"afterMinutes": 60, "recipients": "webhook", "url": "https://hooks.example.org/esc"}}
+		if p := e.do("PUT", "/v1/escalation-policies/"+created["id"].(string), admin, body, 400); p["field"] != "levels[0].recipients" {
+			t.Fatalf("update to a webhook level with the channel off: %v", p)
+		}
+	})
+}
+
 func TestEscalationPolicyAPI(t *testing.T) {
 	dbtest.Each(t, []migrate.Set{audit.Migrations, store.Migrations}, func(t *testing.T, d *platformdb.DB) {
 		e := newEscHarness(t, d)

@@ -40,6 +40,10 @@ type Deps struct {
 	// WebhookAllowHTTP (WEBHOOK_ALLOW_HTTP) lets escalation policies name
 	// http:// webhook URLs; otherwise only https ones are accepted.
 	WebhookAllowHTTP bool
+	// WebhookOff says the webhook channel is off (no WEBHOOK_SECRET): an
+	// escalation level to a webhook could never be delivered, and is
+	// refused.
+	WebhookOff bool
 	// OnEscalationAcknowledged, when set, is told of each escalation
 	// acknowledged through the API (metrics).
 	OnEscalationAcknowledged func(level int)
