@@ -95,7 +95,7 @@ func New(rec Recorder, metrics *Metrics, maxGroup int) *Ingester {
 // it has one writer. On PostgreSQL a few let one group's reads and inserts
 // overlap another's commit; they still append to the audit chain one after
 // the other (the chain head is locked until commit), and candidate dose
-// instances are locked in id order, so concurrent groups cannot deadlock.
+// instances are locked in (plan, id) order, so concurrent groups cannot deadlock.
 //
 // Requests of fewer than smallRequest events (single events) go to the
 // first committer only. A group of them is small, reads the chain head

@@ -214,7 +214,7 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 		valid = append(valid, i)
 	}
 
-	// 3. Candidate instances, locked in id order (one lock order for every
+	// 3. Candidate instances, locked in (plan_id, id) order (one lock order for every
 	// transaction, so concurrent groups never deadlock). A small group
 	// reads the audit chain head in the same round trip: the lock every
 	// appender takes last, after the rows it changes, and holds until
@@ -831,7 +831,9 @@ func candidateReads(d db.Dialect, in []EventInput, idx []int, plans map[string]*
 		pl := plans[e.PlanID]
 		switch {
 		case e.RequestedDose != 0:
-			conds = append(conds, cond{dose: e.RequestedDose})
+			// e.PlanID is the dose's plan (given and checked, or taken
+			// from the dose by applyRequestedDoses).
+			conds = append(conds, cond{dose: e.RequestedDose, plan: e.PlanID})
 		default:
 			from, to := match.CandidateRange(e.OccurredAt, windowsOf(pl, windows))
 			from, to = db.UTC(from), db.UTC(to)
@@ -849,6 +851,16 @@ func candidateReads(d db.Dialect, in []EventInput, idx []int, plans map[string]*
 			}
 		}
 	}
+	// Lock order: every group locks its instances in (plan_id, id) order,
+	// so that two groups cannot each hold a row the other waits for. The
+	// conditions go out in statements of about perQuery (one statement of
+	// thousands of ORs costs far more to plan than several smaller ones),
+	// sorted by plan, with all of a plan's conditions in one statement,
+	// each statement ordering its rows by plan_id, id. (Ordered by id
+	// alone, two statements' id ranges interleave: a group could lock
+	// instance 100 in its first statement and wait for instance 50 in its
+	// second while another group held 50 and waited for 100.)
+	sort.SliceStable(conds, func(a, b int) bool { return conds[a].plan < conds[b].plan })
 	seen := map[int64]bool{}
 	scan := func(rows db.Rows) error {
 		for rows.Next() {
@@ -866,10 +878,14 @@ func candidateReads(d db.Dialect, in []EventInput, idx []int, plans map[string]*
 	}
 	var stmts []db.Statement
 	const perQuery = 300
-	for start := 0; start < len(conds); start += perQuery {
+	for start := 0; start < len(conds); {
+		end := min(start+perQuery, len(conds))
+		for end < len(conds) && conds[end].plan == conds[end-1].plan {
+			end++ // the rest of the last plan's conditions
+		}
 		var parts []string
 		var args []any
-		for _, c := range conds[start:min(start+perQuery, len(conds))] {
+		for _, c := range conds[start:end] {
 			if c.dose != 0 {
 				args = append(args, c.dose)
 				parts = append(parts, "id = "+param(d, len(args)))
@@ -880,7 +896,8 @@ func candidateReads(d db.Dialect, in []EventInput, idx []int, plans map[string]*
 			parts = append(parts, "(plan_id = "+param(d, n-2)+" AND due_at >= "+param(d, n-1)+" AND due_at <= "+param(d, n)+")")
 		}
 		stmts = append(stmts, db.Statement{SQL: `SELECT ` + liveColumns + `
-			FROM dose_instances WHERE ` + strings.Join(parts, " OR ") + ` ORDER BY id` + forUpdate(d), Args: args, Scan: scan})
+			FROM dose_instances WHERE ` + strings.Join(parts, " OR ") + ` ORDER BY plan_id, id` + forUpdate(d), Args: args, Scan: scan})
+		start = end
 	}
 	return stmts
 }
