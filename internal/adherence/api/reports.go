@@ -424,9 +424,22 @@ func (s *server) handleFHIRAdministrations(w http.ResponseWriter, r *http.Reques
 	// The links state the search run: the patient and the date range as
 	// applied (defaults filled in) and the page, without the parameters
 	// ignored.
-	run := url.Values{"patient": {pat.ID}, "date": {"ge" + from.UTC().Format(time.RFC3339Nano), "lt" + to.UTC().Format(time.RFC3339Nano)}}
+	run := url.Values{"patient": {pat.ID}, "date": {"ge" + from.UTC().Format(time.RFC3339Nano), fhirUpperBound(to)}}
 	pageSearchset(&b, all, page, base+"MedicationAdministration", run)
 	writeFHIR(w, http.StatusOK, b)
+}
+
+// fhirUpperBound writes the exclusive end of a date range as a search
+// parameter: lt and the instant, or, for a range reaching the end of the
+// year 9999 (date=eq9999), le and its last microsecond, since the year
+// 10000 cannot be written in a FHIR dateTime and a link with it would be
+// refused.
+func fhirUpperBound(to time.Time) string {
+	to = to.UTC()
+	if to.Year() > 9999 {
+		return "le" + to.Add(-time.Microsecond).Format("2006-01-02T15:04:05.000000Z07:00")
+	}
+	return "lt" + to.Format(time.RFC3339Nano)
 }
 
 // pageSearchset fills b with the page of the matches all: total counts

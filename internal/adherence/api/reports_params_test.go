@@ -169,3 +169,33 @@ func TestDefaultedWindowStartStaysInYearOne(t *testing.T) {
 		}
 	})
 }
+
+// TestSelfLinkAtTheEndOfYear9999: a search that reaches the end of the
+// year 9999 (date=eq9999) links to itself with a bound that can be
+// written, and following the link answers the same search; the link said
+// date=lt10000-01-01T00:00:00Z, which the server refuses.
+func TestSelfLinkAtTheEndOfYear9999(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		for _, date := range []string{"eq9999", "ge9999-12-01&date=le9999-12-31T23:59:59Z"} {
+			b := e.mustDo("GET", "/fhir/MedicationAdministration?patient="+w.patient+"&date="+date, w.admin, nil, 200)
+			var self string
+			for _, l := range asSlice(b["link"]) {
+				if l := l.(map[string]any); l["relation"] == "self" {
+					self = l["url"].(string)
+				}
+			}
+			i := strings.Index(self, "/fhir/")
+			if i < 0 {
+				t.Fatalf("date=%s: no self link in %v", date, b["link"])
+			}
+			if strings.Contains(self, "10000") {
+				t.Errorf("date=%s: self link %s names the year 10000", date, self)
+			}
+			again := e.do("GET", self[i:], w.admin, nil)
+			if again.status != 200 || again.json(t)["total"] != b["total"] {
+				t.Errorf("date=%s: following the self link %s = %d %.300s, want 200 with total %v", date, self, again.status, again.body, b["total"])
+			}
+		}
+	})
+}
