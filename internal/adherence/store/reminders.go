@@ -122,7 +122,11 @@ func (s *Store) armRange(ctx context.Context, tx *db.Tx, f armFilter) (armed, se
 	q := `SELECT d.id, d.due_at, d.org_id, p.reminder_policy, p.late_max_minutes, p.on_time_minutes
 		FROM dose_instances d JOIN plans p ON p.id = d.plan_id
 		WHERE d.status = 'scheduled' AND d.reminders_sent = 0 AND NOT p.as_needed
-		  AND (d.due_at > $1 OR (d.due_at = $1 AND d.id > $2)) AND d.due_at <= $3`
+		  AND (d.due_at > $1 OR (d.due_at = $1 AND d.id > $2)) AND d.due_at <= $3
+		  AND NOT EXISTS (SELECT 1 FROM events e WHERE e.dose_instance_id = d.id AND e.kind = 'snoozed')`
+	// (A dose the patient snoozed keeps the reminder time the snooze set:
+	// re-arming after a policy change put it back to the policy's first
+	// reminder, before the time the patient asked for.)
 	args := []any{db.UTC(f.afterDue), f.afterID, db.UTC(f.to)}
 	if f.onlyUnarmed {
 		q += ` AND d.remind_at IS NULL`

@@ -356,6 +356,35 @@ func TestPolicyChangePastTheWindowDisarms(t *testing.T) {
 	})
 }
 
+// A reminder policy change keeps a snooze the patient asked for before the
+// dose's first reminder: re-arming set the dose back to the policy's first
+// reminder time, so the patient was reminded when they had asked not to be.
+func TestPolicyChangeKeepsAnEarlierSnooze(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p, pl, dose := f.reminderPatient("", "")
+		f.arm(utc(11, 30)) // first reminder at the due time, 13:00
+		f.now = utc(12, 50)
+		out, err := f.s.RecordEvents(f.ctx, []store.EventInput{{Actor: f.actor, Event: adherence.Event{
+			OrgID: f.org, PatientID: p.ID, PlanID: pl.ID, Kind: adherence.EventSnoozed, SnoozeMinutes: 30,
+			OccurredAt: utc(12, 50), Source: adherence.SourceApp, ClientEventID: "snooze-early",
+		}}})
+		if err != nil || out[0].Err != nil || out[0].Event.DoseInstanceID != dose.ID {
+			t.Fatalf("record snooze: %v %v %+v", err, out[0].Err, out[0].Event)
+		}
+		pol := remind.DefaultPolicy
+		pol.RepeatEvery = 20 * time.Minute // any change re-arms the doses not reminded yet
+		if err := f.s.SetMessaging(f.ctx, f.actor, f.org, store.MessagingSettings{Policy: pol}); err != nil {
+			t.Fatal(err)
+		}
+		if res := f.dispatch(utc(13, 0)); res.Sent != 0 {
+			t.Fatalf("reminded at 13:00 though the patient snoozed until 13:20: %+v", res)
+		}
+		if res := f.dispatch(utc(13, 20)); res.Sent != 1 {
+			t.Fatalf("no reminder when the snooze ended: %+v", res)
+		}
+	})
+}
+
 // A reminder policy change that re-arms a dose while its first reminder is
 // being dispatched leaves the dose as the dispatch left it: re-arming
 // applies to doses that have had no reminder. On PostgreSQL the dispatch
