@@ -11,8 +11,10 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/medplatform/medplatform/internal/medsales"
 	"github.com/medplatform/medplatform/internal/medsales/api"
 	"github.com/medplatform/medplatform/internal/medsales/ingest"
+	"github.com/medplatform/medplatform/internal/medsales/store"
 	"github.com/medplatform/medplatform/internal/platform/config"
 	"github.com/medplatform/medplatform/internal/platform/debug"
 	"github.com/medplatform/medplatform/internal/platform/health"
@@ -149,15 +151,33 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 
 // loadSampleIfEmpty is the quick start: on a database with nothing loaded
 // it writes sample files for n providers in sampleDir and loads every
-// dataset from them.
+// dataset from them. On a database whose loads so far are all this
+// sample's (the same files, the same rows: a quick start stopped midway)
+// it loads the rest; any other data is left alone.
 func loadSampleIfEmpty(ctx context.Context, d *deps, svc *ingest.Service, n int, stdout io.Writer) error {
 	latest, err := d.store.LatestLoads(ctx)
 	if err != nil {
 		return err
 	}
 	if len(latest) > 0 {
-		fmt.Fprintln(stdout, "data already loaded: skipping the sample (see `medsales datasets`)")
-		return nil
+		// The sample is written aside to be compared; nothing is written
+		// where the quick start keeps its files unless it is resumed.
+		tmp, err := os.MkdirTemp("", "medsales-sample-")
+		if err != nil {
+			return fmt.Errorf("compare with the sample: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		files, err := writeSample(tmp, n, 1)
+		if err != nil {
+			return err
+		}
+		rest := sampleRest(latest, files)
+		if len(rest) == 0 {
+			fmt.Fprintln(stdout, "data already loaded: skipping the sample (see `medsales datasets`)")
+			return nil
+		}
+		fmt.Fprintf(stdout, "an earlier load of this sample stopped before the end: loading the %d datasets it left\n", len(rest))
+		return loadSampleFiles(ctx, svc, rest, stdout)
 	}
 	dir := d.sampleDir()
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -167,6 +187,35 @@ func loadSampleIfEmpty(ctx context.Context, d *deps, svc *ingest.Service, n int,
 	if err != nil {
 		return err
 	}
+	return loadSampleFiles(ctx, svc, files, stdout)
+}
+
+// sampleRest returns the files of the sample that are not loaded yet when
+// every dataset loaded is one of the sample's files (its name and its
+// rows), and nothing otherwise: data from anywhere else is never mixed
+// with the sample.
+func sampleRest(latest map[medsales.Dataset]store.Freshness, files []sampleFile) []sampleFile {
+	byDataset := map[medsales.Dataset]sampleFile{}
+	for _, f := range files {
+		byDataset[f.dataset] = f
+	}
+	for ds, l := range latest {
+		f, ok := byDataset[ds]
+		if !ok || filepath.Base(f.path) != l.SourceFile || int64(f.rows) != l.RecordCount {
+			return nil
+		}
+	}
+	var rest []sampleFile
+	for _, f := range files {
+		if _, loaded := latest[f.dataset]; !loaded && f.rows > 0 {
+			rest = append(rest, f)
+		}
+	}
+	return rest
+}
+
+// loadSampleFiles loads files in order.
+func loadSampleFiles(ctx context.Context, svc *ingest.Service, files []sampleFile, stdout io.Writer) error {
 	for _, f := range files {
 		if f.rows == 0 {
 			// A few providers may have no secondary location or other
