@@ -75,15 +75,21 @@ func NewZCTAReader(r io.Reader, file string) (*ZCTAReader, error) {
 // gazetteerSeparator returns the field separator of the gazetteer file
 // read by br, from its header line: a tab, as the files have been, or a
 // vertical bar, as one description of the 2025 files has them (with a
-// GEOIDFQ column, which is ignored). A header with neither is read as
+// GEOIDFQ column, which is ignored), or, without either, a comma (the file
+// saved as CSV from a spreadsheet). A header with none of them is read as
 // tab-separated, and refused for its missing columns.
 func gazetteerSeparator(br *bufio.Reader) rune {
 	head, _ := br.Peek(br.Size())
 	if i := bytes.IndexByte(head, '\n'); i >= 0 {
 		head = head[:i]
 	}
-	if !bytes.ContainsRune(head, '\t') && bytes.ContainsRune(head, '|') {
+	switch {
+	case bytes.ContainsRune(head, '\t'):
+		return '\t'
+	case bytes.ContainsRune(head, '|'):
 		return '|'
+	case bytes.ContainsRune(head, ','):
+		return ','
 	}
 	return '\t'
 }

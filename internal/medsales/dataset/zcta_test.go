@@ -63,6 +63,15 @@ func TestZCTAReader(t *testing.T) {
 			want: []geo.Centroid{{ZIP: "00601", Lat: 18.180555, Lon: -66.749961}},
 		},
 		{
+			// The gazetteer saved as CSV from a spreadsheet: it was read
+			// as tab-separated and refused for missing GEOID, INTPTLAT and
+			// INTPTLONG, which its header names.
+			name: "comma-separated, quoted",
+			text: "GEOID,ALAND,AWATER,ALAND_SQMI,AWATER_SQMI,INTPTLAT,INTPTLONG\r\n" +
+				"\"00601\",166847909,799292,64.42,0.309,18.180555,-66.749961\r\n",
+			want: []geo.Centroid{{ZIP: "00601", Lat: 18.180555, Lon: -66.749961}},
+		},
+		{
 			name: "columns reordered",
 			text: "INTPTLONG\tINTPTLAT\tGEOID\n-73.997293\t40.75065\t10001\n",
 			want: []geo.Centroid{{ZIP: "10001", Lat: 40.75065, Lon: -73.997293}},
@@ -110,11 +119,11 @@ func TestZCTAReader(t *testing.T) {
 
 func TestZCTAReaderWrongFile(t *testing.T) {
 	for name, text := range map[string]string{
-		"comma-separated":     "GEOID,ALAND,AWATER,ALAND_SQMI,AWATER_SQMI,INTPTLAT,INTPTLONG\n00601,1,1,1,1,18.1,-66.7\n",
-		"no longitude":        "GEOID\tALAND\tAWATER\tALAND_SQMI\tAWATER_SQMI\tINTPTLAT\n",
-		"pipes, no longitude": "GEOID|GEOIDFQ|ALAND|AWATER|ALAND_SQMI|AWATER_SQMI|INTPTLAT\n",
-		"county file":         "USPS\tGEOID\tANSICODE\tNAME\tALAND\tAWATER\tALAND_SQMI\tAWATER_SQMI\tINTPTLAT\tINTPTLONG\nAL\t01001\t00161526\tAutauga County\t1\t1\t1\t1\t32.5\t-86.6\n",
-		"empty":               "",
+		"comma-separated, no longitude": "GEOID,ALAND,AWATER,ALAND_SQMI,AWATER_SQMI,INTPTLAT\n00601,1,1,1,1,18.1\n",
+		"no longitude":                  "GEOID\tALAND\tAWATER\tALAND_SQMI\tAWATER_SQMI\tINTPTLAT\n",
+		"pipes, no longitude":           "GEOID|GEOIDFQ|ALAND|AWATER|ALAND_SQMI|AWATER_SQMI|INTPTLAT\n",
+		"county file":                   "USPS\tGEOID\tANSICODE\tNAME\tALAND\tAWATER\tALAND_SQMI\tAWATER_SQMI\tINTPTLAT\tINTPTLONG\nAL\t01001\t00161526\tAutauga County\t1\t1\t1\t1\t32.5\t-86.6\n",
+		"empty":                         "",
 		// Gazetteers without USPS whose GEOIDs are five digits too: the
 		// urban areas (UACE) and core-based statistical areas (CBSA
 		// code). They name their areas; the ZCTA file has no NAME.

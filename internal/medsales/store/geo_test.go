@@ -125,7 +125,7 @@ func TestLoadZCTARefuses(t *testing.T) {
 			in      store.LoadInput
 			wrong   bool // errors.Is dataset.ErrWrongFile
 		}{
-			{"comma-separated file", []byte("GEOID,ALAND,AWATER,ALAND_SQMI,AWATER_SQMI,INTPTLAT,INTPTLONG\n00601,1,1,1,1,18.1,-66.7\n"), store.LoadInput{}, true},
+			{"comma-separated file without INTPTLONG", []byte("GEOID,ALAND,AWATER,ALAND_SQMI,AWATER_SQMI,INTPTLAT\n00601,1,1,1,1,18.1\n"), store.LoadInput{}, false},
 			{"NUCC file", []byte("Code,Grouping,Classification\n207Q00000X,A,B\n"), store.LoadInput{}, true},
 			{"too many rejects", gazetteer("00601 18.18 -66.75", "1234 1 1", "ABCDE 1 1"), store.LoadInput{}, false},
 			{"increment mode", gazetteer("00601 18.18 -66.75"), store.LoadInput{Mode: store.ModeIncrement}, false},
