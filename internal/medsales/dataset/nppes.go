@@ -194,7 +194,7 @@ type NPPESRecord struct {
 	NPI            []byte
 	EntityType     int // 1 individual, 2 organization, 0 not given (deactivated NPI)
 	ReplacementNPI []byte
-	EIN            []byte // nil when <UNAVAIL>
+	EIN            []byte // nil when <UNAVAIL> (so is ParentOrgTIN)
 
 	OrgName, LastName, FirstName, MiddleName, NamePrefix, NameSuffix, Credential []byte
 
@@ -363,6 +363,9 @@ func (n *NPPESReader) parse() error {
 	rec.AOLastName, rec.AOFirstName, rec.AOMiddleName, rec.AOTitle, rec.AOPhone = f(npAOLastName), f(npAOFirstName), f(npAOMiddleName), f(npAOTitle), f(npAOPhone)
 	rec.AONamePrefix, rec.AONameSuffix, rec.AOCredential = f(npAONamePrefix), f(npAONameSuffix), f(npAOCredential)
 	rec.SoleProprietor, rec.OrgSubpart, rec.ParentOrgLBN, rec.ParentOrgTIN = f(npSoleProprietor), f(npOrgSubpart), f(npParentLBN), f(npParentTIN)
+	if bytes.Equal(rec.ParentOrgTIN, unavailable) { // withheld, as an EIN can be
+		rec.ParentOrgTIN = nil
+	}
 	for _, c := range []int{npSoleProprietor, npOrgSubpart} {
 		if v := f(c); v != nil && (len(v) != 1 || (v[0] != 'X' && v[0] != 'Y' && v[0] != 'N')) {
 			return fmt.Errorf("%s %q is not X, Y or N", n.cols[c].Name, v)

@@ -597,3 +597,20 @@ func TestOtherNameReaderRefusesNPIDataFile(t *testing.T) {
 		t.Errorf("error = %q, want it to name the file and say it is the main NPPES file", err)
 	}
 }
+
+// TestNPPESReaderUnavailableTIN: <UNAVAIL> is NPPES's placeholder for a
+// withheld tax number, in Parent Organization TIN as in EIN: neither is
+// stored as if it were the number. The parent TIN was kept as "<UNAVAIL>".
+func TestNPPESReaderUnavailableTIN(t *testing.T) {
+	cols := nppesHeader(t)
+	org := map[string]string{"NPI": "1234567893", "Entity Type Code": "2", "Provider Organization Name (Legal Business Name)": "Clinic",
+		"Provider Enumeration Date": "01/02/2003", "Employer Identification Number (EIN)": "<UNAVAIL>",
+		"Parent Organization LBN": "Health System", "Parent Organization TIN": "<UNAVAIL>"}
+	rows, rejects, _, err := readNPPES(t, "npidata_pfile_20050523-20260810.csv", []byte(quotedHeader(cols)+nppesLine(t, cols, org)))
+	if err != nil || len(rejects) != 0 || len(rows) != 1 {
+		t.Fatalf("read: %v, rejects %v, %d rows", err, rejects, len(rows))
+	}
+	if p := rows[0].Provider; p.EIN != "" || p.ParentOrgTIN != "" || p.ParentOrgLBN != "Health System" {
+		t.Errorf("EIN %q, parent TIN %q, parent LBN %q; want the two numbers empty and the name kept", p.EIN, p.ParentOrgTIN, p.ParentOrgLBN)
+	}
+}
