@@ -199,3 +199,15 @@ func TestSelfLinkAtTheEndOfYear9999(t *testing.T) {
 		}
 	})
 }
+
+// TestRepeatedParameterRefused: a /v1 query parameter given twice is a 400
+// naming it; the report used the first from and ignored the second.
+func TestRepeatedParameterRefused(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		r := e.do("GET", "/v1/patients/"+w.patient+"/adherence?from=2026-03-01T00:00:00Z&from=2026-03-05T00:00:00Z", w.admin, nil)
+		if r.status != 400 || r.json(t)["field"] != "from" {
+			t.Errorf("from given twice: %d %.300s, want 400 naming from", r.status, r.body)
+		}
+	})
+}

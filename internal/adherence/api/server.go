@@ -71,7 +71,7 @@ func NewServer(d Deps) http.Handler {
 	s := &server{Deps: d}
 	mux := httpx.NewMux()
 	s.routes(mux)
-	var h http.Handler = mux
+	var h http.Handler = httpx.OneValueEach(mux, "/v1/")
 	h = telemetry.Middleware(h, telemetry.MiddlewareDeps{
 		Logger:  d.Logger,
 		Metrics: d.HTTPMetrics,

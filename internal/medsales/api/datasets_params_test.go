@@ -36,3 +36,22 @@ func TestDatasetsLimitIsPlainDecimal(t *testing.T) {
 		}
 	}
 }
+
+// TestRepeatedParameterRefused: dataset=partb&dataset=nucc is a 400 naming
+// dataset; it answered for partb alone. (The store is never read.)
+func TestRepeatedParameterRefused(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	srv := httptest.NewServer(api.NewServer(api.Deps{
+		Health: health.New(nil, time.Second, time.Now, log), Registry: prometheus.NewRegistry(), Logger: log,
+	}))
+	defer srv.Close()
+	res, err := http.Get(srv.URL + "/v1/datasets?dataset=partb&dataset=nucc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var p struct{ Field string }
+	if err := json.NewDecoder(res.Body).Decode(&p); err != nil || res.StatusCode != 400 || p.Field != "dataset" {
+		t.Errorf("dataset given twice: %d (field %q, %v), want 400 naming dataset", res.StatusCode, p.Field, err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"reflect"
 	"regexp"
 	"sort"
@@ -597,4 +598,33 @@ func (s *statusRecorder) WriteHeader(code int) {
 	if s.status == 0 {
 		s.status = code
 	}
+}
+
+// OneValueEach answers 400, naming the parameter, a request under prefix
+// whose query gives a parameter more than once: the API's parameters take
+// one value each, and a handler reading the first would silently ignore
+// the others (dataset=partb&dataset=nucc answered for partb alone). Routes
+// outside prefix (FHIR, where a repeated parameter is an AND) are passed
+// through.
+func OneValueEach(next http.Handler, prefix string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, prefix) && r.URL.RawQuery != "" {
+			q, err := url.ParseQuery(r.URL.RawQuery)
+			if err == nil {
+				keys := make([]string, 0, len(q))
+				for k := range q {
+					keys = append(keys, k)
+				}
+				sort.Strings(keys) // the same answer for the same request
+				for _, k := range keys {
+					if len(q[k]) > 1 {
+						p, _ := ProblemFor(errs.Invalid(k, "is given %d times; give it once", len(q[k])), w.Header().Get("X-Request-Id"))
+						WriteProblem(w, p)
+						return
+					}
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }

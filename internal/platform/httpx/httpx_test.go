@@ -235,3 +235,41 @@ func TestWriteErrorDeadlineIsUnavailable(t *testing.T) {
 		}
 	}
 }
+
+// TestOneValueEach: under the prefix, a query parameter given twice is a
+// 400 naming it, and the handler does not run; one value each, and routes
+// outside the prefix (FHIR, where repeats AND), pass.
+func TestOneValueEach(t *testing.T) {
+	ran := 0
+	h := httpx.OneValueEach(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { ran++ }), "/v1/")
+	for _, c := range []struct {
+		target string
+		status int
+		field  string
+	}{
+		{"/v1/datasets?dataset=partb&dataset=nucc", 400, "dataset"},
+		{"/v1/patients/x/adherence?from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z&from=2026-01-15T00:00:00Z", 400, "from"},
+		{"/v1/datasets?dataset=partb&limit=5", 200, ""},
+		{"/v1/datasets", 200, ""},
+		{"/fhir/MedicationAdministration?date=ge2026-01-01&date=lt2026-02-01", 200, ""},
+	} {
+		before := ran
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", c.target, nil))
+		if rec.Code != c.status {
+			t.Errorf("%s: status %d, want %d: %s", c.target, rec.Code, c.status, rec.Body)
+			continue
+		}
+		if c.status == 400 {
+			var p struct{ Field string }
+			if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || p.Field != c.field {
+				t.Errorf("%s: problem %s, want field %s", c.target, rec.Body, c.field)
+			}
+			if ran != before {
+				t.Errorf("%s: the handler ran", c.target)
+			}
+		} else if ran != before+1 {
+			t.Errorf("%s: the handler did not run", c.target)
+		}
+	}
+}
