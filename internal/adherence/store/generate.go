@@ -115,28 +115,32 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 }
 
 // keptDose is an instance with an outcome: its ordinal and due instant.
-// pending marks one due before the regenerated window without an outcome
-// yet (see keptOutcomes).
+// pending marks one due before the regenerated window (see keptOutcomes),
+// and scheduled one of those still without an outcome.
 type keptDose struct {
-	id      int64
-	seq     int
-	due     time.Time
-	local   string // wall time in the zone it was generated in, 2006-01-02T15:04
-	pending bool
+	id        int64
+	seq       int
+	due       time.Time
+	local     string // wall time in the zone it was generated in, 2006-01-02T15:04
+	pending   bool
+	scheduled bool
 }
 
 // keptOutcomes returns the plan's instances due in [from, to) that carry an
 // outcome (a skip recorded up to a day ahead, a taking reported early), and
-// those due in the day before from still without one (due, their window
-// perhaps still open: the late window is at most a day), in due order.
-// Regeneration keeps them as they are, and each stands for its occurrence:
-// a pending 08:00 dose whose plan moves to 08:45 at 08:30 is today's dose,
-// and a second one at 08:45 would make one of the two a certain miss.
+// those due in the day before from that are not excluded, with an outcome
+// or still without one (due, their window perhaps still open: the late
+// window is at most a day), in due order. Regeneration keeps them as they
+// are, and each stands for its occurrence: a pending 08:00 dose whose plan
+// moves to 08:45 at 08:30 is today's dose, and a second one at 08:45 would
+// make one of the two a certain miss; an 08:00 dose taken before the move
+// is today's dose too, and a second one at 08:45 would ask for a second
+// taking, and be missed and escalated without one.
 func keptOutcomes(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time) ([]keptDose, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT id, seq, due_at, local_time FROM dose_instances
+	rows, err := tx.QueryContext(ctx, `SELECT id, seq, due_at, local_time, status FROM dose_instances
 		WHERE org_id = $1 AND plan_id = $2
 		  AND ((due_at >= $3 AND due_at < $4 AND status NOT IN ('scheduled', 'excluded'))
-		    OR (due_at >= $5 AND due_at < $3 AND status = 'scheduled'))
+		    OR (due_at >= $5 AND due_at < $3 AND status <> 'excluded'))
 		ORDER BY due_at`, g.orgID, g.id, from, to, db.UTC(from.Add(-pendingBefore)))
 	if err != nil {
 		return nil, fmt.Errorf("read kept doses: %w", err)
@@ -145,10 +149,12 @@ func keptOutcomes(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time
 	var out []keptDose
 	for rows.Next() {
 		var k keptDose
-		if err := rows.Scan(&k.id, &k.seq, &k.due, &k.local); err != nil {
+		var status string
+		if err := rows.Scan(&k.id, &k.seq, &k.due, &k.local, &status); err != nil {
 			return nil, fmt.Errorf("read kept doses: %w", err)
 		}
 		k.pending = k.due.Before(from)
+		k.scheduled = status == string(adherence.DoseScheduled)
 		out = append(out, k)
 	}
 	if err := rows.Err(); err != nil {
@@ -182,7 +188,7 @@ const nearKept = 3 * time.Hour
 // day to one, where the same Seq falls days later): the kept instance must
 // lie between that dose's neighbours in the expansion, that is, where the
 // new schedule would have put the occurrence. Only instances due in the
-// regenerated window count, and those of the day before it still pending
+// regenerated window count, and those of the day before it not excluded
 // (see keptOutcomes): earlier ones are history, and a sparser new
 // schedule may reuse their Seq for later doses.
 //
@@ -194,7 +200,9 @@ const nearKept = 3 * time.Hour
 // the 08:00 dose not yet taken, takes it at 08:00 Eastern, five hours
 // later and past the late window of the London instance. Keeping both
 // made one a certain miss; keeping the London one made the taking an
-// orphan and the dose a miss.
+// orphan and the dose a miss. An instance of the day before with an
+// outcome (the 08:00 dose taken in London before the flight) ends its
+// occurrence: the new dose is dropped, not scheduled as a second one.
 func withoutKept(doses []schedule.Dose, kept []keptDose, sameTiming bool) (out []schedule.Dose, moved []keptDose) {
 	if len(kept) == 0 || len(doses) == 0 {
 		return doses, nil
@@ -221,6 +229,10 @@ func withoutKept(doses []schedule.Dose, kept []keptDose, sameTiming bool) (out [
 			switch {
 			case !ok:
 			case doses[i].Due.Sub(k.due) < nearKept:
+				drop[i] = true
+			case sameTiming && sameLocalDate(doses[i].Local, k.local) && !k.scheduled:
+				// Taken, skipped or missed already: the occurrence is
+				// over, and the new dose would be a second one.
 				drop[i] = true
 			case sameTiming && sameLocalDate(doses[i].Local, k.local):
 				moved = append(moved, k)

@@ -398,3 +398,76 @@ func TestElapsedPlanCreatedMidSecondKeepsFirstDose(t *testing.T) {
 		}
 	})
 }
+
+// TestChangeAfterTakenDoseKeepsOneDosePerOccurrence changes a plan's
+// timing, the patient's anchors or the patient's zone half an hour after
+// today's dose was taken: the taking stands for today's occurrence, as a
+// pending dose does, so the new schedule gives no second dose today. A
+// second one asked the patient to take the morning dose twice, and without
+// that second taking was marked missed and escalated.
+func TestChangeAfterTakenDoseKeepsOneDosePerOccurrence(t *testing.T) {
+	cases := []struct {
+		name   string
+		timing schedule.Timing
+		change func(f *fixture, p *adherence.Patient, pl *adherence.Plan) error
+		want   []string // doses of 2026-03-02 and 2026-03-03, New York wall times
+	}{
+		{
+			name:   "timing 08:00 to 09:00",
+			timing: timeOfDay("08:00"),
+			change: func(f *fixture, p *adherence.Patient, pl *adherence.Plan) error {
+				pl.Timing = timeOfDay("09:00")
+				return f.s.UpdatePlan(f.ctx, f.actor, pl, pl.Version)
+			},
+			want: []string{"2 2026-03-02T08:00 taken_on_time", "3 2026-03-03T09:00 scheduled"},
+		},
+		{
+			name:   "breakfast 07:30 to 09:00",
+			timing: schedule.Timing{Repeat: &schedule.Repeat{When: []string{"CM"}}},
+			change: func(f *fixture, p *adherence.Patient, pl *adherence.Plan) error {
+				p.Anchors = schedule.DefaultAnchors()
+				p.Anchors.Breakfast = 9 * 60
+				return f.s.UpdatePatient(f.ctx, f.actor, p, p.Version)
+			},
+			want: []string{"2 2026-03-02T07:30 taken_on_time", "3 2026-03-03T09:00 scheduled"},
+		},
+		{
+			name:   "London to New York",
+			timing: timeOfDay("08:00"),
+			change: func(f *fixture, p *adherence.Patient, pl *adherence.Plan) error {
+				p.TimeZone = "America/New_York"
+				return f.s.UpdatePatient(f.ctx, f.actor, p, p.Version)
+			},
+			want: []string{"2 2026-03-02T08:00 taken_on_time", "3 2026-03-03T08:00 scheduled"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				zone := "America/New_York"
+				if strings.Contains(tc.name, "London") {
+					zone = "Europe/London"
+				}
+				p := f.patient(zone)
+				pl := f.plan(p.ID, tc.timing)
+				first := f.doses(pl.ID, start.Add(24*time.Hour), time.Time{})[0] // day 2's dose
+				f.now = first.DueAt.Add(5 * time.Minute)
+				taken := f.ev(p.ID, pl.ID, adherence.EventTaken, f.now, "taken")
+				if out := f.record(taken); out[0].Err != nil || out[0].Event.DoseStatus != adherence.DoseTakenOnTime {
+					t.Fatalf("taking: %+v", out[0])
+				}
+				f.now = first.DueAt.Add(30 * time.Minute)
+				if err := tc.change(f, &p, &pl); err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, d := range f.doses(pl.ID, first.DueAt.Add(-time.Hour), local(2026, 3, 4, 0, 0)) {
+					got = append(got, fmt.Sprintf("%d %s %s", d.Seq, d.LocalTime, d.Status))
+				}
+				if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+					t.Fatalf("doses after the change:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+				}
+			})
+		})
+	}
+}
