@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/medplatform/medplatform/internal/medsales"
 	"github.com/medplatform/medplatform/internal/medsales/dataset"
@@ -100,6 +101,7 @@ func (s *Store) LoadNPPES(ctx context.Context, in LoadInput) (LoadResult, error)
 		return LoadResult{}, err
 	}
 	defer rep.Abort()
+	since := time.Now().Add(-geocodeCatchUpMargin)
 	finalize := in.Finalize
 	in.Finalize = func(tx *db.Tx, res LoadResult) error {
 		if opts.KeyColumn != "" {
@@ -110,10 +112,13 @@ func (s *Store) LoadNPPES(ctx context.Context, in LoadInput) (LoadResult, error)
 		if err := catchUpCentroids(ctx, tx, in, pt.Name); err != nil {
 			return err
 		}
-		if finalize == nil {
-			return nil
+		if finalize != nil {
+			if err := finalize(tx, res); err != nil {
+				return err
+			}
 		}
-		return finalize(tx, res)
+		// Last, so that it sees every geocode batch committed before it.
+		return catchUpGeocodes(ctx, tx, pt.Name, "practice_lat", "practice_lon", since)
 	}
 	pw, tw, iw := rep.Builder(pt.Name), rep.Builder(tt.Name), rep.Builder(it.Name)
 	coords := coordinator{centroids: in.Centroids}
@@ -288,6 +293,31 @@ func (s *Store) applyGeocodes(ctx context.Context, staging, latCol, lonCol strin
 	return nil
 }
 
+// geocodeCatchUpMargin is how long before a load's start catchUpGeocodes
+// looks for answers: a geocode batch is stamped (geocoded_at) before it
+// commits, by the clock of the host running 'medsales geocode'.
+const geocodeCatchUpMargin = 10 * time.Minute
+
+// catchUpGeocodes runs in the swap transaction of a load that gave its
+// staged rows the cached Census coordinates (applyGeocodes) before building
+// its indexes and swapping. A 'medsales geocode' batch that committed in
+// between updated the rows of the table being replaced, not the staged
+// ones, so the swap brought back their ZIP centroids until the next
+// geocode run. The matches cached since the load started are applied here
+// to the rows swapped in (table is the live name).
+func catchUpGeocodes(ctx context.Context, tx *db.Tx, table, latCol, lonCol string, since time.Time) error {
+	q := fmt.Sprintf(`UPDATE %[1]s SET %[2]s = g.lat, %[3]s = g.lon, coord_source = 'census'
+		FROM geocode_cache g
+		WHERE g.address_key = %[1]s.address_key AND g.matched AND g.lat IS NOT NULL AND g.lon IS NOT NULL
+		  AND g.geocoded_at >= $1
+		  AND (%[1]s.coord_source IS NULL OR %[1]s.coord_source <> 'census'
+		       OR %[1]s.%[2]s IS NULL OR %[1]s.%[2]s <> g.lat OR %[1]s.%[3]s IS NULL OR %[1]s.%[3]s <> g.lon)`, table, latCol, lonCol)
+	if _, err := tx.ExecContext(ctx, q, db.UTC(since)); err != nil {
+		return fmt.Errorf("apply the geocodes cached during the load to %s: %w", table, err)
+	}
+	return nil
+}
+
 // coordinator finds the coordinates of practice addresses by ZIP code,
 // remembering the last ZIP (consecutive rows often share it).
 type coordinator struct {
@@ -422,15 +452,19 @@ func (s *Store) LoadNPPESLocations(ctx context.Context, in LoadInput) (LoadResul
 		return LoadResult{}, err
 	}
 	defer rep.Abort()
+	since := time.Now().Add(-geocodeCatchUpMargin)
 	finalize := in.Finalize
 	in.Finalize = func(tx *db.Tx, res LoadResult) error {
 		if err := catchUpCentroids(ctx, tx, in, t.Name); err != nil {
 			return err
 		}
-		if finalize == nil {
-			return nil
+		if finalize != nil {
+			if err := finalize(tx, res); err != nil {
+				return err
+			}
 		}
-		return finalize(tx, res)
+		// Last, so that it sees every geocode batch committed before it.
+		return catchUpGeocodes(ctx, tx, t.Name, "lat", "lon", since)
 	}
 	w := rep.Builder(t.Name)
 	coords := coordinator{centroids: in.Centroids}
