@@ -312,14 +312,18 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 
 	var rowsRead int64
 	var rejects *rejectsFile
+	// counted is the loader's count of rejected rows, when it returned
+	// one with its error: once the rejects file cannot be written, the
+	// rows rejected after it are counted but not written.
+	var counted int64
 	fail := func(err error) (Result, error) {
 		// Record the failure even when ctx was cancelled (SIGTERM), with
 		// the rows rejected before it (often why it failed).
 		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		var rejected int64
+		rejected := counted
 		if rejects != nil {
-			rejected = rejects.rows
+			rejected = max(rejected, rejects.rows)
 		}
 		reason := err.Error()
 		if ctx.Err() != nil {
@@ -376,6 +380,7 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 		return store.FinishVersionTx(ctx, tx, id, r, f.SHA256(), s.Now())
 	}
 	out, err := s.loader(req.Dataset)(ctx, in)
+	counted = out.Rejected
 	if progress != nil {
 		progress.Done()
 	}

@@ -503,3 +503,42 @@ func TestRunRecordCountIsRowsServed(t *testing.T) {
 		}
 	})
 }
+
+// TestRunRejectsFileUnwritable: a load that fails because its rejects file
+// cannot be written records in the history every row it rejected, not
+// only the first (the one whose write failed): the file is read to the
+// end, and the rows rejected after the failure are counted too.
+func TestRunRejectsFileUnwritable(t *testing.T) {
+	each(t, func(t *testing.T, e env) {
+		ctx := context.Background()
+		b, err := os.ReadFile(sample(t, e.dir, partDFile, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Three more rows with a malformed NPI.
+		bad := "123,Smith,John,Springfield,IL,17,Internal Medicine,S,Lipitor,Atorvastatin Calcium,120,150.5,4500,1234.5,25,,100,1\n"
+		src := write(t, e.dir, partDFile, append(b, strings.Repeat(bad, 3)...))
+		// The rejects directory cannot be created under a regular file.
+		notDir := write(t, e.dir, "not-a-dir", nil)
+		e.svc.RejectsDir = filepath.Join(notDir, "rejects")
+		req := ingest.Request{Dataset: medsales.PartD, Source: src, MaxRejectRatio: 1}
+		if _, err := e.svc.Run(ctx, req, nil); err == nil || !strings.Contains(err.Error(), "write rejects") {
+			t.Fatalf("load with an unwritable rejects directory: %v", err)
+		}
+		e.svc.RejectsDir = filepath.Join(e.dir, "rejects")
+		res, err := e.svc.Run(ctx, req, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Rejected < 2 {
+			t.Fatalf("setup: the sample rejects %d rows, want several", res.Rejected)
+		}
+		hist, err := e.st.Versions(ctx, medsales.PartD, 2)
+		if err != nil || len(hist) != 2 {
+			t.Fatalf("history %+v, %v", hist, err)
+		}
+		if failed := hist[1]; failed.Status != store.StatusFailed || failed.RowsRejected != res.Rejected {
+			t.Errorf("failed load: status %s, rowsRejected %d; want failed with the %d rows the file has rejected", failed.Status, failed.RowsRejected, res.Rejected)
+		}
+	})
+}
