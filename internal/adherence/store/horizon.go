@@ -126,6 +126,9 @@ func (r *extendRun) chunk(ctx context.Context, c *genCache) (done bool, err erro
 		if err := setGeneratedUntil(ctx, tx, ids, r.to); err != nil {
 			return err
 		}
+		if err := r.armLagging(ctx, tx, rows); err != nil {
+			return err
+		}
 		plans, instances = len(ids), n
 		return nil
 	})
@@ -136,6 +139,31 @@ func (r *extendRun) chunk(ctx context.Context, c *genCache) (done bool, err erro
 		r.mu.Unlock()
 	}
 	return done, err
+}
+
+// armLagging arms the reminders of the plans of rows whose new doses start
+// before the arming cursor: their window lagged (a worker outage longer
+// than the horizon, or extensions that failed), and the periodic arming
+// pass, which never goes back over times it has covered, would leave the
+// doses due before the cursor without a reminder. Usually no window
+// starts that early, and nothing is done.
+func (r *extendRun) armLagging(ctx context.Context, tx *db.Tx, rows []duePlan) error {
+	until, err := armedUntil(ctx, tx)
+	if err != nil || until.IsZero() {
+		return err // before the first arming pass, that pass arms them
+	}
+	for i := range rows {
+		from := r.now
+		if gu := rows[i].generatedUntil; gu.Valid && gu.Time.After(from) {
+			from = gu.Time.UTC()
+		}
+		if from.Before(until) {
+			if err := r.s.armPlan(ctx, tx, rows[i].orgID, rows[i].id, r.now); err != nil {
+				return fmt.Errorf("plan %s: %w", rows[i].id, err)
+			}
+		}
+	}
+	return nil
 }
 
 // expand expands every plan of a chunk over its window, skipping (and

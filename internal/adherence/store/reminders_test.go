@@ -448,3 +448,30 @@ func TestPolicyChangeDuringDispatchKeepsTheNextRepeat(t *testing.T) {
 		}
 	})
 }
+
+// Doses the horizon job creates late — its window lagged behind the
+// arming cursor (a worker outage longer than the horizon, or a plan whose
+// extension failed for a while) — are armed as they are created: the
+// periodic arming pass never goes back over times it has covered, so such
+// a dose due within the next two hours got no reminder.
+func TestLateHorizonDosesAreArmed(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		_, pl, _ := f.reminderPatient("", "")
+		f.arm(utc(11, 30)) // the cursor is at 13:30
+		// The plan's doses from noon on were never generated.
+		if _, err := f.d.SQL.ExecContext(f.ctx, `DELETE FROM dose_instances WHERE plan_id = $1 AND due_at >= $2`, pl.ID, utc(12, 0)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.d.SQL.ExecContext(f.ctx, `UPDATE plans SET generated_until = $1 WHERE id = $2`, utc(12, 0), pl.ID); err != nil {
+			t.Fatal(err)
+		}
+		f.now = utc(12, 30)
+		if res, err := f.s.ExtendHorizon(f.ctx, utc(12, 30)); err != nil || res.Instances == 0 {
+			t.Fatalf("extend horizon: %+v %v", res, err)
+		}
+		f.arm(utc(12, 30))
+		if res := f.dispatch(utc(13, 0)); res.Sent != 1 {
+			t.Fatalf("the 13:00 dose the horizon job created at 12:30 was not reminded: %+v", res)
+		}
+	})
+}
