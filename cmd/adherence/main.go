@@ -91,7 +91,7 @@ redacted line per message; CONSOLE_SHOW_BODY=true prints the text too, default f
   <PROVIDER>_RATE    sends per second per provider, e.g. TWILIO_RATE=100 (default and 0: unlimited)
   NOTIFY_BREAKER_FAILURES, NOTIFY_BREAKER_COOLDOWN, NOTIFY_ATTEMPT_TIMEOUT   (5, 10s, 10s; each above 0)
 Secrets, and every setting above but OTEL_* and PPROF_ADDR, may be given as NAME_FILE (for example
-DATABASE_URL_FILE); a file that cannot be read, or a value out of range, fails startup.
+DATABASE_URL_FILE); a file that cannot be read or is empty, or a value out of range, fails startup.
 
 Run 'adherence <command> --help' for a command's flags.
 `

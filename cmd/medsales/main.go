@@ -77,7 +77,7 @@ Configuration comes from flags and environment variables:
   REQUEST_TIMEOUT    deadline of each HTTP request; past it a stalled database read answers 503 (default 30s)
   PPROF_ADDR         serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (default off)
 Secrets, and every setting above but PPROF_ADDR, OTEL_* and AWS_* other than AWS_ENDPOINT_URL_S3, may be
-given as NAME_FILE (for example DATABASE_URL_FILE); a file that cannot be read fails startup.
+given as NAME_FILE (for example DATABASE_URL_FILE); a file that cannot be read or is empty fails startup.
 
 Run 'medsales <command> --help' for a command's flags.
 `

@@ -2,8 +2,9 @@
 // getenv, so tests and run() never touch the process environment. Any
 // setting may be given as NAME_FILE pointing at a file (ECS injects Secrets
 // Manager values either way); the file wins over the plain variable, and a
-// file that cannot be read is an error rather than an unset setting, so a
-// wrong mount fails startup instead of quietly turning a feature off.
+// file that cannot be read or is empty is an error rather than an unset
+// setting, so a wrong mount fails startup instead of quietly turning a
+// feature off.
 package config
 
 import (
@@ -21,14 +22,22 @@ type Env struct {
 
 // lookup returns NAME_FILE's contents (trimmed) when NAME_FILE is set,
 // else NAME; "" means unset. Every typed reader goes through it so that
-// NAME_FILE works the same for all of them.
+// NAME_FILE works the same for all of them. An empty file is an error,
+// like an unreadable one: a secret that was never filled in (an empty
+// Secrets Manager value, a mount of the wrong key) would otherwise read as
+// unset and quietly bring the default back, e.g. DATABASE_URL_FILE the
+// embedded SQLite file instead of PostgreSQL.
 func (e Env) lookup(name string) (string, error) {
 	if path := e.Getenv(name + "_FILE"); path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return "", fmt.Errorf("read %s_FILE: %w", name, err)
 		}
-		return strings.TrimSpace(string(b)), nil
+		v := strings.TrimSpace(string(b))
+		if v == "" {
+			return "", fmt.Errorf("%s_FILE: %s is empty (unset %s_FILE for the default)", name, path, name)
+		}
+		return v, nil
 	}
 	return e.Getenv(name), nil
 }

@@ -3,6 +3,7 @@ package config_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,4 +56,35 @@ func TestEnv(t *testing.T) {
 	if _, err := env.Duration("BAD_TIMEOUT", time.Second); err == nil {
 		t.Error("Duration(BAD_TIMEOUT) succeeded, want an error")
 	}
+}
+
+// TestEmptyFile checks that NAME_FILE naming an empty file (or one of only
+// whitespace) fails, naming NAME_FILE, in every reader: read as unset it
+// brought the default back, so DATABASE_URL_FILE pointing at a secret
+// never filled in started the server on the embedded SQLite file.
+func TestEmptyFile(t *testing.T) {
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.WriteFile(empty, []byte(" \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := config.Env{Getenv: func(k string) string {
+		if strings.HasSuffix(k, "_FILE") {
+			return empty
+		}
+		return ""
+	}}
+	check := func(reader string, err error) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), "SETTING_FILE") || !strings.Contains(err.Error(), "empty") {
+			t.Errorf("%s(SETTING) with SETTING_FILE empty: err = %v, want an error naming SETTING_FILE as empty", reader, err)
+		}
+	}
+	_, err := env.String("SETTING", "sqlite:data/x.db")
+	check("String", err)
+	_, err = env.Int("SETTING", 1)
+	check("Int", err)
+	_, err = env.Duration("SETTING", time.Second)
+	check("Duration", err)
+	_, err = env.Bool("SETTING", true)
+	check("Bool", err)
 }
