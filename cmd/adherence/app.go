@@ -291,6 +291,10 @@ func connect(ctx context.Context, s settings, stderr io.Writer, applyMigrations 
 			d.Close()
 			return nil, fmt.Errorf("REDIS_URL is not a valid redis URL")
 		}
+		// The limiter bounds its calls with context deadlines, which
+		// go-redis ignores unless told otherwise: without this a Redis
+		// that stops answering held every authenticated request 5 s.
+		opts.ContextTimeoutEnabled = true
 		redis.SetLogger(redisLogger{logger})
 		out.redis = redis.NewClient(opts)
 	}

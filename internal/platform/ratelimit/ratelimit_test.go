@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"sync"
 	"testing"
@@ -332,6 +333,49 @@ func TestRedisFailsOpen(t *testing.T) {
 	over, err := l.Exceeded(ctx, "a", 1)
 	if err == nil || over {
 		t.Errorf("Exceeded on a closed server = (%v, %v), want (false, error)", over, err)
+	}
+}
+
+// TestRedisUnansweredFailsOpenQuickly checks that a Redis that accepts
+// connections but never answers (a node failing over, a stalled proxy)
+// costs each call at most the limiter's Timeout: with go-redis's own read
+// timeout and retries every call waited seconds, and so did every
+// authenticated request.
+func TestRedisUnansweredFailsOpenQuickly(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		var held []net.Conn // accepted, never answered
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	client := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), ContextTimeoutEnabled: true})
+	t.Cleanup(func() { client.Close() })
+	l := ratelimit.NewRedis(client)
+	ctx := t.Context()
+
+	start := time.Now()
+	if n, err := l.Hit(ctx, "a", time.Minute); err == nil || n != 0 {
+		t.Errorf("Hit on an unanswering server = (%d, %v), want (0, error)", n, err)
+	}
+	if over, err := l.Exceeded(ctx, "a", 1); err == nil || over {
+		t.Errorf("Exceeded on an unanswering server = (%v, %v), want (false, error)", over, err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("Hit and Exceeded on an unanswering server took %v, want both failed open within 1s", took)
 	}
 }
 

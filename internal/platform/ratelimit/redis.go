@@ -34,16 +34,39 @@ return n
 // abuse; refusing every request while Redis is unreachable would turn a cache
 // outage into a full outage. Callers should log the error (and may alert on
 // it), then carry on.
+//
+// Failing open must also be quick: each call waits at most Timeout. A Redis
+// that accepts connections but does not answer (a node failing over, a
+// stalled proxy) otherwise held every authenticated request for go-redis's
+// read timeout and retries, 5 s, and a failed one for 10 s.
 type Redis struct {
 	client redis.UniversalClient
 	hit    *redis.Script
+	// Timeout bounds each call (NewRedis sets DefaultRedisTimeout). The
+	// client must be built with ContextTimeoutEnabled: go-redis ignores
+	// context deadlines otherwise.
+	Timeout time.Duration
 }
+
+// DefaultRedisTimeout is how long a Redis limiter call waits before
+// failing open: far above a counter round trip within a region, far below
+// what a client notices.
+const DefaultRedisTimeout = 250 * time.Millisecond
 
 // NewRedis returns a limiter backed by client. A *redis.Client, a
 // *redis.ClusterClient or a failover client all satisfy
-// redis.UniversalClient.
+// redis.UniversalClient; build it with ContextTimeoutEnabled so that
+// Timeout applies.
 func NewRedis(client redis.UniversalClient) *Redis {
-	return &Redis{client: client, hit: redis.NewScript(hitLua)}
+	return &Redis{client: client, hit: redis.NewScript(hitLua), Timeout: DefaultRedisTimeout}
+}
+
+// bound returns ctx limited to r.Timeout.
+func (r *Redis) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if r.Timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, r.Timeout)
 }
 
 // Hit records one event for key. See Limiter. On a Redis error it returns 0
@@ -52,6 +75,8 @@ func (r *Redis) Hit(ctx context.Context, key string, window time.Duration) (int,
 	if window < time.Millisecond {
 		return 0, ErrInvalidWindow
 	}
+	ctx, cancel := r.bound(ctx)
+	defer cancel()
 	n, err := r.hit.Run(ctx, r.client, []string{RedisKeyPrefix + key}, window.Milliseconds()).Int()
 	if err != nil {
 		return 0, fmt.Errorf("ratelimit: redis hit: %w", err)
@@ -63,6 +88,8 @@ func (r *Redis) Hit(ctx context.Context, key string, window time.Duration) (int,
 // window. See Limiter. On a Redis error it returns false and the error
 // (fail open).
 func (r *Redis) Exceeded(ctx context.Context, key string, limit int) (bool, error) {
+	ctx, cancel := r.bound(ctx)
+	defer cancel()
 	s, err := r.client.Get(ctx, RedisKeyPrefix+key).Result()
 	if errors.Is(err, redis.Nil) {
 		return false, nil

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRedisUnansweredFailsOpenQuickly starts serve with REDIS_URL naming a
+// server that accepts connections and never answers (a Redis node failing
+// over, a stalled proxy). The failed-auth limiter fails open, and must do
+// so quickly: go-redis ignored the limiter's deadline, so every
+// authenticated request waited 5 s and every refused one 10 s.
+func TestRedisUnansweredFailsOpenQuickly(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		var held []net.Conn // accepted, never answered
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	env := map[string]string{
+		"DATABASE_URL":   "sqlite:" + filepath.Join(t.TempDir(), "adherence.db"),
+		"REDIS_URL":      "redis://" + ln.Addr().String() + "/0",
+		"SHUTDOWN_DRAIN": "0s", "LOG_LEVEL": "error",
+	}
+	getenv := func(k string) string { return env[k] }
+	addr := freeAddr(t)
+	base := "http://" + addr
+	ctx, cancel := context.WithCancel(context.Background())
+	var serverLog bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--addr", addr}, getenv, strings.NewReader(""), io.Discard, &serverLog)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	// /readyz stays DOWN while Redis does not answer; /livez is up.
+	waitReady(t, base+"/livez", done)
+
+	req, err := http.NewRequest(http.MethodGet, base+"/v1/me", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer mpk_not-a-key")
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	took := time.Since(start)
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET /v1/me with a wrong key while Redis does not answer: status %d, want 401", resp.StatusCode)
+	}
+	if took > 2*time.Second {
+		t.Errorf("GET /v1/me with a wrong key while Redis does not answer took %v, want the limiter to fail open within 2s", took)
+	}
+}
