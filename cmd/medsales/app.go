@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/netip"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -209,4 +212,46 @@ func (d *deps) sampleDir() string {
 		return filepath.Join(filepath.Dir(d.db.File), "sample")
 	}
 	return filepath.Join("data", "sample")
+}
+
+// checkRejectsDir fails unless rejected rows can be written to dir
+// (REJECTS_DIR). A load creates its rejects file at its first rejected row,
+// which in a national file may come hours in: a directory that cannot be
+// created or written (the image's read-only working directory) failed the
+// load there, instead of the process at start naming the setting. The
+// check leaves the file system as it found it: what it creates, it removes.
+func checkRejectsDir(dir string) error {
+	// The first missing directory on the way to dir, removed afterwards.
+	created := ""
+	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
+		if _, err := os.Stat(p); err == nil {
+			break
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("REJECTS_DIR %s: %w", dir, err)
+		}
+		created = p
+		if filepath.Dir(p) == p {
+			break
+		}
+	}
+	if created != "" {
+		// Only the directories made here, and only while empty: another
+		// process may have started writing into them meanwhile.
+		defer func() {
+			for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
+				if os.Remove(p) != nil || p == created {
+					return
+				}
+			}
+		}()
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("REJECTS_DIR %s cannot be created (rejected rows are written there): %w", dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return fmt.Errorf("REJECTS_DIR %s is not writable (rejected rows are written there): %w", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }

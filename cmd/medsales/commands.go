@@ -101,6 +101,9 @@ func cmdIngest(ctx context.Context, args []string, getenv func(string) string, s
 	if err := debug.Serve(ctx, getenv("PPROF_ADDR"), d.logger); err != nil {
 		return err
 	}
+	if err := checkRejectsDir(d.settings.RejectsDir); err != nil {
+		return err
+	}
 	svc := d.ingester(nil)
 	var progress ingest.Progress
 	switch *progressFlag {

@@ -69,7 +69,7 @@ Configuration comes from flags and environment variables:
   INGEST_ALLOWED_SOURCES  comma-separated prefixes API-queued sources must start with (default s3://)
   INGEST_SCHEDULE    periodic loads run by the workers: "DATASET SOURCE EVERY; …", e.g.
                      "nppes s3://drop/nppes-weekly.zip 168h" (each also runs once at start)
-  REJECTS_DIR        where rejected rows are written (default data/rejects)
+  REJECTS_DIR        where rejected rows are written (default data/rejects); must be writable by the workers and ingest
   GEOCODER_URL       Census geocoder base URL (default https://geocoding.geo.census.gov)
   AWS_ENDPOINT_URL_S3, AWS_REGION, AWS_ACCESS_KEY_ID …   s3:// sources (S3-compatible endpoints allowed)
   OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME         tracing (off when unset)

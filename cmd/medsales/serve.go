@@ -103,6 +103,12 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	svc := d.ingester(ingestMetrics)
+	// The workers and the sample load write rejects files.
+	if *runWorkers || *sampleN > 0 {
+		if err := checkRejectsDir(d.settings.RejectsDir); err != nil {
+			return err
+		}
+	}
 
 	if *sampleN > 0 {
 		if err := loadSampleIfEmpty(ctx, d, svc, *sampleN, stdout); err != nil {

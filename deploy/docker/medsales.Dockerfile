@@ -8,7 +8,7 @@
 # POST /v1/ingestions and those of INGEST_SCHEDULE. A one-off load is a
 # task with the command `ingest DATASET s3://…`. For the worker and a
 # one-off load, REJECTS_DIR must name a writable directory (a mounted
-# volume), or a load fails at its first rejected row.
+# volume): without one they fail at start, naming REJECTS_DIR.
 # .dockerignore keeps ./data (local databases) out of the build context.
 FROM golang:1.26 AS build
 WORKDIR /src

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRejectsDirCheckedAtStart checks that the commands that load data
+// (serve with its workers, worker, ingest) fail at start, naming
+// REJECTS_DIR, when rejected rows could not be written there: the rejects
+// file is created at a load's first rejected row, so an unwritable
+// directory failed loads hours in ("create rejects file: mkdir data:
+// permission denied") while the process looked healthy. A directory that
+// can be made is left as it was found.
+func TestRejectsDirCheckedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "a-file")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	for _, args := range [][]string{
+		{"serve", "--addr", addr},
+		{"worker", "--addr", addr},
+		{"ingest", "nucc", filepath.Join(dir, "nucc_taxonomy_251.csv")},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			env := map[string]string{
+				"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "m.db"), "LOG_LEVEL": "error", "SHUTDOWN_DRAIN": "0s",
+				// Under a file: not even root can create it.
+				"REJECTS_DIR": filepath.Join(file, "rejects"),
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err := run(ctx, args, func(k string) string { return env[k] }, nil, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), "REJECTS_DIR "+env["REJECTS_DIR"]) {
+				t.Errorf("%v with REJECTS_DIR under a file: err = %v, want it to name REJECTS_DIR", args, err)
+			}
+		})
+	}
+
+	// A writable REJECTS_DIR that does not exist yet passes, and the check
+	// leaves nothing behind.
+	fresh := filepath.Join(dir, "new", "rejects")
+	if err := checkRejectsDir(fresh); err != nil {
+		t.Fatalf("checkRejectsDir(%s): %v", fresh, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "new")); !os.IsNotExist(err) {
+		t.Errorf("checkRejectsDir left %s behind (stat: %v)", filepath.Join(dir, "new"), err)
+	}
+}
