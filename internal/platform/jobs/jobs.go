@@ -204,7 +204,12 @@ func (c *Client) Job(ctx context.Context, id int64) (*rivertype.JobRow, error) {
 }
 
 // QuietLogger keeps River's own logs at warn and above: its info lines
-// (job started, completed) would drown the product's logs.
+// (job started, completed) would drown the product's logs. It also drops
+// River's messages whose error is only "context canceled": Start gives
+// River a context that nothing cancels, so that error comes from Stop,
+// when a maintenance service (the periodic job enqueuer, the scheduler)
+// is cut short at SIGTERM; River logs it at ERROR, which paged whoever
+// alerts on error lines at every deployment.
 func QuietLogger(log *slog.Logger) *slog.Logger {
 	return slog.New(levelFilter{Handler: log.Handler(), min: slog.LevelWarn})
 }
@@ -216,6 +221,21 @@ type levelFilter struct {
 
 func (l levelFilter) Enabled(ctx context.Context, lvl slog.Level) bool {
 	return lvl >= l.min && l.Handler.Enabled(ctx, lvl)
+}
+
+func (l levelFilter) Handle(ctx context.Context, r slog.Record) error {
+	stopped := false
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "error" && a.Value.String() == context.Canceled.Error() {
+			stopped = true
+			return false
+		}
+		return true
+	})
+	if stopped {
+		return nil
+	}
+	return l.Handler.Handle(ctx, r)
 }
 
 // WithAttrs and WithGroup keep the filter on derived handlers (River

@@ -1,0 +1,37 @@
+package jobs_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/medplatform/medplatform/internal/platform/jobs"
+)
+
+// TestQuietLogger checks what of River's own logging reaches the product's
+// log: warnings and errors, but not info lines, and not the errors that are
+// only River's maintenance services cut short by Stop ("context
+// canceled"), which River logs at ERROR at every shutdown.
+func TestQuietLogger(t *testing.T) {
+	var buf bytes.Buffer
+	log := jobs.QuietLogger(slog.New(slog.NewJSONHandler(&buf, nil))).With("svc", "river")
+	ctx := context.Background()
+	log.InfoContext(ctx, "job completed")
+	log.ErrorContext(ctx, "maintenance.PeriodicJobEnqueuer: Error starting transaction", "error", context.Canceled.Error())
+	log.ErrorContext(ctx, "JobScheduler: Error scheduling jobs", "error", "connection refused")
+	log.WarnContext(ctx, "producer: slow fetch")
+
+	got := buf.String()
+	for _, want := range []string{"Error scheduling jobs", "slow fetch"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("log lacks %q:\n%s", want, got)
+		}
+	}
+	for _, unwanted := range []string{"job completed", "Error starting transaction"} {
+		if strings.Contains(got, unwanted) {
+			t.Errorf("log holds %q:\n%s", unwanted, got)
+		}
+	}
+}
