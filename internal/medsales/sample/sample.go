@@ -159,9 +159,14 @@ func Write(dir string, opts Options) (Files, error) {
 }
 
 // writeFile writes a file through a buffer and reports the first error,
-// closing included.
+// closing included. The file is written under a temporary name and renamed
+// into place: a load reading the file of that name meanwhile (a second
+// 'medsales serve --sample' started beside the first on the same data
+// directory) keeps reading a whole file, where rewriting it in place
+// truncated it under the reader ("truncated input: last record has 4 of 7
+// fields"), and an interrupted write leaves no half file behind.
 func writeFile(path string, fn func(w io.Writer) error) (err error) {
-	out, err := os.Create(path)
+	out, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
 	}
@@ -169,7 +174,18 @@ func writeFile(path string, fn func(w io.Writer) error) (err error) {
 		if cerr := out.Close(); err == nil {
 			err = cerr
 		}
+		if err == nil {
+			err = os.Rename(out.Name(), path)
+		}
+		if err != nil {
+			os.Remove(out.Name())
+		}
 	}()
+	// CreateTemp makes the file 0600; sample files are as readable as
+	// os.Create made them.
+	if err := out.Chmod(0o644); err != nil {
+		return err
+	}
 	bw := bufio.NewWriterSize(out, 1<<20)
 	if err := fn(bw); err != nil {
 		return err

@@ -664,3 +664,48 @@ func TestGazetteerHasEveryEmbeddedCentroid(t *testing.T) {
 		t.Errorf("gazetteer: %d ZIP codes (Counts says %d), the embedded table has %d", n, files.Counts.Gazetteer, cents.Len())
 	}
 }
+
+// TestWriteReplacesFilesWhole checks that writing a sample again does not
+// rewrite its files in place: a load still reading the earlier file (a
+// second 'medsales serve --sample' started beside the first on one data
+// directory) must go on reading it whole. Rewritten in place, the file was
+// truncated under the reader, whose load then failed with "truncated
+// input". No temporary file is left behind.
+func TestWriteReplacesFilesWhole(t *testing.T) {
+	dir := t.TempDir()
+	first, err := sample.Write(dir, sample.Options{Providers: 200, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(first.NPPES)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader, err := os.Open(first.NPPES)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	if _, err := sample.Write(dir, sample.Options{Providers: 20, Seed: 2}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("a reader opened before the second Write read %d bytes, want the %d of the file it opened", len(got), len(want))
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Errorf("Write left %s behind", e.Name())
+		}
+		if info, err := e.Info(); err == nil && info.Mode().Perm()&0o044 != 0o044 {
+			t.Errorf("%s has mode %v, want it readable like a file os.Create makes", e.Name(), info.Mode().Perm())
+		}
+	}
+}
