@@ -252,7 +252,7 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 				log.ErrorContext(ctx, "record refused load", "error", ferr.Error())
 			}
 		}
-		s.Metrics.failed(req.Dataset)
+		s.Metrics.failed(req.Dataset, ctx.Err() != nil)
 		log.ErrorContext(ctx, "ingest refused", "error", err.Error())
 		return Result{}, err
 	}
@@ -334,7 +334,7 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 		if ferr := s.Store.FailVersion(c, id, reason, rejected, s.Now()); ferr != nil {
 			log.ErrorContext(ctx, "record failed load", "error", ferr.Error())
 		}
-		s.Metrics.failed(req.Dataset)
+		s.Metrics.failed(req.Dataset, ctx.Err() != nil)
 		attrs := []any{"error", err.Error(), "rows_read", rowsRead}
 		if res.RejectsFile != "" {
 			// The rejected rows are often why the load failed.

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
@@ -539,6 +541,42 @@ func TestRunRejectsFileUnwritable(t *testing.T) {
 		}
 		if failed := hist[1]; failed.Status != store.StatusFailed || failed.RowsRejected != res.Rejected {
 			t.Errorf("failed load: status %s, rowsRejected %d; want failed with the %d rows the file has rejected", failed.Status, failed.RowsRejected, res.Rejected)
+		}
+	})
+}
+
+// TestStoppedLoadCountsAsInterrupted: a load stopped by a shutdown (its
+// context cancelled) counts in medsales_ingest_loads_total as interrupted,
+// not failed: the MedsalesLoadFailed alert, on failed, raised a ticket at
+// every deploy that stopped a load. A broken file still counts as failed.
+func TestStoppedLoadCountsAsInterrupted(t *testing.T) {
+	each(t, func(t *testing.T, e env) {
+		reg := prometheus.NewRegistry()
+		m, err := ingest.NewMetrics(reg, e.st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.svc.Metrics = m
+		src := sample(t, e.dir, partDFile, 0)
+		// A SIGTERM as the load starts: its clock is read first thing
+		// after the dataset lock is taken.
+		ctx, cancel := context.WithCancel(context.Background())
+		e.svc.Now = func() time.Time { cancel(); return time.Now() }
+		if _, err := e.svc.Run(ctx, ingest.Request{Dataset: medsales.PartD, Source: src}, nil); err == nil {
+			t.Fatal("a load on a cancelled context succeeded")
+		}
+		e.svc.Now = time.Now
+		bad := filepath.Join(e.dir, "bad.csv")
+		if err := os.WriteFile(bad, []byte("not,a,part d,file\n1,2,3,4\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.Run(context.Background(), ingest.Request{Dataset: medsales.PartD, Source: bad}, nil); err == nil {
+			t.Fatal("a load of a wrong file succeeded")
+		}
+		for outcome, want := range map[string]float64{"interrupted": 1, "failed": 1, "succeeded": 0} {
+			if got := testutil.ToFloat64(m.Loads.WithLabelValues(string(medsales.PartD), outcome)); got != want {
+				t.Errorf("loads{outcome=%q} = %v, want %v", outcome, got, want)
+			}
 		}
 	})
 }

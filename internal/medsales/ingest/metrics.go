@@ -36,7 +36,7 @@ func NewMetrics(reg prometheus.Registerer, st *store.Store) (*Metrics, error) {
 		}, []string{"dataset"}),
 		Loads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "medsales_ingest_loads_total",
-			Help: "Dataset loads by dataset and outcome (succeeded, failed).",
+			Help: "Dataset loads by dataset and outcome (succeeded, failed, or interrupted: stopped by a shutdown or a cancelled job, not a fault of the data).",
 		}, []string{"dataset", "outcome"}),
 	}
 	for _, c := range []prometheus.Collector{m.Rows, m.Duration, m.Loads, lastSuccess{st}} {
@@ -49,6 +49,7 @@ func NewMetrics(reg prometheus.Registerer, st *store.Store) (*Metrics, error) {
 		m.Rows.WithLabelValues(string(d), "rejected")
 		m.Loads.WithLabelValues(string(d), "succeeded")
 		m.Loads.WithLabelValues(string(d), "failed")
+		m.Loads.WithLabelValues(string(d), "interrupted")
 	}
 	return m, nil
 }
@@ -74,11 +75,18 @@ func (c lastSuccess) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-func (m *Metrics) failed(d medsales.Dataset) {
+// failed counts a load that did not succeed: as interrupted when it was
+// stopped (a deploy's SIGTERM, a cancelled job), which the failed-load
+// alert must not take for a broken file, else as failed.
+func (m *Metrics) failed(d medsales.Dataset, stopped bool) {
 	if m == nil {
 		return
 	}
-	m.Loads.WithLabelValues(string(d), "failed").Inc()
+	outcome := "failed"
+	if stopped {
+		outcome = "interrupted"
+	}
+	m.Loads.WithLabelValues(string(d), outcome).Inc()
 }
 
 func (m *Metrics) succeeded(d medsales.Dataset, r store.LoadResult, took time.Duration) {
