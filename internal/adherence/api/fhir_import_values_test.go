@@ -144,10 +144,10 @@ func TestFHIRImportCodedUnits(t *testing.T) {
 	})
 }
 
-// TestFHIRImportEHRElements: a MedicationRequest as EHRs write it (FHIR
-// R4's own example medicationrequest0302 carries these elements: text,
-// contained, category, requester, reasonCode, dosage sequence and route,
-// refills, substitution) imports, its extra elements ignored; a misspelt
+// TestFHIRImportEHRElements: a MedicationRequest as EHRs write it (with
+// R4 elements a plan has no place for: text, extension, category,
+// requester, reasonCode, dosage sequence and route, refills,
+// substitution) imports, its extra elements ignored; a misspelt
 // element, a modifier extension, doNotPerform and a medicationReference
 // without a code are refused, naming the element; asNeededCodeableConcept
 // makes the plan as needed.
