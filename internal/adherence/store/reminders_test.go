@@ -83,6 +83,21 @@ func (f *fixture) dispatch(at time.Time) store.DispatchResult {
 	return res
 }
 
+// snooze records, at at, the patient's snooze of the plan's dose for
+// minutes minutes (from source) and returns the recorded event.
+func (f *fixture) snooze(p adherence.Patient, pl adherence.Plan, at time.Time, minutes int, source adherence.EventSource, clientID string) adherence.Event {
+	f.t.Helper()
+	f.now = at
+	out, err := f.s.RecordEvents(f.ctx, []store.EventInput{{Actor: f.actor, Event: adherence.Event{
+		OrgID: f.org, PatientID: p.ID, PlanID: pl.ID, Kind: adherence.EventSnoozed, SnoozeMinutes: minutes,
+		OccurredAt: at, Source: source, ClientEventID: clientID,
+	}}})
+	if err != nil || out[0].Err != nil {
+		f.t.Fatalf("record snooze: %v %v", err, out[0].Err)
+	}
+	return out[0].Event
+}
+
 func utc(h, m int) time.Time { return time.Date(2026, 3, 2, h, m, 0, 0, time.UTC) }
 
 func TestRemindersRepeatUntilAcknowledged(t *testing.T) {
@@ -194,53 +209,29 @@ func TestRemindersValidityAndSnooze(t *testing.T) {
 			t.Fatalf("notifications: %+v", got)
 		}
 	})
-	each(t, func(t *testing.T, f *fixture) {
-		p, pl, dose := f.reminderPatient("", "")
-		f.arm(utc(11, 30))
-		f.dispatch(utc(13, 0))
-		// Snoozed for 10 minutes at 13:05 (from the app or an SMS reply).
-		f.now = utc(13, 5)
-		out, err := f.s.RecordEvents(f.ctx, []store.EventInput{{Actor: f.actor, Event: adherence.Event{
-			OrgID: f.org, PatientID: p.ID, PlanID: pl.ID, Kind: adherence.EventSnoozed, SnoozeMinutes: 10,
-			OccurredAt: utc(13, 5), Source: adherence.SourceApp, ClientEventID: "snooze-1",
-		}}})
-		if err != nil || out[0].Err != nil {
-			t.Fatalf("record snooze: %v %v", err, out[0].Err)
-		}
-		if res := f.dispatch(utc(13, 14)); res.Sent != 0 {
-			t.Fatalf("reminded during the snooze: %+v", res)
-		}
-		if res := f.dispatch(utc(13, 15)); res.Sent != 1 {
-			t.Fatalf("no reminder when the snooze ended: %+v", res)
-		}
-		if got := f.notifications(dose.ID); len(got) != 2 || !got[1].due.Equal(utc(13, 15)) {
-			t.Fatalf("notifications: %+v", got)
-		}
-	})
-	each(t, func(t *testing.T, f *fixture) {
-		// A snooze from the app is held to the lengths an SMS SNOOZE is
-		// (5 to 240 minutes): one minute reminds again after five.
-		p, pl, dose := f.reminderPatient("", "")
-		f.arm(utc(11, 30))
-		f.dispatch(utc(13, 0))
-		f.now = utc(13, 5)
-		out, err := f.s.RecordEvents(f.ctx, []store.EventInput{{Actor: f.actor, Event: adherence.Event{
-			OrgID: f.org, PatientID: p.ID, PlanID: pl.ID, Kind: adherence.EventSnoozed, SnoozeMinutes: 1,
-			OccurredAt: utc(13, 5), Source: adherence.SourceApp, ClientEventID: "snooze-short",
-		}}})
-		if err != nil || out[0].Err != nil {
-			t.Fatalf("record snooze: %v %v", err, out[0].Err)
-		}
-		if res := f.dispatch(utc(13, 9)); res.Sent != 0 {
-			t.Fatalf("a 1-minute snooze reminded before 5 minutes: %+v", res)
-		}
-		if res := f.dispatch(utc(13, 10)); res.Sent != 1 {
-			t.Fatalf("no reminder 5 minutes after a 1-minute snooze: %+v", res)
-		}
-		if got := f.notifications(dose.ID); len(got) != 2 || !got[1].due.Equal(utc(13, 10)) {
-			t.Fatalf("notifications: %+v", got)
-		}
-	})
+	// Snoozed at 13:05 (from the app or an SMS reply): the next reminder
+	// goes when the snooze ends. An app snooze is held to the lengths an
+	// SMS SNOOZE is (5 to 240 minutes): one minute reminds again after five.
+	for _, c := range []struct {
+		minutes     int
+		quiet, next time.Time // the last minute without a reminder, then the reminder
+	}{{10, utc(13, 14), utc(13, 15)}, {1, utc(13, 9), utc(13, 10)}} {
+		each(t, func(t *testing.T, f *fixture) {
+			p, pl, dose := f.reminderPatient("", "")
+			f.arm(utc(11, 30))
+			f.dispatch(utc(13, 0))
+			f.snooze(p, pl, utc(13, 5), c.minutes, adherence.SourceApp, "snooze-1")
+			if res := f.dispatch(c.quiet); res.Sent != 0 {
+				t.Fatalf("%d-minute snooze: reminded at %s: %+v", c.minutes, c.quiet.Format("15:04"), res)
+			}
+			if res := f.dispatch(c.next); res.Sent != 1 {
+				t.Fatalf("%d-minute snooze: no reminder at %s: %+v", c.minutes, c.next.Format("15:04"), res)
+			}
+			if got := f.notifications(dose.ID); len(got) != 2 || !got[1].due.Equal(c.next) {
+				t.Fatalf("notifications: %+v", got)
+			}
+		})
+	}
 }
 
 func TestPlanCreatedCloseToDoseIsArmed(t *testing.T) {
@@ -272,14 +263,7 @@ func TestSnoozeAfterTheLastReminder(t *testing.T) {
 				t.Fatalf("reminder at %s: %+v", at.Format("15:04"), res)
 			}
 		}
-		f.now = utc(14, 5)
-		out, err := f.s.RecordEvents(f.ctx, []store.EventInput{{Actor: f.actor, Event: adherence.Event{
-			OrgID: f.org, PatientID: p.ID, PlanID: pl.ID, Kind: adherence.EventSnoozed, SnoozeMinutes: 20,
-			OccurredAt: utc(14, 5), Source: adherence.SourceSMS, ClientEventID: "snooze-after-last",
-		}}})
-		if err != nil || out[0].Err != nil {
-			t.Fatalf("record snooze: %v %v", err, out[0].Err)
-		}
+		f.snooze(p, pl, utc(14, 5), 20, adherence.SourceSMS, "snooze-after-last")
 		if res := f.dispatch(utc(14, 24)); res.Sent != 0 {
 			t.Fatalf("reminded during the snooze: %+v", res)
 		}
@@ -363,13 +347,8 @@ func TestPolicyChangeKeepsAnEarlierSnooze(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		p, pl, dose := f.reminderPatient("", "")
 		f.arm(utc(11, 30)) // first reminder at the due time, 13:00
-		f.now = utc(12, 50)
-		out, err := f.s.RecordEvents(f.ctx, []store.EventInput{{Actor: f.actor, Event: adherence.Event{
-			OrgID: f.org, PatientID: p.ID, PlanID: pl.ID, Kind: adherence.EventSnoozed, SnoozeMinutes: 30,
-			OccurredAt: utc(12, 50), Source: adherence.SourceApp, ClientEventID: "snooze-early",
-		}}})
-		if err != nil || out[0].Err != nil || out[0].Event.DoseInstanceID != dose.ID {
-			t.Fatalf("record snooze: %v %v %+v", err, out[0].Err, out[0].Event)
+		if e := f.snooze(p, pl, utc(12, 50), 30, adherence.SourceApp, "snooze-early"); e.DoseInstanceID != dose.ID {
+			t.Fatalf("the snooze matched dose %d, want %d", e.DoseInstanceID, dose.ID)
 		}
 		pol := remind.DefaultPolicy
 		pol.RepeatEvery = 20 * time.Minute // any change re-arms the doses not reminded yet
