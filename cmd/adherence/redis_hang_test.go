@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/medplatform/medplatform/internal/platform/ratelimit/ratelimittest"
 )
 
 // TestRedisUnansweredFailsOpenQuickly starts serve with REDIS_URL naming a
@@ -18,29 +19,10 @@ import (
 // so quickly: go-redis ignored the limiter's deadline, so every
 // authenticated request waited 5 s and every refused one 10 s.
 func TestRedisUnansweredFailsOpenQuickly(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		var held []net.Conn // accepted, never answered
-		defer func() {
-			for _, c := range held {
-				c.Close()
-			}
-		}()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			held = append(held, c)
-		}
-	}()
+	redisAddr := ratelimittest.SilentRedis(t)
 	env := map[string]string{
 		"DATABASE_URL":   "sqlite:" + filepath.Join(t.TempDir(), "adherence.db"),
-		"REDIS_URL":      "redis://" + ln.Addr().String() + "/0",
+		"REDIS_URL":      "redis://" + redisAddr + "/0",
 		"SHUTDOWN_DRAIN": "0s", "LOG_LEVEL": "error",
 	}
 	getenv := func(k string) string { return env[k] }

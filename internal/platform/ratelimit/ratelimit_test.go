@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"sync"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/medplatform/medplatform/internal/platform/ratelimit"
+	"github.com/medplatform/medplatform/internal/platform/ratelimit/ratelimittest"
 )
 
 // clock is a manually advanced time source.
@@ -342,27 +342,8 @@ func TestRedisFailsOpen(t *testing.T) {
 // timeout and retries every call waited seconds, and so did every
 // authenticated request.
 func TestRedisUnansweredFailsOpenQuickly(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		var held []net.Conn // accepted, never answered
-		defer func() {
-			for _, c := range held {
-				c.Close()
-			}
-		}()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			held = append(held, c)
-		}
-	}()
-	client := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), ContextTimeoutEnabled: true})
+	addr := ratelimittest.SilentRedis(t)
+	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { client.Close() })
 	l := ratelimit.NewRedis(client)
 	ctx := t.Context()
