@@ -5,6 +5,28 @@ import (
 	"testing"
 )
 
+// fhirRequest is an active MedicationRequest of lisinopril for patient
+// pid with the one dosage instruction given; tests change what they test.
+func fhirRequest(pid string, dosage map[string]any) map[string]any {
+	return map[string]any{
+		"resourceType": "MedicationRequest", "status": "active", "intent": "order",
+		"subject": map[string]any{"reference": "Patient/" + pid},
+		"medicationCodeableConcept": map[string]any{"coding": []any{
+			map[string]any{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314076", "display": "lisinopril"}}},
+		"dosageInstruction": []any{dosage},
+	}
+}
+
+// dailyAt8 is a dosage instruction taken at 08:00, with doseAndRate when
+// dose is not nil.
+func dailyAt8(dose map[string]any) map[string]any {
+	d := map[string]any{"timing": map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}}}
+	if dose != nil {
+		d["doseAndRate"] = []any{map[string]any{"doseQuantity": dose}}
+	}
+	return d
+}
+
 // TestFHIRImportValidatesPlanValues: a MedicationRequest import is held to
 // the rules of POST /v1/patients/{id}/plans (an RxNorm code of digits, a
 // drug name of at most 500 characters, instructions of at most 2000, a
@@ -17,17 +39,16 @@ func TestFHIRImportValidatesPlanValues(t *testing.T) {
 		p := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "America/New_York"}, 201)
 		pid := p["id"].(string)
 		mr := func(code, display, text, instr, unit string) map[string]any {
-			d := map[string]any{"text": instr, "timing": map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}}}
+			var dose map[string]any
 			if unit != "" {
-				d["doseAndRate"] = []any{map[string]any{"doseQuantity": map[string]any{"value": 1, "unit": unit}}}
+				dose = map[string]any{"value": 1, "unit": unit}
 			}
-			return map[string]any{
-				"resourceType": "MedicationRequest", "status": "active", "intent": "order",
-				"subject": map[string]any{"reference": "Patient/" + pid},
-				"medicationCodeableConcept": map[string]any{"text": text, "coding": []any{
-					map[string]any{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": code, "display": display}}},
-				"dosageInstruction": []any{d},
-			}
+			d := dailyAt8(dose)
+			d["text"] = instr
+			r := fhirRequest(pid, d)
+			r["medicationCodeableConcept"] = map[string]any{"text": text, "coding": []any{
+				map[string]any{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": code, "display": display}}}
+			return r
 		}
 		cases := []struct {
 			name  string
@@ -69,18 +90,7 @@ func TestFHIRImportDoseQuantityNeedsValue(t *testing.T) {
 		_, admin := e.org("FHIR Dose Org")
 		p := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "America/New_York"}, 201)
 		pid := p["id"].(string)
-		mr := func(quantity map[string]any) map[string]any {
-			return map[string]any{
-				"resourceType": "MedicationRequest", "status": "active", "intent": "order",
-				"subject": map[string]any{"reference": "Patient/" + pid},
-				"medicationCodeableConcept": map[string]any{"coding": []any{
-					map[string]any{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314076", "display": "lisinopril"}}},
-				"dosageInstruction": []any{map[string]any{
-					"timing":      map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}},
-					"doseAndRate": []any{map[string]any{"doseQuantity": quantity}},
-				}},
-			}
-		}
+		mr := func(quantity map[string]any) map[string]any { return fhirRequest(pid, dailyAt8(quantity)) }
 		const field = "dosageInstruction[0].doseAndRate[0].doseQuantity.value"
 		for _, q := range []map[string]any{{"unit": "tablet"}, {"value": 0, "unit": "tablet"}, {"value": -1, "unit": "tablet"}} {
 			r := e.do("POST", "/fhir/MedicationRequest", admin, mr(q))
@@ -112,17 +122,9 @@ func TestFHIRImportCodedUnits(t *testing.T) {
 		p := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "America/New_York"}, 201)
 		pid := p["id"].(string)
 		mr := func(dose, supply map[string]any) map[string]any {
-			return map[string]any{
-				"resourceType": "MedicationRequest", "status": "active", "intent": "order",
-				"subject": map[string]any{"reference": "Patient/" + pid},
-				"medicationCodeableConcept": map[string]any{"coding": []any{
-					map[string]any{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314076", "display": "lisinopril"}}},
-				"dosageInstruction": []any{map[string]any{
-					"timing":      map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}},
-					"doseAndRate": []any{map[string]any{"doseQuantity": dose}},
-				}},
-				"dispenseRequest": map[string]any{"expectedSupplyDuration": supply},
-			}
+			r := fhirRequest(pid, dailyAt8(dose))
+			r["dispenseRequest"] = map[string]any{"expectedSupplyDuration": supply}
+			return r
 		}
 		const ucum = "http://unitsofmeasure.org"
 		r := e.do("POST", "/fhir/MedicationRequest", admin,
