@@ -14,6 +14,7 @@ import (
 	"github.com/medplatform/medplatform/internal/medsales"
 	"github.com/medplatform/medplatform/internal/medsales/api"
 	"github.com/medplatform/medplatform/internal/medsales/ingest"
+	"github.com/medplatform/medplatform/internal/medsales/sample"
 	"github.com/medplatform/medplatform/internal/medsales/store"
 	"github.com/medplatform/medplatform/internal/platform/config"
 	"github.com/medplatform/medplatform/internal/platform/debug"
@@ -166,6 +167,10 @@ func loadSampleIfEmpty(ctx context.Context, d *deps, svc *ingest.Service, n int,
 		return err
 	}
 	if len(latest) > 0 {
+		if !sampleNamesOnly(latest) {
+			fmt.Fprintln(stdout, "data already loaded: skipping the sample (see `medsales datasets`)")
+			return nil
+		}
 		// The sample is written aside to be compared; nothing is written
 		// where the quick start keeps its files unless it is resumed.
 		tmp, err := os.MkdirTemp("", "medsales-sample-")
@@ -194,6 +199,23 @@ func loadSampleIfEmpty(ctx context.Context, d *deps, svc *ingest.Service, n int,
 		return err
 	}
 	return loadSampleFiles(ctx, svc, files, stdout)
+}
+
+// sampleNamesOnly reports whether every dataset loaded came from a file
+// named as the sample's are: only then is it worth writing a sample to
+// compare (sampleRest), which a database of real data is spared.
+func sampleNamesOnly(latest map[medsales.Dataset]store.Freshness) bool {
+	names := map[string]bool{}
+	for _, n := range []string{sample.GazetteerFile, sample.NUCCFile, sample.NPPESFile, sample.LocationsFile, sample.OtherNamesFile,
+		sample.EndpointsFile, sample.PartBFile, sample.PartDFile, sample.OpenPaymentsFile} {
+		names[n] = true
+	}
+	for _, l := range latest {
+		if !names[l.SourceFile] {
+			return false
+		}
+	}
+	return true
 }
 
 // sampleRest returns the files of the sample that are not loaded yet when
