@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -458,11 +459,12 @@ func (r *rejectsFile) Write(p []byte) (int, error) {
 			r.err = fmt.Errorf("create rejects file: %w", err)
 			return 0, r.err
 		}
-		f, err := os.Create(r.path)
+		f, err := createNew(r.path)
 		if err != nil {
 			r.err = fmt.Errorf("create rejects file: %w", err)
 			return 0, r.err
 		}
+		r.path = f.Name()
 		if _, err := f.WriteString("line,reason\n"); err != nil {
 			r.err = err
 			return 0, err
@@ -470,6 +472,26 @@ func (r *rejectsFile) Write(p []byte) (int, error) {
 		r.f = f
 	}
 	return r.f.Write(p)
+}
+
+// createNew creates path, or, when a file of that name exists, path with
+// "-2", "-3", … before its extension. Version ids start again at 1 in every
+// database (a new one, one restored from a backup, the embedded default
+// beside a PostgreSQL one sharing REJECTS_DIR): truncating the existing
+// file would destroy the only record of an earlier load's rejected rows.
+func createNew(path string) (*os.File, error) {
+	base, ext := strings.TrimSuffix(path, ".rejects.csv"), ".rejects.csv"
+	for k := 1; ; k++ {
+		p := path
+		if k > 1 {
+			p = fmt.Sprintf("%s-%d%s", base, k, ext)
+		}
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+		if errors.Is(err, fs.ErrExist) && k < 1000 {
+			continue
+		}
+		return f, err
+	}
 }
 
 // close returns the rejects file's path, or "" when nothing was rejected.

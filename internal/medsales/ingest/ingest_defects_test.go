@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -577,6 +578,39 @@ func TestStoppedLoadCountsAsInterrupted(t *testing.T) {
 			if got := testutil.ToFloat64(m.Loads.WithLabelValues(string(medsales.PartD), outcome)); got != want {
 				t.Errorf("loads{outcome=%q} = %v, want %v", outcome, got, want)
 			}
+		}
+	})
+}
+
+// TestRejectsFileNeverOverwritten: version ids start again at 1 in every
+// database, so a rejects file of the next version's name may already be
+// there (another database sharing REJECTS_DIR, one restored from a
+// backup). The load writes beside it; it does not truncate it.
+func TestRejectsFileNeverOverwritten(t *testing.T) {
+	each(t, func(t *testing.T, e env) {
+		ctx := context.Background()
+		first, err := e.svc.Run(ctx, ingest.Request{Dataset: medsales.PartD, Source: sample(t, e.dir, partDFile, 0)}, nil)
+		if err == nil || first.RejectsFile == "" {
+			t.Fatalf("load with 20%% rejects: %v, rejects file %q", err, first.RejectsFile)
+		}
+		earlier := filepath.Join(e.svc.RejectsDir, fmt.Sprintf("%s-%d.rejects.csv", medsales.PartD, first.VersionID+1))
+		if err := os.WriteFile(earlier, []byte("line,reason\n7,an earlier database's reject\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		second, err := e.svc.Run(ctx, ingest.Request{Dataset: medsales.PartD, Source: sample(t, e.dir, partDFile, 0)}, nil)
+		if err == nil || second.VersionID != first.VersionID+1 {
+			t.Fatalf("second load: %v, version %d (want %d)", err, second.VersionID, first.VersionID+1)
+		}
+		if b, err := os.ReadFile(earlier); err != nil || string(b) != "line,reason\n7,an earlier database's reject\n" {
+			t.Errorf("the existing rejects file %s was changed: %q, %v", earlier, b, err)
+		}
+		want := strings.TrimSuffix(earlier, ".rejects.csv") + "-2.rejects.csv"
+		if second.RejectsFile != want {
+			t.Fatalf("second load's rejects file %q, want %q", second.RejectsFile, want)
+		}
+		b, err := os.ReadFile(second.RejectsFile)
+		if err != nil || !strings.HasPrefix(string(b), "line,reason\n") || strings.Count(string(b), "\n") < 2 {
+			t.Errorf("second load's rejects file: %q, %v", b, err)
 		}
 	})
 }
