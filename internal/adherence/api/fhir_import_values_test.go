@@ -3,6 +3,7 @@ package api_test
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // fhirRequest is an active MedicationRequest of lisinopril for patient
@@ -256,6 +257,54 @@ func TestFHIRImportEHRElements(t *testing.T) {
 		}
 		if len(plans) != 2 || asNeeded != 1 {
 			t.Errorf("after the as-needed import: %d plans, %d as needed; want 2 and 1", len(plans), asNeeded)
+		}
+	})
+}
+
+// TestFHIRExportPlanPeriod: a plan's startAt and endAt are exported as the
+// timing's boundsPeriod (end: the last second before endAt, which is
+// exclusive), so that an EHR reading the export sees when the plan ends;
+// they were left out, and a plan that had ended read as one that goes on.
+// A timing with a boundsPeriod of its own exports it unchanged, and the
+// export imports back into a plan that ends where the first one did.
+func TestFHIRExportPlanPeriod(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("FHIR Period Org")
+		pid := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "UTC"}, 201)["id"].(string)
+		start := e.now.Add(48 * time.Hour).Truncate(24 * time.Hour)
+		end := start.Add(72 * time.Hour)
+		plan := func(timing map[string]any) string {
+			return e.mustDo("POST", "/v1/patients/"+pid+"/plans", admin, map[string]any{
+				"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril"}, "dose": "1 tablet",
+				"timing": timing, "startAt": start.Format(time.RFC3339), "endAt": end.Format(time.RFC3339)}, 201)["id"].(string)
+		}
+		bounds := func(id string) map[string]any {
+			res := e.mustDo("GET", "/fhir/MedicationRequest/"+id, admin, nil, 200)
+			rep := res["dosageInstruction"].([]any)[0].(map[string]any)["timing"].(map[string]any)["repeat"].(map[string]any)
+			b, _ := rep["boundsPeriod"].(map[string]any)
+			return b
+		}
+		daily := plan(map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}})
+		b := bounds(daily)
+		if b["start"] != start.Format(time.RFC3339) || b["end"] != end.Add(-time.Second).Format(time.RFC3339) {
+			t.Fatalf("boundsPeriod = %v, want %s to %s", b, start.Format(time.RFC3339), end.Add(-time.Second).Format(time.RFC3339))
+		}
+		own := plan(map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"},
+			"boundsPeriod": map[string]any{"start": start.Format("2006-01-02")}}})
+		if b := bounds(own); b["start"] != start.Format("2006-01-02") || b["end"] != nil {
+			t.Errorf("the timing's own boundsPeriod exported as %v", b)
+		}
+
+		// The export imports back into a plan with the same three doses.
+		res := e.mustDo("GET", "/fhir/MedicationRequest/"+daily, admin, nil, 200)
+		delete(res, "id")
+		delete(res, "meta")
+		back := e.mustDo("POST", "/fhir/MedicationRequest", admin, res, 201)["id"].(string)
+		for _, id := range []string{daily, back} {
+			doses := e.mustDo("GET", "/v1/plans/"+id+"/doses", admin, nil, 200)["doses"].([]any)
+			if len(doses) != 3 {
+				t.Errorf("plan %s: %d doses, want 3 (08:00 on the three days before endAt)", id, len(doses))
+			}
 		}
 	})
 }

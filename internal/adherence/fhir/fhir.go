@@ -362,6 +362,22 @@ func FromPlan(p adherence.Plan) MedicationRequest {
 	}
 	if !p.AsNeeded || p.Timing.Repeat != nil {
 		t := p.Timing
+		if t.Repeat != nil && t.Repeat.BoundsPeriod == nil && !p.StartAt.IsZero() {
+			// The plan's own period, when the timing has none: without it
+			// an EHR reads a plan that ended (endAt) as one that goes on.
+			// endAt is exclusive (no dose from it on), boundsPeriod.end
+			// inclusive: the last second before it.
+			r := *t.Repeat
+			r.BoundsPeriod = &schedule.Period{Start: p.StartAt.UTC().Format(time.RFC3339)}
+			if p.EndAt != nil {
+				end := p.EndAt.UTC().Add(-time.Second)
+				if end.Before(p.StartAt) {
+					end = p.StartAt.UTC() // never before the start
+				}
+				r.BoundsPeriod.End = end.Format(time.RFC3339)
+			}
+			t.Repeat = &r
+		}
 		d.Timing = &t
 	}
 	if p.Dose != "" {
