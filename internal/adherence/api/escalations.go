@@ -349,7 +349,12 @@ func (s *server) handleListEscalations(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	// Escalations say that a patient missed doses: PHI, audited per
-	// patient.
+	// patient. A list of one patient's escalations is a read of that
+	// patient's record even when it is empty (it says they have none), as
+	// every other per-patient list is.
+	if f.PatientID != "" && len(patients) == 0 {
+		patients = []string{f.PatientID}
+	}
 	if err := s.auditReads(r, "Escalation", patients); err != nil {
 		s.fail(w, r, err)
 		return

@@ -533,3 +533,61 @@ func TestRefusedEscalationAccessIsAudited(t *testing.T) {
 		}
 	})
 }
+
+// TestEscalationListsAreAuditedPerPatient: the org-wide list and the
+// per-patient list of escalations read PHI (that a patient missed doses)
+// and write one successful read record per patient they answer about. The
+// per-patient list is a read of that patient's record even when it holds
+// no escalation, as every other per-patient list is; it wrote none.
+func TestEscalationListsAreAuditedPerPatient(t *testing.T) {
+	dbtest.Each(t, []migrate.Set{audit.Migrations, store.Migrations}, func(t *testing.T, d *platformdb.DB) {
+		e := newEscHarness(t, d)
+		admin := e.keys["admin"]
+		// reads counts the successful escalation reads audited for patient.
+		reads := func(patient string) int {
+			t.Helper()
+			var n int
+			if err := d.SQL.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE resource_type = 'Escalation' AND action = 'R'
+				AND outcome = 0 AND patient_id = $1`, patient).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+
+		// No escalation yet: the per-patient list is still a read of the
+		// patient's record.
+		if got := e.do("GET", "/v1/escalations?patient="+e.own, admin, nil, 200)["escalations"].([]any); len(got) != 0 {
+			t.Fatalf("escalations before any miss = %v", got)
+		}
+		if n := reads(e.own); n != 1 {
+			t.Errorf("empty per-patient list: %d read records for the patient, want 1", n)
+		}
+
+		e.do("POST", "/v1/escalation-policies", admin, map[string]any{
+			"name": "Any miss", "trigger": map[string]any{"kind": "missed_dose"},
+			"levels": []any{map[string]any{"afterMinutes": 30, "recipients": "caregivers", "channels": []string{"sms"}}},
+		}, 201)
+		e.now = time.Date(2026, 3, 2, 16, 1, 0, 0, time.UTC)
+		if _, err := e.st.MarkMissed(e.ctx, e.now); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.st.ConsumeOutbox(e.ctx, e.now, 0); err != nil {
+			t.Fatal(err)
+		}
+
+		// Org-wide: one record for each patient listed.
+		if got := e.do("GET", "/v1/escalations", admin, nil, 200)["escalations"].([]any); len(got) != 2 {
+			t.Fatalf("org-wide escalations = %v", got)
+		}
+		if n, m := reads(e.own), reads(e.unlinked); n != 2 || m != 1 {
+			t.Errorf("org-wide list: %d and %d read records for the two patients, want 2 and 1", n, m)
+		}
+		// Per patient: one record for that patient only.
+		if got := e.do("GET", "/v1/escalations?patient="+e.unlinked, admin, nil, 200)["escalations"].([]any); len(got) != 1 {
+			t.Fatalf("escalations of unlinked = %v", got)
+		}
+		if n, m := reads(e.own), reads(e.unlinked); n != 2 || m != 2 {
+			t.Errorf("per-patient list: %d and %d read records for the two patients, want 2 and 2", n, m)
+		}
+	})
+}
