@@ -218,9 +218,10 @@ func readFills(ctx context.Context, name string, r io.Reader, stderr io.Writer) 
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
-			// A line of spaces or tabs: blank, skipped as the csv reader
-			// skips empty lines.
+		if blankRecord(rec) {
+			// A line of spaces or tabs, or of separators only (",,,", as
+			// spreadsheets export their empty rows): blank, skipped as
+			// the csv reader skips empty lines.
 			continue
 		}
 		line, _ := cr.FieldPos(0)
@@ -281,4 +282,14 @@ func readFills(ctx context.Context, name string, r io.Reader, stderr io.Writer) 
 		out[id] = *fills
 	}
 	return out, nil
+}
+
+// blankRecord reports whether every field of rec is empty or white space.
+func blankRecord(rec []string) bool {
+	for _, f := range rec {
+		if strings.TrimSpace(f) != "" {
+			return false
+		}
+	}
+	return true
 }

@@ -84,6 +84,26 @@ func TestReportPDC(t *testing.T) {
 			wantOut: referenceLine,
 		},
 		{
+			// Rows of separators only (a spreadsheet's empty rows, with
+			// the header's number of fields or another) are blank lines
+			// too; they failed the file as rows with every field empty.
+			// A row with any value is still checked (line 6).
+			name: "separator-only lines",
+			csv: "patient_id,drug,fill_date,days_supply\n" +
+				"P1,lisinopril,2022-01-01,90\nP1,lisinopril,2022-03-25,90\n,,,\n , ,\t,\n" +
+				"P1,lisinopril,2022-07-05,90\nP1,lisinopril,2022-09-25,90\n,,\n,,,,,\n",
+			args:    year2022,
+			wantOut: referenceLine,
+		},
+		{
+			name: "separator-only lines do not hide a bad row",
+			csv: "patient_id,drug,fill_date,days_supply\n" +
+				"P1,lisinopril,2022-01-01,90\n,,,\n\n,,x,\n,,,\n",
+			args:       year2022,
+			wantErr:    "FILE: 1 malformed row(s)",
+			wantStderr: []string{"FILE:5: patient_id: ", "FILE:5: drug: ", "FILE:5: fill_date: ", "FILE:5: days_supply: "},
+		},
+		{
 			// Sorted by patient_id as text: P1 < P10 < P2. Rows of
 			// different patients are never combined: P2's lisinopril does
 			// not shift P1's or P10's.
