@@ -915,3 +915,43 @@ func TestFailedFHIRImportIsAudited(t *testing.T) {
 		}
 	})
 }
+
+// TestEventForAnotherOrgsPatientIsAudited: an event naming another
+// organization's patient, from staff or an integration (who may record for
+// any patient of their own organization, checked by the store), is a probe
+// for that patient's record and is audited as a failed attempt on it, in
+// the caller's organization, single or in a batch: with that
+// organization's plan (404) as with one of the caller's (400). It was
+// answered without an audit record.
+func TestEventForAnotherOrgsPatientIsAudited(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		f := setupFixture(t, e)
+		orgA := e.mustDo("GET", "/v1/me", f.keys["admin"], nil, 200)["orgId"].(string)
+		event := func(id, plan string) map[string]any {
+			return map[string]any{"patientId": f.other, "planId": plan, "kind": "taken", "source": "app",
+				"clientEventId": id, "occurredAt": e.now.Format(time.RFC3339)}
+		}
+		for _, role := range []string{"admin", "clinician", "integration"} {
+			for i, c := range []struct {
+				plan   string
+				status int
+			}{{f.otherPlan, 404}, {f.ownPlan, 400}} {
+				e.mustDo("POST", "/v1/events", f.keys[role], event(fmt.Sprintf("%s-%d", role, i), c.plan), c.status)
+				res := e.mustDo("POST", "/v1/events:batch", f.keys[role],
+					map[string]any{"events": []any{event(fmt.Sprintf("%s-batch-%d", role, i), c.plan)}}, 200)
+				if res["rejected"] != 1.0 {
+					t.Fatalf("batch by %s for another org's patient: %v, want it rejected", role, res)
+				}
+			}
+			var n int
+			err := e.db.SQL.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE resource_type = 'AdherenceEvent' AND patient_id = $1
+				AND org_id = $2 AND outcome = 4 AND actor_role = $3 AND action = 'C'`, f.other, orgA, role).Scan(&n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != 4 {
+				t.Errorf("events by %s naming another organization's patient: %d failed-access audit records, want 4", role, n)
+			}
+		}
+	})
+}

@@ -40,8 +40,10 @@ type EventOutcome struct {
 	Err error
 	// RefusedPatientID is set when Err is a not-found answered to a
 	// patient or caregiver because the plan or dose they named is another
-	// patient's: the caller audits the attempt on that patient's record
-	// (the answer itself must not tell them it exists).
+	// patient's, or when a refused item's patientId is not a patient of
+	// the caller's organization (another organization's, or none): the
+	// caller audits the attempt on that patient's record (the answer
+	// itself must not tell them it exists).
 	RefusedPatientID string
 }
 
@@ -212,6 +214,19 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 		}
 		firstInGroup[k] = i
 		valid = append(valid, i)
+	}
+
+	// A refused item that names a patient not of the caller's organization
+	// probes for another organization's record: it is audited as a failed
+	// attempt on that patient (RefusedPatientID), whatever else was wrong
+	// with it. Staff and integrations reach this far with any patientId;
+	// one more round trip, only for a group with refused items.
+	orgOf := map[string]string{}
+	if reads := refusedPatientReads(tx.Dialect, in, fresh, out, orgOf); len(reads) > 0 {
+		if _, err := tx.ExecAll(ctx, reads); err != nil {
+			return fmt.Errorf("record events: read: %w", err)
+		}
+		refuseForeignPatients(in, fresh, out, orgOf)
 	}
 
 	// 3. Candidate instances, locked in (plan_id, id) order (one lock order for every
@@ -713,6 +728,51 @@ func applyRequestedDoses(in []EventInput, idx []int, out []EventOutcome, found m
 			}
 		default:
 			e.PlanID = v.plan
+		}
+	}
+}
+
+// refusedPatientReads returns the queries that put into orgOf the
+// organization of every patient named by a refused item of idx (Err set,
+// no patient refused yet); none when no item is refused. A patient in no
+// organization is left out of orgOf.
+func refusedPatientReads(d db.Dialect, in []EventInput, idx []int, out []EventOutcome, orgOf map[string]string) []db.Statement {
+	seen := map[string]bool{}
+	var ids []any
+	for _, i := range idx {
+		id := in[i].Event.PatientID
+		if out[i].Err != nil && out[i].RefusedPatientID == "" && isID(id) && !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	scan := func(rows db.Rows) error {
+		for rows.Next() {
+			var id, org string
+			if err := rows.Scan(&id, &org); err != nil {
+				return fmt.Errorf("look up patients: %w", err)
+			}
+			orgOf[id] = org
+		}
+		return nil
+	}
+	var stmts []db.Statement
+	for start := 0; start < len(ids); start += 500 {
+		chunk := ids[start:min(start+500, len(ids))]
+		stmts = append(stmts, db.Statement{SQL: `SELECT id, org_id FROM patients WHERE id IN ` + db.Placeholders(d, 1, len(chunk)),
+			Args: chunk, Scan: scan})
+	}
+	return stmts
+}
+
+// refuseForeignPatients sets RefusedPatientID of the refused items idx
+// whose patientId is not a patient of their organization (orgOf, read by
+// refusedPatientReads) to that patientId.
+func refuseForeignPatients(in []EventInput, idx []int, out []EventOutcome, orgOf map[string]string) {
+	for _, i := range idx {
+		e := &in[i].Event
+		if out[i].Err != nil && out[i].RefusedPatientID == "" && isID(e.PatientID) && orgOf[e.PatientID] != e.OrgID {
+			out[i].RefusedPatientID = e.PatientID
 		}
 	}
 }
