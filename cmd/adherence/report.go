@@ -155,7 +155,7 @@ func readFills(ctx context.Context, name string, r io.Reader, stderr io.Writer) 
 	if b, err := br.Peek(3); err == nil && string(b) == "\uFEFF" {
 		br.Discard(3)
 	}
-	cr := csv.NewReader(br)
+	cr := csv.NewReader(crLines{br})
 	cr.FieldsPerRecord = -1 // checked below, so that every bad row is reported
 	// Values are read without surrounding space; so is a quoted one after
 	// ", ": its quote opens the field instead of being a bare quote in it.
@@ -282,6 +282,31 @@ func readFills(ctx context.Context, name string, r io.Reader, stderr io.Writer) 
 		out[id] = *fills
 	}
 	return out, nil
+}
+
+// crLines reads r with every lone CR (the line end of old Mac files)
+// turned into LF: the csv reader ends lines only at LF (and CRLF), so a
+// CR-only file was one line, one record. CRLF is left as it is.
+type crLines struct{ r *bufio.Reader }
+
+func (c crLines) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	for i := range n {
+		if p[i] != '\r' {
+			continue
+		}
+		if i+1 < n {
+			if p[i+1] != '\n' {
+				p[i] = '\n'
+			}
+			continue
+		}
+		// The CR ends what was read: the next byte decides.
+		if next, perr := c.r.Peek(1); perr != nil || next[0] != '\n' {
+			p[i] = '\n'
+		}
+	}
+	return n, err
 }
 
 // blankRecord reports whether every field of rec is empty or white space.

@@ -1,14 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // referenceCSV holds the lisinopril fills of the worked example in the
@@ -82,6 +85,27 @@ func TestReportPDC(t *testing.T) {
 				"P1,lisinopril,2022-07-05,90\nP1,lisinopril,2022-09-25,90\n \t \n  \n",
 			args:    year2022,
 			wantOut: referenceLine,
+		},
+		{
+			// Old Mac line ends (CR only) are line ends, with a blank
+			// line among them; the file was read as one line.
+			name:    "CR line ends",
+			csv:     strings.ReplaceAll(referenceCSV, "\n", "\r") + "\r",
+			args:    year2022,
+			wantOut: referenceLine,
+		},
+		{
+			// Lines are counted at each CR, a CRLF counting once.
+			name: "CR line ends, malformed rows",
+			csv: "patient_id,drug,fill_date,days_supply\r" + // 1
+				"P1,lisinopril,2022-01-01,90\r" + // 2 fine
+				"P1,lisinopril,2022-02-30,90\r\n" + // 3 no such day
+				"P1,\"lisinopril\r10 mg\",2022-01-01,0\r" + // 4–5 zero supply
+				"\r" + // 6 blank
+				"P1,lisinopril,2022-01-01,x\r", // 7 not a number
+			args:       year2022,
+			wantErr:    "FILE: 3 malformed row(s)",
+			wantStderr: []string{"FILE:3: fill_date: ", "FILE:5: days_supply: ", "FILE:7: days_supply: "},
 		},
 		{
 			// Rows of separators only (a spreadsheet's empty rows, with
@@ -299,6 +323,30 @@ func TestReportHelp(t *testing.T) {
 	for _, args := range [][]string{{"report"}, {"report", "bogus"}, {"report", "pdc", "--fills", "-", "--start", "2022-01-01", "--end", "2022-12-31", "extra"}} {
 		if err := run(context.Background(), args, getenv, strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{}); err == nil || errors.Is(err, flag.ErrHelp) {
 			t.Errorf("%v: err = %v, want an error", args, err)
+		}
+	}
+}
+
+// TestCRLinesAcrossReads: a lone CR becomes LF and a CRLF stays one line
+// end also when the CR is the last byte of a read (here every read is one
+// byte), where the next byte is not yet read.
+func TestCRLinesAcrossReads(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"a\r\nb\rc\r", "a\r\nb\nc\n"},
+		{"\r\r\n\r", "\n\r\n\n"},
+	} {
+		for _, oneByte := range []bool{false, true} {
+			var src io.Reader = strings.NewReader(c.in)
+			if oneByte {
+				src = iotest.OneByteReader(src)
+			}
+			got, err := io.ReadAll(crLines{bufio.NewReaderSize(src, 16)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != c.want {
+				t.Errorf("%q (one byte a read: %t) = %q, want %q", c.in, oneByte, got, c.want)
+			}
 		}
 	}
 }
