@@ -287,7 +287,8 @@ type planJSON struct {
 }
 
 // planOut renders a plan; caregivers see the drug only if the patient
-// shares it.
+// shares it, and so the timing's code too: its text, codes and displays are
+// free text that may name the medication ("warfarin at bedtime").
 func planOut(p adherence.Plan, pat adherence.Patient, v view) planJSON {
 	out := planJSON{
 		ID: p.ID, PatientID: p.PatientID, AsNeeded: p.AsNeeded, Timing: p.Timing,
@@ -303,6 +304,8 @@ func planOut(p adherence.Plan, pat adherence.Patient, v view) planJSON {
 		out.Dose = p.Dose
 		out.Instructions = p.Instructions
 		out.DaysSupply = p.DaysSupply
+	} else {
+		out.Timing.Code = nil // out.Timing is a copy: p keeps its code
 	}
 	return out
 }

@@ -955,3 +955,43 @@ func TestEventForAnotherOrgsPatientIsAudited(t *testing.T) {
 		}
 	})
 }
+
+// TestCaregiverDoesNotSeeUnsharedTimingCode: a plan's timing code (its
+// text, codes and displays: "warfarin at bedtime") may name the
+// medication, so a caregiver of a patient who does not share medication
+// details sees the schedule without it, in the plan list and in a plan
+// read (with its doses too); it was passed through. Staff, the patient,
+// and a caregiver once the patient shares, see it.
+func TestCaregiverDoesNotSeeUnsharedTimingCode(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		f := setupFixture(t, e)
+		const secret = "warfarin 5 mg at bedtime"
+		plan := e.mustDo("POST", "/v1/patients/"+f.own+"/plans", f.keys["admin"], map[string]any{
+			"medication": map[string]any{"rxnorm": "855332", "display": "warfarin"},
+			"timing": map[string]any{"repeat": map[string]any{"timeOfDay": []string{"21:00:00"}},
+				"code": map[string]any{"text": secret, "coding": []any{map[string]any{"system": "urn:example", "code": "WARF-HS", "display": secret}}}},
+		}, 201)["id"].(string)
+		paths := []string{"/v1/patients/" + f.own + "/plans", "/v1/plans/" + plan, "/v1/plans/" + plan + "?include=doses"}
+		check := func(role string, wantCode bool) {
+			t.Helper()
+			for _, p := range paths {
+				body := e.mustDo("GET", p, f.keys[role], nil, 200)
+				b, err := json.Marshal(body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := strings.Contains(string(b), secret) || strings.Contains(string(b), "WARF-HS"); got != wantCode {
+					t.Errorf("GET %s by %s: timing code shown = %t, want %t: %s", p, role, got, wantCode, b)
+				}
+				if !strings.Contains(string(b), "21:00:00") {
+					t.Errorf("GET %s by %s: the schedule itself is missing: %s", p, role, b)
+				}
+			}
+		}
+		check("caregiver", false)
+		check("clinician", true)
+		check("patient", true)
+		e.mustDo("PATCH", "/v1/patients/"+f.own, f.keys["admin"], map[string]any{"shareMedicationWithCaregivers": true}, 200)
+		check("caregiver", true)
+	})
+}
