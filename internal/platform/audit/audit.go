@@ -406,7 +406,8 @@ type Filter struct {
 	// patient or by that actor.
 	PatientID string
 	ActorID   string
-	// From (inclusive) and To (exclusive), when set, bound At.
+	// From (inclusive) and To (exclusive), when set, bound At exactly,
+	// to the nanosecond.
 	From, To time.Time
 	// Limit caps the number of records: 100 when zero, at most 1000.
 	Limit int
@@ -452,11 +453,16 @@ func (l *Log) List(ctx context.Context, f Filter) ([]Record, error) {
 	if f.ActorID != "" {
 		add("actor_id =", f.ActorID)
 	}
+	// Records keep microseconds (db.UTC); a bound between two is moved up
+	// to the next one, which keeps the same records: at >= From is at >=
+	// ceil(From), at < To is at < ceil(To). Truncating instead, as
+	// storing does, let in a record just before From and left out one just
+	// before To.
 	if !f.From.IsZero() {
-		add("at >=", db.UTC(f.From))
+		add("at >=", ceilMicrosecond(f.From))
 	}
 	if !f.To.IsZero() {
-		add("at <", db.UTC(f.To))
+		add("at <", ceilMicrosecond(f.To))
 	}
 	if f.AfterSeq > 0 {
 		add("seq >", f.AfterSeq)
@@ -482,6 +488,16 @@ func (l *Log) List(ctx context.Context, f Filter) ([]Record, error) {
 		return nil, fmt.Errorf("list audit records: %w", err)
 	}
 	return out, nil
+}
+
+// ceilMicrosecond is t in UTC rounded up to a whole microsecond, the
+// precision of stored instants.
+func ceilMicrosecond(t time.Time) time.Time {
+	u := db.UTC(t)
+	if u.Before(t) {
+		u = u.Add(time.Microsecond)
+	}
+	return u
 }
 
 // columns lists audit_log's columns in the order scanRecord reads them.

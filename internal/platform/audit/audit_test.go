@@ -655,6 +655,59 @@ func TestList(t *testing.T) {
 	})
 }
 
+// TestListBoundsExact: From is inclusive and To exclusive to the
+// nanosecond, though records keep microseconds: a bound between two
+// microseconds neither lets in a record before From nor leaves out one
+// before To. Both were truncated to the microsecond, so From = At + 500 ns
+// listed the record at At and To = At + 500 ns left it out.
+func TestListBoundsExact(t *testing.T) {
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		l := audit.New(d, nil, counterIDs())
+		base := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+		// Records at whole seconds and at microsecond fractions, whose
+		// stored text forms (SQLite) differ in length.
+		ats := []time.Time{base, base.Add(123456 * time.Microsecond), base.Add(time.Second), base.Add(time.Second + time.Microsecond)}
+		for _, at := range ats {
+			if _, err := l.AppendNow(ctx, audit.Record{At: at, OrgID: "org-a", ActorID: "alice", Action: audit.ActionRead,
+				ResourceType: "Patient", Outcome: audit.OutcomeSuccess}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		half := 500 * time.Nanosecond
+		for _, tt := range []struct {
+			name     string
+			from, to time.Time
+			want     []int64
+		}{
+			{"from at a record", ats[1], time.Time{}, []int64{2, 3, 4}},
+			{"from just after a record", ats[1].Add(half), time.Time{}, []int64{3, 4}},
+			{"from just after a whole second", ats[2].Add(half), time.Time{}, []int64{4}},
+			{"from just before a record", ats[1].Add(-half), time.Time{}, []int64{2, 3, 4}},
+			{"to at a record", time.Time{}, ats[1], []int64{1}},
+			{"to just after a record", time.Time{}, ats[1].Add(half), []int64{1, 2}},
+			{"to just after a whole second", time.Time{}, ats[2].Add(half), []int64{1, 2, 3}},
+			{"to just before a record", time.Time{}, ats[3].Add(-half), []int64{1, 2, 3}},
+			{"one nanosecond window on a record", ats[3], ats[3].Add(time.Nanosecond), []int64{4}},
+			{"window inside a microsecond", ats[1].Add(half), ats[1].Add(2 * half), []int64{}},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				got, err := l.List(ctx, audit.Filter{OrgID: "org-a", From: tt.from, To: tt.to})
+				if err != nil {
+					t.Fatal(err)
+				}
+				seqs := []int64{}
+				for _, r := range got {
+					seqs = append(seqs, r.Seq)
+				}
+				if diff := cmp.Diff(tt.want, seqs); diff != "" {
+					t.Fatalf("List seqs (-want +got):\n%s", diff)
+				}
+			})
+		}
+	})
+}
+
 // BenchmarkAppend measures standalone appends (one transaction each).
 func BenchmarkAppend(b *testing.B) {
 	for _, engine := range []struct {
