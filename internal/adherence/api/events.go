@@ -209,7 +209,8 @@ func (s *server) handleRecordEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if out[0].Err != nil {
-		s.auditRefused(r, out[0])
+		// A refused attempt on another patient's record was audited by
+		// the store, with the group (EventOutcome.RefusedPatientID).
 		s.fail(w, r, out[0].Err)
 		return
 	}
@@ -294,7 +295,9 @@ func (s *server) handleRecordBatch(w http.ResponseWriter, r *http.Request) {
 		for k, o := range out {
 			res := &results[idx[k]]
 			if o.Err != nil {
-				s.auditRefused(r, o)
+				// Refused attempts on other patients' records were
+				// audited by the store, in the transaction of the
+				// accepted items.
 				s.itemFailed(r, res, errs.PrefixField(o.Err, "events["+strconv.Itoa(idx[k])+"]"), reqID)
 				continue
 			}
@@ -309,15 +312,6 @@ func (s *server) handleRecordBatch(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"accepted": accepted, "rejected": len(results) - accepted, "results": results})
-}
-
-// auditRefused audits, as a failed attempt on that patient's record, an
-// event the store refused because the plan or dose it named is another
-// patient's (EventOutcome.RefusedPatientID), as a patientId naming them is.
-func (s *server) auditRefused(r *http.Request, o store.EventOutcome) {
-	if o.RefusedPatientID != "" {
-		s.audit(r, audit.ActionCreate, "AdherenceEvent", "", o.RefusedPatientID, audit.OutcomeMinorFailure)
-	}
 }
 
 func (s *server) itemFailed(r *http.Request, res *batchItemJSON, err error, reqID string) {

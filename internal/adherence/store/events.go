@@ -42,8 +42,8 @@ type EventOutcome struct {
 	// patient or caregiver because the plan or dose they named is another
 	// patient's, or when a refused item's patientId is not a patient of
 	// the caller's organization (another organization's, or none): the
-	// caller audits the attempt on that patient's record (the answer
-	// itself must not tell them it exists).
+	// attempt is audited on that patient's record with the group (the
+	// answer itself must not tell them it exists).
 	RefusedPatientID string
 }
 
@@ -53,7 +53,9 @@ var errRaced = errors.New("idempotency key inserted concurrently")
 
 // RecordEvents records events durably and idempotently, matches each to its
 // dose instance and applies the outcome, all in one transaction with one
-// audit record per request and patient (see eventAuditRecords). The
+// audit record per request and patient (see eventAuditRecords) and one
+// per item refused as an attempt on another patient's record
+// (RefusedPatientID, see refusalAuditRecords). The
 // returned error is set only when nothing
 // could be committed; otherwise every item has its outcome. Items that fail
 // validation do not prevent the others from committing.
@@ -235,9 +237,14 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 	// appender takes last, after the rows it changes, and holds until
 	// commit. A large group reads it after its writes instead, so that
 	// the head is not held while thousands of events are decided.
+	// The refused attempts are audited with the accepted items, in this
+	// transaction: the group commits with the record of every attempt it
+	// refused, or not at all.
+	refusals := refusalAuditRecords(in, fresh, out)
+	audited := len(valid) > 0 || len(refusals) > 0
 	var cands []*liveInstance
 	reads = candidateReads(tx.Dialect, in, valid, plans, windows, &cands)
-	earlyHead := len(valid) > 0 && len(valid) <= earlyHeadMax
+	earlyHead := audited && len(valid) <= earlyHeadMax
 	var head *audit.Head
 	if earlyHead {
 		var read db.Statement
@@ -348,7 +355,7 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 	}
 	stmts = append(stmts, ob...)
 	appendAudit := func() error {
-		_, app, err := s.audit.AppendStatements(tx.Dialect, *head, eventAuditRecords(in, out, valid))
+		_, app, err := s.audit.AppendStatements(tx.Dialect, *head, append(eventAuditRecords(in, out, valid), refusals...))
 		if err != nil {
 			return fmt.Errorf("record events: audit: %w", err)
 		}
@@ -360,13 +367,13 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 		if err := appendAudit(); err != nil {
 			return err
 		}
-	case len(valid) > 0:
+	case audited:
 		var read db.Statement
 		read, head = audit.ReadHead(tx.Dialect)
 		stmts = append(stmts, read)
 	}
 	exec := tx.ExecAllCommit // the last batch of the transaction
-	if !earlyHead && len(valid) > 0 {
+	if !earlyHead && audited {
 		exec = tx.ExecAll // the audit records follow
 	}
 	affected, err := exec(ctx, stmts)
@@ -386,7 +393,7 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 			return fmt.Errorf("record events: update dose instances: %d of %d updated", got, n)
 		}
 	}
-	if !earlyHead && len(valid) > 0 {
+	if !earlyHead && audited {
 		stmts = stmts[:0]
 		if err := appendAudit(); err != nil {
 			return err
@@ -416,6 +423,25 @@ func orphanEventsOf(ids string) string {
 // earlyHeadMax is the largest group (in recorded events) that reads the
 // audit chain head together with its candidate instances.
 const earlyHeadMax = 100
+
+// refusalAuditRecords returns, for each item of idx refused as an attempt
+// on a patient's record it may not reach (RefusedPatientID), a failed
+// attempt to create an event on that patient's record.
+func refusalAuditRecords(in []EventInput, idx []int, out []EventOutcome) []audit.Record {
+	var recs []audit.Record
+	for _, i := range idx {
+		if out[i].RefusedPatientID == "" {
+			continue
+		}
+		a := in[i].Actor
+		recs = append(recs, audit.Record{
+			OrgID: in[i].Event.OrgID, ActorID: a.ID, ActorRole: a.Role, Action: audit.ActionCreate,
+			ResourceType: "AdherenceEvent", PatientID: out[i].RefusedPatientID,
+			Outcome: audit.OutcomeMinorFailure, RequestID: a.RequestID, ClientAddr: a.ClientAddr,
+		})
+	}
+	return recs
+}
 
 // eventAuditRecords returns one audit record per request and patient for
 // the recorded items idx: a device syncing a day of events, or a batch of

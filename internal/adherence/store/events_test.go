@@ -1087,3 +1087,64 @@ func TestEventKeyLookupUsesTheWholeKey(t *testing.T) {
 		walk(plans[0].Plan)
 	})
 }
+
+// TestRefusedEventsAreAuditedWithTheGroup: an item refused for access (a
+// caregiver naming another patient's plan, staff naming another
+// organization's patient) is audited as a failed attempt on that patient
+// by RecordEvents itself, in the transaction that commits the accepted
+// items, so the two commit together. The caller audited refusals in a
+// transaction of its own after the group's commit: a crash between the two
+// left the committed events without the record of the refused attempts.
+func TestRefusedEventsAreAuditedWithTheGroup(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		pat := f.patient("America/New_York")
+		pl := f.plan(pat.ID, timeOfDay("08:00"))
+		other := f.patient("America/New_York")
+		otherPlan := f.plan(other.ID, timeOfDay("08:00"))
+		otherOrg, otherActor := f.otherOrg()
+		foreign := adherence.Patient{OrgID: otherOrg, TimeZone: "UTC", Language: "en"}
+		if err := f.s.CreatePatient(f.ctx, otherActor, &foreign); err != nil {
+			t.Fatal(err)
+		}
+		at := local(2026, 3, 2, 8, 0)
+		ok := f.ev(pat.ID, pl.ID, adherence.EventTaken, at, "accepted")
+		probe := f.ev(pat.ID, otherPlan.ID, adherence.EventTaken, at, "probe")
+		probe.Actor.Role = "caregiver"
+		foreignProbe := f.ev(foreign.ID, pl.ID, adherence.EventTaken, at, "foreign")
+		for _, in := range []*store.EventInput{&ok, &probe, &foreignProbe} {
+			in.Actor.RequestID = "batch-1"
+		}
+		// refusals counts the failed-access records on patient by request.
+		refusals := func(patient, request string) int {
+			return f.count(`SELECT COUNT(*) FROM audit_log WHERE resource_type = 'AdherenceEvent' AND action = 'C'
+				AND outcome = 4 AND patient_id = $1 AND request_id = $2 AND org_id = $3`, patient, request, f.org)
+		}
+
+		out := f.record(ok, probe, foreignProbe)
+		if out[0].Err != nil || out[1].Err == nil || out[2].Err == nil {
+			t.Fatalf("outcomes: %v, %v, %v; want the first accepted, the others refused", out[0].Err, out[1].Err, out[2].Err)
+		}
+		if a, b := refusals(other.ID, "batch-1"), refusals(foreign.ID, "batch-1"); a != 1 || b != 1 {
+			t.Errorf("refused attempts on another patient and another org's patient: %d and %d audit records, want 1 and 1", a, b)
+		}
+		// Appended with the accepted item's record, in one transaction:
+		// consecutive records of the chain.
+		var lo, hi, n int64
+		if err := f.d.SQL.QueryRow(`SELECT MIN(seq), MAX(seq), COUNT(*) FROM audit_log WHERE request_id = 'batch-1'`).Scan(&lo, &hi, &n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 3 || hi-lo != 2 {
+			t.Errorf("request's audit records: %d, seq %d to %d; want 3 consecutive", n, lo, hi)
+		}
+
+		// A group of refused items only is audited too.
+		alone := f.ev(pat.ID, otherPlan.ID, adherence.EventTaken, at, "probe-alone")
+		alone.Actor.Role, alone.Actor.RequestID = "patient", "batch-2"
+		if out := f.record(alone); out[0].Err == nil {
+			t.Fatal("a patient's event on another patient's plan was accepted")
+		}
+		if n := refusals(other.ID, "batch-2"); n != 1 {
+			t.Errorf("group of one refused item: %d audit records, want 1", n)
+		}
+	})
+}
