@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -150,11 +151,17 @@ func (v *oidcVerifier) verify(ctx context.Context, raw string) (Principal, error
 	if tok.Subject == "" {
 		return Principal{}, errs.Unauthorized("token lacks the %q claim", "sub")
 	}
-	org := stringClaim(claims, v.orgClaim)
+	org, err := stringClaim(claims, v.orgClaim)
+	if err != nil {
+		return Principal{}, err
+	}
 	if org == "" {
 		return Principal{}, errs.Unauthorized("token lacks the %q claim", v.orgClaim)
 	}
-	roleName := stringClaim(claims, v.roleClaim)
+	roleName, err := stringClaim(claims, v.roleClaim)
+	if err != nil {
+		return Principal{}, err
+	}
 	if roleName == "" {
 		return Principal{}, errs.Unauthorized("token lacks the %q claim", v.roleClaim)
 	}
@@ -162,7 +169,12 @@ func (v *oidcVerifier) verify(ctx context.Context, raw string) (Principal, error
 	if err != nil {
 		return Principal{}, errs.Unauthorized("token role is not recognised")
 	}
-	link := stringClaim(claims, v.linkClaim)
+	// Checked for every role: a link claim of another type is a provider
+	// mapping gone wrong, whoever the token is for.
+	link, err := stringClaim(claims, v.linkClaim)
+	if err != nil {
+		return Principal{}, err
+	}
 	if link == "" && needsLink(role) {
 		return Principal{}, errs.Unauthorized("token lacks the %q claim its role requires", v.linkClaim)
 	}
@@ -175,18 +187,38 @@ func (v *oidcVerifier) verify(ctx context.Context, raw string) (Principal, error
 	}, nil
 }
 
-// stringClaim returns the claim name if it is a JSON string, and "" when it
-// is absent or of another type.
-func stringClaim(claims map[string]json.RawMessage, name string) string {
+// stringClaim returns the claim name: "" when it is absent or null, and
+// an unauthorized error naming the claim and its JSON type when it is not
+// a string (reported as missing, an "org_id": 123 sent the operator
+// looking for a claim that was there). The value itself is never quoted.
+func stringClaim(claims map[string]json.RawMessage, name string) (string, error) {
 	raw, ok := claims[name]
 	if !ok {
-		return ""
+		return "", nil
 	}
-	var s string
+	var s *string
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return ""
+		return "", errs.Unauthorized("token's %q claim is %s, not a string", name, jsonType(raw))
 	}
-	return s
+	if s == nil {
+		return "", nil
+	}
+	return *s, nil
+}
+
+// jsonType names the type of the JSON value raw (a claim of a parsed
+// token: valid JSON, not a string), with its article.
+func jsonType(raw json.RawMessage) string {
+	switch bytes.TrimSpace(raw)[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case 't', 'f':
+		return "a boolean"
+	default:
+		return "a number"
+	}
 }
 
 // fetchFailure records, for one verification, that the key set could not be

@@ -141,7 +141,13 @@ func TestAuthenticateOIDC(t *testing.T) {
 		{name: "alg none", token: sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, idp.kid, claims(nil)), wantCode: errs.CodeUnauthorized},
 		{name: "unknown role", token: rs256(func(m jwt.MapClaims) { m["role"] = "superuser" }), wantCode: errs.CodeUnauthorized, wantMsg: "role is not recognised"},
 		{name: "missing org claim", token: rs256(func(m jwt.MapClaims) { delete(m, "org_id") }), wantCode: errs.CodeUnauthorized, wantMsg: `"org_id"`},
-		{name: "org claim not a string", token: rs256(func(m jwt.MapClaims) { m["org_id"] = 17 }), wantCode: errs.CodeUnauthorized, wantMsg: `"org_id"`},
+		// A claim of another type is named as such: it was reported
+		// missing, which sent the operator looking for a claim that was there.
+		{name: "org claim not a string", token: rs256(func(m jwt.MapClaims) { m["org_id"] = 17 }), wantCode: errs.CodeUnauthorized, wantMsg: `"org_id" claim is a number, not a string`},
+		{name: "role claim not a string", token: rs256(func(m jwt.MapClaims) { m["role"] = 3 }), wantCode: errs.CodeUnauthorized, wantMsg: `"role" claim is a number, not a string`},
+		{name: "role claim a list", token: rs256(func(m jwt.MapClaims) { m["role"] = []string{"clinician"} }), wantCode: errs.CodeUnauthorized, wantMsg: `"role" claim is an array, not a string`},
+		{name: "link claim not a string", token: rs256(func(m jwt.MapClaims) { m["role"] = "patient"; m["subject_id"] = 42 }), wantCode: errs.CodeUnauthorized, wantMsg: `"subject_id" claim is a number, not a string`},
+		{name: "link claim of an admin not a string", token: rs256(func(m jwt.MapClaims) { m["role"] = "admin"; m["subject_id"] = true }), wantCode: errs.CodeUnauthorized, wantMsg: `"subject_id" claim is a boolean, not a string`},
 		{name: "missing role claim", token: rs256(func(m jwt.MapClaims) { delete(m, "role") }), wantCode: errs.CodeUnauthorized, wantMsg: `"role"`},
 		{name: "missing subject", token: rs256(func(m jwt.MapClaims) { delete(m, "sub") }), wantCode: errs.CodeUnauthorized, wantMsg: `"sub"`},
 		{name: "patient without link", token: rs256(func(m jwt.MapClaims) { m["role"] = "patient"; delete(m, "subject_id") }), wantCode: errs.CodeUnauthorized, wantMsg: `"subject_id"`},
