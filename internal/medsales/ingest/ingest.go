@@ -291,6 +291,20 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 	} else if t, ok := source.ReleaseDate(f.Archive); ok {
 		v.ReleaseDate = medsales.DatePtr(t)
 	}
+	// A member named without a data year (a CMS bundle's renamed CSV, a
+	// gazetteer without its year prefix) takes the year of the archive's
+	// name, which then counts as the file's name does: the loader reads
+	// only the member's name and would ask for --data-year, or record none.
+	dataYear := req.DataYear
+	if _, ok := store.YearFromName(req.Dataset, f.Name); !ok {
+		if y, ok := store.YearFromName(req.Dataset, f.Archive); ok {
+			if dataYear != 0 && dataYear != y {
+				return refuse(errs.Invalid("dataYear", "%s: the archive's name says %d, the data year given (--data-year or dataYear) says %d", f.Archive, y, dataYear))
+			}
+			dataYear = y
+			v.DataYear = &dataYear
+		}
+	}
 	// The year the file name carries is recorded from the start, like one
 	// given with --data-year, so a failed load's history says which year
 	// it was; a successful load records the year it loaded.
@@ -351,7 +365,7 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 	rejects = s.openRejects(req.Dataset, id)
 	cr := &countingReader{r: f}
 	in := store.LoadInput{
-		File: f.Name, Reader: cr, Mode: res.Mode, DataYear: req.DataYear,
+		File: f.Name, Reader: cr, Mode: res.Mode, DataYear: dataYear,
 		Rejects: rejects, MaxRejectRatio: req.MaxRejectRatio,
 	}
 	in.Progress = func(rows int64) {
