@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -274,6 +275,16 @@ func cmdDatasets(ctx context.Context, args []string, getenv func(string) string,
 		year := "-"
 		if f.DataYear != nil {
 			year = fmt.Sprint(*f.DataYear)
+		}
+		// A dataset loaded year by year serves every year loaded, not
+		// only the newest load's: a back-filled older year would hide
+		// the newer ones.
+		if len(f.DataYears) > 0 {
+			years := make([]string, len(f.DataYears))
+			for i, y := range f.DataYears {
+				years[i] = strconv.Itoa(y)
+			}
+			year = strings.Join(years, ",")
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", ds, f.RecordCount, year, f.LastIngested.Format(time.RFC3339), f.SourceFile)
 	}
