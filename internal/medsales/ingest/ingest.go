@@ -418,13 +418,26 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 	return res, nil
 }
 
-// displayName is the file name of a source path or URL, without query
-// string or credentials, for the history of loads that could not open it.
+// displayName names a source in the history of a load that could not open
+// it: a URL (s3://, http://, https://) as its scheme, host and path only,
+// without user info, query or fragment, which may hold a password or a
+// presigned URL's signature; a local path as its file name. A URL without
+// a path has no file name: taking the last element of the raw string
+// recorded its user info and query whole.
 func displayName(src string) string {
-	if u, err := url.Parse(src); err == nil && u.Scheme != "" && u.Path != "" {
-		return path.Base(u.Path)
+	lower := strings.ToLower(src)
+	if !strings.HasPrefix(lower, "s3://") && !strings.HasPrefix(lower, "http://") && !strings.HasPrefix(lower, "https://") {
+		return filepath.Base(src)
 	}
-	return filepath.Base(src)
+	if u, err := url.Parse(src); err == nil && u.Host != "" {
+		return (&url.URL{Scheme: strings.ToLower(u.Scheme), Host: u.Host, Path: u.Path}).String()
+	}
+	// Unparsable (an s3 key with a stray "%"): the last element of its
+	// path, cut before anything that may be a query or fragment.
+	if i := strings.IndexAny(src, "?#"); i >= 0 {
+		src = src[:i]
+	}
+	return path.Base(src)
 }
 
 func perSecond(n int64, d time.Duration) int64 {
