@@ -60,6 +60,24 @@ func TestOpenZipMemberByDataset(t *testing.T) {
 			dataset: medsales.PartD, want: sized("prescribers-2024.csv", 700)},
 		{name: "no member matches, one csv beside a fileheader and a txt", zip: buildZip(t, fileheader, sized("providers.csv", 700), sized("notes.txt", 5)),
 			dataset: medsales.NPPES, want: sized("providers.csv", 700)},
+		// Archives made on macOS carry an AppleDouble file (resource fork,
+		// extended attributes) for every file, named ._<name> under
+		// __MACOSX/: never a dataset's file, however large.
+		{name: "renamed csv beside its macOS resource fork",
+			zip:     buildZip(t, sized("prescribers.csv", 700), member{name: "__MACOSX/", store: true}, sized("__MACOSX/._prescribers.csv", 4096)),
+			dataset: medsales.PartD, want: sized("prescribers.csv", 700)},
+		{name: "csv in a folder beside its macOS resource fork",
+			zip:     buildZip(t, sized("2024/services.csv", 700), sized("__MACOSX/2024/._services.csv", 4096)),
+			dataset: medsales.PartB, want: sized("services.csv", 700)},
+		{name: "dataset's file beside its larger macOS resource fork",
+			zip:     buildZip(t, sized("__MACOSX/._2024_Gaz_zcta_national.txt", 4096), sized("2024_Gaz_zcta_national.txt", 300)),
+			dataset: medsales.ZCTA, want: sized("2024_Gaz_zcta_national.txt", 300)},
+		{name: "a ._ file outside __MACOSX is macOS metadata too",
+			zip:     buildZip(t, sized("._nucc.csv", 4096), sized("nucc.csv", 300)),
+			dataset: medsales.NUCC, want: sized("nucc.csv", 300)},
+		{name: "no dataset: the largest csv, not the resource fork",
+			zip:  buildZip(t, sized("data.csv", 700), sized("__MACOSX/._data.csv", 4096)),
+			want: sized("data.csv", 700)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -52,6 +52,8 @@ type Options struct {
 	// none does, a lone member with the extension of the dataset's files
 	// (.csv; .txt for the gazetteer) is read unless it is named like
 	// another dataset's file; otherwise Open fails listing the members.
+	// The macOS metadata of an archive made on a Mac (__MACOSX/._name.csv)
+	// never counts.
 	Dataset medsales.Dataset
 	// HTTPClient fetches http(s) sources. Nil means a client with
 	// connection, TLS and response-header timeouts but no overall timeout,
@@ -358,16 +360,25 @@ func methodName(m uint16) string {
 
 // pickMember chooses the member to read: opts.Member by name, else the
 // member named like opts.Dataset's file (see Options.Dataset), else the
-// largest .csv or .txt member.
-func pickMember(files []*zip.File, opts Options) (*zip.File, error) {
-	var cands []*zip.File
-	switch {
-	case opts.Member != "":
-		for _, f := range files {
+// largest .csv or .txt member. Apart from a member named in full, macOS
+// metadata (see isMacMetadata) is never chosen.
+func pickMember(all []*zip.File, opts Options) (*zip.File, error) {
+	if opts.Member != "" {
+		for _, f := range all {
 			if f.Name == opts.Member {
 				return f, nil
 			}
 		}
+	}
+	var files []*zip.File
+	for _, f := range all {
+		if !isMacMetadata(f.Name) {
+			files = append(files, f)
+		}
+	}
+	var cands []*zip.File
+	switch {
+	case opts.Member != "":
 		for _, f := range files {
 			if !isDir(f) && memberBase(f.Name) == opts.Member {
 				cands = append(cands, f)
@@ -452,6 +463,24 @@ func dataMembers(files []*zip.File) []*zip.File {
 		}
 	}
 	return out
+}
+
+// isMacMetadata reports whether a zip member's name is one of the
+// AppleDouble files (resource fork, extended attributes) that archives made
+// on macOS carry for each file: ._<name>, under __MACOSX/. One is named
+// like the file it describes, with its extension, often larger than a
+// small CSV, and is never data: counted as a candidate it was loaded, or
+// made an archive hold "several" CSVs.
+func isMacMetadata(name string) bool {
+	if strings.HasPrefix(memberBase(name), "._") {
+		return true
+	}
+	for _, dir := range strings.FieldsFunc(name, func(r rune) bool { return r == '/' || r == '\\' }) {
+		if dir == "__MACOSX" {
+			return true
+		}
+	}
+	return false
 }
 
 func isDir(f *zip.File) bool {
