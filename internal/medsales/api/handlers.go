@@ -130,6 +130,11 @@ func (s *server) handleCreateIngestion(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if climbs(req.Source) {
+		s.fail(w, r, &errs.Error{Code: errs.CodeForbidden, Field: "source",
+			Message: `this source is not allowed: a source must not contain "..", plain or percent-encoded (%2e%2e), which could climb out of the prefixes in INGEST_ALLOWED_SOURCES`})
+		return
+	}
 	if !s.sourceAllowed(req.Source) {
 		s.fail(w, r, &errs.Error{Code: errs.CodeForbidden, Field: "source",
 			Message: "this source is not allowed: sources must start with one of the prefixes in INGEST_ALLOWED_SOURCES"})
@@ -166,15 +171,29 @@ func (s *server) sourceAllowed(src string) bool {
 			continue
 		}
 		rest := src[len(p):]
-		if strings.Contains(rest, "..") {
-			continue
-		}
 		if (endsInHost(p) || isDirPath(p)) && rest != "" && rest[0] != '/' {
 			continue
 		}
 		return true
 	}
 	return false
+}
+
+// climbs reports whether src holds "..", plainly or with its dots
+// percent-encoded, once or more (%2e%2e, .%2E, %252e%252e): a web server
+// decodes "/pub/%2e%2e/private/x" to "/private/x", outside the prefix
+// "/pub/" that allowed it. A local path or an S3 key is read as written,
+// but a ".." in one names no file a drop directory is meant to hold.
+func climbs(src string) bool {
+	s := strings.ToLower(src)
+	for {
+		// Each pass shortens s, so the loop ends.
+		t := strings.ReplaceAll(strings.ReplaceAll(s, "%2e", "."), "%25", "%")
+		if t == s {
+			return strings.Contains(s, "..")
+		}
+		s = t
+	}
 }
 
 // isDirPath reports whether prefix p is a local path that does not end in

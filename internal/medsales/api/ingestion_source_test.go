@@ -126,3 +126,52 @@ func TestIngestionSourcePrefixIsAHost(t *testing.T) {
 		}
 	}
 }
+
+// TestIngestionSourceEncodedDotsRefused: a source that climbs out of its
+// allowed prefix with "..", its dots percent-encoded (%2e%2e, %2E%2E, .%2e,
+// even encoded twice: %252e) as well as plain, is refused with a 403
+// problem naming the field and saying why. Only a plain ".." was refused:
+// "/data/drop/%2e%2e/…" and "http://download.cms.gov/pub/%2E%2E/…" (which
+// the web server decodes to "/private/…") passed as inside the prefix.
+func TestIngestionSourceEncodedDotsRefused(t *testing.T) {
+	q := &countingQueue{}
+	srv := httptest.NewServer(api.NewServer(api.Deps{Jobs: q, IngestToken: "tok",
+		AllowedSources: []string{"/data/drop", "http://download.cms.gov/pub/", "s3://raw/nppes/"}}))
+	defer srv.Close()
+	for _, src := range []string{
+		"/data/drop/../secret/nucc_taxonomy_251.csv",
+		"/data/drop/%2e%2e/secret/nucc_taxonomy_251.csv",
+		"/data/drop/%2E%2E/secret/nucc_taxonomy_251.csv",
+		"/data/drop/.%2e/secret/nucc_taxonomy_251.csv",
+		"/data/drop/%2e./secret/nucc_taxonomy_251.csv",
+		"/data/drop/%252e%252e/secret/nucc_taxonomy_251.csv",
+		"http://download.cms.gov/pub/%2E%2E/private/nucc_taxonomy_251.csv",
+		"http://download.cms.gov/pub/%2e%2e%2fprivate/nucc_taxonomy_251.csv",
+		"s3://raw/nppes/%2e%2e/other/nucc_taxonomy_251.csv",
+	} {
+		status, b := postIngestion(t, srv.URL, `{"dataset":"nucc","source":"`+src+`"}`)
+		var p struct {
+			Type   string `json:"type"`
+			Field  string `json:"field"`
+			Detail string `json:"detail"`
+		}
+		if status != http.StatusForbidden || json.Unmarshal(b, &p) != nil || p.Field != "source" ||
+			!strings.HasSuffix(p.Type, "/forbidden") || !strings.Contains(p.Detail, `".."`) || !strings.Contains(p.Detail, "%2e") {
+			t.Errorf("source %q: %d %s, want 403 on source saying that \"..\" (%%2e%%2e) is refused", src, status, b)
+		}
+	}
+	if q.inserted != 0 {
+		t.Fatalf("%d jobs queued for sources climbing out of their prefix, want none", q.inserted)
+	}
+	// Dots that climb nowhere, and other escapes, are allowed.
+	for _, src := range []string{
+		"/data/drop/nucc.taxonomy.251.csv",
+		"/data/drop/.hidden/nucc_taxonomy_251.csv",
+		"http://download.cms.gov/pub/nucc%20taxonomy%20251.csv",
+		"s3://raw/nppes/%2e/nucc_taxonomy_251.csv",
+	} {
+		if status, b := postIngestion(t, srv.URL, `{"dataset":"nucc","source":"`+src+`"}`); status != http.StatusAccepted {
+			t.Errorf("source %q: %d %s, want 202", src, status, b)
+		}
+	}
+}
