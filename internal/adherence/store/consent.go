@@ -30,11 +30,16 @@ import (
 // in step with these rules:
 //
 //   - An opt-out (STOP by text, or through the API) turns the flag off for
-//     the patients it is recorded for.
-//   - An opt-in (START, or through the API) turns it back on only when this
-//     patient's previous ledger row on this number is an opt-out — that is,
-//     when it was the ledger that turned it off. A patient enrolled without
-//     SMS consent is never switched on by texting START.
+//     the patients it is recorded for, and marks them sms_opted_out when
+//     it was on.
+//   - An opt-in (START, or through the API) turns it back on only when the
+//     patient is sms_opted_out and this patient's previous ledger row on
+//     this number is an opt-out — that is, when it was the ledger that
+//     turned it off. A patient enrolled without SMS consent is never
+//     switched on by texting START, not even after a STOP: the previous
+//     row alone cannot tell a withdrawn consent from one never given.
+//   - Staff changing sms_consent or the phone through the API clears
+//     sms_opted_out: what they recorded decides from then on.
 //   - Through the API, an opt-in cannot undo an opt-out the number texted
 //     (STOP): the carrier keeps blocking the number until the handset sends
 //     START, so only a START re-subscribes it (errs.Conflict).
@@ -213,8 +218,8 @@ func (s *Store) appendConsent(ctx context.Context, tx *db.Tx, in ConsentInput, k
 func applyConsentFlag(ctx context.Context, tx *db.Tx, in ConsentInput, key string, now time.Time) (string, error) {
 	switch in.Action {
 	case ConsentOptOut:
-		r, err := tx.ExecContext(ctx, `UPDATE patients SET sms_consent = $4, updated_at = $1, version = version + 1
-			WHERE org_id = $2 AND id = $3 AND sms_consent`, now, in.OrgID, in.PatientID, false)
+		r, err := tx.ExecContext(ctx, `UPDATE patients SET sms_consent = $4, sms_opted_out = $5, updated_at = $1, version = version + 1
+			WHERE org_id = $2 AND id = $3 AND sms_consent`, now, in.OrgID, in.PatientID, false, true)
 		if err != nil {
 			return "", fmt.Errorf("withdraw sms consent: %w", err)
 		}
@@ -235,8 +240,8 @@ func applyConsentFlag(ctx context.Context, tx *db.Tx, in ConsentInput, key strin
 		if prev != ConsentOptOut {
 			return "", nil
 		}
-		r, err := tx.ExecContext(ctx, `UPDATE patients SET sms_consent = $4, updated_at = $1, version = version + 1
-			WHERE org_id = $2 AND id = $3 AND NOT sms_consent`, now, in.OrgID, in.PatientID, true)
+		r, err := tx.ExecContext(ctx, `UPDATE patients SET sms_consent = $4, sms_opted_out = $5, updated_at = $1, version = version + 1
+			WHERE org_id = $2 AND id = $3 AND NOT sms_consent AND sms_opted_out`, now, in.OrgID, in.PatientID, true, false)
 		if err != nil {
 			return "", fmt.Errorf("restore sms consent: %w", err)
 		}

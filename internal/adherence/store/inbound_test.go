@@ -128,6 +128,64 @@ func TestInboundStopAppliesToEveryRecordOfTheNumber(t *testing.T) {
 	})
 }
 
+// START re-subscribes a number, but it restores sms_consent only to a
+// patient whose consent an opt-out withdrew: a patient enrolled without
+// SMS consent stays without it, even after STOP and START, while a
+// consenting patient with the same number gets it back.
+func TestInboundStartNeverEnablesAnUnconsentedPatient(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		consented := f.patient("UTC")
+		number := consented.Phone.Reveal()
+		never := adherence.Patient{OrgID: f.org, GivenName: phi.New("Bo"), Phone: phi.New(number), TimeZone: "UTC", SMSConsent: false}
+		if err := f.s.CreatePatient(f.ctx, f.actor, &never); err != nil {
+			t.Fatal(err)
+		}
+
+		if res := f.text(1, number, "START"); res.Result != store.InboundOptedIn {
+			t.Fatalf("START = %+v", res)
+		}
+		if f.smsConsent(f.org, never.ID) {
+			t.Fatal("START switched on sms consent for a patient who never gave it")
+		}
+		f.text(2, number, "STOP")
+		f.text(3, number, "STOP")
+		if res := f.text(4, number, "START"); res.Result != store.InboundOptedIn || f.optedOut(number) {
+			t.Fatalf("START after STOP = %+v, opted out %v", res, f.optedOut(number))
+		}
+		if f.smsConsent(f.org, never.ID) {
+			t.Fatal("STOP then START switched on sms consent for a patient who never gave it")
+		}
+		if !f.smsConsent(f.org, consented.ID) {
+			t.Fatal("START did not restore the consent STOP withdrew")
+		}
+		// Once restored, the next STOP and START withdraw and restore it
+		// again, and still leave the other patient alone.
+		f.text(5, number, "STOP")
+		f.text(6, number, "START")
+		if !f.smsConsent(f.org, consented.ID) || f.smsConsent(f.org, never.ID) {
+			t.Fatal("a second STOP and START did not restore exactly the consent withdrawn")
+		}
+		// Staff recording consent through the API decide from then on: a
+		// patient they set to consenting and then to not consenting after a
+		// STOP is not switched on by the next START.
+		f.text(7, number, "STOP")
+		for _, consent := range []bool{true, false} {
+			cur, err := f.s.GetPatient(f.ctx, f.org, consented.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cur.SMSConsent = consent
+			if err := f.s.UpdatePatient(f.ctx, f.actor, &cur, cur.Version); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.text(8, number, "START")
+		if f.smsConsent(f.org, consented.ID) {
+			t.Fatal("START switched on a patient staff had set to not consenting")
+		}
+	})
+}
+
 func TestInboundUnknownNumberIsIgnored(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		auditBefore := f.count(`SELECT COUNT(*) FROM audit_log`)

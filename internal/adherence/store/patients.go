@@ -252,7 +252,9 @@ func (s *Store) UpdatePatient(ctx context.Context, a adherence.Actor, p *adheren
 		_, err = tx.ExecContext(ctx, `UPDATE patients SET given_name = $1, family_name = $2, birth_date = $3,
 			phone = $4, email = $5, time_zone = $6, language = $7, wake = $8, breakfast = $9, lunch = $10,
 			dinner = $11, bed = $12, quiet_start = $13, quiet_end = $14, sms_consent = $15,
-			share_medication = $16, updated_at = $17, version = $18 WHERE org_id = $19 AND id = $20`, args...)
+			share_medication = $16, updated_at = $17, version = $18,
+			sms_opted_out = (sms_opted_out AND sms_consent = $15 AND phone = $4)
+			WHERE org_id = $19 AND id = $20`, args...)
 		if err != nil {
 			return fmt.Errorf("update patient: %w", err)
 		}
