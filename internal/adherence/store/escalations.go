@@ -205,7 +205,10 @@ func (s *Store) ListEscalationPolicies(ctx context.Context, orgID string) ([]adh
 // of policy p.ID of p.OrgID, and sets p.CreatedAt and p.UpdatedAt.
 //
 // Open escalations keep their opening time; their next levels follow the
-// new levels (a step whose level no longer exists is cancelled when due).
+// new levels: a pending step moves to its opening time + its level's new
+// After (now when that has passed), with a job at its new due time, and
+// the steps inserted later are timed by the new levels too (a step whose
+// level no longer exists is cancelled when due).
 // Deactivating a policy resolves its open escalations (reason
 // policy_deactivated, closed by the actor) and cancels their pending steps.
 func (s *Store) UpdateEscalationPolicy(ctx context.Context, a adherence.Actor, p *adherence.EscalationPolicy) error {
@@ -239,6 +242,8 @@ func (s *Store) UpdateEscalationPolicy(ctx context.Context, a adherence.Actor, p
 			if recs, err = s.closePolicyEscalations(ctx, tx, a, p.OrgID, p.ID, now); err != nil {
 				return err
 			}
+		} else if err := s.reschedulePendingSteps(ctx, tx, p.OrgID, p.ID, p.Levels, now); err != nil {
+			return err
 		}
 		recs = append(recs, auditRecord(a, p.OrgID, audit.ActionUpdate, "EscalationPolicy", p.ID, "", ""))
 		return s.appendAudit(ctx, tx, recs)
@@ -281,6 +286,67 @@ func (s *Store) DeleteEscalationPolicy(ctx context.Context, a adherence.Actor, o
 		return fmt.Errorf("delete escalation policy: %w", err)
 	}
 	return nil
+}
+
+// reschedulePendingSteps moves the pending steps of the open escalations
+// of policyID, whose levels are now levels, to opened_at + their level's
+// After (now when that has passed) and enqueues a job at each new due
+// time. Without it a step kept the due time and job of the levels it was
+// scheduled under, so an edited policy paged at its old timing. A step's
+// old job that runs before the new due time is snoozed until then (not
+// due), one that runs after finds the step fired. A step whose level no
+// longer exists is left to be cancelled when due. Escalations are locked
+// before their steps, as by FireStep.
+func (s *Store) reschedulePendingSteps(ctx context.Context, tx *db.Tx, orgID, policyID string, levels []adherence.EscalationLevel, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, `SELECT id FROM escalations WHERE org_id = $1 AND policy_id = $2 AND status = 'open'`+forUpdate(tx.Dialect),
+		orgID, policyID); err != nil {
+		return fmt.Errorf("lock open escalations: %w", err)
+	}
+	lock := ""
+	if tx.Dialect == db.Postgres {
+		lock = " FOR UPDATE OF st"
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT st.id, st.level, st.due_at, e.opened_at FROM escalation_steps st
+		JOIN escalations e ON e.id = st.escalation_id
+		WHERE e.org_id = $1 AND e.policy_id = $2 AND e.status = 'open' AND st.status = 'pending'
+		ORDER BY st.id`+lock, orgID, policyID)
+	if err != nil {
+		return fmt.Errorf("read pending steps: %w", err)
+	}
+	var moved []stepJob
+	for rows.Next() {
+		var id int64
+		var lvl int
+		var due, opened time.Time
+		if err := rows.Scan(&id, &lvl, &due, &opened); err != nil {
+			rows.Close()
+			return fmt.Errorf("read pending steps: %w", err)
+		}
+		if lvl < 1 || lvl > len(levels) {
+			continue
+		}
+		next := opened.UTC().Add(levels[lvl-1].After)
+		if next.Before(now) {
+			next = now
+		}
+		if !next.Equal(due.UTC()) {
+			moved = append(moved, stepJob{id: id, due: next})
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("read pending steps: %w", err)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read pending steps: %w", err)
+	}
+	for _, st := range moved {
+		// redriven restarts: the stall sweeper counts lateness from the new
+		// due time.
+		if _, err := tx.ExecContext(ctx, `UPDATE escalation_steps SET due_at = $1, redriven = 0 WHERE id = $2`, db.UTC(st.due), st.id); err != nil {
+			return fmt.Errorf("move pending step: %w", err)
+		}
+	}
+	return s.insertStepJobs(ctx, tx, moved, now)
 }
 
 func lockPolicy(ctx context.Context, tx *db.Tx, orgID, id string) (adherence.EscalationPolicy, error) {

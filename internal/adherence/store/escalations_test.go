@@ -846,6 +846,75 @@ func TestEscalationPolicyDeactivation(t *testing.T) {
 	})
 }
 
+// TestEscalationPolicyEditMovesPendingSteps: editing a policy's levels
+// moves the pending steps of its open escalations to the new timing
+// (opening time + the level's new After, now at the earliest), with a job
+// at the new due time; a step's old job that runs early is not due.
+func TestEscalationPolicyEditMovesPendingSteps(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		w := newEscWorld(t, f)
+		pol := w.standard()
+		w.missDay(1)
+		opened := w.now
+		w.consume()
+		e := w.escalations(store.EscalationFilter{})[0]
+		step1 := w.get(e.ID).Steps[0].ID
+		edit := func(at time.Time, afters ...time.Duration) {
+			t.Helper()
+			w.now = at
+			for i, a := range afters {
+				pol.Levels[i].After = a
+			}
+			if err := w.s.UpdateEscalationPolicy(w.ctx, w.actor, &pol); err != nil {
+				t.Fatal(err)
+			}
+		}
+		due := func(stepID int64) time.Time {
+			t.Helper()
+			for _, st := range w.get(e.ID).Steps {
+				if st.ID == stepID {
+					return st.DueAt
+				}
+			}
+			t.Fatalf("step %d not found", stepID)
+			return time.Time{}
+		}
+
+		// Later: level 1 at +45m instead of +30m.
+		edit(opened.Add(5*time.Minute), 45*time.Minute, 2*time.Hour, 4*time.Hour)
+		if got := due(step1); !got.Equal(opened.Add(45 * time.Minute)) {
+			t.Fatalf("step 1 due %v after the edit, want +45m", got)
+		}
+		if jobs := w.jobs.stepJobs()[step1]; len(jobs) != 2 || !jobs[1].Equal(opened.Add(45*time.Minute)) {
+			t.Fatalf("jobs of step 1 = %v, want a new one at +45m", jobs)
+		}
+		if res := w.fire(step1, opened.Add(30*time.Minute)); res.Fired || res.Skipped != store.SkipNotDue {
+			t.Fatalf("the old job at +30m: %+v", res)
+		}
+		// Earlier, past already: level 1 at +10m, edited at +35m, is due now.
+		edit(opened.Add(35*time.Minute), 10*time.Minute, 2*time.Hour, 4*time.Hour)
+		if got := due(step1); !got.Equal(opened.Add(35 * time.Minute)) {
+			t.Fatalf("step 1 due %v after the edit, want now (+35m)", got)
+		}
+		res := w.fire(step1, opened.Add(35*time.Minute))
+		if !res.Fired || !res.NextDueAt.Equal(opened.Add(2*time.Hour)) {
+			t.Fatalf("step 1 at its new due time: %+v", res)
+		}
+		// The next level's pending step moves too.
+		step2 := res.NextStepID
+		edit(opened.Add(40*time.Minute), 10*time.Minute, 3*time.Hour, 4*time.Hour)
+		if got := due(step2); !got.Equal(opened.Add(3 * time.Hour)) {
+			t.Fatalf("step 2 due %v after the edit, want +3h", got)
+		}
+		if res := w.fire(step2, opened.Add(2*time.Hour)); res.Fired || res.Skipped != store.SkipNotDue {
+			t.Fatalf("step 2 at its old due time: %+v", res)
+		}
+		if res := w.fire(step2, opened.Add(3*time.Hour)); !res.Fired || res.Level != 2 {
+			t.Fatalf("step 2 at its new due time: %+v", res)
+		}
+	})
+}
+
 // TestEscalationStall: a step whose job never runs is re-driven after two
 // minutes, and reported overdue until it fires.
 func TestEscalationStall(t *testing.T) {
