@@ -1374,36 +1374,50 @@ func (s *Store) acknowledge(ctx context.Context, tx *db.Tx, a adherence.Actor, o
 	return e, s.appendAudit(ctx, tx, []audit.Record{rec})
 }
 
-// AcknowledgeBySMS acknowledges, for member memberID, the most recently
-// opened open or exhausted escalation about which that member was sent a
-// notification (the inbound "OK" reply): one that went to a provider
-// (sending, sent, delivered or unknown — it may have arrived), not one
-// held for quiet hours, waiting for a retry or undeliverable. No such
-// escalation is not found.
-func (s *Store) AcknowledgeBySMS(ctx context.Context, memberID string, now time.Time) (adherence.Escalation, error) {
-	if !isID(memberID) {
-		return adherence.Escalation{}, errs.NotFound("escalation")
+// AcknowledgeBySMS acknowledges, for the member records memberIDs (the
+// records of the number that texted OK: one person may be a member once
+// per patient, or in several orgs), the one open or exhausted escalation
+// about which one of them was sent a notification last (the inbound "OK"
+// reply): one that went to a provider (sending, sent, delivered or
+// unknown — it may have arrived), not one held for quiet hours, waiting
+// for a retry or undeliverable. It is acknowledged by the member record
+// that notification went to. No such escalation is not found.
+func (s *Store) AcknowledgeBySMS(ctx context.Context, memberIDs []string, now time.Time) (adherence.Escalation, error) {
+	e, _, err := s.acknowledgeBySMS(ctx, memberIDs, now)
+	return e, err
+}
+
+// acknowledgeBySMS is AcknowledgeBySMS, also returning the member record
+// that acknowledged.
+func (s *Store) acknowledgeBySMS(ctx context.Context, memberIDs []string, now time.Time) (adherence.Escalation, string, error) {
+	var ids []any
+	for _, id := range memberIDs {
+		if isID(id) {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return adherence.Escalation{}, "", errs.NotFound("escalation")
 	}
 	now = db.UTC(now)
 	var out adherence.Escalation
+	var memberID string
 	err := s.retryTx(ctx, func(tx *db.Tx) error {
-		var orgID, kind string
-		err := tx.QueryRowContext(ctx, `SELECT org_id, kind FROM members WHERE id = $1`, memberID).Scan(&orgID, &kind)
-		if err != nil {
-			return notFound(err, "read member", "escalation")
-		}
-		// From the member's patients (indexed), the escalations of theirs
-		// that notified this member: the one whose message went last is
-		// the one the OK answers, whichever opened last (a caregiver of
-		// two patients is told about one, then again about the other).
-		var id string
-		err = tx.QueryRowContext(ctx, `SELECT e.id FROM patient_links l
+		// From the members' patients (indexed), the escalations of theirs
+		// that notified one of these records: the one whose message went
+		// last is the one the OK answers, whichever opened last (a
+		// caregiver of two patients is told about one, then again about
+		// the other), and only that one — acknowledging one per record
+		// closed escalations the sender had not answered.
+		var id, orgID, kind string
+		err := tx.QueryRowContext(ctx, `SELECT e.id, m.org_id, m.id, m.kind FROM members m
+			JOIN patient_links l ON l.org_id = m.org_id AND l.member_id = m.id
 			JOIN escalations e ON e.org_id = l.org_id AND e.patient_id = l.patient_id
-			JOIN notifications n ON n.escalation_id = e.id AND n.member_id = $2
+			JOIN notifications n ON n.escalation_id = e.id AND n.member_id = m.id
 				AND n.status IN ('sending', 'sent', 'delivered', 'unknown')
-			WHERE l.org_id = $1 AND l.member_id = $2 AND e.status IN ('open', 'exhausted')
-			GROUP BY e.id
-			ORDER BY MAX(COALESCE(n.accepted_at, n.created_at)) DESC, MAX(n.id) DESC LIMIT 1`, orgID, memberID).Scan(&id)
+			WHERE m.id IN `+placeholders(1, len(ids))+` AND e.status IN ('open', 'exhausted')
+			GROUP BY e.id, m.org_id, m.id, m.kind
+			ORDER BY MAX(COALESCE(n.accepted_at, n.created_at)) DESC, MAX(n.id) DESC LIMIT 1`, ids...).Scan(&id, &orgID, &memberID, &kind)
 		if err != nil {
 			return notFound(err, "find escalation", "escalation")
 		}
@@ -1412,9 +1426,9 @@ func (s *Store) AcknowledgeBySMS(ctx context.Context, memberID string, now time.
 		return err
 	})
 	if err != nil {
-		return adherence.Escalation{}, fmt.Errorf("acknowledge escalation by sms: %w", err)
+		return adherence.Escalation{}, "", fmt.Errorf("acknowledge escalation by sms: %w", err)
 	}
-	return out, nil
+	return out, memberID, nil
 }
 
 // ---------------------------------------------------------------------

@@ -766,19 +766,19 @@ func TestEscalationAcknowledge(t *testing.T) {
 		w.missDay(2)
 		w.consume()
 		e2 := w.escalations(store.EscalationFilter{Status: adherence.EscalationOpen})[0]
-		_, err = w.s.AcknowledgeBySMS(w.ctx, w.carers[0], w.now)
+		_, err = w.s.AcknowledgeBySMS(w.ctx, []string{w.carers[0]}, w.now)
 		wantCode(t, err, errs.CodeNotFound) // not notified yet about e2 (and e is closed)
 		w.fire(w.get(e2.ID).Steps[0].ID, w.now.Add(30*time.Minute))
-		_, err = w.s.AcknowledgeBySMS(w.ctx, w.carers[0], w.now)
+		_, err = w.s.AcknowledgeBySMS(w.ctx, []string{w.carers[0]}, w.now)
 		wantCode(t, err, errs.CodeNotFound) // its message is not sent yet
 		// The delivery job sends it.
 		w.exec(`UPDATE notifications SET status = 'sent' WHERE escalation_id = $1`, e2.ID)
-		bySMS, err := w.s.AcknowledgeBySMS(w.ctx, w.carers[0], w.now)
+		bySMS, err := w.s.AcknowledgeBySMS(w.ctx, []string{w.carers[0]}, w.now)
 		if err != nil || bySMS.ID != e2.ID || bySMS.Status != adherence.EscalationAcknowledged || bySMS.ClosedBy != w.carers[0] ||
 			bySMS.Reason != store.ReasonAcknowledgedSMS {
 			t.Fatalf("acknowledged by sms = %+v, %v", bySMS, err)
 		}
-		_, err = w.s.AcknowledgeBySMS(w.ctx, w.clinician, w.now)
+		_, err = w.s.AcknowledgeBySMS(w.ctx, []string{w.clinician}, w.now)
 		wantCode(t, err, errs.CodeNotFound)
 
 		// A resolved escalation cannot be acknowledged.

@@ -69,8 +69,8 @@ type InboundResult struct {
 	Reply    remind.ReplyKind // what the text meant
 	EventID  string           // the adherence event it recorded, if any
 	// AcknowledgedLevels are the levels of the escalations an "OK"
-	// acknowledged (for adherence_escalations_total, counted by the
-	// caller as the API's acknowledgements are).
+	// acknowledged, at most one (for adherence_escalations_total, counted
+	// by the caller as the API's acknowledgements are).
 	AcknowledgedLevels []int
 }
 
@@ -711,29 +711,34 @@ func (h *inboundText) handleAck(ctx context.Context, retry bool) (InboundResult,
 			return InboundResult{}, fmt.Errorf("handle inbound sms: %w", err)
 		}
 	}
-	acked := false
+	// One acknowledgement for all the sender's member records: the
+	// escalation it answers is the one last notified to any of them.
+	ids := make([]string, len(members))
+	for i, m := range members {
+		ids[i] = m.id
+	}
+	esc, by, acked, err := s.acknowledgeOneBySMS(ctx, ids, h.in.ReceivedAt)
+	if err != nil {
+		if _, uerr := s.db.SQL.ExecContext(ctx, `UPDATE inbound_messages SET result = $1
+			WHERE provider = $2 AND provider_message_id = $3`, inboundAckFailed, h.in.Provider, h.in.ProviderMessageID); uerr != nil {
+			err = errors.Join(err, uerr)
+		}
+		return InboundResult{}, fmt.Errorf("handle inbound sms: acknowledge: %w", err)
+	}
 	var levels []int
-	for _, m := range members {
-		esc, ok, err := s.acknowledgeBySMS(ctx, m.id, h.in.ReceivedAt)
-		if err != nil {
-			if _, uerr := s.db.SQL.ExecContext(ctx, `UPDATE inbound_messages SET result = $1
-				WHERE provider = $2 AND provider_message_id = $3`, inboundAckFailed, h.in.Provider, h.in.ProviderMessageID); uerr != nil {
-				err = errors.Join(err, uerr)
+	if acked {
+		levels = []int{esc.Level}
+		for _, m := range members {
+			if m.id == by {
+				who = m
 			}
-			return InboundResult{}, fmt.Errorf("handle inbound sms: acknowledge: %w", err)
-		}
-		if ok {
-			levels = append(levels, esc.Level)
-		}
-		if ok && !acked {
-			acked, who = true, m
 		}
 	}
 	res := InboundResult{Result: InboundNothingToAck, Reply: h.reply.Kind, AcknowledgedLevels: levels}
 	if acked {
 		res.Result = InboundAcknowledged
 	}
-	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+	err = s.db.InTx(ctx, func(tx *db.Tx) error {
 		var id int64
 		err := tx.QueryRowContext(ctx, `UPDATE inbound_messages SET result = $1, org_id = $2, member_id = $3
 			WHERE provider = $4 AND provider_message_id = $5 AND result = $6 RETURNING id`,
@@ -761,15 +766,16 @@ func (h *inboundText) handleAck(ctx context.Context, retry bool) (InboundResult,
 	return res, nil
 }
 
-// acknowledgeBySMS acknowledges the escalation member memberID was last
-// notified about and reports whether there was one.
-func (s *Store) acknowledgeBySMS(ctx context.Context, memberID string, now time.Time) (adherence.Escalation, bool, error) {
-	e, err := s.AcknowledgeBySMS(ctx, memberID, now)
+// acknowledgeOneBySMS acknowledges the escalation last notified to one of
+// the member records memberIDs and reports whether there was one, and
+// which member acknowledged it.
+func (s *Store) acknowledgeOneBySMS(ctx context.Context, memberIDs []string, now time.Time) (adherence.Escalation, string, bool, error) {
+	e, by, err := s.acknowledgeBySMS(ctx, memberIDs, now)
 	if errs.Is(err, errs.CodeNotFound) {
-		return e, false, nil
+		return e, "", false, nil
 	}
 	if err != nil {
-		return e, false, err
+		return e, "", false, err
 	}
-	return e, true, nil
+	return e, by, true, nil
 }

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -649,6 +650,99 @@ func TestInboundAckAcknowledgesTheEscalationLastNotified(t *testing.T) {
 		}
 		if got, other := status(escMother), status(escFather); got != "acknowledged" || other != "open" {
 			t.Fatalf("mother's escalation %s, father's %s; want the mother's (the last message) acknowledged", got, other)
+		}
+	})
+}
+
+// One number can be several member records: a caregiver entered once per
+// patient, or on the care teams of two organizations. Their OK
+// acknowledges exactly one escalation, the one whose message to that
+// number went last, whichever record it was addressed to; the next OK the
+// one before.
+func TestInboundAckFromANumberOfSeveralMembers(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		const number = "+15553334444"
+		orgB, actorB := f.otherOrg()
+		type team struct {
+			org     string
+			actor   adherence.Actor
+			patient adherence.Patient
+			member  adherence.Member
+		}
+		newTeam := func(org string, actor adherence.Actor, patientPhone string) team {
+			t.Helper()
+			tm := team{org: org, actor: actor}
+			tm.patient = adherence.Patient{OrgID: org, GivenName: phi.New("Pat"), Phone: phi.New(patientPhone), TimeZone: "UTC", SMSConsent: true}
+			if err := f.s.CreatePatient(f.ctx, actor, &tm.patient); err != nil {
+				t.Fatal(err)
+			}
+			tm.member = adherence.Member{OrgID: org, Kind: adherence.MemberCaregiver, Name: phi.New("Carla"), Phone: phi.New(number)}
+			if err := f.s.CreateMember(f.ctx, actor, &tm.member); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.s.LinkMember(f.ctx, actor, org, adherence.Link{PatientID: tm.patient.ID, MemberID: tm.member.ID}); err != nil {
+				t.Fatal(err)
+			}
+			return tm
+		}
+		teams := []team{
+			newTeam(f.org, f.actor, "+15551230001"), // two records in org A, one per patient
+			newTeam(f.org, f.actor, "+15551230002"),
+			newTeam(orgB, actorB, "+15551230003"), // and one in org B
+		}
+		// One open escalation per team; the number was told about the org B
+		// one last, then the first one of org A, then the second.
+		escs := []string{"0190c0de-0000-7000-8000-000000000011", "0190c0de-0000-7000-8000-000000000012", "0190c0de-0000-7000-8000-000000000013"}
+		told := []time.Duration{10 * time.Hour, 9 * time.Hour, 11 * time.Hour}
+		for i, tm := range teams {
+			policy := fmt.Sprintf("0190c0de-0000-7000-8000-00000000002%d", i)
+			f.exec(`INSERT INTO escalation_policies (id, org_id, name, trigger_kind, levels, created_at, updated_at)
+				VALUES ($1, $2, 'p', 'missed_dose', '[]', $3, $3)`, policy, tm.org, f.now)
+			f.exec(`INSERT INTO escalations (id, org_id, patient_id, policy_id, status, level, opened_at)
+				VALUES ($1, $2, $3, $4, 'open', 1, $5)`, escs[i], tm.org, tm.patient.ID, policy, f.now.Add(8*time.Hour))
+			f.exec(`INSERT INTO notifications (org_id, idempotency_key, kind, template, patient_id, member_id, escalation_id, channels,
+					status, due_at, accepted_at, created_at, updated_at)
+				VALUES ($1, $2, 'escalation', 'escalation_caregiver', $3, $4, $5, 'sms', 'delivered', $6, $6, $6, $6)`,
+				tm.org, fmt.Sprintf("esc-%d", i), tm.patient.ID, tm.member.ID, escs[i], f.now.Add(told[i]))
+		}
+		f.now = f.now.Add(12 * time.Hour)
+		status := func(id string) string {
+			var s string
+			if err := f.d.SQL.QueryRowContext(f.ctx, `SELECT status FROM escalations WHERE id = $1`, id).Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+		for n, want := range []int{2, 0, 1} {
+			res := f.text(n+1, number, "OK")
+			if res.Result != store.InboundAcknowledged || len(res.AcknowledgedLevels) != 1 {
+				t.Fatalf("OK %d = %+v, want one escalation acknowledged", n+1, res)
+			}
+			for i, id := range escs {
+				acked := i == want
+				for _, earlier := range []int{2, 0, 1}[:n] {
+					acked = acked || i == earlier
+				}
+				if got := status(id); (got == "acknowledged") != acked {
+					t.Fatalf("after OK %d escalation %d is %s, want acknowledged only %d and those before", n+1, i, got, want)
+				}
+			}
+			var closedBy, rowMember string
+			if err := f.d.SQL.QueryRowContext(f.ctx, `SELECT closed_by FROM escalations WHERE id = $1`, escs[want]).Scan(&closedBy); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.d.SQL.QueryRowContext(f.ctx, `SELECT CAST(member_id AS TEXT) FROM inbound_messages WHERE provider_message_id = $1`, sid(n+1)).Scan(&rowMember); err != nil {
+				t.Fatal(err)
+			}
+			if closedBy != teams[want].member.ID || rowMember != teams[want].member.ID {
+				t.Fatalf("OK %d: closed by %s, inbound row of %s; want the member told, %s", n+1, closedBy, rowMember, teams[want].member.ID)
+			}
+		}
+		if n := f.replies(remind.KindAckConfirmation, number); n != 3 {
+			t.Fatalf("%d acknowledgement confirmations, want one per OK", n)
+		}
+		if res := f.text(4, number, "OK"); res.Result != store.InboundNothingToAck {
+			t.Fatalf("OK with nothing left open = %+v", res)
 		}
 	})
 }
