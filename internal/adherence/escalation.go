@@ -224,8 +224,9 @@ const (
 	// EscalationExhausted: every level had fired, nobody acknowledged it,
 	// and the patient missed another dose, for which a new escalation
 	// opened (an escalation whose levels have all fired stays open until
-	// then, so its last messages are delivered). Exhausted escalations are
-	// treated like open ones by acknowledgement and resolution.
+	// then). Exhausted escalations are treated like open ones by
+	// acknowledgement, resolution and delivery: their last level's
+	// messages still waiting (quiet hours, retries) are sent.
 	EscalationExhausted EscalationStatus = "exhausted"
 )
 

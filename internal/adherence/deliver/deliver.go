@@ -1,8 +1,8 @@
 // Package deliver sends claimed notifications: for each one it checks that
-// it is still wanted (the dose still open, the escalation still open, the
-// validity period not passed), holds caregiver messages during the
-// caregiver's quiet hours, renders the org's template (or the built-in
-// one) in the recipient's language with no more PHI than allowed, and
+// it is still wanted (the dose still open, the escalation still open or
+// exhausted, the validity period not passed), holds caregiver messages
+// during the caregiver's quiet hours, renders the org's template (or the
+// built-in one) in the recipient's language with no more PHI than allowed, and
 // hands it to the notify.Router channel by channel in the recipient's
 // order until one accepts it. Each notification is claimed once
 // (store.ClaimNotifications), so a delivery job that runs twice never

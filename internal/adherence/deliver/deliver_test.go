@@ -650,6 +650,96 @@ func TestHeldEscalationToUnlinkedMemberIsCancelled(t *testing.T) {
 	})
 }
 
+// An escalation whose every level fired becomes exhausted when the
+// patient misses another dose. Its last level's messages still held for
+// the caregivers' night go out in the morning all the same: nobody
+// acknowledged it. Those of an acknowledged escalation are cancelled.
+func TestExhaustedEscalationMessagesStillGo(t *testing.T) {
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+		p := newPipeline(t, d, 0)
+		var org string
+		if err := d.SQL.QueryRowContext(p.ctx, `SELECT id FROM orgs`).Scan(&org); err != nil {
+			t.Fatal(err)
+		}
+		admin := adherence.Actor{ID: "key-admin", Role: "admin", OrgID: org}
+		now := p.clock() // 08:01 UTC: 00:01 in Los Angeles, the caregivers' night
+		var escs []string
+		var ids []int64
+		for i, name := range []string{"exhausted", "acknowledged"} {
+			pat := adherence.Patient{OrgID: org, GivenName: phi.New("Pat"), TimeZone: "America/Los_Angeles", Language: "en"}
+			if err := p.st.CreatePatient(p.ctx, admin, &pat); err != nil {
+				t.Fatal(err)
+			}
+			m := adherence.Member{OrgID: org, Kind: adherence.MemberCaregiver, Name: phi.New("Carer"),
+				Phone: phi.New(fmt.Sprintf("+1555820%04d", i)), TimeZone: "America/Los_Angeles"}
+			if err := p.st.CreateMember(p.ctx, admin, &m); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.st.LinkMember(p.ctx, admin, org, adherence.Link{PatientID: pat.ID, MemberID: m.ID}); err != nil {
+				t.Fatal(err)
+			}
+			policy, esc := fmt.Sprintf("0190c0de-0000-7000-8000-00000000040%d", i), fmt.Sprintf("0190c0de-0000-7000-8000-00000000050%d", i)
+			for _, q := range []struct {
+				sql  string
+				args []any
+			}{
+				{`INSERT INTO escalation_policies (id, org_id, name, trigger_kind, levels, created_at, updated_at)
+					VALUES ($1, $2, $3, 'missed_dose', '[]', $4, $4)`, []any{policy, org, name, now}},
+				{`INSERT INTO escalations (id, org_id, patient_id, policy_id, status, level, opened_at)
+					VALUES ($1, $2, $3, $4, 'open', 1, $5)`, []any{esc, org, pat.ID, policy, now}},
+			} {
+				if _, err := d.SQL.ExecContext(p.ctx, q.sql, q.args...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var id int64
+			if err := d.SQL.QueryRowContext(p.ctx, `INSERT INTO notifications (org_id, idempotency_key, kind, template, patient_id, member_id,
+					escalation_id, channels, status, due_at, created_at, updated_at)
+				VALUES ($1, $2, 'escalation', 'escalation_caregiver', $3, $4, $5, 'sms', 'queued', $6, $6, $6) RETURNING id`,
+				org, "esc-"+name, pat.ID, m.ID, esc, now).Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			escs, ids = append(escs, esc), append(ids, id)
+		}
+		if _, err := p.deliv.Deliver(p.ctx, ids); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(p.tw.Messages()); got != 0 {
+			t.Fatalf("%d texts sent in the caregivers' night", got)
+		}
+		// During the night the patient misses another dose (the escalation
+		// engine moves the first escalation to exhausted) and the other
+		// escalation is acknowledged.
+		p.advance(time.Hour)
+		if _, err := d.SQL.ExecContext(p.ctx, `UPDATE escalations SET status = 'exhausted', closed_at = $1, closed_by = 'system', reason = 'new_miss'
+			WHERE id = $2`, p.clock(), escs[0]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.st.AcknowledgeEscalation(p.ctx, admin, org, escs[1], "key-admin", p.clock()); err != nil {
+			t.Fatal(err)
+		}
+		p.advance(7 * time.Hour) // 08:01 in Los Angeles
+		if _, err := p.deliv.Deliver(p.ctx, ids); err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range []struct{ status, reason string }{
+			{store.NotificationSent, ""},
+			{store.NotificationCancelled, "escalation_closed"},
+		} {
+			var status, reason string
+			if err := d.SQL.QueryRowContext(p.ctx, `SELECT status, COALESCE(reason, '') FROM notifications WHERE id = $1`, ids[i]).Scan(&status, &reason); err != nil {
+				t.Fatal(err)
+			}
+			if status != want.status || reason != want.reason {
+				t.Errorf("held message of escalation %d: %s (%s), want %s (%s)", i, status, reason, want.status, want.reason)
+			}
+		}
+		if got := len(p.tw.Messages()); got != 1 {
+			t.Errorf("%d texts sent, want 1 (about the exhausted escalation)", got)
+		}
+	})
+}
+
 // An org's own text replaces the built-in one for its language only: a
 // patient whose language has a built-in text (Spanish) gets that, not the
 // org's English text; a patient whose language has none (Vietnamese)

@@ -39,7 +39,9 @@ type Delivery struct {
 	Trigger adherence.TriggerKind
 
 	// Still wanted: a reminder's dose has no outcome yet (and its plan and
-	// patient are active); an escalation message's escalation is open.
+	// patient are active); an escalation message's escalation is open or
+	// exhausted (nobody acknowledged it and nothing resolved it: its last
+	// level's messages still go when a new miss exhausted it).
 	DoseOpen       bool
 	EscalationOpen bool
 	// DoseClosed says why a reminder's dose no longer wants it, when it
@@ -183,7 +185,10 @@ func (s *Store) loadDeliveries(ctx context.Context, tx *db.Tx, ids []any) ([]Del
 		default:
 			dl.DoseClosed = "dose_recorded"
 		}
-		dl.EscalationOpen = escStatus == "open"
+		// Exhausted is no answer: the messages of its last level, held for
+		// quiet hours or retried when the next miss exhausted it, were
+		// cancelled with it before, and that level then reached no one.
+		dl.EscalationOpen = escStatus == string(adherence.EscalationOpen) || escStatus == string(adherence.EscalationExhausted)
 		if q, err := quietOf(qs, qe); err == nil {
 			dl.Quiet = q
 		}

@@ -1147,8 +1147,8 @@ type FireResult struct {
 // passed).
 //
 // After the last level the escalation stays open (FireResult.Exhausted
-// says nothing more will fire): its last messages are delivered only while
-// it is open, and it stays in the care team's list of open escalations
+// says nothing more will fire): its last messages are delivered while it
+// is open or exhausted, and it stays in the care team's list of open escalations
 // until someone acknowledges it, the patient's recording resolves it, or
 // the patient misses another dose: that moves it to exhausted and opens a
 // new escalation, whose levels page the care team again. While levels
