@@ -120,9 +120,13 @@ type ReconcileWorker struct {
 	Metrics *ReconcileMetrics // optional
 }
 
-// Work runs one reconciliation pass. A transient Twilio failure ends the
-// pass with an error (River retries; the next tick carries on); the
-// messages already checked keep their result.
+// Work runs one reconciliation pass. A message whose check fails (its
+// fetch failed, or recording the answer did) is logged, counted with
+// outcome error and left for the next pass, and the pass goes on with the
+// others: one bad fetch first in line kept every later message from being
+// reconciled, pass after pass. The pass then ends with an error (River
+// retries). A refusal of our credentials (401, 403) stops the pass at
+// once: every fetch would be refused the same way.
 func (w *ReconcileWorker) Work(ctx context.Context, job *river.Job[ReconcileArgs]) error {
 	now := w.Now()
 	n, err := w.Store.MarkUnknownSending(ctx, sendingTimeout, now)
@@ -142,12 +146,21 @@ func (w *ReconcileWorker) Work(ctx context.Context, job *river.Job[ReconcileArgs
 	if err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
-	var updated, lost int
+	var updated, lost, failed int
+	var firstErr error
 	for _, st := range stuck {
 		outcome, err := w.check(ctx, st, now)
 		w.count(outcome)
 		if err != nil {
-			return fmt.Errorf("reconcile notification %d: %w", st.NotificationID, err)
+			if refusedCredentials(err) || ctx.Err() != nil {
+				return fmt.Errorf("reconcile notification %d: %w", st.NotificationID, err)
+			}
+			failed++
+			if firstErr == nil {
+				firstErr = fmt.Errorf("reconcile notification %d: %w", st.NotificationID, err)
+			}
+			w.Logger.WarnContext(ctx, "notification status check failed", "notification_id", st.NotificationID, "error", err)
+			continue
 		}
 		switch outcome {
 		case "updated":
@@ -157,9 +170,19 @@ func (w *ReconcileWorker) Work(ctx context.Context, job *river.Job[ReconcileArgs
 		}
 	}
 	if len(stuck) > 0 {
-		w.Logger.InfoContext(ctx, "notifications reconciled", "checked", len(stuck), "updated", updated, "lost", lost)
+		w.Logger.InfoContext(ctx, "notifications reconciled", "checked", len(stuck), "updated", updated, "lost", lost, "failed", failed)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d checks failed, first: %w", failed, len(stuck), firstErr)
 	}
 	return nil
+}
+
+// refusedCredentials reports whether err is Twilio refusing our
+// credentials (401, 403).
+func refusedCredentials(err error) bool {
+	var ne *notify.Error
+	return errors.As(err, &ne) && (ne.Status == http.StatusUnauthorized || ne.Status == http.StatusForbidden)
 }
 
 func (w *ReconcileWorker) count(outcome string) {

@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"strconv"
@@ -182,6 +183,76 @@ func TestReconcile(t *testing.T) {
 		}
 		if status, _ := w.state(stillSent); status != store.NotificationSent {
 			t.Errorf("after an outage the message is %s", status)
+		}
+	})
+}
+
+// failingFetcher is a Twilio whose status fetches of some messages fail.
+type failingFetcher struct {
+	worker.TwilioFetcher
+	fail map[string]error
+}
+
+func (f failingFetcher) Fetch(ctx context.Context, sid string) (twilio.Status, error) {
+	if err, ok := f.fail[sid]; ok {
+		return twilio.Status{}, err
+	}
+	return f.TwilioFetcher.Fetch(ctx, sid)
+}
+
+// One message whose status cannot be fetched (first in line) does not
+// keep the others from being reconciled: the run goes on, then reports
+// the failure (River retries); the message itself is not given up. A
+// refusal of our credentials stops the run: every fetch would fail.
+func TestReconcileGoesOnPastAFailedFetch(t *testing.T) {
+	dbtest.Each(t, []migrate.Set{audit.Migrations, store.Migrations}, func(t *testing.T, d *db.DB) {
+		w := newReconcileWorld(t, d)
+		ago := func(d time.Duration) time.Time { return w.now.Add(-d) }
+		bad, badSID := w.sent("delivered", ago(40*time.Minute)) // the longest unchecked: fetched first
+		delivered, _ := w.sent("delivered", ago(20*time.Minute))
+		undelivered, _ := w.sent("undelivered", ago(20*time.Minute))
+		expired, _ := w.sent("sent", ago(25*time.Hour))
+
+		m := worker.NewReconcileMetrics(prometheus.NewRegistry())
+		tw := failingFetcher{TwilioFetcher: w.client, fail: map[string]error{
+			badSID: &notify.Error{Provider: twilio.Name, Retryable: true, Status: 500, Err: errors.New("internal server error")},
+		}}
+		rw := &worker.ReconcileWorker{Store: w.st, Twilio: tw, Now: func() time.Time { return w.now }, Logger: discard(), Metrics: m}
+		if err := rw.Work(w.ctx, &river.Job[worker.ReconcileArgs]{}); err == nil {
+			t.Error("a run with a failed fetch reported no error")
+		}
+		for _, c := range []struct {
+			id             int64
+			status, reason string
+		}{
+			{bad, store.NotificationSent, ""},
+			{delivered, store.NotificationDelivered, ""},
+			{undelivered, store.NotificationUndelivered, "provider_error:30003"},
+			{expired, store.NotificationLost, store.LostNoFinalStatus},
+		} {
+			if status, reason := w.state(c.id); status != c.status || reason != c.reason {
+				t.Errorf("notification %d: %s %q, want %s %q", c.id, status, reason, c.status, c.reason)
+			}
+		}
+		if got := testutil.ToFloat64(m.Checks.WithLabelValues("error")); got != 1 {
+			t.Errorf("checks with outcome error = %v, want 1", got)
+		}
+
+		// Our credentials refused: the run stops at the first message.
+		w.now = w.now.Add(time.Hour)
+		other, otherSID := w.sent("delivered", ago(20*time.Minute))
+		tw.fail[badSID] = &notify.Error{Provider: twilio.Name, Status: 401, Err: errors.New("authenticate")}
+		tw.fail[otherSID] = tw.fail[badSID]
+		if err := rw.Work(w.ctx, &river.Job[worker.ReconcileArgs]{}); err == nil {
+			t.Error("a run whose credentials were refused reported no error")
+		}
+		if got := testutil.ToFloat64(m.Checks.WithLabelValues("error")); got != 2 {
+			t.Errorf("checks with outcome error = %v, want 2 (the run stopped at the first refusal)", got)
+		}
+		for _, id := range []int64{bad, other} {
+			if status, _ := w.state(id); status != store.NotificationSent {
+				t.Errorf("notification %d is %s after a refusal, want sent", id, status)
+			}
 		}
 	})
 }
