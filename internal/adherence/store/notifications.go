@@ -50,6 +50,10 @@ const (
 	// ReasonValidityPassed is the reason of a notification dropped
 	// because its validity passed before it could be sent.
 	ReasonValidityPassed = "validity_passed"
+	// ReasonSettingsUnreadable is the reason of a reminder dropped because
+	// its stored settings (reminder policy, the patient's time zone or
+	// quiet hours) could not be read.
+	ReasonSettingsUnreadable = "settings_unreadable"
 )
 
 // Notification kinds.

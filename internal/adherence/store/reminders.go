@@ -380,14 +380,21 @@ func (c *policyCache) windows(ctx context.Context, orgID string, lateMax, onTime
 	return w, nil
 }
 
+// errUnreadableSettings marks stored reminder settings of one plan, org or
+// patient that cannot be decoded (a reminder policy that is not valid JSON
+// or out of bounds, an unknown time zone, malformed quiet hours): a fault
+// of those records, not of the database, so the jobs leave out what needs
+// them and carry on with the rest.
+var errUnreadableSettings = errors.New("stored reminder settings unreadable")
+
 func decodePolicy(js string) (remind.Policy, error) {
 	var pj remind.PolicyJSON
 	if err := json.Unmarshal([]byte(js), &pj); err != nil {
-		return remind.Policy{}, errors.New("stored reminder policy is not valid JSON")
+		return remind.Policy{}, fmt.Errorf("%w: reminder policy is not valid JSON", errUnreadableSettings)
 	}
 	p, err := remind.FromJSON(pj)
 	if err != nil {
-		return remind.Policy{}, fmt.Errorf("stored reminder policy: %w", err)
+		return remind.Policy{}, fmt.Errorf("%w: reminder policy: %w", errUnreadableSettings, err)
 	}
 	return p, nil
 }
@@ -399,7 +406,12 @@ type DispatchResult struct {
 	Held     int // moved to the end of quiet hours (or a snooze)
 	Dropped  int // recorded as dropped (quiet hours outlasting the window, validity passed)
 	Expired  int // of Dropped, those whose validity had passed: the dispatcher fell behind
-	Stopped  int // no more reminders (acknowledged, window closed, maximum reached)
+	// Unreadable counts, of Dropped, those whose settings could not be
+	// read (see ReasonSettingsUnreadable); UnreadableDoses are their dose
+	// ids, for the log.
+	Unreadable      int
+	UnreadableDoses []int64
+	Stopped         int // no more reminders (acknowledged, window closed, maximum reached)
 }
 
 // dispatchChunk is how many due reminders one dispatch transaction takes.
@@ -429,6 +441,8 @@ func (s *Store) DispatchReminders(ctx context.Context, now time.Time) (DispatchR
 		res.Held += c.Held
 		res.Dropped += c.Dropped
 		res.Expired += c.Expired
+		res.Unreadable += c.Unreadable
+		res.UnreadableDoses = append(res.UnreadableDoses, c.UnreadableDoses...)
 		res.Stopped += c.Stopped
 		if c.Examined < dispatchChunk {
 			return res, nil
@@ -492,22 +506,25 @@ func (s *Store) dispatchChunk(ctx context.Context, tx *db.Tx, now time.Time) (Di
 	sent := make([]int, 0, len(list))
 	var out []NotificationInput
 	for _, d := range list {
-		pol, err := pc.policy(ctx, d.orgID, d.planPolicy)
-		if err != nil {
-			return res, err
+		pol, w, loc, quiet, err := dispatchSettings(ctx, pc, zones, d.orgID, d.planPolicy, d.late, d.onTime, d.zone, d.quietStart, d.quietEnd)
+		if errors.Is(err, errUnreadableSettings) {
+			// This reminder cannot be decided: it is dropped, and its dose
+			// gets no more reminders, rather than failing (and retrying
+			// for ever) every other reminder of the batch.
+			ids = append(ids, d.id)
+			next = append(next, time.Time{})
+			sent = append(sent, d.sent+1)
+			out = append(out, NotificationInput{
+				OrgID: d.orgID, IdempotencyKey: fmt.Sprintf("reminder:%d:%d", d.id, d.sent+1), Kind: KindReminder,
+				Template: remind.KindReminder, PatientID: d.patientID, DoseInstanceID: d.id,
+				Channels: channelOrder(d.channelOrder, nil), DueAt: d.remindAt,
+				Status: NotificationDropped, Reason: ReasonSettingsUnreadable,
+			})
+			res.Dropped++
+			res.Unreadable++
+			res.UnreadableDoses = append(res.UnreadableDoses, d.id)
+			continue
 		}
-		w, err := pc.windows(ctx, d.orgID, d.late, d.onTime)
-		if err != nil {
-			return res, err
-		}
-		loc, ok := zones[d.zone]
-		if !ok {
-			if loc, err = loadZone(d.zone); err != nil {
-				return res, err
-			}
-			zones[d.zone] = loc
-		}
-		quiet, err := quietOf(d.quietStart, d.quietEnd)
 		if err != nil {
 			return res, err
 		}
@@ -572,6 +589,33 @@ func (s *Store) dispatchChunk(ctx context.Context, tx *db.Tx, now time.Time) (Di
 		return res, err
 	}
 	return res, nil
+}
+
+// dispatchSettings reads what deciding one reminder needs: its policy,
+// matching windows, the patient's zone (cached in zones) and quiet hours.
+// Settings that cannot be decoded are errUnreadableSettings.
+func dispatchSettings(ctx context.Context, pc *policyCache, zones map[string]*time.Location, orgID string, planPolicy sql.NullString,
+	late, onTime sql.NullInt64, zone string, quietStart, quietEnd sql.NullString) (remind.Policy, adherence.Windows, *time.Location, adherence.QuietHours, error) {
+	pol, err := pc.policy(ctx, orgID, planPolicy)
+	if err != nil {
+		return pol, adherence.Windows{}, nil, adherence.QuietHours{}, err
+	}
+	w, err := pc.windows(ctx, orgID, late, onTime)
+	if err != nil {
+		return pol, w, nil, adherence.QuietHours{}, err
+	}
+	loc, ok := zones[zone]
+	if !ok {
+		if loc, err = loadZone(zone); err != nil {
+			return pol, w, nil, adherence.QuietHours{}, fmt.Errorf("%w: patient time zone: %w", errUnreadableSettings, err)
+		}
+		zones[zone] = loc
+	}
+	quiet, err := quietOf(quietStart, quietEnd)
+	if err != nil {
+		return pol, w, loc, quiet, fmt.Errorf("%w: %w", errUnreadableSettings, err)
+	}
+	return pol, w, loc, quiet, nil
 }
 
 // snoozedAfterLastReminder reports whether the patient snoozed dose id

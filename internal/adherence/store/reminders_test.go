@@ -454,3 +454,42 @@ func TestLateHorizonDosesAreArmed(t *testing.T) {
 		}
 	})
 }
+
+// A reminder whose stored settings cannot be read (its plan's reminder
+// policy is not JSON, its patient's time zone or quiet hours are not
+// valid) is dropped on its own, with reason settings_unreadable, and gets
+// no further reminders; the other reminders of the batch go as usual.
+func TestUnreadableReminderSettingsDoNotStopDispatch(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		_, _, good := f.reminderPatient("", "")
+		_, badPolicy, policyDose := f.reminderPatient("", "")
+		zonePatient, _, zoneDose := f.reminderPatient("", "")
+		quietPatient, _, quietDose := f.reminderPatient("22:00", "07:00")
+		f.arm(utc(11, 30))
+		f.exec(`UPDATE plans SET reminder_policy = $1 WHERE id = $2`, `{"firstOffsetMinutes":`, badPolicy.ID)
+		f.exec(`UPDATE patients SET time_zone = $1 WHERE id = $2`, "Mars/Olympus_Mons", zonePatient.ID)
+		f.exec(`UPDATE patients SET quiet_start = $1 WHERE id = $2`, "25:99", quietPatient.ID)
+
+		res := f.dispatch(utc(13, 0))
+		if res.Examined != 4 || res.Sent != 1 || res.Dropped != 3 || res.Unreadable != 3 {
+			t.Fatalf("dispatch = %+v, want 1 sent and 3 dropped as unreadable", res)
+		}
+		if got := f.notifications(good.ID); len(got) != 1 || got[0].status != store.NotificationQueued {
+			t.Fatalf("the reminder with readable settings: %+v", got)
+		}
+		for _, d := range []adherence.DoseInstance{policyDose, zoneDose, quietDose} {
+			got := f.notifications(d.ID)
+			if len(got) != 1 || got[0].status != store.NotificationDropped || got[0].reason != store.ReasonSettingsUnreadable ||
+				got[0].key != "reminder:"+itoa(d.ID)+":1" {
+				t.Errorf("dose %d: notifications %+v, want one dropped as settings_unreadable", d.ID, got)
+			}
+			if n := f.count(`SELECT COUNT(*) FROM dose_instances WHERE id = $1 AND remind_at IS NULL`, d.ID); n != 1 {
+				t.Errorf("dose %d still has a reminder time", d.ID)
+			}
+		}
+		// The next repeat of the readable one goes; the others get nothing.
+		if res := f.dispatch(utc(13, 40)); res.Examined != 1 || res.Sent != 1 || res.Unreadable != 0 {
+			t.Fatalf("second dispatch = %+v", res)
+		}
+	})
+}

@@ -73,9 +73,15 @@ func (w *DispatchRemindersWorker) Work(ctx context.Context, job *river.Job[Dispa
 		return err
 	}
 	w.Metrics.CountExpired(res.Expired)
+	if res.Unreadable > 0 {
+		// Dose ids only, never the settings or why they could not be read:
+		// a patient's time zone or quiet hours say where and how they live.
+		w.Logger.WarnContext(ctx, "reminders dropped: stored settings unreadable", "count", res.Unreadable,
+			"dose_instance_ids", res.UnreadableDoses)
+	}
 	if res.Examined > 0 {
 		w.Logger.InfoContext(ctx, "reminders dispatched", "sent", res.Sent, "held", res.Held, "dropped", res.Dropped,
-			"expired", res.Expired, "stopped", res.Stopped, "duration_ms", time.Since(start).Milliseconds())
+			"expired", res.Expired, "unreadable", res.Unreadable, "stopped", res.Stopped, "duration_ms", time.Since(start).Milliseconds())
 	}
 	return nil
 }
