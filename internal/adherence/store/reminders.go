@@ -40,7 +40,12 @@ const armChunk = 2000
 // ArmResult says what ArmReminders did.
 type ArmResult struct {
 	Armed int
-	Until time.Time
+	// Unreadable counts the doses left unarmed because their reminder
+	// policy (the plan's, or the org's) could not be read;
+	// UnreadablePlans are those doses' plans, for the log.
+	Unreadable      int
+	UnreadablePlans []string
+	Until           time.Time
 }
 
 // ArmReminders arms the reminders of every scheduled dose due up to now +
@@ -62,17 +67,16 @@ func (s *Store) ArmReminders(ctx context.Context, now time.Time) (ArmResult, err
 		return ArmResult{Until: from}, nil
 	}
 	afterDue, afterID := from, int64(0)
+	seenPlan := map[string]bool{}
 	for {
-		var n, seen int
-		var lastDue time.Time
-		var lastID int64
+		var c armed
 		err := s.db.InTx(ctx, func(tx *db.Tx) error {
 			var err error
-			n, seen, lastDue, lastID, err = s.armRange(ctx, tx, armFilter{afterDue: afterDue, afterID: afterID, to: to, now: now, onlyUnarmed: true})
+			c, err = s.armRange(ctx, tx, armFilter{afterDue: afterDue, afterID: afterID, to: to, now: now, onlyUnarmed: true})
 			if err != nil {
 				return err
 			}
-			if seen < armChunk {
+			if c.seen < armChunk {
 				_, err = tx.ExecContext(ctx, `INSERT INTO reminder_arming (id, armed_until) VALUES (1, $1)
 					ON CONFLICT (id) DO UPDATE SET armed_until = excluded.armed_until`, to)
 			}
@@ -81,12 +85,19 @@ func (s *Store) ArmReminders(ctx context.Context, now time.Time) (ArmResult, err
 		if err != nil {
 			return res, fmt.Errorf("arm reminders: %w", err)
 		}
-		res.Armed += n
-		if seen < armChunk {
+		res.Armed += c.armed
+		res.Unreadable += len(c.unreadable)
+		for _, p := range c.unreadable {
+			if !seenPlan[p] {
+				seenPlan[p] = true
+				res.UnreadablePlans = append(res.UnreadablePlans, p)
+			}
+		}
+		if c.seen < armChunk {
 			res.Until = to
 			return res, nil
 		}
-		afterDue, afterID = lastDue, lastID
+		afterDue, afterID = c.lastDue, c.lastID
 	}
 }
 
@@ -115,11 +126,22 @@ type armFilter struct {
 	onlyUnarmed bool   // leave doses that have a reminder time alone
 }
 
+// armed is what armRange did with one chunk.
+type armed struct {
+	armed, seen int // how many it armed, how many it looked at
+	// unreadable are the plans of the doses left alone because their
+	// reminder policy could not be read, one entry per dose.
+	unreadable []string
+	lastDue    time.Time // the last dose's position
+	lastID     int64
+}
+
 // armRange arms (or re-arms) one chunk of scheduled doses that have had no
-// reminder yet, in due order. It returns how many it armed, how many it
-// looked at, and the last one's position.
-func (s *Store) armRange(ctx context.Context, tx *db.Tx, f armFilter) (armed, seen int, lastDue time.Time, lastID int64, err error) {
-	q := `SELECT d.id, d.due_at, d.org_id, p.reminder_policy, p.late_max_minutes, p.on_time_minutes
+// reminder yet, in due order. A dose whose reminder policy cannot be read
+// is left alone (and reported): one plan's unreadable policy stopped the
+// arming of every other plan before.
+func (s *Store) armRange(ctx context.Context, tx *db.Tx, f armFilter) (armed, error) {
+	q := `SELECT d.id, d.due_at, d.org_id, d.plan_id, p.reminder_policy, p.late_max_minutes, p.on_time_minutes
 		FROM dose_instances d JOIN plans p ON p.id = d.plan_id
 		WHERE d.status = 'scheduled' AND d.reminders_sent = 0 AND NOT p.as_needed
 		  AND (d.due_at > $1 OR (d.due_at = $1 AND d.id > $2)) AND d.due_at <= $3
@@ -143,44 +165,48 @@ func (s *Store) armRange(ctx context.Context, tx *db.Tx, f armFilter) (armed, se
 	q += fmt.Sprintf(` ORDER BY d.due_at, d.id LIMIT $%d`, len(args))
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
-		return 0, 0, lastDue, 0, fmt.Errorf("select doses to arm: %w", err)
+		return armed{}, fmt.Errorf("select doses to arm: %w", err)
 	}
 	type dose struct {
 		id          int64
 		due         time.Time
 		orgID       string
+		planID      string
 		planPolicy  sql.NullString
 		late, onTim sql.NullInt64
 	}
 	var doses []dose
 	for rows.Next() {
 		var d dose
-		if err := rows.Scan(&d.id, &d.due, &d.orgID, &d.planPolicy, &d.late, &d.onTim); err != nil {
+		if err := rows.Scan(&d.id, &d.due, &d.orgID, &d.planID, &d.planPolicy, &d.late, &d.onTim); err != nil {
 			rows.Close()
-			return 0, 0, lastDue, 0, fmt.Errorf("select doses to arm: %w", err)
+			return armed{}, fmt.Errorf("select doses to arm: %w", err)
 		}
 		d.due = d.due.UTC()
 		doses = append(doses, d)
 	}
 	if err := rows.Close(); err != nil {
-		return 0, 0, lastDue, 0, err
+		return armed{}, err
 	}
 	if len(doses) == 0 {
-		return 0, 0, lastDue, 0, nil
+		return armed{}, nil
 	}
-	seen = len(doses)
-	lastDue, lastID = doses[len(doses)-1].due, doses[len(doses)-1].id
+	res := armed{seen: len(doses), lastDue: doses[len(doses)-1].due, lastID: doses[len(doses)-1].id}
 	pc := newPolicyCache(tx)
 	ids := make([]int64, 0, len(doses))
 	times := make([]time.Time, 0, len(doses))
 	for _, d := range doses {
 		pol, err := pc.policy(ctx, d.orgID, d.planPolicy)
+		if errors.Is(err, errUnreadableSettings) {
+			res.unreadable = append(res.unreadable, d.planID)
+			continue
+		}
 		if err != nil {
-			return 0, 0, lastDue, 0, err
+			return armed{}, err
 		}
 		w, err := pc.windows(ctx, d.orgID, d.late, d.onTim)
 		if err != nil {
-			return 0, 0, lastDue, 0, err
+			return armed{}, err
 		}
 		at := remind.FirstRemindAt(pol, d.due)
 		if at.Before(f.now) {
@@ -201,9 +227,10 @@ func (s *Store) armRange(ctx context.Context, tx *db.Tx, f armFilter) (armed, se
 		times = append(times, db.UTC(at))
 	}
 	if err := setRemindAt(ctx, tx, ids, times, nil); err != nil {
-		return 0, 0, lastDue, 0, err
+		return armed{}, err
 	}
-	return len(ids), seen, lastDue, lastID, nil
+	res.armed = len(ids)
+	return res, nil
 }
 
 // armPlan arms the plan's doses that are due before the arming cursor (the
@@ -226,14 +253,14 @@ func (s *Store) rearm(ctx context.Context, tx *db.Tx, orgID, planID string, now 
 	}
 	f := armFilter{afterDue: db.UTC(now).Add(-24 * time.Hour), to: until, now: db.UTC(now), orgID: orgID, planID: planID, onlyUnarmed: onlyUnarmed}
 	for {
-		_, seen, lastDue, lastID, err := s.armRange(ctx, tx, f)
+		c, err := s.armRange(ctx, tx, f)
 		if err != nil {
 			return err
 		}
-		if seen < armChunk {
+		if c.seen < armChunk {
 			return nil
 		}
-		f.afterDue, f.afterID = lastDue, lastID
+		f.afterDue, f.afterID = c.lastDue, c.lastID
 	}
 }
 

@@ -493,3 +493,33 @@ func TestUnreadableReminderSettingsDoNotStopDispatch(t *testing.T) {
 		}
 	})
 }
+
+// A plan whose reminder policy cannot be read is left out of arming (its
+// doses get no reminder time, and it is counted); the other plans' doses
+// are armed and reminded as usual.
+func TestUnreadablePlanPolicyDoesNotStopArming(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		_, badPlan, badDose := f.reminderPatient("", "")
+		_, _, good := f.reminderPatient("", "")
+		f.exec(`UPDATE plans SET reminder_policy = $1 WHERE id = $2`, `not json`, badPlan.ID)
+		f.now = utc(11, 30)
+		res, err := f.s.ArmReminders(f.ctx, f.now)
+		if err != nil {
+			t.Fatalf("arm: %v", err)
+		}
+		// The unreadable plan has two doses in the range (yesterday's and
+		// today's 08:00).
+		if res.Armed < 1 || res.Unreadable != 2 || !res.Until.Equal(utc(13, 30)) {
+			t.Fatalf("arm = %+v, want the good plan armed, two doses unreadable, the cursor moved on", res)
+		}
+		if n := f.count(`SELECT COUNT(*) FROM dose_instances WHERE id = $1 AND remind_at IS NOT NULL`, good.ID); n != 1 {
+			t.Fatal("the dose of the readable plan was not armed")
+		}
+		if n := f.count(`SELECT COUNT(*) FROM dose_instances WHERE id = $1 AND remind_at IS NULL`, badDose.ID); n != 1 {
+			t.Fatal("the dose of the unreadable plan was armed")
+		}
+		if res := f.dispatch(utc(13, 0)); res.Sent != 1 {
+			t.Fatalf("dispatch = %+v, want the readable plan's reminder sent", res)
+		}
+	})
+}

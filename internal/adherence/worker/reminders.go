@@ -38,6 +38,11 @@ func (w *ArmRemindersWorker) Work(ctx context.Context, _ *river.Job[ArmReminders
 	if err != nil {
 		return err
 	}
+	if res.Unreadable > 0 {
+		// Plan ids only, never the policy or why it could not be read.
+		w.Logger.WarnContext(ctx, "doses left unarmed: reminder policy unreadable", "doses", res.Unreadable,
+			"plan_ids", res.UnreadablePlans)
+	}
 	if res.Armed > 0 {
 		w.Logger.InfoContext(ctx, "reminders armed", "armed", res.Armed)
 	}
