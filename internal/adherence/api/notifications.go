@@ -82,27 +82,49 @@ type planPolicyJSON struct {
 	Effective remind.PolicyJSON  `json:"effective"`
 }
 
+// handleGetPlanPolicy answers a plan's reminder policy (read rule). It
+// tells when and how the patient is reminded of a medication: part of the
+// patient's record, so the read is audited as the plan's other reads are.
 func (s *server) handleGetPlanPolicy(w http.ResponseWriter, r *http.Request) {
 	pl, _, _, err := s.readablePlan(r, r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.writePlanPolicy(w, r, pl.OrgID, pl.ID)
-}
-
-func (s *server) writePlanPolicy(w http.ResponseWriter, r *http.Request, orgID, planID string) {
-	own, eff, err := s.Store.PlanReminderPolicy(r.Context(), orgID, planID)
+	out, err := s.planPolicy(r, pl.OrgID, pl.ID)
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	if err := s.auditRead(r, "MedicationRequest", pl.ID, pl.PatientID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
+}
+
+// writePlanPolicy answers a change of a plan's reminder policy with the
+// policy now in force (the change itself is audited by the store).
+func (s *server) writePlanPolicy(w http.ResponseWriter, r *http.Request, orgID, planID string) {
+	out, err := s.planPolicy(r, orgID, planID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
+}
+
+func (s *server) planPolicy(r *http.Request, orgID, planID string) (planPolicyJSON, error) {
+	own, eff, err := s.Store.PlanReminderPolicy(r.Context(), orgID, planID)
+	if err != nil {
+		return planPolicyJSON{}, err
 	}
 	out := planPolicyJSON{Effective: eff.ToJSON()}
 	if own != nil {
 		j := own.ToJSON()
 		out.Own = &j
 	}
-	httpx.WriteJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
 // handleSetPlanPolicy changes a plan's own reminder policy (staff). A
