@@ -62,7 +62,7 @@ type pdcLine struct {
 func cmdReportPDC(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("report pdc", "report pdc --fills FILE.csv|- --start YYYY-MM-DD --end YYYY-MM-DD [--threshold 0.80]\n\n"+
 		"FILE.csv has a header row with the columns patient_id, drug (active ingredient),\n"+
-		"fill_date (YYYY-MM-DD) and days_supply (whole days, 1 to 366), in any order;\nother columns are ignored.\n"+
+		"fill_date (YYYY-MM-DD) and days_supply (whole days in digits, 1 to 366: no sign,\nno decimal point), in any order; other columns are ignored.\n"+
 		"All rows of a patient form one drug class. Prints one JSON object per patient.", stderr)
 	fillsPath := fs.String("fills", "", "pharmacy-claims CSV file, or - for standard input")
 	startFlag := fs.String("start", "", "first day of the measurement period (YYYY-MM-DD)")
@@ -247,11 +247,9 @@ func readFills(ctx context.Context, name string, r io.Reader, stderr io.Writer) 
 			problem(lineOf(iDate), "fill_date", "is not a date in YYYY-MM-DD form")
 			ok = false
 		}
-		// The API's limit (report.MaxDaysSupply): a huge supply would
-		// silently cover the whole period.
-		supply, err := strconv.Atoi(strings.TrimSpace(rec[iSupply]))
-		if err != nil || supply < 1 || supply > report.MaxDaysSupply {
-			problem(lineOf(iSupply), "days_supply", fmt.Sprintf("is not a whole number of days between 1 and %d", report.MaxDaysSupply))
+		supply, msg := parseDaysSupply(strings.TrimSpace(rec[iSupply]))
+		if msg != "" {
+			problem(lineOf(iSupply), "days_supply", msg)
 			ok = false
 		}
 		if !ok {
@@ -282,6 +280,47 @@ func readFills(ctx context.Context, name string, r io.Reader, stderr io.Writer) 
 		out[id] = *fills
 	}
 	return out, nil
+}
+
+// parseDaysSupply reads a days_supply value: whole days written in ASCII
+// digits alone, as the fills API takes them (a JSON integer), 1 to
+// report.MaxDaysSupply (a huge supply would silently cover the whole
+// period). On a bad value it returns the problem, saying what is wrong
+// without repeating the value. strconv.Atoi alone took a sign ("+30"), and
+// told "30.0" it was not a whole number of days.
+func parseDaysSupply(s string) (int, string) {
+	if s == "" {
+		return 0, "is empty"
+	}
+	digits := strings.TrimLeft(s, "+-")
+	if len(s)-len(digits) > 1 || !isDigits(digits) {
+		whole, frac, found := strings.Cut(s, ".")
+		if found && (whole != "" || frac != "") && isDigits(whole+frac) {
+			return 0, "has a decimal point; want whole days in digits, without one"
+		}
+		return 0, fmt.Sprintf("is not a number of days; want whole days in digits (1 to %d)", report.MaxDaysSupply)
+	}
+	if s[0] == '+' {
+		return 0, "has a sign; want whole days in digits alone"
+	}
+	n, err := strconv.Atoi(s) // a '-' left here is a negative number of days
+	if err != nil || n < 1 || n > report.MaxDaysSupply {
+		return 0, fmt.Sprintf("must be between 1 and %d days", report.MaxDaysSupply)
+	}
+	return n, ""
+}
+
+// isDigits reports whether s is one or more ASCII digits.
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // crLines reads r with every lone CR (the line end of old Mac files)

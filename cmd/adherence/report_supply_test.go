@@ -9,21 +9,44 @@ import (
 	"testing"
 )
 
-// TestReportPDCDaysSupplyLimit checks that `report pdc` rejects a days
-// supply outside 1–366, the limit of the fills API, as a malformed row:
-// "FILE:LINE: days_supply: …" on stderr, an error, nothing on stdout.
+// TestReportPDCDaysSupplyLimit checks that `report pdc` reads days_supply
+// strictly as whole days in ASCII digits, 1–366 (the limit of the fills
+// API), and reports any other value as a malformed row saying what is
+// wrong with it: "FILE:LINE: days_supply: …" on stderr, an error, nothing
+// on stdout. A sign ("+30") was accepted, and "30.0" was told it was not a
+// whole number of days between 1 and 366.
 func TestReportPDCDaysSupplyLimit(t *testing.T) {
+	const (
+		outOfRange = "must be between 1 and 366 days"
+		notDigits  = "is not a number of days; want whole days in digits (1 to 366)"
+		fraction   = "has a decimal point; want whole days in digits, without one"
+		sign       = "has a sign; want whole days in digits alone"
+	)
 	tests := []struct {
 		supply string
-		ok     bool
+		want   string // the problem; "" when the row is accepted
 	}{
-		{"1", true},
-		{"366", true},
-		{"367", false},
-		{"9223372036854775807", false},
-		{"9223372036854775808", false}, // beyond int64
-		{"0", false},
-		{"-1", false},
+		{"1", ""},
+		{"366", ""},
+		{" 30 ", ""},
+		{"030", ""},
+		{"367", outOfRange},
+		{"9223372036854775807", outOfRange},
+		{"9223372036854775808", outOfRange}, // beyond int64
+		{"0", outOfRange},
+		{"-1", outOfRange},
+		{"+30", sign},
+		{"+", notDigits},
+		{"30.0", fraction},
+		{"30.5", fraction},
+		{".5", fraction},
+		{"30.", fraction},
+		{"1.2.3", notDigits},
+		{"3e1", notDigits},
+		{"0x1e", notDigits},
+		{"30 days", notDigits},
+		{"３０", notDigits}, // full-width digits
+		{"", "is empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.supply, func(t *testing.T) {
@@ -37,7 +60,7 @@ func TestReportPDCDaysSupplyLimit(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			err := run(context.Background(), []string{"report", "pdc", "--fills", path, "--start", "2022-01-01", "--end", "2022-12-31"},
 				func(string) string { return "" }, strings.NewReader(""), &stdout, &stderr)
-			if tt.ok {
+			if tt.want == "" {
 				if err != nil || stdout.Len() == 0 {
 					t.Fatalf("err = %v, stdout %q, stderr %q", err, stdout.String(), stderr.String())
 				}
@@ -49,7 +72,7 @@ func TestReportPDCDaysSupplyLimit(t *testing.T) {
 			if stdout.Len() > 0 {
 				t.Errorf("printed %q despite the error", stdout.String())
 			}
-			want := path + ":3: days_supply: is not a whole number of days between 1 and 366\n"
+			want := path + ":3: days_supply: " + tt.want + "\n"
 			if stderr.String() != want {
 				t.Errorf("stderr = %q, want %q", stderr.String(), want)
 			}
