@@ -151,11 +151,11 @@ var fillColumns = []string{"patient_id", "drug", "fill_date", "days_supply"}
 // error counting them. The messages never repeat field values, which may be
 // PHI. Once a row is bad, later rows are only checked, not kept.
 func readFills(ctx context.Context, name string, r io.Reader, stderr io.Writer) (map[string][]report.Fill, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	if b, err := br.Peek(3); err == nil && string(b) == "\uFEFF" {
-		br.Discard(3)
-	}
-	cr := csv.NewReader(crLines{br})
+	// Line ends first (CR-only lines become LF), then the byte order
+	// marks starting any line: the file's own, and one where another
+	// file was joined to it.
+	lines := bufio.NewReaderSize(crLines{bufio.NewReaderSize(r, 64<<10)}, 64<<10)
+	cr := csv.NewReader(&bomLines{r: lines, lineStart: true})
 	cr.FieldsPerRecord = -1 // checked below, so that every bad row is reported
 	// Values are read without surrounding space; so is a quoted one after
 	// ", ": its quote opens the field instead of being a bare quote in it.
@@ -225,6 +225,13 @@ func readFills(ctx context.Context, name string, r io.Reader, stderr io.Writer) 
 			continue
 		}
 		line, _ := cr.FieldPos(0)
+		if isHeaderRow(rec) {
+			// Files joined together: the second's header would fail as a
+			// row of bad values, and its columns may be in another order.
+			problem(line, "record", "is a header row again: files joined together? Keep only the first file's header, or report on each file alone")
+			bad++
+			continue
+		}
 		if len(rec) != nFields {
 			problem(line, "record", fmt.Sprintf("has %d fields, the header has %d", len(rec), nFields))
 			bad++
@@ -346,6 +353,58 @@ func (c crLines) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// bomLines reads r dropping a byte order mark (U+FEFF) that starts a
+// line. The file's own is one; so is the mark of a file joined after
+// another (cat a.csv b.csv), or of a line pasted from one: there the
+// invisible mark made the first value another one ("\uFEFFP1", another
+// patient than "P1"), or a quoted value a CSV syntax error.
+type bomLines struct {
+	r         *bufio.Reader
+	lineStart bool   // the next byte of r starts a line
+	rest      []byte // of the line read from r, what Read has not returned yet
+	err       error  // the error that ended the last line read
+}
+
+const byteOrderMark = "\uFEFF"
+
+func (b *bomLines) Read(p []byte) (int, error) {
+	if len(b.rest) == 0 {
+		if b.err != nil {
+			return 0, b.err
+		}
+		if b.lineStart {
+			if m, _ := b.r.Peek(len(byteOrderMark)); string(m) == byteOrderMark {
+				b.r.Discard(len(byteOrderMark))
+			}
+		}
+		// The line, or as much of it as the buffer holds, stays in r's
+		// buffer until it is all returned: r is not read meanwhile.
+		line, err := b.r.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			err = nil
+		}
+		b.rest, b.err = line, err
+		b.lineStart = len(line) > 0 && line[len(line)-1] == '\n'
+		if len(line) == 0 {
+			return 0, err
+		}
+	}
+	n := copy(p, b.rest)
+	b.rest = b.rest[n:]
+	return n, nil
+}
+
+// isHeaderRow reports whether rec names every column readFills needs: a
+// header row, in whatever order.
+func isHeaderRow(rec []string) bool {
+	for _, c := range fillColumns {
+		if !slices.ContainsFunc(rec, func(f string) bool { return strings.ToLower(strings.TrimSpace(f)) == c }) {
+			return false
+		}
+	}
+	return true
 }
 
 // blankRecord reports whether every field of rec is empty or white space.

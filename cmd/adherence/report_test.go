@@ -128,6 +128,36 @@ func TestReportPDC(t *testing.T) {
 			wantStderr: []string{"FILE:5: patient_id: ", "FILE:5: drug: ", "FILE:5: fill_date: ", "FILE:5: days_supply: "},
 		},
 		{
+			// A byte order mark starting a line (a file joined after
+			// another, a line pasted from one) is dropped as the file's
+			// own is: it made the patient "\uFEFFP1", another patient.
+			name: "BOM starting a line",
+			csv: "patient_id,drug,fill_date,days_supply\n" +
+				"P1,lisinopril,2022-01-01,90\n\uFEFFP1,lisinopril,2022-03-25,90\n" +
+				"P1,lisinopril,2022-07-05,90\r\uFEFFP1,lisinopril,2022-09-25,90\n",
+			args:    year2022,
+			wantOut: referenceLine,
+		},
+		{
+			// Two files joined: the second's BOM and header are named as
+			// what they are, on their line; they read as a row of bad
+			// values (or, quoted, a bare quote) after an invisible BOM.
+			name: "files joined, BOM and header in the middle",
+			csv: referenceCSV + // 1–6
+				"\uFEFFpatient_id,drug,fill_date,days_supply\n" + // 7
+				"P2,metformin,2022-01-01,90\n" + // 8
+				"\uFEFF\"Drug\",\"Patient_ID\",\"Fill_Date\",\"Days_Supply\"\r\n" + // 9: another order, quoted
+				"metformin,P3,2022-01-01,90\r\n" + // 10
+				"patient_id,drug,fill_date,days_supply\n", // 11: no BOM
+			args:    year2022,
+			wantErr: "FILE: 3 malformed row(s)",
+			wantStderr: []string{
+				"FILE:7: record: is a header row again: files joined together? Keep only the first file's header, or report on each file alone",
+				"FILE:9: record: is a header row again: ",
+				"FILE:11: record: is a header row again: ",
+			},
+		},
+		{
 			// Sorted by patient_id as text: P1 < P10 < P2. Rows of
 			// different patients are never combined: P2's lisinopril does
 			// not shift P1's or P10's.
@@ -341,6 +371,33 @@ func TestCRLinesAcrossReads(t *testing.T) {
 				src = iotest.OneByteReader(src)
 			}
 			got, err := io.ReadAll(crLines{bufio.NewReaderSize(src, 16)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != c.want {
+				t.Errorf("%q (one byte a read: %t) = %q, want %q", c.in, oneByte, got, c.want)
+			}
+		}
+	}
+}
+
+// TestBOMLinesAcrossReads: a byte order mark is dropped where it starts a
+// line, also when it arrives a byte at a time, and kept elsewhere: inside
+// a line, or after a line longer than the buffer was cut at its end.
+func TestBOMLinesAcrossReads(t *testing.T) {
+	const bom = "\uFEFF"
+	for _, c := range []struct{ in, want string }{
+		{bom + "a\n" + bom + "b\n" + bom, "a\nb\n"},
+		{"a" + bom + "b\n\n" + bom + bom + "c", "a" + bom + "b\n\n" + bom + "c"},
+		{"0123456789abcdefghij" + bom + "\n" + bom + "x", "0123456789abcdefghij" + bom + "\nx"},
+		{"\xEF\xBB\n\xEF\n", "\xEF\xBB\n\xEF\n"}, // a mark's first bytes only
+	} {
+		for _, oneByte := range []bool{false, true} {
+			var src io.Reader = strings.NewReader(c.in)
+			if oneByte {
+				src = iotest.OneByteReader(src)
+			}
+			got, err := io.ReadAll(iotest.OneByteReader(&bomLines{r: bufio.NewReaderSize(src, 16), lineStart: true}))
 			if err != nil {
 				t.Fatal(err)
 			}
