@@ -389,7 +389,14 @@ func (s *server) readableEscalation(r *http.Request, id string) (adherence.Escal
 		}
 		return adherence.Escalation{}, err
 	}
-	if _, _, err := s.readablePatient(r, e.PatientID); err != nil {
+	// A patient the caller may not see (a caregiver not linked to it) is
+	// a refused attempt on the escalation, audited with the action tried
+	// and naming the patient: an acknowledgement refused is a failed
+	// change, not a failed read of the patient.
+	if _, _, err := s.checkPatient(r.Context(), p, e.PatientID); err != nil {
+		if errs.Is(err, errs.CodeNotFound) || errs.Is(err, errs.CodeForbidden) {
+			s.audit(r, action, "Escalation", e.ID, e.PatientID, audit.OutcomeMinorFailure)
+		}
 		if errs.Is(err, errs.CodeNotFound) {
 			err = errs.NotFound("escalation")
 		}

@@ -591,3 +591,56 @@ func TestEscalationListsAreAuditedPerPatient(t *testing.T) {
 		}
 	})
 }
+
+// TestUnlinkedCaregiverEscalationAttemptIsAudited: a caregiver of the
+// organization not linked to the escalation's patient is refused (404) and
+// the attempt is audited on the escalation, naming its patient, with the
+// action attempted: an acknowledgement as a failed change (U), a read as a
+// failed read. The acknowledgement was recorded as a read of the patient.
+func TestUnlinkedCaregiverEscalationAttemptIsAudited(t *testing.T) {
+	dbtest.Each(t, []migrate.Set{audit.Migrations, store.Migrations}, func(t *testing.T, d *platformdb.DB) {
+		e := newEscHarness(t, d)
+		admin := e.keys["admin"]
+		e.do("POST", "/v1/escalation-policies", admin, map[string]any{
+			"name": "Any miss", "trigger": map[string]any{"kind": "missed_dose"},
+			"levels": []any{map[string]any{"afterMinutes": 30, "recipients": "caregivers", "channels": []string{"sms"}}},
+		}, 201)
+		e.now = time.Date(2026, 3, 2, 16, 1, 0, 0, time.UTC)
+		if _, err := e.st.MarkMissed(e.ctx, e.now); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.st.ConsumeOutbox(e.ctx, e.now, 0); err != nil {
+			t.Fatal(err)
+		}
+		list := e.do("GET", "/v1/escalations?patient="+e.unlinked, admin, nil, 200)["escalations"].([]any)
+		if len(list) != 1 {
+			t.Fatalf("escalations of unlinked = %v", list)
+		}
+		esc := list[0].(map[string]any)["id"].(string)
+		count := func(resourceType, resourceID, action string) int {
+			t.Helper()
+			var n int
+			if err := d.SQL.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE resource_type = $1 AND resource_id = $2
+				AND action = $3 AND outcome = 4 AND actor_role = 'caregiver' AND patient_id = $4`,
+				resourceType, resourceID, action, e.unlinked).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		for _, c := range []struct{ method, suffix, action string }{
+			{"POST", "/acknowledge", "U"},
+			{"GET", "", "R"},
+		} {
+			e.do(c.method, "/v1/escalations/"+esc+c.suffix, e.keys["caregiver"], nil, 404)
+			if n := count("Escalation", esc, c.action); n != 1 {
+				t.Errorf("%s escalation%s by an unlinked caregiver: %d failed %s records on the escalation, want 1", c.method, c.suffix, n, c.action)
+			}
+		}
+		if n := count("Patient", e.unlinked, "R"); n != 0 {
+			t.Errorf("%d failed reads of the patient recorded, want 0: the attempts were on the escalation", n)
+		}
+		if got := e.do("GET", "/v1/escalations/"+esc, admin, nil, 200); got["status"] != "open" {
+			t.Errorf("escalation after the refused acknowledgement: %v", got)
+		}
+	})
+}
