@@ -644,3 +644,71 @@ func TestUnlinkedCaregiverEscalationAttemptIsAudited(t *testing.T) {
 		}
 	})
 }
+
+// TestPatientNotificationsHideCareTeamMembers: a patient reading its own
+// notification history sees the escalation messages sent about it, but
+// not the ids of the care-team members they went to (internal ids of
+// other people); staff see them. The patient was shown every memberId.
+func TestPatientNotificationsHideCareTeamMembers(t *testing.T) {
+	dbtest.Each(t, []migrate.Set{audit.Migrations, store.Migrations}, func(t *testing.T, d *platformdb.DB) {
+		e := newEscHarness(t, d)
+		admin := e.keys["admin"]
+		e.do("POST", "/v1/escalation-policies", admin, map[string]any{
+			"name": "Any miss", "trigger": map[string]any{"kind": "missed_dose"},
+			"levels": []any{map[string]any{"afterMinutes": 30, "recipients": "caregivers", "channels": []string{"sms"}}},
+		}, 201)
+		e.now = time.Date(2026, 3, 2, 16, 1, 0, 0, time.UTC)
+		if _, err := e.st.MarkMissed(e.ctx, e.now); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.st.ConsumeOutbox(e.ctx, e.now, 0); err != nil {
+			t.Fatal(err)
+		}
+		list, err := e.st.ListEscalations(e.ctx, e.orgA, store.EscalationFilter{PatientID: e.own})
+		if err != nil || len(list) != 1 {
+			t.Fatalf("escalations = %v, %v", list, err)
+		}
+		esc, err := e.st.GetEscalation(e.ctx, e.orgA, list[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res, err := e.st.FireStep(e.ctx, esc.Steps[0].ID, esc.Steps[0].DueAt); err != nil || res.Recipients != 1 {
+			t.Fatalf("fire = %+v, %v", res, err)
+		}
+
+		clock := func() time.Time { return e.now }
+		authn, err := auth.NewAuthenticator(e.st, nil, ratelimit.NewMemory(clock), clock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &server{Deps: Deps{Store: e.st, Audit: e.al, Auth: authn, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clock}}
+		mux := httpx.NewMux()
+		s.notificationRoutes(mux)
+		e.h = mux
+		escalationItems := func(role string) []map[string]any {
+			t.Helper()
+			var out []map[string]any
+			for _, x := range e.do("GET", "/v1/patients/"+e.own+"/notifications", e.keys[role], nil, 200)["items"].([]any) {
+				if n := x.(map[string]any); n["kind"] == store.KindEscalation {
+					out = append(out, n)
+				}
+			}
+			if len(out) != 1 {
+				t.Fatalf("escalation notifications read by %s = %v, want 1", role, out)
+			}
+			return out
+		}
+		for _, role := range []string{"admin", "clinician"} {
+			if got := escalationItems(role)[0]; got["memberId"] != e.caregiver || got["escalationId"] != esc.ID {
+				t.Errorf("%s reads the notification as %v, want memberId %s", role, got, e.caregiver)
+			}
+		}
+		got := escalationItems("patient")[0]
+		if _, ok := got["memberId"]; ok {
+			t.Errorf("the patient reads the notification as %v: it names the care-team member", got)
+		}
+		if got["escalationId"] != esc.ID || got["status"] == nil {
+			t.Errorf("the patient reads the notification as %v, want its escalation and status", got)
+		}
+	})
+}

@@ -361,7 +361,8 @@ type notificationJSON struct {
 // handleListNotifications answers GET /v1/patients/{id}/notifications
 // (?before=ID&limit=N): the patient's notifications, newest first, with
 // their delivery status. Messages carry no text here: what was sent is the
-// template in force, and the text holds PHI.
+// template in force, and the text holds PHI. The patient reading its own
+// sees no memberId (see below).
 func (s *server) handleListNotifications(w http.ResponseWriter, r *http.Request) {
 	pat, v, err := s.readablePatient(r, r.PathValue("id"))
 	if err != nil {
@@ -396,8 +397,14 @@ func (s *server) handleListNotifications(w http.ResponseWriter, r *http.Request)
 		s.fail(w, r, err)
 		return
 	}
+	// The care-team member an escalation message went to is staff's to
+	// know: to the patient its id is another person's internal id.
+	showMembers := principalOf(r).Role != auth.RolePatient
 	out := make([]notificationJSON, 0, len(list))
 	for _, n := range list {
+		if !showMembers {
+			n.MemberID = ""
+		}
 		j := notificationJSON{ID: n.ID, Kind: n.Kind, Template: n.Template, DoseInstanceID: n.DoseInstanceID, EscalationID: n.EscalationID,
 			MemberID: n.MemberID, Status: n.Status, Reason: n.Reason, Channel: n.Channel, Provider: n.Provider,
 			ProviderStatus: n.ProviderStatus, Attempts: n.Attempts, DueAt: n.DueAt, AcceptedAt: n.AcceptedAt,
