@@ -15,7 +15,6 @@ import (
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/store"
-	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/auth"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/httpx"
@@ -159,10 +158,12 @@ func (s *server) event(r *http.Request, in eventInput, received time.Time) (stor
 	// their org (the store checks the org); caregivers for linked
 	// patients; patients for themselves. Clinician-sourced events come
 	// from staff or integrations only.
-	// A refusal is audited as a failed attempt on the patient's record.
+	// A refusal goes to the store all the same (Refused), which answers
+	// it not found and audits it as a failed attempt on the patient's
+	// record in the transaction of the items it commits with, as it does
+	// the refusals it decides itself.
 	notVisible := func() (store.EventInput, error) {
-		s.audit(r, audit.ActionCreate, "AdherenceEvent", "", in.PatientID, audit.OutcomeMinorFailure)
-		return store.EventInput{}, &errs.Error{Code: errs.CodeNotFound, Field: "patientId", Message: "patient not found"}
+		return store.EventInput{Actor: actor(r), Event: e, Refused: true}, nil
 	}
 	switch p.Role {
 	case auth.RoleAdmin, auth.RoleClinician, auth.RoleIntegration:

@@ -27,6 +27,13 @@ import (
 type EventInput struct {
 	Actor adherence.Actor
 	Event adherence.Event
+	// Refused is set by a caller that refused the item itself: a patient
+	// or caregiver naming a patient it may not reach, which only the
+	// caller can tell. Nothing is looked up or recorded for it: it is
+	// answered not found (patientId) and audited as a failed attempt on
+	// that patient (RefusedPatientID), with the group, as the store's own
+	// refusals are.
+	Refused bool
 }
 
 // EventOutcome is what became of one EventInput.
@@ -131,8 +138,16 @@ type liveInstance struct {
 func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, out []EventOutcome) error {
 	now := s.clock()
 	in = slices.Clone(in) // matching fills in the events; a retry starts afresh
+
+	// Items the caller refused (EventInput.Refused) are answered at once.
+	var refused []int
 	for i := range out {
 		out[i] = EventOutcome{}
+		if in[i].Refused {
+			out[i] = EventOutcome{Err: &errs.Error{Code: errs.CodeNotFound, Field: "patientId", Message: "patient not found"},
+				RefusedPatientID: in[i].Event.PatientID}
+			refused = append(refused, i)
+		}
 	}
 
 	// 1. Reads, one round trip on PostgreSQL (db.Tx.ExecAll): earlier
@@ -156,6 +171,9 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 	// Idempotency: earlier recordings of the same keys.
 	var fresh []int // indexes of items not recorded before
 	for i := range in {
+		if in[i].Refused {
+			continue // never a replay: the original is not the caller's to see
+		}
 		e := &in[i].Event
 		if prev, ok := existing[keyOf(e)]; ok {
 			out[i] = replay(prev, *e)
@@ -240,7 +258,7 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 	// The refused attempts are audited with the accepted items, in this
 	// transaction: the group commits with the record of every attempt it
 	// refused, or not at all.
-	refusals := refusalAuditRecords(in, fresh, out)
+	refusals := refusalAuditRecords(in, slices.Concat(refused, fresh), out)
 	audited := len(valid) > 0 || len(refusals) > 0
 	var cands []*liveInstance
 	reads = candidateReads(tx.Dialect, in, valid, plans, windows, &cands)

@@ -1148,3 +1148,54 @@ func TestRefusedEventsAreAuditedWithTheGroup(t *testing.T) {
 		}
 	})
 }
+
+// TestCallerRefusedEventIsAuditedWithTheGroup: an item its caller refused
+// (EventInput.Refused: a patient or caregiver naming a patient it may not
+// reach) is answered not found on patientId and audited as a failed
+// attempt on that patient in the group's transaction, after the accepted
+// items' records; it is never a replay of the event its key names, and
+// holds no key: a later item with its key is recorded.
+func TestCallerRefusedEventIsAuditedWithTheGroup(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		pat := f.patient("America/New_York")
+		pl := f.plan(pat.ID, timeOfDay("08:00"))
+		other := f.patient("America/New_York")
+		otherPlan := f.plan(other.ID, timeOfDay("08:00"))
+		at := local(2026, 3, 2, 8, 0)
+		first := f.ev(other.ID, otherPlan.ID, adherence.EventTaken, at, "taken-1")
+		if out := f.record(first); out[0].Err != nil {
+			t.Fatal(out[0].Err)
+		}
+
+		ok := f.ev(pat.ID, pl.ID, adherence.EventTaken, at, "accepted")
+		probe := f.ev(other.ID, otherPlan.ID, adherence.EventTaken, at, "taken-1") // the key of first
+		probe.Refused = true
+		later := f.ev(pat.ID, pl.ID, adherence.EventSnoozed, at, "probe-key")
+		probeKey := f.ev(other.ID, otherPlan.ID, adherence.EventTaken, at, "probe-key")
+		probeKey.Refused = true
+		for _, in := range []*store.EventInput{&ok, &probe, &probeKey, &later} {
+			in.Actor.Role, in.Actor.RequestID = "caregiver", "batch-r"
+		}
+		out := f.record(ok, probe, probeKey, later)
+		if out[0].Err != nil || out[3].Err != nil {
+			t.Fatalf("accepted items: %v, %v", out[0].Err, out[3].Err)
+		}
+		for _, i := range []int{1, 2} {
+			if e, isErr := out[i].Err.(*errs.Error); !isErr || e.Code != errs.CodeNotFound || e.Field != "patientId" || out[i].Replayed || out[i].RefusedPatientID != other.ID {
+				t.Errorf("refused item %d: %+v, want not found on patientId, refused on the other patient, no replay", i, out[i])
+			}
+		}
+		var lo, hi, n int64
+		if err := f.d.SQL.QueryRow(`SELECT MIN(seq), MAX(seq), COUNT(*) FROM audit_log WHERE request_id = 'batch-r'`).Scan(&lo, &hi, &n); err != nil {
+			t.Fatal(err)
+		}
+		refusals := f.count(`SELECT COUNT(*) FROM audit_log WHERE request_id = 'batch-r' AND resource_type = 'AdherenceEvent'
+			AND action = 'C' AND outcome = 4 AND patient_id = $1`, other.ID)
+		if n != 3 || hi-lo != 2 || refusals != 2 {
+			t.Errorf("request's audit records: %d (%d refusals), seq %d to %d; want 3 consecutive, 2 refusals", n, refusals, lo, hi)
+		}
+		if last := f.count(`SELECT COUNT(*) FROM audit_log WHERE seq = $1 AND outcome = 4`, hi); last != 1 {
+			t.Errorf("the last record of the group is not a refusal: refusals follow the accepted items")
+		}
+	})
+}
