@@ -100,6 +100,15 @@ func TestOutOfRangeSettingsFailStartup(t *testing.T) {
 		{map[string]string{"NOTIFY_ATTEMPT_TIMEOUT": "0s"}, "NOTIFY_ATTEMPT_TIMEOUT must be a duration above 0s"},
 		{map[string]string{"CONSOLE_RATE": "NaN"}, `CONSOLE_RATE: "NaN" is not a rate per second: want a number, 0 or more`},
 		{map[string]string{"CONSOLE_RATE": "-2"}, `CONSOLE_RATE: "-2" is not a rate per second: want a number, 0 or more`},
+		// The rate of a provider not configured (console is the default
+		// of every channel) is checked all the same: it was ignored, so
+		// a typo waited for the day the provider was switched on.
+		{map[string]string{"TWILIO_RATE": "fast"}, `TWILIO_RATE: "fast" is not a rate per second: want a number, 0 or more`},
+		{map[string]string{"SNS_RATE": "-1"}, `SNS_RATE: "-1" is not a rate per second`},
+		{map[string]string{"FCM_RATE": "1O0"}, `FCM_RATE: "1O0" is not a rate per second`},
+		{map[string]string{"SMTP_RATE": "Inf"}, `SMTP_RATE: "Inf" is not a rate per second`},
+		{map[string]string{"SMS_PROVIDERS": "none", "PUSH_PROVIDERS": "none", "EMAIL_PROVIDERS": "none", "CONSOLE_RATE": "x"}, `CONSOLE_RATE: "x" is not a rate per second`},
+		{map[string]string{"TWILIO_RATE_FILE": missing}, "read TWILIO_RATE_FILE: open " + missing},
 		{map[string]string{"LOG_LEVEL": "verbose"}, "LOG_LEVEL: "},
 		{map[string]string{"DOSE_HORIZON_DAYS": "0"}, "DOSE_HORIZON_DAYS must be between 1 and 90"},
 		{map[string]string{"INGEST_COMMITTERS": "-1"}, "INGEST_COMMITTERS must be between 1 and 16"},
@@ -131,6 +140,7 @@ func TestZeroSettingsStillAccepted(t *testing.T) {
 	err := startupError(t, map[string]string{
 		"SHUTDOWN_DRAIN": "0s", "API_KEY_CACHE_TTL": "0s", "CONSOLE_RATE": "0", "CONSOLE_SHOW_BODY": "true",
 		"NOTIFY_BREAKER_FAILURES": "1", "NOTIFY_BREAKER_COOLDOWN": "1s", "NOTIFY_ATTEMPT_TIMEOUT": "1s",
+		"TWILIO_RATE": "100", "SNS_RATE": "0.5", "FCM_RATE": "0", "SMTP_RATE": "",
 	})
 	if err != nil {
 		t.Fatalf("serve with valid zero settings: %v", err)

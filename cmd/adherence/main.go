@@ -88,7 +88,9 @@ redacted line per message; CONSOLE_SHOW_BODY=true prints the text too, default f
   WEBHOOK_ALLOW_HTTP true lets escalation policies post to http:// URLs (default false: https only)
   WEBHOOK_ALLOW_PRIVATE true lets them post to loopback, private and link-local addresses (default false:
                      public addresses only, checked when connecting)
-  <PROVIDER>_RATE    sends per second per provider, e.g. TWILIO_RATE=100 (default and 0: unlimited)
+  <PROVIDER>_RATE    sends per second per provider, e.g. TWILIO_RATE=100 (default and 0: unlimited);
+                     CONSOLE_RATE, TWILIO_RATE, SNS_RATE, FCM_RATE, SMTP_RATE are each checked at start,
+                     the provider configured or not
   NOTIFY_BREAKER_FAILURES, NOTIFY_BREAKER_COOLDOWN, NOTIFY_ATTEMPT_TIMEOUT   (5, 10s, 10s; each above 0)
 Secrets, and every setting above but OTEL_* and PPROF_ADDR, may be given as NAME_FILE (for example
 DATABASE_URL_FILE); a file that cannot be read or is empty, or a value out of range, fails startup.

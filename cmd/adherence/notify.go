@@ -120,6 +120,15 @@ func newNotifier(ctx context.Context, getenv func(string) string, stdout io.Writ
 	if err != nil {
 		return nil, err
 	}
+	// Every provider's <PROVIDER>_RATE is read, configured or not: a
+	// malformed one fails startup now, not on the day the provider is
+	// switched on.
+	rates := map[string]float64{}
+	for _, name := range providerNames {
+		if rates[name], err = rateOf(env, strings.ToUpper(name)+"_RATE"); err != nil {
+			return nil, err
+		}
+	}
 	breaker := notify.BreakerConfig{Failures: failures, Cooldown: cooldown}
 	routes := map[notify.Channel][]notify.Route{}
 	for _, ch := range []struct {
@@ -139,10 +148,7 @@ func newNotifier(ctx context.Context, getenv func(string) string, stdout io.Writ
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", ch.env, err)
 			}
-			rate, err := rateOf(env, strings.ToUpper(name)+"_RATE")
-			if err != nil {
-				return nil, err
-			}
+			rate := rates[name]
 			routes[ch.channel] = append(routes[ch.channel], notify.Route{Provider: p, RatePerSecond: rate, Burst: max(1, int(rate)), Breaker: breaker})
 		}
 	}
@@ -201,6 +207,10 @@ func providerHTTP() *http.Client {
 	t.MaxIdleConns, t.MaxIdleConnsPerHost = 1000, 500
 	return &http.Client{Transport: t, Timeout: 30 * time.Second}
 }
+
+// providerNames are the providers provider knows, each with its
+// <PROVIDER>_RATE variable.
+var providerNames = []string{"console", "twilio", "sns", "fcm", "smtp"}
 
 func (n *notifier) provider(ctx context.Context, env config.Env, ch notify.Channel, name string, stdout io.Writer, showBody bool) (notify.Provider, error) {
 	if n.http == nil {
