@@ -6,6 +6,7 @@ import (
 
 	"github.com/medplatform/medplatform/internal/adherence/store"
 	"github.com/medplatform/medplatform/internal/platform/audit"
+	"github.com/medplatform/medplatform/internal/platform/auth"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/httpx"
 )
@@ -19,7 +20,7 @@ type consentJSON struct {
 	Source     string    `json:"source"`
 	Keyword    string    `json:"keyword,omitempty"`
 	MemberID   string    `json:"memberId,omitempty"`
-	Actor      string    `json:"actor"`
+	Actor      string    `json:"actor,omitempty"`
 	RecordedAt time.Time `json:"recordedAt"`
 }
 
@@ -64,10 +65,21 @@ func (s *server) handleListConsent(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	// Who recorded an entry (a staff key or user, a care-team member) is
+	// staff's to know: to the patient those are other people's internal
+	// ids. The patient still sees its own entries as its own.
+	p := principalOf(r)
 	out := make([]consentJSON, 0, len(entries))
 	for _, e := range entries {
-		out = append(out, consentJSON{ID: e.ID, Channel: e.Channel, Action: e.Action, Source: e.Source, Keyword: e.Keyword,
-			MemberID: e.MemberID, Actor: e.Actor, RecordedAt: e.RecordedAt})
+		j := consentJSON{ID: e.ID, Channel: e.Channel, Action: e.Action, Source: e.Source, Keyword: e.Keyword,
+			MemberID: e.MemberID, Actor: e.Actor, RecordedAt: e.RecordedAt}
+		if p.Role == auth.RolePatient {
+			j.MemberID = ""
+			if j.Actor != p.ID {
+				j.Actor = ""
+			}
+		}
+		out = append(out, j)
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"consent": out, "smsOptedOut": optedOut})
 }

@@ -42,12 +42,20 @@ func TestConsentAPI(t *testing.T) {
 		if len(got.Consent) != 1 || got.Consent[0].Action != "opt_out" || got.Consent[0].Source != "api" || !got.SMSOptedOut {
 			t.Fatalf("consent: %s", rec.Body)
 		}
+		// The admin who recorded it is another person's id to the patient:
+		// staff see it, the patient does not.
+		if got.Consent[0].Actor != "" || strings.Contains(rec.Body.String(), `"actor"`) {
+			t.Errorf("the patient reads its consent ledger with the staff actor: %s", rec.Body)
+		}
 		// The national number: "1555" alone could turn up in an id.
 		if strings.Contains(rec.Body.String(), whPhone[2:]) {
 			t.Fatalf("the answer holds the number: %s", rec.Body)
 		}
 		if n := e.count(`SELECT COUNT(*) FROM audit_log WHERE resource_type = 'Consent' AND action = 'R' AND patient_id = $1`, e.patient.ID); n != 1 {
 			t.Fatalf("%d audited consent reads", n)
+		}
+		if staff := e.api(http.MethodGet, path, e.admin, nil); staff.Code != http.StatusOK || !strings.Contains(staff.Body.String(), `"actor":"`) {
+			t.Errorf("admin reads the consent ledger without its actor: %d %s", staff.Code, staff.Body)
 		}
 
 		carer := adherence.Member{OrgID: e.org, Kind: adherence.MemberCaregiver, Name: phi.New("Carla")}
