@@ -24,10 +24,17 @@ type genPlan struct {
 	loc                  *time.Location
 	anchors              schedule.Anchors
 	// sameTiming marks a regeneration for a change of the patient's zone
-	// or anchors: the plan's timing is unchanged, so a dose's Seq and
-	// local date still name its occurrence however far its instant moved
-	// (see withoutKept).
+	// or anchors: the plan's timing is unchanged, so a dose's wall time,
+	// or its Seq and local date, still name its occurrence however far
+	// its instant moved (see withoutKept).
 	sameTiming bool
+	// zoneMoved marks a regeneration after which the patient's zone may
+	// differ from the one the plan's instances were generated in. Seq is
+	// then no identity: it counts from the plan's start instant, which
+	// falls at another wall time in another zone (00:00 UTC is 19:00 the
+	// day before in New York, where the 20:00 dose of that day is Seq 1),
+	// so the same Seq can name the previous dose.
+	zoneMoved bool
 }
 
 func genPlanOf(p adherence.Plan, loc *time.Location, anchors schedule.Anchors) genPlan {
@@ -92,7 +99,7 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 	}
 	// Filtered before deleteStale, so that a scheduled instance left at
 	// the instant of a dose that a kept one stands for is deleted too.
-	doses, moved := withoutKept(doses, kept, g.sameTiming)
+	doses, moved := withoutKept(doses, kept, g.sameTiming, g.zoneMoved)
 	if err := deleteStale(ctx, tx, &g, from, doses); err != nil {
 		return 0, err
 	}
@@ -193,8 +200,14 @@ const nearKept = 3 * time.Hour
 // schedule may reuse their Seq for later doses.
 //
 // When only the patient's zone or anchors changed (sameTiming), the dose
-// of a pending instance's Seq on the same local date is its occurrence
-// however far their instants are apart. Beyond nearKept the occurrence
+// at a kept instance's wall time (date and time) is its occurrence, else,
+// if the zone stayed (!zoneMoved: only the anchors moved the times), the
+// dose of its Seq on the same local date, however far their instants are
+// apart. After a change of zone Seq may be renumbered (see
+// genPlan.zoneMoved), and the wall time alone names the occurrence: the
+// 08:00 London dose skipped in advance is the 08:00 New York dose, not
+// the 20:00 New York dose of the day before that now has its Seq. Beyond
+// nearKept the occurrence
 // moves to the new dose, and the pending instance is returned in moved, to
 // be excluded: the patient who flies from London to New York at 08:30,
 // the 08:00 dose not yet taken, takes it at 08:00 Eastern, five hours
@@ -203,15 +216,28 @@ const nearKept = 3 * time.Hour
 // orphan and the dose a miss. An instance of the day before with an
 // outcome (the 08:00 dose taken in London before the flight) ends its
 // occurrence: the new dose is dropped, not scheduled as a second one.
-func withoutKept(doses []schedule.Dose, kept []keptDose, sameTiming bool) (out []schedule.Dose, moved []keptDose) {
+func withoutKept(doses []schedule.Dose, kept []keptDose, sameTiming, zoneMoved bool) (out []schedule.Dose, moved []keptDose) {
 	if len(kept) == 0 || len(doses) == 0 {
 		return doses, nil
 	}
 	due := make(map[int64]bool, len(doses))
 	bySeq := make(map[int]int, len(doses))
+	byLocal := make(map[string]int, len(doses))
 	for i, d := range doses {
 		due[db.UTC(d.Due).UnixMicro()] = true
 		bySeq[d.Seq] = i
+		byLocal[d.Local] = i
+	}
+	// sameOccurrence returns the dose that kept dose k is the occurrence
+	// of after a change of the patient's zone or anchors.
+	sameOccurrence := func(k keptDose) (int, bool) {
+		if i, ok := byLocal[k.local]; ok {
+			return i, true
+		}
+		if i, ok := bySeq[k.seq]; ok && !zoneMoved && sameLocalDate(doses[i].Local, k.local) {
+			return i, true
+		}
+		return 0, false
 	}
 	keptAt := make(map[int64]bool, len(kept))
 	for _, k := range kept {
@@ -226,21 +252,35 @@ func withoutKept(doses []schedule.Dose, kept []keptDose, sameTiming bool) (out [
 			// moved by a timing change (nearKept), never for a dose that
 			// a renumbering gave its Seq days later.
 			i, ok := bySeq[k.seq]
+			if sameTiming {
+				i, ok = sameOccurrence(k)
+			}
 			switch {
 			case !ok:
 			case doses[i].Due.Sub(k.due) < nearKept:
 				drop[i] = true
-			case sameTiming && sameLocalDate(doses[i].Local, k.local) && !k.scheduled:
+			case sameTiming && !k.scheduled:
 				// Taken, skipped or missed already: the occurrence is
 				// over, and the new dose would be a second one.
 				drop[i] = true
-			case sameTiming && sameLocalDate(doses[i].Local, k.local):
+			case sameTiming:
 				moved = append(moved, k)
 			}
 			continue
 		}
 		if due[db.UTC(k.due).UnixMicro()] {
 			continue
+		}
+		if sameTiming {
+			if i, ok := sameOccurrence(k); ok {
+				drop[i] = true
+				continue
+			}
+			if zoneMoved {
+				// Its wall time lies before the window in the new zone:
+				// the occurrence is past, and no later dose is it.
+				continue
+			}
 		}
 		i, ok := bySeq[k.seq]
 		if !ok || (i > 0 && !doses[i-1].Due.Before(k.due)) || (i+1 < len(doses) && !k.due.Before(doses[i+1].Due)) {

@@ -259,7 +259,7 @@ func (s *Store) UpdatePatient(ctx context.Context, a adherence.Actor, p *adheren
 			return fmt.Errorf("update patient: %w", err)
 		}
 		if p.Active && (cur.TimeZone != p.TimeZone || cur.Anchors != p.Anchors) {
-			if err := s.regeneratePatient(ctx, tx, *p, now); err != nil {
+			if err := s.regeneratePatient(ctx, tx, *p, now, cur.TimeZone != p.TimeZone); err != nil {
 				return err
 			}
 		}
@@ -306,7 +306,9 @@ func (s *Store) SetPatientActive(ctx context.Context, a adherence.Actor, orgID, 
 		}
 		var recs []audit.Record
 		if active {
-			err = s.regeneratePatient(ctx, tx, p, now)
+			// The zone may have changed while the patient was inactive
+			// (UpdatePatient regenerates only active patients).
+			err = s.regeneratePatient(ctx, tx, p, now, true)
 		} else if err = excludePatientDoses(ctx, tx, orgID, id, now); err == nil {
 			recs, err = s.closePatientEscalations(ctx, tx, a, orgID, id, now)
 		}
@@ -341,8 +343,9 @@ func excludePatientDoses(ctx context.Context, tx *db.Tx, orgID, patientID string
 
 // regeneratePatient regenerates the future doses of every active plan of
 // an active patient p, from now to the end of the horizon (or further, up
-// to each plan's generated_until).
-func (s *Store) regeneratePatient(ctx context.Context, tx *db.Tx, p adherence.Patient, now time.Time) error {
+// to each plan's generated_until). zoneMoved says that p's zone may differ
+// from the one the doses were generated in (see genPlan.zoneMoved).
+func (s *Store) regeneratePatient(ctx context.Context, tx *db.Tx, p adherence.Patient, now time.Time, zoneMoved bool) error {
 	plans, err := lockPatientPlans(ctx, tx, p.OrgID, p.ID)
 	if err != nil {
 		return err
@@ -356,7 +359,7 @@ func (s *Store) regeneratePatient(ctx context.Context, tx *db.Tx, p adherence.Pa
 			continue
 		}
 		g := genPlanOf(pl, loc, p.Anchors)
-		g.sameTiming = true
+		g.sameTiming, g.zoneMoved = true, zoneMoved
 		if _, err := s.regenerate(ctx, tx, g, now, s.regenEnd(pl, now)); err != nil {
 			return err
 		}

@@ -471,3 +471,70 @@ func TestChangeAfterTakenDoseKeepsOneDosePerOccurrence(t *testing.T) {
 		})
 	}
 }
+
+// TestTimeZoneChangeWithRenumberedSeq moves a patient from London to New
+// York with a twice-daily plan created at midnight UTC: in New York that
+// start is 19:00 the day before, whose 20:00 dose is Seq 1, so every dose
+// has a Seq one higher than in London. The wall time names the occurrence:
+// the pending (or skipped in advance) London 08:00 dose is the New York
+// 08:00 dose, which must not be scheduled a second time. Matched by Seq,
+// a second 08:00 dose was scheduled beside it and the skip stood for the
+// evening dose before, which was not scheduled.
+func TestTimeZoneChangeWithRenumberedSeq(t *testing.T) {
+	cases := []struct {
+		name string
+		now  time.Time
+		skip bool // skip the London 08:00 dose of 2026-03-03 in advance
+		want []string
+	}{
+		{
+			name: "pending dose", now: time.Date(2026, 3, 3, 9, 0, 0, 0, time.UTC),
+			want: []string{
+				"2026-03-03T08:00:00Z 2026-03-03T08:00 excluded",
+				"2026-03-03T13:00:00Z 2026-03-03T08:00 scheduled",
+				"2026-03-04T01:00:00Z 2026-03-03T20:00 scheduled",
+			},
+		},
+		{
+			name: "skipped in advance", now: time.Date(2026, 3, 3, 0, 0, 0, 0, time.UTC), skip: true,
+			want: []string{
+				"2026-03-03T01:00:00Z 2026-03-02T20:00 scheduled",
+				"2026-03-03T08:00:00Z 2026-03-03T08:00 skipped",
+				"2026-03-04T01:00:00Z 2026-03-03T20:00 scheduled",
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				p := f.patient("Europe/London")
+				pl := f.plan(p.ID, timeOfDay("08:00", "20:00")) // created at 00:00 UTC
+				f.now = tc.now
+				if tc.skip {
+					var morning adherence.DoseInstance
+					for _, d := range f.allDoses(pl.ID) {
+						if d.LocalTime == "2026-03-03T08:00" {
+							morning = d
+						}
+					}
+					skip := f.ev(p.ID, pl.ID, adherence.EventSkipped, f.now, "c-1")
+					skip.Event.RequestedDose = morning.ID
+					if out := f.record(skip); out[0].Err != nil || out[0].Event.Result != adherence.ResultScored {
+						t.Fatalf("record skip: %+v", out[0])
+					}
+				}
+				p.TimeZone = "America/New_York"
+				if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, d := range f.doses(pl.ID, time.Date(2026, 3, 2, 21, 0, 0, 0, time.UTC), time.Date(2026, 3, 4, 2, 0, 0, 0, time.UTC)) {
+					got = append(got, fmt.Sprintf("%s %s %s", d.DueAt.UTC().Format(time.RFC3339), d.LocalTime, d.Status))
+				}
+				if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+					t.Fatalf("doses after the move:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+				}
+			})
+		})
+	}
+}
