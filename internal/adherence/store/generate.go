@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -97,9 +98,15 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 	if err != nil {
 		return 0, err
 	}
+	var days dayOrders
+	if !g.sameTiming && len(kept) > 0 {
+		if days, err = dayOrdersOf(ctx, tx, &g, kept, to); err != nil {
+			return 0, err
+		}
+	}
 	// Filtered before deleteStale, so that a scheduled instance left at
 	// the instant of a dose that a kept one stands for is deleted too.
-	doses, moved := withoutKept(doses, kept, g.sameTiming, g.zoneMoved)
+	doses, moved := withoutKept(doses, kept, g.sameTiming, g.zoneMoved, days)
 	if err := deleteStale(ctx, tx, &g, from, doses); err != nil {
 		return 0, err
 	}
@@ -170,6 +177,50 @@ func keptOutcomes(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time
 	return out, nil
 }
 
+// dayOrders are the doses of the local dates of the kept doses of a timing
+// change, in due order: before the change (the instances, without the
+// excluded ones) and after it (the new expansion over whole days).
+type dayOrders struct {
+	before, after map[string][]time.Time // local date → due instants
+}
+
+// dayOrdersOf reads the dayOrders of the kept doses of g, whose new
+// expansion ends at to.
+func dayOrdersOf(ctx context.Context, tx *db.Tx, g *genPlan, kept []keptDose, to time.Time) (dayOrders, error) {
+	d := dayOrders{before: map[string][]time.Time{}, after: map[string][]time.Time{}}
+	// Local dates span at most 26 hours: a day and a half either side of
+	// the kept doses holds their whole dates.
+	lo, hi := kept[0].due.Add(-36*time.Hour), kept[len(kept)-1].due.Add(36*time.Hour)
+	rows, err := tx.QueryContext(ctx, `SELECT due_at, local_time FROM dose_instances
+		WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3 AND due_at < $4 AND status <> 'excluded'
+		ORDER BY due_at`, g.orgID, g.id, db.UTC(lo), db.UTC(hi))
+	if err != nil {
+		return d, fmt.Errorf("read doses of kept dates: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var due time.Time
+		var local string
+		if err := rows.Scan(&due, &local); err != nil {
+			return d, fmt.Errorf("read doses of kept dates: %w", err)
+		}
+		if len(local) >= 10 {
+			d.before[local[:10]] = append(d.before[local[:10]], due.UTC())
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return d, fmt.Errorf("read doses of kept dates: %w", err)
+	}
+	doses, err := g.expand(lo, to)
+	if err != nil {
+		return d, err
+	}
+	for _, x := range doses {
+		d.after[x.Local[:10]] = append(d.after[x.Local[:10]], db.UTC(x.Due))
+	}
+	return d, nil
+}
+
 // pendingBefore is how long before a regeneration an instance without an
 // outcome may have been due and still stand for its occurrence: the
 // longest late window (lateMaxMinutes is at most 1440).
@@ -199,6 +250,16 @@ const nearKept = 3 * time.Hour
 // (see keptOutcomes): earlier ones are history, and a sparser new
 // schedule may reuse their Seq for later doses.
 //
+// A timing change that leaves a kept instance's local date with as many
+// doses as before keeps their order: the kept instance is the occurrence
+// of the new dose of the same rank on that date (the evening dose skipped
+// at 20:00 is the new evening dose, at 13:00 or 23:00), and of no other
+// if that dose is not in the expansion (the new morning dose already
+// due). Seq cannot tell this when the plan's first day has more or fewer
+// doses under the new timing (a plan created at 10:00 with 08:00 and
+// 20:00 has one dose that day, with 11:00 and 23:00 two), which shifts
+// every later Seq by one.
+//
 // When only the patient's zone or anchors changed (sameTiming), the dose
 // at a kept instance's wall time (date and time) is its occurrence, else,
 // if the zone stayed (!zoneMoved: only the anchors moved the times), the
@@ -216,17 +277,37 @@ const nearKept = 3 * time.Hour
 // orphan and the dose a miss. An instance of the day before with an
 // outcome (the 08:00 dose taken in London before the flight) ends its
 // occurrence: the new dose is dropped, not scheduled as a second one.
-func withoutKept(doses []schedule.Dose, kept []keptDose, sameTiming, zoneMoved bool) (out []schedule.Dose, moved []keptDose) {
+func withoutKept(doses []schedule.Dose, kept []keptDose, sameTiming, zoneMoved bool, days dayOrders) (out []schedule.Dose, moved []keptDose) {
 	if len(kept) == 0 || len(doses) == 0 {
 		return doses, nil
 	}
 	due := make(map[int64]bool, len(doses))
+	byDue := make(map[int64]int, len(doses))
 	bySeq := make(map[int]int, len(doses))
 	byLocal := make(map[string]int, len(doses))
 	for i, d := range doses {
 		due[db.UTC(d.Due).UnixMicro()] = true
+		byDue[db.UTC(d.Due).UnixMicro()] = i
 		bySeq[d.Seq] = i
 		byLocal[d.Local] = i
+	}
+	// byRank returns the dose of the same rank on k's local date after a
+	// timing change (found), when the date has as many doses as before
+	// (known).
+	byRank := func(k keptDose) (i int, found, known bool) {
+		if len(k.local) < 10 {
+			return 0, false, false
+		}
+		before, after := days.before[k.local[:10]], days.after[k.local[:10]]
+		if len(before) == 0 || len(before) != len(after) {
+			return 0, false, false
+		}
+		r := slices.IndexFunc(before, func(t time.Time) bool { return t.Equal(db.UTC(k.due)) })
+		if r < 0 {
+			return 0, false, false
+		}
+		i, found = byDue[after[r].UnixMicro()]
+		return i, found, true
 	}
 	// sameOccurrence returns the dose that kept dose k is the occurrence
 	// of after a change of the patient's zone or anchors.
@@ -254,6 +335,8 @@ func withoutKept(doses []schedule.Dose, kept []keptDose, sameTiming, zoneMoved b
 			i, ok := bySeq[k.seq]
 			if sameTiming {
 				i, ok = sameOccurrence(k)
+			} else if j, found, known := byRank(k); known {
+				i, ok = j, found
 			}
 			switch {
 			case !ok:
@@ -281,6 +364,11 @@ func withoutKept(doses []schedule.Dose, kept []keptDose, sameTiming, zoneMoved b
 				// the occurrence is past, and no later dose is it.
 				continue
 			}
+		} else if i, found, known := byRank(k); known {
+			if found {
+				drop[i] = true
+			}
+			continue
 		}
 		i, ok := bySeq[k.seq]
 		if !ok || (i > 0 && !doses[i-1].Due.Before(k.due)) || (i+1 < len(doses) && !k.due.Before(doses[i+1].Due)) {

@@ -538,3 +538,70 @@ func TestTimeZoneChangeWithRenumberedSeq(t *testing.T) {
 		})
 	}
 }
+
+// TestTimingChangeBetweenTheDosesOfADay changes a twice-daily plan's times
+// between the morning and the evening dose of a day, for a plan created
+// during a day: its first day had fewer doses under the old timing than
+// under the new one (or more), which shifts every later seq by one. The
+// morning dose stands for the new morning dose and the evening dose for
+// the new evening dose, by their rank in the day: a skip in advance of the
+// 20:00 dose was taken for the morning dose and a second evening dose was
+// scheduled at 23:00, and a morning dose taken at 08:00 was taken for the
+// new evening dose at 10:00, which was not scheduled.
+func TestTimingChangeBetweenTheDosesOfADay(t *testing.T) {
+	cases := []struct {
+		name    string
+		created time.Duration // after start
+		now     time.Duration // on 2026-03-04
+		event   adherence.EventKind
+		timing  schedule.Timing
+		want    []string // doses of 2026-03-04
+	}{
+		{name: "evening skipped in advance", created: 10 * time.Hour, now: 12 * time.Hour, event: adherence.EventSkipped,
+			timing: timeOfDay("11:00", "23:00"), want: []string{"08:00 scheduled", "20:00 skipped"}},
+		{name: "evening skipped in advance, now earlier", created: 15 * time.Hour, now: 12 * time.Hour, event: adherence.EventSkipped,
+			timing: timeOfDay("09:00", "13:00"), want: []string{"08:00 scheduled", "20:00 skipped"}},
+		{name: "morning taken", created: 7 * time.Hour, now: 9 * time.Hour, event: adherence.EventTaken,
+			timing: timeOfDay("06:00", "10:00"), want: []string{"08:00 taken_on_time", "10:00 scheduled"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				f.now = start.Add(tc.created)
+				p := f.patient("UTC")
+				pl := f.plan(p.ID, timeOfDay("08:00", "20:00"))
+				day := time.Date(2026, 3, 4, 0, 0, 0, 0, time.UTC)
+				f.now = day.Add(tc.now)
+				in := f.ev(p.ID, pl.ID, tc.event, day.Add(8*time.Hour+5*time.Minute), "c-1")
+				if tc.event == adherence.EventSkipped {
+					in.Event.OccurredAt = f.now
+					for _, d := range f.allDoses(pl.ID) {
+						if d.LocalTime == "2026-03-04T20:00" {
+							in.Event.RequestedDose = d.ID
+						}
+					}
+				}
+				if out := f.record(in); out[0].Err != nil || out[0].Event.Result != adherence.ResultScored {
+					t.Fatalf("record %s: %+v", tc.event, out[0])
+				}
+				pl.Timing = tc.timing
+				for i := range 2 { // the second update must change nothing
+					if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+						t.Fatal(err)
+					}
+					var got []string
+					for _, d := range f.doses(pl.ID, day, day.Add(24*time.Hour)) {
+						got = append(got, d.LocalTime[11:]+" "+string(d.Status))
+					}
+					if strings.Join(got, ", ") != strings.Join(tc.want, ", ") {
+						t.Fatalf("update %d: doses of 2026-03-04 = %s, want %s", i+1, strings.Join(got, ", "), strings.Join(tc.want, ", "))
+					}
+				}
+				// The next day has the new timing's two doses.
+				if n := len(f.doses(pl.ID, day.Add(24*time.Hour), day.Add(48*time.Hour))); n != 2 {
+					t.Errorf("2026-03-05 has %d doses, want 2", n)
+				}
+			})
+		})
+	}
+}
