@@ -10,8 +10,9 @@
 //     the window of every instance of its plan is an orphan: kept, shown in
 //     reports, never scored. A skip that names its instance may come up to
 //     a day early ("skip tonight's dose").
-//   - When windows overlap, an instance without a taken outcome is
-//     preferred, then the one whose due time is nearest t.
+//   - When windows overlap, an instance that is not excluded is
+//     preferred, then one without a taken outcome, then the one whose
+//     due time is nearest t.
 //   - taken / opened score taken_on_time (|t − s| ≤ OnTime) or taken_late,
 //     from any status but excluded — a missed or skipped dose is re-scored
 //     when the taking is reported late (a device synced hours later).
@@ -172,10 +173,15 @@ func isRepeat(c Instance, t time.Time, w adherence.Windows) bool {
 	return c.Status.Taken() && c.TakenAt != nil && absDur(t.Sub(*c.TakenAt)) <= w.OpenDedupe
 }
 
-// better reports whether a is a better match than b for an event at t: an
-// instance not yet taken first, then the nearest due time, then the
-// earlier one.
+// better reports whether a is a better match than b for an event at t: a
+// live instance first (an excluded one, of a pause, records the event and
+// scores nothing, so the live dose beside it would be missed), then one
+// not yet taken, then the nearest due time, then the earlier one.
 func better(a, b Instance, t time.Time) bool {
+	ax, bx := a.Status == adherence.DoseExcluded, b.Status == adherence.DoseExcluded
+	if ax != bx {
+		return !ax
+	}
 	at, bt := a.Status.Taken(), b.Status.Taken()
 	if at != bt {
 		return !at

@@ -1199,3 +1199,36 @@ func TestCallerRefusedEventIsAuditedWithTheGroup(t *testing.T) {
 		}
 	})
 }
+
+// TestTakingPrefersLiveDoseOverExcluded pauses a plan with doses at 08:00
+// and 09:00 and resumes it at 08:20: the 08:00 dose stays excluded, the
+// 09:00 one is live again. A taking at 08:25 is in both windows and
+// nearer the excluded dose; it belongs to the live one. Matched to the
+// excluded dose it was only recorded, and the 09:00 dose was missed.
+func TestTakingPrefersLiveDoseOverExcluded(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("America/New_York")
+		pl := f.plan(p.ID, timeOfDay("08:00", "09:00"))
+		f.now = local(2026, 3, 2, 7, 0).UTC()
+		if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, adherence.PlanPaused); err != nil {
+			t.Fatal(err)
+		}
+		f.now = local(2026, 3, 2, 8, 20).UTC()
+		if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, adherence.PlanActive); err != nil {
+			t.Fatal(err)
+		}
+		f.now = local(2026, 3, 2, 8, 26).UTC()
+		out := f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, local(2026, 3, 2, 8, 25), "taken"))
+		if out[0].Err != nil || out[0].Event.Result != adherence.ResultScored || out[0].Event.DoseStatus != adherence.DoseTakenOnTime {
+			t.Fatalf("taking at 08:25: %+v", out[0])
+		}
+		got := map[string]adherence.DoseStatus{}
+		for _, d := range f.doses(pl.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 3, 0, 0)) {
+			got[d.LocalTime[11:]] = d.Status
+		}
+		want := map[string]adherence.DoseStatus{"08:00": adherence.DoseExcluded, "09:00": adherence.DoseTakenOnTime}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("doses of 2026-03-02 (-want +got):\n%s", diff)
+		}
+	})
+}
