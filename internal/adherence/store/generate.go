@@ -107,6 +107,11 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 	// Filtered before deleteStale, so that a scheduled instance left at
 	// the instant of a dose that a kept one stands for is deleted too.
 	doses, moved := withoutKept(doses, kept, g.sameTiming, g.zoneMoved, days)
+	// Read before deleteStale orphans them.
+	carried, err := carriedEvents(ctx, tx, &g, from, doses)
+	if err != nil {
+		return 0, err
+	}
 	if err := deleteStale(ctx, tx, &g, from, doses); err != nil {
 		return 0, err
 	}
@@ -115,6 +120,9 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 	}
 	n, err := insertDoses(ctx, tx, []planDoses{{plan: &g, doses: doses}}, s.clock(), false)
 	if err != nil {
+		return 0, err
+	}
+	if err := carryEvents(ctx, tx, &g, carried); err != nil {
 		return 0, err
 	}
 	if err := setGeneratedUntil(ctx, tx, []string{g.id}, to); err != nil {
@@ -413,6 +421,101 @@ func withoutKept(doses []schedule.Dose, kept []keptDose, sameTiming, zoneMoved b
 		}
 	}
 	return out, moved
+}
+
+// carriedEvent is an event recorded against an excluded instance that
+// regeneration deletes, and the new dose of the same occurrence it moves
+// to.
+type carriedEvent struct {
+	eventID string
+	oldDose int64
+	due     time.Time // of the new dose
+}
+
+// carriedEvents returns the events that a patient recorded against the
+// plan's excluded instances due from from on that are not among doses (a
+// skip in advance, a taking, while the plan was paused: recorded, not
+// scored), each with the dose of doses that stands for its occurrence:
+// the dose at the same wall time, else the one with the same Seq on the
+// same local date, else the nearest one on that date within nearKept. An
+// event whose occurrence has no dose there is left to be orphaned with
+// its instance. Deleting the instance orphaned every such event: the
+// skip in advance of tomorrow's dose, recorded while the plan was paused
+// and its time then changed, was lost, and the new dose was missed.
+func carriedEvents(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, doses []schedule.Dose) ([]carriedEvent, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT e.id, d.id, d.seq, d.due_at, d.local_time
+		FROM dose_instances d JOIN events e ON e.dose_instance_id = d.id
+		WHERE d.org_id = $1 AND d.plan_id = $2 AND d.due_at >= $3 AND d.status = 'excluded'
+		  AND e.result = 'recorded' AND e.kind IN ('taken', 'opened', 'skipped')
+		ORDER BY e.occurred_at, e.id`, g.orgID, g.id, from)
+	if err != nil {
+		return nil, fmt.Errorf("read events of excluded doses: %w", err)
+	}
+	defer rows.Close()
+	keep := make(map[int64]bool, len(doses))
+	for _, d := range doses {
+		keep[db.UTC(d.Due).UnixMicro()] = true
+	}
+	var out []carriedEvent
+	for rows.Next() {
+		var e carriedEvent
+		var k keptDose
+		if err := rows.Scan(&e.eventID, &e.oldDose, &k.seq, &k.due, &k.local); err != nil {
+			return nil, fmt.Errorf("read events of excluded doses: %w", err)
+		}
+		if keep[db.UTC(k.due).UnixMicro()] {
+			continue // its instance stays, revived
+		}
+		i := occurrenceOf(doses, k)
+		if i < 0 {
+			continue
+		}
+		e.due = db.UTC(doses[i].Due)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read events of excluded doses: %w", err)
+	}
+	return out, nil
+}
+
+// occurrenceOf returns the index of the dose of doses that stands for the
+// occurrence of instance k (see carriedEvents), or -1.
+func occurrenceOf(doses []schedule.Dose, k keptDose) int {
+	sameSeq, nearest, gap := -1, -1, nearKept
+	for i, d := range doses {
+		switch {
+		case !sameLocalDate(d.Local, k.local):
+		case d.Local == k.local:
+			return i
+		case d.Seq == k.seq:
+			sameSeq = i
+		case d.Due.Sub(k.due).Abs() < gap:
+			nearest, gap = i, d.Due.Sub(k.due).Abs()
+		}
+	}
+	if sameSeq >= 0 {
+		return sameSeq
+	}
+	return nearest
+}
+
+// carryEvents moves the carried events to their new instances, recorded
+// and naming them, as if they had been recorded against them: the scoring
+// of revived doses (scoreRevived) then scores them.
+func carryEvents(ctx context.Context, tx *db.Tx, g *genPlan, carried []carriedEvent) error {
+	for _, e := range carried {
+		_, err := tx.ExecContext(ctx, `UPDATE events SET
+			dose_instance_id = (SELECT id FROM dose_instances WHERE plan_id = $1 AND due_at = $2),
+			requested_dose = CASE WHEN requested_dose = $3 THEN (SELECT id FROM dose_instances WHERE plan_id = $1 AND due_at = $2)
+			                      ELSE requested_dose END,
+			result = 'recorded', dose_status = ''
+			WHERE id = $4`, g.id, e.due, e.oldDose, e.eventID)
+		if err != nil {
+			return fmt.Errorf("move events of a deleted dose: %w", err)
+		}
+	}
+	return nil
 }
 
 // excludeMoved marks excluded the pending instances whose occurrence

@@ -605,3 +605,57 @@ func TestTimingChangeBetweenTheDosesOfADay(t *testing.T) {
 		})
 	}
 }
+
+// TestEarlySkipWhilePausedKeptForItsOccurrence skips tomorrow's dose in
+// advance while the plan is paused (the skip is recorded against the
+// excluded dose and scores nothing), changes the plan's time and resumes
+// it: the skip moves with its occurrence and scores the new dose. The
+// excluded dose was deleted with the change, its skip orphaned, and the
+// new dose was missed (and escalated).
+func TestEarlySkipWhilePausedKeptForItsOccurrence(t *testing.T) {
+	for _, newTime := range []string{"08:30", "09:00"} {
+		t.Run(newTime, func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				p := f.patient("UTC")
+				pl := f.plan(p.ID, timeOfDay("08:00"))
+				f.now = start.Add(24*time.Hour + 10*time.Hour) // 2026-03-02 10:00
+				var tomorrow adherence.DoseInstance
+				for _, d := range f.allDoses(pl.ID) {
+					if d.LocalTime == "2026-03-03T08:00" {
+						tomorrow = d
+					}
+				}
+				pl, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, adherence.PlanPaused)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.now = f.now.Add(time.Hour)
+				skip := f.ev(p.ID, pl.ID, adherence.EventSkipped, f.now, "skip")
+				skip.Event.RequestedDose = tomorrow.ID
+				if out := f.record(skip); out[0].Err != nil || out[0].Event.Result != adherence.ResultRecorded {
+					t.Fatalf("skip while paused: %+v", out[0])
+				}
+				f.now = f.now.Add(time.Hour)
+				pl.Timing = timeOfDay(newTime)
+				if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+					t.Fatal(err)
+				}
+				f.now = f.now.Add(time.Hour)
+				if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, adherence.PlanActive); err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, d := range f.doses(pl.ID, start.Add(2*24*time.Hour), start.Add(4*24*time.Hour)) {
+					got = append(got, d.LocalTime+" "+string(d.Status))
+				}
+				want := []string{"2026-03-03T" + newTime + " skipped", "2026-03-04T" + newTime + " scheduled"}
+				if strings.Join(got, ", ") != strings.Join(want, ", ") {
+					t.Fatalf("doses = %s, want %s", strings.Join(got, ", "), strings.Join(want, ", "))
+				}
+				if n := f.count(`SELECT COUNT(*) FROM events WHERE client_event_id = 'skip' AND result = 'scored' AND dose_status = 'skipped'`); n != 1 {
+					t.Errorf("the skip is not scored against the new dose")
+				}
+			})
+		})
+	}
+}
