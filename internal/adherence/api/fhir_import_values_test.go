@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // fhirRequest is an active MedicationRequest of lisinopril for patient
@@ -305,6 +307,47 @@ func TestFHIRExportPlanPeriod(t *testing.T) {
 			if len(doses) != 3 {
 				t.Errorf("plan %s: %d doses, want 3 (08:00 on the three days before endAt)", id, len(doses))
 			}
+		}
+	})
+}
+
+// TestTimingElementIDsAndExtensions creates a plan through the plans API
+// and through the FHIR import with a timing that carries element ids,
+// extensions and a coding with version and userSelected: valid FHIR,
+// accepted and kept as given. Both refused them as unknown fields. A
+// modifierExtension, which may change what the timing means, is still
+// refused by both.
+func TestTimingElementIDsAndExtensions(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("FHIR Timing Elements Org")
+		pid := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "America/New_York"}, 201)["id"].(string)
+		ext := []any{map[string]any{"url": "http://example.org/fhir/StructureDefinition/timing-note", "valueString": "with food"}}
+		timing := map[string]any{
+			"id": "timing-1", "extension": ext,
+			"repeat": map[string]any{"id": "repeat-1", "extension": ext, "timeOfDay": []any{"08:00:00"},
+				"boundsPeriod": map[string]any{"id": "bounds-1", "start": "2026-03-01"}},
+			"code": map[string]any{"id": "code-1", "coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation",
+				"version": "2.0.0", "code": "QD", "userSelected": true}}},
+		}
+		plan := e.mustDo("POST", "/v1/patients/"+pid+"/plans", admin, map[string]any{
+			"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril"}, "timing": timing}, 201)
+		imported := e.mustDo("POST", "/fhir/MedicationRequest", admin, fhirRequest(pid, map[string]any{"timing": timing}), 201)
+		got := imported["dosageInstruction"].([]any)[0].(map[string]any)["timing"]
+		for name, v := range map[string]any{"plans API": plan["timing"], "FHIR import": got} {
+			if diff := cmp.Diff(timing, v); diff != "" {
+				t.Errorf("%s: timing not kept as given (-sent +got):\n%s", name, diff)
+			}
+		}
+
+		modifier := map[string]any{"modifierExtension": ext, "repeat": map[string]any{"timeOfDay": []any{"08:00:00"}}}
+		r := e.do("POST", "/v1/patients/"+pid+"/plans", admin, map[string]any{
+			"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril"}, "timing": modifier})
+		if r.status != 400 || !strings.Contains(string(r.body), "timing.modifierExtension") {
+			t.Errorf("plans API with modifierExtension = %d %s, want 400 naming timing.modifierExtension", r.status, r.body)
+		}
+		r = e.do("POST", "/fhir/MedicationRequest", admin, fhirRequest(pid, map[string]any{"timing": modifier}))
+		if r.status != 400 || !strings.Contains(string(r.body), "dosageInstruction[0].timing.modifierExtension") {
+			t.Errorf("FHIR import with modifierExtension = %d %s, want 400 naming dosageInstruction[0].timing.modifierExtension", r.status, r.body)
 		}
 	})
 }

@@ -50,6 +50,13 @@ func checkValue(dec *json.Decoder, data []byte, typ reflect.Type, path string) e
 	if tok == nil {
 		return errs.Invalid(path, "null is not allowed in FHIR JSON; omit the field")
 	}
+	if typ == rawMessage {
+		// FHIR extensions, kept as given: an array of objects.
+		if tok != json.Delim('[') {
+			return wrongType(path, tok, "array")
+		}
+		return skipValue(dec, data, path)
+	}
 	switch typ.Kind() {
 	case reflect.Struct:
 		if tok != json.Delim('{') {
@@ -94,6 +101,10 @@ func checkValue(dec *json.Decoder, data []byte, typ reflect.Type, path string) e
 		if _, ok := tok.(string); !ok {
 			return wrongType(path, tok, "string")
 		}
+	case reflect.Bool:
+		if _, ok := tok.(bool); !ok {
+			return wrongType(path, tok, "boolean")
+		}
 	case reflect.Int:
 		n, ok := tok.(json.Number)
 		if !ok {
@@ -112,6 +123,29 @@ func checkValue(dec *json.Decoder, data []byte, typ reflect.Type, path string) e
 		}
 	default:
 		return errs.Invalid(path, "unsupported field type %s", typ)
+	}
+	return nil
+}
+
+// rawMessage is the type of the elements kept as given (extensions).
+var rawMessage = reflect.TypeFor[json.RawMessage]()
+
+// skipValue reads the rest of an array or object whose opening token was
+// read, refusing nulls as checkValue does.
+func skipValue(dec *json.Decoder, data []byte, path string) error {
+	for depth := 1; depth > 0; {
+		t, err := dec.Token()
+		if err != nil {
+			return syntaxError(dec, data, err)
+		}
+		switch t {
+		case nil:
+			return errs.Invalid(path, "null is not allowed in FHIR JSON; omit the field")
+		case json.Delim('['), json.Delim('{'):
+			depth++
+		case json.Delim(']'), json.Delim('}'):
+			depth--
+		}
 	}
 	return nil
 }

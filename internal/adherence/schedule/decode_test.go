@@ -18,6 +18,9 @@ func TestDecodeTimingRoundTrip(t *testing.T) {
 	inputs := []string{
 		`{"repeat":{"timeOfDay":["08:00:00","20:00:00"]}}`,
 		`{"event":["2026-03-01T08:00:00-05:00"],"code":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation","code":"BID","display":"BID"}],"text":"twice a day"}}`,
+		// Element ids, extensions, and a coding's version and userSelected
+		// are valid FHIR: kept as given.
+		`{"id":"t1","extension":[{"url":"http://example.org/fhir/StructureDefinition/note","valueString":"with food"}],"repeat":{"id":"r1","extension":[{"url":"http://example.org/x","valueBoolean":true}],"timeOfDay":["08:00:00"]},"code":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation","version":"2.0.0","code":"QD","userSelected":false}]}}`,
 		`{"repeat":{"boundsPeriod":{"start":"2026-03-01","end":"2026-03-01T08:00:00-05:00"},"count":10,"countMax":12,"duration":30,"durationMax":45,"durationUnit":"min","frequency":2,"frequencyMax":3,"period":1,"periodMax":1.5,"periodUnit":"d","dayOfWeek":["mon","fri"],"when":["ACM","PCV"],"offset":0}}`,
 	}
 	for _, in := range inputs {
@@ -52,6 +55,10 @@ func TestDecodeTimingErrors(t *testing.T) {
 		{"wrong type: object for array", `{"repeat":{"when":{"code":"HS"}}}`, "repeat.when", "want array"},
 		{"wrong type: top level", `["08:00:00"]`, "", "want object"},
 		{"null", `{"repeat":null}`, "repeat", "null"},
+		{"modifierExtension", `{"modifierExtension":[{"url":"http://example.org/x","valueBoolean":true}],"repeat":{"timeOfDay":["08:00:00"]}}`, "modifierExtension", "unknown field"},
+		{"extension not an array", `{"extension":{"url":"http://example.org/x"}}`, "extension", "want array"},
+		{"null in an extension", `{"extension":[{"url":"http://example.org/x","valueString":null}]}`, "extension", "null"},
+		{"userSelected not a boolean", `{"code":{"coding":[{"code":"QD","userSelected":"yes"}]}}`, "code.coding[0].userSelected", "want boolean"},
 		{"malformed JSON", `{"repeat":{"count":1,}}`, "", "near byte offset 21"},
 		{"malformed JSON on a later line", "{\n  \"repeat\": {\n    \"count\": 1 2\n  }\n}", "", "(line 3, column"},
 		{"truncated JSON", `{"repeat":{"count":`, "", "unexpected end of input"},

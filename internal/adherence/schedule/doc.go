@@ -109,7 +109,9 @@
 // one with the lower Seq is kept.
 //
 // Not used for scheduling but accepted and preserved: code, frequencyMax,
-// periodMax, countMax, duration, durationMax, durationUnit. asNeeded (PRN)
+// periodMax, countMax, duration, durationMax, durationUnit, the id and
+// extension of the Timing and of its elements, and a coding's version and
+// userSelected. A modifierExtension is refused as an unknown field. asNeeded (PRN)
 // schedules produce no doses. A schedule producing more than 48 doses a day
 // is rejected as implausible. Expand refuses windows longer than 400 days,
 // and dayOfWeek-filtered elapsed intervals that started more than 100 years
