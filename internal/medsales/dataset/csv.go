@@ -22,13 +22,15 @@ import (
 
 // ErrWrongFile is wrapped by the errors NewReader returns when the input is
 // not a file of the expected dataset: empty, binary or non-UTF-8 header, or
-// a required column missing.
+// a required column missing or named twice.
 var ErrWrongFile = errors.New("wrong file for the dataset")
 
-// layoutError is a file of the right dataset whose layout lacks a few
-// required columns. It counts as ErrWrongFile for errors.Is (nothing can
-// be loaded from it either), but does not say so: the message would send
-// the operator looking for another file.
+// layoutError is a file of the right dataset whose layout cannot be read:
+// it lacks a few required columns, or names a wanted column twice. It
+// counts as ErrWrongFile for errors.Is (nothing can be loaded from it
+// either, and the loaders refuse it as bad input, not as a failure worth
+// retrying), but does not say so: the message would send the operator
+// looking for another file.
 type layoutError struct{ msg string }
 
 func (e *layoutError) Error() string        { return e.msg }
@@ -178,8 +180,8 @@ func (r *Reader) readHeader(cols []Column) error {
 				if k2, dup := twice[name]; dup {
 					// Columns are found by name: with two of them, which
 					// one holds the values is anyone's guess.
-					return fmt.Errorf("%s: header names column %q twice (fields %d and %d): which one to load is ambiguous",
-						r.file, r.header[k], k+1, k2+1)
+					return &layoutError{msg: fmt.Sprintf("%s: header names column %q twice (fields %d and %d): which one to load is ambiguous",
+						r.file, r.header[k], k+1, k2+1)}
 				}
 				r.idx[i] = k
 				break

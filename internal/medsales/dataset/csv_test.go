@@ -212,6 +212,9 @@ func TestNewReaderRefusesRepeatedColumn(t *testing.T) {
 	if want := `f.csv: header names column "Tot_Clms" twice (fields 2 and 4): which one to load is ambiguous`; err == nil || err.Error() != want {
 		t.Errorf("error = %v\nwant      %s", err, want)
 	}
+	if !errors.Is(err, dataset.ErrWrongFile) { // nothing can be loaded from it: bad input, not a failure
+		t.Errorf("error does not wrap ErrWrongFile")
+	}
 	rd, err := dataset.NewReader(strings.NewReader("NPI,Tot_Clms,x,x\n1,2,3,4\n"), "f.csv", cols, dataset.Options{})
 	if err != nil || !rd.Next() || string(rd.Field(1)) != "2" {
 		t.Errorf("a repeated column nobody reads: %v", err)

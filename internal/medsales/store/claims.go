@@ -385,8 +385,8 @@ func wrongFile(err error) error {
 	if trimmed, ok := strings.CutSuffix(msg, ": "+dataset.ErrWrongFile.Error()); ok {
 		return &errs.Error{Code: errs.CodeInvalid, Message: trimmed, Err: dataset.ErrWrongFile}
 	}
-	// A layout missing a few of the dataset's columns: as much the
-	// caller's input, but not another dataset's file.
+	// A layout missing a few of the dataset's columns, or naming one
+	// twice: as much the caller's input, but not another dataset's file.
 	return &errs.Error{Code: errs.CodeInvalid, Message: msg}
 }
 

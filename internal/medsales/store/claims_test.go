@@ -911,6 +911,16 @@ func TestLoadRefused(t *testing.T) {
 			header:  true,
 		},
 		{
+			name: "part d naming Tot_Clms twice", load: (*store.Store).LoadPartD, table: "partd_drugs",
+			file: "MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv",
+			content: func(testing.TB) []byte {
+				return []byte(strings.Replace(partDHeader, "\n", ",TOT_CLMS\n", 1) +
+					strings.Replace(partDRow(npiB, "Zestril", 20), "\n", ",21\n", 1))
+			},
+			want:   []string{"MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv", `column "Tot_Clms" twice (fields 11 and 23)`},
+			header: true,
+		},
+		{
 			name: "part b without Tot_Srvcs and HCPCS_Cd", load: (*store.Store).LoadPartB, table: "partb_services",
 			file: partBSample,
 			content: func(t testing.TB) []byte {
