@@ -474,6 +474,31 @@ func (r *Reader) Field(i int) []byte {
 // String returns a copy of Field(i) as a string ("" when absent or empty).
 func (r *Reader) String(i int) string { return string(r.Field(i)) }
 
+// Name returns the header name of wanted column i as this file writes it
+// (surrounding spaces trimmed), or "" when the file lacks the column.
+// Messages name a column so: the file may use an alias, an older layout's
+// name or another case, and the operator looks for what the file says.
+func (r *Reader) Name(i int) string {
+	if k := r.idx[i]; k >= 0 {
+		return r.header[k]
+	}
+	return ""
+}
+
+// columnName returns how r's header writes the column of cols whose Name
+// is name (see Reader.Name), or name itself when the file lacks it.
+func columnName(r *Reader, cols []Column, name string) string {
+	for i, c := range cols {
+		if c.Name == name {
+			if n := r.Name(i); n != "" {
+				return n
+			}
+			break
+		}
+	}
+	return name
+}
+
 // Present reports whether wanted column i exists in this file's header.
 func (r *Reader) Present(i int) bool { return r.idx[i] >= 0 }
 

@@ -268,6 +268,21 @@ func (n *NPPESReader) Err() error { return n.r.Err() }
 // Line returns the line where the current row starts (the header is 1).
 func (n *NPPESReader) Line() int { return n.r.Line() }
 
+// name names wanted column i in a reject reason as the file's header
+// writes it (an older file has Provider Gender Code, not Provider Sex
+// Code).
+func (n *NPPESReader) name(i int) string {
+	if s := n.r.Name(i); s != "" {
+		return s
+	}
+	return n.cols[i].Name
+}
+
+// ColumnName returns how the file's header writes the column the loader
+// calls name, for the store's reject reasons; name itself when the file
+// lacks the column.
+func (n *NPPESReader) ColumnName(name string) string { return columnName(n.r, n.cols, name) }
+
 // File returns the file name the reader was opened with.
 func (n *NPPESReader) File() string { return n.r.File() }
 
@@ -286,7 +301,7 @@ func (n *NPPESReader) date(i int) (time.Time, error) {
 	}
 	t, err := ParseDate(b)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%s: %w", n.cols[i].Name, err)
+		return time.Time{}, fmt.Errorf("%s: %w", n.name(i), err)
 	}
 	return t, nil
 }
@@ -358,7 +373,7 @@ func (n *NPPESReader) parse() error {
 	}
 	rec.DeactivationReason, rec.Sex = f(npDeactReason), f(npSex)
 	if sx := rec.Sex; sx != nil && (len(sx) != 1 || (sx[0] != 'M' && sx[0] != 'F' && sx[0] != 'X')) {
-		return fmt.Errorf("%s %q is not M, F or X", n.cols[npSex].Name, sx)
+		return fmt.Errorf("%s %q is not M, F or X", n.name(npSex), sx)
 	}
 	rec.AOLastName, rec.AOFirstName, rec.AOMiddleName, rec.AOTitle, rec.AOPhone = f(npAOLastName), f(npAOFirstName), f(npAOMiddleName), f(npAOTitle), f(npAOPhone)
 	rec.AONamePrefix, rec.AONameSuffix, rec.AOCredential = f(npAONamePrefix), f(npAONameSuffix), f(npAOCredential)
@@ -368,7 +383,7 @@ func (n *NPPESReader) parse() error {
 	}
 	for _, c := range []int{npSoleProprietor, npOrgSubpart} {
 		if v := f(c); v != nil && (len(v) != 1 || (v[0] != 'X' && v[0] != 'Y' && v[0] != 'N')) {
-			return fmt.Errorf("%s %q is not X, Y or N", n.cols[c].Name, v)
+			return fmt.Errorf("%s %q is not X, Y or N", n.name(c), v)
 		}
 	}
 

@@ -74,6 +74,20 @@ func (c *companionReader) Line() int { return c.r.Line() }
 // File returns the file name the reader was opened with.
 func (c *companionReader) File() string { return c.r.File() }
 
+// name names wanted column i in a reject reason as the file's header
+// writes it (the pl_pfile spells its address columns two ways).
+func (c *companionReader) name(i int) string {
+	if n := c.r.Name(i); n != "" {
+		return n
+	}
+	return c.cols[i].Name
+}
+
+// ColumnName returns how the file's header writes the column the loader
+// calls name, for the store's reject reasons; name itself when the file
+// lacks the column.
+func (c *companionReader) ColumnName(name string) string { return columnName(c.r, c.cols, name) }
+
 // pl_pfile columns. The published header writes the first two address
 // columns "Address- Address Line 1" and "Address-  Address Line 2" (double
 // space) and the others "Address - City Name": both spellings are accepted
@@ -189,7 +203,7 @@ func (o *OtherNameReader) Next() bool {
 		f := o.field
 		o.rec = OtherNameRecord{NPI: f(0), Name: f(1), TypeCode: f(2)}
 		if o.rec.Name == nil {
-			return errEmpty(o.cols[1].Name)
+			return errEmpty(o.name(1))
 		}
 		return nil
 	})
@@ -264,7 +278,7 @@ func (e *EndpointReader) Next() bool {
 			e.rec.Fields[i] = e.field(i)
 		}
 		if e.rec.Fields[3] == nil {
-			return errEmpty(e.cols[3].Name)
+			return errEmpty(e.name(3))
 		}
 		return nil
 	})

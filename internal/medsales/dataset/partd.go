@@ -2,7 +2,6 @@ package dataset
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -98,7 +97,7 @@ func (p *PartDReader) Drug(dst *medsales.DrugLine) error {
 	dst.BrandName = p.intern.get(r.Field(pdBrand))
 	dst.GenericName = p.intern.get(r.Field(pdGeneric))
 	if dst.BrandName == "" && dst.GenericName == "" {
-		return errors.New("Brnd_Name and Gnrc_Name are both empty")
+		return fmt.Errorf("%s and %s are both empty", p.name(pdBrand), p.name(pdGeneric))
 	}
 	if dst.TotalClaims, err = p.count(pdClaims); err != nil {
 		return err
@@ -175,7 +174,19 @@ func (c *claimsReader) Line() int { return c.r.Line() }
 // File returns the file name the reader was opened with.
 func (c *claimsReader) File() string { return c.r.File() }
 
-func (c *claimsReader) name(i int) string { return c.cols[i].Name }
+// name names wanted column i in a reject reason as the file's header
+// writes it, which may be an alias of the column's Name.
+func (c *claimsReader) name(i int) string {
+	if n := c.r.Name(i); n != "" {
+		return n
+	}
+	return c.cols[i].Name
+}
+
+// ColumnName returns how the file's header writes the column the loader
+// calls name (its current name, such as "Gnrc_Name"), for the store's
+// reject reasons; name itself when the file lacks the column.
+func (c *claimsReader) ColumnName(name string) string { return columnName(c.r, c.cols, name) }
 
 // npi returns column i as a validated NPI; "" when empty and not required.
 func (c *claimsReader) npi(i int, required bool) (string, error) {

@@ -258,3 +258,53 @@ func BenchmarkPartDReader(b *testing.B) {
 	}
 	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
+
+// TestRejectReasonsNameColumnsAsTheFileDoes: a reject reason names a
+// column as the file's header writes it, which may be another case or an
+// alias of the loader's current name (Physician_NPI of the Open Payments
+// years before 2021, Provider Gender Code of the older NPPES layout); the
+// reasons named the loader's current name, a column the file does not have.
+func TestRejectReasonsNameColumnsAsTheFileDoes(t *testing.T) {
+	t.Run("part d in lower case", func(t *testing.T) {
+		const header = "prscrbr_npi,brnd_name,gnrc_name,tot_clms,tot_30day_fills,tot_day_suply,tot_drug_cst,tot_benes,ge65_sprsn_flag,ge65_tot_clms,ge65_tot_30day_fills,ge65_tot_drug_cst,ge65_tot_day_suply,ge65_bene_sprsn_flag,ge65_tot_benes\n"
+		in := header +
+			"1234567890,A,a,11,11,330,1,,,,,,,,\n" +
+			"1234567893,,,11,11,330,1,,,,,,,,\n" +
+			"1234567893,A,a,-11,11,330,1,,,,,,,,\n" +
+			"1234567893,A,a,11,11,330,1,,X,,,,,,\n"
+		r, err := dataset.NewPartDReader(strings.NewReader(in), "x.csv", 2024)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, rejects := readRows(t, r, r.Drug)
+		checkRejects(t, rejects, []reject{
+			{2, `prscrbr_npi: NPI "1234567890" fails the check digit`},
+			{3, "brnd_name and gnrc_name are both empty"},
+			{4, "tot_clms: -11 is negative"},
+			{5, `ge65_sprsn_flag: "X" is not a suppression flag`},
+		})
+	})
+	t.Run("open payments before 2021", func(t *testing.T) {
+		const header = "Record_ID,Program_Year,Physician_Profile_ID,Physician_NPI,Applicable_Manufacturer_or_Applicable_GPO_Making_Payment_ID,Applicable_Manufacturer_or_Applicable_GPO_Making_Payment_Name,Total_Amount_of_Payment_USDollars,Date_of_Payment,Number_of_Payments_Included_in_Total_Amount,Form_of_Payment_or_Transfer_of_Value,Nature_of_Payment_or_Transfer_of_Value,Change_Type\n"
+		r, err := dataset.NewOpenPaymentsReader(strings.NewReader(header+"7,2019,55,1234567890,9,Acme,5,01/02/2019,1,Cash,Gift,ADD\n"), "op.csv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, rejects := readRows(t, r, r.Payment)
+		checkRejects(t, rejects, []reject{{2, `Physician_NPI: NPI "1234567890" fails the check digit`}})
+	})
+	t.Run("nppes with Provider Gender Code", func(t *testing.T) {
+		cols := nppesHeader(t)
+		row := map[string]string{"NPI": "1234567893", "Entity Type Code": "1", "Provider Last Name (Legal Name)": "A",
+			"Provider Enumeration Date": "01/02/2003", "Provider Sex Code": "Q"}
+		in := quotedHeader(cols) + nppesLine(t, cols, row)
+		in = strings.Replace(in, `"Provider Sex Code"`, `"Provider Gender Code"`, 1)
+		_, rejects, _, err := readNPPES(t, "npidata_pfile_old.csv", []byte(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]nppesReject{{2, `Provider Gender Code "Q" is not M, F or X`}}, rejects); diff != "" {
+			t.Errorf("rejects (-want +got):\n%s", diff)
+		}
+	})
+}

@@ -172,7 +172,7 @@ func (s *Store) LoadPartD(ctx context.Context, in LoadInput) (LoadResult, error)
 			tally.Reject(r.Line(), err.Error())
 			continue
 		}
-		if err := checkIndexed("Gnrc_Name", len(l.GenericName)); err != nil {
+		if err := checkIndexed("Gnrc_Name", len(l.GenericName), r.ColumnName); err != nil {
 			tally.Reject(r.Line(), err.Error())
 			continue
 		}
@@ -250,12 +250,12 @@ func (s *Store) LoadOpenPayments(ctx context.Context, in LoadInput) (LoadResult,
 			}
 		}
 		pending = false
-		if err := checkIndexed("Record_ID", len(p.RecordID)); err != nil {
+		if err := checkIndexed("Record_ID", len(p.RecordID), r.ColumnName); err != nil {
 			tally.Reject(r.Line(), err.Error())
 			continue
 		}
 		if p.ProgramYear != year {
-			tally.Reject(r.Line(), fmt.Sprintf("Program_Year %d is not the program year %d being loaded", p.ProgramYear, year))
+			tally.Reject(r.Line(), fmt.Sprintf("%s %d is not the program year %d being loaded", r.ColumnName("Program_Year"), p.ProgramYear, year))
 			continue
 		}
 		var products any

@@ -77,3 +77,42 @@ func TestLoadRejectsOverlongIndexedValues(t *testing.T) {
 		}
 	})
 }
+
+// TestOverlongValueRejectNamesTheFilesColumn: the reject reason for an
+// overlong indexed value names the column as the file's header writes it
+// (a Part D header in lower case, the pl_pfile's other spelling of its
+// address columns, the Open Payments column in another case), on both
+// engines; it named the loader's current name, which the file does not
+// have.
+func TestOverlongValueRejectNamesTheFilesColumn(t *testing.T) {
+	long := overlong(3000)
+	partD := strings.ToLower(partDHeader) + partDRow(npiA, "Lipitor", 20) + partDRow(npiA, "Zestril", 20) + partDRow(npiA, long, 30)
+	payments := strings.Replace(opHeader, "Record_ID", "RECORD_ID", 1) +
+		opRow("800000001", 2024, npiA, "Pfizer Inc.", "10", "01/02/2024", 1) +
+		opRow("800000002", 2024, npiA, "Pfizer Inc.", "10", "01/02/2024", 1) +
+		opRow(long, 2024, npiA, "Pfizer Inc.", "20", "01/02/2024", 1)
+	pl := string(nppesSample(t, plSample))
+	const canonical, older = "Provider Secondary Practice Location Address - City Name", "Provider Secondary Practice Location Address- City Name"
+	if !strings.Contains(pl, canonical) {
+		t.Fatalf("%s has no column %q", plSample, canonical)
+	}
+	pl = strings.Replace(pl, canonical, older, 1)
+	pl = strings.Replace(pl, `"ORANGE PARK"`, `"`+long+`"`, 1)
+
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		s := store.New(d)
+		lenient := store.LoadInput{MaxRejectRatio: 0.5}
+		cr := mustLoad(t, s, (*store.Store).LoadPartD, "MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv", []byte(partD), lenient)
+		if cr.res.Rejected != 1 || !strings.HasPrefix(cr.rejects, "4,\"gnrc_name is 3000 bytes long") {
+			t.Errorf("Part D: %+v, rejects %q", cr.res, cr.rejects)
+		}
+		cr = mustLoad(t, s, (*store.Store).LoadOpenPayments, "OP_DTL_GNRL_PGYR2024_P01302026.csv", []byte(payments), lenient)
+		if cr.res.Rejected != 1 || !strings.HasPrefix(cr.rejects, "4,\"RECORD_ID is 3000 bytes long") {
+			t.Errorf("Open Payments: %+v, rejects %q", cr.res, cr.rejects)
+		}
+		r := nppesMustLoad(t, s, (*store.Store).LoadNPPESLocations, plSample, []byte(pl), lenient)
+		if r.res.Rejected != 1 || !strings.HasPrefix(r.rejects, "3,\""+older+" is 3000 bytes long") {
+			t.Errorf("pl_pfile: %+v, rejects %q", r.res, r.rejects)
+		}
+	})
+}

@@ -226,10 +226,12 @@ func appendCSVField(b []byte, s string) []byte {
 const maxIndexedValue = 1000
 
 // checkIndexed returns why a value of n bytes of column, which an index
-// covers, is too long to load, or nil.
-func checkIndexed(column string, n int) error {
+// covers, is too long to load, or nil. The reason names the column as
+// header (the reader's ColumnName) says the file writes it, asked only
+// for a value too long: the file may use an alias of the loader's name.
+func checkIndexed(column string, n int, header func(name string) string) error {
 	if n > maxIndexedValue {
-		return fmt.Errorf("%s is %d bytes long, more than the %d an indexed value may have", column, n, maxIndexedValue)
+		return fmt.Errorf("%s is %d bytes long, more than the %d an indexed value may have", header(column), n, maxIndexedValue)
 	}
 	return nil
 }

@@ -126,7 +126,7 @@ func (s *Store) LoadNPPES(ctx context.Context, in LoadInput) (LoadResult, error)
 		tally.Row()
 		rec := rd.Record()
 		key := addressKey(rec.Practice)
-		if err := providerTooLong(rec, key); err != nil {
+		if err := providerTooLong(rec, key, rd.ColumnName); err != nil {
 			tally.Reject(rd.Line(), err.Error())
 			continue
 		}
@@ -371,8 +371,9 @@ func writeKey(b RowBuilder, key string) {
 
 // providerTooLong returns why rec cannot be indexed (see checkIndexed): a
 // value of an indexed column of providers or provider_taxonomies, or the
-// practice address key, that is too long; nil when none is.
-func providerTooLong(rec *dataset.NPPESRecord, key string) error {
+// practice address key, that is too long; nil when none is. header names
+// a column as the file writes it (see checkIndexed).
+func providerTooLong(rec *dataset.NPPESRecord, key string, header func(name string) string) error {
 	for _, v := range [...]struct {
 		column string
 		n      int
@@ -384,12 +385,12 @@ func providerTooLong(rec *dataset.NPPESRecord, key string) error {
 		{"Provider Business Practice Location Address State Name", len(rec.Practice.State)},
 		{"practice address", len(key)},
 	} {
-		if err := checkIndexed(v.column, v.n); err != nil {
+		if err := checkIndexed(v.column, v.n, header); err != nil {
 			return err
 		}
 	}
 	for _, t := range rec.Taxonomies {
-		if err := checkIndexed(fmt.Sprintf("Healthcare Provider Taxonomy Code_%d", t.Slot), len(t.Code)); err != nil {
+		if err := checkIndexed(fmt.Sprintf("Healthcare Provider Taxonomy Code_%d", t.Slot), len(t.Code), header); err != nil {
 			return err
 		}
 	}
@@ -473,7 +474,7 @@ func (s *Store) LoadNPPESLocations(ctx context.Context, in LoadInput) (LoadResul
 		rec := rd.Record()
 		a := &rec.Address
 		key := addressKey(*a)
-		if err := locationTooLong(a, key); err != nil {
+		if err := locationTooLong(a, key, rd.ColumnName); err != nil {
 			tally.Reject(rd.Line(), err.Error())
 			continue
 		}
@@ -494,15 +495,16 @@ func (s *Store) LoadNPPESLocations(ctx context.Context, in LoadInput) (LoadResul
 	})
 }
 
-// locationTooLong is providerTooLong for a secondary practice location.
-func locationTooLong(a *dataset.NPPESAddress, key string) error {
-	if err := checkIndexed("Provider Secondary Practice Location Address - City Name", len(a.City)); err != nil {
+// locationTooLong is providerTooLong for a secondary practice location
+// (the pl_pfile has two spellings of its address columns).
+func locationTooLong(a *dataset.NPPESAddress, key string, header func(name string) string) error {
+	if err := checkIndexed("Provider Secondary Practice Location Address - City Name", len(a.City), header); err != nil {
 		return err
 	}
-	if err := checkIndexed("Provider Secondary Practice Location Address - State Name", len(a.State)); err != nil {
+	if err := checkIndexed("Provider Secondary Practice Location Address - State Name", len(a.State), header); err != nil {
 		return err
 	}
-	return checkIndexed("practice address", len(key))
+	return checkIndexed("practice address", len(key), header)
 }
 
 // LoadNPPESOtherNames loads an othername_pfile into provider_other_names
