@@ -2,10 +2,12 @@ package ingest_test
 
 import (
 	"archive/zip"
+	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/medplatform/medplatform/internal/medsales"
@@ -96,6 +98,70 @@ func TestRunDataYearFromArchiveName(t *testing.T) {
 		}
 		if n := count(t, e.d, "SELECT COUNT(*) FROM partd_drugs WHERE data_year = 2023"); n != 0 {
 			t.Errorf("%d Part D rows of 2023 after the refused load", n)
+		}
+	})
+}
+
+// TestRunRefusesArchiveOfSeveralDataYears: an archive holding the Part D
+// files of two data years (DY22 and DY23) is refused as ambiguous, naming
+// both members, and nothing is loaded; the year given (--data-year,
+// dataYear) picks one. The larger member used to be loaded silently,
+// replacing a year the operator had not chosen.
+func TestRunRefusesArchiveOfSeveralDataYears(t *testing.T) {
+	each(t, func(t *testing.T, e env) {
+		ctx := context.Background()
+		data, err := os.ReadFile(filepath.Join("..", "dataset", "testdata", partDFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		const dy22, dy23 = "MUP_DPR_RY24_P04_V10_DY22_NPIBN.csv", "MUP_DPR_RY25_P04_V10_DY23_NPIBN.csv"
+		src := filepath.Join(e.dir, "partd.zip")
+		f, err := os.Create(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zw := zip.NewWriter(f)
+		for _, m := range []struct {
+			name string
+			data []byte
+		}{{dy22, data}, {dy23, append(append([]byte{}, data...), data[bytes.IndexByte(data, '\n')+1:]...)}} { // DY23 the larger
+			w, err := zw.Create("cms/" + m.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Write(m.data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+
+		_, err = e.svc.Run(ctx, ingest.Request{Dataset: medsales.PartD, Source: src, MaxRejectRatio: 0.5}, nil)
+		if err == nil || !strings.Contains(err.Error(), "cms/"+dy22+" (2022)") || !strings.Contains(err.Error(), "cms/"+dy23+" (2023)") ||
+			!strings.Contains(err.Error(), "ambiguous") {
+			t.Fatalf("Run = %v, want an error naming both members and their years", err)
+		}
+		if n := count(t, e.d, "SELECT COUNT(*) FROM partd_drugs"); n != 0 {
+			t.Errorf("%d Part D rows loaded from an ambiguous archive", n)
+		}
+		hist, err := e.st.Versions(ctx, medsales.PartD, 1)
+		if err != nil || len(hist) != 1 || hist[0].Status != "failed" {
+			t.Fatalf("history %+v (%v), want one failed load", hist, err)
+		}
+
+		res, err := e.svc.Run(ctx, ingest.Request{Dataset: medsales.PartD, Source: src, DataYear: 2022, MaxRejectRatio: 0.5}, nil)
+		if err != nil {
+			t.Fatalf("Run with data year 2022: %v", err)
+		}
+		if res.File != dy22 || res.DataYear != 2022 {
+			t.Errorf("loaded %s, data year %d; want %s, 2022", res.File, res.DataYear, dy22)
+		}
+		if n := count(t, e.d, "SELECT COUNT(*) FROM partd_drugs WHERE data_year <> 2022"); n != 0 {
+			t.Errorf("%d Part D rows of another year than 2022", n)
 		}
 	})
 }

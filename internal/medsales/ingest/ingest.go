@@ -260,6 +260,11 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 
 	opts := s.Source
 	opts.Dataset = req.Dataset // read the zip member named like the dataset's file
+	// An archive holding the dataset's files of several years is refused
+	// unless the year given picks one: loading the largest would replace
+	// a year the operator did not choose.
+	opts.YearOf = func(name string) (int, bool) { return store.YearFromName(req.Dataset, name) }
+	opts.Year = req.DataYear
 	f, err := source.Open(ctx, req.Source, opts)
 	if err != nil {
 		return refuse(err)

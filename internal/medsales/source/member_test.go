@@ -147,3 +147,44 @@ func TestOpenZipNoMemberOfDataset(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenZipMembersOfSeveralYears: with YearOf, members named like the
+// dataset's file whose names carry different years make Open fail naming
+// each year's member, unless Year picks one; members of one year are
+// picked as before (the largest).
+func TestOpenZipMembersOfSeveralYears(t *testing.T) {
+	yearOf := func(name string) (int, bool) {
+		switch {
+		case strings.Contains(name, "_DY22_"):
+			return 2022, true
+		case strings.Contains(name, "_DY23_"):
+			return 2023, true
+		}
+		return 0, false
+	}
+	dy22, dy23 := sized("MUP_DPR_RY24_P04_V10_DY22_NPIBN.csv", 300), sized("MUP_DPR_RY25_P04_V10_DY23_NPIBN.csv", 400)
+	dy23sample := sized("MUP_DPR_RY25_P04_V10_DY23_NPIBN_sample.csv", 100)
+	p := writeFile(t, t.TempDir(), "cms.zip", buildZip(t, dy22, dy23, dy23sample))
+
+	_, err := source.Open(context.Background(), p, source.Options{Dataset: medsales.PartD, YearOf: yearOf})
+	want := "archive holds partd files of 2 data years, MUP_DPR_RY24_P04_V10_DY22_NPIBN.csv (2022) and MUP_DPR_RY25_P04_V10_DY23_NPIBN.csv (2023): which to load is ambiguous"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Open = %v, want an error containing %q", err, want)
+	}
+	for year, m := range map[int]member{2022: dy22, 2023: dy23} {
+		f, err := source.Open(context.Background(), p, source.Options{Dataset: medsales.PartD, YearOf: yearOf, Year: year})
+		if err != nil {
+			t.Fatalf("Open with year %d: %v", year, err)
+		}
+		checkFile(t, f, m.name, "cms.zip", int64(len(m.data)), m.data)
+		f.Close()
+	}
+	// One year only: the largest of its members, as without YearOf.
+	p = writeFile(t, t.TempDir(), "cms.zip", buildZip(t, dy23sample, dy23))
+	f, err := source.Open(context.Background(), p, source.Options{Dataset: medsales.PartD, YearOf: yearOf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	checkFile(t, f, dy23.name, "cms.zip", int64(len(dy23.data)), dy23.data)
+}

@@ -55,6 +55,16 @@ type Options struct {
 	// The macOS metadata of an archive made on a Mac (__MACOSX/._name.csv)
 	// never counts.
 	Dataset medsales.Dataset
+	// YearOf, when set, returns the data (program) year a file name of
+	// Dataset carries. Members named like Dataset's file whose names carry
+	// different years (a bundle of DY22 and DY23) are then ambiguous:
+	// Open fails naming them, since loading the largest would pick a
+	// year silently, unless Year picks one.
+	YearOf func(name string) (year int, ok bool)
+	// Year, when not 0 and YearOf is set, leaves out the members named
+	// like Dataset's file whose names carry another year (the year the
+	// operator gave, --data-year or dataYear), when any member is left.
+	Year int
 	// HTTPClient fetches http(s) sources. Nil means a client with
 	// connection, TLS and response-header timeouts but no overall timeout,
 	// since bodies may take an hour to stream.
@@ -359,8 +369,8 @@ func methodName(m uint16) string {
 }
 
 // pickMember chooses the member to read: opts.Member by name, else the
-// member named like opts.Dataset's file (see Options.Dataset), else the
-// largest .csv or .txt member. Apart from a member named in full, macOS
+// member named like opts.Dataset's file (see Options.Dataset; of one data
+// year, see Options.YearOf), else the largest .csv or .txt member. Apart from a member named in full, macOS
 // metadata (see isMacMetadata) is never chosen.
 func pickMember(all []*zip.File, opts Options) (*zip.File, error) {
 	if opts.Member != "" {
@@ -400,6 +410,12 @@ func pickMember(all []*zip.File, opts Options) (*zip.File, error) {
 		if len(cands) == 0 {
 			return loneMember(files, opts.Dataset, df)
 		}
+		if opts.YearOf != nil {
+			var err error
+			if cands, err = oneYear(cands, opts); err != nil {
+				return nil, err
+			}
+		}
 	default:
 		cands = dataMembers(files)
 		if len(cands) == 0 {
@@ -416,6 +432,48 @@ func pickMember(all []*zip.File, opts Options) (*zip.File, error) {
 		return cands[i].Name < cands[j].Name
 	})
 	return cands[0], nil
+}
+
+// oneYear returns the candidates of the data year to load: those whose
+// name carries opts.Year (or no year), when opts.Year is set and some do.
+// Candidates whose names carry different years are an error naming each
+// year's largest member: which year to load is the operator's choice.
+func oneYear(cands []*zip.File, opts Options) ([]*zip.File, error) {
+	if opts.Year != 0 {
+		var kept []*zip.File
+		for _, f := range cands {
+			if y, ok := opts.YearOf(memberBase(f.Name)); !ok || y == opts.Year {
+				kept = append(kept, f)
+			}
+		}
+		if len(kept) > 0 {
+			cands = kept
+		}
+	}
+	byYear := map[int]*zip.File{}
+	var years []int
+	for _, f := range cands {
+		y, ok := opts.YearOf(memberBase(f.Name))
+		if !ok {
+			continue
+		}
+		if g, seen := byYear[y]; !seen {
+			years = append(years, y)
+			byYear[y] = f
+		} else if f.UncompressedSize64 > g.UncompressedSize64 {
+			byYear[y] = f
+		}
+	}
+	if len(years) < 2 {
+		return cands, nil
+	}
+	sort.Ints(years)
+	names := make([]string, len(years))
+	for i, y := range years {
+		names[i] = fmt.Sprintf("%s (%d)", byYear[y].Name, y)
+	}
+	return nil, fmt.Errorf("archive holds %s files of %d data years, %s: which to load is ambiguous; give the year to load (--data-year, or dataYear in POST /v1/ingestions)",
+		opts.Dataset, len(years), strings.Join(names, " and "))
 }
 
 // loneMember picks the member of an archive none of whose members is named
