@@ -57,6 +57,26 @@ type Options struct {
 	// Comma is the field separator; 0 means ','. The Census gazetteer uses
 	// '\t'. It must be an ASCII character other than '"', '\r' and '\n'.
 	Comma rune
+	// Others are the files of other datasets that share columns with this
+	// one (every NPPES file has an NPI column), tried in order when the
+	// header lacks required columns: a header naming one's column is
+	// refused as that file, rather than as a layout the publisher may
+	// have changed or a wrong file of no known kind.
+	Others []OtherFile
+}
+
+// OtherFile tells a file of another dataset by a column of its own.
+type OtherFile struct {
+	// Column is the column's header names (its current name and aliases).
+	Column []string
+	// Shared is true when this dataset's file has Column too (the main
+	// NPPES file has the othername_pfile's columns): it then tells the
+	// other file only when most required columns are missing, not when a
+	// few were renamed.
+	Shared bool
+	// Is says what the file is, for the error: "a pl_pfile (secondary
+	// practice locations), not an othername_pfile".
+	Is string
 }
 
 const (
@@ -95,7 +115,8 @@ type Reader struct {
 // file names the input in every error message. NewReader fails, before any
 // record is read, on an empty input, on a header that is not text (binary
 // or non-UTF-8 bytes), and when required columns are missing; the error
-// names the file and every missing column and wraps ErrWrongFile.
+// names the file and every missing column (or the other dataset's file it
+// is, see Options.Others) and wraps ErrWrongFile.
 func NewReader(r io.Reader, file string, cols []Column, opts Options) (*Reader, error) {
 	comma := opts.Comma
 	if comma == 0 {
@@ -111,13 +132,13 @@ func NewReader(r io.Reader, file string, cols []Column, opts Options) (*Reader, 
 		rec:   make([]byte, 0, 4096),
 		ends:  make([]int, 0, 64),
 	}
-	if err := rd.readHeader(cols); err != nil {
+	if err := rd.readHeader(cols, opts); err != nil {
 		return nil, err
 	}
 	return rd, nil
 }
 
-func (r *Reader) readHeader(cols []Column) error {
+func (r *Reader) readHeader(cols []Column, opts Options) error {
 	line, err := r.readLine(maxHeader)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -192,12 +213,18 @@ func (r *Reader) readHeader(cols []Column) error {
 		}
 	}
 	if len(missing) > 0 {
+		layout := 2*len(missing) <= required // most of the layout is there
+		for _, o := range opts.Others {
+			if k := findName(byName, o.Column); k >= 0 && !(o.Shared && layout) {
+				return fmt.Errorf("%s: has a %q column: %s: %w", r.file, r.header[k], o.Is, ErrWrongFile)
+			}
+		}
 		noun := "column"
 		if len(missing) > 1 {
 			noun = "columns"
 		}
 		msg := fmt.Sprintf("%s: missing required %s %s (header has %d columns)", r.file, noun, strings.Join(missing, ", "), r.nfields)
-		if 2*len(missing) <= required {
+		if layout {
 			// Most of the layout is there: the publisher more likely
 			// renamed or dropped these than this is another file.
 			return &layoutError{msg: msg + ": the publisher may have renamed or dropped them"}
@@ -207,6 +234,17 @@ func (r *Reader) readHeader(cols []Column) error {
 	r.rec = r.rec[:0]
 	r.ends = r.ends[:0]
 	return nil
+}
+
+// findName returns the field of the first of names that the header (its
+// normalized names byName) has, or -1.
+func findName(byName map[string]int, names []string) int {
+	for _, n := range names {
+		if k, ok := byName[NormalizeName(n)]; ok {
+			return k
+		}
+	}
+	return -1
 }
 
 // NormalizeName returns the form in which header names are compared: lower

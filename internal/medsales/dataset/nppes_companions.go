@@ -20,8 +20,44 @@ type companionReader struct {
 	reject func(line int, reason string)
 }
 
-func newCompanionReader(r io.Reader, file string, cols []Column, reject func(int, string)) (companionReader, error) {
-	rd, err := NewReader(r, file, cols, Options{})
+// The NPPES files share their NPI column: a file given for another
+// NPPES dataset is told by a column of its own, so that the error says
+// which file it is (a pl_pfile given as the othername_pfile lacks only
+// the other name, which read as a layout the publisher changed).
+var (
+	nppesMainColumn      = []string{"Entity Type Code"}
+	nppesLocationColumn  = []string{"Provider Secondary Practice Location Address- Address Line 1", "Provider Secondary Practice Location Address - Address Line 1"}
+	nppesOtherNameColumn = []string{"Provider Other Organization Name"}
+	nppesEndpointColumn  = []string{"Endpoint Type"}
+)
+
+const nppesMainFile = "the main NPPES file (npidata_pfile)"
+
+// nppesOthers returns the NPPES files other than the one this describes
+// ("an othername_pfile") that are flagged, for Options.Others.
+func nppesOthers(this string, main, locations, otherNames, endpoints bool) []OtherFile {
+	var out []OtherFile
+	if main {
+		out = append(out, OtherFile{Column: nppesMainColumn, Is: nppesMainFile + ", not " + this})
+	}
+	if locations {
+		out = append(out, OtherFile{Column: nppesLocationColumn, Is: "a pl_pfile (secondary practice locations, dataset nppes-locations), not " + this})
+	}
+	if endpoints {
+		out = append(out, OtherFile{Column: nppesEndpointColumn, Is: "an endpoint_pfile (dataset nppes-endpoints), not " + this})
+	}
+	if otherNames {
+		// The main file has this column too: given for another dataset
+		// it is told by its own column first, and to the main file's
+		// reader the column tells an othername_pfile only when most of
+		// the main layout is missing.
+		out = append(out, OtherFile{Column: nppesOtherNameColumn, Shared: this == nppesMainFile, Is: "an othername_pfile (dataset nppes-othernames), not " + this})
+	}
+	return out
+}
+
+func newCompanionReader(r io.Reader, file string, cols []Column, others []OtherFile, reject func(int, string)) (companionReader, error) {
+	rd, err := NewReader(r, file, cols, Options{Others: others})
 	if err != nil {
 		return companionReader{}, err
 	}
@@ -124,7 +160,7 @@ type LocationReader struct {
 // NewLocationReader reads the header of a pl_pfile; see NewNPPESReader for
 // the header checks and reject.
 func NewLocationReader(r io.Reader, file string, reject func(line int, reason string)) (*LocationReader, error) {
-	c, err := newCompanionReader(r, file, plColumns, reject)
+	c, err := newCompanionReader(r, file, plColumns, nppesOthers("a pl_pfile", true, false, true, true), reject)
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +223,7 @@ type OtherNameReader struct {
 // NewOtherNameReader reads the header of an othername_pfile; see
 // NewNPPESReader for the header checks and reject.
 func NewOtherNameReader(r io.Reader, file string, reject func(line int, reason string)) (*OtherNameReader, error) {
-	c, err := newCompanionReader(r, file, otherNameColumns, reject)
+	c, err := newCompanionReader(r, file, otherNameColumns, nppesOthers("an othername_pfile", false, true, false, true), reject)
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +299,7 @@ type EndpointReader struct {
 // NewEndpointReader reads the header of an endpoint_pfile; see
 // NewNPPESReader for the header checks and reject.
 func NewEndpointReader(r io.Reader, file string, reject func(line int, reason string)) (*EndpointReader, error) {
-	c, err := newCompanionReader(r, file, endpointColumns, reject)
+	c, err := newCompanionReader(r, file, endpointColumns, nppesOthers("an endpoint_pfile", true, true, true, false), reject)
 	if err != nil {
 		return nil, err
 	}

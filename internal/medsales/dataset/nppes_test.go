@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -340,9 +341,9 @@ func TestNPPESReaderMissingColumns(t *testing.T) {
 	if !errors.Is(err, dataset.ErrWrongFile) { // nothing can be loaded from it either
 		t.Error("error does not wrap ErrWrongFile")
 	}
-	// A file of another dataset is refused the same way.
+	// A file of another dataset is refused as the file it is.
 	_, _, _, err = readNPPES(t, "pl_pfile.csv", testdataFile(t, "pl_pfile_20050523-20260810_sample.csv"))
-	if err == nil || !strings.Contains(err.Error(), `pl_pfile.csv: missing required columns "Entity Type Code", "Provider Organization Name (Legal Business Name)"`) {
+	if err == nil || !strings.Contains(err.Error(), `pl_pfile.csv: has a "Provider Secondary Practice Location Address- Address Line 1" column: a pl_pfile`) {
 		t.Errorf("pl_pfile as npidata: %v", err)
 	}
 }
@@ -612,5 +613,67 @@ func TestNPPESReaderUnavailableTIN(t *testing.T) {
 	}
 	if p := rows[0].Provider; p.EIN != "" || p.ParentOrgTIN != "" || p.ParentOrgLBN != "Health System" {
 		t.Errorf("EIN %q, parent TIN %q, parent LBN %q; want the two numbers empty and the name kept", p.EIN, p.ParentOrgTIN, p.ParentOrgLBN)
+	}
+}
+
+// TestNPPESReadersNameTheWrongNPPESFile: an NPPES file given for another
+// NPPES dataset is refused on its header as the file it is (a pl_pfile
+// given as the othername_pfile: "a pl_pfile …, not an othername_pfile"),
+// as the main file given as the othername_pfile already was. Every NPPES
+// file has an NPI column: a pl_pfile lacked only the othername_pfile's
+// other name, which read as a layout the publisher may have changed, and
+// the other pairs were "wrong file for the dataset" without saying which.
+func TestNPPESReadersNameTheWrongNPPESFile(t *testing.T) {
+	const (
+		main      = "npidata_pfile_20050523-20260810_sample.csv"
+		locations = "pl_pfile_20050523-20260810_sample.csv"
+		names     = "othername_pfile_20050523-20260810_sample.csv"
+		endpoints = "endpoint_pfile_20050523-20260810_sample.csv"
+	)
+	open := map[string]func(r io.Reader, file string) error{
+		main: func(r io.Reader, file string) error { _, err := dataset.NewNPPESReader(r, file, nil); return err },
+		locations: func(r io.Reader, file string) error {
+			_, err := dataset.NewLocationReader(r, file, nil)
+			return err
+		},
+		names: func(r io.Reader, file string) error {
+			_, err := dataset.NewOtherNameReader(r, file, nil)
+			return err
+		},
+		endpoints: func(r io.Reader, file string) error {
+			_, err := dataset.NewEndpointReader(r, file, nil)
+			return err
+		},
+	}
+	is := map[string]string{
+		main:      "the main NPPES file (npidata_pfile)",
+		locations: "a pl_pfile (secondary practice locations, dataset nppes-locations)",
+		names:     "an othername_pfile (dataset nppes-othernames)",
+		endpoints: "an endpoint_pfile (dataset nppes-endpoints)",
+	}
+	short := map[string]string{main: "the main NPPES file (npidata_pfile)", locations: "a pl_pfile", names: "an othername_pfile", endpoints: "an endpoint_pfile"}
+	for _, file := range []string{main, locations, names, endpoints} {
+		for _, reader := range []string{main, locations, names, endpoints} {
+			if file == reader {
+				continue
+			}
+			t.Run(file+" as "+reader, func(t *testing.T) {
+				err := open[reader](bytes.NewReader(testdataFile(t, file)), file)
+				if !errors.Is(err, dataset.ErrWrongFile) {
+					t.Fatalf("err = %v, want ErrWrongFile", err)
+				}
+				want := is[file] + ", not " + short[reader] + ": wrong file for the dataset"
+				if !strings.HasPrefix(err.Error(), file+": has a") || !strings.HasSuffix(err.Error(), want) {
+					t.Errorf("err = %q\nwant it to end %q", err, want)
+				}
+			})
+		}
+	}
+	// The main file of a layout that renamed a column or two is still the
+	// main file: it has the other names' columns, and an Entity Type Code.
+	cols := nppesHeader(t)
+	renamed := strings.Replace(quotedHeader(cols), `"Provider First Name"`, `"Provider Given Name"`, 1)
+	if err := open[main](strings.NewReader(renamed), main); err == nil || errors.Is(err, dataset.ErrWrongFile) && strings.Contains(err.Error(), "othername") {
+		t.Errorf("renamed main file: %v, want a layout error naming the missing column", err)
 	}
 }

@@ -478,7 +478,7 @@ func TestLoadNPPESRefusesAndRejects(t *testing.T) {
 
 		// The wrong file altogether (a pl_pfile given as npidata).
 		r = nppesLoad(t, s, (*store.Store).LoadNPPES, plSample, nppesSample(t, plSample), store.LoadInput{})
-		if r.err == nil || !strings.Contains(r.err.Error(), plSample+`: missing required columns "Entity Type Code"`) ||
+		if r.err == nil || !strings.Contains(r.err.Error(), plSample+`: has a "Provider Secondary Practice Location Address- Address Line 1" column: a pl_pfile`) ||
 			!strings.HasSuffix(r.err.Error(), "wrong file for the dataset") || !errors.Is(r.err, dataset.ErrWrongFile) {
 			t.Errorf("pl_pfile as npidata: %v", r.err)
 		}
@@ -624,7 +624,8 @@ func TestLoadNPPESCompanions(t *testing.T) {
 
 		// A file of another dataset is refused.
 		r := nppesLoad(t, s, (*store.Store).LoadNPPESEndpoints, otherSample, nppesSample(t, otherSample), store.LoadInput{})
-		if r.err == nil || !strings.Contains(r.err.Error(), otherSample+`: missing required columns "Endpoint Type", "Endpoint"`) {
+		if r.err == nil || !strings.Contains(r.err.Error(), otherSample+`: has a "Provider Other Organization Name" column: an othername_pfile (dataset nppes-othernames), not an endpoint_pfile`) ||
+			!errs.Is(r.err, errs.CodeInvalid) {
 			t.Errorf("othername as endpoints: %v", r.err)
 		}
 	})
