@@ -435,14 +435,11 @@ func displayName(src string) string {
 		return filepath.Base(src)
 	}
 	if u, err := url.Parse(src); err == nil && u.Host != "" {
-		return (&url.URL{Scheme: strings.ToLower(u.Scheme), Host: u.Host, Path: u.Path}).String()
+		return source.RedactURL(src)
 	}
 	// Unparsable (an s3 key with a stray "%"): the last element of its
-	// path, cut before anything that may be a query or fragment.
-	if i := strings.IndexAny(src, "?#"); i >= 0 {
-		src = src[:i]
-	}
-	return path.Base(src)
+	// redacted path.
+	return path.Base(source.RedactURL(src))
 }
 
 func perSecond(n int64, d time.Duration) int64 {

@@ -67,3 +67,31 @@ func TestValidateFileName(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateMalformedS3SourceRedacted: a malformed s3:// source is
+// refused naming it without its user info or query (a pasted access key,
+// a presigned signature, a token), redacted as a failed URL source is in
+// the history; the error repeated the raw string.
+func TestValidateMalformedS3SourceRedacted(t *testing.T) {
+	for _, c := range []struct{ src, shown string }{
+		{"s3://AKIAEXAMPLE:s3cr3t@medsales-raw?token=tok123", "source s3://medsales-raw: want s3://bucket/key"},
+		{"s3://medsales-raw?X-Amz-Signature=sig123", "source s3://medsales-raw: want s3://bucket/key"},
+		{"S3://loader:s3cr3t@medsales-raw/nucc/", "source s3://medsales-raw/nucc/: want s3://bucket/key"},
+		{"s3://loader:s3cr3t@medsales-raw#sig123", "source s3://medsales-raw: want s3://bucket/key"},
+		// Does not parse as a URL (a stray "%"): cut before the query,
+		// user info dropped all the same.
+		{"s3://loader:s3cr3t@medsales%zz?token=tok123", "source s3://medsales%zz: want s3://bucket/key"},
+	} {
+		err := ingest.Request{Dataset: "nucc", Source: c.src}.Validate()
+		if err == nil {
+			t.Errorf("Validate(%q) = nil, want an error", c.src)
+			continue
+		}
+		if x := leaks(err.Error()); x != "" {
+			t.Errorf("Validate error holds %q: %v", x, err)
+		}
+		if !strings.Contains(err.Error(), c.shown) {
+			t.Errorf("Validate error = %v, want it to contain %q", err, c.shown)
+		}
+	}
+}

@@ -241,6 +241,29 @@ func (h *httpSource) statusError(resp *http.Response) error {
 
 // redactURL returns u for messages: without user info, query or fragment,
 // which may carry credentials or signatures.
+// RedactURL returns src, an s3://, http:// or https:// URL, as it may be
+// shown in a message or recorded in the load history: its scheme, host
+// and path only, never its user info, query or fragment, which may hold a
+// password, a token or a presigned URL's signature. A URL that does not
+// parse (an s3 key with a stray "%") or has no host is cut before
+// anything that may be a query or fragment, and its user info (up to the
+// authority's last "@") dropped.
+func RedactURL(src string) string {
+	if u, err := url.Parse(src); err == nil && u.Host != "" {
+		return (&url.URL{Scheme: strings.ToLower(u.Scheme), Host: u.Host, Path: u.Path}).String()
+	}
+	if i := strings.IndexAny(src, "?#"); i >= 0 {
+		src = src[:i]
+	}
+	if scheme, rest, ok := strings.Cut(src, "://"); ok {
+		authority, _, _ := strings.Cut(rest, "/")
+		if i := strings.LastIndex(authority, "@"); i >= 0 {
+			src = scheme + "://" + rest[i+1:]
+		}
+	}
+	return src
+}
+
 func redactURL(u *url.URL) string {
 	c := *u
 	c.User = nil

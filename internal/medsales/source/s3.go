@@ -62,7 +62,9 @@ type s3Source struct {
 func splitS3(src string) (bucket, key string, err error) {
 	bucket, key, ok := strings.Cut(src[len("s3://"):], "/")
 	if !ok || bucket == "" || key == "" || strings.HasSuffix(key, "/") {
-		return "", "", fmt.Errorf("source %s: want s3://bucket/key", src)
+		// Named redacted: a malformed source may still carry user info or
+		// a query (a key pasted with its presigned signature).
+		return "", "", fmt.Errorf("source %s: want s3://bucket/key", RedactURL(src))
 	}
 	return bucket, key, nil
 }
