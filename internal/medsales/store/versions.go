@@ -291,11 +291,20 @@ type Freshness struct {
 	ReleaseDate *medsales.Date `json:"releaseDate,omitempty"`
 }
 
-// LatestLoads returns, per dataset, the newest successful load.
+// LatestLoads returns, per dataset, the newest successful load, except
+// that an increment of an older release than the load current before it
+// (a weekly NPPES file loaded out of order, or run again after a newer
+// one) does not become current: its records older than those loaded were
+// left out, so what is served is still the newer release. RecordCount is
+// what is served now, as of the newest successful load.
 func (s *Store) LatestLoads(ctx context.Context) (map[medsales.Dataset]Freshness, error) {
+	// The last whole-file load of each dataset and the increments after
+	// it, oldest first: a whole file replaces the data whatever its
+	// release, so the increments before it no longer matter.
 	rows, err := s.reader().QueryContext(ctx, `SELECT `+versionColumns+` FROM dataset_versions v
-		WHERE status = 'succeeded' AND id = (SELECT MAX(id) FROM dataset_versions w
-			WHERE w.dataset = v.dataset AND w.status = 'succeeded')`)
+		WHERE status = 'succeeded' AND id >= COALESCE((SELECT MAX(id) FROM dataset_versions w
+			WHERE w.dataset = v.dataset AND w.status = 'succeeded' AND w.mode <> $1), 0)
+		ORDER BY dataset, id`, ModeIncrement)
 	if err != nil {
 		return nil, fmt.Errorf("read data freshness: %w", err)
 	}
@@ -306,10 +315,17 @@ func (s *Store) LatestLoads(ctx context.Context) (map[medsales.Dataset]Freshness
 		if err != nil {
 			return nil, fmt.Errorf("read data freshness: %w", err)
 		}
-		f := Freshness{Dataset: v.Dataset, RecordCount: v.RowsLoaded, DataYear: v.DataYear, SourceFile: v.SourceFile, ReleaseDate: v.ReleaseDate}
+		served := v.RowsLoaded
 		if v.RowsServed != nil { // recorded since migration 7
-			f.RecordCount = *v.RowsServed
+			served = *v.RowsServed
 		}
+		if f, ok := out[v.Dataset]; ok && v.Mode == ModeIncrement && f.ReleaseDate != nil && v.ReleaseDate != nil &&
+			v.ReleaseDate.Before(f.ReleaseDate.Time) {
+			f.RecordCount = served
+			out[v.Dataset] = f
+			continue
+		}
+		f := Freshness{Dataset: v.Dataset, RecordCount: served, DataYear: v.DataYear, SourceFile: v.SourceFile, ReleaseDate: v.ReleaseDate}
 		if v.FinishedAt != nil {
 			f.LastIngested = *v.FinishedAt
 		}

@@ -256,3 +256,63 @@ func TestStartVersionNonUTF8FileName(t *testing.T) {
 		}
 	})
 }
+
+// TestFreshnessOutOfOrderIncrement: a weekly NPPES increment of an older
+// release loaded after a newer one (out of order, or a scheduled load run
+// again) does not become the current version: what is served is still the
+// newer release (the older records are left out), so current keeps its
+// source file, release date and finish time, with the count of what is
+// served now. A full file replaces the data whatever its release, and a
+// newer increment after it is current again. The older increment used to
+// show as current, its release as the one served.
+func TestFreshnessOutOfOrderIncrement(t *testing.T) {
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		st := store.New(d)
+		t0 := time.Date(2026, 8, 20, 9, 0, 0, 0, time.UTC)
+		day := func(s string) *medsales.Date {
+			v, err := time.Parse(time.DateOnly, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return medsales.DatePtr(v)
+		}
+		load := func(mode, file, release string, loaded int64) time.Time {
+			t.Helper()
+			id, err := st.StartVersion(ctx, store.Version{Dataset: medsales.NPPES, Mode: mode, SourceFile: file, ReleaseDate: day(release), StartedAt: t0})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t0 = t0.Add(time.Hour)
+			if err := d.InTx(ctx, func(tx *db.Tx) error {
+				return store.FinishVersionTx(ctx, tx, id, store.LoadResult{Loaded: loaded}, "abc", t0)
+			}); err != nil {
+				t.Fatal(err)
+			}
+			return t0
+		}
+		check := func(when, file, release string, finished time.Time) {
+			t.Helper()
+			latest, err := st.LatestLoads(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cur := latest[medsales.NPPES]
+			if cur.SourceFile != file || cur.ReleaseDate == nil || cur.ReleaseDate.String() != release || !cur.LastIngested.Equal(finished) {
+				t.Errorf("%s: current %s of %v finished %s; want %s of %s finished %s",
+					when, cur.SourceFile, cur.ReleaseDate, cur.LastIngested, file, release, finished)
+			}
+		}
+		load(store.ModeFull, "npidata_pfile_20050523-20260810.csv", "2026-08-10", 7)
+		newer := load(store.ModeIncrement, "npidata_pfile_20260811-20260817.csv", "2026-08-17", 2)
+		check("after the newer weekly", "npidata_pfile_20260811-20260817.csv", "2026-08-17", newer)
+		load(store.ModeIncrement, "npidata_pfile_20260804-20260810.csv", "2026-08-10", 1)
+		check("after an older weekly", "npidata_pfile_20260811-20260817.csv", "2026-08-17", newer)
+		again := load(store.ModeIncrement, "npidata_pfile_20260811-20260817.csv", "2026-08-17", 0)
+		check("after the newer weekly run again", "npidata_pfile_20260811-20260817.csv", "2026-08-17", again)
+		full := load(store.ModeFull, "npidata_pfile_20050523-20260710.csv", "2026-07-10", 5)
+		check("after an older full file", "npidata_pfile_20050523-20260710.csv", "2026-07-10", full)
+		week := load(store.ModeIncrement, "npidata_pfile_20260714-20260720.csv", "2026-07-20", 0)
+		check("after a weekly newer than the full file", "npidata_pfile_20260714-20260720.csv", "2026-07-20", week)
+	})
+}
