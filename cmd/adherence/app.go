@@ -360,3 +360,19 @@ func (d *deps) ingestMaxGroup() int {
 	}
 	return ingest.DefaultMaxGroup
 }
+
+// requireSQLiteFile fails, without creating anything, when DATABASE_URL
+// names a SQLite file that does not exist: serve and worker with
+// --migrate=false need a migrated database for their job workers.
+func requireSQLiteFile(getenv func(string) string) error {
+	s, err := loadSettings(getenv)
+	if err != nil {
+		return err
+	}
+	if path := db.SQLitePath(s.DatabaseURL); path != "" {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("the database at %s does not exist, so it has migrations pending: run 'adherence migrate' first (the job workers need the schema), or start without --migrate=false", path)
+		}
+	}
+	return nil
+}

@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -276,5 +279,35 @@ func TestMissingProviderSettingNamed(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want+" is required") {
 			t.Errorf("%v: err = %v, want it to say %s is required", c.env, err, c.want)
 		}
+	}
+}
+
+// TestWorkersRefuseWithoutCreatingTheDatabase: serve and worker with
+// --migrate=false on a fresh embedded default (no database file yet)
+// refuse without creating the file or its directory; they created an
+// empty ./data/adherence.db before refusing. A later serve still creates
+// and migrates it.
+func TestWorkersRefuseWithoutCreatingTheDatabase(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	file := filepath.Join(dir, "adherence.db")
+	env := map[string]string{"DATABASE_URL": "sqlite:" + file, "SHUTDOWN_DRAIN": "0s", "LOG_LEVEL": "warn"}
+	for _, args := range [][]string{{"serve", "--migrate=false"}, {"worker", "--migrate=false"}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := run(ctx, append(args, "--addr", freeAddr(t)), envOf(env), nil, io.Discard, io.Discard)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "migrations pending: run 'adherence migrate' first") || !strings.Contains(err.Error(), file) {
+			t.Errorf("%v without a database: err = %v, want the pending migrations and the file named", args, err)
+		}
+		if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("%v left %s behind (%v)", args, dir, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := run(ctx, []string{"serve", "--addr", freeAddr(t)}, envOf(env), nil, io.Discard, io.Discard); err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	if _, err := os.Stat(file); err != nil {
+		t.Errorf("serve did not create the database: %v", err)
 	}
 }

@@ -50,6 +50,14 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	// A SQLite file that does not exist yet has every migration pending:
+	// the workers would refuse it below, but opening it first created the
+	// file (and ./data) only to refuse, leaving an empty database behind.
+	if !*applyMigrations && runWorkers {
+		if err := requireSQLiteFile(getenv); err != nil {
+			return err
+		}
+	}
 	d, err := open(ctx, getenv, stderr, *applyMigrations)
 	if err != nil {
 		return err

@@ -255,3 +255,19 @@ func checkRejectsDir(dir string) error {
 	f.Close()
 	return os.Remove(f.Name())
 }
+
+// requireSQLiteFile fails, without creating anything, when DATABASE_URL
+// names a SQLite file that does not exist: serve and worker with
+// --migrate=false need a migrated database for their job workers.
+func requireSQLiteFile(getenv func(string) string) error {
+	s, err := loadSettings(getenv)
+	if err != nil {
+		return err
+	}
+	if path := db.SQLitePath(s.DatabaseURL); path != "" {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("the database at %s does not exist, so it has migrations pending: run 'medsales migrate' first (the job workers need the schema), or start without --migrate=false", path)
+		}
+	}
+	return nil
+}

@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -72,5 +75,35 @@ func TestServeNegativeSample(t *testing.T) {
 	err := run(ctx, []string{"serve", "--sample", "-5", "--addr", freeAddr(t)}, func(k string) string { return vars[k] }, nil, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "--sample must be a number of providers") {
 		t.Errorf("serve --sample -5: err = %v, want --sample refused", err)
+	}
+}
+
+// TestWorkersRefuseWithoutCreatingTheDatabase: serve and worker with
+// --migrate=false on a fresh embedded default (no database file yet)
+// refuse without creating the file or its directory; they created an
+// empty ./data/medsales.db before refusing. A later serve still creates
+// and migrates it.
+func TestWorkersRefuseWithoutCreatingTheDatabase(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	file := filepath.Join(dir, "medsales.db")
+	vars := map[string]string{"DATABASE_URL": "sqlite:" + dbtest.URIPath(file), "SHUTDOWN_DRAIN": "0s", "LOG_LEVEL": "warn"}
+	for _, args := range [][]string{{"serve", "--migrate=false"}, {"worker", "--migrate=false"}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := run(ctx, append(args, "--addr", freeAddr(t)), func(k string) string { return vars[k] }, nil, io.Discard, io.Discard)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "migrations pending: run 'medsales migrate' first") || !strings.Contains(err.Error(), file) {
+			t.Errorf("%v without a database: err = %v, want the pending migrations and the file named", args, err)
+		}
+		if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("%v left %s behind (%v)", args, dir, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := run(ctx, []string{"serve", "--addr", freeAddr(t)}, func(k string) string { return vars[k] }, nil, io.Discard, io.Discard); err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	if _, err := os.Stat(file); err != nil {
+		t.Errorf("serve did not create the database: %v", err)
 	}
 }
