@@ -236,7 +236,9 @@ type Values struct {
 	// default ("Reply TAKEN, SKIP or SNOOZE").
 	ReplyHint string
 	// HelpContact is where to get help: a phone number, an address or a
-	// URL.
+	// URL. Empty (the organization gave none), the sentence of a template
+	// that holds {{help_contact}} is left out of the message instead of
+	// reading "Help: ." (see Render).
 	HelpContact string
 	// Link points a clinician to the escalation in the application. It
 	// must not carry personal data itself (an opaque id, not a name).
@@ -263,8 +265,9 @@ type Values struct {
 // one). Control characters in values (line breaks included) become spaces,
 // so a value can neither add a header line to an email subject nor break
 // a message's layout. Without v.Link, lines that only label the link are
-// left out (see Values.Link). Errors come from Validate and carry no
-// values.
+// left out (see Values.Link); without v.HelpContact (empty or blank), the
+// sentences that hold {{help_contact}} are (see withoutHelpSentences).
+// Errors come from Validate and carry no values.
 func Render(t Template, v Values) (subject, body string, err error) {
 	if err := t.Validate(); err != nil {
 		return "", "", err
@@ -273,6 +276,9 @@ func Render(t Template, v Values) (subject, body string, err error) {
 	subj, text := t.Subject, t.Body
 	if v.Link == "" {
 		subj, text = withoutLinkLines(subj, t.Kind, allowed), withoutLinkLines(text, t.Kind, allowed)
+	}
+	if strings.TrimSpace(v.HelpContact) == "" {
+		subj, text = withoutHelpSentences(subj, t.Kind, allowed), withoutHelpSentences(text, t.Kind, allowed)
 	}
 	sp, err := parse("subject", subj, t.Kind, allowed)
 	if err != nil {
@@ -310,6 +316,105 @@ func withoutLinkLines(s string, k Kind, allowed []string) string {
 		out = append(out, l)
 	}
 	return strings.Join(out, "\n")
+}
+
+// withoutHelpSentences leaves out of s, for an organization that gave no
+// help contact, every sentence that holds {{help_contact}} ("Help:
+// {{help_contact}}." or "For help, contact {{help_contact}}."): a sentence
+// pointing to nothing only reads as broken. A sentence ends at a line end
+// or at '.', '!' or '?' followed by a space or the line's end. A line left
+// with nothing is left out with the blank line that follows it, as
+// withoutLinkLines does.
+func withoutHelpSentences(s string, k Kind, allowed []string) string {
+	if !strings.Contains(s, "{{") {
+		return s
+	}
+	lines := strings.Split(s, "\n")
+	out := make([]string, 0, len(lines))
+	dropped := false
+	for _, l := range lines {
+		if dropped && strings.TrimSpace(l) == "" {
+			dropped = false
+			continue
+		}
+		dropped = false
+		kept, changed := withoutHelpSentence(l, k, allowed)
+		if changed && strings.TrimSpace(kept) == "" {
+			dropped = true
+			continue
+		}
+		out = append(out, kept)
+	}
+	return strings.Join(out, "\n")
+}
+
+// withoutHelpSentence returns the template line l without its sentences
+// that hold {{help_contact}}, and whether any was left out. A sentence
+// keeps the spaces that follow it, so what is left is joined as written;
+// the spaces that would end the line are trimmed.
+func withoutHelpSentence(l string, k Kind, allowed []string) (string, bool) {
+	parts, err := parse("", l, k, allowed)
+	if err != nil {
+		return l, false
+	}
+	var kept, cur strings.Builder
+	help, changed := false, false
+	flush := func() {
+		if help {
+			changed = true
+		} else {
+			kept.WriteString(cur.String())
+		}
+		cur.Reset()
+		help = false
+	}
+	for _, p := range parts {
+		if p.field {
+			cur.WriteString("{{" + p.text + "}}")
+			help = help || p.text == "help_contact"
+			continue
+		}
+		text := p.text
+		for {
+			end := sentenceEnd(text)
+			if end < 0 {
+				cur.WriteString(text)
+				break
+			}
+			cur.WriteString(text[:end])
+			flush()
+			text = text[end:]
+		}
+	}
+	flush()
+	if !changed {
+		return l, false
+	}
+	return strings.TrimRight(kept.String(), " "), true
+}
+
+// sentenceEnd returns the byte offset in text just past the first
+// sentence end ('.', '!' or '?', then the spaces that follow it) that is
+// followed by a space or ends text, or -1 when text ends no sentence.
+func sentenceEnd(text string) int {
+	for i := 0; i < len(text); i++ {
+		if !strings.ContainsRune(".!?", rune(text[i])) {
+			continue
+		}
+		j := i + 1
+		for j < len(text) && strings.ContainsRune(".!?", rune(text[j])) {
+			j++
+		}
+		if j < len(text) && text[j] != ' ' {
+			i = j - 1
+			continue
+		}
+		for j < len(text) && text[j] == ' ' {
+			j++
+		}
+		return j
+	}
+	return -1
 }
 
 // onlyLink reports whether the template line l has placeholders and all

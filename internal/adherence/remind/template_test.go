@@ -394,3 +394,78 @@ func TestDefaultFallbacks(t *testing.T) {
 		})
 	}
 }
+
+// TestRenderWithoutHelpContact checks that, when the organization gave no
+// help contact, the sentence that would carry it is left out of every
+// default text instead of reading "Help: ." or "contact .".
+func TestRenderWithoutHelpContact(t *testing.T) {
+	values := remind.Values{FirstName: "Ana", PatientName: "Ana Diaz", PatientRef: "0a1b2c3d4e5f", DoseTime: "8:00", Program: "Heart Care", MissedCount: 1, Level: 1, Link: "https://app.example.org/e/1"}
+	for _, kind := range remind.Kinds() {
+		for _, lang := range []string{"en", "es"} {
+			for _, ch := range []notify.Channel{notify.SMS, notify.Push, notify.Email} {
+				t.Run(fmt.Sprintf("%s/%s/%s", kind, lang, ch), func(t *testing.T) {
+					tp := remind.Default(kind, lang, ch)
+					for _, help := range []string{"", "  "} {
+						v := values
+						v.HelpContact = help
+						subject, body, err := remind.Render(tp, v)
+						if err != nil {
+							t.Fatal(err)
+						}
+						for _, text := range []string{subject, body} {
+							for _, bad := range []string{"Help:", "Ayuda:", "contact .", "con .", " .", ": .", "  ", "\n\n\n"} {
+								if strings.Contains(text, bad) {
+									t.Errorf("help contact %q: %q holds %q", help, text, bad)
+								}
+							}
+							if strings.HasSuffix(strings.TrimRight(text, "\n"), " ") {
+								t.Errorf("help contact %q: %q ends in a space", help, text)
+							}
+						}
+						if strings.TrimSpace(body) == "" {
+							t.Errorf("help contact %q: empty body", help)
+						}
+					}
+				})
+			}
+		}
+	}
+
+	tests := []struct {
+		name     string
+		template remind.Template
+		want     string
+	}{
+		{"en help SMS", remind.Default(remind.KindHelp, "en", notify.SMS),
+			"Heart Care medication reminders. Msg&data rates may apply. Reply STOP to cancel."},
+		{"es help SMS", remind.Default(remind.KindHelp, "es", notify.SMS),
+			"Heart Care, recordatorios de medicamentos. Pueden aplicar tarifas de mensajes y datos. Responda PARAR para cancelar."},
+		{"en help push", remind.Default(remind.KindHelp, "en", notify.Push),
+			"Heart Care medication reminders."},
+		{"en unknown reply email", remind.Default(remind.KindUnknownReply, "en", notify.Email),
+			"Sorry, we did not understand your reply.\n\nHeart Care\n"},
+		{"es opt-out email", remind.Default(remind.KindOptOutConfirmation, "es", notify.Email),
+			"Se ha dado de baja y no recibirá más mensajes de Heart Care.\n"},
+		{"custom: the sentence ends at a question mark", remind.Template{Kind: remind.KindHelp, Language: "en", Channel: notify.SMS,
+			Body: "{{program}}. Questions? Call {{help_contact}}! Reply STOP to cancel."},
+			"Heart Care. Questions? Reply STOP to cancel."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, body, err := remind.Render(tt.template, remind.Values{Program: "Heart Care"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if body != tt.want {
+				t.Errorf("body = %q\nwant   %q", body, tt.want)
+			}
+			_, withHelp, err := remind.Render(tt.template, remind.Values{Program: "Heart Care", HelpContact: "555-0100"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(withHelp, "555-0100") {
+				t.Errorf("with a help contact: %q does not give it", withHelp)
+			}
+		})
+	}
+}
