@@ -583,9 +583,15 @@ func deleteStale(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, dos
 // upsertConflict is the ON CONFLICT clause shared by both dialects: an
 // instance that exists is revived when excluded and gets the new ordinal
 // and wall time when scheduled; one with an outcome is left alone, and an
-// unchanged one is not rewritten.
+// unchanged one is not rewritten. A revived instance is disarmed and its
+// reminders so far set aside (reminders_before), so that arming reminds it
+// from scratch per its policy: it kept the count and reminder time of its
+// earlier life, and got fewer reminders, or none once the dispatcher had
+// stopped it while it was excluded.
 const upsertConflict = `
-	ON CONFLICT (plan_id, due_at) DO UPDATE SET status = 'scheduled', seq = excluded.seq, local_time = excluded.local_time
+	ON CONFLICT (plan_id, due_at) DO UPDATE SET status = 'scheduled', seq = excluded.seq, local_time = excluded.local_time,
+	  reminders_before = CASE WHEN dose_instances.status = 'excluded' THEN dose_instances.reminders_sent ELSE dose_instances.reminders_before END,
+	  remind_at = CASE WHEN dose_instances.status = 'excluded' THEN NULL ELSE dose_instances.remind_at END
 	WHERE dose_instances.status IN ('scheduled', 'excluded')
 	  AND (dose_instances.status <> 'scheduled' OR dose_instances.seq <> excluded.seq
 	       OR dose_instances.local_time <> excluded.local_time)`

@@ -137,18 +137,20 @@ type armed struct {
 }
 
 // armRange arms (or re-arms) one chunk of scheduled doses that have had no
-// reminder yet, in due order. A dose whose reminder policy cannot be read
+// reminder yet (since they were last revived), in due order. A dose whose reminder policy cannot be read
 // is left alone (and reported): one plan's unreadable policy stopped the
 // arming of every other plan before.
 func (s *Store) armRange(ctx context.Context, tx *db.Tx, f armFilter) (armed, error) {
 	q := `SELECT d.id, d.due_at, d.org_id, d.plan_id, p.reminder_policy, p.late_max_minutes, p.on_time_minutes
 		FROM dose_instances d JOIN plans p ON p.id = d.plan_id
-		WHERE d.status = 'scheduled' AND d.reminders_sent = 0 AND NOT p.as_needed
+		WHERE d.status = 'scheduled' AND d.reminders_sent = d.reminders_before AND NOT p.as_needed
 		  AND (d.due_at > $1 OR (d.due_at = $1 AND d.id > $2)) AND d.due_at <= $3
-		  AND NOT EXISTS (SELECT 1 FROM events e WHERE e.dose_instance_id = d.id AND e.kind = 'snoozed')`
+		  AND (d.remind_at IS NULL OR NOT EXISTS (SELECT 1 FROM events e WHERE e.dose_instance_id = d.id AND e.kind = 'snoozed'))`
 	// (A dose the patient snoozed keeps the reminder time the snooze set:
 	// re-arming after a policy change put it back to the policy's first
-	// reminder, before the time the patient asked for.)
+	// reminder, before the time the patient asked for. A dose without a
+	// reminder time has none to keep: a revived dose snoozed in its
+	// earlier life is armed.)
 	args := []any{db.UTC(f.afterDue), f.afterID, db.UTC(f.to)}
 	if f.onlyUnarmed {
 		q += ` AND d.remind_at IS NULL`
@@ -266,7 +268,7 @@ func (s *Store) rearm(ctx context.Context, tx *db.Tx, orgID, planID string, now 
 
 // setRemindAt sets remind_at (and, when sent is not nil, reminders_sent)
 // of the doses ids. Without sent it arms doses that have had no reminder
-// and leaves alone any that got one since they were read: a dispatch
+// (since they were last revived) and leaves alone any that got one since they were read: a dispatch
 // that committed meanwhile (PostgreSQL re-checks the condition on the
 // row it waited for) has moved remind_at to the next repeat, and
 // re-arming it to the first reminder's time would send that reminder
@@ -285,7 +287,7 @@ func setRemindAt(ctx context.Context, tx *db.Tx, ids []int64, at []time.Time, se
 		var err error
 		if sent == nil {
 			_, err = tx.ExecContext(ctx, `UPDATE dose_instances d SET remind_at = u.at
-				FROM unnest($1::bigint[], $2::timestamptz[]) AS u (id, at) WHERE d.id = u.id AND d.reminders_sent = 0`, ids, ts)
+				FROM unnest($1::bigint[], $2::timestamptz[]) AS u (id, at) WHERE d.id = u.id AND d.reminders_sent = d.reminders_before`, ids, ts)
 		} else {
 			s32 := make([]int32, len(sent))
 			for i, v := range sent {
@@ -299,7 +301,7 @@ func setRemindAt(ctx context.Context, tx *db.Tx, ids []int64, at []time.Time, se
 		}
 		return nil
 	}
-	q := `UPDATE dose_instances SET remind_at = ? WHERE id = ? AND reminders_sent = 0`
+	q := `UPDATE dose_instances SET remind_at = ? WHERE id = ? AND reminders_sent = reminders_before`
 	if sent != nil {
 		q = `UPDATE dose_instances SET remind_at = ?, reminders_sent = ? WHERE id = ?`
 	}
@@ -483,7 +485,7 @@ func (s *Store) dispatchChunk(ctx context.Context, tx *db.Tx, now time.Time) (Di
 	if tx.Dialect == db.Postgres {
 		lock = " FOR UPDATE OF d SKIP LOCKED"
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT d.id, d.org_id, d.patient_id, d.due_at, d.remind_at, d.reminders_sent, d.status,
+	rows, err := tx.QueryContext(ctx, `SELECT d.id, d.org_id, d.patient_id, d.due_at, d.remind_at, d.reminders_sent, d.reminders_before, d.status,
 			p.status, p.reminder_policy, p.late_max_minutes, p.on_time_minutes,
 			pa.active, pa.time_zone, pa.quiet_start, pa.quiet_end, pa.channel_order
 		FROM dose_instances d
@@ -498,7 +500,7 @@ func (s *Store) dispatchChunk(ctx context.Context, tx *db.Tx, now time.Time) (Di
 		id                   int64
 		orgID, patientID     string
 		dueAt, remindAt      time.Time
-		sent                 int
+		sent, before         int // reminders sent in all, and before the dose was last revived
 		status, planStatus   string
 		planPolicy           sql.NullString
 		late, onTime         sql.NullInt64
@@ -510,7 +512,7 @@ func (s *Store) dispatchChunk(ctx context.Context, tx *db.Tx, now time.Time) (Di
 	var list []due
 	for rows.Next() {
 		var d due
-		if err := rows.Scan(&d.id, &d.orgID, &d.patientID, &d.dueAt, &d.remindAt, &d.sent, &d.status,
+		if err := rows.Scan(&d.id, &d.orgID, &d.patientID, &d.dueAt, &d.remindAt, &d.sent, &d.before, &d.status,
 			&d.planStatus, &d.planPolicy, &d.late, &d.onTime,
 			&d.active, &d.zone, &d.quietStart, &d.quietEnd, &d.channelOrder); err != nil {
 			rows.Close()
@@ -556,11 +558,13 @@ func (s *Store) dispatchChunk(ctx context.Context, tx *db.Tx, now time.Time) (Di
 			return res, err
 		}
 		closes := d.dueAt.Add(w.LateMax)
+		// The policy counts the reminders of the dose's current life
+		// (see upsertConflict); the keys count them all.
 		dose := remind.Dose{
-			DueAt: d.dueAt, WindowCloses: closes, RemindAt: d.remindAt, Sent: d.sent,
+			DueAt: d.dueAt, WindowCloses: closes, RemindAt: d.remindAt, Sent: d.sent - d.before,
 			Open: d.status == string(adherence.DoseScheduled) && d.planStatus == string(adherence.PlanActive) && d.active,
 		}
-		if dose.Open && pol.MaxReminders > 0 && d.sent >= pol.MaxReminders {
+		if dose.Open && pol.MaxReminders > 0 && dose.Sent >= pol.MaxReminders {
 			// Only a snooze sets a reminder time once the maximum is
 			// reached; it is honoured (see remind.Dose.Snoozed).
 			if dose.Snoozed, err = snoozedAfterLastReminder(ctx, tx, d.id); err != nil {

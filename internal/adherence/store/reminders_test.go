@@ -523,3 +523,96 @@ func TestUnreadablePlanPolicyDoesNotStopArming(t *testing.T) {
 		}
 	})
 }
+
+// A dose revived as scheduled (its plan resumed, its patient reactivated)
+// is reminded from scratch per its policy: it kept the reminder count of
+// its earlier life, so it got fewer reminders than the policy gives, or
+// none at all once the dispatcher had stopped it while it was excluded.
+func TestRevivedDoseIsRearmedFromScratch(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		// exclude excludes the dose, revive brings it back.
+		exclude, revive func(f *fixture, p adherence.Patient, pl adherence.Plan)
+	}{
+		{
+			name: "plan paused and resumed",
+			exclude: func(f *fixture, _ adherence.Patient, pl adherence.Plan) {
+				if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, adherence.PlanPaused); err != nil {
+					f.t.Fatal(err)
+				}
+			},
+			revive: func(f *fixture, _ adherence.Patient, pl adherence.Plan) {
+				if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, adherence.PlanActive); err != nil {
+					f.t.Fatal(err)
+				}
+			},
+		},
+		{
+			name: "patient deactivated and reactivated",
+			exclude: func(f *fixture, p adherence.Patient, _ adherence.Plan) {
+				if _, err := f.s.SetPatientActive(f.ctx, f.actor, f.org, p.ID, false); err != nil {
+					f.t.Fatal(err)
+				}
+			},
+			revive: func(f *fixture, p adherence.Patient, _ adherence.Plan) {
+				if _, err := f.s.SetPatientActive(f.ctx, f.actor, f.org, p.ID, true); err != nil {
+					f.t.Fatal(err)
+				}
+			},
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, stopped := range []bool{true, false} {
+				each(t, func(t *testing.T, f *fixture) {
+					// Reminders from 30 minutes before the 13:00 UTC dose,
+					// every 10 minutes, three in all.
+					pol := remind.DefaultPolicy
+					pol.FirstOffset, pol.RepeatEvery, pol.MaxReminders = -30*time.Minute, 10*time.Minute, 3
+					if err := f.s.SetMessaging(f.ctx, f.actor, f.org, store.MessagingSettings{Policy: pol}); err != nil {
+						t.Fatal(err)
+					}
+					p, pl, dose := f.reminderPatient("", "")
+					f.arm(utc(11, 30))
+					if res := f.dispatch(utc(12, 30)); res.Sent != 1 {
+						t.Fatalf("first reminder: %+v", res)
+					}
+					if res := f.dispatch(utc(12, 40)); res.Sent != 1 {
+						t.Fatalf("second reminder: %+v", res)
+					}
+					f.now = utc(12, 45)
+					tt.exclude(f, p, pl)
+					if stopped {
+						// The dispatcher meets the excluded dose and stops it.
+						if res := f.dispatch(utc(12, 50)); res.Sent != 0 {
+							t.Fatalf("reminded an excluded dose: %+v", res)
+						}
+					}
+					f.now = utc(12, 52)
+					tt.revive(f, p, pl)
+					if ds := f.doses(pl.ID, dose.DueAt, dose.DueAt.Add(time.Minute)); len(ds) != 1 || ds[0].ID != dose.ID || ds[0].Status != adherence.DoseScheduled {
+						t.Fatalf("the dose was not revived: %+v", ds)
+					}
+					sent := 0
+					for at := utc(12, 52); at.Before(utc(17, 0)); at = at.Add(5 * time.Minute) {
+						f.arm(at)
+						sent += f.dispatch(at).Sent
+					}
+					if sent != 3 {
+						t.Errorf("dispatcher stopped it while excluded %v: the revived dose got %d reminders, want the policy's 3", stopped, sent)
+					}
+					got := f.notifications(dose.ID)
+					keys := map[string]bool{}
+					for _, n := range got {
+						if keys[n.key] {
+							t.Errorf("notification key %s twice", n.key)
+						}
+						keys[n.key] = true
+					}
+					if len(got) != 5 || !got[2].due.Equal(utc(12, 52)) {
+						t.Errorf("notifications (2 before the exclusion, 3 after; the first at the revival): %+v", got)
+					}
+				})
+			}
+		})
+	}
+}
