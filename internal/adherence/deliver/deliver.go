@@ -188,9 +188,13 @@ func (d *Deliverer) deliverOne(ctx context.Context, dl *store.Delivery) store.De
 		if errors.Is(err, notify.ErrExpired) {
 			return end(store.NotificationDropped, store.ReasonValidityPassed)
 		}
-		if notify.IsRetryable(err) {
+		switch {
+		case notify.IsRetryable(err):
 			retryable, reason = true, "providers_failed"
-		} else {
+		case errors.Is(err, notify.ErrRedirect):
+			// A webhook that redirects is a policy to correct: say so.
+			reason = "redirected"
+		default:
 			reason = "rejected"
 		}
 		d.Logger.WarnContext(ctx, "notification channel failed", "notification_id", dl.ID, "channel", string(ch), "error", err)

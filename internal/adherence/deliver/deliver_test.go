@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -27,6 +29,7 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/notify/sns/snstest"
 	"github.com/medplatform/medplatform/internal/platform/notify/twilio"
 	"github.com/medplatform/medplatform/internal/platform/notify/twilio/twiliotest"
+	"github.com/medplatform/medplatform/internal/platform/notify/webhook"
 	"github.com/medplatform/medplatform/internal/platform/phi"
 )
 
@@ -849,6 +852,75 @@ func TestEscalationDoseTimeInTheCaregiversZone(t *testing.T) {
 			if got := bodies[phones[zone]]; !strings.Contains(got, "due at "+at+".") {
 				t.Errorf("caregiver in zone %q got %q, want the dose due at %s", zone, got, at)
 			}
+		}
+	})
+}
+
+// A webhook that answers with a redirect is not retried: the redirect is
+// never followed, so every retry would meet it again (for as long as the
+// delivery job's attempts last). The message is undeliverable, recorded
+// as redirected, after one request.
+func TestRedirectingWebhookIsUndeliverable(t *testing.T) {
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+		p := newPipeline(t, d, 0)
+		var requests atomic.Int64
+		rv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			requests.Add(1)
+			http.Redirect(w, r, "https://care.example.org/hooks/new", http.StatusMovedPermanently)
+		}))
+		t.Cleanup(rv.Close)
+		wh, err := webhook.New(webhook.Config{Secret: "s3cret", AllowHTTP: true, AllowPrivate: true, Now: p.clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		router, err := notify.NewRouter(notify.RouterConfig{
+			Routes:         map[notify.Channel][]notify.Route{notify.Webhook: {{Provider: wh}}},
+			AttemptTimeout: 5 * time.Second, Now: p.clock,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deliv := &deliver.Deliverer{Store: p.st, Sender: router, Now: p.clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Concurrency: 1}
+
+		var org string
+		if err := d.SQL.QueryRowContext(p.ctx, `SELECT id FROM orgs`).Scan(&org); err != nil {
+			t.Fatal(err)
+		}
+		admin := adherence.Actor{ID: "key-admin", Role: "admin", OrgID: org}
+		pat := adherence.Patient{OrgID: org, GivenName: phi.New("Pat"), TimeZone: "UTC", Language: "en"}
+		if err := p.st.CreatePatient(p.ctx, admin, &pat); err != nil {
+			t.Fatal(err)
+		}
+		now := p.clock()
+		const policy, esc = "0190c0de-0000-7000-8000-000000000601", "0190c0de-0000-7000-8000-000000000602"
+		if _, err := d.SQL.ExecContext(p.ctx, `INSERT INTO escalation_policies (id, org_id, name, trigger_kind, levels, created_at, updated_at)
+			VALUES ($1, $2, 'hook', 'missed_dose', '[]', $3, $3)`, policy, org, now); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.SQL.ExecContext(p.ctx, `INSERT INTO escalations (id, org_id, patient_id, policy_id, status, level, opened_at)
+			VALUES ($1, $2, $3, $4, 'open', 1, $5)`, esc, org, pat.ID, policy, now); err != nil {
+			t.Fatal(err)
+		}
+		var id int64
+		if err := d.SQL.QueryRowContext(p.ctx, `INSERT INTO notifications (org_id, idempotency_key, kind, template, patient_id,
+				escalation_id, address, channels, urgent, status, due_at, created_at, updated_at)
+			VALUES ($1, 'esc-hook', 'escalation', 'escalation_clinician', $2, $3, $4, 'webhook', TRUE, 'queued', $5, $5, $5) RETURNING id`,
+			org, pat.ID, esc, rv.URL+"/hooks/old", now).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		res, err := deliv.Deliver(p.ctx, []int64{id})
+		if err != nil {
+			t.Fatalf("Deliver = %+v, %v; want no retry", res, err)
+		}
+		var status, reason string
+		if err := d.SQL.QueryRowContext(p.ctx, `SELECT status, reason FROM notifications WHERE id = $1`, id).Scan(&status, &reason); err != nil {
+			t.Fatal(err)
+		}
+		if status != store.NotificationUndeliverable || reason != "redirected" {
+			t.Errorf("notification %s (%s), want undeliverable (redirected)", status, reason)
+		}
+		if n := requests.Load(); n != 1 {
+			t.Errorf("%d requests to the webhook, want 1", n)
 		}
 	})
 }

@@ -74,6 +74,12 @@ type Provider interface {
 // ValidUntil has passed: it is dropped, never sent late.
 var ErrExpired = errors.New("message validity period has passed")
 
+// ErrRedirect is returned (wrapped in a permanent *Error) when a receiver
+// answers a message with a redirect (3xx), which is never followed: a
+// signed message goes only where it was addressed, and the address is a
+// configuration error that retrying will not mend.
+var ErrRedirect = errors.New("the receiver answered with a redirect, which is not followed: give the final URL")
+
 // Error is a failed send. Retryable errors (network failures, timeouts,
 // 429, 5xx) may succeed later or through another provider; permanent ones
 // (an invalid or unsubscribed recipient, a rejected payload, an expired

@@ -152,9 +152,10 @@ func Verify(secret, body []byte, signature string) bool {
 	return hmac.Equal([]byte(Sign(secret, body)), []byte(signature))
 }
 
-// Send posts m to m.To. A 2xx answer means accepted; 4xx answers other
-// than 408 and 429 are permanent; anything else (other statuses, network
-// failures, timeouts) is retryable.
+// Send posts m to m.To. A 2xx answer means accepted; a 3xx answer (a
+// redirect, never followed) and 4xx answers other than 408 and 429 are
+// permanent, a redirect wrapping notify.ErrRedirect; anything else (other
+// statuses, network failures, timeouts) is retryable.
 func (c *Client) Send(ctx context.Context, m notify.Message) (notify.Receipt, error) {
 	if m.Channel != "" && m.Channel != notify.Webhook {
 		return notify.Receipt{}, &notify.Error{Provider: Name, Err: fmt.Errorf("channel %s is not webhook", m.Channel)}
@@ -203,6 +204,17 @@ func (c *Client) Send(ctx context.Context, m notify.Message) (notify.Receipt, er
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return notify.Receipt{Provider: Name, ProviderID: m.ID, Status: "accepted"}, nil
+	}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		// A redirect is not followed (see Config.HTTPClient), so the
+		// same request would get the same answer for as long as retries
+		// last: the endpoint is misconfigured (moved, or http to https).
+		// Its Location is left out: it may hold a token.
+		return notify.Receipt{}, &notify.Error{
+			Provider: Name,
+			Status:   resp.StatusCode,
+			Err:      fmt.Errorf("post: receiver answered %d: %w", resp.StatusCode, notify.ErrRedirect),
+		}
 	}
 	permanent := resp.StatusCode >= 400 && resp.StatusCode < 500 &&
 		resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests

@@ -35,7 +35,7 @@ type receiver struct {
 	mu     sync.Mutex
 	status int
 	hangs  bool
-	// redirect answers 307 to another host.
+	// redirect answers status, a redirect, to another host.
 	redirect bool
 	got      []*http.Request
 	bodies   [][]byte
@@ -52,7 +52,7 @@ func newReceiver(t *testing.T) *receiver {
 		status, hangs, redirect := rv.status, rv.hangs, rv.redirect
 		rv.mu.Unlock()
 		if redirect {
-			http.Redirect(w, r, "http://example.com/", http.StatusTemporaryRedirect)
+			http.Redirect(w, r, "http://example.com/?token=xyz", status)
 			return
 		}
 		if hangs {
@@ -145,7 +145,9 @@ func TestSendErrors(t *testing.T) {
 		{name: "request timeout", status: 408, wantCode: 408, retryable: true, sent: true, allowHTTP: true},
 		{name: "too many requests", status: 429, wantCode: 429, retryable: true, sent: true, allowHTTP: true},
 		{name: "server error", status: 503, wantCode: 503, retryable: true, sent: true, allowHTTP: true},
-		{name: "redirect not followed", status: 307, wantCode: 307, retryable: true, sent: true, allowHTTP: true},
+		{name: "redirect not followed", status: 307, wantCode: 307, sent: true, allowHTTP: true},
+		{name: "moved permanently", status: 301, wantCode: 301, sent: true, allowHTTP: true},
+		{name: "permanent redirect", status: 308, wantCode: 308, sent: true, allowHTTP: true},
 		{name: "hang", hangs: true, retryable: true, sent: true, allowHTTP: true},
 		{name: "http refused without AllowHTTP", status: 202},
 		{name: "not a URL", to: "care-team", allowHTTP: true},
@@ -156,7 +158,7 @@ func TestSendErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rv := newReceiver(t)
 			rv.mu.Lock()
-			rv.status, rv.hangs, rv.redirect = tt.status, tt.hangs, tt.status == 307
+			rv.status, rv.hangs, rv.redirect = tt.status, tt.hangs, tt.status >= 300 && tt.status < 400
 			rv.mu.Unlock()
 			c, err := webhook.New(webhook.Config{Secret: secret, AllowHTTP: tt.allowHTTP, AllowPrivate: true, HTTPClient: rv.Client(), Now: func() time.Time { return t0 }})
 			if err != nil {
@@ -183,7 +185,10 @@ func TestSendErrors(t *testing.T) {
 			if tt.expired && !errors.Is(err, notify.ErrExpired) {
 				t.Errorf("error %v is not ErrExpired", err)
 			}
-			for _, secret := range []string{"token=abc", m.Body} {
+			if redirect := tt.status >= 300 && tt.status < 400; errors.Is(err, notify.ErrRedirect) != redirect {
+				t.Errorf("error %v: ErrRedirect %v, want %v", err, !redirect, redirect)
+			}
+			for _, secret := range []string{"token=abc", "token=xyz", m.Body} {
 				if strings.Contains(err.Error(), secret) {
 					t.Errorf("error %q reveals %q", err, secret)
 				}
