@@ -138,6 +138,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	// Escalations resolved by API changes (a plan paused, a patient
+	// deactivated) are counted as those the jobs resolve are.
+	d.store.OnEscalationsResolved = escMetrics.CountResolved
 	periodic = append(periodic, worker.RegisterEscalation(workers, d.store, time.Now, log, escMetrics, worker.EscalationConfig{})...)
 	jc, err := jobs.New(d.db, jobs.Config{Workers: workers, PeriodicJobs: periodic, RunWorkers: runWorkers,
 		MaxWorkers: d.settings.JobWorkers, Logger: jobs.QuietLogger(log), ErrorHandler: jobMetrics.ErrorHandler(),

@@ -65,6 +65,27 @@ const (
 	ReasonPlanAsNeeded = "plan_as_needed"
 )
 
+// Resolution is why an escalation was resolved (one of the Reason
+// constants) and the last level it had fired (0: none yet), as counted by
+// the escalation metrics.
+type Resolution struct {
+	Reason string
+	Level  int
+}
+
+// resolvedHook tells s.OnEscalationsResolved, when set, of the
+// resolutions of a committed transaction.
+func (s *Store) resolvedHook(list []Resolution) {
+	if s.OnEscalationsResolved == nil || len(list) == 0 {
+		return
+	}
+	by := map[Resolution]int{}
+	for _, r := range list {
+		by[r]++
+	}
+	s.OnEscalationsResolved(by)
+}
+
 // ClosedByPatient is Escalation.ClosedBy when the patient's own recording
 // resolved it.
 const ClosedByPatient = "patient"
@@ -223,7 +244,9 @@ func (s *Store) UpdateEscalationPolicy(ctx context.Context, a adherence.Actor, p
 	if err != nil {
 		return fmt.Errorf("update escalation policy: %w", err)
 	}
+	var resolved []Resolution
 	err = s.db.InTx(ctx, func(tx *db.Tx) error {
+		resolved = nil
 		old, err := lockPolicy(ctx, tx, p.OrgID, p.ID)
 		if err != nil {
 			return err
@@ -239,7 +262,7 @@ func (s *Store) UpdateEscalationPolicy(ctx context.Context, a adherence.Actor, p
 		}
 		var recs []audit.Record
 		if old.Active && !p.Active {
-			if recs, err = s.closePolicyEscalations(ctx, tx, a, p.OrgID, p.ID, now); err != nil {
+			if recs, resolved, err = s.closePolicyEscalations(ctx, tx, a, p.OrgID, p.ID, now); err != nil {
 				return err
 			}
 		} else if err := s.reschedulePendingSteps(ctx, tx, p.OrgID, p.ID, p.Levels, now); err != nil {
@@ -251,6 +274,7 @@ func (s *Store) UpdateEscalationPolicy(ctx context.Context, a adherence.Actor, p
 	if err != nil {
 		return fmt.Errorf("update escalation policy: %w", err)
 	}
+	s.resolvedHook(resolved)
 	return nil
 }
 
@@ -262,7 +286,9 @@ func (s *Store) DeleteEscalationPolicy(ctx context.Context, a adherence.Actor, o
 	if !isID(orgID) || !isID(id) {
 		return errs.NotFound("escalation policy")
 	}
+	var resolved []Resolution
 	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+		resolved = nil
 		old, err := lockPolicy(ctx, tx, orgID, id)
 		if err != nil {
 			return err
@@ -275,16 +301,18 @@ func (s *Store) DeleteEscalationPolicy(ctx context.Context, a adherence.Actor, o
 			false, now, orgID, id); err != nil {
 			return fmt.Errorf("deactivate: %w", err)
 		}
-		recs, err := s.closePolicyEscalations(ctx, tx, a, orgID, id, now)
+		recs, res, err := s.closePolicyEscalations(ctx, tx, a, orgID, id, now)
 		if err != nil {
 			return err
 		}
+		resolved = res
 		recs = append(recs, auditRecord(a, orgID, audit.ActionDelete, "EscalationPolicy", id, "", ""))
 		return s.appendAudit(ctx, tx, recs)
 	})
 	if err != nil {
 		return fmt.Errorf("delete escalation policy: %w", err)
 	}
+	s.resolvedHook(resolved)
 	return nil
 }
 
@@ -359,48 +387,56 @@ func lockPolicy(ctx context.Context, tx *db.Tx, orgID, id string) (adherence.Esc
 }
 
 // closePolicyEscalations resolves the open (and exhausted) escalations of
-// a policy being deactivated and returns their audit records.
-func (s *Store) closePolicyEscalations(ctx context.Context, tx *db.Tx, a adherence.Actor, orgID, policyID string, now time.Time) ([]audit.Record, error) {
+// a policy being deactivated and returns their audit records and
+// resolutions.
+func (s *Store) closePolicyEscalations(ctx context.Context, tx *db.Tx, a adherence.Actor, orgID, policyID string, now time.Time) ([]audit.Record, []Resolution, error) {
 	return resolveEscalationsWhere(ctx, tx, a, orgID, `policy_id = $2 AND status IN ('open', 'exhausted')`, policyID, ReasonPolicyDeactivated, now)
 }
 
 // closePatientEscalations resolves the open (and exhausted) escalations of
 // a patient being deactivated, so that no further level fires and no
 // message still waiting (held for quiet hours, retried) goes out about
-// someone who left the program; it returns their audit records.
-func (s *Store) closePatientEscalations(ctx context.Context, tx *db.Tx, a adherence.Actor, orgID, patientID string, now time.Time) ([]audit.Record, error) {
+// someone who left the program; it returns their audit records and
+// resolutions.
+func (s *Store) closePatientEscalations(ctx context.Context, tx *db.Tx, a adherence.Actor, orgID, patientID string, now time.Time) ([]audit.Record, []Resolution, error) {
 	return resolveEscalationsWhere(ctx, tx, a, orgID, `patient_id = $2 AND status IN ('open', 'exhausted')`, patientID, ReasonPatientDeactivated, now)
 }
 
 // resolveEscalationsWhere resolves the escalations of orgID matching cond
-// (whose $2 is arg) with reason, and returns their audit records.
-func resolveEscalationsWhere(ctx context.Context, tx *db.Tx, a adherence.Actor, orgID, cond, arg, reason string, now time.Time) ([]audit.Record, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT id, patient_id FROM escalations
+// (whose $2 is arg) with reason, and returns their audit records and
+// resolutions.
+func resolveEscalationsWhere(ctx context.Context, tx *db.Tx, a adherence.Actor, orgID, cond, arg, reason string, now time.Time) ([]audit.Record, []Resolution, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, patient_id, level FROM escalations
 		WHERE org_id = $1 AND `+cond+` ORDER BY id`+forUpdate(tx.Dialect), orgID, arg)
 	if err != nil {
-		return nil, fmt.Errorf("read open escalations: %w", err)
+		return nil, nil, fmt.Errorf("read open escalations: %w", err)
 	}
-	type open struct{ id, patient string }
+	type open struct {
+		id, patient string
+		level       int
+	}
 	var list []open
 	for rows.Next() {
 		var o open
-		if err := rows.Scan(&o.id, &o.patient); err != nil {
+		if err := rows.Scan(&o.id, &o.patient, &o.level); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("read open escalations: %w", err)
+			return nil, nil, fmt.Errorf("read open escalations: %w", err)
 		}
 		list = append(list, o)
 	}
 	if err := rows.Close(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var recs []audit.Record
+	var resolved []Resolution
 	for _, o := range list {
 		if err := closeEscalation(ctx, tx, o.id, adherence.EscalationResolved, a.ID, reason, now); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		recs = append(recs, auditRecord(a, orgID, audit.ActionUpdate, "Escalation", o.id, o.patient, "status=resolved reason="+reason))
+		resolved = append(resolved, Resolution{Reason: reason, Level: o.level})
 	}
-	return recs, nil
+	return recs, resolved, nil
 }
 
 // moveToTakenInMiss moves the unclosed missed_dose escalation id to the
@@ -440,56 +476,59 @@ func moveToTakenInMiss(ctx context.Context, tx *db.Tx, orgID, patientID, id, sta
 // took in a miss of another active plan goes on about it
 // (moveToTakenInMiss), as when its own dose is recorded late; the others
 // are resolved and their pending steps cancelled. It returns the audit
-// records of the resolutions. The
+// records of the resolutions, and the resolutions. The
 // caller locks the patient, as the escalation consumer does, so a miss
 // consumed concurrently either opened or joined its escalation before (and
 // is seen here) or sees the plan's new status (and opens none).
-func closePlanEscalations(ctx context.Context, tx *db.Tx, a adherence.Actor, p adherence.Plan, reason string, now time.Time) ([]audit.Record, error) {
+func closePlanEscalations(ctx context.Context, tx *db.Tx, a adherence.Actor, p adherence.Plan, reason string, now time.Time) ([]audit.Record, []Resolution, error) {
 	lock := ""
 	if tx.Dialect == db.Postgres {
 		lock = " FOR UPDATE OF e"
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT e.id, e.status, e.opened_at, e.closed_at FROM escalations e
+	rows, err := tx.QueryContext(ctx, `SELECT e.id, e.status, e.opened_at, e.closed_at, e.level FROM escalations e
 		JOIN escalation_policies pol ON pol.org_id = e.org_id AND pol.id = e.policy_id
 		JOIN dose_instances d ON d.id = e.dose_instance_id
 		WHERE e.org_id = $1 AND e.patient_id = $2 AND e.status IN ('open', 'exhausted')
 		  AND pol.trigger_kind = 'missed_dose' AND d.plan_id = $3
 		ORDER BY e.id`+lock, p.OrgID, p.PatientID, p.ID)
 	if err != nil {
-		return nil, fmt.Errorf("read escalations of the plan: %w", err)
+		return nil, nil, fmt.Errorf("read escalations of the plan: %w", err)
 	}
 	type about struct {
 		id, status string
 		opened     time.Time
 		closed     sql.NullTime
+		level      int
 	}
 	var list []about
 	for rows.Next() {
 		var e about
-		if err := rows.Scan(&e.id, &e.status, &e.opened, &e.closed); err != nil {
+		if err := rows.Scan(&e.id, &e.status, &e.opened, &e.closed, &e.level); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("read escalations of the plan: %w", err)
+			return nil, nil, fmt.Errorf("read escalations of the plan: %w", err)
 		}
 		list = append(list, e)
 	}
 	if err := rows.Close(); err != nil {
-		return nil, fmt.Errorf("read escalations of the plan: %w", err)
+		return nil, nil, fmt.Errorf("read escalations of the plan: %w", err)
 	}
 	var recs []audit.Record
+	var resolved []Resolution
 	for _, e := range list {
 		moved, err := moveToTakenInMiss(ctx, tx, p.OrgID, p.PatientID, e.id, e.status, e.opened, e.closed)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if moved {
 			continue
 		}
 		if err := closeEscalation(ctx, tx, e.id, adherence.EscalationResolved, a.ID, reason, now); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		recs = append(recs, auditRecord(a, p.OrgID, audit.ActionUpdate, "Escalation", e.id, p.PatientID, "status=resolved reason="+reason))
+		resolved = append(resolved, Resolution{Reason: reason, Level: e.level})
 	}
-	return recs, nil
+	return recs, resolved, nil
 }
 
 // closeEscalation moves an escalation to a closed status and cancels its
@@ -538,9 +577,9 @@ type ConsumeResult struct {
 	// Exhausted counts the open escalations whose every level had fired
 	// that a new miss moved to exhausted (and replaced with a new one).
 	Exhausted int
-	// ResolvedAtLevel counts the resolved escalations by the last level
-	// they had fired (0: none yet).
-	ResolvedAtLevel map[int]int
+	// ResolvedBy counts the resolved escalations by reason and the last
+	// level they had fired (0: none yet).
+	ResolvedBy map[Resolution]int
 }
 
 func (r *ConsumeResult) add(o ConsumeResult) {
@@ -548,11 +587,11 @@ func (r *ConsumeResult) add(o ConsumeResult) {
 	r.Opened += o.Opened
 	r.Resolved += o.Resolved
 	r.Exhausted += o.Exhausted
-	for l, n := range o.ResolvedAtLevel {
-		if r.ResolvedAtLevel == nil {
-			r.ResolvedAtLevel = map[int]int{}
+	for k, n := range o.ResolvedBy {
+		if r.ResolvedBy == nil {
+			r.ResolvedBy = map[Resolution]int{}
 		}
-		r.ResolvedAtLevel[l] += n
+		r.ResolvedBy[k] += n
 	}
 }
 
@@ -743,10 +782,10 @@ func (s *Store) consumeChunk(ctx context.Context, tx *db.Tx, now time.Time, n in
 			}
 			for _, r := range resolved {
 				c.Resolved++
-				if c.ResolvedAtLevel == nil {
-					c.ResolvedAtLevel = map[int]int{}
+				if c.ResolvedBy == nil {
+					c.ResolvedBy = map[Resolution]int{}
 				}
-				c.ResolvedAtLevel[r.level]++
+				c.ResolvedBy[Resolution{Reason: r.reason, Level: r.level}]++
 				recs = append(recs, auditRecord(EscalationSystemActor, it.orgID, audit.ActionUpdate, "Escalation", r.id, it.p.PatientID,
 					"status=resolved reason="+r.reason))
 			}

@@ -583,7 +583,7 @@ func TestEscalationLowAdherence(t *testing.T) {
 		}
 		// Day 4 recorded late: 2 of 4 is not below 0.5 any more.
 		w.takeLate(w.pat.ID, w.plan.ID, 4)
-		if res := w.consume(); res.Resolved != 1 || res.ResolvedAtLevel[0] != 1 {
+		if res := w.consume(); res.Resolved != 1 || res.ResolvedBy[store.Resolution{Reason: store.ReasonDoseRecorded}] != 1 {
 			t.Fatalf("after the late dose: %+v", res)
 		}
 		if e := w.get(es[0].ID); e.Status != adherence.EscalationResolved || e.Reason != store.ReasonDoseRecorded {

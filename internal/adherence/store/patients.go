@@ -282,10 +282,12 @@ func (s *Store) SetPatientActive(ctx context.Context, a adherence.Actor, orgID, 
 		return adherence.Patient{}, errs.NotFound("patient")
 	}
 	var p adherence.Patient
+	var resolved []Resolution
 	// Retried on a PostgreSQL deadlock: it locks the patient, the plans,
 	// the doses, the escalations and the audit head, and other writers
 	// take some of them too.
 	err := s.retryTx(ctx, func(tx *db.Tx) error {
+		resolved = nil
 		var err error
 		if p, err = lockPatient(ctx, tx, orgID, id); err != nil {
 			return err
@@ -310,7 +312,7 @@ func (s *Store) SetPatientActive(ctx context.Context, a adherence.Actor, orgID, 
 			// (UpdatePatient regenerates only active patients).
 			err = s.regeneratePatient(ctx, tx, p, now, true)
 		} else if err = excludePatientDoses(ctx, tx, orgID, id, now); err == nil {
-			recs, err = s.closePatientEscalations(ctx, tx, a, orgID, id, now)
+			recs, resolved, err = s.closePatientEscalations(ctx, tx, a, orgID, id, now)
 		}
 		if err != nil {
 			return err
@@ -323,6 +325,7 @@ func (s *Store) SetPatientActive(ctx context.Context, a adherence.Actor, orgID, 
 	if err != nil {
 		return adherence.Patient{}, fmt.Errorf("set patient active: %w", err)
 	}
+	s.resolvedHook(resolved)
 	return p, nil
 }
 

@@ -259,9 +259,11 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 	if !isID(p.OrgID) || !isID(p.ID) {
 		return errs.NotFound("plan")
 	}
+	var resolved []Resolution
 	// Retried on a PostgreSQL deadlock, as SetPlanStatus is: it takes the
 	// same locks (patient, plan, doses, escalations, audit head).
 	err := s.retryTx(ctx, func(tx *db.Tx) error {
+		resolved = nil
 		// A switch to as needed closes escalations: the patient is locked
 		// first (lockPlanOfPatient).
 		cur, err := lockPlanOfPatient(ctx, tx, p.OrgID, p.ID)
@@ -311,10 +313,11 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 		if p.AsNeeded && !cur.AsNeeded {
 			// Its misses cannot be answered any more (a late taking is
 			// logged, not matched): nobody is paged about them.
-			recs, err := closePlanEscalations(ctx, tx, a, *p, ReasonPlanAsNeeded, now)
+			recs, res, err := closePlanEscalations(ctx, tx, a, *p, ReasonPlanAsNeeded, now)
 			if err != nil {
 				return err
 			}
+			resolved = res
 			if err := s.appendAudit(ctx, tx, recs); err != nil {
 				return err
 			}
@@ -348,6 +351,7 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 	if err != nil {
 		return fmt.Errorf("update plan: %w", err)
 	}
+	s.resolvedHook(resolved)
 	return nil
 }
 
@@ -404,8 +408,10 @@ func (s *Store) SetPlanStatus(ctx context.Context, a adherence.Actor, orgID, id 
 		return adherence.Plan{}, errs.NotFound("plan")
 	}
 	var p adherence.Plan
+	var resolved []Resolution
 	// Retried on a PostgreSQL deadlock, as SetPatientActive is.
 	err := s.retryTx(ctx, func(tx *db.Tx) error {
+		resolved = nil
 		var err error
 		if p, err = lockPlanOfPatient(ctx, tx, orgID, id); err != nil {
 			return err
@@ -429,9 +435,9 @@ func (s *Store) SetPlanStatus(ctx context.Context, a adherence.Actor, orgID, id 
 		var recs []audit.Record
 		switch p.Status {
 		case adherence.PlanPaused:
-			recs, err = closePlanEscalations(ctx, tx, a, p, ReasonPlanPaused, now)
+			recs, resolved, err = closePlanEscalations(ctx, tx, a, p, ReasonPlanPaused, now)
 		case adherence.PlanStopped:
-			recs, err = closePlanEscalations(ctx, tx, a, p, ReasonPlanStopped, now)
+			recs, resolved, err = closePlanEscalations(ctx, tx, a, p, ReasonPlanStopped, now)
 		}
 		if err != nil {
 			return err
@@ -444,6 +450,7 @@ func (s *Store) SetPlanStatus(ctx context.Context, a adherence.Actor, orgID, id 
 	if err != nil {
 		return adherence.Plan{}, fmt.Errorf("set plan status: %w", err)
 	}
+	s.resolvedHook(resolved)
 	return p, nil
 }
 

@@ -88,6 +88,12 @@ type Store struct {
 	// committed and counted in the ingestion metrics as the API's are; nil
 	// records them with RecordEvents.
 	Events EventSubmitter
+	// OnEscalationsResolved, when set, is told after each commit that
+	// resolved escalations outside the escalation jobs (a plan paused,
+	// stopped or made as needed, a patient deactivated, a policy
+	// deactivated), counted by reason and last level fired, for the
+	// escalation metrics; the jobs report theirs in ConsumeResult.
+	OnEscalationsResolved func(map[Resolution]int)
 }
 
 // EventSubmitter records events and returns their outcomes once they are

@@ -28,9 +28,11 @@ const (
 // level label is the escalation level (0 before the first level fired, at
 // most adherence.MaxEscalationLevels); no label carries an id.
 type EscalationMetrics struct {
-	// Escalations counts escalations by level and outcome: opened (level
-	// 0), fired (the level that fired), acknowledged and resolved (the
-	// last level fired before).
+	// Escalations counts escalations by level, outcome and reason: opened
+	// (level 0), fired (the level that fired), acknowledged and resolved
+	// (the last level fired before). The reason is why one was resolved
+	// (store.ReasonDoseRecorded, …ReasonPlanPaused, …), "" for the other
+	// outcomes.
 	Escalations *prometheus.CounterVec
 	// StepsStalled counts steps the stall sweeper re-drove.
 	StepsStalled prometheus.Counter
@@ -46,8 +48,8 @@ func NewEscalationMetrics(reg prometheus.Registerer, st *store.Store, now func()
 	m := &EscalationMetrics{
 		Escalations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "adherence_escalations_total",
-			Help: "Escalation transitions, by escalation level and outcome (opened, fired, acknowledged, resolved).",
-		}, []string{"level", "outcome"}),
+			Help: "Escalation transitions, by escalation level, outcome (opened, fired, acknowledged, resolved) and, for resolved, reason.",
+		}, []string{"level", "outcome", "reason"}),
 		StepsStalled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "adherence_escalation_steps_stalled_total",
 			Help: "Escalation steps still pending well after their due time whose job the stall sweeper enqueued again.",
@@ -84,14 +86,32 @@ func (c overdueCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, late.Seconds())
 }
 
-// Count adds n to adherence_escalations_total{level, outcome}. It is safe
-// on a nil *EscalationMetrics. Acknowledgements happen outside the jobs
-// (API, SMS reply): their callers count them with OutcomeAcknowledged.
+// Count adds n to adherence_escalations_total{level, outcome} (reason
+// ""). It is safe on a nil *EscalationMetrics. Acknowledgements happen
+// outside the jobs (API, SMS reply): their callers count them with
+// OutcomeAcknowledged.
 func (m *EscalationMetrics) Count(outcome string, level, n int) {
 	if m == nil || n <= 0 {
 		return
 	}
-	m.Escalations.WithLabelValues(strconv.Itoa(level), outcome).Add(float64(n))
+	m.Escalations.WithLabelValues(strconv.Itoa(level), outcome, "").Add(float64(n))
+}
+
+// CountResolved adds the resolutions of by to
+// adherence_escalations_total{level, outcome="resolved", reason}. It is
+// safe on a nil *EscalationMetrics. Resolutions outside the jobs (a plan
+// paused or stopped, a patient or policy deactivated) reach it through
+// store.Store.OnEscalationsResolved: counted by the jobs only, they were
+// missing from the metric.
+func (m *EscalationMetrics) CountResolved(by map[store.Resolution]int) {
+	if m == nil {
+		return
+	}
+	for r, n := range by {
+		if n > 0 {
+			m.Escalations.WithLabelValues(strconv.Itoa(r.Level), OutcomeResolved, r.Reason).Add(float64(n))
+		}
+	}
 }
 
 // EscalationOutboxArgs asks for the dose.missed and dose.resolved outbox
@@ -122,9 +142,7 @@ func (w *OutboxConsumerWorker) Work(ctx context.Context, _ *river.Job[Escalation
 	start := time.Now()
 	res, err := w.Store.ConsumeOutbox(ctx, w.Now(), w.Limit)
 	w.Metrics.Count(OutcomeOpened, 0, res.Opened)
-	for level, n := range res.ResolvedAtLevel {
-		w.Metrics.Count(OutcomeResolved, level, n)
-	}
+	w.Metrics.CountResolved(res.ResolvedBy)
 	if err != nil {
 		return fmt.Errorf("consume escalation outbox: %w", err)
 	}

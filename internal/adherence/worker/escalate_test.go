@@ -155,13 +155,13 @@ func TestEscalationJobs(t *testing.T) {
 			!esc.Steps[1].DueAt.Equal(esc.OpenedAt.Add(time.Hour)) {
 			t.Fatalf("steps = %+v", esc.Steps)
 		}
-		for testutil.ToFloat64(m.Escalations.WithLabelValues("1", worker.OutcomeFired)) < 1 {
+		for testutil.ToFloat64(m.Escalations.WithLabelValues("1", worker.OutcomeFired, "")) < 1 {
 			if time.Now().After(deadline) {
 				t.Fatal("the firing was not counted")
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		if got := testutil.ToFloat64(m.Escalations.WithLabelValues("0", worker.OutcomeOpened)); got != 1 {
+		if got := testutil.ToFloat64(m.Escalations.WithLabelValues("0", worker.OutcomeOpened, "")); got != 1 {
 			t.Errorf("opened = %v, want 1", got)
 		}
 		// The patient has no clinician: level 2 will reach nobody, and the
@@ -247,7 +247,7 @@ func TestEscalationStallHealth(t *testing.T) {
 		if _, err := check.Run(ctx); err != nil {
 			t.Fatalf("health after the step fired: %v", err)
 		}
-		if got := testutil.ToFloat64(m.Escalations.WithLabelValues("1", worker.OutcomeFired)); got != 1 {
+		if got := testutil.ToFloat64(m.Escalations.WithLabelValues("1", worker.OutcomeFired, "")); got != 1 {
 			t.Fatalf("fired = %v", got)
 		}
 		// The next level's job, run an hour early, is snoozed until due.
@@ -259,6 +259,56 @@ func TestEscalationStallHealth(t *testing.T) {
 		var snooze *rivertype.JobSnoozeError
 		if !errors.As(err, &snooze) || snooze.Duration != esc.Steps[1].DueAt.Sub(e.clock.Now()) {
 			t.Fatalf("early job = %v, want a snooze until %v", err, esc.Steps[1].DueAt)
+		}
+	})
+}
+
+// TestResolutionsOutsideTheJobsAreCounted: an escalation resolved because
+// its plan was paused (an API change, not an escalation job) is counted as
+// resolved with its reason and the last level it fired, as the jobs'
+// resolutions are; it was not counted at all.
+func TestResolutionsOutsideTheJobsAreCounted(t *testing.T) {
+	dbtest.Each(t, []migrate.Set{audit.Migrations, store.Migrations}, func(t *testing.T, d *db.DB) {
+		now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+		e := newEscEnv(t, d, now)
+		m, err := worker.NewEscalationMetrics(prometheus.NewRegistry(), e.st, e.clock.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.st.OnEscalationsResolved = m.CountResolved
+		logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+		consumer := &worker.OutboxConsumerWorker{Store: e.st, Now: e.clock.Now, Logger: logger, Metrics: m}
+		if err := consumer.Work(e.ctx, &river.Job[worker.EscalationOutboxArgs]{}); err != nil {
+			t.Fatal(err)
+		}
+		es, err := e.st.ListEscalations(e.ctx, e.org, store.EscalationFilter{})
+		if err != nil || len(es) != 1 {
+			t.Fatalf("escalations = %v, %v", es, err)
+		}
+		esc, err := e.st.GetEscalation(e.ctx, e.org, es[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stepWorker := &worker.EscalationStepWorker{Store: e.st, Now: e.clock.Now, Logger: logger, Metrics: m}
+		if err := stepWorker.Work(e.ctx, &river.Job[adherence.EscalationStepArgs]{Args: adherence.EscalationStepArgs{StepID: esc.Steps[0].ID}}); err != nil {
+			t.Fatal(err)
+		}
+		plans, err := e.st.ListPlans(e.ctx, e.org, esc.PatientID)
+		if err != nil || len(plans) != 1 {
+			t.Fatalf("plans = %v, %v", plans, err)
+		}
+		a := adherence.Actor{ID: "test", Role: "admin", OrgID: e.org}
+		if _, err := e.st.SetPlanStatus(e.ctx, a, e.org, plans[0].ID, adherence.PlanPaused); err != nil {
+			t.Fatal(err)
+		}
+		if esc, err = e.st.GetEscalation(e.ctx, e.org, esc.ID); err != nil || esc.Reason != store.ReasonPlanPaused {
+			t.Fatalf("escalation after the pause = %+v, %v", esc, err)
+		}
+		if got := testutil.ToFloat64(m.Escalations.WithLabelValues("1", worker.OutcomeResolved, store.ReasonPlanPaused)); got != 1 {
+			t.Errorf("resolved at level 1 as plan_paused = %v, want 1", got)
+		}
+		if got := testutil.CollectAndCount(m.Escalations); got != 3 {
+			t.Errorf("%d series (opened, fired, resolved), want 3", got)
 		}
 	})
 }
