@@ -1022,12 +1022,15 @@ func triggerHolds(ctx context.Context, tx *db.Tx, pol adherence.EscalationPolicy
 		// closePlanEscalations).
 		return dose.found && dose.status == adherence.DoseMissed && dose.planActive, nil
 	case adherence.TriggerMissedCount:
-		if !dose.found {
+		// Only the misses of active scheduled plans count, the one that
+		// opens it included: a paused, stopped or as-needed plan's
+		// misses page no one, as for missed_dose.
+		if !dose.found || !dose.planActive {
 			return false, nil
 		}
 		var n int
-		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM dose_instances
-			WHERE org_id = $1 AND patient_id = $2 AND status = 'missed' AND due_at > $3 AND due_at <= $4`,
+		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM dose_instances d
+			WHERE d.org_id = $1 AND d.patient_id = $2 AND d.status = 'missed' AND d.due_at > $3 AND d.due_at <= $4`+activePlanDose,
 			orgID, patientID, db.UTC(dose.dueAt.Add(-pol.Trigger.Window)), db.UTC(dose.dueAt)).Scan(&n)
 		if err != nil {
 			return false, fmt.Errorf("count missed doses: %w", err)
@@ -1044,13 +1047,24 @@ func triggerHolds(ctx context.Context, tx *db.Tx, pol adherence.EscalationPolicy
 	return false, nil
 }
 
+// activePlanDose is the condition, on a dose_instances d, that its plan is
+// active and scheduled (not paused, stopped or as needed): only such
+// plans' doses count toward the missed_count and low_adherence triggers.
+// The misses a plan had before it was paused stayed missed, and were
+// counted with the active plans' own, opening escalations about
+// medication the care team had put on hold.
+const activePlanDose = `
+	AND EXISTS (SELECT 1 FROM plans pl WHERE pl.org_id = d.org_id AND pl.id = d.plan_id AND pl.status = 'active' AND NOT pl.as_needed)`
+
 // patientCounts counts a patient's instances due in [from, to) by status,
 // as DoseCounts does, inside tx (without orphans and double doses, which
-// adherence ratios do not use).
+// adherence ratios do not use), of active scheduled plans only (see
+// activePlanDose).
 func patientCounts(ctx context.Context, tx *db.Tx, orgID, patientID string, from, to time.Time) (adherence.DoseCounts, error) {
 	var c adherence.DoseCounts
-	rows, err := tx.QueryContext(ctx, `SELECT status, COUNT(*) FROM dose_instances
-		WHERE org_id = $1 AND patient_id = $2 AND due_at >= $3 AND due_at < $4 GROUP BY status`,
+	rows, err := tx.QueryContext(ctx, `SELECT d.status, COUNT(*) FROM dose_instances d
+		WHERE d.org_id = $1 AND d.patient_id = $2 AND d.due_at >= $3 AND d.due_at < $4`+activePlanDose+`
+		GROUP BY d.status`,
 		orgID, patientID, db.UTC(from), db.UTC(to))
 	if err != nil {
 		return c, fmt.Errorf("dose counts: %w", err)

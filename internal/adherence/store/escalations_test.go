@@ -1497,3 +1497,46 @@ func TestEscalationLateRecordingMovesToMissTakenIn(t *testing.T) {
 		}
 	})
 }
+
+// TestPausedPlansMissesDoNotTrigger: the misses of a plan that is paused
+// count toward neither a missed_count nor a low_adherence trigger, as a
+// miss of a paused plan opens no missed_dose escalation: the care team put
+// that medication on hold. They were counted with the active plans' own.
+func TestPausedPlansMissesDoNotTrigger(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		trigger adherence.EscalationTrigger
+		// days the other plan misses before it is paused; the patient's
+		// own plan is taken on them, then missed on the day after.
+		days int
+	}{
+		{"missed_count", adherence.EscalationTrigger{Kind: adherence.TriggerMissedCount, Count: 2, Window: 72 * time.Hour}, 1},
+		{"low_adherence", adherence.EscalationTrigger{Kind: adherence.TriggerLowAdherence, Threshold: 0.5}, 3},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				w := newEscWorld(t, f)
+				w.policy(tt.trigger, level(0, adherence.RecipientsClinicians, notify.Email))
+				other := f.plan(w.pat.ID, timeOfDay("07:00"))
+				for d := 1; d <= tt.days; d++ {
+					w.now = local(2026, 3, d, 8, 5).UTC()
+					w.record(w.ev(w.pat.ID, w.plan.ID, adherence.EventTaken, local(2026, 3, d, 8, 0), fmt.Sprint("taken-", d)))
+					w.missDay(d) // the other plan's 07:00 dose
+					if res := w.consume(); res.Examined != 1 || res.Opened != 0 {
+						t.Fatalf("day %d, before the pause: %+v", d, res)
+					}
+				}
+				if _, err := w.s.SetPlanStatus(w.ctx, w.actor, w.org, other.ID, adherence.PlanPaused); err != nil {
+					t.Fatal(err)
+				}
+				w.missDay(tt.days + 1) // the patient's own plan; the other one's dose is excluded
+				if res := w.consume(); res.Examined != 1 || res.Opened != 0 {
+					t.Errorf("a miss of the active plan = %+v: the paused plan's misses opened an escalation", res)
+				}
+				if es := w.escalations(store.EscalationFilter{}); len(es) != 0 {
+					t.Errorf("escalations = %+v, want none", es)
+				}
+			})
+		})
+	}
+}
