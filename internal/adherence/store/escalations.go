@@ -229,7 +229,9 @@ func (s *Store) ListEscalationPolicies(ctx context.Context, orgID string) ([]adh
 // new levels: a pending step moves to its opening time + its level's new
 // After (now when that has passed), with a job at its new due time, and
 // the steps inserted later are timed by the new levels too (a step whose
-// level no longer exists is cancelled when due).
+// level no longer exists is cancelled when due). One with no pending step
+// left gets one for the next level the edit added (see
+// scheduleAddedLevels).
 // Deactivating a policy resolves its open escalations (reason
 // policy_deactivated, closed by the actor) and cancels their pending steps.
 func (s *Store) UpdateEscalationPolicy(ctx context.Context, a adherence.Actor, p *adherence.EscalationPolicy) error {
@@ -374,7 +376,68 @@ func (s *Store) reschedulePendingSteps(ctx context.Context, tx *db.Tx, orgID, po
 			return fmt.Errorf("move pending step: %w", err)
 		}
 	}
-	return s.insertStepJobs(ctx, tx, moved, now)
+	added, err := scheduleAddedLevels(ctx, tx, orgID, policyID, levels, now)
+	if err != nil {
+		return err
+	}
+	return s.insertStepJobs(ctx, tx, append(moved, added...), now)
+}
+
+// scheduleAddedLevels gives the open escalations of policyID that have no
+// pending step (their last level fired, or the step of the next one was
+// cancelled when an edit had removed it) and fewer levels fired than
+// levels now has, a pending step for their next level at opened_at + its
+// After (now when that has passed), and returns the steps to enqueue jobs
+// for. Without it the levels an edit added after the last one fired were
+// never scheduled, and the next miss exhausted the escalation. A step of
+// that level cancelled before is made pending again (steps are unique per
+// escalation and level). The caller has locked the escalations.
+func scheduleAddedLevels(ctx context.Context, tx *db.Tx, orgID, policyID string, levels []adherence.EscalationLevel, now time.Time) ([]stepJob, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT e.id, e.level, e.opened_at FROM escalations e
+		WHERE e.org_id = $1 AND e.policy_id = $2 AND e.status = 'open' AND e.level < $3
+		  AND NOT EXISTS (SELECT 1 FROM escalation_steps st WHERE st.escalation_id = e.id AND st.status = 'pending')
+		ORDER BY e.id`, orgID, policyID, len(levels))
+	if err != nil {
+		return nil, fmt.Errorf("read escalations without a pending step: %w", err)
+	}
+	type waiting struct {
+		id     string
+		level  int
+		opened time.Time
+	}
+	var list []waiting
+	for rows.Next() {
+		var w waiting
+		if err := rows.Scan(&w.id, &w.level, &w.opened); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read escalations without a pending step: %w", err)
+		}
+		list = append(list, w)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("read escalations without a pending step: %w", err)
+	}
+	var added []stepJob
+	for _, w := range list {
+		due := w.opened.UTC().Add(levels[w.level].After)
+		if due.Before(now) {
+			due = now
+		}
+		var id int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO escalation_steps (org_id, escalation_id, level, due_at, status)
+			VALUES ($1, $2, $3, $4, 'pending')
+			ON CONFLICT (escalation_id, level) DO UPDATE SET status = 'pending', due_at = excluded.due_at, redriven = 0
+			WHERE escalation_steps.status = 'cancelled'
+			RETURNING id`, orgID, w.id, w.level+1, db.UTC(due)).Scan(&id)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			continue // that level's step fired already
+		case err != nil:
+			return nil, fmt.Errorf("schedule added level: %w", err)
+		}
+		added = append(added, stepJob{id: id, due: due})
+	}
+	return added, nil
 }
 
 func lockPolicy(ctx context.Context, tx *db.Tx, orgID, id string) (adherence.EscalationPolicy, error) {

@@ -1540,3 +1540,72 @@ func TestPausedPlansMissesDoNotTrigger(t *testing.T) {
 		})
 	}
 }
+
+// TestEscalationPolicyEditAddsLevelsAfterTheLast: levels added to a policy
+// whose open escalation has already fired its last level are scheduled for
+// it, at its opening time + their After (now when that has passed), with a
+// job, and so is a level removed by an edit and added back by another.
+// The escalation had no pending step, so the new levels never fired and
+// the next miss exhausted it.
+func TestEscalationPolicyEditAddsLevelsAfterTheLast(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		w := newEscWorld(t, f)
+		carers := level(0, adherence.RecipientsCaregivers, notify.SMS)
+		clin := level(2*time.Hour, adherence.RecipientsClinicians, notify.Email)
+		late := level(6*time.Hour, adherence.RecipientsClinicians, notify.Email)
+		pol := w.policy(adherence.EscalationTrigger{Kind: adherence.TriggerMissedDose}, carers)
+		w.missDay(1)
+		if res := w.consume(); res.Opened != 1 {
+			t.Fatalf("consume: %+v", res)
+		}
+		e := w.escalations(store.EscalationFilter{})[0]
+		e = w.get(e.ID)
+		if res := w.fire(e.Steps[0].ID, w.now); !res.Fired || !res.Exhausted {
+			t.Fatalf("level 1, the last: %+v", res)
+		}
+		// Levels 2 and 3 are added 5 h after it opened.
+		w.now = e.OpenedAt.Add(5 * time.Hour)
+		pol.Levels = []adherence.EscalationLevel{carers, clin, late}
+		if err := w.s.UpdateEscalationPolicy(w.ctx, w.actor, &pol); err != nil {
+			t.Fatal(err)
+		}
+		e = w.get(e.ID)
+		var next *adherence.EscalationStep
+		for i := range e.Steps {
+			if e.Steps[i].Status == adherence.StepPending {
+				next = &e.Steps[i]
+			}
+		}
+		if next == nil || next.Level != 2 || !next.DueAt.Equal(w.now) {
+			t.Fatalf("steps after levels were added = %+v, want level 2 pending now (its 2 hours have passed)", e.Steps)
+		}
+		if jobs := w.jobs.stepJobs()[next.ID]; len(jobs) == 0 {
+			t.Errorf("no job for the step of the added level")
+		}
+		res := w.fire(next.ID, w.now)
+		if !res.Fired || res.Exhausted || res.NextStepID == 0 || !res.NextDueAt.Equal(e.OpenedAt.Add(6*time.Hour)) {
+			t.Fatalf("added level 2: %+v, want fired with level 3 next at +6h", res)
+		}
+		// Edited down to two levels, level 3 is cancelled when due; added
+		// back, it is pending again.
+		pol.Levels = []adherence.EscalationLevel{carers, clin}
+		if err := w.s.UpdateEscalationPolicy(w.ctx, w.actor, &pol); err != nil {
+			t.Fatal(err)
+		}
+		if res := w.fire(res.NextStepID, e.OpenedAt.Add(6*time.Hour)); res.Fired || res.Skipped != store.SkipLevelRemoved {
+			t.Fatalf("removed level 3: %+v", res)
+		}
+		pol.Levels = []adherence.EscalationLevel{carers, clin, late}
+		if err := w.s.UpdateEscalationPolicy(w.ctx, w.actor, &pol); err != nil {
+			t.Fatal(err)
+		}
+		if e = w.get(e.ID); len(e.Steps) != 3 || e.Steps[2].Status != adherence.StepPending || !e.Steps[2].DueAt.Equal(w.now) {
+			t.Fatalf("steps after level 3 was added back = %+v", e.Steps)
+		}
+		// The next miss joins it rather than exhausting it.
+		w.missDay(2)
+		if res := w.consume(); res.Exhausted != 0 || res.Opened != 0 {
+			t.Errorf("consume of day 2 = %+v, want the miss to join the open escalation", res)
+		}
+	})
+}
