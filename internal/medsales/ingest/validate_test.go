@@ -81,6 +81,11 @@ func TestValidateMalformedS3SourceRedacted(t *testing.T) {
 		// Does not parse as a URL (a stray "%"): cut before the query,
 		// user info dropped all the same.
 		{"s3://loader:s3cr3t@medsales%zz?token=tok123", "source s3://medsales%zz: want s3://bucket/key"},
+		// Of valid form otherwise: the user info was read as part of
+		// the bucket, the query as part of the key, and accepted.
+		{"s3://loader:s3cr3t@medsales-raw/nucc/nucc_taxonomy_251.csv", "source s3://medsales-raw/nucc/nucc_taxonomy_251.csv: want s3://bucket/key without user info, query or fragment"},
+		{"s3://medsales-raw/nucc/nucc_taxonomy_251.csv?X-Amz-Credential=AKIAEXAMPLE&X-Amz-Signature=sig123", "source s3://medsales-raw/nucc/nucc_taxonomy_251.csv: want s3://bucket/key without user info"},
+		{"s3://medsales-raw/nucc/nucc_taxonomy_251.csv#sig123", "source s3://medsales-raw/nucc/nucc_taxonomy_251.csv: want s3://bucket/key without user info"},
 	} {
 		err := ingest.Request{Dataset: "nucc", Source: c.src}.Validate()
 		if err == nil {

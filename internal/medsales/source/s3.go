@@ -59,7 +59,18 @@ type s3Source struct {
 
 // splitS3 returns the bucket and key of an s3://bucket/key URL; the
 // scheme may be in any case (Open matched it so).
+//
+// An s3:// URL carries no user info (credentials come from the AWS
+// configuration), and a query or fragment is no part of a key (a key
+// pasted with its presigned signature): such a URL is refused, named
+// without them. Read as written, the user info became part of the bucket
+// and the query part of the key, and every error repeated both. A key
+// holding a "?" or "#" cannot be named; an "@" in a key is fine.
 func splitS3(src string) (bucket, key string, err error) {
+	authority, _, _ := strings.Cut(src[len("s3://"):], "/")
+	if strings.Contains(authority, "@") || strings.ContainsAny(src, "?#") {
+		return "", "", fmt.Errorf("source %s: want s3://bucket/key without user info, query or fragment (credentials come from the AWS configuration)", RedactURL(src))
+	}
 	bucket, key, ok := strings.Cut(src[len("s3://"):], "/")
 	if !ok || bucket == "" || key == "" || strings.HasSuffix(key, "/") {
 		// Named redacted: a malformed source may still carry user info or

@@ -263,3 +263,62 @@ func TestOpenS3Errors(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenS3URLWithCredentialsRefused: an s3:// URL carries no user info,
+// and a query or fragment is not part of a key: such a URL is refused
+// before anything is fetched, named by bucket and key only. The user info
+// was read as part of the bucket and the query as part of the key, and
+// errors (NoSuchBucket, NoSuchKey) showed both, password and presigned
+// signature included.
+func TestOpenS3URLWithCredentialsRefused(t *testing.T) {
+	isolateAWS(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "s3cret-key")
+	srv := newS3Server(t)
+	srv.put(t, "medsales-raw", "nucc/nucc_taxonomy_251.csv", []byte("a\n"))
+	for _, c := range []struct{ src, shown string }{
+		{"s3://loader:hunter2@medsales-raw/nucc/nucc_taxonomy_251.csv", "source s3://medsales-raw/nucc/nucc_taxonomy_251.csv: "},
+		{"s3://AKIAEXAMPLE@medsales-raw/nucc/nucc_taxonomy_251.csv", "source s3://medsales-raw/nucc/nucc_taxonomy_251.csv: "},
+		{"s3://medsales-raw/nucc/nucc_taxonomy_251.csv?X-Amz-Credential=AKIAEXAMPLE&X-Amz-Signature=sig123", "source s3://medsales-raw/nucc/nucc_taxonomy_251.csv: "},
+		{"S3://loader:hunter2@medsales-raw/nucc/nucc_taxonomy_251.csv?token=tok123#sig123", "source s3://medsales-raw/nucc/nucc_taxonomy_251.csv: "},
+		{"s3://medsales-raw/nucc/nucc_taxonomy_251.csv#sig123", "source s3://medsales-raw/nucc/nucc_taxonomy_251.csv: "},
+		{"s3://loader:hunter2@medsales-raw/nucc/%zz.csv?token=tok123", "source s3://medsales-raw/nucc/%zz.csv: "},
+	} {
+		for name, err := range map[string]error{
+			"CheckForm": source.CheckForm(c.src),
+			"Open": func() error {
+				f, err := source.Open(context.Background(), c.src, source.Options{S3Endpoint: srv.ts.URL})
+				if err == nil {
+					f.Close()
+				}
+				return err
+			}(),
+		} {
+			if err == nil {
+				t.Errorf("%s(%q) = nil, want an error", name, c.src)
+				continue
+			}
+			msg := err.Error()
+			for _, s := range []string{"loader", "hunter2", "AKIAEXAMPLE", "sig123", "tok123", "?", "#"} {
+				if strings.Contains(msg, s) {
+					t.Errorf("%s(%q) error %q holds %q", name, c.src, msg, s)
+				}
+			}
+			if !strings.Contains(msg, c.shown) || !strings.Contains(msg, "want s3://bucket/key without user info, query or fragment") {
+				t.Errorf("%s(%q) error = %q, want it to name %q and say why", name, c.src, msg, c.shown)
+			}
+		}
+	}
+	if reqs := srv.requests(); len(reqs) != 0 {
+		t.Errorf("S3 was asked %+v, want nothing fetched", reqs)
+	}
+	// A key may hold an "@": only the authority is user info.
+	f, err := source.Open(context.Background(), "s3://medsales-raw/nucc/nucc_taxonomy_251.csv", source.Options{S3Endpoint: srv.ts.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := source.CheckForm("s3://medsales-raw/drop/loader@example.org.csv"); err != nil {
+		t.Errorf("CheckForm of a key holding an @: %v", err)
+	}
+}
