@@ -267,6 +267,15 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 	opts.Year = req.DataYear
 	f, err := source.Open(ctx, req.Source, opts)
 	if err != nil {
+		if errors.Is(err, source.ErrInput) && ctx.Err() == nil {
+			// The source names nothing to load, or nothing loadable
+			// (a missing file, HTTP 404, an archive without the
+			// dataset's file): bad input another attempt would meet
+			// again, so a queued load is cancelled, not counted a
+			// failure of the worker. A network failure or an HTTP 5xx
+			// stays unclassified.
+			err = &errs.Error{Code: errs.CodeInvalid, Message: err.Error()}
+		}
 		return refuse(err)
 	}
 	defer f.Close()

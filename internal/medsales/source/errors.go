@@ -1,9 +1,31 @@
 package source
 
 import (
+	"errors"
 	"io/fs"
 	"net/http"
 )
+
+// ErrInput is matched (errors.Is) by the errors of Open that another
+// attempt would meet again, the source as given being at fault: it names
+// nothing to load (no such file or object, HTTP 404, access refused with
+// 401 or 403, another 4xx refusal) or nothing loadable (a directory, a
+// zip from a pipe, a truncated archive, one without the dataset's file
+// or with its files of several data years, a member of an unsupported
+// compression), or has no form Open reads. A network failure, an HTTP
+// 5xx, 408 or 429, a source changed while being read or a missing AWS
+// configuration does not match: a later attempt may pass.
+var ErrInput = errors.New("source cannot be loaded as given")
+
+// inputError marks err as matching ErrInput; it reads as err.
+type inputError struct{ err error }
+
+func (e *inputError) Error() string        { return e.err.Error() }
+func (e *inputError) Unwrap() error        { return e.err }
+func (e *inputError) Is(target error) bool { return target == ErrInput }
+
+// badInput returns err marked as matching ErrInput.
+func badInput(err error) error { return &inputError{err: err} }
 
 // sourceError is a one-line error about a remote source. It names the
 // source without credentials or query string, and matches fs.ErrNotExist
@@ -27,6 +49,14 @@ func (e *sourceError) Is(target error) bool {
 		return e.status == http.StatusNotFound
 	case fs.ErrPermission:
 		return e.status == http.StatusUnauthorized || e.status == http.StatusForbidden
+	case ErrInput:
+		// A refusal of the request, except those a later attempt may
+		// not meet: a timeout, a change while reading, a rate limit.
+		switch e.status {
+		case http.StatusRequestTimeout, http.StatusPreconditionFailed, http.StatusTooEarly, http.StatusTooManyRequests:
+			return false
+		}
+		return e.status >= 400 && e.status < 500
 	}
 	return false
 }

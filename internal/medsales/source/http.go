@@ -47,7 +47,7 @@ type httpSource struct {
 func parseHTTP(src string) (*url.URL, error) {
 	u, err := url.Parse(src)
 	if err != nil || u.Host == "" {
-		return nil, errors.New("source: malformed URL (scheme://host/path expected)")
+		return nil, badInput(errors.New("source: malformed URL (scheme://host/path expected)"))
 	}
 	return u, nil
 }

@@ -69,13 +69,13 @@ type s3Source struct {
 func splitS3(src string) (bucket, key string, err error) {
 	authority, _, _ := strings.Cut(src[len("s3://"):], "/")
 	if strings.Contains(authority, "@") || strings.ContainsAny(src, "?#") {
-		return "", "", fmt.Errorf("source %s: want s3://bucket/key without user info, query or fragment (credentials come from the AWS configuration)", RedactURL(src))
+		return "", "", badInput(fmt.Errorf("source %s: want s3://bucket/key without user info, query or fragment (credentials come from the AWS configuration)", RedactURL(src)))
 	}
 	bucket, key, ok := strings.Cut(src[len("s3://"):], "/")
 	if !ok || bucket == "" || key == "" || strings.HasSuffix(key, "/") {
 		// Named redacted: a malformed source may still carry user info or
 		// a query (a key pasted with its presigned signature).
-		return "", "", fmt.Errorf("source %s: want s3://bucket/key", RedactURL(src))
+		return "", "", badInput(fmt.Errorf("source %s: want s3://bucket/key", RedactURL(src)))
 	}
 	return bucket, key, nil
 }

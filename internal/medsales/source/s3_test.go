@@ -219,13 +219,14 @@ func TestOpenS3Errors(t *testing.T) {
 		env   string // extra "K=V"
 		is    error
 		says  []string
+		input bool // matches ErrInput: another attempt would fail alike
 	}{
-		{name: "no such key", src: "s3://medsales-raw/missing.csv", is: fs.ErrNotExist, says: []string{"HTTP 404", "NoSuchKey"}},
-		{name: "no such bucket", src: "s3://nobucket/x.csv", is: fs.ErrNotExist, says: []string{"HTTP 404", "NoSuchBucket"}},
-		{name: "access denied", src: "s3://private/x.csv", is: fs.ErrPermission, says: []string{"HTTP 403", "AccessDenied"}},
-		{name: "truncated zip", src: "s3://medsales-raw/cut.zip", says: []string{"not a valid zip file"}},
+		{name: "no such key", src: "s3://medsales-raw/missing.csv", is: fs.ErrNotExist, says: []string{"HTTP 404", "NoSuchKey"}, input: true},
+		{name: "no such bucket", src: "s3://nobucket/x.csv", is: fs.ErrNotExist, says: []string{"HTTP 404", "NoSuchBucket"}, input: true},
+		{name: "access denied", src: "s3://private/x.csv", is: fs.ErrPermission, says: []string{"HTTP 403", "AccessDenied"}, input: true},
+		{name: "truncated zip", src: "s3://medsales-raw/cut.zip", says: []string{"not a valid zip file"}, input: true},
 		{name: "no credentials", src: "s3://medsales-raw/x.csv", noKey: true, says: []string{"credentials"}},
-		{name: "no key in URL", src: "s3://medsales-raw", says: []string{"want s3://bucket/key"}},
+		{name: "no key in URL", src: "s3://medsales-raw", says: []string{"want s3://bucket/key"}, input: true},
 		{name: "unreachable endpoint", src: "s3://medsales-raw/x.csv", env: "closed", says: []string{"connect"}},
 	}
 	for _, tt := range tests {
@@ -251,6 +252,9 @@ func TestOpenS3Errors(t *testing.T) {
 			t.Log(msg)
 			if tt.is != nil && !errors.Is(err, tt.is) {
 				t.Errorf("error %q is not %v", msg, tt.is)
+			}
+			if errors.Is(err, source.ErrInput) != tt.input {
+				t.Errorf("error %q matches ErrInput: %v, want %v", msg, !tt.input, tt.input)
 			}
 			for _, s := range append([]string{tt.src}, tt.says...) {
 				if !strings.Contains(msg, s) {

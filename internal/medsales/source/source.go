@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -151,7 +152,7 @@ func Open(ctx context.Context, src string, opts Options) (*File, error) {
 	case hasPrefixFold(src, "https://"), hasPrefixFold(src, "http://"):
 		return openHTTP(ctx, src, opts)
 	case src == "":
-		return nil, errors.New("source: empty source")
+		return nil, badInput(errors.New("source: empty source"))
 	case urlScheme(src) != "":
 		return nil, unsupportedScheme(src)
 	default:
@@ -164,7 +165,7 @@ func Open(ctx context.Context, src string, opts Options) (*File, error) {
 // call as "invalid argument".
 func checkControl(src string) error {
 	if i := strings.IndexFunc(src, func(r rune) bool { return r < 0x20 || r == 0x7f }); i >= 0 {
-		return fmt.Errorf("source: contains a control character (at byte %d)", i+1)
+		return badInput(fmt.Errorf("source: contains a control character (at byte %d)", i+1))
 	}
 	return nil
 }
@@ -185,7 +186,7 @@ func CheckForm(src string) error {
 		_, err := parseHTTP(src)
 		return err
 	case src == "":
-		return errors.New("source: empty source")
+		return badInput(errors.New("source: empty source"))
 	case urlScheme(src) != "":
 		return unsupportedScheme(src)
 	}
@@ -241,13 +242,17 @@ func unsupportedScheme(src string) error {
 	if u, err := url.Parse(src); err == nil {
 		display = redactURL(u)
 	}
-	return fmt.Errorf("source %s: unsupported scheme %q: a source is %s", display, scheme, supportedForms)
+	return badInput(fmt.Errorf("source %s: unsupported scheme %q: a source is %s", display, scheme, supportedForms))
 }
 
 func openLocal(src string, opts Options) (*File, error) {
 	f, err := os.Open(src)
 	if err != nil {
-		return nil, fmt.Errorf("source: %w", err)
+		err = fmt.Errorf("source: %w", err)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+			err = badInput(err)
+		}
+		return nil, err
 	}
 	st, err := f.Stat()
 	if err != nil {
@@ -256,7 +261,7 @@ func openLocal(src string, opts Options) (*File, error) {
 	}
 	if st.IsDir() {
 		f.Close()
-		return nil, fmt.Errorf("source %s: is a directory", src)
+		return nil, badInput(fmt.Errorf("source %s: is a directory", src))
 	}
 	if !st.Mode().IsRegular() {
 		return openStream(f, src)
@@ -294,7 +299,7 @@ func openStream(f *os.File, src string) (*File, error) {
 	name := filepath.Base(src)
 	if isZip(head, name) {
 		f.Close()
-		return nil, fmt.Errorf("source %s: a zip archive cannot be read from a pipe (its directory is at its end): give the archive's path", src)
+		return nil, badInput(fmt.Errorf("source %s: a zip archive cannot be read from a pipe (its directory is at its end): give the archive's path", src))
 	}
 	return newFile(name, "", -1, br, src, f.Close), nil
 }
@@ -325,19 +330,20 @@ func openZip(r io.ReaderAt, size int64, display, archive string, opts Options) (
 		// Insecure member paths are harmless here: nothing is written
 		// to disk.
 	case errors.Is(err, zip.ErrFormat):
-		return nil, fmt.Errorf("source %s: %w (truncated, or not a zip archive)", display, err)
+		return nil, badInput(fmt.Errorf("source %s: %w (truncated, or not a zip archive)", display, err))
 	case err != nil:
 		return nil, namingSource(display, err)
 	}
 	m, err := pickMember(zr.File, opts)
 	if err != nil {
-		return nil, fmt.Errorf("source %s: %w", display, err)
+		// No member to load, or a choice to make: the archive stays so.
+		return nil, badInput(fmt.Errorf("source %s: %w", display, err))
 	}
 	rc, err := m.Open()
 	if err != nil {
 		if errors.Is(err, zip.ErrAlgorithm) {
-			return nil, fmt.Errorf("source %s: member %s: compression method %d (%s): %w",
-				display, m.Name, m.Method, methodName(m.Method), err)
+			return nil, badInput(fmt.Errorf("source %s: member %s: compression method %d (%s): %w",
+				display, m.Name, m.Method, methodName(m.Method), err))
 		}
 		return nil, fmt.Errorf("member %s: %w", m.Name, namingSource(display, err))
 	}
