@@ -140,6 +140,12 @@ func (s *server) handleCreateIngestion(w http.ResponseWriter, r *http.Request) {
 			Message: "this source is not allowed: sources must start with one of the prefixes in INGEST_ALLOWED_SOURCES"})
 		return
 	}
+	// The request becomes the job's args, kept in River's jobs table:
+	// a source with credentials in it is refused, never stored.
+	if err := req.ValidateQueued(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	// A job of this dataset whose worker died mid-load would stay
 	// running for hours, and the same request would be answered as its
 	// duplicate: discard it first, so the load is queued again now.

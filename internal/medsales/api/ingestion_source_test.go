@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/medplatform/medplatform/internal/medsales/api"
+	"github.com/medplatform/medplatform/internal/medsales/ingest"
 	"github.com/medplatform/medplatform/internal/platform/auth"
 )
 
@@ -174,4 +175,59 @@ func TestIngestionSourceEncodedDotsRefused(t *testing.T) {
 			t.Errorf("source %q: %d %s, want 202", src, status, b)
 		}
 	}
+}
+
+// TestIngestionRefusesSourceCredentials: a queued load's source carries no
+// user info, query or fragment: the request is kept whole as the River
+// job's args, readable by anyone reading the jobs table, and the reply
+// repeated it. Such a source is refused with 400 naming the field, the
+// source shown by scheme, host and path only, and nothing is queued; it
+// was queued and echoed, password, token and presigned signature included.
+func TestIngestionRefusesSourceCredentials(t *testing.T) {
+	q := &recordingQueue{}
+	srv := httptest.NewServer(api.NewServer(api.Deps{Jobs: q, IngestToken: "tok",
+		AllowedSources: []string{"https://", "http://download.cms.gov/", "s3://drop/"}}))
+	defer srv.Close()
+	for _, src := range []string{
+		"https://loader:s3cr3t@download.cms.gov/nucc_taxonomy_251.csv",
+		"https://download.cms.gov/nucc_taxonomy_251.csv?X-Amz-Credential=AKIAEXAMPLE&X-Amz-Signature=sig123",
+		"http://download.cms.gov/nucc_taxonomy_251.csv?token=tok123",
+		"https://download.cms.gov/nucc_taxonomy_251.csv#sig123",
+		"s3://drop/nucc_taxonomy_251.csv?X-Amz-Signature=sig123",
+	} {
+		status, b := postIngestion(t, srv.URL, `{"dataset":"nucc","source":"`+src+`"}`)
+		var p struct {
+			Field  string `json:"field"`
+			Detail string `json:"detail"`
+		}
+		if status != http.StatusBadRequest || json.Unmarshal(b, &p) != nil || p.Field != "source" {
+			t.Errorf("source %q: %d %s, want 400 with field source", src, status, b)
+		}
+		for _, x := range []string{"loader", "s3cr3t", "AKIAEXAMPLE", "sig123", "tok123"} {
+			if strings.Contains(string(b), x) {
+				t.Errorf("source %q: reply %s holds %q", src, b, x)
+			}
+		}
+		if !strings.Contains(p.Detail, "download.cms.gov/nucc_taxonomy_251.csv") && !strings.Contains(p.Detail, "s3://drop/nucc_taxonomy_251.csv") {
+			t.Errorf("source %q: detail %q does not name the source", src, p.Detail)
+		}
+	}
+	if len(q.args) != 0 {
+		t.Fatalf("jobs queued with credentials in their args: %+v", q.args)
+	}
+	const clean = "https://download.cms.gov/nucc_taxonomy_251.csv"
+	if status, b := postIngestion(t, srv.URL, `{"dataset":"nucc","source":"`+clean+`"}`); status != http.StatusAccepted || !strings.Contains(string(b), clean) {
+		t.Errorf("source %q: %d %s, want 202 naming it", clean, status, b)
+	}
+	if len(q.args) != 1 || q.args[0].Source != clean {
+		t.Errorf("queued %+v, want one job of %s", q.args, clean)
+	}
+}
+
+// recordingQueue records the args of the jobs it is asked to insert.
+type recordingQueue struct{ args []ingest.JobArgs }
+
+func (q *recordingQueue) Insert(_ context.Context, a river.JobArgs, _ *river.InsertOpts) (*rivertype.JobInsertResult, error) {
+	q.args = append(q.args, a.(ingest.JobArgs))
+	return &rivertype.JobInsertResult{Job: &rivertype.JobRow{ID: int64(len(q.args))}}, nil
 }

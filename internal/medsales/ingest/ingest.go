@@ -89,6 +89,39 @@ func (r Request) Validate() error {
 	return nil
 }
 
+// ValidateQueued checks a request to be queued as a River job (POST
+// /v1/ingestions, INGEST_SCHEDULE): Validate's checks, and a source URL
+// without user info, query or fragment. The job's args are the request,
+// kept in River's jobs table, and shown by whatever lists jobs, for as
+// long as the job is kept: a password, a token or a presigned URL's
+// signature there would be readable by anyone reading the table. A file
+// behind credentials is queued from where the worker's own credentials
+// reach it (an s3:// bucket, an allowed https:// host), or loaded with
+// the ingest command, which keeps only the source's redacted name.
+func (r Request) ValidateQueued() error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	if carriesCredentials(r.Source) {
+		return errs.Invalid("source", "%s: a queued load's source must not carry user info, a query or a fragment (a password, a token or a presigned signature would be kept in the jobs table): queue a file the worker's own credentials reach, or load it with medsales ingest",
+			source.RedactURL(r.Source))
+	}
+	return nil
+}
+
+// carriesCredentials reports whether src is an s3:// or http(s):// URL
+// with user info, a query or a fragment, where credentials go. A local
+// path is read as written: a "?" or "#" in it is part of a file name.
+func carriesCredentials(src string) bool {
+	lower := strings.ToLower(src)
+	if !strings.HasPrefix(lower, "s3://") && !strings.HasPrefix(lower, "http://") && !strings.HasPrefix(lower, "https://") {
+		return false
+	}
+	_, rest, _ := strings.Cut(src, "://")
+	authority, _, _ := strings.Cut(rest, "/")
+	return strings.Contains(authority, "@") || strings.ContainsAny(src, "?#")
+}
+
 func datasetList() string {
 	names := make([]string, len(medsales.Datasets))
 	for i, d := range medsales.Datasets {

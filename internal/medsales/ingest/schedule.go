@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/medplatform/medplatform/internal/medsales"
+	"github.com/medplatform/medplatform/internal/medsales/source"
 )
 
 // ScheduleEntry is one periodic load: every Every, load Request.
@@ -32,7 +33,7 @@ func ParseSchedule(s string) ([]ScheduleEntry, error) {
 		if len(fields) == 0 {
 			continue
 		}
-		where := fmt.Sprintf("INGEST_SCHEDULE entry %d (%q)", n+1, strings.TrimSpace(raw))
+		where := fmt.Sprintf("INGEST_SCHEDULE entry %d (%q)", n+1, redactFields(fields))
 		if len(fields) != 3 {
 			return nil, fmt.Errorf("%s: want DATASET SOURCE EVERY", where)
 		}
@@ -41,7 +42,9 @@ func ParseSchedule(s string) ([]ScheduleEntry, error) {
 			return nil, fmt.Errorf("%s: EVERY must be a duration of at least 1m, like 24h", where)
 		}
 		req := Request{Dataset: medsales.Dataset(fields[0]), Source: fields[1]}
-		if err := req.Validate(); err != nil {
+		// Queued as a River job: a source's credentials would be kept
+		// in the jobs table.
+		if err := req.ValidateQueued(); err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
 		id := scheduleID(req)
@@ -74,4 +77,18 @@ func PeriodicJobs(entries []ScheduleEntry) []*river.PeriodicJob {
 func scheduleID(r Request) string {
 	sum := sha256.Sum256([]byte(r.Source))
 	return "ingest-" + string(r.Dataset) + "-" + hex.EncodeToString(sum[:6])
+}
+
+// redactFields returns an entry's fields for an error message, each URL
+// (s3://, http://, https://) by its scheme, host and path only: a source
+// with credentials is refused, and the message must not repeat them.
+func redactFields(fields []string) string {
+	out := make([]string, len(fields))
+	for i, f := range fields {
+		out[i] = f
+		if carriesCredentials(f) {
+			out[i] = source.RedactURL(f)
+		}
+	}
+	return strings.Join(out, " ")
 }

@@ -34,3 +34,27 @@ func TestParseSchedule(t *testing.T) {
 		}
 	}
 }
+
+// TestParseScheduleRefusesSourceCredentials: a scheduled load is queued as
+// a River job whose args hold its source, so a source with user info, a
+// query or a fragment is refused, as POST /v1/ingestions refuses it; and
+// an error names an entry with its URLs redacted. The source was queued
+// as given, and an entry's error quoted it whole, credentials included.
+func TestParseScheduleRefusesSourceCredentials(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"nucc https://loader:s3cr3t@download.cms.gov/nucc_taxonomy_251.csv 24h", `entry 1 ("nucc https://download.cms.gov/nucc_taxonomy_251.csv 24h"): source: `},
+		{"nucc https://download.cms.gov/nucc_taxonomy_251.csv?token=tok123 24h", "must not carry user info, a query or a fragment"},
+		{"nucc https://download.cms.gov/nucc_taxonomy_251.csv#sig123 24h", "must not carry user info, a query or a fragment"},
+		{"nucc https://loader:s3cr3t@download.cms.gov/nucc_taxonomy_251.csv?X-Amz-Signature=sig123 daily", `entry 1 ("nucc https://download.cms.gov/nucc_taxonomy_251.csv daily"): EVERY`},
+		{"nucc s3://loader:s3cr3t@drop/n.csv?token=tok123", `entry 1 ("nucc s3://drop/n.csv"): want DATASET SOURCE EVERY`},
+	} {
+		_, err := ingest.ParseSchedule(c.in)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("ParseSchedule(%q) = %v, want an error containing %q", c.in, err, c.want)
+			continue
+		}
+		if x := leaks(err.Error()); x != "" {
+			t.Errorf("ParseSchedule(%q) error holds %q: %v", c.in, x, err)
+		}
+	}
+}
