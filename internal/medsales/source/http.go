@@ -239,8 +239,6 @@ func (h *httpSource) statusError(resp *http.Response) error {
 	return &sourceError{src: h.display, status: resp.StatusCode, msg: "HTTP " + resp.Status}
 }
 
-// redactURL returns u for messages: without user info, query or fragment,
-// which may carry credentials or signatures.
 // RedactURL returns src, an s3://, http:// or https:// URL, as it may be
 // shown in a message or recorded in the load history: its scheme, host
 // and path only, never its user info, query or fragment, which may hold a
@@ -264,6 +262,8 @@ func RedactURL(src string) string {
 	return src
 }
 
+// redactURL returns u for messages: without user info, query or fragment,
+// which may carry credentials or signatures.
 func redactURL(u *url.URL) string {
 	c := *u
 	c.User = nil
