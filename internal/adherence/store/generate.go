@@ -106,10 +106,14 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 	}
 	// Filtered before deleteStale, so that a scheduled instance left at
 	// the instant of a dose that a kept one stands for is deleted too.
-	doses, moved := withoutKept(doses, kept, g.sameTiming, g.zoneMoved, days)
+	doses, moved, gone := withoutKept(doses, kept, g.sameTiming, g.zoneMoved, days)
 	// Read before deleteStale orphans them.
 	carried, err := carriedEvents(ctx, tx, &g, from, doses)
 	if err != nil {
+		return 0, err
+	}
+	// Excluded, so that deleteStale deletes them and orphans their skips.
+	if err := excludeGone(ctx, tx, &g, gone); err != nil {
 		return 0, err
 	}
 	if err := deleteStale(ctx, tx, &g, from, doses); err != nil {
@@ -138,7 +142,8 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 
 // keptDose is an instance with an outcome: its ordinal and due instant.
 // pending marks one due before the regenerated window (see keptOutcomes),
-// and scheduled one of those still without an outcome.
+// and scheduled one of those still without an outcome; skipped marks one
+// skipped.
 type keptDose struct {
 	id        int64
 	seq       int
@@ -146,6 +151,7 @@ type keptDose struct {
 	local     string // wall time in the zone it was generated in, 2006-01-02T15:04
 	pending   bool
 	scheduled bool
+	skipped   bool
 }
 
 // keptOutcomes returns the plan's instances due in [from, to) that carry an
@@ -177,6 +183,7 @@ func keptOutcomes(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time
 		}
 		k.pending = k.due.Before(from)
 		k.scheduled = status == string(adherence.DoseScheduled)
+		k.skipped = status == string(adherence.DoseSkipped)
 		out = append(out, k)
 	}
 	if err := rows.Err(); err != nil {
@@ -285,9 +292,16 @@ const nearKept = 3 * time.Hour
 // orphan and the dose a miss. An instance of the day before with an
 // outcome (the 08:00 dose taken in London before the flight) ends its
 // occurrence: the new dose is dropped, not scheduled as a second one.
-func withoutKept(doses []schedule.Dose, kept []keptDose, sameTiming, zoneMoved bool, days dayOrders) (out []schedule.Dose, moved []keptDose) {
-	if len(kept) == 0 || len(doses) == 0 {
-		return doses, nil
+//
+// A timing change that leaves a kept instance of the regenerated window
+// on a date without any dose (the cycle of an every-other-day plan moved
+// by a day) ends its occurrence: the plan no longer has it. Such an
+// instance skipped in advance is returned in gone, to be deleted with the
+// doses the plan no longer has, its skip orphaned: from the change on,
+// exactly the doses of the new timing exist. A taking is kept.
+func withoutKept(doses []schedule.Dose, kept []keptDose, sameTiming, zoneMoved bool, days dayOrders) (out []schedule.Dose, moved, gone []keptDose) {
+	if len(kept) == 0 {
+		return doses, nil, nil
 	}
 	due := make(map[int64]bool, len(doses))
 	byDue := make(map[int64]int, len(doses))
@@ -301,12 +315,18 @@ func withoutKept(doses []schedule.Dose, kept []keptDose, sameTiming, zoneMoved b
 	}
 	// byRank returns the dose of the same rank on k's local date after a
 	// timing change (found), when the date has as many doses as before
-	// (known).
+	// (known). A date with no dose under the new timing (a day no longer
+	// a dosing day of an every-other-day plan whose cycle moved) is known
+	// too: k stands for no dose, not for the dose that a renumbering gave
+	// its Seq on another day.
 	byRank := func(k keptDose) (i int, found, known bool) {
 		if len(k.local) < 10 {
 			return 0, false, false
 		}
 		before, after := days.before[k.local[:10]], days.after[k.local[:10]]
+		if len(before) > 0 && len(after) == 0 {
+			return 0, false, true
+		}
 		if len(before) == 0 || len(before) != len(after) {
 			return 0, false, false
 		}
@@ -373,8 +393,11 @@ func withoutKept(doses []schedule.Dose, kept []keptDose, sameTiming, zoneMoved b
 				continue
 			}
 		} else if i, found, known := byRank(k); known {
-			if found {
+			switch {
+			case found:
 				drop[i] = true
+			case k.skipped && len(days.after[k.local[:10]]) == 0:
+				gone = append(gone, k)
 			}
 			continue
 		}
@@ -412,7 +435,7 @@ func withoutKept(doses []schedule.Dose, kept []keptDose, sameTiming, zoneMoved b
 		drop[best] = true
 	}
 	if len(drop) == 0 {
-		return doses, moved
+		return doses, moved, gone
 	}
 	out = make([]schedule.Dose, 0, len(doses)-len(drop))
 	for i, d := range doses {
@@ -420,7 +443,7 @@ func withoutKept(doses []schedule.Dose, kept []keptDose, sameTiming, zoneMoved b
 			out = append(out, d)
 		}
 	}
-	return out, moved
+	return out, moved, gone
 }
 
 // carriedEvent is an event recorded against an excluded instance that
@@ -527,6 +550,21 @@ func excludeMoved(ctx context.Context, tx *db.Tx, g *genPlan, moved []keptDose) 
 			WHERE org_id = $1 AND plan_id = $2 AND id = $3 AND status = 'scheduled'`, g.orgID, g.id, k.id)
 		if err != nil {
 			return fmt.Errorf("exclude moved dose: %w", err)
+		}
+	}
+	return nil
+}
+
+// excludeGone marks excluded the kept instances skipped in advance whose
+// date no longer has a dose (see withoutKept): deleteStale then deletes
+// them and orphans their skips, as it does for an instance excluded by a
+// pause.
+func excludeGone(ctx context.Context, tx *db.Tx, g *genPlan, gone []keptDose) error {
+	for _, k := range gone {
+		_, err := tx.ExecContext(ctx, `UPDATE dose_instances SET status = 'excluded'
+			WHERE org_id = $1 AND plan_id = $2 AND id = $3 AND status = 'skipped'`, g.orgID, g.id, k.id)
+		if err != nil {
+			return fmt.Errorf("exclude dose of a date without doses: %w", err)
 		}
 	}
 	return nil

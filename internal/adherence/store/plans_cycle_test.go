@@ -1,0 +1,79 @@
+package store_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/schedule"
+)
+
+// everyOtherDay is a timing of one dose every two days at 08:00, its
+// cycle counted from boundsStart (or the plan's startAt when empty).
+func everyOtherDay(boundsStart string) schedule.Timing {
+	one, two := 1, 2.0
+	r := &schedule.Repeat{Frequency: &one, Period: &two, PeriodUnit: "d", TimeOfDay: []string{"08:00"}}
+	if boundsStart != "" {
+		r.BoundsPeriod = &schedule.Period{Start: boundsStart}
+	}
+	return schedule.Timing{Repeat: r}
+}
+
+// TestEveryOtherDayAnchorChange moves the cycle of an every-other-day plan
+// by a day (by its startAt or its boundsPeriod.start) after the next
+// dose, on the old cycle, was skipped in advance: from the change on,
+// exactly the doses of the new cycle exist. The skipped dose of a day no
+// longer a dosing day stands for no new dose and is deleted, its skip
+// orphaned; it was taken for the new cycle's dose of its Seq, a day
+// later, which was not scheduled.
+func TestEveryOtherDayAnchorChange(t *testing.T) {
+	cases := []struct {
+		name   string
+		change func(pl *adherence.Plan)
+	}{
+		{name: "startAt", change: func(pl *adherence.Plan) { pl.StartAt = start.Add(day) }},
+		{name: "boundsPeriod.start", change: func(pl *adherence.Plan) { pl.Timing = everyOtherDay("2026-03-02") }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				p := f.patient("UTC")
+				pl := f.plan(p.ID, everyOtherDay(""))   // 03-01, 03-03, 03-05, 03-07 …
+				f.now = start.Add(5*day + 10*time.Hour) // 03-06 10:00
+				var next adherence.DoseInstance
+				for _, d := range f.allDoses(pl.ID) {
+					if d.LocalTime == "2026-03-07T08:00" {
+						next = d
+					}
+				}
+				skip := f.ev(p.ID, pl.ID, adherence.EventSkipped, f.now, "c-1")
+				skip.Event.RequestedDose = next.ID
+				if out := f.record(skip); out[0].Err != nil || out[0].Event.Result != adherence.ResultScored {
+					t.Fatalf("record skip: %+v", out[0])
+				}
+				tc.change(&pl)
+				for i := range 2 { // the second update must change nothing
+					if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+						t.Fatal(err)
+					}
+					var got []string
+					for _, d := range f.doses(pl.ID, f.now.Add(-2*day), f.now.Add(6*day)) {
+						got = append(got, fmt.Sprintf("%s %s", d.LocalTime, d.Status))
+					}
+					want := []string{"2026-03-05T08:00 scheduled",
+						"2026-03-08T08:00 scheduled", "2026-03-10T08:00 scheduled", "2026-03-12T08:00 scheduled"}
+					if strings.Join(got, "\n") != strings.Join(want, "\n") {
+						t.Fatalf("update %d: doses:\n%s\nwant:\n%s", i+1, strings.Join(got, "\n"), strings.Join(want, "\n"))
+					}
+				}
+				// The skip is kept, an orphan: its dose is no longer part
+				// of the plan.
+				if n := f.count(`SELECT COUNT(*) FROM events WHERE client_event_id = 'c-1' AND result = 'orphan'`); n != 1 {
+					t.Errorf("the skip of the dose of 03-07 is not an orphan")
+				}
+			})
+		})
+	}
+}
