@@ -292,6 +292,11 @@ const nearKept = 3 * time.Hour
 // orphan and the dose a miss. An instance of the day before with an
 // outcome (the 08:00 dose taken in London before the flight) ends its
 // occurrence: the new dose is dropped, not scheduled as a second one.
+// So it does after a timing change that keeps the number of doses of its
+// date, for the new dose of its rank however far that moved: the morning
+// dose taken at 08:00 is the day's first dose when the times become 13:00
+// and 21:00 at noon, and no third dose is scheduled at 13:00; a morning
+// dose still without an outcome moves to 13:00 and is excluded.
 //
 // A timing change that leaves a kept instance of the regenerated window
 // on a date without any dose (the cycle of an every-other-day plan moved
@@ -360,21 +365,24 @@ func withoutKept(doses []schedule.Dose, kept []keptDose, sameTiming, zoneMoved b
 			// from below: it stands only for the dose of its own Seq,
 			// moved by a timing change (nearKept), never for a dose that
 			// a renumbering gave its Seq days later.
+			// Matched by wall time or by rank on its date, it is the
+			// occurrence of the new dose however far that moved.
 			i, ok := bySeq[k.seq]
+			same := sameTiming
 			if sameTiming {
 				i, ok = sameOccurrence(k)
 			} else if j, found, known := byRank(k); known {
-				i, ok = j, found
+				i, ok, same = j, found, true
 			}
 			switch {
 			case !ok:
 			case doses[i].Due.Sub(k.due) < nearKept:
 				drop[i] = true
-			case sameTiming && !k.scheduled:
+			case same && !k.scheduled:
 				// Taken, skipped or missed already: the occurrence is
 				// over, and the new dose would be a second one.
 				drop[i] = true
-			case sameTiming:
+			case same:
 				moved = append(moved, k)
 			}
 			continue

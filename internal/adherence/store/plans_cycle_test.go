@@ -77,3 +77,50 @@ func TestEveryOtherDayAnchorChange(t *testing.T) {
 		})
 	}
 }
+
+// TestTimingChangeFarFromTheDoseOfTheDay changes a twice-daily plan from
+// 08:00 and 20:00 to 13:00 and 21:00 at noon: the morning dose, five
+// hours from its new time, stands for the day's first dose by its rank.
+// Taken, it ends that occurrence, and the day has two doses; still
+// without an outcome, it moves to 13:00 and is excluded, as a pending
+// dose does after a move of zone. Beyond 3 h it stood for nothing, and a
+// third dose was scheduled at 13:00 beside it.
+func TestTimingChangeFarFromTheDoseOfTheDay(t *testing.T) {
+	cases := []struct {
+		name  string
+		taken bool
+		want  []string // doses of 2026-03-04
+	}{
+		{name: "taken", taken: true, want: []string{"08:00 taken_on_time", "21:00 scheduled"}},
+		{name: "pending", want: []string{"08:00 excluded", "13:00 scheduled", "21:00 scheduled"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				p := f.patient("UTC")
+				pl := f.plan(p.ID, timeOfDay("08:00", "20:00"))
+				today := start.Add(3 * day) // 2026-03-04
+				if tc.taken {
+					f.now = today.Add(8*time.Hour + 5*time.Minute)
+					if out := f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, f.now, "c-1")); out[0].Event.DoseStatus != adherence.DoseTakenOnTime {
+						t.Fatalf("taking: %+v", out[0])
+					}
+				}
+				f.now = today.Add(12 * time.Hour)
+				pl.Timing = timeOfDay("13:00", "21:00")
+				for i := range 2 { // the second update must change nothing
+					if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+						t.Fatal(err)
+					}
+					var got []string
+					for _, d := range f.doses(pl.ID, today, today.Add(day)) {
+						got = append(got, d.LocalTime[11:]+" "+string(d.Status))
+					}
+					if strings.Join(got, ", ") != strings.Join(tc.want, ", ") {
+						t.Fatalf("update %d: doses of 2026-03-04 = %s, want %s", i+1, strings.Join(got, ", "), strings.Join(tc.want, ", "))
+					}
+				}
+			})
+		})
+	}
+}
