@@ -92,28 +92,14 @@ func Expand(t Timing, p Params) ([]Dose, error) {
 	}
 
 	x := expansion{c: c, p: p, loc: p.Location, res: newResolver(p.Location)}
-	switch c.start.kind {
-	case dtDate, dtLocal:
-		x.start = instant(x.loc, c.start.wall)
-	case dtInstant:
-		x.start = c.start.at.Truncate(time.Second)
-	default:
+	x.start, x.end = c.bounds(x.loc)
+	if x.start.IsZero() {
 		if p.Start.IsZero() {
 			return nil, errs.Invalid("start", "is required when repeat.boundsPeriod.start is absent")
 		}
 		x.start = p.Start.Truncate(time.Second)
 	}
-	x.hasEnd = true
-	switch c.end.kind {
-	case dtDate:
-		x.end = instant(x.loc, c.end.wall+secondsPerDay)
-	case dtLocal:
-		x.end = instant(x.loc, c.end.wall).Add(time.Nanosecond)
-	case dtInstant:
-		x.end = c.end.at.Add(time.Nanosecond)
-	default:
-		x.hasEnd = false
-	}
+	x.hasEnd = !x.end.IsZero()
 	if x.hasEnd && !x.start.Before(x.end) {
 		return nil, nil
 	}
@@ -121,6 +107,43 @@ func Expand(t Timing, p Params) ([]Dose, error) {
 		return x.elapsed()
 	}
 	return x.daily(a), nil
+}
+
+// Bounds returns the instants at which the repeat.boundsPeriod of t starts
+// and ends (exclusive) in zone loc, as Expand reads them: a date-only
+// start is local midnight, a date-only end the end of that local day. A
+// bound that is absent is the zero time. An invalid Timing returns the
+// error of Validate.
+func Bounds(t Timing, loc *time.Location) (start, end time.Time, err error) {
+	c, verr := compile(t, true)
+	if verr != nil {
+		return time.Time{}, time.Time{}, verr
+	}
+	if loc == nil {
+		return time.Time{}, time.Time{}, errs.Invalid("location", "is required")
+	}
+	start, end = c.bounds(loc)
+	return start, end, nil
+}
+
+// bounds returns the boundsPeriod's start and exclusive end in loc, zero
+// when absent.
+func (c *compiled) bounds(loc *time.Location) (start, end time.Time) {
+	switch c.start.kind {
+	case dtDate, dtLocal:
+		start = instant(loc, c.start.wall)
+	case dtInstant:
+		start = c.start.at.Truncate(time.Second)
+	}
+	switch c.end.kind {
+	case dtDate:
+		end = instant(loc, c.end.wall+secondsPerDay)
+	case dtLocal:
+		end = instant(loc, c.end.wall).Add(time.Nanosecond)
+	case dtInstant:
+		end = c.end.at.Add(time.Nanosecond)
+	}
+	return start, end
 }
 
 // expansion holds the resolved inputs of one Expand call.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/report"
+	"github.com/medplatform/medplatform/internal/adherence/schedule"
 	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/db"
 	"github.com/medplatform/medplatform/internal/platform/errs"
@@ -322,23 +323,38 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 				return err
 			}
 		}
-		if p.StartAt.After(cur.StartAt) {
+		// The doses start and end where startAt and endAt say, narrowed by
+		// the timing's boundsPeriod, whose dates are the patient's.
+		loc, err := patientZone(ctx, tx, p.OrgID, p.PatientID)
+		if err != nil {
+			return err
+		}
+		oldStart, oldEnd, err := planBounds(&cur, loc)
+		if err != nil {
+			return err
+		}
+		newStart, newEnd, err := planBounds(p, loc)
+		if err != nil {
+			return err
+		}
+		if newStart.After(oldStart) {
 			// A plan has no dose before its start, and events before it
 			// are refused: a dose already due (regeneration only deletes
 			// future ones) could only be missed, and escalated. It is
-			// excluded, as a dose before enrolment is.
+			// excluded, as a dose before enrolment is, whether startAt or
+			// boundsPeriod.start moved.
 			_, err = tx.ExecContext(ctx, `UPDATE dose_instances SET status = 'excluded'
-				WHERE org_id = $1 AND plan_id = $2 AND status = 'scheduled' AND due_at < $3`, p.OrgID, p.ID, p.StartAt)
+				WHERE org_id = $1 AND plan_id = $2 AND status = 'scheduled' AND due_at < $3`, p.OrgID, p.ID, db.UTC(newStart))
 			if err != nil {
 				return fmt.Errorf("update plan: exclude doses before the start: %w", err)
 			}
 		}
-		if p.EndAt != nil && (cur.EndAt == nil || p.EndAt.Before(*cur.EndAt)) {
+		if !newEnd.IsZero() && (oldEnd.IsZero() || newEnd.Before(oldEnd)) {
 			// Likewise a plan has no dose from its end on: a dose already
 			// due after an end moved into the past (regeneration only
 			// deletes future ones) could only be missed, and escalated.
 			_, err = tx.ExecContext(ctx, `UPDATE dose_instances SET status = 'excluded'
-				WHERE org_id = $1 AND plan_id = $2 AND status = 'scheduled' AND due_at >= $3`, p.OrgID, p.ID, db.UTC(*p.EndAt))
+				WHERE org_id = $1 AND plan_id = $2 AND status = 'scheduled' AND due_at >= $3`, p.OrgID, p.ID, db.UTC(newEnd))
 			if err != nil {
 				return fmt.Errorf("update plan: exclude doses after the end: %w", err)
 			}
@@ -353,6 +369,37 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 	}
 	s.resolvedHook(resolved)
 	return nil
+}
+
+// patientZone reads the time zone of a patient of orgID inside tx.
+func patientZone(ctx context.Context, tx *db.Tx, orgID, patientID string) (*time.Location, error) {
+	var zone string
+	err := tx.QueryRowContext(ctx, `SELECT time_zone FROM patients WHERE org_id = $1 AND id = $2`, orgID, patientID).Scan(&zone)
+	if err != nil {
+		return nil, notFound(err, "read patient", "patient")
+	}
+	return loadZone(zone)
+}
+
+// planBounds returns the instant plan p's doses start at and the one they
+// end before (zero when open) in the patient's zone loc: startAt and endAt
+// narrowed by the timing's boundsPeriod, as expansion reads them.
+func planBounds(p *adherence.Plan, loc *time.Location) (start, end time.Time, err error) {
+	bs, be, err := schedule.Bounds(p.Timing, loc)
+	if err != nil {
+		return time.Time{}, time.Time{}, errs.PrefixField(err, "timing")
+	}
+	start = p.StartAt
+	if bs.After(start) {
+		start = bs
+	}
+	if p.EndAt != nil {
+		end = *p.EndAt
+	}
+	if !be.IsZero() && (end.IsZero() || be.Before(end)) {
+		end = be
+	}
+	return start, end, nil
 }
 
 // regenerateIfActive regenerates the future doses of p, whose row tx has

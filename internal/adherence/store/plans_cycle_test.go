@@ -124,3 +124,47 @@ func TestTimingChangeFarFromTheDoseOfTheDay(t *testing.T) {
 		})
 	}
 }
+
+// TestBoundsStartMovedLaterExcludesEarlierDoses moves the start of a
+// daily plan two days ahead, by startAt or by boundsPeriod.start (a date
+// in the patient's zone): the doses already materialised before the new
+// start, due or not, are excluded, so none is marked missed. Moving
+// boundsPeriod.start left the ones already due scheduled, to be missed
+// and escalated.
+func TestBoundsStartMovedLaterExcludesEarlierDoses(t *testing.T) {
+	cases := []struct {
+		name   string
+		change func(pl *adherence.Plan)
+	}{
+		{name: "startAt", change: func(pl *adherence.Plan) { pl.StartAt = local(2026, 3, 6, 0, 0) }},
+		{name: "boundsPeriod.start", change: func(pl *adherence.Plan) {
+			pl.Timing = schedule.Timing{Repeat: &schedule.Repeat{TimeOfDay: []string{"08:00"},
+				BoundsPeriod: &schedule.Period{Start: "2026-03-06"}}}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				p := f.patient("America/New_York")
+				pl := f.plan(p.ID, timeOfDay("08:00"))
+				f.now = local(2026, 3, 4, 10, 0)
+				tc.change(&pl)
+				if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := f.s.MarkMissed(f.ctx, f.now); err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, d := range f.doses(pl.ID, local(2026, 3, 3, 0, 0), local(2026, 3, 8, 0, 0)) {
+					got = append(got, d.LocalTime+" "+string(d.Status))
+				}
+				want := []string{"2026-03-03T08:00 excluded", "2026-03-04T08:00 excluded",
+					"2026-03-06T08:00 scheduled", "2026-03-07T08:00 scheduled"}
+				if strings.Join(got, "\n") != strings.Join(want, "\n") {
+					t.Fatalf("doses:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+				}
+			})
+		})
+	}
+}
