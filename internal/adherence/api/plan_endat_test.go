@@ -51,3 +51,50 @@ func TestPatchPlanEndAtNullRemovesTheEnd(t *testing.T) {
 		}
 	})
 }
+
+// TestCreatePlanAlreadyEndedRefused: POST /v1/patients/{id}/plans with an
+// endAt or a timing.repeat.boundsPeriod.end (a date in the patient's zone)
+// already past is a 400 problem naming the field; no plan is created. It
+// was created active, without a dose and without an error, a plan that
+// would never remind anyone.
+func TestCreatePlanAlreadyEndedRefused(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("Ended Org")
+		p := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "America/New_York"}, 201)
+		pid := p["id"].(string)
+		yesterday := e.now.In(mustLoad(t, "America/New_York")).AddDate(0, 0, -1).Format(time.DateOnly)
+		cases := []struct {
+			name, field string
+			body        map[string]any
+		}{
+			{name: "endAt", field: "endAt", body: map[string]any{
+				"timing": map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}},
+				"endAt":  e.now.Add(-time.Hour).Format(time.RFC3339),
+			}},
+			{name: "boundsPeriod.end", field: "timing.repeat.boundsPeriod.end", body: map[string]any{
+				"timing": map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"},
+					"boundsPeriod": map[string]any{"start": "2020-01-01", "end": yesterday}}},
+			}},
+		}
+		for _, tc := range cases {
+			tc.body["medication"] = map[string]any{"rxnorm": "314076", "display": "lisinopril"}
+			r := e.do("POST", "/v1/patients/"+pid+"/plans", admin, tc.body)
+			if r.status != 400 || r.json(t)["field"] != tc.field {
+				t.Errorf("%s in the past: %d %s, want 400 naming %s", tc.name, r.status, r.body, tc.field)
+			}
+		}
+		got := e.mustDo("GET", "/v1/patients/"+pid+"/plans", admin, nil, 200)
+		if plans, _ := got["plans"].([]any); len(plans) != 0 {
+			t.Errorf("plans after the refusals = %v, want none", got)
+		}
+	})
+}
+
+func mustLoad(t *testing.T, name string) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}

@@ -123,6 +123,9 @@ func (s *Store) CreatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 		if !pat.Active {
 			return errs.Conflict("patient is inactive")
 		}
+		if err := checkNotEnded(p, pat, now); err != nil {
+			return err
+		}
 		if err := insertPlan(ctx, tx, p); err != nil {
 			return err
 		}
@@ -136,6 +139,29 @@ func (s *Store) CreatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 	if err != nil {
 		p.GeneratedUntil = nil
 		return fmt.Errorf("create plan: %w", err)
+	}
+	return nil
+}
+
+// checkNotEnded refuses a new plan that has already ended, by its endAt or
+// its timing's boundsPeriod.end (a date in the patient's zone): it would
+// be created active without a dose, and never have one. A plan is never
+// created stopped, the only state of an ended plan, so a plan already
+// over is refused naming the field that ends it.
+func checkNotEnded(p *adherence.Plan, pat adherence.Patient, now time.Time) error {
+	if p.EndAt != nil && !p.EndAt.After(now) {
+		return errs.Invalid("endAt", "is in the past: a new plan must end after now")
+	}
+	loc, err := loadZone(pat.TimeZone)
+	if err != nil {
+		return err
+	}
+	_, end, err := planBounds(p, loc)
+	if err != nil {
+		return err
+	}
+	if !end.IsZero() && !end.After(now) {
+		return errs.Invalid("timing.repeat.boundsPeriod.end", "is in the past: a new plan must end after now")
 	}
 	return nil
 }
