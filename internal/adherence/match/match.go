@@ -66,9 +66,9 @@ type Decision struct {
 	DoubleDose bool
 }
 
-// earlySkip is how far ahead of its due time a skip that names its
+// EarlySkip is how far ahead of its due time a skip that names its
 // instance is accepted.
-const earlySkip = 24 * time.Hour
+const EarlySkip = 24 * time.Hour
 
 // CandidateRange is the due-time range in which instances can match an
 // event at t: instances due outside it have t outside their window, and
@@ -134,7 +134,7 @@ func pick(ev Event, cands []Instance, w adherence.Windows) int {
 			if c.ID != ev.DoseID {
 				continue
 			}
-			if w.Contains(c.DueAt, t) || (ev.Kind == adherence.EventSkipped && !t.Before(c.DueAt.Add(-earlySkip)) && t.Before(c.DueAt)) {
+			if w.Contains(c.DueAt, t) || (ev.Kind == adherence.EventSkipped && !t.Before(c.DueAt.Add(-EarlySkip)) && t.Before(c.DueAt)) {
 				return i
 			}
 			// A repeat of its recorded taking, just outside its window.

@@ -546,7 +546,14 @@ func checkEvent(e *adherence.Event, role string, doseOnly bool, plans map[string
 		return errs.Invalid("patientId", "is not the patient of the plan")
 	}
 	w := windowsOf(pl, windows)
-	if e.OccurredAt.Before(pl.startAt.Add(-w.OnTime)) {
+	earliest := pl.startAt.Add(-w.OnTime)
+	if e.Kind == adherence.EventSkipped && e.RequestedDose != 0 {
+		// A skip that names its dose may come a day ahead of it (see
+		// match), the plan's first dose too: "skip tomorrow's first dose"
+		// of a plan starting tomorrow. Matching holds it to its dose.
+		earliest = pl.startAt.Add(-max(w.OnTime, match.EarlySkip))
+	}
+	if e.OccurredAt.Before(earliest) {
 		return errs.Invalid("occurredAt", "is before the plan started")
 	}
 	return nil

@@ -168,3 +168,37 @@ func TestBoundsStartMovedLaterExcludesEarlierDoses(t *testing.T) {
 		})
 	}
 }
+
+// TestSkipInAdvanceOfAFuturePlansFirstDose skips, the evening before, the
+// first dose of a plan that starts at midnight: a skip naming its dose is
+// accepted up to a day ahead, the plan's first dose too, and scores it.
+// It was refused as before the plan started. A taking that early is
+// still refused.
+func TestSkipInAdvanceOfAFuturePlansFirstDose(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("UTC")
+		pl := adherence.Plan{
+			OrgID: f.org, PatientID: p.ID, Medication: adherence.Medication{RxNorm: "314076", Display: "lisinopril 10 MG Oral Tablet"},
+			Dose: "1 tablet", DaysSupply: 30, StartAt: start.Add(2 * day), Timing: timeOfDay("08:00"),
+		}
+		if err := f.s.CreatePlan(f.ctx, f.actor, &pl); err != nil {
+			t.Fatal(err)
+		}
+		first := f.allDoses(pl.ID)[0]
+		if first.LocalTime != "2026-03-03T08:00" {
+			t.Fatalf("first dose = %+v, want 2026-03-03T08:00", first)
+		}
+		f.now = start.Add(day + 20*time.Hour) // 2026-03-02 20:00
+		taken := f.ev(p.ID, pl.ID, adherence.EventTaken, f.now, "taken")
+		taken.Event.RequestedDose = first.ID
+		if out := f.record(taken); out[0].Err == nil {
+			t.Errorf("a taking before the plan's start was accepted: %+v", out[0].Event)
+		}
+		skip := f.ev(p.ID, pl.ID, adherence.EventSkipped, f.now, "skip")
+		skip.Event.RequestedDose = first.ID
+		out := f.record(skip)
+		if out[0].Err != nil || out[0].Event.DoseStatus != adherence.DoseSkipped {
+			t.Fatalf("skip in advance of the first dose: %+v, want it scored skipped", out[0])
+		}
+	})
+}
