@@ -116,7 +116,13 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 	if err := excludeGone(ctx, tx, &g, gone); err != nil {
 		return 0, err
 	}
-	if err := deleteStale(ctx, tx, &g, from, doses); err != nil {
+	var spare map[int64]bool
+	if g.sameTiming {
+		if spare, err = overtaken(ctx, tx, &g, from, doses); err != nil {
+			return 0, err
+		}
+	}
+	if err := deleteStale(ctx, tx, &g, from, doses, spare); err != nil {
 		return 0, err
 	}
 	if err := excludeMoved(ctx, tx, &g, moved); err != nil {
@@ -584,12 +590,71 @@ func sameLocalDate(a, b string) bool {
 	return len(a) >= 10 && len(b) >= 10 && a[:10] == b[:10]
 }
 
+// overtaken returns the due instants (Unix microseconds) of the plan's
+// scheduled instances due from from on that are not among doses while
+// the dose of their occurrence, after a change of the patient's zone or
+// anchors (g.sameTiming), is already past: the one at their wall time,
+// or, when the zone stayed, the one of their Seq on their local date. A
+// move east can put the new dose of a day before the change while its
+// instance in the old zone is still ahead (Los Angeles to Tokyo at 06:00
+// Los Angeles time: 08:00 in Tokyo was nine hours earlier). Deleting that
+// instance left the day without a dose; it is kept, due at its old
+// instant, and stands for the day's dose.
+func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, doses []schedule.Dose) (map[int64]bool, error) {
+	listed := make(map[int64]bool, len(doses))
+	for _, d := range doses {
+		listed[db.UTC(d.Due).UnixMicro()] = true
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT seq, due_at, local_time FROM dose_instances
+		WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3 AND status = 'scheduled'`, g.orgID, g.id, from)
+	if err != nil {
+		return nil, fmt.Errorf("read doses: %w", err)
+	}
+	var stale []keptDose
+	for rows.Next() {
+		var k keptDose
+		if err := rows.Scan(&k.seq, &k.due, &k.local); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read doses: %w", err)
+		}
+		if !listed[k.due.UnixMicro()] {
+			stale = append(stale, k)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read doses: %w", err)
+	}
+	if len(stale) == 0 {
+		return nil, nil
+	}
+	// A change of zone moves a wall time by at most 26 hours.
+	past, err := g.expand(from.Add(-36*time.Hour), from)
+	if err != nil {
+		return nil, err
+	}
+	spare := map[int64]bool{}
+	for _, k := range stale {
+		for _, d := range past {
+			if d.Local == k.local || (!g.zoneMoved && d.Seq == k.seq && sameLocalDate(d.Local, k.local)) {
+				spare[db.UTC(k.due).UnixMicro()] = true
+				break
+			}
+		}
+	}
+	return spare, nil
+}
+
 // deleteStale deletes the plan's scheduled and excluded instances due from
-// from on that are not among doses.
-func deleteStale(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, doses []schedule.Dose) error {
-	keep := make(map[int64]bool, len(doses))
+// from on that are not among doses, except those due at an instant of
+// spare (Unix microseconds; see overtaken).
+func deleteStale(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, doses []schedule.Dose, spare map[int64]bool) error {
+	keep := make(map[int64]bool, len(doses)+len(spare))
 	for _, d := range doses {
 		keep[db.UTC(d.Due).UnixMicro()] = true
+	}
+	for due := range spare {
+		keep[due] = true
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT id, due_at FROM dose_instances
 		WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3 AND status IN ('scheduled', 'excluded')`, g.orgID, g.id, from)

@@ -202,3 +202,38 @@ func TestSkipInAdvanceOfAFuturePlansFirstDose(t *testing.T) {
 		}
 	})
 }
+
+// TestTimeZoneMoveEastKeepsTheDaysDose moves a patient from Los Angeles
+// to Tokyo at 06:00 Los Angeles time, before the day's 08:00 dose: 08:00
+// of that date in Tokyo is already past, so the Los Angeles dose is kept
+// for the day's occurrence rather than deleted. It was deleted as not in
+// the new schedule, and the date had no dose at all.
+func TestTimeZoneMoveEastKeepsTheDaysDose(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("America/Los_Angeles")
+		pl := f.plan(p.ID, timeOfDay("08:00"))
+		f.now = time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC) // 06:00 in Los Angeles, 23:00 in Tokyo
+		p.TimeZone = "Asia/Tokyo"
+		for i := range 2 { // the second update must change nothing
+			if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, d := range f.doses(pl.ID, f.now.Add(-2*time.Hour), time.Date(2026, 3, 4, 0, 0, 0, 0, time.UTC)) {
+				got = append(got, fmt.Sprintf("%s %s %s", d.DueAt.UTC().Format(time.RFC3339), d.LocalTime, d.Status))
+			}
+			want := []string{
+				"2026-03-02T16:00:00Z 2026-03-02T08:00 scheduled",
+				"2026-03-02T23:00:00Z 2026-03-03T08:00 scheduled",
+				"2026-03-03T23:00:00Z 2026-03-04T08:00 scheduled",
+			}
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("update %d: doses after the move:\n%s\nwant:\n%s", i+1, strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			var err error
+			if p, err = f.s.GetPatient(f.ctx, f.org, p.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
