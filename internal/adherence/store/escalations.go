@@ -640,6 +640,9 @@ type ConsumeResult struct {
 	// Exhausted counts the open escalations whose every level had fired
 	// that a new miss moved to exhausted (and replaced with a new one).
 	Exhausted int
+	// ExhaustedBy counts the exhausted escalations by the last level they
+	// had fired, as counted by the escalation metrics.
+	ExhaustedBy map[int]int
 	// ResolvedBy counts the resolved escalations by reason and the last
 	// level they had fired (0: none yet).
 	ResolvedBy map[Resolution]int
@@ -650,6 +653,12 @@ func (r *ConsumeResult) add(o ConsumeResult) {
 	r.Opened += o.Opened
 	r.Resolved += o.Resolved
 	r.Exhausted += o.Exhausted
+	for level, n := range o.ExhaustedBy {
+		if r.ExhaustedBy == nil {
+			r.ExhaustedBy = map[int]int{}
+		}
+		r.ExhaustedBy[level] += n
+	}
 	for k, n := range o.ResolvedBy {
 		if r.ResolvedBy == nil {
 			r.ResolvedBy = map[Resolution]int{}
@@ -832,6 +841,10 @@ func (s *Store) consumeChunk(ctx context.Context, tx *db.Tx, now time.Time, n in
 				jobs = append(jobs, o.job)
 				if o.superseded != "" {
 					c.Exhausted++
+					if c.ExhaustedBy == nil {
+						c.ExhaustedBy = map[int]int{}
+					}
+					c.ExhaustedBy[o.supersededLevel]++
 					recs = append(recs, auditRecord(EscalationSystemActor, it.orgID, audit.ActionUpdate, "Escalation", o.superseded, it.p.PatientID,
 						"status=exhausted reason=new_miss"))
 				}
@@ -899,8 +912,10 @@ func activePolicies(all map[string]adherence.EscalationPolicy, orgID string) []a
 type openedEscalation struct {
 	id, policy string
 	job        stepJob
-	// superseded is the exhausted escalation this one replaced, or "".
-	superseded string
+	// superseded is the exhausted escalation this one replaced, or "";
+	// supersededLevel the last level it had fired.
+	superseded      string
+	supersededLevel int
 }
 
 // openEscalations evaluates the active policies of the record's org for a
@@ -945,14 +960,14 @@ func (s *Store) openEscalations(ctx context.Context, tx *db.Tx, it outboxItem, p
 		if err != nil {
 			return nil, err
 		}
-		superseded := ""
+		superseded, supersededLevel := "", 0
 		if !opened {
 			// One is open already: the miss is added to it while it still
 			// has levels to fire. One whose every level has fired (and
 			// which nobody acknowledged) would page no one about this new
 			// miss: it becomes exhausted, and a new escalation starts
 			// over for this miss, as one does after an acknowledgement.
-			if superseded, err = exhaustFired(ctx, tx, pol.ID, it.p.PatientID, now); err != nil || superseded == "" {
+			if superseded, supersededLevel, err = exhaustFired(ctx, tx, pol.ID, it.p.PatientID, now); err != nil || superseded == "" {
 				if err != nil {
 					return nil, err
 				}
@@ -969,7 +984,7 @@ func (s *Store) openEscalations(ctx context.Context, tx *db.Tx, it outboxItem, p
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, openedEscalation{id: id, policy: pol.ID, job: stepJob{id: stepID, due: due}, superseded: superseded})
+		out = append(out, openedEscalation{id: id, policy: pol.ID, job: stepJob{id: stepID, due: due}, superseded: superseded, supersededLevel: supersededLevel})
 	}
 	return out, nil
 }
@@ -993,25 +1008,27 @@ func insertEscalation(ctx context.Context, tx *db.Tx, id string, it outboxItem, 
 
 // exhaustFired moves the open escalation of policyID for patientID to
 // exhausted when none of its steps is pending any more (every level has
-// fired, or the policy lost its remaining levels), and returns its id; ""
-// when it still has levels to fire. An exhausted escalation can still be
-// acknowledged and is still resolved by the patient's recordings.
-func exhaustFired(ctx context.Context, tx *db.Tx, policyID, patientID string, now time.Time) (string, error) {
+// fired, or the policy lost its remaining levels), and returns its id and
+// the last level it fired; "" when it still has levels to fire. An
+// exhausted escalation can still be acknowledged and is still resolved by
+// the patient's recordings.
+func exhaustFired(ctx context.Context, tx *db.Tx, policyID, patientID string, now time.Time) (string, int, error) {
 	var id string
-	err := tx.QueryRowContext(ctx, `SELECT id FROM escalations e
+	var level int
+	err := tx.QueryRowContext(ctx, `SELECT id, level FROM escalations e
 		WHERE policy_id = $1 AND patient_id = $2 AND status = 'open'
 		  AND NOT EXISTS (SELECT 1 FROM escalation_steps s WHERE s.escalation_id = e.id AND s.status = 'pending')`+forUpdate(tx.Dialect),
-		policyID, patientID).Scan(&id)
+		policyID, patientID).Scan(&id, &level)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return "", nil
+		return "", 0, nil
 	case err != nil:
-		return "", fmt.Errorf("read fired escalation: %w", err)
+		return "", 0, fmt.Errorf("read fired escalation: %w", err)
 	}
 	if err := closeEscalation(ctx, tx, id, adherence.EscalationExhausted, "system", "new_miss", now); err != nil {
-		return "", err
+		return "", 0, err
 	}
-	return id, nil
+	return id, level, nil
 }
 
 func insertStep(ctx context.Context, tx *db.Tx, orgID, escalationID string, level int, due time.Time) (int64, error) {

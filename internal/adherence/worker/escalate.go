@@ -22,6 +22,9 @@ const (
 	OutcomeFired        = "fired"
 	OutcomeAcknowledged = "acknowledged"
 	OutcomeResolved     = "resolved"
+	// OutcomeExhausted: every level had fired, nobody acknowledged it,
+	// and a new miss replaced it with a new escalation.
+	OutcomeExhausted = "exhausted"
 )
 
 // EscalationMetrics are the escalation engine's Prometheus metrics. The
@@ -29,8 +32,8 @@ const (
 // most adherence.MaxEscalationLevels); no label carries an id.
 type EscalationMetrics struct {
 	// Escalations counts escalations by level, outcome and reason: opened
-	// (level 0), fired (the level that fired), acknowledged and resolved
-	// (the last level fired before). The reason is why one was resolved
+	// (level 0), fired (the level that fired), acknowledged, resolved and
+	// exhausted (the last level fired before). The reason is why one was resolved
 	// (store.ReasonDoseRecorded, …ReasonPlanPaused, …), "" for the other
 	// outcomes.
 	Escalations *prometheus.CounterVec
@@ -48,7 +51,7 @@ func NewEscalationMetrics(reg prometheus.Registerer, st *store.Store, now func()
 	m := &EscalationMetrics{
 		Escalations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "adherence_escalations_total",
-			Help: "Escalation transitions, by escalation level, outcome (opened, fired, acknowledged, resolved) and, for resolved, reason.",
+			Help: "Escalation transitions, by escalation level, outcome (opened, fired, acknowledged, resolved, exhausted) and, for resolved, reason.",
 		}, []string{"level", "outcome", "reason"}),
 		StepsStalled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "adherence_escalation_steps_stalled_total",
@@ -143,6 +146,11 @@ func (w *OutboxConsumerWorker) Work(ctx context.Context, _ *river.Job[Escalation
 	res, err := w.Store.ConsumeOutbox(ctx, w.Now(), w.Limit)
 	w.Metrics.Count(OutcomeOpened, 0, res.Opened)
 	w.Metrics.CountResolved(res.ResolvedBy)
+	// An exhausted escalation ends as surely as a resolved one: uncounted,
+	// the escalations that ran out of levels vanished from the metric.
+	for level, n := range res.ExhaustedBy {
+		w.Metrics.Count(OutcomeExhausted, level, n)
+	}
 	if err != nil {
 		return fmt.Errorf("consume escalation outbox: %w", err)
 	}

@@ -312,3 +312,57 @@ func TestResolutionsOutsideTheJobsAreCounted(t *testing.T) {
 		}
 	})
 }
+
+// TestExhaustedEscalationsAreCounted: an escalation whose every level has
+// fired, replaced by a new one when the patient misses another dose, is
+// counted as exhausted at the last level it fired; it was not counted at
+// all, so it never ended in the metric.
+func TestExhaustedEscalationsAreCounted(t *testing.T) {
+	dbtest.Each(t, []migrate.Set{audit.Migrations, store.Migrations}, func(t *testing.T, d *db.DB) {
+		now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+		e := newEscEnv(t, d, now)
+		m, err := worker.NewEscalationMetrics(prometheus.NewRegistry(), e.st, e.clock.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+		consumer := &worker.OutboxConsumerWorker{Store: e.st, Now: e.clock.Now, Logger: logger, Metrics: m}
+		if err := consumer.Work(e.ctx, &river.Job[worker.EscalationOutboxArgs]{}); err != nil {
+			t.Fatal(err)
+		}
+		es, err := e.st.ListEscalations(e.ctx, e.org, store.EscalationFilter{})
+		if err != nil || len(es) != 1 {
+			t.Fatalf("escalations = %v, %v", es, err)
+		}
+		stepWorker := &worker.EscalationStepWorker{Store: e.st, Now: e.clock.Now, Logger: logger, Metrics: m}
+		// Fire both levels: the second is due an hour after the first.
+		for level := 1; level <= 2; level++ {
+			esc, err := e.st.GetEscalation(e.ctx, e.org, es[0].ID)
+			if err != nil || len(esc.Steps) != level {
+				t.Fatalf("escalation before level %d = %+v, %v", level, esc, err)
+			}
+			e.clock.Set(esc.Steps[level-1].DueAt)
+			if err := stepWorker.Work(e.ctx, &river.Job[adherence.EscalationStepArgs]{Args: adherence.EscalationStepArgs{StepID: esc.Steps[level-1].ID}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The next dose is missed: the escalation is exhausted and a new one
+		// opens.
+		e.clock.Set(now.Add(4 * time.Hour))
+		if res, err := e.st.MarkMissed(e.ctx, e.clock.Now()); err != nil || res.Marked == 0 {
+			t.Fatalf("mark missed = %+v, %v", res, err)
+		}
+		if err := consumer.Work(e.ctx, &river.Job[worker.EscalationOutboxArgs]{}); err != nil {
+			t.Fatal(err)
+		}
+		if esc, err := e.st.GetEscalation(e.ctx, e.org, es[0].ID); err != nil || esc.Status != adherence.EscalationExhausted {
+			t.Fatalf("first escalation after the new miss = %+v, %v", esc, err)
+		}
+		if got := testutil.ToFloat64(m.Escalations.WithLabelValues("2", worker.OutcomeExhausted, "")); got != 1 {
+			t.Errorf("exhausted at level 2 = %v, want 1", got)
+		}
+		if got := testutil.ToFloat64(m.Escalations.WithLabelValues("0", worker.OutcomeOpened, "")); got != 2 {
+			t.Errorf("opened = %v, want 2", got)
+		}
+	})
+}
