@@ -538,7 +538,9 @@ func moveToTakenInMiss(ctx context.Context, tx *db.Tx, orgID, patientID, id, sta
 // says which): nobody is paged any more about that medication. One that
 // took in a miss of another active plan goes on about it
 // (moveToTakenInMiss), as when its own dose is recorded late; the others
-// are resolved and their pending steps cancelled. It returns the audit
+// are resolved and their pending steps cancelled. The patient's unclosed
+// missed_count and low_adherence escalations are then re-evaluated without
+// p's doses (see closeClearedCountEscalations). It returns the audit
 // records of the resolutions, and the resolutions. The
 // caller locks the patient, as the escalation consumer does, so a miss
 // consumed concurrently either opened or joined its escalation before (and
@@ -590,6 +592,73 @@ func closePlanEscalations(ctx context.Context, tx *db.Tx, a adherence.Actor, p a
 		}
 		recs = append(recs, auditRecord(a, p.OrgID, audit.ActionUpdate, "Escalation", e.id, p.PatientID, "status=resolved reason="+reason))
 		resolved = append(resolved, Resolution{Reason: reason, Level: e.level})
+	}
+	moreRecs, moreResolved, err := closeClearedCountEscalations(ctx, tx, a, p, reason, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	return append(recs, moreRecs...), append(resolved, moreResolved...), nil
+}
+
+// closeClearedCountEscalations re-evaluates the unclosed missed_count and
+// low_adherence escalations of p's patient once p no longer counts (its
+// status or as_needed already changed in tx: the triggers count only the
+// doses of active scheduled plans), and resolves with reason those whose
+// trigger no longer holds, as a dose.resolved record would. Left alone, an
+// escalation driven by the misses of a plan put on hold went on paging
+// until the patient's next recording re-evaluated it. It returns the audit
+// records of the resolutions, and the resolutions.
+func closeClearedCountEscalations(ctx context.Context, tx *db.Tx, a adherence.Actor, p adherence.Plan, reason string, now time.Time) ([]audit.Record, []Resolution, error) {
+	policies, err := loadOrgPolicies(ctx, tx, []any{p.OrgID})
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, policy_id, COALESCE(dose_instance_id, 0), level FROM escalations
+		WHERE org_id = $1 AND patient_id = $2 AND status IN ('open', 'exhausted') ORDER BY id`+forUpdate(tx.Dialect),
+		p.OrgID, p.PatientID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read escalations of the patient: %w", err)
+	}
+	type unclosed struct {
+		id, policy string
+		dose       int64
+		level      int
+	}
+	var list []unclosed
+	for rows.Next() {
+		var u unclosed
+		if err := rows.Scan(&u.id, &u.policy, &u.dose, &u.level); err != nil {
+			rows.Close()
+			return nil, nil, fmt.Errorf("read escalations of the patient: %w", err)
+		}
+		list = append(list, u)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, nil, fmt.Errorf("read escalations of the patient: %w", err)
+	}
+	var recs []audit.Record
+	var resolved []Resolution
+	for _, u := range list {
+		pol, ok := policies[u.policy]
+		if !ok || (pol.Trigger.Kind != adherence.TriggerMissedCount && pol.Trigger.Kind != adherence.TriggerLowAdherence) {
+			continue
+		}
+		dose, err := loadDose(ctx, tx, u.dose)
+		if err != nil {
+			return nil, nil, err
+		}
+		holds, err := triggerHolds(ctx, tx, pol, p.OrgID, p.PatientID, dose, now)
+		if err != nil {
+			return nil, nil, err
+		}
+		if holds {
+			continue
+		}
+		if err := closeEscalation(ctx, tx, u.id, adherence.EscalationResolved, a.ID, reason, now); err != nil {
+			return nil, nil, err
+		}
+		recs = append(recs, auditRecord(a, p.OrgID, audit.ActionUpdate, "Escalation", u.id, p.PatientID, "status=resolved reason="+reason))
+		resolved = append(resolved, Resolution{Reason: reason, Level: u.level})
 	}
 	return recs, resolved, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -1535,6 +1536,83 @@ func TestPausedPlansMissesDoNotTrigger(t *testing.T) {
 				}
 				if es := w.escalations(store.EscalationFilter{}); len(es) != 0 {
 					t.Errorf("escalations = %+v, want none", es)
+				}
+			})
+		})
+	}
+}
+
+// TestPlanPauseReevaluatesCountEscalations: pausing or stopping a plan
+// re-evaluates the patient's open missed_count and low_adherence
+// escalations without that plan's doses, and resolves (reason plan_paused
+// or plan_stopped, by the actor) those whose trigger no longer holds, as
+// missed_dose escalations about its doses are; one whose trigger still
+// holds on the active plans' misses alone stays open. They stayed open,
+// paging about medication on hold, until the patient's next recording.
+func TestPlanPauseReevaluatesCountEscalations(t *testing.T) {
+	missedCount := adherence.EscalationTrigger{Kind: adherence.TriggerMissedCount, Count: 2, Window: 72 * time.Hour}
+	for _, tt := range []struct {
+		name    string
+		trigger adherence.EscalationTrigger
+		status  adherence.PlanStatus
+		// otherMisses: the days the other plan (07:00) misses, taken
+		// otherwise; ownMisses likewise for the patient's own plan (08:00).
+		otherMisses, ownMisses []int
+		wantReason             string // "": the escalation stays open
+	}{
+		{"missed_count opened by the paused plan's miss", missedCount, adherence.PlanPaused, []int{1, 2}, nil, store.ReasonPlanPaused},
+		{"missed_count opened by the active plan's miss", missedCount, adherence.PlanPaused, []int{1}, []int{2}, store.ReasonPlanPaused},
+		{"missed_count, plan stopped", missedCount, adherence.PlanStopped, []int{1}, []int{2}, store.ReasonPlanStopped},
+		{"missed_count held by the active plan's misses", missedCount, adherence.PlanPaused, nil, []int{1, 2}, ""},
+		{"low_adherence", adherence.EscalationTrigger{Kind: adherence.TriggerLowAdherence, Threshold: 0.6}, adherence.PlanPaused,
+			[]int{1, 2}, nil, store.ReasonPlanPaused},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				w := newEscWorld(t, f)
+				w.policy(tt.trigger, level(time.Hour, adherence.RecipientsClinicians, notify.Email))
+				other := f.plan(w.pat.ID, timeOfDay("07:00"))
+				var resolvedBy map[store.Resolution]int
+				w.s.OnEscalationsResolved = func(by map[store.Resolution]int) { resolvedBy = by }
+				for d := 1; d <= 2; d++ {
+					if !slices.Contains(tt.otherMisses, d) {
+						w.now = local(2026, 3, d, 7, 5).UTC()
+						w.record(w.ev(w.pat.ID, other.ID, adherence.EventTaken, local(2026, 3, d, 7, 0), fmt.Sprint("other-", d)))
+					}
+					if !slices.Contains(tt.ownMisses, d) {
+						w.now = local(2026, 3, d, 8, 5).UTC()
+						w.record(w.ev(w.pat.ID, w.plan.ID, adherence.EventTaken, local(2026, 3, d, 8, 0), fmt.Sprint("own-", d)))
+					}
+					w.missDay(d)
+					w.consume()
+				}
+				es := w.escalations(store.EscalationFilter{Status: adherence.EscalationOpen})
+				if len(es) != 1 {
+					t.Fatalf("open escalations before the pause = %+v, want 1", es)
+				}
+				step := w.get(es[0].ID).Steps[0]
+				if _, err := w.s.SetPlanStatus(w.ctx, w.actor, w.org, other.ID, tt.status); err != nil {
+					t.Fatal(err)
+				}
+				got := w.get(es[0].ID)
+				if tt.wantReason == "" {
+					if got.Status != adherence.EscalationOpen || got.Steps[0].Status != adherence.StepPending || len(resolvedBy) != 0 {
+						t.Fatalf("escalation after the pause = %+v (resolved %v), want it open", got, resolvedBy)
+					}
+					return
+				}
+				if got.Status != adherence.EscalationResolved || got.Reason != tt.wantReason || got.ClosedBy != w.actor.ID ||
+					got.Steps[0].Status != adherence.StepCancelled {
+					t.Fatalf("escalation after the plan change = %+v, want resolved as %s", got, tt.wantReason)
+				}
+				if res := w.fire(step.ID, step.DueAt); res.Fired {
+					t.Errorf("a step fired after the plan change: %+v", res)
+				}
+				if audited := w.audited(got.ID, "status=resolved reason="+tt.wantReason); audited != 1 {
+					t.Errorf("%d audit records of the resolution, want 1", audited)
+				}
+				if n := resolvedBy[store.Resolution{Reason: tt.wantReason}]; n != 1 {
+					t.Errorf("resolutions told = %v, want one %s at level 0", resolvedBy, tt.wantReason)
 				}
 			})
 		})
