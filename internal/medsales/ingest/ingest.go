@@ -306,8 +306,10 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 			// dataset's file): bad input another attempt would meet
 			// again, so a queued load is cancelled, not counted a
 			// failure of the worker. A network failure or an HTTP 5xx
-			// stays unclassified.
-			err = &errs.Error{Code: errs.CodeInvalid, Message: err.Error()}
+			// stays unclassified. The source's error is kept as the
+			// cause, so errors.Is(err, fs.ErrNotExist) and errors.As to
+			// it still hold on Run's result.
+			err = &errs.Error{Code: errs.CodeInvalid, Message: "source cannot be loaded as given", Err: err}
 		}
 		return refuse(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"context"
 	"errors"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/medplatform/medplatform/internal/medsales"
 	"github.com/medplatform/medplatform/internal/medsales/ingest"
+	"github.com/medplatform/medplatform/internal/medsales/source"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 )
 
@@ -107,6 +109,32 @@ func TestOpenFailuresClassified(t *testing.T) {
 					t.Errorf("Work = %v: job cancelled %v, want %v", werr, got, c.invalid)
 				}
 			})
+		}
+	})
+}
+
+// TestOpenFailureKeepsItsCause: a source refused as invalid input keeps
+// the source's error as its cause, so errors.Is(fs.ErrNotExist) and
+// errors.As to the *fs.PathError of a missing local file still hold on
+// Run's result, with the code still invalid. The error was rebuilt from
+// its message, which lost them.
+func TestOpenFailureKeepsItsCause(t *testing.T) {
+	each(t, func(t *testing.T, e env) {
+		missing := filepath.Join(e.dir, "missing.csv")
+		_, err := e.svc.Run(context.Background(), ingest.Request{Dataset: medsales.NUCC, Source: missing}, nil)
+		if err == nil {
+			t.Fatal("Run succeeded, want an error")
+		}
+		if errs.CodeOf(err) != errs.CodeInvalid {
+			t.Errorf("Run error %q has code %s, want invalid", err, errs.CodeOf(err))
+		}
+		if !errors.Is(err, fs.ErrNotExist) || !errors.Is(err, source.ErrInput) {
+			t.Errorf("Run error %q: errors.Is fs.ErrNotExist %v, source.ErrInput %v, want both", err,
+				errors.Is(err, fs.ErrNotExist), errors.Is(err, source.ErrInput))
+		}
+		var pathErr *fs.PathError
+		if !errors.As(err, &pathErr) || pathErr.Path != missing {
+			t.Errorf("Run error %q: errors.As *fs.PathError = %+v, want the missing file's", err, pathErr)
 		}
 	})
 }
