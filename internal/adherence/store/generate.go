@@ -309,7 +309,12 @@ const nearKept = 3 * time.Hour
 // by a day) ends its occurrence: the plan no longer has it. Such an
 // instance skipped in advance is returned in gone, to be deleted with the
 // doses the plan no longer has, its skip orphaned: from the change on,
-// exactly the doses of the new timing exist. A taking is kept.
+// exactly the doses of the new timing exist. A taking is kept. An
+// instance of the window skipped in advance that stands for no dose of a
+// timing change by rank, Seq or nearness is gone too (three doses a day
+// become one at 08:00 in the afternoon: the 20:00 dose skipped is no
+// occurrence of the plan any more); kept, it counted in the reports a
+// dose the plan no longer has.
 func withoutKept(doses []schedule.Dose, kept []keptDose, sameTiming, zoneMoved bool, days dayOrders) (out []schedule.Dose, moved, gone []keptDose) {
 	if len(kept) == 0 {
 		return doses, nil, nil
@@ -427,7 +432,10 @@ func withoutKept(doses []schedule.Dose, kept []keptDose, sameTiming, zoneMoved b
 	// dose nearest to it, if that is within nearKept and unambiguous: the
 	// evening dose skipped at 20:00 is the one now due at 19:00, not a
 	// second evening dose. Further away it stands for none (three doses a
-	// day become one at 08:00: tomorrow's 08:00 is another occurrence).
+	// day become one at 08:00: tomorrow's 08:00 is another occurrence),
+	// and one skipped in advance is gone, as on a date without any dose:
+	// the plan no longer has its occurrence, and a skip kept for it would
+	// count in the reports a dose that is not scheduled.
 	for _, k := range unmatched {
 		j := sort.Search(len(doses), func(x int) bool { return !doses[x].Due.Before(k.due) })
 		best, bestGap, tie := -1, time.Duration(0), false
@@ -443,7 +451,13 @@ func withoutKept(doses []schedule.Dose, kept []keptDose, sameTiming, zoneMoved b
 				tie = true
 			}
 		}
-		if best < 0 || tie || bestGap >= nearKept || drop[best] || keptAt[db.UTC(doses[best].Due).UnixMicro()] {
+		if best < 0 || bestGap >= nearKept {
+			if k.skipped && !sameTiming {
+				gone = append(gone, k)
+			}
+			continue
+		}
+		if tie || drop[best] || keptAt[db.UTC(doses[best].Due).UnixMicro()] {
 			continue
 		}
 		drop[best] = true

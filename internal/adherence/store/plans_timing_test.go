@@ -129,7 +129,12 @@ func TestTimeZoneChangeKeepsOneDosePerOccurrence(t *testing.T) {
 
 // TestTimingChangeRenumberedSeq changes three doses a day to one: the seq
 // of a dose skipped in advance now falls days later, on a different
-// occurrence, which must still be scheduled.
+// occurrence, which must still be scheduled. The skipped 20:00 dose
+// itself stands for no dose of the new timing (the day's one dose, at
+// 08:00, is past): it is deleted and its skip orphaned, as a dose skipped
+// in advance on a day that is no longer a dosing day is. It stayed
+// skipped and was counted in the reports, an occurrence the plan no
+// longer has.
 func TestTimingChangeRenumberedSeq(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		p := f.patient("UTC")
@@ -158,12 +163,15 @@ func TestTimingChangeRenumberedSeq(t *testing.T) {
 		for _, d := range f.doses(pl.ID, f.now, time.Time{}) {
 			future = append(future, fmt.Sprintf("%d %s %s", d.Seq, d.LocalTime, d.Status))
 		}
-		want := []string{"6 2026-03-02T20:00 skipped"}
+		var want []string
 		for day := 3; day <= 16; day++ {
 			want = append(want, fmt.Sprintf("%d 2026-03-%02dT08:00 scheduled", day, day))
 		}
 		if strings.Join(future, "\n") != strings.Join(want, "\n") {
 			t.Errorf("future doses:\n%s\nwant:\n%s", strings.Join(future, "\n"), strings.Join(want, "\n"))
+		}
+		if n := f.count(`SELECT COUNT(*) FROM events WHERE client_event_id = 'c-1' AND result = 'orphan'`); n != 1 {
+			t.Errorf("the skip of the 20:00 dose is not an orphan")
 		}
 	})
 }
