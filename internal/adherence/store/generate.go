@@ -121,6 +121,8 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 		if spare, err = overtaken(ctx, tx, &g, from, doses); err != nil {
 			return 0, err
 		}
+	} else {
+		spare = overtakenKept(kept, moved)
 	}
 	if err := deleteStale(ctx, tx, &g, from, doses, spare); err != nil {
 		return 0, err
@@ -148,8 +150,10 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 
 // keptDose is an instance with an outcome: its ordinal and due instant.
 // pending marks one due before the regenerated window (see keptOutcomes),
-// and scheduled one of those still without an outcome; skipped marks one
-// skipped.
+// or overtaken, and scheduled one of those still without an outcome;
+// skipped marks one skipped. overtaken marks one still ahead whose wall
+// time, in another zone, is already past in the patient's (see
+// keptOutcomes).
 type keptDose struct {
 	id        int64
 	seq       int
@@ -158,6 +162,7 @@ type keptDose struct {
 	pending   bool
 	scheduled bool
 	skipped   bool
+	overtaken bool
 }
 
 // keptOutcomes returns the plan's instances due in [from, to) that carry an
@@ -170,12 +175,26 @@ type keptDose struct {
 // make one of the two a certain miss; an 08:00 dose taken before the move
 // is today's dose too, and a second one at 08:45 would ask for a second
 // taking, and be missed and escalated without one.
+//
+// On a timing change (!g.sameTiming) they include the scheduled instances
+// of the window that a move east kept for their day (see overtaken): due
+// ahead at their instant in the old zone, while their wall time is past
+// in the new one. Such an instance is a dose of its local date already
+// due, as one of the day before the window is, and is kept as pending:
+// deleted as not in the new expansion, it left its day without a dose,
+// the day's new dose being past too.
 func keptOutcomes(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time) ([]keptDose, error) {
+	// A change of zone moves a wall time by at most 26 hours.
+	aheadTo := from
+	if !g.sameTiming {
+		aheadTo = from.Add(36 * time.Hour)
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT id, seq, due_at, local_time, status FROM dose_instances
 		WHERE org_id = $1 AND plan_id = $2
 		  AND ((due_at >= $3 AND due_at < $4 AND status NOT IN ('scheduled', 'excluded'))
-		    OR (due_at >= $5 AND due_at < $3 AND status <> 'excluded'))
-		ORDER BY due_at`, g.orgID, g.id, from, to, db.UTC(from.Add(-pendingBefore)))
+		    OR (due_at >= $5 AND due_at < $3 AND status <> 'excluded')
+		    OR (due_at >= $3 AND due_at < $6 AND status = 'scheduled'))
+		ORDER BY due_at`, g.orgID, g.id, from, to, db.UTC(from.Add(-pendingBefore)), db.UTC(aheadTo))
 	if err != nil {
 		return nil, fmt.Errorf("read kept doses: %w", err)
 	}
@@ -190,6 +209,17 @@ func keptOutcomes(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time
 		k.pending = k.due.Before(from)
 		k.scheduled = status == string(adherence.DoseScheduled)
 		k.skipped = status == string(adherence.DoseSkipped)
+		if k.scheduled && !k.pending {
+			// Overtaken: its wall time is past in the patient's zone and
+			// is not its instant's there. (The wall time of a dose in a
+			// daylight-saving gap reads as its instant, and that of a
+			// repeated hour is its instant's.)
+			wall, err := time.ParseInLocation(localLayout, k.local, g.loc)
+			if err != nil || !wall.Before(from) || k.local == k.due.In(g.loc).Format(localLayout) {
+				continue
+			}
+			k.pending, k.overtaken = true, true
+		}
 		out = append(out, k)
 	}
 	if err := rows.Err(); err != nil {
@@ -241,6 +271,9 @@ func dayOrdersOf(ctx context.Context, tx *db.Tx, g *genPlan, kept []keptDose, to
 	}
 	return d, nil
 }
+
+// localLayout is the layout of a dose's wall time (local_time).
+const localLayout = "2006-01-02T15:04"
 
 // pendingBefore is how long before a regeneration an instance without an
 // outcome may have been due and still stand for its occurrence: the
@@ -378,7 +411,10 @@ func withoutKept(doses []schedule.Dose, kept []keptDose, sameTiming, zoneMoved b
 			// a renumbering gave its Seq days later.
 			// Matched by wall time or by rank on its date, it is the
 			// occurrence of the new dose however far that moved.
+			// An overtaken one was numbered in another zone: its Seq
+			// is no identity (see genPlan.zoneMoved).
 			i, ok := bySeq[k.seq]
+			ok = ok && !k.overtaken
 			same := sameTiming
 			if sameTiming {
 				i, ok = sameOccurrence(k)
@@ -657,6 +693,26 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, doses
 		}
 	}
 	return spare, nil
+}
+
+// overtakenKept returns the due instants (Unix microseconds) of the
+// overtaken kept doses (see keptOutcomes) that still stand for their
+// occurrence after a timing change, those not in moved: due ahead, they
+// are kept from deleteStale as the doses of the day before the window
+// are by lying before it. A moved one is deleted, its occurrence at the
+// new dose.
+func overtakenKept(kept, moved []keptDose) map[int64]bool {
+	var spare map[int64]bool
+	for _, k := range kept {
+		if !k.overtaken || slices.ContainsFunc(moved, func(m keptDose) bool { return m.id == k.id }) {
+			continue
+		}
+		if spare == nil {
+			spare = map[int64]bool{}
+		}
+		spare[db.UTC(k.due).UnixMicro()] = true
+	}
+	return spare
 }
 
 // deleteStale deletes the plan's scheduled and excluded instances due from

@@ -237,3 +237,40 @@ func TestTimeZoneMoveEastKeepsTheDaysDose(t *testing.T) {
 		}
 	})
 }
+
+// TestTimingChangeAfterAMoveEastKeepsTheDaysDose changes the time of the
+// daily dose after the move of TestTimeZoneMoveEastKeepsTheDaysDose,
+// before the Los Angeles dose kept for the day is due: that dose is the
+// day's, whose new time in Tokyo is past as well, so it stays, as a dose
+// of the last 24 h does. It was deleted as not in the new schedule, and
+// the day had no dose again.
+func TestTimingChangeAfterAMoveEastKeepsTheDaysDose(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("America/Los_Angeles")
+		pl := f.plan(p.ID, timeOfDay("08:00"))
+		f.now = time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC) // 06:00 in Los Angeles, 23:00 in Tokyo
+		p.TimeZone = "Asia/Tokyo"
+		if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
+			t.Fatal(err)
+		}
+		f.now = f.now.Add(90 * time.Minute) // 00:30 in Tokyo, the Los Angeles dose due at 16:00
+		pl.Timing = timeOfDay("09:00")
+		for i := range 2 { // the second update must change nothing
+			if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, d := range f.doses(pl.ID, f.now.Add(-2*time.Hour), time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)) {
+				got = append(got, fmt.Sprintf("%s %s %s", d.DueAt.UTC().Format(time.RFC3339), d.LocalTime, d.Status))
+			}
+			want := []string{
+				"2026-03-02T16:00:00Z 2026-03-02T08:00 scheduled",
+				"2026-03-03T00:00:00Z 2026-03-03T09:00 scheduled",
+				"2026-03-04T00:00:00Z 2026-03-04T09:00 scheduled",
+			}
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("update %d: doses after the timing change:\n%s\nwant:\n%s", i+1, strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		}
+	})
+}
