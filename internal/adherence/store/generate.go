@@ -123,6 +123,9 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 		}
 	} else {
 		spare = overtakenKept(kept, moved)
+		if err := passedByRank(ctx, tx, &g, from, to, doses, kept, spare); err != nil {
+			return 0, err
+		}
 	}
 	if err := deleteStale(ctx, tx, &g, from, doses, spare); err != nil {
 		return 0, err
@@ -702,22 +705,79 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, doses
 // are by lying before it. A moved one is deleted, its occurrence at the
 // new dose.
 func overtakenKept(kept, moved []keptDose) map[int64]bool {
-	var spare map[int64]bool
+	spare := map[int64]bool{}
 	for _, k := range kept {
 		if !k.overtaken || slices.ContainsFunc(moved, func(m keptDose) bool { return m.id == k.id }) {
 			continue
-		}
-		if spare == nil {
-			spare = map[int64]bool{}
 		}
 		spare[db.UTC(k.due).UnixMicro()] = true
 	}
 	return spare
 }
 
+// passedByRank adds to spare the due instants (Unix microseconds) of the
+// plan's scheduled instances still ahead, not among doses nor kept, whose
+// occurrence after a timing change (the new dose of the same rank on their
+// local date, which keeps its number of doses; see withoutKept) is
+// already past. Moving the daily dose from 08:00 to 06:00 at 07:00 put
+// the new dose of the day before the change while the 08:00 one was
+// still ahead: deleting it left the day without a dose, as a move east
+// did (see overtaken). It is kept, due at its old instant, and stands for
+// the day's dose; the new time starts the next day.
+func passedByRank(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, doses []schedule.Dose, kept []keptDose, spare map[int64]bool) error {
+	listed := make(map[int64]bool, len(doses)+len(kept))
+	for _, d := range doses {
+		listed[db.UTC(d.Due).UnixMicro()] = true
+	}
+	for _, k := range kept {
+		listed[db.UTC(k.due).UnixMicro()] = true
+	}
+	// A local date spans at most 26 hours: an instance of a date whose
+	// new dose is before from is due within a day and a half of it.
+	rows, err := tx.QueryContext(ctx, `SELECT seq, due_at, local_time FROM dose_instances
+		WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3 AND due_at < $4 AND status = 'scheduled'
+		ORDER BY due_at`, g.orgID, g.id, from, db.UTC(from.Add(36*time.Hour)))
+	if err != nil {
+		return fmt.Errorf("read doses: %w", err)
+	}
+	var ahead []keptDose
+	for rows.Next() {
+		var k keptDose
+		if err := rows.Scan(&k.seq, &k.due, &k.local); err != nil {
+			rows.Close()
+			return fmt.Errorf("read doses: %w", err)
+		}
+		if !listed[k.due.UnixMicro()] && len(k.local) >= 10 {
+			ahead = append(ahead, k)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read doses: %w", err)
+	}
+	if len(ahead) == 0 {
+		return nil
+	}
+	days, err := dayOrdersOf(ctx, tx, g, ahead, to)
+	if err != nil {
+		return err
+	}
+	for _, k := range ahead {
+		before, after := days.before[k.local[:10]], days.after[k.local[:10]]
+		if len(before) != len(after) {
+			continue
+		}
+		r := slices.IndexFunc(before, func(t time.Time) bool { return t.Equal(db.UTC(k.due)) })
+		if r >= 0 && after[r].Before(from) {
+			spare[db.UTC(k.due).UnixMicro()] = true
+		}
+	}
+	return nil
+}
+
 // deleteStale deletes the plan's scheduled and excluded instances due from
 // from on that are not among doses, except those due at an instant of
-// spare (Unix microseconds; see overtaken).
+// spare (Unix microseconds; see overtaken, overtakenKept and passedByRank).
 func deleteStale(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, doses []schedule.Dose, spare map[int64]bool) error {
 	keep := make(map[int64]bool, len(doses)+len(spare))
 	for _, d := range doses {

@@ -274,3 +274,49 @@ func TestTimingChangeAfterAMoveEastKeepsTheDaysDose(t *testing.T) {
 		}
 	})
 }
+
+// TestTimingChangeToAnHourAlreadyPastKeepsTheDaysDose moves a daily dose
+// still ahead to an hour already past that day: at 07:00 the 08:00 dose
+// becomes 06:00. The new dose of its rank that day is past, so the 08:00
+// dose is kept for the day's occurrence, as after a move east, and the
+// new time starts the next day; a change twice as far, two doses a day
+// moved before 07:00, keeps both. The dose was deleted as not in the new
+// schedule and the 06:00 one was never created, so the day had no dose.
+func TestTimingChangeToAnHourAlreadyPastKeepsTheDaysDose(t *testing.T) {
+	cases := []struct {
+		name          string
+		before, after schedule.Timing
+		want          []string // doses of 2026-03-04 and 2026-03-05
+	}{
+		{name: "one dose", before: timeOfDay("08:00"), after: timeOfDay("06:00"),
+			want: []string{"2026-03-04T08:00 scheduled", "2026-03-05T06:00 scheduled"}},
+		{name: "two doses", before: timeOfDay("08:00", "20:00"), after: timeOfDay("05:00", "06:00"),
+			want: []string{"2026-03-04T08:00 scheduled", "2026-03-04T20:00 scheduled",
+				"2026-03-05T05:00 scheduled", "2026-03-05T06:00 scheduled"}},
+		{name: "one of two doses", before: timeOfDay("08:00", "20:00"), after: timeOfDay("06:00", "19:00"),
+			want: []string{"2026-03-04T08:00 scheduled", "2026-03-04T19:00 scheduled",
+				"2026-03-05T06:00 scheduled", "2026-03-05T19:00 scheduled"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				p := f.patient("America/New_York")
+				pl := f.plan(p.ID, tc.before)
+				f.now = local(2026, 3, 4, 7, 0).UTC()
+				pl.Timing = tc.after
+				for i := range 2 { // the second update must change nothing
+					if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+						t.Fatal(err)
+					}
+					var got []string
+					for _, d := range f.doses(pl.ID, local(2026, 3, 4, 0, 0), local(2026, 3, 6, 0, 0)) {
+						got = append(got, d.LocalTime+" "+string(d.Status))
+					}
+					if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+						t.Fatalf("update %d: doses:\n%s\nwant:\n%s", i+1, strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+					}
+				}
+			})
+		})
+	}
+}
