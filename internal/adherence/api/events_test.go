@@ -342,8 +342,16 @@ func TestReports(t *testing.T) {
 		}
 		e.mustDo("GET", "/fhir/MedicationAdministration?patient="+w.patient+"&date=xx2026", w.admin, nil, 400)
 
-		// The missed dose is in the outbox.
-		out := e.mustDo("GET", "/v1/outbox?topic=dose.missed", w.admin, nil, 200)["records"].([]any)
+		// The missed dose is in the outbox. On PostgreSQL a record is listed
+		// once every older transaction has finished, one of another test
+		// package on the same server included: wait for it.
+		var out []any
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			out = e.mustDo("GET", "/v1/outbox?topic=dose.missed", w.admin, nil, 200)["records"].([]any)
+			if len(out) > 0 || time.Now().After(deadline) {
+				break
+			}
+		}
 		if len(out) != 1 {
 			t.Fatalf("outbox = %v", out)
 		}

@@ -450,9 +450,9 @@ func TestEscalationConsumeClockBeforeRecord(t *testing.T) {
 		if res := w.consume(); res.Opened != 1 {
 			t.Fatalf("consume = %+v", res)
 		}
-		recs, err := w.s.ListOutbox(w.ctx, w.org, store.OutboxFilter{})
-		if err != nil || len(recs) != 1 || recs[0].ProcessedAt == nil {
-			t.Fatalf("outbox = %+v, %v", recs, err)
+		recs := w.outbox(store.OutboxFilter{}, 1)
+		if len(recs) != 1 || recs[0].ProcessedAt == nil {
+			t.Fatalf("outbox = %+v", recs)
 		}
 		if recs[0].ProcessedAt.Before(recs[0].CreatedAt) {
 			t.Errorf("processed at %v, before the record was created at %v", *recs[0].ProcessedAt, recs[0].CreatedAt)

@@ -559,9 +559,8 @@ func TestMarkMissedExactlyOnceConcurrently(t *testing.T) {
 		if n := f.count(`SELECT COUNT(DISTINCT dedupe_key) FROM outbox WHERE topic = 'dose.missed'`); n != 120 {
 			t.Fatalf("%d distinct outbox keys, want 120", n)
 		}
-		recs, err := f.s.ListOutbox(f.ctx, f.org, store.OutboxFilter{Topic: store.TopicDoseMissed, Limit: 1000})
-		if err != nil || len(recs) != 120 {
-			t.Fatalf("list outbox: %d records, %v", len(recs), err)
+		if recs := f.outbox(store.OutboxFilter{Topic: store.TopicDoseMissed, Limit: 1000}, 120); len(recs) != 120 {
+			t.Fatalf("list outbox: %d records, want 120", len(recs))
 		}
 	})
 }

@@ -90,7 +90,8 @@ func outboxStatements(recs []outboxRecord) ([]db.Statement, error) {
 // OutboxFilter selects outbox records for ListOutbox.
 type OutboxFilter struct {
 	Topic string
-	// After returns records with a larger id (keyset pagination).
+	// After returns records with a larger id (keyset pagination): no
+	// record with a smaller id appears after one was listed.
 	After int64
 	// PendingOnly keeps records no consumer has processed.
 	PendingOnly bool
@@ -98,7 +99,9 @@ type OutboxFilter struct {
 	Limit int
 }
 
-// ListOutbox returns outbox records of orgID in id order.
+// ListOutbox returns outbox records of orgID in id order. On PostgreSQL
+// the newest records appear once every transaction older than theirs has
+// finished, so paging with After never skips a record committed late.
 func (s *Store) ListOutbox(ctx context.Context, orgID string, f OutboxFilter) ([]OutboxRecord, error) {
 	if !isID(orgID) {
 		return nil, nil
@@ -111,6 +114,14 @@ func (s *Store) ListOutbox(ctx context.Context, orgID string, f OutboxFilter) ([
 	}
 	if f.PendingOnly {
 		where += ` AND processed_at IS NULL`
+	}
+	if s.db.Dialect == db.Postgres {
+		// Ids are taken at INSERT, records appear at COMMIT: a transaction
+		// holding a lower id may still commit. List only records whose
+		// transaction is older than every one still in progress, so a
+		// reader paging with After never passes a record by. SQLite's
+		// single writer commits in id order.
+		where += ` AND created_xid < pg_snapshot_xmin(pg_current_snapshot())`
 	}
 	args = append(args, limit(f.Limit, 100, 1000))
 	rows, err := s.db.SQL.QueryContext(ctx, `SELECT id, org_id, topic, dedupe_key, COALESCE(CAST(patient_id AS TEXT), ''), payload, created_at, processed_at
