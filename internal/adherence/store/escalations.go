@@ -505,22 +505,12 @@ func resolveEscalationsWhere(ctx context.Context, tx *db.Tx, a adherence.Actor, 
 // moveToTakenInMiss moves the unclosed missed_dose escalation id to the
 // earliest dose, still missed, of the patient's active plans (a paused,
 // stopped or as-needed plan's misses page no one) that the escalation took
-// in: one escalation per policy and patient is open, and the misses
-// consumed while it was open were added to it. An exhausted one took in
-// those consumed before closed, when the miss that exhausted it went to its
-// successor. It reports whether there was such a dose.
+// in (see takenInMisses). It reports whether there was such a dose.
 func moveToTakenInMiss(ctx context.Context, tx *db.Tx, orgID, patientID, id, status string, opened time.Time, closed sql.NullTime) (bool, error) {
-	query := `SELECT d.id FROM dose_instances d
-		JOIN outbox o ON o.topic = $3 AND o.dedupe_key = CAST(d.id AS TEXT)
-		WHERE d.org_id = $1 AND d.patient_id = $2 AND d.status = 'missed' AND o.processed_at >= $4
-		  AND EXISTS (SELECT 1 FROM plans pl WHERE pl.org_id = d.org_id AND pl.id = d.plan_id AND pl.status = 'active' AND NOT pl.as_needed)`
-	args := []any{orgID, patientID, TopicDoseMissed, db.UTC(opened)}
-	if status == string(adherence.EscalationExhausted) && closed.Valid {
-		query += ` AND o.processed_at < $5`
-		args = append(args, db.UTC(closed.Time))
-	}
+	query, args := takenInMisses(orgID, patientID, status, opened, closed)
 	var next int64
-	err := tx.QueryRowContext(ctx, query+` ORDER BY d.due_at, d.id LIMIT 1`, args...).Scan(&next)
+	var due time.Time
+	err := tx.QueryRowContext(ctx, query+` ORDER BY d.due_at, d.id LIMIT 1`, args...).Scan(&next, &due)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return false, nil
@@ -531,6 +521,75 @@ func moveToTakenInMiss(ctx context.Context, tx *db.Tx, orgID, patientID, id, sta
 		return false, fmt.Errorf("move escalation to another missed dose: %w", err)
 	}
 	return true, nil
+}
+
+// moveToHoldingMiss moves the unclosed missed_count escalation id, whose
+// trigger no longer holds around its own dose (recorded late, or of a plan
+// put on hold), to the latest dose it took in (see takenInMisses) around
+// which pol's trigger still holds on the misses of the patient's active
+// plans. It reports whether there was such a dose. Resolved on its own
+// dose alone, an escalation opened by a miss of a plan then paused (or
+// recorded late) was resolved while the active plans' misses still reached
+// the count, and the next miss opened a new one at level 1: the care
+// team's escalation, its acknowledgement state and its level progress were
+// lost.
+func moveToHoldingMiss(ctx context.Context, tx *db.Tx, pol adherence.EscalationPolicy, orgID, patientID, id, status string, opened time.Time, closed sql.NullTime, now time.Time) (bool, error) {
+	query, args := takenInMisses(orgID, patientID, status, opened, closed)
+	rows, err := tx.QueryContext(ctx, query+` ORDER BY d.due_at DESC, d.id DESC`, args...)
+	if err != nil {
+		return false, fmt.Errorf("read the missed doses the escalation took in: %w", err)
+	}
+	type miss struct {
+		id  int64
+		due time.Time
+	}
+	var misses []miss
+	for rows.Next() {
+		var m miss
+		if err := rows.Scan(&m.id, &m.due); err != nil {
+			rows.Close()
+			return false, fmt.Errorf("read the missed doses the escalation took in: %w", err)
+		}
+		misses = append(misses, m)
+	}
+	if err := rows.Close(); err != nil {
+		return false, fmt.Errorf("read the missed doses the escalation took in: %w", err)
+	}
+	for _, m := range misses {
+		dose := doseState{found: true, patientID: patientID, dueAt: m.due.UTC(), status: adherence.DoseMissed, planActive: true}
+		holds, err := triggerHolds(ctx, tx, pol, orgID, patientID, dose, now)
+		if err != nil {
+			return false, err
+		}
+		if !holds {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE escalations SET dose_instance_id = $1 WHERE id = $2`, m.id, id); err != nil {
+			return false, fmt.Errorf("move escalation to another missed dose: %w", err)
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+// takenInMisses is the query (and its arguments) of the ids and due times
+// of the doses, still missed, of the patient's active plans (a paused,
+// stopped or as-needed plan's misses page no one) that an unclosed
+// escalation took in: one escalation per policy and patient is open, and
+// the misses consumed while it was open were added to it. An exhausted one
+// took in those consumed before closed, when the miss that exhausted it
+// went to its successor.
+func takenInMisses(orgID, patientID, status string, opened time.Time, closed sql.NullTime) (string, []any) {
+	query := `SELECT d.id, d.due_at FROM dose_instances d
+		JOIN outbox o ON o.topic = $3 AND o.dedupe_key = CAST(d.id AS TEXT)
+		WHERE d.org_id = $1 AND d.patient_id = $2 AND d.status = 'missed' AND o.processed_at >= $4
+		  AND EXISTS (SELECT 1 FROM plans pl WHERE pl.org_id = d.org_id AND pl.id = d.plan_id AND pl.status = 'active' AND NOT pl.as_needed)`
+	args := []any{orgID, patientID, TopicDoseMissed, db.UTC(opened)}
+	if status == string(adherence.EscalationExhausted) && closed.Valid {
+		query += ` AND o.processed_at < $5`
+		args = append(args, db.UTC(closed.Time))
+	}
+	return query, args
 }
 
 // closePlanEscalations ends the unclosed missed_dose escalations about a
@@ -604,30 +663,35 @@ func closePlanEscalations(ctx context.Context, tx *db.Tx, a adherence.Actor, p a
 // low_adherence escalations of p's patient once p no longer counts (its
 // status or as_needed already changed in tx: the triggers count only the
 // doses of active scheduled plans), and resolves with reason those whose
-// trigger no longer holds, as a dose.resolved record would. Left alone, an
-// escalation driven by the misses of a plan put on hold went on paging
-// until the patient's next recording re-evaluated it. It returns the audit
-// records of the resolutions, and the resolutions.
+// trigger no longer holds, as a dose.resolved record would: a missed_count
+// escalation opened by a miss of p goes on about the latest active plans'
+// miss it took in around which they still reach the count
+// (moveToHoldingMiss). Left alone, an escalation driven by the misses of a
+// plan put on hold went on paging until the patient's next recording
+// re-evaluated it. It returns the audit records of the resolutions, and
+// the resolutions.
 func closeClearedCountEscalations(ctx context.Context, tx *db.Tx, a adherence.Actor, p adherence.Plan, reason string, now time.Time) ([]audit.Record, []Resolution, error) {
 	policies, err := loadOrgPolicies(ctx, tx, []any{p.OrgID})
 	if err != nil {
 		return nil, nil, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, policy_id, COALESCE(dose_instance_id, 0), level FROM escalations
+	rows, err := tx.QueryContext(ctx, `SELECT id, policy_id, COALESCE(dose_instance_id, 0), level, status, opened_at, closed_at FROM escalations
 		WHERE org_id = $1 AND patient_id = $2 AND status IN ('open', 'exhausted') ORDER BY id`+forUpdate(tx.Dialect),
 		p.OrgID, p.PatientID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read escalations of the patient: %w", err)
 	}
 	type unclosed struct {
-		id, policy string
-		dose       int64
-		level      int
+		id, policy, status string
+		dose               int64
+		level              int
+		opened             time.Time
+		closed             sql.NullTime
 	}
 	var list []unclosed
 	for rows.Next() {
 		var u unclosed
-		if err := rows.Scan(&u.id, &u.policy, &u.dose, &u.level); err != nil {
+		if err := rows.Scan(&u.id, &u.policy, &u.dose, &u.level, &u.status, &u.opened, &u.closed); err != nil {
 			rows.Close()
 			return nil, nil, fmt.Errorf("read escalations of the patient: %w", err)
 		}
@@ -650,6 +714,13 @@ func closeClearedCountEscalations(ctx context.Context, tx *db.Tx, a adherence.Ac
 		holds, err := triggerHolds(ctx, tx, pol, p.OrgID, p.PatientID, dose, now)
 		if err != nil {
 			return nil, nil, err
+		}
+		if !holds && pol.Trigger.Kind == adherence.TriggerMissedCount {
+			// Opened by a miss of p, it goes on about an active plan's
+			// miss it took in while their misses still reach the count.
+			if holds, err = moveToHoldingMiss(ctx, tx, pol, p.OrgID, p.PatientID, u.id, u.status, u.opened, u.closed, now); err != nil {
+				return nil, nil, err
+			}
 		}
 		if holds {
 			continue
@@ -763,7 +834,8 @@ const consumeChunk = 100
 // still below the threshold — and resolved (closed by "patient") when its
 // trigger no longer holds: reason dose_recorded when the recorded dose is
 // the one that opened it, trigger_cleared otherwise. A missed_count
-// escalation whose other misses still reach Count stays open, and so does
+// escalation whose other misses still reach Count stays open, about the
+// latest miss it took in around which they do (moveToHoldingMiss), and so does
 // a missed_dose escalation while a dose due after its own is still
 // missed (that miss was added to it): it goes on about the earliest such
 // dose.
@@ -1285,6 +1357,17 @@ func resolveEscalations(ctx context.Context, tx *db.Tx, it outboxItem, policies 
 			// While a miss it took in is still missed, the escalation goes
 			// on about it rather than leave it unescalated.
 			moved, err := moveToTakenInMiss(ctx, tx, it.orgID, it.p.PatientID, u.id, u.status, u.opened, u.closed)
+			if err != nil {
+				return nil, err
+			}
+			if moved {
+				continue
+			}
+		}
+		if pol.Trigger.Kind == adherence.TriggerMissedCount {
+			// Likewise while the misses it took in still reach the count,
+			// as when a plan is paused (closeClearedCountEscalations).
+			moved, err := moveToHoldingMiss(ctx, tx, pol, it.orgID, it.p.PatientID, u.id, u.status, u.opened, u.closed, now)
 			if err != nil {
 				return nil, err
 			}

@@ -1619,6 +1619,92 @@ func TestPlanPauseReevaluatesCountEscalations(t *testing.T) {
 	}
 }
 
+// TestCountEscalationAnchoredOnAHeldPlansMissStaysOpen: a missed_count
+// escalation opened by a miss of a plan then paused (or recorded late)
+// stays open, about the latest miss of the active plans, while their
+// misses alone still reach the count within the window: its steps and
+// level go on, and the next miss joins it. Re-evaluated on its own dose
+// alone, it was resolved, and the next miss opened a new one at level 1.
+func TestCountEscalationAnchoredOnAHeldPlansMissStaysOpen(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		// change pauses the other plan, or records its missed dose late.
+		change func(w *escWorld, other adherence.Plan)
+	}{
+		{"plan paused", func(w *escWorld, other adherence.Plan) {
+			if _, err := w.s.SetPlanStatus(w.ctx, w.actor, w.org, other.ID, adherence.PlanPaused); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"dose recorded late", func(w *escWorld, other adherence.Plan) {
+			w.now = local(2026, 3, 2, 12, 0).UTC()
+			out := w.record(w.ev(w.pat.ID, other.ID, adherence.EventTaken, local(2026, 3, 2, 9, 30), "other-late-2"))
+			if out[0].Err != nil || out[0].Event.DoseStatus != adherence.DoseTakenLate {
+				t.Fatalf("late taking: %+v", out[0])
+			}
+			if res := w.consume(); res.Resolved != 0 {
+				t.Errorf("consume after the late dose = %+v, want nothing resolved", res)
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				w := newEscWorld(t, f)
+				w.policy(adherence.EscalationTrigger{Kind: adherence.TriggerMissedCount, Count: 2, Window: 72 * time.Hour},
+					level(time.Hour, adherence.RecipientsClinicians, notify.Email),
+					level(48*time.Hour, adherence.RecipientsClinicians, notify.Email))
+				other := f.plan(w.pat.ID, timeOfDay("07:00"))
+				var resolvedBy map[store.Resolution]int
+				w.s.OnEscalationsResolved = func(by map[store.Resolution]int) { resolvedBy = by }
+				// Day 1: the own 08:00 dose is missed, the other plan's
+				// taken; day 2: both are missed, the other's 07:00 first,
+				// which opens the escalation; the own 08:00 miss joins it.
+				w.now = local(2026, 3, 1, 7, 5).UTC()
+				w.record(w.ev(w.pat.ID, other.ID, adherence.EventTaken, local(2026, 3, 1, 7, 0), "other-1"))
+				w.missDay(1)
+				w.consume()
+				w.now = local(2026, 3, 2, 10, 30).UTC()
+				if _, err := w.s.MarkMissed(w.ctx, w.now); err != nil {
+					t.Fatal(err)
+				}
+				if res := w.consume(); res.Opened != 1 {
+					t.Fatalf("consume of the other plan's day 2 miss = %+v, want one escalation opened", res)
+				}
+				w.missDay(2)
+				if res := w.consume(); res.Examined != 1 || res.Opened != 0 {
+					t.Fatalf("consume of the own day 2 miss = %+v, want it to join the escalation", res)
+				}
+				otherDay2 := f.doses(other.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 3, 0, 0))[0]
+				ownDay2 := f.doses(w.plan.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 3, 0, 0))[0]
+				es := w.escalations(store.EscalationFilter{Status: adherence.EscalationOpen})
+				if len(es) != 1 || es[0].DoseInstanceID != otherDay2.ID {
+					t.Fatalf("open escalations = %+v, want one opened by the other plan's miss %d", es, otherDay2.ID)
+				}
+				step := w.get(es[0].ID).Steps[0]
+				if res := w.fire(step.ID, step.DueAt); !res.Fired {
+					t.Fatalf("level 1: %+v", res)
+				}
+
+				tt.change(w, other)
+
+				got := w.get(es[0].ID)
+				if got.Status != adherence.EscalationOpen || got.Level != 1 || got.DoseInstanceID != ownDay2.ID || len(resolvedBy) != 0 {
+					t.Fatalf("escalation after the change = %+v (resolved %v), want it open at level 1 about the own miss %d",
+						got, resolvedBy, ownDay2.ID)
+				}
+				if last := got.Steps[len(got.Steps)-1]; last.Level != 2 || last.Status != adherence.StepPending {
+					t.Fatalf("steps after the change = %+v, want level 2 pending", got.Steps)
+				}
+				// The next miss joins it rather than opening a new one.
+				w.missDay(3)
+				if res := w.consume(); res.Opened != 0 {
+					t.Errorf("consume of day 3 = %+v, want the miss to join the open escalation", res)
+				}
+			})
+		})
+	}
+}
+
 // TestEscalationPolicyEditAddsLevelsAfterTheLast: levels added to a policy
 // whose open escalation has already fired its last level are scheduled for
 // it, at its opening time + their After (now when that has passed), with a
