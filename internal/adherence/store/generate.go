@@ -106,7 +106,7 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 	}
 	// Filtered before deleteStale, so that a scheduled instance left at
 	// the instant of a dose that a kept one stands for is deleted too.
-	doses, moved, gone := withoutKept(doses, kept, g.sameTiming, g.zoneMoved, days)
+	doses, moved, gone := withoutKept(doses, kept, from, g.sameTiming, g.zoneMoved, days)
 	// Read before deleteStale orphans them.
 	carried, err := carriedEvents(ctx, tx, &g, from, doses)
 	if err != nil {
@@ -275,6 +275,27 @@ func dayOrdersOf(ctx context.Context, tx *db.Tx, g *genPlan, kept []keptDose, to
 	return d, nil
 }
 
+// rankPassed reports whether instance k stands, by its rank among the
+// doses of its local date before a timing change, for a new dose of that
+// date already due at from: the new dose of the same rank exists and is
+// past. The number of doses of the date may change: the first dose of a
+// day stays its first dose, so the only, 20:00, dose of a plan changed at
+// 19:00 to 08:00 and 18:00 stands for the new 08:00 dose. A rank beyond
+// the new doses of the date (the 20:00 dose of three a day changed to
+// one) stands for none. Counting from the first dose gives the day no
+// more than its new number of doses, unless more old doses were already
+// due than new ones are past, and keeps the doses nearest the new times
+// that passed (three a day changed to one at 06:00 at 07:00 keep 08:00,
+// not 20:00, ten hours before the next day's 06:00).
+func (d dayOrders) rankPassed(k keptDose, from time.Time) bool {
+	if len(k.local) < 10 {
+		return false
+	}
+	before, after := d.before[k.local[:10]], d.after[k.local[:10]]
+	r := slices.IndexFunc(before, func(t time.Time) bool { return t.Equal(db.UTC(k.due)) })
+	return r >= 0 && r < len(after) && after[r].Before(from)
+}
+
 // localLayout is the layout of a dose's wall time (local_time).
 const localLayout = "2006-01-02T15:04"
 
@@ -350,8 +371,11 @@ const nearKept = 3 * time.Hour
 // timing change by rank, Seq or nearness is gone too (three doses a day
 // become one at 08:00 in the afternoon: the 20:00 dose skipped is no
 // occurrence of the plan any more); kept, it counted in the reports a
-// dose the plan no longer has.
-func withoutKept(doses []schedule.Dose, kept []keptDose, sameTiming, zoneMoved bool, days dayOrders) (out []schedule.Dose, moved, gone []keptDose) {
+// dose the plan no longer has. One whose rank on its date names a new
+// dose already past (see dayOrders.rankPassed: one dose a day at 20:00
+// becomes two, at 08:00 and 18:00, at 19:00) stands for that dose and
+// keeps its skip.
+func withoutKept(doses []schedule.Dose, kept []keptDose, from time.Time, sameTiming, zoneMoved bool, days dayOrders) (out []schedule.Dose, moved, gone []keptDose) {
 	if len(kept) == 0 {
 		return doses, nil, nil
 	}
@@ -491,7 +515,10 @@ func withoutKept(doses []schedule.Dose, kept []keptDose, sameTiming, zoneMoved b
 			}
 		}
 		if best < 0 || bestGap >= nearKept {
-			if k.skipped && !sameTiming {
+			// One whose rank on its date names a new dose already past
+			// (see dayOrders.rankPassed) is that dose, kept with its skip,
+			// as a scheduled one is kept for it (see passedByRank).
+			if k.skipped && !sameTiming && !days.rankPassed(k, from) {
 				gone = append(gone, k)
 			}
 			continue
@@ -718,12 +745,14 @@ func overtakenKept(kept, moved []keptDose) map[int64]bool {
 // passedByRank adds to spare the due instants (Unix microseconds) of the
 // plan's scheduled instances still ahead, not among doses nor kept, whose
 // occurrence after a timing change (the new dose of the same rank on their
-// local date, which keeps its number of doses; see withoutKept) is
-// already past. Moving the daily dose from 08:00 to 06:00 at 07:00 put
-// the new dose of the day before the change while the 08:00 one was
-// still ahead: deleting it left the day without a dose, as a move east
-// did (see overtaken). It is kept, due at its old instant, and stands for
-// the day's dose; the new time starts the next day.
+// local date, see dayOrders.rankPassed) is already past. Moving the daily
+// dose from 08:00 to 06:00 at 07:00 put the new dose of the day before the
+// change while the 08:00 one was still ahead: deleting it left the day
+// without a dose, as a move east did (see overtaken). It is kept, due at
+// its old instant, and stands for the day's dose; the new time starts the
+// next day. So is one of a date whose number of doses changes: one dose
+// a day at 20:00 changed at 19:00 to two, at 08:00 and 18:00, both past,
+// left the day without the dose the patient was due to take that night.
 func passedByRank(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, doses []schedule.Dose, kept []keptDose, spare map[int64]bool) error {
 	listed := make(map[int64]bool, len(doses)+len(kept))
 	for _, d := range doses {
@@ -763,12 +792,7 @@ func passedByRank(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time
 		return err
 	}
 	for _, k := range ahead {
-		before, after := days.before[k.local[:10]], days.after[k.local[:10]]
-		if len(before) != len(after) {
-			continue
-		}
-		r := slices.IndexFunc(before, func(t time.Time) bool { return t.Equal(db.UTC(k.due)) })
-		if r >= 0 && after[r].Before(from) {
+		if days.rankPassed(k, from) {
 			spare[db.UTC(k.due).UnixMicro()] = true
 		}
 	}

@@ -320,3 +320,75 @@ func TestTimingChangeToAnHourAlreadyPastKeepsTheDaysDose(t *testing.T) {
 		})
 	}
 }
+
+// TestTimingChangeOfTheDosesADayToHoursAlreadyPastKeepsTheDaysDose
+// changes the number of doses a day to times already past that day. At
+// 19:00 one dose a day at 20:00 becomes two, at 08:00 and 18:00: the
+// 20:00 dose, first of its day as 08:00 is, stands for that new dose,
+// already past, and is kept; skipped in advance, it keeps its skip. Three
+// doses a day at 08:00, 14:00 and 20:00 becoming one at 06:00 at 07:00
+// keep the 08:00 dose for the day's one dose, and drop 14:00 and 20:00,
+// which stand for no new dose; at 15:00, to 08:00, the day's one dose was
+// the 08:00 one, already due, and 20:00 is dropped (as its skip in
+// advance is, see TestTimingChangeRenumberedSeq). The rank rule held only
+// for a date that keeps its number of doses: the 20:00 dose was deleted as
+// not in the new schedule and the new doses of the day were past, so the
+// day had no dose left though the patient was due to take one that night.
+func TestTimingChangeOfTheDosesADayToHoursAlreadyPastKeepsTheDaysDose(t *testing.T) {
+	cases := []struct {
+		name          string
+		before, after schedule.Timing
+		at            int      // hour of 2026-03-04 of the change
+		skip          bool     // the 20:00 dose of 2026-03-04 skipped in advance
+		want          []string // doses of 2026-03-04 and 2026-03-05
+	}{
+		{name: "one to two a day", before: timeOfDay("20:00"), after: timeOfDay("08:00", "18:00"), at: 19,
+			want: []string{"2026-03-04T20:00 scheduled", "2026-03-05T08:00 scheduled", "2026-03-05T18:00 scheduled"}},
+		{name: "one to two a day, skipped", before: timeOfDay("20:00"), after: timeOfDay("08:00", "18:00"), at: 19, skip: true,
+			want: []string{"2026-03-04T20:00 skipped", "2026-03-05T08:00 scheduled", "2026-03-05T18:00 scheduled"}},
+		{name: "three to one a day before the first", before: timeOfDay("08:00", "14:00", "20:00"), after: timeOfDay("06:00"), at: 7,
+			want: []string{"2026-03-04T08:00 scheduled", "2026-03-05T06:00 scheduled"}},
+		{name: "three to one a day after two", before: timeOfDay("08:00", "14:00", "20:00"), after: timeOfDay("08:00"), at: 15,
+			want: []string{"2026-03-04T08:00 scheduled", "2026-03-04T14:00 scheduled", "2026-03-05T08:00 scheduled"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				p := f.patient("America/New_York")
+				pl := f.plan(p.ID, tc.before)
+				f.now = local(2026, 3, 4, tc.at, 0).UTC()
+				if tc.skip {
+					var evening adherence.DoseInstance
+					for _, d := range f.allDoses(pl.ID) {
+						if d.LocalTime == "2026-03-04T20:00" {
+							evening = d
+						}
+					}
+					skip := f.ev(p.ID, pl.ID, adherence.EventSkipped, f.now, "c-1")
+					skip.Event.RequestedDose = evening.ID
+					if out := f.record(skip); out[0].Err != nil || out[0].Event.Result != adherence.ResultScored {
+						t.Fatalf("record skip: %+v", out[0])
+					}
+				}
+				pl.Timing = tc.after
+				for i := range 2 { // the second update must change nothing
+					if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+						t.Fatal(err)
+					}
+					var got []string
+					for _, d := range f.doses(pl.ID, local(2026, 3, 4, 0, 0), local(2026, 3, 6, 0, 0)) {
+						got = append(got, d.LocalTime+" "+string(d.Status))
+					}
+					if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+						t.Fatalf("update %d: doses:\n%s\nwant:\n%s", i+1, strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+					}
+				}
+				if tc.skip {
+					if n := f.count(`SELECT COUNT(*) FROM events WHERE client_event_id = 'c-1' AND result = 'scored'`); n != 1 {
+						t.Errorf("the skip of the 20:00 dose is no longer scored")
+					}
+				}
+			})
+		})
+	}
+}
