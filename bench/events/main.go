@@ -11,7 +11,9 @@
 //     WAL synchronous=FULL connection the product uses), so the HTTP path
 //     can be read as a ratio of what the database does on its own; on
 //     PostgreSQL also with one goroutine, the issue's own example, whose
-//     ratio is printed beside the verdict;
+//     ratio is printed beside the verdict; then the same with --batch rows
+//     per statement and transaction, beside which the batch phase can be
+//     read (no target);
 //  2. single events (POST /v1/events), closed loop: events/s and latency;
 //  3. single events, open loop at a fixed rate (default 1,000/s): sends go
 //     out on schedule whether or not earlier ones finished, and latency is
@@ -176,7 +178,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if c.postgres {
 		rawWorkers = c.clients
 	}
-	raw, err := rawInserts(ctx, c, rawWorkers)
+	raw, err := rawInserts(ctx, c, rawWorkers, 1)
 	if err != nil {
 		return fmt.Errorf("raw inserts: %w", err)
 	}
@@ -185,13 +187,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	raw.printErrors(stdout)
 	var raw1 result
 	if c.postgres && rawWorkers > 1 {
-		if raw1, err = rawInserts(ctx, c, 1); err != nil {
+		if raw1, err = rawInserts(ctx, c, 1, 1); err != nil {
 			return fmt.Errorf("raw inserts, one connection: %w", err)
 		}
 		fmt.Fprintf(stdout, "   raw single-row INSERT, autocommit, 1 goroutine: rows=%d in %.1fs = %.0f rows/s  p50=%s p99=%s  errors=%d  %s\n",
 			raw1.ok, raw1.elapsed.Seconds(), raw1.rate(), ms(pct(raw1.lat, 0.50)), ms(pct(raw1.lat, 0.99)), raw1.errors, raw1.cpu)
 		raw1.printErrors(stdout)
 	}
+	// The same with --batch rows per statement (one transaction each): what
+	// the engine alone does with rows arriving in batches, beside which the
+	// batch phase can be read.
+	rawBatch, err := rawInserts(ctx, c, rawWorkers, c.batch)
+	if err != nil {
+		return fmt.Errorf("raw batch inserts: %w", err)
+	}
+	fmt.Fprintf(stdout, "   raw %d-row INSERT, one statement and transaction each, %d goroutine(s): rows=%d in %.1fs = %.0f rows/s  p50=%s p99=%s  errors=%d  %s\n",
+		c.batch, rawWorkers, rawBatch.ok, rawBatch.elapsed.Seconds(), rawBatch.rate(), ms(pct(rawBatch.lat, 0.50)), ms(pct(rawBatch.lat, 0.99)), rawBatch.errors, rawBatch.cpu)
+	rawBatch.printErrors(stdout)
 
 	// Server and seed data.
 	env := serverEnv(c.url)
@@ -360,6 +372,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// example; the verdict above, against as many connections as
 		// clients, is the one this bench reports.
 		fmt.Fprintf(stdout, "    (against the raw rate of one connection: %.2f = %.0f / %.0f)\n", p2.rate()/raw1.rate(), p2.rate(), raw1.rate())
+	}
+	if rawBatch.rate() > 0 {
+		// No target: the batch target is absolute. This shows how much of
+		// the engine's own batch rate the HTTP path keeps.
+		fmt.Fprintf(stdout, "  HTTP batches / raw %d-row insert %4.2f (%.0f / %.0f)  no target: how much of the engine's batch rate the API keeps\n", c.batch, p4.rate()/rawBatch.rate(), p4.rate(), rawBatch.rate())
 	}
 	if countErr != nil {
 		fmt.Fprintf(stdout, "  stored events                 could not count: %v\n", countErr)
@@ -885,11 +902,12 @@ func openLoop(ctx context.Context, n, rate int, d time.Duration, gen func(int) *
 	return res
 }
 
-// rawInserts times single-row autocommit INSERTs from workers goroutines,
-// each on its connection, into a table shaped like events (same columns
-// that matter, same unique key and index, no foreign key) for
-// c.rawDuration, then drops the table.
-func rawInserts(ctx context.Context, c config, workers int) (result, error) {
+// rawInserts times autocommit INSERTs of rows rows each (one multi-row
+// statement, one transaction) from workers goroutines, each on its
+// connection, into a table shaped like events (same columns that matter,
+// same unique key and index, no foreign key) for c.rawDuration, then drops
+// the table.
+func rawInserts(ctx context.Context, c config, workers, rows int) (result, error) {
 	d, err := db.Open(ctx, c.url, db.Options{MaxConns: int32(workers)})
 	if err != nil {
 		return result{}, err
@@ -909,22 +927,35 @@ func rawInserts(ctx context.Context, c config, workers int) (result, error) {
 	for i := range targets {
 		targets[i] = target{uuid.NewString(), uuid.NewString()}
 	}
-	send := func(ctx context.Context, w *worker) (int, error) {
-		t := targets[w.gen.rng.IntN(len(targets))]
-		now := time.Now().UTC()
-		kind, source := "taken", "app"
-		if w.gen.n%2 == 1 {
-			kind, source = "opened", "device"
+	const cols = 12
+	var q strings.Builder
+	q.WriteString(rawInsert)
+	for i := range rows {
+		if i > 0 {
+			q.WriteString(", ")
 		}
-		client := w.gen.prefix + strconv.FormatUint(w.gen.n, 10)
-		w.gen.n++
-		_, err := d.SQL.ExecContext(ctx, rawInsert, uuid.Must(uuid.NewV7()).String(), org, t.patient, t.plan,
-			kind, now.Add(-time.Duration(w.gen.rng.IntN(3600))*time.Second).Truncate(time.Microsecond), now.Truncate(time.Microsecond),
-			source, client, "cap-1", "orphan", "bench")
-		if err != nil {
+		q.WriteString(db.Placeholders(d.Dialect, i*cols+1, cols))
+	}
+	insert := q.String()
+	send := func(ctx context.Context, w *worker) (int, error) {
+		now := time.Now().UTC()
+		args := make([]any, 0, rows*cols)
+		for range rows {
+			t := targets[w.gen.rng.IntN(len(targets))]
+			kind, source := "taken", "app"
+			if w.gen.n%2 == 1 {
+				kind, source = "opened", "device"
+			}
+			client := w.gen.prefix + strconv.FormatUint(w.gen.n, 10)
+			w.gen.n++
+			args = append(args, uuid.Must(uuid.NewV7()).String(), org, t.patient, t.plan,
+				kind, now.Add(-time.Duration(w.gen.rng.IntN(3600))*time.Second).Truncate(time.Microsecond), now.Truncate(time.Microsecond),
+				source, client, "cap-1", "orphan", "bench")
+		}
+		if _, err := d.SQL.ExecContext(ctx, insert, args...); err != nil {
 			return 0, err
 		}
-		return 1, nil
+		return rows, nil
 	}
 	res := closedLoop(ctx, workers, c.rawDuration, 0, func(i int) *eventGen { return newEventGen(targets, "raw-"+strconv.Itoa(i)+"-", uint64(i)) }, send, 0)
 	var stored int
@@ -974,9 +1005,10 @@ var (
 		`CREATE INDEX bench_raw_events_patient_time ON bench_raw_events (org_id, patient_id, occurred_at)`}
 )
 
+// rawInsert is followed by one placeholder list per row.
 const rawInsert = `INSERT INTO bench_raw_events
     (id, org_id, patient_id, plan_id, kind, occurred_at, received_at, source, client_event_id, device_id, result, actor_id)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`
+    VALUES `
 
 // analyzeDatabase refreshes the PostgreSQL planner statistics of the whole
 // database. Tables that grew from empty within seconds have none until
