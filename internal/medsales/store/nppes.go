@@ -175,13 +175,37 @@ func (s *Store) LoadNPPES(ctx context.Context, in LoadInput) (LoadResult, error)
 // of the NPIs the increment (its staged providers table) deactivates. Those
 // files load in full only, monthly; the next ones will not list a
 // deactivated NPI, and until then its profile showed the locations and
-// endpoints of a provider that no longer bills.
+// endpoints of a provider that no longer bills. The rows deleted are taken
+// off the rows_served of each companion dataset's current load, which
+// recordCount reports as what the dataset serves.
 func dropDeactivatedCompanions(ctx context.Context, tx *db.Tx, staged string) error {
 	deactivated := fmt.Sprintf(`SELECT npi FROM %s WHERE deactivation_date IS NOT NULL
 		AND (reactivation_date IS NULL OR reactivation_date < deactivation_date)`, staged)
-	for _, t := range []string{practiceLocationsTable().Name, otherNamesTable().Name, endpointsTable().Name} {
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("DELETE FROM %s WHERE npi IN (%s)", t, deactivated)); err != nil {
-			return fmt.Errorf("delete the %s of deactivated NPIs: %w", t, err)
+	for _, c := range []struct {
+		table   string
+		dataset medsales.Dataset
+	}{
+		{practiceLocationsTable().Name, medsales.NPPESLocations},
+		{otherNamesTable().Name, medsales.NPPESOtherNames},
+		{endpointsTable().Name, medsales.NPPESEndpoints},
+	} {
+		res, err := tx.ExecContext(ctx, fmt.Sprintf("DELETE FROM %s WHERE npi IN (%s)", c.table, deactivated))
+		if err != nil {
+			return fmt.Errorf("delete the %s of deactivated NPIs: %w", c.table, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("delete the %s of deactivated NPIs: %w", c.table, err)
+		}
+		if n == 0 {
+			continue
+		}
+		// A load recorded before migration 7 has no rows_served: a
+		// whole-file load served its rows_loaded.
+		if _, err := tx.ExecContext(ctx, `UPDATE dataset_versions SET rows_served = COALESCE(rows_served, rows_loaded) - $1
+			WHERE id = (SELECT MAX(id) FROM dataset_versions WHERE dataset = $2 AND status = $3)`,
+			n, string(c.dataset), StatusSucceeded); err != nil {
+			return fmt.Errorf("count the %s of deactivated NPIs out of what %s serves: %w", c.table, c.dataset, err)
 		}
 	}
 	return nil

@@ -36,7 +36,9 @@ type Version struct {
 	RowsRejected int64            `json:"rowsRejected"`
 	// RowsServed is what the dataset served once this load succeeded:
 	// RowsLoaded for a whole-file replace, more for a weekly increment or
-	// one year of a dataset loaded by year. Nil for a failed load.
+	// one year of a dataset loaded by year; for a companion file of NPPES,
+	// less the rows a weekly increment dropped since with the NPIs it
+	// deactivated. Nil for a failed load.
 	RowsServed *int64     `json:"rowsServed,omitempty"`
 	StartedAt  time.Time  `json:"startedAt"`
 	FinishedAt *time.Time `json:"finishedAt,omitempty"`
