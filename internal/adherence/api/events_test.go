@@ -700,3 +700,42 @@ func TestBatchNullItem(t *testing.T) {
 		}
 	})
 }
+
+// TestOccurredAtIsStrictRFC3339 sends occurredAt values that Go's
+// time.Time decoding takes but RFC 3339 does not: an offset of 24 hours or
+// more (+24:00 moved the event a whole day, -23:60 is -24:00), a comma
+// before the fraction, a one-digit hour. Each is a 400 naming occurredAt
+// (events[i].occurredAt in a batch), and nothing is stored; valid offsets
+// still pass.
+func TestOccurredAtIsStrictRFC3339(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		for i, at := range []string{
+			"2026-03-07T20:00:00+24:00",
+			"2026-03-06T20:00:00-23:60",
+			"2026-03-07T19:00:00+23:60",
+			"2026-03-06T20:00:00,5-05:00",
+			"2026-03-06T9:30:00-10:00",
+		} {
+			r := e.do("POST", "/v1/events", w.integration, w.event("taken", at, fmt.Sprintf("strict-%d", i)))
+			if r.status != 400 || r.json(t)["field"] != "occurredAt" {
+				t.Errorf("occurredAt %s: %d %s, want 400 naming occurredAt", at, r.status, r.body)
+			}
+			b := e.mustDo("POST", "/v1/events:batch", w.integration, map[string]any{"events": []any{w.event("taken", at, fmt.Sprintf("strict-b%d", i))}}, 200)
+			res := b["results"].([]any)[0].(map[string]any)
+			if res["status"].(float64) != 400 || res["error"].(map[string]any)["field"] != "events[0].occurredAt" {
+				t.Errorf("batch occurredAt %s: %v, want 400 naming events[0].occurredAt", at, res)
+			}
+		}
+		var n int
+		if err := e.db.SQL.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM events`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Fatalf("%d events stored from malformed timestamps", n)
+		}
+		for i, at := range []string{"2026-03-06T20:00:00-05:00", "2026-03-07T10:00:00+09:00", "2026-03-07T01:00:00.123456Z", "2026-03-07T14:45:00+13:45"} {
+			e.mustDo("POST", "/v1/events", w.integration, w.event("taken", at, fmt.Sprintf("valid-%d", i)), 201)
+		}
+	})
+}
