@@ -211,3 +211,29 @@ func TestRepeatedParameterRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestWindowParamsAreStrictRFC3339: a from or to that time.Parse takes but
+// RFC 3339 does not (an offset of 24 hours or more, a comma before the
+// fraction, a one-digit hour) is a 400 naming it, in the dose-level
+// reports and the event list; +24:00 moved the window a whole day.
+func TestWindowParamsAreStrictRFC3339(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		for _, c := range []struct{ query, field string }{
+			{"from=2026-03-07T00:00:00%2B24:00&to=2026-03-07T00:00:00Z", "from"},
+			{"from=2026-03-01T00:00:00Z&to=2026-03-07T00:00:00-23:60", "to"},
+			{"from=2026-03-01T00:00:00,5Z&to=2026-03-07T00:00:00Z", "from"},
+			{"from=2026-03-01T0:00:00Z&to=2026-03-07T00:00:00Z", "from"},
+		} {
+			for _, path := range []string{"/v1/patients/" + w.patient + "/adherence", "/v1/plans/" + w.plan + "/adherence",
+				"/v1/reports/adherence", "/v1/patients/" + w.patient + "/events"} {
+				r := e.do("GET", path+"?"+c.query, w.admin, nil)
+				var p httpx.Problem
+				if r.status != 400 || json.Unmarshal(r.body, &p) != nil || p.Field != c.field {
+					t.Errorf("GET %s?%s = %d %s, want 400 naming %s", path, c.query, r.status, r.body, c.field)
+				}
+			}
+		}
+		e.mustDo("GET", "/v1/patients/"+w.patient+"/adherence?from=2026-03-01T00:00:00.5%2B13:45&to=2026-03-07T00:00:00-09:30", w.admin, nil, 200)
+	})
+}
