@@ -309,9 +309,11 @@ func (s *server) writeDoses(w http.ResponseWriter, r *http.Request, orgID, patie
 func (s *server) doseFilter(q url.Values) (store.DoseFilter, error) {
 	now := s.Now().UTC()
 	f := store.DoseFilter{From: now, To: now.Add(14 * 24 * time.Hour), Limit: 1000}
+	// Given or not is read off the query, not the value, as in window:
+	// 0001-01-01T00:00:00Z is Go's zero time and a valid bound.
 	if t, err := parseTimeParam(q, "from"); err != nil {
 		return f, err
-	} else if !t.IsZero() {
+	} else if q.Get("from") != "" {
 		f.From = t
 		if q.Get("to") == "" {
 			f.To = t.Add(14 * 24 * time.Hour)
@@ -319,7 +321,7 @@ func (s *server) doseFilter(q url.Values) (store.DoseFilter, error) {
 	}
 	if t, err := parseTimeParam(q, "to"); err != nil {
 		return f, err
-	} else if !t.IsZero() {
+	} else if q.Get("to") != "" {
 		f.To = t
 	}
 	if !f.To.After(f.From) {
