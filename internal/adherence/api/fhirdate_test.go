@@ -1,6 +1,7 @@
 package api
 
 import (
+	"net/url"
 	"testing"
 	"time"
 )
@@ -43,7 +44,7 @@ func TestFHIRDateRange(t *testing.T) {
 		// time.Parse takes a comma for the decimal point: FHIR does not.
 		{"comma fraction", []string{"eq2026-12-02T08:00:00,5Z"}, time.Time{}, time.Time{}, true},
 	} {
-		from, to, err := fhirDateRange(c.params, now)
+		from, to, err := fhirDateRange(url.Values{"date": c.params}, now)
 		if c.wantErr {
 			if err == nil {
 				t.Errorf("%s: [%s, %s), want an error", c.name, from, to)

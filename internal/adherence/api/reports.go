@@ -371,7 +371,7 @@ func (s *server) handleFHIRAdministrations(w http.ResponseWriter, r *http.Reques
 		s.fail(w, r, err)
 		return
 	}
-	from, to, err := fhirDateRange(q["date"], s.Now().UTC())
+	from, to, err := fhirDateRange(q, s.Now().UTC())
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -564,15 +564,18 @@ func (s *server) handleFHIRAdministrationRead(w http.ResponseWriter, r *http.Req
 	writeFHIR(w, http.StatusOK, ma)
 }
 
-// fhirDateRange reads FHIR date search parameters (ge, gt, le, lt, eq
-// prefixes; a date or a dateTime) into a half-open [from, to) window.
+// fhirDateRange reads the FHIR date search parameters of q (ge, gt, le,
+// lt, eq prefixes; a date or a dateTime) into a half-open [from, to)
+// window: date, and effective-time, the name R4 (and US Core) gives this
+// parameter of MedicationAdministration, which an R4 client sends and
+// which, unknown, would be ignored and answered with the default window.
 // Repeated parameters all apply (FHIR ANDs them): the window is the
 // intersection of their bounds, whatever their order. Without an upper
 // bound the window ends fhirAhead after now (events may be recorded a day
 // ahead, so doses due tomorrow can already have an outcome); without a
 // lower bound it starts 30 days before the earlier of its end and now.
 // The window spans at most a year.
-func fhirDateRange(params []string, now time.Time) (time.Time, time.Time, error) {
+func fhirDateRange(q url.Values, now time.Time) (time.Time, time.Time, error) {
 	var from, to time.Time
 	fromSet, toSet := false, false
 	lower := func(t time.Time) {
@@ -585,14 +588,21 @@ func fhirDateRange(params []string, now time.Time) (time.Time, time.Time, error)
 			to, toSet = t, true
 		}
 	}
-	for _, p := range params {
-		prefix := "eq"
+	type param struct{ name, value string }
+	var params []param
+	for _, name := range []string{"date", "effective-time"} {
+		for _, v := range q[name] {
+			params = append(params, param{name, v})
+		}
+	}
+	for _, pv := range params {
+		prefix, p := "eq", pv.value
 		if len(p) > 2 && p[0] >= 'a' && p[0] <= 'z' {
 			prefix, p = p[:2], p[2:]
 		}
 		t, end, err := parseFHIRDate(p) // end: the end of the value's precision
 		if err != nil {
-			return from, to, errs.Invalid("date", "must be a FHIR date or dateTime with an optional ge, gt, le, lt or eq prefix%s", plusHint(p))
+			return from, to, errs.Invalid(pv.name, "must be a FHIR date or dateTime with an optional ge, gt, le, lt or eq prefix%s", plusHint(p))
 		}
 		switch prefix {
 		case "ge":
@@ -607,7 +617,7 @@ func fhirDateRange(params []string, now time.Time) (time.Time, time.Time, error)
 			lower(t)
 			upper(end)
 		default:
-			return from, to, errs.Invalid("date", "prefix %q is not supported; use ge, gt, le, lt or eq", prefix)
+			return from, to, errs.Invalid(pv.name, "prefix %q is not supported; use ge, gt, le, lt or eq", prefix)
 		}
 	}
 	if !toSet {

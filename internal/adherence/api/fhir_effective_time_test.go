@@ -1,0 +1,61 @@
+package api_test
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestFHIRAdministrationEffectiveTimeSearch checks that the R4 name of the
+// MedicationAdministration date search parameter, effective-time (the one
+// US Core clients send), bounds the export as date does: it was an unknown
+// parameter, ignored, so such a search silently answered the default
+// window (the last 30 days) instead of the range asked for.
+func TestFHIRAdministrationEffectiveTimeSearch(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		e.now = time.Date(2026, 3, 9, 4, 0, 0, 0, time.UTC)
+		for _, ev := range []map[string]any{
+			w.event("taken", "2026-03-06T20:20:00-05:00", "t1"),   // due 03-07 01:00Z
+			w.event("taken", "2026-03-07T08:10:00-05:00", "t2"),   // due 03-07 13:00Z
+			w.event("skipped", "2026-03-07T20:00:00-05:00", "t3"), // due 03-08 01:00Z
+		} {
+			e.mustDo("POST", "/v1/events", w.integration, ev, 201)
+		}
+		if _, err := e.store.MarkMissed(context.Background(), e.now); err != nil {
+			t.Fatal(err)
+		}
+		base := "/fhir/MedicationAdministration?patient=" + w.patient
+		for _, c := range []struct {
+			query, self string
+			total       float64
+		}{
+			// The UTC day of March 7th: the two doses due then.
+			{"&effective-time=ge2026-03-07&effective-time=lt2026-03-08", "date=ge2026-03-07T00:00:00Z&date=lt2026-03-08T00:00:00Z", 2},
+			{"&effective-time=2026-03-07", "date=ge2026-03-07T00:00:00Z&date=lt2026-03-08T00:00:00Z", 2},
+			// With date, every bound applies.
+			{"&date=ge2026-03-07&effective-time=lt2026-03-07T12:00:00Z", "date=ge2026-03-07T00:00:00Z&date=lt2026-03-07T12:00:00Z", 1},
+		} {
+			b := e.mustDo("GET", base+c.query, w.admin, nil, 200)
+			self := ""
+			for _, l := range asSlice(b["link"]) {
+				if l := l.(map[string]any); l["relation"] == "self" {
+					self = l["url"].(string)
+				}
+			}
+			u, err := url.Parse(self)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want, _ := url.ParseQuery(c.self); b["total"] != c.total || strings.Join(u.Query()["date"], "&") != strings.Join(want["date"], "&") {
+				t.Errorf("%s: total %v, self %s; want total %v over %s", c.query, b["total"], self, c.total, c.self)
+			}
+		}
+		r := e.do("GET", base+"&effective-time=xx2026", w.admin, nil)
+		if r.status != 400 || !strings.Contains(string(r.body), `"field":"effective-time"`) {
+			t.Errorf("effective-time=xx2026 = %d %s, want 400 naming effective-time", r.status, r.body)
+		}
+	})
+}
