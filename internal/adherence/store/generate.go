@@ -118,7 +118,7 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 	}
 	var spare map[int64]bool
 	if g.sameTiming {
-		if spare, err = overtaken(ctx, tx, &g, from, doses); err != nil {
+		if spare, err = overtaken(ctx, tx, &g, from, to, doses); err != nil {
 			return 0, err
 		}
 	} else {
@@ -680,13 +680,29 @@ func sameLocalDate(a, b string) bool {
 // Los Angeles time: 08:00 in Tokyo was nine hours earlier). Deleting that
 // instance left the day without a dose; it is kept, due at its old
 // instant, and stands for the day's dose.
-func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, doses []schedule.Dose) (map[int64]bool, error) {
+//
+// An instance whose wall time names no new dose at all, past or ahead
+// (one that a timing change kept for its day at its old time, see
+// passedByRank: 08:00 kept when the time became 06:00 at 07:00), stands
+// for the new dose of its rank on its local date (see
+// dayOrders.rankPassed), and is kept if that is past. Deleted, it left
+// its day without a dose again: moving from New York to Chicago ten
+// minutes after that change put 06:00 of the day in Chicago past, the
+// kept 08:00 dose was not in the new schedule, and the day had none. If
+// the new dose of its rank is still ahead (a move to Los Angeles, where
+// 06:00 is two hours later), that dose is the day's and the instance
+// gives way to it.
+func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, doses []schedule.Dose) (map[int64]bool, error) {
 	listed := make(map[int64]bool, len(doses))
+	ahead := make(map[string]bool, len(doses))
 	for _, d := range doses {
 		listed[db.UTC(d.Due).UnixMicro()] = true
+		ahead[d.Local] = true
 	}
+	// In due order, as dayOrdersOf wants its doses.
 	rows, err := tx.QueryContext(ctx, `SELECT seq, due_at, local_time FROM dose_instances
-		WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3 AND status = 'scheduled'`, g.orgID, g.id, from)
+		WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3 AND status = 'scheduled'
+		ORDER BY due_at`, g.orgID, g.id, from)
 	if err != nil {
 		return nil, fmt.Errorf("read doses: %w", err)
 	}
@@ -714,12 +730,34 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, doses
 		return nil, err
 	}
 	spare := map[int64]bool{}
+	var unnamed []keptDose
 	for _, k := range stale {
+		matched := false
 		for _, d := range past {
 			if d.Local == k.local || (!g.zoneMoved && d.Seq == k.seq && sameLocalDate(d.Local, k.local)) {
 				spare[db.UTC(k.due).UnixMicro()] = true
+				matched = true
 				break
 			}
+		}
+		// A local date spans at most 26 hours: an instance of a date
+		// whose new dose is before from is due within a day and a half
+		// of it. One whose wall time is a new dose still ahead is that
+		// dose's occurrence, not kept beside it.
+		if !matched && !ahead[k.local] && k.due.Before(from.Add(36*time.Hour)) {
+			unnamed = append(unnamed, k)
+		}
+	}
+	if len(unnamed) == 0 {
+		return spare, nil
+	}
+	days, err := dayOrdersOf(ctx, tx, g, unnamed, to)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range unnamed {
+		if days.rankPassed(k, from) {
+			spare[db.UTC(k.due).UnixMicro()] = true
 		}
 	}
 	return spare, nil

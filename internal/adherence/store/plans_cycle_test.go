@@ -392,3 +392,69 @@ func TestTimingChangeOfTheDosesADayToHoursAlreadyPastKeepsTheDaysDose(t *testing
 		})
 	}
 }
+
+// TestTimeZoneMoveKeepsTheDoseKeptForItsDay moves the patient of
+// TestTimingChangeToAnHourAlreadyPastKeepsTheDaysDose, whose 08:00 dose
+// was kept for 2026-03-04 when the time became 06:00 at 07:00 in New
+// York, ten minutes later, before that dose is due. Where 06:00 of that
+// date is already past in the new zone (Chicago, London, Tokyo), the New
+// York dose stands for it, by rank on its date, and is kept at its old
+// instant; where 06:00 is still ahead (Los Angeles), or falls at the kept
+// dose's instant (Denver), the day's dose is the new one, and the kept
+// one gives way to it. The kept dose was deleted as not in the new
+// schedule, its wall time naming no new dose, and with 06:00 past the
+// day had no dose left.
+func TestTimeZoneMoveKeepsTheDoseKeptForItsDay(t *testing.T) {
+	cases := []struct {
+		zone string
+		want []string // doses due from 2026-03-04 to 2026-03-06 UTC
+	}{
+		{zone: "America/Chicago", want: []string{ // 06:10 there
+			"2026-03-04T13:00:00Z 2026-03-04T08:00 scheduled",
+			"2026-03-05T12:00:00Z 2026-03-05T06:00 scheduled"}},
+		{zone: "Europe/London", want: []string{ // 12:10 there
+			"2026-03-04T13:00:00Z 2026-03-04T08:00 scheduled",
+			"2026-03-05T06:00:00Z 2026-03-05T06:00 scheduled"}},
+		{zone: "Asia/Tokyo", want: []string{ // 21:10 there
+			"2026-03-04T13:00:00Z 2026-03-04T08:00 scheduled",
+			"2026-03-04T21:00:00Z 2026-03-05T06:00 scheduled",
+			"2026-03-05T21:00:00Z 2026-03-06T06:00 scheduled"}},
+		{zone: "America/Los_Angeles", want: []string{ // 04:10 there
+			"2026-03-04T14:00:00Z 2026-03-04T06:00 scheduled",
+			"2026-03-05T14:00:00Z 2026-03-05T06:00 scheduled"}},
+		{zone: "America/Denver", want: []string{ // 05:10 there
+			"2026-03-04T13:00:00Z 2026-03-04T06:00 scheduled",
+			"2026-03-05T13:00:00Z 2026-03-05T06:00 scheduled"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.zone, func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				p := f.patient("America/New_York")
+				pl := f.plan(p.ID, timeOfDay("08:00"))
+				f.now = local(2026, 3, 4, 7, 0).UTC()
+				pl.Timing = timeOfDay("06:00")
+				if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+					t.Fatal(err)
+				}
+				f.now = f.now.Add(10 * time.Minute)
+				p.TimeZone = tc.zone
+				for i := range 2 { // the second update must change nothing
+					if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
+						t.Fatal(err)
+					}
+					var got []string
+					for _, d := range f.doses(pl.ID, time.Date(2026, 3, 4, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 6, 0, 0, 0, 0, time.UTC)) {
+						got = append(got, fmt.Sprintf("%s %s %s", d.DueAt.UTC().Format(time.RFC3339), d.LocalTime, d.Status))
+					}
+					if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+						t.Fatalf("update %d: doses after the move:\n%s\nwant:\n%s", i+1, strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+					}
+					var err error
+					if p, err = f.s.GetPatient(f.ctx, f.org, p.ID); err != nil {
+						t.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
