@@ -417,6 +417,14 @@ func (in planInput) apply(p *adherence.Plan, create bool) error {
 		if d == "" || len(d) > 500 {
 			return errs.Invalid("medication.display", "must be 1 to 500 characters")
 		}
+		// A plan's doses, events, fills and their FHIR exports are records
+		// of its drug: another drug on the same plan would rewrite that
+		// history (last month's administrations exported as the new drug,
+		// its fills counted in the new drug's PDC). A new drug is a new
+		// plan; the name may still be corrected.
+		if !create && in.Medication.RxNorm != p.Medication.RxNorm {
+			return errs.Invalid("medication.rxnorm", "cannot change (%s on this plan): stop the plan and create a new one for another drug, so that its history stays the record of the drug taken", p.Medication.RxNorm)
+		}
 		p.Medication = adherence.Medication{RxNorm: in.Medication.RxNorm, Display: d}
 	} else if create {
 		return errs.Invalid("medication", "is required")
