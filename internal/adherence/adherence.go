@@ -145,7 +145,11 @@ type Fill struct {
 	FillDate   string // YYYY-MM-DD
 	DaysSupply int
 	Quantity   float64
-	CreatedAt  time.Time
+	// FillID is the client's key of the fill (the pharmacy's claim id, or
+	// Rx number and fill number), unique per plan: a retry with the same
+	// key is answered with the fill already recorded. "" when none.
+	FillID    string
+	CreatedAt time.Time
 }
 
 // DoseStatus is the state of one scheduled dose.

@@ -157,9 +157,21 @@ type fillJSON struct {
 	FillDate   string    `json:"fillDate"`
 	DaysSupply int       `json:"daysSupply"`
 	Quantity   float64   `json:"quantity,omitempty"`
+	FillID     *string   `json:"fillId,omitempty"`
 	CreatedAt  time.Time `json:"createdAt,omitzero"`
 }
 
+func fillOut(f adherence.Fill) fillJSON {
+	out := fillJSON{ID: f.ID, PlanID: f.PlanID, FillDate: f.FillDate, DaysSupply: f.DaysSupply, Quantity: f.Quantity, CreatedAt: f.CreatedAt}
+	if f.FillID != "" {
+		out.FillID = &f.FillID
+	}
+	return out
+}
+
+// handleAddFill answers POST /v1/plans/{id}/fills: 201 with the recorded
+// fill; a retry with the same fillId and content gets the original fill,
+// 200 with Idempotent-Replayed: true, and other content with it is 409.
 func (s *server) handleAddFill(w http.ResponseWriter, r *http.Request) {
 	p := principalOf(r)
 	plan, err := s.writablePlan(r, r.PathValue("id"), audit.ActionCreate, "Fill")
@@ -207,11 +219,24 @@ func (s *server) handleAddFill(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := adherence.Fill{PlanID: plan.ID, FillDate: in.FillDate, DaysSupply: in.DaysSupply, Quantity: in.Quantity}
-	if err := s.Store.AddFill(r.Context(), actor(r), p.OrgID, &f); err != nil {
+	if in.FillID != nil {
+		if *in.FillID == "" {
+			s.fail(w, r, errs.Invalid("fillId", "must be 1 to 128 printable ASCII characters without spaces"))
+			return
+		}
+		f.FillID = *in.FillID
+	}
+	replayed, err := s.Store.AddFill(r.Context(), actor(r), p.OrgID, &f)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusCreated, fillJSON{ID: f.ID, PlanID: f.PlanID, FillDate: f.FillDate, DaysSupply: f.DaysSupply, Quantity: f.Quantity, CreatedAt: f.CreatedAt})
+	if replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+		httpx.WriteJSON(w, http.StatusOK, fillOut(f))
+		return
+	}
+	httpx.WriteJSON(w, http.StatusCreated, fillOut(f))
 }
 
 func (s *server) handleListFills(w http.ResponseWriter, r *http.Request) {
@@ -235,7 +260,7 @@ func (s *server) handleListFills(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]fillJSON, 0, len(fills))
 	for _, f := range fills {
-		out = append(out, fillJSON{ID: f.ID, PlanID: f.PlanID, FillDate: f.FillDate, DaysSupply: f.DaysSupply, Quantity: f.Quantity, CreatedAt: f.CreatedAt})
+		out = append(out, fillOut(f))
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"fills": out})
 }

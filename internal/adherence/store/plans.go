@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"time"
 
 	"github.com/medplatform/medplatform/internal/adherence"
@@ -549,40 +550,83 @@ func (s *Store) applyStatus(ctx context.Context, tx *db.Tx, p *adherence.Plan, n
 	return nil
 }
 
+// fillKey is a fill's optional idempotency key: printable ASCII, no
+// spaces, as an event's clientEventId.
+var fillKey = regexp.MustCompile(`^[\x21-\x7e]{1,128}$`)
+
 // AddFill records a pharmacy fill of a plan of orgID, assigning ID and
-// CreatedAt.
-func (s *Store) AddFill(ctx context.Context, a adherence.Actor, orgID string, f *adherence.Fill) error {
+// CreatedAt. A fill whose FillID the plan already holds is not recorded
+// again: when its content (date, days supply, quantity) is the same, f
+// becomes the original fill and replayed is true (audited as a read of
+// it, not a second create); otherwise it is a conflict naming fillId.
+// Concurrent retries record one row and all get the original.
+func (s *Store) AddFill(ctx context.Context, a adherence.Actor, orgID string, f *adherence.Fill) (replayed bool, err error) {
 	if _, err := report.ParseDate(f.FillDate); err != nil { // as PDC reads it back
-		return errs.Invalid("fillDate", "must be a date YYYY-MM-DD")
+		return false, errs.Invalid("fillDate", "must be a date YYYY-MM-DD")
 	}
 	if f.DaysSupply < 1 {
-		return errs.Invalid("daysSupply", "must be at least 1")
+		return false, errs.Invalid("daysSupply", "must be at least 1")
 	}
 	if f.Quantity < 0 {
-		return errs.Invalid("quantity", "must not be negative")
+		return false, errs.Invalid("quantity", "must not be negative")
+	}
+	if f.FillID != "" && !fillKey.MatchString(f.FillID) {
+		return false, errs.Invalid("fillId", "must be 1 to 128 printable ASCII characters without spaces")
 	}
 	if !isID(orgID) || !isID(f.PlanID) {
-		return errs.NotFound("plan")
+		return false, errs.NotFound("plan")
 	}
-	f.ID, f.CreatedAt = newID(), s.clock()
-	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+	in := *f
+	in.ID, in.CreatedAt = newID(), s.clock()
+	var fillID any // NULL without a key: never compared
+	if in.FillID != "" {
+		fillID = in.FillID
+	}
+	var out adherence.Fill
+	err = s.db.InTx(ctx, func(tx *db.Tx) error {
+		out, replayed = in, false
 		var patientID string
-		err := tx.QueryRowContext(ctx, `SELECT patient_id FROM plans WHERE org_id = $1 AND id = $2`, orgID, f.PlanID).Scan(&patientID)
+		err := tx.QueryRowContext(ctx, `SELECT patient_id FROM plans WHERE org_id = $1 AND id = $2`, orgID, in.PlanID).Scan(&patientID)
 		if err != nil {
 			return notFound(err, "read plan", "plan")
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO plan_fills (id, org_id, patient_id, plan_id, fill_date, days_supply, quantity, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			f.ID, orgID, patientID, f.PlanID, f.FillDate, f.DaysSupply, f.Quantity, f.CreatedAt)
+		// A fill of the same key committed first, even by a concurrent
+		// retry (PostgreSQL waits for its transaction), inserts nothing.
+		res, err := tx.ExecContext(ctx, `INSERT INTO plan_fills (id, org_id, patient_id, plan_id, fill_date, days_supply, quantity, fill_id, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			ON CONFLICT (plan_id, fill_id) WHERE fill_id IS NOT NULL DO NOTHING`,
+			in.ID, orgID, patientID, in.PlanID, in.FillDate, in.DaysSupply, in.Quantity, fillID, in.CreatedAt)
 		if err != nil {
 			return fmt.Errorf("insert fill: %w", err)
 		}
-		return s.record(ctx, tx, a, orgID, audit.ActionCreate, "Fill", f.ID, patientID)
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("insert fill: %w", err)
+		}
+		if n == 1 {
+			return s.record(ctx, tx, a, orgID, audit.ActionCreate, "Fill", in.ID, patientID)
+		}
+		var date dateText
+		err = tx.QueryRowContext(ctx, `SELECT id, fill_date, days_supply, quantity, created_at
+			FROM plan_fills WHERE org_id = $1 AND plan_id = $2 AND fill_id = $3`, orgID, in.PlanID, in.FillID).
+			Scan(&out.ID, &date, &out.DaysSupply, &out.Quantity, &out.CreatedAt)
+		if err != nil {
+			return fmt.Errorf("read fill %s: %w", in.FillID, err)
+		}
+		out.FillDate, out.CreatedAt = string(date), out.CreatedAt.UTC()
+		if out.FillDate != in.FillDate || out.DaysSupply != in.DaysSupply || out.Quantity != in.Quantity {
+			e := errs.Conflict("was already used on this plan for a different fill (%s)", out.ID)
+			e.Field = "fillId"
+			return e
+		}
+		replayed = true
+		return s.record(ctx, tx, a, orgID, audit.ActionRead, "Fill", out.ID, patientID)
 	})
 	if err != nil {
-		return fmt.Errorf("add fill: %w", err)
+		return false, fmt.Errorf("add fill: %w", err)
 	}
-	return nil
+	*f = out
+	return replayed, nil
 }
 
 // ListFills returns the fills of a plan of orgID by fill date. An unknown
@@ -591,7 +635,7 @@ func (s *Store) ListFills(ctx context.Context, orgID, planID string) ([]adherenc
 	if _, err := s.GetPlan(ctx, orgID, planID); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.SQL.QueryContext(ctx, `SELECT id, plan_id, fill_date, days_supply, quantity, created_at
+	rows, err := s.db.SQL.QueryContext(ctx, `SELECT id, plan_id, fill_date, days_supply, quantity, fill_id, created_at
 		FROM plan_fills WHERE org_id = $1 AND plan_id = $2 ORDER BY fill_date, id`, orgID, planID)
 	if err != nil {
 		return nil, fmt.Errorf("list fills: %w", err)
@@ -601,10 +645,11 @@ func (s *Store) ListFills(ctx context.Context, orgID, planID string) ([]adherenc
 	for rows.Next() {
 		var f adherence.Fill
 		var date dateText
-		if err := rows.Scan(&f.ID, &f.PlanID, &date, &f.DaysSupply, &f.Quantity, &f.CreatedAt); err != nil {
+		var fillID sql.NullString
+		if err := rows.Scan(&f.ID, &f.PlanID, &date, &f.DaysSupply, &f.Quantity, &fillID, &f.CreatedAt); err != nil {
 			return nil, fmt.Errorf("list fills: %w", err)
 		}
-		f.FillDate, f.CreatedAt = string(date), f.CreatedAt.UTC()
+		f.FillDate, f.FillID, f.CreatedAt = string(date), fillID.String, f.CreatedAt.UTC()
 		out = append(out, f)
 	}
 	if err := rows.Err(); err != nil {

@@ -242,14 +242,15 @@ func TestFills(t *testing.T) {
 			{PlanID: pl.ID, FillDate: "2026-02-01", DaysSupply: 30, Quantity: 30},
 			{PlanID: pl.ID, FillDate: "2026-01-01", DaysSupply: 90, Quantity: 90.5},
 		} {
-			if err := f.s.AddFill(f.ctx, f.actor, f.org, &fl); err != nil {
+			if _, err := f.s.AddFill(f.ctx, f.actor, f.org, &fl); err != nil {
 				t.Fatal(err)
 			}
 		}
 		// Not dates, or dates PDC cannot read back (year 0000: stored by
 		// SQLite, an insert error on PostgreSQL).
 		for _, bad := range []string{"01/02/2026", "0000-06-01"} {
-			wantCode(t, f.s.AddFill(f.ctx, f.actor, f.org, &adherence.Fill{PlanID: pl.ID, FillDate: bad, DaysSupply: 30}), errs.CodeInvalid)
+			_, err := f.s.AddFill(f.ctx, f.actor, f.org, &adherence.Fill{PlanID: pl.ID, FillDate: bad, DaysSupply: 30})
+			wantCode(t, err, errs.CodeInvalid)
 		}
 		fills, err := f.s.ListFills(f.ctx, f.org, pl.ID)
 		if err != nil {
@@ -310,7 +311,8 @@ func TestOrgIsolation(t *testing.T) {
 		notFound("SetPatientActive", err)
 		_, err = f.s.SetPlanStatus(f.ctx, actorB, b, pl.ID, adherence.PlanPaused)
 		notFound("SetPlanStatus", err)
-		notFound("AddFill", f.s.AddFill(f.ctx, actorB, b, &adherence.Fill{PlanID: pl.ID, FillDate: "2026-01-01", DaysSupply: 30}))
+		_, err = f.s.AddFill(f.ctx, actorB, b, &adherence.Fill{PlanID: pl.ID, FillDate: "2026-01-01", DaysSupply: 30})
+		notFound("AddFill", err)
 		notFound("LinkMember (A's patient)", f.s.LinkMember(f.ctx, actorB, b, adherence.Link{PatientID: p.ID, MemberID: mb.ID}))
 		notFound("LinkMember (A's member)", f.s.LinkMember(f.ctx, actorB, b, adherence.Link{PatientID: pb.ID, MemberID: m.ID}))
 		notFound("UnlinkMember", f.s.UnlinkMember(f.ctx, actorB, b, p.ID, m.ID))
