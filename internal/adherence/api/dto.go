@@ -319,7 +319,7 @@ type planInput struct {
 	DaysSupply   *int             `json:"daysSupply"`
 	AsNeeded     *bool            `json:"asNeeded"`
 	Timing       *strictTiming    `json:"timing"`
-	StartAt      *time.Time       `json:"startAt"`
+	StartAt      *httpx.Instant   `json:"startAt"`
 	EndAt        planEndField     `json:"endAt"`
 	Ingredient   *string          `json:"ingredient"`
 	DrugClass    *string          `json:"drugClass"`
@@ -391,11 +391,11 @@ func (f *planEndField) UnmarshalJSON(data []byte) error {
 	if string(data) == "null" {
 		return nil
 	}
-	var t time.Time
+	var t httpx.Instant // strictly RFC 3339, as occurredAt
 	if err := t.UnmarshalJSON(data); err != nil {
 		return err
 	}
-	f.at = &t
+	f.at = &t.Time
 	return nil
 }
 
@@ -476,7 +476,7 @@ func (in planInput) apply(p *adherence.Plan, create bool) error {
 		return errs.Invalid("timing", "is required unless asNeeded is true")
 	}
 	if in.StartAt != nil {
-		if err := instantInRange("startAt", *in.StartAt); err != nil {
+		if err := instantInRange("startAt", in.StartAt.Time); err != nil {
 			return err
 		}
 		p.StartAt = in.StartAt.UTC()

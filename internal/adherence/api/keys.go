@@ -39,10 +39,10 @@ func (s *server) handleCreateAPIKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in struct {
-		Name      string     `json:"name"`
-		Role      string     `json:"role"`
-		Subject   string     `json:"subject"`
-		ExpiresAt *time.Time `json:"expiresAt"`
+		Name      string         `json:"name"`
+		Role      string         `json:"role"`
+		Subject   string         `json:"subject"`
+		ExpiresAt *httpx.Instant `json:"expiresAt"` // strictly RFC 3339, as occurredAt
 	}
 	if err := httpx.Decode(w, r, &in); err != nil {
 		s.fail(w, r, err)
@@ -62,7 +62,7 @@ func (s *server) handleCreateAPIKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if in.ExpiresAt != nil {
-		if err := instantInRange("expiresAt", *in.ExpiresAt); err != nil {
+		if err := instantInRange("expiresAt", in.ExpiresAt.Time); err != nil {
 			s.fail(w, r, err)
 			return
 		}
@@ -103,8 +103,12 @@ func (s *server) handleCreateAPIKey(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	var expiresAt *time.Time
+	if in.ExpiresAt != nil {
+		expiresAt = &in.ExpiresAt.Time
+	}
 	k := adherence.APIKey{ID: keyID, OrgID: p.OrgID, Role: string(role), Subject: in.Subject, Name: in.Name, Hash: hash,
-		CreatedAt: s.Now().UTC(), CreatedBy: p.ID, ExpiresAt: in.ExpiresAt}
+		CreatedAt: s.Now().UTC(), CreatedBy: p.ID, ExpiresAt: expiresAt}
 	if err := s.Store.CreateAPIKey(ctx, actor(r), k); err != nil {
 		s.fail(w, r, err)
 		return

@@ -43,3 +43,42 @@ func TestPlanInstantsOutsideYears1To9999(t *testing.T) {
 		e.mustDo("PATCH", "/v1/plans/"+planID, admin, `{"endAt":"9999-12-31T23:59:59Z"}`, 200)
 	})
 }
+
+// TestBodyInstantsAreStrictRFC3339: a plan's startAt and endAt (create and
+// PATCH) and an API key's expiresAt are read strictly as RFC 3339, as an
+// event's occurredAt is: an offset of 24 hours or more, a comma before the
+// fraction or a one-digit hour is a 400 naming the field. time.Time's
+// decoding took them, so a plan ending 2026-03-07T20:00:00+24:00 ended a
+// whole day before the wall time it was sent with.
+func TestBodyInstantsAreStrictRFC3339(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("Strict Instants Org")
+		p := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "America/New_York"}, 201)
+		pid := p["id"].(string)
+		plan := e.mustDo("POST", "/v1/patients/"+pid+"/plans", admin, map[string]any{
+			"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril"},
+			"timing":     map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}},
+		}, 201)
+		planID := plan["id"].(string)
+		for _, at := range []string{"2099-03-07T20:00:00+24:00", "2099-03-07T20:00:00-23:60", "2099-03-07T20:00:00,5Z", "2099-03-07T9:00:00Z"} {
+			for _, c := range []struct{ method, path, body, field string }{
+				{"PATCH", "/v1/plans/" + planID, `{"endAt":"` + at + `"}`, "endAt"},
+				{"PATCH", "/v1/plans/" + planID, `{"startAt":"` + at + `"}`, "startAt"},
+				{"POST", "/v1/patients/" + pid + "/plans", `{"medication":{"rxnorm":"1","display":"x"},"asNeeded":true,"startAt":"` + at + `"}`, "startAt"},
+				{"POST", "/v1/patients/" + pid + "/plans", `{"medication":{"rxnorm":"1","display":"x"},"asNeeded":true,"endAt":"` + at + `"}`, "endAt"},
+				{"POST", "/v1/api-keys", `{"role":"integration","expiresAt":"` + at + `"}`, "expiresAt"},
+			} {
+				r := e.do(c.method, c.path, admin, c.body)
+				if r.status != 400 || r.json(t)["field"] != c.field {
+					t.Errorf("%s %s %s = %d %s, want 400 naming %s", c.method, c.path, c.body, r.status, r.body, c.field)
+				}
+			}
+		}
+		got := e.mustDo("GET", "/v1/patients/"+pid+"/plans", admin, nil, 200)
+		if n := len(got["plans"].([]any)); n != 1 {
+			t.Errorf("plans = %d, want 1", n)
+		}
+		e.mustDo("PATCH", "/v1/plans/"+planID, admin, `{"endAt":"2099-03-07T20:00:00.5+13:45"}`, 200)
+		e.mustDo("POST", "/v1/api-keys", admin, `{"role":"integration","expiresAt":"2099-03-07T20:00:00-09:30"}`, 201)
+	})
+}

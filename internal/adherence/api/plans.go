@@ -370,11 +370,11 @@ func parseTimeParam(q url.Values, name string) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
-	// Strictly RFC 3339 (strictRFC3339): time.Parse also takes an offset
+	// Strictly RFC 3339 (httpx.StrictRFC3339): time.Parse also takes an offset
 	// of 24 hours or more (+24:00 moved the window a whole day), a comma
 	// before the fraction and a one-digit hour.
 	t, err := time.Parse(time.RFC3339, v)
-	if err != nil || !strictRFC3339(v) {
+	if err != nil || !httpx.StrictRFC3339(v) {
 		return time.Time{}, errs.Invalid(name, "must be an RFC 3339 timestamp such as 2026-03-08T00:00:00Z%s", plusHint(v))
 	}
 	// An offset can carry a valid timestamp out of the years 1 to 9999 in
