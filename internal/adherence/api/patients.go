@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/store"
@@ -240,14 +241,20 @@ func (s *server) handleListAudit(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	f := audit.Filter{OrgID: p.OrgID, PatientID: q.Get("patient"), ActorID: q.Get("actor"), Limit: 100}
-	var err error
-	if f.From, err = parseTimeParam(q, "from"); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if f.To, err = parseTimeParam(q, "to"); err != nil {
-		s.fail(w, r, err)
-		return
+	// Given or not is read off the query, not the value, as in window:
+	// 0001-01-01T00:00:00Z is Go's zero time and a valid bound.
+	for _, b := range []struct {
+		name string
+		dst  **time.Time
+	}{{"from", &f.From}, {"to", &f.To}} {
+		t, err := parseTimeParam(q, b.name)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if q.Get(b.name) != "" {
+			*b.dst = &t
+		}
 	}
 	if l := q.Get("limit"); l != "" {
 		n, err := atoi(l)

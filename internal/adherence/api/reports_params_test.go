@@ -265,3 +265,30 @@ func TestDoseListFromYearOneIsGiven(t *testing.T) {
 		}
 	})
 }
+
+// TestAuditListToYearOneIsGiven: GET /v1/audit takes to=0001-01-01T00:00:00Z
+// (Go's zero time) as given, as the event and dose lists do: nothing is
+// before it, so the list is empty, and after a later from it is a 400
+// naming to. It was taken for a missing to, and answered the records of
+// all time.
+func TestAuditListToYearOneIsGiven(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		all := e.mustDo("GET", "/v1/audit", w.admin, nil, 200)
+		if len(all["records"].([]any)) == 0 {
+			t.Fatal("no audit records to list")
+		}
+		got := e.mustDo("GET", "/v1/audit?to=0001-01-01T00:00:00Z", w.admin, nil, 200)
+		if n := len(got["records"].([]any)); n != 0 {
+			t.Errorf("to=0001-01-01T00:00:00Z listed %d records, want none", n)
+		}
+		got = e.mustDo("GET", "/v1/audit?from=0001-01-01T00:00:00Z&to=0001-01-02T00:00:00Z", w.admin, nil, 200)
+		if n := len(got["records"].([]any)); n != 0 {
+			t.Errorf("a window in the year 1 listed %d records, want none", n)
+		}
+		r := e.do("GET", "/v1/audit?from=2026-03-01T00:00:00Z&to=0001-01-01T00:00:00Z", w.admin, nil)
+		if r.status != 400 || !strings.Contains(string(r.body), `"field":"to"`) {
+			t.Errorf("to=0001-01-01T00:00:00Z after from = %d %s, want 400 naming to", r.status, r.body)
+		}
+	})
+}

@@ -406,9 +406,10 @@ type Filter struct {
 	// patient or by that actor.
 	PatientID string
 	ActorID   string
-	// From (inclusive) and To (exclusive), when set, bound At exactly,
-	// to the nanosecond.
-	From, To time.Time
+	// From (inclusive) and To (exclusive), when not nil, bound At
+	// exactly, to the nanosecond. Pointers: 0001-01-01T00:00:00Z, Go's
+	// zero time, is a bound like any other (To at it lists nothing).
+	From, To *time.Time
 	// Limit caps the number of records: 100 when zero, at most 1000.
 	Limit int
 	// AfterSeq returns only records with a greater Seq. To page, pass the
@@ -436,7 +437,7 @@ func (l *Log) List(ctx context.Context, f Filter) ([]Record, error) {
 	case f.Limit > MaxLimit:
 		f.Limit = MaxLimit
 	}
-	if !f.From.IsZero() && !f.To.IsZero() && f.To.Before(f.From) {
+	if f.From != nil && f.To != nil && f.To.Before(*f.From) {
 		return nil, errs.Invalid("to", "is before from")
 	}
 
@@ -458,11 +459,11 @@ func (l *Log) List(ctx context.Context, f Filter) ([]Record, error) {
 	// ceil(From), at < To is at < ceil(To). Truncating instead, as
 	// storing does, let in a record just before From and left out one just
 	// before To.
-	if !f.From.IsZero() {
-		add("at >=", ceilMicrosecond(f.From))
+	if f.From != nil {
+		add("at >=", ceilMicrosecond(*f.From))
 	}
-	if !f.To.IsZero() {
-		add("at <", ceilMicrosecond(f.To))
+	if f.To != nil {
+		add("at <", ceilMicrosecond(*f.To))
 	}
 	if f.AfterSeq > 0 {
 		add("seq >", f.AfterSeq)

@@ -594,11 +594,11 @@ func TestList(t *testing.T) {
 			{"patient of another org", audit.Filter{OrgID: "org-b", PatientID: "p1"}, []int64{4, 8, 12}},
 			{"actor", audit.Filter{OrgID: "org-a", ActorID: "alice"}, []int64{1, 7}},
 			{"patient and actor", audit.Filter{OrgID: "org-a", PatientID: "p1", ActorID: "bob"}, []int64{5}},
-			{"from inclusive", audit.Filter{OrgID: "org-a", From: base.Add(6 * time.Minute)}, []int64{7, 9, 11}},
-			{"to exclusive", audit.Filter{OrgID: "org-a", To: base.Add(4 * time.Minute)}, []int64{1, 3}},
+			{"from inclusive", audit.Filter{OrgID: "org-a", From: ptr(base.Add(6 * time.Minute))}, []int64{7, 9, 11}},
+			{"to exclusive", audit.Filter{OrgID: "org-a", To: ptr(base.Add(4 * time.Minute))}, []int64{1, 3}},
 			{"range in another zone", audit.Filter{OrgID: "org-a",
-				From: base.Add(2 * time.Minute).In(time.FixedZone("X", 7*3600)),
-				To:   base.Add(8*time.Minute + time.Microsecond)}, []int64{3, 5, 7, 9}},
+				From: ptr(base.Add(2 * time.Minute).In(time.FixedZone("X", 7*3600))),
+				To:   ptr(base.Add(8*time.Minute + time.Microsecond))}, []int64{3, 5, 7, 9}},
 			{"limit", audit.Filter{OrgID: "org-a", Limit: 2}, []int64{1, 3}},
 			{"after", audit.Filter{OrgID: "org-a", AfterSeq: 5, Limit: 2}, []int64{7, 9}},
 		}
@@ -645,7 +645,7 @@ func TestList(t *testing.T) {
 			for _, f := range []audit.Filter{
 				{},
 				{OrgID: "org-a", Limit: -1},
-				{OrgID: "org-a", From: base, To: base.Add(-time.Second)},
+				{OrgID: "org-a", From: ptr(base), To: ptr(base.Add(-time.Second))},
 			} {
 				if _, err := l.List(ctx, f); !errs.Is(err, errs.CodeInvalid) {
 					t.Errorf("List(%+v) = %v, want invalid", f, err)
@@ -659,7 +659,9 @@ func TestList(t *testing.T) {
 // nanosecond, though records keep microseconds: a bound between two
 // microseconds neither lets in a record before From nor leaves out one
 // before To. Both were truncated to the microsecond, so From = At + 500 ns
-// listed the record at At and To = At + 500 ns left it out.
+// listed the record at At and To = At + 500 ns left it out. A bound at
+// 0001-01-01T00:00:00Z, Go's zero time, is a bound too: To there lists
+// nothing (it was taken for no bound and listed everything).
 func TestListBoundsExact(t *testing.T) {
 	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
@@ -677,19 +679,21 @@ func TestListBoundsExact(t *testing.T) {
 		half := 500 * time.Nanosecond
 		for _, tt := range []struct {
 			name     string
-			from, to time.Time
+			from, to *time.Time
 			want     []int64
 		}{
-			{"from at a record", ats[1], time.Time{}, []int64{2, 3, 4}},
-			{"from just after a record", ats[1].Add(half), time.Time{}, []int64{3, 4}},
-			{"from just after a whole second", ats[2].Add(half), time.Time{}, []int64{4}},
-			{"from just before a record", ats[1].Add(-half), time.Time{}, []int64{2, 3, 4}},
-			{"to at a record", time.Time{}, ats[1], []int64{1}},
-			{"to just after a record", time.Time{}, ats[1].Add(half), []int64{1, 2}},
-			{"to just after a whole second", time.Time{}, ats[2].Add(half), []int64{1, 2, 3}},
-			{"to just before a record", time.Time{}, ats[3].Add(-half), []int64{1, 2, 3}},
-			{"one nanosecond window on a record", ats[3], ats[3].Add(time.Nanosecond), []int64{4}},
-			{"window inside a microsecond", ats[1].Add(half), ats[1].Add(2 * half), []int64{}},
+			{"from at a record", ptr(ats[1]), nil, []int64{2, 3, 4}},
+			{"from just after a record", ptr(ats[1].Add(half)), nil, []int64{3, 4}},
+			{"from just after a whole second", ptr(ats[2].Add(half)), nil, []int64{4}},
+			{"from just before a record", ptr(ats[1].Add(-half)), nil, []int64{2, 3, 4}},
+			{"to at a record", nil, ptr(ats[1]), []int64{1}},
+			{"to just after a record", nil, ptr(ats[1].Add(half)), []int64{1, 2}},
+			{"to just after a whole second", nil, ptr(ats[2].Add(half)), []int64{1, 2, 3}},
+			{"to just before a record", nil, ptr(ats[3].Add(-half)), []int64{1, 2, 3}},
+			{"one nanosecond window on a record", ptr(ats[3]), ptr(ats[3].Add(time.Nanosecond)), []int64{4}},
+			{"window inside a microsecond", ptr(ats[1].Add(half)), ptr(ats[1].Add(2 * half)), []int64{}},
+			{"to at the zero time", nil, &time.Time{}, []int64{}},
+			{"from at the zero time", &time.Time{}, nil, []int64{1, 2, 3, 4}},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				got, err := l.List(ctx, audit.Filter{OrgID: "org-a", From: tt.from, To: tt.to})
@@ -707,6 +711,8 @@ func TestListBoundsExact(t *testing.T) {
 		}
 	})
 }
+
+func ptr(t time.Time) *time.Time { return &t }
 
 // BenchmarkAppend measures standalone appends (one transaction each).
 func BenchmarkAppend(b *testing.B) {
