@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -80,5 +81,46 @@ func TestBodyInstantsAreStrictRFC3339(t *testing.T) {
 		}
 		e.mustDo("PATCH", "/v1/plans/"+planID, admin, `{"endAt":"2099-03-07T20:00:00.5+13:45"}`, 200)
 		e.mustDo("POST", "/v1/api-keys", admin, `{"role":"integration","expiresAt":"2099-03-07T20:00:00-09:30"}`, 201)
+	})
+}
+
+// TestTimingDateTimesAreStrictRFC3339: a timing's boundsPeriod.start and
+// .end and its events are read strictly as RFC 3339, in the plans API and
+// in the FHIR import: an offset of 24 hours or more, a comma before the
+// fraction or a one-digit hour is a 400 naming the element. time.Parse
+// took them, so a plan bounded from 2099-03-07T20:00:00+24:00 started a
+// whole day before the wall time it was sent with.
+func TestTimingDateTimesAreStrictRFC3339(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("Strict Timing Org")
+		p := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "America/New_York"}, 201)
+		pid := p["id"].(string)
+		for _, c := range []struct {
+			timing map[string]any
+			field  string
+		}{
+			{map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}, "boundsPeriod": map[string]any{"start": "2099-03-07T20:00:00+24:00"}}}, "timing.repeat.boundsPeriod.start"},
+			{map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}, "boundsPeriod": map[string]any{"end": "2099-03-07T20:00:00,5"}}}, "timing.repeat.boundsPeriod.end"},
+			{map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}, "boundsPeriod": map[string]any{"end": "2099-03-07T8:00:00.5"}}}, "timing.repeat.boundsPeriod.end"},
+			{map[string]any{"event": []string{"2099-03-07T20:00:00-23:60"}}, "timing.event[0]"},
+		} {
+			r := e.do("POST", "/v1/patients/"+pid+"/plans", admin, map[string]any{
+				"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril"}, "timing": c.timing})
+			if r.status != 400 || r.json(t)["field"] != c.field {
+				t.Errorf("POST plan with timing %v = %d %s, want 400 naming %s", c.timing, r.status, r.body, c.field)
+			}
+			r = e.do("POST", "/fhir/MedicationRequest", admin, fhirRequest(pid, map[string]any{"timing": c.timing}))
+			if f, _ := r.json(t)["field"].(string); r.status != 400 || !strings.HasSuffix(f, c.field) {
+				t.Errorf("FHIR import with timing %v = %d %s, want 400 naming …%s", c.timing, r.status, r.body, c.field)
+			}
+		}
+		got := e.mustDo("GET", "/v1/patients/"+pid+"/plans", admin, nil, 200)
+		if n := len(got["plans"].([]any)); n != 0 {
+			t.Errorf("plans = %d, want none", n)
+		}
+		e.mustDo("POST", "/v1/patients/"+pid+"/plans", admin, map[string]any{
+			"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril"},
+			"timing": map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"},
+				"boundsPeriod": map[string]any{"start": "2099-03-07T20:00:00.5+13:45", "end": "2099-04-07T20:00:00.25"}}}}, 201)
 	})
 }

@@ -92,7 +92,9 @@
 // Params.Start when that is absent (truncated to the second), and ends at
 // boundsPeriod.end inclusive. A date-only bound is a date in the patient's
 // zone: a start is local midnight, an end the end of that local day; a
-// dateTime without offset is a local wall time. Doses are numbered
+// dateTime without offset is a local wall time. A dateTime (bound or
+// event) is read strictly as RFC 3339: Z or an offset of at most ±23:59,
+// a fraction after a point only, two-digit hours. Doses are numbered
 // 1, 2, 3… (Seq) from the schedule start, so the same dose has the same Seq in
 // every window; repeat.count keeps doses with Seq ≤ count. For calendar
 // schedules Seq follows the order of wall times; dayOfWeek-filtered doses of

@@ -68,6 +68,17 @@ func TestValidate(t *testing.T) {
 		{"start after end, dateTimes", `{"repeat":{"timeOfDay":["08:00:00"],"boundsPeriod":{"start":"2026-03-02T08:00:00Z","end":"2026-03-02T07:00:00Z"}}}`, false, "repeat.boundsPeriod.end"},
 		{"unparseable start", `{"repeat":{"timeOfDay":["08:00:00"],"boundsPeriod":{"start":"2026-3-1"}}}`, false, "repeat.boundsPeriod.start"},
 		{"partial date end", `{"repeat":{"timeOfDay":["08:00:00"],"boundsPeriod":{"end":"2026-03"}}}`, false, "repeat.boundsPeriod.end"},
+		// Strictly RFC 3339: time.Parse took an offset of 24 hours or more
+		// (a whole day off), a comma before the fraction and a one-digit hour.
+		{"start offset +24:00", `{"repeat":{"timeOfDay":["08:00:00"],"boundsPeriod":{"start":"2026-03-07T20:00:00+24:00"}}}`, false, "repeat.boundsPeriod.start"},
+		{"end offset -23:60", `{"repeat":{"timeOfDay":["08:00:00"],"boundsPeriod":{"end":"2026-03-07T20:00:00-23:60"}}}`, false, "repeat.boundsPeriod.end"},
+		{"start comma fraction", `{"repeat":{"timeOfDay":["08:00:00"],"boundsPeriod":{"start":"2026-03-07T20:00:00,5Z"}}}`, false, "repeat.boundsPeriod.start"},
+		{"local start comma fraction", `{"repeat":{"timeOfDay":["08:00:00"],"boundsPeriod":{"start":"2026-03-07T20:00:00,5"}}}`, false, "repeat.boundsPeriod.start"},
+		{"local end one-digit hour", `{"repeat":{"timeOfDay":["08:00:00"],"boundsPeriod":{"end":"2026-03-07T8:00:00.5"}}}`, false, "repeat.boundsPeriod.end"},
+		{"event offset +24:00", `{"event":["2026-03-01T08:00:00Z","2026-03-07T20:00:00+24:00"]}`, false, "event[1]"},
+		{"event comma fraction", `{"event":["2026-03-07T20:00:00,5"]}`, false, "event[0]"},
+		{"event one-digit hour", `{"event":["2026-03-07T8:00:00.25Z"]}`, false, "event[0]"},
+		{"strict offsets and fractions", `{"event":["2026-03-07T20:00:00.5+13:45","2026-03-08T20:00:00.25"]}`, false, ""},
 		{"nothing schedulable", `{"repeat":{"dayOfWeek":["mon"]}}`, false, "repeat"},
 		{"no repeat and no event", `{"code":{"text":"BID"}}`, false, "repeat"},
 		{"frequency contradicts timeOfDay", `{"repeat":{"timeOfDay":["08:00:00"],"frequency":2,"period":1,"periodUnit":"d"}}`, false, "repeat.frequency"},
