@@ -43,6 +43,16 @@ func TestFHIRDateRange(t *testing.T) {
 		{"bad prefix", []string{"ne2026-12-02"}, time.Time{}, time.Time{}, true},
 		// time.Parse takes a comma for the decimal point: FHIR does not.
 		{"comma fraction", []string{"eq2026-12-02T08:00:00,5Z"}, time.Time{}, time.Time{}, true},
+		// Nor an offset of 24 hours or more (a whole day off) or a one-digit
+		// hour, which time.Parse takes too.
+		{"offset +24:00", []string{"ge2026-12-02T08:00:00+24:00"}, time.Time{}, time.Time{}, true},
+		{"offset -23:60", []string{"lt2026-12-02T08:00:00-23:60"}, time.Time{}, time.Time{}, true},
+		{"minute offset +24:00", []string{"eq2026-12-02T08:00+24:00"}, time.Time{}, time.Time{}, true},
+		{"one-digit hour", []string{"eq2026-12-02T8:00:00Z"}, time.Time{}, time.Time{}, true},
+		{"minute one-digit hour", []string{"eq2026-12-02T8:00Z"}, time.Time{}, time.Time{}, true},
+		{"minute comma", []string{"eq2026-12-02T08:00,5Z"}, time.Time{}, time.Time{}, true},
+		{"largest offsets", []string{"ge2026-12-02T08:00+23:59", "lt2026-12-02T08:00:00.5-23:59"},
+			day(1, 8).Add(time.Minute), day(3, 7).Add(59*time.Minute + 500*time.Millisecond), false},
 	} {
 		from, to, err := fhirDateRange(url.Values{"date": c.params}, now)
 		if c.wantErr {

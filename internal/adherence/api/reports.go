@@ -659,7 +659,14 @@ func parseFHIRDate(v string) (time.Time, time.Time, error) {
 			return t, t.AddDate(p.y, p.m, p.days), nil
 		}
 	}
+	// A dateTime is strictly RFC 3339 (httpx.StrictRFC3339; to the minute,
+	// as with its seconds written :00): time.Parse also takes an offset of
+	// 24 hours or more (+24:00 moved the range a whole day), a comma
+	// before the fraction and a one-digit hour.
 	if t, err := time.Parse("2006-01-02T15:04Z07:00", v); err == nil {
+		if len(v) < 16 || !httpx.StrictRFC3339(v[:16]+":00"+v[16:]) {
+			return time.Time{}, time.Time{}, errors.New("not an RFC 3339 dateTime")
+		}
 		return t.UTC(), t.UTC().Add(time.Minute), nil
 	}
 	if strings.Contains(v, ",") {
@@ -671,6 +678,9 @@ func parseFHIRDate(v string) (time.Time, time.Time, error) {
 	t, err := time.Parse(time.RFC3339, v)
 	if err != nil {
 		return t, t, err
+	}
+	if !httpx.StrictRFC3339(v) {
+		return time.Time{}, time.Time{}, errors.New("not an RFC 3339 dateTime")
 	}
 	step := time.Second
 	if i := strings.IndexByte(v, '.'); i >= 0 {
