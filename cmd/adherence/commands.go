@@ -15,6 +15,7 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/config"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/health"
+	"github.com/medplatform/medplatform/internal/platform/httpx"
 	"github.com/medplatform/medplatform/internal/platform/migrate"
 )
 
@@ -114,9 +115,9 @@ func cmdCreateKey(ctx context.Context, args []string, getenv func(string) string
 	now := time.Now().UTC()
 	var exp *time.Time
 	if *expires != "" {
-		t, err := time.Parse(time.RFC3339, *expires)
+		t, err := parseInstantFlag("--expires", *expires)
 		if err != nil {
-			return fmt.Errorf("--expires: %q is not an RFC 3339 timestamp", *expires)
+			return err
 		}
 		if !t.After(now) {
 			return fmt.Errorf("--expires must be in the future")
@@ -148,6 +149,18 @@ func cmdCreateKey(ctx context.Context, args []string, getenv func(string) string
 	return nil
 }
 
+// parseInstantFlag reads a flag's timestamp strictly as RFC 3339, as the
+// API reads instants (httpx.StrictRFC3339): time.Parse also takes an
+// offset of 24 hours or more (+24:00 is a whole day off), a comma before
+// the fraction and a one-digit hour.
+func parseInstantFlag(name, v string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil || !httpx.StrictRFC3339(v) {
+		return time.Time{}, fmt.Errorf("%s: %q is not an RFC 3339 timestamp (Z or an offset from -23:59 to +23:59, such as 2026-03-08T00:00:00Z)", name, v)
+	}
+	return t, nil
+}
+
 func cmdSchedulePreview(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("schedule preview", "schedule preview --timing FILE|- --tz ZONE --from RFC3339 --to RFC3339 [--anchors wake=07:00,breakfast=07:30,…] [--start RFC3339]", stderr)
 	timingPath := fs.String("timing", "", "FHIR Timing JSON file, or - for standard input")
@@ -168,18 +181,18 @@ func cmdSchedulePreview(ctx context.Context, args []string, getenv func(string) 
 	if err != nil || *tz == "Local" {
 		return fmt.Errorf("--tz: unknown time zone %q", *tz)
 	}
-	f, err := time.Parse(time.RFC3339, *from)
+	f, err := parseInstantFlag("--from", *from)
 	if err != nil {
-		return fmt.Errorf("--from: %q is not an RFC 3339 timestamp", *from)
+		return err
 	}
-	t, err := time.Parse(time.RFC3339, *to)
+	t, err := parseInstantFlag("--to", *to)
 	if err != nil {
-		return fmt.Errorf("--to: %q is not an RFC 3339 timestamp", *to)
+		return err
 	}
 	st := f
 	if *start != "" {
-		if st, err = time.Parse(time.RFC3339, *start); err != nil {
-			return fmt.Errorf("--start: %q is not an RFC 3339 timestamp", *start)
+		if st, err = parseInstantFlag("--start", *start); err != nil {
+			return err
 		}
 	}
 	a := schedule.DefaultAnchors()

@@ -165,6 +165,10 @@ func TestAdminCreateKey(t *testing.T) {
 				{[]string{"admin", "create-key", "--org", "not-an-id"}, "no organization"},
 				{[]string{"admin", "create-key"}, "--org is required"},
 				{[]string{"admin", "create-key", "--org", orgID, "--expires", "2001-01-01T00:00:00Z"}, "--expires"},
+				// Strictly RFC 3339: time.Parse took +24:00, a whole day off.
+				{[]string{"admin", "create-key", "--org", orgID, "--expires", "2099-03-07T20:00:00+24:00"}, "--expires"},
+				{[]string{"admin", "create-key", "--org", orgID, "--expires", "2099-03-07T20:00:00,5Z"}, "--expires"},
+				{[]string{"admin", "create-key", "--org", orgID, "--expires", "2099-03-07T8:00:00Z"}, "--expires"},
 			} {
 				err := run(ctx, tc.args, getenv, nil, io.Discard, io.Discard)
 				if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -236,6 +236,27 @@ func TestCommandsHelpAndErrors(t *testing.T) {
 	}
 }
 
+// TestSchedulePreviewTimesAreStrictRFC3339: --from, --to and --start are
+// read strictly as RFC 3339, as the API reads instants: an offset of 24
+// hours or more, a comma before the fraction or a one-digit hour is an
+// error naming the flag. time.Parse took them, so --from
+// 2026-03-07T00:00:00+24:00 previewed from a whole day earlier.
+func TestSchedulePreviewTimesAreStrictRFC3339(t *testing.T) {
+	for _, bad := range []string{"2026-03-07T00:00:00+24:00", "2026-03-07T00:00:00-23:60", "2026-03-07T00:00:00,5Z", "2026-03-07T0:00:00Z"} {
+		for _, flag := range []string{"--from", "--to", "--start"} {
+			args := map[string]string{"--from": "2026-03-06T00:00:00Z", "--to": "2026-03-09T00:00:00Z", "--start": "2026-03-06T00:00:00Z"}
+			args[flag] = bad
+			var out bytes.Buffer
+			err := run(context.Background(), []string{"schedule", "preview", "--timing", "-", "--tz", "UTC",
+				"--from", args["--from"], "--to", args["--to"], "--start", args["--start"]},
+				func(string) string { return "" }, strings.NewReader(`{"repeat":{"timeOfDay":["08:00:00"]}}`), &out, io.Discard)
+			if err == nil || !strings.HasPrefix(err.Error(), flag+":") {
+				t.Errorf("%s %s: err = %v, printed %q; want an error naming %s", flag, bad, err, out.String(), flag)
+			}
+		}
+	}
+}
+
 // TestSchedulePreview runs the preview command on a twice-daily schedule
 // across the US spring-forward day.
 func TestSchedulePreview(t *testing.T) {
