@@ -459,11 +459,20 @@ func (l *Log) List(ctx context.Context, f Filter) ([]Record, error) {
 	// ceil(From), at < To is at < ceil(To). Truncating instead, as
 	// storing does, let in a record just before From and left out one just
 	// before To.
+	// A bound in the last microsecond of the year 9999 rounds up into the
+	// year 10000, past every instant stored (SQLite's text would compare
+	// it as before them all): no record is at or after it.
 	if f.From != nil {
-		add("at >=", ceilMicrosecond(*f.From))
+		from := ceilMicrosecond(*f.From)
+		if from.Year() > 9999 {
+			return nil, nil
+		}
+		add("at >=", from)
 	}
 	if f.To != nil {
-		add("at <", ceilMicrosecond(*f.To))
+		if to := ceilMicrosecond(*f.To); to.Year() <= 9999 {
+			add("at <", to)
+		}
 	}
 	if f.AfterSeq > 0 {
 		add("seq >", f.AfterSeq)

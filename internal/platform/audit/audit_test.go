@@ -694,6 +694,11 @@ func TestListBoundsExact(t *testing.T) {
 			{"window inside a microsecond", ptr(ats[1].Add(half)), ptr(ats[1].Add(2 * half)), []int64{}},
 			{"to at the zero time", nil, &time.Time{}, []int64{}},
 			{"from at the zero time", &time.Time{}, nil, []int64{1, 2, 3, 4}},
+			// Rounded up, a bound in the last microsecond of the year 9999
+			// was in the year 10000, which SQLite's text compared as before
+			// every record: to listed nothing, from everything.
+			{"to in the last microsecond of 9999", nil, ptr(time.Date(9999, 12, 31, 23, 59, 59, 999999500, time.UTC)), []int64{1, 2, 3, 4}},
+			{"from in the last microsecond of 9999", ptr(time.Date(9999, 12, 31, 23, 59, 59, 999999500, time.UTC)), nil, []int64{}},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				got, err := l.List(ctx, audit.Filter{OrgID: "org-a", From: tt.from, To: tt.to})
