@@ -51,6 +51,13 @@ func TestFHIRDateRange(t *testing.T) {
 		{"one-digit hour", []string{"eq2026-12-02T8:00:00Z"}, time.Time{}, time.Time{}, true},
 		{"minute one-digit hour", []string{"eq2026-12-02T8:00Z"}, time.Time{}, time.Time{}, true},
 		{"minute comma", []string{"eq2026-12-02T08:00,5Z"}, time.Time{}, time.Time{}, true},
+		// An offset can carry a dateTime out of the years 1 to 9999 in UTC,
+		// where the Bundle's self link could not state it (it named
+		// le10000-01-01T03:59:59.999999Z, which no search takes).
+		{"offset into the year 10000", []string{"ge9999-12-01", "lt9999-12-31T23:00:00-05:00"}, time.Time{}, time.Time{}, true},
+		{"minute offset into the year 10000", []string{"ge9999-12-01", "lt9999-12-31T23:00-05:00"}, time.Time{}, time.Time{}, true},
+		{"offset into the year 0", []string{"ge0001-01-01T00:30:00+01:00", "lt0001-02-01"}, time.Time{}, time.Time{}, true},
+		{"last second of 9999", []string{"ge9999-12-01", "le9999-12-31T23:59:59Z"}, time.Date(9999, 12, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC).Add(time.Second), false},
 		{"largest offsets", []string{"ge2026-12-02T08:00+23:59", "lt2026-12-02T08:00:00.5-23:59"},
 			day(1, 8).Add(time.Minute), day(3, 7).Add(59*time.Minute + 500*time.Millisecond), false},
 	} {

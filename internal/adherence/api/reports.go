@@ -601,6 +601,9 @@ func fhirDateRange(q url.Values, now time.Time) (time.Time, time.Time, error) {
 			prefix, p = p[:2], p[2:]
 		}
 		t, end, err := parseFHIRDate(p) // end: the end of the value's precision
+		if errors.Is(err, errFHIRDateYears) {
+			return from, to, errs.Invalid("date", "must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z")
+		}
 		if err != nil {
 			return from, to, errs.Invalid(pv.name, "must be a FHIR date or dateTime with an optional ge, gt, le, lt or eq prefix%s", plusHint(p))
 		}
@@ -645,6 +648,12 @@ func fhirDateRange(q url.Values, now time.Time) (time.Time, time.Time, error) {
 // events a few hours around its due time.
 const fhirAhead = 48 * time.Hour
 
+// errFHIRDateYears is parseFHIRDate's error for a dateTime whose offset
+// carries it out of the years 1 to 9999 in UTC (9999-12-31T23:00:00-05:00
+// is in the year 10000), as parseTimeParam refuses it: the Bundle's self
+// link could not state it.
+var errFHIRDateYears = errors.New("out of the years 1 to 9999")
+
 // parseFHIRDate reads a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD, a UTC
 // day, month or year) or dateTime and returns its start and the end of its
 // precision (FHIR search: a value stands for the whole range it names): the
@@ -667,6 +676,9 @@ func parseFHIRDate(v string) (time.Time, time.Time, error) {
 		if len(v) < 16 || !httpx.StrictRFC3339(v[:16]+":00"+v[16:]) {
 			return time.Time{}, time.Time{}, errors.New("not an RFC 3339 dateTime")
 		}
+		if y := t.UTC().Year(); y < 1 || y > 9999 {
+			return time.Time{}, time.Time{}, errFHIRDateYears
+		}
 		return t.UTC(), t.UTC().Add(time.Minute), nil
 	}
 	if strings.Contains(v, ",") {
@@ -681,6 +693,9 @@ func parseFHIRDate(v string) (time.Time, time.Time, error) {
 	}
 	if !httpx.StrictRFC3339(v) {
 		return time.Time{}, time.Time{}, errors.New("not an RFC 3339 dateTime")
+	}
+	if y := t.UTC().Year(); y < 1 || y > 9999 {
+		return time.Time{}, time.Time{}, errFHIRDateYears
 	}
 	step := time.Second
 	if i := strings.IndexByte(v, '.'); i >= 0 {
