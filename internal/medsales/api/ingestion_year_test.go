@@ -1,0 +1,114 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+
+	"github.com/medplatform/medplatform/internal/medsales/api"
+	"github.com/medplatform/medplatform/internal/medsales/ingest"
+	"github.com/medplatform/medplatform/internal/medsales/store"
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/dbtest"
+	"github.com/medplatform/medplatform/internal/platform/health"
+	"github.com/medplatform/medplatform/internal/platform/jobs"
+	"github.com/medplatform/medplatform/internal/platform/migrate"
+)
+
+// TestIngestionRefusesDataYearTheArchiveNameContradicts: a dataYear that
+// the zip archive's name contradicts (…_DY22_….zip with dataYear 2023) is
+// refused with 400 on dataYear, in the loader's words, before a job is
+// queued; it was accepted (202) and the worker refused it when the load
+// ran. A dataYear the archive's name agrees with, or an archive whose
+// name carries no year, is queued.
+func TestIngestionRefusesDataYearTheArchiveNameContradicts(t *testing.T) {
+	dbtest.Each(t, []migrate.Set{store.Migrations}, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		log := slog.New(slog.DiscardHandler)
+		st := store.New(d)
+		workers := river.NewWorkers()
+		river.AddWorker(workers, &ingest.Worker{Service: &ingest.Service{Store: st, Logger: log, Now: time.Now}, DB: d, Logger: log})
+		jc, err := jobs.New(d, jobs.Config{Workers: workers, Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(api.NewServer(api.Deps{
+			Store: st, Health: health.New(nil, time.Second, time.Now, log), Registry: prometheus.NewRegistry(),
+			Logger: log, Jobs: jc, IngestToken: "tok", AllowedSources: []string{"s3://medsales-raw/", "https://download.cms.gov/"},
+		}))
+		defer srv.Close()
+		queued := func() int {
+			t.Helper()
+			var n int
+			if err := d.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+
+		for _, c := range []struct{ dataset, src, says string }{
+			{"partd", "s3://medsales-raw/partd/MUP_DPR_RY24_P04_V10_DY22_NPIBN.zip", "MUP_DPR_RY24_P04_V10_DY22_NPIBN.zip: the archive's name says 2022, the data year given (--data-year or dataYear) says 2023"},
+			{"partb", "https://download.cms.gov/MUP_PHY_R24_P05_V10_D22_Prov_Svc.ZIP", "MUP_PHY_R24_P05_V10_D22_Prov_Svc.ZIP: the archive's name says 2022, the data year given (--data-year or dataYear) says 2023"},
+			{"zcta", "s3://medsales-raw/2022_Gaz_zcta_national.zip", "2022_Gaz_zcta_national.zip: the archive's name says 2022, the data year given (--data-year or dataYear) says 2023"},
+		} {
+			resp, b := postIngestionResp(t, srv.URL, `{"dataset":"`+c.dataset+`","source":"`+c.src+`","dataYear":2023}`)
+			var p struct {
+				Field  string `json:"field"`
+				Detail string `json:"detail"`
+			}
+			if resp.StatusCode != http.StatusBadRequest || json.Unmarshal(b, &p) != nil || p.Field != "dataYear" || !strings.Contains(p.Detail, c.says) {
+				t.Errorf("%s %s with dataYear 2023: %d %s; want 400 on dataYear saying %q", c.dataset, c.src, resp.StatusCode, b, c.says)
+			}
+			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
+				t.Errorf("%s: Content-Type %q, want application/problem+json", c.src, ct)
+			}
+		}
+		if n := queued(); n != 0 {
+			t.Fatalf("%d jobs queued for data years the archive's name contradicts, want none", n)
+		}
+
+		for _, body := range []string{
+			`{"dataset":"partd","source":"s3://medsales-raw/partd/MUP_DPR_RY24_P04_V10_DY22_NPIBN.zip","dataYear":2022}`,
+			`{"dataset":"partd","source":"s3://medsales-raw/partd/MUP_DPR_RY24_P04_V10_DY22_NPIBN.zip"}`,
+			`{"dataset":"partd","source":"s3://medsales-raw/partd/partd.zip","dataYear":2023}`,
+		} {
+			if resp, b := postIngestionResp(t, srv.URL, body); resp.StatusCode != http.StatusAccepted {
+				t.Errorf("%s: %d %s, want 202", body, resp.StatusCode, b)
+			}
+		}
+		if n := queued(); n != 3 {
+			t.Errorf("%d jobs queued, want 3", n)
+		}
+	})
+}
+
+// postIngestionResp is postIngestion returning the response, for its
+// headers, with the body read.
+func postIngestionResp(t *testing.T, base, body string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest("POST", base+"/v1/ingestions", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer tok")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
