@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/medplatform/medplatform/internal/medsales/source"
 	"github.com/medplatform/medplatform/internal/medsales/store"
 	"github.com/medplatform/medplatform/internal/platform/db"
 	"github.com/medplatform/medplatform/internal/platform/errs"
@@ -113,7 +114,9 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[JobArgs]) error {
 		if ctx.Err() != nil {
 			return stopped(ctx, fmt.Errorf("ingest %s: %w", job.Args.Dataset, err))
 		}
-		if errs.CodeOf(err) == errs.CodeInvalid {
+		// Bad input, or an s3:// source the worker's AWS configuration
+		// cannot read (no credentials): another attempt would fail alike.
+		if errs.CodeOf(err) == errs.CodeInvalid || errors.Is(err, source.ErrConfig) {
 			return river.JobCancel(err)
 		}
 		return fmt.Errorf("ingest %s: %w", job.Args.Dataset, err)

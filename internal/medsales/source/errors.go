@@ -14,8 +14,25 @@ import (
 // or with its files of several data years, a member of an unsupported
 // compression), or has no form Open reads. A network failure, an HTTP
 // 5xx, 408 or 429, a source changed while being read or a missing AWS
-// configuration does not match: a later attempt may pass.
+// configuration does not match: a later attempt may pass, or (ErrConfig)
+// the fault is the reader's configuration, not the source.
 var ErrInput = errors.New("source cannot be loaded as given")
+
+// ErrConfig is matched by the errors of Open for an s3:// source that the
+// AWS configuration of the process cannot read: the configuration does not
+// load (a profile it does not define, a malformed shared file) or gives no
+// credentials (none in the environment or shared files, no container or
+// instance role). Every attempt meets it again until the configuration is
+// fixed. Throttling by a credentials service, a network failure reaching
+// S3 and a cancelled context do not match.
+var ErrConfig = errors.New("AWS configuration cannot read s3:// sources")
+
+// configError marks err as matching ErrConfig; it reads as err.
+type configError struct{ err error }
+
+func (e *configError) Error() string        { return e.err.Error() }
+func (e *configError) Unwrap() error        { return e.err }
+func (e *configError) Is(target error) bool { return target == ErrConfig }
 
 // inputError marks err as matching ErrInput; it reads as err.
 type inputError struct{ err error }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
@@ -97,7 +98,21 @@ func openS3(ctx context.Context, src string, opts Options) (*File, error) {
 	}
 	c, err := NewS3Client(ctx, opts.S3Endpoint, config.WithLogger(telemetry.AWSLogger(logger)))
 	if err != nil {
-		return nil, fmt.Errorf("source %s: %w", s.display, err)
+		return nil, &configError{err: &sourceError{src: s.display, msg: err.Error(), err: err}}
+	}
+	// The credentials are resolved before the first GetObject (which
+	// reuses them from the client's cache), so that a configuration giving
+	// none fails as such: inside GetObject the failure read as one of the
+	// request, and an instance metadata service answering 404 for a
+	// missing role as S3's own 404.
+	if cp := c.Options().Credentials; cp != nil {
+		if _, err := cp.Retrieve(ctx); err != nil {
+			e := &sourceError{src: s.display, msg: "no AWS credentials: " + err.Error(), err: err}
+			if ctx.Err() != nil || retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary {
+				return nil, e
+			}
+			return nil, &configError{err: e}
+		}
 	}
 	s.client = c
 	return s.open(ctx, opts)
