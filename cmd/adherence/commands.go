@@ -15,8 +15,8 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/config"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/health"
-	"github.com/medplatform/medplatform/internal/platform/httpx"
 	"github.com/medplatform/medplatform/internal/platform/migrate"
+	"github.com/medplatform/medplatform/internal/platform/rfc3339"
 )
 
 func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -150,12 +150,12 @@ func cmdCreateKey(ctx context.Context, args []string, getenv func(string) string
 }
 
 // parseInstantFlag reads a flag's timestamp strictly as RFC 3339, as the
-// API reads instants (httpx.StrictRFC3339): time.Parse also takes an
+// API reads instants (rfc3339.Strict): time.Parse also takes an
 // offset of 24 hours or more (+24:00 is a whole day off), a comma before
 // the fraction and a one-digit hour.
 func parseInstantFlag(name, v string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339, v)
-	if err != nil || !httpx.StrictRFC3339(v) {
+	if err != nil || !rfc3339.Strict(v) {
 		return time.Time{}, fmt.Errorf("%s: %q is not an RFC 3339 timestamp (Z or an offset from -23:59 to +23:59, such as 2026-03-08T00:00:00Z)", name, v)
 	}
 	return t, nil

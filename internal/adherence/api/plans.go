@@ -13,6 +13,7 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/auth"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/httpx"
+	"github.com/medplatform/medplatform/internal/platform/rfc3339"
 )
 
 func (s *server) handleCreatePlan(w http.ResponseWriter, r *http.Request) {
@@ -370,11 +371,11 @@ func parseTimeParam(q url.Values, name string) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
-	// Strictly RFC 3339 (httpx.StrictRFC3339): time.Parse also takes an offset
+	// Strictly RFC 3339 (rfc3339.Strict): time.Parse also takes an offset
 	// of 24 hours or more (+24:00 moved the window a whole day), a comma
 	// before the fraction and a one-digit hour.
 	t, err := time.Parse(time.RFC3339, v)
-	if err != nil || !httpx.StrictRFC3339(v) {
+	if err != nil || !rfc3339.Strict(v) {
 		return time.Time{}, errs.Invalid(name, "must be an RFC 3339 timestamp such as 2026-03-08T00:00:00Z%s", plusHint(v))
 	}
 	// An offset can carry a valid timestamp out of the years 1 to 9999 in

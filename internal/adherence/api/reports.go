@@ -19,6 +19,7 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/auth"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/httpx"
+	"github.com/medplatform/medplatform/internal/platform/rfc3339"
 )
 
 // countsJSON is a dose-level adherence summary.
@@ -668,12 +669,12 @@ func parseFHIRDate(v string) (time.Time, time.Time, error) {
 			return t, t.AddDate(p.y, p.m, p.days), nil
 		}
 	}
-	// A dateTime is strictly RFC 3339 (httpx.StrictRFC3339; to the minute,
+	// A dateTime is strictly RFC 3339 (rfc3339.Strict; to the minute,
 	// as with its seconds written :00): time.Parse also takes an offset of
 	// 24 hours or more (+24:00 moved the range a whole day), a comma
 	// before the fraction and a one-digit hour.
 	if t, err := time.Parse("2006-01-02T15:04Z07:00", v); err == nil {
-		if len(v) < 16 || !httpx.StrictRFC3339(v[:16]+":00"+v[16:]) {
+		if len(v) < 16 || !rfc3339.Strict(v[:16]+":00"+v[16:]) {
 			return time.Time{}, time.Time{}, errors.New("not an RFC 3339 dateTime")
 		}
 		if y := t.UTC().Year(); y < 1 || y > 9999 {
@@ -691,7 +692,7 @@ func parseFHIRDate(v string) (time.Time, time.Time, error) {
 	if err != nil {
 		return t, t, err
 	}
-	if !httpx.StrictRFC3339(v) {
+	if !rfc3339.Strict(v) {
 		return time.Time{}, time.Time{}, errors.New("not an RFC 3339 dateTime")
 	}
 	if y := t.UTC().Year(); y < 1 || y > 9999 {

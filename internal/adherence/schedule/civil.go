@@ -4,7 +4,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/medplatform/medplatform/internal/platform/httpx"
+	"github.com/medplatform/medplatform/internal/platform/rfc3339"
 )
 
 // Civil days are counted from 1970-01-01 on the proleptic Gregorian
@@ -209,19 +209,19 @@ func parseDateTime(s string) (dateTime, bool) {
 	}
 	last := s[len(s)-1]
 	hasOffset := last == 'Z' || (len(s) >= 25 && (s[len(s)-6] == '+' || s[len(s)-6] == '-'))
-	// Strictly RFC 3339 (httpx.StrictRFC3339; a local time is one without
+	// Strictly RFC 3339 (rfc3339.Strict; a local time is one without
 	// its Z): time.Parse also takes an offset of 24 hours or more (+24:00
 	// moved a bound a whole day), a comma before the fraction and a
 	// one-digit hour.
 	if hasOffset {
 		t, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil || !httpx.StrictRFC3339(s) {
+		if err != nil || !rfc3339.Strict(s) {
 			return dateTime{}, false
 		}
 		return dateTime{kind: dtInstant, at: t}, true
 	}
 	t, err := time.Parse("2006-01-02T15:04:05", s)
-	if err != nil || !httpx.StrictRFC3339(s+"Z") {
+	if err != nil || !rfc3339.Strict(s+"Z") {
 		return dateTime{}, false
 	}
 	return dateTime{kind: dtLocal, wall: wallOf(t, time.UTC)}, true
