@@ -169,6 +169,9 @@ func applySchema(ctx context.Context, d *db.DB, logger *slog.Logger) (int, error
 	if n > 0 {
 		logger.InfoContext(ctx, "migrations applied", "count", n, "dialect", string(d.Dialect))
 	}
+	if err := requireOwnSchema(ctx, d); err != nil {
+		return n, err
+	}
 	if d.Dialect == db.Postgres {
 		on, err := store.New(d).EnablePostGIS(ctx)
 		if err != nil {
@@ -183,6 +186,26 @@ func applySchema(ctx context.Context, d *db.DB, logger *slog.Logger) (int, error
 		}
 	}
 	return n, nil
+}
+
+// requireOwnSchema fails when the database, its migrations recorded as
+// applied, has no medsales table: goose's version table is shared by both
+// products, so the adherence database, whose versions go beyond
+// medsales's, reads as fully migrated and would be served without a
+// single medsales table.
+func requireOwnSchema(ctx context.Context, d *db.DB) error {
+	q := `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'dataset_versions'`
+	if d.Dialect == db.Postgres {
+		q = `SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = 'dataset_versions'`
+	}
+	var n int
+	if err := d.SQL.QueryRowContext(ctx, q).Scan(&n); err != nil {
+		return fmt.Errorf("check the medsales schema: %w", err)
+	}
+	if n == 0 {
+		return errors.New("the database is not a medsales database: its migrations are recorded as applied but it has no dataset_versions table (another product's database, adherence's?); give medsales a database of its own")
+	}
+	return nil
 }
 
 // ingester builds the ingestion service.

@@ -75,6 +75,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		if pending {
 			return fmt.Errorf("the database has migrations pending: run 'medsales migrate' first (the job workers need the schema), or start without --migrate=false")
 		}
+		if err := requireOwnSchema(ctx, d.db); err != nil {
+			return err
+		}
 	}
 	if *addr == "" {
 		*addr = d.settings.ListenAddr
