@@ -34,7 +34,7 @@ func TestRefusesTheAdherenceDatabase(t *testing.T) {
 			}
 			d.Close()
 			vars := map[string]string{"DATABASE_URL": u, "SHUTDOWN_DRAIN": "0s", "LOG_LEVEL": "warn"}
-			for _, args := range [][]string{{"migrate"}, {"serve", "--addr", freeAddr(t)}, {"worker", "--addr", freeAddr(t)}, {"serve", "--migrate=false", "--addr", freeAddr(t)}} {
+			for _, args := range [][]string{{"migrate"}, {"serve", "--addr", freeAddr(t)}, {"worker", "--addr", freeAddr(t)}, {"serve", "--migrate=false", "--addr", freeAddr(t)}, {"serve", "--migrate=false", "--workers=false", "--addr", freeAddr(t)}} {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				err := run(ctx, args, func(k string) string { return vars[k] }, nil, io.Discard, io.Discard)
 				cancel()
