@@ -247,6 +247,22 @@ func checkMigrated(ctx context.Context, d *db.DB, where string) error {
 	return nil
 }
 
+// migrateUp applies the product's migrations, after making sure the
+// database is not medsales's: goose's version table is shared by both
+// products, so adherence's migrations would start on it (the audit set
+// first, its tables left there) and then fail half-way with "relation
+// patients does not exist".
+func migrateUp(ctx context.Context, d *db.DB) (int, error) {
+	medsales, err := tableExists(ctx, d, "dataset_versions")
+	if err != nil {
+		return 0, fmt.Errorf("check the database schema: %w", err)
+	}
+	if medsales {
+		return 0, errors.New("the database is a medsales database (it has a dataset_versions table): give adherence a database of its own")
+	}
+	return migrate.Up(ctx, d, migrationSets...)
+}
+
 // tableExists reports whether the schema has a table of that name.
 func tableExists(ctx context.Context, d *db.DB, name string) (bool, error) {
 	var q string
@@ -272,7 +288,7 @@ func connect(ctx context.Context, s settings, stderr io.Writer, applyMigrations 
 		return nil, err
 	}
 	if applyMigrations {
-		n, err := migrate.Up(ctx, d, migrationSets...)
+		n, err := migrateUp(ctx, d)
 		if err != nil {
 			d.Close()
 			return nil, err

@@ -15,7 +15,6 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/config"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/health"
-	"github.com/medplatform/medplatform/internal/platform/migrate"
 	"github.com/medplatform/medplatform/internal/platform/rfc3339"
 )
 
@@ -29,7 +28,7 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer d.close()
-	n, err := migrate.Up(ctx, d.db, migrationSets...)
+	n, err := migrateUp(ctx, d.db)
 	if err != nil {
 		return err
 	}
