@@ -121,6 +121,12 @@ func cmdCreateKey(ctx context.Context, args []string, getenv func(string) string
 		if !t.After(now) {
 			return fmt.Errorf("--expires must be in the future")
 		}
+		// As the API's expiresAt: an instant outside the years 1 to 9999
+		// in UTC cannot be written in JSON, so GET /v1/api-keys would
+		// answer 500 from then on.
+		if y := t.UTC().Year(); y > 9999 {
+			return fmt.Errorf("--expires must be before 10000-01-01T00:00:00Z")
+		}
 		exp = &t
 	}
 	d, err := openExisting(ctx, getenv, stderr)

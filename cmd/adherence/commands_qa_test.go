@@ -169,6 +169,9 @@ func TestAdminCreateKey(t *testing.T) {
 				{[]string{"admin", "create-key", "--org", orgID, "--expires", "2099-03-07T20:00:00+24:00"}, "--expires"},
 				{[]string{"admin", "create-key", "--org", orgID, "--expires", "2099-03-07T20:00:00,5Z"}, "--expires"},
 				{[]string{"admin", "create-key", "--org", orgID, "--expires", "2099-03-07T8:00:00Z"}, "--expires"},
+				// An instant in the year 10000 in UTC: GET /v1/api-keys could
+				// not write it and answered 500, as for the API's expiresAt.
+				{[]string{"admin", "create-key", "--org", orgID, "--expires", "9999-12-31T23:00:00-05:00"}, "--expires"},
 			} {
 				err := run(ctx, tc.args, getenv, nil, io.Discard, io.Discard)
 				if err == nil || !strings.Contains(err.Error(), tc.want) {
