@@ -71,13 +71,19 @@ func actor(r *http.Request) adherence.Actor {
 }
 
 // readablePatient loads a patient the caller may read and says how much of
-// it; a refusal is audited as a failed access attempt.
+// it; a refusal is audited as a failed access attempt, with the action
+// tried: a read, or an update for a change that the patient may make to
+// its own record (PUT messaging-preferences).
 func (s *server) readablePatient(r *http.Request, patientID string) (adherence.Patient, view, error) {
 	ctx := r.Context()
 	p := principalOf(r)
 	pat, v, err := s.checkPatient(ctx, p, patientID)
 	if err != nil && (errs.Is(err, errs.CodeNotFound) || errs.Is(err, errs.CodeForbidden)) {
-		s.audit(r, audit.ActionRead, "Patient", patientID, patientID, audit.OutcomeMinorFailure)
+		action := audit.ActionRead
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			action = writeAction(r)
+		}
+		s.audit(r, action, "Patient", patientID, patientID, audit.OutcomeMinorFailure)
 	}
 	return pat, v, err
 }

@@ -266,6 +266,10 @@ func TestFailedPatientWritesAreAudited(t *testing.T) {
 			{"PATCH", "/v1/patients/" + f.other, "admin", f.other, map[string]any{"familyName": "X"}, 404},
 			{"POST", "/v1/patients/" + f.other + "/deactivate", "clinician", f.other, nil, 404},
 			{"POST", "/v1/patients/" + f.own + "/plans", "patient", f.own, map[string]any{}, 403},
+			// Messaging preferences are read and changed by staff and the
+			// patient: a refused change is a failed update, not a read.
+			{"PUT", "/v1/patients/" + f.unlinked + "/messaging-preferences", "patient", f.unlinked, map[string]any{"medicationInMessages": true}, 404},
+			{"PUT", "/v1/patients/" + f.own + "/messaging-preferences", "integration", f.own, map[string]any{"medicationInMessages": true}, 403},
 		} {
 			e.mustDo(c.method, c.path, f.keys[c.role], c.body, c.status)
 			var n int
