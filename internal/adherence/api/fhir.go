@@ -89,7 +89,7 @@ func (s *server) handleFHIRSearch(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	patientID := patientSearchID(r, q.Get("patient"))
 	if patientID == "" {
-		s.fail(w, r, errs.Invalid("patient", "search parameter patient is required"))
+		s.fail(w, r, noPatientSearched(r))
 		return
 	}
 	pat, v, err := s.readablePatient(r, patientID)
@@ -199,6 +199,17 @@ func onePatient(r *http.Request, values []string, id string) error {
 		}
 	}
 	return nil
+}
+
+// noPatientSearched answers a FHIR search that names no patient: 403 for an
+// integration key, which may run no search at all (a role that may never
+// call an endpoint gets 403, whatever it sends), else 400 asking for the
+// parameter.
+func noPatientSearched(r *http.Request) error {
+	if p := principalOf(r); p.Role == auth.RoleIntegration {
+		return errs.Forbidden("role %s may not read patient records", p.Role)
+	}
+	return errs.Invalid("patient", "search parameter patient is required")
 }
 
 // patientSearchID returns the patient id named by v, the value of a FHIR

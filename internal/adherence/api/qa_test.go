@@ -771,6 +771,25 @@ func TestFHIRExportRefusesRoleBeforeParameters(t *testing.T) {
 	})
 }
 
+// TestFHIRSearchesRefuseIntegrationWithoutPatient: an integration key, which
+// may call no FHIR search, is answered 403 by both searches when it names
+// no patient too, not a 400 asking for the parameter it could never use.
+func TestFHIRSearchesRefuseIntegrationWithoutPatient(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		orgID, admin := e.org("Search Role Org")
+		integ := e.key(orgID, auth.RoleIntegration, "")
+		for _, path := range []string{"/fhir/MedicationRequest", "/fhir/MedicationAdministration", "/fhir/MedicationAdministration?date=yesterday"} {
+			if r := e.do("GET", path, integ, nil); r.status != 403 {
+				t.Errorf("GET %s by an integration key = %d, want 403: %s", path, r.status, r.body)
+			}
+			// Those who may search are still told the parameter is needed.
+			if r := e.do("GET", path, admin, nil); r.status != 400 {
+				t.Errorf("GET %s by an admin = %d, want 400: %s", path, r.status, r.body)
+			}
+		}
+	})
+}
+
 // TestReportWindowNamesTheGivenParameter: a report window with only from,
 // in the future, names from (to defaulted to now); with both, to.
 func TestReportWindowNamesTheGivenParameter(t *testing.T) {

@@ -358,7 +358,7 @@ func (s *server) handleFHIRAdministrations(w http.ResponseWriter, r *http.Reques
 	q := r.URL.Query()
 	patientID := patientSearchID(r, q.Get("patient"))
 	if patientID == "" {
-		s.fail(w, r, errs.Invalid("patient", "search parameter patient is required"))
+		s.fail(w, r, noPatientSearched(r))
 		return
 	}
 	// Access first: a caller who may not read the patient is refused (and
