@@ -62,3 +62,55 @@ func TestRedisUnansweredFailsOpenQuickly(t *testing.T) {
 		t.Errorf("GET /v1/me with a wrong key while Redis does not answer took %v, want the limiter to fail open within 2s", took)
 	}
 }
+
+// TestRedisFailureOfTheAuthLimiterIsLogged: while the failed-auth limiter
+// cannot reach Redis, attempts go ahead uncounted (fail open), and the
+// server says so in its log, naming neither the key nor the client; the
+// Authenticator's logger was never set, so the limiter was off without a
+// word.
+func TestRedisFailureOfTheAuthLimiterIsLogged(t *testing.T) {
+	redisAddr := ratelimittest.SilentRedis(t)
+	env := map[string]string{
+		"DATABASE_URL":   "sqlite:" + filepath.Join(t.TempDir(), "adherence.db"),
+		"REDIS_URL":      "redis://" + redisAddr + "/0",
+		"SHUTDOWN_DRAIN": "0s", "LOG_LEVEL": "warn",
+	}
+	getenv := func(k string) string { return env[k] }
+	addr := freeAddr(t)
+	base := "http://" + addr
+	ctx, cancel := context.WithCancel(context.Background())
+	var serverLog bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--addr", addr}, getenv, strings.NewReader(""), io.Discard, &serverLog)
+	}()
+	waitReady(t, base+"/livez", done)
+
+	const wrongKey = "mpk_aaaaaaaaaaaa_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	req, err := http.NewRequest(http.MethodGet, base+"/v1/me", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+wrongKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET /v1/me with a wrong key while Redis does not answer: status %d, want 401", resp.StatusCode)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serve: %v", err)
+	}
+	logged := serverLog.String()
+	for _, want := range []string{"rate limiter failed; letting the attempt through", "rate limiter failed to count a failed attempt"} {
+		if !strings.Contains(logged, want) {
+			t.Errorf("server log lacks %q:\n%s", want, logged)
+		}
+	}
+	if strings.Contains(logged, wrongKey) || strings.Contains(logged, "aaaaaaaaaaaa_") {
+		t.Errorf("server log names the key:\n%s", logged)
+	}
+}

@@ -178,6 +178,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		if err != nil {
 			return err
 		}
+		// Limiter failures (the failed-auth budget off while Redis fails)
+		// and failures to record a key's last use are logged.
+		authn.Logger = log
 		handler = api.NewServer(api.Deps{
 			Store: d.store, Audit: d.audit, Auth: authn, Health: checker, Registry: reg, HTTPMetrics: httpMetrics, Logger: log, Now: time.Now,
 			Ingest:                   ingester,
