@@ -130,11 +130,11 @@ func (s *server) planPolicy(r *http.Request, orgID, planID string) (planPolicyJS
 // handleSetPlanPolicy changes a plan's own reminder policy (staff). A
 // refused attempt (403 for a role that may not write, 404 for another
 // organization's plan) is audited as a failed change of the plan, as for
-// its other changes.
+// its other changes; access is decided before the body is read, so a bad
+// policy does not hide the attempt behind a 400.
 func (s *server) handleSetPlanPolicy(w http.ResponseWriter, r *http.Request) {
 	p := principalOf(r)
-	if err := auth.Require(p, staff...); err != nil {
-		s.auditPlanWriteRefused(r, err, r.PathValue("id"), audit.ActionUpdate, "MedicationRequest")
+	if _, err := s.writablePlan(r, r.PathValue("id"), audit.ActionUpdate, "MedicationRequest"); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -876,6 +876,20 @@ func TestFailedReminderPolicyWritesAreAudited(t *testing.T) {
 				t.Errorf("%s reminder policy of %s by %s refused: %d failed-access audit records, want 1", c.method, c.plan, c.role, n)
 			}
 		}
+		// Access is decided before the body is read: another
+		// organization's plan with a bad policy is 404 and audited too,
+		// not a 400 that leaves no record of the attempt.
+		bad := map[string]any{"firstOffsetMinutes": 0, "repeatEveryMinutes": 15, "maxReminders": 2, "validityMinutes": 30, "channels": []string{"pigeon"}}
+		e.mustDo("PUT", "/v1/plans/"+f.otherPlan+"/reminder-policy", f.keys["admin"], bad, 404)
+		var n int
+		err := e.db.SQL.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE resource_type = 'MedicationRequest' AND resource_id = $1
+			AND outcome = 4 AND actor_role = 'admin' AND action = 'U'`, f.otherPlan).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 2 {
+			t.Errorf("PUT of a bad reminder policy on another organization's plan: %d failed-access audit records, want 2", n)
+		}
 	})
 }
 
