@@ -1,0 +1,55 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/platform/dbtest"
+)
+
+// TestDatabaseURLSpacesAreDropped checks that spaces around DATABASE_URL
+// are dropped, as around DATABASE_URL_FILE's contents: " postgres://…"
+// was taken for a SQLite path, so the commands ran on a new SQLite file
+// instead of PostgreSQL; and that a DATABASE_URL of spaces is refused.
+func TestDatabaseURLSpacesAreDropped(t *testing.T) {
+	engines := []struct {
+		name, dialect string
+		url           func(t *testing.T) string
+	}{
+		{"sqlite", "sqlite", func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "x.db") }},
+		{"postgres", "postgres", func(t *testing.T) string { return dbtest.PostgresURL(t) }},
+	}
+	for _, eng := range engines {
+		t.Run(eng.name, func(t *testing.T) {
+			dir := t.TempDir()
+			t.Chdir(dir)
+			u := " " + eng.url(t) + " "
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			env := func(k string) string { return map[string]string{"DATABASE_URL": u, "LOG_LEVEL": "warn"}[k] }
+			var out bytes.Buffer
+			if err := run(ctx, []string{"migrate"}, env, nil, &out, io.Discard); err != nil {
+				t.Fatalf("migrate with DATABASE_URL=%q: %v", u, err)
+			}
+			if !strings.Contains(out.String(), "on "+eng.dialect) {
+				t.Errorf("migrate with DATABASE_URL=%q: %q, want it on %s", u, out.String(), eng.dialect)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+				t.Errorf("DATABASE_URL=%q created %s in the working directory", u, entries[0].Name())
+			}
+		})
+	}
+	t.Run("blank", func(t *testing.T) {
+		t.Chdir(t.TempDir())
+		env := func(k string) string { return map[string]string{"DATABASE_URL": "   "}[k] }
+		if err := run(context.Background(), []string{"migrate"}, env, nil, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "DATABASE_URL is blank") {
+			t.Errorf("migrate with DATABASE_URL of spaces: err = %v, want it refused", err)
+		}
+	})
+}
