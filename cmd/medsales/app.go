@@ -62,6 +62,9 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	if s.DatabaseURL = strings.TrimSpace(s.DatabaseURL); s.DatabaseURL == "" {
 		return s, fmt.Errorf("DATABASE_URL is blank: unset it for the default %s", defaultDatabaseURL)
 	}
+	if err := db.CheckURL(s.DatabaseURL); err != nil {
+		return s, err
+	}
 	if s.ListenAddr, err = listenAddr(env); err != nil {
 		return s, err
 	}

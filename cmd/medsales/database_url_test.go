@@ -13,6 +13,36 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/dbtest"
 )
 
+// TestMistypedPostgresURLIsRefused checks that a DATABASE_URL that begins
+// like a PostgreSQL URL but is not one is refused in one line that does
+// not echo its password, and creates nothing. It was taken for a SQLite
+// path: migrate exited 0 having created a database under directories
+// named after the user, password and host.
+func TestMistypedPostgresURLIsRefused(t *testing.T) {
+	for _, u := range []string{
+		"postgres//u:s3cret@127.0.0.1:5432/x",
+		"postgres:/u:s3cret@127.0.0.1:5432/x",
+		"postgres:u:s3cret@127.0.0.1:5432/x",
+		"postgres: //u:s3cret@127.0.0.1:5432/x",
+		"PostgreSQL//u:s3cret@127.0.0.1:5432/x",
+	} {
+		t.Run(u, func(t *testing.T) {
+			dir := t.TempDir()
+			t.Chdir(dir)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			env := func(k string) string { return map[string]string{"DATABASE_URL": u, "LOG_LEVEL": "warn"}[k] }
+			err := run(ctx, []string{"migrate"}, env, nil, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), "DATABASE_URL begins like a PostgreSQL URL but is not one") || strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("migrate with DATABASE_URL=%q: err = %v, want it refused without the password", u, err)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+				t.Errorf("DATABASE_URL=%q created %s", u, entries[0].Name())
+			}
+		})
+	}
+}
+
 // TestDatabaseURLSpacesAreDropped checks that spaces around DATABASE_URL
 // are dropped, as around DATABASE_URL_FILE's contents: " postgres://…"
 // was taken for a SQLite path, so the commands ran on a new SQLite file

@@ -100,6 +100,8 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		return openPostgres(ctx, rawURL, opts)
 	case rawURL == "":
 		return nil, errors.New("open database: empty database URL")
+	case CheckURL(rawURL) != nil:
+		return nil, CheckURL(rawURL)
 	case otherScheme(rawURL) != "":
 		// Not a path: mysql://… must not become a directory named "mysql:".
 		// Only the scheme is echoed; the rest may hold a password.
@@ -107,6 +109,26 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 	default:
 		return openSQLite(ctx, rawURL, opts)
 	}
+}
+
+// CheckURL refuses a database URL that begins like a PostgreSQL URL but is
+// not one (postgres//…, postgres:/…, postgres:…, postgres: //…): Open would take it for
+// a SQLite path and create a database there, in directories named after
+// the user, password and host. The message does not echo the URL.
+func CheckURL(rawURL string) error {
+	if otherScheme(rawURL) != "" || strings.HasPrefix(rawURL, "postgres://") || strings.HasPrefix(rawURL, "postgresql://") {
+		return nil
+	}
+	lower := strings.ToLower(rawURL)
+	rest, ok := strings.CutPrefix(lower, "postgresql")
+	if !ok {
+		rest, ok = strings.CutPrefix(lower, "postgres")
+	}
+	// A path such as postgres.db or postgres/adherence.db stays a path.
+	if rest = strings.TrimLeft(rest, " "); !ok || !(strings.HasPrefix(rest, ":") || strings.HasPrefix(rest, "//")) {
+		return nil
+	}
+	return errors.New("open database: DATABASE_URL begins like a PostgreSQL URL but is not one: write postgres://user:password@host:5432/name (a SQLite file is sqlite:PATH)")
 }
 
 func closeTimeout(opts Options) time.Duration {

@@ -355,6 +355,33 @@ func TestOpenRefusesOtherSchemes(t *testing.T) {
 	}
 }
 
+// TestOpenRefusesMistypedPostgresURL checks that a URL that begins like a
+// PostgreSQL URL but is not one is refused without its password and
+// creates nothing; it was taken for a SQLite path. A path that merely
+// starts with postgres stays a SQLite file.
+func TestOpenRefusesMistypedPostgresURL(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, u := range []string{"postgres//u:secret@h/x", "postgres:/u:secret@h/x", "postgres:u:secret@h/x", "postgresql: //u:secret@h/x", "Postgres//u:secret@h/x"} {
+		if err := db.CheckURL(u); err == nil || strings.Contains(err.Error(), "secret") {
+			t.Errorf("CheckURL(%q) = %v, want it refused without the password", u, err)
+		}
+		d, err := db.Open(context.Background(), u, db.Options{})
+		if err == nil {
+			d.Close()
+			t.Fatalf("Open(%q) = nil error, want it refused", u)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("Open created %q in the working directory, want nothing", entries[0].Name())
+	}
+	for _, u := range []string{"postgres.db", "postgres/e.db", "sqlite:postgres.db", "postgres://u@h/x", "postgresql://u@h/x"} {
+		if err := db.CheckURL(u); err != nil {
+			t.Errorf("CheckURL(%q) = %v, want nil", u, err)
+		}
+	}
+}
+
 // TestOpenUnreachablePostgresOneLine checks that a PostgreSQL server that
 // cannot be reached is reported on one line (the commands print it as
 // their one error line; pgx puts each connection attempt on a line of its
