@@ -93,6 +93,11 @@ func cmdIngest(ctx context.Context, args []string, getenv func(string) string, s
 	if err := req.Validate(); err != nil {
 		return flagError(err)
 	}
+	switch *progressFlag {
+	case "auto", "bar", "log", "none":
+	default:
+		return fmt.Errorf("--progress must be auto, bar, log or none")
+	}
 	d, err := open(ctx, getenv, stderr, true)
 	if err != nil {
 		return err
@@ -112,15 +117,12 @@ func cmdIngest(ctx context.Context, args []string, getenv func(string) string, s
 		progress = ingest.NewBarProgress(stderr, string(req.Dataset), -1, time.Now)
 	case "log":
 		progress = ingest.NewLogProgress(ctx, d.logger, string(req.Dataset), 10*time.Second, time.Now)
-	case "none":
 	case "auto":
 		if isTerminal(stderr) {
 			progress = ingest.NewBarProgress(stderr, string(req.Dataset), -1, time.Now)
 		} else {
 			progress = ingest.NewLogProgress(ctx, d.logger, string(req.Dataset), 10*time.Second, time.Now)
 		}
-	default:
-		return fmt.Errorf("--progress must be auto, bar, log or none")
 	}
 	res, err := svc.Run(ctx, req, progress)
 	if err != nil {

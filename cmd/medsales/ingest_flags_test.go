@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/platform/db"
+)
+
+// TestIngestBadProgressTouchesNoDatabase checks that ingest refuses a
+// --progress it does not know before it opens the database, as it does
+// the other flags: the database was created and migrated first, so a typo
+// left a new empty database behind.
+func TestIngestBadProgressTouchesNoDatabase(t *testing.T) {
+	for _, eng := range engines {
+		t.Run(eng.name, func(t *testing.T) {
+			url := eng.url(t)
+			dir := t.TempDir()
+			src := filepath.Join(dir, "nucc_taxonomy_251.csv")
+			if err := os.WriteFile(src, []byte("Code,Grouping\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			env := map[string]string{"DATABASE_URL": url, "LOG_LEVEL": "error", "REJECTS_DIR": filepath.Join(dir, "rejects")}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			err := run(ctx, []string{"ingest", "--progress", "fancy", "nucc", src}, func(k string) string { return env[k] }, nil, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), "--progress must be auto, bar, log or none") {
+				t.Fatalf("ingest --progress fancy: err = %v, want --progress refused", err)
+			}
+			if path := db.SQLitePath(url); path != "" {
+				if _, err := os.Stat(path); err == nil {
+					t.Errorf("ingest --progress fancy created the database %s", path)
+				}
+				return
+			}
+			d, err := db.Open(ctx, url, db.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			var n int
+			if err := d.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'dataset_versions'`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != 0 {
+				t.Errorf("ingest --progress fancy migrated the database")
+			}
+		})
+	}
+}
