@@ -63,12 +63,7 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	if s.DatabaseURL, err = env.String("DATABASE_URL", defaultDatabaseURL); err != nil {
 		return s, err
 	}
-	// Spaces around it are dropped, as from DATABASE_URL_FILE: " postgres://…"
-	// was taken for a SQLite path and a database created there.
-	if s.DatabaseURL = strings.TrimSpace(s.DatabaseURL); s.DatabaseURL == "" {
-		return s, fmt.Errorf("DATABASE_URL is blank: unset it for the default %s", defaultDatabaseURL)
-	}
-	if err := db.CheckURL(s.DatabaseURL); err != nil {
+	if s.DatabaseURL, err = db.URLSetting(s.DatabaseURL, defaultDatabaseURL); err != nil {
 		return s, err
 	}
 	if s.ListenAddr, err = listenAddr(env); err != nil {

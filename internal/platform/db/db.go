@@ -100,8 +100,8 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		return openPostgres(ctx, rawURL, opts)
 	case rawURL == "":
 		return nil, errors.New("open database: empty database URL")
-	case CheckURL(rawURL) != nil:
-		return nil, CheckURL(rawURL)
+	case checkURL(rawURL) != nil:
+		return nil, checkURL(rawURL)
 	case otherScheme(rawURL) != "":
 		// Not a path: mysql://… must not become a directory named "mysql:".
 		// Only the scheme is echoed; the rest may hold a password.
@@ -111,11 +111,11 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 	}
 }
 
-// CheckURL refuses a database URL that begins like a PostgreSQL URL but is
+// checkURL refuses a database URL that begins like a PostgreSQL URL but is
 // not one (postgres//…, postgres:/…, postgres:…, postgres: //…): Open would take it for
 // a SQLite path and create a database there, in directories named after
 // the user, password and host. The message does not echo the URL.
-func CheckURL(rawURL string) error {
+func checkURL(rawURL string) error {
 	if otherScheme(rawURL) != "" || strings.HasPrefix(rawURL, "postgres://") || strings.HasPrefix(rawURL, "postgresql://") {
 		return nil
 	}
@@ -129,6 +129,22 @@ func CheckURL(rawURL string) error {
 		return nil
 	}
 	return errors.New("open database: DATABASE_URL begins like a PostgreSQL URL but is not one: write postgres://user:password@host:5432/name (a SQLite file is sqlite:PATH)")
+}
+
+// URLSetting cleans a DATABASE_URL setting (def is what applies when it is
+// unset): spaces around it are dropped, as from a NAME_FILE — " postgres://…"
+// was taken for a SQLite path and a database created there — a value of
+// spaces only is refused, and so is a URL that begins like a PostgreSQL URL
+// but is not one (see checkURL), before any command looks for a file at it.
+func URLSetting(raw, def string) (string, error) {
+	u := strings.TrimSpace(raw)
+	if u == "" {
+		return "", fmt.Errorf("DATABASE_URL is blank: unset it for the default %s", def)
+	}
+	if err := checkURL(u); err != nil {
+		return "", err
+	}
+	return u, nil
 }
 
 func closeTimeout(opts Options) time.Duration {

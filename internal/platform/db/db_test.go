@@ -363,8 +363,8 @@ func TestOpenRefusesMistypedPostgresURL(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
 	for _, u := range []string{"postgres//u:secret@h/x", "postgres:/u:secret@h/x", "postgres:u:secret@h/x", "postgresql: //u:secret@h/x", "Postgres//u:secret@h/x"} {
-		if err := db.CheckURL(u); err == nil || strings.Contains(err.Error(), "secret") {
-			t.Errorf("CheckURL(%q) = %v, want it refused without the password", u, err)
+		if _, err := db.URLSetting(u, "sqlite:x.db"); err == nil || strings.Contains(err.Error(), "secret") {
+			t.Errorf("URLSetting(%q) = %v, want it refused without the password", u, err)
 		}
 		d, err := db.Open(context.Background(), u, db.Options{})
 		if err == nil {
@@ -376,9 +376,12 @@ func TestOpenRefusesMistypedPostgresURL(t *testing.T) {
 		t.Errorf("Open created %q in the working directory, want nothing", entries[0].Name())
 	}
 	for _, u := range []string{"postgres.db", "postgres/e.db", "sqlite:postgres.db", "postgres://u@h/x", "postgresql://u@h/x"} {
-		if err := db.CheckURL(u); err != nil {
-			t.Errorf("CheckURL(%q) = %v, want nil", u, err)
+		if got, err := db.URLSetting(" "+u+"\n", "sqlite:x.db"); err != nil || got != u {
+			t.Errorf("URLSetting(%q) = %q, %v, want %q", " "+u+"\n", got, err, u)
 		}
+	}
+	if _, err := db.URLSetting("  ", "sqlite:x.db"); err == nil || !strings.Contains(err.Error(), "blank") {
+		t.Errorf("URLSetting of spaces = %v, want it refused as blank", err)
 	}
 }
 
