@@ -388,10 +388,5 @@ func requireSQLiteFile(getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	if path := db.SQLitePath(s.DatabaseURL); path != "" {
-		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("the database at %s does not exist, so it has migrations pending: run 'adherence migrate' first (the job workers need the schema), or start without --migrate=false", path)
-		}
-	}
-	return nil
+	return db.RequireSQLiteFile(s.DatabaseURL, "adherence migrate")
 }

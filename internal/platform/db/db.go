@@ -147,6 +147,22 @@ func URLSetting(raw, def string) (string, error) {
 	return u, nil
 }
 
+// RequireSQLiteFile fails, without creating anything, when rawURL names a
+// SQLite file that does not exist: a process started without migrating
+// (serve or worker with --migrate=false) needs a migrated database, and
+// opening a missing file would create an empty one. migrate names the
+// command that creates it. Other URLs pass.
+func RequireSQLiteFile(rawURL, migrate string) error {
+	path := SQLitePath(rawURL)
+	if path == "" {
+		return nil
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("the database at %s does not exist, so it has migrations pending: run '%s' first (the job workers need the schema), or start without --migrate=false", path, migrate)
+	}
+	return nil
+}
+
 func closeTimeout(opts Options) time.Duration {
 	if opts.CloseTimeout > 0 {
 		return opts.CloseTimeout
