@@ -675,30 +675,9 @@ func closeClearedCountEscalations(ctx context.Context, tx *db.Tx, a adherence.Ac
 	if err != nil {
 		return nil, nil, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, policy_id, COALESCE(dose_instance_id, 0), level, status, opened_at, closed_at FROM escalations
-		WHERE org_id = $1 AND patient_id = $2 AND status IN ('open', 'exhausted') ORDER BY id`+forUpdate(tx.Dialect),
-		p.OrgID, p.PatientID)
+	list, err := unclosedEscalations(ctx, tx, p.OrgID, p.PatientID)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read escalations of the patient: %w", err)
-	}
-	type unclosed struct {
-		id, policy, status string
-		dose               int64
-		level              int
-		opened             time.Time
-		closed             sql.NullTime
-	}
-	var list []unclosed
-	for rows.Next() {
-		var u unclosed
-		if err := rows.Scan(&u.id, &u.policy, &u.dose, &u.level, &u.status, &u.opened, &u.closed); err != nil {
-			rows.Close()
-			return nil, nil, fmt.Errorf("read escalations of the patient: %w", err)
-		}
-		list = append(list, u)
-	}
-	if err := rows.Close(); err != nil {
-		return nil, nil, fmt.Errorf("read escalations of the patient: %w", err)
+		return nil, nil, err
 	}
 	var recs []audit.Record
 	var resolved []Resolution
@@ -732,6 +711,40 @@ func closeClearedCountEscalations(ctx context.Context, tx *db.Tx, a adherence.Ac
 		resolved = append(resolved, Resolution{Reason: reason, Level: u.level})
 	}
 	return recs, resolved, nil
+}
+
+// unclosedEscalation is an escalation still open or exhausted (its levels
+// spent, still unacknowledged), as re-evaluations read it.
+type unclosedEscalation struct {
+	id, policy, status string
+	dose               int64
+	level              int
+	opened             time.Time
+	closed             sql.NullTime
+}
+
+// unclosedEscalations reads, locking them for the transaction, the open
+// and exhausted escalations of a patient, oldest first.
+func unclosedEscalations(ctx context.Context, tx *db.Tx, orgID, patientID string) ([]unclosedEscalation, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, policy_id, COALESCE(dose_instance_id, 0), level, status, opened_at, closed_at FROM escalations
+		WHERE org_id = $1 AND patient_id = $2 AND status IN ('open', 'exhausted') ORDER BY id`+forUpdate(tx.Dialect),
+		orgID, patientID)
+	if err != nil {
+		return nil, fmt.Errorf("read escalations of the patient: %w", err)
+	}
+	var list []unclosedEscalation
+	for rows.Next() {
+		var u unclosedEscalation
+		if err := rows.Scan(&u.id, &u.policy, &u.dose, &u.level, &u.status, &u.opened, &u.closed); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read escalations of the patient: %w", err)
+		}
+		list = append(list, u)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("read escalations of the patient: %w", err)
+	}
+	return list, nil
 }
 
 // closeEscalation moves an escalation to a closed status and cancels its
@@ -1311,29 +1324,8 @@ type resolvedEscalation struct {
 // of a dose.resolved record and resolves those whose trigger no longer
 // holds.
 func resolveEscalations(ctx context.Context, tx *db.Tx, it outboxItem, policies map[string]adherence.EscalationPolicy, now time.Time) ([]resolvedEscalation, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT id, policy_id, COALESCE(dose_instance_id, 0), level, status, opened_at, closed_at FROM escalations
-		WHERE org_id = $1 AND patient_id = $2 AND status IN ('open', 'exhausted') ORDER BY id`+forUpdate(tx.Dialect),
-		it.orgID, it.p.PatientID)
+	list, err := unclosedEscalations(ctx, tx, it.orgID, it.p.PatientID)
 	if err != nil {
-		return nil, fmt.Errorf("read escalations: %w", err)
-	}
-	type unclosed struct {
-		id, policy, status string
-		dose               int64
-		level              int
-		opened             time.Time
-		closed             sql.NullTime
-	}
-	var list []unclosed
-	for rows.Next() {
-		var u unclosed
-		if err := rows.Scan(&u.id, &u.policy, &u.dose, &u.level, &u.status, &u.opened, &u.closed); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("read escalations: %w", err)
-		}
-		list = append(list, u)
-	}
-	if err := rows.Close(); err != nil {
 		return nil, err
 	}
 	var out []resolvedEscalation
