@@ -202,8 +202,8 @@ func openExisting(ctx context.Context, getenv func(string) string, stderr io.Wri
 }
 
 // sqlitePath is the file a SQLite DATABASE_URL names, as db.Open reads it
-// (sqlite:PATH, sqlite://PATH, file:PATH or a bare path, without any
-// ?query), or "" for a PostgreSQL or unsupported URL.
+// (sqlite:PATH, sqlite://PATH, file:PATH or a bare path; a ?query is
+// refused by loadSettings), or "" for a PostgreSQL or unsupported URL.
 func sqlitePath(rawURL string) string {
 	if strings.HasPrefix(rawURL, "postgres://") || strings.HasPrefix(rawURL, "postgresql://") {
 		return ""

@@ -83,3 +83,36 @@ func TestDatabaseURLSpacesAreDropped(t *testing.T) {
 		}
 	})
 }
+
+// TestDatabaseURLQuery checks that a SQLite DATABASE_URL with a query is
+// refused in one line and creates nothing, while a PostgreSQL URL keeps
+// its query. The SQLite query was dropped without a word: migrate with
+// sqlite:x.db?mode=ro wrote the schema, and ?_pragma=… was never applied.
+func TestDatabaseURLQuery(t *testing.T) {
+	for _, q := range []string{"?mode=ro", "?_pragma=journal_mode(DELETE)"} {
+		t.Run("sqlite"+q, func(t *testing.T) {
+			dir := t.TempDir()
+			t.Chdir(dir)
+			u := "sqlite:" + filepath.Join(dir, "x.db") + q
+			env := func(k string) string { return map[string]string{"DATABASE_URL": u, "LOG_LEVEL": "warn"}[k] }
+			err := run(context.Background(), []string{"migrate"}, env, nil, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), "SQLite DATABASE_URL takes no query") {
+				t.Errorf("migrate with DATABASE_URL=%q: err = %v, want the query refused", u, err)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+				t.Errorf("DATABASE_URL=%q created %s", u, entries[0].Name())
+			}
+		})
+	}
+	t.Run("postgres", func(t *testing.T) {
+		t.Chdir(t.TempDir())
+		u := dbtest.PostgresURL(t) + "?application_name=qa"
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		env := func(k string) string { return map[string]string{"DATABASE_URL": u, "LOG_LEVEL": "warn"}[k] }
+		var out bytes.Buffer
+		if err := run(ctx, []string{"migrate"}, env, nil, &out, io.Discard); err != nil || !strings.Contains(out.String(), "on postgres") {
+			t.Errorf("migrate with a PostgreSQL URL with a query: %q, %v, want it migrated on postgres", out.String(), err)
+		}
+	})
+}

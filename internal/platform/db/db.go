@@ -89,7 +89,8 @@ const DefaultCloseTimeout = 5 * time.Second
 //	postgres://user@host:5432/name?sslmode=…   PostgreSQL (also postgresql://)
 //	sqlite:path/to/file.db                      SQLite file (also file:… or a bare path)
 //
-// A SQLite file and its directory are created when missing. SQLite runs in
+// A SQLite URL takes no query (see checkSQLiteQuery). A SQLite file and
+// its directory are created when missing. SQLite runs in
 // WAL mode with synchronous=FULL, so a transaction whose commit returned is
 // on disk even if the process or the machine dies right after. Besides its
 // one writer connection (SQL) it has read-only connections (Read) and a
@@ -102,6 +103,8 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		return nil, errors.New("open database: empty database URL")
 	case checkURL(rawURL) != nil:
 		return nil, checkURL(rawURL)
+	case checkSQLiteQuery(rawURL) != nil:
+		return nil, checkSQLiteQuery(rawURL)
 	case otherScheme(rawURL) != "":
 		// Not a path: mysql://… must not become a directory named "mysql:".
 		// Only the scheme is echoed; the rest may hold a password.
@@ -144,7 +147,26 @@ func URLSetting(raw, def string) (string, error) {
 	if err := checkURL(u); err != nil {
 		return "", err
 	}
+	if err := checkSQLiteQuery(u); err != nil {
+		return "", err
+	}
 	return u, nil
+}
+
+// checkSQLiteQuery refuses a SQLite URL with a query (sqlite:x.db?mode=ro,
+// ?_pragma=…). Open sets the connection parameters itself — WAL, which its
+// read-only connections rely on, synchronous=FULL, the busy timeout,
+// immediate transactions — and used to drop the query without a word, so
+// ?mode=ro still wrote and a pragma asked for was never applied. A '?' in
+// the file name is written %3F. PostgreSQL URLs keep their query.
+func checkSQLiteQuery(rawURL string) error {
+	if strings.HasPrefix(rawURL, "postgres://") || strings.HasPrefix(rawURL, "postgresql://") || otherScheme(rawURL) != "" {
+		return nil
+	}
+	if !strings.Contains(rawURL, "?") {
+		return nil
+	}
+	return errors.New("open database: a SQLite DATABASE_URL takes no query (the part from '?' on): the connection settings are fixed (WAL, synchronous=FULL, busy timeout), so mode=ro, _pragma=… and the like would not apply; remove it (a '?' in the file name is written %3F)")
 }
 
 // RequireSQLiteFile fails, without creating anything, when rawURL names a

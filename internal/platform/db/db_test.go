@@ -495,3 +495,61 @@ func TestOpenSQLiteURIPath(t *testing.T) {
 		t.Errorf("an empty file was created at the unescaped path")
 	}
 }
+
+// TestOpenRefusesSQLiteQuery checks that a SQLite URL with a query
+// (?mode=ro, ?_pragma=…) is refused, by Open and by URLSetting, and
+// creates nothing. Open dropped the query without a word: ?mode=ro opened
+// the file for writing, and a pragma asked for was never applied. A '?'
+// escaped as %3F is part of the file name, and a PostgreSQL URL keeps its
+// query.
+func TestOpenRefusesSQLiteQuery(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, u := range []string{
+		"sqlite:" + filepath.Join(dir, "a.db") + "?mode=ro",
+		"sqlite:b.db?_pragma=journal_mode(DELETE)",
+		"file:c.db?_pragma=busy_timeout(1)",
+		"sqlite://d.db?cache=shared",
+		"e.db?mode=ro",
+		"f.db?",
+	} {
+		if _, err := db.URLSetting(u, "sqlite:x.db"); err == nil || !strings.Contains(err.Error(), "takes no query") {
+			t.Errorf("URLSetting(%q) = %v, want it refused for its query", u, err)
+		}
+		d, err := db.Open(context.Background(), u, db.Options{})
+		if err == nil {
+			d.Close()
+			t.Errorf("Open(%q) = nil error, want it refused for its query", u)
+		} else if !strings.Contains(err.Error(), "takes no query") {
+			t.Errorf("Open(%q) error = %q, want it to say the query is not taken", u, err)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("Open created %q, want nothing", entries[0].Name())
+	}
+
+	// Escaped, the '?' names a file that holds it.
+	path := filepath.Join(dir, "what?.db")
+	d, err := db.Open(context.Background(), "sqlite:"+dbtest.URIPath(path), db.Options{})
+	if err != nil {
+		t.Fatalf("Open of %s escaped: %v", path, err)
+	}
+	d.Close()
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("no database at %s: %v", path, err)
+	}
+
+	pg := dbtest.PostgresURL(t) + "?application_name=qa"
+	if got, err := db.URLSetting(pg, "sqlite:x.db"); err != nil || got != pg {
+		t.Errorf("URLSetting of a PostgreSQL URL with a query = %q, %v, want it kept", got, err)
+	}
+	d, err = db.Open(context.Background(), pg, db.Options{})
+	if err != nil {
+		t.Fatalf("Open of a PostgreSQL URL with a query: %v", err)
+	}
+	defer d.Close()
+	var name string
+	if err := d.SQL.QueryRowContext(context.Background(), "SELECT current_setting('application_name')").Scan(&name); err != nil || name != "qa" {
+		t.Errorf("application_name = %q, %v, want the URL's qa", name, err)
+	}
+}
