@@ -11,8 +11,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -182,7 +180,7 @@ func openExisting(ctx context.Context, getenv func(string) string, stderr io.Wri
 		return nil, err
 	}
 	where := ""
-	if path := sqlitePath(s.DatabaseURL); path != "" {
+	if path := db.SQLitePath(s.DatabaseURL); path != "" {
 		where = " at " + path
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("no database%s: run 'adherence migrate' (or 'adherence serve') first, or set DATABASE_URL", where)
@@ -200,30 +198,6 @@ func openExisting(ctx context.Context, getenv func(string) string, stderr io.Wri
 	}
 	return d, nil
 }
-
-// sqlitePath is the file a SQLite DATABASE_URL names, as db.Open reads it
-// (sqlite:PATH, sqlite://PATH, file:PATH or a bare path; a ?query is
-// refused by loadSettings), or "" for a PostgreSQL or unsupported URL.
-func sqlitePath(rawURL string) string {
-	if strings.HasPrefix(rawURL, "postgres://") || strings.HasPrefix(rawURL, "postgresql://") {
-		return ""
-	}
-	if scheme, _, ok := strings.Cut(rawURL, "://"); ok && scheme != "sqlite" && scheme != "file" && urlScheme.MatchString(scheme) {
-		return "" // db.Open refuses it naming only the scheme: the rest may hold a password
-	}
-	path := rawURL
-	for _, prefix := range []string{"sqlite://", "sqlite:", "file:"} {
-		if strings.HasPrefix(path, prefix) {
-			path = strings.TrimPrefix(path, prefix)
-			break
-		}
-	}
-	path, _, _ = strings.Cut(path, "?")
-	return path
-}
-
-// urlScheme matches a URL scheme (RFC 3986), as db.Open recognises one.
-var urlScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*$`)
 
 // checkMigrated fails unless every migration of the product is applied.
 // It only reads: migrate.Pending would create a missing version table, so
