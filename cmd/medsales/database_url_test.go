@@ -116,3 +116,43 @@ func TestDatabaseURLQuery(t *testing.T) {
 		}
 	})
 }
+
+// TestDatabaseURLAuthority checks a SQLite DATABASE_URL of the form
+// file://localhost/PATH: migrate creates the database at PATH, where
+// SQLite opens it, and the commands that need an existing database find
+// it there; migrate created an empty file and its lock under
+// /localhost/PATH too, which those commands checked instead. A file URL
+// naming another host is refused before anything is created (migrate
+// created /HOST/x.db, empty, then failed with "invalid uri authority").
+func TestDatabaseURLAuthority(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(t.TempDir())
+	t.Cleanup(func() { os.RemoveAll(filepath.Join("/localhost", dir)) }) // what migrate created without the fix
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	u := "file://localhost" + filepath.Join(dir, "x.db")
+	env := func(k string) string { return map[string]string{"DATABASE_URL": u, "LOG_LEVEL": "warn"}[k] }
+	if err := run(ctx, []string{"migrate"}, env, nil, io.Discard, io.Discard); err != nil {
+		t.Fatalf("migrate with DATABASE_URL=%q: %v", u, err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "x.db")); err != nil || fi.Size() == 0 {
+		t.Errorf("migrate with DATABASE_URL=%q: no database at %s (%v)", u, filepath.Join(dir, "x.db"), err)
+	}
+	if _, err := os.Stat(filepath.Join("/localhost", dir)); err == nil {
+		t.Errorf("migrate with DATABASE_URL=%q created %s", u, filepath.Join("/localhost", dir))
+	}
+	os.RemoveAll(filepath.Join("/localhost", dir))
+	if err := run(ctx, []string{"datasets"}, env, nil, io.Discard, io.Discard); err != nil {
+		t.Errorf("%s with DATABASE_URL=%q: %v, want the migrated database found", []string{"datasets"}, u, err)
+	}
+
+	const host = "medplatform-no-such-host"
+	t.Cleanup(func() { os.RemoveAll("/" + host) })
+	u = "file://" + host + "/x.db"
+	if err := run(ctx, []string{"migrate"}, env, nil, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), `names the host "`+host+`"`) {
+		t.Errorf("migrate with DATABASE_URL=%q: err = %v, want the host refused", u, err)
+	}
+	if _, err := os.Stat("/" + host); err == nil {
+		t.Errorf("migrate with DATABASE_URL=%q created /%s", u, host)
+	}
+}

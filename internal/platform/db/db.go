@@ -105,6 +105,8 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		return nil, checkURL(rawURL)
 	case checkSQLiteQuery(rawURL) != nil:
 		return nil, checkSQLiteQuery(rawURL)
+	case checkSQLiteHost(rawURL) != nil:
+		return nil, checkSQLiteHost(rawURL)
 	case otherScheme(rawURL) != "":
 		// Not a path: mysql://… must not become a directory named "mysql:".
 		// Only the scheme is echoed; the rest may hold a password.
@@ -150,6 +152,9 @@ func URLSetting(raw, def string) (string, error) {
 	if err := checkSQLiteQuery(u); err != nil {
 		return "", err
 	}
+	if err := checkSQLiteHost(u); err != nil {
+		return "", err
+	}
 	return u, nil
 }
 
@@ -167,6 +172,30 @@ func checkSQLiteQuery(rawURL string) error {
 		return nil
 	}
 	return errors.New("open database: a SQLite DATABASE_URL takes no query (the part from '?' on): the connection settings are fixed (WAL, synchronous=FULL, busy timeout), so mode=ro, _pragma=… and the like would not apply; remove it (a '?' in the file name is written %3F)")
+}
+
+// checkSQLiteHost refuses a SQLite URL whose path starts with "//" and so
+// names a host (file://host/x.db, sqlite:////x.db): SQLite reads such a
+// URI's authority and opens only an empty one or "localhost", refusing
+// any other with "invalid uri authority", after Open had created the
+// directory and an empty file at the path taken literally (/host/x.db).
+// A path that follows the authority is required.
+func checkSQLiteHost(rawURL string) error {
+	if strings.HasPrefix(rawURL, "postgres://") || strings.HasPrefix(rawURL, "postgresql://") || otherScheme(rawURL) != "" {
+		return nil
+	}
+	rest, ok := strings.CutPrefix(sqlitePath(rawURL), "//")
+	if !ok {
+		return nil
+	}
+	host, path, _ := strings.Cut(rest, "/")
+	if host != "" && host != "localhost" {
+		return fmt.Errorf("open database: the path of the SQLite DATABASE_URL starts with \"//\", so it names the host %q, and a SQLite file is local: write file:/absolute/path.db, file:///absolute/path.db or sqlite:relative/path.db", host)
+	}
+	if path == "" {
+		return errors.New("open database: SQLite URL has no file path")
+	}
+	return nil
 }
 
 // RequireSQLiteFile fails, without creating anything, when rawURL names a
@@ -274,6 +303,13 @@ func SQLitePath(rawURL string) string {
 // that file, or Open would create one file and SQLite open another.
 func filePath(uriPath string) string {
 	p, _, _ := strings.Cut(uriPath, "#")
+	// An authority, which checkSQLiteHost allows empty or "localhost" only,
+	// is no part of the file: file://localhost/data/a.db is /data/a.db.
+	if rest, ok := strings.CutPrefix(p, "//"); ok {
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			p = rest[i:]
+		}
+	}
 	if u, err := url.PathUnescape(p); err == nil {
 		return u
 	}

@@ -553,3 +553,61 @@ func TestOpenRefusesSQLiteQuery(t *testing.T) {
 		t.Errorf("application_name = %q, %v, want the URL's qa", name, err)
 	}
 }
+
+// TestOpenSQLiteURLAuthority checks a SQLite URL whose path starts with
+// "//" (an authority, as SQLite reads the URI). With no host or
+// "localhost", which SQLite accepts, the database is the path after it:
+// Open created the directory and an empty file under /localhost/… while
+// SQLite opened the path after the host, and SQLitePath (the existence
+// checks, the lock files) named the /localhost file. Any other host is
+// refused before anything is created: Open created /host/x.db, empty,
+// and then failed with SQLite's "invalid uri authority".
+func TestOpenSQLiteURLAuthority(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	for i, u := range []string{"file://localhost" + dir + "/a.db", "file://" + dir + "/b.db", "sqlite://" + dir + "/c.db"} {
+		path := filepath.Join(dir, string(rune('a'+i))+".db")
+		if got := db.SQLitePath(u); got != path {
+			t.Errorf("SQLitePath(%q) = %q, want %q", u, got, path)
+		}
+		if _, err := db.URLSetting(u, "sqlite:x.db"); err != nil {
+			t.Errorf("URLSetting(%q): %v", u, err)
+		}
+		d, err := db.Open(ctx, u, db.Options{})
+		if err != nil {
+			t.Errorf("Open(%q): %v", u, err)
+			continue
+		}
+		if d.File != path {
+			t.Errorf("Open(%q).File = %q, want %q", u, d.File, path)
+		}
+		if _, err := d.SQL.ExecContext(ctx, "CREATE TABLE t (x INTEGER)"); err != nil {
+			t.Fatal(err)
+		}
+		d.Close()
+		if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+			t.Errorf("Open(%q): no database at %s (%v)", u, path, err)
+		}
+	}
+
+	const host = "medplatform-no-such-host"
+	t.Cleanup(func() { os.RemoveAll("/" + host) }) // what Open created without the check
+	for _, u := range []string{"file://" + host + "/x.db", "sqlite:////" + host + "/x.db"} {
+		if _, err := db.URLSetting(u, "sqlite:x.db"); err == nil || !strings.Contains(err.Error(), `names the host "`+host+`"`) {
+			t.Errorf("URLSetting(%q) = %v, want the host refused", u, err)
+		}
+		d, err := db.Open(ctx, u, db.Options{})
+		if err == nil {
+			d.Close()
+			t.Errorf("Open(%q) = nil error, want the host refused", u)
+		} else if !strings.Contains(err.Error(), `names the host "`+host+`"`) {
+			t.Errorf("Open(%q) error = %q, want the host named", u, err)
+		}
+		if _, err := os.Stat("/" + host); err == nil {
+			t.Errorf("Open(%q) created /%s", u, host)
+		}
+	}
+	if _, err := db.URLSetting("file://localhost", "sqlite:x.db"); err == nil {
+		t.Errorf("URLSetting(file://localhost) = nil error, want it refused without a path")
+	}
+}
