@@ -62,15 +62,15 @@ func (n *NUCCReader) Taxonomy(dst *medsales.Taxonomy) error {
 	}
 	code := r.Field(nuCode)
 	if len(code) != 10 {
-		return fmt.Errorf("Code %q does not have 10 characters", code)
+		return fmt.Errorf("%s %q does not have 10 characters", n.name(nuCode), code)
 	}
 	for _, c := range code {
 		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
-			return fmt.Errorf("Code %q is not letters and digits", code)
+			return fmt.Errorf("%s %q is not letters and digits", n.name(nuCode), code)
 		}
 	}
 	if first, dup := n.seen[string(code)]; dup {
-		return fmt.Errorf("Code %q repeats the code on line %d", code, first)
+		return fmt.Errorf("%s %q repeats the code on line %d", n.name(nuCode), code, first)
 	}
 	*dst = medsales.Taxonomy{
 		Code:           string(code),

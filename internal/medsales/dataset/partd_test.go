@@ -293,6 +293,33 @@ func TestRejectReasonsNameColumnsAsTheFileDoes(t *testing.T) {
 		_, rejects := readRows(t, r, r.Payment)
 		checkRejects(t, rejects, []reject{{2, `Physician_NPI: NPI "1234567890" fails the check digit`}})
 	})
+	t.Run("nucc in lower case", func(t *testing.T) {
+		const header = "code,grouping,classification,specialization,definition,notes\n"
+		r, err := dataset.NewNUCCReader(strings.NewReader(header+"BAD,G,C,,,\n207Q00000!,G,C,,,\n207Q00000X,G,C,,,\n207Q00000X,G,C,,,\n"), "nucc_taxonomy_251.csv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, rejects := readRows(t, r, r.Taxonomy)
+		checkRejects(t, rejects, []reject{
+			{2, `code "BAD" does not have 10 characters`},
+			{3, `code "207Q00000!" is not letters and digits`},
+			{5, `code "207Q00000X" repeats the code on line 4`},
+		})
+	})
+	t.Run("zcta with the 2020 names", func(t *testing.T) {
+		const header = "ZCTA5CE20\tINTPTLAT20\tINTPTLON20\n"
+		r, err := dataset.NewZCTAReader(strings.NewReader(header+"6010\t18.1\t-66.7\n00601\tx\t-66.7\n00601\t18.1\t-266.7\n00602\t18.1\t-66.7\n00602\t18.1\t-66.7\n"), "2020_Gaz_zcta_national.txt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, rejects := readRows(t, r, r.Centroid)
+		checkRejects(t, rejects, []reject{
+			{2, `ZCTA5CE20 "6010" is not a five-digit ZIP code`},
+			{3, `INTPTLAT20 "x" is not a number`},
+			{4, `INTPTLON20 -266.7 is out of range`},
+			{6, `ZCTA5CE20 00602 repeats the ZCTA on line 5`},
+		})
+	})
 	t.Run("nppes with Provider Gender Code", func(t *testing.T) {
 		cols := nppesHeader(t)
 		row := map[string]string{"NPI": "1234567893", "Entity Type Code": "1", "Provider Last Name (Legal Name)": "A",

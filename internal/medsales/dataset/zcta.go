@@ -117,25 +117,27 @@ func (z *ZCTAReader) Centroid(dst *geo.Centroid) error {
 	if err := r.RowErr(); err != nil {
 		return err
 	}
+	// Reasons name the columns as the header writes them (ZCTA5CE20,
+	// INTPTLON …), for the operator looking for them in the file.
 	zip := bytes.TrimSpace(r.Field(zcGEOID))
 	if len(zip) != 5 {
-		return fmt.Errorf("GEOID %q is not a five-digit ZIP code", zip)
+		return fmt.Errorf("%s %q is not a five-digit ZIP code", r.Name(zcGEOID), zip)
 	}
 	for _, c := range zip {
 		if c < '0' || c > '9' {
-			return fmt.Errorf("GEOID %q is not a five-digit ZIP code", zip)
+			return fmt.Errorf("%s %q is not a five-digit ZIP code", r.Name(zcGEOID), zip)
 		}
 	}
-	lat, err := coordinate(r.Field(zcLat), "INTPTLAT", 90)
+	lat, err := coordinate(r.Field(zcLat), r.Name(zcLat), 90)
 	if err != nil {
 		return err
 	}
-	lon, err := coordinate(r.Field(zcLon), "INTPTLONG", 180)
+	lon, err := coordinate(r.Field(zcLon), r.Name(zcLon), 180)
 	if err != nil {
 		return err
 	}
 	if first, dup := z.seen[string(zip)]; dup {
-		return fmt.Errorf("GEOID %s repeats the ZCTA on line %d", zip, first)
+		return fmt.Errorf("%s %s repeats the ZCTA on line %d", r.Name(zcGEOID), zip, first)
 	}
 	*dst = geo.Centroid{ZIP: string(zip), Lat: lat, Lon: lon}
 	z.seen[dst.ZIP] = r.Line()
