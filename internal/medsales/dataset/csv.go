@@ -285,7 +285,10 @@ func (r *Reader) Next() bool {
 			return false
 		}
 		if r.rowErr == nil && len(r.ends) != r.nfields {
-			if !complete {
+			// A cut loses fields: a last line without its line break and
+			// with more fields than the header is a malformed row, not
+			// the end of a truncated file.
+			if !complete && len(r.ends) < r.nfields {
 				r.fail(r.recLine, fmt.Errorf("%w: last record has %d of %d fields and no line break", ErrTruncated, len(r.ends), r.nfields))
 				return false
 			}

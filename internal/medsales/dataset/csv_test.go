@@ -158,6 +158,17 @@ func TestReaderRecords(t *testing.T) {
 			wantErr: "f.csv: line 3: truncated input: last record has 1 of 2 fields and no line break",
 		},
 		{
+			// A cut can only lose fields: a last line with more than the
+			// header's is a malformed row, rejected like any other, and
+			// not the end of the load as truncated input.
+			name: "last record with too many fields and no line break is a row error",
+			in:   "NPI,Provider Sex Code\n1,F\n2,M,extra",
+			want: []csvRecord{
+				{Line: 2, Fields: []string{"1", "F", "<nil>"}},
+				{Line: 3, RowErr: "has 3 fields, the header has 2"},
+			},
+		},
+		{
 			name: "header only",
 			in:   "NPI,Provider Sex Code\n",
 		},
