@@ -84,20 +84,25 @@ func TestDatabaseURLSpacesAreDropped(t *testing.T) {
 	})
 }
 
-// TestDatabaseURLQuery checks that a SQLite DATABASE_URL with a query is
-// refused in one line and creates nothing, while a PostgreSQL URL keeps
-// its query. The SQLite query was dropped without a word: migrate with
-// sqlite:x.db?mode=ro wrote the schema, and ?_pragma=… was never applied.
+// TestDatabaseURLQuery checks that a SQLite DATABASE_URL with a query or
+// a '#' is refused in one line and creates nothing, while a PostgreSQL URL
+// keeps its query. Both were dropped without a word: migrate with
+// sqlite:x.db?mode=ro wrote the schema, ?_pragma=… was never applied, and
+// sqlite:x.db#2 migrated x.db.
 func TestDatabaseURLQuery(t *testing.T) {
-	for _, q := range []string{"?mode=ro", "?_pragma=journal_mode(DELETE)"} {
-		t.Run("sqlite"+q, func(t *testing.T) {
+	for _, tc := range []struct{ name, suffix, want string }{
+		{"mode", "?mode=ro", "SQLite DATABASE_URL takes no query"},
+		{"pragma", "?_pragma=journal_mode(DELETE)", "SQLite DATABASE_URL takes no query"},
+		{"fragment", "#2", "SQLite DATABASE_URL takes no '#'"}, // SQLite ignored it and what follows
+	} {
+		t.Run("sqlite/"+tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			t.Chdir(dir)
-			u := "sqlite:" + filepath.Join(dir, "x.db") + q
+			u := "sqlite:" + filepath.Join(dir, "x.db") + tc.suffix
 			env := func(k string) string { return map[string]string{"DATABASE_URL": u, "LOG_LEVEL": "warn"}[k] }
 			err := run(context.Background(), []string{"migrate"}, env, nil, io.Discard, io.Discard)
-			if err == nil || !strings.Contains(err.Error(), "SQLite DATABASE_URL takes no query") {
-				t.Errorf("migrate with DATABASE_URL=%q: err = %v, want the query refused", u, err)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("migrate with DATABASE_URL=%q: err = %v, want %q", u, err, tc.want)
 			}
 			if entries, _ := os.ReadDir(dir); len(entries) > 0 {
 				t.Errorf("DATABASE_URL=%q created %s", u, entries[0].Name())

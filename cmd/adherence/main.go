@@ -56,7 +56,7 @@ Commands:
 
 Configuration comes from flags and environment variables:
   DATABASE_URL       postgres://… or sqlite:path (default sqlite:data/adherence.db)
-                     (a SQLite URL takes no ?query: its settings are fixed)
+                     (a SQLite URL takes no ?query and no '#': write them %3F, %23 in a file name)
   LISTEN_ADDR        HTTP listen address (default :8080)
   REDIS_URL          redis://… for shared rate limits (default: in-process)
   TRUSTED_PROXIES    load balancers (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the

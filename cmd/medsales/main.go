@@ -60,7 +60,7 @@ partd, openpayments, zcta.
 
 Configuration comes from flags and environment variables:
   DATABASE_URL       postgres://… or sqlite:path (default sqlite:data/medsales.db)
-                     (a SQLite URL takes no ?query: its settings are fixed)
+                     (a SQLite URL takes no ?query and no '#': write them %3F, %23 in a file name)
   LISTEN_ADDR        HTTP listen address (default :8081)
   LOG_LEVEL          debug, info, warn, error (default info)
   INGEST_API_TOKEN   bearer token that POST /v1/ingestions requires (unset: disabled); 10 wrong

@@ -105,6 +105,8 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		return nil, checkURL(rawURL)
 	case checkSQLiteQuery(rawURL) != nil:
 		return nil, checkSQLiteQuery(rawURL)
+	case checkSQLiteFragment(rawURL) != nil:
+		return nil, checkSQLiteFragment(rawURL)
 	case checkSQLiteHost(rawURL) != nil:
 		return nil, checkSQLiteHost(rawURL)
 	case otherScheme(rawURL) != "":
@@ -152,6 +154,9 @@ func URLSetting(raw, def string) (string, error) {
 	if err := checkSQLiteQuery(u); err != nil {
 		return "", err
 	}
+	if err := checkSQLiteFragment(u); err != nil {
+		return "", err
+	}
 	if err := checkSQLiteHost(u); err != nil {
 		return "", err
 	}
@@ -172,6 +177,20 @@ func checkSQLiteQuery(rawURL string) error {
 		return nil
 	}
 	return errors.New("open database: a SQLite DATABASE_URL takes no query (the part from '?' on): the connection settings are fixed (WAL, synchronous=FULL, busy timeout), so mode=ro, _pragma=… and the like would not apply; remove it (a '?' in the file name is written %3F)")
+}
+
+// checkSQLiteFragment refuses a SQLite URL with a '#': SQLite reads the
+// path as a URI, where '#' starts a fragment it ignores, so
+// sqlite:/data/db#2.db opened /data/db without a word. A '#' in the file
+// name is written %23.
+func checkSQLiteFragment(rawURL string) error {
+	if strings.HasPrefix(rawURL, "postgres://") || strings.HasPrefix(rawURL, "postgresql://") || otherScheme(rawURL) != "" {
+		return nil
+	}
+	if !strings.Contains(rawURL, "#") {
+		return nil
+	}
+	return errors.New("open database: a SQLite DATABASE_URL takes no '#': SQLite would ignore it and what follows (sqlite:/data/db#2.db is the file /data/db); a '#' in the file name is written %23")
 }
 
 // checkSQLiteHost refuses a SQLite URL whose path starts with "//" and so
@@ -299,7 +318,7 @@ func SQLitePath(rawURL string) string {
 // filePath is the file that the path of a SQLite URI names: the driver
 // opens "file:"+path as a URI, where '#' starts the fragment and %HH is an
 // escape (sqlite:/data/a%23b.db is the file /data/a#b.db, sqlite:/data/a#b
-// is /data/a). The directory and the file Open creates itself must be
+// is /data/a, a URL Open refuses). The directory and the file Open creates itself must be
 // that file, or Open would create one file and SQLite open another.
 func filePath(uriPath string) string {
 	p, _, _ := strings.Cut(uriPath, "#")

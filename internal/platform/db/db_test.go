@@ -454,7 +454,8 @@ func TestOpenUnwritableSQLitePath(t *testing.T) {
 }
 
 // TestOpenSQLiteURIPath: the path of a SQLite URL is a URI path. Escaped,
-// '#' and '%' name a file that holds them; a bare '#' starts the fragment.
+// '#' and '%' name a file that holds them; a bare '#', which SQLite reads
+// as the start of a fragment it ignores, is refused.
 // Open creates the directory and file that SQLite then opens: it created
 // the unescaped path as an empty file while SQLite opened another, and
 // two subtests named alike ("sqlite", "sqlite#01") shared the database
@@ -480,19 +481,23 @@ func TestOpenSQLiteURIPath(t *testing.T) {
 		t.Errorf("SQLitePath = %q, want %q", got, path)
 	}
 
-	// Unescaped, the '#' ends the path: the database is the file before it,
-	// and nothing is created at the longer path.
+	// Unescaped, the '#' would end the path, SQLite ignoring the rest: the
+	// URL is refused, by URLSetting too, and nothing is created, neither
+	// at the path before the '#' nor at the longer one.
 	base := t.TempDir()
-	d, err = db.Open(ctx, "sqlite:"+filepath.Join(base, "b#2"), db.Options{})
-	if err != nil {
-		t.Fatal(err)
+	u := "sqlite:" + filepath.Join(base, "b#2")
+	if _, err := db.URLSetting(u, "sqlite:x.db"); err == nil || !strings.Contains(err.Error(), "takes no '#'") {
+		t.Errorf("URLSetting(%q) = %v, want the '#' refused", u, err)
 	}
-	d.Close()
-	if _, err := os.Stat(filepath.Join(base, "b")); err != nil {
-		t.Errorf("no database at the path before '#': %v", err)
+	d, err = db.Open(ctx, u, db.Options{})
+	if err == nil {
+		d.Close()
+		t.Errorf("Open(%q) = nil error, want the '#' refused", u)
+	} else if !strings.Contains(err.Error(), "takes no '#'") {
+		t.Errorf("Open(%q) error = %q, want the '#' refused", u, err)
 	}
-	if _, err := os.Stat(filepath.Join(base, "b#2")); err == nil {
-		t.Errorf("an empty file was created at the unescaped path")
+	if entries, _ := os.ReadDir(base); len(entries) != 0 {
+		t.Errorf("Open(%q) created %q", u, entries[0].Name())
 	}
 }
 
