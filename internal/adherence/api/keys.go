@@ -103,12 +103,15 @@ func (s *server) handleCreateAPIKey(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	// The answer states the key as stored and listed (UTC, microseconds),
+	// not the clock's nanoseconds or the expiry's offset as sent.
 	var expiresAt *time.Time
 	if in.ExpiresAt != nil {
-		expiresAt = &in.ExpiresAt.Time
+		t := db(in.ExpiresAt.Time)
+		expiresAt = &t
 	}
 	k := adherence.APIKey{ID: keyID, OrgID: p.OrgID, Role: string(role), Subject: in.Subject, Name: in.Name, Hash: hash,
-		CreatedAt: s.Now().UTC(), CreatedBy: p.ID, ExpiresAt: expiresAt}
+		CreatedAt: db(s.Now()), CreatedBy: p.ID, ExpiresAt: expiresAt}
 	if err := s.Store.CreateAPIKey(ctx, actor(r), k); err != nil {
 		s.fail(w, r, err)
 		return
