@@ -98,3 +98,36 @@ func mustLoad(t *testing.T, name string) *time.Location {
 	}
 	return loc
 }
+
+// TestPlanEndAtAnsweredAsStored: the answers to POST /v1/patients/{id}/plans
+// and PATCH /v1/plans/{id} state endAt as it is stored and read back (UTC,
+// microseconds), as they state startAt. They gave it with the nanoseconds
+// sent (2027-03-06T08:00:00.987654321Z), and GET then said
+// 2027-03-06T08:00:00.987654Z: one plan, two ends.
+func TestPlanEndAtAnsweredAsStored(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("EndAt Answer Org")
+		p := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "UTC"}, 201)
+		created := e.mustDo("POST", "/v1/patients/"+p["id"].(string)+"/plans", admin, map[string]any{
+			"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril"},
+			"timing":     map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}},
+			"endAt":      "2027-03-06T10:00:00.987654321+02:00",
+		}, 201)
+		planID := created["id"].(string)
+		patched := e.mustDo("PATCH", "/v1/plans/"+planID, admin, `{"endAt":"2027-03-07T10:00:00.123456789+02:00"}`, 200)
+		read := e.mustDo("GET", "/v1/plans/"+planID, admin, nil, 200)
+		for _, c := range []struct {
+			name string
+			got  any
+			want string
+		}{
+			{"POST answer", created["endAt"], "2027-03-06T08:00:00.987654Z"},
+			{"PATCH answer", patched["endAt"], "2027-03-07T08:00:00.123456Z"},
+			{"GET", read["endAt"], "2027-03-07T08:00:00.123456Z"},
+		} {
+			if c.got != c.want {
+				t.Errorf("%s: endAt = %v, want %s", c.name, c.got, c.want)
+			}
+		}
+	})
+}

@@ -111,7 +111,9 @@ func (s *Store) CreatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 	if p.StartAt.IsZero() {
 		p.StartAt = now
 	}
-	p.StartAt = db.UTC(p.StartAt)
+	// Instants as stored (UTC, microseconds), so the plan answered is the
+	// plan read back.
+	p.StartAt, p.EndAt = db.UTC(p.StartAt), utcPtr(p.EndAt)
 	if err := validatePlan(p); err != nil {
 		return err
 	}
@@ -307,7 +309,7 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 		if p.StartAt.IsZero() {
 			p.StartAt = cur.StartAt
 		}
-		p.StartAt = db.UTC(p.StartAt)
+		p.StartAt, p.EndAt = db.UTC(p.StartAt), utcPtr(p.EndAt)
 		if err := validatePlan(p); err != nil {
 			return err
 		}
