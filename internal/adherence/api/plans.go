@@ -350,11 +350,18 @@ func (s *server) doseFilter(q url.Values) (store.DoseFilter, error) {
 	} else if q.Get("to") != "" {
 		f.To = t
 	}
+	// With only to given, from is now: the errors say so, since the client
+	// named no from (a to in the past asks for doses already due, which
+	// need a from).
+	fromDefault := ""
+	if q.Get("from") == "" {
+		fromDefault = " (from default: now)"
+	}
 	if !f.To.After(f.From) {
-		return f, errs.Invalid("to", "must be after from")
+		return f, errs.Invalid("to", "must be after from%s", fromDefault)
 	}
 	if f.To.Sub(f.From) > 92*24*time.Hour {
-		return f, errs.Invalid("to", "the window may span at most 92 days")
+		return f, errs.Invalid("to", "the window may span at most 92 days%s", fromDefault)
 	}
 	if l := q.Get("limit"); l != "" {
 		n, err := atoi(l)

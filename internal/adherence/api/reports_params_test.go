@@ -292,3 +292,32 @@ func TestAuditListToYearOneIsGiven(t *testing.T) {
 		}
 	})
 }
+
+// TestDoseListOnlyToSaysFromIsNow: a dose list with only to given takes
+// from as now, and an error about the window says so. A to in the past
+// (the doses of last week) was refused with "must be after from", naming
+// a from the client never sent.
+func TestDoseListOnlyToSaysFromIsNow(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		past := e.now.Add(-24 * time.Hour).Format(time.RFC3339)
+		far := e.now.Add(100 * 24 * time.Hour).Format(time.RFC3339)
+		for _, path := range []string{"/v1/patients/" + w.patient + "/doses", "/v1/plans/" + w.plan + "/doses", "/v1/plans/" + w.plan + "?include=doses&"} {
+			sep := "?"
+			if strings.HasSuffix(path, "&") {
+				sep = ""
+			}
+			for _, to := range []string{past, far} {
+				r := e.do("GET", path+sep+"to="+to, w.admin, nil)
+				if r.status != 400 || r.json(t)["field"] != "to" || !strings.Contains(r.json(t)["detail"].(string), "from default: now") {
+					t.Errorf("GET %s%sto=%s = %d %s, want 400 naming to and saying from is now", path, sep, to, r.status, r.body)
+				}
+			}
+		}
+		// With from given the message stays as it was.
+		r := e.do("GET", "/v1/patients/"+w.patient+"/doses?from="+e.now.Format(time.RFC3339)+"&to="+past, w.admin, nil)
+		if r.status != 400 || r.json(t)["detail"] != "must be after from" {
+			t.Errorf("to before a given from = %d %s, want 400 \"must be after from\"", r.status, r.body)
+		}
+	})
+}
