@@ -43,7 +43,9 @@ func ParseDate(b []byte) (time.Time, error) {
 	if !ok {
 		return time.Time{}, fmt.Errorf("date %q is not MM/DD/YYYY or YYYY-MM-DD", b)
 	}
-	if y < 1 || m < 1 || m > 12 || d < 1 || d > 31 {
+	// 0001-01-01 is the zero time, which the loaders write as NULL (an
+	// absent date): a file's value would be lost, so it is out of range.
+	if y < 1 || m < 1 || m > 12 || d < 1 || d > 31 || y == 1 && m == 1 && d == 1 {
 		return time.Time{}, fmt.Errorf("date %q is out of range", b)
 	}
 	t := time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC)

@@ -26,6 +26,11 @@ func TestParseDate(t *testing.T) {
 		{in: "5-23-2005", wantErr: `date "5-23-2005" is not MM/DD/YYYY or YYYY-MM-DD`},
 		{in: "0a/23/2005", wantErr: `date "0a/23/2005" is not MM/DD/YYYY or YYYY-MM-DD`},
 		{in: "", wantErr: `date "" is not MM/DD/YYYY or YYYY-MM-DD`},
+		// The zero time stands for an absent date in the loaders: the
+		// date was stored as NULL, though the file has one.
+		{in: "01/01/0001", wantErr: `date "01/01/0001" is out of range`},
+		{in: "0001-01-01", wantErr: `date "0001-01-01" is out of range`},
+		{in: "01/02/0001", want: day(1, 1, 2)},
 	}
 	for _, tt := range tests {
 		got, err := dataset.ParseDate([]byte(tt.in))

@@ -906,3 +906,20 @@ func TestEnablePostGISConcurrently(t *testing.T) {
 		}
 	})
 }
+
+// TestLoadNPPESZeroDate checks that a date of 01/01/0001 rejects its row,
+// on both engines: the loaders write the zero time as NULL (an absent
+// date), so Jane was loaded without the enumeration date her row has.
+func TestLoadNPPESZeroDate(t *testing.T) {
+	content := bytes.Replace(nppesSample(t, npiCurrent), []byte(`"05/23/2005","07/08/2020"`), []byte(`"01/01/0001","07/08/2020"`), 1)
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		s := store.New(d)
+		r := nppesMustLoad(t, s, (*store.Store).LoadNPPES, npiCurrent, content, store.LoadInput{MaxRejectRatio: 0.5})
+		if want := "2,\"Provider Enumeration Date: date \"\"01/01/0001\"\" is out of range\"\n"; r.rejects != want {
+			t.Errorf("rejects = %q, want %q", r.rejects, want)
+		}
+		if n := nppesCount(t, d, "SELECT COUNT(*) FROM providers WHERE npi = $1", npiJane); n != 0 {
+			t.Errorf("Jane loaded %d times, want her row rejected", n)
+		}
+	})
+}
