@@ -184,3 +184,22 @@ func TestDatabaseURLAuthority(t *testing.T) {
 		t.Errorf("migrate with DATABASE_URL=%q created /%s", u, host)
 	}
 }
+
+// TestDatabaseURLInMemory checks that DATABASE_URL=sqlite::memory: is
+// refused in one line and creates nothing: migrate reported the schema
+// applied to a database of its writer connection alone, which every other
+// connection and process lacked, and left an empty file named ":memory:".
+func TestDatabaseURLInMemory(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	env := func(k string) string {
+		return map[string]string{"DATABASE_URL": "sqlite::memory:", "LOG_LEVEL": "warn"}[k]
+	}
+	err := run(context.Background(), []string{"migrate"}, env, nil, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "SQLite database in memory") {
+		t.Errorf("migrate with sqlite::memory:: err = %v, want it refused", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+		t.Errorf("migrate with sqlite::memory: created %s", entries[0].Name())
+	}
+}

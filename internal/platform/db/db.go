@@ -103,12 +103,8 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		return nil, errors.New("open database: empty database URL")
 	case checkURL(rawURL) != nil:
 		return nil, checkURL(rawURL)
-	case checkSQLiteQuery(rawURL) != nil:
-		return nil, checkSQLiteQuery(rawURL)
-	case checkSQLiteFragment(rawURL) != nil:
-		return nil, checkSQLiteFragment(rawURL)
-	case checkSQLiteHost(rawURL) != nil:
-		return nil, checkSQLiteHost(rawURL)
+	case checkSQLiteURL(rawURL) != nil:
+		return nil, checkSQLiteURL(rawURL)
 	case otherScheme(rawURL) != "":
 		// Not a path: mysql://… must not become a directory named "mysql:".
 		// Only the scheme is echoed; the rest may hold a password.
@@ -151,16 +147,25 @@ func URLSetting(raw, def string) (string, error) {
 	if err := checkURL(u); err != nil {
 		return "", err
 	}
-	if err := checkSQLiteQuery(u); err != nil {
-		return "", err
-	}
-	if err := checkSQLiteFragment(u); err != nil {
-		return "", err
-	}
-	if err := checkSQLiteHost(u); err != nil {
+	if err := checkSQLiteURL(u); err != nil {
 		return "", err
 	}
 	return u, nil
+}
+
+// checkSQLiteURL refuses a SQLite URL that SQLite would read otherwise
+// than as the one database file Open creates and every connection and
+// process shares (see the checks below). Other URLs pass.
+func checkSQLiteURL(rawURL string) error {
+	if strings.HasPrefix(rawURL, "postgres://") || strings.HasPrefix(rawURL, "postgresql://") || otherScheme(rawURL) != "" {
+		return nil
+	}
+	for _, check := range []func(string) error{checkSQLiteQuery, checkSQLiteFragment, checkSQLiteHost, checkSQLiteMemory} {
+		if err := check(rawURL); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkSQLiteQuery refuses a SQLite URL with a query (sqlite:x.db?mode=ro,
@@ -170,9 +175,6 @@ func URLSetting(raw, def string) (string, error) {
 // ?mode=ro still wrote and a pragma asked for was never applied. A '?' in
 // the file name is written %3F. PostgreSQL URLs keep their query.
 func checkSQLiteQuery(rawURL string) error {
-	if strings.HasPrefix(rawURL, "postgres://") || strings.HasPrefix(rawURL, "postgresql://") || otherScheme(rawURL) != "" {
-		return nil
-	}
 	if !strings.Contains(rawURL, "?") {
 		return nil
 	}
@@ -184,9 +186,6 @@ func checkSQLiteQuery(rawURL string) error {
 // sqlite:/data/db#2.db opened /data/db without a word. A '#' in the file
 // name is written %23.
 func checkSQLiteFragment(rawURL string) error {
-	if strings.HasPrefix(rawURL, "postgres://") || strings.HasPrefix(rawURL, "postgresql://") || otherScheme(rawURL) != "" {
-		return nil
-	}
 	if !strings.Contains(rawURL, "#") {
 		return nil
 	}
@@ -200,9 +199,6 @@ func checkSQLiteFragment(rawURL string) error {
 // directory and an empty file at the path taken literally (/host/x.db).
 // A path that follows the authority is required.
 func checkSQLiteHost(rawURL string) error {
-	if strings.HasPrefix(rawURL, "postgres://") || strings.HasPrefix(rawURL, "postgresql://") || otherScheme(rawURL) != "" {
-		return nil
-	}
 	rest, ok := strings.CutPrefix(sqlitePath(rawURL), "//")
 	if !ok {
 		return nil
@@ -215,6 +211,18 @@ func checkSQLiteHost(rawURL string) error {
 		return errors.New("open database: SQLite URL has no file path")
 	}
 	return nil
+}
+
+// checkSQLiteMemory refuses sqlite::memory:, a database that SQLite keeps
+// in the memory of each connection: the writer, the readers and every
+// other process had one of their own, so migrate reported the schema
+// applied and the next command found no table (and an empty file named
+// ":memory:" was left in the working directory).
+func checkSQLiteMemory(rawURL string) error {
+	if filePath(sqlitePath(rawURL)) != ":memory:" {
+		return nil
+	}
+	return errors.New("open database: a SQLite database in memory (:memory:) is not shared by the connections and processes that use it, each would have an empty one of its own: give a file, such as sqlite:data/x.db")
 }
 
 // RequireSQLiteFile fails, without creating anything, when rawURL names a

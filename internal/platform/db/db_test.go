@@ -616,3 +616,34 @@ func TestOpenSQLiteURLAuthority(t *testing.T) {
 		t.Errorf("URLSetting(file://localhost) = nil error, want it refused without a path")
 	}
 }
+
+// TestOpenRefusesSQLiteInMemory checks that an in-memory SQLite database
+// is refused, by Open and by URLSetting, and creates nothing: each of
+// Open's connections had a database of its own, so the schema migrated on
+// the writer was missing for the readers, and an empty file named
+// ":memory:" was created in the working directory.
+func TestOpenRefusesSQLiteInMemory(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, u := range []string{"sqlite::memory:", "file::memory:", ":memory:"} {
+		if _, err := db.URLSetting(u, "sqlite:x.db"); err == nil || !strings.Contains(err.Error(), "in memory") {
+			t.Errorf("URLSetting(%q) = %v, want it refused", u, err)
+		}
+		d, err := db.Open(context.Background(), u, db.Options{})
+		if err == nil {
+			d.Close()
+			t.Errorf("Open(%q) = nil error, want it refused", u)
+		} else if !strings.Contains(err.Error(), "in memory") {
+			t.Errorf("Open(%q) error = %q, want it to say why", u, err)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("Open created %q, want nothing", entries[0].Name())
+	}
+	// A file of that name elsewhere than the bare name is a file.
+	d, err := db.Open(context.Background(), "sqlite:./:memory:", db.Options{})
+	if err != nil {
+		t.Fatalf("Open(sqlite:./:memory:): %v", err)
+	}
+	d.Close()
+}
