@@ -180,3 +180,29 @@ func TestDatabaseURLInMemory(t *testing.T) {
 		t.Errorf("migrate with sqlite::memory: created %s", entries[0].Name())
 	}
 }
+
+// TestDatabaseURLSchemeAnyCase checks that DATABASE_URL=SQLite:PATH is the
+// file PATH, for migrate and for the commands that need an existing
+// database: it was taken for a relative path, and migrate created the
+// directories ./SQLite:/… in the working directory and the database there.
+func TestDatabaseURLSchemeAnyCase(t *testing.T) {
+	dir := t.TempDir()
+	work := t.TempDir()
+	t.Chdir(work)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	u := "SQLite:" + filepath.Join(dir, "x.db")
+	env := func(k string) string { return map[string]string{"DATABASE_URL": u, "LOG_LEVEL": "warn"}[k] }
+	if err := run(ctx, []string{"migrate"}, env, nil, io.Discard, io.Discard); err != nil {
+		t.Fatalf("migrate with DATABASE_URL=%q: %v", u, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "x.db")); err != nil {
+		t.Errorf("migrate with DATABASE_URL=%q: no database at %s: %v", u, filepath.Join(dir, "x.db"), err)
+	}
+	if entries, _ := os.ReadDir(work); len(entries) > 0 {
+		t.Errorf("migrate with DATABASE_URL=%q created %s in the working directory", u, entries[0].Name())
+	}
+	if err := run(ctx, []string{"datasets"}, env, nil, io.Discard, io.Discard); err != nil {
+		t.Errorf("%s with DATABASE_URL=%q: %v, want the migrated database found", []string{"datasets"}, u, err)
+	}
+}

@@ -252,7 +252,7 @@ func closeTimeout(opts Options) time.Duration {
 // than the SQLite ones, or "".
 func otherScheme(rawURL string) string {
 	scheme, _, ok := strings.Cut(rawURL, "://")
-	if !ok || scheme == "" || scheme == "sqlite" || scheme == "file" {
+	if !ok || scheme == "" || strings.EqualFold(scheme, "sqlite") || strings.EqualFold(scheme, "file") {
 		return ""
 	}
 	for i, r := range scheme {
@@ -344,10 +344,13 @@ func filePath(uriPath string) string {
 }
 
 func sqlitePath(rawURL string) string {
+	// A URL scheme is case-insensitive (RFC 3986): SQLite:/data/x.db is
+	// /data/x.db, where it was taken for a relative path and created the
+	// directories ./SQLite:/data.
 	path := rawURL
 	for _, prefix := range []string{"sqlite://", "sqlite:", "file:"} {
-		if strings.HasPrefix(path, prefix) {
-			path = strings.TrimPrefix(path, prefix)
+		if len(path) >= len(prefix) && strings.EqualFold(path[:len(prefix)], prefix) {
+			path = path[len(prefix):]
 			break
 		}
 	}

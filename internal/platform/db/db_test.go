@@ -647,3 +647,34 @@ func TestOpenRefusesSQLiteInMemory(t *testing.T) {
 	}
 	d.Close()
 }
+
+// TestOpenSQLiteSchemeAnyCase checks that the scheme of a SQLite URL is
+// read in any case, as URL schemes are: SQLite:/data/x.db was taken for a
+// relative path, so Open created the directories ./SQLite:/data in the
+// working directory and the database there.
+func TestOpenSQLiteSchemeAnyCase(t *testing.T) {
+	dir := t.TempDir()
+	work := t.TempDir()
+	t.Chdir(work)
+	for i, u := range []string{"SQLite:" + dir + "/a.db", "FILE:" + dir + "/b.db", "SQLITE://" + dir + "/c.db"} {
+		path := filepath.Join(dir, string(rune('a'+i))+".db")
+		if got := db.SQLitePath(u); got != path {
+			t.Errorf("SQLitePath(%q) = %q, want %q", u, got, path)
+		}
+		d, err := db.Open(context.Background(), u, db.Options{})
+		if err != nil {
+			t.Errorf("Open(%q): %v", u, err)
+			continue
+		}
+		if d.Dialect != db.SQLite || d.File != path {
+			t.Errorf("Open(%q) = %s at %q, want SQLite at %q", u, d.Dialect, d.File, path)
+		}
+		d.Close()
+		if _, err := os.Stat(path); err != nil {
+			t.Errorf("Open(%q): no database at %s: %v", u, path, err)
+		}
+	}
+	if entries, _ := os.ReadDir(work); len(entries) != 0 {
+		t.Errorf("Open created %q in the working directory, want nothing", entries[0].Name())
+	}
+}
