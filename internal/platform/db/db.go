@@ -337,10 +337,42 @@ func filePath(uriPath string) string {
 			p = rest[i:]
 		}
 	}
-	if u, err := url.PathUnescape(p); err == nil {
-		return u
+	return uriUnescape(p)
+}
+
+// uriUnescape decodes the %HH escapes of a SQLite URI path as SQLite does:
+// a '%' not followed by two hex digits stays a '%', and the other escapes
+// are decoded all the same (url.PathUnescape refused the whole path over
+// one such '%', so a%41%zz.db named a%41%zz.db here while SQLite opened
+// aA%zz.db).
+func uriUnescape(p string) string {
+	if !strings.Contains(p, "%") {
+		return p
 	}
-	return p
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if p[i] == '%' && i+2 < len(p) && isHex(p[i+1]) && isHex(p[i+2]) {
+			b.WriteByte(unhex(p[i+1])<<4 | unhex(p[i+2]))
+			i += 2
+			continue
+		}
+		b.WriteByte(p[i])
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
 }
 
 func sqlitePath(rawURL string) string {

@@ -678,3 +678,44 @@ func TestOpenSQLiteSchemeAnyCase(t *testing.T) {
 		t.Errorf("Open created %q in the working directory, want nothing", entries[0].Name())
 	}
 }
+
+// TestOpenSQLiteURIPathPercent checks that a '%' that starts no escape
+// leaves the others decoded, as SQLite decodes them: for a%41%zz.db SQLite
+// opened aA%zz.db while Open created, and SQLitePath named, the file
+// a%41%zz.db (the path was not decoded at all).
+func TestOpenSQLiteURIPathPercent(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ name, file string }{
+		{"a%41%zz.db", "aA%zz.db"},
+		{"b%4.db", "b%4.db"},
+		{"c%", "c%"},
+		{"d%2541.db", "d%41.db"},
+	} {
+		u := "sqlite:" + filepath.Join(dir, tc.name)
+		path := filepath.Join(dir, tc.file)
+		if got := db.SQLitePath(u); got != path {
+			t.Errorf("SQLitePath(%q) = %q, want %q", u, got, path)
+		}
+		d, err := db.Open(context.Background(), u, db.Options{})
+		if err != nil {
+			t.Fatalf("Open(%q): %v", u, err)
+		}
+		if _, err := d.SQL.Exec("CREATE TABLE t (x INTEGER)"); err != nil {
+			t.Fatal(err)
+		}
+		d.Close()
+		if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+			t.Errorf("Open(%q): no database at %s (%v)", u, path, err)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), "-wal") && !strings.HasSuffix(e.Name(), "-shm") {
+			names = append(names, e.Name())
+		}
+	}
+	if want := []string{"aA%zz.db", "b%4.db", "c%", "d%41.db"}; strings.Join(names, " ") != strings.Join(want, " ") {
+		t.Errorf("files = %q, want %q", names, want)
+	}
+}
