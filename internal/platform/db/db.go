@@ -160,7 +160,7 @@ func checkSQLiteURL(rawURL string) error {
 	if strings.HasPrefix(rawURL, "postgres://") || strings.HasPrefix(rawURL, "postgresql://") || otherScheme(rawURL) != "" {
 		return nil
 	}
-	for _, check := range []func(string) error{checkSQLiteQuery, checkSQLiteFragment, checkSQLiteHost, checkSQLiteMemory} {
+	for _, check := range []func(string) error{checkSQLiteQuery, checkSQLiteFragment, checkSQLiteHost, checkSQLiteMemory, checkSQLiteNUL} {
 		if err := check(rawURL); err != nil {
 			return err
 		}
@@ -223,6 +223,16 @@ func checkSQLiteMemory(rawURL string) error {
 		return nil
 	}
 	return errors.New("open database: a SQLite database in memory (:memory:) is not shared by the connections and processes that use it, each would have an empty one of its own: give a file, such as sqlite:data/x.db")
+}
+
+// checkSQLiteNUL refuses a SQLite URL whose path holds %00: SQLite ends
+// the path there, so sqlite:/data/x%00y.db created and migrated /data/x
+// before the lock file beside /data/x<NUL>y.db failed to open.
+func checkSQLiteNUL(rawURL string) error {
+	if !strings.Contains(filePath(sqlitePath(rawURL)), "\x00") {
+		return nil
+	}
+	return errors.New("open database: the path of the SQLite DATABASE_URL holds %00 (a NUL byte), where SQLite would end it: remove it")
 }
 
 // RequireSQLiteFile fails, without creating anything, when rawURL names a

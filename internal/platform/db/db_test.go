@@ -719,3 +719,22 @@ func TestOpenSQLiteURIPathPercent(t *testing.T) {
 		t.Errorf("files = %q, want %q", names, want)
 	}
 }
+
+// TestOpenRefusesSQLiteNUL checks that a SQLite URL whose path holds %00
+// is refused and creates nothing: SQLite ended the path at the NUL and
+// migrated the file before it, and the lock file failed only afterwards.
+func TestOpenRefusesSQLiteNUL(t *testing.T) {
+	dir := t.TempDir()
+	u := "sqlite:" + filepath.Join(dir, "x%00y.db")
+	if _, err := db.URLSetting(u, "sqlite:x.db"); err == nil || !strings.Contains(err.Error(), "%00") {
+		t.Errorf("URLSetting(%q) = %v, want it refused", u, err)
+	}
+	d, err := db.Open(context.Background(), u, db.Options{})
+	if err == nil {
+		d.Close()
+		t.Errorf("Open(%q) = nil error, want it refused", u)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("Open(%q) created %q, want nothing", u, entries[0].Name())
+	}
+}
