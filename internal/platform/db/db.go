@@ -89,8 +89,9 @@ const DefaultCloseTimeout = 5 * time.Second
 //	postgres://user@host:5432/name?sslmode=…   PostgreSQL (also postgresql://)
 //	sqlite:path/to/file.db                      SQLite file (also file:… or a bare path)
 //
-// A SQLite URL takes no query (see checkSQLiteQuery). A SQLite file and
-// its directory are created when missing. SQLite runs in
+// A SQLite URL that SQLite would read as another file, or as no shared
+// file at all, is refused (see checkSQLiteURL). A SQLite file and its
+// directory are created when missing. SQLite runs in
 // WAL mode with synchronous=FULL, so a transaction whose commit returned is
 // on disk even if the process or the machine dies right after. Besides its
 // one writer connection (SQL) it has read-only connections (Read) and a
@@ -336,8 +337,9 @@ func SQLitePath(rawURL string) string {
 // filePath is the file that the path of a SQLite URI names: the driver
 // opens "file:"+path as a URI, where '#' starts the fragment and %HH is an
 // escape (sqlite:/data/a%23b.db is the file /data/a#b.db, sqlite:/data/a#b
-// is /data/a, a URL Open refuses). The directory and the file Open creates itself must be
-// that file, or Open would create one file and SQLite open another.
+// is /data/a, a URL Open refuses). The directory and the file Open creates
+// itself must be that file, or Open would create one file and SQLite open
+// another.
 func filePath(uriPath string) string {
 	p, _, _ := strings.Cut(uriPath, "#")
 	// An authority, which checkSQLiteHost allows empty or "localhost" only,
