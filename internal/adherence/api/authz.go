@@ -127,6 +127,17 @@ func (s *server) writablePatient(r *http.Request, patientID string) (adherence.P
 	return pat, err
 }
 
+// isRefusal reports whether err refuses the caller's attempt (invalid, not
+// found, forbidden, conflict), rather than failing it for a reason of the
+// server's own (a database error).
+func isRefusal(err error) bool {
+	switch errs.CodeOf(err) {
+	case errs.CodeInvalid, errs.CodeNotFound, errs.CodeForbidden, errs.CodeConflict:
+		return true
+	}
+	return false
+}
+
 // auditWriteRefused records a refused attempt (err not found or forbidden)
 // to change the patient's record as a failed access; other errors are not
 // the caller's attempt failing and are not recorded.

@@ -1,6 +1,8 @@
 package api_test
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -66,6 +68,96 @@ func TestRefusedEventsAreAuditedInTheBatchTransaction(t *testing.T) {
 		}
 		if n != 2 {
 			t.Errorf("patient's refused events: %d audit records, want 2", n)
+		}
+	})
+}
+
+// TestRejectedEventsAreAuditedOnThePatient: an event refused for a field
+// that fails validation (an unknown kind, a skip without a reason, an
+// instant over 24 h ahead or before the plan started, a plan of the
+// patient that does not exist, a key reused with other content), on a
+// patient the caller may see, is audited as a failed attempt (action C,
+// outcome 4) on that patient, with the caller and the request id: one
+// record per request and patient, however many of its items were refused,
+// beside the record of the items accepted. Such refusals were not audited
+// at all.
+func TestRejectedEventsAreAuditedOnThePatient(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		f := setupFixture(t, e)
+		n := 0
+		event := func(change func(map[string]any)) map[string]any {
+			n++
+			ev := map[string]any{"patientId": f.own, "planId": f.ownPlan, "kind": "taken", "source": "app",
+				"clientEventId": fmt.Sprintf("rejected-%d", n), "occurredAt": e.now.Format(time.RFC3339)}
+			if change != nil {
+				change(ev)
+			}
+			return ev
+		}
+		// records lists the audit records of a request: (patient, outcome, detail).
+		records := func(requestID, role string) []string {
+			t.Helper()
+			rows, err := e.db.SQL.Query(`SELECT patient_id, outcome, detail FROM audit_log WHERE request_id = $1
+				AND resource_type = 'AdherenceEvent' AND action = 'C' AND actor_role = $2 ORDER BY seq`, requestID, role)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var out []string
+			for rows.Next() {
+				var patient, detail string
+				var outcome int
+				if err := rows.Scan(&patient, &outcome, &detail); err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, fmt.Sprintf("%s %d %s", patient, outcome, detail))
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}
+		e.mustDo("POST", "/v1/events", f.keys["admin"], event(func(ev map[string]any) { ev["clientEventId"] = "reused" }), 201)
+		cases := []struct {
+			name   string
+			change func(map[string]any)
+			status int
+		}{
+			{"unknown kind", func(ev map[string]any) { ev["kind"] = "swallowed" }, 400},
+			{"skip without reason", func(ev map[string]any) { ev["kind"] = "skipped" }, 400},
+			{"over 24 h ahead", func(ev map[string]any) { ev["occurredAt"] = e.now.Add(25 * time.Hour).Format(time.RFC3339) }, 400},
+			{"before the plan started", func(ev map[string]any) { ev["occurredAt"] = e.now.Add(-72 * time.Hour).Format(time.RFC3339) }, 400},
+			{"unknown plan", func(ev map[string]any) { ev["planId"] = "01890000-0000-7000-8000-000000000000" }, 404},
+			{"key reused", func(ev map[string]any) { ev["clientEventId"], ev["kind"] = "reused", "snoozed" }, 409},
+		}
+		for _, role := range []string{"admin", "clinician", "integration", "caregiver", "patient"} {
+			for _, c := range cases {
+				res := e.do("POST", "/v1/events", f.keys[role], event(c.change))
+				if res.status != c.status {
+					t.Fatalf("%s by %s = %d, want %d: %s", c.name, role, res.status, c.status, res.body)
+				}
+				want := []string{f.own + " 4 events=1"}
+				if got := records(res.header.Get("X-Request-Id"), role); !slices.Equal(got, want) {
+					t.Errorf("%s by %s: audit records %q, want %q", c.name, role, got, want)
+				}
+			}
+		}
+
+		// A batch: one record for the accepted item, one for the patient's
+		// three refused items, one for the refusal on another patient.
+		res := e.do("POST", "/v1/events:batch", f.keys["clinician"], map[string]any{"events": []any{
+			event(nil),
+			event(cases[0].change),
+			event(cases[1].change),
+			event(func(ev map[string]any) { ev["patientId"], ev["kind"] = f.unlinked, "swallowed" }),
+			event(cases[4].change),
+		}})
+		if res.status != 200 || res.json(t)["accepted"] != 1.0 {
+			t.Fatalf("batch = %d %s, want 200 with one item accepted", res.status, res.body)
+		}
+		want := []string{f.own + " 0 events=1", f.own + " 4 events=3", f.unlinked + " 4 events=1"}
+		if got := records(res.header.Get("X-Request-Id"), "clinician"); !slices.Equal(got, want) {
+			t.Errorf("batch: audit records %q, want %q", got, want)
 		}
 	})
 }

@@ -81,8 +81,32 @@ var (
 )
 
 // event validates in and turns it into a store input for the caller at
-// received. Field names in errors are the JSON names.
+// received. Field names in errors are the JSON names. An item without a
+// patient id is an error; once the item names a patient, its refusal
+// (a field that fails validation, a patient the caller may not reach) is
+// the item's Refusal, which the store answers and audits as a failed
+// attempt on that patient's record, with the items it commits.
 func (s *server) event(r *http.Request, in eventInput, received time.Time) (store.EventInput, error) {
+	switch {
+	case in.PatientID == "":
+		return store.EventInput{}, errs.Invalid("patientId", "is required")
+	case !isUUID(in.PatientID):
+		return store.EventInput{}, errs.Invalid("patientId", "must be a patient id")
+	}
+	item, err := s.checkEvent(r, in, received)
+	if err != nil {
+		if !isRefusal(err) {
+			return store.EventInput{}, err // not the caller's attempt failing (a database error)
+		}
+		p := principalOf(r)
+		item = store.EventInput{Actor: actor(r), Event: adherence.Event{OrgID: p.OrgID, PatientID: in.PatientID}, Refusal: err}
+	}
+	return item, nil
+}
+
+// checkEvent validates in, whose patientId is an id, and checks that the
+// caller may record it.
+func (s *server) checkEvent(r *http.Request, in eventInput, received time.Time) (store.EventInput, error) {
 	p := principalOf(r)
 	var dose int64
 	if in.DoseID != nil {
@@ -95,10 +119,6 @@ func (s *server) event(r *http.Request, in eventInput, received time.Time) (stor
 		ReceivedAt: received,
 	}
 	switch {
-	case in.PatientID == "":
-		return store.EventInput{}, errs.Invalid("patientId", "is required")
-	case !isUUID(in.PatientID):
-		return store.EventInput{}, errs.Invalid("patientId", "must be a patient id")
 	case in.PlanID == "" && in.DoseID == nil:
 		return store.EventInput{}, errs.Invalid("planId", "planId or doseId is required")
 	case in.PlanID != "" && !isUUID(in.PlanID):
@@ -158,12 +178,8 @@ func (s *server) event(r *http.Request, in eventInput, received time.Time) (stor
 	// their org (the store checks the org); caregivers for linked
 	// patients; patients for themselves. Clinician-sourced events come
 	// from staff or integrations only.
-	// A refusal goes to the store all the same (Refused), which answers
-	// it not found and audits it as a failed attempt on the patient's
-	// record in the transaction of the items it commits with, as it does
-	// the refusals it decides itself.
 	notVisible := func() (store.EventInput, error) {
-		return store.EventInput{Actor: actor(r), Event: e, Refused: true}, nil
+		return store.EventInput{}, &errs.Error{Code: errs.CodeNotFound, Field: "patientId", Message: "patient not found"}
 	}
 	switch p.Role {
 	case auth.RoleAdmin, auth.RoleClinician, auth.RoleIntegration:
@@ -210,8 +226,7 @@ func (s *server) handleRecordEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if out[0].Err != nil {
-		// A refused attempt on another patient's record was audited by
-		// the store, with the group (EventOutcome.RefusedPatientID).
+		// The refused attempt was audited by the store, with the group.
 		s.fail(w, r, out[0].Err)
 		return
 	}
@@ -296,9 +311,9 @@ func (s *server) handleRecordBatch(w http.ResponseWriter, r *http.Request) {
 		for k, o := range out {
 			res := &results[idx[k]]
 			if o.Err != nil {
-				// Refused attempts on other patients' records were
-				// audited by the store, in the transaction of the
-				// accepted items.
+				// Refused attempts on patients' records were audited
+				// by the store, in the transaction of the accepted
+				// items.
 				s.itemFailed(r, res, errs.PrefixField(o.Err, "events["+strconv.Itoa(idx[k])+"]"), reqID)
 				continue
 			}

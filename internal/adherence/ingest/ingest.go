@@ -311,7 +311,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		Rejected: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "adherence_events_rejected_total",
-			Help: "Events refused by validation against stored data (unknown plan, conflict, ...).",
+			Help: "Events refused with a 4xx answer: validation, unknown plan or dose, key conflict, a patient the caller may not reach.",
 		}),
 		Failures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "adherence_event_ingest_failures_total",

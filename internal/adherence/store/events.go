@@ -27,13 +27,14 @@ import (
 type EventInput struct {
 	Actor adherence.Actor
 	Event adherence.Event
-	// Refused is set by a caller that refused the item itself: a patient
-	// or caregiver naming a patient it may not reach, which only the
-	// caller can tell. Nothing is looked up or recorded for it: it is
-	// answered not found (patientId) and audited as a failed attempt on
-	// that patient (RefusedPatientID), with the group, as the store's own
-	// refusals are.
-	Refused bool
+	// Refusal is set by a caller that refused the item itself, to the
+	// answer it gives: a field that fails validation, or (not found,
+	// patientId) a patient or caregiver naming a patient it may not
+	// reach, which only the caller can tell. Nothing is looked up or
+	// recorded for it: it is answered Refusal and audited as a failed
+	// attempt on the patient it names (RefusedPatientID), with the group,
+	// as the store's own refusals are.
+	Refusal error
 }
 
 // EventOutcome is what became of one EventInput.
@@ -43,12 +44,13 @@ type EventOutcome struct {
 	// recorded: Event is the original.
 	Replayed bool
 	// Err is the item's own failure (invalid, not found, conflict); the
-	// other items are unaffected.
+	// other items are unaffected. A refused item is audited as a failed
+	// attempt on the patient it names, or on RefusedPatientID when set
+	// (see refusalAuditRecords).
 	Err error
 	// RefusedPatientID is set when Err is a not-found answered to a
 	// patient or caregiver because the plan or dose they named is another
-	// patient's, or when a refused item's patientId is not a patient of
-	// the caller's organization (another organization's, or none): the
+	// patient's, and for an item its caller refused (Refusal): the
 	// attempt is audited on that patient's record with the group (the
 	// answer itself must not tell them it exists).
 	RefusedPatientID string
@@ -60,9 +62,9 @@ var errRaced = errors.New("idempotency key inserted concurrently")
 
 // RecordEvents records events durably and idempotently, matches each to its
 // dose instance and applies the outcome, all in one transaction with one
-// audit record per request and patient (see eventAuditRecords) and one
-// per item refused as an attempt on another patient's record
-// (RefusedPatientID, see refusalAuditRecords). The
+// audit record per request and patient for the items recorded (see
+// eventAuditRecords) and one per request and patient for the items
+// refused (see refusalAuditRecords). The
 // returned error is set only when nothing
 // could be committed; otherwise every item has its outcome. Items that fail
 // validation do not prevent the others from committing.
@@ -139,14 +141,11 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 	now := s.clock()
 	in = slices.Clone(in) // matching fills in the events; a retry starts afresh
 
-	// Items the caller refused (EventInput.Refused) are answered at once.
-	var refused []int
+	// Items the caller refused (EventInput.Refusal) are answered at once.
 	for i := range out {
 		out[i] = EventOutcome{}
-		if in[i].Refused {
-			out[i] = EventOutcome{Err: &errs.Error{Code: errs.CodeNotFound, Field: "patientId", Message: "patient not found"},
-				RefusedPatientID: in[i].Event.PatientID}
-			refused = append(refused, i)
+		if in[i].Refusal != nil {
+			out[i] = EventOutcome{Err: in[i].Refusal, RefusedPatientID: in[i].Event.PatientID}
 		}
 	}
 
@@ -171,7 +170,7 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 	// Idempotency: earlier recordings of the same keys.
 	var fresh []int // indexes of items not recorded before
 	for i := range in {
-		if in[i].Refused {
+		if in[i].Refusal != nil {
 			continue // never a replay: the original is not the caller's to see
 		}
 		e := &in[i].Event
@@ -236,19 +235,6 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 		valid = append(valid, i)
 	}
 
-	// A refused item that names a patient not of the caller's organization
-	// probes for another organization's record: it is audited as a failed
-	// attempt on that patient (RefusedPatientID), whatever else was wrong
-	// with it. Staff and integrations reach this far with any patientId;
-	// one more round trip, only for a group with refused items.
-	orgOf := map[string]string{}
-	if reads := refusedPatientReads(tx.Dialect, in, fresh, out, orgOf); len(reads) > 0 {
-		if _, err := tx.ExecAll(ctx, reads); err != nil {
-			return fmt.Errorf("record events: read: %w", err)
-		}
-		refuseForeignPatients(in, fresh, out, orgOf)
-	}
-
 	// 3. Candidate instances, locked in (plan_id, id) order (one lock order for every
 	// transaction, so concurrent groups never deadlock). A small group
 	// reads the audit chain head in the same round trip: the lock every
@@ -258,7 +244,7 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 	// The refused attempts are audited with the accepted items, in this
 	// transaction: the group commits with the record of every attempt it
 	// refused, or not at all.
-	refusals := refusalAuditRecords(in, slices.Concat(refused, fresh), out)
+	refusals := refusalAuditRecords(in, out)
 	audited := len(valid) > 0 || len(refusals) > 0
 	var cands []*liveInstance
 	reads = candidateReads(tx.Dialect, in, valid, plans, windows, &cands)
@@ -442,21 +428,55 @@ func orphanEventsOf(ids string) string {
 // audit chain head together with its candidate instances.
 const earlyHeadMax = 100
 
-// refusalAuditRecords returns, for each item of idx refused as an attempt
-// on a patient's record it may not reach (RefusedPatientID), a failed
-// attempt to create an event on that patient's record.
-func refusalAuditRecords(in []EventInput, idx []int, out []EventOutcome) []audit.Record {
+// refusalAuditRecords returns the failed attempts to create events of the
+// items refused (Err set: invalid, not found, conflict), one record per
+// request and patient as eventAuditRecords has for the items recorded,
+// counting the request's items refused on that patient ("events=N"). The
+// patient is RefusedPatientID when set (another patient's plan or dose,
+// an item its caller refused), else the one the item names, visible to the
+// caller or not: a probe for another organization's patient is recorded on
+// it, whatever else was wrong with the item. An item naming no patient id
+// names no record and is not audited.
+func refusalAuditRecords(in []EventInput, out []EventOutcome) []audit.Record {
+	type key struct {
+		actor, request, patient string
+		item                    int
+	}
+	at := map[key]int{}
 	var recs []audit.Record
-	for _, i := range idx {
-		if out[i].RefusedPatientID == "" {
+	var counts []int
+	for i := range out {
+		if out[i].Err == nil {
+			continue
+		}
+		patient := out[i].RefusedPatientID
+		if patient == "" {
+			patient = in[i].Event.PatientID
+		}
+		if !isID(patient) {
 			continue
 		}
 		a := in[i].Actor
+		k := key{actor: a.ID, request: a.RequestID, patient: patient}
+		if a.RequestID == "" {
+			// Without a request id the items cannot be told apart: one
+			// record each.
+			k.item = i + 1
+		}
+		if j, ok := at[k]; ok {
+			counts[j]++
+			continue
+		}
+		at[k] = len(recs)
+		counts = append(counts, 1)
 		recs = append(recs, audit.Record{
 			OrgID: in[i].Event.OrgID, ActorID: a.ID, ActorRole: a.Role, Action: audit.ActionCreate,
-			ResourceType: "AdherenceEvent", PatientID: out[i].RefusedPatientID,
+			ResourceType: "AdherenceEvent", PatientID: patient,
 			Outcome: audit.OutcomeMinorFailure, RequestID: a.RequestID, ClientAddr: a.ClientAddr,
 		})
+	}
+	for j := range recs {
+		recs[j].Detail = "events=" + strconv.Itoa(counts[j])
 	}
 	return recs
 }
@@ -779,51 +799,6 @@ func applyRequestedDoses(in []EventInput, idx []int, out []EventOutcome, found m
 			}
 		default:
 			e.PlanID = v.plan
-		}
-	}
-}
-
-// refusedPatientReads returns the queries that put into orgOf the
-// organization of every patient named by a refused item of idx (Err set,
-// no patient refused yet); none when no item is refused. A patient in no
-// organization is left out of orgOf.
-func refusedPatientReads(d db.Dialect, in []EventInput, idx []int, out []EventOutcome, orgOf map[string]string) []db.Statement {
-	seen := map[string]bool{}
-	var ids []any
-	for _, i := range idx {
-		id := in[i].Event.PatientID
-		if out[i].Err != nil && out[i].RefusedPatientID == "" && isID(id) && !seen[id] {
-			seen[id] = true
-			ids = append(ids, id)
-		}
-	}
-	scan := func(rows db.Rows) error {
-		for rows.Next() {
-			var id, org string
-			if err := rows.Scan(&id, &org); err != nil {
-				return fmt.Errorf("look up patients: %w", err)
-			}
-			orgOf[id] = org
-		}
-		return nil
-	}
-	var stmts []db.Statement
-	for start := 0; start < len(ids); start += 500 {
-		chunk := ids[start:min(start+500, len(ids))]
-		stmts = append(stmts, db.Statement{SQL: `SELECT id, org_id FROM patients WHERE id IN ` + db.Placeholders(d, 1, len(chunk)),
-			Args: chunk, Scan: scan})
-	}
-	return stmts
-}
-
-// refuseForeignPatients sets RefusedPatientID of the refused items idx
-// whose patientId is not a patient of their organization (orgOf, read by
-// refusedPatientReads) to that patientId.
-func refuseForeignPatients(in []EventInput, idx []int, out []EventOutcome, orgOf map[string]string) {
-	for _, i := range idx {
-		e := &in[i].Event
-		if out[i].Err != nil && out[i].RefusedPatientID == "" && isID(e.PatientID) && orgOf[e.PatientID] != e.OrgID {
-			out[i].RefusedPatientID = e.PatientID
 		}
 	}
 }

@@ -358,8 +358,13 @@ func TestEventIdempotency(t *testing.T) {
 		if n := f.count(`SELECT COUNT(*) FROM events WHERE org_id = $1`, f.org); n != 3 {
 			t.Fatalf("%d events stored, want 3", n)
 		}
-		if n := f.count(`SELECT COUNT(*) FROM audit_log WHERE resource_type = 'AdherenceEvent'`); n != 3 {
+		// A record per recording, none for the replays; the conflict is a
+		// failed attempt on the patient.
+		if n := f.count(`SELECT COUNT(*) FROM audit_log WHERE resource_type = 'AdherenceEvent' AND outcome = 0`); n != 3 {
 			t.Fatalf("%d audit records, want 3", n)
+		}
+		if n := f.count(`SELECT COUNT(*) FROM audit_log WHERE resource_type = 'AdherenceEvent' AND outcome = 4 AND patient_id = $1`, pat.ID); n != 1 {
+			t.Fatalf("%d failed-attempt records, want 1 (the conflict)", n)
 		}
 	})
 }
@@ -1149,11 +1154,12 @@ func TestRefusedEventsAreAuditedWithTheGroup(t *testing.T) {
 }
 
 // TestCallerRefusedEventIsAuditedWithTheGroup: an item its caller refused
-// (EventInput.Refused: a patient or caregiver naming a patient it may not
-// reach) is answered not found on patientId and audited as a failed
-// attempt on that patient in the group's transaction, after the accepted
-// items' records; it is never a replay of the event its key names, and
-// holds no key: a later item with its key is recorded.
+// (EventInput.Refusal: a patient or caregiver naming a patient it may not
+// reach) is answered with the caller's refusal (not found on patientId)
+// and audited as a failed attempt on that patient in the group's
+// transaction, after the accepted items' records, one record for the
+// request's refusals on that patient; it is never a replay of the event
+// its key names, and holds no key: a later item with its key is recorded.
 func TestCallerRefusedEventIsAuditedWithTheGroup(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		pat := f.patient("America/New_York")
@@ -1168,10 +1174,11 @@ func TestCallerRefusedEventIsAuditedWithTheGroup(t *testing.T) {
 
 		ok := f.ev(pat.ID, pl.ID, adherence.EventTaken, at, "accepted")
 		probe := f.ev(other.ID, otherPlan.ID, adherence.EventTaken, at, "taken-1") // the key of first
-		probe.Refused = true
+		notFound := &errs.Error{Code: errs.CodeNotFound, Field: "patientId", Message: "patient not found"}
+		probe.Refusal = notFound
 		later := f.ev(pat.ID, pl.ID, adherence.EventSnoozed, at, "probe-key")
 		probeKey := f.ev(other.ID, otherPlan.ID, adherence.EventTaken, at, "probe-key")
-		probeKey.Refused = true
+		probeKey.Refusal = notFound
 		for _, in := range []*store.EventInput{&ok, &probe, &probeKey, &later} {
 			in.Actor.Role, in.Actor.RequestID = "caregiver", "batch-r"
 		}
@@ -1190,8 +1197,8 @@ func TestCallerRefusedEventIsAuditedWithTheGroup(t *testing.T) {
 		}
 		refusals := f.count(`SELECT COUNT(*) FROM audit_log WHERE request_id = 'batch-r' AND resource_type = 'AdherenceEvent'
 			AND action = 'C' AND outcome = 4 AND patient_id = $1`, other.ID)
-		if n != 3 || hi-lo != 2 || refusals != 2 {
-			t.Errorf("request's audit records: %d (%d refusals), seq %d to %d; want 3 consecutive, 2 refusals", n, refusals, lo, hi)
+		if n != 2 || hi-lo != 1 || refusals != 1 {
+			t.Errorf("request's audit records: %d (%d refusals), seq %d to %d; want 2 consecutive, 1 refusal", n, refusals, lo, hi)
 		}
 		if last := f.count(`SELECT COUNT(*) FROM audit_log WHERE seq = $1 AND outcome = 4`, hi); last != 1 {
 			t.Errorf("the last record of the group is not a refusal: refusals follow the accepted items")
