@@ -85,6 +85,13 @@ func (s *server) readablePatient(r *http.Request, patientID string) (adherence.P
 		}
 		s.audit(r, action, "Patient", patientID, patientID, audit.OutcomeMinorFailure)
 	}
+	if err == nil {
+		action := audit.ActionRead
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			action = writeAction(r)
+		}
+		s.attempting(r, action, "Patient", patientID, patientID)
+	}
 	return pat, v, err
 }
 
@@ -124,6 +131,9 @@ func (s *server) writablePatient(r *http.Request, patientID string) (adherence.P
 		pat, err = s.Store.GetPatient(r.Context(), p.OrgID, patientID)
 	}
 	s.auditWriteRefused(r, err, patientID)
+	if err == nil {
+		s.attempting(r, writeAction(r), "Patient", patientID, patientID)
+	}
 	return pat, err
 }
 
@@ -138,11 +148,11 @@ func isRefusal(err error) bool {
 	return false
 }
 
-// auditWriteRefused records a refused attempt (err not found or forbidden)
-// to change the patient's record as a failed access; other errors are not
-// the caller's attempt failing and are not recorded.
+// auditWriteRefused records a refused attempt (err a refusal, see
+// isRefusal) to change the patient's record as a failed access; other
+// errors are not the caller's attempt failing and are not recorded.
 func (s *server) auditWriteRefused(r *http.Request, err error, patientID string) {
-	if err != nil && (errs.Is(err, errs.CodeNotFound) || errs.Is(err, errs.CodeForbidden)) {
+	if err != nil && isRefusal(err) {
 		s.audit(r, writeAction(r), "Patient", patientID, patientID, audit.OutcomeMinorFailure)
 	}
 }
@@ -174,26 +184,34 @@ func (s *server) writablePlan(r *http.Request, planID, action, resourceType stri
 		plan, err = s.Store.GetPlan(r.Context(), p.OrgID, planID)
 	}
 	s.auditPlanWriteRefused(r, err, planID, action, resourceType)
+	if err == nil {
+		s.attempting(r, action, resourceType, planResourceID(planID, resourceType), plan.PatientID)
+	}
 	return plan, err
 }
 
-// auditPlanWriteRefused records a refused attempt (err not found or
-// forbidden) to change plan planID, or to read it (readablePlan, with
+// auditPlanWriteRefused records a refused attempt (err a refusal, see
+// isRefusal) to change plan planID, or to read it (readablePlan, with
 // action R); the patient is named when the plan is in the caller's
 // organization.
 func (s *server) auditPlanWriteRefused(r *http.Request, err error, planID, action, resourceType string) {
-	if err == nil || !(errs.Is(err, errs.CodeNotFound) || errs.Is(err, errs.CodeForbidden)) {
+	if err == nil || !isRefusal(err) {
 		return
 	}
 	var patientID string
 	if pl, gerr := s.Store.GetPlan(r.Context(), principalOf(r).OrgID, planID); gerr == nil {
 		patientID = pl.PatientID
 	}
-	resourceID := planID
+	s.audit(r, action, resourceType, planResourceID(planID, resourceType), patientID, audit.OutcomeMinorFailure)
+}
+
+// planResourceID is the resource id of an audit record on plan planID:
+// the plan itself (MedicationRequest), or "*" for its fills.
+func planResourceID(planID, resourceType string) string {
 	if resourceType != "MedicationRequest" {
-		resourceID = "*"
+		return "*"
 	}
-	s.audit(r, action, resourceType, resourceID, patientID, audit.OutcomeMinorFailure)
+	return planID
 }
 
 // readablePlan loads a plan and the view of its patient the caller has. A
@@ -220,12 +238,63 @@ func (s *server) readablePlan(r *http.Request, planID string) (adherence.Plan, a
 		}
 		return adherence.Plan{}, adherence.Patient{}, 0, err
 	}
+	s.attempting(r, audit.ActionRead, "MedicationRequest", plan.ID, plan.PatientID)
 	return plan, pat, v, nil
+}
+
+// attemptKey is the context key of a request's attempt.
+type attemptKey struct{}
+
+// attempt is the part of a patient's record a request is after, set once
+// its handler has identified the patient (readablePatient,
+// writablePatient, readablePlan, writablePlan, readableEscalation, or the
+// handler itself through attempting). A refusal after that — a field that
+// fails validation, a stale version, an illegal state change, a member or
+// link not found — is a failed attempt on that record, which fail audits.
+// failed says a failed attempt of the request is recorded already (a
+// refused access, a caregiver refused), so that none is recorded twice.
+type attempt struct {
+	action, resourceType, resourceID, patientID string
+	failed                                      bool
+}
+
+// withAttempt gives each request an attempt for its handler to fill in.
+func withAttempt(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		h(w, r.WithContext(context.WithValue(r.Context(), attemptKey{}, &attempt{})))
+	}
+}
+
+func attemptOf(r *http.Request) *attempt {
+	a, _ := r.Context().Value(attemptKey{}).(*attempt)
+	return a
+}
+
+// attempting says what the request is after: action on resourceType
+// resourceID of patientID's record.
+func (s *server) attempting(r *http.Request, action, resourceType, resourceID, patientID string) {
+	if a := attemptOf(r); a != nil {
+		a.action, a.resourceType, a.resourceID, a.patientID = action, resourceType, resourceID, patientID
+	}
+}
+
+// auditRefused records err, when it refuses the request (isRefusal) after
+// the patient was identified, as a failed attempt on what the request was
+// after, unless the request has recorded one already.
+func (s *server) auditRefused(r *http.Request, err error) {
+	a := attemptOf(r)
+	if a == nil || a.patientID == "" || a.failed || !isRefusal(err) {
+		return
+	}
+	s.audit(r, a.action, a.resourceType, a.resourceID, a.patientID, audit.OutcomeMinorFailure)
 }
 
 // audit appends one record for this request. An audit failure on a read
 // must fail the request: PHI is never disclosed unaudited.
 func (s *server) audit(r *http.Request, action, resourceType, resourceID, patientID string, outcome int) error {
+	if at := attemptOf(r); at != nil && outcome != audit.OutcomeSuccess {
+		at.failed = true
+	}
 	a := actor(r)
 	_, err := s.Audit.AppendNow(r.Context(), audit.Record{
 		OrgID:        a.OrgID,

@@ -40,6 +40,7 @@ func (s *server) handleListConsent(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, s.caregiverRefused(r, audit.ActionRead, "Consent", pat.ID, pat.ID, "caregivers may not read the consent ledger"))
 		return
 	}
+	s.attempting(r, audit.ActionRead, "Consent", pat.ID, pat.ID)
 	limit := 100
 	if l := r.URL.Query().Get("limit"); l != "" {
 		n, err := atoi(l)
@@ -95,6 +96,7 @@ func (s *server) handleRecordConsent(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.attempting(r, audit.ActionCreate, "Consent", "*", pat.ID)
 	var in struct {
 		Channel string `json:"channel"`
 		Action  string `json:"action"`

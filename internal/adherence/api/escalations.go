@@ -317,6 +317,7 @@ func (s *server) handleListEscalations(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, err)
 			return
 		}
+		s.attempting(r, audit.ActionRead, "Escalation", "*", f.PatientID)
 	}
 	if l := q.Get("limit"); l != "" {
 		n, err := atoi(l)
@@ -402,6 +403,7 @@ func (s *server) readableEscalation(r *http.Request, id string) (adherence.Escal
 		}
 		return adherence.Escalation{}, err
 	}
+	s.attempting(r, action, "Escalation", e.ID, e.PatientID)
 	return e, nil
 }
 

@@ -421,6 +421,16 @@ func TestEscalationAPI(t *testing.T) {
 		// be acknowledged.
 		e.do("DELETE", "/v1/escalation-policies/"+pol["id"].(string), admin, nil, 204)
 		e.do("POST", "/v1/escalations/"+unEsc+"/acknowledge", e.keys["clinician"], nil, 409)
+		// The refused acknowledgement is a failed change of the
+		// escalation, audited on its patient (it was not).
+		var refused int
+		if err := d.SQL.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE resource_type = 'Escalation' AND resource_id = $1
+			AND action = 'U' AND outcome = 4 AND actor_role = 'clinician' AND patient_id IS NOT NULL AND patient_id <> ''`, unEsc).Scan(&refused); err != nil {
+			t.Fatal(err)
+		}
+		if refused != 1 {
+			t.Errorf("acknowledging a resolved escalation: %d failed-attempt records, want 1", refused)
+		}
 
 		// Reads were audited per patient.
 		recs, err := e.al.List(e.ctx, audit.Filter{OrgID: e.orgA, PatientID: e.own, Limit: audit.MaxLimit})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/auth"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/httpx"
@@ -347,6 +348,7 @@ func (s *server) handleListEvents(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.attempting(r, audit.ActionRead, "AdherenceEvent", "*", pat.ID)
 	from, to, err := s.window(r, 14*24*time.Hour, 92*24*time.Hour)
 	if err != nil {
 		s.fail(w, r, err)

@@ -38,6 +38,14 @@ func (s *server) handleFHIRImport(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	// The patient is identified by the subject, read before the request
+	// is held to R4: a request refused from here on (an element R4 does
+	// not define, a value out of bounds, another organization's patient)
+	// is a failed attempt to add to that patient's record, audited by
+	// fail, as the refused access below is.
+	if patientID := importSubject(r, body); isUUID(patientID) {
+		s.attempting(r, writeAction(r), "Patient", patientID, patientID)
+	}
 	if err := checkDosageTimings(body); err != nil {
 		s.fail(w, r, err)
 		return
@@ -97,6 +105,7 @@ func (s *server) handleFHIRSearch(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.attempting(r, audit.ActionExecute, "MedicationRequest", "*", pat.ID)
 	if err := onePatient(r, q["patient"], patientID); err != nil {
 		s.fail(w, r, err)
 		return
@@ -174,6 +183,24 @@ func checkImportedPlan(p *adherence.Plan) error {
 		return errs.Invalid("dosageInstruction[0].doseAndRate[0].doseQuantity", "must be at most 100 characters as value and unit")
 	}
 	return nil
+}
+
+// importSubject returns the patient id a MedicationRequest's
+// subject.reference names (Patient/{id}, or this server's absolute URL of
+// it), whatever else the body holds, or "" when it names none.
+func importSubject(r *http.Request, body json.RawMessage) string {
+	var in struct {
+		Subject struct {
+			Reference string `json:"reference"`
+		} `json:"subject"`
+	}
+	if json.Unmarshal(body, &in) != nil {
+		return ""
+	}
+	var mr fhir.MedicationRequest
+	mr.Subject.Reference = in.Subject.Reference
+	id, _ := strings.CutPrefix(relativeSubject(r, mr).Subject.Reference, "Patient/")
+	return id
 }
 
 // relativeSubject returns mr with a subject.reference that is this

@@ -373,6 +373,7 @@ func (s *server) handleListNotifications(w http.ResponseWriter, r *http.Request)
 		s.fail(w, r, s.caregiverRefused(r, audit.ActionRead, "Communication", pat.ID, pat.ID, "caregivers may not read notification history"))
 		return
 	}
+	s.attempting(r, audit.ActionRead, "Communication", pat.ID, pat.ID)
 	q := r.URL.Query()
 	var before int64
 	if b := q.Get("before"); b != "" {

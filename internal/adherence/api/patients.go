@@ -170,6 +170,7 @@ func (s *server) handleListLinks(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.attempting(r, audit.ActionRead, "Link", pat.ID, pat.ID)
 	links, err := s.Store.ListLinks(r.Context(), pat.OrgID, pat.ID)
 	if err != nil {
 		s.fail(w, r, err)
@@ -192,6 +193,10 @@ func (s *server) handleLink(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	// A refusal from here on (a bad body, a member id unknown or of
+	// another organization) is a failed change of the patient's circle
+	// of care, audited on the link by fail.
+	s.attempting(r, audit.ActionUpdate, "Link", auditID(r.PathValue("memberId")), pat.ID)
 	var in struct {
 		Relationship string `json:"relationship"`
 	}
@@ -224,6 +229,7 @@ func (s *server) handleUnlink(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.attempting(r, audit.ActionDelete, "Link", auditID(r.PathValue("memberId")), pat.ID)
 	if err := s.Store.UnlinkMember(r.Context(), actor(r), pat.OrgID, pat.ID, r.PathValue("memberId")); err != nil {
 		s.fail(w, r, err)
 		return

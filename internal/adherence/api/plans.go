@@ -273,6 +273,7 @@ func (s *server) handleListPatientDoses(w http.ResponseWriter, r *http.Request) 
 		s.fail(w, r, err)
 		return
 	}
+	s.attempting(r, audit.ActionRead, "DoseInstance", "*", pat.ID)
 	f, err := s.doseFilter(r.URL.Query())
 	if err != nil {
 		s.fail(w, r, err)
@@ -288,6 +289,7 @@ func (s *server) handleListPlanDoses(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.attempting(r, audit.ActionRead, "DoseInstance", "*", plan.PatientID)
 	f, err := s.doseFilter(r.URL.Query())
 	if err != nil {
 		s.fail(w, r, err)

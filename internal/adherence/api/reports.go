@@ -69,6 +69,7 @@ func (s *server) handlePatientAdherence(w http.ResponseWriter, r *http.Request) 
 		s.fail(w, r, err)
 		return
 	}
+	s.attempting(r, audit.ActionRead, "AdherenceReport", pat.ID, pat.ID)
 	from, to, err := s.window(r, reportDefault, reportMax)
 	if err != nil {
 		s.fail(w, r, err)
@@ -114,6 +115,7 @@ func (s *server) handlePlanAdherence(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.attempting(r, audit.ActionRead, "AdherenceReport", plan.ID, plan.PatientID)
 	from, to, err := s.window(r, reportDefault, reportMax)
 	if err != nil {
 		s.fail(w, r, err)
@@ -248,6 +250,7 @@ func (s *server) handlePatientPDC(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, s.medicationNotShared(r, audit.ActionRead, "PDCReport", pat.ID, pat.ID))
 		return
 	}
+	s.attempting(r, audit.ActionRead, "PDCReport", pat.ID, pat.ID)
 	q := r.URL.Query()
 	from, err := periodDay(q, "from", "the first day of the measurement period")
 	if err != nil {
@@ -368,6 +371,7 @@ func (s *server) handleFHIRAdministrations(w http.ResponseWriter, r *http.Reques
 		s.fail(w, r, err)
 		return
 	}
+	s.attempting(r, audit.ActionExecute, "MedicationAdministration", "*", pat.ID)
 	if err := onePatient(r, q["patient"], patientID); err != nil {
 		s.fail(w, r, err)
 		return

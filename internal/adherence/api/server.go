@@ -85,14 +85,17 @@ func NewServer(d Deps) http.Handler {
 	return h
 }
 
-// authed wraps a handler that needs an authenticated principal.
+// authed wraps a handler that needs an authenticated principal; its
+// refusals once it has identified a patient are audited (see attempt).
 func (s *server) authed(h http.HandlerFunc) http.Handler {
-	return s.Auth.Middleware(h, func(w http.ResponseWriter, r *http.Request, err error) {
+	return s.Auth.Middleware(withAttempt(h), func(w http.ResponseWriter, r *http.Request, err error) {
 		s.fail(w, r, err)
 	})
 }
 
-// fail writes err as a problem.
+// fail writes err as a problem; a refusal of an attempt on a patient's
+// record is audited first (see attempt).
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	s.auditRefused(r, err)
 	httpx.WriteError(w, r, s.Logger, telemetry.RequestID(r.Context()), err)
 }
