@@ -275,15 +275,20 @@ func (s *server) handleGetPreferences(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	out := preferencesJSON{Channels: []string{}, MedicationInMessages: prefs.MedicationInMessages}
-	for _, c := range prefs.Channels {
-		out.Channels = append(out.Channels, string(c))
-	}
 	if err := s.auditRead(r, "Patient", pat.ID, pat.ID); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, out)
+	httpx.WriteJSON(w, http.StatusOK, preferencesOut(prefs))
+}
+
+// preferencesOut is the answer of both GET and PUT messaging-preferences.
+func preferencesOut(prefs store.MessagingPreferences) preferencesJSON {
+	out := preferencesJSON{Channels: []string{}, MedicationInMessages: prefs.MedicationInMessages}
+	for _, c := range prefs.Channels {
+		out.Channels = append(out.Channels, string(c))
+	}
+	return out
 }
 
 // preferencesInput is the body of PUT messaging-preferences. Every field
@@ -324,11 +329,14 @@ func (s *server) handleSetPreferences(w http.ResponseWriter, r *http.Request) {
 		}
 		change.Channels = &chans
 	}
-	if _, err := s.Store.UpdatePreferences(r.Context(), actor(r), pat.OrgID, pat.ID, change); err != nil {
+	// The answer is what the change wrote, which the store audited with
+	// it: not a second access to be recorded as a read.
+	prefs, err := s.Store.UpdatePreferences(r.Context(), actor(r), pat.OrgID, pat.ID, change)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.handleGetPreferences(w, r)
+	httpx.WriteJSON(w, http.StatusOK, preferencesOut(prefs))
 }
 
 type statusEventJSON struct {
