@@ -10,7 +10,10 @@ import (
 // what it changed writes the change's record and nothing more, with the
 // resource type the record's other accesses have. PUT
 // messaging-preferences wrote a read of the preferences besides the
-// change (its answer was made by the GET handler, which audited it).
+// change (its answer was made by the GET handler, which audited it); a
+// plan's reminder policy was changed as a "Plan", where every other access
+// to a plan, the GET of the same policy and a refused change of it
+// included, is a "MedicationRequest".
 func TestChangesAreAuditedOnce(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e *env) {
 		f := setupFixture(t, e)
@@ -23,6 +26,9 @@ func TestChangesAreAuditedOnce(t *testing.T) {
 				[]string{"U Patient " + f.own}},
 			{"PUT", "/v1/patients/" + f.own + "/messaging-preferences", "clinician", map[string]any{"medicationInMessages": true},
 				[]string{"U Patient " + f.own}},
+			{"PUT", "/v1/plans/" + f.ownPlan + "/reminder-policy", "admin", map[string]any{"firstOffsetMinutes": 0, "repeatEveryMinutes": 30,
+				"maxReminders": 2, "validityMinutes": 30, "channels": []string{"sms"}}, []string{"U MedicationRequest " + f.own}},
+			{"DELETE", "/v1/plans/" + f.ownPlan + "/reminder-policy", "clinician", nil, []string{"U MedicationRequest " + f.own}},
 		}
 		for _, c := range cases {
 			res := e.do(c.method, c.path, f.keys[c.role], c.body)

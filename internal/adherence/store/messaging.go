@@ -98,7 +98,8 @@ func (s *Store) SetPlanReminderPolicy(ctx context.Context, a adherence.Actor, or
 		if err := s.rearm(ctx, tx, orgID, planID, now, false); err != nil {
 			return err
 		}
-		return s.record(ctx, tx, a, orgID, "U", "Plan", planID, patientID)
+		// A change of the plan, recorded as its other accesses are.
+		return s.record(ctx, tx, a, orgID, "U", "MedicationRequest", planID, patientID)
 	})
 }
 
