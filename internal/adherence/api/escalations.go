@@ -304,11 +304,18 @@ func escalationDetailOut(e adherence.Escalation) escalationDetailJSON {
 // opened first; next, when present, is the before of the following page.
 func (s *server) handleListEscalations(w http.ResponseWriter, r *http.Request) {
 	p := principalOf(r)
+	q := r.URL.Query()
 	if err := auth.Require(p, escalationReaders...); err != nil {
+		// A role that may not read escalations naming a patient is a
+		// refused attempt on that patient's record, audited as
+		// readablePatient audits the refusal of a caller who may not
+		// see the patient.
+		if patientID := q.Get("patient"); patientID != "" {
+			s.audit(r, audit.ActionRead, "Patient", patientID, patientID, audit.OutcomeMinorFailure)
+		}
 		s.fail(w, r, err)
 		return
 	}
-	q := r.URL.Query()
 	f := store.EscalationFilter{PatientID: q.Get("patient"), Status: adherence.EscalationStatus(q.Get("status")), Before: q.Get("before"), Limit: 100}
 	// Access to the patient named is decided first, so a refused attempt
 	// is audited (and answered 404) whatever the rest of the query says.

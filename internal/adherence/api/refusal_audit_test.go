@@ -67,6 +67,12 @@ func TestRefusedAttemptsAreAudited(t *testing.T) {
 			{"FHIR read: another org's plan", "GET", "/fhir/MedicationRequest/" + f.otherPlan, "admin", nil, 404, "", "R MedicationRequest"},
 			{"FHIR administrations: bad date", "GET", "/fhir/MedicationAdministration?patient=" + f.own + "&date=yesterday", "patient", nil, 400, f.own, "E MedicationAdministration"},
 			{"escalations: another org's patient", "GET", "/v1/escalations?patient=" + f.other, "admin", nil, 404, f.other, "R Patient"},
+			{"escalations of a patient by the patient", "GET", "/v1/escalations?patient=" + f.own, "patient", nil, 403, f.own, "R Patient"},
+			{"escalations of a patient by an integration", "GET", "/v1/escalations?patient=" + f.own, "integration", nil, 403, f.own, "R Patient"},
+			{"links by an integration", "GET", "/v1/patients/" + f.own + "/links", "integration", nil, 403, f.own, "R Patient"},
+			{"consent by the patient", "POST", "/v1/patients/" + f.own + "/consent", "patient", map[string]any{"channel": "sms", "action": "opt_out"}, 403, f.own, "U Patient"},
+			{"pdc by an integration", "GET", "/v1/patients/" + f.own + "/pdc", "integration", nil, 403, f.own, "R Patient"},
+			{"FHIR search by an integration", "GET", "/fhir/MedicationRequest?patient=" + f.own, "integration", nil, 403, f.own, "R Patient"},
 			{"escalations: bad limit", "GET", "/v1/escalations?patient=" + f.own + "&limit=0", "admin", nil, 400, f.own, "R Escalation"},
 		}
 		for _, c := range cases {
