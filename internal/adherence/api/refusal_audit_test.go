@@ -26,6 +26,8 @@ func TestRefusedAttemptsAreAudited(t *testing.T) {
 		}, 201)["id"].(string)
 		e.mustDo("POST", "/v1/plans/"+stopped+"/stop", admin, nil, 200)
 		const unknown = "01890000-0000-7000-8000-000000000000"
+		dose := e.mustDo("GET", "/v1/plans/"+f.ownPlan+"/doses", admin, nil, 200)["doses"].([]any)[0].(map[string]any)["id"].(float64)
+		notExported := fmt.Sprintf("/fhir/MedicationAdministration/dose-%d", int64(dose)) // no outcome yet
 		cases := []struct {
 			name, method, path, role string
 			body                     any
@@ -67,6 +69,7 @@ func TestRefusedAttemptsAreAudited(t *testing.T) {
 			{"FHIR read: another org's plan", "GET", "/fhir/MedicationRequest/" + f.otherPlan, "admin", nil, 404, "", "R MedicationRequest"},
 			{"FHIR administrations: bad date", "GET", "/fhir/MedicationAdministration?patient=" + f.own + "&date=yesterday", "patient", nil, 400, f.own, "E MedicationAdministration"},
 			{"escalations: another org's patient", "GET", "/v1/escalations?patient=" + f.other, "admin", nil, 404, f.other, "R Patient"},
+			{"FHIR administration read: a dose without an outcome", "GET", notExported, "admin", nil, 404, f.own, "R MedicationAdministration"},
 			{"escalations of a patient by the patient", "GET", "/v1/escalations?patient=" + f.own, "patient", nil, 403, f.own, "R Patient"},
 			{"escalations of a patient by an integration", "GET", "/v1/escalations?patient=" + f.own, "integration", nil, 403, f.own, "R Patient"},
 			{"links by an integration", "GET", "/v1/patients/" + f.own + "/links", "integration", nil, 403, f.own, "R Patient"},

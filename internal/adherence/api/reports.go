@@ -552,6 +552,7 @@ func (s *server) handleFHIRAdministrationRead(w http.ResponseWriter, r *http.Req
 		s.fail(w, r, s.medicationNotShared(r, audit.ActionRead, "MedicationAdministration", id, pat.ID))
 		return
 	}
+	s.attempting(r, audit.ActionRead, "MedicationAdministration", id, pat.ID)
 	plan, err := s.Store.GetPlan(ctx, p.OrgID, d.PlanID)
 	if err != nil {
 		s.fail(w, r, err)
