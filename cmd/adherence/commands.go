@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/schedule"
@@ -66,7 +67,7 @@ func cmdBootstrap(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	name := strings.TrimSpace(*org)
-	if name == "" || len(name) > 200 {
+	if name == "" || utf8.RuneCountInString(name) > 200 {
 		return fmt.Errorf("--org is required (1 to 200 characters)")
 	}
 	d, err := open(ctx, getenv, stderr, true)
@@ -108,7 +109,7 @@ func cmdCreateKey(ctx context.Context, args []string, getenv func(string) string
 		fs.Usage()
 		return fmt.Errorf("--org is required")
 	}
-	if len(*name) > 100 {
+	if utf8.RuneCountInString(*name) > 100 {
 		return fmt.Errorf("--name must be at most 100 characters")
 	}
 	now := time.Now().UTC()

@@ -319,3 +319,36 @@ func TestCommandsRefuseStrayArguments(t *testing.T) {
 		})
 	}
 }
+
+// TestAdminNamesCountCharacters: admin bootstrap --org and admin
+// create-key --name take names up to their limits in characters, as the
+// errors say ("1 to 200 characters"), not in UTF-8 bytes: a 150-letter
+// Cyrillic organization name was refused as longer than 200 characters.
+func TestAdminNamesCountCharacters(t *testing.T) {
+	for _, engine := range []struct {
+		name string
+		url  func(t *testing.T) string
+	}{
+		{"sqlite", func(t *testing.T) string { return "sqlite:" + dbtest.URIPath(filepath.Join(t.TempDir(), "a.db")) }},
+		{"postgres", func(t *testing.T) string { return dbtest.PostgresURL(t) }},
+	} {
+		t.Run(engine.name, func(t *testing.T) {
+			getenv := envOf(map[string]string{"DATABASE_URL": engine.url(t), "LOG_LEVEL": "warn"})
+			ctx := context.Background()
+			var out bytes.Buffer
+			if err := run(ctx, []string{"admin", "bootstrap", "--org", strings.Repeat("ж", 200)}, getenv, nil, &out, io.Discard); err != nil {
+				t.Fatalf("bootstrap with a 200-character name: %v", err)
+			}
+			if err := run(ctx, []string{"admin", "bootstrap", "--org", strings.Repeat("ж", 201)}, getenv, nil, io.Discard, io.Discard); err == nil {
+				t.Error("bootstrap with a 201-character name succeeded")
+			}
+			orgID, _, _ := strings.Cut(strings.TrimPrefix(out.String(), "org_id="), "\n")
+			if err := run(ctx, []string{"admin", "create-key", "--org", orgID, "--name", strings.Repeat("ж", 100)}, getenv, nil, io.Discard, io.Discard); err != nil {
+				t.Errorf("create-key with a 100-character name: %v", err)
+			}
+			if err := run(ctx, []string{"admin", "create-key", "--org", orgID, "--name", strings.Repeat("ж", 101)}, getenv, nil, io.Discard, io.Discard); err == nil {
+				t.Error("create-key with a 101-character name succeeded")
+			}
+		})
+	}
+}

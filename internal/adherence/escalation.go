@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/notify"
@@ -99,7 +100,7 @@ type EscalationPolicy struct {
 // Validate checks a policy; errors name the offending field as the API
 // spells it (trigger.count, levels[1].afterMinutes, …).
 func (p EscalationPolicy) Validate() error {
-	if n := len(strings.TrimSpace(p.Name)); n == 0 || n > 200 {
+	if n := utf8.RuneCountInString(strings.TrimSpace(p.Name)); n == 0 || n > 200 {
 		return errs.Invalid("name", "must be 1 to 200 characters")
 	}
 	if err := p.Trigger.validate(); err != nil {

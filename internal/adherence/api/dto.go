@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/schedule"
@@ -119,7 +120,7 @@ const unsupportedLanguage = "unsupported language; use one of en, es, fr, zh, vi
 func (in patientInput) apply(p *adherence.Patient, now time.Time, create bool) error {
 	if in.GivenName != nil {
 		v := strings.TrimSpace(*in.GivenName)
-		if v == "" || len(v) > 200 {
+		if v == "" || utf8.RuneCountInString(v) > 200 {
 			return errs.Invalid("givenName", "must be 1 to 200 characters")
 		}
 		p.GivenName = phi.New(v)
@@ -128,7 +129,7 @@ func (in patientInput) apply(p *adherence.Patient, now time.Time, create bool) e
 	}
 	if in.FamilyName != nil {
 		v := strings.TrimSpace(*in.FamilyName)
-		if len(v) > 200 {
+		if utf8.RuneCountInString(v) > 200 {
 			return errs.Invalid("familyName", "must be at most 200 characters")
 		}
 		p.FamilyName = phi.New(v)
@@ -414,7 +415,7 @@ func (in planInput) apply(p *adherence.Plan, create bool) error {
 			return errs.Invalid("medication.rxnorm", "must be an RxNorm concept id (digits)")
 		}
 		d := strings.TrimSpace(in.Medication.Display)
-		if d == "" || len(d) > 500 {
+		if d == "" || utf8.RuneCountInString(d) > 500 {
 			return errs.Invalid("medication.display", "must be 1 to 500 characters")
 		}
 		// A plan's doses, events, fills and their FHIR exports are records
@@ -430,13 +431,13 @@ func (in planInput) apply(p *adherence.Plan, create bool) error {
 		return errs.Invalid("medication", "is required")
 	}
 	if in.Dose != nil {
-		if len(*in.Dose) > 100 {
+		if utf8.RuneCountInString(*in.Dose) > 100 {
 			return errs.Invalid("dose", "must be at most 100 characters")
 		}
 		p.Dose = strings.TrimSpace(*in.Dose)
 	}
 	if in.Instructions != nil {
-		if len(*in.Instructions) > 2000 {
+		if utf8.RuneCountInString(*in.Instructions) > 2000 {
 			return errs.Invalid("instructions", "must be at most 2000 characters")
 		}
 		p.Instructions = strings.TrimSpace(*in.Instructions)
@@ -452,14 +453,14 @@ func (in planInput) apply(p *adherence.Plan, create bool) error {
 	}
 	if in.Ingredient != nil {
 		v := strings.ToLower(strings.TrimSpace(*in.Ingredient))
-		if len(v) > 200 {
+		if utf8.RuneCountInString(v) > 200 {
 			return errs.Invalid("ingredient", "must be at most 200 characters")
 		}
 		p.Ingredient = v
 	}
 	if in.DrugClass != nil {
 		v := strings.TrimSpace(*in.DrugClass)
-		if len(v) > 100 {
+		if utf8.RuneCountInString(v) > 100 {
 			return errs.Invalid("drugClass", "must be at most 100 characters")
 		}
 		p.DrugClass = v
@@ -568,7 +569,7 @@ func (in memberInput) member() (adherence.Member, error) {
 		return adherence.Member{}, errs.Invalid("kind", "must be clinician or caregiver")
 	}
 	name := strings.TrimSpace(in.Name)
-	if name == "" || len(name) > 200 {
+	if name == "" || utf8.RuneCountInString(name) > 200 {
 		return adherence.Member{}, errs.Invalid("name", "must be 1 to 200 characters")
 	}
 	if in.Email != "" && !emailRe.MatchString(in.Email) {

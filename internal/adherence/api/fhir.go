@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/fhir"
@@ -172,14 +173,14 @@ func checkImportedPlan(p *adherence.Plan) error {
 	// A coding without a display (and no text) is valid FHIR: the code
 	// names the drug, and the import keeps taking it.
 	d := strings.TrimSpace(p.Medication.Display)
-	if len(d) > 500 {
+	if utf8.RuneCountInString(d) > 500 {
 		return errs.Invalid("medicationCodeableConcept.coding", "the drug name (the RxNorm coding's display, else medicationCodeableConcept.text) must be at most 500 characters")
 	}
 	p.Medication.Display = d
-	if len(p.Instructions) > 2000 {
+	if utf8.RuneCountInString(p.Instructions) > 2000 {
 		return errs.Invalid("dosageInstruction[0].text", "must be at most 2000 characters")
 	}
-	if len(p.Dose) > 100 {
+	if utf8.RuneCountInString(p.Dose) > 100 {
 		return errs.Invalid("dosageInstruction[0].doseAndRate[0].doseQuantity", "must be at most 100 characters as value and unit")
 	}
 	return nil

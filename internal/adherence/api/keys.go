@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/platform/auth"
@@ -53,7 +54,7 @@ func (s *server) handleCreateAPIKey(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errs.Invalid("role", "must be one of admin, clinician, caregiver, patient, integration"))
 		return
 	}
-	if len(in.Name) > 100 {
+	if utf8.RuneCountInString(in.Name) > 100 {
 		s.fail(w, r, errs.Invalid("name", "must be at most 100 characters"))
 		return
 	}

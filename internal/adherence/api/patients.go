@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/store"
@@ -206,7 +207,7 @@ func (s *server) handleLink(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if len(in.Relationship) > 100 {
+	if utf8.RuneCountInString(in.Relationship) > 100 {
 		s.fail(w, r, errs.Invalid("relationship", "must be at most 100 characters"))
 		return
 	}

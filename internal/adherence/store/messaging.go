@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/remind"
@@ -41,10 +42,10 @@ func (s *Store) SetMessaging(ctx context.Context, a adherence.Actor, orgID strin
 	if err := m.Policy.Validate(); err != nil {
 		return err
 	}
-	if len(m.ProgramName) > 100 {
+	if utf8.RuneCountInString(m.ProgramName) > 100 {
 		return errs.Invalid("programName", "must be at most 100 characters")
 	}
-	if len(m.HelpContact) > 100 {
+	if utf8.RuneCountInString(m.HelpContact) > 100 {
 		return errs.Invalid("helpContact", "must be at most 100 characters")
 	}
 	js, err := json.Marshal(m.Policy.ToJSON())

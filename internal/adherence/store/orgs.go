@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/platform/audit"
@@ -51,7 +52,7 @@ func (s *Store) CreateOrg(ctx context.Context, name string) (adherence.Org, erro
 
 func (s *Store) insertOrg(ctx context.Context, q db.Querier, name string) (adherence.Org, error) {
 	name = strings.TrimSpace(name)
-	if name == "" || len(name) > 200 {
+	if name == "" || utf8.RuneCountInString(name) > 200 {
 		return adherence.Org{}, errs.Invalid("name", "must be 1 to 200 characters")
 	}
 	o := adherence.Org{ID: newID(), Name: name, CreatedAt: s.clock()}
