@@ -168,7 +168,7 @@ func parseInstantFlag(name, v string) (time.Time, error) {
 }
 
 func cmdSchedulePreview(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlags("schedule preview", "schedule preview --timing FILE|- --tz ZONE --from RFC3339 --to RFC3339 [--anchors wake=07:00,breakfast=07:30,…] [--start RFC3339]", stderr)
+	fs := newFlags("schedule preview", "schedule preview --timing FILE|- --tz ZONE --from RFC3339 --to RFC3339 [--anchors wake=07:00,breakfast=07:30,…] [--start RFC3339] [--prn]", stderr)
 	timingPath := fs.String("timing", "", "FHIR Timing JSON file, or - for standard input")
 	tz := fs.String("tz", "", "patient's IANA time zone, e.g. America/New_York")
 	from := fs.String("from", "", "first instant to show (RFC 3339)")
