@@ -68,3 +68,28 @@ func TestMessagingPreferencesPartialPut(t *testing.T) {
 		}
 	})
 }
+
+// TestSetMessagingWithoutPolicyNamesIt: PUT /v1/settings/messaging without
+// a reminderPolicy is a 400 naming reminderPolicy and saying it is
+// required; the settings are unchanged. The absent policy was read as all
+// zeros and refused as "reminderPolicy.validityMinutes: must be between 1
+// and 240 minutes", naming a field the client never sent.
+func TestSetMessagingWithoutPolicyNamesIt(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("Messaging Policy Org")
+		before := e.mustDo("GET", "/v1/settings/messaging", admin, nil, 200)
+		r := e.do("PUT", "/v1/settings/messaging", admin, `{"programName":"Heart Care"}`)
+		if p := r.json(t); r.status != 400 || p["field"] != "reminderPolicy" || !strings.Contains(p["detail"].(string), "required") {
+			t.Errorf(`PUT {"programName":"Heart Care"} = %d %s, want 400 naming reminderPolicy as required`, r.status, r.body)
+		}
+		if after := e.mustDo("GET", "/v1/settings/messaging", admin, nil, 200); after["programName"] != before["programName"] {
+			t.Errorf("the refused PUT changed the program name to %v", after["programName"])
+		}
+		// The settings as GET answers them (updatedAt included) go back as they are.
+		got := e.mustDo("GET", "/v1/settings/messaging", admin, nil, 200)
+		got["programName"] = "Heart Care"
+		if set := e.mustDo("PUT", "/v1/settings/messaging", admin, got, 200); set["programName"] != "Heart Care" {
+			t.Errorf("PUT of the settings read back: %v", set)
+		}
+	})
+}

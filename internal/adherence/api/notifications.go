@@ -39,6 +39,15 @@ type messagingJSON struct {
 	UpdatedAt      *time.Time        `json:"updatedAt,omitempty"`
 }
 
+// messagingInput is the body of PUT /v1/settings/messaging: the settings
+// as GET answers them (an updatedAt sent back is ignored).
+type messagingInput struct {
+	ReminderPolicy *remind.PolicyJSON `json:"reminderPolicy"`
+	ProgramName    string             `json:"programName"`
+	HelpContact    string             `json:"helpContact"`
+	UpdatedAt      *time.Time         `json:"updatedAt"`
+}
+
 func (s *server) handleGetMessaging(w http.ResponseWriter, r *http.Request) {
 	p := principalOf(r)
 	if err := auth.Require(p, staff...); err != nil {
@@ -59,12 +68,19 @@ func (s *server) handleSetMessaging(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	var in messagingJSON
+	var in messagingInput
 	if err := httpx.Decode(w, r, &in); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	pol, err := remind.FromJSON(in.ReminderPolicy)
+	if in.ReminderPolicy == nil {
+		// A PUT replaces the settings: without this an absent policy was
+		// read as all zeros and refused as "reminderPolicy.validityMinutes:
+		// must be between 1 and 240 minutes", a field the client never sent.
+		s.fail(w, r, errs.Invalid("reminderPolicy", "is required: PUT replaces the settings (GET them, change what you need, PUT them back)"))
+		return
+	}
+	pol, err := remind.FromJSON(*in.ReminderPolicy)
 	if err != nil {
 		s.fail(w, r, prefixField(err, "reminderPolicy."))
 		return
