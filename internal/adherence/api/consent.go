@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/medplatform/medplatform/internal/adherence/store"
@@ -27,7 +28,8 @@ type consentJSON struct {
 // handleListConsent lists a patient's consent ledger, newest first, and
 // whether the patient's number is opted out of texts now (by any org's
 // ledger: an opt-out belongs to the number). Staff and the patient may
-// read it. Query: limit (1–500, default 100).
+// read it. Query: before (the next page: next of the previous one) and
+// limit (1–500, default 100).
 func (s *server) handleListConsent(w http.ResponseWriter, r *http.Request) {
 	// Access is decided first, so a refused attempt is audited (and
 	// answered 403 or 404) whatever its query says.
@@ -41,8 +43,19 @@ func (s *server) handleListConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.attempting(r, audit.ActionRead, "Consent", pat.ID, pat.ID)
+	q := r.URL.Query()
+	// The ledger is paged (before = the last id seen, as next gives it):
+	// it was cut at limit without a way to read on, so a patient's older
+	// opt-outs and opt-ins could not be read at all.
+	var before int64
+	if b := q.Get("before"); b != "" {
+		if before, err = httpx.ParseInt(b); err != nil || before <= 0 {
+			s.fail(w, r, errs.Invalid("before", "must be a consent entry id"))
+			return
+		}
+	}
 	limit := 100
-	if l := r.URL.Query().Get("limit"); l != "" {
+	if l := q.Get("limit"); l != "" {
 		n, err := atoi(l)
 		if err != nil || n < 1 || n > 500 {
 			s.fail(w, r, errs.Invalid("limit", "must be an integer between 1 and 500"))
@@ -50,7 +63,7 @@ func (s *server) handleListConsent(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	entries, err := s.Store.ListConsent(r.Context(), pat.OrgID, pat.ID, limit)
+	entries, err := s.Store.ListConsent(r.Context(), pat.OrgID, pat.ID, before, limit)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -82,7 +95,11 @@ func (s *server) handleListConsent(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, j)
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"consent": out, "smsOptedOut": optedOut})
+	resp := map[string]any{"consent": out, "smsOptedOut": optedOut}
+	if len(entries) == limit {
+		resp["next"] = strconv.FormatInt(entries[len(entries)-1].ID, 10)
+	}
+	httpx.WriteJSON(w, http.StatusOK, resp)
 }
 
 // handleRecordConsent records an opt-out or opt-in of the patient's number

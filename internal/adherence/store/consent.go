@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -345,15 +346,19 @@ func (s *Store) OptedOutMany(ctx context.Context, channel string, addresses []st
 }
 
 // ListConsent returns the ledger rows recorded for a patient of orgID,
-// newest first (at most limit: 100 by default, 500 at most). The rows hold
-// no address. The caller audits the read.
-func (s *Store) ListConsent(ctx context.Context, orgID, patientID string, n int) ([]ConsentEntry, error) {
+// newest first, with an id below before when it is above 0 (the next
+// page), at most n (100 by default, 500 at most). The rows hold no
+// address. The caller audits the read.
+func (s *Store) ListConsent(ctx context.Context, orgID, patientID string, before int64, n int) ([]ConsentEntry, error) {
 	if err := s.patientExists(ctx, orgID, patientID); err != nil {
 		return nil, err
 	}
+	if before <= 0 {
+		before = math.MaxInt64
+	}
 	rows, err := s.db.SQL.QueryContext(ctx, `SELECT id, member_id, channel, action, source, keyword, provider_message_id, actor, recorded_at
-		FROM consent_ledger WHERE org_id = $1 AND patient_id = $2 ORDER BY id DESC LIMIT $3`,
-		orgID, patientID, limit(n, 100, 500))
+		FROM consent_ledger WHERE org_id = $1 AND patient_id = $2 AND id < $3 ORDER BY id DESC LIMIT $4`,
+		orgID, patientID, before, limit(n, 100, 500))
 	if err != nil {
 		return nil, fmt.Errorf("list consent: %w", err)
 	}

@@ -84,7 +84,7 @@ func TestConsentThroughAPI(t *testing.T) {
 		if f.optedOut(number) || !f.smsConsent(f.org, p.ID) {
 			t.Fatal("an API opt-in after the API opt-out did not restore consent")
 		}
-		entries, err := f.s.ListConsent(f.ctx, f.org, p.ID, 0)
+		entries, err := f.s.ListConsent(f.ctx, f.org, p.ID, 0, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,7 +153,7 @@ func TestConsentValidation(t *testing.T) {
 		if n := f.count(`SELECT COUNT(*) FROM consent_ledger`); n != 0 {
 			t.Fatalf("%d rows recorded from refused input", n)
 		}
-		if _, err := f.s.ListConsent(f.ctx, otherOrg, p.ID, 10); errs.CodeOf(err) != errs.CodeNotFound {
+		if _, err := f.s.ListConsent(f.ctx, otherOrg, p.ID, 0, 10); errs.CodeOf(err) != errs.CodeNotFound {
 			t.Fatalf("another org listed the patient's consent: %v", err)
 		}
 	})
