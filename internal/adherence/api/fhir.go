@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -84,6 +85,14 @@ func (s *server) handleFHIRImport(w http.ResponseWriter, r *http.Request) {
 	// An on-hold request becomes a paused plan in the one transaction that
 	// creates it: no doses are materialised until it is resumed.
 	if err := s.Store.CreatePlan(r.Context(), actor(r), &plan); err != nil {
+		// The store names the plan's fields; in the resource its timing
+		// is dosageInstruction[0].timing (a boundsPeriod.end already past
+		// was answered as "timing.repeat.boundsPeriod.end", an element a
+		// MedicationRequest does not have).
+		var e *errs.Error
+		if errors.As(err, &e) && strings.HasPrefix(e.Field, "timing.") {
+			err = errs.PrefixField(err, "dosageInstruction[0]")
+		}
 		s.fail(w, r, err)
 		return
 	}

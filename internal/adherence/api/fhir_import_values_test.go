@@ -351,3 +351,20 @@ func TestTimingElementIDsAndExtensions(t *testing.T) {
 		}
 	})
 }
+
+// TestFHIRImportEndedBoundsNamesTheElement: a MedicationRequest whose
+// timing's boundsPeriod.end is already past is a 400 naming the element of
+// the resource, dosageInstruction[0].timing.repeat.boundsPeriod.end. It
+// named the plan's field, timing.repeat.boundsPeriod.end, which a
+// MedicationRequest does not have.
+func TestFHIRImportEndedBoundsNamesTheElement(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("FHIR Ended Org")
+		pid := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "UTC"}, 201)["id"].(string)
+		r := e.do("POST", "/fhir/MedicationRequest", admin, fhirRequest(pid, map[string]any{"timing": map[string]any{"repeat": map[string]any{
+			"timeOfDay": []string{"08:00:00"}, "boundsPeriod": map[string]any{"start": "2026-01-01", "end": "2026-02-01"}}}}))
+		if want := "dosageInstruction[0].timing.repeat.boundsPeriod.end"; r.status != 400 || r.json(t)["field"] != want {
+			t.Errorf("import of an ended timing = %d %s, want 400 naming %s", r.status, r.body, want)
+		}
+	})
+}
