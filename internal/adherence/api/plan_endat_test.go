@@ -131,3 +131,45 @@ func TestPlanEndAtAnsweredAsStored(t *testing.T) {
 		}
 	})
 }
+
+// TestCreatePlanOfPastEventsRefused: a new plan whose timing lists only
+// events already past is a 400 naming timing.event (through the plans API
+// and the FHIR import), as a plan already ended by its endAt or
+// boundsPeriod.end is: it was created active without a dose, and would
+// never have one. One event still ahead (a wall time in the patient's
+// zone) is enough.
+func TestCreatePlanOfPastEventsRefused(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("Past Events Org")
+		pid := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "America/New_York"}, 201)["id"].(string)
+		ny := mustLoad(t, "America/New_York")
+		past := e.now.Add(-time.Hour).Format(time.RFC3339)
+		plan := func(events ...string) map[string]any {
+			return map[string]any{"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril"},
+				"timing": map[string]any{"event": events}}
+		}
+		r := e.do("POST", "/v1/patients/"+pid+"/plans", admin, plan(past, "2026-01-02T09:00:00Z"))
+		if r.status != 400 || r.json(t)["field"] != "timing.event" {
+			t.Errorf("events all past = %d %s, want 400 naming timing.event", r.status, r.body)
+		}
+		r = e.do("POST", "/fhir/MedicationRequest", admin, map[string]any{
+			"resourceType": "MedicationRequest", "status": "active", "intent": "order",
+			"subject": map[string]any{"reference": "Patient/" + pid},
+			"medicationCodeableConcept": map[string]any{"coding": []any{map[string]any{
+				"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314076", "display": "lisinopril"}}},
+			"dosageInstruction": []any{map[string]any{"timing": map[string]any{"event": []string{past}}}},
+		})
+		if r.status != 400 || r.json(t)["field"] != "dosageInstruction[0].timing.event" {
+			t.Errorf("FHIR import of past events = %d %s, want 400 naming dosageInstruction[0].timing.event", r.status, r.body)
+		}
+		if got := e.mustDo("GET", "/v1/patients/"+pid+"/plans", admin, nil, 200); len(got["plans"].([]any)) != 0 {
+			t.Errorf("plans after the refusals = %v, want none", got)
+		}
+		// An event an hour ahead, written as a wall time in the patient's zone.
+		ahead := e.now.Add(time.Hour).In(ny).Format("2006-01-02T15:04:05")
+		id := e.mustDo("POST", "/v1/patients/"+pid+"/plans", admin, plan(past, ahead), 201)["id"].(string)
+		if doses := e.mustDo("GET", "/v1/plans/"+id+"/doses", admin, nil, 200)["doses"].([]any); len(doses) != 1 {
+			t.Errorf("doses of a plan with one event ahead = %v, want 1", doses)
+		}
+	})
+}

@@ -126,6 +126,30 @@ func Bounds(t Timing, loc *time.Location) (start, end time.Time, err error) {
 	return start, end, nil
 }
 
+// LastEvent returns the latest of the event dateTimes of t in zone loc (one
+// without an offset is a wall time there), or the zero time when t lists
+// none. An invalid Timing returns the error of Validate.
+func LastEvent(t Timing, loc *time.Location) (time.Time, error) {
+	c, verr := compile(t, true)
+	if verr != nil {
+		return time.Time{}, verr
+	}
+	if loc == nil {
+		return time.Time{}, errs.Invalid("location", "is required")
+	}
+	var last time.Time
+	for _, e := range c.events {
+		u := e.at
+		if e.kind == dtLocal {
+			u = instant(loc, e.wall)
+		}
+		if u.After(last) {
+			last = u
+		}
+	}
+	return last.UTC(), nil
+}
+
 // bounds returns the boundsPeriod's start and exclusive end in loc, zero
 // when absent.
 func (c *compiled) bounds(loc *time.Location) (start, end time.Time) {

@@ -146,11 +146,11 @@ func (s *Store) CreatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 	return nil
 }
 
-// checkNotEnded refuses a new plan that has already ended, by its endAt or
-// its timing's boundsPeriod.end (a date in the patient's zone): it would
-// be created active without a dose, and never have one. A plan is never
-// created stopped, the only state of an ended plan, so a plan already
-// over is refused naming the field that ends it.
+// checkNotEnded refuses a new plan that has already ended, by its endAt,
+// its timing's boundsPeriod.end (a date in the patient's zone) or its last
+// event: it would be created active without a dose, and never have one. A
+// plan is never created stopped, the only state of an ended plan, so a
+// plan already over is refused naming the field that ends it.
 func checkNotEnded(p *adherence.Plan, pat adherence.Patient, now time.Time) error {
 	if p.EndAt != nil && !p.EndAt.After(now) {
 		return errs.Invalid("endAt", "is in the past: a new plan must end after now")
@@ -165,6 +165,19 @@ func checkNotEnded(p *adherence.Plan, pat adherence.Patient, now time.Time) erro
 	}
 	if !end.IsZero() && !end.After(now) {
 		return errs.Invalid("timing.repeat.boundsPeriod.end", "is in the past: a new plan must end after now")
+	}
+	// A plan of one-off events ends with its last one: when that is past,
+	// it would likewise be created without a dose and never have one (a
+	// plan has no dose before it is created). An as-needed plan has none
+	// anyway.
+	if len(p.Timing.Event) > 0 && !p.AsNeeded {
+		last, err := schedule.LastEvent(p.Timing, loc)
+		if err != nil {
+			return errs.PrefixField(err, "timing")
+		}
+		if !last.After(now) {
+			return errs.Invalid("timing.event", "every event is in the past: a new plan must have a dose after now")
+		}
 	}
 	return nil
 }
