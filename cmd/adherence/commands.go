@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -216,6 +217,10 @@ func cmdSchedulePreview(ctx context.Context, args []string, getenv func(string) 
 	if err != nil {
 		return fmt.Errorf("read timing: %w", err)
 	}
+	// Editors on Windows start a UTF-8 file with a byte order mark, which
+	// JSON does not allow: it was refused as "invalid character 'ï'". It is
+	// dropped, as report pdc drops it from a claims file.
+	data = bytes.TrimPrefix(data, []byte("\uFEFF"))
 	return schedule.Preview(stdout, data, schedule.Params{Location: loc, Anchors: a, Start: st, From: f, To: t, AsNeeded: *prn})
 }
 

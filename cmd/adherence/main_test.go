@@ -275,3 +275,20 @@ func TestSchedulePreview(t *testing.T) {
 		t.Fatalf("preview printed\n%s\nwant\n%s", out.String(), want)
 	}
 }
+
+// TestSchedulePreviewTimingWithByteOrderMark: schedule preview reads a
+// timing file that starts with a UTF-8 byte order mark (as Windows editors
+// save it), as report pdc reads a claims file; it was refused as "malformed
+// JSON … invalid character 'ï'".
+func TestSchedulePreviewTimingWithByteOrderMark(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "timing.json")
+	if err := os.WriteFile(path, []byte("\uFEFF"+`{"repeat":{"timeOfDay":["08:00"]}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"schedule", "preview", "--timing", path, "--tz", "UTC",
+		"--from", "2026-03-07T00:00:00Z", "--to", "2026-03-08T00:00:00Z"}, func(string) string { return "" }, nil, &out, io.Discard)
+	if err != nil || out.String() != "2026-03-07T08:00:00Z\n" {
+		t.Errorf("preview of a timing file with a BOM = %q, %v; want 2026-03-07T08:00:00Z", out.String(), err)
+	}
+}
