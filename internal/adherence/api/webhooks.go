@@ -161,6 +161,18 @@ func (h *webhookHandler) form(w http.ResponseWriter, r *http.Request) (url.Value
 	return params, nil
 }
 
+// required checks a webhook parameter that must be given and hold at most
+// max bytes: a value too long is not answered "is required".
+func required(name, v string, max int) error {
+	switch {
+	case v == "":
+		return errs.Invalid(name, "is required")
+	case len(v) > max:
+		return errs.Invalid(name, "is too long (at most %d bytes)", max)
+	}
+	return nil
+}
+
 // Limits on the fields read from a webhook.
 const (
 	maxSID    = 64
@@ -178,13 +190,13 @@ func (h *webhookHandler) handleStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sid, status, code := params.Get("MessageSid"), params.Get("MessageStatus"), params.Get("ErrorCode")
+	for _, err := range []error{required("MessageSid", sid, maxSID), required("MessageStatus", status, maxStatus)} {
+		if err != nil {
+			h.fail(w, r, webhook, err)
+			return
+		}
+	}
 	switch {
-	case sid == "" || len(sid) > maxSID:
-		h.fail(w, r, webhook, errs.Invalid("MessageSid", "is required"))
-		return
-	case status == "" || len(status) > maxStatus:
-		h.fail(w, r, webhook, errs.Invalid("MessageStatus", "is required"))
-		return
 	case len(code) > 16:
 		h.fail(w, r, webhook, errs.Invalid("ErrorCode", "is too long"))
 		return
@@ -223,13 +235,13 @@ func (h *webhookHandler) handleInbound(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sid, from, to := params.Get("MessageSid"), params.Get("From"), params.Get("To")
+	for _, err := range []error{required("MessageSid", sid, maxSID), required("From", from, maxNumber)} {
+		if err != nil {
+			h.fail(w, r, webhook, err)
+			return
+		}
+	}
 	switch {
-	case sid == "" || len(sid) > maxSID:
-		h.fail(w, r, webhook, errs.Invalid("MessageSid", "is required"))
-		return
-	case from == "" || len(from) > maxNumber:
-		h.fail(w, r, webhook, errs.Invalid("From", "is required"))
-		return
 	case len(to) > maxNumber:
 		h.fail(w, r, webhook, errs.Invalid("To", "is too long"))
 		return

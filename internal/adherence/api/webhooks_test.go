@@ -424,3 +424,29 @@ func TestTwilioInboundOKCountsAcknowledgement(t *testing.T) {
 		}
 	})
 }
+
+// TestTwilioWebhooksTooLongIsNotMissing: a webhook parameter that is given
+// but too long is a 400 saying so, naming it; it was answered "is
+// required", as if it were missing.
+func TestTwilioWebhooksTooLongIsNotMissing(t *testing.T) {
+	dbtest.Each(t, []migrate.Set{audit.Migrations, store.Migrations}, func(t *testing.T, d *pdb.DB) {
+		e := newWhEnv(t, d, Webhooks{TwilioAuthToken: whToken, PublicURL: whPublicURL})
+		long := strings.Repeat("9", 65)
+		for name, c := range map[string]struct {
+			path, field string
+			params      url.Values
+		}{
+			"inbound MessageSid":   {whSMSPath, "MessageSid", whInbound("SM"+long, whPhone, "STOP")},
+			"inbound From":         {whSMSPath, "From", whInbound(whSID(1), "+1"+long, "STOP")},
+			"status MessageSid":    {whStatusPath, "MessageSid", url.Values{"MessageSid": {"SM" + long}, "MessageStatus": {"sent"}}},
+			"status MessageStatus": {whStatusPath, "MessageStatus", url.Values{"MessageSid": {whSID(2)}, "MessageStatus": {long}}},
+		} {
+			rec := e.signed(c.path, c.params)
+			var p map[string]any
+			_ = json.Unmarshal(rec.Body.Bytes(), &p)
+			if rec.Code != http.StatusBadRequest || p["field"] != c.field || !strings.Contains(fmt.Sprint(p["detail"]), "too long") {
+				t.Errorf("%s too long: %d %s, want 400 naming %s as too long", name, rec.Code, rec.Body, c.field)
+			}
+		}
+	})
+}
