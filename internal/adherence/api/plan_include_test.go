@@ -88,3 +88,21 @@ func TestDoseListsSayWhenTruncated(t *testing.T) {
 		}
 	})
 }
+
+// TestGetPlanUnknownIncludeRefused: GET /v1/plans/{id}?include= with a
+// value other than doses is a 400 naming include. A typo (include=dose)
+// answered 200 with the plan alone, as if it had no doses to add.
+func TestGetPlanUnknownIncludeRefused(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		for _, v := range []string{"dose", "DOSES", "fills"} {
+			r := e.do("GET", "/v1/plans/"+w.plan+"?include="+v, w.admin, nil)
+			if r.status != 400 || r.json(t)["field"] != "include" {
+				t.Errorf("include=%s = %d %s, want 400 naming include", v, r.status, r.body)
+			}
+		}
+		if got := e.mustDo("GET", "/v1/plans/"+w.plan+"?include=doses", w.admin, nil, 200); got["doses"] == nil {
+			t.Errorf("include=doses gave no doses: %v", got)
+		}
+	})
+}

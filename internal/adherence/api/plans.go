@@ -77,7 +77,14 @@ func (s *server) handleGetPlan(w http.ResponseWriter, r *http.Request) {
 		// DosesTruncated says the window holds more doses than limit.
 		DosesTruncated bool `json:"dosesTruncated,omitempty"`
 	}{planJSON: planOut(plan, pat, v)}
-	include := r.URL.Query().Get("include") == "doses"
+	// include names what to add: only doses. Another value (a typo, include=dose)
+	// answered the plan alone with a 200, as if the doses had been left out.
+	inc := r.URL.Query().Get("include")
+	if inc != "" && inc != "doses" {
+		s.fail(w, r, errs.Invalid("include", "must be doses"))
+		return
+	}
+	include := inc == "doses"
 	if include {
 		// The window is checked before anything is read or recorded.
 		f, err := s.doseFilter(r.URL.Query())
