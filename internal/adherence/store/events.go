@@ -168,7 +168,8 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 	}
 
 	// Idempotency: earlier recordings of the same keys.
-	var fresh []int // indexes of items not recorded before
+	var fresh []int    // indexes of items not recorded before
+	var replayed []int // items answered with an event recorded before
 	for i := range in {
 		if in[i].Refusal != nil {
 			continue // never a replay: the original is not the caller's to see
@@ -176,6 +177,9 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 		e := &in[i].Event
 		if prev, ok := existing[keyOf(e)]; ok {
 			out[i] = replay(prev, *e)
+			if out[i].Err == nil {
+				replayed = append(replayed, i)
+			}
 			continue
 		}
 		fresh = append(fresh, i)
@@ -223,6 +227,11 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 			switch {
 			case sameEvent(withDosePlan(in[j].Event, doses), withDosePlan(*e, doses)):
 				repeatOf[i] = j
+				if in[i].Actor.RequestID == "" || in[i].Actor.RequestID != in[j].Actor.RequestID {
+					// Another request's event (or one that cannot be
+					// told apart) is handed to this one: a read.
+					replayed = append(replayed, i)
+				}
 			case in[j].Actor.RequestID != "" && in[j].Actor.RequestID == in[i].Actor.RequestID:
 				out[i].Err = keyConflict("is used twice in the same request with different content")
 			default:
@@ -245,7 +254,7 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 	// transaction: the group commits with the record of every attempt it
 	// refused, or not at all.
 	refusals := refusalAuditRecords(in, out)
-	audited := len(valid) > 0 || len(refusals) > 0
+	audited := len(valid) > 0 || len(replayed) > 0 || len(refusals) > 0
 	var cands []*liveInstance
 	reads = candidateReads(tx.Dialect, in, valid, plans, windows, &cands)
 	earlyHead := audited && len(valid) <= earlyHeadMax
@@ -359,7 +368,17 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 	}
 	stmts = append(stmts, ob...)
 	appendAudit := func() error {
-		_, app, err := s.audit.AppendStatements(tx.Dialect, *head, append(eventAuditRecords(in, out, valid), refusals...))
+		// The replays' events are known once the group's own are decided
+		// (a repeat of an item of the group answers with that item's).
+		original := func(i int) adherence.Event {
+			if j, ok := repeatOf[i]; ok {
+				return out[j].Event
+			}
+			return out[i].Event
+		}
+		recs := eventAuditRecords(in, out, valid)
+		recs = append(recs, replayAuditRecords(in, replayed, original)...)
+		_, app, err := s.audit.AppendStatements(tx.Dialect, *head, append(recs, refusals...))
 		if err != nil {
 			return fmt.Errorf("record events: audit: %w", err)
 		}
@@ -488,12 +507,28 @@ func refusalAuditRecords(in []EventInput, out []EventOutcome) []audit.Record {
 // ("events=N"); each event row carries the request id, so the record and
 // its events are joined on (request_id, patient_id).
 func eventAuditRecords(in []EventInput, out []EventOutcome, idx []int) []audit.Record {
+	return perRequestRecords(audit.ActionCreate, in, idx, func(i int) adherence.Event { return out[i].Event })
+}
+
+// replayAuditRecords returns the reads of the items idx answered as
+// replays with an event recorded before (event gives it): the answer
+// hands the original, PHI, to the caller, as a replayed fill does. One
+// record per request and patient, as for the events recorded, naming the
+// request's first replayed event of that patient.
+func replayAuditRecords(in []EventInput, idx []int, event func(i int) adherence.Event) []audit.Record {
+	return perRequestRecords(audit.ActionRead, in, idx, event)
+}
+
+// perRequestRecords returns one successful record of action per request and
+// patient for the items idx, whose events event gives, counting them
+// ("events=N").
+func perRequestRecords(action string, in []EventInput, idx []int, event func(i int) adherence.Event) []audit.Record {
 	type key struct{ actor, request, patient string }
 	at := map[key]int{}
 	var recs []audit.Record
 	var counts []int
 	for _, i := range idx {
-		a, e := in[i].Actor, out[i].Event
+		a, e := in[i].Actor, event(i)
 		k := key{a.ID, a.RequestID, e.PatientID}
 		if a.RequestID == "" {
 			// Without a request id the events cannot be told apart: one
@@ -507,7 +542,7 @@ func eventAuditRecords(in []EventInput, out []EventOutcome, idx []int) []audit.R
 		at[k] = len(recs)
 		counts = append(counts, 1)
 		recs = append(recs, audit.Record{
-			OrgID: e.OrgID, ActorID: a.ID, ActorRole: a.Role, Action: audit.ActionCreate,
+			OrgID: e.OrgID, ActorID: a.ID, ActorRole: a.Role, Action: action,
 			ResourceType: "AdherenceEvent", ResourceID: e.ID, PatientID: e.PatientID,
 			Outcome: audit.OutcomeSuccess, RequestID: a.RequestID, ClientAddr: a.ClientAddr,
 		})

@@ -358,10 +358,14 @@ func TestEventIdempotency(t *testing.T) {
 		if n := f.count(`SELECT COUNT(*) FROM events WHERE org_id = $1`, f.org); n != 3 {
 			t.Fatalf("%d events stored, want 3", n)
 		}
-		// A record per recording, none for the replays; the conflict is a
-		// failed attempt on the patient.
-		if n := f.count(`SELECT COUNT(*) FROM audit_log WHERE resource_type = 'AdherenceEvent' AND outcome = 0`); n != 3 {
+		// A record per recording, a read for the replay of another request
+		// (the repeat inside one batch is that request's own event); the
+		// conflict is a failed attempt on the patient.
+		if n := f.count(`SELECT COUNT(*) FROM audit_log WHERE resource_type = 'AdherenceEvent' AND action = 'C' AND outcome = 0`); n != 3 {
 			t.Fatalf("%d audit records, want 3", n)
+		}
+		if n := f.count(`SELECT COUNT(*) FROM audit_log WHERE resource_type = 'AdherenceEvent' AND action = 'R' AND outcome = 0 AND resource_id = $1`, first.Event.ID); n != 1 {
+			t.Fatalf("%d read records of the replayed event, want 1", n)
 		}
 		if n := f.count(`SELECT COUNT(*) FROM audit_log WHERE resource_type = 'AdherenceEvent' AND outcome = 4 AND patient_id = $1`, pat.ID); n != 1 {
 			t.Fatalf("%d failed-attempt records, want 1 (the conflict)", n)
