@@ -266,7 +266,9 @@ type Values struct {
 // so a value can neither add a header line to an email subject nor break
 // a message's layout. Without v.Link, lines that only label the link are
 // left out (see Values.Link); without v.HelpContact (empty or blank), the
-// sentences that hold {{help_contact}} are (see withoutHelpSentences).
+// sentences that hold {{help_contact}} are (see withoutHelpSentences), and
+// a template left with no body by that is rendered as the built-in one of
+// its kind, language and channel (Default).
 // Errors come from Validate and carry no values.
 func Render(t Template, v Values) (subject, body string, err error) {
 	if err := t.Validate(); err != nil {
@@ -279,6 +281,13 @@ func Render(t Template, v Values) (subject, body string, err error) {
 	}
 	if strings.TrimSpace(v.HelpContact) == "" {
 		subj, text = withoutHelpSentences(subj, t.Kind, allowed), withoutHelpSentences(text, t.Kind, allowed)
+		if d := Default(t.Kind, t.Language, t.Channel); strings.TrimSpace(text) == "" && d.Body != "" && d != t {
+			// An organization's own text that said nothing but where
+			// to get help would go out empty (a HELP answered with
+			// nothing): the built-in text, whose other sentences name
+			// the program and what it sends, goes instead.
+			return Render(d, v)
+		}
 	}
 	sp, err := parse("subject", subj, t.Kind, allowed)
 	if err != nil {

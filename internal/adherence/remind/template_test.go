@@ -436,6 +436,17 @@ func TestRenderWithoutHelpContact(t *testing.T) {
 		template remind.Template
 		want     string
 	}{
+		// An organization's own text that says nothing but where to get
+		// help would send an empty message: the built-in one goes instead.
+		{"custom: only the help sentence", remind.Template{Kind: remind.KindHelp, Language: "en", Channel: notify.SMS,
+			Body: "For help, call {{help_contact}}."},
+			"Heart Care medication reminders. Msg&data rates may apply. Reply STOP to cancel."},
+		{"custom: program and help in one sentence", remind.Template{Kind: remind.KindHelp, Language: "es", Channel: notify.SMS,
+			Body: "{{program}}: llame al {{help_contact}}"},
+			"Heart Care, recordatorios de medicamentos. Pueden aplicar tarifas de mensajes y datos. Responda PARAR para cancelar."},
+		{"custom unknown reply: only the help sentence", remind.Template{Kind: remind.KindUnknownReply, Language: "en", Channel: notify.SMS,
+			Body: "Help: {{help_contact}}"},
+			"Heart Care: Sorry, we did not understand. Reply TAKEN, SKIP, SNOOZE, HELP or STOP."},
 		{"en help SMS", remind.Default(remind.KindHelp, "en", notify.SMS),
 			"Heart Care medication reminders. Msg&data rates may apply. Reply STOP to cancel."},
 		{"es help SMS", remind.Default(remind.KindHelp, "es", notify.SMS),
