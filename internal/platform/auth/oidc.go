@@ -139,6 +139,14 @@ func (v *oidcVerifier) verify(ctx context.Context, raw string) (Principal, error
 		if _, ok := errors.AsType[*oidc.TokenExpiredError](err); ok {
 			return Principal{}, errs.Unauthorized("token has expired")
 		}
+		if fetch.payload != nil {
+			// The signature is good: a registered claim go-oidc could
+			// not parse is named with its type, as the mapped claims
+			// are (see stringClaim).
+			if err := registeredClaimTypes(fetch.payload); err != nil {
+				return Principal{}, err
+			}
+		}
 		// The verifier's message may quote claims; keep it out of the
 		// response and the error chain.
 		return Principal{}, errs.Unauthorized("token is not valid")
@@ -206,6 +214,40 @@ func stringClaim(claims map[string]json.RawMessage, name string) (string, error)
 	return *s, nil
 }
 
+// registeredClaimTypes returns an unauthorized error naming the first of
+// the claims "sub", "iss" and "aud" whose JSON type go-oidc does not
+// accept ("aud": a string or an array of strings), and its type, or nil.
+// payload is the token's verified payload. Values are never quoted.
+func registeredClaimTypes(payload []byte) error {
+	var claims map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return nil // not an object: "token is not valid" says enough
+	}
+	for _, name := range []string{"sub", "iss"} {
+		if _, err := stringClaim(claims, name); err != nil {
+			return err
+		}
+	}
+	raw, ok := claims["aud"]
+	if !ok {
+		return nil
+	}
+	if _, err := stringClaim(claims, "aud"); err == nil {
+		return nil
+	}
+	var list []json.RawMessage
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return errs.Unauthorized("token's %q claim is %s, not a string or an array of strings", "aud", jsonType(raw))
+	}
+	for _, item := range list {
+		var s *string
+		if err := json.Unmarshal(item, &s); err != nil {
+			return errs.Unauthorized("token's %q claim holds %s, not only strings", "aud", jsonType(item))
+		}
+	}
+	return nil
+}
+
 // jsonType names the type of the JSON value raw (a claim of a parsed
 // token: valid JSON, not a string), with its article.
 func jsonType(raw json.RawMessage) string {
@@ -223,22 +265,31 @@ func jsonType(raw json.RawMessage) string {
 
 // fetchFailure records, for one verification, that the key set could not be
 // fetched. go-oidc flattens key set errors into text, so the error is
-// captured on its way out of the key set instead.
-type fetchFailure struct{ err error }
+// captured on its way out of the key set instead. payload is the token's
+// payload once its signature is verified: go-oidc's error for a claim it
+// cannot parse is text too, and quotes the value.
+type fetchFailure struct {
+	err     error
+	payload []byte
+}
 
 type fetchFailureKey struct{}
 
 // observedKeySet wraps the remote key set and records transport failures
 // (the provider unreachable, a timeout) in the fetchFailure carried by the
-// context. Every other error, including a bad signature and an error status
-// from the provider, stays a verification failure: a misclassification
-// errs towards refusing the token, never towards excusing it.
+// context, and the payload of a token whose signature it verified. Every
+// other error, including a bad signature and an error status from the
+// provider, stays a verification failure: a misclassification errs towards
+// refusing the token, never towards excusing it.
 type observedKeySet struct{ keys oidc.KeySet }
 
 func (k observedKeySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
 	payload, err := k.keys.VerifySignature(ctx, jwt)
-	if err != nil && isTransportError(err) {
-		if f, ok := ctx.Value(fetchFailureKey{}).(*fetchFailure); ok {
+	if f, ok := ctx.Value(fetchFailureKey{}).(*fetchFailure); ok {
+		switch {
+		case err == nil:
+			f.payload = payload
+		case isTransportError(err):
 			f.err = fmt.Errorf("auth: fetch OIDC signing keys: %w", err)
 		}
 	}

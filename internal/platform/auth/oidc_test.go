@@ -148,6 +148,15 @@ func TestAuthenticateOIDC(t *testing.T) {
 		{name: "role claim a list", token: rs256(func(m jwt.MapClaims) { m["role"] = []string{"clinician"} }), wantCode: errs.CodeUnauthorized, wantMsg: `"role" claim is an array, not a string`},
 		{name: "link claim not a string", token: rs256(func(m jwt.MapClaims) { m["role"] = "patient"; m["subject_id"] = 42 }), wantCode: errs.CodeUnauthorized, wantMsg: `"subject_id" claim is a number, not a string`},
 		{name: "link claim of an admin not a string", token: rs256(func(m jwt.MapClaims) { m["role"] = "admin"; m["subject_id"] = true }), wantCode: errs.CodeUnauthorized, wantMsg: `"subject_id" claim is a boolean, not a string`},
+		// The registered claims too (go-oidc refuses them unparsed): named
+		// with their type once the signature is good, never before.
+		{name: "subject not a string", token: rs256(func(m jwt.MapClaims) { m["sub"] = 123 }), wantCode: errs.CodeUnauthorized, wantMsg: `"sub" claim is a number, not a string`},
+		{name: "subject an object", token: rs256(func(m jwt.MapClaims) { m["sub"] = map[string]any{"id": "user-123"} }), wantCode: errs.CodeUnauthorized, wantMsg: `"sub" claim is an object, not a string`},
+		{name: "issuer not a string", token: rs256(func(m jwt.MapClaims) { m["iss"] = 7 }), wantCode: errs.CodeUnauthorized, wantMsg: `"iss" claim is a number, not a string`},
+		{name: "audience a number", token: rs256(func(m jwt.MapClaims) { m["aud"] = 5 }), wantCode: errs.CodeUnauthorized, wantMsg: `"aud" claim is a number, not a string or an array of strings`},
+		{name: "audience an object", token: rs256(func(m jwt.MapClaims) { m["aud"] = map[string]any{"client": testAudience} }), wantCode: errs.CodeUnauthorized, wantMsg: `"aud" claim is an object, not a string or an array of strings`},
+		{name: "audience holding a number", token: rs256(func(m jwt.MapClaims) { m["aud"] = []any{testAudience, 5} }), wantCode: errs.CodeUnauthorized, wantMsg: `"aud" claim holds a number, not only strings`},
+		{name: "subject not a string, signed by another key", token: sign(t, jwt.SigningMethodRS256, otherKey, idp.kid, claims(func(m jwt.MapClaims) { m["sub"] = 123 })), wantCode: errs.CodeUnauthorized, wantMsg: "token is not valid"},
 		{name: "missing role claim", token: rs256(func(m jwt.MapClaims) { delete(m, "role") }), wantCode: errs.CodeUnauthorized, wantMsg: `"role"`},
 		{name: "missing subject", token: rs256(func(m jwt.MapClaims) { delete(m, "sub") }), wantCode: errs.CodeUnauthorized, wantMsg: `"sub"`},
 		{name: "patient without link", token: rs256(func(m jwt.MapClaims) { m["role"] = "patient"; delete(m, "subject_id") }), wantCode: errs.CodeUnauthorized, wantMsg: `"subject_id"`},
