@@ -505,39 +505,49 @@ func resolveEscalationsWhere(ctx context.Context, tx *db.Tx, a adherence.Actor, 
 // moveToTakenInMiss moves the unclosed missed_dose escalation id to the
 // earliest dose, still missed, of the patient's active plans (a paused,
 // stopped or as-needed plan's misses page no one) that the escalation took
-// in (see takenInMisses). It reports whether there was such a dose.
-func moveToTakenInMiss(ctx context.Context, tx *db.Tx, orgID, patientID, id, status string, opened time.Time, closed sql.NullTime) (bool, error) {
+// in (see takenInMisses). It returns that dose, or 0 when there was none.
+// The caller audits the move (movedRecord).
+func moveToTakenInMiss(ctx context.Context, tx *db.Tx, orgID, patientID, id, status string, opened time.Time, closed sql.NullTime) (int64, error) {
 	query, args := takenInMisses(orgID, patientID, status, opened, closed)
 	var next int64
 	var due time.Time
 	err := tx.QueryRowContext(ctx, query+` ORDER BY d.due_at, d.id LIMIT 1`, args...).Scan(&next, &due)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return false, nil
+		return 0, nil
 	case err != nil:
-		return false, fmt.Errorf("find a missed dose the escalation took in: %w", err)
+		return 0, fmt.Errorf("find a missed dose the escalation took in: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE escalations SET dose_instance_id = $1 WHERE id = $2`, next, id); err != nil {
-		return false, fmt.Errorf("move escalation to another missed dose: %w", err)
+		return 0, fmt.Errorf("move escalation to another missed dose: %w", err)
 	}
-	return true, nil
+	return next, nil
+}
+
+// movedRecord is the audit record of the move of escalation id to dose,
+// made by a, where its resolution with reason would otherwise have been
+// recorded: the escalation's dose is what its messages and its API answer
+// are about, a change of the patient's record as its resolution is.
+func movedRecord(a adherence.Actor, orgID, id, patientID string, dose int64, reason string) audit.Record {
+	return auditRecord(a, orgID, audit.ActionUpdate, "Escalation", id, patientID, fmt.Sprintf("dose=%d reason=%s", dose, reason))
 }
 
 // moveToHoldingMiss moves the unclosed missed_count escalation id, whose
 // trigger no longer holds around its own dose (recorded late, or of a plan
 // put on hold), to the latest dose it took in (see takenInMisses) around
 // which pol's trigger still holds on the misses of the patient's active
-// plans. It reports whether there was such a dose. Resolved on its own
+// plans. It returns that dose, or 0 when there was none (the caller audits
+// the move, movedRecord). Resolved on its own
 // dose alone, an escalation opened by a miss of a plan then paused (or
 // recorded late) was resolved while the active plans' misses still reached
 // the count, and the next miss opened a new one at level 1: the care
 // team's escalation, its acknowledgement state and its level progress were
 // lost.
-func moveToHoldingMiss(ctx context.Context, tx *db.Tx, pol adherence.EscalationPolicy, orgID, patientID, id, status string, opened time.Time, closed sql.NullTime, now time.Time) (bool, error) {
+func moveToHoldingMiss(ctx context.Context, tx *db.Tx, pol adherence.EscalationPolicy, orgID, patientID, id, status string, opened time.Time, closed sql.NullTime, now time.Time) (int64, error) {
 	query, args := takenInMisses(orgID, patientID, status, opened, closed)
 	rows, err := tx.QueryContext(ctx, query+` ORDER BY d.due_at DESC, d.id DESC`, args...)
 	if err != nil {
-		return false, fmt.Errorf("read the missed doses the escalation took in: %w", err)
+		return 0, fmt.Errorf("read the missed doses the escalation took in: %w", err)
 	}
 	type miss struct {
 		id  int64
@@ -548,28 +558,28 @@ func moveToHoldingMiss(ctx context.Context, tx *db.Tx, pol adherence.EscalationP
 		var m miss
 		if err := rows.Scan(&m.id, &m.due); err != nil {
 			rows.Close()
-			return false, fmt.Errorf("read the missed doses the escalation took in: %w", err)
+			return 0, fmt.Errorf("read the missed doses the escalation took in: %w", err)
 		}
 		misses = append(misses, m)
 	}
 	if err := rows.Close(); err != nil {
-		return false, fmt.Errorf("read the missed doses the escalation took in: %w", err)
+		return 0, fmt.Errorf("read the missed doses the escalation took in: %w", err)
 	}
 	for _, m := range misses {
 		dose := doseState{found: true, patientID: patientID, dueAt: m.due.UTC(), status: adherence.DoseMissed, planActive: true}
 		holds, err := triggerHolds(ctx, tx, pol, orgID, patientID, dose, now)
 		if err != nil {
-			return false, err
+			return 0, err
 		}
 		if !holds {
 			continue
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE escalations SET dose_instance_id = $1 WHERE id = $2`, m.id, id); err != nil {
-			return false, fmt.Errorf("move escalation to another missed dose: %w", err)
+			return 0, fmt.Errorf("move escalation to another missed dose: %w", err)
 		}
-		return true, nil
+		return m.id, nil
 	}
-	return false, nil
+	return 0, nil
 }
 
 // takenInMisses is the query (and its arguments) of the ids and due times
@@ -600,7 +610,7 @@ func takenInMisses(orgID, patientID, status string, opened time.Time, closed sql
 // are resolved and their pending steps cancelled. The patient's unclosed
 // missed_count and low_adherence escalations are then re-evaluated without
 // p's doses (see closeClearedCountEscalations). It returns the audit
-// records of the resolutions, and the resolutions. The
+// records of the resolutions and moves (movedRecord), and the resolutions. The
 // caller locks the patient, as the escalation consumer does, so a miss
 // consumed concurrently either opened or joined its escalation before (and
 // is seen here) or sees the plan's new status (and opens none).
@@ -643,7 +653,8 @@ func closePlanEscalations(ctx context.Context, tx *db.Tx, a adherence.Actor, p a
 		if err != nil {
 			return nil, nil, err
 		}
-		if moved {
+		if moved != 0 {
+			recs = append(recs, movedRecord(a, p.OrgID, e.id, p.PatientID, moved, reason))
 			continue
 		}
 		if err := closeEscalation(ctx, tx, e.id, adherence.EscalationResolved, a.ID, reason, now); err != nil {
@@ -668,8 +679,8 @@ func closePlanEscalations(ctx context.Context, tx *db.Tx, a adherence.Actor, p a
 // miss it took in around which they still reach the count
 // (moveToHoldingMiss). Left alone, an escalation driven by the misses of a
 // plan put on hold went on paging until the patient's next recording
-// re-evaluated it. It returns the audit records of the resolutions, and
-// the resolutions.
+// re-evaluated it. It returns the audit records of the resolutions and
+// moves (movedRecord), and the resolutions.
 func closeClearedCountEscalations(ctx context.Context, tx *db.Tx, a adherence.Actor, p adherence.Plan, reason string, now time.Time) ([]audit.Record, []Resolution, error) {
 	policies, err := loadOrgPolicies(ctx, tx, []any{p.OrgID})
 	if err != nil {
@@ -697,8 +708,13 @@ func closeClearedCountEscalations(ctx context.Context, tx *db.Tx, a adherence.Ac
 		if !holds && pol.Trigger.Kind == adherence.TriggerMissedCount {
 			// Opened by a miss of p, it goes on about an active plan's
 			// miss it took in while their misses still reach the count.
-			if holds, err = moveToHoldingMiss(ctx, tx, pol, p.OrgID, p.PatientID, u.id, u.status, u.opened, u.closed, now); err != nil {
+			moved, err := moveToHoldingMiss(ctx, tx, pol, p.OrgID, p.PatientID, u.id, u.status, u.opened, u.closed, now)
+			if err != nil {
 				return nil, nil, err
+			}
+			if moved != 0 {
+				recs = append(recs, movedRecord(a, p.OrgID, u.id, p.PatientID, moved, reason))
+				holds = true
 			}
 		}
 		if holds {
@@ -1011,6 +1027,10 @@ func (s *Store) consumeChunk(ctx context.Context, tx *db.Tx, now time.Time, n in
 				return err
 			}
 			for _, r := range resolved {
+				if r.movedTo != 0 {
+					recs = append(recs, movedRecord(EscalationSystemActor, it.orgID, r.id, it.p.PatientID, r.movedTo, r.reason))
+					continue
+				}
 				c.Resolved++
 				if c.ResolvedBy == nil {
 					c.ResolvedBy = map[Resolution]int{}
@@ -1315,14 +1335,17 @@ func patientCounts(ctx context.Context, tx *db.Tx, orgID, patientID string, from
 	return c, rows.Err()
 }
 
+// resolvedEscalation is an escalation a dose.resolved record resolved,
+// or, when movedTo is set, moved to that dose instead (for reason).
 type resolvedEscalation struct {
 	id, reason string
 	level      int
+	movedTo    int64
 }
 
 // resolveEscalations re-evaluates the unclosed escalations of the patient
 // of a dose.resolved record and resolves those whose trigger no longer
-// holds.
+// holds, or moves them to another miss they took in (movedTo).
 func resolveEscalations(ctx context.Context, tx *db.Tx, it outboxItem, policies map[string]adherence.EscalationPolicy, now time.Time) ([]resolvedEscalation, error) {
 	list, err := unclosedEscalations(ctx, tx, it.orgID, it.p.PatientID)
 	if err != nil {
@@ -1345,6 +1368,10 @@ func resolveEscalations(ctx context.Context, tx *db.Tx, it outboxItem, policies 
 		if holds {
 			continue
 		}
+		reason := ReasonTriggerCleared
+		if u.dose == it.p.DoseInstanceID {
+			reason = ReasonDoseRecorded
+		}
 		if pol.Trigger.Kind == adherence.TriggerMissedDose && dose.found {
 			// While a miss it took in is still missed, the escalation goes
 			// on about it rather than leave it unescalated.
@@ -1352,7 +1379,8 @@ func resolveEscalations(ctx context.Context, tx *db.Tx, it outboxItem, policies 
 			if err != nil {
 				return nil, err
 			}
-			if moved {
+			if moved != 0 {
+				out = append(out, resolvedEscalation{id: u.id, reason: reason, level: u.level, movedTo: moved})
 				continue
 			}
 		}
@@ -1363,13 +1391,10 @@ func resolveEscalations(ctx context.Context, tx *db.Tx, it outboxItem, policies 
 			if err != nil {
 				return nil, err
 			}
-			if moved {
+			if moved != 0 {
+				out = append(out, resolvedEscalation{id: u.id, reason: reason, level: u.level, movedTo: moved})
 				continue
 			}
-		}
-		reason := ReasonTriggerCleared
-		if u.dose == it.p.DoseInstanceID {
-			reason = ReasonDoseRecorded
 		}
 		if err := closeEscalation(ctx, tx, u.id, adherence.EscalationResolved, ClosedByPatient, reason, now); err != nil {
 			return nil, err

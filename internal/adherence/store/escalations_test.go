@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/db"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/notify"
@@ -198,6 +200,24 @@ func (w *escWorld) audited(id, detail string) int {
 		}
 	}
 	return n
+}
+
+// movedAudited fails unless escalation id has exactly one audit record of
+// its move to dose for reason, a change (U) by actor on the patient, as
+// its resolution would have been.
+func (w *escWorld) movedAudited(id string, dose int64, reason, actor string) {
+	w.t.Helper()
+	detail := fmt.Sprintf("dose=%d reason=%s", dose, reason)
+	var got []audit.Record
+	for _, r := range w.auditRecords() {
+		if r.ResourceType == "Escalation" && r.ResourceID == id && strings.HasPrefix(r.Detail, "dose=") {
+			got = append(got, r)
+		}
+	}
+	if len(got) != 1 || got[0].Detail != detail || got[0].Action != audit.ActionUpdate || got[0].ActorID != actor ||
+		got[0].PatientID != w.pat.ID || got[0].Outcome != audit.OutcomeSuccess {
+		w.t.Errorf("audit records of the move of escalation %s: %+v, want one U by %s with detail %q", id, got, actor, detail)
+	}
 }
 
 func (w *escWorld) sent(escalationID string) []escNotification {
@@ -1055,6 +1075,7 @@ func TestEscalationLateDoseKeepsLaterMissEscalated(t *testing.T) {
 		if got.Status != adherence.EscalationOpen || got.DoseInstanceID != day2.ID {
 			t.Fatalf("escalation after day 1 was answered = %+v, want open about dose %d", got, day2.ID)
 		}
+		w.movedAudited(e.ID, day2.ID, store.ReasonDoseRecorded, store.EscalationSystemActor.ID)
 		if es := w.escalations(store.EscalationFilter{}); len(es) != 1 {
 			t.Fatalf("%d escalations, want 1", len(es))
 		}
@@ -1372,6 +1393,7 @@ func TestEscalationPlanPauseMovesToAnotherPlansMiss(t *testing.T) {
 		if got.Status != adherence.EscalationOpen || second == "" || second == first {
 			t.Fatalf("escalation after the plan of its dose was paused = %+v, want open about the other plan's miss", got)
 		}
+		w.movedAudited(e.ID, got.DoseInstanceID, store.ReasonPlanPaused, w.actor.ID)
 		if _, err := w.s.SetPlanStatus(w.ctx, w.actor, w.org, second, adherence.PlanStopped); err != nil {
 			t.Fatal(err)
 		}
@@ -1496,6 +1518,7 @@ func TestEscalationLateRecordingMovesToMissTakenIn(t *testing.T) {
 		if second := planOf[got.DoseInstanceID]; got.Status != adherence.EscalationOpen || second == "" || second == first {
 			t.Fatalf("escalation after its dose was recorded late = %+v, want open about the other plan's miss", got)
 		}
+		w.movedAudited(e.ID, got.DoseInstanceID, store.ReasonDoseRecorded, store.EscalationSystemActor.ID)
 	})
 }
 
@@ -1628,15 +1651,18 @@ func TestPlanPauseReevaluatesCountEscalations(t *testing.T) {
 func TestCountEscalationAnchoredOnAHeldPlansMissStaysOpen(t *testing.T) {
 	for _, tt := range []struct {
 		name string
+		// reason and actor are those of the audit record of the move
+		// (actor "": the fixture's).
+		reason, actor string
 		// change pauses the other plan, or records its missed dose late.
 		change func(w *escWorld, other adherence.Plan)
 	}{
-		{"plan paused", func(w *escWorld, other adherence.Plan) {
+		{"plan paused", store.ReasonPlanPaused, "", func(w *escWorld, other adherence.Plan) {
 			if _, err := w.s.SetPlanStatus(w.ctx, w.actor, w.org, other.ID, adherence.PlanPaused); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{"dose recorded late", func(w *escWorld, other adherence.Plan) {
+		{"dose recorded late", store.ReasonDoseRecorded, store.EscalationSystemActor.ID, func(w *escWorld, other adherence.Plan) {
 			w.now = local(2026, 3, 2, 12, 0).UTC()
 			out := w.record(w.ev(w.pat.ID, other.ID, adherence.EventTaken, local(2026, 3, 2, 9, 30), "other-late-2"))
 			if out[0].Err != nil || out[0].Event.DoseStatus != adherence.DoseTakenLate {
@@ -1695,6 +1721,11 @@ func TestCountEscalationAnchoredOnAHeldPlansMissStaysOpen(t *testing.T) {
 				if last := got.Steps[len(got.Steps)-1]; last.Level != 2 || last.Status != adherence.StepPending {
 					t.Fatalf("steps after the change = %+v, want level 2 pending", got.Steps)
 				}
+				actor := tt.actor
+				if actor == "" {
+					actor = w.actor.ID
+				}
+				w.movedAudited(got.ID, ownDay2.ID, tt.reason, actor)
 				// The next miss joins it rather than opening a new one.
 				w.missDay(3)
 				if res := w.consume(); res.Opened != 0 {
