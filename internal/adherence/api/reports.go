@@ -465,7 +465,13 @@ func pageSearchset[T any](b *fhir.Bundle[T], all []fhir.BundleEntry[T], page fhi
 	}
 	b.Link = []fhir.BundleLink{{Relation: "self", URL: link(page.offset)}}
 	if page.count > 0 && page.offset > 0 {
-		b.Link = append(b.Link, fhir.BundleLink{Relation: "previous", URL: link(max(page.offset-page.count, 0))})
+		// From a page past the last match, previous is the last page that
+		// holds matches: stepping back by _count led through empty pages.
+		prev := page.offset - page.count
+		if prev >= len(all) {
+			prev = len(all) - page.count
+		}
+		b.Link = append(b.Link, fhir.BundleLink{Relation: "previous", URL: link(max(prev, 0))})
 	}
 	if page.count > 0 && page.end() < len(all) {
 		b.Link = append(b.Link, fhir.BundleLink{Relation: "next", URL: link(page.end())})
