@@ -1,7 +1,9 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
+	"net/http"
 	"regexp"
 	"strings"
 	"time"
@@ -88,7 +90,9 @@ func patientOut(p adherence.Patient, v view) patientJSON {
 }
 
 // patientInput is the body of POST /v1/patients and PATCH /v1/patients/{id}.
-// On PATCH, absent fields keep their value.
+// On PATCH, absent fields keep their value; a null removes an optional
+// field's value and is refused for a field the patient must have (see
+// takeNulls).
 type patientInput struct {
 	GivenName                     *string      `json:"givenName"`
 	FamilyName                    *string      `json:"familyName"`
@@ -114,6 +118,71 @@ var (
 
 // unsupportedLanguage is the message for a language not in languages.
 const unsupportedLanguage = "unsupported language; use one of en, es, fr, zh, vi, ko, tl, ru, ar, pt, ht, de"
+
+// decodeWithNulls decodes a request body into dst as httpx.Decode does and
+// returns the names, lower-cased, of its top-level members whose value is
+// null. encoding/json leaves a pointer field nil for a null as for a member
+// left out, so {"phone": null} read as a body without phone: the PATCH
+// kept the number and answered 200. Names are lower-cased because
+// encoding/json matches them to fields without regard to case.
+func decodeWithNulls(w http.ResponseWriter, r *http.Request, dst any) (map[string]bool, error) {
+	var body json.RawMessage
+	if err := httpx.Decode(w, r, &body); err != nil {
+		return nil, err
+	}
+	if err := httpx.DecodeBytes(body, dst); err != nil {
+		return nil, err
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(body, &members); err != nil {
+		// dst decoded, so the body is an object: not reached.
+		return nil, errs.Invalid("", "request body must be a JSON object")
+	}
+	nulls := map[string]bool{}
+	for name, v := range members {
+		if string(v) == "null" {
+			nulls[strings.ToLower(name)] = true
+		}
+	}
+	return nulls, nil
+}
+
+// takeNulls applies the null members of the body (from decodeWithNulls):
+// a null optional field is removed, as its empty value removes it; a null
+// field the patient must have is a 400 naming it.
+func (in *patientInput) takeNulls(nulls map[string]bool) error {
+	for _, f := range []struct{ name, msg string }{
+		{"givenName", "cannot be removed (null): a patient must have one"},
+		{"timeZone", "cannot be removed (null): a patient must have one (an IANA zone such as America/New_York)"},
+		{"language", "cannot be removed (null): " + unsupportedLanguage},
+		{"anchors", "cannot be removed (null): give the anchor times to change"},
+		{"smsConsent", "must be true or false, not null"},
+		{"shareMedicationWithCaregivers", "must be true or false, not null"},
+		{"version", "must be a number, not null"},
+	} {
+		if nulls[strings.ToLower(f.name)] {
+			return errs.Invalid(f.name, "%s", f.msg)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		dst  **string
+	}{
+		{"familyName", &in.FamilyName},
+		{"birthDate", &in.BirthDate},
+		{"phone", &in.Phone},
+		{"email", &in.Email},
+	} {
+		if nulls[strings.ToLower(f.name)] {
+			empty := ""
+			*f.dst = &empty
+		}
+	}
+	if nulls["quiethours"] {
+		in.QuietHours = &quietJSON{} // no quiet hours
+	}
+	return nil
+}
 
 // apply validates the input and copies it onto p. Every error names its
 // field; no PHI value is echoed in a message.
@@ -312,7 +381,8 @@ func planOut(p adherence.Plan, pat adherence.Patient, v view) planJSON {
 }
 
 // planInput is the body of POST /v1/patients/{id}/plans and PATCH
-// /v1/plans/{id}; on PATCH absent fields keep their value.
+// /v1/plans/{id}; on PATCH absent fields keep their value, and a null
+// removes an optional field's value or is refused (see takeNulls).
 type planInput struct {
 	Medication   *medicationJSON  `json:"medication"`
 	Dose         *string          `json:"dose"`
@@ -405,6 +475,48 @@ func (f *planEndField) UnmarshalJSON(data []byte) error {
 type planWindows struct {
 	OnTimeMinutes  *int `json:"onTimeMinutes"`
 	LateMaxMinutes *int `json:"lateMaxMinutes"`
+}
+
+// takeNulls applies the null members of the body (from decodeWithNulls):
+// a null optional text or days supply is removed, as its empty value (or
+// 0) removes it, and so does a null timing (allowed for a plan taken as
+// needed); a null field a plan must have is a 400 naming it. endAt and
+// windows read their null themselves.
+func (in *planInput) takeNulls(nulls map[string]bool) error {
+	for _, f := range []struct{ name, msg string }{
+		{"medication", "cannot be removed (null): a plan is for a drug"},
+		{"startAt", "cannot be removed (null): a plan has a start"},
+		{"asNeeded", "must be true or false, not null"},
+		{"version", "must be a number, not null"},
+	} {
+		if nulls[strings.ToLower(f.name)] {
+			return errs.Invalid(f.name, "%s", f.msg)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		dst  **string
+	}{
+		{"dose", &in.Dose},
+		{"instructions", &in.Instructions},
+		{"ingredient", &in.Ingredient},
+		{"drugClass", &in.DrugClass},
+	} {
+		if nulls[strings.ToLower(f.name)] {
+			empty := ""
+			*f.dst = &empty
+		}
+	}
+	if nulls["timing"] {
+		// No timing, which only a plan taken as needed may have: the
+		// timing's check names what else is missing.
+		in.Timing = &strictTiming{}
+	}
+	if nulls["dayssupply"] {
+		none := 0
+		in.DaysSupply = &none
+	}
+	return nil
 }
 
 var rxcui = regexp.MustCompile(`^[0-9]{1,10}$`)

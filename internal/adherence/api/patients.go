@@ -28,7 +28,12 @@ func (s *server) handleCreatePatient(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in patientInput
-	if err := httpx.Decode(w, r, &in); err != nil {
+	nulls, err := decodeWithNulls(w, r, &in)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := in.takeNulls(nulls); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -121,7 +126,12 @@ func (s *server) handleUpdatePatient(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in patientInput
-	if err := httpx.Decode(w, r, &in); err != nil {
+	nulls, err := decodeWithNulls(w, r, &in)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := in.takeNulls(nulls); err != nil {
 		s.fail(w, r, err)
 		return
 	}

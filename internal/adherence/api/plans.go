@@ -23,7 +23,12 @@ func (s *server) handleCreatePlan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in planInput
-	if err := httpx.Decode(w, r, &in); err != nil {
+	nulls, err := decodeWithNulls(w, r, &in)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := in.takeNulls(nulls); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -122,7 +127,12 @@ func (s *server) handleUpdatePlan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in planInput
-	if err := httpx.Decode(w, r, &in); err != nil {
+	nulls, err := decodeWithNulls(w, r, &in)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := in.takeNulls(nulls); err != nil {
 		s.fail(w, r, err)
 		return
 	}
