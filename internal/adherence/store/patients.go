@@ -226,7 +226,9 @@ func (s *Store) ListPatients(ctx context.Context, orgID string, f PatientFilter)
 
 // UpdatePatient writes the editable fields of p (demographics, contact,
 // zone, language, anchors, quiet hours, consent and sharing flags) if the
-// stored version is expectedVersion, and bumps p.Version; a stale version
+// stored version is expectedVersion, and bumps p.Version when one of them
+// changes (an update that changes nothing keeps the version and is still
+// audited); a stale version
 // is errs.Conflict. Active state changes go through SetPatientActive. When
 // the zone or the anchors change, the future doses of the patient's active
 // plans are regenerated in the same transaction.
@@ -245,8 +247,15 @@ func (s *Store) UpdatePatient(ctx context.Context, a adherence.Actor, p *adheren
 		if cur.Version != expectedVersion {
 			return errs.Conflict("patient was changed by someone else (version %d, expected %d)", cur.Version, expectedVersion)
 		}
-		now := s.clock()
 		p.Active, p.DeactivatedAt, p.CreatedAt = cur.Active, cur.DeactivatedAt, cur.CreatedAt
+		if sameArgs(patientArgs(p), patientArgs(&cur)) {
+			// Nothing changes: the version stays, so that a client
+			// holding it is not told of a change by a 409. The attempt
+			// is still audited (its answer discloses the record).
+			p.UpdatedAt, p.Version = cur.UpdatedAt, cur.Version
+			return s.record(ctx, tx, a, p.OrgID, audit.ActionUpdate, "Patient", p.ID, p.ID)
+		}
+		now := s.clock()
 		p.UpdatedAt, p.Version = now, cur.Version+1
 		args := append(patientArgs(p), p.UpdatedAt, p.Version, p.OrgID, p.ID)
 		_, err = tx.ExecContext(ctx, `UPDATE patients SET given_name = $1, family_name = $2, birth_date = $3,

@@ -296,7 +296,8 @@ func (s *Store) ListPlans(ctx context.Context, orgID, patientID string) ([]adher
 // instructions, days supply, as-needed, timing, start and end) if the
 // stored version is expectedVersion, bumps p.Version and, for an active
 // plan of an active patient, regenerates the future doses in the same
-// transaction. A zero StartAt keeps the stored one. Status changes go
+// transaction; an update that changes none of them does neither, and is
+// still audited. A zero StartAt keeps the stored one. Status changes go
 // through SetPlanStatus; a stopped plan cannot be changed (errs.Conflict).
 func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.Plan, expectedVersion int) error {
 	if !isID(p.OrgID) || !isID(p.ID) {
@@ -326,13 +327,25 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 		if err := validatePlan(p); err != nil {
 			return err
 		}
-		now := s.clock()
 		p.PatientID, p.Status, p.CreatedAt, p.GeneratedUntil = cur.PatientID, cur.Status, cur.CreatedAt, cur.GeneratedUntil
-		p.UpdatedAt, p.Version = now, cur.Version+1
 		args, err := planArgs(p)
 		if err != nil {
 			return err
 		}
+		curArgs, err := planArgs(&cur)
+		if err != nil {
+			return err
+		}
+		if sameArgs(args, curArgs) {
+			// Nothing changes: the version stays, so that a client
+			// holding it is not told of a change by a 409, and the doses
+			// are not regenerated. The attempt is still audited (its
+			// answer discloses the plan).
+			p.UpdatedAt, p.Version = cur.UpdatedAt, cur.Version
+			return s.record(ctx, tx, a, p.OrgID, audit.ActionUpdate, "MedicationRequest", p.ID, p.PatientID)
+		}
+		now := s.clock()
+		p.UpdatedAt, p.Version = now, cur.Version+1
 		args = append(args, p.UpdatedAt, p.Version, p.OrgID, p.ID)
 		_, err = tx.ExecContext(ctx, `UPDATE plans SET rxnorm = $1, rxnorm_display = $2, dose = $3, instructions = $4,
 			days_supply = $5, as_needed = $6, timing = $7, start_at = $8, end_at = $9, ingredient = $10,

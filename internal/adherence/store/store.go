@@ -172,6 +172,31 @@ type scanner interface {
 }
 
 // nullTime converts an optional instant into a query argument.
+// sameArgs reports whether two lists of statement arguments (from
+// patientArgs or planArgs) store the same values: an update that would
+// write what is stored changes nothing. Instants are compared with Equal;
+// the other arguments are comparable values (strings, numbers, booleans,
+// phi.String, nil).
+func sameArgs(a, b []any) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		ta, okA := a[i].(time.Time)
+		tb, okB := b[i].(time.Time)
+		if okA && okB {
+			if !ta.Equal(tb) {
+				return false
+			}
+			continue
+		}
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
 func nullTime(t *time.Time) any {
 	if t == nil {
 		return nil
