@@ -173,3 +173,48 @@ func TestCreatePlanOfPastEventsRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestCreatePlanOfSpentCountRefused: a new plan whose repeat.count ran out
+// before now (its count-th dose, counted from boundsPeriod.start, is past)
+// is a 400 naming timing.repeat.count (through the plans API and the FHIR
+// import), as one of past events names timing.event: it was created active
+// without a dose, and would never have one. A count still reaching a dose
+// ahead is fine.
+func TestCreatePlanOfSpentCountRefused(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("Spent Count Org")
+		pid := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "America/New_York"}, 201)["id"].(string)
+		// e.now is 2026-03-06T15:00Z, 10:00 in New York: the 65th daily
+		// 09:00 dose from 2026-01-01 is an hour past, the 66th tomorrow.
+		timing := func(count int) map[string]any {
+			return map[string]any{"repeat": map[string]any{"timeOfDay": []string{"09:00:00"}, "count": count,
+				"boundsPeriod": map[string]any{"start": "2026-01-01"}}}
+		}
+		plan := func(count int) map[string]any {
+			return map[string]any{"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril"}, "timing": timing(count)}
+		}
+		for _, count := range []int{1, 65} {
+			r := e.do("POST", "/v1/patients/"+pid+"/plans", admin, plan(count))
+			if r.status != 400 || r.json(t)["field"] != "timing.repeat.count" {
+				t.Errorf("count %d, all past = %d %s, want 400 naming timing.repeat.count", count, r.status, r.body)
+			}
+		}
+		r := e.do("POST", "/fhir/MedicationRequest", admin, map[string]any{
+			"resourceType": "MedicationRequest", "status": "active", "intent": "order",
+			"subject": map[string]any{"reference": "Patient/" + pid},
+			"medicationCodeableConcept": map[string]any{"coding": []any{map[string]any{
+				"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314076", "display": "lisinopril"}}},
+			"dosageInstruction": []any{map[string]any{"timing": timing(1)}},
+		})
+		if r.status != 400 || r.json(t)["field"] != "dosageInstruction[0].timing.repeat.count" {
+			t.Errorf("FHIR import of a spent count = %d %s, want 400 naming dosageInstruction[0].timing.repeat.count", r.status, r.body)
+		}
+		if got := e.mustDo("GET", "/v1/patients/"+pid+"/plans", admin, nil, 200); len(got["plans"].([]any)) != 0 {
+			t.Errorf("plans after the refusals = %v, want none", got)
+		}
+		id := e.mustDo("POST", "/v1/patients/"+pid+"/plans", admin, plan(66), 201)["id"].(string)
+		if doses := e.mustDo("GET", "/v1/plans/"+id+"/doses", admin, nil, 200)["doses"].([]any); len(doses) != 1 {
+			t.Errorf("doses of a plan whose count reaches tomorrow = %v, want 1", doses)
+		}
+	})
+}

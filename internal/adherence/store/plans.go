@@ -147,8 +147,8 @@ func (s *Store) CreatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 }
 
 // checkNotEnded refuses a new plan that has already ended, by its endAt,
-// its timing's boundsPeriod.end (a date in the patient's zone) or its last
-// event: it would be created active without a dose, and never have one. A
+// its timing's boundsPeriod.end (a date in the patient's zone), its last
+// event or its repeat.count: it would be created active without a dose, and never have one. A
 // plan is never created stopped, the only state of an ended plan, so a
 // plan already over is refused naming the field that ends it.
 func checkNotEnded(p *adherence.Plan, pat adherence.Patient, now time.Time) error {
@@ -177,6 +177,32 @@ func checkNotEnded(p *adherence.Plan, pat adherence.Patient, now time.Time) erro
 		}
 		if !last.After(now) {
 			return errs.Invalid("timing.event", "every event is in the past: a new plan must have a dose after now")
+		}
+	}
+	// A plan of repeat.count doses ends with its count-th, counted from the
+	// schedule start (boundsPeriod.start, else startAt): when that is past,
+	// it would likewise be created without a dose. The schedule without
+	// the count tells: its doses from now on are numbered past the count.
+	// With no dose at all in the window, count is not what ends the plan.
+	if r := p.Timing.Repeat; r != nil && r.Count != nil && !p.AsNeeded {
+		rep := *r
+		rep.Count, rep.CountMax = nil, nil
+		uncounted := p.Timing
+		uncounted.Repeat = &rep
+		doses, err := schedule.Expand(uncounted, schedule.Params{Location: loc, Anchors: pat.Anchors,
+			Start: p.StartAt, From: now, To: now.Add(schedule.MaxWindow)})
+		if err != nil {
+			return errs.PrefixField(err, "timing")
+		}
+		ahead := false
+		for _, d := range doses {
+			if d.Seq <= *r.Count {
+				ahead = true
+				break
+			}
+		}
+		if len(doses) > 0 && !ahead {
+			return errs.Invalid("timing.repeat.count", "every dose it counts is in the past: a new plan must have a dose after now")
 		}
 	}
 	return nil
