@@ -112,6 +112,12 @@ func TestOutOfRangeSettingsFailStartup(t *testing.T) {
 		{map[string]string{"SMTP_RATE": "Inf"}, `SMTP_RATE: "Inf" is not a rate per second`},
 		{map[string]string{"SMS_PROVIDERS": "none", "PUSH_PROVIDERS": "none", "EMAIL_PROVIDERS": "none", "CONSOLE_RATE": "x"}, `CONSOLE_RATE: "x" is not a rate per second`},
 		{map[string]string{"TWILIO_RATE_FILE": missing}, "read TWILIO_RATE_FILE: open " + missing},
+		// none with a provider beside it was ignored: none,console sent
+		// by console, console,none too, while the operator may have
+		// meant the channel off.
+		{map[string]string{"SMS_PROVIDERS": "none,console"}, "SMS_PROVIDERS: none turns the channel off and cannot be combined with providers"},
+		{map[string]string{"PUSH_PROVIDERS": "console, none"}, "PUSH_PROVIDERS: none turns the channel off and cannot be combined with providers"},
+		{map[string]string{"EMAIL_PROVIDERS": "smtp,none"}, "EMAIL_PROVIDERS: none turns the channel off and cannot be combined with providers"},
 		{map[string]string{"LOG_LEVEL": "verbose"}, "LOG_LEVEL: "},
 		{map[string]string{"DOSE_HORIZON_DAYS": "0"}, "DOSE_HORIZON_DAYS must be between 1 and 90"},
 		{map[string]string{"INGEST_COMMITTERS": "-1"}, "INGEST_COMMITTERS must be between 1 and 16"},

@@ -77,7 +77,7 @@ Configuration comes from flags and environment variables:
 Notifications (providers in fallback order, comma-separated; default console, which prints a
 redacted line per message; CONSOLE_SHOW_BODY=true prints the text too, default false):
   SMS_PROVIDERS      twilio, sns, console        PUSH_PROVIDERS  fcm, console
-  EMAIL_PROVIDERS    smtp, console               (none disables a channel)
+  EMAIL_PROVIDERS    smtp, console               (none, alone, disables a channel)
   TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID, TWILIO_BASE_URL
   PUBLIC_URL         the public base URL of this API: Twilio status callbacks and webhook signatures.
                      The Twilio webhooks (inbound SMS, status callbacks) are on whenever

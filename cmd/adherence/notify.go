@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -139,9 +140,20 @@ func newNotifier(ctx context.Context, getenv func(string) string, stdout io.Writ
 		if err != nil {
 			return nil, err
 		}
+		var list []string
 		for _, name := range strings.Split(names, ",") {
-			name = strings.TrimSpace(name)
-			if name == "" || name == "none" {
+			if name = strings.TrimSpace(name); name != "" {
+				list = append(list, name)
+			}
+		}
+		// none turns the channel off: with a provider beside it
+		// (none,console) one of the two is a mistake, and which one the
+		// operator meant cannot be told, so neither is guessed.
+		if len(list) > 1 && slices.Contains(list, "none") {
+			return nil, fmt.Errorf("%s: none turns the channel off and cannot be combined with providers (got %q)", ch.env, names)
+		}
+		for _, name := range list {
+			if name == "none" {
 				continue
 			}
 			p, err := n.provider(ctx, env, ch.channel, name, stdout, showBody)
