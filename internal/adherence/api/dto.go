@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/medplatform/medplatform/internal/adherence"
@@ -319,6 +320,14 @@ func (a anchorsJSON) merge(base schedule.Anchors) (schedule.Anchors, error) {
 		*f.dst = c
 	}
 	return out, nil
+}
+
+// hasControl reports whether s holds a control character (a line break,
+// a tab, an escape). A name is one line of text: shown in lists, audit
+// trails and message greetings, a line break in it splits what a reader
+// takes for one record, and an escape can rewrite a terminal's display.
+func hasControl(s string) bool {
+	return strings.IndexFunc(s, unicode.IsControl) >= 0
 }
 
 func validZone(name string) error {
@@ -683,6 +692,9 @@ func (in memberInput) member() (adherence.Member, error) {
 	name := strings.TrimSpace(in.Name)
 	if name == "" || utf8.RuneCountInString(name) > 200 {
 		return adherence.Member{}, errs.Invalid("name", "must be 1 to 200 characters")
+	}
+	if hasControl(name) {
+		return adherence.Member{}, errs.Invalid("name", "must not contain control characters (line breaks, tabs)")
 	}
 	if in.Email != "" && !emailRe.MatchString(in.Email) {
 		return adherence.Member{}, errs.Invalid("email", "must be an e-mail address")

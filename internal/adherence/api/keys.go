@@ -58,6 +58,10 @@ func (s *server) handleCreateAPIKey(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errs.Invalid("name", "must be at most 100 characters"))
 		return
 	}
+	if hasControl(in.Name) {
+		s.fail(w, r, errs.Invalid("name", "must not contain control characters (line breaks, tabs)"))
+		return
+	}
 	if in.ExpiresAt != nil && !in.ExpiresAt.After(s.Now()) {
 		s.fail(w, r, errs.Invalid("expiresAt", "must be in the future"))
 		return
