@@ -268,7 +268,8 @@ type Values struct {
 // left out (see Values.Link); without v.HelpContact (empty or blank), the
 // sentences that hold {{help_contact}} are (see withoutHelpSentences), and
 // a template left with no body by that is rendered as the built-in one of
-// its kind, language and channel (Default).
+// its kind, language and channel (Default), and one left with no subject
+// gets the built-in subject.
 // Errors come from Validate and carry no values.
 func Render(t Template, v Values) (subject, body string, err error) {
 	if err := t.Validate(); err != nil {
@@ -279,15 +280,21 @@ func Render(t Template, v Values) (subject, body string, err error) {
 	if v.Link == "" {
 		subj, text = withoutLinkLines(subj, t.Kind, allowed), withoutLinkLines(text, t.Kind, allowed)
 	}
+	var builtInSubject bool
 	if strings.TrimSpace(v.HelpContact) == "" {
 		subj, text = withoutHelpSentences(subj, t.Kind, allowed), withoutHelpSentences(text, t.Kind, allowed)
-		if d := Default(t.Kind, t.Language, t.Channel); strings.TrimSpace(text) == "" && d.Body != "" && d != t {
+		d := Default(t.Kind, t.Language, t.Channel)
+		if strings.TrimSpace(text) == "" && d.Body != "" && d != t {
 			// An organization's own text that said nothing but where
 			// to get help would go out empty (a HELP answered with
 			// nothing): the built-in text, whose other sentences name
 			// the program and what it sends, goes instead.
 			return Render(d, v)
 		}
+		// Likewise an own subject (an e-mail's, a push title) that said
+		// nothing but where to get help would go out empty: the
+		// built-in subject goes with the organization's body.
+		builtInSubject = strings.TrimSpace(subj) == "" && strings.TrimSpace(t.Subject) != "" && d.Subject != "" && d != t
 	}
 	sp, err := parse("subject", subj, t.Kind, allowed)
 	if err != nil {
@@ -297,7 +304,13 @@ func Render(t Template, v Values) (subject, body string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	return fill(sp, t, v), fill(bp, t, v), nil
+	subject = fill(sp, t, v)
+	if builtInSubject {
+		if subject, _, err = Render(Default(t.Kind, t.Language, t.Channel), v); err != nil {
+			return "", "", err
+		}
+	}
+	return subject, fill(bp, t, v), nil
 }
 
 // withoutLinkLines leaves out of s, for a message without a link, every

@@ -480,3 +480,43 @@ func TestRenderWithoutHelpContact(t *testing.T) {
 		})
 	}
 }
+
+// TestRenderSubjectWithoutHelpContact: an organization's own subject (an
+// e-mail's subject, a push title) that says nothing but where to get help
+// rendered empty when the organization gave no help contact, and the
+// message went out without one; the built-in subject of its kind,
+// language and channel goes instead, with the organization's body, as the
+// built-in body replaces an own body left empty.
+func TestRenderSubjectWithoutHelpContact(t *testing.T) {
+	for _, kind := range []remind.Kind{remind.KindHelp, remind.KindOptOutConfirmation, remind.KindAckConfirmation} {
+		for _, ch := range []notify.Channel{notify.Email, notify.Push} {
+			t.Run(fmt.Sprintf("%s/%s", kind, ch), func(t *testing.T) {
+				v := remind.Values{Program: "Heart Care"}
+				d := remind.Default(kind, "en", ch)
+				if d.Subject == "" {
+					t.Skip("no built-in subject")
+				}
+				wantSubject, _, err := remind.Render(d, v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				own := remind.Template{Kind: kind, Language: "en", Channel: ch,
+					Subject: "Call {{help_contact}} for help", Body: "{{program}} here. Call {{help_contact}} with questions."}
+				subject, body, err := remind.Render(own, v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if strings.TrimSpace(subject) == "" || subject != wantSubject {
+					t.Errorf("subject = %q, want the built-in %q", subject, wantSubject)
+				}
+				if body != "Heart Care here." {
+					t.Errorf("body = %q, want the organization's without its help sentence", body)
+				}
+				v.HelpContact = "555-0100"
+				if subject, _, err = remind.Render(own, v); err != nil || subject != "Call 555-0100 for help" {
+					t.Errorf("with a help contact: subject = %q, %v; want the organization's", subject, err)
+				}
+			})
+		}
+	}
+}
