@@ -103,6 +103,11 @@ func (p EscalationPolicy) Validate() error {
 	if n := utf8.RuneCountInString(strings.TrimSpace(p.Name)); n == 0 || n > 200 {
 		return errs.Invalid("name", "must be 1 to 200 characters")
 	}
+	// Leading and trailing white space (a pasted line break) is trimmed
+	// when the policy is stored, as a member's or patient's name is.
+	if HasControl(strings.TrimSpace(p.Name)) {
+		return errs.Invalid("name", "must not contain control characters (line breaks, tabs)")
+	}
 	if err := p.Trigger.validate(); err != nil {
 		return err
 	}

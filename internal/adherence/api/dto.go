@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/medplatform/medplatform/internal/adherence"
@@ -118,6 +117,10 @@ var (
 )
 
 // unsupportedLanguage is the message for a language not in languages.
+// controlChars is the message of a one-line text field (a name, a
+// relationship) holding a control character; see adherence.HasControl.
+const controlChars = "must not contain control characters (line breaks, tabs)"
+
 const unsupportedLanguage = "unsupported language; use one of en, es, fr, zh, vi, ko, tl, ru, ar, pt, ht, de"
 
 // decodeWithNulls decodes a request body into dst as httpx.Decode does and
@@ -193,6 +196,9 @@ func (in patientInput) apply(p *adherence.Patient, now time.Time, create bool) e
 		if v == "" || utf8.RuneCountInString(v) > 200 {
 			return errs.Invalid("givenName", "must be 1 to 200 characters")
 		}
+		if adherence.HasControl(v) {
+			return errs.Invalid("givenName", controlChars)
+		}
 		p.GivenName = phi.New(v)
 	} else if create {
 		return errs.Invalid("givenName", "is required")
@@ -201,6 +207,9 @@ func (in patientInput) apply(p *adherence.Patient, now time.Time, create bool) e
 		v := strings.TrimSpace(*in.FamilyName)
 		if utf8.RuneCountInString(v) > 200 {
 			return errs.Invalid("familyName", "must be at most 200 characters")
+		}
+		if adherence.HasControl(v) {
+			return errs.Invalid("familyName", controlChars)
 		}
 		p.FamilyName = phi.New(v)
 	}
@@ -320,14 +329,6 @@ func (a anchorsJSON) merge(base schedule.Anchors) (schedule.Anchors, error) {
 		*f.dst = c
 	}
 	return out, nil
-}
-
-// hasControl reports whether s holds a control character (a line break,
-// a tab, an escape). A name is one line of text: shown in lists, audit
-// trails and message greetings, a line break in it splits what a reader
-// takes for one record, and an escape can rewrite a terminal's display.
-func hasControl(s string) bool {
-	return strings.IndexFunc(s, unicode.IsControl) >= 0
 }
 
 func validZone(name string) error {
@@ -693,8 +694,8 @@ func (in memberInput) member() (adherence.Member, error) {
 	if name == "" || utf8.RuneCountInString(name) > 200 {
 		return adherence.Member{}, errs.Invalid("name", "must be 1 to 200 characters")
 	}
-	if hasControl(name) {
-		return adherence.Member{}, errs.Invalid("name", "must not contain control characters (line breaks, tabs)")
+	if adherence.HasControl(name) {
+		return adherence.Member{}, errs.Invalid("name", controlChars)
 	}
 	if in.Email != "" && !emailRe.MatchString(in.Email) {
 		return adherence.Member{}, errs.Invalid("email", "must be an e-mail address")

@@ -58,8 +58,8 @@ func (s *server) handleCreateAPIKey(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errs.Invalid("name", "must be at most 100 characters"))
 		return
 	}
-	if hasControl(in.Name) {
-		s.fail(w, r, errs.Invalid("name", "must not contain control characters (line breaks, tabs)"))
+	if adherence.HasControl(in.Name) {
+		s.fail(w, r, errs.Invalid("name", controlChars))
 		return
 	}
 	if in.ExpiresAt != nil && !in.ExpiresAt.After(s.Now()) {

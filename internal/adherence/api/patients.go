@@ -221,6 +221,10 @@ func (s *server) handleLink(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errs.Invalid("relationship", "must be at most 100 characters"))
 		return
 	}
+	if adherence.HasControl(in.Relationship) {
+		s.fail(w, r, errs.Invalid("relationship", controlChars))
+		return
+	}
 	l := adherence.Link{PatientID: pat.ID, MemberID: r.PathValue("memberId"), Relationship: in.Relationship}
 	if err := s.Store.LinkMember(r.Context(), actor(r), pat.OrgID, l); err != nil {
 		s.fail(w, r, err)
