@@ -71,6 +71,9 @@ func cmdBootstrap(ctx context.Context, args []string, getenv func(string) string
 	if name == "" || utf8.RuneCountInString(name) > 200 {
 		return fmt.Errorf("--org is required (1 to 200 characters)")
 	}
+	if adherence.HasControl(name) {
+		return fmt.Errorf("--org must not contain control characters (line breaks, tabs)")
+	}
 	d, err := open(ctx, getenv, stderr, true)
 	if err != nil {
 		return err
@@ -112,6 +115,10 @@ func cmdCreateKey(ctx context.Context, args []string, getenv func(string) string
 	}
 	if utf8.RuneCountInString(*name) > 100 {
 		return fmt.Errorf("--name must be at most 100 characters")
+	}
+	// As the API's name of a key: one line in GET /v1/api-keys.
+	if adherence.HasControl(*name) {
+		return fmt.Errorf("--name must not contain control characters (line breaks, tabs)")
 	}
 	now := time.Now().UTC()
 	var exp *time.Time

@@ -352,3 +352,60 @@ func TestAdminNamesCountCharacters(t *testing.T) {
 		})
 	}
 }
+
+// TestAdminNamesRefuseControlCharacters: admin bootstrap --org and admin
+// create-key --name are one line each, as the API's names are: a line
+// break, tab or escape in them is an error naming the flag, and no
+// organization or key is created.
+func TestAdminNamesRefuseControlCharacters(t *testing.T) {
+	for _, engine := range []struct {
+		name string
+		url  func(t *testing.T) string
+	}{
+		{"sqlite", func(t *testing.T) string { return "sqlite:" + dbtest.URIPath(filepath.Join(t.TempDir(), "a.db")) }},
+		{"postgres", func(t *testing.T) string { return dbtest.PostgresURL(t) }},
+	} {
+		t.Run(engine.name, func(t *testing.T) {
+			getenv := envOf(map[string]string{"DATABASE_URL": engine.url(t), "LOG_LEVEL": "warn"})
+			ctx := context.Background()
+			bad := []string{"Demo\nCare", "Demo\rCare", "Demo\tCare", "Demo\x1b[2J", "Demo\u0085Care"}
+			for _, name := range bad {
+				var out bytes.Buffer
+				err := run(ctx, []string{"admin", "bootstrap", "--org", name}, getenv, nil, &out, io.Discard)
+				if err == nil || !strings.Contains(err.Error(), "--org") {
+					t.Errorf("bootstrap --org %q: err = %v, want one naming --org", name, err)
+				}
+				if out.Len() != 0 {
+					t.Errorf("bootstrap --org %q printed %q", name, out.String())
+				}
+			}
+			var out bytes.Buffer
+			if err := run(ctx, []string{"admin", "bootstrap", "--org", "Demo Care — Забота"}, getenv, nil, &out, io.Discard); err != nil {
+				t.Fatalf("bootstrap: %v", err)
+			}
+			orgID := valueOf(out.String(), "org_id")
+			for _, name := range bad {
+				out.Reset()
+				err := run(ctx, []string{"admin", "create-key", "--org", orgID, "--name", name}, getenv, nil, &out, io.Discard)
+				if err == nil || !strings.Contains(err.Error(), "--name") {
+					t.Errorf("create-key --name %q: err = %v, want one naming --name", name, err)
+				}
+				if out.Len() != 0 {
+					t.Errorf("create-key --name %q printed %q", name, out.String())
+				}
+			}
+			d, err := openExisting(ctx, getenv, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.close()
+			keys, err := d.store.ListAPIKeys(ctx, orgID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(keys) != 1 {
+				t.Errorf("keys of the org after the refusals: %+v, want the bootstrap key only", keys)
+			}
+		})
+	}
+}

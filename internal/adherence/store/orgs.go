@@ -55,6 +55,9 @@ func (s *Store) insertOrg(ctx context.Context, q db.Querier, name string) (adher
 	if name == "" || utf8.RuneCountInString(name) > 200 {
 		return adherence.Org{}, errs.Invalid("name", "must be 1 to 200 characters")
 	}
+	if adherence.HasControl(name) {
+		return adherence.Org{}, errs.Invalid("name", "must not contain control characters (line breaks, tabs)")
+	}
 	o := adherence.Org{ID: newID(), Name: name, CreatedAt: s.clock()}
 	if _, err := q.ExecContext(ctx, `INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)`,
 		o.ID, o.Name, o.CreatedAt); err != nil {

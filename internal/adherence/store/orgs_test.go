@@ -1,0 +1,47 @@
+package store_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/platform/errs"
+)
+
+// TestOrgNameRefusesControlCharacters: an organization's name is one line
+// (the program name of messages, audit views): a line break, tab or escape
+// in it is invalid naming name, from CreateOrg as from Bootstrap, and no
+// organization or key is written. Leading and trailing white space is
+// trimmed, as before.
+func TestOrgNameRefusesControlCharacters(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		for _, name := range []string{"Demo\nCare", "Demo\rCare", "Demo\tCare", "Demo\x1b[2J", "Demo\u0085Care"} {
+			_, err := f.s.CreateOrg(f.ctx, name)
+			var e *errs.Error
+			if !errors.As(err, &e) || e.Code != errs.CodeInvalid || e.Field != "name" {
+				t.Errorf("CreateOrg(%q) = %v, want invalid naming name", name, err)
+			}
+			_, err = f.s.Bootstrap(f.ctx, name, adherence.APIKey{ID: "k-" + name, Role: "admin", Hash: []byte("h"), CreatedBy: "test"})
+			if !errors.As(err, &e) || e.Code != errs.CodeInvalid || e.Field != "name" {
+				t.Errorf("Bootstrap(%q) = %v, want invalid naming name", name, err)
+			}
+		}
+		var n int
+		if err := f.d.SQL.QueryRowContext(f.ctx, `SELECT count(*) FROM orgs`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Errorf("organizations after the refusals = %d, want the fixture's one", n)
+		}
+		if err := f.d.SQL.QueryRowContext(f.ctx, `SELECT count(*) FROM api_keys`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Errorf("API keys after the refusals = %d, want none", n)
+		}
+		o, err := f.s.CreateOrg(f.ctx, " Demo Care — Забота\n")
+		if err != nil || o.Name != "Demo Care — Забота" {
+			t.Errorf("CreateOrg of a name with a trailing line break = %+v, %v; want it trimmed", o, err)
+		}
+	})
+}
