@@ -86,9 +86,8 @@ func newOIDCVerifier(cfg OIDCConfig, now func() time.Time) (*oidcVerifier, error
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
-	// go-oidc reads its HTTP client from the context given to the key set
-	// and keeps that context for background fetches.
-	keys := oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), client), cfg.JWKSURL)
+	// Not go-oidc's RemoteKeySet: see jwksKeySet.
+	keys := newJWKSKeySet(cfg.JWKSURL, client)
 	v := &oidcVerifier{
 		verifier: oidc.NewVerifier(cfg.Issuer, observedKeySet{keys}, &oidc.Config{
 			ClientID:             cfg.Audience,

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -345,4 +346,134 @@ func TestAuthenticateOIDCKeyRotation(t *testing.T) {
 	check("new key after rotation", token(newKey, "new"), true)
 	check("old key after rotation", token(oldKey, "old"), false)
 	check("new key under the old kid", token(newKey, "old"), false)
+}
+
+// TestAuthenticateOIDCKeyRotationWhileFetching rotates the signing key
+// again and again while other requests keep the key set being fetched (as
+// tokens of an unknown key do). Each time, a token signed with the key
+// just published must be accepted and one signed with the retired key
+// refused: a request must be checked against keys fetched after it found
+// its key missing, never against a fetch that started before (go-oidc's
+// RemoteKeySet let it join one, and answered before storing the keys).
+func TestAuthenticateOIDCKeyRotationWhileFetching(t *testing.T) {
+	c := newClock()
+	keys := [2]*rsa.PrivateKey{newRSAKey(t), newRSAKey(t)}
+	jwk := func(k *rsa.PrivateKey, kid string) map[string]string {
+		return map[string]string{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid,
+			"n": base64.RawURLEncoding.EncodeToString(k.N.Bytes()),
+			"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(k.E)).Bytes())}
+	}
+	var mu sync.Mutex
+	published := []any{jwk(keys[0], "k0")}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		body, err := json.Marshal(map[string]any{"keys": published})
+		mu.Unlock()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	cfg := &auth.OIDCConfig{Issuer: testIssuer, Audience: testAudience, JWKSURL: srv.URL + "/jwks"}
+	a, err := auth.NewAuthenticator(nil, cfg, ratelimit.NewMemory(c.Now), c.Now)
+	if err != nil {
+		t.Fatalf("NewAuthenticator: %v", err)
+	}
+	a.MaxFailures = 1 << 30 // this test is about verification, not the budget
+	token := func(k *rsa.PrivateKey, kid string) string {
+		return sign(t, jwt.SigningMethodRS256, k, kid, jwt.MapClaims{
+			"iss": testIssuer, "aud": testAudience, "sub": "u", "exp": c.Now().Add(time.Minute).Unix(),
+			"org_id": "org-1", "role": "admin",
+		})
+	}
+
+	unknown := "Bearer " + token(keys[0], "never-published")
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := a.Authenticate(t.Context(), request("192.0.2.9:1", unknown)); err == nil {
+					t.Error("a token of a key never published was accepted")
+					return
+				}
+			}
+		})
+	}
+	defer wg.Wait()
+	defer close(stop)
+
+	const rotations = 300
+	for i := 1; i <= rotations && !t.Failed(); i++ {
+		kid, key := fmt.Sprintf("k%d", i), keys[i%2]
+		mu.Lock()
+		published = []any{jwk(key, kid)}
+		mu.Unlock()
+		if _, err := a.Authenticate(t.Context(), request("192.0.2.1:1", "Bearer "+token(key, kid))); err != nil {
+			t.Errorf("rotation %d: the new key refused: %v", i, err)
+		}
+		retired := token(keys[(i-1)%2], fmt.Sprintf("k%d", i-1))
+		if _, err := a.Authenticate(t.Context(), request("192.0.2.1:1", "Bearer "+retired)); err == nil {
+			t.Errorf("rotation %d: the retired key accepted", i)
+		}
+	}
+}
+
+// TestAuthenticateOIDCKeySetContents: keys the platform cannot use are
+// skipped, not a reason to refuse the whole set, and a provider answering
+// with an error status refuses the token (401) rather than reporting an
+// outage.
+func TestAuthenticateOIDCKeySetContents(t *testing.T) {
+	c := newClock()
+	key := newRSAKey(t)
+	good := map[string]string{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": "good",
+		"n": base64.RawURLEncoding.EncodeToString(key.N.Bytes()),
+		"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(key.E)).Bytes())}
+	tok := sign(t, jwt.SigningMethodRS256, key, "good", jwt.MapClaims{
+		"iss": testIssuer, "aud": testAudience, "sub": "u", "exp": c.Now().Add(time.Minute).Unix(),
+		"org_id": "org-1", "role": "admin",
+	})
+	tests := []struct {
+		name     string
+		status   int
+		body     any
+		wantCode errs.Code
+	}{
+		{name: "only the key", status: http.StatusOK, body: map[string]any{"keys": []any{good}}},
+		{name: "beside a key of an unsupported algorithm and one of an unsupported curve", status: http.StatusOK, body: map[string]any{"keys": []any{
+			map[string]string{"kty": "EC", "alg": "ES256K", "crv": "secp256k1", "kid": "k1", "x": "AA", "y": "AA"},
+			map[string]string{"kty": "OKP", "crv": "Ed448", "kid": "ed448", "x": "AA"},
+			good,
+		}}},
+		{name: "empty set", status: http.StatusOK, body: map[string]any{"keys": []any{}}, wantCode: errs.CodeUnauthorized},
+		{name: "not a key set", status: http.StatusOK, body: []int{1}, wantCode: errs.CodeUnauthorized},
+		{name: "error status", status: http.StatusInternalServerError, body: map[string]any{"keys": []any{good}}, wantCode: errs.CodeUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(tt.status)
+				json.NewEncoder(w).Encode(tt.body)
+			}))
+			defer srv.Close()
+			cfg := &auth.OIDCConfig{Issuer: testIssuer, Audience: testAudience, JWKSURL: srv.URL + "/jwks"}
+			a, err := auth.NewAuthenticator(nil, cfg, ratelimit.NewMemory(c.Now), c.Now)
+			if err != nil {
+				t.Fatalf("NewAuthenticator: %v", err)
+			}
+			_, err = a.Authenticate(t.Context(), request("192.0.2.1:1", "Bearer "+tok))
+			if code := errs.CodeOf(err); code != tt.wantCode {
+				t.Fatalf("Authenticate error = %v (code %q), want code %q", err, code, tt.wantCode)
+			}
+		})
+	}
 }
