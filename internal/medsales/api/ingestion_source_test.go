@@ -51,6 +51,28 @@ func TestIngestionRefusesMalformedSource(t *testing.T) {
 	}
 }
 
+// TestIngestionRefusesInvalidUTF8: a source holding a byte that is not
+// UTF-8 is refused with 400 saying where, and nothing is queued; the JSON
+// decoder read the byte as U+FFFD and queued a source other than the one
+// sent.
+func TestIngestionRefusesInvalidUTF8(t *testing.T) {
+	q := &recordingQueue{}
+	srv := httptest.NewServer(api.NewServer(api.Deps{Jobs: q, IngestToken: "tok", AllowedSources: []string{"/x/"}}))
+	defer srv.Close()
+	status, b := postIngestion(t, srv.URL, "{\"dataset\":\"nucc\",\"source\":\"/x/\xff.csv\"}")
+	var p struct {
+		Type   string `json:"type"`
+		Detail string `json:"detail"`
+	}
+	if status != http.StatusBadRequest || json.Unmarshal(b, &p) != nil || !strings.HasSuffix(p.Type, "/invalid") ||
+		!strings.Contains(p.Detail, "not valid UTF-8 at byte offset 31") {
+		t.Errorf("source with byte 0xff: %d %s, want 400 saying it is not valid UTF-8 at byte offset 31", status, b)
+	}
+	if len(q.args) != 0 {
+		t.Errorf("queued %+v, want nothing", q.args)
+	}
+}
+
 // TestIngestionTokenGuessingIsLimited: after auth.DefaultMaxFailures wrong
 // tokens from one client address, that address is refused (429) even with
 // the right token until the window passes; another address is not, and a

@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/medplatform/medplatform/internal/platform/errs"
 )
@@ -195,11 +196,11 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 
 // Decode reads one JSON value from the request body into dst, strictly:
 // the body must be JSON (Content-Type application/json or a +json type, or
-// absent), at most MaxBodyBytes long, a single value with no unknown
-// fields, no key twice in an object (see duplicateKey), no string holding
-// U+0000 (see nulString) and the right types.
+// absent), at most MaxBodyBytes long, valid UTF-8, a single value with no
+// unknown fields, no key twice in an object (see duplicateKey), no string
+// holding U+0000 (see nulString) and the right types.
 // Errors are *errs.Error naming the field, or the line and column of a
-// syntax error.
+// syntax error (and the byte offset of a byte that is not UTF-8).
 func Decode(w http.ResponseWriter, r *http.Request, dst any) error {
 	data, err := readBody(w, r)
 	if err != nil {
@@ -226,6 +227,17 @@ func DecodeBytes(data []byte, dst any) error { return decodeBytes(data, dst, fal
 func decodeBytes(data []byte, dst any, topOnly bool) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return errs.Invalid("", "request body is empty; a JSON object is required")
+	}
+	// Checked first: encoding/json reads a byte that is not UTF-8 inside
+	// a string as U+FFFD, so the request would act on another value than
+	// the one sent (a file name, a search term). An envelope's items are
+	// checked when they are decoded, so that a bad item is refused as that
+	// item.
+	if !topOnly {
+		if off := invalidUTF8(data); off >= 0 {
+			line, col := position(data, int64(off))
+			return errs.Invalid("", "malformed JSON: not valid UTF-8 at byte offset %d (line %d, column %d)", off, line, col)
+		}
 	}
 	if bytes.Equal(bytes.TrimSpace(data), []byte("null")) {
 		// encoding/json leaves dst untouched for null: the value would be
@@ -259,6 +271,23 @@ func decodeBytes(data []byte, dst any, topOnly bool) error {
 		}
 	}
 	return nil
+}
+
+// invalidUTF8 returns the offset of the first byte of data that does not
+// begin a valid UTF-8 sequence (a stray byte, a truncated sequence, an
+// encoded surrogate), or -1 when data is valid UTF-8.
+func invalidUTF8(data []byte) int {
+	if utf8.Valid(data) {
+		return -1
+	}
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return -1
 }
 
 func decodeError(data []byte, dst any, err error) error {

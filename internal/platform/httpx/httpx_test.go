@@ -59,6 +59,15 @@ func TestDecode(t *testing.T) {
 		{"repeated key in a list", `{"items":[{"when":null},{"when":null,"when":null}]}`, "", errs.CodeInvalid, "items[1].when", "appears twice"},
 		{"same key in sibling objects", `{"items":[{"when":null},{"when":null}],"inner":{"flag":true}}`, "", "", "", ""},
 		{"braces and quotes inside strings", `{"name":"{\"name\":[1,{\"x\":2}]}","tags":["name","name"],"count":1}`, "", "", "", ""},
+		// encoding/json would read these as U+FFFD: the value used would
+		// not be the one sent.
+		{"invalid UTF-8 in a string", "{\"name\":\"/x/\xff.csv\"}", "", errs.CodeInvalid, "", "not valid UTF-8 at byte offset 12 (line 1, column 13)"},
+		{"invalid UTF-8 on a later line", "{\n  \"count\": 1,\n  \"name\": \"ab\xc3(\"\n}", "", errs.CodeInvalid, "", "not valid UTF-8 at byte offset 29 (line 3, column 14)"},
+		{"truncated UTF-8 sequence", "{\"name\":\"\xe2\x82\"}", "", errs.CodeInvalid, "", "byte offset 9 "},
+		{"UTF-8 encoded surrogate", "{\"name\":\"\xed\xa0\x80\"}", "", errs.CodeInvalid, "", "byte offset 9 "},
+		{"invalid UTF-8 in a key", "{\"na\xffme\":\"a\"}", "", errs.CodeInvalid, "", "byte offset 4 "},
+		{"invalid UTF-8 in a list", "{\"tags\":[\"a\",\"\x80\"]}", "", errs.CodeInvalid, "", "byte offset 14 "},
+		{"multibyte UTF-8", `{"name":"José ✓ 😀","tags":["日本"]}`, "", "", "", ""},
 		{"not json media type", `{}`, "text/plain", "unsupported_media", "", "application/json"},
 		{"too large", `{"name":"` + strings.Repeat("x", httpx.MaxBodyBytes) + `"}`, "", errs.CodeTooLarge, "", "exceeds"},
 	}
@@ -113,6 +122,20 @@ func TestDecodeEnvelope(t *testing.T) {
 		case tt.wantField != "" && (!errors.As(err, &e) || e.Field != tt.wantField):
 			t.Errorf("%s: %v, want a problem naming %s", tt.body, err, tt.wantField)
 		}
+	}
+	// An item that is not valid UTF-8 is refused by itself, when it is
+	// decoded, at its own offset.
+	r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader("{\"events\":[{\"a\":1},{\"a\":\"\xff\"}]}"))
+	var env envelope
+	if err := httpx.DecodeEnvelope(httptest.NewRecorder(), r, &env); err != nil || len(env.Events) != 2 {
+		t.Fatalf("DecodeEnvelope = %v, %d items; want nil, 2 items", err, len(env.Events))
+	}
+	if err := httpx.DecodeBytes(env.Events[0], &map[string]any{}); err != nil {
+		t.Errorf("DecodeBytes(item 0) = %v", err)
+	}
+	var bad *errs.Error
+	if err := httpx.DecodeBytes(env.Events[1], &map[string]any{}); !errors.As(err, &bad) || bad.Code != errs.CodeInvalid || !strings.Contains(bad.Message, "not valid UTF-8 at byte offset 6 ") {
+		t.Errorf("DecodeBytes(item 1) = %v, want invalid, not valid UTF-8 at byte offset 6", err)
 	}
 	// A key that is not an identifier is not echoed.
 	err := httpx.DecodeBytes([]byte(`{"name":"a","x y":1,"X Y":2}`), &map[string]any{})
