@@ -145,9 +145,15 @@ func (r *Reader) readHeader(cols []Column, opts Options) error {
 			return fmt.Errorf("%s: empty file, no header line: %w", r.file, ErrWrongFile)
 		}
 		if errors.Is(err, errLineTooLong) {
+			if crOnly(r.long) {
+				return r.crOnlyError()
+			}
 			return fmt.Errorf("%s: no header line in the first %d bytes (binary file?): %w", r.file, maxHeader, ErrWrongFile)
 		}
 		return fmt.Errorf("%s: read header: %w", r.file, err)
+	}
+	if crOnly(line) {
+		return r.crOnlyError()
 	}
 	r.line = 1
 	r.recLine = 1
@@ -234,6 +240,23 @@ func (r *Reader) readHeader(cols []Column, opts Options) error {
 	r.rec = r.rec[:0]
 	r.ends = r.ends[:0]
 	return nil
+}
+
+// crOnly reports whether the header line read as line (up to its first LF)
+// ends in a CR followed by more than a LF: the file's lines end in CR
+// alone (classic Mac OS, or LF turned into CR), which this reader does not
+// split on. Its rows would be read as more fields of the header, and the
+// file refused for bad quoting or missing columns, or as binary.
+func crOnly(line []byte) bool {
+	i := bytes.IndexByte(line, '\r')
+	return i >= 0 && i+1 < len(line) && line[i+1] != '\n'
+}
+
+// crOnlyError refuses a file whose lines end in CR alone. It is no
+// ErrWrongFile by its message (the file may well be the right one) but
+// counts as one: nothing can be loaded from it as it is.
+func (r *Reader) crOnlyError() error {
+	return &layoutError{msg: fmt.Sprintf("%s: lines end in CR alone (classic Mac OS line ends), which are not supported: convert them to LF or CR LF", r.file)}
 }
 
 // findName returns the field of the first of names that the header (its

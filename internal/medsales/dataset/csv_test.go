@@ -250,6 +250,12 @@ func TestNewReaderRefuses(t *testing.T) {
 		{"binary (zip) file", "PK\x03\x04\x14\x00\x00\x00\x08\x00\n", "f.csv: header line contains control byte 0x03, not a text file: wrong file for the dataset"},
 		{"non-UTF-8 header", "NPI,Entity \xe9Type Code\n", "f.csv: header line is not UTF-8 text: wrong file for the dataset"},
 		{"binary without line break", strings.Repeat("\x00\x01", 1<<20), "f.csv: no header line in the first 1048576 bytes (binary file?): wrong file for the dataset"},
+		// Lines ending in CR alone were refused for the rows read as more
+		// fields of the header: bad quoting, missing columns, binary.
+		{"CR-only line ends", "NPI,Entity Type Code\r1234567893,1\r", crOnlyMsg},
+		{"CR-only line ends, quoted header", "\"NPI\",\"Entity Type Code\"\r\"1234567893\",\"1\"\r", crOnlyMsg},
+		{"CR-only line ends, over 1 MiB", "NPI,Entity Type Code\r" + strings.Repeat("1234567893,1\r", 1<<17), crOnlyMsg},
+		{"CR CR line ends (CR LF with LF turned into CR)", "NPI,Entity Type Code\r\r1234567893,1\r\r", crOnlyMsg},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -264,6 +270,23 @@ func TestNewReaderRefuses(t *testing.T) {
 				t.Errorf("error does not wrap ErrWrongFile")
 			}
 		})
+	}
+}
+
+const crOnlyMsg = "f.csv: lines end in CR alone (classic Mac OS line ends), which are not supported: convert them to LF or CR LF"
+
+// TestReaderCRLFAndCRInFields: CR LF line ends are read, and so is a CR
+// inside a quoted field; neither is taken for CR-only line ends.
+func TestReaderCRLFAndCRInFields(t *testing.T) {
+	cols := []dataset.Column{{Name: "NPI", Required: true}, {Name: "Name"}}
+	r, err := dataset.NewReader(strings.NewReader("NPI,Name\r\n1,\"a\rb\"\r\n2,c\r\n"), "f.csv", cols, dataset.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := readCSVRecords(t, r, 2)
+	want := []csvRecord{{Line: 2, Fields: []string{"1", "a\rb"}}, {Line: 3, Fields: []string{"2", "c"}}}
+	if diff := cmp.Diff(want, got); diff != "" || err != nil {
+		t.Errorf("records (-want +got):\n%s\nErr() = %v", diff, err)
 	}
 }
 

@@ -1,7 +1,9 @@
 package dataset_test
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 
@@ -37,6 +39,23 @@ func TestNUCCReader(t *testing.T) {
 		{Line: 6, Reason: `Code "207Q" does not have 10 characters`},
 		{Line: 7, Reason: `Code "207Q00000X" repeats the code on line 2`},
 	})
+}
+
+// TestNUCCReaderCROnlyLineEnds: the taxonomy file with its LF turned into
+// CR (tr '\n' '\r') is refused for its line ends, not for bad quoting.
+func TestNUCCReaderCROnlyLineEnds(t *testing.T) {
+	const file = "nucc_taxonomy_sample.csv"
+	b, err := io.ReadAll(openTestdata(t, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = dataset.NewNUCCReader(bytes.NewReader(bytes.ReplaceAll(b, []byte("\n"), []byte("\r"))), file)
+	if want := file + ": lines end in CR alone (classic Mac OS line ends), which are not supported: convert them to LF or CR LF"; err == nil || err.Error() != want {
+		t.Errorf("NewNUCCReader error = %v\nwant %s", err, want)
+	}
+	if !errors.Is(err, dataset.ErrWrongFile) {
+		t.Errorf("error does not count as ErrWrongFile (bad input, not worth a retry)")
+	}
 }
 
 func TestNUCCReaderLayouts(t *testing.T) {
