@@ -86,7 +86,7 @@ const DefaultCloseTimeout = 5 * time.Second
 
 // Open connects to the database named by rawURL:
 //
-//	postgres://user@host:5432/name?sslmode=…   PostgreSQL (also postgresql://)
+//	postgres://user@host:5432/name?sslmode=…   PostgreSQL (also postgresql://; the scheme in any case)
 //	sqlite:path/to/file.db                      SQLite file (also file:… or a bare path)
 //
 // A SQLite URL that SQLite would read as another file, or as no shared
@@ -97,9 +97,10 @@ const DefaultCloseTimeout = 5 * time.Second
 // one writer connection (SQL) it has read-only connections (Read) and a
 // goroutine that checkpoints the WAL; Close stops it.
 func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
+	if u, ok := postgresURL(rawURL); ok {
+		return openPostgres(ctx, u, opts)
+	}
 	switch {
-	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
-		return openPostgres(ctx, rawURL, opts)
 	case rawURL == "":
 		return nil, errors.New("open database: empty database URL")
 	case checkURL(rawURL) != nil:
@@ -120,7 +121,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 // a SQLite path and create a database there, in directories named after
 // the user, password and host. The message does not echo the URL.
 func checkURL(rawURL string) error {
-	if otherScheme(rawURL) != "" || strings.HasPrefix(rawURL, "postgres://") || strings.HasPrefix(rawURL, "postgresql://") {
+	if _, pg := postgresURL(rawURL); pg || otherScheme(rawURL) != "" {
 		return nil
 	}
 	lower := strings.ToLower(rawURL)
@@ -140,10 +141,14 @@ func checkURL(rawURL string) error {
 // was taken for a SQLite path and a database created there — a value of
 // spaces only is refused, and so is a URL that begins like a PostgreSQL URL
 // but is not one (see checkURL), before any command looks for a file at it.
+// A PostgreSQL scheme is returned in lower case (see postgresURL).
 func URLSetting(raw, def string) (string, error) {
 	u := strings.TrimSpace(raw)
 	if u == "" {
 		return "", fmt.Errorf("DATABASE_URL is blank: unset it for the default %s", def)
+	}
+	if pg, ok := postgresURL(u); ok {
+		return pg, nil
 	}
 	if err := checkURL(u); err != nil {
 		return "", err
@@ -158,7 +163,7 @@ func URLSetting(raw, def string) (string, error) {
 // than as the one database file Open creates and every connection and
 // process shares (see the checks below). Other URLs pass.
 func checkSQLiteURL(rawURL string) error {
-	if strings.HasPrefix(rawURL, "postgres://") || strings.HasPrefix(rawURL, "postgresql://") || otherScheme(rawURL) != "" {
+	if _, pg := postgresURL(rawURL); pg || otherScheme(rawURL) != "" {
 		return nil
 	}
 	for _, check := range []func(string) error{checkSQLiteQuery, checkSQLiteFragment, checkSQLiteHost, checkSQLiteMemory, checkSQLiteNUL} {
@@ -261,6 +266,20 @@ func closeTimeout(opts Options) time.Duration {
 
 // otherScheme returns the scheme of a URL of the form scheme://… other
 // than the SQLite ones, or "".
+// postgresURL reports whether rawURL is a PostgreSQL URL, postgres:// or
+// postgresql:// in any case (a URL scheme is case-insensitive, RFC 3986
+// section 3.1), and returns it with its scheme in lower case: pgx knows a
+// URL by the lower-case scheme only, and reads anything else as a
+// key=value connection string. Only the scheme changes.
+func postgresURL(rawURL string) (string, bool) {
+	for _, scheme := range []string{"postgres://", "postgresql://"} {
+		if len(rawURL) >= len(scheme) && strings.EqualFold(rawURL[:len(scheme)], scheme) {
+			return scheme + rawURL[len(scheme):], true
+		}
+	}
+	return rawURL, false
+}
+
 func otherScheme(rawURL string) string {
 	scheme, _, ok := strings.Cut(rawURL, "://")
 	if !ok || scheme == "" || strings.EqualFold(scheme, "sqlite") || strings.EqualFold(scheme, "file") {
@@ -328,7 +347,7 @@ func (e oneLineError) Unwrap() error { return e.err }
 // SQLitePath returns the file a SQLite database URL names, as Open opens
 // it, or "" when rawURL names PostgreSQL or another scheme.
 func SQLitePath(rawURL string) string {
-	if strings.HasPrefix(rawURL, "postgres://") || strings.HasPrefix(rawURL, "postgresql://") || otherScheme(rawURL) != "" {
+	if _, pg := postgresURL(rawURL); pg || otherScheme(rawURL) != "" {
 		return ""
 	}
 	return filePath(sqlitePath(rawURL))

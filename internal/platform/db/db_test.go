@@ -385,6 +385,43 @@ func TestOpenRefusesMistypedPostgresURL(t *testing.T) {
 	}
 }
 
+// TestOpenPostgresSchemeAnyCase checks that a PostgreSQL URL whose scheme
+// is not in lower case (POSTGRES://…, PostgreSQL://…) opens PostgreSQL, as
+// a URL scheme is case-insensitive: it was refused as an unsupported
+// scheme. URLSetting gives it back with the scheme in lower case, the
+// rest untouched, and it names no SQLite file.
+func TestOpenPostgresSchemeAnyCase(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, tc := range []struct{ in, want string }{
+		{"POSTGRES://App:Pw@Host:5432/Name?sslmode=disable", "postgres://App:Pw@Host:5432/Name?sslmode=disable"},
+		{"PostgreSQL://u@h/x", "postgresql://u@h/x"},
+	} {
+		if got, err := db.URLSetting(" "+tc.in, "sqlite:x.db"); err != nil || got != tc.want {
+			t.Errorf("URLSetting(%q) = %q, %v, want %q", tc.in, got, err, tc.want)
+		}
+		if p := db.SQLitePath(tc.in); p != "" {
+			t.Errorf("SQLitePath(%q) = %q, want none", tc.in, p)
+		}
+	}
+	base, ok := strings.CutPrefix(dbtest.PostgresURL(t), "postgres://")
+	if !ok {
+		t.Skip("TEST_DATABASE_URL does not start with postgres://")
+	}
+	for _, scheme := range []string{"POSTGRES://", "PostgreSQL://"} {
+		d, err := db.Open(context.Background(), scheme+base, db.Options{MaxConns: 2})
+		if err != nil {
+			t.Errorf("Open(%s…): %v", scheme, err)
+			continue
+		}
+		var one int
+		err = d.SQL.QueryRow("SELECT 1").Scan(&one)
+		if d.Dialect != db.Postgres || err != nil {
+			t.Errorf("Open(%s…) = %s, query: %v; want PostgreSQL", scheme, d.Dialect, err)
+		}
+		d.Close()
+	}
+}
+
 // TestOpenUnreachablePostgresOneLine checks that a PostgreSQL server that
 // cannot be reached is reported on one line (the commands print it as
 // their one error line; pgx puts each connection attempt on a line of its
