@@ -88,6 +88,11 @@ func loadSettings(getenv func(string) string) (settings, error) {
 			s.AllowedSources = append(s.AllowedSources, p)
 		}
 	}
+	if len(s.AllowedSources) == 0 {
+		// Only commas and spaces: the server would start and refuse every
+		// source with a 403 that names this setting.
+		return s, fmt.Errorf("INGEST_ALLOWED_SOURCES names no prefix (only commas and spaces): name at least one, such as s3://bucket/, or unset it for the default s3://")
+	}
 	schedule, err := env.String("INGEST_SCHEDULE", "")
 	if err != nil {
 		return s, err

@@ -34,6 +34,8 @@ func TestSettingsFailStartup(t *testing.T) {
 		{map[string]string{"AWS_ENDPOINT_URL_S3": "ftp://minio:9000"}, "AWS_ENDPOINT_URL_S3 must be an absolute http(s) URL"},
 		{map[string]string{"GEOCODER_URL": "geocoding.geo.census.gov"}, "GEOCODER_URL must be an absolute http(s) URL"},
 		{map[string]string{"GEOCODER_URL": "https://"}, "GEOCODER_URL must be an absolute http(s) URL"},
+		// No prefix at all: the server started and refused every source.
+		{map[string]string{"INGEST_ALLOWED_SOURCES": " , "}, "INGEST_ALLOWED_SOURCES names no prefix"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
