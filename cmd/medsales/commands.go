@@ -64,7 +64,7 @@ func cmdHealthcheck(ctx context.Context, args []string, getenv func(string) stri
 
 // cmdIngest loads one file: `medsales ingest DATASET SOURCE`.
 func cmdIngest(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlags("ingest", "ingest [--mode full|increment] [--data-year YYYY] [--max-reject-ratio 0.01] DATASET SOURCE", stderr)
+	fs := newFlags("ingest", "ingest [--mode full|increment] [--data-year YYYY] [--max-reject-ratio 0.01] [--progress auto|bar|log|none] DATASET SOURCE", stderr)
 	mode := fs.String("mode", "", "full or increment (default: recognised from the file name; NPPES weekly files are increments)")
 	year := fs.Int("data-year", 0, "data / program year (default: from the file name)")
 	ratio := fs.Float64("max-reject-ratio", 0, "share of rejected rows that fails the load, 0 to 1; 0 allows no rejected row (default 0.01)")
