@@ -18,6 +18,7 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -198,7 +199,8 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 // the body must be JSON (Content-Type application/json or a +json type, or
 // absent), at most MaxBodyBytes long, valid UTF-8, a single value with no
 // unknown fields, no key twice in an object (see duplicateKey), no string
-// holding U+0000 (see nulString) and the right types.
+// holding half a UTF-16 surrogate pair (see loneSurrogate) or U+0000 (see
+// nulString) and the right types.
 // Errors are *errs.Error naming the field, or the line and column of a
 // syntax error (and the byte offset of a byte that is not UTF-8).
 func Decode(w http.ResponseWriter, r *http.Request, dst any) error {
@@ -263,6 +265,10 @@ func decodeBytes(data []byte, dst any, topOnly bool) error {
 	// An envelope's items are checked when they are decoded, each by
 	// itself (DecodeBytes).
 	if !topOnly {
+		if off := loneSurrogate(data); off >= 0 {
+			line, col := position(data, int64(off))
+			return errs.Invalid("", "malformed JSON: the escape at byte offset %d (line %d, column %d) is half of a UTF-16 surrogate pair, which names no character", off, line, col)
+		}
 		if path, nul := nulString(data); nul {
 			if path == "" {
 				path = "(body)"
@@ -288,6 +294,55 @@ func invalidUTF8(data []byte) int {
 		i += size
 	}
 	return -1
+}
+
+// loneSurrogate returns the offset in data, valid JSON, of the first
+// \u escape of a UTF-16 surrogate that is not part of a pair (a high
+// surrogate \uD800–\uDBFF not followed by the escape of a low one
+// \uDC00–\uDFFF, or a low one by itself), or -1. Such an escape names no
+// character, and encoding/json reads it as U+FFFD, as it does a byte
+// that is not UTF-8. In valid JSON a backslash occurs in strings only.
+func loneSurrogate(data []byte) int {
+	if !bytes.Contains(data, []byte(`\u`)) {
+		return -1
+	}
+	for i := 0; i+1 < len(data); i++ {
+		if data[i] != '\\' {
+			continue
+		}
+		if data[i+1] != 'u' {
+			i++ // the escaped character, which may be a backslash
+			continue
+		}
+		r := hex4(data[i+2:])
+		switch {
+		case r >= 0xD800 && r <= 0xDBFF:
+			if j := i + 6; j+1 < len(data) && data[j] == '\\' && data[j+1] == 'u' {
+				if lo := hex4(data[j+2:]); lo >= 0xDC00 && lo <= 0xDFFF {
+					i = j + 5
+					continue
+				}
+			}
+			return i
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return i
+		}
+		i += 5
+	}
+	return -1
+}
+
+// hex4 returns the value of the four hex digits b starts with (valid
+// JSON has them after \u), or -1.
+func hex4(b []byte) rune {
+	if len(b) < 4 {
+		return -1
+	}
+	n, err := strconv.ParseUint(string(b[:4]), 16, 32)
+	if err != nil {
+		return -1
+	}
+	return rune(n)
 }
 
 func decodeError(data []byte, dst any, err error) error {

@@ -68,6 +68,11 @@ func TestDecode(t *testing.T) {
 		{"invalid UTF-8 in a key", "{\"na\xffme\":\"a\"}", "", errs.CodeInvalid, "", "byte offset 4 "},
 		{"invalid UTF-8 in a list", "{\"tags\":[\"a\",\"\x80\"]}", "", errs.CodeInvalid, "", "byte offset 14 "},
 		{"multibyte UTF-8", `{"name":"José ✓ 😀","tags":["日本"]}`, "", "", "", ""},
+		// So would a UTF-16 surrogate escaped without its other half.
+		{"lone high surrogate", `{"name":"/x/\ud800.csv"}`, "", errs.CodeInvalid, "", "the escape at byte offset 12 (line 1, column 13) is half of a UTF-16 surrogate pair"},
+		{"high surrogate before another escape", `{"name":"\uD800\u0041"}`, "", errs.CodeInvalid, "", "byte offset 9 "},
+		{"lone low surrogate", `{"tags":["a","\udc00"]}`, "", errs.CodeInvalid, "", "byte offset 14 "},
+		{"surrogate pair", `{"name":"\ud83d\ude00 \uD83D\uDE00","tags":["\\ud800","\u00e9"]}`, "", "", "", ""},
 		{"not json media type", `{}`, "text/plain", "unsupported_media", "", "application/json"},
 		{"too large", `{"name":"` + strings.Repeat("x", httpx.MaxBodyBytes) + `"}`, "", errs.CodeTooLarge, "", "exceeds"},
 	}
