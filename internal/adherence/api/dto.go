@@ -540,6 +540,9 @@ func (in planInput) apply(p *adherence.Plan, create bool) error {
 		if d == "" || utf8.RuneCountInString(d) > 500 {
 			return errs.Invalid("medication.display", "must be 1 to 500 characters")
 		}
+		if adherence.HasControl(d) {
+			return errs.Invalid("medication.display", controlChars)
+		}
 		// A plan's doses, events, fills and their FHIR exports are records
 		// of its drug: another drug on the same plan would rewrite that
 		// history (last month's administrations exported as the new drug,
@@ -556,7 +559,11 @@ func (in planInput) apply(p *adherence.Plan, create bool) error {
 		if utf8.RuneCountInString(*in.Dose) > 100 {
 			return errs.Invalid("dose", "must be at most 100 characters")
 		}
-		p.Dose = strings.TrimSpace(*in.Dose)
+		v := strings.TrimSpace(*in.Dose)
+		if adherence.HasControl(v) {
+			return errs.Invalid("dose", controlChars)
+		}
+		p.Dose = v
 	}
 	if in.Instructions != nil {
 		if utf8.RuneCountInString(*in.Instructions) > 2000 {
@@ -578,12 +585,18 @@ func (in planInput) apply(p *adherence.Plan, create bool) error {
 		if utf8.RuneCountInString(v) > 200 {
 			return errs.Invalid("ingredient", "must be at most 200 characters")
 		}
+		if adherence.HasControl(v) {
+			return errs.Invalid("ingredient", controlChars)
+		}
 		p.Ingredient = v
 	}
 	if in.DrugClass != nil {
 		v := strings.TrimSpace(*in.DrugClass)
 		if utf8.RuneCountInString(v) > 100 {
 			return errs.Invalid("drugClass", "must be at most 100 characters")
+		}
+		if adherence.HasControl(v) {
+			return errs.Invalid("drugClass", controlChars)
 		}
 		p.DrugClass = v
 	}

@@ -173,8 +173,8 @@ func (s *server) handleFHIRRead(w http.ResponseWriter, r *http.Request) {
 // checkImportedPlan holds the plan of an imported MedicationRequest to the
 // rules planInput.apply applies to POST /v1/patients/{id}/plans (an RxNorm
 // code of digits, a drug name of at most 500 characters, instructions of at
-// most 2000, a dose of at most 100), naming the FHIR element, and trims the
-// drug name as apply does.
+// most 2000, a dose of at most 100, the drug name and the dose one line
+// each), naming the FHIR element, and trims the drug name as apply does.
 func checkImportedPlan(p *adherence.Plan) error {
 	if !rxcui.MatchString(p.Medication.RxNorm) {
 		return errs.Invalid("medicationCodeableConcept.coding", "the RxNorm code must be an RxNorm concept id (digits)")
@@ -185,12 +185,18 @@ func checkImportedPlan(p *adherence.Plan) error {
 	if utf8.RuneCountInString(d) > 500 {
 		return errs.Invalid("medicationCodeableConcept.coding", "the drug name (the RxNorm coding's display, else medicationCodeableConcept.text) must be at most 500 characters")
 	}
+	if adherence.HasControl(d) {
+		return errs.Invalid("medicationCodeableConcept.coding", "the drug name (the RxNorm coding's display, else medicationCodeableConcept.text) %s", controlChars)
+	}
 	p.Medication.Display = d
 	if utf8.RuneCountInString(p.Instructions) > 2000 {
 		return errs.Invalid("dosageInstruction[0].text", "must be at most 2000 characters")
 	}
 	if utf8.RuneCountInString(p.Dose) > 100 {
 		return errs.Invalid("dosageInstruction[0].doseAndRate[0].doseQuantity", "must be at most 100 characters as value and unit")
+	}
+	if adherence.HasControl(p.Dose) {
+		return errs.Invalid("dosageInstruction[0].doseAndRate[0].doseQuantity", "the unit (unit, else code) %s", controlChars)
 	}
 	return nil
 }

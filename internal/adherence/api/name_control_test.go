@@ -82,3 +82,124 @@ func TestTextFieldsRefuseControlCharacters(t *testing.T) {
 		}
 	})
 }
+
+// TestPlanTextsRefuseControlCharacters: a plan's drug name
+// (medication.display), dose, ingredient and drugClass are one line of
+// text, on POST and PATCH, as are the drug name and the dose of a FHIR
+// import (the RxNorm coding's display or the concept's text; the dose
+// quantity's unit or code): a line break, tab or escape in them is a 400
+// naming the field (the FHIR element), and nothing is written. The
+// instructions may span lines, in the plan API and in the import.
+func TestPlanTextsRefuseControlCharacters(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		plans := "/v1/patients/" + w.patient + "/plans"
+		plan := func(field, v string) map[string]any {
+			body := map[string]any{
+				"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril"},
+				"timing":     map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}},
+			}
+			if field == "medication.display" {
+				body["medication"] = map[string]any{"rxnorm": "314076", "display": v}
+			} else {
+				body[field] = v
+			}
+			return body
+		}
+		patch := func(field, v string) map[string]any {
+			if field == "medication.display" {
+				return map[string]any{"medication": map[string]any{"rxnorm": "314076", "display": v}}
+			}
+			return map[string]any{field: v}
+		}
+		// fhir is an import whose element at is v: "display", "text" (the
+		// concept's text, without a display), "unit", "code" (the unit's
+		// code, without a unit) or "instructions".
+		fhir := func(at, v string) map[string]any {
+			coding := map[string]any{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314076", "display": "lisinopril"}
+			concept := map[string]any{"coding": []any{coding}}
+			quantity := map[string]any{"value": 1, "unit": "tablet"}
+			dosage := map[string]any{
+				"timing":      map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}},
+				"doseAndRate": []any{map[string]any{"doseQuantity": quantity}},
+			}
+			switch at {
+			case "display":
+				coding["display"] = v
+			case "text":
+				delete(coding, "display")
+				concept["text"] = v
+			case "unit":
+				quantity["unit"] = v
+			case "code":
+				delete(quantity, "unit")
+				quantity["code"] = v
+			case "instructions":
+				dosage["text"] = v
+			}
+			return map[string]any{
+				"resourceType": "MedicationRequest", "status": "active", "intent": "order",
+				"subject":                   map[string]any{"reference": "Patient/" + w.patient},
+				"medicationCodeableConcept": concept,
+				"dosageInstruction":         []any{dosage},
+			}
+		}
+		countPlans := func() int {
+			t.Helper()
+			var n int
+			if err := e.db.SQL.QueryRow(`SELECT COUNT(*) FROM plans`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		before := countPlans()
+		const display, dose = "medicationCodeableConcept.coding", "dosageInstruction[0].doseAndRate[0].doseQuantity"
+		for _, c := range []struct {
+			name, method, path, field string
+			body                      func(v string) any
+		}{
+			{"new display", "POST", plans, "medication.display", func(v string) any { return plan("medication.display", v) }},
+			{"new dose", "POST", plans, "dose", func(v string) any { return plan("dose", v) }},
+			{"new ingredient", "POST", plans, "ingredient", func(v string) any { return plan("ingredient", v) }},
+			{"new drugClass", "POST", plans, "drugClass", func(v string) any { return plan("drugClass", v) }},
+			{"display", "PATCH", "/v1/plans/" + w.plan, "medication.display", func(v string) any { return patch("medication.display", v) }},
+			{"dose", "PATCH", "/v1/plans/" + w.plan, "dose", func(v string) any { return patch("dose", v) }},
+			{"ingredient", "PATCH", "/v1/plans/" + w.plan, "ingredient", func(v string) any { return patch("ingredient", v) }},
+			{"drugClass", "PATCH", "/v1/plans/" + w.plan, "drugClass", func(v string) any { return patch("drugClass", v) }},
+			{"FHIR display", "POST", "/fhir/MedicationRequest", display, func(v string) any { return fhir("display", v) }},
+			{"FHIR text", "POST", "/fhir/MedicationRequest", display, func(v string) any { return fhir("text", v) }},
+			{"FHIR unit", "POST", "/fhir/MedicationRequest", dose, func(v string) any { return fhir("unit", v) }},
+			{"FHIR unit code", "POST", "/fhir/MedicationRequest", dose, func(v string) any { return fhir("code", v) }},
+		} {
+			for _, v := range []string{"10\nmg", "10\rmg", "10\tmg", "10 mg\x1b[2J", "10\u0085mg"} {
+				r := e.do(c.method, c.path, w.admin, c.body(v))
+				if r.status != 400 || r.json(t)["field"] != c.field {
+					t.Errorf("%s %q = %d %s, want 400 naming %s", c.name, v, r.status, r.body, c.field)
+				}
+			}
+		}
+		if n := countPlans(); n != before {
+			t.Errorf("plans after the refusals = %d, want %d", n, before)
+		}
+		got := e.mustDo("GET", "/v1/plans/"+w.plan, w.admin, nil, 200)
+		if got["version"] != 1.0 {
+			t.Errorf("a refused PATCH changed the plan: %v", got)
+		}
+
+		// One line in any script is fine; instructions may span lines.
+		got = e.mustDo("POST", plans, w.admin, map[string]any{
+			"medication": map[string]any{"rxnorm": "314076", "display": "лизиноприл 10 мг"},
+			"dose":       "1 таблетка", "ingredient": "лизиноприл", "drugClass": "RASA — ИАПФ",
+			"instructions": "Take with water.\nAvoid potassium supplements.",
+			"timing":       map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}},
+		}, 201)
+		if got["instructions"] != "Take with water.\nAvoid potassium supplements." || got["dose"] != "1 таблетка" {
+			t.Errorf("plan of one-line texts and multi-line instructions = %v", got)
+		}
+		e.mustDo("PATCH", "/v1/plans/"+w.plan, w.admin, map[string]any{"instructions": "Morning.\r\nWith food."}, 200)
+		for _, at := range []string{"display", "text", "unit", "code"} {
+			e.mustDo("POST", "/fhir/MedicationRequest", w.admin, fhir(at, "таблетка"), 201)
+		}
+		e.mustDo("POST", "/fhir/MedicationRequest", w.admin, fhir("instructions", "Take with water.\nAvoid potassium supplements."), 201)
+	})
+}
