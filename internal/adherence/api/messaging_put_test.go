@@ -93,3 +93,40 @@ func TestSetMessagingWithoutPolicyNamesIt(t *testing.T) {
 		}
 	})
 }
+
+// TestMessagingTextsRefuseControlCharacters: the messaging settings'
+// programName and helpContact are one line of text, set into messages
+// ({{program}}, {{help_contact}}) and e-mail subjects: a line break,
+// tab or escape in them is a 400 naming the field, and the settings are
+// unchanged. The same text without them, in any script, is fine.
+func TestMessagingTextsRefuseControlCharacters(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("Messaging Control Org")
+		settings := func(program, help string) map[string]any {
+			return map[string]any{"programName": program, "helpContact": help,
+				"reminderPolicy": map[string]any{"validityMinutes": 30, "channels": []string{"sms"}}}
+		}
+		e.mustDo("PUT", "/v1/settings/messaging", admin, settings("Heart Care", "555-0100"), 200)
+		for _, v := range []string{"Heart\nCare", "Heart\rCare", "Heart\tCare", "Heart Care\x1b[2J", "Heart\u0085Care", "Heart Care\n"} {
+			for _, c := range []struct {
+				field string
+				body  map[string]any
+			}{
+				{"programName", settings(v, "555-0100")},
+				{"helpContact", settings("Heart Care", v)},
+			} {
+				r := e.do("PUT", "/v1/settings/messaging", admin, c.body)
+				if r.status != 400 || r.json(t)["field"] != c.field {
+					t.Errorf("%s %q = %d %s, want 400 naming %s", c.field, v, r.status, r.body, c.field)
+				}
+			}
+		}
+		if got := e.mustDo("GET", "/v1/settings/messaging", admin, nil, 200); got["programName"] != "Heart Care" || got["helpContact"] != "555-0100" {
+			t.Errorf("settings after the refusals = %v", got)
+		}
+		got := e.mustDo("PUT", "/v1/settings/messaging", admin, settings("Сердце — Heart Care", "https://care.example.org/help"), 200)
+		if got["programName"] != "Сердце — Heart Care" || got["helpContact"] != "https://care.example.org/help" {
+			t.Errorf("settings without control characters = %v", got)
+		}
+	})
+}

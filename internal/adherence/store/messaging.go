@@ -48,6 +48,15 @@ func (s *Store) SetMessaging(ctx context.Context, a adherence.Actor, orgID strin
 	if utf8.RuneCountInString(m.HelpContact) > 100 {
 		return errs.Invalid("helpContact", "must be at most 100 characters")
 	}
+	// Both are one line of text set into messages ({{program}} also into
+	// e-mail subjects): a line break there splits a subject header or a
+	// message's sentence, and an escape can rewrite a terminal's display.
+	if adherence.HasControl(m.ProgramName) {
+		return errs.Invalid("programName", "must not contain control characters (line breaks, tabs)")
+	}
+	if adherence.HasControl(m.HelpContact) {
+		return errs.Invalid("helpContact", "must not contain control characters (line breaks, tabs)")
+	}
 	js, err := json.Marshal(m.Policy.ToJSON())
 	if err != nil {
 		return err
