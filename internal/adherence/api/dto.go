@@ -116,11 +116,11 @@ var (
 	languages = map[string]bool{"en": true, "es": true, "fr": true, "zh": true, "vi": true, "ko": true, "tl": true, "ru": true, "ar": true, "pt": true, "ht": true, "de": true}
 )
 
-// unsupportedLanguage is the message for a language not in languages.
 // controlChars is the message of a one-line text field (a name, a
 // relationship) holding a control character; see adherence.HasControl.
 const controlChars = "must not contain control characters (line breaks, tabs)"
 
+// unsupportedLanguage is the message for a language not in languages.
 const unsupportedLanguage = "unsupported language; use one of en, es, fr, zh, vi, ko, tl, ru, ar, pt, ht, de"
 
 // decodeWithNulls decodes a request body into dst as httpx.Decode does and

@@ -6,9 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -171,7 +169,7 @@ func (s *server) checkEvent(r *http.Request, in eventInput, received time.Time) 
 	if !clientID.MatchString(in.ClientEventID) {
 		return store.EventInput{}, errs.Invalid("clientEventId", "is required: 1 to 128 printable ASCII characters without spaces")
 	}
-	if utf8.RuneCountInString(in.DeviceID) > 128 || strings.IndexFunc(in.DeviceID, unicode.IsControl) >= 0 {
+	if utf8.RuneCountInString(in.DeviceID) > 128 || adherence.HasControl(in.DeviceID) {
 		return store.EventInput{}, errs.Invalid("deviceId", "must be at most 128 characters, without control characters")
 	}
 
