@@ -151,11 +151,38 @@ func decodeWithNulls(w http.ResponseWriter, r *http.Request, dst any) (map[strin
 	return nulls, nil
 }
 
+// nullRefused is a field that may not be null, and the 400's message.
+type nullRefused struct{ name, msg string }
+
+// nullCleared is an optional text field a null removes, as "" does.
+type nullCleared struct {
+	name string
+	dst  **string
+}
+
+// applyNulls refuses the first null member of refused (a 400 naming it)
+// and sets each null member of cleared to "". nulls holds the body's null
+// members by lower-case name (decodeWithNulls).
+func applyNulls(nulls map[string]bool, refused []nullRefused, cleared []nullCleared) error {
+	for _, f := range refused {
+		if nulls[strings.ToLower(f.name)] {
+			return errs.Invalid(f.name, "%s", f.msg)
+		}
+	}
+	for _, f := range cleared {
+		if nulls[strings.ToLower(f.name)] {
+			empty := ""
+			*f.dst = &empty
+		}
+	}
+	return nil
+}
+
 // takeNulls applies the null members of the body (from decodeWithNulls):
 // a null optional field is removed, as its empty value removes it; a null
 // field the patient must have is a 400 naming it.
 func (in *patientInput) takeNulls(nulls map[string]bool) error {
-	for _, f := range []struct{ name, msg string }{
+	err := applyNulls(nulls, []nullRefused{
 		{"givenName", "cannot be removed (null): a patient must have one"},
 		{"timeZone", "cannot be removed (null): a patient must have one (an IANA zone such as America/New_York)"},
 		{"language", "cannot be removed (null): " + unsupportedLanguage},
@@ -163,24 +190,14 @@ func (in *patientInput) takeNulls(nulls map[string]bool) error {
 		{"smsConsent", "must be true or false, not null"},
 		{"shareMedicationWithCaregivers", "must be true or false, not null"},
 		{"version", "must be a number, not null"},
-	} {
-		if nulls[strings.ToLower(f.name)] {
-			return errs.Invalid(f.name, "%s", f.msg)
-		}
-	}
-	for _, f := range []struct {
-		name string
-		dst  **string
-	}{
+	}, []nullCleared{
 		{"familyName", &in.FamilyName},
 		{"birthDate", &in.BirthDate},
 		{"phone", &in.Phone},
 		{"email", &in.Email},
-	} {
-		if nulls[strings.ToLower(f.name)] {
-			empty := ""
-			*f.dst = &empty
-		}
+	})
+	if err != nil {
+		return err
 	}
 	if nulls["quiethours"] {
 		in.QuietHours = &quietJSON{} // no quiet hours
@@ -493,29 +510,19 @@ type planWindows struct {
 // needed); a null field a plan must have is a 400 naming it. endAt and
 // windows read their null themselves.
 func (in *planInput) takeNulls(nulls map[string]bool) error {
-	for _, f := range []struct{ name, msg string }{
+	err := applyNulls(nulls, []nullRefused{
 		{"medication", "cannot be removed (null): a plan is for a drug"},
 		{"startAt", "cannot be removed (null): a plan has a start"},
 		{"asNeeded", "must be true or false, not null"},
 		{"version", "must be a number, not null"},
-	} {
-		if nulls[strings.ToLower(f.name)] {
-			return errs.Invalid(f.name, "%s", f.msg)
-		}
-	}
-	for _, f := range []struct {
-		name string
-		dst  **string
-	}{
+	}, []nullCleared{
 		{"dose", &in.Dose},
 		{"instructions", &in.Instructions},
 		{"ingredient", &in.Ingredient},
 		{"drugClass", &in.DrugClass},
-	} {
-		if nulls[strings.ToLower(f.name)] {
-			empty := ""
-			*f.dst = &empty
-		}
+	})
+	if err != nil {
+		return err
 	}
 	if nulls["timing"] {
 		// No timing, which only a plan taken as needed may have: the
