@@ -54,14 +54,10 @@ func (s *server) handleListConsent(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	limit := 100
-	if l := q.Get("limit"); l != "" {
-		n, err := atoi(l)
-		if err != nil || n < 1 || n > 500 {
-			s.fail(w, r, errs.Invalid("limit", "must be an integer between 1 and 500"))
-			return
-		}
-		limit = n
+	limit, err := queryLimit(q, 100, 500)
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	entries, err := s.Store.ListConsent(r.Context(), pat.OrgID, pat.ID, before, limit)
 	if err != nil {

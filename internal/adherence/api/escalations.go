@@ -326,13 +326,10 @@ func (s *server) handleListEscalations(w http.ResponseWriter, r *http.Request) {
 		}
 		s.attempting(r, audit.ActionRead, "Escalation", "*", f.PatientID)
 	}
-	if l := q.Get("limit"); l != "" {
-		n, err := atoi(l)
-		if err != nil || n < 1 || n > 500 {
-			s.fail(w, r, errs.Invalid("limit", "must be an integer between 1 and 500"))
-			return
-		}
-		f.Limit = n
+	var err error
+	if f.Limit, err = queryLimit(q, f.Limit, 500); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	if f.PatientID == "" && p.Role == auth.RoleCaregiver {
 		if p.Subject == "" {

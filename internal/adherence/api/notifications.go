@@ -406,12 +406,10 @@ func (s *server) handleListNotifications(w http.ResponseWriter, r *http.Request)
 			return
 		}
 	}
-	limit := 50
-	if l := q.Get("limit"); l != "" {
-		if limit, err = atoi(l); err != nil || limit < 1 || limit > 500 {
-			s.fail(w, r, errs.Invalid("limit", "must be between 1 and 500"))
-			return
-		}
+	limit, err := queryLimit(q, 50, 500)
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	list, err := s.Store.ListNotifications(r.Context(), pat.OrgID, pat.ID, before, limit)
 	if err != nil {

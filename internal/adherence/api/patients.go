@@ -80,13 +80,9 @@ func (s *server) handleListPatients(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if l := q.Get("limit"); l != "" {
-		n, err := atoi(l)
-		if err != nil || n < 1 || n > 500 {
-			s.fail(w, r, errs.Invalid("limit", "must be an integer between 1 and 500"))
-			return
-		}
-		f.Limit = n
+	if f.Limit, err = queryLimit(q, f.Limit, 500); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	v := viewFull
 	if p.Role == auth.RoleCaregiver {
@@ -277,14 +273,12 @@ func (s *server) handleListAudit(w http.ResponseWriter, r *http.Request) {
 			*b.dst = &t
 		}
 	}
-	if l := q.Get("limit"); l != "" {
-		n, err := atoi(l)
-		if err != nil || n < 1 || n > 1000 {
-			s.fail(w, r, errs.Invalid("limit", "must be an integer between 1 and 1000"))
-			return
-		}
-		f.Limit = n
+	limit, err := queryLimit(q, f.Limit, 1000)
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
+	f.Limit = limit
 	if a := q.Get("after"); a != "" {
 		n, err := httpx.ParseInt(a)
 		if err != nil || n < 0 {

@@ -382,14 +382,9 @@ func (s *server) doseFilter(q url.Values) (store.DoseFilter, error) {
 	if f.To.Sub(f.From) > 92*24*time.Hour {
 		return f, errs.Invalid("to", "the window may span at most 92 days%s", fromDefault)
 	}
-	if l := q.Get("limit"); l != "" {
-		n, err := atoi(l)
-		if err != nil || n < 1 || n > 5000 {
-			return f, errs.Invalid("limit", "must be an integer between 1 and 5000")
-		}
-		f.Limit = n
-	}
-	return f, nil
+	var err error
+	f.Limit, err = queryLimit(q, f.Limit, 5000)
+	return f, err
 }
 
 func parseTimeParam(q url.Values, name string) (time.Time, error) {
@@ -440,4 +435,18 @@ func parseBoolParam(q url.Values, name string) (bool, error) {
 func atoi(s string) (int, error) {
 	n, err := httpx.ParseInt(s)
 	return int(n), err
+}
+
+// queryLimit reads the query's limit: def when absent, else an integer
+// from 1 to max, or a 400 naming limit.
+func queryLimit(q url.Values, def, max int) (int, error) {
+	l := q.Get("limit")
+	if l == "" {
+		return def, nil
+	}
+	n, err := atoi(l)
+	if err != nil || n < 1 || n > max {
+		return 0, errs.Invalid("limit", "must be an integer between 1 and %d", max)
+	}
+	return n, nil
 }

@@ -175,13 +175,10 @@ func (s *server) handleCohortAdherence(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	lim := 500
-	if v := q.Get("limit"); v != "" {
-		lim, err = atoi(v)
-		if err != nil || lim < 1 || lim > 5000 {
-			s.fail(w, r, errs.Invalid("limit", "must be an integer between 1 and 5000"))
-			return
-		}
+	lim, err := queryLimit(q, 500, 5000)
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	byPatient, err := s.Store.CohortCounts(r.Context(), p.OrgID, from, to)
 	if err != nil {
@@ -828,13 +825,9 @@ func (s *server) handleListOutbox(w http.ResponseWriter, r *http.Request) {
 		}
 		f.After = n
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			s.fail(w, r, errs.Invalid("limit", "must be an integer between 1 and 1000"))
-			return
-		}
-		f.Limit = n
+	if f.Limit, err = queryLimit(q, f.Limit, 1000); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	recs, err := s.Store.ListOutbox(r.Context(), p.OrgID, f)
 	if err != nil {
