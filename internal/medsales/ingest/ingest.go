@@ -155,10 +155,11 @@ type Result struct {
 }
 
 // Progress is told how far a load has come: rows read so far, and bytes
-// read of total (total -1 when unknown).
+// read of total (total -1 when unknown). Done is told how the load ended:
+// nil when it succeeded, else why it failed.
 type Progress interface {
 	Update(rows, bytes, total int64)
-	Done()
+	Done(err error)
 }
 
 // Service runs loads.
@@ -454,14 +455,15 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 	}
 	out, err := s.loader(req.Dataset)(ctx, in)
 	counted = out.Rejected
-	if progress != nil {
-		progress.Done()
-	}
 	rejectsPath, rerr := rejects.close()
 	if err == nil && rerr != nil {
 		err = rerr
 	}
 	res.RejectsFile = rejectsPath
+	if progress != nil {
+		// A failed load's bar stops where the load did.
+		progress.Done(err)
+	}
 	if err != nil {
 		if !strings.Contains(err.Error(), f.Name) {
 			err = fmt.Errorf("%s: %w", f.Name, err)

@@ -53,16 +53,21 @@ func (p *LogProgress) Update(rows, bytes, total int64) {
 	p.log.InfoContext(p.ctx, "ingest progress", attrs...)
 }
 
-// Done does nothing: the service logs the final line.
-func (p *LogProgress) Done() {}
+// Done does nothing: the service logs the final line, "ingest finished"
+// or "ingest failed".
+func (p *LogProgress) Done(error) {}
 
 // BarProgress draws a terminal progress bar over the bytes of the source,
 // with rows, rows/s and MB/s in its description and the bar's own ETA.
 type BarProgress struct {
-	w     io.Writer
-	bar   *progressbar.ProgressBar
-	start time.Time
-	now   func() time.Time
+	w       io.Writer
+	dataset string
+	bar     *progressbar.ProgressBar
+	start   time.Time
+	now     func() time.Time
+	// rows, bytes and total are the last position reported, which a
+	// failed load's line repeats.
+	rows, bytes, total int64
 }
 
 // NewBarProgress draws on w (a terminal). total is the source size in
@@ -76,11 +81,12 @@ func NewBarProgress(w io.Writer, dataset string, total int64, now func() time.Ti
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionFullWidth(),
 	)
-	return &BarProgress{w: w, bar: bar, start: now(), now: now}
+	return &BarProgress{w: w, dataset: dataset, bar: bar, start: now(), now: now, total: total}
 }
 
 // Update moves the bar to bytes and shows the row rate.
 func (p *BarProgress) Update(rows, bytes, total int64) {
+	p.rows, p.bytes, p.total = rows, bytes, total
 	if total > 0 && p.bar.GetMax64() != total {
 		p.bar.ChangeMax64(total)
 	}
@@ -92,8 +98,23 @@ func (p *BarProgress) Update(rows, bytes, total int64) {
 	_ = p.bar.Set64(bytes)
 }
 
-// Done completes the bar.
-func (p *BarProgress) Done() {
-	_ = p.bar.Finish()
-	fmt.Fprintln(p.w)
+// Done ends the bar. A load that succeeded fills it. One that failed
+// leaves it where the load stopped, never at 100%, and says so on a line
+// of its own with the rows and the share of the source read; the error
+// itself is the command's to print.
+func (p *BarProgress) Done(err error) {
+	if err == nil {
+		_ = p.bar.Finish()
+		fmt.Fprintln(p.w)
+		return
+	}
+	_ = p.bar.Exit()
+	if p.bar.IsStarted() {
+		fmt.Fprintln(p.w)
+	}
+	msg := fmt.Sprintf("%s: load failed after %d rows", p.dataset, p.rows)
+	if p.total > 0 {
+		msg += fmt.Sprintf(", %d%% of the source read", p.bytes*100/p.total)
+	}
+	fmt.Fprintln(p.w, msg)
 }

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -16,9 +17,39 @@ func TestBarProgressRates(t *testing.T) {
 	p := NewBarProgress(&out, "nppes", 20_000_000, func() time.Time { return now })
 	now = now.Add(2 * time.Second)
 	p.Update(1000, 10_000_000, 20_000_000)
-	p.Done()
+	p.Done(nil)
 	got := out.String()
 	if !strings.Contains(got, "1000 rows (500 rows/s, 5.0 MB/s)") || strings.Contains(got, "GB/s") {
 		t.Errorf("bar = %q, want 1000 rows (500 rows/s, 5.0 MB/s) and no GB/s", got)
+	}
+}
+
+// TestBarProgressFailedLoad: a load that fails leaves the bar where it
+// was drawn last and says on a line of its own that the load failed, with
+// the rows and the share of the source read at that point; the bar was
+// filled to 100% whatever the outcome, as if the file had loaded. A load
+// that succeeds still fills it.
+func TestBarProgressFailedLoad(t *testing.T) {
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+
+	var out bytes.Buffer
+	p := NewBarProgress(&out, "nppes", 20_000_000, clock)
+	p.Update(1000, 10_000_000, 20_000_000)
+	p.Done(errors.New("npidata_pfile.csv: line 1001: unexpected EOF"))
+	got := out.String()
+	if strings.Contains(got, "100%") {
+		t.Errorf("bar of a load failed halfway = %q, want it left where it was, never at 100%%", got)
+	}
+	if !strings.HasSuffix(got, "\nnppes: load failed after 1000 rows, 50% of the source read\n") {
+		t.Errorf("bar of a failed load = %q, want it to end with the line %q", got, "nppes: load failed after 1000 rows, 50% of the source read")
+	}
+
+	out.Reset()
+	p = NewBarProgress(&out, "nppes", 20_000_000, clock)
+	p.Update(2000, 20_000_000, 20_000_000)
+	p.Done(nil)
+	if got := out.String(); !strings.Contains(got, "100%") || strings.Contains(got, "failed") {
+		t.Errorf("bar of a load that succeeded = %q, want 100%% and no failure", got)
 	}
 }
