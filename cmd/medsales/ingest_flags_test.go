@@ -53,3 +53,24 @@ func TestIngestBadProgressTouchesNoDatabase(t *testing.T) {
 		})
 	}
 }
+
+// TestIngestPartBWithoutDataYear: `medsales ingest partb FILE` with a
+// file whose name carries no data year, and no --data-year, fails saying
+// how to give the year, before it reads the file or opens the database,
+// as POST /v1/ingestions refuses it; the file was opened and the load
+// failed in the loader.
+func TestIngestPartBWithoutDataYear(t *testing.T) {
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "medsales.db")
+	env := map[string]string{"DATABASE_URL": "sqlite:" + dbPath, "LOG_LEVEL": "error", "REJECTS_DIR": filepath.Join(dir, "rejects")}
+	// The file does not exist: the year is missing whatever it holds.
+	src := filepath.Join(dir, "physicians.csv")
+	err := run(context.Background(), []string{"ingest", "--progress", "none", "partb", src}, func(k string) string { return env[k] }, nil, io.Discard, io.Discard)
+	want := "--data-year: physicians.csv: the file name carries no data year (such as _D24_ or _DY24_): give it (--data-year, or dataYear in POST /v1/ingestions)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("ingest partb %s: err = %v, want %q", src, err, want)
+	}
+	if _, err := os.Stat(dbPath); err == nil {
+		t.Errorf("ingest partb without a data year opened the database %s", dbPath)
+	}
+}

@@ -112,3 +112,59 @@ func postIngestionResp(t *testing.T, base, body string) (*http.Response, []byte)
 	}
 	return resp, b
 }
+
+// TestIngestionRefusesPartBPartDWithoutDataYear: a Part B or Part D
+// source whose file name carries no data year, without dataYear, is 400
+// on dataYear saying how to give the year, and nothing is queued; it was
+// accepted (202) and the queued load failed when it ran. With dataYear it
+// is queued.
+func TestIngestionRefusesPartBPartDWithoutDataYear(t *testing.T) {
+	dbtest.Each(t, []migrate.Set{store.Migrations}, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		log := slog.New(slog.DiscardHandler)
+		st := store.New(d)
+		workers := river.NewWorkers()
+		river.AddWorker(workers, &ingest.Worker{Service: &ingest.Service{Store: st, Logger: log, Now: time.Now}, DB: d, Logger: log})
+		jc, err := jobs.New(d, jobs.Config{Workers: workers, Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(api.NewServer(api.Deps{
+			Store: st, Health: health.New(nil, time.Second, time.Now, log), Registry: prometheus.NewRegistry(),
+			Logger: log, Jobs: jc, IngestToken: "tok", AllowedSources: []string{"s3://medsales-raw/"},
+		}))
+		defer srv.Close()
+		queued := func() int {
+			t.Helper()
+			var n int
+			if err := d.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+
+		for _, c := range []struct{ dataset, file string }{
+			{"partb", "physicians.csv"},
+			{"partd", "prescribers.csv"},
+		} {
+			resp, b := postIngestionResp(t, srv.URL, `{"dataset":"`+c.dataset+`","source":"s3://medsales-raw/cms/`+c.file+`"}`)
+			var p struct {
+				Field  string `json:"field"`
+				Detail string `json:"detail"`
+			}
+			want := c.file + ": the file name carries no data year (such as _D24_ or _DY24_): give it (--data-year, or dataYear in POST /v1/ingestions)"
+			if resp.StatusCode != http.StatusBadRequest || json.Unmarshal(b, &p) != nil || p.Field != "dataYear" || p.Detail != want {
+				t.Errorf("%s %s without dataYear: %d %s; want 400 on dataYear saying %q", c.dataset, c.file, resp.StatusCode, b, want)
+			}
+		}
+		if n := queued(); n != 0 {
+			t.Fatalf("%d jobs queued for files without a data year, want none", n)
+		}
+		if resp, b := postIngestionResp(t, srv.URL, `{"dataset":"partb","source":"s3://medsales-raw/cms/physicians.csv","dataYear":2024}`); resp.StatusCode != http.StatusAccepted {
+			t.Errorf("with dataYear 2024: %d %s, want 202", resp.StatusCode, b)
+		}
+		if n := queued(); n != 1 {
+			t.Errorf("%d jobs queued, want 1", n)
+		}
+	})
+}

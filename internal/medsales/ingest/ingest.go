@@ -83,8 +83,20 @@ func (r Request) Validate() error {
 			return errs.Invalid("mode", "%s is a weekly increment: loading it as a full file would replace the registry with one week of changes", name)
 		}
 	}
-	if y, ok := store.YearFromName(r.Dataset, name); ok && r.DataYear != 0 && y != r.DataYear && !strings.EqualFold(path.Ext(name), ".zip") {
+	zipped := strings.EqualFold(path.Ext(name), ".zip")
+	y, named := store.YearFromName(r.Dataset, name)
+	if named && r.DataYear != 0 && y != r.DataYear && !zipped {
 		return errs.Invalid("dataYear", "%s: the file name says %d, the data year given says %d", name, y, r.DataYear)
+	}
+	// Part B and Part D know their year only from the file name or the
+	// year given: without either their loader refuses the file, so the
+	// request is refused now, not queued (or opened) to fail. A zip
+	// archive is let through: the member read may carry the year.
+	if (r.Dataset == medsales.PartB || r.Dataset == medsales.PartD) && r.DataYear == 0 && !named && !zipped {
+		if name == "" { // a URL without a path: named by its host
+			name = source.RedactURL(r.Source)
+		}
+		return errs.Invalid("dataYear", "%s: the file name carries no data year (such as _D24_ or _DY24_): give it (--data-year, or dataYear in POST /v1/ingestions)", name)
 	}
 	return nil
 }

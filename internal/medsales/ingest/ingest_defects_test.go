@@ -571,7 +571,7 @@ func TestStoppedLoadCountsAsInterrupted(t *testing.T) {
 		if err := os.WriteFile(bad, []byte("not,a,part d,file\n1,2,3,4\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.svc.Run(context.Background(), ingest.Request{Dataset: medsales.PartD, Source: bad}, nil); err == nil {
+		if _, err := e.svc.Run(context.Background(), ingest.Request{Dataset: medsales.PartD, Source: bad, DataYear: 2024}, nil); err == nil {
 			t.Fatal("a load of a wrong file succeeded")
 		}
 		for outcome, want := range map[string]float64{"interrupted": 1, "failed": 1, "succeeded": 0} {

@@ -22,9 +22,11 @@ type ScheduleEntry struct {
 // ParseSchedule reads INGEST_SCHEDULE: entries separated by ";", each
 // "DATASET SOURCE EVERY", for example
 //
-//	nppes s3://drop/nppes/weekly.zip 24h; partd s3://drop/cms/partd.csv 720h
+//	nppes s3://drop/nppes/weekly.zip 24h; partd s3://drop/cms/MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv 720h
 //
-// EVERY is a Go duration of at least one minute. Errors name the entry.
+// EVERY is a Go duration of at least one minute. An entry cannot give a
+// data year: a Part B or Part D file's name must carry it. Errors name the
+// entry.
 func ParseSchedule(s string) ([]ScheduleEntry, error) {
 	var out []ScheduleEntry
 	seen := map[string]bool{}

@@ -9,7 +9,7 @@ import (
 )
 
 func TestParseSchedule(t *testing.T) {
-	got, err := ingest.ParseSchedule(" nppes s3://drop/weekly.zip 24h ;; partd s3://drop/partd.csv 720h; ")
+	got, err := ingest.ParseSchedule(" nppes s3://drop/weekly.zip 24h ;; partd s3://drop/MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv 720h; ")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,6 +27,8 @@ func TestParseSchedule(t *testing.T) {
 		{"nucc s3://x daily", "at least 1m"},
 		{"nucc s3://x/n.csv 1h; nucc s3://x/n.csv 2h", "scheduled twice"},
 		{"nucc s3://x 1h", "want s3://bucket/key"},
+		// An entry cannot give a data year: the file name must carry it.
+		{"partd s3://drop/partd.csv 720h", `entry 1 ("partd s3://drop/partd.csv 720h"): dataYear: partd.csv: the file name carries no data year`},
 	} {
 		_, err := ingest.ParseSchedule(c.in)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

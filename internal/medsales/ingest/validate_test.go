@@ -100,3 +100,37 @@ func TestValidateMalformedS3SourceRedacted(t *testing.T) {
 		}
 	}
 }
+
+// TestValidatePartBPartDNeedDataYear: a Part B or Part D file whose name
+// carries no data year, without dataYear, is refused on dataYear saying
+// how to give it, before anything is opened or queued; the request was
+// accepted, and the load failed once it ran. A zip archive is let through
+// (the member read may carry the year), and so are the datasets that find
+// their year elsewhere or need none.
+func TestValidatePartBPartDNeedDataYear(t *testing.T) {
+	for _, c := range []struct {
+		req  ingest.Request
+		want string // "" when valid
+	}{
+		{ingest.Request{Dataset: "partb", Source: "s3://medsales-raw/cms/physicians.csv"}, "dataYear: physicians.csv: the file name carries no data year (such as _D24_ or _DY24_): give it (--data-year, or dataYear in POST /v1/ingestions)"},
+		{ingest.Request{Dataset: "partd", Source: "/data/drop/prescribers.csv"}, "dataYear: prescribers.csv: the file name carries no data year"},
+		{ingest.Request{Dataset: "partd", Source: "https://download.cms.gov/files/partd-latest"}, "dataYear: partd-latest: the file name carries no data year"},
+		{ingest.Request{Dataset: "partb", Source: "https://download.cms.gov"}, "dataYear: https://download.cms.gov: the file name carries no data year"},
+		{ingest.Request{Dataset: "partb", Source: "s3://medsales-raw/cms/physicians.csv", DataYear: 2024}, ""},
+		{ingest.Request{Dataset: "partb", Source: "s3://medsales-raw/cms/MUP_PHY_R26_P05_V10_D24_Prov_Svc.csv"}, ""},
+		{ingest.Request{Dataset: "partd", Source: "s3://medsales-raw/cms/MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv"}, ""},
+		{ingest.Request{Dataset: "partd", Source: "s3://medsales-raw/cms/prescribers.zip"}, ""},
+		{ingest.Request{Dataset: "openpayments", Source: "s3://medsales-raw/cms/payments.csv"}, ""},
+		{ingest.Request{Dataset: "zcta", Source: "s3://medsales-raw/Gaz_zcta_national.txt"}, ""},
+		{ingest.Request{Dataset: "nucc", Source: "s3://medsales-raw/nucc.csv"}, ""},
+	} {
+		err := c.req.Validate()
+		var e *errs.Error
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("Validate(%+v) = %v, want nil", c.req, err)
+		case c.want != "" && (!errors.As(err, &e) || e.Code != errs.CodeInvalid || !strings.HasPrefix(err.Error(), c.want)):
+			t.Errorf("Validate(%+v) = %v, want an invalid error starting %q", c.req, err, c.want)
+		}
+	}
+}
