@@ -166,18 +166,21 @@ func (s *server) handleCreateIngestion(w http.ResponseWriter, r *http.Request) {
 
 // sourceAllowed keeps API-queued loads to the configured places, so the
 // ingestion token cannot make the worker read arbitrary files or URLs.
-// A prefix that ends inside a URL's host ("https://download.cms.gov",
-// "s3://drop") allows that host or bucket only: what follows it must start
-// the path, so "https://download.cms.gov@10.0.0.1/x" (user info),
-// "https://download.cms.gov.evil.example/x" and "s3://dropper/x" are not
-// allowed by it.
+// A prefix that does not end in '/' ends at a boundary: what follows it,
+// if anything, must start a new path segment. So a prefix ending inside a
+// URL's host ("https://download.cms.gov", "s3://drop") allows that host or
+// bucket only, not "https://download.cms.gov@10.0.0.1/x" (user info),
+// "https://download.cms.gov.evil.example/x" nor "s3://dropper/x"; and one
+// ending inside a path ("s3://bucket/data", "/data/drop") allows that path
+// and what lies below it, not "s3://bucket/database.csv" nor
+// "/data/dropbox/x".
 func (s *server) sourceAllowed(src string) bool {
 	for _, p := range s.AllowedSources {
 		if !strings.HasPrefix(src, p) {
 			continue
 		}
 		rest := src[len(p):]
-		if (endsInHost(p) || isDirPath(p)) && rest != "" && rest[0] != '/' {
+		if !strings.HasSuffix(p, "/") && rest != "" && rest[0] != '/' {
 			continue
 		}
 		return true
@@ -200,18 +203,4 @@ func climbs(src string) bool {
 		}
 		s = t
 	}
-}
-
-// isDirPath reports whether prefix p is a local path that does not end in
-// '/': it names a directory, so "/data/drop" allows "/data/drop/x" but not
-// "/data/dropbox/x".
-func isDirPath(p string) bool {
-	return !strings.Contains(p, "://") && p != "" && !strings.HasSuffix(p, "/")
-}
-
-// endsInHost reports whether prefix p is a URL that ends after some of its
-// host: "scheme://" followed by a non-empty authority without a '/'.
-func endsInHost(p string) bool {
-	_, after, ok := strings.Cut(p, "://")
-	return ok && after != "" && !strings.Contains(after, "/")
 }

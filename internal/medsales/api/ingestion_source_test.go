@@ -150,6 +150,45 @@ func TestIngestionSourcePrefixIsAHost(t *testing.T) {
 	}
 }
 
+// TestIngestionSourcePrefixEndsAtASegment: a prefix whose path does not
+// end in "/" allows that path and what lies below it, never a longer name
+// beside it: "s3://bucket/data" allows "s3://bucket/data" and
+// "s3://bucket/data/x.csv", not "s3://bucket/database.csv" nor
+// "s3://bucket/data-private/x.csv", which it let through as plain string
+// prefixes; "https://example.org" still allows no other host.
+func TestIngestionSourcePrefixEndsAtASegment(t *testing.T) {
+	q := &countingQueue{}
+	srv := httptest.NewServer(api.NewServer(api.Deps{Jobs: q, IngestToken: "tok",
+		AllowedSources: []string{"s3://bucket/data", "https://example.org", "https://download.cms.gov/pub"}}))
+	defer srv.Close()
+	for _, src := range []string{
+		"s3://bucket/database.csv",
+		"s3://bucket/data-private/nucc_taxonomy_251.csv",
+		"s3://bucket/data.csv",
+		"https://example.org.evil.com/nucc_taxonomy_251.csv",
+		"https://download.cms.gov/public/nucc_taxonomy_251.csv",
+		"https://download.cms.gov/pub2/nucc_taxonomy_251.csv",
+	} {
+		if status, b := postIngestion(t, srv.URL, `{"dataset":"nucc","source":"`+src+`"}`); status != http.StatusForbidden {
+			t.Errorf("source %q: %d %s, want 403", src, status, b)
+		}
+	}
+	if q.inserted != 0 {
+		t.Fatalf("%d jobs queued for sources beside the allowed prefixes, want none", q.inserted)
+	}
+	for _, src := range []string{
+		"s3://bucket/data",
+		"s3://bucket/data/nucc_taxonomy_251.csv",
+		"s3://bucket/data/2026/nucc_taxonomy_251.csv",
+		"https://example.org/nucc_taxonomy_251.csv",
+		"https://download.cms.gov/pub/nucc_taxonomy_251.csv",
+	} {
+		if status, b := postIngestion(t, srv.URL, `{"dataset":"nucc","source":"`+src+`"}`); status != http.StatusAccepted {
+			t.Errorf("source %q: %d %s, want 202", src, status, b)
+		}
+	}
+}
+
 // TestIngestionSourceEncodedDotsRefused: a source that climbs out of its
 // allowed prefix with "..", its dots percent-encoded (%2e%2e, %2E%2E, .%2e,
 // even encoded twice: %252e) as well as plain, is refused with a 403
