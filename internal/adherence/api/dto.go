@@ -116,6 +116,15 @@ var (
 	languages = map[string]bool{"en": true, "es": true, "fr": true, "zh": true, "vi": true, "ko": true, "tl": true, "ru": true, "ar": true, "pt": true, "ht": true, "de": true}
 )
 
+// validEmail reports whether s can be an e-mail address: one address of at
+// most 254 bytes (RFC 5321's path limit) without a control character. \s
+// in emailRe covers only tab, line breaks, form feed and space: an escape,
+// DEL or a C1 control (U+0085, a line break to some readers) passed it and
+// went into the To header and the audit trail.
+func validEmail(s string) bool {
+	return len(s) <= 254 && emailRe.MatchString(s) && !adherence.HasControl(s)
+}
+
 // controlChars is the message of a one-line text field (a name, a
 // relationship) holding a control character; see adherence.HasControl.
 const controlChars = "must not contain control characters (line breaks, tabs)"
@@ -256,7 +265,7 @@ func (in patientInput) apply(p *adherence.Patient, now time.Time, create bool) e
 		p.Phone = phi.New(*in.Phone)
 	}
 	if in.Email != nil {
-		if *in.Email != "" && (!emailRe.MatchString(*in.Email) || len(*in.Email) > 254) {
+		if *in.Email != "" && !validEmail(*in.Email) {
 			return errs.Invalid("email", "must be an e-mail address")
 		}
 		p.Email = phi.New(*in.Email)
@@ -717,7 +726,7 @@ func (in memberInput) member() (adherence.Member, error) {
 	if adherence.HasControl(name) {
 		return adherence.Member{}, errs.Invalid("name", controlChars)
 	}
-	if in.Email != "" && !emailRe.MatchString(in.Email) {
+	if in.Email != "" && !validEmail(in.Email) {
 		return adherence.Member{}, errs.Invalid("email", "must be an e-mail address")
 	}
 	if in.Phone != "" && !e164.MatchString(in.Phone) {
