@@ -29,6 +29,32 @@ func TestTemplateSubjectOnlyForEmailAndPush(t *testing.T) {
 	})
 }
 
+// TestTemplateSubjectRefusesControlCharacters: an e-mail subject or a push
+// title is one line set into a mail header or a notification: a control
+// character in it (a tab, an escape, DEL, a C1 control such as U+0085,
+// not only a line break) is a 400 naming subject, and nothing is saved.
+func TestTemplateSubjectRefusesControlCharacters(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("Subject Org")
+		for _, ch := range []string{"email", "push"} {
+			path := "/v1/templates/reminder/en/" + ch
+			for _, subject := range []string{"Dose\r\nBcc: x@example.com", "Dose\treminder", "Dose\x1b[2J", "Dose\x7f", "Dose\u0085Bcc: x@example.com", "Dose\x00"} {
+				r := e.do("PUT", path, admin, map[string]any{"subject": subject, "body": "Hi {{first_name}}"})
+				if r.status != 400 || r.json(t)["field"] != "subject" {
+					t.Errorf("%s subject %q = %d %s, want 400 naming subject", ch, subject, r.status, r.body)
+				}
+			}
+		}
+		if list := e.mustDo("GET", "/v1/templates", admin, nil, 200)["items"].([]any); len(list) != 0 {
+			t.Fatalf("refused templates were saved: %v", list)
+		}
+		got := e.mustDo("PUT", "/v1/templates/reminder/en/email", admin, map[string]any{"subject": "Rappel — {{program}}", "body": "Hi {{first_name}}"}, 200)
+		if got["subject"] != "Rappel — {{program}}" {
+			t.Errorf("subject without control characters: %v", got)
+		}
+	})
+}
+
 // TestMessagingPreferencesPartialPut: a field left out of the PUT keeps
 // its value, the write-only push token included.
 func TestMessagingPreferencesPartialPut(t *testing.T) {

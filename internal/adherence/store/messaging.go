@@ -165,6 +165,14 @@ func (s *Store) PutTemplate(ctx context.Context, a adherence.Actor, orgID string
 	if err := t.Validate(); err != nil {
 		return err
 	}
+	// The subject is one line, set into an e-mail's Subject header or a
+	// push title. Validate refuses only its line breaks, and delivery runs
+	// it too: a template saved with a tab or an escape in its subject
+	// before this check must still send, so the rest are refused here,
+	// when saved.
+	if adherence.HasControl(t.Subject) {
+		return errs.Invalid("subject", "must not contain control characters (line breaks, tabs)")
+	}
 	now := s.clock()
 	return s.db.InTx(ctx, func(tx *db.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO message_templates (org_id, kind, language, channel, subject, body, updated_at)
