@@ -623,6 +623,9 @@ func (in planInput) apply(p *adherence.Plan, create bool) error {
 		}
 	}
 	if in.Timing != nil {
+		if err := checkTimingText(schedule.Timing(*in.Timing), "timing"); err != nil {
+			return err
+		}
 		p.Timing = schedule.Timing(*in.Timing)
 	} else if create && !p.AsNeeded {
 		return errs.Invalid("timing", "is required unless asNeeded is true")
@@ -648,6 +651,33 @@ func (in planInput) apply(p *adherence.Plan, create bool) error {
 	}
 	if err := p.Timing.Validate(p.AsNeeded); err != nil {
 		return errs.PrefixField(err, "timing")
+	}
+	return nil
+}
+
+// maxTimingText is the longest timing code.text, in characters: as long
+// as a plan's drug name (medication.display), the other concept text a
+// plan holds.
+const maxTimingText = 500
+
+// checkTimingText holds the text of a timing's code ("twice daily with
+// meals") to the rules of the plan's other one-line texts: at most
+// maxTimingText characters and no control character. It is shown with
+// the plan and exported in its FHIR resources. field is where the timing
+// is in the request ("timing", or "dosageInstruction[0].timing" in a FHIR
+// import). It is checked when a timing is given, not in
+// schedule.Timing.Validate, which the store runs on every change of a
+// plan: a plan saved with such a text before keeps taking the changes
+// that leave its timing alone.
+func checkTimingText(t schedule.Timing, field string) error {
+	if t.Code == nil {
+		return nil
+	}
+	if utf8.RuneCountInString(t.Code.Text) > maxTimingText {
+		return errs.Invalid(field+".code.text", "must be at most %d characters", maxTimingText)
+	}
+	if adherence.HasControl(t.Code.Text) {
+		return errs.Invalid(field+".code.text", controlChars)
 	}
 	return nil
 }

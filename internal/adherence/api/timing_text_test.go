@@ -1,0 +1,77 @@
+package api_test
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestTimingCodeText: the text of a plan's timing code ("twice daily with
+// meals") is one line of at most 500 characters, as the drug name is, on
+// POST and PATCH of a plan and in a FHIR import: one character over (in a
+// 2-byte script: characters are counted, not bytes) or a control character
+// (line break, tab, escape, U+0085) is a 400 naming timing.code.text
+// (dosageInstruction[0].timing.code.text in the import), and nothing is
+// written. A PATCH that leaves the timing alone is not held to it.
+func TestTimingCodeText(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		timing := func(text string) map[string]any {
+			return map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}, "code": map[string]any{"text": text}}
+		}
+		plans := "/v1/patients/" + w.patient + "/plans"
+		plan := "/v1/plans/" + w.plan
+		fhir := func(text string) map[string]any {
+			return map[string]any{
+				"resourceType": "MedicationRequest", "status": "active", "intent": "order",
+				"subject": map[string]any{"reference": "Patient/" + w.patient},
+				"medicationCodeableConcept": map[string]any{"coding": []any{map[string]any{
+					"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314076", "display": "lisinopril"}}},
+				"dosageInstruction": []any{map[string]any{"timing": timing(text)}},
+			}
+		}
+		countPlans := func() int {
+			t.Helper()
+			var n int
+			if err := e.db.SQL.QueryRow(`SELECT COUNT(*) FROM plans`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		for _, c := range []struct {
+			name, method, path, field string
+			body                      func(text string) any
+			okStatus                  int
+		}{
+			{"new plan", "POST", plans, "timing.code.text", func(v string) any {
+				return map[string]any{"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril"}, "timing": timing(v)}
+			}, 201},
+			{"plan", "PATCH", plan, "timing.code.text", func(v string) any { return map[string]any{"timing": timing(v)} }, 200},
+			{"FHIR import", "POST", "/fhir/MedicationRequest", "dosageInstruction[0].timing.code.text", func(v string) any { return fhir(v) }, 201},
+		} {
+			before := countPlans()
+			for _, v := range []string{strings.Repeat("ж", 501), "twice daily\nwith meals", "twice\tdaily", "daily\x1b[2J", "daily\u0085", "daily\x7f"} {
+				r := e.do(c.method, c.path, w.admin, c.body(v))
+				if r.status != 400 || r.json(t)["field"] != c.field {
+					t.Errorf("%s code.text %.20q = %d %.300s, want 400 naming %s", c.name, v, r.status, r.body, c.field)
+				}
+			}
+			if n := countPlans(); n != before {
+				t.Errorf("%s: %d plans after the refusals, want %d", c.name, n, before)
+			}
+			if r := e.do(c.method, c.path, w.admin, c.body(strings.Repeat("ж", 500))); r.status != c.okStatus {
+				t.Errorf("%s code.text of 500 characters = %d %.300s, want %d", c.name, r.status, r.body, c.okStatus)
+			}
+		}
+		got := e.mustDo("GET", plan, w.admin, nil, 200)
+		if text := got["timing"].(map[string]any)["code"].(map[string]any)["text"]; text != strings.Repeat("ж", 500) {
+			t.Errorf("plan's code.text after the refusals = %.40q", text)
+		}
+		// A plan saved with such a text before the check still takes a
+		// change that leaves its timing alone.
+		if _, err := e.db.SQL.Exec(`UPDATE plans SET timing = $1 WHERE id = $2`,
+			`{"repeat":{"timeOfDay":["08:00:00"]},"code":{"text":"twice\tdaily"}}`, w.plan); err != nil {
+			t.Fatal(err)
+		}
+		e.mustDo("PATCH", plan, w.admin, map[string]any{"dose": "2 tablets"}, 200)
+	})
+}
