@@ -134,9 +134,12 @@ const unsupportedLanguage = "unsupported language; use one of en, es, fr, zh, vi
 
 // decodeWithNulls decodes a request body into dst as httpx.Decode does and
 // returns the names, lower-cased, of its top-level members whose value is
-// null. encoding/json leaves a pointer field nil for a null as for a member
-// left out, so {"phone": null} read as a body without phone: the PATCH
-// kept the number and answered 200. Names are lower-cased because
+// null, and of the null members of its top-level objects by their path
+// ("quiethours.start"). encoding/json leaves a pointer field nil for a null
+// as for a member left out, so {"phone": null} read as a body without
+// phone: the PATCH kept the number and answered 200; and it leaves a
+// string field of a nested object "", so {"quietHours": {"start": null,
+// "end": null}} removed the quiet hours. Names are lower-cased because
 // encoding/json matches them to fields without regard to case.
 func decodeWithNulls(w http.ResponseWriter, r *http.Request, dst any) (map[string]bool, error) {
 	var body json.RawMessage
@@ -153,8 +156,19 @@ func decodeWithNulls(w http.ResponseWriter, r *http.Request, dst any) (map[strin
 	}
 	nulls := map[string]bool{}
 	for name, v := range members {
+		name = strings.ToLower(name)
 		if string(v) == "null" {
-			nulls[strings.ToLower(name)] = true
+			nulls[name] = true
+			continue
+		}
+		var inner map[string]json.RawMessage
+		if json.Unmarshal(v, &inner) != nil {
+			continue // not an object
+		}
+		for child, cv := range inner {
+			if string(cv) == "null" {
+				nulls[name+"."+strings.ToLower(child)] = true
+			}
 		}
 	}
 	return nulls, nil
@@ -189,13 +203,25 @@ func applyNulls(nulls map[string]bool, refused []nullRefused, cleared []nullClea
 
 // takeNulls applies the null members of the body (from decodeWithNulls):
 // a null optional field is removed, as its empty value removes it; a null
-// field the patient must have is a 400 naming it.
+// field the patient must have is a 400 naming it. So are a null anchor
+// time (a patient has all five: an anchor left out keeps its time) and a
+// null end of the quiet hours (an object given replaces the quiet hours
+// as a whole, and has both ends: "quietHours": null removes them).
 func (in *patientInput) takeNulls(nulls map[string]bool) error {
+	const anchor = "cannot be removed (null): a patient has every anchor time; give HH:MM, or leave it out to keep it"
+	const quiet = "must be HH:MM, not null (\"quietHours\": null removes the quiet hours)"
 	err := applyNulls(nulls, []nullRefused{
 		{"givenName", "cannot be removed (null): a patient must have one"},
 		{"timeZone", "cannot be removed (null): a patient must have one (an IANA zone such as America/New_York)"},
 		{"language", "cannot be removed (null): " + unsupportedLanguage},
 		{"anchors", "cannot be removed (null): give the anchor times to change"},
+		{"anchors.wake", anchor},
+		{"anchors.breakfast", anchor},
+		{"anchors.lunch", anchor},
+		{"anchors.dinner", anchor},
+		{"anchors.bed", anchor},
+		{"quietHours.start", quiet},
+		{"quietHours.end", quiet},
 		{"smsConsent", "must be true or false, not null"},
 		{"shareMedicationWithCaregivers", "must be true or false, not null"},
 		{"version", "must be a number, not null"},
@@ -516,11 +542,15 @@ type planWindows struct {
 // takeNulls applies the null members of the body (from decodeWithNulls):
 // a null optional text or days supply is removed, as its empty value (or
 // 0) removes it, and so does a null timing (allowed for a plan taken as
-// needed); a null field a plan must have is a 400 naming it. endAt and
-// windows read their null themselves.
+// needed); a null field a plan must have is a 400 naming it, the drug's
+// rxnorm and display included. endAt and windows read their null
+// themselves (a null window follows the organization's), and the timing
+// refuses its own (see strictTiming).
 func (in *planInput) takeNulls(nulls map[string]bool) error {
 	err := applyNulls(nulls, []nullRefused{
 		{"medication", "cannot be removed (null): a plan is for a drug"},
+		{"medication.rxnorm", "must be an RxNorm concept id (digits), not null"},
+		{"medication.display", "must be 1 to 500 characters, not null"},
 		{"startAt", "cannot be removed (null): a plan has a start"},
 		{"asNeeded", "must be true or false, not null"},
 		{"version", "must be a number, not null"},
