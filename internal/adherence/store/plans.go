@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -82,6 +83,14 @@ func planArgs(p *adherence.Plan) ([]any, error) {
 	return []any{p.Medication.RxNorm, p.Medication.Display, p.Dose, p.Instructions, p.DaysSupply, p.AsNeeded,
 		string(timing), db.UTC(p.StartAt), nullTime(p.EndAt), p.Ingredient, p.DrugClass,
 		nullMinutes(p.OnTimeMinutes), nullMinutes(p.LateMaxMinutes)}, nil
+}
+
+// sameTiming reports whether a and b are the same timing as stored (their
+// JSON).
+func sameTiming(a, b schedule.Timing) bool {
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && bytes.Equal(ja, jb)
 }
 
 func nullMinutes(v *int) any {
@@ -179,31 +188,38 @@ func checkNotEnded(p *adherence.Plan, pat adherence.Patient, now time.Time) erro
 			return errs.Invalid("timing.event", "every event is in the past: a new plan must have a dose after now")
 		}
 	}
-	// A plan of repeat.count doses ends with its count-th, counted from the
-	// schedule start (boundsPeriod.start, else startAt): when that is past,
-	// it would likewise be created without a dose. The schedule without
-	// the count tells: its doses from now on are numbered past the count.
-	// With no dose at all in the window, count is not what ends the plan.
-	if r := p.Timing.Repeat; r != nil && r.Count != nil && !p.AsNeeded {
-		rep := *r
-		rep.Count, rep.CountMax = nil, nil
-		uncounted := p.Timing
-		uncounted.Repeat = &rep
-		doses, err := schedule.Expand(uncounted, schedule.Params{Location: loc, Anchors: pat.Anchors,
-			Start: p.StartAt, From: now, To: now.Add(schedule.MaxWindow)})
-		if err != nil {
-			return errs.PrefixField(err, "timing")
+	// A plan of repeat.count doses ends with its count-th: when that is
+	// past, it would likewise be created without a dose.
+	return checkCountAhead(p, pat, loc, now, "a new plan must have a dose after now")
+}
+
+// checkCountAhead refuses a plan whose repeat.count is used up: a plan of
+// count doses ends with its count-th, counted from the schedule start
+// (boundsPeriod.start, else startAt), and when that is past the plan has
+// no dose ahead and never will. The schedule without the count tells: its
+// doses from now on are numbered past the count. With no dose at all in
+// the window, count is not what ends the plan. why ends the 400's message.
+func checkCountAhead(p *adherence.Plan, pat adherence.Patient, loc *time.Location, now time.Time, why string) error {
+	r := p.Timing.Repeat
+	if r == nil || r.Count == nil || p.AsNeeded {
+		return nil
+	}
+	rep := *r
+	rep.Count, rep.CountMax = nil, nil
+	uncounted := p.Timing
+	uncounted.Repeat = &rep
+	doses, err := schedule.Expand(uncounted, schedule.Params{Location: loc, Anchors: pat.Anchors,
+		Start: p.StartAt, From: now, To: now.Add(schedule.MaxWindow)})
+	if err != nil {
+		return errs.PrefixField(err, "timing")
+	}
+	for _, d := range doses {
+		if d.Seq <= *r.Count {
+			return nil
 		}
-		ahead := false
-		for _, d := range doses {
-			if d.Seq <= *r.Count {
-				ahead = true
-				break
-			}
-		}
-		if len(doses) > 0 && !ahead {
-			return errs.Invalid("timing.repeat.count", "every dose it counts is in the past: a new plan must have a dose after now")
-		}
+	}
+	if len(doses) > 0 {
+		return errs.Invalid("timing.repeat.count", "every dose it counts is in the past: %s", why)
 	}
 	return nil
 }
@@ -263,19 +279,21 @@ func lockPlan(ctx context.Context, tx *db.Tx, orgID, id string) (adherence.Plan,
 }
 
 // lockPlanOfPatient locks the patient of plan id, then the plan, and reads
-// the plan: changes that may close escalations lock the patient before
+// both: changes that may close escalations lock the patient before
 // what they change, as SetPatientActive and the escalation consumer do, so
 // they wait for each other instead of deadlocking.
-func lockPlanOfPatient(ctx context.Context, tx *db.Tx, orgID, id string) (adherence.Plan, error) {
+func lockPlanOfPatient(ctx context.Context, tx *db.Tx, orgID, id string) (adherence.Plan, adherence.Patient, error) {
 	var patientID string
 	err := tx.QueryRowContext(ctx, `SELECT patient_id FROM plans WHERE org_id = $1 AND id = $2`, orgID, id).Scan(&patientID)
 	if err != nil {
-		return adherence.Plan{}, notFound(err, "read plan", "plan")
+		return adherence.Plan{}, adherence.Patient{}, notFound(err, "read plan", "plan")
 	}
-	if _, err := lockPatient(ctx, tx, orgID, patientID); err != nil {
-		return adherence.Plan{}, err
+	pat, err := lockPatient(ctx, tx, orgID, patientID)
+	if err != nil {
+		return adherence.Plan{}, adherence.Patient{}, err
 	}
-	return lockPlan(ctx, tx, orgID, id)
+	p, err := lockPlan(ctx, tx, orgID, id)
+	return p, pat, err
 }
 
 // lockPatientPlans reads every plan of a patient inside tx, locking them.
@@ -336,7 +354,7 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 		resolved = nil
 		// A switch to as needed closes escalations: the patient is locked
 		// first (lockPlanOfPatient).
-		cur, err := lockPlanOfPatient(ctx, tx, p.OrgID, p.ID)
+		cur, pat, err := lockPlanOfPatient(ctx, tx, p.OrgID, p.ID)
 		if err != nil {
 			return err
 		}
@@ -362,6 +380,21 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 		if err != nil {
 			return err
 		}
+		// A change of the timing, or of the start its count is numbered
+		// from, that leaves every counted dose in the past would leave
+		// the plan with no dose ahead, as a new plan with such a count
+		// would be. A change that leaves both alone (a corrected drug
+		// name) is taken by a plan that has ended so.
+		now := s.clock()
+		if !sameTiming(p.Timing, cur.Timing) || !p.StartAt.Equal(cur.StartAt) {
+			loc, err := loadZone(pat.TimeZone)
+			if err != nil {
+				return err
+			}
+			if err := checkCountAhead(p, pat, loc, now, "a changed timing must leave a dose after now (stop the plan to end it)"); err != nil {
+				return err
+			}
+		}
 		if sameArgs(args, curArgs) {
 			// Nothing changes: the version stays, so that a client
 			// holding it is not told of a change by a 409, and the doses
@@ -370,7 +403,6 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 			p.UpdatedAt, p.Version = cur.UpdatedAt, cur.Version
 			return s.record(ctx, tx, a, p.OrgID, audit.ActionUpdate, "MedicationRequest", p.ID, p.PatientID)
 		}
-		now := s.clock()
 		p.UpdatedAt, p.Version = now, cur.Version+1
 		args = append(args, p.UpdatedAt, p.Version, p.OrgID, p.ID)
 		_, err = tx.ExecContext(ctx, `UPDATE plans SET rxnorm = $1, rxnorm_display = $2, dose = $3, instructions = $4,
@@ -541,7 +573,7 @@ func (s *Store) SetPlanStatus(ctx context.Context, a adherence.Actor, orgID, id 
 	err := s.retryTx(ctx, func(tx *db.Tx) error {
 		resolved = nil
 		var err error
-		if p, err = lockPlanOfPatient(ctx, tx, orgID, id); err != nil {
+		if p, _, err = lockPlanOfPatient(ctx, tx, orgID, id); err != nil {
 			return err
 		}
 		switch {

@@ -1,0 +1,73 @@
+package api_test
+
+import (
+	"testing"
+	"time"
+)
+
+// TestPatchPlanCountUsedUpRefused: a PATCH of a plan whose timing (or
+// startAt, from which an unbounded count is numbered) leaves every dose of
+// timing.repeat.count in the past is a 400 naming timing.repeat.count, as
+// creating such a plan is, and changes nothing: it was accepted, and the
+// plan stayed active without a dose ahead. A plan that has used up its
+// count in time still takes a PATCH that leaves its timing and start
+// alone (the same timing sent again included), and one that gives it
+// doses ahead again.
+func TestPatchPlanCountUsedUpRefused(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("Count Org")
+		pid := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "UTC"}, 201)["id"].(string)
+		// Daily at 08:00 from 2026-03-01: the 6th dose was this morning
+		// (now is 2026-03-06T15:00Z), the 7th is tomorrow's.
+		timing := func(count int, bounded bool) map[string]any {
+			repeat := map[string]any{"timeOfDay": []string{"08:00:00"}, "count": count}
+			if bounded {
+				repeat["boundsPeriod"] = map[string]any{"start": "2026-03-01"}
+			}
+			return map[string]any{"repeat": repeat}
+		}
+		create := func(bounded bool) (string, map[string]any) {
+			t.Helper()
+			p := e.mustDo("POST", "/v1/patients/"+pid+"/plans", admin, map[string]any{
+				"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril"},
+				"timing":     timing(10, bounded), "startAt": "2026-03-01T00:00:00Z"}, 201)
+			return "/v1/plans/" + p["id"].(string), p
+		}
+		bounded, before := create(true)
+		unbounded, beforeUnbounded := create(false)
+		for _, c := range []struct {
+			name, path string
+			body       map[string]any
+		}{
+			{"count 3", bounded, map[string]any{"timing": timing(3, true)}},
+			{"count 6, this morning's the last", bounded, map[string]any{"timing": timing(6, true)}},
+			{"count 6 without bounds", unbounded, map[string]any{"timing": timing(6, false)}},
+			{"startAt a month earlier", unbounded, map[string]any{"startAt": "2026-02-01T00:00:00Z"}},
+		} {
+			r := e.do("PATCH", c.path, admin, c.body)
+			if r.status != 400 || r.json(t)["field"] != "timing.repeat.count" {
+				t.Errorf("PATCH %s = %d %s, want 400 naming timing.repeat.count", c.name, r.status, r.body)
+			}
+		}
+		for path, was := range map[string]map[string]any{bounded: before, unbounded: beforeUnbounded} {
+			got := e.mustDo("GET", path, admin, nil, 200)
+			if got["version"] != was["version"] || got["startAt"] != was["startAt"] {
+				t.Errorf("refused PATCHes changed the plan: %v, was %v", got, was)
+			}
+		}
+		e.mustDo("PATCH", bounded, admin, map[string]any{"timing": timing(7, true)}, 200)
+
+		// Five days on, the 7 doses are all past: the plan has ended by
+		// its count.
+		e.now = e.now.Add(5 * 24 * time.Hour)
+		e.mustDo("PATCH", bounded, admin, map[string]any{"dose": "2 tablets"}, 200)
+		e.mustDo("PATCH", bounded, admin, map[string]any{"timing": timing(7, true)}, 200)
+		if r := e.do("PATCH", bounded, admin, map[string]any{"timing": timing(8, true)}); r.status != 400 || r.json(t)["field"] != "timing.repeat.count" {
+			t.Errorf("PATCH count 8 of a plan ended by its count = %d %s, want 400 naming timing.repeat.count", r.status, r.body)
+		}
+		got := e.mustDo("PATCH", bounded, admin, map[string]any{"timing": timing(20, true)}, 200)
+		if got["dose"] != "2 tablets" {
+			t.Errorf("plan after the PATCHes = %v", got)
+		}
+	})
+}
