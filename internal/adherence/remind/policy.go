@@ -12,6 +12,7 @@ package remind
 
 import (
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/medplatform/medplatform/internal/adherence"
@@ -115,11 +116,14 @@ func checkChannels(chs []notify.Channel) error {
 		return errs.Invalid("channels", "must list at least one channel")
 	}
 	for i, ch := range chs {
+		// Named down to the item, as a timing's lists and an escalation
+		// level's channels are: "channels[1]".
+		field := "channels[" + strconv.Itoa(i) + "]"
 		if !reminderChannel(ch) {
-			return errs.Invalid("channels", "item %d %q is not sms, push or email", i+1, string(ch))
+			return errs.Invalid(field, "%q is not sms, push or email", string(ch))
 		}
 		if slices.Contains(chs[:i], ch) {
-			return errs.Invalid("channels", "item %d %q is listed twice", i+1, string(ch))
+			return errs.Invalid(field, "%q is listed twice", string(ch))
 		}
 	}
 	return nil

@@ -95,9 +95,9 @@ func TestPolicyValidate(t *testing.T) {
 		{name: "no channels", policy: with(func(p *remind.Policy) { p.Channels = nil }),
 			field: "channels", want: "at least one"},
 		{name: "webhook channel", policy: with(func(p *remind.Policy) { p.Channels = []notify.Channel{notify.SMS, notify.Webhook} }),
-			field: "channels", want: `item 2 "webhook" is not sms, push or email`},
+			field: "channels[1]", want: `"webhook" is not sms, push or email`},
 		{name: "duplicate channel", policy: with(func(p *remind.Policy) { p.Channels = []notify.Channel{notify.SMS, notify.Push, notify.SMS} }),
-			field: "channels", want: `item 3 "sms" is listed twice`},
+			field: "channels[2]", want: `"sms" is listed twice`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -139,8 +139,8 @@ func TestPolicyJSON(t *testing.T) {
 		field string
 		want  string
 	}{
-		{"unknown channel", remind.PolicyJSON{RepeatEveryMinutes: 30, MaxReminders: 3, ValidityMinutes: 30, Channels: []string{"fax"}}, "channels", `"fax"`},
-		{"upper-case channel", remind.PolicyJSON{ValidityMinutes: 30, Channels: []string{"SMS"}}, "channels", `"SMS"`},
+		{"unknown channel", remind.PolicyJSON{RepeatEveryMinutes: 30, MaxReminders: 3, ValidityMinutes: 30, Channels: []string{"fax"}}, "channels[0]", `"fax"`},
+		{"upper-case channel", remind.PolicyJSON{ValidityMinutes: 30, Channels: []string{"SMS"}}, "channels[0]", `"SMS"`},
 		{"no channels", remind.PolicyJSON{ValidityMinutes: 30}, "channels", "at least one"},
 		{"overflowing offset", remind.PolicyJSON{FirstOffsetMinutes: 1 << 40, ValidityMinutes: 30, Channels: []string{"sms"}}, "firstOffsetMinutes", "between"},
 		{"overflowing repeat", remind.PolicyJSON{RepeatEveryMinutes: 1 << 50, ValidityMinutes: 30, Channels: []string{"sms"}}, "repeatEveryMinutes", "at most"},

@@ -271,12 +271,13 @@ func (s *Store) UpdatePreferences(ctx context.Context, a adherence.Actor, orgID,
 		}
 		seen := map[notify.Channel]bool{}
 		names := make([]string, 0, len(p.Channels))
-		for _, c := range p.Channels {
+		for i, c := range p.Channels {
+			field := fmt.Sprintf("channels[%d]", i)
 			if c != notify.SMS && c != notify.Push && c != notify.Email {
-				return errs.Invalid("channels", "channel %q is not one of sms, push, email", c)
+				return errs.Invalid(field, "channel %q is not one of sms, push, email", c)
 			}
 			if seen[c] {
-				return errs.Invalid("channels", "channel %q is listed twice", c)
+				return errs.Invalid(field, "channel %q is listed twice", c)
 			}
 			seen[c] = true
 			names = append(names, string(c))
