@@ -119,26 +119,46 @@ func (in escalationPolicyInput) apply(p *adherence.EscalationPolicy, allowHTTP, 
 	if in.Active != nil {
 		p.Active = *in.Active
 	}
+	// Which schemes a webhook URL may have is this server's setting
+	// (WEBHOOK_ALLOW_HTTP): a URL that is not absolute or has another
+	// scheme is named with the ones it takes, before the policy's own
+	// rules, which take http and https alike and know nothing of it (an
+	// ftp:// URL was told to be https with http allowed).
+	for i, l := range p.Levels {
+		if l.Recipients != adherence.RecipientsWebhook || l.URL == "" {
+			continue // p.Validate names what is missing
+		}
+		if u, err := url.Parse(l.URL); err != nil || u.Host == "" || u.Opaque != "" || !webhookScheme(u.Scheme, allowHTTP) {
+			return errs.Invalid("levels["+strconv.Itoa(i)+"].url", "%s", webhookURLRule(allowHTTP))
+		}
+	}
 	if err := p.Validate(); err != nil {
 		return err
 	}
 	for i, l := range p.Levels {
-		if l.Recipients != adherence.RecipientsWebhook {
-			continue
-		}
-		if webhookOff {
+		if l.Recipients == adherence.RecipientsWebhook && webhookOff {
 			// Saved, the level would page nobody: its messages would end
 			// undeliverable at every miss.
 			return errs.Invalid("levels["+strconv.Itoa(i)+"].recipients", "webhook levels need the webhook channel, which is off on this server (WEBHOOK_SECRET is not set)")
 		}
-		if allowHTTP {
-			continue
-		}
-		if u, err := url.Parse(l.URL); err == nil && u.Scheme == "http" {
-			return errs.Invalid("levels["+strconv.Itoa(i)+"].url", "must be an absolute https URL (http:// needs WEBHOOK_ALLOW_HTTP=true on the server)")
-		}
 	}
 	return nil
+}
+
+// webhookScheme reports whether a webhook URL may have scheme (lower
+// case, as url.Parse leaves it): https, and http when allowHTTP.
+func webhookScheme(scheme string, allowHTTP bool) bool {
+	return scheme == "https" || (allowHTTP && scheme == "http")
+}
+
+// webhookURLRule is the 400's message for a webhook URL whose scheme the
+// server does not take, or that is not absolute: it names the schemes
+// taken with allowHTTP (WEBHOOK_ALLOW_HTTP).
+func webhookURLRule(allowHTTP bool) string {
+	if allowHTTP {
+		return "must be an absolute http or https URL (WEBHOOK_ALLOW_HTTP=true on the server allows http://)"
+	}
+	return "must be an absolute https URL (http:// needs WEBHOOK_ALLOW_HTTP=true on the server)"
 }
 
 func (s *server) handleListEscalationPolicies(w http.ResponseWriter, r *http.Request) {
