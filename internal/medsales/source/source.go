@@ -35,6 +35,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"unicode"
 
 	"github.com/medplatform/medplatform/internal/medsales"
 )
@@ -160,11 +161,13 @@ func Open(ctx context.Context, src string, opts Options) (*File, error) {
 	}
 }
 
-// checkControl refuses a source holding a control character: no file name
-// or URL we read has one, and a NUL would otherwise fail deep in a system
-// call as "invalid argument".
+// checkControl refuses a source holding a control character, C0 (U+0000–
+// U+001F), DEL or C1 (U+0080–U+009F, such as NEL and the 8-bit CSI that
+// starts a terminal escape sequence): no file name or URL we read has one,
+// the source is written to the jobs table, the history and the logs, and a
+// NUL would otherwise fail deep in a system call as "invalid argument".
 func checkControl(src string) error {
-	if i := strings.IndexFunc(src, func(r rune) bool { return r < 0x20 || r == 0x7f }); i >= 0 {
+	if i := strings.IndexFunc(src, unicode.IsControl); i >= 0 {
 		return badInput(fmt.Errorf("source: contains a control character (at byte %d)", i+1))
 	}
 	return nil
