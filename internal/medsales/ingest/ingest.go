@@ -42,6 +42,13 @@ type Request struct {
 	MaxRejectRatio float64 `json:"maxRejectRatio,omitempty"`
 }
 
+// MaxSourceBytes is the longest source a request may name: Linux's
+// PATH_MAX, longer than any S3 URL (a key has at most 1024 bytes) or
+// download URL. The source is kept in the jobs table and, for a URL, whole
+// in the load history that GET /v1/datasets lists, so a longer one is
+// refused rather than stored.
+const MaxSourceBytes = 4096
+
 // Validate checks the request before anything is opened.
 func (r Request) Validate() error {
 	switch {
@@ -51,6 +58,9 @@ func (r Request) Validate() error {
 		return errs.Invalid("dataset", "unknown dataset %q (known: %s)", r.Dataset, datasetList())
 	case strings.TrimSpace(r.Source) == "":
 		return errs.Invalid("source", "is required: a local path, s3://bucket/key or https:// URL")
+	case len(r.Source) > MaxSourceBytes:
+		// Not echoed: it may be a URL with credentials.
+		return errs.Invalid("source", "is %d bytes long, more than the %d a local path, an s3:// URL or an http(s):// URL may have", len(r.Source), MaxSourceBytes)
 	case r.Mode != "" && r.Mode != store.ModeFull && r.Mode != store.ModeIncrement:
 		return errs.Invalid("mode", "must be %q or %q", store.ModeFull, store.ModeIncrement)
 	case r.Mode == store.ModeIncrement && r.Dataset != medsales.NPPES:
