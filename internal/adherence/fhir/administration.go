@@ -2,7 +2,6 @@ package fhir
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/medplatform/medplatform/internal/adherence"
 )
@@ -49,13 +48,13 @@ func FromDose(d adherence.DoseInstance, p adherence.Plan) (MedicationAdministrat
 		},
 		Subject:           Reference{Reference: "Patient/" + d.PatientID},
 		Request:           &Reference{Reference: "MedicationRequest/" + d.PlanID},
-		EffectiveDateTime: d.DueAt.UTC().Format(time.RFC3339),
+		EffectiveDateTime: instant(d.DueAt),
 	}
 	switch d.Status {
 	case adherence.DoseTakenOnTime, adherence.DoseTakenLate:
 		ma.Status = "completed"
 		if d.TakenAt != nil {
-			ma.EffectiveDateTime = d.TakenAt.UTC().Format(time.RFC3339)
+			ma.EffectiveDateTime = instant(*d.TakenAt)
 		}
 		if d.Status == adherence.DoseTakenLate {
 			ma.Note = []Annotation{{Text: "taken late"}}

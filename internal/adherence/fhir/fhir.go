@@ -344,7 +344,7 @@ func FromPlan(p adherence.Plan) MedicationRequest {
 		ID:           p.ID,
 		Meta: &Meta{
 			VersionID:   fmt.Sprint(p.Version),
-			LastUpdated: p.UpdatedAt.UTC().Format(time.RFC3339),
+			LastUpdated: instant(p.UpdatedAt),
 		},
 		Status: planStatus[p.Status],
 		Intent: "order",
@@ -353,7 +353,7 @@ func FromPlan(p adherence.Plan) MedicationRequest {
 			Text:   p.Medication.Display,
 		},
 		Subject:    Reference{Reference: "Patient/" + p.PatientID},
-		AuthoredOn: p.CreatedAt.UTC().Format(time.RFC3339),
+		AuthoredOn: instant(p.CreatedAt),
 	}
 	d := Dosage{Text: p.Instructions}
 	if p.AsNeeded {
@@ -365,16 +365,19 @@ func FromPlan(p adherence.Plan) MedicationRequest {
 		if t.Repeat != nil && t.Repeat.BoundsPeriod == nil && !p.StartAt.IsZero() {
 			// The plan's own period, when the timing has none: without it
 			// an EHR reads a plan that ended (endAt) as one that goes on.
-			// endAt is exclusive (no dose from it on), boundsPeriod.end
-			// inclusive: the last second before it.
+			// The start is startAt as stored, fraction of a second
+			// included. endAt is exclusive (no dose from it on),
+			// boundsPeriod.end inclusive: the last whole second before
+			// it, since a repeat's doses fall on whole seconds (an endAt
+			// of 08:00:00.5 still has a dose at 08:00:00).
 			r := *t.Repeat
-			r.BoundsPeriod = &schedule.Period{Start: p.StartAt.UTC().Format(time.RFC3339)}
+			r.BoundsPeriod = &schedule.Period{Start: instant(p.StartAt)}
 			if p.EndAt != nil {
-				end := p.EndAt.UTC().Add(-time.Second)
+				end := p.EndAt.UTC().Add(-time.Nanosecond).Truncate(time.Second)
 				if end.Before(p.StartAt) {
 					end = p.StartAt.UTC() // never before the start
 				}
-				r.BoundsPeriod.End = end.Format(time.RFC3339)
+				r.BoundsPeriod.End = instant(end)
 			}
 			t.Repeat = &r
 		}
@@ -398,6 +401,10 @@ func FromPlan(p adherence.Plan) MedicationRequest {
 	}
 	return mr
 }
+
+// instant renders t as a FHIR instant or dateTime in UTC, as stored: with
+// its fraction of a second, which FHIR allows and the plans API shows.
+func instant(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // parseDose reads "10 mg" or "1 tablet" into a quantity. Anything else —
 // more words ("2 tablets with food"), or a number JSON cannot carry (NaN,
