@@ -366,7 +366,13 @@ const nearKept = 3 * time.Hour
 // by a day) ends its occurrence: the plan no longer has it. Such an
 // instance skipped in advance is returned in gone, to be deleted with the
 // doses the plan no longer has, its skip orphaned: from the change on,
-// exactly the doses of the new timing exist. A taking is kept. An
+// exactly the doses of the new timing exist. A taking is kept. So it
+// does for a pending instance of such a date still without an outcome
+// (the day's 08:00 dose, due an hour before the cycle moved): it is
+// returned in moved, to be excluded (deleted when overtaken, still
+// ahead), rather than stay to score a taking, or be missed and
+// escalated, as a dose the plan no longer has; one with an outcome keeps
+// it. An
 // instance of the window skipped in advance that stands for no dose of a
 // timing change by rank, Seq or nearness is gone too (three doses a day
 // become one at 08:00 in the afternoon: the 20:00 dose skipped is no
@@ -449,6 +455,12 @@ func withoutKept(doses []schedule.Dose, kept []keptDose, from time.Time, sameTim
 				i, ok, same = j, found, true
 			}
 			switch {
+			case !ok && same && !sameTiming && k.scheduled && len(days.after[k.local[:10]]) == 0:
+				// Still without an outcome on a date that is no longer a
+				// dosing day: the plan no longer has its occurrence, as
+				// for the rest of the old schedule. Excluded, it is no
+				// longer taken nor missed.
+				moved = append(moved, k)
 			case !ok:
 			case doses[i].Due.Sub(k.due) < nearKept:
 				drop[i] = true
@@ -636,8 +648,9 @@ func carryEvents(ctx context.Context, tx *db.Tx, g *genPlan, carried []carriedEv
 }
 
 // excludeMoved marks excluded the pending instances whose occurrence
-// moved to a new dose (see withoutKept), if they are still without an
-// outcome: the patient's taking scores the new one.
+// moved to a new dose, or ended with their date's doses (see
+// withoutKept), if they are still without an outcome: the patient's
+// taking scores the new one, if any.
 func excludeMoved(ctx context.Context, tx *db.Tx, g *genPlan, moved []keptDose) error {
 	for _, k := range moved {
 		_, err := tx.ExecContext(ctx, `UPDATE dose_instances SET status = 'excluded'

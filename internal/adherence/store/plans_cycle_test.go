@@ -78,6 +78,73 @@ func TestEveryOtherDayAnchorChange(t *testing.T) {
 	}
 }
 
+// TestEveryOtherDayAnchorChangeEndsTheDueDose moves the cycle of an
+// every-other-day plan by a day an hour after the day's 08:00 dose, on the
+// old cycle, fell due: that date is no longer a dosing day, and its dose,
+// still without an outcome, stands for none. It is excluded, as the rest
+// of the old cycle is deleted: a taking reported for it scores nothing,
+// and it is never marked missed. It stayed scheduled, so a taking scored
+// it and, without one, the missed-dose job marked it missed and escalated
+// a dose the plan no longer has. Taken before the change, it keeps its
+// outcome.
+func TestEveryOtherDayAnchorChangeEndsTheDueDose(t *testing.T) {
+	cases := []struct {
+		name   string
+		change func(pl *adherence.Plan)
+		taken  bool // the 08:00 dose of 03-05 taken before the change
+		want   string
+	}{
+		{name: "startAt", change: func(pl *adherence.Plan) { pl.StartAt = start.Add(day) }, want: "excluded"},
+		{name: "boundsPeriod.start", change: func(pl *adherence.Plan) { pl.Timing = everyOtherDay("2026-03-02") }, want: "excluded"},
+		{name: "taken before the change", change: func(pl *adherence.Plan) { pl.StartAt = start.Add(day) }, taken: true, want: "taken_on_time"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				p := f.patient("UTC")
+				pl := f.plan(p.ID, everyOtherDay(""))  // 03-01, 03-03, 03-05, 03-07 …
+				f.now = start.Add(4*day + 9*time.Hour) // 03-05 09:00
+				if tc.taken {
+					if out := f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, start.Add(4*day+8*time.Hour+10*time.Minute), "c-0")); out[0].Event.Result != adherence.ResultScored {
+						t.Fatalf("record taking: %+v", out[0])
+					}
+				}
+				tc.change(&pl)
+				for i := range 2 { // the second update must change nothing
+					if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+						t.Fatal(err)
+					}
+					var got []string
+					for _, d := range f.doses(pl.ID, start.Add(4*day), start.Add(10*day)) {
+						got = append(got, fmt.Sprintf("%s %s", d.LocalTime, d.Status))
+					}
+					want := []string{"2026-03-05T08:00 " + tc.want,
+						"2026-03-06T08:00 scheduled", "2026-03-08T08:00 scheduled", "2026-03-10T08:00 scheduled"}
+					if strings.Join(got, "\n") != strings.Join(want, "\n") {
+						t.Fatalf("update %d: doses:\n%s\nwant:\n%s", i+1, strings.Join(got, "\n"), strings.Join(want, "\n"))
+					}
+				}
+				if tc.taken {
+					return
+				}
+				// A taking reported now scores no dose, and nothing is
+				// marked missed once the old dose's window has closed.
+				f.now = f.now.Add(20 * time.Minute)
+				if out := f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, f.now, "c-1")); out[0].Err != nil || out[0].Event.Result == adherence.ResultScored {
+					t.Errorf("a taking at 09:20 was %s (dose %d), want it to score no dose", out[0].Event.Result, out[0].Event.DoseInstanceID)
+				}
+				f.now = start.Add(4*day + 12*time.Hour)
+				if _, err := f.s.MarkMissed(f.ctx, f.now); err != nil {
+					t.Fatal(err)
+				}
+				if n := f.count(`SELECT COUNT(*) FROM dose_instances WHERE plan_id = $1 AND status = 'missed' AND due_at >= $2`, pl.ID, start.Add(4*day)); n != 0 {
+					t.Errorf("%d doses from 03-05 on marked missed, want none", n)
+				}
+			})
+		})
+	}
+}
+
 // TestTimingChangeFarFromTheDoseOfTheDay changes a twice-daily plan from
 // 08:00 and 20:00 to 13:00 and 21:00 at noon: the morning dose, five
 // hours from its new time, stands for the day's first dose by its rank.
