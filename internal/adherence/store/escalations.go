@@ -986,6 +986,19 @@ func (s *Store) consumeChunk(ctx context.Context, tx *db.Tx, now time.Time, n in
 			return fmt.Errorf("lock patients: %w", err)
 		}
 	}
+	// Nothing is processed before an escalation of the patient opened or
+	// was exhausted either: a consumer that read its clock before another one opened or exhausted
+	// an escalation (and then waited for the patient) recorded the misses
+	// it consumed as processed before that. The misses an escalation took
+	// in are those processed while it was open (takenInMisses), so a miss
+	// the replacement of an exhausted escalation took in counted as the
+	// exhausted one's: the replacement was resolved with the miss still
+	// unanswered, and the exhausted one moved to it.
+	if later, err := latestEscalationChange(ctx, tx, patients, now); err != nil {
+		return err
+	} else if later.After(now) {
+		now = later
+	}
 	policies, err := loadOrgPolicies(ctx, tx, orgs)
 	if err != nil {
 		return err
@@ -1048,6 +1061,35 @@ func (s *Store) consumeChunk(ctx context.Context, tx *db.Tx, now time.Time, n in
 		return err
 	}
 	return s.appendAudit(ctx, tx, recs)
+}
+
+// latestEscalationChange returns the latest instant after now at which an
+// escalation of patients opened or closed, or now when there is none.
+func latestEscalationChange(ctx context.Context, tx *db.Tx, patients []any, now time.Time) (time.Time, error) {
+	if len(patients) == 0 {
+		return now, nil
+	}
+	args := append([]any{now}, patients...)
+	rows, err := tx.QueryContext(ctx, `SELECT opened_at, closed_at FROM escalations
+		WHERE patient_id IN `+placeholders(2, len(patients))+` AND (opened_at > $1 OR closed_at > $1)`, args...)
+	if err != nil {
+		return now, fmt.Errorf("read escalation times: %w", err)
+	}
+	defer rows.Close()
+	latest := now
+	for rows.Next() {
+		var opened time.Time
+		var closed sql.NullTime
+		if err := rows.Scan(&opened, &closed); err != nil {
+			return now, fmt.Errorf("read escalation times: %w", err)
+		}
+		for _, t := range []time.Time{opened, closed.Time} {
+			if t = db.UTC(t); t.After(latest) {
+				latest = t
+			}
+		}
+	}
+	return latest, rows.Err()
 }
 
 // loadOrgPolicies returns every policy (active or not) of orgs by id.

@@ -1804,3 +1804,76 @@ func TestEscalationPolicyEditAddsLevelsAfterTheLast(t *testing.T) {
 		}
 	})
 }
+
+// TestEscalationMissConsumedByAnEarlierClockStaysWithTheReplacement: two
+// consumers of the outbox read their clocks, the one that read it later
+// consumes a miss first, exhausting the open escalation and opening its
+// replacement, and the other then consumes another miss of the patient,
+// which the replacement takes in. That miss belongs to the replacement:
+// when the replacement's own dose is recorded late, it goes on about it,
+// and the exhausted escalation, its own misses answered, is resolved. The
+// miss was recorded as consumed at the earlier clock, before the
+// replacement opened, so the replacement was resolved with the miss still
+// unanswered, and the exhausted escalation was moved to it.
+func TestEscalationMissConsumedByAnEarlierClockStaysWithTheReplacement(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		w := newEscWorld(t, f)
+		w.standard()
+		w.missDay(1)
+		w.consume()
+		first := w.escalations(store.EscalationFilter{})[0]
+		w.missDay(2) // added to the first one: levels remain
+		if res := w.consume(); res.Opened != 0 {
+			t.Fatalf("consume of day 2 = %+v", res)
+		}
+		for step := w.get(first.ID).Steps[0]; ; {
+			at := step.DueAt
+			if at.Before(w.now) {
+				at = w.now
+			}
+			res := w.fire(step.ID, at)
+			if !res.Fired {
+				t.Fatalf("fire: %+v", res)
+			}
+			if res.Exhausted {
+				break
+			}
+			step = adherence.EscalationStep{ID: res.NextStepID, DueAt: res.NextDueAt}
+		}
+		// A second plan, whose first dose is due at 07:00 on day 3: the
+		// missed-dose job marks it and the 08:00 dose together.
+		early := w.fixture.plan(w.pat.ID, timeOfDay("07:00"))
+		w.missDay(3)
+		later, earlier := w.now.Add(2*time.Minute), w.now.Add(time.Minute)
+		if res, err := w.s.ConsumeOutbox(w.ctx, later, 1); err != nil || res.Exhausted != 1 || res.Opened != 1 {
+			t.Fatalf("consume of the first miss of day 3 = %+v, %v", res, err)
+		}
+		second := w.escalations(store.EscalationFilter{Status: adherence.EscalationOpen})[0]
+		if res, err := w.s.ConsumeOutbox(w.ctx, earlier, 0); err != nil || res.Examined != 1 || res.Opened != 0 {
+			t.Fatalf("consume of the second miss of day 3 = %+v, %v", res, err)
+		}
+		opening, other := early, w.plan // the plan of the miss that opened the second one, and the other
+		if w.doses(early.ID, time.Time{}, time.Time{})[0].ID != second.DoseInstanceID {
+			opening, other = w.plan, early
+		}
+		taken := w.doses(other.ID, local(2026, 3, 3, 0, 0), local(2026, 3, 4, 0, 0))[0].ID
+
+		// The second one's own miss answered: it goes on about the other.
+		w.takeLate(w.pat.ID, opening.ID, 3)
+		if res := w.consume(); res.Resolved != 0 {
+			t.Fatalf("consume of the answer of the second one's miss = %+v, want nothing resolved", res)
+		}
+		if got := w.get(second.ID); got.Status != adherence.EscalationOpen || got.DoseInstanceID != taken {
+			t.Fatalf("second escalation = %s about dose %d, want open about dose %d", got.Status, got.DoseInstanceID, taken)
+		}
+		// The first one's misses answered: it is resolved, not moved to
+		// the miss its replacement took in.
+		w.takeLate(w.pat.ID, w.plan.ID, 1)
+		w.consume()
+		w.takeLate(w.pat.ID, w.plan.ID, 2)
+		w.consume()
+		if got := w.get(first.ID); got.Status != adherence.EscalationResolved || got.Reason != store.ReasonDoseRecorded {
+			t.Errorf("first escalation = %s (%s) about dose %d, want resolved (dose_recorded)", got.Status, got.Reason, got.DoseInstanceID)
+		}
+	})
+}
