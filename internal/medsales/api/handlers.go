@@ -1,8 +1,10 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/medplatform/medplatform/internal/medsales"
 	"github.com/medplatform/medplatform/internal/medsales/dataset"
@@ -116,6 +118,10 @@ func (s *server) handleDatasets(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, datasetsView{Current: cur, History: hist})
 }
 
+// deadJobsTimeout bounds the look for dead jobs before a load is queued:
+// a few queries and the dataset's lock.
+const deadJobsTimeout = 30 * time.Second
+
 // handleCreateIngestion enqueues a load: 202 with the job id. The worker
 // records it in the dataset history when it starts. The same request
 // while one is queued or running is not queued again (duplicate: true,
@@ -148,11 +154,16 @@ func (s *server) handleCreateIngestion(w http.ResponseWriter, r *http.Request) {
 	}
 	// A job of this dataset whose worker died mid-load would stay
 	// running for hours, and the same request would be answered as its
-	// duplicate: discard it first, so the load is queued again now.
+	// duplicate: discard it first, so the load is queued again now. The
+	// discard and the history update run on a context the client cannot
+	// cancel: a disconnect between them would leave the history showing
+	// the dead load running until the dataset's next load.
 	if s.Store != nil {
-		if _, err := ingest.DiscardDeadJobs(r.Context(), s.Store, req.Dataset, s.Now, s.Logger); err != nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), deadJobsTimeout)
+		if _, err := ingest.DiscardDeadJobs(ctx, s.Store, req.Dataset, s.Now, s.Logger); err != nil {
 			s.Logger.WarnContext(r.Context(), "look for dead ingest jobs", "dataset", string(req.Dataset), "error", err.Error())
 		}
+		cancel()
 	}
 	res, err := s.Jobs.Insert(r.Context(), ingest.JobArgs{Request: req}, nil)
 	if err != nil {
