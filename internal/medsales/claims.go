@@ -27,7 +27,7 @@ type Taxonomy struct {
 type ServiceLine struct {
 	NPI              string `json:"npi"`
 	HCPCSCode        string `json:"hcpcsCode"`
-	HCPCSDescription string `json:"hcpcsDescription"`
+	HCPCSDescription string `json:"hcpcsDescription,omitempty"`
 	// DrugIndicator is true when the HCPCS code is a drug (HCPCS_Drug_Ind Y).
 	DrugIndicator bool `json:"drugIndicator"`
 	// PlaceOfService is "F" (facility) or "O" (office / non-facility).
@@ -51,8 +51,8 @@ type ServiceLine struct {
 // are nil. Money is a decimal string in dollars with two decimals.
 type DrugLine struct {
 	NPI         string `json:"npi"`
-	BrandName   string `json:"brandName"`
-	GenericName string `json:"genericName"`
+	BrandName   string `json:"brandName,omitempty"`
+	GenericName string `json:"genericName,omitempty"`
 	TotalClaims int64  `json:"totalClaims"`
 	// Total30DayFills is a decimal: fills are normalised to 30-day units.
 	Total30DayFills string `json:"total30DayFills"`
@@ -106,7 +106,7 @@ type Payment struct {
 // manufacturer in one program year, for the provider profile.
 type PaymentTotal struct {
 	Year         int    `json:"year"`
-	Manufacturer string `json:"manufacturer"`
+	Manufacturer string `json:"manufacturer,omitempty"`
 	// Amount is the sum in US dollars, two decimals.
 	Amount string `json:"amount"`
 	// Count is the number of payments (the sum of each record's number of

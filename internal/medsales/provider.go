@@ -178,7 +178,7 @@ type Endpoint struct {
 	ContentType             string  `json:"contentType,omitempty"`
 	ContentDescription      string  `json:"contentDescription,omitempty"`
 	OtherContentDescription string  `json:"otherContentDescription,omitempty"`
-	AffiliationAddress      Address `json:"affiliationAddress"`
+	AffiliationAddress      Address `json:"affiliationAddress,omitzero"`
 }
 
 // ProviderDetail is everything known about one NPI: the provider, its
