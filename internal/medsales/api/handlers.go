@@ -152,6 +152,8 @@ func (s *server) handleCreateIngestion(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	// The same load with its defaults spelled out is the same job.
+	req = req.Normalized()
 	// A job of this dataset whose worker died mid-load would stay
 	// running for hours, and the same request would be answered as its
 	// duplicate: discard it first, so the load is queued again now. The

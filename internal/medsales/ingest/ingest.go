@@ -140,6 +140,42 @@ func (r Request) ValidateQueued() error {
 	return nil
 }
 
+// Normalized returns the request with the defaults it leaves to the
+// worker spelled out wherever the source's name settles them, so that
+// the same load written with or without them is the same River job
+// (JobArgs' unique options compare the args as encoded): maxRejectRatio
+// 0 is store.DefaultMaxRejectRatio; mode is "full" for a dataset other
+// than nppes, "increment" for an NPPES file named as a weekly one, and
+// "full" for an NPPES file that is not a .zip archive and is not named
+// as a weekly one; dataYear is the year the name of a file that is not a
+// .zip archive carries. The mode and data year of an archive not named
+// as a weekly file are left as given: they depend on the member read.
+// Call it on a valid request (Validate).
+func (r Request) Normalized() Request {
+	if r.MaxRejectRatio == 0 {
+		r.MaxRejectRatio = store.DefaultMaxRejectRatio
+	}
+	name := source.NameOf(r.Source)
+	if name == "" {
+		return r // a URL without a path: named by its host when opened
+	}
+	zipped := strings.EqualFold(path.Ext(name), ".zip")
+	if r.Mode == "" {
+		switch {
+		case r.Dataset != medsales.NPPES:
+			r.Mode = store.ModeFull
+		case source.IsWeekly(name):
+			r.Mode = store.ModeIncrement
+		case !zipped:
+			r.Mode = store.ModeFull
+		}
+	}
+	if y, ok := store.YearFromName(r.Dataset, name); ok && r.DataYear == 0 && !zipped {
+		r.DataYear = y
+	}
+	return r
+}
+
 // carriesCredentials reports whether src is an s3:// or http(s):// URL
 // with user info, a query or a fragment, where credentials go. A local
 // path is read as written: a "?" or "#" in it is part of a file name.

@@ -54,7 +54,9 @@ func ParseSchedule(s string) ([]ScheduleEntry, error) {
 			return nil, fmt.Errorf("%s: the same dataset and source are scheduled twice", where)
 		}
 		seen[id] = true
-		out = append(out, ScheduleEntry{Request: req, Every: every})
+		// Normalized, as POST /v1/ingestions queues it, so that the
+		// same load queued by either is one job.
+		out = append(out, ScheduleEntry{Request: req.Normalized(), Every: every})
 	}
 	return out, nil
 }

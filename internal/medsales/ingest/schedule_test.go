@@ -60,3 +60,26 @@ func TestParseScheduleRefusesSourceCredentials(t *testing.T) {
 		}
 	}
 }
+
+// TestScheduleRequestsNormalized: a scheduled load is queued with its
+// defaults spelled out, as POST /v1/ingestions queues the same load, so
+// that one queued by either while the other waits is its duplicate.
+func TestScheduleRequestsNormalized(t *testing.T) {
+	got, err := ingest.ParseSchedule("partd s3://drop/MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv 720h; nppes s3://drop/weekly.zip 24h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ingest.Request{
+		{Dataset: "partd", Source: "s3://drop/MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv", Mode: "full", DataYear: 2024, MaxRejectRatio: 0.01},
+		// An archive not named as a weekly file: its member decides the mode.
+		{Dataset: "nppes", Source: "s3://drop/weekly.zip", MaxRejectRatio: 0.01},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("schedule = %+v", got)
+	}
+	for i := range want {
+		if got[i].Request != want[i] {
+			t.Errorf("entry %d queues %+v, want %+v", i+1, got[i].Request, want[i])
+		}
+	}
+}
