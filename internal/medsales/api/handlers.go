@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/medplatform/medplatform/internal/medsales"
@@ -136,12 +135,12 @@ func (s *server) handleCreateIngestion(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if climbs(req.Source) {
+	if ingest.Climbs(req.Source) {
 		s.fail(w, r, &errs.Error{Code: errs.CodeForbidden, Field: "source",
 			Message: `this source is not allowed: a source must not contain "..", plain or percent-encoded (%2e%2e), which could climb out of the prefixes in INGEST_ALLOWED_SOURCES`})
 		return
 	}
-	if !s.sourceAllowed(req.Source) {
+	if !ingest.SourceAllowed(s.AllowedSources, req.Source) {
 		s.fail(w, r, &errs.Error{Code: errs.CodeForbidden, Field: "source",
 			Message: "this source is not allowed: sources must start with one of the prefixes in INGEST_ALLOWED_SOURCES"})
 		return
@@ -167,7 +166,14 @@ func (s *server) handleCreateIngestion(w http.ResponseWriter, r *http.Request) {
 		}
 		cancel()
 	}
-	res, err := s.Jobs.Insert(r.Context(), ingest.JobArgs{Request: req}, nil)
+	// The prefixes go with the job: its worker follows the source's
+	// redirects only within them.
+	opts, err := ingest.QueuedOpts(s.AllowedSources)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := s.Jobs.Insert(r.Context(), ingest.JobArgs{Request: req}, opts)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -175,45 +181,4 @@ func (s *server) handleCreateIngestion(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusAccepted, map[string]any{
 		"jobId": res.Job.ID, "dataset": req.Dataset, "source": req.Source, "duplicate": res.UniqueSkippedAsDuplicate,
 	})
-}
-
-// sourceAllowed keeps API-queued loads to the configured places, so the
-// ingestion token cannot make the worker read arbitrary files or URLs.
-// A prefix that does not end in '/' ends at a boundary: what follows it,
-// if anything, must start a new path segment. So a prefix ending inside a
-// URL's host ("https://download.cms.gov", "s3://drop") allows that host or
-// bucket only, not "https://download.cms.gov@10.0.0.1/x" (user info),
-// "https://download.cms.gov.evil.example/x" nor "s3://dropper/x"; and one
-// ending inside a path ("s3://bucket/data", "/data/drop") allows that path
-// and what lies below it, not "s3://bucket/database.csv" nor
-// "/data/dropbox/x".
-func (s *server) sourceAllowed(src string) bool {
-	for _, p := range s.AllowedSources {
-		if !strings.HasPrefix(src, p) {
-			continue
-		}
-		rest := src[len(p):]
-		if !strings.HasSuffix(p, "/") && rest != "" && rest[0] != '/' {
-			continue
-		}
-		return true
-	}
-	return false
-}
-
-// climbs reports whether src holds "..", plainly or with its dots
-// percent-encoded, once or more (%2e%2e, .%2E, %252e%252e): a web server
-// decodes "/pub/%2e%2e/private/x" to "/private/x", outside the prefix
-// "/pub/" that allowed it. A local path or an S3 key is read as written,
-// but a ".." in one names no file a drop directory is meant to hold.
-func climbs(src string) bool {
-	s := strings.ToLower(src)
-	for {
-		// Each pass shortens s, so the loop ends.
-		t := strings.ReplaceAll(strings.ReplaceAll(s, "%2e", "."), "%25", "%")
-		if t == s {
-			return strings.Contains(s, "..")
-		}
-		s = t
-	}
 }

@@ -82,6 +82,10 @@ const DefaultBusySnooze = 20 * time.Second
 // fetch it (this one's next start, or another worker at once). A job
 // past its Timeout or cancelled through River is not re-queued: its
 // context ends for that reason, which is recorded instead.
+//
+// A job queued through POST /v1/ingestions carries in its metadata the
+// prefixes its source was allowed by (QueuedOpts): the source's server
+// may redirect the load only to a target they allow too.
 func (w *Worker) Work(ctx context.Context, job *river.Job[JobArgs]) error {
 	snooze := w.BusySnooze
 	if snooze <= 0 {
@@ -102,9 +106,21 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[JobArgs]) error {
 			return river.JobSnooze(snooze)
 		}
 	}
+	// A load queued through the API follows only the redirects that stay
+	// within the prefixes its source was allowed by (jobMeta).
+	meta, err := jobMetaOf(job.Metadata)
+	if err != nil {
+		return river.JobCancel(fmt.Errorf("ingest %s: %w", job.Args.Dataset, err))
+	}
+	svc := w.Service
+	if len(meta.AllowedSources) > 0 {
+		c := *w.Service
+		c.Source.CheckRedirect = redirectWithin(meta.AllowedSources)
+		svc = &c
+	}
 	loadCtx, stop := loadContext(ctx)
 	defer stop()
-	res, err := w.Service.Run(loadCtx, job.Args.Request, NewLogProgress(ctx, w.Logger, string(job.Args.Dataset), 30*time.Second, time.Now))
+	res, err := svc.Run(loadCtx, job.Args.Request, NewLogProgress(ctx, w.Logger, string(job.Args.Dataset), 30*time.Second, time.Now))
 	if err != nil {
 		if errors.Is(err, store.ErrLoadRunning) {
 			w.Logger.InfoContext(ctx, "ingest job waiting: a load of its dataset is running",

@@ -57,20 +57,66 @@ func openHTTP(ctx context.Context, src string, opts Options) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &httpSource{client: opts.HTTPClient, url: src, display: redactURL(u), size: -1}
-	if h.client != nil {
+	h := &httpSource{url: src, display: redactURL(u), size: -1}
+	if opts.HTTPClient != nil {
+		h.client = h.guardRedirects(opts.HTTPClient, opts.CheckRedirect)
 		return h.open(ctx, u, opts)
 	}
 	// A client of our own: its idle connections go with the File.
-	h.client = newHTTPClient()
+	own := newHTTPClient()
+	h.client = h.guardRedirects(own, opts.CheckRedirect)
 	f, err := h.open(ctx, u, opts)
 	if err != nil {
-		h.client.CloseIdleConnections()
+		own.CloseIdleConnections()
 		return nil, err
 	}
-	f.closeLast(func() error { h.client.CloseIdleConnections(); return nil })
+	f.closeLast(func() error { own.CloseIdleConnections(); return nil })
 	return f, nil
 }
+
+// maxRedirects is how many redirects one request follows, as net/http's
+// default policy.
+const maxRedirects = 10
+
+// guardRedirects returns a copy of c whose redirects are checked before
+// they are followed: one from https to plain http is refused, since the
+// file (and any cookie or header the server set) would travel
+// unencrypted, and check, when set, may refuse any target. A refusal is
+// bad input (ErrInput): every attempt would meet it again. c's own policy
+// then applies, or net/http's default of at most 10 redirects.
+func (h *httpSource) guardRedirects(c *http.Client, check func(*url.URL) error) *http.Client {
+	g := *c
+	next := c.CheckRedirect
+	g.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		// Scheme and host only: the target's user info, path and
+		// query may hold credentials or a signature.
+		target := strings.ToLower(req.URL.Scheme) + "://" + req.URL.Host
+		if prev := via[len(via)-1].URL; strings.EqualFold(prev.Scheme, "https") && !strings.EqualFold(req.URL.Scheme, "https") {
+			return &redirectError{badInput(&sourceError{src: h.display,
+				msg: "redirected to " + target + ": a redirect from https to plain http is refused (the file would travel unencrypted)"})}
+		}
+		if check != nil {
+			if err := check(req.URL); err != nil {
+				return &redirectError{badInput(&sourceError{src: h.display, msg: "redirected to " + target + ": " + err.Error(), err: err})}
+			}
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= maxRedirects {
+			return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		}
+		return nil
+	}
+	return &g
+}
+
+// redirectError is a redirect that guardRedirects refused: do returns its
+// error as it is, since it names the source already.
+type redirectError struct{ err error }
+
+func (e *redirectError) Error() string { return e.err.Error() }
+func (e *redirectError) Unwrap() error { return e.err }
 
 func (h *httpSource) open(ctx context.Context, u *url.URL, opts Options) (*File, error) {
 	name, _ := url.PathUnescape(path.Base(u.Path))
@@ -199,6 +245,10 @@ func (h *httpSource) do(ctx context.Context, rng, ifMatch string) (*http.Respons
 	}
 	resp, err := h.client.Do(req)
 	if err != nil {
+		var re *redirectError
+		if errors.As(err, &re) {
+			return nil, re.err
+		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			// url.Error repeats the URL, query string and all.

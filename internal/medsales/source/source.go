@@ -69,8 +69,15 @@ type Options struct {
 	Year int
 	// HTTPClient fetches http(s) sources. Nil means a client with
 	// connection, TLS and response-header timeouts but no overall timeout,
-	// since bodies may take an hour to stream.
+	// since bodies may take an hour to stream. Its redirect policy is
+	// kept, after the checks below.
 	HTTPClient *http.Client
+	// CheckRedirect, when set, is asked about every redirect the server
+	// of an http(s) source answers with, given its target; an error
+	// refuses the redirect, and the source fails with an error naming
+	// the source and the target's scheme and host, then err. Whatever it
+	// says, a redirect from https to plain http is refused.
+	CheckRedirect func(target *url.URL) error
 	// S3 fetches s3:// sources. Nil means a client built by NewS3Client
 	// with S3Endpoint.
 	S3 S3Getter
