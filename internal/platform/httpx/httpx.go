@@ -620,6 +620,12 @@ func position(data []byte, offset int64) (line, col int) {
 // Mux wraps an *http.ServeMux so that requests matching no route get a 404
 // problem and requests with the wrong method get a 405 problem (with the
 // Allow header the ServeMux computed), instead of the mux's plain text.
+//
+// A path that is not canonical (an empty segment, "//", or a "." or ".."
+// segment) is a 404 problem too: the ServeMux would answer it with a
+// redirect to the cleaned path and an HTML body, which an API client
+// would follow to another resource than the one it named (or not at all,
+// for a POST). Mux never redirects.
 type Mux struct {
 	*http.ServeMux
 }
@@ -628,6 +634,10 @@ type Mux struct {
 func NewMux() *Mux { return &Mux{ServeMux: http.NewServeMux()} }
 
 func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if why := uncleanPath(r.URL.EscapedPath()); why != "" {
+		notFound(w, "no such route: the path "+why+"; paths are not cleaned nor redirected")
+		return
+	}
 	if _, pattern := m.Handler(r); pattern != "" {
 		m.ServeMux.ServeHTTP(w, r)
 		return
@@ -650,20 +660,40 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	if rec.status == http.StatusMovedPermanently || rec.status == http.StatusTemporaryRedirect || rec.status == http.StatusPermanentRedirect {
-		for k, v := range rec.header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(rec.status)
-		return
-	}
+	notFound(w, "no such route")
+}
+
+// notFound writes the 404 problem of a request no route answers.
+func notFound(w http.ResponseWriter, detail string) {
 	WriteProblem(w, Problem{
-		Type:      ProblemTypeBase + string(errs.CodeNotFound),
-		Title:     http.StatusText(http.StatusNotFound),
-		Status:    http.StatusNotFound,
-		Detail:    "no such route",
+		Type:   ProblemTypeBase + string(errs.CodeNotFound),
+		Title:  http.StatusText(http.StatusNotFound),
+		Status: http.StatusNotFound,
+		Detail: detail,
+		// Set by the telemetry middleware before the mux runs.
 		RequestID: w.Header().Get("X-Request-Id"),
 	})
+}
+
+// uncleanPath says what makes the escaped path p other than the one the
+// ServeMux would match it as (it cleans paths as path.Clean does, keeping
+// a trailing slash, and redirects to the result), or returns "" when p is
+// canonical. The path's text is not repeated: it may be anything the
+// client typed.
+func uncleanPath(p string) string {
+	if p == "" || p[0] != '/' {
+		return "does not start with /"
+	}
+	segs := strings.Split(p[1:], "/")
+	for i, seg := range segs {
+		switch {
+		case seg == "" && i < len(segs)-1:
+			return "has an empty segment (//)"
+		case seg == "." || seg == "..":
+			return "has a " + seg + " segment"
+		}
+	}
+	return ""
 }
 
 type statusRecorder struct {

@@ -189,6 +189,20 @@ func TestMuxProblems(t *testing.T) {
 		{"GET", "/v1/things/1", 200, "", ""},
 		{"GET", "/v1/nothing", 404, httpx.ProblemTypeBase + "not_found", ""},
 		{"DELETE", "/v1/things/1", 405, httpx.ProblemTypeBase + "method_not_allowed", "GET, HEAD"},
+		{"HEAD", "/v1/things/1", 200, "", ""},
+		// A path the ServeMux would clean and redirect to (307 with an
+		// HTML body) is a 404 problem: the API never redirects.
+		{"GET", "/v1//things/1", 404, httpx.ProblemTypeBase + "not_found", ""},
+		{"GET", "//v1/things/1", 404, httpx.ProblemTypeBase + "not_found", ""},
+		{"GET", "/v1/./things/1", 404, httpx.ProblemTypeBase + "not_found", ""},
+		{"GET", "/v1/other/../things/1", 404, httpx.ProblemTypeBase + "not_found", ""},
+		{"GET", "/v1/things/1/.", 404, httpx.ProblemTypeBase + "not_found", ""},
+		{"GET", "/v1/things/1/..", 404, httpx.ProblemTypeBase + "not_found", ""},
+		{"POST", "/v1//things/1", 404, httpx.ProblemTypeBase + "not_found", ""},
+		{"GET", "/v1//nothing", 404, httpx.ProblemTypeBase + "not_found", ""},
+		{"GET", "/v1/things/1/", 404, httpx.ProblemTypeBase + "not_found", ""},
+		// Escaped dots and slashes are no segments of their own.
+		{"GET", "/v1/things/%2e%2e", 200, "", ""},
 	}
 	for _, tt := range tests {
 		rec := httptest.NewRecorder()
@@ -216,6 +230,13 @@ func TestMuxProblems(t *testing.T) {
 		}
 		if got := rec.Header().Get("Allow"); got != tt.allow {
 			t.Errorf("%s %s Allow = %q, want %q", tt.method, tt.path, got, tt.allow)
+		}
+		if loc := rec.Header().Get("Location"); loc != "" {
+			t.Errorf("%s %s Location = %q, want no redirect", tt.method, tt.path, loc)
+		}
+		unclean := strings.Contains(tt.path, "/.") || strings.Contains(tt.path, "//")
+		if unclean && !strings.Contains(p.Detail, "segment") {
+			t.Errorf("%s %s detail = %q, want it to say which segment is wrong", tt.method, tt.path, p.Detail)
 		}
 	}
 }
