@@ -32,6 +32,17 @@ var fieldName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 // MaxBodyBytes is the largest request body accepted (1 MiB).
 const MaxBodyBytes = 1 << 20
 
+// MaxURLBytes is the longest request target (path and query) served
+// (8 KiB); a longer one is a 414 problem. No route takes anything near it.
+const MaxURLBytes = 8 << 10
+
+// MaxHeaderBytes is the most bytes of header fields (names and values,
+// the host included) served (64 KiB, what a load balancer forwards); more
+// is a 431 problem. http.Server's own limit (its MaxHeaderBytes, 1 MiB by
+// default) is above it: past that one net/http answers 431 in plain text
+// before any handler runs.
+const MaxHeaderBytes = 64 << 10
+
 // ProblemTypeBase prefixes every problem "type"; the suffix is the error
 // code, so the type is stable and documented in docs/api.md.
 const ProblemTypeBase = "https://medplatform.dev/problems/"
@@ -49,6 +60,8 @@ var statusOf = map[errs.Code]int{
 	errs.CodeInternal:     http.StatusInternalServerError,
 	"method_not_allowed":  http.StatusMethodNotAllowed,
 	"unsupported_media":   http.StatusUnsupportedMediaType,
+	"uri_too_long":        http.StatusRequestURITooLong,
+	"header_too_large":    http.StatusRequestHeaderFieldsTooLarge,
 }
 
 // StatusOf returns the HTTP status for an error code.
@@ -634,6 +647,11 @@ type Mux struct {
 func NewMux() *Mux { return &Mux{ServeMux: http.NewServeMux()} }
 
 func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := oversized(r); err != nil {
+		p, _ := ProblemFor(err, w.Header().Get("X-Request-Id"))
+		WriteProblem(w, p)
+		return
+	}
 	if why := uncleanPath(r.URL.EscapedPath()); why != "" {
 		notFound(w, "no such route: the path "+why+"; paths are not cleaned nor redirected")
 		return
@@ -661,6 +679,29 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	notFound(w, "no such route")
+}
+
+// oversized returns the problem of a request whose target is longer than
+// MaxURLBytes or whose header fields are larger than MaxHeaderBytes, or
+// nil.
+func oversized(r *http.Request) *errs.Error {
+	target := r.RequestURI
+	if target == "" {
+		target = r.URL.RequestURI()
+	}
+	if len(target) > MaxURLBytes {
+		return &errs.Error{Code: "uri_too_long", Message: fmt.Sprintf("the request target (path and query) is longer than %d bytes", MaxURLBytes)}
+	}
+	n := len(r.Host)
+	for name, values := range r.Header {
+		for _, v := range values {
+			n += len(name) + len(v)
+		}
+	}
+	if n > MaxHeaderBytes {
+		return &errs.Error{Code: "header_too_large", Message: fmt.Sprintf("the request's header fields total more than %d bytes", MaxHeaderBytes)}
+	}
+	return nil
 }
 
 // notFound writes the 404 problem of a request no route answers.
@@ -722,7 +763,8 @@ func (s *statusRecorder) WriteHeader(code int) {
 // through.
 func OneValueEach(next http.Handler, prefix string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, prefix) && r.URL.RawQuery != "" {
+		// An oversized request is left to Mux, which refuses it whole.
+		if strings.HasPrefix(r.URL.Path, prefix) && r.URL.RawQuery != "" && oversized(r) == nil {
 			q, err := url.ParseQuery(r.URL.RawQuery)
 			if err == nil {
 				keys := make([]string, 0, len(q))

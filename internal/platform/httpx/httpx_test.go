@@ -322,3 +322,62 @@ func TestOneValueEach(t *testing.T) {
 		}
 	}
 }
+
+// TestMuxLimits: a request target over MaxURLBytes is a 414 problem and
+// header fields over MaxHeaderBytes a 431 problem, before any route runs
+// (and before OneValueEach judges the query); up to the limits the route
+// answers. They reached the routes, whatever their size.
+func TestMuxLimits(t *testing.T) {
+	m := httpx.NewMux()
+	ran := 0
+	m.HandleFunc("GET /v1/things/{id}", func(w http.ResponseWriter, r *http.Request) { ran++ })
+	h := httpx.OneValueEach(m, "/v1/")
+	pad := func(prefix string, n int) string { return prefix + strings.Repeat("a", n-len(prefix)) }
+	for _, c := range []struct {
+		name, target string
+		header       int // bytes of one extra header field's value
+		status       int
+		problemType  string
+	}{
+		{"target at the limit", pad("/v1/things/", httpx.MaxURLBytes), 0, 200, ""},
+		{"target over the limit", pad("/v1/things/", httpx.MaxURLBytes+1), 0, 414, "uri_too_long"},
+		{"query over the limit", pad("/v1/things/1?q=", httpx.MaxURLBytes+1), 0, 414, "uri_too_long"},
+		{"repeated parameter over the limit", pad("/v1/things/1?q=1&q=", httpx.MaxURLBytes+1), 0, 414, "uri_too_long"},
+		{"unknown route over the limit", pad("/v1/nothing/", httpx.MaxURLBytes+1), 0, 414, "uri_too_long"},
+		{"header fields at the limit", "/v1/things/1", httpx.MaxHeaderBytes - len("example.com") - len("X-Big"), 200, ""},
+		{"header fields over the limit", "/v1/things/1", httpx.MaxHeaderBytes - len("example.com") - len("X-Big") + 1, 431, "header_too_large"},
+	} {
+		before := ran
+		r := httptest.NewRequest("GET", c.target, nil)
+		if c.header > 0 {
+			r.Header.Set("X-Big", strings.Repeat("b", c.header))
+		}
+		rec := httptest.NewRecorder()
+		rec.Header().Set("X-Request-Id", "req-1")
+		h.ServeHTTP(rec, r)
+		if rec.Code != c.status {
+			t.Errorf("%s: status %d, want %d: %.200s", c.name, rec.Code, c.status, rec.Body)
+			continue
+		}
+		if c.problemType == "" {
+			if ran != before+1 {
+				t.Errorf("%s: the route did not run", c.name)
+			}
+			continue
+		}
+		if ran != before {
+			t.Errorf("%s: the route ran", c.name)
+		}
+		var p httpx.Problem
+		if rec.Header().Get("Content-Type") != "application/problem+json" || json.Unmarshal(rec.Body.Bytes(), &p) != nil {
+			t.Errorf("%s: %q %.200s, want a problem", c.name, rec.Header().Get("Content-Type"), rec.Body)
+			continue
+		}
+		if p.Type != httpx.ProblemTypeBase+c.problemType || p.Status != c.status || p.Title != http.StatusText(c.status) || p.RequestID != "req-1" || p.Detail == "" {
+			t.Errorf("%s: problem %+v", c.name, p)
+		}
+		if strings.Contains(p.Detail, "aaaa") || strings.Contains(p.Detail, "bbbb") {
+			t.Errorf("%s: detail repeats the request: %.200s", c.name, p.Detail)
+		}
+	}
+}
