@@ -196,6 +196,12 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if ce := strings.TrimSpace(r.Header.Get("Content-Encoding")); ce != "" && !strings.EqualFold(ce, "identity") {
 		return nil, &errs.Error{Code: "unsupported_media", Message: "request body must not be compressed (Content-Encoding is not supported)"}
 	}
+	if r.ContentLength > MaxBodyBytes {
+		// Refused before reading: a client that sent Expect: 100-continue
+		// is not asked for the body, and no other uploads a megabyte
+		// only to be refused.
+		return nil, errs.E(errs.CodeTooLarge, "request body exceeds %d bytes (its Content-Length is %d)", MaxBodyBytes, r.ContentLength)
+	}
 	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	data, err := io.ReadAll(body)
 	if err != nil {

@@ -175,6 +175,46 @@ func TestDecodeContentEncoding(t *testing.T) {
 	}
 }
 
+// countingReader counts the reads of a request body.
+type countingReader struct {
+	r     *strings.Reader
+	reads int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	c.reads++
+	return c.r.Read(p)
+}
+
+// TestDecodeDeclaredLength: a body whose Content-Length is over
+// MaxBodyBytes is refused with 413 before any of it is read, so that a
+// client waiting for 100 Continue is not asked for it; it was read up to
+// the limit first (and a shorter body than declared was taken).
+func TestDecodeDeclaredLength(t *testing.T) {
+	for _, c := range []struct {
+		length   int64
+		wantCode errs.Code
+	}{
+		{httpx.MaxBodyBytes + 1, errs.CodeTooLarge},
+		{1 << 40, errs.CodeTooLarge},
+		{httpx.MaxBodyBytes, ""},
+		{-1, ""}, // unknown (chunked): read up to the limit
+	} {
+		body := &countingReader{r: strings.NewReader(`{"name":"a"}`)}
+		r := httptest.NewRequest(http.MethodPost, "/", body)
+		r.ContentLength = c.length
+		r.Header.Set("Content-Type", "application/json")
+		var p payload
+		err := httpx.Decode(httptest.NewRecorder(), r, &p)
+		if got := errs.CodeOf(err); got != c.wantCode {
+			t.Errorf("Content-Length %d: Decode = %v (code %q), want code %q", c.length, err, got, c.wantCode)
+		}
+		if c.wantCode != "" && body.reads != 0 {
+			t.Errorf("Content-Length %d: the body was read (%d reads) before it was refused", c.length, body.reads)
+		}
+	}
+}
+
 func TestMuxProblems(t *testing.T) {
 	m := httpx.NewMux()
 	m.HandleFunc("GET /v1/things/{id}", func(w http.ResponseWriter, r *http.Request) {
