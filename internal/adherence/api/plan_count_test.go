@@ -71,3 +71,49 @@ func TestPatchPlanCountUsedUpRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestResumePlanCountUsedUpRefused: resuming a paused plan whose
+// timing.repeat.count ran out while it was paused is a 409 naming
+// timing.repeat.count, and the plan stays paused: it was resumed into an
+// active plan without a dose ahead, which creating it or changing its
+// timing so is refused for. A plan with counted doses still ahead
+// resumes, as does one given a larger count by a PATCH first.
+func TestResumePlanCountUsedUpRefused(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("Resume Count Org")
+		pid := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "UTC"}, 201)["id"].(string)
+		// Daily at 08:00 from 2026-03-01, 10 doses: now is
+		// 2026-03-06T15:00Z, the last is on 2026-03-10.
+		timing := func(count int) map[string]any {
+			return map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}, "count": count,
+				"boundsPeriod": map[string]any{"start": "2026-03-01"}}}
+		}
+		create := func() string {
+			t.Helper()
+			p := e.mustDo("POST", "/v1/patients/"+pid+"/plans", admin, map[string]any{
+				"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril"},
+				"timing":     timing(10), "startAt": "2026-03-01T00:00:00Z"}, 201)
+			return "/v1/plans/" + p["id"].(string)
+		}
+		early, late := create(), create()
+		e.mustDo("POST", early+"/pause", admin, nil, 200)
+		e.mustDo("POST", late+"/pause", admin, nil, 200)
+		if got := e.mustDo("POST", early+"/resume", admin, nil, 200); got["status"] != "active" {
+			t.Errorf("resume with doses ahead = %v, want active", got)
+		}
+
+		// Ten days on, the 10 counted doses are all past.
+		e.now = e.now.Add(10 * 24 * time.Hour)
+		r := e.do("POST", late+"/resume", admin, nil)
+		if r.status != 409 || r.json(t)["field"] != "timing.repeat.count" {
+			t.Errorf("resume of a plan whose count ran out = %d %s, want 409 naming timing.repeat.count", r.status, r.body)
+		}
+		if got := e.mustDo("GET", late, admin, nil, 200); got["status"] != "paused" {
+			t.Errorf("refused resume left the plan %v, want paused", got["status"])
+		}
+		e.mustDo("PATCH", late, admin, map[string]any{"timing": timing(30)}, 200)
+		if got := e.mustDo("POST", late+"/resume", admin, nil, 200); got["status"] != "active" {
+			t.Errorf("resume after a larger count = %v, want active", got)
+		}
+	})
+}

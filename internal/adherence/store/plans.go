@@ -193,16 +193,30 @@ func checkNotEnded(p *adherence.Plan, pat adherence.Patient, now time.Time) erro
 	return checkCountAhead(p, pat, loc, now, "a new plan must have a dose after now")
 }
 
-// checkCountAhead refuses a plan whose repeat.count is used up: a plan of
+// checkCountAhead refuses a plan whose repeat.count is used up (see
+// countUsedUp) with a 400 naming timing.repeat.count; why ends its
+// message.
+func checkCountAhead(p *adherence.Plan, pat adherence.Patient, loc *time.Location, now time.Time, why string) error {
+	used, err := countUsedUp(p, pat, loc, now)
+	if err != nil {
+		return err
+	}
+	if used {
+		return errs.Invalid("timing.repeat.count", "every dose it counts is in the past: %s", why)
+	}
+	return nil
+}
+
+// countUsedUp reports whether plan p's repeat.count is used up: a plan of
 // count doses ends with its count-th, counted from the schedule start
 // (boundsPeriod.start, else startAt), and when that is past the plan has
 // no dose ahead and never will. The schedule without the count tells: its
 // doses from now on are numbered past the count. With no dose at all in
-// the window, count is not what ends the plan. why ends the 400's message.
-func checkCountAhead(p *adherence.Plan, pat adherence.Patient, loc *time.Location, now time.Time, why string) error {
+// the window, count is not what ends the plan.
+func countUsedUp(p *adherence.Plan, pat adherence.Patient, loc *time.Location, now time.Time) (bool, error) {
 	r := p.Timing.Repeat
 	if r == nil || r.Count == nil || p.AsNeeded {
-		return nil
+		return false, nil
 	}
 	rep := *r
 	rep.Count, rep.CountMax = nil, nil
@@ -211,17 +225,14 @@ func checkCountAhead(p *adherence.Plan, pat adherence.Patient, loc *time.Locatio
 	doses, err := schedule.Expand(uncounted, schedule.Params{Location: loc, Anchors: pat.Anchors,
 		Start: p.StartAt, From: now, To: now.Add(schedule.MaxWindow)})
 	if err != nil {
-		return errs.PrefixField(err, "timing")
+		return false, errs.PrefixField(err, "timing")
 	}
 	for _, d := range doses {
 		if d.Seq <= *r.Count {
-			return nil
+			return false, nil
 		}
 	}
-	if len(doses) > 0 {
-		return errs.Invalid("timing.repeat.count", "every dose it counts is in the past: %s", why)
-	}
-	return nil
+	return len(doses) > 0, nil
 }
 
 func insertPlan(ctx context.Context, tx *db.Tx, p *adherence.Plan) error {
@@ -557,7 +568,9 @@ func (s *Store) regenEnd(p adherence.Plan, now time.Time) time.Time {
 // Pausing or stopping also ends the missed_dose escalations about the
 // plan's doses (reasons plan_paused, plan_stopped; see
 // closePlanEscalations). Setting the current status changes nothing.
-// Doses with an outcome are never touched.
+// Doses with an outcome are never touched. Resuming a plan whose
+// repeat.count is used up (every dose it counts is past) is errs.Conflict
+// naming timing.repeat.count: it would be active without a dose ahead.
 func (s *Store) SetPlanStatus(ctx context.Context, a adherence.Actor, orgID, id string, status adherence.PlanStatus) (adherence.Plan, error) {
 	switch status {
 	case adherence.PlanActive, adherence.PlanPaused, adherence.PlanStopped:
@@ -572,8 +585,9 @@ func (s *Store) SetPlanStatus(ctx context.Context, a adherence.Actor, orgID, id 
 	// Retried on a PostgreSQL deadlock, as SetPatientActive is.
 	err := s.retryTx(ctx, func(tx *db.Tx) error {
 		resolved = nil
+		var pat adherence.Patient
 		var err error
-		if p, _, err = lockPlanOfPatient(ctx, tx, orgID, id); err != nil {
+		if p, pat, err = lockPlanOfPatient(ctx, tx, orgID, id); err != nil {
 			return err
 		}
 		switch {
@@ -583,6 +597,25 @@ func (s *Store) SetPlanStatus(ctx context.Context, a adherence.Actor, orgID, id 
 			return errs.Conflict("plan is stopped")
 		}
 		now := s.clock()
+		if status == adherence.PlanActive {
+			// A plan whose count ran out while it was paused would be
+			// active without a dose ahead, and never have one: as a new
+			// plan or a changed timing with such a count is refused, so
+			// is the resume.
+			loc, err := loadZone(pat.TimeZone)
+			if err != nil {
+				return err
+			}
+			used, err := countUsedUp(&p, pat, loc, now)
+			if err != nil {
+				return err
+			}
+			if used {
+				e := errs.Conflict("every dose it counts is in the past: a resumed plan would have no dose ahead (stop the plan to end it, or PATCH a larger count first)")
+				e.Field = "timing.repeat.count"
+				return e
+			}
+		}
 		p.Status, p.UpdatedAt, p.Version = status, now, p.Version+1
 		_, err = tx.ExecContext(ctx, `UPDATE plans SET status = $1, updated_at = $2, version = $3 WHERE org_id = $4 AND id = $5`,
 			string(p.Status), p.UpdatedAt, p.Version, orgID, id)
