@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -692,22 +693,49 @@ const maxTimingText = 500
 
 // checkTimingText holds the text of a timing's code ("twice daily with
 // meals") to the rules of the plan's other one-line texts: at most
-// maxTimingText characters and no control character. It is shown with
-// the plan and exported in its FHIR resources. field is where the timing
-// is in the request ("timing", or "dosageInstruction[0].timing" in a FHIR
-// import). It is checked when a timing is given, not in
-// schedule.Timing.Validate, which the store runs on every change of a
-// plan: a plan saved with such a text before keeps taking the changes
-// that leave its timing alone.
+// maxTimingText characters and no control character; and so the values
+// of each of its codings, a display as long as the text, a system (a URI)
+// as long too, a code and a version of at most 100 characters, as a
+// plan's dose. They are shown with the plan and exported in its FHIR
+// resources. field is where the timing is in the request ("timing", or
+// "dosageInstruction[0].timing" in a FHIR import). It is checked when a
+// timing is given, not in schedule.Timing.Validate, which the store runs
+// on every change of a plan: a plan saved with such a text before keeps
+// taking the changes that leave its timing alone.
 func checkTimingText(t schedule.Timing, field string) error {
 	if t.Code == nil {
 		return nil
 	}
-	if utf8.RuneCountInString(t.Code.Text) > maxTimingText {
-		return errs.Invalid(field+".code.text", "must be at most %d characters", maxTimingText)
+	if err := checkLine(field+".code.text", t.Code.Text, maxTimingText); err != nil {
+		return err
 	}
-	if adherence.HasControl(t.Code.Text) {
-		return errs.Invalid(field+".code.text", controlChars)
+	for i, c := range t.Code.Coding {
+		at := field + ".code.coding[" + strconv.Itoa(i) + "]"
+		for _, v := range []struct {
+			name, value string
+			max         int
+		}{
+			{"system", c.System, maxTimingText},
+			{"version", c.Version, 100},
+			{"code", c.Code, 100},
+			{"display", c.Display, maxTimingText},
+		} {
+			if err := checkLine(at+"."+v.name, v.value, v.max); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkLine refuses a one-line text of more than max characters or with a
+// control character, naming field.
+func checkLine(field, v string, max int) error {
+	if utf8.RuneCountInString(v) > max {
+		return errs.Invalid(field, "must be at most %d characters", max)
+	}
+	if adherence.HasControl(v) {
+		return errs.Invalid(field, controlChars)
 	}
 	return nil
 }

@@ -75,3 +75,74 @@ func TestTimingCodeText(t *testing.T) {
 		e.mustDo("PATCH", plan, w.admin, map[string]any{"dose": "2 tablets"}, 200)
 	})
 }
+
+// TestTimingCodeCodings: the values of a timing code's codings are held
+// to the rules of its text, on POST and PATCH of a plan and in a FHIR
+// import: a display or a system (a URI) of more than 500 characters, a
+// code or a version of more than 100, or a control character in any of
+// them is a 400 naming the value down to its coding
+// (timing.code.coding[1].display;
+// dosageInstruction[0].timing.code.coding[1].display in the import), and
+// nothing is written. They took any length and any character.
+func TestTimingCodeCodings(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		// The second coding holds the value under test: the first is fine.
+		timing := func(name, value string) map[string]any {
+			bad := map[string]any{"system": "http://example.org/timing", "code": "BID", "display": "twice daily"}
+			bad[name] = value
+			return map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}},
+				"code": map[string]any{"coding": []any{
+					map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation", "code": "BID", "display": "BID"},
+					bad}}}
+		}
+		plans := "/v1/patients/" + w.patient + "/plans"
+		plan := "/v1/plans/" + w.plan
+		fhir := func(name, value string) map[string]any {
+			return map[string]any{
+				"resourceType": "MedicationRequest", "status": "active", "intent": "order",
+				"subject": map[string]any{"reference": "Patient/" + w.patient},
+				"medicationCodeableConcept": map[string]any{"coding": []any{map[string]any{
+					"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314076", "display": "lisinopril"}}},
+				"dosageInstruction": []any{map[string]any{"timing": timing(name, value)}},
+			}
+		}
+		countPlans := func() int {
+			t.Helper()
+			var n int
+			if err := e.db.SQL.QueryRow(`SELECT COUNT(*) FROM plans`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		limits := map[string]int{"system": 500, "version": 100, "code": 100, "display": 500}
+		for _, c := range []struct {
+			name, method, path, prefix string
+			body                       func(name, value string) any
+			okStatus                   int
+		}{
+			{"new plan", "POST", plans, "timing", func(n, v string) any {
+				return map[string]any{"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril"}, "timing": timing(n, v)}
+			}, 201},
+			{"plan", "PATCH", plan, "timing", func(n, v string) any { return map[string]any{"timing": timing(n, v)} }, 200},
+			{"FHIR import", "POST", "/fhir/MedicationRequest", "dosageInstruction[0].timing", func(n, v string) any { return fhir(n, v) }, 201},
+		} {
+			for name, max := range limits {
+				field := c.prefix + ".code.coding[1]." + name
+				before := countPlans()
+				for _, v := range []string{strings.Repeat("ж", max+1), "twice\ndaily", "BID\t", "BID\x1b[2J", "BID\u0085"} {
+					r := e.do(c.method, c.path, w.admin, c.body(name, v))
+					if r.status != 400 || r.json(t)["field"] != field {
+						t.Errorf("%s %s %.20q = %d %.300s, want 400 naming %s", c.name, name, v, r.status, r.body, field)
+					}
+				}
+				if n := countPlans(); n != before {
+					t.Errorf("%s %s: %d plans after the refusals, want %d", c.name, name, n, before)
+				}
+				if r := e.do(c.method, c.path, w.admin, c.body(name, strings.Repeat("ж", max))); r.status != c.okStatus {
+					t.Errorf("%s %s of %d characters = %d %.300s, want %d", c.name, name, max, r.status, r.body, c.okStatus)
+				}
+			}
+		}
+	})
+}
