@@ -120,7 +120,9 @@ func checkChannels(chs []notify.Channel) error {
 		// level's channels are: "channels[1]".
 		field := "channels[" + strconv.Itoa(i) + "]"
 		if !reminderChannel(ch) {
-			return errs.Invalid(field, "%q is not sms, push or email", string(ch))
+			// Quoted back clipped, as a template's unknown channel is: the
+			// client's string may be as long as the body.
+			return errs.Invalid(field, "%q is not sms, push or email", clip(string(ch)))
 		}
 		if slices.Contains(chs[:i], ch) {
 			return errs.Invalid(field, "%q is listed twice", string(ch))

@@ -156,6 +156,21 @@ func TestPolicyJSON(t *testing.T) {
 	}
 }
 
+// TestPolicyChannelNotEchoedWhole: an unknown channel is quoted back in
+// the 400 clipped to its first 40 characters: the whole string the client
+// sent came back, a megabyte of it in a 1 MiB body.
+func TestPolicyChannelNotEchoedWhole(t *testing.T) {
+	long := "fax" + strings.Repeat("x", 1<<20)
+	_, err := remind.FromJSON(remind.PolicyJSON{ValidityMinutes: 30, Channels: []string{"sms", long}})
+	checkInvalid(t, err, "channels[1]", `"faxxxxxxxx`)
+	if n := len(err.Error()); n > 200 {
+		t.Errorf("error of %d bytes, want the channel clipped: %.120s…", n, err)
+	}
+	if !strings.Contains(err.Error(), "is not sms, push or email") {
+		t.Errorf("error %.200q does not say which channels are taken", err)
+	}
+}
+
 func TestDecide(t *testing.T) {
 	ny := mustLoad(t, "America/New_York")
 	at := func(s string) time.Time {
