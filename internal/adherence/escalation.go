@@ -206,7 +206,7 @@ func checkWebhookURL(raw string) error {
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Opaque != "" {
-		return fmt.Errorf("must be an absolute https URL")
+		return fmt.Errorf("must be an absolute http or https URL")
 	}
 	if u.User != nil {
 		return fmt.Errorf("must not carry credentials")

@@ -339,6 +339,39 @@ func TestEscalationPolicyValidation(t *testing.T) {
 	}
 }
 
+// TestEscalationPolicyWebhookURLRule: a webhook URL the policy's own rules
+// refuse (another scheme, not absolute), reached without the API's check
+// of the server's setting, is a 400 on levels[i].url saying what those
+// rules take, http and https alike, on create and update: it said "must
+// be an absolute https URL", while an http URL is saved.
+func TestEscalationPolicyWebhookURLRule(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		hook := func(url string) adherence.EscalationPolicy {
+			return adherence.EscalationPolicy{OrgID: f.org, Name: "Webhook",
+				Trigger: adherence.EscalationTrigger{Kind: adherence.TriggerMissedDose},
+				Levels: []adherence.EscalationLevel{{Recipients: adherence.RecipientsWebhook,
+					Channels: []notify.Channel{notify.Webhook}, URL: url}}}
+		}
+		check := func(what string, err error) {
+			t.Helper()
+			if errs.CodeOf(err) != errs.CodeInvalid || fieldOf(err) != "levels[0].url" ||
+				!strings.Contains(err.Error(), "must be an absolute http or https URL") {
+				t.Errorf("%s = %v, want invalid levels[0].url: must be an absolute http or https URL", what, err)
+			}
+		}
+		for _, url := range []string{"ftp://hooks.example.org/x", "/hooks/adherence", "hooks.example.org/x"} {
+			p := hook(url)
+			check("create with "+url, f.s.CreateEscalationPolicy(f.ctx, f.actor, &p))
+		}
+		p := hook("http://hooks.example.org/x")
+		if err := f.s.CreateEscalationPolicy(f.ctx, f.actor, &p); err != nil {
+			t.Fatalf("http webhook refused by the store: %v", err)
+		}
+		p.Levels[0].URL = "ftp://hooks.example.org/x"
+		check("update with ftp", f.s.UpdateEscalationPolicy(f.ctx, f.actor, &p))
+	})
+}
+
 func TestEscalationPolicyCRUD(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		p := adherence.EscalationPolicy{OrgID: f.org, Name: " Three misses ",
