@@ -274,7 +274,10 @@ func (s *Store) UpdatePreferences(ctx context.Context, a adherence.Actor, orgID,
 		for i, c := range p.Channels {
 			field := fmt.Sprintf("channels[%d]", i)
 			if c != notify.SMS && c != notify.Push && c != notify.Email {
-				return errs.Invalid(field, "channel %q is not one of sms, push, email", c)
+				// Not quoted back, as an escalation level's channel is
+				// not: the field names it, and the client's string may
+				// be as long as the body.
+				return errs.Invalid(field, "must be sms, push or email")
 			}
 			if seen[c] {
 				return errs.Invalid(field, "channel %q is listed twice", c)
