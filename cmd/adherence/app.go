@@ -353,14 +353,3 @@ func (d *deps) ingestMaxGroup() int {
 	}
 	return ingest.DefaultMaxGroup
 }
-
-// requireSQLiteFile fails, without creating anything, when DATABASE_URL
-// names a SQLite file that does not exist: serve and worker with
-// --migrate=false need a migrated database for their job workers.
-func requireSQLiteFile(getenv func(string) string) error {
-	s, err := loadSettings(getenv)
-	if err != nil {
-		return err
-	}
-	return db.RequireSQLiteFile(s.DatabaseURL, "adherence migrate")
-}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/medplatform/medplatform/internal/adherence/worker"
 	"github.com/medplatform/medplatform/internal/platform/auth"
 	"github.com/medplatform/medplatform/internal/platform/config"
+	"github.com/medplatform/medplatform/internal/platform/db"
 	"github.com/medplatform/medplatform/internal/platform/debug"
 	"github.com/medplatform/medplatform/internal/platform/health"
 	"github.com/medplatform/medplatform/internal/platform/httpx"
@@ -50,15 +52,59 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	// Every setting that needs no database is read first: a bad one
+	// fails before a SQLite file (and ./data) is created or migrations
+	// are applied, leaving nothing behind.
+	s, err := loadSettings(getenv)
+	if err != nil {
+		return err
+	}
+	if *addr == "" {
+		*addr = s.ListenAddr
+	}
+	// The address itself is only taken when the server starts; a
+	// malformed one (no port) is refused here.
+	if _, err := net.ResolveTCPAddr("tcp", *addr); err != nil {
+		return fmt.Errorf("listen on %s (--addr or LISTEN_ADDR): %w", *addr, err)
+	}
+	requestTimeout, err := config.Env{Getenv: getenv}.Duration("REQUEST_TIMEOUT", server.DefaultRequestTimeout)
+	if err != nil {
+		return err
+	}
+	if requestTimeout <= 0 {
+		return fmt.Errorf("REQUEST_TIMEOUT must be more than 0s, got %s", requestTimeout)
+	}
+	log := telemetry.NewLogger(stderr, s.LogLevel)
+	tp, shutdownTracing, err := telemetry.SetupTracing(ctx, telemetry.TracingConfig{ServiceName: "adherence", Logger: log}, getenv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = shutdownTracing(c)
+	}()
+	prop := telemetry.NewPropagator()
+	reg := telemetry.NewRegistry()
+	httpMetrics, err := telemetry.NewHTTPMetrics(reg)
+	if err != nil {
+		return err
+	}
+	deliverMetrics := deliver.NewMetrics(reg)
+	nt, err := newNotifier(ctx, getenv, stdout, log, deliverMetrics.ObserveAttempt)
+	if err != nil {
+		return err
+	}
+
 	// A SQLite file that does not exist yet has every migration pending:
 	// the workers would refuse it below, but opening it first created the
 	// file (and ./data) only to refuse, leaving an empty database behind.
 	if !*applyMigrations && runWorkers {
-		if err := requireSQLiteFile(getenv); err != nil {
+		if err := db.RequireSQLiteFile(s.DatabaseURL, "adherence migrate"); err != nil {
 			return err
 		}
 	}
-	d, err := open(ctx, getenv, stderr, *applyMigrations)
+	d, err := connect(ctx, s, stderr, *applyMigrations)
 	if err != nil {
 		return err
 	}
@@ -75,36 +121,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 			return fmt.Errorf("the database has migrations pending: run 'adherence migrate' first (the job workers need the schema), or start without --migrate=false")
 		}
 	}
-	if *addr == "" {
-		*addr = d.settings.ListenAddr
-	}
-	log := d.logger
 	d.db.Logger = log // Close warns there when it abandons connections stuck on a stalled database
-	requestTimeout, err := config.Env{Getenv: getenv}.Duration("REQUEST_TIMEOUT", server.DefaultRequestTimeout)
-	if err != nil {
-		return err
-	}
-	if requestTimeout <= 0 {
-		return fmt.Errorf("REQUEST_TIMEOUT must be more than 0s, got %s", requestTimeout)
-	}
-
-	tp, shutdownTracing, err := telemetry.SetupTracing(ctx, telemetry.TracingConfig{ServiceName: "adherence", Logger: log}, getenv)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = shutdownTracing(c)
-	}()
 
 	if err := debug.Serve(ctx, getenv("PPROF_ADDR"), log); err != nil {
-		return err
-	}
-	prop := telemetry.NewPropagator()
-	reg := telemetry.NewRegistry()
-	httpMetrics, err := telemetry.NewHTTPMetrics(reg)
-	if err != nil {
 		return err
 	}
 	checks := []health.Check{
@@ -118,11 +137,6 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	checker := health.New(checks, 2*time.Second, time.Now, log)
 
 	jobMetrics, err := worker.NewMetrics(reg)
-	if err != nil {
-		return err
-	}
-	deliverMetrics := deliver.NewMetrics(reg)
-	nt, err := newNotifier(ctx, getenv, stdout, log, deliverMetrics.ObserveAttempt)
 	if err != nil {
 		return err
 	}
