@@ -409,3 +409,34 @@ func TestAdminNamesRefuseControlCharacters(t *testing.T) {
 		})
 	}
 }
+
+// TestUsageErrorsPrintUsageOnStderr: a missing or unknown command or
+// report is a usage error: it fails, prints the usage on standard error
+// and nothing on standard output. No command printed the usage on
+// standard output (into whatever the caller captures as the result), and
+// an unknown report printed no usage.
+func TestUsageErrorsPrintUsageOnStderr(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "Usage: adherence <command>"},
+		{[]string{"bogus"}, "Usage: adherence <command>"},
+		{[]string{"admin"}, "Usage: adherence admin <command>"},
+		{[]string{"schedule", "bogus"}, "Usage: adherence schedule <command>"},
+		{[]string{"report"}, "Usage: adherence report <report>"},
+		{[]string{"report", "bogus"}, "Usage: adherence report <report>"},
+	} {
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), c.args, envOf(nil), nil, &out, &errOut)
+		if err == nil {
+			t.Errorf("%v succeeded, want an error", c.args)
+		}
+		if out.Len() > 0 {
+			t.Errorf("%v printed on standard output: %q", c.args, out.String())
+		}
+		if !strings.Contains(errOut.String(), c.want) {
+			t.Errorf("%v: standard error %q, want the usage (%q)", c.args, errOut.String(), c.want)
+		}
+	}
+}

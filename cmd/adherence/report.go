@@ -40,6 +40,7 @@ func cmdReport(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprint(stderr, reportUsage)
 		return flag.ErrHelp
 	default:
+		fmt.Fprint(stderr, reportUsage)
 		return fmt.Errorf("unknown report %q; try 'adherence report pdc --help'", args[0])
 	}
 }
