@@ -17,7 +17,8 @@ import (
 
 // TestAuditVerifyCommand tampers with stored audit records the way an
 // attacker with database access would (dropping the guard triggers first)
-// and checks that `adherence audit verify` exits non-zero naming the record.
+// and checks that `adherence audit verify` exits non-zero naming the record
+// (by sequence number, and by id where the record exists).
 func TestAuditVerifyCommand(t *testing.T) {
 	type engine struct {
 		name string
@@ -43,6 +44,8 @@ func TestAuditVerifyCommand(t *testing.T) {
 			"UPDATE audit_log SET seq = 2 WHERE seq = 4",
 			"UPDATE audit_log SET seq = 4 WHERE seq = 100",
 		}, "seq 2"},
+		// The last record deleted: there is no record to name by id.
+		{"truncate", []string{"DELETE FROM audit_log WHERE seq = 5"}, "seq 5"},
 	}
 	for _, eng := range engines {
 		for _, tc := range tampers {
@@ -91,6 +94,9 @@ func TestAuditVerifyCommand(t *testing.T) {
 				}
 				if !strings.Contains(errOut.String(), tc.wantSeq) {
 					t.Fatalf("audit verify output %q does not name %s", errOut.String(), tc.wantSeq)
+				}
+				if strings.Contains(errOut.String(), "(id )") {
+					t.Fatalf("audit verify output %q names an empty id", errOut.String())
 				}
 			})
 		}

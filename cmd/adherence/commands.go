@@ -255,6 +255,12 @@ func reportVerify(res audit.VerifyResult, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "audit chain intact: %d record(s) verified\n", res.Checked)
 		return nil
 	}
-	fmt.Fprintf(stderr, "audit chain BROKEN at seq %d (id %s): %s\n", res.FirstBadSeq, res.FirstBadID, res.Problem)
+	// A record missing at the end of the chain (truncated) or one past
+	// the head has no id to name.
+	at := fmt.Sprintf("seq %d", res.FirstBadSeq)
+	if res.FirstBadID != "" {
+		at += fmt.Sprintf(" (id %s)", res.FirstBadID)
+	}
+	fmt.Fprintf(stderr, "audit chain BROKEN at %s: %s\n", at, res.Problem)
 	return errSilent
 }
