@@ -27,8 +27,12 @@ func DecodeTiming(data []byte) (Timing, error) {
 	if err := checkValue(dec, data, reflect.TypeFor[Timing](), ""); err != nil {
 		return t, err
 	}
+	end := dec.InputOffset()
 	if _, err := dec.Token(); err != io.EOF {
-		return t, errs.Invalid("", "malformed JSON: unexpected data after the Timing object at byte offset %d", dec.InputOffset())
+		// Where the extra data starts: past the white space after the object.
+		off := end + int64(len(data[end:])-len(bytes.TrimLeft(data[end:], " \t\r\n")))
+		line, col := position(data, off)
+		return t, errs.Invalid("", "malformed JSON: unexpected data after the Timing object at byte offset %d (line %d, column %d)", off, line, col)
 	}
 	if err := json.Unmarshal(data, &t); err != nil {
 		// checkValue has already verified names and types.
@@ -197,7 +201,8 @@ func syntaxError(dec *json.Decoder, data []byte, err error) error {
 	case errors.Is(err, io.EOF) && dec.InputOffset() == 0 && len(bytes.TrimSpace(data)) == 0:
 		return errs.Invalid("", "empty input; a JSON object is required")
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return errs.Invalid("", "malformed JSON: unexpected end of input at byte offset %d", len(data))
+		line, col := position(data, int64(len(data)))
+		return errs.Invalid("", "malformed JSON: unexpected end of input at byte offset %d (line %d, column %d)", len(data), line, col)
 	}
 	return errs.Invalid("", "malformed JSON: %v", err)
 }

@@ -63,6 +63,11 @@ func TestDecodeTimingErrors(t *testing.T) {
 		{"malformed JSON on a later line", "{\n  \"repeat\": {\n    \"count\": 1 2\n  }\n}", "", "(line 3, column"},
 		{"truncated JSON", `{"repeat":{"count":`, "", "unexpected end of input"},
 		{"trailing data", `{"repeat":{"count":1}} {}`, "", "after the Timing object"},
+		// A file edited by hand: where the input ends or the extra data
+		// starts is given as a line and column too, as for other
+		// malformed JSON.
+		{"truncated JSON on a later line", "{\n  \"repeat\": {\n    \"count\": 1", "", "unexpected end of input at byte offset 30 (line 3, column 15)"},
+		{"trailing data on a later line", "{\n  \"repeat\": {\"count\": 1}\n}\n  ]", "", "unexpected data after the Timing object at byte offset 31 (line 4, column 3)"},
 		{"empty input", ` `, "", "empty input"},
 	}
 	for _, tt := range tests {
