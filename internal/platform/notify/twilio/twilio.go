@@ -301,7 +301,10 @@ func (c *Client) do(req *http.Request, what string, out any) error {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if err != nil {
-		return &notify.Error{Provider: Name, Retryable: true, Status: resp.StatusCode, Err: fmt.Errorf("%s: read response: %w", what, err)}
+		// A 2xx to a create whose body broke off: Twilio created the
+		// message, so not retryable (see Send). A fetch may be tried again.
+		accepted := resp.StatusCode >= 200 && resp.StatusCode < 300 && req.Method == http.MethodPost
+		return &notify.Error{Provider: Name, Retryable: !accepted, Status: resp.StatusCode, Err: fmt.Errorf("%s: read response: %w", what, err)}
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		if err := json.Unmarshal(body, out); err != nil {

@@ -338,6 +338,34 @@ func TestSendUnreadableAcceptance(t *testing.T) {
 	}
 }
 
+// An acceptance whose body breaks off (the connection drops after
+// Twilio's 201 and part of the message resource) is not retryable either:
+// Twilio created the message, and a fallback to another provider would
+// text the patient twice.
+func TestSendAcceptanceCutShort(t *testing.T) {
+	h := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "500")
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, `{"sid": "SM0000`)
+		w.(http.Flusher).Flush()
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	defer h.Close()
+	c, err := twilio.New(twilio.Config{BaseURL: h.URL, AccountSID: twiliotest.DefaultAccountSID, AuthToken: "t", From: "+15005550001", HTTPClient: h.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Send(context.Background(), msg("x"))
+	var ne *notify.Error
+	if !errors.As(err, &ne) || ne.Retryable || ne.Status != http.StatusCreated {
+		t.Errorf("Send = %#v, want a permanent error with status 201 (the message may have gone out)", err)
+	}
+}
+
 func TestOutageAndRecovery(t *testing.T) {
 	srv := newServer(t)
 	c := newClient(t, srv, nil)
