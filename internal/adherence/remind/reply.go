@@ -53,8 +53,8 @@ type Reply struct {
 // spaces count as one.
 //
 // Carrier keywords count only as the whole message, as carriers treat
-// them: STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPT OUT,
-// OPTOUT, PARAR, ALTO, BAJA are opt_out; START, UNSTOP, SUBSCRIBE,
+// them: STOP, STOPALL (or STOP ALL), UNSUBSCRIBE, CANCEL, END, QUIT,
+// REVOKE, OPT OUT, OPTOUT, PARAR, ALTO, BAJA are opt_out; START, UNSTOP, SUBSCRIBE,
 // COMENZAR are opt_in; HELP, INFO, AYUDA are help; OK, OKAY, ACK,
 // ACKNOWLEDGE, ACKNOWLEDGED, RECEIVED, RECIBIDO are ack ("STOP it" is
 // unknown and gets the unknown-reply answer, which explains STOP).
@@ -88,7 +88,7 @@ func ParseReply(body string) Reply {
 		return Reply{Kind: ReplyUnknown}
 	}
 	switch strings.Join(words, " ") {
-	case "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPT OUT", "OPTOUT", "PARAR", "ALTO", "BAJA":
+	case "STOP", "STOPALL", "STOP ALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPT OUT", "OPTOUT", "PARAR", "ALTO", "BAJA":
 		return Reply{Kind: ReplyOptOut}
 	case "START", "UNSTOP", "SUBSCRIBE", "COMENZAR":
 		return Reply{Kind: ReplyOptIn}
