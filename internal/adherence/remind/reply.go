@@ -47,10 +47,10 @@ type Reply struct {
 }
 
 // ParseReply reads an inbound SMS. Matching ignores case, accents (SÍ is
-// SI), full width (ＴＡＫＥＮ is TAKEN), surrounding white space and
-// punctuation; punctuation inside counts
-// as a space (OPT-OUT is OPT OUT, "snooze,30" is SNOOZE 30) and runs of
-// spaces count as one.
+// SI, whether the accent is part of the letter or a combining mark after
+// it), full width (ＴＡＫＥＮ is TAKEN), surrounding white space and
+// punctuation; punctuation inside counts as a space (OPT-OUT is OPT OUT,
+// "snooze,30" is SNOOZE 30) and runs of spaces count as one.
 //
 // Carrier keywords count only as the whole message, as carriers treat
 // them: STOP, STOPALL (or STOP ALL), UNSUBSCRIBE, CANCEL, END, QUIT,
@@ -124,15 +124,20 @@ func ParseReply(body string) Reply {
 	return Reply{Kind: ReplyUnknown}
 }
 
-// normalize upper-cases s, strips accents, reads full-width forms as
-// their ASCII letters and digits, and turns everything but letters and
-// digits into spaces.
+// normalize upper-cases s, strips accents (precomposed, or combining
+// marks after their letter), reads full-width forms as their ASCII letters
+// and digits, and turns everything but letters and digits into spaces.
 func normalize(s string) string {
 	return strings.Map(func(r rune) rune {
 		if r >= '！' && r <= '～' {
 			// Full-width ASCII (U+FF01–U+FF5E), typed on East Asian
 			// keyboards in full-width mode: ＴＡＫＥＮ is TAKEN, １ is 1.
 			r -= '！' - '!'
+		}
+		if unicode.Is(unicode.Mn, r) {
+			// A combining accent typed after its letter (decomposed
+			// text): "ma\u0301s" is MAS, as "más" is.
+			return -1
 		}
 		r = unicode.ToUpper(r)
 		switch r {

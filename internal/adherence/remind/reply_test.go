@@ -170,6 +170,13 @@ func TestParseReply(t *testing.T) {
 		{"ＳＴＯＰ", optOut},
 		{"ＯＫ", ack},
 
+		// Accents typed as a letter and a combining mark (decomposed,
+		// NFD) read as the accented letter: "más" is MAS, not MA S.
+		{"ma\u0301s tarde", snooze(0)},
+		{"Ma\u0301s tarde 30", snooze(30)},
+		{"omitir el me\u0301dico", skip(remind.SkipDoctorAdvised)},
+		{"si\u0301", taken},
+
 		// Unknown.
 		{"", unknown},
 		{"   ", unknown},
