@@ -235,7 +235,9 @@ func (c *Client) Channel() notify.Channel { return notify.Push }
 // more. Errors are *notify.Error: an unknown or foreign registration token
 // or a rejected payload is permanent; throttling, FCM outages, timeouts,
 // network failures and failures of the service account's own credentials
-// are retryable (another provider may still reach the person). Code is
+// are retryable (another provider may still reach the person). A 2xx
+// answer that cannot be read (no message name, not JSON, cut short) is
+// permanent: FCM took the message, and a retry would push it twice. Code is
 // FCM's errorCode, or the Google status when FCM gave none.
 func (c *Client) Send(ctx context.Context, m notify.Message) (notify.Receipt, error) {
 	now := c.now()
@@ -361,6 +363,10 @@ func (c *Client) post(ctx context.Context, token string, body []byte) (string, e
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	if err != nil && resp.StatusCode/100 == 2 {
+		// FCM accepted the message before the answer broke off.
+		return "", &malformedError{status: resp.StatusCode}
+	}
 	if err != nil {
 		return "", fmt.Errorf("read response: %w", err)
 	}
@@ -387,7 +393,8 @@ func (c *Client) post(ctx context.Context, token string, body []byte) (string, e
 	return ok.Name, nil
 }
 
-// malformedError is a 2xx answer without a message name.
+// malformedError is a 2xx answer without a message name (not JSON, no
+// name, or cut short).
 type malformedError struct{ status int }
 
 func (e *malformedError) Error() string { return "response has no message name" }
@@ -417,7 +424,10 @@ func (c *Client) mapError(ctx context.Context, err error) error {
 		}
 	}
 	if me, ok := errors.AsType[*malformedError](err); ok {
-		return &notify.Error{Provider: ProviderName, Retryable: true, Status: me.status, Err: me}
+		// FCM said yes but we cannot tell to what. Not retryable: the push
+		// may well be on its way, and sending it again would deliver it
+		// twice (as an unreadable Twilio or SNS acceptance).
+		return &notify.Error{Provider: ProviderName, Status: me.status, Err: me}
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 		err = fmt.Errorf("%w: %w", err, ctxErr)

@@ -361,7 +361,10 @@ func TestErrorMappingRawResponses(t *testing.T) {
 		{"third party auth error", 401, `{"error":{"code":401,"status":"UNAUTHENTICATED","details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"THIRD_PARTY_AUTH_ERROR"}]}}`, "THIRD_PARTY_AUTH_ERROR", true, 401},
 		{"proxy html 502", 502, `<html>Bad Gateway</html>`, "", true, 502},
 		{"unspecified error 404", 404, `{"error":{"code":404,"status":"NOT_FOUND","details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"UNSPECIFIED_ERROR"}]}}`, "UNSPECIFIED_ERROR", true, 404},
-		{"2xx without name", 200, `{}`, "", true, 200},
+		// FCM accepted the message: an answer that cannot be read is not
+		// retried into a second push.
+		{"2xx without name", 200, `{}`, "", false, 200},
+		{"2xx not json", 200, `<html>OK</html>`, "", false, 200},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -396,6 +399,35 @@ func TestErrorMappingRawResponses(t *testing.T) {
 				t.Errorf("send calls = %d, want 1 (no retry except for a plain 401)", calls)
 			}
 		})
+	}
+}
+
+// An acceptance whose body breaks off (the connection drops after FCM's
+// 200) is permanent too: the push is on its way.
+func TestAcceptanceCutShortIsPermanent(t *testing.T) {
+	tokens, err := fcmtest.New(fcmtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tokens.Close()
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "500")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(`{"name": "projects/med-test/mess`))
+		w.(http.Flusher).Flush()
+		if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+			conn.Close()
+		}
+	}))
+	defer fake.Close()
+	c, err := fcm.New(fcm.Config{BaseURL: fake.URL, ServiceAccountJSON: tokens.ServiceAccountJSON("")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Send(t.Context(), msg("cut"))
+	if ne := asNotifyError(t, err); ne.Retryable || ne.Status != http.StatusOK {
+		t.Errorf("error = %+v, want a permanent error with status 200 (the push may have gone out)", ne)
 	}
 }
 
