@@ -317,9 +317,11 @@ func (c *Client) do(req *http.Request, what string, out any) error {
 }
 
 // responseError maps a non-2xx Twilio answer to an *notify.Error. 429 and
-// 5xx are retryable; 401 and 403 (bad credentials, a suspended account)
-// and every other 4xx are permanent: another try would fail the same way.
-// Twilio's message text is not copied: it can quote the recipient.
+// 5xx are retryable, and so are 401 and 403: Twilio refused our account
+// (bad credentials, a suspended account), not the message, and another
+// provider may still reach the person. Every other 4xx is about the
+// message and permanent: another try would fail the same way. Twilio's
+// message text is not copied: it can quote the recipient.
 func responseError(what string, status int, body []byte) error {
 	e := &notify.Error{Provider: Name, Status: status}
 	var ae apiError
@@ -327,7 +329,7 @@ func responseError(what string, status int, body []byte) error {
 		e.Code = strconv.Itoa(ae.Code)
 	}
 	switch {
-	case status == http.StatusTooManyRequests:
+	case status == http.StatusTooManyRequests, status == http.StatusUnauthorized, status == http.StatusForbidden:
 		e.Retryable = true
 	case status >= 400 && status < 500:
 		e.Retryable = false

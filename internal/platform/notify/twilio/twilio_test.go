@@ -272,7 +272,9 @@ func TestSendErrors(t *testing.T) {
 	}{
 		{name: "invalid To", to: "5550010", status: 400, code: "21211"},
 		{name: "unsubscribed", setup: func(s *twiliotest.Server) { s.OptOut(patient) }, status: 400, code: "21610"},
-		{name: "bad credentials", edit: func(c *twilio.Config) { c.AuthToken = "wrong" }, status: 401, code: "20003"},
+		// Our account is refused, not the message: another provider may
+		// still reach the person.
+		{name: "bad credentials", edit: func(c *twilio.Config) { c.AuthToken = "wrong" }, status: 401, code: "20003", retryable: true},
 		{name: "server error", setup: func(s *twiliotest.Server) { s.SetFailure(twiliotest.FailHTTP500) }, status: 500, code: "20500", retryable: true},
 		{name: "rate limited", setup: func(s *twiliotest.Server) { s.SetFailure(twiliotest.FailRateLimit) }, status: 429, code: "20429", retryable: true},
 		{
@@ -736,6 +738,26 @@ func TestRouterFallbackOnOutage(t *testing.T) {
 	}
 	if diff := cmp.Diff(map[string]int{"a": 1, "b": 1, "c": 1, "d": 1}, all); diff != "" {
 		t.Errorf("deliveries (-want +got):\n%s", diff)
+	}
+}
+
+// Twilio refusing our credentials (a rotated auth token, a suspended
+// account) says nothing about the message: the next SMS provider sends it.
+func TestRouterFallbackOnRefusedCredentials(t *testing.T) {
+	primarySrv, secondarySrv := newServer(t), newServer(t)
+	primary := newClient(t, primarySrv, func(c *twilio.Config) { c.AuthToken = "rotated" })
+	secondary := &renamed{Provider: newClient(t, secondarySrv, nil), name: "twilio-backup"}
+	r, err := notify.NewRouter(notify.RouterConfig{
+		Routes: map[notify.Channel][]notify.Route{notify.SMS: {{Provider: primary}, {Provider: secondary}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Send(context.Background(), msg("a")); err != nil {
+		t.Fatalf("Send = %v, want it sent by the backup", err)
+	}
+	if diff := cmp.Diff(map[string]int{"a": 1}, secondarySrv.Deliveries()); diff != "" {
+		t.Errorf("backup deliveries (-want +got):\n%s", diff)
 	}
 }
 
