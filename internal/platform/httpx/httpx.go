@@ -645,6 +645,9 @@ func position(data []byte, offset int64) (line, col int) {
 // redirect to the cleaned path and an HTML body, which an API client
 // would follow to another resource than the one it named (or not at all,
 // for a POST). Mux never redirects.
+//
+// `OPTIONS *` (which server.Run passes on instead of net/http's empty 200)
+// is a 405 problem, as OPTIONS is on every route.
 type Mux struct {
 	*http.ServeMux
 }
@@ -656,6 +659,14 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := oversized(r); err != nil {
 		p, _ := ProblemFor(err, w.Header().Get("X-Request-Id"))
 		WriteProblem(w, p)
+		return
+	}
+	if r.Method == http.MethodOptions && r.RequestURI == "*" {
+		// OPTIONS asks about the server as a whole here; no resource
+		// answers OPTIONS, so neither does the server: 405 as on every
+		// route, with an empty Allow (no method applies to "*").
+		w.Header().Set("Allow", "")
+		methodNotAllowed(w, r)
 		return
 	}
 	if why := uncleanPath(r.URL.EscapedPath()); why != "" {
@@ -674,17 +685,23 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if allow := rec.header.Get("Allow"); allow != "" {
 			w.Header().Set("Allow", allow)
 		}
-		WriteProblem(w, Problem{
-			Type:   ProblemTypeBase + "method_not_allowed",
-			Title:  http.StatusText(http.StatusMethodNotAllowed),
-			Status: http.StatusMethodNotAllowed,
-			Detail: fmt.Sprintf("method %s is not allowed on this resource", r.Method),
-			// Set by the telemetry middleware before the mux runs.
-			RequestID: w.Header().Get("X-Request-Id"),
-		})
+		methodNotAllowed(w, r)
 		return
 	}
 	notFound(w, "no such route")
+}
+
+// methodNotAllowed writes the 405 problem of a request whose method the
+// resource does not answer; the caller sets Allow.
+func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	WriteProblem(w, Problem{
+		Type:   ProblemTypeBase + "method_not_allowed",
+		Title:  http.StatusText(http.StatusMethodNotAllowed),
+		Status: http.StatusMethodNotAllowed,
+		Detail: fmt.Sprintf("method %s is not allowed on this resource", r.Method),
+		// Set by the telemetry middleware before the mux runs.
+		RequestID: w.Header().Get("X-Request-Id"),
+	})
 }
 
 // oversized returns the problem of a request whose target is longer than

@@ -120,6 +120,10 @@ func Run(ctx context.Context, c Config) error {
 		// net/http's own messages (a handler writing its header twice,
 		// accept errors, …) as JSON warnings, not plain text on stderr.
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// `OPTIONS *` goes to Handler like any request, so that its answer
+		// is the API's (problem+json, X-Request-Id, Cache-Control), not
+		// net/http's empty 200.
+		DisableGeneralOptionsHandler: true,
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
