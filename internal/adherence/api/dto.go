@@ -691,20 +691,42 @@ func (in planInput) apply(p *adherence.Plan, create bool) error {
 // plan holds.
 const maxTimingText = 500
 
+// maxElementID is the longest FHIR element id a timing's elements carry,
+// in characters: as long as a coding's code.
+const maxElementID = 100
+
 // checkTimingText holds the text of a timing's code ("twice daily with
 // meals") to the rules of the plan's other one-line texts: at most
 // maxTimingText characters and no control character; and so the values
 // of each of its codings, a display as long as the text, a system (a URI)
 // as long too, a code and a version of at most 100 characters, as a
-// plan's dose. They are shown with the plan and exported in its FHIR
+// plan's dose; and so the FHIR element ids of the timing, its repeat and
+// boundsPeriod, its code and each coding, at most maxElementID
+// characters. They are shown with the plan and exported in its FHIR
 // resources. field is where the timing is in the request ("timing", or
 // "dosageInstruction[0].timing" in a FHIR import). It is checked when a
 // timing is given, not in schedule.Timing.Validate, which the store runs
 // on every change of a plan: a plan saved with such a text before keeps
 // taking the changes that leave its timing alone.
 func checkTimingText(t schedule.Timing, field string) error {
+	if err := checkLine(field+".id", t.ID, maxElementID); err != nil {
+		return err
+	}
+	if t.Repeat != nil {
+		if err := checkLine(field+".repeat.id", t.Repeat.ID, maxElementID); err != nil {
+			return err
+		}
+		if b := t.Repeat.BoundsPeriod; b != nil {
+			if err := checkLine(field+".repeat.boundsPeriod.id", b.ID, maxElementID); err != nil {
+				return err
+			}
+		}
+	}
 	if t.Code == nil {
 		return nil
+	}
+	if err := checkLine(field+".code.id", t.Code.ID, maxElementID); err != nil {
+		return err
 	}
 	if err := checkLine(field+".code.text", t.Code.Text, maxTimingText); err != nil {
 		return err
@@ -715,6 +737,7 @@ func checkTimingText(t schedule.Timing, field string) error {
 			name, value string
 			max         int
 		}{
+			{"id", c.ID, maxElementID},
 			{"system", c.System, maxTimingText},
 			{"version", c.Version, 100},
 			{"code", c.Code, 100},

@@ -174,8 +174,9 @@ func (s *server) handleFHIRRead(w http.ResponseWriter, r *http.Request) {
 // rules planInput.apply applies to POST /v1/patients/{id}/plans (an RxNorm
 // code of digits, a drug name of at most 500 characters, instructions of at
 // most 2000, a dose of at most 100, the drug name and the dose one line
-// each, the timing's code text and codings as checkTimingText has them),
-// naming the FHIR element, and trims the drug name as apply does.
+// each, the timing's code text, codings and element ids as
+// checkTimingText has them), naming the FHIR element, and trims the drug
+// name as apply does.
 func checkImportedPlan(p *adherence.Plan) error {
 	if !rxcui.MatchString(p.Medication.RxNorm) {
 		return errs.Invalid("medicationCodeableConcept.coding", "the RxNorm code must be an RxNorm concept id (digits)")

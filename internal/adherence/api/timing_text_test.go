@@ -146,3 +146,76 @@ func TestTimingCodeCodings(t *testing.T) {
 		}
 	})
 }
+
+// TestTimingElementIDs: the FHIR element ids of a plan's timing, its
+// repeat and boundsPeriod, its code and each coding are kept with the
+// plan and shown with it, so they are held to the rules of the codings'
+// codes, on POST and PATCH of a plan and in a FHIR import: more than 100
+// characters or a control character is a 400 naming the id
+// (timing.code.coding[1].id; dosageInstruction[0].timing.code.coding[1].id
+// in the import), and nothing is written. They took any length and any
+// character.
+func TestTimingElementIDs(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		// at names the element whose id is under test.
+		timing := func(at, id string) map[string]any {
+			period := map[string]any{"start": "2026-01-01"}
+			repeat := map[string]any{"timeOfDay": []string{"08:00:00"}, "boundsPeriod": period}
+			first := map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation", "code": "BID"}
+			second := map[string]any{"system": "http://example.org/timing", "code": "BID"}
+			code := map[string]any{"text": "twice daily", "coding": []any{first, second}}
+			tm := map[string]any{"repeat": repeat, "code": code}
+			map[string]map[string]any{"": tm, "repeat.": repeat, "repeat.boundsPeriod.": period,
+				"code.": code, "code.coding[1].": second}[at]["id"] = id
+			return tm
+		}
+		plans := "/v1/patients/" + w.patient + "/plans"
+		plan := "/v1/plans/" + w.plan
+		fhir := func(at, id string) map[string]any {
+			return map[string]any{
+				"resourceType": "MedicationRequest", "status": "active", "intent": "order",
+				"subject": map[string]any{"reference": "Patient/" + w.patient},
+				"medicationCodeableConcept": map[string]any{"coding": []any{map[string]any{
+					"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314076", "display": "lisinopril"}}},
+				"dosageInstruction": []any{map[string]any{"timing": timing(at, id)}},
+			}
+		}
+		countPlans := func() int {
+			t.Helper()
+			var n int
+			if err := e.db.SQL.QueryRow(`SELECT COUNT(*) FROM plans`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		for _, c := range []struct {
+			name, method, path, prefix string
+			body                       func(at, id string) any
+			okStatus                   int
+		}{
+			{"new plan", "POST", plans, "timing.", func(at, id string) any {
+				return map[string]any{"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril"}, "timing": timing(at, id)}
+			}, 201},
+			{"plan", "PATCH", plan, "timing.", func(at, id string) any { return map[string]any{"timing": timing(at, id)} }, 200},
+			{"FHIR import", "POST", "/fhir/MedicationRequest", "dosageInstruction[0].timing.", func(at, id string) any { return fhir(at, id) }, 201},
+		} {
+			for _, at := range []string{"", "repeat.", "repeat.boundsPeriod.", "code.", "code.coding[1]."} {
+				field := c.prefix + at + "id"
+				before := countPlans()
+				for _, v := range []string{strings.Repeat("ж", 101), "t\n1", "t\t1", "t1\x1b[2J", "t1\u0085"} {
+					r := e.do(c.method, c.path, w.admin, c.body(at, v))
+					if r.status != 400 || r.json(t)["field"] != field {
+						t.Errorf("%s %s %.20q = %d %.300s, want 400 naming %s", c.name, field, v, r.status, r.body, field)
+					}
+				}
+				if n := countPlans(); n != before {
+					t.Errorf("%s %s: %d plans after the refusals, want %d", c.name, field, n, before)
+				}
+				if r := e.do(c.method, c.path, w.admin, c.body(at, strings.Repeat("ж", 100))); r.status != c.okStatus {
+					t.Errorf("%s %s of 100 characters = %d %.300s, want %d", c.name, field, r.status, r.body, c.okStatus)
+				}
+			}
+		}
+	})
+}
