@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"github.com/medplatform/medplatform/internal/medsales"
 	"github.com/medplatform/medplatform/internal/medsales/geo"
 	"github.com/medplatform/medplatform/internal/medsales/ingest"
+	"github.com/medplatform/medplatform/internal/medsales/source"
 	"github.com/medplatform/medplatform/internal/medsales/store"
 	"github.com/medplatform/medplatform/internal/platform/config"
 	"github.com/medplatform/medplatform/internal/platform/db"
@@ -98,6 +100,13 @@ func cmdIngest(ctx context.Context, args []string, getenv func(string) string, s
 	default:
 		return fmt.Errorf("--progress must be auto, bar, log or none")
 	}
+	// A local file that is not there is refused before the database is
+	// opened: a mistyped path created and migrated an empty database.
+	if source.IsLocal(req.Source) {
+		if err := checkLocalSource(req.Source); err != nil {
+			return err
+		}
+	}
 	d, err := open(ctx, getenv, stderr, true)
 	if err != nil {
 		return err
@@ -139,6 +148,23 @@ func cmdIngest(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	if res.RejectsFile != "" {
 		fmt.Fprintf(stdout, "rejected rows: %s\n", res.RejectsFile)
+	}
+	return nil
+}
+
+// checkLocalSource refuses a local SOURCE that does not exist, cannot be
+// read or is a directory, naming it.
+func checkLocalSource(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return errs.Invalid("SOURCE", "%s: %v", path, err)
+	}
+	if st.IsDir() {
+		return errs.Invalid("SOURCE", "%s is a directory: name a file", path)
 	}
 	return nil
 }

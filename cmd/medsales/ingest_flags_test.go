@@ -74,3 +74,46 @@ func TestIngestPartBWithoutDataYear(t *testing.T) {
 		t.Errorf("ingest partb without a data year opened the database %s", dbPath)
 	}
 }
+
+// TestIngestMissingSourceTouchesNoDatabase: `medsales ingest DATASET
+// PATH` with a local PATH that is not there (or is a directory) fails
+// naming SOURCE before it opens the database; the database was created
+// and migrated first, so a mistyped path left a new empty database.
+func TestIngestMissingSourceTouchesNoDatabase(t *testing.T) {
+	for _, eng := range engines {
+		t.Run(eng.name, func(t *testing.T) {
+			url := eng.url(t)
+			dir := t.TempDir()
+			env := map[string]string{"DATABASE_URL": url, "LOG_LEVEL": "error", "REJECTS_DIR": filepath.Join(dir, "rejects")}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			for src, want := range map[string]string{
+				filepath.Join(dir, "nucc_taxonomy_251.csv"): "no such file or directory",
+				dir: "is a directory",
+			} {
+				err := run(ctx, []string{"ingest", "--progress", "none", "nucc", src}, func(k string) string { return env[k] }, nil, io.Discard, io.Discard)
+				if err == nil || !strings.HasPrefix(err.Error(), "SOURCE: "+src) || !strings.Contains(err.Error(), want) {
+					t.Errorf("ingest nucc %s: err = %v, want SOURCE refused: %s", src, err, want)
+				}
+			}
+			if path := db.SQLitePath(url); path != "" {
+				if _, err := os.Stat(path); err == nil {
+					t.Errorf("ingest of a missing file created the database %s", path)
+				}
+				return
+			}
+			d, err := db.Open(ctx, url, db.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			var n int
+			if err := d.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'dataset_versions'`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != 0 {
+				t.Errorf("ingest of a missing file migrated the database")
+			}
+		})
+	}
+}

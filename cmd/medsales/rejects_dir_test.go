@@ -23,11 +23,16 @@ func TestRejectsDirCheckedAtStart(t *testing.T) {
 	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The file to load exists: a missing one is refused before anything.
+	src := filepath.Join(dir, "nucc_taxonomy_251.csv")
+	if err := os.WriteFile(src, []byte("Code,Grouping\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	addr := freeAddr(t)
 	for _, args := range [][]string{
 		{"serve", "--addr", addr},
 		{"worker", "--addr", addr},
-		{"ingest", "nucc", filepath.Join(dir, "nucc_taxonomy_251.csv")},
+		{"ingest", "nucc", src},
 	} {
 		t.Run(args[0], func(t *testing.T) {
 			env := map[string]string{

@@ -203,6 +203,13 @@ func CheckForm(src string) error {
 	return nil
 }
 
+// IsLocal reports whether Open reads src as a local path: src has a form
+// Open reads (CheckForm) and is neither an s3:// nor an http(s):// URL.
+func IsLocal(src string) bool {
+	return CheckForm(src) == nil && !hasPrefixFold(src, "s3://") &&
+		!hasPrefixFold(src, "https://") && !hasPrefixFold(src, "http://")
+}
+
 // NameOf returns the name Open gives the file src names (the last element
 // of its path or key), without opening anything; "" when src has no form
 // Open reads. For a zip archive it is the archive's name: the member read
