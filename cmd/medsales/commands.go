@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"math"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -50,6 +51,14 @@ func cmdHealthcheck(ctx context.Context, args []string, getenv func(string) stri
 	target := fs.String("url", "", "URL to probe (default: /readyz at the address serve listens on, LISTEN_ADDR or LISTEN_ADDR_FILE, with 127.0.0.1 for a wildcard host)")
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
+	}
+	// A value that is no http(s) URL is the operator's mistake, not an
+	// unhealthy server: say which flag is wrong.
+	if *target != "" {
+		if u, err := url.Parse(*target); err != nil || (!strings.EqualFold(u.Scheme, "http") && !strings.EqualFold(u.Scheme, "https")) || u.Host == "" {
+			fs.Usage()
+			return fmt.Errorf("--url: must be an http:// or https:// URL with a host, such as http://127.0.0.1:8081/readyz; got %q", *target)
+		}
 	}
 	if *target == "" {
 		addr, err := listenAddr(config.Env{Getenv: getenv})

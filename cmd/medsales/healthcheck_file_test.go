@@ -50,3 +50,20 @@ func TestHealthcheckReadsListenAddrFile(t *testing.T) {
 		t.Errorf("healthcheck with an unreadable LISTEN_ADDR_FILE: err = %v, want it to contain %q", err, want)
 	}
 }
+
+// TestHealthcheckRefusesBadURL: `healthcheck --url` with a value that is
+// no http(s) URL naming a host fails naming --url, with the command's
+// usage on stderr; it was probed and reported as an unhealthy server
+// ("unhealthy: probe: Get \"bogus\": unsupported protocol scheme").
+func TestHealthcheckRefusesBadURL(t *testing.T) {
+	for _, v := range []string{"bogus", "127.0.0.1:8081/readyz", "ftp://127.0.0.1/readyz", "http:///readyz", "http://[::1/readyz"} {
+		var stdout, stderr strings.Builder
+		err := run(context.Background(), []string{"healthcheck", "--url", v}, func(string) string { return "" }, nil, &stdout, &stderr)
+		if err == nil || !strings.HasPrefix(err.Error(), "--url: ") {
+			t.Errorf("healthcheck --url %q: err = %v, want --url refused", v, err)
+		}
+		if !strings.HasPrefix(stderr.String(), "Usage: medsales healthcheck") || stdout.Len() != 0 {
+			t.Errorf("healthcheck --url %q: stdout %q, stderr %q, want the usage on stderr only", v, stdout.String(), stderr.String())
+		}
+	}
+}
