@@ -86,11 +86,14 @@ Run 'medsales <command> --help' for a command's flags.
 // run is the whole program; main only wires the process to it, so tests
 // call run directly.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
+		// A mistake, as an unknown command is: the usage goes with the
+		// error, to stderr.
+		fmt.Fprint(stderr, usage)
+		return errors.New("a command is required")
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stdout, usage)
-		if len(args) == 0 {
-			return errors.New("a command is required")
-		}
 		return nil
 	}
 	cmd, rest := args[0], args[1:]

@@ -34,3 +34,27 @@ func TestUsageNamesEveryFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestUsageOnMistakesGoesToStderr: run without a command, or with one it
+// does not know, fails with the usage on stderr and nothing on stdout;
+// without a command the usage went to stdout. `medsales help` still
+// prints it on stdout and succeeds.
+func TestUsageOnMistakesGoesToStderr(t *testing.T) {
+	for _, args := range [][]string{nil, {"bogus"}} {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), args, func(string) string { return "" }, nil, &stdout, &stderr)
+		if err == nil {
+			t.Errorf("run(%q) succeeded, want an error", args)
+		}
+		if stdout.Len() != 0 || !strings.Contains(stderr.String(), "Usage: medsales <command>") {
+			t.Errorf("run(%q): stdout %.60q, stderr %.60q, want the usage on stderr only", args, stdout.String(), stderr.String())
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"help"}, func(string) string { return "" }, nil, &stdout, &stderr); err != nil {
+		t.Fatalf("help: %v", err)
+	}
+	if !strings.Contains(stdout.String(), "Usage: medsales <command>") || stderr.Len() != 0 {
+		t.Errorf("help: stdout %.60q, stderr %.60q, want the usage on stdout", stdout.String(), stderr.String())
+	}
+}
