@@ -440,3 +440,19 @@ func TestUsageErrorsPrintUsageOnStderr(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupWithoutCommandSaysWhichIsRequired: a command group run without
+// its command names the group with the right article; "schedule" was "an
+// schedule command".
+func TestGroupWithoutCommandSaysWhichIsRequired(t *testing.T) {
+	for group, want := range map[string]string{
+		"admin":    "an admin command is required",
+		"schedule": "a schedule command is required",
+		"audit":    "an audit command is required",
+	} {
+		err := run(context.Background(), []string{group}, envOf(nil), nil, io.Discard, io.Discard)
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: err = %v, want %q", group, err, want)
+		}
+	}
+}

@@ -122,16 +122,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "healthcheck":
 		return cmdHealthcheck(ctx, rest, getenv, stdout, stderr)
 	case "admin":
-		return group("admin", rest, adminUsage, stderr, map[string]func([]string) error{
+		return group("an", "admin", rest, adminUsage, stderr, map[string]func([]string) error{
 			"bootstrap":  func(a []string) error { return cmdBootstrap(ctx, a, getenv, stdout, stderr) },
 			"create-key": func(a []string) error { return cmdCreateKey(ctx, a, getenv, stdout, stderr) },
 		})
 	case "schedule":
-		return group("schedule", rest, scheduleUsage, stderr, map[string]func([]string) error{
+		return group("a", "schedule", rest, scheduleUsage, stderr, map[string]func([]string) error{
 			"preview": func(a []string) error { return cmdSchedulePreview(ctx, a, getenv, stdin, stdout, stderr) },
 		})
 	case "audit":
-		return group("audit", rest, auditUsage, stderr, map[string]func([]string) error{
+		return group("an", "audit", rest, auditUsage, stderr, map[string]func([]string) error{
 			"verify": func(a []string) error { return cmdAuditVerify(ctx, a, getenv, stdout, stderr) },
 		})
 	case "report":
@@ -169,11 +169,12 @@ Run 'adherence audit <command> --help' for a command's flags.
 
 // group runs the subcommand of a command group (admin, schedule, audit)
 // named by args[0]. --help prints the group's usage and succeeds; no or an
-// unknown subcommand prints it and fails.
-func group(name string, args []string, usage string, stderr io.Writer, cmds map[string]func([]string) error) error {
+// unknown subcommand prints it and fails. article is the one name takes
+// ("a schedule", "an admin") in the messages.
+func group(article, name string, args []string, usage string, stderr io.Writer, cmds map[string]func([]string) error) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("an %s command is required", name)
+		return fmt.Errorf("%s %s command is required", article, name)
 	}
 	if c, ok := cmds[args[0]]; ok {
 		return c(args[1:])
