@@ -85,8 +85,12 @@ func cmdBootstrap(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	name := strings.TrimSpace(*org)
-	if name == "" || utf8.RuneCountInString(name) > 200 {
+	if name == "" {
+		fs.Usage()
 		return fmt.Errorf("--org is required (1 to 200 characters)")
+	}
+	if utf8.RuneCountInString(name) > 200 {
+		return fmt.Errorf("--org must be at most 200 characters")
 	}
 	if adherence.HasControl(name) {
 		return fmt.Errorf("--org must not contain control characters (line breaks, tabs)")

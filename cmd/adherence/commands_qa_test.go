@@ -414,7 +414,8 @@ func TestAdminNamesRefuseControlCharacters(t *testing.T) {
 // report is a usage error: it fails, prints the usage on standard error
 // and nothing on standard output. No command printed the usage on
 // standard output (into whatever the caller captures as the result), and
-// an unknown report printed no usage.
+// an unknown report printed no usage; nor did admin bootstrap without
+// --org.
 func TestUsageErrorsPrintUsageOnStderr(t *testing.T) {
 	for _, c := range []struct {
 		args []string
@@ -426,6 +427,10 @@ func TestUsageErrorsPrintUsageOnStderr(t *testing.T) {
 		{[]string{"schedule", "bogus"}, "Usage: adherence schedule <command>"},
 		{[]string{"report"}, "Usage: adherence report <report>"},
 		{[]string{"report", "bogus"}, "Usage: adherence report <report>"},
+		// A required flag left out is a usage error too: bootstrap printed
+		// no usage, while create-key did.
+		{[]string{"admin", "bootstrap"}, "Usage: adherence admin bootstrap --org NAME"},
+		{[]string{"admin", "create-key"}, "Usage: adherence admin create-key --org ORG_ID"},
 	} {
 		var out, errOut bytes.Buffer
 		err := run(context.Background(), c.args, envOf(nil), nil, &out, &errOut)
