@@ -170,6 +170,13 @@ func readFills(ctx context.Context, name string, r io.Reader, stderr io.Writer) 
 	if err != nil {
 		return nil, fmt.Errorf("%s: header: %w", name, err)
 	}
+	if blankRecord(header) {
+		// A spreadsheet's empty row (",,,") or a line of spaces above the
+		// header: taken as the header, it lacked every column.
+		line, _ := cr.FieldPos(0)
+		return nil, fmt.Errorf("%s:%d: header: the line is blank; the header row (%s) must be the first line",
+			name, line, strings.Join(fillColumns, ","))
+	}
 	col := map[string]int{}
 	for i, h := range header {
 		h = strings.ToLower(strings.TrimSpace(h))

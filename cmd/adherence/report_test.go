@@ -246,6 +246,16 @@ func TestReportPDC(t *testing.T) {
 			name: "empty file", csv: "", args: year2022, wantErr: "FILE: empty file",
 		},
 		{
+			// A spreadsheet's empty row above the header was taken as the
+			// header: "missing column(s) patient_id, drug, …".
+			name: "blank row before the header", csv: ",,,\n" + referenceCSV, args: year2022,
+			wantErr: "FILE:1: header: the line is blank; the header row (patient_id,drug,fill_date,days_supply) must be the first line",
+		},
+		{
+			name: "spaces before the header", csv: "\n  \t\n" + referenceCSV, args: year2022,
+			wantErr: "FILE:2: header: the line is blank; the header row",
+		},
+		{
 			name: "bad start", csv: referenceCSV, args: []string{"--start", "2022-1-1", "--end", "2022-12-31"},
 			wantErr: "--start: ",
 		},
