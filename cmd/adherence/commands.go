@@ -236,20 +236,42 @@ func cmdSchedulePreview(ctx context.Context, args []string, getenv func(string) 
 			return fmt.Errorf("--anchors: %w", err)
 		}
 	}
-	var data []byte
-	if *timingPath == "-" {
-		data, err = io.ReadAll(io.LimitReader(stdin, 1<<20))
-	} else {
-		data, err = os.ReadFile(*timingPath)
-	}
+	data, err := readTiming(*timingPath, stdin)
 	if err != nil {
-		return fmt.Errorf("read timing: %w", err)
+		return err
 	}
 	// Editors on Windows start a UTF-8 file with a byte order mark, which
 	// JSON does not allow: it was refused as "invalid character 'ï'". It is
 	// dropped, as report pdc drops it from a claims file.
 	data = bytes.TrimPrefix(data, []byte("\uFEFF"))
 	return schedule.Preview(stdout, data, schedule.Params{Location: loc, Anchors: a, Start: st, From: f, To: t, AsNeeded: *prn})
+}
+
+// maxTiming is the most schedule preview reads of a timing, file or
+// standard input alike.
+const maxTiming = 1 << 20
+
+// readTiming reads the timing named by --timing: a file, or standard input
+// for "-". Either is refused past maxTiming, saying so; standard input was
+// cut there silently and the JSON failed as "unexpected end of input".
+func readTiming(path string, stdin io.Reader) ([]byte, error) {
+	r, what := stdin, "standard input"
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("read timing: %w", err)
+		}
+		defer f.Close()
+		r, what = f, path
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxTiming+1))
+	if err != nil {
+		return nil, fmt.Errorf("read timing: %w", err)
+	}
+	if len(data) > maxTiming {
+		return nil, fmt.Errorf("--timing: %s is over 1 MiB", what)
+	}
+	return data, nil
 }
 
 // cmdAuditVerify walks the audit hash chain and exits 1 at the first

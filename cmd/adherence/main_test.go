@@ -292,3 +292,35 @@ func TestSchedulePreviewTimingWithByteOrderMark(t *testing.T) {
 		t.Errorf("preview of a timing file with a BOM = %q, %v; want 2026-03-07T08:00:00Z", out.String(), err)
 	}
 }
+
+// TestSchedulePreviewTimingOver1MiB: a timing over 1 MiB is refused saying
+// so, from standard input as from a file. Standard input was cut at 1 MiB
+// without a word and the JSON then failed as "unexpected end of input".
+func TestSchedulePreviewTimingOver1MiB(t *testing.T) {
+	big := `{"repeat":{"timeOfDay":["08:00"]}` + strings.Repeat(" ", 1<<20) + `}`
+	path := filepath.Join(t.TempDir(), "timing.json")
+	if err := os.WriteFile(path, []byte(big), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ timing, want string }{
+		{"-", "--timing: standard input is over 1 MiB"},
+		{path, "--timing: " + path + " is over 1 MiB"},
+	} {
+		var out bytes.Buffer
+		err := run(context.Background(), []string{"schedule", "preview", "--timing", c.timing, "--tz", "UTC",
+			"--from", "2026-03-07T00:00:00Z", "--to", "2026-03-08T00:00:00Z"},
+			func(string) string { return "" }, strings.NewReader(big), &out, io.Discard)
+		if err == nil || err.Error() != c.want || out.Len() > 0 {
+			t.Errorf("--timing %s: err = %v, printed %q; want %q", c.timing, err, out.String(), c.want)
+		}
+	}
+	// 1 MiB itself is read whole.
+	exact := `{"repeat":{"timeOfDay":["08:00"]}` + strings.Repeat(" ", 1<<20-34) + `}`
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"schedule", "preview", "--timing", "-", "--tz", "UTC",
+		"--from", "2026-03-07T00:00:00Z", "--to", "2026-03-08T00:00:00Z"},
+		func(string) string { return "" }, strings.NewReader(exact), &out, io.Discard)
+	if len(exact) != 1<<20 || err != nil || out.String() != "2026-03-07T08:00:00Z\n" {
+		t.Errorf("timing of %d bytes: %q, %v", len(exact), out.String(), err)
+	}
+}
