@@ -206,10 +206,25 @@ var retryableCodes = map[string]bool{
 	"RequestTimeoutException": true,
 }
 
+// credentialCodes are the AWS error codes of SNS refusing our own
+// credentials or account rather than the message (a rotated or expired
+// key, a policy denying SNS:Publish). They are retryable, as Twilio's 401
+// and 403 are: the next provider may still reach the person, and the
+// breaker counts the failures.
+var credentialCodes = map[string]bool{
+	"AuthorizationError":          true,
+	"InvalidClientTokenId":        true,
+	"SignatureDoesNotMatch":       true,
+	"MissingAuthenticationToken":  true,
+	"ExpiredToken":                true,
+	"UnrecognizedClientException": true,
+}
+
 // mapError turns an SDK error into an *notify.Error. API errors are
-// retryable for throttling and server faults (5xx, 429, or a code above),
-// permanent otherwise (InvalidParameter, ParameterValueInvalid, OptedOut,
-// AuthorizationError, …: another try would fail the same way). Errors
+// retryable for throttling and server faults (5xx, 429, or a code above)
+// and for a refusal of our credentials (credentialCodes), permanent
+// otherwise (InvalidParameter, ParameterValueInvalid, OptedOut, …: another
+// try would fail the same way). Errors
 // without an API answer (network failures, timeouts) are retryable. SNS's
 // message text is dropped: it can quote the phone number.
 func mapError(err error) error {
@@ -221,7 +236,7 @@ func mapError(err error) error {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
 		code := ae.ErrorCode()
-		retryable := retryableCodes[code] || status >= 500 || status == http.StatusTooManyRequests ||
+		retryable := retryableCodes[code] || credentialCodes[code] || status >= 500 || status == http.StatusTooManyRequests ||
 			(status == 0 && ae.ErrorFault() == smithy.FaultServer)
 		return &notify.Error{Provider: Name, Retryable: retryable, Status: status, Code: code, Err: fmt.Errorf("publish: %s", code)}
 	}

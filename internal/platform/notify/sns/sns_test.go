@@ -194,10 +194,13 @@ func TestPublishErrors(t *testing.T) {
 	}{
 		{name: "invalid number", to: "5550010", status: 400, code: "InvalidParameter", requests: 1},
 		{name: "opted out", setup: func(s *snstest.Server) { s.OptOut(patient) }, status: 400, code: "OptedOut", requests: 1},
+		// Our credentials or account are refused, not the message: another
+		// provider may still reach the person.
 		{
 			name: "unsigned", edit: func(c *sns.Config) { c.Credentials = aws.AnonymousCredentials{} },
-			status: 403, code: "MissingAuthenticationToken", requests: 1,
+			status: 403, code: "MissingAuthenticationToken", retryable: true, requests: 1,
 		},
+		{name: "not authorized", setup: func(s *snstest.Server) { s.SetFailure(snstest.FailAuthorization) }, status: 403, code: "AuthorizationError", retryable: true, requests: 1},
 		{name: "server error, not retried by the SDK", setup: func(s *snstest.Server) { s.SetFailure(snstest.FailHTTP500) }, status: 500, code: "InternalError", retryable: true, requests: 1},
 		{name: "throttled", setup: func(s *snstest.Server) { s.SetFailure(snstest.FailThrottle) }, status: 429, code: "Throttled", retryable: true, requests: 1},
 		{
@@ -326,3 +329,34 @@ func TestPublishNonXMLAnswers(t *testing.T) {
 		})
 	}
 }
+
+// SNS refusing our credentials (AuthorizationError: a policy denying
+// SNS:Publish, a key rotated without the configuration) says nothing about
+// the message: the next SMS provider sends it. It was a permanent error,
+// so the router stopped at SNS.
+func TestRouterFallbackOnRefusedCredentials(t *testing.T) {
+	primarySrv, secondarySrv := newServer(t), newServer(t)
+	primarySrv.SetFailure(snstest.FailAuthorization)
+	primary := newClient(t, primarySrv.URL, nil)
+	secondary := &renamed{Provider: newClient(t, secondarySrv.URL, nil), name: "sns-backup"}
+	r, err := notify.NewRouter(notify.RouterConfig{
+		Routes: map[notify.Channel][]notify.Route{notify.SMS: {{Provider: primary}, {Provider: secondary}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Send(context.Background(), msg("a")); err != nil {
+		t.Fatalf("Send = %v, want it sent by the backup", err)
+	}
+	if diff := cmp.Diff(map[string]int{"a": 1}, secondarySrv.Deliveries()); diff != "" {
+		t.Errorf("backup deliveries (-want +got):\n%s", diff)
+	}
+}
+
+// renamed gives a provider another name, as a second account would have.
+type renamed struct {
+	notify.Provider
+	name string
+}
+
+func (r *renamed) Name() string { return r.name }

@@ -53,6 +53,9 @@ const (
 	FailHang
 	// FailThrottle answers 429 Throttled.
 	FailThrottle
+	// FailAuthorization answers 403 AuthorizationError, as SNS does when
+	// the credentials' account may not publish (a policy denying it).
+	FailAuthorization
 )
 
 // Options configures a Server.
@@ -214,6 +217,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	case FailThrottle:
 		writeError(w, http.StatusTooManyRequests, "Sender", "Throttled", "Rate exceeded")
+		return
+	case FailAuthorization:
+		writeError(w, http.StatusForbidden, "Sender", "AuthorizationError", "User is not authorized to perform: SNS:Publish")
 		return
 	case FailHang:
 		select {
