@@ -287,6 +287,17 @@ func checkRejectsDir(dir string) error {
 	return os.Remove(f.Name())
 }
 
+// checkRejectsDirSetting runs checkRejectsDir on the configured
+// REJECTS_DIR, before the database is opened: a bad one must not leave a
+// created database behind.
+func checkRejectsDirSetting(getenv func(string) string) error {
+	s, err := loadSettings(getenv)
+	if err != nil {
+		return err
+	}
+	return checkRejectsDir(s.RejectsDir)
+}
+
 // requireSQLiteFile fails, without creating anything, when DATABASE_URL
 // names a SQLite file that does not exist: serve and worker with
 // --migrate=false need a migrated database for their job workers.

@@ -116,6 +116,10 @@ func cmdIngest(ctx context.Context, args []string, getenv func(string) string, s
 			return err
 		}
 	}
+	// So is a REJECTS_DIR the load could not write to.
+	if err := checkRejectsDirSetting(getenv); err != nil {
+		return err
+	}
 	d, err := open(ctx, getenv, stderr, true)
 	if err != nil {
 		return err
@@ -123,9 +127,6 @@ func cmdIngest(ctx context.Context, args []string, getenv func(string) string, s
 	defer d.close()
 	// A long load can be profiled like the server.
 	if err := debug.Serve(ctx, getenv("PPROF_ADDR"), d.logger); err != nil {
-		return err
-	}
-	if err := checkRejectsDir(d.settings.RejectsDir); err != nil {
 		return err
 	}
 	svc := d.ingester(nil)

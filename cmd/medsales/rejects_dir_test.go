@@ -16,7 +16,8 @@ import (
 // file is created at a load's first rejected row, so an unwritable
 // directory failed loads hours in ("create rejects file: mkdir data:
 // permission denied") while the process looked healthy. A directory that
-// can be made is left as it was found.
+// can be made is left as it was found. The check comes before the
+// database is opened, so a bad REJECTS_DIR creates no database.
 func TestRejectsDirCheckedAtStart(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "a-file")
@@ -35,8 +36,9 @@ func TestRejectsDirCheckedAtStart(t *testing.T) {
 		{"ingest", "nucc", src},
 	} {
 		t.Run(args[0], func(t *testing.T) {
+			dbFile := filepath.Join(t.TempDir(), "m.db")
 			env := map[string]string{
-				"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "m.db"), "LOG_LEVEL": "error", "SHUTDOWN_DRAIN": "0s",
+				"DATABASE_URL": "sqlite:" + dbFile, "LOG_LEVEL": "error", "SHUTDOWN_DRAIN": "0s",
 				// Under a file: not even root can create it.
 				"REJECTS_DIR": filepath.Join(file, "rejects"),
 			}
@@ -45,6 +47,10 @@ func TestRejectsDirCheckedAtStart(t *testing.T) {
 			err := run(ctx, args, func(k string) string { return env[k] }, nil, io.Discard, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), "REJECTS_DIR "+env["REJECTS_DIR"]) {
 				t.Errorf("%v with REJECTS_DIR under a file: err = %v, want it to name REJECTS_DIR", args, err)
+			}
+			// Refused before the database is opened: none is created.
+			if _, err := os.Stat(dbFile); !os.IsNotExist(err) {
+				t.Errorf("%v with REJECTS_DIR under a file created the database %s (stat: %v)", args, dbFile, err)
 			}
 		})
 	}

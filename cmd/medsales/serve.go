@@ -59,6 +59,14 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 	}
+	// The workers and the sample load write rejects files: a REJECTS_DIR
+	// they could not write to is refused before the database is opened
+	// (and created).
+	if *runWorkers || *sampleN > 0 {
+		if err := checkRejectsDirSetting(getenv); err != nil {
+			return err
+		}
+	}
 	d, err := open(ctx, getenv, stderr, *applyMigrations)
 	if err != nil {
 		return err
@@ -118,13 +126,6 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	svc := d.ingester(ingestMetrics)
-	// The workers and the sample load write rejects files.
-	if *runWorkers || *sampleN > 0 {
-		if err := checkRejectsDir(d.settings.RejectsDir); err != nil {
-			return err
-		}
-	}
-
 	if *sampleN > 0 {
 		if err := loadSampleIfEmpty(ctx, d, svc, *sampleN, stdout); err != nil {
 			return err
