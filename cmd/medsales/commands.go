@@ -357,7 +357,7 @@ func cmdSample(ctx context.Context, args []string, getenv func(string) string, s
 		return fmt.Errorf("--providers must be at least 1")
 	}
 	if err := os.MkdirAll(*out, 0o750); err != nil {
-		return fmt.Errorf("create %s: %w", *out, err)
+		return fmt.Errorf("--out: cannot create the directory %s: %w", *out, err)
 	}
 	files, err := writeSample(*out, *n, *seed)
 	if err != nil {
