@@ -121,13 +121,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 }
 
 // newFlags returns a FlagSet that prints its usage to stderr and returns
-// errors instead of exiting.
+// errors instead of exiting. The parser's own copy of a parse error is
+// discarded: main prints the returned error, once.
 func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: medsales %s\n\n", synopsis)
+		fs.SetOutput(stderr)
 		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
 	}
 	return fs
 }
