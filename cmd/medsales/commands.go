@@ -101,13 +101,17 @@ func cmdIngest(ctx context.Context, args []string, getenv func(string) string, s
 		}
 	})
 	req := ingest.Request{Dataset: medsales.Dataset(fs.Arg(0)), Source: fs.Arg(1), Mode: *mode, DataYear: *year, MaxRejectRatio: *ratio}
+	// A bad value is the operator's mistake, as a missing argument is:
+	// the usage goes with the error, which quotes the value.
 	if err := req.Validate(); err != nil {
-		return flagError(err)
+		fs.Usage()
+		return withFlagValue(fs, flagError(err))
 	}
 	switch *progressFlag {
 	case "auto", "bar", "log", "none":
 	default:
-		return fmt.Errorf("--progress must be auto, bar, log or none")
+		fs.Usage()
+		return fmt.Errorf("--progress: must be auto, bar, log or none; got %q", *progressFlag)
 	}
 	// A local file that is not there is refused before the database is
 	// opened: a mistyped path created and migrated an empty database.
@@ -207,6 +211,28 @@ func flagError(err error) error {
 	return &renamed
 }
 
+// withFlagValue adds the value the operator gave to a validation error
+// that names a flag of fs (as flagError renamed it), quoted. A flag left
+// unset has no value to quote (a data year missing from the file name).
+func withFlagValue(fs *flag.FlagSet, err error) error {
+	e, ok := err.(*errs.Error)
+	if !ok || !strings.HasPrefix(e.Field, "--") {
+		return err
+	}
+	var f *flag.Flag
+	fs.Visit(func(set *flag.Flag) {
+		if "--"+set.Name == e.Field {
+			f = set
+		}
+	})
+	if f == nil {
+		return err
+	}
+	quoted := *e
+	quoted.Message = fmt.Sprintf("%s; got %q", e.Message, f.Value.String())
+	return &quoted
+}
+
 // reorderFlags lets flags follow the positional arguments
 // (`ingest nppes FILE --mode increment`), as operators type them.
 func reorderFlags(fs *flag.FlagSet, args []string) error {
@@ -272,7 +298,8 @@ func cmdDatasets(ctx context.Context, args []string, getenv func(string) string,
 	// The store reads at most 1000 loads and takes any other count as
 	// its default of 100: refuse such a count rather than list 100.
 	if *n < 0 || *n > 1000 {
-		return fmt.Errorf("--history: must be between 0 and 1000, got %d", *n)
+		fs.Usage()
+		return fmt.Errorf("--history: must be between 0 and 1000; got %q", strconv.Itoa(*n))
 	}
 	// A listing must not create the database it lists: a wrong working
 	// directory or DATABASE_URL would show an empty one as "never" loaded.
@@ -354,7 +381,8 @@ func cmdSample(ctx context.Context, args []string, getenv func(string) string, s
 		return fmt.Errorf("--out is required")
 	}
 	if *n < 1 {
-		return fmt.Errorf("--providers must be at least 1")
+		fs.Usage()
+		return fmt.Errorf("--providers: must be at least 1; got %q", strconv.Itoa(*n))
 	}
 	if err := os.MkdirAll(*out, 0o750); err != nil {
 		return fmt.Errorf("--out: cannot create the directory %s: %w", *out, err)
@@ -378,7 +406,8 @@ func cmdGeocode(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	if *limit < 0 {
-		return fmt.Errorf("--limit must be a number of addresses, or 0 for all; got %d", *limit)
+		fs.Usage()
+		return fmt.Errorf("--limit: must be a number of addresses, or 0 for all; got %q", strconv.Itoa(*limit))
 	}
 	// Geocoding needs loaded providers: a wrong working directory or
 	// DATABASE_URL must not create an empty database and report nothing

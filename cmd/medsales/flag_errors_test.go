@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -34,6 +36,38 @@ func TestFlagParseErrorPrintedOnce(t *testing.T) {
 		}
 		if strings.Contains(stderr.String(), err.Error()) {
 			t.Errorf("%q: stderr already holds the error %q that main prints", args, err)
+		}
+	}
+}
+
+// TestBadFlagValueShowsUsage checks that a flag value that parses but is
+// not accepted fails as an argument mistake does: the usage on stderr,
+// and an error that names the flag and quotes the value. These failed
+// without the usage, and --progress fancy did not quote the value.
+func TestBadFlagValueShowsUsage(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "nucc_taxonomy_251.csv")
+	if err := os.WriteFile(src, []byte("Code,Grouping\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"ingest", "--mode", "bogus", "nucc", src}, `--mode: must be "full" or "increment"; got "bogus"`},
+		{[]string{"ingest", "--progress", "fancy", "nucc", src}, `--progress: must be auto, bar, log or none; got "fancy"`},
+		{[]string{"ingest", "--data-year", "1999", "nucc", src}, `--data-year: must be a year between 2000 and 2100; got "1999"`},
+		{[]string{"ingest", "--max-reject-ratio", "2", "nucc", src}, `--max-reject-ratio: must be between 0 and 1; got "2"`},
+		{[]string{"datasets", "--history", "-1"}, `--history: must be between 0 and 1000; got "-1"`},
+		{[]string{"sample", "--out", t.TempDir(), "--providers", "0"}, `--providers: must be at least 1; got "0"`},
+		{[]string{"geocode", "--limit", "-1"}, `--limit: must be a number of addresses, or 0 for all; got "-1"`},
+	} {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), tc.args, func(string) string { return "" }, nil, &stdout, &stderr)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%q: err = %v, want %s", tc.args, err, tc.want)
+		}
+		if !strings.Contains(stderr.String(), "Usage: medsales "+tc.args[0]) || stdout.Len() != 0 {
+			t.Errorf("%q: stdout %.60q, stderr %.60q, want the usage on stderr only", tc.args, stdout.String(), stderr.String())
 		}
 	}
 }

@@ -29,7 +29,7 @@ func TestIngestBadProgressTouchesNoDatabase(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			err := run(ctx, []string{"ingest", "--progress", "fancy", "nucc", src}, func(k string) string { return env[k] }, nil, io.Discard, io.Discard)
-			if err == nil || !strings.Contains(err.Error(), "--progress must be auto, bar, log or none") {
+			if err == nil || !strings.Contains(err.Error(), "--progress: must be auto, bar, log or none; got \"fancy\"") {
 				t.Fatalf("ingest --progress fancy: err = %v, want --progress refused", err)
 			}
 			if path := db.SQLitePath(url); path != "" {
