@@ -19,6 +19,7 @@ import (
 	"github.com/medplatform/medplatform/internal/medsales"
 	"github.com/medplatform/medplatform/internal/medsales/geo"
 	"github.com/medplatform/medplatform/internal/medsales/ingest"
+	"github.com/medplatform/medplatform/internal/medsales/sample"
 	"github.com/medplatform/medplatform/internal/medsales/source"
 	"github.com/medplatform/medplatform/internal/medsales/store"
 	"github.com/medplatform/medplatform/internal/platform/config"
@@ -371,7 +372,7 @@ func cmdDatasets(ctx context.Context, args []string, getenv func(string) string,
 func cmdSample(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlags("sample", "sample --out DIR [--providers N] [--seed S]", stderr)
 	out := fs.String("out", "", "directory to write the files into (created if missing)")
-	n := fs.Int("providers", 1000, "number of providers")
+	n := fs.Int("providers", 1000, fmt.Sprintf("number of providers, 1 to %d (NPIs are unique up to there)", sample.MaxProviders))
 	seed := fs.Int64("seed", 1, "random seed (the same seed writes the same files)")
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
@@ -383,6 +384,11 @@ func cmdSample(ctx context.Context, args []string, getenv func(string) string, s
 	if *n < 1 {
 		fs.Usage()
 		return fmt.Errorf("--providers: must be at least 1; got %q", strconv.Itoa(*n))
+	}
+	// Above it the generator's NPIs would repeat.
+	if *n > sample.MaxProviders {
+		fs.Usage()
+		return fmt.Errorf("--providers: must be at most %d (NPIs repeat above); got %q", sample.MaxProviders, strconv.Itoa(*n))
 	}
 	if err := os.MkdirAll(*out, 0o750); err != nil {
 		return fmt.Errorf("--out: cannot create the directory %s: %w", *out, err)

@@ -51,6 +51,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if *sampleN < 0 {
 		return fmt.Errorf("--sample must be a number of providers, or 0 for no sample; got %d", *sampleN)
 	}
+	if *sampleN > sample.MaxProviders {
+		return fmt.Errorf("--sample must be at most %d providers (NPIs repeat above); got %d", sample.MaxProviders, *sampleN)
+	}
 	// A SQLite file that does not exist yet has every migration pending:
 	// the workers would refuse it below, but opening it first created the
 	// file (and ./data) only to refuse, leaving an empty database behind.

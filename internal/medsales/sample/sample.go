@@ -57,6 +57,11 @@ type Options struct {
 	Weekly bool
 }
 
+// MaxProviders is the largest Providers Write accepts: NPIs are unique
+// for up to 10^8 records, and the weekly file adds about one new provider
+// in 40 after those of the main file.
+const MaxProviders = 90_000_000
+
 func (o Options) withDefaults() Options {
 	if o.Providers <= 0 {
 		o.Providers = 100
@@ -89,6 +94,9 @@ type Counts struct {
 // replacing files of the same names.
 func Write(dir string, opts Options) (Files, error) {
 	opts = opts.withDefaults()
+	if opts.Providers > MaxProviders {
+		return Files{}, fmt.Errorf("sample: %d providers is more than the %d whose NPIs are unique", opts.Providers, MaxProviders)
+	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return Files{}, fmt.Errorf("sample: %w", err)
 	}

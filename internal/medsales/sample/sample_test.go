@@ -709,3 +709,18 @@ func TestWriteReplacesFilesWhole(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteRefusesMoreProvidersThanNPIs checks that Write refuses more
+// providers than it has distinct NPIs for, before writing anything. (The
+// directory lies under a file, so that a count that is not refused fails
+// at once instead of writing gigabytes.)
+func TestWriteRefusesMoreProvidersThanNPIs(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "afile")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := sample.Write(filepath.Join(file, "out"), sample.Options{Providers: sample.MaxProviders + 1})
+	if err == nil || !strings.Contains(err.Error(), "NPIs are unique") {
+		t.Errorf("Write with %d providers: err = %v, want it refused as more than the NPIs", sample.MaxProviders+1, err)
+	}
+}
