@@ -2,22 +2,12 @@ package api_test
 
 import (
 	"encoding/json"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"testing"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/riverqueue/river"
-
-	"github.com/medplatform/medplatform/internal/medsales/api"
-	"github.com/medplatform/medplatform/internal/medsales/ingest"
 	"github.com/medplatform/medplatform/internal/medsales/store"
 	"github.com/medplatform/medplatform/internal/platform/db"
 	"github.com/medplatform/medplatform/internal/platform/dbtest"
-	"github.com/medplatform/medplatform/internal/platform/health"
-	"github.com/medplatform/medplatform/internal/platform/jobs"
 	"github.com/medplatform/medplatform/internal/platform/migrate"
 )
 
@@ -30,19 +20,7 @@ import (
 // load refuses and a load without mode reads as an increment.
 func TestIngestionDefaultsSpelledOutIsDuplicate(t *testing.T) {
 	dbtest.Each(t, []migrate.Set{store.Migrations}, func(t *testing.T, d *db.DB) {
-		log := slog.New(slog.DiscardHandler)
-		st := store.New(d)
-		workers := river.NewWorkers()
-		river.AddWorker(workers, &ingest.Worker{Service: &ingest.Service{Store: st, Logger: log, Now: time.Now}, DB: d, Logger: log})
-		jc, err := jobs.New(d, jobs.Config{Workers: workers, Logger: log})
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := httptest.NewServer(api.NewServer(api.Deps{
-			Store: st, Health: health.New(nil, time.Second, time.Now, log), Registry: prometheus.NewRegistry(),
-			Logger: log, Jobs: jc, IngestToken: "tok", AllowedSources: []string{"s3://drop/"},
-		}))
-		defer srv.Close()
+		srv, _ := newIngestionServer(t, d, "s3://drop/")
 		post := func(body string) (int64, bool) {
 			t.Helper()
 			status, b := postIngestion(t, srv.URL, body)

@@ -1,25 +1,15 @@
 package api_test
 
 import (
-	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/riverqueue/river"
-
-	"github.com/medplatform/medplatform/internal/medsales/api"
 	"github.com/medplatform/medplatform/internal/medsales/ingest"
 	"github.com/medplatform/medplatform/internal/medsales/store"
 	"github.com/medplatform/medplatform/internal/platform/db"
 	"github.com/medplatform/medplatform/internal/platform/dbtest"
-	"github.com/medplatform/medplatform/internal/platform/health"
-	"github.com/medplatform/medplatform/internal/platform/jobs"
 	"github.com/medplatform/medplatform/internal/platform/migrate"
 )
 
@@ -30,28 +20,7 @@ import (
 // lists. A source of exactly MaxSourceBytes is queued.
 func TestIngestionRefusesOverlongSource(t *testing.T) {
 	dbtest.Each(t, []migrate.Set{store.Migrations}, func(t *testing.T, d *db.DB) {
-		ctx := context.Background()
-		log := slog.New(slog.DiscardHandler)
-		st := store.New(d)
-		workers := river.NewWorkers()
-		river.AddWorker(workers, &ingest.Worker{Service: &ingest.Service{Store: st, Logger: log, Now: time.Now}, DB: d, Logger: log})
-		jc, err := jobs.New(d, jobs.Config{Workers: workers, Logger: log})
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := httptest.NewServer(api.NewServer(api.Deps{
-			Store: st, Health: health.New(nil, time.Second, time.Now, log), Registry: prometheus.NewRegistry(),
-			Logger: log, Jobs: jc, IngestToken: "tok", AllowedSources: []string{"s3://medsales-raw/", "https://download.cms.gov/"},
-		}))
-		defer srv.Close()
-		queued := func() int {
-			t.Helper()
-			var n int
-			if err := d.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job`).Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
+		srv, queued := newIngestionServer(t, d, "s3://medsales-raw/", "https://download.cms.gov/")
 		// sized returns prefix followed by a name padded to n bytes.
 		sized := func(prefix string, n int) string {
 			return prefix + strings.Repeat("a", n-len(prefix)-len(".csv")) + ".csv"

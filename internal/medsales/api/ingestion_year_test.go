@@ -1,26 +1,15 @@
 package api_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/riverqueue/river"
-
-	"github.com/medplatform/medplatform/internal/medsales/api"
-	"github.com/medplatform/medplatform/internal/medsales/ingest"
 	"github.com/medplatform/medplatform/internal/medsales/store"
 	"github.com/medplatform/medplatform/internal/platform/db"
 	"github.com/medplatform/medplatform/internal/platform/dbtest"
-	"github.com/medplatform/medplatform/internal/platform/health"
-	"github.com/medplatform/medplatform/internal/platform/jobs"
 	"github.com/medplatform/medplatform/internal/platform/migrate"
 )
 
@@ -32,28 +21,7 @@ import (
 // name carries no year, is queued.
 func TestIngestionRefusesDataYearTheArchiveNameContradicts(t *testing.T) {
 	dbtest.Each(t, []migrate.Set{store.Migrations}, func(t *testing.T, d *db.DB) {
-		ctx := context.Background()
-		log := slog.New(slog.DiscardHandler)
-		st := store.New(d)
-		workers := river.NewWorkers()
-		river.AddWorker(workers, &ingest.Worker{Service: &ingest.Service{Store: st, Logger: log, Now: time.Now}, DB: d, Logger: log})
-		jc, err := jobs.New(d, jobs.Config{Workers: workers, Logger: log})
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := httptest.NewServer(api.NewServer(api.Deps{
-			Store: st, Health: health.New(nil, time.Second, time.Now, log), Registry: prometheus.NewRegistry(),
-			Logger: log, Jobs: jc, IngestToken: "tok", AllowedSources: []string{"s3://medsales-raw/", "https://download.cms.gov/"},
-		}))
-		defer srv.Close()
-		queued := func() int {
-			t.Helper()
-			var n int
-			if err := d.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job`).Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
+		srv, queued := newIngestionServer(t, d, "s3://medsales-raw/", "https://download.cms.gov/")
 
 		for _, c := range []struct{ dataset, src, says string }{
 			{"partd", "s3://medsales-raw/partd/MUP_DPR_RY24_P04_V10_DY22_NPIBN.zip", "MUP_DPR_RY24_P04_V10_DY22_NPIBN.zip: the archive's name says 2022, the data year given (--data-year or dataYear) says 2023"},
@@ -120,28 +88,7 @@ func postIngestionResp(t *testing.T, base, body string) (*http.Response, []byte)
 // is queued.
 func TestIngestionRefusesPartBPartDWithoutDataYear(t *testing.T) {
 	dbtest.Each(t, []migrate.Set{store.Migrations}, func(t *testing.T, d *db.DB) {
-		ctx := context.Background()
-		log := slog.New(slog.DiscardHandler)
-		st := store.New(d)
-		workers := river.NewWorkers()
-		river.AddWorker(workers, &ingest.Worker{Service: &ingest.Service{Store: st, Logger: log, Now: time.Now}, DB: d, Logger: log})
-		jc, err := jobs.New(d, jobs.Config{Workers: workers, Logger: log})
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := httptest.NewServer(api.NewServer(api.Deps{
-			Store: st, Health: health.New(nil, time.Second, time.Now, log), Registry: prometheus.NewRegistry(),
-			Logger: log, Jobs: jc, IngestToken: "tok", AllowedSources: []string{"s3://medsales-raw/"},
-		}))
-		defer srv.Close()
-		queued := func() int {
-			t.Helper()
-			var n int
-			if err := d.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job`).Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
+		srv, queued := newIngestionServer(t, d, "s3://medsales-raw/")
 
 		for _, c := range []struct{ dataset, file string }{
 			{"partb", "physicians.csv"},
