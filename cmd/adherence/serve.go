@@ -16,7 +16,6 @@ import (
 	"github.com/medplatform/medplatform/internal/adherence/ingest"
 	"github.com/medplatform/medplatform/internal/adherence/worker"
 	"github.com/medplatform/medplatform/internal/platform/auth"
-	"github.com/medplatform/medplatform/internal/platform/config"
 	"github.com/medplatform/medplatform/internal/platform/db"
 	"github.com/medplatform/medplatform/internal/platform/debug"
 	"github.com/medplatform/medplatform/internal/platform/health"
@@ -67,12 +66,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if _, err := net.ResolveTCPAddr("tcp", *addr); err != nil {
 		return fmt.Errorf("listen on %s (--addr or LISTEN_ADDR): %w", *addr, err)
 	}
-	requestTimeout, err := config.Env{Getenv: getenv}.Duration("REQUEST_TIMEOUT", server.DefaultRequestTimeout)
+	requestTimeout, err := server.RequestTimeout(getenv)
 	if err != nil {
 		return err
-	}
-	if requestTimeout <= 0 {
-		return fmt.Errorf("REQUEST_TIMEOUT must be more than 0s, got %s", requestTimeout)
 	}
 	log := telemetry.NewLogger(stderr, s.LogLevel)
 	tp, shutdownTracing, err := telemetry.SetupTracing(ctx, telemetry.TracingConfig{ServiceName: "adherence", Logger: log}, getenv)

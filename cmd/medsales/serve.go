@@ -16,7 +16,6 @@ import (
 	"github.com/medplatform/medplatform/internal/medsales/ingest"
 	"github.com/medplatform/medplatform/internal/medsales/sample"
 	"github.com/medplatform/medplatform/internal/medsales/store"
-	"github.com/medplatform/medplatform/internal/platform/config"
 	"github.com/medplatform/medplatform/internal/platform/debug"
 	"github.com/medplatform/medplatform/internal/platform/health"
 	"github.com/medplatform/medplatform/internal/platform/httpx"
@@ -98,12 +97,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	log := d.logger
 	d.db.Logger = log // Close warns there when it abandons connections stuck on a stalled database
-	requestTimeout, err := config.Env{Getenv: getenv}.Duration("REQUEST_TIMEOUT", server.DefaultRequestTimeout)
+	requestTimeout, err := server.RequestTimeout(getenv)
 	if err != nil {
 		return err
-	}
-	if requestTimeout <= 0 {
-		return fmt.Errorf("REQUEST_TIMEOUT must be more than 0s, got %s", requestTimeout)
 	}
 
 	tp, shutdownTracing, err := telemetry.SetupTracing(ctx, telemetry.TracingConfig{ServiceName: "medsales", Logger: log}, getenv)

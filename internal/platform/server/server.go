@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/medplatform/medplatform/internal/platform/config"
 	"github.com/medplatform/medplatform/internal/platform/health"
 	"github.com/medplatform/medplatform/internal/platform/httpx"
 )
@@ -58,6 +59,19 @@ type Config struct {
 // DefaultRequestTimeout is the request deadline when Config.RequestTimeout
 // is zero.
 const DefaultRequestTimeout = 30 * time.Second
+
+// RequestTimeout reads REQUEST_TIMEOUT through getenv, both products'
+// request deadline: DefaultRequestTimeout when unset, and more than 0.
+func RequestTimeout(getenv func(string) string) (time.Duration, error) {
+	d, err := config.Env{Getenv: getenv}.Duration("REQUEST_TIMEOUT", DefaultRequestTimeout)
+	if err != nil {
+		return 0, err
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("REQUEST_TIMEOUT must be more than 0s, got %s", d)
+	}
+	return d, nil
+}
 
 // DefaultShutdownTimeout is how long shutdown waits, in all, for in-flight
 // requests and then running jobs when Config.ShutdownTimeout is zero: with
