@@ -109,3 +109,43 @@ func TestWorkersRefuseWithoutCreatingTheDatabase(t *testing.T) {
 		t.Errorf("serve did not create the database: %v", err)
 	}
 }
+
+// TestBadSettingsCreateNoDatabase checks that serve and worker read every
+// setting that needs no database before opening it: a bad one used to fail
+// only after ./data/medsales.db had been created and migrated, leaving an
+// empty database behind.
+func TestBadSettingsCreateNoDatabase(t *testing.T) {
+	cases := []struct {
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{map[string]string{"REQUEST_TIMEOUT": "soon"}, nil, "REQUEST_TIMEOUT"},
+		{map[string]string{"REQUEST_TIMEOUT": "0s"}, nil, "REQUEST_TIMEOUT"},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "::bad"}, nil, "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		{nil, []string{"--addr", "nowhere"}, "--addr or LISTEN_ADDR"},
+		{map[string]string{"LISTEN_ADDR": "nowhere"}, []string{}, "--addr or LISTEN_ADDR"},
+	}
+	for _, cmd := range []string{"serve", "worker"} {
+		for _, c := range cases {
+			dir := filepath.Join(t.TempDir(), "data")
+			vars := map[string]string{"DATABASE_URL": "sqlite:" + dbtest.URIPath(filepath.Join(dir, "medsales.db")), "SHUTDOWN_DRAIN": "0s", "LOG_LEVEL": "warn"}
+			for k, v := range c.env {
+				vars[k] = v
+			}
+			args := c.args
+			if args == nil {
+				args = []string{"--addr", freeAddr(t)}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			err := run(ctx, append([]string{cmd}, args...), func(k string) string { return vars[k] }, nil, io.Discard, io.Discard)
+			cancel()
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%s %v with %v: err = %v, want %s named", cmd, args, c.env, err, c.want)
+			}
+			if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("%s %v with %v left %s behind (%v)", cmd, args, c.env, dir, err)
+			}
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -69,6 +70,36 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 	}
+	// Every setting that needs no database is read first: a bad one
+	// fails before a SQLite file (and ./data) is created or migrations
+	// are applied, leaving nothing behind.
+	s, err := loadSettings(getenv)
+	if err != nil {
+		return err
+	}
+	if *addr == "" {
+		*addr = s.ListenAddr
+	}
+	// The address itself is only taken when the server starts; a
+	// malformed one (no port) is refused here.
+	if _, err := net.ResolveTCPAddr("tcp", *addr); err != nil {
+		return fmt.Errorf("listen on %s (--addr or LISTEN_ADDR): %w", *addr, err)
+	}
+	requestTimeout, err := server.RequestTimeout(getenv)
+	if err != nil {
+		return err
+	}
+	log := telemetry.NewLogger(stderr, s.LogLevel)
+	tp, shutdownTracing, err := telemetry.SetupTracing(ctx, telemetry.TracingConfig{ServiceName: "medsales", Logger: log}, getenv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = shutdownTracing(c)
+	}()
+
 	d, err := open(ctx, getenv, stderr, *applyMigrations)
 	if err != nil {
 		return err
@@ -92,25 +123,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 			}
 		}
 	}
-	if *addr == "" {
-		*addr = d.settings.ListenAddr
-	}
-	log := d.logger
 	d.db.Logger = log // Close warns there when it abandons connections stuck on a stalled database
-	requestTimeout, err := server.RequestTimeout(getenv)
-	if err != nil {
-		return err
-	}
-
-	tp, shutdownTracing, err := telemetry.SetupTracing(ctx, telemetry.TracingConfig{ServiceName: "medsales", Logger: log}, getenv)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = shutdownTracing(c)
-	}()
 	if err := debug.Serve(ctx, getenv("PPROF_ADDR"), log); err != nil {
 		return err
 	}
