@@ -74,9 +74,13 @@ func TestServeNegativeSample(t *testing.T) {
 	vars := map[string]string{"DATABASE_URL": "sqlite:" + dbtest.URIPath(filepath.Join(t.TempDir(), "m.db")), "SHUTDOWN_DRAIN": "0s", "LOG_LEVEL": "warn"}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	err := run(ctx, []string{"serve", "--sample", "-5", "--addr", freeAddr(t)}, func(k string) string { return vars[k] }, nil, io.Discard, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "--sample must be a number of providers") {
-		t.Errorf("serve --sample -5: err = %v, want --sample refused", err)
+	var stderr strings.Builder
+	err := run(ctx, []string{"serve", "--sample", "-5", "--addr", freeAddr(t)}, func(k string) string { return vars[k] }, nil, io.Discard, &stderr)
+	if err == nil || !strings.HasPrefix(err.Error(), "--sample: must be a number of providers") || !strings.Contains(err.Error(), `got "-5"`) {
+		t.Errorf("serve --sample -5: err = %v, want --sample refused with the value quoted", err)
+	}
+	if !strings.Contains(stderr.String(), "Usage: medsales serve") {
+		t.Errorf("serve --sample -5 printed no usage on stderr: %q", stderr.String())
 	}
 }
 

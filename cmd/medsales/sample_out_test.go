@@ -46,7 +46,7 @@ func TestSampleProvidersAtMostCapacity(t *testing.T) {
 	dbFile := filepath.Join(dir, "m.db")
 	env := map[string]string{"DATABASE_URL": "sqlite:" + dbFile, "LOG_LEVEL": "error", "REJECTS_DIR": filepath.Join(file, "rejects")}
 	err = run(context.Background(), []string{"serve", "--addr", freeAddr(t), "--sample", tooMany}, func(k string) string { return env[k] }, nil, io.Discard, io.Discard)
-	if err == nil || !strings.HasPrefix(err.Error(), "--sample must be at most") {
+	if err == nil || !strings.HasPrefix(err.Error(), "--sample: must be at most") || !strings.Contains(err.Error(), strconv.Quote(tooMany)) {
 		t.Errorf("serve --sample %s: err = %v, want --sample refused", tooMany, err)
 	}
 	if _, err := os.Stat(dbFile); !os.IsNotExist(err) {

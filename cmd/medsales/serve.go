@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -48,11 +49,15 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
+	// Refused as sample --providers refuses its value: the usage, then
+	// the flag and the value quoted.
 	if *sampleN < 0 {
-		return fmt.Errorf("--sample must be a number of providers, or 0 for no sample; got %d", *sampleN)
+		fs.Usage()
+		return fmt.Errorf("--sample: must be a number of providers, or 0 for no sample; got %q", strconv.Itoa(*sampleN))
 	}
 	if *sampleN > sample.MaxProviders {
-		return fmt.Errorf("--sample must be at most %d providers (NPIs repeat above); got %d", sample.MaxProviders, *sampleN)
+		fs.Usage()
+		return fmt.Errorf("--sample: must be at most %d providers (NPIs repeat above); got %q", sample.MaxProviders, strconv.Itoa(*sampleN))
 	}
 	// A SQLite file that does not exist yet has every migration pending:
 	// the workers would refuse it below, but opening it first created the
