@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -47,33 +46,17 @@ func cmdHealthcheck(ctx context.Context, args []string, getenv func(string) stri
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	// A URL that cannot be probed is a usage error naming where it came
-	// from, not "unhealthy": the server may well be up.
-	if *target != "" {
-		if !isProbeURL(*target) {
-			return fmt.Errorf("--url: %q is not an absolute http(s) URL, e.g. http://127.0.0.1:8080/readyz", *target)
+	u, usage, err := health.ProbeURL(*target, func() (string, error) { return listenAddr(config.Env{Getenv: getenv}) }, "http://127.0.0.1:8080/readyz")
+	if err != nil {
+		if usage {
+			fs.Usage()
 		}
-	} else {
-		addr, err := listenAddr(config.Env{Getenv: getenv})
-		if err != nil {
-			return err
-		}
-		*target = health.LocalReadyURL(addr)
-		if !isProbeURL(*target) {
-			return fmt.Errorf("LISTEN_ADDR: %q is not a host:port address to probe", addr)
-		}
+		return err
 	}
-	if !health.RunProbe(ctx, *target, stdout, stderr) {
+	if !health.RunProbe(ctx, u, stdout, stderr) {
 		return errSilent
 	}
 	return nil
-}
-
-// isProbeURL reports whether s is an absolute http or https URL with a
-// host, which healthcheck can probe.
-func isProbeURL(s string) bool {
-	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 // cmdBootstrap creates an organization and its first admin key, printing

@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"math"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -53,22 +52,14 @@ func cmdHealthcheck(ctx context.Context, args []string, getenv func(string) stri
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
-	// A value that is no http(s) URL is the operator's mistake, not an
-	// unhealthy server: say which flag is wrong.
-	if *target != "" {
-		if u, err := url.Parse(*target); err != nil || (!strings.EqualFold(u.Scheme, "http") && !strings.EqualFold(u.Scheme, "https")) || u.Host == "" {
+	u, usage, err := health.ProbeURL(*target, func() (string, error) { return listenAddr(config.Env{Getenv: getenv}) }, "http://127.0.0.1:8081/readyz")
+	if err != nil {
+		if usage {
 			fs.Usage()
-			return fmt.Errorf("--url: must be an http:// or https:// URL with a host, such as http://127.0.0.1:8081/readyz; got %q", *target)
 		}
+		return err
 	}
-	if *target == "" {
-		addr, err := listenAddr(config.Env{Getenv: getenv})
-		if err != nil {
-			return err
-		}
-		*target = health.LocalReadyURL(addr)
-	}
-	if !health.RunProbe(ctx, *target, stdout, stderr) {
+	if !health.RunProbe(ctx, u, stdout, stderr) {
 		return errSilent
 	}
 	return nil

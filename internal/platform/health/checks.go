@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -86,4 +87,34 @@ func LocalReadyURL(listenAddr string) string {
 		host = "127.0.0.1"
 	}
 	return "http://" + net.JoinHostPort(host, port) + "/readyz"
+}
+
+// ProbeURL is the URL healthcheck probes: flagURL (its --url flag) when
+// set, else /readyz at listenAddr (see LocalReadyURL), which is read only
+// then. A URL that cannot be probed is the operator's mistake, not an
+// unhealthy server: the error names where it came from, and usage is true
+// when that is the flag (the command then prints its usage).
+func ProbeURL(flagURL string, listenAddr func() (string, error), example string) (target string, usage bool, err error) {
+	if flagURL != "" {
+		if !probeable(flagURL) {
+			return "", true, fmt.Errorf("--url: must be an http:// or https:// URL with a host, such as %s; got %q", example, flagURL)
+		}
+		return flagURL, false, nil
+	}
+	addr, err := listenAddr()
+	if err != nil {
+		return "", false, err
+	}
+	target = LocalReadyURL(addr)
+	if !probeable(target) {
+		return "", false, fmt.Errorf("LISTEN_ADDR: %q is not a host:port address to probe", addr)
+	}
+	return target, false, nil
+}
+
+// probeable reports whether s is an absolute http or https URL with a
+// host, which RunProbe can probe.
+func probeable(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (strings.EqualFold(u.Scheme, "http") || strings.EqualFold(u.Scheme, "https")) && u.Host != ""
 }
