@@ -3,6 +3,8 @@ package api_test
 import (
 	"strings"
 	"testing"
+
+	"github.com/medplatform/medplatform/internal/platform/db"
 )
 
 // TestNoPHIInLogsMetricsOrErrors drives the API with known PHI values —
@@ -83,6 +85,42 @@ func TestNoPHIInLogsMetricsOrErrors(t *testing.T) {
 		}
 		if strings.Contains(logs, id) {
 			t.Errorf("logs contain the patient id (paths must be logged as route patterns)")
+		}
+	})
+}
+
+// TestFillKeyStaysOutOfTheLog: a fill's fillId is the pharmacy's claim id
+// or the Rx number and fill number, an identifier of the patient's
+// prescription. When adding a fill fails inside the store (here a trigger
+// makes the INSERT record nothing, so reading the fill under that key
+// finds none), the 500 is logged with the error's text, which must not
+// carry the key.
+func TestFillKeyStaysOutOfTheLog(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		drop := []string{`CREATE TRIGGER plan_fills_drop BEFORE INSERT ON plan_fills BEGIN SELECT RAISE(IGNORE); END`}
+		if e.db.Dialect == db.Postgres {
+			drop = []string{
+				`CREATE FUNCTION plan_fills_drop_fn() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$`,
+				`CREATE TRIGGER plan_fills_drop BEFORE INSERT ON plan_fills FOR EACH ROW EXECUTE FUNCTION plan_fills_drop_fn()`,
+			}
+		}
+		for _, stmt := range drop {
+			if _, err := e.db.SQL.Exec(stmt); err != nil {
+				t.Fatal(err)
+			}
+		}
+		const key = "RX7654321-02"
+		r := e.do("POST", "/v1/plans/"+w.plan+"/fills", w.admin, map[string]any{"fillDate": "2026-01-01", "daysSupply": 30, "fillId": key})
+		if r.status != 500 {
+			t.Fatalf("fill = %d %s, want 500", r.status, r.body)
+		}
+		logs := e.logs.String()
+		if !strings.Contains(logs, `"msg":"request failed"`) {
+			t.Fatalf("the failure was not logged; logs:\n%s", logs)
+		}
+		if strings.Contains(logs, key) || strings.Contains(string(r.body), key) {
+			t.Errorf("the fill key %s reached the log or the answer; logs:\n%s", key, logs)
 		}
 	})
 }

@@ -730,7 +730,9 @@ func (s *Store) AddFill(ctx context.Context, a adherence.Actor, orgID string, f 
 			FROM plan_fills WHERE org_id = $1 AND plan_id = $2 AND fill_id = $3`, orgID, in.PlanID, in.FillID).
 			Scan(&out.ID, &date, &out.DaysSupply, &out.Quantity, &out.CreatedAt)
 		if err != nil {
-			return fmt.Errorf("read fill %s: %w", in.FillID, err)
+			// Not the key: it is the pharmacy's claim or Rx number, and
+			// this error is logged.
+			return fmt.Errorf("read fill: %w", err)
 		}
 		out.FillDate, out.CreatedAt = string(date), out.CreatedAt.UTC()
 		if out.FillDate != in.FillDate || out.DaysSupply != in.DaysSupply || out.Quantity != in.Quantity {
