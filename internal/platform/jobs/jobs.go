@@ -226,7 +226,9 @@ func (l levelFilter) Enabled(ctx context.Context, lvl slog.Level) bool {
 func (l levelFilter) Handle(ctx context.Context, r slog.Record) error {
 	stopped := false
 	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == "error" && a.Value.String() == context.Canceled.Error() {
+		// River names the attribute "error" in some lines and "err" in
+		// others (the job executor, the producer, leader election).
+		if (a.Key == "error" || a.Key == "err") && a.Value.String() == context.Canceled.Error() {
 			stopped = true
 			return false
 		}

@@ -20,16 +20,19 @@ func TestQuietLogger(t *testing.T) {
 	ctx := context.Background()
 	log.InfoContext(ctx, "job completed")
 	log.ErrorContext(ctx, "maintenance.PeriodicJobEnqueuer: Error starting transaction", "error", context.Canceled.Error())
+	log.ErrorContext(ctx, "producer: Error fetching jobs", slog.String("err", context.Canceled.Error()))
+	log.ErrorContext(ctx, "elector: Error keeping leadership", "client_id", "c1", "err", context.Canceled)
 	log.ErrorContext(ctx, "JobScheduler: Error scheduling jobs", "error", "connection refused")
+	log.ErrorContext(ctx, "producer: Error updating queue metadata", slog.String("err", "connection reset"))
 	log.WarnContext(ctx, "producer: slow fetch")
 
 	got := buf.String()
-	for _, want := range []string{"Error scheduling jobs", "slow fetch"} {
+	for _, want := range []string{"Error scheduling jobs", "Error updating queue metadata", "slow fetch"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("log lacks %q:\n%s", want, got)
 		}
 	}
-	for _, unwanted := range []string{"job completed", "Error starting transaction"} {
+	for _, unwanted := range []string{"job completed", "Error starting transaction", "Error fetching jobs", "Error keeping leadership"} {
 		if strings.Contains(got, unwanted) {
 			t.Errorf("log holds %q:\n%s", unwanted, got)
 		}
