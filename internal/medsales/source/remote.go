@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -90,6 +92,25 @@ func (r *remoteReader) ReadAt(p []byte, off int64) (int, error) {
 	}
 	var n int64
 	failures := 0
+	// retry counts a failed attempt at offset off+n and waits before the
+	// next one; it returns the error to give up with, or nil to go on.
+	retry := func(err error) error {
+		if cerr := r.ctx.Err(); cerr != nil {
+			return cerr
+		}
+		failures++
+		if failures >= maxAttempts {
+			return fmt.Errorf("at byte %d, after %d attempts: %w", off+n, failures, err)
+		}
+		t := time.NewTimer(r.backoff(failures))
+		select {
+		case <-r.ctx.Done():
+			t.Stop()
+			return r.ctx.Err()
+		case <-t.C:
+		}
+		return nil
+	}
 	for n < want {
 		cur := off + n
 		if r.body != nil && (cur < r.pos || cur > r.pos+maxSkip || cur >= r.end) {
@@ -97,7 +118,17 @@ func (r *remoteReader) ReadAt(p []byte, off int64) (int, error) {
 		}
 		if r.body == nil {
 			if err := r.open(cur, want-n, failures > 0); err != nil {
-				return int(n), err
+				// A reopen refused for a while (a 5xx, throttling, a
+				// connection refused or reset) is tried again like a
+				// body that broke; a permanent answer (404, 403, an
+				// object changed since the first request) ends the read.
+				if r.ctx.Err() != nil || !transient(err) {
+					return int(n), err
+				}
+				if err := retry(err); err != nil {
+					return int(n), err
+				}
+				continue
 			}
 		}
 		before := n
@@ -107,22 +138,11 @@ func (r *remoteReader) ReadAt(p []byte, off int64) (int, error) {
 			continue
 		}
 		r.drop()
-		if cerr := r.ctx.Err(); cerr != nil {
-			return int(n), cerr
-		}
 		if n > before {
 			failures = 0
 		}
-		failures++
-		if failures >= maxAttempts {
-			return int(n), fmt.Errorf("at byte %d, after %d attempts: %w", off+n, failures, err)
-		}
-		t := time.NewTimer(r.backoff(failures))
-		select {
-		case <-r.ctx.Done():
-			t.Stop()
-			return int(n), r.ctx.Err()
-		case <-t.C:
+		if err := retry(err); err != nil {
+			return int(n), err
 		}
 	}
 	if want < int64(len(p)) {
@@ -145,6 +165,9 @@ func (r *remoteReader) open(off, need int64, retry bool) error {
 	body, err := r.fetch(w.ctx, off, end)
 	if err != nil {
 		w.stop()
+		if w.stalled.Load() && r.ctx.Err() == nil {
+			return fmt.Errorf("%w: no response for %s: %w", errStalled, r.stall, err)
+		}
 		return err
 	}
 	r.requests++
@@ -182,6 +205,21 @@ func (r *remoteReader) readBody(p []byte, cur int64, n *int64) error {
 		return unexpectedEOF(err)
 	}
 	return nil
+}
+
+// transient reports whether a request for a range that failed with err
+// may succeed when sent again: the server answered 5xx (S3's InternalError,
+// SlowDown), 429 or 408, or there was no answer (a connection refused or
+// reset, a response that stalled or broke off). Other answers are
+// permanent: 404 or 403 (the object is gone or no longer readable), 412
+// (it changed since the first request), a bad Content-Range.
+func transient(err error) bool {
+	var se *sourceError
+	if errors.As(err, &se) && se.status != 0 {
+		return se.status == http.StatusRequestTimeout || se.status == http.StatusTooManyRequests || se.status >= 500
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, errStalled) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // unexpectedEOF turns an io.EOF before the end of a range into

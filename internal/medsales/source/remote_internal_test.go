@@ -168,7 +168,7 @@ func TestRemoteReaderFailures(t *testing.T) {
 		{name: "server error", misbehave: func(n int64, w http.ResponseWriter, r *http.Request) bool {
 			http.Error(w, "unavailable", http.StatusServiceUnavailable)
 			return true
-		}, says: "HTTP 503", reqs: 1},
+		}, says: "at byte 0, after 4 attempts", reqs: maxAttempts}, // a 5xx may pass when tried again
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -240,5 +240,135 @@ func TestParseContentRange(t *testing.T) {
 			t.Errorf("parseContentRange(%q) = %d, %d, %d, %v; want %d, %d, %d, %v",
 				tt.in, first, last, total, ok, tt.first, tt.last, tt.total, tt.ok)
 		}
+	}
+}
+
+// TestRemoteReaderReopenRetries: a body that breaks off is reopened at the
+// offset reached, and a reopen that fails with an answer a later attempt
+// may not meet (HTTP 5xx, 429, 408, a network failure) is tried again,
+// with backoff, up to maxAttempts in all; a permanent answer (404, 403,
+// 412: the object changed) fails at once. The first failed reopen ended
+// the load.
+func TestRemoteReaderReopenRetries(t *testing.T) {
+	data := testData(256 << 10)
+	breakOff := func(w http.ResponseWriter) {
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes 0-%d/%d", len(data)-1, len(data)))
+		w.Header().Set("Content-Length", fmt.Sprint(len(data)))
+		w.WriteHeader(http.StatusPartialContent)
+		w.Write(data[:10]) // then the handler returns: the connection closes short
+	}
+	// answers makes the first request break off and the next ones answer
+	// the given statuses, then serves the object.
+	answers := func(statuses ...int) func(n int64, w http.ResponseWriter, r *http.Request) bool {
+		return func(n int64, w http.ResponseWriter, r *http.Request) bool {
+			switch {
+			case n == 0:
+				breakOff(w)
+				return true
+			case n <= int64(len(statuses)):
+				http.Error(w, "no", statuses[n-1])
+				return true
+			}
+			return false
+		}
+	}
+	tests := []struct {
+		name      string
+		misbehave func(n int64, w http.ResponseWriter, r *http.Request) bool
+		says      string // in the error; "" = the read must succeed
+		reqs      int64
+	}{
+		{name: "reopen answered 503, then 429", misbehave: answers(503, 429), reqs: 4},
+		{name: "reopen answered 500, then 408", misbehave: answers(500, 408), reqs: 4},
+		{name: "reopen always answered 503", misbehave: answers(503, 503, 503, 503, 503),
+			says: "at byte 10, after 4 attempts: source " + "URL: HTTP 503", reqs: maxAttempts},
+		{name: "reopen answered 404", misbehave: answers(404), says: "HTTP 404", reqs: 2},
+		{name: "reopen answered 403", misbehave: answers(403), says: "HTTP 403", reqs: 2},
+		{name: "reopen answered 412: changed", misbehave: answers(412), says: "changed on the server", reqs: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, reqs := rangeServer(t, data, tt.misbehave)
+			rr := newRemoteReader(context.Background(), h.size, h.fetch)
+			var waits []int
+			rr.backoff = func(attempt int) time.Duration { waits = append(waits, attempt); return 0 }
+			defer rr.Close()
+			got, err := io.ReadAll(rr.stream())
+			says := strings.ReplaceAll(tt.says, "URL", h.display)
+			switch {
+			case says == "" && (err != nil || !bytes.Equal(got, data)):
+				t.Fatalf("read %d bytes, %v; want the %d bytes", len(got), err, len(data))
+			case says != "" && (err == nil || !strings.Contains(err.Error(), says)):
+				t.Fatalf("read %d bytes, error %v; want an error containing %q", len(got), err, says)
+			}
+			if !bytes.Equal(got, data[:len(got)]) {
+				t.Errorf("the %d bytes read are not the object's", len(got))
+			}
+			if n := reqs.Load(); n != tt.reqs {
+				t.Errorf("%d requests, want %d", n, tt.reqs)
+			}
+			if len(waits) != int(tt.reqs)-1 && says == "" {
+				t.Errorf("waited before attempts %v, want one wait before each of the %d retries", waits, tt.reqs-1)
+			}
+		})
+	}
+}
+
+// TestRemoteReaderReopenBackoffCancelled: a load cancelled while the
+// reader waits to retry a failed reopen stops at once with the context's
+// error, not after the wait.
+func TestRemoteReaderReopenBackoffCancelled(t *testing.T) {
+	data := testData(64 << 10)
+	h, _ := rangeServer(t, data, func(n int64, w http.ResponseWriter, r *http.Request) bool {
+		if n == 0 {
+			return false
+		}
+		http.Error(w, "slow down", http.StatusServiceUnavailable)
+		return true
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	rr := newRemoteReader(ctx, h.size, h.fetch)
+	defer rr.Close()
+	buf := make([]byte, 1024)
+	if _, err := rr.ReadAt(buf, 0); err != nil {
+		t.Fatal(err)
+	}
+	rr.drop() // the body broke: the next read reopens, and is refused
+	rr.backoff = func(int) time.Duration { cancel(); return time.Hour }
+	start := time.Now()
+	_, err := rr.ReadAt(buf, 1024)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("ReadAt = %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("ReadAt returned after %s, want at once", d)
+	}
+}
+
+// TestRemoteReaderReopenRefusedConnection: a reopen whose connection is
+// refused (the server went away) is tried maxAttempts times before the
+// read fails, naming the offset and the network error.
+func TestRemoteReaderReopenRefusedConnection(t *testing.T) {
+	data := testData(64 << 10)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "x", time.Time{}, bytes.NewReader(data))
+	}))
+	h := &httpSource{client: ts.Client(), url: ts.URL + "/x", display: ts.URL + "/x", size: int64(len(data))}
+	rr := newRemoteReader(context.Background(), h.size, h.fetch)
+	defer rr.Close()
+	attempts := 0
+	rr.backoff = func(int) time.Duration { attempts++; return 0 }
+	buf := make([]byte, 1024)
+	if _, err := rr.ReadAt(buf, 0); err != nil {
+		t.Fatal(err)
+	}
+	rr.drop()
+	ts.Close()
+	_, err := rr.ReadAt(buf, 1024)
+	if err == nil || !strings.Contains(err.Error(), "at byte 1024, after 4 attempts") || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("ReadAt = %v, want an error saying the connection was refused after 4 attempts at byte 1024", err)
+	}
+	if attempts != maxAttempts-1 {
+		t.Errorf("waited %d times, want %d (before each retry)", attempts, maxAttempts-1)
 	}
 }

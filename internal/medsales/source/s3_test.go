@@ -36,15 +36,19 @@ type s3Request struct {
 type s3Server struct {
 	ts      *httptest.Server
 	backend *s3mem.Backend
+	fake    http.Handler // gofakes3
 
 	mu   sync.Mutex
 	reqs []s3Request
+	// misbehave, when set, may take over the n-th request (from 0) and
+	// returns whether it did.
+	misbehave func(n int, w http.ResponseWriter, r *http.Request) bool
 }
 
 func newS3Server(t *testing.T) *s3Server {
 	t.Helper()
 	s := &s3Server{backend: s3mem.New()}
-	fake := gofakes3.New(s.backend).Server()
+	s.fake = gofakes3.New(s.backend).Server()
 	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		req := s3Request{method: r.Method, path: r.URL.Path, rng: r.Header.Get("Range")}
 		if _, cred, ok := strings.Cut(r.Header.Get("Authorization"), "Credential="); ok {
@@ -52,7 +56,11 @@ func newS3Server(t *testing.T) *s3Server {
 		}
 		s.mu.Lock()
 		s.reqs = append(s.reqs, req)
+		n, misbehave := len(s.reqs)-1, s.misbehave
 		s.mu.Unlock()
+		if misbehave != nil && misbehave(n, w, r) {
+			return
+		}
 		if strings.HasPrefix(r.URL.Path, "/private/") {
 			w.Header().Set("Content-Type", "application/xml")
 			w.WriteHeader(http.StatusForbidden)
@@ -60,7 +68,7 @@ func newS3Server(t *testing.T) *s3Server {
 				`<Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>R1</RequestId><HostId>H1</HostId></Error>`))
 			return
 		}
-		fake.ServeHTTP(w, r)
+		s.fake.ServeHTTP(w, r)
 	}))
 	// gofakes3 complains through the server's log when a client drops a
 	// body early, as Open does once the first bytes show a zip.
@@ -324,5 +332,96 @@ func TestOpenS3URLWithCredentialsRefused(t *testing.T) {
 	f.Close()
 	if err := source.CheckForm("s3://medsales-raw/drop/loader@example.org.csv"); err != nil {
 		t.Errorf("CheckForm of a key holding an @: %v", err)
+	}
+}
+
+// cutWriter passes a response through up to limit bytes of its body, then
+// aborts the connection: a transfer that breaks off mid-stream.
+type cutWriter struct {
+	http.ResponseWriter
+	limit int
+}
+
+func (c *cutWriter) Write(p []byte) (int, error) {
+	if len(p) > c.limit {
+		c.ResponseWriter.Write(p[:c.limit])
+		c.ResponseWriter.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler)
+	}
+	c.limit -= len(p)
+	return c.ResponseWriter.Write(p)
+}
+
+// s3Error answers a request as S3 refuses it.
+func s3Error(w http.ResponseWriter, status int, code string) {
+	w.Header().Set("Content-Type", "application/xml")
+	w.WriteHeader(status)
+	w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>` + code + `</Code><Message>` + code +
+		`</Message><RequestId>R1</RequestId><HostId>H1</HostId></Error>`))
+}
+
+// TestOpenS3ReopenRetries: an object whose transfer breaks off is
+// reopened at the offset reached; a reopen S3 refuses for a while
+// (SlowDown, InternalError) is tried again after a pause, while a
+// permanent refusal (AccessDenied, an object changed) ends the read at
+// once. The first failed reopen ended the load. The SDK's own retries are
+// turned off (AWS_MAX_ATTEMPTS=1), so that only the reader retries.
+func TestOpenS3ReopenRetries(t *testing.T) {
+	csv := csvRows(20000)
+	const key = "cms/MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv"
+	tests := []struct {
+		name    string
+		answers []string // after the first GET breaks off: "SlowDown", "InternalError", "AccessDenied", "PreconditionFailed"
+		says    string   // in the error; "" = the read succeeds
+		gets    int
+	}{
+		{name: "reopen slowed down once", answers: []string{"SlowDown"}, gets: 3},
+		{name: "reopen internal error once", answers: []string{"InternalError"}, gets: 3},
+		{name: "reopen access denied", answers: []string{"AccessDenied"}, says: "HTTP 403 AccessDenied", gets: 2},
+		{name: "reopen object changed", answers: []string{"PreconditionFailed"}, says: "changed in S3 while being read", gets: 2},
+	}
+	status := map[string]int{"SlowDown": 503, "InternalError": 500, "AccessDenied": 403, "PreconditionFailed": 412}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			isolateAWS(t)
+			t.Setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
+			t.Setenv("AWS_SECRET_ACCESS_KEY", "secret-env")
+			t.Setenv("AWS_MAX_ATTEMPTS", "1")
+			srv := newS3Server(t)
+			srv.put(t, "medsales-raw", key, csv)
+			srv.misbehave = func(n int, w http.ResponseWriter, r *http.Request) bool {
+				switch {
+				case n == 0:
+					// The first 100 KiB arrive, then the connection drops.
+					srv.fake.ServeHTTP(&cutWriter{ResponseWriter: w, limit: 100 << 10}, r)
+					return true
+				case n-1 < len(tt.answers):
+					s3Error(w, status[tt.answers[n-1]], tt.answers[n-1])
+					return true
+				}
+				return false
+			}
+			f, err := source.Open(context.Background(), "s3://medsales-raw/"+key, source.Options{S3Endpoint: srv.ts.URL})
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer f.Close()
+			got, err := io.ReadAll(f)
+			switch {
+			case tt.says == "" && (err != nil || !bytes.Equal(got, csv)):
+				t.Fatalf("read %d bytes, %v; want the %d bytes of the object", len(got), err, len(csv))
+			case tt.says != "" && (err == nil || !strings.Contains(err.Error(), tt.says)):
+				t.Fatalf("read %d bytes, error %v; want an error containing %q", len(got), err, tt.says)
+			}
+			gets := 0
+			for _, r := range srv.requests() {
+				if r.method == http.MethodGet {
+					gets++
+				}
+			}
+			if gets != tt.gets {
+				t.Errorf("%d GETs, want %d", gets, tt.gets)
+			}
+		})
 	}
 }
