@@ -6,12 +6,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/medplatform/medplatform/internal/medsales/source"
 )
@@ -67,5 +69,76 @@ func TestOpenLocalPipeZip(t *testing.T) {
 	_, err := source.Open(context.Background(), p, source.Options{})
 	if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "pipe") {
 		t.Fatalf("Open = %v, want an error naming the source and saying a zip cannot be read from a pipe", err)
+	}
+}
+
+// TestOpenLocalPipeCancelled: the context given to Open governs a named
+// pipe too. An Open waiting for the pipe's writer, and a read waiting for
+// a writer that sends nothing more, end with the context instead of
+// waiting for ever.
+func TestOpenLocalPipeCancelled(t *testing.T) {
+	t.Run("no writer", func(t *testing.T) {
+		p := filepath.Join(t.TempDir(), "nucc_taxonomy_251.csv")
+		if err := syscall.Mkfifo(p, 0o600); err != nil {
+			t.Skipf("mkfifo: %v", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		var err error
+		within(t, 15*time.Second, func() {
+			var f *source.File
+			if f, err = source.Open(ctx, p, source.Options{}); err == nil {
+				f.Close()
+			}
+		})
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Open = %v, want the context's error", err)
+		}
+	})
+	t.Run("writer silent", func(t *testing.T) {
+		p := filepath.Join(t.TempDir(), "nucc_taxonomy_251.csv")
+		if err := syscall.Mkfifo(p, 0o600); err != nil {
+			t.Skipf("mkfifo: %v", err)
+		}
+		quit := make(chan struct{})
+		defer close(quit)
+		go func() {
+			w, err := os.OpenFile(p, os.O_WRONLY, 0)
+			if err != nil {
+				return
+			}
+			defer w.Close()
+			w.Write([]byte("Code,Grouping\n"))
+			<-quit
+		}()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		f, err := source.Open(ctx, p, source.Options{})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		defer f.Close()
+		time.AfterFunc(200*time.Millisecond, cancel)
+		var got []byte
+		within(t, 15*time.Second, func() { got, err = io.ReadAll(f) })
+		if err == nil || string(got) != "Code,Grouping\n" {
+			t.Errorf("read %q, %v; want what was written, then an error once the context ended", got, err)
+		}
+	})
+}
+
+// within runs fn and fails the test at once when fn has not returned after
+// d (fn is left running).
+func within(t *testing.T, d time.Duration, fn func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("still waiting after %s", d)
 	}
 }

@@ -35,6 +35,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
+	"time"
 	"unicode"
 
 	"github.com/medplatform/medplatform/internal/medsales"
@@ -149,7 +151,8 @@ func (f *File) closeLast(fn func() error) {
 // in place and the member chosen by opts is returned.
 //
 // ctx governs the whole life of the File, not only Open: cancelling it
-// aborts later reads of a remote source.
+// aborts later reads of a remote source or of a local pipe, and an open of
+// a named pipe that waits for a writer.
 func Open(ctx context.Context, src string, opts Options) (*File, error) {
 	if err := checkControl(src); err != nil {
 		return nil, err
@@ -164,7 +167,7 @@ func Open(ctx context.Context, src string, opts Options) (*File, error) {
 	case urlScheme(src) != "":
 		return nil, unsupportedScheme(src)
 	default:
-		return openLocal(src, opts)
+		return openLocal(ctx, src, opts)
 	}
 }
 
@@ -262,8 +265,8 @@ func unsupportedScheme(src string) error {
 	return badInput(fmt.Errorf("source %s: unsupported scheme %q: a source is %s", display, scheme, supportedForms))
 }
 
-func openLocal(src string, opts Options) (*File, error) {
-	f, err := os.Open(src)
+func openLocal(ctx context.Context, src string, opts Options) (*File, error) {
+	f, err := openWait(ctx, src)
 	if err != nil {
 		err = fmt.Errorf("source: %w", err)
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
@@ -281,7 +284,7 @@ func openLocal(src string, opts Options) (*File, error) {
 		return nil, badInput(fmt.Errorf("source %s: is a directory", src))
 	}
 	if !st.Mode().IsRegular() {
-		return openStream(f, src)
+		return openStream(ctx, f, src)
 	}
 	var head [4]byte
 	n, err := f.ReadAt(head[:], 0)
@@ -306,19 +309,63 @@ func openLocal(src string, opts Options) (*File, error) {
 // /dev/stdin, a shell's <(…). It can be read only once, from the start,
 // and has no size: its first bytes are peeked (ReadAt fails on a pipe),
 // and a zip archive, whose directory is at its end, is refused.
-func openStream(f *os.File, src string) (*File, error) {
+//
+// A pipe may stay silent for ever: when ctx ends, the read waiting for it
+// (and every later one) fails at once, through a read deadline, so that a
+// cancelled load stops instead of waiting for the writer.
+func openStream(ctx context.Context, f *os.File, src string) (*File, error) {
+	stop := context.AfterFunc(ctx, func() { f.SetReadDeadline(time.Unix(1, 0)) })
+	closeFile := func() error {
+		stop()
+		return f.Close()
+	}
 	br := bufio.NewReaderSize(f, 64<<10)
 	head, err := br.Peek(4)
 	if err != nil && !errors.Is(err, io.EOF) {
-		f.Close()
+		closeFile()
 		return nil, fmt.Errorf("source: %w", err)
 	}
 	name := filepath.Base(src)
 	if isZip(head, name) {
-		f.Close()
+		closeFile()
 		return nil, badInput(fmt.Errorf("source %s: a zip archive cannot be read from a pipe (its directory is at its end): give the archive's path", src))
 	}
-	return newFile(name, "", -1, br, src, f.Close), nil
+	return newFile(name, "", -1, br, src, closeFile), nil
+}
+
+// openWait opens the local file src for reading, giving up when ctx ends:
+// opening a named pipe waits until a writer opens it, which may be never.
+// The open is left running then; for a named pipe the wait is ended by
+// opening the pipe for writing for a moment, and the file it yields is
+// closed.
+func openWait(ctx context.Context, src string) (*os.File, error) {
+	type opened struct {
+		f   *os.File
+		err error
+	}
+	done := make(chan opened, 1)
+	go func() {
+		f, err := os.Open(src)
+		done <- opened{f, err}
+	}()
+	select {
+	case o := <-done:
+		return o.f, o.err
+	case <-ctx.Done():
+	}
+	if st, err := os.Stat(src); err == nil && st.Mode()&fs.ModeNamedPipe != 0 {
+		// Non-blocking: it fails at once rather than wait when the pipe
+		// has no reader (the open above just got its writer).
+		if w, err := os.OpenFile(src, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			w.Close()
+		}
+	}
+	go func() {
+		if o := <-done; o.f != nil {
+			o.f.Close()
+		}
+	}()
+	return nil, ctx.Err()
 }
 
 // zipMagic are the signatures a zip can start with: a local file header, or
