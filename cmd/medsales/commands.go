@@ -147,8 +147,14 @@ func cmdIngest(ctx context.Context, args []string, getenv func(string) string, s
 		}
 		return flagError(err)
 	}
-	fmt.Fprintf(stdout, "%s: loaded %d rows, rejected %d (%s, %s) in %s as version %d\n",
-		req.Dataset, res.Loaded, res.Rejected, res.File, res.Mode, res.Duration.Round(time.Millisecond), res.VersionID)
+	// Rows of empty fields (a spreadsheet's) are said only when there are
+	// some, so the line of a clean file reads as it always has.
+	skipped := ""
+	if res.Skipped > 0 {
+		skipped = fmt.Sprintf(", skipped %d empty", res.Skipped)
+	}
+	fmt.Fprintf(stdout, "%s: loaded %d rows, rejected %d%s (%s, %s) in %s as version %d\n",
+		req.Dataset, res.Loaded, res.Rejected, skipped, res.File, res.Mode, res.Duration.Round(time.Millisecond), res.VersionID)
 	if res.Stale > 0 {
 		fmt.Fprintf(stdout, "left out %d records older than those already loaded\n", res.Stale)
 	}
@@ -351,10 +357,10 @@ func cmdDatasets(ctx context.Context, args []string, getenv func(string) string,
 	}
 	fmt.Fprintln(stdout)
 	tw = tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tDATASET\tMODE\tSTATUS\tLOADED\tREJECTED\tSTARTED\tSOURCE FILE\tERROR")
+	fmt.Fprintln(tw, "ID\tDATASET\tMODE\tSTATUS\tLOADED\tREJECTED\tSKIPPED\tSTARTED\tSOURCE FILE\tERROR")
 	for _, v := range hist {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", v.ID, v.Dataset, v.Mode, v.Status, v.RowsLoaded, v.RowsRejected,
-			v.StartedAt.Format(time.RFC3339), v.SourceFile, v.Error)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n", v.ID, v.Dataset, v.Mode, v.Status, v.RowsLoaded, v.RowsRejected,
+			v.RowsSkipped, v.StartedAt.Format(time.RFC3339), v.SourceFile, v.Error)
 	}
 	return tw.Flush()
 }

@@ -102,8 +102,9 @@ type Reader struct {
 
 	long []byte // accumulates physical lines longer than the bufio buffer
 
-	line    int // physical lines consumed so far
-	recLine int // line where the current record starts
+	line    int   // physical lines consumed so far
+	recLine int   // line where the current record starts
+	skipped int64 // blank lines and rows of empty fields passed over
 	atEOF   bool
 	err     error
 	rowErr  error
@@ -278,8 +279,9 @@ func NormalizeName(s string) string {
 }
 
 // Next advances to the next record. It returns false at the end of the
-// input or on a fatal error (see Err). Blank lines are skipped. A record
-// that is malformed is still returned: RowErr says why.
+// input or on a fatal error (see Err). Blank lines and records whose every
+// field is empty or white space are skipped (see Skipped). A record that
+// is malformed is still returned: RowErr says why.
 func (r *Reader) Next() bool {
 	if r.err != nil || r.atEOF {
 		return false
@@ -300,6 +302,7 @@ func (r *Reader) Next() bool {
 		r.line++
 		r.recLine = r.line
 		if isBlank(line) {
+			r.skipped++
 			continue
 		}
 		complete, err := r.parseRecord(line, maxRecord)
@@ -307,14 +310,24 @@ func (r *Reader) Next() bool {
 			r.fail(r.recLine, err)
 			return false
 		}
+		// A cut loses fields: a last line without its line break and
+		// with fewer fields than the header is the end of a truncated
+		// file (with more, it is a malformed row).
+		if r.rowErr == nil && !complete && len(r.ends) < r.nfields {
+			r.fail(r.recLine, fmt.Errorf("%w: last record has %d of %d fields and no line break", ErrTruncated, len(r.ends), r.nfields))
+			return false
+		}
+		// A row of empty fields (",,,,", what a spreadsheet leaves when it
+		// re-saves a file) holds no data: skipped and counted, not
+		// rejected, whatever its number of fields. Its fields lie back to
+		// back in rec, so they are all empty when rec is white space.
+		if r.rowErr == nil && len(bytes.TrimSpace(r.rec)) == 0 {
+			r.skipped++
+			r.rec = r.rec[:0]
+			r.ends = r.ends[:0]
+			continue
+		}
 		if r.rowErr == nil && len(r.ends) != r.nfields {
-			// A cut loses fields: a last line without its line break and
-			// with more fields than the header is a malformed row, not
-			// the end of a truncated file.
-			if !complete && len(r.ends) < r.nfields {
-				r.fail(r.recLine, fmt.Errorf("%w: last record has %d of %d fields and no line break", ErrTruncated, len(r.ends), r.nfields))
-				return false
-			}
 			r.rowErr = fmt.Errorf("has %d fields, the header has %d", len(r.ends), r.nfields)
 		}
 		// The whole record is checked at once, the common case; only a
@@ -500,6 +513,11 @@ func (r *Reader) parseRecord(line []byte, limit int) (complete bool, err error) 
 		pos++ // separator
 	}
 }
+
+// Skipped returns how many blank lines and records of empty fields Next
+// has passed over so far: no data, such as the rows of commas a
+// spreadsheet leaves at the end of a file it re-saves.
+func (r *Reader) Skipped() int64 { return r.skipped }
 
 // Err returns the fatal error that stopped Next (an I/O error, truncated
 // input), naming the file and the line; nil at a clean end of input.

@@ -405,3 +405,75 @@ func BenchmarkReader(b *testing.B) {
 		}
 	}
 }
+
+// TestReaderSkipsEmptyRows: a record whose every field is empty once
+// trimmed of white space — the ",,,," rows a spreadsheet leaves when it
+// re-saves a file, quoted or not, with as many fields as the header or
+// not — is no data: Next skips it and Skipped counts it, as it does blank
+// lines. Such rows were returned as malformed (wrong number of fields) or
+// as rows of empty values, which the loaders rejected, so a small file
+// failed the reject threshold. A row with one value, or a malformed one, is
+// still returned.
+func TestReaderSkipsEmptyRows(t *testing.T) {
+	cols := []dataset.Column{{Name: "NPI", Required: true}, {Name: "Name"}, {Name: "City"}}
+	tests := []struct {
+		name    string
+		in      string
+		opts    dataset.Options
+		want    []csvRecord
+		skipped int64
+	}{
+		{
+			name: "spreadsheet artefacts between and after the rows",
+			in: "NPI,Name,City\r\n1234567893,SMITH,AUSTIN\r\n,,\r\n  , \t,\r\n\"\",\"\",\"\"\r\n" +
+				"1245319599,DOE,BOSTON\r\n,,,,,,\r\n,\r\n\r\n,,\r\n",
+			want: []csvRecord{
+				{Line: 2, Fields: []string{"1234567893", "SMITH", "AUSTIN"}},
+				{Line: 6, Fields: []string{"1245319599", "DOE", "BOSTON"}},
+			},
+			skipped: 7,
+		},
+		{
+			name:    "last empty row without a line break",
+			in:      "NPI,Name,City\n1234567893,SMITH,AUSTIN\n,,",
+			want:    []csvRecord{{Line: 2, Fields: []string{"1234567893", "SMITH", "AUSTIN"}}},
+			skipped: 1,
+		},
+		{
+			name: "tab-separated",
+			in:   "NPI\tName\tCity\n\t\t\n1234567893\tSMITH\tAUSTIN\n \t \t \n",
+			opts: dataset.Options{Comma: '\t'},
+			want: []csvRecord{
+				{Line: 3, Fields: []string{"1234567893", "SMITH", "AUSTIN"}},
+			},
+			skipped: 2,
+		},
+		{
+			name: "a value or bad quoting makes a row",
+			in:   "NPI,Name,City\n,,AUSTIN\n,\"\"x,\n,,,,x\n",
+			want: []csvRecord{
+				{Line: 2, Fields: []string{"<nil>", "<nil>", "AUSTIN"}},
+				{Line: 3, RowErr: `bad quoting: unexpected 'x' after the closing quote of field 2`},
+				{Line: 4, RowErr: "has 5 fields, the header has 3"},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := dataset.NewReader(strings.NewReader(tt.in), "f.csv", cols, tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := readCSVRecords(t, r, len(cols))
+			if err != nil {
+				t.Fatalf("Err = %v", err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("records (-want +got):\n%s", diff)
+			}
+			if n := r.Skipped(); n != tt.skipped {
+				t.Errorf("Skipped() = %d, want %d", n, tt.skipped)
+			}
+		})
+	}
+}

@@ -268,6 +268,10 @@ func (n *NPPESReader) Err() error { return n.r.Err() }
 // Line returns the line where the current row starts (the header is 1).
 func (n *NPPESReader) Line() int { return n.r.Line() }
 
+// Skipped returns how many rows of empty fields (and blank lines) Next has
+// passed over: no data, neither loaded nor rejected (see Reader.Skipped).
+func (n *NPPESReader) Skipped() int64 { return n.r.Skipped() }
+
 // name names wanted column i in a reject reason as the file's header
 // writes it (an older file has Provider Gender Code, not Provider Sex
 // Code).

@@ -107,6 +107,10 @@ func (c *companionReader) Err() error { return c.r.Err() }
 // Line returns the line where the current row starts (the header is 1).
 func (c *companionReader) Line() int { return c.r.Line() }
 
+// Skipped returns how many rows of empty fields (and blank lines) Next has
+// passed over (see Reader.Skipped).
+func (c *companionReader) Skipped() int64 { return c.r.Skipped() }
+
 // File returns the file name the reader was opened with.
 func (c *companionReader) File() string { return c.r.File() }
 

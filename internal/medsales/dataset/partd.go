@@ -171,6 +171,10 @@ func (c *claimsReader) Err() error { return c.r.Err() }
 // header is line 1).
 func (c *claimsReader) Line() int { return c.r.Line() }
 
+// Skipped returns how many rows of empty fields (and blank lines) Next has
+// passed over (see Reader.Skipped).
+func (c *claimsReader) Skipped() int64 { return c.r.Skipped() }
+
 // File returns the file name the reader was opened with.
 func (c *claimsReader) File() string { return c.r.File() }
 

@@ -106,6 +106,10 @@ func (z *ZCTAReader) Err() error { return z.r.Err() }
 // is line 1).
 func (z *ZCTAReader) Line() int { return z.r.Line() }
 
+// Skipped returns how many rows of empty fields (and blank lines) Next has
+// passed over (see Reader.Skipped).
+func (z *ZCTAReader) Skipped() int64 { return z.r.Skipped() }
+
 // File returns the file name the reader was opened with.
 func (z *ZCTAReader) File() string { return z.r.File() }
 

@@ -64,7 +64,7 @@ func TestDeadJobDiscarded(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := e.st.FailVersion(ctx, recent, "bad file", 0, time.Now()); err != nil {
+		if err := e.st.FailVersion(ctx, recent, "bad file", 0, 0, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 		dead := killedLoad(t, e, c, req)

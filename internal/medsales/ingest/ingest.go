@@ -204,6 +204,10 @@ type Result struct {
 	Mode      string `json:"mode"`
 	Loaded    int64  `json:"loaded"`
 	Rejected  int64  `json:"rejected"`
+	// Skipped counts the file's rows of empty fields (left by a
+	// spreadsheet that re-saved it) and blank lines: neither loaded nor
+	// rejected.
+	Skipped int64 `json:"skipped,omitempty"`
 	// Stale counts the records of an NPPES increment left out because the
 	// loaded record is newer.
 	Stale       int64  `json:"stale,omitempty"`
@@ -350,7 +354,7 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 			reason, err = interrupted(ctx, err)
 		}
 		if id, serr := s.Store.StartVersion(c, v); serr == nil {
-			if ferr := s.Store.FailVersion(c, id, reason, 0, s.Now()); ferr != nil {
+			if ferr := s.Store.FailVersion(c, id, reason, 0, 0, s.Now()); ferr != nil {
 				log.ErrorContext(ctx, "record refused load", "error", ferr.Error())
 			}
 		}
@@ -446,8 +450,9 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 	var rejects *rejectsFile
 	// counted is the loader's count of rejected rows, when it returned
 	// one with its error: once the rejects file cannot be written, the
-	// rows rejected after it are counted but not written.
-	var counted int64
+	// rows rejected after it are counted but not written. skipped is its
+	// count of rows of empty fields.
+	var counted, skipped int64
 	fail := func(err error) (Result, error) {
 		// Record the failure even when ctx was cancelled (SIGTERM), with
 		// the rows rejected before it (often why it failed).
@@ -463,7 +468,7 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 			// "context canceled"; the history says why it ended.
 			reason, err = interrupted(ctx, err)
 		}
-		if ferr := s.Store.FailVersion(c, id, reason, rejected, s.Now()); ferr != nil {
+		if ferr := s.Store.FailVersion(c, id, reason, rejected, skipped, s.Now()); ferr != nil {
 			log.ErrorContext(ctx, "record failed load", "error", ferr.Error())
 		}
 		s.Metrics.failed(req.Dataset, ctx.Err() != nil)
@@ -512,7 +517,7 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 		return store.FinishVersionTx(ctx, tx, id, r, f.SHA256(), s.Now())
 	}
 	out, err := s.loader(req.Dataset)(ctx, in)
-	counted = out.Rejected
+	counted, skipped = out.Rejected, out.Skipped
 	rejectsPath, rerr := rejects.close()
 	if err == nil && rerr != nil {
 		err = rerr
@@ -528,10 +533,10 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 		}
 		return fail(err)
 	}
-	res.Loaded, res.Rejected, res.Stale, res.DataYear = out.Loaded, out.Rejected, out.Stale, out.DataYear
+	res.Loaded, res.Rejected, res.Skipped, res.Stale, res.DataYear = out.Loaded, out.Rejected, out.Skipped, out.Stale, out.DataYear
 	res.Duration = s.Now().Sub(start)
 	s.Metrics.succeeded(req.Dataset, out, res.Duration)
-	log.InfoContext(ctx, "ingest finished", "loaded", out.Loaded, "rejected", out.Rejected, "stale", out.Stale,
+	log.InfoContext(ctx, "ingest finished", "loaded", out.Loaded, "rejected", out.Rejected, "skipped", out.Skipped, "stale", out.Stale,
 		"duration_ms", res.Duration.Milliseconds(), "rows_per_s", perSecond(out.Loaded+out.Rejected+out.Stale, res.Duration))
 	return res, nil
 }

@@ -27,7 +27,7 @@ func NewMetrics(reg prometheus.Registerer, st *store.Store) (*Metrics, error) {
 	m := &Metrics{
 		Rows: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "medsales_ingest_rows_total",
-			Help: "Rows of dataset files by dataset and outcome: loaded, rejected, or stale (an NPPES increment's record older than the one loaded, left out).",
+			Help: "Rows of dataset files by dataset and outcome: loaded, rejected, stale (an NPPES increment's record older than the one loaded, left out), or skipped (every field empty).",
 		}, []string{"dataset", "outcome"}),
 		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "medsales_ingest_duration_seconds",
@@ -98,6 +98,9 @@ func (m *Metrics) succeeded(d medsales.Dataset, r store.LoadResult, took time.Du
 	m.Rows.WithLabelValues(string(d), "rejected").Add(float64(r.Rejected))
 	if r.Stale > 0 {
 		m.Rows.WithLabelValues(string(d), "stale").Add(float64(r.Stale))
+	}
+	if r.Skipped > 0 {
+		m.Rows.WithLabelValues(string(d), "skipped").Add(float64(r.Skipped))
 	}
 	m.Duration.WithLabelValues(string(d)).Observe(took.Seconds())
 }

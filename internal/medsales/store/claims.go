@@ -85,7 +85,7 @@ func (s *Store) LoadNUCC(ctx context.Context, in LoadInput) (LoadResult, error) 
 		}
 		tally.Loaded++
 	}
-	return finish(ctx, in, r.Err(), tally, rep, 0, uniqueKey{nuccTable().Name, "code", "taxonomy code"})
+	return finish(ctx, in, r, tally, rep, 0, uniqueKey{nuccTable().Name, "code", "taxonomy code"})
 }
 
 // LoadPartB replaces one data year of CMS Medicare Part B service lines
@@ -135,7 +135,7 @@ func (s *Store) LoadPartB(ctx context.Context, in LoadInput) (LoadResult, error)
 		}
 		tally.Loaded++
 	}
-	return finish(ctx, in, r.Err(), tally, rep, year)
+	return finish(ctx, in, r, tally, rep, year)
 }
 
 // LoadPartD replaces one data year of CMS Medicare Part D drug lines with
@@ -186,7 +186,7 @@ func (s *Store) LoadPartD(ctx context.Context, in LoadInput) (LoadResult, error)
 		}
 		tally.Loaded++
 	}
-	return finish(ctx, in, r.Err(), tally, rep, year)
+	return finish(ctx, in, r, tally, rep, year)
 }
 
 // LoadOpenPayments replaces one program year of CMS Open Payments general
@@ -279,7 +279,7 @@ func (s *Store) LoadOpenPayments(ctx context.Context, in LoadInput) (LoadResult,
 	// unique index open_payments_record) rather than being rejected: a
 	// national file has ~15 million rows, too many to remember every ID
 	// while reading.
-	return finish(ctx, in, r.Err(), tally, rep, year, uniqueKey{table.Name, "record_id", "Record_ID"})
+	return finish(ctx, in, r, tally, rep, year, uniqueKey{table.Name, "record_id", "Record_ID"})
 }
 
 // beginLoad drops the staging tables of killed loads, then starts the
@@ -297,10 +297,11 @@ func (s *Store) beginLoad(ctx context.Context, tables []Table, opts ReplaceOptio
 // staged rows in, running in.Finalize in the same transaction. A key of
 // keys that the file repeats fails the load with an error naming the file
 // and the key (see duplicateError).
-func finish(ctx context.Context, in LoadInput, readErr error, tally *Tally, rep *Replace, year int, keys ...uniqueKey) (LoadResult, error) {
-	if readErr != nil {
-		return LoadResult{}, readErr
+func finish(ctx context.Context, in LoadInput, rd rowReader, tally *Tally, rep *Replace, year int, keys ...uniqueKey) (LoadResult, error) {
+	if err := rd.Err(); err != nil {
+		return LoadResult{}, err
 	}
+	tally.Skipped = rd.Skipped()
 	if err := tally.Done(); err != nil {
 		return tally.Result(year), &errs.Error{Code: errs.CodeInvalid, Message: err.Error()}
 	}

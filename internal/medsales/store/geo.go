@@ -70,7 +70,7 @@ func (s *Store) LoadZCTA(ctx context.Context, in LoadInput) (LoadResult, error) 
 		}
 		return next(tx, res)
 	}
-	return finish(ctx, in, r.Err(), tally, rep, year)
+	return finish(ctx, in, r, tally, rep, year)
 }
 
 // refreshCentroidCoords gives the practice addresses of providers and

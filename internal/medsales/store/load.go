@@ -55,6 +55,10 @@ type LoadInput struct {
 // LoadResult says what a load did.
 type LoadResult struct {
 	Loaded, Rejected int64
+	// Skipped counts the rows of empty fields (",,,,", left by a
+	// spreadsheet that re-saved the file) and blank lines passed over:
+	// neither loaded nor rejected.
+	Skipped int64
 	// Stale counts the records of an NPPES increment left out because the
 	// record loaded already is newer (see LoadNPPES); they are not in
 	// Loaded.
@@ -75,6 +79,13 @@ func (in LoadInput) mode() (string, error) {
 	}
 }
 
+// rowReader is what finishing a load needs of a dataset reader: the error
+// that stopped it, and the rows of empty fields it skipped.
+type rowReader interface {
+	Err() error
+	Skipped() int64
+}
+
 // Tally counts a loader's rows, writes its rejects and reports progress.
 // Every loader uses one so that rejects files, progress and the reject
 // threshold behave the same for every dataset.
@@ -88,6 +99,9 @@ type Tally struct {
 	replaces bool
 
 	Loaded, Rejected int64
+	// Skipped is LoadResult.Skipped, set by the loader from its reader
+	// before Done.
+	Skipped int64
 	// Stale is how many of Loaded were left out after all (see
 	// LoadResult.Stale).
 	Stale int64
@@ -167,6 +181,8 @@ func (t *Tally) Done() error {
 			t.file, t.Rejected, total, got, allowed, t.first)
 	}
 	switch {
+	case t.replaces && total == 0 && t.Skipped > 0:
+		return fmt.Errorf("%s: no data rows (%d empty rows skipped): refusing to replace the live data with an empty file", t.file, t.Skipped)
 	case t.replaces && total == 0:
 		return fmt.Errorf("%s: no data rows: refusing to replace the live data with an empty file", t.file)
 	case t.replaces && t.Loaded == 0:
@@ -191,7 +207,7 @@ func percents(share, max float64) (got, allowed string) {
 
 // Result returns the counts as a LoadResult.
 func (t *Tally) Result(dataYear int) LoadResult {
-	return LoadResult{Loaded: t.Loaded - t.Stale, Rejected: t.Rejected, Stale: t.Stale, DataYear: dataYear}
+	return LoadResult{Loaded: t.Loaded - t.Stale, Rejected: t.Rejected, Skipped: t.Skipped, Stale: t.Stale, DataYear: dataYear}
 }
 
 // appendCSVField appends s as one CSV field, quoted when it needs to be.

@@ -130,3 +130,80 @@ func TestEmptyIncrementLoads(t *testing.T) {
 		}
 	})
 }
+
+// spreadsheetArtefacts returns content with the rows of empty fields a
+// spreadsheet leaves when it re-saves a file: one after the first data row
+// and three at the end, each with as many separators as the header, one of
+// them quoted and one of white space. It returns how many it added.
+func spreadsheetArtefacts(content []byte) ([]byte, int64) {
+	header, rest, _ := bytes.Cut(content, []byte("\n"))
+	sep := ","
+	if bytes.Contains(header, []byte("\t")) {
+		sep = "\t"
+	}
+	n := bytes.Count(header, []byte(sep))
+	empty := strings.Repeat(sep, n) + "\r\n"
+	quoted := strings.Repeat(`""`+sep, n) + `""` + "\r\n"
+	spaces := strings.Repeat(" "+sep, n) + " \r\n"
+	first, others, _ := bytes.Cut(rest, []byte("\n"))
+	var b bytes.Buffer
+	b.Write(header)
+	b.WriteString("\n")
+	b.Write(first)
+	b.WriteString("\n")
+	b.WriteString(empty)
+	b.Write(others)
+	b.WriteString(empty + quoted + spaces)
+	return b.Bytes(), 4
+}
+
+// TestLoadsSkipEmptyRows loads, for every dataset, its sample file as a
+// spreadsheet re-saves it, with rows of empty fields among and after the
+// data: they are skipped and counted (LoadResult.Skipped), not rejected,
+// so the load rejects and loads what the file alone does. They were
+// rejected, and filled the rejects file and failed small files on the 1%
+// threshold.
+func TestLoadsSkipEmptyRows(t *testing.T) {
+	for _, l := range replacingLoads {
+		t.Run(l.name, func(t *testing.T) {
+			claimsEach(t, func(t *testing.T, s *store.Store) {
+				content := l.sample(t)
+				// The samples carry malformed rows on purpose.
+				clean := mustLoad(t, s, l.load, l.file, content, store.LoadInput{MaxRejectRatio: 0.5})
+				resaved, added := spreadsheetArtefacts(content)
+				r := mustLoad(t, s, l.load, l.file, resaved, store.LoadInput{MaxRejectRatio: 0.5})
+				want := clean.res
+				want.Skipped = added
+				if r.res != want {
+					t.Errorf("with rows of empty fields: %+v, want %+v", r.res, want)
+				}
+				if got, want := strings.Count(r.rejects, "\n"), strings.Count(clean.rejects, "\n"); got != want {
+					t.Errorf("rejects file has %d lines, want the %d of the file without empty rows:\n%s", got, want, r.rejects)
+				}
+			})
+		})
+	}
+}
+
+// TestTallySkippedRowsDoNotCount: skipped rows are neither loaded nor
+// rejected, so they count in neither side of the reject threshold; a full
+// file holding only empty rows has no data rows and is refused, saying how
+// many it skipped.
+func TestTallySkippedRowsDoNotCount(t *testing.T) {
+	claimsEach(t, func(t *testing.T, s *store.Store) {
+		file := "nucc_taxonomy_sample.csv"
+		content := sampleFile(t, file)
+		mustLoad(t, s, (*store.Store).LoadNUCC, file, content, store.LoadInput{MaxRejectRatio: 0.5})
+		before := dump(t, s, "nucc_taxonomy")
+		header := headerOnly(content)
+		empty := append(header, strings.Repeat(strings.Repeat(",", bytes.Count(header, []byte(",")))+"\n", 3)...)
+		r := run(t, s, (*store.Store).LoadNUCC, file, empty, store.LoadInput{})
+		want := file + ": no data rows (3 empty rows skipped): refusing to replace the live data with an empty file"
+		if r.err == nil || r.err.Error() != want {
+			t.Errorf("load of empty rows only: error %v, want %q", r.err, want)
+		}
+		if diff := cmp.Diff(before, dump(t, s, "nucc_taxonomy")); diff != "" {
+			t.Errorf("live rows changed (-before +after):\n%s", diff)
+		}
+	})
+}

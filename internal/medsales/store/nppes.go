@@ -158,7 +158,7 @@ func (s *Store) LoadNPPES(ctx context.Context, in LoadInput) (LoadResult, error)
 		}
 		tally.Loaded++
 	}
-	return s.finishNPPES(ctx, in, rd.Err(), tally, rep, func(ctx context.Context) error {
+	return s.finishNPPES(ctx, in, rd, tally, rep, func(ctx context.Context) error {
 		if opts.KeyColumn != "" {
 			n, err := s.dropOlderRecords(ctx, rep, pt.Name, []string{tt.Name, it.Name})
 			if err != nil {
@@ -265,10 +265,11 @@ func rejectTo(t *Tally) func(line int, reason string) {
 // the rows in with in.Finalize in the same transaction. A key of keys that
 // the file repeats fails the load with an error naming the file and the
 // key (see duplicateError).
-func (s *Store) finishNPPES(ctx context.Context, in LoadInput, readErr error, tally *Tally, rep *Replace, staged func(context.Context) error, keys ...uniqueKey) (LoadResult, error) {
-	if readErr != nil {
-		return LoadResult{}, readErr
+func (s *Store) finishNPPES(ctx context.Context, in LoadInput, rd rowReader, tally *Tally, rep *Replace, staged func(context.Context) error, keys ...uniqueKey) (LoadResult, error) {
+	if err := rd.Err(); err != nil {
+		return LoadResult{}, err
 	}
+	tally.Skipped = rd.Skipped()
 	if err := tally.Done(); err != nil {
 		return tally.Result(0), &errs.Error{Code: errs.CodeInvalid, Message: err.Error()}
 	}
@@ -514,7 +515,7 @@ func (s *Store) LoadNPPESLocations(ctx context.Context, in LoadInput) (LoadResul
 		}
 		tally.Loaded++
 	}
-	return s.finishNPPES(ctx, in, rd.Err(), tally, rep, func(ctx context.Context) error {
+	return s.finishNPPES(ctx, in, rd, tally, rep, func(ctx context.Context) error {
 		return s.applyGeocodes(ctx, rep.StagingTable(t.Name), "lat", "lon")
 	})
 }
@@ -558,7 +559,7 @@ func (s *Store) LoadNPPESOtherNames(ctx context.Context, in LoadInput) (LoadResu
 		}
 		tally.Loaded++
 	}
-	return s.finishNPPES(ctx, in, rd.Err(), tally, rep, nil)
+	return s.finishNPPES(ctx, in, rd, tally, rep, nil)
 }
 
 // LoadNPPESEndpoints loads an endpoint_pfile into provider_endpoints
@@ -594,5 +595,5 @@ func (s *Store) LoadNPPESEndpoints(ctx context.Context, in LoadInput) (LoadResul
 		}
 		tally.Loaded++
 	}
-	return s.finishNPPES(ctx, in, rd.Err(), tally, rep, nil)
+	return s.finishNPPES(ctx, in, rd, tally, rep, nil)
 }

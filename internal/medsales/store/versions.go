@@ -34,6 +34,10 @@ type Version struct {
 	DataYear     *int             `json:"dataYear,omitempty"`
 	RowsLoaded   int64            `json:"rowsLoaded"`
 	RowsRejected int64            `json:"rowsRejected"`
+	// RowsSkipped counts the file's rows of empty fields (",,,,", left by
+	// a spreadsheet that re-saved it) and blank lines: neither loaded nor
+	// rejected (migration 8).
+	RowsSkipped int64 `json:"rowsSkipped"`
 	// RowsServed is what the dataset served once this load succeeded:
 	// RowsLoaded for a whole-file replace, more for a weekly increment or
 	// one year of a dataset loaded by year; for a companion file of NPPES,
@@ -127,8 +131,8 @@ func FinishVersionTx(ctx context.Context, tx *db.Tx, id int64, res LoadResult, s
 		return fmt.Errorf("record end of load %d: %w", id, err)
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE dataset_versions SET status = $1, rows_loaded = $2, rows_rejected = $3,
-		data_year = COALESCE($4, data_year), sha256 = $5, finished_at = $6, error = '', rows_served = $7 WHERE id = $8`,
-		StatusSucceeded, res.Loaded, res.Rejected, year, sha256, db.UTC(finished), served, id)
+		data_year = COALESCE($4, data_year), sha256 = $5, finished_at = $6, error = '', rows_served = $7, rows_skipped = $8 WHERE id = $9`,
+		StatusSucceeded, res.Loaded, res.Rejected, year, sha256, db.UTC(finished), served, res.Skipped, id)
 	if err != nil {
 		return fmt.Errorf("record end of load %d: %w", id, err)
 	}
@@ -168,12 +172,13 @@ func rowsServed(ctx context.Context, tx *db.Tx, d medsales.Dataset, mode string,
 }
 
 // FailVersion marks a load failed with a one-line reason and the rows it
-// rejected before failing (too many of them is a common reason). Nothing
-// of a failed load is served, so it records no rows loaded.
-func (s *Store) FailVersion(ctx context.Context, id int64, reason string, rejected int64, finished time.Time) error {
+// rejected (too many of them is a common reason) and skipped as empty
+// before failing. Nothing of a failed load is served, so it records no
+// rows loaded.
+func (s *Store) FailVersion(ctx context.Context, id int64, reason string, rejected, skipped int64, finished time.Time) error {
 	reason = clipReason(reason, maxReason)
-	_, err := s.db.SQL.ExecContext(ctx, `UPDATE dataset_versions SET status = $1, error = $2, rows_loaded = 0, rows_rejected = $3, finished_at = $4
-		WHERE id = $5`, StatusFailed, reason, rejected, db.UTC(finished), id)
+	_, err := s.db.SQL.ExecContext(ctx, `UPDATE dataset_versions SET status = $1, error = $2, rows_loaded = 0, rows_rejected = $3,
+		rows_skipped = $4, finished_at = $5 WHERE id = $6`, StatusFailed, reason, rejected, skipped, db.UTC(finished), id)
 	if err != nil {
 		return fmt.Errorf("record failure of load %d: %w", id, err)
 	}
@@ -255,7 +260,7 @@ func (s *Store) LockDataset(ctx context.Context, d medsales.Dataset) (release fu
 }
 
 const versionColumns = `id, dataset, mode, source_file, sha256, release_date, data_year, rows_loaded, rows_rejected,
-	started_at, finished_at, status, error, rows_served`
+	started_at, finished_at, status, error, rows_served, rows_skipped`
 
 // Versions lists load attempts, newest first; dataset "" lists every dataset.
 func (s *Store) Versions(ctx context.Context, dataset medsales.Dataset, limit int) ([]Version, error) {
@@ -372,7 +377,7 @@ func scanVersion(r scanner) (Version, error) {
 		served   sql.NullInt64
 	)
 	if err := r.Scan(&v.ID, &dataset, &v.Mode, &v.SourceFile, &v.SHA256, &release, &year, &v.RowsLoaded, &v.RowsRejected,
-		&v.StartedAt, &finished, &v.Status, &v.Error, &served); err != nil {
+		&v.StartedAt, &finished, &v.Status, &v.Error, &served, &v.RowsSkipped); err != nil {
 		return v, err
 	}
 	if served.Valid {

@@ -40,7 +40,7 @@ func TestVersionHistory(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := st.FailVersion(ctx, failed, "b.csv: too many rejects", 7, t0.Add(2*time.Hour)); err != nil {
+		if err := st.FailVersion(ctx, failed, "b.csv: too many rejects", 7, 0, t0.Add(2*time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 		killed, err := st.StartVersion(ctx, store.Version{Dataset: medsales.PartD, Mode: "full", SourceFile: "c.csv", StartedAt: t0.Add(3 * time.Hour)})
@@ -119,7 +119,7 @@ func TestFreshnessDataYears(t *testing.T) {
 			}
 			t0 = t0.Add(time.Hour)
 			if !ok {
-				if err := st.FailVersion(ctx, id, "failed", 0, t0); err != nil {
+				if err := st.FailVersion(ctx, id, "failed", 0, 0, t0); err != nil {
 					t.Fatal(err)
 				}
 				return
@@ -219,7 +219,7 @@ func TestFailVersionLongReasonUTF8(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := st.FailVersion(ctx, id, reason, 1, t0.Add(time.Minute)); err != nil {
+		if err := st.FailVersion(ctx, id, reason, 1, 0, t0.Add(time.Minute)); err != nil {
 			t.Fatalf("FailVersion: %v", err)
 		}
 		hist, err := st.Versions(ctx, medsales.NUCC, 10)
@@ -314,5 +314,43 @@ func TestFreshnessOutOfOrderIncrement(t *testing.T) {
 		check("after an older full file", "npidata_pfile_20050523-20260710.csv", "2026-07-10", full)
 		week := load(store.ModeIncrement, "npidata_pfile_20260714-20260720.csv", "2026-07-20", 0)
 		check("after a weekly newer than the full file", "npidata_pfile_20260714-20260720.csv", "2026-07-20", week)
+	})
+}
+
+// TestVersionRowsSkipped: the rows of empty fields a load skipped are
+// recorded with its version, succeeded or failed, and listed in the
+// history (rowsSkipped) beside the rows loaded and rejected.
+func TestVersionRowsSkipped(t *testing.T) {
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		st := store.New(d)
+		t0 := time.Date(2026, 8, 12, 9, 0, 0, 0, time.UTC)
+		ok, err := st.StartVersion(ctx, store.Version{Dataset: medsales.NUCC, Mode: "full", SourceFile: "a.csv", StartedAt: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.InTx(ctx, func(tx *db.Tx) error {
+			return store.FinishVersionTx(ctx, tx, ok, store.LoadResult{Loaded: 10, Rejected: 1, Skipped: 3}, "abc", t0.Add(time.Minute))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		failed, err := st.StartVersion(ctx, store.Version{Dataset: medsales.NUCC, Mode: "full", SourceFile: "b.csv", StartedAt: t0.Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.FailVersion(ctx, failed, "b.csv: too many rejects", 7, 2, t0.Add(2*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		hist, err := st.Versions(ctx, medsales.NUCC, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hist) != 2 || hist[0].RowsSkipped != 2 || hist[0].RowsRejected != 7 || hist[1].RowsSkipped != 3 || hist[1].RowsLoaded != 10 {
+			t.Fatalf("history = %+v, want the failed load with 2 rows skipped, the succeeded one with 3", hist)
+		}
+		b, err := json.Marshal(hist[1])
+		if err != nil || !strings.Contains(string(b), `"rowsLoaded":10,"rowsRejected":1,"rowsSkipped":3`) {
+			t.Errorf("history entry JSON = %s, %v; want rowsSkipped beside rowsLoaded and rowsRejected", b, err)
+		}
 	})
 }
