@@ -92,13 +92,20 @@ type Provider struct {
 	CoordSource string   `json:"coordSource,omitempty"`
 }
 
-// Deactivated reports whether the NPI is deactivated (and not reactivated
-// since).
+// Deactivated reports whether the NPI is deactivated: it has a
+// deactivation date, and no reactivation date on or after it. A record
+// published in full (an entity type) whose last update is after the
+// deactivation date counts as reactivated too, its reactivation date
+// empty or not: NPPES publishes a deactivated NPI with only its NPI and
+// deactivation date.
 func (p *Provider) Deactivated() bool {
 	if p.DeactivationDate == nil {
 		return false
 	}
-	return p.ReactivationDate == nil || p.ReactivationDate.Before(p.DeactivationDate.Time)
+	if p.ReactivationDate != nil && !p.ReactivationDate.Before(p.DeactivationDate.Time) {
+		return false
+	}
+	return p.EntityType == 0 || p.LastUpdateDate == nil || !p.LastUpdateDate.After(p.DeactivationDate.Time)
 }
 
 // AuthorizedOfficial is the person who may act for an organization NPI.

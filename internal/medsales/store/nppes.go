@@ -178,9 +178,16 @@ func (s *Store) LoadNPPES(ctx context.Context, in LoadInput) (LoadResult, error)
 // endpoints of a provider that no longer bills. The rows deleted are taken
 // off the rows_served of each companion dataset's current load, which
 // recordCount reports as what the dataset serves.
+//
+// An NPI is deactivated as medsales.Provider.Deactivated says: a
+// deactivation date not followed by a reactivation date, nor, for a record
+// published in full (an entity type), by its last update: NPPES publishes a
+// deactivated NPI with only its NPI and date, so a full record updated
+// since is active again.
 func dropDeactivatedCompanions(ctx context.Context, tx *db.Tx, staged string) error {
 	deactivated := fmt.Sprintf(`SELECT npi FROM %s WHERE deactivation_date IS NOT NULL
-		AND (reactivation_date IS NULL OR reactivation_date < deactivation_date)`, staged)
+		AND (reactivation_date IS NULL OR reactivation_date < deactivation_date)
+		AND (entity_type IS NULL OR last_update_date IS NULL OR last_update_date <= deactivation_date)`, staged)
 	for _, c := range []struct {
 		table   string
 		dataset medsales.Dataset

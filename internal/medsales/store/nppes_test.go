@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -920,6 +921,94 @@ func TestLoadNPPESZeroDate(t *testing.T) {
 		}
 		if n := nppesCount(t, d, "SELECT COUNT(*) FROM providers WHERE npi = $1", npiJane); n != 0 {
 			t.Errorf("Jane loaded %d times, want her row rejected", n)
+		}
+	})
+}
+
+// TestLoadNPPESIncrementUpdatedAfterDeactivation: a weekly record that
+// NPPES publishes in full (entity type, names, taxonomies) with a Last
+// Update Date after its NPI Deactivation Date is the record of an NPI
+// active again (NPPES publishes a deactivated NPI with only its NPI and
+// date), even when its NPI Reactivation Date is empty: the provider is not
+// deactivated, and keeps its secondary practice locations, other names and
+// endpoints. The increment counted it deactivated for its deactivation
+// date alone and deleted them. A record reactivated since its deactivation
+// keeps them too; one deactivated again after its reactivation, and the
+// blank record of a deactivated NPI, lose them.
+func TestLoadNPPESIncrementUpdatedAfterDeactivation(t *testing.T) {
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		s := store.New(d)
+		monthly := nppesSample(t, npiCurrent)
+		recs, err := csv.NewReader(bytes.NewReader(monthly)).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		header := recs[0]
+		col := func(name string) int {
+			for i, h := range header {
+				if h == name {
+					return i
+				}
+			}
+			t.Fatalf("no column %q in %s", name, npiCurrent)
+			return -1
+		}
+		var acme []string
+		for _, r := range recs[1:] {
+			if r[0] == npiACME {
+				acme = r
+			}
+		}
+		if acme == nil {
+			t.Fatal("the sample file changed: ACME's row not found")
+		}
+		deact, update, react := col("NPI Deactivation Date"), col("Last Update Date"), col("NPI Reactivation Date")
+		tests := []struct {
+			name                string
+			deact, update, reac string
+			deactivated         bool
+		}{
+			{name: "updated after its deactivation, no reactivation date", deact: "03/01/2026", update: "08/05/2026"},
+			{name: "reactivated after its deactivation", deact: "03/01/2026", update: "08/05/2026", reac: "04/01/2026"},
+			{name: "deactivated again after its reactivation and last update", deact: "08/01/2026", update: "07/15/2026", reac: "04/01/2026", deactivated: true},
+			{name: "deactivated after its last update", deact: "08/01/2026", update: "03/04/2025", deactivated: true},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				nppesMustLoad(t, s, (*store.Store).LoadNPPES, npiCurrent, monthly, store.LoadInput{})
+				nppesMustLoad(t, s, (*store.Store).LoadNPPESLocations, plSample, nppesSample(t, plSample), store.LoadInput{})
+				nppesMustLoad(t, s, (*store.Store).LoadNPPESOtherNames, otherSample, nppesSample(t, otherSample), store.LoadInput{})
+				nppesMustLoad(t, s, (*store.Store).LoadNPPESEndpoints, endpointFile, nppesSample(t, endpointFile), store.LoadInput{})
+				row := append([]string(nil), acme...)
+				row[deact], row[update], row[react] = tt.deact, tt.update, tt.reac
+				var weekly bytes.Buffer
+				w := csv.NewWriter(&weekly)
+				w.Write(header)
+				w.Write(row)
+				w.Flush()
+				r := nppesMustLoad(t, s, (*store.Store).LoadNPPES, npiWeekly, weekly.Bytes(), store.LoadInput{Mode: store.ModeIncrement})
+				if r.res.Loaded != 1 {
+					t.Fatalf("the increment loaded %+v, want ACME's record", r.res)
+				}
+				p, err := s.Provider(ctx, npiACME)
+				if err != nil {
+					t.Fatal(err)
+				}
+				companions := [3]int{
+					nppesCount(t, d, "SELECT COUNT(*) FROM practice_locations WHERE npi = $1", npiACME),
+					nppesCount(t, d, "SELECT COUNT(*) FROM provider_other_names WHERE npi = $1", npiACME),
+					nppesCount(t, d, "SELECT COUNT(*) FROM provider_endpoints WHERE npi = $1", npiACME),
+				}
+				want := [3]int{1, 2, 1} // as the companion files list them
+				if tt.deactivated {
+					want = [3]int{}
+				}
+				if p.Deactivated() != tt.deactivated || companions != want {
+					t.Errorf("ACME deactivated %v with %v locations, other names, endpoints; want deactivated %v with %v",
+						p.Deactivated(), companions, tt.deactivated, want)
+				}
+			})
 		}
 	})
 }
