@@ -4,7 +4,9 @@
 // during the caregiver's quiet hours, renders the org's template (or the
 // built-in one) in the recipient's language with no more PHI than allowed, and
 // hands it to the notify.Router channel by channel in the recipient's
-// order until one accepts it. Each notification is claimed once
+// order until one accepts it, or one accepts it with an answer that
+// cannot be read (recorded unknown: it is neither retried nor sent on
+// another channel). Each notification is claimed once
 // (store.ClaimNotifications), so a delivery job that runs twice never
 // sends a message twice.
 package deliver
@@ -188,6 +190,14 @@ func (d *Deliverer) deliverOne(ctx context.Context, dl *store.Delivery) store.De
 		if errors.Is(err, notify.ErrExpired) {
 			return end(store.NotificationDropped, store.ReasonValidityPassed)
 		}
+		if errors.Is(err, notify.ErrOutcomeUnknown) {
+			// The provider took the message but its answer could not be
+			// read: it very likely went out. Another channel, or a retry,
+			// would reach the person twice.
+			d.Logger.WarnContext(ctx, "notification outcome unknown", "notification_id", dl.ID, "channel", string(ch), "error", err)
+			r.Status, r.Reason, r.Channel, r.Provider = store.NotificationUnknown, store.ReasonAcceptanceUnreadable, ch, providerOf(err)
+			return r
+		}
 		switch {
 		case notify.IsRetryable(err):
 			retryable, reason = true, "providers_failed"
@@ -205,6 +215,16 @@ func (d *Deliverer) deliverOne(ctx context.Context, dl *store.Delivery) store.De
 		return end(store.NotificationRetrying, "providers_failed")
 	}
 	return end(store.NotificationUndeliverable, reason)
+}
+
+// providerOf is the name of the provider err came from, "" when it names
+// none.
+func providerOf(err error) string {
+	var ne *notify.Error
+	if errors.As(err, &ne) {
+		return ne.Provider
+	}
+	return ""
 }
 
 // heldInCaregiverQuiet reports whether dl waits out the caregivers' quiet

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/deliver"
@@ -25,6 +27,10 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/dbtest"
 	"github.com/medplatform/medplatform/internal/platform/migrate"
 	"github.com/medplatform/medplatform/internal/platform/notify"
+	"github.com/medplatform/medplatform/internal/platform/notify/email"
+	"github.com/medplatform/medplatform/internal/platform/notify/email/smtptest"
+	"github.com/medplatform/medplatform/internal/platform/notify/fcm"
+	"github.com/medplatform/medplatform/internal/platform/notify/fcm/fcmtest"
 	"github.com/medplatform/medplatform/internal/platform/notify/sns"
 	"github.com/medplatform/medplatform/internal/platform/notify/sns/snstest"
 	"github.com/medplatform/medplatform/internal/platform/notify/twilio"
@@ -48,6 +54,7 @@ type pipeline struct {
 	st       *store.Store
 	tw       *twiliotest.Server
 	sn       *snstest.Server
+	twc, snc notify.Provider // the Twilio and SNS clients of the SMS route
 	router   *notify.Router
 	deliv    *deliver.Deliverer
 	ids      []int64
@@ -132,6 +139,7 @@ func newPipeline(t *testing.T, d *db.DB, n int) *pipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.twc, p.snc = tc, sc
 	breaker := notify.BreakerConfig{Failures: 3, Cooldown: 300 * time.Millisecond}
 	p.router, err = notify.NewRouter(notify.RouterConfig{
 		Routes: map[notify.Channel][]notify.Route{notify.SMS: {
@@ -923,4 +931,229 @@ func TestRedirectingWebhookIsUndeliverable(t *testing.T) {
 			t.Errorf("%d requests to the webhook, want 1", n)
 		}
 	})
+}
+
+// pushPipeline is p with a push route of FCM (backed by a local fcmtest
+// server) beside p's SMS route, the SMS providers in the order given, and
+// a push token for every patient; the reminders try push, then SMS.
+func pushPipeline(t *testing.T, p *pipeline, sms ...notify.Provider) (*fcmtest.Server, *deliver.Deliverer) {
+	t.Helper()
+	fs, err := fcmtest.New(fcmtest.Options{Now: p.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fs.Close)
+	fc, err := fcm.New(fcm.Config{BaseURL: fs.URL, ServiceAccountJSON: fs.ServiceAccountJSON(""), Now: p.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes := map[notify.Channel][]notify.Route{notify.Push: {{Provider: fc}}}
+	for _, pr := range sms {
+		routes[notify.SMS] = append(routes[notify.SMS], notify.Route{Provider: pr})
+	}
+	m := deliver.NewMetrics(prometheus.NewRegistry())
+	router, err := notify.NewRouter(notify.RouterConfig{Routes: routes, AttemptTimeout: 5 * time.Second, Now: p.clock, Observe: m.ObserveAttempt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.d.SQL.ExecContext(p.ctx, `UPDATE patients SET push_token = 'fcm-token-' || phone`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.d.SQL.ExecContext(p.ctx, `UPDATE notifications SET channels = 'push,sms'`); err != nil {
+		t.Fatal(err)
+	}
+	return fs, &deliver.Deliverer{Store: p.st, Sender: router, Now: p.clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Concurrency: 1, Metrics: m}
+}
+
+// notificationOf reads what is recorded of notification id.
+func notificationOf(t *testing.T, d *db.DB, id int64) (status, reason, channel, provider string) {
+	t.Helper()
+	if err := d.SQL.QueryRowContext(context.Background(), `SELECT status, reason, channel, provider FROM notifications WHERE id = $1`, id).
+		Scan(&status, &reason, &channel, &provider); err != nil {
+		t.Fatal(err)
+	}
+	return status, reason, channel, provider
+}
+
+// A provider that accepted a message but whose answer could not be read
+// (Twilio's 201 or FCM's 200 broken off) has
+// very likely sent it: the notification is recorded as unknown, with the
+// channel and provider that took it, and is neither sent through the next
+// provider or channel nor retried. A definite refusal still falls back.
+func TestUnreadableAcceptanceIsNotSentAgain(t *testing.T) {
+	tests := []struct {
+		name string
+		// fail makes the first provider tried accept the message
+		// unreadably (or, for the last case, refuse it).
+		fail     func(p *pipeline, fs *fcmtest.Server)
+		snsFirst bool
+		// status, channel and provider recorded; sent counts the
+		// copies the providers accepted (FCM, Twilio, SNS).
+		status, channel, provider string
+		sent                      [3]int
+	}{
+		{"fcm 200 cut short", func(p *pipeline, fs *fcmtest.Server) { fs.SetFailure(fcmtest.FailAcceptCutShort) }, false,
+			store.NotificationUnknown, "push", "fcm", [3]int{1, 0, 0}},
+		{"twilio 201 cut short", func(p *pipeline, fs *fcmtest.Server) {
+			fs.Unregister("fcm-token-" + p.phones[0])
+			p.tw.SetFailure(twiliotest.FailAcceptCutShort)
+		}, false, store.NotificationUnknown, "sms", "twilio", [3]int{0, 1, 0}},
+		// A definite refusal is not an unknown outcome: FCM's 503
+		// falls back to SMS, Twilio's 500 to SNS, as before.
+		{"fcm 503, twilio 500", func(p *pipeline, fs *fcmtest.Server) {
+			fs.SetFailure(fcmtest.FailUnavailable)
+			p.tw.SetFailure(twiliotest.FailHTTP500)
+		}, false, store.NotificationSent, "sms", "sns", [3]int{0, 0, 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+				p := newPipeline(t, d, 1)
+				sms := []notify.Provider{p.twc, p.snc}
+				if tt.snsFirst {
+					sms = []notify.Provider{p.snc, p.twc}
+				}
+				fs, dv := pushPipeline(t, p, sms...)
+				tt.fail(p, fs)
+				res, err := dv.Deliver(p.ctx, p.ids)
+				if err != nil {
+					t.Fatalf("Deliver = %+v, %v; want no retry", res, err)
+				}
+				// The delivery job run again sends nothing more.
+				if _, err := dv.Deliver(p.ctx, p.ids); err != nil {
+					t.Fatal(err)
+				}
+				if got := [3]int{len(fs.Messages()), p.tw.Accepted(), p.sn.Accepted()}; got != tt.sent {
+					t.Errorf("copies accepted by fcm, twilio, sns: %v, want %v", got, tt.sent)
+				}
+				status, reason, channel, provider := notificationOf(t, d, p.ids[0])
+				if status != tt.status || channel != tt.channel || provider != tt.provider {
+					t.Errorf("notification %s (%s) on %s by %s, want %s on %s by %s", status, reason, channel, provider, tt.status, tt.channel, tt.provider)
+				}
+				if tt.status == store.NotificationUnknown && reason != store.ReasonAcceptanceUnreadable {
+					t.Errorf("reason %q, want %q", reason, store.ReasonAcceptanceUnreadable)
+				}
+				// An operator sees it in the metrics, by channel and provider.
+				wantOutcome := map[string]string{store.NotificationUnknown: notify.OutcomeUnknown, store.NotificationSent: notify.OutcomeAccepted}[tt.status]
+				if v := testutil.ToFloat64(dv.Metrics.Attempts.WithLabelValues(tt.channel, tt.provider, wantOutcome)); v != 1 {
+					t.Errorf("attempts %s/%s/%s = %v, want 1", tt.channel, tt.provider, wantOutcome, v)
+				}
+				if v := testutil.ToFloat64(dv.Metrics.Notifications.WithLabelValues(tt.channel, tt.provider, tt.status)); v != 1 {
+					t.Errorf("notifications %s/%s/%s = %v, want 1", tt.channel, tt.provider, tt.status, v)
+				}
+				if tt.provider != "twilio" || tt.status != store.NotificationUnknown {
+					return
+				}
+				// Twilio's status callback names the notification (nid):
+				// it fills in what the broken answer did not tell.
+				sid := p.tw.Messages()[0].SID
+				if _, err := dv.Store.RecordDeliveryStatus(p.ctx, store.StatusInput{Provider: "twilio", ProviderMessageID: sid,
+					NotificationID: p.ids[0], Status: twilio.StatusDelivered, Source: store.StatusSourceCallback, At: p.clock()}); err != nil {
+					t.Fatal(err)
+				}
+				var got, gotSID string
+				if err := d.SQL.QueryRowContext(p.ctx, `SELECT status, provider_message_id FROM notifications WHERE id = $1`, p.ids[0]).Scan(&got, &gotSID); err != nil {
+					t.Fatal(err)
+				}
+				if got != store.NotificationDelivered || gotSID != sid {
+					t.Errorf("after Twilio's callback: %s with sid %q, want delivered with %q", got, gotSID, sid)
+				}
+			})
+		})
+	}
+}
+
+// A caregiver's escalation message goes by the same rule: a text Twilio
+// accepted unreadably is not followed by an email of the same alert
+// (recorded unknown), while a text every SMS provider refused is (sent by
+// email).
+func TestUnreadableAcceptanceOfAnEscalation(t *testing.T) {
+	for _, tt := range []struct {
+		name                      string
+		fail                      func(p *pipeline)
+		status, channel, provider string
+		texts, emails             int
+	}{
+		{"twilio 201 cut short", func(p *pipeline) { p.tw.SetFailure(twiliotest.FailAcceptCutShort) },
+			store.NotificationUnknown, "sms", "twilio", 1, 0},
+		{"every sms provider down", func(p *pipeline) {
+			p.tw.SetFailure(twiliotest.FailHTTP500)
+			p.sn.SetFailure(snstest.FailHTTP500)
+		}, store.NotificationSent, "email", "smtp", 0, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+				p := newPipeline(t, d, 0)
+				ms, err := smtptest.New(smtptest.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { ms.Close() })
+				ec, err := email.New(email.Config{Addr: ms.Addr(), From: "Care <care@example.org>", TLSConfig: ms.ClientTLSConfig(), Now: p.clock})
+				if err != nil {
+					t.Fatal(err)
+				}
+				router, err := notify.NewRouter(notify.RouterConfig{
+					Routes: map[notify.Channel][]notify.Route{
+						notify.SMS:   {{Provider: p.twc}, {Provider: p.snc}},
+						notify.Email: {{Provider: ec}},
+					},
+					AttemptTimeout: 5 * time.Second, Now: p.clock,
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				dv := &deliver.Deliverer{Store: p.st, Sender: router, Now: p.clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Concurrency: 1}
+
+				var org string
+				if err := d.SQL.QueryRowContext(p.ctx, `SELECT id FROM orgs`).Scan(&org); err != nil {
+					t.Fatal(err)
+				}
+				admin := adherence.Actor{ID: "key-admin", Role: "admin", OrgID: org}
+				pat := adherence.Patient{OrgID: org, GivenName: phi.New("Pat"), TimeZone: "UTC", Language: "en"}
+				if err := p.st.CreatePatient(p.ctx, admin, &pat); err != nil {
+					t.Fatal(err)
+				}
+				m := adherence.Member{OrgID: org, Kind: adherence.MemberCaregiver, Name: phi.New("Carer"),
+					Phone: phi.New("+15558300001"), Email: phi.New("carer@example.org"), TimeZone: "UTC"}
+				if err := p.st.CreateMember(p.ctx, admin, &m); err != nil {
+					t.Fatal(err)
+				}
+				if err := p.st.LinkMember(p.ctx, admin, org, adherence.Link{PatientID: pat.ID, MemberID: m.ID}); err != nil {
+					t.Fatal(err)
+				}
+				now := p.clock()
+				const policy, esc = "0190c0de-0000-7000-8000-000000000701", "0190c0de-0000-7000-8000-000000000702"
+				if _, err := d.SQL.ExecContext(p.ctx, `INSERT INTO escalation_policies (id, org_id, name, trigger_kind, levels, created_at, updated_at)
+					VALUES ($1, $2, 'missed', 'missed_dose', '[]', $3, $3)`, policy, org, now); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := d.SQL.ExecContext(p.ctx, `INSERT INTO escalations (id, org_id, patient_id, policy_id, status, level, opened_at)
+					VALUES ($1, $2, $3, $4, 'open', 1, $5)`, esc, org, pat.ID, policy, now); err != nil {
+					t.Fatal(err)
+				}
+				var id int64
+				if err := d.SQL.QueryRowContext(p.ctx, `INSERT INTO notifications (org_id, idempotency_key, kind, template, patient_id, member_id,
+						escalation_id, channels, urgent, status, due_at, created_at, updated_at)
+					VALUES ($1, 'esc-carer', 'escalation', 'escalation_caregiver', $2, $3, $4, 'sms,email', TRUE, 'queued', $5, $5, $5) RETURNING id`,
+					org, pat.ID, m.ID, esc, now).Scan(&id); err != nil {
+					t.Fatal(err)
+				}
+				tt.fail(p)
+				if res, err := dv.Deliver(p.ctx, []int64{id}); err != nil {
+					t.Fatalf("Deliver = %+v, %v; want no retry", res, err)
+				}
+				if _, err := dv.Deliver(p.ctx, []int64{id}); err != nil {
+					t.Fatal(err)
+				}
+				if texts, emails := p.tw.Accepted()+p.sn.Accepted(), len(ms.Messages()); texts != tt.texts || emails != tt.emails {
+					t.Errorf("%d texts and %d emails accepted, want %d and %d", texts, emails, tt.texts, tt.emails)
+				}
+				status, reason, channel, provider := notificationOf(t, d, id)
+				if status != tt.status || channel != tt.channel || provider != tt.provider {
+					t.Errorf("notification %s (%s) on %s by %s, want %s on %s by %s", status, reason, channel, provider, tt.status, tt.channel, tt.provider)
+				}
+			})
+		})
+	}
 }

@@ -11,12 +11,13 @@ import (
 // channels, providers and outcomes: never a person.
 type Metrics struct {
 	// Notifications counts notifications by their outcome (sent, dropped,
-	// cancelled, undeliverable, retrying, deferred), with the channel and
-	// provider that took them when sent.
+	// cancelled, undeliverable, retrying, deferred, unknown), with the
+	// channel and provider that took them when sent or unknown (accepted
+	// with an answer that could not be read).
 	Notifications *prometheus.CounterVec
 	// Attempts counts provider calls by outcome (accepted, failed,
-	// rejected, expired, skipped_open_circuit, rate_limited): the inputs
-	// of the delivery success rate per provider.
+	// rejected, expired, skipped_open_circuit, rate_limited, unknown): the
+	// inputs of the delivery success rate per provider.
 	Attempts *prometheus.CounterVec
 	// Latency is sendable → provider accepted, per channel; the 180 s
 	// bucket is the notification-latency SLO. A message becomes sendable
@@ -44,7 +45,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"channel", "provider", "outcome"}),
 		Attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "adherence_notification_attempts_total",
-			Help: "Provider calls by channel, provider and outcome (accepted, failed, rejected, expired, skipped_open_circuit, rate_limited).",
+			Help: "Provider calls by channel, provider and outcome (accepted, failed, rejected, expired, skipped_open_circuit, rate_limited, unknown).",
 		}, []string{"channel", "provider", "outcome"}),
 		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "adherence_notification_latency_seconds",

@@ -446,7 +446,7 @@ func (s *Store) templatesOf(ctx context.Context, q db.Querier, orgID string, kin
 // DeliveryResult is the outcome of one claimed notification.
 type DeliveryResult struct {
 	ID                int64
-	Status            string // NotificationSent, …Retrying, …Dropped, …Cancelled, …Undeliverable
+	Status            string // NotificationSent, …Retrying, …Dropped, …Cancelled, …Undeliverable, …Unknown
 	Reason            string
 	Channel           notify.Channel
 	Provider          string

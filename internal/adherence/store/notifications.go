@@ -29,8 +29,9 @@ type JobInserter interface {
 // passed), cancelled (no longer needed: the dose was recorded),
 // undeliverable (no channel could reach the person: no address, no
 // consent, or every provider refused it for good), unknown (the process
-// stopped between handing it to a provider and recording the answer; it
-// is never sent again) and lost (the provider has no record of it, or it
+// stopped between handing it to a provider and recording the answer, or a
+// provider accepted it with an answer that could not be read; it is never
+// sent again) and lost (the provider has no record of it, or it
 // never reached a final state). retrying is queued again after every
 // provider failed for a reason that may pass.
 const (
@@ -50,6 +51,12 @@ const (
 	// ReasonValidityPassed is the reason of a notification dropped
 	// because its validity passed before it could be sent.
 	ReasonValidityPassed = "validity_passed"
+	// ReasonAcceptanceUnreadable is the reason of a notification recorded
+	// unknown because the provider accepted it (a 2xx) with an answer that
+	// could not be read (notify.ErrOutcomeUnknown): it very likely went
+	// out, so it is neither retried nor sent through another provider or
+	// channel.
+	ReasonAcceptanceUnreadable = "acceptance_unreadable"
 	// ReasonSettingsUnreadable is the reason of a reminder dropped because
 	// its stored settings (reminder policy, the patient's time zone or
 	// quiet hours) could not be read.

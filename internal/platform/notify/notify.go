@@ -80,6 +80,13 @@ var ErrExpired = errors.New("message validity period has passed")
 // configuration error that retrying will not mend.
 var ErrRedirect = errors.New("the receiver answered with a redirect, which is not followed: give the final URL")
 
+// ErrOutcomeUnknown is returned (wrapped in a permanent *Error carrying
+// the 2xx status) when a provider accepted a message but its answer could
+// not be read: cut short, not in its format, or without the message's id.
+// The message has very likely gone out, so it is neither retried nor sent
+// through another provider or channel: that would reach the person twice.
+var ErrOutcomeUnknown = errors.New("the provider accepted the message but its answer could not be read: it may have gone out")
+
 // Error is a failed send. Retryable errors (network failures, timeouts,
 // 429, 5xx) may succeed later or through another provider; permanent ones
 // (an invalid or unsubscribed recipient, a rejected payload, an expired

@@ -16,12 +16,13 @@ const (
 	OutcomeExpired     = "expired"              // the message was past its ValidUntil: dropped
 	OutcomeSkippedOpen = "skipped_open_circuit" // the provider's breaker is open: skipped
 	OutcomeRateLimited = "rate_limited"         // the provider's rate limit would have made us wait too long: skipped
+	OutcomeUnknown     = "unknown"              // the provider accepted the message but its answer could not be read: no other provider is tried
 )
 
 // AttemptOutcomes lists every Attempt.Outcome, for metrics that start
 // each series at zero.
 func AttemptOutcomes() []string {
-	return []string{OutcomeAccepted, OutcomeFailed, OutcomeRejected, OutcomeExpired, OutcomeSkippedOpen, OutcomeRateLimited}
+	return []string{OutcomeAccepted, OutcomeFailed, OutcomeRejected, OutcomeExpired, OutcomeSkippedOpen, OutcomeRateLimited, OutcomeUnknown}
 }
 
 // Errors of the Router itself (each wrapped in an *Error).
@@ -230,7 +231,8 @@ func severity(state string) int {
 // first receipt. It skips a provider whose breaker is open or whose rate
 // limit would make it wait longer than the attempt timeout (or ctx's
 // deadline); it moves on after a retryable failure and stops at a
-// permanent one. When no provider accepted the message the error wraps the
+// permanent one, and at an acceptance whose answer could not be read
+// (ErrOutcomeUnknown). When no provider accepted the message the error wraps the
 // last provider's error (so IsRetryable answers for it) and says that
 // every provider of the channel failed. Errors are never about the
 // recipient or body: they carry none.
@@ -317,6 +319,13 @@ func (r *Router) try(ctx context.Context, rt *route, m Message) (Receipt, bool, 
 	case errors.Is(err, ErrExpired):
 		rt.breaker.done(gen, resultNeutral, r.now())
 		at.Outcome = OutcomeExpired
+		r.emit(at)
+		return Receipt{}, true, err
+	case errors.Is(err, ErrOutcomeUnknown):
+		// The provider took the message: it is up, and the message may be
+		// on its way, so no other provider may send it again.
+		rt.breaker.done(gen, resultSuccess, r.now())
+		at.Outcome = OutcomeUnknown
 		r.emit(at)
 		return Receipt{}, true, err
 	case ctx.Err() != nil:

@@ -156,6 +156,14 @@ func TestRouterFallback(t *testing.T) {
 			wantOutcomes: []string{"primary:rejected"},
 		},
 		{
+			// The provider accepted the message but its answer could
+			// not be read: the message may be on its way.
+			name:         "unknown outcome does not fall back",
+			primaryErr:   &notify.Error{Provider: "primary", Status: 201, Err: fmt.Errorf("read response: %w", notify.ErrOutcomeUnknown)},
+			wantErr:      true,
+			wantOutcomes: []string{"primary:unknown"},
+		},
+		{
 			name:         "expired from the provider does not fall back",
 			primaryErr:   &notify.Error{Provider: "primary", Err: notify.ErrExpired},
 			wantErr:      true,

@@ -427,7 +427,7 @@ func (c *Client) mapError(ctx context.Context, err error) error {
 		// FCM said yes but we cannot tell to what. Not retryable: the push
 		// may well be on its way, and sending it again would deliver it
 		// twice (as an unreadable Twilio or SNS acceptance).
-		return &notify.Error{Provider: ProviderName, Status: me.status, Err: me}
+		return &notify.Error{Provider: ProviderName, Status: me.status, Err: fmt.Errorf("%w: %w", me, notify.ErrOutcomeUnknown)}
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 		err = fmt.Errorf("%w: %w", err, ctxErr)

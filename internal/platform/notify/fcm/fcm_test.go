@@ -393,6 +393,10 @@ func TestErrorMappingRawResponses(t *testing.T) {
 			if ne.Status != tt.wantStatus || ne.Code != tt.wantCode || ne.Retryable != tt.retryable {
 				t.Errorf("error = %+v, want status %d code %q retryable %v", ne, tt.wantStatus, tt.wantCode, tt.retryable)
 			}
+			// Only an acceptance (2xx) leaves the outcome unknown.
+			if got, want := errors.Is(err, notify.ErrOutcomeUnknown), tt.status/100 == 2; got != want {
+				t.Errorf("errors.Is(err, ErrOutcomeUnknown) = %v, want %v", got, want)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if calls != 1 {
@@ -426,8 +430,8 @@ func TestAcceptanceCutShortIsPermanent(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.Send(t.Context(), msg("cut"))
-	if ne := asNotifyError(t, err); ne.Retryable || ne.Status != http.StatusOK {
-		t.Errorf("error = %+v, want a permanent error with status 200 (the push may have gone out)", ne)
+	if ne := asNotifyError(t, err); ne.Retryable || ne.Status != http.StatusOK || !errors.Is(err, notify.ErrOutcomeUnknown) {
+		t.Errorf("error = %+v, want a permanent error of unknown outcome with status 200 (the push may have gone out)", ne)
 	}
 }
 

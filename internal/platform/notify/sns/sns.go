@@ -188,7 +188,8 @@ func (c *Client) Send(ctx context.Context, m notify.Message) (notify.Receipt, er
 	if out.MessageId == nil || *out.MessageId == "" {
 		// SNS said yes but gave no id. Not retryable: the SMS may well
 		// be on its way, and a fallback could deliver it twice.
-		return notify.Receipt{}, &notify.Error{Provider: Name, Status: http.StatusOK, Err: errors.New("publish: response has no MessageId")}
+		return notify.Receipt{}, &notify.Error{Provider: Name, Status: http.StatusOK,
+			Err: fmt.Errorf("publish: response has no MessageId: %w", notify.ErrOutcomeUnknown)}
 	}
 	return notify.Receipt{Provider: Name, ProviderID: *out.MessageId, Status: "accepted"}, nil
 }
@@ -243,7 +244,7 @@ func mapError(err error) error {
 	var de *smithy.DeserializationError
 	if errors.As(err, &de) && status >= 200 && status < 300 {
 		// Accepted but unreadable: not retryable, see Send.
-		return &notify.Error{Provider: Name, Status: status, Err: fmt.Errorf("publish: decode response: %w", err)}
+		return &notify.Error{Provider: Name, Status: status, Err: fmt.Errorf("publish: decode response: %w: %w", err, notify.ErrOutcomeUnknown)}
 	}
 	// No SNS error document: a network failure or timeout (status 0), or
 	// an answer from something in between (a proxy's HTML page). 4xx

@@ -215,7 +215,8 @@ func (c *Client) Send(ctx context.Context, m notify.Message) (notify.Receipt, er
 		// Twilio said yes but we cannot tell to what. Not retryable: the
 		// message may well be on its way, and sending it again through
 		// another provider could deliver it twice.
-		return notify.Receipt{}, &notify.Error{Provider: Name, Status: http.StatusCreated, Err: errors.New("create message: response has no sid")}
+		return notify.Receipt{}, &notify.Error{Provider: Name, Status: http.StatusCreated,
+			Err: fmt.Errorf("create message: response has no sid: %w", notify.ErrOutcomeUnknown)}
 	}
 	return notify.Receipt{Provider: Name, ProviderID: res.SID, Status: res.Status}, nil
 }
@@ -299,16 +300,23 @@ func (c *Client) do(req *http.Request, what string, out any) error {
 		return &notify.Error{Provider: Name, Retryable: true, Err: fmt.Errorf("%s: %w", what, err)}
 	}
 	defer resp.Body.Close()
+	// A 2xx to a create: Twilio has the message, whatever follows.
+	accepted := resp.StatusCode >= 200 && resp.StatusCode < 300 && req.Method == http.MethodPost
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if err != nil {
 		// A 2xx to a create whose body broke off: Twilio created the
 		// message, so not retryable (see Send). A fetch may be tried again.
-		accepted := resp.StatusCode >= 200 && resp.StatusCode < 300 && req.Method == http.MethodPost
+		if accepted {
+			err = fmt.Errorf("%w: %w", err, notify.ErrOutcomeUnknown)
+		}
 		return &notify.Error{Provider: Name, Retryable: !accepted, Status: resp.StatusCode, Err: fmt.Errorf("%s: read response: %w", what, err)}
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		if err := json.Unmarshal(body, out); err != nil {
 			// Accepted but unreadable: not retryable, see Send.
+			if accepted {
+				err = fmt.Errorf("%w: %w", err, notify.ErrOutcomeUnknown)
+			}
 			return &notify.Error{Provider: Name, Status: resp.StatusCode, Err: fmt.Errorf("%s: decode response: %w", what, err)}
 		}
 		return nil

@@ -335,8 +335,8 @@ func TestSendUnreadableAcceptance(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.Send(context.Background(), msg("x"))
-	if err == nil || notify.IsRetryable(err) {
-		t.Errorf("Send = %v, want a permanent error (the message may have gone out)", err)
+	if err == nil || notify.IsRetryable(err) || !errors.Is(err, notify.ErrOutcomeUnknown) {
+		t.Errorf("Send = %v, want a permanent error of unknown outcome (the message may have gone out)", err)
 	}
 }
 
@@ -363,8 +363,8 @@ func TestSendAcceptanceCutShort(t *testing.T) {
 	}
 	_, err = c.Send(context.Background(), msg("x"))
 	var ne *notify.Error
-	if !errors.As(err, &ne) || ne.Retryable || ne.Status != http.StatusCreated {
-		t.Errorf("Send = %#v, want a permanent error with status 201 (the message may have gone out)", err)
+	if !errors.As(err, &ne) || ne.Retryable || ne.Status != http.StatusCreated || !errors.Is(err, notify.ErrOutcomeUnknown) {
+		t.Errorf("Send = %#v, want a permanent error of unknown outcome with status 201 (the message may have gone out)", err)
 	}
 }
 

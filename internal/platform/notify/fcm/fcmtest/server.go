@@ -78,6 +78,10 @@ const (
 	// FailHang never answers: the request waits until the client gives up
 	// or the server closes.
 	FailHang
+	// FailAcceptCutShort accepts the message as usual (it counts in
+	// Messages and Deliveries) but the connection drops in the middle of
+	// the 200 answer, so the client cannot read the message name.
+	FailAcceptCutShort
 )
 
 // Message is a message the server accepted.
@@ -470,6 +474,10 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 			s.deliveries[id]++
 		}
 	}
+	if failure == FailAcceptCutShort {
+		writeCutShort(w, http.StatusOK, map[string]string{"name": msg.Name})
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"name": msg.Name})
 }
 
@@ -567,6 +575,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// writeCutShort answers status and the first half of v's JSON, then drops
+// the connection: an answer broken off on the way.
+func writeCutShort(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "encode response", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b[:len(b)/2])
+	w.(http.Flusher).Flush()
+	if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+		_ = conn.Close()
+	}
 }
 
 func randomHex(n int) string {

@@ -62,6 +62,11 @@ const (
 	FailHang
 	// FailRateLimit answers 429 with Twilio's JSON error (code 20429).
 	FailRateLimit
+	// FailAcceptCutShort creates the message as usual (it counts in
+	// Accepted and Deliveries) but the connection drops in the middle of
+	// the 201 answer, so the client cannot read what Twilio created.
+	// Fetches are answered normally.
+	FailAcceptCutShort
 )
 
 // Options configures a Server.
@@ -514,7 +519,12 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 		s.deliveries[nid]++
 	}
 	res := s.resource(m)
+	cut := s.failure == FailAcceptCutShort
 	s.mu.Unlock()
+	if cut {
+		writeCutShort(w, http.StatusCreated, res)
+		return
+	}
 	writeJSON(w, http.StatusCreated, res)
 }
 
@@ -643,6 +653,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	w.Write(b)
+}
+
+// writeCutShort answers status and the first half of v's JSON, then drops
+// the connection: an answer broken off on the way.
+func writeCutShort(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "encode", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	w.Write(b[:len(b)/2])
+	w.(http.Flusher).Flush()
+	if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+		conn.Close()
+	}
 }
 
 // isE164 reports whether s is "+" then 2 to 15 digits, the first not 0.
