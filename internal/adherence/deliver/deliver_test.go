@@ -976,7 +976,7 @@ func notificationOf(t *testing.T, d *db.DB, id int64) (status, reason, channel, 
 }
 
 // A provider that accepted a message but whose answer could not be read
-// (Twilio's 201 or FCM's 200 broken off) has
+// (Twilio's 201 or FCM's 200 broken off, SNS's 200 not well-formed) has
 // very likely sent it: the notification is recorded as unknown, with the
 // channel and provider that took it, and is neither sent through the next
 // provider or channel nor retried. A definite refusal still falls back.
@@ -998,6 +998,10 @@ func TestUnreadableAcceptanceIsNotSentAgain(t *testing.T) {
 			fs.Unregister("fcm-token-" + p.phones[0])
 			p.tw.SetFailure(twiliotest.FailAcceptCutShort)
 		}, false, store.NotificationUnknown, "sms", "twilio", [3]int{0, 1, 0}},
+		{"sns 200 malformed", func(p *pipeline, fs *fcmtest.Server) {
+			fs.Unregister("fcm-token-" + p.phones[0])
+			p.sn.SetFailure(snstest.FailAcceptMalformed)
+		}, true, store.NotificationUnknown, "sms", "sns", [3]int{0, 0, 1}},
 		// A definite refusal is not an unknown outcome: FCM's 503
 		// falls back to SMS, Twilio's 500 to SNS, as before.
 		{"fcm 503, twilio 500", func(p *pipeline, fs *fcmtest.Server) {

@@ -241,9 +241,10 @@ func mapError(err error) error {
 			(status == 0 && ae.ErrorFault() == smithy.FaultServer)
 		return &notify.Error{Provider: Name, Retryable: retryable, Status: status, Code: code, Err: fmt.Errorf("publish: %s", code)}
 	}
-	var de *smithy.DeserializationError
-	if errors.As(err, &de) && status >= 200 && status < 300 {
-		// Accepted but unreadable: not retryable, see Send.
+	if status >= 200 && status < 300 {
+		// Accepted but unreadable (not well-formed, cut short: the SDK
+		// reports an XML syntax error as it is, not always as a
+		// DeserializationError): not retryable, see Send.
 		return &notify.Error{Provider: Name, Status: status, Err: fmt.Errorf("publish: decode response: %w: %w", err, notify.ErrOutcomeUnknown)}
 	}
 	// No SNS error document: a network failure or timeout (status 0), or

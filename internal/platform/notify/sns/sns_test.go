@@ -330,6 +330,46 @@ func TestPublishNonXMLAnswers(t *testing.T) {
 	}
 }
 
+// A 200 to a Publish whose answer cannot be read (not well-formed XML, not
+// XML at all, no MessageId) is an acceptance of unknown outcome: SNS has
+// the message, so it is permanent and never sent again through another
+// provider. A PublishResponse cut short was a retryable error (the SDK
+// reports the XML syntax error as it is, not as a DeserializationError),
+// so the router texted the patient a second time.
+func TestPublishUnreadableAcceptance(t *testing.T) {
+	tests := []struct {
+		name string
+		body string // "" for snstest's FailAcceptMalformed
+	}{
+		{"not well-formed", ""},
+		{"not xml", "OK"},
+		{"no MessageId", `<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult></PublishResult></PublishResponse>`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			url := ""
+			if tt.body == "" {
+				srv := newServer(t)
+				srv.SetFailure(snstest.FailAcceptMalformed)
+				url = srv.URL
+			} else {
+				h := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("Content-Type", "text/xml")
+					io.WriteString(w, tt.body)
+				}))
+				defer h.Close()
+				url = h.URL
+			}
+			c := newClient(t, url, nil)
+			_, err := c.Send(context.Background(), msg("x"))
+			var ne *notify.Error
+			if !errors.As(err, &ne) || ne.Status != http.StatusOK || ne.Retryable || !errors.Is(err, notify.ErrOutcomeUnknown) {
+				t.Errorf("Send = %v, want a permanent error of unknown outcome with status 200 (the SMS may have gone out)", err)
+			}
+		})
+	}
+}
+
 // SNS refusing our credentials (AuthorizationError: a policy denying
 // SNS:Publish, a key rotated without the configuration) says nothing about
 // the message: the next SMS provider sends it. It was a permanent error,

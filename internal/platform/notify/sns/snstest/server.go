@@ -56,6 +56,11 @@ const (
 	// FailAuthorization answers 403 AuthorizationError, as SNS does when
 	// the credentials' account may not publish (a policy denying it).
 	FailAuthorization
+	// FailAcceptMalformed publishes the message as usual (it counts in
+	// Accepted and Deliveries) but answers 200 with a PublishResponse
+	// that is not well-formed XML, so the client cannot read its
+	// MessageId.
+	FailAcceptMalformed
 )
 
 // Options configures a Server.
@@ -306,6 +311,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 
+	if failure == FailAcceptMalformed {
+		writeXML(w, http.StatusOK, fmt.Sprintf(`<PublishResponse xmlns="%s"><PublishResult><MessageId>%s</Message`, xmlns, p.MessageID))
+		return
+	}
 	writeXML(w, http.StatusOK, fmt.Sprintf(
 		`<PublishResponse xmlns="%s"><PublishResult><MessageId>%s</MessageId></PublishResult><ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata></PublishResponse>`,
 		xmlns, p.MessageID, uuid.NewString()))
