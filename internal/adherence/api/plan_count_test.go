@@ -117,3 +117,59 @@ func TestResumePlanCountUsedUpRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestResumePlanEndedRefused: resuming a paused plan whose end passed
+// while it was paused (its endAt, its timing.repeat.boundsPeriod.end, a
+// date in the patient's zone, or the last of its timing's events) is a
+// 409 naming the field that ended it, and the plan stays paused: it was
+// made active with no dose ahead, ever. A plan whose end is still ahead
+// resumes, as does one given a later end by a PATCH first.
+func TestResumePlanEndedRefused(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("Resume End Org")
+		pid := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "America/New_York"}, 201)["id"].(string)
+		daily := map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}}
+		// Now is 2026-03-06T15:00Z; every plan ends by 2026-03-10.
+		create := func(extra map[string]any) string {
+			t.Helper()
+			body := map[string]any{"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril"},
+				"timing": daily, "startAt": "2026-03-01T00:00:00Z"}
+			for k, v := range extra {
+				body[k] = v
+			}
+			p := e.mustDo("POST", "/v1/patients/"+pid+"/plans", admin, body, 201)
+			return "/v1/plans/" + p["id"].(string)
+		}
+		byEndAt := create(map[string]any{"endAt": "2026-03-10T00:00:00Z"})
+		byBounds := create(map[string]any{"timing": map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"},
+			"boundsPeriod": map[string]any{"start": "2026-03-01", "end": "2026-03-09"}}}})
+		byEvent := create(map[string]any{"timing": map[string]any{"event": []string{"2026-03-08T08:00:00", "2026-03-09T08:00:00"}}})
+		early := create(map[string]any{"endAt": "2026-04-30T00:00:00Z"})
+		for _, path := range []string{byEndAt, byBounds, byEvent, early} {
+			e.mustDo("POST", path+"/pause", admin, nil, 200)
+		}
+		if got := e.mustDo("POST", early+"/resume", admin, nil, 200); got["status"] != "active" {
+			t.Errorf("resume with its end ahead = %v, want active", got)
+		}
+
+		// Ten days on, each of the three has ended.
+		e.now = e.now.Add(10 * 24 * time.Hour)
+		for path, field := range map[string]string{byEndAt: "endAt", byBounds: "timing.repeat.boundsPeriod.end", byEvent: "timing.event"} {
+			r := e.do("POST", path+"/resume", admin, nil)
+			if r.status != 409 || r.json(t)["field"] != field {
+				t.Errorf("resume of a plan ended by %s = %d %s, want 409 naming it", field, r.status, r.body)
+			}
+			if got := e.mustDo("GET", path, admin, nil, 200); got["status"] != "paused" {
+				t.Errorf("refused resume left the plan ended by %s %v, want paused", field, got["status"])
+			}
+		}
+		e.mustDo("PATCH", byEndAt, admin, map[string]any{"endAt": "2026-04-30T00:00:00Z"}, 200)
+		if got := e.mustDo("POST", byEndAt+"/resume", admin, nil, 200); got["status"] != "active" {
+			t.Errorf("resume after a later endAt = %v, want active", got)
+		}
+		doses := e.mustDo("GET", byEndAt+"/doses", admin, nil, 200)["doses"].([]any)
+		if len(doses) == 0 {
+			t.Errorf("plan resumed with a later end has no dose ahead")
+		}
+	})
+}

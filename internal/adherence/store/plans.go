@@ -155,42 +155,58 @@ func (s *Store) CreatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 	return nil
 }
 
-// checkNotEnded refuses a new plan that has already ended, by its endAt,
-// its timing's boundsPeriod.end (a date in the patient's zone), its last
-// event or its repeat.count: it would be created active without a dose, and never have one. A
-// plan is never created stopped, the only state of an ended plan, so a
+// checkNotEnded refuses a new plan that has already ended (see
+// endedBy): it would be created active without a dose, and never have one.
+// A plan is never created stopped, the only state of an ended plan, so a
 // plan already over is refused naming the field that ends it.
 func checkNotEnded(p *adherence.Plan, pat adherence.Patient, now time.Time) error {
-	if p.EndAt != nil && !p.EndAt.After(now) {
-		return errs.Invalid("endAt", "is in the past: a new plan must end after now")
-	}
 	loc, err := loadZone(pat.TimeZone)
 	if err != nil {
 		return err
 	}
-	_, end, err := planBounds(p, loc)
-	if err != nil {
+	field, detail, err := endedBy(p, pat, loc, now)
+	if err != nil || field == "" {
 		return err
 	}
-	if !end.IsZero() && !end.After(now) {
-		return errs.Invalid("timing.repeat.boundsPeriod.end", "is in the past: a new plan must end after now")
+	why := "a new plan must have a dose after now"
+	if field == "endAt" || field == "timing.repeat.boundsPeriod.end" {
+		why = "a new plan must end after now"
 	}
-	// A plan of one-off events ends with its last one: when that is past,
-	// it would likewise be created without a dose and never have one (a
-	// plan has no dose before it is created). An as-needed plan has none
-	// anyway.
+	return errs.Invalid(field, "%s: %s", detail, why)
+}
+
+// endedBy reports the field that has ended plan p by now, with what ended
+// it, or "" while the plan may still have a dose ahead: its endAt, its
+// timing's boundsPeriod.end (a date in the patient's zone), its last event
+// or its repeat.count (see countUsedUp). An ended plan has no dose ahead
+// and never will.
+func endedBy(p *adherence.Plan, pat adherence.Patient, loc *time.Location, now time.Time) (field, detail string, err error) {
+	if p.EndAt != nil && !p.EndAt.After(now) {
+		return "endAt", "is in the past", nil
+	}
+	_, end, err := planBounds(p, loc)
+	if err != nil {
+		return "", "", err
+	}
+	if !end.IsZero() && !end.After(now) {
+		return "timing.repeat.boundsPeriod.end", "is in the past", nil
+	}
+	// A plan of one-off events ends with its last one. An as-needed plan
+	// has no dose anyway.
 	if len(p.Timing.Event) > 0 && !p.AsNeeded {
 		last, err := schedule.LastEvent(p.Timing, loc)
 		if err != nil {
-			return errs.PrefixField(err, "timing")
+			return "", "", errs.PrefixField(err, "timing")
 		}
 		if !last.After(now) {
-			return errs.Invalid("timing.event", "every event is in the past: a new plan must have a dose after now")
+			return "timing.event", "every event is in the past", nil
 		}
 	}
-	// A plan of repeat.count doses ends with its count-th: when that is
-	// past, it would likewise be created without a dose.
-	return checkCountAhead(p, pat, loc, now, "a new plan must have a dose after now")
+	used, err := countUsedUp(p, pat, loc, now)
+	if err != nil || !used {
+		return "", "", err
+	}
+	return "timing.repeat.count", "every dose it counts is in the past", nil
 }
 
 // checkCountAhead refuses a plan whose repeat.count is used up (see
@@ -568,9 +584,10 @@ func (s *Store) regenEnd(p adherence.Plan, now time.Time) time.Time {
 // Pausing or stopping also ends the missed_dose escalations about the
 // plan's doses (reasons plan_paused, plan_stopped; see
 // closePlanEscalations). Setting the current status changes nothing.
-// Doses with an outcome are never touched. Resuming a plan whose
-// repeat.count is used up (every dose it counts is past) is errs.Conflict
-// naming timing.repeat.count: it would be active without a dose ahead.
+// Doses with an outcome are never touched. Resuming a plan that has ended
+// (see endedBy: its endAt or boundsPeriod.end passed, its last event or
+// the last dose its repeat.count counts is past) is errs.Conflict naming
+// that field: it would be active without a dose ahead.
 func (s *Store) SetPlanStatus(ctx context.Context, a adherence.Actor, orgID, id string, status adherence.PlanStatus) (adherence.Plan, error) {
 	switch status {
 	case adherence.PlanActive, adherence.PlanPaused, adherence.PlanStopped:
@@ -598,21 +615,28 @@ func (s *Store) SetPlanStatus(ctx context.Context, a adherence.Actor, orgID, id 
 		}
 		now := s.clock()
 		if status == adherence.PlanActive {
-			// A plan whose count ran out while it was paused would be
-			// active without a dose ahead, and never have one: as a new
-			// plan or a changed timing with such a count is refused, so
-			// is the resume.
+			// A plan that ended while it was paused (its end passed, its
+			// events or its count ran out) would be active without a
+			// dose ahead, and never have one: as a new plan or a changed
+			// timing so is refused, so is the resume.
 			loc, err := loadZone(pat.TimeZone)
 			if err != nil {
 				return err
 			}
-			used, err := countUsedUp(&p, pat, loc, now)
+			field, detail, err := endedBy(&p, pat, loc, now)
 			if err != nil {
 				return err
 			}
-			if used {
-				e := errs.Conflict("every dose it counts is in the past: a resumed plan would have no dose ahead (stop the plan to end it, or PATCH a larger count first)")
-				e.Field = "timing.repeat.count"
+			if field != "" {
+				fix := "PATCH a later end first"
+				switch field {
+				case "timing.repeat.count":
+					fix = "PATCH a larger count first"
+				case "timing.event":
+					fix = "PATCH a timing with a dose ahead first"
+				}
+				e := errs.Conflict("%s: a resumed plan would have no dose ahead (stop the plan to end it, or %s)", detail, fix)
+				e.Field = field
 				return e
 			}
 		}
