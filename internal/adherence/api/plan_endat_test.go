@@ -218,3 +218,55 @@ func TestCreatePlanOfSpentCountRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestPlanWithoutDoseBeforeItsEndRefused: a plan whose end is still ahead
+// but comes before its next dose (a daily 08:00 plan given an end at 07:00
+// tomorrow, or a boundsPeriod.end of today once today's dose is past) has
+// no dose ahead and never will, as one whose end has passed: creating it is
+// a 400 and resuming it a 409, naming the field that ends it. Both were
+// accepted, and the plan was active without a dose, reminding nobody.
+func TestPlanWithoutDoseBeforeItsEndRefused(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("No Dose Org")
+		pid := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "America/New_York"}, 201)["id"].(string)
+		// Now is 2026-03-06T15:00Z, 10:00 in New York: today's 08:00 dose
+		// is past, tomorrow's is at 13:00Z.
+		daily := map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}}
+		plan := func(extra map[string]any) map[string]any {
+			body := map[string]any{"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril"}, "timing": daily}
+			for k, v := range extra {
+				body[k] = v
+			}
+			return body
+		}
+		for _, tc := range []struct {
+			name, field string
+			body        map[string]any
+		}{
+			{"endAt before tomorrow's dose", "endAt", plan(map[string]any{"endAt": "2026-03-07T12:00:00Z"})},
+			{"boundsPeriod.end today", "timing.repeat.boundsPeriod.end", plan(map[string]any{"timing": map[string]any{
+				"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}, "boundsPeriod": map[string]any{"end": "2026-03-06"}}}})},
+		} {
+			r := e.do("POST", "/v1/patients/"+pid+"/plans", admin, tc.body)
+			if r.status != 400 || r.json(t)["field"] != tc.field {
+				t.Errorf("%s: %d %s, want 400 naming %s", tc.name, r.status, r.body, tc.field)
+			}
+		}
+		if plans := e.mustDo("GET", "/v1/patients/"+pid+"/plans", admin, nil, 200)["plans"].([]any); len(plans) != 0 {
+			t.Errorf("plans after the refusals = %v, want none", plans)
+		}
+
+		// One dose left, tomorrow at 08:00, before its end at 09:00.
+		p := e.mustDo("POST", "/v1/patients/"+pid+"/plans", admin, plan(map[string]any{"endAt": "2026-03-07T14:00:00Z"}), 201)
+		path := "/v1/plans/" + p["id"].(string)
+		e.mustDo("POST", path+"/pause", admin, nil, 200)
+		e.now = time.Date(2026, 3, 7, 13, 30, 0, 0, time.UTC) // 08:30 in New York
+		r := e.do("POST", path+"/resume", admin, nil)
+		if r.status != 409 || r.json(t)["field"] != "endAt" {
+			t.Errorf("resume with no dose left before endAt = %d %s, want 409 naming endAt", r.status, r.body)
+		}
+		if got := e.mustDo("GET", path, admin, nil, 200); got["status"] != "paused" {
+			t.Errorf("refused resume left the plan %v, want paused", got["status"])
+		}
+	})
+}

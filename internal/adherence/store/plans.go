@@ -169,7 +169,7 @@ func checkNotEnded(p *adherence.Plan, pat adherence.Patient, now time.Time) erro
 		return err
 	}
 	why := "a new plan must have a dose after now"
-	if field == "endAt" || field == "timing.repeat.boundsPeriod.end" {
+	if detail == "is in the past" {
 		why = "a new plan must end after now"
 	}
 	return errs.Invalid(field, "%s: %s", detail, why)
@@ -177,9 +177,9 @@ func checkNotEnded(p *adherence.Plan, pat adherence.Patient, now time.Time) erro
 
 // endedBy reports the field that has ended plan p by now, with what ended
 // it, or "" while the plan may still have a dose ahead: its endAt, its
-// timing's boundsPeriod.end (a date in the patient's zone), its last event
-// or its repeat.count (see countUsedUp). An ended plan has no dose ahead
-// and never will.
+// timing's boundsPeriod.end (a date in the patient's zone), its last event,
+// its repeat.count (see countUsedUp), or an end still ahead that comes
+// before the next dose. An ended plan has no dose ahead and never will.
 func endedBy(p *adherence.Plan, pat adherence.Patient, loc *time.Location, now time.Time) (field, detail string, err error) {
 	if p.EndAt != nil && !p.EndAt.After(now) {
 		return "endAt", "is in the past", nil
@@ -203,10 +203,32 @@ func endedBy(p *adherence.Plan, pat adherence.Patient, loc *time.Location, now t
 		}
 	}
 	used, err := countUsedUp(p, pat, loc, now)
-	if err != nil || !used {
+	if err != nil {
 		return "", "", err
 	}
-	return "timing.repeat.count", "every dose it counts is in the past", nil
+	if used {
+		return "timing.repeat.count", "every dose it counts is in the past", nil
+	}
+	// An end still ahead may come before the next dose (a daily 08:00
+	// plan ending at 07:00 tomorrow): the plan has no dose ahead either.
+	// An end further than an expansion may reach leaves a dose before it
+	// for any schedule of a period up to a year.
+	if end.IsZero() || p.AsNeeded || end.After(now.Add(schedule.MaxWindow)) {
+		return "", "", nil
+	}
+	g := genPlanOf(*p, loc, pat.Anchors)
+	doses, err := g.expand(now, end)
+	if err != nil {
+		return "", "", errs.PrefixField(err, "timing")
+	}
+	if len(doses) > 0 {
+		return "", "", nil
+	}
+	field = "timing.repeat.boundsPeriod.end"
+	if p.EndAt != nil && !p.EndAt.After(end) {
+		field = "endAt"
+	}
+	return field, "comes before the next dose", nil
 }
 
 // checkCountAhead refuses a plan whose repeat.count is used up (see
