@@ -141,6 +141,12 @@ func cmdReportPDC(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	return w.Flush()
 }
 
+// readResult is one csv.Reader.Read's answer.
+type readResult struct {
+	rec []string
+	err error
+}
+
 // fillColumns are the columns readFills needs, in the order it reports them
 // missing.
 var fillColumns = []string{"patient_id", "drug", "fill_date", "days_supply"}
@@ -148,9 +154,11 @@ var fillColumns = []string{"patient_id", "drug", "fill_date", "days_supply"}
 // readFills streams the fills CSV named name from r and groups the fills
 // by patient. It writes every malformed row to stderr as
 // "name:line: field: problem" (line 1 is the header; a CSV syntax error is
-// "name:line: record: column n: problem") and then returns an
-// error counting them. The messages never repeat field values, which may be
-// PHI. Once a row is bad, later rows are only checked, not kept.
+// "name:line: record: column n: problem", and a quoted field left open
+// at the end of the file is reported on the line where it opened) and
+// then returns an error counting them. The messages never repeat field
+// values, which may be PHI. Once a row is bad, later rows are only
+// checked, not kept.
 func readFills(ctx context.Context, name string, r io.Reader, stderr io.Writer) (map[string][]report.Fill, error) {
 	// Line ends first (CR-only lines become LF), then the byte order
 	// marks starting any line: the file's own, and one where another
@@ -206,19 +214,42 @@ func readFills(ctx context.Context, name string, r io.Reader, stderr io.Writer) 
 	problem := func(line int, field, msg string) {
 		fmt.Fprintf(stderr, "%s:%d: %s: %s\n", name, line, field, msg)
 	}
+	// A record read ahead, to tell a quoted field left open at the end of
+	// the file from a stray quote in one spanning lines.
+	var ahead *readResult
 	for row := 0; ; row++ {
 		if row%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
 		}
-		rec, err := cr.Read()
+		var rec []string
+		var err error
+		if ahead != nil {
+			rec, err, ahead = ahead.rec, ahead.err, nil
+		} else {
+			rec, err = cr.Read()
+		}
 		if err == io.EOF {
 			break
 		}
 		if pe, ok := errors.AsType[*csv.ParseError](err); ok {
-			// The line and column of the fault itself: in a quoted field
-			// spanning lines it is past the line the record starts on.
+			// A quoted field still open at the end of the file took every
+			// line after its opening quote: the reader reports the end of
+			// the file, where nothing is wrong, so it is reported on the
+			// line where it opened.
+			if errors.Is(pe.Err, csv.ErrQuote) && pe.StartLine < pe.Line {
+				next, nextErr := cr.Read()
+				if nextErr == io.EOF {
+					problem(pe.StartLine, "record", `a quoted field opened on this line is never closed: its closing " is missing, so the rest of the file was read into it`)
+					bad++
+					break
+				}
+				ahead = &readResult{rec: next, err: nextErr}
+			}
+			// Otherwise the line and column of the fault itself: in a
+			// quoted field spanning lines it is past the line the record
+			// starts on.
 			problem(pe.Line, "record", fmt.Sprintf("column %d: %s", pe.Column, pe.Err))
 			bad++
 			continue

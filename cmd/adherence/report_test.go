@@ -235,6 +235,21 @@ func TestReportPDC(t *testing.T) {
 			},
 		},
 		{
+			// A quote that opens a field and is never closed takes the
+			// rest of the file into that field: the fault is where it
+			// opened (line 3), not the end of the file (line 5), where the
+			// csv reader notices it and where nothing is wrong.
+			name: "unclosed quote",
+			csv: "patient_id,drug,fill_date,days_supply\n" + // 1
+				"P1,lisinopril,2022-01-01,90\n" + // 2 fine
+				"P1,\"lisinopril,2022-04-01,90\n" + // 3 opens a quoted field
+				"P1,lisinopril,2022-07-01,90\n" + // 4 fine
+				"P1,lisinopril,2022-10-01,90\n", // 5 fine
+			args:       year2022,
+			wantErr:    "FILE: 1 malformed row(s)",
+			wantStderr: []string{"FILE:3: record: a quoted field opened on this line is never closed"},
+		},
+		{
 			name: "malformed row on stdin", csv: referenceCSV + "P1,lisinopril,2022-01-01,x\n", stdin: true,
 			args: year2022, wantErr: "<stdin>: 1 malformed row(s)", wantStderr: []string{"<stdin>:7: days_supply: "},
 		},
