@@ -285,7 +285,8 @@ func (s *Store) UpdatePatient(ctx context.Context, a adherence.Actor, p *adheren
 // marks the patient's future scheduled doses excluded and resolves the
 // patient's open escalations (reason patient_deactivated). Reactivation
 // regenerates the future doses of the active plans. Setting the current
-// state changes nothing.
+// state changes nothing and is still audited (the caller reads the
+// patient).
 func (s *Store) SetPatientActive(ctx context.Context, a adherence.Actor, orgID, id string, active bool) (adherence.Patient, error) {
 	if !isID(orgID) || !isID(id) {
 		return adherence.Patient{}, errs.NotFound("patient")
@@ -301,14 +302,20 @@ func (s *Store) SetPatientActive(ctx context.Context, a adherence.Actor, orgID, 
 		if p, err = lockPatient(ctx, tx, orgID, id); err != nil {
 			return err
 		}
+		action := audit.ActionUpdate
+		if !active {
+			action = audit.ActionDelete
+		}
 		if p.Active == active {
-			return nil
+			// Nothing changes, but the caller is answered the patient's
+			// record: audited as the change attempted, as a PATCH
+			// changing nothing is.
+			return s.record(ctx, tx, a, orgID, action, "Patient", id, id)
 		}
 		now := s.clock()
 		p.Active, p.UpdatedAt, p.Version, p.DeactivatedAt = active, now, p.Version+1, nil
-		action := audit.ActionUpdate
 		if !active {
-			p.DeactivatedAt, action = &now, audit.ActionDelete
+			p.DeactivatedAt = &now
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE patients SET active = $1, deactivated_at = $2, updated_at = $3, version = $4
 			WHERE org_id = $5 AND id = $6`, p.Active, nullTime(p.DeactivatedAt), p.UpdatedAt, p.Version, orgID, id)

@@ -605,7 +605,8 @@ func (s *Store) regenEnd(p adherence.Plan, now time.Time) time.Time {
 //
 // Pausing or stopping also ends the missed_dose escalations about the
 // plan's doses (reasons plan_paused, plan_stopped; see
-// closePlanEscalations). Setting the current status changes nothing.
+// closePlanEscalations). Setting the current status changes nothing and
+// is still audited (the caller reads the plan).
 // Doses with an outcome are never touched. Resuming a plan that has ended
 // (see endedBy: its endAt or boundsPeriod.end passed, its last event or
 // the last dose its repeat.count counts is past) is errs.Conflict naming
@@ -631,7 +632,10 @@ func (s *Store) SetPlanStatus(ctx context.Context, a adherence.Actor, orgID, id 
 		}
 		switch {
 		case p.Status == status:
-			return nil
+			// Nothing changes, but the caller is answered the plan:
+			// audited as the change attempted, as a PATCH changing
+			// nothing is.
+			return s.record(ctx, tx, a, orgID, audit.ActionUpdate, "MedicationRequest", id, p.PatientID)
 		case p.Status == adherence.PlanStopped:
 			return errs.Conflict("plan is stopped")
 		}
