@@ -438,9 +438,29 @@ func planOut(p adherence.Plan, pat adherence.Patient, v view) planJSON {
 		out.Instructions = p.Instructions
 		out.DaysSupply = p.DaysSupply
 	} else {
-		out.Timing.Code = nil // out.Timing is a copy: p keeps its code
+		out.Timing = caregiverTiming(p.Timing)
 	}
 	return out
+}
+
+// caregiverTiming is the timing a caregiver of a patient who does not
+// share medication details sees: when the doses fall, without what is kept
+// as given and never read, which may be free text naming the drug — the
+// code, and the element ids and extensions of the timing, its repeat and
+// its boundsPeriod. t is not changed: its repeat and bounds are copied.
+func caregiverTiming(t schedule.Timing) schedule.Timing {
+	t.ID, t.Extension, t.Code = "", nil, nil
+	if t.Repeat != nil {
+		r := *t.Repeat
+		r.ID, r.Extension = "", nil
+		if r.BoundsPeriod != nil {
+			b := *r.BoundsPeriod
+			b.ID, b.Extension = "", nil
+			r.BoundsPeriod = &b
+		}
+		t.Repeat = &r
+	}
+	return t
 }
 
 // planInput is the body of POST /v1/patients/{id}/plans and PATCH
