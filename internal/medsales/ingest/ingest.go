@@ -100,15 +100,28 @@ func (r Request) Validate() error {
 	}
 	// Part B and Part D know their year only from the file name or the
 	// year given: without either their loader refuses the file, so the
-	// request is refused now, not queued (or opened) to fail. A zip
-	// archive is let through: the member read may carry the year.
-	if (r.Dataset == medsales.PartB || r.Dataset == medsales.PartD) && r.DataYear == 0 && !named && !zipped {
-		if name == "" { // a URL without a path: named by its host
-			name = source.RedactURL(r.Source)
-		}
+	// request is refused now, not queued (or opened) to fail.
+	if name, ok := r.yearless(); ok {
 		return errs.Invalid("dataYear", "%s: the file name carries no data year (such as _D24_ or _DY24_): give it (--data-year, or dataYear in POST /v1/ingestions)", name)
 	}
 	return nil
+}
+
+// yearless returns the name of a partb or partd source whose year nothing
+// gives: no data year given and none in the file name. A zip archive is
+// never yearless: the member read may carry the year.
+func (r Request) yearless() (name string, ok bool) {
+	if (r.Dataset != medsales.PartB && r.Dataset != medsales.PartD) || r.DataYear != 0 {
+		return "", false
+	}
+	name = source.NameOf(r.Source)
+	if _, named := store.YearFromName(r.Dataset, name); named || strings.EqualFold(path.Ext(name), ".zip") {
+		return "", false
+	}
+	if name == "" { // a URL without a path: named by its host
+		name = source.RedactURL(r.Source)
+	}
+	return name, true
 }
 
 // ValidateQueued checks a request to be queued as a River job (POST

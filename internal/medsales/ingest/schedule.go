@@ -3,6 +3,7 @@ package ingest
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/medplatform/medplatform/internal/medsales"
 	"github.com/medplatform/medplatform/internal/medsales/source"
+	"github.com/medplatform/medplatform/internal/platform/errs"
 )
 
 // ScheduleEntry is one periodic load: every Every, load Request.
@@ -47,6 +49,12 @@ func ParseSchedule(s string) ([]ScheduleEntry, error) {
 		// Queued as a River job: a source's credentials would be kept
 		// in the jobs table.
 		if err := req.ValidateQueued(); err != nil {
+			// The way medsales ingest and POST /v1/ingestions give a
+			// missing data year does not exist in an entry.
+			var e *errs.Error
+			if name, yearless := req.yearless(); yearless && errors.As(err, &e) && e.Field == "dataYear" {
+				return nil, fmt.Errorf("%s: dataYear: %s: the file name carries no data year (such as _D24_ or _DY24_), and an INGEST_SCHEDULE entry cannot give one: schedule a file whose name carries it, or a .zip archive whose member's name does", where, name)
+			}
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
 		id := scheduleID(req)

@@ -83,3 +83,33 @@ func TestScheduleRequestsNormalized(t *testing.T) {
 		}
 	}
 }
+
+// TestScheduleMissingDataYearSaysHowToFixIt: an INGEST_SCHEDULE entry has
+// no data year to give, so a partb or partd source whose file name
+// carries none is refused at startup with what the operator can do about
+// it. The message was the one of medsales ingest and POST /v1/ingestions,
+// "give it (--data-year, or dataYear in POST /v1/ingestions)": neither
+// exists in an entry.
+func TestScheduleMissingDataYearSaysHowToFixIt(t *testing.T) {
+	for _, in := range []string{
+		"partd s3://drop/partd.csv 720h",
+		"nppes s3://drop/weekly.zip 24h; partb https://download.cms.gov/physicians.csv 720h",
+	} {
+		_, err := ingest.ParseSchedule(in)
+		if err == nil {
+			t.Fatalf("ParseSchedule(%q) accepted a Part B or Part D source without a data year", in)
+		}
+		msg := err.Error()
+		for _, want := range []string{"dataYear: ", "the file name carries no data year (such as _D24_ or _DY24_)",
+			"an INGEST_SCHEDULE entry cannot give one", "schedule a file whose name carries it"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("ParseSchedule(%q) = %v, want it to say %q", in, err, want)
+			}
+		}
+		for _, unusable := range []string{"--data-year", "POST /v1/ingestions"} {
+			if strings.Contains(msg, unusable) {
+				t.Errorf("ParseSchedule(%q) = %v: points to %s, which an entry cannot use", in, err, unusable)
+			}
+		}
+	}
+}
