@@ -140,6 +140,12 @@ func NewReader(r io.Reader, file string, cols []Column, opts Options) (*Reader, 
 }
 
 func (r *Reader) readHeader(cols []Column, opts Options) error {
+	// UTF-16 text (Windows tools' "Unicode") would be taken for CR-only
+	// line ends (its CR is followed by a zero byte) or for a file that is
+	// not text: say what it is. Its byte order mark tells it.
+	if bom, _ := r.br.Peek(2); bytes.Equal(bom, []byte{0xff, 0xfe}) || bytes.Equal(bom, []byte{0xfe, 0xff}) {
+		return &layoutError{msg: fmt.Sprintf("%s: the file is UTF-16 text (it starts with the byte order mark % X), which is not supported: convert it to UTF-8", r.file, bom)}
+	}
 	line, err := r.readLine(maxHeader)
 	if err != nil {
 		if errors.Is(err, io.EOF) {

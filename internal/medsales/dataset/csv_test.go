@@ -256,6 +256,14 @@ func TestNewReaderRefuses(t *testing.T) {
 		{"CR-only line ends, quoted header", "\"NPI\",\"Entity Type Code\"\r\"1234567893\",\"1\"\r", crOnlyMsg},
 		{"CR-only line ends, over 1 MiB", "NPI,Entity Type Code\r" + strings.Repeat("1234567893,1\r", 1<<17), crOnlyMsg},
 		{"CR CR line ends (CR LF with LF turned into CR)", "NPI,Entity Type Code\r\r1234567893,1\r\r", crOnlyMsg},
+		// UTF-16 text (Excel's "Unicode Text", PowerShell, Notepad's
+		// "Unicode") was refused as CR-only line ends when its lines end
+		// in CR LF (its CR is followed by a zero byte), else as a header
+		// that is not UTF-8 in the wrong file: the file may well be the
+		// right one, in an encoding to convert.
+		{"UTF-16LE, CR LF line ends", utf16Text(false, "NPI,Entity Type Code\r\n1234567893,1\r\n"), utf16Msg("FF FE")},
+		{"UTF-16LE, LF line ends", utf16Text(false, "NPI,Entity Type Code\n1234567893,1\n"), utf16Msg("FF FE")},
+		{"UTF-16BE, CR LF line ends", utf16Text(true, "NPI,Entity Type Code\r\n1234567893,1\r\n"), utf16Msg("FE FF")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -274,6 +282,31 @@ func TestNewReaderRefuses(t *testing.T) {
 }
 
 const crOnlyMsg = "f.csv: lines end in CR alone (classic Mac OS line ends), which are not supported: convert them to LF or CR LF"
+
+func utf16Msg(bom string) string {
+	return "f.csv: the file is UTF-16 text (it starts with the byte order mark " + bom + "), which is not supported: convert it to UTF-8"
+}
+
+// utf16Text returns s (ASCII) as UTF-16 with its byte order mark, as
+// Windows tools write it: little-endian unless big.
+func utf16Text(big bool, s string) string {
+	var b strings.Builder
+	if big {
+		b.WriteString("\xfe\xff")
+	} else {
+		b.WriteString("\xff\xfe")
+	}
+	for _, c := range []byte(s) {
+		if big {
+			b.WriteByte(0)
+			b.WriteByte(c)
+		} else {
+			b.WriteByte(c)
+			b.WriteByte(0)
+		}
+	}
+	return b.String()
+}
 
 // TestReaderCRLFAndCRInFields: CR LF line ends are read, and so is a CR
 // inside a quoted field; neither is taken for CR-only line ends.
