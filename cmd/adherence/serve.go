@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"time"
 
@@ -61,10 +60,8 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if *addr == "" {
 		*addr = s.ListenAddr
 	}
-	// The address itself is only taken when the server starts; a
-	// malformed one (no port) is refused here.
-	if _, err := net.ResolveTCPAddr("tcp", *addr); err != nil {
-		return fmt.Errorf("listen on %s (--addr or LISTEN_ADDR): %w", *addr, err)
+	if err := server.CheckAddr(*addr); err != nil {
+		return err
 	}
 	requestTimeout, err := server.RequestTimeout(getenv)
 	if err != nil {

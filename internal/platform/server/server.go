@@ -73,6 +73,17 @@ func RequestTimeout(getenv func(string) string) (time.Duration, error) {
 	return d, nil
 }
 
+// CheckAddr refuses a listen address that could never be listened on (no
+// port, a port that is no number): the address is only taken when Run
+// starts, after the database has been opened (and, for an embedded
+// default, created), so both products check it first.
+func CheckAddr(addr string) error {
+	if _, err := net.ResolveTCPAddr("tcp", addr); err != nil {
+		return fmt.Errorf("listen on %s (--addr or LISTEN_ADDR): %w", addr, err)
+	}
+	return nil
+}
+
 // DefaultShutdownTimeout is how long shutdown waits, in all, for in-flight
 // requests and then running jobs when Config.ShutdownTimeout is zero: with
 // the default 5 s drain and at most 5 s to close the database (db.Close)
