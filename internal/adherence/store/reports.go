@@ -81,27 +81,41 @@ func (s *Store) doseCountsBy(ctx context.Context, orgID string, f ReportFilter, 
 			return nil, fmt.Errorf("dose counts: %w", err)
 		}
 	}
-	// key is what rows are grouped by: the patient, or nothing.
-	key, groupKey := `''`, ``
+	// key is what rows are grouped by: the patient, or nothing. One row
+	// per patient with a count per status, rather than one per patient
+	// and status: grouped by the patient alone, the cohort's counts come
+	// out of dose_instances_patient_due (migration 12: it carries status
+	// and double_dose) in its order, from the index alone, without
+	// sorting or hashing the org's instances of the window.
+	key, group := `''`, ``
 	if perPatient {
-		key, groupKey = `patient_id`, `patient_id, `
+		key, group = `patient_id`, ` GROUP BY patient_id`
 	}
 	where, args := f.where(orgID)
-	rows, err := s.db.SQL.QueryContext(ctx, `SELECT `+key+`, status, COUNT(*), SUM(CASE WHEN double_dose THEN 1 ELSE 0 END)
-		FROM dose_instances WHERE `+where+` GROUP BY `+groupKey+`status`, args...)
+	rows, err := s.db.SQL.QueryContext(ctx, `SELECT `+key+`, COUNT(*),
+		COALESCE(SUM(CASE WHEN status = 'taken_on_time' THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN status = 'taken_late' THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN status = 'skipped' THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN status = 'missed' THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN status = 'excluded' THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN double_dose THEN 1 ELSE 0 END), 0)
+		FROM dose_instances WHERE `+where+group, args...)
 	if err != nil {
 		return nil, fmt.Errorf("dose counts: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var k, status string
-		var n, doubles int
-		if err := rows.Scan(&k, &status, &n, &doubles); err != nil {
+		var k string
+		var c adherence.DoseCounts
+		if err := rows.Scan(&k, &c.Scheduled, &c.OnTime, &c.Late, &c.Skipped, &c.Missed, &c.Excluded, &c.DoubleDoses); err != nil {
 			return nil, fmt.Errorf("dose counts: %w", err)
 		}
-		c := out[k]
-		c.DoubleDoses += doubles
-		addStatus(&c, status, n)
+		if c.Scheduled == 0 {
+			continue // no instance: the row of an aggregate without GROUP BY
+		}
+		// Every other status (scheduled, and any a newer version writes)
+		// is still open, as addStatus counts it.
+		c.Pending = c.Scheduled - c.OnTime - c.Late - c.Skipped - c.Missed - c.Excluded
 		out[k] = c
 	}
 	if err := rows.Err(); err != nil {
@@ -118,10 +132,6 @@ func (s *Store) doseCountsBy(ctx context.Context, orgID string, f ReportFilter, 
 	if f.PlanID != "" {
 		eargs = append(eargs, f.PlanID)
 		ewhere += fmt.Sprintf(` AND plan_id = $%d`, len(eargs))
-	}
-	group := ``
-	if perPatient {
-		group = ` GROUP BY patient_id`
 	}
 	erows, err := s.db.SQL.QueryContext(ctx, `SELECT `+key+`, COUNT(*) FROM events WHERE `+ewhere+group, eargs...)
 	if err != nil {
