@@ -254,6 +254,11 @@ func (s *Store) LoadOpenPayments(ctx context.Context, in LoadInput) (LoadResult,
 			tally.Reject(r.Line(), err.Error())
 			continue
 		}
+		// The name is in open_payments_npi's entries too (for the totals).
+		if err := checkIndexed("Applicable_Manufacturer_or_Applicable_GPO_Making_Payment_Name", len(p.ManufacturerName), r.ColumnName); err != nil {
+			tally.Reject(r.Line(), err.Error())
+			continue
+		}
 		if p.ProgramYear != year {
 			tally.Reject(r.Line(), fmt.Sprintf("%s %d is not the program year %d being loaded", r.ColumnName("Program_Year"), p.ProgramYear, year))
 			continue
@@ -540,22 +545,7 @@ func (s *Store) byteOrder(query string) string {
 // 2^53 cents, so totals and their order match PostgreSQL's (amounts that
 // cancel out total 0.00, not a -0.00 that sorts below another zero).
 func (s *Store) PaymentTotals(ctx context.Context, npi string) ([]medsales.PaymentTotal, error) {
-	query := `
-		SELECT program_year, COALESCE(manufacturer_name, ''), ROUND(SUM(amount), 2),
-		       COALESCE(SUM(n_payments), 0)
-		FROM open_payments
-		WHERE npi = $1
-		GROUP BY program_year, COALESCE(manufacturer_name, '')
-		ORDER BY program_year DESC, SUM(amount) DESC, COALESCE(manufacturer_name, '') COLLATE "C"`
-	if s.db.Dialect == db.SQLite {
-		query = `
-		SELECT program_year, COALESCE(manufacturer_name, ''), printf('%.2f', SUM(ROUND(CAST(amount AS REAL) * 100)) / 100.0),
-		       COALESCE(SUM(n_payments), 0)
-		FROM open_payments
-		WHERE npi = $1
-		GROUP BY program_year, COALESCE(manufacturer_name, '')
-		ORDER BY program_year DESC, SUM(ROUND(CAST(amount AS REAL) * 100)) DESC, COALESCE(manufacturer_name, '')`
-	}
+	query := paymentTotalsQuery(s.db.Dialect)
 	rows, err := s.reader().QueryContext(ctx, query, npi)
 	if err != nil {
 		return nil, fmt.Errorf("payment totals: %w", err)
@@ -573,6 +563,34 @@ func (s *Store) PaymentTotals(ctx context.Context, npi string) ([]medsales.Payme
 		return nil, fmt.Errorf("payment totals: %w", err)
 	}
 	return out, nil
+}
+
+// paymentTotalsQuery is the query of PaymentTotals on dialect d. It reads
+// only columns that the index open_payments_npi holds, so that the
+// database reads a provider's entries of that index and never the table:
+// a large recipient's payments lie scattered over the table (the file is
+// not sorted by recipient), one page each. It groups by the index's own
+// columns, so that the groups come in the index's order (SQLite then
+// needs no temporary B-tree for them); a missing manufacturer name is
+// always NULL (the loader stores none as ""), so grouping by the column
+// is grouping by what the answer shows.
+func paymentTotalsQuery(d db.Dialect) string {
+	if d == db.SQLite {
+		return `
+		SELECT program_year, COALESCE(manufacturer_name, ''), printf('%.2f', SUM(ROUND(CAST(amount AS REAL) * 100)) / 100.0),
+		       COALESCE(SUM(n_payments), 0)
+		FROM open_payments
+		WHERE npi = $1
+		GROUP BY program_year, manufacturer_name
+		ORDER BY program_year DESC, SUM(ROUND(CAST(amount AS REAL) * 100)) DESC, COALESCE(manufacturer_name, '')`
+	}
+	return `
+		SELECT program_year, COALESCE(manufacturer_name, ''), ROUND(SUM(amount), 2),
+		       COALESCE(SUM(n_payments), 0)
+		FROM open_payments
+		WHERE npi = $1
+		GROUP BY program_year, manufacturer_name
+		ORDER BY program_year DESC, SUM(amount) DESC, COALESCE(manufacturer_name, '') COLLATE "C"`
 }
 
 // taxonomyChunk is how many codes one Taxonomies query asks for.
