@@ -438,7 +438,8 @@ func topLimit(limit int) (int, error) {
 }
 
 // TopServices returns a provider's Part B service lines of the latest data
-// year loaded for that provider, by number of services (descending), at
+// year loaded for that provider, by number of services (descending), then
+// by HCPCS code and place of service (byte order, on both engines), at
 // most limit of them (0 means 10). A provider without Part B lines has
 // none: the result is empty, not an error.
 func (s *Store) TopServices(ctx context.Context, npi string, limit int) ([]medsales.ServiceLine, error) {

@@ -1,0 +1,48 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/medplatform/medplatform/internal/medsales/store"
+)
+
+// TopServices orders a provider's lines by number of services as a
+// number (1000.5 before 999, as text would not), then by HCPCS code and
+// place of service compared byte by byte, and cuts at its limit inside a
+// tie the same way on both engines.
+func TestTopServicesTieOrder(t *testing.T) {
+	claimsEach(t, func(t *testing.T, s *store.Store) {
+		header, _, _ := strings.Cut(string(sampleFile(t, partBSample)), "\n")
+		row := func(code, place, services string) string {
+			return fmt.Sprintf("%s,Smith,John,A,M.D.,I,1 Main St,,Springfield,IL,17,62701,1,Metro,US,Internal Medicine,Y,%s,Visit,N,%s,120,%s,100,150,89.56,70.2,71.11\n",
+				npiA, code, place, services)
+		}
+		file := header + "\n" +
+			row("99214", "O", "250") + row("J0129", "O", "999") + row("99213", "O", "250") +
+			row("99213", "F", "250") + row("G0008", "O", "1000.5") + row("99215", "O", "12")
+		mustLoad(t, s, (*store.Store).LoadPartB, "MUP_PHY_R26_P05_V10_D24_Prov_Svc.csv", []byte(file), store.LoadInput{})
+		for _, tt := range []struct {
+			limit int
+			want  []string
+		}{
+			{10, []string{"G0008/O/1000.5", "J0129/O/999", "99213/F/250", "99213/O/250", "99214/O/250", "99215/O/12"}},
+			{3, []string{"G0008/O/1000.5", "J0129/O/999", "99213/F/250"}},
+		} {
+			got, err := s.TopServices(context.Background(), npiA, tt.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lines []string
+			for _, l := range got {
+				lines = append(lines, l.HCPCSCode+"/"+l.PlaceOfService+"/"+l.Services)
+			}
+			if !slices.Equal(lines, tt.want) {
+				t.Errorf("TopServices(limit %d) = %q, want %q", tt.limit, lines, tt.want)
+			}
+		}
+	})
+}
