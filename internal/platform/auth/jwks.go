@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -142,8 +143,9 @@ func (s *jwksKeySet) fetchAfter(ctx context.Context, seen uint64) ([]jose.JSONWe
 
 // fetch reads the key set. Transport errors are wrapped, so that
 // isTransportError recognises them; an error status is not a transport
-// error. Keys of an algorithm or type that cannot verify a token here are
-// left out rather than failing the set (RFC 7517, section 5).
+// error. Keys of an algorithm or type that cannot verify a token here, and
+// keys not meant for verifying signatures (see forVerification), are left
+// out rather than failing the set (RFC 7517, section 5).
 func (s *jwksKeySet) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
 	if err != nil {
@@ -174,12 +176,17 @@ func (s *jwksKeySet) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {
 	keys := make([]jose.JSONWebKey, 0, len(set.Keys))
 	for _, raw := range set.Keys {
 		var meta struct {
-			Alg string `json:"alg"`
+			Alg    string          `json:"alg"`
+			Use    string          `json:"use"`
+			KeyOps json.RawMessage `json:"key_ops"`
 		}
 		if err := json.Unmarshal(raw, &meta); err != nil {
 			return nil, fmt.Errorf("auth: OIDC key set holds a key that is not an object: %w", err)
 		}
 		if meta.Alg != "" && !knownAlg(meta.Alg) {
+			continue
+		}
+		if !forVerification(meta.Use, meta.KeyOps) {
 			continue
 		}
 		var key jose.JSONWebKey
@@ -192,6 +199,27 @@ func (s *jwksKeySet) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {
 		keys = append(keys, key)
 	}
 	return keys, nil
+}
+
+// forVerification reports whether a key whose "use" and "key_ops" members
+// are use and keyOps may verify a signature. A key published for
+// encryption ("use" other than "sig", RFC 7517 section 4.2) or whose
+// operations leave out "verify" (section 4.3) may not: trusting it would
+// let a token be signed with a key the provider hands out for another
+// purpose. Absent members restrict nothing; "key_ops" that is not an
+// array of strings cannot be shown to allow verification.
+func forVerification(use string, keyOps json.RawMessage) bool {
+	if use != "" && use != "sig" {
+		return false
+	}
+	if len(keyOps) == 0 || string(keyOps) == "null" {
+		return true
+	}
+	var ops []string
+	if err := json.Unmarshal(keyOps, &ops); err != nil {
+		return false
+	}
+	return slices.Contains(ops, "verify")
 }
 
 // knownAlg reports whether alg is one of jwsAlgs.

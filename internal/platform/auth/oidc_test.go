@@ -477,3 +477,82 @@ func TestAuthenticateOIDCKeySetContents(t *testing.T) {
 		})
 	}
 }
+
+// TestAuthenticateOIDCKeyUse: a key the provider publishes for encryption
+// ("use": "enc", RFC 7517 section 4.2) or whose "key_ops" leave out
+// "verify" (section 4.3) never verifies a token's signature, whether the
+// token names it by kid or names no key; the signing keys published beside
+// it still verify theirs.
+func TestAuthenticateOIDCKeyUse(t *testing.T) {
+	c := newClock()
+	jwk := func(k *rsa.PrivateKey, kid string, extra map[string]any) map[string]any {
+		m := map[string]any{"kty": "RSA", "alg": "RS256", "kid": kid,
+			"n": base64.RawURLEncoding.EncodeToString(k.N.Bytes()),
+			"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(k.E)).Bytes())}
+		for name, v := range extra {
+			m[name] = v
+		}
+		return m
+	}
+	keys := map[string]*rsa.PrivateKey{}
+	for _, kid := range []string{"sig", "no-use", "ops-verify", "enc", "ops-encrypt", "ops-sign-only", "ops-empty"} {
+		keys[kid] = newRSAKey(t)
+	}
+	set := map[string]any{"keys": []any{
+		jwk(keys["enc"], "enc", map[string]any{"use": "enc"}),
+		jwk(keys["ops-encrypt"], "ops-encrypt", map[string]any{"key_ops": []string{"encrypt", "wrapKey"}}),
+		jwk(keys["ops-sign-only"], "ops-sign-only", map[string]any{"key_ops": []string{"sign"}}),
+		jwk(keys["ops-empty"], "ops-empty", map[string]any{"key_ops": []string{}}),
+		jwk(keys["sig"], "sig", map[string]any{"use": "sig"}),
+		jwk(keys["no-use"], "no-use", nil),
+		jwk(keys["ops-verify"], "ops-verify", map[string]any{"key_ops": []string{"verify"}}),
+	}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(set)
+	}))
+	t.Cleanup(srv.Close)
+	cfg := &auth.OIDCConfig{Issuer: testIssuer, Audience: testAudience, JWKSURL: srv.URL + "/jwks"}
+	a, err := auth.NewAuthenticator(nil, cfg, ratelimit.NewMemory(c.Now), c.Now)
+	if err != nil {
+		t.Fatalf("NewAuthenticator: %v", err)
+	}
+	a.MaxFailures = 1000 // this test is about verification, not the budget
+	claims := jwt.MapClaims{
+		"iss": testIssuer, "aud": testAudience, "sub": "u", "exp": c.Now().Add(time.Minute).Unix(),
+		"org_id": "org-1", "role": "admin",
+	}
+	// noKid signs without a kid header, so that every key is tried.
+	noKid := func(k *rsa.PrivateKey) string {
+		t.Helper()
+		s, err := jwt.NewWithClaims(jwt.SigningMethodRS256, claims).SignedString(k)
+		if err != nil {
+			t.Fatalf("sign JWT: %v", err)
+		}
+		return s
+	}
+	tests := []struct {
+		name     string
+		token    string
+		wantCode errs.Code
+	}{
+		{name: `"use": "sig"`, token: sign(t, jwt.SigningMethodRS256, keys["sig"], "sig", claims)},
+		{name: `no "use"`, token: sign(t, jwt.SigningMethodRS256, keys["no-use"], "no-use", claims)},
+		{name: `"key_ops": ["verify"]`, token: sign(t, jwt.SigningMethodRS256, keys["ops-verify"], "ops-verify", claims)},
+		{name: `"use": "sig", no kid`, token: noKid(keys["sig"])},
+		{name: `"use": "enc"`, token: sign(t, jwt.SigningMethodRS256, keys["enc"], "enc", claims), wantCode: errs.CodeUnauthorized},
+		{name: `"key_ops": ["encrypt", "wrapKey"]`, token: sign(t, jwt.SigningMethodRS256, keys["ops-encrypt"], "ops-encrypt", claims), wantCode: errs.CodeUnauthorized},
+		{name: `"key_ops": ["sign"]`, token: sign(t, jwt.SigningMethodRS256, keys["ops-sign-only"], "ops-sign-only", claims), wantCode: errs.CodeUnauthorized},
+		{name: `"key_ops": []`, token: sign(t, jwt.SigningMethodRS256, keys["ops-empty"], "ops-empty", claims), wantCode: errs.CodeUnauthorized},
+		{name: `"use": "enc", no kid`, token: noKid(keys["enc"]), wantCode: errs.CodeUnauthorized},
+		{name: `"key_ops": ["encrypt", "wrapKey"], no kid`, token: noKid(keys["ops-encrypt"]), wantCode: errs.CodeUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := a.Authenticate(t.Context(), request("192.0.2.1:1", "Bearer "+tt.token))
+			if code := errs.CodeOf(err); code != tt.wantCode {
+				t.Fatalf("Authenticate error = %v (code %q), want code %q", err, code, tt.wantCode)
+			}
+		})
+	}
+}
