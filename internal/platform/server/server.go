@@ -13,6 +13,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -22,6 +23,7 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/config"
 	"github.com/medplatform/medplatform/internal/platform/health"
 	"github.com/medplatform/medplatform/internal/platform/httpx"
+	"github.com/medplatform/medplatform/internal/platform/telemetry"
 )
 
 // Jobs is the job client the process runs (jobs.Client).
@@ -102,16 +104,28 @@ func WithRequestTimeout(next http.Handler, timeout time.Duration) http.Handler {
 	})
 }
 
+// errHealthOnlyPanic answers a request whose handler panicked.
+var errHealthOnlyPanic = errors.New("handler panicked")
+
 // HealthOnly is the handler of a process without an API: the health
 // endpoints and /metrics. Any other path gets the API's problem+json 404
-// (or 405), not net/http's plain text.
-func HealthOnly(checker *health.Checker, metrics http.Handler) http.Handler {
+// (or 405), not net/http's plain text. Around it is the API's telemetry
+// middleware, so that every answer, a 404 or 405 too, carries the
+// X-Request-Id its problem names, and is logged to log and counted in
+// httpMetrics (either may be nil) as the API's requests are.
+func HealthOnly(checker *health.Checker, metrics http.Handler, log *slog.Logger, httpMetrics *telemetry.HTTPMetrics) http.Handler {
 	mux := httpx.NewMux()
 	mux.Handle("GET /livez", checker.LivezHandler())
 	mux.Handle("GET /readyz", checker.ReadyzHandler())
 	mux.Handle("GET /health", checker.HealthHandler())
 	mux.Handle("GET /metrics", metrics)
-	return mux
+	return telemetry.Middleware(mux, telemetry.MiddlewareDeps{
+		Logger:  log,
+		Metrics: httpMetrics,
+		OnPanic: func(w http.ResponseWriter, r *http.Request) {
+			httpx.WriteError(w, r, nil, telemetry.RequestID(r.Context()), errHealthOnlyPanic)
+		},
+	})
 }
 
 // Run serves until ctx ends, then shuts down gracefully. It returns an

@@ -14,10 +14,10 @@ import (
 
 // TestHealthOnlyAnswersProblems: a worker's port serves its health
 // endpoints and metrics, and answers anything else as the API does, with
-// problem+json.
+// problem+json; every answer carries an X-Request-Id.
 func TestHealthOnlyAnswersProblems(t *testing.T) {
 	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("up 1\n")) })
-	h := server.HealthOnly(health.New(nil, time.Second, time.Now, nil), metrics)
+	h := server.HealthOnly(health.New(nil, time.Second, time.Now, nil), metrics, nil, nil)
 	for _, c := range []struct {
 		method, path string
 		status       int
@@ -32,6 +32,9 @@ func TestHealthOnlyAnswersProblems(t *testing.T) {
 		h.ServeHTTP(rec, httptest.NewRequest(c.method, c.path, nil))
 		if rec.Code != c.status {
 			t.Errorf("%s %s = %d, want %d", c.method, c.path, rec.Code, c.status)
+		}
+		if rec.Header().Get("X-Request-Id") == "" {
+			t.Errorf("%s %s: no X-Request-Id", c.method, c.path)
 		}
 		if !c.problem {
 			continue
