@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -197,7 +198,7 @@ func TestServeSampleFewProviders(t *testing.T) {
 	}
 	defer d.close()
 	var out bytes.Buffer
-	if err := loadSampleIfEmpty(ctx, d, d.ingester(nil), 3, &out); err != nil {
+	if err := loadSampleIfEmpty(ctx, d, d.ingester(nil), 3, &out, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatalf("loadSampleIfEmpty(3 providers) = %v; printed:\n%s", err, out.String())
 	}
 	cur, _ := datasetsJSON(t, getenv)["current"].(map[string]any)

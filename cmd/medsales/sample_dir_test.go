@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -30,7 +31,7 @@ func TestServeSampleDir(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer d.close()
-			if err := loadSampleIfEmpty(ctx, d, d.ingester(nil), 3, io.Discard); err != nil {
+			if err := loadSampleIfEmpty(ctx, d, d.ingester(nil), 3, io.Discard, slog.New(slog.DiscardHandler)); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := os.Stat(filepath.Join("data", "sample", sample.NPPESFile)); err != nil {
@@ -67,10 +68,10 @@ func TestServeSampleResumesAnInterruptedLoad(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if err := loadSampleFiles(ctx, svc, files[:3], io.Discard); err != nil { // zcta, nucc, nppes: then stopped
+					if err := loadSampleFiles(ctx, svc, files[:3], 3, io.Discard, slog.New(slog.DiscardHandler)); err != nil { // zcta, nucc, nppes: then stopped
 						t.Fatal(err)
 					}
-					if err := loadSampleIfEmpty(ctx, d, svc, 3, io.Discard); err != nil {
+					if err := loadSampleIfEmpty(ctx, d, svc, 3, io.Discard, slog.New(slog.DiscardHandler)); err != nil {
 						t.Fatal(err)
 					}
 					latest, err := d.store.LatestLoads(ctx)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -141,8 +142,14 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	svc := d.ingester(ingestMetrics)
 	if *sampleN > 0 {
-		if err := loadSampleIfEmpty(ctx, d, svc, *sampleN, stdout); err != nil {
+		if err := loadSampleIfEmpty(ctx, d, svc, *sampleN, stdout, log.With("command", name)); err != nil {
 			return err
+		}
+		if ctx.Err() != nil {
+			// Stopped (SIGTERM, Ctrl-C) during the sample load, which
+			// logged what it left: a shutdown asked for, so the exit is
+			// a clean one's, and there is nothing to serve.
+			return nil
 		}
 	}
 
@@ -190,7 +197,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 // dataset from them. On a database whose loads so far are all this
 // sample's (the same files, the same rows: a quick start stopped midway)
 // it loads the rest; any other data is left alone.
-func loadSampleIfEmpty(ctx context.Context, d *deps, svc *ingest.Service, n int, stdout io.Writer) error {
+func loadSampleIfEmpty(ctx context.Context, d *deps, svc *ingest.Service, n int, stdout io.Writer, log *slog.Logger) error {
 	latest, err := d.store.LatestLoads(ctx)
 	if err != nil {
 		return err
@@ -217,7 +224,7 @@ func loadSampleIfEmpty(ctx context.Context, d *deps, svc *ingest.Service, n int,
 			return nil
 		}
 		fmt.Fprintf(stdout, "an earlier load of this sample stopped before the end: loading the %d datasets it left\n", len(rest))
-		return loadSampleFiles(ctx, svc, rest, stdout)
+		return loadSampleFiles(ctx, svc, rest, n, stdout, log)
 	}
 	dir := d.sampleDir()
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -227,7 +234,7 @@ func loadSampleIfEmpty(ctx context.Context, d *deps, svc *ingest.Service, n int,
 	if err != nil {
 		return err
 	}
-	return loadSampleFiles(ctx, svc, files, stdout)
+	return loadSampleFiles(ctx, svc, files, n, stdout, log)
 }
 
 // sampleNamesOnly reports whether every dataset loaded came from a file
@@ -271,9 +278,33 @@ func sampleRest(latest map[medsales.Dataset]store.Freshness, files []sampleFile)
 	return rest
 }
 
-// loadSampleFiles loads files in order.
-func loadSampleFiles(ctx context.Context, svc *ingest.Service, files []sampleFile, stdout io.Writer) error {
-	for _, f := range files {
+// loadSampleFiles loads files (the sample of n providers) in order. A
+// load stopped by the end of ctx (SIGTERM, Ctrl-C) is an expected stop,
+// not an error: it is logged at WARN with the datasets loaded and those
+// left, and nil is returned. The stopped load left the live data as it
+// was, and the next `serve --sample n` loads the datasets left.
+func loadSampleFiles(ctx context.Context, svc *ingest.Service, files []sampleFile, n int, stdout io.Writer, log *slog.Logger) error {
+	loaded := []string{}
+	// interrupted logs the stop before files[i] was loaded.
+	interrupted := func(i int) {
+		left := []string{}
+		for _, f := range files[i:] {
+			if f.rows > 0 {
+				left = append(left, string(f.dataset))
+			}
+		}
+		log.WarnContext(ctx, "sample load interrupted",
+			"loaded", loaded, "not_loaded", left,
+			"resume", fmt.Sprintf("medsales serve --sample %d loads the datasets not loaded", n))
+	}
+	for i, f := range files {
+		if ctx.Err() != nil {
+			// Stopped before this load began (while the sample was
+			// written, or between two loads): it is not started, only
+			// to be refused and recorded as failed.
+			interrupted(i)
+			return nil
+		}
 		if f.rows == 0 {
 			// A few providers may have no secondary location or other
 			// name: a file of only a header fails its load (a full load
@@ -282,9 +313,14 @@ func loadSampleFiles(ctx context.Context, svc *ingest.Service, files []sampleFil
 			continue
 		}
 		res, err := svc.Run(ctx, ingest.Request{Dataset: f.dataset, Source: f.path}, nil)
+		if err != nil && ctx.Err() != nil {
+			interrupted(i)
+			return nil
+		}
 		if err != nil {
 			return err
 		}
+		loaded = append(loaded, string(f.dataset))
 		fmt.Fprintf(stdout, "loaded %-17s %8d rows  %s\n", f.dataset, res.Loaded, filepath.Base(f.path))
 	}
 	return nil

@@ -296,6 +296,8 @@ const (
 	JobTimedOut Interruption = "interrupted: the load ran past its job's time limit"
 	// JobCancelled: the job was cancelled through River.
 	JobCancelled Interruption = "interrupted: the job was cancelled"
+	// timedOut: the load's context passed its deadline (not a job's).
+	timedOut Interruption = "interrupted: the load ran past its time limit"
 )
 
 // interruption is the reason a load whose context ended records: the
@@ -307,7 +309,7 @@ func interruption(ctx context.Context) Interruption {
 	case errors.As(cause, &i):
 		return i
 	case errors.Is(cause, context.DeadlineExceeded):
-		return "interrupted: the load ran past its time limit"
+		return timedOut
 	}
 	return "interrupted: the load was cancelled before it finished"
 }
@@ -324,6 +326,21 @@ func interrupted(ctx context.Context, err error) (string, error) {
 		return string(stopped), err // a step already said why (context.Cause)
 	}
 	return string(stopped), fmt.Errorf("%s: %w", stopped, err)
+}
+
+// logUnfinished logs the end of a load that did not succeed: at ERROR as
+// msg, except for a load stopped because its context ended for a stop
+// that was asked for (a shutdown, Ctrl-C, a River job cancelled), logged
+// at WARN as "ingest interrupted". A load that ran past its time limit
+// (its job's or its context's) is a failure and stays at ERROR.
+func logUnfinished(ctx context.Context, log *slog.Logger, msg string, attrs ...any) {
+	if ctx.Err() != nil {
+		if i := interruption(ctx); i != JobTimedOut && i != timedOut {
+			log.WarnContext(ctx, "ingest interrupted", attrs...)
+			return
+		}
+	}
+	log.ErrorContext(ctx, msg, attrs...)
 }
 
 // Run loads req. The live data changes only when the load succeeds; a
@@ -372,7 +389,7 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 			}
 		}
 		s.Metrics.failed(req.Dataset, ctx.Err() != nil)
-		log.ErrorContext(ctx, "ingest refused", "error", err.Error())
+		logUnfinished(ctx, log, "ingest refused", "error", err.Error())
 		return Result{}, err
 	}
 
@@ -490,7 +507,7 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 			// The rejected rows are often why the load failed.
 			attrs = append(attrs, "rejects_file", res.RejectsFile)
 		}
-		log.ErrorContext(ctx, "ingest failed", attrs...)
+		logUnfinished(ctx, log, "ingest failed", attrs...)
 		return res, err
 	}
 

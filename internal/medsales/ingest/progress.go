@@ -53,8 +53,8 @@ func (p *LogProgress) Update(rows, bytes, total int64) {
 	p.log.InfoContext(p.ctx, "ingest progress", attrs...)
 }
 
-// Done does nothing: the service logs the final line, "ingest finished"
-// or "ingest failed".
+// Done does nothing: the service logs the final line, "ingest finished",
+// "ingest failed" or "ingest interrupted".
 func (p *LogProgress) Done(error) {}
 
 // BarProgress draws a terminal progress bar over the bytes of the source,

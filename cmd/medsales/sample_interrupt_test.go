@@ -1,0 +1,165 @@
+//go:build unix
+
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestSampleLoadSIGTERM stops `medsales serve --sample N` (the real
+// binary) with SIGTERM, as ECS and Ctrl-C do, while it loads the sample's
+// NPPES file. An interrupted quick start is a shutdown that was asked
+// for, not an error: the process exits 0 as a SIGTERM during serve does,
+// logs the interruption at WARN naming the datasets it loaded and those
+// it left, logs nothing at ERROR, and leaves the database as it was
+// before the interrupted load (the load recorded as failed, what was
+// served before still served).
+func TestSampleLoadSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and signals it; skipped with -short")
+	}
+	bin := filepath.Join(t.TempDir(), "medsales")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	for _, eng := range engines {
+		t.Run(eng.name, func(t *testing.T) {
+			dir := t.TempDir()
+			env := map[string]string{"DATABASE_URL": eng.url(t), "REJECTS_DIR": filepath.Join(dir, "rejects")}
+			getenv := func(k string) string { return env[k] }
+			c := exec.Command(bin, "serve", "--sample", "150000", "--addr", freeAddr(t))
+			c.Dir = dir // PostgreSQL: the sample files go to data/sample here
+			c.Env = []string{"DATABASE_URL=" + env["DATABASE_URL"], "REJECTS_DIR=" + env["REJECTS_DIR"], "SHUTDOWN_DRAIN=0s"}
+			// Read while the process writes them: locked.
+			var stdout, stderr lockedBuffer
+			c.Stdout, c.Stderr = &stdout, &stderr
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if c.ProcessState == nil {
+					_ = c.Process.Kill()
+					_ = c.Wait()
+				}
+			})
+
+			// Signalled once the NPPES load has recorded its start.
+			var before map[string]any
+			deadline := time.Now().Add(2 * time.Minute)
+			for before == nil {
+				if time.Now().After(deadline) {
+					t.Fatalf("the sample's NPPES load did not start within 2 minutes\n%s%s", stdout.String(), stderr.String())
+				}
+				time.Sleep(20 * time.Millisecond)
+				if !strings.Contains(stdout.String(), "loaded nucc") {
+					continue
+				}
+				v := datasetsJSON(t, getenv)
+				for _, h := range historyOf(v) {
+					if h["dataset"] == "nppes" && h["status"] == "running" {
+						before = v
+					}
+				}
+			}
+			if err := c.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Wait(); err != nil {
+				t.Errorf("serve --sample after SIGTERM during the load: %v, want exit status 0 as a SIGTERM during serve gives\n%s", err, stderr.String())
+			}
+
+			var warned map[string]any
+			for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+				var rec map[string]any
+				if err := json.Unmarshal([]byte(line), &rec); err != nil {
+					t.Errorf("stderr line is not a log record: %s", line)
+					continue
+				}
+				if rec["level"] == "ERROR" {
+					t.Errorf("logged at ERROR: %s", line)
+				}
+				if rec["msg"] == "sample load interrupted" {
+					warned = rec
+				}
+			}
+			if warned == nil || warned["level"] != "WARN" {
+				t.Fatalf("no WARN line \"sample load interrupted\" (got %v)\n%s", warned, stderr.String())
+			}
+			if loaded := stringsOf(warned["loaded"]); !slices.Contains(loaded, "zcta") || !slices.Contains(loaded, "nucc") || slices.Contains(loaded, "nppes") {
+				t.Errorf("interruption line: loaded %v, want zcta and nucc, not nppes", loaded)
+			}
+			if left := stringsOf(warned["not_loaded"]); !slices.Contains(left, "nppes") || !slices.Contains(left, "openpayments") {
+				t.Errorf("interruption line: not_loaded %v, want nppes and the datasets after it", left)
+			}
+
+			after := datasetsJSON(t, getenv)
+			if !sameCurrent(before, after) {
+				t.Errorf("what is served changed:\nbefore %v\nafter  %v", before["current"], after["current"])
+			}
+			var nppes map[string]any
+			for _, h := range historyOf(after) {
+				if h["status"] == "running" {
+					t.Errorf("a load is left running: %v", h)
+				}
+				if h["dataset"] == "nppes" && nppes == nil {
+					nppes = h
+				}
+			}
+			const reason = "interrupted: the load was cancelled before it finished"
+			if nppes == nil || nppes["status"] != "failed" || nppes["error"] != reason {
+				t.Errorf("the interrupted NPPES load's history: %v, want failed with %q", nppes, reason)
+			}
+		})
+	}
+}
+
+// lockedBuffer is a buffer a process writes to while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// historyOf returns the load history of a `medsales datasets --json`.
+func historyOf(v map[string]any) []map[string]any {
+	var hist []map[string]any
+	items, _ := v["history"].([]any)
+	for _, it := range items {
+		if h, ok := it.(map[string]any); ok {
+			hist = append(hist, h)
+		}
+	}
+	return hist
+}
+
+// stringsOf returns the strings of a JSON array.
+func stringsOf(v any) []string {
+	var out []string
+	items, _ := v.([]any)
+	for _, it := range items {
+		if s, ok := it.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
