@@ -390,7 +390,7 @@ func cmdSample(ctx context.Context, args []string, getenv func(string) string, s
 	if err := os.MkdirAll(*out, 0o750); err != nil {
 		return fmt.Errorf("--out: cannot create the directory %s: %w", *out, err)
 	}
-	files, err := writeSample(*out, *n, *seed)
+	files, err := writeSample(ctx, *out, *n, *seed)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+
 	"github.com/medplatform/medplatform/internal/medsales"
 	"github.com/medplatform/medplatform/internal/medsales/sample"
 )
@@ -13,9 +15,10 @@ type sampleFile struct {
 }
 
 // writeSample writes sample files for n providers into dir and returns
-// them in load order (reference data first).
-func writeSample(dir string, n int, seed int64) ([]sampleFile, error) {
-	f, err := sample.Write(dir, sample.Options{Providers: n, Seed: seed})
+// them in load order (reference data first), the order of
+// sampleDatasets. It stops when ctx ends (sample.WriteContext).
+func writeSample(ctx context.Context, dir string, n int, seed int64) ([]sampleFile, error) {
+	f, err := sample.WriteContext(ctx, dir, sample.Options{Providers: n, Seed: seed})
 	if err != nil {
 		return nil, err
 	}
@@ -31,4 +34,12 @@ func writeSample(dir string, n int, seed int64) ([]sampleFile, error) {
 		{medsales.PartD, f.PartD, c.PartD},
 		{medsales.OpenPayments, f.OpenPayments, c.OpenPayments},
 	}, nil
+}
+
+// sampleDatasets names the datasets of the sample in load order, as
+// writeSample returns their files.
+func sampleDatasets() []string {
+	return []string{string(medsales.ZCTA), string(medsales.NUCC), string(medsales.NPPES), string(medsales.NPPESLocations),
+		string(medsales.NPPESOtherNames), string(medsales.NPPESEndpoints), string(medsales.PartB), string(medsales.PartD),
+		string(medsales.OpenPayments)}
 }

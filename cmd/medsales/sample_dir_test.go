@@ -64,7 +64,7 @@ func TestServeSampleResumesAnInterruptedLoad(t *testing.T) {
 					}
 					defer d.close()
 					svc := d.ingester(nil)
-					files, err := writeSample(t.TempDir(), c.loadedN, 1)
+					files, err := writeSample(context.Background(), t.TempDir(), c.loadedN, 1)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -80,7 +80,7 @@ func TestServeSampleResumesAnInterruptedLoad(t *testing.T) {
 					}
 					want := c.wantTotal
 					if want == 0 { // every dataset of the sample that has rows
-						mine, err := writeSample(t.TempDir(), 3, 1)
+						mine, err := writeSample(context.Background(), t.TempDir(), 3, 1)
 						if err != nil {
 							t.Fatal(err)
 						}

@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -117,6 +118,117 @@ func TestSampleLoadSIGTERM(t *testing.T) {
 			const reason = "interrupted: the load was cancelled before it finished"
 			if nppes == nil || nppes["status"] != "failed" || nppes["error"] != reason {
 				t.Errorf("the interrupted NPPES load's history: %v, want failed with %q", nppes, reason)
+			}
+		})
+	}
+}
+
+// TestSampleGenerationSIGTERM stops `medsales serve --sample N` (the real
+// binary) with SIGTERM while it still writes the sample files, for more
+// providers than it could write in a stop's grace period: writing stops
+// with the first file unfinished and no temporary file left, nothing is
+// loaded, the interruption is logged at WARN with every dataset not
+// loaded, nothing at ERROR, and the process exits 0. The files were all
+// written first, minutes for millions of providers, past the 30 s ECS
+// gives before SIGKILL.
+func TestSampleGenerationSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and signals it; skipped with -short")
+	}
+	bin := filepath.Join(t.TempDir(), "medsales")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	for _, eng := range engines {
+		t.Run(eng.name, func(t *testing.T) {
+			dir := t.TempDir()
+			url := eng.url(t)
+			if strings.HasPrefix(url, "sqlite:") {
+				// The sample goes beside the SQLite file: data/sample in dir,
+				// as on PostgreSQL.
+				url = "sqlite:" + filepath.Join(dir, "data", "medsales.db")
+			}
+			env := map[string]string{"DATABASE_URL": url}
+			getenv := func(k string) string { return env[k] }
+			sampleDir := filepath.Join(dir, "data", "sample")
+			c := exec.Command(bin, "serve", "--sample", "5000000", "--addr", freeAddr(t))
+			c.Dir = dir
+			c.Env = []string{"DATABASE_URL=" + url, "REJECTS_DIR=" + filepath.Join(dir, "rejects"), "SHUTDOWN_DRAIN=0s"}
+			var stderr lockedBuffer
+			c.Stderr = &stderr
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// exited is closed once the process has exited, with its
+			// status in waitErr.
+			exited := make(chan struct{})
+			var waitErr error
+			go func() {
+				waitErr = c.Wait()
+				close(exited)
+			}()
+			t.Cleanup(func() {
+				select {
+				case <-exited:
+				default:
+					_ = c.Process.Kill()
+					<-exited
+				}
+			})
+
+			// Signalled once the first file is being written (under a
+			// temporary name).
+			deadline := time.Now().Add(2 * time.Minute)
+			for {
+				if m, _ := filepath.Glob(filepath.Join(sampleDir, ".npidata_pfile_*")); len(m) > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the sample's NPPES file was not being written within 2 minutes\n%s", stderr.String())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if err := c.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-exited:
+				if waitErr != nil {
+					t.Errorf("serve --sample after SIGTERM while writing the sample: %v, want exit status 0\n%s", waitErr, stderr.String())
+				}
+			case <-time.After(2 * time.Minute):
+				t.Fatalf("serve --sample still running 2 minutes after SIGTERM\n%s", stderr.String())
+			}
+
+			entries, err := os.ReadDir(sampleDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range entries {
+				t.Errorf("sample file left after the interrupted write: %s", e.Name())
+			}
+			var warned map[string]any
+			for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+				var rec map[string]any
+				if err := json.Unmarshal([]byte(line), &rec); err != nil {
+					t.Errorf("stderr line is not a log record: %s", line)
+					continue
+				}
+				if rec["level"] == "ERROR" {
+					t.Errorf("logged at ERROR: %s", line)
+				}
+				if rec["msg"] == "sample load interrupted" {
+					warned = rec
+				}
+			}
+			if warned == nil || warned["level"] != "WARN" {
+				t.Fatalf("no WARN line \"sample load interrupted\" (got %v)\n%s", warned, stderr.String())
+			}
+			if loaded, left := stringsOf(warned["loaded"]), stringsOf(warned["not_loaded"]); len(loaded) != 0 || len(left) != 9 {
+				t.Errorf("interruption line: loaded %v, not_loaded %v; want none loaded, all 9 datasets left", loaded, left)
+			}
+			if hist := historyOf(datasetsJSON(t, getenv)); len(hist) != 0 {
+				t.Errorf("history after the interrupted write: %v, want no load", hist)
 			}
 		})
 	}

@@ -214,7 +214,21 @@ func loadSampleIfEmpty(ctx context.Context, d *deps, svc *ingest.Service, n int,
 			return fmt.Errorf("compare with the sample: %w", err)
 		}
 		defer os.RemoveAll(tmp)
-		files, err := writeSample(tmp, n, 1)
+		files, err := writeSample(ctx, tmp, n, 1)
+		if err != nil && ctx.Err() != nil {
+			// Stopped while writing the sample to compare: the datasets
+			// not loaded yet are left.
+			loaded, left := []string{}, []string{}
+			for _, ds := range sampleDatasets() {
+				if _, ok := latest[medsales.Dataset(ds)]; ok {
+					loaded = append(loaded, ds)
+				} else {
+					left = append(left, ds)
+				}
+			}
+			sampleInterrupted(ctx, log, n, loaded, left)
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -230,11 +244,25 @@ func loadSampleIfEmpty(ctx context.Context, d *deps, svc *ingest.Service, n int,
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
-	files, err := writeSample(dir, n, 1)
+	files, err := writeSample(ctx, dir, n, 1)
+	if err != nil && ctx.Err() != nil {
+		// Stopped while writing the sample: nothing is loaded.
+		sampleInterrupted(ctx, log, n, []string{}, sampleDatasets())
+		return nil
+	}
 	if err != nil {
 		return err
 	}
 	return loadSampleFiles(ctx, svc, files, n, stdout, log)
+}
+
+// sampleInterrupted logs that the sample load of n providers was stopped
+// (SIGTERM, Ctrl-C: an expected stop, so at WARN) with the datasets it
+// loaded and those it left, which the next `serve --sample n` loads.
+func sampleInterrupted(ctx context.Context, log *slog.Logger, n int, loaded, left []string) {
+	log.WarnContext(ctx, "sample load interrupted",
+		"loaded", loaded, "not_loaded", left,
+		"resume", fmt.Sprintf("medsales serve --sample %d loads the datasets not loaded", n))
 }
 
 // sampleNamesOnly reports whether every dataset loaded came from a file
@@ -293,9 +321,7 @@ func loadSampleFiles(ctx context.Context, svc *ingest.Service, files []sampleFil
 				left = append(left, string(f.dataset))
 			}
 		}
-		log.WarnContext(ctx, "sample load interrupted",
-			"loaded", loaded, "not_loaded", left,
-			"resume", fmt.Sprintf("medsales serve --sample %d loads the datasets not loaded", n))
+		sampleInterrupted(ctx, log, n, loaded, left)
 	}
 	for i, f := range files {
 		if ctx.Err() != nil {

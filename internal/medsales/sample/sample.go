@@ -16,6 +16,7 @@ package sample
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -93,6 +94,15 @@ type Counts struct {
 // Write creates dir if needed and writes the sample files into it,
 // replacing files of the same names.
 func Write(dir string, opts Options) (Files, error) {
+	return WriteContext(context.Background(), dir, opts)
+}
+
+// WriteContext is Write stopping when ctx ends: a sample of millions of
+// providers takes minutes to write, longer than a process stopped with
+// SIGTERM has before it is killed. It then returns an error wrapping
+// ctx's, with the file being written removed; the files written before
+// it stay.
+func WriteContext(ctx context.Context, dir string, opts Options) (Files, error) {
 	opts = opts.withDefaults()
 	if opts.Providers > MaxProviders {
 		return Files{}, fmt.Errorf("sample: %d providers is more than the %d whose NPIs are unique", opts.Providers, MaxProviders)
@@ -158,7 +168,7 @@ func Write(dir string, opts Options) (Files, error) {
 	}
 	for _, s := range steps {
 		p := path(s.name)
-		if err := writeFile(p, s.fn); err != nil {
+		if err := writeFile(ctx, p, s.fn); err != nil {
 			return Files{}, fmt.Errorf("sample: %s: %w", s.name, err)
 		}
 		*s.dst = p
@@ -173,7 +183,7 @@ func Write(dir string, opts Options) (Files, error) {
 // directory) keeps reading a whole file, where rewriting it in place
 // truncated it under the reader ("truncated input: last record has 4 of 7
 // fields"), and an interrupted write leaves no half file behind.
-func writeFile(path string, fn func(w io.Writer) error) (err error) {
+func writeFile(ctx context.Context, path string, fn func(w io.Writer) error) (err error) {
 	out, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
@@ -194,9 +204,23 @@ func writeFile(path string, fn func(w io.Writer) error) (err error) {
 	if err := out.Chmod(0o644); err != nil {
 		return err
 	}
-	bw := bufio.NewWriterSize(out, 1<<20)
+	// The context is checked at each write of the buffer: once a MiB.
+	bw := bufio.NewWriterSize(ctxWriter{ctx: ctx, w: out}, 1<<20)
 	if err := fn(bw); err != nil {
 		return err
 	}
 	return bw.Flush()
+}
+
+// ctxWriter writes to w until ctx ends, then fails with ctx's error.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
 }

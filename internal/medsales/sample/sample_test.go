@@ -3,8 +3,10 @@ package sample_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -722,5 +724,26 @@ func TestWriteRefusesMoreProvidersThanNPIs(t *testing.T) {
 	_, err := sample.Write(filepath.Join(file, "out"), sample.Options{Providers: sample.MaxProviders + 1})
 	if err == nil || !strings.Contains(err.Error(), "NPIs are unique") {
 		t.Errorf("Write with %d providers: err = %v, want it refused as more than the NPIs", sample.MaxProviders+1, err)
+	}
+}
+
+// TestWriteContextStops: writing a large sample stops when its context
+// ends (SIGTERM on `medsales serve --sample N`), with an error that is the
+// context's, and leaves no half-written file behind. It went on to the
+// end of every file, minutes for millions of providers.
+func TestWriteContextStops(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := sample.WriteContext(ctx, dir, sample.Options{Providers: 1_000_000, Seed: 1})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("WriteContext on a cancelled context: %v, want context.Canceled", err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		t.Errorf("left behind: %s", e.Name())
 	}
 }
