@@ -105,6 +105,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/medplatform/medplatform/bench/internal/benchkit"
 	"github.com/medplatform/medplatform/internal/medsales/dataset"
 	"github.com/medplatform/medplatform/internal/medsales/sample"
 )
@@ -182,7 +183,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if err != nil {
 		return err
 	}
-	load := loadAverage()
+	load := benchkit.LoadAverage()
 	fmt.Fprintf(stdout, "cores=%d  load average at start: %s  nppes-rows=%d partd-rows=%d sqlite=%t\n",
 		runtime.NumCPU(), load, c.nppesRows, c.partDRows, !c.skipSQLite)
 
@@ -215,14 +216,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	} else {
 		bin = track(filepath.Join(dir, "medsales"))
 		t0 := time.Now()
-		root, err := moduleRoot(ctx)
+		root, err := benchkit.ModuleRoot(ctx)
 		if err != nil {
 			return err
 		}
-		if err := build(ctx, root, bin, stderr); err != nil {
+		if err := benchkit.BuildMedsales(ctx, root, bin, stderr); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "built ./cmd/medsales in %.1fs from %s\n", time.Since(t0).Seconds(), provenance(ctx, root))
+		fmt.Fprintf(stdout, "built ./cmd/medsales in %.1fs from %s\n", time.Since(t0).Seconds(), benchkit.Provenance(ctx, root))
 	}
 
 	// 2. The files.
@@ -233,31 +234,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	}); err != nil {
 		return fmt.Errorf("generate NPPES: %w", err)
 	}
-	nppesSize := fileSize(nppesPath)
+	nppesSize := benchkit.FileSize(nppesPath)
 	fmt.Fprintf(stdout, "generated %s: %d records, %s, in %.1fs\n", nppesPath, c.nppesRows, mib(nppesSize), time.Since(t0).Seconds())
 	partDPath := track(filepath.Join(dir, sample.PartDFile))
 	t0 = time.Now()
 	if err := writeFile(partDPath, func(w io.Writer) error { return writePartD(w, c.partDRows, c.seed) }); err != nil {
 		return fmt.Errorf("generate Part D: %w", err)
 	}
-	fmt.Fprintf(stdout, "generated %s: %d drug lines, %s, in %.1fs\n", partDPath, c.partDRows, mib(fileSize(partDPath)), time.Since(t0).Seconds())
+	fmt.Fprintf(stdout, "generated %s: %d drug lines, %s, in %.1fs\n", partDPath, c.partDRows, mib(benchkit.FileSize(partDPath)), time.Since(t0).Seconds())
 	track(filepath.Join(dir, "rejects"))
 
 	// Databases: dropped at the end whatever happens.
-	if err := recreateDB(ctx, c.adminURL, rawDB); err != nil {
+	if err := benchkit.RecreateDB(ctx, c.adminURL, rawDB); err != nil {
 		return err
 	}
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
 		for _, name := range []string{rawDB, pgDB} {
-			if derr := dropDB(dctx, c.adminURL, name); derr != nil {
+			if derr := benchkit.DropDB(dctx, c.adminURL, name); derr != nil {
 				fmt.Fprintf(stdout, "drop database %s: %v\n", name, derr)
 				err = errors.Join(err, derr)
 			}
 		}
 	}()
-	if err := recreateDB(ctx, c.adminURL, pgDB); err != nil {
+	if err := benchkit.RecreateDB(ctx, c.adminURL, pgDB); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout)
@@ -319,7 +320,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		if nppesLite.err != nil {
 			failures = append(failures, nppesLite.err)
 		} else {
-			fmt.Fprintf(stdout, "    SQLite file: %s\n", mib(fileSize(dbPath)+fileSize(dbPath+"-wal")))
+			fmt.Fprintf(stdout, "    SQLite file: %s\n", mib(benchkit.FileSize(dbPath)+benchkit.FileSize(dbPath+"-wal")))
 		}
 	}
 
@@ -379,56 +380,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	return errors.Join(failures...)
 }
 
-// moduleRoot returns the directory of this module's go.mod.
-func moduleRoot(ctx context.Context) (string, error) {
-	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	return filepath.Dir(strings.TrimSpace(string(gomod))), nil
-}
-
-// build builds ./cmd/medsales of the module at root into bin.
-func build(ctx context.Context, root, bin string, stderr io.Writer) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/medsales")
-	cmd.Dir = root
-	cmd.Stdout, cmd.Stderr = stderr, stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go build ./cmd/medsales: %w", err)
-	}
-	return nil
-}
-
-// provenance names the commit the working tree is at and the files under
-// cmd/ and internal/ changed since: a shared checkout may hold someone's
-// work in progress, which the built binary includes.
-func provenance(ctx context.Context, root string) string {
-	git := func(args ...string) ([]byte, error) {
-		cmd := exec.CommandContext(ctx, "git", args...)
-		cmd.Dir = root
-		return cmd.Output()
-	}
-	head, err := git("rev-parse", "--short", "HEAD")
-	if err != nil {
-		return "an unknown commit (git rev-parse failed)"
-	}
-	s := "commit " + strings.TrimSpace(string(head))
-	st, err := git("status", "--porcelain", "--", "cmd", "internal", "go.mod", "go.sum")
-	if err != nil {
-		return s
-	}
-	var changed []string
-	for line := range strings.SplitSeq(strings.TrimRight(string(st), "\n"), "\n") {
-		if len(line) > 3 {
-			changed = append(changed, line[3:])
-		}
-	}
-	if len(changed) == 0 {
-		return s + " (clean)"
-	}
-	return s + " plus uncommitted changes to " + strings.Join(changed, ", ")
-}
-
 // productEnv is this process's environment without anything that would
 // point medsales elsewhere, plus the benchmark's settings (DATABASE_URL is
 // added per run).
@@ -473,10 +424,10 @@ func rawCopy(ctx context.Context, c config, file string) (rawResult, error) {
 		fmt.Fprintf(&ddl, "c%d text", i)
 	}
 	ddl.WriteString(")")
-	if err := execSQL(ctx, c.rawURL, ddl.String()); err != nil {
+	if err := benchkit.ExecSQL(ctx, c.rawURL, ddl.String()); err != nil {
 		return res, err
 	}
-	if err := execSQL(ctx, c.adminURL, "CHECKPOINT"); err != nil {
+	if err := benchkit.ExecSQL(ctx, c.adminURL, "CHECKPOINT"); err != nil {
 		return res, err
 	}
 	copyCmd := `\copy raw_nppes FROM '` + strings.ReplaceAll(file, "'", "''") + `' WITH (FORMAT csv, HEADER true)`
@@ -574,7 +525,7 @@ func ingestRun(ctx context.Context, c config, bin string, env []string, ds, file
 		}
 	}
 	res.name = ds + "/" + engine
-	if err := execSQL(ctx, c.adminURL, "CHECKPOINT"); err != nil {
+	if err := benchkit.ExecSQL(ctx, c.adminURL, "CHECKPOINT"); err != nil {
 		res.err = err
 		return res
 	}
@@ -596,7 +547,7 @@ func ingestRun(ctx context.Context, c config, bin string, env []string, ds, file
 		res.err = fmt.Errorf("%s: %w", res.name, err)
 		return res
 	}
-	watch := startWatch(cmd.Process.Pid, file, fileSize(file), t0)
+	watch := startWatch(cmd.Process.Pid, file, benchkit.FileSize(file), t0)
 	var act *activitySampler
 	if engine == "postgres" {
 		act = startActivity(ctx, c.adminURL, pgDB)
@@ -822,30 +773,6 @@ func (a *activitySampler) stop(n int) []activity {
 
 // Database administration over the admin URL.
 
-func execSQL(ctx context.Context, dbURL string, stmts ...string) error {
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	for _, s := range stmts {
-		if _, err := conn.Exec(ctx, s); err != nil {
-			return fmt.Errorf("%.60s…: %w", s, err)
-		}
-	}
-	return nil
-}
-
-func recreateDB(ctx context.Context, adminURL, name string) error {
-	return execSQL(ctx, adminURL,
-		"DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)",
-		"CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-}
-
-func dropDB(ctx context.Context, adminURL, name string) error {
-	return execSQL(ctx, adminURL, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-}
-
 func countRows(ctx context.Context, dbURL, table string) (int64, error) {
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
@@ -1012,14 +939,6 @@ func writeFile(path string, fn func(w io.Writer) error) (err error) {
 	return bw.Flush()
 }
 
-func fileSize(path string) int64 {
-	st, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	return st.Size()
-}
-
 func mib(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
 
 // tail returns the last n lines of the file at path.
@@ -1030,19 +949,6 @@ func tail(path string, n int) []string {
 	}
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	return lines[max(0, len(lines)-n):]
-}
-
-// loadAverage returns the 1, 5 and 15 minute load averages.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 // cpuSample holds CPU clock ticks used so far (USER_HZ, 100 a second on

@@ -95,8 +95,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/medplatform/medplatform/bench/internal/benchkit"
 	"github.com/medplatform/medplatform/internal/medsales/sample"
 )
 
@@ -184,7 +183,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		return err
 	}
 	fmt.Fprintf(stdout, "cores=%d  load average at start: %s  providers=%d per year: partb=%d partd=%d payments=%d; years=%d hub=%d clients=%d duration=%s\n",
-		runtime.NumCPU(), loadAverage(), c.providers, c.partBRows, c.partDRows, c.payRow, c.years, c.hubPayments, c.clients, c.duration)
+		runtime.NumCPU(), benchkit.LoadAverage(), c.providers, c.partBRows, c.partDRows, c.payRow, c.years, c.hubPayments, c.clients, c.duration)
 
 	dir := c.dir
 	if dir == "" {
@@ -207,14 +206,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if bin == "" {
 		bin = filepath.Join(dir, "medsales")
 		t0 := time.Now()
-		root, err := moduleRoot(ctx)
+		root, err := benchkit.ModuleRoot(ctx)
 		if err != nil {
 			return err
 		}
-		if err := build(ctx, root, bin, stderr); err != nil {
+		if err := benchkit.BuildMedsales(ctx, root, bin, stderr); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "built ./cmd/medsales in %.1fs from %s\n", time.Since(t0).Seconds(), provenance(ctx, root))
+		fmt.Fprintf(stdout, "built ./cmd/medsales in %.1fs from %s\n", time.Since(t0).Seconds(), benchkit.Provenance(ctx, root))
 	}
 
 	t0 := time.Now()
@@ -242,14 +241,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	env := productEnv(dir)
 	var failures []error
 	if !c.skipPostgres {
-		if err := recreateDB(ctx, c.adminURL, c.dbName); err != nil {
+		if err := benchkit.RecreateDB(ctx, c.adminURL, c.dbName); err != nil {
 			return err
 		}
 		if !c.keep {
 			defer func() {
 				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 				defer cancel()
-				if derr := dropDB(dctx, c.adminURL, c.dbName); derr != nil {
+				if derr := benchkit.DropDB(dctx, c.adminURL, c.dbName); derr != nil {
 					err = errors.Join(err, fmt.Errorf("drop database %s: %w", c.dbName, derr))
 				}
 			}()
@@ -270,7 +269,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 			failures = append(failures, fmt.Errorf("sqlite: %w", err))
 			fmt.Fprintf(stdout, "sqlite: FAILED: %v\n", err)
 		} else {
-			fmt.Fprintf(stdout, "    SQLite file: %.0f MiB\n", float64(fileSize(dbPath)+fileSize(dbPath+"-wal"))/(1<<20))
+			fmt.Fprintf(stdout, "    SQLite file: %.0f MiB\n", float64(benchkit.FileSize(dbPath)+benchkit.FileSize(dbPath+"-wal"))/(1<<20))
 		}
 	}
 	return errors.Join(failures...)
@@ -902,57 +901,8 @@ func appendQuoted(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// The build, the environment, the databases and the machine (as in
-// bench/ingest).
-
-// moduleRoot returns the directory of this module's go.mod.
-func moduleRoot(ctx context.Context) (string, error) {
-	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	return filepath.Dir(strings.TrimSpace(string(gomod))), nil
-}
-
-// build builds ./cmd/medsales of the module at root into bin.
-func build(ctx context.Context, root, bin string, stderr io.Writer) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/medsales")
-	cmd.Dir = root
-	cmd.Stdout, cmd.Stderr = stderr, stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go build ./cmd/medsales: %w", err)
-	}
-	return nil
-}
-
-// provenance names the commit the working tree is at and the files under
-// cmd/ and internal/ changed since, which the built binary includes.
-func provenance(ctx context.Context, root string) string {
-	git := func(args ...string) ([]byte, error) {
-		cmd := exec.CommandContext(ctx, "git", args...)
-		cmd.Dir = root
-		return cmd.Output()
-	}
-	head, err := git("rev-parse", "--short", "HEAD")
-	if err != nil {
-		return "an unknown commit (git rev-parse failed)"
-	}
-	s := "commit " + strings.TrimSpace(string(head))
-	st, err := git("status", "--porcelain", "--", "cmd", "internal", "go.mod", "go.sum")
-	if err != nil {
-		return s
-	}
-	var changed []string
-	for line := range strings.SplitSeq(strings.TrimRight(string(st), "\n"), "\n") {
-		if len(line) > 3 {
-			changed = append(changed, line[3:])
-		}
-	}
-	if len(changed) == 0 {
-		return s + " (clean)"
-	}
-	return s + " plus uncommitted changes to " + strings.Join(changed, ", ")
-}
+// The environment and the files; building the binary, the databases and
+// the machine's load are package benchkit's, shared with bench/ingest.
 
 // productEnv is this process's environment without anything that would
 // point medsales elsewhere, plus the benchmark's settings (DATABASE_URL is
@@ -972,30 +922,6 @@ func productEnv(dir string) []string {
 	return append(env, "LOG_LEVEL=warn", "REJECTS_DIR="+filepath.Join(dir, "rejects"))
 }
 
-func execSQL(ctx context.Context, dbURL string, stmts ...string) error {
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	for _, s := range stmts {
-		if _, err := conn.Exec(ctx, s); err != nil {
-			return fmt.Errorf("%.60s…: %w", s, err)
-		}
-	}
-	return nil
-}
-
-func recreateDB(ctx context.Context, adminURL, name string) error {
-	return execSQL(ctx, adminURL,
-		"DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)",
-		"CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-}
-
-func dropDB(ctx context.Context, adminURL, name string) error {
-	return execSQL(ctx, adminURL, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-}
-
 // writeFile writes path through fn and reports the first error, closing
 // included.
 func writeFile(path string, fn func(w io.Writer) error) (err error) {
@@ -1009,25 +935,4 @@ func writeFile(path string, fn func(w io.Writer) error) (err error) {
 		}
 	}()
 	return fn(f)
-}
-
-func fileSize(path string) int64 {
-	st, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	return st.Size()
-}
-
-// loadAverage returns the 1, 5 and 15 minute load averages.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }
