@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"runtime/pprof"
@@ -30,17 +29,15 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/medplatform/medplatform/bench/internal/adherenceapi"
 	"github.com/medplatform/medplatform/internal/adherence"
-	"github.com/medplatform/medplatform/internal/adherence/api"
 	"github.com/medplatform/medplatform/internal/adherence/schedule"
 	"github.com/medplatform/medplatform/internal/adherence/store"
 	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/auth"
 	"github.com/medplatform/medplatform/internal/platform/db"
-	"github.com/medplatform/medplatform/internal/platform/health"
 	"github.com/medplatform/medplatform/internal/platform/migrate"
 	"github.com/medplatform/medplatform/internal/platform/phi"
-	"github.com/medplatform/medplatform/internal/platform/ratelimit"
 	"github.com/medplatform/medplatform/internal/platform/telemetry"
 )
 
@@ -108,26 +105,11 @@ func run() error {
 		}
 	}
 	logger := telemetry.NewLogger(logOut, slog.LevelInfo)
-	authn, err := auth.NewAuthenticator(st, nil, ratelimit.NewMemory(time.Now), time.Now)
+	base, stopAPI, err := adherenceapi.Start(d, st, al, logger)
 	if err != nil {
 		return err
 	}
-	checker := health.New([]health.Check{health.DatabaseCheck(d)}, time.Second, time.Now, logger)
-	checker.SetReady(true)
-	reg := telemetry.NewRegistry()
-	metrics, err := telemetry.NewHTTPMetrics(reg)
-	if err != nil {
-		return err
-	}
-	h := api.NewServer(api.Deps{Store: st, Audit: al, Auth: authn, Health: checker, Registry: reg, HTTPMetrics: metrics, Logger: logger, Now: time.Now})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: h}
-	go srv.Serve(ln)
-	defer srv.Close()
-	base := "http://" + ln.Addr().String()
+	defer stopAPI()
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1000, MaxConnsPerHost: 0}, Timeout: 10 * time.Second}
 	get := func(path string) (time.Duration, error) {

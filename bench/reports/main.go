@@ -57,7 +57,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -70,15 +69,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/medplatform/medplatform/bench/internal/adherenceapi"
 	"github.com/medplatform/medplatform/internal/adherence"
-	"github.com/medplatform/medplatform/internal/adherence/api"
 	"github.com/medplatform/medplatform/internal/adherence/store"
 	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/auth"
 	"github.com/medplatform/medplatform/internal/platform/db"
-	"github.com/medplatform/medplatform/internal/platform/health"
 	"github.com/medplatform/medplatform/internal/platform/migrate"
-	"github.com/medplatform/medplatform/internal/platform/ratelimit"
 	"github.com/medplatform/medplatform/internal/platform/telemetry"
 )
 
@@ -486,26 +483,11 @@ func insertRows(ctx context.Context, tx *db.Tx, table string, cols []string, row
 // measure starts the API in this process and times each report.
 func measure(ctx context.Context, d *db.DB, st *store.Store, al *audit.Log, orgID, key string, reps int, stdout io.Writer) error {
 	logger := telemetry.NewLogger(io.Discard, slog.LevelInfo)
-	authn, err := auth.NewAuthenticator(st, nil, ratelimit.NewMemory(time.Now), time.Now)
+	base, stopAPI, err := adherenceapi.Start(d, st, al, logger)
 	if err != nil {
 		return err
 	}
-	checker := health.New([]health.Check{health.DatabaseCheck(d)}, time.Second, time.Now, logger)
-	checker.SetReady(true)
-	reg := telemetry.NewRegistry()
-	metrics, err := telemetry.NewHTTPMetrics(reg)
-	if err != nil {
-		return err
-	}
-	h := api.NewServer(api.Deps{Store: st, Audit: al, Auth: authn, Health: checker, Registry: reg, HTTPMetrics: metrics, Logger: logger, Now: time.Now})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: h}
-	go srv.Serve(ln)
-	defer srv.Close()
-	base := "http://" + ln.Addr().String()
+	defer stopAPI()
 	client := &http.Client{Timeout: 10 * time.Minute}
 	get := func(path string) error {
 		req, err := http.NewRequestWithContext(ctx, "GET", base+path, nil)

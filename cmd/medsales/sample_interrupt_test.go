@@ -78,23 +78,7 @@ func TestSampleLoadSIGTERM(t *testing.T) {
 				t.Errorf("serve --sample after SIGTERM during the load: %v, want exit status 0 as a SIGTERM during serve gives\n%s", err, stderr.String())
 			}
 
-			var warned map[string]any
-			for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
-				var rec map[string]any
-				if err := json.Unmarshal([]byte(line), &rec); err != nil {
-					t.Errorf("stderr line is not a log record: %s", line)
-					continue
-				}
-				if rec["level"] == "ERROR" {
-					t.Errorf("logged at ERROR: %s", line)
-				}
-				if rec["msg"] == "sample load interrupted" {
-					warned = rec
-				}
-			}
-			if warned == nil || warned["level"] != "WARN" {
-				t.Fatalf("no WARN line \"sample load interrupted\" (got %v)\n%s", warned, stderr.String())
-			}
+			warned := interruptedWarning(t, stderr.String())
 			if loaded := stringsOf(warned["loaded"]); !slices.Contains(loaded, "zcta") || !slices.Contains(loaded, "nucc") || slices.Contains(loaded, "nppes") {
 				t.Errorf("interruption line: loaded %v, want zcta and nucc, not nppes", loaded)
 			}
@@ -207,23 +191,7 @@ func TestSampleGenerationSIGTERM(t *testing.T) {
 			for _, e := range entries {
 				t.Errorf("sample file left after the interrupted write: %s", e.Name())
 			}
-			var warned map[string]any
-			for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
-				var rec map[string]any
-				if err := json.Unmarshal([]byte(line), &rec); err != nil {
-					t.Errorf("stderr line is not a log record: %s", line)
-					continue
-				}
-				if rec["level"] == "ERROR" {
-					t.Errorf("logged at ERROR: %s", line)
-				}
-				if rec["msg"] == "sample load interrupted" {
-					warned = rec
-				}
-			}
-			if warned == nil || warned["level"] != "WARN" {
-				t.Fatalf("no WARN line \"sample load interrupted\" (got %v)\n%s", warned, stderr.String())
-			}
+			warned := interruptedWarning(t, stderr.String())
 			if loaded, left := stringsOf(warned["loaded"]), stringsOf(warned["not_loaded"]); len(loaded) != 0 || len(left) != 9 {
 				t.Errorf("interruption line: loaded %v, not_loaded %v; want none loaded, all 9 datasets left", loaded, left)
 			}
@@ -274,4 +242,29 @@ func stringsOf(v any) []string {
 		}
 	}
 	return out
+}
+
+// interruptedWarning checks that every line of a run's stderr is a log
+// record, none at ERROR, and returns the WARN record "sample load
+// interrupted", failing the test when there is none.
+func interruptedWarning(t *testing.T, stderr string) map[string]any {
+	t.Helper()
+	var warned map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("stderr line is not a log record: %s", line)
+			continue
+		}
+		if rec["level"] == "ERROR" {
+			t.Errorf("logged at ERROR: %s", line)
+		}
+		if rec["msg"] == "sample load interrupted" {
+			warned = rec
+		}
+	}
+	if warned == nil || warned["level"] != "WARN" {
+		t.Fatalf("no WARN line \"sample load interrupted\" (got %v)\n%s", warned, stderr)
+	}
+	return warned
 }
