@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/medplatform/medplatform/internal/adherence/store"
 	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/auth"
+	"github.com/medplatform/medplatform/internal/platform/blob"
 	"github.com/medplatform/medplatform/internal/platform/config"
 	"github.com/medplatform/medplatform/internal/platform/db"
 	"github.com/medplatform/medplatform/internal/platform/httpx"
@@ -48,6 +50,15 @@ type settings struct {
 	// TrustedProxies are the load balancers whose X-Forwarded-For names
 	// the client (TRUSTED_PROXIES); empty trusts none.
 	TrustedProxies []netip.Prefix
+	// BlobURL is where audit checkpoints are kept (BLOB_URL): a directory
+	// or s3://bucket/prefix; empty means the default (see deps.blobStore).
+	BlobURL string
+	// S3Endpoint overrides the S3 endpoint (AWS_ENDPOINT_URL_S3), for
+	// S3-compatible services.
+	S3Endpoint string
+	// CheckpointInterval is how often the audit head is checkpointed
+	// (AUDIT_CHECKPOINT_INTERVAL).
+	CheckpointInterval time.Duration
 }
 
 const defaultDatabaseURL = "sqlite:data/adherence.db"
@@ -113,6 +124,21 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	}
 	if s.TrustedProxies, err = httpx.ParseTrustedProxies(proxies); err != nil {
 		return s, fmt.Errorf("TRUSTED_PROXIES: %w", err)
+	}
+	if s.BlobURL, err = env.String("BLOB_URL", ""); err != nil {
+		return s, err
+	}
+	if s.S3Endpoint, err = env.String("AWS_ENDPOINT_URL_S3", ""); err != nil {
+		return s, err
+	}
+	if u, err := url.Parse(s.S3Endpoint); s.S3Endpoint != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		return s, fmt.Errorf("AWS_ENDPOINT_URL_S3 must be an absolute http(s) URL such as https://host:port")
+	}
+	if s.CheckpointInterval, err = env.Duration("AUDIT_CHECKPOINT_INTERVAL", time.Hour); err != nil {
+		return s, err
+	}
+	if s.CheckpointInterval < time.Minute || s.CheckpointInterval > 24*time.Hour {
+		return s, fmt.Errorf("AUDIT_CHECKPOINT_INTERVAL must be between 1m and 24h, got %s", s.CheckpointInterval)
 	}
 	// Every OIDC variable is read, set issuer or not, so that an unreadable
 	// OIDC_*_FILE fails startup instead of quietly leaving OIDC off.
@@ -321,6 +347,25 @@ func (d *deps) limiter() ratelimit.Limiter {
 
 // dataDir is where disk space is watched: the SQLite file's directory, or
 // the working directory on PostgreSQL (temp files, logs).
+// blobStore opens the store of audit checkpoints: BLOB_URL, or on SQLite
+// a blobs directory beside the database file. On PostgreSQL without
+// BLOB_URL there is none (nil): a directory on a container's disk would
+// be lost with the task, and vouch for nothing.
+func (d *deps) blobStore(ctx context.Context) (blob.Store, error) {
+	u := d.settings.BlobURL
+	if u == "" {
+		if d.db.Dialect == db.Postgres {
+			return nil, nil
+		}
+		u = filepath.Join(d.dataDir(), "blobs")
+	}
+	s, err := blob.Open(ctx, u, d.settings.S3Endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("BLOB_URL: %w", err)
+	}
+	return s, nil
+}
+
 func (d *deps) dataDir() string {
 	if d.db.File != "" {
 		return filepath.Dir(d.db.File)

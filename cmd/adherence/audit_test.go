@@ -102,3 +102,130 @@ func TestAuditVerifyCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditCheckpointCommand: `audit checkpoint` copies the head to
+// BLOB_URL (on SQLite, by default, blobs/ beside the database), and
+// `audit verify` then catches a chain rewritten consistently from an
+// earlier record on, head included, which verifies on its own.
+func TestAuditCheckpointCommand(t *testing.T) {
+	type engine struct {
+		name     string
+		url      func(t *testing.T) string
+		unguard  []string
+		defaults bool // BLOB_URL unset: the engine's default store
+	}
+	engines := []engine{
+		{"sqlite", func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "a.db") },
+			[]string{"DROP TRIGGER audit_log_no_update", "DROP TRIGGER audit_head_advance_only"}, true},
+		{"postgres", func(t *testing.T) string { return dbtest.PostgresURL(t) },
+			[]string{"DROP TRIGGER audit_log_no_change ON audit_log", "ALTER TABLE audit_head DISABLE TRIGGER USER"}, false},
+	}
+	for _, eng := range engines {
+		t.Run(eng.name, func(t *testing.T) {
+			ctx := context.Background()
+			url := eng.url(t)
+			blobURL := filepath.Join(t.TempDir(), "checkpoints")
+			if eng.defaults {
+				blobURL = ""
+			}
+			cmd := func(args ...string) (string, string, error) {
+				var out, errOut bytes.Buffer
+				err := run(ctx, args, func(k string) string {
+					switch k {
+					case "DATABASE_URL":
+						return url
+					case "BLOB_URL":
+						return blobURL
+					}
+					return ""
+				}, nil, &out, &errOut)
+				return out.String(), errOut.String(), err
+			}
+			d, err := db.Open(ctx, url, db.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			if _, err := migrate.Up(ctx, d, migrationSets...); err != nil {
+				t.Fatal(err)
+			}
+			log := audit.New(d, nil, nil)
+			for i := 1; i <= 5; i++ {
+				if _, err := log.AppendNow(ctx, audit.Record{OrgID: "org", ActorID: "actor", ActorRole: "admin",
+					Action: audit.ActionRead, ResourceType: "Patient", ResourceID: fmt.Sprint("p", i), PatientID: fmt.Sprint("p", i)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if out, errOut, err := cmd("audit", "checkpoint"); err != nil || !strings.Contains(out, "checkpoint of record 5") {
+				t.Fatalf("audit checkpoint: %v %q %q", err, out, errOut)
+			}
+			if eng.defaults {
+				dir := filepath.Join(filepath.Dir(strings.TrimPrefix(url, "sqlite:")), "blobs", "audit", "checkpoints")
+				if m, _ := filepath.Glob(filepath.Join(dir, "*.json")); len(m) != 1 {
+					t.Fatalf("no checkpoint beside the database in %s: %v", dir, m)
+				}
+			}
+			if out, _, err := cmd("audit", "checkpoint"); err != nil || !strings.Contains(out, "record 5 is checkpointed already") {
+				t.Fatalf("second audit checkpoint: %v %q", err, out)
+			}
+			if out, errOut, err := cmd("audit", "verify"); err != nil || !strings.Contains(out, "5 record(s) verified, against 1 checkpoint(s)") {
+				t.Fatalf("audit verify: %v %q %q", err, out, errOut)
+			}
+
+			// Rewrite records 2 to 5 and the head consistently.
+			for _, stmt := range eng.unguard {
+				if _, err := d.SQL.ExecContext(ctx, stmt); err != nil {
+					t.Fatalf("%s: %v", stmt, err)
+				}
+			}
+			recs, err := log.List(ctx, audit.Filter{OrgID: "org"})
+			if err != nil || len(recs) != 5 {
+				t.Fatalf("list: %d records, %v", len(recs), err)
+			}
+			prev := recs[0].Hash
+			for _, r := range recs[1:] {
+				r.ActorID, r.PrevHash = "mallory", prev
+				r.Hash = audit.ComputeHash(r)
+				if _, err := d.SQL.ExecContext(ctx, `UPDATE audit_log SET actor_id = $1, prev_hash = $2, hash = $3 WHERE seq = $4`,
+					r.ActorID, r.PrevHash, r.Hash, r.Seq); err != nil {
+					t.Fatal(err)
+				}
+				prev = r.Hash
+			}
+			if _, err := d.SQL.ExecContext(ctx, `UPDATE audit_head SET hash = $1 WHERE id = 1`, prev); err != nil {
+				t.Fatal(err)
+			}
+			if res, err := log.Verify(ctx); err != nil || !res.OK {
+				t.Fatalf("the rewritten chain should verify on its own: %+v %v", res, err)
+			}
+			_, errOut, err := cmd("audit", "verify")
+			if !errors.Is(err, errSilent) || !strings.Contains(errOut, "BROKEN at seq 5") || !strings.Contains(errOut, "checkpoint_mismatch") {
+				t.Fatalf("audit verify of the rewritten chain: %v %q", err, errOut)
+			}
+		})
+	}
+}
+
+// TestAuditCheckpointWithoutStore: on PostgreSQL without BLOB_URL there
+// is no store; checkpoint says so and fails, verify says it had none.
+func TestAuditCheckpointWithoutStore(t *testing.T) {
+	ctx := context.Background()
+	url := dbtest.PostgresURL(t)
+	getenv := func(k string) string {
+		if k == "DATABASE_URL" {
+			return url
+		}
+		return ""
+	}
+	var out, errOut bytes.Buffer
+	if err := run(ctx, []string{"migrate"}, getenv, nil, &out, &errOut); err != nil {
+		t.Fatalf("migrate: %v %s", err, errOut.String())
+	}
+	out.Reset()
+	if err := run(ctx, []string{"audit", "checkpoint"}, getenv, nil, &out, &errOut); err == nil || !strings.Contains(err.Error(), "BLOB_URL is not set") {
+		t.Fatalf("audit checkpoint without BLOB_URL: %v", err)
+	}
+	if err := run(ctx, []string{"audit", "verify"}, getenv, nil, &out, &errOut); err != nil || !strings.Contains(out.String(), "no checkpoints to verify against (BLOB_URL is not set)") {
+		t.Fatalf("audit verify without BLOB_URL: %v %q", err, out.String())
+	}
+}

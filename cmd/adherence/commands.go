@@ -14,6 +14,7 @@ import (
 	"github.com/medplatform/medplatform/internal/adherence/schedule"
 	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/auth"
+	"github.com/medplatform/medplatform/internal/platform/blob"
 	"github.com/medplatform/medplatform/internal/platform/config"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/health"
@@ -257,6 +258,39 @@ func readTiming(path string, stdin io.Reader) ([]byte, error) {
 	return data, nil
 }
 
+// cmdAuditCheckpoint copies the audit chain's head to the blob store.
+func cmdAuditCheckpoint(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("audit checkpoint", "audit checkpoint", stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	d, err := openExisting(ctx, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	blobs, err := d.blobStore(ctx)
+	if err != nil {
+		return err
+	}
+	if blobs == nil {
+		return fmt.Errorf("BLOB_URL is not set: nowhere to keep the checkpoint (s3://bucket/prefix, or a directory)")
+	}
+	cp, written, err := d.audit.WriteCheckpoint(ctx, blobs, time.Now())
+	if err != nil {
+		return err
+	}
+	switch {
+	case cp.Seq == 0:
+		fmt.Fprintln(stdout, "the audit trail is empty: nothing to checkpoint")
+	case !written:
+		fmt.Fprintf(stdout, "record %d is checkpointed already in %s\n", cp.Seq, blobs)
+	default:
+		fmt.Fprintf(stdout, "checkpoint of record %d (hash %s) written to %s\n", cp.Seq, cp.Hash, blobs)
+	}
+	return nil
+}
+
 // cmdAuditVerify walks the audit hash chain and exits 1 at the first
 // altered, deleted or reordered record.
 func cmdAuditVerify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -269,16 +303,36 @@ func cmdAuditVerify(ctx context.Context, args []string, getenv func(string) stri
 		return err
 	}
 	defer d.close()
-	res, err := d.audit.Verify(ctx)
+	blobs, err := d.blobStore(ctx)
 	if err != nil {
 		return err
 	}
-	return reportVerify(res, stdout, stderr)
+	var cps []audit.Checkpoint
+	if blobs != nil {
+		if cps, err = audit.ReadCheckpoints(ctx, blobs); err != nil {
+			return err
+		}
+	}
+	res, err := d.audit.VerifyAgainst(ctx, cps)
+	if err != nil {
+		return err
+	}
+	return reportVerify(res, blobs, cps, stdout, stderr)
 }
 
-func reportVerify(res audit.VerifyResult, stdout, stderr io.Writer) error {
+func reportVerify(res audit.VerifyResult, blobs blob.Store, cps []audit.Checkpoint, stdout, stderr io.Writer) error {
 	if res.OK {
-		fmt.Fprintf(stdout, "audit chain intact: %d record(s) verified\n", res.Checked)
+		fmt.Fprintf(stdout, "audit chain intact: %d record(s) verified", res.Checked)
+		switch {
+		case blobs == nil:
+			fmt.Fprint(stdout, "; no checkpoints to verify against (BLOB_URL is not set)")
+		case len(cps) == 0:
+			fmt.Fprintf(stdout, "; no checkpoint in %s yet", blobs)
+		default:
+			last := cps[len(cps)-1]
+			fmt.Fprintf(stdout, ", against %d checkpoint(s) in %s (the last of record %d, %s)", len(cps), blobs, last.Seq, last.At.Format(time.RFC3339))
+		}
+		fmt.Fprintln(stdout)
 		return nil
 	}
 	// A record missing at the end of the chain (truncated) or one past

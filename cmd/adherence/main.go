@@ -51,7 +51,8 @@ Commands:
   admin bootstrap    create an organization and print its first admin API key
   admin create-key   print a new admin API key for an existing organization (recovery)
   schedule preview   print the dose times a FHIR Timing produces
-  audit verify       check the audit trail's hash chain
+  audit verify       check the audit trail's hash chain (and against its checkpoints)
+  audit checkpoint   copy the audit chain's head to BLOB_URL now (the workers do it hourly)
   report pdc         compute PQA PDC per patient from a pharmacy-claims CSV
 
 Configuration comes from flags and environment variables:
@@ -73,6 +74,10 @@ Configuration comes from flags and environment variables:
   REQUEST_TIMEOUT    deadline of each HTTP request; past it a stalled database read answers 503 (default 30s)
   PPROF_ADDR         serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (default off)
   JOB_WORKERS        jobs worked at once per process (default 50: deliveries wait on providers)
+  BLOB_URL           where audit checkpoints are kept: s3://bucket/prefix (a bucket with Object Lock)
+                     or a directory (default on SQLite: blobs/ beside the database; on PostgreSQL none)
+  AUDIT_CHECKPOINT_INTERVAL  how often the workers checkpoint the audit chain's head (default 1h)
+  AWS_ENDPOINT_URL_S3  S3 endpoint override for BLOB_URL (S3-compatible services; path-style)
 
 Notifications (providers in fallback order, comma-separated; default console, which prints a
 redacted line per message; CONSOLE_SHOW_BODY=true prints the text too, default false):
@@ -132,7 +137,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		})
 	case "audit":
 		return group("an", "audit", rest, auditUsage, stderr, map[string]func([]string) error{
-			"verify": func(a []string) error { return cmdAuditVerify(ctx, a, getenv, stdout, stderr) },
+			"verify":     func(a []string) error { return cmdAuditVerify(ctx, a, getenv, stdout, stderr) },
+			"checkpoint": func(a []string) error { return cmdAuditCheckpoint(ctx, a, getenv, stdout, stderr) },
 		})
 	case "report":
 		return cmdReport(ctx, rest, getenv, stdin, stdout, stderr)
@@ -161,7 +167,8 @@ Run 'adherence schedule <command> --help' for a command's flags.
 	auditUsage = `Usage: adherence audit <command> [flags]
 
 Commands:
-  verify       check the audit trail's hash chain
+  verify       check the audit trail's hash chain, and that it still holds every checkpoint in BLOB_URL
+  checkpoint   copy the chain's head to BLOB_URL now (the workers do it every AUDIT_CHECKPOINT_INTERVAL)
 
 Run 'adherence audit <command> --help' for a command's flags.
 `

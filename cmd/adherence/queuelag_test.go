@@ -32,7 +32,7 @@ func TestJobQueueLagEveryKind(t *testing.T) {
 	}()
 	waitReady(t, base+"/readyz", done)
 
-	kinds := []string{"arm_reminders", "escalation_outbox", "escalation_stall_sweep", "missed_doses"}
+	kinds := []string{"arm_reminders", "audit_checkpoint", "escalation_outbox", "escalation_stall_sweep", "missed_doses"}
 	var metrics string
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		resp, err := http.Get(base + "/metrics")
@@ -61,8 +61,8 @@ func TestJobQueueLagEveryKind(t *testing.T) {
 		}
 	}
 	// Every kind has its series from the start, observed or not.
-	if n := strings.Count(grepLines(metrics, "adherence_job_queue_lag_seconds_count"), "\n"); n != 10 {
-		t.Errorf("%d queue lag series, want one per job kind (10):\n%s", n, grepLines(metrics, "adherence_job_queue_lag_seconds_count"))
+	if n := strings.Count(grepLines(metrics, "adherence_job_queue_lag_seconds_count"), "\n"); n != 11 {
+		t.Errorf("%d queue lag series, want one per job kind (11):\n%s", n, grepLines(metrics, "adherence_job_queue_lag_seconds_count"))
 	}
 }
 

@@ -174,3 +174,50 @@ resource "aws_secretsmanager_secret" "env" {
   name       = "${local.prefix}/${each.key}"
   kms_key_id = aws_kms_key.data.arn
 }
+
+# The adherence audit chain's checkpoints (BLOB_URL): copies of the chain
+# head that `adherence audit verify` holds the database to. Object Lock in
+# compliance mode keeps every version for audit_retention_days: not even
+# the account's root can replace or delete one, so someone who rewrites
+# the audit trail in the database cannot rewrite its checkpoints too.
+resource "aws_s3_bucket" "audit" {
+  bucket              = "${local.prefix}-audit-checkpoints-${data.aws_caller_identity.current.account_id}"
+  object_lock_enabled = true
+}
+
+resource "aws_s3_bucket_versioning" "audit" {
+  bucket = aws_s3_bucket.audit.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_object_lock_configuration" "audit" {
+  bucket = aws_s3_bucket.audit.id
+  rule {
+    default_retention {
+      mode = "COMPLIANCE"
+      days = var.audit_retention_days
+    }
+  }
+  depends_on = [aws_s3_bucket_versioning.audit]
+}
+
+resource "aws_s3_bucket_public_access_block" "audit" {
+  bucket                  = aws_s3_bucket.audit.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "audit" {
+  bucket = aws_s3_bucket.audit.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = "aws:kms"
+      kms_master_key_id = aws_kms_key.data.arn
+    }
+    bucket_key_enabled = true
+  }
+}

@@ -43,8 +43,8 @@ resource "aws_iam_role_policy" "execution_secrets" {
 }
 
 # The task role (the running binaries and their collector): traces to
-# X-Ray and metrics to Managed Prometheus for both; SMS through SNS for
-# adherence; the data bucket, read-only, for medsales.
+# X-Ray and metrics to Managed Prometheus for both; SMS through SNS and the
+# audit checkpoints for adherence; the data bucket, read-only, for medsales.
 resource "aws_iam_role" "task" {
   for_each           = local.products
   name               = "${local.prefix}-${each.key}-task"
@@ -68,6 +68,20 @@ data "aws_iam_policy_document" "adherence_task" {
   statement {
     actions   = ["sns:Publish"]
     resources = ["*"]
+  }
+  # Audit checkpoints: written once, read by audit verify (a HEAD first:
+  # GetObject's permission; ListBucket makes a missing key a 404).
+  statement {
+    actions   = ["s3:PutObject", "s3:GetObject"]
+    resources = ["${aws_s3_bucket.audit.arn}/adherence/*"]
+  }
+  statement {
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.audit.arn]
+  }
+  statement {
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [aws_kms_key.data.arn]
   }
 }
 

@@ -21,6 +21,8 @@ locals {
         # The load balancer's addresses, whose X-Forwarded-For names the
         # client (failed-auth limits, audit trail, logs).
         TRUSTED_PROXIES = data.aws_vpc.main.cidr_block
+        # Audit chain checkpoints, write-once in a bucket with Object Lock.
+        BLOB_URL = "s3://${aws_s3_bucket.audit.bucket}/adherence"
       }, var.environment_overrides.adherence)
       # Values are put in Secrets Manager by the operators (never in
       # Terraform state); see docs/architecture.md (Deployment files).

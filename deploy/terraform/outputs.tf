@@ -31,6 +31,10 @@ output "secrets" {
   value       = { for k, s in aws_secretsmanager_secret.env : k => s.arn }
 }
 
+output "audit_checkpoints_bucket" {
+  value = aws_s3_bucket.audit.bucket
+}
+
 output "datasets_bucket" {
   value = aws_s3_bucket.datasets.bucket
 }

@@ -97,3 +97,9 @@ variable "alarm_email" {
   type        = string
   default     = ""
 }
+
+variable "audit_retention_days" {
+  description = "Days each audit checkpoint is kept under Object Lock (compliance mode: not removable by anyone before). HIPAA asks six years of audit records."
+  type        = number
+  default     = 2190
+}

@@ -164,6 +164,14 @@ run "services_run_the_products_roles" {
     error_message = "the adherence database keeps 35 days of point-in-time recovery and cannot be deleted by accident"
   }
   assert {
+    condition     = contains(jsondecode(aws_ecs_task_definition.main["adherence-worker"].container_definitions)[0].environment, { name = "BLOB_URL", value = "s3://medplatform-prod-audit-checkpoints-123456789012/adherence" })
+    error_message = "the adherence workers checkpoint the audit chain to the Object Lock bucket"
+  }
+  assert {
+    condition     = aws_s3_bucket_object_lock_configuration.audit.rule[0].default_retention[0].mode == "COMPLIANCE" && aws_s3_bucket.audit.object_lock_enabled
+    error_message = "audit checkpoints are kept under Object Lock in compliance mode"
+  }
+  assert {
     condition     = length(aws_rds_cluster_instance.main) == 4
     error_message = "each cluster has a writer and a reader"
   }

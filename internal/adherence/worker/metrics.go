@@ -79,7 +79,7 @@ var jobKinds = []string{
 	ArmRemindersArgs{}.Kind(), DispatchRemindersArgs{}.Kind(), adherence.DeliverArgs{}.Kind(),
 	DoseHorizonArgs{}.Kind(), MissedDosesArgs{}.Kind(), ReconcileArgs{}.Kind(),
 	EscalationOutboxArgs{}.Kind(), EscalationSweepArgs{}.Kind(), adherence.EscalationStepArgs{}.Kind(),
-	TableStatsArgs{}.Kind(),
+	TableStatsArgs{}.Kind(), AuditCheckpointArgs{}.Kind(),
 }
 
 // ErrorHandler counts failed job attempts for River's Config.ErrorHandler;

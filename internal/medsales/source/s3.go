@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 
+	"github.com/medplatform/medplatform/internal/platform/blob"
 	"github.com/medplatform/medplatform/internal/platform/telemetry"
 )
 
@@ -23,30 +24,6 @@ import (
 // it.
 type S3Getter interface {
 	GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error)
-}
-
-// NewS3Client returns an S3 client configured the standard AWS way
-// (config.LoadDefaultConfig: environment, shared files, container or
-// instance role) plus optFns. endpoint, when not empty, overrides the
-// endpoint, as AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL do; with any override
-// the client uses path-style addressing, which S3-compatible services need.
-// Without a configured region it uses us-east-1.
-func NewS3Client(ctx context.Context, endpoint string, optFns ...func(*config.LoadOptions) error) (*s3.Client, error) {
-	cfg, err := config.LoadDefaultConfig(ctx, optFns...)
-	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
-	}
-	return s3.NewFromConfig(cfg, func(o *s3.Options) {
-		if endpoint != "" {
-			o.BaseEndpoint = aws.String(endpoint)
-		}
-		if o.BaseEndpoint != nil {
-			o.UsePathStyle = true
-		}
-	}), nil
 }
 
 // s3Source is an S3 object read with ranged GetObject calls.
@@ -96,7 +73,7 @@ func openS3(ctx context.Context, src string, opts Options) (*File, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	c, err := NewS3Client(ctx, opts.S3Endpoint, config.WithLogger(telemetry.AWSLogger(logger)))
+	c, err := blob.NewS3Client(ctx, opts.S3Endpoint, config.WithLogger(telemetry.AWSLogger(logger)))
 	if err != nil {
 		return nil, &configError{err: &sourceError{src: s.display, msg: err.Error(), err: err}}
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/medplatform/medplatform/internal/medsales"
 	"github.com/medplatform/medplatform/internal/medsales/source"
+	"github.com/medplatform/medplatform/internal/platform/blob"
 )
 
 // s3Request is one request the S3 server answered.
@@ -133,7 +134,7 @@ func TestOpenS3(t *testing.T) {
 		{
 			name: "plain object, S3:// in capitals, client with static credentials in Options", scheme: "S3://",
 			setup: func(t *testing.T, endpoint string) source.Options {
-				c, err := source.NewS3Client(context.Background(), endpoint,
+				c, err := blob.NewS3Client(context.Background(), endpoint,
 					config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKIDOPTIONS", "secret-options", "")))
 				if err != nil {
 					t.Fatal(err)

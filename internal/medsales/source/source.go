@@ -80,7 +80,7 @@ type Options struct {
 	// the source and the target's scheme and host, then err. Whatever it
 	// says, a redirect from https to plain http is refused.
 	CheckRedirect func(target *url.URL) error
-	// S3 fetches s3:// sources. Nil means a client built by NewS3Client
+	// S3 fetches s3:// sources. Nil means a client built by blob.NewS3Client
 	// with S3Endpoint.
 	S3 S3Getter
 	// S3Endpoint overrides the S3 endpoint for an S3-compatible service

@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // Kinds of problem Verify reports, in VerifyResult.Kind.
@@ -24,6 +25,10 @@ const (
 	// KindBeyondHead: records exist after the head, so they were inserted
 	// without going through Append.
 	KindBeyondHead = "beyond_head"
+	// KindCheckpointMismatch: a record is not the one a checkpoint kept
+	// outside the database vouched for (VerifyAgainst), so the chain was
+	// rewritten from there or before, head included.
+	KindCheckpointMismatch = "checkpoint_mismatch"
 )
 
 // VerifyResult reports the outcome of Verify.
@@ -59,6 +64,11 @@ var batchSize = 1000
 // Verify checks the chain up to the head as it was when Verify started;
 // records appended meanwhile are left for the next run.
 func (l *Log) Verify(ctx context.Context) (VerifyResult, error) {
+	return l.verify(ctx, nil)
+}
+
+// verify walks the chain, checking the checkpoints (sorted by Seq) too.
+func (l *Log) verify(ctx context.Context, checkpoints []Checkpoint) (VerifyResult, error) {
 	// One statement, so the head and the highest seq come from one snapshot.
 	var head Head
 	var maxSeq int64
@@ -69,7 +79,14 @@ func (l *Log) Verify(ctx context.Context) (VerifyResult, error) {
 		return VerifyResult{}, fmt.Errorf("verify audit chain: read chain head: %w", err)
 	}
 
-	w := walker{prevHash: GenesisHash}
+	w := walker{prevHash: GenesisHash, checkpoints: map[int64]Checkpoint{}}
+	var last *Checkpoint
+	for i, cp := range checkpoints {
+		w.checkpoints[cp.Seq] = cp
+		if last == nil || cp.Seq > last.Seq {
+			last = &checkpoints[i]
+		}
+	}
 	for {
 		n, err := l.verifyBatch(ctx, &w, head.Seq)
 		if err != nil {
@@ -95,6 +112,11 @@ func (l *Log) Verify(ctx context.Context) (VerifyResult, error) {
 		res.FirstBadID = w.prevID
 		res.Kind = KindHeadMismatch
 		res.Problem = fmt.Sprintf("head_mismatch: the hash of the last record %d is not the one the chain head recorded", w.prevSeq)
+	case last != nil && last.Seq > w.prevSeq:
+		res.FirstBadSeq = w.prevSeq + 1
+		res.Kind = KindTruncated
+		res.Problem = fmt.Sprintf("truncated: the checkpoint of %s vouched for record %d, and the chain ends at %d: records were deleted and the head rewritten",
+			last.At.UTC().Format(time.RFC3339), last.Seq, w.prevSeq)
 	case maxSeq > head.Seq:
 		res.FirstBadSeq = head.Seq + 1
 		res.Kind = KindBeyondHead
@@ -112,6 +134,8 @@ type walker struct {
 	prevID   string
 	prevHash string
 	bad      *VerifyResult
+	// checkpoints by Seq: the hash each of those records must have.
+	checkpoints map[int64]Checkpoint
 }
 
 // verifyBatch checks up to batchSize records after w.prevSeq and at most
@@ -167,6 +191,10 @@ func (w *walker) check(r Record) *VerifyResult {
 	if r.PrevHash != w.prevHash {
 		return bad(KindBrokenLink, "record %d (id %s) does not link to record %d: a record before it was replaced, rewritten or moved",
 			r.Seq, r.ID, w.prevSeq)
+	}
+	if cp, ok := w.checkpoints[r.Seq]; ok && cp.Hash != r.Hash {
+		return bad(KindCheckpointMismatch, "record %d (id %s) is not the record the checkpoint of %s vouched for: the chain was rewritten from there or before",
+			r.Seq, r.ID, cp.At.UTC().Format(time.RFC3339))
 	}
 	return nil
 }

@@ -1,0 +1,60 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/medplatform/medplatform/internal/platform/audit"
+	"github.com/medplatform/medplatform/internal/platform/blob"
+)
+
+// AuditCheckpointArgs asks for the audit chain head to be copied to the
+// blob store (BLOB_URL), so that a later `adherence audit verify` can tell
+// a chain rewritten from some record on, head included, from the real one.
+type AuditCheckpointArgs struct{}
+
+// Kind identifies the job in the queue.
+func (AuditCheckpointArgs) Kind() string { return "audit_checkpoint" }
+
+// InsertOpts: unique and tried once, as every periodic job.
+func (AuditCheckpointArgs) InsertOpts() river.InsertOpts { return DoseHorizonArgs{}.InsertOpts() }
+
+// AuditCheckpointWorker runs audit.Log.WriteCheckpoint.
+type AuditCheckpointWorker struct {
+	river.WorkerDefaults[AuditCheckpointArgs]
+	Audit  *audit.Log
+	Store  blob.Store
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Work writes a checkpoint of the current head; with no record since the
+// last one there is nothing to write.
+func (w *AuditCheckpointWorker) Work(ctx context.Context, job *river.Job[AuditCheckpointArgs]) error {
+	cp, written, err := w.Audit.WriteCheckpoint(ctx, w.Store, w.Now())
+	if err != nil {
+		return fmt.Errorf("audit checkpoint: %w", err)
+	}
+	if written {
+		w.Logger.InfoContext(ctx, "audit checkpoint written", "seq", cp.Seq, "store", w.Store.String())
+	}
+	return nil
+}
+
+// RegisterAuditCheckpoint adds the checkpoint worker and returns its
+// periodic job: every interval (default 1h), and at start.
+func RegisterAuditCheckpoint(workers *river.Workers, log *audit.Log, store blob.Store, now func() time.Time, logger *slog.Logger, interval time.Duration) []*river.PeriodicJob {
+	river.AddWorker(workers, &AuditCheckpointWorker{Audit: log, Store: store, Now: now, Logger: logger})
+	if interval <= 0 {
+		interval = time.Hour
+	}
+	return []*river.PeriodicJob{
+		river.NewPeriodicJob(river.PeriodicInterval(interval), func() (river.JobArgs, *river.InsertOpts) {
+			return AuditCheckpointArgs{}, nil
+		}, &river.PeriodicJobOpts{ID: "audit_checkpoint", RunOnStart: true}),
+	}
+}
