@@ -54,6 +54,8 @@ Commands:
   audit verify       check the audit trail's hash chain (and against its checkpoints)
   audit checkpoint   copy the audit chain's head to BLOB_URL now (the workers do it hourly)
   report pdc         compute PQA PDC per patient from a pharmacy-claims CSV
+  backup --out FILE  copy the SQLite database, consistently, while it serves (PostgreSQL: the engine's backups)
+  restore --from FILE  replace the SQLite database with a checked backup (serve and worker stopped)
 
 Configuration comes from flags and environment variables:
   DATABASE_URL       postgres://… or sqlite:path (default sqlite:data/adherence.db)
@@ -142,6 +144,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		})
 	case "report":
 		return cmdReport(ctx, rest, getenv, stdin, stdout, stderr)
+	case "backup":
+		return cmdBackup(ctx, rest, getenv, stdout, stderr)
+	case "restore":
+		return cmdRestore(ctx, rest, getenv, stdout, stderr)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)

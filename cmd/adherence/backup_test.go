@@ -1,0 +1,246 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/medplatform/medplatform/internal/platform/dbtest"
+)
+
+// cli runs one adherence command with DATABASE_URL=url.
+func cli(t *testing.T, url string, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), args, func(k string) string {
+		if k == "DATABASE_URL" {
+			return url
+		}
+		return ""
+	}, strings.NewReader(""), &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+// serveOn runs serve on the SQLite database url until the returned stop.
+func serveOn(t *testing.T, url string) (base string, stop func()) {
+	t.Helper()
+	addr := freeAddr(t)
+	env := map[string]string{"DATABASE_URL": url, "SHUTDOWN_DRAIN": "0s", "LOG_LEVEL": "warn"}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--addr", addr}, func(k string) string { return env[k] }, strings.NewReader(""), io.Discard, io.Discard)
+	}()
+	base = "http://" + addr
+	waitReady(t, base+"/readyz", done)
+	return base, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}
+}
+
+func request(t *testing.T, method, url, key, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestBackupWhileServingAndRestore: a backup taken while serve runs and
+// writes is a consistent, owner-only copy; restored under another name it
+// verifies and serves the same records.
+func TestBackupWhileServingAndRestore(t *testing.T) {
+	dir := t.TempDir()
+	url := "sqlite:" + filepath.Join(dir, "live.db")
+	if _, errOut, err := cli(t, url, "migrate"); err != nil {
+		t.Fatalf("migrate: %v %s", err, errOut)
+	}
+	out, errOut, err := cli(t, url, "admin", "bootstrap", "--org", "Backup Care")
+	if err != nil {
+		t.Fatalf("bootstrap: %v %s", err, errOut)
+	}
+	_, key, _ := strings.Cut(out, "admin_key=")
+	key = strings.TrimSpace(key)
+	base, stop := serveOn(t, url)
+	code, body := request(t, http.MethodPost, base+"/v1/patients", key,
+		`{"givenName":"Ada","familyName":"Lovelace","timeZone":"Europe/London","language":"en"}`)
+	if code != http.StatusCreated {
+		stop()
+		t.Fatalf("create patient: %d %s", code, body)
+	}
+	_, id, _ := strings.Cut(body, `"id":"`)
+	id, _, _ = strings.Cut(id, `"`)
+
+	backup := filepath.Join(dir, "backup.db")
+	out, errOut, err = cli(t, url, "backup", "--out", backup) // serve still running
+	stop()
+	if err != nil || !strings.Contains(out, "audit chain intact") {
+		t.Fatalf("backup: %v %q %q", err, out, errOut)
+	}
+	fi, err := os.Stat(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("the backup's mode is %v, want 0600 (it holds PHI)", fi.Mode().Perm())
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, ".*partial")); len(m) > 0 {
+		t.Errorf("partial files left: %v", m)
+	}
+	if _, _, err := cli(t, url, "backup", "--out", backup); err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Fatalf("a second backup to the same file: %v, want a refusal", err)
+	}
+
+	restored := "sqlite:" + filepath.Join(dir, "restored.db")
+	if out, errOut, err := cli(t, restored, "restore", "--from", backup); err != nil || !strings.Contains(out, "restored ") {
+		t.Fatalf("restore: %v %q %q", err, out, errOut)
+	}
+	liveVerify, _, err := cli(t, url, "audit", "verify")
+	if err != nil {
+		t.Fatal(err)
+	}
+	restoredVerify, _, err := cli(t, restored, "audit", "verify")
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(s string) string {
+		n, _, _ := strings.Cut(strings.TrimPrefix(s, "audit chain intact: "), " ")
+		return n
+	}
+	if count(liveVerify) != count(restoredVerify) {
+		t.Fatalf("audit records: live %q, restored %q", liveVerify, restoredVerify)
+	}
+	base, stop = serveOn(t, restored)
+	defer stop()
+	if code, body := request(t, http.MethodGet, base+"/v1/patients/"+id, key, ""); code != http.StatusOK || !strings.Contains(body, "Lovelace") {
+		t.Fatalf("the restored database does not serve the patient: %d %s", code, body)
+	}
+}
+
+// TestRestoreRefusals: nothing is replaced when the backup does not check
+// or a process may hold the database; the live file stays as it was.
+func TestRestoreRefusals(t *testing.T) {
+	dir := t.TempDir()
+	url := "sqlite:" + filepath.Join(dir, "live.db")
+	if _, _, err := cli(t, url, "admin", "bootstrap", "--org", "Refusals"); err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(dir, "good.db")
+	if _, errOut, err := cli(t, url, "backup", "--out", good); err != nil {
+		t.Fatalf("backup: %v %s", err, errOut)
+	}
+	variant := func(name string, change func(db *sql.DB)) string {
+		t.Helper()
+		path := filepath.Join(dir, name)
+		b, err := os.ReadFile(good)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		change(db)
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	tampered := variant("tampered.db", func(db *sql.DB) {
+		for _, q := range []string{"DROP TRIGGER audit_log_no_update", "UPDATE audit_log SET actor_id = 'mallory' WHERE seq = 1"} {
+			if _, err := db.Exec(q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	})
+	newer := variant("newer.db", func(db *sql.DB) {
+		if _, err := db.Exec("INSERT INTO goose_db_version (version_id, is_applied) VALUES (99999, 1)"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	other := filepath.Join(dir, "other.db")
+	otherDB, err := sql.Open("sqlite", other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := otherDB.Exec("CREATE TABLE t (x)"); err != nil {
+		t.Fatal(err)
+	}
+	otherDB.Close()
+	text := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(text, []byte("not a database"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(filepath.Join(dir, "live.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, from, want string }{
+		{"tampered audit chain", tampered, "audit chain broken"},
+		{"newer schema", newer, "newer version"},
+		{"another database", other, "not an adherence database"},
+		{"not SQLite", text, "not a SQLite database"},
+		{"missing file", filepath.Join(dir, "none.db"), "no such file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, _, err := cli(t, url, "restore", "--from", tc.from); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("restore: %v, want an error with %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("database in use", func(t *testing.T) {
+		wal := filepath.Join(dir, "live.db-wal")
+		if err := os.WriteFile(wal, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(wal)
+		if _, _, err := cli(t, url, "restore", "--from", good); err == nil || !strings.Contains(err.Error(), "stop serve and worker") {
+			t.Fatalf("restore beside a WAL: %v, want a refusal", err)
+		}
+	})
+	after, err := os.ReadFile(filepath.Join(dir, "live.db"))
+	if err != nil || !bytes.Equal(before, after) {
+		t.Fatalf("the live database changed after refused restores (%v)", err)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "live.db.before-restore-*")); len(m) > 0 {
+		t.Fatalf("a refused restore moved the live database: %v", m)
+	}
+}
+
+// TestBackupOnPostgresRefused: PostgreSQL's backups are the engine's.
+func TestBackupOnPostgresRefused(t *testing.T) {
+	url := dbtest.PostgresURL(t)
+	if _, _, err := cli(t, url, "migrate"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := cli(t, url, "backup", "--out", filepath.Join(t.TempDir(), "x.db")); !errors.Is(err, errPostgresBackup) {
+		t.Fatalf("backup on PostgreSQL: %v", err)
+	}
+	if _, _, err := cli(t, url, "restore", "--from", filepath.Join(t.TempDir(), "x.db")); !errors.Is(err, errPostgresBackup) {
+		t.Fatalf("restore on PostgreSQL: %v", err)
+	}
+}
