@@ -245,10 +245,16 @@ func reorderFlags(fs *flag.FlagSet, args []string) error {
 			flags = append(flags, a)
 			// A flag that takes a value takes the next argument whatever
 			// it looks like, as package flag does: "--max-reject-ratio -1"
-			// is a (bad) ratio, not two flags.
-			if !strings.Contains(a, "=") && i+1 < len(args) && (takesValue(fs, a) || !strings.HasPrefix(args[i+1], "-")) {
-				flags = append(flags, args[i+1])
-				i++
+			// is a (bad) ratio, not two flags. A boolean flag takes none
+			// ("--if-changed nucc FILE": nucc is DATASET); an unknown flag
+			// takes the next argument unless it is a flag, and Parse then
+			// refuses it naming it.
+			if !strings.Contains(a, "=") && i+1 < len(args) {
+				switch known, value := takesValue(fs, a); {
+				case known && value, !known && !strings.HasPrefix(args[i+1], "-"):
+					flags = append(flags, args[i+1])
+					i++
+				}
 			}
 		default:
 			pos = append(pos, a)
@@ -258,14 +264,15 @@ func reorderFlags(fs *flag.FlagSet, args []string) error {
 }
 
 // takesValue reports whether arg ("-name" or "--name") is a flag of fs
-// that is not boolean, and so needs a value.
-func takesValue(fs *flag.FlagSet, arg string) bool {
+// (known), and whether it is one that is not boolean, and so needs a
+// value.
+func takesValue(fs *flag.FlagSet, arg string) (known, value bool) {
 	f := fs.Lookup(strings.TrimLeft(arg, "-"))
 	if f == nil {
-		return false
+		return false, false
 	}
 	b, ok := f.Value.(interface{ IsBoolFlag() bool })
-	return !ok || !b.IsBoolFlag()
+	return true, !ok || !b.IsBoolFlag()
 }
 
 func datasetNames() string {
