@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -159,6 +160,40 @@ func (h *httpSource) open(ctx context.Context, u *url.URL, opts Options) (*File,
 	if et := resp.Header.Get("ETag"); et != "" && !strings.HasPrefix(et, "W/") {
 		h.etag = et
 	}
+	version, why := h.stamp(resp.Header)
+	f, err := h.openBody(ctx, resp, body, ranged, name, opts)
+	if err != nil {
+		return nil, err
+	}
+	f.stamp(version, why)
+	return f, nil
+}
+
+// stamp returns what identifies the version of the object from the
+// headers of the first response: its URL without user info, query or
+// fragment (a presigned URL's signature changes at every download), its
+// strong ETag or else its Last-Modified, and its size. A weak ETag
+// ("W/…") only says two versions mean the same, not that their bytes
+// are, so it does not count. Without either header it returns "" and
+// why.
+func (h *httpSource) stamp(hdr http.Header) (version, why string) {
+	var v string
+	switch lm := hdr.Get("Last-Modified"); {
+	case h.etag != "":
+		v = "etag=" + strconv.Quote(h.etag)
+	case lm != "":
+		v = "last-modified=" + strconv.Quote(lm)
+	case hdr.Get("ETag") != "":
+		return "", "the server sent only a weak ETag and no Last-Modified header, which do not tell the file's version"
+	default:
+		return "", "the server sent neither an ETag nor a Last-Modified header, which tell the file's version"
+	}
+	return fmt.Sprintf("%s %s size=%d", RedactURL(h.url), v, h.size), ""
+}
+
+// openBody returns the File reading the object whose first response is
+// resp, with body its (watched) body.
+func (h *httpSource) openBody(ctx context.Context, resp *http.Response, body io.ReadCloser, ranged bool, name string, opts Options) (*File, error) {
 
 	br := bufio.NewReaderSize(body, 64<<10)
 	head, err := br.Peek(4)

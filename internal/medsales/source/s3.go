@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -111,7 +112,21 @@ func (s *s3Source) open(ctx context.Context, opts Options) (*File, error) {
 		s.size = -1
 	}
 	s.etag = aws.ToString(out.ETag)
+	version, why := fmt.Sprintf("%s etag=%s size=%d", s.display, strconv.Quote(s.etag), s.size), ""
+	if s.etag == "" {
+		version, why = "", "the S3 response carried no ETag, which tells the object's version"
+	}
+	f, err := s.openBody(ctx, body, name, opts)
+	if err != nil {
+		return nil, err
+	}
+	f.stamp(version, why)
+	return f, nil
+}
 
+// openBody returns the File reading the object whose first GetObject's
+// (watched) body is body.
+func (s *s3Source) openBody(ctx context.Context, body io.ReadCloser, name string, opts Options) (*File, error) {
 	br := bufio.NewReaderSize(body, 64<<10)
 	head, err := br.Peek(4)
 	if err != nil && err != io.EOF {

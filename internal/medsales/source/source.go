@@ -7,7 +7,10 @@
 // calls that stream the member in growing windows, so memory stays constant
 // however large the member is. Plain remote files are streamed as they
 // arrive. Every byte handed to the caller also feeds a SHA-256, so a loader
-// can record exactly which bytes it loaded.
+// can record exactly which bytes it loaded; before any byte is read, the
+// File's Stamp identifies the version of the source (a local file's path,
+// size and time, an object's ETag and size), so that a load of a source
+// that has not changed can be skipped.
 //
 // The package also recognises dataset files by name (ReleaseDate,
 // IsWeekly), using the publishers' naming conventions; the data year is
@@ -34,6 +37,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -109,12 +113,39 @@ type File struct {
 	Archive string
 	// Size is the uncompressed size in bytes when known, else -1.
 	Size int64
+	// Stamp identifies the version of the source without its bytes
+	// being read, so that a load can be skipped when the version loaded
+	// before is still the one there: for a local file its absolute path,
+	// size and modification time (ns); for an S3 object its URL, ETag and
+	// size; for an http(s) URL its scheme, host and path, its ETag (or
+	// Last-Modified when it has no strong ETag) and size; for a zip
+	// archive's member, the member's name too. It comes from the stat or
+	// the first response Open makes anyway. "" when the source tells
+	// nothing that identifies its version: NoStamp then says why.
+	Stamp string
+	// NoStamp says, when Stamp is "", why the source has none.
+	NoStamp string
 	// Reader yields the bytes.
 	io.Reader
 
 	hash    hash.Hash
 	closers []func() error
 	closed  bool
+	member  string // the zip member's full name, or ""
+}
+
+// stamp sets f's Stamp to version, which identifies the version of the
+// archive or plain file, followed by the member's name when f is a zip
+// archive's member; with version "" it sets NoStamp to why instead.
+func (f *File) stamp(version, why string) {
+	if version == "" {
+		f.Stamp, f.NoStamp = "", why
+		return
+	}
+	f.Stamp = version
+	if f.member != "" {
+		f.Stamp += " member=" + strconv.Quote(f.member)
+	}
 }
 
 // SHA256 returns the lower-case hex SHA-256 of every byte read so far. It is
@@ -293,6 +324,7 @@ func openLocal(ctx context.Context, src string, opts Options) (*File, error) {
 		return nil, fmt.Errorf("source: %w", err)
 	}
 	name := filepath.Base(src)
+	version, why := localStamp(src, st)
 	if isZip(head[:n], name) {
 		zf, err := openZip(f, st.Size(), src, name, opts)
 		if err != nil {
@@ -300,9 +332,24 @@ func openLocal(ctx context.Context, src string, opts Options) (*File, error) {
 			return nil, err
 		}
 		zf.closeLast(f.Close)
+		zf.stamp(version, why)
 		return zf, nil
 	}
-	return newFile(name, "", st.Size(), f, src, f.Close), nil
+	lf := newFile(name, "", st.Size(), f, src, f.Close)
+	lf.stamp(version, why)
+	return lf, nil
+}
+
+// localStamp returns what identifies the version of the regular file src,
+// whose stat is st: its absolute path, size and modification time in
+// nanoseconds. A rewrite, a touch or an appended line changes it. It
+// returns "" and why when the path cannot be made absolute.
+func localStamp(src string, st fs.FileInfo) (version, why string) {
+	abs, err := filepath.Abs(src)
+	if err != nil {
+		return "", "the absolute path of the file is unknown: " + err.Error()
+	}
+	return fmt.Sprintf("file:%s size=%d mtime=%d", abs, st.Size(), st.ModTime().UnixNano()), ""
 }
 
 // openStream opens a local path that is not a regular file: a named pipe,
@@ -330,7 +377,9 @@ func openStream(ctx context.Context, f *os.File, src string) (*File, error) {
 		closeFile()
 		return nil, badInput(fmt.Errorf("source %s: a zip archive cannot be read from a pipe (its directory is at its end): give the archive's path", src))
 	}
-	return newFile(name, "", -1, br, src, closeFile), nil
+	f2 := newFile(name, "", -1, br, src, closeFile)
+	f2.stamp("", "a pipe (or other file that is not a regular file) has no size or modification time that tells its version")
+	return f2, nil
 }
 
 // openWait opens the local file src for reading, giving up when ctx ends:
@@ -416,7 +465,9 @@ func openZip(r io.ReaderAt, size int64, display, archive string, opts Options) (
 		size64 = -1
 	}
 	label := display + " member " + m.Name
-	return newFile(memberBase(m.Name), archive, size64, rc, label, rc.Close), nil
+	f := newFile(memberBase(m.Name), archive, size64, rc, label, rc.Close)
+	f.member = m.Name
+	return f, nil
 }
 
 func methodName(m uint16) string {
