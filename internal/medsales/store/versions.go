@@ -25,15 +25,20 @@ const (
 
 // Version is one attempt to load a dataset file (a row of dataset_versions).
 type Version struct {
-	ID           int64            `json:"id"`
-	Dataset      medsales.Dataset `json:"dataset"`
-	Mode         string           `json:"mode"`
-	SourceFile   string           `json:"sourceFile"`
-	SHA256       string           `json:"sha256,omitempty"`
-	ReleaseDate  *medsales.Date   `json:"releaseDate,omitempty"`
-	DataYear     *int             `json:"dataYear,omitempty"`
-	RowsLoaded   int64            `json:"rowsLoaded"`
-	RowsRejected int64            `json:"rowsRejected"`
+	ID         int64            `json:"id"`
+	Dataset    medsales.Dataset `json:"dataset"`
+	Mode       string           `json:"mode"`
+	SourceFile string           `json:"sourceFile"`
+	SHA256     string           `json:"sha256,omitempty"`
+	// SourceStamp identifies the version of the source the load opened
+	// (source.File.Stamp), "" when it had none (migration 10). It is kept
+	// out of the API: a local file's stamp holds its absolute path on the
+	// loading host.
+	SourceStamp  string         `json:"-"`
+	ReleaseDate  *medsales.Date `json:"releaseDate,omitempty"`
+	DataYear     *int           `json:"dataYear,omitempty"`
+	RowsLoaded   int64          `json:"rowsLoaded"`
+	RowsRejected int64          `json:"rowsRejected"`
 	// RowsSkipped counts the file's rows of empty fields (",,,,", left by
 	// a spreadsheet that re-saved it) and blank lines: neither loaded nor
 	// rejected (migration 8).
@@ -68,10 +73,10 @@ func (s *Store) StartVersion(ctx context.Context, v Version) (int64, error) {
 			return err
 		}
 		return tx.QueryRowContext(ctx, `INSERT INTO dataset_versions
-			(dataset, mode, source_file, sha256, release_date, data_year, started_at, status)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+			(dataset, mode, source_file, sha256, release_date, data_year, started_at, status, source_stamp)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
 			string(v.Dataset), v.Mode, strings.ToValidUTF8(v.SourceFile, "\uFFFD"), v.SHA256, dateArg(v.ReleaseDate), intArg(v.DataYear),
-			db.UTC(v.StartedAt), StatusRunning).Scan(&id)
+			db.UTC(v.StartedAt), StatusRunning, strings.ToValidUTF8(v.SourceStamp, "\uFFFD")).Scan(&id)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("record start of %s load: %w", v.Dataset, err)
@@ -260,7 +265,7 @@ func (s *Store) LockDataset(ctx context.Context, d medsales.Dataset) (release fu
 }
 
 const versionColumns = `id, dataset, mode, source_file, sha256, release_date, data_year, rows_loaded, rows_rejected,
-	started_at, finished_at, status, error, rows_served, rows_skipped`
+	started_at, finished_at, status, error, rows_served, rows_skipped, source_stamp`
 
 // Versions lists load attempts, newest first; dataset "" lists every dataset.
 func (s *Store) Versions(ctx context.Context, dataset medsales.Dataset, limit int) ([]Version, error) {
@@ -365,6 +370,77 @@ func (s *Store) LatestLoads(ctx context.Context) (map[medsales.Dataset]Freshness
 	return out, years.Err()
 }
 
+// ServedWithStamp returns the load of dataset d served now, in the scope
+// of a new load of mode and data year, whose source stamp is stamp, and
+// false when there is none: a new load of a source with that stamp would
+// then load what is served already. year 0 means the new load's year is
+// not known before its rows are read (an Open Payments file named without
+// one): any year served counts. An empty stamp matches nothing.
+//
+// What is served is decided as LatestLoads decides it. For a dataset
+// loaded year by year (Dataset.ByYear), it is the newest successful load
+// of each year: a load replaces its own year only. For any other dataset,
+// it is the newest successful whole-file load and the increments that
+// succeeded after it: a whole file replaces the data, and a re-run of
+// the whole file served now would only undo the increments since. A load
+// of the same source that succeeded before a newer one replaced it is not
+// served, so the source is loaded again.
+func (s *Store) ServedWithStamp(ctx context.Context, d medsales.Dataset, mode string, year int, stamp string) (Version, bool, error) {
+	if stamp == "" {
+		return Version{}, false, nil
+	}
+	rows, err := s.db.SQL.QueryContext(ctx, `SELECT `+versionColumns+` FROM dataset_versions
+		WHERE dataset = $1 AND status = $2 ORDER BY id`, string(d), StatusSucceeded)
+	if err != nil {
+		return Version{}, false, fmt.Errorf("read the %s loads served: %w", d, err)
+	}
+	defer rows.Close()
+	var loads []Version
+	for rows.Next() {
+		v, err := scanVersion(rows)
+		if err != nil {
+			return Version{}, false, fmt.Errorf("read the %s loads served: %w", d, err)
+		}
+		loads = append(loads, v)
+	}
+	if err := rows.Err(); err != nil {
+		return Version{}, false, fmt.Errorf("read the %s loads served: %w", d, err)
+	}
+	var served []Version
+	if d.ByYear() {
+		newest := map[int]int{} // data year (0: none) → index in loads
+		for i, v := range loads {
+			y := 0
+			if v.DataYear != nil {
+				y = *v.DataYear
+			}
+			newest[y] = i
+		}
+		for _, i := range newest {
+			served = append(served, loads[i])
+		}
+	} else {
+		from := 0
+		for i, v := range loads {
+			if v.Mode != ModeIncrement {
+				from = i
+			}
+		}
+		served = loads[from:]
+	}
+	var match Version
+	found := false
+	for _, v := range served {
+		switch {
+		case v.SourceStamp != stamp, v.Mode != mode:
+		case year != 0 && (v.DataYear == nil || *v.DataYear != year):
+		case !found || v.ID > match.ID:
+			match, found = v, true
+		}
+	}
+	return match, found, nil
+}
+
 type scanner interface{ Scan(dest ...any) error }
 
 func scanVersion(r scanner) (Version, error) {
@@ -377,7 +453,7 @@ func scanVersion(r scanner) (Version, error) {
 		served   sql.NullInt64
 	)
 	if err := r.Scan(&v.ID, &dataset, &v.Mode, &v.SourceFile, &v.SHA256, &release, &year, &v.RowsLoaded, &v.RowsRejected,
-		&v.StartedAt, &finished, &v.Status, &v.Error, &served, &v.RowsSkipped); err != nil {
+		&v.StartedAt, &finished, &v.Status, &v.Error, &served, &v.RowsSkipped, &v.SourceStamp); err != nil {
 		return v, err
 	}
 	if served.Valid {
