@@ -67,7 +67,8 @@ func cmdHealthcheck(ctx context.Context, args []string, getenv func(string) stri
 
 // cmdIngest loads one file: `medsales ingest DATASET SOURCE`.
 func cmdIngest(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlags("ingest", "ingest [--mode full|increment] [--data-year YYYY] [--max-reject-ratio 0.01] [--progress auto|bar|log|none] DATASET SOURCE", stderr)
+	fs := newFlags("ingest", "ingest [--if-changed] [--mode full|increment] [--data-year YYYY] [--max-reject-ratio 0.01] [--progress auto|bar|log|none] DATASET SOURCE", stderr)
+	ifChanged := fs.Bool("if-changed", false, "skip the load when the source has not changed since the load served now (same file path, size and modification time; same S3 or HTTP ETag, or Last-Modified, and size)")
 	mode := fs.String("mode", "", "full or increment (default: recognised from the file name; NPPES weekly files are increments)")
 	year := fs.Int("data-year", 0, "data / program year (default: from the file name)")
 	ratio := fs.Float64("max-reject-ratio", 0, "share of rejected rows that fails the load, 0 to 1; 0 allows no rejected row (default 0.01)")
@@ -92,7 +93,7 @@ func cmdIngest(ctx context.Context, args []string, getenv func(string) string, s
 			*ratio = math.SmallestNonzeroFloat64
 		}
 	})
-	req := ingest.Request{Dataset: medsales.Dataset(fs.Arg(0)), Source: fs.Arg(1), Mode: *mode, DataYear: *year, MaxRejectRatio: *ratio}
+	req := ingest.Request{Dataset: medsales.Dataset(fs.Arg(0)), Source: fs.Arg(1), Mode: *mode, DataYear: *year, MaxRejectRatio: *ratio, IfChanged: *ifChanged}
 	// A bad value is the operator's mistake, as a missing argument is:
 	// the usage goes with the error, which quotes the value.
 	if err := req.Validate(); err != nil {
@@ -146,6 +147,11 @@ func cmdIngest(ctx context.Context, args []string, getenv func(string) string, s
 			fmt.Fprintf(stderr, "rejected rows: %s\n", res.RejectsFile)
 		}
 		return flagError(err)
+	}
+	if res.Unchanged {
+		fmt.Fprintf(stdout, "%s: skipped: %s has not changed since version %d, which is served now; nothing loaded (run without --if-changed to load it anyway)\n",
+			req.Dataset, res.File, res.ServedVersionID)
+		return nil
 	}
 	// Rows of empty fields (a spreadsheet's) are said only when there are
 	// some, so the line of a clean file reads as it always has.

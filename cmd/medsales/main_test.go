@@ -84,8 +84,10 @@ func TestEndToEnd(t *testing.T) {
 				t.Fatalf("weekly load was not an increment: %q", out.String())
 			}
 
-			// The workers also run scheduled loads, the first at start.
-			env["INGEST_SCHEDULE"] = "openpayments " + files.OpenPayments + " 24h"
+			// The workers also run scheduled loads, the first at start:
+			// conditional by default (the gazetteer, unchanged since its
+			// load above, is skipped), every time with "always".
+			env["INGEST_SCHEDULE"] = "openpayments " + files.OpenPayments + " 24h always; zcta " + files.Gazetteer + " 24h"
 			addr := freeAddr(t)
 			base := "http://" + addr
 			ctx, cancel := context.WithCancel(context.Background())
@@ -185,6 +187,19 @@ func TestEndToEnd(t *testing.T) {
 				time.Sleep(100 * time.Millisecond)
 			}
 
+			// The scheduled gazetteer load was skipped: counted, with
+			// no load recorded.
+			deadline = time.Now().Add(30 * time.Second)
+			for !strings.Contains(metricsText(t, base), `medsales_ingest_skipped_total{dataset="zcta"} 1`) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the scheduled zcta load was not skipped:\n%s", serverLog.String())
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if h := get(t, base+"/v1/datasets?dataset=zcta", 200)["history"].([]any); len(h) != 1 {
+				t.Errorf("zcta history %v, want the one load of medsales ingest", h)
+			}
+
 			cancel()
 			select {
 			case err := <-done:
@@ -196,6 +211,21 @@ func TestEndToEnd(t *testing.T) {
 			}
 		})
 	}
+}
+
+// metricsText returns the text of GET /metrics of the server at base.
+func metricsText(t *testing.T, base string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // unknownNPI has a valid check digit and is not in any sample.

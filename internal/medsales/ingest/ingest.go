@@ -40,6 +40,11 @@ type Request struct {
 	// MaxRejectRatio overrides the share of rejected rows that fails the
 	// load (default 1%).
 	MaxRejectRatio float64 `json:"maxRejectRatio,omitempty"`
+	// IfChanged skips the load when the source has not changed: when the
+	// load served now in the same scope (dataset, mode, data year; see
+	// store.ServedWithStamp) has the source's stamp (source.File.Stamp).
+	// A source without a stamp is always loaded. Scheduled loads set it.
+	IfChanged bool `json:"ifChanged,omitempty"`
 }
 
 // MaxSourceBytes is the longest source a request may name: Linux's
@@ -227,6 +232,12 @@ type Result struct {
 	DataYear    int    `json:"dataYear,omitempty"`
 	RejectsFile string `json:"rejectsFile,omitempty"`
 	Duration    time.Duration
+	// Unchanged is true when a load asked for only if its source changed
+	// (Request.IfChanged) was skipped: nothing was loaded or recorded, and
+	// VersionID is 0. ServedVersionID is then the load served now, of the
+	// same source version.
+	Unchanged       bool  `json:"unchanged,omitempty"`
+	ServedVersionID int64 `json:"servedVersionId,omitempty"`
 }
 
 // Progress is told how far a load has come: rows read so far, and bytes
@@ -350,6 +361,12 @@ func logUnfinished(ctx context.Context, log *slog.Logger, msg string, attrs ...a
 // the dataset is running, Run returns at once an error for which
 // errors.Is(err, store.ErrLoadRunning) holds, and records nothing.
 //
+// A load with req.IfChanged whose source has a stamp the load served now
+// in its scope has too (the same file, object or URL version, see
+// store.ServedWithStamp) is skipped once the source is opened: Run
+// records nothing, logs "ingest skipped" and returns a Result with
+// Unchanged set and no error.
+//
 // A load stopped by the end of ctx records why (interruption: the cause
 // of ctx when it is an Interruption) rather than the error of the step it
 // was in, and returns an error that begins with that reason and wraps
@@ -462,6 +479,20 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 	if y, ok := store.YearFromName(req.Dataset, f.Name); ok && v.DataYear == nil {
 		v.DataYear = &y
 	}
+	v.SourceStamp = f.Stamp
+	if req.IfChanged {
+		served, unchanged, err := s.unchanged(ctx, log, req, v, f)
+		if err != nil {
+			return refuse(err)
+		}
+		if unchanged {
+			res.Unchanged, res.ServedVersionID = true, served.ID
+			if served.DataYear != nil {
+				res.DataYear = *served.DataYear
+			}
+			return res, nil
+		}
+	}
 	// The start is recorded on a context that an interrupt does not end:
 	// ended during the commit, which the database may have applied, the
 	// row would stay running with no one to record why the load stopped.
@@ -569,6 +600,33 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 	log.InfoContext(ctx, "ingest finished", "loaded", out.Loaded, "rejected", out.Rejected, "skipped", out.Skipped, "stale", out.Stale,
 		"duration_ms", res.Duration.Milliseconds(), "rows_per_s", perSecond(out.Loaded+out.Rejected+out.Stale, res.Duration))
 	return res, nil
+}
+
+// unchanged reports whether the load of req, about to record v, of the
+// opened source f, would load the version of the source served now: the
+// load served in its scope (v's mode, and data year when known before the
+// rows are read) has f's stamp. It then logs "ingest skipped" with the
+// reason and counts the skip. A source without a stamp is never
+// unchanged: the log says why it is loaded whatever it holds.
+func (s *Service) unchanged(ctx context.Context, log *slog.Logger, req Request, v store.Version, f *source.File) (store.Version, bool, error) {
+	if f.Stamp == "" {
+		log.InfoContext(ctx, "ingest not conditional: the source has no stamp, so it is loaded",
+			"file", v.SourceFile, "reason", f.NoStamp)
+		return store.Version{}, false, nil
+	}
+	year := 0
+	if v.DataYear != nil {
+		year = *v.DataYear
+	}
+	served, same, err := s.Store.ServedWithStamp(ctx, req.Dataset, v.Mode, year, f.Stamp)
+	if err != nil || !same {
+		return store.Version{}, false, err
+	}
+	s.Metrics.skip(req.Dataset)
+	log.InfoContext(ctx, "ingest skipped", "file", v.SourceFile, "mode", v.Mode,
+		"reason", fmt.Sprintf("source unchanged: load %d, served now, read the same source version", served.ID),
+		"served_version", served.ID)
+	return served, true, nil
 }
 
 // displayName names a source in the history of a load that could not open

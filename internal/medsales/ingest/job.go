@@ -137,6 +137,11 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[JobArgs]) error {
 		}
 		return fmt.Errorf("ingest %s: %w", job.Args.Dataset, err)
 	}
+	if res.Unchanged {
+		// Run logged "ingest skipped" with the reason; the job succeeds.
+		w.Logger.InfoContext(ctx, "ingest job done", "dataset", string(job.Args.Dataset), "skipped", true, "served_version", res.ServedVersionID)
+		return nil
+	}
 	w.Logger.InfoContext(ctx, "ingest job done", "dataset", string(job.Args.Dataset), "version", res.VersionID, "loaded", res.Loaded, "rejected", res.Rejected)
 	return nil
 }

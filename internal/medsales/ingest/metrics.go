@@ -17,6 +17,9 @@ type Metrics struct {
 	Rows     *prometheus.CounterVec
 	Duration *prometheus.HistogramVec
 	Loads    *prometheus.CounterVec
+	// Skipped counts conditional loads skipped because their source had
+	// not changed (Request.IfChanged).
+	Skipped *prometheus.CounterVec
 }
 
 // NewMetrics registers the ingestion metrics on reg, and
@@ -38,8 +41,12 @@ func NewMetrics(reg prometheus.Registerer, st *store.Store) (*Metrics, error) {
 			Name: "medsales_ingest_loads_total",
 			Help: "Dataset loads by dataset and outcome (succeeded, failed, or interrupted: stopped by a shutdown or a cancelled job, not a fault of the data).",
 		}, []string{"dataset", "outcome"}),
+		Skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "medsales_ingest_skipped_total",
+			Help: "Conditional dataset loads (--if-changed, ifChanged, INGEST_SCHEDULE) skipped because the source had not changed since the load served now.",
+		}, []string{"dataset"}),
 	}
-	for _, c := range []prometheus.Collector{m.Rows, m.Duration, m.Loads, lastSuccess{st}} {
+	for _, c := range []prometheus.Collector{m.Rows, m.Duration, m.Loads, m.Skipped, lastSuccess{st}} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register ingest metrics: %w", err)
 		}
@@ -50,6 +57,7 @@ func NewMetrics(reg prometheus.Registerer, st *store.Store) (*Metrics, error) {
 		m.Loads.WithLabelValues(string(d), "succeeded")
 		m.Loads.WithLabelValues(string(d), "failed")
 		m.Loads.WithLabelValues(string(d), "interrupted")
+		m.Skipped.WithLabelValues(string(d))
 	}
 	return m, nil
 }
@@ -87,6 +95,15 @@ func (m *Metrics) failed(d medsales.Dataset, stopped bool) {
 		outcome = "interrupted"
 	}
 	m.Loads.WithLabelValues(string(d), outcome).Inc()
+}
+
+// skip counts a conditional load skipped because its source had not
+// changed.
+func (m *Metrics) skip(d medsales.Dataset) {
+	if m == nil {
+		return
+	}
+	m.Skipped.WithLabelValues(string(d)).Inc()
 }
 
 func (m *Metrics) succeeded(d medsales.Dataset, r store.LoadResult, took time.Duration) {

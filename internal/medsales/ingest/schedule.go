@@ -22,13 +22,16 @@ type ScheduleEntry struct {
 }
 
 // ParseSchedule reads INGEST_SCHEDULE: entries separated by ";", each
-// "DATASET SOURCE EVERY", for example
+// "DATASET SOURCE EVERY [always]", for example
 //
 //	nppes s3://drop/nppes/weekly.zip 24h; partd s3://drop/cms/MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv 720h
 //
-// EVERY is a Go duration of at least one minute. An entry cannot give a
-// data year: a Part B or Part D file's name must carry it. Errors name the
-// entry.
+// EVERY is a Go duration of at least one minute. A scheduled load is
+// conditional (Request.IfChanged): it is skipped while the source has not
+// changed since the load served now, since re-reading an 11 GB NPPES
+// file the publisher has not changed only costs; "always" after EVERY
+// loads it every time. An entry cannot give a data year: a Part B or Part
+// D file's name must carry it. Errors name the entry.
 func ParseSchedule(s string) ([]ScheduleEntry, error) {
 	var out []ScheduleEntry
 	seen := map[string]bool{}
@@ -38,14 +41,17 @@ func ParseSchedule(s string) ([]ScheduleEntry, error) {
 			continue
 		}
 		where := fmt.Sprintf("INGEST_SCHEDULE entry %d (%q)", n+1, redactFields(fields))
-		if len(fields) != 3 {
-			return nil, fmt.Errorf("%s: want DATASET SOURCE EVERY", where)
+		if len(fields) != 3 && len(fields) != 4 {
+			return nil, fmt.Errorf("%s: want DATASET SOURCE EVERY [always]", where)
+		}
+		if len(fields) == 4 && fields[3] != "always" {
+			return nil, fmt.Errorf("%s: the field after EVERY can only be \"always\" (load even when the source has not changed); got %q", where, fields[3])
 		}
 		every, err := time.ParseDuration(fields[2])
 		if err != nil || every < time.Minute {
 			return nil, fmt.Errorf("%s: EVERY must be a duration of at least 1m, like 24h", where)
 		}
-		req := Request{Dataset: medsales.Dataset(fields[0]), Source: fields[1]}
+		req := Request{Dataset: medsales.Dataset(fields[0]), Source: fields[1], IfChanged: len(fields) == 3}
 		// Queued as a River job: a source's credentials would be kept
 		// in the jobs table.
 		if err := req.ValidateQueued(); err != nil {

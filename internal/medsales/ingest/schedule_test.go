@@ -63,16 +63,17 @@ func TestParseScheduleRefusesSourceCredentials(t *testing.T) {
 
 // TestScheduleRequestsNormalized: a scheduled load is queued with its
 // defaults spelled out, as POST /v1/ingestions queues the same load, so
-// that one queued by either while the other waits is its duplicate.
+// that one queued by either (with ifChanged) while the other waits is its
+// duplicate.
 func TestScheduleRequestsNormalized(t *testing.T) {
 	got, err := ingest.ParseSchedule("partd s3://drop/MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv 720h; nppes s3://drop/weekly.zip 24h")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []ingest.Request{
-		{Dataset: "partd", Source: "s3://drop/MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv", Mode: "full", DataYear: 2024, MaxRejectRatio: 0.01},
+		{Dataset: "partd", Source: "s3://drop/MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv", Mode: "full", DataYear: 2024, MaxRejectRatio: 0.01, IfChanged: true},
 		// An archive not named as a weekly file: its member decides the mode.
-		{Dataset: "nppes", Source: "s3://drop/weekly.zip", MaxRejectRatio: 0.01},
+		{Dataset: "nppes", Source: "s3://drop/weekly.zip", MaxRejectRatio: 0.01, IfChanged: true},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("schedule = %+v", got)
@@ -111,5 +112,22 @@ func TestScheduleMissingDataYearSaysHowToFixIt(t *testing.T) {
 				t.Errorf("ParseSchedule(%q) = %v: points to %s, which an entry cannot use", in, err, unusable)
 			}
 		}
+	}
+}
+
+// TestScheduleConditionalByDefault: a scheduled load is conditional
+// (IfChanged: skipped while the source has not changed); "always" after
+// EVERY loads it every time, and any other fourth field is refused.
+func TestScheduleConditionalByDefault(t *testing.T) {
+	got, err := ingest.ParseSchedule("nucc s3://drop/nucc_taxonomy_251.csv 24h; partd s3://drop/MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv 720h always")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || !got[0].Request.IfChanged || got[1].Request.IfChanged {
+		t.Errorf("schedule = %+v, want the first entry conditional, the second (always) not", got)
+	}
+	_, err = ingest.ParseSchedule("nucc s3://drop/nucc_taxonomy_251.csv 24h force")
+	if err == nil || !strings.Contains(err.Error(), `entry 1 ("nucc s3://drop/nucc_taxonomy_251.csv 24h force"): the field after EVERY can only be "always"`) {
+		t.Errorf("ParseSchedule with a fourth field \"force\" = %v, want it refused", err)
 	}
 }
