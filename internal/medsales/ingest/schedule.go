@@ -69,7 +69,8 @@ func ParseSchedule(s string) ([]ScheduleEntry, error) {
 		}
 		seen[id] = true
 		// Normalized, as POST /v1/ingestions queues it, so that the
-		// same load queued by either is one job.
+		// same load queued by either is one job (a POST with ifChanged
+		// for a conditional entry, without it for an "always" one).
 		out = append(out, ScheduleEntry{Request: req.Normalized(), Every: every})
 	}
 	return out, nil
