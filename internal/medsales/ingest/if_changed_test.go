@@ -1,6 +1,7 @@
 package ingest_test
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"fmt"
@@ -280,4 +281,109 @@ func TestWorkerIfChangedSkipSucceeds(t *testing.T) {
 			t.Errorf("log:\n%s\nwant the second job done as skipped", e.log.String())
 		}
 	})
+}
+
+// TestRunIfChangedArchiveWithoutRange: a zip from a server that ignores
+// Range requests is downloaded whole before its member is known; a
+// conditional load of one that has not changed is skipped before that
+// download, on the archive's ETag and size, and counted and logged like
+// any skip; a new ETag loads it.
+func TestRunIfChangedArchiveWithoutRange(t *testing.T) {
+	each(t, func(t *testing.T, e env) {
+		m := withMetrics(t, e)
+		data := mustRead(t, sample(t, e.dir, "nucc_taxonomy_sample.csv", 5))
+		// A large member beside the CSV, stored, so that a download of the
+		// archive shows in the bytes sent.
+		var buf bytes.Buffer
+		zw := zip.NewWriter(&buf)
+		for _, mb := range []struct {
+			name string
+			data []byte
+		}{{"nucc_taxonomy_251.csv", data}, {"nucc_taxonomy_251.pdf", bytes.Repeat([]byte("%PDF padding "), 400_000)}} {
+			w, err := zw.CreateHeader(&zip.FileHeader{Name: mb.name, Method: zip.Store})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Write(mb.data)
+		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		archive := buf.Bytes()
+		var mu sync.Mutex
+		etag := `"v1"`
+		hold := false    // hold the next response back (holdBack)
+		var whole []bool // per held-back response: whether the whole archive was sent
+		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			w.Header().Set("ETag", etag)
+			held := hold
+			hold = false
+			mu.Unlock()
+			w.Header().Set("Content-Length", fmt.Sprint(len(archive)))
+			if !held {
+				w.Write(archive)
+				return
+			}
+			sent := holdBack(w, r, archive)
+			mu.Lock()
+			whole = append(whole, sent)
+			mu.Unlock()
+		}))
+		defer ts.Close()
+		req := ingest.Request{Dataset: medsales.NUCC, Source: ts.URL + "/nucc.zip", IfChanged: true}
+
+		first := expect(t, e, req, true)
+		hist, err := e.st.Versions(context.Background(), medsales.NUCC, 1)
+		if err != nil || len(hist) != 1 || !strings.HasSuffix(hist[0].SourceStamp, ` member="nucc_taxonomy_251.csv"`) {
+			t.Fatalf("history %+v (%v): want the archive's stamp with the member", hist, err)
+		}
+		mu.Lock()
+		hold = true
+		mu.Unlock()
+		res := expect(t, e, req, false)
+		if res.ServedVersionID != first.VersionID || res.File != "nucc.zip" {
+			t.Errorf("skip = %+v, want it to name load %d and the archive", res, first.VersionID)
+		}
+		if got := testutil.ToFloat64(m.Skipped.WithLabelValues("nucc")); got != 1 {
+			t.Errorf("medsales_ingest_skipped_total{dataset=nucc} = %v, want 1", got)
+		}
+		if !strings.Contains(e.log.String(), `"msg":"ingest skipped","dataset":"nucc"`) {
+			t.Errorf("log:\n%s\nwant ingest skipped", e.log.String())
+		}
+		waitFor(t, time.Minute, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(whole) == 1
+		})
+		if whole[0] {
+			t.Errorf("the skipped load downloaded the whole archive")
+		}
+
+		mu.Lock()
+		etag = `"v2"`
+		mu.Unlock()
+		expect(t, e, req, true)
+		expect(t, e, req, false)
+	})
+}
+
+// holdBack answers r with data as a server ignoring Range does, but sends
+// its first 64 KiB only until the client either closes the connection
+// (it has what it wanted: holdBack returns false) or has waited 30
+// seconds for the rest, which it is then sent (true): a client that
+// stops early is seen to, one that reads the whole body gets it late.
+func holdBack(w http.ResponseWriter, r *http.Request, data []byte) bool {
+	first := min(len(data), 64<<10)
+	w.Write(data[:first])
+	w.(http.Flusher).Flush()
+	t := time.NewTimer(30 * time.Second)
+	defer t.Stop()
+	select {
+	case <-r.Context().Done():
+		return false
+	case <-t.C:
+	}
+	w.Write(data[first:])
+	return true
 }

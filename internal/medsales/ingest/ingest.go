@@ -417,7 +417,32 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 	// a year the operator did not choose.
 	opts.YearOf = func(name string) (int, bool) { return store.YearFromName(req.Dataset, name) }
 	opts.Year = req.DataYear
+	// A zip that cannot be read by range would be downloaded whole before
+	// its member, and so its stamp, is known: a conditional load asks
+	// first whether the archive is the one served now.
+	var servedArchive store.Version
+	if req.IfChanged {
+		opts.SkipArchive = func(stamp string) (bool, error) {
+			year := req.DataYear
+			if year == 0 {
+				year, _ = store.YearFromName(req.Dataset, source.NameOf(req.Source))
+			}
+			var same bool
+			var err error
+			servedArchive, same, err = s.Store.ServedFromArchive(ctx, req.Dataset, req.Mode, year, stamp)
+			return same, err
+		}
+	}
 	f, err := source.Open(ctx, req.Source, opts)
+	if errors.Is(err, source.ErrSkipped) {
+		v.Mode = servedArchive.Mode
+		s.skipped(ctx, log, v, servedArchive)
+		res := Result{File: source.NameOf(req.Source), Mode: servedArchive.Mode, Unchanged: true, ServedVersionID: servedArchive.ID}
+		if servedArchive.DataYear != nil {
+			res.DataYear = *servedArchive.DataYear
+		}
+		return res, nil
+	}
 	if err != nil {
 		if errors.Is(err, source.ErrInput) && ctx.Err() == nil {
 			// The source names nothing to load, or nothing loadable
@@ -622,11 +647,17 @@ func (s *Service) unchanged(ctx context.Context, log *slog.Logger, req Request, 
 	if err != nil || !same {
 		return store.Version{}, false, err
 	}
-	s.Metrics.skip(req.Dataset)
+	s.skipped(ctx, log, v, served)
+	return served, true, nil
+}
+
+// skipped logs "ingest skipped" for the load about to record v, whose
+// source is the version load served read, and counts it.
+func (s *Service) skipped(ctx context.Context, log *slog.Logger, v, served store.Version) {
+	s.Metrics.skip(v.Dataset)
 	log.InfoContext(ctx, "ingest skipped", "file", v.SourceFile, "mode", v.Mode,
 		"reason", fmt.Sprintf("source unchanged: load %d, served now, read the same source version", served.ID),
 		"served_version", served.ID)
-	return served, true, nil
 }
 
 // displayName names a source in the history of a load that could not open

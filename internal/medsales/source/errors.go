@@ -27,6 +27,10 @@ var ErrInput = errors.New("source cannot be loaded as given")
 // S3 and a cancelled context do not match.
 var ErrConfig = errors.New("AWS configuration cannot read s3:// sources")
 
+// ErrSkipped is returned by Open when Options.SkipArchive said to skip an
+// archive rather than download it whole.
+var ErrSkipped = errors.New("source skipped: its archive has not changed")
+
 // configError marks err as matching ErrConfig; it reads as err.
 type configError struct{ err error }
 

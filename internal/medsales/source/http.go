@@ -161,7 +161,7 @@ func (h *httpSource) open(ctx context.Context, u *url.URL, opts Options) (*File,
 		h.etag = et
 	}
 	version, why := h.stamp(resp.Header)
-	f, err := h.openBody(ctx, resp, body, ranged, name, opts)
+	f, err := h.openBody(ctx, resp, body, ranged, name, version, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -192,8 +192,8 @@ func (h *httpSource) stamp(hdr http.Header) (version, why string) {
 }
 
 // openBody returns the File reading the object whose first response is
-// resp, with body its (watched) body.
-func (h *httpSource) openBody(ctx context.Context, resp *http.Response, body io.ReadCloser, ranged bool, name string, opts Options) (*File, error) {
+// resp, with body its (watched) body; version is its stamp, or "".
+func (h *httpSource) openBody(ctx context.Context, resp *http.Response, body io.ReadCloser, ranged bool, name, version string, opts Options) (*File, error) {
 
 	br := bufio.NewReaderSize(body, 64<<10)
 	head, err := br.Peek(4)
@@ -226,8 +226,28 @@ func (h *httpSource) openBody(ctx context.Context, resp *http.Response, body io.
 		// The server ignores Range: the archive's directory, at its end,
 		// can only be reached by keeping a copy.
 		defer body.Close()
+		if err := skipArchive(opts, version, h.display); err != nil {
+			return nil, err
+		}
 		return spoolZip(br, h.size, h.display, name, opts)
 	}
+}
+
+// skipArchive asks opts.SkipArchive, when set and the archive has a stamp
+// (version), whether to download the archive display names whole, and
+// returns ErrSkipped when not, or the error it returned.
+func skipArchive(opts Options, version, display string) error {
+	if opts.SkipArchive == nil || version == "" {
+		return nil
+	}
+	skip, err := opts.SkipArchive(version)
+	switch {
+	case err != nil:
+		return fmt.Errorf("source %s: %w", display, err)
+	case skip:
+		return fmt.Errorf("source %s: %w", display, ErrSkipped)
+	}
+	return nil
 }
 
 // spoolZip copies an archive that cannot be read by range into a temporary

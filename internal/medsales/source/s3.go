@@ -116,7 +116,7 @@ func (s *s3Source) open(ctx context.Context, opts Options) (*File, error) {
 	if s.etag == "" {
 		version, why = "", "the S3 response carried no ETag, which tells the object's version"
 	}
-	f, err := s.openBody(ctx, body, name, opts)
+	f, err := s.openBody(ctx, body, name, version, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -125,8 +125,8 @@ func (s *s3Source) open(ctx context.Context, opts Options) (*File, error) {
 }
 
 // openBody returns the File reading the object whose first GetObject's
-// (watched) body is body.
-func (s *s3Source) openBody(ctx context.Context, body io.ReadCloser, name string, opts Options) (*File, error) {
+// (watched) body is body; version is its stamp, or "".
+func (s *s3Source) openBody(ctx context.Context, body io.ReadCloser, name, version string, opts Options) (*File, error) {
 	br := bufio.NewReaderSize(body, 64<<10)
 	head, err := br.Peek(4)
 	if err != nil && err != io.EOF {
@@ -145,6 +145,9 @@ func (s *s3Source) openBody(ctx context.Context, body io.ReadCloser, name string
 		return newFile(name, "", -1, br, s.display, body.Close), nil
 	case s.size < 0:
 		defer body.Close()
+		if err := skipArchive(opts, version, s.display); err != nil {
+			return nil, err
+		}
 		return spoolZip(br, -1, s.display, name, opts)
 	default:
 		body.Close()

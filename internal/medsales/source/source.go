@@ -94,6 +94,15 @@ type Options struct {
 	// Logger receives the AWS SDK's own messages when S3 is nil; nil
 	// discards them.
 	Logger *slog.Logger
+	// SkipArchive, when set, is asked about a remote zip archive that
+	// cannot be read in place (its server ignores Range requests; an S3
+	// object of unknown size) before it is downloaded whole to pick its
+	// member, given its stamp without the member's name (File.Stamp
+	// before " member="). When it returns true, Open downloads nothing
+	// more and fails with ErrSkipped: a conditional load of an archive
+	// that has not changed then costs one response's headers, not the
+	// archive. It is not asked when the archive has no stamp.
+	SkipArchive func(archiveStamp string) (bool, error)
 }
 
 // File is an opened source: the CSV (or tab-separated text) stream to load.

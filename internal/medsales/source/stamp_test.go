@@ -2,6 +2,7 @@ package source_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -188,5 +189,72 @@ func TestS3Stamp(t *testing.T) {
 	zopts.Dataset = medsales.NPPES
 	if s, _ := stampOf(t, "s3://medsales-raw/nppes/NPPES_Data_Dissemination_August_2026_V2.zip", zopts); !strings.HasSuffix(s, ` member="`+pfile.name+`"`) {
 		t.Errorf("zip member stamp = %q, want the member named", s)
+	}
+}
+
+// TestSkipArchiveBeforeDownload: a zip whose server ignores Range
+// requests must be downloaded whole before its member, part of the
+// stamp, is known; Options.SkipArchive is asked first, with the
+// archive's stamp, and saying skip ends Open with ErrSkipped without the
+// download (nothing spooled). Saying load downloads it, and the File's stamp is the
+// archive's with the member's name. It is not asked of a plain file, an
+// archive read by range, or an archive without a stamp.
+func TestSkipArchiveBeforeDownload(t *testing.T) {
+	big := randomBytes(8<<20, 5)
+	z := buildZip(t, member{name: "nucc_taxonomy_251.csv", data: big, store: true})
+	etag := `"v1"`
+	s := newFileServer(t, map[string][]byte{"nucc.zip": z, "nucc_taxonomy_251.csv": big}, func(s *fileServer) {
+		s.noRange = true
+		s.etag = func(int) string { return etag }
+	})
+	// The archive would be spooled to a temporary file here.
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	var asked []string
+	skip := true
+	opts := withClient(source.Options{SkipArchive: func(stamp string) (bool, error) {
+		asked = append(asked, stamp)
+		if n := countFiles(t, tmp); n != 0 {
+			t.Errorf("SkipArchive asked with %d files spooled: want it asked before the download", n)
+		}
+		return skip, nil
+	}}, s)
+
+	_, err := source.Open(context.Background(), s.url("nucc.zip"), opts)
+	if !errors.Is(err, source.ErrSkipped) {
+		t.Fatalf("Open with SkipArchive saying skip = %v, want ErrSkipped", err)
+	}
+	want := fmt.Sprintf(`%s etag="\"v1\"" size=%d`, s.url("nucc.zip"), len(z))
+	if len(asked) != 1 || asked[0] != want {
+		t.Errorf("SkipArchive asked %q, want once %q", asked, want)
+	}
+	if n := countFiles(t, tmp); n != 0 || len(s.requests()) != 1 {
+		t.Errorf("skipped archive: %d files spooled, %d requests; want none and one", n, len(s.requests()))
+	}
+
+	skip = false
+	f, err := source.Open(context.Background(), s.url("nucc.zip"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if f.Stamp != want+` member="nucc_taxonomy_251.csv"` || len(asked) != 2 {
+		t.Errorf("loaded archive: stamp %q after %d questions, want %q after 2", f.Stamp, len(asked), want+` member="nucc_taxonomy_251.csv"`)
+	}
+
+	// Not asked: a plain file, an archive without a stamp.
+	f, err = source.Open(context.Background(), s.url("nucc_taxonomy_251.csv"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	etag = ""
+	f, err = source.Open(context.Background(), s.url("nucc.zip"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if len(asked) != 2 {
+		t.Errorf("SkipArchive asked %d times, want 2 (not for a plain file nor an archive without a stamp)", len(asked))
 	}
 }

@@ -101,3 +101,48 @@ func TestServedWithStamp(t *testing.T) {
 		check(medsales.ZCTA, "full", 2024, "g", 0)
 	})
 }
+
+// TestServedFromArchive: an archive read whole before its member is
+// known matches the load served now whose stamp is the archive's followed
+// by a member's name, in any mode unless one is given, and of the year
+// when one is given.
+func TestServedFromArchive(t *testing.T) {
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		st := store.New(d)
+		at := time.Date(2026, 8, 12, 9, 0, 0, 0, time.UTC)
+		year := 2024
+		id, err := st.StartVersion(ctx, store.Version{Dataset: medsales.PartD, Mode: "full", SourceFile: "a.zip/x.csv",
+			SourceStamp: `https://h/a.zip etag="\"1\"" size=9 member="x.csv"`, DataYear: &year, StartedAt: at})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.InTx(ctx, func(tx *db.Tx) error {
+			return store.FinishVersionTx(ctx, tx, id, store.LoadResult{Loaded: 1, DataYear: 2024}, "sha", at)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			mode  string
+			year  int
+			stamp string
+			want  bool
+		}{
+			{"", 0, `https://h/a.zip etag="\"1\"" size=9`, true},
+			{"full", 2024, `https://h/a.zip etag="\"1\"" size=9`, true},
+			{"increment", 0, `https://h/a.zip etag="\"1\"" size=9`, false},
+			{"", 2023, `https://h/a.zip etag="\"1\"" size=9`, false},
+			{"", 0, `https://h/a.zip etag="\"2\"" size=9`, false},
+			{"", 0, `https://h/a.zip etag="\"1\"" size=9 member="x.csv"`, false},
+			{"", 0, "", false},
+		} {
+			v, ok, err := st.ServedFromArchive(ctx, medsales.PartD, c.mode, c.year, c.stamp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok != c.want || (ok && v.ID != id) {
+				t.Errorf("ServedFromArchive(%q, %d, %q) = load %d (%v), want %v", c.mode, c.year, c.stamp, v.ID, ok, c.want)
+			}
+		}
+	})
+}

@@ -389,6 +389,30 @@ func (s *Store) ServedWithStamp(ctx context.Context, d medsales.Dataset, mode st
 	if stamp == "" {
 		return Version{}, false, nil
 	}
+	return s.servedWhere(ctx, d, func(v Version) bool {
+		return v.SourceStamp == stamp && v.Mode == mode && (year == 0 || v.DataYear != nil && *v.DataYear == year)
+	})
+}
+
+// ServedFromArchive is ServedWithStamp for a zip archive whose member is
+// not known yet (source.Options.SkipArchive): it finds the load served
+// now whose stamp is archiveStamp followed by a member's name. The same
+// archive read with the same options yields the same member. mode ""
+// matches any mode: a load that gives none takes it from the member's
+// name, the same for the same member.
+func (s *Store) ServedFromArchive(ctx context.Context, d medsales.Dataset, mode string, year int, archiveStamp string) (Version, bool, error) {
+	if archiveStamp == "" {
+		return Version{}, false, nil
+	}
+	return s.servedWhere(ctx, d, func(v Version) bool {
+		return strings.HasPrefix(v.SourceStamp, archiveStamp+" member=") && (mode == "" || v.Mode == mode) &&
+			(year == 0 || v.DataYear != nil && *v.DataYear == year)
+	})
+}
+
+// servedWhere returns the newest load of dataset d served now (as
+// ServedWithStamp decides it) for which match holds.
+func (s *Store) servedWhere(ctx context.Context, d medsales.Dataset, match func(Version) bool) (Version, bool, error) {
 	rows, err := s.db.SQL.QueryContext(ctx, `SELECT `+versionColumns+` FROM dataset_versions
 		WHERE dataset = $1 AND status = $2 ORDER BY id`, string(d), StatusSucceeded)
 	if err != nil {
@@ -428,17 +452,14 @@ func (s *Store) ServedWithStamp(ctx context.Context, d medsales.Dataset, mode st
 		}
 		served = loads[from:]
 	}
-	var match Version
+	var newest Version
 	found := false
 	for _, v := range served {
-		switch {
-		case v.SourceStamp != stamp, v.Mode != mode:
-		case year != 0 && (v.DataYear == nil || *v.DataYear != year):
-		case !found || v.ID > match.ID:
-			match, found = v, true
+		if match(v) && (!found || v.ID > newest.ID) {
+			newest, found = v, true
 		}
 	}
-	return match, found, nil
+	return newest, found, nil
 }
 
 type scanner interface{ Scan(dest ...any) error }
