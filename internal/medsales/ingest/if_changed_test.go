@@ -26,7 +26,7 @@ import (
 
 	"github.com/medplatform/medplatform/internal/medsales"
 	"github.com/medplatform/medplatform/internal/medsales/ingest"
-	"github.com/medplatform/medplatform/internal/medsales/source"
+	"github.com/medplatform/medplatform/internal/platform/blob"
 )
 
 // withMetrics gives e's service the ingest metrics on a registry of its
@@ -233,7 +233,7 @@ func TestRunIfChangedS3(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	client, err := source.NewS3Client(context.Background(), ts.URL,
+	client, err := blob.NewS3Client(context.Background(), ts.URL,
 		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKID", "secret", "")),
 		config.WithRegion("us-east-1"))
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/medplatform/medplatform/internal/medsales"
 	"github.com/medplatform/medplatform/internal/medsales/source"
+	"github.com/medplatform/medplatform/internal/platform/blob"
 )
 
 // stampOf opens src and returns its stamp and why it has none.
@@ -164,7 +165,7 @@ func TestHTTPStamp(t *testing.T) {
 func TestS3Stamp(t *testing.T) {
 	isolateAWS(t)
 	srv := newS3Server(t)
-	c, err := source.NewS3Client(context.Background(), srv.ts.URL,
+	c, err := blob.NewS3Client(context.Background(), srv.ts.URL,
 		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("AKID", "secret", "")))
 	if err != nil {
 		t.Fatal(err)
