@@ -641,8 +641,11 @@ type pipeState struct {
 	committed bool // COMMIT succeeded
 }
 
-// Statement is one statement of ExecAll.
+// Statement is one statement of ExecAll or ReadAll.
 type Statement struct {
+	// Name, when set, names the statement in errors beside its position
+	// ("statement 3 (read endpoints): …").
+	Name string
 	SQL  string
 	Args []any
 	// Scan, when set, makes the statement a query: it is called once with
@@ -673,7 +676,7 @@ func (tx *Tx) ExecAll(ctx context.Context, stmts []Statement) ([]int64, error) {
 		for i, st := range stmts {
 			n, err := tx.execOne(ctx, st)
 			if err != nil {
-				return out, fmt.Errorf("statement %d: %w", i+1, err)
+				return out, fmt.Errorf("%s: %w", st.label(i), err)
 			}
 			out = append(out, n)
 		}
@@ -737,7 +740,7 @@ func (tx *Tx) sendBatch(ctx context.Context, stmts []Statement, commit bool) ([]
 			}
 			if err != nil {
 				_ = br.Close()
-				return fmt.Errorf("statement %d: %w", i+1, err)
+				return fmt.Errorf("%s: %w", st.label(i), err)
 			}
 			out = append(out, n)
 		}
@@ -757,6 +760,134 @@ func (tx *Tx) sendBatch(ctx context.Context, stmts []Statement, commit bool) ([]
 		return br.Close()
 	})
 	return out, err
+}
+
+// label names the statement at index i of a list in errors: its position
+// from 1, and its Name when it has one.
+func (st Statement) label(i int) string {
+	if st.Name == "" {
+		return fmt.Sprintf("statement %d", i+1)
+	}
+	return fmt.Sprintf("statement %d (%s)", i+1, st.Name)
+}
+
+// ReadAll runs stmts in order in one read-only transaction, so that their
+// reads all see one state of the database: the parts of a page read from
+// several tables never mix two versions of the data. Statements with Scan
+// are queries; the others run for their effect (a LOCK TABLE before the
+// first query, which is what takes the snapshot on PostgreSQL).
+//
+// On PostgreSQL the transaction is REPEATABLE READ, READ ONLY, and BEGIN,
+// the statements and COMMIT travel as one pgx batch on one connection:
+// one round trip (pgx spends one more the first time a connection meets
+// a statement, to prepare it). On SQLite they run one by one in a
+// read-only transaction on a read connection (db.DB.Read): in WAL mode
+// its snapshot is taken by the first read and kept to the end.
+//
+// A statement that fails — one that would write included — or whose Scan
+// fails fails the whole read, with an error naming the statement (see
+// Statement.Name); the connection is left outside any transaction.
+func (d *DB) ReadAll(ctx context.Context, stmts []Statement) error {
+	if d.Dialect == Postgres {
+		return d.readAllPostgres(ctx, stmts)
+	}
+	tx, err := d.Read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("begin read transaction: %w", err)
+	}
+	defer tx.Rollback() // read-only: nothing to keep
+	for i, st := range stmts {
+		_, err := runOne(st,
+			func() (sql.Result, error) { return tx.ExecContext(ctx, st.SQL, st.Args...) },
+			func() (*sql.Rows, error) { return tx.QueryContext(ctx, st.SQL, st.Args...) })
+		if err != nil {
+			return fmt.Errorf("%s: %w", st.label(i), err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("end read transaction: %w", err)
+	}
+	return nil
+}
+
+// readBegin starts the read-only transaction of ReadAll on PostgreSQL.
+const readBegin = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+
+// readAllPostgres is ReadAll on PostgreSQL: one batch from BEGIN to COMMIT.
+func (d *DB) readAllPostgres(ctx context.Context, stmts []Statement) error {
+	conn, err := d.Read.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("begin read transaction: %w", err)
+	}
+	defer conn.Close()
+	return conn.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("read batch: driver connection is %T, not pgx", dc)
+		}
+		c := sc.Conn()
+		b := &pgx.Batch{}
+		b.Queue(readBegin)
+		for _, st := range stmts {
+			b.Queue(st.SQL, st.Args...)
+		}
+		b.Queue("COMMIT")
+		br := c.SendBatch(ctx, b)
+		err := readBatch(br, stmts)
+		if cerr := br.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("read batch: %w", cerr)
+		}
+		if err != nil && c.PgConn().TxStatus() != 'I' {
+			// A failed statement leaves the transaction open and aborted:
+			// the server skipped the rest of the batch, COMMIT included.
+			// Roll it back on a context of its own (the caller's may be
+			// what failed), so the connection goes back to the pool
+			// usable; should that fail too, pgx's stdlib discards a
+			// connection left inside a transaction when it is next taken
+			// from the pool (ResetSession).
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_, _ = c.Exec(rctx, "ROLLBACK")
+			cancel()
+		}
+		return err
+	})
+}
+
+// readBatch reads the results of ReadAll's batch: BEGIN, stmts, COMMIT.
+func readBatch(br pgx.BatchResults, stmts []Statement) error {
+	if _, err := br.Exec(); err != nil {
+		// pgx prepares the statements it has not met on this connection
+		// before it sends the batch, and reports a statement it could not
+		// prepare as the first result: name that statement.
+		var pe pgx.ErrPreprocessingBatch
+		if errors.As(err, &pe) {
+			for i, st := range stmts {
+				if st.SQL == pe.SQL() {
+					return fmt.Errorf("%s: %w", st.label(i), err)
+				}
+			}
+		}
+		return fmt.Errorf("begin read transaction: %w", err)
+	}
+	for i, st := range stmts {
+		var err error
+		if st.Scan != nil {
+			err = scanBatchRows(br, st.Scan)
+		} else {
+			_, err = br.Exec()
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", st.label(i), err)
+		}
+	}
+	tag, err := br.Exec()
+	if err != nil {
+		return fmt.Errorf("end read transaction: %w", err)
+	}
+	if tag.String() != "COMMIT" {
+		return fmt.Errorf("end read transaction: the server answered %s", tag)
+	}
+	return nil
 }
 
 // execOne runs one statement of ExecAll through database/sql (SQLite),

@@ -2,8 +2,10 @@ package db_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -320,6 +322,205 @@ func TestInPipelineTx(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestReadAll: the statements of a read run in order in one read-only
+// transaction and each one's rows reach its Scan; a write is refused; a
+// statement that fails, at preparation or while it runs, or whose Scan
+// fails, is named in the error (by position and name); and the
+// connection is left outside any transaction, ready for the next read.
+func TestReadAll(t *testing.T) {
+	dbtest.Each(t, nil, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		if _, err := d.SQL.ExecContext(ctx, "CREATE TABLE readall (k INTEGER PRIMARY KEY, v TEXT)"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.SQL.ExecContext(ctx, "INSERT INTO readall (k, v) VALUES (1, 'a'), (2, 'b'), (3, NULL)"); err != nil {
+			t.Fatal(err)
+		}
+		var (
+			n     int
+			seen  []string
+			found bool
+		)
+		read := []db.Statement{
+			{Name: "count", SQL: "SELECT COUNT(*) FROM readall", Scan: func(rows db.Rows) error {
+				rows.Next()
+				return rows.Scan(&n)
+			}},
+			{Name: "list", SQL: "SELECT k, v FROM readall WHERE k >= $1 ORDER BY k", Args: []any{2}, Scan: func(rows db.Rows) error {
+				for rows.Next() {
+					var k int64
+					var v sql.NullString
+					if err := rows.Scan(&k, &v); err != nil {
+						return err
+					}
+					seen = append(seen, fmt.Sprintf("%d=%s/%v", k, v.String, v.Valid))
+				}
+				return nil
+			}},
+			{Name: "none", SQL: "SELECT v FROM readall WHERE k = $1", Args: []any{9}, Scan: func(rows db.Rows) error {
+				found = rows.Next()
+				return nil
+			}},
+		}
+		if err := d.ReadAll(ctx, read); err != nil {
+			t.Fatal(err)
+		}
+		if n != 3 || strings.Join(seen, " ") != "2=b/true 3=/false" || found {
+			t.Errorf("read count %d, rows %v, found %v; want 3, [2=b/true 3=/false], false", n, seen, found)
+		}
+
+		// On PostgreSQL one connection serves every read, so that clean
+		// sees whether a failed read left it usable or had it discarded.
+		backend := func() int {
+			t.Helper()
+			var pid int
+			if err := d.SQL.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+				t.Fatal(err)
+			}
+			return pid
+		}
+		pid := 0
+		if d.Dialect == db.Postgres {
+			d.SQL.SetMaxOpenConns(1)
+			pid = backend()
+		}
+		// clean checks that the connection went back to the pool outside
+		// any transaction, to be used again: a read after a failed one
+		// works, on the same PostgreSQL connection.
+		clean := func(what string) {
+			t.Helper()
+			n, seen = 0, nil
+			if err := d.ReadAll(ctx, read); err != nil || n != 3 || len(seen) != 2 {
+				t.Errorf("read after %s: %v (count %d, rows %v)", what, err, n, seen)
+			}
+			if d.Dialect == db.Postgres {
+				if got := backend(); got != pid {
+					t.Errorf("after %s the connection was replaced (backend %d, was %d): it was left inside the failed transaction", what, got, pid)
+				}
+			}
+		}
+
+		// A write is refused, and names its statement; nothing is written.
+		err := d.ReadAll(ctx, []db.Statement{read[0],
+			{Name: "sneaky insert", SQL: "INSERT INTO readall (k, v) VALUES ($1, $2)", Args: []any{4, "d"}},
+			read[1]})
+		if err == nil || !strings.Contains(err.Error(), "statement 2 (sneaky insert)") {
+			t.Errorf("a write in a read: %v, want it refused as statement 2 (sneaky insert)", err)
+		}
+		var rows int
+		if err := d.SQL.QueryRowContext(ctx, "SELECT COUNT(*) FROM readall").Scan(&rows); err != nil || rows != 3 {
+			t.Errorf("%d rows after a refused write (%v), want 3", rows, err)
+		}
+		clean("a refused write")
+
+		// A statement that cannot be prepared is named, though PostgreSQL
+		// reports it before any statement runs.
+		err = d.ReadAll(ctx, []db.Statement{read[0], read[1],
+			{Name: "typo", SQL: "SELECT nosuchcolumn FROM readall", Scan: func(db.Rows) error { return nil }}})
+		if err == nil || !strings.Contains(err.Error(), "statement 3 (typo)") || !strings.Contains(err.Error(), "nosuchcolumn") {
+			t.Errorf("an unpreparable statement: %v, want statement 3 (typo) named", err)
+		}
+		clean("an unpreparable statement")
+
+		// A statement that fails while it runs, after others ran.
+		err = d.ReadAll(ctx, []db.Statement{read[0],
+			// abs of the least 64-bit integer overflows on both engines.
+			{SQL: "SELECT abs(CAST($1 AS BIGINT)) FROM readall WHERE k = 1", Args: []any{int64(math.MinInt64)}, Scan: func(rows db.Rows) error {
+				for rows.Next() {
+					var i int64
+					if err := rows.Scan(&i); err != nil {
+						return err
+					}
+				}
+				return nil
+			}},
+			read[1]})
+		if err == nil || !strings.Contains(err.Error(), "statement 2:") {
+			t.Errorf("a statement failing as it runs: %v, want statement 2 named", err)
+		}
+		clean("a failed statement")
+
+		// A Scan that fails fails the read, with its error.
+		scanErr := errors.New("scan refused")
+		err = d.ReadAll(ctx, []db.Statement{read[0], {Name: "picky", SQL: "SELECT k FROM readall", Scan: func(db.Rows) error { return scanErr }}})
+		if !errors.Is(err, scanErr) || !strings.Contains(err.Error(), "statement 2 (picky)") {
+			t.Errorf("a failing Scan: %v, want its error as statement 2 (picky)", err)
+		}
+		clean("a failed Scan")
+	})
+}
+
+// TestReadAllOneRoundTrip: on PostgreSQL a read of several statements,
+// BEGIN and COMMIT included, is one round trip once the connection has
+// prepared them (the first read prepares them in one more).
+func TestReadAllOneRoundTrip(t *testing.T) {
+	u, trips := dbtest.CountRoundTrips(t, dbtest.PostgresURL(t))
+	ctx := context.Background()
+	d, err := db.Open(ctx, u, db.Options{MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.SQL.ExecContext(ctx, "CREATE TABLE trips (k INTEGER PRIMARY KEY, v TEXT)"); err != nil {
+		t.Fatal(err)
+	}
+	var stmts []db.Statement
+	got := make([]int, 5)
+	for i := range got {
+		stmts = append(stmts, db.Statement{SQL: fmt.Sprintf("SELECT COUNT(*) + %d FROM trips WHERE k > $1", i), Args: []any{0},
+			Scan: func(rows db.Rows) error {
+				rows.Next()
+				return rows.Scan(&got[i])
+			}})
+	}
+	// fewest runs fn three times and returns its fewest round trips: a
+	// connection idle for over a second is pinged when taken from the
+	// pool, one more round trip that a slow test machine may cause.
+	fewest := func(fn func() error) int64 {
+		t.Helper()
+		best := int64(-1)
+		for range 3 {
+			trips.Reset()
+			if err := fn(); err != nil {
+				t.Fatal(err)
+			}
+			if n := trips.Count(); best < 0 || n < best {
+				best = n
+			}
+		}
+		return best
+	}
+	trips.Reset()
+	if err := d.ReadAll(ctx, stmts); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("first read, preparing the statements: %d round trips", trips.Count())
+	if n := fewest(func() error { return d.ReadAll(ctx, stmts) }); n != 1 {
+		t.Errorf("read of %d statements: %d round trips, want 1", len(stmts), n)
+	}
+	if fmt.Sprint(got) != "[0 1 2 3 4]" {
+		t.Errorf("read %v, want [0 1 2 3 4]", got)
+	}
+	// The same statements one by one in a transaction: the count is
+	// that of the round trips, not of the connections or statements.
+	oneByOne := func() error {
+		tx, err := d.SQL.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		for _, st := range stmts {
+			if err := tx.QueryRowContext(ctx, st.SQL, st.Args...).Scan(new(int)); err != nil {
+				return err
+			}
+		}
+		return tx.Commit()
+	}
+	if n := fewest(oneByOne); n != int64(len(stmts))+2 {
+		t.Errorf("%d statements one by one: %d round trips, want %d", len(stmts), n, len(stmts)+2)
+	}
 }
 
 func TestOpenRefusesOtherSchemes(t *testing.T) {
