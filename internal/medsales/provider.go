@@ -199,3 +199,13 @@ type ProviderDetail struct {
 	OtherNames        []OtherName        `json:"otherNames"`
 	Endpoints         []Endpoint         `json:"endpoints"`
 }
+
+// ProviderProfile is GET /v1/providers/{npi}: the registry record with
+// everything the datasets say about the provider. The lists are empty,
+// not null, when there is nothing to list.
+type ProviderProfile struct {
+	*ProviderDetail
+	TopServices   []ServiceLine  `json:"topServices"`
+	TopDrugs      []DrugLine     `json:"topDrugs"`
+	PaymentTotals []PaymentTotal `json:"paymentTotals"`
+}

@@ -6,61 +6,20 @@ import (
 	"time"
 
 	"github.com/medplatform/medplatform/internal/medsales"
-	"github.com/medplatform/medplatform/internal/medsales/dataset"
 	"github.com/medplatform/medplatform/internal/medsales/ingest"
 	"github.com/medplatform/medplatform/internal/medsales/store"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/httpx"
 )
 
-// profileLimit is how many Part B services and Part D drugs a profile lists.
-const profileLimit = 10
-
-// providerProfile is GET /v1/providers/{npi}: the registry record with
-// everything the datasets say about the provider.
-type providerProfile struct {
-	*medsales.ProviderDetail
-	TopServices   []medsales.ServiceLine  `json:"topServices"`
-	TopDrugs      []medsales.DrugLine     `json:"topDrugs"`
-	PaymentTotals []medsales.PaymentTotal `json:"paymentTotals"`
-}
-
+// handleProvider is GET /v1/providers/{npi}: the registry record with
+// everything the datasets say about the provider, read in one snapshot
+// (one round trip on PostgreSQL, see store.Store.Profile).
 func (s *server) handleProvider(w http.ResponseWriter, r *http.Request) {
-	npi := r.PathValue("npi")
-	if err := dataset.CheckNPI([]byte(npi)); err != nil {
-		s.fail(w, r, errs.Invalid("npi", "%v", err))
-		return
-	}
-	var out providerProfile
-	err := s.Store.Snapshot(r.Context(), func(st *store.Store) error {
-		ctx := r.Context()
-		p, err := st.Provider(ctx, npi)
-		if err != nil {
-			return err
-		}
-		out.ProviderDetail = p
-		if out.TopServices, err = st.TopServices(ctx, npi, profileLimit); err != nil {
-			return err
-		}
-		if out.TopDrugs, err = st.TopDrugs(ctx, npi, profileLimit); err != nil {
-			return err
-		}
-		out.PaymentTotals, err = st.PaymentTotals(ctx, npi)
-		return err
-	})
+	out, err := s.Store.Profile(r.Context(), r.PathValue("npi"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
-	}
-	// Empty lists, not null, so clients need no special case.
-	if out.TopServices == nil {
-		out.TopServices = []medsales.ServiceLine{}
-	}
-	if out.TopDrugs == nil {
-		out.TopDrugs = []medsales.DrugLine{}
-	}
-	if out.PaymentTotals == nil {
-		out.PaymentTotals = []medsales.PaymentTotal{}
 	}
 	httpx.WriteJSON(w, http.StatusOK, out)
 }

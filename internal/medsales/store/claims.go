@@ -447,37 +447,42 @@ func (s *Store) TopServices(ctx context.Context, npi string, limit int) ([]medsa
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.reader().QueryContext(ctx, s.byteOrder(`
-		SELECT npi, hcpcs_code, hcpcs_desc, drug_ind, place_of_service, tot_benes, tot_srvcs,
-		       tot_bene_day_srvcs, avg_sbmtd_chrg, avg_mdcr_alowd_amt, avg_mdcr_pymt_amt,
-		       avg_mdcr_stdzd_amt, data_year
+	out := []medsales.ServiceLine{}
+	if err := runReads(ctx, s.reader(), []db.Statement{s.topServicesRead(npi, limit, &out)}); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// topServicesRead is the query of TopServices, appending to *out. The
+// decimals are cast to text in the query: PostgreSQL then renders them
+// itself (pgx's own scan of a NUMERIC into a string drops the trailing
+// zeros of 0.00, which database/sql's does not), and SQLite keeps them as
+// the TEXT they are.
+func (s *Store) topServicesRead(npi string, limit int, out *[]medsales.ServiceLine) db.Statement {
+	return db.Statement{Name: "top services", SQL: s.byteOrder(`
+		SELECT npi, hcpcs_code, hcpcs_desc, drug_ind, place_of_service, tot_benes, CAST(tot_srvcs AS TEXT),
+		       tot_bene_day_srvcs, CAST(avg_sbmtd_chrg AS TEXT), CAST(avg_mdcr_alowd_amt AS TEXT),
+		       CAST(avg_mdcr_pymt_amt AS TEXT), CAST(avg_mdcr_stdzd_amt AS TEXT), data_year
 		FROM partb_services
 		WHERE npi = $1 AND data_year = (SELECT MAX(data_year) FROM partb_services WHERE npi = $1)
 		ORDER BY CAST(tot_srvcs AS DOUBLE PRECISION) DESC, hcpcs_code {{bytes}}, place_of_service {{bytes}}
-		LIMIT $2`), npi, limit)
-	if err != nil {
-		return nil, fmt.Errorf("top services: %w", err)
-	}
-	defer rows.Close()
-	out := []medsales.ServiceLine{}
-	for rows.Next() {
-		var l medsales.ServiceLine
-		var desc, drug, sub, allowed, paid, std sql.NullString
-		var benes, dayServices sql.NullInt64
-		if err := rows.Scan(&l.NPI, &l.HCPCSCode, &desc, &drug, &l.PlaceOfService, &benes, &l.Services,
-			&dayServices, &sub, &allowed, &paid, &std, &l.DataYear); err != nil {
-			return nil, fmt.Errorf("top services: %w", err)
-		}
-		l.HCPCSDescription, l.DrugIndicator = desc.String, drug.String == "Y"
-		l.TotalBeneficiaries, l.BeneficiaryDayServices = intPtr(benes), dayServices.Int64
-		l.AvgSubmittedCharge, l.AvgAllowedAmount = sub.String, allowed.String
-		l.AvgPaymentAmount, l.AvgStandardizedAmount = paid.String, std.String
-		out = append(out, l)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("top services: %w", err)
-	}
-	return out, nil
+		LIMIT $2`), Args: []any{npi, limit},
+		Scan: eachRow(func(sc Scanner) error {
+			var l medsales.ServiceLine
+			var desc, drug, sub, allowed, paid, std sql.NullString
+			var benes, dayServices sql.NullInt64
+			if err := sc.Scan(&l.NPI, &l.HCPCSCode, &desc, &drug, &l.PlaceOfService, &benes, &l.Services,
+				&dayServices, &sub, &allowed, &paid, &std, &l.DataYear); err != nil {
+				return err
+			}
+			l.HCPCSDescription, l.DrugIndicator = desc.String, drug.String == "Y"
+			l.TotalBeneficiaries, l.BeneficiaryDayServices = intPtr(benes), dayServices.Int64
+			l.AvgSubmittedCharge, l.AvgAllowedAmount = sub.String, allowed.String
+			l.AvgPaymentAmount, l.AvgStandardizedAmount = paid.String, std.String
+			*out = append(*out, l)
+			return nil
+		})}
 }
 
 // TopDrugs returns a provider's Part D drug lines of the latest data year
@@ -489,40 +494,42 @@ func (s *Store) TopDrugs(ctx context.Context, npi string, limit int) ([]medsales
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.reader().QueryContext(ctx, s.byteOrder(`
-		SELECT npi, brnd_name, gnrc_name, tot_clms, tot_30day_fills, tot_day_suply, tot_drug_cst,
-		       tot_benes, ge65_sprsn_flag, ge65_tot_clms, ge65_tot_30day_fills, ge65_tot_drug_cst,
+	out := []medsales.DrugLine{}
+	if err := runReads(ctx, s.reader(), []db.Statement{s.topDrugsRead(npi, limit, &out)}); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// topDrugsRead is the query of TopDrugs, appending to *out; decimals are
+// cast to text as in topServicesRead.
+func (s *Store) topDrugsRead(npi string, limit int, out *[]medsales.DrugLine) db.Statement {
+	return db.Statement{Name: "top drugs", SQL: s.byteOrder(`
+		SELECT npi, brnd_name, gnrc_name, tot_clms, CAST(tot_30day_fills AS TEXT), tot_day_suply, CAST(tot_drug_cst AS TEXT),
+		       tot_benes, ge65_sprsn_flag, ge65_tot_clms, CAST(ge65_tot_30day_fills AS TEXT), CAST(ge65_tot_drug_cst AS TEXT),
 		       ge65_tot_day_suply, ge65_bene_sprsn_flag, ge65_tot_benes, data_year
 		FROM partd_drugs
 		WHERE npi = $1 AND data_year = (SELECT MAX(data_year) FROM partd_drugs WHERE npi = $1)
 		ORDER BY tot_clms DESC, gnrc_name {{bytes}} NULLS LAST, brnd_name {{bytes}} NULLS LAST
-		LIMIT $2`), npi, limit)
-	if err != nil {
-		return nil, fmt.Errorf("top drugs: %w", err)
-	}
-	defer rows.Close()
-	out := []medsales.DrugLine{}
-	for rows.Next() {
-		var l medsales.DrugLine
-		var brand, generic, fills, cost, flag, fills65, cost65, beneFlag sql.NullString
-		var supply, benes, claims65, supply65, benes65 sql.NullInt64
-		if err := rows.Scan(&l.NPI, &brand, &generic, &l.TotalClaims, &fills, &supply, &cost,
-			&benes, &flag, &claims65, &fills65, &cost65, &supply65, &beneFlag, &benes65, &l.DataYear); err != nil {
-			return nil, fmt.Errorf("top drugs: %w", err)
-		}
-		l.BrandName, l.GenericName = brand.String, generic.String
-		l.Total30DayFills, l.TotalDaySupply, l.TotalDrugCost = fills.String, supply.Int64, cost.String
-		l.TotalBeneficiaries = intPtr(benes)
-		l.GE65SuppressionFlag, l.GE65TotalClaims = flag.String, intPtr(claims65)
-		l.GE65Total30DayFills, l.GE65TotalDrugCost = stringPtr(fills65), stringPtr(cost65)
-		l.GE65TotalDaySupply = intPtr(supply65)
-		l.GE65BeneSuppressionFlag, l.GE65TotalBeneficiaries = beneFlag.String, intPtr(benes65)
-		out = append(out, l)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("top drugs: %w", err)
-	}
-	return out, nil
+		LIMIT $2`), Args: []any{npi, limit},
+		Scan: eachRow(func(sc Scanner) error {
+			var l medsales.DrugLine
+			var brand, generic, fills, cost, flag, fills65, cost65, beneFlag sql.NullString
+			var supply, benes, claims65, supply65, benes65 sql.NullInt64
+			if err := sc.Scan(&l.NPI, &brand, &generic, &l.TotalClaims, &fills, &supply, &cost,
+				&benes, &flag, &claims65, &fills65, &cost65, &supply65, &beneFlag, &benes65, &l.DataYear); err != nil {
+				return err
+			}
+			l.BrandName, l.GenericName = brand.String, generic.String
+			l.Total30DayFills, l.TotalDaySupply, l.TotalDrugCost = fills.String, supply.Int64, cost.String
+			l.TotalBeneficiaries = intPtr(benes)
+			l.GE65SuppressionFlag, l.GE65TotalClaims = flag.String, intPtr(claims65)
+			l.GE65Total30DayFills, l.GE65TotalDrugCost = stringPtr(fills65), stringPtr(cost65)
+			l.GE65TotalDaySupply = intPtr(supply65)
+			l.GE65BeneSuppressionFlag, l.GE65TotalBeneficiaries = beneFlag.String, intPtr(benes65)
+			*out = append(*out, l)
+			return nil
+		})}
 }
 
 // byteOrder returns query with each {{bytes}} replaced by what makes an
@@ -546,24 +553,24 @@ func (s *Store) byteOrder(query string) string {
 // 2^53 cents, so totals and their order match PostgreSQL's (amounts that
 // cancel out total 0.00, not a -0.00 that sorts below another zero).
 func (s *Store) PaymentTotals(ctx context.Context, npi string) ([]medsales.PaymentTotal, error) {
-	query := paymentTotalsQuery(s.db.Dialect)
-	rows, err := s.reader().QueryContext(ctx, query, npi)
-	if err != nil {
-		return nil, fmt.Errorf("payment totals: %w", err)
-	}
-	defer rows.Close()
 	out := []medsales.PaymentTotal{}
-	for rows.Next() {
-		var t medsales.PaymentTotal
-		if err := rows.Scan(&t.Year, &t.Manufacturer, &t.Amount, &t.Count); err != nil {
-			return nil, fmt.Errorf("payment totals: %w", err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("payment totals: %w", err)
+	if err := runReads(ctx, s.reader(), []db.Statement{s.paymentTotalsRead(npi, &out)}); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// paymentTotalsRead is the query of PaymentTotals, appending to *out.
+func (s *Store) paymentTotalsRead(npi string, out *[]medsales.PaymentTotal) db.Statement {
+	return db.Statement{Name: "payment totals", SQL: paymentTotalsQuery(s.db.Dialect), Args: []any{npi},
+		Scan: eachRow(func(sc Scanner) error {
+			var t medsales.PaymentTotal
+			if err := sc.Scan(&t.Year, &t.Manufacturer, &t.Amount, &t.Count); err != nil {
+				return err
+			}
+			*out = append(*out, t)
+			return nil
+		})}
 }
 
 // paymentTotalsQuery is the query of PaymentTotals on dialect d. It reads
@@ -574,7 +581,8 @@ func (s *Store) PaymentTotals(ctx context.Context, npi string) ([]medsales.Payme
 // columns, so that the groups come in the index's order (SQLite then
 // needs no temporary B-tree for them); a missing manufacturer name is
 // always NULL (the loader stores none as ""), so grouping by the column
-// is grouping by what the answer shows.
+// is grouping by what the answer shows. The total is text on both
+// engines (cast on PostgreSQL, see topServicesRead).
 func paymentTotalsQuery(d db.Dialect) string {
 	if d == db.SQLite {
 		return `
@@ -586,7 +594,7 @@ func paymentTotalsQuery(d db.Dialect) string {
 		ORDER BY program_year DESC, SUM(ROUND(CAST(amount AS REAL) * 100)) DESC, COALESCE(manufacturer_name, '')`
 	}
 	return `
-		SELECT program_year, COALESCE(manufacturer_name, ''), ROUND(SUM(amount), 2),
+		SELECT program_year, COALESCE(manufacturer_name, ''), CAST(ROUND(SUM(amount), 2) AS TEXT),
 		       COALESCE(SUM(n_payments), 0)
 		FROM open_payments
 		WHERE npi = $1

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/medplatform/medplatform/internal/medsales"
@@ -104,128 +103,161 @@ func (s *Store) Provider(ctx context.Context, npi string) (*medsales.ProviderDet
 	if err := dataset.CheckNPI([]byte(npi)); err != nil {
 		return nil, errs.Invalid("npi", "%v", err)
 	}
-	p, err := ScanProvider(s.reader().QueryRowContext(ctx, "SELECT "+ProviderColumns+" FROM providers WHERE npi = $1", npi))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errs.NotFound("provider")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read provider: %w", err)
-	}
-	d := &medsales.ProviderDetail{Provider: p,
-		Taxonomies: []medsales.ProviderTaxonomy{}, Identifiers: []medsales.OtherIdentifier{},
-		PracticeLocations: []medsales.PracticeLocation{}, OtherNames: []medsales.OtherName{}, Endpoints: []medsales.Endpoint{}}
+	d := &medsales.ProviderDetail{}
+	found := false
+	reads := providerReads(npi, d, &found)
 	q := s.reader()
-	if err := s.providerTaxonomies(ctx, q, npi, d); err != nil {
+	// The provider first: an NPI not loaded needs no more queries.
+	if err := runReads(ctx, q, reads[:1]); err != nil {
 		return nil, err
 	}
-	if err := scanEach(ctx, q, `SELECT slot, identifier, type_code, state, issuer FROM provider_identifiers WHERE npi = $1 ORDER BY slot`, npi,
-		func(sc Scanner) error {
-			var x medsales.OtherIdentifier
-			var typ, state, issuer sql.NullString
-			if err := sc.Scan(&x.Slot, &x.Identifier, &typ, &state, &issuer); err != nil {
-				return err
-			}
-			x.TypeCode, x.State, x.Issuer = typ.String, state.String, issuer.String
-			d.Identifiers = append(d.Identifiers, x)
-			return nil
-		}); err != nil {
-		return nil, fmt.Errorf("read provider identifiers: %w", err)
+	if !found {
+		return nil, errs.NotFound("provider")
 	}
-	if err := scanEach(ctx, q, `SELECT seq, line1, line2, city, state, postal_code, country, phone, phone_ext, fax, lat, lon, coord_source
-		FROM practice_locations WHERE npi = $1 ORDER BY seq`, npi,
-		func(sc Scanner) error {
-			var l medsales.PracticeLocation
-			var f [10]sql.NullString
-			var lat, lon sql.NullFloat64
-			if err := sc.Scan(&l.Seq, &f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6], &f[7], &f[8], &lat, &lon, &f[9]); err != nil {
-				return err
-			}
-			l.Address = medsales.Address{Line1: f[0].String, Line2: f[1].String, City: f[2].String, State: f[3].String,
-				PostalCode: f[4].String, Country: f[5].String, Phone: f[6].String, Fax: f[8].String}
-			l.PhoneExtension, l.CoordSource = f[7].String, f[9].String
-			if lat.Valid && lon.Valid {
-				l.Lat, l.Lon = &lat.Float64, &lon.Float64
-			}
-			d.PracticeLocations = append(d.PracticeLocations, l)
-			return nil
-		}); err != nil {
-		return nil, fmt.Errorf("read practice locations: %w", err)
-	}
-	if err := scanEach(ctx, q, `SELECT seq, name, type_code FROM provider_other_names WHERE npi = $1 ORDER BY seq`, npi,
-		func(sc Scanner) error {
-			var o medsales.OtherName
-			var typ sql.NullString
-			if err := sc.Scan(&o.Seq, &o.Name, &typ); err != nil {
-				return err
-			}
-			o.TypeCode = typ.String
-			d.OtherNames = append(d.OtherNames, o)
-			return nil
-		}); err != nil {
-		return nil, fmt.Errorf("read other names: %w", err)
-	}
-	if err := scanEach(ctx, q, `SELECT seq, endpoint_type, endpoint_type_desc, endpoint, affiliation, endpoint_desc, affiliation_lbn,
-		use_code, use_desc, other_use_desc, content_type, content_desc, other_content_desc,
-		aff_line1, aff_line2, aff_city, aff_state, aff_country, aff_postal_code
-		FROM provider_endpoints WHERE npi = $1 ORDER BY seq`, npi,
-		func(sc Scanner) error {
-			var e medsales.Endpoint
-			var f [18]sql.NullString
-			ptrs := []any{&e.Seq}
-			for i := range f {
-				ptrs = append(ptrs, &f[i])
-			}
-			if err := sc.Scan(ptrs...); err != nil {
-				return err
-			}
-			e.Type, e.TypeDescription, e.Endpoint, e.Affiliation, e.Description = f[0].String, f[1].String, f[2].String, f[3].String, f[4].String
-			e.AffiliationLegalName, e.UseCode, e.UseDescription, e.OtherUseDescription = f[5].String, f[6].String, f[7].String, f[8].String
-			e.ContentType, e.ContentDescription, e.OtherContentDescription = f[9].String, f[10].String, f[11].String
-			e.AffiliationAddress = medsales.Address{Line1: f[12].String, Line2: f[13].String, City: f[14].String,
-				State: f[15].String, Country: f[16].String, PostalCode: f[17].String}
-			d.Endpoints = append(d.Endpoints, e)
-			return nil
-		}); err != nil {
-		return nil, fmt.Errorf("read endpoints: %w", err)
+	if err := runReads(ctx, q, reads[1:]); err != nil {
+		return nil, err
 	}
 	return d, nil
 }
 
-// providerTaxonomies reads the taxonomy slots of npi with the NUCC names
-// of their codes (empty when the code is not in the loaded NUCC file).
-func (s *Store) providerTaxonomies(ctx context.Context, q db.Querier, npi string, d *medsales.ProviderDetail) error {
-	err := scanEach(ctx, q, `SELECT t.slot, t.code, t.license, t.license_state, t.is_primary, t.taxonomy_group,
+// providerReads returns the queries of Provider for npi, each filling its
+// part of d: first the providers row, which sets *found when there is
+// one (and resets d's lists to empty ones), then the taxonomies with
+// their NUCC names, other identifiers, practice locations, other names
+// and endpoints. Profile sends them with the claims queries in one round
+// trip, Provider one by one.
+func providerReads(npi string, d *medsales.ProviderDetail, found *bool) []db.Statement {
+	return []db.Statement{
+		{Name: "read provider", SQL: "SELECT " + ProviderColumns + " FROM providers WHERE npi = $1", Args: []any{npi},
+			Scan: func(rows db.Rows) error {
+				if !rows.Next() {
+					return nil
+				}
+				p, err := ScanProvider(rows)
+				if err != nil {
+					return err
+				}
+				*d = medsales.ProviderDetail{Provider: p,
+					Taxonomies: []medsales.ProviderTaxonomy{}, Identifiers: []medsales.OtherIdentifier{},
+					PracticeLocations: []medsales.PracticeLocation{}, OtherNames: []medsales.OtherName{}, Endpoints: []medsales.Endpoint{}}
+				*found = true
+				return nil
+			}},
+		{Name: "read provider taxonomies", SQL: `SELECT t.slot, t.code, t.license, t.license_state, t.is_primary, t.taxonomy_group,
 			n.grouping, n.classification, n.specialization, n.display_name
 		FROM provider_taxonomies t LEFT JOIN nucc_taxonomy n ON n.code = t.code
-		WHERE t.npi = $1 ORDER BY t.slot`, npi,
-		func(sc Scanner) error {
-			var x medsales.ProviderTaxonomy
-			var f [7]sql.NullString
-			if err := sc.Scan(&x.Slot, &x.Code, &f[0], &f[1], &x.Primary, &f[2], &f[3], &f[4], &f[5], &f[6]); err != nil {
+		WHERE t.npi = $1 ORDER BY t.slot`, Args: []any{npi},
+			Scan: eachRow(func(sc Scanner) error {
+				var x medsales.ProviderTaxonomy
+				var f [7]sql.NullString
+				if err := sc.Scan(&x.Slot, &x.Code, &f[0], &f[1], &x.Primary, &f[2], &f[3], &f[4], &f[5], &f[6]); err != nil {
+					return err
+				}
+				x.License, x.LicenseState, x.Group = f[0].String, f[1].String, f[2].String
+				x.Grouping, x.Classification, x.Specialization, x.DisplayName = f[3].String, f[4].String, f[5].String, f[6].String
+				d.Taxonomies = append(d.Taxonomies, x)
+				return nil
+			})},
+		{Name: "read provider identifiers", SQL: `SELECT slot, identifier, type_code, state, issuer FROM provider_identifiers WHERE npi = $1 ORDER BY slot`,
+			Args: []any{npi},
+			Scan: eachRow(func(sc Scanner) error {
+				var x medsales.OtherIdentifier
+				var typ, state, issuer sql.NullString
+				if err := sc.Scan(&x.Slot, &x.Identifier, &typ, &state, &issuer); err != nil {
+					return err
+				}
+				x.TypeCode, x.State, x.Issuer = typ.String, state.String, issuer.String
+				d.Identifiers = append(d.Identifiers, x)
+				return nil
+			})},
+		{Name: "read practice locations", SQL: `SELECT seq, line1, line2, city, state, postal_code, country, phone, phone_ext, fax, lat, lon, coord_source
+		FROM practice_locations WHERE npi = $1 ORDER BY seq`, Args: []any{npi},
+			Scan: eachRow(func(sc Scanner) error {
+				var l medsales.PracticeLocation
+				var f [10]sql.NullString
+				var lat, lon sql.NullFloat64
+				if err := sc.Scan(&l.Seq, &f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6], &f[7], &f[8], &lat, &lon, &f[9]); err != nil {
+					return err
+				}
+				l.Address = medsales.Address{Line1: f[0].String, Line2: f[1].String, City: f[2].String, State: f[3].String,
+					PostalCode: f[4].String, Country: f[5].String, Phone: f[6].String, Fax: f[8].String}
+				l.PhoneExtension, l.CoordSource = f[7].String, f[9].String
+				if lat.Valid && lon.Valid {
+					l.Lat, l.Lon = &lat.Float64, &lon.Float64
+				}
+				d.PracticeLocations = append(d.PracticeLocations, l)
+				return nil
+			})},
+		{Name: "read other names", SQL: `SELECT seq, name, type_code FROM provider_other_names WHERE npi = $1 ORDER BY seq`, Args: []any{npi},
+			Scan: eachRow(func(sc Scanner) error {
+				var o medsales.OtherName
+				var typ sql.NullString
+				if err := sc.Scan(&o.Seq, &o.Name, &typ); err != nil {
+					return err
+				}
+				o.TypeCode = typ.String
+				d.OtherNames = append(d.OtherNames, o)
+				return nil
+			})},
+		{Name: "read endpoints", SQL: `SELECT seq, endpoint_type, endpoint_type_desc, endpoint, affiliation, endpoint_desc, affiliation_lbn,
+		use_code, use_desc, other_use_desc, content_type, content_desc, other_content_desc,
+		aff_line1, aff_line2, aff_city, aff_state, aff_country, aff_postal_code
+		FROM provider_endpoints WHERE npi = $1 ORDER BY seq`, Args: []any{npi},
+			Scan: eachRow(func(sc Scanner) error {
+				var e medsales.Endpoint
+				var f [18]sql.NullString
+				ptrs := []any{&e.Seq}
+				for i := range f {
+					ptrs = append(ptrs, &f[i])
+				}
+				if err := sc.Scan(ptrs...); err != nil {
+					return err
+				}
+				e.Type, e.TypeDescription, e.Endpoint, e.Affiliation, e.Description = f[0].String, f[1].String, f[2].String, f[3].String, f[4].String
+				e.AffiliationLegalName, e.UseCode, e.UseDescription, e.OtherUseDescription = f[5].String, f[6].String, f[7].String, f[8].String
+				e.ContentType, e.ContentDescription, e.OtherContentDescription = f[9].String, f[10].String, f[11].String
+				e.AffiliationAddress = medsales.Address{Line1: f[12].String, Line2: f[13].String, City: f[14].String,
+					State: f[15].String, Country: f[16].String, PostalCode: f[17].String}
+				d.Endpoints = append(d.Endpoints, e)
+				return nil
+			})},
+	}
+}
+
+// eachRow returns a Statement.Scan that calls fn for each row.
+func eachRow(fn func(Scanner) error) func(db.Rows) error {
+	return func(rows db.Rows) error {
+		for rows.Next() {
+			if err := fn(rows); err != nil {
 				return err
 			}
-			x.License, x.LicenseState, x.Group = f[0].String, f[1].String, f[2].String
-			x.Grouping, x.Classification, x.Specialization, x.DisplayName = f[3].String, f[4].String, f[5].String, f[6].String
-			d.Taxonomies = append(d.Taxonomies, x)
-			return nil
-		})
-	if err != nil {
-		return fmt.Errorf("read provider taxonomies: %w", err)
+		}
+		return nil
+	}
+}
+
+// runReads runs the queries stmts one by one on q, each error wrapped
+// with the statement's name.
+func runReads(ctx context.Context, q db.Querier, stmts []db.Statement) error {
+	for _, st := range stmts {
+		if err := runRead(ctx, q, st); err != nil {
+			return fmt.Errorf("%s: %w", st.Name, err)
+		}
 	}
 	return nil
 }
 
-// scanEach runs query with one argument and calls fn for each row.
-func scanEach(ctx context.Context, q db.Querier, query string, arg any, fn func(Scanner) error) error {
-	rows, err := q.QueryContext(ctx, query, arg)
+func runRead(ctx context.Context, q db.Querier, st db.Statement) error {
+	rows, err := q.QueryContext(ctx, st.SQL, st.Args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	for rows.Next() {
-		if err := fn(rows); err != nil {
-			return err
-		}
+	if err := st.Scan(rows); err != nil {
+		return err
+	}
+	if err := rows.Close(); err != nil {
+		return err
 	}
 	return rows.Err()
 }

@@ -65,6 +65,10 @@ var snapshotTables = []string{
 	"nucc_taxonomy", "partb_services", "partd_drugs", "open_payments",
 }
 
+// lockSnapshotTables locks the snapshotTables for reading, until the end
+// of the transaction (PostgreSQL; see Snapshot).
+var lockSnapshotTables = "LOCK TABLE " + strings.Join(snapshotTables, ", ") + " IN ACCESS SHARE MODE"
+
 // Snapshot runs fn with a Store whose reads all see one state of the
 // database, so a reader assembling a provider profile from several tables
 // never mixes two releases when a load swaps one in meanwhile.
@@ -86,7 +90,7 @@ func (s *Store) Snapshot(ctx context.Context, fn func(st *Store) error) error {
 		// COPY FREEZE) or as empty. Locking every table a reader may read
 		// before the first query takes the snapshot after any swap in
 		// progress, and keeps swaps out until the snapshot ends.
-		if _, err := tx.ExecContext(ctx, "LOCK TABLE "+strings.Join(snapshotTables, ", ")+" IN ACCESS SHARE MODE"); err != nil {
+		if _, err := tx.ExecContext(ctx, lockSnapshotTables); err != nil {
 			return fmt.Errorf("begin read snapshot: %w", err)
 		}
 	}
