@@ -142,6 +142,32 @@ func TestProfile(t *testing.T) {
 		if acme := mustProfile(t, s, npiACME); len(acme.OtherNames) != 2 || len(acme.Endpoints) != 1 {
 			t.Errorf("ACME: other names %+v, endpoints %+v", acme.OtherNames, acme.Endpoints)
 		}
+		// Inside a Snapshot, Profile reads in the Snapshot's transaction:
+		// a payment committed after the snapshot was taken does not show.
+		err := s.Snapshot(ctx, func(st *store.Store) error {
+			if _, err := st.PaymentTotals(ctx, npiJane); err != nil { // takes the snapshot
+				return err
+			}
+			if _, err := s.DB().SQL.ExecContext(ctx, `INSERT INTO open_payments (record_id, npi, manufacturer_name, amount, n_payments, program_year)
+				VALUES ('late', $1, 'Late', '1.00', 1, 2024)`, npiJane); err != nil {
+				return err
+			}
+			got, err := st.Profile(ctx, npiJane)
+			if err != nil {
+				return err
+			}
+			if diff := cmp.Diff(jane, got); diff != "" {
+				t.Errorf("Profile in a Snapshot crossed by a payment (-before +Profile):\n%s", diff)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if late := mustProfile(t, s, npiJane); len(late.PaymentTotals) != len(jane.PaymentTotals)+1 {
+			t.Errorf("after the late payment: %+v", late.PaymentTotals)
+		}
+
 		// No claims: empty lists, not null.
 		if bob, _ := json.Marshal(mustProfile(t, s, npiBob)); !strings.Contains(string(bob), `"topServices":[],"topDrugs":[],"paymentTotals":[]`) {
 			t.Errorf("Bob's profile: %s", bob)
