@@ -1285,13 +1285,27 @@ func (r *Replace) commitPostgres(ctx context.Context, finalize func(tx *db.Tx) e
 // merged as usual): it builds the parents' indexes on the staging tables
 // and analyzes them, then in one transaction swaps each one in as the
 // partition of the scope value and runs finalize.
+//
+// It holds the index-rebuild lock of each partitioned table from before it
+// reads the parent's indexes until the swap is committed, so that a
+// migration rebuilding them (migration 9: open_payments_npi) never runs
+// between the two: a commit that comes during one waits for it.
 func (r *Replace) commitPartitions(ctx context.Context, finalize func(tx *db.Tx) error) error {
 	indexes := make([][]pgIndex, len(r.tables))
 	for i, t := range r.tables {
 		if !r.partitioned[t.Name] {
 			continue
 		}
-		var err error
+		conn, err := r.s.db.SQL.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("swap partition of %s: %w", t.Name, err)
+		}
+		defer conn.Close()
+		unlock, err := lockIndexRebuild(ctx, conn, t.Name)
+		if err != nil {
+			return fmt.Errorf("swap partition of %s: %w", t.Name, err)
+		}
+		defer unlock()
 		if indexes[i], err = r.pgIndexes(ctx, t.Name); err != nil {
 			return err
 		}
@@ -1325,6 +1339,9 @@ func (r *Replace) swapPartition(ctx context.Context, tx *db.Tx, table string, in
 	// one table, so that the second finds the partition the first attached.
 	if _, err := tx.ExecContext(ctx, "LOCK TABLE "+table+" IN SHARE UPDATE EXCLUSIVE MODE"); err != nil {
 		return fmt.Errorf("swap partition of %s: lock: %w", table, err)
+	}
+	if err := sameIndexes(ctx, tx, table, indexes); err != nil {
+		return err
 	}
 	old, err := partitionOf(ctx, tx, table, r.scopeLit)
 	if err != nil {
@@ -1360,6 +1377,41 @@ func (r *Replace) swapPartition(ctx context.Context, tx *db.Tx, table string, in
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("ALTER INDEX %s RENAME TO %s", ix.stagingName, quoteIdent(name))); err != nil {
 			return fmt.Errorf("swap partition of %s: rename index %s: %w", table, ix.stagingName, err)
 		}
+	}
+	return nil
+}
+
+// sameIndexes checks, under the swap's lock of table, that its indexes are
+// still those the staging table was given. Attached with others, the
+// staging table would keep indexes no parent index owns, under names the
+// renames get wrong, and ATTACH would build the missing ones under the
+// lock that readers wait for. The index-rebuild lock keeps this
+// version's migrations out; this catches any other change.
+func sameIndexes(ctx context.Context, tx *db.Tx, table string, built []pgIndex) error {
+	rows, err := tx.QueryContext(ctx, `SELECT ic.relname, pg_get_indexdef(ix.indexrelid)
+		FROM pg_index ix JOIN pg_class ic ON ic.oid = ix.indexrelid
+		WHERE ix.indrelid = $1::text::regclass ORDER BY ic.relname`, table)
+	if err != nil {
+		return fmt.Errorf("swap partition of %s: read its indexes: %w", table, err)
+	}
+	defer rows.Close()
+	var now, then []string
+	for rows.Next() {
+		var name, def string
+		if err := rows.Scan(&name, &def); err != nil {
+			return fmt.Errorf("swap partition of %s: read its indexes: %w", table, err)
+		}
+		now = append(now, def)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("swap partition of %s: read its indexes: %w", table, err)
+	}
+	for _, ix := range built {
+		then = append(then, ix.def)
+	}
+	if strings.Join(now, "\n") != strings.Join(then, "\n") {
+		return fmt.Errorf("swap partition of %s: its indexes changed while the load built them (a schema migration?): "+
+			"nothing was replaced; load the file again", table)
 	}
 	return nil
 }

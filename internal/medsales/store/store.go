@@ -24,8 +24,13 @@ import (
 var migrationFiles embed.FS
 
 // Migrations creates the medsales tables (goose SQL files embedded from
-// migrations/sqlite and migrations/postgres).
-var Migrations = migrate.Embedded(migrationFiles, "migrations", "")
+// migrations/sqlite and migrations/postgres, and on PostgreSQL the Go
+// migration 9, which builds an index online: onlineindex.go).
+var Migrations = func() migrate.Set {
+	s := migrate.Embedded(migrationFiles, "migrations", "")
+	s.PostgresGo = postgresGoMigrations
+	return s
+}()
 
 // Store reads and writes the medsales tables.
 type Store struct {

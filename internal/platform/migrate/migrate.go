@@ -25,14 +25,21 @@ import (
 )
 
 // Set is one component's migrations: one fs.FS per dialect, each holding
-// goose SQL files (NNNNN_name.sql) at its root. Each set keeps its own
-// version table, so a shared component (the audit trail, say) versions its
-// tables independently of the product that embeds it.
+// goose SQL files (NNNNN_name.sql) at its root, and, on PostgreSQL, Go
+// migrations for what one SQL transaction cannot do (an index built
+// CONCURRENTLY). Each set keeps its own version table, so a shared
+// component (the audit trail, say) versions its tables independently of
+// the product that embeds it.
 type Set struct {
 	// Table is the goose version table; empty means goose's default.
 	Table    string
 	SQLite   fs.FS
 	Postgres fs.FS
+	// PostgresGo, when set, returns Go migrations (goose.NewGoMigration)
+	// registered beside the SQL files of Postgres; a version must not be
+	// both. It is a func so that every provider gets migrations of its own
+	// (goose fills in fields of the ones it is given).
+	PostgresGo func() []*goose.Migration
 }
 
 // Embedded builds a Set from an embedded tree holding sqlite/ and postgres/
@@ -49,12 +56,18 @@ func Embedded(files fs.FS, root, table string) Set {
 	return Set{Table: table, SQLite: sub("sqlite"), Postgres: sub("postgres")}
 }
 
-func (s Set) provider(d *db.DB) (*goose.Provider, error) {
+// Provider returns the goose provider of the set for d's dialect (the Go
+// migrations of PostgresGo included; goose's global registry is not
+// read). Up and Pending use it; tests use it to migrate to a version.
+func (s Set) Provider(d *db.DB) (*goose.Provider, error) {
 	fsys, dialect := s.SQLite, goose.DialectSQLite3
 	if d.Dialect == db.Postgres {
 		fsys, dialect = s.Postgres, goose.DialectPostgres
 	}
-	var opts []goose.ProviderOption
+	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
+	if d.Dialect == db.Postgres && s.PostgresGo != nil {
+		opts = append(opts, goose.WithGoMigrations(s.PostgresGo()...))
+	}
 	if s.Table != "" {
 		opts = append(opts, goose.WithTableName(s.Table))
 	}
@@ -91,7 +104,7 @@ func Up(ctx context.Context, d *db.DB, sets ...Set) (int, error) {
 	}
 	applied := 0
 	for _, set := range sets {
-		p, err := set.provider(d)
+		p, err := set.Provider(d)
 		if err != nil {
 			return applied, err
 		}
@@ -108,7 +121,7 @@ func Up(ctx context.Context, d *db.DB, sets ...Set) (int, error) {
 // Readiness uses it: an instance must not take traffic on an old schema.
 func Pending(ctx context.Context, d *db.DB, sets ...Set) (bool, error) {
 	for _, set := range sets {
-		p, err := set.provider(d)
+		p, err := set.Provider(d)
 		if err != nil {
 			return false, err
 		}
@@ -127,16 +140,38 @@ func Pending(ctx context.Context, d *db.DB, sets ...Set) (bool, error) {
 // own session lock (taken inside, per set) uses another key.
 const migrationLockKey int64 = 0x6d6967726174 // "migrat"
 
+// lockPoll is how often a migration waiting for the lock asks again.
+const lockPoll = 100 * time.Millisecond
+
 // lockMigrations takes the migration lock of d and returns its release.
+//
+// On PostgreSQL it asks with pg_try_advisory_lock until it gets the lock,
+// and never waits in pg_advisory_lock: a session waiting there is inside a
+// statement, whose snapshot a CREATE INDEX CONCURRENTLY of the migration
+// holding the lock waits for (migration 9 of medsales), so the two would
+// wait for each other until the deadlock detector failed one of them.
+// Between two tries the session holds no snapshot.
 func lockMigrations(ctx context.Context, d *db.DB) (func(), error) {
 	if d.Dialect == db.Postgres {
 		conn, err := d.Pool.Acquire(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("migration lock: %w", err)
 		}
-		if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", migrationLockKey); err != nil {
-			conn.Release()
-			return nil, fmt.Errorf("migration lock: %w", err)
+		for {
+			var got bool
+			if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", migrationLockKey).Scan(&got); err != nil {
+				conn.Release()
+				return nil, fmt.Errorf("migration lock: %w", err)
+			}
+			if got {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				conn.Release()
+				return nil, fmt.Errorf("migration lock: waiting for another migration: %w", ctx.Err())
+			case <-time.After(lockPoll):
+			}
 		}
 		return func() {
 			if _, err := conn.Exec(context.Background(), "SELECT pg_advisory_unlock($1)", migrationLockKey); err != nil {
