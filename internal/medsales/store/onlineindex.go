@@ -255,41 +255,42 @@ func (ix onlineIndex) dropTemp(ctx context.Context, conn *sql.Conn) error {
 
 // swap replaces ix.name by the valid ix.temp in one transaction: a catalog
 // change, under an ACCESS EXCLUSIVE lock of the table held for
-// milliseconds.
+// milliseconds. The partitions' indexes are renamed by a loop over those
+// attached when the transaction runs (as the SQL migrations do), not a
+// list read before it.
 func (ix onlineIndex) swap(ctx context.Context, conn *sql.Conn) error {
-	rows, err := conn.QueryContext(ctx, `
-		SELECT ci.relname, ct.relname FROM pg_inherits h
-		JOIN pg_class ci ON ci.oid = h.inhrelid
-		JOIN pg_index x ON x.indexrelid = ci.oid
-		JOIN pg_class ct ON ct.oid = x.indrelid
-		WHERE h.inhparent = $1::text::regclass ORDER BY ct.relname`, ix.temp)
-	if err != nil {
-		return fmt.Errorf("rebuild %s: read the indexes of %s: %w", ix.name, ix.temp, err)
-	}
+	suffix := strings.TrimPrefix(ix.name, ix.table)
+	rename := fmt.Sprintf(`DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN
+        SELECT ci.relname AS idx, ct.relname AS part
+        FROM pg_inherits h
+        JOIN pg_class ci ON ci.oid = h.inhrelid
+        JOIN pg_index x ON x.indexrelid = ci.oid
+        JOIN pg_class ct ON ct.oid = x.indrelid
+        WHERE h.inhparent = %s::regclass
+    LOOP
+        IF octet_length(r.part || %s) <= 63 THEN
+            EXECUTE format('ALTER INDEX %%I RENAME TO %%I', r.idx, r.part || %s);
+        END IF;
+    END LOOP;
+END
+$$`, quoteLiteral(ix.name), quoteLiteral(suffix), quoteLiteral(suffix))
 	stmts := []string{
 		"LOCK TABLE " + ix.table + " IN ACCESS EXCLUSIVE MODE",
 		"DROP INDEX IF EXISTS " + ix.name,
 		fmt.Sprintf("ALTER INDEX %s RENAME TO %s", ix.temp, ix.name),
-	}
-	for rows.Next() {
-		var child, part string
-		if err := rows.Scan(&child, &part); err != nil {
-			rows.Close()
-			return fmt.Errorf("rebuild %s: read the indexes of %s: %w", ix.name, ix.temp, err)
-		}
-		if name := part + strings.TrimPrefix(ix.name, ix.table); len(name) <= 63 {
-			stmts = append(stmts, fmt.Sprintf("ALTER INDEX %s RENAME TO %s", quoteIdent(child), quoteIdent(name)))
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("rebuild %s: read the indexes of %s: %w", ix.name, ix.temp, err)
+		rename,
 	}
 	if err := briefly(ctx, conn, stmts); err != nil {
 		return fmt.Errorf("rebuild %s: replace it with %s: %w", ix.name, ix.temp, err)
 	}
 	return nil
 }
+
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // briefly runs stmts in one transaction whose lock waits end after
 // lockTimeout, trying again up to lockTries times: a catalog change must

@@ -418,3 +418,53 @@ func TestPaymentTotalsIndexLoadDuringMigration(t *testing.T) {
 		t.Errorf("staging tables left: %v", got)
 	}
 }
+
+// A swap whose table got other indexes while its load built them (a
+// change that did not take the index-rebuild lock) fails and changes
+// nothing: attached, the staging table would keep indexes no parent index
+// owns, and ATTACH would build the missing ones while readers wait.
+func TestPartitionSwapIndexesChanged(t *testing.T) {
+	d := dbtest.Postgres(t, claimsSets...)
+	s := store.New(d)
+	ctx := context.Background()
+	mustLoad(t, s, (*store.Store).LoadOpenPayments, "op-2023.csv", opFile(2023, "1"), store.LoadInput{DataYear: 2023})
+	before := dump(t, s, "open_payments")
+	tx, err := d.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	// The swap's first statement takes this lock too: it waits here.
+	if _, err := tx.Exec(`LOCK TABLE open_payments IN SHARE UPDATE EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	loaded := make(chan error, 1)
+	go func() {
+		_, err := s.LoadOpenPayments(ctx, store.LoadInput{File: "op-2023.csv", DataYear: 2023, Reader: strings.NewReader(string(opFile(2023, "2")))})
+		loaded <- err
+	}()
+	if w := waitingStatement(t, d); !strings.HasPrefix(w, "LOCK TABLE open_payments") {
+		t.Fatalf("the load waits in %q, want its swap's lock", w)
+	}
+	for _, q := range []string{
+		`CREATE INDEX open_payments_mfr ON open_payments (manufacturer_id)`,
+		`ALTER INDEX open_payments_y2023_manufacturer_id_idx RENAME TO open_payments_y2023_mfr`,
+	} {
+		if _, err := tx.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-loaded; err == nil || !strings.Contains(err.Error(), "its indexes changed while the load built them") {
+		t.Fatalf("load: err = %v, want the changed indexes named", err)
+	}
+	if diff := cmp.Diff(before, dump(t, s, "open_payments")); diff != "" {
+		t.Errorf("live rows changed (-before +after):\n%s", diff)
+	}
+	checkPartitionIndexes(t, d, "open_payments")
+	if got := stagingTables(t, d); len(got) != 0 {
+		t.Errorf("staging tables left: %v", got)
+	}
+}
