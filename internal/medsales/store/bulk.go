@@ -134,6 +134,9 @@ type Replace struct {
 	// of merging rows.
 	partitioned map[string]bool
 	scopeLit    string
+	// rebuildKeys are the index-rebuild locks (shared) the load holds on
+	// lockConn, one per partitioned table.
+	rebuildKeys []int32
 	// SQLite
 	batches chan *sqliteBatch
 	bulk    *sqlitebulk.Conn // the sink's own connection for the inserts
@@ -451,6 +454,13 @@ func (r *Replace) release() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if r.lockConn != nil {
+		for _, key := range r.rebuildKeys {
+			if _, err := r.lockConn.Exec(ctx, unshareIndexRebuild, int32(advisoryIndexNS), key); err != nil {
+				// The lock must not outlive the load: close the session.
+				_ = r.lockConn.Conn().Close(ctx)
+			}
+		}
+		r.rebuildKeys = nil
 		_, err := r.lockConn.Exec(ctx, "SELECT pg_advisory_unlock($1, $2)", int32(advisoryNS), tokenKey(r.token))
 		if err != nil {
 			// The lock must not outlive the load: close the session.
@@ -517,6 +527,27 @@ func (r *Replace) beginPostgres(ctx context.Context) error {
 		if err := r.checkPartitioningPostgres(ctx, t.Name); err != nil {
 			return err
 		}
+	}
+	// A migration rebuilding the indexes of a partitioned table (migration
+	// 9: open_payments_npi) holds the table's index-rebuild lock
+	// exclusive; the load holds it shared until it ends, from before its
+	// staging table exists, so the load waits for such a migration (and
+	// the migration for the load) instead of building and attaching the
+	// indexes of before. Two loads of one table share it.
+	for _, t := range r.tables {
+		if !r.partitioned[t.Name] {
+			continue
+		}
+		key := indexRebuildKey(t.Name)
+		err := pollLock(ctx, "the indexes of "+t.Name, func(ctx context.Context) (bool, error) {
+			var got bool
+			err := lc.QueryRow(ctx, shareIndexRebuildSQL, int32(advisoryIndexNS), key).Scan(&got)
+			return got, err
+		})
+		if err != nil {
+			return err
+		}
+		r.rebuildKeys = append(r.rebuildKeys, key)
 	}
 	// Each staging table is created in the transaction of its COPY, on the
 	// COPY's own connection: COPY … FREEZE then writes the rows frozen and
@@ -1286,26 +1317,16 @@ func (r *Replace) commitPostgres(ctx context.Context, finalize func(tx *db.Tx) e
 // and analyzes them, then in one transaction swaps each one in as the
 // partition of the scope value and runs finalize.
 //
-// It holds the index-rebuild lock of each partitioned table from before it
-// reads the parent's indexes until the swap is committed, so that a
-// migration rebuilding them (migration 9: open_payments_npi) never runs
-// between the two: a commit that comes during one waits for it.
+// The Replace holds the index-rebuild lock of each of those tables (see
+// beginPostgres), so the parent's indexes it reads here are still the
+// parent's when it swaps.
 func (r *Replace) commitPartitions(ctx context.Context, finalize func(tx *db.Tx) error) error {
 	indexes := make([][]pgIndex, len(r.tables))
 	for i, t := range r.tables {
 		if !r.partitioned[t.Name] {
 			continue
 		}
-		conn, err := r.s.db.SQL.Conn(ctx)
-		if err != nil {
-			return fmt.Errorf("swap partition of %s: %w", t.Name, err)
-		}
-		defer conn.Close()
-		unlock, err := lockIndexRebuild(ctx, conn, t.Name)
-		if err != nil {
-			return fmt.Errorf("swap partition of %s: %w", t.Name, err)
-		}
-		defer unlock()
+		var err error
 		if indexes[i], err = r.pgIndexes(ctx, t.Name); err != nil {
 			return err
 		}

@@ -40,12 +40,14 @@ import (
 // after step 3 but before goose recorded the version finds the index done.
 // The Down migration rebuilds (npi, program_year) the same way.
 //
-// Loads: a Replace that swaps a partition of the table takes the table's
-// index-rebuild lock (lockIndexRebuild) before it reads the parent's
-// indexes and keeps it until the swap is committed; the migration holds it
-// for its whole run. So a load that reaches its commit during the
-// migration waits for it (and then builds the indexes as they are), and
-// the migration waits for a load that is committing.
+// Loads: a Replace that swaps a partition of the table holds the table's
+// index-rebuild lock shared from before it creates its staging table to
+// its end; the migration holds it exclusive for its whole run. So a load
+// that starts during the migration waits for it (and then builds the
+// indexes as they are), and the migration waits for running loads. A load
+// of an earlier version takes no such lock: the migration waits for those
+// past their COPY (waitForLoads) before it adds the new index to the
+// parent and before the final swap.
 
 // Go migrations hold the statements of a version that cannot run in one
 // transaction; goose runs them in version order with the SQL files.
@@ -112,9 +114,20 @@ func (ix onlineIndex) rebuild(ctx context.Context, d *sql.DB, columns string) er
 		return ix.dropTemp(ctx, conn)
 	}
 	for attempt := 1; ; attempt++ {
+		// Before the parent gets a new index, and before it loses one.
+		if err := ix.waitForLoads(ctx, conn); err != nil {
+			return err
+		}
 		if err := ix.createParent(ctx, conn, columns); err != nil {
 			return err
 		}
+		if err := ix.buildPartitions(ctx, conn, columns); err != nil {
+			return err
+		}
+		if err := ix.waitForLoads(ctx, conn); err != nil {
+			return err
+		}
+		// A load that finished meanwhile may have swapped in a partition.
 		if err := ix.buildPartitions(ctx, conn, columns); err != nil {
 			return err
 		}
@@ -330,38 +343,126 @@ const advisoryIndexNS = 0x6d696478 // "midx"
 
 func indexRebuildKey(table string) int32 { return int32(crc32.ChecksumIEEE([]byte(table))) }
 
-// lockIndexRebuildSQL is the statement that asks for the lock; the tests
-// find a session waiting for it by its text.
-const lockIndexRebuildSQL = "SELECT pg_try_advisory_lock($1, $2) /* index rebuild */"
+// The statements that ask for a table's index-rebuild lock: the rebuild
+// takes it exclusive, the loads that swap a partition of the table take it
+// shared (two such loads run side by side as before). The tests find a
+// session waiting for it by the text.
+const (
+	lockIndexRebuildSQL   = "SELECT pg_try_advisory_lock($1, $2) /* index rebuild */"
+	shareIndexRebuildSQL  = "SELECT pg_try_advisory_lock_shared($1, $2) /* index rebuild */"
+	unlockIndexRebuildSQL = "SELECT pg_advisory_unlock($1, $2)"
+	unshareIndexRebuild   = "SELECT pg_advisory_unlock_shared($1, $2)"
+)
 
-// lockIndexRebuild takes the session advisory lock that keeps a rebuild of
-// table's indexes (migration 9) and a partition swap of table apart, and
-// returns its release. It asks with pg_try_advisory_lock until it gets it:
-// between two tries the session holds no snapshot, which CREATE INDEX
-// CONCURRENTLY would wait for, so a load waiting here does not hold up the
-// migration it waits for.
-func lockIndexRebuild(ctx context.Context, conn *sql.Conn, table string) (func(), error) {
-	key := indexRebuildKey(table)
+// pollLock calls try until it gets the lock, every 100 ms. Between two
+// tries the session holds no snapshot: waiting in pg_advisory_lock, it
+// would hold one, which a CREATE INDEX CONCURRENTLY of the holder waits
+// for.
+func pollLock(ctx context.Context, what string, try func(context.Context) (bool, error)) error {
 	for {
-		var got bool
-		if err := conn.QueryRowContext(ctx, lockIndexRebuildSQL, int32(advisoryIndexNS), key).Scan(&got); err != nil {
-			return nil, fmt.Errorf("lock the indexes of %s: %w", table, err)
+		got, err := try(ctx)
+		if err != nil {
+			return fmt.Errorf("lock %s: %w", what, err)
 		}
 		if got {
-			break
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("lock the indexes of %s: waiting for a rebuild of its indexes (a migration) or a load's swap: %w", table, ctx.Err())
+			return fmt.Errorf("lock %s: waiting for a rebuild of its indexes (a migration) or a load of it: %w", what, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+}
+
+// lockIndexRebuild takes table's index-rebuild lock exclusive on conn and
+// returns its release.
+func lockIndexRebuild(ctx context.Context, conn *sql.Conn, table string) (func(), error) {
+	key := indexRebuildKey(table)
+	err := pollLock(ctx, "the indexes of "+table, func(ctx context.Context) (bool, error) {
+		var got bool
+		err := conn.QueryRowContext(ctx, lockIndexRebuildSQL, int32(advisoryIndexNS), key).Scan(&got)
+		return got, err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_unlock($1, $2)", int32(advisoryIndexNS), key); err != nil {
+		if _, err := conn.ExecContext(ctx, unlockIndexRebuildSQL, int32(advisoryIndexNS), key); err != nil {
 			// The lock must not outlive its holder: end the session.
 			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 		}
 	}, nil
+}
+
+// waitForLoads waits until no load of ix.table is running past its COPY:
+// one whose staging table exists (it is committed when the COPY ends) and
+// whose token lock is held. A load of this version waits for the
+// index-rebuild lock before it creates its staging table, so these are
+// loads of an earlier version, which read the parent's indexes when their
+// COPY ends and attach their partition with those: let them finish before
+// the parent changes, lest the partition keep indexes of the old set.
+func (ix onlineIndex) waitForLoads(ctx context.Context, conn *sql.Conn) error {
+	for {
+		running, err := ix.runningLoads(ctx, conn)
+		if err != nil {
+			return err
+		}
+		if len(running) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("rebuild %s: waiting for the load of %s: %w", ix.name, strings.Join(running, ", "), ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// runningLoadsSQL lists the staging tables of a table; the tests find the
+// migration waiting by its text.
+const runningLoadsSQL = `SELECT relname FROM pg_class /* running loads */
+	WHERE relnamespace = current_schema()::regnamespace AND relkind = 'r' AND NOT relispartition
+	  AND relname LIKE $1 || '\_\_stg\_%'`
+
+// runningLoads returns the staging tables of ix.table whose load runs.
+func (ix onlineIndex) runningLoads(ctx context.Context, conn *sql.Conn) ([]string, error) {
+	rows, err := conn.QueryContext(ctx, runningLoadsSQL, ix.table)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild %s: read the loads of %s: %w", ix.name, ix.table, err)
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("rebuild %s: read the loads of %s: %w", ix.name, ix.table, err)
+		}
+		if m := stagingRE.FindStringSubmatch(n); m != nil && n == ix.table+stagingInfix+m[1] {
+			names = append(names, n)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("rebuild %s: read the loads of %s: %w", ix.name, ix.table, err)
+	}
+	var running []string
+	for _, n := range names {
+		key := tokenKey(stagingRE.FindStringSubmatch(n)[1])
+		var free bool
+		if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1, $2)", int32(advisoryNS), key).Scan(&free); err != nil {
+			return nil, fmt.Errorf("rebuild %s: check the load of %s: %w", ix.name, n, err)
+		}
+		if !free {
+			running = append(running, n)
+			continue
+		}
+		// A killed load's table, left for DropStaleStaging.
+		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_unlock($1, $2)", int32(advisoryNS), key); err != nil {
+			return nil, fmt.Errorf("rebuild %s: check the load of %s: %w", ix.name, n, err)
+		}
+	}
+	return running, nil
 }

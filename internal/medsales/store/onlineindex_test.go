@@ -377,8 +377,8 @@ func TestPaymentTotalsIndexConcurrentMigrators(t *testing.T) {
 	}
 }
 
-// An Open Payments load that reaches its swap during the migration waits
-// for it, then swaps in its partition with the new indexes.
+// An Open Payments load that starts during the migration waits for it,
+// then swaps in its partition with the new indexes.
 func TestPaymentTotalsIndexLoadDuringMigration(t *testing.T) {
 	d, _ := atVersion8(t)
 	ctx := context.Background()
@@ -394,7 +394,7 @@ func TestPaymentTotalsIndexLoadDuringMigration(t *testing.T) {
 		loaded <- err
 	}()
 	waitFor(t, d, "the load waiting for the index rebuild", `SELECT query FROM pg_stat_activity
-		WHERE datname = current_database() AND query LIKE 'SELECT pg_try_advisory_lock($1, $2) /* index rebuild */' LIMIT 1`)
+		WHERE datname = current_database() AND query = 'SELECT pg_try_advisory_lock_shared($1, $2) /* index rebuild */' LIMIT 1`)
 	select {
 	case err := <-loaded:
 		t.Fatalf("the load finished during the migration: %v", err)
@@ -466,5 +466,50 @@ func TestPartitionSwapIndexesChanged(t *testing.T) {
 	checkPartitionIndexes(t, d, "open_payments")
 	if got := stagingTables(t, d); len(got) != 0 {
 		t.Errorf("staging tables left: %v", got)
+	}
+}
+
+// A load of the previous version takes no index-rebuild lock: the
+// migration waits for one that is past its COPY (its staging table exists
+// and its token lock is held) before it changes the parent's indexes, so
+// that the load attaches its partition with the indexes it read. Here the
+// test plays that load.
+func TestPaymentTotalsIndexWaitsForOlderLoads(t *testing.T) {
+	d, _ := atVersion8(t)
+	ctx := context.Background()
+	want := wantIndexes(t, d)
+	const token = "0badcafe"
+	staging := "open_payments__stg_" + token
+	if _, err := d.SQL.Exec(`CREATE TABLE ` + staging + ` (LIKE open_payments)`); err != nil {
+		t.Fatal(err)
+	}
+	load, err := d.SQL.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer load.Close()
+	// The token lock of a running load: namespace "meds", the token's bits.
+	if _, err := load.ExecContext(ctx, `SELECT pg_advisory_lock($1, $2)`, int32(0x6d656473), int32(0x0badcafe)); err != nil {
+		t.Fatal(err)
+	}
+	done := migrateAsync(ctx, d)
+	waitFor(t, d, "the migration waiting for the load", `SELECT query FROM pg_stat_activity
+		WHERE datname = current_database() AND query LIKE 'SELECT relname FROM pg_class /* running loads */%' LIMIT 1`)
+	select {
+	case err := <-done:
+		t.Fatalf("the migration finished while a load ran: %v", err)
+	default:
+	}
+	if n := bulkCount(t, d, `SELECT COUNT(*) FROM pg_class WHERE relname = 'open_payments_npi_new'`); n != 0 {
+		t.Errorf("the migration created the new index while a load ran")
+	}
+	if _, err := load.ExecContext(ctx, `SELECT pg_advisory_unlock($1, $2)`, int32(0x6d656473), int32(0x0badcafe)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, paymentIndexes(t, d.SQL)); diff != "" {
+		t.Errorf("indexes after migration 9 (-old SQL migration +now):\n%s", diff)
 	}
 }
