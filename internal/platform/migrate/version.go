@@ -12,7 +12,7 @@ import (
 // this one must not serve or replace another with (a restore).
 func Newer(ctx context.Context, d *db.DB, sets ...Set) (bool, error) {
 	for _, set := range sets {
-		p, err := set.provider(d)
+		p, err := set.Provider(d)
 		if err != nil {
 			return false, err
 		}
