@@ -629,3 +629,53 @@ func TestMetricNamesOfExpressions(t *testing.T) {
 		}
 	}
 }
+
+// TestAlertRunbooks: every alert links to its section of
+// docs/operations.md (runbook: docs/operations.md#<alert, lower case>),
+// and that section exists, so an alert never pages without saying what
+// to do.
+func TestAlertRunbooks(t *testing.T) {
+	b, err := os.ReadFile("prometheus/alerts.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Alert       string            `yaml:"alert"`
+				Annotations map[string]string `yaml:"annotations"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	if err := yaml.Unmarshal(b, &rules); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	headings := map[string]bool{}
+	for _, line := range strings.Split(string(doc), "\n") {
+		if h, ok := strings.CutPrefix(line, "## "); ok {
+			headings[strings.TrimSpace(h)] = true
+		}
+	}
+	n := 0
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				continue
+			}
+			n++
+			if want := "docs/operations.md#" + strings.ToLower(r.Alert); r.Annotations["runbook"] != want {
+				t.Errorf("alert %s: runbook %q, want %q", r.Alert, r.Annotations["runbook"], want)
+			}
+			if !headings[r.Alert] {
+				t.Errorf("alert %s has no section (## %s) in docs/operations.md", r.Alert, r.Alert)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no alert found in alerts.yml")
+	}
+}
