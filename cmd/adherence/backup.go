@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/medplatform/medplatform/internal/platform/audit"
@@ -174,7 +173,7 @@ func checkBackup(ctx context.Context, path string) (sum string, records int64, e
 	if err != nil || string(header) != "SQLite format 3\x00" {
 		return "", 0, errors.New("not a SQLite database file")
 	}
-	d, err := db.Open(ctx, "sqlite:"+strings.NewReplacer("%", "%25", "#", "%23", "?", "%3F").Replace(path), db.Options{})
+	d, err := db.Open(ctx, db.SQLiteURL(path), db.Options{})
 	if err != nil {
 		return "", 0, fmt.Errorf("open: %w", err)
 	}

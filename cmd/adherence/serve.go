@@ -141,14 +141,18 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	periodic := worker.Register(workers, d.store, time.Now, log, worker.Config{Metrics: jobMetrics})
 	periodic = append(periodic, worker.RegisterReminders(workers, d.store, deliverer, time.Now, log, worker.RemindersConfig{})...)
 	periodic = append(periodic, worker.RegisterReconcile(workers, d.store, nt.twilio, time.Now, log, reg, 0)...)
-	blobs, err := d.blobStore(ctx)
-	if err != nil {
-		return err
-	}
-	if blobs != nil {
-		periodic = append(periodic, worker.RegisterAuditCheckpoint(workers, d.audit, blobs, time.Now, log, d.settings.CheckpointInterval)...)
-	} else if runWorkers {
-		log.Warn("BLOB_URL is not set: audit checkpoints are not written, so a chain rewritten from some record on, head included, cannot be told from the real one (set BLOB_URL=s3://bucket/prefix)")
+	// Only a process running the workers checkpoints the audit chain: an
+	// API-only one has no use for the store (nor the AWS configuration).
+	if runWorkers {
+		blobs, err := d.blobStore(ctx)
+		if err != nil {
+			return err
+		}
+		if blobs != nil {
+			periodic = append(periodic, worker.RegisterAuditCheckpoint(workers, d.audit, blobs, time.Now, log, d.settings.CheckpointInterval)...)
+		} else {
+			log.Warn("BLOB_URL is not set: audit checkpoints are not written, so a chain rewritten from some record on, head included, cannot be told from the real one (set BLOB_URL=s3://bucket/prefix)")
+		}
 	}
 	escMetrics, err := worker.NewEscalationMetrics(reg, d.store, time.Now)
 	if err != nil {

@@ -23,10 +23,7 @@ func TestIngestIfChangedBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary; skipped with -short")
 	}
-	bin := filepath.Join(t.TempDir(), "medsales")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := medsalesBinary(t)
 	for _, eng := range engines {
 		t.Run(eng.name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -27,10 +27,7 @@ func TestKilledLoadKeepsPreviousVersion(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and kills it; skipped with -short")
 	}
-	bin := filepath.Join(t.TempDir(), "medsales")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := medsalesBinary(t)
 	dir := t.TempDir()
 	small, err := sample.Write(filepath.Join(dir, "small"), sample.Options{Providers: 500, Seed: 1})
 	if err != nil {

@@ -42,18 +42,7 @@ func TestAuditCheckpointJob(t *testing.T) {
 		logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 		workers := river.NewWorkers()
 		periodic := worker.RegisterAuditCheckpoint(workers, log, blobs, clock, logger, time.Hour)
-		jc, err := jobs.New(d, jobs.Config{Workers: workers, PeriodicJobs: periodic, RunWorkers: true, Logger: logger})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := jc.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		defer func() {
-			stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			_ = jc.Stop(stopCtx)
-		}()
+		startJobs(t, d, jobs.Config{Workers: workers, PeriodicJobs: periodic, Logger: logger})
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			cps, err := audit.ReadCheckpoints(ctx, blobs)

@@ -267,18 +267,7 @@ func TestReconcileJobWithoutTwilio(t *testing.T) {
 		var none *twilio.Client
 		reg := prometheus.NewRegistry()
 		periodic := worker.RegisterReconcile(workers, w.st, none, func() time.Time { return w.now }, discard(), reg, time.Minute)
-		jc, err := jobs.New(d, jobs.Config{Workers: workers, PeriodicJobs: periodic, RunWorkers: true, Logger: discard()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := jc.Start(w.ctx); err != nil {
-			t.Fatal(err)
-		}
-		defer func() {
-			stopCtx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
-			defer cancel()
-			_ = jc.Stop(stopCtx)
-		}()
+		startJobs(t, d, jobs.Config{Workers: workers, PeriodicJobs: periodic, Logger: discard()})
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			if status, _ := w.state(interrupted); status == store.NotificationUnknown {

@@ -65,18 +65,7 @@ func TestDoseHorizonJob(t *testing.T) {
 			t.Fatal(err)
 		}
 		periodic := worker.Register(workers, st, clock, logger, worker.Config{HorizonInterval: time.Hour, Metrics: metrics})
-		jc, err := jobs.New(d, jobs.Config{Workers: workers, PeriodicJobs: periodic, RunWorkers: true, Logger: logger})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := jc.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		defer func() {
-			stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			_ = jc.Stop(stopCtx)
-		}()
+		startJobs(t, d, jobs.Config{Workers: workers, PeriodicJobs: periodic, Logger: logger})
 		deadline := time.Now().Add(30 * time.Second)
 		for count() < before+2 {
 			if time.Now().After(deadline) {
@@ -162,19 +151,7 @@ func TestMissedDosesJobRecoversAtNextTick(t *testing.T) {
 			t.Fatal(err)
 		}
 		periodic := worker.Register(workers, st, clock, logger, worker.Config{MissedInterval: 200 * time.Millisecond, Metrics: metrics})
-		jc, err := jobs.New(d, jobs.Config{Workers: workers, PeriodicJobs: periodic, RunWorkers: true, Logger: logger,
-			ErrorHandler: metrics.ErrorHandler()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := jc.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		defer func() {
-			stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			_ = jc.Stop(stopCtx)
-		}()
+		startJobs(t, d, jobs.Config{Workers: workers, PeriodicJobs: periodic, Logger: logger, ErrorHandler: metrics.ErrorHandler()})
 		failures := metrics.JobErrors.WithLabelValues(worker.MissedDosesArgs{}.Kind())
 		for deadline := time.Now().Add(30 * time.Second); testutil.ToFloat64(failures) < 2; time.Sleep(50 * time.Millisecond) {
 			if time.Now().After(deadline) {
@@ -195,4 +172,24 @@ func TestMissedDosesJobRecoversAtNextTick(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	})
+}
+
+// startJobs starts a River client on d that works cfg's workers and
+// periodic jobs, and stops it when the test ends.
+func startJobs(t *testing.T, d *db.DB, cfg jobs.Config) *jobs.Client {
+	t.Helper()
+	cfg.RunWorkers = true
+	jc, err := jobs.New(d, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := jc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = jc.Stop(ctx)
+	})
+	return jc
 }

@@ -24,19 +24,7 @@ import (
 // jobs in the table. The server is closed when the test ends.
 func newIngestionServer(t *testing.T, d *db.DB, allowed ...string) (srv *httptest.Server, queued func() int) {
 	t.Helper()
-	log := slog.New(slog.DiscardHandler)
-	st := store.New(d)
-	workers := river.NewWorkers()
-	river.AddWorker(workers, &ingest.Worker{Service: &ingest.Service{Store: st, Logger: log, Now: time.Now}, DB: d, Logger: log})
-	jc, err := jobs.New(d, jobs.Config{Workers: workers, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv = httptest.NewServer(api.NewServer(api.Deps{
-		Store: st, Health: health.New(nil, time.Second, time.Now, log), Registry: prometheus.NewRegistry(),
-		Logger: log, Jobs: jc, IngestToken: "tok", AllowedSources: allowed,
-	}))
-	t.Cleanup(srv.Close)
+	srv, _ = buildIngestionServer(t, d, "", allowed)
 	queued = func() int {
 		t.Helper()
 		var n int
@@ -46,4 +34,44 @@ func newIngestionServer(t *testing.T, d *db.DB, allowed ...string) (srv *httptes
 		return n
 	}
 	return srv, queued
+}
+
+// newWorkingIngestionServer is newIngestionServer with the job client's
+// workers running (one at a time), so queued loads run, writing their
+// rejects under rejectsDir; the workers stop when the test ends.
+func newWorkingIngestionServer(t *testing.T, d *db.DB, rejectsDir string, allowed ...string) (*httptest.Server, *jobs.Client) {
+	t.Helper()
+	return buildIngestionServer(t, d, rejectsDir, allowed)
+}
+
+// buildIngestionServer builds both: workers run when rejectsDir is set.
+func buildIngestionServer(t *testing.T, d *db.DB, rejectsDir string, allowed []string) (*httptest.Server, *jobs.Client) {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	st := store.New(d)
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &ingest.Worker{Service: &ingest.Service{Store: st, Logger: log, Now: time.Now, RejectsDir: rejectsDir}, DB: d, Logger: log})
+	run := rejectsDir != ""
+	jc, err := jobs.New(d, jobs.Config{Workers: workers, RunWorkers: run, MaxWorkers: 1, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run {
+		if err := jc.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			stop, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := jc.Stop(stop); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	srv := httptest.NewServer(api.NewServer(api.Deps{
+		Store: st, Health: health.New(nil, time.Second, time.Now, log), Registry: prometheus.NewRegistry(),
+		Logger: log, Jobs: jc, IngestToken: "tok", AllowedSources: allowed,
+	}))
+	t.Cleanup(srv.Close)
+	return srv, jc
 }

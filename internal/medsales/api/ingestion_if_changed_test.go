@@ -3,25 +3,16 @@ package api_test
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/riverqueue/river"
-
 	"github.com/medplatform/medplatform/internal/medsales"
-	"github.com/medplatform/medplatform/internal/medsales/api"
-	"github.com/medplatform/medplatform/internal/medsales/ingest"
 	"github.com/medplatform/medplatform/internal/medsales/store"
 	"github.com/medplatform/medplatform/internal/platform/db"
 	"github.com/medplatform/medplatform/internal/platform/dbtest"
-	"github.com/medplatform/medplatform/internal/platform/health"
-	"github.com/medplatform/medplatform/internal/platform/jobs"
 	"github.com/medplatform/medplatform/internal/platform/migrate"
 )
 
@@ -34,31 +25,9 @@ import (
 func TestIngestionIfChanged(t *testing.T) {
 	dbtest.Each(t, []migrate.Set{store.Migrations}, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
-		log := slog.New(slog.DiscardHandler)
 		st := store.New(d)
 		dir := t.TempDir()
-		workers := river.NewWorkers()
-		river.AddWorker(workers, &ingest.Worker{Service: &ingest.Service{Store: st, Logger: log, Now: time.Now,
-			RejectsDir: filepath.Join(dir, "rejects")}, DB: d, Logger: log})
-		jc, err := jobs.New(d, jobs.Config{Workers: workers, RunWorkers: true, MaxWorkers: 1, Logger: log})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := jc.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			stop, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := jc.Stop(stop); err != nil {
-				t.Error(err)
-			}
-		})
-		srv := httptest.NewServer(api.NewServer(api.Deps{
-			Store: st, Health: health.New(nil, time.Second, time.Now, log), Registry: prometheus.NewRegistry(),
-			Logger: log, Jobs: jc, IngestToken: "tok", AllowedSources: []string{dir + "/"},
-		}))
-		defer srv.Close()
+		srv, jc := newWorkingIngestionServer(t, d, filepath.Join(dir, "rejects"), dir+"/")
 
 		b, err := os.ReadFile(filepath.Join("..", "dataset", "testdata", "nucc_taxonomy_sample.csv"))
 		if err != nil {

@@ -413,7 +413,7 @@ func (s *Store) ServedFromArchive(ctx context.Context, d medsales.Dataset, mode 
 // servedWhere returns the newest load of dataset d served now (as
 // ServedWithStamp decides it) for which match holds.
 func (s *Store) servedWhere(ctx context.Context, d medsales.Dataset, match func(Version) bool) (Version, bool, error) {
-	rows, err := s.db.SQL.QueryContext(ctx, `SELECT `+versionColumns+` FROM dataset_versions
+	rows, err := s.reader().QueryContext(ctx, `SELECT `+versionColumns+` FROM dataset_versions
 		WHERE dataset = $1 AND status = $2 ORDER BY id`, string(d), StatusSucceeded)
 	if err != nil {
 		return Version{}, false, fmt.Errorf("read the %s loads served: %w", d, err)

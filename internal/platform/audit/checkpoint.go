@@ -1,13 +1,13 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/medplatform/medplatform/internal/platform/blob"
@@ -80,7 +80,7 @@ func ReadCheckpoints(ctx context.Context, store blob.Store) ([]Checkpoint, error
 			return nil, fmt.Errorf("read audit checkpoints: %w", err)
 		}
 		var cp Checkpoint
-		dec := json.NewDecoder(strings.NewReader(string(b)))
+		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&cp); err != nil {
 			return nil, fmt.Errorf("read audit checkpoints: %s in %s: %w", k, store, err)

@@ -344,6 +344,12 @@ func (e oneLineError) Error() string {
 
 func (e oneLineError) Unwrap() error { return e.err }
 
+// SQLiteURL is the DATABASE_URL of the SQLite file at path: the path
+// escaped for the URI db.Open reads ('%', '#' and '?' are syntax there).
+func SQLiteURL(path string) string {
+	return "sqlite:" + strings.NewReplacer("%", "%25", "#", "%23", "?", "%3F").Replace(path)
+}
+
 // SQLitePath returns the file a SQLite database URL names, as Open opens
 // it, or "" when rawURL names PostgreSQL or another scheme.
 func SQLitePath(rawURL string) string {

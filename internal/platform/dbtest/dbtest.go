@@ -114,5 +114,5 @@ func PostgresURL(t testing.TB) string {
 // URIPath escapes a file path for the path of a SQLite database URL,
 // which db.Open reads as a URI ('%', '#' and '?' are syntax there).
 func URIPath(path string) string {
-	return strings.NewReplacer("%", "%25", "#", "%23", "?", "%3F").Replace(path)
+	return strings.TrimPrefix(db.SQLiteURL(path), "sqlite:")
 }
