@@ -60,6 +60,11 @@ type EventOutcome struct {
 // transaction after this one looked; the retry finds the original.
 var errRaced = errors.New("idempotency key inserted concurrently")
 
+// errSpeculation aborts a group whose candidate instances were read with
+// windows that have changed since (see speculativeConds); the retry reads
+// them with the plans' windows of its own transaction.
+var errSpeculation = errors.New("plan windows changed since they were remembered")
+
 // RecordEvents records events durably and idempotently, matches each to its
 // dose instance and applies the outcome, all in one transaction with one
 // audit record per request and patient for the items recorded (see
@@ -74,11 +79,14 @@ func (s *Store) RecordEvents(ctx context.Context, in []EventInput) ([]EventOutco
 	for attempt := 0; attempt < 3; attempt++ {
 		// Pipelined: BEGIN and COMMIT travel with the group's first and
 		// last batches (recordEvents uses nothing but ExecAll).
-		err = s.db.InPipelineTx(ctx, func(tx *db.Tx) error { return s.recordEvents(ctx, tx, in, out) })
+		// A retry does not speculate (see speculativeConds): the windows
+		// that failed it were just read, but may change again.
+		speculate := attempt == 0
+		err = s.db.InPipelineTx(ctx, func(tx *db.Tx) error { return s.recordEvents(ctx, tx, in, out, speculate) })
 		if err == nil {
 			return out, nil
 		}
-		if !errors.Is(err, errRaced) && !isRetryable(err) {
+		if !errors.Is(err, errRaced) && !errors.Is(err, errSpeculation) && !isRetryable(err) {
 			break
 		}
 	}
@@ -137,7 +145,7 @@ type liveInstance struct {
 	snoozeTo time.Time
 }
 
-func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, out []EventOutcome) error {
+func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, out []EventOutcome, speculate bool) error {
 	now := s.clock()
 	in = slices.Clone(in) // matching fills in the events; a retry starts afresh
 
@@ -163,6 +171,23 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 	reads := eventKeyReads(tx.Dialect, in, existing)
 	reads = append(reads, requestedDoseReads(tx.Dialect, in, doses)...)
 	reads = append(reads, planReads(tx.Dialect, newPlanIDs(in, all, out, plans), plans, windows)...)
+	// A small group whose plans this store has seen reads its candidate
+	// instances and the audit chain head in this round trip too, their
+	// ranges computed with the windows remembered (see speculativeConds);
+	// step 3 checks them against the windows read here. A single event on
+	// PostgreSQL then takes two round trips instead of three.
+	var spec []candidateCond
+	var specCands []*liveInstance
+	var head *audit.Head
+	if speculate {
+		spec = s.speculativeConds(in)
+	}
+	if spec != nil {
+		reads = append(reads, candidateReads(tx.Dialect, spec, &specCands)...)
+		var read db.Statement
+		read, head = audit.ReadHead(tx.Dialect)
+		reads = append(reads, read)
+	}
 	if _, err := tx.ExecAll(ctx, reads); err != nil {
 		return fmt.Errorf("record events: read: %w", err)
 	}
@@ -199,6 +224,7 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 			return fmt.Errorf("record events: read: %w", err)
 		}
 	}
+	s.rememberWindows(plans, windows)
 
 	// Repeats within this group, among the items that passed validation:
 	// a rejected item records nothing, so it holds no key, and a later
@@ -255,17 +281,30 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 	// refused, or not at all.
 	refusals := refusalAuditRecords(in, out)
 	audited := len(valid) > 0 || len(replayed) > 0 || len(refusals) > 0
-	var cands []*liveInstance
-	reads = candidateReads(tx.Dialect, in, valid, plans, windows, &cands)
+	conds := candidateConds(in, valid, func(plan string) adherence.Windows { return windowsOf(plans[plan], windows) })
 	earlyHead := audited && len(valid) <= earlyHeadMax
-	var head *audit.Head
-	if earlyHead {
-		var read db.Statement
-		read, head = audit.ReadHead(tx.Dialect)
-		reads = append(reads, read)
-	}
-	if _, err := tx.ExecAll(ctx, reads); err != nil {
-		return fmt.Errorf("record events: load dose instances: %w", err)
+	var cands []*liveInstance
+	switch {
+	case spec != nil && covers(spec, conds):
+		// Read in step 1, with the head. Instances beyond the items'
+		// ranges (those of replays, of refused items) are left alone:
+		// each item keeps only the instances of its own range.
+		cands = specCands
+	case spec != nil:
+		// The windows changed since they were remembered. More instances
+		// cannot be locked now that the head is held (every writer locks
+		// instances before the head): start again.
+		return errSpeculation
+	default:
+		reads = candidateReads(tx.Dialect, conds, &cands)
+		if earlyHead {
+			var read db.Statement
+			read, head = audit.ReadHead(tx.Dialect)
+			reads = append(reads, read)
+		}
+		if _, err := tx.ExecAll(ctx, reads); err != nil {
+			return fmt.Errorf("record events: load dose instances: %w", err)
+		}
 	}
 	byPlan := map[string][]*liveInstance{}
 	for _, c := range cands {
@@ -638,6 +677,59 @@ func windowsOf(pl *planInfo, org map[string]adherence.Windows) adherence.Windows
 	return w
 }
 
+// maxRememberedPlans bounds the windows a Store remembers (about 100 bytes
+// each): past it the memory starts afresh.
+const maxRememberedPlans = 500_000
+
+// rememberWindows remembers the windows of plans (as windowsOf gives them)
+// for speculativeConds.
+func (s *Store) rememberWindows(plans map[string]*planInfo, org map[string]adherence.Windows) {
+	s.windowsMu.Lock()
+	defer s.windowsMu.Unlock()
+	if s.planWindows == nil || len(s.planWindows)+len(plans) > maxRememberedPlans {
+		s.planWindows = make(map[string]adherence.Windows, len(plans))
+	}
+	for id, pl := range plans {
+		s.planWindows[id] = windowsOf(pl, org)
+	}
+}
+
+// speculativeConds returns the candidate conditions of a group of at most
+// earlyHeadMax items, computed with the windows remembered for their plans
+// (the last ones this store read), or nil when some item's plan has none
+// remembered or names only a dose (its plan is known after the first
+// read only, and plans are share-locked before any instance; see
+// planReads). They are a guess: recordEvents reads the plans in the same
+// round trip, and uses the instances read only if the conditions computed
+// from those plans select no instance they did not.
+func (s *Store) speculativeConds(in []EventInput) []candidateCond {
+	if len(in) > earlyHeadMax {
+		return nil
+	}
+	s.windowsMu.Lock()
+	defer s.windowsMu.Unlock()
+	var idx []int
+	for i := range in {
+		e := &in[i].Event
+		switch {
+		case in[i].Refusal != nil:
+			continue
+		case e.PlanID == "" && e.RequestedDose != 0:
+			return nil
+		case !isID(e.PlanID):
+			continue // refused by validation
+		}
+		if _, ok := s.planWindows[e.PlanID]; !ok {
+			return nil
+		}
+		idx = append(idx, i)
+	}
+	if len(idx) == 0 {
+		return nil
+	}
+	return candidateConds(in, idx, func(plan string) adherence.Windows { return s.planWindows[plan] })
+}
+
 const eventColumns = `id, org_id, patient_id, plan_id, requested_dose, dose_instance_id, kind, reason, snooze_minutes,
 	occurred_at, received_at, source, client_event_id, device_id, result, dose_status, double_dose, actor_id, request_id`
 
@@ -932,36 +1024,37 @@ func loadWindows(ctx context.Context, q db.Querier, plans map[string]*planInfo) 
 	return out, rows.Err()
 }
 
-// candidateReads returns the queries that load, and on PostgreSQL lock,
-// every instance that could match one of the items idx, into *out in id
-// order per query.
-func candidateReads(d db.Dialect, in []EventInput, idx []int, plans map[string]*planInfo, windows map[string]adherence.Windows, out *[]*liveInstance) []db.Statement {
-	// One condition per named instance, and one per plan covering the
-	// candidate ranges of all its items (a superset: each item keeps only
-	// the instances of its own range when it is decided). A batch of 2,000
-	// events then asks for a few hundred ranges, not 2,000.
-	type cond struct {
-		dose     int64
-		plan     string
-		from, to time.Time
-	}
-	var conds []cond
+// candidateCond is one condition of the candidate instance reads: a named
+// instance (dose), or a plan's instances due within [from, to].
+type candidateCond struct {
+	dose     int64
+	plan     string
+	from, to time.Time
+}
+
+// candidateConds returns the conditions that select every instance that
+// could match one of the items idx, with each plan's windows from
+// windowsOf. One condition per named instance, and one per plan covering
+// the candidate ranges of all its items (a superset: each item keeps only
+// the instances of its own range when it is decided). A batch of 2,000
+// events then asks for a few hundred ranges, not 2,000.
+func candidateConds(in []EventInput, idx []int, windowsOf func(plan string) adherence.Windows) []candidateCond {
+	var conds []candidateCond
 	byPlan := map[string]int{} // plan → index of its range in conds
 	for _, i := range idx {
 		e := &in[i].Event
-		pl := plans[e.PlanID]
 		switch {
 		case e.RequestedDose != 0:
 			// e.PlanID is the dose's plan (given and checked, or taken
 			// from the dose by applyRequestedDoses).
-			conds = append(conds, cond{dose: e.RequestedDose, plan: e.PlanID})
+			conds = append(conds, candidateCond{dose: e.RequestedDose, plan: e.PlanID})
 		default:
-			from, to := match.CandidateRange(e.OccurredAt, windowsOf(pl, windows))
+			from, to := match.CandidateRange(e.OccurredAt, windowsOf(e.PlanID))
 			from, to = db.UTC(from), db.UTC(to)
 			j, ok := byPlan[e.PlanID]
 			if !ok {
 				byPlan[e.PlanID] = len(conds)
-				conds = append(conds, cond{plan: e.PlanID, from: from, to: to})
+				conds = append(conds, candidateCond{plan: e.PlanID, from: from, to: to})
 				continue
 			}
 			if from.Before(conds[j].from) {
@@ -972,6 +1065,41 @@ func candidateReads(d db.Dialect, in []EventInput, idx []int, plans map[string]*
 			}
 		}
 	}
+	return conds
+}
+
+// covers reports whether the instances selected by have include those
+// selected by want: every named instance of want is named in have, and
+// every plan range of want lies within have's range of that plan.
+func covers(have, want []candidateCond) bool {
+	doses := map[int64]bool{}
+	ranges := map[string]candidateCond{}
+	for _, c := range have {
+		if c.dose != 0 {
+			doses[c.dose] = true
+		} else {
+			ranges[c.plan] = c
+		}
+	}
+	for _, c := range want {
+		if c.dose != 0 {
+			if !doses[c.dose] {
+				return false
+			}
+			continue
+		}
+		r, ok := ranges[c.plan]
+		if !ok || c.from.Before(r.from) || c.to.After(r.to) {
+			return false
+		}
+	}
+	return true
+}
+
+// candidateReads returns the queries that load, and on PostgreSQL lock,
+// the instances conds select into *out, in (plan_id, id) order per query.
+func candidateReads(d db.Dialect, conds []candidateCond, out *[]*liveInstance) []db.Statement {
+	conds = slices.Clone(conds)
 	// Lock order: every group locks its instances in (plan_id, id) order,
 	// so that two groups cannot each hold a row the other waits for. The
 	// conditions go out in statements of about perQuery (one statement of

@@ -1242,3 +1242,62 @@ func TestTakingPrefersLiveDoseOverExcluded(t *testing.T) {
 		}
 	})
 }
+
+// A small group reads its candidate instances with the windows its store
+// remembers for the plan, in the round trip that reads the plan; when the
+// plan's or the org's windows have changed since, the instances are those
+// of the new windows, widened or narrowed.
+func TestRememberedWindowsChanged(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		pat := f.patient("America/New_York")
+		pl := f.plan(pat.ID, timeOfDay("08:00"))
+		setLateMax := func(minutes int) {
+			t.Helper()
+			on := 10
+			pl.OnTimeMinutes, pl.LateMaxMinutes = &on, &minutes
+			if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+				t.Fatal(err)
+			}
+		}
+		setLateMax(30)
+		// The store remembers the 30-minute window.
+		if out := f.record(f.ev(pat.ID, pl.ID, adherence.EventTaken, local(2026, 3, 2, 8, 5), "warm")); out[0].Event.DoseStatus != adherence.DoseTakenOnTime {
+			t.Fatalf("warm-up: %+v", out[0].Event)
+		}
+		// Widened: 2 hours late is late, not an orphan of the old window.
+		setLateMax(240)
+		out := f.record(f.ev(pat.ID, pl.ID, adherence.EventTaken, local(2026, 3, 3, 10, 0), "widened"))
+		if out[0].Err != nil || out[0].Event.DoseStatus != adherence.DoseTakenLate {
+			t.Fatalf("after widening: %+v %v", out[0].Event, out[0].Err)
+		}
+		// Narrowed: 2 hours late is now outside every window.
+		setLateMax(30)
+		out = f.record(f.ev(pat.ID, pl.ID, adherence.EventTaken, local(2026, 3, 4, 10, 0), "narrowed"))
+		if out[0].Err != nil || out[0].Event.Result != adherence.ResultOrphan {
+			t.Fatalf("after narrowing: %+v %v", out[0].Event, out[0].Err)
+		}
+		// The org's windows, for a plan without its own.
+		pl2 := f.plan(pat.ID, timeOfDay("12:00"))
+		if err := f.s.SetWindows(f.ctx, f.actor, f.org, adherence.Windows{OnTime: 5 * time.Minute, LateMax: 20 * time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+		if out := f.record(f.ev(pat.ID, pl2.ID, adherence.EventTaken, local(2026, 3, 2, 12, 0), "warm-org")); out[0].Event.DoseStatus != adherence.DoseTakenOnTime {
+			t.Fatalf("warm-up (org): %+v", out[0].Event)
+		}
+		if err := f.s.SetWindows(f.ctx, f.actor, f.org, adherence.Windows{OnTime: 5 * time.Minute, LateMax: 180 * time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+		out = f.record(f.ev(pat.ID, pl2.ID, adherence.EventTaken, local(2026, 3, 3, 14, 0), "org-widened"))
+		if out[0].Err != nil || out[0].Event.DoseStatus != adherence.DoseTakenLate {
+			t.Fatalf("after widening the org's windows: %+v %v", out[0].Event, out[0].Err)
+		}
+		// Each event is stored once, whatever attempt recorded it.
+		var n int
+		if err := f.d.SQL.QueryRowContext(f.ctx, `SELECT count(*) FROM events WHERE client_event_id IN ('warm', 'widened', 'narrowed', 'warm-org', 'org-widened')`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 5 {
+			t.Fatalf("%d events stored, want 5", n)
+		}
+	})
+}

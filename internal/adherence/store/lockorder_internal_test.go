@@ -50,7 +50,8 @@ func TestCandidateReadsLockInOneOrder(t *testing.T) {
 			idx[i] = i
 		}
 		var out []*liveInstance
-		stmts := candidateReads(db.Postgres, in, idx, plans, map[string]adherence.Windows{}, &out)
+		conds := candidateConds(in, idx, func(plan string) adherence.Windows { return windowsOf(plans[plan], nil) })
+		stmts := candidateReads(db.Postgres, conds, &out)
 		if len(stmts) < 2 {
 			t.Fatalf("%s: %d statements for %d plans; the test needs several", name, len(stmts), nPlans)
 		}

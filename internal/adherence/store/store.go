@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -94,6 +95,12 @@ type Store struct {
 	// deactivated), counted by reason and last level fired, for the
 	// escalation metrics; the jobs report theirs in ConsumeResult.
 	OnEscalationsResolved func(map[Resolution]int)
+
+	// windowsMu guards planWindows: the matching windows last read for
+	// each plan, with which RecordEvents reads a small group's candidate
+	// instances before it has read the plans (see speculativeConds).
+	windowsMu   sync.Mutex
+	planWindows map[string]adherence.Windows
 }
 
 // EventSubmitter records events and returns their outcomes once they are
