@@ -207,7 +207,7 @@ func TestSQLiteConcurrentLoadsAndWrites(t *testing.T) {
 	if got := bulkCount(t, d, "SELECT COUNT(*) FROM bulk_items WHERE name = 'name ' || year"); got != n {
 		t.Errorf("bulk_items rows with their own name = %d, want %d", got, n)
 	}
-	if got := sqliteSettings(t, d); got != "synchronous=2 cache_size=-65536 wal_autocheckpoint=16384" {
+	if got := sqliteSettings(t, d); got != "synchronous=2 cache_size=-16384 wal_autocheckpoint=16384" {
 		t.Errorf("writer settings after the loads: %s", got)
 	}
 	var fk int

@@ -624,7 +624,7 @@ func TestReplaceRestoresSQLiteSettings(t *testing.T) {
 	s := store.New(d)
 	ctx := context.Background()
 	before := sqliteSettings(t, d)
-	if before != "synchronous=2 cache_size=-65536 wal_autocheckpoint=16384" { // db.Open's settings
+	if before != "synchronous=2 cache_size=-16384 wal_autocheckpoint=16384" { // db.Open's settings
 		t.Fatalf("unexpected defaults: %s", before)
 	}
 	items := make([][]any, 30_000) // several transactions and a checkpoint
