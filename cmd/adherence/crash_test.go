@@ -47,11 +47,7 @@ func TestCrashDurability(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and kills it repeatedly; skipped with -short")
 	}
-	bin := filepath.Join(t.TempDir(), "adherence")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := adherenceBinary(t)
 	engines := []struct {
 		name string
 		url  func(t *testing.T) string

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -16,10 +15,7 @@ func TestSecondSignalEndsTheProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary; skipped with -short")
 	}
-	bin := filepath.Join(t.TempDir(), "adherence")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := adherenceBinary(t)
 	env := []string{"DATABASE_URL=sqlite:" + filepath.Join(t.TempDir(), "a.db"), "SHUTDOWN_DRAIN=60s", "LOG_LEVEL=warn"}
 	servertest.SecondSignalEndsTheProcess(t, bin, freeAddr(t), env)
 }
