@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -253,8 +254,13 @@ type batchItemJSON struct {
 // others are rejected.
 func (s *server) handleRecordBatch(w http.ResponseWriter, r *http.Request) {
 	received := s.Now()
+	var whole struct {
+		Events []*eventInput `json:"events"`
+	}
+	complete := func() bool { return !slices.Contains(whole.Events, nil) }
 	var in batchInput
-	if err := httpx.DecodeEnvelope(w, r, &in); err != nil {
+	decoded, err := httpx.DecodeBatch(w, r, &whole, complete, &in)
+	if err != nil {
 		var tooLarge *errs.Error
 		if errors.As(err, &tooLarge) && tooLarge.Code == errs.CodeTooLarge && tooLarge.Field == "" {
 			// Over 1 MiB: the events are too many or too large, the
@@ -264,30 +270,39 @@ func (s *server) handleRecordBatch(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	n, null := len(in.Events), in.Events == nil
+	if decoded {
+		n, null = len(whole.Events), whole.Events == nil
+	}
 	switch {
-	case in.Events == nil:
+	case null:
 		s.fail(w, r, errs.Invalid("events", "is required"))
 		return
-	case len(in.Events) == 0:
+	case n == 0:
 		s.fail(w, r, errs.Invalid("events", "must hold at least one event"))
 		return
-	case len(in.Events) > MaxBatchEvents:
-		tooMany := errs.E(errs.CodeTooLarge, "a batch holds at most %d events, this one %d", MaxBatchEvents, len(in.Events))
+	case n > MaxBatchEvents:
+		tooMany := errs.E(errs.CodeTooLarge, "a batch holds at most %d events, this one %d", MaxBatchEvents, n)
 		tooMany.Field = "events"
 		s.fail(w, r, tooMany)
 		return
 	}
 	reqID := telemetry.RequestID(r.Context())
-	results := make([]batchItemJSON, len(in.Events))
+	results := make([]batchItemJSON, n)
 	var items []store.EventInput
 	var idx []int
-	for i, raw := range in.Events {
+	for i := range n {
 		results[i].Index = i
 		var ev eventInput
-		err := httpx.DecodeBytes(raw, &ev)
-		var whole *errs.Error
-		if errors.As(err, &whole) && whole.Field == "(body)" {
-			whole.Field = "" // the item as a whole, named by the prefix below
+		var err error
+		if decoded {
+			ev = *whole.Events[i]
+		} else {
+			err = httpx.DecodeBytes(in.Events[i], &ev)
+		}
+		var itemErr *errs.Error
+		if errors.As(err, &itemErr) && itemErr.Field == "(body)" {
+			itemErr.Field = "" // the item as a whole, named by the prefix below
 		}
 		var item store.EventInput
 		if err == nil {

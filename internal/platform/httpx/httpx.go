@@ -242,6 +242,30 @@ func DecodeEnvelope(w http.ResponseWriter, r *http.Request, dst any) error {
 	return decodeBytes(data, dst, true)
 }
 
+// DecodeBatch reads a body whose items the caller would otherwise decode
+// one by one (see DecodeEnvelope), decoding it in one pass where it can.
+// It first decodes the whole body as Decode does into whole, the envelope
+// with its items of their own type; when that succeeds and complete
+// (called after it) agrees that every item is there (a null item decodes
+// to nothing), it returns true: each item then passed the checks
+// DecodeBytes would have made of it by itself, since every one of them
+// holds of a part of a body it holds of. Otherwise, a bad item anywhere,
+// it decodes the body as DecodeEnvelope into envelope (items as
+// json.RawMessage), for the caller to decode each with DecodeBytes and
+// refuse the bad ones as themselves, and returns false. One pass instead
+// of one for the envelope and one per item: JSON decoding was 38% of the
+// API's CPU on batches of 500 in bench/events.
+func DecodeBatch(w http.ResponseWriter, r *http.Request, whole any, complete func() bool, envelope any) (bool, error) {
+	data, err := readBody(w, r)
+	if err != nil {
+		return false, err
+	}
+	if decodeBytes(data, whole, false) == nil && complete() {
+		return true, nil
+	}
+	return false, decodeBytes(data, envelope, true)
+}
+
 // DecodeBytes strictly decodes one JSON value; see Decode.
 func DecodeBytes(data []byte, dst any) error { return decodeBytes(data, dst, false) }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -418,6 +419,68 @@ func TestMuxLimits(t *testing.T) {
 		}
 		if strings.Contains(p.Detail, "aaaa") || strings.Contains(p.Detail, "bbbb") {
 			t.Errorf("%s: detail repeats the request: %.200s", c.name, p.Detail)
+		}
+	}
+}
+
+// DecodeBatch decodes a batch whose every item is well-formed in one pass
+// (true, whole filled), and any other as DecodeEnvelope does (false,
+// envelope filled), so that the caller refuses each bad item by itself.
+func TestDecodeBatch(t *testing.T) {
+	type item struct {
+		A int    `json:"a"`
+		S string `json:"s"`
+	}
+	for _, tt := range []struct {
+		name, body string
+		whole      bool
+		items      int
+	}{
+		{"well-formed", `{"events":[{"a":1},{"a":2,"s":"x"}]}`, true, 2},
+		{"no events", `{}`, true, 0},
+		{"a null item", `{"events":[{"a":1},null]}`, false, 2},
+		{"an unknown field", `{"events":[{"a":1},{"b":2}]}`, false, 2},
+		{"a repeated field", `{"events":[{"a":1,"A":2}]}`, false, 1},
+		{"a wrong type", `{"events":[{"a":"one"}]}`, false, 1},
+		{"a NUL character", `{"events":[{"s":"\u0000"}]}`, false, 1},
+		{"a lone surrogate", `{"events":[{"s":"\ud800"}]}`, false, 1},
+		{"invalid UTF-8", "{\"events\":[{\"s\":\"\xff\"}]}", false, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var whole struct {
+				Events []*item `json:"events"`
+			}
+			var env struct {
+				Events []json.RawMessage `json:"events"`
+			}
+			r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(tt.body))
+			complete := func() bool { return !slices.Contains(whole.Events, nil) }
+			got, err := httpx.DecodeBatch(httptest.NewRecorder(), r, &whole, complete, &env)
+			if err != nil {
+				t.Fatalf("DecodeBatch = %v", err)
+			}
+			if got != tt.whole {
+				t.Fatalf("decoded whole = %v, want %v", got, tt.whole)
+			}
+			n := len(env.Events)
+			if got {
+				n = len(whole.Events)
+			}
+			if n != tt.items {
+				t.Fatalf("%d items, want %d", n, tt.items)
+			}
+		})
+	}
+	// A body that is not a batch at all is refused as DecodeEnvelope
+	// refuses it.
+	for _, body := range []string{`{"events":[`, `{"events":[],"Events":[]}`, `[]`} {
+		var whole, env struct {
+			Events []json.RawMessage `json:"events"`
+		}
+		_, err := httpx.DecodeBatch(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body)), &whole, func() bool { return true }, &env)
+		want := httpx.DecodeEnvelope(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body)), &env)
+		if err == nil || want == nil || err.Error() != want.Error() {
+			t.Errorf("%s: DecodeBatch = %v, DecodeEnvelope = %v", body, err, want)
 		}
 	}
 }
