@@ -10,10 +10,22 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
+// defaultGCPercent is the garbage collector's target (GOGC) when the
+// environment sets none. Go's 100 collected often enough on event batches
+// that raising it to 200 cut the server's CPU per event from 35 to 27 µs
+// (bench/events, PostgreSQL, batches of 500); the live heap of serve is
+// tens of MiB, so a heap allowed to grow to three times that is far below
+// a task's memory. GOGC (and GOMEMLIMIT) in the environment still decide.
+const defaultGCPercent = 200
+
 func main() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// The first signal starts a graceful stop; the default handling is
@@ -75,6 +87,7 @@ Configuration comes from flags and environment variables:
   SHUTDOWN_DRAIN     time readiness fails before the listener closes (default 5s; 0s or more)
   REQUEST_TIMEOUT    deadline of each HTTP request; past it a stalled database read answers 503 (default 30s)
   PPROF_ADDR         serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (default off)
+  GOGC               Go's garbage-collector target (default here 200, Go's own is 100); GOMEMLIMIT as in Go
   JOB_WORKERS        jobs worked at once per process (default 50: deliveries wait on providers)
   BLOB_URL           where audit checkpoints are kept: s3://bucket/prefix (a bucket with Object Lock)
                      or a directory (default on SQLite: blobs/ beside the database; on PostgreSQL none)
@@ -100,7 +113,7 @@ redacted line per message; CONSOLE_SHOW_BODY=true prints the text too, default f
                      CONSOLE_RATE, TWILIO_RATE, SNS_RATE, FCM_RATE, SMTP_RATE are each checked at start,
                      the provider configured or not
   NOTIFY_BREAKER_FAILURES, NOTIFY_BREAKER_COOLDOWN, NOTIFY_ATTEMPT_TIMEOUT   (5, 10s, 10s; each above 0)
-Secrets, and every setting above but OTEL_* and PPROF_ADDR, may be given as NAME_FILE (for example
+Secrets, and every setting above but OTEL_*, PPROF_ADDR and GOGC, may be given as NAME_FILE (for example
 DATABASE_URL_FILE); a file that cannot be read or is empty, or a value out of range, fails startup.
 
 Run 'adherence <command> --help' for a command's flags.
