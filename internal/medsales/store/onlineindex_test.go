@@ -189,6 +189,19 @@ func waitingStatement(t *testing.T, d *db.DB) string {
 		WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' LIMIT 1`)
 }
 
+// waitingIn waits until a statement beginning with prefix waits for a
+// lock; it fails the test when none has after a minute. Other statements
+// may wait first, briefly: CREATE INDEX CONCURRENTLY waits for the
+// transactions running when it starts (their virtualxid locks), so the
+// first waiting statement seen was, in one CI run, the 2023 partition's
+// build rather than the 2024 one the test holds up.
+func waitingIn(t *testing.T, d *db.DB, prefix string) {
+	t.Helper()
+	waitFor(t, d, "a statement beginning "+prefix+" waiting for a lock", `SELECT query FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'
+		AND left(query, length($1)) = $1 LIMIT 1`, prefix)
+}
+
 // migrateAsync runs migrate.Up of the medsales migrations and returns a
 // channel that gets its error.
 func migrateAsync(ctx context.Context, d *db.DB) chan error {
@@ -252,10 +265,8 @@ func TestPaymentTotalsIndexDoesNotBlockReads(t *testing.T) {
 	}
 	release := pauseBuild(t, d)
 	done := migrateAsync(ctx, d)
-	waiting := waitingStatement(t, d)
-	if !strings.HasPrefix(waiting, "CREATE INDEX CONCURRENTLY open_payments_y2024_") {
-		t.Errorf("the migration waits in %q, want the build of the 2024 partition's index", waiting)
-	}
+	// The migration gets to the 2024 partition's build and waits there.
+	waitingIn(t, d, "CREATE INDEX CONCURRENTLY open_payments_y2024_")
 	// The profile's read, with a bound on how long it may wait.
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	during, err := s.PaymentTotals(rctx, npiA)
@@ -296,9 +307,7 @@ func TestPaymentTotalsIndexResumes(t *testing.T) {
 	release := pauseBuild(t, d)
 	mctx, cancel := context.WithCancel(ctx)
 	done := migrateAsync(mctx, d)
-	if w := waitingStatement(t, d); !strings.HasPrefix(w, "CREATE INDEX CONCURRENTLY open_payments_y2024_") {
-		t.Fatalf("the migration waits in %q, want the build of the 2024 partition's index", w)
-	}
+	waitingIn(t, d, "CREATE INDEX CONCURRENTLY open_payments_y2024_")
 	cancel()
 	if err := <-done; err == nil {
 		t.Fatal("the cancelled migration succeeded")
