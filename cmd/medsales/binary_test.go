@@ -1,46 +1,23 @@
 package main
 
 import (
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
+
+	"github.com/medplatform/medplatform/internal/platform/server/servertest"
 )
 
-// built is the medsales binary the tests that run the real process share:
-// built once per test run (each test building its own cost a link of the
-// whole binary apiece), removed by TestMain.
-var built struct {
-	once sync.Once
-	dir  string
-	path string
-	err  error
-}
+// built is the medsales binary the tests that run the real process share.
+var built servertest.Binary
 
 // medsalesBinary returns the path of the binary built from this package.
 func medsalesBinary(t *testing.T) string {
 	t.Helper()
-	built.once.Do(func() {
-		if built.dir, built.err = os.MkdirTemp("", "medsales-test-bin-"); built.err != nil {
-			return
-		}
-		built.path = filepath.Join(built.dir, "medsales")
-		if out, err := exec.Command("go", "build", "-o", built.path, ".").CombinedOutput(); err != nil {
-			built.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if built.err != nil {
-		t.Fatal(built.err)
-	}
-	return built.path
+	return built.Path(t, "medsales")
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if built.dir != "" {
-		os.RemoveAll(built.dir)
-	}
+	built.Remove()
 	os.Exit(code)
 }
