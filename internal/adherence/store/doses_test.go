@@ -602,8 +602,8 @@ func TestExtendHorizonOverExistingDoses(t *testing.T) {
 }
 
 // TestDoseInstancesReferenceTheirPlan checks the foreign key by which a
-// dose instance names a plan of the same org and patient, and keeps a plan
-// with dose instances from being removed.
+// dose instance names a plan of the same org and patient, and that a plan
+// with dose instances cannot be removed.
 func TestDoseInstancesReferenceTheirPlan(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		p := f.patient("America/New_York")
@@ -630,8 +630,12 @@ func TestDoseInstancesReferenceTheirPlan(t *testing.T) {
 		}
 		_, err := f.d.SQL.ExecContext(f.ctx, `UPDATE dose_instances SET org_id = $1 WHERE plan_id = $2`, b, pl.ID)
 		wantFKViolation(t, "moving dose instances to another org", err)
+		// On PostgreSQL migration 13's trigger refuses deleting any plan
+		// before the foreign key is checked (SQLSTATE 23001).
 		_, err = f.d.SQL.ExecContext(f.ctx, `DELETE FROM plans WHERE id = $1`, pl.ID)
-		wantFKViolation(t, "deleting a plan with dose instances", err)
+		if err == nil || !(strings.Contains(err.Error(), "SQLSTATE 23001") || strings.Contains(err.Error(), "FOREIGN KEY constraint failed")) {
+			t.Errorf("deleting a plan with dose instances: %v, want it refused", err)
+		}
 		if n := len(f.allDoses(pl.ID)); n != 15 {
 			t.Errorf("%d doses, want 14 generated + 1 inserted", n)
 		}

@@ -964,12 +964,14 @@ func planReads(d db.Dialect, ids []any, plans map[string]*planInfo, windows map[
 		}
 		return nil
 	}
-	// On PostgreSQL the plans are share-locked (FOR KEY SHARE, the lock
-	// the events' foreign key takes anyway), in id order, before the dose
-	// instances and the audit chain head: a writer holding a plan FOR
-	// UPDATE (deactivating its patient, changing it) and then its doses
-	// and the head would otherwise deadlock with a group that holds the
-	// head and waits for the plan in the events' foreign key check.
+	// On PostgreSQL the plans are share-locked (FOR KEY SHARE), once each,
+	// in id order, before the dose instances and the audit chain head: a
+	// writer holding a plan FOR UPDATE (deactivating its patient, changing
+	// it) and then its doses and the head waits here, before this group
+	// holds anything it needs. The events take their organization and
+	// patient from these rows; migration 13's trigger checks each INSERT
+	// against plans as a whole, without the per-row lock a foreign key
+	// took (see the migration).
 	lock := ""
 	if d == db.Postgres {
 		ids = append([]any(nil), ids...)
