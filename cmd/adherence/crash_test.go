@@ -139,13 +139,21 @@ func newCrashHarness(t *testing.T, bin, dbURL string) *crashHarness {
 }
 
 func (h *crashHarness) env() []string {
-	env := []string{"DATABASE_URL=" + h.dbURL, "LOG_LEVEL=warn", "SHUTDOWN_DRAIN=0s"}
+	return childEnv(h.dbURL)
+}
+
+// childEnv is the environment of an adherence process a test starts on the
+// database dbURL: quiet logs, no drain, and only PATH, HOME and TMPDIR of
+// the test's own environment (a developer's DATABASE_URL or GOGC must not
+// leak in), then extra (NAME=value).
+func childEnv(dbURL string, extra ...string) []string {
+	env := []string{"DATABASE_URL=" + dbURL, "LOG_LEVEL=warn", "SHUTDOWN_DRAIN=0s"}
 	for _, k := range []string{"PATH", "HOME", "TMPDIR"} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
 		}
 	}
-	return env
+	return append(env, extra...)
 }
 
 func (h *crashHarness) run() {

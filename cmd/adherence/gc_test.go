@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -25,18 +24,13 @@ func TestGCPercentDefault(t *testing.T) {
 		{"", "200"},
 		{"50", "50"},
 	} {
-		env := []string{"DATABASE_URL=sqlite:" + filepath.Join(t.TempDir(), "a.db"), "LOG_LEVEL=warn", "SHUTDOWN_DRAIN=0s"}
-		for _, kv := range os.Environ() {
-			if k, _, _ := strings.Cut(kv, "="); k == "PATH" || k == "HOME" || k == "TMPDIR" {
-				env = append(env, kv)
-			}
-		}
+		var extra []string
 		if tt.gogc != "" {
-			env = append(env, "GOGC="+tt.gogc)
+			extra = append(extra, "GOGC="+tt.gogc)
 		}
 		addr := freeAddr(t)
 		cmd := exec.Command(bin, "serve", "--addr", addr)
-		cmd.Env = env
+		cmd.Env = childEnv("sqlite:"+filepath.Join(t.TempDir(), "a.db"), extra...)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
