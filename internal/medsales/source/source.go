@@ -107,9 +107,11 @@ type Options struct {
 
 // File is an opened source: the CSV (or tab-separated text) stream to load.
 //
-// Reading it also feeds a SHA-256 of the source bytes read: of the whole file
-// or object for a plain source, of the member's uncompressed bytes for an
-// archive. Read errors name the source. For an archive member, reaching
+// Reading it also computes a SHA-256 of the source bytes (SHA256): of the
+// whole file or object for a plain source, of the member's uncompressed
+// bytes for an archive. The source is read, decompressed and hashed on a
+// goroutine of its own, up to 1 MiB ahead of Read (readAhead). Read errors
+// name the source. For an archive member, reaching
 // io.EOF means archive/zip verified the member's CRC-32; a mismatch or a
 // truncated member is returned as an error, never as a silent short read.
 type File struct {
@@ -138,6 +140,7 @@ type File struct {
 	io.Reader
 
 	hash    hash.Hash
+	ahead   *readAhead
 	closers []func() error
 	closed  bool
 	member  string // the zip member's full name, or ""
@@ -157,9 +160,13 @@ func (f *File) stamp(version, why string) {
 	}
 }
 
-// SHA256 returns the lower-case hex SHA-256 of every byte read so far. It is
-// the digest of the whole source once Read has returned io.EOF.
+// SHA256 returns the lower-case hex SHA-256 of the whole source once Read
+// has returned io.EOF, and "" before: the source is read ahead of Read, so
+// the digest of the bytes returned so far is not known.
 func (f *File) SHA256() string {
+	if !f.ahead.ended() {
+		return ""
+	}
 	return hex.EncodeToString(f.hash.Sum(nil))
 }
 
@@ -170,12 +177,17 @@ func (f *File) Close() error {
 		return nil
 	}
 	f.closed = true
+	// The read-ahead goroutine is told to stop first; closing the source
+	// then ends a read it may be blocked in, and Close returns once it
+	// has stopped.
+	f.ahead.halt()
 	var errs []error
 	for i := len(f.closers) - 1; i >= 0; i-- {
 		if err := f.closers[i](); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	f.ahead.wait()
 	return errors.Join(errs...)
 }
 
@@ -708,27 +720,26 @@ func listMembers(files []*zip.File) string {
 // newFile returns a File reading r; label names the source in read errors.
 func newFile(name, archive string, size int64, r io.Reader, label string, closers ...func() error) *File {
 	h := sha256.New()
+	ra := newReadAhead(r, h)
 	return &File{
 		Name:    name,
 		Archive: archive,
 		Size:    size,
-		Reader:  &hashReader{r: r, h: h, label: label},
+		Reader:  &labelReader{r: ra, label: label},
 		hash:    h,
+		ahead:   ra,
 		closers: closers,
 	}
 }
 
-// hashReader feeds every byte it returns into h and names the source in
-// read errors.
-type hashReader struct {
+// labelReader names the source in read errors.
+type labelReader struct {
 	r     io.Reader
-	h     hash.Hash
 	label string
 }
 
-func (hr *hashReader) Read(p []byte) (int, error) {
+func (hr *labelReader) Read(p []byte) (int, error) {
 	n, err := hr.r.Read(p)
-	hr.h.Write(p[:n])
 	if err != nil && err != io.EOF {
 		if strings.Contains(err.Error(), hr.label) {
 			err = fmt.Errorf("read: %w", err)

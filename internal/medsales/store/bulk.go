@@ -1931,8 +1931,37 @@ func (w *sqliteWriter) Time(t time.Time) {
 		return
 	}
 	// Formatted here, on the parsing goroutine, rather than by the one
-	// writer.
-	w.add(t.Format(sqliteTimeLayout))
+	// writer, into the batch's arena.
+	b := w.batch
+	off := len(b.arena)
+	b.arena = appendSQLiteTime(b.arena, t)
+	w.add(unsafe.String(unsafe.SliceData(b.arena[off:]), len(b.arena)-off))
+}
+
+// appendSQLiteTime appends t in sqliteTimeLayout. The dates of the CMS
+// files (midnight UTC) take a fast path: time.Format was about a tenth of
+// the parsing goroutine's time on an NPPES load, which has five dates a
+// row.
+func appendSQLiteTime(b []byte, t time.Time) []byte {
+	y, mo, d := t.Date()
+	if t.Location() != time.UTC || y < 0 || y > 9999 || t.Nanosecond() != 0 {
+		return t.AppendFormat(b, sqliteTimeLayout)
+	}
+	h, mi, s := t.Clock()
+	two := func(b []byte, v int) []byte { return append(b, byte('0'+v/10), byte('0'+v%10)) }
+	b = two(b, y/100)
+	b = two(b, y%100)
+	b = append(b, '-')
+	b = two(b, int(mo))
+	b = append(b, '-')
+	b = two(b, d)
+	b = append(b, ' ')
+	b = two(b, h)
+	b = append(b, ':')
+	b = two(b, mi)
+	b = append(b, ':')
+	b = two(b, s)
+	return append(b, "+00:00"...)
 }
 
 func (w *sqliteWriter) End() error {
