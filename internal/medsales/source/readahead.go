@@ -5,6 +5,7 @@ import (
 	"hash"
 	"io"
 	"sync"
+	"time"
 )
 
 // Read-ahead sizes: readAheadChunks buffers of readAheadChunk bytes, so at
@@ -127,14 +128,25 @@ var errReadAfterClose = errors.New("read after close")
 // the whole source, and the goroutine that wrote it has finished with it.
 func (ra *readAhead) ended() bool { return ra.err == io.EOF }
 
-// halt tells the goroutine to stop. File.Close calls it before closing the
-// source, which ends a read the goroutine may be blocked in, and then wait.
+// halt tells the goroutine to stop; it does at its next step, or once the
+// read it is in returns.
 func (ra *readAhead) halt() { ra.stopped.Do(func() { close(ra.stop) }) }
 
-// wait returns once the goroutine, if a Read started it, has stopped.
-func (ra *readAhead) wait() {
+// wait returns once the goroutine, if a Read started it, has stopped, or
+// after at most grace when grace > 0.
+func (ra *readAhead) wait(grace time.Duration) {
 	ra.start.Do(func() {}) // no Read can start it any more
-	if ra.started {
+	if !ra.started {
+		return
+	}
+	if grace <= 0 {
 		<-ra.done
+		return
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-ra.done:
+	case <-t.C:
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"sync"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -36,7 +37,7 @@ func TestReadAheadOrderAndError(t *testing.T) {
 		t.Errorf("Read after the error: %v, want the error again", err)
 	}
 	ra.halt()
-	ra.wait()
+	ra.wait(0)
 }
 
 func TestReadAheadDigestAtEOF(t *testing.T) {
@@ -143,5 +144,51 @@ func TestReadAheadTrickle(t *testing.T) {
 	}
 	ra.halt()
 	pw.Close()
-	ra.wait()
+	ra.wait(0)
+}
+
+// slowReader takes a while for each read, as inflating a zip member's
+// chunk does, and records whether it was closed while a read was going on.
+type slowReader struct {
+	mu      sync.Mutex
+	reading bool
+	overlap bool
+}
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	s.mu.Lock()
+	s.reading = true
+	s.mu.Unlock()
+	time.Sleep(50 * time.Millisecond)
+	s.mu.Lock()
+	s.reading = false
+	s.mu.Unlock()
+	return len(p), nil
+}
+
+func (s *slowReader) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.overlap = s.overlap || s.reading
+	return nil
+}
+
+// Close lets the read-ahead goroutine finish the read it is in before it
+// closes the source: a zip member's reader is not safe to close while it
+// reads.
+func TestReadAheadCloseWaitsForRead(t *testing.T) {
+	for range 5 {
+		sr := &slowReader{}
+		f := newFile("x.csv", "", -1, sr, "test", sr.Close)
+		if _, err := f.Read(make([]byte, 10)); err != nil {
+			t.Fatal(err)
+		}
+		// The goroutine is now in its next read.
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if sr.overlap {
+			t.Fatal("the source was closed while a read of it was going on")
+		}
+	}
 }

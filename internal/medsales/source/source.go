@@ -160,6 +160,11 @@ func (f *File) stamp(version, why string) {
 	}
 }
 
+// closeGrace is how long Close waits for a read of the read-ahead goroutine
+// to return before it closes the source under it. A read of a local file or
+// of a zip member (always read from a local file) takes milliseconds.
+const closeGrace = time.Second
+
 // SHA256 returns the lower-case hex SHA-256 of the whole source once Read
 // has returned io.EOF, and "" before: the source is read ahead of Read, so
 // the digest of the bytes returned so far is not known.
@@ -177,17 +182,21 @@ func (f *File) Close() error {
 		return nil
 	}
 	f.closed = true
-	// The read-ahead goroutine is told to stop first; closing the source
-	// then ends a read it may be blocked in, and Close returns once it
+	// The read-ahead goroutine is told to stop first, and given the time
+	// to finish the read it is in: a zip member's reader must not be
+	// closed while it reads (its state is not safe for concurrent use). A
+	// read that blocks (a stalled pipe or server) is ended by closing the
+	// source once the grace has passed. Close returns once the goroutine
 	// has stopped.
 	f.ahead.halt()
+	f.ahead.wait(closeGrace)
 	var errs []error
 	for i := len(f.closers) - 1; i >= 0; i-- {
 		if err := f.closers[i](); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	f.ahead.wait()
+	f.ahead.wait(0)
 	return errors.Join(errs...)
 }
 
