@@ -10,8 +10,7 @@ import (
 
 // Read-ahead sizes: readAheadChunks buffers of readAheadChunk bytes, so at
 // most 1 MiB of the source is held ahead of the loader (less when the
-// source returns less at a time: a zip member's reader returns about 32
-// KiB).
+// source returns less at a time, as a zip member's inflating reader may).
 const (
 	readAheadChunk  = 256 << 10
 	readAheadChunks = 4
@@ -22,7 +21,7 @@ const (
 // goroutine (CSV parsing and row building, the slowest stage of a load)
 // then spends nothing on read system calls, on decompressing a zip member
 // or on SHA-256, which together took about a sixth of its time on a
-// national NPPES file. The goroutine starts at the first Read, and stops
+// 1M-row NPPES file. The goroutine starts at the first Read, and stops
 // at the source's end, at its first error or at close.
 type readAhead struct {
 	r io.Reader
