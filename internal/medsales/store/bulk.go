@@ -1757,7 +1757,7 @@ func (r *Replace) beginSQLite(ctx context.Context) error {
 	for _, t := range r.tables {
 		per := sqliteMaxParams / len(t.Columns)
 		per = max(1, min(per, 128))
-		w := &sqliteWriter{r: r, table: t, stmtRows: per}
+		w := &sqliteWriter{r: r, table: t, stmtRows: per, spent: make(chan *sqliteBatch, 4)}
 		w.batch = w.newBatch()
 		r.writers = append(r.writers, w)
 	}
@@ -1869,13 +1869,24 @@ func (r *Replace) runHeartbeat(stop <-chan struct{}) {
 // work off the one writer connection).
 type sqliteBatch struct {
 	w     *sqliteWriter
-	vals  []any
+	vals  []sqlitebulk.Value
 	rows  int
 	arena []byte
 }
 
+// recycle empties b, whose rows are inserted (Exec copied its text), and
+// hands it back to its writer for reuse, unless the writer has enough.
+func (b *sqliteBatch) recycle() {
+	clear(b.vals) // drop the strings into the arena
+	b.vals, b.arena, b.rows = b.vals[:0], b.arena[:0], 0
+	select {
+	case b.w.spent <- b:
+	default:
+	}
+}
+
 // arg appends v as the batch's next argument.
-func (b *sqliteBatch) arg(v any) { b.vals = append(b.vals, v) }
+func (b *sqliteBatch) arg(v sqlitebulk.Value) { b.vals = append(b.vals, v) }
 
 // sqliteTimeLayout is how timestamps are stored in SQLite: the layout of
 // the database/sql driver's _time_format=sqlite (platform/db), which reads
@@ -1891,9 +1902,13 @@ type sqliteWriter struct {
 	batch    *sqliteBatch
 	done     bool
 	col      int // values of the row being built
+	// spent holds batches the sink has inserted, for reuse: a batch of a
+	// wide table is a few hundred KiB, and allocating one per send made
+	// the garbage collector run a few times a second.
+	spent chan *sqliteBatch
 }
 
-func (w *sqliteWriter) add(v any) { w.batch.arg(v); w.col++ }
+func (w *sqliteWriter) add(v sqlitebulk.Value) { w.batch.arg(v); w.col++ }
 
 // text copies b into the batch's arena; the arena is never written again
 // where a string points, so the string stays valid.
@@ -1906,36 +1921,40 @@ func (w *sqliteWriter) text(x []byte) string {
 
 func (w *sqliteWriter) Bytes(x []byte) {
 	if x == nil {
-		w.add(nil)
+		w.add(sqlitebulk.Value{})
 		return
 	}
-	w.add(w.text(x))
+	w.add(sqlitebulk.TextValue(w.text(x)))
 }
 
-func (w *sqliteWriter) String(s string) { w.add(s) }
-func (w *sqliteWriter) Int(v int64)     { w.add(v) }
-func (w *sqliteWriter) Float(v float64) { w.add(v) }
-func (w *sqliteWriter) Null()           { w.add(nil) }
+func (w *sqliteWriter) String(s string) { w.add(sqlitebulk.TextValue(s)) }
+func (w *sqliteWriter) Int(v int64)     { w.add(sqlitebulk.IntValue(v)) }
+func (w *sqliteWriter) Float(v float64) { w.add(sqlitebulk.FloatValue(v)) }
+func (w *sqliteWriter) Null()           { w.add(sqlitebulk.Value{}) }
+func (w *sqliteWriter) Bool(v bool)     { w.add(sqliteBool(v)) }
 
-func (w *sqliteWriter) Bool(v bool) {
+func sqliteBool(v bool) sqlitebulk.Value {
 	if v {
-		w.add(int64(1))
-	} else {
-		w.add(int64(0))
+		return sqlitebulk.IntValue(1)
 	}
+	return sqlitebulk.IntValue(0)
 }
 
 func (w *sqliteWriter) Time(t time.Time) {
 	if t.IsZero() {
-		w.add(nil)
+		w.add(sqlitebulk.Value{})
 		return
 	}
-	// Formatted here, on the parsing goroutine, rather than by the one
-	// writer, into the batch's arena.
+	w.add(sqlitebulk.TextValue(w.time(t)))
+}
+
+// time formats t into the batch's arena. Here, on the parsing goroutine,
+// rather than by the one writer.
+func (w *sqliteWriter) time(t time.Time) string {
 	b := w.batch
 	off := len(b.arena)
 	b.arena = appendSQLiteTime(b.arena, t)
-	w.add(unsafe.String(unsafe.SliceData(b.arena[off:]), len(b.arena)-off))
+	return unsafe.String(unsafe.SliceData(b.arena[off:]), len(b.arena)-off)
 }
 
 // appendSQLiteTime appends t in sqliteTimeLayout. The dates of the CMS
@@ -1989,7 +2008,12 @@ func (w *sqliteWriter) End() error {
 func (w *sqliteWriter) rows() int64 { return w.n }
 
 func (w *sqliteWriter) newBatch() *sqliteBatch {
-	return &sqliteBatch{w: w, vals: make([]any, 0, w.stmtRows*len(w.table.Columns)), arena: make([]byte, 0, 64<<10)}
+	select {
+	case b := <-w.spent:
+		return b
+	default:
+	}
+	return &sqliteBatch{w: w, vals: make([]sqlitebulk.Value, 0, w.stmtRows*len(w.table.Columns)), arena: make([]byte, 0, 64<<10)}
 }
 
 func (w *sqliteWriter) Write(values ...any) error {
@@ -2009,30 +2033,32 @@ func (w *sqliteWriter) Write(values ...any) error {
 	start := len(b.vals)
 	for i, v := range values {
 		switch x := v.(type) {
-		case nil, string, int64, float64:
-			b.arg(v)
+		case nil:
+			b.arg(sqlitebulk.Value{})
+		case string:
+			b.arg(sqlitebulk.TextValue(x))
+		case int64:
+			b.arg(sqlitebulk.IntValue(x))
+		case float64:
+			b.arg(sqlitebulk.FloatValue(x))
 		case time.Time:
-			b.arg(x.Format(sqliteTimeLayout))
+			b.arg(sqlitebulk.TextValue(w.time(x)))
 		case []byte:
 			if x == nil {
-				b.arg(nil)
+				b.arg(sqlitebulk.Value{})
 				break
 			}
-			b.arg(w.text(x))
+			b.arg(sqlitebulk.TextValue(w.text(x)))
 		case int:
-			b.arg(int64(x))
+			b.arg(sqlitebulk.IntValue(int64(x)))
 		case int32:
-			b.arg(int64(x))
+			b.arg(sqlitebulk.IntValue(int64(x)))
 		case int16:
-			b.arg(int64(x))
+			b.arg(sqlitebulk.IntValue(int64(x)))
 		case float32:
-			b.arg(float64(x))
+			b.arg(sqlitebulk.FloatValue(float64(x)))
 		case bool:
-			if x {
-				b.arg(int64(1))
-			} else {
-				b.arg(int64(0))
-			}
+			b.arg(sqliteBool(x))
 		default:
 			b.vals = b.vals[:start]
 			return fmt.Errorf("bulk load %s: column %d: unsupported value type %T", w.table.Name, i+1, v)
@@ -2198,6 +2224,7 @@ func (r *Replace) sqliteSinkTx(first *sqliteBatch, stmts map[sqliteStmtKey]*sqli
 		if err := st.Exec(b.vals); err != nil {
 			return fmt.Errorf("bulk load %s: insert: %w", b.w.table.Name, err)
 		}
+		b.recycle()
 		return nil
 	}
 	more = true

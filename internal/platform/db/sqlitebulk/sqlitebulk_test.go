@@ -3,6 +3,7 @@ package sqlitebulk_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,6 +30,32 @@ func newDB(t *testing.T) (string, *sql.DB) {
 	return path, sdb
 }
 
+// values makes the arguments of an Exec from Go values: nil (NULL),
+// int64, float64, bool (0 or 1) or string.
+func values(xs ...any) []sqlitebulk.Value {
+	out := make([]sqlitebulk.Value, len(xs))
+	for i, x := range xs {
+		switch v := x.(type) {
+		case nil:
+		case int64:
+			out[i] = sqlitebulk.IntValue(v)
+		case float64:
+			out[i] = sqlitebulk.FloatValue(v)
+		case bool:
+			if v {
+				out[i] = sqlitebulk.IntValue(1)
+			} else {
+				out[i] = sqlitebulk.IntValue(0)
+			}
+		case string:
+			out[i] = sqlitebulk.TextValue(v)
+		default:
+			panic(fmt.Sprintf("values: %T", x))
+		}
+	}
+	return out
+}
+
 func TestValuesRoundTrip(t *testing.T) {
 	path, sdb := newDB(t)
 	c, err := sqlitebulk.Open(path, "busy_timeout = 10000", "synchronous = NORMAL")
@@ -51,7 +78,7 @@ func TestValuesRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range rows {
-		if err := st.Exec(r); err != nil {
+		if err := st.Exec(values(r...)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -137,17 +164,17 @@ func TestErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if err := st.Exec([]any{int64(1)}); err == nil || !strings.Contains(err.Error(), "1 arguments for 2 parameters") {
+	if err := st.Exec(values(int64(1))); err == nil || !strings.Contains(err.Error(), "1 arguments for 2 parameters") {
 		t.Errorf("too few arguments: %v", err)
 	}
-	if err := st.Exec([]any{int64(1), []byte("x")}); err == nil || !strings.Contains(err.Error(), "argument 2: unsupported type []uint8") {
-		t.Errorf("unsupported type: %v", err)
+	if err := st.Exec([]sqlitebulk.Value{sqlitebulk.IntValue(1), {Kind: 9}}); err == nil || !strings.Contains(err.Error(), "argument 2: unknown kind 9") {
+		t.Errorf("unknown kind: %v", err)
 	}
-	if err := st.Exec([]any{nil, "x"}); err == nil || !strings.Contains(err.Error(), "NOT NULL constraint failed: t.id") {
+	if err := st.Exec(values(nil, "x")); err == nil || !strings.Contains(err.Error(), "NOT NULL constraint failed: t.id") {
 		t.Errorf("NULL into a NOT NULL column: %v", err)
 	}
 	// The statement is usable after an error, and nothing failed was stored.
-	if err := st.Exec([]any{int64(2), "ok"}); err != nil {
+	if err := st.Exec(values(int64(2), "ok")); err != nil {
 		t.Fatal(err)
 	}
 	var n int
@@ -171,7 +198,7 @@ func TestStatementAfterClose(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Exec([]any{int64(1)}); err == nil || !strings.Contains(err.Error(), "closed") {
+	if err := st.Exec(values(int64(1))); err == nil || !strings.Contains(err.Error(), "closed") {
 		t.Errorf("Exec after the connection's Close: %v", err)
 	}
 	if err := st.Close(); err == nil || !strings.Contains(err.Error(), "connection is closed") {
