@@ -2211,6 +2211,7 @@ func (r *Replace) sqliteSinkTx(first *sqliteBatch, stmts map[sqliteStmtKey]*sqli
 	if err := r.bulk.Exec("BEGIN IMMEDIATE"); err != nil {
 		return 0, false, fmt.Errorf("bulk load: %w", err)
 	}
+	// insert inserts b's rows, adds them to rows and recycles b.
 	insert := func(b *sqliteBatch) error {
 		k := sqliteStmtKey{b.w, b.rows}
 		st := stmts[k]
@@ -2224,6 +2225,7 @@ func (r *Replace) sqliteSinkTx(first *sqliteBatch, stmts map[sqliteStmtKey]*sqli
 		if err := st.Exec(b.vals); err != nil {
 			return fmt.Errorf("bulk load %s: insert: %w", b.w.table.Name, err)
 		}
+		rows += b.rows
 		b.recycle()
 		return nil
 	}
@@ -2237,7 +2239,6 @@ func (r *Replace) sqliteSinkTx(first *sqliteBatch, stmts map[sqliteStmtKey]*sqli
 		if err = insert(b); err != nil {
 			break
 		}
-		rows += b.rows
 		if rows >= sqliteTxRows {
 			break
 		}

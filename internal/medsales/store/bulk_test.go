@@ -815,3 +815,56 @@ func TestReplaceManyBatches(t *testing.T) {
 		}
 	})
 }
+
+// A SQLite load commits every few thousand rows while its source keeps
+// flowing, so that the API's writes wait at most one such transaction and
+// the checkpointer can copy the load's pages as it goes. The rows
+// committed are seen from another connection before the load ends.
+func TestSQLiteLoadCommitsAsItGoes(t *testing.T) {
+	d := dbtest.SQLite(t, claimsSets...)
+	bulkSchema(t, d)
+	s := store.New(d)
+	ctx := context.Background()
+	rep, err := s.BeginReplace(ctx, []store.Table{bulkItems}, store.ReplaceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rep.Abort()
+	count := "SELECT COUNT(*) FROM " + rep.StagingTable("bulk_items")
+	seen := make(chan struct{})
+	go func() {
+		defer close(seen)
+		for {
+			var n int
+			if err := d.Read.QueryRow(count).Scan(&n); err == nil && n > 0 {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	w := rep.Writer("bulk_items")
+	const most = 2_000_000 // a load far longer than its first transactions
+	wrote := 0
+writing:
+	for ; wrote < most; wrote++ {
+		if wrote%1000 == 0 {
+			select {
+			case <-seen:
+				break writing
+			default:
+			}
+		}
+		if err := w.Write(item(fmt.Sprintf("a%07d", wrote), 1, "x")...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if wrote == most {
+		t.Fatalf("no committed row seen from another connection while %d rows were written", most)
+	}
+	if err := rep.Commit(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := bulkCount(t, d, "SELECT COUNT(*) FROM bulk_items"); n != wrote {
+		t.Errorf("rows = %d, want %d", n, wrote)
+	}
+}
