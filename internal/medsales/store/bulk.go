@@ -1096,14 +1096,10 @@ func appendCopyValue(b []byte, v any) ([]byte, error) {
 // which PostgreSQL reads into DATE, TIMESTAMP and TIMESTAMPTZ columns.
 func appendTimestamp(b []byte, t time.Time) []byte {
 	t = t.UTC()
-	y, mo, d := t.Date()
-	if y < 1 || y > 9999 {
+	if y := t.Year(); y < 1 || y > 9999 {
 		return t.AppendFormat(b, "2006-01-02 15:04:05.999999Z07:00")
 	}
-	h, mi, s := t.Clock()
-	b = append(b, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
-		byte('0'+int(mo)/10), byte('0'+int(mo)%10), '-', byte('0'+d/10), byte('0'+d%10), ' ',
-		byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10), ':', byte('0'+s/10), byte('0'+s%10))
+	b = appendDateTime(b, t)
 	if us := t.Nanosecond() / 1000; us > 0 {
 		var frac [7]byte
 		frac[0] = '.'
@@ -1962,25 +1958,20 @@ func (w *sqliteWriter) time(t time.Time) string {
 // the parsing goroutine's time on an NPPES load, which has five dates a
 // row.
 func appendSQLiteTime(b []byte, t time.Time) []byte {
-	y, mo, d := t.Date()
-	if t.Location() != time.UTC || y < 0 || y > 9999 || t.Nanosecond() != 0 {
+	if y := t.Year(); t.Location() != time.UTC || y < 1 || y > 9999 || t.Nanosecond() != 0 {
 		return t.AppendFormat(b, sqliteTimeLayout)
 	}
+	return append(appendDateTime(b, t), "+00:00"...)
+}
+
+// appendDateTime appends t's date and clock as "2006-01-02 15:04:05", for a
+// year of four digits (the callers check).
+func appendDateTime(b []byte, t time.Time) []byte {
+	y, mo, d := t.Date()
 	h, mi, s := t.Clock()
-	two := func(b []byte, v int) []byte { return append(b, byte('0'+v/10), byte('0'+v%10)) }
-	b = two(b, y/100)
-	b = two(b, y%100)
-	b = append(b, '-')
-	b = two(b, int(mo))
-	b = append(b, '-')
-	b = two(b, d)
-	b = append(b, ' ')
-	b = two(b, h)
-	b = append(b, ':')
-	b = two(b, mi)
-	b = append(b, ':')
-	b = two(b, s)
-	return append(b, "+00:00"...)
+	return append(b, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+		byte('0'+int(mo)/10), byte('0'+int(mo)%10), '-', byte('0'+d/10), byte('0'+d%10), ' ',
+		byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10), ':', byte('0'+s/10), byte('0'+s%10))
 }
 
 func (w *sqliteWriter) End() error {

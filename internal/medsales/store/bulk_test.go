@@ -711,6 +711,20 @@ func TestOverlappingLoadsRestoreSQLiteSettings(t *testing.T) {
 	}
 }
 
+// sqliteItemsLoad begins a load of bulk_items into a new SQLite database;
+// the load is aborted at the test's end unless committed.
+func sqliteItemsLoad(t *testing.T) (*db.DB, *store.Replace) {
+	t.Helper()
+	d := dbtest.SQLite(t, claimsSets...)
+	bulkSchema(t, d)
+	rep, err := store.New(d).BeginReplace(context.Background(), []store.Table{bulkItems}, store.ReplaceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rep.Abort)
+	return d, rep
+}
+
 // TestSQLiteLoadStallReleasesWriter checks that a SQLite load whose source
 // stalls (a remote file arriving slowly) commits what it has and gives the
 // application's one writer connection back, instead of holding it until
@@ -718,15 +732,8 @@ func TestOverlappingLoadsRestoreSQLiteSettings(t *testing.T) {
 // through. (It waited for the source before; the 5 s bound only keeps a
 // broken build from hanging the test.)
 func TestSQLiteLoadStallReleasesWriter(t *testing.T) {
-	d := dbtest.SQLite(t, claimsSets...)
-	bulkSchema(t, d)
-	s := store.New(d)
+	d, rep := sqliteItemsLoad(t)
 	ctx := context.Background()
-	rep, err := s.BeginReplace(ctx, []store.Table{bulkItems}, store.ReplaceOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rep.Abort()
 	w := rep.Writer("bulk_items")
 	for i := range 500 { // a few full statements' worth, far from a transaction's
 		if err := w.Write(item(fmt.Sprintf("a%05d", i), 1, "x")...); err != nil {
@@ -821,15 +828,8 @@ func TestReplaceManyBatches(t *testing.T) {
 // the checkpointer can copy the load's pages as it goes. The rows
 // committed are seen from another connection before the load ends.
 func TestSQLiteLoadCommitsAsItGoes(t *testing.T) {
-	d := dbtest.SQLite(t, claimsSets...)
-	bulkSchema(t, d)
-	s := store.New(d)
+	d, rep := sqliteItemsLoad(t)
 	ctx := context.Background()
-	rep, err := s.BeginReplace(ctx, []store.Table{bulkItems}, store.ReplaceOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rep.Abort()
 	count := "SELECT COUNT(*) FROM " + rep.StagingTable("bulk_items")
 	seen := make(chan struct{})
 	go func() {
