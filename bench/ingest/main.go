@@ -70,7 +70,10 @@
 // --partd-rows 1000000, --skip-sqlite, --bin (a prebuilt medsales binary),
 // --dir (working directory for the files, the SQLite database and the
 // logs; default a new temporary directory), --keep (keep the files; the
-// databases are always dropped), --seed.
+// databases are always dropped), --seed, --repeat N (run (a) to (d) N
+// times over, on fresh databases each round, and give each figure's
+// median in the summary: on a shared machine one run's figures vary by
+// 20-40%).
 //
 // Targets on a 2-core machine: medsales NPPES into PostgreSQL at least
 // twice as fast as the raw \copy ((a)/(b) ≥ 2), Part D into PostgreSQL ≥
@@ -140,6 +143,7 @@ type config struct {
 	nppesRows, partDRows    int
 	seed                    int64
 	skipSQLite, keep        bool
+	repeat                  int
 	adminURL, rawURL, pgURL string
 }
 
@@ -152,6 +156,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.partDRows, "partd-rows", 1_000_000, "drug lines in the generated Part D file")
 	fs.Int64Var(&c.seed, "seed", 1, "seed of the generated files")
 	fs.BoolVar(&c.skipSQLite, "skip-sqlite", false, "skip the NPPES load into SQLite")
+	fs.IntVar(&c.repeat, "repeat", 1, "rounds of the timed phases (a) to (d); the summary gives each figure's median over the rounds")
 	fs.StringVar(&c.bin, "bin", "", "medsales binary to run (default: go build ./cmd/medsales into the working directory)")
 	fs.StringVar(&c.dir, "dir", "", "working directory for the generated files, the SQLite database and the logs (default: a new temporary directory)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the working directory's files at the end")
@@ -163,6 +168,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.nppesRows < 1 || c.partDRows < 1 {
 		return c, errors.New("--nppes-rows and --partd-rows must be at least 1")
+	}
+	if c.repeat < 1 || c.repeat > 20 {
+		return c, errors.New("--repeat must be between 1 and 20")
 	}
 	u, err := url.Parse(c.url)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
@@ -244,10 +252,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	fmt.Fprintf(stdout, "generated %s: %d drug lines, %s, in %.1fs\n", partDPath, c.partDRows, mib(benchkit.FileSize(partDPath)), time.Since(t0).Seconds())
 	track(filepath.Join(dir, "rejects"))
 
-	// Databases: dropped at the end whatever happens.
-	if err := benchkit.RecreateDB(ctx, c.adminURL, rawDB); err != nil {
-		return err
-	}
+	// Databases: dropped at the end whatever happens (each round creates
+	// them anew).
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
@@ -258,85 +264,48 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 			}
 		}
 	}()
-	if err := benchkit.RecreateDB(ctx, c.adminURL, pgDB); err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout)
 
 	var failures []error
-
-	// 3a. Raw \copy.
-	raw, rawErr := rawCopy(ctx, c, nppesPath)
-	if rawErr != nil {
-		failures = append(failures, fmt.Errorf("raw \\copy: %w", rawErr))
-		fmt.Fprintf(stdout, "(a) NPPES raw \\copy into UNLOGGED 330 × text: FAILED: %v\n", rawErr)
-	} else {
-		fmt.Fprintf(stdout, "(a) NPPES raw \\copy into UNLOGGED %d × text (psql): rows=%d in %.1fs = %.0f rows/s  %s\n",
-			raw.cols, raw.rows, raw.elapsed.Seconds(), raw.rate(), raw.cpu)
-	}
-
-	// 3b. NPPES through medsales into PostgreSQL.
+	var rounds []round
 	env := productEnv(dir)
-	nppesPG := ingestRun(ctx, c, bin, append(env, "DATABASE_URL="+c.pgURL), "nppes", nppesPath, filepath.Join(dir, "nppes-postgres.log"))
-	track(nppesPG.logPath)
-	fmt.Fprint(stdout, nppesPG.report("(b) NPPES medsales → PostgreSQL"))
-	if nppesPG.err != nil {
-		failures = append(failures, nppesPG.err)
-	}
-	ratio := 0.0
-	if rawErr == nil && nppesPG.err == nil && nppesPG.elapsed > 0 {
-		ratio = raw.elapsed.Seconds() / nppesPG.elapsed.Seconds()
-		fmt.Fprintf(stdout, "    (a)/(b) = %.1fs / %.1fs = %.2f\n", raw.elapsed.Seconds(), nppesPG.elapsed.Seconds(), ratio)
+	for i := range c.repeat {
+		fmt.Fprintln(stdout)
+		suffix := ""
+		if c.repeat > 1 {
+			fmt.Fprintf(stdout, "round %d of %d (load average %s)\n", i+1, c.repeat, benchkit.LoadAverage())
+			suffix = fmt.Sprintf("-%d", i+1)
+		}
+		r, err := runRound(ctx, c, bin, env, dir, suffix, nppesPath, partDPath, stdout, track)
+		if err != nil {
+			return err
+		}
+		failures = append(failures, r.failures()...)
+		rounds = append(rounds, r)
 	}
 
-	// 4. Part D through medsales into PostgreSQL.
-	partD := ingestRun(ctx, c, bin, append(env, "DATABASE_URL="+c.pgURL), "partd", partDPath, filepath.Join(dir, "partd-postgres.log"))
-	track(partD.logPath)
-	if partD.err == nil {
-		if n, cerr := countRows(ctx, c.pgURL, "partd_drugs"); cerr != nil {
-			partD.err = fmt.Errorf("partd: count rows: %w", cerr)
-		} else if n != partD.loaded {
-			partD.err = fmt.Errorf("partd: the command reported %d rows loaded, partd_drugs holds %d", partD.loaded, n)
-		}
-	}
-	fmt.Fprint(stdout, partD.report("(c) Part D medsales → PostgreSQL"))
-	if partD.err != nil {
-		failures = append(failures, partD.err)
-	}
-
-	// 5. NPPES through medsales into SQLite.
-	var nppesLite *ingestResult
-	if !c.skipSQLite {
-		dbPath := filepath.Join(dir, "bench.db")
-		for _, p := range []string{dbPath, dbPath + "-wal", dbPath + "-shm"} {
-			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return err
-			}
-			track(p)
-		}
-		nppesLite = ingestRun(ctx, c, bin, append(env, "DATABASE_URL=sqlite:"+dbPath), "nppes", nppesPath, filepath.Join(dir, "nppes-sqlite.log"))
-		track(nppesLite.logPath)
-		fmt.Fprint(stdout, nppesLite.report("(d) NPPES medsales → SQLite"))
-		if nppesLite.err != nil {
-			failures = append(failures, nppesLite.err)
-		} else {
-			fmt.Fprintf(stdout, "    SQLite file: %s\n", mib(benchkit.FileSize(dbPath)+benchkit.FileSize(dbPath+"-wal")))
-		}
-	}
-
-	// Summary.
+	// Summary: with --repeat, the median of the rounds that succeeded
+	// (each round's own ratio: its raw \copy and its medsales load ran
+	// one after the other, on the same machine state) and every round's
+	// figure after it; the largest peak RSS.
 	verdict := func(ok bool) string {
 		if ok {
 			return "PASS"
 		}
 		return "MISS"
 	}
-	fmt.Fprintf(stdout, "\nsummary (%d cores, load average at start %s)\n", runtime.NumCPU(), load)
+	fmt.Fprintf(stdout, "\nsummary (%d cores, load average at start %s", runtime.NumCPU(), load)
+	if c.repeat > 1 {
+		fmt.Fprintf(stdout, "; medians of %d rounds, each round's figure in brackets", c.repeat)
+	}
+	fmt.Fprintln(stdout, ")")
 	// Steal is CPU a virtual machine's host gave to other guests: figures
 	// taken while it is high measure the neighbours as much as this code.
-	steal := max(raw.cpu.steal, nppesPG.cpu.steal, partD.cpu.steal)
-	if nppesLite != nil {
-		steal = max(steal, nppesLite.cpu.steal)
+	steal := 0.0
+	for _, r := range rounds {
+		steal = max(steal, r.raw.cpu.steal, r.nppesPG.cpu.steal, r.partD.cpu.steal)
+		if r.lite != nil {
+			steal = max(steal, r.lite.cpu.steal)
+		}
 	}
 	if steal >= 5 {
 		fmt.Fprintf(stdout, "  note: the hypervisor took up to %.0f%% of a core (steal) during a run; the figures are lower than on an idle host\n", steal)
@@ -344,40 +313,179 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	row := func(name, value, target, verdict string) {
 		fmt.Fprintln(stdout, strings.TrimRight(fmt.Sprintf("  %-30s %-38s %-22s %s", name, value, target, verdict), " "))
 	}
+	each := func(vals []float64, format string) string {
+		if len(vals) < 2 {
+			return ""
+		}
+		parts := make([]string, len(vals))
+		for i, v := range vals {
+			parts[i] = fmt.Sprintf(format, v)
+		}
+		return " [" + strings.Join(parts, ", ") + "]"
+	}
 	speedTarget := fmt.Sprintf("target ≥ %.2f", targetSpeedup)
-	if rawErr == nil && nppesPG.err == nil {
-		row("NPPES PostgreSQL (a)/(b)", fmt.Sprintf("%.2f (%.1fs / %.1fs)", ratio, raw.elapsed.Seconds(), nppesPG.elapsed.Seconds()),
+	var ratios, rawRates, pgRates, rawSecs, pgSecs []float64
+	for _, r := range rounds {
+		if r.rawErr == nil && r.nppesPG.err == nil && r.nppesPG.elapsed > 0 {
+			ratios = append(ratios, r.raw.elapsed.Seconds()/r.nppesPG.elapsed.Seconds())
+			rawRates, pgRates = append(rawRates, r.raw.rate()), append(pgRates, r.nppesPG.rate())
+			rawSecs, pgSecs = append(rawSecs, r.raw.elapsed.Seconds()), append(pgSecs, r.nppesPG.elapsed.Seconds())
+		}
+	}
+	if len(ratios) > 0 {
+		ratio := median(ratios)
+		row("NPPES PostgreSQL (a)/(b)", fmt.Sprintf("%.2f (%.1fs / %.1fs)%s", ratio, median(rawSecs), median(pgSecs), each(ratios, "%.2f")),
 			speedTarget, verdict(ratio >= targetSpeedup))
-		row("  (a) raw \\copy", fmt.Sprintf("%.0f rows/s", raw.rate()), "", "")
-		row("  (b) medsales ingest nppes", fmt.Sprintf("%.0f rows/s", nppesPG.rate()), "", "")
+		row("  (a) raw \\copy", fmt.Sprintf("%.0f rows/s%s", median(rawRates), each(rawRates, "%.0f")), "", "")
+		row("  (b) medsales ingest nppes", fmt.Sprintf("%.0f rows/s%s", median(pgRates), each(pgRates, "%.0f")), "", "")
 	} else {
 		row("NPPES PostgreSQL (a)/(b)", "failed", speedTarget, "MISS")
 	}
-	rateRow := func(name string, r *ingestResult, target float64) {
+	rateRow := func(name string, pick func(round) *ingestResult, target float64) {
 		t := fmt.Sprintf("target ≥ %.0f rows/s", target)
-		if r.err != nil {
+		var rates, secs []float64
+		var loaded int64
+		for _, r := range rounds {
+			if res := pick(r); res != nil && res.err == nil {
+				rates, secs, loaded = append(rates, res.rate()), append(secs, res.elapsed.Seconds()), res.loaded
+			}
+		}
+		if len(rates) == 0 {
 			row(name, "failed", t, "MISS")
 			return
 		}
-		row(name, fmt.Sprintf("%.0f rows/s (%d in %.1fs)", r.rate(), r.loaded, r.elapsed.Seconds()), t, verdict(r.rate() >= target))
+		rate := median(rates)
+		row(name, fmt.Sprintf("%.0f rows/s (%d in %.1fs)%s", rate, loaded, median(secs), each(rates, "%.0f")), t, verdict(rate >= target))
 	}
-	rateRow("Part D PostgreSQL", partD, targetPartD)
-	if nppesLite != nil {
-		rateRow("NPPES SQLite", nppesLite, targetSQLite)
+	rateRow("Part D PostgreSQL", func(r round) *ingestResult { return r.partD }, targetPartD)
+	if !c.skipSQLite {
+		rateRow("NPPES SQLite", func(r round) *ingestResult { return r.lite }, targetSQLite)
 	} else {
 		row("NPPES SQLite", "skipped (--skip-sqlite)", "", "")
 	}
-	for _, r := range []*ingestResult{nppesPG, partD, nppesLite} {
-		if r == nil {
-			continue
+	for _, pick := range []func(round) *ingestResult{
+		func(r round) *ingestResult { return r.nppesPG },
+		func(r round) *ingestResult { return r.partD },
+		func(r round) *ingestResult { return r.lite },
+	} {
+		var name string
+		var peak int64
+		unknown := false
+		for _, r := range rounds {
+			res := pick(r)
+			if res == nil {
+				continue
+			}
+			name = res.name
+			if res.maxRSSKiB == 0 {
+				unknown = true
+			}
+			peak = max(peak, res.maxRSSKiB)
 		}
-		if r.maxRSSKiB == 0 {
-			row("peak RSS "+r.name, "unknown", "target ≤ 1024 MiB", "MISS")
-			continue
+		switch {
+		case name == "":
+		case unknown:
+			row("peak RSS "+name, "unknown", "target ≤ 1024 MiB", "MISS")
+		default:
+			row("peak RSS "+name, fmt.Sprintf("%.0f MiB", float64(peak)/1024), "target ≤ 1024 MiB", verdict(peak <= targetRSSKiB))
 		}
-		row("peak RSS "+r.name, fmt.Sprintf("%.0f MiB", float64(r.maxRSSKiB)/1024), "target ≤ 1024 MiB", verdict(r.maxRSSKiB <= targetRSSKiB))
 	}
 	return errors.Join(failures...)
+}
+
+// round is what one round of the timed phases measured.
+type round struct {
+	raw     rawResult
+	rawErr  error
+	nppesPG *ingestResult
+	partD   *ingestResult
+	lite    *ingestResult // nil with --skip-sqlite
+}
+
+// failures returns the errors of the round's phases.
+func (r round) failures() []error {
+	var out []error
+	if r.rawErr != nil {
+		out = append(out, fmt.Errorf("raw \\copy: %w", r.rawErr))
+	}
+	for _, res := range []*ingestResult{r.nppesPG, r.partD, r.lite} {
+		if res != nil && res.err != nil {
+			out = append(out, res.err)
+		}
+	}
+	return out
+}
+
+// runRound creates the databases afresh and times (a) to (d) once,
+// printing each phase's figures. It returns an error only when a
+// database or file could not be prepared; a phase's failure is in the
+// round.
+func runRound(ctx context.Context, c config, bin string, env []string, dir, suffix, nppesPath, partDPath string,
+	stdout io.Writer, track func(string) string) (round, error) {
+	var r round
+	for _, name := range []string{rawDB, pgDB} {
+		if err := benchkit.RecreateDB(ctx, c.adminURL, name); err != nil {
+			return r, err
+		}
+	}
+
+	// (a) Raw \copy.
+	r.raw, r.rawErr = rawCopy(ctx, c, nppesPath)
+	if r.rawErr != nil {
+		fmt.Fprintf(stdout, "(a) NPPES raw \\copy into UNLOGGED 330 × text: FAILED: %v\n", r.rawErr)
+	} else {
+		fmt.Fprintf(stdout, "(a) NPPES raw \\copy into UNLOGGED %d × text (psql): rows=%d in %.1fs = %.0f rows/s  %s\n",
+			r.raw.cols, r.raw.rows, r.raw.elapsed.Seconds(), r.raw.rate(), r.raw.cpu)
+	}
+
+	// (b) NPPES through medsales into PostgreSQL.
+	r.nppesPG = ingestRun(ctx, c, bin, append(env, "DATABASE_URL="+c.pgURL), "nppes", nppesPath, track(filepath.Join(dir, "nppes-postgres"+suffix+".log")))
+	fmt.Fprint(stdout, r.nppesPG.report("(b) NPPES medsales → PostgreSQL"))
+	if r.rawErr == nil && r.nppesPG.err == nil && r.nppesPG.elapsed > 0 {
+		fmt.Fprintf(stdout, "    (a)/(b) = %.1fs / %.1fs = %.2f\n", r.raw.elapsed.Seconds(), r.nppesPG.elapsed.Seconds(),
+			r.raw.elapsed.Seconds()/r.nppesPG.elapsed.Seconds())
+	}
+
+	// (c) Part D through medsales into PostgreSQL, NPPES loaded.
+	r.partD = ingestRun(ctx, c, bin, append(env, "DATABASE_URL="+c.pgURL), "partd", partDPath, track(filepath.Join(dir, "partd-postgres"+suffix+".log")))
+	if r.partD.err == nil {
+		if n, cerr := countRows(ctx, c.pgURL, "partd_drugs"); cerr != nil {
+			r.partD.err = fmt.Errorf("partd: count rows: %w", cerr)
+		} else if n != r.partD.loaded {
+			r.partD.err = fmt.Errorf("partd: the command reported %d rows loaded, partd_drugs holds %d", r.partD.loaded, n)
+		}
+	}
+	fmt.Fprint(stdout, r.partD.report("(c) Part D medsales → PostgreSQL"))
+
+	// (d) NPPES through medsales into a new SQLite file.
+	if c.skipSQLite {
+		return r, nil
+	}
+	dbPath := filepath.Join(dir, "bench.db")
+	for _, p := range []string{dbPath, dbPath + "-wal", dbPath + "-shm"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return r, err
+		}
+		track(p)
+	}
+	r.lite = ingestRun(ctx, c, bin, append(env, "DATABASE_URL=sqlite:"+dbPath), "nppes", nppesPath, track(filepath.Join(dir, "nppes-sqlite"+suffix+".log")))
+	fmt.Fprint(stdout, r.lite.report("(d) NPPES medsales → SQLite"))
+	if r.lite.err == nil {
+		fmt.Fprintf(stdout, "    SQLite file: %s\n", mib(benchkit.FileSize(dbPath)+benchkit.FileSize(dbPath+"-wal")))
+	}
+	return r, nil
+}
+
+// median returns the median of vals (the mean of the middle two for an
+// even count); vals must not be empty.
+func median(vals []float64) float64 {
+	v := slices.Clone(vals)
+	slices.Sort(v)
+	n := len(v)
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
 }
 
 // productEnv is this process's environment without anything that would
