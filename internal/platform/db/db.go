@@ -473,16 +473,6 @@ func openSQLite(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		// events/s in bench/events, with 16 MiB 5%; the spike was no
 		// slower (p99 12.8 and 19.6 s against 17.9 and 22.5 s).
 		"cache_size(-16384)",
-		// A transaction keeps up to 64 MiB (16,384 pages) of changed
-		// pages in memory before it writes any to the WAL. By default
-		// SQLite spills them as soon as the cache above is full, and a
-		// page changed again after its spill is written again: a group
-		// commit of 8,000 events (bench/events batches) changes more
-		// pages than 16 MiB holds. Batches recorded 14.8, 15.4 and 15.7k
-		// events/s with it against 13.7, 11.4 and 12.8k without
-		// (alternating runs); NPPES loads into SQLite took as long
-		// (18.2 against 18.4 s, medians of three).
-		"cache_spill(16384)",
 		// The writer checkpoints only when the WAL passes 64 MiB: normally
 		// the checkpointer below does it on another connection (and the
 		// other core), off the commit path. A checkpoint in the committing

@@ -110,50 +110,6 @@ func TestSQLiteCheckpointsInTheBackground(t *testing.T) {
 	}
 }
 
-// On SQLite a transaction larger than the writer's page cache (16 MiB)
-// writes nothing to the WAL before its commit, up to 64 MiB (cache_spill):
-// a spilled page changed again would be written twice.
-func TestSQLiteLargeTransactionWritesAtCommit(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "s.db")
-	d, err := db.Open(ctx, "sqlite:"+path, db.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	if _, err := d.SQL.ExecContext(ctx, "CREATE TABLE t (v BLOB)"); err != nil {
-		t.Fatal(err)
-	}
-	walSize := func() int64 {
-		st, err := os.Stat(path + "-wal")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st.Size()
-	}
-	var before, during int64
-	err = d.InTx(ctx, func(tx *db.Tx) error {
-		before = walSize()
-		// About 32 MiB of rows: twice the page cache, half the threshold.
-		for range 16000 {
-			if _, err := tx.ExecContext(ctx, "INSERT INTO t VALUES (randomblob(2000))"); err != nil {
-				return err
-			}
-		}
-		during = walSize()
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if during != before {
-		t.Errorf("the WAL grew from %d to %d bytes before the commit: the transaction spilled its pages", before, during)
-	}
-	if after := walSize(); after < 30<<20 {
-		t.Errorf("the WAL is %d bytes after the commit, want the transaction's 32 MiB in it", after)
-	}
-}
-
 // ExecAll runs its statements in order (one round trip on PostgreSQL),
 // returns what each affected, and names the statement that failed.
 func TestExecAll(t *testing.T) {
