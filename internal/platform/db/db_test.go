@@ -110,6 +110,49 @@ func TestSQLiteCheckpointsInTheBackground(t *testing.T) {
 	}
 }
 
+// On SQLite a transaction larger than the writer's page cache writes its
+// changed pages to the WAL as it goes (cache spill) instead of keeping
+// them all in memory until the commit: the medsales swap builds hundreds
+// of MB of index pages in one transaction. (A cache_spill pragma once
+// turned spilling off by mistake, and a 400 MB transaction took 823 MB.)
+func TestSQLiteLargeTransactionSpills(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "s.db")
+	d, err := db.Open(ctx, "sqlite:"+path, db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.SQL.ExecContext(ctx, "CREATE TABLE t (v BLOB)"); err != nil {
+		t.Fatal(err)
+	}
+	walSize := func() int64 {
+		st, err := os.Stat(path + "-wal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Size()
+	}
+	var before, during int64
+	err = d.InTx(ctx, func(tx *db.Tx) error {
+		before = walSize()
+		// About 48 MiB of rows: three times the writer's 16 MiB cache.
+		for range 24000 {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO t VALUES (randomblob(2000))"); err != nil {
+				return err
+			}
+		}
+		during = walSize()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if during-before < 16<<20 {
+		t.Errorf("the WAL grew by %d bytes before the commit of a 48 MiB transaction: its pages were kept in memory", during-before)
+	}
+}
+
 // ExecAll runs its statements in order (one round trip on PostgreSQL),
 // returns what each affected, and names the statement that failed.
 func TestExecAll(t *testing.T) {
