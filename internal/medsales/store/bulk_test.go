@@ -522,13 +522,7 @@ func TestReplaceBuilder(t *testing.T) {
 	at := time.Date(2024, 3, 1, 12, 30, 15, 120000000, time.FixedZone("EST", -5*3600))
 	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
-		bulkSchema(t, d)
-		s := store.New(d)
-		rep, err := s.BeginReplace(ctx, []store.Table{bulkItems}, store.ReplaceOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rep.Abort()
+		rep := itemsReplace(t, d)
 		b := rep.Builder("bulk_items")
 		name := []byte("tab\there \\ é")
 		b.String("a")
@@ -716,13 +710,20 @@ func TestOverlappingLoadsRestoreSQLiteSettings(t *testing.T) {
 func sqliteItemsLoad(t *testing.T) (*db.DB, *store.Replace) {
 	t.Helper()
 	d := dbtest.SQLite(t, claimsSets...)
+	return d, itemsReplace(t, d)
+}
+
+// itemsReplace creates bulk_items in d and begins a load of it, aborted
+// when the test ends (a no-op once committed).
+func itemsReplace(t *testing.T, d *db.DB) *store.Replace {
+	t.Helper()
 	bulkSchema(t, d)
 	rep, err := store.New(d).BeginReplace(context.Background(), []store.Table{bulkItems}, store.ReplaceOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(rep.Abort)
-	return d, rep
+	return rep
 }
 
 // TestSQLiteLoadStallReleasesWriter checks that a SQLite load whose source
@@ -768,18 +769,13 @@ func TestReplaceManyBatches(t *testing.T) {
 	base := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
-		bulkSchema(t, d)
-		s := store.New(d)
-		rep, err := s.BeginReplace(ctx, []store.Table{bulkItems}, store.ReplaceOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rep.Abort()
+		rep := itemsReplace(t, d)
 		b, w := rep.Builder("bulk_items"), rep.Writer("bulk_items")
 		var buf []byte
 		for i := range n {
 			id := fmt.Sprintf("id%05d", i)
 			buf = fmt.Appendf(buf[:0], "name %d %s", i, strings.Repeat("x", i%50))
+			var err error
 			if i%7 == 0 { // the Writer's path, with its own values
 				err = w.Write(id, int64(i), string(buf), nil, base.AddDate(0, 0, i), nil, float64(i)/4, i%2 == 0, []byte(id))
 			} else {

@@ -68,22 +68,30 @@ func TestSQLiteReadsDoNotWaitForTheWriter(t *testing.T) {
 	}
 }
 
+// sqliteBlobTable opens a new SQLite file, closed at the test's end, with
+// an empty table t (v BLOB), and returns it with the file's path.
+func sqliteBlobTable(t *testing.T) (*db.DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "blob.db")
+	d, err := db.Open(context.Background(), "sqlite:"+path, db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if _, err := d.SQL.ExecContext(context.Background(), "CREATE TABLE t (v BLOB)"); err != nil {
+		t.Fatal(err)
+	}
+	return d, path
+}
+
 // On SQLite a commit does not copy the WAL back into the database file:
 // the checkpointer does, on its own connection, soon after.
 func TestSQLiteCheckpointsInTheBackground(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "c.db")
-	d, err := db.Open(ctx, "sqlite:"+path, db.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	if _, err := d.SQL.ExecContext(ctx, "CREATE TABLE t (v BLOB)"); err != nil {
-		t.Fatal(err)
-	}
+	d, path := sqliteBlobTable(t)
 	// About 4 MiB of rows, far below the 64 MiB at which the writer would
 	// checkpoint by itself.
-	err = d.InTx(ctx, func(tx *db.Tx) error {
+	err := d.InTx(ctx, func(tx *db.Tx) error {
 		for range 2000 {
 			if _, err := tx.ExecContext(ctx, "INSERT INTO t VALUES (randomblob(2000))"); err != nil {
 				return err
@@ -117,15 +125,7 @@ func TestSQLiteCheckpointsInTheBackground(t *testing.T) {
 // turned spilling off by mistake, and a 400 MB transaction took 823 MB.)
 func TestSQLiteLargeTransactionSpills(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "s.db")
-	d, err := db.Open(ctx, "sqlite:"+path, db.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	if _, err := d.SQL.ExecContext(ctx, "CREATE TABLE t (v BLOB)"); err != nil {
-		t.Fatal(err)
-	}
+	d, path := sqliteBlobTable(t)
 	walSize := func() int64 {
 		st, err := os.Stat(path + "-wal")
 		if err != nil {
@@ -134,7 +134,7 @@ func TestSQLiteLargeTransactionSpills(t *testing.T) {
 		return st.Size()
 	}
 	var before, during int64
-	err = d.InTx(ctx, func(tx *db.Tx) error {
+	err := d.InTx(ctx, func(tx *db.Tx) error {
 		before = walSize()
 		// About 48 MiB of rows: three times the writer's 16 MiB cache.
 		for range 24000 {
