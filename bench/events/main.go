@@ -22,7 +22,21 @@
 //     latency per batch;
 //
 // then a summary of the targets (PASS/MISS) and a check, after the server
-// has stopped, that the events table holds exactly the acknowledged events.
+// has stopped, that the events table holds exactly the acknowledged events,
+// with the events counted by how they were matched.
+//
+// The events are those of --workload matched (the default): 5,000 patients
+// (--patients) with one plan each of 22 hourly doses, and each event taken
+// at one of them, from 10 minutes before it to 25 after, so it is matched
+// and scores its dose on time or late, as most takings do in production;
+// half the patients report from the app (taken), half from a pill bottle
+// (opened); one event in 20 falls outside every window (an orphan). The
+// events walk through the doses, one each, and wrap around when every dose
+// has had one (110,000 events; later events are second takings). With
+// --workload orphans (and, as before, --patients 200), every event falls
+// outside every window: no dose is read for update or scored, and each is
+// stored as an orphan. That was this benchmark's only workload until
+// 2026-12-04, and the figures recorded before then are of it.
 // Each phase also prints the CPU used by the server process, by this
 // program and by the whole machine (100% = one core), read from /proc, and
 // the steal: CPU the hypervisor of a virtual machine gave other guests,
@@ -51,8 +65,8 @@
 // runs on a noisy host by.
 //
 // Flags: --duration 10s (each HTTP phase), --raw-duration 5s, --clients 16,
-// --rate 1000 and --open-workers 64 (open loop), --batch 500, --patients
-// 200, --bin (a prebuilt adherence binary), --server-log (keep the server's
+// --rate 1000 and --open-workers 64 (open loop), --batch 500, --workload
+// matched, --patients 5000 (200 with --workload orphans), --bin (a prebuilt adherence binary), --server-log (keep the server's
 // output in this file), --analyze (PostgreSQL: ANALYZE before each HTTP
 // phase; without it the tables, empty at the start, have no planner
 // statistics during the run, unlike a production database).
@@ -108,6 +122,7 @@ type config struct {
 	clients, openWorkers  int
 	rate, batch, patients int
 	postgres, analyze     bool
+	workload              string
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -123,7 +138,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.openWorkers, "open-workers", 64, "goroutines sending the open-loop schedule")
 	fs.IntVar(&c.rate, "rate", 1000, "events per second in the open-loop phase")
 	fs.IntVar(&c.batch, "batch", 500, "events per batch request")
-	fs.IntVar(&c.patients, "patients", 200, "patients (one plan each) the events are spread over")
+	fs.IntVar(&c.patients, "patients", 0, "patients (one plan each) the events are spread over (default 5000 for --workload matched, 200 for orphans)")
+	fs.StringVar(&c.workload, "workload", "matched", "matched: each event is taken at one of its plan's doses, so it is matched and scores it (one event in 20 falls outside every window, an orphan); orphans: every event falls outside every window (the only workload before 2026-12-04)")
 	fs.BoolVar(&c.analyze, "analyze", false, "PostgreSQL: run ANALYZE before each HTTP phase, as autovacuum would have on tables of that size in production")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -133,10 +149,18 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, errors.New("--database-url is required")
 	case c.duration <= 0 || c.rawDuration <= 0:
 		return c, errors.New("--duration and --raw-duration must be positive")
-	case c.clients < 1 || c.openWorkers < 1 || c.rate < 1 || c.patients < 1:
-		return c, errors.New("--clients, --open-workers, --rate and --patients must be at least 1")
+	case c.clients < 1 || c.openWorkers < 1 || c.rate < 1 || c.patients < 0:
+		return c, errors.New("--clients, --open-workers and --rate must be at least 1, --patients at least 0")
 	case c.batch < 1 || c.batch > 1000:
 		return c, errors.New("--batch must be 1..1000 (the API's limit)")
+	case c.workload != "matched" && c.workload != "orphans":
+		return c, fmt.Errorf("--workload must be matched or orphans, not %q", c.workload)
+	}
+	if c.patients == 0 {
+		c.patients = 200
+		if c.workload == "matched" {
+			c.patients = 5000
+		}
 	}
 	c.postgres = strings.HasPrefix(c.url, "postgres://") || strings.HasPrefix(c.url, "postgresql://")
 	return c, nil
@@ -247,15 +271,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		base: srv.base,
 	}
 	t0 := time.Now()
-	key, targets, err := seed(ctx, cl, adminKey, c.patients)
+	work := &workload{}
+	if c.workload == "matched" {
+		work.dues = doseTimes(t0)
+	}
+	key, targets, err := seed(ctx, cl, adminKey, c.patients, work.dues)
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
 	fmt.Fprintf(stdout, "server pid %d on %s; seeded %d patients with one plan each in %.1fs\n", srv.cmd.Process.Pid, srv.base, len(targets), time.Since(t0).Seconds())
+	if c.workload == "matched" {
+		fmt.Fprintf(stdout, "workload matched: %d doses a plan (hourly from %s), one event each before the walk wraps around (%d events)\n",
+			len(work.dues), work.dues[0].Format(time.RFC3339), len(work.dues)*len(targets))
+	} else {
+		fmt.Fprintf(stdout, "workload orphans: every event outside every window\n")
+	}
 
 	runID := strconv.FormatInt(time.Now().UnixNano(), 36)
 	gen := func(phase string, worker int) *eventGen {
-		return newEventGen(targets, runID+"-"+phase+"-"+strconv.Itoa(worker)+"-", uint64(worker))
+		return newEventGen(targets, work, runID+"-"+phase+"-"+strconv.Itoa(worker)+"-", uint64(worker))
 	}
 	single := func(ctx context.Context, w *worker) (int, error) {
 		w.body = w.gen.appendEvent(w.body[:0])
@@ -350,6 +384,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		printTail(stdout, logPath, 20)
 	}
 	stored, countErr := countEvents(ctx, c.url)
+	if mix, err := eventResults(ctx, c.url); err != nil {
+		fmt.Fprintf(stdout, "\nevent results: could not count: %v\n", err)
+	} else {
+		fmt.Fprintf(stdout, "\nevent results (result/dose status it set): %s\n", mix)
+	}
 
 	// Summary.
 	singleTarget := 2000.0
@@ -668,9 +707,11 @@ func (c *client) groupStats(ctx context.Context) groupSample {
 // target is a patient and its plan.
 type target struct{ patient, plan string }
 
-// seed creates an integration key and n patients with one plan each,
-// returning the key and the patients.
-func seed(ctx context.Context, c *client, adminKey string, n int) (string, []target, error) {
+// seed creates an integration key and n patients (in UTC) with one plan
+// each, returning the key and the patients. The plans have a dose at each
+// of dues, with the matched workload's windows, or, without dues, at 08:00
+// and 20:00 with the organization's windows.
+func seed(ctx context.Context, c *client, adminKey string, n int, dues []time.Time) (string, []target, error) {
 	var k struct {
 		Key string `json:"key"`
 	}
@@ -679,6 +720,18 @@ func seed(ctx context.Context, c *client, adminKey string, n int) (string, []tar
 	}
 	if k.Key == "" {
 		return "", nil, errors.New("POST /v1/api-keys returned no key")
+	}
+	plan := map[string]any{
+		"medication": map[string]string{"rxnorm": "314076", "display": "lisinopril 10 MG Oral Tablet"},
+		"timing":     map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00", "20:00:00"}}},
+	}
+	if len(dues) > 0 {
+		times := make([]string, len(dues))
+		for i, d := range dues {
+			times[i] = d.UTC().Format(time.TimeOnly)
+		}
+		plan["timing"] = map[string]any{"repeat": map[string]any{"timeOfDay": times}}
+		plan["windows"] = map[string]int{"onTimeMinutes": int(matchedOnTime / time.Minute), "lateMaxMinutes": int(matchedLateMax / time.Minute)}
 	}
 	targets := make([]target, n)
 	var (
@@ -699,10 +752,6 @@ func seed(ctx context.Context, c *client, adminKey string, n int) (string, []tar
 				}
 				err := c.postJSON(ctx, "/v1/patients", adminKey, map[string]string{"givenName": "Bench", "timeZone": "UTC"}, http.StatusCreated, &p)
 				if err == nil {
-					plan := map[string]any{
-						"medication": map[string]string{"rxnorm": "314076", "display": "lisinopril 10 MG Oral Tablet"},
-						"timing":     map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00", "20:00:00"}}},
-					}
 					err = c.postJSON(ctx, "/v1/patients/"+p.ID+"/plans", adminKey, plan, http.StatusCreated, &pl)
 				}
 				if err != nil {
@@ -721,39 +770,113 @@ func seed(ctx context.Context, c *client, adminKey string, n int) (string, []tar
 	return k.Key, targets, firstErr
 }
 
+// workload says when the events happen. With dues (--workload matched)
+// every plan has a dose at each of these instants, and the events walk
+// through the doses, one event each: the dose's first time for every
+// patient, then its second, and so on, wrapping around once every dose has
+// had its event (later events are then second takings of their dose). The
+// walk is shared by every sender, so the doses are spread over the run and
+// over the patients as real takings are. Without dues (--workload orphans)
+// an event falls in the last hour for a random patient: the plans' first
+// doses are still ahead, so it is outside every window.
+type workload struct {
+	dues []time.Time
+	seq  atomic.Uint64 // events generated so far, by every sender
+}
+
+// doseTimes returns the instants of the matched workload's doses: hourly
+// from the first half past the hour at least 30 minutes ahead, so a plan
+// created now has every one of them as a dose; 22 of them, the last 21 h
+// after the first, so that an event's occurredAt (at most 38 minutes after
+// its dose) stays within the 24 h ahead of the server's clock the API
+// accepts.
+func doseTimes(now time.Time) []time.Time {
+	first := now.UTC().Truncate(time.Hour).Add(30 * time.Minute)
+	if first.Sub(now) < 30*time.Minute {
+		first = first.Add(time.Hour)
+	}
+	dues := make([]time.Time, 22)
+	for i := range dues {
+		dues[i] = first.Add(time.Duration(i) * time.Hour)
+	}
+	return dues
+}
+
+// The matched workload's plans take events 15 minutes either side of a
+// dose as on time and up to 30 minutes after it as late: the next dose's
+// window opens 45 minutes after, so an event 38 minutes after its dose is
+// an orphan.
+const (
+	matchedOnTime  = 15 * time.Minute
+	matchedLateMax = 30 * time.Minute
+	orphanOffset   = 38 * time.Minute
+)
+
 // eventGen appends event JSON without encoding/json, so the client spends
-// little of the CPU it shares with the server. Kinds alternate between
-// taken from the app and opened from a device; occurredAt is within the
-// last hour; clientEventId is prefix + a counter, unique across the run.
+// little of the CPU it shares with the server. clientEventId is prefix + a
+// counter, unique across the run. In the orphans workload kinds alternate
+// between taken from the app and opened from a device; in the matched one
+// half the patients report from the app and half from a pill bottle.
 type eventGen struct {
 	targets  []target
+	work     *workload
 	occurred []string
 	prefix   string
 	n        uint64
 	rng      *rand.Rand
 }
 
-func newEventGen(targets []target, prefix string, seed uint64) *eventGen {
+func newEventGen(targets []target, work *workload, prefix string, seed uint64) *eventGen {
 	now := time.Now().UTC()
 	occurred := make([]string, 240)
 	for i := range occurred {
 		occurred[i] = now.Add(-time.Duration(i) * 15 * time.Second).Format(time.RFC3339)
 	}
-	return &eventGen{targets: targets, occurred: occurred, prefix: prefix, rng: rand.New(rand.NewPCG(seed, uint64(now.UnixNano())))}
+	return &eventGen{targets: targets, work: work, occurred: occurred, prefix: prefix, rng: rand.New(rand.NewPCG(seed, uint64(now.UnixNano())))}
 }
 
 func (g *eventGen) appendEvent(b []byte) []byte {
-	t := g.targets[g.rng.IntN(len(g.targets))]
-	kind, source := `","kind":"taken","occurredAt":"`, `","source":"app","clientEventId":"`
-	if g.n%2 == 1 {
-		kind, source = `","kind":"opened","occurredAt":"`, `","source":"device","clientEventId":"`
+	const (
+		taken, app     = `","kind":"taken","occurredAt":"`, `","source":"app","clientEventId":"`
+		opened, device = `","kind":"opened","occurredAt":"`, `","source":"device","clientEventId":"`
+	)
+	var (
+		t        target
+		at       time.Time // matched: when it happened
+		occurred string    // orphans: when it happened
+	)
+	kind, source := taken, app
+	if g.work != nil && len(g.work.dues) > 0 {
+		i := g.work.seq.Add(1) - 1
+		n := uint64(len(g.targets))
+		pos := i % (n * uint64(len(g.work.dues)))
+		t = g.targets[pos%n]
+		if pos%n%2 == 1 {
+			kind, source = opened, device
+		}
+		// From 10 minutes before the dose to 25 after: on time or late.
+		off := time.Duration(g.rng.IntN(35*60)-10*60) * time.Second
+		if i%20 == 19 {
+			off = orphanOffset
+		}
+		at = g.work.dues[pos/n].Add(off)
+	} else {
+		t = g.targets[g.rng.IntN(len(g.targets))]
+		if g.n%2 == 1 {
+			kind, source = opened, device
+		}
+		occurred = g.occurred[g.rng.IntN(len(g.occurred))]
 	}
 	b = append(b, `{"patientId":"`...)
 	b = append(b, t.patient...)
 	b = append(b, `","planId":"`...)
 	b = append(b, t.plan...)
 	b = append(b, kind...)
-	b = append(b, g.occurred[g.rng.IntN(len(g.occurred))]...)
+	if occurred != "" {
+		b = append(b, occurred...)
+	} else {
+		b = at.AppendFormat(b, time.RFC3339)
+	}
 	b = append(b, source...)
 	b = append(b, g.prefix...)
 	b = strconv.AppendUint(b, g.n, 10)
@@ -978,7 +1101,7 @@ func rawInserts(ctx context.Context, c config, workers, rows int) (result, error
 		}
 		return rows, nil
 	}
-	res := closedLoop(ctx, workers, c.rawDuration, 0, func(i int) *eventGen { return newEventGen(targets, "raw-"+strconv.Itoa(i)+"-", uint64(i)) }, send, 0)
+	res := closedLoop(ctx, workers, c.rawDuration, 0, func(i int) *eventGen { return newEventGen(targets, nil, "raw-"+strconv.Itoa(i)+"-", uint64(i)) }, send, 0)
 	var stored int
 	if err := d.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM bench_raw_events`).Scan(&stored); err != nil {
 		return res, err
@@ -1057,6 +1180,39 @@ func countEvents(ctx context.Context, url string) (int64, error) {
 	var n int64
 	err = d.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM events`).Scan(&n)
 	return n, err
+}
+
+// eventResults counts the stored events by how they were matched: the
+// result and the dose status a scoring event set.
+func eventResults(ctx context.Context, url string) (string, error) {
+	d, err := db.Open(ctx, url, db.Options{})
+	if err != nil {
+		return "", err
+	}
+	defer d.Close()
+	rows, err := d.SQL.QueryContext(ctx, `SELECT result, dose_status, double_dose, COUNT(*) FROM events GROUP BY result, dose_status, double_dose ORDER BY 4 DESC`)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var parts []string
+	for rows.Next() {
+		var result, status string
+		var double bool
+		var n int64
+		if err := rows.Scan(&result, &status, &double, &n); err != nil {
+			return "", err
+		}
+		name := result
+		if status != "" {
+			name += "/" + status
+		}
+		if double {
+			name += " (possible double dose)"
+		}
+		parts = append(parts, fmt.Sprintf("%s %d", name, n))
+	}
+	return strings.Join(parts, ", "), rows.Err()
 }
 
 // batchCounts reads accepted and rejected from a batch response. The
