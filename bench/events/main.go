@@ -66,7 +66,8 @@
 //
 // Flags: --duration 10s (each HTTP phase), --raw-duration 5s, --clients 16,
 // --rate 1000 and --open-workers 64 (open loop), --batch 500, --workload
-// matched, --patients 5000 (200 with --workload orphans), --bin (a prebuilt adherence binary), --server-log (keep the server's
+// matched, --patients 5000 (200 with --workload orphans), --bin (a
+// prebuilt adherence binary), --server-log (keep the server's
 // output in this file), --analyze (PostgreSQL: ANALYZE before each HTTP
 // phase; without it the tables, empty at the start, have no planner
 // statistics during the run, unlike a production database).
