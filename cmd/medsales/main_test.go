@@ -248,6 +248,11 @@ func TestBadInput(t *testing.T) {
 			}
 			before := datasetsJSON(t, getenv)
 
+			// A file of no dataset medsales knows.
+			unknown := filepath.Join(dir, "prices.csv")
+			if err := os.WriteFile(unknown, []byte("sku,price\nA1,3.50\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
 			nonUTF8 := filepath.Join(dir, "MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv")
 			data, _ := os.ReadFile(files.PartD)
 			lines := strings.SplitAfter(string(data), "\n")
@@ -268,8 +273,8 @@ func TestBadInput(t *testing.T) {
 			}{
 				{"unknown dataset", "nppes2", files.NPPES, []string{"unknown dataset", "nppes2"}},
 				{"missing file", "nucc", filepath.Join(dir, "nope.csv"), []string{"nope.csv"}},
-				{"wrong file for the dataset", "partb", files.PartD, []string{filepath.Base(files.PartD), "Rndrng_NPI"}},
-				{"missing columns", "nucc", files.PartB, []string{filepath.Base(files.PartB), "Code"}},
+				{"wrong file for the dataset", "partb", files.PartD, []string{filepath.Base(files.PartD), "(dataset partd), not a Part B file"}},
+				{"missing columns", "nucc", unknown, []string{"prices.csv", `missing required columns "Code"`}},
 				{"non-UTF-8 bytes", "partd", nonUTF8, []string{filepath.Base(nonUTF8)}},
 				{"zip with no CSV", "nppes", noCSV, []string{"empty.zip", "readme.pdf"}},
 				{"truncated zip", "nppes", truncated, []string{filepath.Base(truncated)}},

@@ -33,29 +33,6 @@ var (
 
 const nppesMainFile = "the main NPPES file (npidata_pfile)"
 
-// nppesOthers returns the NPPES files other than the one this describes
-// ("an othername_pfile") that are flagged, for Options.Others.
-func nppesOthers(this string, main, locations, otherNames, endpoints bool) []OtherFile {
-	var out []OtherFile
-	if main {
-		out = append(out, OtherFile{Column: nppesMainColumn, Is: nppesMainFile + ", not " + this})
-	}
-	if locations {
-		out = append(out, OtherFile{Column: nppesLocationColumn, Is: "a pl_pfile (secondary practice locations, dataset nppes-locations), not " + this})
-	}
-	if endpoints {
-		out = append(out, OtherFile{Column: nppesEndpointColumn, Is: "an endpoint_pfile (dataset nppes-endpoints), not " + this})
-	}
-	if otherNames {
-		// The main file has this column too: given for another dataset
-		// it is told by its own column first, and to the main file's
-		// reader the column tells an othername_pfile only when most of
-		// the main layout is missing.
-		out = append(out, OtherFile{Column: nppesOtherNameColumn, Shared: this == nppesMainFile, Is: "an othername_pfile (dataset nppes-othernames), not " + this})
-	}
-	return out
-}
-
 func newCompanionReader(r io.Reader, file string, cols []Column, others []OtherFile, reject func(int, string)) (companionReader, error) {
 	rd, err := NewReader(r, file, cols, Options{Others: others})
 	if err != nil {
@@ -164,7 +141,7 @@ type LocationReader struct {
 // NewLocationReader reads the header of a pl_pfile; see NewNPPESReader for
 // the header checks and reject.
 func NewLocationReader(r io.Reader, file string, reject func(line int, reason string)) (*LocationReader, error) {
-	c, err := newCompanionReader(r, file, plColumns, nppesOthers("a pl_pfile", true, false, true, true), reject)
+	c, err := newCompanionReader(r, file, plColumns, othersThan("nppes-locations", "a pl_pfile"), reject)
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +204,7 @@ type OtherNameReader struct {
 // NewOtherNameReader reads the header of an othername_pfile; see
 // NewNPPESReader for the header checks and reject.
 func NewOtherNameReader(r io.Reader, file string, reject func(line int, reason string)) (*OtherNameReader, error) {
-	c, err := newCompanionReader(r, file, otherNameColumns, nppesOthers("an othername_pfile", false, true, false, true), reject)
+	c, err := newCompanionReader(r, file, otherNameColumns, othersThan("nppes-othernames", "an othername_pfile"), reject)
 	if err != nil {
 		return nil, err
 	}
@@ -303,7 +280,7 @@ type EndpointReader struct {
 // NewEndpointReader reads the header of an endpoint_pfile; see
 // NewNPPESReader for the header checks and reject.
 func NewEndpointReader(r io.Reader, file string, reject func(line int, reason string)) (*EndpointReader, error) {
-	c, err := newCompanionReader(r, file, endpointColumns, nppesOthers("an endpoint_pfile", true, true, true, false), reject)
+	c, err := newCompanionReader(r, file, endpointColumns, othersThan("nppes-endpoints", "an endpoint_pfile"), reject)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package dataset_test
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -100,19 +99,6 @@ func TestOpenPaymentsReaderRows(t *testing.T) {
 			}
 			checkRejects(t, rejects, []reject{{Line: 2, Reason: tt.reason}})
 		})
-	}
-}
-
-func TestOpenPaymentsReaderWrongFile(t *testing.T) {
-	const file = "nucc_taxonomy_sample.csv"
-	_, err := dataset.NewOpenPaymentsReader(openTestdata(t, file), file)
-	if !errors.Is(err, dataset.ErrWrongFile) {
-		t.Fatalf("err = %v, want ErrWrongFile", err)
-	}
-	for _, want := range []string{file, `"Record_ID"`, `"Covered_Recipient_NPI"`, `"Program_Year"`} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("err = %q, want it to name %s", err, want)
-		}
 	}
 }
 

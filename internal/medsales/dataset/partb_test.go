@@ -1,7 +1,6 @@
 package dataset_test
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
@@ -110,21 +109,6 @@ func TestPartBReaderRejects(t *testing.T) {
 			}
 			checkRejects(t, rejects, []reject{{Line: 2, Reason: tt.reason}})
 		})
-	}
-}
-
-// A Part D file given as Part B is refused on its header, naming the file
-// and the missing columns.
-func TestPartBReaderWrongFile(t *testing.T) {
-	const file = "MUP_DPR_RY26_P04_V10_DY24_NPIBN_sample.csv"
-	_, err := dataset.NewPartBReader(openTestdata(t, file), file, 2024)
-	if !errors.Is(err, dataset.ErrWrongFile) {
-		t.Fatalf("err = %v, want ErrWrongFile", err)
-	}
-	for _, want := range []string{file, `"Rndrng_NPI"`, `"HCPCS_Cd"`, `"Place_Of_Srvc"`, `"Avg_Mdcr_Stdzd_Amt"`} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("err = %q, want it to name %s", err, want)
-		}
 	}
 }
 

@@ -2,7 +2,6 @@ package dataset_test
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -175,19 +174,6 @@ func TestPartDReaderRejects(t *testing.T) {
 			}
 			checkRejects(t, rejects, []reject{{Line: 2, Reason: tt.reason}})
 		})
-	}
-}
-
-func TestPartDReaderWrongFile(t *testing.T) {
-	const file = "MUP_PHY_R26_P05_V10_D24_Prov_Svc_sample.csv"
-	_, err := dataset.NewPartDReader(openTestdata(t, file), file, 2024)
-	if !errors.Is(err, dataset.ErrWrongFile) {
-		t.Fatalf("err = %v, want ErrWrongFile", err)
-	}
-	for _, want := range []string{file, `"Prscrbr_NPI"`, `"Gnrc_Name"`, `"GE65_Tot_Benes"`} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("err = %q, want it to name %s", err, want)
-		}
 	}
 }
 

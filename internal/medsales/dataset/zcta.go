@@ -59,7 +59,7 @@ type ZCTAReader struct {
 // NAME column).
 func NewZCTAReader(r io.Reader, file string) (*ZCTAReader, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
-	rd, err := NewReader(br, file, zctaColumns, Options{Comma: gazetteerSeparator(br)})
+	rd, err := NewReader(br, file, zctaColumns, Options{Comma: gazetteerSeparator(br), Others: othersThan("zcta", "the ZCTA gazetteer")})
 	if err != nil {
 		return nil, err
 	}

@@ -894,13 +894,13 @@ func TestLoadRefused(t *testing.T) {
 		{
 			name: "part d file as part b", load: (*store.Store).LoadPartB, table: "partb_services",
 			file: partDSample, content: func(t testing.TB) []byte { return sampleFile(t, partDSample) },
-			want:   []string{partDSample, `"Rndrng_NPI"`, `"HCPCS_Cd"`, `"Place_Of_Srvc"`, `"Avg_Mdcr_Stdzd_Amt"`},
+			want:   []string{partDSample, `has a "Prscrbr_NPI" column`, "(dataset partd), not a Part B file"},
 			header: true,
 		},
 		{
 			name: "part b file as part d", load: (*store.Store).LoadPartD, table: "partd_drugs",
 			file: partBSample, content: func(t testing.TB) []byte { return sampleFile(t, partBSample) },
-			want:   []string{partBSample, `"Prscrbr_NPI"`, `"Gnrc_Name"`},
+			want:   []string{partBSample, `has a "HCPCS_Cd" column`, "(dataset partb), not a Part D file"},
 			header: true,
 		},
 		{
@@ -941,7 +941,7 @@ func TestLoadRefused(t *testing.T) {
 		{
 			name: "nucc file as open payments", load: (*store.Store).LoadOpenPayments, table: "open_payments",
 			file: nuccSample, content: func(t testing.TB) []byte { return sampleFile(t, nuccSample) },
-			want:   []string{nuccSample, `"Record_ID"`},
+			want:   []string{nuccSample, `has a "Grouping" column`, "(dataset nucc), not an Open Payments file"},
 			header: true,
 		},
 		{
