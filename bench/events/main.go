@@ -384,10 +384,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if stopErr != nil || p2.errors+p3.errors+p4.errors+warm.errors > 0 {
 		printTail(stdout, logPath, 20)
 	}
-	stored, countErr := countEvents(ctx, c.url)
-	if mix, err := eventResults(ctx, c.url); err != nil {
-		fmt.Fprintf(stdout, "\nevent results: could not count: %v\n", err)
-	} else {
+	stored, mix, countErr := countEvents(ctx, c.url)
+	if countErr == nil {
 		fmt.Fprintf(stdout, "\nevent results (result/dose status it set): %s\n", mix)
 	}
 
@@ -1171,29 +1169,17 @@ func analyzeDatabase(ctx context.Context, url string) error {
 }
 
 // countEvents opens the database once the server has stopped and counts
-// the stored events.
-func countEvents(ctx context.Context, url string) (int64, error) {
+// the stored events, in all and by how they were matched (the result and
+// the dose status a scoring event set).
+func countEvents(ctx context.Context, url string) (stored int64, mix string, err error) {
 	d, err := db.Open(ctx, url, db.Options{})
 	if err != nil {
-		return 0, err
-	}
-	defer d.Close()
-	var n int64
-	err = d.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM events`).Scan(&n)
-	return n, err
-}
-
-// eventResults counts the stored events by how they were matched: the
-// result and the dose status a scoring event set.
-func eventResults(ctx context.Context, url string) (string, error) {
-	d, err := db.Open(ctx, url, db.Options{})
-	if err != nil {
-		return "", err
+		return 0, "", err
 	}
 	defer d.Close()
 	rows, err := d.SQL.QueryContext(ctx, `SELECT result, dose_status, double_dose, COUNT(*) FROM events GROUP BY result, dose_status, double_dose ORDER BY 4 DESC`)
 	if err != nil {
-		return "", err
+		return 0, "", err
 	}
 	defer rows.Close()
 	var parts []string
@@ -1202,8 +1188,9 @@ func eventResults(ctx context.Context, url string) (string, error) {
 		var double bool
 		var n int64
 		if err := rows.Scan(&result, &status, &double, &n); err != nil {
-			return "", err
+			return 0, "", err
 		}
+		stored += n
 		name := result
 		if status != "" {
 			name += "/" + status
@@ -1213,7 +1200,7 @@ func eventResults(ctx context.Context, url string) (string, error) {
 		}
 		parts = append(parts, fmt.Sprintf("%s %d", name, n))
 	}
-	return strings.Join(parts, ", "), rows.Err()
+	return stored, strings.Join(parts, ", "), rows.Err()
 }
 
 // batchCounts reads accepted and rejected from a batch response. The

@@ -228,12 +228,12 @@ func (r *Reader) readHeader(cols []Column, opts Options) error {
 	if len(missing) > 0 {
 		layout := 2*len(missing) <= required // most of the layout is there
 		names, header := byName, r.header
-		if tabbed := tabNames(r.header, r.comma); tabbed != nil {
-			names, header = tabbed, strings.Split(r.header[0], "\t")
+		if fields := tabFields(r.header, r.comma); fields != nil {
+			names, header = nameIndex(fields), fields
 		}
 		for _, o := range opts.Others {
 			if k := findName(names, o.Column); k >= 0 && !(o.Shared && layout) {
-				return fmt.Errorf("%s: has a %q column: %s: %w", r.file, strings.TrimSpace(header[k]), o.Is, ErrWrongFile)
+				return fmt.Errorf("%s: has a %q column: %s: %w", r.file, header[k], o.Is, ErrWrongFile)
 			}
 		}
 		noun := "column"

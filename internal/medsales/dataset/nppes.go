@@ -234,7 +234,7 @@ type NPPESReader struct {
 // receives each malformed row's line and the reason; Next skips such rows.
 func NewNPPESReader(r io.Reader, file string, reject func(line int, reason string)) (*NPPESReader, error) {
 	cols := npiColumns()
-	rd, err := NewReader(r, file, cols, Options{Others: othersThan("nppes", nppesMainFile)})
+	rd, err := NewReader(r, file, cols, Options{Others: othersThan(medsales.NPPES, nppesMainFile)})
 	if err != nil {
 		return nil, err
 	}

@@ -141,7 +141,7 @@ type LocationReader struct {
 // NewLocationReader reads the header of a pl_pfile; see NewNPPESReader for
 // the header checks and reject.
 func NewLocationReader(r io.Reader, file string, reject func(line int, reason string)) (*LocationReader, error) {
-	c, err := newCompanionReader(r, file, plColumns, othersThan("nppes-locations", "a pl_pfile"), reject)
+	c, err := newCompanionReader(r, file, plColumns, othersThan(medsales.NPPESLocations, "a pl_pfile"), reject)
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +204,7 @@ type OtherNameReader struct {
 // NewOtherNameReader reads the header of an othername_pfile; see
 // NewNPPESReader for the header checks and reject.
 func NewOtherNameReader(r io.Reader, file string, reject func(line int, reason string)) (*OtherNameReader, error) {
-	c, err := newCompanionReader(r, file, otherNameColumns, othersThan("nppes-othernames", "an othername_pfile"), reject)
+	c, err := newCompanionReader(r, file, otherNameColumns, othersThan(medsales.NPPESOtherNames, "an othername_pfile"), reject)
 	if err != nil {
 		return nil, err
 	}
@@ -280,7 +280,7 @@ type EndpointReader struct {
 // NewEndpointReader reads the header of an endpoint_pfile; see
 // NewNPPESReader for the header checks and reject.
 func NewEndpointReader(r io.Reader, file string, reject func(line int, reason string)) (*EndpointReader, error) {
-	c, err := newCompanionReader(r, file, endpointColumns, othersThan("nppes-endpoints", "an endpoint_pfile"), reject)
+	c, err := newCompanionReader(r, file, endpointColumns, othersThan(medsales.NPPESEndpoints, "an endpoint_pfile"), reject)
 	if err != nil {
 		return nil, err
 	}

@@ -46,7 +46,7 @@ type NUCCReader struct {
 // reading any row, when a required column is missing (the error names the
 // columns and the file and wraps ErrWrongFile).
 func NewNUCCReader(r io.Reader, file string) (*NUCCReader, error) {
-	cr, err := newClaimsReader(r, file, nuccColumns, "nucc", "the NUCC taxonomy file")
+	cr, err := newClaimsReader(r, file, nuccColumns, medsales.NUCC, "the NUCC taxonomy file")
 	if err != nil {
 		return nil, err
 	}

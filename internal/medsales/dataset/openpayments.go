@@ -68,7 +68,7 @@ type OpenPaymentsReader struct {
 // is missing (the error names the columns and the file and wraps
 // ErrWrongFile).
 func NewOpenPaymentsReader(r io.Reader, file string) (*OpenPaymentsReader, error) {
-	cr, err := newClaimsReader(r, file, openPaymentsColumns, "openpayments", "an Open Payments file")
+	cr, err := newClaimsReader(r, file, openPaymentsColumns, medsales.OpenPayments, "an Open Payments file")
 	if err != nil {
 		return nil, err
 	}

@@ -61,7 +61,7 @@ type PartBReader struct {
 // when a required column is missing (the error names the columns and the
 // file and wraps ErrWrongFile).
 func NewPartBReader(r io.Reader, file string, dataYear int) (*PartBReader, error) {
-	cr, err := newClaimsReader(r, file, partBColumns, "partb", "a Part B file")
+	cr, err := newClaimsReader(r, file, partBColumns, medsales.PartB, "a Part B file")
 	if err != nil {
 		return nil, err
 	}

@@ -76,7 +76,7 @@ type PartDReader struct {
 // when a required column is missing (the error names the columns and the
 // file and wraps ErrWrongFile).
 func NewPartDReader(r io.Reader, file string, dataYear int) (*PartDReader, error) {
-	cr, err := newClaimsReader(r, file, partDColumns, "partd", "a Part D file")
+	cr, err := newClaimsReader(r, file, partDColumns, medsales.PartD, "a Part D file")
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +154,7 @@ type claimsReader struct {
 // newClaimsReader reads the header of a file of dataset own; this says
 // what that file is, for the error naming another dataset's file given
 // for it.
-func newClaimsReader(r io.Reader, file string, cols []Column, own, this string) (claimsReader, error) {
+func newClaimsReader(r io.Reader, file string, cols []Column, own medsales.Dataset, this string) (claimsReader, error) {
 	rd, err := NewReader(r, file, cols, Options{Others: othersThan(own, this)})
 	if err != nil {
 		return claimsReader{}, err

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 
+	"github.com/medplatform/medplatform/internal/medsales"
 	"github.com/medplatform/medplatform/internal/medsales/geo"
 )
 
@@ -59,7 +60,7 @@ type ZCTAReader struct {
 // NAME column).
 func NewZCTAReader(r io.Reader, file string) (*ZCTAReader, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
-	rd, err := NewReader(br, file, zctaColumns, Options{Comma: gazetteerSeparator(br), Others: othersThan("zcta", "the ZCTA gazetteer")})
+	rd, err := NewReader(br, file, zctaColumns, Options{Comma: gazetteerSeparator(br), Others: othersThan(medsales.ZCTA, "the ZCTA gazetteer")})
 	if err != nil {
 		return nil, err
 	}
