@@ -70,7 +70,9 @@
 // prebuilt adherence binary), --server-log (keep the server's
 // output in this file), --analyze (PostgreSQL: ANALYZE before each HTTP
 // phase; without it the tables, empty at the start, have no planner
-// statistics during the run, unlike a production database).
+// statistics during the run, unlike a production database),
+// --checkpoint=false (PostgreSQL: no CHECKPOINT before each HTTP phase;
+// see settleDatabase).
 //
 // Targets on a 2-core machine: single events ≥ 3,000/s on PostgreSQL and
 // ≥ 2,000/s on SQLite, p99 ≤ 25 ms at 1,000 events/s, batches ≥ 30,000
@@ -123,6 +125,7 @@ type config struct {
 	clients, openWorkers  int
 	rate, batch, patients int
 	postgres, analyze     bool
+	checkpoint            bool
 	workload              string
 }
 
@@ -142,6 +145,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.patients, "patients", 0, "patients (one plan each) the events are spread over (default 5000 for --workload matched, 200 for orphans)")
 	fs.StringVar(&c.workload, "workload", "matched", "matched: each event is taken at one of its plan's doses, so it is matched and scores it (one event in 20 falls outside every window, an orphan); orphans: every event falls outside every window (the only workload before 2026-12-04)")
 	fs.BoolVar(&c.analyze, "analyze", false, "PostgreSQL: run ANALYZE before each HTTP phase, as autovacuum would have on tables of that size in production")
+	fs.BoolVar(&c.checkpoint, "checkpoint", true, "PostgreSQL: run CHECKPOINT before each HTTP phase, so that the pages seeding and the previous phase dirtied are not written out during it")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -195,7 +199,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "built ./cmd/adherence in %.1fs\n", time.Since(t0).Seconds())
 	}
-	fmt.Fprintf(stdout, "engine=%s clients=%d duration=%s cores=%d analyze=%t", engine, c.clients, c.duration, runtime.NumCPU(), c.analyze && c.postgres)
+	fmt.Fprintf(stdout, "engine=%s clients=%d duration=%s cores=%d analyze=%t checkpoint=%t", engine, c.clients, c.duration, runtime.NumCPU(), c.analyze && c.postgres, c.checkpoint && c.postgres)
 	if c.postgres {
 		// Without autovacuum only the server's table_statistics job gives
 		// the tables planner statistics (once they reach 1,000 rows).
@@ -334,15 +338,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "warm-up: %d events, errors=%d\n\n", warm.ok, warm.errors)
 	warm.printErrors(stdout)
 	acked := warm.ok
-	analyze := func() error {
-		if !c.analyze || !c.postgres {
+	settle := func() error {
+		if !c.postgres {
 			return nil
 		}
-		return analyzeDatabase(ctx, c.url)
+		return settleDatabase(ctx, c.url, c.analyze, c.checkpoint)
 	}
 
 	// 2. Single events, closed loop.
-	if err := analyze(); err != nil {
+	if err := settle(); err != nil {
 		return err
 	}
 	g0 := cl.groupStats(ctx)
@@ -354,7 +358,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	p2.printErrors(stdout)
 
 	// 3. Single events, open loop.
-	if err := analyze(); err != nil {
+	if err := settle(); err != nil {
 		return err
 	}
 	g0 = cl.groupStats(ctx)
@@ -366,7 +370,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	p3.printErrors(stdout)
 
 	// 4. Batches, closed loop.
-	if err := analyze(); err != nil {
+	if err := settle(); err != nil {
 		return err
 	}
 	g0 = cl.groupStats(ctx)
@@ -1153,17 +1157,34 @@ const rawInsert = `INSERT INTO bench_raw_events
     (id, org_id, patient_id, plan_id, kind, occurred_at, received_at, source, client_event_id, device_id, result, actor_id)
     VALUES `
 
-// analyzeDatabase refreshes the PostgreSQL planner statistics of the whole
-// database. Tables that grew from empty within seconds have none until
-// autovacuum's next round, which a production database would have had.
-func analyzeDatabase(ctx context.Context, url string) error {
+// settleDatabase prepares a PostgreSQL database for the next HTTP phase:
+// with analyze, ANALYZE refreshes the planner statistics of the whole
+// database (tables that grew from empty within seconds have none until
+// autovacuum's next round, which a production database would have had);
+// with checkpoint, CHECKPOINT writes out the pages that seeding and the
+// previous phase dirtied, so that the checkpoint their WAL sets off
+// (hundreds of megabytes; max_wal_size is 1 GB by default) does not write
+// and fsync them during the next phase. bench/ingest does the same before
+// each of its timed phases.
+func settleDatabase(ctx context.Context, url string, analyze, checkpoint bool) error {
+	if !analyze && !checkpoint {
+		return nil
+	}
 	d, err := db.Open(ctx, url, db.Options{MaxConns: 1})
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	if _, err := d.SQL.ExecContext(ctx, `ANALYZE`); err != nil {
-		return fmt.Errorf("analyze: %w", err)
+	if analyze {
+		if _, err := d.SQL.ExecContext(ctx, `ANALYZE`); err != nil {
+			return fmt.Errorf("analyze: %w", err)
+		}
+	}
+	if checkpoint {
+		// A superuser's statement, or a member of pg_checkpoint's.
+		if _, err := d.SQL.ExecContext(ctx, `CHECKPOINT`); err != nil {
+			return fmt.Errorf("checkpoint (--checkpoint=false skips it): %w", err)
+		}
 	}
 	return nil
 }
