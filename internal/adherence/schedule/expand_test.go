@@ -27,16 +27,6 @@ func decode(t testing.TB, js string) schedule.Timing {
 	return tm
 }
 
-// utc parses an RFC 3339 instant and returns it in UTC.
-func utc(t testing.TB, s string) time.Time {
-	t.Helper()
-	v, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v.UTC()
-}
-
 // local returns the wall time s ("2006-01-02T15:04") in loc.
 func local(t testing.TB, loc *time.Location, s string) time.Time {
 	t.Helper()

@@ -138,9 +138,6 @@ func New(opts Options) (*Server, error) {
 // Addr is the server's host:port.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// RootCAs returns a pool holding the server's self-signed certificate.
-func (s *Server) RootCAs() *x509.CertPool { return s.roots }
-
 // ClientTLSConfig returns a client TLS configuration that trusts the
 // server's certificate (valid for 127.0.0.1, ::1 and localhost).
 func (s *Server) ClientTLSConfig() *tls.Config {

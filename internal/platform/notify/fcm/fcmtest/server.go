@@ -199,9 +199,6 @@ func (s *Server) ServiceAccountJSON(tokenURL string) []byte {
 	return b
 }
 
-// ProjectID returns the project the server serves.
-func (s *Server) ProjectID() string { return s.opts.ProjectID }
-
 // SetFailure sets how messages:send answers from now on.
 func (s *Server) SetFailure(f Failure) {
 	s.mu.Lock()
