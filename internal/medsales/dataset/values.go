@@ -192,23 +192,10 @@ func ParseInt(b []byte) (int64, error) {
 	return int64(n), nil
 }
 
-// ValidNPI reports whether b is a valid National Provider Identifier: ten
-// ASCII digits whose last is the Luhn check digit of the first nine
-// prefixed with 80840 (ISO 7812 health-industry prefix).
-func ValidNPI(b []byte) bool {
-	if len(b) != 10 {
-		return false
-	}
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return npiCheck(b[:9]) == b[9]
-}
-
-// CheckNPI is ValidNPI with a reason: it returns an error saying what is
-// wrong with b, or nil.
+// CheckNPI returns an error saying what is wrong with b as a National
+// Provider Identifier, or nil when it is one: ten ASCII digits whose last is
+// the Luhn check digit of the first nine prefixed with 80840 (ISO 7812
+// health-industry prefix).
 func CheckNPI(b []byte) error {
 	if len(b) == 0 {
 		return errors.New("NPI is empty")

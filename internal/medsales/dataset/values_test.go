@@ -130,9 +130,6 @@ func TestNPI(t *testing.T) {
 		{npi: strings.Repeat("9", 5000), wantErr: "NPI of 5000 characters does not have 10 digits"},
 	}
 	for _, tt := range tests {
-		if got := dataset.ValidNPI([]byte(tt.npi)); got != tt.valid {
-			t.Errorf("ValidNPI(%q) = %v, want %v", tt.npi, got, tt.valid)
-		}
 		err := dataset.CheckNPI([]byte(tt.npi))
 		switch {
 		case tt.valid && err != nil:
@@ -156,8 +153,8 @@ func TestNPI(t *testing.T) {
 		b9 := []byte(npiBase9(base))
 		d := dataset.NPICheckDigit(string(b9))
 		for c := byte('0'); c <= '9'; c++ {
-			if got := dataset.ValidNPI(append(append([]byte{}, b9...), c)); got != (c == d) {
-				t.Fatalf("ValidNPI(%s%c) = %v with check digit %c", b9, c, got, d)
+			if err := dataset.CheckNPI(append(append([]byte{}, b9...), c)); (err == nil) != (c == d) {
+				t.Fatalf("CheckNPI(%s%c) = %v with check digit %c", b9, c, err, d)
 			}
 		}
 	}

@@ -3,6 +3,8 @@ package sample
 import (
 	"math/rand/v2"
 	"strconv"
+
+	"github.com/medplatform/medplatform/internal/medsales/dataset"
 )
 
 // The release the sample imitates: the August 2026 monthly file
@@ -103,36 +105,8 @@ func (g *generator) npi(i int) string {
 		b[k] = byte('0' + body%10)
 		body /= 10
 	}
-	b[9] = checkDigit(b[:9])
+	b[9] = dataset.NPICheckDigit(string(b[:9]))
 	return string(b[:])
-}
-
-// checkDigit computes the NPI check digit of nine ASCII digits: Luhn over
-// "80840" followed by the digits, doubling every other digit from the
-// rightmost one.
-func checkDigit(base9 []byte) byte {
-	const prefix = "80840"
-	sum, double := 0, true
-	for k := len(base9) - 1; k >= 0; k-- {
-		sum += luhn(int(base9[k]-'0'), double)
-		double = !double
-	}
-	for k := len(prefix) - 1; k >= 0; k-- {
-		sum += luhn(int(prefix[k]-'0'), double)
-		double = !double
-	}
-	return byte('0' + (10-sum%10)%10)
-}
-
-func luhn(d int, double bool) int {
-	if !double {
-		return d
-	}
-	d *= 2
-	if d > 9 {
-		d -= 9
-	}
-	return d
 }
 
 // Record classes by index, so that every sample of 50 or more records has

@@ -138,8 +138,8 @@ func TestWrite(t *testing.T) {
 	var deactivated, orgs, unavail, slot2, individuals int
 	for _, r := range nppes.rows {
 		npi := nppes.get(r, "NPI")
-		if !dataset.ValidNPI([]byte(npi)) {
-			t.Errorf("NPI %q has a wrong check digit", npi)
+		if err := dataset.CheckNPI([]byte(npi)); err != nil {
+			t.Error(err)
 		}
 		if _, dup := active[npi]; dup {
 			t.Errorf("NPI %s appears twice", npi)

@@ -533,13 +533,3 @@ var statusRanks = map[string]int{
 func StatusRank(status string) int {
 	return statusRanks[status]
 }
-
-// IsTerminal reports whether status is final for the message: delivered,
-// undelivered, failed, read, canceled (outbound) or received (inbound).
-func IsTerminal(status string) bool {
-	switch status {
-	case StatusDelivered, StatusUndelivered, StatusFailed, StatusRead, StatusCanceled, StatusReceived:
-		return true
-	}
-	return false
-}
