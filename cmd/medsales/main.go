@@ -68,8 +68,9 @@ Configuration comes from flags and environment variables:
   TRUSTED_PROXIES    load balancers (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the
                      client for that lock-out and the logs (default none)
   INGEST_ALLOWED_SOURCES  comma-separated prefixes API-queued sources must start with (default s3://)
-  INGEST_SCHEDULE    periodic loads run by the workers: "DATASET SOURCE EVERY; …", e.g.
-                     "nppes s3://drop/nppes-weekly.zip 168h" (each also runs once at start)
+  INGEST_SCHEDULE    periodic loads run by the workers: "DATASET SOURCE EVERY [always] [year=YYYY]; …",
+                     e.g. "nppes s3://drop/nppes-weekly.zip 168h" (each also runs once at start; skipped
+                     while the source is unchanged unless "always"; year= gives the data year)
   REJECTS_DIR        where rejected rows are written (default data/rejects); must be writable by the workers and ingest
   GEOCODER_URL       Census geocoder base URL (default https://geocoding.geo.census.gov)
   AWS_ENDPOINT_URL_S3, AWS_REGION, AWS_ACCESS_KEY_ID …   s3:// sources (S3-compatible endpoints allowed)

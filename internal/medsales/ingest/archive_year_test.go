@@ -145,6 +145,7 @@ func TestRunRefusesArchiveOfSeveralDataYears(t *testing.T) {
 			!strings.Contains(err.Error(), "ambiguous") {
 			t.Fatalf("Run = %v, want an error naming both members and their years", err)
 		}
+		ambiguous := err
 		if n := count(t, e.d, "SELECT COUNT(*) FROM partd_drugs"); n != 0 {
 			t.Errorf("%d Part D rows loaded from an ambiguous archive", n)
 		}
@@ -162,6 +163,28 @@ func TestRunRefusesArchiveOfSeveralDataYears(t *testing.T) {
 		}
 		if n := count(t, e.d, "SELECT COUNT(*) FROM partd_drugs WHERE data_year <> 2022"); n != 0 {
 			t.Errorf("%d Part D rows of another year than 2022", n)
+		}
+
+		// An INGEST_SCHEDULE entry picks its year with year=YYYY (the
+		// ambiguity error says so), and loads it as the worker would.
+		if !strings.Contains(ambiguous.Error(), "year=YYYY in an INGEST_SCHEDULE entry") {
+			t.Errorf("ambiguity error %q does not say how a scheduled load gives the year", ambiguous)
+		}
+		sched, err := ingest.ParseSchedule("partd " + src + " 720h always year=2023")
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := sched[0].Request
+		req.MaxRejectRatio = 0.5
+		res, err = e.svc.Run(ctx, req, nil)
+		if err != nil {
+			t.Fatalf("Run of the entry with year=2023: %v", err)
+		}
+		if res.File != dy23 || res.DataYear != 2023 {
+			t.Errorf("the entry loaded %s, data year %d; want %s, 2023", res.File, res.DataYear, dy23)
+		}
+		if n := count(t, e.d, "SELECT COUNT(*) FROM partd_drugs WHERE data_year = 2023"); n == 0 {
+			t.Error("no Part D rows of 2023 after the scheduled load")
 		}
 	})
 }

@@ -27,7 +27,7 @@ func TestParseSchedule(t *testing.T) {
 		{"nucc s3://x daily", "at least 1m"},
 		{"nucc s3://x/n.csv 1h; nucc s3://x/n.csv 2h", "scheduled twice"},
 		{"nucc s3://x 1h", "want s3://bucket/key"},
-		// An entry cannot give a data year: the file name must carry it.
+		// Without year=, the file name must carry the data year.
 		{"partd s3://drop/partd.csv 720h", `entry 1 ("partd s3://drop/partd.csv 720h"): dataYear: partd.csv: the file name carries no data year`},
 	} {
 		_, err := ingest.ParseSchedule(c.in)
@@ -85,10 +85,10 @@ func TestScheduleRequestsNormalized(t *testing.T) {
 	}
 }
 
-// TestScheduleMissingDataYearSaysHowToFixIt: an INGEST_SCHEDULE entry has
-// no data year to give, so a partb or partd source whose file name
-// carries none is refused at startup with what the operator can do about
-// it. The message was the one of medsales ingest and POST /v1/ingestions,
+// TestScheduleMissingDataYearSaysHowToFixIt: a partb or partd source
+// whose file name carries no data year, in an entry without year=, is
+// refused at startup with what the operator can do about it in the entry.
+// The message was the one of medsales ingest and POST /v1/ingestions,
 // "give it (--data-year, or dataYear in POST /v1/ingestions)": neither
 // exists in an entry.
 func TestScheduleMissingDataYearSaysHowToFixIt(t *testing.T) {
@@ -102,7 +102,7 @@ func TestScheduleMissingDataYearSaysHowToFixIt(t *testing.T) {
 		}
 		msg := err.Error()
 		for _, want := range []string{"dataYear: ", "the file name carries no data year (such as _D24_ or _DY24_)",
-			"an INGEST_SCHEDULE entry cannot give one", "schedule a file whose name carries it"} {
+			"give it after EVERY as year=YYYY", "or schedule a file whose name carries it"} {
 			if !strings.Contains(msg, want) {
 				t.Errorf("ParseSchedule(%q) = %v, want it to say %q", in, err, want)
 			}
@@ -117,7 +117,8 @@ func TestScheduleMissingDataYearSaysHowToFixIt(t *testing.T) {
 
 // TestScheduleConditionalByDefault: a scheduled load is conditional
 // (IfChanged: skipped while the source has not changed); "always" after
-// EVERY loads it every time, and any other fourth field is refused.
+// EVERY loads it every time, and a field after EVERY that is neither it
+// nor year= is refused.
 func TestScheduleConditionalByDefault(t *testing.T) {
 	got, err := ingest.ParseSchedule("nucc s3://drop/nucc_taxonomy_251.csv 24h; partd s3://drop/MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv 720h always")
 	if err != nil {
@@ -127,7 +128,64 @@ func TestScheduleConditionalByDefault(t *testing.T) {
 		t.Errorf("schedule = %+v, want the first entry conditional, the second (always) not", got)
 	}
 	_, err = ingest.ParseSchedule("nucc s3://drop/nucc_taxonomy_251.csv 24h force")
-	if err == nil || !strings.Contains(err.Error(), `entry 1 ("nucc s3://drop/nucc_taxonomy_251.csv 24h force"): the field after EVERY can only be "always"`) {
+	if err == nil || !strings.Contains(err.Error(), `entry 1 ("nucc s3://drop/nucc_taxonomy_251.csv 24h force"): after EVERY come only "always" (load even when the source has not changed) and "year=YYYY" (the data year); got "force"`) {
 		t.Errorf("ParseSchedule with a fourth field \"force\" = %v, want it refused", err)
+	}
+}
+
+// TestScheduleDataYear: "year=YYYY" after EVERY gives the data year, as
+// --data-year and dataYear do. A Part B or Part D file whose name carries
+// none can then be scheduled, and an archive holding several years'
+// files once per year: the two entries are two periodic jobs. Before,
+// an entry could give no year, and such an archive could not be
+// scheduled at all (its load failed as ambiguous).
+func TestScheduleDataYear(t *testing.T) {
+	got, err := ingest.ParseSchedule("partd s3://drop/partd.csv 720h year=2024; " +
+		"partd s3://drop/cms-partd.zip 720h year=2022; partd s3://drop/cms-partd.zip 720h always year=2023; " +
+		"partd s3://drop/cms-partd.zip 720h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ingest.Request{
+		{Dataset: "partd", Source: "s3://drop/partd.csv", Mode: "full", DataYear: 2024, MaxRejectRatio: 0.01, IfChanged: true},
+		{Dataset: "partd", Source: "s3://drop/cms-partd.zip", Mode: "full", DataYear: 2022, MaxRejectRatio: 0.01, IfChanged: true},
+		{Dataset: "partd", Source: "s3://drop/cms-partd.zip", Mode: "full", DataYear: 2023, MaxRejectRatio: 0.01},
+		// No year: the member's name decides (and several years refuse).
+		{Dataset: "partd", Source: "s3://drop/cms-partd.zip", Mode: "full", MaxRejectRatio: 0.01, IfChanged: true},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("schedule = %+v", got)
+	}
+	ids := map[string]bool{}
+	for i := range want {
+		if got[i].Request != want[i] {
+			t.Errorf("entry %d queues %+v, want %+v", i+1, got[i].Request, want[i])
+		}
+		ids[got[i].ID] = true
+	}
+	if len(ids) != len(want) {
+		t.Errorf("periodic job ids %v: want one per entry", ids)
+	}
+	// An entry without year= keeps the id it had before entries could
+	// give one, so River sees the same periodic job across the upgrade.
+	if old, err := ingest.ParseSchedule("partd s3://drop/cms-partd.zip 720h"); err != nil || old[0].ID != got[3].ID || strings.Contains(old[0].ID, "2022") {
+		t.Errorf("id without year = %v, %v", old, err)
+	}
+
+	for _, c := range []struct{ in, want string }{
+		{"partd s3://drop/p.zip 720h year=2023; partd s3://drop/p.zip 24h year=2023", `entry 2 ("partd s3://drop/p.zip 24h year=2023"): the same dataset, source and data year are scheduled twice`},
+		{"partd s3://drop/p.zip 720h year=23", `entry 1 ("partd s3://drop/p.zip 720h year=23"): dataYear: must be a year between 2000 and 2100`},
+		{"partd s3://drop/p.zip 720h year=", `"year=": the data year must be written year=YYYY, like year=2024`},
+		{"partd s3://drop/p.zip 720h year=twenty", `"year=twenty": the data year must be written year=YYYY`},
+		{"partd s3://drop/p.zip 720h year=2023 year=2024", `"year=" is given twice`},
+		{"partd s3://drop/p.zip 720h always always", `"always" is given twice`},
+		{"partd s3://drop/p.zip 720h always year=2023 force", "want DATASET SOURCE EVERY [always] [year=YYYY]"},
+		{"nucc s3://drop/nucc_taxonomy_251.csv 24h year=2024", "dataYear: nucc has no data year"},
+		{"partd s3://drop/MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv 720h year=2023", "dataYear: MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv: the file name says 2024, the data year given says 2023"},
+	} {
+		_, err := ingest.ParseSchedule(c.in)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("ParseSchedule(%q) = %v, want an error containing %q", c.in, err, c.want)
+		}
 	}
 }

@@ -623,7 +623,7 @@ func oneYear(cands []*zip.File, opts Options) ([]*zip.File, error) {
 	for i, y := range years {
 		names[i] = fmt.Sprintf("%s (%d)", byYear[y].Name, y)
 	}
-	return nil, fmt.Errorf("archive holds %s files of %d data years, %s: which to load is ambiguous; give the year to load (--data-year, or dataYear in POST /v1/ingestions)",
+	return nil, fmt.Errorf("archive holds %s files of %d data years, %s: which to load is ambiguous; give the year to load (--data-year, dataYear in POST /v1/ingestions, or year=YYYY in an INGEST_SCHEDULE entry)",
 		opts.Dataset, len(years), strings.Join(names, " and "))
 }
 

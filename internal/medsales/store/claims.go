@@ -229,7 +229,7 @@ func (s *Store) LoadOpenPayments(ctx context.Context, in LoadInput) (LoadResult,
 		}
 		if !pending {
 			return LoadResult{}, errs.Invalid("dataYear",
-				"%s: no valid row to take the program year from and none in the file name: give the year (--data-year, or dataYear in POST /v1/ingestions)", in.File)
+				"%s: no valid row to take the program year from and none in the file name: give the year (--data-year, dataYear in POST /v1/ingestions, or year=YYYY in an INGEST_SCHEDULE entry)", in.File)
 		}
 	}
 	table := openPaymentsTable()
@@ -377,7 +377,7 @@ func loadYear(in LoadInput, fromName func(string) (int, bool), what string) (int
 	case what == "":
 		return 0, nil
 	}
-	return 0, errs.Invalid("dataYear", "%s: the file name carries no %s: give it (--data-year, or dataYear in POST /v1/ingestions)", in.File, what)
+	return 0, errs.Invalid("dataYear", "%s: the file name carries no %s: give it (--data-year, dataYear in POST /v1/ingestions, or year=YYYY in an INGEST_SCHEDULE entry)", in.File, what)
 }
 
 // wrongFile marks a header error (missing columns: a file of another
