@@ -81,8 +81,8 @@ Configuration comes from flags and environment variables:
   OIDC_ISSUER, OIDC_AUDIENCE, OIDC_JWKS_URL, OIDC_ORG_CLAIM, OIDC_ROLE_CLAIM, OIDC_SUBJECT_CLAIM
   OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME   tracing (off when unset)
   DOSE_HORIZON_DAYS  days of dose instances kept materialised (default 14)
-  API_KEY_CACHE_TTL  how long a looked-up API key is remembered; a revocation takes effect
-                     within it (default 5s, 0 disables)
+  API_KEY_CACHE_TTL  how long a looked-up API key is remembered; a revocation takes effect at once
+                     in the process that made it, within this in the others (default 5s, 0 disables)
   INGEST_COMMITTERS  event groups committing at once on PostgreSQL (default 2; SQLite: 1)
   SHUTDOWN_DRAIN     time readiness fails before the listener closes (default 5s; 0s or more)
   REQUEST_TIMEOUT    deadline of each HTTP request; past it a stalled database read answers 503 (default 30s)

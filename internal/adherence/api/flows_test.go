@@ -1,7 +1,12 @@
 package api_test
 
 import (
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/dbtest"
 )
 
 // TestKeyLifecycle issues a key, uses it, revokes it and checks it stops
@@ -33,6 +38,30 @@ func TestKeyLifecycle(t *testing.T) {
 		if r.status != 400 || r.json(t)["field"] != "subject" {
 			t.Fatalf("patient key for unknown patient = %d %s", r.status, r.body)
 		}
+	})
+}
+
+// TestRevokedKeyRefusedAtOnce: with API keys cached (API_KEY_CACHE_TTL, as
+// `adherence serve` runs), a key revoked through DELETE /v1/api-keys/{id}
+// is refused by the process that revoked it at once, not when the cached
+// entry expires: the embedded default is that one process. The cache used
+// to serve the key until its entry expired (5 s by default; an hour here,
+// and the test clock does not move).
+func TestRevokedKeyRefusedAtOnce(t *testing.T) {
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+		e := newEnvKeyCache(t, d, time.Hour)
+		_, admin := e.org("Revoke Org")
+		k := e.mustDo("POST", "/v1/api-keys", admin, map[string]any{"role": "integration", "name": "gateway"}, 201)
+		token, id := k["key"].(string), k["id"].(string)
+		for range 2 { // the second answered from the cache
+			e.mustDo("GET", "/v1/me", token, nil, 200)
+		}
+		e.mustDo("DELETE", "/v1/api-keys/"+id, admin, nil, 204)
+		if r := e.do("GET", "/v1/me", token, nil); r.status != 401 || !strings.Contains(string(r.body), "revoked") {
+			t.Fatalf("revoked key: GET /v1/me = %d %s, want 401 saying it is revoked", r.status, r.body)
+		}
+		// The admin key, cached too, still works.
+		e.mustDo("GET", "/v1/me", admin, nil, 200)
 	})
 }
 

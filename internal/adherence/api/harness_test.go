@@ -61,13 +61,21 @@ type env struct {
 
 func newEnv(t testing.TB, d *db.DB) *env {
 	t.Helper()
+	return newEnvKeyCache(t, d, 0)
+}
+
+// newEnvKeyCache is newEnv with API keys remembered for keyTTL, as
+// `adherence serve` remembers them (API_KEY_CACHE_TTL); 0 looks every key
+// up.
+func newEnvKeyCache(t testing.TB, d *db.DB, keyTTL time.Duration) *env {
+	t.Helper()
 	e := &env{t: t, db: d, now: time.Date(2026, 3, 6, 15, 0, 0, 0, time.UTC)}
 	clock := func() time.Time { return e.now } // tests may move e.now
 	logs := &syncBuffer{}
 	logger := telemetry.NewLogger(logs, slog.LevelDebug)
 	al := audit.New(d, clock, func() string { return uuid.Must(uuid.NewV7()).String() })
 	st := store.New(d, al, clock)
-	authn, err := auth.NewAuthenticator(st, nil, ratelimit.NewMemory(clock), clock)
+	authn, err := auth.NewAuthenticator(auth.NewKeyCache(st, keyTTL, clock), nil, ratelimit.NewMemory(clock), clock)
 	if err != nil {
 		t.Fatal(err)
 	}

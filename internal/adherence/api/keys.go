@@ -160,10 +160,14 @@ func (s *server) handleRevokeAPIKey(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.Store.RevokeAPIKey(r.Context(), actor(r), p.OrgID, r.PathValue("id")); err != nil {
+	id := r.PathValue("id")
+	if err := s.Store.RevokeAPIKey(r.Context(), actor(r), p.OrgID, id); err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	// The key is refused from now on by this process, whatever its cache
+	// remembered; other API processes within API_KEY_CACHE_TTL.
+	s.Auth.ForgetAPIKey(id)
 	w.WriteHeader(http.StatusNoContent)
 }
 

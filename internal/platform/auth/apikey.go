@@ -132,6 +132,13 @@ type KeyUseRecorder interface {
 	RecordAPIKeyUse(ctx context.Context, keyID string, at time.Time) error
 }
 
+// KeyForgetter is implemented by a KeyLookup that remembers keys (a
+// KeyCache): ForgetAPIKey drops what it remembers of keyID, so that its
+// next use is looked up again. Authenticator.ForgetAPIKey calls it.
+type KeyForgetter interface {
+	ForgetAPIKey(keyID string)
+}
+
 // KeyUseInterval is how often, at most, the Authenticator records the use
 // of one key: last use is for finding idle keys, and a write per request
 // would cost more than it tells.

@@ -176,6 +176,16 @@ func (a *Authenticator) verify(ctx context.Context, token string) (Principal, er
 	return a.oidc.verify(ctx, token)
 }
 
+// ForgetAPIKey makes this process look keyID up again at its next use
+// when its key lookup remembers keys (KeyForgetter): call it after
+// revoking the key, so that the revocation holds at once here. Other
+// processes refuse the key when their cache entry expires (KeyCache).
+func (a *Authenticator) ForgetAPIKey(keyID string) {
+	if f, ok := a.keys.(KeyForgetter); ok {
+		f.ForgetAPIKey(keyID)
+	}
+}
+
 // verifyAPIKey checks an API key. The secret is verified before revocation
 // and expiry, so only the key's holder learns its state.
 func (a *Authenticator) verifyAPIKey(ctx context.Context, token string) (Principal, error) {

@@ -14,7 +14,8 @@ const maxCachedKeys = 10_000
 // so a busy integration does not cost a database query per request. A key
 // revoked or expired meanwhile is refused at the latest TTL later (expiry
 // is checked on every request against the cached ExpiresAt, so only
-// revocation waits). Keys not found are never cached.
+// revocation waits), and at once once ForgetAPIKey was called for it (the
+// process that revoked it does). Keys not found are never cached.
 type KeyCache struct {
 	inner KeyLookup
 	ttl   time.Duration
@@ -22,6 +23,10 @@ type KeyCache struct {
 
 	mu      sync.Mutex
 	entries map[string]cachedKey
+	// forgets counts ForgetAPIKey calls: a lookup that saw another count
+	// when it started may have read a key from before the change that
+	// made it forgotten, and does not remember it.
+	forgets uint64
 }
 
 type cachedKey struct {
@@ -47,6 +52,7 @@ func (c *KeyCache) LookupAPIKey(ctx context.Context, keyID string) (StoredKey, e
 	t := c.now()
 	c.mu.Lock()
 	e, ok := c.entries[keyID]
+	forgets := c.forgets
 	c.mu.Unlock()
 	if ok && t.Before(e.expires) {
 		return e.key, nil
@@ -56,12 +62,24 @@ func (c *KeyCache) LookupAPIKey(ctx context.Context, keyID string) (StoredKey, e
 		return k, err
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.forgets != forgets {
+		return k, nil // answered, not remembered: it may be from before the change
+	}
 	if len(c.entries) >= maxCachedKeys {
 		clear(c.entries)
 	}
 	c.entries[keyID] = cachedKey{key: k, expires: t.Add(c.ttl)}
-	c.mu.Unlock()
 	return k, nil
+}
+
+// ForgetAPIKey drops keyID from the cache: its next use is looked up
+// again. Call it once a change to the key (a revocation) is committed.
+func (c *KeyCache) ForgetAPIKey(keyID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.entries, keyID)
+	c.forgets++
 }
 
 // RecordAPIKeyUse passes the use of a key on to the inner lookup when it
