@@ -73,7 +73,8 @@ Configuration comes from flags and environment variables:
   DATABASE_URL       postgres://… or sqlite:path (default sqlite:data/adherence.db)
                      (a SQLite URL takes no ?query and no '#': write them %3F, %23 in a file name)
   LISTEN_ADDR        HTTP listen address (default :8080)
-  REDIS_URL          redis://… for shared rate limits (default: in-process)
+  REDIS_URL          redis://… for shared rate limits and API key revocations heard by every API
+                     process at once (default: in-process)
   TRUSTED_PROXIES    load balancers (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the
                      client for the failed-auth rate limit, the audit trail and the logs, and whose
                      X-Forwarded-Proto is believed (default none)
@@ -82,7 +83,8 @@ Configuration comes from flags and environment variables:
   OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME   tracing (off when unset)
   DOSE_HORIZON_DAYS  days of dose instances kept materialised (default 14)
   API_KEY_CACHE_TTL  how long a looked-up API key is remembered; a revocation takes effect at once
-                     in the process that made it, within this in the others (default 5s, 0 disables)
+                     in the process that made it, and in the others through REDIS_URL or else
+                     within this (default 5s, 0 disables)
   INGEST_COMMITTERS  event groups committing at once on PostgreSQL (default 2; SQLite: 1)
   SHUTDOWN_DRAIN     time readiness fails before the listener closes (default 5s; 0s or more)
   REQUEST_TIMEOUT    deadline of each HTTP request; past it a stalled database read answers 503 (default 30s)

@@ -20,10 +20,15 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/health"
 	"github.com/medplatform/medplatform/internal/platform/httpx"
 	"github.com/medplatform/medplatform/internal/platform/jobs"
+	"github.com/medplatform/medplatform/internal/platform/keyrevoke"
 	"github.com/medplatform/medplatform/internal/platform/migrate"
 	"github.com/medplatform/medplatform/internal/platform/server"
 	"github.com/medplatform/medplatform/internal/platform/telemetry"
 )
+
+// keyRevokedChannel is the Redis channel on which the API processes tell
+// each other of revoked API keys (keyrevoke).
+const keyRevokedChannel = "adherence:api-keys:revoked"
 
 // cmdServe runs the API (withAPI) and/or the job workers until ctx ends,
 // then shuts down gracefully: readiness fails first, the listener keeps
@@ -201,12 +206,31 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		// Limiter failures (the failed-auth budget off while Redis fails)
 		// and failures to record a key's last use are logged.
 		authn.Logger = log
+		// With Redis, a key revoked through one API process is forgotten
+		// by every other at once (keyrevoke); without it, or should a
+		// message be missed, when their cache entry expires.
+		var onKeyRevoked func(context.Context, string)
+		if d.redis != nil && d.settings.KeyCacheTTL > 0 {
+			bus := keyrevoke.New(d.redis, keyRevokedChannel)
+			stopBus, err := bus.Listen(ctx, authn.ForgetAPIKey)
+			if err != nil {
+				log.WarnContext(ctx, "API key revocations of other processes will take effect here when cached keys expire (API_KEY_CACHE_TTL)", "error", err)
+			} else {
+				defer stopBus()
+			}
+			onKeyRevoked = func(ctx context.Context, keyID string) {
+				if err := bus.Publish(ctx, keyID); err != nil {
+					log.WarnContext(ctx, "the other API processes will refuse the revoked key when their cached entry expires (API_KEY_CACHE_TTL)", "error", err)
+				}
+			}
+		}
 		handler = api.NewServer(api.Deps{
 			Store: d.store, Audit: d.audit, Auth: authn, Health: checker, Registry: reg, HTTPMetrics: httpMetrics, Logger: log, Now: time.Now,
 			Ingest:                   ingester,
 			Webhooks:                 webhooks,
 			WebhookAllowHTTP:         nt.webhookAllowHTTP,
 			WebhookOff:               nt.webhookOff,
+			OnKeyRevoked:             onKeyRevoked,
 			OnEscalationAcknowledged: func(level int) { escMetrics.Count(worker.OutcomeAcknowledged, level, 1) },
 			Wrap:                     func(h http.Handler) http.Handler { return telemetry.HTTPHandler(h, tp, prop) },
 		})

@@ -166,8 +166,12 @@ func (s *server) handleRevokeAPIKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The key is refused from now on by this process, whatever its cache
-	// remembered; other API processes within API_KEY_CACHE_TTL.
+	// remembered; the other API processes when they hear of it
+	// (OnKeyRevoked), at the latest within API_KEY_CACHE_TTL.
 	s.Auth.ForgetAPIKey(id)
+	if s.OnKeyRevoked != nil {
+		s.OnKeyRevoked(r.Context(), id)
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

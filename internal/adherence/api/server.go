@@ -4,6 +4,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -44,6 +45,10 @@ type Deps struct {
 	// escalation level to a webhook could never be delivered, and is
 	// refused.
 	WebhookOff bool
+	// OnKeyRevoked, when set, is told of each API key revoked through the
+	// API, after this process forgot it: it tells the other API processes
+	// (keyrevoke), so that they forget the key at once too.
+	OnKeyRevoked func(ctx context.Context, keyID string)
 	// OnEscalationAcknowledged, when set, is told of each escalation
 	// acknowledged through the API (metrics).
 	OnEscalationAcknowledged func(level int)

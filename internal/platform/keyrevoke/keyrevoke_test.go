@@ -1,0 +1,115 @@
+package keyrevoke_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/medplatform/medplatform/internal/platform/auth"
+	"github.com/medplatform/medplatform/internal/platform/keyrevoke"
+)
+
+// realRedis connects to the Redis at REDIS_URL (default
+// redis://127.0.0.1:6379/0). When it is unreachable the test is skipped,
+// unless CI=true, where it fails: CI must exercise the real engine.
+func realRedis(t *testing.T) *redis.Client {
+	t.Helper()
+	url := os.Getenv("REDIS_URL")
+	if url == "" {
+		url = "redis://127.0.0.1:6379/0"
+	}
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatalf("parse REDIS_URL: %v", err)
+	}
+	client := redis.NewClient(opts)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	if err := client.Ping(ctx).Err(); err != nil {
+		client.Close()
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("Redis unreachable in CI: %v", err)
+		}
+		t.Skipf("Redis unreachable, skipping: %v", err)
+	}
+	t.Cleanup(func() { client.Close() })
+	return client
+}
+
+// keys is the database both processes read keys from.
+type keys struct {
+	revoked bool
+	calls   int
+}
+
+func (k *keys) LookupAPIKey(_ context.Context, id string) (auth.StoredKey, error) {
+	k.calls++
+	key := auth.StoredKey{ID: id}
+	if k.revoked {
+		at := time.Now()
+		key.RevokedAt = &at
+	}
+	return key, nil
+}
+
+// TestRevocationReachesTheOtherProcess: two API processes cache the same
+// key (an hour here); the one that revokes it publishes the revocation,
+// and the other, listening, forgets the key, so its next use reads the
+// revocation instead of the cached key. A process on another channel
+// hears nothing.
+func TestRevocationReachesTheOtherProcess(t *testing.T) {
+	rdb := realRedis(t)
+	ctx := t.Context()
+	channel := "test:api-keys:revoked:" + uuid.NewString()
+	db := &keys{}
+	a := auth.NewKeyCache(db, time.Hour, nil)
+	b := auth.NewKeyCache(db, time.Hour, nil)
+	other := auth.NewKeyCache(db, time.Hour, nil)
+	for _, c := range []auth.KeyLookup{a, b, other} {
+		if _, err := c.LookupAPIKey(ctx, "k1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	heard := make(chan string, 1)
+	stop, err := keyrevoke.New(rdb, channel).Listen(ctx, func(id string) {
+		b.(auth.KeyForgetter).ForgetAPIKey(id)
+		heard <- id
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	stopOther, err := keyrevoke.New(rdb, channel+":elsewhere").Listen(ctx, other.(auth.KeyForgetter).ForgetAPIKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopOther()
+
+	// Process A revokes the key, forgets it and publishes.
+	db.revoked = true
+	a.(auth.KeyForgetter).ForgetAPIKey("k1")
+	if err := keyrevoke.New(rdb, channel).Publish(ctx, "k1"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case id := <-heard:
+		if id != "k1" {
+			t.Fatalf("heard %q, want k1", id)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the revocation was not heard")
+	}
+	if k, err := b.LookupAPIKey(ctx, "k1"); err != nil || k.RevokedAt == nil {
+		t.Fatalf("process B after the message: %+v, %v; want the key read again, revoked", k, err)
+	}
+	if k, err := other.LookupAPIKey(ctx, "k1"); err != nil || k.RevokedAt != nil {
+		t.Fatalf("a process on another channel: %+v, %v; want its cached key (it heard nothing)", k, err)
+	}
+	stop()
+	stop() // stop is idempotent
+}
