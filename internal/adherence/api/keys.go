@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"time"
 	"unicode/utf8"
@@ -170,7 +171,8 @@ func (s *server) handleRevokeAPIKey(w http.ResponseWriter, r *http.Request) {
 	// (OnKeyRevoked), at the latest within API_KEY_CACHE_TTL.
 	s.Auth.ForgetAPIKey(id)
 	if s.OnKeyRevoked != nil {
-		s.OnKeyRevoked(r.Context(), id)
+		// Told even if the client has gone: the key is revoked.
+		s.OnKeyRevoked(context.WithoutCancel(r.Context()), id)
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

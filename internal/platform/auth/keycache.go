@@ -14,8 +14,8 @@ const maxCachedKeys = 10_000
 // so a busy integration does not cost a database query per request. A key
 // revoked or expired meanwhile is refused at the latest TTL later (expiry
 // is checked on every request against the cached ExpiresAt, so only
-// revocation waits), and at once once ForgetAPIKey was called for it (the
-// process that revoked it does). Keys not found are never cached.
+// revocation waits), or at once after ForgetAPIKey for it (which the
+// process that revoked it calls). Keys not found are never cached.
 type KeyCache struct {
 	inner KeyLookup
 	ttl   time.Duration

@@ -2,43 +2,15 @@ package keyrevoke_test
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/medplatform/medplatform/internal/platform/auth"
 	"github.com/medplatform/medplatform/internal/platform/keyrevoke"
+	"github.com/medplatform/medplatform/internal/platform/redistest"
 )
-
-// realRedis connects to the Redis at REDIS_URL (default
-// redis://127.0.0.1:6379/0). When it is unreachable the test is skipped,
-// unless CI=true, where it fails: CI must exercise the real engine.
-func realRedis(t *testing.T) *redis.Client {
-	t.Helper()
-	url := os.Getenv("REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatalf("parse REDIS_URL: %v", err)
-	}
-	client := redis.NewClient(opts)
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
-	defer cancel()
-	if err := client.Ping(ctx).Err(); err != nil {
-		client.Close()
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Redis unreachable in CI: %v", err)
-		}
-		t.Skipf("Redis unreachable, skipping: %v", err)
-	}
-	t.Cleanup(func() { client.Close() })
-	return client
-}
 
 // keys is the database both processes read keys from.
 type keys struct {
@@ -62,7 +34,7 @@ func (k *keys) LookupAPIKey(_ context.Context, id string) (auth.StoredKey, error
 // revocation instead of the cached key. A process on another channel
 // hears nothing.
 func TestRevocationReachesTheOtherProcess(t *testing.T) {
-	rdb := realRedis(t)
+	rdb := redistest.Client(t)
 	ctx := t.Context()
 	channel := "test:api-keys:revoked:" + uuid.NewString()
 	db := &keys{}

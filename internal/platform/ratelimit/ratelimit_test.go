@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/medplatform/medplatform/internal/platform/ratelimit"
 	"github.com/medplatform/medplatform/internal/platform/ratelimit/ratelimittest"
+	"github.com/medplatform/medplatform/internal/platform/redistest"
 )
 
 // clock is a manually advanced time source.
@@ -55,7 +55,7 @@ func implementations() []impl {
 			return ratelimit.NewMemory(c.Now), "", c.Advance
 		}},
 		{"redis", func(t *testing.T) (ratelimit.Limiter, string, func(time.Duration)) {
-			client := realRedis(t)
+			client := redistest.Client(t)
 			return ratelimit.NewRedis(client), uniquePrefix(t, client), nil
 		}},
 		{"miniredis", func(t *testing.T) (ratelimit.Limiter, string, func(time.Duration)) {
@@ -65,33 +65,6 @@ func implementations() []impl {
 			return ratelimit.NewRedis(client), "", m.FastForward
 		}},
 	}
-}
-
-// realRedis connects to the Redis at REDIS_URL (default
-// redis://127.0.0.1:6379/0). When it is unreachable the test is skipped,
-// unless CI=true, where it fails: CI must exercise the real engine.
-func realRedis(t *testing.T) *redis.Client {
-	t.Helper()
-	url := os.Getenv("REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatalf("parse REDIS_URL: %v", err)
-	}
-	client := redis.NewClient(opts)
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
-	defer cancel()
-	if err := client.Ping(ctx).Err(); err != nil {
-		client.Close()
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("Redis unreachable in CI: %v", err)
-		}
-		t.Skipf("Redis unreachable, skipping: %v", err)
-	}
-	t.Cleanup(func() { client.Close() })
-	return client
 }
 
 // uniquePrefix returns a key prefix no other test uses and deletes every
@@ -269,7 +242,7 @@ func TestLimiterConcurrentHitsAreCountedExactly(t *testing.T) {
 // advanced, that a counter carries the window as its time to live and that
 // later hits do not extend it.
 func TestRedisSetsExpiry(t *testing.T) {
-	client := realRedis(t)
+	client := redistest.Client(t)
 	prefix := uniquePrefix(t, client)
 	l := ratelimit.NewRedis(client)
 	ctx := t.Context()
