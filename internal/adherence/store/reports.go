@@ -48,6 +48,65 @@ func bound(t time.Time) time.Time {
 	return c
 }
 
+// statusCounts are the aggregates of a dose count row, after its key: the
+// instances, then those taken on time, taken late, skipped, missed and
+// excluded, and the possible double doses.
+const statusCounts = `COUNT(*),
+		COALESCE(SUM(CASE WHEN status = 'taken_on_time' THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN status = 'taken_late' THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN status = 'skipped' THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN status = 'missed' THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN status = 'excluded' THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN double_dose THEN 1 ELSE 0 END), 0)`
+
+// doseCountRows queries the status counts of the instances f selects: one
+// row keyed by the empty string for them all, or, with perPatient, one
+// per patient of the org (for the whole org: f names no patient or plan)
+// keyed by the patient's id (on PostgreSQL also a row of zeros for a
+// patient with none in the window). One row per patient with a count per status, rather
+// than one per patient and status: the counts come out of
+// dose_instances_patient_due (migration 12: it carries status and
+// double_dose), from the index alone, without sorting or hashing the
+// instances of the window.
+//
+// Per patient, each patient's instances of the window are read by a range
+// of dose_instances_patient_due of its own (org, patient, due_at in the
+// window), the patients taken in order from patients (org_id, id). One
+// scan of the org's part of that index, grouped by patient, would read
+// every instance the org ever had, the window's due_at being no bound of
+// an index that leads with the patient: a report whose time grew with the
+// history kept (bench/reports, 25,000 patients, 30-day window: see
+// docs/architecture.md).
+func (s *Store) doseCountRows(ctx context.Context, orgID string, f ReportFilter, perPatient bool) (*sql.Rows, error) {
+	where, args := f.where(orgID)
+	if !perPatient {
+		return s.db.SQL.QueryContext(ctx, `SELECT '', `+statusCounts+` FROM dose_instances WHERE `+where, args...)
+	}
+	if f.PatientID != "" || f.PlanID != "" {
+		return nil, errors.New("counts per patient are of the whole org")
+	}
+	return s.db.SQL.QueryContext(ctx, cohortCountsSQL(s.db.Dialect), args...)
+}
+
+// cohortCountsSQL is the query of the status counts per patient of the org
+// $1 over [$2, $3).
+func cohortCountsSQL(d db.Dialect) string {
+	if d == db.Postgres {
+		// A lateral subquery with an aggregate is not flattened into a
+		// join: it runs once per patient, an index-only range scan.
+		return `SELECT p.id, c.* FROM patients p
+			CROSS JOIN LATERAL (SELECT ` + statusCounts + ` FROM dose_instances d
+				WHERE d.org_id = p.org_id AND d.patient_id = p.id AND d.due_at >= $2 AND d.due_at < $3) c
+			WHERE p.org_id = $1`
+	}
+	// SQLite takes the table left of CROSS JOIN as the outer loop: the
+	// patients in (org_id, id) order, each one's instances a range of the
+	// index, grouped as they come.
+	return `SELECT p.id, ` + statusCounts + ` FROM patients p
+		CROSS JOIN dose_instances d ON d.org_id = p.org_id AND d.patient_id = p.id AND d.due_at >= $2 AND d.due_at < $3
+		WHERE p.org_id = $1 GROUP BY p.id`
+}
+
 // DoseCounts counts the instances selected by f by status, with the orphan
 // events (by occurrence time) and possible double doses of the period.
 func (s *Store) DoseCounts(ctx context.Context, orgID string, f ReportFilter) (adherence.DoseCounts, error) {
@@ -81,25 +140,7 @@ func (s *Store) doseCountsBy(ctx context.Context, orgID string, f ReportFilter, 
 			return nil, fmt.Errorf("dose counts: %w", err)
 		}
 	}
-	// key is what rows are grouped by: the patient, or nothing. One row
-	// per patient with a count per status, rather than one per patient
-	// and status: grouped by the patient alone, the cohort's counts come
-	// out of dose_instances_patient_due (migration 12: it carries status
-	// and double_dose) in its order, from the index alone, without
-	// sorting or hashing the org's instances of the window.
-	key, group := `''`, ``
-	if perPatient {
-		key, group = `patient_id`, ` GROUP BY patient_id`
-	}
-	where, args := f.where(orgID)
-	rows, err := s.db.SQL.QueryContext(ctx, `SELECT `+key+`, COUNT(*),
-		COALESCE(SUM(CASE WHEN status = 'taken_on_time' THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN status = 'taken_late' THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN status = 'skipped' THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN status = 'missed' THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN status = 'excluded' THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN double_dose THEN 1 ELSE 0 END), 0)
-		FROM dose_instances WHERE `+where+group, args...)
+	rows, err := s.doseCountRows(ctx, orgID, f, perPatient)
 	if err != nil {
 		return nil, fmt.Errorf("dose counts: %w", err)
 	}
@@ -111,7 +152,7 @@ func (s *Store) doseCountsBy(ctx context.Context, orgID string, f ReportFilter, 
 			return nil, fmt.Errorf("dose counts: %w", err)
 		}
 		if c.Scheduled == 0 {
-			continue // no instance: the row of an aggregate without GROUP BY
+			continue // no instance: the row of an aggregate without GROUP BY, or of a patient on PostgreSQL
 		}
 		// Every other status (scheduled, and any a newer version writes)
 		// is still open, as addStatus counts it.
@@ -123,6 +164,10 @@ func (s *Store) doseCountsBy(ctx context.Context, orgID string, f ReportFilter, 
 	}
 
 	// Orphans are events, counted by when they happened.
+	key, group := `''`, ``
+	if perPatient {
+		key, group = `patient_id`, ` GROUP BY patient_id`
+	}
 	ewhere := `org_id = $1 AND occurred_at >= $2 AND occurred_at < $3 AND result = 'orphan'`
 	eargs := []any{orgID, bound(f.From), bound(f.To)}
 	if f.PatientID != "" {
