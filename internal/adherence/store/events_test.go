@@ -1046,23 +1046,7 @@ func TestEventKeyLookupUsesTheWholeKey(t *testing.T) {
 			t.Fatalf("%d lookup statements for 3 keys, want 1", len(stmts))
 		}
 		if f.d.Dialect == db.SQLite {
-			rows, err := f.d.SQL.QueryContext(f.ctx, "EXPLAIN QUERY PLAN "+stmts[0].SQL, stmts[0].Args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
-			if err := rows.Err(); err != nil {
-				t.Fatal(err)
-			}
+			plan := f.sqlitePlan(stmts[0].SQL, stmts[0].Args...)
 			if !strings.Contains(strings.Join(plan, "\n"), "client_event_id=?") {
 				t.Fatalf("the lookup does not search the index by client_event_id:\n%s", strings.Join(plan, "\n"))
 			}

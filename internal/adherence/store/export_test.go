@@ -10,3 +10,7 @@ import (
 func EventKeyLookup(d db.Dialect, in []EventInput) []db.Statement {
 	return eventKeyReads(d, in, map[eventKey]adherence.Event{})
 }
+
+// CohortCountsSQL is the query of CohortCounts on dialect d, for tests
+// that read its plan.
+func CohortCountsSQL(d db.Dialect) string { return cohortCountsSQL(d) }

@@ -119,6 +119,29 @@ func (f *fixture) allDoses(planID string) []adherence.DoseInstance {
 	return f.doses(planID, time.Time{}, time.Time{})
 }
 
+// sqlitePlan returns the lines of SQLite's EXPLAIN QUERY PLAN of query.
+func (f *fixture) sqlitePlan(query string, args ...any) []string {
+	f.t.Helper()
+	rows, err := f.d.SQL.QueryContext(f.ctx, "EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			f.t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		f.t.Fatal(err)
+	}
+	return plan
+}
+
 // count runs a COUNT(*) query.
 func (f *fixture) count(query string, args ...any) int {
 	f.t.Helper()

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +10,8 @@ import (
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/dbtest"
 )
 
 // TestReportCountsAgreeWithDoses: the cohort report (CohortCounts, per
@@ -167,4 +170,21 @@ func TestReportCountsAgreeWithDoses(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestCohortQueryReadsEachPatientsWindow: on SQLite the cohort counts are
+// read patient by patient, each patient's window a range of
+// dose_instances_patient_due (its due_at bounded in the index, not
+// filtered), grouped as they come without a temporary b-tree. Read the
+// other way round, as one scan of the org's instances grouped by patient,
+// the report read every instance the org ever had.
+func TestCohortQueryReadsEachPatientsWindow(t *testing.T) {
+	// SQLite only: on PostgreSQL the lateral subquery runs once per
+	// patient by construction.
+	f := newFixture(t, dbtest.SQLite(t, sets...))
+	plan := f.sqlitePlan(store.CohortCountsSQL(db.SQLite), f.org, start, start.Add(30*24*time.Hour))
+	const inner = "SEARCH d USING COVERING INDEX dose_instances_patient_due (org_id=? AND patient_id=? AND due_at>? AND due_at<?)"
+	if len(plan) != 2 || !strings.HasPrefix(plan[0], "SEARCH p USING COVERING INDEX ") || !strings.HasSuffix(plan[0], " (org_id=?)") || plan[1] != inner {
+		t.Errorf("query plan:\n%s\nwant: the org's patients through an index on (org_id, id), then for each\n%s", strings.Join(plan, "\n"), inner)
+	}
 }
