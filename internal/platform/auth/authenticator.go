@@ -178,8 +178,9 @@ func (a *Authenticator) verify(ctx context.Context, token string) (Principal, er
 
 // ForgetAPIKey makes this process look keyID up again at its next use
 // when its key lookup remembers keys (KeyForgetter): call it after
-// revoking the key, so that the revocation holds at once here. Other
-// processes refuse the key when their cache entry expires (KeyCache).
+// revoking the key, so that the revocation holds at once here, and when
+// another process tells of a revocation (keyrevoke). A process that hears
+// nothing refuses the key when its cache entry expires (KeyCache).
 func (a *Authenticator) ForgetAPIKey(keyID string) {
 	if f, ok := a.keys.(KeyForgetter); ok {
 		f.ForgetAPIKey(keyID)
