@@ -1080,6 +1080,93 @@ func TestEventKeyLookupUsesTheWholeKey(t *testing.T) {
 	})
 }
 
+// TestEventKeyLookupProbesTheIndexWhenStatisticsAreStale: on PostgreSQL
+// the key lookup of a group probes the unique index even when the table's
+// statistics describe it as far smaller than it is (taken while it was
+// young), the case where the planner chose a hash join over a sequential
+// scan of every event. SQLite has no such statistics (see
+// TestEventKeyLookupUsesTheWholeKey for its plan).
+func TestEventKeyLookupProbesTheIndexWhenStatisticsAreStale(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		if f.d.Dialect != db.Postgres {
+			if n := len(store.IndexedPlans(f.d.Dialect)); n != 0 {
+				t.Fatalf("%d planner statements on SQLite, want none", n)
+			}
+			return
+		}
+		pat := f.patient("America/New_York")
+		pl := f.plan(pat.ID, timeOfDay("08:00"))
+		var in []store.EventInput
+		for i := range 10 {
+			in = append(in, f.ev(pat.ID, pl.ID, adherence.EventOpened, start.Add(time.Duration(i)*time.Minute), fmt.Sprintf("young-%d", i)))
+		}
+		for i, o := range f.record(in...) {
+			if o.Err != nil {
+				t.Fatalf("event %d: %v", i, o.Err)
+			}
+		}
+		// Statistics of 10 events; then the table grows to 20,010.
+		f.exec(`ANALYZE events`)
+		f.exec(`INSERT INTO events (id, org_id, patient_id, plan_id, kind, occurred_at, received_at, source, client_event_id, result, actor_id)
+			SELECT gen_random_uuid(), org_id, patient_id, plan_id, kind, occurred_at, received_at, source, 'grown-' || g || '-' || client_event_id, 'orphan', actor_id
+			FROM events CROSS JOIN generate_series(1, 2000) AS g`)
+		if n := f.count(`SELECT count(*) FROM events`); n != 20010 {
+			t.Fatalf("%d events, want 20010", n)
+		}
+		var keys []store.EventInput
+		for i := range 2000 {
+			keys = append(keys, f.ev(pat.ID, pl.ID, adherence.EventOpened, start, fmt.Sprintf("grown-%d-young-%d", i+1, i%10)))
+		}
+		stmts := store.EventKeyLookup(f.d.Dialect, keys)
+		if len(stmts) != 1 {
+			t.Fatalf("%d lookup statements, want 1", len(stmts))
+		}
+
+		tx, err := f.d.SQL.BeginTx(f.ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		for _, st := range store.IndexedPlans(f.d.Dialect) {
+			if _, err := tx.ExecContext(f.ctx, st.SQL, st.Args...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var out string
+		if err := tx.QueryRowContext(f.ctx, "EXPLAIN (FORMAT JSON) "+stmts[0].SQL, stmts[0].Args...).Scan(&out); err != nil {
+			t.Fatal(err)
+		}
+		var plans []struct{ Plan map[string]any }
+		if err := json.Unmarshal([]byte(out), &plans); err != nil || len(plans) != 1 {
+			t.Fatalf("EXPLAIN output %s: %v", out, err)
+		}
+		probes := false
+		var walk func(n map[string]any)
+		walk = func(n map[string]any) {
+			node, _ := n["Node Type"].(string)
+			rel, _ := n["Relation Name"].(string)
+			switch {
+			case node == "Hash Join" || node == "Merge Join":
+				t.Errorf("the key lookup is a %s, not index probes:\n%s", node, out)
+			case rel == "events" && node != "Index Scan":
+				t.Errorf("the key lookup reads events by %s, not by probes of its unique index:\n%s", node, out)
+			case rel == "events":
+				probes = true
+			}
+			children, _ := n["Plans"].([]any)
+			for _, c := range children {
+				if m, ok := c.(map[string]any); ok {
+					walk(m)
+				}
+			}
+		}
+		walk(plans[0].Plan)
+		if !probes {
+			t.Errorf("the key lookup does not read events by an index scan:\n%s", out)
+		}
+	})
+}
+
 // TestRefusedEventsAreAuditedWithTheGroup: an item refused for access (a
 // caregiver naming another patient's plan, staff naming another
 // organization's patient) is audited as a failed attempt on that patient

@@ -14,3 +14,7 @@ func EventKeyLookup(d db.Dialect, in []EventInput) []db.Statement {
 // CohortCountsSQL is the query of CohortCounts on dialect d, for tests
 // that read its plan.
 func CohortCountsSQL(d db.Dialect) string { return cohortCountsSQL(d) }
+
+// IndexedPlans returns the statement RecordEvents starts its transaction
+// with on PostgreSQL (none on SQLite), for tests that read plans under it.
+func IndexedPlans(d db.Dialect) []db.Statement { return indexedPlans(d) }
