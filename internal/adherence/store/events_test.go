@@ -1084,7 +1084,8 @@ func TestEventKeyLookupUsesTheWholeKey(t *testing.T) {
 // the key lookup of a group probes the unique index even when the table's
 // statistics describe it as far smaller than it is (taken while it was
 // young), the case where the planner chose a hash join over a sequential
-// scan of every event. SQLite has no such statistics (see
+// scan of every event; and RecordEvents' own transaction runs under those
+// settings. SQLite has no such statistics (see
 // TestEventKeyLookupUsesTheWholeKey for its plan).
 func TestEventKeyLookupProbesTheIndexWhenStatisticsAreStale(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
@@ -1163,6 +1164,28 @@ func TestEventKeyLookupProbesTheIndexWhenStatisticsAreStale(t *testing.T) {
 		walk(plans[0].Plan)
 		if !probes {
 			t.Errorf("the key lookup does not read events by an index scan:\n%s", out)
+		}
+		tx.Rollback()
+
+		// RecordEvents plans its own transaction so: a trigger of this
+		// test reads the settings while the events are inserted.
+		f.exec(`CREATE TABLE planner_seen (seqscan TEXT, hashjoin TEXT, mergejoin TEXT)`)
+		f.exec(`CREATE FUNCTION planner_seen() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN
+				INSERT INTO planner_seen VALUES (current_setting('enable_seqscan'),
+					current_setting('enable_hashjoin'), current_setting('enable_mergejoin'));
+				RETURN NULL;
+			END $$`)
+		f.exec(`CREATE TRIGGER events_planner_seen AFTER INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION planner_seen()`)
+		if o := f.record(f.ev(pat.ID, pl.ID, adherence.EventOpened, start, "planned")); o[0].Err != nil {
+			t.Fatal(o[0].Err)
+		}
+		var seq, hash, merge string
+		if err := f.d.SQL.QueryRowContext(f.ctx, `SELECT seqscan, hashjoin, mergejoin FROM planner_seen`).Scan(&seq, &hash, &merge); err != nil {
+			t.Fatal(err)
+		}
+		if seq != "off" || hash != "off" || merge != "off" {
+			t.Errorf("RecordEvents' transaction ran with enable_seqscan=%s, enable_hashjoin=%s, enable_mergejoin=%s, want all off", seq, hash, merge)
 		}
 	})
 }
