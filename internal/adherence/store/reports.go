@@ -63,8 +63,8 @@ const statusCounts = `COUNT(*),
 // row keyed by the empty string for them all, or, with perPatient, one
 // per patient of the org (for the whole org: f names no patient or plan)
 // keyed by the patient's id (on PostgreSQL also a row of zeros for a
-// patient with none in the window). One row per patient with a count per status, rather
-// than one per patient and status: the counts come out of
+// patient with none in the window). One row per patient with a count per
+// status, rather than one per patient and status: the counts come out of
 // dose_instances_patient_due (migration 12: it carries status and
 // double_dose), from the index alone, without sorting or hashing the
 // instances of the window.
@@ -78,14 +78,14 @@ const statusCounts = `COUNT(*),
 // history kept (bench/reports, 25,000 patients, 30-day window: see
 // docs/architecture.md).
 func (s *Store) doseCountRows(ctx context.Context, orgID string, f ReportFilter, perPatient bool) (*sql.Rows, error) {
-	where, args := f.where(orgID)
 	if !perPatient {
+		where, args := f.where(orgID)
 		return s.db.SQL.QueryContext(ctx, `SELECT '', `+statusCounts+` FROM dose_instances WHERE `+where, args...)
 	}
 	if f.PatientID != "" || f.PlanID != "" {
 		return nil, errors.New("counts per patient are of the whole org")
 	}
-	return s.db.SQL.QueryContext(ctx, cohortCountsSQL(s.db.Dialect), args...)
+	return s.db.SQL.QueryContext(ctx, cohortCountsSQL(s.db.Dialect), orgID, bound(f.From), bound(f.To))
 }
 
 // cohortCountsSQL is the query of the status counts per patient of the org
