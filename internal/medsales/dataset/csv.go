@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -101,6 +102,14 @@ type Reader struct {
 	ends []int  // ends[k] = end offset in rec of field k
 
 	long []byte // accumulates physical lines longer than the bufio buffer
+
+	// A record whose quoted field ran on over line breaks and came out
+	// malformed keeps only its first line (see reread): cont holds copies
+	// of the lines the field ran on to, contField that field's number, and
+	// pending the lines to read again before the input's next.
+	cont      [][]byte
+	contField int
+	pending   [][]byte
 
 	line    int   // physical lines consumed so far
 	recLine int   // line where the current record starts
@@ -315,10 +324,23 @@ func (r *Reader) Next() bool {
 			r.skipped++
 			continue
 		}
+		r.cont = r.cont[:0]
 		complete, err := r.parseRecord(line, maxRecord)
 		if err != nil {
+			if len(r.cont) > 0 && errors.Is(err, ErrTruncated) {
+				r.reread("it is still open at the end of the input")
+				return true
+			}
 			r.fail(r.recLine, err)
 			return false
+		}
+		if len(r.cont) > 0 && (r.rowErr != nil || len(r.ends) != r.nfields) {
+			why := fmt.Sprintf("it makes a record of %d fields, the header has %d", len(r.ends), r.nfields)
+			if r.rowErr != nil {
+				why = fmt.Sprintf("it makes a malformed record (%s)", strings.TrimPrefix(r.rowErr.Error(), "bad quoting: "))
+			}
+			r.reread(why)
+			return true
 		}
 		// A cut loses fields: a last line without its line break and
 		// with fewer fields than the header is the end of a truncated
@@ -352,6 +374,20 @@ func (r *Reader) Next() bool {
 		}
 		return true
 	}
+}
+
+// reread rejects the first line of the current record, whose quoted field
+// ran on over line breaks into a record that is malformed (why), and has
+// the lines the field ran on to read again as records of their own. A
+// quoted field that spans lines is valid CSV, but here it most likely
+// lacks its closing quote: read on, it swallowed the next records and
+// counted them nowhere, where now the line that lost its quote is
+// rejected and the records after it are read as written.
+func (r *Reader) reread(why string) {
+	r.rowErr = fmt.Errorf("bad quoting: quoted field %d is not closed on this line; read on over %d more line(s), %s", r.contField, len(r.cont), why)
+	r.pending = append(slices.Clone(r.cont), r.pending...)
+	r.cont = r.cont[:0]
+	r.line = r.recLine
 }
 
 // firstField returns the index of the current record's first field for
@@ -403,6 +439,11 @@ var errLineTooLong = errors.New("line too long")
 // last line without line break). The slice is valid until the next call.
 // At the end of the input it returns io.EOF.
 func (r *Reader) readLine(limit int) ([]byte, error) {
+	if len(r.pending) > 0 {
+		line := r.pending[0]
+		r.pending = r.pending[1:]
+		return line, nil
+	}
 	line, err := r.br.ReadSlice('\n')
 	if err == bufio.ErrBufferFull {
 		r.long = append(r.long[:0], line...)
@@ -467,6 +508,10 @@ func (r *Reader) parseRecord(line []byte, limit int) (complete bool, err error) 
 						return false, err
 					}
 					r.line++
+					if len(r.cont) == 0 {
+						r.contField = len(r.ends) + 1
+					}
+					r.cont = append(r.cont, slices.Clone(next))
 					line, pos = next, 0
 					continue
 				}

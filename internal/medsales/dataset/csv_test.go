@@ -115,6 +115,47 @@ func TestReaderRecords(t *testing.T) {
 			},
 		},
 		{
+			name: "a quoted field that lost its closing quote costs its own line, not the record after it",
+			in:   "NPI,Provider Sex Code\n\"1\",\"F\n\"2\",\"M\"\n3,F\n",
+			want: []csvRecord{
+				{Line: 2, RowErr: "bad quoting: quoted field 2 is not closed on this line; read on over 1 more line(s), it makes a malformed record (unexpected '2' after the closing quote of field 2)"},
+				{Line: 3, Fields: []string{"2", "M", "<nil>"}},
+				{Line: 4, Fields: []string{"3", "F", "<nil>"}},
+			},
+		},
+		{
+			name: "an unclosed quote read on to the end of the input costs its own line only",
+			in:   "NPI,Provider Sex Code\n1,\"F\n2,M\n3,F\n",
+			want: []csvRecord{
+				{Line: 2, RowErr: "bad quoting: quoted field 2 is not closed on this line; read on over 2 more line(s), it is still open at the end of the input"},
+				{Line: 3, Fields: []string{"2", "M", "<nil>"}},
+				{Line: 4, Fields: []string{"3", "F", "<nil>"}},
+			},
+		},
+		{
+			name: "an unclosed quote that makes a record of the wrong width costs its own line; the next is read as written",
+			in:   "NPI,Provider Sex Code\n1,\"F\n2\",M\n4,F\n",
+			want: []csvRecord{
+				{Line: 2, RowErr: "bad quoting: quoted field 2 is not closed on this line; read on over 1 more line(s), it makes a record of 3 fields, the header has 2"},
+				{Line: 3, RowErr: "bad quoting: bare quote in unquoted field 1"},
+				{Line: 4, Fields: []string{"4", "F", "<nil>"}},
+			},
+		},
+		{
+			name: "a quoted field spanning lines to a well-formed record is kept whole",
+			in:   "NPI,Provider Sex Code\n\"1\",\"F\n2,M\"\n3,F\n",
+			want: []csvRecord{
+				{Line: 2, Fields: []string{"1", "F\n2,M", "<nil>"}},
+				{Line: 4, Fields: []string{"3", "F", "<nil>"}},
+			},
+		},
+		{
+			name:    "an input cut inside a quoted field that spans lines is still truncation",
+			in:      "NPI,Provider Sex Code\n1,F\n\"2\",\"M\nmore",
+			want:    []csvRecord{{Line: 2, Fields: []string{"1", "F", "<nil>"}}, {Line: 3, RowErr: "bad quoting: quoted field 2 is not closed on this line; read on over 1 more line(s), it is still open at the end of the input"}},
+			wantErr: "f.csv: line 4: truncated input: last record has 1 of 2 fields and no line break",
+		},
+		{
 			name: "invalid UTF-8 in a record is a row error naming the column",
 			in:   "NPI, Provider Sex Code \n\"1\",\"\xff\xfe\"\n2,F\n\"\xc3\",\"\xff\"\n",
 			want: []csvRecord{
