@@ -90,6 +90,9 @@ func (r Request) Validate() error {
 	// refuses at once what a worker would refuse later (Run checks again
 	// with the name of the file it opened, a zip archive's member).
 	name := source.NameOf(r.Source)
+	if err := source.CheckDates(name, time.Time{}); err != nil {
+		return errs.Invalid("source", "%s", err.Error())
+	}
 	if source.IsWeekly(name) {
 		switch {
 		case r.Dataset != medsales.NPPES:
@@ -461,6 +464,13 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 	v.SourceFile = f.Name
 	if f.Archive != "" {
 		v.SourceFile = f.Archive + "/" + f.Name
+	}
+	// The names' dates give the load its release date and, for NPPES,
+	// its mode: dates no publisher wrote are refused, not loaded by.
+	for _, name := range []string{f.Name, f.Archive} {
+		if err := source.CheckDates(name, s.Now()); err != nil {
+			return refuse(errs.Invalid("source", "%s", err.Error()))
+		}
 	}
 	weekly := source.IsWeekly(f.Name) || source.IsWeekly(f.Archive)
 	switch {

@@ -148,6 +148,49 @@ func TestRunRefusesEmptyFullFile(t *testing.T) {
 	})
 }
 
+// TestRunRefusesNamesWithImpossibleDates: an NPPES file whose name's dates
+// run backwards (a weekly file's swapped, which loaded as the full
+// registry and replaced it with a week of changes) or whose release date
+// is in the future (which then stayed the "current" version while later
+// weeks loaded) is refused naming the file, and the registry stays as it
+// was.
+func TestRunRefusesNamesWithImpossibleDates(t *testing.T) {
+	each(t, func(t *testing.T, e env) {
+		ctx := context.Background()
+		if _, err := e.svc.Run(ctx, ingest.Request{Dataset: medsales.NPPES, Source: sample(t, e.dir, npiFile, 0)}, nil); err != nil {
+			t.Fatal(err)
+		}
+		providers := count(t, e.d, "SELECT COUNT(*) FROM providers")
+		future := time.Now().UTC().AddDate(0, 0, 3).Format("20060102")
+		for _, c := range []struct{ name, want string }{
+			{"npidata_pfile_20260809-20260803.csv", "npidata_pfile_20260809-20260803.csv: its dates run backwards (20260809, then 20260803)"},
+			{"npidata_pfile_20050523-" + future + ".csv", "is in the future"},
+		} {
+			b, err := os.ReadFile(sample(t, t.TempDir(), npiFile, 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			src := write(t, t.TempDir(), c.name, b)
+			res, err := e.svc.Run(ctx, ingest.Request{Dataset: medsales.NPPES, Source: src}, nil)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("load of %s: %+v, %v; want an error containing %q", c.name, res, err, c.want)
+			}
+			if n := count(t, e.d, "SELECT COUNT(*) FROM providers"); n != providers {
+				t.Errorf("providers = %d after the refused load of %s, want %d", n, c.name, providers)
+			}
+		}
+		hist, err := e.st.Versions(ctx, medsales.NPPES, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The name that runs backwards is refused before the load starts
+		// (Request.Validate); the future date only once the clock is read.
+		if len(hist) != 2 || hist[0].Status != store.StatusFailed || !strings.Contains(hist[0].Error, "is in the future") || hist[1].Status != store.StatusSucceeded {
+			t.Errorf("history = %+v, want the future one failed after the first", hist)
+		}
+	})
+}
+
 // TestRunPlacesSecondaryLocations: secondary practice locations loaded
 // through the service get their ZIP centroid, like main addresses.
 func TestRunPlacesSecondaryLocations(t *testing.T) {

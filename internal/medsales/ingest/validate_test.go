@@ -56,6 +56,9 @@ func TestValidateFileName(t *testing.T) {
 		{ingest.Request{Dataset: "nucc", Source: "nucc_taxonomy_251.csv", DataYear: 2023}, "dataYear"},
 		{ingest.Request{Dataset: "nppes", Source: "npidata_pfile_20050523-20260810.csv", DataYear: 2026}, "dataYear"},
 		{ingest.Request{Dataset: "nppes-endpoints", Source: "endpoint_pfile_20050523-20260810.csv", DataYear: 2026}, "dataYear"},
+		// Dates no publisher wrote: a weekly file's dates swapped, no date.
+		{ingest.Request{Dataset: "nppes", Source: "s3://b/npidata_pfile_20260809-20260803.csv"}, "source"},
+		{ingest.Request{Dataset: "nppes", Source: "npidata_pfile_20051340-20261399.csv"}, "source"},
 	} {
 		err := c.req.Validate()
 		var e *errs.Error

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -53,6 +54,49 @@ func ReleaseDate(name string) (time.Time, bool) {
 		return parseDate("01022006", m[1])
 	}
 	return time.Time{}, false
+}
+
+// CheckDates refuses a name whose dates cannot be what a publisher wrote,
+// since a load takes its release date from them (and, for NPPES, whether
+// it is a weekly increment or the full registry): a date of a known
+// pattern that is no date (20261399), or an NPPES span that runs backwards
+// (npidata_pfile_20260810-20260804.csv, a weekly file's dates swapped,
+// would otherwise load as a full file and replace the registry with one
+// week of changes). now bounds the release date: a day after it at most
+// (a publisher's date in US time may be tomorrow in UTC); a zero now
+// checks no bound.
+func CheckDates(name string, now time.Time) error {
+	if m := reSpan.FindStringSubmatch(name); m != nil {
+		from, ok1 := parseDate("20060102", m[1])
+		to, ok2 := parseDate("20060102", m[2])
+		switch {
+		case !ok1:
+			return fmt.Errorf("%s: %s is not a date (YYYYMMDD): rename the file with the dates its publisher gave it", name, m[1])
+		case !ok2:
+			return fmt.Errorf("%s: %s is not a date (YYYYMMDD): rename the file with the dates its publisher gave it", name, m[2])
+		case to.Before(from):
+			return fmt.Errorf("%s: its dates run backwards (%s, then %s): the first starts the span the file covers, the second is its release date; rename the file", name, m[1], m[2])
+		}
+	}
+	// The date ReleaseDate reads (that of the first pattern that matches)
+	// must be one. (A month's name and year always are.)
+	for _, p := range []struct {
+		re           *regexp.Regexp
+		layout, like string
+	}{{reRange8, "20060102", "YYYYMMDD"}, {reWeekly, "010206", "MMDDYY"}, {reDeact, "010206", "MMDDYY"}, {reMonth, "", ""}, {rePub8, "01022006", "MMDDYYYY"}} {
+		m := p.re.FindStringSubmatch(name)
+		if m == nil {
+			continue
+		}
+		if _, ok := parseDate(p.layout, m[1]); p.layout != "" && !ok {
+			return fmt.Errorf("%s: %s is not a date (%s): rename the file with the date its publisher gave it", name, m[1], p.like)
+		}
+		break
+	}
+	if t, ok := ReleaseDate(name); ok && !now.IsZero() && t.After(now.Add(24*time.Hour)) {
+		return fmt.Errorf("%s: its release date, %s, is in the future: rename the file with the date its publisher gave it", name, t.Format(time.DateOnly))
+	}
+	return nil
 }
 
 func parseDate(layout, s string) (time.Time, bool) {

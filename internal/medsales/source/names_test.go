@@ -1,6 +1,7 @@
 package source_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -49,6 +50,55 @@ func TestReleaseDate(t *testing.T) {
 				t.Fatalf("ReleaseDate(%q) = %v, %v; want %v UTC", tt.name, got, ok, want)
 			}
 		})
+	}
+}
+
+// TestCheckDates: a name whose dates no publisher wrote is refused, since
+// a load takes its release date (and NPPES its mode) from them: a date of
+// a known pattern that is no date, an NPPES span that runs backwards (a
+// weekly file's dates swapped was loaded as the full registry), a release
+// date after tomorrow. The publishers' own names pass.
+func TestCheckDates(t *testing.T) {
+	now := time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		want string // "" = accepted; else a part of the error
+	}{
+		{"npidata_pfile_20050523-20260810.csv", ""},
+		{"npidata_pfile_20260804-20260810.csv", ""},
+		{"npidata_pfile_20260810-20260810.csv", ""},
+		{"NPPES_Data_Dissemination_080426_081026_Weekly_V2.zip", ""},
+		{"NPPES_Data_Dissemination_August_2026_V2.zip", ""},
+		{"NPPES_Deactivated_NPI_Report_081126_V2.zip", ""},
+		{"OP_DTL_GNRL_PGYR2024_P01232026.csv", ""},
+		{"MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv", ""},
+		{"nucc_taxonomy_251.csv", ""},
+		{"npidata_pfile_20050523-20261206.csv", ""}, // tomorrow: a US date may be ahead of UTC's
+		{"", ""},
+		{"npidata_pfile_20260810-20260804.csv", "npidata_pfile_20260810-20260804.csv: its dates run backwards (20260810, then 20260804)"},
+		{"npidata_pfile_20051340-20261399.csv", "npidata_pfile_20051340-20261399.csv: 20051340 is not a date (YYYYMMDD)"},
+		{"pl_pfile_20050523-20261340.csv", "20261340 is not a date (YYYYMMDD)"},
+		{"NPPES_Data_Dissemination_080426_083226_Weekly_V2.zip", "083226 is not a date (MMDDYY)"},
+		{"NPPES_Deactivated_NPI_Report_131126_V2.zip", "131126 is not a date (MMDDYY)"},
+		{"OP_DTL_GNRL_PGYR2024_P02302026.csv", "02302026 is not a date (MMDDYYYY)"},
+		{"npidata_pfile_20270101-20301231.csv", "its release date, 2030-12-31, is in the future"},
+		{"npidata_pfile_20050523-20261208.csv", "its release date, 2026-12-08, is in the future"},
+		{"NPPES_Data_Dissemination_January_2027_V2.zip", "its release date, 2027-01-01, is in the future"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := source.CheckDates(tt.name, now)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("CheckDates(%q) = %v, want nil", tt.name, err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("CheckDates(%q) = %v, want an error containing %q", tt.name, err, tt.want)
+			}
+		})
+	}
+	// Without a clock only the dates themselves are checked.
+	if err := source.CheckDates("npidata_pfile_20270101-20301231.csv", time.Time{}); err != nil {
+		t.Errorf("CheckDates of a future name without a clock = %v, want nil", err)
 	}
 }
 
