@@ -201,6 +201,9 @@ func TestServeSampleFewProviders(t *testing.T) {
 	if err := loadSampleIfEmpty(ctx, d, d.ingester(nil), 3, &out, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatalf("loadSampleIfEmpty(3 providers) = %v; printed:\n%s", err, out.String())
 	}
+	if want := "wrote sample files for 3 providers in " + filepath.Join(dir, "sample") + "\n"; !strings.HasPrefix(out.String(), want) {
+		t.Errorf("output does not start by saying where the sample is (%q):\n%s", want, out.String())
+	}
 	cur, _ := datasetsJSON(t, getenv)["current"].(map[string]any)
 	for _, ds := range []string{"zcta", "nucc", "nppes", "nppes-endpoints", "partb", "partd", "openpayments"} {
 		if cur[ds] == nil {

@@ -253,6 +253,9 @@ func loadSampleIfEmpty(ctx context.Context, d *deps, svc *ingest.Service, n int,
 	if err != nil {
 		return err
 	}
+	// Where depends on DATABASE_URL (sampleDir): said, so that the files
+	// can be found to read an NPI from.
+	fmt.Fprintf(stdout, "wrote sample files for %d providers in %s\n", n, dir)
 	return loadSampleFiles(ctx, svc, files, n, stdout, log)
 }
 
