@@ -94,7 +94,16 @@ func (p *BarProgress) Update(rows, bytes, total int64) {
 	// between its renders and showed tens of GB/s for a jump of the
 	// offset.
 	elapsed := p.now().Sub(p.start)
-	p.bar.Describe(fmt.Sprintf("%d rows (%d rows/s, %.1f MB/s)", rows, perSecond(rows, elapsed), float64(perSecond(bytes, elapsed))/1e6))
+	desc := fmt.Sprintf("%d rows (%d rows/s, %.1f MB/s)", rows, perSecond(rows, elapsed), float64(perSecond(bytes, elapsed))/1e6)
+	// The last byte read is not the end of the load: the indexes, the
+	// swap and the commit follow (as long as the reading on a large file),
+	// and the load may still fail. The bar stops short of 100% and says
+	// so; Done(nil) fills it.
+	if total > 0 && bytes >= total {
+		desc = fmt.Sprintf("%d rows read, finishing (indexes, swap)", rows)
+		bytes = total - 1
+	}
+	p.bar.Describe(desc)
 	_ = p.bar.Set64(bytes)
 }
 

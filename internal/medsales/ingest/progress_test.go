@@ -45,6 +45,20 @@ func TestBarProgressFailedLoad(t *testing.T) {
 		t.Errorf("bar of a failed load = %q, want it to end with the line %q", got, "nppes: load failed after 1000 rows, 50% of the source read")
 	}
 
+	// Every byte read, then the load fails (its rejects over the
+	// threshold, an index build): never at 100% either.
+	out.Reset()
+	p = NewBarProgress(&out, "nppes", 20_000_000, clock)
+	p.Update(2000, 20_000_000, 20_000_000)
+	if got := out.String(); strings.Contains(got, "100%") || !strings.Contains(got, "2000 rows read, finishing (indexes, swap)") {
+		t.Errorf("bar once the source is read = %q, want it short of 100%% and saying the load is finishing", got)
+	}
+	p.Done(errors.New("nppes: 30 of 2000 rows rejected, more than 1%"))
+	if got := out.String(); strings.Contains(strings.TrimSuffix(got, "nppes: load failed after 2000 rows, 100% of the source read\n"), "100%") ||
+		!strings.HasSuffix(got, "\nnppes: load failed after 2000 rows, 100% of the source read\n") {
+		t.Errorf("bar of a load failed after its last byte = %q, want the bar short of 100%% and the failure line", got)
+	}
+
 	out.Reset()
 	p = NewBarProgress(&out, "nppes", 20_000_000, clock)
 	p.Update(2000, 20_000_000, 20_000_000)
