@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // ParseDate parses a date written MM/DD/YYYY (the CMS and NPPES form; one-
@@ -200,12 +201,15 @@ func CheckNPI(b []byte) error {
 	if len(b) == 0 {
 		return errors.New("NPI is empty")
 	}
-	if len(b) > 20 {
+	// Counted in characters, not bytes: ten full-width digits are ten
+	// characters (and not digits), not thirty.
+	n := utf8.RuneCount(b)
+	if n > 20 {
 		// Whatever a client sent (a path segment, a file field): not worth
 		// echoing in full.
-		return fmt.Errorf("NPI of %d characters does not have 10 digits", len(b))
+		return fmt.Errorf("NPI of %d characters does not have 10 digits", n)
 	}
-	if len(b) != 10 {
+	if n != 10 {
 		return fmt.Errorf("NPI %q does not have 10 digits", b)
 	}
 	for _, c := range b {

@@ -128,6 +128,8 @@ func TestNPI(t *testing.T) {
 		{npi: "12345A7893", wantErr: `NPI "12345A7893" is not all digits`},
 		{npi: "", wantErr: "NPI is empty"},
 		{npi: strings.Repeat("9", 5000), wantErr: "NPI of 5000 characters does not have 10 digits"},
+		{npi: "１２３４５６７８９３", wantErr: `NPI "１２３４５６７８９３" is not all digits`}, // full-width: 10 characters, 30 bytes
+		{npi: strings.Repeat("é", 21), wantErr: "NPI of 21 characters does not have 10 digits"},
 	}
 	for _, tt := range tests {
 		err := dataset.CheckNPI([]byte(tt.npi))

@@ -408,7 +408,14 @@ func decodeError(data []byte, dst any, err error) error {
 		if field == "" {
 			field = "(body)"
 		}
-		return errs.Invalid(field, "wrong type: got JSON %s, want %s", typ.Value, jsonKind(typ.Type.Kind()))
+		want := jsonKind(typ.Type.Kind())
+		// A number refused by a numeric field is one it cannot hold: too
+		// large (1e400 for a float64, 2^63 for an int64), or a fraction
+		// or exponent for an integer, which stays a wrong type.
+		if num, ok := strings.CutPrefix(typ.Value, "number "); ok && (want == "number" || !strings.ContainsAny(num, ".eE")) {
+			return errs.Invalid(field, "JSON number %s is out of range", num)
+		}
+		return errs.Invalid(field, "wrong type: got JSON %s, want %s", typ.Value, want)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		if !fieldName.MatchString(name) {

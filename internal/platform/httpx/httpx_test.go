@@ -19,6 +19,7 @@ import (
 type payload struct {
 	Name  string   `json:"name"`
 	Count int      `json:"count"`
+	Ratio float64  `json:"ratio"`
 	Tags  []string `json:"tags"`
 	Inner struct {
 		Flag bool `json:"flag"`
@@ -44,6 +45,8 @@ func TestDecode(t *testing.T) {
 		{"wrong type", `{"count":"x"}`, "", errs.CodeInvalid, "count", "wrong type"},
 		{"nested wrong type", `{"inner":{"flag":3}}`, "", errs.CodeInvalid, "inner.flag", "want boolean"},
 		{"fraction for an integer", `{"count":1.5}`, "", errs.CodeInvalid, "count", "got JSON number 1.5, want integer"},
+		{"integer out of range", `{"count":99999999999999999999}`, "", errs.CodeInvalid, "count", "JSON number 99999999999999999999 is out of range"},
+		{"number out of range", `{"ratio":1e400}`, "", errs.CodeInvalid, "ratio", "JSON number 1e400 is out of range"},
 		{"bad timestamp", `{"name":"a","at":"yesterday"}`, "", errs.CodeInvalid, "at", "RFC 3339"},
 		{"timestamp not a string", `{"at":12345}`, "", errs.CodeInvalid, "at", "RFC 3339"},
 		{"bad timestamp in a list", `{"items":[{"when":"2026-01-02T03:04:05Z"},{"when":null},{"when":"soon"}]}`, "", errs.CodeInvalid, "items[2].when", "RFC 3339"},
