@@ -155,6 +155,16 @@ func (r *Reader) readHeader(cols []Column, opts Options) error {
 	if bom, _ := r.br.Peek(2); bytes.Equal(bom, []byte{0xff, 0xfe}) || bytes.Equal(bom, []byte{0xfe, 0xff}) {
 		return &layoutError{msg: fmt.Sprintf("%s: the file is UTF-16 text (it starts with the byte order mark % X), which is not supported: convert it to UTF-8", r.file, bom)}
 	}
+	// Compressed files were refused as a header that is not text: say
+	// what they are and what to do. (A source named .zip is opened as an
+	// archive before it gets here.)
+	magic, _ := r.br.Peek(4)
+	switch {
+	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
+		return &layoutError{msg: fmt.Sprintf("%s: the file is gzip-compressed (it starts with 1F 8B), which is not read: decompress it (gunzip)", r.file)}
+	case bytes.Equal(magic, []byte("PK\x03\x04")):
+		return &layoutError{msg: fmt.Sprintf("%s: the file is a zip archive (it starts with PK 03 04): give it a name ending in .zip to load the file it holds", r.file)}
+	}
 	line, err := r.readLine(maxHeader)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
