@@ -638,9 +638,14 @@ func oneYear(cands []*zip.File, opts Options) ([]*zip.File, error) {
 func loneMember(files []*zip.File, d medsales.Dataset, df datasetFile) (*zip.File, error) {
 	ext := strings.ToLower(path.Ext(df.like))
 	var data []*zip.File
+	headerCopies := 0
 	for _, f := range files {
 		base := memberBase(f.Name)
-		if !isDir(f) && strings.ToLower(path.Ext(base)) == ext && !isHeaderCopy(base) {
+		switch {
+		case isDir(f) || strings.ToLower(path.Ext(base)) != ext:
+		case isHeaderCopy(base):
+			headerCopies++
+		default:
 			data = append(data, f)
 		}
 	}
@@ -658,8 +663,16 @@ func loneMember(files []*zip.File, d medsales.Dataset, df datasetFile) (*zip.Fil
 		return nil, fmt.Errorf("%s, and its only %s member is named like the %s file; it contains %s",
 			want, ext, other, listMembers(files))
 	}
-	return nil, fmt.Errorf("%s, and %d other %s members, so which to load is unclear; it contains %s",
-		want, len(data), ext, listMembers(files))
+	others := fmt.Sprintf("%d other %s members", len(data), ext)
+	switch headerCopies {
+	case 0:
+	case 1:
+		others += " (and a header-only copy, which is not loaded)"
+	default:
+		others += fmt.Sprintf(" (and %d header-only copies, which are not loaded)", headerCopies)
+	}
+	return nil, fmt.Errorf("%s, and %s, so which to load is unclear; it contains %s",
+		want, others, listMembers(files))
 }
 
 // dataMembers returns the .csv and .txt members of an archive.
