@@ -122,7 +122,7 @@ func TestOpenZipNoMemberOfDataset(t *testing.T) {
 		{name: "only a header-only copy", dataset: medsales.NPPES, zip: buildZip(t, fileheader, readme),
 			says: []string{"no member named like the nppes file", "nor any other .csv member to load", fileheader.name}},
 		{name: "the header-only copy is listed and said not to count", dataset: medsales.NPPESEndpoints,
-			zip: buildZip(t, sized("npidata_pfile_20050523-20260810.csv", 10), sized("pl_pfile_20050523-20260810.csv", 10), fileheader),
+			zip:  buildZip(t, sized("npidata_pfile_20050523-20260810.csv", 10), sized("pl_pfile_20050523-20260810.csv", 10), fileheader),
 			says: []string{"2 other .csv members (and a header-only copy, which is not loaded)", fileheader.name}},
 		{name: "no data file at all", dataset: medsales.ZCTA, zip: buildZip(t, readme),
 			says: []string{"no member named like the zcta file (*_Gaz_zcta_national.txt)", readme.name}},
