@@ -71,3 +71,21 @@ func TestBadFlagValueShowsUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestBadSourceNameWithoutUsage: what is wrong with the source's file name
+// (its dates cannot be) is said alone: the usage, which the operator did
+// not get wrong, is not printed before it.
+func TestBadSourceNameWithoutUsage(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "npidata_pfile_20260810-20260804.csv")
+	if err := os.WriteFile(src, []byte("NPI\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"ingest", "nppes", src}, func(string) string { return "" }, nil, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "its dates run backwards (20260810, then 20260804)") {
+		t.Errorf("err = %v, want the dates refused", err)
+	}
+	if strings.Contains(stderr.String(), "Usage:") || stdout.Len() != 0 {
+		t.Errorf("stdout %.60q, stderr %.60q, want neither the usage nor anything on stdout", stdout.String(), stderr.String())
+	}
+}
