@@ -345,19 +345,14 @@ func (s *Store) SetPatientActive(ctx context.Context, a adherence.Actor, orgID, 
 	return p, nil
 }
 
-// excludePatientDoses marks the patient's scheduled doses due from now on
-// excluded. The plans are locked first so that a concurrent ExtendHorizon
+// excludePatientDoses marks the patient's doses due from now on excluded
+// (excludeAhead). The plans are locked first so that a concurrent ExtendHorizon
 // chunk holding them finishes before the doses are read.
 func excludePatientDoses(ctx context.Context, tx *db.Tx, orgID, patientID string, now time.Time) error {
 	if _, err := lockPatientPlans(ctx, tx, orgID, patientID); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE dose_instances SET status = 'excluded'
-		WHERE org_id = $1 AND patient_id = $2 AND due_at >= $3 AND status = 'scheduled'`, orgID, patientID, now)
-	if err != nil {
-		return fmt.Errorf("exclude doses: %w", err)
-	}
-	return nil
+	return excludeAhead(ctx, tx, "patient_id", orgID, patientID, now)
 }
 
 // regeneratePatient regenerates the future doses of every active plan of

@@ -704,17 +704,47 @@ func (s *Store) applyStatus(ctx context.Context, tx *db.Tx, p *adherence.Plan, n
 	case adherence.PlanActive:
 		return s.regenerateIfActive(ctx, tx, p, now)
 	case adherence.PlanPaused:
-		_, err = tx.ExecContext(ctx, `UPDATE dose_instances SET status = 'excluded'
-			WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3 AND status = 'scheduled'`, p.OrgID, p.ID, now)
+		err = excludeAhead(ctx, tx, "plan_id", p.OrgID, p.ID, now)
 	case adherence.PlanStopped:
+		// Every dose not yet due goes, with an outcome in advance or
+		// not (a skip a day ahead, a taking inside the on-time window
+		// before the due time): it never falls due. Its events become
+		// orphans.
 		const doomed = `FROM dose_instances
-			WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3 AND status IN ('scheduled', 'excluded')`
+			WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3`
 		if _, err = tx.ExecContext(ctx, orphanEventsOf(`(SELECT id `+doomed+`)`), p.OrgID, p.ID, now); err == nil {
 			_, err = tx.ExecContext(ctx, `DELETE `+doomed, p.OrgID, p.ID, now)
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("update doses: %w", err)
+	}
+	return nil
+}
+
+// excludeAhead marks excluded the doses due from now on of the plan or the
+// patient (column plan_id or patient_id = id) of orgID: those still
+// scheduled, and those decided in advance (skipped up to a day ahead,
+// taken inside the on-time window before the due time). A dose excluded
+// is not due, so an outcome in advance stands for nothing: its takings and
+// skips become "recorded", as those that arrive for an excluded dose are,
+// and score it again should a resume or a reactivation bring it back
+// before it is due (scoreRevived). Left as they were, a plan paused (or a
+// patient deactivated) after a skip in advance counted the skip in its
+// reports for a dose that would never fall due.
+func excludeAhead(ctx context.Context, tx *db.Tx, column, orgID, id string, now time.Time) error {
+	decided := `SELECT id FROM dose_instances
+		WHERE org_id = $1 AND ` + column + ` = $2 AND due_at >= $3 AND status NOT IN ('scheduled', 'excluded')`
+	_, err := tx.ExecContext(ctx, `UPDATE events SET result = 'recorded', dose_status = '', double_dose = $4
+		WHERE dose_instance_id IN (`+decided+`) AND kind IN ('taken', 'opened', 'skipped')`, orgID, id, now, false)
+	if err != nil {
+		return fmt.Errorf("record the events of doses excluded: %w", err)
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE dose_instances SET status = 'excluded', taken_at = NULL, event_id = NULL,
+			skip_reason = NULL, resolved_at = NULL, double_dose = $4
+		WHERE org_id = $1 AND `+column+` = $2 AND due_at >= $3 AND status <> 'excluded'`, orgID, id, now, false)
+	if err != nil {
+		return fmt.Errorf("exclude doses: %w", err)
 	}
 	return nil
 }

@@ -173,3 +173,113 @@ func TestRevivedEventsMatchAsIfScheduled(t *testing.T) {
 		}
 	})
 }
+
+// TestOutcomesInAdvanceGoWithTheirDose: a dose decided before it was due
+// (skipped in advance, taken inside its on-time window before the due
+// time) follows its dose when the plan is paused or stopped or the
+// patient deactivated before that time: excluded, its events recorded
+// (and scoring it again when a resume or a reactivation brings it back
+// before it is due), or deleted with the stopped plan's future doses, its
+// events orphans. The outcome stayed on the dose: a plan stopped after a
+// skip in advance reported a skipped dose that would never fall due.
+func TestOutcomesInAdvanceGoWithTheirDose(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		at := func(d, hh, mm int) time.Time { return time.Date(2026, 3, d, hh, mm, 0, 0, time.UTC) }
+		p := f.patient("UTC")
+		pl := f.plan(p.ID, timeOfDay("12:00:00"))
+		dose := func(plan string, day int) adherence.DoseInstance {
+			t.Helper()
+			ds := f.doses(plan, at(day, 0, 0), at(day+1, 0, 0))
+			if len(ds) != 1 {
+				t.Fatalf("%d doses of plan %s on March %d, want 1", len(ds), plan, day)
+			}
+			return ds[0]
+		}
+		skipAhead := func(plan string, day int, key string) adherence.Event {
+			t.Helper()
+			in := f.ev(p.ID, plan, adherence.EventSkipped, f.now, key)
+			in.Event.RequestedDose = dose(plan, day).ID
+			o := f.record(in)[0]
+			if o.Err != nil || o.Event.Result != adherence.ResultScored || dose(plan, day).Status != adherence.DoseSkipped {
+				t.Fatalf("skip in advance: %+v, dose %+v", o, dose(plan, day))
+			}
+			return o.Event
+		}
+		counts := func(plan string, day int) adherence.DoseCounts {
+			t.Helper()
+			c, err := f.s.DoseCounts(f.ctx, f.org, store.ReportFilter{PlanID: plan, From: at(day, 0, 0), To: at(day+1, 0, 0)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+		eventIs := func(id, result, status string) {
+			t.Helper()
+			if n := f.count(`SELECT COUNT(*) FROM events WHERE id = $1 AND result = $2 AND dose_status = $3`, id, result, status); n != 1 {
+				t.Errorf("event %s is not %s/%q", id, result, status)
+			}
+		}
+		setPlan := func(plan string, st adherence.PlanStatus) {
+			t.Helper()
+			if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, plan, st); err != nil {
+				t.Fatalf("set plan %s: %v", st, err)
+			}
+		}
+
+		// Paused after a skip in advance: excluded, the skip recorded;
+		// resumed before the dose is due: skipped again.
+		f.now = at(2, 9, 0)
+		skip := skipAhead(pl.ID, 2, "skip-ahead")
+		f.now = at(2, 9, 10)
+		setPlan(pl.ID, adherence.PlanPaused)
+		if d := dose(pl.ID, 2); d.Status != adherence.DoseExcluded || d.EventID != "" || d.SkipReason != "" {
+			t.Errorf("dose skipped in advance, plan paused: %+v, want excluded without the skip", d)
+		}
+		if c := counts(pl.ID, 2); c.Skipped != 0 || c.Excluded != 1 {
+			t.Errorf("report of the paused plan's day: %+v, want the dose excluded, not skipped", c)
+		}
+		eventIs(skip.ID, "recorded", "")
+		f.now = at(2, 9, 20)
+		setPlan(pl.ID, adherence.PlanActive)
+		if d := dose(pl.ID, 2); d.Status != adherence.DoseSkipped || d.EventID != skip.ID || d.SkipReason != "side_effects" {
+			t.Errorf("plan resumed before the dose: %+v, want skipped by %s again", d, skip.ID)
+		}
+		eventIs(skip.ID, "scored", "skipped")
+
+		// Patient deactivated after a skip in advance, then reactivated.
+		f.now = at(3, 9, 0)
+		skip3 := skipAhead(pl.ID, 3, "skip-ahead-3")
+		f.now = at(3, 9, 5)
+		if _, err := f.s.SetPatientActive(f.ctx, f.actor, f.org, p.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		if d := dose(pl.ID, 3); d.Status != adherence.DoseExcluded {
+			t.Errorf("dose skipped in advance, patient deactivated: %+v, want excluded", d)
+		}
+		eventIs(skip3.ID, "recorded", "")
+		f.now = at(3, 9, 10)
+		if _, err := f.s.SetPatientActive(f.ctx, f.actor, f.org, p.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		if d := dose(pl.ID, 3); d.Status != adherence.DoseSkipped || d.EventID != skip3.ID {
+			t.Errorf("patient reactivated before the dose: %+v, want skipped by %s again", d, skip3.ID)
+		}
+
+		// Stopped after a taking inside the on-time window, before the
+		// due time: the dose goes, the taking is an orphan.
+		f.now = at(4, 11, 35)
+		taken := f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, at(4, 11, 30), "taken-ahead"))[0]
+		if taken.Err != nil || dose(pl.ID, 4).Status != adherence.DoseTakenOnTime {
+			t.Fatalf("taking before the due time: %+v, dose %+v", taken, dose(pl.ID, 4))
+		}
+		f.now = at(4, 11, 40)
+		setPlan(pl.ID, adherence.PlanStopped)
+		if ds := f.doses(pl.ID, at(4, 0, 0), at(5, 0, 0)); len(ds) != 0 {
+			t.Errorf("doses of the stopped plan due after the stop: %+v, want none", ds)
+		}
+		if c := counts(pl.ID, 4); c.Scheduled != 0 || c.OnTime != 0 || c.Orphans != 1 {
+			t.Errorf("report of the stopped plan's day: %+v, want no dose and the taking an orphan", c)
+		}
+		eventIs(taken.Event.ID, "orphan", "")
+	})
+}
