@@ -318,6 +318,7 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 		return in[order[a]].Event.OccurredAt.Before(in[order[b]].Event.OccurredAt)
 	})
 	var outbox []outboxRecord
+	var superseded []db.Statement
 	for _, i := range order {
 		e := &in[i].Event
 		e.ID = newID()
@@ -369,6 +370,9 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 					// says they skipped it): escalations of the miss stop.
 					outbox = append(outbox, resolvedRecord(e, c, now))
 				}
+				if st := supersede(c, e, w); st != nil {
+					superseded = append(superseded, *st)
+				}
 				c.Status, c.eventID, c.dirty = d.Status, e.ID, true
 				c.resolvedAt = &now
 				c.TakenAt = d.TakenAt
@@ -407,6 +411,7 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 		return err
 	}
 	stmts = append(stmts, ob...)
+	stmts = append(stmts, superseded...)
 	appendAudit := func() error {
 		// The replays' events are known once the group's own are decided
 		// (a repeat of an item of the group answers with that item's).
@@ -471,6 +476,27 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 		out[i] = EventOutcome{Event: out[j].Event, Replayed: out[j].Err == nil, Err: out[j].Err}
 	}
 	return nil
+}
+
+// supersede returns the update of the taking recorded for c when taking e,
+// earlier, replaces it (the earliest evidence wins, see match.Decide), or
+// nil. The replaced event becomes what it would have been had it come
+// second: a duplicate within the de-duplication window of e, else a
+// taking recorded as a possible double dose. Left "scored", two events
+// each said they had scored the one dose.
+func supersede(c *liveInstance, e *adherence.Event, w adherence.Windows) *db.Statement {
+	if !c.Status.Taken() || c.TakenAt == nil || c.eventID == "" || c.eventID == e.ID {
+		return nil
+	}
+	if e.Kind != adherence.EventTaken && e.Kind != adherence.EventOpened {
+		return nil
+	}
+	result, double := adherence.ResultDuplicate, false
+	if c.TakenAt.Sub(e.OccurredAt) > w.OpenDedupe {
+		result, double = adherence.ResultRecorded, true
+	}
+	return &db.Statement{SQL: `UPDATE events SET result = $1, dose_status = '', double_dose = $2 WHERE id = $3`,
+		Args: []any{string(result), double, c.eventID}}
 }
 
 // orphanEventsOf is the UPDATE that makes orphans of the events matched to

@@ -1395,3 +1395,47 @@ func TestRememberedWindowsChanged(t *testing.T) {
 		}
 	})
 }
+
+// TestEarlierTakingSupersedesTheRecordedOne: a taking reported after
+// another but earlier than it replaces it on the dose (the earliest
+// evidence wins), and the replaced event becomes what it would have been
+// had it come second: a duplicate within the de-duplication window, else
+// a taking recorded as a possible double dose. It stayed "scored", so two
+// events each said they had scored the dose.
+func TestEarlierTakingSupersedesTheRecordedOne(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		at := func(hh, mm int) time.Time { return time.Date(2026, 3, 2, hh, mm, 0, 0, time.UTC) }
+		p := f.patient("UTC")
+		pl := f.plan(p.ID, timeOfDay("08:00:00"))
+		f.now = at(10, 0)
+		take := func(hh, mm int, key string) adherence.Event {
+			t.Helper()
+			o := f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, at(hh, mm), key))[0]
+			if o.Err != nil || o.Event.Result != adherence.ResultScored {
+				t.Fatalf("taking at %02d:%02d: %+v", hh, mm, o)
+			}
+			return o.Event
+		}
+		eventIs := func(e adherence.Event, result, status string, double bool) {
+			t.Helper()
+			if n := f.count(`SELECT COUNT(*) FROM events WHERE id = $1 AND result = $2 AND dose_status = $3 AND double_dose = $4`, e.ID, result, status, double); n != 1 {
+				t.Errorf("event %s (%s) is not %s/%q, double dose %v", e.ID, e.ClientEventID, result, status, double)
+			}
+		}
+		last := take(9, 30, "late")
+		earlier := take(9, 20, "earlier") // 10 minutes before: the same taking
+		eventIs(last, "duplicate", "", false)
+		eventIs(earlier, "scored", "taken_late", false)
+		first := take(8, 30, "first") // 50 minutes before: a possible double dose
+		eventIs(earlier, "recorded", "", true)
+		eventIs(first, "scored", "taken_on_time", true)
+		eventIs(last, "duplicate", "", false)
+		ds := f.doses(pl.ID, at(0, 0), at(23, 0))
+		if len(ds) != 1 || ds[0].Status != adherence.DoseTakenOnTime || ds[0].EventID != first.ID || !ds[0].DoubleDose {
+			t.Errorf("dose: %+v, want taken on time by %s, a possible double dose", ds, first.ID)
+		}
+		if n := f.count(`SELECT COUNT(*) FROM events WHERE dose_instance_id = $1 AND result = 'scored'`, ds[0].ID); n != 1 {
+			t.Errorf("%d events say they scored the dose, want 1", n)
+		}
+	})
+}
