@@ -163,7 +163,7 @@ func (r *Reader) readHeader(cols []Column, opts Options) error {
 	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
 		return &layoutError{msg: fmt.Sprintf("%s: the file is gzip-compressed (it starts with 1F 8B), which is not read: decompress it (gunzip)", r.file)}
 	case bytes.Equal(magic, []byte("PK\x03\x04")):
-		return &layoutError{msg: fmt.Sprintf("%s: the file is a zip archive (it starts with PK 03 04): give it a name ending in .zip to load the file it holds", r.file)}
+		return &layoutError{msg: fmt.Sprintf("%s: the file is a zip archive (it starts with PK 03 04), not the dataset's text file: load it by a name ending in .zip, which is opened as an archive", r.file)}
 	}
 	line, err := r.readLine(maxHeader)
 	if err != nil {

@@ -289,7 +289,7 @@ func TestNewReaderRefuses(t *testing.T) {
 		{"one missing column of two", "NPI,Other\n", `f.csv: missing required column "Entity Type Code" (header has 2 columns): the publisher may have renamed or dropped them`},
 		{"two missing columns", "Code,Grouping\n", `f.csv: missing required columns "NPI", "Entity Type Code" (header has 2 columns): wrong file for the dataset`},
 		// Compressed: refused as a header that is not text.
-		{"zip archive", "PK\x03\x04\x14\x00\x00\x00\x08\x00\n", "f.csv: the file is a zip archive (it starts with PK 03 04): give it a name ending in .zip to load the file it holds"},
+		{"zip archive", "PK\x03\x04\x14\x00\x00\x00\x08\x00\n", "f.csv: the file is a zip archive (it starts with PK 03 04), not the dataset's text file: load it by a name ending in .zip, which is opened as an archive"},
 		{"gzip file", "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff\n", "f.csv: the file is gzip-compressed (it starts with 1F 8B), which is not read: decompress it (gunzip)"},
 		{"binary file", "\x7fELF\x02\x01\x01\x00\n", "f.csv: header line contains control byte 0x7f, not a text file: wrong file for the dataset"},
 		{"non-UTF-8 header", "NPI,Entity \xe9Type Code\n", "f.csv: header line is not UTF-8 text: wrong file for the dataset"},
