@@ -1416,20 +1416,14 @@ func TestEarlierTakingSupersedesTheRecordedOne(t *testing.T) {
 			}
 			return o.Event
 		}
-		eventIs := func(e adherence.Event, result, status string, double bool) {
-			t.Helper()
-			if n := f.count(`SELECT COUNT(*) FROM events WHERE id = $1 AND result = $2 AND dose_status = $3 AND double_dose = $4`, e.ID, result, status, double); n != 1 {
-				t.Errorf("event %s (%s) is not %s/%q, double dose %v", e.ID, e.ClientEventID, result, status, double)
-			}
-		}
 		last := take(9, 30, "late")
 		earlier := take(9, 20, "earlier") // 10 minutes before: the same taking
-		eventIs(last, "duplicate", "", false)
-		eventIs(earlier, "scored", "taken_late", false)
+		f.eventIs(last.ID, "duplicate", "", false)
+		f.eventIs(earlier.ID, "scored", "taken_late", false)
 		first := take(8, 30, "first") // 50 minutes before: a possible double dose
-		eventIs(earlier, "recorded", "", true)
-		eventIs(first, "scored", "taken_on_time", true)
-		eventIs(last, "duplicate", "", false)
+		f.eventIs(earlier.ID, "recorded", "", true)
+		f.eventIs(first.ID, "scored", "taken_on_time", true)
+		f.eventIs(last.ID, "duplicate", "", false)
 		ds := f.doses(pl.ID, at(0, 0), at(23, 0))
 		if len(ds) != 1 || ds[0].Status != adherence.DoseTakenOnTime || ds[0].EventID != first.ID || !ds[0].DoubleDose {
 			t.Errorf("dose: %+v, want taken on time by %s, a possible double dose", ds, first.ID)

@@ -119,6 +119,15 @@ func (f *fixture) allDoses(planID string) []adherence.DoseInstance {
 	return f.doses(planID, time.Time{}, time.Time{})
 }
 
+// eventIs fails the test unless event id is stored with result, the
+// dose status it set and its possible-double-dose flag.
+func (f *fixture) eventIs(id, result, status string, double bool) {
+	f.t.Helper()
+	if n := f.count(`SELECT COUNT(*) FROM events WHERE id = $1 AND result = $2 AND dose_status = $3 AND double_dose = $4`, id, result, status, double); n != 1 {
+		f.t.Errorf("event %s is not %s/%q, double dose %v", id, result, status, double)
+	}
+}
+
 // sqlitePlan returns the lines of SQLite's EXPLAIN QUERY PLAN of query.
 func (f *fixture) sqlitePlan(query string, args ...any) []string {
 	f.t.Helper()

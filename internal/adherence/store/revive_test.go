@@ -213,12 +213,6 @@ func TestOutcomesInAdvanceGoWithTheirDose(t *testing.T) {
 			}
 			return c
 		}
-		eventIs := func(id, result, status string) {
-			t.Helper()
-			if n := f.count(`SELECT COUNT(*) FROM events WHERE id = $1 AND result = $2 AND dose_status = $3`, id, result, status); n != 1 {
-				t.Errorf("event %s is not %s/%q", id, result, status)
-			}
-		}
 		setPlan := func(plan string, st adherence.PlanStatus) {
 			t.Helper()
 			if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, plan, st); err != nil {
@@ -238,13 +232,13 @@ func TestOutcomesInAdvanceGoWithTheirDose(t *testing.T) {
 		if c := counts(pl.ID, 2); c.Skipped != 0 || c.Excluded != 1 {
 			t.Errorf("report of the paused plan's day: %+v, want the dose excluded, not skipped", c)
 		}
-		eventIs(skip.ID, "recorded", "")
+		f.eventIs(skip.ID, "recorded", "", false)
 		f.now = at(2, 9, 20)
 		setPlan(pl.ID, adherence.PlanActive)
 		if d := dose(pl.ID, 2); d.Status != adherence.DoseSkipped || d.EventID != skip.ID || d.SkipReason != "side_effects" {
 			t.Errorf("plan resumed before the dose: %+v, want skipped by %s again", d, skip.ID)
 		}
-		eventIs(skip.ID, "scored", "skipped")
+		f.eventIs(skip.ID, "scored", "skipped", false)
 
 		// Patient deactivated after a skip in advance, then reactivated.
 		f.now = at(3, 9, 0)
@@ -256,7 +250,7 @@ func TestOutcomesInAdvanceGoWithTheirDose(t *testing.T) {
 		if d := dose(pl.ID, 3); d.Status != adherence.DoseExcluded {
 			t.Errorf("dose skipped in advance, patient deactivated: %+v, want excluded", d)
 		}
-		eventIs(skip3.ID, "recorded", "")
+		f.eventIs(skip3.ID, "recorded", "", false)
 		f.now = at(3, 9, 10)
 		if _, err := f.s.SetPatientActive(f.ctx, f.actor, f.org, p.ID, true); err != nil {
 			t.Fatal(err)
@@ -280,6 +274,6 @@ func TestOutcomesInAdvanceGoWithTheirDose(t *testing.T) {
 		if c := counts(pl.ID, 4); c.Scheduled != 0 || c.OnTime != 0 || c.Orphans != 1 {
 			t.Errorf("report of the stopped plan's day: %+v, want no dose and the taking an orphan", c)
 		}
-		eventIs(taken.Event.ID, "orphan", "")
+		f.eventIs(taken.Event.ID, "orphan", "", false)
 	})
 }

@@ -38,22 +38,30 @@ var (
 //
 // Two-digit years are read as 20YY.
 func ReleaseDate(name string) (time.Time, bool) {
-	if m := reRange8.FindStringSubmatch(name); m != nil {
-		return parseDate("20060102", m[1])
+	t, _, _, ok := releaseDate(name)
+	return t, ok
+}
+
+// releaseDate is ReleaseDate, with the text the first pattern that
+// matches read and its form (YYYYMMDD, …): text is empty when none
+// matches, and set with ok false when it is no date.
+func releaseDate(name string) (t time.Time, text, like string, ok bool) {
+	for _, p := range []struct {
+		re           *regexp.Regexp
+		layout, like string
+	}{{reRange8, "20060102", "YYYYMMDD"}, {reWeekly, "010206", "MMDDYY"}, {reDeact, "010206", "MMDDYY"}, {reMonth, "January 2006", ""}, {rePub8, "01022006", "MMDDYYYY"}} {
+		m := p.re.FindStringSubmatch(name)
+		if m == nil {
+			continue
+		}
+		text = m[1]
+		if p.re == reMonth {
+			text = strings.ToUpper(m[1][:1]) + strings.ToLower(m[1][1:]) + " " + m[2]
+		}
+		t, ok = parseDate(p.layout, text)
+		return t, text, p.like, ok
 	}
-	if m := reWeekly.FindStringSubmatch(name); m != nil {
-		return parseDate("010206", m[1])
-	}
-	if m := reDeact.FindStringSubmatch(name); m != nil {
-		return parseDate("010206", m[1])
-	}
-	if m := reMonth.FindStringSubmatch(name); m != nil {
-		return parseDate("January 2006", strings.ToUpper(m[1][:1])+strings.ToLower(m[1][1:])+" "+m[2])
-	}
-	if m := rePub8.FindStringSubmatch(name); m != nil {
-		return parseDate("01022006", m[1])
-	}
-	return time.Time{}, false
+	return time.Time{}, "", "", false
 }
 
 // CheckDates refuses a name whose dates cannot be what a publisher wrote,
@@ -72,28 +80,15 @@ func CheckDates(name string, now time.Time) error {
 		switch {
 		case !ok1:
 			return fmt.Errorf("%s: %s is not a date (YYYYMMDD): rename the file with the dates its publisher gave it", name, m[1])
-		case !ok2:
-			return fmt.Errorf("%s: %s is not a date (YYYYMMDD): rename the file with the dates its publisher gave it", name, m[2])
-		case to.Before(from):
+		case ok2 && to.Before(from):
 			return fmt.Errorf("%s: its dates run backwards (%s, then %s): the first starts the span the file covers, the second is its release date; rename the file", name, m[1], m[2])
 		}
 	}
-	// The date ReleaseDate reads (that of the first pattern that matches)
-	// must be one. (A month's name and year always are.)
-	for _, p := range []struct {
-		re           *regexp.Regexp
-		layout, like string
-	}{{reRange8, "20060102", "YYYYMMDD"}, {reWeekly, "010206", "MMDDYY"}, {reDeact, "010206", "MMDDYY"}, {reMonth, "", ""}, {rePub8, "01022006", "MMDDYYYY"}} {
-		m := p.re.FindStringSubmatch(name)
-		if m == nil {
-			continue
-		}
-		if _, ok := parseDate(p.layout, m[1]); p.layout != "" && !ok {
-			return fmt.Errorf("%s: %s is not a date (%s): rename the file with the date its publisher gave it", name, m[1], p.like)
-		}
-		break
-	}
-	if t, ok := ReleaseDate(name); ok && !now.IsZero() && t.After(now.Add(24*time.Hour)) {
+	t, text, like, ok := releaseDate(name)
+	switch {
+	case text != "" && !ok:
+		return fmt.Errorf("%s: %s is not a date (%s): rename the file with the date its publisher gave it", name, text, like)
+	case ok && !now.IsZero() && t.After(now.Add(24*time.Hour)):
 		return fmt.Errorf("%s: its release date, %s, is in the future: rename the file with the date its publisher gave it", name, t.Format(time.DateOnly))
 	}
 	return nil
