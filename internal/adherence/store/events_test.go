@@ -1407,6 +1407,8 @@ func TestEarlierTakingSupersedesTheRecordedOne(t *testing.T) {
 		at := func(hh, mm int) time.Time { return time.Date(2026, 3, 2, hh, mm, 0, 0, time.UTC) }
 		p := f.patient("UTC")
 		pl := f.plan(p.ID, timeOfDay("08:00:00"))
+		p2 := f.patient("UTC")
+		pl2 := f.plan(p2.ID, timeOfDay("08:00:00", "20:00:00"))
 		f.now = at(10, 0)
 		take := func(hh, mm int, key string) adherence.Event {
 			t.Helper()
@@ -1431,5 +1433,30 @@ func TestEarlierTakingSupersedesTheRecordedOne(t *testing.T) {
 		if n := f.count(`SELECT COUNT(*) FROM events WHERE dose_instance_id = $1 AND result = 'scored'`, ds[0].ID); n != 1 {
 			t.Errorf("%d events say they scored the dose, want 1", n)
 		}
+
+		// One group replacing the takings of several doses (a device
+		// syncing a day late): each replaced event gets its own outcome.
+		f.now = at(22, 0)
+		var recorded []adherence.Event
+		for _, tm := range [][2]int{{9, 30}, {21, 0}} {
+			o := f.record(f.ev(p2.ID, pl2.ID, adherence.EventTaken, at(tm[0], tm[1]), fmt.Sprintf("p2-%02d", tm[0])))[0]
+			if o.Err != nil || o.Event.Result != adherence.ResultScored {
+				t.Fatalf("taking at %02d:%02d: %+v", tm[0], tm[1], o)
+			}
+			recorded = append(recorded, o.Event)
+		}
+		outs := f.record(
+			f.ev(p2.ID, pl2.ID, adherence.EventTaken, at(9, 25), "p2-sync-morning"), // 5 minutes before: the same taking
+			f.ev(p2.ID, pl2.ID, adherence.EventTaken, at(20, 0), "p2-sync-evening"), // an hour before: a possible double dose
+		)
+		for _, o := range outs {
+			if o.Err != nil || o.Event.Result != adherence.ResultScored {
+				t.Fatalf("synced taking: %+v", o)
+			}
+		}
+		f.eventIs(recorded[0].ID, "duplicate", "", false)
+		f.eventIs(recorded[1].ID, "recorded", "", true)
+		f.eventIs(outs[0].Event.ID, "scored", "taken_late", false)
+		f.eventIs(outs[1].Event.ID, "scored", "taken_on_time", true)
 	})
 }
