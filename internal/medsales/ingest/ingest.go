@@ -391,11 +391,22 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 	if req.DataYear != 0 {
 		v.DataYear = &req.DataYear
 	}
+	// names are the source's names that may carry its data year: the
+	// one given until it is open, then the file's (a zip member's first)
+	// and its archive's.
+	names := []string{source.NameOf(req.Source)}
 	// refuse records a load that could not start in the history, so an
 	// operator who queued it through the API can see why.
 	refuse := func(err error) (Result, error) {
 		if v.Mode == "" {
 			v.Mode = store.ModeFull
+		}
+		for _, name := range names {
+			// The year the name carries, as a load that starts records
+			// it (data-model.md: a failed load shows it too).
+			if y, ok := store.YearFromName(req.Dataset, name); ok && v.DataYear == nil && name != "" {
+				v.DataYear = &y
+			}
 		}
 		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
@@ -461,6 +472,7 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 		return refuse(err)
 	}
 	defer f.Close()
+	names = []string{f.Name, f.Archive}
 	v.SourceFile = f.Name
 	if f.Archive != "" {
 		v.SourceFile = f.Archive + "/" + f.Name
@@ -632,8 +644,15 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 	res.Loaded, res.Rejected, res.Skipped, res.Stale, res.DataYear = out.Loaded, out.Rejected, out.Skipped, out.Stale, out.DataYear
 	res.Duration = s.Now().Sub(start)
 	s.Metrics.succeeded(req.Dataset, out, res.Duration)
-	log.InfoContext(ctx, "ingest finished", "loaded", out.Loaded, "rejected", out.Rejected, "skipped", out.Skipped, "stale", out.Stale,
-		"duration_ms", res.Duration.Milliseconds(), "rows_per_s", perSecond(out.Loaded+out.Rejected+out.Stale, res.Duration))
+	attrs := []any{"loaded", out.Loaded, "rejected", out.Rejected, "skipped", out.Skipped, "stale", out.Stale,
+		"duration_ms", res.Duration.Milliseconds(), "rows_per_s", perSecond(out.Loaded+out.Rejected+out.Stale, res.Duration)}
+	if res.RejectsFile != "" {
+		// The file's name is not always <dataset>-<version>.rejects.csv
+		// (another database's load may have taken it): for a load run by
+		// the worker, this line is where the operator finds it.
+		attrs = append(attrs, "rejects_file", res.RejectsFile)
+	}
+	log.InfoContext(ctx, "ingest finished", attrs...)
 	return res, nil
 }
 

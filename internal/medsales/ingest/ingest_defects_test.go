@@ -191,6 +191,32 @@ func TestRunRefusesNamesWithImpossibleDates(t *testing.T) {
 	})
 }
 
+// TestRefusedLoadRecordsItsYear: a load refused before it starts (its
+// file missing, a release date in the future) records the data year its
+// name carries, as a load that starts and fails does (data-model.md).
+func TestRefusedLoadRecordsItsYear(t *testing.T) {
+	each(t, func(t *testing.T, e env) {
+		ctx := context.Background()
+		future := time.Now().UTC().AddDate(1, 0, 0).Format("01022006")
+		cases := []struct {
+			src  string
+			year int
+		}{
+			{filepath.Join(e.dir, "absent", "OP_DTL_GNRL_PGYR2024_P01302025.csv"), 2024},
+			{write(t, e.dir, "OP_DTL_GNRL_PGYR2023_P"+future+".csv", []byte("Record_ID,Program_Year\n1,2023\n")), 2023},
+		}
+		for _, c := range cases {
+			if _, err := e.svc.Run(ctx, ingest.Request{Dataset: medsales.OpenPayments, Source: c.src}, nil); err == nil {
+				t.Fatalf("load of %s succeeded", c.src)
+			}
+			hist, err := e.st.Versions(ctx, medsales.OpenPayments, 1)
+			if err != nil || len(hist) != 1 || hist[0].Status != store.StatusFailed || hist[0].DataYear == nil || *hist[0].DataYear != c.year {
+				t.Errorf("history of the refused load of %s: %+v (%v), want it failed with data year %d", filepath.Base(c.src), hist, err, c.year)
+			}
+		}
+	})
+}
+
 // TestRunPlacesSecondaryLocations: secondary practice locations loaded
 // through the service get their ZIP centroid, like main addresses.
 func TestRunPlacesSecondaryLocations(t *testing.T) {
@@ -211,6 +237,40 @@ func TestRunPlacesSecondaryLocations(t *testing.T) {
 		}
 		if n := count(t, e.d, `SELECT COUNT(*) FROM practice_locations WHERE country = 'FR' AND lat IS NULL`); n != 1 {
 			t.Errorf("the foreign location got coordinates")
+		}
+	})
+}
+
+// TestSuccessLogsRejectsFile: a load that succeeds with rows rejected
+// names its rejects file in its log lines, "ingest finished" and the
+// worker's "ingest job done": for a load queued through the API they are
+// the operator's only pointer to it, and its name is not always the one
+// derived from the version (see TestRejectsFileNeverOverwritten).
+func TestSuccessLogsRejectsFile(t *testing.T) {
+	each(t, func(t *testing.T, e env) {
+		w := &ingest.Worker{Service: e.svc, Logger: e.svc.Logger}
+		job := &river.Job[ingest.JobArgs]{
+			JobRow: &rivertype.JobRow{ID: 1, Kind: ingest.JobArgs{}.Kind()},
+			Args:   ingest.JobArgs{Request: ingest.Request{Dataset: medsales.PartD, Source: sample(t, e.dir, partDFile, 0), MaxRejectRatio: 0.5}},
+		}
+		if err := w.Work(context.Background(), job); err != nil {
+			t.Fatalf("load with 20%% rejects under a 50%% threshold: %v", err)
+		}
+		entries, err := os.ReadDir(e.svc.RejectsDir)
+		if err != nil || len(entries) != 1 {
+			t.Fatalf("rejects dir: %v, %v; want one file", entries, err)
+		}
+		path := filepath.Join(e.svc.RejectsDir, entries[0].Name())
+		for _, msg := range []string{"ingest finished", "ingest job done"} {
+			var line string
+			for _, l := range strings.Split(e.log.String(), "\n") {
+				if strings.Contains(l, `"msg":"`+msg+`"`) {
+					line = l
+				}
+			}
+			if !strings.Contains(line, `"rejects_file":"`+path+`"`) {
+				t.Errorf("%q log line does not name the rejects file %s: %s", msg, path, line)
+			}
 		}
 	})
 }

@@ -142,7 +142,11 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[JobArgs]) error {
 		w.Logger.InfoContext(ctx, "ingest job done", "dataset", string(job.Args.Dataset), "skipped", true, "served_version", res.ServedVersionID)
 		return nil
 	}
-	w.Logger.InfoContext(ctx, "ingest job done", "dataset", string(job.Args.Dataset), "version", res.VersionID, "loaded", res.Loaded, "rejected", res.Rejected)
+	attrs := []any{"dataset", string(job.Args.Dataset), "version", res.VersionID, "loaded", res.Loaded, "rejected", res.Rejected}
+	if res.RejectsFile != "" {
+		attrs = append(attrs, "rejects_file", res.RejectsFile)
+	}
+	w.Logger.InfoContext(ctx, "ingest job done", attrs...)
 	return nil
 }
 
