@@ -48,6 +48,10 @@ func (s *server) handleFHIRImport(w http.ResponseWriter, r *http.Request) {
 	if patientID := importSubject(r, body); isUUID(patientID) {
 		s.attempting(r, writeAction(r), "Patient", patientID, patientID)
 	}
+	if err := fhir.CheckElementNames(body); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	if err := checkDosageTimings(body); err != nil {
 		s.fail(w, r, err)
 		return

@@ -368,3 +368,47 @@ func TestFHIRImportEndedBoundsNamesTheElement(t *testing.T) {
 		}
 	})
 }
+
+// TestFHIRImportNamesAreCaseSensitive: FHIR JSON element names are
+// case-sensitive (docs/api.md), so an element written in another case is
+// not that element: it is a 400 naming it, where encoding/json read
+// "Status" as status and a dosage's "timinG" as its timing.
+func TestFHIRImportNamesAreCaseSensitive(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("FHIR Case Org")
+		p := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "America/New_York"}, 201)
+		pid := p["id"].(string)
+		cases := []struct {
+			name  string
+			edit  func(r map[string]any)
+			field string
+		}{
+			{"resource element", func(r map[string]any) { r["Status"] = r["status"]; delete(r, "status") }, "Status"},
+			{"nested element", func(r map[string]any) {
+				r["subject"] = map[string]any{"Reference": "Patient/" + pid}
+			}, "subject.Reference"},
+			{"coding element", func(r map[string]any) {
+				r["medicationCodeableConcept"] = map[string]any{"Coding": []any{map[string]any{"code": "314076"}}}
+			}, "medicationCodeableConcept.Coding"},
+			{"dosage element", func(r map[string]any) {
+				r["dosageInstruction"] = []any{map[string]any{"timinG": map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}}}}
+			}, "dosageInstruction[0].timinG"},
+			{"ignored element", func(r map[string]any) { r["Encounter"] = map[string]any{"reference": "Encounter/1"} }, "Encounter"},
+		}
+		for _, c := range cases {
+			body := fhirRequest(pid, dailyAt8(nil))
+			c.edit(body)
+			r := e.do("POST", "/fhir/MedicationRequest", admin, body)
+			if r.status != 400 || r.json(t)["field"] != c.field || !strings.Contains(string(r.body), "case-sensitive") {
+				t.Errorf("%s: %d %s, want 400 naming %s", c.name, r.status, r.body, c.field)
+			}
+		}
+		if got := e.mustDo("GET", "/v1/patients/"+pid+"/plans", admin, nil, 200); len(got["plans"].([]any)) != 0 {
+			t.Errorf("refused imports created plans: %v", got)
+		}
+		// Written as R4 names them, including elements kept unread.
+		body := fhirRequest(pid, dailyAt8(nil))
+		body["encounter"] = map[string]any{"reference": "Encounter/1"}
+		e.mustDo("POST", "/fhir/MedicationRequest", admin, body, 201)
+	})
+}

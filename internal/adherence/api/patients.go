@@ -131,17 +131,28 @@ func (s *server) handleUpdatePatient(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	expected := pat.Version
-	if in.Version != nil {
-		expected = *in.Version
-	}
-	if err := in.apply(&pat, s.Now(), false); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.Store.UpdatePatient(r.Context(), actor(r), &pat, expected); err != nil {
-		s.fail(w, r, err)
-		return
+	for attempt := 1; ; attempt++ {
+		expected := pat.Version
+		if in.Version != nil {
+			expected = *in.Version
+		}
+		if err := in.apply(&pat, s.Now(), false); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		err := s.Store.UpdatePatient(r.Context(), actor(r), &pat, expected)
+		if retryPatch(err, in.Version, attempt) {
+			// Another request changed the patient since it was read:
+			// the change is applied to what that one stored.
+			if pat, err = s.Store.GetPatient(r.Context(), pat.OrgID, pat.ID); err == nil {
+				continue
+			}
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		break
 	}
 	httpx.WriteJSON(w, http.StatusOK, patientOut(pat, viewFull))
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -136,17 +137,28 @@ func (s *server) handleUpdatePlan(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	expected := plan.Version
-	if in.Version != nil {
-		expected = *in.Version
-	}
-	if err := in.apply(&plan, false); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.Store.UpdatePlan(r.Context(), actor(r), &plan, expected); err != nil {
-		s.fail(w, r, err)
-		return
+	for attempt := 1; ; attempt++ {
+		expected := plan.Version
+		if in.Version != nil {
+			expected = *in.Version
+		}
+		if err := in.apply(&plan, false); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		err := s.Store.UpdatePlan(r.Context(), actor(r), &plan, expected)
+		if retryPatch(err, in.Version, attempt) {
+			// Another request changed the plan since it was read: the
+			// change is applied to what that one stored.
+			if plan, err = s.Store.GetPlan(r.Context(), plan.OrgID, plan.ID); err == nil {
+				continue
+			}
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		break
 	}
 	httpx.WriteJSON(w, http.StatusOK, planOut(plan, adherence.Patient{}, viewFull))
 }
@@ -449,4 +461,21 @@ func queryLimit(q url.Values, def, max int) (int, error) {
 		return 0, errs.Invalid("limit", "must be an integer between 1 and %d", max)
 	}
 	return n, nil
+}
+
+// patchAttempts bounds the attempts of a PATCH without a version that
+// keeps meeting another request's change (see retryPatch). An attempt
+// fails only when another change committed, so each of n PATCHes racing
+// on one record makes at most n attempts; a failed one costs a read and
+// a row lock (the version is checked before any other work).
+const patchAttempts = 50
+
+// retryPatch reports whether a PATCH whose update failed with err should
+// read the record again and apply its change to it: the client sent no
+// version (version nil), so a change committed by another request since
+// the record was read is not a conflict of the client's, and the last
+// writer wins field by field, as if the two requests had come one after
+// the other. A client that sent a version gets the 409 it asked for.
+func retryPatch(err error, version *int, attempt int) bool {
+	return err != nil && version == nil && errors.Is(err, store.ErrStaleVersion) && attempt < patchAttempts
 }

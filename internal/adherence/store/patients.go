@@ -245,7 +245,7 @@ func (s *Store) UpdatePatient(ctx context.Context, a adherence.Actor, p *adheren
 			return err
 		}
 		if cur.Version != expectedVersion {
-			return errs.Conflict("patient was changed by someone else (version %d, expected %d)", cur.Version, expectedVersion)
+			return staleVersion("patient", cur.Version, expectedVersion)
 		}
 		p.Active, p.DeactivatedAt, p.CreatedAt = cur.Active, cur.DeactivatedAt, cur.CreatedAt
 		if sameArgs(patientArgs(p), patientArgs(&cur)) {

@@ -409,7 +409,7 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 		}
 		switch {
 		case cur.Version != expectedVersion:
-			return errs.Conflict("plan was changed by someone else (version %d, expected %d)", cur.Version, expectedVersion)
+			return staleVersion("plan", cur.Version, expectedVersion)
 		case cur.Status == adherence.PlanStopped:
 			return errs.Conflict("plan is stopped")
 		}

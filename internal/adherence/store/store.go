@@ -298,3 +298,15 @@ func (s *Store) AnalyzeStaleTables(ctx context.Context) ([]string, error) {
 
 // Dialect tells which engine the store writes to.
 func (s *Store) Dialect() db.Dialect { return s.db.Dialect }
+
+// ErrStaleVersion is the cause of the conflict UpdatePatient and
+// UpdatePlan return when the stored version is not the one expected. A
+// caller that chose no version (a PATCH without one) reads the record
+// again and applies its change to it: the conflict is then about a
+// version it never sent.
+var ErrStaleVersion = errors.New("stale version")
+
+func staleVersion(what string, stored, expected int) error {
+	return &errs.Error{Code: errs.CodeConflict, Err: ErrStaleVersion,
+		Message: fmt.Sprintf("%s was changed by someone else (version %d, expected %d)", what, stored, expected)}
+}

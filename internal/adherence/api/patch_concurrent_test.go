@@ -1,0 +1,63 @@
+package api_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+)
+
+// TestConcurrentPatchesWithoutVersion: a PATCH without a version asks for
+// its change on whatever is stored, so requests racing each other are
+// all applied, one after the other (each bumps the version once), where
+// they were answered 409 about a version their clients never sent. A
+// PATCH that sends a stale version still gets its 409.
+func TestConcurrentPatchesWithoutVersion(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("Race Org")
+		p := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "America/New_York"}, 201)
+		pid := p["id"].(string)
+		pl := e.mustDo("POST", "/v1/patients/"+pid+"/plans", admin, map[string]any{
+			"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril 10 MG Oral Tablet"}, "dose": "1 tablet",
+			"timing": map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}}}, 201)
+		plid := pl["id"].(string)
+
+		const n = 12
+		patch := func(path string, body func(i int) map[string]any) {
+			var wg sync.WaitGroup
+			statuses := make([]string, n)
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r := e.do("PATCH", path, admin, body(i))
+					statuses[i] = fmt.Sprintf("%d %s", r.status, r.body)
+				}()
+			}
+			wg.Wait()
+			for i, s := range statuses {
+				if s[:3] != "200" {
+					t.Errorf("PATCH %s #%d without a version = %s, want 200", path, i, s)
+				}
+			}
+		}
+		patch("/v1/patients/"+pid, func(i int) map[string]any { return map[string]any{"familyName": fmt.Sprintf("N%d", i)} })
+		got := e.mustDo("GET", "/v1/patients/"+pid, admin, nil, 200)
+		if v := got["version"].(float64); v != 1+n {
+			t.Errorf("patient version %v after %d changes, want %d: a change was lost or applied twice", v, n, 1+n)
+		}
+		r := e.do("PATCH", "/v1/patients/"+pid, admin, map[string]any{"familyName": "Stale", "version": 1})
+		if r.status != 409 {
+			t.Errorf("PATCH with the stale version 1 = %d %s, want 409", r.status, r.body)
+		}
+
+		patch("/v1/plans/"+plid, func(i int) map[string]any { return map[string]any{"dose": fmt.Sprintf("%d tablet", i+2)} })
+		got = e.mustDo("GET", "/v1/plans/"+plid, admin, nil, 200)
+		if v := got["version"].(float64); v != 1+n {
+			t.Errorf("plan version %v after %d changes, want %d", v, n, 1+n)
+		}
+		r = e.do("PATCH", "/v1/plans/"+plid, admin, map[string]any{"dose": "9 tablets", "version": 1})
+		if r.status != 409 {
+			t.Errorf("plan PATCH with the stale version 1 = %d %s, want 409", r.status, r.body)
+		}
+	})
+}
