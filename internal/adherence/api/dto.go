@@ -685,6 +685,12 @@ func (in planInput) apply(p *adherence.Plan, create bool) error {
 		if err := instantInRange("startAt", in.StartAt.Time); err != nil {
 			return err
 		}
+		if in.StartAt.IsZero() {
+			// The store reads a zero start as none given (the plan
+			// starts now, a PATCH keeps its start): the instant would be
+			// dropped without a word.
+			return errs.Invalid("startAt", "must be after 0001-01-01T00:00:00Z")
+		}
 		p.StartAt = in.StartAt.UTC()
 	}
 	if in.EndAt.set {

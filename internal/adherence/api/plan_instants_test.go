@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -122,5 +123,54 @@ func TestTimingDateTimesAreStrictRFC3339(t *testing.T) {
 			"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril"},
 			"timing": map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"},
 				"boundsPeriod": map[string]any{"start": "2099-03-07T20:00:00.5+13:45", "end": "2099-04-07T20:00:00.25"}}}}, 201)
+	})
+}
+
+// TestPlanTimeOfDayWithoutSecondsAndZeroStart: a timeOfDay given as hh:mm
+// is kept as the FHIR time hh:mm:00, in the plan and its FHIR export (it
+// was echoed as "08:00", not a FHIR time); a startAt of the zero instant
+// 0001-01-01T00:00:00Z is a 400 naming it (the store read it as no start
+// and started the plan now without a word).
+func TestPlanTimeOfDayWithoutSecondsAndZeroStart(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("Short Time Org")
+		p := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "America/New_York"}, 201)
+		pid := p["id"].(string)
+		plan := func(extra map[string]any) map[string]any {
+			b := map[string]any{"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril"},
+				"timing": map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00", "20:30:00"}}}}
+			for k, v := range extra {
+				b[k] = v
+			}
+			return b
+		}
+		pl := e.mustDo("POST", "/v1/patients/"+pid+"/plans", admin, plan(nil), 201)
+		tod := func(v map[string]any) any {
+			return v["timing"].(map[string]any)["repeat"].(map[string]any)["timeOfDay"]
+		}
+		want := []any{"08:00:00", "20:30:00"}
+		if got := tod(pl); !reflect.DeepEqual(got, want) {
+			t.Errorf("timeOfDay = %v, want %v", got, want)
+		}
+		fr := e.mustDo("GET", "/fhir/MedicationRequest/"+pl["id"].(string), admin, nil, 200)
+		di := fr["dosageInstruction"].([]any)[0].(map[string]any)
+		if got := tod(di); !reflect.DeepEqual(got, want) {
+			t.Errorf("FHIR export timeOfDay = %v, want %v", got, want)
+		}
+		// A PATCH giving the same times in the short form changes nothing.
+		v := pl["version"]
+		if got := e.mustDo("PATCH", "/v1/plans/"+pl["id"].(string), admin, map[string]any{
+			"timing": map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00", "20:30"}}}}, 200); got["version"] != v {
+			t.Errorf("PATCH with the same times as hh:mm: version %v, want %v unchanged", got["version"], v)
+		}
+
+		r := e.do("POST", "/v1/patients/"+pid+"/plans", admin, plan(map[string]any{"startAt": "0001-01-01T00:00:00Z"}))
+		if r.status != 400 || r.json(t)["field"] != "startAt" {
+			t.Errorf("startAt 0001-01-01T00:00:00Z: %d %s, want 400 naming startAt", r.status, r.body)
+		}
+		r = e.do("PATCH", "/v1/plans/"+pl["id"].(string), admin, map[string]any{"startAt": "0001-01-01T00:00:00Z"})
+		if r.status != 400 || r.json(t)["field"] != "startAt" {
+			t.Errorf("PATCH startAt 0001-01-01T00:00:00Z: %d %s, want 400 naming startAt", r.status, r.body)
+		}
 	})
 }

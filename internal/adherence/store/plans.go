@@ -70,6 +70,15 @@ func validatePlan(p *adherence.Plan) error {
 	if p.OnTimeMinutes != nil && p.LateMaxMinutes != nil && *p.LateMaxMinutes < *p.OnTimeMinutes {
 		return errs.Invalid("windows.lateMaxMinutes", "must not be less than onTimeMinutes")
 	}
+	// A time of day given as hh:mm is kept as the FHIR time it stands
+	// for, hh:mm:00: the plan's FHIR exports must carry valid times.
+	if r := p.Timing.Repeat; r != nil {
+		for i, t := range r.TimeOfDay {
+			if len(t) == len("hh:mm") {
+				r.TimeOfDay[i] = t + ":00"
+			}
+		}
+	}
 	return nil
 }
 
