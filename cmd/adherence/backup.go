@@ -153,7 +153,9 @@ func cmdRestore(ctx context.Context, args []string, getenv func(string) string, 
 	if kept != "" {
 		fmt.Fprintf(stdout, "the database it replaced is kept at %s\n", kept)
 	}
-	fmt.Fprintln(stdout, "run 'adherence audit verify' to check the restored chain against the audit checkpoints, then start serve")
+	fmt.Fprintln(stdout, "run 'adherence audit verify' to check the restored chain against the audit checkpoints, then start serve;")
+	fmt.Fprintln(stdout, "checkpoints taken after this backup vouch for records it does not hold, so verify reports the chain truncated:")
+	fmt.Fprintln(stdout, "once you have checked this is the restore you meant, record it with 'adherence audit restored --reason TEXT'")
 	return nil
 }
 

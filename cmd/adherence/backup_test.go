@@ -244,3 +244,63 @@ func TestBackupOnPostgresRefused(t *testing.T) {
 		t.Fatalf("restore on PostgreSQL: %v", err)
 	}
 }
+
+// TestRestoreToAnEarlierPointIsRecorded: restoring a backup taken before
+// the last audit checkpoint leaves a chain that ends before it, which is
+// what a deletion looks like: verify says so and the checkpoint command
+// refuses, until `audit restored` records the restore; from then on verify
+// passes, naming the restore and the checkpoints set aside, and the chain
+// is checkpointed again as it grows.
+func TestRestoreToAnEarlierPointIsRecorded(t *testing.T) {
+	dir := t.TempDir()
+	url := "sqlite:" + filepath.Join(dir, "live.db")
+	must := func(args ...string) string {
+		t.Helper()
+		out, errOut, err := cli(t, url, args...)
+		if err != nil {
+			t.Fatalf("%v: %v %s", args, err, errOut)
+		}
+		return out
+	}
+	must("migrate")
+	must("admin", "bootstrap", "--org", "Restore Care")
+	backup := filepath.Join(dir, "early.db")
+	must("backup", "--out", backup)
+	must("admin", "bootstrap", "--org", "Later Care")
+	if out := must("audit", "checkpoint"); !strings.Contains(out, "written") {
+		t.Fatalf("audit checkpoint: %q", out)
+	}
+	out := must("restore", "--from", backup)
+	if !strings.Contains(out, "audit restored --reason") {
+		t.Errorf("restore does not say how to record the restore: %q", out)
+	}
+
+	if _, errOut, err := cli(t, url, "audit", "verify"); err == nil || !strings.Contains(errOut, "truncated") {
+		t.Fatalf("verify after restoring an earlier backup: %v %q; want the chain reported truncated", err, errOut)
+	}
+	if _, _, err := cli(t, url, "audit", "checkpoint"); err == nil || !strings.Contains(err.Error(), "audit restored --reason") {
+		t.Fatalf("checkpoint of a chain behind a checkpoint: %v; want a refusal saying how to record a restore", err)
+	}
+	if _, _, err := cli(t, url, "audit", "restored"); err == nil || !strings.Contains(err.Error(), "--reason is required") {
+		t.Fatalf("audit restored without a reason: %v", err)
+	}
+	if out := must("audit", "restored", "--reason", "early backup restored in a drill"); !strings.Contains(out, "restore recorded") {
+		t.Fatalf("audit restored: %q", out)
+	}
+	out = must("audit", "verify")
+	if !strings.Contains(out, "restore acknowledged") || !strings.Contains(out, "early backup restored in a drill") ||
+		!strings.Contains(out, "audit chain intact") || !strings.Contains(out, "1 checkpoint(s) of the chain a restore abandoned set aside") {
+		t.Fatalf("verify after the restore was recorded: %q", out)
+	}
+
+	// The chain grows again, past the position of the abandoned
+	// checkpoint, and is checkpointed and verified as before.
+	must("admin", "bootstrap", "--org", "After Care")
+	must("admin", "bootstrap", "--org", "Still After Care")
+	if out := must("audit", "checkpoint"); !strings.Contains(out, "written") {
+		t.Fatalf("audit checkpoint of the grown chain: %q", out)
+	}
+	if out := must("audit", "verify"); !strings.Contains(out, "audit chain intact") {
+		t.Fatalf("verify of the grown chain: %q", out)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -291,6 +292,38 @@ func cmdAuditCheckpoint(ctx context.Context, args []string, getenv func(string) 
 	return nil
 }
 
+// cmdAuditRestored records that the database was restored to an earlier
+// point of its audit chain (audit.Log.AcknowledgeRestore).
+func cmdAuditRestored(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := newFlags("audit restored", "audit restored --reason TEXT", stderr)
+	reason := fs.String("reason", "", "which backup or point in time was restored, and why (one line, required; kept in BLOB_URL and shown by every 'audit verify')")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if strings.TrimSpace(*reason) == "" {
+		return errors.New("--reason is required: say which backup or point in time was restored, and why")
+	}
+	d, err := openExisting(ctx, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	blobs, err := d.blobStore(ctx)
+	if err != nil {
+		return err
+	}
+	if blobs == nil {
+		return fmt.Errorf("BLOB_URL is not set: without checkpoints there is no restore to acknowledge")
+	}
+	r, err := d.audit.AcknowledgeRestore(ctx, blobs, time.Now(), *reason)
+	if err != nil {
+		return fmt.Errorf("audit restored: %w", err)
+	}
+	fmt.Fprintf(stdout, "restore recorded in %s at %s: the checkpoints after record %d taken until now belong to the chain the restore abandoned and are set aside; 'adherence audit verify' names this restore from now on\n",
+		blobs, r.At.Format(time.RFC3339), r.Seq)
+	return nil
+}
+
 // cmdAuditVerify walks the audit hash chain and exits 1 at the first
 // altered, deleted or reordered record.
 func cmdAuditVerify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -308,19 +341,28 @@ func cmdAuditVerify(ctx context.Context, args []string, getenv func(string) stri
 		return err
 	}
 	var cps []audit.Checkpoint
+	var restores []audit.Restore
 	if blobs != nil {
 		if cps, err = audit.ReadCheckpoints(ctx, blobs); err != nil {
 			return err
 		}
+		if restores, err = audit.ReadRestores(ctx, blobs); err != nil {
+			return err
+		}
 	}
-	res, err := d.audit.VerifyAgainst(ctx, cps)
+	res, err := d.audit.VerifyAgainst(ctx, cps, restores)
 	if err != nil {
 		return err
 	}
-	return reportVerify(res, blobs, cps, stdout, stderr)
+	return reportVerify(res, blobs, cps, restores, stdout, stderr)
 }
 
-func reportVerify(res audit.VerifyResult, blobs blob.Store, cps []audit.Checkpoint, stdout, stderr io.Writer) error {
+func reportVerify(res audit.VerifyResult, blobs blob.Store, cps []audit.Checkpoint, restores []audit.Restore, stdout, stderr io.Writer) error {
+	// A restore is evidence: every run names it, whatever the outcome.
+	for _, r := range restores {
+		fmt.Fprintf(stdout, "restore acknowledged %s: the chain was restored to an earlier point; record %d is the last checkpoint kept (reason: %s)\n",
+			r.At.Format(time.RFC3339), r.Seq, r.Reason)
+	}
 	if res.OK {
 		fmt.Fprintf(stdout, "audit chain intact: %d record(s) verified", res.Checked)
 		switch {
@@ -330,7 +372,10 @@ func reportVerify(res audit.VerifyResult, blobs blob.Store, cps []audit.Checkpoi
 			fmt.Fprintf(stdout, "; no checkpoint in %s yet", blobs)
 		default:
 			last := cps[len(cps)-1]
-			fmt.Fprintf(stdout, ", against %d checkpoint(s) in %s (the last of record %d, %s)", len(cps), blobs, last.Seq, last.At.Format(time.RFC3339))
+			fmt.Fprintf(stdout, ", against %d checkpoint(s) in %s (the last of record %d, %s)", len(cps)-res.SetAside, blobs, last.Seq, last.At.Format(time.RFC3339))
+			if res.SetAside > 0 {
+				fmt.Fprintf(stdout, "; %d checkpoint(s) of the chain a restore abandoned set aside", res.SetAside)
+			}
 		}
 		fmt.Fprintln(stdout)
 		return nil

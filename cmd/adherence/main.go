@@ -65,6 +65,7 @@ Commands:
   schedule preview   print the dose times a FHIR Timing produces
   audit verify       check the audit trail's hash chain (and against its checkpoints)
   audit checkpoint   copy the audit chain's head to BLOB_URL now (the workers do it hourly)
+  audit restored     record a restore to an earlier point, setting aside the checkpoints it abandoned
   report pdc         compute PQA PDC per patient from a pharmacy-claims CSV
   backup --out FILE  copy the SQLite database, consistently, while it serves (PostgreSQL: the engine's backups)
   restore --from FILE  replace the SQLite database with a checked backup (serve and worker stopped)
@@ -156,6 +157,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return group("an", "audit", rest, auditUsage, stderr, map[string]func([]string) error{
 			"verify":     func(a []string) error { return cmdAuditVerify(ctx, a, getenv, stdout, stderr) },
 			"checkpoint": func(a []string) error { return cmdAuditCheckpoint(ctx, a, getenv, stdout, stderr) },
+			"restored":   func(a []string) error { return cmdAuditRestored(ctx, a, getenv, stdout, stderr) },
 		})
 	case "report":
 		return cmdReport(ctx, rest, getenv, stdin, stdout, stderr)
@@ -190,6 +192,8 @@ Run 'adherence schedule <command> --help' for a command's flags.
 Commands:
   verify       check the audit trail's hash chain, and that it still holds every checkpoint in BLOB_URL
   checkpoint   copy the chain's head to BLOB_URL now (the workers do it every AUDIT_CHECKPOINT_INTERVAL)
+  restored     record that the database was restored to an earlier point (a backup, a PITR), so that
+               the checkpoints of the chain it abandoned are set aside; --reason TEXT is required
 
 Run 'adherence audit <command> --help' for a command's flags.
 `

@@ -30,7 +30,15 @@ const CheckpointPrefix = "audit/checkpoints/"
 
 func checkpointKey(seq int64) string { return fmt.Sprintf("%s%020d.json", CheckpointPrefix, seq) }
 
-var checkpointName = regexp.MustCompile(`^` + regexp.QuoteMeta(CheckpointPrefix) + `([0-9]{20})\.json$`)
+// divergentKey is where the checkpoint of record seq with hash goes when
+// checkpointKey(seq) holds one of a chain that a restore set aside (see
+// Restore): objects are never replaced (a bucket with Object Lock), so
+// the new chain's checkpoint of that record is named by its hash too.
+func divergentKey(seq int64, hash string) string {
+	return fmt.Sprintf("%s%020d-%s.json", CheckpointPrefix, seq, hash[:16])
+}
+
+var checkpointName = regexp.MustCompile(`^` + regexp.QuoteMeta(CheckpointPrefix) + `([0-9]{20})(?:-([0-9a-f]{16}))?\.json$`)
 
 var hashHex = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
@@ -38,12 +46,35 @@ var hashHex = regexp.MustCompile(`^[0-9a-f]{64}$`)
 // false when the chain is empty or the head is checkpointed already (no
 // record since the last checkpoint): the store keeps the first checkpoint
 // of a Seq, never replaced.
+//
+// It refuses, before writing, a chain that no longer holds what the
+// checkpoints vouched for: one that ends before a checkpoint's record, or
+// whose head record has another hash than its checkpoint, unless a
+// restore acknowledged after that checkpoint set it aside (see
+// AcknowledgeRestore). The workers' hourly checkpoint then fails, and its
+// alert fires, within the hour of a chain truncated, rewritten or
+// restored to an earlier point without a word.
 func (l *Log) WriteCheckpoint(ctx context.Context, store blob.Store, now time.Time) (cp Checkpoint, written bool, err error) {
 	h, err := l.Head(ctx)
 	if err != nil {
 		return Checkpoint{}, false, err
 	}
 	cp = Checkpoint{Seq: h.Seq, Hash: h.Hash, At: now.UTC()}
+	restores, err := ReadRestores(ctx, store)
+	if err != nil {
+		return Checkpoint{}, false, err
+	}
+	ahead, err := checkpointsAfter(ctx, store, h.Seq)
+	if err != nil {
+		return Checkpoint{}, false, err
+	}
+	for _, c := range ahead {
+		if !supersededBy(c, restores) {
+			return Checkpoint{}, false, fmt.Errorf("audit checkpoint: the checkpoint of %s in %s vouched for record %d, and the chain ends at %d: "+
+				"records were deleted, or the database was restored to an earlier point (then, once the restore is checked to be the one meant, "+
+				"record it with 'adherence audit restored --reason TEXT')", c.At.UTC().Format(time.RFC3339), store, c.Seq, h.Seq)
+		}
+	}
 	if h.Seq == 0 {
 		return cp, false, nil
 	}
@@ -51,13 +82,55 @@ func (l *Log) WriteCheckpoint(ctx context.Context, store blob.Store, now time.Ti
 	if err != nil {
 		return Checkpoint{}, false, fmt.Errorf("audit checkpoint: %w", err)
 	}
-	if err := store.Put(ctx, checkpointKey(h.Seq), data); err != nil {
+	key := checkpointKey(h.Seq)
+	err = store.Put(ctx, key, data)
+	if errors.Is(err, blob.ErrExists) {
+		prev, rerr := readCheckpoint(ctx, store, key)
+		switch {
+		case rerr != nil:
+			return Checkpoint{}, false, rerr
+		case prev.Hash == cp.Hash:
+			return cp, false, nil
+		case !supersededBy(prev, restores):
+			return Checkpoint{}, false, fmt.Errorf("audit checkpoint: the checkpoint of %s in %s vouched for another record %d than the chain holds: "+
+				"the chain was rewritten from there or before, or restored to an earlier point and grown again (then, once the restore is checked "+
+				"to be the one meant, record it with 'adherence audit restored --reason TEXT')", prev.At.UTC().Format(time.RFC3339), store, h.Seq)
+		}
+		key = divergentKey(h.Seq, h.Hash)
+		err = store.Put(ctx, key, data)
 		if errors.Is(err, blob.ErrExists) {
 			return cp, false, nil
 		}
+	}
+	if err != nil {
 		return Checkpoint{}, false, fmt.Errorf("audit checkpoint of record %d: %w", h.Seq, err)
 	}
 	return cp, true, nil
+}
+
+// checkpointsAfter returns the checkpoints in store of records after seq,
+// read by their names first: usually none.
+func checkpointsAfter(ctx context.Context, store blob.Store, seq int64) ([]Checkpoint, error) {
+	keys, err := store.List(ctx, CheckpointPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("read audit checkpoints: %w", err)
+	}
+	var out []Checkpoint
+	for _, k := range keys {
+		m := checkpointName.FindStringSubmatch(k)
+		if m == nil {
+			return nil, fmt.Errorf("read audit checkpoints: %s in %s is not a checkpoint's name", k, store)
+		}
+		if n, _ := strconv.ParseInt(m[1], 10, 64); n <= seq {
+			continue
+		}
+		cp, err := readCheckpoint(ctx, store, k)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cp)
+	}
+	return out, nil
 }
 
 // ReadCheckpoints returns the checkpoints in store, by Seq. An object that
@@ -70,27 +143,37 @@ func ReadCheckpoints(ctx context.Context, store blob.Store) ([]Checkpoint, error
 	}
 	var out []Checkpoint
 	for _, k := range keys {
-		m := checkpointName.FindStringSubmatch(k)
-		if m == nil {
-			return nil, fmt.Errorf("read audit checkpoints: %s in %s is not a checkpoint's name", k, store)
-		}
-		seq, _ := strconv.ParseInt(m[1], 10, 64)
-		b, err := store.Get(ctx, k)
+		cp, err := readCheckpoint(ctx, store, k)
 		if err != nil {
-			return nil, fmt.Errorf("read audit checkpoints: %w", err)
-		}
-		var cp Checkpoint
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&cp); err != nil {
-			return nil, fmt.Errorf("read audit checkpoints: %s in %s: %w", k, store, err)
-		}
-		if cp.Seq != seq || !hashHex.MatchString(cp.Hash) || cp.At.IsZero() {
-			return nil, fmt.Errorf("read audit checkpoints: %s in %s does not hold the checkpoint of record %d", k, store, seq)
+			return nil, err
 		}
 		out = append(out, cp)
 	}
 	return out, nil
+}
+
+// readCheckpoint reads the checkpoint under key, checking it against its
+// name.
+func readCheckpoint(ctx context.Context, store blob.Store, key string) (Checkpoint, error) {
+	m := checkpointName.FindStringSubmatch(key)
+	if m == nil {
+		return Checkpoint{}, fmt.Errorf("read audit checkpoints: %s in %s is not a checkpoint's name", key, store)
+	}
+	seq, _ := strconv.ParseInt(m[1], 10, 64)
+	b, err := store.Get(ctx, key)
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("read audit checkpoints: %w", err)
+	}
+	var cp Checkpoint
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cp); err != nil {
+		return Checkpoint{}, fmt.Errorf("read audit checkpoints: %s in %s: %w", key, store, err)
+	}
+	if cp.Seq != seq || !hashHex.MatchString(cp.Hash) || cp.At.IsZero() || (m[2] != "" && cp.Hash[:16] != m[2]) {
+		return Checkpoint{}, fmt.Errorf("read audit checkpoints: %s in %s does not hold the checkpoint of record %d", key, store, seq)
+	}
+	return cp, nil
 }
 
 // VerifyAgainst verifies the chain as Verify does and, besides, that
@@ -98,6 +181,22 @@ func ReadCheckpoints(ctx context.Context, store blob.Store) ([]Checkpoint, error
 // the checkpoint's hash (KindCheckpointMismatch otherwise: the chain was
 // rewritten from there or before, whatever it says of itself), and the
 // chain must reach the last checkpoint (KindTruncated otherwise).
-func (l *Log) VerifyAgainst(ctx context.Context, checkpoints []Checkpoint) (VerifyResult, error) {
-	return l.verify(ctx, checkpoints)
+//
+// A checkpoint that a restore set aside (taken before the restore was
+// acknowledged, of a record after the restored head: see Restore) is not
+// checked, and is counted in VerifyResult.SetAside; the restore's own head
+// is checked as a checkpoint is.
+func (l *Log) VerifyAgainst(ctx context.Context, checkpoints []Checkpoint, restores []Restore) (VerifyResult, error) {
+	var held []Checkpoint
+	aside := 0
+	for _, cp := range checkpoints {
+		if supersededBy(cp, restores) {
+			aside++
+			continue
+		}
+		held = append(held, cp)
+	}
+	res, err := l.verify(ctx, append(held, restoresAsCheckpoints(restores)...))
+	res.SetAside = aside
+	return res, err
 }

@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -87,7 +88,7 @@ func TestCheckpointsCatchARewrittenChain(t *testing.T) {
 				if err != nil || len(cps) != 2 || cps[0].Seq != 5 || cps[1].Seq != 8 || !cps[0].At.Equal(at) {
 					t.Fatalf("checkpoints = %+v, %v", cps, err)
 				}
-				if res, err := l.VerifyAgainst(ctx, cps); err != nil || !res.OK || res.Checked != 8 {
+				if res, err := l.VerifyAgainst(ctx, cps, nil); err != nil || !res.OK || res.Checked != 8 {
 					t.Fatalf("VerifyAgainst before tampering = %+v, %v", res, err)
 				}
 
@@ -95,7 +96,7 @@ func TestCheckpointsCatchARewrittenChain(t *testing.T) {
 				if res, err := l.Verify(ctx); err != nil || !res.OK {
 					t.Fatalf("the rewritten chain must verify on its own (that is the attack): %+v, %v", res, err)
 				}
-				res, err := l.VerifyAgainst(ctx, cps)
+				res, err := l.VerifyAgainst(ctx, cps, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -134,4 +135,104 @@ func TestReadCheckpointsRefusesForeignObjects(t *testing.T) {
 			}
 		})
 	}
+}
+
+// restoreTo puts the chain back as a restore of a backup taken at record
+// keep would: the records after it gone, the head at it.
+func restoreTo(t *testing.T, d *db.DB, recs []audit.Record, keep int) {
+	t.Helper()
+	exec(t, d, "DELETE FROM audit_log WHERE seq > $1", keep)
+	if d.Dialect == db.Postgres {
+		exec(t, d, "ALTER TABLE audit_head DISABLE TRIGGER USER")
+	} else {
+		exec(t, d, "DROP TRIGGER IF EXISTS audit_head_advance_only")
+	}
+	exec(t, d, "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", keep, recs[keep-1].Hash)
+}
+
+// TestRestoreSetsAsideTheAbandonedCheckpoints: a database restored to an
+// earlier point ends before checkpoints taken since, then grows again with
+// other records at their positions, which looks like a deletion. Until the
+// restore is acknowledged, verify and the workers' checkpoint say so; once
+// it is, the checkpoints of the abandoned chain are set aside (counted),
+// the new chain is checkpointed (under a name of its own where the old
+// chain's checkpoint holds the name) and verified, and every checkpoint up
+// to the restore point must still hold.
+func TestRestoreSetsAsideTheAbandonedCheckpoints(t *testing.T) {
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+		dropGuards(t, d)
+		ctx := context.Background()
+		resetChain(t, d)
+		store, err := blob.OpenDir(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := audit.New(d, newClock().now, counterIDs())
+		at := time.Date(2026, 12, 4, 6, 0, 0, 0, time.UTC)
+		recs := appendN(t, l, 5)
+		if _, written, err := l.WriteCheckpoint(ctx, store, at); err != nil || !written {
+			t.Fatalf("checkpoint of record 5: written=%v, %v", written, err)
+		}
+		recs = append(recs, appendN(t, l, 3)...)
+		if _, written, err := l.WriteCheckpoint(ctx, store, at.Add(time.Hour)); err != nil || !written {
+			t.Fatalf("checkpoint of record 8: written=%v, %v", written, err)
+		}
+
+		restoreTo(t, d, recs, 6) // a backup taken at record 6
+		cps, err := audit.ReadCheckpoints(ctx, store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res, err := l.VerifyAgainst(ctx, cps, nil); err != nil || res.OK || res.Kind != audit.KindTruncated {
+			t.Fatalf("VerifyAgainst after the restore = %+v, %v; want truncated", res, err)
+		}
+		if _, _, err := l.WriteCheckpoint(ctx, store, at.Add(2*time.Hour)); err == nil || !strings.Contains(err.Error(), "audit restored --reason") {
+			t.Fatalf("WriteCheckpoint of a chain behind a checkpoint: %v; want an error saying how to acknowledge a restore", err)
+		}
+		if _, err := l.AcknowledgeRestore(ctx, store, at.Add(2*time.Hour), " "); err == nil {
+			t.Fatal("a restore acknowledged without a reason")
+		}
+		r, err := l.AcknowledgeRestore(ctx, store, at.Add(2*time.Hour), "backup of 06:30 restored after a bad migration")
+		if err != nil || r.Seq != 5 || r.Hash != recs[4].Hash {
+			t.Fatalf("AcknowledgeRestore = %+v, %v; want the restore kept at the checkpoint of record 5", r, err)
+		}
+		restores, err := audit.ReadRestores(ctx, store)
+		if err != nil || len(restores) != 1 || restores[0].Reason != r.Reason || !restores[0].At.Equal(r.At) {
+			t.Fatalf("ReadRestores = %+v, %v", restores, err)
+		}
+		if res, err := l.VerifyAgainst(ctx, cps, restores); err != nil || !res.OK || res.SetAside != 1 || res.Checked != 6 {
+			t.Fatalf("VerifyAgainst with the restore = %+v, %v; want intact, 6 checked, 1 checkpoint set aside", res, err)
+		}
+		if _, err := l.AcknowledgeRestore(ctx, store, at.Add(3*time.Hour), "again"); !errors.Is(err, audit.ErrNothingToAcknowledge) {
+			t.Fatalf("a second acknowledgment: %v, want ErrNothingToAcknowledge", err)
+		}
+
+		// The chain grows again: its record 8 is not the old one, whose
+		// checkpoint keeps its name; the new one is written beside it.
+		newer := appendN(t, l, 2)
+		cp, written, err := l.WriteCheckpoint(ctx, store, at.Add(4*time.Hour))
+		if err != nil || !written || cp.Seq != 8 || cp.Hash == recs[7].Hash {
+			t.Fatalf("checkpoint of the new record 8 = %+v written=%v, %v", cp, written, err)
+		}
+		if _, written, err := l.WriteCheckpoint(ctx, store, at.Add(5*time.Hour)); err != nil || written {
+			t.Fatalf("checkpoint again with no new record: written=%v, %v", written, err)
+		}
+		if cps, err = audit.ReadCheckpoints(ctx, store); err != nil || len(cps) != 3 {
+			t.Fatalf("checkpoints = %+v, %v; want 3", cps, err)
+		}
+		if res, err := l.VerifyAgainst(ctx, cps, restores); err != nil || !res.OK || res.SetAside != 1 || res.Checked != 8 {
+			t.Fatalf("VerifyAgainst of the grown chain = %+v, %v", res, err)
+		}
+
+		// A rewrite of a record the restore kept is still caught, restore
+		// or not: the restore vouches for the chain up to its record.
+		all := append(recs[:6:6], newer...)
+		for i := range all {
+			all[i].Seq = int64(i + 1)
+		}
+		rewriteFrom(t, d, all, 4, 8)
+		if res, err := l.VerifyAgainst(ctx, cps, restores); err != nil || res.OK || res.Kind != audit.KindCheckpointMismatch || res.FirstBadSeq != 5 {
+			t.Fatalf("VerifyAgainst of a chain rewritten from record 4 = %+v, %v; want a checkpoint mismatch at 5", res, err)
+		}
+	})
 }

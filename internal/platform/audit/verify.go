@@ -48,6 +48,9 @@ type VerifyResult struct {
 	// Problem is a sentence describing the problem, starting with Kind. It
 	// holds only sequence numbers and record ids, never PHI.
 	Problem string
+	// SetAside counts the checkpoints VerifyAgainst did not check, those
+	// of a chain a restore abandoned (see Restore).
+	SetAside int
 }
 
 // batchSize is how many records Verify reads per query. Reading in
@@ -79,10 +82,10 @@ func (l *Log) verify(ctx context.Context, checkpoints []Checkpoint) (VerifyResul
 		return VerifyResult{}, fmt.Errorf("verify audit chain: read chain head: %w", err)
 	}
 
-	w := walker{prevHash: GenesisHash, checkpoints: map[int64]Checkpoint{}}
+	w := walker{prevHash: GenesisHash, checkpoints: map[int64][]Checkpoint{}}
 	var last *Checkpoint
 	for i, cp := range checkpoints {
-		w.checkpoints[cp.Seq] = cp
+		w.checkpoints[cp.Seq] = append(w.checkpoints[cp.Seq], cp)
 		if last == nil || cp.Seq > last.Seq {
 			last = &checkpoints[i]
 		}
@@ -135,7 +138,7 @@ type walker struct {
 	prevHash string
 	bad      *VerifyResult
 	// checkpoints by Seq: the hash each of those records must have.
-	checkpoints map[int64]Checkpoint
+	checkpoints map[int64][]Checkpoint
 }
 
 // verifyBatch checks up to batchSize records after w.prevSeq and at most
@@ -192,9 +195,11 @@ func (w *walker) check(r Record) *VerifyResult {
 		return bad(KindBrokenLink, "record %d (id %s) does not link to record %d: a record before it was replaced, rewritten or moved",
 			r.Seq, r.ID, w.prevSeq)
 	}
-	if cp, ok := w.checkpoints[r.Seq]; ok && cp.Hash != r.Hash {
-		return bad(KindCheckpointMismatch, "record %d (id %s) is not the record the checkpoint of %s vouched for: the chain was rewritten from there or before",
-			r.Seq, r.ID, cp.At.UTC().Format(time.RFC3339))
+	for _, cp := range w.checkpoints[r.Seq] {
+		if cp.Hash != r.Hash {
+			return bad(KindCheckpointMismatch, "record %d (id %s) is not the record the checkpoint of %s vouched for: the chain was rewritten from there or before",
+				r.Seq, r.ID, cp.At.UTC().Format(time.RFC3339))
+		}
 	}
 	return nil
 }
