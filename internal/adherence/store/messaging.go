@@ -39,6 +39,9 @@ func (s *Store) Messaging(ctx context.Context, orgID string) (MessagingSettings,
 // first-reminder offset applies at once to every armed dose that has had
 // no reminder yet.
 func (s *Store) SetMessaging(ctx context.Context, a adherence.Actor, orgID string, m MessagingSettings) error {
+	if !isID(orgID) {
+		return errs.NotFound("org") // a token's org_id naming none
+	}
 	if err := m.Policy.Validate(); err != nil {
 		return err
 	}
@@ -68,6 +71,9 @@ func (s *Store) SetMessaging(ctx context.Context, a adherence.Actor, orgID strin
 			ON CONFLICT (org_id) DO UPDATE SET reminder_policy = excluded.reminder_policy, program_name = excluded.program_name,
 				help_contact = excluded.help_contact, updated_at = excluded.updated_at`,
 			orgID, string(js), m.ProgramName, m.HelpContact, now); err != nil {
+			if isForeignKeyViolation(err) {
+				return errs.NotFound("org")
+			}
 			return fmt.Errorf("set messaging settings: %w", err)
 		}
 		if err := s.rearm(ctx, tx, orgID, "", now, false); err != nil {
@@ -162,6 +168,9 @@ func (s *Store) Templates(ctx context.Context, orgID string) ([]remind.Template,
 // saved: a template that names an unknown field is refused, so sending
 // never meets one.
 func (s *Store) PutTemplate(ctx context.Context, a adherence.Actor, orgID string, t remind.Template) error {
+	if !isID(orgID) {
+		return errs.NotFound("org") // a token's org_id naming none
+	}
 	if err := t.Validate(); err != nil {
 		return err
 	}
@@ -180,6 +189,9 @@ func (s *Store) PutTemplate(ctx context.Context, a adherence.Actor, orgID string
 			ON CONFLICT (org_id, kind, language, channel) DO UPDATE SET subject = excluded.subject, body = excluded.body,
 				updated_at = excluded.updated_at`,
 			orgID, string(t.Kind), t.Language, string(t.Channel), t.Subject, t.Body, now); err != nil {
+			if isForeignKeyViolation(err) {
+				return errs.NotFound("org")
+			}
 			return fmt.Errorf("save template: %w", err)
 		}
 		return s.record(ctx, tx, a, orgID, "U", "MessageTemplate", string(t.Kind)+"/"+t.Language+"/"+string(t.Channel), "")

@@ -5,7 +5,10 @@ import (
 	"testing"
 
 	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/remind"
+	"github.com/medplatform/medplatform/internal/adherence/store"
 	"github.com/medplatform/medplatform/internal/platform/errs"
+	"github.com/medplatform/medplatform/internal/platform/notify"
 )
 
 // TestOrgNameRefusesControlCharacters: an organization's name is one line
@@ -42,6 +45,32 @@ func TestOrgNameRefusesControlCharacters(t *testing.T) {
 		o, err := f.s.CreateOrg(f.ctx, " Demo Care — Забота\n")
 		if err != nil || o.Name != "Demo Care — Забота" {
 			t.Errorf("CreateOrg of a name with a trailing line break = %+v, %v; want it trimmed", o, err)
+		}
+	})
+}
+
+// TestSettingsOfAnOrganizationThatDoesNotExist: an OIDC token may carry
+// an org_id naming no organization (not a UUID, or one of no org). The
+// organization's settings and templates are then not found, as its
+// patients and keys are, where the write failed on the foreign key (a
+// 500, with the token's value in the log).
+func TestSettingsOfAnOrganizationThatDoesNotExist(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		tmpl := remind.Template{Kind: remind.KindReminder, Language: "en", Channel: notify.SMS, Body: "Time for your dose"}
+		for _, org := range []string{"phantom-org", "01a245d8-0000-7000-8000-000000000000"} {
+			if err := f.s.SetMessaging(f.ctx, f.actor, org, store.MessagingSettings{Policy: remind.DefaultPolicy}); !errs.Is(err, errs.CodeNotFound) {
+				t.Errorf("SetMessaging(%s) = %v, want not found", org, err)
+			}
+			if err := f.s.PutTemplate(f.ctx, f.actor, org, tmpl); !errs.Is(err, errs.CodeNotFound) {
+				t.Errorf("PutTemplate(%s) = %v, want not found", org, err)
+			}
+			if err := f.s.SetWindows(f.ctx, f.actor, org, adherence.DefaultWindows); !errs.Is(err, errs.CodeNotFound) {
+				t.Errorf("SetWindows(%s) = %v, want not found", org, err)
+			}
+		}
+		// The organization's own are written as before.
+		if err := f.s.PutTemplate(f.ctx, f.actor, f.org, tmpl); err != nil {
+			t.Errorf("PutTemplate of the fixture's org: %v", err)
 		}
 	})
 }

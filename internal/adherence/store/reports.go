@@ -258,11 +258,17 @@ func (s *Store) SetWindows(ctx context.Context, a adherence.Actor, orgID string,
 			ON CONFLICT (org_id) DO UPDATE SET on_time_minutes = excluded.on_time_minutes,
 				late_max_minutes = excluded.late_max_minutes, open_dedupe_minutes = excluded.open_dedupe_minutes,
 				updated_at = excluded.updated_at`, orgID, on, late, dedupe, s.clock())
+		if isForeignKeyViolation(err) {
+			return errs.NotFound("org")
+		}
 		if err != nil {
 			return err
 		}
 		return s.record(ctx, tx, a, orgID, audit.ActionUpdate, "OrgSettings", orgID, "")
 	})
+	if errs.Is(err, errs.CodeNotFound) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("set windows: %w", err)
 	}

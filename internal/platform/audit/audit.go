@@ -474,9 +474,11 @@ func (l *Log) List(ctx context.Context, f Filter) ([]Record, error) {
 			add("at <", to)
 		}
 	}
-	if f.AfterSeq > 0 {
-		add("seq >", f.AfterSeq)
-	}
+	// Only records of the chain, 1 to the head: a row outside it was
+	// inserted around Append (which Verify reports), and is no record of
+	// anyone's access to be listed as one.
+	add("seq >", max(f.AfterSeq, 0))
+	where.WriteString(" AND seq <= (SELECT seq FROM audit_head WHERE id = 1)")
 	args = append(args, f.Limit)
 	query := fmt.Sprintf("SELECT %s FROM audit_log WHERE %s ORDER BY seq LIMIT $%d",
 		columns, where.String(), len(args))

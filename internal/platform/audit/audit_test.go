@@ -741,3 +741,47 @@ func BenchmarkAppend(b *testing.B) {
 		})
 	}
 }
+
+// TestRecordsOutsideTheChain: a row inserted around Append with a Seq of
+// 0 or less (its CHECK dropped), or after the head, is no record of the
+// chain: Verify reports it, and List, which an auditor reads, never gives
+// it (a forged row with seq -7 verified and was listed first, blaming its
+// actor for an access).
+func TestRecordsOutsideTheChain(t *testing.T) {
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+		dropGuards(t, d)
+		ctx := context.Background()
+		resetChain(t, d)
+		l := audit.New(d, newClock().now, counterIDs())
+		recs := appendN(t, l, 3)
+		forge := func(seq int64, id string) {
+			r := recs[0]
+			r.ID, r.Seq, r.ActorID = id, seq, "framed-actor"
+			r.Hash = audit.ComputeHash(r)
+			exec(t, d, `INSERT INTO audit_log (seq, id, at, org_id, actor_id, actor_role, action,
+				resource_type, resource_id, patient_id, outcome, prev_hash, hash)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+				r.Seq, r.ID, r.At, r.OrgID, r.ActorID, r.ActorRole, r.Action, r.ResourceType,
+				r.ResourceID, r.PatientID, r.Outcome, r.PrevHash, r.Hash)
+		}
+		if d.Dialect == db.Postgres {
+			exec(t, d, "ALTER TABLE audit_log DROP CONSTRAINT IF EXISTS audit_log_seq_check")
+		} else {
+			exec(t, d, "PRAGMA ignore_check_constraints = ON")
+			defer exec(t, d, "PRAGMA ignore_check_constraints = OFF")
+		}
+		forge(-7, "forged-before")
+		res, err := l.Verify(ctx)
+		if err != nil || res.OK || res.Kind != audit.KindBeforeFirst || res.FirstBadSeq != -7 {
+			t.Fatalf("Verify with a record at seq -7 = %+v, %v; want before_first at -7", res, err)
+		}
+		forge(4, "forged-after")
+		list, err := l.List(ctx, audit.Filter{OrgID: "org-a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 3 || list[0].Seq != 1 || list[2].Seq != 3 {
+			t.Fatalf("List = %d records from seq %d; want the chain's 3 records only", len(list), list[0].Seq)
+		}
+	})
+}

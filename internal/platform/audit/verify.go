@@ -25,6 +25,10 @@ const (
 	// KindBeyondHead: records exist after the head, so they were inserted
 	// without going through Append.
 	KindBeyondHead = "beyond_head"
+	// KindBeforeFirst: records exist with a Seq of 0 or less, before the
+	// chain's first record, so they were inserted without going through
+	// Append.
+	KindBeforeFirst = "before_first"
 	// KindCheckpointMismatch: a record is not the one a checkpoint kept
 	// outside the database vouched for (VerifyAgainst), so the chain was
 	// rewritten from there or before, head included.
@@ -74,10 +78,10 @@ func (l *Log) Verify(ctx context.Context) (VerifyResult, error) {
 func (l *Log) verify(ctx context.Context, checkpoints []Checkpoint) (VerifyResult, error) {
 	// One statement, so the head and the highest seq come from one snapshot.
 	var head Head
-	var maxSeq int64
+	var minSeq, maxSeq int64
 	err := l.db.SQL.QueryRowContext(ctx, `
-		SELECT h.seq, h.hash, COALESCE((SELECT max(seq) FROM audit_log), 0)
-		FROM audit_head h WHERE h.id = 1`).Scan(&head.Seq, &head.Hash, &maxSeq)
+		SELECT h.seq, h.hash, COALESCE((SELECT min(seq) FROM audit_log), 1), COALESCE((SELECT max(seq) FROM audit_log), 0)
+		FROM audit_head h WHERE h.id = 1`).Scan(&head.Seq, &head.Hash, &minSeq, &maxSeq)
 	if err != nil {
 		return VerifyResult{}, fmt.Errorf("verify audit chain: read chain head: %w", err)
 	}
@@ -120,6 +124,10 @@ func (l *Log) verify(ctx context.Context, checkpoints []Checkpoint) (VerifyResul
 		res.Kind = KindTruncated
 		res.Problem = fmt.Sprintf("truncated: the checkpoint of %s vouched for record %d, and the chain ends at %d: records were deleted and the head rewritten",
 			last.At.UTC().Format(time.RFC3339), last.Seq, w.prevSeq)
+	case minSeq < 1:
+		res.FirstBadSeq = minSeq
+		res.Kind = KindBeforeFirst
+		res.Problem = fmt.Sprintf("before_first: records from %d exist before the chain's first record 1", minSeq)
 	case maxSeq > head.Seq:
 		res.FirstBadSeq = head.Seq + 1
 		res.Kind = KindBeyondHead
