@@ -154,7 +154,8 @@ var fillColumns = []string{"patient_id", "drug", "fill_date", "days_supply"}
 // readFills streams the fills CSV named name from r and groups the fills
 // by patient. It writes every malformed row to stderr as
 // "name:line: field: problem" (line 1 is the header; a CSV syntax error is
-// "name:line: record: column n: problem", and a quoted field left open
+// "name:line: record: character n: problem", n counting the line's
+// characters from 1, and a quoted field left open
 // at the end of the file is reported on the line where it opened) and
 // then returns an error counting them. The messages never repeat field
 // values, which may be PHI. Once a row is bad, later rows are only
@@ -250,7 +251,9 @@ func readFills(ctx context.Context, name string, r io.Reader, stderr io.Writer) 
 			// Otherwise the line and column of the fault itself: in a
 			// quoted field spanning lines it is past the line the record
 			// starts on.
-			problem(pe.Line, "record", fmt.Sprintf("column %d: %s", pe.Column, pe.Err))
+			// pe.Column is the position on the line in characters, not
+			// the CSV column (field) it fell in: said as such.
+			problem(pe.Line, "record", fmt.Sprintf("character %d: %s", pe.Column, pe.Err))
 			bad++
 			continue
 		}

@@ -219,19 +219,19 @@ func TestReportPDC(t *testing.T) {
 			},
 		},
 		{
-			// CSV syntax errors name the line and column of the stray
+			// CSV syntax errors name the line and character of the stray
 			// quote, also inside a quoted field spanning lines (4–5).
 			name: "quote errors",
 			csv: "patient_id,drug,fill_date,days_supply\n" + // 1
 				"P1,lisinopril,2022-01-01,90\n" + // 2 fine
-				"P1,lisi\"nopril,2022-01-01,90\n" + // 3 bare quote, column 8
-				"P1,\"lisinopril\n10 mg\"x,2022-01-01,90\n" + // 4–5 x after the closing quote (column 6 of line 5)
+				"P1,lisi\"nopril,2022-01-01,90\n" + // 3 bare quote, character 8
+				"P1,\"lisinopril\n10 mg\"x,2022-01-01,90\n" + // 4–5 x after the closing quote (character 6 of line 5)
 				"P1,lisinopril,2022-01-01,90\n", // 6 fine
 			args:    year2022,
 			wantErr: "FILE: 2 malformed row(s)",
 			wantStderr: []string{
-				"FILE:3: record: column 8: bare \" in non-quoted-field",
-				"FILE:5: record: column 6: extraneous or missing \" in quoted-field",
+				"FILE:3: record: character 8: bare \" in non-quoted-field",
+				"FILE:5: record: character 6: extraneous or missing \" in quoted-field",
 			},
 		},
 		{

@@ -1,10 +1,12 @@
 // Package config reads settings from the environment through an injected
 // getenv, so tests and run() never touch the process environment. Any
 // setting may be given as NAME_FILE pointing at a file (ECS injects Secrets
-// Manager values either way); the file wins over the plain variable, and a
-// file that cannot be read or is empty is an error rather than an unset
-// setting, so a wrong mount fails startup instead of quietly turning a
-// feature off.
+// Manager values either way). NAME and NAME_FILE both set to different
+// values is an error naming both, rather than one quietly winning (a
+// DATABASE_URL pointing at one database and a DATABASE_URL_FILE at
+// another), and a file that cannot be read or is empty is an error rather
+// than an unset setting, so a wrong mount fails startup instead of
+// quietly turning a feature off.
 package config
 
 import (
@@ -37,12 +39,17 @@ func (e Env) lookup(name string) (string, error) {
 		if v == "" {
 			return "", fmt.Errorf("%s_FILE: %s is empty (unset %s_FILE for the default)", name, path, name)
 		}
+		if plain := strings.TrimSpace(e.Getenv(name)); plain != "" && plain != v {
+			// The values are not repeated: either may be a secret.
+			return "", fmt.Errorf("%s and %s_FILE are both set, to different values: set one of them", name, name)
+		}
 		return v, nil
 	}
 	return e.Getenv(name), nil
 }
 
-// String returns NAME_FILE's contents (trimmed) when set, else NAME, else def.
+// String returns NAME_FILE's contents (trimmed) when set, else NAME, else def
+// (both set to different values is an error).
 func (e Env) String(name, def string) (string, error) {
 	v, err := e.lookup(name)
 	if err != nil {

@@ -17,8 +17,11 @@ func TestEnv(t *testing.T) {
 	}
 	vars := map[string]string{
 		"PLAIN":        "value",
-		"SECRET":       "ignored",
 		"SECRET_FILE":  secret,
+		"SAME":         "postgres://from-file",
+		"SAME_FILE":    secret,
+		"OTHER":        "sqlite:data/adherence.db",
+		"OTHER_FILE":   secret,
 		"MISSING_FILE": filepath.Join(t.TempDir(), "nope"),
 		"COUNT":        "42",
 		"BAD_COUNT":    "4x",
@@ -32,8 +35,13 @@ func TestEnv(t *testing.T) {
 	}{
 		{"plain", "PLAIN", "d", "value", false},
 		{"default", "UNSET", "d", "d", false},
-		{"file wins", "SECRET", "d", "postgres://from-file", false},
+		{"file", "SECRET", "d", "postgres://from-file", false},
+		{"file and the same plain value", "SAME", "d", "postgres://from-file", false},
+		{"file and another plain value", "OTHER", "d", "", true},
 		{"missing file", "MISSING", "d", "", true},
+	}
+	if _, err := env.String("OTHER", "d"); err == nil || !strings.Contains(err.Error(), "OTHER and OTHER_FILE are both set") || strings.Contains(err.Error(), "sqlite:") {
+		t.Errorf("String(OTHER) error %v, want one naming both variables and neither value", err)
 	}
 	for _, tt := range tests {
 		got, err := env.String(tt.key, tt.def)

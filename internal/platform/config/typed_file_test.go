@@ -11,8 +11,8 @@ import (
 )
 
 // TestTypedFile checks that every typed reader honours NAME_FILE like
-// String does: the file wins, and an unreadable file is an error naming
-// NAME_FILE rather than the default.
+// String does: the file is read (NAME unset or the same value), and an
+// unreadable file is an error naming NAME_FILE rather than the default.
 func TestTypedFile(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, content string) string {
@@ -24,9 +24,9 @@ func TestTypedFile(t *testing.T) {
 	}
 	missing := filepath.Join(dir, "nope")
 	vars := map[string]string{
-		"DRAIN": "1s", "DRAIN_FILE": write("drain", "250ms\n"),
-		"COUNT": "1", "COUNT_FILE": write("count", " 12\n"),
-		"FLAG": "false", "FLAG_FILE": write("flag", "true\n"),
+		"DRAIN_FILE": write("drain", "250ms\n"),
+		"COUNT":      "12", "COUNT_FILE": write("count", " 12\n"),
+		"FLAG_FILE":       write("flag", "true\n"),
 		"GONE_DRAIN_FILE": missing, "GONE_COUNT_FILE": missing, "GONE_FLAG_FILE": missing,
 	}
 	env := config.Env{Getenv: func(k string) string { return vars[k] }}

@@ -17,8 +17,8 @@ type Run func(ctx context.Context, args []string, getenv func(string) string, st
 
 // HealthcheckReadsListenAddrFile checks that `PRODUCT healthcheck` probes
 // the address serve listens on when it is given as LISTEN_ADDR_FILE
-// (which wins over LISTEN_ADDR, as for serve), and fails on an unreadable
-// file.
+// (LISTEN_ADDR set to another address is an error, as for serve), and
+// fails on an unreadable file.
 func HealthcheckReadsListenAddrFile(t *testing.T, run Run) {
 	t.Helper()
 	ready := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -43,9 +43,15 @@ func HealthcheckReadsListenAddrFile(t *testing.T, run Run) {
 	getenv := func(vars map[string]string) func(string) string {
 		return func(k string) string { return vars[k] }
 	}
-	err = run(context.Background(), []string{"healthcheck"}, getenv(map[string]string{"LISTEN_ADDR_FILE": file, "LISTEN_ADDR": closed}), nil, io.Discard, io.Discard)
+	err = run(context.Background(), []string{"healthcheck"}, getenv(map[string]string{"LISTEN_ADDR_FILE": file}), nil, io.Discard, io.Discard)
 	if err != nil {
 		t.Errorf("healthcheck with LISTEN_ADDR_FILE naming a ready server: %v", err)
+	}
+	// With LISTEN_ADDR naming another address, neither is probed: which
+	// one the server listens on is not known.
+	err = run(context.Background(), []string{"healthcheck"}, getenv(map[string]string{"LISTEN_ADDR_FILE": file, "LISTEN_ADDR": closed}), nil, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "LISTEN_ADDR and LISTEN_ADDR_FILE are both set") {
+		t.Errorf("healthcheck with LISTEN_ADDR and LISTEN_ADDR_FILE naming different addresses: %v, want an error naming both", err)
 	}
 	missing := filepath.Join(dir, "nope")
 	err = run(context.Background(), []string{"healthcheck"}, getenv(map[string]string{"LISTEN_ADDR_FILE": missing}), nil, io.Discard, io.Discard)
