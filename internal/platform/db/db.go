@@ -78,7 +78,14 @@ type Options struct {
 	// CloseTimeout bounds how long Close waits for connections still in
 	// use (default DefaultCloseTimeout).
 	CloseTimeout time.Duration
+	// PingTimeout bounds how long Open waits for PostgreSQL to answer
+	// its first query (default DefaultPingTimeout).
+	PingTimeout time.Duration
 }
+
+// DefaultPingTimeout is how long Open waits, by default, for PostgreSQL
+// to answer.
+const DefaultPingTimeout = 10 * time.Second
 
 // DefaultCloseTimeout is how long Close waits, by default, for connections
 // still in use before it abandons them.
@@ -323,10 +330,22 @@ func openPostgres(ctx context.Context, rawURL string, opts Options) (*DB, error)
 	if err != nil {
 		return nil, fmt.Errorf("open database: connect to postgres: %w", err)
 	}
-	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	pingTimeout := opts.PingTimeout
+	if pingTimeout <= 0 {
+		pingTimeout = DefaultPingTimeout
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
 	if err := pool.Ping(pingCtx); err != nil {
 		pool.Close()
+		if ctx.Err() == nil && pingCtx.Err() != nil {
+			// A server that accepts the connection and never answers
+			// (a stopped process behind a live port, a firewall that
+			// drops): "context deadline exceeded" alone says neither what
+			// timed out nor after how long.
+			return nil, fmt.Errorf("open database: postgres at %s:%d did not answer within %s (the server is not responding, or a firewall drops the connection)",
+				cfg.ConnConfig.Host, cfg.ConnConfig.Port, pingTimeout)
+		}
 		return nil, fmt.Errorf("open database: ping postgres at %s: %w", cfg.ConnConfig.Host, oneLineError{err})
 	}
 	sqlDB := stdlib.OpenDBFromPool(pool)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -678,6 +679,37 @@ func TestOpenUnreachablePostgresOneLine(t *testing.T) {
 	}
 	if msg := err.Error(); strings.Contains(msg, "\n") || strings.Contains(msg, "s3cr3t") || !strings.Contains(msg, "connection refused") {
 		t.Errorf("Open error = %q, want one line naming the cause, no password", msg)
+	}
+}
+
+// TestOpenSilentPostgres: a server that accepts the connection and never
+// answers (a stopped process behind a live port, a firewall dropping
+// packets) fails Open saying it did not answer, and within how long, not
+// a bare "context deadline exceeded".
+func TestOpenSilentPostgres(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never answered
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	d, err := db.Open(context.Background(), fmt.Sprintf("postgres://app@127.0.0.1:%d/x?sslmode=disable", port), db.Options{PingTimeout: 300 * time.Millisecond})
+	if err == nil {
+		d.Close()
+		t.Fatal("Open of a server that never answers succeeded")
+	}
+	want := fmt.Sprintf("postgres at 127.0.0.1:%d did not answer within 300ms", port)
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("Open error = %q, want it to say %q", err, want)
 	}
 }
 
