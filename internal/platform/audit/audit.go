@@ -516,12 +516,15 @@ func ceilMicrosecond(t time.Time) time.Time {
 const columns = `seq, id, at, org_id, actor_id, actor_role, action, resource_type,
 	resource_id, patient_id, outcome, request_id, client_addr, detail, prev_hash, hash`
 
-func scanRecord(rows *sql.Rows) (Record, error) {
+// scanRecord reads a row of columns, and of the extra columns after them
+// into extra.
+func scanRecord(rows *sql.Rows, extra ...any) (Record, error) {
 	var r Record
 	var patientID sql.NullString
-	err := rows.Scan(&r.Seq, &r.ID, &r.At, &r.OrgID, &r.ActorID, &r.ActorRole, &r.Action,
+	dest := []any{&r.Seq, &r.ID, &r.At, &r.OrgID, &r.ActorID, &r.ActorRole, &r.Action,
 		&r.ResourceType, &r.ResourceID, &patientID, &r.Outcome, &r.RequestID, &r.ClientAddr,
-		&r.Detail, &r.PrevHash, &r.Hash)
+		&r.Detail, &r.PrevHash, &r.Hash}
+	err := rows.Scan(append(dest, extra...)...)
 	if err != nil {
 		return Record{}, fmt.Errorf("scan audit record: %w", err)
 	}

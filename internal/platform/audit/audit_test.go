@@ -785,3 +785,34 @@ func TestRecordsOutsideTheChain(t *testing.T) {
 		}
 	})
 }
+
+// TestVerifyCatchesATimeWrittenAnotherWay: on SQLite a time is text, and
+// reads of the trail by time compare it as text. The same instant written
+// in another zone hashes the same (the hash takes the UTC instant) but
+// sorts elsewhere, so a date-range review missed the record while verify
+// said the chain was intact. PostgreSQL stores the instant itself.
+func TestVerifyCatchesATimeWrittenAnotherWay(t *testing.T) {
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+		dropGuards(t, d)
+		ctx := context.Background()
+		resetChain(t, d)
+		l := audit.New(d, newClock().now, counterIDs())
+		recs := appendN(t, l, 3)
+		verifyOK(t, l, 3)
+		other := recs[1].At.In(time.FixedZone("HST", -10*3600)).Format("2006-01-02 15:04:05.999999-07:00")
+		exec(t, d, "UPDATE audit_log SET at = $1 WHERE seq = 2", other)
+		res, err := l.Verify(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Dialect == db.Postgres {
+			if !res.OK {
+				t.Fatalf("PostgreSQL keeps the instant, whatever its zone when written: Verify = %+v", res)
+			}
+			return
+		}
+		if res.OK || res.Kind != audit.KindAltered || res.FirstBadSeq != 2 || res.Checked != 1 {
+			t.Fatalf("Verify = %+v, want the record at seq 2 altered", res)
+		}
+	})
+}

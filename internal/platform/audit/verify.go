@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/medplatform/medplatform/internal/platform/db"
 )
 
 // Kinds of problem Verify reports, in VerifyResult.Kind.
@@ -153,8 +155,14 @@ type walker struct {
 // maxSeq, stopping at the first problem (left in w.bad). It returns how
 // many records it read.
 func (l *Log) verifyBatch(ctx context.Context, w *walker, maxSeq int64) (int, error) {
+	// On SQLite a time is text, compared as text by every time-range
+	// read: its text is checked too (see walker.check).
+	cols := columns + ", ''"
+	if l.db.Dialect == db.SQLite {
+		cols = columns + ", CAST(at AS TEXT)"
+	}
 	rows, err := l.db.SQL.QueryContext(ctx,
-		`SELECT `+columns+` FROM audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3`,
+		`SELECT `+cols+` FROM audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3`,
 		w.prevSeq, maxSeq, batchSize)
 	if err != nil {
 		return 0, fmt.Errorf("verify audit chain after record %d: %w", w.prevSeq, err)
@@ -163,11 +171,12 @@ func (l *Log) verifyBatch(ctx context.Context, w *walker, maxSeq int64) (int, er
 	n := 0
 	for rows.Next() {
 		n++
-		r, err := scanRecord(rows)
+		var atText string
+		r, err := scanRecord(rows, &atText)
 		if err != nil {
 			return n, fmt.Errorf("verify audit chain after record %d: %w", w.prevSeq, err)
 		}
-		if w.bad = w.check(r); w.bad != nil {
+		if w.bad = w.check(r, atText); w.bad != nil {
 			return n, nil
 		}
 		w.checked++
@@ -179,9 +188,16 @@ func (l *Log) verifyBatch(ctx context.Context, w *walker, maxSeq int64) (int, er
 	return n, nil
 }
 
+// sqliteTime is how the SQLite driver writes a time, in UTC (db.UTC):
+// the only text of an audit time Append stores there.
+const sqliteTime = "2006-01-02 15:04:05.999999999-07:00"
+
 // check returns the problem with r as the successor of the last good
-// record, or nil.
-func (w *walker) check(r Record) *VerifyResult {
+// record, or nil. atText is r's time as SQLite stores it ("" on
+// PostgreSQL): the same instant written another way ("…01:00:25-10:00"
+// for "…11:00:25+00:00") hashes the same but sorts elsewhere as text, so
+// that a time-range read of the trail would miss the record.
+func (w *walker) check(r Record, atText string) *VerifyResult {
 	bad := func(kind, format string, args ...any) *VerifyResult {
 		return &VerifyResult{
 			Checked:     w.checked,
@@ -197,6 +213,10 @@ func (w *walker) check(r Record) *VerifyResult {
 	}
 	if ComputeHash(r) != r.Hash {
 		return bad(KindAltered, "record %d (id %s) does not match its hash: its content was changed",
+			r.Seq, r.ID)
+	}
+	if atText != "" && atText != r.At.UTC().Format(sqliteTime) {
+		return bad(KindAltered, "record %d (id %s) has its time written in another form than the one the trail stores: it was changed outside the application, and reads of the trail by time would miss it",
 			r.Seq, r.ID)
 	}
 	if r.PrevHash != w.prevHash {
