@@ -104,6 +104,29 @@ func WithRequestTimeout(next http.Handler, timeout time.Duration) http.Handler {
 	})
 }
 
+// withResponseHardening sets what every answer of a process carries,
+// whatever handler writes it:
+//
+//   - X-Content-Type-Options: nosniff, so that a browser never reads a
+//     JSON answer (which may hold text a client sent) as another type;
+//   - Connection: close on the answer to a request sent with a
+//     Transfer-Encoding. net/http reads such a request by its chunks and
+//     drops a Content-Length sent with them, without a trace; RFC 9112
+//     (6.1) asks a server to close the connection after answering a
+//     message that had both, since a proxy in front that framed it by its
+//     Content-Length would read what follows differently (request
+//     smuggling). Clients send a Content-Length; the few chunked requests
+//     cost a new connection each.
+func withResponseHardening(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if len(r.TransferEncoding) > 0 {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // errHealthOnlyPanic answers a request whose handler panicked.
 var errHealthOnlyPanic = errors.New("handler panicked")
 
@@ -149,7 +172,7 @@ func Run(ctx context.Context, c Config) error {
 	base, cancelRequests := context.WithCancel(context.Background())
 	defer cancelRequests()
 	srv := &http.Server{
-		Handler:           WithRequestTimeout(c.Handler, requestTimeout),
+		Handler:           withResponseHardening(WithRequestTimeout(c.Handler, requestTimeout)),
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,

@@ -1,10 +1,14 @@
 package server_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,5 +79,52 @@ func TestShutdownSharesOneBudget(t *testing.T) {
 	d := <-jobs.deadline
 	if end := stopped.Add(budget + time.Second); d.IsZero() || d.After(end) {
 		t.Fatalf("jobs stop deadline %v, want one within the shutdown budget (before %v)", d, end)
+	}
+}
+
+// TestChunkedRequestClosesTheConnection: a request sent with both
+// Content-Length and Transfer-Encoding (the shape of request smuggling
+// through a proxy that frames by Content-Length) is answered, then the
+// connection is closed, as RFC 9112 6.1 asks: a request pipelined after it
+// is not read on that connection. Every answer carries
+// X-Content-Type-Options: nosniff.
+func TestChunkedRequestClosesTheConnection(t *testing.T) {
+	base, _ := runServer(t, server.Config{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	})})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	req := "POST /v1/things HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n" +
+		"GET /v1/things/2 HTTP/1.1\r\nHost: x\r\n\r\n"
+	if _, err := io.WriteString(conn, req); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent || !resp.Close || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("answer %d, Connection close %v, nosniff %q; want 204, closed, nosniff", resp.StatusCode, resp.Close, resp.Header.Get("X-Content-Type-Options"))
+	}
+	if second, err := http.ReadResponse(br, nil); err == nil {
+		second.Body.Close()
+		t.Fatalf("the request pipelined after the chunked one was answered (%d) on the same connection", second.StatusCode)
+	}
+
+	// A request with a Content-Length only keeps its connection.
+	resp, err = http.Post(base+"/v1/things", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Close || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("a plain request: Connection close %v, nosniff %q; want kept open, nosniff", resp.Close, resp.Header.Get("X-Content-Type-Options"))
 	}
 }
