@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 	"unicode"
@@ -247,12 +248,54 @@ func (h *inboundText) findSender(ctx context.Context) error {
 	}
 	h.members, err = load(`SELECT id, org_id, active, kind FROM members
 		WHERE phone = $1 AND phone <> '' ORDER BY created_at, id`)
-	return err
+	if err != nil {
+		return err
+	}
+	return h.lastTextedFirst(ctx)
+}
+
+// lastTextedFirst puts first, among several active patients with the
+// sender's number (one person enrolled by two programs), the one last
+// texted: a HELP or STOP answers in the name of the program whose message
+// the person is answering, as a dose reply goes to the dose last reminded
+// (findRepliedDose). Carriers require a HELP answer to name that program.
+func (h *inboundText) lastTextedFirst(ctx context.Context) error {
+	active := 0
+	for _, p := range h.patients {
+		if p.active {
+			active++
+		}
+	}
+	if active < 2 {
+		return nil
+	}
+	last := make(map[string]int64, len(h.patients))
+	for _, p := range h.patients {
+		if !p.active {
+			continue
+		}
+		var id sql.NullInt64
+		err := h.s.db.SQL.QueryRowContext(ctx, `SELECT max(id) FROM notifications
+			WHERE org_id = $1 AND patient_id = $2 AND member_id IS NULL AND channel = 'sms'
+			  AND status IN ('sending', 'sent', 'delivered', 'unknown')`, p.orgID, p.id).Scan(&id)
+		if err != nil {
+			return fmt.Errorf("find sender: last text: %w", err)
+		}
+		last[p.orgID+"/"+p.id] = id.Int64
+	}
+	sort.SliceStable(h.patients, func(a, b int) bool {
+		pa, pb := h.patients[a], h.patients[b]
+		if pa.active != pb.active {
+			return pa.active
+		}
+		return last[pa.orgID+"/"+pa.id] > last[pb.orgID+"/"+pb.id]
+	})
+	return nil
 }
 
 // primary is the record an answer is about when the text names none in
-// particular: the first active patient, else the first active member,
-// else the first record.
+// particular: the first active patient (the one last texted, see
+// lastTextedFirst), else the first active member, else the first record.
 func (h *inboundText) primary() senderRecord {
 	for _, p := range h.patients {
 		if p.active {
@@ -325,6 +368,20 @@ func (h *inboundText) commit(ctx context.Context, o inboundOutcome) (InboundResu
 			}
 			if recs, err = h.recordKeyword(ctx, tx, o.consent); err != nil {
 				return err
+			}
+			if answer == remind.KindOptInConfirmation {
+				// START restores the consent STOP removed, and no other:
+				// a patient enrolled without SMS consent stays without
+				// it. Told "you are subscribed to medication reminders",
+				// that patient would wait for texts that never come; the
+				// help text names the program and its contact instead.
+				subscribed, err := h.subscribed(ctx, tx)
+				if err != nil {
+					return err
+				}
+				if !subscribed {
+					answer = remind.KindHelp
+				}
 			}
 		}
 		if answer != "" && o.limited {
@@ -441,6 +498,20 @@ func (h *inboundText) recordKeyword(ctx context.Context, tx *db.Tx, action strin
 		}
 	}
 	return recs, nil
+}
+
+// subscribed reports whether texts may go to the sender's number: an
+// active patient with it has SMS consent and has not opted out, or an
+// active member has it (a caregiver or clinician texted about escalations).
+func (h *inboundText) subscribed(ctx context.Context, tx *db.Tx) (bool, error) {
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT
+		(SELECT COUNT(*) FROM patients WHERE phone = $1 AND phone <> '' AND active AND sms_consent AND NOT sms_opted_out) +
+		(SELECT COUNT(*) FROM members WHERE phone = $1 AND phone <> '' AND active)`, h.in.From).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("handle inbound sms: read consent: %w", err)
+	}
+	return n > 0, nil
 }
 
 // keywordOf is the keyword texted, as the ledger keeps it: letters and

@@ -746,3 +746,77 @@ func TestInboundAckFromANumberOfSeveralMembers(t *testing.T) {
 		}
 	})
 }
+
+// TestInboundAnswersNameTheProgramLastTexted: one person enrolled by two
+// programs with one number gets a HELP answer (which carriers require to
+// name the program) from the program whose text they are answering, the
+// one that texted them last, as a dose reply goes to the dose last
+// reminded; it came from whichever program enrolled them first.
+func TestInboundAnswersNameTheProgramLastTexted(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("UTC")
+		number := p.Phone.Reveal()
+		orgB, actorB := f.otherOrg()
+		pb := adherence.Patient{OrgID: orgB, GivenName: phi.New("Ana"), Phone: phi.New(number), TimeZone: "UTC", SMSConsent: true}
+		if err := f.s.CreatePatient(f.ctx, actorB, &pb); err != nil {
+			t.Fatal(err)
+		}
+		sent := func(org, patient, key string) {
+			f.exec(`INSERT INTO notifications (org_id, idempotency_key, kind, template, patient_id, channels, status, due_at,
+				channel, provider, created_at, updated_at)
+				VALUES ($1, $2, 'reminder', 'reminder', $3, 'sms', 'sent', $4, 'sms', 'twilio', $4, $4)`, org, key, patient, f.now)
+		}
+		answeredBy := func(n int) string {
+			var org string
+			if err := f.d.SQL.QueryRowContext(f.ctx, `SELECT org_id FROM notifications WHERE kind = 'reply' AND idempotency_key = $1`,
+				"reply:"+sid(n)).Scan(&org); err != nil {
+				t.Fatalf("the answer to text %d: %v", n, err)
+			}
+			return org
+		}
+		sent(orgB, pb.ID, "b-1") // the second program texted last
+		if res := f.text(1, number, "HELP"); res.Result != store.InboundHelp {
+			t.Fatalf("HELP = %+v", res)
+		}
+		if org := answeredBy(1); org != orgB {
+			t.Errorf("HELP answered by org %s, want %s, whose text came last", org, orgB)
+		}
+		sent(f.org, p.ID, "a-1") // then the first
+		f.text(2, number, "HELP")
+		if org := answeredBy(2); org != f.org {
+			t.Errorf("HELP answered by org %s, want %s, whose text came last", org, f.org)
+		}
+	})
+}
+
+// TestInboundStartWithoutConsentIsNotTold: START from the number of a
+// patient enrolled without SMS consent, who stays without it, is answered
+// with the help text, not "you are subscribed to medication reminders":
+// no reminder will be texted. A patient whose consent START restores is
+// told so.
+func TestInboundStartWithoutConsentIsNotTold(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		never := adherence.Patient{OrgID: f.org, GivenName: phi.New("Bo"), Phone: phi.New("+15557770001"), TimeZone: "UTC", SMSConsent: false}
+		if err := f.s.CreatePatient(f.ctx, f.actor, &never); err != nil {
+			t.Fatal(err)
+		}
+		f.text(1, "+15557770001", "STOP")
+		if res := f.text(2, "+15557770001", "START"); res.Result != store.InboundOptedIn {
+			t.Fatalf("START = %+v", res)
+		}
+		if n := f.replies(remind.KindOptInConfirmation, "+15557770001"); n != 0 {
+			t.Errorf("%d 'subscribed' confirmations to a patient who gets no texts, want 0", n)
+		}
+		if n := f.replies(remind.KindHelp, "+15557770001"); n != 1 {
+			t.Errorf("%d help answers to START without consent, want 1", n)
+		}
+
+		consented := f.patient("UTC")
+		number := consented.Phone.Reveal()
+		f.text(3, number, "STOP")
+		f.text(4, number, "START")
+		if n := f.replies(remind.KindOptInConfirmation, number); n != 1 {
+			t.Errorf("%d confirmations to a patient whose consent START restored, want 1", n)
+		}
+	})
+}
