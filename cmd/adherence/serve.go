@@ -89,7 +89,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	deliverMetrics := deliver.NewMetrics(reg)
-	nt, err := newNotifier(ctx, getenv, stdout, log, deliverMetrics.ObserveAttempt)
+	nt, err := newNotifier(ctx, getenv, stdout, log, deliverMetrics.AttemptObserver(log))
 	if err != nil {
 		return err
 	}

@@ -153,11 +153,11 @@ func (d *Deliverer) deliverOne(ctx context.Context, dl *store.Delivery) store.De
 	for _, ch := range dl.Channels {
 		to, why := address(dl, ch)
 		if why != "" {
-			reason = why
+			reason = tellingReason(reason, why)
 			continue
 		}
 		if !d.Sender.Has(ch) {
-			reason = "channel_not_configured"
+			reason = tellingReason(reason, "channel_not_configured")
 			continue
 		}
 		t := pickTemplate(dl, ch)
@@ -171,7 +171,7 @@ func (d *Deliverer) deliverOne(ctx context.Context, dl *store.Delivery) store.De
 		}
 		subject, body, err := remind.Render(t, v)
 		if err != nil {
-			reason = "template_error"
+			reason = tellingReason(reason, "template_error")
 			d.Logger.ErrorContext(ctx, "render notification", "notification_id", dl.ID, "template", string(dl.Template), "error", err)
 			continue
 		}
@@ -203,9 +203,9 @@ func (d *Deliverer) deliverOne(ctx context.Context, dl *store.Delivery) store.De
 			retryable, reason = true, "providers_failed"
 		case errors.Is(err, notify.ErrRedirect):
 			// A webhook that redirects is a policy to correct: say so.
-			reason = "redirected"
+			reason = tellingReason(reason, "redirected")
 		default:
-			reason = "rejected"
+			reason = tellingReason(reason, "rejected")
 		}
 		d.Logger.WarnContext(ctx, "notification channel failed", "notification_id", dl.ID, "channel", string(ch), "error", err)
 	}
@@ -281,6 +281,26 @@ func (d *Deliverer) escalationLink(dl *store.Delivery) string {
 		return ""
 	}
 	return strings.TrimRight(d.PublicURL, "/") + "/v1/escalations/" + url.PathEscape(dl.EscalationID)
+}
+
+// reasonWeight ranks why a channel could not take a message, by how much
+// it tells: a provider's refusal or a broken setup over the person's
+// consent over a missing address.
+var reasonWeight = map[string]int{
+	"no_channel": 0, "no_address": 1, "unknown_channel": 1, "no_consent": 2, "opted_out": 2,
+	"channel_not_configured": 3, "template_error": 4, "redirected": 4, "rejected": 4,
+}
+
+// tellingReason returns the reason an undeliverable notification records
+// of the one so far and why, the next channel's: the more telling one, or
+// the earlier channel's (the preferred one) when they tell as much. The
+// last channel's reason alone said "no_address" of a patient with a phone
+// who had texted STOP and had no e-mail address.
+func tellingReason(so, why string) string {
+	if reasonWeight[why] > reasonWeight[so] {
+		return why
+	}
+	return so
 }
 
 // address returns where a message on ch goes, or why it cannot go there.

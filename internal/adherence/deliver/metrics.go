@@ -1,6 +1,8 @@
 package deliver
 
 import (
+	"log/slog"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/medplatform/medplatform/internal/adherence/store"
@@ -89,6 +91,26 @@ func (m *Metrics) Start(providers map[notify.Channel][]string) {
 func (m *Metrics) CountExpired(n int) {
 	if m != nil && n > 0 {
 		m.Expired.Add(float64(n))
+	}
+}
+
+// AttemptObserver returns the notify.RouterConfig.Observe hook: every
+// attempt is counted (ObserveAttempt), and one that failed, was refused or
+// whose answer could not be read is logged at WARN with its channel,
+// provider and error (provider, HTTP status and code; never recipient or
+// body). A provider failing while the next one takes the message shows
+// nowhere else: the message is sent, and the runbook's first question is
+// which provider refused what (a rotated TWILIO_AUTH_TOKEN is a 401).
+func (m *Metrics) AttemptObserver(log *slog.Logger) func(notify.Attempt) {
+	return func(a notify.Attempt) {
+		m.ObserveAttempt(a)
+		switch a.Outcome {
+		case notify.OutcomeFailed, notify.OutcomeRejected, notify.OutcomeUnknown:
+			if log != nil && a.Err != nil {
+				log.Warn("notification provider attempt failed", "channel", string(a.Channel), "provider", a.Provider,
+					"outcome", a.Outcome, "error", a.Err.Error())
+			}
+		}
 	}
 }
 

@@ -1,7 +1,11 @@
 package deliver_test
 
 import (
+	"bytes"
+	"errors"
 	"io"
+	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,5 +40,30 @@ func TestMetricsStartAtZero(t *testing.T) {
 	}
 	if n := testutil.CollectAndCount(m.Latency); n != 2 {
 		t.Errorf("%d latency series, want one per channel", n)
+	}
+}
+
+// TestAttemptObserverLogsFailures: a provider attempt that failed is
+// counted and logged at WARN with its provider and error (a Twilio 401
+// while SNS took the message showed in no log); an accepted one is only
+// counted.
+func TestAttemptObserverLogsFailures(t *testing.T) {
+	var logs bytes.Buffer
+	m := deliver.NewMetrics(prometheus.NewRegistry())
+	observe := m.AttemptObserver(slog.New(slog.NewJSONHandler(&logs, nil)))
+	observe(notify.Attempt{Channel: notify.SMS, Provider: "sns", Outcome: notify.OutcomeAccepted})
+	if logs.Len() != 0 {
+		t.Fatalf("an accepted attempt was logged: %s", logs.String())
+	}
+	observe(notify.Attempt{Channel: notify.SMS, Provider: "twilio", Outcome: notify.OutcomeFailed,
+		Err: &notify.Error{Provider: "twilio", Status: 401, Code: "20003", Err: errors.New("authenticate")}})
+	line := logs.String()
+	for _, want := range []string{`"level":"WARN"`, `"provider":"twilio"`, `"outcome":"failed"`, "401", "20003"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("log %s does not hold %s", line, want)
+		}
+	}
+	if v := testutil.ToFloat64(m.Attempts.WithLabelValues("sms", "twilio", notify.OutcomeFailed)); v != 1 {
+		t.Errorf("sms/twilio/failed = %v, want 1", v)
 	}
 }

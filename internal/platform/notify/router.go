@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -242,6 +243,7 @@ func (r *Router) Send(ctx context.Context, m Message) (Receipt, error) {
 		return Receipt{}, &Error{Provider: routerName, Err: fmt.Errorf("channel %q: %w", m.Channel, ErrNoRoute)}
 	}
 	var last error
+	var failed []string // the providers' errors before the last, for the final error
 	for _, rt := range routes {
 		if err := ctx.Err(); err != nil {
 			return Receipt{}, &Error{Provider: routerName, Retryable: true, Err: fmt.Errorf("send %s message: %w", m.Channel, err)}
@@ -257,7 +259,16 @@ func (r *Router) Send(ctx context.Context, m Message) (Receipt, error) {
 		if final {
 			return Receipt{}, err
 		}
+		if last != nil {
+			failed = append(failed, last.Error())
+		}
 		last = err
+	}
+	if len(failed) > 0 {
+		// Every provider's error, the first ones too: an operator told only
+		// of the last would not see that another one refused its
+		// credentials.
+		return Receipt{}, fmt.Errorf("notify: every %s provider failed: %s; %w", m.Channel, strings.Join(failed, "; "), last)
 	}
 	return Receipt{}, fmt.Errorf("notify: every %s provider failed: %w", m.Channel, last)
 }

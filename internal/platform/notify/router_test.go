@@ -229,6 +229,10 @@ func TestRouterEveryProviderFails(t *testing.T) {
 	if want := "every sms provider failed"; !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not say %q", err, want)
 	}
+	// The first provider's error is told too, not only the last one's.
+	if want := serverError("primary").Error(); !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not give the first provider's error %q", err, want)
+	}
 }
 
 func TestRouterNoRoute(t *testing.T) {
