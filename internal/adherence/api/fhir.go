@@ -48,8 +48,10 @@ func (s *server) handleFHIRImport(w http.ResponseWriter, r *http.Request) {
 	if patientID := importSubject(r, body); isUUID(patientID) {
 		s.attempting(r, writeAction(r), "Patient", patientID, patientID)
 	}
-	if err := fhir.CheckElementNames(body); err != nil {
-		s.fail(w, r, err)
+	// FHIR JSON names are case-sensitive, while encoding/json matches
+	// them without regard to case: "Status" would be read as status.
+	if path, name := httpx.CaseVariantPath(body, &mr); path != "" {
+		s.fail(w, r, errs.Invalid(path, "unknown element: FHIR element names are case-sensitive (R4 names it %q)", name))
 		return
 	}
 	if err := checkDosageTimings(body); err != nil {

@@ -521,6 +521,77 @@ func findUnknown(v any, t reflect.Type, name, path string) (string, bool) {
 	return "", false
 }
 
+// CaseVariantPath returns the JSON path of the first key in data (keys
+// sorted within an object) that encoding/json takes for a field of its
+// object's Go type in dst only because it matches names without regard to
+// case ("Status" for status), with that field's name; "" when there is
+// none, or data is not JSON. For formats whose names are case-sensitive
+// (FHIR JSON), where such a key is no element at all.
+func CaseVariantPath(data []byte, dst any) (path, field string) {
+	var v any
+	if json.Unmarshal(data, &v) != nil || dst == nil {
+		return "", ""
+	}
+	path, field, _ = findCaseVariant(v, reflect.TypeOf(dst), "")
+	return path, field
+}
+
+func findCaseVariant(v any, t reflect.Type, path string) (string, string, bool) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if pt := reflect.PointerTo(t); pt.Implements(jsonUnmarshaler) || pt.Implements(textUnmarshaler) {
+		return "", "", false // decoded by its own method, by its own rules
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return "", "", false
+		}
+		keys := make([]string, 0, len(obj))
+		for k := range obj {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		fields := jsonFields(t)
+		for _, k := range keys {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			var exact, folded *jsonField
+			for i := range fields {
+				switch {
+				case fields[i].name == k:
+					exact = &fields[i]
+				case folded == nil && strings.EqualFold(fields[i].name, k):
+					folded = &fields[i]
+				}
+			}
+			switch {
+			case exact != nil:
+				if got, name, ok := findCaseVariant(obj[k], exact.typ, p); ok {
+					return got, name, true
+				}
+			case folded != nil:
+				return p, folded.name, true
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		arr, ok := v.([]any)
+		if !ok {
+			return "", "", false
+		}
+		for i, elem := range arr {
+			if p, name, ok := findCaseVariant(elem, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); ok {
+				return p, name, true
+			}
+		}
+	}
+	return "", "", false
+}
+
 // fieldType returns the type of the field of struct type t that
 // encoding/json decodes key into (see jsonFields).
 func fieldType(t reflect.Type, key string) (reflect.Type, bool) {
