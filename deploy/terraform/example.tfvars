@@ -17,7 +17,18 @@ public_hosts = {
   medsales  = "medsales.example.org"
 }
 environment_overrides = {
-  adherence = { OIDC_ISSUER = "https://login.example.org", OIDC_AUDIENCE = "adherence-api" }
+  adherence = {
+    OIDC_ISSUER     = "https://login.example.org"
+    OIDC_AUDIENCE   = "adherence-api"
+    OIDC_JWKS_URL   = "https://login.example.org/.well-known/jwks.json"
+    EMAIL_PROVIDERS = "smtp"
+    SMTP_ADDR       = "email-smtp.us-east-1.amazonaws.com:587"
+    SMTP_FROM       = "reminders@example.org"
+  }
   medsales  = { INGEST_SCHEDULE = "nppes s3://medplatform-prod-medsales-datasets-123456789012/nppes/weekly.zip 168h" }
+}
+extra_secrets = {
+  adherence = ["SMTP_USERNAME", "SMTP_PASSWORD"]
+  medsales  = []
 }
 alarm_email = ""

@@ -16,6 +16,12 @@ locals {
         LOG_LEVEL     = "info"
         SMS_PROVIDERS = "twilio,sns"
         SNS_REGION    = var.region
+        # No push or e-mail provider unless the environment names one
+        # (environment_overrides, with its credentials in extra_secrets):
+        # left unset, they default to the console provider, which would
+        # log reminders and escalations and count them as sent.
+        PUSH_PROVIDERS  = "none"
+        EMAIL_PROVIDERS = "none"
         # Twilio's status callbacks and webhook signatures name it.
         PUBLIC_URL = "https://${var.public_hosts.adherence}"
         # The load balancer's addresses, whose X-Forwarded-For names the
@@ -26,7 +32,8 @@ locals {
       }, var.environment_overrides.adherence)
       # Values are put in Secrets Manager by the operators (never in
       # Terraform state); see docs/architecture.md (Deployment files).
-      secrets = ["DATABASE_URL", "REDIS_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM", "WEBHOOK_SECRET"]
+      secrets = concat(["DATABASE_URL", "REDIS_URL", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM", "WEBHOOK_SECRET"],
+      var.extra_secrets.adherence)
     }
     medsales = {
       port  = 8081
@@ -40,7 +47,7 @@ locals {
         INGEST_ALLOWED_SOURCES = "s3://${aws_s3_bucket.datasets.bucket}/"
         REJECTS_DIR            = "/tmp/rejects"
       }, var.environment_overrides.medsales)
-      secrets = ["DATABASE_URL", "INGEST_API_TOKEN"]
+      secrets = concat(["DATABASE_URL", "INGEST_API_TOKEN"], var.extra_secrets.medsales)
     }
   }
 

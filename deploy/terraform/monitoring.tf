@@ -65,16 +65,18 @@ resource "aws_prometheus_alert_manager_definition" "main" {
 }
 
 # Availability SLO 99.9% as the load balancer sees it (it also counts
-# what never reached a task): 5xx over requests above 0.1% for 10
-# minutes. CodeDeploy watches it during a deployment.
+# what never reached a task): 5xx over requests above 0.1% in 3 of 5
+# minutes. CodeDeploy watches it during a deployment, whose canary takes
+# 10% of the traffic for 5 minutes (alb.tf): an alarm needing 10 minutes
+# could not fire before the new tasks took all of it.
 resource "aws_cloudwatch_metric_alarm" "api_5xx" {
   for_each            = local.products
   alarm_name          = "${local.prefix}-${each.key}-api-5xx"
   alarm_description   = "${each.key}: more than 0.1% of requests answered 5xx (target or load balancer)"
   comparison_operator = "GreaterThanThreshold"
   threshold           = 0.001
-  evaluation_periods  = 10
-  datapoints_to_alarm = 10
+  evaluation_periods  = 5
+  datapoints_to_alarm = 3
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alerts.arn]
   ok_actions          = [aws_sns_topic.alerts.arn]
@@ -133,20 +135,38 @@ resource "aws_cloudwatch_metric_alarm" "api_latency" {
   alarm_actions       = [aws_sns_topic.alerts.arn]
 }
 
+# The live tasks are in the blue or the green target group, whichever the
+# last deployment left serving: healthy tasks are counted over both (one
+# group alone is empty after every other deployment).
 resource "aws_cloudwatch_metric_alarm" "api_unhealthy" {
   for_each            = local.products
   alarm_name          = "${local.prefix}-${each.key}-api-no-healthy-task"
   alarm_description   = "${each.key}: no healthy API task behind the load balancer"
-  namespace           = "AWS/ApplicationELB"
-  metric_name         = "HealthyHostCount"
-  dimensions          = { LoadBalancer = aws_lb.api[each.key].arn_suffix, TargetGroup = aws_lb_target_group.api["${each.key}-blue"].arn_suffix }
-  statistic           = "Minimum"
-  period              = 60
   evaluation_periods  = 3
   threshold           = 1
   comparison_operator = "LessThanThreshold"
   treat_missing_data  = "breaching"
   alarm_actions       = [aws_sns_topic.alerts.arn]
+
+  metric_query {
+    id          = "healthy"
+    expression  = "FILL(blue, 0) + FILL(green, 0)"
+    label       = "healthy API tasks"
+    return_data = true
+  }
+  dynamic "metric_query" {
+    for_each = ["blue", "green"]
+    content {
+      id = metric_query.value
+      metric {
+        namespace   = "AWS/ApplicationELB"
+        metric_name = "HealthyHostCount"
+        dimensions  = { LoadBalancer = aws_lb.api[each.key].arn_suffix, TargetGroup = aws_lb_target_group.api["${each.key}-${metric_query.value}"].arn_suffix }
+        period      = 60
+        stat        = "Minimum"
+      }
+    }
+  }
 }
 
 resource "aws_cloudwatch_metric_alarm" "db_cpu" {

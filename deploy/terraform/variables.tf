@@ -51,9 +51,15 @@ variable "public_hosts" {
 }
 
 variable "environment_overrides" {
-  description = "More environment variables per product, or overrides of this module's (e.g. OIDC_ISSUER, OIDC_AUDIENCE, EMAIL_PROVIDERS, INGEST_SCHEDULE). Secrets go to Secrets Manager instead."
+  description = "More environment variables per product, or overrides of this module's (e.g. OIDC_ISSUER, OIDC_AUDIENCE and OIDC_JWKS_URL, which go together; EMAIL_PROVIDERS, PUSH_PROVIDERS, INGEST_SCHEDULE). Secrets go to Secrets Manager instead."
   type        = object({ adherence = map(string), medsales = map(string) })
   default     = { adherence = {}, medsales = {} }
+}
+
+variable "extra_secrets" {
+  description = "More environment variables per product read from Secrets Manager, beside the module's (e.g. SMTP_PASSWORD, FCM_SERVICE_ACCOUNT_JSON once EMAIL_PROVIDERS=smtp or PUSH_PROVIDERS=fcm is set in environment_overrides): a secret is created per name, its value put by the operators."
+  type        = object({ adherence = list(string), medsales = list(string) })
+  default     = { adherence = [], medsales = [] }
 }
 
 variable "api_desired_count" {
