@@ -25,7 +25,7 @@ environment_overrides = {
     SMTP_ADDR       = "email-smtp.us-east-1.amazonaws.com:587"
     SMTP_FROM       = "reminders@example.org"
   }
-  medsales  = { INGEST_SCHEDULE = "nppes s3://medplatform-prod-medsales-datasets-123456789012/nppes/weekly.zip 168h" }
+  medsales = { INGEST_SCHEDULE = "nppes s3://medplatform-prod-medsales-datasets-123456789012/nppes/weekly.zip 168h" }
 }
 extra_secrets = {
   adherence = ["SMTP_USERNAME", "SMTP_PASSWORD"]

@@ -148,6 +148,18 @@ run "services_run_the_products_roles" {
     error_message = "the collector must scrape under the job name the alerts group by"
   }
   assert {
+    condition     = contains(jsondecode(aws_ecs_task_definition.main["adherence-worker"].container_definitions)[0].environment, { name = "EMAIL_PROVIDERS", value = "none" })
+    error_message = "e-mail goes through no provider unless the environment names one (the console provider would count messages sent)"
+  }
+  assert {
+    condition     = length(aws_cloudwatch_metric_alarm.api_unhealthy["adherence"].metric_query) == 3
+    error_message = "the no-healthy-task alarm counts healthy tasks over the blue and the green target group"
+  }
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.api_5xx["adherence"].evaluation_periods * 60 <= 300
+    error_message = "the 5xx alarm must be able to fire within the 5-minute canary, to roll the deployment back"
+  }
+  assert {
     condition     = aws_ecs_service.api["adherence"].deployment_controller[0].type == "CODE_DEPLOY"
     error_message = "the API services deploy blue/green through CodeDeploy"
   }
