@@ -10,8 +10,7 @@ locals {
     adherence = {
       port = 8080
       # PHI: its own database cluster, Redis for the shared failed-auth
-      # rate limits, SNS for the SMS fallback provider.
-      redis = true
+      # rate limits (data.tf), SNS for the SMS fallback provider.
       environment = merge({
         LOG_LEVEL     = "info"
         SMS_PROVIDERS = "twilio,sns"
@@ -36,8 +35,7 @@ locals {
       var.extra_secrets.adherence)
     }
     medsales = {
-      port  = 8081
-      redis = false
+      port = 8081
       environment = merge({
         LOG_LEVEL       = "info"
         TRUSTED_PROXIES = data.aws_vpc.main.cidr_block
