@@ -259,21 +259,32 @@ func readTiming(path string, stdin io.Reader) ([]byte, error) {
 	return data, nil
 }
 
+// openAudit opens what the audit commands work on: the existing database
+// and its checkpoint store (nil when BLOB_URL is not set on PostgreSQL).
+func openAudit(ctx context.Context, getenv func(string) string, stderr io.Writer) (*deps, blob.Store, error) {
+	d, err := openExisting(ctx, getenv, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	blobs, err := d.blobStore(ctx)
+	if err != nil {
+		d.close()
+		return nil, nil, err
+	}
+	return d, blobs, nil
+}
+
 // cmdAuditCheckpoint copies the audit chain's head to the blob store.
 func cmdAuditCheckpoint(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlags("audit checkpoint", "audit checkpoint", stderr)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	d, err := openExisting(ctx, getenv, stderr)
+	d, blobs, err := openAudit(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	defer d.close()
-	blobs, err := d.blobStore(ctx)
-	if err != nil {
-		return err
-	}
 	if blobs == nil {
 		return fmt.Errorf("BLOB_URL is not set: nowhere to keep the checkpoint (s3://bucket/prefix, or a directory)")
 	}
@@ -303,15 +314,11 @@ func cmdAuditRestored(ctx context.Context, args []string, getenv func(string) st
 	if strings.TrimSpace(*reason) == "" {
 		return errors.New("--reason is required: say which backup or point in time was restored, and why")
 	}
-	d, err := openExisting(ctx, getenv, stderr)
+	d, blobs, err := openAudit(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	defer d.close()
-	blobs, err := d.blobStore(ctx)
-	if err != nil {
-		return err
-	}
 	if blobs == nil {
 		return fmt.Errorf("BLOB_URL is not set: without checkpoints there is no restore to acknowledge")
 	}
@@ -331,15 +338,11 @@ func cmdAuditVerify(ctx context.Context, args []string, getenv func(string) stri
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	d, err := openExisting(ctx, getenv, stderr)
+	d, blobs, err := openAudit(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	defer d.close()
-	blobs, err := d.blobStore(ctx)
-	if err != nil {
-		return err
-	}
 	var cps []audit.Checkpoint
 	var restores []audit.Restore
 	if blobs != nil {

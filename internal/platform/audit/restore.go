@@ -42,8 +42,8 @@ var restoreName = regexp.MustCompile(`^` + regexp.QuoteMeta(RestorePrefix) + `([
 
 const restoreStamp = "20060102T150405.000000000Z"
 
-// MaxRestoreReason bounds a restore's reason (one line).
-const MaxRestoreReason = 500
+// maxRestoreReason bounds a restore's reason (one line).
+const maxRestoreReason = 500
 
 // supersededBy reports whether a restore set checkpoint cp aside: one
 // acknowledged after cp was taken, to a head before cp's record.
@@ -105,8 +105,8 @@ func (l *Log) AcknowledgeRestore(ctx context.Context, store blob.Store, now time
 	switch {
 	case reason == "":
 		return Restore{}, errors.New("a reason is required: say which backup or point in time was restored, and why")
-	case len(reason) > MaxRestoreReason:
-		return Restore{}, fmt.Errorf("the reason is over %d bytes", MaxRestoreReason)
+	case len(reason) > maxRestoreReason:
+		return Restore{}, fmt.Errorf("the reason is over %d bytes", maxRestoreReason)
 	case strings.ContainsFunc(reason, unicode.IsControl):
 		return Restore{}, errors.New("the reason must be one line, without control characters")
 	}
