@@ -160,15 +160,9 @@ func readCheckpoint(ctx context.Context, store blob.Store, key string) (Checkpoi
 		return Checkpoint{}, fmt.Errorf("read audit checkpoints: %s in %s is not a checkpoint's name", key, store)
 	}
 	seq, _ := strconv.ParseInt(m[1], 10, 64)
-	b, err := store.Get(ctx, key)
-	if err != nil {
-		return Checkpoint{}, fmt.Errorf("read audit checkpoints: %w", err)
-	}
 	var cp Checkpoint
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cp); err != nil {
-		return Checkpoint{}, fmt.Errorf("read audit checkpoints: %s in %s: %w", key, store, err)
+	if err := getJSON(ctx, store, key, &cp); err != nil {
+		return Checkpoint{}, fmt.Errorf("read audit checkpoints: %w", err)
 	}
 	if cp.Seq != seq || !hashHex.MatchString(cp.Hash) || cp.At.IsZero() || (m[2] != "" && cp.Hash[:16] != m[2]) {
 		return Checkpoint{}, fmt.Errorf("read audit checkpoints: %s in %s does not hold the checkpoint of record %d", key, store, seq)
@@ -199,4 +193,19 @@ func (l *Log) VerifyAgainst(ctx context.Context, checkpoints []Checkpoint, resto
 	res, err := l.verify(ctx, append(held, restoresAsCheckpoints(restores)...))
 	res.SetAside = aside
 	return res, err
+}
+
+// getJSON reads the object under key into v, refusing fields v does not
+// have: the store is written by this package only, never by hand.
+func getJSON(ctx context.Context, store blob.Store, key string, v any) error {
+	b, err := store.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%s in %s: %w", key, store, err)
+	}
+	return nil
 }

@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -69,15 +68,9 @@ func ReadRestores(ctx context.Context, store blob.Store) ([]Restore, error) {
 		if m == nil {
 			return nil, fmt.Errorf("read audit restores: %s in %s is not a restore's name", k, store)
 		}
-		b, err := store.Get(ctx, k)
-		if err != nil {
-			return nil, fmt.Errorf("read audit restores: %w", err)
-		}
 		var r Restore
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&r); err != nil {
-			return nil, fmt.Errorf("read audit restores: %s in %s: %w", k, store, err)
+		if err := getJSON(ctx, store, k, &r); err != nil {
+			return nil, fmt.Errorf("read audit restores: %w", err)
 		}
 		if r.Seq < 0 || !hashHex.MatchString(r.Hash) || r.At.UTC().Format(restoreStamp) != m[1] {
 			return nil, fmt.Errorf("read audit restores: %s in %s does not hold the restore its name says", k, store)
