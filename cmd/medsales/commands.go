@@ -96,9 +96,11 @@ func cmdIngest(ctx context.Context, args []string, getenv func(string) string, s
 	req := ingest.Request{Dataset: medsales.Dataset(fs.Arg(0)), Source: fs.Arg(1), Mode: *mode, DataYear: *year, MaxRejectRatio: *ratio, IfChanged: *ifChanged}
 	// A bad value is the operator's mistake, as a missing argument is:
 	// the usage goes with the error, which quotes the value. What is wrong
-	// with the source's name (dates that cannot be, a weekly companion
-	// file) is not a matter of syntax: the error alone says it.
-	if err := req.Validate(); err != nil {
+	// with the source's name (dates that cannot be, a release date in the
+	// future, a weekly companion file) is not a matter of syntax: the
+	// error alone says it. It is refused before the database is opened,
+	// so nothing is recorded in the history.
+	if err := req.Validate(time.Now()); err != nil {
 		if e, ok := err.(*errs.Error); !ok || e.Field != "source" {
 			fs.Usage()
 		}

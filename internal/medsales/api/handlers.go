@@ -90,7 +90,11 @@ func (s *server) handleCreateIngestion(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := req.Validate(); err != nil {
+	// The server's clock bounds the release date the source's name
+	// carries: a file named with a future one is refused now, not
+	// queued to be refused by its worker.
+	now := s.Now()
+	if err := req.Validate(now); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -106,7 +110,7 @@ func (s *server) handleCreateIngestion(w http.ResponseWriter, r *http.Request) {
 	}
 	// The request becomes the job's args, kept in River's jobs table:
 	// a source with credentials in it is refused, never stored.
-	if err := req.ValidateQueued(); err != nil {
+	if err := req.ValidateQueued(now); err != nil {
 		s.fail(w, r, err)
 		return
 	}

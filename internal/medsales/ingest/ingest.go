@@ -54,8 +54,15 @@ type Request struct {
 // refused rather than stored.
 const MaxSourceBytes = 4096
 
-// Validate checks the request before anything is opened.
-func (r Request) Validate() error {
+// Validate checks the request before anything is opened. now bounds the
+// release date the source's name carries, as source.CheckDates does (a
+// day after it at most): a request (medsales ingest, POST
+// /v1/ingestions) passes its clock's time, so that a file named with a
+// future release date is refused at once, like a name whose dates cannot
+// be, and nothing is recorded or queued. A zero now checks no bound: Run
+// checks the names of the file it opens with its clock, and records the
+// refusal in the history.
+func (r Request) Validate(now time.Time) error {
 	switch {
 	case r.Dataset == "":
 		return errs.Invalid("dataset", "is required")
@@ -90,7 +97,7 @@ func (r Request) Validate() error {
 	// refuses at once what a worker would refuse later (Run checks again
 	// with the name of the file it opened, a zip archive's member).
 	name := source.NameOf(r.Source)
-	if err := source.CheckDates(name, time.Time{}); err != nil {
+	if err := source.CheckDates(name, now); err != nil {
 		return errs.Invalid("source", "%s", err.Error())
 	}
 	if source.IsWeekly(name) {
@@ -141,9 +148,10 @@ func (r Request) yearless() (name string, ok bool) {
 // signature there would be readable by anyone reading the table. A file
 // behind credentials is queued from where the worker's own credentials
 // reach it (an s3:// bucket, an allowed https:// host), or loaded with
-// the ingest command, which keeps only the source's redacted name.
-func (r Request) ValidateQueued() error {
-	if err := r.Validate(); err != nil {
+// the ingest command, which keeps only the source's redacted name. now
+// bounds the release date the source's name carries, as in Validate.
+func (r Request) ValidateQueued(now time.Time) error {
+	if err := r.Validate(now); err != nil {
 		return err
 	}
 	if carriesCredentials(r.Source) {
@@ -376,7 +384,10 @@ func logUnfinished(ctx context.Context, log *slog.Logger, msg string, attrs ...a
 // ctx's error. Its cleanup (dropping its staging tables, recording the
 // failure) runs on contexts detached from ctx.
 func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Result, error) {
-	if err := req.Validate(); err != nil {
+	// No bound on the release date yet: the names of the file opened
+	// are checked against s.Now below, and a future one is recorded as
+	// refused, so that the history of a queued load says why.
+	if err := req.Validate(time.Time{}); err != nil {
 		return Result{}, err
 	}
 	release, err := s.Store.LockDataset(ctx, req.Dataset)

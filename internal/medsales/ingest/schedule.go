@@ -73,8 +73,11 @@ func ParseSchedule(s string) ([]ScheduleEntry, error) {
 			}
 		}
 		// Queued as a River job: a source's credentials would be kept
-		// in the jobs table.
-		if err := req.ValidateQueued(); err != nil {
+		// in the jobs table. The release date is not bounded here: the
+		// schedule is read once, at start, for loads that run as long as
+		// the server does; each load checks it when it runs (Run), and
+		// records a refusal in the history.
+		if err := req.ValidateQueued(time.Time{}); err != nil {
 			// The way medsales ingest and POST /v1/ingestions give a
 			// missing data year is not the entry's.
 			var e *errs.Error

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/medplatform/medplatform/internal/medsales/ingest"
 	"github.com/medplatform/medplatform/internal/platform/errs"
@@ -22,13 +23,13 @@ func TestValidateSourceForm(t *testing.T) {
 		{"http:///x.csv", "malformed URL"},
 		{"ftp://ftp.cms.gov/nucc_taxonomy_251.csv", `unsupported scheme "ftp"`},
 	} {
-		err := ingest.Request{Dataset: "nucc", Source: c.src}.Validate()
+		err := ingest.Request{Dataset: "nucc", Source: c.src}.Validate(time.Time{})
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "source") {
 			t.Errorf("Validate(source %q) = %v, want an error on source containing %q", c.src, err, c.want)
 		}
 	}
 	for _, src := range []string{"s3://medsales-raw/nucc/nucc_taxonomy_251.csv", "https://download.cms.gov/x.zip", "HTTP://host/x.csv", "data/nucc_taxonomy_251.csv", "C://data/x.csv"} {
-		if err := (ingest.Request{Dataset: "nucc", Source: src}).Validate(); err != nil {
+		if err := (ingest.Request{Dataset: "nucc", Source: src}).Validate(time.Time{}); err != nil {
 			t.Errorf("Validate(source %q) = %v, want nil", src, err)
 		}
 	}
@@ -60,13 +61,51 @@ func TestValidateFileName(t *testing.T) {
 		{ingest.Request{Dataset: "nppes", Source: "s3://b/npidata_pfile_20260809-20260803.csv"}, "source"},
 		{ingest.Request{Dataset: "nppes", Source: "npidata_pfile_20051340-20261399.csv"}, "source"},
 	} {
-		err := c.req.Validate()
+		err := c.req.Validate(time.Time{})
 		var e *errs.Error
 		switch {
 		case c.field == "" && err != nil:
 			t.Errorf("Validate(%+v) = %v, want nil", c.req, err)
 		case c.field != "" && (!errors.As(err, &e) || e.Field != c.field):
 			t.Errorf("Validate(%+v) = %v, want an error on %s", c.req, err, c.field)
+		}
+	}
+}
+
+// TestValidateFutureReleaseDate: a source whose name carries a release
+// date after the day after now is refused on source, as a name whose dates
+// cannot be is, so that medsales ingest and POST /v1/ingestions refuse it
+// at once; Validate took no clock and let it be queued or recorded. A
+// zero now (Run's, which checks the opened file's names with its clock)
+// checks no bound.
+func TestValidateFutureReleaseDate(t *testing.T) {
+	now := time.Date(2026, 12, 5, 13, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		req  ingest.Request
+		want string // "" when valid
+	}{
+		{ingest.Request{Dataset: "nppes", Source: "s3://drop/npidata_pfile_20270101-20270107.csv"}, "its release date, 2027-01-07, is in the future"},
+		{ingest.Request{Dataset: "openpayments", Source: "s3://drop/OP_DTL_GNRL_PGYR2024_P01232027.csv"}, "its release date, 2027-01-23, is in the future"},
+		{ingest.Request{Dataset: "nppes", Source: "s3://drop/NPPES_Data_Dissemination_123126_010627_Weekly_V2.zip"}, "its release date, 2027-01-06, is in the future"},
+		// A publisher's date in US time may be tomorrow in UTC.
+		{ingest.Request{Dataset: "nppes", Source: "s3://drop/npidata_pfile_20261130-20261206.csv"}, ""},
+		{ingest.Request{Dataset: "nppes", Source: "s3://drop/npidata_pfile_20050523-20261110.csv"}, ""},
+	} {
+		err := c.req.Validate(now)
+		var e *errs.Error
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("Validate(%+v) = %v, want nil", c.req, err)
+		case c.want != "" && (!errors.As(err, &e) || e.Field != "source" || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("Validate(%+v) = %v, want an error on source containing %q", c.req, err, c.want)
+		}
+		if c.want != "" {
+			if err := c.req.ValidateQueued(now); err == nil {
+				t.Errorf("ValidateQueued(%+v) = nil, want an error", c.req)
+			}
+			if err := c.req.Validate(time.Time{}); err != nil {
+				t.Errorf("Validate(%+v) without a clock = %v, want nil", c.req, err)
+			}
 		}
 	}
 }
@@ -90,7 +129,7 @@ func TestValidateMalformedS3SourceRedacted(t *testing.T) {
 		{"s3://medsales-raw/nucc/nucc_taxonomy_251.csv?X-Amz-Credential=AKIAEXAMPLE&X-Amz-Signature=sig123", "source s3://medsales-raw/nucc/nucc_taxonomy_251.csv: want s3://bucket/key without user info"},
 		{"s3://medsales-raw/nucc/nucc_taxonomy_251.csv#sig123", "source s3://medsales-raw/nucc/nucc_taxonomy_251.csv: want s3://bucket/key without user info"},
 	} {
-		err := ingest.Request{Dataset: "nucc", Source: c.src}.Validate()
+		err := ingest.Request{Dataset: "nucc", Source: c.src}.Validate(time.Time{})
 		if err == nil {
 			t.Errorf("Validate(%q) = nil, want an error", c.src)
 			continue
@@ -127,7 +166,7 @@ func TestValidatePartBPartDNeedDataYear(t *testing.T) {
 		{ingest.Request{Dataset: "zcta", Source: "s3://medsales-raw/Gaz_zcta_national.txt"}, ""},
 		{ingest.Request{Dataset: "nucc", Source: "s3://medsales-raw/nucc.csv"}, ""},
 	} {
-		err := c.req.Validate()
+		err := c.req.Validate(time.Time{})
 		var e *errs.Error
 		switch {
 		case c.want == "" && err != nil:
