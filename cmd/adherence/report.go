@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -15,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/medplatform/medplatform/internal/adherence/report"
 )
@@ -141,12 +144,6 @@ func cmdReportPDC(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	return w.Flush()
 }
 
-// readResult is one csv.Reader.Read's answer.
-type readResult struct {
-	rec []string
-	err error
-}
-
 // fillColumns are the columns readFills needs, in the order it reports them
 // missing.
 var fillColumns = []string{"patient_id", "drug", "fill_date", "days_supply"}
@@ -165,7 +162,8 @@ func readFills(ctx context.Context, name string, r io.Reader, stderr io.Writer) 
 	// marks starting any line: the file's own, and one where another
 	// file was joined to it.
 	lines := bufio.NewReaderSize(crLines{bufio.NewReaderSize(r, 64<<10)}, 64<<10)
-	cr := csv.NewReader(&bomLines{r: lines, lineStart: true})
+	text := &bomLines{r: lines, lineStart: true}
+	cr := csv.NewReader(text)
 	cr.FieldsPerRecord = -1 // checked below, so that every bad row is reported
 	// Values are read without surrounding space; so is a quoted one after
 	// ", ": its quote opens the field instead of being a bare quote in it.
@@ -215,45 +213,38 @@ func readFills(ctx context.Context, name string, r io.Reader, stderr io.Writer) 
 	problem := func(line int, field, msg string) {
 		fmt.Fprintf(stderr, "%s:%d: %s: %s\n", name, line, field, msg)
 	}
-	// A record read ahead, to tell a quoted field left open at the end of
-	// the file from a stray quote in one spanning lines.
-	var ahead *readResult
 	for row := 0; ; row++ {
 		if row%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
 		}
-		var rec []string
-		var err error
-		if ahead != nil {
-			rec, err, ahead = ahead.rec, ahead.err, nil
-		} else {
-			rec, err = cr.Read()
-		}
+		rec, err := cr.Read()
 		if err == io.EOF {
 			break
 		}
 		if pe, ok := errors.AsType[*csv.ParseError](err); ok {
+			// The csv reader stops at the line of the fault, pe.Line, and
+			// reads a line at a time from text (see bomLines), so text's
+			// line is that one.
+			line := text.lineText()
 			// A quoted field still open at the end of the file took every
-			// line after its opening quote: the reader reports the end of
-			// the file, where nothing is wrong, so it is reported on the
-			// line where it opened.
-			if errors.Is(pe.Err, csv.ErrQuote) && pe.StartLine < pe.Line {
-				next, nextErr := cr.Read()
-				if nextErr == io.EOF {
-					problem(pe.StartLine, "record", `a quoted field opened on this line is never closed: its closing " is missing, so the rest of the file was read into it`)
-					bad++
-					break
-				}
-				ahead = &readResult{rec: next, err: nextErr}
+			// line after its opening quote, down to the last line, even
+			// when that is the line it opened on. The reader reports it
+			// past the last character of the last line (every other fault
+			// is at a character of its line), where nothing is wrong, so
+			// it is reported on the line where the quote opened. Nothing
+			// is left to read.
+			if errors.Is(pe.Err, csv.ErrQuote) && pe.Column > len(line) {
+				problem(pe.StartLine, "record", `a quoted field opened on this line is never closed: its closing " is missing, so the rest of the file was read into it`)
+				bad++
+				break
 			}
-			// Otherwise the line and column of the fault itself: in a
+			// Otherwise the line and position of the fault itself: in a
 			// quoted field spanning lines it is past the line the record
-			// starts on.
-			// pe.Column is the position on the line in characters, not
-			// the CSV column (field) it fell in: said as such.
-			problem(pe.Line, "record", fmt.Sprintf("character %d: %s", pe.Column, pe.Err))
+			// starts on. The position is in characters, not the CSV
+			// column (field) it fell in: said as such.
+			problem(pe.Line, "record", fmt.Sprintf("character %d: %s", charPosition(line, pe.Column), pe.Err))
 			bad++
 			continue
 		}
@@ -282,13 +273,18 @@ func readFills(ctx context.Context, name string, r io.Reader, stderr io.Writer) 
 		ok := true
 		lineOf := func(i int) int { l, _ := cr.FieldPos(i); return l }
 		patient := strings.TrimSpace(rec[iPatient])
-		if patient == "" {
-			problem(lineOf(iPatient), "patient_id", "is empty")
+		if msg := textProblem(patient); msg != "" {
+			problem(lineOf(iPatient), "patient_id", msg)
+			ok = false
+		} else if strings.ContainsFunc(patient, unicode.IsControl) {
+			// Printed, a NUL or a line break in an id is invisible or
+			// mangled downstream: refused like a bad value.
+			problem(lineOf(iPatient), "patient_id", "contains a control character (such as NUL, a tab or a line break)")
 			ok = false
 		}
 		drug := strings.TrimSpace(rec[iDrug])
-		if drug == "" {
-			problem(lineOf(iDrug), "drug", "is empty")
+		if msg := textProblem(drug); msg != "" {
+			problem(lineOf(iDrug), "drug", msg)
 			ok = false
 		}
 		date, err := report.ParseDate(strings.TrimSpace(rec[iDate]))
@@ -329,6 +325,29 @@ func readFills(ctx context.Context, name string, r io.Reader, stderr io.Writer) 
 		out[id] = *fills
 	}
 	return out, nil
+}
+
+// textProblem says what is wrong with a text value kept from a row
+// (patient_id, drug), or "" when nothing is. Text that is not UTF-8 (a
+// file in Latin-1 or Windows-1252) was printed with U+FFFD for each bad
+// byte, so that two different patient ids, "U\xff" and "U\xfe", came out
+// as one. Like every problem, it never repeats the value.
+func textProblem(s string) string {
+	if s == "" {
+		return "is empty"
+	}
+	if !utf8.ValidString(s) {
+		return "is not valid UTF-8; save the file as UTF-8 (it may be in another encoding, such as Latin-1 or Windows-1252)"
+	}
+	return ""
+}
+
+// charPosition turns col, a csv.ParseError's Column (a 1-based byte
+// index into line), into the position of that character on line counted
+// in characters from 1, as the README promises: "é" is two bytes but one
+// character. A byte that is not UTF-8 counts as one character.
+func charPosition(line []byte, col int) int {
+	return utf8.RuneCount(line[:min(max(col-1, 0), len(line))]) + 1
 }
 
 // parseDaysSupply reads a days_supply value: whole days written in ASCII
@@ -402,11 +421,17 @@ func (c crLines) Read(p []byte) (int, error) {
 // another (cat a.csv b.csv), or of a line pasted from one: there the
 // invisible mark made the first value another one ("\uFEFFP1", another
 // patient than "P1"), or a quoted value a CSV syntax error.
+//
+// Read never returns bytes of two lines at once, so a reader reading
+// through a buffer (the csv reader's) has read no further than the line
+// it is at: lineText is that line, to turn a byte position on it into a
+// character position.
 type bomLines struct {
 	r         *bufio.Reader
 	lineStart bool   // the next byte of r starts a line
 	rest      []byte // of the line read from r, what Read has not returned yet
 	err       error  // the error that ended the last line read
+	text      []byte // the line Read is returning (its mark dropped), as far as read from r
 }
 
 const byteOrderMark = "\uFEFF"
@@ -427,6 +452,14 @@ func (b *bomLines) Read(p []byte) (int, error) {
 		if err == bufio.ErrBufferFull {
 			err = nil
 		}
+		if len(line) > 0 {
+			// At the end of the file nothing is read: the last line
+			// stays.
+			if b.lineStart {
+				b.text = b.text[:0]
+			}
+			b.text = append(b.text, line...)
+		}
 		b.rest, b.err = line, err
 		b.lineStart = len(line) > 0 && line[len(line)-1] == '\n'
 		if len(line) == 0 {
@@ -436,6 +469,14 @@ func (b *bomLines) Read(p []byte) (int, error) {
 	n := copy(p, b.rest)
 	b.rest = b.rest[n:]
 	return n, nil
+}
+
+// lineText returns the line Read is returning, or returned last, without
+// its line end (LF or CRLF: crLines has made a lone CR an LF). It is
+// valid until the next Read.
+func (b *bomLines) lineText() []byte {
+	line := bytes.TrimSuffix(b.text, []byte("\n"))
+	return bytes.TrimSuffix(line, []byte("\r"))
 }
 
 // isHeaderRow reports whether rec names every column readFills needs: a

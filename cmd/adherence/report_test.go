@@ -235,6 +235,29 @@ func TestReportPDC(t *testing.T) {
 			},
 		},
 		{
+			// The character position counts characters, not bytes: "é",
+			// "Ä" and "ü" are two bytes each. A byte order mark starting a
+			// line is no character of it (line 4), and a line longer than
+			// the buffers it is read through is counted whole (line 6).
+			name: "quote errors after non-ASCII characters",
+			csv: "patient_id,drug,fill_date,days_supply\n" + // 1
+				"P1,éé\"b,2022-01-01,30\n" + // 2 bare quote, character 6 (byte 8)
+				"ÄÄ,x\"y,2022-01-01,30\n" + // 3 bare quote, character 5 (byte 7)
+				"\uFEFFé,x\"y,2022-01-01,30\r\n" + // 4 bare quote, character 4 (byte 5 after the mark)
+				"P1,\"lisinopril\nü mg\"x,2022-01-01,90\n" + // 5–6 x after the closing quote, at character 5 of line 6 (byte 6)
+				"P1," + strings.Repeat("é", 40000) + "\"x,2022-01-01,30\n" + // 7 bare quote, character 40004 (byte 80004)
+				"P1,lisinopril,2022-01-01,90\n", // 8 fine
+			args:    year2022,
+			wantErr: "FILE: 5 malformed row(s)",
+			wantStderr: []string{
+				"FILE:2: record: character 6: bare \" in non-quoted-field",
+				"FILE:3: record: character 5: bare \" in non-quoted-field",
+				"FILE:4: record: character 4: bare \" in non-quoted-field",
+				"FILE:6: record: character 5: extraneous or missing \" in quoted-field",
+				"FILE:7: record: character 40004: bare \" in non-quoted-field",
+			},
+		},
+		{
 			// A quote that opens a field and is never closed takes the
 			// rest of the file into that field: the fault is where it
 			// opened (line 3), not the end of the file (line 5), where the
@@ -248,6 +271,87 @@ func TestReportPDC(t *testing.T) {
 			args:       year2022,
 			wantErr:    "FILE: 1 malformed row(s)",
 			wantStderr: []string{"FILE:3: record: a quoted field opened on this line is never closed"},
+		},
+		{
+			// A quote opened on the last line and never closed is the same
+			// fault: the csv reader put it past the end of the line
+			// (character 21 of 19).
+			name: "unclosed quote on the last line",
+			csv: "patient_id,drug,fill_date,days_supply\n" + // 1
+				"P1,\"a,2022-01-01,30\n", // 2 opens a quoted field
+			stdin: true, args: year2022,
+			wantErr:    "<stdin>: 1 malformed row(s)",
+			wantStderr: []string{"<stdin>:2: record: a quoted field opened on this line is never closed"},
+		},
+		{
+			name: "unclosed quote on the last line, no line end",
+			csv: "patient_id,drug,fill_date,days_supply\n" + // 1
+				"P1,lisinopril,2022-01-01,90\n" + // 2 fine
+				"P1,\"a,2022-01-01,30", // 3 opens a quoted field
+			args:       year2022,
+			wantErr:    "FILE: 1 malformed row(s)",
+			wantStderr: []string{"FILE:3: record: a quoted field opened on this line is never closed"},
+		},
+		{
+			name: "unclosed quote on the last line, CRLF",
+			csv: "patient_id,drug,fill_date,days_supply\r\n" + // 1
+				"P1,\"a,2022-01-01,30\r\n", // 2 opens a quoted field
+			args:       year2022,
+			wantErr:    "FILE: 1 malformed row(s)",
+			wantStderr: []string{"FILE:2: record: a quoted field opened on this line is never closed"},
+		},
+		{
+			// A quoted field that is closed, then followed by a stray
+			// character, in the last record of the file is not one left
+			// open: its fault is where it is, even when the field spans
+			// lines (it was said never closed on line 2).
+			name: "quote errors in the last record",
+			csv: "patient_id,drug,fill_date,days_supply\n" + // 1
+				"P1,\"a\"x,2022-01-01,30\n" + // 2 x after the closing quote, character 6
+				"P1,\"a\nb\"x,2022-01-01,30\n", // 3–4 x after the closing quote, character 2 of line 4
+			args:    year2022,
+			wantErr: "FILE: 2 malformed row(s)",
+			wantStderr: []string{
+				"FILE:2: record: character 6: extraneous or missing \" in quoted-field",
+				"FILE:4: record: character 2: extraneous or missing \" in quoted-field",
+			},
+		},
+		{
+			// Text that is not UTF-8 was printed with U+FFFD for each bad
+			// byte: two patients, "U\xff" and "U\xfe", came out as one,
+			// "U\ufffd". A NUL in an id came out as "\u0000". Both are
+			// refused, naming the field, like any bad value.
+			name: "text not UTF-8, control characters",
+			csv: "patient_id,drug,fill_date,days_supply\n" + // 1
+				"U\xff,lisinopril,2022-01-01,30\n" + // 2 not UTF-8
+				"U\xfe,lisinopril,2022-01-01,30\n" + // 3 not UTF-8
+				"U\x00V,lisinopril,2022-01-01,30\n" + // 4 NUL
+				"\"U\nV\",lisinopril,2022-01-01,30\n" + // 5–6 a line break in a quoted id
+				"U\tV,lisinopril,2022-01-01,30\n" + // 7 a tab inside (around it, it is trimmed)
+				"P1,lisinopril,2022-01-01,90\n" + // 8 fine
+				"P1,lisinopril\xe9,2022-01-01,30\n" + // 9 drug in Latin-1
+				"P1,lisinopril,2022-01-01,90\n", // 10 fine
+			args:    year2022,
+			wantErr: "FILE: 6 malformed row(s)",
+			wantStderr: []string{
+				"FILE:2: patient_id: is not valid UTF-8",
+				"FILE:3: patient_id: is not valid UTF-8",
+				"FILE:4: patient_id: contains a control character",
+				"FILE:5: patient_id: contains a control character",
+				"FILE:7: patient_id: contains a control character",
+				"FILE:9: drug: is not valid UTF-8",
+			},
+		},
+		{
+			// UTF-8 text other than ASCII is fine, printed as it is; tabs
+			// around a value are trimmed as spaces are.
+			name: "non-ASCII text",
+			csv: "patient_id,drug,fill_date,days_supply\n" +
+				"Zoë,ácido acetilsalicílico,2022-01-01,365\n" +
+				"\tP1\t,lisinopril,2022-01-01,90\n",
+			args: year2022,
+			wantOut: `{"patient_id":"P1","index_date":"2022-01-01","days":365,"covered_days":90,"pdc":0.2466,"adherent":false}` + "\n" +
+				`{"patient_id":"Zoë","index_date":"2022-01-01","days":365,"covered_days":365,"pdc":1,"adherent":true}` + "\n",
 		},
 		{
 			name: "malformed row on stdin", csv: referenceCSV + "P1,lisinopril,2022-01-01,x\n", stdin: true,
@@ -335,7 +439,7 @@ func TestReportPDC(t *testing.T) {
 					t.Errorf("stderr has %d lines, want %d:\n%s", got, len(tt.wantStderr), stderr.String())
 				}
 				// Field values may be PHI and are never echoed.
-				for _, v := range []string{"2022-02-30", "22-01-01", "30.5", "-3"} {
+				for _, v := range []string{"2022-02-30", "22-01-01", "30.5", "-3", "U\xff", "U\x00", "\xe9"} {
 					if strings.Contains(stderr.String(), v) {
 						t.Errorf("stderr repeats the value %q:\n%s", v, stderr.String())
 					}
