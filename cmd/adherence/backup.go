@@ -39,14 +39,20 @@ func cmdBackup(ctx context.Context, args []string, getenv func(string) string, s
 	if _, err := os.Lstat(*out); err == nil {
 		return fmt.Errorf("--out %s exists: a backup never replaces a file (choose a new name)", *out)
 	}
+	// Refused before the database is opened: on PostgreSQL, a server
+	// that is not migrated (or not reachable) was told to migrate first.
+	s, err := loadSettings(getenv)
+	if err != nil {
+		return err
+	}
+	if db.SQLitePath(s.DatabaseURL) == "" {
+		return errPostgresBackup
+	}
 	d, err := openExisting(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	defer d.close()
-	if d.db.Dialect == db.Postgres {
-		return errPostgresBackup
-	}
 	dir := filepath.Dir(*out)
 	tmp := filepath.Join(dir, "."+filepath.Base(*out)+".partial")
 	_ = os.Remove(tmp) // a partial file of an interrupted backup of the same name

@@ -231,9 +231,14 @@ func TestRestoreRefusals(t *testing.T) {
 	}
 }
 
-// TestBackupOnPostgresRefused: PostgreSQL's backups are the engine's.
+// TestBackupOnPostgresRefused: PostgreSQL's backups are the engine's,
+// which backup and restore say before anything else: on a server not
+// migrated (or not answering), backup told to migrate it first.
 func TestBackupOnPostgresRefused(t *testing.T) {
 	url := dbtest.PostgresURL(t)
+	if _, _, err := cli(t, url, "backup", "--out", filepath.Join(t.TempDir(), "x.db")); !errors.Is(err, errPostgresBackup) {
+		t.Fatalf("backup on PostgreSQL not migrated: %v", err)
+	}
 	if _, _, err := cli(t, url, "migrate"); err != nil {
 		t.Fatal(err)
 	}
