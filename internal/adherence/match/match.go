@@ -23,6 +23,14 @@
 //     the instance keeps its outcome. A taking reported earlier than the
 //     recorded one, inside the instance's window, becomes the taking (the
 //     earliest evidence wins) and the instance is re-scored.
+//   - A taking reported earlier than an instance's recorded one, within
+//     OpenDedupe of it but outside that instance's window and inside the
+//     window of another instance not yet taken, scores that other
+//     instance, and the recorded taking becomes its repeat (Unscore): the
+//     result is what the two events give in the order they happened, not
+//     the order they arrived in (a bottle opened at 18:55 and 19:05
+//     between a 16:00 dose, late until 19:00, and a 20:00 dose took the
+//     16:00 one).
 //   - skipped scores skipped unless the dose was taken (taken wins); a
 //     second skip is a duplicate.
 //   - snoozed is recorded against its instance and changes nothing.
@@ -64,6 +72,10 @@ type Decision struct {
 	TakenAt *time.Time
 	// DoubleDose is set when the event reports a second taking.
 	DoubleDose bool
+	// Unscore is the index in the candidates of an instance whose
+	// recorded taking becomes a repeat of this event's, so that it loses
+	// its outcome (see the package rules); -1 when none.
+	Unscore int
 }
 
 // EarlySkip is how far ahead of its due time a skip that names its
@@ -81,12 +93,12 @@ func CandidateRange(t time.Time, w adherence.Windows) (from, to time.Time) {
 // Decide matches ev against the plan's instances cands (those due inside
 // CandidateRange, or the named instance) under windows w.
 func Decide(ev Event, cands []Instance, w adherence.Windows) Decision {
-	i := pick(ev, cands, w)
+	i, unscore := pick(ev, cands, w)
 	if i < 0 {
-		return Decision{Result: adherence.ResultOrphan, Instance: -1}
+		return Decision{Result: adherence.ResultOrphan, Instance: -1, Unscore: -1}
 	}
 	in := cands[i]
-	d := Decision{Result: adherence.ResultRecorded, Instance: i}
+	d := Decision{Result: adherence.ResultRecorded, Instance: i, Unscore: unscore}
 	if in.Status == adherence.DoseExcluded {
 		return d
 	}
@@ -126,8 +138,10 @@ func Decide(ev Event, cands []Instance, w adherence.Windows) Decision {
 	return d
 }
 
-// pick chooses the instance ev belongs to, or -1.
-func pick(ev Event, cands []Instance, w adherence.Windows) int {
+// pick chooses the instance ev belongs to, or -1, and the instance whose
+// recorded taking ev's replaces as the first of the two (see Unscore), or
+// -1.
+func pick(ev Event, cands []Instance, w adherence.Windows) (int, int) {
 	t := ev.OccurredAt
 	if ev.DoseID != 0 {
 		for i, c := range cands {
@@ -135,29 +149,48 @@ func pick(ev Event, cands []Instance, w adherence.Windows) int {
 				continue
 			}
 			if w.Contains(c.DueAt, t) || (ev.Kind == adherence.EventSkipped && !t.Before(c.DueAt.Add(-EarlySkip)) && t.Before(c.DueAt)) {
-				return i
+				return i, -1
 			}
 			// A repeat of its recorded taking, just outside its window.
 			if (ev.Kind == adherence.EventTaken || ev.Kind == adherence.EventOpened) && isRepeat(c, t, w) {
-				return i
+				return i, -1
 			}
-			return -1
+			return -1, -1
 		}
-		return -1
+		return -1, -1
 	}
 	if ev.Kind == adherence.EventTaken || ev.Kind == adherence.EventOpened {
 		// A repeat of a recorded taking belongs to that taking's instance,
 		// even where windows overlap or it falls just outside the
 		// instance's window (the next dose's window may open there).
 		for i, c := range cands {
-			if isRepeat(c, t, w) {
-				return i
+			if !isRepeat(c, t, w) {
+				continue
 			}
+			if t.Before(*c.TakenAt) && !w.Contains(c.DueAt, t) {
+				// Earlier than the recorded taking and outside its
+				// instance's window: had it come first, it would have
+				// taken the instance whose window holds it, if one is
+				// open, and the recorded taking would have repeated it.
+				if j := nearest(cands, t, w, true); j >= 0 {
+					return j, i
+				}
+			}
+			return i, -1
 		}
 	}
+	return nearest(cands, t, w, false), -1
+}
+
+// nearest returns the best instance whose window holds t (see better), or
+// -1; with open, only an instance neither taken nor excluded.
+func nearest(cands []Instance, t time.Time, w adherence.Windows, open bool) int {
 	best := -1
 	for i, c := range cands {
 		if !w.Contains(c.DueAt, t) {
+			continue
+		}
+		if open && (c.Status.Taken() || c.Status == adherence.DoseExcluded) {
 			continue
 		}
 		if best < 0 || better(c, cands[best], t) {

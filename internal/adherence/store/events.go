@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/match"
 	"github.com/medplatform/medplatform/internal/adherence/remind"
+	"github.com/medplatform/medplatform/internal/adherence/schedule"
 	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/auth"
 	"github.com/medplatform/medplatform/internal/platform/db"
@@ -354,6 +356,9 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 			continue
 		}
 		e.Result, e.DoubleDose = d.Result, d.DoubleDose
+		if d.Instance >= 0 && d.Unscore >= 0 {
+			superseded = append(superseded, unscore(live[d.Unscore], live[d.Instance]))
+		}
 		if d.Instance >= 0 {
 			c := live[d.Instance]
 			e.DoseInstanceID = c.ID
@@ -484,6 +489,19 @@ type replacedTaking struct {
 	eventID string
 	result  adherence.EventResult
 	double  bool
+	// instanceID, when not 0, is the instance the event now belongs to
+	// (see unscore).
+	instanceID int64
+}
+
+// unscore takes the recorded taking of u away from it: an earlier taking
+// has taken the instance by, and u's taking is its repeat (see
+// match.Decision.Unscore). u is open again, as it was before that taking:
+// the missed-dose job marks it missed once its window has closed.
+func unscore(u, by *liveInstance) replacedTaking {
+	r := replacedTaking{eventID: u.eventID, result: adherence.ResultDuplicate, instanceID: by.ID}
+	u.Status, u.TakenAt, u.eventID, u.resolvedAt, u.dirty = adherence.DoseScheduled, nil, "", nil, true
+	return r
 }
 
 // supersede returns the taking recorded for c when taking e, earlier,
@@ -518,17 +536,23 @@ func supersedeStatements(d db.Dialect, rs []replacedTaking) []db.Statement {
 	}
 	if d == db.Postgres {
 		ids, results, double := make([]string, len(rs)), make([]string, len(rs)), make([]bool, len(rs))
+		instances := make([]*int64, len(rs))
 		for i, r := range rs {
 			ids[i], results[i], double[i] = r.eventID, string(r.result), r.double
+			if r.instanceID != 0 {
+				instances[i] = &rs[i].instanceID
+			}
 		}
-		return []db.Statement{{SQL: `UPDATE events SET result = v.result, dose_status = '', double_dose = v.double_dose
-			FROM unnest($1::text[], $2::text[], $3::boolean[]) AS v (id, result, double_dose)
-			WHERE events.id = v.id::uuid`, Args: []any{ids, results, double}}}
+		return []db.Statement{{SQL: `UPDATE events SET result = v.result, dose_status = '', double_dose = v.double_dose,
+				dose_instance_id = COALESCE(v.instance_id, events.dose_instance_id)
+			FROM unnest($1::text[], $2::text[], $3::boolean[], $4::bigint[]) AS v (id, result, double_dose, instance_id)
+			WHERE events.id = v.id::uuid`, Args: []any{ids, results, double, instances}}}
 	}
 	stmts := make([]db.Statement, len(rs))
 	for i, r := range rs {
-		stmts[i] = db.Statement{SQL: `UPDATE events SET result = $1, dose_status = '', double_dose = $2 WHERE id = $3`,
-			Args: []any{string(r.result), r.double, r.eventID}}
+		stmts[i] = db.Statement{SQL: `UPDATE events SET result = $1, dose_status = '', double_dose = $2,
+				dose_instance_id = COALESCE($3, dose_instance_id) WHERE id = $4`,
+			Args: []any{string(r.result), r.double, nullInt(r.instanceID), r.eventID}}
 	}
 	return stmts
 }
@@ -1043,10 +1067,20 @@ func planReads(d db.Dialect, ids []any, plans map[string]*planInfo, windows map[
 			var id string
 			var p planInfo
 			var on, late, dedupe sql.NullInt64
-			if err := rows.Scan(&id, &p.orgID, &p.patientID, &p.asNeeded, &p.startAt, &p.onTime, &p.lateMax, &on, &late, &dedupe); err != nil {
+			var timing, zone sql.NullString
+			if err := rows.Scan(&id, &p.orgID, &p.patientID, &p.asNeeded, &p.startAt, &p.onTime, &p.lateMax, &on, &late, &dedupe, &timing, &zone); err != nil {
 				return fmt.Errorf("look up plans: %w", err)
 			}
 			p.startAt = p.startAt.UTC()
+			if timing.Valid && zone.Valid {
+				start, err := boundsStart(timing.String, zone.String)
+				if err != nil {
+					return fmt.Errorf("look up plan %s: %w", id, err)
+				}
+				if start.After(p.startAt) {
+					p.startAt = start
+				}
+			}
 			plans[id] = &p
 			if on.Valid {
 				windows[p.orgID] = orgWindows(on.Int64, late.Int64, dedupe.Int64)
@@ -1071,12 +1105,36 @@ func planReads(d db.Dialect, ids []any, plans map[string]*planInfo, windows map[
 	var stmts []db.Statement
 	for start := 0; start < len(ids); start += 500 {
 		chunk := ids[start:min(start+500, len(ids))]
+		// The timing and the patient's zone are read only for a plan whose
+		// timing has a boundsPeriod: its start (a date in that zone) may
+		// come after startAt, and the plan starts with the later of them.
 		stmts = append(stmts, db.Statement{SQL: `SELECT p.id, p.org_id, p.patient_id, p.as_needed, p.start_at, p.on_time_minutes, p.late_max_minutes,
-				s.on_time_minutes, s.late_max_minutes, s.open_dedupe_minutes
+				s.on_time_minutes, s.late_max_minutes, s.open_dedupe_minutes,
+				CASE WHEN p.timing LIKE '%"boundsPeriod"%' THEN p.timing END,
+				CASE WHEN p.timing LIKE '%"boundsPeriod"%' THEN (SELECT pt.time_zone FROM patients pt WHERE pt.id = p.patient_id) END
 			FROM plans p LEFT JOIN org_settings s ON s.org_id = p.org_id
 			WHERE p.id IN ` + db.Placeholders(d, 1, len(chunk)) + lock, Args: chunk, Scan: scan})
 	}
 	return stmts
+}
+
+// boundsStart is the start of the boundsPeriod of timing (a plan's
+// stored FHIR Timing) for a patient in zone, or the zero time when it has
+// none.
+func boundsStart(timing, zone string) (time.Time, error) {
+	var t schedule.Timing
+	if err := json.Unmarshal([]byte(timing), &t); err != nil {
+		return time.Time{}, fmt.Errorf("decode timing: %w", err)
+	}
+	loc, err := loadZone(zone)
+	if err != nil {
+		return time.Time{}, err
+	}
+	start, _, err := schedule.Bounds(t, loc)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("timing bounds: %w", err)
+	}
+	return start.UTC(), nil
 }
 
 // orgWindows is an org's windows from its org_settings minutes.

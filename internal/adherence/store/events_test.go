@@ -159,16 +159,19 @@ func TestMatchingAndScoring(t *testing.T) {
 			want: map[string]adherence.DoseStatus{"2026-03-02T08:00": adherence.DoseTakenLate, "2026-03-02T12:00": adherence.DoseScheduled},
 		},
 		{
-			// The same two openings arriving the other way round: the first
-			// to arrive scored the 12:00 dose; the earlier one, 4 minutes
-			// before it, is that taking seen again and scores no 08:00 dose.
-			name:  "a repeated opening just before the window arriving late is the same taking",
+			// The same two openings arriving the other way round end the
+			// same: the first to arrive scored the 12:00 dose; the earlier
+			// one, 4 minutes before it and inside the 08:00 window, takes
+			// the 08:00 dose, and the 11:02 opening becomes its repeat, as
+			// had they arrived in the order they happened (the 12:00 dose
+			// is open again).
+			name:  "a repeated opening just before the window arriving late takes the earlier dose",
 			times: []string{"08:00", "12:00", "16:00", "20:00"},
 			steps: []step{
 				{kind: adherence.EventOpened, at: march2(11, 2), check: adherence.ResultScored},
-				{kind: adherence.EventOpened, at: march2(10, 58), check: adherence.ResultDuplicate},
+				{kind: adherence.EventOpened, at: march2(10, 58), check: adherence.ResultScored},
 			},
-			want: map[string]adherence.DoseStatus{"2026-03-02T08:00": adherence.DoseScheduled, "2026-03-02T12:00": adherence.DoseTakenOnTime},
+			want: map[string]adherence.DoseStatus{"2026-03-02T08:00": adherence.DoseTakenLate, "2026-03-02T12:00": adherence.DoseScheduled},
 		},
 		{
 			name:  "late sync re-scores a missed dose",

@@ -103,6 +103,7 @@ func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, 
 	}
 
 	var outbox []outboxRecord
+	var superseded []replacedTaking
 	for _, r := range found {
 		lo, hi := match.CandidateRange(r.occurred, w)
 		var live []*liveInstance
@@ -118,6 +119,9 @@ func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, 
 			continue // still recorded: it changes nothing
 		}
 		c := live[d.Instance]
+		if d.Unscore >= 0 {
+			superseded = append(superseded, unscore(live[d.Unscore], c))
+		}
 		var status string
 		if d.DoubleDose {
 			c.doubleDose, c.dirty = true, true
@@ -152,7 +156,8 @@ func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, 
 	if err != nil {
 		return err
 	}
-	n, err := tx.ExecAll(ctx, append(stmts, ob...))
+	stmts = append(stmts, ob...)
+	n, err := tx.ExecAll(ctx, append(stmts, supersedeStatements(tx.Dialect, superseded)...))
 	if err != nil {
 		return fmt.Errorf("score revived doses: %w", err)
 	}
