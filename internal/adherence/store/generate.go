@@ -74,6 +74,51 @@ func (g *genPlan) expand(from, to time.Time) ([]schedule.Dose, error) {
 	return doses, nil
 }
 
+// beforeStart returns the doses in [from, to) that g's schedule would
+// have had on the local date of its start before its start instant, had
+// the plan been created at the beginning of that day, with Seq 0 (they
+// are no doses of the plan, and count for nothing). An instance of that
+// date still ahead stands for the new dose of its wall time there after
+// a change of zone, even when the plan started after that dose: a plan
+// created at 05:18 in Los Angeles, its daily 08:00 dose still ahead,
+// moved to Tokyo, where 08:00 of that day was before the plan existed,
+// keeps its dose for the day as it would had it been created a day
+// earlier (see overtaken). (By rank, see dayOrders, they would not
+// count: the instances of that date before the start, of the old timing,
+// do not exist to be ranked beside them.) Schedules of a period in hours
+// or less are anchored at the start instant, not to wall times: they
+// have none.
+func (g *genPlan) beforeStart(from, to time.Time) ([]schedule.Dose, error) {
+	r := g.timing.Repeat
+	if g.asNeeded || r == nil || r.PeriodUnit == "h" || r.PeriodUnit == "min" || r.PeriodUnit == "s" {
+		return nil, nil
+	}
+	y, m, d := g.startAt.In(g.loc).Date()
+	day := time.Date(y, m, d, 0, 0, 0, 0, g.loc)
+	if from.Before(day) {
+		from = day
+	}
+	if g.startAt.Before(to) {
+		to = g.startAt
+	}
+	if !from.Before(to) {
+		return nil, nil
+	}
+	// A count counts from the plan's start: none of these is counted.
+	rep := *r
+	rep.Count, rep.CountMax = nil, nil
+	t := g.timing
+	t.Repeat = &rep
+	doses, err := schedule.Expand(t, schedule.Params{Location: g.loc, Anchors: g.anchors, Start: day, From: from, To: to})
+	if err != nil {
+		return nil, fmt.Errorf("expand plan %s: %w", g.id, err)
+	}
+	for i := range doses {
+		doses[i].Seq = 0
+	}
+	return doses, nil
+}
+
 // planDoses are the doses generated for one plan.
 type planDoses struct {
 	plan  *genPlan
@@ -738,10 +783,15 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 		return nil, nil
 	}
 	// A change of zone moves a wall time by at most 26 hours.
-	past, err := g.expand(from.Add(-36*time.Hour), from)
+	past, err := g.beforeStart(from.Add(-36*time.Hour), from)
 	if err != nil {
 		return nil, err
 	}
+	rest, err := g.expand(from.Add(-36*time.Hour), from)
+	if err != nil {
+		return nil, err
+	}
+	past = append(past, rest...)
 	spare := map[int64]bool{}
 	var unnamed []keptDose
 	for _, k := range stale {

@@ -667,3 +667,31 @@ func TestEarlySkipWhilePausedKeptForItsOccurrence(t *testing.T) {
 		})
 	}
 }
+
+// TestZoneChangeOnThePlansFirstDayKeepsTheDaysDose: a plan created the
+// same day, its daily dose still ahead, whose patient then moves east so
+// that the day's dose in the new zone would fall before the plan was
+// created. The day's dose is kept at its old time, as it is for a plan
+// created earlier (see overtaken): it was deleted, and the day had none,
+// since the new zone's dose of the day, before the plan's start, was no
+// dose of the plan for it to stand for.
+func TestZoneChangeOnThePlansFirstDayKeepsTheDaysDose(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("America/Los_Angeles")
+		f.now = time.Date(2026, 3, 2, 13, 18, 0, 0, time.UTC) // 05:18 in Los Angeles
+		pl := f.plan(p.ID, timeOfDay("08:00"))
+		f.now = f.now.Add(2 * time.Minute) // 22:20 in Tokyo: its 08:00 was before the plan
+		p.TimeZone = "Asia/Tokyo"
+		if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, d := range f.doses(pl.ID, time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 4, 0, 0, 0, 0, time.UTC)) {
+			got = append(got, fmt.Sprintf("%s %s %s", d.DueAt.UTC().Format(time.RFC3339), d.LocalTime, d.Status))
+		}
+		want := []string{"2026-03-02T16:00:00Z 2026-03-02T08:00 scheduled", "2026-03-02T23:00:00Z 2026-03-03T08:00 scheduled", "2026-03-03T23:00:00Z 2026-03-04T08:00 scheduled"}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("doses after the move:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
+}
