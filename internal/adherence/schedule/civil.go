@@ -184,6 +184,16 @@ type dateTime struct {
 	at   time.Time // for dtInstant
 }
 
+// year returns the year of dt as written (in its own offset for an
+// instant).
+func (dt dateTime) year() int64 {
+	if dt.kind == dtInstant {
+		return int64(dt.at.Year())
+	}
+	y, _, _ := civilFromDays(floorDiv(dt.wall, secondsPerDay))
+	return y
+}
+
 type dtKind uint8
 
 const (

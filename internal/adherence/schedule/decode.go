@@ -76,6 +76,9 @@ func checkValue(dec *json.Decoder, data []byte, typ reflect.Type, path string) e
 			fpath := joinPath(path, key)
 			i := fieldByJSONName(typ, key)
 			if i < 0 {
+				if msg := unsupported(typ, key); msg != "" {
+					return errs.Invalid(fpath, "%s", msg)
+				}
 				return errs.Invalid(fpath, "unknown field")
 			}
 			if seen&(1<<i) != 0 {
@@ -129,6 +132,19 @@ func checkValue(dec *json.Decoder, data []byte, typ reflect.Type, path string) e
 		return errs.Invalid(path, "unsupported field type %s", typ)
 	}
 	return nil
+}
+
+// unsupported returns why the FHIR R4 element key of a struct of type typ,
+// valid there but not modelled, is refused, or "" when key is not such an
+// element (a misspelling, an element FHIR does not have there). A Timing
+// bounded by boundsDuration or boundsRange would lose its bounds if read as
+// ongoing: the other two choices of repeat.bounds[x] are refused with a
+// message naming the one this package reads.
+func unsupported(typ reflect.Type, key string) string {
+	if typ == reflect.TypeFor[Repeat]() && (key == "boundsDuration" || key == "boundsRange") {
+		return "is not supported: bound the schedule with boundsPeriod (a start and an end) instead"
+	}
+	return ""
 }
 
 // rawMessage is the type of the elements kept as given (extensions).

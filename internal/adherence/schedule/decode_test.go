@@ -55,6 +55,13 @@ func TestDecodeTimingErrors(t *testing.T) {
 		{"wrong type: object for array", `{"repeat":{"when":{"code":"HS"}}}`, "repeat.when", "want array"},
 		{"wrong type: top level", `["08:00:00"]`, "", "want object"},
 		{"null", `{"repeat":null}`, "repeat", "null"},
+		// The other choices of FHIR's repeat.bounds[x] are valid FHIR, not
+		// misspellings: refused as unsupported, pointing to boundsPeriod.
+		{"boundsDuration", `{"repeat":{"timeOfDay":["08:00:00"],"boundsDuration":{"value":7,"unit":"d"}}}`, "repeat.boundsDuration", "is not supported: bound the schedule with boundsPeriod"},
+		{"boundsRange", `{"repeat":{"timeOfDay":["08:00:00"],"boundsRange":{"low":{"value":7,"unit":"d"}}}}`, "repeat.boundsRange", "is not supported: bound the schedule with boundsPeriod"},
+		{"boundsDuration null", `{"repeat":{"boundsDuration":null}}`, "repeat.boundsDuration", "not supported"},
+		{"misspelt boundsPeriod", `{"repeat":{"boundsPerod":{"start":"2026-03-01"}}}`, "repeat.boundsPerod", "unknown field"},
+		{"boundsDuration outside repeat", `{"boundsDuration":{"value":7,"unit":"d"}}`, "boundsDuration", "unknown field"},
 		{"modifierExtension", `{"modifierExtension":[{"url":"http://example.org/x","valueBoolean":true}],"repeat":{"timeOfDay":["08:00:00"]}}`, "modifierExtension", "unknown field"},
 		{"extension not an array", `{"extension":{"url":"http://example.org/x"}}`, "extension", "want array"},
 		{"null in an extension", `{"extension":[{"url":"http://example.org/x","valueString":null}]}`, "extension", "null"},

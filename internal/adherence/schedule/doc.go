@@ -94,11 +94,15 @@
 // zone: a start is local midnight, an end the end of that local day; a
 // dateTime without offset is a local wall time. A dateTime (bound or
 // event) is read strictly as RFC 3339: Z or an offset of at most ±23:59,
-// a fraction after a point only, two-digit hours. Doses are numbered
-// 1, 2, 3… (Seq) from the schedule start, so the same dose has the same Seq in
-// every window; repeat.count keeps doses with Seq ≤ count. For calendar
-// schedules Seq follows the order of wall times; dayOfWeek-filtered doses of
-// an elapsed interval are not counted.
+// a fraction after a point only, two-digit hours. A bound in the year 1
+// (or 0) is refused: 0001-01-01 is no real date, and 0001-01-01T00:00:00Z,
+// Go's zero time, would read as no bound in one zone and as a bound in
+// another. boundsDuration and boundsRange, FHIR's other choices of
+// repeat.bounds[x], are refused as not supported: give boundsPeriod. Doses
+// are numbered 1, 2, 3… (Seq) from the schedule start, so the same dose has
+// the same Seq in every window; repeat.count keeps doses with Seq ≤ count.
+// For calendar schedules Seq follows the order of wall times;
+// dayOfWeek-filtered doses of an elapsed interval are not counted.
 //
 // Daylight saving. A wall time that does not exist (the spring-forward gap,
 // e.g. 02:30 on 2026-03-08 in America/New_York) moves forward by the length

@@ -14,6 +14,12 @@ const (
 	maxPeriodDay = 3660                  // longest period, in days (10 years)
 	maxMonths    = 120                   // longest period in months
 	maxEvents    = 1000
+	// minBoundYear is the first year a boundsPeriod bound may be in. A
+	// bound in the year 1 (or 0) can resolve to 0001-01-01T00:00:00Z, Go's
+	// zero time, which Expand and Bounds read as no bound at all; in
+	// another zone the same bound is a real instant, so the one Timing
+	// would start (or end) differently for patients in different zones.
+	minBoundYear = 2
 )
 
 // anchorRef names the patient anchor, or the midpoint between two anchors,
@@ -214,10 +220,16 @@ func (c *compiled) checkScalars(r *Repeat) *errs.Error {
 			if c.start, ok = parseDateTime(b.Start); !ok {
 				return errs.Invalid("repeat.boundsPeriod.start", "must be a date (YYYY-MM-DD) or a dateTime (YYYY-MM-DDThh:mm:ss with optional offset)")
 			}
+			if y := c.start.year(); y < minBoundYear {
+				return errs.Invalid("repeat.boundsPeriod.start", "year %04d is not a real start date: give the date the schedule starts, or omit start to start it with the plan", y)
+			}
 		}
 		if b.End != "" {
 			if c.end, ok = parseDateTime(b.End); !ok {
 				return errs.Invalid("repeat.boundsPeriod.end", "must be a date (YYYY-MM-DD) or a dateTime (YYYY-MM-DDThh:mm:ss with optional offset)")
+			}
+			if y := c.end.year(); y < minBoundYear {
+				return errs.Invalid("repeat.boundsPeriod.end", "year %04d is not a real end date: give the date the schedule ends, or omit end for an ongoing schedule", y)
 			}
 		}
 		if c.start.kind != dtNone && c.end.kind != dtNone && endsBeforeStart(c.start, c.end) {

@@ -2,6 +2,7 @@ package schedule_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,6 +76,20 @@ func TestValidate(t *testing.T) {
 		{"start comma fraction", `{"repeat":{"timeOfDay":["08:00:00"],"boundsPeriod":{"start":"2026-03-07T20:00:00,5Z"}}}`, false, "repeat.boundsPeriod.start"},
 		{"local start comma fraction", `{"repeat":{"timeOfDay":["08:00:00"],"boundsPeriod":{"start":"2026-03-07T20:00:00,5"}}}`, false, "repeat.boundsPeriod.start"},
 		{"local end one-digit hour", `{"repeat":{"timeOfDay":["08:00:00"],"boundsPeriod":{"end":"2026-03-07T8:00:00.5"}}}`, false, "repeat.boundsPeriod.end"},
+		// A bound in the year 1 (or 0) can be 0001-01-01T00:00:00Z, Go's zero
+		// time, read as no bound: in UTC the start was dropped (the plan
+		// started at its creation), in New York it was a start in the year
+		// 1; an end of the zero instant made the schedule ongoing.
+		{"start 0001-01-01", `{"repeat":{"timeOfDay":["08:00:00"],"boundsPeriod":{"start":"0001-01-01"}}}`, false, "repeat.boundsPeriod.start"},
+		{"start 0001-01-01T00:00:00Z", `{"repeat":{"timeOfDay":["08:00:00"],"boundsPeriod":{"start":"0001-01-01T00:00:00Z"}}}`, false, "repeat.boundsPeriod.start"},
+		{"start 0001-01-01T00:00:00 local", `{"repeat":{"timeOfDay":["08:00:00"],"boundsPeriod":{"start":"0001-01-01T00:00:00"}}}`, false, "repeat.boundsPeriod.start"},
+		{"start zero instant with an offset", `{"repeat":{"timeOfDay":["08:00:00"],"boundsPeriod":{"start":"0001-01-01T01:00:00+01:00"}}}`, false, "repeat.boundsPeriod.start"},
+		{"start late in the year 1", `{"repeat":{"timeOfDay":["08:00:00"],"boundsPeriod":{"start":"0001-12-31","end":"2026-03-01"}}}`, false, "repeat.boundsPeriod.start"},
+		{"start in the year 0", `{"repeat":{"timeOfDay":["08:00:00"],"boundsPeriod":{"start":"0000-12-31T19:03:58"}}}`, false, "repeat.boundsPeriod.start"},
+		{"end 0001-01-01", `{"repeat":{"timeOfDay":["08:00:00"],"boundsPeriod":{"end":"0001-01-01"}}}`, false, "repeat.boundsPeriod.end"},
+		{"end just before the zero instant", `{"repeat":{"timeOfDay":["08:00:00"],"boundsPeriod":{"end":"0000-12-31T23:59:59.999999999Z"}}}`, false, "repeat.boundsPeriod.end"},
+		{"end the day before the zero instant", `{"repeat":{"timeOfDay":["08:00:00"],"boundsPeriod":{"end":"0000-12-31"}}}`, false, "repeat.boundsPeriod.end"},
+		{"bounds in the year 2", `{"repeat":{"timeOfDay":["08:00:00"],"boundsPeriod":{"start":"0002-01-01","end":"0002-01-01T00:00:00+14:00"}}}`, false, ""},
 		{"event offset +24:00", `{"event":["2026-03-01T08:00:00Z","2026-03-07T20:00:00+24:00"]}`, false, "event[1]"},
 		{"event comma fraction", `{"event":["2026-03-07T20:00:00,5"]}`, false, "event[0]"},
 		{"event one-digit hour", `{"event":["2026-03-07T8:00:00.25Z"]}`, false, "event[0]"},
@@ -104,6 +119,35 @@ func TestValidate(t *testing.T) {
 				t.Errorf("Field = %q, want %q (error: %v)", got, tt.field, err)
 			}
 		})
+	}
+}
+
+// TestBoundsInYearOne: a boundsPeriod.start of 0001-01-01 was Go's zero
+// time in UTC, so Expand and Bounds read it as no start and the schedule
+// started at Params.Start (the plan's creation), while in New York the
+// same Timing started in the year 1. Both are refused, in every zone, with
+// a message saying why.
+func TestBoundsInYearOne(t *testing.T) {
+	for _, tt := range []struct {
+		timing, field, msg string
+	}{
+		{`{"repeat":{"timeOfDay":["08:00:00"],"boundsPeriod":{"start":"0001-01-01"}}}`, "repeat.boundsPeriod.start", "year 0001 is not a real start date"},
+		{`{"repeat":{"timeOfDay":["08:00:00"],"boundsPeriod":{"start":"0001-01-01T00:00:00Z"}}}`, "repeat.boundsPeriod.start", "year 0001 is not a real start date"},
+		{`{"repeat":{"timeOfDay":["08:00:00"],"boundsPeriod":{"end":"0000-12-31T23:59:59.999999999Z"}}}`, "repeat.boundsPeriod.end", "year 0000 is not a real end date"},
+	} {
+		tm := decode(t, tt.timing)
+		for _, zone := range []string{"UTC", "America/New_York"} {
+			loc := loadZone(t, zone)
+			from := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+			_, err := schedule.Expand(tm, schedule.Params{Location: loc, Start: from, From: from, To: from.AddDate(0, 0, 2)})
+			var e *errs.Error
+			if !errors.As(err, &e) || e.Field != tt.field || !strings.Contains(e.Message, tt.msg) {
+				t.Errorf("Expand(%s) in %s: %v, want %s: …%s…", tt.timing, zone, err, tt.field, tt.msg)
+			}
+			if _, _, err := schedule.Bounds(tm, loc); fieldOf(t, err) != tt.field {
+				t.Errorf("Bounds(%s) in %s: %v, want an error on %s", tt.timing, zone, err, tt.field)
+			}
+		}
 	}
 }
 
