@@ -174,6 +174,14 @@ func readFills(ctx context.Context, name string, r io.Reader, stderr io.Writer) 
 	if err == io.EOF {
 		return nil, fmt.Errorf("%s: empty file; want a header row with %s", name, strings.Join(fillColumns, ","))
 	}
+	if pe, ok := errors.AsType[*csv.ParseError](err); ok {
+		// Said as a row's syntax errors are (see below): the line, and
+		// the position on it in characters, not csv's "column" in bytes.
+		if errors.Is(pe.Err, csv.ErrQuote) && pe.Column > len(text.lineText()) {
+			return nil, fmt.Errorf(`%s:%d: header: a quoted field opened on this line is never closed: its closing " is missing, so the rest of the file was read into it`, name, pe.StartLine)
+		}
+		return nil, fmt.Errorf("%s:%d: header: character %d: %w", name, pe.Line, charPosition(text.lineText(), pe.Column), pe.Err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: header: %w", name, err)
 	}

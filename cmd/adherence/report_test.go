@@ -365,6 +365,17 @@ func TestReportPDC(t *testing.T) {
 			name: "empty file", csv: "", args: year2022, wantErr: "FILE: empty file",
 		},
 		{
+			// A syntax error in the header is said as one in a row is: its
+			// line and its position in characters (csv's own message gave
+			// "column 15", a byte count).
+			name: "bare quote in the header", csv: "pätient_id,dr\"ug,fill_date,days_supply\nP1,a,2022-01-01,30\n", args: year2022,
+			wantErr: "FILE:1: header: character 14: bare \" in non-quoted-field",
+		},
+		{
+			name: "unclosed quote in the header", csv: "patient_id,\"drug,fill_date,days_supply\nP1,a,2022-01-01,30\n", args: year2022,
+			wantErr: "FILE:1: header: a quoted field opened on this line is never closed",
+		},
+		{
 			// A spreadsheet's empty row above the header was taken as the
 			// header: "missing column(s) patient_id, drug, …".
 			name: "blank row before the header", csv: ",,,\n" + referenceCSV, args: year2022,
