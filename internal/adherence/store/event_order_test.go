@@ -142,3 +142,27 @@ func TestEventBeforeBoundsStartRefused(t *testing.T) {
 		}
 	})
 }
+
+// A dose reopened because its taking turned out to repeat an earlier one
+// (see TestEarlierOpeningArrivingLaterTakesItsOwnDose) is reminded again:
+// its reminder was cleared when it was taken, and left so it would be
+// missed without the patient being told.
+func TestReopenedDoseIsRemindedAgain(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		pat := f.patient("America/New_York")
+		pl := f.plan(pat.ID, timeOfDay("16:00", "20:00"))
+		f.arm(local(2026, 3, 2, 18, 30)) // arms up to 20:30: both doses
+		f.now = local(2026, 3, 2, 19, 6)
+		f.record(f.ev(pat.ID, pl.ID, adherence.EventOpened, local(2026, 3, 2, 19, 5), "late"))
+		ds := f.doses(pl.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 3, 0, 0))
+		if ds[1].Status != adherence.DoseTakenOnTime {
+			t.Fatalf("20:00 dose after the 19:05 opening: %s", ds[1].Status)
+		}
+		f.now = local(2026, 3, 2, 19, 10)
+		f.record(f.ev(pat.ID, pl.ID, adherence.EventOpened, local(2026, 3, 2, 18, 55), "early"))
+		due := local(2026, 3, 2, 20, 0).UTC()
+		if n := f.count(`SELECT COUNT(*) FROM dose_instances WHERE plan_id = $1 AND status = 'scheduled' AND remind_at = $2`, pl.ID, due); n != 1 {
+			t.Errorf("the reopened 20:00 dose is not armed for its reminder at 20:00")
+		}
+	})
+}

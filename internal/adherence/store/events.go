@@ -321,6 +321,7 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 	})
 	var outbox []outboxRecord
 	var superseded []replacedTaking
+	var reopened []reopenedDose
 	for _, i := range order {
 		e := &in[i].Event
 		e.ID = newID()
@@ -358,6 +359,7 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 		e.Result, e.DoubleDose = d.Result, d.DoubleDose
 		if d.Instance >= 0 && d.Unscore >= 0 {
 			superseded = append(superseded, unscore(live[d.Unscore], live[d.Instance]))
+			reopened = append(reopened, reopenedDose{live[d.Unscore], w})
 		}
 		if d.Instance >= 0 {
 			c := live[d.Instance]
@@ -417,6 +419,11 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 	}
 	stmts = append(stmts, ob...)
 	stmts = append(stmts, supersedeStatements(tx.Dialect, superseded)...)
+	rearm, err := rearmReopened(ctx, tx, reopened, now)
+	if err != nil {
+		return err
+	}
+	stmts = append(stmts, rearm...)
 	appendAudit := func() error {
 		// The replays' events are known once the group's own are decided
 		// (a repeat of an item of the group answers with that item's).
@@ -502,6 +509,88 @@ func unscore(u, by *liveInstance) replacedTaking {
 	r := replacedTaking{eventID: u.eventID, result: adherence.ResultDuplicate, instanceID: by.ID}
 	u.Status, u.TakenAt, u.eventID, u.resolvedAt, u.dirty = adherence.DoseScheduled, nil, "", nil, true
 	return r
+}
+
+// reopenedDose is an instance open again after unscore, with its plan's
+// windows.
+type reopenedDose struct {
+	c *liveInstance
+	w adherence.Windows
+}
+
+// rearmReopened returns the statements that give the reopened instances
+// their first reminder again (it was cleared when they were taken), as
+// arming does (see Store.armRange): at the first reminder's time under
+// the plan's or the org's policy, or now if that is past, and none once
+// the window has closed. Instances due after the arming cursor are left to
+// the periodic pass, which arms them when it gets there. One more round
+// trip, for the groups that reopen an instance only.
+func rearmReopened(ctx context.Context, tx *db.Tx, reopened []reopenedDose, now time.Time) ([]db.Statement, error) {
+	if len(reopened) == 0 {
+		return nil, nil
+	}
+	var until time.Time
+	planIDs := make([]any, 0, len(reopened))
+	for _, r := range reopened {
+		planIDs = append(planIDs, r.c.planID)
+	}
+	policies := map[string]remind.Policy{}
+	reads := []db.Statement{
+		{SQL: `SELECT armed_until FROM reminder_arming WHERE id = 1`, Scan: func(rows db.Rows) error {
+			for rows.Next() {
+				var t sql.NullTime
+				if err := rows.Scan(&t); err != nil {
+					return fmt.Errorf("read reminder arming cursor: %w", err)
+				}
+				if t.Valid {
+					until = t.Time.UTC()
+				}
+			}
+			return nil
+		}},
+		{SQL: `SELECT p.id, p.reminder_policy, m.reminder_policy FROM plans p LEFT JOIN org_messaging m ON m.org_id = p.org_id
+			WHERE p.id IN ` + db.Placeholders(tx.Dialect, 1, len(planIDs)), Args: planIDs, Scan: func(rows db.Rows) error {
+			for rows.Next() {
+				var id string
+				var plan, org sql.NullString
+				if err := rows.Scan(&id, &plan, &org); err != nil {
+					return fmt.Errorf("read reminder policies: %w", err)
+				}
+				pol := remind.DefaultPolicy
+				for _, js := range []sql.NullString{org, plan} {
+					if js.Valid {
+						p, err := decodePolicy(js.String)
+						if err != nil {
+							return err
+						}
+						pol = p
+					}
+				}
+				policies[id] = pol
+			}
+			return nil
+		}},
+	}
+	if _, err := tx.ExecAll(ctx, reads); err != nil {
+		return nil, fmt.Errorf("record events: re-arm reopened doses: %w", err)
+	}
+	var stmts []db.Statement
+	for _, r := range reopened {
+		pol, ok := policies[r.c.planID]
+		if !ok || until.IsZero() || r.c.DueAt.After(until) {
+			continue
+		}
+		at := remind.FirstRemindAt(pol, r.c.DueAt)
+		if at.Before(now) {
+			at = now
+		}
+		if !at.Before(r.c.DueAt.Add(r.w.LateMax)) {
+			continue
+		}
+		stmts = append(stmts, db.Statement{SQL: `UPDATE dose_instances SET remind_at = $1 WHERE id = $2 AND status = 'scheduled'`,
+			Args: []any{db.UTC(at), r.c.ID}})
+	}
+	return stmts, nil
 }
 
 // supersede returns the taking recorded for c when taking e, earlier,
