@@ -580,11 +580,8 @@ func rearmReopened(ctx context.Context, tx *db.Tx, reopened []reopenedDose, now 
 		if !ok || until.IsZero() || r.c.DueAt.After(until) {
 			continue
 		}
-		at := remind.FirstRemindAt(pol, r.c.DueAt)
-		if at.Before(now) {
-			at = now
-		}
-		if !at.Before(r.c.DueAt.Add(r.w.LateMax)) {
+		at, ok := firstReminder(pol, r.c.DueAt, now, r.w)
+		if !ok {
 			continue
 		}
 		stmts = append(stmts, db.Statement{SQL: `UPDATE dose_instances SET remind_at = $1 WHERE id = $2 AND status = 'scheduled'`,

@@ -210,13 +210,8 @@ func (s *Store) armRange(ctx context.Context, tx *db.Tx, f armFilter) (armed, er
 		if err != nil {
 			return armed{}, err
 		}
-		at := remind.FirstRemindAt(pol, d.due)
-		if at.Before(f.now) {
-			// Armed late (a plan created minutes before the dose, or an
-			// outage): remind now if the window is still open.
-			at = f.now
-		}
-		if !at.Before(d.due.Add(w.LateMax)) {
+		at, ok := firstReminder(pol, d.due, f.now, w)
+		if !ok {
 			if f.onlyUnarmed {
 				continue
 			}
@@ -233,6 +228,18 @@ func (s *Store) armRange(ctx context.Context, tx *db.Tx, f armFilter) (armed, er
 	}
 	res.armed = len(ids)
 	return res, nil
+}
+
+// firstReminder is when the first reminder of a dose due at due goes
+// under pol, armed at now: the policy's time, or now when that is past
+// (armed late: a plan created minutes before the dose, an outage), and
+// false once that is not before the dose's window closes.
+func firstReminder(pol remind.Policy, due, now time.Time, w adherence.Windows) (time.Time, bool) {
+	at := remind.FirstRemindAt(pol, due)
+	if at.Before(now) {
+		at = now
+	}
+	return at, at.Before(due.Add(w.LateMax))
 }
 
 // armPlan arms the plan's doses that are due before the arming cursor (the
