@@ -50,6 +50,16 @@ func ParseTrustedProxies(list string) ([]netip.Prefix, error) {
 // X-Forwarded-Proto (the scheme the client used, which shapes absolute
 // URLs such as FHIR fullUrls) is likewise believed from trusted proxies
 // only: it is removed from every other request.
+//
+// A response to a request the client sent over HTTPS to the load balancer
+// carries Strict-Transport-Security, so that a browser (a clinician's
+// dashboard, an operator's) never again sends PHI or a bearer token to
+// this host over plain HTTP, where the balancer's port 80 would only
+// redirect it after it had crossed the network in clear. Not
+// includeSubDomains: the other hosts of the operator's domain are not
+// this service's to commit to HTTPS. A request that did not come through
+// a trusted proxy gets none: the service itself speaks plain HTTP, and
+// the header is meaningless (and ignored by browsers) over it.
 func TrustedProxies(next http.Handler, trusted []netip.Prefix) http.Handler {
 	isTrusted := func(a netip.Addr) bool {
 		a = a.Unmap().WithZone("")
@@ -71,6 +81,9 @@ func TrustedProxies(next http.Handler, trusted []netip.Prefix) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
+		if r.Header.Get("X-Forwarded-Proto") == "https" { // as the balancer writes it, and as FHIR's base URL reads it
+			w.Header().Set("Strict-Transport-Security", hstsValue)
+		}
 		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 		for i := len(hops) - 1; i >= 0; i-- {
 			a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
@@ -87,3 +100,7 @@ func TrustedProxies(next http.Handler, trusted []netip.Prefix) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// hstsValue is the Strict-Transport-Security of HTTPS answers: one year,
+// the minimum the browsers' preload lists accept.
+const hstsValue = "max-age=31536000"

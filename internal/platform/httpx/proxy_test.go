@@ -52,7 +52,8 @@ func TestTrustedProxiesClientAddr(t *testing.T) {
 }
 
 // X-Forwarded-Proto is believed from a trusted proxy only, and from no
-// one when no proxy is trusted.
+// one when no proxy is trusted; an answer to HTTPS through the balancer
+// carries Strict-Transport-Security.
 func TestTrustedProxiesForwardedProto(t *testing.T) {
 	trusted, err := httpx.ParseTrustedProxies("10.0.0.0/16")
 	if err != nil {
@@ -64,11 +65,14 @@ func TestTrustedProxiesForwardedProto(t *testing.T) {
 		name    string
 		trusted bool
 		remote  string
+		proto   string
 		want    string
+		hsts    bool // the answer carries Strict-Transport-Security
 	}{
-		{"from the balancer", true, "10.0.3.4:5555", "https"},
-		{"from anyone else", true, "203.0.113.50:7", ""},
-		{"no proxy trusted", false, "10.0.3.4:5555", ""},
+		{"from the balancer", true, "10.0.3.4:5555", "https", "https", true},
+		{"plain HTTP through the balancer", true, "10.0.3.4:5555", "http", "http", false},
+		{"from anyone else", true, "203.0.113.50:7", "https", "", false},
+		{"no proxy trusted", false, "10.0.3.4:5555", "https", "", false},
 	}
 	for _, tt := range tests {
 		h := httpx.TrustedProxies(next, nil)
@@ -77,11 +81,15 @@ func TestTrustedProxiesForwardedProto(t *testing.T) {
 		}
 		r := httptest.NewRequest("GET", "/fhir/MedicationAdministration", nil)
 		r.RemoteAddr = tt.remote
-		r.Header.Set("X-Forwarded-Proto", "https")
+		r.Header.Set("X-Forwarded-Proto", tt.proto)
 		got = "unset"
-		h.ServeHTTP(httptest.NewRecorder(), r)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
 		if got != tt.want {
 			t.Errorf("%s: X-Forwarded-Proto = %q, want %q", tt.name, got, tt.want)
+		}
+		if hsts := w.Header().Get("Strict-Transport-Security"); (hsts != "") != tt.hsts || (tt.hsts && hsts != "max-age=31536000") {
+			t.Errorf("%s: Strict-Transport-Security = %q, want it set: %t", tt.name, hsts, tt.hsts)
 		}
 	}
 }
