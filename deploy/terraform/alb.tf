@@ -24,12 +24,18 @@ resource "aws_lb" "api" {
   idle_timeout               = 60
 }
 
-resource "aws_lb_target_group" "api" {
-  for_each = merge([
+locals {
+  # Each product's two target groups, "adherence-blue" and so on: the live
+  # one and the one a deployment's new tasks register in.
+  api_target_groups = merge([
     for product, p in local.products : {
       for color in ["blue", "green"] : "${product}-${color}" => { product = product, port = p.port }
     }
   ]...)
+}
+
+resource "aws_lb_target_group" "api" {
+  for_each    = local.api_target_groups
   name        = "mp-${var.environment}-${each.key}" # at most 32 characters
   port        = each.value.port
   protocol    = "HTTP"
@@ -108,7 +114,8 @@ resource "aws_codedeploy_app" "main" {
 
 # Blue/green with a canary: 10% of the traffic on the new tasks for five
 # minutes, then all of it; the old tasks are kept 15 minutes for a fast
-# rollback. A 5xx alarm on the canary rolls back by itself. Migrations ran
+# rollback. A 5xx alarm on the canary's target group (or on the whole
+# load balancer) rolls back by itself. Migrations ran
 # before (the pipeline's migrate task), so they must keep the old version
 # working: add columns and tables, drop them a release later.
 resource "aws_codedeploy_deployment_group" "api" {
@@ -125,7 +132,10 @@ resource "aws_codedeploy_deployment_group" "api" {
 
   alarm_configuration {
     enabled = true
-    alarms  = [aws_cloudwatch_metric_alarm.api_5xx[each.key].alarm_name]
+    # The load balancer's share and each target group's: the canary's
+    # own errors roll it back even while they are a tenth of the traffic.
+    alarms = concat([aws_cloudwatch_metric_alarm.api_5xx[each.key].alarm_name],
+    [for k, a in aws_cloudwatch_metric_alarm.api_5xx_target_group : a.alarm_name if local.api_target_groups[k].product == each.key])
   }
 
   blue_green_deployment_config {

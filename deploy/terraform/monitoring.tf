@@ -119,6 +119,53 @@ resource "aws_cloudwatch_metric_alarm" "api_5xx" {
   }
 }
 
+# The same share for each target group's tasks alone: during a deployment
+# the canary's. Its 10% of the traffic is diluted tenfold in the load
+# balancer's share above, so new tasks failing one request in 200 (0.5%)
+# would show as 0.05% there and never roll back; here it is 0.5% of the
+# requests they answered. Only targets' 5xx: what the load balancer
+# answers itself is not counted per target group. An idle group (the
+# color not serving) has no data, which is not breaching.
+resource "aws_cloudwatch_metric_alarm" "api_5xx_target_group" {
+  for_each            = local.api_target_groups
+  alarm_name          = "${local.prefix}-${each.key}-api-5xx"
+  alarm_description   = "${each.key}: more than 0.1% of the requests the ${each.key} tasks answered were 5xx (the canary during a deployment)"
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0.001
+  evaluation_periods  = 5
+  datapoints_to_alarm = 3
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alerts.arn]
+  ok_actions          = [aws_sns_topic.alerts.arn]
+
+  metric_query {
+    id          = "ratio"
+    expression  = "FILL(t5xx, 0) / MAX([requests, 1])"
+    label       = "5xx share of ${each.key}"
+    return_data = true
+  }
+  metric_query {
+    id = "t5xx"
+    metric {
+      namespace   = "AWS/ApplicationELB"
+      metric_name = "HTTPCode_Target_5XX_Count"
+      dimensions  = { LoadBalancer = aws_lb.api[each.value.product].arn_suffix, TargetGroup = aws_lb_target_group.api[each.key].arn_suffix }
+      period      = 60
+      stat        = "Sum"
+    }
+  }
+  metric_query {
+    id = "requests"
+    metric {
+      namespace   = "AWS/ApplicationELB"
+      metric_name = "RequestCount"
+      dimensions  = { LoadBalancer = aws_lb.api[each.value.product].arn_suffix, TargetGroup = aws_lb_target_group.api[each.key].arn_suffix }
+      period      = 60
+      stat        = "Sum"
+    }
+  }
+}
+
 resource "aws_cloudwatch_metric_alarm" "api_latency" {
   for_each            = local.products
   alarm_name          = "${local.prefix}-${each.key}-api-latency"

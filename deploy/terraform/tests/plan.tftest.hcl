@@ -160,6 +160,14 @@ run "services_run_the_products_roles" {
     error_message = "the 5xx alarm must be able to fire within the 5-minute canary, to roll the deployment back"
   }
   assert {
+    condition     = toset(aws_codedeploy_deployment_group.api["adherence"].alarm_configuration[0].alarms) == toset(["medplatform-prod-adherence-api-5xx", "medplatform-prod-adherence-blue-api-5xx", "medplatform-prod-adherence-green-api-5xx"])
+    error_message = "a deployment rolls back on the load balancer's 5xx share and on each of its target groups' (the canary's own)"
+  }
+  assert {
+    condition     = alltrue([for q in aws_cloudwatch_metric_alarm.api_5xx_target_group["medsales-green"].metric_query : q.metric[0].dimensions.TargetGroup == aws_lb_target_group.api["medsales-green"].arn_suffix if length(q.metric) > 0])
+    error_message = "a target group's 5xx alarm counts that target group's requests and errors only"
+  }
+  assert {
     condition     = aws_ecs_service.api["adherence"].deployment_controller[0].type == "CODE_DEPLOY"
     error_message = "the API services deploy blue/green through CodeDeploy"
   }
