@@ -317,6 +317,24 @@ func dayOrdersOf(ctx context.Context, tx *db.Tx, g *genPlan, kept []keptDose, to
 	for _, x := range doses {
 		d.after[x.Local[:10]] = append(d.after[x.Local[:10]], db.UTC(x.Due))
 	}
+	// The plan's first date, when the new timing has no dose on it after
+	// the plan's start: its doses there are the ones it would have had
+	// before the start (see genPlan.beforeStart), already due. An
+	// instance of that date stands for the one of its rank, past, and is
+	// kept, as on any later date whose new doses passed: a plan created at
+	// 07:30 with 08:00, moved to 06:00 at 07:45, keeps the day's 08:00
+	// dose (and a skip recorded for it). Counted as a date without a dose,
+	// the day lost it, and the skip was orphaned.
+	first := g.startAt.In(g.loc).Format("2006-01-02")
+	if len(d.after[first]) == 0 && len(d.before[first]) > 0 {
+		early, err := g.beforeStart(lo, to)
+		if err != nil {
+			return d, err
+		}
+		for _, x := range early {
+			d.after[first] = append(d.after[first], db.UTC(x.Due))
+		}
+	}
 	return d, nil
 }
 

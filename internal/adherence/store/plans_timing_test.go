@@ -695,3 +695,49 @@ func TestZoneChangeOnThePlansFirstDayKeepsTheDaysDose(t *testing.T) {
 		}
 	})
 }
+
+// TestTimingChangeOnThePlansFirstDayKeepsTheDaysDose: a plan created at
+// 07:30 with a daily dose at 08:00, its time moved to 06:00 at 07:45. The
+// day's new dose would fall before the plan was created, so the 08:00
+// dose, still ahead, stands for it and is kept, as it is for a plan
+// created a day earlier (where the new 06:00 dose of the day is past; see
+// passedByRank): it was deleted, and the plan's first day had no dose. A
+// skip recorded in advance for it is kept with it, not orphaned as the
+// skip of a dose the plan no longer has.
+func TestTimingChangeOnThePlansFirstDayKeepsTheDaysDose(t *testing.T) {
+	for _, skipped := range []bool{false, true} {
+		t.Run(fmt.Sprintf("skipped=%t", skipped), func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				p := f.patient("America/New_York")
+				f.now = time.Date(2026, 3, 2, 12, 30, 0, 0, time.UTC) // 07:30 in New York
+				pl := f.plan(p.ID, timeOfDay("08:00"))
+				status := "scheduled"
+				if skipped {
+					e := f.ev(p.ID, pl.ID, adherence.EventSkipped, f.now.Add(5*time.Minute), "skip")
+					if out := f.record(e); out[0].Err != nil || out[0].Event.DoseStatus != adherence.DoseSkipped {
+						t.Fatalf("record skip: %+v", out[0])
+					}
+					status = "skipped"
+				}
+				f.now = f.now.Add(15 * time.Minute) // 07:45
+				pl.Timing = timeOfDay("06:00")
+				if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, d := range f.doses(pl.ID, time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)) {
+					got = append(got, fmt.Sprintf("%s %s", d.LocalTime, d.Status))
+				}
+				want := []string{"2026-03-02T08:00 " + status, "2026-03-03T06:00 scheduled", "2026-03-04T06:00 scheduled"}
+				if strings.Join(got, "\n") != strings.Join(want, "\n") {
+					t.Fatalf("doses after the change:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+				}
+				if skipped {
+					if n := f.count(`SELECT COUNT(*) FROM events WHERE client_event_id = 'skip' AND result = 'scored' AND dose_status = 'skipped'`); n != 1 {
+						t.Errorf("the skip is no longer scored against the day's dose")
+					}
+				}
+			})
+		})
+	}
+}
