@@ -191,3 +191,32 @@ func TestOpenZipMembersOfSeveralYears(t *testing.T) {
 	defer f.Close()
 	checkFile(t, f, dy23.name, "cms.zip", int64(len(dy23.data)), dy23.data)
 }
+
+// Members of one dataset whose names carry different release dates (two
+// NPPES months, an Open Payments file and its refresh) are ambiguous: the
+// largest used to be loaded, the July registry over August's. One release
+// with a header-only copy beside it is not.
+func TestOpenZipMembersOfSeveralReleases(t *testing.T) {
+	july, august := sized("npidata_pfile_20050523-20260713.csv", 5000), sized("npidata_pfile_20050523-20260810.csv", 4000)
+	header := sized("npidata_pfile_20050523-20260810_fileheader.csv", 300)
+	p := writeFile(t, t.TempDir(), "nppes.zip", buildZip(t, july, august, header))
+	_, err := source.Open(context.Background(), p, source.Options{Dataset: medsales.NPPES})
+	want := "archive holds nppes files of 2 releases, npidata_pfile_20050523-20260713.csv (2026-07-13) and npidata_pfile_20050523-20260810.csv (2026-08-10): which to load is ambiguous"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Open = %v, want an error containing %q", err, want)
+	}
+
+	first, refresh := sized("OP_DTL_GNRL_PGYR2024_P06302025.csv", 900), sized("OP_DTL_GNRL_PGYR2024_P01232026.csv", 800)
+	p = writeFile(t, t.TempDir(), "op.zip", buildZip(t, first, refresh))
+	if _, err := source.Open(context.Background(), p, source.Options{Dataset: medsales.OpenPayments}); err == nil || !strings.Contains(err.Error(), "2 releases") {
+		t.Fatalf("Open = %v, want the two Open Payments releases refused", err)
+	}
+
+	p = writeFile(t, t.TempDir(), "nppes.zip", buildZip(t, header, august))
+	f, err := source.Open(context.Background(), p, source.Options{Dataset: medsales.NPPES})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	checkFile(t, f, august.name, "nppes.zip", int64(len(august.data)), august.data)
+}

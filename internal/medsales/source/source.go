@@ -56,7 +56,10 @@ type Options struct {
 	// Dataset, when set, picks the zip member named like that dataset's
 	// file (see DatasetOf): npidata_pfile_*.csv for nppes, but not its
 	// *_fileheader.csv nor pl_pfile_*.csv, MUP_DPR_*_NPIBN.csv for partd,
-	// and so on. When several members match, the largest is read. When
+	// and so on. When several members match, the largest is read, unless
+	// their names carry different release dates (see ReleaseDate): Open
+	// then fails naming them, since which release to load is the
+	// operator's choice. When
 	// none does, a lone member with the extension of the dataset's files
 	// (.csv; .txt for the gazetteer) is read unless it is named like
 	// another dataset's file; otherwise Open fails listing the members.
@@ -567,6 +570,9 @@ func pickMember(all []*zip.File, opts Options) (*zip.File, error) {
 				return nil, err
 			}
 		}
+		if err := oneRelease(cands, opts.Dataset); err != nil {
+			return nil, err
+		}
 	default:
 		cands = dataMembers(files)
 		if len(cands) == 0 {
@@ -625,6 +631,30 @@ func oneYear(cands []*zip.File, opts Options) ([]*zip.File, error) {
 	}
 	return nil, fmt.Errorf("archive holds %s files of %d data years, %s: which to load is ambiguous; give the year to load (--data-year, dataYear in POST /v1/ingestions, or year=YYYY in an INGEST_SCHEDULE entry)",
 		opts.Dataset, len(years), strings.Join(names, " and "))
+}
+
+// oneRelease refuses candidates whose names carry different release dates
+// (see ReleaseDate): two NPPES files of different months, an Open Payments
+// file and its refresh. Loading the largest would load one of the two
+// releases silently, perhaps the older over a newer one already loaded.
+// Members without a date do not count.
+func oneRelease(cands []*zip.File, d medsales.Dataset) error {
+	var names []string
+	seen := map[time.Time]bool{}
+	for _, f := range cands {
+		t, ok := ReleaseDate(memberBase(f.Name))
+		if !ok || seen[t] {
+			continue
+		}
+		seen[t] = true
+		names = append(names, fmt.Sprintf("%s (%s)", f.Name, t.Format(time.DateOnly)))
+	}
+	if len(names) < 2 {
+		return nil
+	}
+	sort.Strings(names)
+	return fmt.Errorf("archive holds %s files of %d releases, %s: which to load is ambiguous; load the one you mean on its own (the file itself, or an archive holding only it)",
+		d, len(names), strings.Join(names, " and "))
 }
 
 // loneMember picks the member of an archive none of whose members is named
