@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -62,6 +63,7 @@ var statusOf = map[errs.Code]int{
 	"unsupported_media":   http.StatusUnsupportedMediaType,
 	"uri_too_long":        http.StatusRequestURITooLong,
 	"header_too_large":    http.StatusRequestHeaderFieldsTooLarge,
+	"request_timeout":     http.StatusRequestTimeout,
 }
 
 // StatusOf returns the HTTP status for an error code.
@@ -209,6 +211,14 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 		if errors.As(err, &mbe) {
 			return nil, errs.E(errs.CodeTooLarge, "request body exceeds %d bytes", MaxBodyBytes)
 		}
+		// A body that stopped arriving (the server's read timeout) is the
+		// connection's fault, not the request's: 408, which clients retry,
+		// where a 400 tells them the request itself is wrong and an event
+		// client would drop the event.
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil, &errs.Error{Code: "request_timeout", Message: "the request body did not arrive in time; send the request again"}
+		}
 		return nil, errs.E(errs.CodeInvalid, "could not read request body")
 	}
 	return data, nil
@@ -288,7 +298,7 @@ func decodeBytes(data []byte, dst any, topOnly bool) error {
 		// encoding/json leaves dst untouched for null: the value would be
 		// judged as an object with no fields, and refused for a missing
 		// field the client never sent.
-		return errs.Invalid("", "wrong type: got JSON null, want object")
+		return errs.Invalid("(body)", "wrong type: got JSON null, want object") // as for [] or 1 (see decodeError)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -892,9 +902,21 @@ func (s *statusRecorder) WriteHeader(code int) {
 // the others (dataset=partb&dataset=nucc answered for partb alone). Routes
 // outside prefix (FHIR, where a repeated parameter is an AND) are passed
 // through.
+//
+// A query that is not valid URL encoding is answered 400 on every route
+// (see malformedQuery): the handlers read it with url.Values, which drops
+// such a pair without a word, so audit?patient=%ZZ answered the whole
+// organization's audit trail, unfiltered.
 func OneValueEach(next http.Handler, prefix string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// An oversized request is left to Mux, which refuses it whole.
+		if r.URL.RawQuery != "" && oversized(r) == nil {
+			if err := malformedQuery(r.URL.RawQuery); err != nil {
+				p, _ := ProblemFor(err, w.Header().Get("X-Request-Id"))
+				WriteProblem(w, p)
+				return
+			}
+		}
 		if strings.HasPrefix(r.URL.Path, prefix) && r.URL.RawQuery != "" && oversized(r) == nil {
 			q, err := url.ParseQuery(r.URL.RawQuery)
 			if err == nil {
@@ -914,4 +936,28 @@ func OneValueEach(next http.Handler, prefix string) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// malformedQuery returns an error naming the first pair of the raw query
+// that url.ParseQuery would drop: one holding a ';' (no separator here,
+// and url.ParseQuery refuses it), or a '%' that starts no escape. The
+// parameter is named by its name as far as it decodes.
+func malformedQuery(raw string) error {
+	for _, pair := range strings.Split(raw, "&") {
+		key, value, _ := strings.Cut(pair, "=")
+		name, err := url.QueryUnescape(key)
+		if err != nil || !fieldName.MatchString(name) {
+			name = "query"
+		}
+		switch {
+		case strings.Contains(pair, ";"):
+			return errs.Invalid(name, "the query holds a ';': parameters are separated by '&' (a ';' in a value is written %%3B)")
+		case err != nil:
+			return errs.Invalid(name, "a parameter's name is not valid URL encoding: a '%%' must start an escape such as %%25")
+		}
+		if _, err := url.QueryUnescape(value); err != nil {
+			return errs.Invalid(name, "is not valid URL encoding: a '%%' must start an escape such as %%25")
+		}
+	}
+	return nil
 }

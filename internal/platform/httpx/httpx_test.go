@@ -54,7 +54,8 @@ func TestDecode(t *testing.T) {
 		{"truncated", `{"name":`, "", errs.CodeInvalid, "", "unexpected end"},
 		{"truncated, position", "{\n  \"name\": \"a\",", "", errs.CodeInvalid, "", "line 2, column 15: unexpected end of input"},
 		{"empty", ``, "", errs.CodeInvalid, "", "empty"},
-		{"null", " null\n", "", errs.CodeInvalid, "", "got JSON null, want object"},
+		{"null", " null\n", "", errs.CodeInvalid, "(body)", "got JSON null, want object"},
+		{"array", `[]`, "", errs.CodeInvalid, "(body)", "want object"},
 		{"two values", `{} {}`, "", errs.CodeInvalid, "", "single JSON value"},
 		{"repeated key", `{"name":"a","count":1,"name":"b"}`, "", errs.CodeInvalid, "name", "appears twice"},
 		{"repeated key in another case", `{"count":1,"Count":2}`, "", errs.CodeInvalid, "Count", "appears twice"},
@@ -331,7 +332,8 @@ func TestWriteErrorDeadlineIsUnavailable(t *testing.T) {
 
 // TestOneValueEach: under the prefix, a query parameter given twice is a
 // 400 naming it, and the handler does not run; one value each, and routes
-// outside the prefix (FHIR, where repeats AND), pass.
+// outside the prefix (FHIR, where repeats AND), pass. A query that is not
+// URL encoding is a 400 naming the parameter on every route.
 func TestOneValueEach(t *testing.T) {
 	ran := 0
 	h := httpx.OneValueEach(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { ran++ }), "/v1/")
@@ -345,6 +347,14 @@ func TestOneValueEach(t *testing.T) {
 		{"/v1/datasets?dataset=partb&limit=5", 200, ""},
 		{"/v1/datasets", 200, ""},
 		{"/fhir/MedicationAdministration?date=ge2026-01-01&date=lt2026-02-01", 200, ""},
+		// Not URL encoding: url.Values drops the pair, and the request
+		// ran unfiltered (audit?patient=%ZZ, the whole trail).
+		{"/v1/audit?patient=%ZZ&limit=3", 400, "patient"},
+		{"/v1/audit?patient=p1;&limit=3", 400, "patient"},
+		{"/v1/patients?limit=1&limit=%ZZ", 400, "limit"},
+		{"/v1/datasets?%ZZ=1", 400, "query"},
+		{"/fhir/MedicationAdministration?patient=p1&date=ge%Z1", 400, "date"},
+		{"/v1/audit?patient=p%2F1&q=a+b%20c", 200, ""},
 	} {
 		before := ran
 		rec := httptest.NewRecorder()
