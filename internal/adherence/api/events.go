@@ -221,7 +221,11 @@ func (s *server) handleRecordEvent(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := s.Ingest.Submit(r.Context(), []store.EventInput{item}, received)
 	if err != nil {
-		s.fail(w, r, errs.E(errs.CodeUnavailable, "the event could not be recorded; retry with the same clientEventId"))
+		// Not "not recorded": a request that ran out of time (REQUEST_TIMEOUT)
+		// while its group waited for the database is answered here, and
+		// the group may commit after all. The retry tells: a recorded
+		// event comes back as a replay.
+		s.fail(w, r, errs.E(errs.CodeUnavailable, "the event's commit could not be confirmed (it may or may not be recorded); retry with the same clientEventId"))
 		s.Logger.ErrorContext(r.Context(), "record event failed", "error", err.Error())
 		return
 	}
@@ -319,7 +323,7 @@ func (s *server) handleRecordBatch(w http.ResponseWriter, r *http.Request) {
 		out, err := s.Ingest.Submit(r.Context(), items, received)
 		if err != nil {
 			s.Logger.ErrorContext(r.Context(), "record batch failed", "error", err.Error())
-			s.fail(w, r, errs.E(errs.CodeUnavailable, "the batch could not be recorded; retry it unchanged"))
+			s.fail(w, r, errs.E(errs.CodeUnavailable, "the batch's commit could not be confirmed (its events may or may not be recorded); retry it unchanged"))
 			return
 		}
 		for k, o := range out {

@@ -204,7 +204,7 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 		}
 		e := &in[i].Event
 		if prev, ok := existing[keyOf(e)]; ok {
-			out[i] = replay(prev, *e)
+			out[i] = replay(prev, *e, doses)
 			if out[i].Err == nil {
 				replayed = append(replayed, i)
 			}
@@ -765,7 +765,17 @@ func perRequestRecords(action string, in []EventInput, idx []int, event func(i i
 
 // replay answers a retried event with the original, or a conflict when the
 // key was used for a different event.
-func replay(prev, now adherence.Event) EventOutcome {
+//
+// A retry naming a dose that no longer exists, where the recorded event
+// names another, is compared as if it named that one: regeneration (a
+// paused plan's time changed) deleted the dose the client named and
+// carried the event to the new dose of the same occurrence, rewriting
+// its requested dose (see carryEvents). The client's unchanged retry is
+// the same event, not a 409 that an app takes as final.
+func replay(prev, now adherence.Event, doses map[int64]doseRef) EventOutcome {
+	if _, exists := doses[now.RequestedDose]; now.RequestedDose != 0 && prev.RequestedDose != 0 && !exists {
+		now.RequestedDose = prev.RequestedDose
+	}
 	if !sameEvent(prev, now) {
 		return EventOutcome{Err: keyConflict("was already used with source %s for a different event", now.Source)}
 	}

@@ -1463,3 +1463,50 @@ func TestEarlierTakingSupersedesTheRecordedOne(t *testing.T) {
 		f.eventIs(outs[1].Event.ID, "scored", "taken_on_time", true)
 	})
 }
+
+// TestRetryAfterItsDoseWasRegenerated: a skip in advance naming its dose,
+// then the plan paused, its time changed and resumed: the dose named is
+// deleted and the skip carried to the new dose of the same occurrence
+// (carryEvents rewrites the event's requested dose). The client's retry of
+// the same request, naming the old dose id, is the same event and replays;
+// it was a 409 "already used for a different event".
+func TestRetryAfterItsDoseWasRegenerated(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("UTC")
+		f.now = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+		pl := f.plan(p.ID, timeOfDay("12:00"))
+		ds := f.doses(pl.ID, f.now, f.now.Add(12*time.Hour))
+		if len(ds) != 1 {
+			t.Fatalf("doses before noon: %d", len(ds))
+		}
+		skip := f.ev(p.ID, pl.ID, adherence.EventSkipped, f.now, "skip-noon")
+		skip.Event.RequestedDose = ds[0].ID
+		first := f.record(skip)
+		if first[0].Err != nil {
+			t.Fatal(first[0].Err)
+		}
+		pl, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, adherence.PlanPaused)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pl.Timing = timeOfDay("13:00")
+		if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, adherence.PlanActive); err != nil {
+			t.Fatal(err)
+		}
+		if n := f.count(`SELECT COUNT(*) FROM dose_instances WHERE id = ` + fmt.Sprint(ds[0].ID)); n != 0 {
+			t.Fatalf("the dose named was not regenerated (the test does not test what it says)")
+		}
+		again := f.record(skip)
+		if again[0].Err != nil || !again[0].Replayed || again[0].Event.ID != first[0].Event.ID {
+			t.Fatalf("retry = %+v, want the first event replayed", again[0])
+		}
+		changed := skip
+		changed.Event.Reason = "forgot"
+		if out := f.record(changed); errs.CodeOf(out[0].Err) != errs.CodeConflict {
+			t.Fatalf("the same key with another reason = %+v, want a conflict", out[0])
+		}
+	})
+}
