@@ -911,31 +911,36 @@ func OneValueEach(next http.Handler, prefix string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// An oversized request is left to Mux, which refuses it whole.
 		if r.URL.RawQuery != "" && oversized(r) == nil {
-			if err := malformedQuery(r.URL.RawQuery); err != nil {
+			if err := oneValueEach(r, prefix); err != nil {
 				p, _ := ProblemFor(err, w.Header().Get("X-Request-Id"))
 				WriteProblem(w, p)
 				return
 			}
 		}
-		if strings.HasPrefix(r.URL.Path, prefix) && r.URL.RawQuery != "" && oversized(r) == nil {
-			q, err := url.ParseQuery(r.URL.RawQuery)
-			if err == nil {
-				keys := make([]string, 0, len(q))
-				for k := range q {
-					keys = append(keys, k)
-				}
-				sort.Strings(keys) // the same answer for the same request
-				for _, k := range keys {
-					if len(q[k]) > 1 {
-						p, _ := ProblemFor(errs.Invalid(k, "is given %d times; give it once", len(q[k])), w.Header().Get("X-Request-Id"))
-						WriteProblem(w, p)
-						return
-					}
-				}
-			}
-		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// oneValueEach returns the error of r's query (see OneValueEach), or nil.
+func oneValueEach(r *http.Request, prefix string) error {
+	if err := malformedQuery(r.URL.RawQuery); err != nil {
+		return err
+	}
+	if !strings.HasPrefix(r.URL.Path, prefix) {
+		return nil
+	}
+	q := r.URL.Query() // well formed: malformedQuery found nothing to drop
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // the same answer for the same request
+	for _, k := range keys {
+		if len(q[k]) > 1 {
+			return errs.Invalid(k, "is given %d times; give it once", len(q[k]))
+		}
+	}
+	return nil
 }
 
 // malformedQuery returns an error naming the first pair of the raw query
