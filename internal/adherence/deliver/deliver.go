@@ -51,6 +51,11 @@ type Deliverer struct {
 	// ({{link}} = PublicURL + "/v1/escalations/{id}"); when it is empty they
 	// carry no link, and the line that would show it is left out.
 	PublicURL string
+
+	// The journal shared by the Deliver calls running now (see journal).
+	journalMu    sync.Mutex
+	journal      *journal
+	journalUsers int
 }
 
 // ErrRetry is returned (wrapped) when some notifications of a batch could
@@ -78,6 +83,9 @@ func (d *Deliverer) Deliver(ctx context.Context, ids []int64) (Result, error) {
 	if n <= 0 {
 		n = 16
 	}
+	j := d.openJournal(ctx)
+	defer d.closeJournal()
+	acks := make([]<-chan journalAck, len(claimed))
 	sem := make(chan struct{}, n)
 	var wg sync.WaitGroup
 	for i := range claimed {
@@ -86,17 +94,29 @@ func (d *Deliverer) Deliver(ctx context.Context, ids []int64) (Result, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			results[i] = d.deliverOne(ctx, &claimed[i])
+			results[i] = d.deliverOne(ctx, &claimed[i], j)
+			if results[i].Status != "" {
+				acks[i] = j.record(results[i])
+			}
 		}()
 	}
 	wg.Wait()
-	// Record even when the job's context is ending: what providers accepted
-	// must be written down.
-	if err := d.Store.RecordDeliveries(context.WithoutCancel(ctx), results); err != nil {
-		return res, fmt.Errorf("record deliveries: %w", err)
+	var recordErr error
+	for _, ack := range acks {
+		if ack == nil {
+			continue
+		}
+		if a := <-ack; a.err != nil && recordErr == nil {
+			recordErr = a.err
+		}
+	}
+	if recordErr != nil {
+		return res, fmt.Errorf("record deliveries: %w", recordErr)
 	}
 	for i, r := range results {
 		switch r.Status {
+		case "":
+			continue // no longer this job's (see deliverOne)
 		case store.NotificationSent:
 			res.Sent++
 		case store.NotificationRetrying:
@@ -114,9 +134,13 @@ func (d *Deliverer) Deliver(ctx context.Context, ids []int64) (Result, error) {
 	return res, nil
 }
 
-func (d *Deliverer) deliverOne(ctx context.Context, dl *store.Delivery) store.DeliveryResult {
+// deliverOne decides what becomes of dl and sends it, moving it to sending
+// through j just before it first hands it to a provider. It returns a
+// result with no Status when dl is no longer claimed by this job (nothing
+// to record).
+func (d *Deliverer) deliverOne(ctx context.Context, dl *store.Delivery, j *journal) store.DeliveryResult {
 	now := d.Now()
-	r := store.DeliveryResult{ID: dl.ID}
+	r := store.DeliveryResult{ID: dl.ID, Attempt: dl.Attempts}
 	end := func(status, reason string) store.DeliveryResult {
 		r.Status, r.Reason = status, reason
 		return r
@@ -148,7 +172,7 @@ func (d *Deliverer) deliverOne(ctx context.Context, dl *store.Delivery) store.De
 			return r
 		}
 	}
-	var retryable bool
+	var retryable, handed bool
 	reason := "no_channel"
 	for _, ch := range dl.Channels {
 		to, why := address(dl, ch)
@@ -179,6 +203,20 @@ func (d *Deliverer) deliverOne(ctx context.Context, dl *store.Delivery) store.De
 			Data: map[string]string{"kind": dl.Kind}}
 		if dl.ValidUntil != nil {
 			m.ValidUntil = *dl.ValidUntil
+		}
+		if !handed {
+			if ctx.Err() != nil {
+				// The job is ending (its timeout): do not start a send
+				// that could not finish. It is retried with the job.
+				return end(store.NotificationRetrying, "interrupted")
+			}
+			switch j.markSending(store.Claim{ID: dl.ID, Attempt: dl.Attempts}) {
+			case markNotOurs:
+				return store.DeliveryResult{ID: dl.ID}
+			case markFailed:
+				return end(store.NotificationRetrying, "record_failed")
+			}
+			handed = true
 		}
 		rc, err := d.Sender.Send(ctx, m)
 		if err == nil {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -304,9 +305,10 @@ func TestOptedOutNumberIsNotTexted(t *testing.T) {
 }
 
 // recorder is a Sender that accepts every message on its channels and
-// keeps them.
+// keeps them (sent is read once Deliver has returned).
 type recorder struct {
 	chans []notify.Channel
+	mu    sync.Mutex
 	sent  []notify.Message
 }
 
@@ -320,6 +322,8 @@ func (r *recorder) Has(ch notify.Channel) bool {
 }
 
 func (r *recorder) Send(_ context.Context, m notify.Message) (notify.Receipt, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.sent = append(r.sent, m)
 	return notify.Receipt{Provider: "recorder", ProviderID: "r-" + m.ID}, nil
 }
@@ -1160,4 +1164,129 @@ func TestUnreadableAcceptanceOfAnEscalation(t *testing.T) {
 			})
 		})
 	}
+}
+
+// gate is an SMS Sender that accepts the first open messages at once and
+// holds every later one until release is closed: a job caught mid-batch.
+type gate struct {
+	open    int
+	release chan struct{}
+	mu      sync.Mutex
+	calls   int
+	sent    map[string]int
+}
+
+func (g *gate) Has(ch notify.Channel) bool { return ch == notify.SMS }
+
+func (g *gate) Send(_ context.Context, m notify.Message) (notify.Receipt, error) {
+	g.mu.Lock()
+	g.calls++
+	held := g.calls > g.open
+	g.mu.Unlock()
+	if held {
+		<-g.release
+	}
+	g.mu.Lock()
+	g.sent[m.ID]++
+	g.mu.Unlock()
+	return notify.Receipt{Provider: "gate", ProviderID: "g-" + m.ID}, nil
+}
+
+// A delivery job writes as it goes: caught mid-batch (as when its process
+// is killed), what it sent is recorded, only the messages in a provider's
+// hands are in sending, and those it never handed over are still claimed.
+// The sweep then marks the ones in sending unknown (never sent again) and
+// gives the claimed ones back to delivery, and another job sends exactly
+// those: nobody gets a reminder twice, and none is lost. The job, when it
+// resumes, leaves alone what is no longer its own.
+func TestJobCaughtMidBatchLosesOnlyWhatWasInFlight(t *testing.T) {
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+		p := newPipeline(t, d, 10)
+		g := &gate{open: 3, release: make(chan struct{}), sent: map[string]int{}}
+		first := &deliver.Deliverer{Store: p.st, Sender: g, Now: p.clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Concurrency: 4}
+		done := make(chan error, 1)
+		go func() {
+			_, err := first.Deliver(p.ctx, p.ids)
+			done <- err
+		}()
+		released := false
+		defer func() {
+			if !released {
+				close(g.release)
+				<-done
+			}
+		}()
+		want := map[string]int{store.NotificationSent: 3, store.NotificationSending: 4, store.NotificationClaimed: 3}
+		var st map[string]int
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if st = p.statuses(); fmt.Sprint(st) == fmt.Sprint(want) {
+				break
+			}
+		}
+		if fmt.Sprint(st) != fmt.Sprint(want) {
+			t.Fatalf("mid-batch statuses %v, want %v", st, want)
+		}
+
+		// The process is gone: the sweep runs.
+		p.advance(11 * time.Minute)
+		if n, err := p.st.RequeueClaimed(p.ctx, 3*time.Minute, p.clock()); err != nil || n != 3 {
+			t.Fatalf("RequeueClaimed = %d, %v; want 3", n, err)
+		}
+		if n, err := p.st.MarkUnknownSending(p.ctx, 10*time.Minute, p.clock()); err != nil || n != 4 {
+			t.Fatalf("MarkUnknownSending = %d, %v; want 4", n, err)
+		}
+		requeued := map[string]bool{}
+		rows, err := d.SQL.QueryContext(p.ctx, `SELECT id FROM notifications WHERE status = 'retrying'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			requeued[fmt.Sprint(id)] = true
+		}
+		rows.Close()
+
+		rec := &recorder{chans: []notify.Channel{notify.SMS}}
+		second := &deliver.Deliverer{Store: p.st, Sender: rec, Now: p.clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		if res, err := second.Deliver(p.ctx, p.ids); err != nil || res.Sent != 3 {
+			t.Fatalf("second job: %+v, %v; want 3 sent", res, err)
+		}
+		for _, m := range rec.sent {
+			if !requeued[m.ID] {
+				t.Errorf("the second job sent notification %s, which was not given back", m.ID)
+			}
+		}
+
+		released = true
+		close(g.release)
+		if err := <-done; err != nil {
+			t.Fatalf("first job: %v", err)
+		}
+		if g.calls != 7 {
+			t.Errorf("the first job handed %d messages over, want 7 (3 sent, 4 in flight)", g.calls)
+		}
+		seen := map[string]int{}
+		for id, n := range g.sent {
+			seen[id] += n
+		}
+		for _, m := range rec.sent {
+			seen[m.ID]++
+		}
+		for id, n := range seen {
+			if n != 1 {
+				t.Errorf("notification %s sent %d times", id, n)
+			}
+		}
+		if len(seen) != 10 {
+			t.Errorf("%d notifications sent, want 10", len(seen))
+		}
+		// The four in flight stay unknown (their late answers fill in the
+		// message id), the others are sent.
+		if st := p.statuses(); st[store.NotificationSent] != 6 || st[store.NotificationUnknown] != 4 {
+			t.Errorf("final statuses %v, want 6 sent and 4 unknown", st)
+		}
+	})
 }

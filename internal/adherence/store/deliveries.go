@@ -81,10 +81,13 @@ func AddressKey(address string) string {
 }
 
 // ClaimNotifications moves the notifications ids that are queued or
-// retrying to sending (one more attempt) and returns them with their
+// retrying to claimed (one more attempt) and returns them with their
 // recipients; ids in any other state are skipped, so a delivery job that
-// runs twice sends nothing twice. A notification left in sending by a
-// crash is never claimed again (see MarkUnknownSending).
+// runs twice sends nothing twice. A claimed notification moves to sending
+// only when it is about to be handed to a provider (see
+// RecordDeliveryProgress), so a job that dies mid-batch leaves the ones it
+// never handed over claimed, and RequeueClaimed sends them again; one left
+// in sending is never claimed again (see MarkUnknownSending).
 func (s *Store) ClaimNotifications(ctx context.Context, ids []int64) ([]Delivery, error) {
 	if len(ids) == 0 {
 		return nil, nil
@@ -96,7 +99,7 @@ func (s *Store) ClaimNotifications(ctx context.Context, ids []int64) ([]Delivery
 		for _, id := range ids {
 			args = append(args, id)
 		}
-		rows, err := tx.QueryContext(ctx, `UPDATE notifications SET status = 'sending', attempts = attempts + 1, updated_at = $1
+		rows, err := tx.QueryContext(ctx, `UPDATE notifications SET status = 'claimed', attempts = attempts + 1, updated_at = $1
 			WHERE status IN ('queued', 'retrying') AND id IN `+db.Placeholders(tx.Dialect, 2, len(ids))+` RETURNING id`, args...)
 		if err != nil {
 			return fmt.Errorf("claim notifications: %w", err)
@@ -445,7 +448,11 @@ func (s *Store) templatesOf(ctx context.Context, q db.Querier, orgID string, kin
 
 // DeliveryResult is the outcome of one claimed notification.
 type DeliveryResult struct {
-	ID                int64
+	ID int64
+	// Attempt is the claim's (Delivery.Attempts): an outcome sets the
+	// status of its own claim only, not of a later one (the notification
+	// given back by RequeueClaimed and claimed again).
+	Attempt           int
 	Status            string // NotificationSent, …Retrying, …Dropped, …Cancelled, …Undeliverable, …Unknown
 	Reason            string
 	Channel           notify.Channel
@@ -458,26 +465,36 @@ type DeliveryResult struct {
 	RetryAt time.Time
 }
 
-// RecordDeliveries stores the outcomes of a delivery job in one
-// transaction. A status callback may have arrived first and moved a
-// notification on: the outcome then only fills in what is missing, and
-// the provider, channel and reason stay those of the message the callback
-// is about (a Twilio call that timed out after Twilio accepted it).
-// results name each notification once (a job's claimed notifications).
-func (s *Store) RecordDeliveries(ctx context.Context, results []DeliveryResult) error {
-	if len(results) == 0 {
-		return nil
+// RecordDeliveryProgress writes down, in one transaction, what a delivery
+// job has done since it last wrote: the outcomes results (each notification
+// once), then the claimed notifications sending that it is about to hand to
+// a provider, moved to sending. It returns those of sending it moved: one
+// no longer claimed (RequeueClaimed gave it to another job) must not be
+// handed over. A job writes as it goes, so that a process killed mid-batch
+// leaves recorded what it sent, in sending only the messages a provider
+// may have taken, and claimed those it never handed over.
+//
+// A status callback may have arrived before an outcome and moved its
+// notification on: the outcome then only fills in what is missing, and the
+// provider, channel and reason stay those of the message the callback is
+// about (a Twilio call that timed out after Twilio accepted it).
+func (s *Store) RecordDeliveryProgress(ctx context.Context, results []DeliveryResult, sending []Claim) (map[int64]bool, error) {
+	if len(results) == 0 && len(sending) == 0 {
+		return nil, nil
 	}
 	now := s.clock()
+	var started map[int64]bool
 	err := s.db.InTx(ctx, func(tx *db.Tx) error {
-		var err error
-		if tx.Dialect == db.Postgres {
-			err = recordDeliveriesPostgres(ctx, tx, results, now)
-		} else {
-			err = recordDeliveriesSQLite(ctx, tx, results, now)
-		}
-		if err != nil {
-			return fmt.Errorf("record delivery: %w", err)
+		if len(results) > 0 {
+			var err error
+			if tx.Dialect == db.Postgres {
+				err = recordDeliveriesPostgres(ctx, tx, results, now)
+			} else {
+				err = recordDeliveriesSQLite(ctx, tx, results, now)
+			}
+			if err != nil {
+				return fmt.Errorf("record delivery: %w", err)
+			}
 		}
 		var deferred = map[time.Time][]int64{}
 		for _, r := range results {
@@ -490,21 +507,84 @@ func (s *Store) RecordDeliveries(ctx context.Context, results []DeliveryResult) 
 				return err
 			}
 		}
-		return nil
+		var err error
+		started, err = markSending(ctx, tx, sending, now)
+		return err
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return nil
+	return started, nil
+}
+
+// Claim names a claimed notification and the attempt it was claimed for
+// (Delivery.Attempts): a claim given back by RequeueClaimed and taken by
+// another job is that job's, with the next attempt.
+type Claim struct {
+	ID      int64
+	Attempt int
+}
+
+// markSending moves the notifications of claims that are still claimed for
+// that attempt to sending and returns those it moved.
+func markSending(ctx context.Context, tx *db.Tx, claims []Claim, now time.Time) (map[int64]bool, error) {
+	started := make(map[int64]bool, len(claims))
+	if len(claims) == 0 {
+		return started, nil
+	}
+	if tx.Dialect == db.Postgres {
+		ids, attempts := make([]int64, len(claims)), make([]int32, len(claims))
+		for i, c := range claims {
+			ids[i], attempts[i] = c.ID, int32(c.Attempt)
+		}
+		rows, err := tx.QueryContext(ctx, `UPDATE notifications n SET status = 'sending', updated_at = $1
+			FROM unnest($2::bigint[], $3::integer[]) AS c (id, attempt)
+			WHERE n.id = c.id AND n.attempts = c.attempt AND n.status = 'claimed' RETURNING n.id`, now, ids, attempts)
+		if err != nil {
+			return nil, fmt.Errorf("mark notifications sending: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return nil, fmt.Errorf("mark notifications sending: %w", err)
+			}
+			started[id] = true
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("mark notifications sending: %w", err)
+		}
+		return started, nil
+	}
+	// SQLite: one statement per claim (in process, a statement costs no
+	// round trip), prepared once.
+	upd, err := tx.PrepareContext(ctx, `UPDATE notifications SET status = 'sending', updated_at = $1
+		WHERE id = $2 AND attempts = $3 AND status = 'claimed'`)
+	if err != nil {
+		return nil, fmt.Errorf("mark notifications sending: %w", err)
+	}
+	defer upd.Close()
+	for _, c := range claims {
+		r, err := upd.ExecContext(ctx, now, c.ID, c.Attempt)
+		if err != nil {
+			return nil, fmt.Errorf("mark notifications sending: %w", err)
+		}
+		if n, err := r.RowsAffected(); err != nil {
+			return nil, fmt.Errorf("mark notifications sending: %w", err)
+		} else if n > 0 {
+			started[c.ID] = true
+		}
+	}
+	return started, nil
 }
 
 // The outcome of one notification, and its 'send' status event.
 const (
 	recordDeliverySet = `
-		status = CASE WHEN status = 'sending' THEN $1 ELSE status END,
-		reason = CASE WHEN status = 'sending' THEN $2 ELSE reason END,
-		channel = CASE WHEN status = 'sending' OR channel = '' THEN $3 ELSE channel END,
-		provider = CASE WHEN status = 'sending' OR provider = '' THEN $4 ELSE provider END,
+		status = CASE WHEN status IN ('claimed', 'sending') AND attempts = $10 THEN $1 ELSE status END,
+		reason = CASE WHEN status IN ('claimed', 'sending') AND attempts = $10 THEN $2 ELSE reason END,
+		channel = CASE WHEN (status IN ('claimed', 'sending') AND attempts = $10) OR channel = '' THEN $3 ELSE channel END,
+		provider = CASE WHEN (status IN ('claimed', 'sending') AND attempts = $10) OR provider = '' THEN $4 ELSE provider END,
 		provider_message_id = CASE WHEN provider_message_id = '' THEN $5 ELSE provider_message_id END,
 		provider_status = CASE WHEN provider_status = '' THEN $6 ELSE provider_status END,
 		accepted_at = COALESCE(accepted_at, $7), updated_at = $8`
@@ -521,11 +601,12 @@ func recordDeliveriesPostgres(ctx context.Context, tx *db.Tx, results []Delivery
 	statuses, reasons, channels, providers := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	msgIDs, provStatuses := make([]string, n), make([]string, n)
 	accepted := make([]*time.Time, n)
+	attempts := make([]int32, n)
 	var evIDs []int64
 	var evProviders, evMsgIDs, evStatuses []string
 	for i, r := range results {
 		ids[i], statuses[i], reasons[i], channels[i], providers[i] = r.ID, r.Status, r.Reason, string(r.Channel), r.Provider
-		msgIDs[i], provStatuses[i] = r.ProviderMessageID, r.ProviderStatus
+		msgIDs[i], provStatuses[i], attempts[i] = r.ProviderMessageID, r.ProviderStatus, int32(r.Attempt)
 		if r.AcceptedAt != nil {
 			t := db.UTC(*r.AcceptedAt)
 			accepted[i] = &t
@@ -536,17 +617,17 @@ func recordDeliveriesPostgres(ctx context.Context, tx *db.Tx, results []Delivery
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE notifications n SET
-			status = CASE WHEN n.status = 'sending' THEN u.status ELSE n.status END,
-			reason = CASE WHEN n.status = 'sending' THEN u.reason ELSE n.reason END,
-			channel = CASE WHEN n.status = 'sending' OR n.channel = '' THEN u.channel ELSE n.channel END,
-			provider = CASE WHEN n.status = 'sending' OR n.provider = '' THEN u.provider ELSE n.provider END,
+			status = CASE WHEN n.status IN ('claimed', 'sending') AND n.attempts = u.attempt THEN u.status ELSE n.status END,
+			reason = CASE WHEN n.status IN ('claimed', 'sending') AND n.attempts = u.attempt THEN u.reason ELSE n.reason END,
+			channel = CASE WHEN (n.status IN ('claimed', 'sending') AND n.attempts = u.attempt) OR n.channel = '' THEN u.channel ELSE n.channel END,
+			provider = CASE WHEN (n.status IN ('claimed', 'sending') AND n.attempts = u.attempt) OR n.provider = '' THEN u.provider ELSE n.provider END,
 			provider_message_id = CASE WHEN n.provider_message_id = '' THEN u.msg_id ELSE n.provider_message_id END,
 			provider_status = CASE WHEN n.provider_status = '' THEN u.prov_status ELSE n.provider_status END,
 			accepted_at = COALESCE(n.accepted_at, u.accepted_at), updated_at = $9
-		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[])
-			AS u (id, status, reason, channel, provider, msg_id, prov_status, accepted_at)
+		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $10::integer[])
+			AS u (id, status, reason, channel, provider, msg_id, prov_status, accepted_at, attempt)
 		WHERE n.id = u.id`,
-		ids, statuses, reasons, channels, providers, msgIDs, provStatuses, accepted, now); err != nil {
+		ids, statuses, reasons, channels, providers, msgIDs, provStatuses, accepted, now, attempts); err != nil {
 		return err
 	}
 	if len(evIDs) == 0 {
@@ -571,7 +652,7 @@ func recordDeliveriesSQLite(ctx context.Context, tx *db.Tx, results []DeliveryRe
 	var ev *sql.Stmt
 	for _, r := range results {
 		if _, err := upd.ExecContext(ctx, r.Status, r.Reason, string(r.Channel), r.Provider, r.ProviderMessageID, r.ProviderStatus,
-			nullTime(r.AcceptedAt), now, r.ID); err != nil {
+			nullTime(r.AcceptedAt), now, r.ID, r.Attempt); err != nil {
 			return err
 		}
 		if r.ProviderMessageID == "" {

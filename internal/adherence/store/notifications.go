@@ -23,7 +23,8 @@ type JobInserter interface {
 }
 
 // Notification states. A notification only moves forward: queued →
-// sending → sent → delivered / undelivered / failed (the provider's
+// claimed (a delivery job took it) → sending (handed to a provider) →
+// sent → delivered / undelivered / failed (the provider's
 // terminal answers), or to one of the end states decided here: dropped
 // (never sent: quiet hours outlasted the dose window, or its validity
 // passed), cancelled (no longer needed: the dose was recorded),
@@ -33,10 +34,12 @@ type JobInserter interface {
 // provider accepted it with an answer that could not be read; it is never
 // sent again) and lost (the provider has no record of it, or it
 // never reached a final state). retrying is queued again after every
-// provider failed for a reason that may pass.
+// provider failed for a reason that may pass, or after the job that
+// claimed it stopped before handing it over (store.RequeueClaimed).
 const (
 	NotificationQueued        = "queued"
 	NotificationRetrying      = "retrying"
+	NotificationClaimed       = "claimed"
 	NotificationSending       = "sending"
 	NotificationSent          = "sent"
 	NotificationDelivered     = "delivered"

@@ -245,7 +245,7 @@ func applyStatus(n *statusTarget, in StatusInput) StatusResult {
 	}
 	move := false
 	switch n.status {
-	case NotificationQueued, NotificationRetrying, NotificationSending, NotificationUnknown, NotificationSent:
+	case NotificationQueued, NotificationRetrying, NotificationClaimed, NotificationSending, NotificationUnknown, NotificationSent:
 		move = true
 	case NotificationDelivered, NotificationUndelivered, NotificationFailed:
 		// The provider status rank went up, and the final answers are
@@ -358,6 +358,48 @@ func (s *Store) MarkLost(ctx context.Context, id int64, reason string, now time.
 		return false, fmt.Errorf("mark notification lost: %w", err)
 	}
 	return n > 0, nil
+}
+
+// ReasonInterruptedBeforeSending is the reason of a notification that
+// RequeueClaimed gave back to delivery: the job that claimed it stopped
+// before handing it to any provider.
+const ReasonInterruptedBeforeSending = "interrupted_before_sending"
+
+// RequeueClaimed moves notifications that have been claimed for more than
+// olderThan, and never handed to a provider, back to retrying with a
+// delivery job, and returns how many: the job that claimed them stopped
+// (its process was killed) before it sent them. A job lives at most a few
+// minutes (worker.DeliverWorker's Timeout): a claim older than olderThan
+// is one nobody is working on.
+func (s *Store) RequeueClaimed(ctx context.Context, olderThan time.Duration, now time.Time) (int, error) {
+	if olderThan <= 0 {
+		return 0, errs.Invalid("olderThan", "must be positive")
+	}
+	now = db.UTC(now)
+	var ids []int64
+	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE notifications SET status = 'retrying', reason = $1, updated_at = $2
+			WHERE status = 'claimed' AND updated_at <= $3 RETURNING id`, ReasonInterruptedBeforeSending, now, now.Add(-olderThan))
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		return s.enqueueDelivery(ctx, tx, ids, time.Time{})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("requeue interrupted notifications: %w", err)
+	}
+	return len(ids), nil
 }
 
 // MarkUnknownSending moves notifications that have been in status sending

@@ -211,6 +211,68 @@ func TestMarkUnknownSending(t *testing.T) {
 	})
 }
 
+// A claimed notification that was never handed to a provider goes back to
+// delivery once its claim is older than the job that took it can live; one
+// in sending, or claimed recently, stays.
+func TestRequeueClaimed(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		old := f.sentNotification(store.NotificationClaimed, "", "", time.Time{}, f.now.Add(-4*time.Minute))
+		recent := f.sentNotification(store.NotificationClaimed, "", "", time.Time{}, f.now.Add(-time.Minute))
+		sending := f.sentNotification(store.NotificationSending, "", "", time.Time{}, f.now.Add(-4*time.Minute))
+		n, err := f.s.RequeueClaimed(f.ctx, 3*time.Minute, f.now)
+		if err != nil || n != 1 {
+			t.Fatalf("RequeueClaimed = %d, %v; want 1", n, err)
+		}
+		for id, want := range map[int64]string{old: store.NotificationRetrying, recent: store.NotificationClaimed, sending: store.NotificationSending} {
+			if got := f.notificationState(id).status; got != want {
+				t.Errorf("notification %d: %s, want %s", id, got, want)
+			}
+		}
+		if got := f.notificationState(old).reason; got != store.ReasonInterruptedBeforeSending {
+			t.Errorf("requeued notification's reason = %q", got)
+		}
+	})
+}
+
+// Progress is written for the claim it names: a job whose claim was given
+// back (RequeueClaimed) and taken by another job with the next attempt may
+// neither move the notification to sending nor set its outcome.
+func TestDeliveryProgressIsTheClaimsOwn(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		id := f.sentNotification(store.NotificationClaimed, "", "", time.Time{}, f.now)
+		if _, err := f.d.SQL.ExecContext(f.ctx, `UPDATE notifications SET attempts = 2 WHERE id = $1`, id); err != nil {
+			t.Fatal(err)
+		}
+		started, err := f.s.RecordDeliveryProgress(f.ctx, nil, []store.Claim{{ID: id, Attempt: 1}})
+		if err != nil || started[id] {
+			t.Fatalf("an earlier claim moved to sending: %v, %v", started, err)
+		}
+		stale := store.DeliveryResult{ID: id, Attempt: 1, Status: store.NotificationCancelled, Reason: "dose_recorded"}
+		if _, err := f.s.RecordDeliveryProgress(f.ctx, []store.DeliveryResult{stale}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if st := f.notificationState(id); st.status != store.NotificationClaimed {
+			t.Fatalf("an earlier claim's outcome was recorded: %+v", st)
+		}
+		started, err = f.s.RecordDeliveryProgress(f.ctx, nil, []store.Claim{{ID: id, Attempt: 2}})
+		if err != nil || !started[id] {
+			t.Fatalf("the claim's own job could not move it to sending: %v, %v", started, err)
+		}
+		if st := f.notificationState(id); st.status != store.NotificationSending {
+			t.Fatalf("after the mark: %+v", st)
+		}
+		at := f.now
+		sent := store.DeliveryResult{ID: id, Attempt: 2, Status: store.NotificationSent, Channel: "sms", Provider: "twilio",
+			ProviderMessageID: sid(9), ProviderStatus: "queued", AcceptedAt: &at}
+		if _, err := f.s.RecordDeliveryProgress(f.ctx, []store.DeliveryResult{sent}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if st := f.notificationState(id); st.status != store.NotificationSent || st.messageID != sid(9) {
+			t.Fatalf("after the outcome: %+v", st)
+		}
+	})
+}
+
 func TestStuckMessagesAndMarkLost(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		now := f.now
@@ -313,7 +375,7 @@ func TestDeliveryOutcomeAfterCallbackKeepsTheCallbacksProvider(t *testing.T) {
 				at := f.now
 				out.AcceptedAt = &at
 			}
-			if err := f.s.RecordDeliveries(f.ctx, []store.DeliveryResult{out}); err != nil {
+			if _, err := f.s.RecordDeliveryProgress(f.ctx, []store.DeliveryResult{out}, nil); err != nil {
 				t.Fatal(err)
 			}
 			st := f.notificationState(id)

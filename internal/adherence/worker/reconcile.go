@@ -24,7 +24,8 @@ import (
 // final 24 hours after acceptance, is marked lost. Every run also moves
 // notifications stuck in "sending" for 10 minutes (the sender died between
 // handing them to a provider and recording the answer) to "unknown" —
-// never sent again.
+// never sent again — and gives those stuck in "claimed" for 3 minutes (the
+// sender died before handing them to any provider) back to delivery.
 
 // Reconciliation settings.
 const (
@@ -39,6 +40,10 @@ const (
 	lostAfter = 24 * time.Hour
 	// sendingTimeout is how long a notification may stay in sending.
 	sendingTimeout = 10 * time.Minute
+	// claimedTimeout is how long a notification may stay claimed: a
+	// delivery job ends within its Timeout (2 min), so a claim older than
+	// this has no job working on it.
+	claimedTimeout = 3 * time.Minute
 	// reconcileBatch is how many messages one run checks at most.
 	reconcileBatch = 500
 )
@@ -64,6 +69,8 @@ type ReconcileMetrics struct {
 	Lost *prometheus.CounterVec
 	// Unknown counts notifications moved from sending to unknown.
 	Unknown prometheus.Counter
+	// Requeued counts claimed notifications given back to delivery.
+	Requeued prometheus.Counter
 	// Checks counts status fetches, by outcome (updated, unchanged, lost,
 	// error).
 	Checks *prometheus.CounterVec
@@ -81,6 +88,10 @@ func NewReconcileMetrics(reg prometheus.Registerer) *ReconcileMetrics {
 			Name: "adherence_notifications_unknown_total",
 			Help: "Notifications left in sending by an interrupted sender and marked unknown (never re-sent).",
 		}),
+		Requeued: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "adherence_notifications_requeued_total",
+			Help: "Notifications claimed by an interrupted sender, never handed to a provider, and queued again.",
+		}),
 		Checks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "adherence_notification_reconcile_checks_total",
 			Help: "Provider status fetches of messages without a final status, by outcome (updated, unchanged, lost, error).",
@@ -89,6 +100,7 @@ func NewReconcileMetrics(reg prometheus.Registerer) *ReconcileMetrics {
 	if reg != nil {
 		m.Lost = registerOrReuse(reg, m.Lost)
 		m.Unknown = registerOrReuse(reg, m.Unknown)
+		m.Requeued = registerOrReuse(reg, m.Requeued)
 		m.Checks = registerOrReuse(reg, m.Checks)
 	}
 	return m
@@ -138,6 +150,16 @@ func (w *ReconcileWorker) Work(ctx context.Context, job *river.Job[ReconcileArgs
 			w.Metrics.Unknown.Add(float64(n))
 		}
 		w.Logger.WarnContext(ctx, "notifications interrupted while sending marked unknown", "count", n)
+	}
+	n, err = w.Store.RequeueClaimed(ctx, claimedTimeout, now)
+	if err != nil {
+		return fmt.Errorf("reconcile: %w", err)
+	}
+	if n > 0 {
+		if w.Metrics != nil {
+			w.Metrics.Requeued.Add(float64(n))
+		}
+		w.Logger.WarnContext(ctx, "notifications interrupted before sending queued again", "count", n)
 	}
 	if w.Twilio == nil {
 		return nil

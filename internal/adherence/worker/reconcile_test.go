@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/riverqueue/river"
 
+	"github.com/medplatform/medplatform/internal/adherence/deliver"
 	"github.com/medplatform/medplatform/internal/adherence/store"
 	"github.com/medplatform/medplatform/internal/adherence/worker"
 	"github.com/medplatform/medplatform/internal/platform/audit"
@@ -127,6 +128,8 @@ func TestReconcile(t *testing.T) {
 		missing := w.notification(store.NotificationSent, "SM"+"0123456789abcdef0123456789abcdef", ago(30*time.Minute), ago(30*time.Minute))
 		interrupted := w.notification(store.NotificationSending, "", time.Time{}, ago(11*time.Minute))
 		sending := w.notification(store.NotificationSending, "", time.Time{}, ago(2*time.Minute))
+		abandoned := w.notification(store.NotificationClaimed, "", time.Time{}, ago(4*time.Minute))
+		claimed := w.notification(store.NotificationClaimed, "", time.Time{}, ago(2*time.Minute))
 
 		m := worker.NewReconcileMetrics(prometheus.NewRegistry())
 		rw := &worker.ReconcileWorker{Store: w.st, Twilio: w.client, Now: func() time.Time { return w.now }, Logger: discard(), Metrics: m}
@@ -145,6 +148,8 @@ func TestReconcile(t *testing.T) {
 			{missing, store.NotificationLost, store.LostNotFound},
 			{interrupted, store.NotificationUnknown, "interrupted_while_sending"},
 			{sending, store.NotificationSending, ""},
+			{abandoned, store.NotificationRetrying, store.ReasonInterruptedBeforeSending},
+			{claimed, store.NotificationClaimed, ""},
 		} {
 			if status, reason := w.state(c.id); status != c.status || reason != c.reason {
 				t.Errorf("notification %d: %s %q, want %s %q", c.id, status, reason, c.status, c.reason)
@@ -161,6 +166,9 @@ func TestReconcile(t *testing.T) {
 		}
 		if got := testutil.ToFloat64(m.Unknown); got != 1 {
 			t.Errorf("unknown = %v", got)
+		}
+		if got := testutil.ToFloat64(m.Requeued); got != 1 {
+			t.Errorf("requeued = %v", got)
 		}
 
 		// A second run right away fetches nothing: every stuck message was
@@ -257,29 +265,45 @@ func TestReconcileGoesOnPastAFailedFetch(t *testing.T) {
 	})
 }
 
-// RegisterReconcile without Twilio still sweeps interrupted sends, run by
-// real River workers.
+// RegisterReconcile without Twilio still sweeps interrupted sends and gives
+// abandoned claims back to delivery, run by real River workers: the
+// abandoned claim's new delivery job runs (here it is cancelled: the test
+// row has no patient, so no dose wants it).
 func TestReconcileJobWithoutTwilio(t *testing.T) {
 	dbtest.Each(t, []migrate.Set{audit.Migrations, store.Migrations}, func(t *testing.T, d *db.DB) {
 		w := newReconcileWorld(t, d)
 		interrupted := w.notification(store.NotificationSending, "", time.Time{}, w.now.Add(-time.Hour))
+		abandoned := w.notification(store.NotificationClaimed, "", time.Time{}, w.now.Add(-time.Hour))
 		workers := river.NewWorkers()
 		var none *twilio.Client
 		reg := prometheus.NewRegistry()
 		periodic := worker.RegisterReconcile(workers, w.st, none, func() time.Time { return w.now }, discard(), reg, time.Minute)
-		startJobs(t, d, jobs.Config{Workers: workers, PeriodicJobs: periodic, Logger: discard()})
+		river.AddWorker(workers, &worker.DeliverWorker{Deliverer: &deliver.Deliverer{Store: w.st, Sender: noSender{},
+			Now: func() time.Time { return w.now }, Logger: discard()}})
+		w.st.Jobs = startJobs(t, d, jobs.Config{Workers: workers, PeriodicJobs: periodic, Logger: discard()})
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			if status, _ := w.state(interrupted); status == store.NotificationUnknown {
+			status, _ := w.state(interrupted)
+			again, reason := w.state(abandoned)
+			if status == store.NotificationUnknown && again == store.NotificationCancelled {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatal("the periodic job did not sweep the interrupted send")
+				t.Fatalf("the periodic job did not sweep the interrupted send (%s) and deliver the abandoned claim again (%s %q)", status, again, reason)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		if n, err := testutil.GatherAndCount(reg, "adherence_notifications_unknown_total"); err != nil || n != 1 {
-			t.Fatalf("metric not registered: %d %v", n, err)
+		if n, err := testutil.GatherAndCount(reg, "adherence_notifications_unknown_total", "adherence_notifications_requeued_total"); err != nil || n != 2 {
+			t.Fatalf("metrics not registered: %d %v", n, err)
 		}
 	})
+}
+
+// noSender has no channel.
+type noSender struct{}
+
+func (noSender) Has(notify.Channel) bool { return false }
+
+func (noSender) Send(context.Context, notify.Message) (notify.Receipt, error) {
+	return notify.Receipt{}, errors.New("no channel")
 }
