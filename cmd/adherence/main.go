@@ -102,7 +102,8 @@ redacted line per message; CONSOLE_SHOW_BODY=true prints the text too, default f
   SMS_PROVIDERS      twilio, sns, console        PUSH_PROVIDERS  fcm, console
   EMAIL_PROVIDERS    smtp, console               (none, alone, disables a channel)
   TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID, TWILIO_BASE_URL
-  PUBLIC_URL         the public base URL of this API: Twilio status callbacks and webhook signatures.
+  PUBLIC_URL         the public base URL of this API: Twilio status callbacks, webhook signatures,
+                     escalation links and FHIR fullUrls.
                      The Twilio webhooks (inbound SMS, status callbacks) are on whenever
                      TWILIO_AUTH_TOKEN and PUBLIC_URL are both set, twilio in SMS_PROVIDERS or not
   SNS_REGION, SNS_ENDPOINT, SNS_SENDER_ID        (AWS credentials from the default chain)

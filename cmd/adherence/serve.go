@@ -228,6 +228,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 			Store: d.store, Audit: d.audit, Auth: authn, Health: checker, Registry: reg, HTTPMetrics: httpMetrics, Logger: log, Now: time.Now,
 			Ingest:                   ingester,
 			Webhooks:                 webhooks,
+			PublicURL:                nt.publicURL,
 			WebhookAllowHTTP:         nt.webhookAllowHTTP,
 			WebhookOff:               nt.webhookOff,
 			OnKeyRevoked:             onKeyRevoked,

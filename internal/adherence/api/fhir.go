@@ -29,7 +29,7 @@ func (s *server) handleFHIRImport(w http.ResponseWriter, r *http.Request) {
 		// request names, when it names one.
 		var patientID string
 		if httpx.Decode(w, r, &mr) == nil {
-			_, patientID, _ = fhir.ToPlan(relativeSubject(r, mr))
+			_, patientID, _ = fhir.ToPlan(s.relativeSubject(r, mr))
 		}
 		s.auditWriteRefused(r, err, patientID)
 		s.fail(w, r, err)
@@ -45,7 +45,7 @@ func (s *server) handleFHIRImport(w http.ResponseWriter, r *http.Request) {
 	// not define, a value out of bounds, another organization's patient)
 	// is a failed attempt to add to that patient's record, audited by
 	// fail, as the refused access below is.
-	if patientID := importSubject(r, body); isUUID(patientID) {
+	if patientID := s.importSubject(r, body); isUUID(patientID) {
 		s.attempting(r, writeAction(r), "Patient", patientID, patientID)
 	}
 	// FHIR JSON names are case-sensitive, while encoding/json matches
@@ -62,7 +62,7 @@ func (s *server) handleFHIRImport(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	plan, patientID, err := fhir.ToPlan(relativeSubject(r, mr))
+	plan, patientID, err := fhir.ToPlan(s.relativeSubject(r, mr))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -111,7 +111,7 @@ func (s *server) handleFHIRImport(w http.ResponseWriter, r *http.Request) {
 // searchset Bundle.
 func (s *server) handleFHIRSearch(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	patientID := patientSearchID(r, q.Get("patient"))
+	patientID := s.patientSearchID(r, q.Get("patient"))
 	if patientID == "" {
 		s.fail(w, r, noPatientSearched(r))
 		return
@@ -122,7 +122,7 @@ func (s *server) handleFHIRSearch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.attempting(r, audit.ActionExecute, "MedicationRequest", "*", pat.ID)
-	if err := onePatient(r, q["patient"], patientID); err != nil {
+	if err := s.onePatient(r, q["patient"], patientID); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -145,7 +145,7 @@ func (s *server) handleFHIRSearch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b := fhir.Searchset[fhir.MedicationRequest]()
-	base := fhirBase(r)
+	base := s.fhirBase(r)
 	var all []fhir.BundleEntry[fhir.MedicationRequest]
 	for _, p := range plans {
 		all = append(all, fhir.BundleEntry[fhir.MedicationRequest]{FullURL: base + "MedicationRequest/" + p.ID, Resource: fhir.FromPlan(p)})
@@ -212,7 +212,7 @@ func checkImportedPlan(p *adherence.Plan) error {
 // importSubject returns the patient id a MedicationRequest's
 // subject.reference names (Patient/{id}, or this server's absolute URL of
 // it), whatever else the body holds, or "" when it names none.
-func importSubject(r *http.Request, body json.RawMessage) string {
+func (s *server) importSubject(r *http.Request, body json.RawMessage) string {
 	var in struct {
 		Subject struct {
 			Reference string `json:"reference"`
@@ -223,7 +223,7 @@ func importSubject(r *http.Request, body json.RawMessage) string {
 	}
 	var mr fhir.MedicationRequest
 	mr.Subject.Reference = in.Subject.Reference
-	id, _ := strings.CutPrefix(relativeSubject(r, mr).Subject.Reference, "Patient/")
+	id, _ := strings.CutPrefix(s.relativeSubject(r, mr).Subject.Reference, "Patient/")
 	return id
 }
 
@@ -233,8 +233,8 @@ func importSubject(r *http.Request, body json.RawMessage) string {
 // against the server's base), as the searches take their patient
 // parameter (patientSearchID). A reference to another server is left as
 // it is, and refused.
-func relativeSubject(r *http.Request, mr fhir.MedicationRequest) fhir.MedicationRequest {
-	if id, ok := strings.CutPrefix(mr.Subject.Reference, fhirBase(r)+"Patient/"); ok {
+func (s *server) relativeSubject(r *http.Request, mr fhir.MedicationRequest) fhir.MedicationRequest {
+	if id, ok := strings.CutPrefix(mr.Subject.Reference, s.fhirBase(r)+"Patient/"); ok {
 		mr.Subject.Reference = "Patient/" + id
 	}
 	return mr
@@ -243,9 +243,9 @@ func relativeSubject(r *http.Request, mr fhir.MedicationRequest) fhir.Medication
 // onePatient checks that every value of a repeated FHIR search parameter
 // patient names the patient id: FHIR ANDs repeated parameters, so
 // patient=A&patient=B asks for a patient who is both, not for A.
-func onePatient(r *http.Request, values []string, id string) error {
+func (s *server) onePatient(r *http.Request, values []string, id string) error {
 	for _, v := range values {
-		if patientSearchID(r, v) != id {
+		if s.patientSearchID(r, v) != id {
 			return errs.Invalid("patient", "repeated search parameter patient must name one patient")
 		}
 	}
@@ -268,19 +268,24 @@ func noPatientSearched(r *http.Request) error {
 // this server's Patient/{id} (a reference parameter may be absolute); ""
 // when it names none. An absolute URL of another server stays as it is,
 // and names no patient here.
-func patientSearchID(r *http.Request, v string) string {
-	if id, ok := strings.CutPrefix(v, fhirBase(r)+"Patient/"); ok {
+func (s *server) patientSearchID(r *http.Request, v string) string {
+	if id, ok := strings.CutPrefix(v, s.fhirBase(r)+"Patient/"); ok {
 		return id
 	}
 	return strings.TrimPrefix(v, "Patient/")
 }
 
-// fhirBase is the absolute URL of the FHIR endpoint as the client reached
-// it ("https://host/fhir/"): Bundle.entry.fullUrl must be absolute. Behind
-// the load balancer, which ends TLS, X-Forwarded-Proto tells the scheme
-// (httpx.TrustedProxies removes it from requests that did not come
-// through a trusted proxy).
-func fhirBase(r *http.Request) string {
+// fhirBase is the absolute URL of the FHIR endpoint ("https://host/fhir/"):
+// Bundle.entry.fullUrl must be absolute. With PUBLIC_URL set it is PUBLIC_URL
+// + "/fhir/", whatever Host the request names. Without it, it is as the
+// client reached it: the request's Host, and the scheme from TLS or, behind
+// the load balancer, which ends TLS, X-Forwarded-Proto
+// (httpx.TrustedProxies removes it from requests that did not come through
+// a trusted proxy).
+func (s *server) fhirBase(r *http.Request) string {
+	if s.PublicURL != "" {
+		return strings.TrimRight(s.PublicURL, "/") + "/fhir/"
+	}
 	scheme := "http"
 	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
 		scheme = "https"

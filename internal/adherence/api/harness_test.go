@@ -69,6 +69,13 @@ func newEnv(t testing.TB, d *db.DB) *env {
 // up.
 func newEnvKeyCache(t testing.TB, d *db.DB, keyTTL time.Duration) *env {
 	t.Helper()
+	return newEnvDeps(t, d, keyTTL, nil)
+}
+
+// newEnvDeps is newEnvKeyCache with the server's Deps adjusted by adjust
+// (when not nil) before the server is built.
+func newEnvDeps(t testing.TB, d *db.DB, keyTTL time.Duration, adjust func(*api.Deps)) *env {
+	t.Helper()
 	e := &env{t: t, db: d, now: time.Date(2026, 3, 6, 15, 0, 0, 0, time.UTC)}
 	clock := func() time.Time { return e.now } // tests may move e.now
 	logs := &syncBuffer{}
@@ -93,7 +100,11 @@ func newEnvKeyCache(t testing.TB, d *db.DB, keyTTL time.Duration) *env {
 	}
 	ing := ingest.New(st, im, 0)
 	t.Cleanup(ing.Start(2))
-	h := api.NewServer(api.Deps{Store: st, Audit: al, Auth: authn, Health: checker, Registry: reg, HTTPMetrics: metrics, Logger: logger, Now: clock, Ingest: ing})
+	deps := api.Deps{Store: st, Audit: al, Auth: authn, Health: checker, Registry: reg, HTTPMetrics: metrics, Logger: logger, Now: clock, Ingest: ing}
+	if adjust != nil {
+		adjust(&deps)
+	}
+	h := api.NewServer(deps)
 	e.h, e.store, e.logs = h, st, logs
 	return e
 }

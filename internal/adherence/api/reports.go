@@ -356,7 +356,7 @@ func (s *server) handlePatientPDC(w http.ResponseWriter, r *http.Request) {
 // outcome, as a searchset Bundle.
 func (s *server) handleFHIRAdministrations(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	patientID := patientSearchID(r, q.Get("patient"))
+	patientID := s.patientSearchID(r, q.Get("patient"))
 	if patientID == "" {
 		s.fail(w, r, noPatientSearched(r))
 		return
@@ -369,7 +369,7 @@ func (s *server) handleFHIRAdministrations(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	s.attempting(r, audit.ActionExecute, "MedicationAdministration", "*", pat.ID)
-	if err := onePatient(r, q["patient"], patientID); err != nil {
+	if err := s.onePatient(r, q["patient"], patientID); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -414,7 +414,7 @@ func (s *server) handleFHIRAdministrations(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	b := fhir.Searchset[fhir.MedicationAdministration]()
-	base := fhirBase(r)
+	base := s.fhirBase(r)
 	var all []fhir.BundleEntry[fhir.MedicationAdministration]
 	for _, d := range doses {
 		ma, ok := fhir.FromDose(d, byID[d.PlanID])

@@ -38,6 +38,10 @@ type Deps struct {
 	// Webhooks validates the Twilio webhooks (status callbacks, inbound
 	// SMS); without an auth token they answer 403.
 	Webhooks Webhooks
+	// PublicURL is the public base URL of the API (PUBLIC_URL, without a
+	// trailing slash); FHIR fullUrls are under it. Empty: they are built
+	// from each request's Host and scheme.
+	PublicURL string
 	// WebhookAllowHTTP (WEBHOOK_ALLOW_HTTP) lets escalation policies name
 	// http:// webhook URLs; otherwise only https ones are accepted.
 	WebhookAllowHTTP bool
