@@ -83,7 +83,7 @@ func (p *OpenPaymentsReader) Payment(dst *medsales.Payment) error {
 	if err := r.RowErr(); err != nil {
 		return err
 	}
-	id := r.Field(opRecordID)
+	id := p.field(opRecordID)
 	if len(id) == 0 {
 		return fmt.Errorf("%s is empty", p.name(opRecordID))
 	}
@@ -92,13 +92,13 @@ func (p *OpenPaymentsReader) Payment(dst *medsales.Payment) error {
 	if dst.NPI, err = p.npi(opNPI, false); err != nil {
 		return err
 	}
-	dst.RecipientProfileID = r.String(opProfileID)
+	dst.RecipientProfileID = string(p.field(opProfileID))
 	dst.ManufacturerID = p.intern.get(r.Field(opMfrID))
 	dst.ManufacturerName = p.intern.get(r.Field(opMfrName))
 	if dst.Amount, err = p.money(opAmount, true); err != nil {
 		return err
 	}
-	date := r.Field(opDate)
+	date := p.field(opDate)
 	if len(date) == 0 {
 		return fmt.Errorf("%s is empty", p.name(opDate))
 	}

@@ -61,7 +61,13 @@ func TestOpenPaymentsReaderRows(t *testing.T) {
 			want: &medsales.Payment{RecordID: "7", NPI: "1234567893", RecipientProfileID: "55", ManufacturerID: "9",
 				ManufacturerName: "Acme", Amount: "-5.26", Date: day(2019, 1, 2), NumberOfPayments: 1,
 				Form: "Cash", Nature: "Gift", ProgramYear: 2019, ChangeType: "ADD"}},
+		// Values are trimmed of spaces, every column alike.
+		{name: "padded", row: " 7 , 2019 , 55 , 1234567893 , 9 , Acme , -5.255 , 1/2/2019 , 1 , Cash , Gift , ADD ",
+			want: &medsales.Payment{RecordID: "7", NPI: "1234567893", RecipientProfileID: "55", ManufacturerID: "9",
+				ManufacturerName: "Acme", Amount: "-5.26", Date: day(2019, 1, 2), NumberOfPayments: 1,
+				Form: "Cash", Nature: "Gift", ProgramYear: 2019, ChangeType: "ADD"}},
 		{name: "no record id", row: ",2019,55,1234567893,9,Acme,5,01/02/2019,1,Cash,Gift,ADD", reason: "Record_ID is empty"},
+		{name: "record id of spaces", row: "   ,2019,55,1234567893,9,Acme,5,01/02/2019,1,Cash,Gift,ADD", reason: "Record_ID is empty"},
 		{name: "no amount", row: "7,2019,55,1234567893,9,Acme,,01/02/2019,1,Cash,Gift,ADD", reason: "Total_Amount_of_Payment_USDollars is empty"},
 		{name: "bad amount", row: "7,2019,55,1234567893,9,Acme,1e3,01/02/2019,1,Cash,Gift,ADD", reason: "Total_Amount_of_Payment_USDollars"},
 		{name: "count over INTEGER", row: "7,2019,55,1234567893,9,Acme,5,01/02/2019,2147483648,Cash,Gift,ADD",

@@ -83,7 +83,7 @@ func (p *PartBReader) Service(dst *medsales.ServiceLine) error {
 		return fmt.Errorf("%s is empty", p.name(pbHCPCS))
 	}
 	dst.HCPCSDescription = p.intern.get(r.Field(pbHCPCSDesc))
-	switch b := r.Field(pbDrugInd); string(b) {
+	switch b := p.field(pbDrugInd); string(b) {
 	case "Y":
 		dst.DrugIndicator = true
 	case "N":
@@ -91,7 +91,7 @@ func (p *PartBReader) Service(dst *medsales.ServiceLine) error {
 	default:
 		return fmt.Errorf("%s: %q is not Y or N", p.name(pbDrugInd), b)
 	}
-	switch b := r.Field(pbPlace); string(b) {
+	switch b := p.field(pbPlace); string(b) {
 	case "F":
 		dst.PlaceOfService = "F"
 	case "O":

@@ -112,6 +112,25 @@ func TestPartBReaderRejects(t *testing.T) {
 	}
 }
 
+// Values are trimmed of spaces, every column alike: a padded row is the
+// row.
+func TestPartBReaderTrims(t *testing.T) {
+	const header = "Rndrng_NPI,HCPCS_Cd,HCPCS_Desc,HCPCS_Drug_Ind,Place_Of_Srvc,Tot_Benes,Tot_Srvcs,Tot_Bene_Day_Srvcs,Avg_Sbmtd_Chrg,Avg_Mdcr_Alowd_Amt,Avg_Mdcr_Pymt_Amt,Avg_Mdcr_Stdzd_Amt\n"
+	const row = " 1234567893 , 99213 , d , Y , F ,  , 11 , 11 , 1.5 , 1 , 1 , 1 \n"
+	r, err := dataset.NewPartBReader(strings.NewReader(header+row), "x.csv", 2024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, rejects := readRows(t, r, r.Service)
+	checkRejects(t, rejects, nil)
+	want := []medsales.ServiceLine{{NPI: "1234567893", HCPCSCode: "99213", HCPCSDescription: "d", DrugIndicator: true,
+		PlaceOfService: "F", Services: "11", BeneficiaryDayServices: 11, AvgSubmittedCharge: "1.5", AvgAllowedAmount: "1",
+		AvgPaymentAmount: "1", AvgStandardizedAmount: "1", DataYear: 2024}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("lines (-want +got):\n%s", diff)
+	}
+}
+
 func TestDataYearFromName(t *testing.T) {
 	tests := []struct {
 		name string

@@ -195,9 +195,14 @@ func (c *claimsReader) name(i int) string {
 // reject reasons; name itself when the file lacks the column.
 func (c *claimsReader) ColumnName(name string) string { return columnName(c.r, c.cols, name) }
 
+// field returns wanted column i of the current record trimmed of spaces
+// and tabs, as NPPES values and the interned texts are: "  1234567893 " is
+// that NPI, " Y " is Y, and a value of spaces is empty.
+func (c *claimsReader) field(i int) []byte { return trimSpace(c.r.Field(i)) }
+
 // npi returns column i as a validated NPI; "" when empty and not required.
 func (c *claimsReader) npi(i int, required bool) (string, error) {
-	b := c.r.Field(i)
+	b := c.field(i)
 	if len(b) == 0 {
 		if required {
 			return "", fmt.Errorf("%s is empty", c.name(i))
@@ -223,7 +228,7 @@ const maxCount = math.MaxInt32
 // count parses a required non-negative integer that fits the store's
 // INTEGER columns.
 func (c *claimsReader) count(i int) (int64, error) {
-	b := c.r.Field(i)
+	b := c.field(i)
 	if len(b) == 0 {
 		return 0, fmt.Errorf("%s is empty", c.name(i))
 	}
@@ -242,7 +247,7 @@ func (c *claimsReader) count(i int) (int64, error) {
 
 // optCount is count that returns nil for an empty (suppressed) value.
 func (c *claimsReader) optCount(i int) (*int64, error) {
-	if len(c.r.Field(i)) == 0 {
+	if len(c.field(i)) == 0 {
 		return nil, nil
 	}
 	n, err := c.count(i)
@@ -260,7 +265,7 @@ func (c *claimsReader) decimal(i int, required bool) (string, error) {
 
 // optDecimal is decimal that returns nil for an empty value.
 func (c *claimsReader) optDecimal(i int) (*string, error) {
-	if len(c.r.Field(i)) == 0 {
+	if len(c.field(i)) == 0 {
 		return nil, nil
 	}
 	d, err := c.decimal(i, true)
@@ -280,7 +285,7 @@ func (c *claimsReader) money(i int, required bool) (string, error) {
 // Numeric.Fit); "" when empty and not required. A value the column cannot
 // hold is a reason to reject the row, naming the column and the range.
 func (c *claimsReader) numeric(i int, required bool, typ Numeric) (string, error) {
-	b := c.r.Field(i)
+	b := c.field(i)
 	if len(b) == 0 {
 		if required {
 			return "", fmt.Errorf("%s is empty", c.name(i))
@@ -299,7 +304,7 @@ func (c *claimsReader) numeric(i int, required bool, typ Numeric) (string, error
 
 // optMoney is money that returns nil for an empty value.
 func (c *claimsReader) optMoney(i int) (*string, error) {
-	if len(c.r.Field(i)) == 0 {
+	if len(c.field(i)) == 0 {
 		return nil, nil
 	}
 	d, err := c.money(i, true)
@@ -311,7 +316,7 @@ func (c *claimsReader) optMoney(i int) (*string, error) {
 
 // flag parses a CMS suppression flag: empty, "*" or "#".
 func (c *claimsReader) flag(i int) (string, error) {
-	b := c.r.Field(i)
+	b := c.field(i)
 	switch {
 	case len(b) == 0:
 		return "", nil
