@@ -2,6 +2,7 @@ package deliver
 
 import (
 	"context"
+	"time"
 
 	"github.com/medplatform/medplatform/internal/adherence/store"
 )
@@ -54,6 +55,9 @@ const (
 // maxJournalWrite bounds the entries of one transaction.
 const maxJournalWrite = 500
 
+// journalWriteTimeout bounds one write.
+const journalWriteTimeout = 30 * time.Second
+
 // newJournal starts a journal's writer; stop it with close. Writes outlive
 // ctx's end: what providers accepted must be written down.
 func newJournal(ctx context.Context, st *store.Store) *journal {
@@ -94,6 +98,11 @@ func (j *journal) write(ctx context.Context, batch []journalEntry) {
 			sending = append(sending, e.send)
 		}
 	}
+	// A write that hangs (a stalled database) would hold up every job of
+	// the process: it is bounded, and what it held is left to the sweep
+	// (claimed: sent again; sending: unknown).
+	ctx, cancel := context.WithTimeout(ctx, journalWriteTimeout)
+	defer cancel()
 	started, err := j.store.RecordDeliveryProgress(ctx, results, sending)
 	for _, e := range batch {
 		a := journalAck{err: err}
