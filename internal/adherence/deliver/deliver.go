@@ -29,7 +29,8 @@ import (
 )
 
 // Sender sends one message through the providers of its channel
-// (notify.Router).
+// (notify.Router). It calls the message's HandOver before handing it to a
+// provider, and stops with HandOver's error when it returns one.
 type Sender interface {
 	Send(ctx context.Context, m notify.Message) (notify.Receipt, error)
 	Has(ch notify.Channel) bool
@@ -57,6 +58,13 @@ type Deliverer struct {
 	journal      *journal
 	journalUsers int
 }
+
+// Why a notification's HandOver stopped its send.
+var (
+	errNotOurs     = errors.New("the notification is no longer claimed by this job")
+	errMarkFailed  = errors.New("the notification could not be marked sending")
+	errInterrupted = errors.New("the delivery job is ending")
+)
 
 // ErrRetry is returned (wrapped) when some notifications of a batch could
 // not be sent for a reason that may pass (every provider failed); they are
@@ -204,21 +212,37 @@ func (d *Deliverer) deliverOne(ctx context.Context, dl *store.Delivery, j *journ
 		if dl.ValidUntil != nil {
 			m.ValidUntil = *dl.ValidUntil
 		}
-		if !handed {
+		// The notification moves to sending when a provider is about to
+		// be given it, after any wait for the provider's rate limit: a
+		// process killed while it waited leaves it claimed, to be sent
+		// again, not sending, never to be.
+		m.HandOver = func() error {
+			if handed {
+				return nil
+			}
 			if ctx.Err() != nil {
 				// The job is ending (its timeout): do not start a send
 				// that could not finish. It is retried with the job.
-				return end(store.NotificationRetrying, "interrupted")
+				return errInterrupted
 			}
 			switch j.markSending(store.Claim{ID: dl.ID, Attempt: dl.Attempts}) {
 			case markNotOurs:
-				return store.DeliveryResult{ID: dl.ID}
+				return errNotOurs
 			case markFailed:
-				return end(store.NotificationRetrying, "record_failed")
+				return errMarkFailed
 			}
 			handed = true
+			return nil
 		}
 		rc, err := d.Sender.Send(ctx, m)
+		switch {
+		case errors.Is(err, errNotOurs):
+			return store.DeliveryResult{ID: dl.ID}
+		case errors.Is(err, errMarkFailed):
+			return end(store.NotificationRetrying, "record_failed")
+		case errors.Is(err, errInterrupted):
+			return end(store.NotificationRetrying, "interrupted")
+		}
 		if err == nil {
 			at := d.Now()
 			r.Status, r.Reason, r.Channel, r.Provider, r.ProviderMessageID, r.ProviderStatus, r.AcceptedAt =

@@ -322,6 +322,9 @@ func (r *recorder) Has(ch notify.Channel) bool {
 }
 
 func (r *recorder) Send(_ context.Context, m notify.Message) (notify.Receipt, error) {
+	if err := m.HandOver(); err != nil {
+		return notify.Receipt{}, err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.sent = append(r.sent, m)
@@ -1179,6 +1182,9 @@ type gate struct {
 func (g *gate) Has(ch notify.Channel) bool { return ch == notify.SMS }
 
 func (g *gate) Send(_ context.Context, m notify.Message) (notify.Receipt, error) {
+	if err := m.HandOver(); err != nil {
+		return notify.Receipt{}, err
+	}
 	g.mu.Lock()
 	g.calls++
 	held := g.calls > g.open
@@ -1287,6 +1293,95 @@ func TestJobCaughtMidBatchLosesOnlyWhatWasInFlight(t *testing.T) {
 		// message id), the others are sent.
 		if st := p.statuses(); st[store.NotificationSent] != 6 || st[store.NotificationUnknown] != 4 {
 			t.Errorf("final statuses %v, want 6 sent and 4 unknown", st)
+		}
+	})
+}
+
+// acceptAll is an SMS provider that accepts every message.
+type acceptAll struct {
+	mu   sync.Mutex
+	sent map[string]int
+}
+
+func (a *acceptAll) Name() string            { return "accept-all" }
+func (a *acceptAll) Channel() notify.Channel { return notify.SMS }
+
+func (a *acceptAll) Send(_ context.Context, m notify.Message) (notify.Receipt, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.sent[m.ID]++
+	return notify.Receipt{Provider: a.Name(), ProviderID: "a-" + m.ID}, nil
+}
+
+// A message waiting for its provider's rate limit has not been handed
+// over: a job caught then leaves it claimed (sent again after the sweep),
+// not sending (marked unknown and never sent). In QA a worker killed
+// while TWILIO_RATE held messages back lost them this way.
+func TestMessagesWaitingForTheRateLimitStayClaimed(t *testing.T) {
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+		p := newPipeline(t, d, 10)
+		provider := &acceptAll{sent: map[string]int{}}
+		release := make(chan struct{})
+		waiting := make(chan struct{}, 10)
+		router, err := notify.NewRouter(notify.RouterConfig{
+			Routes: map[notify.Channel][]notify.Route{notify.SMS: {{Provider: provider, RatePerSecond: 1, Burst: 2}}},
+			Now:    p.clock,
+			Sleep: func(ctx context.Context, _ time.Duration) error {
+				waiting <- struct{}{}
+				select {
+				case <-release:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dv := &deliver.Deliverer{Store: p.st, Sender: router, Now: p.clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Concurrency: 4}
+		done := make(chan error, 1)
+		go func() {
+			_, err := dv.Deliver(p.ctx, p.ids)
+			done <- err
+		}()
+		released := false
+		defer func() {
+			if !released {
+				close(release)
+				<-done
+			}
+		}()
+		// Two go at once (the burst); the next two wait for tokens.
+		for range 2 {
+			select {
+			case <-waiting:
+			case <-time.After(20 * time.Second):
+				t.Fatal("no message waited for the rate limit")
+			}
+		}
+		want := map[string]int{store.NotificationSent: 2, store.NotificationClaimed: 8}
+		var st map[string]int
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if st = p.statuses(); fmt.Sprint(st) == fmt.Sprint(want) {
+				break
+			}
+		}
+		if fmt.Sprint(st) != fmt.Sprint(want) {
+			t.Fatalf("statuses while two messages wait for the rate limit: %v, want %v", st, want)
+		}
+		released = true
+		close(release)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if st := p.statuses(); st[store.NotificationSent] != 10 {
+			t.Errorf("final statuses %v, want 10 sent", st)
+		}
+		for id, n := range provider.sent {
+			if n != 1 {
+				t.Errorf("notification %s sent %d times", id, n)
+			}
 		}
 	})
 }

@@ -99,7 +99,7 @@ func (s *Store) ClaimNotifications(ctx context.Context, ids []int64) ([]Delivery
 		for _, id := range ids {
 			args = append(args, id)
 		}
-		rows, err := tx.QueryContext(ctx, `UPDATE notifications SET status = 'claimed', attempts = attempts + 1, updated_at = $1
+		rows, err := tx.QueryContext(ctx, `UPDATE notifications SET status = 'claimed', reason = '', attempts = attempts + 1, updated_at = $1
 			WHERE status IN ('queued', 'retrying') AND id IN `+db.Placeholders(tx.Dialect, 2, len(ids))+` RETURNING id`, args...)
 		if err != nil {
 			return fmt.Errorf("claim notifications: %w", err)

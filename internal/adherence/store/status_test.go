@@ -231,6 +231,13 @@ func TestRequeueClaimed(t *testing.T) {
 		if got := f.notificationState(old).reason; got != store.ReasonInterruptedBeforeSending {
 			t.Errorf("requeued notification's reason = %q", got)
 		}
+		// Claimed again, it no longer says why it was given back.
+		if got, err := f.s.ClaimNotifications(f.ctx, []int64{old}); err != nil || len(got) != 1 {
+			t.Fatalf("ClaimNotifications = %d, %v", len(got), err)
+		}
+		if st := f.notificationState(old); st.status != store.NotificationClaimed || st.reason != "" {
+			t.Errorf("claimed again: %+v, want claimed with no reason", st)
+		}
 	})
 }
 

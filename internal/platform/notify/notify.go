@@ -49,6 +49,13 @@ type Message struct {
 	ValidUntil time.Time
 	// Data is extra key/value payload (push data, webhook JSON fields).
 	Data map[string]string
+	// HandOver, when set, is called just before the message is handed to a
+	// provider, each time one is about to be tried (after any wait for its
+	// rate limit): the caller writes down that the message may now reach
+	// the person, so that a process killed before then leaves it known as
+	// never sent. An error stops the send: no provider is given the
+	// message, and Send returns that error as it is.
+	HandOver func() error
 }
 
 // Receipt is a provider's acceptance of a message.

@@ -311,6 +311,16 @@ func (r *Router) try(ctx context.Context, rt *route, m Message) (Receipt, bool, 
 		}
 	}
 
+	if m.HandOver != nil {
+		if err := m.HandOver(); err != nil {
+			if rt.limiter != nil {
+				rt.limiter.cancel(r.now())
+			}
+			rt.breaker.done(gen, resultNeutral, r.now())
+			return Receipt{}, true, err
+		}
+	}
+
 	actx, cancel := context.WithTimeout(ctx, r.timeout)
 	start := r.now()
 	rec, err := rt.provider.Send(actx, m)

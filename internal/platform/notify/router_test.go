@@ -497,6 +497,80 @@ func TestRouterRateLimitMovesOn(t *testing.T) {
 	}
 }
 
+// HandOver is called after the wait for a provider's rate limit and before
+// the provider is given the message, once per provider tried; its error
+// stops the send with no provider given the message, and gives the
+// rate-limit token back.
+func TestRouterHandOver(t *testing.T) {
+	clk := newClock()
+	var events []string
+	sleep := func(ctx context.Context, d time.Duration) error {
+		events = append(events, "wait")
+		clk.Advance(d)
+		return nil
+	}
+	primary, secondary := newFake("primary", notify.SMS), newFake("secondary", notify.SMS)
+	primary.set(func(context.Context, notify.Message) (notify.Receipt, error) {
+		events = append(events, "primary")
+		return notify.Receipt{}, serverError("primary")
+	})
+	secondary.set(func(_ context.Context, m notify.Message) (notify.Receipt, error) {
+		events = append(events, "secondary")
+		return notify.Receipt{Provider: "secondary", ProviderID: "s-" + m.ID}, nil
+	})
+	r, err := notify.NewRouter(notify.RouterConfig{
+		Routes: map[notify.Channel][]notify.Route{notify.SMS: {
+			{Provider: primary, RatePerSecond: 10, Burst: 1},
+			{Provider: secondary},
+		}},
+		Now:   clk.Now,
+		Sleep: sleep,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first send takes the bucket's only token.
+	if _, err := r.Send(context.Background(), sms("first")); err != nil {
+		t.Fatal(err)
+	}
+	events = nil
+	m := sms("second")
+	m.HandOver = func() error {
+		events = append(events, "handover")
+		return nil
+	}
+	if _, err := r.Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"wait", "handover", "primary", "handover", "secondary"}
+	if diff := cmp.Diff(want, events); diff != "" {
+		t.Errorf("order of events (-want +got):\n%s", diff)
+	}
+
+	events = nil
+	stop := errors.New("not ours any more")
+	m = sms("third")
+	m.HandOver = func() error {
+		events = append(events, "handover")
+		return stop
+	}
+	if _, err := r.Send(context.Background(), m); err != stop {
+		t.Errorf("Send = %v, want HandOver's error as it is", err)
+	}
+	if diff := cmp.Diff([]string{"wait", "handover"}, events); diff != "" {
+		t.Errorf("a refused hand-over reached a provider (-want +got):\n%s", diff)
+	}
+	// The token the refused hand-over waited for was given back: the next
+	// send has it at once.
+	events = nil
+	if _, err := r.Send(context.Background(), sms("fourth")); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"primary", "secondary"}, events); diff != "" {
+		t.Errorf("after the refusal (-want +got):\n%s", diff)
+	}
+}
+
 func TestRouterExpired(t *testing.T) {
 	clk := newClock()
 	primary := newFake("primary", notify.SMS)
