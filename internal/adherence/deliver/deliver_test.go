@@ -181,6 +181,19 @@ func (p *pipeline) statuses() map[string]int {
 	return out
 }
 
+// awaitStatuses waits (up to 20 s) until the notifications' statuses are
+// want, a job working in another goroutine, and returns the last ones read.
+func (p *pipeline) awaitStatuses(want map[string]int) map[string]int {
+	p.t.Helper()
+	var st map[string]int
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if st = p.statuses(); fmt.Sprint(st) == fmt.Sprint(want) {
+			break
+		}
+	}
+	return st
+}
+
 // deliveredOnce checks that across both providers every notification was
 // accepted exactly once and that the store agrees.
 func (p *pipeline) deliveredOnce(want int) {
@@ -1223,13 +1236,7 @@ func TestJobCaughtMidBatchLosesOnlyWhatWasInFlight(t *testing.T) {
 			}
 		}()
 		want := map[string]int{store.NotificationSent: 3, store.NotificationSending: 4, store.NotificationClaimed: 3}
-		var st map[string]int
-		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			if st = p.statuses(); fmt.Sprint(st) == fmt.Sprint(want) {
-				break
-			}
-		}
-		if fmt.Sprint(st) != fmt.Sprint(want) {
+		if st := p.awaitStatuses(want); fmt.Sprint(st) != fmt.Sprint(want) {
 			t.Fatalf("mid-batch statuses %v, want %v", st, want)
 		}
 
@@ -1361,13 +1368,7 @@ func TestMessagesWaitingForTheRateLimitStayClaimed(t *testing.T) {
 			}
 		}
 		want := map[string]int{store.NotificationSent: 2, store.NotificationClaimed: 8}
-		var st map[string]int
-		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			if st = p.statuses(); fmt.Sprint(st) == fmt.Sprint(want) {
-				break
-			}
-		}
-		if fmt.Sprint(st) != fmt.Sprint(want) {
+		if st := p.awaitStatuses(want); fmt.Sprint(st) != fmt.Sprint(want) {
 			t.Fatalf("statuses while two messages wait for the rate limit: %v, want %v", st, want)
 		}
 		released = true
