@@ -181,7 +181,7 @@ func (d *Deliverer) deliverOne(ctx context.Context, dl *store.Delivery, j *journ
 		}
 	}
 	var retryable, handed bool
-	reason := "no_channel"
+	reason, retryReason := "no_channel", ""
 	for _, ch := range dl.Channels {
 		to, why := address(dl, ch)
 		if why != "" {
@@ -261,8 +261,13 @@ func (d *Deliverer) deliverOne(ctx context.Context, dl *store.Delivery, j *journ
 			return r
 		}
 		switch {
+		case notify.IsRetryable(err) && errors.Is(err, notify.ErrRateLimited) && retryReason != "providers_failed":
+			// The channel's last provider was skipped for its rate limit
+			// (a wait longer than the attempt allows), not failed: the
+			// spike outran TWILIO_RATE, the providers are fine.
+			retryable, retryReason = true, "rate_limited"
 		case notify.IsRetryable(err):
-			retryable, reason = true, "providers_failed"
+			retryable, retryReason = true, "providers_failed"
 		case errors.Is(err, notify.ErrRedirect):
 			// A webhook that redirects is a policy to correct: say so.
 			reason = tellingReason(reason, "redirected")
@@ -272,9 +277,9 @@ func (d *Deliverer) deliverOne(ctx context.Context, dl *store.Delivery, j *journ
 		d.Logger.WarnContext(ctx, "notification channel failed", "notification_id", dl.ID, "channel", string(ch), "error", err)
 	}
 	if retryable {
-		// Retried because providers failed, whatever a later channel
-		// reported (no address, no consent).
-		return end(store.NotificationRetrying, "providers_failed")
+		// Retried because providers failed (or were rate limited),
+		// whatever a later channel reported (no address, no consent).
+		return end(store.NotificationRetrying, retryReason)
 	}
 	return end(store.NotificationUndeliverable, reason)
 }

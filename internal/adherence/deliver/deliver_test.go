@@ -1386,3 +1386,41 @@ func TestMessagesWaitingForTheRateLimitStayClaimed(t *testing.T) {
 		}
 	})
 }
+
+// A message whose only provider was skipped for its rate limit (the wait
+// would outlast the attempt) is retried with reason rate_limited, not
+// providers_failed: the providers did not fail.
+func TestRateLimitedRetryingSaysSo(t *testing.T) {
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+		p := newPipeline(t, d, 2)
+		provider := &acceptAll{sent: map[string]int{}}
+		router, err := notify.NewRouter(notify.RouterConfig{
+			Routes:         map[notify.Channel][]notify.Route{notify.SMS: {{Provider: provider, RatePerSecond: 1, Burst: 1}}},
+			Now:            p.clock,
+			AttemptTimeout: 100 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dv := &deliver.Deliverer{Store: p.st, Sender: router, Now: p.clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Concurrency: 1}
+		if _, err := dv.Deliver(p.ctx, p.ids); !errors.Is(err, deliver.ErrRetry) {
+			t.Fatalf("want ErrRetry, got %v", err)
+		}
+		var reasons []string
+		rows, err := d.SQL.QueryContext(p.ctx, `SELECT status, reason FROM notifications ORDER BY id`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var status, reason string
+			if err := rows.Scan(&status, &reason); err != nil {
+				t.Fatal(err)
+			}
+			reasons = append(reasons, status+"/"+reason)
+		}
+		rows.Close()
+		if want := []string{"sent/", "retrying/rate_limited"}; fmt.Sprint(reasons) != fmt.Sprint(want) {
+			t.Errorf("notifications %v, want %v", reasons, want)
+		}
+	})
+}
