@@ -93,7 +93,7 @@ func (d *Deliverer) Deliver(ctx context.Context, ids []int64) (Result, error) {
 	}
 	j := d.openJournal(ctx)
 	defer d.closeJournal()
-	acks := make([]<-chan journalAck, len(claimed))
+	acks := make([]<-chan error, len(claimed))
 	sem := make(chan struct{}, n)
 	var wg sync.WaitGroup
 	for i := range claimed {
@@ -114,8 +114,8 @@ func (d *Deliverer) Deliver(ctx context.Context, ids []int64) (Result, error) {
 		if ack == nil {
 			continue
 		}
-		if a := <-ack; a.err != nil && recordErr == nil {
-			recordErr = a.err
+		if err := <-ack; err != nil && recordErr == nil {
+			recordErr = err
 		}
 	}
 	if recordErr != nil {
@@ -225,11 +225,8 @@ func (d *Deliverer) deliverOne(ctx context.Context, dl *store.Delivery, j *journ
 				// that could not finish. It is retried with the job.
 				return errInterrupted
 			}
-			switch j.markSending(store.Claim{ID: dl.ID, Attempt: dl.Attempts}) {
-			case markNotOurs:
-				return errNotOurs
-			case markFailed:
-				return errMarkFailed
+			if err := j.markSending(store.Claim{ID: dl.ID, Attempt: dl.Attempts}); err != nil {
+				return err
 			}
 			handed = true
 			return nil

@@ -2,6 +2,7 @@ package deliver
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/medplatform/medplatform/internal/adherence/store"
@@ -28,29 +29,14 @@ type journal struct {
 }
 
 // journalEntry is a message about to be handed to a provider (send) or an
-// outcome (result). Its ack gets one answer once it is written.
+// outcome (result). Its ack gets one answer once it is written: nil, or
+// the write's error, or for a send errNotOurs when the notification is no
+// longer claimed for its attempt.
 type journalEntry struct {
 	send   store.Claim
 	result *store.DeliveryResult
-	ack    chan journalAck
+	ack    chan error
 }
-
-// journalAck is what became of an entry: for a send, whether the message
-// may be handed over; for both, the write's error.
-type journalAck struct {
-	mark markOutcome
-	err  error
-}
-
-// markOutcome is what became of a request to move a notification to
-// sending.
-type markOutcome int
-
-const (
-	markWritten markOutcome = iota // it is sending: hand it over
-	markNotOurs                    // it is no longer claimed for this attempt: leave it
-	markFailed                     // the write failed: do not hand it over
-)
 
 // maxJournalWrite bounds the entries of one transaction.
 const maxJournalWrite = 500
@@ -105,32 +91,32 @@ func (j *journal) write(ctx context.Context, batch []journalEntry) {
 	defer cancel()
 	started, err := j.store.RecordDeliveryProgress(ctx, results, sending)
 	for _, e := range batch {
-		a := journalAck{err: err}
 		switch {
 		case e.result != nil:
+			e.ack <- err
 		case err != nil:
-			a.mark = markFailed
-		case started[e.send.ID]:
-			a.mark = markWritten
+			e.ack <- fmt.Errorf("%w: %w", errMarkFailed, err)
+		case !started[e.send.ID]:
+			e.ack <- errNotOurs
 		default:
-			a.mark = markNotOurs
+			e.ack <- nil
 		}
-		e.ack <- a
 	}
 }
 
-// markSending moves the notification of c to sending and says whether it
-// may be handed to a provider.
-func (j *journal) markSending(c store.Claim) markOutcome {
-	ack := make(chan journalAck, 1)
+// markSending moves the notification of c to sending: nil when it may be
+// handed to a provider, errNotOurs when it is no longer claimed for c's
+// attempt, errMarkFailed (wrapping the cause) when the write failed.
+func (j *journal) markSending(c store.Claim) error {
+	ack := make(chan error, 1)
 	j.in <- journalEntry{send: c, ack: ack}
-	return (<-ack).mark
+	return <-ack
 }
 
 // record queues r to be written and returns where the write's error will
 // be answered; it does not wait for the write.
-func (j *journal) record(r store.DeliveryResult) <-chan journalAck {
-	ack := make(chan journalAck, 1)
+func (j *journal) record(r store.DeliveryResult) <-chan error {
+	ack := make(chan error, 1)
 	j.in <- journalEntry{result: &r, ack: ack}
 	return ack
 }
