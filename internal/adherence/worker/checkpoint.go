@@ -45,6 +45,12 @@ func (w *AuditCheckpointWorker) Work(ctx context.Context, job *river.Job[AuditCh
 	return nil
 }
 
+// Timeout: a read of the chain head and one object written to the blob
+// store, which may be slow to answer.
+func (w *AuditCheckpointWorker) Timeout(*river.Job[AuditCheckpointArgs]) time.Duration {
+	return 10 * time.Minute
+}
+
 // RegisterAuditCheckpoint adds the checkpoint worker and returns its
 // periodic job: every interval (default 1h), and at start.
 func RegisterAuditCheckpoint(workers *river.Workers, log *audit.Log, store blob.Store, now func() time.Time, logger *slog.Logger, interval time.Duration) []*river.PeriodicJob {

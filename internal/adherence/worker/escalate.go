@@ -250,6 +250,11 @@ func (w *StallSweeperWorker) Work(ctx context.Context, _ *river.Job[EscalationSw
 	return nil
 }
 
+// Timeout: one indexed statement; a killed sweep is retried soon after.
+func (w *StallSweeperWorker) Timeout(*river.Job[EscalationSweepArgs]) time.Duration {
+	return 2 * time.Minute
+}
+
 // EscalationConfig says how often the escalation jobs run.
 type EscalationConfig struct {
 	OutboxInterval time.Duration // default 10s

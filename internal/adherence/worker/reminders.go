@@ -49,6 +49,12 @@ func (w *ArmRemindersWorker) Work(ctx context.Context, _ *river.Job[ArmReminders
 	return nil
 }
 
+// Timeout: a run arms every reminder of the next window, 200,000 of them
+// before an 08:00 spike (bench/spike).
+func (w *ArmRemindersWorker) Timeout(*river.Job[ArmRemindersArgs]) time.Duration {
+	return 10 * time.Minute
+}
+
 // DispatchRemindersArgs asks for every reminder whose time has come to be
 // decided and, when it goes, enqueued for delivery.
 type DispatchRemindersArgs struct{}

@@ -145,6 +145,9 @@ func (w *TableStatsWorker) Work(ctx context.Context, job *river.Job[TableStatsAr
 	return nil
 }
 
+// Timeout: ANALYZE of a table of tens of millions of dose instances.
+func (w *TableStatsWorker) Timeout(*river.Job[TableStatsArgs]) time.Duration { return 10 * time.Minute }
+
 // Config says how often periodic work runs.
 type Config struct {
 	HorizonInterval time.Duration // default 1h

@@ -44,6 +44,13 @@ type Config struct {
 	Middleware []rivertype.Middleware
 }
 
+// DefaultJobTimeout bounds a job whose worker declares no Timeout, and is
+// how long a job must have been running before River's rescuer looks at
+// it. A job kind that may run longer declares its own Timeout (River's
+// Worker.Timeout), which the rescuer waits for before retrying a job whose
+// process died.
+const DefaultJobTimeout = time.Minute
+
 // Client is a River client on one of the two engines.
 type Client struct {
 	dialect db.Dialect
@@ -60,14 +67,17 @@ func New(d *db.DB, cfg Config) (*Client, error) {
 		Logger:       cfg.Logger,
 		ErrorHandler: cfg.ErrorHandler,
 		Middleware:   cfg.Middleware,
-		JobTimeout:   10 * time.Minute,
+		JobTimeout:   DefaultJobTimeout,
 		// A job whose process was killed stays "running", and a periodic
 		// job is unique while running: nothing runs it again until River's
-		// rescuer retries it. River's default waits JobTimeout + 1 h (70
-		// min without a missed-dose sweep); a minute past JobTimeout is
-		// enough, since the rescuer leaves alone a job still within its own
-		// Timeout (a 30 min dose-horizon run, a 6 h national load).
-		RescueStuckJobsAfter: 11 * time.Minute,
+		// rescuer retries it. The rescuer leaves alone a job still within
+		// its own Timeout (or JobTimeout when it has none), so a killed job
+		// is retried once that has passed, checked every 30 s: 2-2.5 min
+		// for a delivery job (notifications must go out within 3 min), 30
+		// min for a dose-horizon run, 6 h for a national load. River's
+		// default would wait JobTimeout + 1 h, and it refuses a
+		// RescueStuckJobsAfter below JobTimeout.
+		RescueStuckJobsAfter: DefaultJobTimeout,
 	}
 	if cfg.RunWorkers {
 		n := cfg.MaxWorkers
