@@ -128,7 +128,7 @@ func TestReconcile(t *testing.T) {
 		missing := w.notification(store.NotificationSent, "SM"+"0123456789abcdef0123456789abcdef", ago(30*time.Minute), ago(30*time.Minute))
 		interrupted := w.notification(store.NotificationSending, "", time.Time{}, ago(11*time.Minute))
 		sending := w.notification(store.NotificationSending, "", time.Time{}, ago(2*time.Minute))
-		abandoned := w.notification(store.NotificationClaimed, "", time.Time{}, ago(4*time.Minute))
+		abandoned := w.notification(store.NotificationClaimed, "", time.Time{}, ago(2*time.Minute+30*time.Second))
 		claimed := w.notification(store.NotificationClaimed, "", time.Time{}, ago(2*time.Minute))
 
 		m := worker.NewReconcileMetrics(prometheus.NewRegistry())
