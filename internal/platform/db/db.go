@@ -12,6 +12,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/url"
@@ -81,6 +82,10 @@ type Options struct {
 	// PingTimeout bounds how long Open waits for PostgreSQL to answer
 	// its first query (default DefaultPingTimeout).
 	PingTimeout time.Duration
+	// SQLitePageSize is the page size, in bytes (a power of two from 512
+	// to 65536), of a SQLite file Open creates; 0 leaves SQLite's 4096. A
+	// file that exists keeps the page size it was created with.
+	SQLitePageSize int
 }
 
 // DefaultPingTimeout is how long Open waits, by default, for PostgreSQL
@@ -454,6 +459,9 @@ func openSQLite(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		return nil, errors.New("open database: SQLite URL has no file path")
 	}
 	file := filePath(path)
+	if ps := opts.SQLitePageSize; ps != 0 && (ps < 512 || ps > 65536 || ps&(ps-1) != 0) {
+		return nil, fmt.Errorf("open database: SQLite page size %d: want a power of two from 512 to 65536", ps)
+	}
 	if dir := filepath.Dir(file); dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("open database: create directory for %s (DATABASE_URL): %w", file, err)
@@ -473,6 +481,10 @@ func openSQLite(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		if f != nil {
 			f.Close()
 		}
+	}
+	pageSize, err := sqlitePageSize(ctx, path, file, opts.SQLitePageSize)
+	if err != nil {
+		return nil, err
 	}
 	q := url.Values{}
 	for _, p := range []string{
@@ -498,7 +510,7 @@ func openSQLite(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		// connection copied every page of a large group commit back into
 		// the database file and fsynced it before the commit returned: 45%
 		// of the writer's time in bench/events batches.
-		fmt.Sprintf("wal_autocheckpoint(%d)", walSelfCheckpointPages),
+		fmt.Sprintf("wal_autocheckpoint(%d)", walSelfCheckpointBytes/pageSize),
 		// A WAL that grew past 64 MiB under a burst is cut back to that
 		// size when it starts over, rather than keeping its largest size.
 		"journal_size_limit(67108864)",
@@ -550,10 +562,52 @@ func openSQLite(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		stopCheckpoints: startCheckpointer(ckDB, checkpointInterval), closeTimeout: closeTimeout(opts)}, nil
 }
 
-// walSelfCheckpointPages is the WAL size (4 KiB pages) past which the
-// writer checkpoints at commit itself: the backstop when the checkpointer
-// falls behind.
-const walSelfCheckpointPages = 16384
+// walSelfCheckpointBytes is the WAL size past which the writer
+// checkpoints at commit itself: the backstop when the checkpointer falls
+// behind.
+const walSelfCheckpointBytes = 64 << 20
+
+// sqlitePageSize returns the page size of the SQLite file at file (path
+// as Open was given it). An empty file, new, is first given the page size
+// want (when not 0) and put in WAL mode, which writes its header: the
+// connection settings cannot do it, since the driver runs them in
+// alphabetical order and the page size can no longer change once
+// journal_mode has put the file in WAL mode.
+func sqlitePageSize(ctx context.Context, path, file string, want int) (int, error) {
+	header := make([]byte, 18)
+	f, err := os.Open(file)
+	if err != nil {
+		return 0, fmt.Errorf("open database %s: %w", file, err)
+	}
+	n, err := io.ReadFull(f, header)
+	f.Close()
+	switch {
+	case n == 0 && want != 0:
+		setup, err := sql.Open("sqlite", "file:"+path+"?_pragma="+url.QueryEscape(fmt.Sprintf("page_size(%d)", want)))
+		if err != nil {
+			return 0, fmt.Errorf("open database %s: %w", path, err)
+		}
+		defer setup.Close()
+		if _, err := setup.ExecContext(ctx, "PRAGMA journal_mode = WAL"); err != nil {
+			return 0, fmt.Errorf("open database %s: set up a new file: %w", path, err)
+		}
+		return want, nil
+	case n == 0:
+		return 4096, nil
+	case err != nil:
+		// Shorter than a header: SQLite will say what is wrong with it.
+		return 4096, nil
+	}
+	// The header's bytes 16-17: the page size, big-endian; 1 means 65536.
+	size := int(header[16])<<8 | int(header[17])
+	if size == 1 {
+		size = 65536
+	}
+	if size < 512 {
+		return 4096, nil
+	}
+	return size, nil
+}
 
 // checkpointInterval is how often the checkpointer copies committed WAL
 // frames into the database file. Short, so that each checkpoint is small:
@@ -570,7 +624,7 @@ const checkpointInterval = 50 * time.Millisecond
 // copies what is committed and not read from an older snapshot. Once it
 // has copied everything, the writer's next transaction starts the WAL
 // over. A failed checkpoint (a busy checkpoint lock) is simply retried at
-// the next tick; the writer's own checkpoint at walSelfCheckpointPages
+// the next tick; the writer's own checkpoint at walSelfCheckpointBytes
 // bounds the WAL meanwhile.
 func startCheckpointer(ck *sql.DB, interval time.Duration) (stop func()) {
 	quit, done := make(chan struct{}), make(chan struct{})
