@@ -24,7 +24,7 @@ import (
 // final 24 hours after acceptance, is marked lost. Every run also moves
 // notifications stuck in "sending" for 10 minutes (the sender died between
 // handing them to a provider and recording the answer) to "unknown" —
-// never sent again — and gives those stuck in "claimed" for 3 minutes (the
+// never sent again — and gives those stuck in "claimed" for 2 min 15 s (the
 // sender died before handing them to any provider) back to delivery.
 
 // Reconciliation settings.
