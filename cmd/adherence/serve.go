@@ -153,9 +153,8 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		if err != nil {
 			return err
 		}
-		if blobs != nil {
-			periodic = append(periodic, worker.RegisterAuditCheckpoint(workers, d.audit, blobs, time.Now, log, d.settings.CheckpointInterval)...)
-		} else {
+		periodic = append(periodic, worker.RegisterAuditCheckpoint(workers, d.audit, blobs, time.Now, log, d.settings.CheckpointInterval)...)
+		if blobs == nil {
 			log.Warn("BLOB_URL is not set: audit checkpoints are not written, so a chain rewritten from some record on, head included, cannot be told from the real one (set BLOB_URL=s3://bucket/prefix)")
 		}
 	}

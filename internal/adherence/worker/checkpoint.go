@@ -35,6 +35,9 @@ type AuditCheckpointWorker struct {
 // Work writes a checkpoint of the current head; with no record since the
 // last one there is nothing to write.
 func (w *AuditCheckpointWorker) Work(ctx context.Context, job *river.Job[AuditCheckpointArgs]) error {
+	if w.Store == nil {
+		return fmt.Errorf("audit checkpoint: BLOB_URL is not set on this worker process, though another one scheduled the checkpoint: give every worker process the same BLOB_URL")
+	}
 	cp, written, err := w.Audit.WriteCheckpoint(ctx, w.Store, w.Now())
 	if err != nil {
 		return fmt.Errorf("audit checkpoint: %w", err)
@@ -52,9 +55,17 @@ func (w *AuditCheckpointWorker) Timeout(*river.Job[AuditCheckpointArgs]) time.Du
 }
 
 // RegisterAuditCheckpoint adds the checkpoint worker and returns its
-// periodic job: every interval (default 1h), and at start.
+// periodic job: every interval (default 1h), and at start. With no store
+// (BLOB_URL not set on PostgreSQL) the worker is still added, so that this
+// process, as River's leader, knows the kind's Timeout (River's rescuer
+// discards a running job whose kind it does not know once it is
+// jobs.DefaultJobTimeout old), and a checkpoint another process scheduled
+// fails here saying why; nothing is scheduled.
 func RegisterAuditCheckpoint(workers *river.Workers, log *audit.Log, store blob.Store, now func() time.Time, logger *slog.Logger, interval time.Duration) []*river.PeriodicJob {
 	river.AddWorker(workers, &AuditCheckpointWorker{Audit: log, Store: store, Now: now, Logger: logger})
+	if store == nil {
+		return nil
+	}
 	if interval <= 0 {
 		interval = time.Hour
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,3 +63,52 @@ func TestAuditCheckpointJob(t *testing.T) {
 		}
 	})
 }
+
+// TestAuditCheckpointWithoutStore: a worker process without BLOB_URL
+// schedules no checkpoint but still knows the kind, so that as River's
+// leader it leaves another process's running checkpoint to its own
+// 10-minute Timeout instead of discarding it as a kind it cannot handle,
+// and a checkpoint it is handed fails saying what is wrong.
+func TestAuditCheckpointWithoutStore(t *testing.T) {
+	dbtest.Each(t, []migrate.Set{audit.Migrations, store.Migrations}, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+		workers := river.NewWorkers()
+		river.AddWorker(workers, &otherWorker{}) // the process's other kinds
+		if periodic := worker.RegisterAuditCheckpoint(workers, audit.New(d, time.Now, nil), nil, time.Now, logger, time.Hour); len(periodic) != 0 {
+			t.Errorf("without a store %d checkpoint job(s) are scheduled, want none", len(periodic))
+		}
+		jc := startJobs(t, d, jobs.Config{Workers: workers, Logger: logger})
+		res, err := jc.Insert(ctx, worker.AuditCheckpointArgs{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			job, err := jc.Job(ctx, res.Job.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(job.Errors) > 0 {
+				if msg := job.Errors[0].Error; !strings.Contains(msg, "BLOB_URL is not set on this worker process") {
+					t.Errorf("the checkpoint failed with %q, want the worker's own reason", msg)
+				}
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the checkpoint job was not worked within 30 s: %s", job.State)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+}
+
+type otherArgs struct{}
+
+func (otherArgs) Kind() string { return "test_other" }
+
+type otherWorker struct {
+	river.WorkerDefaults[otherArgs]
+}
+
+func (*otherWorker) Work(context.Context, *river.Job[otherArgs]) error { return nil }

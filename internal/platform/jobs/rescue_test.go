@@ -67,12 +67,15 @@ func TestKilledJobIsRetriedAfterItsTimeout(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Both as a worker killed 90 s into its attempt leaves them.
-		at := "now() - interval '90 seconds'"
+		// Both as a worker killed 90 s into its third attempt leaves them,
+		// the first two having failed.
+		e1 := `{"at":"2026-01-01T00:00:00Z","attempt":1,"error":"failed","trace":""}`
+		e2 := `{"at":"2026-01-01T00:00:01Z","attempt":2,"error":"failed","trace":""}`
+		set := `state = 'running', attempt = 3, attempted_at = now() - interval '90 seconds', errors = ARRAY['` + e1 + `'::jsonb, '` + e2 + `'::jsonb]`
 		if d.Dialect == db.SQLite {
-			at = "datetime('now', '-90 seconds')"
+			set = `state = 'running', attempt = 3, attempted_at = datetime('now', '-90 seconds'), errors = jsonb('[` + e1 + `,` + e2 + `]')`
 		}
-		if _, err := d.SQL.ExecContext(ctx, `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = `+at); err != nil {
+		if _, err := d.SQL.ExecContext(ctx, `UPDATE river_job SET `+set); err != nil {
 			t.Fatal(err)
 		}
 
@@ -85,24 +88,25 @@ func TestKilledJobIsRetriedAfterItsTimeout(t *testing.T) {
 			_ = c.Stop(stopCtx)
 		})
 		// The rescuer runs when the client is elected leader, then every
-		// 30 s; the retry is due a second or so after the rescue.
+		// 30 s. The retry is due at once: the third attempt's backoff (81 s)
+		// counts from when that attempt began (RetryPolicy).
 		select {
 		case attempt := <-short.done:
-			if attempt != 2 {
-				t.Errorf("the killed job ran again as attempt %d, want 2", attempt)
+			if attempt != 4 {
+				t.Errorf("the killed job ran again as attempt %d, want 4", attempt)
 			}
 		case <-time.After(45 * time.Second):
-			t.Fatalf("the job killed 90 s into its attempt was not retried within 45 s (DefaultJobTimeout %s)", jobs.DefaultJobTimeout)
+			t.Fatalf("the job killed 90 s into its third attempt was not retried within 45 s (DefaultJobTimeout %s; the backoff after a third attempt is 81 s)", jobs.DefaultJobTimeout)
 		}
 		job, err := c.Job(ctx, longJob.Job.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if job.State != rivertype.JobStateRunning || job.Attempt != 1 {
-			t.Errorf("the job with a 10-minute Timeout, 90 s into its attempt: %s, attempt %d; want it left running, attempt 1", job.State, job.Attempt)
+		if job.State != rivertype.JobStateRunning || job.Attempt != 3 {
+			t.Errorf("the job with a 10-minute Timeout, 90 s into its attempt: %s, attempt %d; want it left running, attempt 3", job.State, job.Attempt)
 		}
-		if job, err := c.Job(ctx, shortJob.Job.ID); err != nil || len(job.Errors) == 0 {
-			t.Errorf("the rescued job: %v, %v; want River's rescue recorded as an error of attempt 1", job, err)
+		if job, err := c.Job(ctx, shortJob.Job.ID); err != nil || len(job.Errors) != 3 {
+			t.Errorf("the rescued job: %v, %v; want River's rescue recorded as a third error", job, err)
 		}
 	})
 }
