@@ -348,22 +348,46 @@ func (d *deps) limiter() ratelimit.Limiter {
 // dataDir is where disk space is watched: the SQLite file's directory, or
 // the working directory on PostgreSQL (temp files, logs).
 // blobStore opens the store of audit checkpoints: BLOB_URL, or on SQLite
-// a blobs directory beside the database file. On PostgreSQL without
-// BLOB_URL there is none (nil): a directory on a container's disk would
-// be lost with the task, and vouch for nothing.
+// a directory of the database's own beside its file (see
+// defaultBlobDir). On PostgreSQL without BLOB_URL there is none (nil): a
+// directory on a container's disk would be lost with the task, and vouch
+// for nothing.
 func (d *deps) blobStore(ctx context.Context) (blob.Store, error) {
 	u := d.settings.BlobURL
 	if u == "" {
 		if d.db.Dialect == db.Postgres {
 			return nil, nil
 		}
-		u = filepath.Join(d.dataDir(), "blobs")
+		u = d.defaultBlobDir()
 	}
 	s, err := blob.Open(ctx, u, d.settings.S3Endpoint)
 	if err != nil {
 		return nil, fmt.Errorf("BLOB_URL: %w", err)
 	}
 	return s, nil
+}
+
+// defaultBlobDir is the checkpoint store of a SQLite database when
+// BLOB_URL is not set: FILE-blobs beside the database FILE, as SQLite names
+// FILE-wal and FILE-shm. Until 2026-12-06 it was blobs/ in the database's
+// directory, which every database of that directory shared: each one's
+// checkpoints then read as another's chain rewritten, a false alarm kept
+// for good (the store is write-once). A database with no store of its own
+// whose directory holds that shared one keeps using it, with a warning,
+// rather than leaving behind the checkpoints that vouch for its chain.
+func (d *deps) defaultBlobDir() string {
+	own := d.db.File + "-blobs"
+	shared := filepath.Join(d.dataDir(), "blobs")
+	if _, err := os.Stat(own); err == nil {
+		return own
+	}
+	if _, err := os.Stat(filepath.Join(shared, "audit")); err != nil {
+		return own
+	}
+	d.logger.Warn("audit checkpoints are kept in the blobs directory that every SQLite database of this directory shares, "+
+		"as before 2026-12-06; if they are this database's, move the directory to the database's own (mv BLOBS OWN), "+
+		"or set BLOB_URL to it", "blobs", shared, "own", own)
+	return shared
 }
 
 func (d *deps) dataDir() string {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -104,7 +105,7 @@ func TestAuditVerifyCommand(t *testing.T) {
 }
 
 // TestAuditCheckpointCommand: `audit checkpoint` copies the head to
-// BLOB_URL (on SQLite, by default, blobs/ beside the database), and
+// BLOB_URL (on SQLite, by default, FILE-blobs beside the database), and
 // `audit verify` then catches a chain rewritten consistently from an
 // earlier record on, head included, which verifies on its own.
 func TestAuditCheckpointCommand(t *testing.T) {
@@ -160,7 +161,7 @@ func TestAuditCheckpointCommand(t *testing.T) {
 				t.Fatalf("audit checkpoint: %v %q %q", err, out, errOut)
 			}
 			if eng.defaults {
-				dir := filepath.Join(filepath.Dir(strings.TrimPrefix(url, "sqlite:")), "blobs", "audit", "checkpoints")
+				dir := filepath.Join(strings.TrimPrefix(url, "sqlite:")+"-blobs", "audit", "checkpoints")
 				if m, _ := filepath.Glob(filepath.Join(dir, "*.json")); len(m) != 1 {
 					t.Fatalf("no checkpoint beside the database in %s: %v", dir, m)
 				}
@@ -227,5 +228,63 @@ func TestAuditCheckpointWithoutStore(t *testing.T) {
 	}
 	if err := run(ctx, []string{"audit", "verify"}, getenv, nil, &out, &errOut); err != nil || !strings.Contains(out.String(), "no checkpoints to verify against (BLOB_URL is not set)") {
 		t.Fatalf("audit verify without BLOB_URL: %v %q", err, out.String())
+	}
+}
+
+// TestDefaultCheckpointStoreIsTheDatabases: on SQLite without BLOB_URL
+// each database keeps its checkpoints in a store of its own, so two
+// databases of one directory do not take each other's checkpoints for a
+// rewritten chain (they shared blobs/ until 2026-12-06); a database whose
+// directory holds that shared store, and which has none of its own, keeps
+// using it.
+func TestDefaultCheckpointStoreIsTheDatabases(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cmd := func(file string, args ...string) (string, string, error) {
+		var out, errOut bytes.Buffer
+		err := run(ctx, args, func(k string) string {
+			if k == "DATABASE_URL" {
+				return "sqlite:" + filepath.Join(dir, file)
+			}
+			return ""
+		}, nil, &out, &errOut)
+		return out.String(), errOut.String(), err
+	}
+	for _, file := range []string{"a.db", "b.db"} {
+		if out, errOut, err := cmd(file, "admin", "bootstrap", "--org", "Org "+file); err != nil {
+			t.Fatalf("bootstrap %s: %v %q %q", file, err, out, errOut)
+		}
+	}
+	for _, file := range []string{"a.db", "b.db"} {
+		if out, errOut, err := cmd(file, "audit", "checkpoint"); err != nil || !strings.Contains(out, "checkpoint of record") {
+			t.Fatalf("audit checkpoint of %s: %v %q %q", file, err, out, errOut)
+		}
+	}
+	for _, file := range []string{"a.db", "b.db"} {
+		if out, errOut, err := cmd(file, "audit", "verify"); err != nil || !strings.Contains(out, "against 1 checkpoint(s)") {
+			t.Errorf("audit verify of %s: %v %q %q", file, err, out, errOut)
+		}
+		if m, _ := filepath.Glob(filepath.Join(dir, file+"-blobs", "audit", "checkpoints", "*.json")); len(m) != 1 {
+			t.Errorf("checkpoints of %s in its own store: %v, want 1", file, m)
+		}
+	}
+
+	// A database checkpointed into the shared store before: it keeps it.
+	if err := os.Rename(filepath.Join(dir, "a.db-blobs"), filepath.Join(dir, "blobs")); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := cmd("a.db", "audit", "verify")
+	if err != nil || !strings.Contains(out, "against 1 checkpoint(s)") {
+		t.Errorf("audit verify of a.db with its checkpoints in the shared store: %v %q %q", err, out, errOut)
+	}
+	if !strings.Contains(errOut, "every SQLite database of this directory shares") {
+		t.Errorf("no warning about the shared store: %q", errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "a.db-blobs")); err == nil {
+		t.Errorf("a store of its own was made for a.db beside the shared one holding its checkpoints")
+	}
+	// b.db has its own: the shared one is not its.
+	if out, errOut, err := cmd("b.db", "audit", "verify"); err != nil || !strings.Contains(out, "against 1 checkpoint(s)") || strings.Contains(errOut, "shares") {
+		t.Errorf("audit verify of b.db: %v %q %q", err, out, errOut)
 	}
 }

@@ -93,7 +93,7 @@ Configuration comes from flags and environment variables:
   GOGC               Go's garbage-collector target (default here 200, Go's own is 100); GOMEMLIMIT as in Go
   JOB_WORKERS        jobs worked at once per process (default 50: deliveries wait on providers)
   BLOB_URL           where audit checkpoints are kept: s3://bucket/prefix (a bucket with Object Lock)
-                     or a directory (default on SQLite: blobs/ beside the database; on PostgreSQL none)
+                     or a directory (default on SQLite: FILE-blobs beside the database FILE; on PostgreSQL none)
   AUDIT_CHECKPOINT_INTERVAL  how often the workers checkpoint the audit chain's head (default 1h)
   AWS_ENDPOINT_URL_S3  S3 endpoint override for BLOB_URL (S3-compatible services; path-style)
 
