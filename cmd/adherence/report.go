@@ -12,6 +12,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -210,7 +211,7 @@ func readFills(ctx context.Context, name string, r io.Reader, stderr io.Writer) 
 		}
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("%s: header: missing column(s) %s", name, strings.Join(missing, ", "))
+		return nil, fmt.Errorf("%s: header: missing column(s) %s%s", name, strings.Join(missing, ", "), headerHint(header))
 	}
 	nFields := len(header)
 	iPatient, iDrug, iDate, iSupply := col["patient_id"], col["drug"], col["fill_date"], col["days_supply"]
@@ -284,20 +285,24 @@ func readFills(ctx context.Context, name string, r io.Reader, stderr io.Writer) 
 		if msg := textProblem(patient); msg != "" {
 			problem(lineOf(iPatient), "patient_id", msg)
 			ok = false
-		} else if strings.ContainsFunc(patient, unicode.IsControl) {
-			// Printed, a NUL or a line break in an id is invisible or
-			// mangled downstream: refused like a bad value.
-			problem(lineOf(iPatient), "patient_id", "contains a control character (such as NUL, a tab or a line break)")
-			ok = false
 		}
-		drug := strings.TrimSpace(rec[iDrug])
+		// A line break or tab inside a drug name (a spreadsheet cell
+		// wrapped onto two lines) reads as a space, and runs of spaces
+		// as one: "lisinopril\n10 mg" and "lisinopril  10 mg" are
+		// "lisinopril 10 mg", one drug, so refills of it are shifted.
+		drug := strings.Join(strings.Fields(rec[iDrug]), " ")
 		if msg := textProblem(drug); msg != "" {
 			problem(lineOf(iDrug), "drug", msg)
 			ok = false
 		}
-		date, err := report.ParseDate(strings.TrimSpace(rec[iDate]))
+		dateText := strings.TrimSpace(rec[iDate])
+		date, err := report.ParseDate(dateText)
 		if err != nil {
-			problem(lineOf(iDate), "fill_date", "is not a date in YYYY-MM-DD form")
+			msg := "is not a date in YYYY-MM-DD form"
+			if datePattern.MatchString(dateText) {
+				msg = "is not a calendar date: no such day or month (such as 2023-02-29 or month 13)"
+			}
+			problem(lineOf(iDate), "fill_date", msg)
 			ok = false
 		}
 		supply, msg := parseDaysSupply(strings.TrimSpace(rec[iSupply]))
@@ -340,12 +345,42 @@ func readFills(ctx context.Context, name string, r io.Reader, stderr io.Writer) 
 // file in Latin-1 or Windows-1252) was printed with U+FFFD for each bad
 // byte, so that two different patient ids, "U\xff" and "U\xfe", came out
 // as one. Like every problem, it never repeats the value.
+//
+// A control character is refused too: printed, a NUL or a line break in an
+// id is invisible or mangled downstream, and in a drug name it made "x"
+// and "x\x00" two drugs, so that a refill was not shifted after the fill
+// before it and the patient's PDC came out lower.
 func textProblem(s string) string {
 	if s == "" {
 		return "is empty"
 	}
 	if !utf8.ValidString(s) {
 		return "is not valid UTF-8; save the file as UTF-8 (it may be in another encoding, such as Latin-1 or Windows-1252)"
+	}
+	if strings.ContainsFunc(s, unicode.IsControl) {
+		return "contains a control character (such as NUL, a tab or a line break)"
+	}
+	return ""
+}
+
+// datePattern is the form of a fill date; one that has it but is refused
+// names a day or month that does not exist.
+var datePattern = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
+
+// headerHint says, after the columns a header lacks, why it may lack
+// them when the cause is the file's encoding or separator, which the
+// missing names alone do not tell: a UTF-16 file (a spreadsheet's
+// "Unicode text") holds a NUL byte after each ASCII letter, and a file
+// separated by tabs or semicolons reads as one column holding every name.
+func headerHint(header []string) string {
+	joined := strings.Join(header, ",")
+	switch {
+	case strings.ContainsRune(joined, 0) || strings.HasPrefix(joined, "\xff\xfe") || strings.HasPrefix(joined, "\xfe\xff"):
+		return "; the file looks like UTF-16 (a spreadsheet's \"Unicode text\"): save it as CSV in UTF-8"
+	case len(header) == 1 && strings.Contains(joined, "\t"):
+		return "; the columns are separated by tabs: the file must be comma-separated (CSV)"
+	case len(header) == 1 && strings.Contains(joined, ";"):
+		return "; the columns are separated by semicolons: the file must be comma-separated (CSV)"
 	}
 	return ""
 }

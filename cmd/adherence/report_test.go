@@ -208,8 +208,8 @@ func TestReportPDC(t *testing.T) {
 			args:    year2022,
 			wantErr: "FILE: 6 malformed row(s)",
 			wantStderr: []string{
-				"FILE:3: fill_date: ",
-				"FILE:5: fill_date: ",
+				"FILE:3: fill_date: is not a calendar date: no such day or month",
+				"FILE:5: fill_date: is not a date in YYYY-MM-DD form",
 				"FILE:6: patient_id: ",
 				"FILE:6: days_supply: ",
 				"FILE:7: drug: ",
@@ -330,9 +330,11 @@ func TestReportPDC(t *testing.T) {
 				"U\tV,lisinopril,2022-01-01,30\n" + // 7 a tab inside (around it, it is trimmed)
 				"P1,lisinopril,2022-01-01,90\n" + // 8 fine
 				"P1,lisinopril\xe9,2022-01-01,30\n" + // 9 drug in Latin-1
-				"P1,lisinopril,2022-01-01,90\n", // 10 fine
+				"P1,lisinopril,2022-01-01,90\n" + // 10 fine
+				"P1,lisinopril\x00,2022-01-01,30\n" + // 11 NUL in a drug: another drug, unshifted, before
+				"P1,lisin\x1bopril,2022-01-01,30\n", // 12 ESC
 			args:    year2022,
-			wantErr: "FILE: 6 malformed row(s)",
+			wantErr: "FILE: 8 malformed row(s)",
 			wantStderr: []string{
 				"FILE:2: patient_id: is not valid UTF-8",
 				"FILE:3: patient_id: is not valid UTF-8",
@@ -340,7 +342,23 @@ func TestReportPDC(t *testing.T) {
 				"FILE:5: patient_id: contains a control character",
 				"FILE:7: patient_id: contains a control character",
 				"FILE:9: drug: is not valid UTF-8",
+				"FILE:11: drug: contains a control character",
+				"FILE:12: drug: contains a control character",
 			},
+		},
+		{
+			// A drug name wrapped in its cell, or with doubled spaces, is
+			// the same drug: the second fill is shifted after the first
+			// (60 days covered, not 30).
+			name: "drug names differing in spaces",
+			csv: "patient_id,drug,fill_date,days_supply\n" +
+				"P1,lisinopril 10 mg,2022-01-01,30\n" +
+				"P1,\"lisinopril\n10 mg\",2022-01-01,30\n" +
+				"P2,lisinopril 10 mg,2022-01-01,30\n" +
+				"P2,lisinopril\t  10 mg,2022-01-01,30\n",
+			args: year2022,
+			wantOut: `{"patient_id":"P1","index_date":"2022-01-01","days":365,"covered_days":60,"pdc":0.1644,"adherent":false}` + "\n" +
+				`{"patient_id":"P2","index_date":"2022-01-01","days":365,"covered_days":60,"pdc":0.1644,"adherent":false}` + "\n",
 		},
 		{
 			// UTF-8 text other than ASCII is fine, printed as it is; tabs
@@ -360,6 +378,21 @@ func TestReportPDC(t *testing.T) {
 		{
 			name: "missing columns", csv: "patient,drug,date,days_supply\nP1,a,2022-01-01,30\n", args: year2022,
 			wantErr: "FILE: header: missing column(s) patient_id, fill_date",
+		},
+		{
+			// The missing names alone did not tell why a spreadsheet's
+			// "Unicode text" (UTF-16) or a file separated by tabs or
+			// semicolons lacked every column.
+			name: "UTF-16 file", csv: utf16LE("patient_id,drug,fill_date,days_supply\r\nP1,a,2022-01-01,30\r\n"), args: year2022,
+			wantErr: "missing column(s) patient_id, drug, fill_date, days_supply; the file looks like UTF-16",
+		},
+		{
+			name: "tab-separated", csv: "patient_id\tdrug\tfill_date\tdays_supply\nP1\ta\t2022-01-01\t30\n", args: year2022,
+			wantErr: "days_supply; the columns are separated by tabs: the file must be comma-separated",
+		},
+		{
+			name: "semicolon-separated", csv: "patient_id;drug;fill_date;days_supply\nP1;a;2022-01-01;30\n", args: year2022,
+			wantErr: "days_supply; the columns are separated by semicolons: the file must be comma-separated",
 		},
 		{
 			name: "empty file", csv: "", args: year2022, wantErr: "FILE: empty file",
@@ -546,4 +579,14 @@ func TestBOMLinesAcrossReads(t *testing.T) {
 			}
 		}
 	}
+}
+
+// utf16LE encodes ASCII text s as UTF-16 little-endian with its byte
+// order mark, as a spreadsheet saves "Unicode text".
+func utf16LE(s string) string {
+	b := []byte{0xff, 0xfe}
+	for i := 0; i < len(s); i++ {
+		b = append(b, s[i], 0)
+	}
+	return string(b)
 }
