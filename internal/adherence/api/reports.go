@@ -171,7 +171,7 @@ func (s *server) handleCohortAdherence(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("threshold"); v != "" {
 		threshold, err = httpx.ParseFloat(v)
 		if err != nil || threshold < 0 || threshold > 1 {
-			s.fail(w, r, errs.Invalid("threshold", "must be a number between 0 and 1"))
+			s.fail(w, r, errs.Invalid("threshold", "must be a decimal from 0 to 1 written with digits on both sides of any point, such as 0.8 or 1 (not .8, 8e-1)"))
 			return
 		}
 	}
