@@ -84,7 +84,19 @@ const (
 	bufferSize = 1 << 20  // bufio buffer: large reads, few syscalls
 	maxHeader  = 1 << 20  // a header longer than this is not a header
 	maxRecord  = 64 << 20 // a record longer than this is an unterminated quote
+	// maxQuotedSpan bounds the lines a quoted field may run on over: past
+	// it the field is taken to lack its closing quote, as at the end of
+	// the input. Without it a stray quote in a file that has no other (a
+	// Part D file) read on to the 64 MiB record limit and failed the
+	// whole load; the lines kept to read again (Reader.cont) stay small.
+	// No value in the publishers' files comes near: their longest, Open
+	// Payments' free text, is a few hundred characters.
+	maxQuotedSpan = 1 << 20
 )
+
+// errQuoteRunsOn is a quoted field that ran on over line breaks past
+// maxQuotedSpan.
+var errQuoteRunsOn = errors.New("quoted field runs on too far")
 
 // Reader reads the records of a delimited text file with a header line and
 // exposes the wanted columns by their index in the []Column given to
@@ -108,6 +120,7 @@ type Reader struct {
 	// of the lines the field ran on to, contField that field's number, and
 	// pending the lines to read again before the input's next.
 	cont      [][]byte
+	contBytes int // bytes in cont
 	contField int
 	pending   [][]byte
 
@@ -334,11 +347,15 @@ func (r *Reader) Next() bool {
 			r.skipped++
 			continue
 		}
-		r.cont = r.cont[:0]
+		r.cont, r.contBytes = r.cont[:0], 0
 		complete, err := r.parseRecord(line, maxRecord)
 		if err != nil {
 			if len(r.cont) > 0 && errors.Is(err, ErrTruncated) {
 				r.reread("it is still open at the end of the input")
+				return true
+			}
+			if len(r.cont) > 0 && errors.Is(err, errQuoteRunsOn) {
+				r.reread(fmt.Sprintf("it is still open %d bytes on (a value spans at most %d)", r.contBytes, maxQuotedSpan))
 				return true
 			}
 			r.fail(r.recLine, err)
@@ -396,7 +413,7 @@ func (r *Reader) Next() bool {
 func (r *Reader) reread(why string) {
 	r.rowErr = fmt.Errorf("bad quoting: quoted field %d is not closed on this line; read on over %d more line(s), %s", r.contField, len(r.cont), why)
 	r.pending = append(slices.Clone(r.cont), r.pending...)
-	r.cont = r.cont[:0]
+	r.cont, r.contBytes = r.cont[:0], 0
 	r.line = r.recLine
 }
 
@@ -522,6 +539,10 @@ func (r *Reader) parseRecord(line []byte, limit int) (complete bool, err error) 
 						r.contField = len(r.ends) + 1
 					}
 					r.cont = append(r.cont, slices.Clone(next))
+					r.contBytes += len(next)
+					if r.contBytes > maxQuotedSpan {
+						return false, errQuoteRunsOn
+					}
 					line, pos = next, 0
 					continue
 				}

@@ -554,3 +554,37 @@ func TestReaderSkipsEmptyRows(t *testing.T) {
 		})
 	}
 }
+
+// TestReaderStrayQuoteInAFileWithoutQuotes: a field opened with a quote
+// that never closes, in a file with no other quote (a Part D file), costs
+// its own line once it has run on past the longest value a file may hold
+// (1 MiB): the lines after it are read as the records they are. It read on
+// to the 64 MiB record limit and failed the whole load.
+func TestReaderStrayQuoteInAFileWithoutQuotes(t *testing.T) {
+	cols := []dataset.Column{{Name: "NPI", Required: true}, {Name: "Sex"}}
+	const n = 300_000 // 4 bytes each: 1.2 MB after the stray quote
+	in := "NPI,Sex\n1,\"F\n" + strings.Repeat("2,M\n", n) + "3,F\n"
+	r, err := dataset.NewReader(strings.NewReader(in), "f.csv", cols, dataset.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := readCSVRecords(t, r, 2)
+	if err != nil {
+		t.Fatalf("the load fails: %v", err)
+	}
+	if len(got) != n+2 {
+		t.Fatalf("%d records, want %d", len(got), n+2)
+	}
+	if want := "bad quoting: quoted field 2 is not closed on this line; read on over 262145 more line(s), it is still open 1048580 bytes on (a value spans at most 1048576)"; got[0].Line != 2 || got[0].RowErr != want {
+		t.Errorf("first record: %+v, want line 2 rejected with %q", got[0], want)
+	}
+	for i, rec := range got[1:] {
+		want := csvRecord{Line: i + 3, Fields: []string{"2", "M"}}
+		if i == n {
+			want.Fields = []string{"3", "F"}
+		}
+		if diff := cmp.Diff(want, rec); diff != "" {
+			t.Fatalf("record %d (-want +got):\n%s", i+2, diff)
+		}
+	}
+}
