@@ -98,10 +98,11 @@ func cmdIngest(ctx context.Context, args []string, getenv func(string) string, s
 	// the usage goes with the error, which quotes the value. What is wrong
 	// with the source's name (dates that cannot be, a release date in the
 	// future, a weekly companion file) is not a matter of syntax: the
-	// error alone says it. It is refused before the database is opened,
-	// so nothing is recorded in the history.
+	// error alone says it; nor is an unknown dataset, whose error lists
+	// the known ones (the issue asks for one line). It is refused before
+	// the database is opened, so nothing is recorded in the history.
 	if err := req.Validate(time.Now()); err != nil {
-		if e, ok := err.(*errs.Error); !ok || e.Field != "source" {
+		if e, ok := err.(*errs.Error); !ok || (e.Field != "source" && e.Field != "dataset") {
 			fs.Usage()
 		}
 		return withFlagValue(fs, flagError(err))

@@ -89,3 +89,17 @@ func TestBadSourceNameWithoutUsage(t *testing.T) {
 		t.Errorf("stdout %.60q, stderr %.60q, want neither the usage nor anything on stdout", stdout.String(), stderr.String())
 	}
 }
+
+// TestUnknownDatasetIsOneLine: an unknown dataset name is one line, the
+// error, which lists the known ones (the issue's bad-input rule); the
+// usage block came before it.
+func TestUnknownDatasetIsOneLine(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"ingest", "nppes-foo", "nucc_taxonomy_251.csv"}, func(string) string { return "" }, nil, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), `unknown dataset "nppes-foo" (known: `) {
+		t.Errorf("err = %v, want the dataset refused with the known ones", err)
+	}
+	if stderr.Len() != 0 || stdout.Len() != 0 {
+		t.Errorf("stdout %.60q, stderr %.60q, want nothing but the error main prints", stdout.String(), stderr.String())
+	}
+}
