@@ -20,6 +20,9 @@ type member struct {
 	data   []byte
 	store  bool   // zip.Store instead of zip.Deflate
 	method uint16 // another method, when not 0
+	// encrypted sets the header's encryption flag (bit 0), as zip -P
+	// does; the data stays as written.
+	encrypted bool
 }
 
 // buildZip returns a zip archive holding members, in order.
@@ -37,7 +40,11 @@ func buildZip(t testing.TB, members ...member) []byte {
 		if m.method != 0 {
 			method = m.method
 		}
-		w, err := zw.CreateHeader(&zip.FileHeader{Name: m.name, Method: method})
+		fh := &zip.FileHeader{Name: m.name, Method: method}
+		if m.encrypted {
+			fh.Flags |= 0x1
+		}
+		w, err := zw.CreateHeader(fh)
 		if err != nil {
 			t.Fatal(err)
 		}

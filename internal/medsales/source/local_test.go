@@ -136,6 +136,10 @@ func TestOpenLocalErrors(t *testing.T) {
 		{name: "html error page saved as .zip", file: "n.zip", content: []byte("<html>Access denied</html>"), is: zip.ErrFormat},
 		{name: "unsupported compression method", file: "d64.zip", content: buildZip(t, member{name: "a.csv", data: []byte("x"), method: 99}, member{name: "b.pdf"}),
 			is: zip.ErrAlgorithm, says: []string{"a.csv", "compression method 99"}},
+		// It failed as "flate: corrupt input": the ciphertext read as
+		// deflate data.
+		{name: "encrypted member", file: "enc.zip", content: buildZip(t, member{name: "nucc_taxonomy_251.csv", data: []byte("Code\n"), encrypted: true}),
+			says: []string{"member nucc_taxonomy_251.csv is encrypted (password-protected)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -485,6 +485,12 @@ func openZip(r io.ReaderAt, size int64, display, archive string, opts Options) (
 		// No member to load, or a choice to make: the archive stays so.
 		return nil, badInput(fmt.Errorf("source %s: %w", display, err))
 	}
+	if m.Flags&0x1 != 0 {
+		// Bit 0 of the general-purpose flags: the member is encrypted
+		// (APPNOTE 4.4.4). Go's zip reader cannot decrypt it and read the
+		// ciphertext as deflate data, which failed as "corrupt input".
+		return nil, badInput(fmt.Errorf("source %s: member %s is encrypted (password-protected): zip it again without a password", display, m.Name))
+	}
 	rc, err := m.Open()
 	if err != nil {
 		if errors.Is(err, zip.ErrAlgorithm) {
