@@ -67,11 +67,12 @@ func cmdHealthcheck(ctx context.Context, args []string, getenv func(string) stri
 
 // cmdIngest loads one file: `medsales ingest DATASET SOURCE`.
 func cmdIngest(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := newFlags("ingest", "ingest [--if-changed] [--mode full|increment] [--data-year YYYY] [--max-reject-ratio 0.01] [--progress auto|bar|log|none] DATASET SOURCE", stderr)
+	fs := newFlags("ingest", "ingest [--if-changed] [--allow-shrink] [--mode full|increment] [--data-year YYYY] [--max-reject-ratio 0.01] [--progress auto|bar|log|none] DATASET SOURCE", stderr)
 	ifChanged := fs.Bool("if-changed", false, "skip the load when the source has not changed since the load served now (same file path, size and modification time; same S3 or HTTP ETag, or Last-Modified, and size)")
 	mode := fs.String("mode", "", "full or increment (default: recognised from the file name; NPPES weekly files are increments)")
 	year := fs.Int("data-year", 0, "data / program year (default: from the file name)")
 	ratio := fs.Float64("max-reject-ratio", 0, "share of rejected rows that fails the load, 0 to 1; 0 allows no rejected row (default 0.01)")
+	allowShrink := fs.Bool("allow-shrink", false, "let a whole file replace a load served now of more than twice its rows (refused otherwise: the file may be cut short)")
 	progressFlag := fs.String("progress", "auto", "auto (a bar on a terminal, log lines otherwise), bar, log or none")
 	if err := reorderFlags(fs, args); err != nil {
 		return err
@@ -93,7 +94,7 @@ func cmdIngest(ctx context.Context, args []string, getenv func(string) string, s
 			*ratio = math.SmallestNonzeroFloat64
 		}
 	})
-	req := ingest.Request{Dataset: medsales.Dataset(fs.Arg(0)), Source: fs.Arg(1), Mode: *mode, DataYear: *year, MaxRejectRatio: *ratio, IfChanged: *ifChanged}
+	req := ingest.Request{Dataset: medsales.Dataset(fs.Arg(0)), Source: fs.Arg(1), Mode: *mode, DataYear: *year, MaxRejectRatio: *ratio, IfChanged: *ifChanged, AllowShrink: *allowShrink}
 	// A bad value is the operator's mistake, as a missing argument is:
 	// the usage goes with the error, which quotes the value. What is wrong
 	// with the source's name (dates that cannot be, a release date in the

@@ -45,7 +45,20 @@ type Request struct {
 	// store.ServedWithStamp) has the source's stamp (source.File.Stamp).
 	// A source without a stamp is always loaded. Scheduled loads set it.
 	IfChanged bool `json:"ifChanged,omitempty"`
+	// AllowShrink lets a whole file replace a load served now of more
+	// than twice its rows (see ErrShrink).
+	AllowShrink bool `json:"allowShrink,omitempty"`
 }
+
+// ErrShrink fails a whole-file load that would replace the load served
+// now, in its scope, by fewer than half its rows, unless the request
+// allows it (AllowShrink): such a file is more likely cut short than
+// meant. A download read to its end without a length to check it
+// against (an HTTP answer without Content-Length whose connection closed
+// early) is taken as the whole file: QA saw NUCC go from 48 codes served
+// to 21 that way. The publishers' files grow or stay about the same
+// from one release to the next.
+var ErrShrink = errors.New("fewer than half the rows served now")
 
 // MaxSourceBytes is the longest source a request may name: Linux's
 // PATH_MAX, longer than any S3 URL (a key has at most 1024 bytes) or
@@ -632,6 +645,11 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 		in.Centroids, in.CentroidsVersion = c, v
 	}
 	in.Finalize = func(tx *db.Tx, r store.LoadResult) error {
+		if res.Mode != store.ModeIncrement && !req.AllowShrink {
+			if err := s.checkShrink(ctx, req.Dataset, r); err != nil {
+				return err
+			}
+		}
 		// The whole source has been read: its digest is complete.
 		return store.FinishVersionTx(ctx, tx, id, r, f.SHA256(), s.Now())
 	}
@@ -665,6 +683,23 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 	}
 	log.InfoContext(ctx, "ingest finished", attrs...)
 	return res, nil
+}
+
+// checkShrink returns ErrShrink, wrapped with the figures, when r, a
+// whole-file load of dataset d about to replace what is served, loaded
+// fewer than half the rows of the whole-file load served now in its
+// scope. It runs in the swap's transaction, before anything is replaced.
+func (s *Service) checkShrink(ctx context.Context, d medsales.Dataset, r store.LoadResult) error {
+	served, ok, err := s.Store.ServedWhole(ctx, d, r.DataYear)
+	if err != nil || !ok {
+		return err
+	}
+	if r.Loaded*2 >= served.RowsLoaded {
+		return nil
+	}
+	return fmt.Errorf("%w: %d rows loaded would replace the %d of load %d, served now; the source may be cut short "+
+		"(a download without a length that ended early reads as a whole file); if the smaller file is meant, "+
+		"load it with --allow-shrink (allowShrink in POST /v1/ingestions)", ErrShrink, r.Loaded, served.RowsLoaded, served.ID)
 }
 
 // unchanged reports whether the load of req, about to record v, of the

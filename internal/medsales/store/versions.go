@@ -410,6 +410,24 @@ func (s *Store) ServedFromArchive(ctx context.Context, d medsales.Dataset, mode 
 	})
 }
 
+// ServedWhole returns the whole-file load of dataset d served now in the
+// scope of data year year (for a dataset loaded year by year; 0: a load
+// without a year), and false when there is none.
+func (s *Store) ServedWhole(ctx context.Context, d medsales.Dataset, year int) (Version, bool, error) {
+	return s.servedWhere(ctx, d, func(v Version) bool {
+		if v.Mode == ModeIncrement {
+			return false
+		}
+		if !d.ByYear() {
+			return true
+		}
+		if v.DataYear == nil {
+			return year == 0
+		}
+		return *v.DataYear == year
+	})
+}
+
 // servedWhere returns the newest load of dataset d served now (as
 // ServedWithStamp decides it) for which match holds.
 func (s *Store) servedWhere(ctx context.Context, d medsales.Dataset, match func(Version) bool) (Version, bool, error) {
