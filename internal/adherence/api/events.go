@@ -356,9 +356,9 @@ func (s *server) itemFailed(r *http.Request, res *batchItemJSON, err error, reqI
 	res.Status, res.Error = p.Status, &p
 }
 
-// handleListEvents answers GET /v1/patients/{id}/events?from=&to= with the
-// patient's events in the window (default the last 14 days), orphans
-// included.
+// handleListEvents answers GET /v1/patients/{id}/events?from=&to=
+// [&limit=&after=] with the patient's events in the window (default the
+// last 14 days), orphans included, oldest first.
 func (s *server) handleListEvents(w http.ResponseWriter, r *http.Request) {
 	pat, _, err := s.readablePatient(r, r.PathValue("id"))
 	if err != nil {
@@ -371,14 +371,30 @@ func (s *server) handleListEvents(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	events, err := s.Store.ListEvents(r.Context(), pat.OrgID, pat.ID, from, to, maxListedEvents+1)
+	// Paged when asked (limit or after given): at most limit events, and
+	// "next", the id to pass as after, while more follow. Without either,
+	// the window is listed whole or refused, never cut short unsaid.
+	q := r.URL.Query()
+	after := q.Get("after")
+	paged := after != "" || q.Has("after") || q.Has("limit")
+	n, err := queryLimit(q, maxListedEvents, maxListedEvents)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if len(events) > maxListedEvents {
-		s.fail(w, r, errs.E(errs.CodeTooLarge, "more than %d events in the window: narrow from and to", maxListedEvents))
+	events, err := s.Store.ListEvents(r.Context(), pat.OrgID, pat.ID, from, to, after, n+1)
+	if err != nil {
+		s.fail(w, r, err)
 		return
+	}
+	var next string
+	if len(events) > n {
+		if !paged {
+			s.fail(w, r, errs.E(errs.CodeTooLarge, "more than %d events in the window: narrow from and to, or page through them with limit and after", maxListedEvents))
+			return
+		}
+		events = events[:n]
+		next = events[n-1].ID
 	}
 	if err := s.auditRead(r, "AdherenceEvent", "*", pat.ID); err != nil {
 		s.fail(w, r, err)
@@ -388,7 +404,14 @@ func (s *server) handleListEvents(w http.ResponseWriter, r *http.Request) {
 	for _, e := range events {
 		out = append(out, eventOut(e))
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"events": out})
+	body := map[string]any{"events": out}
+	if paged {
+		body["next"] = nil // the last page
+		if next != "" {
+			body["next"] = next
+		}
+	}
+	httpx.WriteJSON(w, http.StatusOK, body)
 }
 
 // window reads from/to (RFC 3339) with to defaulting to now and from to

@@ -926,7 +926,7 @@ func TestEventsOfDeletedDosesBecomeOrphans(t *testing.T) {
 		}
 		check := func(what string, ev adherence.Event, patientID string) {
 			t.Helper()
-			list, err := f.s.ListEvents(f.ctx, f.org, patientID, local(2026, 3, 2, 0, 0), local(2026, 3, 3, 0, 0), 100)
+			list, err := f.s.ListEvents(f.ctx, f.org, patientID, local(2026, 3, 2, 0, 0), local(2026, 3, 3, 0, 0), "", 100)
 			if err != nil || len(list) != 1 || list[0].ID != ev.ID {
 				t.Fatalf("%s: events %+v, %v", what, list, err)
 			}

@@ -198,13 +198,39 @@ func (s *Store) doseCountsBy(ctx context.Context, orgID string, f ReportFilter, 
 
 // ListEvents returns the events of a patient of orgID that occurred in
 // [from, to), oldest first, at most limit (1000 when zero, at most 10000).
-func (s *Store) ListEvents(ctx context.Context, orgID, patientID string, from, to time.Time, n int) ([]adherence.Event, error) {
+//
+// after, when not "", is the id of an event of the patient listed before
+// (the last of a page): the events listed are those after it in that
+// order, so that events sharing one instant (a device syncing thousands
+// at once) can be paged through. An after that is not one of the
+// patient's events is a 400 naming it.
+func (s *Store) ListEvents(ctx context.Context, orgID, patientID string, from, to time.Time, after string, n int) ([]adherence.Event, error) {
 	if !isID(orgID) || !isID(patientID) {
 		return nil, nil
 	}
-	rows, err := s.db.SQL.QueryContext(ctx, `SELECT `+eventColumns+` FROM events
-		WHERE org_id = $1 AND patient_id = $2 AND occurred_at >= $3 AND occurred_at < $4
-		ORDER BY occurred_at, id LIMIT $5`, orgID, patientID, bound(from), bound(to), limit(n, 1000, 10000))
+	q := `SELECT ` + eventColumns + ` FROM events
+		WHERE org_id = $1 AND patient_id = $2 AND occurred_at >= $3 AND occurred_at < $4`
+	args := []any{orgID, patientID, bound(from), bound(to), limit(n, 1000, 10000)}
+	if after != "" {
+		notOne := errs.Invalid("after", "is not the id of an event of this patient (the last event of the page before)")
+		if !isID(after) {
+			return nil, notOne
+		}
+		var at time.Time
+		err := s.db.SQL.QueryRowContext(ctx, `SELECT occurred_at FROM events WHERE org_id = $1 AND patient_id = $2 AND id = $3`,
+			orgID, patientID, after).Scan(&at)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, notOne
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list events: %w", err)
+		}
+		// (occurred_at, id) > (at, after), spelt out: one form for both
+		// engines, and each arm a range of events_patient_time.
+		q += ` AND (occurred_at > $6 OR (occurred_at = $6 AND id > $7))`
+		args = append(args, bound(at), after)
+	}
+	rows, err := s.db.SQL.QueryContext(ctx, q+` ORDER BY occurred_at, id LIMIT $5`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
