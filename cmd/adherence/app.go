@@ -372,13 +372,17 @@ func (d *deps) blobStore(ctx context.Context) (blob.Store, error) {
 // FILE-wal and FILE-shm. Until 2026-12-06 it was blobs/ in the database's
 // directory, which every database of that directory shared: each one's
 // checkpoints then read as another's chain rewritten, a false alarm kept
-// for good (the store is write-once). A database with no store of its own
-// whose directory holds that shared one keeps using it, with a warning,
-// rather than leaving behind the checkpoints that vouch for its chain.
+// for good (the store is write-once). The database of the default name,
+// adherence.db, with no store of its own in a directory that holds that
+// shared one keeps using it, with a warning, rather than leaving behind
+// the checkpoints that vouch for its chain: the shared store was its
+// (the quick start's ./data/blobs). Any other database gets its own: it
+// took the shared store for its own, though it had never written there,
+// and reported its chain as rewritten.
 func (d *deps) defaultBlobDir() string {
 	own := d.db.File + "-blobs"
 	shared := filepath.Join(d.dataDir(), "blobs")
-	if _, err := os.Stat(own); err == nil {
+	if _, err := os.Stat(own); err == nil || filepath.Base(d.db.File) != legacyBlobsOwner {
 		return own
 	}
 	if _, err := os.Stat(filepath.Join(shared, "audit")); err != nil {
@@ -389,6 +393,11 @@ func (d *deps) defaultBlobDir() string {
 		"or set BLOB_URL to it", "blobs", shared, "own", own)
 	return shared
 }
+
+// legacyBlobsOwner is the database file name whose checkpoints the shared
+// blobs/ directory held before 2026-12-06 (see defaultBlobDir): the
+// default DATABASE_URL's.
+const legacyBlobsOwner = "adherence.db"
 
 func (d *deps) dataDir() string {
 	if d.db.File != "" {

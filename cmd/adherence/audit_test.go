@@ -234,9 +234,9 @@ func TestAuditCheckpointWithoutStore(t *testing.T) {
 // TestDefaultCheckpointStoreIsTheDatabases: on SQLite without BLOB_URL
 // each database keeps its checkpoints in a store of its own, so two
 // databases of one directory do not take each other's checkpoints for a
-// rewritten chain (they shared blobs/ until 2026-12-06); a database whose
-// directory holds that shared store, and which has none of its own, keeps
-// using it.
+// rewritten chain (they shared blobs/ until 2026-12-06). adherence.db, the
+// default database, whose directory holds that shared store and which has
+// none of its own, keeps using it; any other database gets its own.
 func TestDefaultCheckpointStoreIsTheDatabases(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -250,41 +250,52 @@ func TestDefaultCheckpointStoreIsTheDatabases(t *testing.T) {
 		}, nil, &out, &errOut)
 		return out.String(), errOut.String(), err
 	}
-	for _, file := range []string{"a.db", "b.db"} {
+	bootstrap := func(file string) {
+		t.Helper()
 		if out, errOut, err := cmd(file, "admin", "bootstrap", "--org", "Org "+file); err != nil {
 			t.Fatalf("bootstrap %s: %v %q %q", file, err, out, errOut)
 		}
 	}
-	for _, file := range []string{"a.db", "b.db"} {
+	checkpoint := func(file string) {
+		t.Helper()
 		if out, errOut, err := cmd(file, "audit", "checkpoint"); err != nil || !strings.Contains(out, "checkpoint of record") {
 			t.Fatalf("audit checkpoint of %s: %v %q %q", file, err, out, errOut)
 		}
 	}
-	for _, file := range []string{"a.db", "b.db"} {
-		if out, errOut, err := cmd(file, "audit", "verify"); err != nil || !strings.Contains(out, "against 1 checkpoint(s)") {
+	verify := func(file string, sharedWarning bool) {
+		t.Helper()
+		out, errOut, err := cmd(file, "audit", "verify")
+		if err != nil || !strings.Contains(out, "against 1 checkpoint(s)") {
 			t.Errorf("audit verify of %s: %v %q %q", file, err, out, errOut)
 		}
+		if got := strings.Contains(errOut, "every SQLite database of this directory shares"); got != sharedWarning {
+			t.Errorf("audit verify of %s: warned of the shared store %v, want %v: %q", file, got, sharedWarning, errOut)
+		}
+	}
+	for _, file := range []string{"adherence.db", "b.db"} {
+		bootstrap(file)
+		checkpoint(file)
+	}
+	for _, file := range []string{"adherence.db", "b.db"} {
+		verify(file, false)
 		if m, _ := filepath.Glob(filepath.Join(dir, file+"-blobs", "audit", "checkpoints", "*.json")); len(m) != 1 {
 			t.Errorf("checkpoints of %s in its own store: %v, want 1", file, m)
 		}
 	}
 
-	// A database checkpointed into the shared store before: it keeps it.
-	if err := os.Rename(filepath.Join(dir, "a.db-blobs"), filepath.Join(dir, "blobs")); err != nil {
+	// adherence.db checkpointed into the shared store before: it keeps it.
+	if err := os.Rename(filepath.Join(dir, "adherence.db-blobs"), filepath.Join(dir, "blobs")); err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, err := cmd("a.db", "audit", "verify")
-	if err != nil || !strings.Contains(out, "against 1 checkpoint(s)") {
-		t.Errorf("audit verify of a.db with its checkpoints in the shared store: %v %q %q", err, out, errOut)
-	}
-	if !strings.Contains(errOut, "every SQLite database of this directory shares") {
-		t.Errorf("no warning about the shared store: %q", errOut)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "a.db-blobs")); err == nil {
-		t.Errorf("a store of its own was made for a.db beside the shared one holding its checkpoints")
+	verify("adherence.db", true)
+	if _, err := os.Stat(filepath.Join(dir, "adherence.db-blobs")); err == nil {
+		t.Errorf("a store of its own was made for adherence.db beside the shared one holding its checkpoints")
 	}
 	// b.db has its own: the shared one is not its.
-	if out, errOut, err := cmd("b.db", "audit", "verify"); err != nil || !strings.Contains(out, "against 1 checkpoint(s)") || strings.Contains(errOut, "shares") {
-		t.Errorf("audit verify of b.db: %v %q %q", err, out, errOut)
-	}
+	verify("b.db", false)
+	// Nor is it a new database's, which never wrote there: it took the
+	// shared store for its own and reported its chain rewritten.
+	bootstrap("c.db")
+	checkpoint("c.db")
+	verify("c.db", false)
 }

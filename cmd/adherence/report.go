@@ -82,11 +82,11 @@ func cmdReportPDC(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	}
 	start, err := report.ParseDate(*startFlag)
 	if err != nil {
-		return fmt.Errorf("--start: %q is not a date in YYYY-MM-DD form", *startFlag)
+		return fmt.Errorf("--start: %q %s", *startFlag, dateProblem(*startFlag))
 	}
 	end, err := report.ParseDate(*endFlag)
 	if err != nil {
-		return fmt.Errorf("--end: %q is not a date in YYYY-MM-DD form", *endFlag)
+		return fmt.Errorf("--end: %q %s", *endFlag, dateProblem(*endFlag))
 	}
 	if end.String() < start.String() { // YYYY-MM-DD sorts as text
 		return fmt.Errorf("--end: %s is before --start %s", end, start)
@@ -298,11 +298,7 @@ func readFills(ctx context.Context, name string, r io.Reader, stderr io.Writer) 
 		dateText := strings.TrimSpace(rec[iDate])
 		date, err := report.ParseDate(dateText)
 		if err != nil {
-			msg := "is not a date in YYYY-MM-DD form"
-			if datePattern.MatchString(dateText) {
-				msg = "is not a calendar date: no such day or month (such as 2023-02-29 or month 13)"
-			}
-			problem(lineOf(iDate), "fill_date", msg)
+			problem(lineOf(iDate), "fill_date", dateProblem(dateText))
 			ok = false
 		}
 		supply, msg := parseDaysSupply(strings.TrimSpace(rec[iSupply]))
@@ -358,14 +354,28 @@ func textProblem(s string) string {
 		return "is not valid UTF-8; save the file as UTF-8 (it may be in another encoding, such as Latin-1 or Windows-1252)"
 	}
 	if strings.ContainsFunc(s, unicode.IsControl) {
-		return "contains a control character (such as NUL, a tab or a line break)"
+		if strings.ContainsAny(s, "\t\n\r") {
+			return "contains a control character (such as a tab or a line break)"
+		}
+		// A drug's tabs and line breaks were made spaces already, and
+		// only such a character is left.
+		return "contains a control character (such as NUL or escape)"
 	}
 	return ""
 }
 
-// datePattern is the form of a fill date; one that has it but is refused
-// names a day or month that does not exist.
+// datePattern is the form of a date; one that has it but is refused
+// names a day, month or year that does not exist.
 var datePattern = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
+
+// dateProblem says why s, refused by report.ParseDate, is no date: its
+// form, or a day, month or year that does not exist.
+func dateProblem(s string) string {
+	if datePattern.MatchString(s) {
+		return "is not a calendar date: no such day, month or year (such as 2023-02-29, month 13 or year 0000)"
+	}
+	return "is not a date in YYYY-MM-DD form"
+}
 
 // headerHint says, after the columns a header lacks, why it may lack
 // them when the cause is the file's encoding or separator, which the

@@ -208,7 +208,7 @@ func TestReportPDC(t *testing.T) {
 			args:    year2022,
 			wantErr: "FILE: 6 malformed row(s)",
 			wantStderr: []string{
-				"FILE:3: fill_date: is not a calendar date: no such day or month",
+				"FILE:3: fill_date: is not a calendar date: no such day, month or year",
 				"FILE:5: fill_date: is not a date in YYYY-MM-DD form",
 				"FILE:6: patient_id: ",
 				"FILE:6: days_supply: ",

@@ -34,7 +34,20 @@ type AuditCheckpointWorker struct {
 
 // Work writes a checkpoint of the current head; with no record since the
 // last one there is nothing to write.
+//
+// A failure is logged at ERROR ("audit checkpoint failed", with the
+// error), as operations.md tells the operator to look for: River keeps it
+// only in the job's row, and the alert on the failure count says nothing
+// of why.
 func (w *AuditCheckpointWorker) Work(ctx context.Context, job *river.Job[AuditCheckpointArgs]) error {
+	err := w.write(ctx)
+	if err != nil {
+		w.Logger.ErrorContext(ctx, "audit checkpoint failed", "error", err.Error())
+	}
+	return err
+}
+
+func (w *AuditCheckpointWorker) write(ctx context.Context) error {
 	if w.Store == nil {
 		return fmt.Errorf("audit checkpoint: BLOB_URL is not set on this worker process, though another one scheduled the checkpoint: give every worker process the same BLOB_URL")
 	}

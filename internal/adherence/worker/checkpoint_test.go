@@ -1,10 +1,12 @@
 package worker_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -72,7 +74,8 @@ func TestAuditCheckpointJob(t *testing.T) {
 func TestAuditCheckpointWithoutStore(t *testing.T) {
 	dbtest.Each(t, []migrate.Set{audit.Migrations, store.Migrations}, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
-		logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+		var logged lockedBuffer
+		logger := slog.New(slog.NewTextHandler(&logged, nil))
 		workers := river.NewWorkers()
 		river.AddWorker(workers, &otherWorker{}) // the process's other kinds
 		if periodic := worker.RegisterAuditCheckpoint(workers, audit.New(d, time.Now, nil), nil, time.Now, logger, time.Hour); len(periodic) != 0 {
@@ -93,6 +96,11 @@ func TestAuditCheckpointWithoutStore(t *testing.T) {
 				if msg := job.Errors[0].Error; !strings.Contains(msg, "BLOB_URL is not set on this worker process") {
 					t.Errorf("the checkpoint failed with %q, want the worker's own reason", msg)
 				}
+				// The operator reads why in the log (operations.md),
+				// not only in the job's row.
+				if log := logged.String(); !strings.Contains(log, "level=ERROR msg=\"audit checkpoint failed\"") || !strings.Contains(log, "BLOB_URL is not set") {
+					t.Errorf("log lacks the failure: %q", log)
+				}
 				return
 			}
 			if time.Now().After(deadline) {
@@ -112,3 +120,22 @@ type otherWorker struct {
 }
 
 func (*otherWorker) Work(context.Context, *river.Job[otherArgs]) error { return nil }
+
+// lockedBuffer is a bytes.Buffer a job's goroutine writes while the test
+// reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
