@@ -363,23 +363,26 @@ type statusEventJSON struct {
 }
 
 type notificationJSON struct {
-	ID             int64             `json:"id"`
-	Kind           string            `json:"kind"`
-	Template       string            `json:"template"`
-	DoseInstanceID int64             `json:"doseInstanceId,omitempty"`
-	EscalationID   string            `json:"escalationId,omitempty"`
-	MemberID       string            `json:"memberId,omitempty"`
-	Status         string            `json:"status"`
-	Reason         string            `json:"reason,omitempty"`
-	Channel        string            `json:"channel,omitempty"`
-	Provider       string            `json:"provider,omitempty"`
-	ProviderStatus string            `json:"providerStatus,omitempty"`
-	Attempts       int               `json:"attempts"`
-	DueAt          time.Time         `json:"dueAt"`
-	AcceptedAt     *time.Time        `json:"acceptedAt,omitempty"`
-	CreatedAt      time.Time         `json:"createdAt"`
-	UpdatedAt      time.Time         `json:"updatedAt"`
-	Events         []statusEventJSON `json:"statusEvents"`
+	ID             int64  `json:"id"`
+	Kind           string `json:"kind"`
+	Template       string `json:"template"`
+	DoseInstanceID int64  `json:"doseInstanceId,omitempty"`
+	EscalationID   string `json:"escalationId,omitempty"`
+	MemberID       string `json:"memberId,omitempty"`
+	Status         string `json:"status"`
+	Reason         string `json:"reason,omitempty"`
+	Channel        string `json:"channel,omitempty"`
+	Provider       string `json:"provider,omitempty"`
+	// ProviderMessageID is the provider's id of the message (a Twilio
+	// SID): what its own logs and support know the message by.
+	ProviderMessageID string            `json:"providerMessageId,omitempty"`
+	ProviderStatus    string            `json:"providerStatus,omitempty"`
+	Attempts          int               `json:"attempts"`
+	DueAt             time.Time         `json:"dueAt"`
+	AcceptedAt        *time.Time        `json:"acceptedAt,omitempty"`
+	CreatedAt         time.Time         `json:"createdAt"`
+	UpdatedAt         time.Time         `json:"updatedAt"`
+	Events            []statusEventJSON `json:"statusEvents"`
 }
 
 // handleListNotifications answers GET /v1/patients/{id}/notifications
@@ -430,7 +433,7 @@ func (s *server) handleListNotifications(w http.ResponseWriter, r *http.Request)
 		}
 		j := notificationJSON{ID: n.ID, Kind: n.Kind, Template: n.Template, DoseInstanceID: n.DoseInstanceID, EscalationID: n.EscalationID,
 			MemberID: n.MemberID, Status: n.Status, Reason: n.Reason, Channel: n.Channel, Provider: n.Provider,
-			ProviderStatus: n.ProviderStatus, Attempts: n.Attempts, DueAt: n.DueAt, AcceptedAt: n.AcceptedAt,
+			ProviderMessageID: n.ProviderMessageID, ProviderStatus: n.ProviderStatus, Attempts: n.Attempts, DueAt: n.DueAt, AcceptedAt: n.AcceptedAt,
 			CreatedAt: n.CreatedAt, UpdatedAt: n.UpdatedAt, Events: []statusEventJSON{}}
 		for _, e := range n.Events {
 			j.Events = append(j.Events, statusEventJSON(e))

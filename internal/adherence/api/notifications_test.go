@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 )
@@ -71,6 +72,30 @@ func TestMessagingSettingsAndTemplates(t *testing.T) {
 		hist := e.mustDo("GET", "/v1/patients/"+pid+"/notifications", admin, nil, 200)
 		if len(hist["items"].([]any)) != 0 {
 			t.Fatalf("history: %v", hist)
+		}
+	})
+}
+
+// TestNotificationHistoryGivesProviderMessageID: a sent notification's
+// history entry has the provider's id of the message (a Twilio SID), as
+// api.md's status table says; the list left it out, so a message could
+// not be found in the provider's own log.
+func TestNotificationHistoryGivesProviderMessageID(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		org, admin := e.org("Provider ids")
+		pid := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "P", "timeZone": "UTC", "phone": "+15550001111", "smsConsent": true}, 201)["id"].(string)
+		if _, err := e.db.SQL.ExecContext(context.Background(), `INSERT INTO notifications (org_id, patient_id, idempotency_key, kind, template, channels, status,
+			channel, provider, provider_message_id, provider_status, due_at, created_at, updated_at)
+			VALUES ($1, $2, 'k1', 'reminder', 'reminder', 'sms', 'sent', 'sms', 'twilio', 'SM0123456789abcdef0123456789abcdef', 'queued', $3, $3, $3)`,
+			org, pid, e.now); err != nil {
+			t.Fatal(err)
+		}
+		items := e.mustDo("GET", "/v1/patients/"+pid+"/notifications", admin, nil, 200)["items"].([]any)
+		if len(items) != 1 {
+			t.Fatalf("history: %v", items)
+		}
+		if got := items[0].(map[string]any)["providerMessageId"]; got != "SM0123456789abcdef0123456789abcdef" {
+			t.Errorf("providerMessageId = %v, want the Twilio SID", got)
 		}
 	})
 }
