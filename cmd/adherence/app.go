@@ -345,8 +345,6 @@ func (d *deps) limiter() ratelimit.Limiter {
 	return ratelimit.NewMemory(time.Now)
 }
 
-// dataDir is where disk space is watched: the SQLite file's directory, or
-// the working directory on PostgreSQL (temp files, logs).
 // blobStore opens the store of audit checkpoints: BLOB_URL, or on SQLite
 // a directory of the database's own beside its file (see
 // defaultBlobDir). On PostgreSQL without BLOB_URL there is none (nil): a
@@ -399,6 +397,8 @@ func (d *deps) defaultBlobDir() string {
 // default DATABASE_URL's.
 const legacyBlobsOwner = "adherence.db"
 
+// dataDir is where disk space is watched: the SQLite file's directory, or
+// the working directory on PostgreSQL (temp files, logs).
 func (d *deps) dataDir() string {
 	if d.db.File != "" {
 		return filepath.Dir(d.db.File)

@@ -376,7 +376,7 @@ func (s *server) handleListEvents(w http.ResponseWriter, r *http.Request) {
 	// the window is listed whole or refused, never cut short unsaid.
 	q := r.URL.Query()
 	after := q.Get("after")
-	paged := after != "" || q.Has("after") || q.Has("limit")
+	paged := q.Has("after") || q.Has("limit")
 	n, err := queryLimit(q, maxListedEvents, maxListedEvents)
 	if err != nil {
 		s.fail(w, r, err)
