@@ -129,7 +129,9 @@ func TestIngestArgumentErrors(t *testing.T) {
 		want string // prefix of the error
 	}{
 		{[]string{"partb", "f.csv", "extra"}, `ingest takes DATASET and SOURCE only: unexpected extra argument "extra"`},
-		{[]string{"partb"}, "ingest needs DATASET and SOURCE"},
+		{nil, "ingest needs DATASET and SOURCE"},
+		{[]string{"partb"}, "ingest partb needs SOURCE: a local path"},
+		{[]string{"foo"}, `DATASET: unknown dataset "foo" (known: `},
 		{[]string{"--data-year", "1999", "partb", "f.csv"}, "--data-year: must be a year between 2000 and 2100"},
 		{[]string{"--max-reject-ratio", "2", "partb", "f.csv"}, "--max-reject-ratio: must be between 0 and 1"},
 		// NaN compares false with both bounds, and a NaN threshold is never

@@ -78,9 +78,16 @@ func cmdIngest(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	switch {
-	case fs.NArg() < 2:
+	case fs.NArg() == 0:
 		fs.Usage()
 		return fmt.Errorf("ingest needs DATASET and SOURCE (datasets: %s)", datasetNames())
+	case fs.NArg() == 1:
+		// One argument is a dataset without its file: one line saying
+		// what is missing, or that the dataset is unknown, as with both.
+		if d := medsales.Dataset(fs.Arg(0)); !d.Valid() {
+			return withFlagValue(fs, flagError(ingest.Request{Dataset: d}.Validate(time.Now())))
+		}
+		return fmt.Errorf("ingest %s needs SOURCE: a local path, s3://bucket/key or https:// URL of the file to load", fs.Arg(0))
 	case fs.NArg() > 2:
 		fs.Usage()
 		return fmt.Errorf("ingest takes DATASET and SOURCE only: unexpected extra argument %q", fs.Arg(2))

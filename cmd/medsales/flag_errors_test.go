@@ -102,4 +102,15 @@ func TestUnknownDatasetIsOneLine(t *testing.T) {
 	if stderr.Len() != 0 || stdout.Len() != 0 {
 		t.Errorf("stdout %.60q, stderr %.60q, want nothing but the error main prints", stdout.String(), stderr.String())
 	}
+	// A dataset alone, known or not, is one line too.
+	for _, args := range [][]string{{"ingest", "nppes-foo"}, {"ingest", "nppes"}} {
+		stdout.Reset()
+		stderr.Reset()
+		if err := run(context.Background(), args, func(string) string { return "" }, nil, &stdout, &stderr); err == nil {
+			t.Errorf("%v: no error", args)
+		}
+		if stderr.Len() != 0 || stdout.Len() != 0 {
+			t.Errorf("%v: stdout %.60q, stderr %.60q, want nothing but the error main prints", args, stdout.String(), stderr.String())
+		}
+	}
 }
