@@ -181,7 +181,13 @@ func readFills(ctx context.Context, name string, r io.Reader, stderr io.Writer) 
 		if errors.Is(pe.Err, csv.ErrQuote) && pe.Column > len(text.lineText()) {
 			return nil, fmt.Errorf(`%s:%d: header: a quoted field opened on this line is never closed: its closing " is missing, so the rest of the file was read into it`, name, pe.StartLine)
 		}
-		return nil, fmt.Errorf("%s:%d: header: character %d: %w", name, pe.Line, charPosition(text.lineText(), pe.Column), pe.Err)
+		// A header of quoted names separated by semicolons or tabs fails
+		// on its first closing quote: say why, as for unquoted names.
+		hint := ""
+		if line := string(text.lineText()); !strings.Contains(line, ",") {
+			hint = headerHint([]string{line})
+		}
+		return nil, fmt.Errorf("%s:%d: header: character %d: %w%s", name, pe.Line, charPosition(text.lineText(), pe.Column), pe.Err, hint)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: header: %w", name, err)
