@@ -28,6 +28,6 @@ func TestWorkerProblemsCarryRequestID(t *testing.T) {
 	})
 	waitReady(t, base+"/readyz", done)
 
-	servertest.ProblemsCarryRequestID(t, base)
+	servertest.ProblemsCarryRequestID(t, base, false)
 	servertest.OptionsAsteriskIsAProblem(t, base, "/livez")
 }

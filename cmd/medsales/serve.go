@@ -183,7 +183,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		})
 		handler = httpx.TrustedProxies(handler, d.settings.TrustedProxies)
 	} else {
-		handler = server.HealthOnly(checker, telemetry.MetricsHandler(reg), log, httpMetrics)
+		handler = server.HealthOnly(checker, telemetry.MetricsHandler(reg), log, httpMetrics, true)
 	}
 	return server.Run(ctx, server.Config{
 		Addr: *addr, Handler: handler, Health: checker, Jobs: jc, Drain: d.settings.ShutdownDrain, RequestTimeout: requestTimeout,

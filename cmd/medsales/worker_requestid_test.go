@@ -30,6 +30,6 @@ func TestWorkerProblemsCarryRequestID(t *testing.T) {
 	})
 	waitReady(t, base+"/readyz", done)
 
-	servertest.ProblemsCarryRequestID(t, base)
+	servertest.ProblemsCarryRequestID(t, base, true)
 	servertest.OptionsAsteriskIsAProblem(t, base, "/livez")
 }

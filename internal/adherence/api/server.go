@@ -84,6 +84,10 @@ func NewServer(d Deps) http.Handler {
 	h = telemetry.Middleware(h, telemetry.MiddlewareDeps{
 		Logger:  d.Logger,
 		Metrics: d.HTTPMetrics,
+		// AdoptRequestID stays off: the audit trail records the request
+		// id and joins its records to their events by it, so the server
+		// picks it (QA: two principals sent one id, and its records
+		// joined both's events).
 		OnPanic: func(w http.ResponseWriter, r *http.Request) {
 			httpx.WriteError(w, r, nil, telemetry.RequestID(r.Context()), errInternalPanic)
 		},

@@ -83,6 +83,9 @@ func NewServer(d Deps) http.Handler {
 	h = telemetry.Middleware(h, telemetry.MiddlewareDeps{
 		Logger:  d.Logger,
 		Metrics: d.HTTPMetrics,
+		// Public data, no audit trail: a caller's own id helps it
+		// follow a request through the logs.
+		AdoptRequestID: true,
 		OnPanic: func(w http.ResponseWriter, r *http.Request) {
 			httpx.WriteError(w, r, nil, telemetry.RequestID(r.Context()), errInternalPanic)
 		},

@@ -136,15 +136,18 @@ var errHealthOnlyPanic = errors.New("handler panicked")
 // middleware, so that every answer, a 404 or 405 too, carries the
 // X-Request-Id its problem names, and is logged to log and counted in
 // httpMetrics (either may be nil) as the API's requests are.
-func HealthOnly(checker *health.Checker, metrics http.Handler, log *slog.Logger, httpMetrics *telemetry.HTTPMetrics) http.Handler {
+// adoptRequestID is telemetry.MiddlewareDeps.AdoptRequestID: the
+// product's API's choice.
+func HealthOnly(checker *health.Checker, metrics http.Handler, log *slog.Logger, httpMetrics *telemetry.HTTPMetrics, adoptRequestID bool) http.Handler {
 	mux := httpx.NewMux()
 	mux.Handle("GET /livez", checker.LivezHandler())
 	mux.Handle("GET /readyz", checker.ReadyzHandler())
 	mux.Handle("GET /health", checker.HealthHandler())
 	mux.Handle("GET /metrics", metrics)
 	return telemetry.Middleware(mux, telemetry.MiddlewareDeps{
-		Logger:  log,
-		Metrics: httpMetrics,
+		Logger:         log,
+		Metrics:        httpMetrics,
+		AdoptRequestID: adoptRequestID,
 		OnPanic: func(w http.ResponseWriter, r *http.Request) {
 			httpx.WriteError(w, r, nil, telemetry.RequestID(r.Context()), errHealthOnlyPanic)
 		},

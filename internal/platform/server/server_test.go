@@ -21,7 +21,7 @@ import (
 // problem+json; every answer carries an X-Request-Id.
 func TestHealthOnlyAnswersProblems(t *testing.T) {
 	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("up 1\n")) })
-	h := server.HealthOnly(health.New(nil, time.Second, time.Now, nil), metrics, nil, nil)
+	h := server.HealthOnly(health.New(nil, time.Second, time.Now, nil), metrics, nil, nil, false)
 	for _, c := range []struct {
 		method, path string
 		status       int

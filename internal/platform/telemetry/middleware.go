@@ -38,13 +38,22 @@ type MiddlewareDeps struct {
 	OnPanic func(http.ResponseWriter, *http.Request)
 	// Now is the clock used to measure durations. Nil means time.Now.
 	Now func() time.Time
+	// AdoptRequestID keeps a well-formed incoming X-Request-Id as the
+	// request's id, so a caller can follow its request through the logs.
+	// Off, every request gets an id of the server's own: adherence's
+	// audit trail records the id and joins an audit record to the events
+	// of its request by it, and a client could otherwise give two
+	// principals' requests one id, or write what it likes (a patient's
+	// name) into the logs.
+	AdoptRequestID bool
 }
 
 // Middleware wraps next (normally the product's *http.ServeMux) so that each
 // request:
 //
-//   - gets a request id: the incoming X-Request-Id header when it matches
-//     ^[A-Za-z0-9._-]{1,64}$, otherwise 16 random bytes in hex. The id is
+//   - gets a request id: with deps.AdoptRequestID, the incoming
+//     X-Request-Id header when it matches ^[A-Za-z0-9._-]{1,64}$;
+//     otherwise 16 random bytes in hex. The id is
 //     stored in the request context (see RequestID) and echoed in the
 //     X-Request-Id response header;
 //   - has its panics recovered: the panic value and stack are logged (never
@@ -77,7 +86,7 @@ func Middleware(next http.Handler, deps MiddlewareDeps) http.Handler {
 		start := now()
 
 		id := r.Header.Get(RequestIDHeader)
-		if !validRequestID.MatchString(id) {
+		if !deps.AdoptRequestID || !validRequestID.MatchString(id) {
 			id = newRequestID()
 		}
 		w.Header().Set(RequestIDHeader, id)

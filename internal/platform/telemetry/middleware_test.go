@@ -3,6 +3,7 @@ package telemetry_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -27,6 +28,13 @@ type server struct {
 }
 
 func newServer(t *testing.T, wrap func(mux *http.ServeMux) http.Handler, onPanic func(http.ResponseWriter, *http.Request)) *server {
+	t.Helper()
+	return newServerAdopting(t, wrap, onPanic, false)
+}
+
+// newServerAdopting is newServer with MiddlewareDeps.AdoptRequestID set to
+// adopt.
+func newServerAdopting(t *testing.T, wrap func(mux *http.ServeMux) http.Handler, onPanic func(http.ResponseWriter, *http.Request), adopt bool) *server {
 	t.Helper()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/patients/{id}", func(w http.ResponseWriter, r *http.Request) {
@@ -57,10 +65,11 @@ func newServer(t *testing.T, wrap func(mux *http.ServeMux) http.Handler, onPanic
 	}
 	clock := &stepClock{t: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC), step: 30 * time.Millisecond}
 	h := telemetry.Middleware(inner, telemetry.MiddlewareDeps{
-		Logger:  telemetry.NewLogger(logs, slog.LevelDebug),
-		Metrics: metrics,
-		OnPanic: onPanic,
-		Now:     clock.Now,
+		AdoptRequestID: adopt,
+		Logger:         telemetry.NewLogger(logs, slog.LevelDebug),
+		Metrics:        metrics,
+		OnPanic:        onPanic,
+		Now:            clock.Now,
 	})
 	return &server{handler: h, logs: logs, reg: reg}
 }
@@ -92,31 +101,40 @@ func TestMiddlewareRequestID(t *testing.T) {
 		{name: "log injection", incoming: `abc","level":"ERROR`},
 		{name: "slash", incoming: "../etc"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := newServer(t, nil, nil)
-			req := httptest.NewRequest(http.MethodGet, "/v1/request-id", nil)
-			if tt.incoming != "" {
-				req.Header.Set("X-Request-Id", tt.incoming)
-			}
-			rec := httptest.NewRecorder()
-			s.handler.ServeHTTP(rec, req)
+	for _, adopt := range []bool{true, false} {
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("adopt=%v/%s", adopt, tt.name), func(t *testing.T) {
+				testRequestID(t, newServerAdopting(t, nil, nil, adopt), tt.incoming, adopt && tt.wantKept)
+			})
+		}
+	}
+}
 
-			got := rec.Header().Get("X-Request-Id")
-			if tt.wantKept && got != tt.incoming {
-				t.Errorf("X-Request-Id = %q, want the incoming %q", got, tt.incoming)
-			}
-			if !tt.wantKept && !generatedID.MatchString(got) {
-				t.Errorf("X-Request-Id = %q, want 32 generated hex digits", got)
-			}
-			if body := rec.Body.String(); body != got {
-				t.Errorf("handler saw request id %q, response header says %q", body, got)
-			}
-			access := findLine(t, logLines(t, s.logs.String()), "http request")
-			if access["request_id"] != got {
-				t.Errorf("access log request_id = %v, want %q", access["request_id"], got)
-			}
-		})
+// testRequestID sends incoming as X-Request-Id (none when empty) to s
+// and checks the request's id is incoming when wantKept, generated
+// otherwise, and the same in the handler, the response and the log.
+func testRequestID(t *testing.T, s *server, incoming string, wantKept bool) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, "/v1/request-id", nil)
+	if incoming != "" {
+		req.Header.Set("X-Request-Id", incoming)
+	}
+	rec := httptest.NewRecorder()
+	s.handler.ServeHTTP(rec, req)
+
+	got := rec.Header().Get("X-Request-Id")
+	if wantKept && got != incoming {
+		t.Errorf("X-Request-Id = %q, want the incoming %q", got, incoming)
+	}
+	if !wantKept && !generatedID.MatchString(got) {
+		t.Errorf("X-Request-Id = %q, want 32 generated hex digits", got)
+	}
+	if body := rec.Body.String(); body != got {
+		t.Errorf("handler saw request id %q, response header says %q", body, got)
+	}
+	access := findLine(t, logLines(t, s.logs.String()), "http request")
+	if access["request_id"] != got {
+		t.Errorf("access log request_id = %v, want %q", access["request_id"], got)
 	}
 }
 

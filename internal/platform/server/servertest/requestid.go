@@ -11,8 +11,10 @@ import (
 // ProblemsCarryRequestID checks a running service at base: a path no
 // route serves (404) and a method the health endpoints do not answer
 // (405) get a problem whose requestId is the X-Request-Id header the
-// answer carries, and an X-Request-Id sent by the client comes back.
-func ProblemsCarryRequestID(t *testing.T, base string) {
+// answer carries; an X-Request-Id sent by the client comes back when
+// adopted is true (telemetry.MiddlewareDeps.AdoptRequestID), and is
+// replaced by the server's own otherwise.
+func ProblemsCarryRequestID(t *testing.T, base string, adopted bool) {
 	t.Helper()
 	for _, c := range []struct {
 		method, path string
@@ -46,8 +48,11 @@ func ProblemsCarryRequestID(t *testing.T, base string) {
 		if id == "" || p["requestId"] != id {
 			t.Errorf("%s %s: X-Request-Id %q, requestId %v, want the same id in both", c.method, c.path, id, p["requestId"])
 		}
-		if c.sentID != "" && id != c.sentID {
+		if c.sentID != "" && adopted && id != c.sentID {
 			t.Errorf("%s %s: X-Request-Id %q, want the client's %q", c.method, c.path, id, c.sentID)
+		}
+		if c.sentID != "" && !adopted && id == c.sentID {
+			t.Errorf("%s %s: X-Request-Id %q is the client's, want the server's own", c.method, c.path, id)
 		}
 	}
 }
