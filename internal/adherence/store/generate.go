@@ -172,6 +172,7 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 			return 0, err
 		}
 	}
+	crowdedOut(spare, doses)
 	if err := deleteStale(ctx, tx, &g, from, doses, spare); err != nil {
 		return 0, err
 	}
@@ -842,6 +843,26 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 		}
 	}
 	return spare, nil
+}
+
+// crowdedOut takes out of spare the instances kept at their old instant
+// for their day (see overtaken, overtakenKept, passedByRank) that a new
+// dose of doses falls within nearKept of: that dose is the day's, and
+// the instance, deleted, gives way to it. A move east across more of the
+// day than the dose's distance to the next day's (Honolulu to Auckland,
+// 23 hours) put the next day's new dose an hour after the kept one: a
+// once-daily plan asked for two doses an hour apart, one of them certain
+// to be missed and escalated.
+func crowdedOut(spare map[int64]bool, doses []schedule.Dose) {
+	for at := range spare {
+		kept := time.UnixMicro(at)
+		for _, d := range doses {
+			if gap := d.Due.Sub(kept); gap < nearKept && gap > -nearKept {
+				delete(spare, at)
+				break
+			}
+		}
+	}
 }
 
 // overtakenKept returns the due instants (Unix microseconds) of the

@@ -305,6 +305,61 @@ func TestTimeZoneMoveEastKeepsTheDaysDose(t *testing.T) {
 	})
 }
 
+// TestTimeZoneMoveAcrossTheDateLineKeepsOneDoseADay moves patients east
+// across most of the day: a dose still ahead whose wall time is past in
+// the new zone is kept for its day, unless the next day's new dose falls
+// within 3 hours of it, which then is the day's dose. Honolulu to
+// Auckland (23 hours) put that dose an hour after the kept one, and Pago
+// Pago to Kiritimati (25 hours) an hour before it: a once-daily plan due
+// twice in an hour (QA).
+func TestTimeZoneMoveAcrossTheDateLineKeepsOneDoseADay(t *testing.T) {
+	for _, c := range []struct {
+		from, to, at string
+		now          time.Time
+		want         []string
+	}{
+		{"Pacific/Honolulu", "Pacific/Auckland", "15:18", time.Date(2026, 3, 3, 3, 18, 0, 0, time.UTC), []string{
+			"2026-03-03T01:18:00Z 2026-03-02T15:18", // due two hours ago
+			"2026-03-04T02:18:00Z 2026-03-04T15:18", // not also 2026-03-04T01:18Z, Honolulu's 15:18 of 03-03
+			"2026-03-05T02:18:00Z 2026-03-05T15:18",
+		}},
+		{"Pacific/Pago_Pago", "Pacific/Kiritimati", "16:20", time.Date(2026, 3, 3, 3, 17, 0, 0, time.UTC), []string{
+			"2026-03-03T03:20:00Z 2026-03-02T16:20", // 3 minutes ahead, kept: 16:20 of 03-03 in Kiritimati was an hour ago
+			"2026-03-04T02:20:00Z 2026-03-04T16:20", // not also 2026-03-04T03:20Z, Pago Pago's 16:20 of 03-03
+			"2026-03-05T02:20:00Z 2026-03-05T16:20",
+		}},
+	} {
+		t.Run(c.to, func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				f.now = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+				p := f.patient(c.from)
+				pl := f.plan(p.ID, timeOfDay(c.at))
+				f.now = c.now
+				p.TimeZone = c.to
+				for i := range 2 { // the second update must change nothing
+					if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
+						t.Fatal(err)
+					}
+					var got []string
+					for _, d := range f.doses(pl.ID, f.now.Add(-3*time.Hour), time.Date(2026, 3, 5, 12, 0, 0, 0, time.UTC)) {
+						if d.Status != adherence.DoseScheduled {
+							t.Errorf("dose %s is %s", d.DueAt.UTC().Format(time.RFC3339), d.Status)
+						}
+						got = append(got, fmt.Sprintf("%s %s", d.DueAt.UTC().Format(time.RFC3339), d.LocalTime))
+					}
+					if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
+						t.Fatalf("update %d: doses after the move:\n%s\nwant:\n%s", i+1, strings.Join(got, "\n"), strings.Join(c.want, "\n"))
+					}
+					var err error
+					if p, err = f.s.GetPatient(f.ctx, f.org, p.ID); err != nil {
+						t.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
+
 // TestTimingChangeAfterAMoveEastKeepsTheDaysDose changes the time of the
 // daily dose after the move of TestTimeZoneMoveEastKeepsTheDaysDose,
 // before the Los Angeles dose kept for the day is due: that dose is the
