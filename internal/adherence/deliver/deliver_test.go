@@ -811,6 +811,31 @@ func TestOrgTemplateReplacesOnlyItsLanguage(t *testing.T) {
 	})
 }
 
+// TestReminderDoseTimeOnThePatientsClock: {{dose_time}} of a reminder is
+// the dose's instant on the patient's clock, not its local_time, the wall
+// time of the zone it was scheduled in: a dose kept at its old instant
+// after a move east (TestTimeZoneMoveEastKeepsTheDaysDose in the store)
+// keeps that, and a New York 22:16 dose kept after a move to Halifax was
+// announced at 23:16 there as "your 22:16 dose" (QA).
+func TestReminderDoseTimeOnThePatientsClock(t *testing.T) {
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+		p := newPipeline(t, d, 1) // a UTC patient, dose due 2026-03-02 08:00 UTC
+		// The wall time a dose of a New York patient due then has, kept
+		// as it is after the patient moved to UTC.
+		if _, err := d.SQL.ExecContext(p.ctx, `UPDATE dose_instances SET local_time = '2026-03-02T03:00'
+			WHERE id = (SELECT dose_instance_id FROM notifications WHERE id = $1)`, p.ids[0]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.deliv.Deliver(p.ctx, p.ids); err != nil {
+			t.Fatal(err)
+		}
+		msgs := p.tw.Messages()
+		if len(msgs) != 1 || !strings.Contains(msgs[0].Body, "your 08:00 dose") {
+			t.Errorf("messages %+v, want one saying 'your 08:00 dose'", msgs)
+		}
+	})
+}
+
 // TestEscalationDoseTimeInTheCaregiversZone: {{dose_time}} of an escalation
 // message is the dose's time on the recipient's clock, with the zone's
 // abbreviation when the member lives in another zone than the patient: a

@@ -149,7 +149,7 @@ func (s *Store) loadDeliveries(ctx context.Context, tx *db.Tx, ids []any) ([]Del
 		return nil, fmt.Errorf("load notifications: %w", err)
 	}
 	var out []Delivery
-	zones := map[string]*time.Location{} // members' zones, each loaded once
+	zones := map[string]*time.Location{} // patients' and members' zones, each loaded once
 	for rows.Next() {
 		var (
 			dl                                  Delivery
@@ -195,7 +195,16 @@ func (s *Store) loadDeliveries(ctx context.Context, tx *db.Tx, ids []any) ([]Del
 		if q, err := quietOf(qs, qe); err == nil {
 			dl.Quiet = q
 		}
+		// The dose's time on the patient's clock now: its instant in the
+		// patient's zone. Its local_time is the wall time of the zone it
+		// was scheduled in, which a dose kept at its old instant after a
+		// move east still carries (QA: a New York 22:16 dose kept after a
+		// move to Halifax was announced at 23:16 Halifax time as "your
+		// 22:16 dose").
 		doseTime := clockOf(localTime)
+		if loc := cachedZone(zones, dl.TimeZone); loc != nil && doseDue.Valid {
+			doseTime = doseDue.Time.In(loc).Format("15:04")
+		}
 		if dl.MemberID != "" {
 			dl.ToMember, dl.MemberKind = true, adherence.MemberKind(memberKind)
 			dl.Phone, dl.Email, dl.PushToken = mPhone, mEmail, ""
@@ -205,12 +214,7 @@ func (s *Store) loadDeliveries(ctx context.Context, tx *db.Tx, ids []any) ([]Del
 				// wins over the patient's. So is the dose time: a
 				// caregiver in London reads the Los Angeles 08:00 dose as
 				// 16:00 GMT, not as an 08:00 of their own clock.
-				loc, ok := zones[mZone]
-				if !ok {
-					loc, _ = loadZone(mZone) // nil (not converted) for a zone that is no longer known
-					zones[mZone] = loc
-				}
-				if loc != nil && doseDue.Valid {
+				if loc := cachedZone(zones, mZone); loc != nil && doseDue.Valid {
 					doseTime = doseDue.Time.In(loc).Format("15:04 MST")
 				}
 				dl.TimeZone = mZone
@@ -698,4 +702,16 @@ func clockOf(local string) string {
 		return local[i+1:]
 	}
 	return local
+}
+
+// cachedZone returns the location of the IANA zone name from zones,
+// loading it there first; nil (times not converted) for a zone that is
+// no longer known.
+func cachedZone(zones map[string]*time.Location, name string) *time.Location {
+	loc, ok := zones[name]
+	if !ok {
+		loc, _ = loadZone(name)
+		zones[name] = loc
+	}
+	return loc
 }
