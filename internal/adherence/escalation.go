@@ -100,8 +100,8 @@ type EscalationPolicy struct {
 // Validate checks a policy; errors name the offending field as the API
 // spells it (trigger.count, levels[1].afterMinutes, …).
 func (p EscalationPolicy) Validate() error {
-	if n := utf8.RuneCountInString(strings.TrimSpace(p.Name)); n == 0 || n > 200 {
-		return errs.Invalid("name", "must be 1 to 200 characters")
+	if n := utf8.RuneCountInString(strings.TrimSpace(p.Name)); Blank(p.Name) || n > 200 {
+		return errs.Invalid("name", "must be 1 to 200 characters, one of them visible")
 	}
 	// Leading and trailing white space (a pasted line break) is trimmed
 	// when the policy is stored, as a member's or patient's name is.

@@ -246,8 +246,8 @@ func (in *patientInput) takeNulls(nulls map[string]bool) error {
 func (in patientInput) apply(p *adherence.Patient, now time.Time, create bool) error {
 	if in.GivenName != nil {
 		v := strings.TrimSpace(*in.GivenName)
-		if v == "" || utf8.RuneCountInString(v) > 200 {
-			return errs.Invalid("givenName", "must be 1 to 200 characters")
+		if adherence.Blank(v) || utf8.RuneCountInString(v) > 200 {
+			return errs.Invalid("givenName", "must be 1 to 200 characters, one of them visible")
 		}
 		if adherence.HasControl(v) {
 			return errs.Invalid("givenName", controlChars)
@@ -263,6 +263,9 @@ func (in patientInput) apply(p *adherence.Patient, now time.Time, create bool) e
 		}
 		if adherence.HasControl(v) {
 			return errs.Invalid("familyName", controlChars)
+		}
+		if v != "" && adherence.Blank(v) {
+			return errs.Invalid("familyName", "has no visible character (only invisible formatting characters): leave it empty instead")
 		}
 		p.FamilyName = phi.New(v)
 	}
@@ -857,8 +860,8 @@ func (in memberInput) member() (adherence.Member, error) {
 		return adherence.Member{}, errs.Invalid("kind", "must be clinician or caregiver")
 	}
 	name := strings.TrimSpace(in.Name)
-	if name == "" || utf8.RuneCountInString(name) > 200 {
-		return adherence.Member{}, errs.Invalid("name", "must be 1 to 200 characters")
+	if adherence.Blank(name) || utf8.RuneCountInString(name) > 200 {
+		return adherence.Member{}, errs.Invalid("name", "must be 1 to 200 characters, one of them visible")
 	}
 	if adherence.HasControl(name) {
 		return adherence.Member{}, errs.Invalid("name", controlChars)

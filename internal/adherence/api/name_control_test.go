@@ -5,7 +5,8 @@ import (
 )
 
 // TestNamesRefuseControlCharacters: an API key's or a care-team member's
-// name is one line of text; a line break, tab or escape in it is a 400
+// name is one line of text; a line break (U+2028 too), tab, escape or
+// bidirectional override in it is a 400
 // naming name, and nothing is created. Names without them, in any script,
 // are fine.
 func TestNamesRefuseControlCharacters(t *testing.T) {
@@ -18,13 +19,17 @@ func TestNamesRefuseControlCharacters(t *testing.T) {
 				}
 				return map[string]any{"role": "integration", "name": name}
 			}
-			for _, name := range []string{"Bo\nadmin key", "Bo\rSmith", "Bo\tSmith", "Bo\x1b[2J", "Bo\u0085Smith"} {
+			for _, name := range []string{"Bo\nadmin key", "Bo\rSmith", "Bo\tSmith", "Bo\x1b[2J", "Bo\u0085Smith", "Bo\u2028Smith", "Bo\u202eSmith"} {
 				r := e.do("POST", c.path, admin, body(name))
 				if r.status != 400 || r.json(t)["field"] != "name" {
 					t.Errorf("%s name %q = %d %s, want 400 naming name", c.kind, name, r.status, r.body)
 				}
 			}
 			e.mustDo("POST", c.path, admin, body("Bo Smith — Дочь"), 201)
+		}
+		// A name of invisible characters only displays as nothing.
+		if r := e.do("POST", "/v1/members", admin, map[string]any{"kind": "caregiver", "name": "\u200b \u2060"}); r.status != 400 || r.json(t)["field"] != "name" {
+			t.Errorf("member name of zero-width characters = %d %s, want 400 naming name", r.status, r.body)
 		}
 		if got := e.mustDo("GET", "/v1/members", admin, nil, 200)["members"].([]any); len(got) != 1 {
 			t.Errorf("members after the refusals = %v, want one", got)
@@ -61,10 +66,15 @@ func TestTextFieldsRefuseControlCharacters(t *testing.T) {
 			{"new policy name", "POST", "/v1/escalation-policies", "name", func(v string) any { return policy(v) }, 201},
 			{"policy name", "PUT", "/v1/escalation-policies/" + policyID, "name", func(v string) any { return policy(v) }, 200},
 		} {
-			for _, v := range []string{"Bo\nSmith", "Bo\rSmith", "Bo\tSmith", "Bo\x1b[2J", "Bo\u0085Smith"} {
+			for _, v := range []string{"Bo\nSmith", "Bo\rSmith", "Bo\tSmith", "Bo\x1b[2J", "Bo\u0085Smith", "Bo\u2028Smith", "Bo\u202eSmith"} {
 				r := e.do(c.method, c.path, w.admin, c.body(v))
 				if r.status != 400 || r.json(t)["field"] != c.field {
 					t.Errorf("%s %q = %d %s, want 400 naming %s", c.name, v, r.status, r.body, c.field)
+				}
+			}
+			if c.name != "relationship" { // optional, and free text
+				if r := e.do(c.method, c.path, w.admin, c.body("\u200b")); r.status != 400 || r.json(t)["field"] != c.field {
+					t.Errorf("%s of a zero-width space = %d %s, want 400 naming %s", c.name, r.status, r.body, c.field)
 				}
 			}
 			if c.name == "relationship" {

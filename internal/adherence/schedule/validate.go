@@ -175,6 +175,22 @@ func (t Timing) Validate(asNeeded bool) error {
 
 func compile(t Timing, asNeeded bool) (compiled, *errs.Error) {
 	var c compiled
+	// FHIR JSON has no empty arrays: an element without values is left
+	// out. An empty one was taken for an absent one and dropped, so
+	// "dayOfWeek": [] meant every day without a word.
+	if t.Event != nil && len(t.Event) == 0 {
+		return c, errs.Invalid("event", "is an empty list: give at least one value or leave it out")
+	}
+	if r := t.Repeat; r != nil {
+		for _, a := range []struct {
+			name string
+			list []string
+		}{{"repeat.dayOfWeek", r.DayOfWeek}, {"repeat.timeOfDay", r.TimeOfDay}, {"repeat.when", r.When}} {
+			if a.list != nil && len(a.list) == 0 {
+				return c, errs.Invalid(a.name, "is an empty list: give at least one value or leave it out")
+			}
+		}
+	}
 	if len(t.Event) > 0 {
 		if t.Repeat != nil {
 			return c, errs.Invalid("event", "cannot be combined with repeat; give one or the other")

@@ -45,6 +45,11 @@ func TestValidate(t *testing.T) {
 		{"accepted but unused elements", `{"repeat":{"timeOfDay":["08:00:00"],"duration":30,"durationUnit":"min","count":10,"countMax":12},"code":{"text":"QD"}}`, false, ""},
 
 		{"timeOfDay and when", `{"repeat":{"timeOfDay":["08:00:00"],"when":["MORN"]}}`, false, "repeat.when"},
+		// FHIR JSON has no empty arrays; an empty one was dropped unsaid.
+		{"empty dayOfWeek", `{"repeat":{"timeOfDay":["08:00"],"dayOfWeek":[]}}`, false, "repeat.dayOfWeek"},
+		{"empty timeOfDay", `{"repeat":{"timeOfDay":[],"frequency":1,"period":1,"periodUnit":"d"}}`, false, "repeat.timeOfDay"},
+		{"empty when", `{"repeat":{"when":[],"frequency":1,"period":1,"periodUnit":"d"}}`, false, "repeat.when"},
+		{"empty event", `{"event":[],"repeat":{"timeOfDay":["08:00"]}}`, false, "event"},
 		{"offset without when", `{"repeat":{"timeOfDay":["08:00:00"],"offset":30}}`, false, "repeat.offset"},
 		{"offset with C (tim-9)", `{"repeat":{"when":["CM"],"offset":30}}`, false, "repeat.offset"},
 		{"negative offset", `{"repeat":{"when":["PCM"],"offset":-5}}`, false, "repeat.offset"},

@@ -52,8 +52,8 @@ func (s *Store) CreateOrg(ctx context.Context, name string) (adherence.Org, erro
 
 func (s *Store) insertOrg(ctx context.Context, q db.Querier, name string) (adherence.Org, error) {
 	name = strings.TrimSpace(name)
-	if name == "" || utf8.RuneCountInString(name) > 200 {
-		return adherence.Org{}, errs.Invalid("name", "must be 1 to 200 characters")
+	if adherence.Blank(name) || utf8.RuneCountInString(name) > 200 {
+		return adherence.Org{}, errs.Invalid("name", "must be 1 to 200 characters, one of them visible")
 	}
 	if adherence.HasControl(name) {
 		return adherence.Org{}, errs.Invalid("name", "must not contain control characters (line breaks, tabs)")
