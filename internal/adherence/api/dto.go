@@ -603,6 +603,11 @@ var rxcui = regexp.MustCompile(`^[0-9]{1,10}$`)
 
 func (in planInput) apply(p *adherence.Plan, create bool) error {
 	if in.Medication != nil {
+		if in.Medication.RxNorm == "" {
+			// A PATCH correcting the display name without it (QA) was told
+			// its rxnorm was malformed.
+			return errs.Invalid("medication.rxnorm", "is required: medication is given whole, the plan's RxNorm concept id with its display name")
+		}
 		if !rxcui.MatchString(in.Medication.RxNorm) {
 			return errs.Invalid("medication.rxnorm", "must be an RxNorm concept id (digits)")
 		}
@@ -707,7 +712,7 @@ func (in planInput) apply(p *adherence.Plan, create bool) error {
 		}
 	}
 	if p.EndAt != nil && !p.StartAt.IsZero() && !p.EndAt.After(p.StartAt) {
-		return errs.Invalid("endAt", "must be after startAt")
+		return errs.Invalid("endAt", "must be after the plan's start (startAt, which is when the plan is created when not given)")
 	}
 	if err := p.Timing.Validate(p.AsNeeded); err != nil {
 		return errs.PrefixField(err, "timing")

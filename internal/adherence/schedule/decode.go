@@ -118,7 +118,15 @@ func checkValue(dec *json.Decoder, data []byte, typ reflect.Type, path string) e
 			return wrongType(path, tok, "integer")
 		}
 		if _, err := strconv.ParseInt(string(n), 10, 32); err != nil {
-			return errs.Invalid(path, "must be an integer between -2147483648 and 2147483647")
+			if !errors.Is(err, strconv.ErrRange) {
+				return errs.Invalid(path, "must be an integer, in digits (no fraction nor exponent)")
+			}
+			// Not the field's own range, which its validation says for a
+			// value that decodes: this one is far outside any.
+			if strings.HasPrefix(string(n), "-") {
+				return errs.Invalid(path, "is far below the smallest value this field takes")
+			}
+			return errs.Invalid(path, "is far above the largest value this field takes")
 		}
 	case reflect.Float64:
 		n, ok := tok.(json.Number)

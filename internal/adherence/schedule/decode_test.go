@@ -51,6 +51,9 @@ func TestDecodeTimingErrors(t *testing.T) {
 		{"repeated field", `{"repeat":{"count":1,"count":2}}`, "repeat.count", "twice"},
 		{"wrong type: string for integer", `{"repeat":{"count":"2"}}`, "repeat.count", "got JSON string, want integer"},
 		{"wrong type: decimal for integer", `{"repeat":{"frequency":1.5}}`, "repeat.frequency", "integer"},
+		// Out of any range: not said as a range the field does not take.
+		{"huge integer", `{"repeat":{"frequency":1000000000000}}`, "repeat.frequency", "far above the largest value"},
+		{"huge negative integer", `{"repeat":{"count":-9223372036854775808}}`, "repeat.count", "far below the smallest value"},
 		{"wrong type in array", `{"repeat":{"timeOfDay":["08:00:00",800]}}`, "repeat.timeOfDay[1]", "got JSON number, want string"},
 		{"wrong type: object for array", `{"repeat":{"when":{"code":"HS"}}}`, "repeat.when", "want array"},
 		{"wrong type: top level", `["08:00:00"]`, "", "want object"},

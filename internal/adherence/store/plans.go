@@ -59,7 +59,7 @@ func validatePlan(p *adherence.Plan) error {
 		return errs.Invalid("daysSupply", "must not be negative")
 	}
 	if p.EndAt != nil && !p.EndAt.After(p.StartAt) {
-		return errs.Invalid("endAt", "must be after startAt")
+		return errs.Invalid("endAt", "must be after the plan's start (startAt, which is when the plan is created when not given)")
 	}
 	if p.OnTimeMinutes != nil && (*p.OnTimeMinutes < 0 || *p.OnTimeMinutes > 720) {
 		return errs.Invalid("windows.onTimeMinutes", "must be between 0 and 720")
