@@ -418,6 +418,11 @@ func decodeError(data []byte, dst any, err error) error {
 		if field == "" {
 			field = "(body)"
 		}
+		// encoding/json names a field inside an array without its index
+		// ("levels.afterMinutes"): find which element it is.
+		if p := badValuePath(data, dst); p != "" && arrayIndex.ReplaceAllString(p, "") == typ.Field {
+			field = p
+		}
 		want := jsonKind(typ.Type.Kind())
 		// A number refused by a numeric field is one it cannot hold: too
 		// large (1e400 for a float64, 2^63 for an int64), or a fraction
@@ -453,10 +458,13 @@ func decodeError(data []byte, dst any, err error) error {
 	}
 }
 
+// arrayIndex matches the array indexes of a JSON path ("[0]").
+var arrayIndex = regexp.MustCompile(`\[[0-9]+\]`)
+
 // badValuePath returns the JSON path ("occurredAt", "timing.repeat[0]") of
-// the first value in data that its Go type in dst refuses through its own
-// UnmarshalJSON or UnmarshalText method: encoding/json returns such errors
-// without saying where they happened. It returns "" when it cannot tell.
+// the first value in data that its Go type in dst refuses, through its own
+// UnmarshalJSON or UnmarshalText method (encoding/json returns such errors
+// without saying where they happened), or as a value of the wrong type. It returns "" when it cannot tell.
 func badValuePath(data []byte, dst any) string {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber() // re-encoded numbers keep their exact text
@@ -676,6 +684,17 @@ func findBadValue(v any, t reflect.Type, path string) (string, bool) {
 		return "", false
 	}
 	switch t.Kind() {
+	case reflect.Bool, reflect.String, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		// A value of the wrong type, or a number the type cannot hold.
+		b, err := json.Marshal(v)
+		if err != nil {
+			return "", false
+		}
+		if json.Unmarshal(b, reflect.New(t).Interface()) != nil {
+			return path, true
+		}
+		return "", false
 	case reflect.Struct:
 		obj, ok := v.(map[string]any)
 		if !ok {

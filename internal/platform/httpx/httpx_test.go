@@ -27,6 +27,7 @@ type payload struct {
 	At    time.Time `json:"at"`
 	Items []struct {
 		When *time.Time `json:"when"`
+		N    int        `json:"n"`
 	} `json:"items"`
 }
 
@@ -44,6 +45,9 @@ func TestDecode(t *testing.T) {
 		{"unknown field in a list", `{"items":[{"when":null},{"nope":1}]}`, "", errs.CodeInvalid, "items[1].nope", "unknown field"},
 		{"wrong type", `{"count":"x"}`, "", errs.CodeInvalid, "count", "wrong type"},
 		{"nested wrong type", `{"inner":{"flag":3}}`, "", errs.CodeInvalid, "inner.flag", "want boolean"},
+		// encoding/json says items.n: the element is found.
+		{"wrong type in a list", `{"items":[{"n":1},{"n":1.5}]}`, "", errs.CodeInvalid, "items[1].n", "want integer"},
+		{"wrong type in a list of strings", `{"tags":["a",2]}`, "", errs.CodeInvalid, "tags[1]", "want string"},
 		{"fraction for an integer", `{"count":1.5}`, "", errs.CodeInvalid, "count", "got JSON number 1.5, want integer"},
 		{"integer out of range", `{"count":99999999999999999999}`, "", errs.CodeInvalid, "count", "JSON number 99999999999999999999 is out of range"},
 		{"number out of range", `{"ratio":1e400}`, "", errs.CodeInvalid, "ratio", "JSON number 1e400 is out of range"},
