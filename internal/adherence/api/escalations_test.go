@@ -416,6 +416,16 @@ func TestEscalationAPI(t *testing.T) {
 		if again["closedBy"] != e.caregiver || again["closedAt"] != acked["closedAt"] {
 			t.Fatalf("acknowledged twice = %v", again)
 		}
+		// The second acknowledgement is an attempted change that changed
+		// nothing, audited as one (it was audited as a read).
+		var unchanged int
+		if err := d.SQL.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE resource_type = 'Escalation' AND resource_id = $1
+			AND action = 'U' AND outcome = 0 AND actor_role = 'admin' AND detail = 'status=acknowledged unchanged'`, ownEsc).Scan(&unchanged); err != nil {
+			t.Fatal(err)
+		}
+		if unchanged != 1 {
+			t.Errorf("acknowledging an acknowledged escalation: %d unchanged-update records, want 1", unchanged)
+		}
 
 		// Deactivating the policy resolves the other one: it can no longer
 		// be acknowledged.

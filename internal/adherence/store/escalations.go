@@ -1703,8 +1703,10 @@ func (s *Store) acknowledge(ctx context.Context, tx *db.Tx, a adherence.Actor, o
 	case adherence.EscalationResolved:
 		return e, errs.Conflict("the escalation is resolved already")
 	case adherence.EscalationAcknowledged:
-		// Nothing changes; the caller still reads it.
-		rec = auditRecord(a, orgID, audit.ActionRead, "Escalation", e.ID, e.PatientID, "")
+		// Nothing changes. Still an attempted change, audited as one (as a
+		// PATCH changing nothing is), saying it changed nothing: audited as
+		// a read, it hid who acknowledged it again, and when.
+		rec = auditRecord(a, orgID, audit.ActionUpdate, "Escalation", e.ID, e.PatientID, "status=acknowledged unchanged")
 	default:
 		if err := closeEscalation(ctx, tx, e.ID, adherence.EscalationAcknowledged, by, reason, now); err != nil {
 			return e, err
