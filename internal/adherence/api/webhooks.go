@@ -262,8 +262,11 @@ func (h *webhookHandler) handleInbound(w http.ResponseWriter, r *http.Request) {
 			h.s.OnEscalationAcknowledged(level)
 		}
 	}
-	h.s.Logger.InfoContext(r.Context(), "inbound sms", "message_sid", sid, "reply", string(res.Reply),
-		"result", res.Result, "replayed", res.Replayed)
+	attrs := []any{"message_sid", sid, "reply", string(res.Reply), "result", res.Result, "replayed", res.Replayed}
+	if res.EventResult != "" {
+		attrs = append(attrs, "event_result", string(res.EventResult))
+	}
+	h.s.Logger.InfoContext(r.Context(), "inbound sms", attrs...)
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)

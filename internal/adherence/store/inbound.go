@@ -69,6 +69,10 @@ type InboundResult struct {
 	Replayed bool
 	Reply    remind.ReplyKind // what the text meant
 	EventID  string           // the adherence event it recorded, if any
+	// EventResult is how that event was matched (scored, orphan, …):
+	// "recorded" says an event was stored, not that it scored a dose (a
+	// reply after the dose's window is an orphan).
+	EventResult adherence.EventResult
 	// AcknowledgedLevels are the levels of the escalations an "OK"
 	// acknowledged, at most one (for adherence_escalations_total, counted
 	// by the caller as the API's acknowledgements are).
@@ -315,9 +319,10 @@ func (h *inboundText) primary() senderRecord {
 
 // inboundOutcome is what handling a text decided, written by commit.
 type inboundOutcome struct {
-	result  string
-	who     senderRecord // the org and patient or member of the row
-	eventID string
+	result      string
+	who         senderRecord // the org and patient or member of the row
+	eventID     string
+	eventResult adherence.EventResult
 	// answer is the template of the reply to send ("" for none);
 	// limited answers are withheld when the number got one within
 	// unknownReplyEvery.
@@ -348,7 +353,7 @@ func (h *inboundText) handleKeyword(ctx context.Context) (InboundResult, error) 
 // one transaction, the audit records last.
 func (h *inboundText) commit(ctx context.Context, o inboundOutcome) (InboundResult, error) {
 	s := h.s
-	res := InboundResult{Result: o.result, Reply: h.reply.Kind, EventID: o.eventID}
+	res := InboundResult{Result: o.result, Reply: h.reply.Kind, EventID: o.eventID, EventResult: o.eventResult}
 	err := s.db.InTx(ctx, func(tx *db.Tx) error {
 		// What was already sent to the number decides what this text
 		// gets: one STOP confirmation, one automatic answer an hour.
@@ -634,7 +639,7 @@ func (h *inboundText) handleDoseReply(ctx context.Context) (InboundResult, error
 		// patient gets the help text; the event is not recorded.
 		return h.commit(ctx, inboundOutcome{result: InboundRejected, who: who, answer: remind.KindHelp, limited: true})
 	}
-	return h.commit(ctx, inboundOutcome{result: InboundRecorded, who: who, eventID: out[0].Event.ID})
+	return h.commit(ctx, inboundOutcome{result: InboundRecorded, who: who, eventID: out[0].Event.ID, eventResult: out[0].Event.Result})
 }
 
 func (h *inboundText) eventActor(orgID string) adherence.Actor {

@@ -255,7 +255,7 @@ func TestInboundTakenRecordsTheEvent(t *testing.T) {
 		number := p.Phone.Reveal()
 		f.now = utc(13, 10)
 		res := f.text(1, number, "taken")
-		if res.Result != store.InboundRecorded || res.EventID == "" || res.Reply != remind.ReplyTaken {
+		if res.Result != store.InboundRecorded || res.EventID == "" || res.Reply != remind.ReplyTaken || res.EventResult != adherence.ResultScored {
 			t.Fatalf("TAKEN = %+v", res)
 		}
 		if d := f.dose(pl.ID, dose.ID); d.Status != adherence.DoseTakenOnTime {
@@ -327,11 +327,17 @@ func TestInboundLateReplyRescoresMissedDose(t *testing.T) {
 			t.Fatalf("late TAKEN = %+v", res)
 		}
 		var requested int64
-		if err := f.d.SQL.QueryRowContext(f.ctx, `SELECT requested_dose FROM events WHERE id = $1`, res.EventID).Scan(&requested); err != nil {
+		var result string
+		if err := f.d.SQL.QueryRowContext(f.ctx, `SELECT requested_dose, result FROM events WHERE id = $1`, res.EventID).Scan(&requested, &result); err != nil {
 			t.Fatal(err)
 		}
 		if requested != dose.ID {
 			t.Fatalf("the late reply named dose %d, want %d", requested, dose.ID)
+		}
+		// The webhook's log line says how it was matched, not only that
+		// an event was recorded.
+		if string(res.EventResult) != result || result == "" {
+			t.Errorf("late TAKEN: EventResult %q, the event's result %q", res.EventResult, result)
 		}
 	})
 }
