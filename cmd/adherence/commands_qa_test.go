@@ -15,6 +15,7 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/db"
 	"github.com/medplatform/medplatform/internal/platform/dbtest"
 	"github.com/medplatform/medplatform/internal/platform/notify/twilio/twiliotest"
+	"github.com/medplatform/medplatform/internal/platform/syncbuf"
 )
 
 // envOf is a getenv over a map.
@@ -222,7 +223,7 @@ func TestWorkerHasNoWorkersFlag(t *testing.T) {
 // at start that the webhooks are off.
 func TestTwilioWebhooksWithoutTwilioSending(t *testing.T) {
 	const token = "twilio-test-token"
-	start := func(t *testing.T, env map[string]string) (base string, log *lockedBuffer) {
+	start := func(t *testing.T, env map[string]string) (base string, log *syncbuf.Buffer) {
 		t.Helper()
 		addr := freeAddr(t)
 		base = "http://" + addr
@@ -233,7 +234,7 @@ func TestTwilioWebhooksWithoutTwilioSending(t *testing.T) {
 			env["PUBLIC_URL"] = base
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		log = &lockedBuffer{}
+		log = &syncbuf.Buffer{}
 		done := make(chan error, 1)
 		go func() { done <- run(ctx, []string{"serve", "--addr", addr}, envOf(env), nil, io.Discard, log) }()
 		t.Cleanup(func() {

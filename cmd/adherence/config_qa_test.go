@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/medplatform/medplatform/internal/platform/syncbuf"
 )
 
 // startupError runs serve with env on a fresh SQLite file and a short
@@ -163,7 +165,7 @@ func TestRedisMessagesAreJSONLogLines(t *testing.T) {
 	addr := freeAddr(t)
 	env := map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(t.TempDir(), "a.db"), "SHUTDOWN_DRAIN": "0s",
 		"LOG_LEVEL": "warn", "REDIS_URL": "redis://127.0.0.1:1/0"}
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"serve", "--addr", addr}, envOf(env), nil, io.Discard, &logs) }()

@@ -24,6 +24,7 @@ import (
 
 	"github.com/medplatform/medplatform/internal/platform/db"
 	"github.com/medplatform/medplatform/internal/platform/dbtest"
+	"github.com/medplatform/medplatform/internal/platform/syncbuf"
 )
 
 // Shape of the crash test: kill rounds per engine, concurrent clients per
@@ -69,7 +70,7 @@ type crashHarness struct {
 	t      *testing.T
 	bin    string
 	dbURL  string
-	logs   *lockedBuffer // every server run's output, printed on failure
+	logs   *syncbuf.Buffer // every server run's output, printed on failure
 	client *http.Client
 
 	srv     *serverProc // the running server, if any
@@ -120,7 +121,7 @@ type batchAttempt struct {
 
 func newCrashHarness(t *testing.T, bin, dbURL string) *crashHarness {
 	h := &crashHarness{
-		t: t, bin: bin, dbURL: dbURL, logs: &lockedBuffer{},
+		t: t, bin: bin, dbURL: dbURL, logs: &syncbuf.Buffer{},
 		client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 			DisableKeepAlives: false, MaxIdleConnsPerHost: crashClients * 2,
 		}},
@@ -832,23 +833,4 @@ func (s *serverProc) kill() {
 		panic(err)
 	}
 	<-s.done
-}
-
-// lockedBuffer is a bytes.Buffer safe for the concurrent writes of a
-// process's stdout and stderr copiers and the test's reads.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

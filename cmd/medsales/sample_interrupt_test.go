@@ -3,17 +3,17 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/medplatform/medplatform/internal/platform/syncbuf"
 )
 
 // TestSampleLoadSIGTERM stops `medsales serve --sample N` (the real
@@ -38,7 +38,7 @@ func TestSampleLoadSIGTERM(t *testing.T) {
 			c.Dir = dir // PostgreSQL: the sample files go to data/sample here
 			c.Env = []string{"DATABASE_URL=" + env["DATABASE_URL"], "REJECTS_DIR=" + env["REJECTS_DIR"], "SHUTDOWN_DRAIN=0s"}
 			// Read while the process writes them: locked.
-			var stdout, stderr lockedBuffer
+			var stdout, stderr syncbuf.Buffer
 			c.Stdout, c.Stderr = &stdout, &stderr
 			if err := c.Start(); err != nil {
 				t.Fatal(err)
@@ -132,7 +132,7 @@ func TestSampleGenerationSIGTERM(t *testing.T) {
 			c := exec.Command(bin, "serve", "--sample", "5000000", "--addr", freeAddr(t))
 			c.Dir = dir
 			c.Env = []string{"DATABASE_URL=" + url, "REJECTS_DIR=" + filepath.Join(dir, "rejects"), "SHUTDOWN_DRAIN=0s"}
-			var stderr lockedBuffer
+			var stderr syncbuf.Buffer
 			c.Stderr = &stderr
 			if err := c.Start(); err != nil {
 				t.Fatal(err)
@@ -194,24 +194,6 @@ func TestSampleGenerationSIGTERM(t *testing.T) {
 			}
 		})
 	}
-}
-
-// lockedBuffer is a buffer a process writes to while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // historyOf returns the load history of a `medsales datasets --json`.

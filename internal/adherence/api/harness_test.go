@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,28 +25,11 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/health"
 	"github.com/medplatform/medplatform/internal/platform/migrate"
 	"github.com/medplatform/medplatform/internal/platform/ratelimit"
+	"github.com/medplatform/medplatform/internal/platform/syncbuf"
 	"github.com/medplatform/medplatform/internal/platform/telemetry"
 )
 
 var sets = []migrate.Set{audit.Migrations, store.Migrations}
-
-// syncBuffer collects log output written from handler goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // env is a running API on a real database with two organizations.
 type env struct {
@@ -55,7 +37,7 @@ type env struct {
 	h     http.Handler
 	db    *db.DB
 	store *store.Store
-	logs  *syncBuffer
+	logs  *syncbuf.Buffer
 	now   time.Time
 }
 
@@ -78,7 +60,7 @@ func newEnvDeps(t testing.TB, d *db.DB, keyTTL time.Duration, adjust func(*api.D
 	t.Helper()
 	e := &env{t: t, db: d, now: time.Date(2026, 3, 6, 15, 0, 0, 0, time.UTC)}
 	clock := func() time.Time { return e.now } // tests may move e.now
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	logger := telemetry.NewLogger(logs, slog.LevelDebug)
 	al := audit.New(d, clock, func() string { return uuid.Must(uuid.NewV7()).String() })
 	st := store.New(d, al, clock)

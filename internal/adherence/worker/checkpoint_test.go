@@ -1,12 +1,10 @@
 package worker_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/dbtest"
 	"github.com/medplatform/medplatform/internal/platform/jobs"
 	"github.com/medplatform/medplatform/internal/platform/migrate"
+	"github.com/medplatform/medplatform/internal/platform/syncbuf"
 )
 
 // TestAuditCheckpointJob runs the periodic job through real River workers
@@ -74,7 +73,7 @@ func TestAuditCheckpointJob(t *testing.T) {
 func TestAuditCheckpointWithoutStore(t *testing.T) {
 	dbtest.Each(t, []migrate.Set{audit.Migrations, store.Migrations}, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
-		var logged lockedBuffer
+		var logged syncbuf.Buffer
 		logger := slog.New(slog.NewTextHandler(&logged, nil))
 		workers := river.NewWorkers()
 		river.AddWorker(workers, &otherWorker{}) // the process's other kinds
@@ -120,22 +119,3 @@ type otherWorker struct {
 }
 
 func (*otherWorker) Work(context.Context, *river.Job[otherArgs]) error { return nil }
-
-// lockedBuffer is a bytes.Buffer a job's goroutine writes while the test
-// reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}

@@ -1,7 +1,6 @@
 package ingest_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +24,7 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/dbtest"
 	"github.com/medplatform/medplatform/internal/platform/jobs"
 	"github.com/medplatform/medplatform/internal/platform/migrate"
+	"github.com/medplatform/medplatform/internal/platform/syncbuf"
 )
 
 const (
@@ -40,14 +40,14 @@ type env struct {
 	svc *ingest.Service
 	st  *store.Store
 	d   *db.DB
-	log *syncBuffer
+	log *syncbuf.Buffer
 	dir string
 }
 
 func each(t *testing.T, fn func(t *testing.T, e env)) {
 	t.Helper()
 	dbtest.Each(t, []migrate.Set{store.Migrations}, func(t *testing.T, d *db.DB) {
-		log := &syncBuffer{}
+		log := &syncbuf.Buffer{}
 		dir := t.TempDir()
 		st := store.New(d)
 		svc := &ingest.Service{
@@ -56,24 +56,6 @@ func each(t *testing.T, fn func(t *testing.T, e env)) {
 		}
 		fn(t, env{svc: svc, st: st, d: d, log: log, dir: dir})
 	})
-}
-
-// syncBuffer is a log that job workers write while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // sample copies a file of the dataset package's testdata into dir, cut

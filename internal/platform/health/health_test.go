@@ -1,7 +1,6 @@
 package health_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/medplatform/medplatform/internal/platform/health"
+	"github.com/medplatform/medplatform/internal/platform/syncbuf"
 )
 
 func TestMain(m *testing.M) {
@@ -39,24 +39,6 @@ func (c *stepClock) Now() time.Time {
 	now := c.t
 	c.t = c.t.Add(c.step)
 	return now
-}
-
-// lockedBuffer is a log sink safe for the concurrent checks.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // secretErr looks like a driver error that names a host and a password.
@@ -153,7 +135,7 @@ func TestHealthHandler(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			logs := &lockedBuffer{}
+			logs := &syncbuf.Buffer{}
 			c := health.New(tt.checks, time.Second, fixedClock, slog.New(slog.NewJSONHandler(logs, nil)))
 			status, raw, body := serve(t, c.HealthHandler())
 			if status != tt.wantStatus {
@@ -175,7 +157,7 @@ func TestHealthHandler(t *testing.T) {
 }
 
 func TestHealthLogsErrors(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	c := health.New([]health.Check{{Name: "database", Critical: true, Run: failing}}, time.Second, fixedClock, slog.New(slog.NewJSONHandler(logs, nil)))
 	c.Health(context.Background())
 	var line map[string]any

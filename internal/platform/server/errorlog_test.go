@@ -1,19 +1,18 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/medplatform/medplatform/internal/platform/health"
 	"github.com/medplatform/medplatform/internal/platform/server"
+	"github.com/medplatform/medplatform/internal/platform/syncbuf"
 )
 
 // TestServerMessagesAreJSONLogLines checks that net/http's own messages
@@ -26,7 +25,7 @@ func TestServerMessagesAreJSONLogLines(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
@@ -59,22 +58,4 @@ func TestServerMessagesAreJSONLogLines(t *testing.T) {
 	if !found {
 		t.Errorf("net/http's message is not a JSON warning in the log:\n%s", logs.String())
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for the server's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

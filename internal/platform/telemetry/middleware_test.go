@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/medplatform/medplatform/internal/platform/syncbuf"
 	"github.com/medplatform/medplatform/internal/platform/telemetry"
 )
 
@@ -23,7 +24,7 @@ import (
 // in Middleware, with its log and metrics.
 type server struct {
 	handler http.Handler
-	logs    *syncBuffer
+	logs    *syncbuf.Buffer
 	reg     *prometheus.Registry
 }
 
@@ -57,7 +58,7 @@ func newServerAdopting(t *testing.T, wrap func(mux *http.ServeMux) http.Handler,
 	if wrap != nil {
 		inner = wrap(mux)
 	}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	reg := telemetry.NewRegistry()
 	metrics, err := telemetry.NewHTTPMetrics(reg)
 	if err != nil {

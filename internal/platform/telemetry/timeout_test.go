@@ -12,6 +12,7 @@ import (
 
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/httpx"
+	"github.com/medplatform/medplatform/internal/platform/syncbuf"
 	"github.com/medplatform/medplatform/internal/platform/telemetry"
 )
 
@@ -40,7 +41,7 @@ func TestMiddlewareDeadline(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var logs syncBuffer
+			var logs syncbuf.Buffer
 			log := telemetry.NewLogger(&logs, 0)
 			inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if tc.expire {

@@ -19,6 +19,7 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/medplatform/medplatform/internal/platform/syncbuf"
 	"github.com/medplatform/medplatform/internal/platform/telemetry"
 )
 
@@ -194,7 +195,7 @@ func TestSetupTracingExportsOverOTLP(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			logs := &syncBuffer{}
+			logs := &syncbuf.Buffer{}
 			h := telemetry.HTTPHandler(
 				telemetry.Middleware(patientMux(), telemetry.MiddlewareDeps{Logger: telemetry.NewLogger(logs, slog.LevelInfo)}),
 				tp, telemetry.NewPropagator())
@@ -382,7 +383,7 @@ func TestHTTPHandlerPropagation(t *testing.T) {
 }
 
 func TestHTTPHandlerWithoutProviderStillCorrelatesLogs(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	h := telemetry.HTTPHandler(
 		telemetry.Middleware(patientMux(), telemetry.MiddlewareDeps{Logger: telemetry.NewLogger(logs, slog.LevelInfo)}),
 		nil, nil)
