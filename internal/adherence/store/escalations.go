@@ -815,6 +815,9 @@ type ConsumeResult struct {
 	// ResolvedBy counts the resolved escalations by reason and the last
 	// level they had fired (0: none yet).
 	ResolvedBy map[Resolution]int
+	// More is set when the run stopped at its budget
+	// (ConsumeOutboxWithin) before its limit or the end of the records.
+	More bool
 }
 
 func (r *ConsumeResult) add(o ConsumeResult) {
@@ -875,11 +878,19 @@ const consumeChunk = 100
 // decide about the same patient at once; the partial unique index on open
 // escalations backs this up. SQLite has a single writer.
 func (s *Store) ConsumeOutbox(ctx context.Context, now time.Time, maxRecords int) (ConsumeResult, error) {
+	return s.ConsumeOutboxWithin(ctx, now, maxRecords, 0)
+}
+
+// ConsumeOutboxWithin is ConsumeOutbox that stops once budget (when
+// positive) has passed, at the end of the chunk it is in, setting More
+// (see MarkMissedWithin).
+func (s *Store) ConsumeOutboxWithin(ctx context.Context, now time.Time, maxRecords int, budget time.Duration) (ConsumeResult, error) {
 	now = db.UTC(now)
 	if maxRecords <= 0 {
 		maxRecords = DefaultConsumeLimit
 	}
 	var res ConsumeResult
+	start := time.Now()
 	for res.Examined < maxRecords {
 		n := min(consumeChunk, maxRecords-res.Examined)
 		var c ConsumeResult
@@ -892,6 +903,10 @@ func (s *Store) ConsumeOutbox(ctx context.Context, now time.Time, maxRecords int
 		}
 		res.add(c)
 		if c.Examined < n {
+			break
+		}
+		if budget > 0 && time.Since(start) >= budget && res.Examined < maxRecords {
+			res.More = true
 			break
 		}
 	}

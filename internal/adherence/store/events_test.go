@@ -1510,3 +1510,51 @@ func TestRetryAfterItsDoseWasRegenerated(t *testing.T) {
 		}
 	})
 }
+
+// TestMarkMissedWithinStopsAtItsBudget: a run given a budget stops after
+// the chunk it is in once the budget has passed, saying More, and the
+// next run goes on where it stopped, so a periodic job's run ends well
+// within its short Timeout (worker.PeriodicTimeout) however large the
+// backlog: 1,500 overdue doses, a budget that has passed after the first
+// chunk of 1,000.
+func TestMarkMissedWithinStopsAtItsBudget(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("UTC")
+		pl := f.plan(p.ID, timeOfDay("08:00"))
+		// 1,500 more instances of the plan, a minute apart, due a week
+		// before its start (the window of each long closed).
+		tx, err := f.d.SQL.BeginTx(f.ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := f.now.Add(-7 * 24 * time.Hour)
+		for i := range 1500 {
+			due := first.Add(time.Duration(i) * time.Minute)
+			if _, err := tx.ExecContext(f.ctx, `INSERT INTO dose_instances (org_id, patient_id, plan_id, seq, due_at, local_time, status, created_at)
+				VALUES ($1, $2, $3, $4, $5, $6, 'scheduled', $7)`,
+				f.org, p.ID, pl.ID, 10000+i, db.UTC(due), due.Format("2006-01-02T15:04"), db.UTC(f.now)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		res, err := f.s.MarkMissedWithin(f.ctx, f.now, time.Nanosecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Marked != 1000 || !res.More {
+			t.Fatalf("first run = %+v, want 1000 marked and more to do", res)
+		}
+		res, err = f.s.MarkMissedWithin(f.ctx, f.now, time.Nanosecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Marked != 500 || res.More {
+			t.Fatalf("second run = %+v, want the other 500 marked and nothing more", res)
+		}
+		if n := f.count(`SELECT COUNT(*) FROM outbox WHERE topic = 'dose.missed'`); n != 1500 {
+			t.Fatalf("%d dose.missed records, want 1500", n)
+		}
+	})
+}

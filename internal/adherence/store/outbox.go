@@ -148,6 +148,9 @@ func (s *Store) ListOutbox(ctx context.Context, orgID string, f OutboxFilter) ([
 type MissedResult struct {
 	Examined int // open instances past their due time that were looked at
 	Marked   int // instances marked missed
+	// More is set when the run stopped at its budget (MarkMissedWithin)
+	// with instances left to examine: the next run goes on.
+	More bool
 }
 
 // missedChunk is how many open instances MarkMissed examines per
@@ -164,9 +167,19 @@ const missedChunk = 1000
 // single writer. The open-instance index (dose_instances_open) keeps the
 // scan to instances past their due time that have no outcome yet.
 func (s *Store) MarkMissed(ctx context.Context, now time.Time) (MissedResult, error) {
+	return s.MarkMissedWithin(ctx, now, 0)
+}
+
+// MarkMissedWithin is MarkMissed that stops once budget (when positive)
+// has passed, at the end of the chunk it is in, setting More when
+// instances are left: a periodic job's run then ends well within its
+// Timeout, which can be short, and the next run goes on. See
+// worker.PeriodicTimeout.
+func (s *Store) MarkMissedWithin(ctx context.Context, now time.Time, budget time.Duration) (MissedResult, error) {
 	now = db.UTC(now)
 	var res MissedResult
 	afterDue, afterID := time.Time{}, int64(0)
+	start := time.Now()
 	for {
 		var c missedChunkResult
 		err := s.db.InTx(ctx, func(tx *db.Tx) error {
@@ -181,6 +194,10 @@ func (s *Store) MarkMissed(ctx context.Context, now time.Time) (MissedResult, er
 		res.Marked += c.marked
 		afterDue, afterID = c.lastDue, c.lastID
 		if c.done {
+			return res, nil
+		}
+		if budget > 0 && time.Since(start) >= budget {
+			res.More = true
 			return res, nil
 		}
 	}

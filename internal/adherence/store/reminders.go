@@ -448,6 +448,9 @@ type DispatchResult struct {
 	Unreadable      int
 	UnreadableDoses []int64
 	Stopped         int // no more reminders (acknowledged, window closed, maximum reached)
+	// More is set when the run stopped at its budget
+	// (DispatchRemindersWithin) with reminders left: the next run goes on.
+	More bool
 }
 
 // dispatchChunk is how many due reminders one dispatch transaction takes.
@@ -460,8 +463,16 @@ const dispatchChunk = 1000
 // key reminder:<dose>:<n>) and its delivery job in the same transaction as
 // it moves remind_at on, so a reminder is enqueued exactly once.
 func (s *Store) DispatchReminders(ctx context.Context, now time.Time) (DispatchResult, error) {
+	return s.DispatchRemindersWithin(ctx, now, 0)
+}
+
+// DispatchRemindersWithin is DispatchReminders that stops once budget
+// (when positive) has passed, at the end of the chunk it is in, setting
+// More when reminders are left (see MarkMissedWithin).
+func (s *Store) DispatchRemindersWithin(ctx context.Context, now time.Time, budget time.Duration) (DispatchResult, error) {
 	now = db.UTC(now)
 	var res DispatchResult
+	start := time.Now()
 	for {
 		var c DispatchResult
 		err := s.db.InTx(ctx, func(tx *db.Tx) error {
@@ -481,6 +492,10 @@ func (s *Store) DispatchReminders(ctx context.Context, now time.Time) (DispatchR
 		res.UnreadableDoses = append(res.UnreadableDoses, c.UnreadableDoses...)
 		res.Stopped += c.Stopped
 		if c.Examined < dispatchChunk {
+			return res, nil
+		}
+		if budget > 0 && time.Since(start) >= budget {
+			res.More = true
 			return res, nil
 		}
 	}

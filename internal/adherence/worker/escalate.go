@@ -143,7 +143,7 @@ type OutboxConsumerWorker struct {
 // Work consumes the outbox.
 func (w *OutboxConsumerWorker) Work(ctx context.Context, _ *river.Job[EscalationOutboxArgs]) error {
 	start := time.Now()
-	res, err := w.Store.ConsumeOutbox(ctx, w.Now(), w.Limit)
+	res, err := w.Store.ConsumeOutboxWithin(ctx, w.Now(), w.Limit, PeriodicBudget)
 	w.Metrics.Count(OutcomeOpened, 0, res.Opened)
 	w.Metrics.CountResolved(res.ResolvedBy)
 	// An exhausted escalation ends as surely as a resolved one: uncounted,
@@ -156,14 +156,15 @@ func (w *OutboxConsumerWorker) Work(ctx context.Context, _ *river.Job[Escalation
 	}
 	if res.Examined > 0 {
 		w.Logger.InfoContext(ctx, "escalation outbox consumed", "records", res.Examined, "opened", res.Opened,
-			"resolved", res.Resolved, "exhausted", res.Exhausted, "duration_ms", time.Since(start).Milliseconds())
+			"resolved", res.Resolved, "exhausted", res.Exhausted, "more", res.More, "duration_ms", time.Since(start).Milliseconds())
 	}
 	return nil
 }
 
-// Timeout bounds one run.
+// Timeout is PeriodicTimeout: a run stops after PeriodicBudget or its
+// Limit of records, and the next goes on.
 func (w *OutboxConsumerWorker) Timeout(*river.Job[EscalationOutboxArgs]) time.Duration {
-	return 5 * time.Minute
+	return PeriodicTimeout
 }
 
 // EscalationStepWorker fires escalation steps (adherence.EscalationStepArgs)

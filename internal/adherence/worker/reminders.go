@@ -79,7 +79,7 @@ type DispatchRemindersWorker struct {
 // Work dispatches the due reminders.
 func (w *DispatchRemindersWorker) Work(ctx context.Context, job *river.Job[DispatchRemindersArgs]) error {
 	start := time.Now()
-	res, err := w.Store.DispatchReminders(ctx, w.Now())
+	res, err := w.Store.DispatchRemindersWithin(ctx, w.Now(), PeriodicBudget)
 	if err != nil {
 		return err
 	}
@@ -92,15 +92,16 @@ func (w *DispatchRemindersWorker) Work(ctx context.Context, job *river.Job[Dispa
 	}
 	if res.Examined > 0 {
 		w.Logger.InfoContext(ctx, "reminders dispatched", "sent", res.Sent, "held", res.Held, "dropped", res.Dropped,
-			"expired", res.Expired, "unreadable", res.Unreadable, "stopped", res.Stopped, "duration_ms", time.Since(start).Milliseconds())
+			"expired", res.Expired, "unreadable", res.Unreadable, "stopped", res.Stopped, "more", res.More,
+			"duration_ms", time.Since(start).Milliseconds())
 	}
 	return nil
 }
 
-// Timeout allows the 08:00 spike (a few hundred thousand reminders) to be
-// dispatched in one run.
+// Timeout is PeriodicTimeout: a run stops after PeriodicBudget, and the
+// next, 5 s later, goes on with the 08:00 spike.
 func (w *DispatchRemindersWorker) Timeout(*river.Job[DispatchRemindersArgs]) time.Duration {
-	return 10 * time.Minute
+	return PeriodicTimeout
 }
 
 // DeliverWorker works adherence.DeliverArgs through a deliver.Deliverer.

@@ -15,6 +15,23 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/db"
 )
 
+// PeriodicTimeout is the Timeout of the frequent periodic jobs that
+// notifications wait on: reminder dispatch, missed-dose marking and the
+// escalation outbox. Unique while running (see DoseHorizonArgs.InsertOpts),
+// a run whose process was killed keeps every later tick out until River's
+// rescuer takes it up, once its Timeout has passed since it started (the
+// rescuer looks every 30 s): QA killed a worker during a dispatch run,
+// and with its former 10-minute Timeout no reminder was sent for ten
+// minutes, by any worker. A run stops after PeriodicBudget, at the end of
+// the chunk it is in, and the next tick goes on.
+const PeriodicTimeout = time.Minute
+
+// PeriodicBudget is how long a run of those jobs works before it stops:
+// half their Timeout, so the chunk under way when it runs out (one
+// transaction of at most a thousand doses or a hundred outbox records)
+// ends in time on a loaded database.
+const PeriodicBudget = 30 * time.Second
+
 // DoseHorizonArgs asks for dose instances to be materialised up to the
 // rolling horizon for every active plan.
 type DoseHorizonArgs struct{}
@@ -95,7 +112,7 @@ type MissedDosesWorker struct {
 // Work marks the missed doses.
 func (w *MissedDosesWorker) Work(ctx context.Context, job *river.Job[MissedDosesArgs]) error {
 	start := time.Now()
-	res, err := w.Store.MarkMissed(ctx, w.Now())
+	res, err := w.Store.MarkMissedWithin(ctx, w.Now(), PeriodicBudget)
 	if w.Metrics != nil {
 		w.Metrics.DosesMissed.Add(float64(res.Marked))
 	}
@@ -103,15 +120,17 @@ func (w *MissedDosesWorker) Work(ctx context.Context, job *river.Job[MissedDoses
 		return fmt.Errorf("mark missed doses: %w", err)
 	}
 	if res.Marked > 0 {
-		w.Logger.InfoContext(ctx, "missed doses marked", "marked", res.Marked, "examined", res.Examined, "duration_ms", time.Since(start).Milliseconds())
+		w.Logger.InfoContext(ctx, "missed doses marked", "marked", res.Marked, "examined", res.Examined, "more", res.More,
+			"duration_ms", time.Since(start).Milliseconds())
 	}
 	return nil
 }
 
-// Timeout bounds one run; a national 08:00 backlog is a few hundred
-// thousand instances.
+// Timeout is PeriodicTimeout: a run stops after PeriodicBudget, and the
+// next goes on with a national 08:00 backlog (a few hundred thousand
+// instances).
 func (w *MissedDosesWorker) Timeout(*river.Job[MissedDosesArgs]) time.Duration {
-	return 10 * time.Minute
+	return PeriodicTimeout
 }
 
 // TableStatsArgs asks for planner statistics on the tables that have none

@@ -193,3 +193,25 @@ func startJobs(t *testing.T, d *db.DB, cfg jobs.Config) *jobs.Client {
 	})
 	return jc
 }
+
+// TestNotificationPeriodicJobsHaveShortTimeouts: the periodic jobs that
+// notifications wait on are rescued within a minute and a half of a
+// killed run's start (their Timeout, and the rescuer's 30-second look),
+// and a live run stops at its budget well within that Timeout. With 10
+// minutes, a worker killed during a dispatch run stopped every reminder
+// for ten minutes (QA).
+func TestNotificationPeriodicJobsHaveShortTimeouts(t *testing.T) {
+	timeouts := map[string]time.Duration{
+		"dispatch_reminders": (&worker.DispatchRemindersWorker{}).Timeout(nil),
+		"missed_doses":       (&worker.MissedDosesWorker{}).Timeout(nil),
+		"escalation_outbox":  (&worker.OutboxConsumerWorker{}).Timeout(nil),
+	}
+	for kind, d := range timeouts {
+		if d > time.Minute {
+			t.Errorf("%s: Timeout %s, want at most a minute", kind, d)
+		}
+		if worker.PeriodicBudget > d/2 {
+			t.Errorf("%s: a run works %s of its %s Timeout, want at most half", kind, worker.PeriodicBudget, d)
+		}
+	}
+}
