@@ -326,6 +326,19 @@ func (s *server) handleRecordBatch(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, errs.E(errs.CodeUnavailable, "the batch's commit could not be confirmed (its events may or may not be recorded); retry it unchanged"))
 			return
 		}
+		// An item whose commit could not be confirmed (the database
+		// connection dropped while the group was recorded one item at a
+		// time) may be recorded or not: the batch is answered 503, as a
+		// batch whose commit failed is, and resent unchanged, which
+		// replays what was recorded. Answered 200 with the item refused
+		// (QA), a client would drop events that were never recorded.
+		for _, o := range out {
+			if errs.CodeOf(o.Err) == errs.CodeUnavailable {
+				s.Logger.ErrorContext(r.Context(), "record batch failed", "error", o.Err.Error())
+				s.fail(w, r, errs.E(errs.CodeUnavailable, "the batch's commit could not be confirmed (its events may or may not be recorded); retry it unchanged"))
+				return
+			}
+		}
 		for k, o := range out {
 			res := &results[idx[k]]
 			if o.Err != nil {

@@ -100,8 +100,10 @@ func (s *Store) RecordEvents(ctx context.Context, in []EventInput) ([]EventOutco
 	for i := range in {
 		one, err := s.RecordEvents(ctx, in[i:i+1])
 		if err != nil {
-			// Not the item's fault: the client may retry it unchanged.
-			out[i] = EventOutcome{Err: &errs.Error{Code: errs.CodeUnavailable, Message: "the event could not be recorded; retry with the same clientEventId", Err: err}}
+			// Not the item's fault: the client may retry it unchanged. A
+			// commit whose answer was lost (the connection dropped) may
+			// have recorded it: the retry replays it then.
+			out[i] = EventOutcome{Err: &errs.Error{Code: errs.CodeUnavailable, Message: "the event's commit could not be confirmed (it may or may not be recorded); retry with the same clientEventId", Err: err}}
 			continue
 		}
 		out[i] = one[0]

@@ -634,6 +634,12 @@ func (h *inboundText) handleDoseReply(ctx context.Context) (InboundResult, error
 	if err != nil {
 		return InboundResult{}, fmt.Errorf("handle inbound sms: %w", err)
 	}
+	if errs.CodeOf(out[0].Err) == errs.CodeUnavailable {
+		// Not refused: its commit could not be confirmed. Failed, the
+		// webhook is retried by the provider, and the retry replays the
+		// event if it was recorded.
+		return InboundResult{}, fmt.Errorf("handle inbound sms: %w", out[0].Err)
+	}
 	if out[0].Err != nil {
 		// Refused (the plan has not started, the dose is gone): the
 		// patient gets the help text; the event is not recorded.
