@@ -171,7 +171,8 @@ func TestRedisMessagesAreJSONLogLines(t *testing.T) {
 	go func() { done <- run(ctx, []string{"serve", "--addr", addr}, envOf(env), nil, io.Discard, &logs) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(logs.String(), "failed to dial") && time.Now().Before(deadline) {
-		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
+		// /health runs the redis check (not critical: /readyz does not).
+		if resp, err := http.Get("http://" + addr + "/health"); err == nil {
 			resp.Body.Close()
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -40,26 +40,37 @@ func TestRedisUnansweredFailsOpenQuickly(t *testing.T) {
 			t.Errorf("serve: %v", err)
 		}
 	}()
-	// /readyz stays DOWN while Redis does not answer; /livez is up.
-	waitReady(t, base+"/livez", done)
+	// Ready although Redis does not answer: what Redis serves works
+	// without it, degraded (health.RedisCheck is not critical). Its
+	// check was critical, and a Redis outage took every API task out of
+	// the load balancer (QA).
+	waitReady(t, base+"/readyz", done)
 
-	req, err := http.NewRequest(http.MethodGet, base+"/v1/me", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer mpk_not-a-key")
-	start := time.Now()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	took := time.Since(start)
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("GET /v1/me with a wrong key while Redis does not answer: status %d, want 401", resp.StatusCode)
-	}
-	if took > 2*time.Second {
-		t.Errorf("GET /v1/me with a wrong key while Redis does not answer took %v, want the limiter to fail open within 2s", took)
+	// The first request waits for the limiter's timeout (250 ms); the
+	// next ones, within its pause, do not ask Redis at all.
+	for i := range 5 {
+		req, err := http.NewRequest(http.MethodGet, base+"/v1/me", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer mpk_not-a-key")
+		start := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		took := time.Since(start)
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("GET /v1/me with a wrong key while Redis does not answer: status %d, want 401", resp.StatusCode)
+		}
+		limit := 2 * time.Second
+		if i > 0 {
+			limit = 200 * time.Millisecond
+		}
+		if took > limit {
+			t.Errorf("request %d: GET /v1/me with a wrong key while Redis does not answer took %v, want the limiter to fail open within %v", i+1, took, limit)
+		}
 	}
 }
 
@@ -67,7 +78,9 @@ func TestRedisUnansweredFailsOpenQuickly(t *testing.T) {
 // cannot reach Redis, attempts go ahead uncounted (fail open), and the
 // server says so in its log, naming neither the key nor the client; the
 // Authenticator's logger was never set, so the limiter was off without a
-// word.
+// word. It says so once per failure, not once per request: the requests
+// that follow within the limiter's pause do not ask Redis (QA: one
+// warning per request, 2,160 lines in 27 s).
 func TestRedisFailureOfTheAuthLimiterIsLogged(t *testing.T) {
 	redisAddr := ratelimittest.SilentRedis(t)
 	env := map[string]string{
@@ -92,23 +105,26 @@ func TestRedisFailureOfTheAuthLimiterIsLogged(t *testing.T) {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+wrongKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("GET /v1/me with a wrong key while Redis does not answer: status %d, want 401", resp.StatusCode)
+	for range 3 {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("GET /v1/me with a wrong key while Redis does not answer: status %d, want 401", resp.StatusCode)
+		}
 	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("serve: %v", err)
 	}
 	logged := serverLog.String()
-	for _, want := range []string{"rate limiter failed; letting the attempt through", "rate limiter failed to count a failed attempt"} {
-		if !strings.Contains(logged, want) {
-			t.Errorf("server log lacks %q:\n%s", want, logged)
-		}
+	if n := strings.Count(logged, "rate limiter failed"); n != 1 {
+		t.Errorf("server log says %d times that the rate limiter failed, want once for three requests:\n%s", n, logged)
+	}
+	if !strings.Contains(logged, "rate limiter failed; letting the attempt through") {
+		t.Errorf("server log lacks that the attempt was let through:\n%s", logged)
 	}
 	if strings.Contains(logged, wrongKey) || strings.Contains(logged, "aaaaaaaaaaaa_") {
 		t.Errorf("server log names the key:\n%s", logged)

@@ -110,9 +110,9 @@ func (s *server) operator(h http.HandlerFunc) http.Handler {
 		ctx := r.Context()
 		limitKey := "ingestfail:" + auth.ClientAddr(r.RemoteAddr)
 		over, err := s.Limiter.Exceeded(ctx, limitKey, auth.DefaultMaxFailures)
-		if err != nil {
+		if err != nil && !errors.Is(err, ratelimit.ErrPaused) {
 			// Fail open, as the adherence API does: a limiter outage must
-			// not stop operators.
+			// not stop operators. (ErrPaused: logged at the failure.)
 			s.Logger.WarnContext(ctx, "ingestion token: rate limiter failed; letting the attempt through", "error", err.Error())
 		}
 		if over {
@@ -122,7 +122,7 @@ func (s *server) operator(h http.HandlerFunc) http.Handler {
 		got, err := auth.BearerToken(r)
 		if err != nil || subtle.ConstantTimeCompare([]byte(got), []byte(s.IngestToken)) != 1 {
 			if err == nil { // a token was presented, and it was wrong: a guess
-				if _, herr := s.Limiter.Hit(ctx, limitKey, auth.DefaultFailureWindow); herr != nil {
+				if _, herr := s.Limiter.Hit(ctx, limitKey, auth.DefaultFailureWindow); herr != nil && !errors.Is(herr, ratelimit.ErrPaused) {
 					s.Logger.WarnContext(ctx, "ingestion token: rate limiter failed to count a failed attempt", "error", herr.Error())
 				}
 			}

@@ -122,7 +122,8 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (Prin
 	}
 	limitKey := "authfail:" + ClientAddr(r.RemoteAddr)
 	over, err := a.limiter.Exceeded(ctx, limitKey, a.MaxFailures)
-	if err != nil {
+	// ErrPaused: a failure moments ago, logged then, left Redis alone.
+	if err != nil && !errors.Is(err, ratelimit.ErrPaused) {
 		a.Logger.WarnContext(ctx, "auth: rate limiter failed; letting the attempt through", "error", err)
 	}
 	if over {
@@ -132,7 +133,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (Prin
 	p, err := a.verify(ctx, token)
 	if err != nil {
 		if errs.Is(err, errs.CodeUnauthorized) {
-			if _, herr := a.limiter.Hit(ctx, limitKey, a.FailureWindow); herr != nil {
+			if _, herr := a.limiter.Hit(ctx, limitKey, a.FailureWindow); herr != nil && !errors.Is(herr, ratelimit.ErrPaused) {
 				a.Logger.WarnContext(ctx, "auth: rate limiter failed to count a failed attempt", "error", herr)
 			}
 		}

@@ -142,8 +142,8 @@ func TestRedisCheck(t *testing.T) {
 				}
 			}
 			check := health.RedisCheck(client)
-			if check.Name != "redis" || !check.Critical {
-				t.Errorf("check = %q critical=%v, want critical redis", check.Name, check.Critical)
+			if check.Name != "redis" || check.Critical {
+				t.Errorf("check = %q critical=%v, want redis, not critical", check.Name, check.Critical)
 			}
 			c := health.New([]health.Check{check}, 2*time.Second, nil, nil)
 			c.SetReady(true)
@@ -151,8 +151,10 @@ func TestRedisCheck(t *testing.T) {
 			if got := rep.Components["redis"].Status; got != tt.want {
 				t.Errorf("status = %s, want %s", got, tt.want)
 			}
-			if got, want := c.Ready(context.Background()), tt.want == health.StatusUp; got != want {
-				t.Errorf("Ready = %v, want %v", got, want)
+			// Ready either way: Redis down degrades the API, it does not
+			// stop it (see RedisCheck).
+			if !c.Ready(context.Background()) {
+				t.Errorf("Ready = false with Redis %s, want true", tt.want)
 			}
 		})
 	}

@@ -333,6 +333,40 @@ func TestRedisUnansweredFailsOpenQuickly(t *testing.T) {
 	}
 }
 
+// TestRedisPausesAfterAFailure: after a failure the limiter leaves Redis
+// alone for its Pause, failing open at once with ErrPaused, then asks it
+// again, and counts again once Redis is back. Without the pause every
+// authenticated request waited the limiter's Timeout while Redis was down,
+// and logged a warning of its own (QA).
+func TestRedisPausesAfterAFailure(t *testing.T) {
+	m := miniredis.RunT(t)
+	addr := m.Addr()
+	client := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
+	t.Cleanup(func() { client.Close() })
+	l := ratelimit.NewRedis(client)
+	l.Pause = 300 * time.Millisecond
+	ctx := t.Context()
+	m.Close()
+
+	if _, err := l.Hit(ctx, "a", time.Minute); err == nil || errors.Is(err, ratelimit.ErrPaused) {
+		t.Fatalf("Hit on a closed server: %v, want the server's error", err)
+	}
+	if _, err := l.Hit(ctx, "a", time.Minute); !errors.Is(err, ratelimit.ErrPaused) {
+		t.Errorf("Hit right after a failure: %v, want ErrPaused", err)
+	}
+	if over, err := l.Exceeded(ctx, "a", 1); over || !errors.Is(err, ratelimit.ErrPaused) {
+		t.Errorf("Exceeded right after a failure = (%v, %v), want (false, ErrPaused)", over, err)
+	}
+	// Redis is back; the pause ends.
+	if err := m.StartAddr(addr); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if n, err := l.Hit(ctx, "a", time.Minute); err != nil || n != 1 {
+		t.Errorf("Hit after the pause, Redis back = (%d, %v), want (1, nil)", n, err)
+	}
+}
+
 func TestMemoryStaysBounded(t *testing.T) {
 	c := newClock()
 	l := ratelimit.NewMemory(c.Now)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -39,6 +40,11 @@ return n
 // that accepts connections but does not answer (a node failing over, a
 // stalled proxy) otherwise held every authenticated request for go-redis's
 // read timeout and retries, 5 s, and a failed one for 10 s.
+//
+// After a failure the limiter does not ask Redis again for Pause: calls
+// fail open at once with ErrPaused. While Redis was down, every
+// authenticated request waited for its Timeout (250 ms more each, QA) and
+// logged a warning of its own.
 type Redis struct {
 	client redis.UniversalClient
 	hit    *redis.Script
@@ -46,7 +52,21 @@ type Redis struct {
 	// client must be built with ContextTimeoutEnabled: go-redis ignores
 	// context deadlines otherwise.
 	Timeout time.Duration
+	// Pause is how long after a failure calls fail open without asking
+	// Redis (NewRedis sets DefaultRedisPause; 0 asks every time).
+	Pause time.Duration
+	// pausedUntil is when Redis is asked again, in Unix nanoseconds.
+	pausedUntil atomic.Int64
 }
+
+// ErrPaused is the error of a call made within Pause of a failure: Redis
+// was not asked, and the call failed open. The failure itself was
+// returned, and can be logged, once.
+var ErrPaused = errors.New("ratelimit: redis failed moments ago; not asked again yet (failing open)")
+
+// DefaultRedisPause is how long NewRedis's limiter leaves Redis alone
+// after a failure.
+const DefaultRedisPause = 5 * time.Second
 
 // DefaultRedisTimeout is how long a Redis limiter call waits before
 // failing open: far above a counter round trip within a region, far below
@@ -58,7 +78,19 @@ const DefaultRedisTimeout = 250 * time.Millisecond
 // redis.UniversalClient; build it with ContextTimeoutEnabled so that
 // Timeout applies.
 func NewRedis(client redis.UniversalClient) *Redis {
-	return &Redis{client: client, hit: redis.NewScript(hitLua), Timeout: DefaultRedisTimeout}
+	return &Redis{client: client, hit: redis.NewScript(hitLua), Timeout: DefaultRedisTimeout, Pause: DefaultRedisPause}
+}
+
+// paused reports whether a failure within Pause leaves Redis alone.
+func (r *Redis) paused() bool {
+	return time.Now().UnixNano() < r.pausedUntil.Load()
+}
+
+// failed starts a pause after a failure.
+func (r *Redis) failed() {
+	if r.Pause > 0 {
+		r.pausedUntil.Store(time.Now().Add(r.Pause).UnixNano())
+	}
 }
 
 // bound returns ctx limited to r.Timeout.
@@ -75,10 +107,14 @@ func (r *Redis) Hit(ctx context.Context, key string, window time.Duration) (int,
 	if window < time.Millisecond {
 		return 0, ErrInvalidWindow
 	}
+	if r.paused() {
+		return 0, ErrPaused
+	}
 	ctx, cancel := r.bound(ctx)
 	defer cancel()
 	n, err := r.hit.Run(ctx, r.client, []string{RedisKeyPrefix + key}, window.Milliseconds()).Int()
 	if err != nil {
+		r.failed()
 		return 0, fmt.Errorf("ratelimit: redis hit: %w", err)
 	}
 	return n, nil
@@ -88,6 +124,9 @@ func (r *Redis) Hit(ctx context.Context, key string, window time.Duration) (int,
 // window. See Limiter. On a Redis error it returns false and the error
 // (fail open).
 func (r *Redis) Exceeded(ctx context.Context, key string, limit int) (bool, error) {
+	if r.paused() {
+		return false, ErrPaused
+	}
 	ctx, cancel := r.bound(ctx)
 	defer cancel()
 	s, err := r.client.Get(ctx, RedisKeyPrefix+key).Result()
@@ -95,6 +134,7 @@ func (r *Redis) Exceeded(ctx context.Context, key string, limit int) (bool, erro
 		return false, nil
 	}
 	if err != nil {
+		r.failed()
 		return false, fmt.Errorf("ratelimit: redis exceeded: %w", err)
 	}
 	n, err := strconv.Atoi(s)
