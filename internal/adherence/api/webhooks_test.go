@@ -15,7 +15,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +33,7 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/notify/twilio/twiliotest"
 	"github.com/medplatform/medplatform/internal/platform/phi"
 	"github.com/medplatform/medplatform/internal/platform/ratelimit"
+	"github.com/medplatform/medplatform/internal/platform/syncbuf"
 	"github.com/medplatform/medplatform/internal/platform/telemetry"
 )
 
@@ -44,24 +44,6 @@ const (
 	whText      = "SKIP felt dizzy after lunch"
 )
 
-// whLogBuffer collects log output written by handlers.
-type whLogBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *whLogBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *whLogBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // whEnv is the messaging and escalation routes on a real database, with
 // one org, one patient and an admin key.
 type whEnv struct {
@@ -69,7 +51,7 @@ type whEnv struct {
 	d       *pdb.DB
 	st      *store.Store
 	h       http.Handler
-	logs    *whLogBuffer
+	logs    *syncbuf.Buffer
 	now     time.Time
 	org     string
 	admin   string
@@ -79,7 +61,7 @@ type whEnv struct {
 
 func newWhEnv(t *testing.T, d *pdb.DB, cfg Webhooks) *whEnv {
 	t.Helper()
-	e := &whEnv{t: t, d: d, now: time.Date(2026, 3, 6, 15, 0, 0, 0, time.UTC), logs: &whLogBuffer{}}
+	e := &whEnv{t: t, d: d, now: time.Date(2026, 3, 6, 15, 0, 0, 0, time.UTC), logs: &syncbuf.Buffer{}}
 	clock := func() time.Time { return e.now }
 	al := audit.New(d, clock, nil)
 	e.st = store.New(d, al, clock)

@@ -674,11 +674,7 @@ func findBadValue(v any, t reflect.Type, path string) (string, bool) {
 		return "", false // null leaves the value alone
 	}
 	if pt := reflect.PointerTo(t); pt.Implements(jsonUnmarshaler) || pt.Implements(textUnmarshaler) {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return "", false
-		}
-		if json.Unmarshal(b, reflect.New(t).Interface()) != nil {
+		if refuses(t, v) {
 			return path, true
 		}
 		return "", false
@@ -687,11 +683,7 @@ func findBadValue(v any, t reflect.Type, path string) (string, bool) {
 	case reflect.Bool, reflect.String, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
 		// A value of the wrong type, or a number the type cannot hold.
-		b, err := json.Marshal(v)
-		if err != nil {
-			return "", false
-		}
-		if json.Unmarshal(b, reflect.New(t).Interface()) != nil {
+		if refuses(t, v) {
 			return path, true
 		}
 		return "", false
@@ -713,6 +705,13 @@ func findBadValue(v any, t reflect.Type, path string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// refuses reports whether a value of type t cannot be decoded from v (a
+// decoded JSON value, numbers as json.Number).
+func refuses(t reflect.Type, v any) bool {
+	b, err := json.Marshal(v)
+	return err == nil && json.Unmarshal(b, reflect.New(t).Interface()) != nil
 }
 
 // findBadField looks through the fields of struct type t (see
