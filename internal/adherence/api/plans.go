@@ -181,18 +181,28 @@ func (s *server) handleSetPlanStatus(status adherence.PlanStatus) http.HandlerFu
 	}
 }
 
+// minFillDate is the earliest fill date taken.
+const minFillDate = "1970-01-01"
+
+// maxFillQuantity bounds a fill's quantity: a year's supply of the most
+// frequent dosing is far below it.
+const maxFillQuantity = 100000
+
 type fillJSON struct {
 	ID         string    `json:"id,omitempty"`
 	PlanID     string    `json:"planId,omitempty"`
 	FillDate   string    `json:"fillDate"`
 	DaysSupply int       `json:"daysSupply"`
-	Quantity   float64   `json:"quantity,omitempty"`
+	Quantity   *float64  `json:"quantity,omitempty"`
 	FillID     *string   `json:"fillId,omitempty"`
 	CreatedAt  time.Time `json:"createdAt,omitzero"`
 }
 
 func fillOut(f adherence.Fill) fillJSON {
-	out := fillJSON{ID: f.ID, PlanID: f.PlanID, FillDate: f.FillDate, DaysSupply: f.DaysSupply, Quantity: f.Quantity, CreatedAt: f.CreatedAt}
+	out := fillJSON{ID: f.ID, PlanID: f.PlanID, FillDate: f.FillDate, DaysSupply: f.DaysSupply, CreatedAt: f.CreatedAt}
+	if f.Quantity > 0 {
+		out.Quantity = &f.Quantity
+	}
 	if f.FillID != "" {
 		out.FillID = &f.FillID
 	}
@@ -224,6 +234,12 @@ func (s *server) handleAddFill(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errs.Invalid("fillDate", "must be a date YYYY-MM-DD"))
 		return
 	}
+	// A pharmacy fill of before 1970 is a typing mistake (0001-01-01, a
+	// year of two digits), not a claim.
+	if in.FillDate < minFillDate {
+		s.fail(w, r, errs.Invalid("fillDate", "must be %s or later", minFillDate))
+		return
+	}
 	// A fill date is a civil date where the patient lives: today there may
 	// already be tomorrow in UTC (Sydney in the morning), or still
 	// yesterday.
@@ -244,11 +260,17 @@ func (s *server) handleAddFill(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errs.Invalid("daysSupply", "must be between 1 and 366"))
 		return
 	}
-	if in.Quantity < 0 {
-		s.fail(w, r, errs.Invalid("quantity", "must not be negative"))
+	// Optional; when given, a number of units dispensed. 0 and -0 were
+	// taken and then left out of the answer as if not given, and 1e308 was
+	// taken as it was (QA).
+	if in.Quantity != nil && !(*in.Quantity > 0 && *in.Quantity <= maxFillQuantity) {
+		s.fail(w, r, errs.Invalid("quantity", "must be more than 0 and at most %d (units dispensed); leave it out when unknown", maxFillQuantity))
 		return
 	}
-	f := adherence.Fill{PlanID: plan.ID, FillDate: in.FillDate, DaysSupply: in.DaysSupply, Quantity: in.Quantity}
+	f := adherence.Fill{PlanID: plan.ID, FillDate: in.FillDate, DaysSupply: in.DaysSupply}
+	if in.Quantity != nil {
+		f.Quantity = *in.Quantity
+	}
 	if in.FillID != nil {
 		if *in.FillID == "" {
 			s.fail(w, r, errs.Invalid("fillId", "must be 1 to 128 printable ASCII characters without spaces"))

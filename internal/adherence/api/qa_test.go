@@ -186,11 +186,23 @@ func TestTemplateLanguage(t *testing.T) {
 func TestFillDateOutsideCalendar(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e *env) {
 		w := newWorld(t, e)
-		for _, date := range []string{"0000-06-01", "0000-01-01"} {
+		for _, date := range []string{"0000-06-01", "0000-01-01", "0001-01-01", "1969-12-31"} {
 			r := e.do("POST", "/v1/plans/"+w.plan+"/fills", w.admin, map[string]any{"fillDate": date, "daysSupply": 30})
 			if r.status != 400 || r.json(t)["field"] != "fillDate" {
 				t.Errorf("fill dated %s: %d, want 400 naming fillDate: %s", date, r.status, r.body)
 			}
+		}
+		// A quantity, when given, is a number of units dispensed: 0, -0
+		// and 1e308 were taken (0 then left out of the answer).
+		for _, q := range []string{"0", "-0.0", "-1", "1e308", "100001"} {
+			body := []byte(`{"fillDate":"2026-01-01","daysSupply":30,"quantity":` + q + `}`)
+			r := e.do("POST", "/v1/plans/"+w.plan+"/fills", w.admin, json.RawMessage(body))
+			if r.status != 400 || r.json(t)["field"] != "quantity" {
+				t.Errorf("fill of quantity %s: %d, want 400 naming quantity: %s", q, r.status, r.body)
+			}
+		}
+		if got := e.mustDo("POST", "/v1/plans/"+w.plan+"/fills", w.admin, map[string]any{"fillDate": "2025-12-01", "daysSupply": 30, "quantity": 30.5}, 201); got["quantity"] != 30.5 {
+			t.Errorf("fill of quantity 30.5 = %v", got)
 		}
 		e.mustDo("POST", "/v1/plans/"+w.plan+"/fills", w.admin, map[string]any{"fillDate": "2026-01-01", "daysSupply": 30}, 201)
 		c := e.mustDo("GET", "/v1/patients/"+w.patient+"/pdc?from=2026-01-01&to=2026-01-31", w.admin, nil, 200)["classes"].([]any)
