@@ -172,7 +172,9 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 			return 0, err
 		}
 	}
-	crowdedOut(spare, doses)
+	if g.zoneMoved {
+		crowdedOut(spare, doses)
+	}
 	if err := deleteStale(ctx, tx, &g, from, doses, spare); err != nil {
 		return 0, err
 	}
@@ -845,14 +847,18 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 	return spare, nil
 }
 
-// crowdedOut takes out of spare the instances kept at their old instant
-// for their day (see overtaken, overtakenKept, passedByRank) that a new
-// dose of doses falls within nearKept of: that dose is the day's, and
-// the instance, deleted, gives way to it. A move east across more of the
-// day than the dose's distance to the next day's (Honolulu to Auckland,
-// 23 hours) put the next day's new dose an hour after the kept one: a
+// crowdedOut takes out of spare the instances a change of zone kept at
+// their old instant for their day (see overtaken) that a new dose of
+// doses falls within nearKept of: that dose is the day's, and the
+// instance, deleted, gives way to it. A move east across more of the day
+// than the dose's distance to the next day's (Honolulu to Auckland, 23
+// hours) put the next day's new dose an hour after the kept one: a
 // once-daily plan asked for two doses an hour apart, one of them certain
-// to be missed and escalated.
+// to be missed and escalated. A timing change keeps its documented
+// rule (passedByRank): the dose of a rank whose new time has passed
+// stays, however close the next new dose (08:00, 14:00 and 20:00 changed
+// to 06:00, 12:00 and 16:00 at 13:00 keeps 14:00 beside 16:00, so the day
+// keeps its three doses).
 func crowdedOut(spare map[int64]bool, doses []schedule.Dose) {
 	for at := range spare {
 		kept := time.UnixMicro(at)

@@ -314,26 +314,36 @@ func TestTimeZoneMoveEastKeepsTheDaysDose(t *testing.T) {
 // twice in an hour (QA).
 func TestTimeZoneMoveAcrossTheDateLineKeepsOneDoseADay(t *testing.T) {
 	for _, c := range []struct {
-		from, to, at string
-		now          time.Time
-		want         []string
+		from, to string
+		at       []string
+		now      time.Time
+		want     []string
 	}{
-		{"Pacific/Honolulu", "Pacific/Auckland", "15:18", time.Date(2026, 3, 3, 3, 18, 0, 0, time.UTC), []string{
+		{"Pacific/Honolulu", "Pacific/Auckland", []string{"15:18"}, time.Date(2026, 3, 3, 3, 18, 0, 0, time.UTC), []string{
 			"2026-03-03T01:18:00Z 2026-03-02T15:18", // due two hours ago
 			"2026-03-04T02:18:00Z 2026-03-04T15:18", // not also 2026-03-04T01:18Z, Honolulu's 15:18 of 03-03
 			"2026-03-05T02:18:00Z 2026-03-05T15:18",
 		}},
-		{"Pacific/Pago_Pago", "Pacific/Kiritimati", "16:20", time.Date(2026, 3, 3, 3, 17, 0, 0, time.UTC), []string{
+		{"Pacific/Pago_Pago", "Pacific/Kiritimati", []string{"16:20"}, time.Date(2026, 3, 3, 3, 17, 0, 0, time.UTC), []string{
 			"2026-03-03T03:20:00Z 2026-03-02T16:20", // 3 minutes ahead, kept: 16:20 of 03-03 in Kiritimati was an hour ago
 			"2026-03-04T02:20:00Z 2026-03-04T16:20", // not also 2026-03-04T03:20Z, Pago Pago's 16:20 of 03-03
 			"2026-03-05T02:20:00Z 2026-03-05T16:20",
 		}},
+		// Twice a day: each Honolulu dose kept for its day had Auckland's
+		// dose of the same time an hour later.
+		{"Pacific/Honolulu", "Pacific/Auckland", []string{"09:00", "21:00"}, time.Date(2026, 3, 3, 3, 18, 0, 0, time.UTC), []string{
+			"2026-03-03T08:00:00Z 2026-03-03T21:00", // not also 2026-03-03T07:00Z, Honolulu's 21:00 of 03-02
+			"2026-03-03T20:00:00Z 2026-03-04T09:00", // not also 2026-03-03T19:00Z, Honolulu's 09:00 of 03-03
+			"2026-03-04T08:00:00Z 2026-03-04T21:00",
+			"2026-03-04T20:00:00Z 2026-03-05T09:00",
+			"2026-03-05T08:00:00Z 2026-03-05T21:00",
+		}},
 	} {
-		t.Run(c.to, func(t *testing.T) {
+		t.Run(c.to+" "+strings.Join(c.at, ","), func(t *testing.T) {
 			each(t, func(t *testing.T, f *fixture) {
 				f.now = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 				p := f.patient(c.from)
-				pl := f.plan(p.ID, timeOfDay(c.at))
+				pl := f.plan(p.ID, timeOfDay(c.at...))
 				f.now = c.now
 				p.TimeZone = c.to
 				for i := range 2 { // the second update must change nothing
