@@ -590,3 +590,31 @@ func TestTimeZoneMoveKeepsTheDoseKeptForItsDay(t *testing.T) {
 		})
 	}
 }
+
+// TestTimingChangeKeepsTheRankOfADayBesideANearNewDose: three doses a day
+// at 08:00, 14:00 and 20:00 changed at 13:00 to 06:00, 12:00 and 16:00:
+// the day's second dose is the 14:00 one, kept since 12:00 has passed,
+// beside the new 16:00, so the day keeps its three doses. Dropping a kept
+// dose for a new one within 3 hours is for zone moves (see
+// TestTimeZoneMoveAcrossTheDateLineKeepsOneDoseADay); applied to timing
+// changes too, it left this day two doses.
+func TestTimingChangeKeepsTheRankOfADayBesideANearNewDose(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		f.now = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+		p := f.patient("America/New_York")
+		pl := f.plan(p.ID, timeOfDay("08:00", "14:00", "20:00"))
+		f.now = time.Date(2026, 3, 3, 18, 0, 0, 0, time.UTC) // 13:00 in New York
+		pl.Timing = timeOfDay("06:00", "12:00", "16:00")
+		if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, d := range f.doses(pl.ID, time.Date(2026, 3, 3, 5, 0, 0, 0, time.UTC), time.Date(2026, 3, 4, 5, 0, 0, 0, time.UTC)) {
+			got = append(got, d.LocalTime)
+		}
+		want := []string{"2026-03-03T08:00", "2026-03-03T14:00", "2026-03-03T16:00"}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Fatalf("doses of 2026-03-03 after the change: %v, want %v", got, want)
+		}
+	})
+}
