@@ -152,6 +152,9 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 	// Filtered before deleteStale, so that a scheduled instance left at
 	// the instant of a dose that a kept one stands for is deleted too.
 	doses, moved, gone := withoutKept(doses, kept, from, g.sameTiming, g.zoneMoved, days)
+	if g.zoneMoved {
+		doses = notBesideKept(doses, kept, moved, gone)
+	}
 	// Read before deleteStale orphans them.
 	carried, err := carriedEvents(ctx, tx, &g, from, doses)
 	if err != nil {
@@ -845,6 +848,35 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 		}
 	}
 	return spare, nil
+}
+
+// notBesideKept drops, after a change of zone, the new doses that fall
+// within nearKept of a kept dose (one with an outcome, or due in the day
+// before the window) that stays, moved and gone ones aside: that dose is
+// the day's. A dose taken early in Honolulu, still due ahead, stood for
+// its own day, and Auckland's dose of the next day came an hour after it:
+// the patient who had just taken the pill was reminded again, and marked
+// missed without a second one (QA). (withoutKept has already dropped the
+// new dose each kept one stands for; these are of other occurrences.)
+func notBesideKept(doses []schedule.Dose, kept, moved, gone []keptDose) []schedule.Dose {
+	leaving := map[int64]bool{}
+	for _, k := range append(append([]keptDose(nil), moved...), gone...) {
+		leaving[k.id] = true
+	}
+	out := doses[:0:0]
+	for _, d := range doses {
+		near := false
+		for _, k := range kept {
+			if gap := d.Due.Sub(k.due); !leaving[k.id] && gap < nearKept && gap > -nearKept {
+				near = true
+				break
+			}
+		}
+		if !near {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // crowdedOut takes out of spare the instances a change of zone kept at

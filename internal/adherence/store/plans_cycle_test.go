@@ -618,3 +618,49 @@ func TestTimingChangeKeepsTheRankOfADayBesideANearNewDose(t *testing.T) {
 		}
 	})
 }
+
+// TestTimeZoneMoveAfterADoseTakenEarly: a once-daily dose taken 20
+// minutes early in Honolulu, still due ahead, stands for its day; after a
+// move to Auckland the next day's dose there would fall an hour after it,
+// and gives way: the patient who had just taken the pill was reminded an
+// hour later, and marked missed without a second one (QA).
+func TestTimeZoneMoveAfterADoseTakenEarly(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		f.now = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+		p := f.patient("Pacific/Honolulu")
+		pl := f.plan(p.ID, timeOfDay("17:38"))
+		f.now = time.Date(2026, 3, 3, 3, 18, 0, 0, time.UTC) // 17:18 in Honolulu, 16:18 in Auckland
+		ds := f.doses(pl.ID, f.now, f.now.Add(time.Hour))
+		if len(ds) != 1 {
+			t.Fatalf("doses in the next hour: %+v, want the 17:38 one", ds)
+		}
+		taken := f.ev(p.ID, pl.ID, adherence.EventTaken, f.now, "early")
+		taken.Event.RequestedDose = ds[0].ID
+		if out := f.record(taken); out[0].Err != nil || out[0].Event.DoseStatus != adherence.DoseTakenOnTime {
+			t.Fatalf("taking 20 minutes early: %+v", out[0])
+		}
+		p.TimeZone = "Pacific/Auckland"
+		for i := range 2 { // the second update must change nothing
+			if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, d := range f.doses(pl.ID, f.now.Add(-time.Hour), time.Date(2026, 3, 5, 12, 0, 0, 0, time.UTC)) {
+				got = append(got, fmt.Sprintf("%s %s %s", d.DueAt.UTC().Format(time.RFC3339), d.LocalTime, d.Status))
+			}
+			want := []string{
+				"2026-03-03T03:38:00Z 2026-03-02T17:38 taken_on_time",
+				// not 2026-03-03T04:38Z, Auckland's 17:38 of 03-03, an hour after
+				"2026-03-04T04:38:00Z 2026-03-04T17:38 scheduled",
+				"2026-03-05T04:38:00Z 2026-03-05T17:38 scheduled",
+			}
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("update %d: doses after the move:\n%s\nwant:\n%s", i+1, strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			var err error
+			if p, err = f.s.GetPatient(f.ctx, f.org, p.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
