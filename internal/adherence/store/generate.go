@@ -139,6 +139,7 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 	if err != nil {
 		return 0, err
 	}
+	near := crowdingGap(doses)
 	kept, err := keptOutcomes(ctx, tx, &g, from, to)
 	if err != nil {
 		return 0, err
@@ -153,7 +154,7 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 	// the instant of a dose that a kept one stands for is deleted too.
 	doses, moved, gone := withoutKept(doses, kept, from, g.sameTiming, g.zoneMoved, days)
 	if g.zoneMoved {
-		doses = notBesideKept(doses, kept, moved, gone)
+		doses = notBesideKept(doses, kept, moved, gone, near)
 	}
 	// Read before deleteStale orphans them.
 	carried, err := carriedEvents(ctx, tx, &g, from, doses)
@@ -176,7 +177,7 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 		}
 	}
 	if g.zoneMoved {
-		crowdedOut(spare, doses)
+		crowdedOut(spare, doses, near)
 	}
 	if err := deleteStale(ctx, tx, &g, from, doses, spare); err != nil {
 		return 0, err
@@ -850,29 +851,48 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 	return spare, nil
 }
 
+// crowdingGap is how close a dose of another occurrence may come to a
+// dose that stays after a change of zone before one of them gives way
+// (see notBesideKept, crowdedOut): nearKept, or half the smallest interval
+// between consecutive doses of the plan's own schedule (doses, in due
+// order) when that is less, so that no dose gives way to a neighbour its
+// schedule puts that close. Four doses a day at 01:16, 05:16, 09:16 and
+// 21:16 moved from Los Angeles to Chicago after the 21:16 one was taken:
+// Sunday's 01:16, 2 h after it, was dropped with 3 h, and the day had
+// three doses (QA).
+func crowdingGap(doses []schedule.Dose) time.Duration {
+	gap := nearKept
+	for i := 1; i < len(doses); i++ {
+		if half := doses[i].Due.Sub(doses[i-1].Due) / 2; half < gap {
+			gap = half
+		}
+	}
+	return gap
+}
+
 // notBesideKept drops, after a change of zone, the new doses that fall
-// within nearKept of a kept dose (one with an outcome, or due in the day
+// within near (crowdingGap) of a kept dose (one with an outcome, or due in the day
 // before the window) that stays, moved and gone ones aside: that dose is
 // the day's. A dose taken early in Honolulu, still due ahead, stood for
 // its own day, and Auckland's dose of the next day came an hour after it:
 // the patient who had just taken the pill was reminded again, and marked
 // missed without a second one (QA). (withoutKept has already dropped the
 // new dose each kept one stands for; these are of other occurrences.)
-func notBesideKept(doses []schedule.Dose, kept, moved, gone []keptDose) []schedule.Dose {
+func notBesideKept(doses []schedule.Dose, kept, moved, gone []keptDose, near time.Duration) []schedule.Dose {
 	leaving := map[int64]bool{}
 	for _, k := range append(append([]keptDose(nil), moved...), gone...) {
 		leaving[k.id] = true
 	}
 	out := doses[:0:0]
 	for _, d := range doses {
-		near := false
+		beside := false
 		for _, k := range kept {
-			if gap := d.Due.Sub(k.due); !leaving[k.id] && gap < nearKept && gap > -nearKept {
-				near = true
+			if gap := d.Due.Sub(k.due); !leaving[k.id] && gap < near && gap > -near {
+				beside = true
 				break
 			}
 		}
-		if !near {
+		if !beside {
 			out = append(out, d)
 		}
 	}
@@ -881,7 +901,7 @@ func notBesideKept(doses []schedule.Dose, kept, moved, gone []keptDose) []schedu
 
 // crowdedOut takes out of spare the instances a change of zone kept at
 // their old instant for their day (see overtaken) that a new dose of
-// doses falls within nearKept of: that dose is the day's, and the
+// doses falls within near (crowdingGap) of: that dose is the day's, and the
 // instance, deleted, gives way to it. A move east across more of the day
 // than the dose's distance to the next day's (Honolulu to Auckland, 23
 // hours) put the next day's new dose an hour after the kept one: a
@@ -891,11 +911,11 @@ func notBesideKept(doses []schedule.Dose, kept, moved, gone []keptDose) []schedu
 // stays, however close the next new dose (08:00, 14:00 and 20:00 changed
 // to 06:00, 12:00 and 16:00 at 13:00 keeps 14:00 beside 16:00, so the day
 // keeps its three doses).
-func crowdedOut(spare map[int64]bool, doses []schedule.Dose) {
+func crowdedOut(spare map[int64]bool, doses []schedule.Dose, near time.Duration) {
 	for at := range spare {
 		kept := time.UnixMicro(at)
 		for _, d := range doses {
-			if gap := d.Due.Sub(kept); gap < nearKept && gap > -nearKept {
+			if gap := d.Due.Sub(kept); gap < near && gap > -near {
 				delete(spare, at)
 				break
 			}

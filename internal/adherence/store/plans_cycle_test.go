@@ -664,3 +664,40 @@ func TestTimeZoneMoveAfterADoseTakenEarly(t *testing.T) {
 		}
 	})
 }
+
+// TestTimeZoneMoveKeepsTheDosesItsScheduleSpacesClosely: four doses a day
+// at 01:16, 05:16, 09:16 and 21:16, the 21:16 one taken 30 minutes early
+// in Los Angeles, then a move to Chicago: the taken dose stands for
+// Saturday's 21:16 (23:16 in Chicago), and Sunday's 01:16, 2 hours after
+// it, is a dose the schedule itself spaces 4 hours from its neighbours: it
+// stays. With 3 hours as the distance a new dose must keep from a dose
+// that stays, Sunday had three doses (QA).
+func TestTimeZoneMoveKeepsTheDosesItsScheduleSpacesClosely(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		f.now = time.Date(2026, 2, 10, 0, 0, 0, 0, time.UTC)
+		p := f.patient("America/Los_Angeles")
+		pl := f.plan(p.ID, timeOfDay("01:16", "05:16", "09:16", "21:16"))
+		f.now = time.Date(2026, 2, 15, 4, 46, 0, 0, time.UTC) // Saturday 20:46 in Los Angeles
+		ds := f.doses(pl.ID, f.now, f.now.Add(time.Hour))
+		if len(ds) != 1 {
+			t.Fatalf("doses in the next hour: %+v, want the 21:16 one", ds)
+		}
+		taken := f.ev(p.ID, pl.ID, adherence.EventTaken, f.now, "early")
+		taken.Event.RequestedDose = ds[0].ID
+		if out := f.record(taken); out[0].Err != nil {
+			t.Fatalf("taking 30 minutes early: %+v", out[0])
+		}
+		p.TimeZone = "America/Chicago"
+		if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
+			t.Fatal(err)
+		}
+		chicago, _ := time.LoadLocation("America/Chicago")
+		var sunday []string
+		for _, d := range f.doses(pl.ID, time.Date(2026, 2, 15, 0, 0, 0, 0, chicago), time.Date(2026, 2, 16, 0, 0, 0, 0, chicago)) {
+			sunday = append(sunday, d.DueAt.In(chicago).Format("15:04"))
+		}
+		if want := []string{"01:16", "05:16", "09:16", "21:16"}; strings.Join(sunday, " ") != strings.Join(want, " ") {
+			t.Fatalf("Sunday in Chicago: doses at %v, want %v", sunday, want)
+		}
+	})
+}
