@@ -823,7 +823,14 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 		matched := false
 		for _, d := range past {
 			if d.Local == k.local || (!g.zoneMoved && d.Seq == k.seq && sameLocalDate(d.Local, k.local)) {
-				spare[db.UTC(k.due).UnixMicro()] = true
+				// Kept for its day unless a later dose of that day is
+				// still ahead, before it: twice a day at 09:16 and 21:16,
+				// moved from Los Angeles to Tokyo on Sunday at 13:46 there,
+				// kept Sunday's Los Angeles 09:16 (Monday 02:16 in Tokyo)
+				// after Sunday's new 21:16, three doses in 12 hours (QA).
+				if !(g.zoneMoved && laterOfItsDayAhead(k, doses)) {
+					spare[db.UTC(k.due).UnixMicro()] = true
+				}
 				matched = true
 				break
 			}
@@ -921,6 +928,17 @@ func crowdedOut(spare map[int64]bool, doses []schedule.Dose, near time.Duration)
 			}
 		}
 	}
+}
+
+// laterOfItsDayAhead reports whether doses (the new ones, from now on)
+// hold a dose of k's local date due before k.
+func laterOfItsDayAhead(k keptDose, doses []schedule.Dose) bool {
+	for _, d := range doses {
+		if sameLocalDate(d.Local, k.local) && d.Due.Before(k.due) {
+			return true
+		}
+	}
+	return false
 }
 
 // overtakenKept returns the due instants (Unix microseconds) of the

@@ -701,3 +701,47 @@ func TestTimeZoneMoveKeepsTheDosesItsScheduleSpacesClosely(t *testing.T) {
 		}
 	})
 }
+
+// TestTimeZoneMoveEastDoesNotKeepADoseAfterItsDaysNext: twice a day at
+// 09:16 and 21:16, the Saturday 21:16 dose taken 30 minutes early in Los
+// Angeles (13:46 on Sunday in Tokyo), then a move to Tokyo. Sunday's
+// Los Angeles 09:16 dose, still ahead (Monday 02:16 in Tokyo), was kept
+// for its day since Sunday 09:16 in Tokyo had passed, though Sunday's
+// 21:16 there is still ahead and comes first: three doses in 12 hours
+// (QA). It gives way.
+func TestTimeZoneMoveEastDoesNotKeepADoseAfterItsDaysNext(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		f.now = time.Date(2026, 2, 10, 0, 0, 0, 0, time.UTC)
+		p := f.patient("America/Los_Angeles")
+		pl := f.plan(p.ID, timeOfDay("09:16", "21:16"))
+		f.now = time.Date(2026, 2, 15, 4, 46, 0, 0, time.UTC) // Saturday 20:46 in Los Angeles
+		ds := f.doses(pl.ID, f.now, f.now.Add(time.Hour))
+		if len(ds) != 1 {
+			t.Fatalf("doses in the next hour: %+v, want the 21:16 one", ds)
+		}
+		taken := f.ev(p.ID, pl.ID, adherence.EventTaken, f.now, "early")
+		taken.Event.RequestedDose = ds[0].ID
+		if out := f.record(taken); out[0].Err != nil {
+			t.Fatalf("taking 30 minutes early: %+v", out[0])
+		}
+		p.TimeZone = "Asia/Tokyo"
+		for i := range 2 { // the second update must change nothing
+			if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
+				t.Fatal(err)
+			}
+			tokyo, _ := time.LoadLocation("Asia/Tokyo")
+			var got []string
+			for _, d := range f.doses(pl.ID, f.now.Add(-time.Hour), f.now.Add(36*time.Hour)) {
+				got = append(got, d.DueAt.In(tokyo).Format("Mon 15:04")+" "+string(d.Status))
+			}
+			want := []string{"Sun 14:16 taken_on_time", "Sun 21:16 scheduled", "Mon 09:16 scheduled", "Mon 21:16 scheduled"}
+			if strings.Join(got, ", ") != strings.Join(want, ", ") {
+				t.Fatalf("update %d: doses in Tokyo: %v, want %v", i+1, got, want)
+			}
+			var err error
+			if p, err = f.s.GetPatient(f.ctx, f.org, p.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
