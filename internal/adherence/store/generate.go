@@ -380,6 +380,12 @@ const pendingBefore = 24 * time.Hour
 // usually hours apart.
 const nearKept = 3 * time.Hour
 
+// sameDaySpan is how far apart a kept dose and the new dose of its wall
+// time may be, after a change of zone, and still be one occurrence: moves
+// of up to half a day (London to New York) keep the identity of a dose by
+// its wall time; beyond, the new dose is another day of the patient's.
+const sameDaySpan = 12 * time.Hour
+
 // withoutKept drops from doses (an expansion, sorted by due instant) the
 // doses that an instance with an outcome already stands for, so that an
 // occurrence never has two instances after a timing or time-zone change.
@@ -493,6 +499,15 @@ func withoutKept(doses []schedule.Dose, kept []keptDose, from time.Time, sameTim
 	// of after a change of the patient's zone or anchors.
 	sameOccurrence := func(k keptDose) (int, bool) {
 		if i, ok := byLocal[k.local]; ok {
+			// After a change of zone, the new dose of its wall time is its
+			// occurrence only within sameDaySpan of it: further, across
+			// the date line westward (Auckland to Honolulu, 23 hours),
+			// that new dose is the patient's next day, and dropped as the
+			// same occurrence it left that day without a dose (QA: 47
+			// hours between pills after a dose taken early).
+			if zoneMoved && doses[i].Due.Sub(k.due).Abs() >= sameDaySpan {
+				return 0, false
+			}
 			return i, true
 		}
 		if i, ok := bySeq[k.seq]; ok && !zoneMoved && sameLocalDate(doses[i].Local, k.local) {

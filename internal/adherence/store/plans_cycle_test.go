@@ -745,3 +745,49 @@ func TestTimeZoneMoveEastDoesNotKeepADoseAfterItsDaysNext(t *testing.T) {
 		}
 	})
 }
+
+// TestTimeZoneMoveWestAcrossTheDateLineAfterADoseTakenEarly: a once-daily
+// 18:16 dose taken 30 minutes early in Auckland, then a move to Honolulu,
+// 23 hours west: the new dose of the same wall time, Saturday 18:16 in
+// Honolulu, is 23 hours later, the patient's next day, not the dose they
+// took. It was dropped as the same occurrence, and the next pill came
+// 47 hours after the last (QA).
+func TestTimeZoneMoveWestAcrossTheDateLineAfterADoseTakenEarly(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		f.now = time.Date(2026, 2, 10, 0, 0, 0, 0, time.UTC)
+		p := f.patient("Pacific/Auckland")
+		pl := f.plan(p.ID, timeOfDay("18:16"))
+		f.now = time.Date(2026, 2, 14, 4, 46, 0, 0, time.UTC) // Saturday 17:46 in Auckland, Friday 18:46 in Honolulu
+		ds := f.doses(pl.ID, f.now, f.now.Add(time.Hour))
+		if len(ds) != 1 {
+			t.Fatalf("doses in the next hour: %+v, want the 18:16 one", ds)
+		}
+		taken := f.ev(p.ID, pl.ID, adherence.EventTaken, f.now, "early")
+		taken.Event.RequestedDose = ds[0].ID
+		if out := f.record(taken); out[0].Err != nil {
+			t.Fatalf("taking 30 minutes early: %+v", out[0])
+		}
+		p.TimeZone = "Pacific/Honolulu"
+		for i := range 2 { // the second update must change nothing
+			if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, d := range f.doses(pl.ID, f.now.Add(-time.Hour), f.now.Add(50*time.Hour)) {
+				got = append(got, fmt.Sprintf("%s %s %s", d.DueAt.UTC().Format(time.RFC3339), d.LocalTime, d.Status))
+			}
+			want := []string{
+				"2026-02-14T05:16:00Z 2026-02-14T18:16 taken_on_time",
+				"2026-02-15T04:16:00Z 2026-02-14T18:16 scheduled", // 23 h later: Saturday in Honolulu
+				"2026-02-16T04:16:00Z 2026-02-15T18:16 scheduled",
+			}
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("update %d: doses after the move:\n%s\nwant:\n%s", i+1, strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			var err error
+			if p, err = f.s.GetPatient(f.ctx, f.org, p.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
