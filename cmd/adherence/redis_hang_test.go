@@ -130,3 +130,28 @@ func TestRedisFailureOfTheAuthLimiterIsLogged(t *testing.T) {
 		t.Errorf("server log names the key:\n%s", logged)
 	}
 }
+
+// TestRedisOptionsFailFast: a Redis that refuses connections must fail a
+// call after a retry, not after go-redis's default 5 dials for each of 4
+// tries (1.7 s a call, which /health took while Redis was down).
+func TestRedisOptionsFailFast(t *testing.T) {
+	opts, err := redisOptions("redis://127.0.0.1:6379/3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !opts.ContextTimeoutEnabled || opts.MaxRetries != 1 || opts.DialerRetries != 2 || opts.DialerRetryTimeout != 50*time.Millisecond || opts.DB != 3 {
+		t.Errorf("options: ContextTimeoutEnabled %v, MaxRetries %d, DialerRetries %d, DialerRetryTimeout %v, DB %d; want true, 1, 2, 50ms, 3",
+			opts.ContextTimeoutEnabled, opts.MaxRetries, opts.DialerRetries, opts.DialerRetryTimeout, opts.DB)
+	}
+	// An operator's own max_retries stands.
+	opts, err = redisOptions("redis://127.0.0.1:6379/0?max_retries=5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.MaxRetries != 5 {
+		t.Errorf("max_retries=5 in REDIS_URL: MaxRetries %d, want 5", opts.MaxRetries)
+	}
+	if _, err := redisOptions("http://127.0.0.1:6379"); err == nil || !strings.Contains(err.Error(), "REDIS_URL") {
+		t.Errorf("an http URL: error %v, want one naming REDIS_URL", err)
+	}
+}
