@@ -15,6 +15,7 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/httpx"
 	"github.com/medplatform/medplatform/internal/platform/notify/twilio"
+	"github.com/medplatform/medplatform/internal/platform/telemetry"
 )
 
 // Twilio's webhooks: delivery status callbacks and inbound texts. They are
@@ -248,6 +249,7 @@ func (h *webhookHandler) handleInbound(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := h.s.Store.HandleInboundSMS(r.Context(), store.InboundSMS{
 		Provider: twilio.Name, ProviderMessageID: sid, From: from, To: to, Body: params.Get("Body"), ReceivedAt: h.s.Now(),
+		RequestID: telemetry.RequestID(r.Context()),
 	})
 	if err != nil {
 		h.fail(w, r, webhook, err)

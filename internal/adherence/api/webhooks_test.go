@@ -141,6 +141,41 @@ func (e *whEnv) signed(path string, params url.Values) *httptest.ResponseRecorde
 	return e.webhook(path, params, whToken, whPublicURL+path)
 }
 
+// signedWithRequestID is signed for a request that the server's
+// middleware gave the id requestID.
+func (e *whEnv) signedWithRequestID(path string, params url.Values, requestID string) *httptest.ResponseRecorder {
+	e.t.Helper()
+	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(params.Encode()))
+	req = req.WithContext(telemetry.WithRequestID(req.Context(), requestID))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set(twilio.SignatureHeader, twiliotest.Sign(whToken, whPublicURL+path, params))
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, req)
+	return rec
+}
+
+// auditRequestIDs are the request ids of the audit records of resourceType.
+func (e *whEnv) auditRequestIDs(resourceType string) []string {
+	e.t.Helper()
+	rows, err := e.d.SQL.QueryContext(context.Background(), `SELECT request_id FROM audit_log WHERE resource_type = $1 ORDER BY seq`, resourceType)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			e.t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		e.t.Fatal(err)
+	}
+	return ids
+}
+
 func (e *whEnv) api(method, path, key string, body any) *httptest.ResponseRecorder {
 	e.t.Helper()
 	var rd *bytes.Reader
@@ -271,7 +306,7 @@ func TestTwilioWebhooksRefuseMalformedPayloads(t *testing.T) {
 func TestTwilioInboundWebhook(t *testing.T) {
 	dbtest.Each(t, []migrate.Set{audit.Migrations, store.Migrations}, func(t *testing.T, d *pdb.DB) {
 		e := newWhEnv(t, d, Webhooks{TwilioAuthToken: whToken, PublicURL: whPublicURL})
-		rec := e.signed(whSMSPath, whInbound(whSID(1), whPhone, "STOP"))
+		rec := e.signedWithRequestID(whSMSPath, whInbound(whSID(1), whPhone, "STOP"), "req-stop")
 		if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/xml") ||
 			!strings.Contains(rec.Body.String(), "<Response></Response>") {
 			t.Fatalf("inbound STOP: %d %s %q", rec.Code, rec.Header().Get("Content-Type"), rec.Body)
@@ -282,6 +317,13 @@ func TestTwilioInboundWebhook(t *testing.T) {
 		}
 		if n := e.count(`SELECT COUNT(*) FROM notifications WHERE kind = 'reply' AND template = 'optout_confirmation'`); n != 1 {
 			t.Fatalf("%d confirmations", n)
+		}
+		// What the text did is audited under the webhook request's id, as
+		// an API request's changes are (it was left empty).
+		for _, typ := range []string{"Consent", "InboundMessage"} {
+			if ids := e.auditRequestIDs(typ); len(ids) != 1 || ids[0] != "req-stop" {
+				t.Errorf("request ids of the %s audit records: %q, want [req-stop]", typ, ids)
+			}
 		}
 		// Twilio retries: same answer, nothing more.
 		if rec := e.signed(whSMSPath, whInbound(whSID(1), whPhone, "STOP")); rec.Code != http.StatusOK {
@@ -394,9 +436,12 @@ func TestTwilioInboundOKCountsAcknowledgement(t *testing.T) {
 			}
 		}
 		for i := 0; i < 2; i++ { // Twilio retries
-			if rec := e.signed(whSMSPath, whInbound(whSID(7), carerPhone, "OK")); rec.Code != http.StatusOK {
+			if rec := e.signedWithRequestID(whSMSPath, whInbound(whSID(7), carerPhone, "OK"), fmt.Sprintf("req-ok-%d", i)); rec.Code != http.StatusOK {
 				t.Fatalf("OK: %d %s", rec.Code, rec.Body)
 			}
+		}
+		if ids := e.auditRequestIDs("Escalation"); len(ids) != 1 || ids[0] != "req-ok-0" {
+			t.Errorf("request ids of the escalation's audit records: %q, want [req-ok-0]", ids)
 		}
 		if n := e.count(`SELECT COUNT(*) FROM escalations WHERE status = 'acknowledged'`); n != 1 {
 			t.Fatalf("%d acknowledged escalations", n)

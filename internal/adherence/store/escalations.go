@@ -1744,13 +1744,13 @@ func (s *Store) acknowledge(ctx context.Context, tx *db.Tx, a adherence.Actor, o
 // for a retry or undeliverable. It is acknowledged by the member record
 // that notification went to. No such escalation is not found.
 func (s *Store) AcknowledgeBySMS(ctx context.Context, memberIDs []string, now time.Time) (adherence.Escalation, error) {
-	e, _, err := s.acknowledgeBySMS(ctx, memberIDs, now)
+	e, _, err := s.acknowledgeBySMS(ctx, memberIDs, "", now)
 	return e, err
 }
 
 // acknowledgeBySMS is AcknowledgeBySMS, also returning the member record
-// that acknowledged.
-func (s *Store) acknowledgeBySMS(ctx context.Context, memberIDs []string, now time.Time) (adherence.Escalation, string, error) {
+// that acknowledged; requestID is the inbound webhook's, for the audit.
+func (s *Store) acknowledgeBySMS(ctx context.Context, memberIDs []string, requestID string, now time.Time) (adherence.Escalation, string, error) {
 	var ids []any
 	for _, id := range memberIDs {
 		if isID(id) {
@@ -1782,7 +1782,7 @@ func (s *Store) acknowledgeBySMS(ctx context.Context, memberIDs []string, now ti
 		if err != nil {
 			return notFound(err, "find escalation", "escalation")
 		}
-		a := adherence.Actor{ID: memberID, Role: kind, OrgID: orgID}
+		a := adherence.Actor{ID: memberID, Role: kind, OrgID: orgID, RequestID: requestID}
 		out, err = s.acknowledge(ctx, tx, a, orgID, id, memberID, ReasonAcknowledgedSMS, now)
 		return err
 	})

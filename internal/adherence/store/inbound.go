@@ -59,6 +59,9 @@ type InboundSMS struct {
 	To                string
 	Body              string
 	ReceivedAt        time.Time
+	// RequestID is the webhook request's id, kept in the audit records
+	// of what the text did, as a request of the API's is.
+	RequestID string
 }
 
 // InboundResult says what an inbound text did.
@@ -488,7 +491,7 @@ func (h *inboundText) recordKeyword(ctx context.Context, tx *db.Tx, action strin
 			in := ConsentInput{
 				OrgID: r.orgID, Channel: "sms", Address: h.in.From, Action: action,
 				Source: ConsentSourceSMSKeyword, Keyword: keyword, ProviderMessageID: h.in.ProviderMessageID,
-				Actor: adherence.Actor{ID: smsActor, Role: r.kind, OrgID: r.orgID},
+				Actor: adherence.Actor{ID: smsActor, Role: r.kind, OrgID: r.orgID, RequestID: h.in.RequestID},
 			}
 			if r.kind == "patient" {
 				in.PatientID = r.id
@@ -560,7 +563,7 @@ func (h *inboundText) enqueueAnswer(ctx context.Context, tx *db.Tx, who senderRe
 func (h *inboundText) auditRecord(who senderRecord, id int64, result string) audit.Record {
 	rec := audit.Record{
 		OrgID: who.orgID, ActorID: smsActor, ActorRole: who.kind, Action: audit.ActionCreate,
-		ResourceType: "InboundMessage", ResourceID: fmt.Sprint(id), Outcome: audit.OutcomeSuccess,
+		ResourceType: "InboundMessage", ResourceID: fmt.Sprint(id), Outcome: audit.OutcomeSuccess, RequestID: h.in.RequestID,
 		Detail: "reply=" + string(h.reply.Kind) + " result=" + result,
 	}
 	if who.kind == "patient" {
@@ -649,7 +652,7 @@ func (h *inboundText) handleDoseReply(ctx context.Context) (InboundResult, error
 }
 
 func (h *inboundText) eventActor(orgID string) adherence.Actor {
-	return adherence.Actor{ID: smsActor, Role: "patient", OrgID: orgID}
+	return adherence.Actor{ID: smsActor, Role: "patient", OrgID: orgID, RequestID: h.in.RequestID}
 }
 
 // recordedEvent finds an event already recorded for this message in the
@@ -799,7 +802,7 @@ func (h *inboundText) handleAck(ctx context.Context, retry bool) (InboundResult,
 	for i, m := range members {
 		ids[i] = m.id
 	}
-	esc, by, acked, err := s.acknowledgeOneBySMS(ctx, ids, h.in.ReceivedAt)
+	esc, by, acked, err := s.acknowledgeOneBySMS(ctx, ids, h.in.RequestID, h.in.ReceivedAt)
 	if err != nil {
 		if _, uerr := s.db.SQL.ExecContext(ctx, `UPDATE inbound_messages SET result = $1
 			WHERE provider = $2 AND provider_message_id = $3`, inboundAckFailed, h.in.Provider, h.in.ProviderMessageID); uerr != nil {
@@ -851,8 +854,8 @@ func (h *inboundText) handleAck(ctx context.Context, retry bool) (InboundResult,
 // acknowledgeOneBySMS acknowledges the escalation last notified to one of
 // the member records memberIDs and reports whether there was one, and
 // which member acknowledged it.
-func (s *Store) acknowledgeOneBySMS(ctx context.Context, memberIDs []string, now time.Time) (adherence.Escalation, string, bool, error) {
-	e, by, err := s.acknowledgeBySMS(ctx, memberIDs, now)
+func (s *Store) acknowledgeOneBySMS(ctx context.Context, memberIDs []string, requestID string, now time.Time) (adherence.Escalation, string, bool, error) {
+	e, by, err := s.acknowledgeBySMS(ctx, memberIDs, requestID, now)
 	if errs.Is(err, errs.CodeNotFound) {
 		return e, "", false, nil
 	}
