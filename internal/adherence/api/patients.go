@@ -298,8 +298,16 @@ func (s *server) handleListAudit(w http.ResponseWriter, r *http.Request) {
 		}
 		f.AfterSeq = n
 	}
-	recs, err := s.Audit.List(r.Context(), f)
+	// next is given when more records follow, not counting the caller's
+	// own reads of the trail (see audit.Log.Page): each page is audited.
+	recs, more, err := s.Audit.Page(r.Context(), f, p.ID)
 	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	// Who read whose access history is itself audited (R on AuditEvent;
+	// the patient is the one the filter named), after the page is read.
+	if err := s.auditRead(r, audit.TrailResource, "", f.PatientID); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -324,7 +332,7 @@ func (s *server) handleListAudit(w http.ResponseWriter, r *http.Request) {
 			RequestID: rec.RequestID, ClientAddr: rec.ClientAddr})
 	}
 	resp := map[string]any{"records": out}
-	if len(recs) == f.Limit {
+	if more {
 		resp["next"] = strconv.FormatInt(recs[len(recs)-1].Seq, 10)
 	}
 	httpx.WriteJSON(w, http.StatusOK, resp)

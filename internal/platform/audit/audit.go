@@ -423,23 +423,70 @@ const (
 	MaxLimit     = 1000
 )
 
+// TrailResource is the resource type of the records of reads of the trail
+// itself (FHIR's name for an audit record).
+const TrailResource = "AuditEvent"
+
 // List returns the records of one organization matching f, oldest first (in
 // Seq order), so that AfterSeq pages forward through the trail.
 func (l *Log) List(ctx context.Context, f Filter) ([]Record, error) {
+	if err := f.normalize(); err != nil {
+		return nil, err
+	}
+	return l.list(ctx, f, "")
+}
+
+// Page is List, also saying whether more records match after the page.
+// Records of reader's own reads of the trail (R on TrailResource) do not
+// count as more: each page a reader asks for is audited, and a walk one
+// record a page would otherwise never end, each page finding the read of
+// the one before. They are listed like any other record when a page
+// reaches them.
+func (l *Log) Page(ctx context.Context, f Filter, reader string) ([]Record, bool, error) {
+	if err := f.normalize(); err != nil {
+		return nil, false, err
+	}
+	limit := f.Limit
+	f.Limit++
+	recs, err := l.list(ctx, f, "")
+	if err != nil || len(recs) <= limit {
+		return recs, false, err
+	}
+	recs, extra := recs[:limit], recs[limit]
+	if !isTrailReadBy(extra, reader) {
+		return recs, true, nil
+	}
+	f.AfterSeq, f.Limit = recs[len(recs)-1].Seq, 1
+	rest, err := l.list(ctx, f, reader)
+	return recs, len(rest) > 0, err
+}
+
+func isTrailReadBy(r Record, reader string) bool {
+	return r.ResourceType == TrailResource && r.Action == ActionRead && r.ActorID == reader
+}
+
+// normalize checks f and applies the default and maximum limits.
+func (f *Filter) normalize() error {
 	if f.OrgID == "" {
-		return nil, errs.Invalid("orgId", "is required")
+		return errs.Invalid("orgId", "is required")
 	}
 	switch {
 	case f.Limit < 0:
-		return nil, errs.Invalid("limit", "must not be negative")
+		return errs.Invalid("limit", "must not be negative")
 	case f.Limit == 0:
 		f.Limit = DefaultLimit
 	case f.Limit > MaxLimit:
 		f.Limit = MaxLimit
 	}
 	if f.From != nil && f.To != nil && f.To.Before(*f.From) {
-		return nil, errs.Invalid("to", "is before from")
+		return errs.Invalid("to", "is before from")
 	}
+	return nil
+}
+
+// list runs the query of f as given (normalized), leaving out the records
+// of exceptReadsBy's reads of the trail when it is not empty.
+func (l *Log) list(ctx context.Context, f Filter, exceptReadsBy string) ([]Record, error) {
 
 	var where strings.Builder
 	args := []any{f.OrgID}
@@ -478,6 +525,10 @@ func (l *Log) List(ctx context.Context, f Filter) ([]Record, error) {
 	// inserted around Append (which Verify reports), and is no record of
 	// anyone's access to be listed as one.
 	add("seq >", max(f.AfterSeq, 0))
+	if exceptReadsBy != "" {
+		args = append(args, exceptReadsBy, TrailResource, ActionRead)
+		fmt.Fprintf(&where, " AND NOT (actor_id = $%d AND resource_type = $%d AND action = $%d)", len(args)-2, len(args)-1, len(args))
+	}
 	where.WriteString(" AND seq <= (SELECT seq FROM audit_head WHERE id = 1)")
 	args = append(args, f.Limit)
 	query := fmt.Sprintf("SELECT %s FROM audit_log WHERE %s ORDER BY seq LIMIT $%d",
