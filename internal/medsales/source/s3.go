@@ -153,13 +153,46 @@ func (s *s3Source) openBody(ctx context.Context, body io.ReadCloser, name, versi
 		body.Close()
 		rr := newRemoteReader(ctx, s.size, s.fetch)
 		f, err := openZip(rr, s.size, s.display, name, opts)
-		if err != nil {
-			rr.Close()
+		if err == nil {
+			f.closeLast(rr.Close)
+			return f, nil
+		}
+		rr.Close()
+		if !errors.Is(err, errRangeIgnored) {
 			return nil, err
 		}
-		f.closeLast(rr.Close)
-		return f, nil
+		// An S3-compatible endpoint (a gateway, a proxy) that answers
+		// a ranged GET with the whole object: the archive's directory,
+		// at its end, can only be reached by keeping a copy, as from an
+		// https server without ranges.
+		return s.spool(ctx, name, version, opts)
 	}
+}
+
+// errRangeIgnored is the error of a ranged GetObject answered with the
+// whole object.
+var errRangeIgnored = errors.New("the endpoint ignored the Range request and sent the whole object")
+
+// spool downloads the archive whole into a temporary file and opens it
+// there (see spoolZip), the version read first (If-Match its ETag).
+func (s *s3Source) spool(ctx context.Context, name, version string, opts Options) (*File, error) {
+	if err := skipArchive(opts, version, s.display); err != nil {
+		return nil, err
+	}
+	in := &s3.GetObjectInput{Bucket: &s.bucket, Key: &s.key}
+	if s.etag != "" {
+		in.IfMatch = &s.etag
+	}
+	w := newWatchdog(ctx, stallTimeout)
+	out, err := s.client.GetObject(w.ctx, in, quiet)
+	if err != nil {
+		w.stop()
+		return nil, s.error(err)
+	}
+	w.timer.Stop()
+	body := w.wrap(out.Body)
+	defer body.Close()
+	return spoolZip(body, s.size, s.display, name, opts)
 }
 
 // quiet stops the SDK from logging, for every ranged GetObject, that the
@@ -190,6 +223,9 @@ func (s *s3Source) fetch(ctx context.Context, off, end int64) (io.ReadCloser, er
 		}
 	} else if out.ContentLength != nil && *out.ContentLength != end-off {
 		out.Body.Close()
+		if *out.ContentLength == s.size {
+			return nil, &sourceError{src: s.display, msg: fmt.Sprintf("%v (bytes=%d-%d asked)", errRangeIgnored, off, end-1), err: errRangeIgnored}
+		}
 		return nil, &sourceError{src: s.display, msg: fmt.Sprintf("got %d bytes in reply to bytes=%d-%d", *out.ContentLength, off, end-1)}
 	}
 	return out.Body, nil

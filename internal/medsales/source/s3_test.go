@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log"
@@ -422,6 +423,59 @@ func TestOpenS3ReopenRetries(t *testing.T) {
 			}
 			if gets != tt.gets {
 				t.Errorf("%d GETs, want %d", gets, tt.gets)
+			}
+		})
+	}
+}
+
+// TestOpenS3ZipFromAnEndpointIgnoringRange: an S3-compatible endpoint (a
+// gateway, a proxy) that answers ranged GETs with the whole object. A zip
+// is downloaded whole into a temporary file and read there, as from an
+// https server without ranges; the load failed with "got N bytes in reply
+// to bytes=…". The object changing between the two downloads is refused.
+func TestOpenS3ZipFromAnEndpointIgnoringRange(t *testing.T) {
+	const key = "nppes/NPPES_Data_Dissemination_August_2026_V2.zip"
+	nppes := buildZip(t, readme, fileheader, pfile, plpfile)
+	for _, changed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("changed=%v", changed), func(t *testing.T) {
+			isolateAWS(t)
+			t.Setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
+			t.Setenv("AWS_SECRET_ACCESS_KEY", "secret-env")
+			t.Setenv("AWS_MAX_ATTEMPTS", "1")
+			srv := newS3Server(t)
+			srv.put(t, "medsales-raw", key, nppes)
+			srv.misbehave = func(n int, w http.ResponseWriter, r *http.Request) bool {
+				if changed && n > 0 && r.Header.Get("Range") == "" {
+					// gofakes3 does not check If-Match: S3 would answer so.
+					if r.Header.Get("If-Match") == "" {
+						t.Errorf("request %d: the download of the copy does not ask for the version read first", n)
+					}
+					s3Error(w, http.StatusPreconditionFailed, "PreconditionFailed")
+					return true
+				}
+				r.Header.Del("Range")
+				return false
+			}
+			f, err := source.Open(context.Background(), "s3://medsales-raw/"+key, source.Options{S3Endpoint: srv.ts.URL, Dataset: medsales.NPPES})
+			if changed {
+				if err == nil || !strings.Contains(err.Error(), "changed in S3") {
+					t.Fatalf("Open of an object replaced between its downloads: %v, want an error saying it changed", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer f.Close()
+			checkFile(t, f, pfile.name, "NPPES_Data_Dissemination_August_2026_V2.zip", int64(len(pfile.data)), pfile.data)
+			if err := f.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+			// The first GET, ranged ones until one is answered whole, and
+			// the download of the copy.
+			reqs := srv.requests()
+			if n := len(reqs); n < 3 || reqs[n-2].rng == "" || reqs[n-1].rng != "" {
+				t.Errorf("requests %+v, want a GET, ranged GETs, then a whole GET", reqs)
 			}
 		})
 	}
