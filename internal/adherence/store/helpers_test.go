@@ -2,6 +2,9 @@ package store_test
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,6 +114,71 @@ func (f *fixture) doses(planID string, from, to time.Time) []adherence.DoseInsta
 		f.t.Fatalf("list doses: %v", err)
 	}
 	return ds
+}
+
+// updatePlanTwice updates pl (its changes already made) twice, at its
+// current version, and fails the test unless after each update the plan's
+// doses due in [from, to) (no bound where zero, as in doses), each
+// formatted by line, are want, in order: the second update must change
+// nothing.
+func (f *fixture) updatePlanTwice(pl *adherence.Plan, from, to time.Time, line func(adherence.DoseInstance) string, want []string) {
+	f.t.Helper()
+	for i := range 2 {
+		if err := f.s.UpdatePlan(f.ctx, f.actor, pl, pl.Version); err != nil {
+			f.t.Fatalf("update %d of the plan: %v", i+1, err)
+		}
+		f.dosesAre(fmt.Sprintf("update %d of the plan", i+1), pl.ID, from, to, line, want)
+	}
+}
+
+// updatePatientTwice is updatePlanTwice for a change of patient p (a move
+// of zone), checking the doses of plan planID; p is reloaded after each
+// update, so it ends at the stored version.
+func (f *fixture) updatePatientTwice(p *adherence.Patient, planID string, from, to time.Time, line func(adherence.DoseInstance) string, want []string) {
+	f.t.Helper()
+	for i := range 2 {
+		if err := f.s.UpdatePatient(f.ctx, f.actor, p, p.Version); err != nil {
+			f.t.Fatalf("update %d of the patient: %v", i+1, err)
+		}
+		f.dosesAre(fmt.Sprintf("update %d of the patient", i+1), planID, from, to, line, want)
+		stored, err := f.s.GetPatient(f.ctx, f.org, p.ID)
+		if err != nil {
+			f.t.Fatalf("update %d of the patient: reload: %v", i+1, err)
+		}
+		*p = stored
+	}
+}
+
+// dosesAre fails the test, its message starting with what, unless the
+// doses of plan planID due in [from, to), each formatted by line, are
+// want, in order.
+func (f *fixture) dosesAre(what, planID string, from, to time.Time, line func(adherence.DoseInstance) string, want []string) {
+	f.t.Helper()
+	var got []string
+	for _, d := range f.doses(planID, from, to) {
+		got = append(got, line(d))
+	}
+	if !slices.Equal(got, want) {
+		f.t.Fatalf("%s: doses:\n%s\nwant:\n%s", what, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// localAndStatus formats a dose as its wall time and status:
+// "2026-03-04T08:00 scheduled".
+func localAndStatus(d adherence.DoseInstance) string {
+	return d.LocalTime + " " + string(d.Status)
+}
+
+// clockAndStatus formats a dose as its wall clock time and status, for
+// the doses of one day: "08:00 scheduled".
+func clockAndStatus(d adherence.DoseInstance) string {
+	return d.LocalTime[11:] + " " + string(d.Status)
+}
+
+// utcLocalAndStatus formats a dose as its due instant in UTC, its wall
+// time and status: "2026-03-02T16:00:00Z 2026-03-02T08:00 scheduled".
+func utcLocalAndStatus(d adherence.DoseInstance) string {
+	return d.DueAt.UTC().Format(time.RFC3339) + " " + d.LocalTime + " " + string(d.Status)
 }
 
 // allDoses lists every instance of a plan.

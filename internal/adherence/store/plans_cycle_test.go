@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -54,20 +53,8 @@ func TestEveryOtherDayAnchorChange(t *testing.T) {
 					t.Fatalf("record skip: %+v", out[0])
 				}
 				tc.change(&pl)
-				for i := range 2 { // the second update must change nothing
-					if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
-						t.Fatal(err)
-					}
-					var got []string
-					for _, d := range f.doses(pl.ID, f.now.Add(-2*day), f.now.Add(6*day)) {
-						got = append(got, fmt.Sprintf("%s %s", d.LocalTime, d.Status))
-					}
-					want := []string{"2026-03-05T08:00 scheduled",
-						"2026-03-08T08:00 scheduled", "2026-03-10T08:00 scheduled", "2026-03-12T08:00 scheduled"}
-					if strings.Join(got, "\n") != strings.Join(want, "\n") {
-						t.Fatalf("update %d: doses:\n%s\nwant:\n%s", i+1, strings.Join(got, "\n"), strings.Join(want, "\n"))
-					}
-				}
+				f.updatePlanTwice(&pl, f.now.Add(-2*day), f.now.Add(6*day), localAndStatus, []string{"2026-03-05T08:00 scheduled",
+					"2026-03-08T08:00 scheduled", "2026-03-10T08:00 scheduled", "2026-03-12T08:00 scheduled"})
 				// The skip is kept, an orphan: its dose is no longer part
 				// of the plan.
 				if n := f.count(`SELECT COUNT(*) FROM events WHERE client_event_id = 'c-1' AND result = 'orphan'`); n != 1 {
@@ -110,20 +97,8 @@ func TestEveryOtherDayAnchorChangeEndsTheDueDose(t *testing.T) {
 					}
 				}
 				tc.change(&pl)
-				for i := range 2 { // the second update must change nothing
-					if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
-						t.Fatal(err)
-					}
-					var got []string
-					for _, d := range f.doses(pl.ID, start.Add(4*day), start.Add(10*day)) {
-						got = append(got, fmt.Sprintf("%s %s", d.LocalTime, d.Status))
-					}
-					want := []string{"2026-03-05T08:00 " + tc.want,
-						"2026-03-06T08:00 scheduled", "2026-03-08T08:00 scheduled", "2026-03-10T08:00 scheduled"}
-					if strings.Join(got, "\n") != strings.Join(want, "\n") {
-						t.Fatalf("update %d: doses:\n%s\nwant:\n%s", i+1, strings.Join(got, "\n"), strings.Join(want, "\n"))
-					}
-				}
+				f.updatePlanTwice(&pl, start.Add(4*day), start.Add(10*day), localAndStatus, []string{"2026-03-05T08:00 " + tc.want,
+					"2026-03-06T08:00 scheduled", "2026-03-08T08:00 scheduled", "2026-03-10T08:00 scheduled"})
 				if tc.taken {
 					return
 				}
@@ -175,18 +150,7 @@ func TestTimingChangeFarFromTheDoseOfTheDay(t *testing.T) {
 				}
 				f.now = today.Add(12 * time.Hour)
 				pl.Timing = timeOfDay("13:00", "21:00")
-				for i := range 2 { // the second update must change nothing
-					if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
-						t.Fatal(err)
-					}
-					var got []string
-					for _, d := range f.doses(pl.ID, today, today.Add(day)) {
-						got = append(got, d.LocalTime[11:]+" "+string(d.Status))
-					}
-					if strings.Join(got, ", ") != strings.Join(tc.want, ", ") {
-						t.Fatalf("update %d: doses of 2026-03-04 = %s, want %s", i+1, strings.Join(got, ", "), strings.Join(tc.want, ", "))
-					}
-				}
+				f.updatePlanTwice(&pl, today, today.Add(day), clockAndStatus, tc.want)
 			})
 		})
 	}
@@ -281,27 +245,11 @@ func TestTimeZoneMoveEastKeepsTheDaysDose(t *testing.T) {
 		pl := f.plan(p.ID, timeOfDay("08:00"))
 		f.now = time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC) // 06:00 in Los Angeles, 23:00 in Tokyo
 		p.TimeZone = "Asia/Tokyo"
-		for i := range 2 { // the second update must change nothing
-			if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, d := range f.doses(pl.ID, f.now.Add(-2*time.Hour), time.Date(2026, 3, 4, 0, 0, 0, 0, time.UTC)) {
-				got = append(got, fmt.Sprintf("%s %s %s", d.DueAt.UTC().Format(time.RFC3339), d.LocalTime, d.Status))
-			}
-			want := []string{
-				"2026-03-02T16:00:00Z 2026-03-02T08:00 scheduled",
-				"2026-03-02T23:00:00Z 2026-03-03T08:00 scheduled",
-				"2026-03-03T23:00:00Z 2026-03-04T08:00 scheduled",
-			}
-			if strings.Join(got, "\n") != strings.Join(want, "\n") {
-				t.Fatalf("update %d: doses after the move:\n%s\nwant:\n%s", i+1, strings.Join(got, "\n"), strings.Join(want, "\n"))
-			}
-			var err error
-			if p, err = f.s.GetPatient(f.ctx, f.org, p.ID); err != nil {
-				t.Fatal(err)
-			}
-		}
+		f.updatePatientTwice(&p, pl.ID, f.now.Add(-2*time.Hour), time.Date(2026, 3, 4, 0, 0, 0, 0, time.UTC), utcLocalAndStatus, []string{
+			"2026-03-02T16:00:00Z 2026-03-02T08:00 scheduled",
+			"2026-03-02T23:00:00Z 2026-03-03T08:00 scheduled",
+			"2026-03-03T23:00:00Z 2026-03-04T08:00 scheduled",
+		})
 	})
 }
 
@@ -346,25 +294,12 @@ func TestTimeZoneMoveAcrossTheDateLineKeepsOneDoseADay(t *testing.T) {
 				pl := f.plan(p.ID, timeOfDay(c.at...))
 				f.now = c.now
 				p.TimeZone = c.to
-				for i := range 2 { // the second update must change nothing
-					if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
-						t.Fatal(err)
+				f.updatePatientTwice(&p, pl.ID, f.now.Add(-3*time.Hour), time.Date(2026, 3, 5, 12, 0, 0, 0, time.UTC), func(d adherence.DoseInstance) string {
+					if d.Status != adherence.DoseScheduled {
+						t.Errorf("dose %s is %s", d.DueAt.UTC().Format(time.RFC3339), d.Status)
 					}
-					var got []string
-					for _, d := range f.doses(pl.ID, f.now.Add(-3*time.Hour), time.Date(2026, 3, 5, 12, 0, 0, 0, time.UTC)) {
-						if d.Status != adherence.DoseScheduled {
-							t.Errorf("dose %s is %s", d.DueAt.UTC().Format(time.RFC3339), d.Status)
-						}
-						got = append(got, fmt.Sprintf("%s %s", d.DueAt.UTC().Format(time.RFC3339), d.LocalTime))
-					}
-					if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
-						t.Fatalf("update %d: doses after the move:\n%s\nwant:\n%s", i+1, strings.Join(got, "\n"), strings.Join(c.want, "\n"))
-					}
-					var err error
-					if p, err = f.s.GetPatient(f.ctx, f.org, p.ID); err != nil {
-						t.Fatal(err)
-					}
-				}
+					return d.DueAt.UTC().Format(time.RFC3339) + " " + d.LocalTime
+				}, c.want)
 			})
 		})
 	}
@@ -387,23 +322,11 @@ func TestTimingChangeAfterAMoveEastKeepsTheDaysDose(t *testing.T) {
 		}
 		f.now = f.now.Add(90 * time.Minute) // 00:30 in Tokyo, the Los Angeles dose due at 16:00
 		pl.Timing = timeOfDay("09:00")
-		for i := range 2 { // the second update must change nothing
-			if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, d := range f.doses(pl.ID, f.now.Add(-2*time.Hour), time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)) {
-				got = append(got, fmt.Sprintf("%s %s %s", d.DueAt.UTC().Format(time.RFC3339), d.LocalTime, d.Status))
-			}
-			want := []string{
-				"2026-03-02T16:00:00Z 2026-03-02T08:00 scheduled",
-				"2026-03-03T00:00:00Z 2026-03-03T09:00 scheduled",
-				"2026-03-04T00:00:00Z 2026-03-04T09:00 scheduled",
-			}
-			if strings.Join(got, "\n") != strings.Join(want, "\n") {
-				t.Fatalf("update %d: doses after the timing change:\n%s\nwant:\n%s", i+1, strings.Join(got, "\n"), strings.Join(want, "\n"))
-			}
-		}
+		f.updatePlanTwice(&pl, f.now.Add(-2*time.Hour), time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC), utcLocalAndStatus, []string{
+			"2026-03-02T16:00:00Z 2026-03-02T08:00 scheduled",
+			"2026-03-03T00:00:00Z 2026-03-03T09:00 scheduled",
+			"2026-03-04T00:00:00Z 2026-03-04T09:00 scheduled",
+		})
 	})
 }
 
@@ -436,18 +359,7 @@ func TestTimingChangeToAnHourAlreadyPastKeepsTheDaysDose(t *testing.T) {
 				pl := f.plan(p.ID, tc.before)
 				f.now = local(2026, 3, 4, 7, 0).UTC()
 				pl.Timing = tc.after
-				for i := range 2 { // the second update must change nothing
-					if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
-						t.Fatal(err)
-					}
-					var got []string
-					for _, d := range f.doses(pl.ID, local(2026, 3, 4, 0, 0), local(2026, 3, 6, 0, 0)) {
-						got = append(got, d.LocalTime+" "+string(d.Status))
-					}
-					if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
-						t.Fatalf("update %d: doses:\n%s\nwant:\n%s", i+1, strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
-					}
-				}
+				f.updatePlanTwice(&pl, local(2026, 3, 4, 0, 0), local(2026, 3, 6, 0, 0), localAndStatus, tc.want)
 			})
 		})
 	}
@@ -503,18 +415,7 @@ func TestTimingChangeOfTheDosesADayToHoursAlreadyPastKeepsTheDaysDose(t *testing
 					}
 				}
 				pl.Timing = tc.after
-				for i := range 2 { // the second update must change nothing
-					if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
-						t.Fatal(err)
-					}
-					var got []string
-					for _, d := range f.doses(pl.ID, local(2026, 3, 4, 0, 0), local(2026, 3, 6, 0, 0)) {
-						got = append(got, d.LocalTime+" "+string(d.Status))
-					}
-					if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
-						t.Fatalf("update %d: doses:\n%s\nwant:\n%s", i+1, strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
-					}
-				}
+				f.updatePlanTwice(&pl, local(2026, 3, 4, 0, 0), local(2026, 3, 6, 0, 0), localAndStatus, tc.want)
 				if tc.skip {
 					if n := f.count(`SELECT COUNT(*) FROM events WHERE client_event_id = 'c-1' AND result = 'scored'`); n != 1 {
 						t.Errorf("the skip of the 20:00 dose is no longer scored")
@@ -570,22 +471,7 @@ func TestTimeZoneMoveKeepsTheDoseKeptForItsDay(t *testing.T) {
 				}
 				f.now = f.now.Add(10 * time.Minute)
 				p.TimeZone = tc.zone
-				for i := range 2 { // the second update must change nothing
-					if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
-						t.Fatal(err)
-					}
-					var got []string
-					for _, d := range f.doses(pl.ID, time.Date(2026, 3, 4, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 6, 0, 0, 0, 0, time.UTC)) {
-						got = append(got, fmt.Sprintf("%s %s %s", d.DueAt.UTC().Format(time.RFC3339), d.LocalTime, d.Status))
-					}
-					if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
-						t.Fatalf("update %d: doses after the move:\n%s\nwant:\n%s", i+1, strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
-					}
-					var err error
-					if p, err = f.s.GetPatient(f.ctx, f.org, p.ID); err != nil {
-						t.Fatal(err)
-					}
-				}
+				f.updatePatientTwice(&p, pl.ID, time.Date(2026, 3, 4, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 6, 0, 0, 0, 0, time.UTC), utcLocalAndStatus, tc.want)
 			})
 		})
 	}
@@ -640,28 +526,12 @@ func TestTimeZoneMoveAfterADoseTakenEarly(t *testing.T) {
 			t.Fatalf("taking 20 minutes early: %+v", out[0])
 		}
 		p.TimeZone = "Pacific/Auckland"
-		for i := range 2 { // the second update must change nothing
-			if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, d := range f.doses(pl.ID, f.now.Add(-time.Hour), time.Date(2026, 3, 5, 12, 0, 0, 0, time.UTC)) {
-				got = append(got, fmt.Sprintf("%s %s %s", d.DueAt.UTC().Format(time.RFC3339), d.LocalTime, d.Status))
-			}
-			want := []string{
-				"2026-03-03T03:38:00Z 2026-03-02T17:38 taken_on_time",
-				// not 2026-03-03T04:38Z, Auckland's 17:38 of 03-03, an hour after
-				"2026-03-04T04:38:00Z 2026-03-04T17:38 scheduled",
-				"2026-03-05T04:38:00Z 2026-03-05T17:38 scheduled",
-			}
-			if strings.Join(got, "\n") != strings.Join(want, "\n") {
-				t.Fatalf("update %d: doses after the move:\n%s\nwant:\n%s", i+1, strings.Join(got, "\n"), strings.Join(want, "\n"))
-			}
-			var err error
-			if p, err = f.s.GetPatient(f.ctx, f.org, p.ID); err != nil {
-				t.Fatal(err)
-			}
-		}
+		f.updatePatientTwice(&p, pl.ID, f.now.Add(-time.Hour), time.Date(2026, 3, 5, 12, 0, 0, 0, time.UTC), utcLocalAndStatus, []string{
+			"2026-03-03T03:38:00Z 2026-03-02T17:38 taken_on_time",
+			// not 2026-03-03T04:38Z, Auckland's 17:38 of 03-03, an hour after
+			"2026-03-04T04:38:00Z 2026-03-04T17:38 scheduled",
+			"2026-03-05T04:38:00Z 2026-03-05T17:38 scheduled",
+		})
 	})
 }
 
@@ -725,24 +595,10 @@ func TestTimeZoneMoveEastDoesNotKeepADoseAfterItsDaysNext(t *testing.T) {
 			t.Fatalf("taking 30 minutes early: %+v", out[0])
 		}
 		p.TimeZone = "Asia/Tokyo"
-		for i := range 2 { // the second update must change nothing
-			if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
-				t.Fatal(err)
-			}
-			tokyo, _ := time.LoadLocation("Asia/Tokyo")
-			var got []string
-			for _, d := range f.doses(pl.ID, f.now.Add(-time.Hour), f.now.Add(36*time.Hour)) {
-				got = append(got, d.DueAt.In(tokyo).Format("Mon 15:04")+" "+string(d.Status))
-			}
-			want := []string{"Sun 14:16 taken_on_time", "Sun 21:16 scheduled", "Mon 09:16 scheduled", "Mon 21:16 scheduled"}
-			if strings.Join(got, ", ") != strings.Join(want, ", ") {
-				t.Fatalf("update %d: doses in Tokyo: %v, want %v", i+1, got, want)
-			}
-			var err error
-			if p, err = f.s.GetPatient(f.ctx, f.org, p.ID); err != nil {
-				t.Fatal(err)
-			}
-		}
+		tokyo, _ := time.LoadLocation("Asia/Tokyo")
+		f.updatePatientTwice(&p, pl.ID, f.now.Add(-time.Hour), f.now.Add(36*time.Hour), func(d adherence.DoseInstance) string {
+			return d.DueAt.In(tokyo).Format("Mon 15:04") + " " + string(d.Status)
+		}, []string{"Sun 14:16 taken_on_time", "Sun 21:16 scheduled", "Mon 09:16 scheduled", "Mon 21:16 scheduled"})
 	})
 }
 
@@ -768,26 +624,10 @@ func TestTimeZoneMoveWestAcrossTheDateLineAfterADoseTakenEarly(t *testing.T) {
 			t.Fatalf("taking 30 minutes early: %+v", out[0])
 		}
 		p.TimeZone = "Pacific/Honolulu"
-		for i := range 2 { // the second update must change nothing
-			if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, d := range f.doses(pl.ID, f.now.Add(-time.Hour), f.now.Add(50*time.Hour)) {
-				got = append(got, fmt.Sprintf("%s %s %s", d.DueAt.UTC().Format(time.RFC3339), d.LocalTime, d.Status))
-			}
-			want := []string{
-				"2026-02-14T05:16:00Z 2026-02-14T18:16 taken_on_time",
-				"2026-02-15T04:16:00Z 2026-02-14T18:16 scheduled", // 23 h later: Saturday in Honolulu
-				"2026-02-16T04:16:00Z 2026-02-15T18:16 scheduled",
-			}
-			if strings.Join(got, "\n") != strings.Join(want, "\n") {
-				t.Fatalf("update %d: doses after the move:\n%s\nwant:\n%s", i+1, strings.Join(got, "\n"), strings.Join(want, "\n"))
-			}
-			var err error
-			if p, err = f.s.GetPatient(f.ctx, f.org, p.ID); err != nil {
-				t.Fatal(err)
-			}
-		}
+		f.updatePatientTwice(&p, pl.ID, f.now.Add(-time.Hour), f.now.Add(50*time.Hour), utcLocalAndStatus, []string{
+			"2026-02-14T05:16:00Z 2026-02-14T18:16 taken_on_time",
+			"2026-02-15T04:16:00Z 2026-02-14T18:16 scheduled", // 23 h later: Saturday in Honolulu
+			"2026-02-16T04:16:00Z 2026-02-15T18:16 scheduled",
+		})
 	})
 }
