@@ -167,7 +167,7 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 	}
 	var spare map[int64]bool
 	if g.sameTiming {
-		if spare, err = overtaken(ctx, tx, &g, from, to, doses); err != nil {
+		if spare, err = overtaken(ctx, tx, &g, from, to, doses, near); err != nil {
 			return 0, err
 		}
 	} else {
@@ -175,9 +175,6 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 		if err := passedByRank(ctx, tx, &g, from, to, doses, kept, spare); err != nil {
 			return 0, err
 		}
-	}
-	if g.zoneMoved {
-		crowdedOut(spare, doses, near)
 	}
 	if err := deleteStale(ctx, tx, &g, from, doses, spare); err != nil {
 		return 0, err
@@ -386,6 +383,26 @@ const nearKept = 3 * time.Hour
 // its wall time; beyond, the new dose is another day of the patient's.
 const sameDaySpan = 12 * time.Hour
 
+// occurrenceSpan is how far from doses[i] a kept dose of its wall time may
+// be and still be its occurrence after a change of zone: sameDaySpan, or
+// half the distance to its nearest neighbour in the expansion when more.
+// A weekly plan's doses are a week apart: its Sunday 19:54 dose taken in
+// Auckland is the week's, and Sunday 19:54 in Honolulu, 23 hours later, is
+// the same occurrence, not another day's (QA: a once-weekly drug asked for
+// twice within a day after a move west across the date line).
+func occurrenceSpan(doses []schedule.Dose, i int) time.Duration {
+	var gap time.Duration
+	if i > 0 {
+		gap = doses[i].Due.Sub(doses[i-1].Due)
+	}
+	if i+1 < len(doses) {
+		if next := doses[i+1].Due.Sub(doses[i].Due); gap == 0 || next < gap {
+			gap = next
+		}
+	}
+	return max(sameDaySpan, gap/2)
+}
+
 // withoutKept drops from doses (an expansion, sorted by due instant) the
 // doses that an instance with an outcome already stands for, so that an
 // occurrence never has two instances after a timing or time-zone change.
@@ -505,7 +522,7 @@ func withoutKept(doses []schedule.Dose, kept []keptDose, from time.Time, sameTim
 			// that new dose is the patient's next day, and dropped as the
 			// same occurrence it left that day without a dose (QA: 47
 			// hours between pills after a dose taken early).
-			if zoneMoved && doses[i].Due.Sub(k.due).Abs() >= sameDaySpan {
+			if zoneMoved && doses[i].Due.Sub(k.due).Abs() >= occurrenceSpan(doses, i) {
 				return 0, false
 			}
 			return i, true
@@ -582,6 +599,19 @@ func withoutKept(doses []schedule.Dose, kept []keptDose, from time.Time, sameTim
 		}
 		i, ok := bySeq[k.seq]
 		if !ok || (i > 0 && !doses[i-1].Due.Before(k.due)) || (i+1 < len(doses) && !k.due.Before(doses[i+1].Due)) {
+			unmatched = append(unmatched, k)
+			continue
+		}
+		if i == 0 && doses[i].Due.Sub(k.due).Abs() >= nearKept {
+			// The first dose of the window has no neighbour before it to
+			// bound where its occurrence lies: the kept dose may be the
+			// occurrence of a new dose before the window, or before the
+			// plan's start, that a renumbering gave its Seq to this one.
+			// Three doses a day at 01:53, 07:53 and 15:53 on the day the
+			// plan started at 01:23, changed to 00:53, 06:53 and 14:53
+			// after 01:53 was taken early: 00:53 was before the start,
+			// 06:53 became Seq 1, and was dropped for the taken dose, five
+			// hours from it (QA). Nearness decides (below).
 			unmatched = append(unmatched, k)
 			continue
 		}
@@ -790,7 +820,7 @@ func sameLocalDate(a, b string) bool {
 // the new dose of its rank is still ahead (a move to Los Angeles, where
 // 06:00 is two hours later), that dose is the day's and the instance
 // gives way to it.
-func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, doses []schedule.Dose) (map[int64]bool, error) {
+func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, doses []schedule.Dose, near time.Duration) (map[int64]bool, error) {
 	listed := make(map[int64]bool, len(doses))
 	ahead := make(map[string]bool, len(doses))
 	for _, d := range doses {
@@ -843,7 +873,7 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 				// moved from Los Angeles to Tokyo on Sunday at 13:46 there,
 				// kept Sunday's Los Angeles 09:16 (Monday 02:16 in Tokyo)
 				// after Sunday's new 21:16, three doses in 12 hours (QA).
-				if !(g.zoneMoved && laterOfItsDayAhead(k, doses)) {
+				if !(g.zoneMoved && (laterOfItsDayAhead(k, doses) || crowdedByAnotherDay(k, doses, near))) {
 					spare[db.UTC(k.due).UnixMicro()] = true
 				}
 				matched = true
@@ -866,7 +896,7 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 		return nil, err
 	}
 	for _, k := range unnamed {
-		if days.rankPassed(k, from) {
+		if days.rankPassed(k, from) && !(g.zoneMoved && crowdedByAnotherDay(k, doses, near)) {
 			spare[db.UTC(k.due).UnixMicro()] = true
 		}
 	}
@@ -921,28 +951,28 @@ func notBesideKept(doses []schedule.Dose, kept, moved, gone []keptDose, near tim
 	return out
 }
 
-// crowdedOut takes out of spare the instances a change of zone kept at
-// their old instant for their day (see overtaken) that a new dose of
-// doses falls within near (crowdingGap) of: that dose is the day's, and the
-// instance, deleted, gives way to it. A move east across more of the day
-// than the dose's distance to the next day's (Honolulu to Auckland, 23
-// hours) put the next day's new dose an hour after the kept one: a
-// once-daily plan asked for two doses an hour apart, one of them certain
-// to be missed and escalated. A timing change keeps its documented
-// rule (passedByRank): the dose of a rank whose new time has passed
-// stays, however close the next new dose (08:00, 14:00 and 20:00 changed
-// to 06:00, 12:00 and 16:00 at 13:00 keeps 14:00 beside 16:00, so the day
-// keeps its three doses).
-func crowdedOut(spare map[int64]bool, doses []schedule.Dose, near time.Duration) {
-	for at := range spare {
-		kept := time.UnixMicro(at)
-		for _, d := range doses {
-			if gap := d.Due.Sub(kept); gap < near && gap > -near {
-				delete(spare, at)
-				break
-			}
+// crowdedByAnotherDay reports whether a new dose of doses of another local
+// date than k's falls within near (crowdingGap) of k, an instance a change
+// of zone would keep at its old instant for its day (see overtaken): that
+// dose is then the day's, and k, deleted, gives way to it. A move east
+// across more of the day than the dose's distance to the next day's
+// (Honolulu to Auckland, 23 hours) put the next day's new dose an hour
+// after the kept one: a once-daily plan asked for two doses an hour apart,
+// one of them certain to be missed and escalated. A dose of k's own date is
+// another dose of that day, not a second one of k's: three doses a day at
+// 06:19, 12:19 and 20:19 moved from London to New York just after 06:19,
+// then back, lost the day's first dose to 12:19, an hour after New York's
+// 06:19 (QA). A timing change keeps its documented rule (passedByRank):
+// the dose of a rank whose new time has passed stays, however close the
+// next new dose (08:00, 14:00 and 20:00 changed to 06:00, 12:00 and 16:00
+// at 13:00 keeps 14:00 beside 16:00, so the day keeps its three doses).
+func crowdedByAnotherDay(k keptDose, doses []schedule.Dose, near time.Duration) bool {
+	for _, d := range doses {
+		if gap := d.Due.Sub(k.due); gap < near && gap > -near && !sameLocalDate(d.Local, k.local) {
+			return true
 		}
 	}
+	return false
 }
 
 // laterOfItsDayAhead reports whether doses (the new ones, from now on)

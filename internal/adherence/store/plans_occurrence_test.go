@@ -1,0 +1,100 @@
+package store_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/schedule"
+)
+
+// takeNextEarly takes, at f.now, the plan's dose due within the hour.
+func (f *fixture) takeNextEarly(patientID, planID, clientID string) {
+	f.t.Helper()
+	ds := f.doses(planID, f.now, f.now.Add(time.Hour))
+	if len(ds) != 1 {
+		f.t.Fatalf("doses in the next hour: %+v, want one", ds)
+	}
+	taken := f.ev(patientID, planID, adherence.EventTaken, f.now, clientID)
+	taken.Event.RequestedDose = ds[0].ID
+	if out := f.record(taken); out[0].Err != nil || out[0].Event.Result != adherence.ResultScored {
+		f.t.Fatalf("taking the dose due within the hour early: %+v", out[0])
+	}
+}
+
+// TestTimeZoneMoveWestAcrossTheDateLineKeepsAWeeklyDose: a once-weekly
+// dose (Sunday 19:54) taken early in Auckland, then a move to Honolulu,
+// 23 hours west: Sunday 19:54 in Honolulu, 23 hours after the taking, is
+// the week's dose the patient took, not another one. A daily plan's new
+// dose that far away is the patient's next day (see
+// TestTimeZoneMoveWestAcrossTheDateLineAfterADoseTakenEarly); a weekly
+// drug such as methotrexate was asked for twice within a day (QA).
+func TestTimeZoneMoveWestAcrossTheDateLineKeepsAWeeklyDose(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		f.now = time.Date(2026, 2, 10, 0, 0, 0, 0, time.UTC)
+		p := f.patient("Pacific/Auckland")
+		pl := f.plan(p.ID, schedule.Timing{Repeat: &schedule.Repeat{TimeOfDay: []string{"19:54"}, DayOfWeek: []string{"sun"}}})
+		f.now = time.Date(2026, 2, 15, 6, 24, 0, 0, time.UTC) // Sunday 19:24 in Auckland, Saturday 20:24 in Honolulu
+		f.takeNextEarly(p.ID, pl.ID, "early")
+		p.TimeZone = "Pacific/Honolulu"
+		f.updatePatientTwice(&p, pl.ID, f.now.Add(-time.Hour), f.now.Add(9*24*time.Hour), utcLocalAndStatus, []string{
+			"2026-02-15T06:54:00Z 2026-02-15T19:54 taken_on_time",
+			// not 2026-02-16T05:54Z, Sunday 19:54 in Honolulu
+			"2026-02-23T05:54:00Z 2026-02-22T19:54 scheduled", // a week later
+		})
+	})
+}
+
+// TestTimeZoneMoveThereAndBackKeepsTheDaysDoses: three doses a day at
+// 06:19, 12:19 and 20:19, a move from London to New York 20 seconds after
+// 06:19 (the dose not yet taken moves to 06:19 New York time), then back
+// to London a second later. New York's 06:19 is kept for the day's first
+// dose; London's 12:19, an hour after it, is another dose of that day, not
+// a second one of its occurrence: giving way to it lost the day's first
+// dose (QA).
+func TestTimeZoneMoveThereAndBackKeepsTheDaysDoses(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		f.now = time.Date(2026, 2, 10, 0, 0, 0, 0, time.UTC)
+		p := f.patient("Europe/London")
+		pl := f.plan(p.ID, timeOfDay("06:19", "12:19", "20:19"))
+		f.now = time.Date(2026, 2, 11, 6, 19, 20, 0, time.UTC)
+		day := func(d adherence.DoseInstance) string { return utcLocalAndStatus(d) }
+		p.TimeZone = "America/New_York"
+		f.updatePatientTwice(&p, pl.ID, time.Date(2026, 2, 11, 6, 0, 0, 0, time.UTC), time.Date(2026, 2, 12, 0, 0, 0, 0, time.UTC), day, []string{
+			"2026-02-11T06:19:00Z 2026-02-11T06:19 excluded",
+			"2026-02-11T11:19:00Z 2026-02-11T06:19 scheduled",
+			"2026-02-11T17:19:00Z 2026-02-11T12:19 scheduled",
+		})
+		f.now = f.now.Add(time.Second)
+		p.TimeZone = "Europe/London"
+		f.updatePatientTwice(&p, pl.ID, time.Date(2026, 2, 11, 6, 0, 0, 0, time.UTC), time.Date(2026, 2, 12, 0, 0, 0, 0, time.UTC), day, []string{
+			"2026-02-11T06:19:00Z 2026-02-11T06:19 excluded",
+			"2026-02-11T11:19:00Z 2026-02-11T06:19 scheduled",
+			"2026-02-11T12:19:00Z 2026-02-11T12:19 scheduled",
+			"2026-02-11T20:19:00Z 2026-02-11T20:19 scheduled",
+		})
+	})
+}
+
+// TestTimingChangeOnTheFirstDayAfterADoseTakenEarly: a plan of three doses
+// a day at 01:53, 07:53 and 15:53 created at 01:23, its 01:53 dose taken
+// early, changed to 00:53, 06:53 and 14:53. The taken dose stands for
+// 00:53, before the plan started; 06:53, which the change numbered as the
+// plan's first dose, five hours after the taking, is scheduled. It was
+// dropped for the taken dose, and the day had 13 hours between two doses
+// of a plan whose longest interval is 10 (QA).
+func TestTimingChangeOnTheFirstDayAfterADoseTakenEarly(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		f.now = time.Date(2026, 2, 10, 6, 23, 0, 0, time.UTC) // 01:23 in New York
+		p := f.patient("America/New_York")
+		pl := f.plan(p.ID, timeOfDay("01:53", "07:53", "15:53"))
+		f.now = f.now.Add(27 * time.Second)
+		f.takeNextEarly(p.ID, pl.ID, "early")
+		pl.Timing = timeOfDay("00:53", "06:53", "14:53")
+		f.updatePlanTwice(&pl, time.Date(2026, 2, 10, 5, 0, 0, 0, time.UTC), time.Date(2026, 2, 11, 5, 0, 0, 0, time.UTC), localAndStatus, []string{
+			"2026-02-10T01:53 taken_on_time",
+			"2026-02-10T06:53 scheduled",
+			"2026-02-10T14:53 scheduled",
+		})
+	})
+}
