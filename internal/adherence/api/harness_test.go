@@ -23,6 +23,7 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/db"
 	"github.com/medplatform/medplatform/internal/platform/dbtest"
 	"github.com/medplatform/medplatform/internal/platform/health"
+	"github.com/medplatform/medplatform/internal/platform/httpx"
 	"github.com/medplatform/medplatform/internal/platform/migrate"
 	"github.com/medplatform/medplatform/internal/platform/ratelimit"
 	"github.com/medplatform/medplatform/internal/platform/syncbuf"
@@ -158,7 +159,32 @@ func (e *env) do(method, path, token string, body any) response {
 	}
 	rec := httptest.NewRecorder()
 	e.h.ServeHTTP(rec, req)
-	return response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+	return response{status: rec.Code, header: rec.Header(), body: asProblem(e.t, rec.Code, rec.Header(), rec.Body.Bytes())}
+}
+
+// asProblem returns an OperationOutcome answered under /fhir/ (see
+// httpx.FHIRErrors) as the problem it was made of, so that the tests of
+// an error's field and detail read both alike: its issue's expression is
+// the field, its diagnostics the detail. TestFHIRErrorsAreOperationOutcomes
+// tests the OperationOutcome itself.
+func asProblem(t testing.TB, status int, h http.Header, body []byte) []byte {
+	t.Helper()
+	if h.Get("Content-Type") != "application/fhir+json" || status < 400 {
+		return body
+	}
+	var oo httpx.OperationOutcome
+	if err := json.Unmarshal(body, &oo); err != nil || oo.ResourceType != "OperationOutcome" || len(oo.Issue) != 1 {
+		t.Fatalf("a FHIR error that is not an OperationOutcome of one issue (%d): %s", status, body)
+	}
+	p := httpx.Problem{Status: status, Title: http.StatusText(status), Detail: oo.Issue[0].Diagnostics}
+	if len(oo.Issue[0].Expression) > 0 {
+		p.Field = oo.Issue[0].Expression[0]
+	}
+	out, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // mustDo performs a request and fails unless it returns want.

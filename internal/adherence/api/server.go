@@ -95,7 +95,9 @@ func NewServer(d Deps) http.Handler {
 	if d.Wrap != nil {
 		h = d.Wrap(h)
 	}
-	return h
+	// FHIR clients expect a failed interaction to answer an
+	// OperationOutcome, whoever refused it (QA).
+	return httpx.FHIRErrors(h, "/fhir/")
 }
 
 // authed wraps a handler that needs an authenticated principal; its
