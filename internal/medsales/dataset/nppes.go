@@ -299,7 +299,7 @@ var unavailable = []byte("<UNAVAIL>")
 func (n *NPPESReader) date(i int) (time.Time, error) {
 	// Trimmed like every NPPES value: " 05/23/2005" is that date, and a
 	// date of spaces only is absent rather than malformed.
-	b := bytes.TrimSpace(n.r.Field(i))
+	b := trimSpace(n.r.Field(i))
 	if len(b) == 0 {
 		return time.Time{}, nil
 	}
@@ -318,16 +318,15 @@ func (n *NPPESReader) parse() error {
 	rec := &n.rec
 	taxonomies, identifiers := rec.Taxonomies[:0], rec.Identifiers[:0]
 	*rec = NPPESRecord{}
-	// Values are trimmed: "  SMITH  " is SMITH, and a value of spaces
-	// only is absent (NULL), like an empty one.
+	// Values are trimmed of spaces and tabs, as in every dataset:
+	// "  SMITH  " is SMITH, and a value of spaces only is absent (NULL),
+	// like an empty one. (Only spaces were: a tab around a name was
+	// served, and "\tF" was refused as a sex code.)
 	f := func(i int) []byte {
-		v := r.Field(i)
-		if len(v) > 0 && (v[0] == ' ' || v[len(v)-1] == ' ') {
-			if v = bytes.TrimSpace(v); len(v) == 0 {
-				return nil
-			}
+		if v := trimSpace(r.Field(i)); len(v) > 0 {
+			return v
 		}
-		return v
+		return nil
 	}
 
 	rec.NPI = f(npNPI)

@@ -1,7 +1,6 @@
 package dataset
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 
@@ -64,17 +63,15 @@ func (c *companionReader) next(parse func() error) bool {
 }
 
 // field returns wanted column i of the current record trimmed of
-// surrounding spaces, nil when it is empty or spaces only: the companion
-// files are NPPES files, whose values are trimmed like the npidata ones
-// (an other name or endpoint of spaces only is empty, and rejects its row).
+// surrounding spaces and tabs, nil when it is empty or blank: the
+// companion files are NPPES files, whose values are trimmed like the
+// npidata ones (an other name or endpoint of spaces only is empty, and
+// rejects its row).
 func (c *companionReader) field(i int) []byte {
-	v := c.r.Field(i)
-	if len(v) > 0 && (v[0] == ' ' || v[len(v)-1] == ' ') {
-		if v = bytes.TrimSpace(v); len(v) == 0 {
-			return nil
-		}
+	if v := trimSpace(c.r.Field(i)); len(v) > 0 {
+		return v
 	}
-	return v
+	return nil
 }
 
 // Err returns the fatal error that stopped Next (I/O error, truncated

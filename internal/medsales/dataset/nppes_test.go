@@ -247,13 +247,15 @@ func TestNPPESReaderRejects(t *testing.T) {
 	}
 }
 
-// TestNPPESReaderValues: values are trimmed (spaces only is absent), and
-// when a file marks two taxonomy slots primary only the first is.
+// TestNPPESReaderValues: values are trimmed of spaces and tabs (blank is
+// absent), and when a file marks two taxonomy slots primary only the first
+// is. (Tabs were kept: a first name "\tTABBY\t" was served so, and a sex
+// code "\tF" refused.)
 func TestNPPESReaderValues(t *testing.T) {
 	cols := nppesHeader(t)
 	in := quotedHeader(cols) + nppesLine(t, cols, map[string]string{
 		"NPI": "1234567893", "Entity Type Code": "1", "Provider Last Name (Legal Name)": "  PADDED  ",
-		"Provider First Name": "   ", "Provider Sex Code": " F ",
+		"Provider First Name": "\tTABBY\t", "Provider Middle Name": " \t ", "Provider Sex Code": "\tF ",
 		"Healthcare Provider Taxonomy Code_1": "207Q00000X", "Healthcare Provider Primary Taxonomy Switch_1": "N",
 		"Healthcare Provider Taxonomy Code_2": "208D00000X", "Healthcare Provider Primary Taxonomy Switch_2": "Y",
 		"Healthcare Provider Taxonomy Code_3": "363L00000X", "Healthcare Provider Primary Taxonomy Switch_3": "Y",
@@ -263,8 +265,8 @@ func TestNPPESReaderValues(t *testing.T) {
 		t.Fatalf("rows %+v, rejects %+v, err %v", rows, rejects, err)
 	}
 	p := rows[0].Provider
-	if p.LastName != "PADDED" || p.FirstName != "" || p.Sex != "F" || p.PrimaryTaxonomy != "208D00000X" {
-		t.Errorf("provider = last %q, first %q, sex %q, primary %q; want PADDED, absent, F, 208D00000X", p.LastName, p.FirstName, p.Sex, p.PrimaryTaxonomy)
+	if p.LastName != "PADDED" || p.FirstName != "TABBY" || p.MiddleName != "" || p.Sex != "F" || p.PrimaryTaxonomy != "208D00000X" {
+		t.Errorf("provider = last %q, first %q, middle %q, sex %q, primary %q; want PADDED, TABBY, absent, F, 208D00000X", p.LastName, p.FirstName, p.MiddleName, p.Sex, p.PrimaryTaxonomy)
 	}
 	var primary []int
 	for _, tx := range rows[0].Taxonomies {
@@ -487,7 +489,7 @@ func TestCompanionReadersTrimValues(t *testing.T) {
 
 	on := `"NPI","Provider Other Organization Name","Provider Other Organization Name Type Code"` + "\n" +
 		`"1245319599","  ACME CLINIC  "," 3 "` + "\n" +
-		`"1245319599","   ","5"` + "\n"
+		`"1245319599"," ` + "\t" + ` ","5"` + "\n"
 	onr, err := dataset.NewOtherNameReader(strings.NewReader(on), "othername.csv", rej)
 	if err != nil {
 		t.Fatal(err)
@@ -506,7 +508,7 @@ func TestCompanionReadersTrimValues(t *testing.T) {
 	hdr, _, _ := strings.Cut(string(testdataFile(t, "endpoint_pfile_20050523-20260810_sample.csv")), "\n")
 	ep := hdr + "\n" +
 		`"1234567893"," DIRECT ","","  jane.smith@direct.example.org ","N","","","","","","","","","","","","","",""` + "\n" +
-		`"1234567893","DIRECT","","   ","N","","","","","","","","","","","","","",""` + "\n"
+		`"1234567893","DIRECT","","` + "\t" + `","N","","","","","","","","","","","","","",""` + "\n"
 	epr, err := dataset.NewEndpointReader(strings.NewReader(ep), "endpoint.csv", rej)
 	if err != nil {
 		t.Fatal(err)
