@@ -242,16 +242,23 @@ func (r *Reader) readHeader(cols []Column, opts Options) error {
 		}
 		for _, n := range append([]string{c.Name}, c.Aliases...) {
 			name := NormalizeName(n)
-			if k, ok := byName[name]; ok {
-				if k2, dup := twice[name]; dup {
-					// Columns are found by name: with two of them, which
-					// one holds the values is anyone's guess.
-					return &layoutError{msg: fmt.Sprintf("%s: header names column %q twice (fields %d and %d): which one to load is ambiguous",
-						r.file, r.header[k], k+1, k2+1)}
-				}
-				r.idx[i] = k
-				break
+			k, ok := byName[name]
+			if !ok {
+				continue
 			}
+			if k2, dup := twice[name]; dup {
+				// Columns are found by name: with two of them, which
+				// one holds the values is anyone's guess.
+				return &layoutError{msg: fmt.Sprintf("%s: header names column %q twice (fields %d and %d): which one to load is ambiguous",
+					r.file, r.header[k], k+1, k2+1)}
+			}
+			if k0 := r.idx[i]; k0 >= 0 && k0 != k {
+				// So it is with a column under its name and under an
+				// alias (Provider Sex Code and Provider Gender Code).
+				return &layoutError{msg: fmt.Sprintf("%s: header names column %q twice, as %q (field %d) and as %q (field %d): which one to load is ambiguous",
+					r.file, c.Name, r.header[k0], k0+1, r.header[k], k+1)}
+			}
+			r.idx[i] = k
 		}
 		if r.idx[i] < 0 && c.Required {
 			missing = append(missing, fmt.Sprintf("%q", c.Name))

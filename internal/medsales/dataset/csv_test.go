@@ -271,6 +271,19 @@ func TestNewReaderRefusesRepeatedColumn(t *testing.T) {
 	if err != nil || !rd.Next() || string(rd.Field(1)) != "2" {
 		t.Errorf("a repeated column nobody reads: %v", err)
 	}
+	// A column under its name and under an alias is one column twice: the
+	// loader read the one under its name, silently (QA).
+	sex := []dataset.Column{{Name: "NPI", Required: true}, {Name: "Provider Sex Code", Aliases: []string{"Provider Gender Code"}}}
+	_, err = dataset.NewReader(strings.NewReader("NPI,Provider Gender Code,Provider Sex Code\n"), "g.csv", sex, dataset.Options{})
+	if want := `g.csv: header names column "Provider Sex Code" twice, as "Provider Sex Code" (field 3) and as "Provider Gender Code" (field 2): which one to load is ambiguous`; err == nil || err.Error() != want {
+		t.Errorf("error = %v\nwant      %s", err, want)
+	}
+	if !errors.Is(err, dataset.ErrWrongFile) {
+		t.Errorf("error does not wrap ErrWrongFile")
+	}
+	if rd, err := dataset.NewReader(strings.NewReader("NPI,Provider Gender Code\n1,F\n"), "g.csv", sex, dataset.Options{}); err != nil || !rd.Next() || string(rd.Field(1)) != "F" {
+		t.Errorf("a column under its alias alone: %v", err)
+	}
 }
 
 func TestNewReaderRefuses(t *testing.T) {
