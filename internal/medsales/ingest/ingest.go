@@ -121,9 +121,14 @@ func (r Request) Validate(now time.Time) error {
 			return errs.Invalid("mode", "%s is a weekly increment: loading it as a full file would replace the registry with one week of changes", name)
 		}
 	}
-	zipped := strings.EqualFold(path.Ext(name), ".zip")
-	y, named := store.YearFromName(r.Dataset, name)
-	if named && r.DataYear != 0 && y != r.DataYear && !zipped {
+	// So is a data year that a zip archive's name contradicts, as the
+	// load would refuse it once the archive is open (Run), after a
+	// history entry for it: a command given a contradiction is refused
+	// before anything is opened or recorded, as a queued one is.
+	if y, named := store.YearFromName(r.Dataset, name); named && r.DataYear != 0 && y != r.DataYear {
+		if strings.EqualFold(path.Ext(name), ".zip") {
+			return errs.Invalid("dataYear", "%s: the archive's name says %d, the data year given (--data-year or dataYear) says %d", name, y, r.DataYear)
+		}
 		return errs.Invalid("dataYear", "%s: the file name says %d, the data year given says %d", name, y, r.DataYear)
 	}
 	// Part B and Part D know their year only from the file name or the
@@ -153,9 +158,8 @@ func (r Request) yearless() (name string, ok bool) {
 }
 
 // ValidateQueued checks a request to be queued as a River job (POST
-// /v1/ingestions, INGEST_SCHEDULE): Validate's checks, a source URL
-// without user info, query or fragment, and a data year the name of a zip
-// archive does not contradict. The job's args are the request,
+// /v1/ingestions, INGEST_SCHEDULE): Validate's checks and a source URL
+// without user info, query or fragment. The job's args are the request,
 // kept in River's jobs table, and shown by whatever lists jobs, for as
 // long as the job is kept: a password, a token or a presigned URL's
 // signature there would be readable by anyone reading the table. A file
@@ -170,14 +174,6 @@ func (r Request) ValidateQueued(now time.Time) error {
 	if carriesCredentials(r.Source) {
 		return errs.Invalid("source", "%s: a queued load's source must not carry user info, a query or a fragment (a password, a token or a presigned signature would be kept in the jobs table): queue a file the worker's own credentials reach, or load it with medsales ingest",
 			source.RedactURL(r.Source))
-	}
-	// A data year the zip archive's name contradicts is refused as the
-	// worker's load would refuse it (Run, which also records it in the
-	// history): the queued job could only fail.
-	if name := source.NameOf(r.Source); r.DataYear != 0 && strings.EqualFold(path.Ext(name), ".zip") {
-		if y, ok := store.YearFromName(r.Dataset, name); ok && y != r.DataYear {
-			return errs.Invalid("dataYear", "%s: the archive's name says %d, the data year given (--data-year or dataYear) says %d", name, y, r.DataYear)
-		}
 	}
 	return nil
 }
