@@ -14,30 +14,42 @@ import (
 // LogProgress logs a structured progress line at most every interval:
 // rows, rows/s, percentage of bytes read and an ETA when the size is
 // known. It is what non-terminal runs (jobs, CI, ECS) show.
+//
+// Once the whole source is read, the load goes on with the indexes, the
+// swap and the commit, which can take as long as the reading: it then logs
+// a line every interval with "phase":"finishing", until Done, so that an
+// operator (or a log-based alarm) can tell a load at work from a stuck one.
 type LogProgress struct {
-	ctx      context.Context
-	log      *slog.Logger
-	dataset  string
-	every    time.Duration
-	now      func() time.Time
-	start    time.Time
-	last     time.Time
-	mu       sync.Mutex
-	rows     int64
-	finished bool
+	ctx       context.Context
+	log       *slog.Logger
+	dataset   string
+	every     time.Duration
+	now       func() time.Time
+	start     time.Time
+	last      time.Time
+	mu        sync.Mutex
+	rows      int64
+	finishing bool          // the whole source is read
+	stop      chan struct{} // closed by Done: ends the finishing lines
+	stopOnce  sync.Once
 }
 
 // NewLogProgress returns a LogProgress logging to log.
 func NewLogProgress(ctx context.Context, log *slog.Logger, dataset string, every time.Duration, now func() time.Time) *LogProgress {
 	t := now()
-	return &LogProgress{ctx: ctx, log: log, dataset: dataset, every: every, now: now, start: t, last: t}
+	return &LogProgress{ctx: ctx, log: log, dataset: dataset, every: every, now: now, start: t, last: t, stop: make(chan struct{})}
 }
 
-// Update logs when the interval has passed since the last line.
+// Update logs when the interval has passed since the last line, and starts
+// the finishing lines once bytes reaches a known total.
 func (p *LogProgress) Update(rows, bytes, total int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.rows = rows
+	if total > 0 && bytes >= total && !p.finishing {
+		p.finishing = true
+		go p.finish(p.now())
+	}
 	t := p.now()
 	if t.Sub(p.last) < p.every {
 		return
@@ -53,9 +65,34 @@ func (p *LogProgress) Update(rows, bytes, total int64) {
 	p.log.InfoContext(p.ctx, "ingest progress", attrs...)
 }
 
-// Done does nothing: the service logs the final line, "ingest finished",
-// "ingest failed" or "ingest interrupted".
-func (p *LogProgress) Done(error) {}
+// finish logs a finishing line every interval until Done or the end of
+// the context; read is when the source was read to its end.
+func (p *LogProgress) finish(read time.Time) {
+	tick := time.NewTicker(p.every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-p.ctx.Done():
+			return
+		case <-tick.C:
+			p.mu.Lock()
+			t := p.now()
+			p.last = t
+			p.log.InfoContext(p.ctx, "ingest progress", "dataset", p.dataset, "rows", p.rows, "phase", "finishing",
+				"detail", "source read; building indexes, swapping, committing", "elapsed_s", int64(t.Sub(p.start).Seconds()),
+				"finishing_s", int64(t.Sub(read).Seconds()))
+			p.mu.Unlock()
+		}
+	}
+}
+
+// Done ends the finishing lines; the service logs the final line, "ingest
+// finished", "ingest failed" or "ingest interrupted".
+func (p *LogProgress) Done(error) {
+	p.stopOnce.Do(func() { close(p.stop) })
+}
 
 // BarProgress draws a terminal progress bar over the bytes of the source,
 // with rows, rows/s and MB/s in its description and the bar's own ETA.

@@ -2,10 +2,15 @@ package ingest
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/medplatform/medplatform/internal/platform/syncbuf"
+	"github.com/medplatform/medplatform/internal/platform/telemetry"
 )
 
 // TestBarProgressRates: the bar shows rows/s and MB/s over the whole load
@@ -65,5 +70,42 @@ func TestBarProgressFailedLoad(t *testing.T) {
 	p.Done(nil)
 	if got := out.String(); !strings.Contains(got, "100%") || strings.Contains(got, "failed") {
 		t.Errorf("bar of a load that succeeded = %q, want 100%% and no failure", got)
+	}
+}
+
+// TestLogProgressWhileFinishing: once the whole source is read, a
+// non-terminal load logs a "finishing" progress line every interval until
+// Done: the index builds, the swap and the commit, as long as the reading
+// on a large file, were silent, and a PostgreSQL load of 300,000 rows
+// logged no progress at all (QA). A source of unknown size never says it
+// is finishing.
+func TestLogProgressWhileFinishing(t *testing.T) {
+	var out syncbuf.Buffer
+	log := telemetry.NewLogger(&out, slog.LevelInfo)
+	p := NewLogProgress(context.Background(), log, "nppes", 10*time.Millisecond, time.Now)
+	p.Update(1000, 500, 1000)
+	p.Update(2000, 1000, 1000) // the last byte
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(out.String(), `"phase":"finishing"`) < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := strings.Count(out.String(), `"phase":"finishing"`); n < 2 || !strings.Contains(out.String(), `"rows":2000`) {
+		t.Fatalf("after the last byte: %d finishing lines, want them every interval with the rows read: %s", n, out.String())
+	}
+	p.Done(nil)
+	time.Sleep(20 * time.Millisecond) // a tick already under way ends
+	n := strings.Count(out.String(), `"phase":"finishing"`)
+	time.Sleep(100 * time.Millisecond)
+	if m := strings.Count(out.String(), `"phase":"finishing"`); m != n {
+		t.Errorf("%d finishing lines after Done, want none", m-n)
+	}
+
+	var unknown syncbuf.Buffer
+	p = NewLogProgress(context.Background(), telemetry.NewLogger(&unknown, slog.LevelInfo), "nppes", 10*time.Millisecond, time.Now)
+	p.Update(2000, 1000, -1)
+	time.Sleep(100 * time.Millisecond)
+	p.Done(nil)
+	if strings.Contains(unknown.String(), "finishing") {
+		t.Errorf("a source of unknown size said it was finishing: %s", unknown.String())
 	}
 }
