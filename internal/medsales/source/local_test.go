@@ -5,8 +5,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -286,4 +289,33 @@ func allocatedWhile(fn func()) uint64 {
 	fn()
 	runtime.ReadMemStats(&after)
 	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestOpenZipWithDamagedMember: a member whose compressed data or checksum
+// is wrong (bytes flipped in transit or on disk) fails the read with an
+// error saying the archive is damaged, whether deflated (corrupt input) or
+// stored (checksum); archive/zip's "not a valid zip file" read as if the
+// file were no archive at all (QA).
+func TestOpenZipWithDamagedMember(t *testing.T) {
+	for _, store := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stored=%v", store), func(t *testing.T) {
+			data := buildZip(t, member{name: "MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv", data: csvRows(20000), store: store})
+			for i := len(data) / 3; i < len(data)/3+50; i++ {
+				data[i] ^= 0x5a
+			}
+			path := filepath.Join(t.TempDir(), "MUP_DPR_RY26_P04_V10_DY24_NPIBN.zip")
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			f, err := source.Open(context.Background(), path, source.Options{})
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer f.Close()
+			_, err = io.ReadAll(f)
+			if err == nil || !strings.Contains(err.Error(), "the archive is damaged") || !strings.Contains(err.Error(), "download it again") {
+				t.Errorf("read of a damaged member: %v, want an error saying the archive is damaged", err)
+			}
+		})
+	}
 }

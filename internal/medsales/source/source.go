@@ -21,6 +21,7 @@ import (
 	"archive/zip"
 	"bufio"
 	"bytes"
+	"compress/flate"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -783,7 +784,7 @@ func newFile(name, archive string, size int64, r io.Reader, label string, closer
 		Name:    name,
 		Archive: archive,
 		Size:    size,
-		Reader:  &labelReader{r: ra, label: label},
+		Reader:  &labelReader{r: ra, label: label, member: archive != ""},
 		hash:    h,
 		ahead:   ra,
 		closers: closers,
@@ -792,13 +793,22 @@ func newFile(name, archive string, size int64, r io.Reader, label string, closer
 
 // labelReader names the source in read errors.
 type labelReader struct {
-	r     io.Reader
-	label string
+	r      io.Reader
+	label  string
+	member bool // r is a zip member
 }
 
 func (hr *labelReader) Read(p []byte) (int, error) {
 	n, err := hr.r.Read(p)
 	if err != nil && err != io.EOF {
+		// A member's compressed data that ends before its declared size
+		// is corrupt too: the archive's directory, at its end, was read.
+		if damaged(err) || (hr.member && errors.Is(err, io.ErrUnexpectedEOF)) {
+			// archive/zip says "not a valid zip file" of a member whose
+			// compressed data is corrupt, read as if the file were no
+			// archive at all (QA).
+			err = fmt.Errorf("the archive is damaged: its member's compressed data or checksum is wrong (%w): download it again", err)
+		}
 		if strings.Contains(err.Error(), hr.label) {
 			err = fmt.Errorf("read: %w", err)
 		} else {
@@ -806,6 +816,12 @@ func (hr *labelReader) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// damaged reports an error of reading a zip member whose bytes are corrupt.
+func damaged(err error) bool {
+	var corrupt flate.CorruptInputError
+	return errors.Is(err, zip.ErrFormat) || errors.Is(err, zip.ErrChecksum) || errors.As(err, &corrupt)
 }
 
 // namingSource returns err prefixed with the source, unless it names it
