@@ -329,14 +329,27 @@ func dayOrdersOf(ctx context.Context, tx *db.Tx, g *genPlan, kept []keptDose, to
 	// 07:30 with 08:00, moved to 06:00 at 07:45, keeps the day's 08:00
 	// dose (and a skip recorded for it). Counted as a date without a dose,
 	// the day lost it, and the skip was orphaned.
+	//
+	// So are they when, with them, the new timing has as many doses on
+	// that date as the instances there: the date's doses keep their ranks
+	// counted from the day's first. A plan created at 01:23 with 01:53,
+	// 07:53 and 15:53, changed at once to 00:53, 06:53 and 14:53: 01:53
+	// is the day's first dose, whose new time is past, and is kept (it
+	// was deleted, and the next dose was at 06:53), and taken early it
+	// stands for 00:53, not for 06:53. (When the old timing too had doses
+	// before the start, the counts differ, and ranks are not counted so.)
 	first := g.startAt.In(g.loc).Format("2006-01-02")
-	if len(d.after[first]) == 0 && len(d.before[first]) > 0 {
+	if len(d.before[first]) > 0 {
 		early, err := g.beforeStart(lo, to)
 		if err != nil {
 			return d, err
 		}
-		for _, x := range early {
-			d.after[first] = append(d.after[first], db.UTC(x.Due))
+		if n := len(d.after[first]); n == 0 || len(d.before[first]) == len(early)+n {
+			full := make([]time.Time, 0, len(early)+n)
+			for _, x := range early {
+				full = append(full, db.UTC(x.Due))
+			}
+			d.after[first] = append(full, d.after[first]...)
 		}
 	}
 	return d, nil
@@ -599,19 +612,6 @@ func withoutKept(doses []schedule.Dose, kept []keptDose, from time.Time, sameTim
 		}
 		i, ok := bySeq[k.seq]
 		if !ok || (i > 0 && !doses[i-1].Due.Before(k.due)) || (i+1 < len(doses) && !k.due.Before(doses[i+1].Due)) {
-			unmatched = append(unmatched, k)
-			continue
-		}
-		if i == 0 && doses[i].Due.Sub(k.due).Abs() >= nearKept {
-			// The first dose of the window has no neighbour before it to
-			// bound where its occurrence lies: the kept dose may be the
-			// occurrence of a new dose before the window, or before the
-			// plan's start, that a renumbering gave its Seq to this one.
-			// Three doses a day at 01:53, 07:53 and 15:53 on the day the
-			// plan started at 01:23, changed to 00:53, 06:53 and 14:53
-			// after 01:53 was taken early: 00:53 was before the start,
-			// 06:53 became Seq 1, and was dropped for the taken dose, five
-			// hours from it (QA). Nearness decides (below).
 			unmatched = append(unmatched, k)
 			continue
 		}

@@ -98,3 +98,85 @@ func TestTimingChangeOnTheFirstDayAfterADoseTakenEarly(t *testing.T) {
 		})
 	})
 }
+
+// TestTimingChangeOnTheFirstDayKeepsTheDoseOfAPastRank: the plan of
+// TestTimingChangeOnTheFirstDayAfterADoseTakenEarly changed before its
+// 01:53 dose, still ahead, has an outcome: 01:53 is the day's first dose,
+// whose new time, 00:53, is past (before the plan's start), so it stays
+// due for the day, as a daily 08:00 dose moved to 06:00 at 07:00 does. It
+// was deleted, and the day's first dose came at 06:53 (QA). A skip in
+// advance is kept for it too.
+func TestTimingChangeOnTheFirstDayKeepsTheDoseOfAPastRank(t *testing.T) {
+	for _, skip := range []bool{false, true} {
+		t.Run(map[bool]string{false: "open", true: "skipped"}[skip], func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				f.now = time.Date(2026, 2, 10, 6, 23, 0, 0, time.UTC) // 01:23 in New York
+				p := f.patient("America/New_York")
+				pl := f.plan(p.ID, timeOfDay("01:53", "07:53", "15:53"))
+				want := "2026-02-10T01:53 scheduled"
+				if skip {
+					ds := f.doses(pl.ID, f.now, f.now.Add(time.Hour))
+					ev := f.ev(p.ID, pl.ID, adherence.EventSkipped, f.now, "skip")
+					ev.Event.RequestedDose, ev.Event.Reason = ds[0].ID, "forgot"
+					if out := f.record(ev); out[0].Err != nil || out[0].Event.Result != adherence.ResultScored {
+						t.Fatalf("skip in advance: %+v", out[0])
+					}
+					want = "2026-02-10T01:53 skipped"
+				}
+				pl.Timing = timeOfDay("00:53", "06:53", "14:53")
+				f.updatePlanTwice(&pl, time.Date(2026, 2, 10, 5, 0, 0, 0, time.UTC), time.Date(2026, 2, 11, 5, 0, 0, 0, time.UTC), localAndStatus, []string{
+					want,
+					"2026-02-10T06:53 scheduled",
+					"2026-02-10T14:53 scheduled",
+				})
+			})
+		})
+	}
+}
+
+// TestTimingChangeOnTheDayDosesBeganKeepsOneDoseARank: a plan whose start
+// is two days before it was created has doses from its creation on: three
+// a day at 06:31, 16:31 and 22:31 in Tokyo, created at 15:59, so its first
+// day holds 16:31 and 22:31 only. 16:31 taken early, the timing changes at
+// 16:01 to 05:31, 15:31 and 21:31: the day keeps one dose of each rank,
+// never 21:31 and 22:31 an hour apart (QA: a rule that let 21:31 be
+// scheduled while 22:31, ranked by the instances of a day that lacks its
+// 06:31, was kept for 15:31).
+func TestTimingChangeOnTheDayDosesBeganKeepsOneDoseARank(t *testing.T) {
+	for _, skip := range []bool{false, true} {
+		t.Run(map[bool]string{false: "taken", true: "skipped"}[skip], func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				f.now = time.Date(2026, 2, 10, 6, 59, 0, 0, time.UTC) // 15:59 in Tokyo
+				p := f.patient("Asia/Tokyo")
+				pl := adherence.Plan{OrgID: f.org, PatientID: p.ID, StartAt: f.now.Add(-48 * time.Hour),
+					Medication: adherence.Medication{RxNorm: "314076", Display: "lisinopril 10 MG Oral Tablet"},
+					Dose:       "1 tablet", Timing: timeOfDay("06:31", "16:31", "22:31")}
+				if err := f.s.CreatePlan(f.ctx, f.actor, &pl); err != nil {
+					t.Fatal(err)
+				}
+				f.now = f.now.Add(2 * time.Minute)
+				ds := f.doses(pl.ID, f.now, f.now.Add(time.Hour))
+				if len(ds) != 1 {
+					t.Fatalf("doses in the next hour: %+v", ds)
+				}
+				kind, status := adherence.EventTaken, "taken_on_time"
+				if skip {
+					kind, status = adherence.EventSkipped, "skipped"
+				}
+				ev := f.ev(p.ID, pl.ID, kind, f.now, "c-1")
+				ev.Event.RequestedDose = ds[0].ID
+				if skip {
+					ev.Event.Reason = "forgot"
+				}
+				if out := f.record(ev); out[0].Err != nil || out[0].Event.Result != adherence.ResultScored {
+					t.Fatalf("%s early: %+v", kind, out[0])
+				}
+				pl.Timing = timeOfDay("05:31", "15:31", "21:31")
+				f.updatePlanTwice(&pl, time.Date(2026, 2, 10, 0, 0, 0, 0, time.UTC), time.Date(2026, 2, 10, 15, 0, 0, 0, time.UTC), localAndStatus, []string{
+					"2026-02-10T16:31 " + status,
+					"2026-02-10T22:31 scheduled",
+				})
+			})
+		})
+	}
+}
