@@ -154,7 +154,7 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 	// the instant of a dose that a kept one stands for is deleted too.
 	doses, moved, gone := withoutKept(doses, kept, from, g.sameTiming, g.zoneMoved, days)
 	if g.zoneMoved {
-		doses = notBesideKept(doses, kept, moved, gone, near)
+		doses = notBesideKept(doses, kept, moved, gone, besideGap(doses, near))
 	}
 	// Read before deleteStale orphans them.
 	carried, err := carriedEvents(ctx, tx, &g, from, doses)
@@ -920,6 +920,30 @@ func crowdingGap(doses []schedule.Dose) time.Duration {
 		}
 	}
 	return gap
+}
+
+// sparseInterval is the smallest interval between doses from which a
+// plan is sparse (every other day, a few days a week, weekly): see
+// besideGap.
+const sparseInterval = 36 * time.Hour
+
+// besideGap is how close to a dose that stays a new dose may come after a
+// change of zone (see notBesideKept): near (crowdingGap), or, for a sparse
+// plan, half its smallest interval between doses. The dose that stays is
+// then that interval's dose: an every-other-day dose taken early in Los
+// Angeles, then a move to Tokyo, where the cycle's dates fall a day
+// later, had the next one scheduled 7 hours after it (QA).
+func besideGap(doses []schedule.Dose, near time.Duration) time.Duration {
+	smallest := time.Duration(0)
+	for i := 1; i < len(doses); i++ {
+		if gap := doses[i].Due.Sub(doses[i-1].Due); smallest == 0 || gap < smallest {
+			smallest = gap
+		}
+	}
+	if smallest >= sparseInterval {
+		return smallest / 2
+	}
+	return near
 }
 
 // notBesideKept drops, after a change of zone, the new doses that fall

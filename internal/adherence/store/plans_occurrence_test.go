@@ -180,3 +180,36 @@ func TestTimingChangeOnTheDayDosesBeganKeepsOneDoseARank(t *testing.T) {
 		})
 	}
 }
+
+// TestTimeZoneMoveOfAnEveryOtherDayPlanAfterADoseTakenEarly: 23:24 every
+// other day in Los Angeles, the dose taken 30 minutes early, then a move
+// to Tokyo, where the cycle's dates fall on other days: the dose taken is
+// the cycle's, and no new dose comes within a day of it. 23:24 in Tokyo
+// came 7 hours after it (QA).
+func TestTimeZoneMoveOfAnEveryOtherDayPlanAfterADoseTakenEarly(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		f.now = time.Date(2026, 2, 6, 0, 0, 0, 0, time.UTC)
+		p := f.patient("America/Los_Angeles")
+		timing := everyOtherDay("")
+		timing.Repeat.TimeOfDay = []string{"23:24"}
+		pl := f.plan(p.ID, timing)
+		ds := f.doses(pl.ID, time.Date(2026, 2, 9, 0, 0, 0, 0, time.UTC), time.Date(2026, 2, 11, 0, 0, 0, 0, time.UTC))
+		if len(ds) != 1 {
+			t.Fatalf("doses of 02-09 and 02-10 (UTC): %+v, want one", ds)
+		}
+		f.now = ds[0].DueAt.Add(-30 * time.Minute)
+		f.takeNextEarly(p.ID, pl.ID, "early")
+		p.TimeZone = "Asia/Tokyo"
+		p2 := p
+		if err := f.s.UpdatePatient(f.ctx, f.actor, &p2, p2.Version); err != nil {
+			t.Fatal(err)
+		}
+		var prev time.Time
+		for _, d := range f.doses(pl.ID, f.now.Add(-time.Hour), f.now.Add(10*24*time.Hour)) {
+			if !prev.IsZero() && d.DueAt.Sub(prev) < 24*time.Hour {
+				t.Errorf("dose at %s (%s) %v after the one before it, want a day or more", d.DueAt.UTC().Format(time.RFC3339), d.LocalTime, d.DueAt.Sub(prev))
+			}
+			prev = d.DueAt
+		}
+	})
+}
