@@ -374,12 +374,15 @@ func address(dl *store.Delivery, ch notify.Channel) (to, why string) {
 		switch {
 		case dl.Phone == "":
 			return "", "no_address"
-		case !dl.SMSConsent:
-			return "", "no_consent"
 		case dl.OptedOut && dl.Template != remind.KindOptOutConfirmation && dl.Template != remind.KindHelp:
 			// STOP is honoured at once; its single confirmation still
-			// goes, and HELP is always answered (carrier rules).
+			// goes, and HELP is always answered (carrier rules). Said
+			// before no_consent, which a STOP also sets: the number's
+			// opt-out is why (QA: a patient who texted STOP read
+			// no_consent, and nothing ever read opted_out).
 			return "", "opted_out"
+		case !dl.SMSConsent:
+			return "", "no_consent"
 		}
 		return dl.Phone, ""
 	case notify.Email:
