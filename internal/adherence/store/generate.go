@@ -913,13 +913,22 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 // Sunday's 01:16, 2 h after it, was dropped with 3 h, and the day had
 // three doses (QA).
 func crowdingGap(doses []schedule.Dose) time.Duration {
-	gap := nearKept
+	if smallest := smallestInterval(doses); smallest > 0 && smallest/2 < nearKept {
+		return smallest / 2
+	}
+	return nearKept
+}
+
+// smallestInterval is the smallest interval between consecutive doses
+// (in due order), or 0 when there are fewer than two.
+func smallestInterval(doses []schedule.Dose) time.Duration {
+	var smallest time.Duration
 	for i := 1; i < len(doses); i++ {
-		if half := doses[i].Due.Sub(doses[i-1].Due) / 2; half < gap {
-			gap = half
+		if gap := doses[i].Due.Sub(doses[i-1].Due); smallest == 0 || gap < smallest {
+			smallest = gap
 		}
 	}
-	return gap
+	return smallest
 }
 
 // sparseInterval is the smallest interval between doses from which a
@@ -934,13 +943,7 @@ const sparseInterval = 36 * time.Hour
 // Angeles, then a move to Tokyo, where the cycle's dates fall a day
 // later, had the next one scheduled 7 hours after it (QA).
 func besideGap(doses []schedule.Dose, near time.Duration) time.Duration {
-	smallest := time.Duration(0)
-	for i := 1; i < len(doses); i++ {
-		if gap := doses[i].Due.Sub(doses[i-1].Due); smallest == 0 || gap < smallest {
-			smallest = gap
-		}
-	}
-	if smallest >= sparseInterval {
+	if smallest := smallestInterval(doses); smallest >= sparseInterval {
 		return smallest / 2
 	}
 	return near

@@ -269,3 +269,17 @@ var phiEqual = cmp.Comparer(func(a, b phi.String) bool { return a.Reveal() == b.
 
 // day is 24 hours.
 const day = 24 * time.Hour
+
+// takeNextEarly takes, at f.now, the plan's dose due within the hour.
+func (f *fixture) takeNextEarly(patientID, planID, clientID string) {
+	f.t.Helper()
+	ds := f.doses(planID, f.now, f.now.Add(time.Hour))
+	if len(ds) != 1 {
+		f.t.Fatalf("doses in the next hour: %+v, want one", ds)
+	}
+	taken := f.ev(patientID, planID, adherence.EventTaken, f.now, clientID)
+	taken.Event.RequestedDose = ds[0].ID
+	if out := f.record(taken); out[0].Err != nil || out[0].Event.Result != adherence.ResultScored {
+		f.t.Fatalf("taking the dose due within the hour early: %+v", out[0])
+	}
+}

@@ -548,15 +548,7 @@ func TestTimeZoneMoveKeepsTheDosesItsScheduleSpacesClosely(t *testing.T) {
 		p := f.patient("America/Los_Angeles")
 		pl := f.plan(p.ID, timeOfDay("01:16", "05:16", "09:16", "21:16"))
 		f.now = time.Date(2026, 2, 15, 4, 46, 0, 0, time.UTC) // Saturday 20:46 in Los Angeles
-		ds := f.doses(pl.ID, f.now, f.now.Add(time.Hour))
-		if len(ds) != 1 {
-			t.Fatalf("doses in the next hour: %+v, want the 21:16 one", ds)
-		}
-		taken := f.ev(p.ID, pl.ID, adherence.EventTaken, f.now, "early")
-		taken.Event.RequestedDose = ds[0].ID
-		if out := f.record(taken); out[0].Err != nil {
-			t.Fatalf("taking 30 minutes early: %+v", out[0])
-		}
+		f.takeNextEarly(p.ID, pl.ID, "early")
 		p.TimeZone = "America/Chicago"
 		if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
 			t.Fatal(err)
@@ -585,15 +577,7 @@ func TestTimeZoneMoveEastDoesNotKeepADoseAfterItsDaysNext(t *testing.T) {
 		p := f.patient("America/Los_Angeles")
 		pl := f.plan(p.ID, timeOfDay("09:16", "21:16"))
 		f.now = time.Date(2026, 2, 15, 4, 46, 0, 0, time.UTC) // Saturday 20:46 in Los Angeles
-		ds := f.doses(pl.ID, f.now, f.now.Add(time.Hour))
-		if len(ds) != 1 {
-			t.Fatalf("doses in the next hour: %+v, want the 21:16 one", ds)
-		}
-		taken := f.ev(p.ID, pl.ID, adherence.EventTaken, f.now, "early")
-		taken.Event.RequestedDose = ds[0].ID
-		if out := f.record(taken); out[0].Err != nil {
-			t.Fatalf("taking 30 minutes early: %+v", out[0])
-		}
+		f.takeNextEarly(p.ID, pl.ID, "early")
 		p.TimeZone = "Asia/Tokyo"
 		tokyo, _ := time.LoadLocation("Asia/Tokyo")
 		f.updatePatientTwice(&p, pl.ID, f.now.Add(-time.Hour), f.now.Add(36*time.Hour), func(d adherence.DoseInstance) string {
@@ -614,15 +598,7 @@ func TestTimeZoneMoveWestAcrossTheDateLineAfterADoseTakenEarly(t *testing.T) {
 		p := f.patient("Pacific/Auckland")
 		pl := f.plan(p.ID, timeOfDay("18:16"))
 		f.now = time.Date(2026, 2, 14, 4, 46, 0, 0, time.UTC) // Saturday 17:46 in Auckland, Friday 18:46 in Honolulu
-		ds := f.doses(pl.ID, f.now, f.now.Add(time.Hour))
-		if len(ds) != 1 {
-			t.Fatalf("doses in the next hour: %+v, want the 18:16 one", ds)
-		}
-		taken := f.ev(p.ID, pl.ID, adherence.EventTaken, f.now, "early")
-		taken.Event.RequestedDose = ds[0].ID
-		if out := f.record(taken); out[0].Err != nil {
-			t.Fatalf("taking 30 minutes early: %+v", out[0])
-		}
+		f.takeNextEarly(p.ID, pl.ID, "early")
 		p.TimeZone = "Pacific/Honolulu"
 		f.updatePatientTwice(&p, pl.ID, f.now.Add(-time.Hour), f.now.Add(50*time.Hour), utcLocalAndStatus, []string{
 			"2026-02-14T05:16:00Z 2026-02-14T18:16 taken_on_time",

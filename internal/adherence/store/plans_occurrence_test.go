@@ -8,20 +8,6 @@ import (
 	"github.com/medplatform/medplatform/internal/adherence/schedule"
 )
 
-// takeNextEarly takes, at f.now, the plan's dose due within the hour.
-func (f *fixture) takeNextEarly(patientID, planID, clientID string) {
-	f.t.Helper()
-	ds := f.doses(planID, f.now, f.now.Add(time.Hour))
-	if len(ds) != 1 {
-		f.t.Fatalf("doses in the next hour: %+v, want one", ds)
-	}
-	taken := f.ev(patientID, planID, adherence.EventTaken, f.now, clientID)
-	taken.Event.RequestedDose = ds[0].ID
-	if out := f.record(taken); out[0].Err != nil || out[0].Event.Result != adherence.ResultScored {
-		f.t.Fatalf("taking the dose due within the hour early: %+v", out[0])
-	}
-}
-
 // TestTimeZoneMoveWestAcrossTheDateLineKeepsAWeeklyDose: a once-weekly
 // dose (Sunday 19:54) taken early in Auckland, then a move to Honolulu,
 // 23 hours west: Sunday 19:54 in Honolulu, 23 hours after the taking, is
