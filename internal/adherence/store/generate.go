@@ -905,7 +905,7 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 
 // crowdingGap is how close a dose of another occurrence may come to a
 // dose that stays after a change of zone before one of them gives way
-// (see notBesideKept, crowdedOut): nearKept, or half the smallest interval
+// (see notBesideKept, crowdedByAnotherDay): nearKept, or half the smallest interval
 // between consecutive doses of the plan's own schedule (doses, in due
 // order) when that is less, so that no dose gives way to a neighbour its
 // schedule puts that close. Four doses a day at 01:16, 05:16, 09:16 and
