@@ -862,18 +862,32 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 		return nil, err
 	}
 	past = append(past, rest...)
+	var passedTo string
+	if g.zoneMoved {
+		if passedTo, err = latestWallTimeDue(ctx, tx, g, from); err != nil {
+			return nil, err
+		}
+	}
+	// passed reports whether the day of k, kept after a change of zone,
+	// is already past k's dose: a dose of its date or a later one, new
+	// and still ahead, comes before it (see passedAhead), an instance
+	// due before the change has its wall time or a later one (see
+	// latestWallTimeDue), or a dose of another date crowds it.
+	passed := func(k keptDose) bool {
+		return g.zoneMoved && (passedAhead(k, doses) || k.local <= passedTo || crowdedByAnotherDay(k, doses, near))
+	}
 	spare := map[int64]bool{}
 	var unnamed []keptDose
 	for _, k := range stale {
 		matched := false
 		for _, d := range past {
 			if d.Local == k.local || (!g.zoneMoved && d.Seq == k.seq && sameLocalDate(d.Local, k.local)) {
-				// Kept for its day unless a later dose of that day is
-				// still ahead, before it: twice a day at 09:16 and 21:16,
-				// moved from Los Angeles to Tokyo on Sunday at 13:46 there,
-				// kept Sunday's Los Angeles 09:16 (Monday 02:16 in Tokyo)
-				// after Sunday's new 21:16, three doses in 12 hours (QA).
-				if !(g.zoneMoved && (laterOfItsDayAhead(k, doses) || crowdedByAnotherDay(k, doses, near))) {
+				// Kept for its day unless the day is past it: twice a day
+				// at 09:16 and 21:16, moved from Los Angeles to Tokyo on
+				// Sunday at 13:46 there, kept Sunday's Los Angeles 09:16
+				// (Monday 02:16 in Tokyo) after Sunday's new 21:16, three
+				// doses in 12 hours (QA).
+				if !passed(k) {
 					spare[db.UTC(k.due).UnixMicro()] = true
 				}
 				matched = true
@@ -896,7 +910,7 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 		return nil, err
 	}
 	for _, k := range unnamed {
-		if days.rankPassed(k, from) && !(g.zoneMoved && crowdedByAnotherDay(k, doses, near)) {
+		if days.rankPassed(k, from) && !passed(k) {
 			spare[db.UTC(k.due).UnixMicro()] = true
 		}
 	}
@@ -1002,15 +1016,40 @@ func crowdedByAnotherDay(k keptDose, doses []schedule.Dose, near time.Duration) 
 	return false
 }
 
-// laterOfItsDayAhead reports whether doses (the new ones, from now on)
-// hold a dose of k's local date due before k.
-func laterOfItsDayAhead(k keptDose, doses []schedule.Dose) bool {
+// passedAhead reports whether doses (the new ones, from now on) hold a
+// dose due before k of k's local date or of a later one. The day of k has
+// then moved on past it: Los Angeles to Tokyo at 08:00:20 Los Angeles
+// time, twice a day at 08:00 and 20:00, kept the day's Los Angeles 20:00
+// dose, due after Tokyo's next 08:00, four doses in 19 hours (QA).
+func passedAhead(k keptDose, doses []schedule.Dose) bool {
 	for _, d := range doses {
-		if sameLocalDate(d.Local, k.local) && d.Due.Before(k.due) {
+		if d.Due.Before(k.due) && (sameLocalDate(d.Local, k.local) || d.Local > k.local) {
 			return true
 		}
 	}
 	return false
+}
+
+// latestWallTimeDue returns the latest wall time (local_time) of the
+// plan's instances due in the day and a half before from, excluded ones
+// aside, or "" when there are none. Wall times order as text, date first.
+// After a round trip (Tokyo to Los Angeles and back a moment later) the
+// instances of the first zone that stayed are due before the change,
+// those the second zone added after it: one of the day before that is
+// already due at its wall time or a later one (Tokyo's 08:00 of the 11th,
+// pending) has passed the day of a Los Angeles instance still ahead (20:00
+// of the 10th), which is not kept for a day the patient already left. It
+// was, and the plan had four doses in 17 hours (QA). Within one zone an
+// instance due earlier never has a later wall time.
+func latestWallTimeDue(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time) (string, error) {
+	var latest sql.NullString
+	err := tx.QueryRowContext(ctx, `SELECT max(local_time) FROM dose_instances
+		WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3 AND due_at < $4 AND status <> 'excluded'`,
+		g.orgID, g.id, db.UTC(from.Add(-36*time.Hour)), db.UTC(from)).Scan(&latest)
+	if err != nil {
+		return "", fmt.Errorf("read the latest wall time due: %w", err)
+	}
+	return latest.String, nil
 }
 
 // overtakenKept returns the due instants (Unix microseconds) of the

@@ -199,3 +199,74 @@ func TestTimeZoneMoveOfAnEveryOtherDayPlanAfterADoseTakenEarly(t *testing.T) {
 		}
 	})
 }
+
+// TestTimeZoneRoundTripRestoresTheSchedule: a move from Tokyo to Los
+// Angeles just after a dose was due, then back a second later (the
+// patient's zone corrected), leaves the doses Tokyo had: the Los Angeles
+// doses of the day the patient relived, still ahead, are not kept for
+// days Tokyo has already passed. They were, and a twice-daily plan had
+// four doses in 17 hours (QA).
+func TestTimeZoneRoundTripRestoresTheSchedule(t *testing.T) {
+	cases := []struct {
+		name  string
+		times []string
+		now   time.Time
+	}{
+		{"twice a day, just after the morning dose", []string{"08:00", "20:00"}, time.Date(2026, 2, 10, 23, 0, 20, 0, time.UTC)},
+		{"twice a day, just after the evening dose", []string{"08:00", "20:00"}, time.Date(2026, 2, 11, 11, 0, 20, 0, time.UTC)},
+		{"four times a day", []string{"08:00", "14:00", "20:00", "23:00"}, time.Date(2026, 2, 10, 23, 0, 20, 0, time.UTC)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				f.now = time.Date(2026, 2, 9, 0, 0, 0, 0, time.UTC)
+				p := f.patient("Asia/Tokyo")
+				pl := f.plan(p.ID, timeOfDay(c.times...))
+				from, to := c.now.Add(-14*time.Hour), c.now.Add(36*time.Hour)
+				var want []string
+				for _, d := range f.doses(pl.ID, from, to) {
+					want = append(want, utcLocalAndStatus(d))
+				}
+				f.now = c.now
+				p.TimeZone = "America/Los_Angeles"
+				if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
+					t.Fatal(err)
+				}
+				p, err := f.s.GetPatient(f.ctx, f.org, p.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.now = f.now.Add(time.Second)
+				p.TimeZone = "Asia/Tokyo"
+				f.updatePatientTwice(&p, pl.ID, from, to, func(d adherence.DoseInstance) string {
+					if d.Status == adherence.DoseExcluded {
+						return "" // dropped below: a moved dose may stay excluded
+					}
+					return utcLocalAndStatus(d)
+				}, want)
+			})
+		})
+	}
+}
+
+// TestTimeZoneMoveEastJustAfterADoseDropsItsDaysLaterDose: twice a day at
+// 08:00 and 20:00, a move from Los Angeles to Tokyo 20 seconds after the
+// 08:00 dose was due. Los Angeles's 20:00 of that day is 13:00 the next
+// day in Tokyo, after Tokyo's 08:00 of that day: the day has moved on
+// past it, and it is not kept. It was, and the plan had four doses in 19
+// hours (QA).
+func TestTimeZoneMoveEastJustAfterADoseDropsItsDaysLaterDose(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		f.now = time.Date(2026, 2, 9, 0, 0, 0, 0, time.UTC)
+		p := f.patient("America/Los_Angeles")
+		pl := f.plan(p.ID, timeOfDay("08:00", "20:00"))
+		f.now = time.Date(2026, 2, 11, 16, 0, 20, 0, time.UTC) // 08:00:20 in Los Angeles
+		p.TimeZone = "Asia/Tokyo"
+		f.updatePatientTwice(&p, pl.ID, time.Date(2026, 2, 11, 12, 0, 0, 0, time.UTC), time.Date(2026, 2, 12, 20, 0, 0, 0, time.UTC), utcLocalAndStatus, []string{
+			"2026-02-11T16:00:00Z 2026-02-11T08:00 scheduled", // due, Los Angeles time
+			"2026-02-11T23:00:00Z 2026-02-12T08:00 scheduled",
+			// not 2026-02-12T04:00Z, Los Angeles's 20:00 of the 11th
+			"2026-02-12T11:00:00Z 2026-02-12T20:00 scheduled",
+		})
+	})
+}
