@@ -344,7 +344,19 @@ func dayOrdersOf(ctx context.Context, tx *db.Tx, g *genPlan, kept []keptDose, to
 		if err != nil {
 			return d, err
 		}
-		if n := len(d.after[first]); n == 0 || len(d.before[first]) == len(early)+n {
+		n := len(d.after[first])
+		if n == 0 && len(d.before[first]) < len(early) {
+			// The old timing's doses of that date began before the start
+			// too, and its instances are the day's last doses: they stand
+			// for the new day's last ones. A plan created at 18:05 with
+			// 06:10 and 18:10, its 18:10 dose taken early, changed to
+			// 04:05 and 16:05: the taking stands for 16:05. Numbered by
+			// Seq instead, as the plan's first dose, it stood for the next
+			// day's 04:05, which was not scheduled, 22 hours between doses
+			// (QA).
+			early = early[len(early)-len(d.before[first]):]
+		}
+		if n == 0 || len(d.before[first]) == len(early)+n {
 			full := make([]time.Time, 0, len(early)+n)
 			for _, x := range early {
 				full = append(full, db.UTC(x.Due))
@@ -768,8 +780,8 @@ func carryEvents(ctx context.Context, tx *db.Tx, g *genPlan, carried []carriedEv
 // taking scores the new one, if any.
 func excludeMoved(ctx context.Context, tx *db.Tx, g *genPlan, moved []keptDose) error {
 	for _, k := range moved {
-		_, err := tx.ExecContext(ctx, `UPDATE dose_instances SET status = 'excluded'
-			WHERE org_id = $1 AND plan_id = $2 AND id = $3 AND status = 'scheduled'`, g.orgID, g.id, k.id)
+		_, err := tx.ExecContext(ctx, `UPDATE dose_instances SET status = 'excluded', moved_by_zone = $4
+			WHERE org_id = $1 AND plan_id = $2 AND id = $3 AND status = 'scheduled'`, g.orgID, g.id, k.id, g.zoneMoved)
 		if err != nil {
 			return fmt.Errorf("exclude moved dose: %w", err)
 		}
@@ -862,19 +874,23 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 		return nil, err
 	}
 	past = append(past, rest...)
-	var passedTo string
+	var stay []keptDose
 	if g.zoneMoved {
-		if passedTo, err = latestWallTimeDue(ctx, tx, g, from); err != nil {
+		if err := reviveMovedBack(ctx, tx, g, from, stale, rest); err != nil {
+			return nil, err
+		}
+		// Read after the revival: a revived instance stays.
+		if stay, err = dueWallTimes(ctx, tx, g, from); err != nil {
 			return nil, err
 		}
 	}
 	// passed reports whether the day of k, kept after a change of zone,
 	// is already past k's dose: a dose of its date or a later one, new
 	// and still ahead, comes before it (see passedAhead), an instance
-	// due before the change has its wall time or a later one (see
-	// latestWallTimeDue), or a dose of another date crowds it.
+	// that stays is due before it at its wall time or a later one (see
+	// dueWallTimes), or a dose of another date crowds it.
 	passed := func(k keptDose) bool {
-		return g.zoneMoved && (passedAhead(k, doses) || k.local <= passedTo || crowdedByAnotherDay(k, doses, near))
+		return g.zoneMoved && (passedAhead(k, doses) || dayPassedBy(k, stay) || crowded(k, doses, near))
 	}
 	spare := map[int64]bool{}
 	var unnamed []keptDose
@@ -919,7 +935,7 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 
 // crowdingGap is how close a dose of another occurrence may come to a
 // dose that stays after a change of zone before one of them gives way
-// (see notBesideKept, crowdedByAnotherDay): nearKept, or half the smallest interval
+// (see notBesideKept, crowded): nearKept, or half the smallest interval
 // between consecutive doses of the plan's own schedule (doses, in due
 // order) when that is less, so that no dose gives way to a neighbour its
 // schedule puts that close. Four doses a day at 01:16, 05:16, 09:16 and
@@ -992,24 +1008,27 @@ func notBesideKept(doses []schedule.Dose, kept, moved, gone []keptDose, near tim
 	return out
 }
 
-// crowdedByAnotherDay reports whether a new dose of doses of another local
-// date than k's falls within near (crowdingGap) of k, an instance a change
-// of zone would keep at its old instant for its day (see overtaken): that
-// dose is then the day's, and k, deleted, gives way to it. A move east
-// across more of the day than the dose's distance to the next day's
-// (Honolulu to Auckland, 23 hours) put the next day's new dose an hour
-// after the kept one: a once-daily plan asked for two doses an hour apart,
-// one of them certain to be missed and escalated. A dose of k's own date is
-// another dose of that day, not a second one of k's: three doses a day at
-// 06:19, 12:19 and 20:19 moved from London to New York just after 06:19,
-// then back, lost the day's first dose to 12:19, an hour after New York's
-// 06:19 (QA). A timing change keeps its documented rule (passedByRank):
-// the dose of a rank whose new time has passed stays, however close the
-// next new dose (08:00, 14:00 and 20:00 changed to 06:00, 12:00 and 16:00
-// at 13:00 keeps 14:00 beside 16:00, so the day keeps its three doses).
-func crowdedByAnotherDay(k keptDose, doses []schedule.Dose, near time.Duration) bool {
+// crowded reports whether a new dose of doses falls within near
+// (crowdingGap) of k, an instance a change of zone would keep at its old
+// instant for its day (see overtaken): that dose is then the day's, and
+// k, deleted, gives way to it. A move east across more of the day than the
+// dose's distance to the next day's (Honolulu to Auckland, 23 hours) put
+// the next day's new dose an hour after the kept one: a once-daily plan
+// asked for two doses an hour apart, one of them certain to be missed and
+// escalated. So does a new dose of k's own date: four doses a day moved
+// from Los Angeles at 01:00 to Tokyo kept Los Angeles's 02:02 an hour
+// before Tokyo's 20:02 (QA). (Before a change back revived the dose a
+// first change had moved, see reviveMovedBack, a dose of k's own date did
+// not crowd it: three doses a day at 06:19, 12:19 and 20:19 moved from
+// London to New York just after 06:19, then back, lost the day's first
+// dose to 12:19, an hour after New York's 06:19.) A timing change keeps
+// its documented rule (passedByRank): the dose of a rank whose new time
+// has passed stays, however close the next new dose (08:00, 14:00 and
+// 20:00 changed to 06:00, 12:00 and 16:00 at 13:00 keeps 14:00 beside
+// 16:00, so the day keeps its three doses).
+func crowded(k keptDose, doses []schedule.Dose, near time.Duration) bool {
 	for _, d := range doses {
-		if gap := d.Due.Sub(k.due); gap < near && gap > -near && !sameLocalDate(d.Local, k.local) {
+		if gap := d.Due.Sub(k.due); gap < near && gap > -near {
 			return true
 		}
 	}
@@ -1030,26 +1049,106 @@ func passedAhead(k keptDose, doses []schedule.Dose) bool {
 	return false
 }
 
-// latestWallTimeDue returns the latest wall time (local_time) of the
-// plan's instances due in the day and a half before from, excluded ones
-// aside, or "" when there are none. Wall times order as text, date first.
-// After a round trip (Tokyo to Los Angeles and back a moment later) the
-// instances of the first zone that stayed are due before the change,
-// those the second zone added after it: one of the day before that is
-// already due at its wall time or a later one (Tokyo's 08:00 of the 11th,
-// pending) has passed the day of a Los Angeles instance still ahead (20:00
-// of the 10th), which is not kept for a day the patient already left. It
-// was, and the plan had four doses in 17 hours (QA). Within one zone an
+// dueWallTimes returns the due instants and wall times (local_time) of
+// the plan's instances that stay through a change of zone, in due order:
+// those due in the day and a half before from, excluded ones aside, and
+// those with an outcome due in the day and a half after it. A kept
+// dose whose day one of them has passed (due before it, at its wall time
+// or a later one: wall times order as text, date first) is not kept for
+// that day. After a round trip (Tokyo to Los Angeles and back a moment
+// later) the instances of the first zone that stayed are due before the
+// change, or carry an outcome, and those the second zone added come
+// after them: Tokyo's 08:00 of the 11th, pending, has passed the day of a
+// Los Angeles instance still ahead, 20:00 of the 10th, which is not kept
+// for a day the patient already left. It was, and the plan had four doses
+// in 17 hours (QA); so was Los Angeles's 06:07 after Tokyo's 18:07 of the
+// same date, taken early, five hours before it (QA). Within one zone an
 // instance due earlier never has a later wall time.
-func latestWallTimeDue(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time) (string, error) {
-	var latest sql.NullString
-	err := tx.QueryRowContext(ctx, `SELECT max(local_time) FROM dose_instances
-		WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3 AND due_at < $4 AND status <> 'excluded'`,
-		g.orgID, g.id, db.UTC(from.Add(-36*time.Hour)), db.UTC(from)).Scan(&latest)
+func dueWallTimes(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time) ([]keptDose, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT due_at, local_time FROM dose_instances
+		WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3 AND due_at < $4
+		  AND (status NOT IN ('scheduled', 'excluded') OR (due_at < $5 AND status <> 'excluded'))
+		ORDER BY due_at`, g.orgID, g.id, db.UTC(from.Add(-36*time.Hour)), db.UTC(from.Add(36*time.Hour)), db.UTC(from))
 	if err != nil {
-		return "", fmt.Errorf("read the latest wall time due: %w", err)
+		return nil, fmt.Errorf("read the wall times due: %w", err)
 	}
-	return latest.String, nil
+	defer rows.Close()
+	var out []keptDose
+	for rows.Next() {
+		var k keptDose
+		if err := rows.Scan(&k.due, &k.local); err != nil {
+			return nil, fmt.Errorf("read the wall times due: %w", err)
+		}
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the wall times due: %w", err)
+	}
+	return out, nil
+}
+
+// reviveMovedBack makes scheduled again, after a change of zone, the
+// instances that an earlier change excluded (moved_by_zone, see
+// excludeMoved), due in the day before from, that are doses of the new
+// zone's schedule at their own instant and wall time (among rest, its
+// doses before from) while the dose they were moved to, of their wall
+// time, is among stale, still ahead without an outcome. London to New York
+// 20 seconds after the 06:19 dose was due moved it to 06:19 New York
+// time; back to London a moment later, London's 06:19 is the day's dose
+// again, and New York's 06:19, five hours later, is not kept beside
+// London's 12:19 (see dayPassedBy). Kept instead, it came an hour before
+// 12:19. The revived instance is disarmed as regeneration disarms one it
+// revives (see upsertConflict).
+func reviveMovedBack(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, stale []keptDose, rest []schedule.Dose) error {
+	movedTo := make(map[string]bool, len(stale))
+	for _, k := range stale {
+		movedTo[k.local] = true
+	}
+	ours := make(map[int64]string, len(rest))
+	for _, d := range rest {
+		ours[db.UTC(d.Due).UnixMicro()] = d.Local
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, due_at, local_time FROM dose_instances
+		WHERE org_id = $1 AND plan_id = $2 AND status = 'excluded' AND moved_by_zone
+		  AND due_at >= $3 AND due_at < $4`, g.orgID, g.id, db.UTC(from.Add(-pendingBefore)), db.UTC(from))
+	if err != nil {
+		return fmt.Errorf("read doses moved by a change of zone: %w", err)
+	}
+	var revive []int64
+	for rows.Next() {
+		var k keptDose
+		if err := rows.Scan(&k.id, &k.due, &k.local); err != nil {
+			rows.Close()
+			return fmt.Errorf("read doses moved by a change of zone: %w", err)
+		}
+		if local, ok := ours[db.UTC(k.due).UnixMicro()]; ok && local == k.local && movedTo[k.local] {
+			revive = append(revive, k.id)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read doses moved by a change of zone: %w", err)
+	}
+	for _, id := range revive {
+		_, err := tx.ExecContext(ctx, `UPDATE dose_instances SET status = 'scheduled', moved_by_zone = FALSE,
+			reminders_before = reminders_sent, remind_at = NULL
+			WHERE org_id = $1 AND plan_id = $2 AND id = $3 AND status = 'excluded'`, g.orgID, g.id, id)
+		if err != nil {
+			return fmt.Errorf("revive a dose moved by a change of zone: %w", err)
+		}
+	}
+	return nil
+}
+
+// dayPassedBy reports whether one of stay (see dueWallTimes) is due
+// before k at k's wall time or a later one.
+func dayPassedBy(k keptDose, stay []keptDose) bool {
+	for _, x := range stay {
+		if x.due.Before(k.due) && x.local >= k.local {
+			return true
+		}
+	}
+	return false
 }
 
 // overtakenKept returns the due instants (Unix microseconds) of the
@@ -1181,7 +1280,7 @@ func deleteStale(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, dos
 // earlier life, and got fewer reminders, or none once the dispatcher had
 // stopped it while it was excluded.
 const upsertConflict = `
-	ON CONFLICT (plan_id, due_at) DO UPDATE SET status = 'scheduled', seq = excluded.seq, local_time = excluded.local_time,
+	ON CONFLICT (plan_id, due_at) DO UPDATE SET status = 'scheduled', moved_by_zone = FALSE, seq = excluded.seq, local_time = excluded.local_time,
 	  reminders_before = CASE WHEN dose_instances.status = 'excluded' THEN dose_instances.reminders_sent ELSE dose_instances.reminders_before END,
 	  remind_at = CASE WHEN dose_instances.status = 'excluded' THEN NULL ELSE dose_instances.remind_at END
 	WHERE dose_instances.status IN ('scheduled', 'excluded')

@@ -34,10 +34,10 @@ func TestTimeZoneMoveWestAcrossTheDateLineKeepsAWeeklyDose(t *testing.T) {
 // TestTimeZoneMoveThereAndBackKeepsTheDaysDoses: three doses a day at
 // 06:19, 12:19 and 20:19, a move from London to New York 20 seconds after
 // 06:19 (the dose not yet taken moves to 06:19 New York time), then back
-// to London a second later. New York's 06:19 is kept for the day's first
-// dose; London's 12:19, an hour after it, is another dose of that day, not
-// a second one of its occurrence: giving way to it lost the day's first
-// dose (QA).
+// to London a second later. London's 06:19, excluded by the first move,
+// is the day's first dose again, and New York's 06:19 is deleted. Kept
+// for the day's first dose, it came an hour before London's 12:19; giving
+// way to 12:19 without the revival lost the day's first dose (QA).
 func TestTimeZoneMoveThereAndBackKeepsTheDaysDoses(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		f.now = time.Date(2026, 2, 10, 0, 0, 0, 0, time.UTC)
@@ -54,8 +54,7 @@ func TestTimeZoneMoveThereAndBackKeepsTheDaysDoses(t *testing.T) {
 		f.now = f.now.Add(time.Second)
 		p.TimeZone = "Europe/London"
 		f.updatePatientTwice(&p, pl.ID, time.Date(2026, 2, 11, 6, 0, 0, 0, time.UTC), time.Date(2026, 2, 12, 0, 0, 0, 0, time.UTC), day, []string{
-			"2026-02-11T06:19:00Z 2026-02-11T06:19 excluded",
-			"2026-02-11T11:19:00Z 2026-02-11T06:19 scheduled",
+			"2026-02-11T06:19:00Z 2026-02-11T06:19 scheduled",
 			"2026-02-11T12:19:00Z 2026-02-11T12:19 scheduled",
 			"2026-02-11T20:19:00Z 2026-02-11T20:19 scheduled",
 		})
@@ -268,5 +267,122 @@ func TestTimeZoneMoveEastJustAfterADoseDropsItsDaysLaterDose(t *testing.T) {
 			// not 2026-02-12T04:00Z, Los Angeles's 20:00 of the 11th
 			"2026-02-12T11:00:00Z 2026-02-12T20:00 scheduled",
 		})
+	})
+}
+
+// TestTimeZoneRoundTripAfterADoseTakenEarly: twice a day at 06:07 and
+// 18:07 in Tokyo, the plan created at 18:00, its 18:07 dose taken early,
+// then a move to Los Angeles and back a second later. Los Angeles's 06:07
+// of the same date, added by the first move, is not kept on the way back:
+// the taking, Tokyo's 18:07 of that date, has passed that day. It was,
+// and the patient was asked again five hours after the taking (QA).
+func TestTimeZoneRoundTripAfterADoseTakenEarly(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		f.now = time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC) // Sunday 18:00 in Tokyo
+		p := f.patient("Asia/Tokyo")
+		pl := f.plan(p.ID, timeOfDay("06:07", "18:07"))
+		f.now = f.now.Add(2 * time.Minute)
+		f.takeNextEarly(p.ID, pl.ID, "early")
+		from, to := f.now.Add(-time.Hour), f.now.Add(36*time.Hour)
+		var want []string
+		for _, d := range f.doses(pl.ID, from, to) {
+			want = append(want, utcLocalAndStatus(d))
+		}
+		p.TimeZone = "America/Los_Angeles"
+		if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
+			t.Fatal(err)
+		}
+		p, err := f.s.GetPatient(f.ctx, f.org, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.now = f.now.Add(time.Second)
+		p.TimeZone = "Asia/Tokyo"
+		f.updatePatientTwice(&p, pl.ID, from, to, utcLocalAndStatus, want)
+	})
+}
+
+// TestTimingChangeOnTheFirstDayAfterTheEveningDoseTakenEarly: a plan of
+// 06:10 and 18:10 created at 18:05 in Tokyo, its 18:10 dose taken early,
+// changed to 04:05 and 16:05. Both new times of that day are before the
+// plan's start; the taking, the day's last dose, stands for the new
+// day's last one, 16:05, and the next day's 04:05 is scheduled. Numbered
+// as the plan's first dose, the taking stood for that 04:05, which was
+// not scheduled: 22 hours until the next dose (QA).
+func TestTimingChangeOnTheFirstDayAfterTheEveningDoseTakenEarly(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		f.now = time.Date(2026, 12, 6, 9, 5, 0, 0, time.UTC) // Sunday 18:05 in Tokyo
+		p := f.patient("Asia/Tokyo")
+		pl := f.plan(p.ID, timeOfDay("06:10", "18:10"))
+		f.takeNextEarly(p.ID, pl.ID, "early")
+		pl.Timing = timeOfDay("04:05", "16:05")
+		f.updatePlanTwice(&pl, f.now.Add(-time.Hour), f.now.Add(30*time.Hour), localAndStatus, []string{
+			"2026-12-06T18:10 taken_on_time",
+			"2026-12-07T04:05 scheduled",
+			"2026-12-07T16:05 scheduled",
+		})
+	})
+}
+
+// TestTimeZoneMoveEastKeepsNoDoseBesideANewDoseOfItsDay: four doses a day
+// at 02:02, 08:02, 14:02 and 20:02, a move from Los Angeles at 01:00 to
+// Tokyo, where it is 18:00. Los Angeles's 02:02 of the day, whose Tokyo
+// time is past, would be kept for the day, but Tokyo's 20:02 of that same
+// day comes an hour after it: it gives way, as it does to a dose of
+// another day. It was kept, two doses an hour apart (QA).
+func TestTimeZoneMoveEastKeepsNoDoseBesideANewDoseOfItsDay(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		f.now = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+		p := f.patient("America/Los_Angeles")
+		pl := f.plan(p.ID, timeOfDay("02:02", "08:02", "14:02", "20:02"))
+		f.now = time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC) // 01:00 in Los Angeles
+		p.TimeZone = "Asia/Tokyo"
+		f.updatePatientTwice(&p, pl.ID, time.Date(2026, 12, 6, 4, 0, 0, 0, time.UTC), time.Date(2026, 12, 7, 6, 0, 0, 0, time.UTC), utcLocalAndStatus, []string{
+			"2026-12-06T04:02:00Z 2026-12-05T20:02 scheduled", // due, Los Angeles time
+			// not 2026-12-06T10:02Z, Los Angeles's 02:02
+			"2026-12-06T11:02:00Z 2026-12-06T20:02 scheduled",
+			"2026-12-06T17:02:00Z 2026-12-07T02:02 scheduled",
+			"2026-12-06T23:02:00Z 2026-12-07T08:02 scheduled",
+			"2026-12-07T05:02:00Z 2026-12-07T14:02 scheduled",
+		})
+	})
+}
+
+// TestTimeZoneRoundTripRevivesNoDoseAPauseExcluded: a dose excluded by a
+// pause stays excluded through a move and back, while one a move excluded
+// is the dose again (TestTimeZoneMoveThereAndBackKeepsTheDaysDoses): only
+// an instance a change of zone excluded is revived by another.
+func TestTimeZoneRoundTripRevivesNoDoseAPauseExcluded(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		f.now = time.Date(2026, 2, 10, 0, 0, 0, 0, time.UTC)
+		p := f.patient("Europe/London")
+		pl := f.plan(p.ID, timeOfDay("06:19", "12:19", "20:19"))
+		f.now = time.Date(2026, 2, 11, 6, 0, 0, 0, time.UTC)
+		if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, adherence.PlanPaused); err != nil {
+			t.Fatal(err)
+		}
+		f.now = time.Date(2026, 2, 11, 6, 30, 0, 0, time.UTC)
+		if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, adherence.PlanActive); err != nil {
+			t.Fatal(err)
+		}
+		from, to := time.Date(2026, 2, 11, 6, 0, 0, 0, time.UTC), time.Date(2026, 2, 12, 0, 0, 0, 0, time.UTC)
+		want := []string{
+			"2026-02-11T06:19:00Z 2026-02-11T06:19 excluded",
+			"2026-02-11T12:19:00Z 2026-02-11T12:19 scheduled",
+			"2026-02-11T20:19:00Z 2026-02-11T20:19 scheduled",
+		}
+		f.dosesAre("after the pause", pl.ID, from, to, utcLocalAndStatus, want)
+		f.now = time.Date(2026, 2, 11, 6, 40, 0, 0, time.UTC)
+		p.TimeZone = "America/New_York"
+		if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
+			t.Fatal(err)
+		}
+		p, err := f.s.GetPatient(f.ctx, f.org, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.now = f.now.Add(time.Second)
+		p.TimeZone = "Europe/London"
+		f.updatePatientTwice(&p, pl.ID, from, to, utcLocalAndStatus, want)
 	})
 }
