@@ -188,9 +188,20 @@ func WriteJSONAs(w http.ResponseWriter, status int, contentType string, v any) {
 // compressed, at most MaxBodyBytes.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt := strings.TrimSpace(strings.ToLower(strings.SplitN(ct, ";", 2)[0]))
+		parts := strings.Split(ct, ";")
+		mt := strings.TrimSpace(strings.ToLower(parts[0]))
 		if mt != "application/json" && !strings.HasSuffix(mt, "+json") {
 			return nil, &errs.Error{Code: "unsupported_media", Message: "request body must be application/json"}
+		}
+		// JSON is UTF-8 (RFC 8259): a body declared in another charset
+		// would be read as UTF-8 all the same, another text than the one
+		// meant.
+		for _, p := range parts[1:] {
+			name, value, _ := strings.Cut(p, "=")
+			value = strings.Trim(strings.TrimSpace(value), `"`)
+			if strings.EqualFold(strings.TrimSpace(name), "charset") && !strings.EqualFold(value, "utf-8") && !strings.EqualFold(value, "utf8") {
+				return nil, &errs.Error{Code: "unsupported_media", Message: fmt.Sprintf("request body must be UTF-8 JSON; charset %q is not supported", value)}
+			}
 		}
 	}
 	// No content coding is decoded: a gzip body would otherwise be
@@ -288,6 +299,10 @@ func decodeBytes(data []byte, dst any, topOnly bool) error {
 	// the one sent (a file name, a search term). An envelope's items are
 	// checked when they are decoded, so that a bad item is refused as that
 	// item.
+	if bytes.HasPrefix(data, []byte("\xef\xbb\xbf")) {
+		// encoding/json names its first byte, 'ï', which was never sent.
+		return errs.Invalid("", "malformed JSON at line 1, column 1: the body begins with a byte order mark (U+FEFF), which JSON does not allow; send the JSON without it")
+	}
 	if !topOnly {
 		if off := invalidUTF8(data); off >= 0 {
 			line, col := position(data, int64(off))

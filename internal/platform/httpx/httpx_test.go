@@ -83,6 +83,9 @@ func TestDecode(t *testing.T) {
 		{"lone low surrogate", `{"tags":["a","\udc00"]}`, "", errs.CodeInvalid, "", "byte offset 14 "},
 		{"surrogate pair", `{"name":"\ud83d\ude00 \uD83D\uDE00","tags":["\\ud800","\u00e9"]}`, "", "", "", ""},
 		{"not json media type", `{}`, "text/plain", "unsupported_media", "", "application/json"},
+		{"charset other than UTF-8", `{"name":"a"}`, "application/json; charset=latin1", "unsupported_media", "", `charset "latin1" is not supported`},
+		{"charset UTF-8, quoted", `{"name":"a"}`, `application/json; charset="UTF-8"`, "", "", ""},
+		{"byte order mark", "\xef\xbb\xbf{\"name\":\"a\"}", "", errs.CodeInvalid, "", "byte order mark (U+FEFF)"},
 		{"too large", `{"name":"` + strings.Repeat("x", httpx.MaxBodyBytes) + `"}`, "", errs.CodeTooLarge, "", "exceeds"},
 	}
 	for _, tt := range tests {
