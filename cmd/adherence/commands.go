@@ -373,9 +373,12 @@ func reportVerify(res audit.VerifyResult, blobs blob.Store, cps []audit.Checkpoi
 			fmt.Fprint(stdout, "; no checkpoints to verify against (BLOB_URL is not set)")
 		case len(cps) == 0:
 			fmt.Fprintf(stdout, "; no checkpoint in %s yet", blobs)
+		case res.SetAside == len(cps):
+			fmt.Fprintf(stdout, "; none of the %d checkpoint(s) in %s to verify against: a restore abandoned their chain", len(cps), blobs)
 		default:
-			last := cps[len(cps)-1]
-			fmt.Fprintf(stdout, ", against %d checkpoint(s) in %s (the last of record %d, %s)", len(cps)-res.SetAside, blobs, last.Seq, last.At.Format(time.RFC3339))
+			// The last checked, not the last written: one that a restore
+			// set aside names a record of the abandoned chain.
+			fmt.Fprintf(stdout, ", against %d checkpoint(s) in %s (the last of record %d, %s)", len(cps)-res.SetAside, blobs, res.Last.Seq, res.Last.At.Format(time.RFC3339))
 			if res.SetAside > 0 {
 				fmt.Fprintf(stdout, "; %d checkpoint(s) of the chain a restore abandoned set aside", res.SetAside)
 			}

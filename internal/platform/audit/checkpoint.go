@@ -192,6 +192,11 @@ func (l *Log) VerifyAgainst(ctx context.Context, checkpoints []Checkpoint, resto
 	}
 	res, err := l.verify(ctx, append(held, restoresAsCheckpoints(restores)...))
 	res.SetAside = aside
+	for _, cp := range held {
+		if cp.Seq > res.Last.Seq || (cp.Seq == res.Last.Seq && cp.At.After(res.Last.At)) {
+			res.Last = cp
+		}
+	}
 	return res, err
 }
 

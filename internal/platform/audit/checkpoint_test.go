@@ -200,8 +200,8 @@ func TestRestoreSetsAsideTheAbandonedCheckpoints(t *testing.T) {
 		if err != nil || len(restores) != 1 || restores[0].Reason != r.Reason || !restores[0].At.Equal(r.At) {
 			t.Fatalf("ReadRestores = %+v, %v", restores, err)
 		}
-		if res, err := l.VerifyAgainst(ctx, cps, restores); err != nil || !res.OK || res.SetAside != 1 || res.Checked != 6 {
-			t.Fatalf("VerifyAgainst with the restore = %+v, %v; want intact, 6 checked, 1 checkpoint set aside", res, err)
+		if res, err := l.VerifyAgainst(ctx, cps, restores); err != nil || !res.OK || res.SetAside != 1 || res.Checked != 6 || res.Last.Seq != 5 {
+			t.Fatalf("VerifyAgainst with the restore = %+v, %v; want intact, 6 checked, 1 checkpoint set aside, the last checked of record 5", res, err)
 		}
 		if _, err := l.AcknowledgeRestore(ctx, store, at.Add(3*time.Hour), "again"); !errors.Is(err, audit.ErrNothingToAcknowledge) {
 			t.Fatalf("a second acknowledgment: %v, want ErrNothingToAcknowledge", err)
@@ -220,8 +220,8 @@ func TestRestoreSetsAsideTheAbandonedCheckpoints(t *testing.T) {
 		if cps, err = audit.ReadCheckpoints(ctx, store); err != nil || len(cps) != 3 {
 			t.Fatalf("checkpoints = %+v, %v; want 3", cps, err)
 		}
-		if res, err := l.VerifyAgainst(ctx, cps, restores); err != nil || !res.OK || res.SetAside != 1 || res.Checked != 8 {
-			t.Fatalf("VerifyAgainst of the grown chain = %+v, %v", res, err)
+		if res, err := l.VerifyAgainst(ctx, cps, restores); err != nil || !res.OK || res.SetAside != 1 || res.Checked != 8 || res.Last != cp {
+			t.Fatalf("VerifyAgainst of the grown chain = %+v, %v; want the last checked the new record 8's, %+v", res, err, cp)
 		}
 
 		// A rewrite of a record the restore kept is still caught, restore

@@ -57,6 +57,9 @@ type VerifyResult struct {
 	// SetAside counts the checkpoints VerifyAgainst did not check, those
 	// of a chain a restore abandoned (see Restore).
 	SetAside int
+	// Last is the latest checkpoint VerifyAgainst checked (the highest
+	// Seq, then the latest At), set aside ones aside; zero when none.
+	Last Checkpoint
 }
 
 // batchSize is how many records Verify reads per query. Reading in
