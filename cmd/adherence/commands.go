@@ -209,6 +209,11 @@ func cmdSchedulePreview(ctx context.Context, args []string, getenv func(string) 
 	if err != nil {
 		return err
 	}
+	if t.Before(f) {
+		// Said here with the flags' names: schedule.Expand names its own
+		// fields (to, from), which the user never typed.
+		return fmt.Errorf("--to: %s is before --from %s", t.Format(time.RFC3339), f.Format(time.RFC3339))
+	}
 	st := f
 	if *start != "" {
 		if st, err = parseInstantFlag("--start", *start); err != nil {

@@ -257,6 +257,17 @@ func TestSchedulePreviewTimesAreStrictRFC3339(t *testing.T) {
 	}
 }
 
+// TestSchedulePreviewToBeforeFrom: --to before --from is an error naming
+// the flags; it named the expansion's own field, "to" (QA).
+func TestSchedulePreviewToBeforeFrom(t *testing.T) {
+	err := run(context.Background(), []string{"schedule", "preview", "--timing", "-", "--tz", "UTC",
+		"--from", "2026-03-09T00:00:00Z", "--to", "2026-03-06T00:00:00Z"},
+		func(string) string { return "" }, strings.NewReader(`{"repeat":{"timeOfDay":["08:00:00"]}}`), io.Discard, io.Discard)
+	if want := "--to: 2026-03-06T00:00:00Z is before --from 2026-03-09T00:00:00Z"; err == nil || err.Error() != want {
+		t.Fatalf("err = %v, want %q", err, want)
+	}
+}
+
 // TestSchedulePreview runs the preview command on a twice-daily schedule
 // across the US spring-forward day.
 func TestSchedulePreview(t *testing.T) {

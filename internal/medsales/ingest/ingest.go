@@ -135,6 +135,12 @@ func (r Request) Validate(now time.Time) error {
 	// year given: without either their loader refuses the file, so the
 	// request is refused now, not queued (or opened) to fail.
 	if name, ok := r.yearless(); ok {
+		// A file named as another dataset's is most likely that file: to
+		// ask for its data year would send the operator after the wrong
+		// problem (QA: the NUCC file given as Part B).
+		if other, named := source.DatasetOf(name); named && other != r.Dataset {
+			return errs.Invalid("source", "%s is named as a file of dataset %s, not %s, and carries no data year: wrong file for the dataset (give the %s file, or its data year with --data-year or dataYear if it is one)", name, other, r.Dataset, r.Dataset)
+		}
 		return errs.Invalid("dataYear", "%s: the file name carries no data year (such as _D24_ or _DY24_): give it (--data-year, or dataYear in POST /v1/ingestions)", name)
 	}
 	return nil

@@ -158,6 +158,8 @@ func TestValidatePartBPartDNeedDataYear(t *testing.T) {
 	}{
 		{ingest.Request{Dataset: "partb", Source: "s3://medsales-raw/cms/physicians.csv"}, "dataYear: physicians.csv: the file name carries no data year (such as _D24_ or _DY24_): give it (--data-year, or dataYear in POST /v1/ingestions)"},
 		{ingest.Request{Dataset: "partd", Source: "/data/drop/prescribers.csv"}, "dataYear: prescribers.csv: the file name carries no data year"},
+		// Named as another dataset's file: that is the problem to fix.
+		{ingest.Request{Dataset: "partb", Source: "data/sample/nucc_taxonomy_251.csv"}, "source: nucc_taxonomy_251.csv is named as a file of dataset nucc, not partb, and carries no data year: wrong file for the dataset"},
 		{ingest.Request{Dataset: "partd", Source: "https://download.cms.gov/files/partd-latest"}, "dataYear: partd-latest: the file name carries no data year"},
 		{ingest.Request{Dataset: "partb", Source: "https://download.cms.gov"}, "dataYear: https://download.cms.gov: the file name carries no data year"},
 		{ingest.Request{Dataset: "partb", Source: "s3://medsales-raw/cms/physicians.csv", DataYear: 2024}, ""},
