@@ -379,7 +379,7 @@ func reportVerify(res audit.VerifyResult, blobs blob.Store, cps []audit.Checkpoi
 		case len(cps) == 0:
 			fmt.Fprintf(stdout, "; no checkpoint in %s yet", blobs)
 		case res.SetAside == len(cps):
-			fmt.Fprintf(stdout, "; none of the %d checkpoint(s) in %s to verify against: a restore abandoned their chain", len(cps), blobs)
+			fmt.Fprintf(stdout, "; no checkpoint in %s to verify against: %d checkpoint(s) of the chain a restore abandoned set aside", blobs, res.SetAside)
 		default:
 			// The last checked, not the last written: one that a restore
 			// set aside names a record of the abandoned chain.
