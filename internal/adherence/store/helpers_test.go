@@ -149,6 +149,26 @@ func (f *fixture) updatePatientTwice(p *adherence.Patient, planID string, from, 
 	}
 }
 
+// roundTrip moves patient p to zone and, a second later, back to the zone
+// it had, checking then as updatePatientTwice does that the doses of plan
+// planID due in [from, to), each formatted by line, are want.
+func (f *fixture) roundTrip(p *adherence.Patient, zone, planID string, from, to time.Time, line func(adherence.DoseInstance) string, want []string) {
+	f.t.Helper()
+	home := p.TimeZone
+	p.TimeZone = zone
+	if err := f.s.UpdatePatient(f.ctx, f.actor, p, p.Version); err != nil {
+		f.t.Fatalf("move to %s: %v", zone, err)
+	}
+	stored, err := f.s.GetPatient(f.ctx, f.org, p.ID)
+	if err != nil {
+		f.t.Fatalf("move to %s: reload: %v", zone, err)
+	}
+	*p = stored
+	f.now = f.now.Add(time.Second)
+	p.TimeZone = home
+	f.updatePatientTwice(p, planID, from, to, line, want)
+}
+
 // dosesAre fails the test, its message starting with what, unless the
 // doses of plan planID due in [from, to), each formatted by line, are
 // want, in order. A dose that line formats as "" is left out.

@@ -227,17 +227,7 @@ func TestTimeZoneRoundTripRestoresTheSchedule(t *testing.T) {
 					want = append(want, utcLocalAndStatus(d))
 				}
 				f.now = c.now
-				p.TimeZone = "America/Los_Angeles"
-				if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
-					t.Fatal(err)
-				}
-				p, err := f.s.GetPatient(f.ctx, f.org, p.ID)
-				if err != nil {
-					t.Fatal(err)
-				}
-				f.now = f.now.Add(time.Second)
-				p.TimeZone = "Asia/Tokyo"
-				f.updatePatientTwice(&p, pl.ID, from, to, func(d adherence.DoseInstance) string {
+				f.roundTrip(&p, "America/Los_Angeles", pl.ID, from, to, func(d adherence.DoseInstance) string {
 					if d.Status == adherence.DoseExcluded {
 						return "" // dropped below: a moved dose may stay excluded
 					}
@@ -288,17 +278,7 @@ func TestTimeZoneRoundTripAfterADoseTakenEarly(t *testing.T) {
 		for _, d := range f.doses(pl.ID, from, to) {
 			want = append(want, utcLocalAndStatus(d))
 		}
-		p.TimeZone = "America/Los_Angeles"
-		if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
-			t.Fatal(err)
-		}
-		p, err := f.s.GetPatient(f.ctx, f.org, p.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.now = f.now.Add(time.Second)
-		p.TimeZone = "Asia/Tokyo"
-		f.updatePatientTwice(&p, pl.ID, from, to, utcLocalAndStatus, want)
+		f.roundTrip(&p, "America/Los_Angeles", pl.ID, from, to, utcLocalAndStatus, want)
 	})
 }
 
@@ -373,16 +353,6 @@ func TestTimeZoneRoundTripRevivesNoDoseAPauseExcluded(t *testing.T) {
 		}
 		f.dosesAre("after the pause", pl.ID, from, to, utcLocalAndStatus, want)
 		f.now = time.Date(2026, 2, 11, 6, 40, 0, 0, time.UTC)
-		p.TimeZone = "America/New_York"
-		if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
-			t.Fatal(err)
-		}
-		p, err := f.s.GetPatient(f.ctx, f.org, p.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.now = f.now.Add(time.Second)
-		p.TimeZone = "Europe/London"
-		f.updatePatientTwice(&p, pl.ID, from, to, utcLocalAndStatus, want)
+		f.roundTrip(&p, "America/New_York", pl.ID, from, to, utcLocalAndStatus, want)
 	})
 }
