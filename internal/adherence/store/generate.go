@@ -36,11 +36,43 @@ type genPlan struct {
 	// day before in New York, where the 20:00 dose of that day is Seq 1),
 	// so the same Seq can name the previous dose.
 	zoneMoved bool
+	// createdAt is when the plan was created (see correctsZone).
+	createdAt time.Time
 }
 
 func genPlanOf(p adherence.Plan, loc *time.Location, anchors schedule.Anchors) genPlan {
 	return genPlan{id: p.ID, orgID: p.OrgID, patientID: p.PatientID, timing: p.Timing, asNeeded: p.AsNeeded,
-		startAt: p.StartAt, endAt: p.EndAt, loc: loc, anchors: anchors}
+		startAt: p.StartAt, endAt: p.EndAt, loc: loc, anchors: anchors, createdAt: p.CreatedAt}
+}
+
+// correctionWindow is how soon after a plan's creation a change of the
+// patient's zone, before any of its doses was due, corrects the zone the
+// plan was created in (see correctsZone).
+const correctionWindow = 10 * time.Minute
+
+// correctsZone reports whether a change of zone at from is a correction
+// for plan g: made within correctionWindow of the plan's creation, no
+// dose of it due yet. The plan then gets the doses it would have had had
+// it been created in the new zone, and no dose of the old zone is kept
+// for its day (see overtaken): a patient enrolled in Tokyo at 18:29 with
+// a daily 06:09 dose, moved to Los Angeles and back a second later, kept
+// Los Angeles's 06:09 of that day, 7 hours before Tokyo's first dose
+// (QA); one moved from Los Angeles to Tokyo a minute after enrolment kept
+// Los Angeles's 02:02 an hour before Tokyo's 20:02. Outcomes recorded in
+// advance (a skip, an early taking) stay, as after any change. Later, or
+// once a dose was due, a change of zone is the patient's travel, and the
+// day keeps its dose.
+func correctsZone(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time) (bool, error) {
+	if !g.zoneMoved || g.createdAt.IsZero() || from.Sub(g.createdAt) >= correctionWindow {
+		return false, nil
+	}
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM dose_instances WHERE org_id = $1 AND plan_id = $2 AND due_at < $3`,
+		g.orgID, g.id, db.UTC(from)).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("read doses due: %w", err)
+	}
+	return n == 0, nil
 }
 
 // expand returns the plan's doses due in [from, to), the window clamped by
@@ -864,6 +896,9 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 	if len(stale) == 0 {
 		return nil, nil
 	}
+	if correction, err := correctsZone(ctx, tx, g, from); err != nil || correction {
+		return nil, err
+	}
 	// A change of zone moves a wall time by at most 26 hours.
 	past, err := g.beforeStart(from.Add(-36*time.Hour), from)
 	if err != nil {
@@ -1051,8 +1086,11 @@ func passedAhead(k keptDose, doses []schedule.Dose) bool {
 
 // dueWallTimes returns the due instants and wall times (local_time) of
 // the plan's instances that stay through a change of zone, in due order:
-// those due in the day and a half before from, excluded ones aside, and
-// those with an outcome due in the day and a half after it. A kept
+// those due in the day and a half before from, but those a change of zone
+// excluded (moved, see excludeMoved), and those with an outcome due in the
+// day and a half after it. One excluded by a pause counts: its occurrence
+// is over (QA: Tokyo's 18:37 excluded by a pause, then a move to Los
+// Angeles and back kept Los Angeles's 18:37 of that day, 7 hours later). A kept
 // dose whose day one of them has passed (due before it, at its wall time
 // or a later one: wall times order as text, date first) is not kept for
 // that day. After a round trip (Tokyo to Los Angeles and back a moment
@@ -1067,7 +1105,7 @@ func passedAhead(k keptDose, doses []schedule.Dose) bool {
 func dueWallTimes(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time) ([]keptDose, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT due_at, local_time FROM dose_instances
 		WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3 AND due_at < $4
-		  AND (status NOT IN ('scheduled', 'excluded') OR (due_at < $5 AND status <> 'excluded'))
+		  AND (status NOT IN ('scheduled', 'excluded') OR (due_at < $5 AND (status <> 'excluded' OR NOT moved_by_zone)))
 		ORDER BY due_at`, g.orgID, g.id, db.UTC(from.Add(-36*time.Hour)), db.UTC(from.Add(36*time.Hour)), db.UTC(from))
 	if err != nil {
 		return nil, fmt.Errorf("read the wall times due: %w", err)

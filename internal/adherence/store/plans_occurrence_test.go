@@ -356,3 +356,66 @@ func TestTimeZoneRoundTripRevivesNoDoseAPauseExcluded(t *testing.T) {
 		f.roundTrip(&p, "America/New_York", pl.ID, from, to, utcLocalAndStatus, want)
 	})
 }
+
+// TestZoneCorrectedRightAfterThePlanWasCreated: a change of zone within
+// minutes of a plan's creation, before any of its doses was due, corrects
+// the zone the plan was created in: the plan has the doses it would have
+// had had it been created there. A daily 08:00 plan created at 05:18 in
+// Los Angeles and moved to Tokyo two minutes later (22:20 there) starts at
+// Tokyo's next 08:00, not at Los Angeles's 08:00 seven hours earlier; a
+// daily 06:09 plan created at 18:29 in Tokyo, moved to Los Angeles and
+// back a second later, keeps no Los Angeles 06:09 of that day, 7 hours
+// before Tokyo's first dose (QA: a once-daily drug asked for twice).
+func TestZoneCorrectedRightAfterThePlanWasCreated(t *testing.T) {
+	t.Run("one way", func(t *testing.T) {
+		each(t, func(t *testing.T, f *fixture) {
+			p := f.patient("America/Los_Angeles")
+			f.now = time.Date(2026, 3, 2, 13, 18, 0, 0, time.UTC) // 05:18 in Los Angeles
+			pl := f.plan(p.ID, timeOfDay("08:00"))
+			f.now = f.now.Add(2 * time.Minute)
+			p.TimeZone = "Asia/Tokyo"
+			f.updatePatientTwice(&p, pl.ID, time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 4, 0, 0, 0, 0, time.UTC), utcLocalAndStatus, []string{
+				"2026-03-02T23:00:00Z 2026-03-03T08:00 scheduled",
+				"2026-03-03T23:00:00Z 2026-03-04T08:00 scheduled",
+			})
+		})
+	})
+	t.Run("round trip", func(t *testing.T) {
+		each(t, func(t *testing.T, f *fixture) {
+			p := f.patient("Asia/Tokyo")
+			f.now = time.Date(2026, 12, 6, 9, 29, 18, 0, time.UTC) // 18:29 in Tokyo
+			pl := f.plan(p.ID, timeOfDay("06:09"))
+			f.now = f.now.Add(time.Second)
+			f.roundTrip(&p, "America/Los_Angeles", pl.ID, f.now, f.now.Add(48*time.Hour), utcLocalAndStatus, []string{
+				"2026-12-06T21:09:00Z 2026-12-07T06:09 scheduled",
+				"2026-12-07T21:09:00Z 2026-12-08T06:09 scheduled",
+			})
+		})
+	})
+}
+
+// TestTimeZoneRoundTripAfterAPauseExcludedTheDaysDose: Tokyo's daily 18:37
+// dose excluded by a pause, the plan resumed, then a move to Los Angeles
+// and back: the day's dose is over (excluded), and Los Angeles's 18:37 of
+// that day, which the first move added 7 hours later, is not kept for it
+// (QA).
+func TestTimeZoneRoundTripAfterAPauseExcludedTheDaysDose(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		f.now = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+		p := f.patient("Asia/Tokyo")
+		pl := f.plan(p.ID, timeOfDay("18:37"))
+		f.now = time.Date(2026, 12, 6, 9, 30, 0, 0, time.UTC)
+		if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, adherence.PlanPaused); err != nil {
+			t.Fatal(err)
+		}
+		f.now = time.Date(2026, 12, 6, 9, 40, 0, 0, time.UTC) // 18:40 in Tokyo
+		if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, adherence.PlanActive); err != nil {
+			t.Fatal(err)
+		}
+		f.roundTrip(&p, "America/Los_Angeles", pl.ID, time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC), time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC), utcLocalAndStatus, []string{
+			"2026-12-06T09:37:00Z 2026-12-06T18:37 excluded",
+			// not 2026-12-07T02:37Z, Los Angeles's 18:37 of the 6th
+			"2026-12-07T09:37:00Z 2026-12-07T18:37 scheduled",
+		})
+	})
+}

@@ -637,13 +637,15 @@ func TestEarlySkipWhilePausedKeptForItsOccurrence(t *testing.T) {
 // created. The day's dose is kept at its old time, as it is for a plan
 // created earlier (see overtaken): it was deleted, and the day had none,
 // since the new zone's dose of the day, before the plan's start, was no
-// dose of the plan for it to stand for.
+// dose of the plan for it to stand for. (A move within minutes of the
+// plan's creation is a correction instead: see
+// TestZoneCorrectedRightAfterThePlanWasCreated.)
 func TestZoneChangeOnThePlansFirstDayKeepsTheDaysDose(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		p := f.patient("America/Los_Angeles")
-		f.now = time.Date(2026, 3, 2, 13, 18, 0, 0, time.UTC) // 05:18 in Los Angeles
+		f.now = time.Date(2026, 3, 2, 8, 18, 0, 0, time.UTC) // 00:18 in Los Angeles
 		pl := f.plan(p.ID, timeOfDay("08:00"))
-		f.now = f.now.Add(2 * time.Minute) // 22:20 in Tokyo: its 08:00 was before the plan
+		f.now = time.Date(2026, 3, 2, 13, 20, 0, 0, time.UTC) // 05:20 in Los Angeles, 22:20 in Tokyo: its 08:00 was before the plan
 		p.TimeZone = "Asia/Tokyo"
 		if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
 			t.Fatal(err)
