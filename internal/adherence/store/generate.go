@@ -172,6 +172,12 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 		return 0, err
 	}
 	near := crowdingGap(doses)
+	if g.zoneMoved {
+		// Before the kept doses are read: a revived one is among them.
+		if err := reviveMovedAway(ctx, tx, &g, from, doses); err != nil {
+			return 0, err
+		}
+	}
 	kept, err := keptOutcomes(ctx, tx, &g, from, to)
 	if err != nil {
 		return 0, err
@@ -911,10 +917,6 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 	past = append(past, rest...)
 	var stay []keptDose
 	if g.zoneMoved {
-		if err := reviveMovedBack(ctx, tx, g, from, stale, rest); err != nil {
-			return nil, err
-		}
-		// Read after the revival: a revived instance stays.
 		if stay, err = dueWallTimes(ctx, tx, g, from); err != nil {
 			return nil, err
 		}
@@ -984,6 +986,20 @@ func crowdingGap(doses []schedule.Dose) time.Duration {
 	return nearKept
 }
 
+// within reports whether two doses gap apart are within near of each other
+// (see crowdingGap): closer than near, or exactly near when that is
+// nearKept. Three hours is within 3 h: moves through several zones in a
+// few seconds (Los Angeles to London to Tokyo) put the dose kept for a
+// day exactly 3 hours before the next day's new one, whatever the plan's
+// times, since Tokyo is 9 hours from London; twice a day had three doses
+// in 7 hours (QA). A distance below 3 h, half the plan's own smallest
+// interval, is exclusive: a dose that far from another is one the plan's
+// own schedule has.
+func within(gap, near time.Duration) bool {
+	gap = gap.Abs()
+	return gap < near || (gap == near && near >= nearKept)
+}
+
 // smallestInterval is the smallest interval between consecutive doses
 // (in due order), or 0 when there are fewer than two.
 func smallestInterval(doses []schedule.Dose) time.Duration {
@@ -1031,7 +1047,7 @@ func notBesideKept(doses []schedule.Dose, kept, moved, gone []keptDose, near tim
 	for _, d := range doses {
 		beside := false
 		for _, k := range kept {
-			if gap := d.Due.Sub(k.due); !leaving[k.id] && gap < near && gap > -near {
+			if !leaving[k.id] && within(d.Due.Sub(k.due), near) {
 				beside = true
 				break
 			}
@@ -1053,7 +1069,7 @@ func notBesideKept(doses []schedule.Dose, kept, moved, gone []keptDose, near tim
 // escalated. So does a new dose of k's own date: four doses a day moved
 // from Los Angeles at 01:00 to Tokyo kept Los Angeles's 02:02 an hour
 // before Tokyo's 20:02 (QA). (Before a change back revived the dose a
-// first change had moved, see reviveMovedBack, a dose of k's own date did
+// first change had moved, see reviveMovedAway, a dose of k's own date did
 // not crowd it: three doses a day at 06:19, 12:19 and 20:19 moved from
 // London to New York just after 06:19, then back, lost the day's first
 // dose to 12:19, an hour after New York's 06:19.) A timing change keeps
@@ -1063,7 +1079,7 @@ func notBesideKept(doses []schedule.Dose, kept, moved, gone []keptDose, near tim
 // 16:00, so the day keeps its three doses).
 func crowded(k keptDose, doses []schedule.Dose, near time.Duration) bool {
 	for _, d := range doses {
-		if gap := d.Due.Sub(k.due); gap < near && gap > -near {
+		if within(d.Due.Sub(k.due), near) {
 			return true
 		}
 	}
@@ -1125,42 +1141,53 @@ func dueWallTimes(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time) ([
 	return out, nil
 }
 
-// reviveMovedBack makes scheduled again, after a change of zone, the
+// revivalSpan is how long before a change of zone a dose that an earlier
+// change moved may have been due and still be revived (see
+// reviveMovedAway): the default late window, within which it can still be
+// taken on its day.
+const revivalSpan = 3 * time.Hour
+
+// reviveMovedAway makes scheduled again, on a change of zone, the
 // instances that an earlier change excluded (moved_by_zone, see
-// excludeMoved), due in the day before from, that are doses of the new
-// zone's schedule at their own instant and wall time (among rest, its
-// doses before from) while the dose they were moved to, of their wall
-// time, is among stale, still ahead without an outcome. London to New York
-// 20 seconds after the 06:19 dose was due moved it to 06:19 New York
-// time; back to London a moment later, London's 06:19 is the day's dose
-// again, and New York's 06:19, five hours later, is not kept beside
-// London's 12:19 (see dayPassedBy). Kept instead, it came an hour before
-// 12:19. The revived instance is disarmed as regeneration disarms one it
-// revives (see upsertConflict).
-func reviveMovedBack(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, stale []keptDose, rest []schedule.Dose) error {
-	movedTo := make(map[string]bool, len(stale))
-	for _, k := range stale {
-		movedTo[k.local] = true
+// excludeMoved) due in the revivalSpan before from, whose occurrence the
+// new zone has no dose ahead for: no new dose at their wall time, while
+// the dose they were moved to, of their wall time, is still ahead without
+// an outcome. That dose then gives way to the revived one (see
+// dayPassedBy), and the occurrence is back where it was before the
+// earlier change. London to New York 20 seconds after the 06:19 dose was
+// due moved it to 06:19 New York time; back to London a moment later,
+// London's 06:19 is the day's dose again, not New York's 06:19 an hour
+// before London's 12:19. New York to Auckland with the 05:15 dose due,
+// then to Los Angeles and back to Auckland: New York's 05:15 is due again,
+// not Los Angeles's 05:15 three hours before Auckland's next dose (QA).
+// When the new zone has a dose at the wall time still ahead (the patient
+// moved on from New York to Chicago), the occurrence moves there instead,
+// as on any change. A dose a pause excluded is never revived so.
+func reviveMovedAway(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, doses []schedule.Dose) error {
+	ahead := make(map[string]bool, len(doses))
+	for _, d := range doses {
+		ahead[d.Local] = true
 	}
-	ours := make(map[int64]string, len(rest))
-	for _, d := range rest {
-		ours[db.UTC(d.Due).UnixMicro()] = d.Local
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, due_at, local_time FROM dose_instances
-		WHERE org_id = $1 AND plan_id = $2 AND status = 'excluded' AND moved_by_zone
-		  AND due_at >= $3 AND due_at < $4`, g.orgID, g.id, db.UTC(from.Add(-pendingBefore)), db.UTC(from))
+	rows, err := tx.QueryContext(ctx, `SELECT x.id, x.local_time FROM dose_instances x
+		WHERE x.org_id = $1 AND x.plan_id = $2 AND x.status = 'excluded' AND x.moved_by_zone
+		  AND x.due_at >= $3 AND x.due_at < $4
+		  AND EXISTS (SELECT 1 FROM dose_instances k
+		    WHERE k.org_id = x.org_id AND k.plan_id = x.plan_id AND k.status = 'scheduled'
+		      AND k.local_time = x.local_time AND k.due_at >= $4 AND k.due_at < $5)`,
+		g.orgID, g.id, db.UTC(from.Add(-revivalSpan)), db.UTC(from), db.UTC(from.Add(36*time.Hour)))
 	if err != nil {
 		return fmt.Errorf("read doses moved by a change of zone: %w", err)
 	}
 	var revive []int64
 	for rows.Next() {
-		var k keptDose
-		if err := rows.Scan(&k.id, &k.due, &k.local); err != nil {
+		var id int64
+		var local string
+		if err := rows.Scan(&id, &local); err != nil {
 			rows.Close()
 			return fmt.Errorf("read doses moved by a change of zone: %w", err)
 		}
-		if local, ok := ours[db.UTC(k.due).UnixMicro()]; ok && local == k.local && movedTo[k.local] {
-			revive = append(revive, k.id)
+		if !ahead[local] {
+			revive = append(revive, id)
 		}
 	}
 	rows.Close()

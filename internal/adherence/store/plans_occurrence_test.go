@@ -419,3 +419,93 @@ func TestTimeZoneRoundTripAfterAPauseExcludedTheDaysDose(t *testing.T) {
 		})
 	})
 }
+
+// TestTimeZoneMovesInQuickSuccession: several changes of zone within a
+// second, after a dose was due (or taken), a few minutes after the plan
+// was created (QA). The doses ahead are those of the last zone, the dose
+// due (or taken) stays, and no dose is kept for a day beside the next
+// day's new dose: each case had a dose kept exactly 3 hours before the
+// next one (within 3 h), three doses in 7 hours for twice a day. A dose
+// that a move excluded is due again when the patient comes back before
+// the zone it moved to has a dose at its wall time (New York to Auckland
+// to Los Angeles and back to Auckland: New York's 05:15, not Los
+// Angeles's 05:15 three hours before Auckland's next dose).
+func TestTimeZoneMovesInQuickSuccession(t *testing.T) {
+	cases := []struct {
+		name         string
+		home         string
+		times        []string
+		created, now time.Time
+		take         bool
+		hops         []string
+		want         []string
+	}{
+		{"Los Angeles, Tokyo, London, Tokyo after a taking", "America/Los_Angeles", []string{"02:18", "14:18"},
+			time.Date(2026, 12, 6, 10, 17, 12, 0, time.UTC), time.Date(2026, 12, 6, 10, 18, 30, 0, time.UTC), true,
+			[]string{"Asia/Tokyo", "Europe/London", "Asia/Tokyo"}, []string{
+				"2026-12-06T10:18:00Z 2026-12-06T02:18 taken_on_time",
+				// not 2026-12-06T14:18Z, London's 14:18
+				"2026-12-06T17:18:00Z 2026-12-07T02:18 scheduled",
+				"2026-12-07T05:18:00Z 2026-12-07T14:18 scheduled",
+			}},
+		{"Los Angeles, London, Tokyo", "America/Los_Angeles", []string{"02:16", "14:16"},
+			time.Date(2026, 12, 6, 10, 10, 0, 0, time.UTC), time.Date(2026, 12, 6, 10, 16, 30, 0, time.UTC), false,
+			[]string{"Europe/London", "Asia/Tokyo"}, []string{
+				"2026-12-06T10:16:00Z 2026-12-06T02:16 scheduled",
+				"2026-12-06T17:16:00Z 2026-12-07T02:16 scheduled",
+				"2026-12-07T05:16:00Z 2026-12-07T14:16 scheduled",
+			}},
+		{"New York, London, Auckland, three a day", "America/New_York", []string{"05:16", "13:16", "21:16"},
+			time.Date(2026, 12, 6, 10, 15, 23, 0, time.UTC), time.Date(2026, 12, 6, 10, 16, 5, 0, time.UTC), false,
+			[]string{"Europe/London", "Pacific/Auckland"}, []string{
+				"2026-12-06T10:16:00Z 2026-12-06T05:16 scheduled",
+				// not 2026-12-06T13:16Z, London's 13:16
+				"2026-12-06T16:16:00Z 2026-12-07T05:16 scheduled",
+				"2026-12-07T00:16:00Z 2026-12-07T13:16 scheduled",
+				"2026-12-07T08:16:00Z 2026-12-07T21:16 scheduled",
+			}},
+		{"New York, Auckland, Los Angeles, Auckland", "America/New_York", []string{"05:15", "11:15", "19:15"},
+			time.Date(2026, 12, 6, 10, 14, 6, 0, time.UTC), time.Date(2026, 12, 6, 10, 15, 30, 0, time.UTC), false,
+			[]string{"Pacific/Auckland", "America/Los_Angeles", "Pacific/Auckland"}, []string{
+				"2026-12-06T10:15:00Z 2026-12-06T05:15 scheduled", // due again, not excluded
+				// not 2026-12-06T13:15Z, Los Angeles's 05:15
+				"2026-12-06T16:15:00Z 2026-12-07T05:15 scheduled",
+				"2026-12-06T22:15:00Z 2026-12-07T11:15 scheduled",
+				"2026-12-07T06:15:00Z 2026-12-07T19:15 scheduled",
+			}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				f.now = c.created
+				p := f.patient(c.home)
+				pl := f.plan(p.ID, timeOfDay(c.times...))
+				f.now = c.now
+				if c.take {
+					ds := f.doses(pl.ID, f.now.Add(-time.Hour), f.now)
+					if len(ds) != 1 {
+						t.Fatalf("doses due in the last hour: %+v, want one", ds)
+					}
+					taken := f.ev(p.ID, pl.ID, adherence.EventTaken, ds[0].DueAt, "on-time")
+					taken.Event.RequestedDose = ds[0].ID
+					if out := f.record(taken); out[0].Err != nil {
+						t.Fatal(out[0].Err)
+					}
+				}
+				for _, z := range c.hops {
+					p.TimeZone = z
+					if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
+						t.Fatal(err)
+					}
+					stored, err := f.s.GetPatient(f.ctx, f.org, p.ID)
+					if err != nil {
+						t.Fatal(err)
+					}
+					p = stored
+					f.now = f.now.Add(200 * time.Millisecond)
+				}
+				f.dosesAre("after the moves", pl.ID, c.now.Add(-time.Hour), c.now.Add(22*time.Hour), utcLocalAndStatus, c.want)
+			})
+		})
+	}
+}
