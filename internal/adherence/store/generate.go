@@ -627,7 +627,11 @@ func withoutKept(doses []schedule.Dose, kept []keptDose, from time.Time, sameTim
 				// longer taken nor missed.
 				moved = append(moved, k)
 			case !ok:
-			case doses[i].Due.Sub(k.due) < nearKept:
+			case doses[i].Due.Sub(k.due) < nearKept || (zoneMoved && doses[i].Due.Sub(k.due) == nearKept):
+				// After a change of zone, within 3 h includes 3 h, as
+				// for crowding (see within): New York to Los Angeles just
+				// after 05:43 kept the due dose, not Los Angeles's 05:43
+				// three hours later (QA).
 				drop[i] = true
 			case same && !k.scheduled:
 				// Taken, skipped or missed already: the occurrence is
@@ -1150,10 +1154,10 @@ const revivalSpan = 3 * time.Hour
 // reviveMovedAway makes scheduled again, on a change of zone, the
 // instances that an earlier change excluded (moved_by_zone, see
 // excludeMoved) due in the revivalSpan before from, whose occurrence the
-// new zone has no dose ahead for: no new dose at their wall time, while
-// the dose they were moved to, of their wall time, is still ahead without
-// an outcome. That dose then gives way to the revived one (see
-// dayPassedBy), and the occurrence is back where it was before the
+// new zone has no dose ahead for (no new dose at their wall time) and no
+// instance of their wall time has ended (none has an outcome). The dose
+// they were moved to, if still there, then gives way to the revived one
+// (see dayPassedBy), and the occurrence is back where it was before the
 // earlier change. London to New York 20 seconds after the 06:19 dose was
 // due moved it to 06:19 New York time; back to London a moment later,
 // London's 06:19 is the day's dose again, not New York's 06:19 an hour
@@ -1168,12 +1172,19 @@ func reviveMovedAway(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time,
 	for _, d := range doses {
 		ahead[d.Local] = true
 	}
+	// No instance of its wall time may have an outcome: the dose it was
+	// moved to, taken early or skipped, ended the occurrence. (The dose it
+	// was moved to may be another instance that fell at the same instant,
+	// a skip of another wall time: London's 10:43 moved to New York's
+	// 10:43, London's 15:43 skipped in advance. Required to be scheduled
+	// at its wall time, it was not found, and the due dose stayed excluded,
+	// lost (QA).)
 	rows, err := tx.QueryContext(ctx, `SELECT x.id, x.local_time FROM dose_instances x
 		WHERE x.org_id = $1 AND x.plan_id = $2 AND x.status = 'excluded' AND x.moved_by_zone
 		  AND x.due_at >= $3 AND x.due_at < $4
-		  AND EXISTS (SELECT 1 FROM dose_instances k
-		    WHERE k.org_id = x.org_id AND k.plan_id = x.plan_id AND k.status = 'scheduled'
-		      AND k.local_time = x.local_time AND k.due_at >= $4 AND k.due_at < $5)`,
+		  AND NOT EXISTS (SELECT 1 FROM dose_instances k
+		    WHERE k.org_id = x.org_id AND k.plan_id = x.plan_id AND k.status NOT IN ('scheduled', 'excluded')
+		      AND k.local_time = x.local_time AND k.due_at >= $3 AND k.due_at < $5)`,
 		g.orgID, g.id, db.UTC(from.Add(-revivalSpan)), db.UTC(from), db.UTC(from.Add(36*time.Hour)))
 	if err != nil {
 		return fmt.Errorf("read doses moved by a change of zone: %w", err)

@@ -509,3 +509,52 @@ func TestTimeZoneMovesInQuickSuccession(t *testing.T) {
 		})
 	}
 }
+
+// TestTimeZoneRoundTripAfterASkipInAdvanceRevivesTheDueDose: twice a day
+// at 10:43 and 15:43 in London, the 15:43 dose skipped in advance just
+// after 10:43 was due, then a move to New York and back. The first move
+// put the due dose's occurrence at New York's 10:43, the instant of the
+// skipped 15:43 instance; back in London, the due dose is due again. It
+// stayed excluded, and the day lost it (QA).
+func TestTimeZoneRoundTripAfterASkipInAdvanceRevivesTheDueDose(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		f.now = time.Date(2026, 12, 6, 10, 41, 44, 0, time.UTC)
+		p := f.patient("Europe/London")
+		pl := f.plan(p.ID, timeOfDay("10:43", "15:43"))
+		f.now = time.Date(2026, 12, 6, 10, 43, 6, 0, time.UTC)
+		ds := f.doses(pl.ID, f.now.Add(4*time.Hour), f.now.Add(6*time.Hour))
+		if len(ds) != 1 {
+			t.Fatalf("doses around 15:43: %+v, want one", ds)
+		}
+		skip := f.ev(p.ID, pl.ID, adherence.EventSkipped, f.now, "skip-15:43")
+		skip.Event.RequestedDose = ds[0].ID
+		if out := f.record(skip); out[0].Err != nil || out[0].Event.DoseStatus != adherence.DoseSkipped {
+			t.Fatalf("skip in advance: %+v", out[0])
+		}
+		f.roundTrip(&p, "America/New_York", pl.ID, f.now.Add(-time.Hour), f.now.Add(30*time.Hour), utcLocalAndStatus, []string{
+			"2026-12-06T10:43:00Z 2026-12-06T10:43 scheduled", // due again, not excluded
+			"2026-12-06T15:43:00Z 2026-12-06T15:43 skipped",
+			"2026-12-07T10:43:00Z 2026-12-07T10:43 scheduled",
+			"2026-12-07T15:43:00Z 2026-12-07T15:43 scheduled",
+		})
+	})
+}
+
+// TestTimeZoneMoveKeepsTheDueDoseWhenItsNewTimeIsThreeHoursLater: a daily
+// 05:43 dose in New York, due a few seconds before a move to Los Angeles,
+// where 05:43 comes exactly 3 hours later: within 3 h, the due dose stays
+// and stands for the day's. It was excluded and moved to 3 hours later.
+func TestTimeZoneMoveKeepsTheDueDoseWhenItsNewTimeIsThreeHoursLater(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		f.now = time.Date(2026, 12, 6, 10, 41, 44, 0, time.UTC)
+		p := f.patient("America/New_York")
+		pl := f.plan(p.ID, timeOfDay("05:43"))
+		f.now = time.Date(2026, 12, 6, 10, 43, 6, 0, time.UTC)
+		p.TimeZone = "America/Los_Angeles"
+		f.updatePatientTwice(&p, pl.ID, f.now.Add(-time.Hour), f.now.Add(30*time.Hour), utcLocalAndStatus, []string{
+			"2026-12-06T10:43:00Z 2026-12-06T05:43 scheduled",
+			// not 2026-12-06T13:43Z, Los Angeles's 05:43 of the day
+			"2026-12-07T13:43:00Z 2026-12-07T05:43 scheduled",
+		})
+	})
+}
