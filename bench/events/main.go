@@ -349,36 +349,39 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := settle(); err != nil {
 		return err
 	}
-	g0 := cl.groupStats(ctx)
+	g0, w0 := cl.groupStats(ctx), c.walStats(ctx)
 	p2 := closedLoop(ctx, c.clients, c.duration, 0, func(w int) *eventGen { return gen("single", w) }, single, srv.pid())
 	p2.groups = cl.groupStats(ctx).since(g0)
+	p2.wal = c.walStats(ctx).since(w0, p2.ok)
 	acked += p2.ok
 	fmt.Fprintf(stdout, "2. single events, closed loop, %d clients: events=%d in %.1fs = %.0f events/s  p50=%s p95=%s p99=%s max=%s  errors=%d\n   %s; %s; %s\n",
-		c.clients, p2.ok, p2.elapsed.Seconds(), p2.rate(), ms(pct(p2.lat, 0.50)), ms(pct(p2.lat, 0.95)), ms(pct(p2.lat, 0.99)), ms(pct(p2.lat, 1)), p2.errors, p2.cpu, p2.groups, p2.serverCPUPerEvent())
+		c.clients, p2.ok, p2.elapsed.Seconds(), p2.rate(), ms(pct(p2.lat, 0.50)), ms(pct(p2.lat, 0.95)), ms(pct(p2.lat, 0.99)), ms(pct(p2.lat, 1)), p2.errors, p2.cpu, p2.groups, p2.serverCPUPerEvent()+p2.wal.String())
 	p2.printErrors(stdout)
 
 	// 3. Single events, open loop.
 	if err := settle(); err != nil {
 		return err
 	}
-	g0 = cl.groupStats(ctx)
+	g0, w0 = cl.groupStats(ctx), c.walStats(ctx)
 	p3 := openLoop(ctx, c.openWorkers, c.rate, c.duration, func(w int) *eventGen { return gen("open", w) }, single, srv.pid())
 	p3.groups = cl.groupStats(ctx).since(g0)
+	p3.wal = c.walStats(ctx).since(w0, p3.ok)
 	acked += p3.ok
 	fmt.Fprintf(stdout, "3. single events, open loop at %d/s, %d workers: events=%d in %.1fs = %.0f events/s  p50=%s p95=%s p99=%s max=%s (from scheduled send time)  errors=%d\n   %s; %s; %s\n",
-		c.rate, c.openWorkers, p3.ok, p3.elapsed.Seconds(), p3.rate(), ms(pct(p3.lat, 0.50)), ms(pct(p3.lat, 0.95)), ms(pct(p3.lat, 0.99)), ms(pct(p3.lat, 1)), p3.errors, p3.cpu, p3.groups, p3.serverCPUPerEvent())
+		c.rate, c.openWorkers, p3.ok, p3.elapsed.Seconds(), p3.rate(), ms(pct(p3.lat, 0.50)), ms(pct(p3.lat, 0.95)), ms(pct(p3.lat, 0.99)), ms(pct(p3.lat, 1)), p3.errors, p3.cpu, p3.groups, p3.serverCPUPerEvent()+p3.wal.String())
 	p3.printErrors(stdout)
 
 	// 4. Batches, closed loop.
 	if err := settle(); err != nil {
 		return err
 	}
-	g0 = cl.groupStats(ctx)
+	g0, w0 = cl.groupStats(ctx), c.walStats(ctx)
 	p4 := closedLoop(ctx, c.clients, c.duration, 0, func(w int) *eventGen { return gen("batch", w) }, batch, srv.pid())
 	p4.groups = cl.groupStats(ctx).since(g0)
+	p4.wal = c.walStats(ctx).since(w0, p4.ok)
 	acked += p4.ok
 	fmt.Fprintf(stdout, "4. batches of %d, closed loop, %d clients: batches=%d events=%d in %.1fs = %.0f events/s  per batch p50=%s p95=%s p99=%s max=%s  errors=%d\n   %s; %s; %s\n",
-		c.batch, c.clients, len(p4.lat), p4.ok, p4.elapsed.Seconds(), p4.rate(), ms(pct(p4.lat, 0.50)), ms(pct(p4.lat, 0.95)), ms(pct(p4.lat, 0.99)), ms(pct(p4.lat, 1)), p4.errors, p4.cpu, p4.groups, p4.serverCPUPerEvent())
+		c.batch, c.clients, len(p4.lat), p4.ok, p4.elapsed.Seconds(), p4.rate(), ms(pct(p4.lat, 0.50)), ms(pct(p4.lat, 0.95)), ms(pct(p4.lat, 0.99)), ms(pct(p4.lat, 1)), p4.errors, p4.cpu, p4.groups, p4.serverCPUPerEvent()+p4.wal.String())
 	p4.printErrors(stdout)
 
 	stopErr := srv.stop()
@@ -906,6 +909,7 @@ type result struct {
 	errSamples map[string]int
 	cpu        cpuUse
 	groups     groupUse
+	wal        walUse
 }
 
 func (r *result) rate() float64 {
@@ -1187,6 +1191,55 @@ func settleDatabase(ctx context.Context, url string, analyze, checkpoint bool) e
 		}
 	}
 	return nil
+}
+
+// walSample is the cluster's WAL counters (pg_stat_wal) at one moment.
+type walSample struct {
+	bytes, fpi, syncs float64
+	ok                bool
+}
+
+// walUse is the WAL written during a phase, for the events it acknowledged.
+type walUse struct {
+	bytes, fpi, syncs float64
+	events            int
+	ok                bool
+}
+
+// String is empty when the figures are missing (SQLite, or the counters
+// could not be read). The WAL a commit must flush before it returns is
+// what a single event waits for: after a checkpoint, the first change to
+// each page writes the whole page (a full-page image) into the WAL.
+func (w walUse) String() string {
+	if !w.ok || w.events == 0 {
+		return ""
+	}
+	n := float64(w.events)
+	return fmt.Sprintf("; WAL per event: %.1f KiB, %.2f full-page images; WAL fsyncs %.0f", w.bytes/n/1024, w.fpi/n, w.syncs)
+}
+
+func (s walSample) since(s0 walSample, events int) walUse {
+	return walUse{bytes: s.bytes - s0.bytes, fpi: s.fpi - s0.fpi, syncs: s.syncs - s0.syncs, events: events, ok: s.ok && s0.ok}
+}
+
+// walStats reads pg_stat_wal; on SQLite, or when it fails, the sample is
+// marked missing. The counters are the whole cluster's: run on an
+// otherwise idle server.
+func (c *config) walStats(ctx context.Context) walSample {
+	if !c.postgres {
+		return walSample{}
+	}
+	d, err := db.Open(ctx, c.url, db.Options{MaxConns: 1})
+	if err != nil {
+		return walSample{}
+	}
+	defer d.Close()
+	var s walSample
+	if err := d.SQL.QueryRowContext(ctx, `SELECT wal_bytes::float8, wal_fpi::float8, wal_sync::float8 FROM pg_stat_wal`).Scan(&s.bytes, &s.fpi, &s.syncs); err != nil {
+		return walSample{}
+	}
+	s.ok = true
+	return s
 }
 
 // countEvents opens the database once the server has stopped and counts

@@ -205,6 +205,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		// Limiter failures (the failed-auth budget off while Redis fails)
 		// and failures to record a key's last use are logged.
 		authn.Logger = log
+		// What an OIDC token asserts (organization, subject) is checked
+		// against the records, as an API key's subject is when it is made.
+		authn.CheckOIDCSubject = d.store.CheckOIDCPrincipal
 		// With Redis, a key revoked through one API process is forgotten
 		// by every other at once (keyrevoke); without it, or should a
 		// message be missed, when their cache entry expires.

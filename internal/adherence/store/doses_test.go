@@ -511,6 +511,36 @@ func TestPlanStartMovedLaterExcludesEarlierDoses(t *testing.T) {
 	})
 }
 
+// TestPlanStartMovedLaterExcludesEarlierMisses moves a plan's start past
+// a dose already marked missed: it was no dose of the plan, so it is
+// excluded and announced as dose.resolved (an escalation about it ends),
+// while the miss after the new start stays.
+func TestPlanStartMovedLaterExcludesEarlierMisses(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("America/New_York")
+		pl := f.plan(p.ID, timeOfDay("08:00"))
+		f.now = local(2026, 3, 2, 12, 0).UTC()
+		if _, err := f.s.MarkMissed(f.ctx, f.now); err != nil {
+			t.Fatal(err)
+		}
+		pl.StartAt = local(2026, 3, 2, 0, 0).UTC()
+		if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, d := range f.doses(pl.ID, local(2026, 3, 1, 0, 0), local(2026, 3, 3, 0, 0)) {
+			got = append(got, fmt.Sprintf("%s %s", d.LocalTime, d.Status))
+		}
+		want := []string{"2026-03-01T08:00 excluded", "2026-03-02T08:00 missed"}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("doses:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		if n := f.count(`SELECT COUNT(*) FROM outbox WHERE topic = 'dose.resolved' AND patient_id = $1 AND payload LIKE '%"status":"excluded"%'`, p.ID); n != 1 {
+			t.Errorf("%d dose.resolved records of an excluded dose, want 1", n)
+		}
+	})
+}
+
 // TestPlanEndMovedEarlierExcludesLaterDoses moves a plan's end before a
 // dose that is due and still open (the clinician records that the patient
 // stopped the medication this morning). A plan has no dose after its end,

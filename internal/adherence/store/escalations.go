@@ -47,9 +47,13 @@ var EscalationSystemActor = adherence.Actor{ID: "system:escalation", Role: "syst
 
 // Reasons recorded when an escalation closes.
 const (
-	ReasonAcknowledged      = "acknowledged"
-	ReasonAcknowledgedSMS   = "acknowledged_sms"
-	ReasonDoseRecorded      = "dose_recorded"
+	ReasonAcknowledged    = "acknowledged"
+	ReasonAcknowledgedSMS = "acknowledged_sms"
+	ReasonDoseRecorded    = "dose_recorded"
+	// ReasonDoseExcluded: the missed dose the escalation was about is no
+	// longer a dose of its plan (its end moved before it, or its start
+	// after it).
+	ReasonDoseExcluded      = "dose_excluded"
 	ReasonTriggerCleared    = "trigger_cleared"
 	ReasonPolicyDeactivated = "policy_deactivated"
 	// ReasonPatientDeactivated: the patient left the program; nobody
@@ -1426,7 +1430,10 @@ func resolveEscalations(ctx context.Context, tx *db.Tx, it outboxItem, policies 
 			continue
 		}
 		reason := ReasonTriggerCleared
-		if u.dose == it.p.DoseInstanceID {
+		switch {
+		case u.dose == it.p.DoseInstanceID && it.p.Status == string(adherence.DoseExcluded):
+			reason = ReasonDoseExcluded
+		case u.dose == it.p.DoseInstanceID:
 			reason = ReasonDoseRecorded
 		}
 		if pol.Trigger.Kind == adherence.TriggerMissedDose && dose.found {

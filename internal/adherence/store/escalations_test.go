@@ -1465,6 +1465,54 @@ func TestEscalationEndsWhenPlanBecomesAsNeeded(t *testing.T) {
 	})
 }
 
+// TestEscalationEndsWhenThePlansEndMovesBeforeItsDose: a clinician
+// records that the patient stopped the medication before the dose that
+// was missed (the plan's end moved before it). The dose is no longer one
+// of the plan's: it is excluded, announced as dose.resolved, and the
+// escalation about it ends (reason dose_excluded), while the day before's
+// miss, before the new end, stays missed.
+func TestEscalationEndsWhenThePlansEndMovesBeforeItsDose(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		w := newEscWorld(t, f)
+		w.missDay(1)
+		w.consume() // before the policy: day 1's miss opens nothing
+		w.standard()
+		w.missDay(2)
+		w.consume()
+		es := w.escalations(store.EscalationFilter{})
+		if len(es) != 1 {
+			t.Fatalf("%d escalations, want 1 (day 2's miss)", len(es))
+		}
+		p, err := w.s.GetPlan(w.ctx, w.org, w.plan.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		end := local(2026, 3, 2, 7, 0).UTC()
+		p.EndAt = &end
+		if err := w.s.UpdatePlan(w.ctx, w.actor, &p, p.Version); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, d := range w.doses(w.plan.ID, local(2026, 3, 1, 0, 0), local(2026, 3, 4, 0, 0)) {
+			got = append(got, fmt.Sprintf("%s %s", d.LocalTime, d.Status))
+		}
+		want := []string{"2026-03-01T08:00 missed", "2026-03-02T08:00 excluded"}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("doses:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		if res := w.consume(); res.Resolved != 1 {
+			t.Fatalf("consume after the end moved = %+v, want one escalation resolved", res)
+		}
+		e := w.get(es[0].ID)
+		if e.Status != adherence.EscalationResolved || e.Reason != store.ReasonDoseExcluded || e.Steps[0].Status != adherence.StepCancelled {
+			t.Fatalf("escalation after its dose left the plan = %+v", e)
+		}
+		if audited := w.audited(e.ID, "status=resolved reason=dose_excluded"); audited != 1 {
+			t.Errorf("%d audit records of the resolution, want 1", audited)
+		}
+	})
+}
+
 // TestEscalationPlanPauseKeepsExhaustedAboutAnotherPlansMiss: an
 // exhausted escalation about a dose of a plan being paused, to which a
 // miss of another active plan was added while it was open, goes on

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -233,4 +234,52 @@ func (s *Store) LookupAPIKey(ctx context.Context, keyID string) (auth.StoredKey,
 	k.Role = auth.Role(role)
 	k.ExpiresAt, k.RevokedAt = timePtr(exp), timePtr(rev)
 	return k, nil
+}
+
+// CheckOIDCPrincipal checks what an OIDC token asserts against the records
+// (auth.Authenticator.CheckOIDCSubject), as the API checks an API key's
+// subject when the key is made: a patient's subject is a patient of the
+// token's organization; a caregiver's or clinician's subject, when given
+// (a clinician's may be left out), a member of it of that kind; and for
+// the other roles the organization exists. A token that fails is refused
+// with errs.Unauthorized (QA: a caregiver's token naming a clinician
+// member saw the patients linked to the clinician, and one of an unknown
+// organization was let in).
+func (s *Store) CheckOIDCPrincipal(ctx context.Context, p auth.Principal) error {
+	switch p.Role {
+	case auth.RolePatient:
+		if err := s.patientExists(ctx, p.OrgID, p.Subject); err != nil {
+			if errs.Is(err, errs.CodeNotFound) {
+				return errs.Unauthorized("token's subject names no patient of its organization")
+			}
+			return err
+		}
+		return nil
+	case auth.RoleCaregiver, auth.RoleClinician:
+		if p.Subject != "" {
+			m, err := s.GetMember(ctx, p.OrgID, p.Subject)
+			if errs.Is(err, errs.CodeNotFound) {
+				return errs.Unauthorized("token's subject names no member of its organization")
+			}
+			if err != nil {
+				return err
+			}
+			if string(m.Kind) != string(p.Role) {
+				return errs.Unauthorized("token's subject names a %s, not a %s", m.Kind, p.Role)
+			}
+			return nil
+		}
+	}
+	var one int
+	err := sql.ErrNoRows
+	if isID(p.OrgID) {
+		err = s.db.SQL.QueryRowContext(ctx, `SELECT 1 FROM orgs WHERE id = $1`, p.OrgID).Scan(&one)
+	}
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return errs.Unauthorized("token's organization claim names no organization")
+	case err != nil:
+		return fmt.Errorf("read organization: %w", err)
+	}
+	return nil
 }

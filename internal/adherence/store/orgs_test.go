@@ -7,7 +7,9 @@ import (
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/remind"
 	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/auth"
 	"github.com/medplatform/medplatform/internal/platform/errs"
+	"github.com/medplatform/medplatform/internal/platform/phi"
 	"github.com/medplatform/medplatform/internal/platform/notify"
 )
 
@@ -71,6 +73,57 @@ func TestSettingsOfAnOrganizationThatDoesNotExist(t *testing.T) {
 		// The organization's own are written as before.
 		if err := f.s.PutTemplate(f.ctx, f.actor, f.org, tmpl); err != nil {
 			t.Errorf("PutTemplate of the fixture's org: %v", err)
+		}
+	})
+}
+
+// TestCheckOIDCPrincipal: what an OIDC token asserts is checked against
+// the records: its subject is a patient, or a member of the role's kind,
+// of its organization, and the organization exists. A caregiver token
+// naming a clinician member, another organization's patient or an unknown
+// organization is refused (unauthorized).
+func TestCheckOIDCPrincipal(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		pat := f.patient("UTC")
+		other, err := f.s.CreateOrg(f.ctx, "Other Care")
+		if err != nil {
+			t.Fatal(err)
+		}
+		member := func(kind adherence.MemberKind) string {
+			m := adherence.Member{OrgID: f.org, Kind: kind, Name: phi.New("Member"), Phone: phi.New("+15557654321")}
+			if err := f.s.CreateMember(f.ctx, f.actor, &m); err != nil {
+				t.Fatal(err)
+			}
+			return m.ID
+		}
+		carer, clinician := member(adherence.MemberCaregiver), member(adherence.MemberClinician)
+		tests := []struct {
+			name string
+			p    auth.Principal
+			ok   bool
+		}{
+			{"patient of the organization", auth.Principal{OrgID: f.org, Role: auth.RolePatient, Subject: pat.ID}, true},
+			{"patient of another organization", auth.Principal{OrgID: other.ID, Role: auth.RolePatient, Subject: pat.ID}, false},
+			{"patient naming a member", auth.Principal{OrgID: f.org, Role: auth.RolePatient, Subject: carer}, false},
+			{"caregiver", auth.Principal{OrgID: f.org, Role: auth.RoleCaregiver, Subject: carer}, true},
+			{"caregiver naming a clinician", auth.Principal{OrgID: f.org, Role: auth.RoleCaregiver, Subject: clinician}, false},
+			{"caregiver of another organization", auth.Principal{OrgID: other.ID, Role: auth.RoleCaregiver, Subject: carer}, false},
+			{"clinician", auth.Principal{OrgID: f.org, Role: auth.RoleClinician, Subject: clinician}, true},
+			{"clinician naming a caregiver", auth.Principal{OrgID: f.org, Role: auth.RoleClinician, Subject: carer}, false},
+			{"clinician without a subject", auth.Principal{OrgID: f.org, Role: auth.RoleClinician}, true},
+			{"clinician without a subject, unknown organization", auth.Principal{OrgID: "0190a0a0-0000-7000-8000-000000000000", Role: auth.RoleClinician}, false},
+			{"admin", auth.Principal{OrgID: other.ID, Role: auth.RoleAdmin}, true},
+			{"admin of an unknown organization", auth.Principal{OrgID: "0190a0a0-0000-7000-8000-000000000000", Role: auth.RoleAdmin}, false},
+			{"admin of a malformed organization id", auth.Principal{OrgID: "org-1", Role: auth.RoleAdmin}, false},
+		}
+		for _, tc := range tests {
+			err := f.s.CheckOIDCPrincipal(f.ctx, tc.p)
+			switch {
+			case tc.ok && err != nil:
+				t.Errorf("%s: %v, want accepted", tc.name, err)
+			case !tc.ok && !errs.Is(err, errs.CodeUnauthorized):
+				t.Errorf("%s: %v, want unauthorized", tc.name, err)
+			}
 		}
 	})
 }

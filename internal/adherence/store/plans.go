@@ -519,6 +519,9 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 			if err != nil {
 				return fmt.Errorf("update plan: exclude doses before the start: %w", err)
 			}
+			if err := excludeMisses(ctx, tx, p, "due_at < $3", newStart, now); err != nil {
+				return fmt.Errorf("update plan: exclude doses before the start: %w", err)
+			}
 		}
 		if !newEnd.IsZero() && (oldEnd.IsZero() || newEnd.Before(oldEnd)) {
 			// Likewise a plan has no dose from its end on: a dose already
@@ -527,6 +530,9 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 			_, err = tx.ExecContext(ctx, `UPDATE dose_instances SET status = 'excluded'
 				WHERE org_id = $1 AND plan_id = $2 AND status = 'scheduled' AND due_at >= $3`, p.OrgID, p.ID, db.UTC(newEnd))
 			if err != nil {
+				return fmt.Errorf("update plan: exclude doses after the end: %w", err)
+			}
+			if err := excludeMisses(ctx, tx, p, "due_at >= $3", newEnd, now); err != nil {
 				return fmt.Errorf("update plan: exclude doses after the end: %w", err)
 			}
 		}
@@ -540,6 +546,38 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 	}
 	s.resolvedHook(resolved)
 	return nil
+}
+
+// excludeMisses marks excluded the missed doses of plan p that a change of
+// its start or end left outside it (due, as dueCond says, before the new
+// start or from the new end on, with $3 the bound), and announces each one
+// as dose.resolved, so that an escalation about it ends (reason
+// dose_excluded). A plan has no dose there: the patient missed none (QA:
+// a clinician recording that the patient stopped this morning left the
+// doses missed since counted against the patient).
+func excludeMisses(ctx context.Context, tx *db.Tx, p *adherence.Plan, dueCond string, bound, now time.Time) error {
+	rows, err := tx.QueryContext(ctx, `UPDATE dose_instances SET status = 'excluded'
+		WHERE org_id = $1 AND plan_id = $2 AND status = 'missed' AND `+dueCond+`
+		RETURNING id, due_at`, p.OrgID, p.ID, db.UTC(bound))
+	if err != nil {
+		return fmt.Errorf("exclude missed doses: %w", err)
+	}
+	var recs []outboxRecord
+	for rows.Next() {
+		var id int64
+		var due time.Time
+		if err := rows.Scan(&id, &due); err != nil {
+			rows.Close()
+			return fmt.Errorf("exclude missed doses: %w", err)
+		}
+		recs = append(recs, outboxRecord{orgID: p.OrgID, topic: TopicDoseResolved, key: fmt.Sprint(id), patientID: p.PatientID, at: now,
+			payload: DosePayload{DoseInstanceID: id, PlanID: p.ID, PatientID: p.PatientID, DueAt: db.UTC(due), Status: string(adherence.DoseExcluded)}})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("exclude missed doses: %w", err)
+	}
+	return insertOutbox(ctx, tx, recs)
 }
 
 // patientZone reads the time zone of a patient of orgID inside tx.

@@ -65,6 +65,15 @@ type Authenticator struct {
 	// credentials or client addresses.
 	Logger *slog.Logger
 
+	// CheckOIDCSubject, when set, is called with every principal an OIDC
+	// token yields, once its signature and claims are good: the product
+	// checks there that the organization and the subject the token names
+	// exist and that the subject is of the role's kind (an API key's are
+	// checked when the key is made). An error of code errs.CodeUnauthorized
+	// refuses the token, and counts against the client's failure budget;
+	// any other error fails the request.
+	CheckOIDCSubject func(ctx context.Context, p Principal) error
+
 	keys    KeyLookup
 	oidc    *oidcVerifier
 	limiter ratelimit.Limiter
@@ -174,7 +183,16 @@ func (a *Authenticator) verify(ctx context.Context, token string) (Principal, er
 	if a.oidc == nil {
 		return Principal{}, errs.Unauthorized("bearer token is not an API key")
 	}
-	return a.oidc.verify(ctx, token)
+	p, err := a.oidc.verify(ctx, token)
+	if err != nil {
+		return Principal{}, err
+	}
+	if a.CheckOIDCSubject != nil {
+		if err := a.CheckOIDCSubject(ctx, p); err != nil {
+			return Principal{}, err
+		}
+	}
+	return p, nil
 }
 
 // ForgetAPIKey makes this process look keyID up again at its next use

@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -554,5 +555,51 @@ func TestAuthenticateOIDCKeyUse(t *testing.T) {
 				t.Fatalf("Authenticate error = %v (code %q), want code %q", err, code, tt.wantCode)
 			}
 		})
+	}
+}
+
+// TestAuthenticateOIDCSubjectCheck: CheckOIDCSubject sees the principal
+// of a good token; its refusal refuses the token and counts against the
+// client's failure budget, and its other errors pass through uncounted.
+func TestAuthenticateOIDCSubjectCheck(t *testing.T) {
+	c := newClock()
+	idp := newIdentityProvider(t)
+	a, err := auth.NewAuthenticator(nil, idp.config(), ratelimit.NewMemory(c.Now), c.Now)
+	if err != nil {
+		t.Fatalf("NewAuthenticator: %v", err)
+	}
+	token := func(subject string) string {
+		return sign(t, jwt.SigningMethodRS256, idp.key, idp.kid, jwt.MapClaims{
+			"iss": testIssuer, "aud": testAudience, "sub": "u", "exp": c.Now().Add(time.Hour).Unix(),
+			"org_id": "org-1", "role": "caregiver", "subject_id": subject,
+		})
+	}
+	var seen []auth.Principal
+	a.CheckOIDCSubject = func(_ context.Context, p auth.Principal) error {
+		seen = append(seen, p)
+		switch p.Subject {
+		case "clinician-member":
+			return errs.Unauthorized("token's subject names a clinician, not a caregiver")
+		case "store-down":
+			return errs.E(errs.CodeUnavailable, "database unavailable")
+		}
+		return nil
+	}
+	p, err := a.Authenticate(t.Context(), request("192.0.2.1:1", "Bearer "+token("carer-1")))
+	if err != nil || p.Subject != "carer-1" || len(seen) != 1 || seen[0] != p {
+		t.Fatalf("accepted subject: principal %+v, error %v, checked %+v", p, err, seen)
+	}
+	if _, err := a.Authenticate(t.Context(), request("192.0.2.1:1", "Bearer "+token("store-down"))); !errs.Is(err, errs.CodeUnavailable) {
+		t.Fatalf("check failing: error = %v, want unavailable", err)
+	}
+	for range auth.DefaultMaxFailures {
+		_, err := a.Authenticate(t.Context(), request("192.0.2.1:1", "Bearer "+token("clinician-member")))
+		if !errs.Is(err, errs.CodeUnauthorized) || !strings.Contains(err.Error(), "not a caregiver") {
+			t.Fatalf("refused subject: error = %v, want unauthorized saying why", err)
+		}
+	}
+	// The refusals used up the budget; the outage did not count.
+	if _, err := a.Authenticate(t.Context(), request("192.0.2.1:1", "Bearer "+token("carer-1"))); !errs.Is(err, errs.CodeRateLimited) {
+		t.Fatalf("after %d refused subjects: error = %v, want rate_limited", auth.DefaultMaxFailures, err)
 	}
 }
