@@ -221,7 +221,13 @@ func (a *Authenticator) verifyAPIKey(ctx context.Context, token string) (Princip
 		return Principal{}, errs.Unauthorized("invalid API key")
 	}
 	if err != nil {
-		return Principal{}, fmt.Errorf("auth: look up API key: %w", err)
+		// The store cannot answer (its database is down): the platform's
+		// fault, not the caller's, and worth a retry. Said so (503 with
+		// Retry-After), rather than left a 500 whose answer says nothing
+		// (QA: every request of a database outage got 500 once the key
+		// cache's entries expired).
+		return Principal{}, &errs.Error{Code: errs.CodeUnavailable, Message: "API keys cannot be checked at the moment; try again later",
+			Err: fmt.Errorf("auth: look up API key: %w", err)}
 	}
 	if !VerifyAPIKey(secret, k.Hash) {
 		return Principal{}, errs.Unauthorized("invalid API key")

@@ -99,21 +99,32 @@ func TestAuthenticateStoreFailure(t *testing.T) {
 	if err != nil {
 		t.Fatalf("NewAPIKey: %v", err)
 	}
-	limiter := ratelimit.NewMemory(c.Now)
-	a, err := auth.NewAuthenticator(failingStore{}, nil, limiter, c.Now)
-	if err != nil {
-		t.Fatalf("NewAuthenticator: %v", err)
-	}
-	for range auth.DefaultMaxFailures + 2 {
-		_, err := a.Authenticate(t.Context(), request("192.0.2.1:4711", "Bearer "+plaintext))
-		if !errs.Is(err, errs.CodeUnavailable) {
-			t.Fatalf("Authenticate error = %v (code %q), want the store's unavailable", err, errs.CodeOf(err))
+	// A store that says it is unavailable, and one whose database
+	// connection fails with a plain error: both are unavailable (503),
+	// not internal.
+	for _, store := range []auth.KeyLookup{failingStore{}, brokenStore{}} {
+		limiter := ratelimit.NewMemory(c.Now)
+		a, err := auth.NewAuthenticator(store, nil, limiter, c.Now)
+		if err != nil {
+			t.Fatalf("NewAuthenticator: %v", err)
+		}
+		for range auth.DefaultMaxFailures + 2 {
+			_, err := a.Authenticate(t.Context(), request("192.0.2.1:4711", "Bearer "+plaintext))
+			if !errs.Is(err, errs.CodeUnavailable) {
+				t.Fatalf("%T: Authenticate error = %v (code %q), want unavailable", store, err, errs.CodeOf(err))
+			}
+		}
+		// A store outage is not the caller's fault: nothing was counted.
+		if over, _ := limiter.Exceeded(t.Context(), "authfail:192.0.2.1", 1); over {
+			t.Errorf("%T: store failures were counted against the client", store)
 		}
 	}
-	// A store outage is not the caller's fault: nothing was counted.
-	if over, _ := limiter.Exceeded(t.Context(), "authfail:192.0.2.1", 1); over {
-		t.Errorf("store failures were counted against the client")
-	}
+}
+
+type brokenStore struct{}
+
+func (brokenStore) LookupAPIKey(context.Context, string) (auth.StoredKey, error) {
+	return auth.StoredKey{}, errors.New("read API key: failed to connect to host=127.0.0.1: connection refused")
 }
 
 type failingStore struct{}

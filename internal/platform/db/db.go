@@ -351,7 +351,7 @@ func openPostgres(ctx context.Context, rawURL string, opts Options) (*DB, error)
 			return nil, fmt.Errorf("open database: postgres at %s:%d did not answer within %s (the server is not responding, or a firewall drops the connection)",
 				cfg.ConnConfig.Host, cfg.ConnConfig.Port, pingTimeout)
 		}
-		return nil, fmt.Errorf("open database: ping postgres at %s: %w", cfg.ConnConfig.Host, oneLineError{err})
+		return nil, fmt.Errorf("open database: cannot reach PostgreSQL at %s (DATABASE_URL): %w", cfg.ConnConfig.Host, oneLineError{err})
 	}
 	sqlDB := stdlib.OpenDBFromPool(pool)
 	return &DB{SQL: sqlDB, Read: sqlDB, Dialect: Postgres, Pool: pool, closeTimeout: closeTimeout(opts)}, nil
