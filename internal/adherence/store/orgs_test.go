@@ -9,8 +9,8 @@ import (
 	"github.com/medplatform/medplatform/internal/adherence/store"
 	"github.com/medplatform/medplatform/internal/platform/auth"
 	"github.com/medplatform/medplatform/internal/platform/errs"
-	"github.com/medplatform/medplatform/internal/platform/phi"
 	"github.com/medplatform/medplatform/internal/platform/notify"
+	"github.com/medplatform/medplatform/internal/platform/phi"
 )
 
 // TestOrgNameRefusesControlCharacters: an organization's name is one line
