@@ -214,6 +214,9 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 			return 0, err
 		}
 	}
+	if doses, err = capCount(ctx, tx, &g, from, doses, spare); err != nil {
+		return 0, err
+	}
 	if err := deleteStale(ctx, tx, &g, from, doses, spare); err != nil {
 		return 0, err
 	}
@@ -1299,6 +1302,74 @@ func passedByRank(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time
 		}
 	}
 	return nil
+}
+
+// capCount keeps a plan with repeat.count to that many doses: those that
+// stay (due before from and not excluded; due from from on with an
+// outcome, or spared, see deleteStale) and the new ones together. The
+// latest new doses give way to the excess. Only a change can make one: on
+// a plan's first date a timing change keeps a dose still ahead for the
+// day's occurrence of the new timing even when that occurrence falls
+// before the plan's start (see beforeStart), which the new schedule does
+// not count (QA: a count of 3, daily 12:58 changed to 10:58 at 11:38 on
+// its first day, kept that day's 12:58 and had three doses from the next
+// day, four in all); three doses a day changed to two after the first
+// day's three leave the new numbering a dose short of the doses taken.
+// Excluded doses (a pause) are not doses: the course does not lengthen
+// for them, as the schedule's numbering does not.
+func capCount(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, doses []schedule.Dose, spare map[int64]bool) ([]schedule.Dose, error) {
+	r := g.timing.Repeat
+	if r == nil || r.Count == nil || len(doses) == 0 {
+		return doses, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT due_at, status FROM dose_instances
+		WHERE org_id = $1 AND plan_id = $2 AND status <> 'excluded'`, g.orgID, g.id)
+	if err != nil {
+		return nil, fmt.Errorf("count doses: %w", err)
+	}
+	past := 0
+	stay := map[int64]bool{} // due instants (Unix microseconds) from from on
+	for rows.Next() {
+		var due time.Time
+		var status string
+		if err := rows.Scan(&due, &status); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("count doses: %w", err)
+		}
+		at := db.UTC(due).UnixMicro()
+		switch {
+		case due.Before(from):
+			past++
+		case status != string(adherence.DoseScheduled) || spare[at]:
+			stay[at] = true
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count doses: %w", err)
+	}
+	n := past + len(stay)
+	for _, d := range doses {
+		if !stay[db.UTC(d.Due).UnixMicro()] {
+			n++
+		}
+	}
+	// The doses of the course after the window are not counted: they
+	// give way first, the horizon extension that generates them dropping
+	// them by this same count, so only the window that holds the course's
+	// end loses doses here.
+	excess := n - *r.Count
+	if excess <= 0 {
+		return doses, nil
+	}
+	out := slices.Clone(doses)
+	for i := len(out) - 1; i >= 0 && excess > 0; i-- {
+		if !stay[db.UTC(out[i].Due).UnixMicro()] {
+			out = slices.Delete(out, i, i+1)
+			excess--
+		}
+	}
+	return out, nil
 }
 
 // deleteStale deletes the plan's scheduled and excluded instances due from

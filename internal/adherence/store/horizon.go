@@ -119,6 +119,15 @@ func (r *extendRun) chunk(ctx context.Context, c *genCache) (done bool, err erro
 			return nil
 		}
 		batch, ids := r.expand(c, rows)
+		for i, pd := range batch {
+			if len(pd.doses) > 0 {
+				// A course (repeat.count) that a change left a dose
+				// longer ends a dose earlier (see capCount).
+				if batch[i].doses, err = capCount(ctx, tx, pd.plan, pd.doses[0].Due, pd.doses, nil); err != nil {
+					return fmt.Errorf("plan %s: %w", pd.plan.id, err)
+				}
+			}
+		}
 		n, err := insertDoses(ctx, tx, batch, r.now, true)
 		if err != nil {
 			return err

@@ -706,3 +706,79 @@ func TestTimingChangeOnThePlansFirstDayKeepsTheDaysDose(t *testing.T) {
 		})
 	}
 }
+
+// TestCountPlanKeepsItsCountAfterATimingChange changes the timing of a
+// plan with repeat.count on its first day, after the new time of that day
+// (before the plan's start) but before the old one: the day keeps its dose
+// at the old time, and the course still has count doses, not one more
+// (QA: three doses, daily 12:58 changed to 10:58 at 11:38, gave four). A
+// course longer than the horizon ends a dose earlier when the horizon
+// extension reaches its end; one changed three doses a day to two after
+// the first day's three loses the dose the new numbering adds.
+func TestCountPlanKeepsItsCountAfterATimingChange(t *testing.T) {
+	count := func(n int, times ...string) schedule.Timing {
+		tm := timeOfDay(times...)
+		tm.Repeat.Count = &n
+		return tm
+	}
+	cases := []struct {
+		name          string
+		created, at   time.Time
+		from, to      schedule.Timing
+		extendTo      time.Time // ExtendHorizon at this instant (zero: none)
+		live          int       // doses not excluded, in all
+		first, second string    // local times of the first two doses after the change
+	}{
+		{name: "course inside the horizon", created: start.Add(11*time.Hour + 38*time.Minute), at: start.Add(11*time.Hour + 38*time.Minute + time.Second),
+			from: count(3, "12:58"), to: count(3, "10:58"), live: 3, first: "2026-03-01T12:58", second: "2026-03-02T10:58"},
+		{name: "course beyond the horizon", created: start.Add(11*time.Hour + 38*time.Minute), at: start.Add(11*time.Hour + 39*time.Minute),
+			from: count(20, "12:58"), to: count(20, "10:58"), extendTo: start.Add(10 * day), live: 20, first: "2026-03-01T12:58", second: "2026-03-02T10:58"},
+		{name: "three a day to two", created: start.Add(7 * time.Hour), at: start.Add(day + 7*time.Hour),
+			from: count(6, "08:00", "14:00", "20:00"), to: count(6, "09:00", "21:00"), live: 6, first: "2026-03-01T20:00", second: "2026-03-02T09:00"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				f.now = tc.created
+				p := f.patient("UTC")
+				pl := f.plan(p.ID, tc.from)
+				f.now = tc.at
+				if _, err := f.s.MarkMissed(f.ctx, f.now); err != nil {
+					t.Fatal(err)
+				}
+				pl.Timing = tc.to
+				if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+					t.Fatal(err)
+				}
+				if !tc.extendTo.IsZero() {
+					f.now = tc.extendTo
+					if _, err := f.s.ExtendHorizon(f.ctx, f.now); err != nil {
+						t.Fatal(err)
+					}
+					f.now = tc.extendTo.Add(20 * day)
+					if _, err := f.s.ExtendHorizon(f.ctx, f.now); err != nil {
+						t.Fatal(err)
+					}
+				}
+				var live []string
+				for _, d := range f.allDoses(pl.ID) {
+					if d.Status != adherence.DoseExcluded {
+						live = append(live, d.LocalTime)
+					}
+				}
+				if len(live) != tc.live {
+					t.Fatalf("%d doses, want %d: %v", len(live), tc.live, live)
+				}
+				var after []string
+				for _, l := range live {
+					if l >= "2026-03-01T11:40" && (tc.name != "three a day to two" || l >= "2026-03-01T15:00") {
+						after = append(after, l)
+					}
+				}
+				if len(after) < 2 || after[0] != tc.first || after[1] != tc.second {
+					t.Errorf("doses after the change begin %v, want %s, %s", after, tc.first, tc.second)
+				}
+			})
+		})
+	}
+}

@@ -42,6 +42,13 @@ type httpSource struct {
 	display string
 	size    int64
 	etag    string // strong ETag of the first response, sent as If-Match
+	// The first response's validators, compared with every later one's:
+	// a server that ignores If-Match (or, without a strong ETag,
+	// If-Unmodified-Since) would otherwise resume a download with another
+	// version's bytes (QA: a file changed mid-download loaded as a mix of
+	// both).
+	anyETag      string // ETag, strong or weak
+	lastModified string
 }
 
 // parseHTTP parses an http(s):// source, which must name a host.
@@ -157,7 +164,8 @@ func (h *httpSource) open(ctx context.Context, u *url.URL, opts Options) (*File,
 		body.Close()
 		return nil, h.statusError(resp)
 	}
-	if et := resp.Header.Get("ETag"); et != "" && !strings.HasPrefix(et, "W/") {
+	h.anyETag, h.lastModified = resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")
+	if et := h.anyETag; et != "" && !strings.HasPrefix(et, "W/") {
 		h.etag = et
 	}
 	version, why := h.stamp(resp.Header)
@@ -283,8 +291,9 @@ func spoolZip(r io.Reader, want int64, display, name string, opts Options) (*Fil
 }
 
 // do sends a GET with the given Range and If-Match headers (each omitted
-// when empty). Transport errors come back as one-line errors naming the
-// source without its query string.
+// when empty), and, without If-Match, If-Unmodified-Since the first
+// response's Last-Modified once there was one. Transport errors come back
+// as one-line errors naming the source without its query string.
 func (h *httpSource) do(ctx context.Context, rng, ifMatch string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.url, nil)
 	if err != nil {
@@ -297,6 +306,8 @@ func (h *httpSource) do(ctx context.Context, rng, ifMatch string) (*http.Respons
 	}
 	if ifMatch != "" {
 		req.Header.Set("If-Match", ifMatch)
+	} else if h.lastModified != "" {
+		req.Header.Set("If-Unmodified-Since", h.lastModified)
 	}
 	resp, err := h.client.Do(req)
 	if err != nil {
@@ -327,10 +338,14 @@ func (h *httpSource) fetch(ctx context.Context, off, end int64) (io.ReadCloser, 
 			resp.Body.Close()
 			return nil, &sourceError{src: h.display, msg: fmt.Sprintf("bad Content-Range %q in reply to bytes=%d-%d", resp.Header.Get("Content-Range"), off, end-1)}
 		}
+		if v := h.changedValidator(resp.Header); v != "" {
+			resp.Body.Close()
+			return nil, &sourceError{src: h.display, msg: fmt.Sprintf("changed on the server while being read (the %s of bytes %d-%d differs from the first response's)", v, off, end-1)}
+		}
 		return resp.Body, nil
 	case http.StatusPreconditionFailed:
 		resp.Body.Close()
-		return nil, &sourceError{src: h.display, status: resp.StatusCode, msg: "changed on the server while being read (ETag no longer matches)"}
+		return nil, &sourceError{src: h.display, status: resp.StatusCode, msg: "changed on the server while being read (its ETag or Last-Modified no longer matches)"}
 	case http.StatusOK:
 		resp.Body.Close()
 		return nil, &sourceError{src: h.display, status: resp.StatusCode, msg: fmt.Sprintf("server ignored the Range request for bytes %d-%d", off, end-1)}
@@ -338,6 +353,19 @@ func (h *httpSource) fetch(ctx context.Context, off, end int64) (io.ReadCloser, 
 		resp.Body.Close()
 		return nil, h.statusError(resp)
 	}
+}
+
+// changedValidator names the validator (ETag, Last-Modified) of hdr, a
+// later response, that differs from the first response's, or "": a
+// response that leaves one out says nothing of it.
+func (h *httpSource) changedValidator(hdr http.Header) string {
+	if et := hdr.Get("ETag"); et != "" && h.anyETag != "" && et != h.anyETag {
+		return "ETag"
+	}
+	if lm := hdr.Get("Last-Modified"); lm != "" && h.lastModified != "" && lm != h.lastModified {
+		return "Last-Modified"
+	}
+	return ""
 }
 
 func (h *httpSource) statusError(resp *http.Response) error {

@@ -45,6 +45,14 @@ type fileServer struct {
 	// range rng, breaks off (the connection closes short of
 	// Content-Length); -1 = never. It is called with the server locked.
 	cut func(n int, rng string) int64
+	// version returns which version of a file the n-th request gets:
+	// from 1 on, the file with each byte inverted (the same size); nil =
+	// always 0. modified returns its Last-Modified (zero: none).
+	version  func(n int) int
+	modified func(n int) time.Time
+	// ignorePreconditions drops If-Match and If-Unmodified-Since, as a
+	// server that does not implement them does.
+	ignorePreconditions bool
 
 	mu   sync.Mutex
 	reqs []served
@@ -97,13 +105,28 @@ func (s *fileServer) serve(w http.ResponseWriter, r *http.Request) {
 	if s.etag != nil {
 		cw.Header().Set("ETag", s.etag(n))
 	}
+	if s.version != nil && s.version(n) > 0 {
+		other := make([]byte, len(data))
+		for i, b := range data {
+			other[i] = ^b
+		}
+		data = other
+	}
+	var modified time.Time
+	if s.modified != nil {
+		modified = s.modified(n)
+	}
+	if s.ignorePreconditions {
+		r.Header.Del("If-Match")
+		r.Header.Del("If-Unmodified-Since")
+	}
 	if s.noRange || (s.rangeOnce && n > 0) {
 		cw.Header().Set("Content-Length", fmt.Sprint(len(data)))
 		cw.WriteHeader(http.StatusOK)
 		cw.Write(data)
 		return
 	}
-	http.ServeContent(cw, r, name, time.Time{}, bytes.NewReader(data))
+	http.ServeContent(cw, r, name, modified, bytes.NewReader(data))
 }
 
 // countingWriter counts the body bytes written and fails writes past limit.
@@ -358,6 +381,76 @@ func TestOpenHTTPResumes(t *testing.T) {
 			}
 			if broken != tt.cuts {
 				t.Errorf("%d broken responses, want %d: %+v", broken, tt.cuts, reqs)
+			}
+		})
+	}
+}
+
+// TestOpenHTTPResumeRefusesAnotherVersion breaks a download off and has
+// the server answer the resumed range from another version of the file,
+// of the same size: the read fails saying the file changed, whether the
+// server honours the preconditions sent (412) or ignores them (its
+// validators differ), with a strong ETag, a weak one and a Last-Modified,
+// or a Last-Modified alone. A mix of both versions was loaded (QA).
+func TestOpenHTTPResumeRefusesAnotherVersion(t *testing.T) {
+	csv := csvRows(20000)
+	t0 := time.Date(2026, 8, 10, 12, 0, 0, 0, time.UTC)
+	laterOn := func(n int) time.Time {
+		if n > 0 {
+			return t0.Add(time.Hour)
+		}
+		return t0
+	}
+	tag := func(weak bool) func(n int) string {
+		return func(n int) string {
+			v := fmt.Sprintf(`"v%d"`, min(n, 1))
+			if weak {
+				v = "W/" + v
+			}
+			return v
+		}
+	}
+	tests := []struct {
+		name      string
+		configure func(*fileServer)
+		says      string
+	}{
+		{name: "strong ETag, preconditions ignored", configure: func(s *fileServer) {
+			s.etag, s.ignorePreconditions = tag(false), true
+		}, says: "the ETag of bytes"},
+		{name: "weak ETag and Last-Modified, preconditions ignored", configure: func(s *fileServer) {
+			s.etag, s.modified, s.ignorePreconditions = tag(true), laterOn, true
+		}, says: "the ETag of bytes"},
+		{name: "Last-Modified only, preconditions ignored", configure: func(s *fileServer) {
+			s.modified, s.ignorePreconditions = laterOn, true
+		}, says: "the Last-Modified of bytes"},
+		{name: "Last-Modified only, If-Unmodified-Since honoured", configure: func(s *fileServer) {
+			s.modified = laterOn
+		}, says: "no longer matches"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newFileServer(t, map[string][]byte{"x.csv": csv}, func(s *fileServer) {
+				s.cut = func(n int, _ string) int64 {
+					if n == 0 {
+						return 50 << 10
+					}
+					return -1
+				}
+				s.version = func(n int) int { return min(n, 1) }
+				tt.configure(s)
+			})
+			f, err := source.Open(context.Background(), srv.url("x.csv"), withClient(source.Options{}, srv))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			got, err := io.ReadAll(f)
+			if err == nil || !strings.Contains(err.Error(), "changed on the server while being read") || !strings.Contains(err.Error(), tt.says) {
+				t.Fatalf("read %d bytes, error %v; want the read to fail saying the file changed (%s)", len(got), err, tt.says)
+			}
+			if len(srv.requests()) < 2 {
+				t.Fatalf("requests %+v: the download was not resumed", srv.requests())
 			}
 		})
 	}

@@ -228,6 +228,12 @@ func (s *s3Source) fetch(ctx context.Context, off, end int64) (io.ReadCloser, er
 		}
 		return nil, &sourceError{src: s.display, msg: fmt.Sprintf("got %d bytes in reply to bytes=%d-%d", *out.ContentLength, off, end-1)}
 	}
+	// An S3-compatible endpoint that ignores If-Match would resume with
+	// another version's bytes: its ETag says so.
+	if et := aws.ToString(out.ETag); et != "" && s.etag != "" && et != s.etag {
+		out.Body.Close()
+		return nil, &sourceError{src: s.display, msg: fmt.Sprintf("changed in S3 while being read (the ETag of bytes %d-%d differs from the first response's)", off, end-1)}
+	}
 	return out.Body, nil
 }
 
