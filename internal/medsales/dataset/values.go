@@ -3,6 +3,7 @@ package dataset
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -104,12 +105,12 @@ func ParseDecimal(b []byte) (string, error) {
 	intPart, frac := p[:intEnd], p[intEnd:]
 	if len(frac) > 0 {
 		if frac[0] != '.' {
-			return "", fmt.Errorf("decimal %q has an unexpected character %q", s, frac[0])
+			return "", fmt.Errorf("decimal %q has an unexpected character %s", s, charAt(frac))
 		}
 		frac = frac[1:]
-		for _, c := range frac {
+		for i, c := range frac {
 			if c < '0' || c > '9' {
-				return "", fmt.Errorf("decimal %q has an unexpected character %q", s, c)
+				return "", fmt.Errorf("decimal %q has an unexpected character %s", s, charAt(frac[i:]))
 			}
 		}
 	}
@@ -141,6 +142,18 @@ func ParseDecimal(b []byte) (string, error) {
 	return string(out), nil
 }
 
+// charAt quotes the character b starts with, as Go quotes a rune ('١'),
+// or, when b starts with no valid UTF-8 character, its first byte ('\xd9'):
+// a byte of a multi-byte character quoted alone read as another character
+// (QA: Arabic-Indic digits were reported as 'Ù').
+func charAt(b []byte) string {
+	r, size := utf8.DecodeRune(b)
+	if r == utf8.RuneError && size <= 1 {
+		return fmt.Sprintf(`'\x%02x'`, b[0])
+	}
+	return strconv.QuoteRune(r)
+}
+
 func trimSpace(b []byte) []byte {
 	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
 		b = b[1:]
@@ -169,9 +182,9 @@ func ParseInt(b []byte) (int64, error) {
 	}
 	var n uint64
 	const limit = 1 << 63
-	for _, c := range p {
+	for i, c := range p {
 		if c < '0' || c > '9' {
-			return 0, fmt.Errorf("integer %q has an unexpected character %q", s, c)
+			return 0, fmt.Errorf("integer %q has an unexpected character %s", s, charAt(p[i:]))
 		}
 		if n > (limit)/10 {
 			return 0, fmt.Errorf("integer %q is out of range", s)

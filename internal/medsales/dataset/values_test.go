@@ -66,6 +66,9 @@ func TestParseDecimal(t *testing.T) {
 		{in: "1.2.3", wantErr: `decimal "1.2.3" has an unexpected character '.'`},
 		{in: "1e5", wantErr: `decimal "1e5" has an unexpected character 'e'`},
 		{in: "$5", wantErr: `decimal "$5" has an unexpected character '$'`},
+		{in: "١٢٣", wantErr: `decimal "١٢٣" has an unexpected character '١'`},
+		{in: "1.٢", wantErr: `decimal "1.٢" has an unexpected character '٢'`},
+		{in: "1\xd9", wantErr: `decimal "1\xd9" has an unexpected character '\xd9'`},
 	}
 	for _, tt := range tests {
 		got, err := dataset.ParseDecimal([]byte(tt.in))
@@ -98,6 +101,7 @@ func TestParseInt(t *testing.T) {
 		{in: "", wantErr: "empty integer"},
 		{in: "+", wantErr: `integer "+" has no digits`},
 		{in: "12.0", wantErr: `integer "12.0" has an unexpected character '.'`},
+		{in: "1٢", wantErr: `integer "1٢" has an unexpected character '٢'`},
 	}
 	for _, tt := range tests {
 		got, err := dataset.ParseInt([]byte(tt.in))
