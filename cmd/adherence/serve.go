@@ -131,7 +131,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if d.redis != nil {
 		checks = append(checks, health.RedisCheck(d.redis))
 	}
-	checks = append(checks, migrate.HealthCheck(d.db, migrationSets...), worker.EscalationHealthCheck(d.store, time.Now))
+	checks = append(checks, migrate.HealthCheck(d.db, time.Now, migrationSets...), worker.EscalationHealthCheck(d.store, time.Now))
 	checker := health.New(checks, 2*time.Second, time.Now, log)
 
 	jobMetrics, err := worker.NewMetrics(reg)

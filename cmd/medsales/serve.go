@@ -156,7 +156,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	checks := []health.Check{
 		health.DatabaseCheck(d.db),
 		health.DiskSpaceCheck(d.dataDir(), 1<<30),
-		migrate.HealthCheck(d.db, migrationSets...),
+		migrate.HealthCheck(d.db, time.Now, migrationSets...),
 		ingest.FreshnessCheck(d.store, time.Now),
 	}
 	checker := health.New(checks, 2*time.Second, time.Now, log)

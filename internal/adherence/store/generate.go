@@ -38,6 +38,69 @@ type genPlan struct {
 	zoneMoved bool
 	// createdAt is when the plan was created (see correctsZone).
 	createdAt time.Time
+	// gone holds the ids of the instances this regeneration excluded to
+	// delete them (see excludeGone): none of them stands for its day.
+	gone map[int64]bool
+}
+
+// standsIn reports whether an instance of g still ahead may stand for its
+// day's occurrence when the new schedule has no dose at its instant (see
+// overtaken, passedByRank): a scheduled one, or one a pause or the
+// patient's deactivation excluded, which comes back with its plan (see
+// reviveSpared) — within the plan's start and end, not moved by a change
+// of zone, not excluded by this regeneration to be deleted.
+func (g *genPlan) standsIn(id int64, status string, movedByZone bool, due time.Time) bool {
+	switch {
+	case status == string(adherence.DoseScheduled):
+		return true
+	case status != string(adherence.DoseExcluded) || movedByZone || g.asNeeded || g.gone[id]:
+		return false
+	}
+	return !due.Before(g.startAt) && (g.endAt == nil || due.Before(*g.endAt))
+}
+
+// reviveSpared schedules again the excluded instances due from from on
+// whose instants spare keeps (see standsIn), reminded from scratch as a
+// revived dose is (see insertDoses), and returns their ids: the scoring
+// of revived doses (scoreRevived) then scores the takings and skips
+// recorded for them while they were excluded. A daily 12:58 dose kept for
+// its day after a change to 10:58, taken early, then paused and resumed
+// before 12:58, was deleted, and its taking orphaned (QA).
+func reviveSpared(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, spare map[int64]bool) (map[int64]bool, error) {
+	revived := map[int64]bool{}
+	if len(spare) == 0 {
+		return revived, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, due_at, moved_by_zone FROM dose_instances
+		WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3 AND status = 'excluded'`, g.orgID, g.id, from)
+	if err != nil {
+		return nil, fmt.Errorf("read excluded doses: %w", err)
+	}
+	for rows.Next() {
+		var id int64
+		var due time.Time
+		var moved bool
+		if err := rows.Scan(&id, &due, &moved); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read excluded doses: %w", err)
+		}
+		if spare[db.UTC(due).UnixMicro()] && g.standsIn(id, string(adherence.DoseExcluded), moved, due) {
+			revived[id] = true
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read excluded doses: %w", err)
+	}
+	for id := range revived {
+		_, err := tx.ExecContext(ctx, `UPDATE dose_instances SET status = 'scheduled',
+			reminders_before = reminders_sent, remind_at = NULL
+			WHERE org_id = $1 AND plan_id = $2 AND id = $3 AND status = 'excluded'`, g.orgID, g.id, id)
+		if err != nil {
+			return nil, fmt.Errorf("revive a dose kept for its day: %w", err)
+		}
+	}
+	return revived, nil
 }
 
 func genPlanOf(p adherence.Plan, loc *time.Location, anchors schedule.Anchors) genPlan {
@@ -203,6 +266,10 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 	if err := excludeGone(ctx, tx, &g, gone); err != nil {
 		return 0, err
 	}
+	g.gone = make(map[int64]bool, len(gone))
+	for _, k := range gone {
+		g.gone[k.id] = true
+	}
 	var spare map[int64]bool
 	if g.sameTiming {
 		if spare, err = overtaken(ctx, tx, &g, from, to, doses, near); err != nil {
@@ -214,6 +281,11 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 			return 0, err
 		}
 	}
+	revived, err := reviveSpared(ctx, tx, &g, from, spare)
+	if err != nil {
+		return 0, err
+	}
+	carried = slices.DeleteFunc(carried, func(e carriedEvent) bool { return revived[e.oldDose] })
 	if doses, err = capCount(ctx, tx, &g, from, doses, spare); err != nil {
 		return 0, err
 	}
@@ -335,18 +407,31 @@ func dayOrdersOf(ctx context.Context, tx *db.Tx, g *genPlan, kept []keptDose, to
 	// Local dates span at most 26 hours: a day and a half either side of
 	// the kept doses holds their whole dates.
 	lo, hi := kept[0].due.Add(-36*time.Hour), kept[len(kept)-1].due.Add(36*time.Hour)
-	rows, err := tx.QueryContext(ctx, `SELECT due_at, local_time FROM dose_instances
-		WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3 AND due_at < $4 AND status <> 'excluded'
+	// Excluded instances are no doses of their date, but for those of
+	// kept themselves: one a pause excluded, ranked as it was before the
+	// pause (see standsIn).
+	asked := make(map[int64]bool, len(kept))
+	for _, k := range kept {
+		if k.id != 0 {
+			asked[k.id] = true
+		}
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, due_at, local_time, status FROM dose_instances
+		WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3 AND due_at < $4
 		ORDER BY due_at`, g.orgID, g.id, db.UTC(lo), db.UTC(hi))
 	if err != nil {
 		return d, fmt.Errorf("read doses of kept dates: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
+		var id int64
 		var due time.Time
-		var local string
-		if err := rows.Scan(&due, &local); err != nil {
+		var local, status string
+		if err := rows.Scan(&id, &due, &local, &status); err != nil {
 			return d, fmt.Errorf("read doses of kept dates: %w", err)
+		}
+		if status == string(adherence.DoseExcluded) && !asked[id] {
+			continue
 		}
 		if len(local) >= 10 {
 			d.before[local[:10]] = append(d.before[local[:10]], due.UTC())
@@ -885,8 +970,8 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 		ahead[d.Local] = true
 	}
 	// In due order, as dayOrdersOf wants its doses.
-	rows, err := tx.QueryContext(ctx, `SELECT seq, due_at, local_time FROM dose_instances
-		WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3 AND status = 'scheduled'
+	rows, err := tx.QueryContext(ctx, `SELECT id, seq, due_at, local_time, status, moved_by_zone FROM dose_instances
+		WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3 AND status IN ('scheduled', 'excluded')
 		ORDER BY due_at`, g.orgID, g.id, from)
 	if err != nil {
 		return nil, fmt.Errorf("read doses: %w", err)
@@ -894,11 +979,13 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 	var stale []keptDose
 	for rows.Next() {
 		var k keptDose
-		if err := rows.Scan(&k.seq, &k.due, &k.local); err != nil {
+		var status string
+		var moved bool
+		if err := rows.Scan(&k.id, &k.seq, &k.due, &k.local, &status, &moved); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read doses: %w", err)
 		}
-		if !listed[k.due.UnixMicro()] {
+		if !listed[k.due.UnixMicro()] && g.standsIn(k.id, status, moved, k.due) {
 			stale = append(stale, k)
 		}
 	}
@@ -1268,8 +1355,8 @@ func passedByRank(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time
 	}
 	// A local date spans at most 26 hours: an instance of a date whose
 	// new dose is before from is due within a day and a half of it.
-	rows, err := tx.QueryContext(ctx, `SELECT seq, due_at, local_time FROM dose_instances
-		WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3 AND due_at < $4 AND status = 'scheduled'
+	rows, err := tx.QueryContext(ctx, `SELECT id, seq, due_at, local_time, status, moved_by_zone FROM dose_instances
+		WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3 AND due_at < $4 AND status IN ('scheduled', 'excluded')
 		ORDER BY due_at`, g.orgID, g.id, from, db.UTC(from.Add(36*time.Hour)))
 	if err != nil {
 		return fmt.Errorf("read doses: %w", err)
@@ -1277,11 +1364,13 @@ func passedByRank(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time
 	var ahead []keptDose
 	for rows.Next() {
 		var k keptDose
-		if err := rows.Scan(&k.seq, &k.due, &k.local); err != nil {
+		var status string
+		var moved bool
+		if err := rows.Scan(&k.id, &k.seq, &k.due, &k.local, &status, &moved); err != nil {
 			rows.Close()
 			return fmt.Errorf("read doses: %w", err)
 		}
-		if !listed[k.due.UnixMicro()] && len(k.local) >= 10 {
+		if !listed[k.due.UnixMicro()] && len(k.local) >= 10 && g.standsIn(k.id, status, moved, k.due) {
 			ahead = append(ahead, k)
 		}
 	}

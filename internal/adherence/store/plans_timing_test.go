@@ -782,3 +782,53 @@ func TestCountPlanKeepsItsCountAfterATimingChange(t *testing.T) {
 		})
 	}
 }
+
+// TestPauseKeepsTheDoseATimingChangeKeptForItsDay: a daily 12:58 dose
+// changed to 10:58 at 11:38 is kept for that day at 12:58 (10:58 being
+// past), and taken early; pausing the plan, or deactivating the patient,
+// and bringing it back before 12:58 gives the day its dose back, scored by
+// the taking, as the pause of any dose decided in advance does (QA: the
+// resume deleted it, the day had no dose and the taking became an orphan).
+func TestPauseKeepsTheDoseATimingChangeKeptForItsDay(t *testing.T) {
+	for _, how := range []string{"plan paused", "patient deactivated"} {
+		t.Run(how, func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				p := f.patient("UTC")
+				pl := f.plan(p.ID, timeOfDay("12:58"))
+				f.now = start.Add(day + 11*time.Hour + 38*time.Minute)
+				pl.Timing = timeOfDay("10:58")
+				if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+					t.Fatal(err)
+				}
+				out := f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, start.Add(day+12*time.Hour+50*time.Minute), "early"))
+				if out[0].Err != nil || out[0].Event.DoseStatus != adherence.DoseTakenOnTime {
+					t.Fatalf("early taking = %+v", out[0])
+				}
+				f.now = f.now.Add(time.Minute)
+				switch how {
+				case "plan paused":
+					for _, st := range []adherence.PlanStatus{adherence.PlanPaused, adherence.PlanActive} {
+						if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, st); err != nil {
+							t.Fatal(err)
+						}
+					}
+				default:
+					for _, active := range []bool{false, true} {
+						if _, err := f.s.SetPatientActive(f.ctx, f.actor, f.org, p.ID, active); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				var got []string
+				for _, d := range f.doses(pl.ID, start.Add(day), start.Add(3*day)) {
+					got = append(got, fmt.Sprintf("%s %s", d.LocalTime, d.Status))
+				}
+				want := []string{"2026-03-02T12:58 taken_on_time", "2026-03-03T10:58 scheduled"}
+				if strings.Join(got, ", ") != strings.Join(want, ", ") {
+					t.Fatalf("doses after the %s and back = %v, want %v", how, got, want)
+				}
+				f.eventIs(out[0].Event.ID, "scored", "taken_on_time", false)
+			})
+		})
+	}
+}

@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"sync/atomic"
+	"sync"
 	"syscall"
 	"time"
 
@@ -229,14 +229,24 @@ func riverUp(ctx context.Context, d *db.DB) error {
 	return nil
 }
 
+// HealthRecheck is how long the "migrations" check trusts a current
+// schema before it asks again.
+const HealthRecheck = 30 * time.Second
+
 // HealthCheck is the critical "migrations" component of /readyz: down
-// while any migration of sets is pending. Once the schema is current it
-// stays current for the process (a newer deploy only migrates forward), so
-// the check stops asking after the first yes.
-func HealthCheck(d *db.DB, sets ...Set) health.Check {
-	var current atomic.Bool
+// while any migration of sets is pending, or while the database cannot
+// say. A current schema is trusted for HealthRecheck (now gives the time),
+// then asked again: a database restored from an older snapshot, or gone,
+// is not reported current for the life of the process (QA: a dropped
+// database showed "migrations" UP beside "database" DOWN).
+func HealthCheck(d *db.DB, now func() time.Time, sets ...Set) health.Check {
+	var mu sync.Mutex
+	var currentUntil time.Time
 	return health.Check{Name: "migrations", Critical: true, Run: func(ctx context.Context) (map[string]any, error) {
-		if current.Load() {
+		mu.Lock()
+		trusted := now().Before(currentUntil)
+		mu.Unlock()
+		if trusted {
 			return nil, nil
 		}
 		pending, err := Pending(ctx, d, sets...)
@@ -246,7 +256,9 @@ func HealthCheck(d *db.DB, sets ...Set) health.Check {
 		if pending {
 			return nil, errors.New("migrations pending")
 		}
-		current.Store(true)
+		mu.Lock()
+		currentUntil = now().Add(HealthRecheck)
+		mu.Unlock()
 		return nil, nil
 	}}
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/db"
@@ -12,7 +13,10 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/migrate"
 )
 
-// TestHealthCheck: down while migrations are pending, up once applied.
+// TestHealthCheck: down while migrations are pending, up once applied;
+// a current schema is trusted for HealthRecheck, then asked again, so a
+// database that went away (or was restored from an older snapshot) is
+// reported down.
 func TestHealthCheck(t *testing.T) {
 	ctx := context.Background()
 	d, err := db.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "m.db"), db.Options{})
@@ -20,7 +24,8 @@ func TestHealthCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	check := migrate.HealthCheck(d, audit.Migrations)
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	check := migrate.HealthCheck(d, func() time.Time { return now }, audit.Migrations)
 	if _, err := check.Run(ctx); err == nil {
 		t.Fatal("check passed with migrations pending")
 	}
@@ -29,6 +34,15 @@ func TestHealthCheck(t *testing.T) {
 	}
 	if _, err := check.Run(ctx); err != nil {
 		t.Fatalf("check after migrating: %v", err)
+	}
+	d.Close()
+	now = now.Add(migrate.HealthRecheck - time.Second)
+	if _, err := check.Run(ctx); err != nil {
+		t.Fatalf("check within %s of the last: %v, want the schema still trusted", migrate.HealthRecheck, err)
+	}
+	now = now.Add(time.Second)
+	if _, err := check.Run(ctx); err == nil {
+		t.Fatalf("check %s after the last, the database closed: passed, want it asked again and down", migrate.HealthRecheck)
 	}
 }
 
