@@ -41,6 +41,11 @@ type genPlan struct {
 	// gone holds the ids of the instances this regeneration excluded to
 	// delete them (see excludeGone): none of them stands for its day.
 	gone map[int64]bool
+	// from is the start of the regeneration (see regenerate).
+	from time.Time
+	// notCorrection marks a regeneration that corrects no zone (see
+	// correctsZone): a reactivation in the zone the doses were made in.
+	notCorrection bool
 }
 
 // standsIn reports whether an instance of g still ahead may stand for its
@@ -126,7 +131,7 @@ const correctionWindow = 10 * time.Minute
 // once a dose was due, a change of zone is the patient's travel, and the
 // day keeps its dose.
 func correctsZone(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time) (bool, error) {
-	if !g.zoneMoved || g.createdAt.IsZero() || from.Sub(g.createdAt) >= correctionWindow {
+	if !g.zoneMoved || g.notCorrection || g.createdAt.IsZero() || from.Sub(g.createdAt) >= correctionWindow {
 		return false, nil
 	}
 	var n int
@@ -230,6 +235,7 @@ type planDoses struct {
 // revived. Running it twice changes nothing.
 func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to time.Time) (int, error) {
 	from, to = db.UTC(from), db.UTC(to)
+	g.from = from
 	doses, err := g.expand(from, to)
 	if err != nil {
 		return 0, err
@@ -407,16 +413,12 @@ func dayOrdersOf(ctx context.Context, tx *db.Tx, g *genPlan, kept []keptDose, to
 	// Local dates span at most 26 hours: a day and a half either side of
 	// the kept doses holds their whole dates.
 	lo, hi := kept[0].due.Add(-36*time.Hour), kept[len(kept)-1].due.Add(36*time.Hour)
-	// Excluded instances are no doses of their date, but for those of
-	// kept themselves: one a pause excluded, ranked as it was before the
-	// pause (see standsIn).
-	asked := make(map[int64]bool, len(kept))
-	for _, k := range kept {
-		if k.id != 0 {
-			asked[k.id] = true
-		}
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, due_at, local_time, status FROM dose_instances
+	// Excluded instances are no doses of their date, but for those a
+	// pause or the patient's deactivation excluded, still ahead, ranked
+	// as they were before (see standsIn): uncounted, the twice-a-day
+	// plan's evening dose, excluded, left the kept morning dose to stand
+	// for the first new dose of another rank.
+	rows, err := tx.QueryContext(ctx, `SELECT id, due_at, local_time, status, moved_by_zone FROM dose_instances
 		WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3 AND due_at < $4
 		ORDER BY due_at`, g.orgID, g.id, db.UTC(lo), db.UTC(hi))
 	if err != nil {
@@ -427,10 +429,11 @@ func dayOrdersOf(ctx context.Context, tx *db.Tx, g *genPlan, kept []keptDose, to
 		var id int64
 		var due time.Time
 		var local, status string
-		if err := rows.Scan(&id, &due, &local, &status); err != nil {
+		var moved bool
+		if err := rows.Scan(&id, &due, &local, &status, &moved); err != nil {
 			return d, fmt.Errorf("read doses of kept dates: %w", err)
 		}
-		if status == string(adherence.DoseExcluded) && !asked[id] {
+		if status == string(adherence.DoseExcluded) && (due.Before(g.from) || !g.standsIn(id, status, moved, due)) {
 			continue
 		}
 		if len(local) >= 10 {

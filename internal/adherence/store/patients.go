@@ -268,7 +268,7 @@ func (s *Store) UpdatePatient(ctx context.Context, a adherence.Actor, p *adheren
 			return fmt.Errorf("update patient: %w", err)
 		}
 		if p.Active && (cur.TimeZone != p.TimeZone || cur.Anchors != p.Anchors) {
-			if err := s.regeneratePatient(ctx, tx, *p, now, cur.TimeZone != p.TimeZone); err != nil {
+			if err := s.regeneratePatient(ctx, tx, *p, now, cur.TimeZone != p.TimeZone, cur.TimeZone != p.TimeZone); err != nil {
 				return err
 			}
 		}
@@ -326,7 +326,10 @@ func (s *Store) SetPatientActive(ctx context.Context, a adherence.Actor, orgID, 
 		if active {
 			// The zone may have changed while the patient was inactive
 			// (UpdatePatient regenerates only active patients).
-			err = s.regeneratePatient(ctx, tx, p, now, true)
+			var moved bool
+			if moved, err = zoneChanged(ctx, tx, p, now); err == nil {
+				err = s.regeneratePatient(ctx, tx, p, now, true, moved)
+			}
 		} else if err = excludePatientDoses(ctx, tx, orgID, id, now); err == nil {
 			recs, resolved, err = s.closePatientEscalations(ctx, tx, a, orgID, id, now)
 		}
@@ -345,6 +348,42 @@ func (s *Store) SetPatientActive(ctx context.Context, a adherence.Actor, orgID, 
 	return p, nil
 }
 
+// zoneChanged reports whether the doses of patient p due from a day and a
+// half before now on were generated in a zone other than p's: one's wall
+// time is not its instant's there. A reactivation may correct a plan's
+// zone (see correctsZone) only then: a patient deactivated and reactivated
+// within minutes of a plan's creation, in the same zone, had the plan's
+// zone "corrected", and the day lost the dose a timing change had kept
+// for it (QA). A wall time a daylight-saving gap skipped reads as a
+// change, as every reactivation did before.
+func zoneChanged(ctx context.Context, tx *db.Tx, p adherence.Patient, now time.Time) (bool, error) {
+	loc, err := loadZone(p.TimeZone)
+	if err != nil {
+		return false, err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT due_at, local_time FROM dose_instances
+		WHERE org_id = $1 AND patient_id = $2 AND due_at >= $3 ORDER BY due_at LIMIT 200`,
+		p.OrgID, p.ID, db.UTC(now.Add(-36*time.Hour)))
+	if err != nil {
+		return false, fmt.Errorf("read doses: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var due time.Time
+		var local string
+		if err := rows.Scan(&due, &local); err != nil {
+			return false, fmt.Errorf("read doses: %w", err)
+		}
+		if due.In(loc).Format("2006-01-02T15:04") != local {
+			return true, nil
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("read doses: %w", err)
+	}
+	return false, nil
+}
+
 // excludePatientDoses marks the patient's doses due from now on excluded
 // (excludeAhead). The plans are locked first so that a concurrent ExtendHorizon
 // chunk holding them finishes before the doses are read.
@@ -358,8 +397,10 @@ func excludePatientDoses(ctx context.Context, tx *db.Tx, orgID, patientID string
 // regeneratePatient regenerates the future doses of every active plan of
 // an active patient p, from now to the end of the horizon (or further, up
 // to each plan's generated_until). zoneMoved says that p's zone may differ
-// from the one the doses were generated in (see genPlan.zoneMoved).
-func (s *Store) regeneratePatient(ctx context.Context, tx *db.Tx, p adherence.Patient, now time.Time, zoneMoved bool) error {
+// from the one the doses were generated in (see genPlan.zoneMoved);
+// correctable, that it does, so that a change in a plan's first minutes
+// corrects the plan's zone (see correctsZone).
+func (s *Store) regeneratePatient(ctx context.Context, tx *db.Tx, p adherence.Patient, now time.Time, zoneMoved, correctable bool) error {
 	plans, err := lockPatientPlans(ctx, tx, p.OrgID, p.ID)
 	if err != nil {
 		return err
@@ -373,7 +414,7 @@ func (s *Store) regeneratePatient(ctx context.Context, tx *db.Tx, p adherence.Pa
 			continue
 		}
 		g := genPlanOf(pl, loc, p.Anchors)
-		g.sameTiming, g.zoneMoved = true, zoneMoved
+		g.sameTiming, g.zoneMoved, g.notCorrection = true, zoneMoved, !correctable
 		if _, err := s.regenerate(ctx, tx, g, now, s.regenEnd(pl, now)); err != nil {
 			return err
 		}

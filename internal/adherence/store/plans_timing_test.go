@@ -832,3 +832,112 @@ func TestPauseKeepsTheDoseATimingChangeKeptForItsDay(t *testing.T) {
 		})
 	}
 }
+
+// TestBackFromAPauseAfterAFirstDayTimingChange: plans created at 12:24
+// and changed at once to earlier times, so that the first day keeps doses
+// at their old times; then paused and resumed, or the patient deactivated
+// and reactivated, a minute later. The day's doses come back as they
+// were, outcomes recorded in advance on them included, and nothing moves
+// to another dose (QA: the kept dose was deleted, a skip in advance moved
+// to the evening dose, and a day whose first dose was taken late lost its
+// evening dose to the day after the course).
+func TestBackFromAPauseAfterAFirstDayTimingChange(t *testing.T) {
+	day1 := start.Add(day)
+	at := func(h, m int) time.Time { return day1.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute) }
+	count := func(n int, times ...string) schedule.Timing {
+		tm := timeOfDay(times...)
+		tm.Repeat.Count = &n
+		return tm
+	}
+	cases := []struct {
+		name     string
+		from, to schedule.Timing
+		late     bool                                                     // windows of 1 and 3 minutes, the first dose taken late before the change
+		outcome  func(f *fixture, p adherence.Patient, pl adherence.Plan) // recorded after the change
+		want     []string                                                 // the first day's doses after the way back
+	}{
+		{name: "once a day, taken early", from: count(3, "13:39"), to: count(3, "11:39"),
+			outcome: func(f *fixture, p adherence.Patient, pl adherence.Plan) {
+				f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, at(13, 34), "early"))
+			}, want: []string{"2026-03-02T13:39 taken_on_time"}},
+		{name: "twice a day", from: count(6, "13:44", "17:24"), to: count(6, "11:44", "17:04"),
+			want: []string{"2026-03-02T13:44 scheduled", "2026-03-02T17:04 scheduled"}},
+		{name: "twice a day, first skipped in advance", from: count(6, "13:44", "17:24"), to: count(6, "11:44", "17:04"),
+			outcome: func(f *fixture, p adherence.Patient, pl adherence.Plan) {
+				f.record(f.ev(p.ID, pl.ID, adherence.EventSkipped, at(13, 44), "skip"))
+			}, want: []string{"2026-03-02T13:44 skipped", "2026-03-02T17:04 scheduled"}},
+		{name: "twice a day, first taken late before the change", from: count(5, "12:27", "19:08"), to: count(5, "11:28", "18:48"),
+			late: true,
+			want: []string{"2026-03-02T12:27 taken_late", "2026-03-02T18:48 scheduled"}},
+	}
+	for _, tc := range cases {
+		for _, how := range []string{"plan paused", "patient deactivated"} {
+			t.Run(tc.name+", "+how, func(t *testing.T) {
+				each(t, func(t *testing.T, f *fixture) {
+					f.now = at(12, 24)
+					p := f.patient("UTC")
+					pl := adherence.Plan{OrgID: f.org, PatientID: p.ID, Medication: adherence.Medication{RxNorm: "314076", Display: "lisinopril"},
+						Timing: tc.from}
+					if tc.late {
+						one, three := 1, 3
+						pl.OnTimeMinutes, pl.LateMaxMinutes = &one, &three
+					}
+					if err := f.s.CreatePlan(f.ctx, f.actor, &pl); err != nil {
+						t.Fatal(err)
+					}
+					if tc.late {
+						f.now = at(12, 28).Add(40 * time.Second)
+						if out := f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, f.now, "late")); out[0].Event.DoseStatus != adherence.DoseTakenLate {
+							t.Fatalf("late taking = %+v", out[0])
+						}
+					}
+					f.now = f.now.Add(time.Minute)
+					pl.Timing = tc.to
+					if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+						t.Fatal(err)
+					}
+					if tc.outcome != nil {
+						tc.outcome(f, p, pl)
+					}
+					list := func() []string {
+						var got []string
+						for _, d := range f.doses(pl.ID, day1, day1.Add(day)) {
+							got = append(got, fmt.Sprintf("%s %s", d.LocalTime, d.Status))
+						}
+						return got
+					}
+					before := list()
+					if strings.Join(before, ", ") != strings.Join(tc.want, ", ") {
+						t.Fatalf("first day after the change = %v, want %v", before, tc.want)
+					}
+					f.now = f.now.Add(time.Minute)
+					if how == "plan paused" {
+						for _, st := range []adherence.PlanStatus{adherence.PlanPaused, adherence.PlanActive} {
+							if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, st); err != nil {
+								t.Fatal(err)
+							}
+						}
+					} else {
+						for _, active := range []bool{false, true} {
+							if _, err := f.s.SetPatientActive(f.ctx, f.actor, f.org, p.ID, active); err != nil {
+								t.Fatal(err)
+							}
+						}
+					}
+					if got := list(); strings.Join(got, ", ") != strings.Join(tc.want, ", ") {
+						t.Fatalf("first day after the %s and back = %v, want %v", how, got, tc.want)
+					}
+					var live int
+					for _, d := range f.allDoses(pl.ID) {
+						if d.Status != adherence.DoseExcluded {
+							live++
+						}
+					}
+					if want := *tc.to.Repeat.Count; live != want {
+						t.Errorf("%d doses in all, want the count, %d", live, want)
+					}
+				})
+			})
+		}
+	}
+}
