@@ -62,7 +62,9 @@
 // how many, and the mean events per group transaction.
 // And the server's CPU time per event acknowledged, which other guests of
 // a virtual machine taking CPU (steal) hardly move: the figure to compare
-// runs on a noisy host by.
+// runs on a noisy host by. On PostgreSQL, also the WAL written per event
+// and its full-page images (pg_stat_wal, the whole cluster's: run on an
+// otherwise idle server): what each group commit must flush.
 //
 // Flags: --duration 10s (each HTTP phase), --raw-duration 5s, --clients 16,
 // --rate 1000 and --open-workers 64 (open loop), --batch 500, --workload
