@@ -264,7 +264,7 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 		doses = notBesideKept(doses, kept, moved, gone, besideGap(doses, near))
 	}
 	// Read before deleteStale orphans them.
-	carried, err := carriedEvents(ctx, tx, &g, from, doses)
+	carried, err := carriedEvents(ctx, tx, &g, from, to, doses)
 	if err != nil {
 		return 0, err
 	}
@@ -831,7 +831,7 @@ type carriedEvent struct {
 // its instance. Deleting the instance orphaned every such event: the
 // skip in advance of tomorrow's dose, recorded while the plan was paused
 // and its time then changed, was lost, and the new dose was missed.
-func carriedEvents(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, doses []schedule.Dose) ([]carriedEvent, error) {
+func carriedEvents(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, doses []schedule.Dose) ([]carriedEvent, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT e.id, d.id, d.seq, d.due_at, d.local_time
 		FROM dose_instances d JOIN events e ON e.dose_instance_id = d.id
 		WHERE d.org_id = $1 AND d.plan_id = $2 AND d.due_at >= $3 AND d.status = 'excluded'
@@ -846,6 +846,7 @@ func carriedEvents(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, d
 		keep[db.UTC(d.Due).UnixMicro()] = true
 	}
 	var out []carriedEvent
+	var insts []keptDose // the instances of out, in order
 	for rows.Next() {
 		var e carriedEvent
 		var k keptDose
@@ -855,17 +856,56 @@ func carriedEvents(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, d
 		if keep[db.UTC(k.due).UnixMicro()] {
 			continue // its instance stays, revived
 		}
-		i := occurrenceOf(doses, k)
-		if i < 0 {
-			continue
-		}
-		e.due = db.UTC(doses[i].Due)
-		out = append(out, e)
+		k.id = e.oldDose
+		out, insts = append(out, e), append(insts, k)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read events of excluded doses: %w", err)
 	}
-	return out, nil
+	rows.Close()
+	if len(out) == 0 {
+		return nil, nil
+	}
+	// The new dose of an instance's rank on its date, when the date keeps
+	// its number of doses, is its occurrence, as for a dose with an
+	// outcome (see withoutKept): a pause took the outcome away. By Seq,
+	// the afternoon dose of a first day whose morning dose a timing
+	// change kept, skipped in advance, gave its skip to the evening dose
+	// (QA).
+	byDue := slices.Clone(insts)
+	slices.SortFunc(byDue, func(a, b keptDose) int { return a.due.Compare(b.due) })
+	days, err := dayOrdersOf(ctx, tx, g, byDue, to)
+	if err != nil {
+		return nil, err
+	}
+	carried := out[:0]
+	for n, e := range out {
+		k := insts[n]
+		i := days.rankDose(doses, k)
+		if i < 0 {
+			i = occurrenceOf(doses, k)
+		}
+		if i < 0 {
+			continue
+		}
+		e.due = db.UTC(doses[i].Due)
+		carried = append(carried, e)
+	}
+	return carried, nil
+}
+
+// rankDose returns the index in doses of the new dose of k's rank on its
+// local date, when the date keeps its number of doses, or -1.
+func (d dayOrders) rankDose(doses []schedule.Dose, k keptDose) int {
+	if len(k.local) < 10 {
+		return -1
+	}
+	before, after := d.before[k.local[:10]], d.after[k.local[:10]]
+	r := slices.IndexFunc(before, func(t time.Time) bool { return t.Equal(db.UTC(k.due)) })
+	if r < 0 || len(before) != len(after) {
+		return -1
+	}
+	return slices.IndexFunc(doses, func(x schedule.Dose) bool { return db.UTC(x.Due).Equal(after[r]) })
 }
 
 // occurrenceOf returns the index of the dose of doses that stands for the
