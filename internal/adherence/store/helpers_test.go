@@ -106,6 +106,13 @@ func timeOfDay(times ...string) schedule.Timing {
 	return schedule.Timing{Repeat: &schedule.Repeat{TimeOfDay: times}}
 }
 
+// countedTimeOfDay is timeOfDay with repeat.count n.
+func countedTimeOfDay(n int, times ...string) schedule.Timing {
+	t := timeOfDay(times...)
+	t.Repeat.Count = &n
+	return t
+}
+
 // doses lists a plan's instances due in [from, to).
 func (f *fixture) doses(planID string, from, to time.Time) []adherence.DoseInstance {
 	f.t.Helper()

@@ -716,11 +716,6 @@ func TestTimingChangeOnThePlansFirstDayKeepsTheDaysDose(t *testing.T) {
 // extension reaches its end; one changed three doses a day to two after
 // the first day's three loses the dose the new numbering adds.
 func TestCountPlanKeepsItsCountAfterATimingChange(t *testing.T) {
-	count := func(n int, times ...string) schedule.Timing {
-		tm := timeOfDay(times...)
-		tm.Repeat.Count = &n
-		return tm
-	}
 	cases := []struct {
 		name          string
 		created, at   time.Time
@@ -730,11 +725,11 @@ func TestCountPlanKeepsItsCountAfterATimingChange(t *testing.T) {
 		first, second string    // local times of the first two doses after the change
 	}{
 		{name: "course inside the horizon", created: start.Add(11*time.Hour + 38*time.Minute), at: start.Add(11*time.Hour + 38*time.Minute + time.Second),
-			from: count(3, "12:58"), to: count(3, "10:58"), live: 3, first: "2026-03-01T12:58", second: "2026-03-02T10:58"},
+			from: countedTimeOfDay(3, "12:58"), to: countedTimeOfDay(3, "10:58"), live: 3, first: "2026-03-01T12:58", second: "2026-03-02T10:58"},
 		{name: "course beyond the horizon", created: start.Add(11*time.Hour + 38*time.Minute), at: start.Add(11*time.Hour + 39*time.Minute),
-			from: count(20, "12:58"), to: count(20, "10:58"), extendTo: start.Add(10 * day), live: 20, first: "2026-03-01T12:58", second: "2026-03-02T10:58"},
+			from: countedTimeOfDay(20, "12:58"), to: countedTimeOfDay(20, "10:58"), extendTo: start.Add(10 * day), live: 20, first: "2026-03-01T12:58", second: "2026-03-02T10:58"},
 		{name: "three a day to two", created: start.Add(7 * time.Hour), at: start.Add(day + 7*time.Hour),
-			from: count(6, "08:00", "14:00", "20:00"), to: count(6, "09:00", "21:00"), live: 6, first: "2026-03-01T20:00", second: "2026-03-02T09:00"},
+			from: countedTimeOfDay(6, "08:00", "14:00", "20:00"), to: countedTimeOfDay(6, "09:00", "21:00"), live: 6, first: "2026-03-01T20:00", second: "2026-03-02T09:00"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -844,11 +839,6 @@ func TestPauseKeepsTheDoseATimingChangeKeptForItsDay(t *testing.T) {
 func TestBackFromAPauseAfterAFirstDayTimingChange(t *testing.T) {
 	day1 := start.Add(day)
 	at := func(h, m int) time.Time { return day1.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute) }
-	count := func(n int, times ...string) schedule.Timing {
-		tm := timeOfDay(times...)
-		tm.Repeat.Count = &n
-		return tm
-	}
 	cases := []struct {
 		name     string
 		from, to schedule.Timing
@@ -858,17 +848,17 @@ func TestBackFromAPauseAfterAFirstDayTimingChange(t *testing.T) {
 		first    func(f *fixture, p adherence.Patient, pl adherence.Plan) // recorded before it
 		want     []string                                                 // the first day's doses after the way back
 	}{
-		{name: "once a day, taken early", from: count(3, "13:39"), to: count(3, "11:39"),
+		{name: "once a day, taken early", from: countedTimeOfDay(3, "13:39"), to: countedTimeOfDay(3, "11:39"),
 			outcome: func(f *fixture, p adherence.Patient, pl adherence.Plan) {
 				f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, at(13, 34), "early"))
 			}, want: []string{"2026-03-02T13:39 taken_on_time"}},
-		{name: "twice a day", from: count(6, "13:44", "17:24"), to: count(6, "11:44", "17:04"),
+		{name: "twice a day", from: countedTimeOfDay(6, "13:44", "17:24"), to: countedTimeOfDay(6, "11:44", "17:04"),
 			want: []string{"2026-03-02T13:44 scheduled", "2026-03-02T17:04 scheduled"}},
-		{name: "twice a day, first skipped in advance", from: count(6, "13:44", "17:24"), to: count(6, "11:44", "17:04"),
+		{name: "twice a day, first skipped in advance", from: countedTimeOfDay(6, "13:44", "17:24"), to: countedTimeOfDay(6, "11:44", "17:04"),
 			outcome: func(f *fixture, p adherence.Patient, pl adherence.Plan) {
 				f.record(f.ev(p.ID, pl.ID, adherence.EventSkipped, at(13, 44), "skip"))
 			}, want: []string{"2026-03-02T13:44 skipped", "2026-03-02T17:04 scheduled"}},
-		{name: "three a day, second skipped in advance", from: count(7, "13:26", "17:26", "21:26"), to: count(7, "11:26", "16:26", "20:26"),
+		{name: "three a day, second skipped in advance", from: countedTimeOfDay(7, "13:26", "17:26", "21:26"), to: countedTimeOfDay(7, "11:26", "16:26", "20:26"),
 			before: []string{"2026-03-02T13:26 scheduled", "2026-03-02T17:26 skipped", "2026-03-02T20:26 scheduled"},
 			first: func(f *fixture, p adherence.Patient, pl adherence.Plan) {
 				// Named by its dose, as the app does.
@@ -877,15 +867,15 @@ func TestBackFromAPauseAfterAFirstDayTimingChange(t *testing.T) {
 					in.Event.RequestedDose = d.ID
 				}
 				if out := f.record(in); out[0].Err != nil || out[0].Event.DoseStatus != adherence.DoseSkipped {
-					t.Fatalf("skip in advance = %+v", out[0])
+					f.t.Fatalf("skip in advance = %+v", out[0])
 				}
 			}, want: []string{"2026-03-02T13:26 scheduled", "2026-03-02T16:26 skipped", "2026-03-02T20:26 scheduled"}},
-		{name: "three a day, second taken early", from: count(7, "13:32", "17:32", "21:32"), to: count(7, "11:32", "16:32", "20:32"),
+		{name: "three a day, second taken early", from: countedTimeOfDay(7, "13:32", "17:32", "21:32"), to: countedTimeOfDay(7, "11:32", "16:32", "20:32"),
 			before: []string{"2026-03-02T13:32 scheduled", "2026-03-02T17:32 taken_on_time", "2026-03-02T20:32 scheduled"},
 			first: func(f *fixture, p adherence.Patient, pl adherence.Plan) {
 				f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, at(17, 27), "early"))
 			}, want: []string{"2026-03-02T13:32 scheduled", "2026-03-02T16:32 taken_on_time", "2026-03-02T20:32 scheduled"}},
-		{name: "twice a day, first taken late before the change", from: count(5, "12:27", "19:08"), to: count(5, "11:28", "18:48"),
+		{name: "twice a day, first taken late before the change", from: countedTimeOfDay(5, "12:27", "19:08"), to: countedTimeOfDay(5, "11:28", "18:48"),
 			late: true,
 			want: []string{"2026-03-02T12:27 taken_late", "2026-03-02T18:48 scheduled"}},
 	}
