@@ -82,6 +82,13 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	if s.RedisURL, err = env.String("REDIS_URL", ""); err != nil {
 		return s, err
 	}
+	// Checked with the other settings, before anything is opened or
+	// migrated: a bad value was refused only after migrations had run.
+	if s.RedisURL != "" {
+		if _, err := redisOptions(s.RedisURL); err != nil {
+			return s, err
+		}
+	}
 	lvl, err := env.String("LOG_LEVEL", "info")
 	if err != nil {
 		return s, err

@@ -323,8 +323,9 @@ func TestWorkersRefuseWithoutCreatingTheDatabase(t *testing.T) {
 
 // TestBadSettingsCreateNoDatabase: serve and worker refuse a setting or
 // flag they cannot use (REQUEST_TIMEOUT, a notification setting, tracing,
-// a malformed --addr) before opening the database: they created and
-// migrated ./data/adherence.db, then failed, leaving it behind.
+// a malformed --addr, a REDIS_URL that is not one) before opening the
+// database: they created and migrated ./data/adherence.db, then failed,
+// leaving it behind.
 func TestBadSettingsCreateNoDatabase(t *testing.T) {
 	cases := []struct {
 		env  map[string]string
@@ -336,6 +337,7 @@ func TestBadSettingsCreateNoDatabase(t *testing.T) {
 		{map[string]string{"SMS_PROVIDERS": "pigeon"}, nil, "SMS_PROVIDERS"},
 		{map[string]string{"NOTIFY_BREAKER_FAILURES": "0"}, nil, "NOTIFY_BREAKER_FAILURES"},
 		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "::bad"}, nil, "OTEL_EXPORTER_OTLP_ENDPOINT"},
+		{map[string]string{"REDIS_URL": "http://127.0.0.1:6379"}, nil, "REDIS_URL is not a valid redis URL"},
 		{nil, []string{"--addr", "nowhere"}, "--addr or LISTEN_ADDR"},
 		{map[string]string{"LISTEN_ADDR": "nowhere"}, []string{}, "--addr or LISTEN_ADDR"},
 	}
