@@ -574,6 +574,57 @@ func TestPlanEndMovedEarlierExcludesLaterDoses(t *testing.T) {
 	})
 }
 
+// TestBoundsMovedPastDosesDecidedInAdvance moves a plan's end before (and
+// its start after) doses not yet due that were decided in advance: a
+// taking early inside the on-time window, a skip a day ahead. They are no
+// doses of the plan any more: deleted, their events orphans, as a stop
+// does. Regeneration kept them, each standing for its occurrence, and the
+// reports counted the taking (QA: the end of a daily 08:00 plan moved
+// before a dose taken ten minutes early left the dose taken).
+func TestBoundsMovedPastDosesDecidedInAdvance(t *testing.T) {
+	for _, bound := range []string{"endAt", "startAt"} {
+		t.Run(bound, func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				p := f.patient("America/New_York")
+				pl := f.plan(p.ID, timeOfDay("08:00"))
+				f.now = local(2026, 3, 2, 7, 50).UTC()
+				f.takeNextEarly(p.ID, pl.ID, "take-early")
+				skip := f.ev(p.ID, pl.ID, adherence.EventSkipped, local(2026, 3, 3, 8, 0), "skip-ahead")
+				ds := f.doses(pl.ID, local(2026, 3, 3, 0, 0), local(2026, 3, 4, 0, 0))
+				skip.Event.RequestedDose = ds[0].ID
+				if out := f.record(skip); out[0].Err != nil || out[0].Event.Result != adherence.ResultScored {
+					t.Fatalf("skip a day ahead: %+v", out[0])
+				}
+				switch bound {
+				case "endAt": // the patient stopped this morning
+					end := local(2026, 3, 2, 6, 0).UTC()
+					pl.EndAt = &end
+				case "startAt": // the course starts on the 4th after all
+					pl.StartAt = local(2026, 3, 4, 0, 0).UTC()
+				}
+				if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+					t.Fatal(err)
+				}
+				if ds := f.doses(pl.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 4, 0, 0)); len(ds) != 0 {
+					t.Errorf("doses of the 2nd and 3rd after %s moved past them: %+v, want none", bound, ds)
+				}
+				for _, id := range []string{"take-early", "skip-ahead"} {
+					if n := f.count(`SELECT COUNT(*) FROM events WHERE client_event_id = $1 AND result = 'orphan' AND dose_instance_id IS NULL`, id); n != 1 {
+						t.Errorf("event %s is not an orphan", id)
+					}
+				}
+				rep, err := f.s.DoseCounts(f.ctx, f.org, store.ReportFilter{PlanID: pl.ID, From: local(2026, 3, 1, 0, 0), To: local(2026, 3, 4, 0, 0)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rep.OnTime != 0 || rep.Skipped != 0 || rep.Orphans != 2 {
+					t.Errorf("report after %s moved: %+v, want no taking or skip counted, two orphans", bound, rep)
+				}
+			})
+		})
+	}
+}
+
 func TestPlanEndBoundsDoses(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		p := f.patient("UTC")

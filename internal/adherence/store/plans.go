@@ -522,6 +522,9 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 			if err := excludeMisses(ctx, tx, p, "due_at < $3", newStart, now); err != nil {
 				return fmt.Errorf("update plan: exclude doses before the start: %w", err)
 			}
+			if err := deleteAheadOutside(ctx, tx, p, "due_at < $3", newStart, now); err != nil {
+				return fmt.Errorf("update plan: delete doses before the start: %w", err)
+			}
 		}
 		if !newEnd.IsZero() && (oldEnd.IsZero() || newEnd.Before(oldEnd)) {
 			// Likewise a plan has no dose from its end on: a dose already
@@ -534,6 +537,9 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 			}
 			if err := excludeMisses(ctx, tx, p, "due_at >= $3", newEnd, now); err != nil {
 				return fmt.Errorf("update plan: exclude doses after the end: %w", err)
+			}
+			if err := deleteAheadOutside(ctx, tx, p, "due_at >= $3", newEnd, now); err != nil {
+				return fmt.Errorf("update plan: delete doses after the end: %w", err)
 			}
 		}
 		if err := s.regenerateIfActive(ctx, tx, p, now); err != nil {
@@ -578,6 +584,26 @@ func excludeMisses(ctx context.Context, tx *db.Tx, p *adherence.Plan, dueCond st
 		return fmt.Errorf("exclude missed doses: %w", err)
 	}
 	return insertOutbox(ctx, tx, recs)
+}
+
+// deleteAheadOutside deletes the doses of plan p not yet due that a change
+// of its start or end left outside it (as dueCond says, with $3 the
+// bound), decided in advance or not, and makes their events orphans, as a
+// stop does: they are no doses of the plan. Regeneration deletes only the
+// scheduled ones and keeps those with an outcome, each standing for its
+// occurrence; outside the plan there is no occurrence to stand for (QA: a
+// dose taken early and an end moved before it kept the dose, taken, and
+// the reports counted it).
+func deleteAheadOutside(ctx context.Context, tx *db.Tx, p *adherence.Plan, dueCond string, bound, now time.Time) error {
+	doomed := `FROM dose_instances WHERE org_id = $1 AND plan_id = $2 AND due_at >= $4 AND ` + dueCond
+	args := []any{p.OrgID, p.ID, db.UTC(bound), db.UTC(now)}
+	if _, err := tx.ExecContext(ctx, orphanEventsOf(`(SELECT id `+doomed+`)`), args...); err != nil {
+		return fmt.Errorf("orphan events of deleted doses: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE `+doomed, args...); err != nil {
+		return fmt.Errorf("delete doses: %w", err)
+	}
+	return nil
 }
 
 // patientZone reads the time zone of a patient of orgID inside tx.
