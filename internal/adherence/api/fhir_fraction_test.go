@@ -98,3 +98,40 @@ func TestFHIRExportKeepsFractionalSeconds(t *testing.T) {
 		}
 	})
 }
+
+// TestFHIRDateFinerThanMicroseconds: a date search value with seven to
+// nine fraction digits stands for exactly the range it writes. Doses are
+// due on whole microseconds; the range was widened to a microsecond, so
+// le …07:59:59.9999999Z and eq …07:59:59.999999999Z took in the dose due
+// at 08:00:00, gt …07:59:59.999999999Z left it out, and a 366-day range
+// ending le …23:59:59.999999999Z was refused as longer than 366 days (QA).
+func TestFHIRDateFinerThanMicroseconds(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("FHIR Nanosecond Org")
+		pid := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "UTC"}, 201)["id"].(string)
+		e.now = time.Date(2026, 3, 6, 15, 0, 0, 0, time.UTC)
+		e.mustDo("POST", "/v1/patients/"+pid+"/plans", admin, map[string]any{
+			"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril"},
+			"timing":     map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}}}, 201)
+		e.now = time.Date(2026, 3, 7, 12, 0, 0, 0, time.UTC)
+		if _, err := e.store.MarkMissed(context.Background(), e.now); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			date string
+			want int // administrations: the dose missed at 08:00:00 or none
+		}{
+			{"ge2026-03-07&date=le2026-03-07T07:59:59.9999999Z", 0},
+			{"ge2026-03-07&date=le2026-03-07T07:59:59.999999999Z", 0},
+			{"eq2026-03-07T07:59:59.999999999Z", 0},
+			{"gt2026-03-07T07:59:59.999999999Z&date=lt2026-03-08", 1},
+			{"ge2026-03-07&date=le2026-03-07T08:00:00.0000001Z", 1},
+			{"ge2025-03-07T00:00:00Z&date=le2026-03-07T23:59:59.999999999Z", 1},
+		} {
+			b := e.mustDo("GET", "/fhir/MedicationAdministration?patient="+pid+"&date="+c.date, admin, nil, 200)
+			if got := len(asSlice(b["entry"])); got != c.want {
+				t.Errorf("date=%s: %d administrations, want %d", c.date, got, c.want)
+			}
+		}
+	})
+}

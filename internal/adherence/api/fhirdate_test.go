@@ -36,7 +36,13 @@ func TestFHIRDateRange(t *testing.T) {
 		{"le second", []string{"ge2026-12-02", "le2026-12-02T08:00:00+01:00"}, day(2, 0), day(2, 7).Add(time.Second), false},
 		{"eq minute", []string{"2026-12-02T08:00Z"}, day(2, 8), day(2, 8).Add(time.Minute), false},
 		{"eq millisecond", []string{"2026-12-02T08:00:00.250Z"}, day(2, 8).Add(250 * time.Millisecond), day(2, 8).Add(251 * time.Millisecond), false},
-		{"eq nanosecond", []string{"2026-12-02T08:00:00.000000001Z"}, day(2, 8).Add(time.Nanosecond), day(2, 8).Add(time.Nanosecond + time.Microsecond), false},
+		// As precise as written, below the microsecond too: the store
+		// rounds the bounds up to whole microseconds, on which doses are
+		// due (this one selects none; le …07:59:59.9999999Z not 08:00).
+		{"eq nanosecond", []string{"2026-12-02T08:00:00.000000001Z"}, day(2, 8).Add(time.Nanosecond), day(2, 8).Add(2 * time.Nanosecond), false},
+		{"le seven digits", []string{"ge2026-12-02", "le2026-12-02T07:59:59.9999999Z"}, day(2, 0), day(2, 8), false},
+		{"gt nine digits", []string{"gt2026-12-02T07:59:59.999999999Z", "lt2026-12-03"}, day(2, 8), day(3, 0), false},
+		{"366 days to the last nanosecond", []string{"ge2025-12-06T00:00:00Z", "le2026-12-06T23:59:59.999999999Z"}, time.Date(2025, 12, 6, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC), false},
 		{"gt second", []string{"gt2026-12-02T08:00:00Z", "lt2026-12-03"}, day(2, 8).Add(time.Second), day(3, 0), false},
 		{"bad month", []string{"ge2026-13"}, time.Time{}, time.Time{}, true},
 		{"disjoint", []string{"ge2026-12-02", "lt2026-12-01"}, time.Time{}, time.Time{}, true},

@@ -715,12 +715,14 @@ func parseFHIRDate(v string) (time.Time, time.Time, error) {
 			}
 			digits++
 		}
+		// Exactly as precise as written, to the nanosecond: doses are
+		// due on whole microseconds, and the store rounds each bound up
+		// to one, so a value finer than that selects exactly the doses
+		// of its range (le …14:29:59.9999999Z none due at 14:30:00).
+		// Widened to a microsecond, it reached past the next one.
 		for range min(digits, 9) {
 			step /= 10
 		}
-		// Instants are stored to the microsecond: a finer value still
-		// names at least the microsecond it falls in.
-		step = max(step, time.Microsecond)
 	}
 	return t.UTC(), t.UTC().Add(step), nil
 }
