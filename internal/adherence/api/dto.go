@@ -884,3 +884,13 @@ func (in memberInput) member() (adherence.Member, error) {
 	}
 	return adherence.Member{Kind: kind, Name: phi.New(name), Email: phi.New(in.Email), Phone: phi.New(in.Phone), TimeZone: in.TimeZone, Active: true}, nil
 }
+
+// zoneOf loads a patient's stored time zone. Stored zones are validated;
+// one the zone database no longer has falls back to UTC.
+func zoneOf(name string) *time.Location {
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}

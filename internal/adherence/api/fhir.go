@@ -103,7 +103,7 @@ func (s *server) handleFHIRImport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/fhir/MedicationRequest/"+plan.ID)
-	writeFHIR(w, http.StatusCreated, fhir.FromPlan(plan))
+	writeFHIR(w, http.StatusCreated, fhir.FromPlan(plan, zoneOf(pat.TimeZone)))
 }
 
 // handleFHIRSearch answers GET /fhir/MedicationRequest?patient={id} (also
@@ -148,7 +148,7 @@ func (s *server) handleFHIRSearch(w http.ResponseWriter, r *http.Request) {
 	base := s.fhirBase(r)
 	var all []fhir.BundleEntry[fhir.MedicationRequest]
 	for _, p := range plans {
-		all = append(all, fhir.BundleEntry[fhir.MedicationRequest]{FullURL: base + "MedicationRequest/" + p.ID, Resource: fhir.FromPlan(p)})
+		all = append(all, fhir.BundleEntry[fhir.MedicationRequest]{FullURL: base + "MedicationRequest/" + p.ID, Resource: fhir.FromPlan(p, zoneOf(pat.TimeZone))})
 	}
 	// The links state the search run: the patient and the page, whatever
 	// else was asked.
@@ -173,7 +173,7 @@ func (s *server) handleFHIRRead(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeFHIR(w, http.StatusOK, fhir.FromPlan(plan))
+	writeFHIR(w, http.StatusOK, fhir.FromPlan(plan, zoneOf(pat.TimeZone)))
 }
 
 // checkImportedPlan holds the plan of an imported MedicationRequest to the

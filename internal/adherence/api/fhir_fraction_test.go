@@ -135,3 +135,45 @@ func TestFHIRDateFinerThanMicroseconds(t *testing.T) {
 		}
 	})
 }
+
+// TestFHIRExportOfEventsKeepsThePlansEnd: a timing of events has no
+// repeat to carry the plan's period as boundsPeriod, so the export lists
+// the events that are the plan's doses, those before its endAt. It listed
+// them all, and the export imported back into a plan with more doses:
+// three events, endAt after the first, came back as three doses (QA).
+func TestFHIRExportOfEventsKeepsThePlansEnd(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("FHIR Events End Org")
+		// A wall time without an offset is the patient's (UTC-5 in March
+		// before the change): 10:00 there is 15:00Z, after the end.
+		pid := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "America/New_York"}, 201)["id"].(string)
+		e.now = time.Date(2026, 3, 6, 12, 0, 0, 0, time.UTC)
+		events := []string{"2026-03-06T13:00:00Z", "2026-03-06T09:30:00-05:00", "2026-03-06T10:00:00"}
+		plan := e.mustDo("POST", "/v1/patients/"+pid+"/plans", admin, map[string]any{
+			"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril"},
+			"timing":     map[string]any{"event": events}, "endAt": "2026-03-06T14:45:00Z"}, 201)
+		exported := func(id string) []any {
+			res := e.mustDo("GET", "/fhir/MedicationRequest/"+id, admin, nil, 200)
+			timing := res["dosageInstruction"].([]any)[0].(map[string]any)["timing"].(map[string]any)
+			return asSlice(timing["event"])
+		}
+		want := fmt.Sprint([]any{events[0], events[1]})
+		if got := exported(plan["id"].(string)); fmt.Sprint(got) != want {
+			t.Errorf("exported events %v, want %s (those before endAt)", got, want)
+		}
+		res := e.mustDo("GET", "/fhir/MedicationRequest/"+plan["id"].(string), admin, nil, 200)
+		delete(res, "id")
+		delete(res, "meta")
+		back := e.mustDo("POST", "/fhir/MedicationRequest", admin, res, 201)["id"].(string)
+		for _, id := range []string{plan["id"].(string), back} {
+			if doses := e.mustDo("GET", "/v1/plans/"+id+"/doses", admin, nil, 200)["doses"].([]any); len(doses) != 2 {
+				t.Errorf("plan %s: %d doses, want 2 (13:00Z and 14:30Z)", id, len(doses))
+			}
+		}
+		// An end moved earlier later on is followed too.
+		e.mustDo("PATCH", "/v1/plans/"+plan["id"].(string), admin, map[string]any{"endAt": "2026-03-06T14:00:00Z"}, 200)
+		if got := exported(plan["id"].(string)); fmt.Sprint(got) != fmt.Sprint([]any{events[0]}) {
+			t.Errorf("exported events after the end moved to 14:00Z: %v, want %s", got, events[0])
+		}
+	})
+}

@@ -248,10 +248,7 @@ func (s *server) handleAddFill(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	loc, err := time.LoadLocation(pat.TimeZone)
-	if err != nil {
-		loc = time.UTC // stored zones are validated; a removed zone falls back to UTC
-	}
+	loc := zoneOf(pat.TimeZone)
 	if today := s.Now().In(loc).Format("2006-01-02"); in.FillDate > today {
 		s.fail(w, r, errs.Invalid("fillDate", "must not be in the future (today is %s in the patient's time zone %s)", today, loc))
 		return

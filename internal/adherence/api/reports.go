@@ -263,10 +263,7 @@ func (s *server) handlePatientPDC(w http.ResponseWriter, r *http.Request) {
 	// time zone: the days to come are neither covered nor missed yet, and
 	// counting them as uncovered would show a patient who refills on time
 	// as non-adherent until the period ends.
-	loc, err := time.LoadLocation(pat.TimeZone)
-	if err != nil {
-		loc = time.UTC
-	}
+	loc := zoneOf(pat.TimeZone)
 	now := s.Now().In(loc)
 	today := report.Date{Year: now.Year(), Month: now.Month(), Day: now.Day()}
 	start, end := time.Date(from.Year, from.Month, from.Day, 0, 0, 0, 0, time.UTC), time.Date(to.Year, to.Month, to.Day, 0, 0, 0, 0, time.UTC)

@@ -337,8 +337,9 @@ func ToPlan(mr MedicationRequest) (adherence.Plan, string, error) {
 	return p, patientID, nil
 }
 
-// FromPlan renders a plan as a MedicationRequest.
-func FromPlan(p adherence.Plan) MedicationRequest {
+// FromPlan renders a plan as a MedicationRequest; loc is the patient's
+// time zone, in which the wall times of a timing's events are read.
+func FromPlan(p adherence.Plan, loc *time.Location) MedicationRequest {
 	mr := MedicationRequest{
 		ResourceType: "MedicationRequest",
 		ID:           p.ID,
@@ -380,6 +381,20 @@ func FromPlan(p adherence.Plan) MedicationRequest {
 				r.BoundsPeriod.End = instant(end)
 			}
 			t.Repeat = &r
+		}
+		if len(t.Event) > 0 {
+			// A timing of events has no repeat to carry the plan's
+			// period: it lists the events that are the plan's doses,
+			// from startAt and before endAt. Listing them all, an
+			// export of a plan whose end was moved before its last
+			// events imported back into a plan with more doses (QA).
+			var end time.Time
+			if p.EndAt != nil {
+				end = *p.EndAt
+			}
+			if within, err := schedule.EventsWithin(t, loc, p.StartAt, end); err == nil {
+				t = within
+			}
 		}
 		d.Timing = &t
 	}

@@ -150,6 +150,38 @@ func LastEvent(t Timing, loc *time.Location) (time.Time, error) {
 	return last.UTC(), nil
 }
 
+// EventsWithin returns t with only those of its event dateTimes, as
+// written and in their order, that fall in [start, end) in zone loc (one
+// without an offset is a wall time there); a zero end is open. A plan's
+// start and end bound its events as they bound a repeat, which carries
+// them as its boundsPeriod; a Timing of events has no repeat to carry
+// them, so an export lists the events that are the plan's doses. A t
+// without events is returned as it is.
+func EventsWithin(t Timing, loc *time.Location, start, end time.Time) (Timing, error) {
+	if len(t.Event) == 0 {
+		return t, nil
+	}
+	c, verr := compile(t, true)
+	if verr != nil {
+		return t, verr
+	}
+	if loc == nil {
+		return t, errs.Invalid("location", "is required")
+	}
+	var keep []string
+	for i, e := range c.events {
+		u := e.at
+		if e.kind == dtLocal {
+			u = instant(loc, e.wall)
+		}
+		if !u.Before(start) && (end.IsZero() || u.Before(end)) {
+			keep = append(keep, t.Event[i])
+		}
+	}
+	t.Event = keep
+	return t, nil
+}
+
 // bounds returns the boundsPeriod's start and exclusive end in loc, zero
 // when absent.
 func (c *compiled) bounds(loc *time.Location) (start, end time.Time) {
