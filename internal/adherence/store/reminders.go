@@ -320,7 +320,7 @@ func setRemindAt(ctx context.Context, tx *db.Tx, ids []int64, at []time.Time, se
 	for i, id := range ids {
 		var t any
 		if !at[i].IsZero() {
-			t = at[i]
+			t = db.UTC(at[i])
 		}
 		if sent == nil {
 			_, err = st.ExecContext(ctx, t, id)

@@ -159,6 +159,45 @@ func TestRemindersStopAtWindowAndMaximum(t *testing.T) {
 	})
 }
 
+// TestRemindersQuietHoursEastOfUTC holds a reminder for quiet hours in a
+// zone east of UTC. On SQLite the hold was stored in the patient's offset
+// (remind_at 08:30+13:00) and compared as text with a UTC now, so it ran
+// 13 hours too long: the window closed first and the reminder never went
+// out, without even a dropped notification (QA).
+func TestRemindersQuietHoursEastOfUTC(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := adherence.Patient{
+			OrgID: f.org, GivenName: phi.New("Ana"), Phone: phi.New("+15551234567"),
+			TimeZone: "Pacific/Auckland", Language: "en", SMSConsent: true,
+		}
+		qs, _ := schedule.ParseClock("22:00")
+		qe, _ := schedule.ParseClock("08:30")
+		p.Quiet = adherence.QuietHours{Start: qs, End: qe, Set: true}
+		if err := f.s.CreatePatient(f.ctx, f.actor, &p); err != nil {
+			t.Fatal(err)
+		}
+		pl := f.plan(p.ID, timeOfDay("08:00"))
+		due := time.Date(2026, 3, 2, 19, 0, 0, 0, time.UTC) // 08:00 on the 3rd in Auckland (UTC+13)
+		ds := f.doses(pl.ID, due, due.Add(time.Minute))
+		if len(ds) != 1 {
+			t.Fatalf("want the 08:00 dose of 2026-03-03 Auckland, got %d doses", len(ds))
+		}
+		f.arm(due.Add(-time.Hour))
+		if res := f.dispatch(due); res.Sent != 0 || res.Held != 1 {
+			t.Fatalf("in quiet hours: %+v", res)
+		}
+		if res := f.dispatch(due.Add(29 * time.Minute)); res.Sent != 0 {
+			t.Fatalf("sent before quiet hours ended: %+v", res)
+		}
+		if res := f.dispatch(due.Add(30 * time.Minute)); res.Sent != 1 {
+			t.Fatalf("at the end of quiet hours (08:30 Auckland, 19:30 UTC): %+v", res)
+		}
+		if got := f.notifications(ds[0].ID); len(got) != 1 || got[0].status != store.NotificationQueued {
+			t.Fatalf("notifications: %+v", got)
+		}
+	})
+}
+
 func TestRemindersQuietHours(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		// Quiet until 09:00 New York (14:00 UTC): held, then sent.

@@ -519,6 +519,12 @@ func openSQLite(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 	}
 	q.Set("_txlock", "immediate") // take the write lock at BEGIN: no upgrade deadlocks
 	q.Set("_time_format", "sqlite")
+	// Instants are stored as text and compared as text: every one must
+	// be written in UTC, whatever zone the caller's time.Time carries. A
+	// quiet-hours hold computed in a patient's zone east of UTC was
+	// stored as 03:31+13:00 and read as later than every UTC "now" of
+	// that day: the reminder never went out (QA).
+	q.Set("_timezone", "UTC")
 	sqlDB, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
@@ -539,6 +545,7 @@ func openSQLite(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		rq.Add("_pragma", p)
 	}
 	rq.Set("_time_format", "sqlite")
+	rq.Set("_timezone", "UTC")
 	readDB, err := sql.Open("sqlite", "file:"+path+"?"+rq.Encode())
 	if err != nil {
 		sqlDB.Close()

@@ -1051,3 +1051,44 @@ func TestOpenRefusesSQLiteNUL(t *testing.T) {
 		t.Errorf("Open(%q) created %q, want nothing", u, entries[0].Name())
 	}
 }
+
+// TestSQLiteStoresInstantsInUTC: SQLite keeps instants as text and the
+// queries compare them as text, so an instant bound in another zone must
+// be written in UTC, by the writer and the readers alike: 08:30+13:00
+// (19:30 UTC the day before) compared after 20:00+00:00 as text.
+func TestSQLiteStoresInstantsInUTC(t *testing.T) {
+	ctx := context.Background()
+	d, err := db.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "z.db"), db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.SQL.ExecContext(ctx, "CREATE TABLE t (at TEXT)"); err != nil {
+		t.Fatal(err)
+	}
+	auckland, err := time.LoadLocation("Pacific/Auckland")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 3, 3, 8, 30, 0, 0, auckland)
+	if _, err := d.SQL.ExecContext(ctx, "INSERT INTO t VALUES (?)", at); err != nil {
+		t.Fatal(err)
+	}
+	var stored string
+	if err := d.SQL.QueryRowContext(ctx, "SELECT at FROM t").Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if want := "2026-03-02 19:30:00+00:00"; stored != want {
+		t.Errorf("stored %q, want %q", stored, want)
+	}
+	later := time.Date(2026, 3, 3, 9, 0, 0, 0, time.FixedZone("UTC+13", 13*3600)) // 20:00 UTC
+	for name, q := range map[string]*sql.DB{"writer": d.SQL, "reader": d.Read} {
+		var n int
+		if err := q.QueryRowContext(ctx, "SELECT COUNT(*) FROM t WHERE at <= ?", later).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Errorf("%s: %d instants at or before 20:00 UTC, want 1", name, n)
+		}
+	}
+}
