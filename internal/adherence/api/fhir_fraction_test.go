@@ -170,6 +170,17 @@ func TestFHIRExportOfEventsKeepsThePlansEnd(t *testing.T) {
 				t.Errorf("plan %s: %d doses, want 2 (13:00Z and 14:30Z)", id, len(doses))
 			}
 		}
+		// Doses start at the whole second of startAt: an event in that
+		// second, before startAt's fraction, is one (QA).
+		early := e.mustDo("POST", "/v1/patients/"+pid+"/plans", admin, map[string]any{
+			"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril"},
+			"timing":     map[string]any{"event": []string{"2026-03-06T13:30:00Z", "2026-03-06T14:00:00"}}, "startAt": "2026-03-06T13:30:00.5Z"}, 201)
+		if doses := e.mustDo("GET", "/v1/plans/"+early["id"].(string)+"/doses", admin, nil, 200)["doses"].([]any); len(doses) != 2 {
+			t.Fatalf("plan starting at 13:30:00.5: %d doses, want 2 (13:30:00Z and 19:00Z)", len(doses))
+		}
+		if got := exported(early["id"].(string)); len(got) != 2 {
+			t.Errorf("plan starting at 13:30:00.5: exported events %v, want both", got)
+		}
 		// An end moved earlier later on is followed too.
 		e.mustDo("PATCH", "/v1/plans/"+plan["id"].(string), admin, map[string]any{"endAt": "2026-03-06T14:00:00Z"}, 200)
 		if got := exported(plan["id"].(string)); fmt.Sprint(got) != fmt.Sprint([]any{events[0]}) {

@@ -388,11 +388,14 @@ func FromPlan(p adherence.Plan, loc *time.Location) MedicationRequest {
 			// from startAt and before endAt. Listing them all, an
 			// export of a plan whose end was moved before its last
 			// events imported back into a plan with more doses (QA).
+			// Doses start at the whole second of startAt, as the
+			// store generates them: an event at 08:00:00 of a plan
+			// starting at 08:00:00.5 is one of its doses.
 			var end time.Time
 			if p.EndAt != nil {
 				end = *p.EndAt
 			}
-			if within, err := schedule.EventsWithin(t, loc, p.StartAt, end); err == nil {
+			if within, err := schedule.EventsWithin(t, loc, p.StartAt.Truncate(time.Second), end); err == nil {
 				t = within
 			}
 		}
