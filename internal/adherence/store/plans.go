@@ -522,7 +522,7 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 			if err := excludeMisses(ctx, tx, p, "due_at < $3", newStart, now); err != nil {
 				return fmt.Errorf("update plan: exclude doses before the start: %w", err)
 			}
-			if err := deleteAheadOutside(ctx, tx, p, "due_at < $3", newStart, now); err != nil {
+			if err := deleteAheadOutside(ctx, tx, p, "due_at < $4", newStart, now); err != nil {
 				return fmt.Errorf("update plan: delete doses before the start: %w", err)
 			}
 		}
@@ -538,7 +538,7 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 			if err := excludeMisses(ctx, tx, p, "due_at >= $3", newEnd, now); err != nil {
 				return fmt.Errorf("update plan: exclude doses after the end: %w", err)
 			}
-			if err := deleteAheadOutside(ctx, tx, p, "due_at >= $3", newEnd, now); err != nil {
+			if err := deleteAheadOutside(ctx, tx, p, "due_at >= $4", newEnd, now); err != nil {
 				return fmt.Errorf("update plan: delete doses after the end: %w", err)
 			}
 		}
@@ -587,16 +587,23 @@ func excludeMisses(ctx context.Context, tx *db.Tx, p *adherence.Plan, dueCond st
 }
 
 // deleteAheadOutside deletes the doses of plan p not yet due that a change
-// of its start or end left outside it (as dueCond says, with $3 the
-// bound), decided in advance or not, and makes their events orphans, as a
-// stop does: they are no doses of the plan. Regeneration deletes only the
-// scheduled ones and keeps those with an outcome, each standing for its
-// occurrence; outside the plan there is no occurrence to stand for (QA: a
-// dose taken early and an end moved before it kept the dose, taken, and
-// the reports counted it).
+// of its start or end left outside it (as dueCond says, with $4 the
+// bound), decided in advance or not, as a stop does: they are no doses of
+// the plan. Regeneration deletes only the scheduled ones and keeps those
+// with an outcome, each standing for its occurrence; outside the plan
+// there is no occurrence to stand for (QA: a dose taken early and an end
+// moved before it kept the dose, taken, and the reports counted it).
 func deleteAheadOutside(ctx context.Context, tx *db.Tx, p *adherence.Plan, dueCond string, bound, now time.Time) error {
-	doomed := `FROM dose_instances WHERE org_id = $1 AND plan_id = $2 AND due_at >= $4 AND ` + dueCond
-	args := []any{p.OrgID, p.ID, db.UTC(bound), db.UTC(now)}
+	return deleteAhead(ctx, tx, p, now, " AND "+dueCond, db.UTC(bound))
+}
+
+// deleteAhead deletes the doses of plan p due from now on, with an outcome
+// in advance or not, that cond (more conditions, from $4, on args) also
+// selects, and makes their events orphans: an event whose instance is
+// gone is outside every window of the plan.
+func deleteAhead(ctx context.Context, tx *db.Tx, p *adherence.Plan, now time.Time, cond string, args ...any) error {
+	doomed := `FROM dose_instances WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3` + cond
+	args = append([]any{p.OrgID, p.ID, db.UTC(now)}, args...)
 	if _, err := tx.ExecContext(ctx, orphanEventsOf(`(SELECT id `+doomed+`)`), args...); err != nil {
 		return fmt.Errorf("orphan events of deleted doses: %w", err)
 	}
@@ -781,13 +788,8 @@ func (s *Store) applyStatus(ctx context.Context, tx *db.Tx, p *adherence.Plan, n
 	case adherence.PlanStopped:
 		// Every dose not yet due goes, with an outcome in advance or
 		// not (a skip a day ahead, a taking inside the on-time window
-		// before the due time): it never falls due. Its events become
-		// orphans.
-		const doomed = `FROM dose_instances
-			WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3`
-		if _, err = tx.ExecContext(ctx, orphanEventsOf(`(SELECT id `+doomed+`)`), p.OrgID, p.ID, now); err == nil {
-			_, err = tx.ExecContext(ctx, `DELETE `+doomed, p.OrgID, p.ID, now)
-		}
+		// before the due time): it never falls due.
+		err = deleteAhead(ctx, tx, p, now, "")
 	}
 	if err != nil {
 		return fmt.Errorf("update doses: %w", err)
