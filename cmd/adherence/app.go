@@ -26,6 +26,7 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/blob"
 	"github.com/medplatform/medplatform/internal/platform/config"
 	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/debug"
 	"github.com/medplatform/medplatform/internal/platform/httpx"
 	"github.com/medplatform/medplatform/internal/platform/migrate"
 	"github.com/medplatform/medplatform/internal/platform/ratelimit"
@@ -77,6 +78,17 @@ func loadSettings(getenv func(string) string) (settings, error) {
 		return s, err
 	}
 	if s.ListenAddr, err = listenAddr(env); err != nil {
+		return s, err
+	}
+	// Read where they are used (PPROF_ADDR by serve, worker and ingest;
+	// GOGC by the Go runtime), but checked here with the others, before
+	// anything is opened or migrated: a bad PPROF_ADDR was refused only
+	// after migrations had run, and a GOGC the runtime cannot parse was
+	// ignored without a word (QA).
+	if err := debug.CheckAddr(getenv("PPROF_ADDR")); err != nil {
+		return s, err
+	}
+	if err := config.CheckGOGC(getenv); err != nil {
 		return s, err
 	}
 	if s.RedisURL, err = env.String("REDIS_URL", ""); err != nil {

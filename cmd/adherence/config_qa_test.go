@@ -340,6 +340,11 @@ func TestBadSettingsCreateNoDatabase(t *testing.T) {
 		{map[string]string{"REDIS_URL": "http://127.0.0.1:6379"}, nil, "REDIS_URL is not a valid redis URL"},
 		{nil, []string{"--addr", "nowhere"}, "--addr or LISTEN_ADDR"},
 		{map[string]string{"LISTEN_ADDR": "nowhere"}, []string{}, "--addr or LISTEN_ADDR"},
+		// Refused only after migrations had run (QA), or not at all.
+		{map[string]string{"PPROF_ADDR": "bogus"}, nil, "PPROF_ADDR"},
+		{map[string]string{"PPROF_ADDR": "127.0.0.1:99999"}, nil, "PPROF_ADDR"},
+		{map[string]string{"GOGC": "abc"}, nil, `GOGC must be a whole percentage (such as 200) or off, got "abc"`},
+		{map[string]string{"GOGC": "-5abc"}, nil, "GOGC must be"},
 	}
 	for _, cmd := range []string{"serve", "worker"} {
 		for _, c := range cases {

@@ -19,6 +19,7 @@ import (
 	"github.com/medplatform/medplatform/internal/medsales/store"
 	"github.com/medplatform/medplatform/internal/platform/config"
 	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/debug"
 	"github.com/medplatform/medplatform/internal/platform/httpx"
 	"github.com/medplatform/medplatform/internal/platform/migrate"
 	"github.com/medplatform/medplatform/internal/platform/telemetry"
@@ -63,6 +64,17 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	if s.ListenAddr, err = listenAddr(env); err != nil {
 		return s, err
 	}
+	// Read where they are used (PPROF_ADDR by serve, worker and ingest;
+	// GOGC by the Go runtime), but checked here with the others, before
+	// anything is opened or migrated: a bad PPROF_ADDR was refused only
+	// after migrations had run, and a GOGC the runtime cannot parse was
+	// ignored without a word (QA).
+	if err := debug.CheckAddr(getenv("PPROF_ADDR")); err != nil {
+		return s, err
+	}
+	if err := config.CheckGOGC(getenv); err != nil {
+		return s, err
+	}
 	lvl, err := env.String("LOG_LEVEL", "info")
 	if err != nil {
 		return s, err
@@ -85,6 +97,9 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	}
 	for _, p := range strings.Split(allowed, ",") {
 		if p = strings.TrimSpace(p); p != "" {
+			if err := source.CheckPrefix(p); err != nil {
+				return s, fmt.Errorf("INGEST_ALLOWED_SOURCES: %w", err)
+			}
 			s.AllowedSources = append(s.AllowedSources, p)
 		}
 	}

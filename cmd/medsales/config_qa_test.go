@@ -129,6 +129,11 @@ func TestBadSettingsCreateNoDatabase(t *testing.T) {
 		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "::bad"}, nil, "OTEL_EXPORTER_OTLP_ENDPOINT"},
 		{nil, []string{"--addr", "nowhere"}, "--addr or LISTEN_ADDR"},
 		{map[string]string{"LISTEN_ADDR": "nowhere"}, []string{}, "--addr or LISTEN_ADDR"},
+		// Refused only after migrations had run (QA), or not at all.
+		{map[string]string{"PPROF_ADDR": "bogus"}, nil, "PPROF_ADDR"},
+		{map[string]string{"PPROF_ADDR": "127.0.0.1:99999"}, nil, "PPROF_ADDR"},
+		{map[string]string{"GOGC": "5%"}, nil, "GOGC must be"},
+		{map[string]string{"INGEST_ALLOWED_SOURCES": "s3://drop/,ftp://ftp.cms.gov/"}, nil, `INGEST_ALLOWED_SOURCES: prefix ftp://ftp.cms.gov/ allows no source: unsupported scheme "ftp"`},
 	}
 	for _, cmd := range []string{"serve", "worker"} {
 		for _, c := range cases {

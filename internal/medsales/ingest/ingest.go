@@ -661,6 +661,15 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 	if err == nil && rerr != nil {
 		err = rerr
 	}
+	if errors.Is(err, source.ErrDamaged) {
+		// The rows rejected were parsed from the damaged bytes (a stored
+		// member's are caught by its checksum only at its end): listing
+		// them, and counting them in the history, sent the operator to
+		// rows the publisher never wrote (QA). The error says to download
+		// the archive again.
+		rejects.remove()
+		rejectsPath, counted = "", 0
+	}
 	res.RejectsFile = rejectsPath
 	if progress != nil {
 		// A failed load's bar stops where the load did.
@@ -835,6 +844,15 @@ func createNew(path string) (*os.File, error) {
 		}
 		return f, err
 	}
+}
+
+// remove deletes the closed rejects file, if one was written, and forgets
+// its rows.
+func (r *rejectsFile) remove() {
+	if r.f != nil {
+		_ = os.Remove(r.path)
+	}
+	r.rows = 0
 }
 
 // close returns the rejects file's path, or "" when nothing was rejected.

@@ -313,7 +313,7 @@ func TestOpenZipWithDamagedMember(t *testing.T) {
 			}
 			defer f.Close()
 			_, err = io.ReadAll(f)
-			if err == nil || !strings.Contains(err.Error(), "the archive is damaged") || !strings.Contains(err.Error(), "download it again") {
+			if err == nil || !errors.Is(err, source.ErrDamaged) || !strings.Contains(err.Error(), "the archive is damaged") || !strings.Contains(err.Error(), "download it again") {
 				t.Errorf("read of a damaged member: %v, want an error saying the archive is damaged", err)
 			}
 		})

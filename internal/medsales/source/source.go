@@ -271,6 +271,17 @@ func CheckForm(src string) error {
 	return nil
 }
 
+// CheckPrefix reports whether sources starting with prefix (one of
+// INGEST_ALLOWED_SOURCES) can be read at all: a prefix of a scheme Open
+// does not read (ftp://) would allow only sources every load refuses.
+func CheckPrefix(prefix string) error {
+	if scheme := urlScheme(prefix); scheme != "" && !hasPrefixFold(prefix, "s3://") &&
+		!hasPrefixFold(prefix, "https://") && !hasPrefixFold(prefix, "http://") {
+		return fmt.Errorf("prefix %s allows no source: unsupported scheme %q: a source is %s", prefix, scheme, supportedForms)
+	}
+	return nil
+}
+
 // IsLocal reports whether Open reads src as a local path: src has a form
 // Open reads (CheckForm) and is neither an s3:// nor an http(s):// URL.
 func IsLocal(src string) bool {
@@ -791,6 +802,12 @@ func newFile(name, archive string, size int64, r io.Reader, label string, closer
 	}
 }
 
+// ErrDamaged is wrapped by the read errors of a zip member whose bytes
+// are corrupt. What was read of it before the error may be garbage too: a
+// stored member's flipped bytes are only caught by its checksum, at its
+// end, after the rows they spoiled were parsed.
+var ErrDamaged = errors.New("the archive is damaged")
+
 // labelReader names the source in read errors.
 type labelReader struct {
 	r      io.Reader
@@ -807,7 +824,7 @@ func (hr *labelReader) Read(p []byte) (int, error) {
 			// archive/zip says "not a valid zip file" of a member whose
 			// compressed data is corrupt, read as if the file were no
 			// archive at all (QA).
-			err = fmt.Errorf("the archive is damaged: its member's compressed data or checksum is wrong (%w): download it again", err)
+			err = fmt.Errorf("%w: its member's compressed data or checksum is wrong (%w): download it again", ErrDamaged, err)
 		}
 		if strings.Contains(err.Error(), hr.label) {
 			err = fmt.Errorf("read: %w", err)

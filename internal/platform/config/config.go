@@ -114,3 +114,22 @@ func (e Env) Bool(name string, def bool) (bool, error) {
 	}
 	return false, fmt.Errorf("%s: %q is not true or false", name, v)
 }
+
+// CheckGOGC refuses a GOGC the Go runtime cannot parse. The runtime reads
+// GOGC itself, at start, and takes such a value (abc, 5%, 1e3) for its
+// default 100 without a word, so the setting would be quietly ignored.
+// GOGC is a whole percentage (negative turns the collector off, as off
+// does); unset or empty leaves the program's default. (GOMEMLIMIT needs no
+// check here: the runtime stops the process at start on a malformed one.)
+func CheckGOGC(getenv func(string) string) error {
+	v := getenv("GOGC")
+	if v == "" || v == "off" {
+		return nil
+	}
+	// The runtime's own parser takes an optional minus sign and digits,
+	// within 32 bits: no plus sign, no spaces.
+	if _, err := strconv.ParseInt(v, 10, 32); err != nil || strings.HasPrefix(v, "+") {
+		return fmt.Errorf("GOGC must be a whole percentage (such as 200) or off, got %q", v)
+	}
+	return nil
+}

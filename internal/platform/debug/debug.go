@@ -14,6 +14,20 @@ import (
 	"time"
 )
 
+// CheckAddr reports whether Serve can listen on addr, by its form (a
+// host and a port in range), so that a bad PPROF_ADDR fails startup with
+// the other settings, before a database is opened or migrated. An empty
+// addr (off) passes.
+func CheckAddr(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	if _, err := net.ResolveTCPAddr("tcp", addr); err != nil {
+		return fmt.Errorf("listen for profiles on %s (PPROF_ADDR): %w", addr, err)
+	}
+	return nil
+}
+
 // Serve starts the profile server on addr until ctx ends. An empty addr
 // does nothing.
 func Serve(ctx context.Context, addr string, log *slog.Logger) error {
