@@ -590,15 +590,24 @@ func sqlitePageSize(ctx context.Context, path, file string, want int) (int, erro
 	f.Close()
 	switch {
 	case n == 0 && want != 0:
-		setup, err := sql.Open("sqlite", "file:"+path+"?_pragma="+url.QueryEscape(fmt.Sprintf("page_size(%d)", want)))
+		// Processes started together (migrate, serve and worker of one
+		// deployment) may all find the file empty: the busy timeout lets
+		// each wait for the one setting it up, whose header the others'
+		// page_size then leaves as it is; the size is read back from the
+		// header. Without it all but one failed, "database is locked" (QA).
+		q := url.Values{}
+		q.Add("_pragma", "busy_timeout(10000)")
+		q.Add("_pragma", fmt.Sprintf("page_size(%d)", want))
+		setup, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 		if err != nil {
 			return 0, fmt.Errorf("open database %s: %w", path, err)
 		}
-		defer setup.Close()
-		if _, err := setup.ExecContext(ctx, "PRAGMA journal_mode = WAL"); err != nil {
+		_, err = setup.ExecContext(ctx, "PRAGMA journal_mode = WAL")
+		setup.Close()
+		if err != nil {
 			return 0, fmt.Errorf("open database %s: set up a new file: %w", path, err)
 		}
-		return want, nil
+		return sqlitePageSize(ctx, path, file, 0)
 	case n == 0:
 		return 4096, nil
 	case err != nil:

@@ -3,10 +3,12 @@ package db_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/medplatform/medplatform/internal/platform/db"
@@ -73,5 +75,48 @@ func TestSQLitePageSize(t *testing.T) {
 	}
 	if _, err := os.Stat(odd); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("page size 3000: the file was created (%v)", err)
+	}
+}
+
+// TestSQLitePageSizeOpenedTogether: processes started together on a new
+// file (medsales migrate, serve and worker of one deployment) each see it
+// empty and set it up; every one must open it, with the page size asked
+// for. Without a busy timeout on the set-up connection all but one
+// failed with "database is locked" (QA).
+func TestSQLitePageSizeOpenedTogether(t *testing.T) {
+	ctx := context.Background()
+	for round := range 5 {
+		path := filepath.Join(t.TempDir(), fmt.Sprintf("together-%d.db", round))
+		const n = 6
+		var wg sync.WaitGroup
+		errc := make(chan error, n)
+		start := make(chan struct{})
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				d, err := db.Open(ctx, "sqlite:"+dbtest.URIPath(path), db.Options{SQLitePageSize: 16384})
+				if err != nil {
+					errc <- err
+					return
+				}
+				defer d.Close()
+				var ps int
+				if err := d.SQL.QueryRowContext(ctx, "PRAGMA page_size").Scan(&ps); err != nil {
+					errc <- err
+					return
+				}
+				if ps != 16384 {
+					errc <- fmt.Errorf("page_size %d, want 16384", ps)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		close(errc)
+		for err := range errc {
+			t.Errorf("round %d: open of a new file by %d at once: %v", round, n, err)
+		}
 	}
 }
