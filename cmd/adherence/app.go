@@ -251,6 +251,9 @@ func openExisting(ctx context.Context, getenv func(string) string, stderr io.Wri
 // messages (" at PATH" on SQLite; nothing on PostgreSQL, whose URL may
 // hold a password).
 func checkMigrated(ctx context.Context, d *db.DB, where string) error {
+	if err := refuseMedsales(ctx, d); err != nil {
+		return err
+	}
 	for _, set := range migrationSets {
 		ok, err := tableExists(ctx, d, cmp.Or(set.Table, goose.DefaultTablename))
 		if err != nil {
@@ -276,14 +279,25 @@ func checkMigrated(ctx context.Context, d *db.DB, where string) error {
 // first, its tables left there) and then fail half-way with "relation
 // patients does not exist".
 func migrateUp(ctx context.Context, d *db.DB) (int, error) {
-	medsales, err := tableExists(ctx, d, "dataset_versions")
-	if err != nil {
-		return 0, fmt.Errorf("check the database schema: %w", err)
-	}
-	if medsales {
-		return 0, errors.New("the database is a medsales database (it has a dataset_versions table): give adherence a database of its own")
+	if err := refuseMedsales(ctx, d); err != nil {
+		return 0, err
 	}
 	return migrate.Up(ctx, d, migrationSets...)
+}
+
+// refuseMedsales fails when the database is medsales's. Every command that
+// opens the database without migrating it asks too: on medsales's schema
+// they said "migrations pending", or served an API that never became
+// ready, and sent the operator to 'adherence migrate', which refused.
+func refuseMedsales(ctx context.Context, d *db.DB) error {
+	medsales, err := tableExists(ctx, d, "dataset_versions")
+	if err != nil {
+		return fmt.Errorf("check the database schema: %w", err)
+	}
+	if medsales {
+		return errors.New("the database is a medsales database (it has a dataset_versions table): give adherence a database of its own")
+	}
+	return nil
 }
 
 // tableExists reports whether the schema has a table of that name.

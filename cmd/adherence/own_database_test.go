@@ -31,7 +31,7 @@ func TestRefusesTheMedsalesDatabase(t *testing.T) {
 	for _, eng := range engines {
 		t.Run(eng.name, func(t *testing.T) {
 			u := eng.url(t)
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 			defer cancel()
 			d, err := db.Open(ctx, u, db.Options{})
 			if err != nil {
@@ -57,10 +57,20 @@ func TestRefusesTheMedsalesDatabase(t *testing.T) {
 			getenv := func(k string) string {
 				return map[string]string{"DATABASE_URL": u, "SHUTDOWN_DRAIN": "0s", "LOG_LEVEL": "warn"}[k]
 			}
-			for _, args := range [][]string{{"migrate"}, {"serve", "--addr", freeAddr(t)}, {"worker"}} {
-				err := run(ctx, args, getenv, strings.NewReader(""), io.Discard, io.Discard)
+			// Without --migrate too, as a deployment runs serve and worker:
+			// they said "migrations pending", or served an API that stayed
+			// unready, and audit verify said to migrate, which the migration
+			// then refused (QA).
+			for _, args := range [][]string{{"migrate"}, {"serve", "--addr", freeAddr(t)}, {"worker"},
+				{"worker", "--migrate=false"}, {"serve", "--addr", freeAddr(t), "--workers=false", "--migrate=false"},
+				{"serve", "--addr", freeAddr(t), "--migrate=false"}, {"audit", "verify"}} {
+				// Each on its own deadline: a server that does not refuse
+				// the database serves until it.
+				rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+				err := run(rctx, args, getenv, strings.NewReader(""), io.Discard, io.Discard)
+				rcancel()
 				if err == nil || !strings.Contains(err.Error(), "medsales database") {
-					t.Errorf("adherence %s on a medsales database: %v, want an error naming it", args[0], err)
+					t.Errorf("adherence %v on a medsales database: %v, want an error naming it", args, err)
 				}
 			}
 			if after := tables(); after != before {

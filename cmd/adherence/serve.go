@@ -107,6 +107,11 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer d.close()
+	if !*applyMigrations {
+		if err := refuseMedsales(ctx, d.db); err != nil {
+			return err
+		}
+	}
 	// Without --migrate the API waits for the schema (readiness fails
 	// until it is applied), but the job workers cannot start on an old or
 	// empty one: River failed with "no such table: river_queue".
