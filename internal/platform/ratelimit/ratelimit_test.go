@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -364,6 +365,47 @@ func TestRedisPausesAfterAFailure(t *testing.T) {
 	time.Sleep(400 * time.Millisecond)
 	if n, err := l.Hit(ctx, "a", time.Minute); err != nil || n != 1 {
 		t.Errorf("Hit after the pause, Redis back = (%d, %v), want (1, nil)", n, err)
+	}
+}
+
+// TestRedisProbesOnceAfterAPause: when a pause ends with Redis still
+// down, one call asks it again while the calls made meanwhile fail open
+// at once with ErrPaused. Every concurrent request asked, waited its
+// Timeout and logged its own warning, eight a window at eight clients (QA).
+func TestRedisProbesOnceAfterAPause(t *testing.T) {
+	addr := ratelimittest.SilentRedis(t)
+	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, MaxRetries: -1})
+	t.Cleanup(func() { client.Close() })
+	l := ratelimit.NewRedis(client)
+	l.Timeout, l.Pause = 200*time.Millisecond, 100*time.Millisecond
+	ctx := t.Context()
+	if _, err := l.Hit(ctx, "a", time.Minute); err == nil || errors.Is(err, ratelimit.ErrPaused) {
+		t.Fatalf("Hit on an unanswering server: %v, want its error", err)
+	}
+	time.Sleep(150 * time.Millisecond) // the pause is over
+	const callers = 40
+	var asked atomic.Int32
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			if i%2 == 0 {
+				_, err = l.Hit(ctx, "a", time.Minute)
+			} else {
+				_, err = l.Exceeded(ctx, "a", 1)
+			}
+			if err == nil {
+				t.Error("a call on an unanswering server succeeded")
+			} else if !errors.Is(err, ratelimit.ErrPaused) {
+				asked.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := asked.Load(); n != 1 {
+		t.Errorf("%d of %d concurrent calls asked Redis after the pause, want 1", n, callers)
 	}
 }
 

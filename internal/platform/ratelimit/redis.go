@@ -81,15 +81,37 @@ func NewRedis(client redis.UniversalClient) *Redis {
 	return &Redis{client: client, hit: redis.NewScript(hitLua), Timeout: DefaultRedisTimeout, Pause: DefaultRedisPause}
 }
 
-// paused reports whether a failure within Pause leaves Redis alone.
+// paused reports whether this call must leave Redis alone: within Pause
+// of a failure, and once it has passed, while one call (the first to see
+// it pass) asks Redis again. Otherwise every request in flight when the
+// pause ended asked, waited up to Timeout and logged a warning of its own
+// (QA: eight a window at eight clients). pausedUntil is 0 while Redis
+// answers.
 func (r *Redis) paused() bool {
-	return time.Now().UnixNano() < r.pausedUntil.Load()
+	until := r.pausedUntil.Load()
+	if until == 0 {
+		return false
+	}
+	now := time.Now().UnixNano()
+	if now < until {
+		return true
+	}
+	// Whoever moves the pause on asks; a failure then starts a new pause
+	// and an answer ends it (answered).
+	return !r.pausedUntil.CompareAndSwap(until, now+int64(r.Pause))
 }
 
 // failed starts a pause after a failure.
 func (r *Redis) failed() {
 	if r.Pause > 0 {
 		r.pausedUntil.Store(time.Now().Add(r.Pause).UnixNano())
+	}
+}
+
+// answered ends a pause once Redis answers again.
+func (r *Redis) answered() {
+	if r.pausedUntil.Load() != 0 {
+		r.pausedUntil.Store(0)
 	}
 }
 
@@ -117,6 +139,7 @@ func (r *Redis) Hit(ctx context.Context, key string, window time.Duration) (int,
 		r.failed()
 		return 0, fmt.Errorf("ratelimit: redis hit: %w", err)
 	}
+	r.answered()
 	return n, nil
 }
 
@@ -131,12 +154,14 @@ func (r *Redis) Exceeded(ctx context.Context, key string, limit int) (bool, erro
 	defer cancel()
 	s, err := r.client.Get(ctx, RedisKeyPrefix+key).Result()
 	if errors.Is(err, redis.Nil) {
+		r.answered()
 		return false, nil
 	}
 	if err != nil {
 		r.failed()
 		return false, fmt.Errorf("ratelimit: redis exceeded: %w", err)
 	}
+	r.answered()
 	n, err := strconv.Atoi(s)
 	if err != nil {
 		return false, fmt.Errorf("ratelimit: redis counter is not an integer: %w", err)
