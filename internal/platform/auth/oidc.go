@@ -36,9 +36,10 @@ const (
 //   - RoleClaim (required, a string naming a Role) becomes Principal.Role.
 //   - LinkClaim (a string) becomes Principal.Subject: the patient id of a
 //     patient, the caregiver id of a caregiver, the clinician id of a
-//     clinician. It is required for patients and caregivers and optional for
-//     the other roles. The default is the role-neutral "subject_id" rather
-//     than "patient_id" because one claim serves every role.
+//     clinician. It is required for patients and caregivers, optional for
+//     clinicians, and ignored for admins and integrations, which have
+//     none. The default is the role-neutral "subject_id" rather than
+//     "patient_id" because one claim serves every role.
 //
 // Identity providers that namespace custom claims (Amazon Cognito uses
 // "custom:org_id") are accommodated by setting the claim names. Claims must
@@ -184,6 +185,14 @@ func (v *oidcVerifier) verify(ctx context.Context, raw string) (Principal, error
 	}
 	if link == "" && needsLink(role) {
 		return Principal{}, errs.Unauthorized("token lacks the %q claim its role requires", v.linkClaim)
+	}
+	if role == RoleAdmin || role == RoleIntegration {
+		// They have no subject, as their API keys have none: one a
+		// provider sends them anyway (its mapping gives every user the
+		// claim) is not kept. Nothing checked it, so another
+		// organization's patient id was kept, and an acknowledgement
+		// recorded it as who acknowledged (QA).
+		link = ""
 	}
 	return Principal{
 		ID:      "oidc:" + tok.Subject,

@@ -130,6 +130,19 @@ func TestAuthenticateOIDC(t *testing.T) {
 			token: rs256(func(m jwt.MapClaims) { m["role"] = "admin"; delete(m, "subject_id") }),
 			want:  auth.Principal{ID: "oidc:user-123", OrgID: "org-1", Role: auth.RoleAdmin, Method: auth.MethodOIDC},
 		},
+		// Admins and integrations have no subject, as their API keys have
+		// none: one sent anyway is not kept (QA: another organization's
+		// patient id was, and an acknowledgement recorded it as who acknowledged).
+		{
+			name:  "admin with a link claim",
+			token: rs256(func(m jwt.MapClaims) { m["role"] = "admin"; m["subject_id"] = "pat-of-another-org" }),
+			want:  auth.Principal{ID: "oidc:user-123", OrgID: "org-1", Role: auth.RoleAdmin, Method: auth.MethodOIDC},
+		},
+		{
+			name:  "integration with a link claim",
+			token: rs256(func(m jwt.MapClaims) { m["role"] = "integration"; m["subject_id"] = "pat-42" }),
+			want:  auth.Principal{ID: "oidc:user-123", OrgID: "org-1", Role: auth.RoleIntegration, Method: auth.MethodOIDC},
+		},
 		{name: "wrong issuer", token: rs256(func(m jwt.MapClaims) { m["iss"] = "https://evil.example.test/" }), wantCode: errs.CodeUnauthorized, wantMsg: "token is not valid"},
 		{name: "wrong audience", token: rs256(func(m jwt.MapClaims) { m["aud"] = "another-client" }), wantCode: errs.CodeUnauthorized, wantMsg: "token is not valid"},
 		{name: "expired", token: rs256(func(m jwt.MapClaims) { m["exp"] = now.Add(-time.Second).Unix() }), wantCode: errs.CodeUnauthorized, wantMsg: "expired"},
