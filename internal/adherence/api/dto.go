@@ -624,7 +624,8 @@ func (in planInput) apply(p *adherence.Plan, create bool) error {
 		// its fills counted in the new drug's PDC). A new drug is a new
 		// plan; the name may still be corrected.
 		if !create && in.Medication.RxNorm != p.Medication.RxNorm {
-			return errs.Invalid("medication.rxnorm", "cannot change (%s on this plan): stop the plan and create a new one for another drug, so that its history stays the record of the drug taken", p.Medication.RxNorm)
+			// The plan's own drug is not quoted: no error message carries PHI.
+			return errs.Invalid("medication.rxnorm", "cannot change: stop the plan and create a new one for another drug, so that its history stays the record of the drug taken")
 		}
 		p.Medication = adherence.Medication{RxNorm: in.Medication.RxNorm, Display: d}
 	} else if create {

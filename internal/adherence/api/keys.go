@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -55,6 +56,8 @@ func (s *server) handleCreateAPIKey(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errs.Invalid("role", "must be one of admin, clinician, caregiver, patient, integration"))
 		return
 	}
+	// Trimmed, as every name of the API is (a pasted line break at its end).
+	in.Name = strings.TrimSpace(in.Name)
 	if utf8.RuneCountInString(in.Name) > 100 {
 		s.fail(w, r, errs.Invalid("name", "must be at most 100 characters"))
 		return

@@ -213,3 +213,28 @@ func TestPlanTextsRefuseControlCharacters(t *testing.T) {
 		e.mustDo("POST", "/fhir/MedicationRequest", w.admin, fhir("instructions", "Take with water.\nAvoid potassium supplements."), 201)
 	})
 }
+
+// TestNamesTrimSurroundingWhiteSpace: white space around a name, a pasted
+// line break or tab at its end included, is trimmed before the name is
+// checked, for every name of the API alike: a key's name and a link's
+// relationship were refused for it while a patient's or member's name
+// was trimmed (QA).
+func TestNamesTrimSurroundingWhiteSpace(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		key := e.mustDo("POST", "/v1/api-keys", w.admin, map[string]any{"role": "integration", "name": "\tdevice hub\n"}, 201)
+		if key["name"] != "device hub" {
+			t.Errorf("key created as %v, want the name trimmed to %q", key, "device hub")
+		}
+		member := e.mustDo("POST", "/v1/members", w.admin, map[string]any{"kind": "caregiver", "name": "Bo\n"}, 201)["id"].(string)
+		e.mustDo("PUT", "/v1/patients/"+w.patient+"/links/"+member, w.admin, map[string]any{"relationship": "daughter\u2028"}, 200)
+		links := e.mustDo("GET", "/v1/patients/"+w.patient+"/links", w.admin, nil, 200)["links"].([]any)
+		if len(links) != 1 || links[0].(map[string]any)["relationship"] != "daughter" {
+			t.Errorf("links = %v, want one with relationship %q", links, "daughter")
+		}
+		p := e.mustDo("PATCH", "/v1/patients/"+w.patient, w.admin, map[string]any{"givenName": "\tAna\n"}, 200)
+		if p["givenName"] != "Ana" {
+			t.Errorf("patient givenName %v, want %q", p["givenName"], "Ana")
+		}
+	})
+}

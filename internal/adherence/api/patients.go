@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -224,6 +225,8 @@ func (s *server) handleLink(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// Trimmed, as every name of the API is (a pasted line break at its end).
+	in.Relationship = strings.TrimSpace(in.Relationship)
 	if utf8.RuneCountInString(in.Relationship) > 100 {
 		s.fail(w, r, errs.Invalid("relationship", "must be at most 100 characters"))
 		return
