@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
 	"github.com/medplatform/medplatform/internal/medsales"
 	"github.com/medplatform/medplatform/internal/medsales/ingest"
 	mssample "github.com/medplatform/medplatform/internal/medsales/sample"
@@ -22,7 +25,8 @@ import (
 // fails saying so and leaves the registry as it was; the rows it rejected
 // on the way are no rows of the publisher's file, so no rejects file is
 // left or named and the history counts none (QA: 22 "bad quoting" rows
-// were listed and counted for a download spoiled in transit).
+// were listed and counted for a download spoiled in transit). Queued, its
+// job is cancelled as bad input.
 func TestDamagedArchiveWritesNoRejects(t *testing.T) {
 	each(t, func(t *testing.T, e env) {
 		ctx := context.Background()
@@ -71,6 +75,18 @@ func TestDamagedArchiveWritesNoRejects(t *testing.T) {
 		}
 		if after := count(t, e.d, "SELECT count(*) FROM providers"); after != before {
 			t.Errorf("providers: %d after the failed load, %d before", after, before)
+		}
+		// Queued, the load is bad input another attempt would meet again:
+		// its job is cancelled, as a truncated archive's is, not
+		// discarded as a failure of the worker (QA).
+		worker := &ingest.Worker{Service: e.svc, Logger: e.svc.Logger}
+		werr := worker.Work(ctx, &river.Job[ingest.JobArgs]{
+			JobRow: &rivertype.JobRow{ID: 1, Kind: ingest.JobArgs{}.Kind()},
+			Args:   ingest.JobArgs{Request: ingest.Request{Dataset: medsales.NPPES, Source: damaged}},
+		})
+		var cancelled *river.JobCancelError
+		if !errors.As(werr, &cancelled) {
+			t.Errorf("Work on the damaged archive = %v, want the job cancelled", werr)
 		}
 	})
 }

@@ -130,9 +130,11 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[JobArgs]) error {
 		if ctx.Err() != nil {
 			return stopped(ctx, fmt.Errorf("ingest %s: %w", job.Args.Dataset, err))
 		}
-		// Bad input, or an s3:// source the worker's AWS configuration
-		// cannot read (no credentials): another attempt would fail alike.
-		if errs.CodeOf(err) == errs.CodeInvalid || errors.Is(err, source.ErrConfig) {
+		// Bad input (a damaged archive too: its bytes are the same on
+		// the next attempt), or an s3:// source the worker's AWS
+		// configuration cannot read (no credentials): another attempt
+		// would fail alike.
+		if errs.CodeOf(err) == errs.CodeInvalid || errors.Is(err, source.ErrDamaged) || errors.Is(err, source.ErrConfig) {
 			return river.JobCancel(err)
 		}
 		return fmt.Errorf("ingest %s: %w", job.Args.Dataset, err)
