@@ -708,7 +708,14 @@ func (in planInput) apply(p *adherence.Plan, create bool) error {
 			if err := instantInRange("endAt", *in.EndAt.at); err != nil {
 				return err
 			}
+			// Stored to the microsecond, rounded up rather than down:
+			// endAt is exclusive, so a dose before the instant sent stays
+			// a dose (QA: 01:00:00.0000005 was stored as 01:00:00, and
+			// the dose due at 01:00:00 was deleted).
 			e := in.EndAt.at.UTC()
+			if t := e.Truncate(time.Microsecond); !t.Equal(e) {
+				e = t.Add(time.Microsecond)
+			}
 			p.EndAt = &e
 		}
 	}

@@ -54,7 +54,8 @@ func TestPatchPlanEndAtNullRemovesTheEnd(t *testing.T) {
 
 // TestCreatePlanAlreadyEndedRefused: POST /v1/patients/{id}/plans with an
 // endAt or a timing.repeat.boundsPeriod.end (a date in the patient's zone)
-// already past is a 400 problem naming the field; no plan is created. It
+// already past, or whose events or counted doses all come before its
+// startAt, is a 400 problem naming the field; no plan is created. It
 // was created active, without a dose and without an error, a plan that
 // would never remind anyone.
 func TestCreatePlanAlreadyEndedRefused(t *testing.T) {
@@ -74,6 +75,17 @@ func TestCreatePlanAlreadyEndedRefused(t *testing.T) {
 			{name: "boundsPeriod.end", field: "timing.repeat.boundsPeriod.end", body: map[string]any{
 				"timing": map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"},
 					"boundsPeriod": map[string]any{"start": "2020-01-01", "end": yesterday}}},
+			}},
+			// Ahead of now, but every dose before the plan's start: it would
+			// be created active and never have a dose (QA).
+			{name: "events before startAt", field: "timing.event", body: map[string]any{
+				"timing":  map[string]any{"event": []string{e.now.Add(48 * time.Hour).Format(time.RFC3339)}},
+				"startAt": e.now.Add(120 * time.Hour).Format(time.RFC3339),
+			}},
+			{name: "counted doses before startAt", field: "timing.repeat.count", body: map[string]any{
+				"timing": map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}, "count": 2,
+					"boundsPeriod": map[string]any{"start": e.now.In(mustLoad(t, "America/New_York")).AddDate(0, 0, 1).Format(time.DateOnly)}}},
+				"startAt": e.now.Add(120 * time.Hour).Format(time.RFC3339),
 			}},
 		}
 		for _, tc := range cases {
@@ -121,9 +133,10 @@ func TestPlanEndAtAnsweredAsStored(t *testing.T) {
 			got  any
 			want string
 		}{
-			{"POST answer", created["endAt"], "2027-03-06T08:00:00.987654Z"},
-			{"PATCH answer", patched["endAt"], "2027-03-07T08:00:00.123456Z"},
-			{"GET", read["endAt"], "2027-03-07T08:00:00.123456Z"},
+			// Rounded up to the microsecond: endAt is exclusive.
+			{"POST answer", created["endAt"], "2027-03-06T08:00:00.987655Z"},
+			{"PATCH answer", patched["endAt"], "2027-03-07T08:00:00.123457Z"},
+			{"GET", read["endAt"], "2027-03-07T08:00:00.123457Z"},
 		} {
 			if c.got != c.want {
 				t.Errorf("%s: endAt = %v, want %s", c.name, c.got, c.want)
@@ -267,6 +280,36 @@ func TestPlanWithoutDoseBeforeItsEndRefused(t *testing.T) {
 		}
 		if got := e.mustDo("GET", path, admin, nil, 200); got["status"] != "paused" {
 			t.Errorf("refused resume left the plan %v, want paused", got["status"])
+		}
+	})
+}
+
+// TestPlanEndAtBelowTheMicrosecond: an endAt with digits below the
+// microsecond is stored rounded up to it, so the dose due at the whole
+// second before it stays a dose of the plan; truncated, an end half a
+// microsecond after a dose deleted it (QA).
+func TestPlanEndAtBelowTheMicrosecond(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("EndAt Nanos Org")
+		p := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "UTC"}, 201)
+		due := time.Date(e.now.Year(), e.now.Month(), e.now.Day()+3, 8, 0, 0, 0, time.UTC)
+		plan := func(end time.Time) (map[string]any, int) {
+			t.Helper()
+			got := e.mustDo("POST", "/v1/patients/"+p["id"].(string)+"/plans", admin, map[string]any{
+				"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril"},
+				"timing":     map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}},
+				"endAt":      end.Format(time.RFC3339Nano),
+			}, 201)
+			doses := e.mustDo("GET", "/v1/plans/"+got["id"].(string)+"/doses", admin, nil, 200)["doses"].([]any)
+			return got, len(doses)
+		}
+		_, before := plan(due) // exclusive: the dose at due is not one
+		got, after := plan(due.Add(500 * time.Nanosecond))
+		if after != before+1 {
+			t.Errorf("doses with endAt half a microsecond after a dose = %d, want %d (the %d before it and that dose)", after, before+1, before)
+		}
+		if want := due.Add(time.Microsecond).Format(time.RFC3339Nano); got["endAt"] != want {
+			t.Errorf("endAt answered %v, want %s (rounded up)", got["endAt"], want)
 		}
 	})
 }

@@ -193,7 +193,7 @@ func endedBy(p *adherence.Plan, pat adherence.Patient, loc *time.Location, now t
 	if p.EndAt != nil && !p.EndAt.After(now) {
 		return "endAt", "is in the past", nil
 	}
-	_, end, err := planBounds(p, loc)
+	start, end, err := planBounds(p, loc)
 	if err != nil {
 		return "", "", err
 	}
@@ -210,13 +210,19 @@ func endedBy(p *adherence.Plan, pat adherence.Patient, loc *time.Location, now t
 		if !last.After(now) {
 			return "timing.event", "every event is in the past", nil
 		}
+		// Events before the plan's start are no doses of it (QA: a plan
+		// whose one event came before its startAt was created active,
+		// without a dose).
+		if last.Before(start) {
+			return "timing.event", "every event is before the plan's start (startAt, timing.repeat.boundsPeriod.start)", nil
+		}
 	}
 	used, err := countUsedUp(p, pat, loc, now)
 	if err != nil {
 		return "", "", err
 	}
 	if used {
-		return "timing.repeat.count", "every dose it counts is in the past", nil
+		return "timing.repeat.count", countUsedUpDetail, nil
 	}
 	// An end still ahead may come before the next dose (a daily 08:00
 	// plan ending at 07:00 tomorrow): the plan has no dose ahead either.
@@ -249,10 +255,13 @@ func checkCountAhead(p *adherence.Plan, pat adherence.Patient, loc *time.Locatio
 		return err
 	}
 	if used {
-		return errs.Invalid("timing.repeat.count", "every dose it counts is in the past: %s", why)
+		return errs.Invalid("timing.repeat.count", "%s: %s", countUsedUpDetail, why)
 	}
 	return nil
 }
+
+// countUsedUpDetail says why a used-up count ends a plan.
+const countUsedUpDetail = "every dose it counts is in the past or before the plan's start"
 
 // countUsedUp reports whether plan p's repeat.count is used up: a plan of
 // count doses ends with its count-th, counted from the schedule start
@@ -269,8 +278,17 @@ func countUsedUp(p *adherence.Plan, pat adherence.Patient, loc *time.Location, n
 	rep.Count, rep.CountMax = nil, nil
 	uncounted := p.Timing
 	uncounted.Repeat = &rep
+	// Counted doses before the plan's start (a boundsPeriod.start before
+	// startAt) are no doses of it either (QA: a count whose doses all came
+	// before startAt was created active, without a dose).
+	from := now
+	if start, _, err := planBounds(p, loc); err != nil {
+		return false, err
+	} else if start.After(from) {
+		from = start
+	}
 	doses, err := schedule.Expand(uncounted, schedule.Params{Location: loc, Anchors: pat.Anchors,
-		Start: p.StartAt, From: now, To: now.Add(schedule.MaxWindow)})
+		Start: p.StartAt, From: from, To: from.Add(schedule.MaxWindow)})
 	if err != nil {
 		return false, errs.PrefixField(err, "timing")
 	}
