@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -172,7 +173,29 @@ func (s *server) handleSetPatientActive(active bool) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
+		s.forgetPatientKeys(r, pat)
 		httpx.WriteJSON(w, http.StatusOK, patientOut(pat, viewFull))
+	}
+}
+
+// forgetPatientKeys makes this process and the others (OnKeyRevoked) look
+// the patient's API keys up again, so that a deactivation refuses them at
+// once and a reactivation lets them in again, rather than when their
+// cache entries expire (API_KEY_CACHE_TTL). A failure to list them is
+// logged: the change is committed, and the caches expire anyway.
+func (s *server) forgetPatientKeys(r *http.Request, pat adherence.Patient) {
+	// Done even if the client has gone: the change is committed.
+	ctx := context.WithoutCancel(r.Context())
+	ids, err := s.Store.PatientAPIKeyIDs(ctx, pat.OrgID, pat.ID)
+	if err != nil {
+		s.Logger.ErrorContext(ctx, "could not forget the API keys of a patient deactivated or reactivated; they follow within API_KEY_CACHE_TTL", "error", err)
+		return
+	}
+	for _, id := range ids {
+		s.Auth.ForgetAPIKey(id)
+		if s.OnKeyRevoked != nil {
+			s.OnKeyRevoked(ctx, id)
+		}
 	}
 }
 

@@ -70,7 +70,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 // Start creates the provider-attempt series of every channel, provider
 // (providers, as notify.Router.Providers lists them) and outcome at zero,
-// and the latency and duration series of each channel and provider. A
+// the notification series of each outcome (sent and unknown per channel and
+// provider), and the latency and duration series of each channel and
+// provider. A
 // counter that first appears at 1 loses that increment to rate(): without
 // this, the first failures of a provider would not count in the
 // provider-failure alert.
@@ -82,7 +84,14 @@ func (m *Metrics) Start(providers map[notify.Channel][]string) {
 			for _, o := range notify.AttemptOutcomes() {
 				m.Attempts.WithLabelValues(string(ch), name, o)
 			}
+			// The outcomes a provider took (observe).
+			m.Notifications.WithLabelValues(string(ch), name, store.NotificationSent)
+			m.Notifications.WithLabelValues(string(ch), name, store.NotificationUnknown)
 		}
+	}
+	// The outcomes no provider took, without channel and provider.
+	for _, o := range []string{store.NotificationRetrying, store.NotificationDropped, store.NotificationCancelled, store.NotificationUndeliverable, "deferred"} {
+		m.Notifications.WithLabelValues("", "", o)
 	}
 }
 

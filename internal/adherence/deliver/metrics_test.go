@@ -41,6 +41,17 @@ func TestMetricsStartAtZero(t *testing.T) {
 	if n := testutil.CollectAndCount(m.Latency); n != 2 {
 		t.Errorf("%d latency series, want one per channel", n)
 	}
+	// Notifications: sent and unknown per route, and the five outcomes no
+	// provider took (the dashboard's first notification of each was lost
+	// to rate()).
+	if n := testutil.CollectAndCount(m.Notifications); n != 2*2+5 {
+		t.Errorf("%d notification series, want %d", n, 2*2+5)
+	}
+	for _, labels := range [][]string{{"sms", "console", "sent"}, {"email", "console", "unknown"}, {"", "", "undeliverable"}, {"", "", "deferred"}} {
+		if v := testutil.ToFloat64(m.Notifications.WithLabelValues(labels...)); v != 0 {
+			t.Errorf("notifications %v = %v, want 0", labels, v)
+		}
+	}
 }
 
 // TestAttemptObserverLogsFailures: a provider attempt that failed is

@@ -233,7 +233,60 @@ func (s *Store) LookupAPIKey(ctx context.Context, keyID string) (auth.StoredKey,
 	}
 	k.Role = auth.Role(role)
 	k.ExpiresAt, k.RevokedAt = timePtr(exp), timePtr(rev)
+	if k.Role == auth.RolePatient && k.RevokedAt == nil {
+		// A deactivated patient's key is refused until the patient is
+		// reactivated (QA: it kept reading the record and recording
+		// events after the patient had left the program).
+		active, err := s.patientActive(ctx, k.OrgID, k.Subject)
+		if err != nil && !errs.Is(err, errs.CodeNotFound) {
+			return auth.StoredKey{}, err
+		}
+		if err == nil && !active {
+			k.Disabled = patientDeactivated
+		}
+	}
 	return k, nil
+}
+
+// patientDeactivated is the refusal of a deactivated patient's API key or
+// OIDC token.
+const patientDeactivated = "the patient is deactivated: their care team can reactivate them"
+
+// patientActive reports whether the patient id of orgID is active; an
+// unknown patient is errs.NotFound.
+func (s *Store) patientActive(ctx context.Context, orgID, id string) (bool, error) {
+	if !isID(orgID) || !isID(id) {
+		return false, errs.NotFound("patient")
+	}
+	var active bool
+	err := s.db.SQL.QueryRowContext(ctx, `SELECT active FROM patients WHERE org_id = $1 AND id = $2`, orgID, id).Scan(&active)
+	if err != nil {
+		return false, notFound(err, "read patient", "patient")
+	}
+	return active, nil
+}
+
+// PatientAPIKeyIDs returns the ids of the API keys of patient id of orgID,
+// revoked or not: the API makes every process forget them when the patient
+// is deactivated or reactivated, so that the change holds at once.
+func (s *Store) PatientAPIKeyIDs(ctx context.Context, orgID, id string) ([]string, error) {
+	rows, err := s.db.SQL.QueryContext(ctx, `SELECT id FROM api_keys WHERE org_id = $1 AND role = 'patient' AND subject = $2 ORDER BY id`, orgID, id)
+	if err != nil {
+		return nil, fmt.Errorf("list patient API keys: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var keyID string
+		if err := rows.Scan(&keyID); err != nil {
+			return nil, fmt.Errorf("list patient API keys: %w", err)
+		}
+		ids = append(ids, keyID)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list patient API keys: %w", err)
+	}
+	return ids, nil
 }
 
 // CheckOIDCPrincipal checks what an OIDC token asserts against the records
@@ -248,11 +301,15 @@ func (s *Store) LookupAPIKey(ctx context.Context, keyID string) (auth.StoredKey,
 func (s *Store) CheckOIDCPrincipal(ctx context.Context, p auth.Principal) error {
 	switch p.Role {
 	case auth.RolePatient:
-		if err := s.patientExists(ctx, p.OrgID, p.Subject); err != nil {
-			if errs.Is(err, errs.CodeNotFound) {
-				return errs.Unauthorized("token's subject names no patient of its organization")
-			}
+		active, err := s.patientActive(ctx, p.OrgID, p.Subject)
+		if errs.Is(err, errs.CodeNotFound) {
+			return errs.Unauthorized("token's subject names no patient of its organization")
+		}
+		if err != nil {
 			return err
+		}
+		if !active {
+			return errs.Forbidden("%s", patientDeactivated)
 		}
 		return nil
 	case auth.RoleCaregiver, auth.RoleClinician:

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/medplatform/medplatform/internal/adherence"
@@ -124,6 +125,21 @@ func TestCheckOIDCPrincipal(t *testing.T) {
 			case !tc.ok && !errs.Is(err, errs.CodeUnauthorized):
 				t.Errorf("%s: %v, want unauthorized", tc.name, err)
 			}
+		}
+
+		// A deactivated patient's token is forbidden until reactivated.
+		p := auth.Principal{OrgID: f.org, Role: auth.RolePatient, Subject: pat.ID}
+		if _, err := f.s.SetPatientActive(f.ctx, f.actor, f.org, pat.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.s.CheckOIDCPrincipal(f.ctx, p); !errs.Is(err, errs.CodeForbidden) || !strings.Contains(err.Error(), "deactivated") {
+			t.Errorf("deactivated patient: %v, want forbidden saying the patient is deactivated", err)
+		}
+		if _, err := f.s.SetPatientActive(f.ctx, f.actor, f.org, pat.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.s.CheckOIDCPrincipal(f.ctx, p); err != nil {
+			t.Errorf("reactivated patient: %v, want accepted", err)
 		}
 	})
 }

@@ -65,7 +65,29 @@ func NewEscalationMetrics(reg prometheus.Registerer, st *store.Store, now func()
 			return nil, fmt.Errorf("register escalation metrics: %w", err)
 		}
 	}
+	// Every series starts at 0: one that first appears at 1 loses that
+	// escalation to rate() and increase(), so the dashboard missed the
+	// first escalation of each kind after every deploy.
+	m.Escalations.WithLabelValues("0", OutcomeOpened, "")
+	for level := 0; level <= adherence.MaxEscalationLevels; level++ {
+		l := strconv.Itoa(level)
+		m.Escalations.WithLabelValues(l, OutcomeAcknowledged, "")
+		if level > 0 { // a level fires from 1
+			m.Escalations.WithLabelValues(l, OutcomeFired, "")
+			m.Escalations.WithLabelValues(l, OutcomeExhausted, "")
+		}
+		for _, reason := range resolvedReasons {
+			m.Escalations.WithLabelValues(l, OutcomeResolved, reason)
+		}
+	}
 	return m, nil
+}
+
+// resolvedReasons are the reason label values of resolved escalations.
+var resolvedReasons = []string{
+	store.ReasonDoseRecorded, store.ReasonDoseExcluded, store.ReasonTriggerCleared,
+	store.ReasonPlanPaused, store.ReasonPlanStopped, store.ReasonPlanAsNeeded,
+	store.ReasonPatientDeactivated, store.ReasonPolicyDeactivated,
 }
 
 // overdueCollector reads the oldest overdue escalation step at scrape

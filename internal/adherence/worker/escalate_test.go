@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
@@ -307,8 +308,8 @@ func TestResolutionsOutsideTheJobsAreCounted(t *testing.T) {
 		if got := testutil.ToFloat64(m.Escalations.WithLabelValues("1", worker.OutcomeResolved, store.ReasonPlanPaused)); got != 1 {
 			t.Errorf("resolved at level 1 as plan_paused = %v, want 1", got)
 		}
-		if got := testutil.CollectAndCount(m.Escalations); got != 3 {
-			t.Errorf("%d series (opened, fired, resolved), want 3", got)
+		if got := counted(t, m.Escalations); got != 3 {
+			t.Errorf("%v escalation transitions counted, want 3 (opened, fired, resolved)", got)
 		}
 	})
 }
@@ -365,4 +366,40 @@ func TestExhaustedEscalationsAreCounted(t *testing.T) {
 			t.Errorf("opened = %v, want 2", got)
 		}
 	})
+}
+
+// counted is the sum of every series of c.
+func counted(t *testing.T, c prometheus.Collector) float64 {
+	t.Helper()
+	ch := make(chan prometheus.Metric, 1024)
+	go func() { c.Collect(ch); close(ch) }()
+	var sum float64
+	for m := range ch {
+		var pb dto.Metric
+		if err := m.Write(&pb); err != nil {
+			t.Fatal(err)
+		}
+		sum += pb.GetCounter().GetValue()
+	}
+	return sum
+}
+
+// TestEscalationMetricsStartAtZero: the series of every level, outcome and
+// resolution reason exist from the start, at zero, so that the first
+// escalation of each kind counts in increase() (the dashboard missed it).
+func TestEscalationMetricsStartAtZero(t *testing.T) {
+	m, err := worker.NewEscalationMetrics(prometheus.NewRegistry(), nil, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	levels := adherence.MaxEscalationLevels
+	// opened at 0; acknowledged at 0…max; fired and exhausted at 1…max;
+	// resolved at 0…max for each of the 8 reasons.
+	want := 1 + (levels + 1) + 2*levels + 8*(levels+1)
+	if n := testutil.CollectAndCount(m.Escalations); n != want {
+		t.Errorf("%d escalation series, want %d", n, want)
+	}
+	if got := counted(t, m.Escalations); got != 0 {
+		t.Errorf("escalations counted = %v, want 0", got)
+	}
 }

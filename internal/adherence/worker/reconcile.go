@@ -113,6 +113,14 @@ func NewReconcileMetrics(reg prometheus.Registerer) *ReconcileMetrics {
 		m.Requeued = registerOrReuse(reg, m.Requeued)
 		m.Checks = registerOrReuse(reg, m.Checks)
 	}
+	// Every series starts at 0, so that the first notification lost
+	// counts in increase() (the dashboard missed it).
+	for _, reason := range []string{store.LostNotFound, store.LostNoFinalStatus} {
+		m.Lost.WithLabelValues(reason)
+	}
+	for _, outcome := range []string{"updated", "unchanged", "lost", "error"} {
+		m.Checks.WithLabelValues(outcome)
+	}
 	return m
 }
 

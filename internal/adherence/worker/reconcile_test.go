@@ -132,6 +132,14 @@ func TestReconcile(t *testing.T) {
 		claimed := w.notification(store.NotificationClaimed, "", time.Time{}, ago(2*time.Minute))
 
 		m := worker.NewReconcileMetrics(prometheus.NewRegistry())
+		// Every reason and outcome starts at 0, so that the first loss
+		// counts in increase().
+		if n, want := testutil.CollectAndCount(m.Lost), 2; n != want {
+			t.Errorf("%d lost series before any run, want %d", n, want)
+		}
+		if n, want := testutil.CollectAndCount(m.Checks), 4; n != want {
+			t.Errorf("%d check series before any run, want %d", n, want)
+		}
 		rw := &worker.ReconcileWorker{Store: w.st, Twilio: w.client, Now: func() time.Time { return w.now }, Logger: discard(), Metrics: m}
 		if err := rw.Work(w.ctx, &river.Job[worker.ReconcileArgs]{}); err != nil {
 			t.Fatal(err)

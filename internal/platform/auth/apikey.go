@@ -116,6 +116,11 @@ type StoredKey struct {
 	// RevokedAt, when set, marks the key revoked; it is refused from then on
 	// whatever the instant.
 	RevokedAt *time.Time
+	// Disabled, when set, says why the key's holder may not use it for
+	// now (a deactivated patient): the key is refused with code
+	// errs.CodeForbidden and this text, after its secret has been
+	// verified, and works again once the holder is enabled.
+	Disabled string
 }
 
 // KeyLookup finds stored API keys. The product store implements it.

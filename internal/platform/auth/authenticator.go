@@ -71,7 +71,8 @@ type Authenticator struct {
 	// exist and that the subject is of the role's kind (an API key's are
 	// checked when the key is made). An error of code errs.CodeUnauthorized
 	// refuses the token, and counts against the client's failure budget;
-	// any other error fails the request.
+	// any other error fails the request (errs.CodeForbidden: a subject
+	// that may not sign in for now, such as a deactivated patient).
 	CheckOIDCSubject func(ctx context.Context, p Principal) error
 
 	keys    KeyLookup
@@ -237,6 +238,11 @@ func (a *Authenticator) verifyAPIKey(ctx context.Context, token string) (Princip
 	}
 	if k.ExpiresAt != nil && !a.now().Before(*k.ExpiresAt) {
 		return Principal{}, errs.Unauthorized("API key has expired")
+	}
+	if k.Disabled != "" {
+		// Not a wrong credential: it does not count against the client's
+		// failure budget.
+		return Principal{}, errs.Forbidden("%s", k.Disabled)
 	}
 	// A stored key that cannot form a valid Principal is a data fault, not
 	// the caller's: report it as internal so it is logged and alerted on.

@@ -452,3 +452,36 @@ func TestAuthenticateRecordsKeyUse(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestAuthenticateDisabledKey: a key whose holder is disabled is refused as
+// forbidden, with the store's reason, once its secret is verified, and
+// however often it is presented it never uses up the client's failure
+// budget: it is not a guess.
+func TestAuthenticateDisabledKey(t *testing.T) {
+	c := newClock()
+	store := keyStore{}
+	disabled, _ := newKey(t, store, auth.StoredKey{OrgID: "org-1", Role: auth.RolePatient, Subject: "p-1", Disabled: "the patient is deactivated"})
+	valid, _ := newKey(t, store, auth.StoredKey{OrgID: "org-1", Role: auth.RoleIntegration})
+	a, err := auth.NewAuthenticator(store, nil, ratelimit.NewMemory(c.Now), c.Now)
+	if err != nil {
+		t.Fatalf("NewAuthenticator: %v", err)
+	}
+	const addr = "198.51.100.9:1"
+	for range 2 * auth.DefaultMaxFailures {
+		_, err := a.Authenticate(t.Context(), request(addr, "Bearer "+disabled))
+		if !errs.Is(err, errs.CodeForbidden) || !strings.Contains(err.Error(), "the patient is deactivated") {
+			t.Fatalf("disabled key: %v, want forbidden with the store's reason", err)
+		}
+	}
+	if _, err := a.Authenticate(t.Context(), request(addr, "Bearer "+valid)); err != nil {
+		t.Fatalf("valid key after the disabled one: %v, want accepted (no failure counted)", err)
+	}
+	// A wrong secret for the disabled key is a guess, answered as one.
+	wrong := disabled[:len(disabled)-4] + "AAAA"
+	if wrong == disabled {
+		wrong = disabled[:len(disabled)-4] + "BBBA"
+	}
+	if _, err := a.Authenticate(t.Context(), request(addr, "Bearer "+wrong)); !errs.Is(err, errs.CodeUnauthorized) {
+		t.Fatalf("wrong secret of a disabled key: %v, want unauthorized", err)
+	}
+}
