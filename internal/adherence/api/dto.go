@@ -683,6 +683,7 @@ func (in planInput) apply(p *adherence.Plan, create bool) error {
 		}
 	}
 	if in.Timing != nil {
+		trimTimingText((*schedule.Timing)(in.Timing))
 		if err := checkTimingText(schedule.Timing(*in.Timing), "timing"); err != nil {
 			return err
 		}
@@ -736,6 +737,19 @@ const maxTimingText = 500
 // maxElementID is the longest FHIR element id a timing's elements carry,
 // in characters: as long as a coding's code.
 const maxElementID = 100
+
+// trimTimingText trims the white space around the text of a timing's code
+// and the displays of its codings, as around a plan's drug name (a pasted
+// line break at the end of "twice daily" was refused there only).
+func trimTimingText(t *schedule.Timing) {
+	if t.Code == nil {
+		return
+	}
+	t.Code.Text = strings.TrimSpace(t.Code.Text)
+	for i := range t.Code.Coding {
+		t.Code.Coding[i].Display = strings.TrimSpace(t.Code.Coding[i].Display)
+	}
+}
 
 // checkTimingText holds the text of a timing's code ("twice daily with
 // meals") to the rules of the plan's other one-line texts: at most

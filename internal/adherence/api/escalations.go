@@ -445,13 +445,17 @@ func (s *server) handleGetEscalation(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleAcknowledgeEscalation answers POST /v1/escalations/{id}/acknowledge
-// (no body): the caller takes the escalation in hand, its pending levels
+// (no body, or {}): the caller takes the escalation in hand, its pending levels
 // are cancelled. Acknowledging again returns it unchanged; a resolved
 // escalation is a conflict. The acknowledgement records the caller's
 // member id (or, for an admin key, its key id).
 func (s *server) handleAcknowledgeEscalation(w http.ResponseWriter, r *http.Request) {
 	e, err := s.readableEscalation(r, r.PathValue("id"))
 	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := noBody(w, r); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -407,7 +407,13 @@ func TestEscalationAPI(t *testing.T) {
 		}
 
 		e.now = e.now.Add(10 * time.Minute)
-		acked := e.do("POST", "/v1/escalations/"+ownEsc+"/acknowledge", carer, nil, 200)
+		// A body with a field is refused, and acknowledges nothing (it
+		// was ignored and the escalation acknowledged).
+		e.do("POST", "/v1/escalations/"+ownEsc+"/acknowledge", carer, map[string]any{"note": "on my way"}, 400)
+		if got := e.do("GET", "/v1/escalations/"+ownEsc, carer, nil, 200); got["status"] != "open" {
+			t.Fatalf("escalation after a refused acknowledgement = %v, want still open", got["status"])
+		}
+		acked := e.do("POST", "/v1/escalations/"+ownEsc+"/acknowledge", carer, map[string]any{}, 200)
 		if acked["status"] != "acknowledged" || acked["closedBy"] != e.caregiver || acked["reason"] != "acknowledged" ||
 			acked["steps"].([]any)[0].(map[string]any)["status"] != "cancelled" {
 			t.Fatalf("acknowledged = %v", acked)

@@ -206,6 +206,7 @@ func checkImportedPlan(p *adherence.Plan) error {
 	if adherence.HasControl(p.Dose) {
 		return errs.Invalid("dosageInstruction[0].doseAndRate[0].doseQuantity", "the unit (unit, else code) %s", controlChars)
 	}
+	trimTimingText(&p.Timing)
 	return checkTimingText(p.Timing, "dosageInstruction[0].timing")
 }
 

@@ -135,6 +135,12 @@ func TestFHIRImportCodedUnits(t *testing.T) {
 		if r.status != 400 || r.json(t)["field"] != "dispenseRequest.expectedSupplyDuration.code" {
 			t.Errorf("supply coded in weeks: %d %.300s, want 400 naming dispenseRequest.expectedSupplyDuration.code", r.status, r.body)
 		}
+		// Written in weeks too: still the code that is named.
+		r = e.do("POST", "/fhir/MedicationRequest", admin,
+			mr(map[string]any{"value": 10, "system": ucum, "code": "mg"}, map[string]any{"value": 30, "unit": "wk", "system": ucum, "code": "wk"}))
+		if r.status != 400 || r.json(t)["field"] != "dispenseRequest.expectedSupplyDuration.code" {
+			t.Errorf("supply coded and written in weeks: %d %.300s, want 400 naming dispenseRequest.expectedSupplyDuration.code", r.status, r.body)
+		}
 		e.mustDo("POST", "/fhir/MedicationRequest", admin,
 			mr(map[string]any{"value": 10, "system": ucum, "code": "mg"}, map[string]any{"value": 30, "unit": "days", "system": ucum, "code": "d"}), 201)
 		got := e.mustDo("GET", "/v1/patients/"+pid+"/plans", admin, nil, 200)

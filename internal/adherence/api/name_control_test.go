@@ -236,5 +236,26 @@ func TestNamesTrimSurroundingWhiteSpace(t *testing.T) {
 		if p["givenName"] != "Ana" {
 			t.Errorf("patient givenName %v, want %q", p["givenName"], "Ana")
 		}
+		// The program's name starts every message; its help contact ends
+		// HELP answers: both were stored with their spaces, and refused
+		// for a pasted line break at the end.
+		policy := map[string]any{"firstOffsetMinutes": 0, "repeatEveryMinutes": 15, "maxReminders": 3, "validityMinutes": 30, "channels": []string{"sms"}}
+		m := e.mustDo("PUT", "/v1/settings/messaging", w.admin, map[string]any{"programName": "  Demo Care\n", "helpContact": " 555-0100 ", "reminderPolicy": policy}, 200)
+		if m["programName"] != "Demo Care" || m["helpContact"] != "555-0100" {
+			t.Errorf("messaging settings %v, want programName %q and helpContact %q", m, "Demo Care", "555-0100")
+		}
+		// A template's subject, and the text of a plan's timing code, as
+		// the plan's drug name.
+		tpl := e.mustDo("PUT", "/v1/templates/reminder/en/push", w.admin, map[string]any{"subject": " Reminder\n", "body": "Hi {{first_name}}"}, 200)
+		if tpl["subject"] != "Reminder" {
+			t.Errorf("template subject %q, want %q", tpl["subject"], "Reminder")
+		}
+		plan := e.mustDo("PATCH", "/v1/plans/"+w.plan, w.admin, map[string]any{"timing": map[string]any{
+			"code":   map[string]any{"text": "  twice daily\n", "coding": []any{map[string]any{"code": "BID", "display": " twice a day "}}},
+			"repeat": map[string]any{"timeOfDay": []string{"08:00:00", "20:00:00"}}}}, 200)
+		code := plan["timing"].(map[string]any)["code"].(map[string]any)
+		if code["text"] != "twice daily" || code["coding"].([]any)[0].(map[string]any)["display"] != "twice a day" {
+			t.Errorf("timing code %v, want its text and display trimmed", code)
+		}
 	})
 }

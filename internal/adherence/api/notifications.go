@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/medplatform/medplatform/internal/adherence/remind"
@@ -85,7 +86,8 @@ func (s *server) handleSetMessaging(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, prefixField(err, "reminderPolicy."))
 		return
 	}
-	m := store.MessagingSettings{Policy: pol, ProgramName: in.ProgramName, HelpContact: in.HelpContact}
+	// Trimmed as every name is: messages start with the program's name.
+	m := store.MessagingSettings{Policy: pol, ProgramName: strings.TrimSpace(in.ProgramName), HelpContact: strings.TrimSpace(in.HelpContact)}
 	if err := s.Store.SetMessaging(r.Context(), actor(r), p.OrgID, m); err != nil {
 		s.fail(w, r, err)
 		return
@@ -230,7 +232,7 @@ func (s *server) handlePutTemplate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t := remind.Template{Kind: remind.Kind(r.PathValue("kind")), Language: r.PathValue("language"),
-		Channel: notify.Channel(r.PathValue("channel")), Subject: in.Subject, Body: in.Body}
+		Channel: notify.Channel(r.PathValue("channel")), Subject: strings.TrimSpace(in.Subject), Body: in.Body}
 	if err := t.Validate(); err != nil {
 		s.fail(w, r, err)
 		return

@@ -167,6 +167,11 @@ func (s *server) handleSetPatientActive(active bool) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
+		if err := noBody(w, r); err != nil {
+			s.auditWriteRefused(r, err, r.PathValue("id"))
+			s.fail(w, r, err)
+			return
+		}
 		pat, err := s.Store.SetPatientActive(r.Context(), actor(r), p.OrgID, r.PathValue("id"), active)
 		if err != nil {
 			s.auditWriteRefused(r, err, r.PathValue("id"))

@@ -171,6 +171,11 @@ func (s *server) handleSetPlanStatus(status adherence.PlanStatus) http.HandlerFu
 			s.fail(w, r, err)
 			return
 		}
+		if err := noBody(w, r); err != nil {
+			s.auditPlanWriteRefused(r, err, r.PathValue("id"), audit.ActionUpdate, "MedicationRequest")
+			s.fail(w, r, err)
+			return
+		}
 		plan, err := s.Store.SetPlanStatus(r.Context(), actor(r), p.OrgID, r.PathValue("id"), status)
 		if err != nil {
 			s.auditPlanWriteRefused(r, err, r.PathValue("id"), audit.ActionUpdate, "MedicationRequest")
@@ -179,6 +184,15 @@ func (s *server) handleSetPlanStatus(status adherence.PlanStatus) http.HandlerFu
 		}
 		httpx.WriteJSON(w, http.StatusOK, planOut(plan, adherence.Patient{}, viewFull))
 	}
+}
+
+// noBody refuses a body an action takes nothing from (pause, resume, stop,
+// deactivate, reactivate, acknowledge) unless it is empty or {}: a
+// malformed one or one with a field was ignored while the action was
+// carried out (QA), where every other request refuses it.
+func noBody(w http.ResponseWriter, r *http.Request) error {
+	var none struct{}
+	return httpx.DecodeOptional(w, r, &none)
 }
 
 // minFillDate is the earliest fill date taken.

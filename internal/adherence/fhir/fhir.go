@@ -320,11 +320,13 @@ func ToPlan(mr MedicationRequest) (adherence.Plan, string, error) {
 	}
 	if mr.DispenseRequest != nil && mr.DispenseRequest.ExpectedSupplyDuration != nil {
 		ds := mr.DispenseRequest.ExpectedSupplyDuration
-		if ds.Unit != "" && ds.Unit != "d" && ds.Unit != "day" && ds.Unit != "days" {
-			return p, "", errs.Invalid("dispenseRequest.expectedSupplyDuration.unit", "must be days (d)")
-		}
+		// The coded unit first: it is what a machine reads (QA: weeks
+		// coded "wk" and written "wk" was refused naming the unit text).
 		if ds.Code != "" && ds.Code != "d" {
 			return p, "", errs.Invalid("dispenseRequest.expectedSupplyDuration.code", "must be d (days)")
+		}
+		if ds.Unit != "" && ds.Unit != "d" && ds.Unit != "day" && ds.Unit != "days" {
+			return p, "", errs.Invalid("dispenseRequest.expectedSupplyDuration.unit", "must be days (d)")
 		}
 		// A whole number of days in the range the plan API takes: a
 		// fraction was cut silently, and a huge value overflowed into a

@@ -251,6 +251,25 @@ func Decode(w http.ResponseWriter, r *http.Request, dst any) error {
 	return decodeBytes(data, dst, false)
 }
 
+// DecodeOptional is Decode for a request that may have no body, such as
+// an action (POST …/pause): a body left out (Content-Length 0) or of white
+// space only decodes nothing and is no error, whatever its Content-Type;
+// any other is decoded as Decode does, so that a malformed body or an
+// unknown field is refused, not ignored while the action is carried out.
+func DecodeOptional(w http.ResponseWriter, r *http.Request, dst any) error {
+	if r.ContentLength == 0 {
+		return nil
+	}
+	data, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil
+	}
+	return decodeBytes(data, dst, false)
+}
+
 // DecodeEnvelope is Decode for a body whose items the caller decodes one by
 // one with DecodeBytes (json.RawMessage fields, such as a batch's events):
 // repeated keys are refused in the top-level object only, so that an item
