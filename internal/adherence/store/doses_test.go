@@ -625,6 +625,46 @@ func TestBoundsMovedPastDosesDecidedInAdvance(t *testing.T) {
 	}
 }
 
+// TestPlanSwitchedToAsNeededDropsDosesDecidedInAdvance switches a plan to
+// as needed after a dose not yet due was taken early and the next day's
+// skipped in advance. A PRN plan has no schedule: they are deleted, their
+// events orphans, as a stop or a bound moved past them does. The switch
+// deleted only the doses ahead without an outcome, so the taking stayed a
+// dose of the PRN plan, counted as on time once due (QA).
+func TestPlanSwitchedToAsNeededDropsDosesDecidedInAdvance(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("America/New_York")
+		pl := f.plan(p.ID, timeOfDay("08:00"))
+		f.now = local(2026, 3, 2, 7, 50).UTC()
+		f.takeNextEarly(p.ID, pl.ID, "take-early")
+		skip := f.ev(p.ID, pl.ID, adherence.EventSkipped, local(2026, 3, 3, 8, 0), "skip-ahead")
+		ds := f.doses(pl.ID, local(2026, 3, 3, 0, 0), local(2026, 3, 4, 0, 0))
+		skip.Event.RequestedDose = ds[0].ID
+		if out := f.record(skip); out[0].Err != nil || out[0].Event.Result != adherence.ResultScored {
+			t.Fatalf("skip a day ahead: %+v", out[0])
+		}
+		pl.AsNeeded = true
+		if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+			t.Fatal(err)
+		}
+		if ds := f.doses(pl.ID, f.now, time.Time{}); len(ds) != 0 {
+			t.Errorf("doses ahead of the PRN plan: %+v, want none", ds)
+		}
+		for _, id := range []string{"take-early", "skip-ahead"} {
+			if n := f.count(`SELECT COUNT(*) FROM events WHERE client_event_id = $1 AND result = 'orphan' AND dose_instance_id IS NULL`, id); n != 1 {
+				t.Errorf("event %s is not an orphan", id)
+			}
+		}
+		rep, err := f.s.DoseCounts(f.ctx, f.org, store.ReportFilter{PlanID: pl.ID, From: local(2026, 3, 1, 0, 0), To: local(2026, 3, 4, 0, 0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.OnTime != 0 || rep.Skipped != 0 || rep.Orphans != 2 {
+			t.Errorf("report after the switch: %+v, want no taking or skip counted, two orphans", rep)
+		}
+	})
+}
+
 func TestPlanEndBoundsDoses(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		p := f.patient("UTC")

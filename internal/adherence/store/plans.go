@@ -501,6 +501,14 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 			}
 		}
 		if p.AsNeeded && !cur.AsNeeded {
+			// A PRN plan has no schedule: its doses not yet due go, those
+			// decided in advance too (a taking early in the on-time
+			// window, a skip ahead), their events orphans, as a stop does;
+			// regeneration keeps a dose with an outcome, and the taking
+			// was counted once due (QA).
+			if err := deleteAhead(ctx, tx, p, now, ""); err != nil {
+				return fmt.Errorf("update plan: %w", err)
+			}
 			// Its misses cannot be answered any more (a late taking is
 			// logged, not matched): nobody is paged about them.
 			recs, res, err := closePlanEscalations(ctx, tx, a, *p, ReasonPlanAsNeeded, now)
