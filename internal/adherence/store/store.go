@@ -47,7 +47,11 @@ var migrationFiles embed.FS
 // Migrations creates the adherence tables (goose SQL files embedded from
 // migrations/sqlite and migrations/postgres). Apply it after
 // audit.Migrations.
-var Migrations = migrate.Embedded(migrationFiles, "migrations", "")
+var Migrations = func() migrate.Set {
+	s := migrate.Embedded(migrationFiles, "migrations", "")
+	s.Repair = repairEditedMigrations
+	return s
+}()
 
 // Defaults of the Store's tunables.
 const (

@@ -40,6 +40,13 @@ type Set struct {
 	// both. It is a func so that every provider gets migrations of its own
 	// (goose fills in fields of the ones it is given).
 	PostgresGo func() []*goose.Migration
+	// Repair, when set, runs before the set's pending migrations, under the
+	// migration lock: it brings a database on which an earlier text of a
+	// migration since edited was applied to what the current text creates
+	// (a column added to a migration that had already shipped), so that
+	// the later migrations and the code find it. It must be idempotent and
+	// do nothing on a database that needs nothing, a new one included.
+	Repair func(ctx context.Context, d *db.DB) error
 }
 
 // Embedded builds a Set from an embedded tree holding sqlite/ and postgres/
@@ -107,6 +114,11 @@ func Up(ctx context.Context, d *db.DB, sets ...Set) (int, error) {
 		p, err := set.Provider(d)
 		if err != nil {
 			return applied, err
+		}
+		if set.Repair != nil {
+			if err := set.Repair(ctx, d); err != nil {
+				return applied, fmt.Errorf("repair the schema before migrating: %w", err)
+			}
 		}
 		res, err := p.Up(ctx)
 		applied += len(res)
@@ -261,4 +273,30 @@ func HealthCheck(d *db.DB, now func() time.Time, sets ...Set) health.Check {
 		mu.Unlock()
 		return nil, nil
 	}}
+}
+
+// Columns reports whether table exists in d and which of its columns
+// exist, for a Set's Repair.
+func Columns(ctx context.Context, d *db.DB, table string) (exists bool, columns map[string]bool, err error) {
+	query := `SELECT name FROM pragma_table_info($1)`
+	if d.Dialect == db.Postgres {
+		query = `SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1`
+	}
+	rows, err := d.SQL.QueryContext(ctx, query, table)
+	if err != nil {
+		return false, nil, fmt.Errorf("read the columns of %s: %w", table, err)
+	}
+	defer rows.Close()
+	columns = map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return false, nil, fmt.Errorf("read the columns of %s: %w", table, err)
+		}
+		columns[name] = true
+	}
+	if err := rows.Err(); err != nil {
+		return false, nil, fmt.Errorf("read the columns of %s: %w", table, err)
+	}
+	return len(columns) > 0, columns, nil
 }

@@ -1,0 +1,77 @@
+package store_test
+
+import (
+	"testing"
+
+	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/audit"
+	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/dbtest"
+	"github.com/medplatform/medplatform/internal/platform/migrate"
+)
+
+// TestUpgradeFromBeforeEditedMigrations: a database migrated to version 3
+// by a release from before migrations 00002 and 00003 were edited (no
+// events.request_id, notifications.level or inbound_messages_address)
+// migrates to the current version and records events. On SQLite migration
+// 4 failed on the missing column and left the database half migrated; on
+// PostgreSQL every migration applied and every event was refused (QA).
+func TestUpgradeFromBeforeEditedMigrations(t *testing.T) {
+	dbtest.Each(t, nil, func(t *testing.T, d *db.DB) {
+		ctx := t.Context()
+		if _, err := migrate.Up(ctx, d, audit.Migrations); err != nil {
+			t.Fatal(err)
+		}
+		p, err := store.Migrations.Provider(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.UpTo(ctx, 3); err != nil {
+			t.Fatal(err)
+		}
+		// What the migrations' earlier texts created.
+		for _, q := range []string{
+			`ALTER TABLE events DROP COLUMN request_id`,
+			`ALTER TABLE notifications DROP COLUMN level`,
+			`DROP INDEX inbound_messages_address`,
+		} {
+			if _, err := d.SQL.ExecContext(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+
+		if _, err := migrate.Up(ctx, d, sets...); err != nil {
+			t.Fatalf("migrate a database from before the edits: %v", err)
+		}
+		if pending, err := migrate.Pending(ctx, d, sets...); err != nil || pending {
+			t.Fatalf("pending after the upgrade: %v, %v", pending, err)
+		}
+		for table, column := range map[string]string{"events": "request_id", "notifications": "level"} {
+			if _, cols, err := migrate.Columns(ctx, d, table); err != nil || !cols[column] {
+				t.Errorf("%s.%s after the upgrade: %v, %v", table, column, cols[column], err)
+			}
+		}
+		f := newFixture(t, d)
+		pat := f.patient("UTC")
+		pl := f.plan(pat.ID, timeOfDay("08:00"))
+		out := f.record(f.ev(pat.ID, pl.ID, adherence.EventTaken, start.Add(8*60*60*1e9), "after-upgrade"))
+		if out[0].Err != nil {
+			t.Fatalf("an event after the upgrade: %v", out[0].Err)
+		}
+		// Migrating again changes nothing.
+		if n, err := migrate.Up(ctx, d, sets...); err != nil || n != 0 {
+			t.Fatalf("migrate again: %d, %v", n, err)
+		}
+	})
+}
+
+// TestRepairLeavesACurrentDatabaseAlone: on a database migrated by this
+// release the repair finds nothing to do.
+func TestRepairLeavesACurrentDatabaseAlone(t *testing.T) {
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+		if err := store.Migrations.Repair(t.Context(), d); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
