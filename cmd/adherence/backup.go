@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/medplatform/medplatform/internal/platform/audit"
@@ -142,8 +143,7 @@ func cmdRestore(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	kept := ""
 	if _, err := os.Stat(target); err == nil {
-		kept = fmt.Sprintf("%s.before-restore-%s", target, time.Now().UTC().Format("20060102T150405Z"))
-		if err := os.Rename(target, kept); err != nil {
+		if kept, err = keepCopy(target, time.Now()); err != nil {
 			return fmt.Errorf("restore: keep the current database: %w", err)
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -165,6 +165,31 @@ func cmdRestore(ctx context.Context, args []string, getenv func(string) string, 
 	return nil
 }
 
+// keepCopy links the database at target to a new name,
+// target.before-restore-<UTC time>, or -2, -3… after it when that name is
+// taken, and returns it: a link never replaces a file, so two restores in
+// the same second keep both databases they replaced (the second rename
+// overwrote the first's copy, and the database live before both was
+// lost). The rename of the restored file over target then replaces the
+// live name at once, never leaving it missing.
+func keepCopy(target string, now time.Time) (string, error) {
+	base := fmt.Sprintf("%s.before-restore-%s", target, now.UTC().Format("20060102T150405Z"))
+	for i := 1; i <= 100; i++ {
+		name := base
+		if i > 1 {
+			name = fmt.Sprintf("%s-%d", base, i)
+		}
+		err := os.Link(target, name)
+		if err == nil {
+			return name, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("%s-2 to -100 are all taken", base)
+}
+
 // checkBackup opens the SQLite file at path and checks that it is a
 // database of this product that this version can serve, whole (PRAGMA
 // integrity_check) and with its audit chain intact; it returns the file's
@@ -183,12 +208,17 @@ func checkBackup(ctx context.Context, path string) (sum string, records int64, e
 	}
 	d, err := db.Open(ctx, db.SQLiteURL(path), db.Options{})
 	if err != nil {
-		return "", 0, fmt.Errorf("open: %w", err)
+		// The path may be a copy (restore): the error names the file the
+		// caller gave, not the copy, and says what it usually means.
+		return "", 0, fmt.Errorf("cannot be opened as a database (damaged or truncated: make the backup again): %s", strings.TrimPrefix(err.Error(), "open database "+path+": "))
 	}
 	defer d.Close()
 	var check string
-	if err := d.SQL.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
-		return "", 0, fmt.Errorf("integrity check: %q %v", check, err)
+	if err := d.SQL.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&check); err != nil {
+		return "", 0, fmt.Errorf("integrity check failed (damaged or truncated: make the backup again): %w", err)
+	}
+	if check != "ok" {
+		return "", 0, fmt.Errorf("integrity check failed (damaged: make the backup again): %s", check)
 	}
 	var n int
 	if err := d.SQL.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('audit_head', 'patients', 'plans')`).Scan(&n); err != nil || n != 3 {

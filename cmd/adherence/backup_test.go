@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	_ "modernc.org/sqlite"
 
@@ -196,6 +197,14 @@ func TestRestoreRefusals(t *testing.T) {
 	if err := os.WriteFile(text, []byte("not a database"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	goodBytes, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truncated := filepath.Join(dir, "truncated.db")
+	if err := os.WriteFile(truncated, goodBytes[:len(goodBytes)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
 	before, err := os.ReadFile(filepath.Join(dir, "live.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -205,6 +214,8 @@ func TestRestoreRefusals(t *testing.T) {
 		{"newer schema", newer, "newer version"},
 		{"another database", other, "not an adherence database"},
 		{"not SQLite", text, "not a SQLite database"},
+		// Named as the file given, not as the restore's copy of it.
+		{"truncated", truncated, "truncated.db: cannot be opened as a database (damaged or truncated: make the backup again): database disk image is malformed"},
 		{"missing file", filepath.Join(dir, "none.db"), "no such file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -312,5 +323,43 @@ func TestRestoreToAnEarlierPointIsRecorded(t *testing.T) {
 	// one, which may hold a later record or be of the same one (QA).
 	if out := must("audit", "verify"); !strings.Contains(out, "audit chain intact") || !strings.Contains(out, fmt.Sprintf("(the last of record %d, ", seq)) {
 		t.Fatalf("verify of the grown chain: %q; want the checkpoint of record %d named the last", out, seq)
+	}
+}
+
+// TestKeepCopyNeverReplaces: two restores in the same second keep both
+// databases they replaced. The second renamed the live file onto the
+// first's copy, and the database live before both was lost (QA).
+func TestKeepCopyNeverReplaces(t *testing.T) {
+	dir := t.TempDir()
+	live := filepath.Join(dir, "live.db")
+	if err := os.WriteFile(live, []byte("first"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 6, 19, 28, 42, 0, time.UTC)
+	var kept []string
+	for _, restored := range []string{"second", "third", "fourth"} {
+		name, err := keepCopy(live, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept = append(kept, name)
+		// As a restore does: the restored file is renamed over the live
+		// one once its copy is kept.
+		next := filepath.Join(dir, ".live.db.restoring")
+		if err := os.WriteFile(next, []byte(restored), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(next, live); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := live + ".before-restore-20261206T192842Z"
+	for i, want := range []struct{ name, content string }{{base, "first"}, {base + "-2", "second"}, {base + "-3", "third"}} {
+		if kept[i] != want.name {
+			t.Errorf("copy %d kept at %s, want %s", i+1, kept[i], want.name)
+		}
+		if b, err := os.ReadFile(want.name); err != nil || string(b) != want.content {
+			t.Errorf("%s holds %q (%v), want %q", want.name, b, err, want.content)
+		}
 	}
 }
