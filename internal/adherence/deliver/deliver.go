@@ -59,6 +59,13 @@ type Deliverer struct {
 	journalUsers int
 }
 
+// closedError stops the send of a notification no longer wanted when it
+// was about to be handed over (store.RecordDeliveryProgress): it is
+// cancelled with reason.
+type closedError struct{ reason string }
+
+func (e *closedError) Error() string { return "the notification is no longer wanted: " + e.reason }
+
 // Why a notification's HandOver stopped its send.
 var (
 	errNotOurs     = errors.New("the notification is no longer claimed by this job")
@@ -232,9 +239,12 @@ func (d *Deliverer) deliverOne(ctx context.Context, dl *store.Delivery, j *journ
 			return nil
 		}
 		rc, err := d.Sender.Send(ctx, m)
+		var closed *closedError
 		switch {
 		case errors.Is(err, errNotOurs):
 			return store.DeliveryResult{ID: dl.ID}
+		case errors.As(err, &closed):
+			return end(store.NotificationCancelled, closed.reason)
 		case errors.Is(err, errMarkFailed):
 			return end(store.NotificationRetrying, "record_failed")
 		case errors.Is(err, errInterrupted):

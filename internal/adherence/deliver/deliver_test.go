@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -1446,6 +1447,66 @@ func TestRateLimitedRetryingSaysSo(t *testing.T) {
 		rows.Close()
 		if want := []string{"sent/", "retrying/rate_limited"}; fmt.Sprint(reasons) != fmt.Sprint(want) {
 			t.Errorf("notifications %v, want %v", reasons, want)
+		}
+	})
+}
+
+// closingSender is a recorder that, before handing a message over, runs
+// close for it: what happens while a send waits for its provider's rate
+// limit.
+type closingSender struct {
+	recorder
+	close func(m notify.Message)
+}
+
+func (c *closingSender) Send(ctx context.Context, m notify.Message) (notify.Receipt, error) {
+	c.close(m)
+	return c.recorder.Send(ctx, m)
+}
+
+// TestReminderClosedBeforeHandOverIsCancelled: a reminder whose dose is
+// taken, or whose plan is paused, after the job claimed it but before it
+// is handed to a provider (the wait for the provider's rate limit in the
+// 08:00 spike) is cancelled, not sent. Reminders reached the provider up
+// to ten seconds after the taking was stored (QA, three workers at
+// CONSOLE_RATE=15).
+func TestReminderClosedBeforeHandOverIsCancelled(t *testing.T) {
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+		p := newPipeline(t, d, 3)
+		closing := map[string]string{} // notification id → what happens to it
+		for i, id := range p.ids[:2] {
+			closing[strconv.FormatInt(id, 10)] = []string{"taken", "paused"}[i]
+		}
+		sender := &closingSender{recorder: recorder{chans: []notify.Channel{notify.SMS}}, close: func(m notify.Message) {
+			var q string
+			switch closing[m.ID] {
+			case "taken":
+				q = `UPDATE dose_instances SET status = 'taken_on_time' WHERE id = (SELECT dose_instance_id FROM notifications WHERE id = $1)`
+			case "paused":
+				q = `UPDATE plans SET status = 'paused' WHERE id = (SELECT d.plan_id FROM notifications n JOIN dose_instances d ON d.id = n.dose_instance_id WHERE n.id = $1)`
+			default:
+				return
+			}
+			if _, err := d.SQL.ExecContext(p.ctx, q, m.ID); err != nil {
+				t.Error(err)
+			}
+		}}
+		dv := &deliver.Deliverer{Store: p.st, Sender: sender, Now: p.clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		res, err := dv.Deliver(p.ctx, p.ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Sent != 1 || res.Ended != 2 || len(sender.sent) != 1 {
+			t.Fatalf("Deliver = %+v with %d handed over, want 1 sent and 2 ended", res, len(sender.sent))
+		}
+		for i, want := range []string{"dose_recorded", "plan_paused"} {
+			var status, reason string
+			if err := d.SQL.QueryRowContext(p.ctx, `SELECT status, COALESCE(reason, '') FROM notifications WHERE id = $1`, p.ids[i]).Scan(&status, &reason); err != nil {
+				t.Fatal(err)
+			}
+			if status != store.NotificationCancelled || reason != want {
+				t.Errorf("notification %d: %s (%s), want cancelled (%s)", p.ids[i], status, reason, want)
+			}
 		}
 	})
 }

@@ -89,13 +89,15 @@ func (j *journal) write(ctx context.Context, batch []journalEntry) {
 	// (claimed: sent again; sending: unknown).
 	ctx, cancel := context.WithTimeout(ctx, journalWriteTimeout)
 	defer cancel()
-	started, err := j.store.RecordDeliveryProgress(ctx, results, sending)
+	started, closed, err := j.store.RecordDeliveryProgress(ctx, results, sending)
 	for _, e := range batch {
 		switch {
 		case e.result != nil:
 			e.ack <- err
 		case err != nil:
 			e.ack <- fmt.Errorf("%w: %w", errMarkFailed, err)
+		case closed[e.send.ID] != "":
+			e.ack <- &closedError{reason: closed[e.send.ID]}
 		case !started[e.send.ID]:
 			e.ack <- errNotOurs
 		default:

@@ -478,17 +478,24 @@ type DeliveryResult struct {
 // leaves recorded what it sent, in sending only the messages a provider
 // may have taken, and claimed those it never handed over.
 //
+// A notification still claimed whose purpose has gone since it was claimed
+// (a reminder's dose taken, skipped or excluded, its plan paused or
+// stopped, its patient deactivated; an escalation closed) is not moved
+// either: closed gives it with the reason to cancel it with. The wait for
+// a provider's rate limit in a spike comes between claim and hand-over,
+// and reminders went out seconds after the dose was taken or the plan
+// paused (QA).
+//
 // A status callback may have arrived before an outcome and moved its
 // notification on: the outcome then only fills in what is missing, and the
 // provider, channel and reason stay those of the message the callback is
 // about (a Twilio call that timed out after Twilio accepted it).
-func (s *Store) RecordDeliveryProgress(ctx context.Context, results []DeliveryResult, sending []Claim) (map[int64]bool, error) {
+func (s *Store) RecordDeliveryProgress(ctx context.Context, results []DeliveryResult, sending []Claim) (started map[int64]bool, closed map[int64]string, err error) {
 	if len(results) == 0 && len(sending) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	now := s.clock()
-	var started map[int64]bool
-	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+	err = s.db.InTx(ctx, func(tx *db.Tx) error {
 		if len(results) > 0 {
 			var err error
 			if tx.Dialect == db.Postgres {
@@ -512,13 +519,58 @@ func (s *Store) RecordDeliveryProgress(ctx context.Context, results []DeliveryRe
 			}
 		}
 		var err error
-		started, err = markSending(ctx, tx, sending, now)
+		if started, err = markSending(ctx, tx, sending, now); err != nil {
+			return err
+		}
+		closed, err = closedClaims(ctx, tx, sending, started)
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return started, nil
+	return started, closed, nil
+}
+
+// stillWanted is the condition on a notification n that it is still
+// wanted: a reminder's dose open (scheduled, its plan active, its patient
+// active), an escalation message's escalation open; other kinds always.
+const stillWanted = `(n.kind <> 'reminder' OR EXISTS (SELECT 1 FROM dose_instances d
+		JOIN plans pl ON pl.id = d.plan_id JOIN patients pa ON pa.id = d.patient_id
+		WHERE d.id = n.dose_instance_id AND d.status = 'scheduled' AND pl.status = 'active' AND pa.active))
+	AND (n.kind <> 'escalation' OR EXISTS (SELECT 1 FROM escalations e
+		WHERE e.id = n.escalation_id AND e.status IN ('open', 'exhausted')))`
+
+// closedClaims returns, of the claims markSending did not start, those
+// still claimed for their attempt, which it left because they are no
+// longer wanted, with the reason to cancel each with (the reasons
+// loadDeliveries gives).
+func closedClaims(ctx context.Context, tx *db.Tx, claims []Claim, started map[int64]bool) (map[int64]string, error) {
+	closed := map[int64]string{}
+	for _, c := range claims {
+		if started[c.ID] {
+			continue
+		}
+		var reason string
+		err := tx.QueryRowContext(ctx, `SELECT CASE
+				WHEN n.kind = 'escalation' THEN 'escalation_closed'
+				WHEN NOT COALESCE(pa.active, FALSE) THEN 'patient_deactivated'
+				WHEN pl.status <> 'active' THEN 'plan_' || pl.status
+				WHEN d.status = 'excluded' THEN 'dose_excluded'
+				ELSE 'dose_recorded' END
+			FROM notifications n
+			LEFT JOIN dose_instances d ON d.id = n.dose_instance_id
+			LEFT JOIN plans pl ON pl.id = d.plan_id
+			LEFT JOIN patients pa ON pa.id = n.patient_id
+			WHERE n.id = $1 AND n.attempts = $2 AND n.status = 'claimed'`, c.ID, c.Attempt).Scan(&reason)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // no longer this job's
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read why a notification is no longer wanted: %w", err)
+		}
+		closed[c.ID] = reason
+	}
+	return closed, nil
 }
 
 // Claim names a claimed notification and the attempt it was claimed for
@@ -543,7 +595,7 @@ func markSending(ctx context.Context, tx *db.Tx, claims []Claim, now time.Time) 
 		}
 		rows, err := tx.QueryContext(ctx, `UPDATE notifications n SET status = 'sending', updated_at = $1
 			FROM unnest($2::bigint[], $3::integer[]) AS c (id, attempt)
-			WHERE n.id = c.id AND n.attempts = c.attempt AND n.status = 'claimed' RETURNING n.id`, now, ids, attempts)
+			WHERE n.id = c.id AND n.attempts = c.attempt AND n.status = 'claimed' AND `+stillWanted+` RETURNING n.id`, now, ids, attempts)
 		if err != nil {
 			return nil, fmt.Errorf("mark notifications sending: %w", err)
 		}
@@ -562,8 +614,8 @@ func markSending(ctx context.Context, tx *db.Tx, claims []Claim, now time.Time) 
 	}
 	// SQLite: one statement per claim (in process, a statement costs no
 	// round trip), prepared once.
-	upd, err := tx.PrepareContext(ctx, `UPDATE notifications SET status = 'sending', updated_at = $1
-		WHERE id = $2 AND attempts = $3 AND status = 'claimed'`)
+	upd, err := tx.PrepareContext(ctx, `UPDATE notifications AS n SET status = 'sending', updated_at = $1
+		WHERE n.id = $2 AND n.attempts = $3 AND n.status = 'claimed' AND `+stillWanted)
 	if err != nil {
 		return nil, fmt.Errorf("mark notifications sending: %w", err)
 	}

@@ -250,18 +250,18 @@ func TestDeliveryProgressIsTheClaimsOwn(t *testing.T) {
 		if _, err := f.d.SQL.ExecContext(f.ctx, `UPDATE notifications SET attempts = 2 WHERE id = $1`, id); err != nil {
 			t.Fatal(err)
 		}
-		started, err := f.s.RecordDeliveryProgress(f.ctx, nil, []store.Claim{{ID: id, Attempt: 1}})
+		started, _, err := f.s.RecordDeliveryProgress(f.ctx, nil, []store.Claim{{ID: id, Attempt: 1}})
 		if err != nil || started[id] {
 			t.Fatalf("an earlier claim moved to sending: %v, %v", started, err)
 		}
 		stale := store.DeliveryResult{ID: id, Attempt: 1, Status: store.NotificationCancelled, Reason: "dose_recorded"}
-		if _, err := f.s.RecordDeliveryProgress(f.ctx, []store.DeliveryResult{stale}, nil); err != nil {
+		if _, _, err := f.s.RecordDeliveryProgress(f.ctx, []store.DeliveryResult{stale}, nil); err != nil {
 			t.Fatal(err)
 		}
 		if st := f.notificationState(id); st.status != store.NotificationClaimed {
 			t.Fatalf("an earlier claim's outcome was recorded: %+v", st)
 		}
-		started, err = f.s.RecordDeliveryProgress(f.ctx, nil, []store.Claim{{ID: id, Attempt: 2}})
+		started, _, err = f.s.RecordDeliveryProgress(f.ctx, nil, []store.Claim{{ID: id, Attempt: 2}})
 		if err != nil || !started[id] {
 			t.Fatalf("the claim's own job could not move it to sending: %v, %v", started, err)
 		}
@@ -271,7 +271,7 @@ func TestDeliveryProgressIsTheClaimsOwn(t *testing.T) {
 		at := f.now
 		sent := store.DeliveryResult{ID: id, Attempt: 2, Status: store.NotificationSent, Channel: "sms", Provider: "twilio",
 			ProviderMessageID: sid(9), ProviderStatus: "queued", AcceptedAt: &at}
-		if _, err := f.s.RecordDeliveryProgress(f.ctx, []store.DeliveryResult{sent}, nil); err != nil {
+		if _, _, err := f.s.RecordDeliveryProgress(f.ctx, []store.DeliveryResult{sent}, nil); err != nil {
 			t.Fatal(err)
 		}
 		if st := f.notificationState(id); st.status != store.NotificationSent || st.messageID != sid(9) {
@@ -382,7 +382,7 @@ func TestDeliveryOutcomeAfterCallbackKeepsTheCallbacksProvider(t *testing.T) {
 				at := f.now
 				out.AcceptedAt = &at
 			}
-			if _, err := f.s.RecordDeliveryProgress(f.ctx, []store.DeliveryResult{out}, nil); err != nil {
+			if _, _, err := f.s.RecordDeliveryProgress(f.ctx, []store.DeliveryResult{out}, nil); err != nil {
 				t.Fatal(err)
 			}
 			st := f.notificationState(id)
