@@ -599,6 +599,13 @@ func rearmReopened(ctx context.Context, tx *db.Tx, reopened []reopenedDose, now 
 // window of e, else a taking recorded as a possible double dose. Left
 // "scored", two events each said they had scored the one dose.
 func supersede(c *liveInstance, e *adherence.Event, w adherence.Windows) (replacedTaking, bool) {
+	if c.Status == adherence.DoseSkipped && c.eventID != "" && c.eventID != e.ID {
+		// A taking after a skip scores the dose: the skip is kept as
+		// recorded (matched, changing nothing), as a skip after a taking
+		// is; left "scored", both events said they had scored the dose
+		// (QA).
+		return replacedTaking{eventID: c.eventID, result: adherence.ResultRecorded}, true
+	}
 	if !c.Status.Taken() || c.TakenAt == nil || c.eventID == "" || c.eventID == e.ID {
 		return replacedTaking{}, false
 	}

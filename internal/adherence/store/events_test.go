@@ -1558,3 +1558,30 @@ func TestMarkMissedWithinStopsAtItsBudget(t *testing.T) {
 		}
 	})
 }
+
+// TestTakingAfterASkipLeavesOneScoringEvent: a taking of a dose the patient
+// had skipped scores it, and the skip is kept as recorded (matched,
+// changing nothing), as a skip after a taking is: both said "scored",
+// where one event at a time says it scored a dose (QA).
+func TestTakingAfterASkipLeavesOneScoringEvent(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("UTC")
+		pl := f.plan(p.ID, timeOfDay("08:00"))
+		due := start.Add(8 * time.Hour)
+		f.now = due.Add(5 * time.Minute)
+		skip := f.record(f.ev(p.ID, pl.ID, adherence.EventSkipped, due.Add(time.Minute), "skip"))[0]
+		if skip.Err != nil || skip.Event.Result != adherence.ResultScored || skip.Event.DoseStatus != adherence.DoseSkipped {
+			t.Fatalf("skip = %+v", skip)
+		}
+		f.now = due.Add(10 * time.Minute)
+		taken := f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, due.Add(9*time.Minute), "take"))[0]
+		if taken.Err != nil || taken.Event.Result != adherence.ResultScored || taken.Event.DoseStatus != adherence.DoseTakenOnTime {
+			t.Fatalf("taking = %+v", taken)
+		}
+		f.eventIs(skip.Event.ID, string(adherence.ResultRecorded), "", false)
+		f.eventIs(taken.Event.ID, string(adherence.ResultScored), string(adherence.DoseTakenOnTime), false)
+		if n := f.count(`SELECT COUNT(*) FROM events WHERE plan_id = $1 AND result = 'scored'`, pl.ID); n != 1 {
+			t.Errorf("%d events say they scored the dose, want 1", n)
+		}
+	})
+}
