@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -410,7 +411,7 @@ func (d *deps) blobStore(ctx context.Context) (blob.Store, error) {
 		if d.db.Dialect == db.Postgres {
 			return nil, nil
 		}
-		u = d.defaultBlobDir()
+		u = d.defaultBlobDir(ctx)
 	}
 	s, err := blob.Open(ctx, u, d.settings.S3Endpoint)
 	if err != nil {
@@ -428,22 +429,65 @@ func (d *deps) blobStore(ctx context.Context) (blob.Store, error) {
 // adherence.db, with no store of its own in a directory that holds that
 // shared one keeps using it, with a warning, rather than leaving behind
 // the checkpoints that vouch for its chain: the shared store was its
-// (the quick start's ./data/blobs). Any other database gets its own: it
+// (the quick start's ./data/blobs). So does a database of another name
+// when a checkpoint there vouches for a record of its own chain (QA: an
+// upgraded prod.db left its checkpoints behind without a word, and a chain
+// cut back then verified as intact). Any other database gets its own: it
 // took the shared store for its own, though it had never written there,
 // and reported its chain as rewritten.
-func (d *deps) defaultBlobDir() string {
+func (d *deps) defaultBlobDir(ctx context.Context) string {
 	own := d.db.File + "-blobs"
 	shared := filepath.Join(d.dataDir(), "blobs")
-	if _, err := os.Stat(own); err == nil || filepath.Base(d.db.File) != legacyBlobsOwner {
+	if _, err := os.Stat(own); err == nil {
 		return own
 	}
 	if _, err := os.Stat(filepath.Join(shared, "audit")); err != nil {
 		return own
 	}
+	if filepath.Base(d.db.File) != legacyBlobsOwner {
+		ours, err := d.vouchesForOurChain(ctx, shared)
+		if err != nil || !ours {
+			if err != nil {
+				d.logger.Warn("could not tell whether the shared blobs directory holds this database's audit checkpoints; keeping them apart",
+					"blobs", shared, "own", own, "error", err)
+			} else {
+				d.logger.Warn("the shared blobs directory holds audit checkpoints of no record of this database's chain: another database's, "+
+					"or this one's chain was rewritten since (run 'adherence audit verify' with BLOB_URL set to it to tell)", "blobs", shared, "own", own)
+			}
+			return own
+		}
+	}
 	d.logger.Warn("audit checkpoints are kept in the blobs directory that every SQLite database of this directory shares, "+
 		"as before 2026-12-06; if they are this database's, move the directory to the database's own (mv BLOBS OWN), "+
 		"or set BLOB_URL to it", "blobs", shared, "own", own)
 	return shared
+}
+
+// vouchesForOurChain reports whether a checkpoint in the blob directory dir
+// is of a record of this database's audit chain (same seq and hash).
+func (d *deps) vouchesForOurChain(ctx context.Context, dir string) (bool, error) {
+	store, err := blob.OpenDir(dir)
+	if err != nil {
+		return false, err
+	}
+	cps, err := audit.ReadCheckpoints(ctx, store)
+	if err != nil {
+		return false, err
+	}
+	for _, cp := range cps {
+		var hash string
+		err := d.db.SQL.QueryRowContext(ctx, `SELECT hash FROM audit_log WHERE seq = $1`, cp.Seq).Scan(&hash)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("read the audit chain: %w", err)
+		}
+		if hash == cp.Hash {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // legacyBlobsOwner is the database file name whose checkpoints the shared

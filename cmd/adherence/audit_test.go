@@ -298,4 +298,21 @@ func TestDefaultCheckpointStoreIsTheDatabases(t *testing.T) {
 	bootstrap("c.db")
 	checkpoint("c.db")
 	verify("c.db", false)
+
+	// prod.db, of another name, checkpointed into the shared store under a
+	// release from before: a checkpoint there vouches for its chain, so it
+	// keeps using it. It was given an empty store of its own, and a chain
+	// cut back then verified as intact (QA).
+	bootstrap("prod.db")
+	checkpoint("prod.db")
+	if err := os.RemoveAll(filepath.Join(dir, "blobs")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "prod.db-blobs"), filepath.Join(dir, "blobs")); err != nil {
+		t.Fatal(err)
+	}
+	verify("prod.db", true)
+	if _, err := os.Stat(filepath.Join(dir, "prod.db-blobs")); err == nil {
+		t.Errorf("a store of its own was made for prod.db beside the shared one holding its checkpoints")
+	}
 }
