@@ -75,3 +75,47 @@ func TestRepairLeavesACurrentDatabaseAlone(t *testing.T) {
 		}
 	})
 }
+
+// TestMigration16RewritesInstantsInUTC: on SQLite, reminder times that a
+// release from before 2026-12-06 wrote in the patient's offset are
+// rewritten in UTC, so that the text comparisons of the scheduling read
+// them as the instants they are. A reminder held for quiet hours in
+// Auckland (remind_at 08:35+13:00) was never sent after the upgrade (QA).
+func TestMigration16RewritesInstantsInUTC(t *testing.T) {
+	f := newFixture(t, dbtest.SQLite(t, sets...))
+	p := f.patient("Pacific/Auckland")
+	pl := f.plan(p.ID, timeOfDay("08:00"))
+	ds := f.allDoses(pl.ID)
+	if len(ds) < 3 {
+		t.Fatalf("%d doses", len(ds))
+	}
+	cases := []struct {
+		stored, want string
+	}{
+		{"2026-12-07 08:35:00+13:00", "2026-12-06 19:35:00+00:00"},
+		{"2026-12-07 08:35:00.5+13:00", "2026-12-06 19:35:00.5+00:00"},
+		{"2026-12-06 19:40:00+00:00", "2026-12-06 19:40:00+00:00"}, // already UTC: left alone
+	}
+	for i, c := range cases {
+		f.exec(`UPDATE dose_instances SET remind_at = $1 WHERE id = $2`, c.stored, ds[i].ID)
+	}
+	p16, err := store.Migrations.Provider(f.d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p16.DownTo(f.ctx, 15); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p16.UpTo(f.ctx, 16); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range cases {
+		var got string
+		if err := f.d.SQL.QueryRowContext(f.ctx, `SELECT CAST(remind_at AS TEXT) FROM dose_instances WHERE id = $1`, ds[i].ID).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("remind_at %s became %s, want %s", c.stored, got, c.want)
+		}
+	}
+}
