@@ -243,6 +243,7 @@ func openExisting(ctx context.Context, getenv func(string) string, stderr io.Wri
 		d.close()
 		return nil, err
 	}
+	migrate.WarnIfNewer(ctx, d.db, d.logger, migrationSets...)
 	return d, nil
 }
 
@@ -334,6 +335,7 @@ func connect(ctx context.Context, s settings, stderr io.Writer, applyMigrations 
 		if n > 0 {
 			logger.InfoContext(ctx, "migrations applied", "count", n, "dialect", string(d.Dialect))
 		}
+		migrate.WarnIfNewer(ctx, d, logger, migrationSets...)
 	}
 	al := audit.New(d, time.Now, newID)
 	st := store.New(d, al, time.Now)

@@ -19,6 +19,7 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/config"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/health"
+	"github.com/medplatform/medplatform/internal/platform/migrate"
 	"github.com/medplatform/medplatform/internal/platform/rfc3339"
 )
 
@@ -36,6 +37,7 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
+	migrate.WarnIfNewer(ctx, d.db, d.logger, migrationSets...)
 	fmt.Fprintf(stdout, "applied %d migration(s) on %s\n", n, d.db.Dialect)
 	return nil
 }

@@ -188,6 +188,7 @@ func open(ctx context.Context, getenv func(string) string, stderr io.Writer, app
 			d.Close()
 			return nil, err
 		}
+		migrate.WarnIfNewer(ctx, d, logger, migrationSets...)
 	}
 	return &deps{settings: s, logger: logger, db: d, store: store.New(d)}, nil
 }

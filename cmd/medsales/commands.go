@@ -26,6 +26,7 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/debug"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/health"
+	"github.com/medplatform/medplatform/internal/platform/migrate"
 )
 
 func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -42,6 +43,7 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
+	migrate.WarnIfNewer(ctx, d.db, d.logger, migrationSets...)
 	fmt.Fprintf(stdout, "applied %d migration(s) on %s\n", n, d.db.Dialect)
 	return nil
 }

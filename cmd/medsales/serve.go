@@ -124,6 +124,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 			if err := requireOwnSchema(ctx, d.db); err != nil {
 				return err
 			}
+			migrate.WarnIfNewer(ctx, d.db, d.logger, migrationSets...)
 		}
 	}
 	d.db.Logger = log // Close warns there when it abandons connections stuck on a stalled database

@@ -3,6 +3,7 @@ package migrate
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/medplatform/medplatform/internal/platform/db"
 )
@@ -25,4 +26,22 @@ func Newer(ctx context.Context, d *db.DB, sets ...Set) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// WarnIfNewer logs a warning when d's schema is newer than this binary's
+// (Newer): a rollback to an earlier release after a later one migrated
+// the database. The binary runs on it, since migrations only add (expand,
+// then contract a release later), but applies none; the warning says so
+// rather than "applied 0 migration(s)" alone (QA). Call it once the
+// database is known to be migrated: Newer creates a missing version table.
+func WarnIfNewer(ctx context.Context, d *db.DB, logger *slog.Logger, sets ...Set) {
+	newer, err := Newer(ctx, d, sets...)
+	if err != nil {
+		logger.WarnContext(ctx, "could not read the database's schema version", "error", err)
+		return
+	}
+	if newer {
+		logger.WarnContext(ctx, "the database's schema is newer than this release's: a later release migrated it (this is a rollback); "+
+			"this release runs on it, since migrations only add, and applies no migration")
+	}
 }
