@@ -40,6 +40,11 @@ func cmdBackup(ctx context.Context, args []string, getenv func(string) string, s
 	if _, err := os.Lstat(*out); err == nil {
 		return fmt.Errorf("--out %s exists: a backup never replaces a file (choose a new name)", *out)
 	}
+	if fi, err := os.Stat(filepath.Dir(*out)); err != nil || !fi.IsDir() {
+		// Said of the directory given, not of the partial file the backup
+		// would have written in it.
+		return fmt.Errorf("--out %s: the directory %s does not exist (create it first)", *out, filepath.Dir(*out))
+	}
 	// Refused before the database is opened: on PostgreSQL, a server
 	// that is not migrated (or not reachable) was told to migrate first.
 	s, err := loadSettings(getenv)

@@ -113,6 +113,10 @@ func TestBackupWhileServingAndRestore(t *testing.T) {
 	if _, _, err := cli(t, url, "backup", "--out", backup); err == nil || !strings.Contains(err.Error(), "exists") {
 		t.Fatalf("a second backup to the same file: %v, want a refusal", err)
 	}
+	missing := filepath.Join(dir, "no-such-dir", "b.db")
+	if _, _, err := cli(t, url, "backup", "--out", missing); err == nil || !strings.Contains(err.Error(), "the directory "+filepath.Dir(missing)+" does not exist") {
+		t.Fatalf("a backup into a missing directory: %v, want a refusal naming the directory", err)
+	}
 
 	restored := "sqlite:" + filepath.Join(dir, "restored.db")
 	if out, errOut, err := cli(t, restored, "restore", "--from", backup); err != nil || !strings.Contains(out, "restored ") {
