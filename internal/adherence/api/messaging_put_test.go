@@ -133,7 +133,7 @@ func TestMessagingTextsRefuseControlCharacters(t *testing.T) {
 				"reminderPolicy": map[string]any{"validityMinutes": 30, "channels": []string{"sms"}}}
 		}
 		e.mustDo("PUT", "/v1/settings/messaging", admin, settings("Heart Care", "555-0100"), 200)
-		for _, v := range []string{"Heart\nCare", "Heart\rCare", "Heart\tCare", "Heart Care\x1b[2J", "Heart\u0085Care", "Heart Care\n"} {
+		for _, v := range []string{"Heart\nCare", "Heart\rCare", "Heart\tCare", "Heart Care\x1b[2J", "Heart\u0085Care", "Heart Care\n(main)"} {
 			for _, c := range []struct {
 				field string
 				body  map[string]any

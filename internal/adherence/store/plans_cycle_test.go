@@ -607,3 +607,40 @@ func TestTimeZoneMoveWestAcrossTheDateLineAfterADoseTakenEarly(t *testing.T) {
 		})
 	})
 }
+
+// TestResumeAfterAZoneMoveOrphansATakingOutsideTheNewDose: a dose taken
+// early, its plan paused, the patient's zone moved an hour west, the plan
+// resumed: the day's dose is now an hour later, and the taking, 90 minutes
+// before it, is outside its window: an orphan, as it would be had it
+// arrived now. It stayed "recorded" on the revived dose, which was
+// reminded and would have been missed (QA).
+func TestResumeAfterAZoneMoveOrphansATakingOutsideTheNewDose(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("America/New_York")
+		pl := f.plan(p.ID, timeOfDay("08:00"))
+		f.now = time.Date(2026, 3, 2, 12, 30, 0, 0, time.UTC) // 07:30 in New York
+		taken := f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, f.now, "early"))[0]
+		if taken.Err != nil || taken.Event.DoseStatus != adherence.DoseTakenOnTime {
+			t.Fatalf("taking 30 minutes early: %+v", taken)
+		}
+		if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, adherence.PlanPaused); err != nil {
+			t.Fatal(err)
+		}
+		p.TimeZone = "America/Chicago"
+		if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, adherence.PlanActive); err != nil {
+			t.Fatal(err)
+		}
+		if n := f.count(`SELECT COUNT(*) FROM events e JOIN dose_instances d ON d.id = e.dose_instance_id
+			WHERE e.id = $1 AND e.result = 'recorded' AND d.status = 'scheduled'`, taken.Event.ID); n != 0 {
+			t.Errorf("the taking is left recorded on a scheduled dose")
+		}
+		f.eventIs(taken.Event.ID, string(adherence.ResultOrphan), "", false)
+		ds := f.doses(pl.ID, time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 3, 0, 0, 0, 0, time.UTC))
+		if len(ds) != 1 || ds[0].Status != adherence.DoseScheduled || !ds[0].DueAt.Equal(time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC)) {
+			t.Errorf("doses of 2026-03-02: %+v, want the 08:00 Chicago one scheduled", ds)
+		}
+	})
+}

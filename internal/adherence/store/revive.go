@@ -115,7 +115,19 @@ func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, 
 			}
 		}
 		d := match.Decide(match.Event{Kind: r.kind, OccurredAt: r.occurred, DoseID: r.requested.Int64}, view, w)
-		if d.Instance < 0 || (d.Result == adherence.ResultRecorded && !d.DoubleDose) {
+		if d.Instance < 0 {
+			// Outside every window of the doses now scheduled (the zone
+			// changed while the plan was paused, and the day's dose moved
+			// away from it): an orphan, as it would have been had it
+			// arrived now. Left recorded on the revived dose, it said it was
+			// matched to a dose that was reminded and then missed (QA).
+			if _, err := tx.ExecContext(ctx, `UPDATE events SET result = 'orphan', dose_status = '', double_dose = $1, dose_instance_id = NULL WHERE id = $2`,
+				false, r.eventID); err != nil {
+				return fmt.Errorf("orphan an event of a revived dose: %w", err)
+			}
+			continue
+		}
+		if d.Result == adherence.ResultRecorded && !d.DoubleDose {
 			continue // still recorded: it changes nothing
 		}
 		c := live[d.Instance]

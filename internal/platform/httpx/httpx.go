@@ -252,8 +252,9 @@ func Decode(w http.ResponseWriter, r *http.Request, dst any) error {
 }
 
 // DecodeOptional is Decode for a request that may have no body, such as
-// an action (POST …/pause): a body left out (Content-Length 0) or of white
-// space only decodes nothing and is no error, whatever its Content-Type;
+// an action (POST …/pause): a body left out (Content-Length 0), of white
+// space only or the JSON null decodes nothing and is no error, whatever
+// its Content-Type;
 // any other is decoded as Decode does, so that a malformed body or an
 // unknown field is refused, not ignored while the action is carried out.
 func DecodeOptional(w http.ResponseWriter, r *http.Request, dst any) error {
@@ -264,7 +265,7 @@ func DecodeOptional(w http.ResponseWriter, r *http.Request, dst any) error {
 	if err != nil {
 		return err
 	}
-	if len(bytes.TrimSpace(data)) == 0 {
+	if t := bytes.TrimSpace(data); len(t) == 0 || string(t) == "null" {
 		return nil
 	}
 	return decodeBytes(data, dst, false)
