@@ -602,8 +602,24 @@ func sqlitePageSize(ctx context.Context, path, file string, want int) (int, erro
 		if err != nil {
 			return 0, fmt.Errorf("open database %s: %w", path, err)
 		}
-		_, err = setup.ExecContext(ctx, "PRAGMA journal_mode = WAL")
-		setup.Close()
+		defer setup.Close()
+		// SQLite answers SQLITE_BUSY at once, without waiting, to a
+		// connection that holds a shared lock and wants the exclusive one
+		// another such connection wants too (it would deadlock): the
+		// change to WAL is tried again until the timeout (CI saw one of 6
+		// openers fail that way on a loaded machine).
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			_, err = setup.ExecContext(ctx, "PRAGMA journal_mode = WAL")
+			if err == nil || !strings.Contains(err.Error(), "SQLITE_BUSY") || time.Now().After(deadline) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return 0, fmt.Errorf("open database %s: set up a new file: %w", path, ctx.Err())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
 		if err != nil {
 			return 0, fmt.Errorf("open database %s: set up a new file: %w", path, err)
 		}
