@@ -486,7 +486,7 @@ func scanVersion(r scanner) (Version, error) {
 	var (
 		v        Version
 		dataset  string
-		release  sql.NullTime
+		release  releaseDate
 		year     sql.NullInt64
 		finished sql.NullTime
 		served   sql.NullInt64
@@ -500,8 +500,8 @@ func scanVersion(r scanner) (Version, error) {
 	}
 	v.Dataset = medsales.Dataset(dataset)
 	v.StartedAt = v.StartedAt.UTC()
-	if release.Valid {
-		v.ReleaseDate = medsales.DatePtr(release.Time.UTC())
+	if release.valid {
+		v.ReleaseDate = medsales.DatePtr(release.t.UTC())
 	}
 	if year.Valid {
 		y := int(year.Int64)
@@ -517,6 +517,38 @@ func scanVersion(r scanner) (Version, error) {
 // dateArg is a DATE column's argument: midnight UTC of the date, written
 // on SQLite in the same text form as every other DATE column (the NPPES
 // and Open Payments dates the bulk loader writes).
+// releaseDate scans dataset_versions.release_date: a time on PostgreSQL
+// and on SQLite, where the column is declared DATE, or its text where a
+// database created by the first medsales commits of 2026-12-01 declared
+// it TEXT (the driver then gives the string it stored; scanned as a time,
+// every read of the versions failed: QA).
+type releaseDate struct {
+	t     time.Time
+	valid bool
+}
+
+func (r *releaseDate) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		r.valid = false
+		return nil
+	case time.Time:
+		r.t, r.valid = v, true
+		return nil
+	case []byte:
+		return r.Scan(string(v))
+	case string:
+		for _, layout := range []string{"2006-01-02 15:04:05.999999999-07:00", time.RFC3339Nano, "2006-01-02"} {
+			if t, err := time.Parse(layout, v); err == nil {
+				r.t, r.valid = t, true
+				return nil
+			}
+		}
+		return fmt.Errorf("release_date %q is not a date", v)
+	}
+	return fmt.Errorf("release_date of type %T", src)
+}
+
 func dateArg(d *medsales.Date) any {
 	if d == nil {
 		return nil
