@@ -432,7 +432,7 @@ func (d *deps) blobStore(ctx context.Context) (blob.Store, error) {
 // shared one keeps using it, with a warning, rather than leaving behind
 // the checkpoints that vouch for its chain: the shared store was its
 // (the quick start's ./data/blobs). So does a database of another name
-// when a checkpoint there vouches for a record of its own chain (QA: an
+// when the checkpoints there are its own (vouchesForOurChain; QA: an
 // upgraded prod.db left its checkpoints behind without a word, and a chain
 // cut back then verified as intact). Any other database gets its own: it
 // took the shared store for its own, though it had never written there,
@@ -453,8 +453,9 @@ func (d *deps) defaultBlobDir(ctx context.Context) string {
 				d.logger.Warn("could not tell whether the shared blobs directory holds this database's audit checkpoints; keeping them apart",
 					"blobs", shared, "own", own, "error", err)
 			} else {
-				d.logger.Warn("the shared blobs directory holds audit checkpoints of no record of this database's chain: another database's, "+
-					"or this one's chain was rewritten since (run 'adherence audit verify' with BLOB_URL set to it to tell)", "blobs", shared, "own", own)
+				d.logger.Warn("the shared blobs directory holds audit checkpoints that are not all of records of this database's chain: "+
+					"another database's, or this one's chain was cut back or rewritten since (run 'adherence audit verify' with BLOB_URL set to it to tell); "+
+					"this database keeps its checkpoints apart", "blobs", shared, "own", own)
 			}
 			return own
 		}
@@ -465,8 +466,13 @@ func (d *deps) defaultBlobDir(ctx context.Context) string {
 	return shared
 }
 
-// vouchesForOurChain reports whether a checkpoint in the blob directory dir
-// is of a record of this database's audit chain (same seq and hash).
+// vouchesForOurChain reports whether the checkpoints in the blob directory
+// dir are this database's: one at least is of a record of its audit chain
+// (same seq and hash), and none is of another record at a seq the chain
+// holds (another database's, written there too: taken for this one's, both
+// read as broken; QA, two databases of one directory). A checkpoint past
+// the chain's end does not decide: it is another database's longer chain,
+// or this one's cut back, which the checkpoints are there to catch.
 func (d *deps) vouchesForOurChain(ctx context.Context, dir string) (bool, error) {
 	store, err := blob.OpenDir(dir)
 	if err != nil {
@@ -476,20 +482,22 @@ func (d *deps) vouchesForOurChain(ctx context.Context, dir string) (bool, error)
 	if err != nil {
 		return false, err
 	}
+	matched := false
 	for _, cp := range cps {
 		var hash string
 		err := d.db.SQL.QueryRowContext(ctx, `SELECT hash FROM audit_log WHERE seq = $1`, cp.Seq).Scan(&hash)
 		if errors.Is(err, sql.ErrNoRows) {
-			continue
+			continue // past the chain's end
 		}
 		if err != nil {
 			return false, fmt.Errorf("read the audit chain: %w", err)
 		}
-		if hash == cp.Hash {
-			return true, nil
+		if hash != cp.Hash {
+			return false, nil
 		}
+		matched = true
 	}
-	return false, nil
+	return matched, nil
 }
 
 // legacyBlobsOwner is the database file name whose checkpoints the shared

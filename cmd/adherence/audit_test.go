@@ -315,4 +315,34 @@ func TestDefaultCheckpointStoreIsTheDatabases(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "prod.db-blobs")); err == nil {
 		t.Errorf("a store of its own was made for prod.db beside the shared one holding its checkpoints")
 	}
+	// q.db wrote its checkpoint of a longer chain into the shared store
+	// too (two databases of one directory under a release from before):
+	// prod.db's checkpoint there is of another record at a seq q.db's chain
+	// holds, so the store is not q.db's alone; taken for its own, q.db read
+	// as broken. q.db gets a store of its own.
+	out, errOut, err := cmd("q.db", "admin", "bootstrap", "--org", "Org q")
+	if err != nil {
+		t.Fatalf("bootstrap q.db: %v %q", err, errOut)
+	}
+	_, org, _ := strings.Cut(out, "org_id=")
+	org, _, _ = strings.Cut(org, "\n")
+	for range 3 {
+		if _, errOut, err := cmd("q.db", "admin", "create-key", "--org", strings.TrimSpace(org)); err != nil {
+			t.Fatalf("create-key on q.db: %v %q", err, errOut)
+		}
+	}
+	checkpoint("q.db")
+	qs, _ := filepath.Glob(filepath.Join(dir, "q.db-blobs", "audit", "checkpoints", "*.json"))
+	if len(qs) != 1 {
+		t.Fatalf("checkpoints of q.db: %v", qs)
+	}
+	if err := os.Rename(qs[0], filepath.Join(dir, "blobs", "audit", "checkpoints", filepath.Base(qs[0]))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, "q.db-blobs")); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, err := cmd("q.db", "audit", "verify"); err != nil || strings.Contains(errOut, "every SQLite database of this directory shares") {
+		t.Errorf("audit verify of q.db beside a store holding another database's checkpoint: %v %q %q, want it intact on a store of its own", err, out, errOut)
+	}
 }

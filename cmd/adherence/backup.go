@@ -40,10 +40,12 @@ func cmdBackup(ctx context.Context, args []string, getenv func(string) string, s
 	if _, err := os.Lstat(*out); err == nil {
 		return fmt.Errorf("--out %s exists: a backup never replaces a file (choose a new name)", *out)
 	}
-	if fi, err := os.Stat(filepath.Dir(*out)); err != nil || !fi.IsDir() {
-		// Said of the directory given, not of the partial file the backup
-		// would have written in it.
+	// Said of the directory given, not of the partial file the backup
+	// would have written in it.
+	if fi, err := os.Stat(filepath.Dir(*out)); err != nil {
 		return fmt.Errorf("--out %s: the directory %s does not exist (create it first)", *out, filepath.Dir(*out))
+	} else if !fi.IsDir() {
+		return fmt.Errorf("--out %s: %s is not a directory", *out, filepath.Dir(*out))
 	}
 	// Refused before the database is opened: on PostgreSQL, a server
 	// that is not migrated (or not reachable) was told to migrate first.
@@ -59,6 +61,13 @@ func cmdBackup(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer d.close()
+	// Refused before the copy, naming the database (QA: it copied the
+	// whole file, then named the hidden partial one).
+	if newer, err := migrate.Newer(ctx, d.db, migrationSets...); err != nil {
+		return err
+	} else if newer {
+		return fmt.Errorf("the database %s was migrated by a newer version of adherence: back it up with that version", d.db.File)
+	}
 	dir := filepath.Dir(*out)
 	tmp := filepath.Join(dir, "."+filepath.Base(*out)+".partial")
 	_ = os.Remove(tmp) // a partial file of an interrupted backup of the same name

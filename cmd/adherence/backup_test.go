@@ -113,6 +113,12 @@ func TestBackupWhileServingAndRestore(t *testing.T) {
 	if _, _, err := cli(t, url, "backup", "--out", backup); err == nil || !strings.Contains(err.Error(), "exists") {
 		t.Fatalf("a second backup to the same file: %v, want a refusal", err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "afile"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := cli(t, url, "backup", "--out", filepath.Join(dir, "afile", "b.db")); err == nil || !strings.Contains(err.Error(), "afile is not a directory") {
+		t.Fatalf("a backup into a file: %v, want a refusal saying it is not a directory", err)
+	}
 	missing := filepath.Join(dir, "no-such-dir", "b.db")
 	if _, _, err := cli(t, url, "backup", "--out", missing); err == nil || !strings.Contains(err.Error(), "the directory "+filepath.Dir(missing)+" does not exist") {
 		t.Fatalf("a backup into a missing directory: %v, want a refusal naming the directory", err)

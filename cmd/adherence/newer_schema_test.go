@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/medplatform/medplatform/internal/platform/db"
 	"github.com/medplatform/medplatform/internal/platform/dbtest"
+	"github.com/medplatform/medplatform/internal/platform/syncbuf"
 )
 
 // TestNewerSchemaIsSaid: a database a later release migrated (a rollback)
@@ -39,6 +43,29 @@ func TestNewerSchemaIsSaid(t *testing.T) {
 				if err != nil || !strings.Contains(errOut, "schema is newer than this release's") {
 					t.Errorf("%v on a newer schema: %v %q %q, want it run with a warning", args, err, out, errOut)
 				}
+			}
+			if engine == "sqlite" {
+				// backup refuses it before copying, naming the database.
+				if _, _, err := cli(t, url, "backup", "--out", filepath.Join(t.TempDir(), "b.db")); err == nil || !strings.Contains(err.Error(), "a.db was migrated by a newer version") {
+					t.Errorf("backup of a newer schema: %v, want a refusal naming the database", err)
+				}
+			}
+			// The production services start with --migrate=false (QA: they
+			// said nothing).
+			var logs syncbuf.Buffer
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error, 1)
+			env := map[string]string{"DATABASE_URL": url, "SHUTDOWN_DRAIN": "0s"}
+			go func() {
+				done <- run(ctx, []string{"serve", "--migrate=false", "--workers=false", "--addr", freeAddr(t)}, func(k string) string { return env[k] }, strings.NewReader(""), io.Discard, &logs)
+			}()
+			for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && !strings.Contains(logs.String(), "schema is newer"); {
+				time.Sleep(20 * time.Millisecond)
+			}
+			cancel()
+			<-done
+			if !strings.Contains(logs.String(), "schema is newer than this release's") {
+				t.Errorf("serve --migrate=false on a newer schema said nothing of it: %.2000s", logs.String())
 			}
 		})
 	}

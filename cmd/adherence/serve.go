@@ -124,6 +124,10 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 			return fmt.Errorf("the database has migrations pending: run 'adherence migrate' first (the job workers need the schema), or start without --migrate=false")
 		}
 	}
+	if !*applyMigrations {
+		// The production services start so: a rollback is said here.
+		migrate.WarnIfNewer(ctx, d.db, log, migrationSets...)
+	}
 	d.db.Logger = log // Close warns there when it abandons connections stuck on a stalled database
 
 	if err := debug.Serve(ctx, getenv("PPROF_ADDR"), log); err != nil {

@@ -813,6 +813,11 @@ func checkLine(field, v string, max int) error {
 	if utf8.RuneCountInString(v) > max {
 		return errs.Invalid(field, "must be at most %d characters", max)
 	}
+	if v != "" && adherence.Blank(v) {
+		// Shown as nothing: refused as every name of invisible
+		// characters only is (empty: none).
+		return errs.Invalid(field, "must have a visible character, or be left out")
+	}
 	if adherence.HasControl(v) {
 		return errs.Invalid(field, controlChars)
 	}

@@ -257,5 +257,21 @@ func TestNamesTrimSurroundingWhiteSpace(t *testing.T) {
 		if code["text"] != "twice daily" || code["coding"].([]any)[0].(map[string]any)["display"] != "twice a day" {
 			t.Errorf("timing code %v, want its text and display trimmed", code)
 		}
+		// Of invisible characters only, they would show as nothing: refused
+		// as a givenName of them is (QA: stored as a lone U+200B).
+		for _, c := range []struct {
+			method, path, field string
+			body                map[string]any
+		}{
+			{"PUT", "/v1/settings/messaging", "programName", map[string]any{"programName": "\u200b", "reminderPolicy": policy}},
+			{"PUT", "/v1/settings/messaging", "helpContact", map[string]any{"helpContact": "\u2060 ", "reminderPolicy": policy}},
+			{"PUT", "/v1/templates/reminder/en/push", "subject", map[string]any{"subject": "\u200b", "body": "Hi"}},
+			{"PATCH", "/v1/plans/" + w.plan, "timing.code.text", map[string]any{"timing": map[string]any{
+				"code": map[string]any{"text": "\u200b"}, "repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}}}},
+		} {
+			if r := e.do(c.method, c.path, w.admin, c.body); r.status != 400 || r.json(t)["field"] != c.field {
+				t.Errorf("%s %s with an invisible %s = %d %s, want 400 naming it", c.method, c.path, c.field, r.status, r.body)
+			}
+		}
 	})
 }

@@ -1,6 +1,7 @@
 package remind
 
 import (
+	"github.com/medplatform/medplatform/internal/adherence"
 	"slices"
 	"strconv"
 	"strings"
@@ -110,6 +111,11 @@ func (t Template) Validate() error {
 	}
 	if strings.ContainsAny(t.Subject, "\r\n") {
 		return errs.Invalid("subject", "must be a single line")
+	}
+	if t.Subject != "" && adherence.Blank(t.Subject) {
+		// Shown as nothing, and not replaced by the built-in subject as
+		// an empty one is.
+		return errs.Invalid("subject", "must have a visible character, or be left out")
 	}
 	if n := utf8.RuneCountInString(t.Subject); n > MaxSubject {
 		return errs.Invalid("subject", "is %d characters long; the limit is %d", n, MaxSubject)

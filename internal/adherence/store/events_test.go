@@ -1585,3 +1585,35 @@ func TestTakingAfterASkipLeavesOneScoringEvent(t *testing.T) {
 		}
 	})
 }
+
+// TestSkipThenTakingReplayedByAResume: a skip and then a taking of one dose,
+// the plan paused and resumed before the dose is due: the events are
+// decided again in order, and still only the taking says it scored the
+// dose; both said "scored" again (QA).
+func TestSkipThenTakingReplayedByAResume(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("UTC")
+		pl := f.plan(p.ID, timeOfDay("08:00"))
+		due := start.Add(24*time.Hour + 8*time.Hour)
+		f.now = due.Add(-20 * time.Minute)
+		ds := f.doses(pl.ID, due, due.Add(time.Minute))
+		if len(ds) != 1 {
+			t.Fatalf("doses at %v: %+v", due, ds)
+		}
+		skipIn := f.ev(p.ID, pl.ID, adherence.EventSkipped, f.now, "skip")
+		skipIn.Event.RequestedDose = ds[0].ID
+		skip := f.record(skipIn)[0]
+		f.now = f.now.Add(time.Minute)
+		taken := f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, f.now, "take"))[0]
+		if skip.Err != nil || taken.Err != nil || taken.Event.DoseStatus != adherence.DoseTakenOnTime {
+			t.Fatalf("skip %+v, taking %+v", skip, taken)
+		}
+		for _, st := range []adherence.PlanStatus{adherence.PlanPaused, adherence.PlanActive} {
+			if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, st); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.eventIs(skip.Event.ID, string(adherence.ResultRecorded), "", false)
+		f.eventIs(taken.Event.ID, string(adherence.ResultScored), string(adherence.DoseTakenOnTime), false)
+	})
+}

@@ -54,6 +54,14 @@ func (s *Store) SetMessaging(ctx context.Context, a adherence.Actor, orgID strin
 	// Both are one line of text set into messages ({{program}} also into
 	// e-mail subjects): a line break there splits a subject header or a
 	// message's sentence, and an escape can rewrite a terminal's display.
+	// A name of invisible characters only would show as nothing, as every
+	// name of the API refuses (empty: none).
+	if m.ProgramName != "" && adherence.Blank(m.ProgramName) {
+		return errs.Invalid("programName", "must have a visible character, or be empty")
+	}
+	if m.HelpContact != "" && adherence.Blank(m.HelpContact) {
+		return errs.Invalid("helpContact", "must have a visible character, or be empty")
+	}
 	if adherence.HasControl(m.ProgramName) {
 		return errs.Invalid("programName", "must not contain control characters (line breaks, tabs)")
 	}

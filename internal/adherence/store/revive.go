@@ -140,6 +140,13 @@ func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, 
 		}
 		if d.Result == adherence.ResultScored {
 			status = string(d.Status)
+			// The event it takes the dose from (a skip, an earlier
+			// taking) says so, as when events arrive: replayed in order, a
+			// skip then a taking both said "scored" again (QA).
+			ev := adherence.Event{ID: r.eventID, Kind: r.kind, OccurredAt: r.occurred}
+			if rt, ok := supersede(c, &ev, w); ok {
+				superseded = append(superseded, rt)
+			}
 			if c.Status == adherence.DoseMissed {
 				e := adherence.Event{ID: r.eventID, OrgID: p.OrgID, PlanID: p.ID, PatientID: p.PatientID,
 					OccurredAt: r.occurred, DoseStatus: d.Status}
