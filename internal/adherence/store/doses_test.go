@@ -574,6 +574,24 @@ func TestPlanEndMovedEarlierExcludesLaterDoses(t *testing.T) {
 	})
 }
 
+// decidedInAdvance creates a New York patient with a daily 08:00 plan,
+// takes the 2026-03-02 dose ten minutes early (f.now is 07:50 then) and
+// skips the next day's a day ahead ("take-early", "skip-ahead").
+func (f *fixture) decidedInAdvance() adherence.Plan {
+	f.t.Helper()
+	p := f.patient("America/New_York")
+	pl := f.plan(p.ID, timeOfDay("08:00"))
+	f.now = local(2026, 3, 2, 7, 50).UTC()
+	f.takeNextEarly(p.ID, pl.ID, "take-early")
+	skip := f.ev(p.ID, pl.ID, adherence.EventSkipped, local(2026, 3, 3, 8, 0), "skip-ahead")
+	ds := f.doses(pl.ID, local(2026, 3, 3, 0, 0), local(2026, 3, 4, 0, 0))
+	skip.Event.RequestedDose = ds[0].ID
+	if out := f.record(skip); out[0].Err != nil || out[0].Event.Result != adherence.ResultScored {
+		f.t.Fatalf("skip a day ahead: %+v", out[0])
+	}
+	return pl
+}
+
 // TestBoundsMovedPastDosesDecidedInAdvance moves a plan's end before (and
 // its start after) doses not yet due that were decided in advance: a
 // taking early inside the on-time window, a skip a day ahead. They are no
@@ -585,16 +603,7 @@ func TestBoundsMovedPastDosesDecidedInAdvance(t *testing.T) {
 	for _, bound := range []string{"endAt", "startAt"} {
 		t.Run(bound, func(t *testing.T) {
 			each(t, func(t *testing.T, f *fixture) {
-				p := f.patient("America/New_York")
-				pl := f.plan(p.ID, timeOfDay("08:00"))
-				f.now = local(2026, 3, 2, 7, 50).UTC()
-				f.takeNextEarly(p.ID, pl.ID, "take-early")
-				skip := f.ev(p.ID, pl.ID, adherence.EventSkipped, local(2026, 3, 3, 8, 0), "skip-ahead")
-				ds := f.doses(pl.ID, local(2026, 3, 3, 0, 0), local(2026, 3, 4, 0, 0))
-				skip.Event.RequestedDose = ds[0].ID
-				if out := f.record(skip); out[0].Err != nil || out[0].Event.Result != adherence.ResultScored {
-					t.Fatalf("skip a day ahead: %+v", out[0])
-				}
+				pl := f.decidedInAdvance()
 				switch bound {
 				case "endAt": // the patient stopped this morning
 					end := local(2026, 3, 2, 6, 0).UTC()
@@ -633,16 +642,7 @@ func TestBoundsMovedPastDosesDecidedInAdvance(t *testing.T) {
 // dose of the PRN plan, counted as on time once due (QA).
 func TestPlanSwitchedToAsNeededDropsDosesDecidedInAdvance(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
-		p := f.patient("America/New_York")
-		pl := f.plan(p.ID, timeOfDay("08:00"))
-		f.now = local(2026, 3, 2, 7, 50).UTC()
-		f.takeNextEarly(p.ID, pl.ID, "take-early")
-		skip := f.ev(p.ID, pl.ID, adherence.EventSkipped, local(2026, 3, 3, 8, 0), "skip-ahead")
-		ds := f.doses(pl.ID, local(2026, 3, 3, 0, 0), local(2026, 3, 4, 0, 0))
-		skip.Event.RequestedDose = ds[0].ID
-		if out := f.record(skip); out[0].Err != nil || out[0].Event.Result != adherence.ResultScored {
-			t.Fatalf("skip a day ahead: %+v", out[0])
-		}
+		pl := f.decidedInAdvance()
 		pl.AsNeeded = true
 		if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
 			t.Fatal(err)
