@@ -111,6 +111,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		if err := refuseMedsales(ctx, d.db); err != nil {
 			return err
 		}
+		// The production services start so: a rollback is said here (with
+		// --migrate, connect says it).
+		migrate.WarnIfNewer(ctx, d.db, log, migrationSets...)
 	}
 	// Without --migrate the API waits for the schema (readiness fails
 	// until it is applied), but the job workers cannot start on an old or
@@ -123,10 +126,6 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		if pending {
 			return fmt.Errorf("the database has migrations pending: run 'adherence migrate' first (the job workers need the schema), or start without --migrate=false")
 		}
-	}
-	if !*applyMigrations {
-		// The production services start so: a rollback is said here.
-		migrate.WarnIfNewer(ctx, d.db, log, migrationSets...)
 	}
 	d.db.Logger = log // Close warns there when it abandons connections stuck on a stalled database
 

@@ -592,6 +592,24 @@ func (f *fixture) decidedInAdvance() adherence.Plan {
 	return pl
 }
 
+// decidedInAdvanceOrphaned checks that the events decidedInAdvance
+// recorded on plan planID are orphans, and that the report counts neither.
+func (f *fixture) decidedInAdvanceOrphaned(planID string) {
+	f.t.Helper()
+	for _, id := range []string{"take-early", "skip-ahead"} {
+		if n := f.count(`SELECT COUNT(*) FROM events WHERE client_event_id = $1 AND result = 'orphan' AND dose_instance_id IS NULL`, id); n != 1 {
+			f.t.Errorf("event %s is not an orphan", id)
+		}
+	}
+	rep, err := f.s.DoseCounts(f.ctx, f.org, store.ReportFilter{PlanID: planID, From: local(2026, 3, 1, 0, 0), To: local(2026, 3, 4, 0, 0)})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if rep.OnTime != 0 || rep.Skipped != 0 || rep.Orphans != 2 {
+		f.t.Errorf("report: %+v, want no taking or skip counted, two orphans", rep)
+	}
+}
+
 // TestBoundsMovedPastDosesDecidedInAdvance moves a plan's end before (and
 // its start after) doses not yet due that were decided in advance: a
 // taking early inside the on-time window, a skip a day ahead. They are no
@@ -617,18 +635,7 @@ func TestBoundsMovedPastDosesDecidedInAdvance(t *testing.T) {
 				if ds := f.doses(pl.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 4, 0, 0)); len(ds) != 0 {
 					t.Errorf("doses of the 2nd and 3rd after %s moved past them: %+v, want none", bound, ds)
 				}
-				for _, id := range []string{"take-early", "skip-ahead"} {
-					if n := f.count(`SELECT COUNT(*) FROM events WHERE client_event_id = $1 AND result = 'orphan' AND dose_instance_id IS NULL`, id); n != 1 {
-						t.Errorf("event %s is not an orphan", id)
-					}
-				}
-				rep, err := f.s.DoseCounts(f.ctx, f.org, store.ReportFilter{PlanID: pl.ID, From: local(2026, 3, 1, 0, 0), To: local(2026, 3, 4, 0, 0)})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if rep.OnTime != 0 || rep.Skipped != 0 || rep.Orphans != 2 {
-					t.Errorf("report after %s moved: %+v, want no taking or skip counted, two orphans", bound, rep)
-				}
+				f.decidedInAdvanceOrphaned(pl.ID)
 			})
 		})
 	}
@@ -650,18 +657,7 @@ func TestPlanSwitchedToAsNeededDropsDosesDecidedInAdvance(t *testing.T) {
 		if ds := f.doses(pl.ID, f.now, time.Time{}); len(ds) != 0 {
 			t.Errorf("doses ahead of the PRN plan: %+v, want none", ds)
 		}
-		for _, id := range []string{"take-early", "skip-ahead"} {
-			if n := f.count(`SELECT COUNT(*) FROM events WHERE client_event_id = $1 AND result = 'orphan' AND dose_instance_id IS NULL`, id); n != 1 {
-				t.Errorf("event %s is not an orphan", id)
-			}
-		}
-		rep, err := f.s.DoseCounts(f.ctx, f.org, store.ReportFilter{PlanID: pl.ID, From: local(2026, 3, 1, 0, 0), To: local(2026, 3, 4, 0, 0)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rep.OnTime != 0 || rep.Skipped != 0 || rep.Orphans != 2 {
-			t.Errorf("report after the switch: %+v, want no taking or skip counted, two orphans", rep)
-		}
+		f.decidedInAdvanceOrphaned(pl.ID)
 	})
 }
 

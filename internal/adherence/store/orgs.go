@@ -253,7 +253,7 @@ func (s *Store) LookupAPIKey(ctx context.Context, keyID string) (auth.StoredKey,
 const patientDeactivated = "the patient is deactivated: their care team can reactivate them"
 
 // patientActive reports whether the patient id of orgID is active; an
-// unknown patient is errs.NotFound.
+// unknown patient (or a malformed id) is errs.NotFound.
 func (s *Store) patientActive(ctx context.Context, orgID, id string) (bool, error) {
 	if !isID(orgID) || !isID(id) {
 		return false, errs.NotFound("patient")

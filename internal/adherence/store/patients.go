@@ -158,15 +158,8 @@ func (s *Store) GetPatient(ctx context.Context, orgID, id string) (adherence.Pat
 
 // patientExists returns errs.NotFound unless orgID has the patient.
 func (s *Store) patientExists(ctx context.Context, orgID, id string) error {
-	if !isID(orgID) || !isID(id) {
-		return errs.NotFound("patient")
-	}
-	var one int
-	err := s.db.SQL.QueryRowContext(ctx, `SELECT 1 FROM patients WHERE org_id = $1 AND id = $2`, orgID, id).Scan(&one)
-	if err != nil {
-		return notFound(err, "read patient", "patient")
-	}
-	return nil
+	_, err := s.patientActive(ctx, orgID, id)
+	return err
 }
 
 // lockPatient reads a patient of orgID inside tx, locking its row until

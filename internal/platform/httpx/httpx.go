@@ -254,9 +254,9 @@ func Decode(w http.ResponseWriter, r *http.Request, dst any) error {
 // DecodeOptional is Decode for a request that may have no body, such as
 // an action (POST …/pause): a body left out (Content-Length 0), of white
 // space only or the JSON null decodes nothing and is no error, whatever
-// its Content-Type;
-// any other is decoded as Decode does, so that a malformed body or an
-// unknown field is refused, not ignored while the action is carried out.
+// its Content-Type; any other is decoded as Decode does, so that a
+// malformed body or an unknown field is refused, not ignored while the
+// action is carried out.
 func DecodeOptional(w http.ResponseWriter, r *http.Request, dst any) error {
 	if r.ContentLength == 0 {
 		return nil

@@ -32,8 +32,9 @@ func Newer(ctx context.Context, d *db.DB, sets ...Set) (bool, error) {
 // (Newer): a rollback to an earlier release after a later one migrated
 // the database. The binary runs on it, since migrations only add (expand,
 // then contract a release later), but applies none; the warning says so
-// rather than "applied 0 migration(s)" alone (QA). Call it once the
-// database is known to be migrated: Newer creates a missing version table.
+// rather than "applied 0 migration(s)" alone (QA). Like Pending, it
+// creates a missing version table: a command that must only read an
+// unmigrated database calls it after checking that it is migrated.
 func WarnIfNewer(ctx context.Context, d *db.DB, logger *slog.Logger, sets ...Set) {
 	newer, err := Newer(ctx, d, sets...)
 	if err != nil {
