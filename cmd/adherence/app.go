@@ -222,6 +222,20 @@ func open(ctx context.Context, getenv func(string) string, stderr io.Writer, app
 // or a table, so a wrong working directory or DATABASE_URL is reported in
 // one line instead of leaving an empty database behind.
 func openExisting(ctx context.Context, getenv func(string) string, stderr io.Writer) (*deps, error) {
+	return openDatabase(ctx, getenv, stderr, false)
+}
+
+// openForBackup is openExisting for 'adherence backup', which also takes a
+// database with migrations pending: the backup before an upgrade's
+// 'adherence migrate' is made with either binary, and copies the schema
+// it finds (a restore, then serve or migrate, brings it up to date). It
+// says so on stderr.
+func openForBackup(ctx context.Context, getenv func(string) string, stderr io.Writer) (*deps, error) {
+	return openDatabase(ctx, getenv, stderr, true)
+}
+
+// openDatabase is openExisting, with migrations pending allowed or not.
+func openDatabase(ctx context.Context, getenv func(string) string, stderr io.Writer, pendingOK bool) (*deps, error) {
 	s, err := loadSettings(getenv)
 	if err != nil {
 		return nil, err
@@ -239,20 +253,32 @@ func openExisting(ctx context.Context, getenv func(string) string, stderr io.Wri
 	if err != nil {
 		return nil, err
 	}
-	if err := checkMigrated(ctx, d.db, where); err != nil {
+	if err := checkSchema(ctx, d.db, where); err != nil {
 		d.close()
 		return nil, err
+	}
+	pending, err := migrate.Pending(ctx, d.db, migrationSets...)
+	if err != nil {
+		d.close()
+		return nil, err
+	}
+	switch {
+	case pending && !pendingOK:
+		d.close()
+		return nil, fmt.Errorf("the database%s has migrations pending: run 'adherence migrate' first", where)
+	case pending:
+		fmt.Fprintf(stderr, "note: the database%s has migrations pending (an older version wrote it); this copies it as it is\n", where)
 	}
 	migrate.WarnIfNewer(ctx, d.db, d.logger, migrationSets...)
 	return d, nil
 }
 
-// checkMigrated fails unless every migration of the product is applied.
-// It only reads: migrate.Pending would create a missing version table, so
-// the version tables are looked for first. where names the database in
-// messages (" at PATH" on SQLite; nothing on PostgreSQL, whose URL may
-// hold a password).
-func checkMigrated(ctx context.Context, d *db.DB, where string) error {
+// checkSchema fails unless the database is adherence's and was migrated
+// at least once. It only reads: migrate.Pending would create a missing
+// version table, so the version tables are looked for here, before it.
+// where names the database in messages (" at PATH" on SQLite; nothing on
+// PostgreSQL, whose URL may hold a password).
+func checkSchema(ctx context.Context, d *db.DB, where string) error {
 	if err := refuseMedsales(ctx, d); err != nil {
 		return err
 	}
@@ -264,13 +290,6 @@ func checkMigrated(ctx context.Context, d *db.DB, where string) error {
 		if !ok {
 			return fmt.Errorf("the database%s is not migrated: run 'adherence migrate' (or 'adherence serve') first", where)
 		}
-	}
-	pending, err := migrate.Pending(ctx, d, migrationSets...)
-	if err != nil {
-		return err
-	}
-	if pending {
-		return fmt.Errorf("the database%s has migrations pending: run 'adherence migrate' first", where)
 	}
 	return nil
 }

@@ -56,7 +56,7 @@ func cmdBackup(ctx context.Context, args []string, getenv func(string) string, s
 	if db.SQLitePath(s.DatabaseURL) == "" {
 		return errPostgresBackup
 	}
-	d, err := openExisting(ctx, getenv, stderr)
+	d, err := openForBackup(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,8 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/db"
 	"github.com/medplatform/medplatform/internal/platform/dbtest"
 )
 
@@ -371,5 +373,61 @@ func TestKeepCopyNeverReplaces(t *testing.T) {
 		if b, err := os.ReadFile(want.name); err != nil || string(b) != want.content {
 			t.Errorf("%s holds %q (%v), want %q", want.name, b, err, want.content)
 		}
+	}
+}
+
+// TestBackupBeforeMigrating: the backup an operator takes before an
+// upgrade's 'adherence migrate', with the new binary, of a database whose
+// newest migration is not applied yet. It was refused ("migrations
+// pending: run 'adherence migrate' first"), the one step the backup was
+// to come before. Now it is made, says what it copied, restores, and the
+// restored copy migrates and serves.
+func TestBackupBeforeMigrating(t *testing.T) {
+	dir := t.TempDir()
+	url := "sqlite:" + filepath.Join(dir, "live.db")
+	out, errOut, err := cli(t, url, "admin", "bootstrap", "--org", "Upgrade Care")
+	if err != nil {
+		t.Fatalf("bootstrap: %v %s", err, errOut)
+	}
+	_, key, _ := strings.Cut(out, "admin_key=")
+	key = strings.TrimSpace(key)
+	// The schema of the release before: the newest migration undone.
+	d, err := db.Open(context.Background(), url, db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := store.Migrations.Provider(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sources := p.ListSources()
+	newest := sources[len(sources)-1].Version
+	if _, err := p.DownTo(context.Background(), newest-1); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	if _, _, err := cli(t, url, "audit", "verify"); err == nil || !strings.Contains(err.Error(), "migrations pending") {
+		t.Fatalf("audit verify: %v, want the database to have migrations pending", err)
+	}
+
+	backup := filepath.Join(dir, "before-upgrade.db")
+	out, errOut, err = cli(t, url, "backup", "--out", backup)
+	if err != nil || !strings.Contains(out, "audit chain intact") {
+		t.Fatalf("backup of a database with migrations pending: %v %q %q", err, out, errOut)
+	}
+	if !strings.Contains(errOut, "migrations pending") {
+		t.Errorf("backup stderr %q does not say the database has migrations pending", errOut)
+	}
+	restored := "sqlite:" + filepath.Join(dir, "restored.db")
+	if out, errOut, err := cli(t, restored, "restore", "--from", backup); err != nil || !strings.Contains(out, "restored ") {
+		t.Fatalf("restore: %v %q %q", err, out, errOut)
+	}
+	if _, errOut, err := cli(t, restored, "migrate"); err != nil {
+		t.Fatalf("migrate the restored copy: %v %s", err, errOut)
+	}
+	base, stop := serveOn(t, restored)
+	defer stop()
+	if code, body := request(t, http.MethodGet, base+"/v1/patients", key, ""); code != http.StatusOK {
+		t.Fatalf("the restored, migrated copy does not serve the org's key: %d %s", code, body)
 	}
 }
