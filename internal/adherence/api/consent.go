@@ -54,16 +54,18 @@ func (s *server) handleListConsent(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	limit, err := queryLimit(q, 100, 500)
+	limit, err := queryLimit(q, 100, store.PageMax)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	entries, err := s.Store.ListConsent(r.Context(), pat.OrgID, pat.ID, before, limit)
+	entries, err := s.Store.ListConsent(r.Context(), pat.OrgID, pat.ID, before, limit+1) // one ahead: is there a next page?
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	more := len(entries) > limit
+	entries = entries[:min(len(entries), limit)]
 	optedOut := false
 	if phone := pat.Phone.Reveal(); phone != "" {
 		if optedOut, err = s.Store.OptedOut(r.Context(), "sms", phone); err != nil {
@@ -92,7 +94,7 @@ func (s *server) handleListConsent(w http.ResponseWriter, r *http.Request) {
 		out = append(out, j)
 	}
 	resp := map[string]any{"consent": out, "smsOptedOut": optedOut}
-	if len(entries) == limit {
+	if more {
 		resp["next"] = strconv.FormatInt(entries[len(entries)-1].ID, 10)
 	}
 	httpx.WriteJSON(w, http.StatusOK, resp)

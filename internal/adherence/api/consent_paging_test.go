@@ -31,6 +31,11 @@ func TestConsentLedgerPages(t *testing.T) {
 		if _, more := page["next"]; more || len(ids) != 3 || ids[0] == ids[2] || ids[1] == ids[2] {
 			t.Errorf("second page: %v; ids read %v, want the third entry and no next", page, ids)
 		}
+		// A full last page has no next: the API reads one entry ahead (it
+		// gave next whenever a page was full, and the page after was empty).
+		if page := e.mustDo("GET", "/v1/patients/"+pid+"/consent?limit=3", admin, nil, 200); len(page["consent"].([]any)) != 3 || page["next"] != nil {
+			t.Errorf("a page of 3 of 3 entries: %v, want them all and no next", page)
+		}
 		r := e.do("GET", "/v1/patients/"+pid+"/consent?before=x", admin, nil)
 		if r.status != 400 || r.json(t)["field"] != "before" {
 			t.Errorf("before=x = %d %s, want 400 naming before", r.status, r.body)

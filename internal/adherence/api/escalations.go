@@ -347,10 +347,12 @@ func (s *server) handleListEscalations(w http.ResponseWriter, r *http.Request) {
 		s.attempting(r, audit.ActionRead, "Escalation", "*", f.PatientID)
 	}
 	var err error
-	if f.Limit, err = queryLimit(q, f.Limit, 500); err != nil {
+	if f.Limit, err = queryLimit(q, f.Limit, store.PageMax); err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	page := f.Limit
+	f.Limit++ // one ahead: is there a next page?
 	if f.PatientID == "" && p.Role == auth.RoleCaregiver {
 		if p.Subject == "" {
 			httpx.WriteJSON(w, http.StatusOK, map[string]any{"escalations": []escalationJSON{}})
@@ -363,6 +365,8 @@ func (s *server) handleListEscalations(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	more := len(list) > page
+	list = list[:min(len(list), page)]
 	out := make([]escalationJSON, 0, len(list))
 	seen := map[string]bool{}
 	var patients []string
@@ -385,7 +389,7 @@ func (s *server) handleListEscalations(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp := map[string]any{"escalations": out}
-	if len(list) == f.Limit {
+	if more {
 		resp["next"] = list[len(list)-1].ID
 	}
 	httpx.WriteJSON(w, http.StatusOK, resp)

@@ -376,8 +376,8 @@ func TestEscalationAPI(t *testing.T) {
 			t.Fatalf("page 1 = %v", page)
 		}
 		page = e.do("GET", "/v1/escalations?limit=1&before="+page["next"].(string), admin, nil, 200)
-		if len(page["escalations"].([]any)) != 1 {
-			t.Fatalf("page 2 = %v", page)
+		if len(page["escalations"].([]any)) != 1 || page["next"] != nil {
+			t.Fatalf("page 2 (the last, full) = %v, want one escalation and no next", page)
 		}
 		e.do("GET", "/v1/escalations?status=closed", admin, nil, 400)
 		e.do("GET", "/v1/escalations?limit=0", admin, nil, 400)

@@ -411,16 +411,18 @@ func (s *server) handleListNotifications(w http.ResponseWriter, r *http.Request)
 			return
 		}
 	}
-	limit, err := queryLimit(q, 50, 500)
+	limit, err := queryLimit(q, 50, store.PageMax)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	list, err := s.Store.ListNotifications(r.Context(), pat.OrgID, pat.ID, before, limit)
+	list, err := s.Store.ListNotifications(r.Context(), pat.OrgID, pat.ID, before, limit+1) // one ahead: is there a next page?
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	more := len(list) > limit
+	list = list[:min(len(list), limit)]
 	if err := s.auditRead(r, "Communication", pat.ID, pat.ID); err != nil {
 		s.fail(w, r, err)
 		return
@@ -443,7 +445,7 @@ func (s *server) handleListNotifications(w http.ResponseWriter, r *http.Request)
 		out = append(out, j)
 	}
 	resp := map[string]any{"items": out}
-	if len(list) == limit {
+	if more {
 		resp["next"] = strconv.FormatInt(list[len(list)-1].ID, 10)
 	}
 	httpx.WriteJSON(w, http.StatusOK, resp)

@@ -97,5 +97,9 @@ func TestNotificationHistoryGivesProviderMessageID(t *testing.T) {
 		if got := items[0].(map[string]any)["providerMessageId"]; got != "SM0123456789abcdef0123456789abcdef" {
 			t.Errorf("providerMessageId = %v, want the Twilio SID", got)
 		}
+		// A full last page has no next (the API reads one ahead).
+		if page := e.mustDo("GET", "/v1/patients/"+pid+"/notifications?limit=1", admin, nil, 200); len(page["items"].([]any)) != 1 || page["next"] != nil {
+			t.Errorf("a page of 1 of 1 notification: %v, want it and no next", page)
+		}
 	})
 }

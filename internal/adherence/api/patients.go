@@ -82,10 +82,12 @@ func (s *server) handleListPatients(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if f.Limit, err = queryLimit(q, f.Limit, 500); err != nil {
+	if f.Limit, err = queryLimit(q, f.Limit, store.PageMax); err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	page := f.Limit
+	f.Limit++ // one ahead: is there a next page?
 	v := viewFull
 	if p.Role == auth.RoleCaregiver {
 		if p.Subject == "" {
@@ -100,6 +102,8 @@ func (s *server) handleListPatients(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	more := len(pats) > page
+	pats = pats[:min(len(pats), page)]
 	out := make([]patientJSON, 0, len(pats))
 	ids := make([]string, 0, len(pats))
 	for _, pat := range pats {
@@ -111,7 +115,7 @@ func (s *server) handleListPatients(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp := map[string]any{"patients": out}
-	if len(pats) == f.Limit {
+	if more {
 		resp["next"] = pats[len(pats)-1].ID
 	}
 	httpx.WriteJSON(w, http.StatusOK, resp)

@@ -347,7 +347,7 @@ func (s *Store) OptedOutMany(ctx context.Context, channel string, addresses []st
 
 // ListConsent returns the ledger rows recorded for a patient of orgID,
 // newest first, with an id below before when it is above 0 (the next
-// page), at most n (100 by default, 500 at most). The rows hold no
+// page), at most n (100 by default, PageMax+1 at most). The rows hold no
 // address. The caller audits the read.
 func (s *Store) ListConsent(ctx context.Context, orgID, patientID string, before int64, n int) ([]ConsentEntry, error) {
 	if err := s.patientExists(ctx, orgID, patientID); err != nil {
@@ -358,7 +358,7 @@ func (s *Store) ListConsent(ctx context.Context, orgID, patientID string, before
 	}
 	rows, err := s.db.SQL.QueryContext(ctx, `SELECT id, member_id, channel, action, source, keyword, provider_message_id, actor, recorded_at
 		FROM consent_ledger WHERE org_id = $1 AND patient_id = $2 AND id < $3 ORDER BY id DESC LIMIT $4`,
-		orgID, patientID, before, limit(n, 100, 500))
+		orgID, patientID, before, limit(n, 100, PageMax+1))
 	if err != nil {
 		return nil, fmt.Errorf("list consent: %w", err)
 	}

@@ -1812,7 +1812,7 @@ type EscalationFilter struct {
 	// Before is the id of the last escalation of the previous page: the
 	// page holds older ones.
 	Before string
-	// Limit: 100 when zero, at most 500.
+	// Limit: 100 when zero, at most PageMax+1.
 	Limit int
 }
 
@@ -1850,7 +1850,7 @@ func (s *Store) ListEscalations(ctx context.Context, orgID string, f EscalationF
 	if f.Before != "" {
 		add(` AND id < $%d`, f.Before)
 	}
-	args = append(args, limit(f.Limit, 100, 500))
+	args = append(args, limit(f.Limit, 100, PageMax+1))
 	rows, err := s.db.SQL.QueryContext(ctx, `SELECT `+escalationColumns+` FROM escalations WHERE `+where.String()+
 		fmt.Sprintf(` ORDER BY id DESC LIMIT $%d`, len(args)), args...)
 	if err != nil {

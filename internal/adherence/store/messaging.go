@@ -354,12 +354,12 @@ type StatusEvent struct {
 
 // ListNotifications returns a patient's notifications, newest first,
 // before the id before (0: from the newest), at most limit (default 50,
-// at most 500).
+// at most PageMax+1).
 func (s *Store) ListNotifications(ctx context.Context, orgID, patientID string, before int64, limit int) ([]NotificationRecord, error) {
 	if !isID(patientID) {
 		return nil, errs.NotFound("patient")
 	}
-	limit = min(max(limit, 0), 500)
+	limit = min(max(limit, 0), PageMax+1)
 	if limit == 0 {
 		limit = 50
 	}

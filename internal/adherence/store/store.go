@@ -282,6 +282,11 @@ func placeholders(first, n int) string {
 }
 
 // limit clamps a requested page size to [1, max], def when unset.
+// PageMax is the most records a list of the API answers in a page. The
+// store reads up to PageMax+1 when asked: the API asks for one record
+// more than its page to know whether another page follows.
+const PageMax = 500
+
 func limit(n, def, max int) int {
 	switch {
 	case n <= 0:
