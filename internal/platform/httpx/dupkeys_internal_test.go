@@ -131,3 +131,80 @@ func TestDuplicateKeyTopOnlyNested(t *testing.T) {
 		}
 	}
 }
+
+// TestFoldKeyIsEqualFold: two keys have the same folded form exactly when
+// bytes.EqualFold finds them equal, beyond ASCII too (the Kelvin sign and
+// K, the long s and S, the three sigmas, ß and ẞ, a byte that is not
+// UTF-8 and U+FFFD), so that an object of many keys, compared through
+// their folded forms, refuses the same duplicates as a small one.
+func TestFoldKeyIsEqualFold(t *testing.T) {
+	keys := []string{"k", "K", "\u212a", "s", "S", "\u017f", "σ", "ς", "Σ", "ß", "\u1e9e", "ss", "İ", "i", "ı", "I",
+		"\xff", "\xfe", "\ufffd", "patientId", "PATIENTID", "patient\u212ad", "patientid ", "", "é", "É", "e\u0301", "ǅ", "ǆ", "Ǆ"}
+	for _, a := range keys {
+		for _, b := range keys {
+			if got, want := foldKey([]byte(a)) == foldKey([]byte(b)), bytes.EqualFold([]byte(a), []byte(b)); got != want {
+				t.Errorf("%q and %q: same folded form %v, EqualFold %v", a, b, got, want)
+			}
+		}
+	}
+}
+
+// TestDuplicateKeyManyKeys: objects of more keys than are compared one
+// by one still have their duplicates found, at their path, and only
+// within one object (two sibling objects of the same many keys are not
+// duplicates of each other).
+func TestDuplicateKeyManyKeys(t *testing.T) {
+	object := func(n int, extra string) string {
+		var b strings.Builder
+		b.WriteString("{")
+		for i := range n {
+			fmt.Fprintf(&b, `"key%d":%d,`, i, i)
+		}
+		b.WriteString(extra + "}")
+		return b.String()
+	}
+	for _, tc := range []struct {
+		in   string
+		path string
+		dup  bool
+	}{
+		{object(200, `"last":1`), "", false},
+		{object(200, `"KEY150":1`), "KEY150", true},
+		{object(200, `"key\u212a":1,"keyk":2`), "keyk", true},
+		{object(linearKeys, `"Key0":1`), "Key0", true},
+		{object(linearKeys-1, `"Key0":1`), "Key0", true},
+		{`[` + object(100, `"z":1`) + `,` + object(100, `"z":1`) + `]`, "", false},
+		{`{"a":` + object(100, `"x":1`) + `,"b":` + object(100, `"X":1,"x":2`) + `}`, "b.x", true},
+		{`{"outer":[` + object(50, `"in":`+object(60, `"KEY59":0`)) + `]}`, "outer[0].in.KEY59", true},
+	} {
+		path, dup := duplicateKey([]byte(tc.in), false)
+		if path != tc.path || dup != tc.dup {
+			t.Errorf("duplicateKey(%.60s…) = %q, %v; want %q, %v", tc.in, path, dup, tc.path, tc.dup)
+		}
+		if want := duplicateKeysByTokens([]byte(tc.in)); dup != want {
+			t.Errorf("duplicateKey(%.60s…) = %v, the tokenizer says %v", tc.in, dup, want)
+		}
+	}
+}
+
+// BenchmarkDuplicateKeyManyKeys scans one object of 90,000 keys, a body
+// just under the 1 MiB limit: linear time (it was 11 s of CPU when each
+// key was compared with every earlier one).
+func BenchmarkDuplicateKeyManyKeys(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("{")
+	for i := range 90000 {
+		if i > 0 {
+			sb.WriteString(",")
+		}
+		fmt.Fprintf(&sb, `"k%d":1`, i)
+	}
+	sb.WriteString("}")
+	data := []byte(sb.String())
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, dup := duplicateKey(data, false); dup {
+			b.Fatal("dup")
+		}
+	}
+}

@@ -19,6 +19,7 @@ type jsonWalk struct {
 // walkFrame is an open object or array.
 type walkFrame struct {
 	object   bool
+	start    int    // the offset of its '{' or '[' in the data
 	keyStart int    // where this object's keys start in keys
 	index    int    // the array's current element
 	at       []byte // the key under which this value sits in its parent object
@@ -36,7 +37,7 @@ func (w *jsonWalk) strings(data []byte, visit func(s []byte, key, escaped bool) 
 	for i := 0; i < len(data); i++ {
 		switch data[i] {
 		case '{', '[':
-			f := walkFrame{object: data[i] == '{', keyStart: len(w.keys)}
+			f := walkFrame{object: data[i] == '{', start: i, keyStart: len(w.keys)}
 			if n := len(w.stack); n > 0 {
 				if parent := &w.stack[n-1]; parent.object {
 					f.at = w.keys[len(w.keys)-1]
