@@ -49,6 +49,8 @@ type settings struct {
 	// JobWorkers is how many jobs a process works at once (JOB_WORKERS):
 	// deliveries spend most of their time waiting on providers.
 	JobWorkers int
+	// DBMaxConns caps the process's PostgreSQL connections (DB_MAX_CONNS).
+	DBMaxConns int
 	OIDC       *auth.OIDCConfig
 	// TrustedProxies are the load balancers whose X-Forwarded-For names
 	// the client (TRUSTED_PROXIES); empty trusts none.
@@ -138,6 +140,14 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	}
 	if s.JobWorkers < 1 || s.JobWorkers > 1000 {
 		return s, fmt.Errorf("JOB_WORKERS must be between 1 and 1000")
+	}
+	// At least 4: the event committers (INGEST_COMMITTERS, 2 by default)
+	// and the job queue's listener each hold one while they work.
+	if s.DBMaxConns, err = env.Int("DB_MAX_CONNS", 20); err != nil {
+		return s, err
+	}
+	if s.DBMaxConns < 4 || s.DBMaxConns > 1000 {
+		return s, fmt.Errorf("DB_MAX_CONNS must be between 4 and 1000, got %d", s.DBMaxConns)
 	}
 	proxies, err := env.String("TRUSTED_PROXIES", "")
 	if err != nil {
@@ -341,7 +351,10 @@ func tableExists(ctx context.Context, d *db.DB, name string) (bool, error) {
 // and builds the store.
 func connect(ctx context.Context, s settings, stderr io.Writer, applyMigrations bool) (*deps, error) {
 	logger := telemetry.NewLogger(stderr, s.LogLevel)
-	d, err := db.Open(ctx, s.DatabaseURL, db.Options{})
+	// One connection fewer in the pool than DB_MAX_CONNS: the job queue's
+	// listener (LISTEN for new jobs) takes its connection out of the pool
+	// and keeps it, and the pool may then open another.
+	d, err := db.Open(ctx, s.DatabaseURL, db.Options{MaxConns: int32(s.DBMaxConns - 1)})
 	if err != nil {
 		return nil, err
 	}

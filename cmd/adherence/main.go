@@ -92,6 +92,8 @@ Configuration comes from flags and environment variables:
   PPROF_ADDR         serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060 (default off)
   GOGC               Go's garbage-collector target (default here 200, Go's own is 100); GOMEMLIMIT as in Go
   JOB_WORKERS        jobs worked at once per process (default 50: deliveries wait on providers)
+  DB_MAX_CONNS       PostgreSQL connections a process may open, API, workers and the job queue's
+                     listener together (default 20; 4 to 1000); work beyond them waits. SQLite: not used
   BLOB_URL           where audit checkpoints are kept: s3://bucket/prefix (a bucket with Object Lock)
                      or a directory (default on SQLite: FILE-blobs beside the database FILE; on PostgreSQL none)
   AUDIT_CHECKPOINT_INTERVAL  how often the workers checkpoint the audit chain's head (default 1h)
