@@ -304,6 +304,13 @@ func (s *server) handleListAudit(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	f := audit.Filter{OrgID: p.OrgID, PatientID: q.Get("patient"), ActorID: q.Get("actor"), Limit: 100}
+	// A patient filter that is no patient id names no record, and its
+	// text would be written into the trail as the patient whose history
+	// was read (QA: a newline, an ANSI escape, a right-to-left override).
+	if f.PatientID != "" && !isUUID(f.PatientID) {
+		s.fail(w, r, errs.Invalid("patient", "must be a patient id"))
+		return
+	}
 	// Given or not is read off the query, not the value, as in window:
 	// 0001-01-01T00:00:00Z is Go's zero time and a valid bound.
 	for _, b := range []struct {

@@ -838,6 +838,12 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		notFound(w, "no such route: the path "+why+"; paths are not cleaned nor redirected")
 		return
 	}
+	if !isText(r.URL.Path) {
+		// No record is named so; PostgreSQL refused such an id with an
+		// error the handlers answered 500 (QA).
+		notFound(w, "no such route: the path holds a NUL byte (%00) or bytes that are not UTF-8")
+		return
+	}
 	if _, pattern := m.Handler(r); pattern != "" {
 		m.ServeMux.ServeHTTP(w, r)
 		return
@@ -1013,9 +1019,22 @@ func malformedQuery(raw string) error {
 		case err != nil:
 			return errs.Invalid(name, "a parameter's name is not valid URL encoding: a '%%' must start an escape such as %%25")
 		}
-		if _, err := url.QueryUnescape(value); err != nil {
+		v, err := url.QueryUnescape(value)
+		if err != nil {
 			return errs.Invalid(name, "is not valid URL encoding: a '%%' must start an escape such as %%25")
+		}
+		// Every parameter is text: a NUL byte or bytes that are not UTF-8
+		// name nothing, and PostgreSQL refused them with an error the
+		// handlers answered 500 (QA: audit?patient=%00).
+		if !isText(v) {
+			return errs.Invalid(name, "holds a NUL byte (%%00) or bytes that are not UTF-8")
 		}
 	}
 	return nil
+}
+
+// isText reports whether s is valid UTF-8 without a NUL byte, as every
+// text the database stores or compares must be.
+func isText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }

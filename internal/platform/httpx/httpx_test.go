@@ -362,6 +362,13 @@ func TestOneValueEach(t *testing.T) {
 		{"/v1/datasets?%ZZ=1", 400, "query"},
 		{"/fhir/MedicationAdministration?patient=p1&date=ge%Z1", 400, "date"},
 		{"/v1/audit?patient=p%2F1&q=a+b%20c", 200, ""},
+		// A NUL byte or bytes that are not UTF-8: PostgreSQL refused them
+		// with an error answered 500 (audit?patient=%00).
+		{"/v1/audit?patient=%00", 400, "patient"},
+		{"/v1/audit?actor=%FF&limit=3", 400, "actor"},
+		{"/v1/audit?actor=%C0%80", 400, "actor"},
+		{"/fhir/MedicationAdministration?patient=%ED%A0%80", 400, "patient"},
+		{"/v1/audit?actor=%E2%80%AE%C3%A9", 200, ""},
 	} {
 		before := ran
 		rec := httptest.NewRecorder()
@@ -501,6 +508,34 @@ func TestDecodeBatch(t *testing.T) {
 		want := httpx.DecodeEnvelope(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body)), &env)
 		if err == nil || want == nil || err.Error() != want.Error() {
 			t.Errorf("%s: DecodeBatch = %v, DecodeEnvelope = %v", body, err, want)
+		}
+	}
+}
+
+// TestMuxPathNotText: a path that decodes to a NUL byte or to bytes that
+// are not UTF-8 names no record: 404 before any route runs (PostgreSQL
+// refused such an id with an error the routes answered 500).
+func TestMuxPathNotText(t *testing.T) {
+	m := httpx.NewMux()
+	ran := 0
+	m.HandleFunc("DELETE /v1/api-keys/{id}", func(w http.ResponseWriter, r *http.Request) { ran++ })
+	for _, c := range []struct {
+		target string
+		status int
+	}{
+		{"/v1/api-keys/%00", 404},
+		{"/v1/api-keys/%FF", 404},
+		{"/v1/api-keys/a%ED%A0%80", 404},
+		{"/v1/api-keys/k%C3%A9y", 200},
+	} {
+		before := ran
+		rec := httptest.NewRecorder()
+		m.ServeHTTP(rec, httptest.NewRequest("DELETE", c.target, nil))
+		if rec.Code != c.status {
+			t.Errorf("%s: status %d, want %d: %s", c.target, rec.Code, c.status, rec.Body)
+		}
+		if ran := ran - before; (c.status == 200) != (ran == 1) {
+			t.Errorf("%s: the route ran %d times", c.target, ran)
 		}
 	}
 }
