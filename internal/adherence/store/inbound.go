@@ -33,10 +33,11 @@ import (
 //   - START: ledger rows, sms_consent restored where STOP turned it off
 //     (see consent.go), and a confirmation.
 //   - HELP: the help text, always.
-//   - TAKEN / SKIP / SNOOZE from an active patient: an event through
-//     RecordEvents, exactly as the API records one (source sms, client
-//     event id = the provider message id), for the dose the reply answers
-//     (see findRepliedDose). With no such dose: the help text.
+//   - TAKEN / SKIP / SNOOZE from a patient (active or not: a reply to a
+//     reminder sent before a deactivation still reports a dose): an event
+//     through RecordEvents, exactly as the API records one (source sms,
+//     client event id = the provider message id), for the dose the reply
+//     answers (see findRepliedDose). With no such dose: the help text.
 //   - OK (ack) from a care-team member: AcknowledgeBySMS and a
 //     confirmation. Anything else from a member: the help text.
 //   - Anything not understood: the unknown-reply text.
@@ -174,17 +175,16 @@ func (s *Store) HandleInboundSMS(ctx context.Context, in InboundSMS) (InboundRes
 			return h.handleAck(ctx, false)
 		}
 	case remind.ReplyTaken, remind.ReplySkipped, remind.ReplySnoozed:
-		if h.activePatients() {
+		// Inactive patients too: a reply to a reminder sent before the
+		// patient was deactivated reports a dose taken or skipped, which
+		// the API records for that patient too (QA: it was dropped).
+		if len(h.patients) > 0 {
 			return h.handleDoseReply(ctx)
 		}
 	}
 	if h.activeMembers() && !h.activePatients() {
 		// A member gets the help text for anything but OK.
 		return h.answer(ctx, InboundUnknown, remind.KindHelp, true)
-	}
-	if reply.Kind != remind.ReplyUnknown && reply.Kind != remind.ReplyAck && !h.activePatients() {
-		// A dose reply from a number whose patients are all inactive.
-		return h.answer(ctx, InboundNoDose, remind.KindHelp, true)
 	}
 	// Not understood — OK from a patient included: it acknowledges nothing.
 	return h.answer(ctx, InboundUnknown, remind.KindUnknownReply, true)
@@ -589,7 +589,7 @@ func (s *Store) inboundRow(ctx context.Context, q db.Querier, provider, messageI
 	return r, true, nil
 }
 
-// handleDoseReply records TAKEN / SKIP / SNOOZE from an active patient.
+// handleDoseReply records TAKEN / SKIP / SNOOZE from a patient.
 func (h *inboundText) handleDoseReply(ctx context.Context) (InboundResult, error) {
 	// A retry after RecordEvents committed but the row did not: replay
 	// the recorded event (the dose picked now may be another one).
@@ -656,11 +656,11 @@ func (h *inboundText) eventActor(orgID string) adherence.Actor {
 }
 
 // recordedEvent finds an event already recorded for this message in the
-// org of one of the sender's active patients.
+// org of one of the sender's patients.
 func (h *inboundText) recordedEvent(ctx context.Context) (adherence.Event, bool, error) {
 	seen := map[string]bool{}
 	for _, p := range h.patients {
-		if !p.active || seen[p.orgID] {
+		if seen[p.orgID] {
 			continue
 		}
 		seen[p.orgID] = true
@@ -685,8 +685,9 @@ type repliedDose struct {
 }
 
 // findRepliedDose picks the dose a TAKEN / SKIP / SNOOZE answers. The
-// candidates are the doses of the sender's active patients that were
-// reminded (a reminder notification sending, sent, delivered or unknown —
+// candidates are the doses of the sender's patients (active or not: a
+// patient deactivated after a reminder went out may still answer it) that
+// were reminded (a reminder notification sending, sent, delivered or unknown —
 // it may have gone — created in the last 48 hours). When several patients
 // share the number, the one reminded most recently is meant. Of that
 // patient's candidates, the open dose (status scheduled) due last is
@@ -703,9 +704,6 @@ func (h *inboundText) findRepliedDose(ctx context.Context) (repliedDose, bool, e
 	var bestReminder int64
 	found := false
 	for _, p := range h.patients {
-		if !p.active {
-			continue
-		}
 		rows, err := h.s.db.SQL.QueryContext(ctx, `SELECT n.id, d.id, d.plan_id, d.status, d.due_at
 			FROM notifications n JOIN dose_instances d ON d.id = n.dose_instance_id
 			WHERE n.org_id = $1 AND n.patient_id = $2 AND n.kind = $3

@@ -295,6 +295,34 @@ func TestInboundTakenRecordsTheEvent(t *testing.T) {
 	})
 }
 
+// TestInboundTakenAfterDeactivation: a TAKEN answering a reminder sent
+// before the patient was deactivated is recorded for the dose, as the API
+// records the same event; it was dropped ("no_dose") and the patient got
+// the program's help text instead.
+func TestInboundTakenAfterDeactivation(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p, pl, dose := f.remindedDose()
+		f.now = utc(13, 5)
+		if _, err := f.s.SetPatientActive(f.ctx, f.actor, f.org, p.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		f.now = utc(13, 10)
+		res := f.text(1, p.Phone.Reveal(), "taken")
+		if res.Result != store.InboundRecorded || res.EventResult != adherence.ResultScored {
+			t.Fatalf("TAKEN after the deactivation = %+v, want the event recorded and scored", res)
+		}
+		if d := f.dose(pl.ID, dose.ID); d.Status != adherence.DoseTakenOnTime {
+			t.Fatalf("dose status = %s, want taken on time", d.Status)
+		}
+		if n := f.count(`SELECT COUNT(*) FROM notifications WHERE kind = 'reply'`); n != 0 {
+			t.Fatalf("the dose reply was answered (%d)", n)
+		}
+		if again := f.text(1, p.Phone.Reveal(), "taken"); !again.Replayed || again.EventID != res.EventID {
+			t.Fatalf("the retried webhook = %+v, want a replay of %s", again, res.EventID)
+		}
+	})
+}
+
 func TestInboundSkipWithReason(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		p, pl, dose := f.remindedDose()
