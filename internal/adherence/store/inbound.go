@@ -41,8 +41,11 @@ import (
 //   - OK (ack) from a care-team member: AcknowledgeBySMS and a
 //     confirmation. Anything else from a member: the help text.
 //   - Anything not understood: the unknown-reply text.
-//   - A number matching no record: the row says "ignored"; nothing else is
-//     stored or sent (the carrier handles STOP for any number itself).
+//   - A number matching no record: STOP and START are kept in the consent
+//     ledger for the number alone (no organization, no patient), so that
+//     whoever is enrolled with it later is not texted after a STOP; no
+//     answer goes. Anything else: the row says "ignored"; nothing else is
+//     stored or sent.
 //
 // Automatic answers to what was not understood (unknown-reply and the
 // help text for a dose reply with no dose) go at most once an hour per
@@ -160,6 +163,15 @@ func (s *Store) HandleInboundSMS(ctx context.Context, in InboundSMS) (InboundRes
 		return InboundResult{}, err
 	}
 	switch {
+	case len(h.patients) == 0 && len(h.members) == 0 && reply.Kind == remind.ReplyOptOut:
+		// STOP from a number on no record is kept for the number: a
+		// patient enrolled with it later, in any organization, gets no
+		// text until the number says START (QA: the STOP was dropped and
+		// that patient was texted). No program has texted the number, so
+		// none answers it.
+		return h.commit(ctx, inboundOutcome{result: InboundOptedOut, consent: ConsentOptOut})
+	case len(h.patients) == 0 && len(h.members) == 0 && reply.Kind == remind.ReplyOptIn:
+		return h.commit(ctx, inboundOutcome{result: InboundOptedIn, consent: ConsentOptIn})
 	case len(h.patients) == 0 && len(h.members) == 0:
 		return h.commit(ctx, inboundOutcome{result: InboundIgnored})
 	case found: // a failed acknowledgement being retried
@@ -485,6 +497,15 @@ func (h *inboundText) insertRow(ctx context.Context, tx *db.Tx, who senderRecord
 // the sender's number and returns their audit records.
 func (h *inboundText) recordKeyword(ctx context.Context, tx *db.Tx, action string) ([]audit.Record, error) {
 	keyword := keywordOf(h.in.Body)
+	if len(h.patients) == 0 && len(h.members) == 0 {
+		// The number's own row, of no organization and no one: what
+		// OptedOut reads for whoever has the number later. Not audited:
+		// it concerns no patient's record.
+		in := ConsentInput{Channel: "sms", Address: h.in.From, Action: action, Source: ConsentSourceSMSKeyword,
+			Keyword: keyword, ProviderMessageID: h.in.ProviderMessageID, Actor: adherence.Actor{ID: smsActor}}
+		_, err := h.s.appendConsent(ctx, tx, in, h.key)
+		return nil, err
+	}
 	var recs []audit.Record
 	for _, group := range [][]senderRecord{h.patients, h.members} {
 		for _, r := range group {

@@ -190,15 +190,15 @@ func TestInboundStartNeverEnablesAnUnconsentedPatient(t *testing.T) {
 func TestInboundUnknownNumberIsIgnored(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		auditBefore := f.count(`SELECT COUNT(*) FROM audit_log`)
-		for i, body := range []string{"TAKEN", "STOP", "HELP", "what is this"} {
+		for i, body := range []string{"TAKEN", "HELP", "what is this"} {
 			res := f.text(i+1, "+15550001111", body)
 			if res.Result != store.InboundIgnored {
 				t.Fatalf("%q from an unknown number = %+v", body, res)
 			}
 		}
 		if n := f.count(`SELECT COUNT(*) FROM inbound_messages WHERE result = 'ignored' AND org_id IS NULL AND patient_id IS NULL AND member_id IS NULL AND address_key = $1`,
-			store.AddressKey("+15550001111")); n != 4 {
-			t.Fatalf("ignored rows = %d, want 4", n)
+			store.AddressKey("+15550001111")); n != 3 {
+			t.Fatalf("ignored rows = %d, want 3", n)
 		}
 		for _, table := range []string{"consent_ledger", "notifications", "events"} {
 			if n := f.count(`SELECT COUNT(*) FROM ` + table); n != 0 {
@@ -209,6 +209,58 @@ func TestInboundUnknownNumberIsIgnored(t *testing.T) {
 			t.Errorf("audit records written for an unknown number")
 		}
 		f.noNumberStored("+15550001111")
+	})
+}
+
+// TestInboundStopFromAnUnknownNumberIsKept: STOP from a number on no
+// record is kept in the ledger for the number alone (no organization, no
+// patient, no audit record, no answer), so a patient enrolled with that
+// number afterwards is not texted: the reminder is undeliverable
+// (opted_out). It was dropped as "ignored", and that patient was texted
+// (QA). START from the number lifts it.
+func TestInboundStopFromAnUnknownNumberIsKept(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		const number = "+15551234567" // reminderPatient's, enrolled below
+		auditBefore := f.count(`SELECT COUNT(*) FROM audit_log`)
+		if res := f.text(1, number, "STOP"); res.Result != store.InboundOptedOut {
+			t.Fatalf("STOP from an unknown number = %+v, want opted_out", res)
+		}
+		if n := f.count(`SELECT COUNT(*) FROM consent_ledger WHERE org_id IS NULL AND patient_id IS NULL AND member_id IS NULL
+			AND channel = 'sms' AND action = 'opt_out' AND keyword = 'STOP' AND address_key = $1`, store.AddressKey(number)); n != 1 {
+			t.Fatalf("%d number-level opt-outs in the ledger, want 1", n)
+		}
+		if n := f.count(`SELECT COUNT(*) FROM notifications`); n != 0 {
+			t.Fatalf("%d answers to a STOP from an unknown number, want none", n)
+		}
+		if n := f.count(`SELECT COUNT(*) FROM audit_log`); n != auditBefore {
+			t.Errorf("audit records written for an unknown number")
+		}
+		f.noNumberStored(number)
+
+		_, _, dose := f.reminderPatient("", "")
+		if out, err := f.s.OptedOut(f.ctx, "sms", number); err != nil || !out {
+			t.Fatalf("OptedOut after the STOP = %v, %v; want true", out, err)
+		}
+		// The reminder as the deliverer claims it: the number is opted
+		// out, so no SMS goes (deliver answers it opted_out).
+		f.arm(utc(11, 30))
+		f.dispatch(utc(13, 0))
+		var id int64
+		if err := f.d.SQL.QueryRowContext(f.ctx, `SELECT id FROM notifications WHERE dose_instance_id = $1`, dose.ID).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		claimed, err := f.s.ClaimNotifications(f.ctx, []int64{id})
+		if err != nil || len(claimed) != 1 || !claimed[0].OptedOut {
+			t.Fatalf("the reminder of the patient enrolled with the number: %+v, %v; want it claimed with the number opted out", claimed, err)
+		}
+
+		f.now = utc(14, 0)
+		if res := f.text(2, number, "START"); res.Result != store.InboundOptedIn {
+			t.Fatalf("START = %+v", res)
+		}
+		if out, err := f.s.OptedOut(f.ctx, "sms", number); err != nil || out {
+			t.Fatalf("OptedOut after START = %v, %v; want false", out, err)
+		}
 	})
 }
 
