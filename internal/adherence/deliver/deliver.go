@@ -278,6 +278,11 @@ func (d *Deliverer) deliverOne(ctx context.Context, dl *store.Delivery, j *journ
 		case errors.Is(err, notify.ErrRedirect):
 			// A webhook that redirects is a policy to correct: say so.
 			reason = tellingReason(reason, "redirected")
+		case errors.Is(err, notify.ErrUnsubscribed) && ch == notify.SMS:
+			// The number texted STOP to the provider's number, not to
+			// us: kept as its opt-out, so no later message tries it.
+			reason = tellingReason(reason, "opted_out")
+			r.Unsubscribed = to
 		default:
 			reason = tellingReason(reason, "rejected")
 		}

@@ -318,6 +318,56 @@ func TestOptedOutNumberIsNotTexted(t *testing.T) {
 	})
 }
 
+// TestNumberUnsubscribedAtTheProviderIsKept: Twilio refuses a number that
+// texted STOP to the sending number (21610), a STOP this platform never
+// received. The message is undeliverable (opted_out, not tried on SNS) and
+// the number's opt-out is kept in the consent ledger, once, so that no
+// later message tries it (it was tried again on every reminder: QA).
+func TestNumberUnsubscribedAtTheProviderIsKept(t *testing.T) {
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+		p := newPipeline(t, d, 2)
+		p.tw.OptOut(p.phones[0])
+		if _, err := p.deliv.Deliver(p.ctx, p.ids); err != nil {
+			t.Fatal(err)
+		}
+		if st := p.statuses(); st[store.NotificationSent] != 1 || st[store.NotificationUndeliverable] != 1 {
+			t.Fatalf("statuses %v", st)
+		}
+		var n int
+		if err := d.SQL.QueryRowContext(p.ctx, `SELECT COUNT(*) FROM notifications WHERE status = 'undeliverable' AND reason = 'opted_out'`).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("%d undeliverable (opted_out) notifications, want 1 (%v)", n, err)
+		}
+		if p.sn.Accepted() != 0 {
+			t.Fatalf("SNS took %d messages: the unsubscribed number was tried on the fallback", p.sn.Accepted())
+		}
+		ledger := func() int {
+			t.Helper()
+			var n int
+			if err := d.SQL.QueryRowContext(p.ctx, `SELECT COUNT(*) FROM consent_ledger WHERE channel = 'sms' AND address_key = $1
+				AND action = 'opt_out' AND source = 'provider' AND org_id IS NULL AND patient_id IS NULL`, store.AddressKey(p.phones[0])).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if got := ledger(); got != 1 {
+			t.Fatalf("%d provider opt-outs of the number in the ledger, want 1", got)
+		}
+		if out, err := p.st.OptedOut(p.ctx, "sms", p.phones[0]); err != nil || !out {
+			t.Fatalf("OptedOut = %v, %v; want true", out, err)
+		}
+		if out, err := p.st.OptedOut(p.ctx, "sms", p.phones[1]); err != nil || out {
+			t.Fatalf("the other number: OptedOut = %v, %v; want false", out, err)
+		}
+		// The delivery job run again changes nothing.
+		if _, err := p.deliv.Deliver(p.ctx, p.ids); err != nil {
+			t.Fatal(err)
+		}
+		if got := ledger(); got != 1 {
+			t.Fatalf("%d provider opt-outs after the job ran again, want 1", got)
+		}
+	})
+}
+
 // recorder is a Sender that accepts every message on its channels and
 // keeps them (sent is read once Deliver has returned).
 type recorder struct {

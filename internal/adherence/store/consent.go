@@ -55,6 +55,10 @@ const (
 const (
 	ConsentSourceSMSKeyword = "sms_keyword" // the person texted STOP / START
 	ConsentSourceAPI        = "api"         // recorded by staff through the API
+	// ConsentSourceProvider: the SMS provider refused a message because
+	// the number unsubscribed at its end (Twilio 21610), a STOP this
+	// platform never received. Kept for the number alone.
+	ConsentSourceProvider = "provider"
 )
 
 // ConsentInput is one consent change to record.
@@ -155,7 +159,7 @@ func (s *Store) RecordConsent(ctx context.Context, in ConsentInput) error {
 			if err != nil {
 				return err
 			}
-			if last.Action == ConsentOptOut && last.Source == ConsentSourceSMSKeyword {
+			if last.Action == ConsentOptOut && (last.Source == ConsentSourceSMSKeyword || last.Source == ConsentSourceProvider) {
 				return errs.Conflict("the number opted out by texting STOP; only a START texted from it re-subscribes it")
 			}
 		}

@@ -467,6 +467,11 @@ type DeliveryResult struct {
 	// RetryAt, for NotificationQueued, re-enqueues the delivery job at that
 	// time (a caregiver message held until quiet hours end).
 	RetryAt time.Time
+	// Unsubscribed is the number an SMS provider refused because it
+	// unsubscribed at the provider's end (notify.ErrUnsubscribed): kept
+	// as the number's opt-out in the consent ledger (by its AddressKey
+	// only), so that no later message tries it until it texts START.
+	Unsubscribed string
 }
 
 // RecordDeliveryProgress writes down, in one transaction, what a delivery
@@ -507,6 +512,13 @@ func (s *Store) RecordDeliveryProgress(ctx context.Context, results []DeliveryRe
 				return fmt.Errorf("record delivery: %w", err)
 			}
 		}
+		for _, r := range results {
+			if r.Unsubscribed != "" {
+				if err := s.recordUnsubscribed(ctx, tx, r.Unsubscribed); err != nil {
+					return err
+				}
+			}
+		}
 		var deferred = map[time.Time][]int64{}
 		for _, r := range results {
 			if r.Status == NotificationQueued && !r.RetryAt.IsZero() {
@@ -529,6 +541,26 @@ func (s *Store) RecordDeliveryProgress(ctx context.Context, results []DeliveryRe
 		return nil, nil, err
 	}
 	return started, closed, nil
+}
+
+// recordUnsubscribed keeps number's opt-out at the provider in the consent
+// ledger, for the number alone (as a STOP from a number on no record is),
+// unless the ledger already has it opted out.
+func (s *Store) recordUnsubscribed(ctx context.Context, tx *db.Tx, number string) error {
+	key := AddressKey(consentAddress("sms", number))
+	if err := lockAddress(ctx, tx, key); err != nil {
+		return err
+	}
+	last, err := lastConsent(ctx, tx, "sms", key)
+	if err != nil {
+		return err
+	}
+	if last.Action == ConsentOptOut {
+		return nil
+	}
+	_, err = s.appendConsent(ctx, tx, ConsentInput{Channel: "sms", Address: number, Action: ConsentOptOut,
+		Source: ConsentSourceProvider, Actor: adherence.Actor{ID: "provider"}}, key)
+	return err
 }
 
 // stillWanted is the condition on a notification n that it is still

@@ -92,6 +92,12 @@ var ErrRedirect = errors.New("the receiver answered with a redirect, which is no
 // not be read: cut short, not in its format, or without the message's id.
 // The message has very likely gone out, so it is neither retried nor sent
 // through another provider or channel: that would reach the person twice.
+// ErrUnsubscribed is wrapped by a provider's permanent error for a
+// recipient who unsubscribed from the sender at the provider (Twilio
+// 21610: the number texted STOP to the sending number), which blocks every
+// later message to it until the number texts START.
+var ErrUnsubscribed = errors.New("recipient has unsubscribed (replied STOP)")
+
 var ErrOutcomeUnknown = errors.New("the provider accepted the message but its answer could not be read: it may have gone out")
 
 // Error is a failed send. Retryable errors (network failures, timeouts,

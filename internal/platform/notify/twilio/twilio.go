@@ -351,6 +351,10 @@ func responseError(what string, status int, body []byte) error {
 	if phrase == "" {
 		phrase = "unexpected response"
 	}
+	if e.Code == "21610" {
+		e.Err = fmt.Errorf("%s: %w", what, notify.ErrUnsubscribed)
+		return e
+	}
 	e.Err = fmt.Errorf("%s: %s", what, phrase)
 	return e
 }

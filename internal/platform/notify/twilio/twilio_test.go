@@ -271,7 +271,7 @@ func TestSendErrors(t *testing.T) {
 		is        error
 	}{
 		{name: "invalid To", to: "5550010", status: 400, code: "21211"},
-		{name: "unsubscribed", setup: func(s *twiliotest.Server) { s.OptOut(patient) }, status: 400, code: "21610"},
+		{name: "unsubscribed", setup: func(s *twiliotest.Server) { s.OptOut(patient) }, status: 400, code: "21610", is: notify.ErrUnsubscribed},
 		// Our account is refused, not the message: another provider may
 		// still reach the person.
 		{name: "bad credentials", edit: func(c *twilio.Config) { c.AuthToken = "wrong" }, status: 401, code: "20003", retryable: true},
