@@ -615,8 +615,8 @@ func (in planInput) apply(p *adherence.Plan, create bool) error {
 		if d == "" || utf8.RuneCountInString(d) > 500 {
 			return errs.Invalid("medication.display", "must be 1 to 500 characters")
 		}
-		if adherence.HasControl(d) {
-			return errs.Invalid("medication.display", controlChars)
+		if err := checkLine("medication.display", d, 500); err != nil {
+			return err
 		}
 		// A plan's doses, events, fills and their FHIR exports are records
 		// of its drug: another drug on the same plan would rewrite that
@@ -636,8 +636,8 @@ func (in planInput) apply(p *adherence.Plan, create bool) error {
 			return errs.Invalid("dose", "must be at most 100 characters")
 		}
 		v := strings.TrimSpace(*in.Dose)
-		if adherence.HasControl(v) {
-			return errs.Invalid("dose", controlChars)
+		if err := checkLine("dose", v, 100); err != nil {
+			return err
 		}
 		p.Dose = v
 	}

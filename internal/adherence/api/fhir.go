@@ -196,6 +196,9 @@ func checkImportedPlan(p *adherence.Plan) error {
 	if adherence.HasControl(d) {
 		return errs.Invalid("medicationCodeableConcept.coding", "the drug name (the RxNorm coding's display, else medicationCodeableConcept.text) %s", controlChars)
 	}
+	if d != "" && adherence.Blank(d) {
+		return errs.Invalid("medicationCodeableConcept.coding", "the drug name (the RxNorm coding's display, else medicationCodeableConcept.text) must have a visible character, or be left out")
+	}
 	p.Medication.Display = d
 	if utf8.RuneCountInString(p.Instructions) > 2000 {
 		return errs.Invalid("dosageInstruction[0].text", "must be at most 2000 characters")

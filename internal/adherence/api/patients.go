@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/store"
@@ -259,12 +258,8 @@ func (s *server) handleLink(w http.ResponseWriter, r *http.Request) {
 	}
 	// Trimmed, as every name of the API is (a pasted line break at its end).
 	in.Relationship = strings.TrimSpace(in.Relationship)
-	if utf8.RuneCountInString(in.Relationship) > 100 {
-		s.fail(w, r, errs.Invalid("relationship", "must be at most 100 characters"))
-		return
-	}
-	if adherence.HasControl(in.Relationship) {
-		s.fail(w, r, errs.Invalid("relationship", controlChars))
+	if err := checkLine("relationship", in.Relationship, 100); err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	l := adherence.Link{PatientID: pat.ID, MemberID: r.PathValue("memberId"), Relationship: in.Relationship}

@@ -120,8 +120,10 @@ func (t Template) Validate() error {
 	if n := utf8.RuneCountInString(t.Subject); n > MaxSubject {
 		return errs.Invalid("subject", "is %d characters long; the limit is %d", n, MaxSubject)
 	}
-	if strings.TrimSpace(t.Body) == "" {
-		return errs.Invalid("body", "must not be empty")
+	if adherence.Blank(t.Body) {
+		// Empty, or shown as nothing (a zero-width space): a message with
+		// nothing to read.
+		return errs.Invalid("body", "must have a visible character")
 	}
 	if n := utf8.RuneCountInString(t.Body); t.Channel == notify.SMS && n > MaxSMSBody {
 		return errs.Invalid("body", "is %d characters long; an SMS template may have at most %d", n, MaxSMSBody)
