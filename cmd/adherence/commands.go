@@ -80,7 +80,7 @@ func cmdBootstrap(ctx context.Context, args []string, getenv func(string) string
 		return fmt.Errorf("--org must be at most 200 characters")
 	}
 	if adherence.HasControl(name) {
-		return fmt.Errorf("--org must not contain control characters (line breaks, tabs)")
+		return fmt.Errorf("--org %s", adherence.ControlRule)
 	}
 	d, err := open(ctx, getenv, stderr, true)
 	if err != nil {
@@ -126,7 +126,7 @@ func cmdCreateKey(ctx context.Context, args []string, getenv func(string) string
 	}
 	// As the API's name of a key: one line in GET /v1/api-keys.
 	if adherence.HasControl(*name) {
-		return fmt.Errorf("--name must not contain control characters (line breaks, tabs)")
+		return fmt.Errorf("--name %s", adherence.ControlRule)
 	}
 	now := time.Now().UTC()
 	var exp *time.Time

@@ -106,7 +106,7 @@ func (p EscalationPolicy) Validate() error {
 	// Leading and trailing white space (a pasted line break) is trimmed
 	// when the policy is stored, as a member's or patient's name is.
 	if HasControl(strings.TrimSpace(p.Name)) {
-		return errs.Invalid("name", "must not contain control characters (line breaks, tabs)")
+		return errs.Invalid("name", ControlRule)
 	}
 	if err := p.Trigger.validate(); err != nil {
 		return err

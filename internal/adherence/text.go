@@ -20,6 +20,9 @@ func HasControl(s string) bool {
 	}) >= 0
 }
 
+// ControlRule is the rule HasControl checks, as error messages state it.
+const ControlRule = "must not contain control characters (line breaks, tabs, text-direction overrides)"
+
 // Blank reports whether s has no visible character: it is empty, or only
 // white space and invisible formatting characters (a zero-width space),
 // so a name made of it would display as nothing.

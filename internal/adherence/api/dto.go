@@ -128,7 +128,7 @@ func validEmail(s string) bool {
 
 // controlChars is the message of a one-line text field (a name, a
 // relationship) holding a control character; see adherence.HasControl.
-const controlChars = "must not contain control characters (line breaks, tabs)"
+const controlChars = adherence.ControlRule
 
 // unsupportedLanguage is the message for a language not in languages.
 const unsupportedLanguage = "unsupported language; use one of en, es, fr, zh, vi, ko, tl, ru, ar, pt, ht, de"

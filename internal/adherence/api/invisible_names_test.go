@@ -1,6 +1,9 @@
 package api_test
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestInvisibleTextsRefused: a drug's display name, a dose, a link's
 // relationship and a template body of invisible characters only (a
@@ -36,6 +39,12 @@ func TestInvisibleTextsRefused(t *testing.T) {
 		}
 		if plans := e.mustDo("GET", "/v1/patients/"+pid+"/plans", admin, nil, 200)["plans"].([]any); len(plans) != 0 {
 			t.Errorf("plans stored despite the refusals: %v", plans)
+		}
+		// A right-to-left override is refused as a control character,
+		// and the message says so (it spoke of line breaks and tabs only).
+		if r := e.do("POST", "/v1/patients", admin, map[string]any{"givenName": "A\u202eB", "timeZone": "UTC"}); r.status != 400 ||
+			!strings.Contains(r.json(t)["detail"].(string), "text-direction overrides") {
+			t.Errorf("a name with U+202E = %d %s, want 400 naming text-direction overrides", r.status, r.body)
 		}
 		// A dose left empty is still fine: it is optional.
 		e.mustDo("POST", "/v1/patients/"+pid+"/plans", admin, map[string]any{"medication": map[string]any{"rxnorm": "1", "display": "aspirin"}, "dose": "", "timing": timing}, 201)

@@ -63,10 +63,10 @@ func (s *Store) SetMessaging(ctx context.Context, a adherence.Actor, orgID strin
 		return errs.Invalid("helpContact", "must have a visible character, or be empty")
 	}
 	if adherence.HasControl(m.ProgramName) {
-		return errs.Invalid("programName", "must not contain control characters (line breaks, tabs)")
+		return errs.Invalid("programName", adherence.ControlRule)
 	}
 	if adherence.HasControl(m.HelpContact) {
-		return errs.Invalid("helpContact", "must not contain control characters (line breaks, tabs)")
+		return errs.Invalid("helpContact", adherence.ControlRule)
 	}
 	js, err := json.Marshal(m.Policy.ToJSON())
 	if err != nil {
@@ -188,7 +188,7 @@ func (s *Store) PutTemplate(ctx context.Context, a adherence.Actor, orgID string
 	// before this check must still send, so the rest are refused here,
 	// when saved.
 	if adherence.HasControl(t.Subject) {
-		return errs.Invalid("subject", "must not contain control characters (line breaks, tabs)")
+		return errs.Invalid("subject", adherence.ControlRule)
 	}
 	now := s.clock()
 	return s.db.InTx(ctx, func(tx *db.Tx) error {

@@ -57,7 +57,7 @@ func (s *Store) insertOrg(ctx context.Context, q db.Querier, name string) (adher
 		return adherence.Org{}, errs.Invalid("name", "must be 1 to 200 characters, one of them visible")
 	}
 	if adherence.HasControl(name) {
-		return adherence.Org{}, errs.Invalid("name", "must not contain control characters (line breaks, tabs)")
+		return adherence.Org{}, errs.Invalid("name", adherence.ControlRule)
 	}
 	o := adherence.Org{ID: newID(), Name: name, CreatedAt: s.clock()}
 	if _, err := q.ExecContext(ctx, `INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)`,

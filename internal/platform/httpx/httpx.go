@@ -307,6 +307,27 @@ func DecodeBatch(w http.ResponseWriter, r *http.Request, whole any, complete fun
 	return false, decodeBytes(data, envelope, true)
 }
 
+// extraValue reports whether dec, having decoded one value, has anything
+// but white space after it.
+func extraValue(dec *json.Decoder) bool {
+	if dec.More() {
+		return true
+	}
+	var extra json.RawMessage
+	return dec.Decode(&extra) != io.EOF
+}
+
+// trailingData is the error of a body holding more than one JSON value:
+// it names the line and column where the value ends and the rest begins
+// (the first byte that is not white space after offset).
+func trailingData(data []byte, offset int64) error {
+	for offset < int64(len(data)) && strings.ContainsRune(" \t\r\n", rune(data[offset])) {
+		offset++
+	}
+	line, col := position(data, offset)
+	return errs.Invalid("", "request body must hold a single JSON value: more follows at line %d, column %d", line, col)
+}
+
 // DecodeBytes strictly decodes one JSON value; see Decode.
 func DecodeBytes(data []byte, dst any) error { return decodeBytes(data, dst, false) }
 
@@ -340,12 +361,8 @@ func decodeBytes(data []byte, dst any, topOnly bool) error {
 	if err := dec.Decode(dst); err != nil {
 		return decodeError(data, dst, err)
 	}
-	if dec.More() {
-		return errs.Invalid("", "request body must hold a single JSON value")
-	}
-	var extra json.RawMessage
-	if err := dec.Decode(&extra); err != io.EOF {
-		return errs.Invalid("", "request body must hold a single JSON value")
+	if end := dec.InputOffset(); extraValue(dec) {
+		return trailingData(data, end)
 	}
 	if path, dup := duplicateKey(data, topOnly); dup {
 		return errs.Invalid(path, "appears twice in its object (names are compared without regard to case)")
