@@ -2,9 +2,10 @@ package api_test
 
 import "testing"
 
-// TestParametersThatAreNotText: a query value or a path segment that
-// decodes to a NUL byte or to bytes that are not UTF-8 is refused before
-// any handler (PostgreSQL refused it with an error answered 500: QA), and
+// TestParametersThatAreNotText: a query value that decodes to a NUL byte
+// or to bytes that are not UTF-8 is refused before any handler, and a path
+// segment that does names no record (PostgreSQL refused them with an
+// error answered 500: QA); a template path is checked as PUT checks it;
 // an audit patient filter that is no patient id is a 400 (its text was
 // written into the trail as the patient whose history was read). Nothing
 // of the request is written to the trail.
@@ -24,8 +25,10 @@ func TestParametersThatAreNotText(t *testing.T) {
 			{"GET", "/v1/audit?patient=abc", 400, "patient"},
 			{"DELETE", "/v1/api-keys/%00", 404, ""},
 			{"DELETE", "/v1/api-keys/%FF", 404, ""},
-			{"DELETE", "/v1/templates/reminder/es/%00", 404, ""},
-			{"DELETE", "/v1/templates/reminder/es/%FF", 404, ""},
+			{"DELETE", "/v1/templates/reminder/es/%00", 400, "channel"},
+			{"DELETE", "/v1/templates/reminder/es/%FF", 400, "channel"},
+			{"DELETE", "/v1/templates/nope/xx/fax", 400, "kind"},
+			{"DELETE", "/v1/templates/reminder/es/fax", 400, "channel"},
 		} {
 			r := e.do(c.method, c.path, admin, nil)
 			if r.status != c.status || (c.field != "" && r.json(t)["field"] != c.field) {

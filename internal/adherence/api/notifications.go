@@ -262,8 +262,14 @@ func (s *server) handleDeleteTemplate(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.Store.DeleteTemplate(r.Context(), actor(r), p.OrgID, remind.Kind(r.PathValue("kind")), r.PathValue("language"),
-		notify.Channel(r.PathValue("channel"))); err != nil {
+	// The path is checked as PUT checks it: a segment that names no
+	// template is a 400 naming it, not "template not found".
+	t := remind.Template{Kind: remind.Kind(r.PathValue("kind")), Language: r.PathValue("language"), Channel: notify.Channel(r.PathValue("channel"))}
+	if err := t.ValidateKey(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.Store.DeleteTemplate(r.Context(), actor(r), p.OrgID, t.Kind, t.Language, t.Channel); err != nil {
 		s.fail(w, r, err)
 		return
 	}

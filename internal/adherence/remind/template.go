@@ -99,16 +99,10 @@ type Template struct {
 //
 //	body: unknown field "dose_tme" at column 17 (allowed: first_name, medication, dose_time, program, reply_hint)
 func (t Template) Validate() error {
+	if err := t.ValidateKey(); err != nil {
+		return err
+	}
 	allowed := t.Kind.Fields()
-	if allowed == nil {
-		return errs.Invalid("kind", "unknown kind %q", clip(string(t.Kind)))
-	}
-	if !reminderChannel(t.Channel) {
-		return errs.Invalid("channel", "unknown channel %q; want sms, push or email", clip(string(t.Channel)))
-	}
-	if !validLanguage(t.Language) {
-		return errs.Invalid("language", "must be a 2 or 3 letter language tag such as en or es")
-	}
 	if strings.ContainsAny(t.Subject, "\r\n") {
 		return errs.Invalid("subject", "must be a single line")
 	}
@@ -133,6 +127,21 @@ func (t Template) Validate() error {
 	}
 	if _, err := parse("body", t.Body, t.Kind, allowed); err != nil {
 		return err
+	}
+	return nil
+}
+
+// ValidateKey checks what names a template, its kind, channel and
+// language (the path of PUT and DELETE /v1/templates/…), as Validate does.
+func (t Template) ValidateKey() error {
+	if t.Kind.Fields() == nil {
+		return errs.Invalid("kind", "unknown kind %q", clip(string(t.Kind)))
+	}
+	if !reminderChannel(t.Channel) {
+		return errs.Invalid("channel", "unknown channel %q; want sms, push or email", clip(string(t.Channel)))
+	}
+	if !validLanguage(t.Language) {
+		return errs.Invalid("language", "must be a 2 or 3 letter language tag such as en or es")
 	}
 	return nil
 }

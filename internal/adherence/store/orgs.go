@@ -149,7 +149,9 @@ func (s *Store) ListAPIKeys(ctx context.Context, orgID string) ([]adherence.APIK
 // org's last active (unrevoked, unexpired) admin key is a conflict: nothing
 // could issue keys for the org afterwards.
 func (s *Store) RevokeAPIKey(ctx context.Context, a adherence.Actor, orgID, id string) error {
-	if !isID(orgID) {
+	// An id of another form names no key (PostgreSQL refused one holding
+	// a NUL byte or bytes that are not UTF-8 with an error: a 500, QA).
+	if !isID(orgID) || !auth.IsAPIKeyID(id) {
 		return errs.NotFound("API key")
 	}
 	err := s.db.InTx(ctx, func(tx *db.Tx) error {

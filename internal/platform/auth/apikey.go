@@ -60,6 +60,20 @@ func NewAPIKey() (plaintext, keyID string, hash []byte, err error) {
 	return APIKeyPrefix + keyID + "_" + secret, keyID, HashAPIKeySecret(secret), nil
 }
 
+// IsAPIKeyID reports whether id has the form of an API key id (what
+// NewAPIKey makes); anything else names no key.
+func IsAPIKeyID(id string) bool {
+	if len(id) != keyIDLen {
+		return false
+	}
+	for i := range len(id) {
+		if strings.IndexByte(keyIDAlphabet, id[i]) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // ParseAPIKey splits an API key into its key id and secret. It checks the
 // format only; VerifyAPIKey checks the secret. Errors are errs.Unauthorized
 // and do not repeat the token.
@@ -72,10 +86,8 @@ func ParseAPIKey(token string) (keyID, secret string, err error) {
 	if sep != '_' {
 		return "", "", errs.Unauthorized(errMalformedKey)
 	}
-	for i := range len(keyID) {
-		if strings.IndexByte(keyIDAlphabet, keyID[i]) < 0 {
-			return "", "", errs.Unauthorized(errMalformedKey)
-		}
+	if !IsAPIKeyID(keyID) {
+		return "", "", errs.Unauthorized(errMalformedKey)
 	}
 	// Strict decoding rejects non-zero trailing bits, so each secret has
 	// exactly one accepted spelling.

@@ -855,12 +855,6 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		notFound(w, "no such route: the path "+why+"; paths are not cleaned nor redirected")
 		return
 	}
-	if !isText(r.URL.Path) {
-		// No record is named so; PostgreSQL refused such an id with an
-		// error the handlers answered 500 (QA).
-		notFound(w, "no such route: the path holds a NUL byte (%00) or bytes that are not UTF-8")
-		return
-	}
 	if _, pattern := m.Handler(r); pattern != "" {
 		m.ServeMux.ServeHTTP(w, r)
 		return
