@@ -105,6 +105,11 @@ func (p *PartBReader) Service(dst *medsales.ServiceLine) error {
 	if dst.Services, err = p.decimal(pbServices, true); err != nil {
 		return err
 	}
+	// A count of services, fractional for drug units but never below
+	// zero, as Part D's counts are (QA: -1 was loaded, and ranked).
+	if isNegative(dst.Services) {
+		return fmt.Errorf("%s: %s is negative", p.name(pbServices), dst.Services)
+	}
 	if dst.BeneficiaryDayServices, err = p.count(pbBeneDayServices); err != nil {
 		return err
 	}

@@ -87,6 +87,7 @@ func TestPartBReaderRejects(t *testing.T) {
 		{"drug indicator", "1234567893,99213,d,X,O,,11,11,1,1,1,1", `HCPCS_Drug_Ind: "X" is not Y or N`},
 		{"no place", "1234567893,99213,d,N,,,11,11,1,1,1,1", "Place_Of_Srvc"},
 		{"services empty", "1234567893,99213,d,N,O,,,11,1,1,1,1", "Tot_Srvcs is empty"},
+		{"services negative", "1234567893,99213,d,N,O,,-1.5,11,1,1,1,1", "Tot_Srvcs: -1.5 is negative"},
 		{"benes fraction", "1234567893,99213,d,N,O,1.5,11,11,1,1,1,1", "Tot_Benes"},
 		{"average not decimal", "1234567893,99213,d,N,O,,11,11,$1,1,1,1", "Avg_Sbmtd_Chrg"},
 		{"beneficiary days over INTEGER", "1234567893,99213,d,N,O,,11,2147483648,1,1,1,1", "Tot_Bene_Day_Srvcs: 2147483648 is out of range: INTEGER holds at most 2147483647"},

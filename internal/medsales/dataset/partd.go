@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 
 	"github.com/medplatform/medplatform/internal/medsales"
 )
@@ -261,6 +262,12 @@ func (c *claimsReader) optCount(i int) (*int64, error) {
 // store's unconstrained NUMERIC columns; "" when empty and not required.
 func (c *claimsReader) decimal(i int, required bool) (string, error) {
 	return c.numeric(i, required, Numeric{})
+}
+
+// isNegative reports whether d, a decimal as decimal returns it, is below
+// zero ("-0.0" is not).
+func isNegative(d string) bool {
+	return strings.HasPrefix(d, "-") && strings.ContainsAny(d, "123456789")
 }
 
 // optDecimal is decimal that returns nil for an empty value.
