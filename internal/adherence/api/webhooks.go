@@ -138,6 +138,12 @@ func (h *webhookHandler) form(w http.ResponseWriter, r *http.Request) (url.Value
 	if h.cfg.TwilioAuthToken == "" {
 		return nil, errs.Forbidden("twilio webhooks are not configured")
 	}
+	// Unsigned: refused before anything of the request is judged, so
+	// that a caller who is not Twilio learns nothing of what it expects
+	// (QA: a JSON body without a signature was told its media type).
+	if r.Header.Get(twilio.SignatureHeader) == "" {
+		return nil, errs.Forbidden("missing %s", twilio.SignatureHeader)
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -148,10 +154,12 @@ func (h *webhookHandler) form(w http.ResponseWriter, r *http.Request) (url.Value
 	}
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/x-www-form-urlencoded" {
-		return nil, errs.Invalid("", "request body must be application/x-www-form-urlencoded")
+		return nil, &errs.Error{Code: "unsupported_media", Message: "request body must be application/x-www-form-urlencoded"}
 	}
 	if _, err := url.ParseQuery(string(body)); err != nil {
-		return nil, errs.Invalid("", "malformed form body")
+		// No signature can match a form that does not parse: whoever
+		// sent it, it is not Twilio's.
+		return nil, errs.Forbidden("invalid %s: the form body is malformed, so no signature matches it", twilio.SignatureHeader)
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.Form, r.PostForm = nil, nil

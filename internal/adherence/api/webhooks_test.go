@@ -287,11 +287,23 @@ func TestTwilioWebhooksRefuseMalformedPayloads(t *testing.T) {
 			e.h.ServeHTTP(rec, req)
 			return rec.Code
 		}
-		if code := post("MessageSid=%zz&From=x", "application/x-www-form-urlencoded"); code != http.StatusBadRequest {
-			t.Errorf("bad form encoding: %d, want 400", code)
+		// A form that does not parse cannot carry a matching signature;
+		// a JSON body is the wrong media type (once signed).
+		if code := post("MessageSid=%zz&From=x", "application/x-www-form-urlencoded"); code != http.StatusForbidden {
+			t.Errorf("bad form encoding: %d, want 403", code)
 		}
-		if code := post(`{"MessageSid":"x"}`, "application/json"); code != http.StatusBadRequest {
-			t.Errorf("JSON body: %d, want 400", code)
+		if code := post(`{"MessageSid":"x"}`, "application/json"); code != http.StatusUnsupportedMediaType {
+			t.Errorf("JSON body: %d, want 415", code)
+		}
+		// Unsigned, anything is a 403 first: what else is wrong is not said.
+		for _, ct := range []string{"application/json", "application/x-www-form-urlencoded"} {
+			req := httptest.NewRequest(http.MethodPost, whSMSPath, strings.NewReader(`{"MessageSid":"x"}`))
+			req.Header.Set("Content-Type", ct)
+			rec := httptest.NewRecorder()
+			e.h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusForbidden {
+				t.Errorf("unsigned %s body: %d, want 403", ct, rec.Code)
+			}
 		}
 		big := whInbound(whSID(3), whPhone, strings.Repeat("a", 70<<10)).Encode()
 		if code := post(big, "application/x-www-form-urlencoded"); code != http.StatusRequestEntityTooLarge {
