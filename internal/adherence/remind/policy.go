@@ -119,6 +119,10 @@ func checkChannels(chs []notify.Channel) error {
 		// Named down to the item, as a timing's lists and an escalation
 		// level's channels are: "channels[1]".
 		field := "channels[" + strconv.Itoa(i) + "]"
+		if ch == "" {
+			// JSON null decodes to "" too: say both, not `"" is not…`.
+			return errs.Invalid(field, "must be sms, push or email (got an empty string or null)")
+		}
 		if !reminderChannel(ch) {
 			// Quoted back clipped, as a template's unknown channel is: the
 			// client's string may be as long as the body.

@@ -141,6 +141,7 @@ func TestPolicyJSON(t *testing.T) {
 	}{
 		{"unknown channel", remind.PolicyJSON{RepeatEveryMinutes: 30, MaxReminders: 3, ValidityMinutes: 30, Channels: []string{"fax"}}, "channels[0]", `"fax"`},
 		{"upper-case channel", remind.PolicyJSON{ValidityMinutes: 30, Channels: []string{"SMS"}}, "channels[0]", `"SMS"`},
+		{"empty or null channel", remind.PolicyJSON{ValidityMinutes: 30, Channels: []string{"sms", ""}}, "channels[1]", "got an empty string or null"},
 		{"no channels", remind.PolicyJSON{ValidityMinutes: 30}, "channels", "at least one"},
 		{"overflowing offset", remind.PolicyJSON{FirstOffsetMinutes: 1 << 40, ValidityMinutes: 30, Channels: []string{"sms"}}, "firstOffsetMinutes", "between"},
 		{"overflowing repeat", remind.PolicyJSON{RepeatEveryMinutes: 1 << 50, ValidityMinutes: 30, Channels: []string{"sms"}}, "repeatEveryMinutes", "at most"},
