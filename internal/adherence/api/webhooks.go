@@ -182,6 +182,19 @@ func required(name, v string, max int) error {
 	return nil
 }
 
+// messageSID checks a webhook's MessageSid: given, and of the form of a
+// Twilio message SID, which becomes the clientEventId of the event a
+// reply records (QA: "SM with space" was taken as one).
+func messageSID(sid string) error {
+	if err := required("MessageSid", sid, maxSID); err != nil {
+		return err
+	}
+	if !twilio.IsMessageSID(sid) {
+		return errs.Invalid("MessageSid", "must be a Twilio message SID: SM or MM followed by 32 hexadecimal digits")
+	}
+	return nil
+}
+
 // Limits on the fields read from a webhook.
 const (
 	maxSID    = 64
@@ -199,7 +212,7 @@ func (h *webhookHandler) handleStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sid, status, code := params.Get("MessageSid"), params.Get("MessageStatus"), params.Get("ErrorCode")
-	for _, err := range []error{required("MessageSid", sid, maxSID), required("MessageStatus", status, maxStatus)} {
+	for _, err := range []error{messageSID(sid), required("MessageStatus", status, maxStatus)} {
 		if err != nil {
 			h.fail(w, r, webhook, err)
 			return
@@ -244,7 +257,7 @@ func (h *webhookHandler) handleInbound(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sid, from, to := params.Get("MessageSid"), params.Get("From"), params.Get("To")
-	for _, err := range []error{required("MessageSid", sid, maxSID), required("From", from, maxNumber)} {
+	for _, err := range []error{messageSID(sid), required("From", from, maxNumber)} {
 		if err != nil {
 			h.fail(w, r, webhook, err)
 			return

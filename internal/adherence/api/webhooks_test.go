@@ -464,6 +464,37 @@ func TestTwilioInboundOKCountsAcknowledgement(t *testing.T) {
 	})
 }
 
+// TestTwilioWebhooksCheckMessageSid: a MessageSid that is not a Twilio
+// message SID is a 400 naming it, on both webhooks, and nothing is
+// stored; it became the clientEventId of the reply's event.
+func TestTwilioWebhooksCheckMessageSid(t *testing.T) {
+	dbtest.Each(t, []migrate.Set{audit.Migrations, store.Migrations}, func(t *testing.T, d *pdb.DB) {
+		e := newWhEnv(t, d, Webhooks{TwilioAuthToken: whToken, PublicURL: whPublicURL})
+		for _, sid := range []string{"SM with space", "SM" + strings.Repeat("g", 32), "XX" + strings.Repeat("0", 32), "SM0123"} {
+			for _, c := range []struct {
+				path   string
+				params url.Values
+			}{
+				{whSMSPath, whInbound(sid, whPhone, "STOP")},
+				{whStatusPath, url.Values{"MessageSid": {sid}, "MessageStatus": {"sent"}}},
+			} {
+				rec := e.signed(c.path, c.params)
+				var p map[string]any
+				_ = json.Unmarshal(rec.Body.Bytes(), &p)
+				if rec.Code != http.StatusBadRequest || p["field"] != "MessageSid" {
+					t.Errorf("%s with MessageSid %q: %d %s, want 400 naming MessageSid", c.path, sid, rec.Code, rec.Body)
+				}
+			}
+		}
+		if n := e.count(`SELECT COUNT(*) FROM inbound_messages`); n != 0 {
+			t.Errorf("%d inbound rows stored", n)
+		}
+		if rec := e.signed(whSMSPath, whInbound("MM"+strings.Repeat("ab", 16), whPhone, "STOP")); rec.Code != http.StatusOK {
+			t.Errorf("an MMS SID: %d %s, want 200", rec.Code, rec.Body)
+		}
+	})
+}
+
 // TestTwilioWebhooksTooLongIsNotMissing: a webhook parameter that is given
 // but too long is a 400 saying so, naming it; it was answered "is
 // required", as if it were missing.

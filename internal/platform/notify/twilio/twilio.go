@@ -262,7 +262,7 @@ type Status struct {
 // Fetch reads the current status of the message sid, for a reconciliation
 // job that looks at messages stuck in "sent" when callbacks went missing.
 func (c *Client) Fetch(ctx context.Context, sid string) (Status, error) {
-	if !isSID(sid, "SM") && !isSID(sid, "MM") {
+	if !IsMessageSID(sid) {
 		return Status{}, &notify.Error{Provider: Name, Err: errors.New(`fetch message: sid must be "SM" or "MM" followed by 32 hex digits`)}
 	}
 	endpoint := c.base + "/2010-04-01/Accounts/" + c.account + "/Messages/" + sid + ".json"
@@ -379,6 +379,10 @@ var codePhrases = map[string]string{
 	"21624": "invalid validity period",
 	"30007": "message filtered as spam",
 }
+
+// IsMessageSID reports whether s is a Twilio message SID: "SM" (SMS) or
+// "MM" (MMS) followed by 32 hex digits.
+func IsMessageSID(s string) bool { return isSID(s, "SM") || isSID(s, "MM") }
 
 // isSID reports whether s is prefix followed by 32 hex digits.
 func isSID(s, prefix string) bool {
