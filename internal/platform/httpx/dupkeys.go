@@ -24,8 +24,9 @@ import (
 func duplicateKey(data []byte, topOnly bool) (path string, found bool) {
 	var w jsonWalk
 	// sets holds the folded keys of each open object that passed
-	// linearKeys keys, by the offset of its '{' in data.
-	var sets map[int]map[string]struct{}
+	// linearKeys keys (each with its first spelling), by the offset of
+	// its '{' in data.
+	var sets map[int]map[string][]byte
 	w.strings(data, func(s []byte, key, _ bool) bool {
 		if !key || (topOnly && len(w.stack) != 1) {
 			return false
@@ -35,7 +36,7 @@ func duplicateKey(data []byte, topOnly bool) (path string, found bool) {
 		if len(earlier) < linearKeys {
 			for _, k := range earlier {
 				if bytes.EqualFold(k, s) {
-					path, found = w.keyPath(s), true
+					path, found = w.keyPath(nameable(s, k)), true
 					return true
 				}
 			}
@@ -44,23 +45,36 @@ func duplicateKey(data []byte, topOnly bool) (path string, found bool) {
 		set := sets[top.start]
 		if set == nil {
 			if sets == nil {
-				sets = map[int]map[string]struct{}{}
+				sets = map[int]map[string][]byte{}
 			}
-			set = make(map[string]struct{}, 2*len(earlier))
+			set = make(map[string][]byte, 2*len(earlier))
 			for _, k := range earlier {
-				set[foldKey(k)] = struct{}{}
+				if f := foldKey(k); set[f] == nil {
+					set[f] = k
+				}
 			}
 			sets[top.start] = set
 		}
 		f := foldKey(s)
-		if _, dup := set[f]; dup {
-			path, found = w.keyPath(s), true
+		if k, dup := set[f]; dup {
+			path, found = w.keyPath(nameable(s, k)), true
 			return true
 		}
-		set[f] = struct{}{}
+		set[f] = s
 		return false
 	})
 	return path, found
+}
+
+// nameable picks which of two spellings of a repeated key the error
+// names: the repeat, unless only the first is an identifier, which the
+// path may show (keyPath hides any other key as "(key)": it could be
+// anything the client typed). {"kind":…,"\u212aind":…} names kind.
+func nameable(repeat, first []byte) []byte {
+	if !fieldName.Match(repeat) && fieldName.Match(first) {
+		return first
+	}
+	return repeat
 }
 
 // linearKeys is how many keys of an object are compared one by one before

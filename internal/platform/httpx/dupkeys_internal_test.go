@@ -171,6 +171,11 @@ func TestDuplicateKeyManyKeys(t *testing.T) {
 		{object(200, `"last":1`), "", false},
 		{object(200, `"KEY150":1`), "KEY150", true},
 		{object(200, `"key\u212a":1,"keyk":2`), "keyk", true},
+		// A repeat that is no identifier is named by its first spelling
+		// when that one is: the path shows identifiers only.
+		{`{"kind":"taken","\u212aind":"taken"}`, "kind", true},
+		{object(100, `"kind":"x","\u212aIND":"y"`), "kind", true},
+		{`{"\u212aind":1,"kind":2}`, "kind", true},
 		{object(linearKeys, `"Key0":1`), "Key0", true},
 		{object(linearKeys-1, `"Key0":1`), "Key0", true},
 		{`[` + object(100, `"z":1`) + `,` + object(100, `"z":1`) + `]`, "", false},

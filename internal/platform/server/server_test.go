@@ -31,6 +31,12 @@ func TestHealthOnlyAnswersProblems(t *testing.T) {
 		{"GET", "/metrics", 200, false},
 		{"GET", "/nope", 404, true},
 		{"POST", "/livez", 405, true},
+		// The query is judged as the API judges it (QA: 200 here, 400
+		// on the API).
+		{"GET", "/livez?x=%00", 400, true},
+		{"GET", "/health?a=%C0%80", 400, true},
+		{"GET", "/metrics?a=%ZZ", 400, true},
+		{"GET", "/livez?x=1&x=2", 200, false},
 	} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(c.method, c.path, nil))
