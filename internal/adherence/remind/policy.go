@@ -265,9 +265,10 @@ type Decision struct {
 //     (quiet_hours), or dropped when they end at or after WindowCloses
 //     (quiet_hours_window_closed);
 //   - otherwise the reminder is sent, valid until now+Validity but never
-//     past WindowCloses, and the next one is planned RepeatEvery later when
-//     repeats are on, the maximum allows another, and it falls before
-//     WindowCloses.
+//     past WindowCloses, and the next one is planned RepeatEvery after
+//     RemindAt (after now when this one goes late by half an interval or
+//     more) when repeats are on, the maximum allows another, and it falls
+//     before WindowCloses.
 func Decide(p Policy, q adherence.QuietHours, loc *time.Location, d Dose, now time.Time) Decision {
 	if !d.Open {
 		return Decision{Action: Stop, Reason: ReasonAcknowledged}
@@ -295,7 +296,16 @@ func Decide(p Policy, q adherence.QuietHours, loc *time.Location, d Dose, now ti
 		dec.ValidUntil = d.WindowCloses
 	}
 	if p.RepeatEvery > 0 && (p.MaxReminders == 0 || d.Sent+1 < p.MaxReminders) {
-		if next := now.Add(p.RepeatEvery); next.Before(d.WindowCloses) {
+		// Every RepeatEvery from when this reminder was meant to go, not
+		// from when the job got to it (seconds later: QA saw each repeat
+		// drift by the dispatcher's delay). One sent late by half an
+		// interval or more plans the next from now, so that two never go
+		// close together.
+		base := now
+		if !d.RemindAt.IsZero() && !d.RemindAt.After(now) && now.Sub(d.RemindAt) < p.RepeatEvery/2 {
+			base = d.RemindAt
+		}
+		if next := base.Add(p.RepeatEvery); next.Before(d.WindowCloses) {
 			dec.Next = next
 		}
 	}

@@ -214,6 +214,18 @@ func TestDecide(t *testing.T) {
 			want: remind.Decision{Action: remind.Send, Next: at("2026-06-10 09:00"), ValidUntil: at("2026-06-10 09:00")},
 		},
 		{
+			// The dispatcher runs every few seconds: the repeats keep the
+			// cadence of the due time, not of the job's delay.
+			name: "a reminder sent seconds late keeps the cadence",
+			dose: open(1, at("2026-06-10 08:30")), now: at("2026-06-10 08:30").Add(4 * time.Second),
+			want: remind.Decision{Action: remind.Send, Next: at("2026-06-10 09:00"), ValidUntil: at("2026-06-10 09:00").Add(4 * time.Second)},
+		},
+		{
+			name: "a reminder sent half an interval late plans the next from now",
+			dose: open(1, at("2026-06-10 08:30")), now: at("2026-06-10 08:45"),
+			want: remind.Decision{Action: remind.Send, Next: at("2026-06-10 09:15"), ValidUntil: at("2026-06-10 09:15")},
+		},
+		{
 			name: "last reminder plans no next one",
 			dose: open(2, at("2026-06-10 09:00")), now: at("2026-06-10 09:00"),
 			want: remind.Decision{Action: remind.Send, ValidUntil: at("2026-06-10 09:30")},
