@@ -6,12 +6,12 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/auth"
 	"github.com/medplatform/medplatform/internal/platform/errs"
+	"github.com/medplatform/medplatform/internal/platform/httpx"
 	"github.com/medplatform/medplatform/internal/platform/telemetry"
 )
 
@@ -328,7 +328,7 @@ func auditID(id string) string {
 	if len(id) > maxAuditID {
 		id = id[:maxAuditID]
 	}
-	if !utf8.ValidString(id) || strings.ContainsRune(id, 0) {
+	if !httpx.IsText(id) {
 		id = strings.ToValidUTF8(strings.ReplaceAll(id, "\x00", "\uFFFD"), "\uFFFD")
 	}
 	return id

@@ -64,8 +64,7 @@ func (s *server) handleListConsent(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	more := len(entries) > limit
-	entries = entries[:min(len(entries), limit)]
+	entries, more := firstPage(entries, limit)
 	optedOut := false
 	if phone := pat.Phone.Reveal(); phone != "" {
 		if optedOut, err = s.Store.OptedOut(r.Context(), "sms", phone); err != nil {

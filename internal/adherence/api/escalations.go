@@ -365,8 +365,7 @@ func (s *server) handleListEscalations(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	more := len(list) > page
-	list = list[:min(len(list), page)]
+	list, more := firstPage(list, page)
 	out := make([]escalationJSON, 0, len(list))
 	seen := map[string]bool{}
 	var patients []string

@@ -427,8 +427,7 @@ func (s *server) handleListNotifications(w http.ResponseWriter, r *http.Request)
 		s.fail(w, r, err)
 		return
 	}
-	more := len(list) > limit
-	list = list[:min(len(list), limit)]
+	list, more := firstPage(list, limit)
 	if err := s.auditRead(r, "Communication", pat.ID, pat.ID); err != nil {
 		s.fail(w, r, err)
 		return

@@ -101,8 +101,7 @@ func (s *server) handleListPatients(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	more := len(pats) > page
-	pats = pats[:min(len(pats), page)]
+	pats, more := firstPage(pats, page)
 	out := make([]patientJSON, 0, len(pats))
 	ids := make([]string, 0, len(pats))
 	for _, pat := range pats {

@@ -482,6 +482,17 @@ func atoi(s string) (int, error) {
 	return int(n), err
 }
 
+// firstPage cuts list, read with a limit of limit+1, to its first limit
+// items, and reports whether more followed: the lists read one record
+// ahead so that "next" is given only when a page follows (a full last
+// page gave a next that led to an empty page).
+func firstPage[T any](list []T, limit int) ([]T, bool) {
+	if len(list) > limit {
+		return list[:limit], true
+	}
+	return list, false
+}
+
 // queryLimit reads the query's limit: def when absent, else an integer
 // from 1 to max, or a 400 naming limit.
 func queryLimit(q url.Values, def, max int) (int, error) {

@@ -1037,15 +1037,15 @@ func malformedQuery(raw string) error {
 		// Every parameter is text: a NUL byte or bytes that are not UTF-8
 		// name nothing, and PostgreSQL refused them with an error the
 		// handlers answered 500 (QA: audit?patient=%00).
-		if !isText(v) {
+		if !IsText(v) {
 			return errs.Invalid(name, "holds a NUL byte (%%00) or bytes that are not UTF-8")
 		}
 	}
 	return nil
 }
 
-// isText reports whether s is valid UTF-8 without a NUL byte, as every
+// IsText reports whether s is valid UTF-8 without a NUL byte, as every
 // text the database stores or compares must be.
-func isText(s string) bool {
+func IsText(s string) bool {
 	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
