@@ -67,7 +67,8 @@ func (s *server) handleFHIRImport(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := checkImportedPlan(&plan); err != nil {
+	codeElement, nameElement := fhir.MedicationElements(mr)
+	if err := checkImportedPlan(&plan, codeElement, nameElement); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -181,23 +182,24 @@ func (s *server) handleFHIRRead(w http.ResponseWriter, r *http.Request) {
 // code of digits, a drug name of at most 500 characters, instructions of at
 // most 2000, a dose of at most 100, the drug name and the dose one line
 // each, the timing's code text, codings and element ids as
-// checkTimingText has them), naming the FHIR element, and trims the drug
+// checkTimingText has them), naming the FHIR element (the code's and the
+// drug name's as fhir.MedicationElements gives them), and trims the drug
 // name as apply does.
-func checkImportedPlan(p *adherence.Plan) error {
+func checkImportedPlan(p *adherence.Plan, codeElement, nameElement string) error {
 	if !rxcui.MatchString(p.Medication.RxNorm) {
-		return errs.Invalid("medicationCodeableConcept.coding", "the RxNorm code must be an RxNorm concept id (digits)")
+		return errs.Invalid(codeElement, "the RxNorm code must be an RxNorm concept id (digits)")
 	}
 	// A coding without a display (and no text) is valid FHIR: the code
 	// names the drug, and the import keeps taking it.
 	d := strings.TrimSpace(p.Medication.Display)
 	if utf8.RuneCountInString(d) > 500 {
-		return errs.Invalid("medicationCodeableConcept.coding", "the drug name (the RxNorm coding's display, else medicationCodeableConcept.text) must be at most 500 characters")
+		return errs.Invalid(nameElement, "the drug name must be at most 500 characters")
 	}
 	if adherence.HasControl(d) {
-		return errs.Invalid("medicationCodeableConcept.coding", "the drug name (the RxNorm coding's display, else medicationCodeableConcept.text) %s", controlChars)
+		return errs.Invalid(nameElement, "the drug name %s", controlChars)
 	}
 	if d != "" && adherence.Blank(d) {
-		return errs.Invalid("medicationCodeableConcept.coding", "the drug name (the RxNorm coding's display, else medicationCodeableConcept.text) must have a visible character, or be left out")
+		return errs.Invalid(nameElement, "the drug name must have a visible character, or be left out")
 	}
 	p.Medication.Display = d
 	if utf8.RuneCountInString(p.Instructions) > 2000 {

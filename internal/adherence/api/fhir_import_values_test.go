@@ -58,8 +58,9 @@ func TestFHIRImportValidatesPlanValues(t *testing.T) {
 			body  map[string]any
 			field string
 		}{
-			{"code not digits", mr("abc", "lisinopril", "", "", ""), "medicationCodeableConcept.coding"},
-			{"drug name over 500", mr("314076", strings.Repeat("a", 501), "", "", ""), "medicationCodeableConcept.coding"},
+			{"code not digits", mr("abc", "lisinopril", "", "", ""), "medicationCodeableConcept.coding[0].code"},
+			{"drug name over 500", mr("314076", strings.Repeat("a", 501), "", "", ""), "medicationCodeableConcept.coding[0].display"},
+			{"text over 500 without a display", mr("314076", "", strings.Repeat("a", 501), "", ""), "medicationCodeableConcept.text"},
 			{"instructions over 2000", mr("314076", "lisinopril", "", strings.Repeat("a", 2001), ""), "dosageInstruction[0].text"},
 			{"dose over 100", mr("314076", "lisinopril", "", "", strings.Repeat("a", 100)), "dosageInstruction[0].doseAndRate[0].doseQuantity"},
 		}

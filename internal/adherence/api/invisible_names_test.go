@@ -34,8 +34,14 @@ func TestInvisibleTextsRefused(t *testing.T) {
 			"subject":                   map[string]any{"reference": "Patient/" + pid},
 			"medicationCodeableConcept": map[string]any{"coding": []any{map[string]any{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314076", "display": "\u200b"}}},
 			"dosageInstruction":         []any{map[string]any{"timing": timing}}}
-		if r := e.do("POST", "/fhir/MedicationRequest", admin, fhir); r.status != 400 {
-			t.Errorf("FHIR import with an invisible display = %d %s, want 400", r.status, r.body)
+		if r := e.do("POST", "/fhir/MedicationRequest", admin, fhir); r.status != 400 || r.json(t)["field"] != "medicationCodeableConcept.coding[0].display" {
+			t.Errorf("FHIR import with an invisible display = %d %s, want 400 naming medicationCodeableConcept.coding[0].display", r.status, r.body)
+		}
+		// Without a display the drug name is the concept's text, and the
+		// refusal names that (it named the coding, which was fine).
+		fhir["medicationCodeableConcept"] = map[string]any{"text": "​", "coding": []any{map[string]any{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314076"}}}
+		if r := e.do("POST", "/fhir/MedicationRequest", admin, fhir); r.status != 400 || r.json(t)["field"] != "medicationCodeableConcept.text" {
+			t.Errorf("FHIR import with an invisible text = %d %s, want 400 naming medicationCodeableConcept.text", r.status, r.body)
 		}
 		if plans := e.mustDo("GET", "/v1/patients/"+pid+"/plans", admin, nil, 200)["plans"].([]any); len(plans) != 0 {
 			t.Errorf("plans stored despite the refusals: %v", plans)

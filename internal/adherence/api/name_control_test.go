@@ -163,7 +163,7 @@ func TestPlanTextsRefuseControlCharacters(t *testing.T) {
 			return n
 		}
 		before := countPlans()
-		const display, dose = "medicationCodeableConcept.coding", "dosageInstruction[0].doseAndRate[0].doseQuantity"
+		const display, text, dose = "medicationCodeableConcept.coding[0].display", "medicationCodeableConcept.text", "dosageInstruction[0].doseAndRate[0].doseQuantity"
 		for _, c := range []struct {
 			name, method, path, field string
 			body                      func(v string) any
@@ -177,7 +177,7 @@ func TestPlanTextsRefuseControlCharacters(t *testing.T) {
 			{"ingredient", "PATCH", "/v1/plans/" + w.plan, "ingredient", func(v string) any { return patch("ingredient", v) }},
 			{"drugClass", "PATCH", "/v1/plans/" + w.plan, "drugClass", func(v string) any { return patch("drugClass", v) }},
 			{"FHIR display", "POST", "/fhir/MedicationRequest", display, func(v string) any { return fhir("display", v) }},
-			{"FHIR text", "POST", "/fhir/MedicationRequest", display, func(v string) any { return fhir("text", v) }},
+			{"FHIR text", "POST", "/fhir/MedicationRequest", text, func(v string) any { return fhir("text", v) }},
 			{"FHIR unit", "POST", "/fhir/MedicationRequest", dose, func(v string) any { return fhir("unit", v) }},
 			{"FHIR unit code", "POST", "/fhir/MedicationRequest", dose, func(v string) any { return fhir("code", v) }},
 		} {

@@ -70,7 +70,7 @@ func TestTextLimitsCountCharacters(t *testing.T) {
 				return map[string]any{"helpContact": text(n), "reminderPolicy": map[string]any{"validityMinutes": 30, "channels": []string{"sms"}}}
 			}, 100, 200},
 			{"policy name", "POST", "/v1/escalation-policies", "name", func(n int) any { return policy(text(n)) }, 200, 201},
-			{"FHIR display", "POST", "/fhir/MedicationRequest", "medicationCodeableConcept.coding", func(n int) any { return fhir(text(n), "", "tablet") }, 500, 201},
+			{"FHIR display", "POST", "/fhir/MedicationRequest", "medicationCodeableConcept.coding[0].display", func(n int) any { return fhir(text(n), "", "tablet") }, 500, 201},
 			{"FHIR text", "POST", "/fhir/MedicationRequest", "dosageInstruction[0].text", func(n int) any { return fhir("lisinopril", text(n), "tablet") }, 2000, 201},
 			// The dose is "1 " and the unit: 98 characters of unit make 100.
 			{"FHIR dose", "POST", "/fhir/MedicationRequest", "dosageInstruction[0].doseAndRate[0].doseQuantity", func(n int) any { return fhir("lisinopril", "", text(n-2)) }, 100, 201},

@@ -339,6 +339,29 @@ func ToPlan(mr MedicationRequest) (adherence.Plan, string, error) {
 	return p, patientID, nil
 }
 
+// MedicationElements name the elements ToPlan took the plan's medication
+// from, so that an error about the code or the drug name points at what the
+// sender wrote: the RxNorm coding's code, and its display or, when that is
+// empty, the concept's text. Both are "medicationCodeableConcept.coding"
+// when there is no RxNorm coding (ToPlan refuses that request).
+func MedicationElements(mr MedicationRequest) (code, name string) {
+	code, name = "medicationCodeableConcept.coding", "medicationCodeableConcept.coding"
+	if mr.MedicationCodeableConcept == nil {
+		return code, name
+	}
+	for i, c := range mr.MedicationCodeableConcept.Coding {
+		if c.System == adherence.RxNormSystem {
+			code = fmt.Sprintf("medicationCodeableConcept.coding[%d].code", i)
+			name = fmt.Sprintf("medicationCodeableConcept.coding[%d].display", i)
+			if c.Display == "" {
+				name = "medicationCodeableConcept.text"
+			}
+			return code, name
+		}
+	}
+	return code, name
+}
+
 // FromPlan renders a plan as a MedicationRequest; loc is the patient's
 // time zone, in which the wall times of a timing's events are read.
 func FromPlan(p adherence.Plan, loc *time.Location) MedicationRequest {
