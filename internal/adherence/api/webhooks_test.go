@@ -440,8 +440,8 @@ func TestTwilioInboundOKCountsAcknowledgement(t *testing.T) {
 				VALUES ($1, $2, 'p', 'missed_dose', '[]', $3, $3)`, []any{policy, e.org, e.now}},
 			{`INSERT INTO escalations (id, org_id, patient_id, policy_id, status, level, opened_at)
 				VALUES ($1, $2, $3, $4, 'exhausted', 2, $5)`, []any{esc, e.org, e.patient.ID, policy, e.now}},
-			{`INSERT INTO notifications (org_id, idempotency_key, kind, template, member_id, escalation_id, channels, status, due_at, created_at, updated_at)
-				VALUES ($1, 'esc-1', 'escalation', 'escalation_caregiver', $2, $3, 'sms', 'sent', $4, $4, $4)`, []any{e.org, m.ID, esc, e.now}},
+			{`INSERT INTO notifications (org_id, idempotency_key, kind, template, member_id, escalation_id, channels, channel, status, due_at, created_at, updated_at)
+				VALUES ($1, 'esc-1', 'escalation', 'escalation_caregiver', $2, $3, 'sms', 'sms', 'sent', $4, $4, $4)`, []any{e.org, m.ID, esc, e.now}},
 		} {
 			if _, err := d.SQL.ExecContext(ctx, q.sql, q.args...); err != nil {
 				t.Fatal(err)

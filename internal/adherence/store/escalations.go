@@ -1745,8 +1745,8 @@ func (s *Store) acknowledge(ctx context.Context, tx *db.Tx, a adherence.Actor, o
 // AcknowledgeBySMS acknowledges, for the member records memberIDs (the
 // records of the number that texted OK: one person may be a member once
 // per patient, or in several orgs), the one open or exhausted escalation
-// about which one of them was sent a notification last (the inbound "OK"
-// reply): one that went to a provider (sending, sent, delivered or
+// about which one of them was texted last (the inbound "OK" reply): an SMS
+// that went to a provider (sending, sent, delivered or
 // unknown — it may have arrived), not one held for quiet hours, waiting
 // for a retry or undeliverable. It is acknowledged by the member record
 // that notification went to. No such escalation is not found.
@@ -1776,12 +1776,14 @@ func (s *Store) acknowledgeBySMS(ctx context.Context, memberIDs []string, reques
 		// last is the one the OK answers, whichever opened last (a
 		// caregiver of two patients is told about one, then again about
 		// the other), and only that one — acknowledging one per record
-		// closed escalations the sender had not answered.
+		// closed escalations the sender had not answered. Only texts
+		// count: an OK answers a message to the number, and an e-mail or
+		// push sent after that text is about something else.
 		var id, orgID, kind string
 		err := tx.QueryRowContext(ctx, `SELECT e.id, m.org_id, m.id, m.kind FROM members m
 			JOIN patient_links l ON l.org_id = m.org_id AND l.member_id = m.id
 			JOIN escalations e ON e.org_id = l.org_id AND e.patient_id = l.patient_id
-			JOIN notifications n ON n.escalation_id = e.id AND n.member_id = m.id
+			JOIN notifications n ON n.escalation_id = e.id AND n.member_id = m.id AND n.channel = 'sms'
 				AND n.status IN ('sending', 'sent', 'delivered', 'unknown')
 			WHERE m.id IN `+placeholders(1, len(ids))+` AND e.status IN ('open', 'exhausted')
 			GROUP BY e.id, m.org_id, m.id, m.kind

@@ -826,7 +826,7 @@ func TestEscalationAcknowledge(t *testing.T) {
 		_, err = w.s.AcknowledgeBySMS(w.ctx, []string{w.carers[0]}, w.now)
 		wantCode(t, err, errs.CodeNotFound) // its message is not sent yet
 		// The delivery job sends it.
-		w.exec(`UPDATE notifications SET status = 'sent' WHERE escalation_id = $1`, e2.ID)
+		w.exec(`UPDATE notifications SET status = 'sent', channel = 'sms' WHERE escalation_id = $1`, e2.ID)
 		bySMS, err := w.s.AcknowledgeBySMS(w.ctx, []string{w.carers[0]}, w.now)
 		if err != nil || bySMS.ID != e2.ID || bySMS.Status != adherence.EscalationAcknowledged || bySMS.ClosedBy != w.carers[0] ||
 			bySMS.Reason != store.ReasonAcknowledgedSMS {

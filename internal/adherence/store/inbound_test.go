@@ -544,8 +544,8 @@ func TestInboundMemberAcknowledges(t *testing.T) {
 			VALUES ($1, $2, 'p', 'missed_dose', '[]', $3, $3)`, policy, f.org, f.now)
 		f.exec(`INSERT INTO escalations (id, org_id, patient_id, policy_id, status, level, opened_at)
 			VALUES ($1, $2, $3, $4, 'open', 1, $5)`, esc, f.org, p.ID, policy, f.now)
-		f.exec(`INSERT INTO notifications (org_id, idempotency_key, kind, template, member_id, escalation_id, channels, status, due_at, created_at, updated_at)
-			VALUES ($1, 'esc-1', 'escalation', 'escalation_caregiver', $2, $3, 'sms', 'sent', $4, $4, $4)`, f.org, m.ID, esc, f.now)
+		f.exec(`INSERT INTO notifications (org_id, idempotency_key, kind, template, member_id, escalation_id, channels, channel, status, due_at, created_at, updated_at)
+			VALUES ($1, 'esc-1', 'escalation', 'escalation_caregiver', $2, $3, 'sms', 'sms', 'sent', $4, $4, $4)`, f.org, m.ID, esc, f.now)
 
 		res := f.text(2, number, "ok")
 		if res.Result != store.InboundAcknowledged {
@@ -684,7 +684,7 @@ func TestInboundAckNeedsAMessageThatWent(t *testing.T) {
 		if status != "open" {
 			t.Fatalf("escalation %s, want open", status)
 		}
-		f.exec(`UPDATE notifications SET status = 'delivered' WHERE idempotency_key = 'esc-1'`)
+		f.exec(`UPDATE notifications SET status = 'delivered', channel = 'sms' WHERE idempotency_key = 'esc-1'`)
 		if res := f.text(2, m.Phone.Reveal(), "OK"); res.Result != store.InboundAcknowledged {
 			t.Fatalf("OK after the message was delivered = %+v", res)
 		}
@@ -717,8 +717,8 @@ func TestInboundAckAcknowledgesTheEscalationLastNotified(t *testing.T) {
 		// mother again (her level 2) at 10:00.
 		notify := func(key, esc, patient string, at time.Time) {
 			f.exec(`INSERT INTO notifications (org_id, idempotency_key, kind, template, patient_id, member_id, escalation_id, channels,
-					status, due_at, accepted_at, created_at, updated_at)
-				VALUES ($1, $2, 'escalation', 'escalation_caregiver', $3, $4, $5, 'sms', 'delivered', $6, $6, $6, $6)`,
+					channel, status, due_at, accepted_at, created_at, updated_at)
+				VALUES ($1, $2, 'escalation', 'escalation_caregiver', $3, $4, $5, 'sms', 'sms', 'delivered', $6, $6, $6, $6)`,
 				f.org, key, patient, m.ID, esc, at)
 		}
 		notify("esc-father-1", escFather, father.ID, f.now.Add(9*time.Hour+30*time.Minute))
@@ -787,8 +787,8 @@ func TestInboundAckFromANumberOfSeveralMembers(t *testing.T) {
 			f.exec(`INSERT INTO escalations (id, org_id, patient_id, policy_id, status, level, opened_at)
 				VALUES ($1, $2, $3, $4, 'open', 1, $5)`, escs[i], tm.org, tm.patient.ID, policy, f.now.Add(8*time.Hour))
 			f.exec(`INSERT INTO notifications (org_id, idempotency_key, kind, template, patient_id, member_id, escalation_id, channels,
-					status, due_at, accepted_at, created_at, updated_at)
-				VALUES ($1, $2, 'escalation', 'escalation_caregiver', $3, $4, $5, 'sms', 'delivered', $6, $6, $6, $6)`,
+					channel, status, due_at, accepted_at, created_at, updated_at)
+				VALUES ($1, $2, 'escalation', 'escalation_caregiver', $3, $4, $5, 'sms', 'sms', 'delivered', $6, $6, $6, $6)`,
 				tm.org, fmt.Sprintf("esc-%d", i), tm.patient.ID, tm.member.ID, escs[i], f.now.Add(told[i]))
 		}
 		f.now = f.now.Add(12 * time.Hour)
