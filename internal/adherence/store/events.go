@@ -393,6 +393,12 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 		}
 		out[i].Event = *e
 	}
+	rescored, err := rescoreReopened(ctx, tx, reopened, superseded, now)
+	if err != nil {
+		return err
+	}
+	superseded = append(superseded, rescored...)
+	reopened = slices.DeleteFunc(reopened, func(r reopenedDose) bool { return r.c.Status != adherence.DoseScheduled })
 
 	// 4. Write, in one round trip on PostgreSQL: events, instance
 	// outcomes, outbox records and the audit records (a large group: the
@@ -497,7 +503,10 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 type replacedTaking struct {
 	eventID string
 	result  adherence.EventResult
-	double  bool
+	// status is the dose status an event that scores its instance again
+	// gave it (see rescoreReopened); empty for the others.
+	status adherence.DoseStatus
+	double bool
 	// instanceID, when not 0, is the instance the event now belongs to
 	// (see unscore).
 	instanceID int64
@@ -509,8 +518,91 @@ type replacedTaking struct {
 // the missed-dose job marks it missed once its window has closed.
 func unscore(u, by *liveInstance) replacedTaking {
 	r := replacedTaking{eventID: u.eventID, result: adherence.ResultDuplicate, instanceID: by.ID}
-	u.Status, u.TakenAt, u.eventID, u.resolvedAt, u.dirty = adherence.DoseScheduled, nil, "", nil, true
+	// Its possible double dose was a taking after the one it loses:
+	// rescoreReopened decides that taking again.
+	u.Status, u.TakenAt, u.eventID, u.resolvedAt, u.doubleDose, u.dirty = adherence.DoseScheduled, nil, "", nil, false, true
 	return r
+}
+
+// rescoreReopened decides again, in the order they happened, the takings
+// and skips stored against the instances unscore reopened, as if the
+// taking they lost had never been theirs: a skip that taking had set
+// aside (taken wins) scores the dose again, and a later taking flagged as
+// its possible double dose becomes the dose's taking. Left alone, the dose
+// was open with nothing to score it, and the missed-dose job marked it
+// missed although the patient had skipped or taken it (QA). The takings
+// unscore moved to another instance (in moved) are left out, and an event
+// outside the instance's window now keeps its result. The instances'
+// outcomes are written with the other dirty instances; the events' new
+// results are returned with the supersede statements'. One more round
+// trip, for the groups that reopen an instance only.
+func rescoreReopened(ctx context.Context, tx *db.Tx, reopened []reopenedDose, moved []replacedTaking, now time.Time) ([]replacedTaking, error) {
+	if len(reopened) == 0 {
+		return nil, nil
+	}
+	byID := make(map[int64]reopenedDose, len(reopened))
+	ids := make([]any, 0, len(reopened))
+	for _, r := range reopened {
+		byID[r.c.ID] = r
+		ids = append(ids, r.c.ID)
+	}
+	gone := make(map[string]bool, len(moved))
+	for _, m := range moved {
+		gone[m.eventID] = true
+	}
+	type stored struct {
+		id, reason string
+		instance   int64
+		kind       adherence.EventKind
+		occurred   time.Time
+	}
+	var found []stored
+	read := db.Statement{SQL: `SELECT id, dose_instance_id, kind, occurred_at, reason FROM events
+		WHERE dose_instance_id IN ` + db.Placeholders(tx.Dialect, 1, len(ids)) + ` AND kind IN ('taken', 'opened', 'skipped')
+		  AND result IN ('recorded', 'duplicate')
+		ORDER BY occurred_at, id`, Args: ids, Scan: func(rows db.Rows) error {
+		for rows.Next() {
+			var e stored
+			var kind string
+			if err := rows.Scan(&e.id, &e.instance, &kind, &e.occurred, &e.reason); err != nil {
+				return fmt.Errorf("read events of reopened doses: %w", err)
+			}
+			e.kind, e.occurred = adherence.EventKind(kind), e.occurred.UTC()
+			if !gone[e.id] {
+				found = append(found, e)
+			}
+		}
+		return nil
+	}}
+	if _, err := tx.ExecAll(ctx, []db.Statement{read}); err != nil {
+		return nil, fmt.Errorf("record events: rescore reopened doses: %w", err)
+	}
+	var out []replacedTaking
+	for _, e := range found {
+		r := byID[e.instance]
+		c := r.c
+		d := match.Decide(match.Event{Kind: e.kind, OccurredAt: e.occurred, DoseID: c.ID}, []match.Instance{c.Instance}, r.w)
+		if d.Instance < 0 || (d.Result != adherence.ResultScored && !d.DoubleDose) {
+			continue
+		}
+		if d.DoubleDose {
+			c.doubleDose, c.dirty = true, true
+		}
+		if d.Result == adherence.ResultScored {
+			ev := adherence.Event{ID: e.id, Kind: e.kind, OccurredAt: e.occurred}
+			if rt, ok := supersede(c, &ev, r.w); ok {
+				out = append(out, rt)
+			}
+			c.Status, c.TakenAt, c.eventID, c.dirty = d.Status, d.TakenAt, e.id, true
+			c.resolvedAt = &now
+			c.skipReason = ""
+			if d.Status == adherence.DoseSkipped {
+				c.skipReason = e.reason
+			}
+		}
+		out = append(out, replacedTaking{eventID: e.id, result: d.Result, status: d.Status, double: d.DoubleDose})
+	}
+	return out, nil
 }
 
 // reopenedDose is an instance open again after unscore, with its plan's
@@ -626,28 +718,42 @@ func supersede(c *liveInstance, e *adherence.Event, w adherence.Windows) (replac
 // database's time in bench/events. On SQLite, which has no round trips,
 // one prepared single-row UPDATE each.
 func supersedeStatements(d db.Dialect, rs []replacedTaking) []db.Statement {
+	// An event replaced twice (scored again, then set aside by a taking
+	// decided after it) ends as its last entry says: an UPDATE joined to
+	// two rows of one event would apply either.
+	last := make(map[string]int, len(rs))
+	for i, r := range rs {
+		last[r.eventID] = i
+	}
+	kept := rs[:0:0]
+	for i, r := range rs {
+		if last[r.eventID] == i {
+			kept = append(kept, r)
+		}
+	}
+	rs = kept
 	if len(rs) == 0 {
 		return nil
 	}
 	if d == db.Postgres {
-		ids, results, double := make([]string, len(rs)), make([]string, len(rs)), make([]bool, len(rs))
+		ids, results, statuses, double := make([]string, len(rs)), make([]string, len(rs)), make([]string, len(rs)), make([]bool, len(rs))
 		instances := make([]*int64, len(rs))
 		for i, r := range rs {
-			ids[i], results[i], double[i] = r.eventID, string(r.result), r.double
+			ids[i], results[i], statuses[i], double[i] = r.eventID, string(r.result), string(r.status), r.double
 			if r.instanceID != 0 {
 				instances[i] = &rs[i].instanceID
 			}
 		}
-		return []db.Statement{{SQL: `UPDATE events SET result = v.result, dose_status = '', double_dose = v.double_dose,
+		return []db.Statement{{SQL: `UPDATE events SET result = v.result, dose_status = v.dose_status, double_dose = v.double_dose,
 				dose_instance_id = COALESCE(v.instance_id, events.dose_instance_id)
-			FROM unnest($1::text[], $2::text[], $3::boolean[], $4::bigint[]) AS v (id, result, double_dose, instance_id)
-			WHERE events.id = v.id::uuid`, Args: []any{ids, results, double, instances}}}
+			FROM unnest($1::text[], $2::text[], $3::boolean[], $4::bigint[], $5::text[]) AS v (id, result, double_dose, instance_id, dose_status)
+			WHERE events.id = v.id::uuid`, Args: []any{ids, results, double, instances, statuses}}}
 	}
 	stmts := make([]db.Statement, len(rs))
 	for i, r := range rs {
-		stmts[i] = db.Statement{SQL: `UPDATE events SET result = $1, dose_status = '', double_dose = $2,
-				dose_instance_id = COALESCE($3, dose_instance_id) WHERE id = $4`,
-			Args: []any{string(r.result), r.double, nullInt(r.instanceID), r.eventID}}
+		stmts[i] = db.Statement{SQL: `UPDATE events SET result = $1, dose_status = $2, double_dose = $3,
+				dose_instance_id = COALESCE($4, dose_instance_id) WHERE id = $5`,
+			Args: []any{string(r.result), string(r.status), r.double, nullInt(r.instanceID), r.eventID}}
 	}
 	return stmts
 }
