@@ -147,6 +147,8 @@ type liveInstance struct {
 	// means the window closes first: no more reminders).
 	snoozed  bool
 	snoozeTo time.Time
+	// snoozedAt is when that snooze was made (its event's occurredAt).
+	snoozedAt time.Time
 }
 
 func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, out []EventOutcome, speculate bool) error {
@@ -370,7 +372,7 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 				c.doubleDose, c.dirty = true, true
 			}
 			if e.Kind == adherence.EventSnoozed && c.Status == adherence.DoseScheduled {
-				c.snoozed, c.snoozeTo = true, snoozeUntil(e, c, w)
+				c.snoozed, c.snoozeTo, c.snoozedAt = true, snoozeUntil(e, c, w), e.OccurredAt
 			}
 			if d.Result == adherence.ResultScored {
 				e.DoseStatus = d.Status
@@ -411,8 +413,7 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 	var dirty []*liveInstance
 	for _, c := range cands {
 		if c.snoozed && !c.dirty {
-			stmts = append(stmts, db.Statement{SQL: `UPDATE dose_instances SET remind_at = $1 WHERE id = $2 AND status = 'scheduled'`,
-				Args: []any{nullTime(timeOrNil(c.snoozeTo)), c.ID}})
+			stmts = append(stmts, snoozeStatement(c))
 		}
 		if c.dirty {
 			dirty = append(dirty, c)
@@ -1688,6 +1689,25 @@ func param(d db.Dialect, n int) string {
 		return "?"
 	}
 	return "$" + strconv.Itoa(n)
+}
+
+// snoozeStatement is the UPDATE that gives snoozed instance c the reminder
+// time its snooze asked for. A snooze postpones: before the dose's first
+// reminder (of its current life: see upsertConflict) it never brings that
+// reminder earlier (a snooze made ahead of the due time sent a reminder
+// before it; QA). And a snooze that a reminder due after it has answered
+// (a device synced it late) changes nothing: that reminder went after the
+// snooze, and the next follows the policy (it sent an extra reminder at
+// once; QA). The latest reminder is found by its notification key
+// (reminder:<dose>:<count>), which is indexed.
+func snoozeStatement(c *liveInstance) db.Statement {
+	return db.Statement{SQL: `UPDATE dose_instances SET remind_at = CASE
+			WHEN reminders_sent = reminders_before AND remind_at > $1 THEN remind_at ELSE $1 END
+		WHERE id = $2 AND status = 'scheduled'
+		  AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.org_id = dose_instances.org_id
+			AND n.idempotency_key = 'reminder:' || dose_instances.id || ':' || dose_instances.reminders_sent
+			AND n.due_at > $3)`,
+		Args: []any{nullTime(timeOrNil(c.snoozeTo)), c.ID, db.UTC(c.snoozedAt)}}
 }
 
 // snoozeUntil is when the next reminder of an open dose goes after a

@@ -655,3 +655,52 @@ func TestRevivedDoseIsRearmedFromScratch(t *testing.T) {
 		})
 	}
 }
+
+// A snooze postpones. Made before the dose's first reminder, it does not
+// bring that reminder forward (a snooze at 12:10 of a dose due 13:00 sent
+// a reminder at 12:25; QA); one that ends after it moves it later.
+func TestSnoozeBeforeTheFirstReminderPostponesOnly(t *testing.T) {
+	for _, c := range []struct {
+		minutes int
+		next    time.Time
+	}{{15, utc(13, 0)}, {60, utc(13, 10)}} {
+		each(t, func(t *testing.T, f *fixture) {
+			p, pl, dose := f.reminderPatient("", "")
+			f.arm(utc(11, 30))
+			f.now = utc(12, 10)
+			f.snooze(p, pl, utc(12, 10), c.minutes, adherence.SourceApp, "snooze-early")
+			if res := f.dispatch(c.next.Add(-time.Minute)); res.Sent != 0 {
+				t.Fatalf("%d-minute snooze at 12:10: reminded at %s: %+v", c.minutes, c.next.Add(-time.Minute).Format("15:04"), res)
+			}
+			if res := f.dispatch(c.next); res.Sent != 1 {
+				t.Fatalf("%d-minute snooze at 12:10: no reminder at %s: %+v", c.minutes, c.next.Format("15:04"), res)
+			}
+			if got := f.notifications(dose.ID); len(got) != 1 || !got[0].due.Equal(c.next) {
+				t.Fatalf("notifications: %+v", got)
+			}
+		})
+	}
+}
+
+// A snooze synced after a later reminder went (made offline at 13:05,
+// synced at 13:40, after the 13:30 repeat) changes nothing: the next
+// reminder is the policy's 14:00 repeat, not one at once (QA).
+func TestSnoozeSyncedAfterALaterReminder(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p, pl, dose := f.reminderPatient("", "")
+		f.arm(utc(11, 30))
+		f.dispatch(utc(13, 0))
+		f.dispatch(utc(13, 30))
+		f.now = utc(13, 40)
+		f.snooze(p, pl, utc(13, 5), 15, adherence.SourceApp, "snooze-offline")
+		if res := f.dispatch(utc(13, 59)); res.Sent != 0 {
+			t.Fatalf("a snooze made before the 13:30 reminder reminded at once: %+v", res)
+		}
+		if res := f.dispatch(utc(14, 0)); res.Sent != 1 {
+			t.Fatalf("no 14:00 repeat: %+v", res)
+		}
+		if got := f.notifications(dose.ID); len(got) != 3 || !got[2].due.Equal(utc(14, 0)) {
+			t.Fatalf("notifications: %+v", got)
+		}
+	})
+}
