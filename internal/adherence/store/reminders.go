@@ -589,7 +589,7 @@ func (s *Store) dispatchChunk(ctx context.Context, tx *db.Tx, now time.Time) (Di
 		if dose.Open && pol.MaxReminders > 0 && dose.Sent >= pol.MaxReminders {
 			// Only a snooze sets a reminder time once the maximum is
 			// reached; it is honoured (see remind.Dose.Snoozed).
-			if dose.Snoozed, err = snoozedAfterLastReminder(ctx, tx, d.id); err != nil {
+			if dose.Snoozed, err = snoozedAfterLastReminder(ctx, tx, d.orgID, d.id, d.sent); err != nil {
 				return res, err
 			}
 		}
@@ -673,13 +673,15 @@ func dispatchSettings(ctx context.Context, pc *policyCache, zones map[string]*ti
 
 // snoozedAfterLastReminder reports whether the patient snoozed dose id
 // (from the app or by an SMS reply) at or after the due time of its latest
-// reminder: the reminder time it has now is then the one they asked for.
-func snoozedAfterLastReminder(ctx context.Context, tx *db.Tx, id int64) (bool, error) {
+// reminder, the sent-th: the reminder time it has now is then the one they
+// asked for. The reminder is found by its key (notifications have no index
+// on their dose: looking it up by dose read the whole table).
+func snoozedAfterLastReminder(ctx context.Context, tx *db.Tx, orgID string, id int64, sent int) (bool, error) {
 	var n int
 	err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM events e
 		WHERE e.dose_instance_id = $1 AND e.kind = $2
-		  AND e.occurred_at >= (SELECT MAX(n.due_at) FROM notifications n WHERE n.dose_instance_id = $1 AND n.kind = $3)`,
-		id, string(adherence.EventSnoozed), KindReminder).Scan(&n)
+		  AND e.occurred_at >= (SELECT n.due_at FROM notifications n WHERE n.org_id = $3 AND n.idempotency_key = $4)`,
+		id, string(adherence.EventSnoozed), orgID, fmt.Sprintf("reminder:%d:%d", id, sent)).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("read snooze of dose: %w", err)
 	}
