@@ -624,6 +624,9 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 		File: f.Name, Reader: cr, Mode: res.Mode, DataYear: dataYear,
 		Rejects: rejects, MaxRejectRatio: req.MaxRejectRatio,
 	}
+	if v.ReleaseDate != nil {
+		in.ReleaseDate = v.ReleaseDate.Time
+	}
 	in.Progress = func(rows int64) {
 		rowsRead = rows
 		if progress != nil {

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -50,6 +51,10 @@ type LoadInput struct {
 	// commits during the load is caught up with in the swap (see
 	// catchUpCentroids).
 	CentroidsVersion int64
+	// ReleaseDate is the release the file's name gives (zero: it gives
+	// none). An NPPES increment of a release no older than every release
+	// loaded applies all its records (see LoadNPPES).
+	ReleaseDate time.Time
 }
 
 // LoadResult says what a load did.

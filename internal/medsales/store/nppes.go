@@ -160,11 +160,24 @@ func (s *Store) LoadNPPES(ctx context.Context, in LoadInput) (LoadResult, error)
 	}
 	return s.finishNPPES(ctx, in, rd, tally, rep, func(ctx context.Context) error {
 		if opts.KeyColumn != "" {
-			n, err := s.dropOlderRecords(ctx, rep, pt.Name, []string{tt.Name, it.Name})
+			newest, err := s.newestRelease(ctx, medsales.NPPES)
 			if err != nil {
 				return err
 			}
-			tally.Stale = n
+			// An increment loaded in order (no older than every release
+			// loaded) is NPPES's latest word on its NPIs: all its records
+			// apply. Judged by its records' own dates, a deactivation
+			// effective before the provider's last update (published
+			// late, back-dated) was left out as older, and the provider
+			// stayed active (QA). Those dates only order the records of an
+			// increment loaded after a newer release.
+			if in.ReleaseDate.IsZero() || (!newest.IsZero() && in.ReleaseDate.Before(newest)) {
+				n, err := s.dropOlderRecords(ctx, rep, pt.Name, []string{tt.Name, it.Name})
+				if err != nil {
+					return err
+				}
+				tally.Stale = n
+			}
 		}
 		return s.applyGeocodes(ctx, rep.StagingTable(pt.Name), "practice_lat", "practice_lon")
 	}, uniqueKey{pt.Name, "npi", "NPI"})
@@ -216,6 +229,20 @@ func dropDeactivatedCompanions(ctx context.Context, tx *db.Tx, staged string) er
 		}
 	}
 	return nil
+}
+
+// newestRelease is the latest release date of the successful loads of d
+// (full or increment), zero when none gave one.
+func (s *Store) newestRelease(ctx context.Context, d medsales.Dataset) (time.Time, error) {
+	var r releaseDate
+	if err := s.db.SQL.QueryRowContext(ctx, `SELECT MAX(release_date) FROM dataset_versions WHERE dataset = $1 AND status = $2`,
+		string(d), StatusSucceeded).Scan(&r); err != nil {
+		return time.Time{}, fmt.Errorf("read the newest release of %s: %w", d, err)
+	}
+	if !r.valid {
+		return time.Time{}, nil
+	}
+	return r.t.UTC(), nil
 }
 
 // dropOlderRecords takes out of a staged increment the NPIs whose record
