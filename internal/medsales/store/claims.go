@@ -466,7 +466,7 @@ func (s *Store) topServicesRead(npi string, limit int, out *[]medsales.ServiceLi
 		       CAST(avg_mdcr_pymt_amt AS TEXT), CAST(avg_mdcr_stdzd_amt AS TEXT), data_year
 		FROM partb_services
 		WHERE npi = $1 AND data_year = (SELECT MAX(data_year) FROM partb_services WHERE npi = $1)
-		ORDER BY CAST(tot_srvcs AS DOUBLE PRECISION) DESC, hcpcs_code {{bytes}}, place_of_service {{bytes}}
+		ORDER BY ` + s.numericOrder("partb_services.tot_srvcs") + ` DESC, hcpcs_code {{bytes}}, place_of_service {{bytes}}
 		LIMIT $2`), Args: []any{npi, limit},
 		Scan: eachRow(func(sc Scanner) error {
 			var l medsales.ServiceLine
@@ -538,6 +538,19 @@ func (s *Store) topDrugsRead(npi string, limit int, out *[]medsales.DrugLine) db
 // database's default collation (a linguistic one puts "iRhythm" among the
 // I's), nothing on SQLite. The "top" lists then break ties, and cut at
 // their limit, the same way on both engines.
+// numericOrder is the expression that orders a decimal column by value:
+// the NUMERIC itself on PostgreSQL (cast to a double, a value the loader
+// takes but no double holds failed the query), its TEXT read as a number
+// on SQLite. Name the column with its table: in ORDER BY, PostgreSQL
+// takes a bare name for the output column of that name, the TEXT the
+// query selects.
+func (s *Store) numericOrder(column string) string {
+	if s.db.Dialect == db.SQLite {
+		return "CAST(" + column + " AS REAL)"
+	}
+	return column
+}
+
 func (s *Store) byteOrder(query string) string {
 	c := ""
 	if s.db.Dialect != db.SQLite {

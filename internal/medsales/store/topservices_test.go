@@ -23,14 +23,18 @@ func TestTopServicesTieOrder(t *testing.T) {
 		}
 		file := header + "\n" +
 			row("99214", "O", "250") + row("J0129", "O", "999") + row("99213", "O", "250") +
-			row("99213", "F", "250") + row("G0008", "O", "1000.5") + row("99215", "O", "12")
+			row("99213", "F", "250") + row("G0008", "O", "1000.5") + row("99215", "O", "12") +
+			// A count no double holds (the loader takes NUMERIC's 131,072
+			// digits): ordering it as a double failed the whole profile
+			// on PostgreSQL (QA).
+			row("A0001", "O", "1"+strings.Repeat("0", 400))
 		mustLoad(t, s, (*store.Store).LoadPartB, "MUP_PHY_R26_P05_V10_D24_Prov_Svc.csv", []byte(file), store.LoadInput{})
 		for _, tt := range []struct {
 			limit int
 			want  []string
 		}{
-			{10, []string{"G0008/O/1000.5", "J0129/O/999", "99213/F/250", "99213/O/250", "99214/O/250", "99215/O/12"}},
-			{3, []string{"G0008/O/1000.5", "J0129/O/999", "99213/F/250"}},
+			{10, []string{"A0001/O/1" + strings.Repeat("0", 400), "G0008/O/1000.5", "J0129/O/999", "99213/F/250", "99213/O/250", "99214/O/250", "99215/O/12"}},
+			{3, []string{"A0001/O/1" + strings.Repeat("0", 400), "G0008/O/1000.5", "J0129/O/999"}},
 		} {
 			got, err := s.TopServices(context.Background(), npiA, tt.limit)
 			if err != nil {
