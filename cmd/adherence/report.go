@@ -57,6 +57,7 @@ type pdcLine struct {
 	Days        int          `json:"days"`
 	CoveredDays int          `json:"covered_days"`
 	PDC         *float64     `json:"pdc"`
+	Eligible    bool         `json:"eligible"`
 	Adherent    bool         `json:"adherent"`
 	Reason      string       `json:"reason,omitempty"`
 }
@@ -131,7 +132,7 @@ func cmdReportPDC(ctx context.Context, args []string, stdin io.Reader, stdout, s
 		}
 		lines = append(lines, pdcLine{
 			PatientID: id, IndexDate: r.IndexDate, Days: r.Days, CoveredDays: r.CoveredDays,
-			PDC: r.PDC, Adherent: r.Adherent, Reason: r.Reason,
+			PDC: r.PDC, Eligible: r.Eligible, Adherent: r.Adherent, Reason: r.Reason,
 		})
 	}
 	w := bufio.NewWriter(stdout)

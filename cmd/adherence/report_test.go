@@ -25,7 +25,7 @@ P1,lisinopril,2022-07-05,90
 P1,lisinopril,2022-09-25,90
 `
 
-const referenceLine = `{"patient_id":"P1","index_date":"2022-01-01","days":365,"covered_days":360,"pdc":0.9863,"adherent":true}` + "\n"
+const referenceLine = `{"patient_id":"P1","index_date":"2022-01-01","days":365,"covered_days":360,"pdc":0.9863,"eligible":true,"adherent":true}` + "\n"
 
 // TestReportPDC runs `report pdc` through run. Input goes to a file unless
 // stdin is set; "FILE" in args, wantErr and wantStderr stands for its path.
@@ -177,8 +177,8 @@ func TestReportPDC(t *testing.T) {
 				"P1,lisinopril,2022-09-25,90\n",
 			args: year2022,
 			wantOut: referenceLine +
-				`{"patient_id":"P10","index_date":"2022-12-01","days":31,"covered_days":24,"pdc":0.7742,"adherent":false}` + "\n" +
-				`{"patient_id":"P2","index_date":"2022-01-01","days":365,"covered_days":365,"pdc":1,"adherent":true}` + "\n",
+				`{"patient_id":"P10","index_date":"2022-12-01","days":31,"covered_days":24,"pdc":0.7742,"eligible":false,"adherent":false,"reason":"treatment period under 91 days: the first fill is too close to the period end"}` + "\n" +
+				`{"patient_id":"P2","index_date":"2022-01-01","days":365,"covered_days":365,"pdc":1,"eligible":false,"adherent":false,"reason":"fewer than 2 fills on different dates in the measurement period"}` + "\n",
 		},
 		{
 			// P2 has fills only outside 2022.
@@ -186,7 +186,7 @@ func TestReportPDC(t *testing.T) {
 			csv:  referenceCSV + "P2,metformin,2021-12-01,90\nP2,metformin,2023-01-01,90\n",
 			args: year2022,
 			wantOut: referenceLine +
-				`{"patient_id":"P2","index_date":null,"days":0,"covered_days":0,"pdc":null,"adherent":false,"reason":"no fill in the measurement period"}` + "\n",
+				`{"patient_id":"P2","index_date":null,"days":0,"covered_days":0,"pdc":null,"eligible":false,"adherent":false,"reason":"no fill in the measurement period"}` + "\n",
 		},
 		{
 			name: "header only", csv: "patient_id,drug,fill_date,days_supply\n", args: year2022,
@@ -357,8 +357,8 @@ func TestReportPDC(t *testing.T) {
 				"P2,lisinopril 10 mg,2022-01-01,30\n" +
 				"P2,lisinopril\t  10 mg,2022-01-01,30\n",
 			args: year2022,
-			wantOut: `{"patient_id":"P1","index_date":"2022-01-01","days":365,"covered_days":60,"pdc":0.1644,"adherent":false}` + "\n" +
-				`{"patient_id":"P2","index_date":"2022-01-01","days":365,"covered_days":60,"pdc":0.1644,"adherent":false}` + "\n",
+			wantOut: `{"patient_id":"P1","index_date":"2022-01-01","days":365,"covered_days":60,"pdc":0.1644,"eligible":false,"adherent":false,"reason":"fewer than 2 fills on different dates in the measurement period"}` + "\n" +
+				`{"patient_id":"P2","index_date":"2022-01-01","days":365,"covered_days":60,"pdc":0.1644,"eligible":false,"adherent":false,"reason":"fewer than 2 fills on different dates in the measurement period"}` + "\n",
 		},
 		{
 			// UTF-8 text other than ASCII is fine, printed as it is; tabs
@@ -368,8 +368,8 @@ func TestReportPDC(t *testing.T) {
 				"Zoë,ácido acetilsalicílico,2022-01-01,365\n" +
 				"\tP1\t,lisinopril,2022-01-01,90\n",
 			args: year2022,
-			wantOut: `{"patient_id":"P1","index_date":"2022-01-01","days":365,"covered_days":90,"pdc":0.2466,"adherent":false}` + "\n" +
-				`{"patient_id":"Zoë","index_date":"2022-01-01","days":365,"covered_days":365,"pdc":1,"adherent":true}` + "\n",
+			wantOut: `{"patient_id":"P1","index_date":"2022-01-01","days":365,"covered_days":90,"pdc":0.2466,"eligible":false,"adherent":false,"reason":"fewer than 2 fills on different dates in the measurement period"}` + "\n" +
+				`{"patient_id":"Zoë","index_date":"2022-01-01","days":365,"covered_days":365,"pdc":1,"eligible":false,"adherent":false,"reason":"fewer than 2 fills on different dates in the measurement period"}` + "\n",
 		},
 		{
 			name: "malformed row on stdin", csv: referenceCSV + "P1,lisinopril,2022-01-01,x\n", stdin: true,

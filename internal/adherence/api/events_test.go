@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/medplatform/medplatform/internal/adherence/report"
 	"github.com/medplatform/medplatform/internal/platform/auth"
 	pdb "github.com/medplatform/medplatform/internal/platform/db"
 	"github.com/medplatform/medplatform/internal/platform/httpx"
@@ -374,13 +375,16 @@ func TestReports(t *testing.T) {
 		e.mustDo("POST", "/v1/plans/"+w.plan+"/fills", w.admin, map[string]any{"fillDate": "2026-01-25", "daysSupply": 30}, 201)
 
 		// A period still running (on March 6th) is measured through
-		// today: Jan 1 – Mar 6 is 65 days, of which 60 covered; a period
-		// that has not started is refused.
+		// today: Jan 1 – Mar 6 is 65 days, of which 60 covered, a
+		// treatment period too short for the measure (under 91 days): not
+		// eligible, so not adherent; a period that has not started is
+		// refused.
 		saved := e.now
 		e.now = time.Date(2026, 3, 6, 15, 0, 0, 0, time.UTC)
 		running := e.mustDo("GET", "/v1/patients/"+w.patient+"/pdc?from=2026-01-01&to=2026-03-31", w.admin, nil, 200)
 		if rc := running["classes"].([]any)[0].(map[string]any); running["to"] != "2026-03-31" || running["through"] != "2026-03-06" ||
-			rc["days"] != 65.0 || rc["coveredDays"] != 60.0 || rc["pdc"] != 0.9231 || rc["adherent"] != true {
+			rc["days"] != 65.0 || rc["coveredDays"] != 60.0 || rc["pdc"] != 0.9231 || rc["eligible"] != false || rc["adherent"] != false ||
+			rc["reason"] != report.ReasonShortTreatment {
 			t.Errorf("pdc of a running period = %v", running)
 		}
 		if bad := e.do("GET", "/v1/patients/"+w.patient+"/pdc?from=2026-03-07&to=2026-03-31", w.admin, nil); bad.status != 400 ||

@@ -227,6 +227,7 @@ type pdcJSON struct {
 	PDC         *float64 `json:"pdc"`
 	MPR         *float64 `json:"mpr"`
 	Threshold   float64  `json:"threshold"`
+	Eligible    bool     `json:"eligible"`
 	Adherent    bool     `json:"adherent"`
 	Fills       int      `json:"fills"`
 	Reason      string   `json:"reason,omitempty"`
@@ -333,7 +334,7 @@ func (s *server) handlePatientPDC(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		row := pdcJSON{Class: c.Name, Drugs: c.Drugs, Days: res.Days, CoveredDays: res.CoveredDays, PDC: res.PDC, MPR: res.MPR,
-			Threshold: threshold, Adherent: res.Adherent, Fills: res.Fills, Reason: res.Reason}
+			Threshold: threshold, Eligible: res.Eligible, Adherent: res.Adherent, Fills: res.Fills, Reason: res.Reason}
 		if res.IndexDate != nil {
 			d := res.IndexDate.String()
 			row.IndexDate = &d

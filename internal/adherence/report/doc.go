@@ -21,7 +21,10 @@
 // class names with [ClassKey] (ignoring letter case and surrounding space)
 // and naming each class as its first plan spells it.
 //
-// PDC and MPR are rounded to 4 decimals for display; a patient is
+// A patient is in the measure's denominator (eligible) with at least two
+// fills on different dates inside the period and a treatment period of at
+// least 91 days; the PDC of the others is still computed, for information.
+// PDC and MPR are rounded to 4 decimals for display; an eligible patient is
 // adherent when the exact PDC (covered days / days) is at least the
 // threshold ([DefaultThreshold], or [AntiretroviralThreshold] for
 // antiretrovirals).

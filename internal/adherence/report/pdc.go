@@ -32,6 +32,23 @@ const MaxDaysSupply = 366
 // measurement period.
 const ReasonNoFill = "no fill in the measurement period"
 
+// The measure's denominator (PQA, as CMS Star Ratings apply it): a patient
+// counts only with at least MinFillDates fills on different dates of
+// service inside the period, and a treatment period (index date to period
+// end) of at least MinTreatmentDays days. One fill, or a first fill days
+// before the period ends, says nothing of adherence: it was reported
+// adherent at PDC 1 (QA).
+const (
+	MinFillDates     = 2
+	MinTreatmentDays = 91
+)
+
+// The PDCResult.Reason of a patient outside the denominator.
+const (
+	ReasonOneFillDate    = "fewer than 2 fills on different dates in the measurement period"
+	ReasonShortTreatment = "treatment period under 91 days: the first fill is too close to the period end"
+)
+
 // Date is a civil date on the proleptic Gregorian calendar, with no time of
 // day and no zone. The zero Date is not valid. It is written as YYYY-MM-DD
 // in text and JSON.
@@ -128,11 +145,16 @@ type PDCResult struct {
 	// only: it overstates adherence with early refills and concurrent drugs
 	// and may exceed 1. Nil when no fill falls inside the period.
 	MPR *float64
-	// Adherent reports PDC >= the threshold; false when PDC is nil.
+	// Eligible reports whether the patient is in the measure's
+	// denominator (see [MinFillDates], [MinTreatmentDays]).
+	Eligible bool
+	// Adherent reports an eligible patient whose PDC >= the threshold;
+	// false when PDC is nil or the patient is not eligible.
 	Adherent bool
 	// Fills is the number of fills dated inside the period.
 	Fills int
-	// Reason says why PDC is nil (for example [ReasonNoFill]); empty
+	// Reason says why PDC is nil ([ReasonNoFill]) or why the patient is not
+	// eligible ([ReasonOneFillDate], [ReasonShortTreatment]); empty
 	// otherwise.
 	Reason string
 }
@@ -219,6 +241,18 @@ func PDC(fills []Fill, start, end Date, threshold float64) (PDCResult, error) {
 		}
 	}
 
+	dates := map[int]bool{}
+	for _, f := range in {
+		dates[f.day] = true
+	}
+	reason := ""
+	switch {
+	case len(dates) < MinFillDates:
+		reason = ReasonOneFillDate
+	case days < MinTreatmentDays:
+		reason = ReasonShortTreatment
+	}
+
 	idx := dateOf(index)
 	exact := float64(count) / float64(days)
 	pdc := Round4(int64(count), int64(days))
@@ -234,8 +268,10 @@ func PDC(fills []Fill, start, end Date, threshold float64) (PDCResult, error) {
 		MPR:         &mpr,
 		// The measure's PDC, not its rounding for display: 3,203 of
 		// 4,004 days (0.79995) is not adherent though it prints 0.8.
-		Adherent: exact >= threshold,
+		Eligible: reason == "",
+		Adherent: reason == "" && exact >= threshold,
 		Fills:    len(in),
+		Reason:   reason,
 	}, nil
 }
 

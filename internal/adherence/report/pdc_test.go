@@ -98,7 +98,7 @@ func TestPDC(t *testing.T) {
 			name:  "exactly the threshold",
 			fills: []fill{{"lisinopril", "2022-01-01", 292}},
 			start: "2022-01-01", end: "2022-12-31", threshold: report.DefaultThreshold,
-			index: "2022-01-01", days: 365, covered: 292, pdc: 0.8, mpr: 0.8, adherent: true, count: 1,
+			index: "2022-01-01", days: 365, covered: 292, pdc: 0.8, mpr: 0.8, adherent: true, count: 1, reason: report.ReasonOneFillDate,
 		},
 		{
 			// Nine fills on one day chain by shifting: 8×366 + 275 = 3,203
@@ -111,7 +111,7 @@ func TestPDC(t *testing.T) {
 				{"lisinopril", "2000-01-01", 366}, {"lisinopril", "2000-01-01", 366}, {"lisinopril", "2000-01-01", 275},
 			},
 			start: "2000-01-01", end: "2010-12-17", threshold: report.DefaultThreshold,
-			index: "2000-01-01", days: 4004, covered: 3203, pdc: 0.8, mpr: 0.8, adherent: false, count: 9,
+			index: "2000-01-01", days: 4004, covered: 3203, pdc: 0.8, mpr: 0.8, adherent: false, count: 9, reason: report.ReasonOneFillDate,
 		},
 		{
 			// Three early refills, each shifted past the one before:
@@ -133,7 +133,7 @@ func TestPDC(t *testing.T) {
 			name:  "same drug twice on one day",
 			fills: []fill{{"metformin", "2023-01-01", 30}, {"metformin", "2023-01-01", 30}},
 			start: "2023-01-01", end: "2023-03-31", threshold: report.DefaultThreshold,
-			index: "2023-01-01", days: 90, covered: 60, pdc: 0.6667, mpr: 0.6667, adherent: false, count: 2,
+			index: "2023-01-01", days: 90, covered: 60, pdc: 0.6667, mpr: 0.6667, adherent: false, count: 2, reason: report.ReasonOneFillDate,
 		},
 		{
 			// Two drugs of the class overlap and are not shifted:
@@ -143,7 +143,7 @@ func TestPDC(t *testing.T) {
 			name:  "two drugs overlapping",
 			fills: []fill{{"lisinopril", "2023-01-01", 30}, {"amlodipine", "2023-01-16", 30}},
 			start: "2023-01-01", end: "2023-03-31", threshold: report.DefaultThreshold,
-			index: "2023-01-01", days: 90, covered: 45, pdc: 0.5, mpr: 0.6667, adherent: false, count: 2,
+			index: "2023-01-01", days: 90, covered: 45, pdc: 0.5, mpr: 0.6667, adherent: false, count: 2, reason: report.ReasonShortTreatment,
 		},
 		{
 			// Shifting is per drug: the lisinopril refill of Jan 21 moves
@@ -155,7 +155,7 @@ func TestPDC(t *testing.T) {
 				{"lisinopril", "2023-01-01", 30}, {"amlodipine", "2023-01-16", 30}, {"lisinopril", "2023-01-21", 30},
 			},
 			start: "2023-01-01", end: "2023-03-31", threshold: report.DefaultThreshold,
-			index: "2023-01-01", days: 90, covered: 60, pdc: 0.6667, mpr: 1, adherent: false, count: 3,
+			index: "2023-01-01", days: 90, covered: 60, pdc: 0.6667, mpr: 1, adherent: false, count: 3, reason: report.ReasonShortTreatment,
 		},
 		{
 			// A 90-day fill on Jan 20 runs past Jan 31: the treatment
@@ -164,7 +164,7 @@ func TestPDC(t *testing.T) {
 			name:  "truncated at period end",
 			fills: []fill{{"atorvastatin", "2023-01-20", 90}},
 			start: "2023-01-01", end: "2023-01-31", threshold: report.DefaultThreshold,
-			index: "2023-01-20", days: 12, covered: 12, pdc: 1, mpr: 7.5, adherent: true, count: 1,
+			index: "2023-01-20", days: 12, covered: 12, pdc: 1, mpr: 7.5, adherent: true, count: 1, reason: report.ReasonOneFillDate,
 		},
 		{
 			// 2024 has 366 days. Jan 1/90 covers Jan 1 – Mar 30 because
@@ -183,7 +183,7 @@ func TestPDC(t *testing.T) {
 			name:  "fill on Feb 29",
 			fills: []fill{{"metformin", "2024-02-29", 30}},
 			start: "2024-02-01", end: "2024-03-31", threshold: report.DefaultThreshold,
-			index: "2024-02-29", days: 32, covered: 30, pdc: 0.9375, mpr: 0.9375, adherent: true, count: 1,
+			index: "2024-02-29", days: 32, covered: 30, pdc: 0.9375, mpr: 0.9375, adherent: true, count: 1, reason: report.ReasonOneFillDate,
 		},
 		{
 			// Fills on the day before the start and the day after the end
@@ -196,7 +196,7 @@ func TestPDC(t *testing.T) {
 				{"lisinopril", "2023-03-31", 30}, {"lisinopril", "2023-04-01", 30},
 			},
 			start: "2023-03-01", end: "2023-03-31", threshold: report.DefaultThreshold,
-			index: "2023-03-01", days: 31, covered: 11, pdc: 0.3548, mpr: 1.2903, adherent: false, count: 2,
+			index: "2023-03-01", days: 31, covered: 11, pdc: 0.3548, mpr: 1.2903, adherent: false, count: 2, reason: report.ReasonShortTreatment,
 		},
 		{
 			// The only fill is on the end date: a one-day treatment period,
@@ -204,7 +204,7 @@ func TestPDC(t *testing.T) {
 			name:  "only fill on end date",
 			fills: []fill{{"lisinopril", "2023-03-31", 30}},
 			start: "2023-03-01", end: "2023-03-31", threshold: report.DefaultThreshold,
-			index: "2023-03-31", days: 1, covered: 1, pdc: 1, mpr: 30, adherent: true, count: 1,
+			index: "2023-03-31", days: 1, covered: 1, pdc: 1, mpr: 30, adherent: true, count: 1, reason: report.ReasonOneFillDate,
 		},
 		{
 			// Jan 1 – Apr 10 2023 is 31+28+31+10 = 100 days. 79 covered:
@@ -212,21 +212,21 @@ func TestPDC(t *testing.T) {
 			name:  "non-adherent just below threshold",
 			fills: []fill{{"rosuvastatin", "2023-01-01", 79}},
 			start: "2023-01-01", end: "2023-04-10", threshold: report.DefaultThreshold,
-			index: "2023-01-01", days: 100, covered: 79, pdc: 0.79, mpr: 0.79, adherent: false, count: 1,
+			index: "2023-01-01", days: 100, covered: 79, pdc: 0.79, mpr: 0.79, adherent: false, count: 1, reason: report.ReasonOneFillDate,
 		},
 		{
 			// 80 of 100 = 0.80 exactly: adherent (≥).
 			name:  "adherent at threshold",
 			fills: []fill{{"rosuvastatin", "2023-01-01", 80}},
 			start: "2023-01-01", end: "2023-04-10", threshold: report.DefaultThreshold,
-			index: "2023-01-01", days: 100, covered: 80, pdc: 0.80, mpr: 0.80, adherent: true, count: 1,
+			index: "2023-01-01", days: 100, covered: 80, pdc: 0.80, mpr: 0.80, adherent: true, count: 1, reason: report.ReasonOneFillDate,
 		},
 		{
 			// 85 of 100 = 0.85 passes 0.80 but not the antiretroviral 0.90.
 			name:  "antiretroviral non-adherent",
 			fills: []fill{{"dolutegravir", "2023-01-01", 85}},
 			start: "2023-01-01", end: "2023-04-10", threshold: report.AntiretroviralThreshold,
-			index: "2023-01-01", days: 100, covered: 85, pdc: 0.85, mpr: 0.85, adherent: false, count: 1,
+			index: "2023-01-01", days: 100, covered: 85, pdc: 0.85, mpr: 0.85, adherent: false, count: 1, reason: report.ReasonOneFillDate,
 		},
 		{
 			// Early refills: 4×30 = 120 days supplied in a 90-day quarter,
@@ -238,7 +238,17 @@ func TestPDC(t *testing.T) {
 				{"atorvastatin", "2023-02-10", 30}, {"atorvastatin", "2023-03-01", 30},
 			},
 			start: "2023-01-01", end: "2023-03-31", threshold: report.DefaultThreshold,
-			index: "2023-01-01", days: 90, covered: 90, pdc: 1, mpr: 1.3333, adherent: true, count: 4,
+			index: "2023-01-01", days: 90, covered: 90, pdc: 1, mpr: 1.3333, adherent: true, count: 4, reason: report.ReasonShortTreatment,
+		},
+		{
+			// The shortest treatment period the measure takes: two fills,
+			// Jan 1 – Apr 1 2023 is 31+28+31+1 = 91 days; 60 covered =
+			// 0.6593. (Jan 1 – Mar 31, 90 days, is too short: see "two
+			// drugs overlapping".)
+			name:  "91-day treatment period",
+			fills: []fill{{"lisinopril", "2023-01-01", 30}, {"lisinopril", "2023-01-31", 30}},
+			start: "2023-01-01", end: "2023-04-01", threshold: report.DefaultThreshold,
+			index: "2023-01-01", days: 91, covered: 60, pdc: 0.6593, mpr: 0.6593, adherent: false, count: 2,
 		},
 		{
 			// Fills only before and after 2022: no index date, no PDC. The
@@ -287,8 +297,13 @@ func TestPDC(t *testing.T) {
 			if got.CoveredDays > got.Days {
 				t.Errorf("CoveredDays %d > Days %d", got.CoveredDays, got.Days)
 			}
-			if got.Adherent != tt.adherent {
-				t.Errorf("Adherent = %v, want %v", got.Adherent, tt.adherent)
+			// adherent says the PDC meets the threshold; a patient outside
+			// the measure's denominator (a reason) is never adherent.
+			if want := tt.adherent && tt.reason == ""; got.Adherent != want {
+				t.Errorf("Adherent = %v, want %v", got.Adherent, want)
+			}
+			if want := tt.index != "" && tt.reason == ""; got.Eligible != want {
+				t.Errorf("Eligible = %v, want %v", got.Eligible, want)
 			}
 			if got.Reason != tt.reason {
 				t.Errorf("Reason = %q, want %q", got.Reason, tt.reason)
