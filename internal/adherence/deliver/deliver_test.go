@@ -368,6 +368,31 @@ func TestNumberUnsubscribedAtTheProviderIsKept(t *testing.T) {
 	})
 }
 
+// SNS's OptedOut (the number replied STOP to the account's texts) is kept
+// in the ledger as Twilio's 21610 is: the fallback provider's refusal
+// marks the number, and later messages do not try it (QA).
+func TestNumberOptedOutAtSNSIsKept(t *testing.T) {
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+		p := newPipeline(t, d, 2)
+		p.tw.SetFailure(twiliotest.FailHTTP500) // Twilio is down: SNS is tried
+		p.sn.OptOut(p.phones[0])
+		if _, err := p.deliv.Deliver(p.ctx, p.ids); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := d.SQL.QueryRowContext(p.ctx, `SELECT COUNT(*) FROM notifications WHERE status = 'undeliverable' AND reason = 'opted_out'`).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("%d undeliverable (opted_out) notifications, want 1 (%v)", n, err)
+		}
+		if err := d.SQL.QueryRowContext(p.ctx, `SELECT COUNT(*) FROM consent_ledger WHERE channel = 'sms' AND address_key = $1
+			AND action = 'opt_out' AND source = 'provider'`, store.AddressKey(p.phones[0])).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("%d provider opt-outs of the number in the ledger, want 1 (%v)", n, err)
+		}
+		if out, err := p.st.OptedOut(p.ctx, "sms", p.phones[1]); err != nil || out {
+			t.Fatalf("the other number: OptedOut = %v, %v; want false", out, err)
+		}
+	})
+}
+
 // recorder is a Sender that accepts every message on its channels and
 // keeps them (sent is read once Deliver has returned).
 type recorder struct {

@@ -94,8 +94,9 @@ var ErrRedirect = errors.New("the receiver answered with a redirect, which is no
 // through another provider or channel: that would reach the person twice.
 // ErrUnsubscribed is wrapped by a provider's permanent error for a
 // recipient who unsubscribed from the sender at the provider (Twilio
-// 21610: the number texted STOP to the sending number), which blocks every
-// later message to it until the number texts START.
+// 21610, SNS OptedOut: the number texted STOP to the sending number or
+// account), which blocks every later message to it until the number texts
+// START.
 var ErrUnsubscribed = errors.New("recipient has unsubscribed (replied STOP)")
 
 var ErrOutcomeUnknown = errors.New("the provider accepted the message but its answer could not be read: it may have gone out")

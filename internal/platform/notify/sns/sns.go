@@ -239,6 +239,12 @@ func mapError(err error) error {
 		code := ae.ErrorCode()
 		retryable := retryableCodes[code] || credentialCodes[code] || status >= 500 || status == http.StatusTooManyRequests ||
 			(status == 0 && ae.ErrorFault() == smithy.FaultServer)
+		if code == "OptedOut" {
+			// The number opted out of this AWS account's texts (it replied
+			// STOP): like Twilio's 21610, the consent ledger keeps it, so
+			// that later messages do not try it again.
+			return &notify.Error{Provider: Name, Status: status, Code: code, Err: fmt.Errorf("publish: %s: %w", code, notify.ErrUnsubscribed)}
+		}
 		return &notify.Error{Provider: Name, Retryable: retryable, Status: status, Code: code, Err: fmt.Errorf("publish: %s", code)}
 	}
 	if status >= 200 && status < 300 {

@@ -193,7 +193,7 @@ func TestPublishErrors(t *testing.T) {
 		requests  int
 	}{
 		{name: "invalid number", to: "5550010", status: 400, code: "InvalidParameter", requests: 1},
-		{name: "opted out", setup: func(s *snstest.Server) { s.OptOut(patient) }, status: 400, code: "OptedOut", requests: 1},
+		{name: "opted out", setup: func(s *snstest.Server) { s.OptOut(patient) }, status: 400, code: "OptedOut", is: notify.ErrUnsubscribed, requests: 1},
 		// Our credentials or account are refused, not the message: another
 		// provider may still reach the person.
 		{
