@@ -59,3 +59,39 @@ func TestFHIRAdministrationEffectiveTimeSearch(t *testing.T) {
 		}
 	})
 }
+
+// TestFHIRAdministrationSearchesTheEffectiveTime: the date range bounds
+// each entry's effectiveDateTime, when the dose was taken (else its due
+// time), as R4's effective-time does. Searched by the due time, a dose due
+// before the range and taken in it was left out, and one due in the range
+// but taken after it came back dated outside the range asked for (QA).
+func TestFHIRAdministrationSearchesTheEffectiveTime(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		e.now = time.Date(2026, 3, 9, 4, 0, 0, 0, time.UTC)
+		for _, ev := range []map[string]any{
+			w.event("taken", "2026-03-07T08:40:00-05:00", "t1"), // due 03-07 13:00Z, taken 13:40Z
+			w.event("taken", "2026-03-07T19:40:00-05:00", "t2"), // due 03-08 01:00Z, taken 00:40Z
+		} {
+			e.mustDo("POST", "/v1/events", w.integration, ev, 201)
+		}
+		base := "/fhir/MedicationAdministration?patient=" + w.patient
+		for _, c := range []struct {
+			query string
+			want  []string // effectiveDateTime of the entries
+		}{
+			{"&date=ge2026-03-07T13:30:00Z&date=lt2026-03-08T01:00:00Z", []string{"2026-03-07T13:40:00Z", "2026-03-08T00:40:00Z"}},
+			{"&effective-time=ge2026-03-07T12:00:00Z&effective-time=lt2026-03-07T13:30:00Z", nil},
+			{"&date=2026-03-08", []string{"2026-03-08T00:40:00Z"}},
+		} {
+			b := e.mustDo("GET", base+c.query, w.admin, nil, 200)
+			var got []string
+			for _, en := range asSlice(b["entry"]) {
+				got = append(got, en.(map[string]any)["resource"].(map[string]any)["effectiveDateTime"].(string))
+			}
+			if strings.Join(got, " ") != strings.Join(c.want, " ") || b["total"] != float64(len(c.want)) {
+				t.Errorf("%s: total %v, effective %v; want %v", c.query, b["total"], got, c.want)
+			}
+		}
+	})
+}

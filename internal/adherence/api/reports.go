@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -386,18 +387,29 @@ func (s *server) handleFHIRAdministrations(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	ctx := r.Context()
+	// The range applies to each entry's effectiveDateTime (what R4's
+	// effective-time searches): when a taken dose was taken, else its due
+	// time. A taking falls at most a matching window from its dose's due
+	// time (on time up to 12 h before, late up to 24 h after, a repeat a
+	// little beyond), so the doses due within effectiveMargin of the range
+	// hold every match; filtering on the due time left out a dose due
+	// before the range and taken in it, and put in one taken after it (QA).
 	doses, err := s.Store.ListDoses(ctx, pat.OrgID, store.DoseFilter{
-		PatientID: pat.ID, From: from, To: to, Limit: maxExported + 1,
+		PatientID: pat.ID, From: from.Add(-effectiveMargin), To: to.Add(effectiveMargin), Limit: maxExported + 1,
 		Statuses: []adherence.DoseStatus{adherence.DoseTakenOnTime, adherence.DoseTakenLate, adherence.DoseSkipped, adherence.DoseMissed},
 	})
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if len(doses) > maxExported {
+	if len(doses) > maxExported { // counted before filtering: the list may have been cut
 		s.fail(w, r, errs.E(errs.CodeTooLarge, "more than %d doses in the window: narrow the date range", maxExported))
 		return
 	}
+	doses = slices.DeleteFunc(doses, func(d adherence.DoseInstance) bool {
+		e := fhir.Effective(d)
+		return e.Before(from) || !e.Before(to)
+	})
 	plans, err := s.Store.ListPlans(ctx, pat.OrgID, pat.ID)
 	if err != nil {
 		s.fail(w, r, err)
@@ -428,6 +440,11 @@ func (s *server) handleFHIRAdministrations(w http.ResponseWriter, r *http.Reques
 	pageSearchset(&b, all, page, base+"MedicationAdministration", run)
 	writeFHIR(w, http.StatusOK, b)
 }
+
+// effectiveMargin is how far from its dose's due time a taking may be
+// (the longest on-time and late windows, 12 and 24 hours, and a repeat of
+// the taking beyond them), and more.
+const effectiveMargin = 48 * time.Hour
 
 // fhirUpperBound writes the exclusive end of a date range as a search
 // parameter: lt and the instant, or, for a range reaching the end of the

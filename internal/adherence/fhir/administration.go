@@ -2,6 +2,7 @@ package fhir
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/medplatform/medplatform/internal/adherence"
 )
@@ -32,6 +33,15 @@ type MedicationAdministration struct {
 	Note                      []Annotation      `json:"note,omitempty"`
 }
 
+// Effective is the instant FromDose gives as d's effectiveDateTime: when a
+// taken dose was taken, else when the dose was due.
+func Effective(d adherence.DoseInstance) time.Time {
+	if (d.Status == adherence.DoseTakenOnTime || d.Status == adherence.DoseTakenLate) && d.TakenAt != nil {
+		return *d.TakenAt
+	}
+	return d.DueAt
+}
+
 // FromDose exports dose instance d of plan p. It reports false for an
 // instance without an outcome (scheduled or excluded), which is not
 // exported. Taken doses are completed with the time they were taken;
@@ -48,14 +58,11 @@ func FromDose(d adherence.DoseInstance, p adherence.Plan) (MedicationAdministrat
 		},
 		Subject:           Reference{Reference: "Patient/" + d.PatientID},
 		Request:           &Reference{Reference: "MedicationRequest/" + d.PlanID},
-		EffectiveDateTime: instant(d.DueAt),
+		EffectiveDateTime: instant(Effective(d)),
 	}
 	switch d.Status {
 	case adherence.DoseTakenOnTime, adherence.DoseTakenLate:
 		ma.Status = "completed"
-		if d.TakenAt != nil {
-			ma.EffectiveDateTime = instant(*d.TakenAt)
-		}
 		if d.Status == adherence.DoseTakenLate {
 			ma.Note = []Annotation{{Text: "taken late"}}
 		}
