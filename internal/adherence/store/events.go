@@ -1232,7 +1232,11 @@ func applyRequestedDoses(in []EventInput, idx []int, out []EventOutcome, found m
 		}
 		v, ok := found[e.RequestedDose]
 		role := in[i].Actor.Role
-		hidden := ok && e.PatientID != "" && v.patient != e.PatientID && seesOwnPatientsOnly(role)
+		// Another patient of the caller's org: the refusal is audited as
+		// an attempt on that patient. Another org's dose names no patient
+		// of the caller's trail (it named the other org's patient there,
+		// telling which dose ids exist elsewhere; QA).
+		hidden := ok && v.org == e.OrgID && e.PatientID != "" && v.patient != e.PatientID && seesOwnPatientsOnly(role)
 		switch {
 		case !ok || v.org != e.OrgID || hidden:
 			out[i].Err = &errs.Error{Code: errs.CodeNotFound, Field: "doseId", Message: "dose instance not found"}
