@@ -27,6 +27,18 @@ import (
 // were recorded against (while every dose was excluded, none counted as
 // taken, so a second taking went to the nearest dose rather than to the
 // next one not yet taken).
+//
+// The takings and skips of the plan kept as orphans since now − orphanReach
+// are matched the same way, against the instances due from now (those
+// regeneration made): a change that took the doses ahead away (an end, a
+// later start, as needed) orphaned the events recorded for them, and one
+// that undoes it brings the doses back. Left orphans, the dose a patient
+// had taken was marked missed and escalated (QA).
+// orphanReach is how long before a regeneration's start an orphan may
+// have happened and still fall in the window of a dose due from then: the
+// longest on-time window (12 hours), and a repeat of a taking beyond it.
+const orphanReach = 13 * time.Hour
+
 func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, now time.Time) error {
 	type pending struct {
 		eventID   string
@@ -34,12 +46,18 @@ func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, 
 		occurred  time.Time
 		reason    string
 		requested sql.NullInt64
+		orphan    bool
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT e.id, e.kind, e.occurred_at, e.reason, e.requested_dose
+	rows, err := tx.QueryContext(ctx, `SELECT e.id, e.kind, e.occurred_at, e.reason, e.requested_dose, 0 AS orphan
 		FROM dose_instances d JOIN events e ON e.dose_instance_id = d.id
 		WHERE d.org_id = $1 AND d.plan_id = $2 AND d.status = 'scheduled'
 		  AND e.result = 'recorded' AND e.kind IN ('taken', 'opened', 'skipped')
-		ORDER BY e.occurred_at, e.id`, p.OrgID, p.ID)
+		UNION ALL
+		SELECT e.id, e.kind, e.occurred_at, e.reason, NULL, 1
+		FROM events e
+		WHERE e.org_id = $1 AND e.patient_id = $3 AND e.result = 'orphan' AND e.occurred_at >= $4
+		  AND e.plan_id = $2 AND e.kind IN ('taken', 'opened', 'skipped')
+		ORDER BY 3, 1`, p.OrgID, p.ID, p.PatientID, db.UTC(now.Add(-orphanReach)))
 	if err != nil {
 		return fmt.Errorf("read events of revived doses: %w", err)
 	}
@@ -47,11 +65,12 @@ func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, 
 	for rows.Next() {
 		var r pending
 		var kind string
-		if err := rows.Scan(&r.eventID, &kind, &r.occurred, &r.reason, &r.requested); err != nil {
+		var orphan int
+		if err := rows.Scan(&r.eventID, &kind, &r.occurred, &r.reason, &r.requested, &orphan); err != nil {
 			rows.Close()
 			return fmt.Errorf("read events of revived doses: %w", err)
 		}
-		r.kind, r.occurred = adherence.EventKind(kind), r.occurred.UTC()
+		r.kind, r.occurred, r.orphan = adherence.EventKind(kind), r.occurred.UTC(), orphan == 1
 		found = append(found, r)
 	}
 	rows.Close()
@@ -109,12 +128,18 @@ func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, 
 		var live []*liveInstance
 		var view []match.Instance
 		for _, c := range cands {
+			if r.orphan && c.DueAt.Before(now) {
+				continue // an orphan is outside the windows of the doses that stayed
+			}
 			if c.ID == r.requested.Int64 || (!r.requested.Valid && !c.DueAt.Before(lo) && !c.DueAt.After(hi)) {
 				live = append(live, c)
 				view = append(view, c.Instance)
 			}
 		}
 		d := match.Decide(match.Event{Kind: r.kind, OccurredAt: r.occurred, DoseID: r.requested.Int64}, view, w)
+		if d.Instance < 0 && r.orphan {
+			continue // still outside every window
+		}
 		if d.Instance < 0 {
 			// Outside every window of the doses now scheduled (the zone
 			// changed while the plan was paused, and the day's dose moved
@@ -127,7 +152,7 @@ func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, 
 			}
 			continue
 		}
-		if d.Result == adherence.ResultRecorded && !d.DoubleDose {
+		if d.Result == adherence.ResultRecorded && !d.DoubleDose && !r.orphan {
 			continue // still recorded: it changes nothing
 		}
 		c := live[d.Instance]
