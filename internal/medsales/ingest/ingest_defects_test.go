@@ -581,6 +581,20 @@ func TestRunRecordCountIsRowsServed(t *testing.T) {
 		if got := cur[medsales.PartD].RecordCount; got != drugs {
 			t.Errorf("partd recordCount = %d, want the %d rows of both years", got, drugs)
 		}
+		// 2024 loaded again without its first row: what Part D serves is what
+		// the latest load of each year loaded.
+		lines := strings.SplitAfter(strings.TrimRight(string(b), "\n"), "\n")
+		shorter := write(t, t.TempDir(), partDFile, []byte(lines[0]+strings.Join(lines[2:], "")))
+		if _, err := e.svc.Run(ctx, ingest.Request{Dataset: medsales.PartD, Source: shorter, MaxRejectRatio: 0.5}, nil); err != nil {
+			t.Fatal(err)
+		}
+		drugs = int64(count(t, e.d, "SELECT COUNT(*) FROM partd_drugs"))
+		if cur, err = e.st.LatestLoads(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := cur[medsales.PartD].RecordCount; got != drugs || drugs >= 2*oneYear.Loaded {
+			t.Errorf("partd recordCount = %d after 2024 was loaded again, want the %d rows served (fewer than %d)", got, drugs, 2*oneYear.Loaded)
+		}
 		hist, err := e.st.Versions(ctx, medsales.NPPES, 10)
 		if err != nil {
 			t.Fatal(err)

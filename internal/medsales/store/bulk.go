@@ -1367,7 +1367,8 @@ func (r *Replace) swapPartition(ctx context.Context, tx *db.Tx, table string, in
 	}
 	if old != "" {
 		// Dropping a partition locks the parent exclusively until commit:
-		// readers wait for the rest of this (catalog-only) transaction.
+		// readers wait for the rest of this transaction, which must stay
+		// catalog-only (see LoadResult.Beside).
 		if _, err := tx.ExecContext(ctx, "DROP TABLE "+old); err != nil {
 			return fmt.Errorf("swap partition of %s: drop the previous partition %s: %w", table, old, err)
 		}
