@@ -155,22 +155,29 @@ func (c *Client) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop lets running jobs finish until ctx is done, then cancels them.
+// CancelWait is how long Stop waits, once ctx is done, for the cancelled
+// jobs to return and River to record what finished. Unbounded, that wait
+// lasted as long as River's completer retried against a database that
+// had stalled: 65 s, where ECS kills the task 30 s after SIGTERM (QA).
+const CancelWait = 3 * time.Second
+
+// Stop lets running jobs finish until ctx is done, then cancels them and
+// waits at most CancelWait more. A job still running then (one that does
+// not heed its context, or whose completion cannot be recorded) is left
+// to River's rescuer, which runs it again once its timeout has passed.
 func (c *Client) Stop(ctx context.Context) error {
 	if !c.running {
 		return nil
 	}
-	var err error
+	stop, stopAndCancel := c.lite.Stop, c.lite.StopAndCancel
 	if c.pg != nil {
-		err = c.pg.Stop(ctx)
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-			err = c.pg.StopAndCancel(context.Background())
-		}
-	} else {
-		err = c.lite.Stop(ctx)
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-			err = c.lite.StopAndCancel(context.Background())
-		}
+		stop, stopAndCancel = c.pg.Stop, c.pg.StopAndCancel
+	}
+	err := stop(ctx)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CancelWait)
+		defer cancel()
+		err = stopAndCancel(cctx)
 	}
 	if err != nil {
 		return fmt.Errorf("stop job workers: %w", err)

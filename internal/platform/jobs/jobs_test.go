@@ -153,3 +153,62 @@ func TestStartContextEndDoesNotCancelJobs(t *testing.T) {
 		}
 	})
 }
+
+type stuckArgs struct{}
+
+func (stuckArgs) Kind() string { return "test_stuck" }
+
+// stuckWorker ignores its context: it returns only when release closes.
+type stuckWorker struct {
+	river.WorkerDefaults[stuckArgs]
+	started, release chan struct{}
+}
+
+func (w *stuckWorker) Work(ctx context.Context, j *river.Job[stuckArgs]) error {
+	close(w.started)
+	<-w.release
+	return nil
+}
+
+// TestStopIsBounded: once Stop's context is done, a job that does not
+// return when cancelled (or whose completion cannot be recorded, the
+// database stalled) holds Stop at most CancelWait more. The wait was
+// unbounded: a worker outlived the 30 s ECS gives it after SIGTERM by
+// more than half a minute, and was killed (QA).
+func TestStopIsBounded(t *testing.T) {
+	dbtest.Each(t, []migrate.Set{{SQLite: schema, Postgres: schema}}, func(t *testing.T, d *db.DB) {
+		w := &stuckWorker{started: make(chan struct{}), release: make(chan struct{})}
+		t.Cleanup(func() { close(w.release) })
+		workers := river.NewWorkers()
+		river.AddWorker(workers, w)
+		c, err := jobs.New(d, jobs.Config{Workers: workers, RunWorkers: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Insert(context.Background(), stuckArgs{}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-w.started:
+		case <-time.After(15 * time.Second):
+			t.Fatal("the job did not start")
+		}
+		stopCtx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		returned := make(chan error, 1)
+		go func() { returned <- c.Stop(stopCtx) }()
+		// The job is stuck for good: Stop returns once CancelWait is over
+		// (the limit below leaves it ample slack), with an error.
+		select {
+		case err := <-returned:
+			if err == nil {
+				t.Error("Stop with a job still running = nil, want an error")
+			}
+		case <-time.After(jobs.CancelWait + 20*time.Second):
+			t.Fatal("Stop still waits for a job that does not return")
+		}
+	})
+}

@@ -88,9 +88,10 @@ func CheckAddr(addr string) error {
 
 // DefaultShutdownTimeout is how long shutdown waits, in all, for in-flight
 // requests and then running jobs when Config.ShutdownTimeout is zero: with
-// the default 5 s drain and at most 5 s to close the database (db.Close)
-// it fits the 30 s ECS gives a task between SIGTERM and SIGKILL.
-const DefaultShutdownTimeout = 20 * time.Second
+// the default 5 s drain, the jobs' cancellation (at most jobs.CancelWait,
+// 3 s) and at most 5 s to close the database (db.Close) it fits the 30 s
+// ECS gives a task between SIGTERM and SIGKILL.
+const DefaultShutdownTimeout = 16 * time.Second
 
 // WithRequestTimeout gives every request's context a deadline timeout
 // from now. Database calls made with the context fail once it passes
