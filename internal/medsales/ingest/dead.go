@@ -15,8 +15,12 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/jobs"
 )
 
-// DeadJobError is the error a dead load's job is discarded with.
-const DeadJobError = "the worker stopped mid-load (its process was killed or lost): discarded so that the load can be queued again"
+// DeadJobError is the error a dead load's job is discarded with. It does
+// not say the load was cut short: a worker shut down while the database
+// stalled may have committed its load and failed only to record the job's
+// end, and the message sent operators to queue a load that had succeeded
+// (QA). The load history says which.
+const DeadJobError = "the worker stopped before recording the job's end (killed, lost, or shut down while the database was unreachable): discarded so that the load can be queued again; the dataset's load history says whether the load finished"
 
 // DiscardDeadJobs finds the loads whose worker died and takes them out of
 // River's way. A worker killed mid-load (SIGKILL, out of memory, a lost
@@ -107,7 +111,7 @@ func discardDead(ctx context.Context, st *store.Store, d medsales.Dataset, candi
 		}
 		if done {
 			discarded = append(discarded, j.ID)
-			log.WarnContext(ctx, "ingest job discarded: its worker stopped mid-load", "dataset", string(d), "job", j.ID)
+			log.WarnContext(ctx, "ingest job discarded: its worker stopped before recording its end (see the dataset's load history)", "dataset", string(d), "job", j.ID)
 		}
 	}
 	if len(discarded) > 0 {
