@@ -224,10 +224,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 			bus := keyrevoke.New(d.redis, keyRevokedChannel)
 			stopBus, err := bus.Listen(ctx, authn.ForgetAPIKey)
 			if err != nil {
-				log.WarnContext(ctx, "API key revocations of other processes will take effect here when cached keys expire (API_KEY_CACHE_TTL)", "error", err)
-			} else {
-				defer stopBus()
+				log.WarnContext(ctx, "until Redis answers, API key revocations of other processes take effect here when cached keys expire (API_KEY_CACHE_TTL)", "error", err)
 			}
+			defer stopBus()
 			onKeyRevoked = func(ctx context.Context, keyID string) {
 				if err := bus.Publish(ctx, keyID); err != nil {
 					log.WarnContext(ctx, "the other API processes will refuse the revoked key when their cached entry expires (API_KEY_CACHE_TTL)", "error", err)

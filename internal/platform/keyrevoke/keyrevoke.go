@@ -42,12 +42,15 @@ func (b *Bus) Publish(ctx context.Context, keyID string) error {
 // published, until the returned stop is called (once or more). It returns
 // once Redis has confirmed the subscription, so that a revocation
 // published after Listen returns is heard. The client reconnects and
-// subscribes again by itself after a lost connection.
+// subscribes again by itself after a lost connection. When Redis does not
+// confirm the subscription (unreachable at start), Listen says so in err
+// but keeps trying in the background, as after a lost connection: the
+// process hears revocations once Redis answers (it gave up for the life of
+// the process; QA). stop is to be called either way.
 func (b *Bus) Listen(ctx context.Context, forget func(keyID string)) (stop func(), err error) {
 	ps := b.rdb.Subscribe(ctx, b.channel)
-	if _, err := ps.Receive(ctx); err != nil {
-		ps.Close()
-		return nil, fmt.Errorf("subscribe to API key revocations: %w", err)
+	if _, rerr := ps.Receive(ctx); rerr != nil {
+		err = fmt.Errorf("subscribe to API key revocations (trying again in the background): %w", rerr)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -62,5 +65,5 @@ func (b *Bus) Listen(ctx context.Context, forget func(keyID string)) (stop func(
 			ps.Close()
 			<-done
 		})
-	}, nil
+	}, err
 }

@@ -2,10 +2,14 @@ package keyrevoke_test
 
 import (
 	"context"
+	"errors"
+	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/medplatform/medplatform/internal/platform/auth"
 	"github.com/medplatform/medplatform/internal/platform/keyrevoke"
@@ -84,4 +88,60 @@ func TestRevocationReachesTheOtherProcess(t *testing.T) {
 	}
 	stop()
 	stop() // stop is idempotent
+}
+
+// TestListenWhileRedisIsDown: a process that starts while Redis is
+// unreachable is told so, and hears revocations once Redis answers: the
+// subscription goes on trying in the background. It gave up for the life
+// of the process, which then noticed revocations only as its cache
+// entries expired (QA).
+func TestListenWhileRedisIsDown(t *testing.T) {
+	live := redistest.Client(t)
+	var down atomic.Bool
+	down.Store(true)
+	opts := *live.Options()
+	opts.DialTimeout = 200 * time.Millisecond
+	opts.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if down.Load() {
+			return nil, errors.New("redis down (test)")
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+	rdb := redis.NewClient(&opts)
+	t.Cleanup(func() { rdb.Close() })
+
+	channel := "test:api-keys:revoked:" + uuid.NewString()
+	heard := make(chan string, 1)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	stop, err := keyrevoke.New(rdb, channel).Listen(ctx, func(id string) { heard <- id })
+	if err == nil {
+		t.Fatal("Listen with Redis down = nil error, want one saying so")
+	}
+	if stop == nil {
+		t.Fatal("Listen with Redis down gave no stop")
+	}
+	defer stop()
+
+	down.Store(false)
+	// Publish until the subscription is back (the client retries on its
+	// own schedule): a message published before it resubscribed is lost,
+	// as the package says.
+	deadline := time.After(20 * time.Second)
+	for {
+		if err := keyrevoke.New(live, channel).Publish(t.Context(), "k1"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case id := <-heard:
+			if id != "k1" {
+				t.Fatalf("heard %q, want k1", id)
+			}
+			return
+		case <-time.After(200 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("the revocation was never heard once Redis answered")
+		}
+	}
 }
