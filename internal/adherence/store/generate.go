@@ -252,7 +252,7 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 		return 0, err
 	}
 	var days dayOrders
-	if !g.sameTiming && len(kept) > 0 {
+	if (!g.sameTiming || !g.zoneMoved) && len(kept) > 0 {
 		if days, err = dayOrdersOf(ctx, tx, &g, kept, to); err != nil {
 			return 0, err
 		}
@@ -680,6 +680,17 @@ func withoutKept(doses []schedule.Dose, kept []keptDose, from time.Time, sameTim
 				return 0, false
 			}
 			return i, true
+		}
+		// After a change of the anchors, the dose of the same rank on its
+		// date, when the date keeps its number of doses: breakfast moved
+		// from 07:30 to 09:00 on a plan whose first day gains a dose by it
+		// renumbers every later dose, and the breakfast dose skipped in
+		// advance stood for none (it met its Seq on another date), so a
+		// second breakfast dose was scheduled beside it (QA).
+		if !zoneMoved {
+			if i, found, _ := byRank(k); found {
+				return i, true
+			}
 		}
 		if i, ok := bySeq[k.seq]; ok && !zoneMoved && sameLocalDate(doses[i].Local, k.local) {
 			return i, true
