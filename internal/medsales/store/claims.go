@@ -538,17 +538,19 @@ func (s *Store) topDrugsRead(npi string, limit int, out *[]medsales.DrugLine) db
 // database's default collation (a linguistic one puts "iRhythm" among the
 // I's), nothing on SQLite. The "top" lists then break ties, and cut at
 // their limit, the same way on both engines.
-// numericOrder is the expression that orders a decimal column by value:
-// the NUMERIC itself on PostgreSQL (cast to a double, a value the loader
-// takes but no double holds failed the query), its TEXT read as a number
-// on SQLite. Name the column with its table: in ORDER BY, PostgreSQL
-// takes a bare name for the output column of that name, the TEXT the
-// query selects.
+// numericOrder is the expression that orders a non-negative decimal
+// column by value the same way on both engines: as a double, which is what
+// SQLite reads its TEXT as, so that values a double cannot tell apart tie
+// on both and fall to the next key alike. On PostgreSQL the NUMERIC is
+// capped at 1e308 first: a value the loader takes but no double holds
+// failed the cast, and the query (QA). Name the column with its table: in
+// ORDER BY, PostgreSQL takes a bare name for the output column of that
+// name, the TEXT the query selects.
 func (s *Store) numericOrder(column string) string {
 	if s.db.Dialect == db.SQLite {
 		return "CAST(" + column + " AS REAL)"
 	}
-	return column
+	return "CAST(LEAST(" + column + ", 1e308) AS DOUBLE PRECISION)"
 }
 
 func (s *Store) byteOrder(query string) string {

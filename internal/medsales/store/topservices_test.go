@@ -27,13 +27,16 @@ func TestTopServicesTieOrder(t *testing.T) {
 			// A count no double holds (the loader takes NUMERIC's 131,072
 			// digits): ordering it as a double failed the whole profile
 			// on PostgreSQL (QA).
-			row("A0001", "O", "1"+strings.Repeat("0", 400))
+			row("A0001", "O", "1"+strings.Repeat("0", 400)) +
+			// Counts a double cannot tell apart tie on both engines, and
+			// fall to the code (PostgreSQL's exact order put G0002 first).
+			row("G0002", "O", "1.00000000000000002") + row("G0001", "O", "1.00000000000000001")
 		mustLoad(t, s, (*store.Store).LoadPartB, "MUP_PHY_R26_P05_V10_D24_Prov_Svc.csv", []byte(file), store.LoadInput{})
 		for _, tt := range []struct {
 			limit int
 			want  []string
 		}{
-			{10, []string{"A0001/O/1" + strings.Repeat("0", 400), "G0008/O/1000.5", "J0129/O/999", "99213/F/250", "99213/O/250", "99214/O/250", "99215/O/12"}},
+			{10, []string{"A0001/O/1" + strings.Repeat("0", 400), "G0008/O/1000.5", "J0129/O/999", "99213/F/250", "99213/O/250", "99214/O/250", "99215/O/12", "G0001/O/1.00000000000000001", "G0002/O/1.00000000000000002"}},
 			{3, []string{"A0001/O/1" + strings.Repeat("0", 400), "G0008/O/1000.5", "J0129/O/999"}},
 		} {
 			got, err := s.TopServices(context.Background(), npiA, tt.limit)
