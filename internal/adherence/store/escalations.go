@@ -1478,6 +1478,11 @@ const (
 	SkipNotOpen      = "not_open"      // the escalation was acknowledged or resolved
 	SkipNotDue       = "not_due"       // too early: come back at DueAt
 	SkipLevelRemoved = "level_removed" // the policy no longer has this level
+	// SkipTriggerCleared: a low_adherence escalation whose trigger no
+	// longer holds when its next level is due (the patient's adherence
+	// over the last 14 days is back at or above the threshold) is
+	// resolved (reason trigger_cleared) instead of paging anyone.
+	SkipTriggerCleared = "trigger_cleared"
 )
 
 // FireResult says what FireStep did.
@@ -1502,6 +1507,9 @@ type FireResult struct {
 	NextStepID int64
 	NextDueAt  time.Time
 	Exhausted  bool
+	// Resolved is set when the step resolved its escalation instead of
+	// firing (SkipTriggerCleared).
+	Resolved *Resolution
 }
 
 // FireStep fires escalation step stepID if it is still pending, its
@@ -1537,6 +1545,9 @@ func (s *Store) FireStep(ctx context.Context, stepID int64, now time.Time) (Fire
 	})
 	if err != nil {
 		return FireResult{}, fmt.Errorf("fire escalation step: %w", err)
+	}
+	if res.Resolved != nil {
+		s.resolvedHook([]Resolution{*res.Resolved})
 	}
 	return res, nil
 }
@@ -1606,6 +1617,24 @@ func (s *Store) fireStep(ctx context.Context, tx *db.Tx, stepID int64, now time.
 		return nil
 	}
 	level := pol.Levels[st.Level-1]
+	if pol.Trigger.Kind == adherence.TriggerLowAdherence {
+		// Only a recorded miss re-evaluates an escalation (dose.resolved);
+		// adherence that recovers through the doses taken since gave none,
+		// and the levels went on paging about a trigger that no longer
+		// held (QA). Checked when each level is due.
+		holds, err := triggerHolds(ctx, tx, pol, esc.OrgID, esc.PatientID, doseState{}, now)
+		if err != nil {
+			return err
+		}
+		if !holds {
+			if err := closeEscalation(ctx, tx, esc.ID, adherence.EscalationResolved, ClosedByPatient, ReasonTriggerCleared, now); err != nil {
+				return err
+			}
+			res.Skipped, res.Resolved = SkipTriggerCleared, &Resolution{Reason: ReasonTriggerCleared, Level: esc.Level}
+			return s.appendAudit(ctx, tx, []audit.Record{auditRecord(EscalationSystemActor, esc.OrgID, audit.ActionUpdate, "Escalation", esc.ID, esc.PatientID,
+				"status=resolved reason="+ReasonTriggerCleared)})
+		}
+	}
 
 	in, err := levelNotifications(ctx, tx, esc, stepID, st, level)
 	if err != nil {
