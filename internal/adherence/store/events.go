@@ -1699,13 +1699,16 @@ func param(d db.Dialect, n int) string {
 // time its snooze asked for. A snooze postpones: before the dose's first
 // reminder (of its current life: see upsertConflict) it never brings that
 // reminder earlier (a snooze made ahead of the due time sent a reminder
-// before it; QA). And a snooze that a reminder due after it has answered
+// before it; QA), and a dose not armed yet (due more than ArmLead ahead,
+// in an on-time window of hours) is left to arming unless the snooze ends
+// after its due time (QA again). And a snooze that a reminder due after it has answered
 // (a device synced it late) changes nothing: that reminder went after the
 // snooze, and the next follows the policy (it sent an extra reminder at
 // once; QA). The latest reminder is found by its notification key
 // (reminder:<dose>:<count>), which is indexed.
 func snoozeStatement(c *liveInstance) db.Statement {
 	return db.Statement{SQL: `UPDATE dose_instances SET remind_at = CASE
+			WHEN reminders_sent = reminders_before AND remind_at IS NULL AND $1 <= due_at THEN NULL
 			WHEN reminders_sent = reminders_before AND remind_at > $1 THEN remind_at ELSE $1 END
 		WHERE id = $2 AND status = 'scheduled'
 		  AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.org_id = dose_instances.org_id

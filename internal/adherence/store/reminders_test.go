@@ -704,3 +704,34 @@ func TestSnoozeSyncedAfterALaterReminder(t *testing.T) {
 		}
 	})
 }
+
+// A snooze of a dose not armed yet (due more than ArmLead ahead, matched
+// inside an on-time window of hours) leaves the first reminder to arming:
+// it went at the snooze's end, 3 h 45 min before the dose, and nothing at
+// the due time (QA).
+func TestSnoozeBeforeArmingPostponesOnly(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := adherence.Patient{OrgID: f.org, GivenName: phi.New("Ana"), Phone: phi.New("+15551234567"),
+			TimeZone: "America/New_York", Language: "en", SMSConsent: true}
+		if err := f.s.CreatePatient(f.ctx, f.actor, &p); err != nil {
+			t.Fatal(err)
+		}
+		onTime := 300
+		pl := adherence.Plan{OrgID: f.org, PatientID: p.ID,
+			Medication: adherence.Medication{RxNorm: "314076", Display: "lisinopril 10 MG Oral Tablet"},
+			Dose:       "1 tablet", DaysSupply: 30, Timing: timeOfDay("08:00"), OnTimeMinutes: &onTime}
+		if err := f.s.CreatePlan(f.ctx, f.actor, &pl); err != nil {
+			t.Fatal(err)
+		}
+		dose := f.doses(pl.ID, utc(13, 0), utc(13, 1))[0]
+		f.arm(utc(9, 0)) // the 13:00 dose is beyond ArmLead: not armed
+		f.snooze(p, pl, utc(9, 0), 15, adherence.SourceApp, "snooze-early")
+		f.arm(utc(11, 30))
+		if res := f.dispatch(utc(12, 59)); res.Sent != 0 {
+			t.Fatalf("reminded before the dose was due: %+v, %+v", res, f.notifications(dose.ID))
+		}
+		if res := f.dispatch(utc(13, 0)); res.Sent != 1 {
+			t.Fatalf("no reminder at 13:00: %+v, %+v", res, f.notifications(dose.ID))
+		}
+	})
+}
