@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -92,6 +93,50 @@ func TestFHIRAdministrationSearchesTheEffectiveTime(t *testing.T) {
 			if strings.Join(got, " ") != strings.Join(c.want, " ") || b["total"] != float64(len(c.want)) {
 				t.Errorf("%s: total %v, effective %v; want %v", c.query, b["total"], got, c.want)
 			}
+		}
+	})
+}
+
+// TestFHIRAdministrationLimitCountsTheMatches: the 10,000-entry limit
+// counts the entries of the range, not the doses read around it to find
+// them (due up to 48 h either side): a range of 9,990 matches beside
+// thousands of doses outside it is answered, a range of more is a 413.
+func TestFHIRAdministrationLimitCountsTheMatches(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		w := newWorld(t, e)
+		var orgID string
+		if err := e.db.SQL.QueryRow(`SELECT org_id FROM plans WHERE id = $1`, w.plan).Scan(&orgID); err != nil {
+			t.Fatal(err)
+		}
+		// 12,000 missed doses a minute apart from 2026-01-01 00:00Z
+		// (before the plan's own), effective at their due time.
+		start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		const n, batch = 12000, 500
+		for b := 0; b < n; b += batch {
+			var vals []string
+			var args []any
+			for i := b; i < b+batch; i++ {
+				due := start.Add(time.Duration(i) * time.Minute)
+				k := len(args)
+				vals = append(vals, fmt.Sprintf("($%d, $%d, $%d, $%d, $%d, $%d, 'missed', $%d)", k+1, k+2, k+3, k+4, k+5, k+6, k+7))
+				args = append(args, orgID, w.patient, w.plan, -1-i, due, due.Format("2006-01-02T15:04"), due)
+			}
+			if _, err := e.db.SQL.Exec(`INSERT INTO dose_instances (org_id, patient_id, plan_id, seq, due_at, local_time, status, created_at) VALUES `+
+				strings.Join(vals, ", "), args...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.now = time.Date(2026, 1, 20, 0, 0, 0, 0, time.UTC)
+		base := "/fhir/MedicationAdministration?patient=" + w.patient + "&_count=0"
+		// Minutes 1,000 to 10,989: 9,990 matches, with 1,000 doses before
+		// and 1,010 after inside the 48 h read around the range.
+		in := base + "&date=ge" + start.Add(1000*time.Minute).Format(time.RFC3339) + "&date=lt" + start.Add(10990*time.Minute).Format(time.RFC3339)
+		if b := e.mustDo("GET", in, w.admin, nil, 200); b["total"] != 9990.0 {
+			t.Errorf("total = %v, want 9990", b["total"])
+		}
+		all := base + "&date=ge" + start.Format(time.RFC3339) + "&date=lt" + start.Add(n*time.Minute).Format(time.RFC3339)
+		if r := e.do("GET", all, w.admin, nil); r.status != 413 {
+			t.Errorf("12,000 matches = %d %.200s, want 413", r.status, r.body)
 		}
 	})
 }

@@ -395,21 +395,24 @@ func (s *server) handleFHIRAdministrations(w http.ResponseWriter, r *http.Reques
 	// hold every match; filtering on the due time left out a dose due
 	// before the range and taken in it, and put in one taken after it (QA).
 	doses, err := s.Store.ListDoses(ctx, pat.OrgID, store.DoseFilter{
-		PatientID: pat.ID, From: from.Add(-effectiveMargin), To: to.Add(effectiveMargin), Limit: maxExported + 1,
+		PatientID: pat.ID, From: from.Add(-effectiveMargin), To: to.Add(effectiveMargin), Limit: store.MaxDoseList,
 		Statuses: []adherence.DoseStatus{adherence.DoseTakenOnTime, adherence.DoseTakenLate, adherence.DoseSkipped, adherence.DoseMissed},
 	})
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if len(doses) > maxExported { // counted before filtering: the list may have been cut
-		s.fail(w, r, errs.E(errs.CodeTooLarge, "more than %d doses in the window: narrow the date range", maxExported))
-		return
-	}
+	// Twice the limit read, so that the doses of the margins do not make
+	// a range of fewer matches too large; a list cut there is refused.
+	cut := len(doses) >= store.MaxDoseList
 	doses = slices.DeleteFunc(doses, func(d adherence.DoseInstance) bool {
 		e := fhir.Effective(d)
 		return e.Before(from) || !e.Before(to)
 	})
+	if cut || len(doses) > maxExported {
+		s.fail(w, r, errs.E(errs.CodeTooLarge, "more than %d doses in the window: narrow the date range", maxExported))
+		return
+	}
 	plans, err := s.Store.ListPlans(ctx, pat.OrgID, pat.ID)
 	if err != nil {
 		s.fail(w, r, err)

@@ -20,12 +20,16 @@ type DoseFilter struct {
 	From, To time.Time
 	// Statuses, when set, keeps only instances in one of them.
 	Statuses []adherence.DoseStatus
-	// Limit caps the number of instances: 1000 when zero, at most 10001,
-	// so that a caller returning at most 10,000 (the FHIR export) can ask
-	// for one more and tell a window that holds more from one that holds
-	// exactly that many.
+	// Limit caps the number of instances: 1000 when zero, at most
+	// MaxDoseList, so that a caller returning at most 10,000 (the FHIR
+	// export, which reads the doses of 48 h either side of its range to
+	// find those taken in it) can ask for twice that and one more, and
+	// tell a window that holds more from one that holds exactly that many.
 	Limit int
 }
+
+// MaxDoseList is the largest DoseFilter.Limit.
+const MaxDoseList = 20001
 
 // ListDoses returns dose instances of orgID ordered by due instant.
 func (s *Store) ListDoses(ctx context.Context, orgID string, f DoseFilter) ([]adherence.DoseInstance, error) {
@@ -59,7 +63,7 @@ func (s *Store) ListDoses(ctx context.Context, orgID string, f DoseFilter) ([]ad
 		}
 		where.WriteString(` AND status IN (` + strings.Join(in, ", ") + `)`)
 	}
-	args = append(args, limit(f.Limit, 1000, 10001))
+	args = append(args, limit(f.Limit, 1000, MaxDoseList))
 	rows, err := s.db.SQL.QueryContext(ctx, `SELECT `+doseColumns+`
 		FROM dose_instances WHERE `+where.String()+fmt.Sprintf(` ORDER BY due_at, id LIMIT $%d`, len(args)), args...)
 	if err != nil {
