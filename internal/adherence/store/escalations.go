@@ -1807,12 +1807,15 @@ func (s *Store) acknowledgeBySMS(ctx context.Context, memberIDs []string, reques
 		// the other), and only that one — acknowledging one per record
 		// closed escalations the sender had not answered. Only texts
 		// count: an OK answers a message to the number, and an e-mail or
-		// push sent after that text is about something else.
+		// push sent after that text is about something else. A message
+		// still in flight, or whose outcome is unknown, has no channel
+		// recorded yet: it counts when SMS is among those it may use.
 		var id, orgID, kind string
 		err := tx.QueryRowContext(ctx, `SELECT e.id, m.org_id, m.id, m.kind FROM members m
 			JOIN patient_links l ON l.org_id = m.org_id AND l.member_id = m.id
 			JOIN escalations e ON e.org_id = l.org_id AND e.patient_id = l.patient_id
-			JOIN notifications n ON n.escalation_id = e.id AND n.member_id = m.id AND n.channel = 'sms'
+			JOIN notifications n ON n.escalation_id = e.id AND n.member_id = m.id
+				AND (n.channel = 'sms' OR (n.channel = '' AND ',' || n.channels || ',' LIKE '%,sms,%'))
 				AND n.status IN ('sending', 'sent', 'delivered', 'unknown')
 			WHERE m.id IN `+placeholders(1, len(ids))+` AND e.status IN ('open', 'exhausted')
 			GROUP BY e.id, m.org_id, m.id, m.kind

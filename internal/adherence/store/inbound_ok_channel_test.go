@@ -6,6 +6,7 @@ import (
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/notify"
 )
 
 // TestOKAcknowledgesTheEscalationTexted: a caregiver of two patients was
@@ -58,4 +59,58 @@ func TestOKAcknowledgesTheEscalationTexted(t *testing.T) {
 			t.Errorf("a second OK acknowledged the e-mailed escalation: %+v", res)
 		}
 	})
+}
+
+// TestOKAcknowledgesATextInFlight: the escalation text a caregiver answers
+// may still be sending, or its outcome unknown (the process stopped while
+// handing it over): no channel is recorded yet, and the OK counts it, as
+// it did before only texts counted (re-test: it answered "nothing to
+// acknowledge" and the escalation kept paging). A message in flight that
+// cannot be a text (e-mail only) does not count.
+func TestOKAcknowledgesATextInFlight(t *testing.T) {
+	for _, c := range []struct {
+		state string
+		via   notify.Channel
+		acked bool
+	}{{"sending", notify.SMS, true}, {"unknown", notify.SMS, true}, {"sent", notify.SMS, true}, {"sending", notify.Email, false}} {
+		t.Run(c.state+" by "+string(c.via), func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				w := newEscWorld(t, f)
+				w.policy(adherence.EscalationTrigger{Kind: adherence.TriggerMissedDose}, level(0, adherence.RecipientsCaregivers, c.via))
+				w.missDay(1)
+				w.consume()
+				var claims []store.Claim
+				for _, d := range w.claimEscalation() {
+					claims = append(claims, store.Claim{ID: d.ID, Attempt: d.Attempts})
+				}
+				if len(claims) == 0 {
+					t.Fatal("set-up: no escalation message to claim")
+				}
+				if _, _, err := w.s.RecordDeliveryProgress(w.ctx, nil, claims); err != nil {
+					t.Fatal(err)
+				}
+				switch c.state {
+				case "unknown":
+					w.now = w.now.Add(11 * time.Minute)
+					if n, err := w.s.MarkUnknownSending(w.ctx, 10*time.Minute, w.now); err != nil || n == 0 {
+						t.Fatalf("set-up: mark unknown: %d %v", n, err)
+					}
+				case "sent":
+					w.exec(`UPDATE notifications SET status = 'sent', channel = 'sms' WHERE escalation_id IS NOT NULL`)
+				}
+				var status, channel string
+				if err := w.d.SQL.QueryRowContext(w.ctx, `SELECT status, channel FROM notifications WHERE escalation_id IS NOT NULL LIMIT 1`).Scan(&status, &channel); err != nil {
+					t.Fatal(err)
+				}
+				if status != c.state || (c.state != "sent" && channel != "") {
+					t.Fatalf("set-up: the message is %s on %q, want %s with no channel recorded", status, channel, c.state)
+				}
+				w.now = w.now.Add(time.Minute)
+				res := w.text(1, "+15557654321", "OK")
+				if got := res.Result == store.InboundAcknowledged; got != c.acked {
+					t.Errorf("OK to an escalation message %s by %s: %s, want acknowledged %v", c.state, c.via, res.Result, c.acked)
+				}
+			})
+		})
+	}
 }
