@@ -187,6 +187,14 @@ func english(kind Kind) texts {
 			emailSubject: "{{program}}: reply recorded",
 			email:        "Thank you, your reply was recorded.\n\n{{program}}\n",
 		}
+	case KindWhichPatient:
+		return texts{
+			sms:          "{{program}}: reminders for more than one person go to this number. Please reply with the first name too, e.g. TAKEN {{first_name}}.",
+			pushTitle:    "Whose dose?",
+			push:         "Reminders for more than one person go to this number. Please reply with the first name too, e.g. TAKEN {{first_name}}.",
+			emailSubject: "{{program}}: whose dose?",
+			email:        "Reminders for more than one person go to this number. Please reply with the first name too, e.g. TAKEN {{first_name}}.\n\n{{program}}\n",
+		}
 	}
 	return texts{}
 }
@@ -272,6 +280,14 @@ func spanish(kind Kind) texts {
 			push:         "Gracias, hemos registrado su respuesta.",
 			emailSubject: "{{program}}: respuesta registrada",
 			email:        "Gracias, hemos registrado su respuesta.\n\n{{program}}\n",
+		}
+	case KindWhichPatient:
+		return texts{
+			sms:          "{{program}}: este numero recibe recordatorios de varias personas. Responda con el nombre tambien, p. ej. TOMADA {{first_name}}.",
+			pushTitle:    "¿De quién es la dosis?",
+			push:         "Este número recibe recordatorios de varias personas. Responda con el nombre también, p. ej. TOMADA {{first_name}}.",
+			emailSubject: "{{program}}: ¿de quién es la dosis?",
+			email:        "Este número recibe recordatorios de varias personas. Responda con el nombre también, p. ej. TOMADA {{first_name}}.\n\n{{program}}\n",
 		}
 	}
 	return texts{}

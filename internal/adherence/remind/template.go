@@ -34,6 +34,11 @@ const (
 	KindUnknownReply Kind = "unknown_reply"
 	// KindAckConfirmation confirms that a reply was recorded.
 	KindAckConfirmation Kind = "ack_confirmation"
+	// KindWhichPatient answers a dose reply from a number shared by
+	// patients with a dose each waiting for an answer: it asks for the
+	// first name with the keyword (TAKEN ANA), as a plain TAKEN could be
+	// either one's.
+	KindWhichPatient Kind = "which_patient"
 )
 
 // Kinds returns every message kind.
@@ -41,7 +46,7 @@ func Kinds() []Kind {
 	return []Kind{
 		KindReminder, KindEscalationCaregiver, KindEscalationClinician,
 		KindOptOutConfirmation, KindOptInConfirmation, KindHelp,
-		KindUnknownReply, KindAckConfirmation,
+		KindUnknownReply, KindAckConfirmation, KindWhichPatient,
 	}
 }
 
@@ -60,6 +65,10 @@ func (k Kind) Fields() []string {
 		return []string{"patient_name", "patient_ref", "medication", "dose_time", "missed_count", "program", "level", "link"}
 	case KindOptOutConfirmation, KindOptInConfirmation, KindHelp, KindUnknownReply, KindAckConfirmation:
 		return []string{"program", "help_contact"}
+	case KindWhichPatient:
+		// The first name of the patient reminded last, as an example: the
+		// number's reminders have named each of its patients already.
+		return []string{"first_name", "program", "help_contact"}
 	}
 	return nil
 }

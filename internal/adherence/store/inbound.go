@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -37,7 +38,9 @@ import (
 //     reminder sent before a deactivation still reports a dose): an event
 //     through RecordEvents, exactly as the API records one (source sms,
 //     client event id = the provider message id), for the dose the reply
-//     answers (see findRepliedDose). With no such dose: the help text.
+//     answers (see findRepliedDose). With no such dose: the help text. A
+//     number shared by patients may name one (TAKEN ANA); a reply naming
+//     no one that could be either one's is asked which (which_patient).
 //   - OK (ack) from a care-team member: AcknowledgeBySMS and a
 //     confirmation. Anything else from a member: the help text.
 //   - Anything not understood: the unknown-reply text.
@@ -99,6 +102,10 @@ const (
 	InboundUnanswered   = "unanswered"     // automatic answer withheld (hourly limit, or the number opted out)
 	InboundAcknowledged = "acknowledged"   // a member acknowledged an escalation
 	InboundNothingToAck = "nothing_to_acknowledge"
+	// InboundAmbiguous: a dose reply naming no one, from a number whose
+	// patients have a dose each waiting for an answer; answered with a
+	// question (which_patient), nothing recorded.
+	InboundAmbiguous = "ambiguous"
 	// inboundAckPending marks a member's acknowledgement being applied
 	// (see handleAck); inboundAckFailed one whose escalation step failed
 	// and may be retried.
@@ -157,11 +164,12 @@ func (s *Store) HandleInboundSMS(ctx context.Context, in InboundSMS) (InboundRes
 		return prev, nil
 	}
 
-	reply := remind.ParseReply(in.Body)
-	h := &inboundText{s: s, in: in, reply: reply, key: AddressKey(in.From)}
+	h := &inboundText{s: s, in: in, reply: remind.ParseReply(in.Body), key: AddressKey(in.From)}
 	if err := h.findSender(ctx); err != nil {
 		return InboundResult{}, err
 	}
+	h.readName()
+	reply := h.reply
 	switch {
 	case len(h.patients) == 0 && len(h.members) == 0 && reply.Kind == remind.ReplyOptOut:
 		// STOP from a number on no record is kept for the number: a
@@ -211,6 +219,9 @@ type inboundText struct {
 
 	patients []senderRecord
 	members  []senderRecord
+	// named is the first name a dose reply gave ("TAKEN ANA": ANA, see
+	// readName), "" for none.
+	named string
 }
 
 // senderRecord is a patient or member with the sender's number.
@@ -218,6 +229,39 @@ type senderRecord struct {
 	orgID, id string
 	active    bool
 	kind      string // member kind; "patient" for patients
+	name      string // a patient's remind.NameWord; "" for members
+}
+
+// readName finds a patient's first name in a dose reply ("TAKEN ANA",
+// "SNOOZE ANA 30", "YES ANA"), which a number of several patients is asked
+// for when a plain TAKEN could be either one's (see findRepliedDose). The
+// name is taken out and the rest read again: it must be a dose reply.
+func (h *inboundText) readName() {
+	words := remind.ReplyWords(h.in.Body)
+	if len(words) < 2 {
+		return
+	}
+	for i, w := range words {
+		if !h.isPatientName(w) {
+			continue
+		}
+		rest := append(slices.Clone(words[:i]), words[i+1:]...)
+		r := remind.ParseReply(strings.Join(rest, " "))
+		switch r.Kind {
+		case remind.ReplyTaken, remind.ReplySkipped, remind.ReplySnoozed:
+			h.reply, h.named = r, w
+			return
+		}
+	}
+}
+
+func (h *inboundText) isPatientName(word string) bool {
+	for _, p := range h.patients {
+		if p.name != "" && p.name == word {
+			return true
+		}
+	}
+	return false
 }
 
 func (h *inboundText) activePatients() bool {
@@ -251,21 +295,23 @@ func (h *inboundText) findSender(ctx context.Context) error {
 		var out []senderRecord
 		for rows.Next() {
 			var r senderRecord
-			if err := rows.Scan(&r.id, &r.orgID, &r.active, &r.kind); err != nil {
+			var given string
+			if err := rows.Scan(&r.id, &r.orgID, &r.active, &r.kind, &given); err != nil {
 				return nil, fmt.Errorf("find sender: %w", err)
 			}
+			r.name = remind.NameWord(given)
 			out = append(out, r)
 		}
 		return out, rows.Err()
 	}
 	var err error
 	// phone <> '' lets PostgreSQL use the partial phone indexes.
-	h.patients, err = load(`SELECT id, org_id, active, 'patient' FROM patients
+	h.patients, err = load(`SELECT id, org_id, active, 'patient', COALESCE(given_name, '') FROM patients
 		WHERE phone = $1 AND phone <> '' ORDER BY created_at, id`)
 	if err != nil {
 		return err
 	}
-	h.members, err = load(`SELECT id, org_id, active, kind FROM members
+	h.members, err = load(`SELECT id, org_id, active, kind, '' FROM members
 		WHERE phone = $1 AND phone <> '' ORDER BY created_at, id`)
 	if err != nil {
 		return err
@@ -404,9 +450,10 @@ func (h *inboundText) commit(ctx context.Context, o inboundOutcome) (InboundResu
 				}
 			}
 		}
-		if answer != "" && o.limited {
+		if answer != "" && (o.limited || answer == remind.KindWhichPatient) {
 			// An opted-out number gets the STOP confirmation and answers
-			// to HELP only, never an automatic answer to other texts. The
+			// to HELP only, never an automatic answer to other texts (nor
+			// the question which_patient asks: not an answer to HELP). The
 			// row says none went: the hourly limit counts the texts that
 			// were answered, and a number that texts START is answered
 			// again at once.
@@ -628,12 +675,17 @@ func (h *inboundText) handleDoseReply(ctx context.Context) (InboundResult, error
 		}}
 		who = senderRecord{orgID: ev.OrgID, id: ev.PatientID, kind: "patient", active: true}
 	} else {
-		d, ok, err := h.findRepliedDose(ctx)
+		d, match, err := h.findRepliedDose(ctx)
 		if err != nil {
 			return InboundResult{}, err
 		}
-		if !ok {
+		switch match {
+		case noReplyDose:
 			return h.commit(ctx, inboundOutcome{result: InboundNoDose, who: h.primary(), answer: remind.KindHelp, limited: true})
+		case ambiguousReply:
+			// Not limited to one an hour: each plain TAKEN is a patient
+			// trying to answer, and is told how.
+			return h.commit(ctx, inboundOutcome{result: InboundAmbiguous, who: d.patient, answer: remind.KindWhichPatient})
 		}
 		who = d.patient
 		e := adherence.Event{
@@ -705,73 +757,117 @@ type repliedDose struct {
 	planID  string
 }
 
+// replyMatch is what findRepliedDose found.
+type replyMatch int
+
+const (
+	noReplyDose    replyMatch = iota // no reminded dose to answer
+	foundReplyDose                   // the dose the reply answers
+	ambiguousReply                   // several patients' doses: ask which
+)
+
 // findRepliedDose picks the dose a TAKEN / SKIP / SNOOZE answers. The
 // candidates are the doses of the sender's patients (active or not: a
 // patient deactivated after a reminder went out may still answer it) that
-// were reminded (a reminder notification sending, sent, delivered or unknown —
-// it may have gone — created in the last 48 hours). When several patients
-// share the number, the one reminded most recently is meant. Of that
+// were reminded (a reminder notification sending, sent, delivered or
+// unknown — it may have gone — created in the last 48 hours); only the
+// named patient's when the reply gave a first name (TAKEN ANA). Of each
 // patient's candidates, the open dose (status scheduled) due last is
 // meant; with none open, the one due last within the last 24 hours (a
 // late reply: matching decides what it does to a dose already resolved).
-func (h *inboundText) findRepliedDose(ctx context.Context) (repliedDose, bool, error) {
+//
+// When several patients share the number (a parent texted for two
+// children, one person in two programs), a patient with an open dose is
+// meant before one whose doses are resolved, and of those the one
+// reminded most recently. But when patients of different first names each
+// have an open dose and the reply named none, it is ambiguous: recorded
+// for the one reminded last, the other's dose would be marked missed and
+// escalated although it was perhaps the one taken. The reply then records
+// nothing and the number is asked for the name (patient: the one reminded
+// last). Patients of one first name (one person in two programs) cannot
+// be told apart by name and are not asked.
+func (h *inboundText) findRepliedDose(ctx context.Context) (repliedDose, replyMatch, error) {
 	type cand struct {
 		notification int64
 		dose         int64
 		plan, status string
 		due          time.Time
 	}
-	var best repliedDose
-	var bestReminder int64
-	found := false
+	type pick struct {
+		dose repliedDose
+		open bool
+		last int64 // the patient's latest reminder notification
+	}
+	var picks []pick
 	for _, p := range h.patients {
+		if h.named != "" && p.name != h.named {
+			continue
+		}
 		rows, err := h.s.db.SQL.QueryContext(ctx, `SELECT n.id, d.id, d.plan_id, d.status, d.due_at
 			FROM notifications n JOIN dose_instances d ON d.id = n.dose_instance_id
 			WHERE n.org_id = $1 AND n.patient_id = $2 AND n.kind = $3
 			  AND n.status IN ('sending', 'sent', 'delivered', 'unknown') AND n.created_at >= $4
 			ORDER BY n.id DESC LIMIT 100`, p.orgID, p.id, KindReminder, h.in.ReceivedAt.Add(-replyDoseLookback))
 		if err != nil {
-			return repliedDose{}, false, fmt.Errorf("find replied dose: %w", err)
+			return repliedDose{}, noReplyDose, fmt.Errorf("find replied dose: %w", err)
 		}
 		var cands []cand
 		for rows.Next() {
 			var c cand
 			if err := rows.Scan(&c.notification, &c.dose, &c.plan, &c.status, &c.due); err != nil {
 				rows.Close()
-				return repliedDose{}, false, fmt.Errorf("find replied dose: %w", err)
+				return repliedDose{}, noReplyDose, fmt.Errorf("find replied dose: %w", err)
 			}
 			c.due = c.due.UTC()
 			cands = append(cands, c)
 		}
 		if err := rows.Close(); err != nil {
-			return repliedDose{}, false, fmt.Errorf("find replied dose: %w", err)
+			return repliedDose{}, noReplyDose, fmt.Errorf("find replied dose: %w", err)
 		}
-		if len(cands) == 0 || cands[0].notification <= bestReminder {
-			continue
-		}
-		var pick *cand
+		var chosen *cand
 		for i := range cands {
 			c := &cands[i]
-			if c.status == string(adherence.DoseScheduled) && (pick == nil || c.due.After(pick.due)) {
-				pick = c
+			if c.status == string(adherence.DoseScheduled) && (chosen == nil || c.due.After(chosen.due)) {
+				chosen = c
 			}
 		}
-		if pick == nil {
+		open := chosen != nil
+		if chosen == nil {
 			for i := range cands {
 				c := &cands[i]
-				if !c.due.Before(h.in.ReceivedAt.Add(-recentDose)) && (pick == nil || c.due.After(pick.due)) {
-					pick = c
+				if !c.due.Before(h.in.ReceivedAt.Add(-recentDose)) && (chosen == nil || c.due.After(chosen.due)) {
+					chosen = c
 				}
 			}
 		}
-		if pick == nil {
+		if chosen == nil {
 			continue
 		}
-		bestReminder = cands[0].notification
-		best = repliedDose{patient: p, doseID: pick.dose, planID: pick.plan}
-		found = true
+		picks = append(picks, pick{
+			dose: repliedDose{patient: p, doseID: chosen.dose, planID: chosen.plan},
+			open: open, last: cands[0].notification,
+		})
 	}
-	return best, found, nil
+	if len(picks) == 0 {
+		return repliedDose{}, noReplyDose, nil
+	}
+	// Open doses first, then the patient reminded most recently.
+	sort.SliceStable(picks, func(a, b int) bool {
+		if picks[a].open != picks[b].open {
+			return picks[a].open
+		}
+		return picks[a].last > picks[b].last
+	})
+	best := picks[0]
+	if h.named == "" && best.open {
+		for _, other := range picks[1:] {
+			if other.open && other.dose.patient.name != "" && best.dose.patient.name != "" &&
+				other.dose.patient.name != best.dose.patient.name {
+				return best.dose, ambiguousReply, nil
+			}
+		}
+	}
+	return best.dose, foundReplyDose, nil
 }
 
 // handleAck applies a member's OK. The acknowledgement commits in its own

@@ -906,3 +906,100 @@ func TestInboundStartWithoutConsentIsNotTold(t *testing.T) {
 		}
 	})
 }
+
+// TestInboundSharedNumberAsksWhichPatient: two patients of one number (a
+// parent texted for two children) are reminded of their 08:00 doses. A
+// plain TAKEN could answer either reminder: it records nothing and the
+// number is asked to name the patient, as recording it for the one
+// reminded last would leave the other's dose to be marked missed. A reply
+// that names the patient (TAKEN LUIS, SNOOZE ANA 30, YES ANA) goes to that
+// patient's dose, and once only one of them has a dose open, a plain reply
+// goes to it.
+func TestInboundSharedNumberAsksWhichPatient(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		ana, anaPlan, anaDose := f.reminderPatient("", "")
+		number := ana.Phone.Reveal()
+		luis := adherence.Patient{OrgID: f.org, GivenName: phi.New("Luis"), Phone: phi.New(number),
+			TimeZone: "America/New_York", Language: "en", SMSConsent: true}
+		if err := f.s.CreatePatient(f.ctx, f.actor, &luis); err != nil {
+			t.Fatal(err)
+		}
+		luisPlan := f.plan(luis.ID, timeOfDay("08:00"))
+		due := time.Date(2026, 3, 2, 13, 0, 0, 0, time.UTC)
+		luisDoses := f.doses(luisPlan.ID, due, due.Add(time.Minute))
+		if len(luisDoses) != 1 {
+			t.Fatalf("Luis's 08:00 dose: %d doses", len(luisDoses))
+		}
+		luisDose := luisDoses[0]
+		f.arm(utc(11, 30))
+		if res := f.dispatch(utc(13, 0)); res.Sent != 2 {
+			t.Fatalf("dispatch: %+v, want both reminders", res)
+		}
+		f.exec(`UPDATE notifications SET status = 'sent' WHERE kind = 'reminder'`)
+		var last string // the patient reminded last, whom the question names as an example
+		if err := f.d.SQL.QueryRowContext(f.ctx, `SELECT CAST(patient_id AS TEXT) FROM notifications
+			WHERE kind = 'reminder' ORDER BY id DESC LIMIT 1`).Scan(&last); err != nil {
+			t.Fatal(err)
+		}
+
+		f.now = utc(13, 10)
+		res := f.text(1, number, "Taken")
+		if res.Result != store.InboundAmbiguous || res.EventID != "" {
+			t.Fatalf("a plain TAKEN from the shared number = %+v, want %q and no event", res, store.InboundAmbiguous)
+		}
+		if n := f.count(`SELECT COUNT(*) FROM events`); n != 0 {
+			t.Fatalf("%d events recorded for an ambiguous reply", n)
+		}
+		var asked string
+		if err := f.d.SQL.QueryRowContext(f.ctx, `SELECT CAST(patient_id AS TEXT) FROM notifications
+			WHERE kind = 'reply' AND template = $1 AND address = $2`, string(remind.KindWhichPatient), number).Scan(&asked); err != nil {
+			t.Fatalf("the question to the number: %v", err)
+		}
+		if asked != last {
+			t.Errorf("the question is about patient %s, want %s (reminded last)", asked, last)
+		}
+		// A second plain TAKEN is asked again: it is someone trying to answer.
+		if res := f.text(2, number, "yes"); res.Result != store.InboundAmbiguous {
+			t.Fatalf("a second plain reply = %+v", res)
+		}
+		if n := f.replies(remind.KindWhichPatient, number); n != 2 {
+			t.Fatalf("%d questions, want 2", n)
+		}
+
+		if res := f.text(3, number, "taken LUIS"); res.Result != store.InboundRecorded || res.EventResult != adherence.ResultScored {
+			t.Fatalf("TAKEN LUIS = %+v", res)
+		}
+		if d := f.dose(luisPlan.ID, luisDose.ID); d.Status != adherence.DoseTakenOnTime {
+			t.Fatalf("Luis's dose: %s, want taken on time", d.Status)
+		}
+		if d := f.dose(anaPlan.ID, anaDose.ID); d.Status != adherence.DoseScheduled {
+			t.Fatalf("Ana's dose: %s, want still open", d.Status)
+		}
+
+		// The name anywhere, and the reply read without it: SNOOZE 30.
+		if res := f.text(4, number, "snooze, Ána 30"); res.Result != store.InboundRecorded {
+			t.Fatalf("SNOOZE ANA 30 = %+v", res)
+		}
+		var patient string
+		var minutes int
+		if err := f.d.SQL.QueryRowContext(f.ctx, `SELECT CAST(patient_id AS TEXT), snooze_minutes FROM events WHERE client_event_id = $1`,
+			sid(4)).Scan(&patient, &minutes); err != nil {
+			t.Fatal(err)
+		}
+		if patient != ana.ID || minutes != 30 {
+			t.Fatalf("SNOOZE ANA 30 recorded for %s with %d minutes, want Ana's with 30", patient, minutes)
+		}
+
+		// Only Ana's dose is open now: a plain YES is hers.
+		if res := f.text(5, number, "YES"); res.Result != store.InboundRecorded {
+			t.Fatalf("YES with one dose open = %+v", res)
+		}
+		if d := f.dose(anaPlan.ID, anaDose.ID); d.Status != adherence.DoseTakenOnTime {
+			t.Fatalf("Ana's dose: %s, want taken on time", d.Status)
+		}
+		// A name that is no patient's of the number is not read as one.
+		if res := f.text(6, number, "taken maria"); res.Result != store.InboundRecorded {
+			t.Fatalf("TAKEN MARIA = %+v", res)
+		}
+	})
+}
