@@ -325,11 +325,14 @@ func (c *Client) do(req *http.Request, what string, out any) error {
 }
 
 // responseError maps a non-2xx Twilio answer to an *notify.Error. 429 and
-// 5xx are retryable, and so are 401 and 403: Twilio refused our account
-// (bad credentials, a suspended account), not the message, and another
-// provider may still reach the person. Every other 4xx is about the
-// message and permanent: another try would fail the same way. Twilio's
-// message text is not copied: it can quote the recipient.
+// 5xx are retryable, and so are 401 and 403 and the 4xx codes of
+// senderCodes: Twilio refused our account or sending number (bad
+// credentials, a suspended account, a full sending queue, a country not
+// enabled), not the message, and another provider may still reach the
+// person (the router counts it against Twilio's breaker and falls back).
+// Every other 4xx is about the message and permanent: another try would
+// fail the same way. Twilio's message text is not copied: it can quote
+// the recipient.
 func responseError(what string, status int, body []byte) error {
 	e := &notify.Error{Provider: Name, Status: status}
 	var ae apiError
@@ -338,6 +341,8 @@ func responseError(what string, status int, body []byte) error {
 	}
 	switch {
 	case status == http.StatusTooManyRequests, status == http.StatusUnauthorized, status == http.StatusForbidden:
+		e.Retryable = true
+	case senderCodes[e.Code]:
 		e.Retryable = true
 	case status >= 400 && status < 500:
 		e.Retryable = false
@@ -359,6 +364,24 @@ func responseError(what string, status int, body []byte) error {
 	return e
 }
 
+// senderCodes are the Twilio error codes, answered with a 400, that are
+// about our account or sending number rather than the message: a message
+// refused with one of them could go through another provider. 21611 in
+// particular is met at a morning peak: the From number's queue is full
+// (it holds at most the validity period of messages, see ValidityPeriod),
+// and the next messages are refused with it until the queue drains.
+var senderCodes = map[string]bool{
+	"21212": true, // invalid From number
+	"21408": true, // sending to this region is not enabled on the account
+	"21603": true, // no From number or MessagingServiceSid
+	"21606": true, // From is not a message-capable number of the account
+	"21608": true, // a trial account may send only to verified numbers
+	"21611": true, // the From number's message queue is full
+	"21659": true, // From is not a Twilio number of the account
+	"63017": true, // the account's rate limit
+	"63038": true, // the account's daily message limit
+}
+
 // codePhrases describes the Twilio error codes a sender meets most, in
 // fixed words that hold no personal data.
 var codePhrases = map[string]string{
@@ -371,6 +394,11 @@ var codePhrases = map[string]string{
 	"21603": "a From number or MessagingServiceSid is required",
 	"21604": "To phone number is required",
 	"21606": "From number is not a valid message-capable Twilio number",
+	"21611": "the From number's message queue is full",
+	"21212": "invalid From phone number",
+	"21659": "From number is not a Twilio number of this account",
+	"63017": "account rate limit exceeded",
+	"63038": "account daily message limit exceeded",
 	"21608": "trial accounts may send only to verified numbers",
 	"21610": "recipient has unsubscribed (replied STOP)",
 	"21612": "cannot route a message to this number",

@@ -277,6 +277,9 @@ func TestSendErrors(t *testing.T) {
 		{name: "bad credentials", edit: func(c *twilio.Config) { c.AuthToken = "wrong" }, status: 401, code: "20003", retryable: true},
 		{name: "server error", setup: func(s *twiliotest.Server) { s.SetFailure(twiliotest.FailHTTP500) }, status: 500, code: "20500", retryable: true},
 		{name: "rate limited", setup: func(s *twiliotest.Server) { s.SetFailure(twiliotest.FailRateLimit) }, status: 429, code: "20429", retryable: true},
+		// The From number's queue is full (the morning peak): our sender
+		// is refused, not the message, which another provider may send.
+		{name: "queue full", setup: func(s *twiliotest.Server) { s.SetFailure(twiliotest.FailQueueFull) }, status: 400, code: "21611", retryable: true},
 		{
 			name: "hang until the deadline", setup: func(s *twiliotest.Server) { s.SetFailure(twiliotest.FailHang) },
 			timeout: 50 * time.Millisecond, retryable: true, is: context.DeadlineExceeded,
@@ -755,6 +758,45 @@ func TestRouterFallbackOnRefusedCredentials(t *testing.T) {
 	}
 	if diff := cmp.Diff(map[string]int{"a": 1}, secondarySrv.Deliveries()); diff != "" {
 		t.Errorf("backup deliveries (-want +got):\n%s", diff)
+	}
+}
+
+// TestRouterFallbackOnFullQueue: a message refused because the From
+// number's queue is full goes through the next provider at once, and the
+// refusals count against Twilio's breaker (they were counted as answers
+// of a healthy provider, and every message went on meeting the full
+// queue and was recorded undeliverable).
+func TestRouterFallbackOnFullQueue(t *testing.T) {
+	primarySrv, secondarySrv := newServer(t), newServer(t)
+	primarySrv.SetFailure(twiliotest.FailQueueFull)
+	primary := newClient(t, primarySrv, nil)
+	secondary := &renamed{Provider: newClient(t, secondarySrv, nil), name: "twilio-backup"}
+	tried := 0 // messages Twilio answered with the full queue
+	r, err := notify.NewRouter(notify.RouterConfig{
+		Routes: map[notify.Channel][]notify.Route{notify.SMS: {
+			{Provider: primary, Breaker: notify.BreakerConfig{Failures: 2, Cooldown: time.Hour}},
+			{Provider: secondary},
+		}},
+		Observe: func(a notify.Attempt) {
+			if a.Provider == "twilio" && a.Outcome == notify.OutcomeFailed {
+				tried++
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		if _, err := r.Send(context.Background(), msg(id)); err != nil {
+			t.Fatalf("Send %s = %v, want it sent by the backup", id, err)
+		}
+	}
+	if diff := cmp.Diff(map[string]int{"a": 1, "b": 1, "c": 1}, secondarySrv.Deliveries()); diff != "" {
+		t.Errorf("backup deliveries (-want +got):\n%s", diff)
+	}
+	// Two refusals opened the breaker: the third message did not try Twilio.
+	if n := tried; n != 2 {
+		t.Errorf("the full queue was tried %d times, want 2 (then the breaker is open)", n)
 	}
 }
 

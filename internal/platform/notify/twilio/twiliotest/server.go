@@ -67,6 +67,11 @@ const (
 	// the 201 answer, so the client cannot read what Twilio created.
 	// Fetches are answered normally.
 	FailAcceptCutShort
+	// FailQueueFull refuses every new message from a From number with
+	// Twilio's 400 and code 21611: the number's queue holds as many
+	// messages as it may (its send rate times the validity period).
+	// Fetches are answered normally.
+	FailQueueFull
 )
 
 // Options configures a Server.
@@ -465,6 +470,13 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 		return
 	case utf8.RuneCountInString(body) > 1600:
 		s.writeError(w, http.StatusBadRequest, 21617, "The concatenated message body exceeds the 1600 character limit.")
+		return
+	}
+	s.mu.Lock()
+	queueFull := s.failure == FailQueueFull && from != ""
+	s.mu.Unlock()
+	if queueFull {
+		s.writeError(w, http.StatusBadRequest, 21611, "This 'From' number has exceeded the maximum number of queued messages")
 		return
 	}
 	validity := 0
