@@ -208,7 +208,26 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 		}
 		e := &in[i].Event
 		if prev, ok := existing[keyOf(e)]; ok {
-			out[i] = replay(prev, *e, doses)
+			var sent int64
+			if _, exists := doses[e.RequestedDose]; e.RequestedDose != 0 && e.RequestedDose != prev.RequestedDose && !exists {
+				// Rare: a retry naming a dose that is gone, perhaps the
+				// one regeneration carried the event from.
+				var dose sql.NullInt64
+				read := db.Statement{SQL: `SELECT sent_dose FROM events WHERE id = $1`, Args: []any{prev.ID},
+					Scan: func(r db.Rows) error {
+						for r.Next() {
+							if err := r.Scan(&dose); err != nil {
+								return err
+							}
+						}
+						return nil
+					}}
+				if _, err := tx.ExecAll(ctx, []db.Statement{read}); err != nil {
+					return fmt.Errorf("record events: read the dose an event named: %w", err)
+				}
+				sent = dose.Int64
+			}
+			out[i] = replay(prev, *e, sent)
 			if out[i].Err == nil {
 				replayed = append(replayed, i)
 			}
@@ -882,14 +901,17 @@ func perRequestRecords(action string, in []EventInput, idx []int, event func(i i
 // replay answers a retried event with the original, or a conflict when the
 // key was used for a different event.
 //
-// A retry naming a dose that no longer exists, where the recorded event
-// names another, is compared as if it named that one: regeneration (a
-// paused plan's time changed) deleted the dose the client named and
-// carried the event to the new dose of the same occurrence, rewriting
-// its requested dose (see carryEvents). The client's unchanged retry is
-// the same event, not a 409 that an app takes as final.
-func replay(prev, now adherence.Event, doses map[int64]doseRef) EventOutcome {
-	if _, exists := doses[now.RequestedDose]; now.RequestedDose != 0 && prev.RequestedDose != 0 && !exists {
+// A retry naming the dose the event was carried from (sent, the event's
+// sent_dose: regeneration — a paused plan's time changed — deleted the
+// dose the client named and carried the event to the new dose of the same
+// occurrence, rewriting its requested dose, see carryEvents) is compared
+// as if it named the new one: the client's unchanged retry is the same
+// event, not a 409 that an app takes as final. Any other dose is compared
+// as named: a dose id that does not exist is a conflict like any other
+// (QA: it replayed, and a 201 there against a 409 for a dose of any
+// organization told which dose ids exist).
+func replay(prev, now adherence.Event, sent int64) EventOutcome {
+	if sent != 0 && now.RequestedDose == sent {
 		now.RequestedDose = prev.RequestedDose
 	}
 	if !sameEvent(prev, now) {

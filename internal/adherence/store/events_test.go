@@ -1508,6 +1508,45 @@ func TestRetryAfterItsDoseWasRegenerated(t *testing.T) {
 		if out := f.record(changed); errs.CodeOf(out[0].Err) != errs.CodeConflict {
 			t.Fatalf("the same key with another reason = %+v, want a conflict", out[0])
 		}
+		// Another dose id that does not exist is another event: a
+		// conflict, as a dose that exists would be (QA: it replayed, and
+		// the 201 against a 409 told which dose ids exist).
+		for _, dose := range []int64{ds[0].ID + 1_000_000, ds[0].ID - 1} {
+			other := skip
+			other.Event.RequestedDose = dose
+			if out := f.record(other); errs.CodeOf(out[0].Err) != errs.CodeConflict {
+				t.Fatalf("the same key naming dose %d = %+v, want a conflict", dose, out[0])
+			}
+		}
+	})
+}
+
+// TestRetryNamingADoseThatNeverExisted: the same key with a dose id that
+// never existed is a conflict, exactly as with a dose of another patient
+// or organization: a replay (201) there would tell a client which dose
+// ids exist.
+func TestRetryNamingADoseThatNeverExisted(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("UTC")
+		f.now = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+		pl := f.plan(p.ID, timeOfDay("12:00"))
+		ds := f.doses(pl.ID, f.now, f.now.Add(12*time.Hour))
+		if len(ds) != 1 {
+			t.Fatalf("doses before noon: %d", len(ds))
+		}
+		taken := f.ev(p.ID, pl.ID, adherence.EventTaken, f.now, "take-noon")
+		taken.Event.RequestedDose = ds[0].ID
+		if out := f.record(taken); out[0].Err != nil {
+			t.Fatal(out[0].Err)
+		}
+		if again := f.record(taken); again[0].Err != nil || !again[0].Replayed {
+			t.Fatalf("the same request again = %+v, want a replay", again[0])
+		}
+		other := taken
+		other.Event.RequestedDose = ds[0].ID + 424242
+		if out := f.record(other); errs.CodeOf(out[0].Err) != errs.CodeConflict {
+			t.Fatalf("the same key naming a dose that never existed = %+v, want a conflict", out[0])
+		}
 	})
 }
 

@@ -942,13 +942,15 @@ func occurrenceOf(doses []schedule.Dose, k keptDose) int {
 
 // carryEvents moves the carried events to their new instances, recorded
 // and naming them, as if they had been recorded against them: the scoring
-// of revived doses (scoreRevived) then scores them.
+// of revived doses (scoreRevived) then scores them. An event that named
+// the deleted dose keeps that id in sent_dose, for its retries (replay).
 func carryEvents(ctx context.Context, tx *db.Tx, g *genPlan, carried []carriedEvent) error {
 	for _, e := range carried {
 		_, err := tx.ExecContext(ctx, `UPDATE events SET
 			dose_instance_id = (SELECT id FROM dose_instances WHERE plan_id = $1 AND due_at = $2),
 			requested_dose = CASE WHEN requested_dose = $3 THEN (SELECT id FROM dose_instances WHERE plan_id = $1 AND due_at = $2)
 			                      ELSE requested_dose END,
+			sent_dose = CASE WHEN requested_dose = $3 THEN COALESCE(sent_dose, requested_dose) ELSE sent_dose END,
 			result = 'recorded', dose_status = ''
 			WHERE id = $4`, g.id, e.due, e.oldDose, e.eventID)
 		if err != nil {
