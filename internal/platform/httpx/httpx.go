@@ -187,6 +187,11 @@ func WriteJSONAs(w http.ResponseWriter, status int, contentType string, v any) {
 // readBody reads a request body for Decode: JSON by its Content-Type, not
 // compressed, at most MaxBodyBytes.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if len(r.Header.Values("Content-Type")) > 1 {
+		// Which one the body is in cannot be told: refused, not read as
+		// the first (QA: application/json then text/plain was accepted).
+		return nil, &errs.Error{Code: "unsupported_media", Message: "request has more than one Content-Type header"}
+	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		parts := strings.Split(ct, ";")
 		mt := strings.TrimSpace(strings.ToLower(parts[0]))
@@ -206,8 +211,15 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	}
 	// No content coding is decoded: a gzip body would otherwise be
 	// reported as malformed JSON at its first byte.
-	if ce := strings.TrimSpace(r.Header.Get("Content-Encoding")); ce != "" && !strings.EqualFold(ce, "identity") {
-		return nil, &errs.Error{Code: "unsupported_media", Message: "request body must not be compressed (Content-Encoding is not supported)"}
+	// Every coding of every Content-Encoding line counts: "identity" on
+	// one line and "gzip" on the next is a gzip body (QA: only the first
+	// line was read, and the body was refused as malformed JSON).
+	for _, line := range r.Header.Values("Content-Encoding") {
+		for _, ce := range strings.Split(line, ",") {
+			if ce = strings.TrimSpace(ce); ce != "" && !strings.EqualFold(ce, "identity") {
+				return nil, &errs.Error{Code: "unsupported_media", Message: "request body must not be compressed (Content-Encoding is not supported)"}
+			}
+		}
 	}
 	if r.ContentLength > MaxBodyBytes {
 		// Refused before reading: a client that sent Expect: 100-continue

@@ -514,3 +514,56 @@ func TestDecodeBatch(t *testing.T) {
 		}
 	}
 }
+
+// TestInstantReadsJSONEscapes: a timestamp is checked as the string its
+// JSON text stands for, escapes read ("\u005a" is "Z"); it was checked as
+// raw bytes, and the valid value refused with no field named.
+func TestInstantReadsJSONEscapes(t *testing.T) {
+	type body struct {
+		At httpx.Instant `json:"at"`
+	}
+	for _, tt := range []struct {
+		json string
+		want string // the instant, or "" for a refusal naming "at"
+	}{
+		{`{"at":"2026-12-07T02:00:00\u005a"}`, "2026-12-07T02:00:00Z"},
+		{`{"at":"2026-12-07T02:00:00\u002b01:00"}`, "2026-12-07T01:00:00Z"},
+		{`{"at":"2026-12-07T02:00:00Z"}`, "2026-12-07T02:00:00Z"},
+		{`{"at":"2026-12-07T02:00:00\u0020Z"}`, ""},
+		{`{"at":"2026-02-30T02:00:00Z"}`, ""},
+		{`{"at":"2026-12-07T02:00:00+24:00"}`, ""},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(tt.json))
+		r.Header.Set("Content-Type", "application/json")
+		var b body
+		err := httpx.Decode(httptest.NewRecorder(), r, &b)
+		if tt.want == "" {
+			var e *errs.Error
+			if !errors.As(err, &e) || e.Field != "at" {
+				t.Errorf("%s: error %v, want a refusal naming at", tt.json, err)
+			}
+			continue
+		}
+		if err != nil || b.At.UTC().Format(time.RFC3339) != tt.want {
+			t.Errorf("%s: %v, %v; want %s", tt.json, b.At, err, tt.want)
+		}
+	}
+}
+
+// TestRepeatedContentHeaders: a body whose Content-Encoding is spread over
+// two header lines (identity, then gzip) is refused as compressed (415),
+// not read as malformed JSON; two Content-Type lines are refused too.
+func TestRepeatedContentHeaders(t *testing.T) {
+	for name, h := range map[string]http.Header{
+		"two encodings": {"Content-Type": {"application/json"}, "Content-Encoding": {"identity", "gzip"}},
+		"two types":     {"Content-Type": {"application/json", "text/plain"}},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(`{}`))
+		r.Header = h
+		var v struct{}
+		err := httpx.Decode(httptest.NewRecorder(), r, &v)
+		if errs.CodeOf(err) != "unsupported_media" {
+			t.Errorf("%s: error %v, want unsupported_media", name, err)
+		}
+	}
+}

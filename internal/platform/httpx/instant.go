@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/medplatform/medplatform/internal/platform/errs"
@@ -15,9 +16,25 @@ type Instant struct{ time.Time }
 
 // UnmarshalJSON implements json.Unmarshaler. Its error names no field:
 // Decode names it from the body.
+//
+// The string is checked once its JSON escapes are read: "…00\u005a" is
+// "…00Z", as any JSON reader sees it (QA: the raw bytes were checked, and
+// the valid timestamp refused with no field named).
 func (t *Instant) UnmarshalJSON(b []byte) error {
-	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' && !rfc3339.Strict(string(b[1:len(b)-1])) {
-		return errs.Invalid("", "must be an RFC 3339 timestamp with a time zone, such as 2026-01-02T15:04:05Z")
+	if len(b) >= 2 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		if !rfc3339.Strict(s) {
+			return errs.Invalid("", "must be an RFC 3339 timestamp with a time zone, such as 2026-01-02T15:04:05Z")
+		}
+		v, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return err // a bad date or time (02-30, 25:00): a *time.ParseError
+		}
+		t.Time = v
+		return nil
 	}
-	return t.Time.UnmarshalJSON(b) // refuses what is not a string, and bad dates and times
+	return t.Time.UnmarshalJSON(b) // refuses what is not a string
 }
