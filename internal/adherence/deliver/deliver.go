@@ -283,6 +283,12 @@ func (d *Deliverer) deliverOne(ctx context.Context, dl *store.Delivery, j *journ
 			// us: kept as its opt-out, so no later message tries it.
 			reason = tellingReason(reason, "opted_out")
 			r.Unsubscribed = to
+		case errors.Is(err, notify.ErrUnregistered) && ch == notify.Push:
+			// The app was uninstalled or its token replaced: the token is
+			// forgotten, so later messages skip push (no_address) rather
+			// than being refused by FCM one by one.
+			reason = tellingReason(reason, "push_unregistered")
+			r.UnregisteredToken = to
 		default:
 			reason = tellingReason(reason, "rejected")
 		}
@@ -367,7 +373,7 @@ func (d *Deliverer) escalationLink(dl *store.Delivery) string {
 // consent over a missing address.
 var reasonWeight = map[string]int{
 	"no_channel": 0, "no_address": 1, "unknown_channel": 1, "no_consent": 2, "opted_out": 2,
-	"channel_not_configured": 3, "template_error": 4, "redirected": 4, "rejected": 4,
+	"channel_not_configured": 3, "template_error": 4, "redirected": 4, "rejected": 4, "push_unregistered": 4,
 }
 
 // tellingReason returns the reason an undeliverable notification records

@@ -1585,3 +1585,51 @@ func TestReminderClosedBeforeHandOverIsCancelled(t *testing.T) {
 		}
 	})
 }
+
+// TestUnregisteredPushTokenIsForgotten: FCM answering UNREGISTERED (the app
+// was uninstalled, its token replaced) clears the patient's push token,
+// audited, and the reminder goes on to SMS; the token was kept, and every
+// later message went on being refused by FCM.
+func TestUnregisteredPushTokenIsForgotten(t *testing.T) {
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+		p := newPipeline(t, d, 2)
+		fs, dv := pushPipeline(t, p, p.twc)
+		token := "fcm-token-" + p.phones[0]
+		fs.Unregister(token)
+		if _, err := dv.Deliver(p.ctx, p.ids); err != nil {
+			t.Fatal(err)
+		}
+		status, _, channel, _ := notificationOf(t, d, p.ids[0])
+		if status != store.NotificationSent || channel != "sms" {
+			t.Fatalf("the reminder of the unregistered token: %s on %s, want sent by SMS", status, channel)
+		}
+		tokens := map[string]string{}
+		rows, err := d.SQL.QueryContext(p.ctx, `SELECT phone, push_token FROM patients`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var phone, tok string
+			if err := rows.Scan(&phone, &tok); err != nil {
+				t.Fatal(err)
+			}
+			tokens[phone] = tok
+		}
+		if err := rows.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if tokens[p.phones[0]] != "" {
+			t.Errorf("the unregistered token is still the patient's")
+		}
+		if tokens[p.phones[1]] != "fcm-token-"+p.phones[1] {
+			t.Errorf("the other patient's token = %q, want it kept", tokens[p.phones[1]])
+		}
+		var audited int
+		if err := d.SQL.QueryRowContext(p.ctx, `SELECT COUNT(*) FROM audit_log WHERE actor_id = 'provider' AND resource_type = 'Patient' AND action = 'U'`).Scan(&audited); err != nil {
+			t.Fatal(err)
+		}
+		if audited != 1 {
+			t.Errorf("%d audit records of the cleared token, want 1", audited)
+		}
+	})
+}

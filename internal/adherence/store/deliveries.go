@@ -472,6 +472,11 @@ type DeliveryResult struct {
 	// as the number's opt-out in the consent ledger (by its AddressKey
 	// only), so that no later message tries it until it texts START.
 	Unsubscribed string
+	// UnregisteredToken is the push token of the notification's patient
+	// that the push provider said is no longer registered
+	// (notify.ErrUnregistered): cleared from the patient, unless the app
+	// has registered another since.
+	UnregisteredToken string
 }
 
 // RecordDeliveryProgress writes down, in one transaction, what a delivery
@@ -518,6 +523,11 @@ func (s *Store) RecordDeliveryProgress(ctx context.Context, results []DeliveryRe
 					return err
 				}
 			}
+			if r.UnregisteredToken != "" {
+				if err := s.forgetPushToken(ctx, tx, r.ID, r.UnregisteredToken, now); err != nil {
+					return err
+				}
+			}
 		}
 		var deferred = map[time.Time][]int64{}
 		for _, r := range results {
@@ -561,6 +571,22 @@ func (s *Store) recordUnsubscribed(ctx context.Context, tx *db.Tx, number string
 	_, err = s.appendConsent(ctx, tx, ConsentInput{Channel: "sms", Address: number, Action: ConsentOptOut,
 		Source: ConsentSourceProvider, Actor: adherence.Actor{ID: "provider"}}, key)
 	return err
+}
+
+// forgetPushToken clears the push token of notification id's patient if it
+// is still token, and audits the change (actor "provider").
+func (s *Store) forgetPushToken(ctx context.Context, tx *db.Tx, id int64, token string, now time.Time) error {
+	var orgID, patientID string
+	err := tx.QueryRowContext(ctx, `UPDATE patients SET push_token = '', updated_at = $1, version = version + 1
+		WHERE push_token = $2 AND id = (SELECT patient_id FROM notifications WHERE id = $3)
+		RETURNING CAST(org_id AS TEXT), CAST(id AS TEXT)`, now, token, id).Scan(&orgID, &patientID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // another token registered since, or none
+	}
+	if err != nil {
+		return fmt.Errorf("forget unregistered push token: %w", err)
+	}
+	return s.record(ctx, tx, adherence.Actor{ID: "provider", Role: "system"}, orgID, "U", "Patient", patientID, patientID)
 }
 
 // stillWanted is the condition on a notification n that it is still

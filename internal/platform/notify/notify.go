@@ -92,6 +92,8 @@ var ErrRedirect = errors.New("the receiver answered with a redirect, which is no
 // not be read: cut short, not in its format, or without the message's id.
 // The message has very likely gone out, so it is neither retried nor sent
 // through another provider or channel: that would reach the person twice.
+var ErrOutcomeUnknown = errors.New("the provider accepted the message but its answer could not be read: it may have gone out")
+
 // ErrUnsubscribed is wrapped by a provider's permanent error for a
 // recipient who unsubscribed from the sender at the provider (Twilio
 // 21610, SNS OptedOut: the number texted STOP to the sending number or
@@ -99,7 +101,11 @@ var ErrRedirect = errors.New("the receiver answered with a redirect, which is no
 // START.
 var ErrUnsubscribed = errors.New("recipient has unsubscribed (replied STOP)")
 
-var ErrOutcomeUnknown = errors.New("the provider accepted the message but its answer could not be read: it may have gone out")
+// ErrUnregistered is wrapped by a push provider's permanent error for a
+// device token that is no longer valid (FCM's UNREGISTERED: the app was
+// uninstalled, or the token expired or was replaced). The token will never
+// work again: the caller forgets it, so no later message tries it.
+var ErrUnregistered = errors.New("device token is no longer registered")
 
 // Error is a failed send. Retryable errors (network failures, timeouts,
 // 429, 5xx) may succeed later or through another provider; permanent ones

@@ -415,12 +415,16 @@ func (c *Client) mapError(ctx context.Context, err error) error {
 		if code == "" {
 			code = se.rpcStatus
 		}
+		var wrapped error = se
+		if se.errorCode == "UNREGISTERED" {
+			wrapped = fmt.Errorf("%w: %w", se, notify.ErrUnregistered)
+		}
 		return &notify.Error{
 			Provider:  ProviderName,
 			Retryable: sendRetryable(se),
 			Status:    se.status,
 			Code:      code,
-			Err:       se,
+			Err:       wrapped,
 		}
 	}
 	if me, ok := errors.AsType[*malformedError](err); ok {
