@@ -28,7 +28,8 @@ const (
 // only the clinician email gives the full name. No subject or push title
 // names a patient or drug. SMS defaults use the GSM 7-bit alphabet (no
 // á, í, ó, ú in Spanish) and stay within one 160-character segment with
-// values of ordinary length.
+// values of ordinary length, but for the clinician's, which with its link
+// (PUBLIC_URL/v1/escalations/<id>, some 75 characters) takes two.
 func Default(kind Kind, language string, ch notify.Channel) Template {
 	lang := "en"
 	if primaryLanguage(language) == "es" {

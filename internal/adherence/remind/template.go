@@ -76,8 +76,9 @@ func (k Kind) Fields() []string {
 // Limits on template text, in characters.
 const (
 	// MaxSMSBody is the longest SMS template body: three concatenated
-	// segments.
-	MaxSMSBody = 480
+	// GSM 7-bit segments of 153 characters (a body with characters outside
+	// that alphabet is sent as UCS-2, 67 characters a segment: seven).
+	MaxSMSBody = 459
 	// MaxSubject is the longest subject (email subject, push title).
 	MaxSubject = 200
 )

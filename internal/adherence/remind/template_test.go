@@ -28,7 +28,7 @@ func TestTemplateValidate(t *testing.T) {
 		{name: "placeholders", template: sms("Hi {{first_name}}, {{medication}} at {{dose_time}} ({{program}}). {{reply_hint}}")},
 		{name: "spaces inside braces", template: sms("Hi {{ first_name }} and {{\tdose_time}}")},
 		{name: "closing braces alone are text", template: sms("Hi }} there")},
-		{name: "SMS of exactly 480 characters", template: sms(strings.Repeat("ñ", 480))},
+		{name: "SMS of exactly 459 characters", template: sms(strings.Repeat("ñ", 459))},
 		{name: "long push body", template: with(func(tp *remind.Template) { tp.Channel = notify.Push; tp.Body = strings.Repeat("a", 2000) })},
 		{name: "three-letter language", template: with(func(tp *remind.Template) { tp.Language = "fil" })},
 		{name: "upper-case language", template: with(func(tp *remind.Template) { tp.Language = "ES" })},
@@ -74,8 +74,8 @@ func TestTemplateValidate(t *testing.T) {
 			template: with(func(tp *remind.Template) { tp.Subject = strings.Repeat("s", 201) }), field: "subject",
 			want: "subject: is 201 characters long; the limit is 200"},
 		{name: "SMS too long",
-			template: sms(strings.Repeat("a", 481)), field: "body",
-			want: "body: is 481 characters long; an SMS template may have at most 480"},
+			template: sms(strings.Repeat("a", 460)), field: "body",
+			want: "body: is 460 characters long; an SMS template may have at most 459"},
 		{name: "empty body", template: sms(""), field: "body", want: "body: must have a visible character"},
 		{name: "blank body", template: sms(" \n\t"), field: "body", want: "body: must have a visible character"},
 		{name: "invisible body", template: sms("\u200b\u2060"), field: "body", want: "body: must have a visible character"},
@@ -274,7 +274,7 @@ func TestDefaults(t *testing.T) {
 	values := remind.Values{
 		FirstName: "Alexandra", PatientName: "Alexandra Montgomery", PatientRef: "MRN-00012345",
 		Medication: "Atorvastatin 40 mg", DoseTime: "10:30 PM", Program: "Heart Health Program",
-		HelpContact: "1-800-555-0100", Link: "https://app.example.org/e/AbCdEf12",
+		HelpContact: "1-800-555-0100", Link: "https://app.example.org/v1/escalations/01a24e6f-2402-728f-8dcc-e97df8d0a06b",
 		MissedCount: 12, Level: 2,
 	}
 	personal := []string{values.FirstName, values.PatientName, values.PatientRef, values.Medication}
@@ -315,8 +315,14 @@ func TestDefaults(t *testing.T) {
 							if !ok {
 								t.Errorf("SMS %q is not in the GSM 7-bit alphabet", body)
 							}
-							if n > 160 {
-								t.Errorf("SMS is %d characters, more than one segment: %q", n, body)
+							// One segment; the clinician's, which carries
+							// the escalation's link, two (153 each).
+							limit := 160
+							if kind == remind.KindEscalationClinician {
+								limit = 2 * 153
+							}
+							if n > limit {
+								t.Errorf("SMS is %d characters, over %d: %q", n, limit, body)
 							}
 						}
 					}
