@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -136,6 +137,11 @@ func checkURL(rawURL string) error {
 	if _, pg := postgresURL(rawURL); pg || otherScheme(rawURL) != "" {
 		return nil
 	}
+	if keywordDSN.MatchString(rawURL) {
+		// libpq's other form (host=… dbname=…), which would become a
+		// SQLite file of that name (QA: migrate reported success on it).
+		return errors.New("open database: DATABASE_URL looks like a PostgreSQL keyword string (host=… dbname=…): write it as a URL, postgres://user:password@host:5432/name (a SQLite file is sqlite:PATH)")
+	}
 	lower := strings.ToLower(rawURL)
 	rest, ok := strings.CutPrefix(lower, "postgresql")
 	if !ok {
@@ -147,6 +153,10 @@ func checkURL(rawURL string) error {
 	}
 	return errors.New("open database: DATABASE_URL begins like a PostgreSQL URL but is not one: write postgres://user:password@host:5432/name (a SQLite file is sqlite:PATH)")
 }
+
+// keywordDSN matches a libpq keyword/value connection string: a keyword of
+// it at the start or after a space, then "=".
+var keywordDSN = regexp.MustCompile(`(?i)(^|\s)(host|hostaddr|dbname|user|password|port|sslmode|connect_timeout|application_name|service)\s*=`)
 
 // URLSetting cleans a DATABASE_URL setting (def is what applies when it is
 // unset): spaces around it are dropped, as from a NAME_FILE — " postgres://…"

@@ -607,7 +607,9 @@ func TestOpenRefusesOtherSchemes(t *testing.T) {
 func TestOpenRefusesMistypedPostgresURL(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
-	for _, u := range []string{"postgres//u:secret@h/x", "postgres:/u:secret@h/x", "postgres:u:secret@h/x", "postgresql: //u:secret@h/x", "Postgres//u:secret@h/x"} {
+	for _, u := range []string{"postgres//u:secret@h/x", "postgres:/u:secret@h/x", "postgres:u:secret@h/x", "postgresql: //u:secret@h/x", "Postgres//u:secret@h/x",
+		// libpq's keyword form became a SQLite file of that name (QA).
+		"host=127.0.0.1 port=5432 user=postgres password=secret dbname=x sslmode=disable", "dbname=x password=secret"} {
 		if _, err := db.URLSetting(u, "sqlite:x.db"); err == nil || strings.Contains(err.Error(), "secret") {
 			t.Errorf("URLSetting(%q) = %v, want it refused without the password", u, err)
 		}
