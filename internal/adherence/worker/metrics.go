@@ -38,7 +38,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		DosesGenerated: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "adherence_dose_instances_generated_total",
-			Help: "Dose instances created by the dose-horizon job.",
+			Help: "Dose instances created by the dose-horizon job as the horizon moves on (not those made with a plan or by its regeneration).",
 		}),
 		JobErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "adherence_job_errors_total",
