@@ -173,3 +173,44 @@ func TestResumePlanEndedRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestLongPeriodPlanEndedRefused: a plan of a period of years (up to ten
+// are allowed) that has already ended is refused as any ended plan is,
+// naming what ended it: its one counted dose past and the next three
+// years on (timing.repeat.count), or its end before the next dose two
+// years on (timing.repeat.boundsPeriod.end). Both were created active
+// without a dose ahead: only 400 days ahead were looked at. One with a
+// dose ahead, years away, is created.
+func TestLongPeriodPlanEndedRefused(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("Long Period Org")
+		pid := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "UTC"}, 201)["id"].(string)
+		plan := func(repeat map[string]any) response {
+			return e.do("POST", "/v1/patients/"+pid+"/plans", admin, map[string]any{
+				"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril"},
+				"timing":     map[string]any{"repeat": repeat}})
+		}
+		for _, c := range []struct {
+			name   string
+			repeat map[string]any
+			field  string // "" for created
+		}{
+			{"every 3 years, count 1, its dose past", map[string]any{"frequency": 1, "period": 3, "periodUnit": "a", "count": 1,
+				"boundsPeriod": map[string]any{"start": "2025-01-01"}}, "timing.repeat.count"},
+			{"every 2 years, ending before the next", map[string]any{"frequency": 1, "period": 2, "periodUnit": "a",
+				"boundsPeriod": map[string]any{"start": "2025-06-01", "end": "2027-05-01"}}, "timing.repeat.boundsPeriod.end"},
+			{"every 3 years, count 2, the second ahead", map[string]any{"frequency": 1, "period": 3, "periodUnit": "a", "count": 2,
+				"boundsPeriod": map[string]any{"start": "2025-01-01"}}, ""},
+			{"every 2 years, ending after the next", map[string]any{"frequency": 1, "period": 2, "periodUnit": "a",
+				"boundsPeriod": map[string]any{"start": "2025-06-01", "end": "2027-07-01"}}, ""},
+		} {
+			r := plan(c.repeat)
+			switch {
+			case c.field == "" && r.status != 201:
+				t.Errorf("%s: %d %s, want it created", c.name, r.status, r.body)
+			case c.field != "" && (r.status != 400 || r.json(t)["field"] != c.field):
+				t.Errorf("%s: %d %s, want 400 naming %s", c.name, r.status, r.body, c.field)
+			}
+		}
+	})
+}

@@ -225,19 +225,21 @@ func endedBy(p *adherence.Plan, pat adherence.Patient, loc *time.Location, now t
 		return "timing.repeat.count", countUsedUpDetail, nil
 	}
 	// An end still ahead may come before the next dose (a daily 08:00
-	// plan ending at 07:00 tomorrow): the plan has no dose ahead either.
-	// An end further than an expansion may reach leaves a dose before it
-	// for any schedule of a period up to a year.
-	if end.IsZero() || p.AsNeeded || end.After(now.Add(schedule.MaxWindow)) {
+	// plan ending at 07:00 tomorrow, a dose every two years ending a year
+	// before the next): the plan has no dose ahead either. An end beyond
+	// periodReach leaves a dose before it for any schedule.
+	if end.IsZero() || p.AsNeeded || end.After(now.Add(periodReach)) {
 		return "", "", nil
 	}
 	g := genPlanOf(*p, loc, pat.Anchors)
-	doses, err := g.expand(now, end)
-	if err != nil {
-		return "", "", errs.PrefixField(err, "timing")
-	}
-	if len(doses) > 0 {
-		return "", "", nil
+	for from := now; from.Before(end); from = from.Add(schedule.MaxWindow) {
+		doses, err := g.expand(from, minTime(from.Add(schedule.MaxWindow), end))
+		if err != nil {
+			return "", "", errs.PrefixField(err, "timing")
+		}
+		if len(doses) > 0 {
+			return "", "", nil
+		}
 	}
 	field = "timing.repeat.boundsPeriod.end"
 	if p.EndAt != nil && !p.EndAt.After(end) {
@@ -287,17 +289,33 @@ func countUsedUp(p *adherence.Plan, pat adherence.Patient, loc *time.Location, n
 	} else if start.After(from) {
 		from = start
 	}
-	doses, err := schedule.Expand(uncounted, schedule.Params{Location: loc, Anchors: pat.Anchors,
-		Start: p.StartAt, From: from, To: from.Add(schedule.MaxWindow)})
-	if err != nil {
-		return false, errs.PrefixField(err, "timing")
-	}
-	for _, d := range doses {
-		if d.Seq <= *r.Count {
-			return false, nil
+	// The first window that holds a dose tells: a period may be up to ten
+	// years (QA: a dose every three years, its one counted dose past, was
+	// created active without a dose, the next being beyond the one window
+	// looked at).
+	for start := from; start.Before(from.Add(periodReach)); start = start.Add(schedule.MaxWindow) {
+		doses, err := schedule.Expand(uncounted, schedule.Params{Location: loc, Anchors: pat.Anchors,
+			Start: p.StartAt, From: start, To: start.Add(schedule.MaxWindow)})
+		if err != nil {
+			return false, errs.PrefixField(err, "timing")
+		}
+		if len(doses) > 0 {
+			return doses[0].Seq > *r.Count, nil
 		}
 	}
-	return len(doses) > 0, nil
+	return false, nil
+}
+
+// periodReach is further than the longest period a schedule may have (ten
+// years, see schedule.Validate): a schedule with a dose at all has one
+// within it of any instant.
+const periodReach = 11 * 366 * 24 * time.Hour
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 func insertPlan(ctx context.Context, tx *db.Tx, p *adherence.Plan) error {
