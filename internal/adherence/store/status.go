@@ -149,6 +149,12 @@ func (s *Store) RecordDeliveryStatus(ctx context.Context, in StatusInput) (Statu
 		if n != nil {
 			nid = n.id
 			res = applyStatus(n, in)
+			if in.ErrorCode == twilioUnsubscribed && in.Provider == "twilio" &&
+				(res.Status == NotificationFailed || res.Status == NotificationUndelivered) {
+				if err := s.unsubscribedByCallback(ctx, tx, n.id); err != nil {
+					return err
+				}
+			}
 			if res.Changed || res.Repaired || res.ProviderStatus != n.providerStatus {
 				if _, err := tx.ExecContext(ctx, `UPDATE notifications SET status = $1, provider_status = $2,
 						provider = $3, provider_message_id = $4, accepted_at = COALESCE(accepted_at, $5),
@@ -177,6 +183,34 @@ func (s *Store) RecordDeliveryStatus(ctx context.Context, in StatusInput) (Statu
 		return StatusResult{}, fmt.Errorf("record delivery status: %w", err)
 	}
 	return res, nil
+}
+
+// twilioUnsubscribed is Twilio's error code for a number that texted STOP
+// to the sending number (or Messaging Service).
+const twilioUnsubscribed = "21610"
+
+// unsubscribedByCallback keeps, as the number's opt-out at the provider,
+// a 21610 that Twilio reported in a status callback rather than in its
+// answer to the send: through a Messaging Service a message is accepted
+// (201) and fails afterwards. Recorded as the send's 21610 is (see
+// recordUnsubscribed), so no later message tries the number until it
+// texts START; it went on trying, each message failing (QA). The number is
+// the one the notification was addressed to: its reply address, its
+// member's phone, else its patient's.
+func (s *Store) unsubscribedByCallback(ctx context.Context, tx *db.Tx, id int64) error {
+	var number string
+	err := tx.QueryRowContext(ctx, `SELECT COALESCE(NULLIF(n.address, ''), m.phone, p.phone, '')
+		FROM notifications n
+		LEFT JOIN members m ON m.id = n.member_id
+		LEFT JOIN patients p ON p.id = n.patient_id
+		WHERE n.id = $1 AND n.channel IN ('sms', '')`, id).Scan(&number)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && number == "") {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the number of an unsubscribed message: %w", err)
+	}
+	return s.recordUnsubscribed(ctx, tx, number)
 }
 
 // statusTarget is the notification a status report applies to.

@@ -394,3 +394,35 @@ func TestDeliveryOutcomeAfterCallbackKeepsTheCallbacksProvider(t *testing.T) {
 		}
 	})
 }
+
+// TestCallback21610KeepsTheOptOut: through a Messaging Service Twilio
+// accepts a message to a number that texted STOP to it and reports error
+// 21610 in the status callback. The number is kept as opted out at the
+// provider, as a 21610 answer to the send is, so no later message tries
+// it; the callback changed only the notification, and every later
+// message was tried and failed the same way. Another error code keeps
+// nothing.
+func TestCallback21610KeepsTheOptOut(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p, _, dose := f.remindedDose()
+		number := p.Phone.Reveal()
+		var id int64
+		if err := f.d.SQL.QueryRowContext(f.ctx, `SELECT id FROM notifications WHERE dose_instance_id = $1`, dose.ID).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		f.exec(`UPDATE notifications SET provider = 'twilio', provider_message_id = $1, channel = 'sms' WHERE id = $2`, sid(7), id)
+		f.deliveryStatus(id, sid(7), "failed", "30008")
+		if out, err := f.s.OptedOut(f.ctx, "sms", number); err != nil || out {
+			t.Fatalf("OptedOut after a 30008 = %v, %v; want false", out, err)
+		}
+		f.deliveryStatus(id, sid(7), "undelivered", "21610")
+		if out, err := f.s.OptedOut(f.ctx, "sms", number); err != nil || !out {
+			t.Fatalf("OptedOut after a 21610 callback = %v, %v; want true", out, err)
+		}
+		// A repeated callback adds no second ledger row.
+		f.deliveryStatus(id, sid(7), "undelivered", "21610")
+		if n := f.count(`SELECT COUNT(*) FROM consent_ledger WHERE action = 'opt_out'`); n != 1 {
+			t.Errorf("%d opt-out ledger rows, want 1", n)
+		}
+	})
+}
