@@ -70,6 +70,9 @@ type breaker struct {
 	openedAt  time.Time
 	probing   bool
 	gen       uint64
+	// heldUntil turns every call away until then, whatever the state:
+	// the provider asked for a pause (Retry-After, see hold).
+	heldUntil time.Time
 }
 
 func newBreaker(cfg BreakerConfig) *breaker {
@@ -88,6 +91,9 @@ func newBreaker(cfg BreakerConfig) *breaker {
 func (b *breaker) allow(now time.Time) (uint64, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if now.Before(b.heldUntil) {
+		return 0, false
+	}
 	switch b.state {
 	case stateOpen:
 		if now.Sub(b.openedAt) < b.cooldown {
@@ -140,6 +146,17 @@ func (b *breaker) done(gen uint64, r result, now time.Time) {
 	}
 }
 
+// hold turns every call away until until (a provider's Retry-After), the
+// later of it and any hold already set. It does not change the state: a
+// call after the hold is counted as any other.
+func (b *breaker) hold(until time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if until.After(b.heldUntil) {
+		b.heldUntil = until
+	}
+}
+
 // setState moves to s and starts a new generation. Callers hold mu.
 func (b *breaker) setState(s breakerState) {
 	b.state = s
@@ -153,6 +170,9 @@ func (b *breaker) setState(s breakerState) {
 func (b *breaker) stateAt(now time.Time) string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if now.Before(b.heldUntil) {
+		return BreakerOpen
+	}
 	switch b.state {
 	case stateOpen:
 		if now.Sub(b.openedAt) >= b.cooldown {

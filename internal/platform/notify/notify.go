@@ -16,6 +16,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -119,7 +122,11 @@ type Error struct {
 	// Code is the provider's own error code when it gave one (Twilio
 	// 21610, FCM UNREGISTERED, SNS InvalidParameter), "" otherwise.
 	Code string
-	Err  error
+	// RetryAfter is how long the provider asked us to wait before the
+	// next request (its Retry-After header on a 429 or 503), 0 when it
+	// said nothing. The Router sends it nothing until then.
+	RetryAfter time.Duration
+	Err        error
 }
 
 func (e *Error) Error() string {
@@ -147,6 +154,30 @@ func IsRetryable(err error) bool {
 	}
 	return err != nil
 }
+
+// RetryAfter reads a Retry-After header (RFC 9110: seconds, or an HTTP
+// date) as a wait from now; 0 when absent, unreadable or past. It is
+// capped at MaxRetryAfter.
+func RetryAfter(header string, now time.Time) time.Duration {
+	header = strings.TrimSpace(header)
+	if header == "" {
+		return 0
+	}
+	var d time.Duration
+	if secs, err := strconv.ParseInt(header, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		d = time.Duration(min(secs, int64(MaxRetryAfter/time.Second))) * time.Second
+	} else if at, err := http.ParseTime(header); err == nil {
+		d = at.Sub(now)
+	}
+	return min(max(d, 0), MaxRetryAfter)
+}
+
+// MaxRetryAfter bounds the wait a provider's Retry-After can impose: a
+// provider asking for an hour is held for ten minutes, then probed again.
+const MaxRetryAfter = 10 * time.Minute
 
 // checkValid returns an *Error wrapping ErrExpired when m is past its
 // validity at now.

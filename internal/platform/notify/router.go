@@ -358,6 +358,11 @@ func (r *Router) try(ctx context.Context, rt *route, m Message) (Receipt, bool, 
 		return Receipt{}, true, err
 	case IsRetryable(err):
 		rt.breaker.done(gen, resultFailure, r.now())
+		if e, ok := errors.AsType[*Error](err); ok && e.RetryAfter > 0 {
+			// The provider asked for a pause: nothing goes to it until
+			// then (the next provider takes the messages meanwhile).
+			rt.breaker.hold(r.now().Add(min(e.RetryAfter, MaxRetryAfter)))
+		}
 		at.Outcome = OutcomeFailed
 		r.emit(at)
 		return Receipt{}, false, err

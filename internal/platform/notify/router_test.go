@@ -683,3 +683,63 @@ func TestRouterConcurrent(t *testing.T) {
 		t.Errorf("Send: %v", err)
 	}
 }
+
+// TestRouterHonoursRetryAfter: a provider that answers a throttle with
+// Retry-After is sent nothing until then — the next provider takes the
+// messages — even though one failure does not open its breaker; then it
+// is tried again. It was called for every message.
+func TestRouterHonoursRetryAfter(t *testing.T) {
+	clk := newClock()
+	primary, secondary := newFake("primary", notify.SMS), newFake("secondary", notify.SMS)
+	r, err := notify.NewRouter(notify.RouterConfig{
+		Routes: map[notify.Channel][]notify.Route{notify.SMS: {
+			{Provider: primary, Breaker: notify.BreakerConfig{Failures: 5, Cooldown: time.Second}},
+			{Provider: secondary},
+		}},
+		Now: clk.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	primary.fail(&notify.Error{Provider: "primary", Retryable: true, Status: 429, RetryAfter: 30 * time.Second, Err: errors.New("too many requests")})
+	for i := range 3 {
+		got, err := r.Send(context.Background(), sms(fmt.Sprint("m", i)))
+		if err != nil || got.Provider != "secondary" {
+			t.Fatalf("Send %d = %+v, %v; want it sent by the secondary", i, got, err)
+		}
+	}
+	if n := primary.Calls(); n != 1 {
+		t.Errorf("the throttled provider was called %d times within its Retry-After, want 1", n)
+	}
+	if got := r.BreakerState("primary"); got != notify.BreakerOpen {
+		t.Errorf("breaker state while held = %q, want open", got)
+	}
+	clk.Advance(30 * time.Second)
+	primary.ok()
+	if got, err := r.Send(context.Background(), sms("after")); err != nil || got.Provider != "primary" {
+		t.Fatalf("Send after the Retry-After = %+v, %v; want the primary again", got, err)
+	}
+}
+
+func TestRetryAfterHeader(t *testing.T) {
+	now := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		header string
+		want   time.Duration
+	}{
+		{"", 0},
+		{"30", 30 * time.Second},
+		{" 5 ", 5 * time.Second},
+		{"0", 0},
+		{"-3", 0},
+		{"soon", 0},
+		{"99999999999999", notify.MaxRetryAfter},
+		{"Sun, 01 Mar 2026 08:01:00 GMT", time.Minute},
+		{"Sun, 01 Mar 2026 07:59:00 GMT", 0},
+		{"Mon, 02 Mar 2026 08:00:00 GMT", notify.MaxRetryAfter},
+	} {
+		if got := notify.RetryAfter(tt.header, now); got != tt.want {
+			t.Errorf("RetryAfter(%q) = %v, want %v", tt.header, got, tt.want)
+		}
+	}
+}

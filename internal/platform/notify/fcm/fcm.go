@@ -323,9 +323,10 @@ func buildRequest(m notify.Message, now time.Time) sendRequest {
 
 // sendError is a non-2xx answer from messages:send.
 type sendError struct {
-	status    int    // HTTP status
-	rpcStatus string // error.status, e.g. "NOT_FOUND"
-	errorCode string // details[].errorCode of the FcmError detail, e.g. "UNREGISTERED"
+	status     int    // HTTP status
+	rpcStatus  string // error.status, e.g. "NOT_FOUND"
+	errorCode  string // details[].errorCode of the FcmError detail, e.g. "UNREGISTERED"
+	retryAfter time.Duration
 }
 
 func (e *sendError) Error() string {
@@ -371,7 +372,8 @@ func (c *Client) post(ctx context.Context, token string, body []byte) (string, e
 		return "", fmt.Errorf("read response: %w", err)
 	}
 	if resp.StatusCode/100 != 2 {
-		se := &sendError{status: resp.StatusCode}
+		// FCM's 429 (QUOTA_EXCEEDED) and 503 say when to come back.
+		se := &sendError{status: resp.StatusCode, retryAfter: notify.RetryAfter(resp.Header.Get("Retry-After"), c.now())}
 		var ge googleError
 		if json.Unmarshal(raw, &ge) == nil {
 			se.rpcStatus = ge.Error.Status
@@ -420,11 +422,12 @@ func (c *Client) mapError(ctx context.Context, err error) error {
 			wrapped = fmt.Errorf("%w: %w", se, notify.ErrUnregistered)
 		}
 		return &notify.Error{
-			Provider:  ProviderName,
-			Retryable: sendRetryable(se),
-			Status:    se.status,
-			Code:      code,
-			Err:       wrapped,
+			Provider:   ProviderName,
+			Retryable:  sendRetryable(se),
+			Status:     se.status,
+			Code:       code,
+			RetryAfter: se.retryAfter,
+			Err:        wrapped,
 		}
 	}
 	if me, ok := errors.AsType[*malformedError](err); ok {

@@ -283,6 +283,7 @@ func TestSendErrorMapping(t *testing.T) {
 		wantStatus int
 		wantCode   string
 		retryable  bool
+		retryAfter time.Duration // the server's Retry-After, carried for the router
 	}{
 		{
 			name:       "unregistered token",
@@ -306,7 +307,7 @@ func TestSendErrorMapping(t *testing.T) {
 		{
 			name:       "quota exceeded",
 			prepare:    func(s *fcmtest.Server) { s.SetFailure(fcmtest.FailQuotaExceeded) },
-			wantStatus: 429, wantCode: "QUOTA_EXCEEDED", retryable: true,
+			wantStatus: 429, wantCode: "QUOTA_EXCEEDED", retryable: true, retryAfter: time.Minute,
 		},
 		{
 			name:       "unavailable",
@@ -336,6 +337,9 @@ func TestSendErrorMapping(t *testing.T) {
 			}
 			if notify.IsRetryable(err) != tt.retryable {
 				t.Errorf("IsRetryable = %v", notify.IsRetryable(err))
+			}
+			if ne.RetryAfter != tt.retryAfter {
+				t.Errorf("RetryAfter = %v, want %v", ne.RetryAfter, tt.retryAfter)
 			}
 			assertNoPHI(t, err, m)
 			if len(srv.Deliveries()) != 0 {

@@ -321,7 +321,11 @@ func (c *Client) do(req *http.Request, what string, out any) error {
 		}
 		return nil
 	}
-	return responseError(what, resp.StatusCode, body)
+	err = responseError(what, resp.StatusCode, body)
+	if e, ok := errors.AsType[*notify.Error](err); ok && e.Retryable {
+		e.RetryAfter = notify.RetryAfter(resp.Header.Get("Retry-After"), c.now())
+	}
+	return err
 }
 
 // responseError maps a non-2xx Twilio answer to an *notify.Error. 429 and
