@@ -149,7 +149,7 @@ func (s *Store) RecordDeliveryStatus(ctx context.Context, in StatusInput) (Statu
 		if n != nil {
 			nid = n.id
 			res = applyStatus(n, in)
-			if in.ErrorCode == twilioUnsubscribed && in.Provider == "twilio" &&
+			if in.ErrorCode == twilioUnsubscribed && in.Provider == "twilio" && res.Changed &&
 				(res.Status == NotificationFailed || res.Status == NotificationUndelivered) {
 				if err := s.unsubscribedByCallback(ctx, tx, n.id); err != nil {
 					return err
@@ -194,21 +194,49 @@ const twilioUnsubscribed = "21610"
 // answer to the send: through a Messaging Service a message is accepted
 // (201) and fails afterwards. Recorded as the send's 21610 is (see
 // recordUnsubscribed), so no later message tries the number until it
-// texts START; it went on trying, each message failing (QA). The number is
-// the one the notification was addressed to: its reply address, its
-// member's phone, else its patient's.
+// texts START; it went on trying, each message failing (QA). The caller
+// calls it once, when the report first moves the notification. The
+// number is the one the notification was addressed to: its reply
+// address, else its patient's phone — unless the patient's record changed
+// after the message was accepted (the phone may be a new number, which
+// must not be opted out for the old one's STOP; a member's record keeps
+// no change time, so a member's message is left out), or the number
+// texted START since (a callback arriving late must not undo it).
 func (s *Store) unsubscribedByCallback(ctx context.Context, tx *db.Tx, id int64) error {
-	var number string
-	err := tx.QueryRowContext(ctx, `SELECT COALESCE(NULLIF(n.address, ''), m.phone, p.phone, '')
-		FROM notifications n
-		LEFT JOIN members m ON m.id = n.member_id
-		LEFT JOIN patients p ON p.id = n.patient_id
-		WHERE n.id = $1 AND n.channel IN ('sms', '')`, id).Scan(&number)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && number == "") {
+	var (
+		address, phone           string
+		member                   bool
+		accepted, patientUpdated sql.NullTime
+		created                  time.Time
+	)
+	err := tx.QueryRowContext(ctx, `SELECT n.address, n.member_id IS NOT NULL, COALESCE(p.phone, ''), p.updated_at, n.accepted_at, n.created_at
+		FROM notifications n LEFT JOIN patients p ON p.id = n.patient_id
+		WHERE n.id = $1 AND n.channel IN ('sms', '')`, id).Scan(&address, &member, &phone, &patientUpdated, &accepted, &created)
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("read the number of an unsubscribed message: %w", err)
+	}
+	sent := created
+	if accepted.Valid {
+		sent = accepted.Time
+	}
+	number := address
+	if number == "" && !member && !(patientUpdated.Valid && patientUpdated.Time.After(sent)) {
+		number = phone
+	}
+	if number == "" {
+		return nil
+	}
+	var since int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM consent_ledger
+		WHERE channel = 'sms' AND address_key = $1 AND action = 'opt_in' AND recorded_at > $2`,
+		AddressKey(consentAddress("sms", number)), sent).Scan(&since); err != nil {
+		return fmt.Errorf("read the consent of an unsubscribed message: %w", err)
+	}
+	if since > 0 {
+		return nil
 	}
 	return s.recordUnsubscribed(ctx, tx, number)
 }

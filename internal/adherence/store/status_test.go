@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/phi"
 )
 
 // sid returns a Twilio-shaped message id numbered n.
@@ -423,6 +424,42 @@ func TestCallback21610KeepsTheOptOut(t *testing.T) {
 		f.deliveryStatus(id, sid(7), "undelivered", "21610")
 		if n := f.count(`SELECT COUNT(*) FROM consent_ledger WHERE action = 'opt_out'`); n != 1 {
 			t.Errorf("%d opt-out ledger rows, want 1", n)
+		}
+		// The number texts START; the same callback, repeated or late,
+		// does not opt it out again (QA re-test: it did).
+		f.now = f.now.Add(5 * time.Minute)
+		if res := f.text(1, number, "START"); res.Result != store.InboundOptedIn {
+			t.Fatalf("START = %+v", res)
+		}
+		f.now = f.now.Add(time.Minute)
+		f.deliveryStatus(id, sid(7), "undelivered", "21610")
+		if out, err := f.s.OptedOut(f.ctx, "sms", number); err != nil || out {
+			t.Fatalf("OptedOut after START and a repeated callback = %v, %v; want false", out, err)
+		}
+	})
+}
+
+// TestCallback21610AfterAPhoneChange: a 21610 callback about a reminder
+// whose patient has changed phone since the message was accepted opts out
+// neither number: the patient's phone now is another number (QA re-test:
+// the new number was opted out for the old one's STOP).
+func TestCallback21610AfterAPhoneChange(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p, _, dose := f.remindedDose()
+		var id int64
+		if err := f.d.SQL.QueryRowContext(f.ctx, `SELECT id FROM notifications WHERE dose_instance_id = $1`, dose.ID).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		f.exec(`UPDATE notifications SET provider = 'twilio', provider_message_id = $1, channel = 'sms', accepted_at = $2 WHERE id = $3`, sid(8), f.now, id)
+		f.now = f.now.Add(time.Minute)
+		p.Phone = phi.New("+15559990000")
+		if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
+			t.Fatal(err)
+		}
+		f.now = f.now.Add(time.Minute)
+		f.deliveryStatus(id, sid(8), "undelivered", "21610")
+		if out, err := f.s.OptedOut(f.ctx, "sms", "+15559990000"); err != nil || out {
+			t.Fatalf("the new number after the old one's 21610 callback: opted out %v, %v; want not", out, err)
 		}
 	})
 }
