@@ -131,17 +131,6 @@ func ReplyWords(body string) []string {
 	return strings.Fields(normalize(body))
 }
 
-// NameWord is the word of a first name a reply names a patient by: its
-// first word, read as ReplyWords reads a text ("José María" is JOSE), or
-// "" for a name without letters or digits.
-func NameWord(given string) string {
-	words := ReplyWords(given)
-	if len(words) == 0 {
-		return ""
-	}
-	return words[0]
-}
-
 // normalize upper-cases s, strips accents (precomposed, or combining
 // marks after their letter), reads full-width forms as their ASCII letters
 // and digits, and turns everything but letters and digits into spaces.

@@ -229,39 +229,68 @@ type senderRecord struct {
 	orgID, id string
 	active    bool
 	kind      string // member kind; "patient" for patients
-	name      string // a patient's remind.NameWord; "" for members
+	name      string // a patient's first name as a reply reads it (remind.ReplyWords, joined by spaces); "" for members
 }
 
-// readName finds a patient's first name in a dose reply ("TAKEN ANA",
-// "SNOOZE ANA 30", "YES ANA"), which a number of several patients is asked
-// for when a plain TAKEN could be either one's (see findRepliedDose). The
-// name is taken out and the rest read again: it must be a dose reply.
+// readName finds a patient's first name in a dose reply from a number of
+// several patients ("TAKEN ANA", "SNOOZE ANA 30", "YES ANNE MARIE"), which
+// such a number is asked for when a plain TAKEN could be either one's (see
+// findRepliedDose). The whole first name is looked for (Anne-Marie and
+// Anne-Sophie share a first word), the longest that the text holds; or
+// its first word alone, when no other name of the number starts with it.
+// The name is taken out and the rest read again: it must be a dose reply.
+// A number of one patient is not read for names: "NO CARO" from Caro is a
+// skip for its cost.
 func (h *inboundText) readName() {
+	names := map[string]bool{}
+	for _, p := range h.patients {
+		if p.name != "" {
+			names[p.name] = true
+		}
+	}
 	words := remind.ReplyWords(h.in.Body)
-	if len(words) < 2 {
+	if len(names) < 2 || len(words) < 2 {
 		return
 	}
-	for i, w := range words {
-		if !h.isPatientName(w) {
-			continue
+	firsts := map[string]int{} // first word → how many names start with it
+	for n := range names {
+		first, _, _ := strings.Cut(n, " ")
+		firsts[first]++
+	}
+	best, at, span := "", -1, 0
+	for n := range names {
+		nw := strings.Fields(n)
+		if i := indexWords(words, nw); i >= 0 && len(nw) > span {
+			best, at, span = n, i, len(nw)
 		}
-		rest := append(slices.Clone(words[:i]), words[i+1:]...)
-		r := remind.ParseReply(strings.Join(rest, " "))
-		switch r.Kind {
-		case remind.ReplyTaken, remind.ReplySkipped, remind.ReplySnoozed:
-			h.reply, h.named = r, w
-			return
+	}
+	if best == "" {
+		for n := range names {
+			first, _, _ := strings.Cut(n, " ")
+			if i := indexWords(words, []string{first}); i >= 0 && firsts[first] == 1 {
+				best, at, span = n, i, 1
+			}
 		}
+	}
+	if best == "" {
+		return
+	}
+	rest := append(slices.Clone(words[:at]), words[at+span:]...)
+	r := remind.ParseReply(strings.Join(rest, " "))
+	switch r.Kind {
+	case remind.ReplyTaken, remind.ReplySkipped, remind.ReplySnoozed:
+		h.reply, h.named = r, best
 	}
 }
 
-func (h *inboundText) isPatientName(word string) bool {
-	for _, p := range h.patients {
-		if p.name != "" && p.name == word {
-			return true
+// indexWords returns where seq starts in words, or -1.
+func indexWords(words, seq []string) int {
+	for i := 0; i+len(seq) <= len(words); i++ {
+		if slices.Equal(words[i:i+len(seq)], seq) {
+			return i
 		}
 	}
-	return false
+	return -1
 }
 
 func (h *inboundText) activePatients() bool {
@@ -299,7 +328,7 @@ func (h *inboundText) findSender(ctx context.Context) error {
 			if err := rows.Scan(&r.id, &r.orgID, &r.active, &r.kind, &given); err != nil {
 				return nil, fmt.Errorf("find sender: %w", err)
 			}
-			r.name = remind.NameWord(given)
+			r.name = strings.Join(remind.ReplyWords(given), " ")
 			out = append(out, r)
 		}
 		return out, rows.Err()
@@ -779,13 +808,13 @@ const (
 // When several patients share the number (a parent texted for two
 // children, one person in two programs), a patient with an open dose is
 // meant before one whose doses are resolved, and of those the one
-// reminded most recently. But when patients of different first names each
-// have an open dose and the reply named none, it is ambiguous: recorded
-// for the one reminded last, the other's dose would be marked missed and
-// escalated although it was perhaps the one taken. The reply then records
-// nothing and the number is asked for the name (patient: the one reminded
-// last). Patients of one first name (one person in two programs) cannot
-// be told apart by name and are not asked.
+// reminded most recently. But when two people (see samePerson) each have
+// an open dose and the reply named none, it is ambiguous: recorded for the
+// one reminded last, the other's dose would be marked missed and escalated
+// although it was perhaps the one taken. The reply then records nothing
+// and the number is asked for the name (patient: the one reminded last).
+// Records of one first name in two organizations (one person in two
+// programs) cannot be told apart by name and are not asked.
 func (h *inboundText) findRepliedDose(ctx context.Context) (repliedDose, replyMatch, error) {
 	type cand struct {
 		notification int64
@@ -861,13 +890,20 @@ func (h *inboundText) findRepliedDose(ctx context.Context) (repliedDose, replyMa
 	best := picks[0]
 	if h.named == "" && best.open {
 		for _, other := range picks[1:] {
-			if other.open && other.dose.patient.name != "" && best.dose.patient.name != "" &&
-				other.dose.patient.name != best.dose.patient.name {
+			if other.open && !samePerson(other.dose.patient, best.dose.patient) {
 				return best.dose, ambiguousReply, nil
 			}
 		}
 	}
 	return best.dose, foundReplyDose, nil
+}
+
+// samePerson reports whether two patient records of one number are taken
+// for one person: records in two organizations with one first name (one
+// person enrolled by two programs). Two patients of one organization are
+// two people, whatever their names.
+func samePerson(a, b senderRecord) bool {
+	return a.orgID != b.orgID && a.name != "" && a.name == b.name
 }
 
 // handleAck applies a member's OK. The acknowledgement commits in its own

@@ -1003,3 +1003,77 @@ func TestInboundSharedNumberAsksWhichPatient(t *testing.T) {
 		}
 	})
 }
+
+// TestInboundSharedNumberNamesOfOneFirstWord: Anne-Marie and Anne-Sophie,
+// of one number, both reminded. Their names share their first word: a
+// plain TAKEN asks which, and TAKEN ANNE-MARIE is Anne-Marie's whichever
+// was reminded last (QA re-test: only the first word was read, both were
+// ANNE, and the reply went to the other). Two patients of one
+// organization are two people even of one name: asked too.
+func TestInboundSharedNumberNamesOfOneFirstWord(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		first, firstPlan, firstDose := f.reminderPatient("", "")
+		first.GivenName = phi.New("Anne-Marie")
+		if err := f.s.UpdatePatient(f.ctx, f.actor, &first, first.Version); err != nil {
+			t.Fatal(err)
+		}
+		number := first.Phone.Reveal()
+		second := adherence.Patient{OrgID: f.org, GivenName: phi.New("Anne Sophie"), Phone: phi.New(number),
+			TimeZone: "America/New_York", Language: "en", SMSConsent: true}
+		if err := f.s.CreatePatient(f.ctx, f.actor, &second); err != nil {
+			t.Fatal(err)
+		}
+		secondPlan := f.plan(second.ID, timeOfDay("08:00"))
+		due := time.Date(2026, 3, 2, 13, 0, 0, 0, time.UTC)
+		secondDose := f.doses(secondPlan.ID, due, due.Add(time.Minute))[0]
+		f.arm(utc(11, 30))
+		if res := f.dispatch(utc(13, 0)); res.Sent != 2 {
+			t.Fatalf("dispatch: %+v", res)
+		}
+		f.exec(`UPDATE notifications SET status = 'sent' WHERE kind = 'reminder'`)
+		f.now = utc(13, 10)
+		if res := f.text(1, number, "taken"); res.Result != store.InboundAmbiguous {
+			t.Fatalf("a plain TAKEN = %+v, want ambiguous", res)
+		}
+		if res := f.text(2, number, "Anne"); res.Result != store.InboundUnknown {
+			t.Fatalf("ANNE alone = %+v, want it not understood", res)
+		}
+		if res := f.text(3, number, "TAKEN ANNE-MARIE"); res.Result != store.InboundRecorded {
+			t.Fatalf("TAKEN ANNE-MARIE = %+v", res)
+		}
+		if d := f.dose(firstPlan.ID, firstDose.ID); d.Status != adherence.DoseTakenOnTime {
+			t.Errorf("Anne-Marie's dose: %s, want taken", d.Status)
+		}
+		if d := f.dose(secondPlan.ID, secondDose.ID); d.Status != adherence.DoseScheduled {
+			t.Errorf("Anne Sophie's dose: %s, want still open", d.Status)
+		}
+		// TAKEN ANNE names no one: both names start with it. With one
+		// dose open it is Anne Sophie's all the same.
+		if res := f.text(4, number, "taken anne"); res.Result != store.InboundRecorded {
+			t.Fatalf("TAKEN ANNE = %+v", res)
+		}
+		if d := f.dose(secondPlan.ID, secondDose.ID); d.Status != adherence.DoseTakenOnTime {
+			t.Errorf("Anne Sophie's dose: %s, want taken", d.Status)
+		}
+	})
+}
+
+// TestInboundOnePatientIsNotReadForNames: a patient alone on her number
+// whose name is a skip reason (Caro: cost, in Spanish) skips for that
+// reason; her name was taken out of the text (QA re-test).
+func TestInboundOnePatientIsNotReadForNames(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p, pl, dose := f.remindedDose()
+		p.GivenName = phi.New("Caro")
+		if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
+			t.Fatal(err)
+		}
+		f.now = utc(13, 10)
+		if res := f.text(1, p.Phone.Reveal(), "NO CARO"); res.Result != store.InboundRecorded {
+			t.Fatalf("NO CARO = %+v", res)
+		}
+		if d := f.dose(pl.ID, dose.ID); d.Status != adherence.DoseSkipped || d.SkipReason != remind.SkipCost {
+			t.Errorf("dose: %s %q, want skipped for its cost", d.Status, d.SkipReason)
+		}
+	})
+}
