@@ -137,7 +137,7 @@ func checkURL(rawURL string) error {
 	if _, pg := postgresURL(rawURL); pg || otherScheme(rawURL) != "" {
 		return nil
 	}
-	if keywordDSN.MatchString(rawURL) {
+	if keywordDSN.MatchString(rawURL) && !hasSQLiteScheme(rawURL) {
 		// libpq's other form (host=… dbname=…), which would become a
 		// SQLite file of that name (QA: migrate reported success on it).
 		return errors.New("open database: DATABASE_URL looks like a PostgreSQL keyword string (host=… dbname=…): write it as a URL, postgres://user:password@host:5432/name (a SQLite file is sqlite:PATH)")
@@ -152,6 +152,13 @@ func checkURL(rawURL string) error {
 		return nil
 	}
 	return errors.New("open database: DATABASE_URL begins like a PostgreSQL URL but is not one: write postgres://user:password@host:5432/name (a SQLite file is sqlite:PATH)")
+}
+
+// hasSQLiteScheme reports whether rawURL says it is a SQLite file
+// (sqlite:… or file:…): a path of it may hold "port=5" or the like.
+func hasSQLiteScheme(rawURL string) bool {
+	lower := strings.ToLower(rawURL)
+	return strings.HasPrefix(lower, "sqlite:") || strings.HasPrefix(lower, "file:")
 }
 
 // keywordDSN matches a libpq keyword/value connection string: a keyword of

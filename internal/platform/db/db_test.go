@@ -622,7 +622,8 @@ func TestOpenRefusesMistypedPostgresURL(t *testing.T) {
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("Open created %q in the working directory, want nothing", entries[0].Name())
 	}
-	for _, u := range []string{"postgres.db", "postgres/e.db", "sqlite:postgres.db", "postgres://u@h/x", "postgresql://u@h/x"} {
+	for _, u := range []string{"postgres.db", "postgres/e.db", "sqlite:postgres.db", "postgres://u@h/x", "postgresql://u@h/x",
+		"sqlite:my port=5.db", "file:a dbname=b.db"} {
 		if got, err := db.URLSetting(" "+u+"\n", "sqlite:x.db"); err != nil || got != u {
 			t.Errorf("URLSetting(%q) = %q, %v, want %q", " "+u+"\n", got, err, u)
 		}
