@@ -372,8 +372,14 @@ func (c *Client) post(ctx context.Context, token string, body []byte) (string, e
 		return "", fmt.Errorf("read response: %w", err)
 	}
 	if resp.StatusCode/100 != 2 {
-		// FCM's 429 (QUOTA_EXCEEDED) and 503 say when to come back.
-		se := &sendError{status: resp.StatusCode, retryAfter: notify.RetryAfter(resp.Header.Get("Retry-After"), c.now())}
+		se := &sendError{status: resp.StatusCode}
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			// FCM overloaded says when to come back, for every message.
+			// A 429 QUOTA_EXCEEDED's Retry-After is not taken: it may be
+			// one device's or topic's rate, and holding FCM for it would
+			// turn every patient's push away.
+			se.retryAfter = notify.RetryAfter(resp.Header.Get("Retry-After"), c.now())
+		}
 		var ge googleError
 		if json.Unmarshal(raw, &ge) == nil {
 			se.rpcStatus = ge.Error.Status

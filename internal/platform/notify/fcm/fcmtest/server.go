@@ -64,7 +64,7 @@ type Failure int
 const (
 	// FailNone answers normally.
 	FailNone Failure = iota
-	// FailUnavailable answers 503 UNAVAILABLE.
+	// FailUnavailable answers 503 UNAVAILABLE with Retry-After: 30.
 	FailUnavailable
 	// FailInternal answers 500 INTERNAL.
 	FailInternal
@@ -420,6 +420,7 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	case FailUnavailable:
+		w.Header().Set("Retry-After", "30")
 		fcmError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "UNAVAILABLE", "The service is currently unavailable.")
 		return
 	case FailInternal:
