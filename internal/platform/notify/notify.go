@@ -126,6 +126,12 @@ type Error struct {
 	// next request (its Retry-After header on a 429 or 503), 0 when it
 	// said nothing. The Router sends it nothing until then.
 	RetryAfter time.Duration
+	// ProviderUp marks a retryable refusal that concerns this message's
+	// destination with our account, not the provider's health (Twilio
+	// 21408: the To number's country is not enabled for the account): the
+	// next provider is tried, and the breaker counts the provider as up, so
+	// a few such messages do not turn everyone else's away from it.
+	ProviderUp bool
 	Err        error
 }
 

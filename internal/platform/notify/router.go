@@ -356,6 +356,11 @@ func (r *Router) try(ctx context.Context, rt *route, m Message) (Receipt, bool, 
 		at.Outcome = OutcomeFailed
 		r.emit(at)
 		return Receipt{}, true, err
+	case IsRetryable(err) && providerUp(err):
+		rt.breaker.done(gen, resultSuccess, r.now())
+		at.Outcome = OutcomeFailed
+		r.emit(at)
+		return Receipt{}, false, err
 	case IsRetryable(err):
 		rt.breaker.done(gen, resultFailure, r.now())
 		if e, ok := errors.AsType[*Error](err); ok && e.RetryAfter > 0 {
@@ -373,6 +378,13 @@ func (r *Router) try(ctx context.Context, rt *route, m Message) (Receipt, bool, 
 		r.emit(at)
 		return Receipt{}, true, err
 	}
+}
+
+// providerUp reports whether err is a refusal that says the provider is up
+// (see Error.ProviderUp).
+func providerUp(err error) bool {
+	e, ok := errors.AsType[*Error](err)
+	return ok && e.ProviderUp
 }
 
 func (r *Router) emit(a Attempt) {

@@ -305,8 +305,8 @@ func TestSendErrorMapping(t *testing.T) {
 			wantStatus: 403, wantCode: "SENDER_ID_MISMATCH", retryable: false,
 		},
 		{
-			name:       "quota exceeded",
-			prepare:    func(s *fcmtest.Server) { s.SetFailure(fcmtest.FailQuotaExceeded) },
+			name:    "quota exceeded",
+			prepare: func(s *fcmtest.Server) { s.SetFailure(fcmtest.FailQuotaExceeded) },
 			// Its Retry-After is not taken: the quota may be one device's.
 			wantStatus: 429, wantCode: "QUOTA_EXCEEDED", retryable: true,
 		},

@@ -348,6 +348,9 @@ func responseError(what string, status int, body []byte) error {
 		e.Retryable = true
 	case senderCodes[e.Code]:
 		e.Retryable = true
+		// About this destination with our account: Twilio is up for
+		// every other message.
+		e.ProviderUp = destinationCodes[e.Code]
 	case status >= 400 && status < 500:
 		e.Retryable = false
 	default:
@@ -385,6 +388,12 @@ var senderCodes = map[string]bool{
 	"63017": true, // the account's rate limit
 	"63038": true, // the account's daily message limit
 }
+
+// destinationCodes are the senderCodes that depend on the message's
+// destination as well (a country not enabled, a trial account's unverified
+// recipient, a From not valid for this destination): they fall back
+// without counting against Twilio's breaker.
+var destinationCodes = map[string]bool{"21408": true, "21606": true, "21608": true}
 
 // codePhrases describes the Twilio error codes a sender meets most, in
 // fixed words that hold no personal data.

@@ -800,6 +800,35 @@ func TestRouterFallbackOnFullQueue(t *testing.T) {
 	}
 }
 
+// TestRouterFallbackOnRegionNotEnabled: a message to a country the account
+// may not text (21408) goes through the next provider, but such refusals
+// leave Twilio's breaker closed: they concern their destinations, and
+// every other message still goes through Twilio (QA re-test: five of them
+// opened the breaker and turned everyone away).
+func TestRouterFallbackOnRegionNotEnabled(t *testing.T) {
+	primarySrv, secondarySrv := newServer(t), newServer(t)
+	primarySrv.SetFailure(twiliotest.FailRegionNotEnabled)
+	primary := newClient(t, primarySrv, nil)
+	secondary := &renamed{Provider: newClient(t, secondarySrv, nil), name: "twilio-backup"}
+	r, err := notify.NewRouter(notify.RouterConfig{
+		Routes: map[notify.Channel][]notify.Route{notify.SMS: {
+			{Provider: primary, Breaker: notify.BreakerConfig{Failures: 2, Cooldown: time.Hour}},
+			{Provider: secondary},
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		if _, err := r.Send(context.Background(), msg(id)); err != nil {
+			t.Fatalf("Send %s = %v, want it sent by the backup", id, err)
+		}
+	}
+	if got := r.BreakerState("twilio"); got != notify.BreakerClosed {
+		t.Errorf("Twilio's breaker after three 21408s = %q, want closed", got)
+	}
+}
+
 // renamed gives a provider another name, as a second account would have.
 type renamed struct {
 	notify.Provider

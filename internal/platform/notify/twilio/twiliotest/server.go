@@ -72,6 +72,9 @@ const (
 	// messages as it may (its send rate times the validity period).
 	// Fetches are answered normally.
 	FailQueueFull
+	// FailRegionNotEnabled refuses every new message with Twilio's 400
+	// and code 21408: the account may not text the To number's country.
+	FailRegionNotEnabled
 )
 
 // Options configures a Server.
@@ -477,6 +480,13 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	if queueFull {
 		s.writeError(w, http.StatusBadRequest, 21611, "This 'From' number has exceeded the maximum number of queued messages")
+		return
+	}
+	s.mu.Lock()
+	region := s.failure == FailRegionNotEnabled
+	s.mu.Unlock()
+	if region {
+		s.writeError(w, http.StatusBadRequest, 21408, "Permission to send an SMS has not been enabled for the region indicated by the 'To' number: "+to)
 		return
 	}
 	validity := 0
