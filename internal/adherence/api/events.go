@@ -173,6 +173,10 @@ func (s *server) checkEvent(r *http.Request, in eventInput, received time.Time) 
 	if utf8.RuneCountInString(in.DeviceID) > 128 || adherence.HasControl(in.DeviceID) {
 		return store.EventInput{}, errs.Invalid("deviceId", "must be at most 128 characters, without control characters")
 	}
+	if in.DeviceID != "" && adherence.Blank(in.DeviceID) {
+		// Spaces or a zero-width character name no device (QA).
+		return store.EventInput{}, errs.Invalid("deviceId", "must have a visible character, or be left out")
+	}
 
 	// Who may record what: staff and integrations for any patient of
 	// their org (the store checks the org); caregivers for linked

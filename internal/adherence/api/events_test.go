@@ -473,6 +473,8 @@ func TestEventDeviceID(t *testing.T) {
 			{"129 characters", strings.Repeat("é", 129), 400},
 			{"NUL", "cap\x00-1", 400},
 			{"newline", "cap\n1", 400},
+			{"spaces", "   ", 400},
+			{"zero-width space", "\u200b", 400},
 		}
 		stored := 0
 		for i, c := range cases {
