@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -121,7 +122,13 @@ func (s *Store) LastFinished(ctx context.Context, d medsales.Dataset) (time.Time
 }
 
 // FinishVersionTx marks a load succeeded inside the transaction that makes
-// its data live, so the history and the data never disagree.
+// its data live, so the history and the data never disagree. The load must
+// still be running: a load whose row another load of the dataset has
+// marked interrupted (its lock was lost — the PostgreSQL session holding
+// it was ended, an idle_session_timeout, pg_terminate_backend — and the
+// other load took it) fails here, and the transaction with its data is
+// rolled back, rather than overwriting what the other load made live (QA:
+// both went live, the table serving one and the history naming the other).
 func FinishVersionTx(ctx context.Context, tx *db.Tx, id int64, res LoadResult, sha256 string, finished time.Time) error {
 	var year any
 	if res.DataYear > 0 {
@@ -135,11 +142,19 @@ func FinishVersionTx(ctx context.Context, tx *db.Tx, id int64, res LoadResult, s
 	if err != nil {
 		return fmt.Errorf("record end of load %d: %w", id, err)
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE dataset_versions SET status = $1, rows_loaded = $2, rows_rejected = $3,
-		data_year = COALESCE($4, data_year), sha256 = $5, finished_at = $6, error = '', rows_served = $7, rows_skipped = $8 WHERE id = $9`,
-		StatusSucceeded, res.Loaded, res.Rejected, year, sha256, db.UTC(finished), served, res.Skipped, id)
+	r, err := tx.ExecContext(ctx, `UPDATE dataset_versions SET status = $1, rows_loaded = $2, rows_rejected = $3,
+		data_year = COALESCE($4, data_year), sha256 = $5, finished_at = $6, error = '', rows_served = $7, rows_skipped = $8
+		WHERE id = $9 AND status = $10`,
+		StatusSucceeded, res.Loaded, res.Rejected, year, sha256, db.UTC(finished), served, res.Skipped, id, StatusRunning)
 	if err != nil {
 		return fmt.Errorf("record end of load %d: %w", id, err)
+	}
+	if n, err := r.RowsAffected(); err != nil {
+		return fmt.Errorf("record end of load %d: %w", id, err)
+	} else if n == 0 {
+		return &errs.Error{Code: errs.CodeConflict, Message: fmt.Sprintf(
+			"load %d of %s is no longer running: another load of the dataset marked it stopped (the load lock was lost), so its data is not made live", id, dataset),
+			Err: ErrLoadRunning}
 	}
 	return nil
 }
@@ -262,7 +277,13 @@ func (s *Store) LockDataset(ctx context.Context, d medsales.Dataset) (release fu
 			conn.Close()
 		}, nil
 	}
-	path := s.db.File + ".ingest-" + string(d) + ".lock"
+	// The file's real path: the database reached through a symlink is
+	// the same database, and must take the same lock (QA).
+	file := s.db.File
+	if real, err := filepath.EvalSymlinks(file); err == nil {
+		file = real
+	}
+	path := file + ".ingest-" + string(d) + ".lock"
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", d, err)

@@ -3,7 +3,10 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -354,4 +357,82 @@ func TestVersionRowsSkipped(t *testing.T) {
 			t.Errorf("history entry JSON = %s, %v; want rowsSkipped beside rowsLoaded and rowsRejected", b, err)
 		}
 	})
+}
+
+// TestFinishVersionOfAStoppedLoad: a load whose lock was lost (its
+// PostgreSQL session ended) while another load of the dataset started
+// and marked it stopped cannot make its data live: FinishVersionTx fails
+// with a conflict, its transaction — holding the swap — rolls back, and
+// the other load's row and data stand. Both went live (QA).
+func TestFinishVersionOfAStoppedLoad(t *testing.T) {
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		st := store.New(d)
+		t0 := time.Date(2026, 8, 12, 9, 0, 0, 0, time.UTC)
+		first, err := st.StartVersion(ctx, store.Version{Dataset: medsales.PartD, Mode: "full", SourceFile: "a.csv", StartedAt: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The second load takes the dataset: the first is marked stopped.
+		second, err := st.StartVersion(ctx, store.Version{Dataset: medsales.PartD, Mode: "full", SourceFile: "b.csv", StartedAt: t0.Add(time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.InTx(ctx, func(tx *db.Tx) error {
+			return store.FinishVersionTx(ctx, tx, second, store.LoadResult{Loaded: 20, DataYear: 2024}, "bbb", t0.Add(2*time.Minute))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		err = d.InTx(ctx, func(tx *db.Tx) error {
+			return store.FinishVersionTx(ctx, tx, first, store.LoadResult{Loaded: 10, DataYear: 2024}, "aaa", t0.Add(3*time.Minute))
+		})
+		if errs.CodeOf(err) != errs.CodeConflict || !errors.Is(err, store.ErrLoadRunning) {
+			t.Fatalf("finishing the stopped load = %v, want a conflict", err)
+		}
+		var status string
+		if err := d.SQL.QueryRowContext(ctx, `SELECT status FROM dataset_versions WHERE id = $1`, first).Scan(&status); err != nil {
+			t.Fatal(err)
+		}
+		if status != store.StatusFailed {
+			t.Errorf("the stopped load's row = %s, want failed", status)
+		}
+		latest, err := st.LatestLoads(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cur := latest[medsales.PartD]; cur.SourceFile != "b.csv" || cur.RecordCount != 20 {
+			t.Errorf("current Part D load = %s with %d rows, want b.csv with 20", cur.SourceFile, cur.RecordCount)
+		}
+	})
+}
+
+// TestLockDatasetThroughASymlink: the SQLite database reached through a
+// symlink is the same database and takes the same lock; two loads ran at
+// once, each with a lock file of its own name (QA).
+func TestLockDatasetThroughASymlink(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	real := filepath.Join(dir, "medsales.db")
+	d, err := db.Open(ctx, "sqlite:"+real, db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	link := filepath.Join(dir, "link.db")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	viaLink, err := db.Open(ctx, "sqlite:"+link, db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer viaLink.Close()
+	release, err := store.New(d).LockDataset(ctx, medsales.NPPES)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if _, err := store.New(viaLink).LockDataset(ctx, medsales.NPPES); errs.CodeOf(err) != errs.CodeConflict {
+		t.Fatalf("the lock through the symlink = %v, want a conflict", err)
+	}
 }

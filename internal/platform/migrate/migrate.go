@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -193,7 +194,13 @@ func lockMigrations(ctx context.Context, d *db.DB) (func(), error) {
 			conn.Release()
 		}, nil
 	}
-	f, err := os.OpenFile(d.File+".migrate-lock", os.O_RDWR|os.O_CREATE, 0o600)
+	// The file's real path: the database reached through a symlink is the
+	// same database, and takes the same lock.
+	file := d.File
+	if real, err := filepath.EvalSymlinks(file); err == nil {
+		file = real
+	}
+	f, err := os.OpenFile(file+".migrate-lock", os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("migration lock: %w", err)
 	}
