@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // ReplyKind is what an inbound SMS reply means.
@@ -135,6 +137,9 @@ func ReplyWords(body string) []string {
 // marks after their letter), reads full-width forms as their ASCII letters
 // and digits, and turns everything but letters and digits into spaces.
 func normalize(s string) string {
+	// Decomposed first, every accented letter is its base letter and
+	// marks, which are dropped below: TOMÁŠ is TOMAS, ZOË is ZOE.
+	s = norm.NFD.String(s)
 	return strings.Map(func(r rune) rune {
 		if r >= '！' && r <= '～' {
 			// Full-width ASCII (U+FF01–U+FF5E), typed on East Asian
@@ -162,6 +167,12 @@ func normalize(s string) string {
 			return 'N'
 		case 'Ç':
 			return 'C'
+		case 'Ł':
+			return 'L'
+		case 'Ø':
+			return 'O'
+		case 'Đ':
+			return 'D'
 		}
 		if unicode.IsLetter(r) || unicode.IsDigit(r) {
 			return r

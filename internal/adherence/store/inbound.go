@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -220,8 +221,9 @@ type inboundText struct {
 	patients []senderRecord
 	members  []senderRecord
 	// named is the first name a dose reply gave ("TAKEN ANA": ANA, see
-	// readName), "" for none.
-	named string
+	// readName), "" for none; manyNamed says it gave several.
+	named     string
+	manyNamed bool
 }
 
 // senderRecord is a patient or member with the sender's number.
@@ -232,15 +234,18 @@ type senderRecord struct {
 	name      string // a patient's first name as a reply reads it (remind.ReplyWords, joined by spaces); "" for members
 }
 
-// readName finds a patient's first name in a dose reply from a number of
+// readName finds patients' first names in a dose reply from a number of
 // several patients ("TAKEN ANA", "SNOOZE ANA 30", "YES ANNE MARIE"), which
 // such a number is asked for when a plain TAKEN could be either one's (see
 // findRepliedDose). The whole first name is looked for (Anne-Marie and
-// Anne-Sophie share a first word), the longest that the text holds; or
-// its first word alone, when no other name of the number starts with it.
-// The name is taken out and the rest read again: it must be a dose reply.
-// A number of one patient is not read for names: "NO CARO" from Caro is a
-// skip for its cost.
+// Anne-Sophie share a first word; a word belongs to the longest name found
+// at it), or its first word alone when no other name of the number starts
+// with it. The names found are taken out and the rest read again: it must
+// be a dose reply. If it is not, each name alone is tried, leftmost first
+// ("SI ANA", from a number of Si and Ana, is YES for Ana). A reply naming
+// two patients ("TAKEN ANA AND LUIS") names no one in particular (many):
+// it is asked about as a plain one is. A number of one name is not read for
+// names: "NO CARO" from Caro is a skip for its cost.
 func (h *inboundText) readName() {
 	names := map[string]bool{}
 	for _, p := range h.patients {
@@ -252,45 +257,83 @@ func (h *inboundText) readName() {
 	if len(names) < 2 || len(words) < 2 {
 		return
 	}
+	type found struct {
+		name     string
+		at, span int
+	}
+	var finds []found
+	claimed := make([]bool, len(words))
+	claim := func(name string, seq []string) bool {
+		for i := 0; i+len(seq) <= len(words); i++ {
+			if slices.Equal(words[i:i+len(seq)], seq) && !slices.Contains(claimed[i:i+len(seq)], true) {
+				for k := i; k < i+len(seq); k++ {
+					claimed[k] = true
+				}
+				finds = append(finds, found{name: name, at: i, span: len(seq)})
+				return true
+			}
+		}
+		return false
+	}
+	// Longest names first, then in order: the outcome never depends on
+	// map order.
+	ordered := slices.Sorted(maps.Keys(names))
+	slices.SortStableFunc(ordered, func(a, b string) int { return len(strings.Fields(b)) - len(strings.Fields(a)) })
 	firsts := map[string]int{} // first word → how many names start with it
-	for n := range names {
+	for _, n := range ordered {
 		first, _, _ := strings.Cut(n, " ")
 		firsts[first]++
 	}
-	best, at, span := "", -1, 0
-	for n := range names {
-		nw := strings.Fields(n)
-		if i := indexWords(words, nw); i >= 0 && len(nw) > span {
-			best, at, span = n, i, len(nw)
+	var missing []string
+	for _, n := range ordered {
+		if !claim(n, strings.Fields(n)) {
+			missing = append(missing, n)
 		}
 	}
-	if best == "" {
-		for n := range names {
-			first, _, _ := strings.Cut(n, " ")
-			if i := indexWords(words, []string{first}); i >= 0 && firsts[first] == 1 {
-				best, at, span = n, i, 1
-			}
+	for _, n := range missing {
+		if first, _, _ := strings.Cut(n, " "); firsts[first] == 1 {
+			claim(n, []string{first})
 		}
 	}
-	if best == "" {
+	if len(finds) == 0 {
 		return
 	}
-	rest := append(slices.Clone(words[:at]), words[at+span:]...)
-	r := remind.ParseReply(strings.Join(rest, " "))
-	switch r.Kind {
-	case remind.ReplyTaken, remind.ReplySkipped, remind.ReplySnoozed:
-		h.reply, h.named = r, best
+	slices.SortFunc(finds, func(a, b found) int { return a.at - b.at })
+	without := func(drop []found) (remind.Reply, bool) {
+		out := make([]string, 0, len(words))
+		for i := 0; i < len(words); i++ {
+			skip := false
+			for _, f := range drop {
+				if i >= f.at && i < f.at+f.span {
+					skip = true
+				}
+			}
+			if !skip {
+				out = append(out, words[i])
+			}
+		}
+		r := remind.ParseReply(strings.Join(out, " "))
+		switch r.Kind {
+		case remind.ReplyTaken, remind.ReplySkipped, remind.ReplySnoozed:
+			return r, true
+		}
+		return r, false
 	}
-}
-
-// indexWords returns where seq starts in words, or -1.
-func indexWords(words, seq []string) int {
-	for i := 0; i+len(seq) <= len(words); i++ {
-		if slices.Equal(words[i:i+len(seq)], seq) {
-			return i
+	if r, ok := without(finds); ok {
+		h.reply, h.named = r, finds[0].name
+		for _, f := range finds[1:] {
+			if f.name != finds[0].name {
+				h.named, h.manyNamed = "", true
+			}
+		}
+		return
+	}
+	for _, f := range finds {
+		if r, ok := without([]found{f}); ok {
+			h.reply, h.named = r, f.name
+			return
 		}
 	}
-	return -1
 }
 
 func (h *inboundText) activePatients() bool {
@@ -808,13 +851,12 @@ const (
 // When several patients share the number (a parent texted for two
 // children, one person in two programs), a patient with an open dose is
 // meant before one whose doses are resolved, and of those the one
-// reminded most recently. But when two people (see samePerson) each have
-// an open dose and the reply named none, it is ambiguous: recorded for the
-// one reminded last, the other's dose would be marked missed and escalated
-// although it was perhaps the one taken. The reply then records nothing
-// and the number is asked for the name (patient: the one reminded last).
-// Records of one first name in two organizations (one person in two
-// programs) cannot be told apart by name and are not asked.
+// reminded most recently. But when patients of different first names (see
+// distinguishable) each have an open dose and the reply named none (or
+// several), it is ambiguous: recorded for the one reminded last, the
+// other's dose would be marked missed and escalated although it was
+// perhaps the one taken. The reply then records nothing and the number is
+// asked for the name (patient: the one reminded last).
 func (h *inboundText) findRepliedDose(ctx context.Context) (repliedDose, replyMatch, error) {
 	type cand struct {
 		notification int64
@@ -888,9 +930,12 @@ func (h *inboundText) findRepliedDose(ctx context.Context) (repliedDose, replyMa
 		return picks[a].last > picks[b].last
 	})
 	best := picks[0]
+	if h.manyNamed {
+		return best.dose, ambiguousReply, nil
+	}
 	if h.named == "" && best.open {
 		for _, other := range picks[1:] {
-			if other.open && !samePerson(other.dose.patient, best.dose.patient) {
+			if other.open && distinguishable(other.dose.patient, best.dose.patient) {
 				return best.dose, ambiguousReply, nil
 			}
 		}
@@ -898,12 +943,13 @@ func (h *inboundText) findRepliedDose(ctx context.Context) (repliedDose, replyMa
 	return best.dose, foundReplyDose, nil
 }
 
-// samePerson reports whether two patient records of one number are taken
-// for one person: records in two organizations with one first name (one
-// person enrolled by two programs). Two patients of one organization are
-// two people, whatever their names.
-func samePerson(a, b senderRecord) bool {
-	return a.orgID != b.orgID && a.name != "" && a.name == b.name
+// distinguishable reports whether a reply can tell two patient records of
+// one number apart by first name: both have one, and they differ. Records
+// of one first name — one person enrolled by two programs, or a father and
+// son of one name — cannot be named apart, and a reply is not asked to
+// (it would be asked again and again): it goes to the one reminded last.
+func distinguishable(a, b senderRecord) bool {
+	return a.name != "" && b.name != "" && a.name != b.name
 }
 
 // handleAck applies a member's OK. The acknowledgement commits in its own

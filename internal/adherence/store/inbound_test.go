@@ -1008,8 +1008,7 @@ func TestInboundSharedNumberAsksWhichPatient(t *testing.T) {
 // of one number, both reminded. Their names share their first word: a
 // plain TAKEN asks which, and TAKEN ANNE-MARIE is Anne-Marie's whichever
 // was reminded last (QA re-test: only the first word was read, both were
-// ANNE, and the reply went to the other). Two patients of one
-// organization are two people even of one name: asked too.
+// ANNE, and the reply went to the other).
 func TestInboundSharedNumberNamesOfOneFirstWord(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		first, firstPlan, firstDose := f.reminderPatient("", "")
@@ -1076,4 +1075,72 @@ func TestInboundOnePatientIsNotReadForNames(t *testing.T) {
 			t.Errorf("dose: %s %q, want skipped for its cost", d.Status, d.SkipReason)
 		}
 	})
+}
+
+// TestInboundSharedNumberReadings: what a reply from a number of two
+// patients, each with an open reminded dose, does (QA re-test of the
+// shared-number rules). Each case is read 5 times on fresh messages: the
+// outcome must not depend on map order.
+func TestInboundSharedNumberReadings(t *testing.T) {
+	cases := []struct {
+		name         string
+		first, other string // given names; first is reminded first
+		reply        string
+		result       string
+		patient      int // 0: first, 1: other; for recorded
+	}{
+		// Two names: it names no one in particular, and is asked about.
+		{"two names", "Ana", "Luis", "TAKEN ANA AND LUIS", store.InboundAmbiguous, 0},
+		// A name that is a keyword: SI ANA is YES for Ana.
+		{"a name that is a keyword", "Si", "Ana", "SI ANA", store.InboundRecorded, 1},
+		// One first name: a reply cannot tell them apart and is not asked
+		// to; it goes to the one reminded last.
+		{"one first name", "Luis", "Luis", "TAKEN", store.InboundRecorded, 1},
+		// Accents of any letter are read away.
+		{"accents", "Tomáš", "Zoë", "taken tomas", store.InboundRecorded, 0},
+		{"accents, other", "Tomáš", "Zoë", "TAKEN ZOE", store.InboundRecorded, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				number := "+15551234567"
+				var ids []string
+				for i, given := range []string{c.first, c.other} {
+					p := adherence.Patient{OrgID: f.org, GivenName: phi.New(given), Phone: phi.New(number),
+						TimeZone: "America/New_York", Language: "en", SMSConsent: true}
+					if err := f.s.CreatePatient(f.ctx, f.actor, &p); err != nil {
+						t.Fatal(err)
+					}
+					f.plan(p.ID, timeOfDay("08:00"))
+					ids = append(ids, p.ID)
+					// One reminded after the other.
+					f.arm(utc(11, 30))
+					if res := f.dispatch(utc(13, 0+i)); res.Sent != 1 {
+						t.Fatalf("dispatch %d: %+v", i, res)
+					}
+				}
+				f.exec(`UPDATE notifications SET status = 'sent' WHERE kind = 'reminder'`)
+				for n := 1; n <= 5; n++ {
+					f.now = utc(13, 10)
+					res := f.text(n, number, c.reply)
+					if res.Result != c.result {
+						t.Fatalf("%q (%d) = %+v, want %s", c.reply, n, res, c.result)
+					}
+					if c.result != store.InboundRecorded {
+						continue
+					}
+					var patient string
+					if err := f.d.SQL.QueryRowContext(f.ctx, `SELECT CAST(patient_id AS TEXT) FROM events WHERE id = $1`, res.EventID).Scan(&patient); err != nil {
+						t.Fatal(err)
+					}
+					if patient != ids[c.patient] {
+						t.Fatalf("%q (%d) recorded for patient %s, want %s", c.reply, n, patient, ids[c.patient])
+					}
+					// The dose is taken now: undo it for the next reading.
+					f.exec(`DELETE FROM events WHERE id = $1`, res.EventID)
+					f.exec(`UPDATE dose_instances SET status = 'scheduled', resolved_at = NULL WHERE patient_id = $1`, patient)
+				}
+			})
+		})
+	}
 }
