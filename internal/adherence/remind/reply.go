@@ -181,6 +181,25 @@ func normalize(s string) string {
 	}, s)
 }
 
+// Uses reports whether word (as ReplyWords gives it) is one of the words
+// that make r what it is beyond its keyword: a skip's reason words
+// ("RAN", "OUT", "CARO"), a snooze's units ("MIN", "H"). A caller looking
+// for other words in the text (a patient's first name) leaves these to
+// the reply: "SNOOZE 30 MIN" names no patient Min.
+func (r Reply) Uses(word string) bool {
+	switch r.Kind {
+	case ReplySkipped:
+		return skipReason([]string{word}) != ""
+	case ReplySnoozed:
+		switch word {
+		case "M", "MIN", "MINS", "MINUTE", "MINUTES", "MINUTO", "MINUTOS",
+			"H", "HR", "HRS", "HOUR", "HOURS", "HORA", "HORAS":
+			return true
+		}
+	}
+	return false
+}
+
 // skipReason returns the reason code of the first reason word in words, or
 // "" when there is none.
 func skipReason(words []string) string {

@@ -224,6 +224,10 @@ type inboundText struct {
 	// readName), "" for none; manyNamed says it gave several.
 	named     string
 	manyNamed bool
+	// whole is the text read without looking for names, kept when a name
+	// was found: a name of a patient with no dose to answer is then read
+	// as the reply's own words ("NO CARO": a skip for its cost).
+	whole remind.Reply
 }
 
 // senderRecord is a patient or member with the sender's number.
@@ -284,14 +288,18 @@ func (h *inboundText) readName() {
 		first, _, _ := strings.Cut(n, " ")
 		firsts[first]++
 	}
+	// A one-word name that the text, read whole as a dose reply, uses as
+	// a word of its own ("SNOOZE 30 MIN", "SKIP RAN OUT") is the reply's,
+	// not a patient's: such a text names no one.
+	own := func(seq []string) bool { return len(seq) == 1 && h.reply.Uses(seq[0]) }
 	var missing []string
 	for _, n := range ordered {
-		if !claim(n, strings.Fields(n)) {
+		if seq := strings.Fields(n); own(seq) || !claim(n, seq) {
 			missing = append(missing, n)
 		}
 	}
 	for _, n := range missing {
-		if first, _, _ := strings.Cut(n, " "); firsts[first] == 1 {
+		if first, _, _ := strings.Cut(n, " "); firsts[first] == 1 && !own([]string{first}) {
 			claim(n, []string{first})
 		}
 	}
@@ -319,6 +327,7 @@ func (h *inboundText) readName() {
 		}
 		return r, false
 	}
+	h.whole = h.reply
 	if r, ok := without(finds); ok {
 		h.reply, h.named = r, finds[0].name
 		for _, f := range finds[1:] {
@@ -534,7 +543,12 @@ func (h *inboundText) commit(ctx context.Context, o inboundOutcome) (InboundResu
 				return err
 			}
 			if was.Action == ConsentOptOut {
-				answer, res.Result = "", InboundUnanswered
+				// The row keeps what the text was when it is a question
+				// withheld (ambiguous), else it says none went.
+				if answer != remind.KindWhichPatient {
+					res.Result = InboundUnanswered
+				}
+				answer = ""
 			}
 		}
 		if answer != "" && o.limited {
@@ -751,6 +765,14 @@ func (h *inboundText) handleDoseReply(ctx context.Context) (InboundResult, error
 		if err != nil {
 			return InboundResult{}, err
 		}
+		if match == noReplyDose && h.named != "" && isDoseReply(h.whole) {
+			// The patient named has no reminded dose (a deactivated one,
+			// say): the word was the reply's.
+			h.reply, h.named = h.whole, ""
+			if d, match, err = h.findRepliedDose(ctx); err != nil {
+				return InboundResult{}, err
+			}
+		}
 		switch match {
 		case noReplyDose:
 			return h.commit(ctx, inboundOutcome{result: InboundNoDose, who: h.primary(), answer: remind.KindHelp, limited: true})
@@ -941,6 +963,15 @@ func (h *inboundText) findRepliedDose(ctx context.Context) (repliedDose, replyMa
 		}
 	}
 	return best.dose, foundReplyDose, nil
+}
+
+// isDoseReply reports whether r records a dose event.
+func isDoseReply(r remind.Reply) bool {
+	switch r.Kind {
+	case remind.ReplyTaken, remind.ReplySkipped, remind.ReplySnoozed:
+		return true
+	}
+	return false
 }
 
 // distinguishable reports whether a reply can tell two patient records of

@@ -1099,6 +1099,12 @@ func TestInboundSharedNumberReadings(t *testing.T) {
 		// Accents of any letter are read away.
 		{"accents", "Tomáš", "Zoë", "taken tomas", store.InboundRecorded, 0},
 		{"accents, other", "Tomáš", "Zoë", "TAKEN ZOE", store.InboundRecorded, 1},
+		// A name that is one of the reply's own words there names no one
+		// (QA re-test: Min's dose was snoozed, Ran's skipped, unasked).
+		{"a snooze unit", "Min", "Ana", "SNOOZE 30 MIN", store.InboundAmbiguous, 0},
+		{"a skip reason", "Ran", "Ana", "SKIP RAN OUT", store.InboundAmbiguous, 0},
+		// ... but a name all the same where the reply has no use for it.
+		{"a reason word after TAKEN", "Caro", "Ana", "TAKEN CARO", store.InboundRecorded, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -1143,4 +1149,55 @@ func TestInboundSharedNumberReadings(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestInboundSharedNumberAbsentName: a number of Ana, reminded, and Caro,
+// deactivated with no plan. NO CARO is Ana's skip for its cost: Caro has
+// no dose to answer, so the word is the reply's (QA re-test: it was read
+// as Caro's name and answered no_dose). And a plain TAKEN from the number
+// of two patients reminded, after it texted STOP, is recorded as
+// ambiguous with no question sent (it said unanswered).
+func TestInboundSharedNumberAbsentName(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		ana, pl, dose := f.remindedDose()
+		number := ana.Phone.Reveal()
+		caro := adherence.Patient{OrgID: f.org, GivenName: phi.New("Caro"), Phone: phi.New(number), TimeZone: "UTC", SMSConsent: true}
+		if err := f.s.CreatePatient(f.ctx, f.actor, &caro); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.s.SetPatientActive(f.ctx, f.actor, f.org, caro.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		f.now = utc(13, 10)
+		if res := f.text(1, number, "NO CARO"); res.Result != store.InboundRecorded {
+			t.Fatalf("NO CARO = %+v, want it recorded for Ana", res)
+		}
+		if d := f.dose(pl.ID, dose.ID); d.Status != adherence.DoseSkipped || d.SkipReason != remind.SkipCost {
+			t.Errorf("Ana's dose: %s %q, want skipped for its cost", d.Status, d.SkipReason)
+		}
+	})
+	each(t, func(t *testing.T, f *fixture) {
+		ana, _, _ := f.reminderPatient("", "")
+		number := ana.Phone.Reveal()
+		luis := adherence.Patient{OrgID: f.org, GivenName: phi.New("Luis"), Phone: phi.New(number),
+			TimeZone: "America/New_York", Language: "en", SMSConsent: true}
+		if err := f.s.CreatePatient(f.ctx, f.actor, &luis); err != nil {
+			t.Fatal(err)
+		}
+		f.plan(luis.ID, timeOfDay("08:00"))
+		f.arm(utc(11, 30))
+		if res := f.dispatch(utc(13, 0)); res.Sent != 2 {
+			t.Fatalf("dispatch: %+v", res)
+		}
+		f.exec(`UPDATE notifications SET status = 'sent' WHERE kind = 'reminder'`)
+		f.now = utc(13, 5)
+		f.text(1, number, "STOP")
+		f.now = utc(13, 10)
+		if res := f.text(2, number, "TAKEN"); res.Result != store.InboundAmbiguous {
+			t.Fatalf("a plain TAKEN after STOP = %+v, want ambiguous", res)
+		}
+		if n := f.replies(remind.KindWhichPatient, number); n != 0 {
+			t.Errorf("%d questions to the opted-out number, want none", n)
+		}
+	})
 }
