@@ -210,11 +210,15 @@ func rowsServed(ctx context.Context, tx *db.Tx, d medsales.Dataset, mode string,
 // FailVersion marks a load failed with a one-line reason and the rows it
 // rejected (too many of them is a common reason) and skipped as empty
 // before failing. Nothing of a failed load is served, so it records no
-// rows loaded.
+// rows loaded. Only a row still running is changed: one that another load
+// has marked interrupted (this load lost its lock, and then failed on the
+// tables the other swapped in) keeps that reason, the true one, rather
+// than the step's error (QA re-test: "could not open relation with OID …"
+// replaced it).
 func (s *Store) FailVersion(ctx context.Context, id int64, reason string, rejected, skipped int64, finished time.Time) error {
 	reason = clipReason(reason, maxReason)
 	_, err := s.db.SQL.ExecContext(ctx, `UPDATE dataset_versions SET status = $1, error = $2, rows_loaded = 0, rows_rejected = $3,
-		rows_skipped = $4, finished_at = $5 WHERE id = $6`, StatusFailed, reason, rejected, skipped, db.UTC(finished), id)
+		rows_skipped = $4, finished_at = $5 WHERE id = $6 AND status = $7`, StatusFailed, reason, rejected, skipped, db.UTC(finished), id, StatusRunning)
 	if err != nil {
 		return fmt.Errorf("record failure of load %d: %w", id, err)
 	}

@@ -396,6 +396,18 @@ func TestFinishVersionOfAStoppedLoad(t *testing.T) {
 		if status != store.StatusFailed {
 			t.Errorf("the stopped load's row = %s, want failed", status)
 		}
+		// The stopped load then fails on its own: its row keeps the true
+		// reason, not the step's error.
+		if err := st.FailVersion(ctx, first, "read indexes of partd_drugs: could not open relation", 0, 0, t0.Add(4*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		var reason string
+		if err := d.SQL.QueryRowContext(ctx, `SELECT error FROM dataset_versions WHERE id = $1`, first).Scan(&reason); err != nil {
+			t.Fatal(err)
+		}
+		if reason != store.InterruptedReason {
+			t.Errorf("the stopped load's reason = %q, want %q", reason, store.InterruptedReason)
+		}
 		latest, err := st.LatestLoads(ctx)
 		if err != nil {
 			t.Fatal(err)
