@@ -321,11 +321,7 @@ func (h *inboundText) readName() {
 			}
 		}
 		r := remind.ParseReply(strings.Join(out, " "))
-		switch r.Kind {
-		case remind.ReplyTaken, remind.ReplySkipped, remind.ReplySnoozed:
-			return r, true
-		}
-		return r, false
+		return r, isDoseReply(r)
 	}
 	h.whole = h.reply
 	if r, ok := without(finds); ok {

@@ -476,16 +476,13 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	queueFull := s.failure == FailQueueFull && from != ""
+	failure := s.failure
 	s.mu.Unlock()
-	if queueFull {
+	switch {
+	case failure == FailQueueFull && from != "":
 		s.writeError(w, http.StatusBadRequest, 21611, "This 'From' number has exceeded the maximum number of queued messages")
 		return
-	}
-	s.mu.Lock()
-	region := s.failure == FailRegionNotEnabled
-	s.mu.Unlock()
-	if region {
+	case failure == FailRegionNotEnabled:
 		s.writeError(w, http.StatusBadRequest, 21408, "Permission to send an SMS has not been enabled for the region indicated by the 'To' number: "+to)
 		return
 	}
