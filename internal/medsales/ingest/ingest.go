@@ -602,7 +602,13 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 			// "context canceled"; the history says why it ended.
 			reason, err = interrupted(ctx, err)
 		}
-		if ferr := s.Store.FailVersion(c, id, reason, rejected, skipped, s.Now()); ferr != nil {
+		var stopped *store.StoppedError
+		if ferr := s.Store.FailVersion(c, id, reason, rejected, skipped, s.Now()); errors.As(ferr, &stopped) {
+			// The step's error only says that the tables the other
+			// load swapped in are gone; the operator is told why.
+			log.WarnContext(ctx, "load stopped by another load", "step_error", err.Error())
+			err = stopped
+		} else if ferr != nil {
 			log.ErrorContext(ctx, "record failed load", "error", ferr.Error())
 		}
 		s.Metrics.failed(req.Dataset, ctx.Err() != nil)

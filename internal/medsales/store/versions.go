@@ -217,13 +217,45 @@ func rowsServed(ctx context.Context, tx *db.Tx, d medsales.Dataset, mode string,
 // replaced it).
 func (s *Store) FailVersion(ctx context.Context, id int64, reason string, rejected, skipped int64, finished time.Time) error {
 	reason = clipReason(reason, maxReason)
-	_, err := s.db.SQL.ExecContext(ctx, `UPDATE dataset_versions SET status = $1, error = $2, rows_loaded = 0, rows_rejected = $3,
+	r, err := s.db.SQL.ExecContext(ctx, `UPDATE dataset_versions SET status = $1, error = $2, rows_loaded = 0, rows_rejected = $3,
 		rows_skipped = $4, finished_at = $5 WHERE id = $6 AND status = $7`, StatusFailed, reason, rejected, skipped, db.UTC(finished), id, StatusRunning)
 	if err != nil {
 		return fmt.Errorf("record failure of load %d: %w", id, err)
 	}
-	return nil
+	if n, err := r.RowsAffected(); err != nil {
+		return fmt.Errorf("record failure of load %d: %w", id, err)
+	} else if n > 0 {
+		return nil
+	}
+	var dataset, status, stored string
+	err = s.db.SQL.QueryRowContext(ctx, `SELECT dataset, status, error FROM dataset_versions WHERE id = $1`, id).Scan(&dataset, &status, &stored)
+	if err != nil {
+		return fmt.Errorf("record failure of load %d: %w", id, err)
+	}
+	return &StoppedError{ID: id, Dataset: dataset, Status: status, Reason: stored}
 }
+
+// StoppedError is FailVersion's error for a load whose row was no longer
+// running: another load of the dataset took the lock this one lost and
+// marked it stopped. Its message is the one to show the operator in place
+// of the failed step's own error, which then only says that the tables
+// the other load swapped in were gone ("could not open relation with OID
+// …").
+type StoppedError struct {
+	ID      int64
+	Dataset string
+	Status  string // what the row says now (failed)
+	Reason  string // the reason the other load recorded
+}
+
+func (e *StoppedError) Error() string {
+	return fmt.Sprintf("load %d of %s was stopped: another load of the dataset took its lock (this load's database session had ended) and recorded %q; nothing of this load is served",
+		e.ID, e.Dataset, e.Reason)
+}
+
+// Unwrap makes a stopped load's job wait for the running load and then run
+// again, as one that found the lock taken does.
+func (e *StoppedError) Unwrap() error { return ErrLoadRunning }
 
 // maxReason is the most bytes of a failed load's reason that the history
 // keeps.

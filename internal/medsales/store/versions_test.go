@@ -397,9 +397,15 @@ func TestFinishVersionOfAStoppedLoad(t *testing.T) {
 			t.Errorf("the stopped load's row = %s, want failed", status)
 		}
 		// The stopped load then fails on its own: its row keeps the true
-		// reason, not the step's error.
-		if err := st.FailVersion(ctx, first, "read indexes of partd_drugs: could not open relation", 0, 0, t0.Add(4*time.Minute)); err != nil {
-			t.Fatal(err)
+		// reason, not the step's error, and FailVersion says so, with that
+		// reason, for the operator to read instead of the step's error.
+		err = st.FailVersion(ctx, first, "read indexes of partd_drugs: could not open relation", 0, 0, t0.Add(4*time.Minute))
+		var stopped *store.StoppedError
+		if !errors.As(err, &stopped) || stopped.ID != first || stopped.Reason != store.InterruptedReason || !errors.Is(err, store.ErrLoadRunning) {
+			t.Fatalf("failing the stopped load = %v, want a StoppedError with the recorded reason", err)
+		}
+		if msg := err.Error(); strings.Contains(msg, "could not open relation") || !strings.Contains(msg, "another load of the dataset") {
+			t.Errorf("stopped load's error = %q, want the other load's word, not the step's", msg)
 		}
 		var reason string
 		if err := d.SQL.QueryRowContext(ctx, `SELECT error FROM dataset_versions WHERE id = $1`, first).Scan(&reason); err != nil {
