@@ -320,11 +320,14 @@ func escalationMisses(ctx context.Context, tx *db.Tx, id string) (adherence.Trig
 	default:
 		return trigger, 1, nil
 	}
-	q := `SELECT COUNT(*) FROM dose_instances
-		WHERE org_id = $1 AND patient_id = $2 AND status = 'missed' AND due_at > $3 AND due_at <= $4`
+	// Of active scheduled plans only, as the trigger counts them
+	// (activePlanDose): the misses of a plan put on hold were told to
+	// caregivers with the others (QA: "missed 5" where 2 opened it).
+	q := `SELECT COUNT(*) FROM dose_instances d
+		WHERE d.org_id = $1 AND d.patient_id = $2 AND d.status = 'missed' AND d.due_at > $3 AND d.due_at <= $4` + activePlanDose
 	if !toInclusive {
-		q = `SELECT COUNT(*) FROM dose_instances
-		WHERE org_id = $1 AND patient_id = $2 AND status = 'missed' AND due_at >= $3 AND due_at < $4`
+		q = `SELECT COUNT(*) FROM dose_instances d
+		WHERE d.org_id = $1 AND d.patient_id = $2 AND d.status = 'missed' AND d.due_at >= $3 AND d.due_at < $4` + activePlanDose
 	}
 	var n int
 	if err := tx.QueryRowContext(ctx, q, orgID, patientID, db.UTC(from), db.UTC(to)).Scan(&n); err != nil {

@@ -1478,10 +1478,12 @@ const (
 	SkipNotOpen      = "not_open"      // the escalation was acknowledged or resolved
 	SkipNotDue       = "not_due"       // too early: come back at DueAt
 	SkipLevelRemoved = "level_removed" // the policy no longer has this level
-	// SkipTriggerCleared: a low_adherence escalation whose trigger no
-	// longer holds when its next level is due (the patient's adherence
-	// over the last 14 days is back at or above the threshold) is
-	// resolved (reason trigger_cleared) instead of paging anyone.
+	// SkipTriggerCleared: an escalation whose trigger no longer holds
+	// when its next level is due (its dose recorded late, before the
+	// consumer read the record; the patient's adherence over the last 14
+	// days back at or above the threshold) is resolved instead of paging
+	// anyone (Resolved gives the reason: dose_recorded, dose_excluded or
+	// trigger_cleared).
 	SkipTriggerCleared = "trigger_cleared"
 )
 
@@ -1617,23 +1619,51 @@ func (s *Store) fireStep(ctx context.Context, tx *db.Tx, stepID int64, now time.
 		return nil
 	}
 	level := pol.Levels[st.Level-1]
-	if pol.Trigger.Kind == adherence.TriggerLowAdherence {
-		// Only a recorded miss re-evaluates an escalation (dose.resolved);
-		// adherence that recovers through the doses taken since gave none,
-		// and the levels went on paging about a trigger that no longer
-		// held (QA). Checked when each level is due.
-		holds, err := triggerHolds(ctx, tx, pol, esc.OrgID, esc.PatientID, doseState{}, now)
+	// The trigger is checked again when each level is due. A recorded
+	// miss re-evaluates an escalation through its dose.resolved record,
+	// but the consumer may not have read it yet: after a worker outage
+	// the overdue steps ran first and paged caregivers, then clinicians,
+	// about a dose recorded taken hours before (QA). And adherence that
+	// recovers through the doses taken since gives no record at all (a
+	// low_adherence escalation went on paging, QA).
+	var dose doseState
+	if pol.Trigger.Kind != adherence.TriggerLowAdherence {
+		if dose, err = loadDose(ctx, tx, esc.DoseInstanceID); err != nil {
+			return err
+		}
+	}
+	holds, err := triggerHolds(ctx, tx, pol, esc.OrgID, esc.PatientID, dose, now)
+	if err != nil {
+		return err
+	}
+	var moved []audit.Record
+	if !holds {
+		reason := clearedReason(dose)
+		// As the consumer would on the dose.resolved record: while a
+		// miss it took in still holds the trigger, the escalation goes
+		// on about it, and this level fires about that miss.
+		var to int64
+		switch pol.Trigger.Kind {
+		case adherence.TriggerMissedDose:
+			if dose.found {
+				to, err = moveToTakenInMiss(ctx, tx, esc.OrgID, esc.PatientID, esc.ID, string(esc.Status), esc.OpenedAt, sql.NullTime{})
+			}
+		case adherence.TriggerMissedCount:
+			to, err = moveToHoldingMiss(ctx, tx, pol, esc.OrgID, esc.PatientID, esc.ID, string(esc.Status), esc.OpenedAt, sql.NullTime{}, now)
+		}
 		if err != nil {
 			return err
 		}
-		if !holds {
-			if err := closeEscalation(ctx, tx, esc.ID, adherence.EscalationResolved, ClosedByPatient, ReasonTriggerCleared, now); err != nil {
+		if to == 0 {
+			if err := closeEscalation(ctx, tx, esc.ID, adherence.EscalationResolved, ClosedByPatient, reason, now); err != nil {
 				return err
 			}
-			res.Skipped, res.Resolved = SkipTriggerCleared, &Resolution{Reason: ReasonTriggerCleared, Level: esc.Level}
+			res.Skipped, res.Resolved = SkipTriggerCleared, &Resolution{Reason: reason, Level: esc.Level}
 			return s.appendAudit(ctx, tx, []audit.Record{auditRecord(EscalationSystemActor, esc.OrgID, audit.ActionUpdate, "Escalation", esc.ID, esc.PatientID,
-				"status=resolved reason="+ReasonTriggerCleared)})
+				"status=resolved reason="+reason)})
 		}
+		esc.DoseInstanceID = to
+		moved = append(moved, movedRecord(EscalationSystemActor, esc.OrgID, esc.ID, esc.PatientID, to, reason))
 	}
 
 	in, err := levelNotifications(ctx, tx, esc, stepID, st, level)
@@ -1675,7 +1705,22 @@ func (s *Store) fireStep(ctx context.Context, tx *db.Tx, stepID int64, now time.
 	// Sending the notifications discloses the patient's missed doses to
 	// the recipients: recorded with the level and how many got it.
 	detail := fmt.Sprintf("level=%d recipients=%d", st.Level, len(in))
-	return s.appendAudit(ctx, tx, []audit.Record{auditRecord(EscalationSystemActor, esc.OrgID, audit.ActionUpdate, "Escalation", esc.ID, esc.PatientID, detail)})
+	return s.appendAudit(ctx, tx, append(moved, auditRecord(EscalationSystemActor, esc.OrgID, audit.ActionUpdate, "Escalation", esc.ID, esc.PatientID, detail)))
+}
+
+// clearedReason is why an escalation whose trigger no longer holds when a
+// level is due is resolved: its dose was recorded (taken or skipped, late)
+// or excluded, or, for the other triggers, the trigger cleared.
+func clearedReason(dose doseState) string {
+	switch {
+	case !dose.found:
+		return ReasonTriggerCleared
+	case dose.status == adherence.DoseExcluded:
+		return ReasonDoseExcluded
+	case dose.status != adherence.DoseMissed && dose.status != adherence.DoseScheduled:
+		return ReasonDoseRecorded
+	}
+	return ReasonTriggerCleared
 }
 
 // levelNotifications builds one notification per recipient of a level.
