@@ -58,8 +58,16 @@ func resolvedRecord(e *adherence.Event, c *liveInstance, now time.Time) outboxRe
 	return outboxRecord{orgID: e.OrgID, topic: TopicDoseResolved, key: fmt.Sprint(c.ID), patientID: e.PatientID, at: now, payload: p}
 }
 
-// insertOutbox writes recs; a (topic, key) already present is kept, so an
-// announcement is made once.
+// insertOutbox writes recs. A record's key is its dose's id, and a dose
+// can be announced again: missed, recorded late (dose.resolved), then
+// opened again when an earlier taking took its recording over (see
+// unscore) and missed again. Kept once per dose, the second miss was
+// announced to no one and nobody was paged about it (QA). So the record
+// already holding the key gives it up first, taking <key>:<its id>
+// instead (its history stays), and the new one takes it: the record
+// keyed by a dose's id is always its latest, which is what
+// takenInMisses reads. Each announcement follows a change of the dose's
+// status in the same transaction, which the row's lock makes once.
 func insertOutbox(ctx context.Context, tx *db.Tx, recs []outboxRecord) error {
 	stmts, err := outboxStatements(recs)
 	if err != nil {
@@ -75,6 +83,18 @@ func insertOutbox(ctx context.Context, tx *db.Tx, recs []outboxRecord) error {
 // sends them with its other writes (db.Tx.ExecAll).
 func outboxStatements(recs []outboxRecord) ([]db.Statement, error) {
 	var stmts []db.Statement
+	keys := map[string][]any{}
+	var topics []string
+	for _, r := range recs {
+		if keys[r.topic] == nil {
+			topics = append(topics, r.topic)
+		}
+		keys[r.topic] = append(keys[r.topic], r.key)
+	}
+	for _, topic := range topics {
+		stmts = append(stmts, db.Statement{SQL: `UPDATE outbox SET dedupe_key = dedupe_key || ':' || CAST(id AS TEXT)
+			WHERE topic = $1 AND dedupe_key IN ` + placeholders(2, len(keys[topic])), Args: append([]any{topic}, keys[topic]...)})
+	}
 	for _, r := range recs {
 		payload, err := json.Marshal(r.payload)
 		if err != nil {
