@@ -274,6 +274,11 @@ func TestTwilioWebhooksRefuseMalformedPayloads(t *testing.T) {
 			"inbound without From":         {whSMSPath, noFrom, http.StatusBadRequest},
 			"status without MessageStatus": {whStatusPath, noStatus, http.StatusBadRequest},
 			"status without MessageSid":    {whStatusPath, url.Values{"MessageStatus": {"sent"}}, http.StatusBadRequest},
+			// Text PostgreSQL cannot store: a 500 there (QA).
+			"inbound From with a NUL":         {whSMSPath, whInbound(whSID(4), whPhone+"\x00", "TAKEN"), http.StatusBadRequest},
+			"inbound To not UTF-8":            {whSMSPath, url.Values{"MessageSid": {whSID(5)}, "From": {whPhone}, "To": {"+1555\xff"}, "Body": {"TAKEN"}}, http.StatusBadRequest},
+			"status MessageStatus with a NUL": {whStatusPath, url.Values{"MessageSid": {whSID(6)}, "MessageStatus": {"delivered\x00"}}, http.StatusBadRequest},
+			"status ErrorCode with a NUL":     {whStatusPath, url.Values{"MessageSid": {whSID(7)}, "MessageStatus": {"failed"}, "ErrorCode": {"1\x00"}}, http.StatusBadRequest},
 		} {
 			if rec := e.signed(c.path, c.params); rec.Code != c.want {
 				t.Errorf("%s: %d, want %d: %s", name, rec.Code, c.want, rec.Body)
@@ -311,6 +316,10 @@ func TestTwilioWebhooksRefuseMalformedPayloads(t *testing.T) {
 		}
 		if n := e.count(`SELECT COUNT(*) FROM inbound_messages`); n != 0 {
 			t.Errorf("%d inbound rows stored from malformed requests", n)
+		}
+		rec := e.signed(whStatusPath, url.Values{"MessageSid": {whSID(6)}, "MessageStatus": {"delivered\x00"}})
+		if !strings.Contains(rec.Body.String(), "MessageStatus") {
+			t.Errorf("NUL in MessageStatus: %s, want the field named", rec.Body)
 		}
 	})
 }
