@@ -298,10 +298,9 @@ func HTTPHandler(next http.Handler, tp trace.TracerProvider, prop propagation.Te
 	// inner runs inside the otelhttp span: it gives next the real URL back
 	// and names the span after the route once next has run.
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		orig, _ := r.Context().Value(origURLKey{}).(*url.URL)
 		req := r.WithContext(r.Context())
-		if orig != nil {
-			req.URL = orig
+		if orig, ok := r.Context().Value(origKey{}).(origRequest); ok {
+			req.URL, req.Header, req.Host = orig.url, orig.header, orig.host
 		}
 		defer func() {
 			if req.MultipartForm != nil {
@@ -326,12 +325,24 @@ func HTTPHandler(next http.Handler, tp trace.TracerProvider, prop propagation.Te
 	)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, _ := withRouteSlot(r.Context())
-		ctx = context.WithValue(ctx, origURLKey{}, r.URL)
+		ctx = context.WithValue(ctx, origKey{}, origRequest{url: r.URL, header: r.Header, host: r.Host})
 		hidden := r.WithContext(ctx)
 		if r.URL != nil {
 			u := *r.URL
 			u.Path, u.RawPath, u.RawQuery, u.Fragment = "", "", "", ""
 			hidden.URL = &u
+		}
+		// otelhttp records client.address from X-Forwarded-For's first
+		// entry, which the client writes, and user_agent.original and
+		// server.address from what the client sent too: any caller
+		// could put any text, PHI included, into the trace, and the
+		// span named another client than the access log (QA). Behind
+		// httpx.TrustedProxies, RemoteAddr is already the client's
+		// address as the access log and the audit trail give it.
+		hidden.Host = ""
+		hidden.Header = r.Header.Clone()
+		for _, h := range spanHiddenHeaders {
+			hidden.Header.Del(h)
 		}
 		defer func() {
 			if hidden.MultipartForm != nil {
@@ -342,9 +353,20 @@ func HTTPHandler(next http.Handler, tp trace.TracerProvider, prop propagation.Te
 	})
 }
 
-// origURLKey is the context key under which HTTPHandler keeps the real URL
-// while otelhttp sees a URL without path and query.
-type origURLKey struct{}
+// origKey is the context key under which HTTPHandler keeps the real URL,
+// headers and host (an origRequest) while otelhttp sees a request without
+// path, query, host and the headers it would copy into the span.
+type origKey struct{}
+
+type origRequest struct {
+	url    *url.URL
+	header http.Header
+	host   string
+}
+
+// spanHiddenHeaders are the request headers otelhttp would turn into span
+// attributes: the client chooses their text.
+var spanHiddenHeaders = []string{"X-Forwarded-For", "Forwarded", "X-Real-Ip", "User-Agent"}
 
 // spanName names a server span from the request: "<METHOD> <route>" when
 // the request already carries a pattern, "<METHOD>" otherwise.

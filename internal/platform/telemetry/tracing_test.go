@@ -382,6 +382,51 @@ func TestHTTPHandlerPropagation(t *testing.T) {
 	}
 }
 
+// TestHTTPHandlerSpanLeavesOutClientText: the server span takes no text the
+// client chose: not X-Forwarded-For (otelhttp made its first entry
+// client.address, which the access log did not believe), User-Agent or
+// Host. client.address is the peer, which httpx.TrustedProxies has made
+// the client's address when a trusted proxy sent the request. The handler
+// still sees the request as it came.
+func TestHTTPHandlerSpanLeavesOutClientText(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	var seen *http.Request
+	h := telemetry.HTTPHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { seen = r }), tp, nil)
+
+	req := httptest.NewRequest(http.MethodGet, "/v1/patients/x", nil)
+	req.RemoteAddr = "192.0.2.7:41000"
+	req.Host = "alice-diaz.example"
+	req.Header.Set("X-Forwarded-For", "Alice Diaz, 198.51.100.1")
+	req.Header.Set("Forwarded", "for=alice")
+	req.Header.Set("X-Real-Ip", "alice")
+	req.Header.Set("User-Agent", "Alice's phone")
+	h.ServeHTTP(httptest.NewRecorder(), req)
+
+	spans := exp.GetSpans()
+	if len(spans) != 1 {
+		t.Fatalf("got %d spans, want 1", len(spans))
+	}
+	attrs := map[string]string{}
+	for _, kv := range spans[0].Attributes {
+		attrs[string(kv.Key)] = kv.Value.Emit()
+		if v := strings.ToLower(kv.Value.Emit()); strings.Contains(v, "alice") || strings.Contains(v, "198.51.100.1") {
+			t.Errorf("span attribute %s = %q: text the client chose", kv.Key, kv.Value.Emit())
+		}
+	}
+	if got := attrs["client.address"]; got != "192.0.2.7" {
+		t.Errorf("client.address = %q, want the peer 192.0.2.7", got)
+	}
+	if seen == nil || seen.Host != "alice-diaz.example" || seen.Header.Get("User-Agent") != "Alice's phone" ||
+		seen.Header.Get("X-Forwarded-For") != "Alice Diaz, 198.51.100.1" || seen.URL.Path != "/v1/patients/x" {
+		t.Errorf("the handler saw %+v, want the request as it came", seen)
+	}
+	if req.Header.Get("User-Agent") != "Alice's phone" {
+		t.Error("the caller's request headers were changed")
+	}
+}
+
 func TestHTTPHandlerWithoutProviderStillCorrelatesLogs(t *testing.T) {
 	logs := &syncbuf.Buffer{}
 	h := telemetry.HTTPHandler(
