@@ -633,6 +633,7 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 	if v.ReleaseDate != nil {
 		in.ReleaseDate = v.ReleaseDate.Time
 	}
+	in.Reopen = reopener(req.Source, opts, f.Stamp)
 	in.Progress = func(rows int64) {
 		rowsRead = rows
 		if progress != nil {
@@ -753,6 +754,28 @@ func (s *Service) skipped(ctx context.Context, log *slog.Logger, v, served store
 	log.InfoContext(ctx, "ingest skipped", "file", v.SourceFile, "mode", v.Mode,
 		"reason", fmt.Sprintf("source unchanged: load %d, served now, read the same source version", served.ID),
 		"served_version", served.ID)
+}
+
+// reopener returns store.LoadInput.Reopen for the source src that Open
+// read with opts and stamped stamp: a local regular file (or a member of a
+// local zip) is opened again, and only while it is the version loaded; a
+// pipe or standard input (read once) and a remote object (a second
+// download for an error message) get nil.
+func reopener(src string, opts source.Options, stamp string) func(ctx context.Context) (io.ReadCloser, error) {
+	if !strings.HasPrefix(stamp, "file:") {
+		return nil
+	}
+	return func(ctx context.Context) (io.ReadCloser, error) {
+		f, err := source.Open(ctx, src, opts)
+		if err != nil {
+			return nil, err
+		}
+		if f.Stamp != stamp {
+			f.Close()
+			return nil, errors.New("the file changed since the load read it")
+		}
+		return f, nil
+	}
 }
 
 // displayName names a source in the history of a load that could not open

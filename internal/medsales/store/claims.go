@@ -85,7 +85,7 @@ func (s *Store) LoadNUCC(ctx context.Context, in LoadInput) (LoadResult, error) 
 		}
 		tally.Loaded++
 	}
-	return finish(ctx, in, r, tally, rep, 0, uniqueKey{nuccTable().Name, "code", "taxonomy code"})
+	return finish(ctx, in, r, tally, rep, 0, uniqueKey{nuccTable().Name, "code", "taxonomy code", "Code"})
 }
 
 // LoadPartB replaces one data year of CMS Medicare Part B service lines
@@ -284,7 +284,7 @@ func (s *Store) LoadOpenPayments(ctx context.Context, in LoadInput) (LoadResult,
 	// unique index open_payments_record) rather than being rejected: a
 	// national file has ~15 million rows, too many to remember every ID
 	// while reading.
-	return finish(ctx, in, r, tally, rep, year, uniqueKey{table.Name, "record_id", "Record_ID"})
+	return finish(ctx, in, r, tally, rep, year, uniqueKey{table.Name, "record_id", "Record_ID", "Record_ID"})
 }
 
 // beginLoad drops the staging tables of killed loads, then starts the

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/medplatform/medplatform/internal/medsales/dataset"
 	"github.com/medplatform/medplatform/internal/platform/db"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 )
@@ -55,6 +56,11 @@ type LoadInput struct {
 	// none). An NPPES increment of a release no older than every release
 	// loaded applies all its records (see LoadNPPES).
 	ReleaseDate time.Time
+	// Reopen, when set, opens the file again from its first byte, for a
+	// second look at a load that failed: the lines of a key the file
+	// repeats (see duplicateError). Nil for a source read only once (a
+	// pipe, standard input, a remote object).
+	Reopen func(ctx context.Context) (io.ReadCloser, error)
 }
 
 // LoadResult says what a load did.
@@ -261,7 +267,8 @@ func checkIndexed(column string, n int, header func(name string) string) error {
 type uniqueKey struct {
 	table  string // live table
 	column string // key column
-	label  string // what the file calls it ("NPI", "Record_ID")
+	label  string // what messages call it ("NPI", "taxonomy code")
+	header string // the file's header name of its column ("NPI", "Code")
 }
 
 // duplicateError turns a unique violation met while committing a load
@@ -277,12 +284,47 @@ func duplicateError(ctx context.Context, in LoadInput, rep *Replace, keys []uniq
 	for _, k := range keys {
 		v, ok := rep.duplicate(ctx, k.table, k.column)
 		if ok {
+			where := ""
+			if lines := keyLines(ctx, in, k.header, v); len(lines) == 2 {
+				where = fmt.Sprintf(" (lines %d and %d)", lines[0], lines[1])
+			}
 			return &errs.Error{Code: errs.CodeInvalid,
-				Message: fmt.Sprintf("%s: %s %s occurs more than once: nothing loaded", in.File, k.label, v)}
+				Message: fmt.Sprintf("%s: %s %s occurs more than once%s: nothing loaded", in.File, k.label, v, where)}
 		}
 	}
 	return &errs.Error{Code: errs.CodeInvalid,
 		Message: fmt.Sprintf("%s: a key occurs more than once (%s): nothing loaded", in.File, uniqueDetail(err))}
+}
+
+// keyLines reads the file again (in.Reopen) for the lines of the first two
+// records whose column header holds v, so that the operator is told where
+// the repeated key is: the staged rows keep no line numbers, and a set of
+// every key read would not fit in a load's constant memory (15 million
+// Open Payments records a year). It returns nil when the file cannot be
+// read again or the two are not found (a record rejected for another
+// reason holds v, say, or the file changed).
+func keyLines(ctx context.Context, in LoadInput, header, v string) []int {
+	if in.Reopen == nil || header == "" {
+		return nil
+	}
+	rc, err := in.Reopen(ctx)
+	if err != nil {
+		return nil
+	}
+	defer rc.Close()
+	rd, err := dataset.NewReader(rc, in.File, []dataset.Column{{Name: header, Required: true}}, dataset.Options{})
+	if err != nil {
+		return nil
+	}
+	var lines []int
+	for rd.Next() && ctx.Err() == nil {
+		if strings.EqualFold(strings.TrimSpace(rd.String(0)), v) {
+			if lines = append(lines, rd.Line()); len(lines) == 2 {
+				return lines
+			}
+		}
+	}
+	return nil
 }
 
 // uniqueDetail is what the engine says about a unique violation without

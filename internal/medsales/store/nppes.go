@@ -180,7 +180,7 @@ func (s *Store) LoadNPPES(ctx context.Context, in LoadInput) (LoadResult, error)
 			}
 		}
 		return s.applyGeocodes(ctx, rep.StagingTable(pt.Name), "practice_lat", "practice_lon")
-	}, uniqueKey{pt.Name, "npi", "NPI"})
+	}, uniqueKey{pt.Name, "npi", "NPI", "NPI"})
 }
 
 // dropDeactivatedCompanions deletes, in the swap transaction of an
