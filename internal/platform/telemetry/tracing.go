@@ -300,7 +300,7 @@ func HTTPHandler(next http.Handler, tp trace.TracerProvider, prop propagation.Te
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		req := r.WithContext(r.Context())
 		if orig, ok := r.Context().Value(origKey{}).(origRequest); ok {
-			req.URL, req.Header, req.Host = orig.url, orig.header, orig.host
+			req.URL, req.Header, req.Host, req.Method = orig.url, orig.header, orig.host, orig.method
 		}
 		defer func() {
 			if req.MultipartForm != nil {
@@ -325,7 +325,7 @@ func HTTPHandler(next http.Handler, tp trace.TracerProvider, prop propagation.Te
 	)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, _ := withRouteSlot(r.Context())
-		ctx = context.WithValue(ctx, origKey{}, origRequest{url: r.URL, header: r.Header, host: r.Host})
+		ctx = context.WithValue(ctx, origKey{}, origRequest{url: r.URL, header: r.Header, host: r.Host, method: r.Method})
 		hidden := r.WithContext(ctx)
 		if r.URL != nil {
 			u := *r.URL
@@ -339,7 +339,13 @@ func HTTPHandler(next http.Handler, tp trace.TracerProvider, prop propagation.Te
 		// span named another client than the access log (QA). Behind
 		// httpx.TrustedProxies, RemoteAddr is already the client's
 		// address as the access log and the audit trail give it.
+		// A method net/http accepts but HTTP does not define is any
+		// token the client wrote, which otelhttp keeps as
+		// http.request.method_original (QA re-test).
 		hidden.Host = ""
+		if !knownMethods[r.Method] {
+			hidden.Method = "_OTHER"
+		}
 		hidden.Header = r.Header.Clone()
 		for _, h := range spanHiddenHeaders {
 			hidden.Header.Del(h)
@@ -354,14 +360,16 @@ func HTTPHandler(next http.Handler, tp trace.TracerProvider, prop propagation.Te
 }
 
 // origKey is the context key under which HTTPHandler keeps the real URL,
-// headers and host (an origRequest) while otelhttp sees a request without
-// path, query, host and the headers it would copy into the span.
+// headers, host and method (an origRequest) while otelhttp sees a request
+// without path, query, host, an unknown method's name and the headers it
+// would copy into the span.
 type origKey struct{}
 
 type origRequest struct {
 	url    *url.URL
 	header http.Header
 	host   string
+	method string
 }
 
 // spanHiddenHeaders are the request headers otelhttp would turn into span

@@ -425,6 +425,24 @@ func TestHTTPHandlerSpanLeavesOutClientText(t *testing.T) {
 	if req.Header.Get("User-Agent") != "Alice's phone" {
 		t.Error("the caller's request headers were changed")
 	}
+
+	// A method HTTP does not define is the client's text too (QA re-test:
+	// http.request.method_original held it); the handler still sees it.
+	exp.Reset()
+	odd := httptest.NewRequest("ALICE-DIAZ-1970", "/v1/patients/x", nil)
+	h.ServeHTTP(httptest.NewRecorder(), odd)
+	spans = exp.GetSpans()
+	if len(spans) != 1 {
+		t.Fatalf("got %d spans, want 1", len(spans))
+	}
+	for _, kv := range spans[0].Attributes {
+		if strings.Contains(strings.ToLower(kv.Value.Emit()), "alice") {
+			t.Errorf("span attribute %s = %q: the client's method name", kv.Key, kv.Value.Emit())
+		}
+	}
+	if spans[0].Name != "OTHER" || seen.Method != "ALICE-DIAZ-1970" {
+		t.Errorf("span %q, handler saw method %q; want OTHER and the method as sent", spans[0].Name, seen.Method)
+	}
 }
 
 func TestHTTPHandlerWithoutProviderStillCorrelatesLogs(t *testing.T) {
