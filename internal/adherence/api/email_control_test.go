@@ -9,7 +9,8 @@ import (
 // and a care-team member's email are one address: a control character in
 // it (a tab, an escape, DEL, a C1 control such as U+0085, a NUL) is a 400
 // naming email, and nothing is written. So is a member's address longer
-// than 254 bytes, as a patient's already was.
+// than 254 bytes, as a patient's already was, and an address the e-mail
+// sender would not read as one bare address.
 func TestEmailsRefuseControlCharacters(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e *env) {
 		w := newWorld(t, e)
@@ -17,7 +18,11 @@ func TestEmailsRefuseControlCharacters(t *testing.T) {
 		e.mustDo("PATCH", patient, w.admin, map[string]any{"email": "eve@example.org"}, 200)
 		bad := []string{"eve\t@example.org", "eve\x1b[2J@example.org", "eve\x7f@example.org",
 			"eve\u0085@example.org", "eve@example.org\u0085", "eve\x00@example.org", "eve\v@example.org",
-			strings.Repeat("a", 250) + "@example.org"}
+			strings.Repeat("a", 250) + "@example.org",
+			// Not one bare address to the e-mail sender (net/mail): every
+			// message to them failed at send (QA).
+			"eve@example.org,c", "eve@example..org", ".eve@example.org", "eve;x@example.org", "eve(x)@example.org",
+			"Eve <eve@example.org>"}
 		for _, c := range []struct {
 			name, method, path string
 			body               func(v string) any
