@@ -35,18 +35,24 @@ func (s *server) handleFHIRImport(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	var body json.RawMessage
-	if err := httpx.Decode(w, r, &body); err != nil {
+	data, err := httpx.ReadBody(w, r)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	// The patient is identified by the subject, read before the request
-	// is held to R4: a request refused from here on (an element R4 does
-	// not define, a value out of bounds, another organization's patient)
-	// is a failed attempt to add to that patient's record, audited by
-	// fail, as the refused access below is.
-	if patientID := s.importSubject(r, body); isUUID(patientID) {
+	// is held to JSON's and R4's rules: a request refused from here on (a
+	// key given twice, an element R4 does not define, a value out of
+	// bounds, another organization's patient) is a failed attempt to add
+	// to that patient's record, audited by fail, as the refused access
+	// below is (QA: a key given twice was refused unaudited).
+	if patientID := s.importSubject(r, data); isUUID(patientID) {
 		s.attempting(r, writeAction(r), "Patient", patientID, patientID)
+	}
+	var body json.RawMessage
+	if err := httpx.DecodeBytes(data, &body); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	// FHIR JSON names are case-sensitive, while encoding/json matches
 	// them without regard to case: "Status" would be read as status.

@@ -962,6 +962,30 @@ func TestFailedFHIRImportIsAudited(t *testing.T) {
 				t.Errorf("FHIR import for %s by %s refused: %d failed-access audit records, want 1", c.patient, c.role, n)
 			}
 		}
+		// A body that gives a key twice, by staff, names the patient too:
+		// refused (400) before it was read, it was not audited (QA).
+		for i, dup := range []string{`"status": "active", "Status": "active"`, `"status": "active", "status": "active"`} {
+			b, err := json.Marshal(body(f.own))
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw := strings.Replace(string(b), `"status":"active"`, dup, 1)
+			count := func() int {
+				var n int
+				if err := e.db.SQL.QueryRow(`SELECT COUNT(*) FROM audit_log WHERE resource_type = 'Patient' AND patient_id = $1
+					AND outcome = 4 AND actor_role = 'clinician' AND action = 'U'`, f.own).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			before := count()
+			if r := e.do("POST", "/fhir/MedicationRequest", f.keys["clinician"], raw); r.status != 400 {
+				t.Fatalf("import %d with a key twice = %d %s, want 400", i, r.status, r.body)
+			}
+			if n := count() - before; n != 1 {
+				t.Errorf("import %d with a key twice: %d failed-attempt audit records, want 1", i, n)
+			}
+		}
 	})
 }
 

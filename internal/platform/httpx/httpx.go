@@ -184,9 +184,10 @@ func WriteJSONAs(w http.ResponseWriter, status int, contentType string, v any) {
 	_, _ = w.Write(buf.Bytes())
 }
 
-// readBody reads a request body for Decode: JSON by its Content-Type, not
-// compressed, at most MaxBodyBytes.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+// ReadBody reads a request body as Decode does before decoding it: JSON by
+// its Content-Type, not compressed, at most MaxBodyBytes. DecodeBytes then
+// decodes it, for a handler that reads something of the body first.
+func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if len(r.Header.Values("Content-Type")) > 1 {
 		// Which one the body is in cannot be told: refused, not read as
 		// the first (QA: application/json then text/plain was accepted).
@@ -256,7 +257,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 // Errors are *errs.Error naming the field, or the line and column of a
 // syntax error (and the byte offset of a byte that is not UTF-8).
 func Decode(w http.ResponseWriter, r *http.Request, dst any) error {
-	data, err := readBody(w, r)
+	data, err := ReadBody(w, r)
 	if err != nil {
 		return err
 	}
@@ -273,7 +274,7 @@ func DecodeOptional(w http.ResponseWriter, r *http.Request, dst any) error {
 	if r.ContentLength == 0 {
 		return nil
 	}
-	data, err := readBody(w, r)
+	data, err := ReadBody(w, r)
 	if err != nil {
 		return err
 	}
@@ -288,7 +289,7 @@ func DecodeOptional(w http.ResponseWriter, r *http.Request, dst any) error {
 // repeated keys are refused in the top-level object only, so that an item
 // with a repeated key is refused as that item, not as the whole body.
 func DecodeEnvelope(w http.ResponseWriter, r *http.Request, dst any) error {
-	data, err := readBody(w, r)
+	data, err := ReadBody(w, r)
 	if err != nil {
 		return err
 	}
@@ -309,7 +310,7 @@ func DecodeEnvelope(w http.ResponseWriter, r *http.Request, dst any) error {
 // of one for the envelope and one per item: JSON decoding was 38% of the
 // API's CPU on batches of 500 in bench/events.
 func DecodeBatch(w http.ResponseWriter, r *http.Request, whole any, complete func() bool, envelope any) (bool, error) {
-	data, err := readBody(w, r)
+	data, err := ReadBody(w, r)
 	if err != nil {
 		return false, err
 	}
