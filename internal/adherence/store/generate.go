@@ -766,8 +766,17 @@ func withoutKept(doses []schedule.Dose, kept []keptDose, from time.Time, sameTim
 			}
 			continue
 		}
+		// Between its neighbours is no bound when they are a day apart,
+		// or when the dose is the expansion's first: the dose of its Seq
+		// must also be on its local date or within half the new
+		// schedule's interval of it. Two doses a day changed to one on
+		// the plan's first day renumbered tomorrow's 07:50 as tonight's
+		// 16:50, skipped in advance, which stood for it: tomorrow had no
+		// dose, and the skip of a dose the plan no longer had counted
+		// (QA).
 		i, ok := bySeq[k.seq]
-		if !ok || (i > 0 && !doses[i-1].Due.Before(k.due)) || (i+1 < len(doses) && !k.due.Before(doses[i+1].Due)) {
+		if !ok || (i > 0 && !doses[i-1].Due.Before(k.due)) || (i+1 < len(doses) && !k.due.Before(doses[i+1].Due)) ||
+			(!sameLocalDate(doses[i].Local, k.local) && doses[i].Due.Sub(k.due).Abs() >= occurrenceSpan(doses, i)) {
 			unmatched = append(unmatched, k)
 			continue
 		}

@@ -166,6 +166,53 @@ func TestTimingChangeRenumberedSeq(t *testing.T) {
 	})
 }
 
+// TestTimingChangeOnTheFirstDayRenumberedSeq: two doses a day (07:50,
+// 16:50) become one at 07:50 on the plan's first day, after the morning
+// dose is past and the evening one skipped in advance. The evening dose's
+// Seq (2) now names tomorrow's 07:50, fourteen hours later, which lay
+// "between its neighbours" (today's 07:50 and the day after's): the skip
+// stood for it, tomorrow had no dose, and the skip of a dose the plan no
+// longer has counted (QA). Tomorrow's dose is scheduled; the skipped dose
+// is deleted and its skip orphaned, as on any later day.
+func TestTimingChangeOnTheFirstDayRenumberedSeq(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("UTC")
+		f.now = start.Add(6*time.Hour + 50*time.Minute) // day 1, 06:50
+		pl := f.plan(p.ID, timeOfDay("07:50", "16:50"))
+		var evening adherence.DoseInstance
+		for _, d := range f.allDoses(pl.ID) {
+			if d.LocalTime == "2026-03-01T16:50" {
+				evening = d
+			}
+		}
+		if evening.ID == 0 || evening.Seq != 2 {
+			t.Fatalf("day 1 16:50 dose = %+v, want seq 2", evening)
+		}
+		f.now = start.Add(8 * time.Hour) // day 1, 08:00
+		skip := f.ev(p.ID, pl.ID, adherence.EventSkipped, f.now, "c-1")
+		skip.Event.RequestedDose = evening.ID
+		if out := f.record(skip); out[0].Err != nil || out[0].Event.Result != adherence.ResultScored {
+			t.Fatalf("record skip: %+v", out[0])
+		}
+
+		pl.Timing = timeOfDay("07:50")
+		if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, d := range f.doses(pl.ID, start, start.Add(4*day)) {
+			got = append(got, fmt.Sprintf("%s %s", d.LocalTime, d.Status))
+		}
+		want := []string{"2026-03-01T07:50 scheduled", "2026-03-02T07:50 scheduled", "2026-03-03T07:50 scheduled", "2026-03-04T07:50 scheduled"}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("doses after the timing change:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		if n := f.count(`SELECT COUNT(*) FROM events WHERE client_event_id = 'c-1' AND result = 'orphan'`); n != 1 {
+			t.Errorf("the skip of the 16:50 dose is not an orphan")
+		}
+	})
+}
+
 // clock parses "hh:mm" as a duration after midnight.
 func clock(hm string) time.Duration {
 	t, err := time.Parse("15:04", hm)
