@@ -320,7 +320,7 @@ func (s *Store) SetPatientActive(ctx context.Context, a adherence.Actor, orgID, 
 			// The zone may have changed while the patient was inactive
 			// (UpdatePatient regenerates only active patients).
 			var moved bool
-			if moved, err = zoneChanged(ctx, tx, p, now); err == nil {
+			if moved, err = zoneChanged(ctx, tx, p, "", now); err == nil {
 				err = s.regeneratePatient(ctx, tx, p, now, true, moved)
 			}
 		} else if err = excludePatientDoses(ctx, tx, orgID, id, now); err == nil {
@@ -349,14 +349,21 @@ func (s *Store) SetPatientActive(ctx context.Context, a adherence.Actor, orgID, 
 // zone "corrected", and the day lost the dose a timing change had kept
 // for it (QA). A wall time a daylight-saving gap skipped reads as a
 // change, as every reactivation did before.
-func zoneChanged(ctx context.Context, tx *db.Tx, p adherence.Patient, now time.Time) (bool, error) {
+//
+// planID, when not empty, limits the doses read to that plan's.
+func zoneChanged(ctx context.Context, tx *db.Tx, p adherence.Patient, planID string, now time.Time) (bool, error) {
 	loc, err := loadZone(p.TimeZone)
 	if err != nil {
 		return false, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT due_at, local_time FROM dose_instances
-		WHERE org_id = $1 AND patient_id = $2 AND due_at >= $3 ORDER BY due_at LIMIT 200`,
-		p.OrgID, p.ID, db.UTC(now.Add(-36*time.Hour)))
+	q := `SELECT due_at, local_time FROM dose_instances
+		WHERE org_id = $1 AND patient_id = $2 AND due_at >= $3`
+	args := []any{p.OrgID, p.ID, db.UTC(now.Add(-36 * time.Hour))}
+	if planID != "" {
+		q += ` AND plan_id = $4`
+		args = append(args, planID)
+	}
+	rows, err := tx.QueryContext(ctx, q+` ORDER BY due_at LIMIT 200`, args...)
 	if err != nil {
 		return false, fmt.Errorf("read doses: %w", err)
 	}

@@ -151,7 +151,7 @@ func (s *Store) CreatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 			return err
 		}
 		if p.Status == adherence.PlanActive {
-			if err := s.regenerateFor(ctx, tx, p, pat, now, now.Add(s.horizon())); err != nil {
+			if err := s.regenerateFor(ctx, tx, p, pat, now, now.Add(s.horizon()), false); err != nil {
 				return err
 			}
 		}
@@ -337,12 +337,17 @@ func insertPlan(ctx context.Context, tx *db.Tx, p *adherence.Plan) error {
 
 // regenerateFor regenerates plan p of patient pat over [from, to) and
 // records the new generated_until in p.
-func (s *Store) regenerateFor(ctx context.Context, tx *db.Tx, p *adherence.Plan, pat adherence.Patient, from, to time.Time) error {
+//
+// zoneMoved says that p's doses were generated in another zone than the
+// patient's (see genPlan.zoneMoved), with its timing unchanged.
+func (s *Store) regenerateFor(ctx context.Context, tx *db.Tx, p *adherence.Plan, pat adherence.Patient, from, to time.Time, zoneMoved bool) error {
 	loc, err := loadZone(pat.TimeZone)
 	if err != nil {
 		return err
 	}
-	if _, err := s.regenerate(ctx, tx, genPlanOf(*p, loc, pat.Anchors), from, to); err != nil {
+	g := genPlanOf(*p, loc, pat.Anchors)
+	g.sameTiming, g.zoneMoved = zoneMoved, zoneMoved
+	if _, err := s.regenerate(ctx, tx, g, from, to); err != nil {
 		return err
 	}
 	p.GeneratedUntil = &to
@@ -586,7 +591,7 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 				return fmt.Errorf("update plan: delete doses after the end: %w", err)
 			}
 		}
-		if err := s.regenerateIfActive(ctx, tx, p, now); err != nil {
+		if err := s.regenerateIfActive(ctx, tx, p, now, false); err != nil {
 			return err
 		}
 		return s.record(ctx, tx, a, p.OrgID, audit.ActionUpdate, "MedicationRequest", p.ID, p.PatientID)
@@ -693,7 +698,14 @@ func planBounds(p *adherence.Plan, loc *time.Location) (start, end time.Time, er
 // lock: paths that lock a patient lock its plans after it, so locking it
 // here, after the plan, could deadlock. A concurrent change of the patient
 // waits for the plan's lock and regenerates after this transaction.
-func (s *Store) regenerateIfActive(ctx context.Context, tx *db.Tx, p *adherence.Plan, now time.Time) error {
+//
+// resumed marks the resume of a paused plan: the patient's zone may have
+// changed during the pause (UpdatePatient regenerates active plans only),
+// and the plan's doses, excluded in the old zone, are then regenerated as
+// a reactivation regenerates them (see SetPatientActive). Regenerated as
+// if the zone had stayed, the old zone's excluded doses stood for their
+// days: New York's 09:00 came back two hours after Tokyo's 21:00 (QA).
+func (s *Store) regenerateIfActive(ctx context.Context, tx *db.Tx, p *adherence.Plan, now time.Time, resumed bool) error {
 	if p.Status != adherence.PlanActive {
 		return nil
 	}
@@ -705,7 +717,13 @@ func (s *Store) regenerateIfActive(ctx context.Context, tx *db.Tx, p *adherence.
 	if !pat.Active {
 		return nil
 	}
-	return s.regenerateFor(ctx, tx, p, pat, now, s.regenEnd(*p, now))
+	moved := false
+	if resumed {
+		if moved, err = zoneChanged(ctx, tx, pat, p.ID, now); err != nil {
+			return err
+		}
+	}
+	return s.regenerateFor(ctx, tx, p, pat, now, s.regenEnd(*p, now), moved)
 }
 
 // regenEnd is the end of a regeneration window: the horizon, or the plan's
@@ -826,7 +844,7 @@ func (s *Store) applyStatus(ctx context.Context, tx *db.Tx, p *adherence.Plan, n
 	var err error
 	switch p.Status {
 	case adherence.PlanActive:
-		return s.regenerateIfActive(ctx, tx, p, now)
+		return s.regenerateIfActive(ctx, tx, p, now, true)
 	case adherence.PlanPaused:
 		err = excludeAhead(ctx, tx, "plan_id", p.OrgID, p.ID, now)
 	case adherence.PlanStopped:

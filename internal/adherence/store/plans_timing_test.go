@@ -1006,3 +1006,69 @@ func TestBackFromAPauseAfterAFirstDayTimingChange(t *testing.T) {
 		}
 	}
 }
+
+// TestZoneChangeDuringAPause: a patient moves from New York to Tokyo while
+// a plan of 09:00 and 21:00 is paused; resumed, the plan has Tokyo's
+// doses only, as after the same move while the patient was inactive or
+// the plan active. The resume regenerated as if the zone had stayed, and
+// the old zone's excluded 09:00 came back two hours after Tokyo's 21:00:
+// two doses of one day two hours apart (QA).
+func TestZoneChangeDuringAPause(t *testing.T) {
+	for _, how := range []string{"plan paused", "patient deactivated"} {
+		t.Run(how, func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				p := f.patient("America/New_York")
+				pl := f.plan(p.ID, timeOfDay("09:00", "21:00"))
+				// Monday 2 March, 10:00 UTC: New York's 09:00 (14:00 UTC)
+				// and Tokyo's 21:00 (12:00 UTC) are ahead, Tokyo's 09:00
+				// past.
+				f.now = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+				off := func() {
+					var err error
+					if how == "plan paused" {
+						_, err = f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, adherence.PlanPaused)
+					} else {
+						_, err = f.s.SetPatientActive(f.ctx, f.actor, f.org, p.ID, false)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+				on := func() {
+					var err error
+					if how == "plan paused" {
+						_, err = f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, adherence.PlanActive)
+					} else {
+						_, err = f.s.SetPatientActive(f.ctx, f.actor, f.org, p.ID, true)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+				off()
+				pat, err := f.s.GetPatient(f.ctx, f.org, p.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pat.TimeZone = "Asia/Tokyo"
+				if err := f.s.UpdatePatient(f.ctx, f.actor, &pat, pat.Version); err != nil {
+					t.Fatal(err)
+				}
+				on()
+				var got []string
+				for _, d := range f.doses(pl.ID, f.now, f.now.Add(2*day)) {
+					got = append(got, fmt.Sprintf("%s %s %s", d.DueAt.UTC().Format("01-02T15:04Z"), d.LocalTime, d.Status))
+				}
+				want := []string{
+					"03-02T12:00Z 2026-03-02T21:00 scheduled",
+					"03-03T00:00Z 2026-03-03T09:00 scheduled",
+					"03-03T12:00Z 2026-03-03T21:00 scheduled",
+					"03-04T00:00Z 2026-03-04T09:00 scheduled",
+				}
+				if strings.Join(got, "\n") != strings.Join(want, "\n") {
+					t.Errorf("doses after the move and the %s ended:\n%s\nwant:\n%s", how, strings.Join(got, "\n"), strings.Join(want, "\n"))
+				}
+			})
+		})
+	}
+}
