@@ -768,15 +768,20 @@ func withoutKept(doses []schedule.Dose, kept []keptDose, from time.Time, sameTim
 		}
 		// Between its neighbours is no bound when they are a day apart,
 		// or when the dose is the expansion's first: the dose of its Seq
-		// must also be on its local date or within half the new
-		// schedule's interval of it. Two doses a day changed to one on
-		// the plan's first day renumbered tomorrow's 07:50 as tonight's
-		// 16:50, skipped in advance, which stood for it: tomorrow had no
-		// dose, and the skip of a dose the plan no longer had counted
-		// (QA).
+		// must also be within nearKept of it, or on its local date and
+		// within half the new schedule's interval. Two doses a day
+		// changed to one on the plan's first day renumbered tomorrow's
+		// 07:50 (or 08:00, ten hours after tonight's 22:00) as tonight's
+		// dose, skipped in advance, which stood for it: tomorrow had no
+		// dose, and the skip of a dose the plan no longer had counted;
+		// every 6 h changed to every 8 h, the 19:00 dose skipped stood
+		// for tomorrow's 01:00 (QA).
 		i, ok := bySeq[k.seq]
-		if !ok || (i > 0 && !doses[i-1].Due.Before(k.due)) || (i+1 < len(doses) && !k.due.Before(doses[i+1].Due)) ||
-			(!sameLocalDate(doses[i].Local, k.local) && doses[i].Due.Sub(k.due).Abs() >= occurrenceSpan(doses, i)) {
+		if ok {
+			gap := doses[i].Due.Sub(k.due).Abs()
+			ok = gap < nearKept || (sameLocalDate(doses[i].Local, k.local) && gap < occurrenceSpan(doses, i))
+		}
+		if !ok || (i > 0 && !doses[i-1].Due.Before(k.due)) || (i+1 < len(doses) && !k.due.Before(doses[i+1].Due)) {
 			unmatched = append(unmatched, k)
 			continue
 		}

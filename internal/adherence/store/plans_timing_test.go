@@ -166,51 +166,78 @@ func TestTimingChangeRenumberedSeq(t *testing.T) {
 	})
 }
 
-// TestTimingChangeOnTheFirstDayRenumberedSeq: two doses a day (07:50,
-// 16:50) become one at 07:50 on the plan's first day, after the morning
-// dose is past and the evening one skipped in advance. The evening dose's
-// Seq (2) now names tomorrow's 07:50, fourteen hours later, which lay
-// "between its neighbours" (today's 07:50 and the day after's): the skip
-// stood for it, tomorrow had no dose, and the skip of a dose the plan no
-// longer has counted (QA). Tomorrow's dose is scheduled; the skipped dose
-// is deleted and its skip orphaned, as on any later day.
+// TestTimingChangeOnTheFirstDayRenumberedSeq: on a plan's first day, a
+// dose skipped in advance whose Seq a timing change renumbered onto the
+// next day stands for no dose there. Two doses a day (07:50, 16:50)
+// became one at 07:50: the evening dose's Seq (2) named tomorrow's 07:50,
+// which lay "between its neighbours" (today's 07:50 and the day after's),
+// so the skip stood for it, tomorrow had no dose, and the skip of a dose
+// the plan no longer has counted (QA); so with 08:00 and 22:00, tomorrow's
+// 08:00 ten hours after the skipped dose (QA re-test). Every 6 h changed
+// to every 8 h, the 19:00 dose skipped stood for tomorrow's 01:00, six
+// hours later, while 17:00 stayed: it stands for 17:00, within 3 h.
+// Tomorrow's doses are scheduled; a skip that stands for no new dose is
+// orphaned, its dose deleted.
 func TestTimingChangeOnTheFirstDayRenumberedSeq(t *testing.T) {
-	each(t, func(t *testing.T, f *fixture) {
-		p := f.patient("UTC")
-		f.now = start.Add(6*time.Hour + 50*time.Minute) // day 1, 06:50
-		pl := f.plan(p.ID, timeOfDay("07:50", "16:50"))
-		var evening adherence.DoseInstance
-		for _, d := range f.allDoses(pl.ID) {
-			if d.LocalTime == "2026-03-01T16:50" {
-				evening = d
-			}
-		}
-		if evening.ID == 0 || evening.Seq != 2 {
-			t.Fatalf("day 1 16:50 dose = %+v, want seq 2", evening)
-		}
-		f.now = start.Add(8 * time.Hour) // day 1, 08:00
-		skip := f.ev(p.ID, pl.ID, adherence.EventSkipped, f.now, "c-1")
-		skip.Event.RequestedDose = evening.ID
-		if out := f.record(skip); out[0].Err != nil || out[0].Event.Result != adherence.ResultScored {
-			t.Fatalf("record skip: %+v", out[0])
-		}
+	one, six, eight := 1, 6.0, 8.0
+	every := func(hours *float64) schedule.Timing {
+		return schedule.Timing{Repeat: &schedule.Repeat{Frequency: &one, Period: hours, PeriodUnit: "h"}}
+	}
+	cases := []struct {
+		name             string
+		created, skipped time.Duration // after start (day 1, 00:00 UTC)
+		before, after    schedule.Timing
+		skip             string // local time of the dose skipped in advance
+		orphan           bool   // the skip stands for no new dose
+		want             []string
+	}{
+		{"two a day to one, 15 h", 6*time.Hour + 50*time.Minute, 8 * time.Hour, timeOfDay("07:50", "16:50"), timeOfDay("07:50"),
+			"2026-03-01T16:50", true, []string{"2026-03-01T07:50 scheduled", "2026-03-02T07:50 scheduled", "2026-03-03T07:50 scheduled"}},
+		{"two a day to one, 10 h", 7 * time.Hour, 10 * time.Hour, timeOfDay("08:00", "22:00"), timeOfDay("08:00"),
+			"2026-03-01T22:00", true, []string{"2026-03-01T08:00 scheduled", "2026-03-02T08:00 scheduled", "2026-03-03T08:00 scheduled"}},
+		{"every 6 h to every 8 h", time.Hour, 10 * time.Hour, every(&six), every(&eight),
+			"2026-03-01T19:00", false, []string{"2026-03-01T01:00 scheduled", "2026-03-01T07:00 scheduled", "2026-03-01T19:00 skipped",
+				"2026-03-02T01:00 scheduled", "2026-03-02T09:00 scheduled", "2026-03-02T17:00 scheduled", "2026-03-03T01:00 scheduled"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				p := f.patient("UTC")
+				f.now = start.Add(c.created)
+				pl := f.plan(p.ID, c.before)
+				var skipped adherence.DoseInstance
+				for _, d := range f.allDoses(pl.ID) {
+					if d.LocalTime == c.skip {
+						skipped = d
+					}
+				}
+				if skipped.ID == 0 {
+					t.Fatalf("no dose at %s", c.skip)
+				}
+				f.now = start.Add(c.skipped)
+				skip := f.ev(p.ID, pl.ID, adherence.EventSkipped, f.now, "c-1")
+				skip.Event.RequestedDose = skipped.ID
+				if out := f.record(skip); out[0].Err != nil || out[0].Event.Result != adherence.ResultScored {
+					t.Fatalf("record skip: %+v", out[0])
+				}
 
-		pl.Timing = timeOfDay("07:50")
-		if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, d := range f.doses(pl.ID, start, start.Add(4*day)) {
-			got = append(got, fmt.Sprintf("%s %s", d.LocalTime, d.Status))
-		}
-		want := []string{"2026-03-01T07:50 scheduled", "2026-03-02T07:50 scheduled", "2026-03-03T07:50 scheduled", "2026-03-04T07:50 scheduled"}
-		if strings.Join(got, "\n") != strings.Join(want, "\n") {
-			t.Errorf("doses after the timing change:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
-		if n := f.count(`SELECT COUNT(*) FROM events WHERE client_event_id = 'c-1' AND result = 'orphan'`); n != 1 {
-			t.Errorf("the skip of the 16:50 dose is not an orphan")
-		}
-	})
+				pl.Timing = c.after
+				if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, d := range f.doses(pl.ID, start, start.Add(2*day+9*time.Hour)) {
+					got = append(got, fmt.Sprintf("%s %s", d.LocalTime, d.Status))
+				}
+				if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
+					t.Errorf("doses after the timing change:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(c.want, "\n"))
+				}
+				if n := f.count(`SELECT COUNT(*) FROM events WHERE client_event_id = 'c-1' AND result = 'orphan'`); (n == 1) != c.orphan {
+					t.Errorf("the skip of the %s dose orphaned: %v, want %v", c.skip, n == 1, c.orphan)
+				}
+			})
+		})
+	}
 }
 
 // clock parses "hh:mm" as a duration after midnight.
