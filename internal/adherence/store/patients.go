@@ -323,6 +323,9 @@ func (s *Store) SetPatientActive(ctx context.Context, a adherence.Actor, orgID, 
 			if moved, err = zoneChanged(ctx, tx, p, "", now); err == nil {
 				err = s.regeneratePatient(ctx, tx, p, now, true, moved)
 			}
+			if err == nil {
+				err = s.resumeReminders(ctx, tx, "patient_id", orgID, id, now)
+			}
 		} else if err = excludePatientDoses(ctx, tx, orgID, id, now); err == nil {
 			recs, resolved, err = s.closePatientEscalations(ctx, tx, a, orgID, id, now)
 		}

@@ -723,7 +723,13 @@ func (s *Store) regenerateIfActive(ctx context.Context, tx *db.Tx, p *adherence.
 			return err
 		}
 	}
-	return s.regenerateFor(ctx, tx, p, pat, now, s.regenEnd(*p, now), moved)
+	if err := s.regenerateFor(ctx, tx, p, pat, now, s.regenEnd(*p, now), moved); err != nil {
+		return err
+	}
+	if resumed {
+		return s.resumeReminders(ctx, tx, "plan_id", p.OrgID, p.ID, now)
+	}
+	return nil
 }
 
 // regenEnd is the end of a regeneration window: the horizon, or the plan's

@@ -273,6 +273,80 @@ func (s *Store) rearm(ctx context.Context, tx *db.Tx, orgID, planID string, now 
 	}
 }
 
+// resumeReminders gives the next reminder time back to the open doses of
+// a plan (or of a patient's plans) that a pause or the patient's
+// deactivation stopped between two reminders: a dispatch that met such a
+// dose while it was inactive stopped its reminders (remind_at NULL), and
+// arming takes only doses with no reminder yet, so a dose reminded once
+// and paused for one dispatch tick got no more reminders after the
+// resume, its window still open (QA). The next reminder goes when the
+// policy planned it (the first reminder plus RepeatEvery per reminder
+// sent), or at once when that has passed; none when the repeats are off,
+// the maximum is reached or the window has closed. Called on resume and
+// reactivation, after the plan's doses were regenerated; column is
+// plan_id or patient_id.
+func (s *Store) resumeReminders(ctx context.Context, tx *db.Tx, column, orgID, id string, now time.Time) error {
+	rows, err := tx.QueryContext(ctx, `SELECT d.id, d.due_at, d.reminders_sent - d.reminders_before, d.org_id,
+			p.reminder_policy, p.late_max_minutes, p.on_time_minutes
+		FROM dose_instances d JOIN plans p ON p.id = d.plan_id
+		WHERE d.org_id = $1 AND d.`+column+` = $2 AND d.status = 'scheduled' AND d.remind_at IS NULL
+		  AND d.reminders_sent > d.reminders_before AND NOT p.as_needed AND p.status = 'active' AND d.due_at > $3`,
+		orgID, id, db.UTC(now.Add(-24*time.Hour)))
+	if err != nil {
+		return fmt.Errorf("select stopped reminders: %w", err)
+	}
+	type dose struct {
+		id          int64
+		due         time.Time
+		sent        int
+		orgID       string
+		planPolicy  sql.NullString
+		late, onTim sql.NullInt64
+	}
+	var doses []dose
+	for rows.Next() {
+		var d dose
+		if err := rows.Scan(&d.id, &d.due, &d.sent, &d.orgID, &d.planPolicy, &d.late, &d.onTim); err != nil {
+			rows.Close()
+			return fmt.Errorf("select stopped reminders: %w", err)
+		}
+		d.due = d.due.UTC()
+		doses = append(doses, d)
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	pc := newPolicyCache(tx)
+	for _, d := range doses {
+		pol, err := pc.policy(ctx, d.orgID, d.planPolicy)
+		if errors.Is(err, errUnreadableSettings) {
+			continue // the dispatch drops its reminders too
+		}
+		if err != nil {
+			return err
+		}
+		w, err := pc.windows(ctx, d.orgID, d.late, d.onTim)
+		if err != nil {
+			return err
+		}
+		if pol.RepeatEvery <= 0 || (pol.MaxReminders > 0 && d.sent >= pol.MaxReminders) {
+			continue
+		}
+		at := remind.FirstRemindAt(pol, d.due).Add(time.Duration(d.sent) * pol.RepeatEvery)
+		if at.Before(now) {
+			at = now
+		}
+		if !at.Before(d.due.Add(w.LateMax)) {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE dose_instances SET remind_at = $1 WHERE id = $2 AND remind_at IS NULL AND status = 'scheduled'`,
+			db.UTC(at), d.id); err != nil {
+			return fmt.Errorf("resume reminders: %w", err)
+		}
+	}
+	return nil
+}
+
 // setRemindAt sets remind_at (and, when sent is not nil, reminders_sent)
 // of the doses ids. Without sent it arms doses that have had no reminder
 // (since they were last revived) and leaves alone any that got one since they were read: a dispatch
