@@ -181,6 +181,11 @@ func (s *Store) loadDeliveries(ctx context.Context, tx *db.Tx, ids []any) ([]Del
 		case dl.DoseOpen || dl.Kind != KindReminder:
 		case !patientActive.Bool:
 			dl.DoseClosed = "patient_deactivated"
+		case doseStatus == "":
+			// Deleted by a change of the plan's schedule (its timing,
+			// the patient's zone, its end, a stop): nothing was
+			// recorded (QA: "dose_recorded").
+			dl.DoseClosed = "dose_removed"
 		case planStatus != "" && planStatus != string(adherence.PlanActive):
 			dl.DoseClosed = "plan_" + planStatus
 		case doseStatus == string(adherence.DoseExcluded):
@@ -615,6 +620,7 @@ func closedClaims(ctx context.Context, tx *db.Tx, claims []Claim, started map[in
 		err := tx.QueryRowContext(ctx, `SELECT CASE
 				WHEN n.kind = 'escalation' THEN 'escalation_closed'
 				WHEN NOT COALESCE(pa.active, FALSE) THEN 'patient_deactivated'
+				WHEN d.id IS NULL THEN 'dose_removed'
 				WHEN pl.status <> 'active' THEN 'plan_' || pl.status
 				WHEN d.status = 'excluded' THEN 'dose_excluded'
 				ELSE 'dose_recorded' END

@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/remind"
+	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/notify"
 )
 
 // TestRemindersAfterAPauseOfADueDose: a dose reminded once, then paused
@@ -74,4 +77,47 @@ func TestRemindersAfterAPauseOfADueDose(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestQueuedReminderOfARemovedDose: a reminder queued for a dose that a
+// change of the patient's zone then deleted is cancelled as dose_removed:
+// it said dose_recorded, and the history told staff of a recording the
+// patient never made (QA).
+func TestQueuedReminderOfARemovedDose(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		pol := remind.DefaultPolicy
+		pol.Channels = append([]notify.Channel(nil), pol.Channels...)
+		pol.FirstOffset = -60 * time.Minute
+		if err := f.s.SetMessaging(f.ctx, f.actor, f.org, store.MessagingSettings{Policy: pol}); err != nil {
+			t.Fatal(err)
+		}
+		p, _, dose := f.reminderPatient("", "")
+		for at := utc(11, 0); at.Before(utc(12, 1)); at = at.Add(time.Minute) {
+			f.arm(at)
+			f.dispatch(at)
+		}
+		var id int64
+		if err := f.d.SQL.QueryRow(`SELECT id FROM notifications WHERE dose_instance_id = $1 AND status = 'queued'`, dose.ID).Scan(&id); err != nil {
+			t.Fatalf("the queued reminder: %v", err)
+		}
+		f.now = utc(12, 5)
+		cur, err := f.s.GetPatient(f.ctx, f.org, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur.TimeZone = "America/Chicago"
+		if err := f.s.UpdatePatient(f.ctx, f.actor, &cur, cur.Version); err != nil {
+			t.Fatal(err)
+		}
+		if n := f.count(`SELECT COUNT(*) FROM dose_instances WHERE id = $1`, dose.ID); n != 0 {
+			t.Fatalf("the 08:00 New York dose is still there after the move")
+		}
+		ds, err := f.s.ClaimNotifications(f.ctx, []int64{id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) != 1 || ds[0].DoseOpen || ds[0].DoseClosed != "dose_removed" {
+			t.Fatalf("claimed = %+v, want the reminder closed as dose_removed", ds)
+		}
+	})
 }
