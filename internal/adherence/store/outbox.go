@@ -82,18 +82,13 @@ func insertOutbox(ctx context.Context, tx *db.Tx, recs []outboxRecord) error {
 // outboxStatements returns the INSERTs of insertOutbox, for a caller that
 // sends them with its other writes (db.Tx.ExecAll).
 func outboxStatements(recs []outboxRecord) ([]db.Statement, error) {
-	var stmts []db.Statement
-	keys := map[string][]any{}
-	var topics []string
+	stmts := make([]db.Statement, 0, 2*len(recs))
 	for _, r := range recs {
-		if keys[r.topic] == nil {
-			topics = append(topics, r.topic)
-		}
-		keys[r.topic] = append(keys[r.topic], r.key)
-	}
-	for _, topic := range topics {
+		// One statement of one text per record, so that SQLite's
+		// statement cache holds it (a list of keys of every length was
+		// prepared anew each time).
 		stmts = append(stmts, db.Statement{SQL: `UPDATE outbox SET dedupe_key = dedupe_key || ':' || CAST(id AS TEXT)
-			WHERE topic = $1 AND dedupe_key IN ` + placeholders(2, len(keys[topic])), Args: append([]any{topic}, keys[topic]...)})
+			WHERE topic = $1 AND dedupe_key = $2`, Args: []any{r.topic, r.key}})
 	}
 	for _, r := range recs {
 		payload, err := json.Marshal(r.payload)
