@@ -230,18 +230,28 @@ func applySchema(ctx context.Context, d *db.DB, logger *slog.Logger) (int, error
 // medsales's, reads as fully migrated and would be served without a
 // single medsales table.
 func requireOwnSchema(ctx context.Context, d *db.DB) error {
+	ok, err := hasOwnSchema(ctx, d)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errors.New("the database is not a medsales database: its migrations are recorded as applied but it has no dataset_versions table (another product's database, adherence's?); give medsales a database of its own")
+	}
+	return nil
+}
+
+// hasOwnSchema reports whether the database has medsales's tables (its
+// dataset_versions table), reading only.
+func hasOwnSchema(ctx context.Context, d *db.DB) (bool, error) {
 	q := `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'dataset_versions'`
 	if d.Dialect == db.Postgres {
 		q = `SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename = 'dataset_versions'`
 	}
 	var n int
 	if err := d.SQL.QueryRowContext(ctx, q).Scan(&n); err != nil {
-		return fmt.Errorf("check the medsales schema: %w", err)
+		return false, fmt.Errorf("check the medsales schema: %w", err)
 	}
-	if n == 0 {
-		return errors.New("the database is not a medsales database: its migrations are recorded as applied but it has no dataset_versions table (another product's database, adherence's?); give medsales a database of its own")
-	}
-	return nil
+	return n > 0, nil
 }
 
 // ingester builds the ingestion service.

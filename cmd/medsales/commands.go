@@ -329,12 +329,11 @@ func cmdDatasets(ctx context.Context, args []string, getenv func(string) string,
 		fs.Usage()
 		return fmt.Errorf("--history: must be between 0 and 1000; got %q", strconv.Itoa(*n))
 	}
-	// A listing must not create the database it lists: a wrong working
-	// directory or DATABASE_URL would show an empty one as "never" loaded.
-	if err := requireDatabase(getenv); err != nil {
-		return err
-	}
-	d, err := open(ctx, getenv, stderr, true)
+	// A listing must not create the database it lists, nor migrate it: a
+	// wrong working directory or DATABASE_URL would show an empty one as
+	// "never" loaded, and another application's database was given the
+	// medsales schema (QA).
+	d, err := openExisting(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -479,6 +478,36 @@ func cmdGeocode(ctx context.Context, args []string, getenv func(string) string, 
 	fmt.Fprintf(stdout, "geocoded %d addresses in %d batches: %d matched, %d unmatched, %d unanswered, %d invalid; coordinates updated for %d providers and %d practice locations\n",
 		res.Addresses, res.Batches, res.Matched, res.Unmatched, res.Unanswered, res.Invalid, res.ProvidersUpdated, res.LocationsUpdated)
 	return nil
+}
+
+// openExisting opens the database for a command that only reads it: it
+// must exist and be medsales's, migrated and with no migration pending
+// (those are for 'medsales migrate' to apply, as the release runs it),
+// and nothing is written to it.
+func openExisting(ctx context.Context, getenv func(string) string, stderr io.Writer) (*deps, error) {
+	if err := requireDatabase(getenv); err != nil {
+		return nil, err
+	}
+	d, err := open(ctx, getenv, stderr, false)
+	if err != nil {
+		return nil, err
+	}
+	ok, err := hasOwnSchema(ctx, d.db)
+	if err == nil && !ok {
+		err = errors.New("the database is not a migrated medsales database (no dataset_versions table): run 'medsales migrate' first, or set DATABASE_URL to medsales's database")
+	}
+	if err == nil {
+		var pending bool
+		if pending, err = migrate.Pending(ctx, d.db, migrationSets...); err == nil && pending {
+			err = errors.New("the database has migrations pending (an older medsales wrote it): run 'medsales migrate' first")
+		}
+	}
+	if err != nil {
+		d.close()
+		return nil, err
+	}
+	migrate.WarnIfNewer(ctx, d.db, d.logger, migrationSets...)
+	return d, nil
 }
 
 // requireDatabase fails when DATABASE_URL names a SQLite file that does
