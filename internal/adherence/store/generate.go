@@ -311,6 +311,9 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 	if err := setGeneratedUntil(ctx, tx, []string{g.id}, to); err != nil {
 		return 0, err
 	}
+	if err := setDoseZone(ctx, tx, &g); err != nil {
+		return 0, err
+	}
 	// Doses due before the reminder arming cursor would never be armed
 	// by the periodic pass: arm them now.
 	if err := s.armPlan(ctx, tx, g.orgID, g.id, s.clock()); err != nil {
@@ -1761,6 +1764,17 @@ func sqliteInsert(rows int) string {
 	}
 	b.WriteString(upsertConflict)
 	return b.String()
+}
+
+// setDoseZone records the zone g's instances are now generated in (see
+// reviveInDoseZone).
+func setDoseZone(ctx context.Context, tx *db.Tx, g *genPlan) error {
+	_, err := tx.ExecContext(ctx, `UPDATE plans SET dose_zone = $1 WHERE org_id = $2 AND id = $3 AND dose_zone <> $1`,
+		g.loc.String(), g.orgID, g.id)
+	if err != nil {
+		return fmt.Errorf("set dose zone: %w", err)
+	}
+	return nil
 }
 
 // setGeneratedUntil records that the plans' instances exist up to until.

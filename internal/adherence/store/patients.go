@@ -261,7 +261,7 @@ func (s *Store) UpdatePatient(ctx context.Context, a adherence.Actor, p *adheren
 			return fmt.Errorf("update patient: %w", err)
 		}
 		if p.Active && (cur.TimeZone != p.TimeZone || cur.Anchors != p.Anchors) {
-			if err := s.regeneratePatient(ctx, tx, *p, now, cur.TimeZone != p.TimeZone, cur.TimeZone != p.TimeZone); err != nil {
+			if err := s.regeneratePatient(ctx, tx, *p, now, cur.TimeZone != p.TimeZone, cur.TimeZone != p.TimeZone, false); err != nil {
 				return err
 			}
 		}
@@ -321,7 +321,7 @@ func (s *Store) SetPatientActive(ctx context.Context, a adherence.Actor, orgID, 
 			// (UpdatePatient regenerates only active patients).
 			var moved bool
 			if moved, err = zoneChanged(ctx, tx, p, "", now); err == nil {
-				err = s.regeneratePatient(ctx, tx, p, now, true, moved)
+				err = s.regeneratePatient(ctx, tx, p, now, true, moved, true)
 			}
 			if err == nil {
 				err = s.resumeReminders(ctx, tx, "patient_id", orgID, id, now)
@@ -402,8 +402,10 @@ func excludePatientDoses(ctx context.Context, tx *db.Tx, orgID, patientID string
 // to each plan's generated_until). zoneMoved says that p's zone may differ
 // from the one the doses were generated in (see genPlan.zoneMoved);
 // correctable, that it does, so that a change in a plan's first minutes
-// corrects the plan's zone (see correctsZone).
-func (s *Store) regeneratePatient(ctx context.Context, tx *db.Tx, p adherence.Patient, now time.Time, zoneMoved, correctable bool) error {
+// corrects the plan's zone (see correctsZone). reactivated marks the
+// patient's reactivation: doses excluded in another zone are first revived
+// in it (see reviveInDoseZone).
+func (s *Store) regeneratePatient(ctx context.Context, tx *db.Tx, p adherence.Patient, now time.Time, zoneMoved, correctable, reactivated bool) error {
 	plans, err := lockPatientPlans(ctx, tx, p.OrgID, p.ID)
 	if err != nil {
 		return err
@@ -416,9 +418,16 @@ func (s *Store) regeneratePatient(ctx context.Context, tx *db.Tx, p adherence.Pa
 		if pl.Status != adherence.PlanActive {
 			continue
 		}
+		to := s.regenEnd(pl, now)
+		revived := false
+		if reactivated {
+			if revived, err = s.reviveInDoseZone(ctx, tx, &pl, p, now, to); err != nil {
+				return err
+			}
+		}
 		g := genPlanOf(pl, loc, p.Anchors)
-		g.sameTiming, g.zoneMoved, g.notCorrection = true, zoneMoved, !correctable
-		if _, err := s.regenerate(ctx, tx, g, now, s.regenEnd(pl, now)); err != nil {
+		g.sameTiming, g.zoneMoved, g.notCorrection = true, zoneMoved, !correctable && !revived
+		if _, err := s.regenerate(ctx, tx, g, now, to); err != nil {
 			return err
 		}
 		if err := s.scoreRevived(ctx, tx, &pl, now); err != nil {

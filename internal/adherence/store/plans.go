@@ -717,19 +717,53 @@ func (s *Store) regenerateIfActive(ctx context.Context, tx *db.Tx, p *adherence.
 	if !pat.Active {
 		return nil
 	}
+	to := s.regenEnd(*p, now)
 	moved := false
 	if resumed {
-		if moved, err = zoneChanged(ctx, tx, pat, p.ID, now); err != nil {
+		if moved, err = s.reviveInDoseZone(ctx, tx, p, pat, now, to); err != nil {
 			return err
 		}
+		if !moved {
+			if moved, err = zoneChanged(ctx, tx, pat, p.ID, now); err != nil {
+				return err
+			}
+		}
 	}
-	if err := s.regenerateFor(ctx, tx, p, pat, now, s.regenEnd(*p, now), moved); err != nil {
+	if err := s.regenerateFor(ctx, tx, p, pat, now, to, moved); err != nil {
 		return err
 	}
 	if resumed {
 		return s.resumeReminders(ctx, tx, "plan_id", p.OrgID, p.ID, now)
 	}
 	return nil
+}
+
+// reviveInDoseZone regenerates plan p's doses over [from, to) in the zone
+// they were made in (plans.dose_zone) when patient pat's zone changed
+// while they were excluded (a pause, a deactivation), and reports whether
+// it did. The excluded doses come back with the outcomes recorded for them
+// in advance, as on a resume without a change of zone, and the caller then
+// moves them as a change of zone moves an active plan's (zoneMoved), which
+// keeps each outcome for its occurrence. Moved at once, the excluded doses
+// were no outcomes to keep, and their events were matched by wall time
+// alone: a taking ten minutes early of New York's 08:00 was three hours
+// early for Los Angeles's 08:00, and orphaned; a skip in advance of
+// tomorrow's dose was lost after a move to London (QA).
+func (s *Store) reviveInDoseZone(ctx context.Context, tx *db.Tx, p *adherence.Plan, pat adherence.Patient, from, to time.Time) (bool, error) {
+	var zone string
+	err := tx.QueryRowContext(ctx, `SELECT dose_zone FROM plans WHERE org_id = $1 AND id = $2`, p.OrgID, p.ID).Scan(&zone)
+	if err != nil {
+		return false, fmt.Errorf("read dose zone: %w", err)
+	}
+	if zone == "" || zone == pat.TimeZone {
+		return false, nil
+	}
+	old := pat
+	old.TimeZone = zone
+	if err := s.regenerateFor(ctx, tx, p, old, from, to, false); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // regenEnd is the end of a regeneration window: the horizon, or the plan's

@@ -608,13 +608,15 @@ func TestTimeZoneMoveWestAcrossTheDateLineAfterADoseTakenEarly(t *testing.T) {
 	})
 }
 
-// TestResumeAfterAZoneMoveOrphansATakingOutsideTheNewDose: a dose taken
-// early, its plan paused, the patient's zone moved an hour west, the plan
-// resumed: the day's dose is now an hour later, and the taking, 90 minutes
-// before it, is outside its window: an orphan, as it would be had it
-// arrived now. It stayed "recorded" on the revived dose, which was
-// reminded and would have been missed (QA).
-func TestResumeAfterAZoneMoveOrphansATakingOutsideTheNewDose(t *testing.T) {
+// TestResumeAfterAZoneMoveKeepsATakingInAdvance: a dose taken early, its
+// plan paused, the patient's zone moved an hour west, the plan resumed:
+// the taking stays scored on the dose it was for, which stands for its
+// day, as when an active plan's patient moves (see
+// TestZoneChangeDuringAPauseKeepsOutcomesInAdvance). It stayed "recorded"
+// on the revived dose, which was reminded and would have been missed (QA);
+// then it was orphaned, 90 minutes before Chicago's 08:00, and the patient
+// reminded to take the dose again.
+func TestResumeAfterAZoneMoveKeepsATakingInAdvance(t *testing.T) {
 	each(t, func(t *testing.T, f *fixture) {
 		p := f.patient("America/New_York")
 		pl := f.plan(p.ID, timeOfDay("08:00"))
@@ -633,14 +635,11 @@ func TestResumeAfterAZoneMoveOrphansATakingOutsideTheNewDose(t *testing.T) {
 		if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, adherence.PlanActive); err != nil {
 			t.Fatal(err)
 		}
-		if n := f.count(`SELECT COUNT(*) FROM events e JOIN dose_instances d ON d.id = e.dose_instance_id
-			WHERE e.id = $1 AND e.result = 'recorded' AND d.status = 'scheduled'`, taken.Event.ID); n != 0 {
-			t.Errorf("the taking is left recorded on a scheduled dose")
-		}
-		f.eventIs(taken.Event.ID, string(adherence.ResultOrphan), "", false)
+		f.eventIs(taken.Event.ID, string(adherence.ResultScored), string(adherence.DoseTakenOnTime), false)
 		ds := f.doses(pl.ID, time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 3, 0, 0, 0, 0, time.UTC))
-		if len(ds) != 1 || ds[0].Status != adherence.DoseScheduled || !ds[0].DueAt.Equal(time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC)) {
-			t.Errorf("doses of 2026-03-02: %+v, want the 08:00 Chicago one scheduled", ds)
+		if len(ds) != 1 || ds[0].Status != adherence.DoseTakenOnTime || !ds[0].DueAt.Equal(time.Date(2026, 3, 2, 13, 0, 0, 0, time.UTC)) ||
+			ds[0].EventID != taken.Event.ID {
+			t.Errorf("doses of 2026-03-02: %+v, want New York's 08:00 taken by the event, alone", ds)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -1094,6 +1095,83 @@ func TestZoneChangeDuringAPause(t *testing.T) {
 				}
 				if strings.Join(got, "\n") != strings.Join(want, "\n") {
 					t.Errorf("doses after the move and the %s ended:\n%s\nwant:\n%s", how, strings.Join(got, "\n"), strings.Join(want, "\n"))
+				}
+			})
+		})
+	}
+}
+
+// TestZoneChangeDuringAPauseKeepsOutcomesInAdvance moves a patient whose
+// dose of today was taken ten minutes early and tomorrow's skipped in
+// advance (decidedInAdvance, New York 08:00) to another zone while the plan
+// is paused, or the patient inactive: on resume (reactivation) the plan's
+// doses are those the same move makes of an active plan's, and neither
+// event is orphaned. The excluded doses were moved at once, their events
+// matched by wall time alone: the taking, three hours early for Los
+// Angeles's 08:00, was orphaned, and the skip lost after a move east (QA).
+func TestZoneChangeDuringAPauseKeepsOutcomesInAdvance(t *testing.T) {
+	line := func(d adherence.DoseInstance) string {
+		return fmt.Sprintf("%s %s %s", d.DueAt.UTC().Format("01-02T15:04Z"), d.LocalTime, d.Status)
+	}
+	for _, zone := range []string{"America/Los_Angeles", "Europe/London", "Asia/Tokyo"} {
+		t.Run(zone, func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				var want []string
+				for _, how := range []string{"active", "plan paused", "patient deactivated"} {
+					if how != "active" { // decidedInAdvance's client event ids are the org's
+						f.org, f.actor = f.otherOrg()
+					}
+					pl := f.decidedInAdvance()
+					f.now = f.now.Add(5 * time.Minute)
+					setPlan := func(st adherence.PlanStatus) {
+						if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, st); err != nil {
+							t.Fatal(err)
+						}
+					}
+					setPatient := func(active bool) {
+						if _, err := f.s.SetPatientActive(f.ctx, f.actor, f.org, pl.PatientID, active); err != nil {
+							t.Fatal(err)
+						}
+					}
+					switch how {
+					case "plan paused":
+						setPlan(adherence.PlanPaused)
+					case "patient deactivated":
+						setPatient(false)
+					}
+					pat, err := f.s.GetPatient(f.ctx, f.org, pl.PatientID)
+					if err != nil {
+						t.Fatal(err)
+					}
+					pat.TimeZone = zone
+					if err := f.s.UpdatePatient(f.ctx, f.actor, &pat, pat.Version); err != nil {
+						t.Fatal(err)
+					}
+					switch how {
+					case "plan paused":
+						setPlan(adherence.PlanActive)
+					case "patient deactivated":
+						setPatient(true)
+					}
+					var got []string
+					for _, d := range f.doses(pl.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 5, 0, 0)) {
+						got = append(got, line(d))
+					}
+					if n := f.count(`SELECT COUNT(*) FROM events WHERE plan_id = $1 AND result = 'orphan'`, pl.ID); n != 0 {
+						t.Errorf("%s: %d events orphaned by the move, want none", how, n)
+					}
+					if how == "active" {
+						want = got
+						if !slices.Contains(got, "03-02T13:00Z 2026-03-02T08:00 taken_on_time") ||
+							!slices.Contains(got, "03-03T13:00Z 2026-03-03T08:00 skipped") {
+							t.Fatalf("an active plan's move lost an outcome decided in advance:\n%s", strings.Join(got, "\n"))
+						}
+						continue
+					}
+					if strings.Join(got, "\n") != strings.Join(want, "\n") {
+						t.Errorf("doses after the move with the %s:\n%s\nwant, as for an active plan:\n%s",
+							how, strings.Join(got, "\n"), strings.Join(want, "\n"))
+					}
 				}
 			})
 		})
