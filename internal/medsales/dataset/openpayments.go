@@ -35,8 +35,11 @@ const (
 // columns are optional.
 var openPaymentsColumns = func() []Column {
 	cols := []Column{
-		opRecordID:    {Name: "Record_ID", Required: true},
-		opNPI:         {Name: "Covered_Recipient_NPI", Aliases: []string{"Physician_NPI"}, Required: true},
+		opRecordID: {Name: "Record_ID", Required: true},
+		// Optional: the files of program years before 2021 have no NPI
+		// column at all (a recipient is named by its profile id), and
+		// their payments load linked to no provider.
+		opNPI:         {Name: "Covered_Recipient_NPI", Aliases: []string{"Physician_NPI"}},
 		opProfileID:   {Name: "Covered_Recipient_Profile_ID", Aliases: []string{"Physician_Profile_ID"}, Required: true},
 		opMfrID:       {Name: "Applicable_Manufacturer_or_Applicable_GPO_Making_Payment_ID", Required: true},
 		opMfrName:     {Name: "Applicable_Manufacturer_or_Applicable_GPO_Making_Payment_Name", Required: true},

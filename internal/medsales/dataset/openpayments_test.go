@@ -48,6 +48,28 @@ func TestOpenPaymentsReader(t *testing.T) {
 	})
 }
 
+// TestOpenPaymentsBefore2021 reads the header of a program year before
+// 2021, which has no NPI column (its recipients are physicians named by
+// profile id): the file loads, every payment without an NPI. The loader
+// required Covered_Recipient_NPI (or Physician_NPI, which no file has) and
+// refused every such file (QA).
+func TestOpenPaymentsBefore2021(t *testing.T) {
+	const header = "Change_Type,Covered_Recipient_Type,Teaching_Hospital_CCN,Teaching_Hospital_ID,Teaching_Hospital_Name,Physician_Profile_ID,Physician_First_Name,Physician_Middle_Name,Physician_Last_Name,Physician_Name_Suffix,Recipient_Primary_Business_Street_Address_Line1,Recipient_Primary_Business_Street_Address_Line2,Recipient_City,Recipient_State,Recipient_Zip_Code,Recipient_Country,Recipient_Province,Recipient_Postal_Code,Physician_Primary_Type,Physician_Specialty,Physician_License_State_code1,Physician_License_State_code2,Physician_License_State_code3,Physician_License_State_code4,Physician_License_State_code5,Submitting_Applicable_Manufacturer_or_Applicable_GPO_Name,Applicable_Manufacturer_or_Applicable_GPO_Making_Payment_ID,Applicable_Manufacturer_or_Applicable_GPO_Making_Payment_Name,Applicable_Manufacturer_or_Applicable_GPO_Making_Payment_State,Applicable_Manufacturer_or_Applicable_GPO_Making_Payment_Country,Total_Amount_of_Payment_USDollars,Date_of_Payment,Number_of_Payments_Included_in_Total_Amount,Form_of_Payment_or_Transfer_of_Value,Nature_of_Payment_or_Transfer_of_Value,City_of_Travel,State_of_Travel,Country_of_Travel,Physician_Ownership_Indicator,Third_Party_Payment_Recipient_Indicator,Name_of_Third_Party_Entity_Receiving_Payment_or_Transfer_of_Value,Charity_Indicator,Third_Party_Equals_Covered_Recipient_Indicator,Contextual_Information,Delay_in_Publication_Indicator,Record_ID,Dispute_Status_for_Publication,Related_Product_Indicator,Program_Year,Payment_Publication_Date\n"
+	const row = "NEW,Covered Recipient Physician,,,,55,ANA,,LOPEZ,,1 MAIN ST,,SPRINGFIELD,IL,62701,United States,,,Medical Doctor,Allopathic & Osteopathic Physicians|Family Medicine,IL,,,,,Acme Inc,9,Acme Inc,NJ,United States,12.50,06/01/2018,1,Cash or cash equivalent,Food and Beverage,,,,No,No Third Party Payment,,No,,,No,7,No,No,2018,06/28/2019\n"
+	r, err := dataset.NewOpenPaymentsReader(strings.NewReader(header+row), "OP_DTL_GNRL_PGYR2018_P06282019.csv")
+	if err != nil {
+		t.Fatalf("a program year 2018 header is refused: %v", err)
+	}
+	got, rejects := readRows(t, r, r.Payment)
+	want := []medsales.Payment{{RecordID: "7", RecipientProfileID: "55", ManufacturerID: "9", ManufacturerName: "Acme Inc",
+		Amount: "12.50", Date: day(2018, 6, 1), NumberOfPayments: 1, Form: "Cash or cash equivalent",
+		Nature: "Food and Beverage", ProgramYear: 2018, ChangeType: "NEW"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("payments (-want +got):\n%s", diff)
+	}
+	checkRejects(t, rejects, nil)
+}
+
 func TestOpenPaymentsReaderRows(t *testing.T) {
 	// Columns in another order, names of program years before 2021, no
 	// product columns.
