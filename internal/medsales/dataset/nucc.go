@@ -60,7 +60,10 @@ func (n *NUCCReader) Taxonomy(dst *medsales.Taxonomy) error {
 	if err := r.RowErr(); err != nil {
 		return err
 	}
-	code := r.Field(nuCode)
+	// Trimmed as every value is, and in upper case as NPPES writes the
+	// codes it joins to: "207q00000x" was stored beside 207Q00000X and
+	// matched no provider (QA).
+	code := bytes.ToUpper(trimSpace(r.Field(nuCode)))
 	if len(code) != 10 {
 		return fmt.Errorf("%s %q does not have 10 characters", n.name(nuCode), code)
 	}

@@ -41,6 +41,29 @@ func TestNUCCReader(t *testing.T) {
 	})
 }
 
+// TestNUCCReaderCodeCase: a code is trimmed and read in upper case, as
+// every value is trimmed and NPPES writes codes: " 207Q00000X " was
+// rejected for its length and "207q00000x" stored beside 207Q00000X (QA).
+func TestNUCCReaderCodeCase(t *testing.T) {
+	const file = "Code,Grouping,Classification,Specialization,Definition,Notes,Display Name,Section\n" +
+		" 207Q00000X ,G,Family Medicine,,,,Family Medicine Physician,Individual\n" +
+		"207rc0000x,G,Internal Medicine,Cardiovascular Disease,,,Cardiovascular Disease Physician,Individual\n" +
+		"207q00000x,G,Family Medicine,,,,Family Medicine Physician,Individual\n"
+	r, err := dataset.NewNUCCReader(strings.NewReader(file), "nucc_taxonomy_250.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, rejects := readRows(t, r, r.Taxonomy)
+	var codes []string
+	for _, tx := range got {
+		codes = append(codes, tx.Code)
+	}
+	if diff := cmp.Diff([]string{"207Q00000X", "207RC0000X"}, codes); diff != "" {
+		t.Errorf("codes (-want +got):\n%s", diff)
+	}
+	checkRejects(t, rejects, []reject{{Line: 4, Reason: `Code "207Q00000X" repeats the code on line 2`}})
+}
+
 // TestNUCCReaderCROnlyLineEnds: the taxonomy file with its LF turned into
 // CR (tr '\n' '\r') is refused for its line ends, not for bad quoting.
 func TestNUCCReaderCROnlyLineEnds(t *testing.T) {
