@@ -107,8 +107,8 @@ func (p *PartBReader) Service(dst *medsales.ServiceLine) error {
 	}
 	// A count of services, fractional for drug units but never below
 	// zero, as Part D's counts are (QA: -1 was loaded, and ranked).
-	if isNegative(dst.Services) {
-		return fmt.Errorf("%s: %s is negative", p.name(pbServices), dst.Services)
+	if err := p.notNegative(pbServices, dst.Services); err != nil {
+		return err
 	}
 	if dst.BeneficiaryDayServices, err = p.count(pbBeneDayServices); err != nil {
 		return err

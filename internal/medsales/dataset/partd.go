@@ -106,10 +106,18 @@ func (p *PartDReader) Drug(dst *medsales.DrugLine) error {
 	if dst.Total30DayFills, err = p.decimal(pdFills, true); err != nil {
 		return err
 	}
+	// Fills and costs are sums, never below zero, as the claims and days
+	// are: a negative one was loaded, and summed on profiles (QA).
+	if err := p.notNegative(pdFills, dst.Total30DayFills); err != nil {
+		return err
+	}
 	if dst.TotalDaySupply, err = p.count(pdDaySupply); err != nil {
 		return err
 	}
 	if dst.TotalDrugCost, err = p.money(pdCost, true); err != nil {
+		return err
+	}
+	if err := p.notNegative(pdCost, dst.TotalDrugCost); err != nil {
 		return err
 	}
 	if dst.TotalBeneficiaries, err = p.optCount(pdBenes); err != nil {
@@ -124,8 +132,18 @@ func (p *PartDReader) Drug(dst *medsales.DrugLine) error {
 	if dst.GE65Total30DayFills, err = p.optDecimal(pdGE65Fills); err != nil {
 		return err
 	}
+	if dst.GE65Total30DayFills != nil {
+		if err := p.notNegative(pdGE65Fills, *dst.GE65Total30DayFills); err != nil {
+			return err
+		}
+	}
 	if dst.GE65TotalDrugCost, err = p.optMoney(pdGE65Cost); err != nil {
 		return err
+	}
+	if dst.GE65TotalDrugCost != nil {
+		if err := p.notNegative(pdGE65Cost, *dst.GE65TotalDrugCost); err != nil {
+			return err
+		}
 	}
 	if dst.GE65TotalDaySupply, err = p.optCount(pdGE65DaySupply); err != nil {
 		return err
@@ -268,6 +286,15 @@ func (c *claimsReader) decimal(i int, required bool) (string, error) {
 // zero ("-0.0" is not).
 func isNegative(d string) bool {
 	return strings.HasPrefix(d, "-") && strings.ContainsAny(d, "123456789")
+}
+
+// notNegative returns the reason to reject a row whose column i holds d, a
+// decimal as decimal returns it, below zero.
+func (c *claimsReader) notNegative(i int, d string) error {
+	if isNegative(d) {
+		return fmt.Errorf("%s: %s is negative", c.name(i), d)
+	}
+	return nil
 }
 
 // optDecimal is decimal that returns nil for an empty value.

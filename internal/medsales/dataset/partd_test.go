@@ -146,6 +146,11 @@ func TestPartDReaderRejects(t *testing.T) {
 		{"claims empty", "1234567893,A,a,,11,330,1,,,,,,,,", "Tot_Clms is empty"},
 		{"claims negative", "1234567893,A,a,-11,11,330,1,,,,,,,,", "Tot_Clms: -11 is negative"},
 		{"cost not decimal", "1234567893,A,a,11,11,330,1.2.3,,,,,,,,", "Tot_Drug_Cst"},
+		// Sums, never below zero, as the claims (QA: loaded, and summed).
+		{"fills negative", "1234567893,A,a,11,-30,330,1,,,,,,,,", "Tot_30day_Fills: -30 is negative"},
+		{"cost negative", "1234567893,A,a,11,11,330,-1234.56,,,,,,,,", "Tot_Drug_Cst: -1234.56 is negative"},
+		{"ge65 fills negative", "1234567893,A,a,11,11,330,1,,,,-0.5,,,,", "GE65_Tot_30day_Fills: -0.5 is negative"},
+		{"ge65 cost negative", "1234567893,A,a,11,11,330,1,,,,,-2,,,", "GE65_Tot_Drug_Cst: -2.00 is negative"},
 		{"fills empty", "1234567893,A,a,11,,330,1,,,,,,,,", "Tot_30day_Fills is empty"},
 		{"bad flag", "1234567893,A,a,11,11,330,1,,X,,,,,,", `GE65_Sprsn_Flag: "X" is not a suppression flag`},
 		{"bad ge65 count", "1234567893,A,a,11,11,330,1,,,1x,,,,,", "GE65_Tot_Clms"},

@@ -680,7 +680,7 @@ func TestLoadRejectsOutOfRangeAmounts(t *testing.T) {
 				{"GE65_Tot_30day_Fills", tooManyDecimals, "GE65_Tot_30day_Fills: 0.3333333333333333333333…333333333333333333333333 (16386 characters) is out of range: 16384 digits after the decimal point, NUMERIC holds at most 16383"},
 			},
 			edge: []stored{
-				{"tot_drug_cst", "999999999999.99"}, {"ge65_tot_drug_cst", "-999999999999.99"},
+				{"tot_drug_cst", "999999999999.99"}, {"ge65_tot_drug_cst", "999999999999.99"},
 				{"tot_30day_fills", mostDigits}, {"ge65_tot_30day_fills", mostDecimals},
 			},
 		},
