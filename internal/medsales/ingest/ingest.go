@@ -121,6 +121,16 @@ func (r Request) Validate(now time.Time) error {
 			return errs.Invalid("mode", "%s is a weekly increment: loading it as a full file would replace the registry with one week of changes", name)
 		}
 	}
+	if r.DataYear != 0 {
+		if err := checkYear(r.DataYear, "", now); err != nil {
+			return err
+		}
+	}
+	if y, named := store.YearFromName(r.Dataset, name); named {
+		if err := checkYear(y, name, now); err != nil {
+			return err
+		}
+	}
 	// So is a data year that a zip archive's name contradicts, as the
 	// load would refuse it once the archive is open (Run), after a
 	// history entry for it: a command given a contradiction is refused
@@ -144,6 +154,20 @@ func (r Request) Validate(now time.Time) error {
 		return errs.Invalid("dataYear", "%s: the file name carries no data year (such as _D24_ or _DY24_): give it (--data-year, or dataYear in POST /v1/ingestions)", name)
 	}
 	return nil
+}
+
+// checkYear refuses a data year after now's year (when now is set): no
+// publisher has released data of a year not begun, and a typo in a file
+// name (_D42_) loaded a phantom year that the profiles then listed (QA).
+// name is the file the year was read from, "" for a year given.
+func checkYear(y int, name string, now time.Time) error {
+	if now.IsZero() || y <= now.UTC().Year() {
+		return nil
+	}
+	if name == "" {
+		return errs.Invalid("dataYear", "%d is after the current year, %d: no data of it is published yet", y, now.UTC().Year())
+	}
+	return errs.Invalid("dataYear", "%s: its data year, %d, is after the current year, %d: rename the file with the year its publisher gave it, or give the year (--data-year or dataYear)", name, y, now.UTC().Year())
 }
 
 // yearless returns the name of a partb or partd source whose year nothing
@@ -551,6 +575,15 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 	// it was; a successful load records the year it loaded.
 	if y, ok := store.YearFromName(req.Dataset, f.Name); ok && v.DataYear == nil {
 		v.DataYear = &y
+	}
+	if v.DataYear != nil {
+		from := v.SourceFile // the name that gave the year, "" when given
+		if req.DataYear != 0 {
+			from = ""
+		}
+		if err := checkYear(*v.DataYear, from, s.Now()); err != nil {
+			return refuse(err)
+		}
 	}
 	v.SourceStamp = f.Stamp
 	if req.IfChanged {

@@ -713,3 +713,31 @@ func TestRejectsFileNeverOverwritten(t *testing.T) {
 		}
 	})
 }
+
+// TestRunRefusesAFutureDataYear: a Part D file whose name carries a data
+// year after the current one (a typo: _DY42_ for _DY24_), or one given, is
+// refused naming the year, and nothing of Part D is loaded; the year was
+// loaded, and listed on profiles as the provider's latest (QA).
+func TestRunRefusesAFutureDataYear(t *testing.T) {
+	each(t, func(t *testing.T, e env) {
+		ctx := context.Background()
+		b, err := os.ReadFile(sample(t, t.TempDir(), partDFile, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := time.Now().UTC().Year() + 1
+		src := write(t, t.TempDir(), fmt.Sprintf("MUP_DPR_RY26_P04_V10_DY%02d_NPIBN.csv", next%100), b)
+		_, err = e.svc.Run(ctx, ingest.Request{Dataset: medsales.PartD, Source: src}, nil)
+		if want := fmt.Sprintf("its data year, %d, is after the current year", next); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("load of a file of data year %d: %v, want an error containing %q", next, err, want)
+		}
+		plain := write(t, t.TempDir(), "partd.csv", b)
+		_, err = e.svc.Run(ctx, ingest.Request{Dataset: medsales.PartD, Source: plain, DataYear: next}, nil)
+		if want := fmt.Sprintf("%d is after the current year", next); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("load with data year %d given: %v, want an error containing %q", next, err, want)
+		}
+		if n := count(t, e.d, "SELECT COUNT(*) FROM partd_drugs"); n != 0 {
+			t.Errorf("%d Part D rows loaded by the refused loads, want none", n)
+		}
+	})
+}

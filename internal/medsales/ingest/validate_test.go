@@ -180,3 +180,33 @@ func TestValidatePartBPartDNeedDataYear(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateFutureDataYear: a data year after now's year, given or in
+// the file name, is refused on dataYear at once (QA: _D42_ loaded as
+// 2042); this year and earlier ones pass, and without a clock (Run's
+// first check) no bound applies.
+func TestValidateFutureDataYear(t *testing.T) {
+	now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		req  ingest.Request
+		want string // "" when valid
+	}{
+		{ingest.Request{Dataset: "partb", Source: "MUP_PHY_R26_P05_V10_D42_Prov_Svc.csv"}, "its data year, 2042, is after the current year, 2026"},
+		{ingest.Request{Dataset: "partd", Source: "partd.csv", DataYear: 2027}, "2027 is after the current year, 2026"},
+		{ingest.Request{Dataset: "openpayments", Source: "OP_DTL_GNRL_PGYR2027_P01232026.csv"}, "its data year, 2027, is after"},
+		{ingest.Request{Dataset: "partd", Source: "partd.csv", DataYear: 2026}, ""},
+		{ingest.Request{Dataset: "partb", Source: "MUP_PHY_R26_P05_V10_D24_Prov_Svc.csv"}, ""},
+	} {
+		err := c.req.Validate(now)
+		var e *errs.Error
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("Validate(%+v) = %v, want nil", c.req, err)
+		case c.want != "" && (!errors.As(err, &e) || e.Field != "dataYear" || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("Validate(%+v) = %v, want an error on dataYear containing %q", c.req, err, c.want)
+		}
+		if err := c.req.Validate(time.Time{}); err != nil {
+			t.Errorf("Validate(%+v) without a clock = %v, want nil", c.req, err)
+		}
+	}
+}
