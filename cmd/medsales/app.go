@@ -290,34 +290,30 @@ func (d *deps) sampleDir() string {
 // load there, instead of the process at start naming the setting. The
 // check leaves the file system as it found it: what it creates, it removes.
 func checkRejectsDir(dir string) error {
-	// The first missing directory on the way to dir, removed afterwards.
-	created := ""
-	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
-		if _, err := os.Stat(p); err == nil {
+	// The nearest directory on the way to dir that exists: a file made
+	// there shows that the missing ones can be made (the load makes them
+	// at its first rejected row). Nothing is made on the way: two loads
+	// starting together, each removing the directories it had made for the
+	// check, removed them under each other, and one refused a writable
+	// REJECTS_DIR (QA).
+	p := filepath.Clean(dir)
+	for {
+		fi, err := os.Stat(p)
+		if err == nil && !fi.IsDir() {
+			return fmt.Errorf("REJECTS_DIR %s cannot be created (rejected rows are written there): %s is not a directory", dir, p)
+		}
+		if err == nil {
 			break
-		} else if !errors.Is(err, fs.ErrNotExist) {
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("REJECTS_DIR %s: %w", dir, err)
 		}
-		created = p
 		if filepath.Dir(p) == p {
-			break
+			return fmt.Errorf("REJECTS_DIR %s: %w", dir, err)
 		}
+		p = filepath.Dir(p)
 	}
-	if created != "" {
-		// Only the directories made here, and only while empty: another
-		// process may have started writing into them meanwhile.
-		defer func() {
-			for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
-				if os.Remove(p) != nil || p == created {
-					return
-				}
-			}
-		}()
-	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return fmt.Errorf("REJECTS_DIR %s cannot be created (rejected rows are written there): %w", dir, err)
-	}
-	f, err := os.CreateTemp(dir, ".write-check-*")
+	f, err := os.CreateTemp(p, ".write-check-*")
 	if err != nil {
 		return fmt.Errorf("REJECTS_DIR %s is not writable (rejected rows are written there): %w", dir, err)
 	}

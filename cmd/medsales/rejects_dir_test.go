@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -63,5 +65,32 @@ func TestRejectsDirCheckedAtStart(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "new")); !os.IsNotExist(err) {
 		t.Errorf("checkRejectsDir left %s behind (stat: %v)", filepath.Join(dir, "new"), err)
+	}
+}
+
+// TestCheckRejectsDirConcurrently: loads started together check the same
+// missing REJECTS_DIR; each removes the directory it made when done, which
+// may be between another's MkdirAll and its write. None is refused (QA: 2
+// starts in 25 said a writable directory was not writable).
+func TestCheckRejectsDirConcurrently(t *testing.T) {
+	base := t.TempDir()
+	for round := 0; round < 200; round++ {
+		dir := filepath.Join(base, fmt.Sprintf("r%d", round), "rejects")
+		errc := make(chan error, 8)
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errc <- checkRejectsDir(dir)
+			}()
+		}
+		wg.Wait()
+		close(errc)
+		for err := range errc {
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
 	}
 }
