@@ -255,7 +255,11 @@ func mapError(err error) error {
 	}
 	// No SNS error document: a network failure or timeout (status 0), or
 	// an answer from something in between (a proxy's HTML page). 4xx
-	// other than 408 and 429 would come back the same.
-	permanent := status >= 400 && status < 500 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests
+	// other than 408 and 429 would come back the same, but a 401, 403, 404
+	// or 405 refuses the endpoint, not the message (a wrong SNS_ENDPOINT, a
+	// proxy refusing us): the next provider may reach the person, and the
+	// refusals count against SNS's breaker (QA: recorded undeliverable).
+	permanent := status >= 400 && status < 500 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests &&
+		status != http.StatusUnauthorized && status != http.StatusForbidden && status != http.StatusNotFound && status != http.StatusMethodNotAllowed
 	return &notify.Error{Provider: Name, Retryable: !permanent, Status: status, Err: fmt.Errorf("publish: %w", err)}
 }

@@ -308,7 +308,13 @@ func TestPublishNonXMLAnswers(t *testing.T) {
 		status    int
 		retryable bool
 	}{
-		{http.StatusForbidden, false},
+		// The endpoint refused, not the message (a wrong SNS_ENDPOINT, a
+		// proxy): another provider may reach the person.
+		{http.StatusForbidden, true},
+		{http.StatusNotFound, true},
+		{http.StatusMethodNotAllowed, true},
+		// A proxy's refusal of this request.
+		{http.StatusBadRequest, false},
 		{http.StatusBadGateway, true},
 		{http.StatusTooManyRequests, true},
 	}

@@ -321,7 +321,7 @@ func (c *Client) do(req *http.Request, what string, out any) error {
 		}
 		return nil
 	}
-	err = responseError(what, resp.StatusCode, body)
+	err = responseError(what, req.Method == http.MethodPost, resp.StatusCode, body)
 	if e, ok := errors.AsType[*notify.Error](err); ok && e.Retryable {
 		e.RetryAfter = notify.RetryAfter(resp.Header.Get("Retry-After"), c.now())
 	}
@@ -337,7 +337,13 @@ func (c *Client) do(req *http.Request, what string, out any) error {
 // Every other 4xx is about the message and permanent: another try would
 // fail the same way. Twilio's message text is not copied: it can quote
 // the recipient.
-func responseError(what string, status int, body []byte) error {
+//
+// A 404 or 405 to a create (POST) is about the endpoint too: the account's
+// Messages resource is always there, so the base URL or account SID is
+// wrong (a TWILIO_BASE_URL given with the API version in it). Permanent,
+// every reminder was recorded undeliverable with no fallback and Twilio's
+// breaker stayed closed (QA). To a fetch, a 404 is the message's.
+func responseError(what string, create bool, status int, body []byte) error {
 	e := &notify.Error{Provider: Name, Status: status}
 	var ae apiError
 	if json.Unmarshal(body, &ae) == nil && ae.Code != 0 {
@@ -345,6 +351,8 @@ func responseError(what string, status int, body []byte) error {
 	}
 	switch {
 	case status == http.StatusTooManyRequests, status == http.StatusUnauthorized, status == http.StatusForbidden:
+		e.Retryable = true
+	case create && (status == http.StatusNotFound || status == http.StatusMethodNotAllowed):
 		e.Retryable = true
 	case senderCodes[e.Code]:
 		e.Retryable = true

@@ -285,6 +285,9 @@ func TestSendErrors(t *testing.T) {
 			timeout: 50 * time.Millisecond, retryable: true, is: context.DeadlineExceeded,
 		},
 		{name: "connection refused", edit: func(c *twilio.Config) { c.BaseURL = "http://127.0.0.1:1" }, retryable: true},
+		// The endpoint, not the message: a base URL given with the API
+		// version in it finds no Messages resource (QA: permanent).
+		{name: "base URL with the API version", edit: func(c *twilio.Config) { c.BaseURL += "/2010-04-01" }, status: 404, code: "20404", retryable: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -746,6 +749,27 @@ func TestRouterFallbackOnOutage(t *testing.T) {
 func TestRouterFallbackOnRefusedCredentials(t *testing.T) {
 	primarySrv, secondarySrv := newServer(t), newServer(t)
 	primary := newClient(t, primarySrv, func(c *twilio.Config) { c.AuthToken = "rotated" })
+	secondary := &renamed{Provider: newClient(t, secondarySrv, nil), name: "twilio-backup"}
+	r, err := notify.NewRouter(notify.RouterConfig{
+		Routes: map[notify.Channel][]notify.Route{notify.SMS: {{Provider: primary}, {Provider: secondary}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Send(context.Background(), msg("a")); err != nil {
+		t.Fatalf("Send = %v, want it sent by the backup", err)
+	}
+	if diff := cmp.Diff(map[string]int{"a": 1}, secondarySrv.Deliveries()); diff != "" {
+		t.Errorf("backup deliveries (-want +got):\n%s", diff)
+	}
+}
+
+// TestRouterFallbackOnWrongBaseURL: a 404 to the create (a base URL with
+// the API version in it) sends the message through the next provider; it
+// was recorded undeliverable with no fallback (QA).
+func TestRouterFallbackOnWrongBaseURL(t *testing.T) {
+	primarySrv, secondarySrv := newServer(t), newServer(t)
+	primary := newClient(t, primarySrv, func(c *twilio.Config) { c.BaseURL += "/2010-04-01" })
 	secondary := &renamed{Provider: newClient(t, secondarySrv, nil), name: "twilio-backup"}
 	r, err := notify.NewRouter(notify.RouterConfig{
 		Routes: map[notify.Channel][]notify.Route{notify.SMS: {{Provider: primary}, {Provider: secondary}}},
