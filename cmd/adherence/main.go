@@ -100,7 +100,8 @@ Configuration comes from flags and environment variables:
   AWS_ENDPOINT_URL_S3  S3 endpoint override for BLOB_URL (S3-compatible services; path-style)
 
 Notifications (providers in fallback order, comma-separated; default console, which prints a
-redacted line per message; CONSOLE_SHOW_BODY=true prints the text too, default false):
+redacted line per message and records it sent, warned of at startup on PostgreSQL;
+CONSOLE_SHOW_BODY=true prints the text too, default false):
   SMS_PROVIDERS      twilio, sns, console        PUSH_PROVIDERS  fcm, console
   EMAIL_PROVIDERS    smtp, console               (none, alone, disables a channel)
   TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID, TWILIO_BASE_URL

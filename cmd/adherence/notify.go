@@ -47,6 +47,10 @@ type notifier struct {
 	// webhookOff: no WEBHOOK_SECRET, so the webhook channel is off and
 	// the API refuses escalation levels that would page through it.
 	webhookOff bool
+	// consoleEnvs are the settings (SMS_PROVIDERS, …) whose channel the
+	// console provider serves, by default or by name: its messages are
+	// printed, not sent (see serve's warning).
+	consoleEnvs []string
 }
 
 // twilioWebhooks is the configuration of the API's Twilio webhooks. They
@@ -159,6 +163,9 @@ func newNotifier(ctx context.Context, getenv func(string) string, stdout io.Writ
 			p, err := n.provider(ctx, env, ch.channel, name, stdout, showBody)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", ch.env, err)
+			}
+			if name == "console" {
+				n.consoleEnvs = append(n.consoleEnvs, ch.env)
 			}
 			rate := rates[name]
 			routes[ch.channel] = append(routes[ch.channel], notify.Route{Provider: p, RatePerSecond: rate, Burst: max(1, int(rate)), Breaker: breaker})

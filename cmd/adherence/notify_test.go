@@ -14,6 +14,7 @@ import (
 
 	"github.com/medplatform/medplatform/internal/platform/dbtest"
 	"github.com/medplatform/medplatform/internal/platform/notify/twilio/twiliotest"
+	"github.com/medplatform/medplatform/internal/platform/syncbuf"
 )
 
 // TestReminderReachesTwilio runs the real program on each engine with
@@ -136,6 +137,51 @@ func TestReminderReachesTwilio(t *testing.T) {
 			cancel()
 			if err := <-done; err != nil {
 				t.Fatalf("serve: %v", err)
+			}
+		})
+	}
+}
+
+// TestConsoleProviderWarnedOnPostgres: on PostgreSQL (a deployment), serve
+// warns for each channel that the console provider serves, by default or
+// by name, since its messages are recorded as sent and reach no one (QA:
+// a fallback to push went to the console unnoticed). A channel turned off
+// (none) is not named; on SQLite, the embedded default, nothing is said.
+func TestConsoleProviderWarnedOnPostgres(t *testing.T) {
+	engines := []struct {
+		name string
+		url  func(t *testing.T) string
+		warn bool
+	}{
+		{"sqlite", func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "a.db") }, false},
+		{"postgres", func(t *testing.T) string { return dbtest.PostgresURL(t) }, true},
+	}
+	for _, eng := range engines {
+		t.Run(eng.name, func(t *testing.T) {
+			addr := freeAddr(t)
+			env := map[string]string{
+				"DATABASE_URL": eng.url(t), "SHUTDOWN_DRAIN": "0s", "LOG_LEVEL": "warn",
+				"SMS_PROVIDERS": "none", "EMAIL_PROVIDERS": "console",
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			var serverLog syncbuf.Buffer
+			done := make(chan error, 1)
+			go func() {
+				done <- run(ctx, []string{"serve", "--addr", addr}, func(k string) string { return env[k] }, strings.NewReader(""), io.Discard, &serverLog)
+			}()
+			waitReady(t, "http://"+addr+"/readyz", done)
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatalf("serve: %v", err)
+			}
+			logs := serverLog.String()
+			for _, name := range []string{"PUSH_PROVIDERS", "EMAIL_PROVIDERS"} {
+				if got := strings.Contains(logs, name+" uses the console provider"); got != eng.warn {
+					t.Errorf("warning for %s: %v, want %v; log:\n%s", name, got, eng.warn, logs)
+				}
+			}
+			if strings.Contains(logs, "SMS_PROVIDERS uses the console provider") {
+				t.Errorf("a channel turned off (none) is warned of; log:\n%s", logs)
 			}
 		})
 	}

@@ -162,6 +162,16 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 		periodic = append(periodic, worker.RegisterAuditCheckpoint(workers, d.audit, blobs, time.Now, log, d.settings.CheckpointInterval)...)
+		// The console provider is the embedded default's: on PostgreSQL
+		// (a deployment) a channel it serves, left to its default or
+		// named, prints the reminders it records as sent, and the
+		// patients are never reached (QA: an SMS fallback to push went to
+		// the console and the API said sent).
+		if d.db.Dialect == db.Postgres {
+			for _, name := range nt.consoleEnvs {
+				log.Warn(name + " uses the console provider: its messages are printed to standard output and recorded as sent, not delivered to anyone (set it to the real providers, or none to turn the channel off)")
+			}
+		}
 		if blobs == nil {
 			log.Warn("BLOB_URL is not set: audit checkpoints are not written, so a chain rewritten from some record on, head included, cannot be told from the real one (set BLOB_URL=s3://bucket/prefix)")
 		}
