@@ -345,7 +345,7 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 	var outbox []outboxRecord
 	var superseded []replacedTaking
 	var reopened []reopenedDose
-	for _, i := range order {
+	for k, i := range order {
 		e := &in[i].Event
 		e.ID = newID()
 		e.ActorID, e.RequestID = in[i].Actor.ID, in[i].Actor.RequestID
@@ -382,7 +382,7 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 		e.Result, e.DoubleDose = d.Result, d.DoubleDose
 		if d.Instance >= 0 && d.Unscore >= 0 {
 			superseded = append(superseded, unscore(live[d.Unscore], live[d.Instance]))
-			reopened = append(reopened, reopenedDose{live[d.Unscore], w})
+			reopened = append(reopened, reopenedDose{c: live[d.Unscore], w: w, at: k})
 		}
 		if d.Instance >= 0 {
 			c := live[d.Instance]
@@ -414,11 +414,12 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 		}
 		out[i].Event = *e
 	}
-	rescored, err := rescoreReopened(ctx, tx, reopened, superseded, now)
+	rescored, err := rescoreReopened(ctx, tx, reopened, groupEventsOf(in, order, reopened), superseded, now)
 	if err != nil {
 		return err
 	}
 	superseded = append(superseded, rescored...)
+	answerSuperseded(in, out, valid, superseded)
 	reopened = slices.DeleteFunc(reopened, func(r reopenedDose) bool { return r.c.Status != adherence.DoseScheduled })
 
 	// 4. Write, in one round trip on PostgreSQL: events, instance
@@ -556,7 +557,12 @@ func unscore(u, by *liveInstance) replacedTaking {
 // outcomes are written with the other dirty instances; the events' new
 // results are returned with the supersede statements'. One more round
 // trip, for the groups that reopen an instance only.
-func rescoreReopened(ctx context.Context, tx *db.Tx, reopened []reopenedDose, moved []replacedTaking, now time.Time) ([]replacedTaking, error) {
+//
+// group holds this group's own events that were decided against an
+// instance before it was reopened (see groupEventsOf): not stored yet,
+// they were not read, and a skip sent in one batch with the earlier
+// opening that freed its dose was lost, the dose then missed (QA).
+func rescoreReopened(ctx context.Context, tx *db.Tx, reopened []reopenedDose, group []reopenedEvent, moved []replacedTaking, now time.Time) ([]replacedTaking, error) {
 	if len(reopened) == 0 {
 		return nil, nil
 	}
@@ -570,19 +576,13 @@ func rescoreReopened(ctx context.Context, tx *db.Tx, reopened []reopenedDose, mo
 	for _, m := range moved {
 		gone[m.eventID] = true
 	}
-	type stored struct {
-		id, reason string
-		instance   int64
-		kind       adherence.EventKind
-		occurred   time.Time
-	}
-	var found []stored
+	var found []reopenedEvent
 	read := db.Statement{SQL: `SELECT id, dose_instance_id, kind, occurred_at, reason FROM events
 		WHERE dose_instance_id IN ` + db.Placeholders(tx.Dialect, 1, len(ids)) + ` AND kind IN ('taken', 'opened', 'skipped')
 		  AND result IN ('recorded', 'duplicate')
 		ORDER BY occurred_at, id`, Args: ids, Scan: func(rows db.Rows) error {
 		for rows.Next() {
-			var e stored
+			var e reopenedEvent
 			var kind string
 			if err := rows.Scan(&e.id, &e.instance, &kind, &e.occurred, &e.reason); err != nil {
 				return fmt.Errorf("read events of reopened doses: %w", err)
@@ -597,6 +597,17 @@ func rescoreReopened(ctx context.Context, tx *db.Tx, reopened []reopenedDose, mo
 	if _, err := tx.ExecAll(ctx, []db.Statement{read}); err != nil {
 		return nil, fmt.Errorf("record events: rescore reopened doses: %w", err)
 	}
+	for _, e := range group {
+		if !gone[e.id] {
+			found = append(found, e)
+		}
+	}
+	slices.SortStableFunc(found, func(a, b reopenedEvent) int {
+		if c := a.occurred.Compare(b.occurred); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
 	var out []replacedTaking
 	for _, e := range found {
 		r := byID[e.instance]
@@ -626,10 +637,78 @@ func rescoreReopened(ctx context.Context, tx *db.Tx, reopened []reopenedDose, mo
 }
 
 // reopenedDose is an instance open again after unscore, with its plan's
-// windows.
+// windows; at is the position, in the group's decision order, of the event
+// that reopened it.
 type reopenedDose struct {
-	c *liveInstance
-	w adherence.Windows
+	c  *liveInstance
+	w  adherence.Windows
+	at int
+}
+
+// reopenedEvent is a taking or skip against a reopened instance, decided
+// again by rescoreReopened.
+type reopenedEvent struct {
+	id, reason string
+	instance   int64
+	kind       adherence.EventKind
+	occurred   time.Time
+}
+
+// groupEventsOf returns the takings and skips of the group, in[order[…]],
+// decided against an instance of reopened before the event that reopened
+// it (the last time, if more than once) and set aside by its taking then
+// (recorded or duplicate). Those decided after it saw the instance open.
+func groupEventsOf(in []EventInput, order []int, reopened []reopenedDose) []reopenedEvent {
+	if len(reopened) == 0 {
+		return nil
+	}
+	at := make(map[int64]int, len(reopened))
+	for _, r := range reopened {
+		at[r.c.ID] = max(at[r.c.ID], r.at)
+	}
+	var out []reopenedEvent
+	for k, i := range order {
+		e := &in[i].Event
+		last, ok := at[e.DoseInstanceID]
+		if !ok || k >= last || (e.Result != adherence.ResultRecorded && e.Result != adherence.ResultDuplicate) {
+			continue
+		}
+		if e.Kind != adherence.EventTaken && e.Kind != adherence.EventOpened && e.Kind != adherence.EventSkipped {
+			continue
+		}
+		out = append(out, reopenedEvent{id: e.ID, reason: e.Reason, instance: e.DoseInstanceID, kind: e.Kind, occurred: e.OccurredAt.UTC()})
+	}
+	return out
+}
+
+// answerSuperseded gives the group's own events that a later decision
+// replaced (see supersede, unscore, rescoreReopened) their final result in
+// what is stored and answered: the batch answered a skip "scored" that a
+// taking of the same group had set aside as recorded, which its replay
+// then answered (QA). The last entry for an event wins, as in
+// supersedeStatements.
+func answerSuperseded(in []EventInput, out []EventOutcome, valid []int, rs []replacedTaking) {
+	if len(rs) == 0 {
+		return
+	}
+	byID := make(map[string]int, len(valid))
+	for _, i := range valid {
+		if in[i].Event.ID != "" {
+			byID[in[i].Event.ID] = i
+		}
+	}
+	for _, r := range rs {
+		i, ok := byID[r.eventID]
+		if !ok {
+			continue
+		}
+		e := &in[i].Event
+		e.Result, e.DoseStatus, e.DoubleDose = r.result, r.status, r.double
+		if r.instanceID != 0 {
+			e.DoseInstanceID = r.instanceID
+		}
+		out[i].Event = *e
+	}
 }
 
 // rearmReopened returns the statements that give the reopened instances

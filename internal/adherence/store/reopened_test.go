@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/store"
 )
 
 // TestReopenedDoseKeepsItsOtherEvents: an opening that arrives late but
@@ -34,16 +35,27 @@ func TestReopenedDoseKeepsItsOtherEvents(t *testing.T) {
 	cases := []struct {
 		name   string
 		events []ev
+		group  int // the last group events are recorded together, in one group
 		want   want
 	}{
-		{"a later taking, in order", []ev{opened1855, opened1905, taken2030},
+		{"a later taking, in order", []ev{opened1855, opened1905, taken2030}, 0,
 			want{status: adherence.DoseTakenOnTime, taken: 30, eventsOn: map[string]adherence.EventResult{"20:30": adherence.ResultScored}}},
-		{"a later taking, the first opening last", []ev{opened1905, taken2030, opened1855},
+		{"a later taking, the first opening last", []ev{opened1905, taken2030, opened1855}, 0,
 			want{status: adherence.DoseTakenOnTime, taken: 30, eventsOn: map[string]adherence.EventResult{"20:30": adherence.ResultScored}}},
-		{"a skip in advance, in order", []ev{skip1800, opened1855, opened1905},
+		{"a skip in advance, in order", []ev{skip1800, opened1855, opened1905}, 0,
 			want{status: adherence.DoseSkipped, skip: "side_effects", eventsOn: map[string]adherence.EventResult{"18:00": adherence.ResultScored}}},
-		{"a skip in advance, the first opening last", []ev{skip1800, opened1905, opened1855},
+		{"a skip in advance, the first opening last", []ev{skip1800, opened1905, opened1855}, 0,
 			want{status: adherence.DoseSkipped, skip: "side_effects", eventsOn: map[string]adherence.EventResult{"18:00": adherence.ResultScored}}},
+		// In one group with the opening that reopens the dose: the skip,
+		// decided first (it happened first) against the taken dose, was
+		// not stored yet when the dose was decided again, and was lost
+		// (QA: the dose was missed, and escalated).
+		{"a skip in advance with the first opening, in one group", []ev{opened1905, skip1800, opened1855}, 2,
+			want{status: adherence.DoseSkipped, skip: "side_effects", eventsOn: map[string]adherence.EventResult{"18:00": adherence.ResultScored}}},
+		{"all three in one group", []ev{opened1905, skip1800, opened1855}, 3,
+			want{status: adherence.DoseSkipped, skip: "side_effects", eventsOn: map[string]adherence.EventResult{"18:00": adherence.ResultScored}}},
+		{"a later taking with the first opening, in one group", []ev{opened1905, taken2030, opened1855}, 2,
+			want{status: adherence.DoseTakenOnTime, taken: 30, eventsOn: map[string]adherence.EventResult{"20:30": adherence.ResultScored}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -52,13 +64,27 @@ func TestReopenedDoseKeepsItsOtherEvents(t *testing.T) {
 				pl := f.plan(pat.ID, timeOfDay("16:00", "20:00"))
 				day := f.doses(pl.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 3, 0, 0))
 				four, eight := day[0].ID, day[1].ID
+				var group []store.EventInput
 				for i, e := range c.events {
 					in := f.ev(pat.ID, pl.ID, e.kind, local(2026, 3, 2, e.hh, e.mm), fmt.Sprintf("e%d", i))
 					if e.named {
 						in.Event.RequestedDose = eight
 					}
+					if i >= len(c.events)-c.group {
+						group = append(group, in)
+						continue
+					}
 					if out := f.record(in); out[0].Err != nil {
 						t.Fatal(out[0].Err)
+					}
+				}
+				answered := map[string]adherence.Event{}
+				if len(group) > 0 {
+					for _, o := range f.record(group...) {
+						if o.Err != nil {
+							t.Fatal(o.Err)
+						}
+						answered[o.Event.ID] = o.Event
 					}
 				}
 				f.now = local(2026, 3, 2, 23, 5)
@@ -86,6 +112,13 @@ func TestReopenedDoseKeepsItsOtherEvents(t *testing.T) {
 				}
 				for _, e := range events {
 					at := e.OccurredAt.In(ny).Format("15:04")
+					// The group's answer is what was stored: it told
+					// of a result a later decision of the group changed.
+					if a, ok := answered[e.ID]; ok && (a.Result != e.Result || a.DoseStatus != e.DoseStatus ||
+						a.DoseInstanceID != e.DoseInstanceID || a.DoubleDose != e.DoubleDose) {
+						t.Errorf("event at %s answered %s/%s on dose %d (double %v), stored %s/%s on dose %d (double %v)", at,
+							a.Result, a.DoseStatus, a.DoseInstanceID, a.DoubleDose, e.Result, e.DoseStatus, e.DoseInstanceID, e.DoubleDose)
+					}
 					switch e.DoseInstanceID {
 					case eight:
 						if want, ok := c.want.eventsOn[at]; !ok || e.Result != want || e.DoubleDose {
@@ -109,4 +142,48 @@ func TestReopenedDoseKeepsItsOtherEvents(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestGroupAnswersWhatIsStored: a group whose later decision changes the
+// result of an event decided before it (a taking sets aside the skip that
+// had scored the dose) answers each event as stored, and a replay answers
+// the same: the batch answered the skip scored/skipped while it was stored
+// recorded (QA).
+func TestGroupAnswersWhatIsStored(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		pat := f.patient("America/New_York")
+		pl := f.plan(pat.ID, timeOfDay("20:00"))
+		f.now = local(2026, 3, 2, 19, 40)
+		group := []store.EventInput{
+			f.ev(pat.ID, pl.ID, adherence.EventSkipped, local(2026, 3, 2, 19, 10), "skip"),
+			f.ev(pat.ID, pl.ID, adherence.EventTaken, local(2026, 3, 2, 19, 30), "taken-late"),
+			f.ev(pat.ID, pl.ID, adherence.EventTaken, local(2026, 3, 2, 19, 20), "taken-early"),
+		}
+		first := f.record(group...)
+		events, err := f.s.ListEvents(f.ctx, f.org, pat.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 3, 0, 0), "", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored := map[string]adherence.Event{}
+		for _, e := range events {
+			stored[e.ID] = e
+		}
+		replay := f.record(group...)
+		for i, o := range first {
+			if o.Err != nil {
+				t.Fatal(o.Err)
+			}
+			s := stored[o.Event.ID]
+			if o.Event.Result != s.Result || o.Event.DoseStatus != s.DoseStatus || o.Event.DoubleDose != s.DoubleDose || o.Event.DoseInstanceID != s.DoseInstanceID {
+				t.Errorf("%s answered %s/%q (double %v), stored %s/%q (double %v)", group[i].Event.ClientEventID,
+					o.Event.Result, o.Event.DoseStatus, o.Event.DoubleDose, s.Result, s.DoseStatus, s.DoubleDose)
+			}
+			if r := replay[i].Event; !replay[i].Replayed || r.Result != s.Result || r.DoseStatus != s.DoseStatus {
+				t.Errorf("%s replayed %s/%q (replayed %v), stored %s/%q", group[i].Event.ClientEventID, r.Result, r.DoseStatus, replay[i].Replayed, s.Result, s.DoseStatus)
+			}
+		}
+		if s := stored[first[0].Event.ID]; s.Result != adherence.ResultRecorded {
+			t.Errorf("the skip set aside by the taking is %s, want recorded", s.Result)
+		}
+	})
 }
