@@ -24,6 +24,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/medplatform/medplatform/internal/platform/db"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 )
 
@@ -120,6 +121,14 @@ func ProblemFor(err error, requestID string) (p Problem, internal bool) {
 		// service is overloaded or a dependency stalls, not broken — the
 		// client may retry, which a 500 would not tell it.
 		return timedOut(requestID), true
+	}
+	if (e == nil || e.Code == errs.CodeInternal) && db.Unavailable(err) {
+		// The database cannot be reached (refused, cut, restarting): an
+		// outage the client may retry, as a commit that could not be
+		// confirmed is.
+		return Problem{Type: ProblemTypeBase + string(errs.CodeUnavailable), Title: http.StatusText(http.StatusServiceUnavailable),
+			Status: http.StatusServiceUnavailable, Detail: "the database cannot be reached at the moment; try again later",
+			RequestID: requestID}, true
 	}
 	code := errs.CodeOf(err)
 	status := StatusOf(code)

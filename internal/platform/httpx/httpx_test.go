@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/httpx"
@@ -324,6 +327,10 @@ func TestWriteErrorDeadlineIsUnavailable(t *testing.T) {
 	for _, err := range []error{
 		fmt.Errorf("read patient: %w", context.DeadlineExceeded),
 		errs.E(errs.CodeUnavailable, "the batch could not be recorded; retry it unchanged"),
+		// The database cannot be reached: an outage, answered 500
+		// internal while event commits were 503 (QA).
+		fmt.Errorf("read patient: %w", &pgconn.PgError{Code: "57P01", Message: "terminating connection due to administrator command"}),
+		fmt.Errorf("read patient: %w", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}),
 	} {
 		rec := httptest.NewRecorder()
 		httpx.WriteError(rec, r, nil, "req-1", err)
