@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -311,7 +312,7 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 	if err := setGeneratedUntil(ctx, tx, []string{g.id}, to); err != nil {
 		return 0, err
 	}
-	if err := setDoseZone(ctx, tx, &g); err != nil {
+	if err := setDoseBasis(ctx, tx, &g); err != nil {
 		return 0, err
 	}
 	// Doses due before the reminder arming cursor would never be armed
@@ -1766,13 +1767,26 @@ func sqliteInsert(rows int) string {
 	return b.String()
 }
 
-// setDoseZone records the zone g's instances are now generated in (see
-// reviveInDoseZone).
-func setDoseZone(ctx context.Context, tx *db.Tx, g *genPlan) error {
-	_, err := tx.ExecContext(ctx, `UPDATE plans SET dose_zone = $1 WHERE org_id = $2 AND id = $3 AND dose_zone <> $1`,
-		g.loc.String(), g.orgID, g.id)
+// doseBasis is what a plan's instances were generated from: the
+// patient's zone and anchors and the plan's timing (plans.dose_basis; see
+// reviveAsGenerated). Anchors and Timing are nil in a basis written by the
+// migration, which knew the zone alone.
+type doseBasis struct {
+	Zone    string            `json:"zone"`
+	Anchors *schedule.Anchors `json:"anchors,omitempty"`
+	Timing  *schedule.Timing  `json:"timing,omitempty"`
+}
+
+// setDoseBasis records what g's instances are now generated from.
+func setDoseBasis(ctx context.Context, tx *db.Tx, g *genPlan) error {
+	b, err := json.Marshal(doseBasis{Zone: g.loc.String(), Anchors: &g.anchors, Timing: &g.timing})
 	if err != nil {
-		return fmt.Errorf("set dose zone: %w", err)
+		return fmt.Errorf("encode dose basis: %w", err)
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE plans SET dose_basis = $1 WHERE org_id = $2 AND id = $3 AND dose_basis <> $1`,
+		string(b), g.orgID, g.id)
+	if err != nil {
+		return fmt.Errorf("set dose basis: %w", err)
 	}
 	return nil
 }

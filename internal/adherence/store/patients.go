@@ -403,14 +403,11 @@ func excludePatientDoses(ctx context.Context, tx *db.Tx, orgID, patientID string
 // from the one the doses were generated in (see genPlan.zoneMoved);
 // correctable, that it does, so that a change in a plan's first minutes
 // corrects the plan's zone (see correctsZone). reactivated marks the
-// patient's reactivation: doses excluded in another zone are first revived
-// in it (see reviveInDoseZone).
+// patient's reactivation: doses excluded under another zone, other anchors
+// or another timing are first revived as they were (see
+// reviveAsGenerated).
 func (s *Store) regeneratePatient(ctx context.Context, tx *db.Tx, p adherence.Patient, now time.Time, zoneMoved, correctable, reactivated bool) error {
 	plans, err := lockPatientPlans(ctx, tx, p.OrgID, p.ID)
-	if err != nil {
-		return err
-	}
-	loc, err := loadZone(p.TimeZone)
 	if err != nil {
 		return err
 	}
@@ -419,18 +416,21 @@ func (s *Store) regeneratePatient(ctx context.Context, tx *db.Tx, p adherence.Pa
 			continue
 		}
 		to := s.regenEnd(pl, now)
-		revived := false
+		moved, correct := zoneMoved, correctable
 		if reactivated {
-			if revived, err = s.reviveInDoseZone(ctx, tx, &pl, p, now, to); err != nil {
+			b, err := s.reviveAsGenerated(ctx, tx, &pl, p, now, to)
+			if err != nil {
 				return err
 			}
+			if b.revived && !b.zoneMoved && !b.anchorsMoved {
+				continue // a timing change, applied
+			}
+			if b.revived {
+				// As UpdatePatient moves an active plan's doses.
+				moved, correct = b.zoneMoved, b.zoneMoved
+			}
 		}
-		g := genPlanOf(pl, loc, p.Anchors)
-		g.sameTiming, g.zoneMoved, g.notCorrection = true, zoneMoved, !correctable && !revived
-		if _, err := s.regenerate(ctx, tx, g, now, to); err != nil {
-			return err
-		}
-		if err := s.scoreRevived(ctx, tx, &pl, now); err != nil {
+		if err := s.regenerateMoved(ctx, tx, &pl, p, now, to, moved, correct); err != nil {
 			return err
 		}
 	}

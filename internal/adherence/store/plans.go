@@ -720,13 +720,21 @@ func (s *Store) regenerateIfActive(ctx context.Context, tx *db.Tx, p *adherence.
 	to := s.regenEnd(*p, now)
 	moved := false
 	if resumed {
-		if moved, err = s.reviveInDoseZone(ctx, tx, p, pat, now, to); err != nil {
+		b, err := s.reviveAsGenerated(ctx, tx, p, pat, now, to)
+		if err != nil {
 			return err
 		}
-		if !moved {
-			if moved, err = zoneChanged(ctx, tx, pat, p.ID, now); err != nil {
-				return err
+		if b.revived {
+			// As UpdatePatient moves an active plan's doses.
+			if b.zoneMoved || b.anchorsMoved {
+				if err := s.regenerateMoved(ctx, tx, p, pat, now, to, b.zoneMoved, b.zoneMoved); err != nil {
+					return err
+				}
 			}
+			return s.resumeReminders(ctx, tx, "plan_id", p.OrgID, p.ID, now)
+		}
+		if moved, err = zoneChanged(ctx, tx, pat, p.ID, now); err != nil {
+			return err
 		}
 	}
 	if err := s.regenerateFor(ctx, tx, p, pat, now, to, moved); err != nil {
@@ -738,32 +746,114 @@ func (s *Store) regenerateIfActive(ctx context.Context, tx *db.Tx, p *adherence.
 	return nil
 }
 
-// reviveInDoseZone regenerates plan p's doses over [from, to) in the zone
-// they were made in (plans.dose_zone) when patient pat's zone changed
-// while they were excluded (a pause, a deactivation), and reports whether
-// it did. The excluded doses come back with the outcomes recorded for them
-// in advance, as on a resume without a change of zone, and the caller then
-// moves them as a change of zone moves an active plan's (zoneMoved), which
-// keeps each outcome for its occurrence. Moved at once, the excluded doses
-// were no outcomes to keep, and their events were matched by wall time
-// alone: a taking ten minutes early of New York's 08:00 was three hours
-// early for Los Angeles's 08:00, and orphaned; a skip in advance of
-// tomorrow's dose was lost after a move to London (QA).
-func (s *Store) reviveInDoseZone(ctx context.Context, tx *db.Tx, p *adherence.Plan, pat adherence.Patient, from, to time.Time) (bool, error) {
-	var zone string
-	err := tx.QueryRowContext(ctx, `SELECT dose_zone FROM plans WHERE org_id = $1 AND id = $2`, p.OrgID, p.ID).Scan(&zone)
+// basisChange says how a plan's basis (see doseBasis) differs from its
+// patient's and its own settings, once reviveAsGenerated revived its
+// doses as they were.
+type basisChange struct {
+	revived                 bool
+	zoneMoved, anchorsMoved bool
+}
+
+// reviveAsGenerated regenerates plan p's doses over [from, to) from what
+// they were generated from (plans.dose_basis) when patient pat's zone or
+// anchors, or p's timing, changed while they were excluded (a pause, a
+// deactivation: UpdatePatient and UpdatePlan regenerate active plans
+// only). The excluded doses come back with the outcomes recorded for them
+// in advance, as on a resume without a change; a change of timing is then
+// applied as UpdatePlan applies it to an active plan, and the caller
+// applies a change of zone or anchors as UpdatePatient does
+// (regenerateMoved), each keeping every outcome for its occurrence. Made
+// at once from the new settings, the excluded doses were no outcomes to
+// keep, and their events were matched by wall time alone: a taking ten
+// minutes early of New York's 08:00 was three hours early for Los
+// Angeles's 08:00 and orphaned, a skip in advance of tomorrow's dose was
+// lost after a move to London, a breakfast dose taken early and then
+// moved to 09:00 was orphaned and reminded again (QA).
+func (s *Store) reviveAsGenerated(ctx context.Context, tx *db.Tx, p *adherence.Plan, pat adherence.Patient, from, to time.Time) (basisChange, error) {
+	var raw string
+	err := tx.QueryRowContext(ctx, `SELECT dose_basis FROM plans WHERE org_id = $1 AND id = $2`, p.OrgID, p.ID).Scan(&raw)
 	if err != nil {
-		return false, fmt.Errorf("read dose zone: %w", err)
+		return basisChange{}, fmt.Errorf("read dose basis: %w", err)
 	}
-	if zone == "" || zone == pat.TimeZone {
-		return false, nil
+	if raw == "" {
+		return basisChange{}, nil
 	}
-	old := pat
-	old.TimeZone = zone
-	if err := s.regenerateFor(ctx, tx, p, old, from, to, false); err != nil {
-		return false, err
+	var b doseBasis
+	if err := json.Unmarshal([]byte(raw), &b); err != nil {
+		return basisChange{}, fmt.Errorf("read dose basis: %w", err)
 	}
-	return true, nil
+	old, oldPat := *p, pat
+	if b.Zone != "" {
+		oldPat.TimeZone = b.Zone
+	}
+	if b.Anchors != nil {
+		oldPat.Anchors = *b.Anchors
+	}
+	if b.Timing != nil {
+		old.Timing = *b.Timing
+	}
+	ch := basisChange{zoneMoved: oldPat.TimeZone != pat.TimeZone, anchorsMoved: oldPat.Anchors != pat.Anchors}
+	timingMoved := !sameTiming(old.Timing, p.Timing)
+	if !ch.zoneMoved && !ch.anchorsMoved && !timingMoved {
+		return basisChange{}, nil
+	}
+	ch.revived = true
+	if err := s.regenerateFor(ctx, tx, &old, oldPat, from, to, false); err != nil {
+		return basisChange{}, err
+	}
+	if timingMoved {
+		// As UpdatePlan changes an active plan's timing: in the zone and
+		// anchors the doses were made in.
+		if err := s.regenerateFor(ctx, tx, p, oldPat, from, to, false); err != nil {
+			return basisChange{}, err
+		}
+	}
+	if ch.zoneMoved {
+		if err := orphanPastExcluded(ctx, tx, p, from); err != nil {
+			return basisChange{}, err
+		}
+	}
+	p.GeneratedUntil = &to
+	return ch, nil
+}
+
+// orphanPastExcluded makes orphans of the takings and skips that happened
+// since from − orphanReach and were recorded, while plan p was paused (or
+// its patient inactive), against its excluded doses due before from. After
+// a move west the day's dose is still ahead in the new zone (Los Angeles's
+// 08:00, three hours after New York's), and the caller's regeneration
+// matches them to it (see scoreRevived), as they would have matched had
+// the plan been active. Left recorded on the old zone's past dose, a
+// taking counted for nothing, and the new dose was reminded, missed and
+// escalated (QA).
+func orphanPastExcluded(ctx context.Context, tx *db.Tx, p *adherence.Plan, from time.Time) error {
+	_, err := tx.ExecContext(ctx, `UPDATE events SET result = 'orphan', dose_status = '', double_dose = $1, dose_instance_id = NULL
+		WHERE org_id = $2 AND plan_id = $3 AND result = 'recorded' AND kind IN ('taken', 'opened', 'skipped') AND occurred_at >= $4
+		  AND dose_instance_id IN (SELECT id FROM dose_instances
+			WHERE org_id = $2 AND plan_id = $3 AND status = 'excluded' AND due_at < $5)`,
+		false, p.OrgID, p.ID, db.UTC(from.Add(-orphanReach)), db.UTC(from))
+	if err != nil {
+		return fmt.Errorf("orphan events of past excluded doses: %w", err)
+	}
+	return nil
+}
+
+// regenerateMoved regenerates plan p's doses over [from, to) after a
+// change of patient pat's zone (zoneMoved) or anchors, its timing
+// unchanged, as UpdatePatient does for an active plan; correctable lets a
+// change in the plan's first minutes correct its zone (see correctsZone).
+func (s *Store) regenerateMoved(ctx context.Context, tx *db.Tx, p *adherence.Plan, pat adherence.Patient, from, to time.Time, zoneMoved, correctable bool) error {
+	loc, err := loadZone(pat.TimeZone)
+	if err != nil {
+		return err
+	}
+	g := genPlanOf(*p, loc, pat.Anchors)
+	g.sameTiming, g.zoneMoved, g.notCorrection = true, zoneMoved, !correctable
+	if _, err := s.regenerate(ctx, tx, g, from, to); err != nil {
+		return err
+	}
+	p.GeneratedUntil = &to
+	return s.scoreRevived(ctx, tx, p, from)
 }
 
 // regenEnd is the end of a regeneration window: the horizon, or the plan's

@@ -1101,27 +1101,67 @@ func TestZoneChangeDuringAPause(t *testing.T) {
 	}
 }
 
-// TestZoneChangeDuringAPauseKeepsOutcomesInAdvance moves a patient whose
-// dose of today was taken ten minutes early and tomorrow's skipped in
-// advance (decidedInAdvance, New York 08:00) to another zone while the plan
-// is paused, or the patient inactive: on resume (reactivation) the plan's
-// doses are those the same move makes of an active plan's, and neither
-// event is orphaned. The excluded doses were moved at once, their events
-// matched by wall time alone: the taking, three hours early for Los
-// Angeles's 08:00, was orphaned, and the skip lost after a move east (QA).
-func TestZoneChangeDuringAPauseKeepsOutcomesInAdvance(t *testing.T) {
+// TestChangeDuringAPauseKeepsOutcomesInAdvance changes, while a plan is
+// paused or its patient inactive, what its doses are made from — the
+// patient's zone, the patient's breakfast time, the plan's timing — after
+// today's dose was taken ten minutes early and tomorrow's skipped in
+// advance: on resume (reactivation) the plan's doses are those the same
+// change makes of an active plan's, and no event is orphaned. The excluded
+// doses were made at once from the new settings, their events matched by
+// wall time alone: the taking, three hours early for Los Angeles's 08:00,
+// was orphaned and the dose reminded again, the skip lost after a move
+// east (QA); the re-test found the same for a breakfast moved from 07:30
+// to 09:00 and for a timing changed from 08:00 to 09:00.
+func TestChangeDuringAPauseKeepsOutcomesInAdvance(t *testing.T) {
 	line := func(d adherence.DoseInstance) string {
 		return fmt.Sprintf("%s %s %s", d.DueAt.UTC().Format("01-02T15:04Z"), d.LocalTime, d.Status)
 	}
-	for _, zone := range []string{"America/Los_Angeles", "Europe/London", "Asia/Tokyo"} {
-		t.Run(zone, func(t *testing.T) {
+	// breakfastInAdvance is decidedInAdvance for a dose at breakfast
+	// (07:30 by default): taken at 07:20, tomorrow's skipped.
+	breakfastInAdvance := func(f *fixture) adherence.Plan {
+		p := f.patient("America/New_York")
+		pl := f.plan(p.ID, schedule.Timing{Repeat: &schedule.Repeat{When: []string{"CM"}}})
+		f.now = local(2026, 3, 2, 7, 20).UTC()
+		f.takeNextEarly(p.ID, pl.ID, "take-early")
+		skip := f.ev(p.ID, pl.ID, adherence.EventSkipped, local(2026, 3, 3, 7, 30), "skip-ahead")
+		skip.Event.RequestedDose = f.doses(pl.ID, local(2026, 3, 3, 0, 0), local(2026, 3, 4, 0, 0))[0].ID
+		if out := f.record(skip); out[0].Err != nil || out[0].Event.Result != adherence.ResultScored {
+			f.t.Fatalf("skip a day ahead: %+v", out[0])
+		}
+		return pl
+	}
+	zone := func(name string) func(*adherence.Patient, *adherence.Plan) {
+		return func(p *adherence.Patient, _ *adherence.Plan) { p.TimeZone = name }
+	}
+	cases := []struct {
+		name          string
+		setup         func(*fixture) adherence.Plan
+		patient, plan func(*adherence.Patient, *adherence.Plan) // the change
+	}{
+		{name: "to Los Angeles", setup: (*fixture).decidedInAdvance, patient: zone("America/Los_Angeles")},
+		{name: "to London", setup: (*fixture).decidedInAdvance, patient: zone("Europe/London")},
+		{name: "to Tokyo", setup: (*fixture).decidedInAdvance, patient: zone("Asia/Tokyo")},
+		{name: "breakfast at 09:00", setup: breakfastInAdvance,
+			patient: func(p *adherence.Patient, _ *adherence.Plan) { p.Anchors.Breakfast = 9 * 60 }},
+		{name: "breakfast at 09:00 in Los Angeles", setup: breakfastInAdvance,
+			patient: func(p *adherence.Patient, _ *adherence.Plan) {
+				p.Anchors.Breakfast, p.TimeZone = 9*60, "America/Los_Angeles"
+			}},
+		{name: "timing 09:00", setup: (*fixture).decidedInAdvance,
+			plan: func(_ *adherence.Patient, pl *adherence.Plan) { pl.Timing = timeOfDay("09:00") }},
+		{name: "timing 09:00 and to London", setup: (*fixture).decidedInAdvance,
+			patient: zone("Europe/London"),
+			plan:    func(_ *adherence.Patient, pl *adherence.Plan) { pl.Timing = timeOfDay("09:00") }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
 			each(t, func(t *testing.T, f *fixture) {
 				var want []string
 				for _, how := range []string{"active", "plan paused", "patient deactivated"} {
-					if how != "active" { // decidedInAdvance's client event ids are the org's
+					if how != "active" { // the setup's client event ids are the org's
 						f.org, f.actor = f.otherOrg()
 					}
-					pl := f.decidedInAdvance()
+					pl := c.setup(f)
 					f.now = f.now.Add(5 * time.Minute)
 					setPlan := func(st adherence.PlanStatus) {
 						if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, st); err != nil {
@@ -1139,13 +1179,25 @@ func TestZoneChangeDuringAPauseKeepsOutcomesInAdvance(t *testing.T) {
 					case "patient deactivated":
 						setPatient(false)
 					}
-					pat, err := f.s.GetPatient(f.ctx, f.org, pl.PatientID)
-					if err != nil {
-						t.Fatal(err)
+					if c.plan != nil {
+						cur, err := f.s.GetPlan(f.ctx, f.org, pl.ID)
+						if err != nil {
+							t.Fatal(err)
+						}
+						c.plan(nil, &cur)
+						if err := f.s.UpdatePlan(f.ctx, f.actor, &cur, cur.Version); err != nil {
+							t.Fatal(err)
+						}
 					}
-					pat.TimeZone = zone
-					if err := f.s.UpdatePatient(f.ctx, f.actor, &pat, pat.Version); err != nil {
-						t.Fatal(err)
+					if c.patient != nil {
+						pat, err := f.s.GetPatient(f.ctx, f.org, pl.PatientID)
+						if err != nil {
+							t.Fatal(err)
+						}
+						c.patient(&pat, nil)
+						if err := f.s.UpdatePatient(f.ctx, f.actor, &pat, pat.Version); err != nil {
+							t.Fatal(err)
+						}
 					}
 					switch how {
 					case "plan paused":
@@ -1158,20 +1210,115 @@ func TestZoneChangeDuringAPauseKeepsOutcomesInAdvance(t *testing.T) {
 						got = append(got, line(d))
 					}
 					if n := f.count(`SELECT COUNT(*) FROM events WHERE plan_id = $1 AND result = 'orphan'`, pl.ID); n != 0 {
-						t.Errorf("%s: %d events orphaned by the move, want none", how, n)
+						t.Errorf("%s: %d events orphaned by the change, want none", how, n)
 					}
 					if how == "active" {
 						want = got
-						if !slices.Contains(got, "03-02T13:00Z 2026-03-02T08:00 taken_on_time") ||
-							!slices.Contains(got, "03-03T13:00Z 2026-03-03T08:00 skipped") {
-							t.Fatalf("an active plan's move lost an outcome decided in advance:\n%s", strings.Join(got, "\n"))
+						if !slices.ContainsFunc(got, func(l string) bool { return strings.HasPrefix(l, "03-02T") && strings.HasSuffix(l, " taken_on_time") }) ||
+							!slices.ContainsFunc(got, func(l string) bool { return strings.HasPrefix(l, "03-03T") && strings.HasSuffix(l, " skipped") }) {
+							t.Fatalf("an active plan's change lost an outcome decided in advance:\n%s", strings.Join(got, "\n"))
 						}
 						continue
 					}
 					if strings.Join(got, "\n") != strings.Join(want, "\n") {
-						t.Errorf("doses after the move with the %s:\n%s\nwant, as for an active plan:\n%s",
+						t.Errorf("doses after the change with the %s:\n%s\nwant, as for an active plan:\n%s",
 							how, strings.Join(got, "\n"), strings.Join(want, "\n"))
 					}
+				}
+			})
+		})
+	}
+}
+
+// TestPlanPausedBeforeTheDoseBasis: a plan already paused when migration
+// 00018 runs gets its patient's zone as the zone its doses were made in,
+// so a move during the pause keeps the outcomes recorded in advance
+// (TestChangeDuringAPauseKeepsOutcomesInAdvance). The migration gave
+// paused plans no zone at all, and the move orphaned them (QA re-test).
+func TestPlanPausedBeforeTheDoseBasis(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		pl := f.decidedInAdvance()
+		f.now = f.now.Add(5 * time.Minute)
+		if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, adherence.PlanPaused); err != nil {
+			t.Fatal(err)
+		}
+		p, err := store.Migrations.Provider(f.d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.DownTo(f.ctx, 17); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.UpTo(f.ctx, 18); err != nil {
+			t.Fatal(err)
+		}
+		pat, err := f.s.GetPatient(f.ctx, f.org, pl.PatientID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pat.TimeZone = "America/Los_Angeles"
+		if err := f.s.UpdatePatient(f.ctx, f.actor, &pat, pat.Version); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, adherence.PlanActive); err != nil {
+			t.Fatal(err)
+		}
+		if n := f.count(`SELECT COUNT(*) FROM events WHERE plan_id = $1 AND result = 'orphan'`, pl.ID); n != 0 {
+			t.Errorf("%d events orphaned by the move, want none", n)
+		}
+		var got []string
+		for _, d := range f.doses(pl.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 4, 0, 0)) {
+			got = append(got, fmt.Sprintf("%s %s", d.DueAt.UTC().Format("01-02T15:04Z"), d.Status))
+		}
+		want := []string{"03-02T13:00Z taken_on_time", "03-03T13:00Z skipped"}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("doses of the 2nd and 3rd:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
+}
+
+// TestTakingDuringAPauseAfterAMoveWest: paused at 06:00 in New York, the
+// patient moves to Los Angeles and takes the morning dose at 07:50 there,
+// recorded against New York's excluded 08:00 (13:00Z); the plan resumes at
+// 07:55. The taking scores Los Angeles's 08:00, as it does when the plan
+// stays active through the move. It stayed recorded on the past New York
+// dose, and the Los Angeles one was reminded, missed and escalated (QA).
+func TestTakingDuringAPauseAfterAMoveWest(t *testing.T) {
+	for _, paused := range []bool{false, true} {
+		t.Run(fmt.Sprintf("paused %v", paused), func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				p := f.patient("America/New_York")
+				pl := f.plan(p.ID, timeOfDay("08:00"))
+				f.now = time.Date(2026, 3, 2, 11, 0, 0, 0, time.UTC) // 06:00 in New York
+				if paused {
+					if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, adherence.PlanPaused); err != nil {
+						t.Fatal(err)
+					}
+				}
+				p.TimeZone = "America/Los_Angeles"
+				if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
+					t.Fatal(err)
+				}
+				f.now = time.Date(2026, 3, 2, 15, 50, 0, 0, time.UTC) // 07:50 in Los Angeles
+				taken := f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, f.now, "taken"))[0]
+				if taken.Err != nil {
+					t.Fatal(taken.Err)
+				}
+				f.now = f.now.Add(5 * time.Minute)
+				if paused {
+					if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, adherence.PlanActive); err != nil {
+						t.Fatal(err)
+					}
+				}
+				f.eventIs(taken.Event.ID, string(adherence.ResultScored), string(adherence.DoseTakenOnTime), false)
+				var la *adherence.DoseInstance
+				for _, d := range f.doses(pl.ID, time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 3, 0, 0, 0, 0, time.UTC)) {
+					if d.DueAt.Equal(time.Date(2026, 3, 2, 16, 0, 0, 0, time.UTC)) {
+						la = &d
+					}
+				}
+				if la == nil || la.Status != adherence.DoseTakenOnTime || la.EventID != taken.Event.ID {
+					t.Errorf("Los Angeles's 08:00 of the 2nd: %+v, want taken on time by the taking", la)
 				}
 			})
 		})
