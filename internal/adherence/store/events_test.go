@@ -1465,7 +1465,9 @@ func TestEarlierTakingSupersedesTheRecordedOne(t *testing.T) {
 }
 
 // TestRetryAfterItsDoseWasRegenerated: a skip in advance naming its dose,
-// then the plan paused, its time changed and resumed: the dose named is
+// then the plan paused, its time changed and resumed, the plan paused
+// before its dose basis was recorded (dose_basis empty: its doses cannot
+// be revived as they were, see reviveAsGenerated): the dose named is
 // deleted and the skip carried to the new dose of the same occurrence
 // (carryEvents rewrites the event's requested dose). The client's retry of
 // the same request, naming the old dose id, is the same event and replays;
@@ -1493,6 +1495,7 @@ func TestRetryAfterItsDoseWasRegenerated(t *testing.T) {
 		if err := f.s.UpdatePlan(f.ctx, f.actor, &pl, pl.Version); err != nil {
 			t.Fatal(err)
 		}
+		f.exec(`UPDATE plans SET dose_basis = '' WHERE id = $1`, pl.ID)
 		if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, adherence.PlanActive); err != nil {
 			t.Fatal(err)
 		}

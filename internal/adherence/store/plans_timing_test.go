@@ -655,12 +655,19 @@ func TestTimingChangeBetweenTheDosesOfADay(t *testing.T) {
 // TestEarlySkipWhilePausedKeptForItsOccurrence skips tomorrow's dose in
 // advance while the plan is paused (the skip is recorded against the
 // excluded dose and scores nothing), changes the plan's time and resumes
-// it: the skip moves with its occurrence and scores the new dose. The
-// excluded dose was deleted with the change, its skip orphaned, and the
-// new dose was missed (and escalated).
+// it: the skip stands for its occurrence. The dose comes back skipped, at
+// its old time, as a change of time keeps an active plan's dose skipped in
+// advance (see reviveAsGenerated); a plan paused before its dose basis was
+// recorded (legacy: dose_basis empty) has the skip carried to the new
+// dose instead. The excluded dose was deleted with the change, its skip
+// orphaned, and the new dose was missed (and escalated).
 func TestEarlySkipWhilePausedKeptForItsOccurrence(t *testing.T) {
-	for _, newTime := range []string{"08:30", "09:00"} {
-		t.Run(newTime, func(t *testing.T) {
+	for _, c := range []struct {
+		newTime string
+		legacy  bool
+	}{{"08:30", false}, {"09:00", false}, {"08:30", true}, {"09:00", true}} {
+		newTime := c.newTime
+		t.Run(fmt.Sprintf("%s legacy %v", newTime, c.legacy), func(t *testing.T) {
 			each(t, func(t *testing.T, f *fixture) {
 				p := f.patient("UTC")
 				pl := f.plan(p.ID, timeOfDay("08:00"))
@@ -687,6 +694,9 @@ func TestEarlySkipWhilePausedKeptForItsOccurrence(t *testing.T) {
 					t.Fatal(err)
 				}
 				f.now = f.now.Add(time.Hour)
+				if c.legacy {
+					f.exec(`UPDATE plans SET dose_basis = '' WHERE id = $1`, pl.ID)
+				}
 				if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, adherence.PlanActive); err != nil {
 					t.Fatal(err)
 				}
@@ -694,7 +704,11 @@ func TestEarlySkipWhilePausedKeptForItsOccurrence(t *testing.T) {
 				for _, d := range f.doses(pl.ID, start.Add(2*24*time.Hour), start.Add(4*24*time.Hour)) {
 					got = append(got, d.LocalTime+" "+string(d.Status))
 				}
-				want := []string{"2026-03-03T" + newTime + " skipped", "2026-03-04T" + newTime + " scheduled"}
+				skipped := "2026-03-03T08:00 skipped"
+				if c.legacy {
+					skipped = "2026-03-03T" + newTime + " skipped"
+				}
+				want := []string{skipped, "2026-03-04T" + newTime + " scheduled"}
 				if strings.Join(got, ", ") != strings.Join(want, ", ") {
 					t.Fatalf("doses = %s, want %s", strings.Join(got, ", "), strings.Join(want, ", "))
 				}
