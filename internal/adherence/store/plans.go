@@ -699,12 +699,15 @@ func planBounds(p *adherence.Plan, loc *time.Location) (start, end time.Time, er
 // here, after the plan, could deadlock. A concurrent change of the patient
 // waits for the plan's lock and regenerates after this transaction.
 //
-// resumed marks the resume of a paused plan: the patient's zone may have
-// changed during the pause (UpdatePatient regenerates active plans only),
-// and the plan's doses, excluded in the old zone, are then regenerated as
-// a reactivation regenerates them (see SetPatientActive). Regenerated as
-// if the zone had stayed, the old zone's excluded doses stood for their
-// days: New York's 09:00 came back two hours after Tokyo's 21:00 (QA).
+// resumed marks the resume of a paused plan: the patient's zone or
+// anchors, or the plan's timing, may have changed during the pause
+// (UpdatePatient and UpdatePlan regenerate active plans only). The doses
+// excluded are then revived as they were made and the changes applied as
+// for an active plan (see reviveAsGenerated). For a plan without a dose
+// basis, a change of zone regenerates as a reactivation does (see
+// SetPatientActive): regenerated as if the zone had stayed, the old zone's
+// excluded doses stood for their days, and New York's 09:00 came back two
+// hours after Tokyo's 21:00 (QA).
 func (s *Store) regenerateIfActive(ctx context.Context, tx *db.Tx, p *adherence.Plan, now time.Time, resumed bool) error {
 	if p.Status != adherence.PlanActive {
 		return nil
@@ -798,6 +801,9 @@ func (s *Store) reviveAsGenerated(ctx context.Context, tx *db.Tx, p *adherence.P
 		return basisChange{}, nil
 	}
 	ch.revived = true
+	if err := reviveDecidedInAdvance(ctx, tx, p, from); err != nil {
+		return basisChange{}, err
+	}
 	if err := s.regenerateFor(ctx, tx, &old, oldPat, from, to, false); err != nil {
 		return basisChange{}, err
 	}
@@ -815,6 +821,28 @@ func (s *Store) reviveAsGenerated(ctx context.Context, tx *db.Tx, p *adherence.P
 	}
 	p.GeneratedUntil = &to
 	return ch, nil
+}
+
+// reviveDecidedInAdvance schedules again, for the scoring of revived doses
+// (see scoreRevived) to score them, plan p's excluded doses due in the day
+// and a half before from that were decided before they were due (a taking
+// early, a skip in advance: an event recorded against them that happened
+// before their due time): as on an active plan, such a dose stands for its
+// day when the change then applied moves the day's dose after from. Left
+// excluded, a dose taken ten minutes early and paused, its patient moved
+// west and the plan resumed before Los Angeles's 08:00, got Los Angeles's
+// 08:00 reminded the same day (QA). A change of zone moves a wall time by
+// at most 26 hours.
+func reviveDecidedInAdvance(ctx context.Context, tx *db.Tx, p *adherence.Plan, from time.Time) error {
+	_, err := tx.ExecContext(ctx, `UPDATE dose_instances SET status = 'scheduled', reminders_before = reminders_sent, remind_at = NULL
+		WHERE org_id = $1 AND plan_id = $2 AND status = 'excluded' AND NOT moved_by_zone AND due_at < $3 AND due_at >= $4
+		  AND EXISTS (SELECT 1 FROM events e WHERE e.dose_instance_id = dose_instances.id AND e.result = 'recorded'
+			AND e.kind IN ('taken', 'opened', 'skipped') AND e.occurred_at < dose_instances.due_at)`,
+		p.OrgID, p.ID, db.UTC(from), db.UTC(from.Add(-36*time.Hour)))
+	if err != nil {
+		return fmt.Errorf("revive doses decided in advance: %w", err)
+	}
+	return nil
 }
 
 // orphanPastExcluded makes orphans of the takings and skips that happened

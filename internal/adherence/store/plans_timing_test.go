@@ -1151,6 +1151,7 @@ func TestChangeDuringAPauseKeepsOutcomesInAdvance(t *testing.T) {
 		name          string
 		setup         func(*fixture) adherence.Plan
 		patient, plan func(*adherence.Patient, *adherence.Plan) // the change
+		resumeAfter   time.Duration                             // from the change to the resume
 	}{
 		{name: "to Los Angeles", setup: (*fixture).decidedInAdvance, patient: zone("America/Los_Angeles")},
 		{name: "to London", setup: (*fixture).decidedInAdvance, patient: zone("Europe/London")},
@@ -1166,15 +1167,24 @@ func TestChangeDuringAPauseKeepsOutcomesInAdvance(t *testing.T) {
 		{name: "timing 09:00 and to London", setup: (*fixture).decidedInAdvance,
 			patient: zone("Europe/London"),
 			plan:    func(_ *adherence.Patient, pl *adherence.Plan) { pl.Timing = timeOfDay("09:00") }},
+		// Resumed once New York's 08:00, taken early, is past and
+		// Los Angeles's still ahead: the taken dose stands for its day,
+		// which got Los Angeles's 08:00 reminded (QA re-test).
+		{name: "to Los Angeles, resumed at 07:30 there", setup: (*fixture).decidedInAdvance,
+			patient: zone("America/Los_Angeles"), resumeAfter: 2*time.Hour + 35*time.Minute},
+		{name: "timing 09:00, resumed at 08:30", setup: (*fixture).decidedInAdvance,
+			plan: func(_ *adherence.Patient, pl *adherence.Plan) { pl.Timing = timeOfDay("09:00") }, resumeAfter: 35 * time.Minute},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			each(t, func(t *testing.T, f *fixture) {
 				var want []string
+				base := f.now
 				for _, how := range []string{"active", "plan paused", "patient deactivated"} {
 					if how != "active" { // the setup's client event ids are the org's
 						f.org, f.actor = f.otherOrg()
 					}
+					f.now = base // the plan is created then
 					pl := c.setup(f)
 					f.now = f.now.Add(5 * time.Minute)
 					setPlan := func(st adherence.PlanStatus) {
@@ -1213,6 +1223,7 @@ func TestChangeDuringAPauseKeepsOutcomesInAdvance(t *testing.T) {
 							t.Fatal(err)
 						}
 					}
+					f.now = f.now.Add(c.resumeAfter)
 					switch how {
 					case "plan paused":
 						setPlan(adherence.PlanActive)
