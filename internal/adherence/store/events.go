@@ -380,9 +380,10 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 			continue
 		}
 		e.Result, e.DoubleDose = d.Result, d.DoubleDose
-		if d.Instance >= 0 && d.Unscore >= 0 {
+		reopenedHere := d.Instance >= 0 && d.Unscore >= 0
+		if reopenedHere {
 			superseded = append(superseded, unscore(live[d.Unscore], live[d.Instance]))
-			reopened = append(reopened, reopenedDose{c: live[d.Unscore], w: w, at: k})
+			reopened = append(reopened, reopenedDose{c: live[d.Unscore], w: w, at: k, by: live[d.Instance]})
 		}
 		if d.Instance >= 0 {
 			c := live[d.Instance]
@@ -413,12 +414,23 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 			}
 		}
 		out[i].Event = *e
+		if reopenedHere {
+			// Decided again now, before the group's later events meet
+			// the reopened dose, as they would have had the events
+			// arrived one by one in time order: decided after the whole
+			// group, a skip of the group set aside by the lost taking
+			// came after a later skip of the group, which took the dose
+			// (QA).
+			r := reopened[len(reopened)-1:]
+			answerSuperseded(in, out, valid, superseded)
+			rescored, err := rescoreReopened(ctx, tx, r, groupEventsOf(in, order, r), superseded, now)
+			if err != nil {
+				return err
+			}
+			superseded = append(superseded, rescored...)
+			answerSuperseded(in, out, valid, rescored)
+		}
 	}
-	rescored, err := rescoreReopened(ctx, tx, reopened, groupEventsOf(in, order, reopened), superseded, now)
-	if err != nil {
-		return err
-	}
-	superseded = append(superseded, rescored...)
 	answerSuperseded(in, out, valid, superseded)
 	reopened = slices.DeleteFunc(reopened, func(r reopenedDose) bool { return r.c.Status != adherence.DoseScheduled })
 
@@ -556,7 +568,7 @@ func unscore(u, by *liveInstance) replacedTaking {
 // outside the instance's window now keeps its result. The instances'
 // outcomes are written with the other dirty instances; the events' new
 // results are returned with the supersede statements'. One more round
-// trip, for the groups that reopen an instance only.
+// trip per reopening, for the groups that reopen an instance only.
 //
 // group holds this group's own events that were decided against an
 // instance before it was reopened (see groupEventsOf): not stored yet,
@@ -572,9 +584,18 @@ func rescoreReopened(ctx context.Context, tx *db.Tx, reopened []reopenedDose, gr
 		byID[r.c.ID] = r
 		ids = append(ids, r.c.ID)
 	}
-	gone := make(map[string]bool, len(moved))
+	// What the group decided of an event last stands (see
+	// supersedeStatements), not what is stored yet: an event moved to
+	// another instance (a lost taking, a repeat of the taking that took
+	// the instance by), or scored again by an earlier reopening of the
+	// same instance in this group, is not decided again.
+	last := make(map[string]replacedTaking, len(moved))
 	for _, m := range moved {
-		gone[m.eventID] = true
+		last[m.eventID] = m
+	}
+	gone := func(id string) bool {
+		m, ok := last[id]
+		return ok && (m.instanceID != 0 || m.result == adherence.ResultScored)
 	}
 	var found []reopenedEvent
 	read := db.Statement{SQL: `SELECT id, dose_instance_id, kind, occurred_at, reason FROM events
@@ -588,7 +609,7 @@ func rescoreReopened(ctx context.Context, tx *db.Tx, reopened []reopenedDose, gr
 				return fmt.Errorf("read events of reopened doses: %w", err)
 			}
 			e.kind, e.occurred = adherence.EventKind(kind), e.occurred.UTC()
-			if !gone[e.id] {
+			if !gone(e.id) {
 				found = append(found, e)
 			}
 		}
@@ -598,7 +619,7 @@ func rescoreReopened(ctx context.Context, tx *db.Tx, reopened []reopenedDose, gr
 		return nil, fmt.Errorf("record events: rescore reopened doses: %w", err)
 	}
 	for _, e := range group {
-		if !gone[e.id] {
+		if !gone(e.id) {
 			found = append(found, e)
 		}
 	}
@@ -612,8 +633,25 @@ func rescoreReopened(ctx context.Context, tx *db.Tx, reopened []reopenedDose, gr
 	for _, e := range found {
 		r := byID[e.instance]
 		c := r.c
+		if by := r.by; by != nil && (e.kind == adherence.EventTaken || e.kind == adherence.EventOpened) && by.TakenAt != nil &&
+			by.eventID != e.id && e.occurred.Sub(*by.TakenAt).Abs() <= r.w.OpenDedupe {
+			// A repeat of the taking that took the instance by, as the
+			// lost one was: a duplicate there. Decided against the
+			// reopened instance alone, a third opening within minutes
+			// became its taking, and three openings took two doses (QA).
+			out = append(out, replacedTaking{eventID: e.id, result: adherence.ResultDuplicate, instanceID: by.ID})
+			continue
+		}
 		d := match.Decide(match.Event{Kind: e.kind, OccurredAt: e.occurred, DoseID: c.ID}, []match.Instance{c.Instance}, r.w)
-		if d.Instance < 0 || (d.Result != adherence.ResultScored && !d.DoubleDose) {
+		if d.Instance < 0 {
+			continue
+		}
+		if d.Result != adherence.ResultScored && !d.DoubleDose {
+			// Still set aside, now as it would be had it arrived after
+			// the events that stay (a second skip is a duplicate): a
+			// possible double dose of the lost taking kept its flag
+			// (QA).
+			out = append(out, replacedTaking{eventID: e.id, result: d.Result})
 			continue
 		}
 		if d.DoubleDose {
@@ -638,11 +676,13 @@ func rescoreReopened(ctx context.Context, tx *db.Tx, reopened []reopenedDose, gr
 
 // reopenedDose is an instance open again after unscore, with its plan's
 // windows; at is the position, in the group's decision order, of the event
-// that reopened it.
+// that reopened it, which rescoreReopened runs after.
 type reopenedDose struct {
 	c  *liveInstance
 	w  adherence.Windows
 	at int
+	// by is the instance the lost taking went to (see unscore).
+	by *liveInstance
 }
 
 // reopenedEvent is a taking or skip against a reopened instance, decided

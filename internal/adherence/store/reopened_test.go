@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/medplatform/medplatform/internal/adherence"
@@ -186,4 +187,119 @@ func TestGroupAnswersWhatIsStored(t *testing.T) {
 			t.Errorf("the skip set aside by the taking is %s, want recorded", s.Result)
 		}
 	})
+}
+
+// TestReopeningDecidesAsInTimeOrder: the events of a 16:00/20:00 day
+// (16:00 late until 19:00) are recorded, some alone first, the rest in one
+// group; an opening at 18:55 takes the 16:00 dose and reopens the 20:00 one.
+// The doses and every event's result are those of the events recorded one
+// by one in the order they happened (QA re-test): the group's skip set
+// aside before the reopening scores the dose, not a later skip of the
+// group; a possible double dose of the lost taking becomes a duplicate of
+// the group's taking; a third opening within minutes of the 18:55 one
+// repeats it on the 16:00 dose rather than taking the 20:00 one.
+func TestReopeningDecidesAsInTimeOrder(t *testing.T) {
+	type ev struct {
+		name   string // its client event id, and how want names it
+		kind   adherence.EventKind
+		hh, mm int
+		reason string // a skip's; it names the 20:00 dose
+	}
+	type result struct {
+		result adherence.EventResult
+		dose   string // "16:00", "20:00"
+	}
+	a1905, b1855 := ev{"a", adherence.EventOpened, 19, 5, ""}, ev{"b", adherence.EventOpened, 18, 55, ""}
+	cases := []struct {
+		name          string
+		stored, group []ev
+		eight         adherence.DoseStatus // the 20:00 dose after the missed-dose job
+		results       map[string]result
+	}{
+		{
+			name:   "a skip before the reopening, another after",
+			stored: []ev{a1905},
+			group:  []ev{{"s1", adherence.EventSkipped, 18, 10, "side_effects"}, b1855, {"s2", adherence.EventSkipped, 18, 57, "forgot"}},
+			eight:  adherence.DoseSkipped,
+			results: map[string]result{"a": {adherence.ResultDuplicate, "16:00"}, "b": {adherence.ResultScored, "16:00"},
+				"s1": {adherence.ResultScored, "20:00"}, "s2": {adherence.ResultDuplicate, "20:00"}},
+		},
+		{
+			name:   "a possible double dose of the lost taking",
+			stored: []ev{a1905, {"d", adherence.EventTaken, 19, 40, ""}},
+			group:  []ev{b1855, {"c", adherence.EventTaken, 19, 30, ""}},
+			eight:  adherence.DoseTakenOnTime,
+			results: map[string]result{"a": {adherence.ResultDuplicate, "16:00"}, "b": {adherence.ResultScored, "16:00"},
+				"c": {adherence.ResultScored, "20:00"}, "d": {adherence.ResultDuplicate, "20:00"}},
+		},
+		{
+			name:   "a third opening within minutes",
+			stored: []ev{a1905, {"e", adherence.EventOpened, 19, 8, ""}},
+			group:  []ev{b1855},
+			eight:  adherence.DoseMissed,
+			results: map[string]result{"a": {adherence.ResultDuplicate, "16:00"}, "b": {adherence.ResultScored, "16:00"},
+				"e": {adherence.ResultDuplicate, "16:00"}},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for _, mode := range []string{"one by one", "grouped"} {
+				each(t, func(t *testing.T, f *fixture) {
+					pat := f.patient("America/New_York")
+					pl := f.plan(pat.ID, timeOfDay("16:00", "20:00"))
+					day := f.doses(pl.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 3, 0, 0))
+					doseName := map[int64]string{day[0].ID: "16:00", day[1].ID: "20:00"}
+					input := func(e ev) store.EventInput {
+						in := f.ev(pat.ID, pl.ID, e.kind, local(2026, 3, 2, e.hh, e.mm), e.name)
+						if e.kind == adherence.EventSkipped {
+							in.Event.RequestedDose, in.Event.Reason = day[1].ID, e.reason
+						}
+						return in
+					}
+					var all []ev
+					if mode == "one by one" {
+						all = append(append(all, c.stored...), c.group...)
+						slices.SortFunc(all, func(x, y ev) int { return (x.hh*60 + x.mm) - (y.hh*60 + y.mm) })
+						for _, e := range all {
+							if out := f.record(input(e)); out[0].Err != nil {
+								t.Fatal(out[0].Err)
+							}
+						}
+					} else {
+						for _, e := range c.stored {
+							if out := f.record(input(e)); out[0].Err != nil {
+								t.Fatal(out[0].Err)
+							}
+						}
+						var group []store.EventInput
+						for _, e := range c.group {
+							group = append(group, input(e))
+						}
+						for _, o := range f.record(group...) {
+							if o.Err != nil {
+								t.Fatal(o.Err)
+							}
+						}
+					}
+					f.now = local(2026, 3, 2, 23, 5)
+					if _, err := f.s.MarkMissed(f.ctx, f.now); err != nil {
+						t.Fatal(err)
+					}
+					if d := f.doses(pl.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 3, 0, 0))[1]; d.Status != c.eight {
+						t.Errorf("%s: 20:00 dose %s, want %s", mode, d.Status, c.eight)
+					}
+					events, err := f.s.ListEvents(f.ctx, f.org, pat.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 3, 0, 0), "", 100)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, e := range events {
+						want := c.results[e.ClientEventID]
+						if got := (result{e.Result, doseName[e.DoseInstanceID]}); got != want {
+							t.Errorf("%s: event %s is %s on the %s dose, want %s on the %s dose", mode, e.ClientEventID, got.result, got.dose, want.result, want.dose)
+						}
+					}
+				})
+			}
+		})
+	}
 }
