@@ -432,6 +432,7 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 		}
 	}
 	answerSuperseded(in, out, valid, superseded)
+	answerReplays(out, replayed, superseded)
 	reopened = slices.DeleteFunc(reopened, func(r reopenedDose) bool { return r.c.Status != adherence.DoseScheduled })
 
 	// 4. Write, in one round trip on PostgreSQL: events, instance
@@ -748,6 +749,31 @@ func answerSuperseded(in []EventInput, out []EventOutcome, valid []int, rs []rep
 			e.DoseInstanceID = r.instanceID
 		}
 		out[i].Event = *e
+	}
+}
+
+// answerReplays gives the items answered with an event recorded before
+// (replays) that event's result as this group leaves it: a retry sent in
+// one batch with the opening that moved its taking to another dose was
+// answered scored on the old one, which it no longer was (QA).
+func answerReplays(out []EventOutcome, replayed []int, rs []replacedTaking) {
+	if len(rs) == 0 || len(replayed) == 0 {
+		return
+	}
+	last := make(map[string]replacedTaking, len(rs))
+	for _, r := range rs {
+		last[r.eventID] = r
+	}
+	for _, i := range replayed {
+		r, ok := last[out[i].Event.ID]
+		if !ok || out[i].Err != nil {
+			continue
+		}
+		e := &out[i].Event
+		e.Result, e.DoseStatus, e.DoubleDose = r.result, r.status, r.double
+		if r.instanceID != 0 {
+			e.DoseInstanceID = r.instanceID
+		}
 	}
 }
 

@@ -303,3 +303,28 @@ func TestReopeningDecidesAsInTimeOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestReplayInAGroupAnswersItsNewResult: a retry of a stored opening sent
+// in one batch with an earlier opening that moves its taking to the 16:00
+// dose is answered as the group leaves it, a duplicate on the 16:00 dose,
+// as what is stored and a later replay say; it was answered scored on the
+// 20:00 dose (QA).
+func TestReplayInAGroupAnswersItsNewResult(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		pat := f.patient("America/New_York")
+		pl := f.plan(pat.ID, timeOfDay("16:00", "20:00"))
+		day := f.doses(pl.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 3, 0, 0))
+		a := f.ev(pat.ID, pl.ID, adherence.EventOpened, local(2026, 3, 2, 19, 5), "a")
+		if out := f.record(a); out[0].Err != nil || out[0].Event.DoseInstanceID != day[1].ID {
+			t.Fatalf("opening at 19:05: %+v", out[0])
+		}
+		b := f.ev(pat.ID, pl.ID, adherence.EventOpened, local(2026, 3, 2, 18, 55), "b")
+		out := f.record(a, b)
+		if got := out[0]; got.Err != nil || !got.Replayed || got.Event.Result != adherence.ResultDuplicate || got.Event.DoseInstanceID != day[0].ID {
+			t.Errorf("the retry in the group: %+v, want replayed, a duplicate on the 16:00 dose", got)
+		}
+		if got := f.record(a)[0]; got.Event.Result != adherence.ResultDuplicate || got.Event.DoseInstanceID != day[0].ID {
+			t.Errorf("a later replay: %+v, want a duplicate on the 16:00 dose", got)
+		}
+	})
+}
