@@ -466,6 +466,14 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 		return err
 	}
 	stmts = append(stmts, rearm...)
+	for _, c := range dirty {
+		// A dose reopened and snoozed in the same group: its snooze
+		// moves the first reminder that rearmReopened gave it, as it
+		// would have arriving after the reopening (QA: dropped).
+		if c.snoozed && c.Status == adherence.DoseScheduled {
+			stmts = append(stmts, snoozeStatement(c))
+		}
+	}
 	appendAudit := func() error {
 		// The replays' events are known once the group's own are decided
 		// (a repeat of an item of the group answers with that item's).

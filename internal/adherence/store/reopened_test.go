@@ -328,3 +328,32 @@ func TestReplayInAGroupAnswersItsNewResult(t *testing.T) {
 		}
 	})
 }
+
+// TestSnoozeOfADoseReopenedInTheSameGroup: at 20:15, reminders armed, the
+// 20:00 dose taken by a 19:05 opening is reopened by an 18:55 one and
+// snoozed at 20:10 for 10 minutes in the same group: its next reminder is
+// at 20:20, as when the snooze arrives after the reopening. The snooze
+// was dropped and the first reminder given again at once (QA).
+func TestSnoozeOfADoseReopenedInTheSameGroup(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		pat := f.patient("America/New_York")
+		pl := f.plan(pat.ID, timeOfDay("16:00", "20:00"))
+		eight := f.doses(pl.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 3, 0, 0))[1]
+		f.arm(local(2026, 3, 2, 15, 0).UTC())
+		if out := f.record(f.ev(pat.ID, pl.ID, adherence.EventOpened, local(2026, 3, 2, 19, 5), "a")); out[0].Err != nil {
+			t.Fatal(out[0].Err)
+		}
+		f.now = local(2026, 3, 2, 20, 15).UTC()
+		snooze := f.ev(pat.ID, pl.ID, adherence.EventSnoozed, local(2026, 3, 2, 20, 10), "z")
+		snooze.Event.SnoozeMinutes = 10
+		for _, o := range f.record(f.ev(pat.ID, pl.ID, adherence.EventOpened, local(2026, 3, 2, 18, 55), "b"), snooze) {
+			if o.Err != nil {
+				t.Fatal(o.Err)
+			}
+		}
+		if n := f.count(`SELECT COUNT(*) FROM dose_instances WHERE id = $1 AND status = 'scheduled' AND remind_at = $2`,
+			eight.ID, local(2026, 3, 2, 20, 20).UTC()); n != 1 {
+			t.Errorf("the reopened 20:00 dose is not reminded at 20:20, the snooze's time")
+		}
+	})
+}
