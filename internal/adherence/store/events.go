@@ -607,14 +607,14 @@ func rescoreReopened(ctx context.Context, tx *db.Tx, reopened []reopenedDose, gr
 		return ok && (m.instanceID != 0 || m.result == adherence.ResultScored)
 	}
 	var found []reopenedEvent
-	read := db.Statement{SQL: `SELECT id, dose_instance_id, kind, occurred_at, reason FROM events
+	read := db.Statement{SQL: `SELECT id, dose_instance_id, kind, occurred_at, reason, requested_dose IS NOT NULL FROM events
 		WHERE dose_instance_id IN ` + db.Placeholders(tx.Dialect, 1, len(ids)) + ` AND kind IN ('taken', 'opened', 'skipped')
 		  AND result IN ('recorded', 'duplicate')
 		ORDER BY occurred_at, id`, Args: ids, Scan: func(rows db.Rows) error {
 		for rows.Next() {
 			var e reopenedEvent
 			var kind string
-			if err := rows.Scan(&e.id, &e.instance, &kind, &e.occurred, &e.reason); err != nil {
+			if err := rows.Scan(&e.id, &e.instance, &kind, &e.occurred, &e.reason, &e.named); err != nil {
 				return fmt.Errorf("read events of reopened doses: %w", err)
 			}
 			e.kind, e.occurred = adherence.EventKind(kind), e.occurred.UTC()
@@ -642,12 +642,15 @@ func rescoreReopened(ctx context.Context, tx *db.Tx, reopened []reopenedDose, gr
 	for _, e := range found {
 		r := byID[e.instance]
 		c := r.c
-		if by := r.by; by != nil && (e.kind == adherence.EventTaken || e.kind == adherence.EventOpened) && by.TakenAt != nil &&
+		if by := r.by; by != nil && !e.named && (e.kind == adherence.EventTaken || e.kind == adherence.EventOpened) && by.TakenAt != nil &&
 			by.eventID != e.id && e.occurred.Sub(*by.TakenAt).Abs() <= r.w.OpenDedupe {
 			// A repeat of the taking that took the instance by, as the
 			// lost one was: a duplicate there. Decided against the
 			// reopened instance alone, a third opening within minutes
 			// became its taking, and three openings took two doses (QA).
+			// A taking that named the reopened dose is that dose's, as
+			// matching decides a named event against its dose only: moved,
+			// the dose the patient reported taking was missed (QA).
 			out = append(out, replacedTaking{eventID: e.id, result: adherence.ResultDuplicate, instanceID: by.ID})
 			continue
 		}
@@ -701,6 +704,7 @@ type reopenedEvent struct {
 	instance   int64
 	kind       adherence.EventKind
 	occurred   time.Time
+	named      bool // the event named its dose (doseId)
 }
 
 // groupEventsOf returns the takings and skips of the group, in[order[…]],
@@ -725,7 +729,8 @@ func groupEventsOf(in []EventInput, order []int, reopened []reopenedDose) []reop
 		if e.Kind != adherence.EventTaken && e.Kind != adherence.EventOpened && e.Kind != adherence.EventSkipped {
 			continue
 		}
-		out = append(out, reopenedEvent{id: e.ID, reason: e.Reason, instance: e.DoseInstanceID, kind: e.Kind, occurred: e.OccurredAt.UTC()})
+		out = append(out, reopenedEvent{id: e.ID, reason: e.Reason, instance: e.DoseInstanceID, kind: e.Kind, occurred: e.OccurredAt.UTC(),
+			named: e.RequestedDose != 0})
 	}
 	return out
 }

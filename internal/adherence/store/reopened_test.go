@@ -204,12 +204,13 @@ func TestReopeningDecidesAsInTimeOrder(t *testing.T) {
 		kind   adherence.EventKind
 		hh, mm int
 		reason string // a skip's; it names the 20:00 dose
+		named  bool   // a taking naming the 20:00 dose
 	}
 	type result struct {
 		result adherence.EventResult
 		dose   string // "16:00", "20:00"
 	}
-	a1905, b1855 := ev{"a", adherence.EventOpened, 19, 5, ""}, ev{"b", adherence.EventOpened, 18, 55, ""}
+	a1905, b1855 := ev{"a", adherence.EventOpened, 19, 5, "", false}, ev{"b", adherence.EventOpened, 18, 55, "", false}
 	cases := []struct {
 		name          string
 		stored, group []ev
@@ -219,22 +220,32 @@ func TestReopeningDecidesAsInTimeOrder(t *testing.T) {
 		{
 			name:   "a skip before the reopening, another after",
 			stored: []ev{a1905},
-			group:  []ev{{"s1", adherence.EventSkipped, 18, 10, "side_effects"}, b1855, {"s2", adherence.EventSkipped, 18, 57, "forgot"}},
+			group:  []ev{{"s1", adherence.EventSkipped, 18, 10, "side_effects", false}, b1855, {"s2", adherence.EventSkipped, 18, 57, "forgot", false}},
 			eight:  adherence.DoseSkipped,
 			results: map[string]result{"a": {adherence.ResultDuplicate, "16:00"}, "b": {adherence.ResultScored, "16:00"},
 				"s1": {adherence.ResultScored, "20:00"}, "s2": {adherence.ResultDuplicate, "20:00"}},
 		},
 		{
 			name:   "a possible double dose of the lost taking",
-			stored: []ev{a1905, {"d", adherence.EventTaken, 19, 40, ""}},
-			group:  []ev{b1855, {"c", adherence.EventTaken, 19, 30, ""}},
+			stored: []ev{a1905, {"d", adherence.EventTaken, 19, 40, "", false}},
+			group:  []ev{b1855, {"c", adherence.EventTaken, 19, 30, "", false}},
 			eight:  adherence.DoseTakenOnTime,
 			results: map[string]result{"a": {adherence.ResultDuplicate, "16:00"}, "b": {adherence.ResultScored, "16:00"},
 				"c": {adherence.ResultScored, "20:00"}, "d": {adherence.ResultDuplicate, "20:00"}},
 		},
+		// Named: the 20:00 dose's, as matching decides a named event
+		// (QA re-test: moved to the 16:00 dose, and 20:00 missed).
+		{
+			name:   "a taking naming the reopened dose within minutes",
+			stored: []ev{a1905, {"c", adherence.EventTaken, 19, 8, "", true}},
+			group:  []ev{b1855},
+			eight:  adherence.DoseTakenOnTime,
+			results: map[string]result{"a": {adherence.ResultDuplicate, "16:00"}, "b": {adherence.ResultScored, "16:00"},
+				"c": {adherence.ResultScored, "20:00"}},
+		},
 		{
 			name:   "a third opening within minutes",
-			stored: []ev{a1905, {"e", adherence.EventOpened, 19, 8, ""}},
+			stored: []ev{a1905, {"e", adherence.EventOpened, 19, 8, "", false}},
 			group:  []ev{b1855},
 			eight:  adherence.DoseMissed,
 			results: map[string]result{"a": {adherence.ResultDuplicate, "16:00"}, "b": {adherence.ResultScored, "16:00"},
@@ -253,6 +264,9 @@ func TestReopeningDecidesAsInTimeOrder(t *testing.T) {
 						in := f.ev(pat.ID, pl.ID, e.kind, local(2026, 3, 2, e.hh, e.mm), e.name)
 						if e.kind == adherence.EventSkipped {
 							in.Event.RequestedDose, in.Event.Reason = day[1].ID, e.reason
+						}
+						if e.named {
+							in.Event.RequestedDose = day[1].ID
 						}
 						return in
 					}
