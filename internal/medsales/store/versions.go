@@ -232,6 +232,13 @@ func (s *Store) FailVersion(ctx context.Context, id int64, reason string, reject
 	if err != nil {
 		return fmt.Errorf("record failure of load %d: %w", id, err)
 	}
+	if status != StatusFailed {
+		// Not stopped by another load (that marks the row failed): the
+		// row already says how the load ended (a success committed before
+		// a later step failed). A StoppedError would say another load
+		// stopped it and, as ErrLoadRunning, have its job run it again.
+		return fmt.Errorf("record failure of load %d of %s: it is already recorded %s; the failure (%s) is not recorded", id, dataset, status, reason)
+	}
 	return &StoppedError{ID: id, Dataset: dataset, Status: status, Reason: stored}
 }
 

@@ -454,3 +454,36 @@ func TestLockDatasetThroughASymlink(t *testing.T) {
 		t.Fatalf("the lock through the symlink = %v, want a conflict", err)
 	}
 }
+
+// TestFailVersionOfAFinishedLoad: recording the failure of a load whose row
+// already says succeeded changes nothing and is an error that names the
+// status, not a StoppedError: that says another load stopped it, and as
+// ErrLoadRunning it had the job run the load again.
+func TestFailVersionOfAFinishedLoad(t *testing.T) {
+	dbtest.Each(t, claimsSets, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		st := store.New(d)
+		t0 := time.Date(2026, 8, 12, 9, 0, 0, 0, time.UTC)
+		id, err := st.StartVersion(ctx, store.Version{Dataset: medsales.NUCC, Mode: "full", SourceFile: "x.csv", StartedAt: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.InTx(ctx, func(tx *db.Tx) error {
+			return store.FinishVersionTx(ctx, tx, id, store.LoadResult{Loaded: 3}, "abc", t0.Add(time.Minute))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		err = st.FailVersion(ctx, id, "metrics: boom", 0, 0, t0.Add(2*time.Minute))
+		var stopped *store.StoppedError
+		if err == nil || errors.As(err, &stopped) || errors.Is(err, store.ErrLoadRunning) || !strings.Contains(err.Error(), "already recorded succeeded") {
+			t.Errorf("FailVersion of a succeeded load = %v, want an error naming its status, not a stopped load", err)
+		}
+		hist, err := st.Versions(ctx, medsales.NUCC, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hist) != 1 || hist[0].Status != store.StatusSucceeded || hist[0].RowsLoaded != 3 {
+			t.Errorf("history = %+v, want the load still succeeded with 3 rows", hist)
+		}
+	})
+}
