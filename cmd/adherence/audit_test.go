@@ -231,6 +231,31 @@ func TestAuditCheckpointWithoutStore(t *testing.T) {
 	}
 }
 
+// TestAuditVerifyNamesAMissingCheckpointDirectory: BLOB_URL naming a
+// directory that does not exist (mistyped, or never written) is said so by
+// verify, which said only "no checkpoint yet" (QA).
+func TestAuditVerifyNamesAMissingCheckpointDirectory(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	env := map[string]string{"DATABASE_URL": "sqlite:" + filepath.Join(dir, "a.db"), "BLOB_URL": "file://" + filepath.Join(dir, "no-such-dir")}
+	getenv := func(k string) string { return env[k] }
+	var out, errOut bytes.Buffer
+	if err := run(ctx, []string{"migrate"}, getenv, nil, &out, &errOut); err != nil {
+		t.Fatalf("migrate: %v %s", err, errOut.String())
+	}
+	out.Reset()
+	if err := run(ctx, []string{"audit", "verify"}, getenv, nil, &out, &errOut); err != nil || !strings.Contains(out.String(), "the directory does not exist") {
+		t.Fatalf("audit verify with a missing BLOB_URL directory: %v %q", err, out.String())
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "no-such-dir"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := run(ctx, []string{"audit", "verify"}, getenv, nil, &out, &errOut); err != nil || strings.Contains(out.String(), "does not exist") {
+		t.Fatalf("audit verify with an empty BLOB_URL directory: %v %q", err, out.String())
+	}
+}
+
 // TestDefaultCheckpointStoreIsTheDatabases: on SQLite without BLOB_URL
 // each database keeps its checkpoints in a store of its own, so two
 // databases of one directory do not take each other's checkpoints for a

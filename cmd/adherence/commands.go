@@ -380,6 +380,11 @@ func reportVerify(res audit.VerifyResult, blobs blob.Store, cps []audit.Checkpoi
 			fmt.Fprint(stdout, "; no checkpoints to verify against (BLOB_URL is not set)")
 		case len(cps) == 0:
 			fmt.Fprintf(stdout, "; no checkpoint in %s yet", blobs)
+			if dir, ok := blobs.(*blob.Dir); ok && !dir.Exists() {
+				// Never written, or not the place they were written to: a
+				// mistyped BLOB_URL read as a chain without checkpoints.
+				fmt.Fprint(stdout, " (the directory does not exist: if checkpoints were written, BLOB_URL names another place)")
+			}
 		case res.SetAside == len(cps):
 			fmt.Fprintf(stdout, "; no checkpoint in %s to verify against: %d checkpoint(s) of the chain a restore abandoned set aside", blobs, res.SetAside)
 		default:

@@ -121,6 +121,13 @@ func OpenDir(root string) (*Dir, error) {
 
 func (d *Dir) String() string { return d.root }
 
+// Exists reports whether the directory exists: a store that was never
+// written has none (see OpenDir), and neither has a mistyped one.
+func (d *Dir) Exists() bool {
+	fi, err := os.Stat(d.root)
+	return err == nil && fi.IsDir()
+}
+
 // Put writes a temporary file, syncs it, and links it to its name, which
 // fails when the name exists: an object appears whole or not at all, and
 // never replaces another.
