@@ -421,7 +421,7 @@ func (s *Store) recordEvents(ctx context.Context, tx *db.Tx, in []EventInput, ou
 			// group, a skip of the group set aside by the lost taking
 			// came after a later skip of the group, which took the dose
 			// (QA).
-			r := reopened[len(reopened)-1:]
+			r := reopened[len(reopened)-1]
 			answerSuperseded(in, out, valid, superseded)
 			rescored, err := rescoreReopened(ctx, tx, r, groupEventsOf(in, order, r), superseded, now)
 			if err != nil {
@@ -567,7 +567,7 @@ func unscore(u, by *liveInstance) replacedTaking {
 }
 
 // rescoreReopened decides again, in the order they happened, the takings
-// and skips stored against the instances unscore reopened, as if the
+// and skips stored against the instance unscore reopened (r), as if the
 // taking they lost had never been theirs: a skip that taking had set
 // aside (taken wins) scores the dose again, and a later taking flagged as
 // its possible double dose becomes the dose's taking. Left alone, the dose
@@ -583,16 +583,8 @@ func unscore(u, by *liveInstance) replacedTaking {
 // instance before it was reopened (see groupEventsOf): not stored yet,
 // they were not read, and a skip sent in one batch with the earlier
 // opening that freed its dose was lost, the dose then missed (QA).
-func rescoreReopened(ctx context.Context, tx *db.Tx, reopened []reopenedDose, group []reopenedEvent, moved []replacedTaking, now time.Time) ([]replacedTaking, error) {
-	if len(reopened) == 0 {
-		return nil, nil
-	}
-	byID := make(map[int64]reopenedDose, len(reopened))
-	ids := make([]any, 0, len(reopened))
-	for _, r := range reopened {
-		byID[r.c.ID] = r
-		ids = append(ids, r.c.ID)
-	}
+func rescoreReopened(ctx context.Context, tx *db.Tx, r reopenedDose, group []reopenedEvent, moved []replacedTaking, now time.Time) ([]replacedTaking, error) {
+	c := r.c
 	// What the group decided of an event last stands (see
 	// supersedeStatements), not what is stored yet: an event moved to
 	// another instance (a lost taking, a repeat of the taking that took
@@ -607,14 +599,13 @@ func rescoreReopened(ctx context.Context, tx *db.Tx, reopened []reopenedDose, gr
 		return ok && (m.instanceID != 0 || m.result == adherence.ResultScored)
 	}
 	var found []reopenedEvent
-	read := db.Statement{SQL: `SELECT id, dose_instance_id, kind, occurred_at, reason, requested_dose IS NOT NULL FROM events
-		WHERE dose_instance_id IN ` + db.Placeholders(tx.Dialect, 1, len(ids)) + ` AND kind IN ('taken', 'opened', 'skipped')
-		  AND result IN ('recorded', 'duplicate')
-		ORDER BY occurred_at, id`, Args: ids, Scan: func(rows db.Rows) error {
+	read := db.Statement{SQL: `SELECT id, kind, occurred_at, reason, requested_dose IS NOT NULL FROM events
+		WHERE dose_instance_id = $1 AND kind IN ('taken', 'opened', 'skipped') AND result IN ('recorded', 'duplicate')
+		ORDER BY occurred_at, id`, Args: []any{c.ID}, Scan: func(rows db.Rows) error {
 		for rows.Next() {
 			var e reopenedEvent
 			var kind string
-			if err := rows.Scan(&e.id, &e.instance, &kind, &e.occurred, &e.reason, &e.named); err != nil {
+			if err := rows.Scan(&e.id, &kind, &e.occurred, &e.reason, &e.named); err != nil {
 				return fmt.Errorf("read events of reopened doses: %w", err)
 			}
 			e.kind, e.occurred = adherence.EventKind(kind), e.occurred.UTC()
@@ -640,8 +631,6 @@ func rescoreReopened(ctx context.Context, tx *db.Tx, reopened []reopenedDose, gr
 	})
 	var out []replacedTaking
 	for _, e := range found {
-		r := byID[e.instance]
-		c := r.c
 		if by := r.by; by != nil && !e.named && (e.kind == adherence.EventTaken || e.kind == adherence.EventOpened) && by.TakenAt != nil &&
 			by.eventID != e.id && e.occurred.Sub(*by.TakenAt).Abs() <= r.w.OpenDedupe {
 			// A repeat of the taking that took the instance by, as the
@@ -701,36 +690,26 @@ type reopenedDose struct {
 // again by rescoreReopened.
 type reopenedEvent struct {
 	id, reason string
-	instance   int64
 	kind       adherence.EventKind
 	occurred   time.Time
 	named      bool // the event named its dose (doseId)
 }
 
 // groupEventsOf returns the takings and skips of the group, in[order[…]],
-// decided against an instance of reopened before the event that reopened
-// it (the last time, if more than once) and set aside by its taking then
-// (recorded or duplicate). Those decided after it saw the instance open.
-func groupEventsOf(in []EventInput, order []int, reopened []reopenedDose) []reopenedEvent {
-	if len(reopened) == 0 {
-		return nil
-	}
-	at := make(map[int64]int, len(reopened))
-	for _, r := range reopened {
-		at[r.c.ID] = max(at[r.c.ID], r.at)
-	}
+// decided against r's instance before the event that reopened it and set
+// aside by its taking then (recorded or duplicate). Those decided after it
+// saw the instance open.
+func groupEventsOf(in []EventInput, order []int, r reopenedDose) []reopenedEvent {
 	var out []reopenedEvent
-	for k, i := range order {
+	for _, i := range order[:r.at] {
 		e := &in[i].Event
-		last, ok := at[e.DoseInstanceID]
-		if !ok || k >= last || (e.Result != adherence.ResultRecorded && e.Result != adherence.ResultDuplicate) {
+		if e.DoseInstanceID != r.c.ID || (e.Result != adherence.ResultRecorded && e.Result != adherence.ResultDuplicate) {
 			continue
 		}
 		if e.Kind != adherence.EventTaken && e.Kind != adherence.EventOpened && e.Kind != adherence.EventSkipped {
 			continue
 		}
-		out = append(out, reopenedEvent{id: e.ID, reason: e.Reason, instance: e.DoseInstanceID, kind: e.Kind, occurred: e.OccurredAt.UTC(),
-			named: e.RequestedDose != 0})
+		out = append(out, reopenedEvent{id: e.ID, reason: e.Reason, kind: e.Kind, occurred: e.OccurredAt.UTC(), named: e.RequestedDose != 0})
 	}
 	return out
 }
