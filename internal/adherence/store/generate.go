@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/match"
 	"github.com/medplatform/medplatform/internal/adherence/schedule"
 	"github.com/medplatform/medplatform/internal/platform/db"
 )
@@ -232,30 +233,31 @@ type planDoses struct {
 // expansion are deleted. Instances with any other status (an outcome) are
 // left alone, and the dose of the expansion that such an instance stands
 // for is not created beside it (see withoutKept). It sets the plan's
-// generated_until to to and returns how many instances it inserted or
-// revived. Running it twice changes nothing.
-func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to time.Time) (int, error) {
+// generated_until to to. It returns the due instants (Unix microseconds)
+// of the doses it made before from for the events that decided them (see
+// overtaken), for scoreRevived to score. Running it twice changes nothing.
+func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to time.Time) (map[int64]bool, error) {
 	from, to = db.UTC(from), db.UTC(to)
 	g.from = from
 	doses, err := g.expand(from, to)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	near := crowdingGap(doses)
 	if g.zoneMoved {
 		// Before the kept doses are read: a revived one is among them.
 		if err := reviveMovedAway(ctx, tx, &g, from, doses); err != nil {
-			return 0, err
+			return nil, err
 		}
 	}
 	kept, err := keptOutcomes(ctx, tx, &g, from, to)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	var days dayOrders
-	if (!g.sameTiming || !g.zoneMoved) && len(kept) > 0 {
+	if len(kept) > 0 {
 		if days, err = dayOrdersOf(ctx, tx, &g, kept, to); err != nil {
-			return 0, err
+			return nil, err
 		}
 	}
 	// Filtered before deleteStale, so that a scheduled instance left at
@@ -267,60 +269,64 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 	// Read before deleteStale orphans them.
 	carried, err := carriedEvents(ctx, tx, &g, from, to, doses)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	// Excluded, so that deleteStale deletes them and orphans their skips.
 	if err := excludeGone(ctx, tx, &g, gone); err != nil {
-		return 0, err
+		return nil, err
 	}
 	g.gone = make(map[int64]bool, len(gone))
 	for _, k := range gone {
 		g.gone[k.id] = true
 	}
 	var spare map[int64]bool
+	var made []schedule.Dose
 	if g.sameTiming {
-		if spare, err = overtaken(ctx, tx, &g, from, to, doses, near); err != nil {
-			return 0, err
+		if spare, made, err = overtaken(ctx, tx, &g, from, to, doses, near); err != nil {
+			return nil, err
 		}
 	} else {
 		spare = overtakenKept(kept, moved)
 		if err := passedByRank(ctx, tx, &g, from, to, doses, kept, spare); err != nil {
-			return 0, err
+			return nil, err
 		}
 	}
 	revived, err := reviveSpared(ctx, tx, &g, from, spare)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	carried = slices.DeleteFunc(carried, func(e carriedEvent) bool { return revived[e.oldDose] })
 	if doses, err = capCount(ctx, tx, &g, from, doses, spare); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if err := deleteStale(ctx, tx, &g, from, doses, spare); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if err := excludeMoved(ctx, tx, &g, moved); err != nil {
-		return 0, err
+		return nil, err
 	}
-	n, err := insertDoses(ctx, tx, []planDoses{{plan: &g, doses: doses}}, s.clock(), false)
-	if err != nil {
-		return 0, err
+	if _, err := insertDoses(ctx, tx, []planDoses{{plan: &g, doses: doses}, {plan: &g, doses: made}}, s.clock(), false); err != nil {
+		return nil, err
 	}
 	if err := carryEvents(ctx, tx, &g, carried); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if err := setGeneratedUntil(ctx, tx, []string{g.id}, to); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if err := setDoseBasis(ctx, tx, &g); err != nil {
-		return 0, err
+		return nil, err
 	}
 	// Doses due before the reminder arming cursor would never be armed
 	// by the periodic pass: arm them now.
 	if err := s.armPlan(ctx, tx, g.orgID, g.id, s.clock()); err != nil {
-		return 0, err
+		return nil, err
 	}
-	return n, nil
+	madeAt := make(map[int64]bool, len(made))
+	for _, d := range made {
+		madeAt[db.UTC(d.Due).UnixMicro()] = true
+	}
+	return madeAt, nil
 }
 
 // keptDose is an instance with an outcome: its ordinal and due instant.
@@ -685,18 +691,29 @@ func withoutKept(doses []schedule.Dose, kept []keptDose, from time.Time, sameTim
 			}
 			return i, true
 		}
+		// After a change of zone, a kept dose whose wall time the new
+		// schedule does not have (a timing change made it at 08:00 and
+		// moved the day's other doses to 09:00; or anchors and zone
+		// changed together) is the dose of the same rank on its date,
+		// within the same span as by wall time: unmatched, the 09:00
+		// London dose was scheduled beside the New York 08:00 dose
+		// skipped in advance, two doses on a once-a-day date (QA).
+		if zoneMoved {
+			if i, found, _ := byRank(k); found && doses[i].Due.Sub(k.due).Abs() < occurrenceSpan(doses, i) {
+				return i, true
+			}
+			return 0, false
+		}
 		// After a change of the anchors, the dose of the same rank on its
 		// date, when the date keeps its number of doses: breakfast moved
 		// from 07:30 to 09:00 on a plan whose first day gains a dose by it
 		// renumbers every later dose, and the breakfast dose skipped in
 		// advance stood for none (it met its Seq on another date), so a
 		// second breakfast dose was scheduled beside it (QA).
-		if !zoneMoved {
-			if i, found, _ := byRank(k); found {
-				return i, true
-			}
+		if i, found, _ := byRank(k); found {
+			return i, true
 		}
-		if i, ok := bySeq[k.seq]; ok && !zoneMoved && sameLocalDate(doses[i].Local, k.local) {
+		if i, ok := bySeq[k.seq]; ok && sameLocalDate(doses[i].Local, k.local) {
 			return i, true
 		}
 		return 0, false
@@ -1036,7 +1053,16 @@ func sameLocalDate(a, b string) bool {
 // the new dose of its rank is still ahead (a move to Los Angeles, where
 // 06:00 is two hours later), that dose is the day's and the instance
 // gives way to it.
-func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, doses []schedule.Dose, near time.Duration) (map[int64]bool, error) {
+//
+// After a change of zone, a day whose new dose is past and holds a taking
+// or skip of the patient's (an orphan: outside every window of the old
+// zone's doses) had its occurrence in the new zone: the patient moved
+// east, took the 08:00 dose there, and the change reached the plan after.
+// Its instance in the old zone is not kept; the new dose is returned in
+// made, to be made although past and scored by that event (see
+// scoreRevived). Kept, the dose already taken was reminded at Los
+// Angeles's 08:00, three hours after New York's, and missed (QA).
+func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, doses []schedule.Dose, near time.Duration) (spare map[int64]bool, made []schedule.Dose, err error) {
 	listed := make(map[int64]bool, len(doses))
 	ahead := make(map[string]bool, len(doses))
 	for _, d := range doses {
@@ -1048,7 +1074,7 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 		WHERE org_id = $1 AND plan_id = $2 AND due_at >= $3 AND status IN ('scheduled', 'excluded')
 		ORDER BY due_at`, g.orgID, g.id, from)
 	if err != nil {
-		return nil, fmt.Errorf("read doses: %w", err)
+		return nil, nil, fmt.Errorf("read doses: %w", err)
 	}
 	var stale []keptDose
 	for rows.Next() {
@@ -1057,7 +1083,7 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 		var moved bool
 		if err := rows.Scan(&k.id, &k.seq, &k.due, &k.local, &status, &moved); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("read doses: %w", err)
+			return nil, nil, fmt.Errorf("read doses: %w", err)
 		}
 		if !listed[k.due.UnixMicro()] && g.standsIn(k.id, status, moved, k.due) {
 			stale = append(stale, k)
@@ -1065,28 +1091,28 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read doses: %w", err)
+		return nil, nil, fmt.Errorf("read doses: %w", err)
 	}
 	if len(stale) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if correction, err := correctsZone(ctx, tx, g, from); err != nil || correction {
-		return nil, err
+		return nil, nil, err
 	}
 	// A change of zone moves a wall time by at most 26 hours.
 	past, err := g.beforeStart(from.Add(-36*time.Hour), from)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rest, err := g.expand(from.Add(-36*time.Hour), from)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	past = append(past, rest...)
 	var stay []keptDose
 	if g.zoneMoved {
 		if stay, err = dueWallTimes(ctx, tx, g, from); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	// passed reports whether the day of k, kept after a change of zone,
@@ -1097,7 +1123,13 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 	passed := func(k keptDose) bool {
 		return g.zoneMoved && (passedAhead(k, doses) || dayPassedBy(k, stay) || crowded(k, doses, near))
 	}
-	spare := map[int64]bool{}
+	var decided func(d schedule.Dose) (bool, error)
+	if g.zoneMoved {
+		if decided, err = decidedAt(ctx, tx, g, from); err != nil {
+			return nil, nil, err
+		}
+	}
+	spare = map[int64]bool{}
 	var unnamed []keptDose
 	for _, k := range stale {
 		matched := false
@@ -1108,10 +1140,21 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 				// Sunday at 13:46 there, kept Sunday's Los Angeles 09:16
 				// (Monday 02:16 in Tokyo) after Sunday's new 21:16, three
 				// doses in 12 hours (QA).
-				if !passed(k) {
-					spare[db.UTC(k.due).UnixMicro()] = true
-				}
 				matched = true
+				if passed(k) {
+					break
+				}
+				if decided != nil {
+					there, err := decided(d)
+					if err != nil {
+						return nil, nil, err
+					}
+					if there {
+						made = append(made, d)
+						break
+					}
+				}
+				spare[db.UTC(k.due).UnixMicro()] = true
 				break
 			}
 		}
@@ -1124,18 +1167,67 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 		}
 	}
 	if len(unnamed) == 0 {
-		return spare, nil
+		return spare, made, nil
 	}
 	days, err := dayOrdersOf(ctx, tx, g, unnamed, to)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, k := range unnamed {
 		if days.rankPassed(k, from) && !passed(k) {
 			spare[db.UTC(k.due).UnixMicro()] = true
 		}
 	}
-	return spare, nil
+	return spare, made, nil
+}
+
+// decidedAt returns a function reporting whether a taking, opening or skip
+// of plan g kept as an orphan since from − orphanReach falls in the window
+// of dose d, a dose of the new zone already past (see overtaken): the
+// event matching would have scored d with, had d existed.
+func decidedAt(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time) (func(d schedule.Dose) (bool, error), error) {
+	rows, err := tx.QueryContext(ctx, `SELECT kind, occurred_at FROM events
+		WHERE org_id = $1 AND patient_id = $2 AND plan_id = $3 AND result = 'orphan' AND occurred_at >= $4
+		  AND kind IN ('taken', 'opened', 'skipped')`, g.orgID, g.patientID, g.id, db.UTC(from.Add(-orphanReach)))
+	if err != nil {
+		return nil, fmt.Errorf("read orphans: %w", err)
+	}
+	var orphans []match.Event
+	for rows.Next() {
+		var e match.Event
+		var kind string
+		if err := rows.Scan(&kind, &e.OccurredAt); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read orphans: %w", err)
+		}
+		e.Kind = adherence.EventKind(kind)
+		orphans = append(orphans, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read orphans: %w", err)
+	}
+	if len(orphans) == 0 {
+		return func(schedule.Dose) (bool, error) { return false, nil }, nil
+	}
+	plans, windows := map[string]*planInfo{}, map[string]adherence.Windows{}
+	if _, err := tx.ExecAll(ctx, planReads(tx.Dialect, []any{g.id}, plans, windows)); err != nil {
+		return nil, fmt.Errorf("read windows of plan: %w", err)
+	}
+	pl := plans[g.id]
+	if pl == nil {
+		return nil, fmt.Errorf("read windows of plan: plan %s not found", g.id)
+	}
+	w := windowsOf(pl, windows)
+	return func(d schedule.Dose) (bool, error) {
+		view := []match.Instance{{ID: 1, DueAt: db.UTC(d.Due), Status: adherence.DoseScheduled}}
+		for _, e := range orphans {
+			if match.Decide(e, view, w).Instance == 0 {
+				return true, nil
+			}
+		}
+		return false, nil
+	}, nil
 }
 
 // crowdingGap is how close a dose of another occurrence may come to a

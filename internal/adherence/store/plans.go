@@ -347,11 +347,12 @@ func (s *Store) regenerateFor(ctx context.Context, tx *db.Tx, p *adherence.Plan,
 	}
 	g := genPlanOf(*p, loc, pat.Anchors)
 	g.sameTiming, g.zoneMoved = zoneMoved, zoneMoved
-	if _, err := s.regenerate(ctx, tx, g, from, to); err != nil {
+	made, err := s.regenerate(ctx, tx, g, from, to)
+	if err != nil {
 		return err
 	}
 	p.GeneratedUntil = &to
-	return s.scoreRevived(ctx, tx, p, from)
+	return s.scoreRevived(ctx, tx, p, from, made)
 }
 
 // GetPlan returns a plan of orgID.
@@ -877,11 +878,12 @@ func (s *Store) regenerateMoved(ctx context.Context, tx *db.Tx, p *adherence.Pla
 	}
 	g := genPlanOf(*p, loc, pat.Anchors)
 	g.sameTiming, g.zoneMoved, g.notCorrection = true, zoneMoved, !correctable
-	if _, err := s.regenerate(ctx, tx, g, from, to); err != nil {
+	made, err := s.regenerate(ctx, tx, g, from, to)
+	if err != nil {
 		return err
 	}
 	p.GeneratedUntil = &to
-	return s.scoreRevived(ctx, tx, p, from)
+	return s.scoreRevived(ctx, tx, p, from, made)
 }
 
 // regenEnd is the end of a regeneration window: the horizon, or the plan's

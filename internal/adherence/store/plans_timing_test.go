@@ -1239,6 +1239,18 @@ func TestChangeDuringAPauseKeepsOutcomesInAdvance(t *testing.T) {
 					}
 					if how == "active" {
 						want = got
+						// Once a day, moved at most half a day: one dose
+						// a local date. A timing change and a move left
+						// the skipped New York 08:00 dose beside the new
+						// London 09:00 one (QA re-test).
+						perDate := map[string]int{}
+						for _, l := range got {
+							if _, wall, ok := strings.Cut(l, " "); ok && c.name != "to Tokyo" {
+								if perDate[wall[:10]]++; perDate[wall[:10]] > 1 {
+									t.Errorf("two doses on %s:\n%s", wall[:10], strings.Join(got, "\n"))
+								}
+							}
+						}
 						if !slices.ContainsFunc(got, func(l string) bool { return strings.HasPrefix(l, "03-02T") && strings.HasSuffix(l, " taken_on_time") }) ||
 							!slices.ContainsFunc(got, func(l string) bool { return strings.HasPrefix(l, "03-03T") && strings.HasSuffix(l, " skipped") }) {
 							t.Fatalf("an active plan's change lost an outcome decided in advance:\n%s", strings.Join(got, "\n"))
@@ -1344,6 +1356,66 @@ func TestTakingDuringAPauseAfterAMoveWest(t *testing.T) {
 				}
 				if la == nil || la.Status != adherence.DoseTakenOnTime || la.EventID != taken.Event.ID {
 					t.Errorf("Los Angeles's 08:00 of the 2nd: %+v, want taken on time by the taking", la)
+				}
+			})
+		})
+	}
+}
+
+// TestTakingInTheNewZoneBeforeTheMoveReachesThePlan: a patient of Los
+// Angeles flies to New York and takes the 08:00 dose there at 07:55
+// (12:55Z), three hours early for Los Angeles's 08:00 (16:00Z): an orphan.
+// The move reaches the plan at 08:55 New York time, by a change of zone on
+// an active plan, or during a pause and the plan resumed. The day's dose
+// is New York's 08:00, taken by the taking; Los Angeles's was kept for the
+// day, as if nothing had been taken, reminded at 11:00 New York time and
+// missed, the taking left an orphan (QA re-test).
+func TestTakingInTheNewZoneBeforeTheMoveReachesThePlan(t *testing.T) {
+	for _, how := range []string{"active", "paused before the flight"} {
+		t.Run(how, func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				p := f.patient("America/Los_Angeles")
+				pl := f.plan(p.ID, timeOfDay("08:00"))
+				f.now = time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC) // 00:00 in Los Angeles
+				paused := how != "active"
+				if paused {
+					if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, adherence.PlanPaused); err != nil {
+						t.Fatal(err)
+					}
+				}
+				f.now = time.Date(2026, 3, 2, 12, 55, 0, 0, time.UTC) // 07:55 in New York
+				taken := f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, f.now, "taken"))[0]
+				if taken.Err != nil || taken.Event.Result != adherence.ResultOrphan {
+					t.Fatalf("the taking before the move: %+v, want an orphan", taken)
+				}
+				f.now = time.Date(2026, 3, 2, 13, 55, 0, 0, time.UTC)
+				if paused {
+					p.TimeZone = "America/New_York"
+					if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
+						t.Fatal(err)
+					}
+					f.now = f.now.Add(time.Minute)
+					if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, adherence.PlanActive); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					p.TimeZone = "America/New_York"
+					if err := f.s.UpdatePatient(f.ctx, f.actor, &p, p.Version); err != nil {
+						t.Fatal(err)
+					}
+				}
+				f.eventIs(taken.Event.ID, string(adherence.ResultScored), string(adherence.DoseTakenOnTime), false)
+				var got []string
+				for _, d := range f.doses(pl.ID, time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC), time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC)) {
+					got = append(got, fmt.Sprintf("%s %s %s", d.DueAt.UTC().Format("01-02T15:04Z"), d.LocalTime, d.Status))
+				}
+				want := []string{"03-02T13:00Z 2026-03-02T08:00 taken_on_time"}
+				if strings.Join(got, "\n") != strings.Join(want, "\n") {
+					t.Errorf("doses of the 2nd:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+				}
+				if n := f.count(`SELECT COUNT(*) FROM dose_instances WHERE plan_id = $1 AND remind_at IS NOT NULL AND due_at < $2`,
+					pl.ID, time.Date(2026, 3, 3, 0, 0, 0, 0, time.UTC)); n != 0 {
+					t.Errorf("%d doses of the 2nd still to be reminded", n)
 				}
 			})
 		})

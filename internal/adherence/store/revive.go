@@ -11,6 +11,11 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/db"
 )
 
+// orphanReach is how long before a regeneration's start an orphan may
+// have happened and still fall in the window of a dose due from then: the
+// longest on-time window (12 hours), and a repeat of a taking beyond it.
+const orphanReach = 13 * time.Hour
+
 // scoreRevived scores the events that arrived for doses of p while those
 // doses were excluded (the plan paused, the patient deactivated) and that
 // regeneration has just revived as scheduled (the plan resumed, the
@@ -34,12 +39,11 @@ import (
 // later start, as needed) orphaned the events recorded for them, and one
 // that undoes it brings the doses back. Left orphans, the dose a patient
 // had taken was marked missed and escalated (QA).
-// orphanReach is how long before a regeneration's start an orphan may
-// have happened and still fall in the window of a dose due from then: the
-// longest on-time window (12 hours), and a repeat of a taking beyond it.
-const orphanReach = 13 * time.Hour
-
-func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, now time.Time) error {
+//
+// made holds the due instants (Unix microseconds) of doses regeneration
+// made before now for the orphans that fall in their windows (see
+// overtaken): those orphans are matched to them too.
+func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, now time.Time, made map[int64]bool) error {
 	type pending struct {
 		eventID   string
 		kind      adherence.EventKind
@@ -128,7 +132,7 @@ func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, 
 		var live []*liveInstance
 		var view []match.Instance
 		for _, c := range cands {
-			if r.orphan && c.DueAt.Before(now) {
+			if r.orphan && c.DueAt.Before(now) && !made[db.UTC(c.DueAt).UnixMicro()] {
 				continue // an orphan is outside the windows of the doses that stayed
 			}
 			if c.ID == r.requested.Int64 || (!r.requested.Valid && !c.DueAt.Before(lo) && !c.DueAt.After(hi)) {
