@@ -292,3 +292,31 @@ func (q *recordingQueue) Insert(_ context.Context, a river.JobArgs, _ *river.Ins
 	q.args = append(q.args, a.(ingest.JobArgs))
 	return &rivertype.JobInsertResult{Job: &rivertype.JobRow{ID: int64(len(q.args))}}, nil
 }
+
+// TestIngestionRefusesAForbiddenSourceFirst: a source outside
+// INGEST_ALLOWED_SOURCES, or one with "..", is answered 403 even when the
+// request is also wrong in another way (a Part B file whose name carries
+// no data year): it was 400 on dataYear, and the client that fixed the
+// year was then refused for the source (QA).
+func TestIngestionRefusesAForbiddenSourceFirst(t *testing.T) {
+	q := &countingQueue{}
+	srv := httptest.NewServer(api.NewServer(api.Deps{Jobs: q, IngestToken: "tok", AllowedSources: []string{"/data/sample/"}}))
+	defer srv.Close()
+	for _, src := range []string{"s3://x/y.csv", "/data/sample/../y.csv", "/elsewhere/y.csv"} {
+		status, b := postIngestion(t, srv.URL, `{"dataset":"partb","source":"`+src+`"}`)
+		var p struct {
+			Field string `json:"field"`
+		}
+		if status != http.StatusForbidden || json.Unmarshal(b, &p) != nil || p.Field != "source" {
+			t.Errorf("source %q: %d %s, want 403 with field source", src, status, b)
+		}
+	}
+	// An allowed source still gets the data year named.
+	status, b := postIngestion(t, srv.URL, `{"dataset":"partb","source":"/data/sample/y.csv"}`)
+	if status != http.StatusBadRequest || !strings.Contains(string(b), `"dataYear"`) {
+		t.Errorf("allowed source without a data year: %d %s, want 400 on dataYear", status, b)
+	}
+	if q.inserted != 0 {
+		t.Errorf("%d jobs queued, want none", q.inserted)
+	}
+}

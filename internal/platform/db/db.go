@@ -142,6 +142,12 @@ func checkURL(rawURL string) error {
 		// SQLite file of that name (QA: migrate reported success on it).
 		return errors.New("open database: DATABASE_URL looks like a PostgreSQL keyword string (host=… dbname=…): write it as a URL, postgres://user:password@host:5432/name (a SQLite file is sqlite:PATH)")
 	}
+	if hostPort.MatchString(rawURL) {
+		// A PostgreSQL address without its scheme (127.0.0.1:5432/name),
+		// which would become a SQLite file of that name (QA: migrate
+		// reported success on sqlite).
+		return errors.New("open database: DATABASE_URL looks like a PostgreSQL address without its scheme (host:port/name): write postgres://user:password@host:5432/name (a SQLite file is sqlite:PATH)")
+	}
 	lower := strings.ToLower(rawURL)
 	rest, ok := strings.CutPrefix(lower, "postgresql")
 	if !ok {
@@ -164,6 +170,10 @@ func hasSQLiteScheme(rawURL string) bool {
 // keywordDSN matches a libpq keyword/value connection string: a keyword of
 // it at the start or after a space, then "=".
 var keywordDSN = regexp.MustCompile(`(?i)(^|\s)(host|hostaddr|dbname|user|password|port|sslmode|connect_timeout|application_name|service)\s*=`)
+
+// hostPort matches a network address at the start of a value, with an
+// optional user before it: host:port, then the end or a slash.
+var hostPort = regexp.MustCompile(`(?i)^([^/@\s]+@)?[a-z0-9.\-]+:\d+(/|$)`)
 
 // URLSetting cleans a DATABASE_URL setting (def is what applies when it is
 // unset): spaces around it are dropped, as from a NAME_FILE — " postgres://…"

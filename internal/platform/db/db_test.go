@@ -609,7 +609,9 @@ func TestOpenRefusesMistypedPostgresURL(t *testing.T) {
 	t.Chdir(dir)
 	for _, u := range []string{"postgres//u:secret@h/x", "postgres:/u:secret@h/x", "postgres:u:secret@h/x", "postgresql: //u:secret@h/x", "Postgres//u:secret@h/x",
 		// libpq's keyword form became a SQLite file of that name (QA).
-		"host=127.0.0.1 port=5432 user=postgres password=secret dbname=x sslmode=disable", "dbname=x password=secret"} {
+		"host=127.0.0.1 port=5432 user=postgres password=secret dbname=x sslmode=disable", "dbname=x password=secret",
+		// An address without its scheme likewise (QA).
+		"127.0.0.1:5432/x", "localhost:5432", "postgres:secret@db.example.com:5432/x"} {
 		if _, err := db.URLSetting(u, "sqlite:x.db"); err == nil || strings.Contains(err.Error(), "secret") {
 			t.Errorf("URLSetting(%q) = %v, want it refused without the password", u, err)
 		}
@@ -623,7 +625,7 @@ func TestOpenRefusesMistypedPostgresURL(t *testing.T) {
 		t.Errorf("Open created %q in the working directory, want nothing", entries[0].Name())
 	}
 	for _, u := range []string{"postgres.db", "postgres/e.db", "sqlite:postgres.db", "postgres://u@h/x", "postgresql://u@h/x",
-		"sqlite:my port=5.db", "file:a dbname=b.db"} {
+		"sqlite:my port=5.db", "file:a dbname=b.db", "sqlite:127.0.0.1:5432/x", "data/v2:1.db"} {
 		if got, err := db.URLSetting(" "+u+"\n", "sqlite:x.db"); err != nil || got != u {
 			t.Errorf("URLSetting(%q) = %q, %v, want %q", " "+u+"\n", got, err, u)
 		}
