@@ -142,22 +142,22 @@ func checkURL(rawURL string) error {
 		// SQLite file of that name (QA: migrate reported success on it).
 		return errors.New("open database: DATABASE_URL looks like a PostgreSQL keyword string (host=… dbname=…): write it as a URL, postgres://user:password@host:5432/name (a SQLite file is sqlite:PATH)")
 	}
-	if hostPort.MatchString(rawURL) {
-		// A PostgreSQL address without its scheme (127.0.0.1:5432/name),
-		// which would become a SQLite file of that name (QA: migrate
-		// reported success on sqlite).
-		return errors.New("open database: DATABASE_URL looks like a PostgreSQL address without its scheme (host:port/name): write postgres://user:password@host:5432/name (a SQLite file is sqlite:PATH)")
-	}
 	lower := strings.ToLower(rawURL)
 	rest, ok := strings.CutPrefix(lower, "postgresql")
 	if !ok {
 		rest, ok = strings.CutPrefix(lower, "postgres")
 	}
 	// A path such as postgres.db or postgres/adherence.db stays a path.
-	if rest = strings.TrimLeft(rest, " "); !ok || !(strings.HasPrefix(rest, ":") || strings.HasPrefix(rest, "//")) {
-		return nil
+	if rest = strings.TrimLeft(rest, " "); ok && (strings.HasPrefix(rest, ":") || strings.HasPrefix(rest, "//")) {
+		return errors.New("open database: DATABASE_URL begins like a PostgreSQL URL but is not one: write postgres://user:password@host:5432/name (a SQLite file is sqlite:PATH)")
 	}
-	return errors.New("open database: DATABASE_URL begins like a PostgreSQL URL but is not one: write postgres://user:password@host:5432/name (a SQLite file is sqlite:PATH)")
+	if hostPort.MatchString(rawURL) {
+		// A PostgreSQL address without its scheme (127.0.0.1:5432/name),
+		// which would become a SQLite file of that name (QA: migrate
+		// reported success on sqlite).
+		return errors.New("open database: DATABASE_URL looks like a PostgreSQL address without its scheme (host:port/name): write postgres://user:password@host:5432/name (a SQLite file is sqlite:PATH)")
+	}
+	return nil
 }
 
 // hasSQLiteScheme reports whether rawURL says it is a SQLite file
