@@ -266,6 +266,18 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 	if g.zoneMoved {
 		doses = notBesideKept(doses, kept, moved, gone, besideGap(doses, near))
 	}
+	// After a change of zone, the new-zone doses already past that the
+	// patient's events decided are made (see overtaken).
+	var decided func(schedule.Dose) bool
+	var made []schedule.Dose
+	if g.zoneMoved && g.sameTiming {
+		if decided, err = decidedAt(ctx, tx, &g, from); err != nil {
+			return nil, err
+		}
+		if moved, made, err = pendingDecidedThere(&g, kept, moved, from, decided); err != nil {
+			return nil, err
+		}
+	}
 	// Read before deleteStale orphans them.
 	carried, err := carriedEvents(ctx, tx, &g, from, to, doses)
 	if err != nil {
@@ -280,10 +292,15 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 		g.gone[k.id] = true
 	}
 	var spare map[int64]bool
-	var made []schedule.Dose
 	if g.sameTiming {
-		if spare, made, err = overtaken(ctx, tx, &g, from, to, doses, near); err != nil {
+		var also []schedule.Dose
+		if spare, also, err = overtaken(ctx, tx, &g, from, to, doses, near, decided); err != nil {
 			return nil, err
+		}
+		for _, d := range also {
+			if !slices.ContainsFunc(made, func(m schedule.Dose) bool { return m.Due.Equal(d.Due) }) {
+				made = append(made, d)
+			}
 		}
 	} else {
 		spare = overtakenKept(kept, moved)
@@ -1062,7 +1079,7 @@ func sameLocalDate(a, b string) bool {
 // made, to be made although past and scored by that event (see
 // scoreRevived). Kept, the dose already taken was reminded at Los
 // Angeles's 08:00, three hours after New York's, and missed (QA).
-func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, doses []schedule.Dose, near time.Duration) (spare map[int64]bool, made []schedule.Dose, err error) {
+func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, doses []schedule.Dose, near time.Duration, decided func(schedule.Dose) bool) (spare map[int64]bool, made []schedule.Dose, err error) {
 	listed := make(map[int64]bool, len(doses))
 	ahead := make(map[string]bool, len(doses))
 	for _, d := range doses {
@@ -1123,12 +1140,6 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 	passed := func(k keptDose) bool {
 		return g.zoneMoved && (passedAhead(k, doses) || dayPassedBy(k, stay) || crowded(k, doses, near))
 	}
-	var decided func(d schedule.Dose) (bool, error)
-	if g.zoneMoved {
-		if decided, err = decidedAt(ctx, tx, g, from); err != nil {
-			return nil, nil, err
-		}
-	}
 	spare = map[int64]bool{}
 	var unnamed []keptDose
 	for _, k := range stale {
@@ -1140,21 +1151,16 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 				// Sunday at 13:46 there, kept Sunday's Los Angeles 09:16
 				// (Monday 02:16 in Tokyo) after Sunday's new 21:16, three
 				// doses in 12 hours (QA).
+				// Made when the patient's event decided it (a day
+				// whose later new dose passed the kept one too: three
+				// a day moved east).
 				matched = true
-				if passed(k) {
-					break
+				switch {
+				case g.decides(d, decided):
+					made = append(made, d)
+				case !passed(k):
+					spare[db.UTC(k.due).UnixMicro()] = true
 				}
-				if decided != nil {
-					there, err := decided(d)
-					if err != nil {
-						return nil, nil, err
-					}
-					if there {
-						made = append(made, d)
-						break
-					}
-				}
-				spare[db.UTC(k.due).UnixMicro()] = true
 				break
 			}
 		}
@@ -1184,11 +1190,13 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 // decidedAt returns a function reporting whether a taking, opening or skip
 // of plan g kept as an orphan since from − orphanReach falls in the window
 // of dose d, a dose of the new zone already past (see overtaken): the
-// event matching would have scored d with, had d existed.
-func decidedAt(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time) (func(d schedule.Dose) (bool, error), error) {
+// event matching would have scored d with, had d existed. An orphan that
+// named a dose is that dose's, never another's: a skip of tonight's dose
+// that a timing change orphaned skipped the morning's (QA re-test).
+func decidedAt(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time) (func(d schedule.Dose) bool, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT kind, occurred_at FROM events
 		WHERE org_id = $1 AND patient_id = $2 AND plan_id = $3 AND result = 'orphan' AND occurred_at >= $4
-		  AND kind IN ('taken', 'opened', 'skipped')`, g.orgID, g.patientID, g.id, db.UTC(from.Add(-orphanReach)))
+		  AND kind IN ('taken', 'opened', 'skipped') AND requested_dose IS NULL`, g.orgID, g.patientID, g.id, db.UTC(from.Add(-orphanReach)))
 	if err != nil {
 		return nil, fmt.Errorf("read orphans: %w", err)
 	}
@@ -1208,7 +1216,7 @@ func decidedAt(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time) (func
 		return nil, fmt.Errorf("read orphans: %w", err)
 	}
 	if len(orphans) == 0 {
-		return func(schedule.Dose) (bool, error) { return false, nil }, nil
+		return nil, nil
 	}
 	plans, windows := map[string]*planInfo{}, map[string]adherence.Windows{}
 	if _, err := tx.ExecAll(ctx, planReads(tx.Dialect, []any{g.id}, plans, windows)); err != nil {
@@ -1219,15 +1227,59 @@ func decidedAt(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time) (func
 		return nil, fmt.Errorf("read windows of plan: plan %s not found", g.id)
 	}
 	w := windowsOf(pl, windows)
-	return func(d schedule.Dose) (bool, error) {
+	return func(d schedule.Dose) bool {
 		view := []match.Instance{{ID: 1, DueAt: db.UTC(d.Due), Status: adherence.DoseScheduled}}
 		for _, e := range orphans {
 			if match.Decide(e, view, w).Instance == 0 {
-				return true, nil
+				return true
 			}
 		}
-		return false, nil
+		return false
 	}, nil
+}
+
+// decides reports whether decided (see decidedAt; nil: no orphan) holds
+// an event that decided dose d, a dose of g's new zone already past, and
+// d is one of the plan's: not before its start (the doses beforeStart
+// gives, Seq 0, are none; made, a plan created after the day's dose had
+// a course of one dose more, QA re-test).
+func (g *genPlan) decides(d schedule.Dose, decided func(schedule.Dose) bool) bool {
+	return decided != nil && d.Seq > 0 && !d.Due.Before(g.startAt) && decided(d)
+}
+
+// pendingDecidedThere returns moved with the pending kept doses of the
+// old zone still without an outcome (due before from, in their late
+// window) whose day's new-zone dose at their wall time is past and was
+// decided by the patient's event (see decidedAt), and those new doses, to
+// be made: the patient took the dose there, and the old zone's dose is
+// excluded. Left scheduled, Los Angeles's 08:00, due when the move to New
+// York reached the plan, was missed and escalated, and the taking at New
+// York's 08:00 stayed an orphan (QA re-test).
+func pendingDecidedThere(g *genPlan, kept, moved []keptDose, from time.Time, decided func(schedule.Dose) bool) ([]keptDose, []schedule.Dose, error) {
+	if decided == nil {
+		return moved, nil, nil
+	}
+	var past, made []schedule.Dose
+	for _, k := range kept {
+		if !k.pending || !k.scheduled || k.overtaken || slices.ContainsFunc(moved, func(m keptDose) bool { return m.id == k.id }) {
+			continue
+		}
+		if past == nil {
+			var err error
+			// A change of zone moves a wall time by at most 26 hours.
+			if past, err = g.expand(from.Add(-36*time.Hour), from); err != nil {
+				return nil, nil, err
+			}
+		}
+		for _, d := range past {
+			if d.Local == k.local && d.Due.Sub(k.due).Abs() < sameDaySpan && g.decides(d, decided) {
+				moved = append(moved, k)
+				made = append(made, d)
+				break
+			}
+		}
+	}
+	return moved, made, nil
 }
 
 // crowdingGap is how close a dose of another occurrence may come to a

@@ -1421,3 +1421,122 @@ func TestTakingInTheNewZoneBeforeTheMoveReachesThePlan(t *testing.T) {
 		})
 	}
 }
+
+// TestOrphanDecidesTheNewZonesPastDose: the neighbours of
+// TestTakingInTheNewZoneBeforeTheMoveReachesThePlan (QA re-test), each on
+// an active plan whose patient moves east:
+//   - a skip that named tonight's dose, orphaned by a timing change,
+//     decides no other dose: the day keeps Los Angeles's 08:00 to take;
+//   - a plan created after New York's 08:00 has no dose that day to make
+//     (the taking stays an orphan), and a course of two keeps two doses;
+//   - three a day, Los Angeles to London: London's 08:00, taken, is made
+//     although London's 14:00 comes before Los Angeles's 08:00;
+//   - the move reaching the plan when Los Angeles's 08:00 is already due:
+//     New York's 08:00 is made and taken, Los Angeles's excluded.
+func TestOrphanDecidesTheNewZonesPastDose(t *testing.T) {
+	at := func(h, m int) time.Time { return time.Date(2026, 3, 2, h, m, 0, 0, time.UTC) }
+	move := func(f *fixture, p *adherence.Patient, zone string) {
+		cur, err := f.s.GetPatient(f.ctx, f.org, p.ID)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		cur.TimeZone = zone
+		if err := f.s.UpdatePatient(f.ctx, f.actor, &cur, cur.Version); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	dosesOfThe2nd := func(f *fixture, planID string) []string {
+		var got []string
+		for _, d := range f.doses(planID, at(0, 0), at(23, 59)) {
+			got = append(got, fmt.Sprintf("%s %s %s", d.DueAt.UTC().Format("15:04Z"), d.LocalTime, d.Status))
+		}
+		return got
+	}
+	check := func(f *fixture, planID string, want ...string) {
+		f.t.Helper()
+		if got := dosesOfThe2nd(f, planID); strings.Join(got, "\n") != strings.Join(want, "\n") {
+			f.t.Errorf("doses of the 2nd:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+	t.Run("named skip", func(t *testing.T) {
+		each(t, func(t *testing.T, f *fixture) {
+			p := f.patient("America/Los_Angeles")
+			pl := f.plan(p.ID, timeOfDay("08:00", "20:00"))
+			f.now = at(12, 55) // 07:55 in New York
+			skip := f.ev(p.ID, pl.ID, adherence.EventSkipped, f.now, "skip-evening")
+			skip.Event.RequestedDose = f.doses(pl.ID, at(23, 0).Add(5*time.Hour), at(23, 0).Add(6*time.Hour))[0].ID // 20:00 in Los Angeles
+			if out := f.record(skip)[0]; out.Err != nil || out.Event.Result != adherence.ResultScored {
+				t.Fatalf("skip of tonight's dose: %+v", out)
+			}
+			f.now = at(13, 0)
+			cur, err := f.s.GetPlan(f.ctx, f.org, pl.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cur.Timing = timeOfDay("08:00") // tonight's dose is gone, its skip an orphan
+			if err := f.s.UpdatePlan(f.ctx, f.actor, &cur, cur.Version); err != nil {
+				t.Fatal(err)
+			}
+			f.now = at(13, 55)
+			move(f, &p, "America/New_York")
+			check(f, pl.ID, "04:00Z 2026-03-01T20:00 scheduled", "16:00Z 2026-03-02T08:00 scheduled")
+			if n := f.count(`SELECT COUNT(*) FROM events WHERE client_event_id = 'skip-evening' AND result = 'orphan'`); n != 1 {
+				t.Errorf("the skip of tonight's dose is no longer an orphan")
+			}
+		})
+	})
+	for _, count := range []int{0, 2} {
+		t.Run(fmt.Sprintf("created after the dose, count %d", count), func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				p := f.patient("America/Los_Angeles")
+				f.now = at(13, 10) // 08:10 in New York
+				tm := timeOfDay("08:00")
+				if count > 0 {
+					tm = countedTimeOfDay(count, "08:00")
+				}
+				pl := f.plan(p.ID, tm)
+				f.now = at(13, 15)
+				taken := f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, f.now, "taken"))[0]
+				f.now = at(13, 40) // past the plan's first minutes: no zone correction
+				move(f, &p, "America/New_York")
+				if n := f.count(`SELECT COUNT(*) FROM dose_instances WHERE plan_id = $1 AND (due_at < $2 OR seq = 0)`, pl.ID, pl.StartAt.UTC()); n != 0 {
+					t.Errorf("%d doses before the plan's start", n)
+				}
+				f.eventIs(taken.Event.ID, string(adherence.ResultOrphan), "", false)
+				if count > 0 {
+					if n := f.count(`SELECT COUNT(*) FROM dose_instances WHERE plan_id = $1 AND status <> 'excluded'`, pl.ID); n != count {
+						t.Errorf("%d doses for a course of %d", n, count)
+					}
+				}
+			})
+		})
+	}
+	t.Run("three a day to London", func(t *testing.T) {
+		each(t, func(t *testing.T, f *fixture) {
+			p := f.patient("America/Los_Angeles")
+			pl := f.plan(p.ID, timeOfDay("08:00", "14:00", "20:00"))
+			f.now = at(7, 55) // 07:55 in London
+			taken := f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, f.now, "taken"))[0]
+			f.now = at(8, 30)
+			move(f, &p, "Europe/London")
+			f.eventIs(taken.Event.ID, string(adherence.ResultScored), string(adherence.DoseTakenOnTime), false)
+			check(f, pl.ID, "04:00Z 2026-03-01T20:00 scheduled", "08:00Z 2026-03-02T08:00 taken_on_time",
+				"14:00Z 2026-03-02T14:00 scheduled", "20:00Z 2026-03-02T20:00 scheduled")
+		})
+	})
+	t.Run("Los Angeles's dose already due", func(t *testing.T) {
+		each(t, func(t *testing.T, f *fixture) {
+			p := f.patient("America/Los_Angeles")
+			pl := f.plan(p.ID, timeOfDay("08:00"))
+			f.now = at(12, 55) // 07:55 in New York
+			taken := f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, f.now, "taken"))[0]
+			f.now = at(16, 30) // 08:30 in Los Angeles
+			move(f, &p, "America/New_York")
+			f.eventIs(taken.Event.ID, string(adherence.ResultScored), string(adherence.DoseTakenOnTime), false)
+			check(f, pl.ID, "13:00Z 2026-03-02T08:00 taken_on_time", "16:00Z 2026-03-02T08:00 excluded")
+			if n := f.count(`SELECT COUNT(*) FROM dose_instances WHERE plan_id = $1 AND remind_at IS NOT NULL AND due_at < $2`, pl.ID, at(23, 0)); n != 0 {
+				t.Errorf("%d doses of the 2nd still to be reminded", n)
+			}
+		})
+	})
+}

@@ -51,13 +51,16 @@ func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, 
 		reason    string
 		requested sql.NullInt64
 		orphan    bool
+		// named marks an orphan that named a dose: never matched to a
+		// dose regeneration made for another orphan (see decidedAt).
+		named bool
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT e.id, e.kind, e.occurred_at, e.reason, e.requested_dose, 0 AS orphan
 		FROM dose_instances d JOIN events e ON e.dose_instance_id = d.id
 		WHERE d.org_id = $1 AND d.plan_id = $2 AND d.status = 'scheduled'
 		  AND e.result = 'recorded' AND e.kind IN ('taken', 'opened', 'skipped')
 		UNION ALL
-		SELECT e.id, e.kind, e.occurred_at, e.reason, NULL, 1
+		SELECT e.id, e.kind, e.occurred_at, e.reason, NULL, CASE WHEN e.requested_dose IS NULL THEN 1 ELSE 2 END
 		FROM events e
 		WHERE e.org_id = $1 AND e.patient_id = $3 AND e.result = 'orphan' AND e.occurred_at >= $4
 		  AND e.plan_id = $2 AND e.kind IN ('taken', 'opened', 'skipped')
@@ -74,7 +77,7 @@ func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, 
 			rows.Close()
 			return fmt.Errorf("read events of revived doses: %w", err)
 		}
-		r.kind, r.occurred, r.orphan = adherence.EventKind(kind), r.occurred.UTC(), orphan == 1
+		r.kind, r.occurred, r.orphan, r.named = adherence.EventKind(kind), r.occurred.UTC(), orphan > 0, orphan == 2
 		found = append(found, r)
 	}
 	rows.Close()
@@ -132,7 +135,7 @@ func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, 
 		var live []*liveInstance
 		var view []match.Instance
 		for _, c := range cands {
-			if r.orphan && c.DueAt.Before(now) && !made[db.UTC(c.DueAt).UnixMicro()] {
+			if r.orphan && c.DueAt.Before(now) && (r.named || !made[db.UTC(c.DueAt).UnixMicro()]) {
 				continue // an orphan is outside the windows of the doses that stayed
 			}
 			if c.ID == r.requested.Int64 || (!r.requested.Valid && !c.DueAt.Before(lo) && !c.DueAt.After(hi)) {
