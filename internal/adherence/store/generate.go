@@ -271,7 +271,7 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 	var decided func(schedule.Dose) bool
 	var made []schedule.Dose
 	if g.zoneMoved && g.sameTiming {
-		if decided, err = decidedAt(ctx, tx, &g, from); err != nil {
+		if decided, err = decidedAt(ctx, tx, &g, from, doses); err != nil {
 			return nil, err
 		}
 		if moved, made, err = pendingDecidedThere(&g, kept, moved, from, decided); err != nil {
@@ -293,14 +293,8 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 	}
 	var spare map[int64]bool
 	if g.sameTiming {
-		var also []schedule.Dose
-		if spare, also, err = overtaken(ctx, tx, &g, from, to, doses, near, decided); err != nil {
+		if spare, made, err = overtaken(ctx, tx, &g, from, to, doses, near, decided, made); err != nil {
 			return nil, err
-		}
-		for _, d := range also {
-			if !slices.ContainsFunc(made, func(m schedule.Dose) bool { return m.Due.Equal(d.Due) }) {
-				made = append(made, d)
-			}
 		}
 	} else {
 		spare = overtakenKept(kept, moved)
@@ -1079,7 +1073,13 @@ func sameLocalDate(a, b string) bool {
 // made, to be made although past and scored by that event (see
 // scoreRevived). Kept, the dose already taken was reminded at Los
 // Angeles's 08:00, three hours after New York's, and missed (QA).
-func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, doses []schedule.Dose, near time.Duration, decided func(schedule.Dose) bool) (spare map[int64]bool, made []schedule.Dose, err error) {
+//
+// made holds the doses already to be made (see pendingDecidedThere); the
+// ones overtaken adds are returned with them. A dose made passes a kept
+// one of its day as a dose that stays does (see dayPassedBy): Tokyo's
+// 20:00, taken, made while Los Angeles's 08:00 of the same day was still
+// ahead, left that dose to come after it (QA re-test).
+func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, doses []schedule.Dose, near time.Duration, decided func(schedule.Dose) bool, made []schedule.Dose) (map[int64]bool, []schedule.Dose, error) {
 	listed := make(map[int64]bool, len(doses))
 	ahead := make(map[string]bool, len(doses))
 	for _, d := range doses {
@@ -1140,26 +1140,23 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 	passed := func(k keptDose) bool {
 		return g.zoneMoved && (passedAhead(k, doses) || dayPassedBy(k, stay) || crowded(k, doses, near))
 	}
-	spare = map[int64]bool{}
-	var unnamed []keptDose
+	spare := map[int64]bool{}
+	var named, unnamed []keptDose
 	for _, k := range stale {
 		matched := false
 		for _, d := range past {
 			if d.Local == k.local || (!g.zoneMoved && d.Seq == k.seq && sameLocalDate(d.Local, k.local)) {
-				// Kept for its day unless the day is past it: twice a day
-				// at 09:16 and 21:16, moved from Los Angeles to Tokyo on
-				// Sunday at 13:46 there, kept Sunday's Los Angeles 09:16
-				// (Monday 02:16 in Tokyo) after Sunday's new 21:16, three
-				// doses in 12 hours (QA).
-				// Made when the patient's event decided it (a day
-				// whose later new dose passed the kept one too: three
-				// a day moved east).
+				// Made when the patient's event decided it (also when a
+				// later new dose passed the kept one: three a day moved
+				// east), else kept for its day unless the day is past
+				// it (below).
 				matched = true
-				switch {
-				case g.decides(d, decided):
-					made = append(made, d)
-				case !passed(k):
-					spare[db.UTC(k.due).UnixMicro()] = true
+				if g.decides(d, decided) {
+					if !slices.ContainsFunc(made, func(m schedule.Dose) bool { return m.Due.Equal(d.Due) }) {
+						made = append(made, d)
+					}
+				} else {
+					named = append(named, k)
 				}
 				break
 			}
@@ -1170,6 +1167,18 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 		// dose's occurrence, not kept beside it.
 		if !matched && !ahead[k.local] && k.due.Before(from.Add(36*time.Hour)) {
 			unnamed = append(unnamed, k)
+		}
+	}
+	for _, d := range made {
+		stay = append(stay, keptDose{due: db.UTC(d.Due), local: d.Local})
+	}
+	// Kept for its day unless the day is past it: twice a day at 09:16
+	// and 21:16, moved from Los Angeles to Tokyo on Sunday at 13:46 there,
+	// kept Sunday's Los Angeles 09:16 (Monday 02:16 in Tokyo) after
+	// Sunday's new 21:16, three doses in 12 hours (QA).
+	for _, k := range named {
+		if !passed(k) {
+			spare[db.UTC(k.due).UnixMicro()] = true
 		}
 	}
 	if len(unnamed) == 0 {
@@ -1187,16 +1196,28 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 	return spare, made, nil
 }
 
-// decidedAt returns a function reporting whether a taking, opening or skip
-// of plan g kept as an orphan since from − orphanReach falls in the window
-// of dose d, a dose of the new zone already past (see overtaken): the
-// event matching would have scored d with, had d existed. An orphan that
-// named a dose is that dose's, never another's: a skip of tonight's dose
-// that a timing change orphaned skipped the morning's (QA re-test).
-func decidedAt(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time) (func(d schedule.Dose) bool, error) {
+// decidedAt returns a function reporting whether dose d, a dose of plan
+// g's new zone already past (see overtaken), was decided by a taking,
+// opening or skip of the patient's kept as an orphan: the event matching
+// would have scored d with, had d and the new zone's other doses
+// existed. Each orphan decides at most one dose, the one matching picks
+// among the new zone's doses past and ahead (in doses), in the order the
+// orphans happened: one taking in the windows of London's 08:00 and
+// 10:00 had both made, and 08:00, made without an outcome, was missed
+// (QA re-test). An orphan that named a dose is that dose's, never
+// another's: a skip of tonight's dose that a timing change orphaned
+// skipped the morning's (QA re-test). It returns nil when no orphan
+// decided a dose.
+//
+// Orphans are read from a day and a half before from, and their reach
+// (orphanReach) before: a move east of up to 26 hours can reach the plan
+// after the day's new dose, taken then, is more than orphanReach past.
+func decidedAt(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, doses []schedule.Dose) (func(d schedule.Dose) bool, error) {
+	since := from.Add(-36*time.Hour - orphanReach)
 	rows, err := tx.QueryContext(ctx, `SELECT kind, occurred_at FROM events
 		WHERE org_id = $1 AND patient_id = $2 AND plan_id = $3 AND result = 'orphan' AND occurred_at >= $4
-		  AND kind IN ('taken', 'opened', 'skipped') AND requested_dose IS NULL`, g.orgID, g.patientID, g.id, db.UTC(from.Add(-orphanReach)))
+		  AND kind IN ('taken', 'opened', 'skipped') AND requested_dose IS NULL
+		ORDER BY occurred_at, id`, g.orgID, g.patientID, g.id, db.UTC(since))
 	if err != nil {
 		return nil, fmt.Errorf("read orphans: %w", err)
 	}
@@ -1227,15 +1248,32 @@ func decidedAt(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time) (func
 		return nil, fmt.Errorf("read windows of plan: plan %s not found", g.id)
 	}
 	w := windowsOf(pl, windows)
-	return func(d schedule.Dose) bool {
-		view := []match.Instance{{ID: 1, DueAt: db.UTC(d.Due), Status: adherence.DoseScheduled}}
-		for _, e := range orphans {
-			if match.Decide(e, view, w).Instance == 0 {
-				return true
-			}
+	past, err := g.expand(from.Add(-36*time.Hour), from)
+	if err != nil {
+		return nil, err
+	}
+	var view []match.Instance
+	for _, d := range append(past, doses...) {
+		if d.Seq > 0 && !d.Due.Before(g.startAt) {
+			view = append(view, match.Instance{ID: int64(len(view) + 1), DueAt: db.UTC(d.Due), Status: adherence.DoseScheduled})
 		}
-		return false
-	}, nil
+	}
+	chosen := map[int64]bool{}
+	for _, e := range orphans {
+		dec := match.Decide(e, view, w)
+		if dec.Instance < 0 || dec.Result != adherence.ResultScored {
+			continue
+		}
+		c := &view[dec.Instance]
+		c.Status, c.TakenAt = dec.Status, dec.TakenAt
+		if c.DueAt.Before(from) {
+			chosen[c.DueAt.UnixMicro()] = true
+		}
+	}
+	if len(chosen) == 0 {
+		return nil, nil
+	}
+	return func(d schedule.Dose) bool { return chosen[db.UTC(d.Due).UnixMicro()] }, nil
 }
 
 // decides reports whether decided (see decidedAt; nil: no orphan) holds

@@ -1432,7 +1432,13 @@ func TestTakingInTheNewZoneBeforeTheMoveReachesThePlan(t *testing.T) {
 //   - three a day, Los Angeles to London: London's 08:00, taken, is made
 //     although London's 14:00 comes before Los Angeles's 08:00;
 //   - the move reaching the plan when Los Angeles's 08:00 is already due:
-//     New York's 08:00 is made and taken, Los Angeles's excluded.
+//     New York's 08:00 is made and taken, Los Angeles's excluded;
+//   - twice a day to Tokyo, the evening dose taken there: made, and Los
+//     Angeles's 08:00 of that day, still ahead, no longer comes after it;
+//   - one taking in the windows of London's 08:00 and 10:00 makes one
+//     dose, the one matching picks, not both (the other missed);
+//   - Tokyo's 08:00 taken more than 13 hours before the move reaches the
+//     plan is still found.
 func TestOrphanDecidesTheNewZonesPastDose(t *testing.T) {
 	at := func(h, m int) time.Time { return time.Date(2026, 3, 2, h, m, 0, 0, time.UTC) }
 	move := func(f *fixture, p *adherence.Patient, zone string) {
@@ -1522,6 +1528,48 @@ func TestOrphanDecidesTheNewZonesPastDose(t *testing.T) {
 			f.eventIs(taken.Event.ID, string(adherence.ResultScored), string(adherence.DoseTakenOnTime), false)
 			check(f, pl.ID, "04:00Z 2026-03-01T20:00 scheduled", "08:00Z 2026-03-02T08:00 taken_on_time",
 				"14:00Z 2026-03-02T14:00 scheduled", "20:00Z 2026-03-02T20:00 scheduled")
+		})
+	})
+	t.Run("twice a day to Tokyo, evening taken", func(t *testing.T) {
+		each(t, func(t *testing.T, f *fixture) {
+			p := f.patient("America/Los_Angeles")
+			pl := f.plan(p.ID, timeOfDay("08:00", "20:00"))
+			f.now = at(11, 0) // 20:00 in Tokyo
+			taken := f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, f.now, "taken"))[0]
+			f.now = at(11, 30)
+			move(f, &p, "Asia/Tokyo")
+			f.eventIs(taken.Event.ID, string(adherence.ResultScored), string(adherence.DoseTakenOnTime), false)
+			if n := f.count(`SELECT COUNT(*) FROM dose_instances WHERE plan_id = $1 AND status = 'scheduled' AND local_time LIKE '2026-03-02%' AND due_at > $2`, pl.ID, at(11, 0)); n != 0 {
+				t.Errorf("%d doses of the 2nd still ahead after its 20:00 was taken:\n%s", n, strings.Join(dosesOfThe2nd(f, pl.ID), "\n"))
+			}
+		})
+	})
+	t.Run("one taking, two doses in reach", func(t *testing.T) {
+		each(t, func(t *testing.T, f *fixture) {
+			p := f.patient("America/Los_Angeles")
+			pl := f.plan(p.ID, timeOfDay("08:00", "10:00"))
+			f.now = at(9, 30) // in London
+			taken := f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, f.now, "taken"))[0]
+			f.now = at(10, 30)
+			move(f, &p, "Europe/London")
+			f.eventIs(taken.Event.ID, string(adherence.ResultScored), string(adherence.DoseTakenOnTime), false)
+			if n := f.count(`SELECT COUNT(*) FROM dose_instances WHERE plan_id = $1 AND due_at >= $2 AND due_at < $3 AND status = 'scheduled'`, pl.ID, at(0, 0), f.now); n != 0 {
+				t.Errorf("%d past doses made without an outcome:\n%s", n, strings.Join(dosesOfThe2nd(f, pl.ID), "\n"))
+			}
+		})
+	})
+	t.Run("Tokyo's 08:00 taken 13.5 h before the move", func(t *testing.T) {
+		each(t, func(t *testing.T, f *fixture) {
+			p := f.patient("America/Los_Angeles")
+			pl := f.plan(p.ID, timeOfDay("08:00"))
+			f.now = at(0, 0).Add(-time.Hour) // 08:00 of the 2nd in Tokyo
+			taken := f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, f.now, "taken"))[0]
+			f.now = at(12, 30)
+			move(f, &p, "Asia/Tokyo")
+			f.eventIs(taken.Event.ID, string(adherence.ResultScored), string(adherence.DoseTakenOnTime), false)
+			if n := f.count(`SELECT COUNT(*) FROM dose_instances WHERE plan_id = $1 AND status = 'scheduled' AND local_time LIKE '2026-03-02%'`, pl.ID); n != 0 {
+				t.Errorf("%d doses of the 2nd still to take after Tokyo's was taken:\n%s", n, strings.Join(dosesOfThe2nd(f, pl.ID), "\n"))
+			}
 		})
 	})
 	t.Run("Los Angeles's dose already due", func(t *testing.T) {

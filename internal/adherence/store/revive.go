@@ -55,6 +55,14 @@ func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, 
 		// dose regeneration made for another orphan (see decidedAt).
 		named bool
 	}
+	// Orphans within the reach of the doses due from now, and of the
+	// doses made before now (see decidedAt).
+	since := now.Add(-orphanReach)
+	for at := range made {
+		if t := time.UnixMicro(at).Add(-orphanReach); t.Before(since) {
+			since = t
+		}
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT e.id, e.kind, e.occurred_at, e.reason, e.requested_dose, 0 AS orphan
 		FROM dose_instances d JOIN events e ON e.dose_instance_id = d.id
 		WHERE d.org_id = $1 AND d.plan_id = $2 AND d.status = 'scheduled'
@@ -64,7 +72,7 @@ func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, 
 		FROM events e
 		WHERE e.org_id = $1 AND e.patient_id = $3 AND e.result = 'orphan' AND e.occurred_at >= $4
 		  AND e.plan_id = $2 AND e.kind IN ('taken', 'opened', 'skipped')
-		ORDER BY 3, 1`, p.OrgID, p.ID, p.PatientID, db.UTC(now.Add(-orphanReach)))
+		ORDER BY 3, 1`, p.OrgID, p.ID, p.PatientID, db.UTC(since))
 	if err != nil {
 		return fmt.Errorf("read events of revived doses: %w", err)
 	}
