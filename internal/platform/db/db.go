@@ -378,6 +378,18 @@ func openPostgres(ctx context.Context, rawURL string, opts Options) (*DB, error)
 			return nil, fmt.Errorf("open database: postgres at %s:%d did not answer within %s (the server is not responding, or a firewall drops the connection)",
 				cfg.ConnConfig.Host, cfg.ConnConfig.Port, pingTimeout)
 		}
+		// The server answered, and refused: say what to fix, not that it
+		// could not be reached (QA: a database not created yet read as a
+		// server down).
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) {
+			switch {
+			case pgErr.Code == "3D000":
+				return nil, fmt.Errorf("open database: the PostgreSQL server at %s has no database %q (DATABASE_URL): create it (createdb %s, or CREATE DATABASE) or correct the name", cfg.ConnConfig.Host, cfg.ConnConfig.Database, cfg.ConnConfig.Database)
+			case pgErr.Code == "28P01" || pgErr.Code == "28000":
+				return nil, fmt.Errorf("open database: the PostgreSQL server at %s refused the login of user %q (DATABASE_URL): check the user and password: %w", cfg.ConnConfig.Host, cfg.ConnConfig.User, oneLineError{err})
+			}
+		}
 		return nil, fmt.Errorf("open database: cannot reach PostgreSQL at %s (DATABASE_URL): %w", cfg.ConnConfig.Host, oneLineError{err})
 	}
 	sqlDB := stdlib.OpenDBFromPool(pool)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -1095,5 +1096,21 @@ func TestSQLiteStoresInstantsInUTC(t *testing.T) {
 		if n != 1 {
 			t.Errorf("%s: %d instants at or before 20:00 UTC, want 1", name, n)
 		}
+	}
+}
+
+// TestOpenNamesAMissingPostgresDatabase: a server that answers that the
+// database does not exist is not reported unreachable: the error names
+// the database and how to create it (QA: "cannot reach PostgreSQL" sent a
+// newcomer looking for a server that was running).
+func TestOpenNamesAMissingPostgresDatabase(t *testing.T) {
+	u, err := url.Parse(dbtest.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/no_such_database_for_this_test"
+	_, err = db.Open(context.Background(), u.String(), db.Options{})
+	if err == nil || !strings.Contains(err.Error(), `no database "no_such_database_for_this_test"`) || strings.Contains(err.Error(), "cannot reach") {
+		t.Errorf("Open of a missing database: %v, want it named as missing", err)
 	}
 }
