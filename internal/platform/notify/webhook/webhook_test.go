@@ -172,7 +172,14 @@ func TestSendErrors(t *testing.T) {
 			if tt.expired {
 				m.ValidUntil = t0
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			// Only the hang waits for the deadline; the other cases get
+			// a generous one, as under load the connection alone took
+			// 100 ms and the request was never sent (QA, -race at load 17).
+			timeout := 10 * time.Second
+			if tt.hangs {
+				timeout = time.Second
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
 			_, err = c.Send(ctx, m)
 			var ne *notify.Error
