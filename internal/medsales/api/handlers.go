@@ -3,9 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/medplatform/medplatform/internal/medsales"
 	"github.com/medplatform/medplatform/internal/medsales/ingest"
@@ -96,21 +94,23 @@ func (s *server) handleCreateIngestion(w http.ResponseWriter, r *http.Request) {
 	// carries: a file named with a future one is refused now, not
 	// queued to be refused by its worker.
 	now := s.Now()
-	// A source this server may not read is refused first, whatever else
-	// the request gets wrong: a client told to fix the data year of a
-	// file it may not load was then refused for the source (QA). (An
-	// empty, oversized or non-UTF-8 source is Validate's to name.)
-	if src := req.Source; strings.TrimSpace(src) != "" && len(src) <= ingest.MaxSourceBytes && utf8.ValidString(src) {
-		if ingest.Climbs(src) {
-			s.fail(w, r, &errs.Error{Code: errs.CodeForbidden, Field: "source",
-				Message: `this source is not allowed: a source must not contain "..", plain or percent-encoded (%2e%2e), which could climb out of the prefixes in INGEST_ALLOWED_SOURCES`})
-			return
-		}
-		if !ingest.SourceAllowed(s.AllowedSources, src) {
-			s.fail(w, r, &errs.Error{Code: errs.CodeForbidden, Field: "source",
-				Message: "this source is not allowed: sources must start with one of the prefixes in INGEST_ALLOWED_SOURCES"})
-			return
-		}
+	// The fields first, then whether this server may read the source
+	// (403), then what the source's name tells: a client told to fix the
+	// data year of a file it may not load was then refused for the
+	// source (QA).
+	if err := req.ValidateFields(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if ingest.Climbs(req.Source) {
+		s.fail(w, r, &errs.Error{Code: errs.CodeForbidden, Field: "source",
+			Message: `this source is not allowed: a source must not contain "..", plain or percent-encoded (%2e%2e), which could climb out of the prefixes in INGEST_ALLOWED_SOURCES`})
+		return
+	}
+	if !ingest.SourceAllowed(s.AllowedSources, req.Source) {
+		s.fail(w, r, &errs.Error{Code: errs.CodeForbidden, Field: "source",
+			Message: "this source is not allowed: sources must start with one of the prefixes in INGEST_ALLOWED_SOURCES"})
+		return
 	}
 	if err := req.Validate(now); err != nil {
 		s.fail(w, r, err)

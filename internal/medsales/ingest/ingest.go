@@ -76,6 +76,18 @@ const MaxSourceBytes = 4096
 // checks the names of the file it opens with its clock, and records the
 // refusal in the history.
 func (r Request) Validate(now time.Time) error {
+	if err := r.ValidateFields(); err != nil {
+		return err
+	}
+	return r.validateSource(now)
+}
+
+// ValidateFields checks the request's fields on their own: the dataset,
+// that a source is given, the mode, the data year's range and the reject
+// ratio. What the source's name tells (its dates, weekly or not, its data
+// year) is Validate's: the API checks first that it may read the source
+// at all (403), then what its name says.
+func (r Request) ValidateFields() error {
 	switch {
 	case r.Dataset == "":
 		return errs.Invalid("dataset", "is required")
@@ -101,6 +113,11 @@ func (r Request) Validate(now time.Time) error {
 		// it fails both comparisons, and no share of rejects exceeds it.
 		return errs.Invalid("maxRejectRatio", "must be between 0 and 1")
 	}
+	return nil
+}
+
+// validateSource checks what the source and its name tell (see Validate).
+func (r Request) validateSource(now time.Time) error {
 	// A source whose form cannot name a file (s3:// without bucket or
 	// key, a URL without host) is refused here, not queued to fail later.
 	if err := source.CheckForm(r.Source); err != nil {
