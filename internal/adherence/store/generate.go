@@ -236,7 +236,7 @@ type planDoses struct {
 // generated_until to to. It returns the due instants (Unix microseconds)
 // of the doses it made before from for the events that decided them (see
 // overtaken), for scoreRevived to score. Running it twice changes nothing.
-func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to time.Time) (map[int64]bool, error) {
+func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to time.Time) (picks, error) {
 	from, to = db.UTC(from), db.UTC(to)
 	g.from = from
 	doses, err := g.expand(from, to)
@@ -268,7 +268,7 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 	}
 	// After a change of zone, the new-zone doses already past that the
 	// patient's events decided are made (see overtaken).
-	var decided func(schedule.Dose) bool
+	var decided picks
 	var made []schedule.Dose
 	if g.zoneMoved && g.sameTiming {
 		if decided, err = decidedAt(ctx, tx, &g, from, doses); err != nil {
@@ -333,11 +333,12 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 	if err := s.armPlan(ctx, tx, g.orgID, g.id, s.clock()); err != nil {
 		return nil, err
 	}
-	madeAt := make(map[int64]bool, len(made))
+	madeFor := make(picks, len(made))
 	for _, d := range made {
-		madeAt[db.UTC(d.Due).UnixMicro()] = true
+		at := db.UTC(d.Due).UnixMicro()
+		madeFor[at] = decided[at]
 	}
-	return madeAt, nil
+	return madeFor, nil
 }
 
 // keptDose is an instance with an outcome: its ordinal and due instant.
@@ -1079,7 +1080,7 @@ func sameLocalDate(a, b string) bool {
 // one of its day as a dose that stays does (see dayPassedBy): Tokyo's
 // 20:00, taken, made while Los Angeles's 08:00 of the same day was still
 // ahead, left that dose to come after it (QA re-test).
-func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, doses []schedule.Dose, near time.Duration, decided func(schedule.Dose) bool, made []schedule.Dose) (map[int64]bool, []schedule.Dose, error) {
+func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, doses []schedule.Dose, near time.Duration, decided picks, made []schedule.Dose) (map[int64]bool, []schedule.Dose, error) {
 	listed := make(map[int64]bool, len(doses))
 	ahead := make(map[string]bool, len(doses))
 	for _, d := range doses {
@@ -1110,11 +1111,14 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 	if err := rows.Err(); err != nil {
 		return nil, nil, fmt.Errorf("read doses: %w", err)
 	}
+	// The doses made so far stand whatever follows (QA re-test: with no
+	// old-zone dose ahead, the plan's last, New York's dose was never
+	// made and Los Angeles's, excluded, left the day without one).
 	if len(stale) == 0 {
-		return nil, nil, nil
+		return nil, made, nil
 	}
 	if correction, err := correctsZone(ctx, tx, g, from); err != nil || correction {
-		return nil, nil, err
+		return nil, made, err
 	}
 	// A change of zone moves a wall time by at most 26 hours.
 	past, err := g.beforeStart(from.Add(-36*time.Hour), from)
@@ -1212,9 +1216,9 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 // Orphans are read from a day and a half before from, and their reach
 // (orphanReach) before: a move east of up to 26 hours can reach the plan
 // after the day's new dose, taken then, is more than orphanReach past.
-func decidedAt(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, doses []schedule.Dose) (func(d schedule.Dose) bool, error) {
+func decidedAt(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, doses []schedule.Dose) (picks, error) {
 	since := from.Add(-36*time.Hour - orphanReach)
-	rows, err := tx.QueryContext(ctx, `SELECT kind, occurred_at FROM events
+	rows, err := tx.QueryContext(ctx, `SELECT id, kind, occurred_at FROM events
 		WHERE org_id = $1 AND patient_id = $2 AND plan_id = $3 AND result = 'orphan' AND occurred_at >= $4
 		  AND kind IN ('taken', 'opened', 'skipped') AND requested_dose IS NULL
 		ORDER BY occurred_at, id`, g.orgID, g.patientID, g.id, db.UTC(since))
@@ -1222,15 +1226,17 @@ func decidedAt(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, doses
 		return nil, fmt.Errorf("read orphans: %w", err)
 	}
 	var orphans []match.Event
+	var ids []string
 	for rows.Next() {
 		var e match.Event
-		var kind string
-		if err := rows.Scan(&kind, &e.OccurredAt); err != nil {
+		var id, kind string
+		if err := rows.Scan(&id, &kind, &e.OccurredAt); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read orphans: %w", err)
 		}
 		e.Kind = adherence.EventKind(kind)
 		orphans = append(orphans, e)
+		ids = append(ids, id)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -1258,8 +1264,8 @@ func decidedAt(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, doses
 			view = append(view, match.Instance{ID: int64(len(view) + 1), DueAt: db.UTC(d.Due), Status: adherence.DoseScheduled})
 		}
 	}
-	chosen := map[int64]bool{}
-	for _, e := range orphans {
+	chosen := picks{}
+	for i, e := range orphans {
 		dec := match.Decide(e, view, w)
 		if dec.Instance < 0 || dec.Result != adherence.ResultScored {
 			continue
@@ -1267,22 +1273,29 @@ func decidedAt(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, doses
 		c := &view[dec.Instance]
 		c.Status, c.TakenAt = dec.Status, dec.TakenAt
 		if c.DueAt.Before(from) {
-			chosen[c.DueAt.UnixMicro()] = true
+			chosen[c.DueAt.UnixMicro()] = ids[i]
 		}
 	}
 	if len(chosen) == 0 {
 		return nil, nil
 	}
-	return func(d schedule.Dose) bool { return chosen[db.UTC(d.Due).UnixMicro()] }, nil
+	return chosen, nil
 }
 
-// decides reports whether decided (see decidedAt; nil: no orphan) holds
-// an event that decided dose d, a dose of g's new zone already past, and
-// d is one of the plan's: not before its start (the doses beforeStart
-// gives, Seq 0, are none; made, a plan created after the day's dose had
-// a course of one dose more, QA re-test).
-func (g *genPlan) decides(d schedule.Dose, decided func(schedule.Dose) bool) bool {
-	return decided != nil && d.Seq > 0 && !d.Due.Before(g.startAt) && decided(d)
+// picks maps the due instant (Unix microseconds) of a new-zone dose
+// already past to the orphan event that decided it (see decidedAt). Only
+// that event is matched to the dose once it is made (see scoreRevived):
+// an earlier orphan whose own pick was not made took it, and the event
+// that had decided it became a possible double dose (QA re-test).
+type picks map[int64]string
+
+// decides reports whether an orphan of decided (see decidedAt; nil: none)
+// decided dose d, a dose of g's new zone already past, and d is one of
+// the plan's: not before its start (the doses beforeStart gives, Seq 0,
+// are none; made, a plan created after the day's dose had a course of
+// one dose more, QA re-test).
+func (g *genPlan) decides(d schedule.Dose, decided picks) bool {
+	return d.Seq > 0 && !d.Due.Before(g.startAt) && decided[db.UTC(d.Due).UnixMicro()] != ""
 }
 
 // pendingDecidedThere returns moved with the pending kept doses of the
@@ -1293,7 +1306,12 @@ func (g *genPlan) decides(d schedule.Dose, decided func(schedule.Dose) bool) boo
 // excluded. Left scheduled, Los Angeles's 08:00, due when the move to New
 // York reached the plan, was missed and escalated, and the taking at New
 // York's 08:00 stayed an orphan (QA re-test).
-func pendingDecidedThere(g *genPlan, kept, moved []keptDose, from time.Time, decided func(schedule.Dose) bool) ([]keptDose, []schedule.Dose, error) {
+//
+// Only the latest past dose of its time of day is made so: the day in
+// progress in the new zone. An orphan of the day before, taken in Los
+// Angeles three hours early, made New York's dose of that day when Los
+// Angeles's, in a long late window, was still open (QA re-test).
+func pendingDecidedThere(g *genPlan, kept, moved []keptDose, from time.Time, decided picks) ([]keptDose, []schedule.Dose, error) {
 	if decided == nil {
 		return moved, nil, nil
 	}
@@ -1310,7 +1328,10 @@ func pendingDecidedThere(g *genPlan, kept, moved []keptDose, from time.Time, dec
 			}
 		}
 		for _, d := range past {
-			if d.Local == k.local && d.Due.Sub(k.due).Abs() < sameDaySpan && g.decides(d, decided) {
+			later := slices.ContainsFunc(past, func(x schedule.Dose) bool {
+				return x.Due.After(d.Due) && len(x.Local) > 10 && len(d.Local) > 10 && x.Local[10:] == d.Local[10:]
+			})
+			if d.Local == k.local && !later && d.Due.Sub(k.due).Abs() < sameDaySpan && g.decides(d, decided) {
 				moved = append(moved, k)
 				made = append(made, d)
 				break

@@ -1438,7 +1438,13 @@ func TestTakingInTheNewZoneBeforeTheMoveReachesThePlan(t *testing.T) {
 //   - one taking in the windows of London's 08:00 and 10:00 makes one
 //     dose, the one matching picks, not both (the other missed);
 //   - Tokyo's 08:00 taken more than 13 hours before the move reaches the
-//     plan is still found.
+//     plan is still found;
+//   - Los Angeles's dose already due is the plan's last (a course of two,
+//     an end tonight): New York's is made all the same;
+//   - two orphans, the first picking a dose of a day whose old dose was
+//     skipped in advance: the second's dose is made, scored by the second;
+//   - an orphan of the day before, in a late window of 24 h, makes no dose
+//     of that day.
 func TestOrphanDecidesTheNewZonesPastDose(t *testing.T) {
 	at := func(h, m int) time.Time { return time.Date(2026, 3, 2, h, m, 0, 0, time.UTC) }
 	move := func(f *fixture, p *adherence.Patient, zone string) {
@@ -1569,6 +1575,80 @@ func TestOrphanDecidesTheNewZonesPastDose(t *testing.T) {
 			f.eventIs(taken.Event.ID, string(adherence.ResultScored), string(adherence.DoseTakenOnTime), false)
 			if n := f.count(`SELECT COUNT(*) FROM dose_instances WHERE plan_id = $1 AND status = 'scheduled' AND local_time LIKE '2026-03-02%'`, pl.ID); n != 0 {
 				t.Errorf("%d doses of the 2nd still to take after Tokyo's was taken:\n%s", n, strings.Join(dosesOfThe2nd(f, pl.ID), "\n"))
+			}
+		})
+	})
+	for _, how := range []string{"count 2", "end tonight"} {
+		t.Run("the plan's last dose already due, "+how, func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				p := f.patient("America/Los_Angeles")
+				pl := adherence.Plan{OrgID: f.org, PatientID: p.ID,
+					Medication: adherence.Medication{RxNorm: "314076", Display: "lisinopril 10 MG Oral Tablet"},
+					Dose:       "1 tablet", DaysSupply: 30, Timing: timeOfDay("08:00")}
+				if how == "count 2" {
+					pl.Timing = countedTimeOfDay(2, "08:00")
+				} else {
+					end := at(23, 0).Add(8 * time.Hour) // 23:00 in Los Angeles
+					pl.EndAt = &end
+				}
+				if err := f.s.CreatePlan(f.ctx, f.actor, &pl); err != nil {
+					t.Fatal(err)
+				}
+				f.now = at(12, 55) // 07:55 in New York
+				taken := f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, f.now, "taken"))[0]
+				if taken.Event.Result != adherence.ResultOrphan {
+					t.Fatalf("the taking: %+v, want an orphan", taken)
+				}
+				f.now = at(16, 30) // 08:30 in Los Angeles: its 08:00 due, without an outcome
+				move(f, &p, "America/New_York")
+				f.eventIs(taken.Event.ID, string(adherence.ResultScored), string(adherence.DoseTakenOnTime), false)
+				check(f, pl.ID, "13:00Z 2026-03-02T08:00 taken_on_time", "16:00Z 2026-03-02T08:00 excluded")
+			})
+		})
+	}
+	t.Run("two orphans, the first's day skipped in advance", func(t *testing.T) {
+		each(t, func(t *testing.T, f *fixture) {
+			p := f.patient("America/Los_Angeles")
+			pl := f.plan(p.ID, timeOfDay("08:00", "09:30"))
+			f.now = at(5, 0)
+			skip := f.ev(p.ID, pl.ID, adherence.EventSkipped, f.now, "skip-0800")
+			skip.Event.RequestedDose = f.doses(pl.ID, at(16, 0), at(16, 1))[0].ID // 08:00 in Los Angeles
+			if out := f.record(skip)[0]; out.Err != nil || out.Event.Result != adherence.ResultScored {
+				t.Fatalf("skip in advance: %+v", out)
+			}
+			f.now = at(8, 40) // in London
+			o1 := f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, f.now, "o1"))[0]
+			f.now = at(9, 35)
+			o2 := f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, f.now, "o2"))[0]
+			if o1.Event.Result != adherence.ResultOrphan || o2.Event.Result != adherence.ResultOrphan {
+				t.Fatalf("the takings: %+v %+v, want orphans", o1, o2)
+			}
+			f.now = at(10, 0)
+			move(f, &p, "Europe/London")
+			f.eventIs(o2.Event.ID, string(adherence.ResultScored), string(adherence.DoseTakenOnTime), false)
+			f.eventIs(o1.Event.ID, string(adherence.ResultOrphan), "", false)
+			if n := f.count(`SELECT COUNT(*) FROM events WHERE plan_id = $1 AND double_dose`, pl.ID); n != 0 {
+				t.Errorf("%d events flagged as possible double doses", n)
+			}
+		})
+	})
+	t.Run("an orphan of the day before", func(t *testing.T) {
+		each(t, func(t *testing.T, f *fixture) {
+			if err := f.s.SetWindows(f.ctx, f.actor, f.org, adherence.Windows{OnTime: time.Hour, LateMax: 24 * time.Hour, OpenDedupe: 15 * time.Minute}); err != nil {
+				t.Fatal(err)
+			}
+			p := f.patient("America/Los_Angeles")
+			pl := f.plan(p.ID, timeOfDay("08:00"))
+			f.now = at(13, 0).Add(-24 * time.Hour) // 05:00 on the 1st in Los Angeles, three hours early
+			taken := f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, f.now, "taken"))[0]
+			if taken.Event.Result != adherence.ResultOrphan {
+				t.Fatalf("the taking: %+v, want an orphan", taken)
+			}
+			f.now = at(13, 55) // the 2nd, 08:55 in New York
+			move(f, &p, "America/New_York")
+			f.eventIs(taken.Event.ID, string(adherence.ResultOrphan), "", false)
+			if n := f.count(`SELECT COUNT(*) FROM dose_instances WHERE plan_id = $1 AND due_at = $2`, pl.ID, at(13, 0).Add(-24*time.Hour)); n != 0 {
+				t.Errorf("New York's 08:00 of the 1st made for the taking of that day in Los Angeles")
 			}
 		})
 	})

@@ -40,10 +40,10 @@ const orphanReach = 13 * time.Hour
 // that undoes it brings the doses back. Left orphans, the dose a patient
 // had taken was marked missed and escalated (QA).
 //
-// made holds the due instants (Unix microseconds) of doses regeneration
-// made before now for the orphans that fall in their windows (see
-// overtaken): those orphans are matched to them too.
-func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, now time.Time, made map[int64]bool) error {
+// made holds the doses regeneration made before now for the orphans that
+// decided them (see decidedAt): each such orphan is matched to its dose
+// too, and no other orphan is.
+func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, now time.Time, made picks) error {
 	type pending struct {
 		eventID   string
 		kind      adherence.EventKind
@@ -51,9 +51,6 @@ func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, 
 		reason    string
 		requested sql.NullInt64
 		orphan    bool
-		// named marks an orphan that named a dose: never matched to a
-		// dose regeneration made for another orphan (see decidedAt).
-		named bool
 	}
 	// Orphans within the reach of the doses due from now, and of the
 	// doses made before now (see decidedAt).
@@ -68,7 +65,7 @@ func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, 
 		WHERE d.org_id = $1 AND d.plan_id = $2 AND d.status = 'scheduled'
 		  AND e.result = 'recorded' AND e.kind IN ('taken', 'opened', 'skipped')
 		UNION ALL
-		SELECT e.id, e.kind, e.occurred_at, e.reason, NULL, CASE WHEN e.requested_dose IS NULL THEN 1 ELSE 2 END
+		SELECT e.id, e.kind, e.occurred_at, e.reason, NULL, 1
 		FROM events e
 		WHERE e.org_id = $1 AND e.patient_id = $3 AND e.result = 'orphan' AND e.occurred_at >= $4
 		  AND e.plan_id = $2 AND e.kind IN ('taken', 'opened', 'skipped')
@@ -85,7 +82,7 @@ func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, 
 			rows.Close()
 			return fmt.Errorf("read events of revived doses: %w", err)
 		}
-		r.kind, r.occurred, r.orphan, r.named = adherence.EventKind(kind), r.occurred.UTC(), orphan > 0, orphan == 2
+		r.kind, r.occurred, r.orphan = adherence.EventKind(kind), r.occurred.UTC(), orphan == 1
 		found = append(found, r)
 	}
 	rows.Close()
@@ -143,7 +140,7 @@ func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, 
 		var live []*liveInstance
 		var view []match.Instance
 		for _, c := range cands {
-			if r.orphan && c.DueAt.Before(now) && (r.named || !made[db.UTC(c.DueAt).UnixMicro()]) {
+			if r.orphan && c.DueAt.Before(now) && made[db.UTC(c.DueAt).UnixMicro()] != r.eventID {
 				continue // an orphan is outside the windows of the doses that stayed
 			}
 			if c.ID == r.requested.Int64 || (!r.requested.Valid && !c.DueAt.Before(lo) && !c.DueAt.After(hi)) {
