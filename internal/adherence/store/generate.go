@@ -236,7 +236,7 @@ type planDoses struct {
 // generated_until to to. It returns the due instants (Unix microseconds)
 // of the doses it made before from for the events that decided them (see
 // overtaken), for scoreRevived to score. Running it twice changes nothing.
-func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to time.Time) (picks, error) {
+func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to time.Time) (*orphanDecisions, error) {
 	from, to = db.UTC(from), db.UTC(to)
 	g.from = from
 	doses, err := g.expand(from, to)
@@ -268,7 +268,7 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 	}
 	// After a change of zone, the new-zone doses already past that the
 	// patient's events decided are made (see overtaken).
-	var decided picks
+	var decided *orphanDecisions
 	var made []schedule.Dose
 	if g.zoneMoved && g.sameTiming {
 		if decided, err = decidedAt(ctx, tx, &g, from, doses); err != nil {
@@ -333,12 +333,16 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 	if err := s.armPlan(ctx, tx, g.orgID, g.id, s.clock()); err != nil {
 		return nil, err
 	}
-	madeFor := make(picks, len(made))
+	if decided == nil {
+		return nil, nil
+	}
+	// Only the doses made keep their pick (see scoreRevived).
+	out := &orphanDecisions{picks: make(map[int64]string, len(made)), chose: decided.chose}
 	for _, d := range made {
 		at := db.UTC(d.Due).UnixMicro()
-		madeFor[at] = decided[at]
+		out.picks[at] = decided.picks[at]
 	}
-	return madeFor, nil
+	return out, nil
 }
 
 // keptDose is an instance with an outcome: its ordinal and due instant.
@@ -1080,7 +1084,7 @@ func sameLocalDate(a, b string) bool {
 // one of its day as a dose that stays does (see dayPassedBy): Tokyo's
 // 20:00, taken, made while Los Angeles's 08:00 of the same day was still
 // ahead, left that dose to come after it (QA re-test).
-func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, doses []schedule.Dose, near time.Duration, decided picks, made []schedule.Dose) (map[int64]bool, []schedule.Dose, error) {
+func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, doses []schedule.Dose, near time.Duration, decided *orphanDecisions, made []schedule.Dose) (map[int64]bool, []schedule.Dose, error) {
 	listed := make(map[int64]bool, len(doses))
 	ahead := make(map[string]bool, len(doses))
 	for _, d := range doses {
@@ -1216,7 +1220,7 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 // Orphans are read from a day and a half before from, and their reach
 // (orphanReach) before: a move east of up to 26 hours can reach the plan
 // after the day's new dose, taken then, is more than orphanReach past.
-func decidedAt(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, doses []schedule.Dose) (picks, error) {
+func decidedAt(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, doses []schedule.Dose) (*orphanDecisions, error) {
 	since := from.Add(-36*time.Hour - orphanReach)
 	rows, err := tx.QueryContext(ctx, `SELECT id, kind, occurred_at FROM events
 		WHERE org_id = $1 AND patient_id = $2 AND plan_id = $3 AND result = 'orphan' AND occurred_at >= $4
@@ -1264,38 +1268,58 @@ func decidedAt(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, doses
 			view = append(view, match.Instance{ID: int64(len(view) + 1), DueAt: db.UTC(d.Due), Status: adherence.DoseScheduled})
 		}
 	}
-	chosen := picks{}
+	out := &orphanDecisions{picks: map[int64]string{}, chose: make(map[string]int64, len(orphans))}
 	for i, e := range orphans {
 		dec := match.Decide(e, view, w)
-		if dec.Instance < 0 || dec.Result != adherence.ResultScored {
+		out.chose[ids[i]] = 0
+		if dec.Instance < 0 {
 			continue
 		}
 		c := &view[dec.Instance]
+		out.chose[ids[i]] = c.DueAt.UnixMicro()
+		if dec.Result != adherence.ResultScored {
+			continue // a repeat of the dose's taking: its duplicate
+		}
 		c.Status, c.TakenAt = dec.Status, dec.TakenAt
 		if c.DueAt.Before(from) {
-			chosen[c.DueAt.UnixMicro()] = ids[i]
+			out.picks[c.DueAt.UnixMicro()] = ids[i]
 		}
 	}
-	if len(chosen) == 0 {
-		return nil, nil
-	}
-	return chosen, nil
+	return out, nil
 }
 
-// picks maps the due instant (Unix microseconds) of a new-zone dose
-// already past to the orphan event that decided it (see decidedAt). Only
-// that event is matched to the dose once it is made (see scoreRevived):
-// an earlier orphan whose own pick was not made took it, and the event
-// that had decided it became a possible double dose (QA re-test).
-type picks map[int64]string
+// orphanDecisions is what decidedAt decided of the patient's orphans
+// after a change of zone.
+type orphanDecisions struct {
+	// picks maps the due instant (Unix microseconds) of a new-zone dose
+	// already past to the orphan that scored it.
+	picks map[int64]string
+	// chose maps each orphan decided to the due instant of the dose it
+	// was decided against (scored, or a repeat of its taking), 0 for
+	// none. scoreRevived matches it against that dose only: matched
+	// again against the doses ahead, a repeat opening of the orphan that
+	// made London's 08:00 took London's 10:00, and an orphan whose own
+	// pick was a past dose not made took the next one, each leaving the
+	// patient's real taking a possible double dose (QA re-test).
+	chose map[string]int64
+}
+
+// madeFor returns the orphan that decided the dose made at due instant at
+// (Unix microseconds), or "" when none was made there.
+func (o *orphanDecisions) madeFor(at int64) string {
+	if o == nil {
+		return ""
+	}
+	return o.picks[at]
+}
 
 // decides reports whether an orphan of decided (see decidedAt; nil: none)
 // decided dose d, a dose of g's new zone already past, and d is one of
 // the plan's: not before its start (the doses beforeStart gives, Seq 0,
 // are none; made, a plan created after the day's dose had a course of
 // one dose more, QA re-test).
-func (g *genPlan) decides(d schedule.Dose, decided picks) bool {
-	return d.Seq > 0 && !d.Due.Before(g.startAt) && decided[db.UTC(d.Due).UnixMicro()] != ""
+func (g *genPlan) decides(d schedule.Dose, decided *orphanDecisions) bool {
+	return decided != nil && d.Seq > 0 && !d.Due.Before(g.startAt) && decided.picks[db.UTC(d.Due).UnixMicro()] != ""
 }
 
 // pendingDecidedThere returns moved with the pending kept doses of the
@@ -1311,7 +1335,7 @@ func (g *genPlan) decides(d schedule.Dose, decided picks) bool {
 // progress in the new zone. An orphan of the day before, taken in Los
 // Angeles three hours early, made New York's dose of that day when Los
 // Angeles's, in a long late window, was still open (QA re-test).
-func pendingDecidedThere(g *genPlan, kept, moved []keptDose, from time.Time, decided picks) ([]keptDose, []schedule.Dose, error) {
+func pendingDecidedThere(g *genPlan, kept, moved []keptDose, from time.Time, decided *orphanDecisions) ([]keptDose, []schedule.Dose, error) {
 	if decided == nil {
 		return moved, nil, nil
 	}

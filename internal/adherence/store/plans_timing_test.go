@@ -1444,7 +1444,14 @@ func TestTakingInTheNewZoneBeforeTheMoveReachesThePlan(t *testing.T) {
 //   - two orphans, the first picking a dose of a day whose old dose was
 //     skipped in advance: the second's dose is made, scored by the second;
 //   - an orphan of the day before, in a late window of 24 h, makes no dose
-//     of that day.
+//     of that day;
+//   - a repeat opening of the orphan that made London's 08:00 is its
+//     duplicate, and takes no later dose (active, or paused and resumed);
+//   - an orphan whose pick is a past dose not made (its day skipped in
+//     advance) stays an orphan, and takes no later dose.
+//
+// In the last two, the patient's real taking of London's 10:00 then
+// scores it, not flagged a possible double dose.
 func TestOrphanDecidesTheNewZonesPastDose(t *testing.T) {
 	at := func(h, m int) time.Time { return time.Date(2026, 3, 2, h, m, 0, 0, time.UTC) }
 	move := func(f *fixture, p *adherence.Patient, zone string) {
@@ -1650,6 +1657,65 @@ func TestOrphanDecidesTheNewZonesPastDose(t *testing.T) {
 			if n := f.count(`SELECT COUNT(*) FROM dose_instances WHERE plan_id = $1 AND due_at = $2`, pl.ID, at(13, 0).Add(-24*time.Hour)); n != 0 {
 				t.Errorf("New York's 08:00 of the 1st made for the taking of that day in Los Angeles")
 			}
+		})
+	})
+	realTakingOf1000 := func(f *fixture, p adherence.Patient, pl adherence.Plan) {
+		f.t.Helper()
+		f.now = at(10, 5)
+		real := f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, f.now, "real-1000"))[0]
+		if real.Err != nil || real.Event.Result != adherence.ResultScored || real.Event.DoubleDose {
+			f.t.Errorf("the taking of London's 10:00: %+v, want it scored, no double dose", real)
+		}
+	}
+	for _, paused := range []bool{false, true} {
+		t.Run(fmt.Sprintf("a repeat opening, paused %v", paused), func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				p := f.patient("America/Los_Angeles")
+				pl := f.plan(p.ID, timeOfDay("08:00", "10:00"))
+				setPlan := func(st adherence.PlanStatus) {
+					if _, err := f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, st); err != nil {
+						t.Fatal(err)
+					}
+				}
+				f.now = at(6, 0)
+				if paused {
+					setPlan(adherence.PlanPaused)
+				}
+				f.now = at(8, 50) // in London
+				o1 := f.record(f.ev(p.ID, pl.ID, adherence.EventOpened, f.now, "o1"))[0]
+				f.now = at(9, 2)
+				o2 := f.record(f.ev(p.ID, pl.ID, adherence.EventOpened, f.now, "o2"))[0]
+				if o1.Event.Result != adherence.ResultOrphan || o2.Event.Result != adherence.ResultOrphan {
+					t.Fatalf("the openings: %+v %+v, want orphans", o1, o2)
+				}
+				f.now = at(9, 5)
+				move(f, &p, "Europe/London")
+				if paused {
+					f.now = at(9, 6)
+					setPlan(adherence.PlanActive)
+				}
+				f.eventIs(o1.Event.ID, string(adherence.ResultScored), string(adherence.DoseTakenOnTime), false)
+				f.eventIs(o2.Event.ID, string(adherence.ResultDuplicate), "", false)
+				realTakingOf1000(f, p, pl)
+			})
+		})
+	}
+	t.Run("an orphan whose pick is not made", func(t *testing.T) {
+		each(t, func(t *testing.T, f *fixture) {
+			p := f.patient("America/Los_Angeles")
+			pl := f.plan(p.ID, timeOfDay("08:00", "10:00"))
+			f.now = at(5, 0)
+			skip := f.ev(p.ID, pl.ID, adherence.EventSkipped, f.now, "skip-0800")
+			skip.Event.RequestedDose = f.doses(pl.ID, at(16, 0), at(16, 1))[0].ID // 08:00 in Los Angeles
+			if out := f.record(skip)[0]; out.Err != nil || out.Event.Result != adherence.ResultScored {
+				t.Fatalf("skip in advance: %+v", out)
+			}
+			f.now = at(9, 0) // in London, as far from 08:00 as from 10:00
+			o := f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, f.now, "o"))[0]
+			f.now = at(9, 1)
+			move(f, &p, "Europe/London")
+			f.eventIs(o.Event.ID, string(adherence.ResultOrphan), "", false)
+			realTakingOf1000(f, p, pl)
 		})
 	})
 	t.Run("Los Angeles's dose already due", func(t *testing.T) {

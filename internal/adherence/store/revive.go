@@ -40,10 +40,11 @@ const orphanReach = 13 * time.Hour
 // that undoes it brings the doses back. Left orphans, the dose a patient
 // had taken was marked missed and escalated (QA).
 //
-// made holds the doses regeneration made before now for the orphans that
-// decided them (see decidedAt): each such orphan is matched to its dose
-// too, and no other orphan is.
-func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, now time.Time, made picks) error {
+// made, after a change of zone, holds the doses regeneration made before
+// now and what decided the orphans (see orphanDecisions): each orphan
+// decided is matched to its dose only (a dose made, or one due from now),
+// the others as above.
+func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, now time.Time, made *orphanDecisions) error {
 	type pending struct {
 		eventID   string
 		kind      adherence.EventKind
@@ -55,9 +56,11 @@ func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, 
 	// Orphans within the reach of the doses due from now, and of the
 	// doses made before now (see decidedAt).
 	since := now.Add(-orphanReach)
-	for at := range made {
-		if t := time.UnixMicro(at).Add(-orphanReach); t.Before(since) {
-			since = t
+	if made != nil {
+		for at := range made.picks {
+			if t := time.UnixMicro(at).Add(-orphanReach); t.Before(since) {
+				since = t
+			}
 		}
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT e.id, e.kind, e.occurred_at, e.reason, e.requested_dose, 0 AS orphan
@@ -139,8 +142,16 @@ func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, 
 		lo, hi := match.CandidateRange(r.occurred, w)
 		var live []*liveInstance
 		var view []match.Instance
+		var chose int64
+		decided := false
+		if made != nil && r.orphan {
+			chose, decided = made.chose[r.eventID]
+		}
 		for _, c := range cands {
-			if r.orphan && c.DueAt.Before(now) && made[db.UTC(c.DueAt).UnixMicro()] != r.eventID {
+			switch at := db.UTC(c.DueAt).UnixMicro(); {
+			case decided && at != chose:
+				continue // decided after a change of zone (see orphanDecisions)
+			case r.orphan && c.DueAt.Before(now) && made.madeFor(at) == "":
 				continue // an orphan is outside the windows of the doses that stayed
 			}
 			if c.ID == r.requested.Int64 || (!r.requested.Valid && !c.DueAt.Before(lo) && !c.DueAt.After(hi)) {
