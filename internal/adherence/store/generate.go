@@ -233,9 +233,10 @@ type planDoses struct {
 // expansion are deleted. Instances with any other status (an outcome) are
 // left alone, and the dose of the expansion that such an instance stands
 // for is not created beside it (see withoutKept). It sets the plan's
-// generated_until to to. It returns the due instants (Unix microseconds)
-// of the doses it made before from for the events that decided them (see
-// overtaken), for scoreRevived to score. Running it twice changes nothing.
+// generated_until to to. After a change of zone it returns what decided
+// the patient's orphans and the doses it made before from for them (see
+// orphanDecisions, overtaken), for scoreRevived; nil otherwise. Running it
+// twice changes nothing.
 func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to time.Time) (*orphanDecisions, error) {
 	from, to = db.UTC(from), db.UTC(to)
 	g.from = from
@@ -1204,18 +1205,18 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 	return spare, made, nil
 }
 
-// decidedAt returns a function reporting whether dose d, a dose of plan
-// g's new zone already past (see overtaken), was decided by a taking,
-// opening or skip of the patient's kept as an orphan: the event matching
-// would have scored d with, had d and the new zone's other doses
-// existed. Each orphan decides at most one dose, the one matching picks
-// among the new zone's doses past and ahead (in doses), in the order the
-// orphans happened: one taking in the windows of London's 08:00 and
-// 10:00 had both made, and 08:00, made without an outcome, was missed
-// (QA re-test). An orphan that named a dose is that dose's, never
-// another's: a skip of tonight's dose that a timing change orphaned
-// skipped the morning's (QA re-test). It returns nil when no orphan
-// decided a dose.
+// decidedAt decides the takings, openings and skips of plan g's patient
+// kept as orphans against the doses of g's new zone, as matching would
+// have decided them had those doses existed (see orphanDecisions): a new
+// dose already past that one of them scores may be made for it (see
+// overtaken, pendingDecidedThere). Each orphan decides at most one dose,
+// the one matching picks among the new zone's doses past and ahead (in
+// doses), in the order the orphans happened: one taking in the windows of
+// London's 08:00 and 10:00 had both made, and 08:00, made without an
+// outcome, was missed (QA re-test). An orphan that named a dose is that
+// dose's, never another's: a skip of tonight's dose that a timing change
+// orphaned skipped the morning's (QA re-test). It returns nil when there
+// is no orphan.
 //
 // Orphans are read from a day and a half before from, and their reach
 // (orphanReach) before: a move east of up to 26 hours can reach the plan
