@@ -1570,14 +1570,18 @@ func reviveMovedAway(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time,
 	// a skip of another wall time: London's 10:43 moved to New York's
 	// 10:43, London's 15:43 skipped in advance. Required to be scheduled
 	// at its wall time, it was not found, and the due dose stayed excluded,
-	// lost (QA).)
+	// lost (QA).) It may lie before the moved one, by up to a change of
+	// zone: a dose made in the new zone for the patient's taking there
+	// (see decidedAt), three hours before the old zone's, which it
+	// excluded; moving back revived that one, and the day had two doses,
+	// one of them missed (QA re-test).
 	rows, err := tx.QueryContext(ctx, `SELECT x.id, x.local_time FROM dose_instances x
 		WHERE x.org_id = $1 AND x.plan_id = $2 AND x.status = 'excluded' AND x.moved_by_zone
 		  AND x.due_at >= $3 AND x.due_at < $4
 		  AND NOT EXISTS (SELECT 1 FROM dose_instances k
 		    WHERE k.org_id = x.org_id AND k.plan_id = x.plan_id AND k.status NOT IN ('scheduled', 'excluded')
-		      AND k.local_time = x.local_time AND k.due_at >= $3 AND k.due_at < $5)`,
-		g.orgID, g.id, db.UTC(from.Add(-revivalSpan)), db.UTC(from), db.UTC(from.Add(36*time.Hour)))
+		      AND k.local_time = x.local_time AND k.due_at >= $6 AND k.due_at < $5)`,
+		g.orgID, g.id, db.UTC(from.Add(-revivalSpan)), db.UTC(from), db.UTC(from.Add(36*time.Hour)), db.UTC(from.Add(-36*time.Hour)))
 	if err != nil {
 		return fmt.Errorf("read doses moved by a change of zone: %w", err)
 	}

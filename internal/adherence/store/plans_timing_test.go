@@ -1448,7 +1448,9 @@ func TestTakingInTheNewZoneBeforeTheMoveReachesThePlan(t *testing.T) {
 //   - a repeat opening of the orphan that made London's 08:00 is its
 //     duplicate, and takes no later dose (active, or paused and resumed);
 //   - an orphan whose pick is a past dose not made (its day skipped in
-//     advance) stays an orphan, and takes no later dose.
+//     advance) stays an orphan, and takes no later dose;
+//   - New York's 08:00 made and taken, Los Angeles's excluded, then a
+//     move back to Los Angeles: the day keeps one dose, the one taken.
 //
 // In the last two, the patient's real taking of London's 10:00 then
 // scores it, not flagged a possible double dose.
@@ -1716,6 +1718,20 @@ func TestOrphanDecidesTheNewZonesPastDose(t *testing.T) {
 			move(f, &p, "Europe/London")
 			f.eventIs(o.Event.ID, string(adherence.ResultOrphan), "", false)
 			realTakingOf1000(f, p, pl)
+		})
+	})
+	t.Run("back to Los Angeles", func(t *testing.T) {
+		each(t, func(t *testing.T, f *fixture) {
+			p := f.patient("America/Los_Angeles")
+			pl := f.plan(p.ID, timeOfDay("08:00"))
+			f.now = at(12, 55) // 07:55 in New York
+			taken := f.record(f.ev(p.ID, pl.ID, adherence.EventTaken, f.now, "taken"))[0]
+			f.now = at(16, 30) // Los Angeles's 08:00 due
+			move(f, &p, "America/New_York")
+			f.now = at(16, 40)
+			move(f, &p, "America/Los_Angeles")
+			f.eventIs(taken.Event.ID, string(adherence.ResultScored), string(adherence.DoseTakenOnTime), false)
+			check(f, pl.ID, "13:00Z 2026-03-02T08:00 taken_on_time", "16:00Z 2026-03-02T08:00 excluded")
 		})
 	})
 	t.Run("Los Angeles's dose already due", func(t *testing.T) {
