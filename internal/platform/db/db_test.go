@@ -1113,4 +1113,10 @@ func TestOpenNamesAMissingPostgresDatabase(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `no database "no_such_database_for_this_test"`) || strings.Contains(err.Error(), "cannot reach") {
 		t.Errorf("Open of a missing database: %v, want it named as missing", err)
 	}
+	// A role the server does not know is a refused login (SQLSTATE 28000).
+	u.User = url.User("no_such_role_for_this_test")
+	_, err = db.Open(context.Background(), u.String(), db.Options{})
+	if err == nil || !strings.Contains(err.Error(), `refused the login of user "no_such_role_for_this_test"`) {
+		t.Errorf("Open as an unknown role: %v, want a refused login", err)
+	}
 }
