@@ -272,12 +272,15 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 	var decided *orphanDecisions
 	var made []schedule.Dose
 	if g.zoneMoved && g.sameTiming {
-		if decided, err = decidedAt(ctx, tx, &g, from, doses); err != nil {
+		// A change of zone moves a wall time by at most 26 hours.
+		recent, err := g.expand(from.Add(-36*time.Hour), from)
+		if err != nil {
 			return nil, err
 		}
-		if moved, made, err = pendingDecidedThere(&g, kept, moved, from, decided); err != nil {
+		if decided, err = decidedAt(ctx, tx, &g, from, recent, doses); err != nil {
 			return nil, err
 		}
+		moved, made = pendingDecidedThere(&g, kept, moved, recent, decided)
 	}
 	// Read before deleteStale orphans them.
 	carried, err := carriedEvents(ctx, tx, &g, from, to, doses)
@@ -1210,8 +1213,8 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 // have decided them had those doses existed (see orphanDecisions): a new
 // dose already past that one of them scores may be made for it (see
 // overtaken, pendingDecidedThere). Each orphan decides at most one dose,
-// the one matching picks among the new zone's doses past and ahead (in
-// doses), in the order the orphans happened: one taking in the windows of
+// the one matching picks among the new zone's doses past (recent: those
+// of the day and a half before from) and ahead (doses), in the order the orphans happened: one taking in the windows of
 // London's 08:00 and 10:00 had both made, and 08:00, made without an
 // outcome, was missed (QA re-test). An orphan that named a dose is that
 // dose's, never another's: a skip of tonight's dose that a timing change
@@ -1221,7 +1224,7 @@ func overtaken(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time, d
 // Orphans are read from a day and a half before from, and their reach
 // (orphanReach) before: a move east of up to 26 hours can reach the plan
 // after the day's new dose, taken then, is more than orphanReach past.
-func decidedAt(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, doses []schedule.Dose) (*orphanDecisions, error) {
+func decidedAt(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, recent, doses []schedule.Dose) (*orphanDecisions, error) {
 	since := from.Add(-36*time.Hour - orphanReach)
 	rows, err := tx.QueryContext(ctx, `SELECT id, kind, occurred_at FROM events
 		WHERE org_id = $1 AND patient_id = $2 AND plan_id = $3 AND result = 'orphan' AND occurred_at >= $4
@@ -1250,21 +1253,12 @@ func decidedAt(ctx context.Context, tx *db.Tx, g *genPlan, from time.Time, doses
 	if len(orphans) == 0 {
 		return nil, nil
 	}
-	plans, windows := map[string]*planInfo{}, map[string]adherence.Windows{}
-	if _, err := tx.ExecAll(ctx, planReads(tx.Dialect, []any{g.id}, plans, windows)); err != nil {
-		return nil, fmt.Errorf("read windows of plan: %w", err)
-	}
-	pl := plans[g.id]
-	if pl == nil {
-		return nil, fmt.Errorf("read windows of plan: plan %s not found", g.id)
-	}
-	w := windowsOf(pl, windows)
-	past, err := g.expand(from.Add(-36*time.Hour), from)
+	w, err := planWindows(ctx, tx, g.id)
 	if err != nil {
 		return nil, err
 	}
 	var view []match.Instance
-	for _, d := range append(past, doses...) {
+	for _, d := range append(slices.Clip(recent), doses...) {
 		if d.Seq > 0 && !d.Due.Before(g.startAt) {
 			view = append(view, match.Instance{ID: int64(len(view) + 1), DueAt: db.UTC(d.Due), Status: adherence.DoseScheduled})
 		}
@@ -1326,8 +1320,9 @@ func (g *genPlan) decides(d schedule.Dose, decided *orphanDecisions) bool {
 // pendingDecidedThere returns moved with the pending kept doses of the
 // old zone still without an outcome (due before from, in their late
 // window) whose day's new-zone dose at their wall time is past and was
-// decided by the patient's event (see decidedAt), and those new doses, to
-// be made: the patient took the dose there, and the old zone's dose is
+// decided by the patient's event (see decidedAt; past holds the new
+// zone's doses of the day and a half before the change), and those new
+// doses, to be made: the patient took the dose there, and the old zone's dose is
 // excluded. Left scheduled, Los Angeles's 08:00, due when the move to New
 // York reached the plan, was missed and escalated, and the taking at New
 // York's 08:00 stayed an orphan (QA re-test).
@@ -1336,21 +1331,14 @@ func (g *genPlan) decides(d schedule.Dose, decided *orphanDecisions) bool {
 // progress in the new zone. An orphan of the day before, taken in Los
 // Angeles three hours early, made New York's dose of that day when Los
 // Angeles's, in a long late window, was still open (QA re-test).
-func pendingDecidedThere(g *genPlan, kept, moved []keptDose, from time.Time, decided *orphanDecisions) ([]keptDose, []schedule.Dose, error) {
+func pendingDecidedThere(g *genPlan, kept, moved []keptDose, past []schedule.Dose, decided *orphanDecisions) ([]keptDose, []schedule.Dose) {
 	if decided == nil {
-		return moved, nil, nil
+		return moved, nil
 	}
-	var past, made []schedule.Dose
+	var made []schedule.Dose
 	for _, k := range kept {
 		if !k.pending || !k.scheduled || k.overtaken || slices.ContainsFunc(moved, func(m keptDose) bool { return m.id == k.id }) {
 			continue
-		}
-		if past == nil {
-			var err error
-			// A change of zone moves a wall time by at most 26 hours.
-			if past, err = g.expand(from.Add(-36*time.Hour), from); err != nil {
-				return nil, nil, err
-			}
 		}
 		for _, d := range past {
 			later := slices.ContainsFunc(past, func(x schedule.Dose) bool {
@@ -1363,7 +1351,7 @@ func pendingDecidedThere(g *genPlan, kept, moved []keptDose, from time.Time, dec
 			}
 		}
 	}
-	return moved, made, nil
+	return moved, made
 }
 
 // crowdingGap is how close a dose of another occurrence may come to a

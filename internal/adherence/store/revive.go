@@ -11,6 +11,20 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/db"
 )
 
+// planWindows reads the matching windows of plan planID as event matching
+// reads them: the plan's own, else its org's, else the defaults.
+func planWindows(ctx context.Context, tx *db.Tx, planID string) (adherence.Windows, error) {
+	plans, windows := map[string]*planInfo{}, map[string]adherence.Windows{}
+	if _, err := tx.ExecAll(ctx, planReads(tx.Dialect, []any{planID}, plans, windows)); err != nil {
+		return adherence.Windows{}, fmt.Errorf("read windows of plan: %w", err)
+	}
+	pl := plans[planID]
+	if pl == nil {
+		return adherence.Windows{}, fmt.Errorf("read windows of plan: plan %s not found", planID)
+	}
+	return windowsOf(pl, windows), nil
+}
+
 // orphanReach is how long before a regeneration's start an orphan may
 // have happened and still fall in the window of a dose due from then: the
 // longest on-time window (12 hours), and a repeat of a taking beyond it.
@@ -96,16 +110,10 @@ func (s *Store) scoreRevived(ctx context.Context, tx *db.Tx, p *adherence.Plan, 
 		return nil
 	}
 
-	// The plan's windows, read as event matching reads them.
-	plans, windows := map[string]*planInfo{}, map[string]adherence.Windows{}
-	if _, err := tx.ExecAll(ctx, planReads(tx.Dialect, []any{p.ID}, plans, windows)); err != nil {
-		return fmt.Errorf("read windows of plan: %w", err)
+	w, err := planWindows(ctx, tx, p.ID)
+	if err != nil {
+		return err
 	}
-	pl := plans[p.ID]
-	if pl == nil {
-		return fmt.Errorf("read windows of plan: plan %s not found", p.ID)
-	}
-	w := windowsOf(pl, windows)
 
 	// The candidates: the plan's instances that are not excluded, due
 	// where any of the events could match them (a named skip up to a day
