@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -82,7 +83,8 @@ func DiskSpaceCheck(path string, minFreeBytes uint64) Check {
 // what the healthcheck command of a container without a shell asks. A
 // wildcard address (":8080", "0.0.0.0:8080", "[::]:8080") is probed on
 // 127.0.0.1; a server bound to one address ("[::1]:8080", "10.0.0.5:8080")
-// answers only there, so that address is probed.
+// answers only there, so that address is probed. A port given by its
+// service name (":http") is probed by its number.
 func LocalReadyURL(listenAddr string) string {
 	host, port, err := net.SplitHostPort(listenAddr)
 	if err != nil {
@@ -90,6 +92,11 @@ func LocalReadyURL(listenAddr string) string {
 	}
 	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 		host = "127.0.0.1"
+	}
+	// serve listens on a service name too (":http" is port 80, as
+	// net.Listen resolves it), but a URL needs the number.
+	if n, err := net.LookupPort("tcp", port); err == nil {
+		port = strconv.Itoa(n)
 	}
 	return "http://" + net.JoinHostPort(host, port) + "/readyz"
 }

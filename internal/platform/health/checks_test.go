@@ -210,6 +210,10 @@ func TestLocalReadyURL(t *testing.T) {
 		":8080":        "http://127.0.0.1:8080/readyz",
 		"0.0.0.0:8081": "http://127.0.0.1:8081/readyz",
 		"[::]:9000":    "http://127.0.0.1:9000/readyz",
+		// serve accepts a service name as its port (net.Listen resolves
+		// it); the probe must ask the same port by its number.
+		":http":           "http://127.0.0.1:80/readyz",
+		"127.0.0.1:https": "http://127.0.0.1:443/readyz",
 	} {
 		if got := health.LocalReadyURL(addr); got != want {
 			t.Errorf("LocalReadyURL(%q) = %q, want %q", addr, got, want)
