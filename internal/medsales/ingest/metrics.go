@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,7 +47,7 @@ func NewMetrics(reg prometheus.Registerer, st *store.Store) (*Metrics, error) {
 			Help: "Conditional dataset loads (--if-changed, ifChanged, INGEST_SCHEDULE) skipped because the source had not changed since the load served now.",
 		}, []string{"dataset"}),
 	}
-	for _, c := range []prometheus.Collector{m.Rows, m.Duration, m.Loads, m.Skipped, lastSuccess{st}} {
+	for _, c := range []prometheus.Collector{m.Rows, m.Duration, m.Loads, m.Skipped, &lastSuccess{st: st}} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register ingest metrics: %w", err)
 		}
@@ -63,23 +64,38 @@ func NewMetrics(reg prometheus.Registerer, st *store.Store) (*Metrics, error) {
 }
 
 // lastSuccess collects the time of each dataset's last successful load.
-type lastSuccess struct{ st *store.Store }
+// It keeps the values of its last successful read: while the database
+// cannot be read (an outage, a failover) it reports those, so the series
+// do not vanish and the freshness alerts, which see a dataset without a
+// series as never loaded, stay quiet about data that is unchanged. The
+// failed read is still reported, and logged by the metrics handler.
+type lastSuccess struct {
+	st   *store.Store
+	mu   sync.Mutex
+	last map[medsales.Dataset]time.Time
+}
 
 var lastSuccessDesc = prometheus.NewDesc("medsales_ingest_last_success_timestamp_seconds",
 	"Unix time of the last successful load of each dataset (alert on its age).", []string{"dataset"}, nil)
 
-func (lastSuccess) Describe(ch chan<- *prometheus.Desc) { ch <- lastSuccessDesc }
+func (*lastSuccess) Describe(ch chan<- *prometheus.Desc) { ch <- lastSuccessDesc }
 
-func (c lastSuccess) Collect(ch chan<- prometheus.Metric) {
+func (c *lastSuccess) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	latest, err := c.st.LatestLoads(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if err != nil {
-		ch <- prometheus.NewInvalidMetric(lastSuccessDesc, err)
-		return
+		ch <- prometheus.NewInvalidMetric(lastSuccessDesc, fmt.Errorf("read the last loads (reporting the last values read): %w", err))
+	} else {
+		c.last = make(map[medsales.Dataset]time.Time, len(latest))
+		for d, f := range latest {
+			c.last[d] = f.LastIngested
+		}
 	}
-	for d, f := range latest {
-		ch <- prometheus.MustNewConstMetric(lastSuccessDesc, prometheus.GaugeValue, float64(f.LastIngested.Unix()), string(d))
+	for d, at := range c.last {
+		ch <- prometheus.MustNewConstMetric(lastSuccessDesc, prometheus.GaugeValue, float64(at.Unix()), string(d))
 	}
 }
 
