@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -138,6 +139,9 @@ func cmdRestore(ctx context.Context, args []string, getenv func(string) string, 
 			return fmt.Errorf("%s%s exists: a process has the database open, or did not close it (stop serve and worker first; if none runs, 'adherence migrate' opens and closes it cleanly)", target, side)
 		}
 	}
+	if err := checkTarget(ctx, target); err != nil {
+		return err
+	}
 	dir := filepath.Dir(target)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("restore: %w", err)
@@ -177,6 +181,57 @@ func cmdRestore(ctx context.Context, args []string, getenv func(string) string, 
 	fmt.Fprintln(stdout, "checkpoints taken after this backup vouch for records it does not hold, so verify reports the chain truncated:")
 	fmt.Fprintln(stdout, "once you have checked this is the restore you meant, record it with 'adherence audit restored --reason TEXT'")
 	return nil
+}
+
+// checkTarget refuses to replace a database that is not adherence's: a
+// DATABASE_URL naming medsales's file (both default under ./data) was
+// replaced, the medsales database then only kept beside it. A file that
+// is missing, empty, not SQLite or damaged past reading is replaced: a
+// restore is how a damaged database is put right.
+func checkTarget(ctx context.Context, target string) error {
+	header := make([]byte, 16)
+	f, err := os.Open(target)
+	if err != nil {
+		return nil // missing (created by the restore) or unreadable (the rename says so)
+	}
+	_, err = io.ReadFull(f, header)
+	f.Close()
+	if err != nil || string(header) != "SQLite format 3\x00" {
+		return nil
+	}
+	// immutable: read without locks or a -wal of its own (none exists: the
+	// caller checked), so the file is left exactly as it is.
+	d, err := sql.Open("sqlite", "file:"+target+"?mode=ro&immutable=1")
+	if err != nil {
+		return nil
+	}
+	defer d.Close()
+	rows, err := d.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'goose_db_version' ORDER BY name`)
+	if err != nil {
+		return nil // damaged
+	}
+	defer rows.Close()
+	var tables []string
+	adherence := false
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil
+		}
+		switch name {
+		case "audit_head", "patients", "plans":
+			adherence = true
+		}
+		tables = append(tables, name)
+	}
+	if rows.Err() != nil || adherence || len(tables) == 0 {
+		return nil
+	}
+	shown := tables
+	if len(shown) > 5 {
+		shown = append(shown[:5:5], "…")
+	}
+	return fmt.Errorf("restore: DATABASE_URL names %s, which is not an adherence database (it holds the tables %s, and no patients, plans or audit_head): nothing was replaced; set DATABASE_URL to the adherence database, or move that file away first", target, strings.Join(shown, ", "))
 }
 
 // keepCopy links the database at target to a new name,

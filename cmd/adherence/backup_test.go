@@ -250,6 +250,44 @@ func TestRestoreRefusals(t *testing.T) {
 	if err != nil || !bytes.Equal(before, after) {
 		t.Fatalf("the live database changed after refused restores (%v)", err)
 	}
+	// DATABASE_URL naming another product's database (medsales keeps its
+	// file beside adherence's under ./data): it is not replaced.
+	t.Run("another product's database", func(t *testing.T) {
+		medsales := filepath.Join(dir, "medsales.db")
+		mdb, err := sql.Open("sqlite", medsales)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := mdb.Exec("CREATE TABLE providers (npi TEXT); INSERT INTO providers VALUES ('1234567893')"); err != nil {
+			t.Fatal(err)
+		}
+		mdb.Close()
+		was, err := os.ReadFile(medsales)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := cli(t, "sqlite:"+medsales, "restore", "--from", good); err == nil || !strings.Contains(err.Error(), "not an adherence database (it holds the tables providers") {
+			t.Fatalf("restore over a medsales database: %v, want a refusal naming its tables", err)
+		}
+		now, err := os.ReadFile(medsales)
+		if err != nil || !bytes.Equal(was, now) {
+			t.Fatalf("the other product's database changed (%v)", err)
+		}
+		if m, _ := filepath.Glob(medsales + "*"); len(m) != 1 {
+			t.Fatalf("files beside the refused target: %v", m)
+		}
+	})
+	// A damaged adherence database is what a restore puts right: a file
+	// that is not SQLite any more is replaced.
+	t.Run("damaged target replaced", func(t *testing.T) {
+		damaged := filepath.Join(dir, "damaged.db")
+		if err := os.WriteFile(damaged, []byte("garbage where a database was"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, errOut, err := cli(t, "sqlite:"+damaged, "restore", "--from", good); err != nil {
+			t.Fatalf("restore over a damaged file: %v %s", err, errOut)
+		}
+	})
 	if m, _ := filepath.Glob(filepath.Join(dir, "live.db.before-restore-*")); len(m) > 0 {
 		t.Fatalf("a refused restore moved the live database: %v", m)
 	}
