@@ -317,7 +317,7 @@ func (s *Store) regenerate(ctx context.Context, tx *db.Tx, g genPlan, from, to t
 	if err := deleteStale(ctx, tx, &g, from, doses, spare); err != nil {
 		return nil, err
 	}
-	if err := excludeMoved(ctx, tx, &g, moved); err != nil {
+	if err := excludeMoved(ctx, tx, &g, moved, s.clock()); err != nil {
 		return nil, err
 	}
 	if _, err := insertDoses(ctx, tx, []planDoses{{plan: &g, doses: doses}, {plan: &g, doses: made}}, s.clock(), false); err != nil {
@@ -363,7 +363,12 @@ type keptDose struct {
 	pending   bool
 	scheduled bool
 	skipped   bool
+	missed    bool
 	overtaken bool
+	// takenThere marks a pending dose whose day's dose in the new zone
+	// the patient's event decided (see pendingDecidedThere): excluded,
+	// even when missed.
+	takenThere bool
 }
 
 // keptOutcomes returns the plan's instances due in [from, to) that carry an
@@ -410,6 +415,7 @@ func keptOutcomes(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time
 		k.pending = k.due.Before(from)
 		k.scheduled = status == string(adherence.DoseScheduled)
 		k.skipped = status == string(adherence.DoseSkipped)
+		k.missed = status == string(adherence.DoseMissed)
 		if k.scheduled && !k.pending {
 			// Overtaken: its wall time is past in the patient's zone and
 			// is not its instant's there. (The wall time of a dose in a
@@ -1018,16 +1024,28 @@ func carryEvents(ctx context.Context, tx *db.Tx, g *genPlan, carried []carriedEv
 // excludeMoved marks excluded the pending instances whose occurrence
 // moved to a new dose, or ended with their date's doses (see
 // withoutKept), if they are still without an outcome: the patient's
-// taking scores the new one, if any.
-func excludeMoved(ctx context.Context, tx *db.Tx, g *genPlan, moved []keptDose) error {
+// taking scores the new one, if any. A missed one the patient's event in
+// the new zone took over (takenThere) is excluded too, and announced
+// resolved.
+func excludeMoved(ctx context.Context, tx *db.Tx, g *genPlan, moved []keptDose, now time.Time) error {
+	var recs []outboxRecord
 	for _, k := range moved {
-		_, err := tx.ExecContext(ctx, `UPDATE dose_instances SET status = 'excluded', moved_by_zone = $4
-			WHERE org_id = $1 AND plan_id = $2 AND id = $3 AND status = 'scheduled'`, g.orgID, g.id, k.id, g.zoneMoved)
+		missed := k.missed && k.takenThere
+		res, err := tx.ExecContext(ctx, `UPDATE dose_instances SET status = 'excluded', moved_by_zone = $4
+			WHERE org_id = $1 AND plan_id = $2 AND id = $3 AND (status = 'scheduled' OR ($5 AND status = 'missed'))`, g.orgID, g.id, k.id, g.zoneMoved, missed)
 		if err != nil {
 			return fmt.Errorf("exclude moved dose: %w", err)
 		}
+		// A missed dose was announced (dose.missed): its escalation ends
+		// as for any missed dose excluded (see excludeMisses).
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("exclude moved dose: %w", err)
+		} else if n == 1 && missed {
+			recs = append(recs, outboxRecord{orgID: g.orgID, topic: TopicDoseResolved, key: fmt.Sprint(k.id), patientID: g.patientID, at: now,
+				payload: DosePayload{DoseInstanceID: k.id, PlanID: g.id, PatientID: g.patientID, DueAt: db.UTC(k.due), Status: string(adherence.DoseExcluded)}})
+		}
 	}
-	return nil
+	return insertOutbox(ctx, tx, recs)
 }
 
 // excludeGone marks excluded the kept instances skipped in advance whose
@@ -1325,7 +1343,11 @@ func (g *genPlan) decides(d schedule.Dose, decided *orphanDecisions) bool {
 // doses, to be made: the patient took the dose there, and the old zone's dose is
 // excluded. Left scheduled, Los Angeles's 08:00, due when the move to New
 // York reached the plan, was missed and escalated, and the taking at New
-// York's 08:00 stayed an orphan (QA re-test).
+// York's 08:00 stayed an orphan (QA re-test). A dose the missed-dose job
+// marked missed is one without an outcome of the patient's: it gives way
+// too, and is announced resolved (see excludeMoved). New York's 08:00,
+// missed when its window closed at 08:00 in Los Angeles, kept the day and
+// left the patient's taking there at 08:05 an orphan (QA re-test).
 //
 // Only the latest past dose of its time of day is made so: the day in
 // progress in the new zone. An orphan of the day before, taken in Los
@@ -1337,7 +1359,7 @@ func pendingDecidedThere(g *genPlan, kept, moved []keptDose, past []schedule.Dos
 	}
 	var made []schedule.Dose
 	for _, k := range kept {
-		if !k.pending || !k.scheduled || k.overtaken || slices.ContainsFunc(moved, func(m keptDose) bool { return m.id == k.id }) {
+		if !k.pending || !(k.scheduled || k.missed) || k.overtaken || slices.ContainsFunc(moved, func(m keptDose) bool { return m.id == k.id }) {
 			continue
 		}
 		for _, d := range past {
@@ -1345,6 +1367,7 @@ func pendingDecidedThere(g *genPlan, kept, moved []keptDose, past []schedule.Dos
 				return x.Due.After(d.Due) && len(x.Local) > 10 && len(d.Local) > 10 && x.Local[10:] == d.Local[10:]
 			})
 			if d.Local == k.local && !later && d.Due.Sub(k.due).Abs() < sameDaySpan && g.decides(d, decided) {
+				k.takenThere = true
 				moved = append(moved, k)
 				made = append(made, d)
 				break
