@@ -67,7 +67,7 @@ func (s *server) handleListConsent(w http.ResponseWriter, r *http.Request) {
 	entries, more := firstPage(entries, limit)
 	optedOut := false
 	if phone := pat.Phone.Reveal(); phone != "" {
-		if optedOut, err = s.Store.OptedOut(r.Context(), "sms", phone); err != nil {
+		if optedOut, err = s.Store.OptedOut(r.Context(), pat.OrgID, "sms", phone); err != nil {
 			s.fail(w, r, err)
 			return
 		}

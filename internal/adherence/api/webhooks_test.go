@@ -332,7 +332,7 @@ func TestTwilioInboundWebhook(t *testing.T) {
 			!strings.Contains(rec.Body.String(), "<Response></Response>") {
 			t.Fatalf("inbound STOP: %d %s %q", rec.Code, rec.Header().Get("Content-Type"), rec.Body)
 		}
-		optedOut, err := e.st.OptedOut(context.Background(), "sms", whPhone)
+		optedOut, err := e.st.OptedOut(context.Background(), "", "sms", whPhone)
 		if err != nil || !optedOut {
 			t.Fatalf("STOP through the webhook did not opt the number out: %v %v", optedOut, err)
 		}

@@ -352,10 +352,10 @@ func TestNumberUnsubscribedAtTheProviderIsKept(t *testing.T) {
 		if got := ledger(); got != 1 {
 			t.Fatalf("%d provider opt-outs of the number in the ledger, want 1", got)
 		}
-		if out, err := p.st.OptedOut(p.ctx, "sms", p.phones[0]); err != nil || !out {
+		if out, err := p.st.OptedOut(p.ctx, "", "sms", p.phones[0]); err != nil || !out {
 			t.Fatalf("OptedOut = %v, %v; want true", out, err)
 		}
-		if out, err := p.st.OptedOut(p.ctx, "sms", p.phones[1]); err != nil || out {
+		if out, err := p.st.OptedOut(p.ctx, "", "sms", p.phones[1]); err != nil || out {
 			t.Fatalf("the other number: OptedOut = %v, %v; want false", out, err)
 		}
 		// The delivery job run again changes nothing.
@@ -387,7 +387,7 @@ func TestNumberOptedOutAtSNSIsKept(t *testing.T) {
 			AND action = 'opt_out' AND source = 'provider'`, store.AddressKey(p.phones[0])).Scan(&n); err != nil || n != 1 {
 			t.Fatalf("%d provider opt-outs of the number in the ledger, want 1 (%v)", n, err)
 		}
-		if out, err := p.st.OptedOut(p.ctx, "sms", p.phones[1]); err != nil || out {
+		if out, err := p.st.OptedOut(p.ctx, "", "sms", p.phones[1]); err != nil || out {
 			t.Fatalf("the other number: OptedOut = %v, %v; want false", out, err)
 		}
 	})

@@ -20,11 +20,19 @@ import (
 // Addresses are kept only as AddressKey (hex SHA-256), so the ledger can
 // be searched by number without holding numbers.
 //
-// An opt-out is a fact about an address, not about one org's record of a
-// person: a number that texted STOP is opted out for every org (the
-// carrier blocks it for all of them anyway), and so is a number opted out
-// through the API. The delivery job refuses every message to an opted-out
-// number except the one opt-out confirmation.
+// An opt-out the address itself made is a fact about the address, not
+// about one org's record of a person: a number that texted STOP, or that
+// the SMS provider reports unsubscribed (21610), is opted out for every org
+// (the carrier blocks it for all of them anyway). An opt-out recorded by
+// staff through the API is that org's: it counts for the org that recorded
+// it only. Counted for every org, it let any org's staff, by enrolling a
+// throwaway patient with a number, stop the reminders of another org's
+// patient of that number, and learn from smsOptedOut whether another org had
+// opted it out (QA, security). So the state of an address for an org is
+// the newest of its rows from the address itself (sms_keyword, provider)
+// and of those the org recorded (see lastConsent). The delivery job
+// refuses every message to an opted-out number except the one opt-out
+// confirmation.
 //
 // Patients also carry sms_consent, the consent collected at enrolment;
 // a patient whose flag is false is never texted. The ledger keeps the flag
@@ -155,7 +163,7 @@ func (s *Store) RecordConsent(ctx context.Context, in ConsentInput) error {
 			}
 		}
 		if in.Source == ConsentSourceAPI && in.Action == ConsentOptIn && in.Channel == "sms" {
-			last, err := lastConsent(ctx, tx, in.Channel, key)
+			last, err := lastConsent(ctx, tx, in.OrgID, in.Channel, key)
 			if err != nil {
 				return err
 			}
@@ -278,12 +286,16 @@ func lockAddress(ctx context.Context, tx *db.Tx, key string) error {
 	return nil
 }
 
-// lastConsent returns the newest ledger row of an address key (zero when
-// there is none).
-func lastConsent(ctx context.Context, q db.Querier, channel, key string) (ConsentEntry, error) {
+// lastConsent returns the newest ledger row of an address key that
+// counts for orgID (zero when there is none): a row the address made
+// itself (a keyword it texted, its provider's report), whatever org it was
+// recorded for, or one orgID recorded. With orgID "" only the address's
+// own rows count: what the number itself said.
+func lastConsent(ctx context.Context, q db.Querier, orgID, channel, key string) (ConsentEntry, error) {
 	var e ConsentEntry
 	err := q.QueryRowContext(ctx, `SELECT id, action, source FROM consent_ledger
-		WHERE channel = $1 AND address_key = $2 ORDER BY id DESC LIMIT 1`, channel, key).Scan(&e.ID, &e.Action, &e.Source)
+		WHERE channel = $1 AND address_key = $2 AND (source <> $3 OR org_id = $4)
+		ORDER BY id DESC LIMIT 1`, channel, key, ConsentSourceAPI, nullString(orgID)).Scan(&e.ID, &e.Action, &e.Source)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ConsentEntry{}, nil
 	}
@@ -293,60 +305,21 @@ func lastConsent(ctx context.Context, q db.Querier, channel, key string) (Consen
 	return e, nil
 }
 
-// OptedOut reports whether address is opted out of channel: the newest
-// ledger row of the address, whatever org recorded it, decides.
-func (s *Store) OptedOut(ctx context.Context, channel, address string) (bool, error) {
-	e, err := lastConsent(ctx, s.db.SQL, channel, AddressKey(consentAddress(channel, address)))
+// counts reports whether a ledger row of source recorded for rowOrg
+// counts for orgID (see lastConsent).
+func counts(source, rowOrg, orgID string) bool {
+	return source != ConsentSourceAPI || (rowOrg != "" && rowOrg == orgID)
+}
+
+// OptedOut reports whether address is opted out of channel for orgID: the
+// newest ledger row of the address that counts for that org decides (see
+// lastConsent).
+func (s *Store) OptedOut(ctx context.Context, orgID, channel, address string) (bool, error) {
+	e, err := lastConsent(ctx, s.db.SQL, orgID, channel, AddressKey(consentAddress(channel, address)))
 	if err != nil {
 		return false, err
 	}
 	return e.Action == ConsentOptOut, nil
-}
-
-// OptedOutMany is OptedOut for many addresses at once, with one query per
-// 500 addresses. Every address given is in the map.
-func (s *Store) OptedOutMany(ctx context.Context, channel string, addresses []string) (map[string]bool, error) {
-	out := make(map[string]bool, len(addresses))
-	byKey := map[string][]string{}
-	var keys []any
-	for _, a := range addresses {
-		if _, ok := out[a]; ok {
-			continue
-		}
-		out[a] = false
-		k := AddressKey(consentAddress(channel, a))
-		if _, ok := byKey[k]; !ok {
-			keys = append(keys, k)
-		}
-		byKey[k] = append(byKey[k], a)
-	}
-	for start := 0; start < len(keys); start += 500 {
-		chunk := keys[start:min(start+500, len(keys))]
-		args := append([]any{channel}, chunk...)
-		rows, err := s.db.SQL.QueryContext(ctx, `SELECT l.address_key FROM consent_ledger l
-			WHERE l.channel = $1 AND l.address_key IN `+placeholders(2, len(chunk))+` AND l.action = 'opt_out'
-			  AND l.id = (SELECT MAX(m.id) FROM consent_ledger m WHERE m.channel = l.channel AND m.address_key = l.address_key)`, args...)
-		if err != nil {
-			return nil, fmt.Errorf("read consent ledger: %w", err)
-		}
-		for rows.Next() {
-			var k string
-			if err := rows.Scan(&k); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("read consent ledger: %w", err)
-			}
-			for _, a := range byKey[k] {
-				out[a] = true
-			}
-		}
-		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("read consent ledger: %w", err)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("read consent ledger: %w", err)
-		}
-	}
-	return out, nil
 }
 
 // ListConsent returns the ledger rows recorded for a patient of orgID,

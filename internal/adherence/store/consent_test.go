@@ -21,7 +21,7 @@ func (f *fixture) apiConsent(p adherence.Patient, action string) error {
 
 func (f *fixture) optedOut(number string) bool {
 	f.t.Helper()
-	out, err := f.s.OptedOut(f.ctx, "sms", number)
+	out, err := f.s.OptedOut(f.ctx, f.org, "sms", number)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -155,40 +155,6 @@ func TestConsentValidation(t *testing.T) {
 		}
 		if _, err := f.s.ListConsent(f.ctx, otherOrg, p.ID, 0, 10); errs.CodeOf(err) != errs.CodeNotFound {
 			t.Fatalf("another org listed the patient's consent: %v", err)
-		}
-	})
-}
-
-func TestOptedOutMany(t *testing.T) {
-	each(t, func(t *testing.T, f *fixture) {
-		record := func(number, action string) {
-			t.Helper()
-			err := f.s.RecordConsent(f.ctx, store.ConsentInput{Channel: "sms", Address: number, Action: action,
-				Source: store.ConsentSourceSMSKeyword, Keyword: "STOP"})
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-		record("+15550000001", store.ConsentOptOut)
-		record("+15550000002", store.ConsentOptOut)
-		record("+15550000002", store.ConsentOptIn)
-		record("+15550000003", store.ConsentOptIn)
-		record("+15550000003", store.ConsentOptOut)
-		got, err := f.s.OptedOutMany(f.ctx, "sms", []string{"+15550000001", "+15550000002", "+15550000003", "+15550000004", "+15550000001"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := map[string]bool{"+15550000001": true, "+15550000002": false, "+15550000003": true, "+15550000004": false}
-		if len(got) != len(want) {
-			t.Fatalf("got %v", got)
-		}
-		for k, v := range want {
-			if got[k] != v {
-				t.Errorf("%s: opted out %v, want %v", k, got[k], v)
-			}
-		}
-		if got, err := f.s.OptedOutMany(f.ctx, "email", []string{"+15550000001"}); err != nil || got["+15550000001"] {
-			t.Fatalf("another channel's ledger counted: %v %v", got, err)
 		}
 	})
 }

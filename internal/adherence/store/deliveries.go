@@ -393,20 +393,39 @@ func (s *Store) fillMessaging(ctx context.Context, tx *db.Tx, out []Delivery) er
 		return err
 	}
 	for i := range out {
-		if out[i].Phone != "" && smsState[AddressKey(out[i].Phone)] == ConsentOptOut {
+		if out[i].Phone != "" && smsState.of(out[i].OrgID, AddressKey(out[i].Phone)) == ConsentOptOut {
 			out[i].OptedOut = true
 		}
-		if out[i].Email != "" && emailState[AddressKey(consentAddress("email", out[i].Email))] == ConsentOptOut {
+		if out[i].Email != "" && emailState.of(out[i].OrgID, AddressKey(consentAddress("email", out[i].Email))) == ConsentOptOut {
 			out[i].EmailOptedOut = true
 		}
 	}
 	return nil
 }
 
-// consentStates returns the newest consent ledger action of channel
-// ("sms" or "email") for each of the address keys that has one.
-func consentStates(ctx context.Context, tx *db.Tx, channel string, keys map[string]bool) (map[string]string, error) {
-	state := map[string]string{}
+// consentRow is one consent ledger row of an address, as consentStates
+// reads it.
+type consentRow struct{ org, source, action string }
+
+// ledgerRows are the consent ledger rows of address keys, oldest first.
+type ledgerRows map[string][]consentRow
+
+// of returns the newest action of address key key that counts for orgID
+// (see lastConsent), or "" when none does.
+func (l ledgerRows) of(orgID, key string) string {
+	rows := l[key]
+	for i := len(rows) - 1; i >= 0; i-- {
+		if counts(rows[i].source, rows[i].org, orgID) {
+			return rows[i].action
+		}
+	}
+	return ""
+}
+
+// consentStates returns the consent ledger rows of channel ("sms" or
+// "email") of each of the address keys that has some.
+func consentStates(ctx context.Context, tx *db.Tx, channel string, keys map[string]bool) (ledgerRows, error) {
+	state := ledgerRows{}
 	if len(keys) == 0 {
 		return state, nil
 	}
@@ -419,18 +438,19 @@ func consentStates(ctx context.Context, tx *db.Tx, channel string, keys map[stri
 	}
 	// The channel is one of two constants, written in the statement: the
 	// keys' placeholders start at 1 on both engines.
-	rows, err := tx.QueryContext(ctx, `SELECT address_key, action FROM consent_ledger
+	rows, err := tx.QueryContext(ctx, `SELECT address_key, action, source, COALESCE(CAST(org_id AS TEXT), '') FROM consent_ledger
 		WHERE channel = '`+channel+`' AND address_key IN `+db.Placeholders(tx.Dialect, 1, len(keys))+` ORDER BY id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read consent ledger: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var k, a string
-		if err := rows.Scan(&k, &a); err != nil {
+		var k string
+		var r consentRow
+		if err := rows.Scan(&k, &r.action, &r.source, &r.org); err != nil {
 			return nil, fmt.Errorf("read consent ledger: %w", err)
 		}
-		state[k] = a // the newest row wins
+		state[k] = append(state[k], r)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read consent ledger: %w", err)
@@ -569,7 +589,7 @@ func (s *Store) recordUnsubscribed(ctx context.Context, tx *db.Tx, number string
 	if err := lockAddress(ctx, tx, key); err != nil {
 		return err
 	}
-	last, err := lastConsent(ctx, tx, "sms", key)
+	last, err := lastConsent(ctx, tx, "", "sms", key)
 	if err != nil {
 		return err
 	}

@@ -238,7 +238,7 @@ func TestInboundStopFromAnUnknownNumberIsKept(t *testing.T) {
 		f.noNumberStored(number)
 
 		_, _, dose := f.reminderPatient("", "")
-		if out, err := f.s.OptedOut(f.ctx, "sms", number); err != nil || !out {
+		if out, err := f.s.OptedOut(f.ctx, f.org, "sms", number); err != nil || !out {
 			t.Fatalf("OptedOut after the STOP = %v, %v; want true", out, err)
 		}
 		// The reminder as the deliverer claims it: the number is opted
@@ -258,7 +258,7 @@ func TestInboundStopFromAnUnknownNumberIsKept(t *testing.T) {
 		if res := f.text(2, number, "START"); res.Result != store.InboundOptedIn {
 			t.Fatalf("START = %+v", res)
 		}
-		if out, err := f.s.OptedOut(f.ctx, "sms", number); err != nil || out {
+		if out, err := f.s.OptedOut(f.ctx, f.org, "sms", number); err != nil || out {
 			t.Fatalf("OptedOut after START = %v, %v; want false", out, err)
 		}
 	})

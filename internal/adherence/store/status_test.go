@@ -413,11 +413,11 @@ func TestCallback21610KeepsTheOptOut(t *testing.T) {
 		}
 		f.exec(`UPDATE notifications SET provider = 'twilio', provider_message_id = $1, channel = 'sms' WHERE id = $2`, sid(7), id)
 		f.deliveryStatus(id, sid(7), "failed", "30008")
-		if out, err := f.s.OptedOut(f.ctx, "sms", number); err != nil || out {
+		if out, err := f.s.OptedOut(f.ctx, f.org, "sms", number); err != nil || out {
 			t.Fatalf("OptedOut after a 30008 = %v, %v; want false", out, err)
 		}
 		f.deliveryStatus(id, sid(7), "undelivered", "21610")
-		if out, err := f.s.OptedOut(f.ctx, "sms", number); err != nil || !out {
+		if out, err := f.s.OptedOut(f.ctx, f.org, "sms", number); err != nil || !out {
 			t.Fatalf("OptedOut after a 21610 callback = %v, %v; want true", out, err)
 		}
 		// A repeated callback adds no second ledger row.
@@ -433,7 +433,7 @@ func TestCallback21610KeepsTheOptOut(t *testing.T) {
 		}
 		f.now = f.now.Add(time.Minute)
 		f.deliveryStatus(id, sid(7), "undelivered", "21610")
-		if out, err := f.s.OptedOut(f.ctx, "sms", number); err != nil || out {
+		if out, err := f.s.OptedOut(f.ctx, f.org, "sms", number); err != nil || out {
 			t.Fatalf("OptedOut after START and a repeated callback = %v, %v; want false", out, err)
 		}
 	})
@@ -458,7 +458,7 @@ func TestCallback21610AfterAPhoneChange(t *testing.T) {
 		}
 		f.now = f.now.Add(time.Minute)
 		f.deliveryStatus(id, sid(8), "undelivered", "21610")
-		if out, err := f.s.OptedOut(f.ctx, "sms", "+15559990000"); err != nil || out {
+		if out, err := f.s.OptedOut(f.ctx, f.org, "sms", "+15559990000"); err != nil || out {
 			t.Fatalf("the new number after the old one's 21610 callback: opted out %v, %v; want not", out, err)
 		}
 	})
