@@ -201,7 +201,10 @@ const twilioUnsubscribed = "21610"
 // after the message was accepted (the phone may be a new number, which
 // must not be opted out for the old one's STOP; a member's record keeps
 // no change time, so a member's message is left out), or the number
-// texted START since (a callback arriving late must not undo it).
+// texted START since (a callback arriving late must not undo it). An
+// opt-in recorded through the API is no START: it counts for its org
+// only, and the carrier keeps blocking the number whatever staff record;
+// counted, another org's opt-in kept the 21610 from being recorded.
 func (s *Store) unsubscribedByCallback(ctx context.Context, tx *db.Tx, id int64) error {
 	var (
 		address, phone           string
@@ -231,8 +234,8 @@ func (s *Store) unsubscribedByCallback(ctx context.Context, tx *db.Tx, id int64)
 	}
 	var since int
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM consent_ledger
-		WHERE channel = 'sms' AND address_key = $1 AND action = 'opt_in' AND recorded_at > $2`,
-		AddressKey(consentAddress("sms", number)), sent).Scan(&since); err != nil {
+		WHERE channel = 'sms' AND address_key = $1 AND action = 'opt_in' AND source = $3 AND recorded_at > $2`,
+		AddressKey(consentAddress("sms", number)), sent, ConsentSourceSMSKeyword).Scan(&since); err != nil {
 		return fmt.Errorf("read the consent of an unsubscribed message: %w", err)
 	}
 	if since > 0 {

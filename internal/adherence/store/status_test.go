@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/store"
 	"github.com/medplatform/medplatform/internal/platform/phi"
 )
@@ -435,6 +436,40 @@ func TestCallback21610KeepsTheOptOut(t *testing.T) {
 		f.deliveryStatus(id, sid(7), "undelivered", "21610")
 		if out, err := f.s.OptedOut(f.ctx, f.org, "sms", number); err != nil || out {
 			t.Fatalf("OptedOut after START and a repeated callback = %v, %v; want false", out, err)
+		}
+	})
+}
+
+// TestCallback21610AfterAnAPIOptIn: an opt-in recorded through the API
+// after the message was accepted, by another org for its own patient of
+// the number, is no START the number texted: the 21610 callback still
+// keeps the number opted out (it counted as one, and the number went on
+// being tried).
+func TestCallback21610AfterAnAPIOptIn(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p, _, dose := f.remindedDose()
+		number := p.Phone.Reveal()
+		var id int64
+		if err := f.d.SQL.QueryRowContext(f.ctx, `SELECT id FROM notifications WHERE dose_instance_id = $1`, dose.ID).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		f.exec(`UPDATE notifications SET provider = 'twilio', provider_message_id = $1, channel = 'sms', accepted_at = $2 WHERE id = $3`, sid(9), f.now, id)
+		orgB, actorB := f.otherOrg()
+		other := adherence.Patient{OrgID: orgB, GivenName: phi.New("Bo"), Phone: phi.New(number), TimeZone: "UTC", Language: "en", SMSConsent: true}
+		if err := f.s.CreatePatient(f.ctx, actorB, &other); err != nil {
+			t.Fatal(err)
+		}
+		for _, action := range []string{store.ConsentOptOut, store.ConsentOptIn} {
+			f.now = f.now.Add(time.Minute)
+			if err := f.s.RecordConsent(f.ctx, store.ConsentInput{OrgID: orgB, PatientID: other.ID, Channel: "sms", Address: number,
+				Action: action, Source: store.ConsentSourceAPI, Actor: actorB}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.now = f.now.Add(time.Minute)
+		f.deliveryStatus(id, sid(9), "undelivered", "21610")
+		if out, err := f.s.OptedOut(f.ctx, f.org, "sms", number); err != nil || !out {
+			t.Fatalf("OptedOut after the 21610 callback = %v, %v; want true: another org's API opt-in is no START", out, err)
 		}
 	})
 }
