@@ -84,6 +84,8 @@ type Authenticator struct {
 	// (KeyUseRecorder).
 	usedMu sync.Mutex
 	used   map[string]time.Time
+	// unavailableLogged is when logUnavailable last logged (under usedMu).
+	unavailableLogged time.Time
 }
 
 // NewAuthenticator returns an Authenticator that looks API keys up in keys
@@ -142,6 +144,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (Prin
 
 	p, err := a.verify(ctx, token)
 	if err != nil {
+		if errs.Is(err, errs.CodeUnavailable) {
+			a.logUnavailable(ctx, err)
+		}
 		if errs.Is(err, errs.CodeUnauthorized) {
 			if _, herr := a.limiter.Hit(ctx, limitKey, a.FailureWindow); herr != nil && !errors.Is(herr, ratelimit.ErrPaused) {
 				a.Logger.WarnContext(ctx, "auth: rate limiter failed to count a failed attempt", "error", herr)
@@ -150,6 +155,27 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (Prin
 		return Principal{}, err
 	}
 	return p, nil
+}
+
+// unavailableLogEvery is how often, at most, logUnavailable logs.
+const unavailableLogEvery = 10 * time.Second
+
+// logUnavailable logs, at WARN and at most once every unavailableLogEvery,
+// why credentials could not be checked (the identity provider's key set
+// cannot be fetched, the key store is down): the 503 a client gets says
+// only "try again later", and a wrong OIDC_JWKS_URL locked every OIDC user
+// out with nothing in the logs (QA). The error names no credential.
+func (a *Authenticator) logUnavailable(ctx context.Context, err error) {
+	now := a.now()
+	a.usedMu.Lock()
+	due := now.Sub(a.unavailableLogged) >= unavailableLogEvery
+	if due {
+		a.unavailableLogged = now
+	}
+	a.usedMu.Unlock()
+	if due {
+		a.Logger.WarnContext(ctx, "auth: credentials cannot be checked", "error", err)
+	}
 }
 
 // Middleware authenticates every request before next sees it and stores the

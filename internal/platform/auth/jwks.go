@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 )
@@ -16,6 +17,32 @@ import (
 // maxJWKSBytes bounds the key set read from the provider. Real key sets
 // hold a few keys in a few kilobytes.
 const maxJWKSBytes = 1 << 20
+
+const (
+	// maxKeyAge is how long the keys of a fetch are used before they are
+	// fetched again, on the next token: a key the provider removed (rotated
+	// out, or compromised) stops verifying tokens within that time. Before,
+	// only a token the held keys did not verify caused a fetch, and a key
+	// removed after a rotation that published its successor first was
+	// trusted until the process restarted (QA).
+	maxKeyAge = 10 * time.Minute
+	// maxStaleKeyAge is how long keys older than maxKeyAge still verify
+	// tokens while the provider cannot be fetched (unreachable, or
+	// answering with an error): an outage of the provider does not lock
+	// every user out at once.
+	maxStaleKeyAge = 24 * time.Hour
+	// failedFetchPause is how long after a failed fetch a token the held
+	// keys do not verify gets that failure without another fetch: a
+	// provider in trouble is not asked again for every request (QA: one
+	// fetch per token while it answered 500).
+	failedFetchPause = 5 * time.Second
+)
+
+// errKeySetUnusable marks a key set the provider served but that cannot be
+// used (an error status, a body that is not a JWK set, too large): the
+// provider's fault, reported as unavailable like a transport error, not
+// as the caller's bad token.
+var errKeySetUnusable = errors.New("the provider's key set cannot be used")
 
 // jwsAlgs are the algorithms a token may be parsed with here. The
 // verifier has already checked the token's algorithm against the accepted
@@ -42,25 +69,51 @@ var jwsAlgs = []jose.SignatureAlgorithm{
 // fetched after it was found unverified, and fetched keys are stored
 // before any request is answered with them. One fetch runs at a time; the
 // requests waiting for it share its result.
+//
+// Held keys are fetched again once they are maxKeyAge old. A token whose
+// "kid" names a held key that does not verify it causes no fetch (a forged
+// token; a key replaced under its id is read at the next refresh), nor
+// does a token arriving within failedFetchPause of a failed fetch.
 type jwksKeySet struct {
 	url    string
 	client *http.Client
+	now    func() time.Time
 
 	// fetching holds a token while a fetch runs.
 	fetching chan struct{}
 
 	mu sync.Mutex
-	// keys are those of the last successful fetch.
-	keys []jose.JSONWebKey
+	// keys are those of the last successful fetch, made at fetchedAt.
+	keys      []jose.JSONWebKey
+	fetchedAt time.Time
 	// started counts the fetches started; recorded is the number of the
 	// fetch whose outcome keys and err hold (0: none yet).
 	started, recorded uint64
-	// err is the failure of fetch number recorded, nil if it succeeded.
-	err error
+	// err is the failure of fetch number recorded, nil if it succeeded;
+	// failedAt is when it failed.
+	err      error
+	failedAt time.Time
 }
 
-func newJWKSKeySet(url string, client *http.Client) *jwksKeySet {
-	return &jwksKeySet{url: url, client: client, fetching: make(chan struct{}, 1)}
+// newJWKSKeySet returns the key set at url, fetched with a copy of client
+// that follows a redirect only to a URL checkJWKSURL accepts and never
+// from https to plain http: whoever can alter the key set can mint tokens,
+// and a redirect from the configured host went anywhere (QA).
+func newJWKSKeySet(url string, client *http.Client, now func() time.Time) *jwksKeySet {
+	c := *client
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+			return fmt.Errorf("redirected from https to %s", req.URL.Scheme)
+		}
+		if err := checkJWKSURL(req.URL.String()); err != nil {
+			return fmt.Errorf("redirected to a URL not allowed: %w", err)
+		}
+		return nil
+	}
+	return &jwksKeySet{url: url, client: &c, now: now, fetching: make(chan struct{}, 1)}
 }
 
 // VerifySignature returns the payload of the JWT raw when one of the
@@ -71,31 +124,64 @@ func (s *jwksKeySet) VerifySignature(ctx context.Context, raw string) ([]byte, e
 	if err != nil {
 		return nil, fmt.Errorf("auth: malformed JWT: %w", err)
 	}
+	now := s.now()
 	s.mu.Lock()
-	keys, seen := s.keys, s.started
+	keys, seen, fetchedAt := s.keys, s.started, s.fetchedAt
+	lastErr, failedRecently := s.err, s.err != nil && now.Sub(s.failedAt) < failedFetchPause
 	s.mu.Unlock()
-	if payload, ok := verifyJWS(jws, keys); ok {
-		return payload, nil
+	fresh := !fetchedAt.IsZero() && now.Sub(fetchedAt) < maxKeyAge
+	usable := !fetchedAt.IsZero() && now.Sub(fetchedAt) < maxStaleKeyAge
+	if fresh {
+		if payload, ok := verifyJWS(jws, keys); ok {
+			return payload, nil
+		}
+		if kid := keyID(jws); kid != "" && slices.ContainsFunc(keys, func(k jose.JSONWebKey) bool { return k.KeyID == kid }) {
+			return nil, errors.New("auth: the provider's key the token names does not verify it")
+		}
 	}
-	keys, err = s.fetchAfter(ctx, seen)
+	if failedRecently {
+		if payload, ok := verifyJWS(jws, keys); ok && usable {
+			return payload, nil
+		}
+		return nil, lastErr
+	}
+	fetched, err := s.fetchAfter(ctx, seen)
 	if err != nil {
+		// Keys too old to be used while the provider answers still are
+		// while it cannot: an outage does not lock every user out.
+		if payload, ok := verifyJWS(jws, keys); ok && usable && ctx.Err() == nil {
+			return payload, nil
+		}
 		return nil, err
 	}
-	if payload, ok := verifyJWS(jws, keys); ok {
+	if payload, ok := verifyJWS(jws, fetched); ok {
 		return payload, nil
 	}
 	return nil, errors.New("auth: no signing key of the provider verifies the token")
 }
 
+// keyID is the "kid" header of jws, "" when it has none.
+func keyID(jws *jose.JSONWebSignature) string {
+	if len(jws.Signatures) == 0 {
+		return ""
+	}
+	return jws.Signatures[0].Header.KeyID
+}
+
 // verifyJWS returns the payload of jws and true when one of keys
-// verifies it; when jws names a key id, only keys of that id are tried.
+// verifies it; when jws names a key id, only keys of that id are tried,
+// and a key that names its algorithm ("alg") verifies tokens of that
+// algorithm only (RFC 8725, section 3.1).
 func verifyJWS(jws *jose.JSONWebSignature, keys []jose.JSONWebKey) ([]byte, bool) {
-	kid := ""
+	kid, alg := keyID(jws), ""
 	if len(jws.Signatures) > 0 {
-		kid = jws.Signatures[0].Header.KeyID
+		alg = jws.Signatures[0].Header.Algorithm
 	}
 	for _, key := range keys {
 		if kid != "" && key.KeyID != kid {
+			continue
+		}
+		if key.Algorithm != "" && key.Algorithm != alg {
 			continue
 		}
 		if payload, err := jws.Verify(&key); err == nil {
@@ -131,19 +217,21 @@ func (s *jwksKeySet) fetchAfter(ctx context.Context, seen uint64) ([]jose.JSONWe
 	if err != nil && ctx.Err() != nil {
 		return nil, err
 	}
+	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.recorded, s.err = n, err
 	if err != nil {
+		s.failedAt = now
 		return nil, err
 	}
-	s.keys = keys
+	s.keys, s.fetchedAt = keys, now
 	return keys, nil
 }
 
 // fetch reads the key set. Transport errors are wrapped, so that
-// isTransportError recognises them; an error status is not a transport
-// error. Keys of an algorithm or type that cannot verify a token here, and
+// isFetchFailure recognises them; an error status, a body that is not a
+// JWK set and one too large are errKeySetUnusable. Keys of an algorithm or type that cannot verify a token here, and
 // keys not meant for verifying signatures (see forVerification), are left
 // out rather than failing the set (RFC 7517, section 5).
 func (s *jwksKeySet) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {
@@ -162,16 +250,16 @@ func (s *jwksKeySet) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {
 		return nil, fmt.Errorf("auth: read OIDC key set: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("auth: get OIDC key set: the provider answered %s", resp.Status)
+		return nil, fmt.Errorf("auth: get OIDC key set: the provider answered %s: %w", resp.Status, errKeySetUnusable)
 	}
 	if len(body) > maxJWKSBytes {
-		return nil, fmt.Errorf("auth: OIDC key set is larger than %d bytes", maxJWKSBytes)
+		return nil, fmt.Errorf("auth: OIDC key set is larger than %d bytes: %w", maxJWKSBytes, errKeySetUnusable)
 	}
 	var set struct {
 		Keys []json.RawMessage `json:"keys"`
 	}
 	if err := json.Unmarshal(body, &set); err != nil {
-		return nil, fmt.Errorf("auth: OIDC key set is not a JWK set: %w", err)
+		return nil, fmt.Errorf("auth: OIDC key set is not a JWK set (%w): %w", errKeySetUnusable, err)
 	}
 	keys := make([]jose.JSONWebKey, 0, len(set.Keys))
 	for _, raw := range set.Keys {
@@ -181,7 +269,7 @@ func (s *jwksKeySet) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {
 			KeyOps json.RawMessage `json:"key_ops"`
 		}
 		if err := json.Unmarshal(raw, &meta); err != nil {
-			return nil, fmt.Errorf("auth: OIDC key set holds a key that is not an object: %w", err)
+			return nil, fmt.Errorf("auth: OIDC key set holds a key that is not an object (%w): %w", errKeySetUnusable, err)
 		}
 		if meta.Alg != "" && !knownAlg(meta.Alg) {
 			continue
@@ -194,7 +282,7 @@ func (s *jwksKeySet) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {
 			if errors.Is(err, jose.ErrUnsupportedKeyType) {
 				continue
 			}
-			return nil, fmt.Errorf("auth: OIDC key set holds a key that cannot be read: %w", err)
+			return nil, fmt.Errorf("auth: OIDC key set holds a key that cannot be read (%w): %w", errKeySetUnusable, err)
 		}
 		keys = append(keys, key)
 	}

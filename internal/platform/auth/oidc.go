@@ -10,7 +10,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
@@ -88,7 +91,7 @@ func newOIDCVerifier(cfg OIDCConfig, now func() time.Time) (*oidcVerifier, error
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
 	// Not go-oidc's RemoteKeySet: see jwksKeySet.
-	keys := newJWKSKeySet(cfg.JWKSURL, client)
+	keys := newJWKSKeySet(cfg.JWKSURL, client, now)
 	v := &oidcVerifier{
 		verifier: oidc.NewVerifier(cfg.Issuer, observedKeySet{keys}, &oidc.Config{
 			ClientID:             cfg.Audience,
@@ -137,6 +140,10 @@ func (v *oidcVerifier) verify(ctx context.Context, raw string) (Principal, error
 			}
 		}
 		if _, ok := errors.AsType[*oidc.TokenExpiredError](err); ok {
+			// go-oidc reads a token without "exp" as expired long ago.
+			if fetch.payload != nil && !hasClaim(fetch.payload, "exp") {
+				return Principal{}, errs.Unauthorized("token lacks the %q claim", "exp")
+			}
 			return Principal{}, errs.Unauthorized("token has expired")
 		}
 		if fetch.payload != nil {
@@ -152,12 +159,23 @@ func (v *oidcVerifier) verify(ctx context.Context, raw string) (Principal, error
 		return Principal{}, errs.Unauthorized("token is not valid")
 	}
 
+	// JSON is UTF-8 (RFC 8259): decoded, bytes that are not would become
+	// U+FFFD, and two different subjects one actor in the audit trail.
+	if !utf8.Valid(fetch.payload) {
+		return Principal{}, errs.Unauthorized("token's claims are not UTF-8")
+	}
 	var claims map[string]json.RawMessage
 	if err := tok.Claims(&claims); err != nil {
 		return Principal{}, errs.Unauthorized("token is not valid")
 	}
 	if tok.Subject == "" {
 		return Principal{}, errs.Unauthorized("token lacks the %q claim", "sub")
+	}
+	// The subject is the actor of the audit trail, one line as the API's
+	// names are: a line break or a bidirectional override there would
+	// forge or hide what a record says.
+	if strings.ContainsFunc(tok.Subject, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }) {
+		return Principal{}, errs.Unauthorized("token's %q claim holds a control or format character", "sub")
 	}
 	org, err := stringClaim(claims, v.orgClaim)
 	if err != nil {
@@ -222,6 +240,16 @@ func stringClaim(claims map[string]json.RawMessage, name string) (string, error)
 	return *s, nil
 }
 
+// hasClaim reports whether the JSON object payload has the member name.
+func hasClaim(payload []byte, name string) bool {
+	var claims map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return false
+	}
+	_, ok := claims[name]
+	return ok
+}
+
 // registeredClaimTypes returns an unauthorized error naming the first of
 // the claims "sub", "iss" and "aud" whose JSON type go-oidc does not
 // accept ("aud": a string or an array of strings), and its type, or nil.
@@ -283,12 +311,15 @@ type fetchFailure struct {
 
 type fetchFailureKey struct{}
 
-// observedKeySet wraps the remote key set and records transport failures
-// (the provider unreachable, a timeout) in the fetchFailure carried by the
-// context, and the payload of a token whose signature it verified. Every
-// other error, including a bad signature and an error status from the
-// provider, stays a verification failure: a misclassification errs towards
-// refusing the token, never towards excusing it.
+// observedKeySet wraps the remote key set and records fetch failures (the
+// provider unreachable, a timeout, an error status or a body that is not
+// a key set) in the fetchFailure carried by the context, and the payload
+// of a token whose signature it verified. Every other error, a bad
+// signature above all, stays a verification failure: a misclassification
+// errs towards refusing the token, never towards excusing it. So does a
+// fetch the request's own client abandoned (its context ended): reported
+// as an outage, not counted, it let one address cause fetch after fetch
+// with requests it cut short (QA).
 type observedKeySet struct{ keys oidc.KeySet }
 
 func (k observedKeySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
@@ -297,14 +328,14 @@ func (k observedKeySet) VerifySignature(ctx context.Context, jwt string) ([]byte
 		switch {
 		case err == nil:
 			f.payload = payload
-		case isTransportError(err):
+		case isFetchFailure(err) && ctx.Err() == nil:
 			f.err = fmt.Errorf("auth: fetch OIDC signing keys: %w", err)
 		}
 	}
 	return payload, err
 }
 
-func isTransportError(err error) bool {
+func isFetchFailure(err error) bool {
 	_, ok := errors.AsType[*url.Error](err)
-	return ok || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+	return ok || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, errKeySetUnusable)
 }

@@ -442,9 +442,11 @@ func TestAuthenticateOIDCKeyRotationWhileFetching(t *testing.T) {
 }
 
 // TestAuthenticateOIDCKeySetContents: keys the platform cannot use are
-// skipped, not a reason to refuse the whole set, and a provider answering
-// with an error status refuses the token (401) rather than reporting an
-// outage.
+// skipped, not a reason to refuse the whole set; a provider answering with
+// an error status or with a body that is not a key set is an outage (503,
+// not counted against the client), not the client's bad token: a 500 from
+// the provider turned valid tokens into counted 401s until the client was
+// locked out (QA).
 func TestAuthenticateOIDCKeySetContents(t *testing.T) {
 	c := newClock()
 	key := newRSAKey(t)
@@ -468,8 +470,9 @@ func TestAuthenticateOIDCKeySetContents(t *testing.T) {
 			good,
 		}}},
 		{name: "empty set", status: http.StatusOK, body: map[string]any{"keys": []any{}}, wantCode: errs.CodeUnauthorized},
-		{name: "not a key set", status: http.StatusOK, body: []int{1}, wantCode: errs.CodeUnauthorized},
-		{name: "error status", status: http.StatusInternalServerError, body: map[string]any{"keys": []any{good}}, wantCode: errs.CodeUnauthorized},
+		{name: "not a key set", status: http.StatusOK, body: []int{1}, wantCode: errs.CodeUnavailable},
+		{name: "error status", status: http.StatusInternalServerError, body: map[string]any{"keys": []any{good}}, wantCode: errs.CodeUnavailable},
+		{name: "not found", status: http.StatusNotFound, body: map[string]any{"keys": []any{good}}, wantCode: errs.CodeUnavailable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
