@@ -99,6 +99,14 @@ func (ix onlineIndex) rebuild(ctx context.Context, d *sql.DB, columns string) er
 		return fmt.Errorf("rebuild %s: %w", ix.name, err)
 	}
 	defer conn.Close()
+	// The migrations' sessions wait a second at most for a lock (see
+	// migrate.Up); CREATE INDEX CONCURRENTLY waits for the transactions
+	// older than it, however long they last. The catalog-only steps keep
+	// their own bound (briefly).
+	if _, err := conn.ExecContext(ctx, "SET lock_timeout = 0"); err != nil {
+		return fmt.Errorf("rebuild %s: %w", ix.name, err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "RESET lock_timeout")
 	unlock, err := lockIndexRebuild(ctx, conn, ix.table)
 	if err != nil {
 		return fmt.Errorf("rebuild %s: %w", ix.name, err)

@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -68,6 +71,12 @@ func Embedded(files fs.FS, root, table string) Set {
 // migrations of PostgresGo included; goose's global registry is not
 // read). Up and Pending use it; tests use it to migrate to a version.
 func (s Set) Provider(d *db.DB) (*goose.Provider, error) {
+	return s.provider(d, d.SQL)
+}
+
+// provider is Provider on the connections of sqlDB, which reach d's
+// database.
+func (s Set) provider(d *db.DB, sqlDB *sql.DB) (*goose.Provider, error) {
 	fsys, dialect := s.SQLite, goose.DialectSQLite3
 	if d.Dialect == db.Postgres {
 		fsys, dialect = s.Postgres, goose.DialectPostgres
@@ -87,7 +96,7 @@ func (s Set) Provider(d *db.DB) (*goose.Provider, error) {
 		}
 		opts = append(opts, goose.WithSessionLocker(locker))
 	}
-	p, err := goose.NewProvider(dialect, d.SQL, fsys, opts...)
+	p, err := goose.NewProvider(dialect, sqlDB, fsys, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load migrations: %w", err)
 	}
@@ -101,6 +110,14 @@ func (s Set) Provider(d *db.DB) (*goose.Provider, error) {
 // together, a CLI beside a server): Up holds a lock for its whole run — a
 // PostgreSQL session advisory lock, or an flock on a file beside the
 // SQLite database — so the others wait and then find nothing to do.
+//
+// On PostgreSQL each migration waits at most LockTimeout for a lock (the
+// ALTER TABLE of a table that the version still serving reads and writes
+// during a blue/green deploy): while it waits, every query of that table
+// queues behind it, so a long transaction of the old version (a report, an
+// export) stalled its event ingestion for as long as it lasted (QA: 6 s).
+// A migration that times out is rolled back and tried again, LockTries
+// times in all, LockRetryPause apart.
 func Up(ctx context.Context, d *db.DB, sets ...Set) (int, error) {
 	unlock, err := lockMigrations(ctx, d)
 	if err != nil {
@@ -110,9 +127,14 @@ func Up(ctx context.Context, d *db.DB, sets ...Set) (int, error) {
 	if err := riverUp(ctx, d); err != nil {
 		return 0, err
 	}
+	sqlDB, closeDB, err := migrationDB(ctx, d)
+	if err != nil {
+		return 0, err
+	}
+	defer closeDB()
 	applied := 0
 	for _, set := range sets {
-		p, err := set.Provider(d)
+		p, err := set.provider(d, sqlDB)
 		if err != nil {
 			return applied, err
 		}
@@ -121,13 +143,77 @@ func Up(ctx context.Context, d *db.DB, sets ...Set) (int, error) {
 				return applied, fmt.Errorf("repair the schema before migrating: %w", err)
 			}
 		}
-		res, err := p.Up(ctx)
-		applied += len(res)
+		n, err := upByOne(ctx, p)
+		applied += n
 		if err != nil {
 			return applied, fmt.Errorf("apply migrations: %w", err)
 		}
 	}
 	return applied, nil
+}
+
+// Lock waits of the migrations on PostgreSQL (see Up).
+const (
+	LockTimeout    = time.Second
+	LockTries      = 60
+	LockRetryPause = time.Second
+)
+
+// migrationDB returns the connections the migrations run on: for
+// PostgreSQL a small pool of its own whose sessions wait LockTimeout at
+// most for a lock, for SQLite d's (one writer; its busy timeout applies).
+// Go migrations that must wait longer set lock_timeout in their session.
+func migrationDB(ctx context.Context, d *db.DB) (*sql.DB, func(), error) {
+	if d.Dialect != db.Postgres {
+		return d.SQL, func() {}, nil
+	}
+	cfg := d.Pool.Config()
+	cfg.MaxConns = 2
+	if cfg.ConnConfig.RuntimeParams == nil {
+		cfg.ConnConfig.RuntimeParams = map[string]string{}
+	}
+	cfg.ConnConfig.RuntimeParams["lock_timeout"] = fmt.Sprint(LockTimeout.Milliseconds())
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect for migrations: %w", err)
+	}
+	sqlDB := stdlib.OpenDBFromPool(pool)
+	return sqlDB, func() { sqlDB.Close(); pool.Close() }, nil
+}
+
+// upByOne applies p's pending migrations one at a time and returns how
+// many it applied. A migration that failed waiting for a lock (lock_timeout,
+// SQLSTATE 55P03) was rolled back: it is tried again after
+// LockRetryPause, LockTries times in all.
+func upByOne(ctx context.Context, p *goose.Provider) (int, error) {
+	applied := 0
+	for tries := 1; ; {
+		_, err := p.UpByOne(ctx)
+		switch {
+		case errors.Is(err, goose.ErrNoNextVersion):
+			return applied, nil
+		case err == nil:
+			applied++
+			tries = 1
+			continue
+		case !lockTimedOut(err):
+			return applied, err
+		case tries >= LockTries:
+			return applied, fmt.Errorf("a migration waited for a lock %d times, %s each, and other sessions still held it: a long transaction (a report, an export) holds the table; run migrate again once it has ended: %w", LockTries, LockTimeout, err)
+		}
+		tries++
+		select {
+		case <-ctx.Done():
+			return applied, ctx.Err()
+		case <-time.After(LockRetryPause):
+		}
+	}
+}
+
+// lockTimedOut reports whether err is PostgreSQL's lock_timeout (55P03).
+func lockTimedOut(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "55P03"
 }
 
 // Pending reports whether any migration of the sets is not yet applied.
