@@ -118,6 +118,9 @@ func NewAuthenticator(keys KeyLookup, oidcCfg *OIDCConfig, limiter ratelimit.Lim
 			return nil, err
 		}
 		a.oidc = v
+		v.keys.onFetchError = func(err error) {
+			a.logUnavailable(context.Background(), "auth: the identity provider's signing keys cannot be fetched", err)
+		}
 	}
 	return a, nil
 }
@@ -145,10 +148,13 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (Prin
 	p, err := a.verify(ctx, token)
 	if err != nil {
 		if errs.Is(err, errs.CodeUnavailable) {
-			a.logUnavailable(ctx, err)
+			a.logUnavailable(ctx, "auth: credentials cannot be checked", err)
 		}
 		if errs.Is(err, errs.CodeUnauthorized) {
-			if _, herr := a.limiter.Hit(ctx, limitKey, a.FailureWindow); herr != nil && !errors.Is(herr, ratelimit.ErrPaused) {
+			// Counted even when the client has gone: on the request's
+			// cancelled context the count failed, and a Redis limiter took
+			// that for Redis failing and let everyone through (QA).
+			if _, herr := a.limiter.Hit(context.WithoutCancel(ctx), limitKey, a.FailureWindow); herr != nil && !errors.Is(herr, ratelimit.ErrPaused) {
 				a.Logger.WarnContext(ctx, "auth: rate limiter failed to count a failed attempt", "error", herr)
 			}
 		}
@@ -160,12 +166,14 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (Prin
 // unavailableLogEvery is how often, at most, logUnavailable logs.
 const unavailableLogEvery = 10 * time.Second
 
-// logUnavailable logs, at WARN and at most once every unavailableLogEvery,
-// why credentials could not be checked (the identity provider's key set
-// cannot be fetched, the key store is down): the 503 a client gets says
-// only "try again later", and a wrong OIDC_JWKS_URL locked every OIDC user
-// out with nothing in the logs (QA). The error names no credential.
-func (a *Authenticator) logUnavailable(ctx context.Context, err error) {
+// logUnavailable logs msg and err, at WARN and at most once every
+// unavailableLogEvery: why credentials could not be checked (the identity
+// provider's key set cannot be fetched, the key store is down), and a
+// failed fetch of the key set that the keys held ride out. The 503 a
+// client gets says only "try again later", and a wrong OIDC_JWKS_URL
+// locked every OIDC user out with nothing in the logs (QA). The error
+// names no credential.
+func (a *Authenticator) logUnavailable(ctx context.Context, msg string, err error) {
 	now := a.now()
 	a.usedMu.Lock()
 	due := now.Sub(a.unavailableLogged) >= unavailableLogEvery
@@ -174,7 +182,7 @@ func (a *Authenticator) logUnavailable(ctx context.Context, err error) {
 	}
 	a.usedMu.Unlock()
 	if due {
-		a.Logger.WarnContext(ctx, "auth: credentials cannot be checked", "error", err)
+		a.Logger.WarnContext(ctx, msg, "error", err)
 	}
 }
 

@@ -78,11 +78,13 @@ type jwksKeySet struct {
 	url    string
 	client *http.Client
 	now    func() time.Time
-
-	// fetching holds a token while a fetch runs.
-	fetching chan struct{}
+	// onFetchError, when set, is told of every failed fetch (to log it),
+	// including those a token the held keys verify rides out.
+	onFetchError func(error)
 
 	mu sync.Mutex
+	// running is closed when the fetch under way ends; nil when none runs.
+	running chan struct{}
 	// keys are those of the last successful fetch, made at fetchedAt.
 	keys      []jose.JSONWebKey
 	fetchedAt time.Time
@@ -113,7 +115,7 @@ func newJWKSKeySet(url string, client *http.Client, now func() time.Time) *jwksK
 		}
 		return nil
 	}
-	return &jwksKeySet{url: url, client: &c, now: now, fetching: make(chan struct{}, 1)}
+	return &jwksKeySet{url: url, client: &c, now: now}
 }
 
 // VerifySignature returns the payload of the JWT raw when one of the
@@ -126,30 +128,29 @@ func (s *jwksKeySet) VerifySignature(ctx context.Context, raw string) ([]byte, e
 	}
 	now := s.now()
 	s.mu.Lock()
-	keys, seen, fetchedAt := s.keys, s.started, s.fetchedAt
-	lastErr, failedRecently := s.err, s.err != nil && now.Sub(s.failedAt) < failedFetchPause
+	keys, seen, fetchedAt, refreshing := s.keys, s.started, s.fetchedAt, s.running != nil
 	s.mu.Unlock()
 	fresh := !fetchedAt.IsZero() && now.Sub(fetchedAt) < maxKeyAge
 	usable := !fetchedAt.IsZero() && now.Sub(fetchedAt) < maxStaleKeyAge
-	if fresh {
-		if payload, ok := verifyJWS(jws, keys); ok {
-			return payload, nil
-		}
+	payload, verified := verifyJWS(jws, keys)
+	switch {
+	case fresh && verified:
+		return payload, nil
+	case fresh:
 		if kid := keyID(jws); kid != "" && slices.ContainsFunc(keys, func(k jose.JSONWebKey) bool { return k.KeyID == kid }) {
 			return nil, errors.New("auth: the provider's key the token names does not verify it")
 		}
-	}
-	if failedRecently {
-		if payload, ok := verifyJWS(jws, keys); ok && usable {
-			return payload, nil
-		}
-		return nil, lastErr
+	case usable && verified && refreshing:
+		// Keys due for a refresh that is under way: the requests that
+		// come meanwhile do not wait for it (a provider that hangs would
+		// hold each for the client's timeout).
+		return payload, nil
 	}
 	fetched, err := s.fetchAfter(ctx, seen)
 	if err != nil {
 		// Keys too old to be used while the provider answers still are
 		// while it cannot: an outage does not lock every user out.
-		if payload, ok := verifyJWS(jws, keys); ok && usable && ctx.Err() == nil {
+		if usable && verified && ctx.Err() == nil {
 			return payload, nil
 		}
 		return nil, err
@@ -192,42 +193,64 @@ func verifyJWS(jws *jose.JSONWebSignature, keys []jose.JSONWebKey) ([]byte, bool
 }
 
 // fetchAfter returns the keys of a fetch started after seen fetches had
-// been: it waits for one that is running or queued, or fetches itself.
-// Only the fetching request's context aborts a fetch, and an aborted fetch
-// is not recorded, so it never answers another request.
+// been: it waits for one running that started after, or starts one, or
+// returns the failure of the last fetch while it is less than
+// failedFetchPause old (the requests queued behind a fetch that failed
+// started one each at once, QA). The fetch runs on a context of its own,
+// bounded by the HTTP client's timeout: a request that ends (its client
+// gone, the server's REQUEST_TIMEOUT) stops waiting for it, and the fetch
+// is still recorded for the requests after it.
 func (s *jwksKeySet) fetchAfter(ctx context.Context, seen uint64) ([]jose.JSONWebKey, error) {
-	select {
-	case s.fetching <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	defer func() { <-s.fetching }()
-
-	s.mu.Lock()
-	if s.recorded > seen {
-		keys, err := s.keys, s.err
+	for {
+		s.mu.Lock()
+		if s.recorded > seen {
+			keys, err := s.keys, s.err
+			s.mu.Unlock()
+			return keys, err
+		}
+		if s.err != nil && s.now().Sub(s.failedAt) < failedFetchPause {
+			err := s.err
+			s.mu.Unlock()
+			return nil, err
+		}
+		if s.running == nil {
+			s.started++
+			s.running = make(chan struct{})
+			go s.run(s.started, s.running)
+		}
+		running := s.running
 		s.mu.Unlock()
-		return keys, err
+		select {
+		case <-running:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
-	s.started++
-	n := s.started
-	s.mu.Unlock()
+}
 
+// run fetches the key set as fetch number n and records the outcome, then
+// closes done.
+func (s *jwksKeySet) run(n uint64, done chan struct{}) {
+	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+	defer cancel()
 	keys, err := s.fetch(ctx)
-	if err != nil && ctx.Err() != nil {
-		return nil, err
-	}
 	now := s.now()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.recorded, s.err = n, err
+	s.recorded, s.err, s.running = n, err, nil
 	if err != nil {
 		s.failedAt = now
-		return nil, err
+	} else {
+		s.keys, s.fetchedAt = keys, now
 	}
-	s.keys, s.fetchedAt = keys, now
-	return keys, nil
+	s.mu.Unlock()
+	close(done)
+	if err != nil && s.onFetchError != nil {
+		s.onFetchError(err)
+	}
 }
+
+// fetchTimeout bounds a fetch beside the HTTP client's own timeout.
+const fetchTimeout = 30 * time.Second
 
 // fetch reads the key set. Transport errors are wrapped, so that
 // isFetchFailure recognises them; an error status, a body that is not a
@@ -256,13 +279,18 @@ func (s *jwksKeySet) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {
 		return nil, fmt.Errorf("auth: OIDC key set is larger than %d bytes: %w", maxJWKSBytes, errKeySetUnusable)
 	}
 	var set struct {
-		Keys []json.RawMessage `json:"keys"`
+		Keys *[]json.RawMessage `json:"keys"`
 	}
 	if err := json.Unmarshal(body, &set); err != nil {
 		return nil, fmt.Errorf("auth: OIDC key set is not a JWK set (%w): %w", errKeySetUnusable, err)
 	}
-	keys := make([]jose.JSONWebKey, 0, len(set.Keys))
-	for _, raw := range set.Keys {
+	// "keys" is required (RFC 7517, section 5): a 200 of {}, null or an
+	// error object is no key set, and replaced the keys held with none (QA).
+	if set.Keys == nil {
+		return nil, fmt.Errorf("auth: OIDC key set has no \"keys\" array (%w)", errKeySetUnusable)
+	}
+	keys := make([]jose.JSONWebKey, 0, len(*set.Keys))
+	for _, raw := range *set.Keys {
 		var meta struct {
 			Alg    string          `json:"alg"`
 			Use    string          `json:"use"`

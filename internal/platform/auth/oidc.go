@@ -74,6 +74,7 @@ type OIDCConfig struct {
 // oidcVerifier checks tokens against one OIDCConfig.
 type oidcVerifier struct {
 	verifier  *oidc.IDTokenVerifier
+	keys      *jwksKeySet
 	orgClaim  string
 	roleClaim string
 	linkClaim string
@@ -98,6 +99,7 @@ func newOIDCVerifier(cfg OIDCConfig, now func() time.Time) (*oidcVerifier, error
 			SupportedSigningAlgs: cfg.SigningAlgs,
 			Now:                  now,
 		}),
+		keys:      keys,
 		orgClaim:  cmp.Or(cfg.OrgClaim, DefaultOrgClaim),
 		roleClaim: cmp.Or(cfg.RoleClaim, DefaultRoleClaim),
 		linkClaim: cmp.Or(cfg.LinkClaim, DefaultLinkClaim),
@@ -174,8 +176,15 @@ func (v *oidcVerifier) verify(ctx context.Context, raw string) (Principal, error
 	// The subject is the actor of the audit trail, one line as the API's
 	// names are: a line break or a bidirectional override there would
 	// forge or hide what a record says.
-	if strings.ContainsFunc(tok.Subject, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }) {
-		return Principal{}, errs.Unauthorized("token's %q claim holds a control or format character", "sub")
+	// U+FFFD: an escaped lone surrogate ("\ud800") decodes to it, so two
+	// subjects would be one actor.
+	if strings.ContainsFunc(tok.Subject, func(r rune) bool {
+		return unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) || r == utf8.RuneError
+	}) {
+		return Principal{}, errs.Unauthorized("token's %q claim holds a control, format or separator character", "sub")
+	}
+	if strings.TrimSpace(tok.Subject) == "" {
+		return Principal{}, errs.Unauthorized("token's %q claim is blank", "sub")
 	}
 	org, err := stringClaim(claims, v.orgClaim)
 	if err != nil {
@@ -317,9 +326,10 @@ type fetchFailureKey struct{}
 // of a token whose signature it verified. Every other error, a bad
 // signature above all, stays a verification failure: a misclassification
 // errs towards refusing the token, never towards excusing it. So does a
-// fetch the request's own client abandoned (its context ended): reported
-// as an outage, not counted, it let one address cause fetch after fetch
-// with requests it cut short (QA).
+// request its client abandoned (its context cancelled): reported as an
+// outage, not counted, it let one address cause fetch after fetch with
+// requests it cut short (QA). The server's own deadline
+// (REQUEST_TIMEOUT) ending the wait is the provider's slowness: an outage.
 type observedKeySet struct{ keys oidc.KeySet }
 
 func (k observedKeySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
@@ -328,7 +338,7 @@ func (k observedKeySet) VerifySignature(ctx context.Context, jwt string) ([]byte
 		switch {
 		case err == nil:
 			f.payload = payload
-		case isFetchFailure(err) && ctx.Err() == nil:
+		case isFetchFailure(err) && !errors.Is(ctx.Err(), context.Canceled):
 			f.err = fmt.Errorf("auth: fetch OIDC signing keys: %w", err)
 		}
 	}

@@ -241,8 +241,11 @@ func TestOIDCClaimsChecked(t *testing.T) {
 		want  string
 	}{
 		{"no exp", jwt.MapClaims{"exp": nil}, `token lacks the "exp" claim`},
-		{"line break in sub", jwt.MapClaims{"sub": "u\nadmin"}, `token's "sub" claim holds a control or format character`},
-		{"bidi override in sub", jwt.MapClaims{"sub": "u\u202egnp.exe"}, `token's "sub" claim holds a control or format character`},
+		{"line break in sub", jwt.MapClaims{"sub": "u\nadmin"}, `token's "sub" claim holds a control, format or separator character`},
+		{"bidi override in sub", jwt.MapClaims{"sub": "u\u202egnp.exe"}, `token's "sub" claim holds a control, format or separator character`},
+		{"line separator in sub", jwt.MapClaims{"sub": "u\u2028x"}, `token's "sub" claim holds a control, format or separator character`},
+		{"replacement character in sub", jwt.MapClaims{"sub": "u\ufffdx"}, `token's "sub" claim holds a control, format or separator character`},
+		{"blank sub", jwt.MapClaims{"sub": "   "}, `token's "sub" claim is blank`},
 	} {
 		_, err := a.Authenticate(t.Context(), request("192.0.2.1:1", "Bearer "+adminToken(t, c, key, "k", tc.extra)))
 		if !errs.Is(err, errs.CodeUnauthorized) || !strings.Contains(err.Error(), tc.want) {
@@ -290,7 +293,7 @@ func TestOIDCProviderFailureLogged(t *testing.T) {
 	mu.Lock()
 	out := buf.String()
 	mu.Unlock()
-	if n := strings.Count(out, "credentials cannot be checked"); n != 1 || !strings.Contains(out, "404 Not Found") {
+	if n := strings.Count(out, "level=WARN"); n != 1 || !strings.Contains(out, "404 Not Found") {
 		t.Errorf("log after 5 failures in 5 s (want one WARN naming the 404):\n%s", out)
 	}
 }
@@ -325,7 +328,9 @@ func TestOIDCAbandonedRequestCounts(t *testing.T) {
 	a := newOIDCAuth(t, c, slow.URL+"/jwks")
 	a.MaxFailures = 2
 	for i := range 2 {
-		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		// The client hangs up: net/http cancels the request's context.
+		ctx, cancel := context.WithCancel(t.Context())
+		time.AfterFunc(50*time.Millisecond, cancel)
 		_, err := a.Authenticate(ctx, request("192.0.2.1:1", "Bearer "+adminToken(t, c, key, "unknown", nil)))
 		cancel()
 		if err == nil {
@@ -334,5 +339,113 @@ func TestOIDCAbandonedRequestCounts(t *testing.T) {
 	}
 	if _, err := a.Authenticate(t.Context(), request("192.0.2.1:1", "Bearer "+adminToken(t, c, key, "unknown", nil))); !errs.Is(err, errs.CodeRateLimited) {
 		t.Errorf("after two abandoned requests with a budget of 2: %v, want rate limited", err)
+	}
+}
+
+// TestOIDCServerDeadlineIsAnOutage: the server's own deadline
+// (REQUEST_TIMEOUT) ending a request while a slow provider is fetched is
+// the provider's slowness, a 503 not counted against the client (it was a
+// counted 401, QA); the fetch goes on and answers the requests after it.
+func TestOIDCServerDeadlineIsAnOutage(t *testing.T) {
+	c := newClock()
+	key := newRSAKey(t)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(300 * time.Millisecond)
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"keys": []any{rsaJWK(key, "k", "RS256")}})
+	}))
+	defer slow.Close()
+	a := newOIDCAuth(t, c, slow.URL+"/jwks")
+	a.MaxFailures = 1
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := a.Authenticate(ctx, request("192.0.2.1:1", "Bearer "+adminToken(t, c, key, "k", nil))); !errs.Is(err, errs.CodeUnavailable) {
+		t.Fatalf("a request whose deadline ends during the fetch: %v, want unavailable", err)
+	}
+	// Not counted, and the fetch went on: the next request is answered.
+	if _, err := a.Authenticate(t.Context(), request("192.0.2.1:1", "Bearer "+adminToken(t, c, key, "k", nil))); err != nil {
+		t.Errorf("the next request: %v", err)
+	}
+}
+
+// TestOIDCNoKeysMemberIsAnOutage: a 200 whose body has no "keys" array
+// ({}, null, an error object) is no key set: the keys held stay, and a
+// token they do not verify gets a 503. It replaced the held keys with none
+// and every valid token got a counted 401 (QA).
+func TestOIDCNoKeysMemberIsAnOutage(t *testing.T) {
+	c := newClock()
+	k1, k2 := newRSAKey(t), newRSAKey(t)
+	var body atomic.Value
+	body.Store(`{"keys":[` + mustJSON(t, rsaJWK(k1, "k1", "RS256")) + `]}`)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(body.Load().(string)))
+	}))
+	defer srv.Close()
+	a := newOIDCAuth(t, c, srv.URL+"/jwks")
+	if _, err := a.Authenticate(t.Context(), request("192.0.2.1:1", "Bearer "+adminToken(t, c, k1, "k1", nil))); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{`{}`, `null`, `{"error":"rate_limited"}`, `{"keys":null}`} {
+		body.Store(b)
+		c.Advance(6 * time.Second) // past the pause after the last failure
+		if _, err := a.Authenticate(t.Context(), request("192.0.2.1:1", "Bearer "+adminToken(t, c, k2, "k2", nil))); !errs.Is(err, errs.CodeUnavailable) {
+			t.Errorf("body %s, a token of a key not held: %v, want unavailable", b, err)
+		}
+		if _, err := a.Authenticate(t.Context(), request("192.0.2.1:1", "Bearer "+adminToken(t, c, k1, "k1", nil))); err != nil {
+			t.Errorf("body %s, a token of the key held: %v", b, err)
+		}
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestOIDCFailingProviderFetchedOncePerPause: requests queued behind a
+// fetch that fails get its failure; they started a fetch each at once,
+// back to back (QA). And a failed refresh that the held keys ride out is
+// logged: nothing said the provider was failing until the keys aged out.
+func TestOIDCFailingProviderFetchedOncePerPause(t *testing.T) {
+	c := newClock()
+	good, other := newRSAKey(t), newRSAKey(t)
+	ks := newKeyServer(t, rsaJWK(good, "good", "RS256"))
+	a := newOIDCAuth(t, c, ks.srv.URL+"/jwks")
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	a.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, nil))
+	if _, err := a.Authenticate(t.Context(), request("192.0.2.1:1", "Bearer "+adminToken(t, c, good, "good", nil))); err != nil {
+		t.Fatal(err)
+	}
+	ks.publish(http.StatusInternalServerError)
+	c.Advance(11 * time.Minute) // the held keys are due for a refresh
+	before := ks.fetches.Load()
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			tok := adminToken(t, c, other, "unknown", nil)
+			if i%2 == 0 {
+				tok = adminToken(t, c, good, "good", nil)
+			}
+			a.Authenticate(t.Context(), request("192.0.2.1:1", "Bearer "+tok))
+		})
+	}
+	wg.Wait()
+	if n := ks.fetches.Load() - before; n != 1 {
+		t.Errorf("%d fetches for 20 concurrent requests while the provider fails, want 1", n)
+	}
+	if _, err := a.Authenticate(t.Context(), request("192.0.2.1:1", "Bearer "+adminToken(t, c, good, "good", nil))); err != nil {
+		t.Errorf("a token of the held key while the provider fails: %v", err)
+	}
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	if !strings.Contains(out, "signing keys cannot be fetched") || !strings.Contains(out, "500") {
+		t.Errorf("the failed refresh was not logged:\n%s", out)
 	}
 }

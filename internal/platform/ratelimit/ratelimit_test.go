@@ -448,3 +448,24 @@ func TestMemoryMaxKeys(t *testing.T) {
 		t.Fatalf("Hit after the window passed = (%d, %v), want (1, nil)", n, err)
 	}
 }
+
+// TestRedisCallerGoneIsNoFailure: a call whose own context has ended (a
+// request its client abandoned) fails, but is no sign of Redis failing:
+// it paused the limiter, and every client was let through unlimited for
+// the pause (QA, security).
+func TestRedisCallerGoneIsNoFailure(t *testing.T) {
+	client := redistest.Client(t)
+	prefix := uniquePrefix(t, client)
+	l := ratelimit.NewRedis(client)
+	gone, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := l.Hit(gone, prefix+"a", time.Minute); err == nil {
+		t.Fatal("Hit on an ended context succeeded")
+	}
+	if _, err := l.Exceeded(gone, prefix+"a", 1); err == nil {
+		t.Fatal("Exceeded on an ended context succeeded")
+	}
+	if n, err := l.Hit(t.Context(), prefix+"a", time.Minute); err != nil || n != 1 {
+		t.Errorf("Hit after a caller gone = %d, %v; want counted by Redis, not paused", n, err)
+	}
+}

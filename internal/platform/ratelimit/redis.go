@@ -101,8 +101,13 @@ func (r *Redis) paused() bool {
 	return !r.pausedUntil.CompareAndSwap(until, now+int64(r.Pause))
 }
 
-// failed starts a pause after a failure.
-func (r *Redis) failed() {
+// failed starts a pause after a failure, unless the caller's own context
+// (ctx) ended: a request its client abandoned is no sign of Redis failing,
+// and pausing for it let every client through unlimited (QA).
+func (r *Redis) failed(ctx context.Context) {
+	if ctx.Err() != nil {
+		return
+	}
 	if r.Pause > 0 {
 		r.pausedUntil.Store(time.Now().Add(r.Pause).UnixNano())
 	}
@@ -132,11 +137,11 @@ func (r *Redis) Hit(ctx context.Context, key string, window time.Duration) (int,
 	if r.paused() {
 		return 0, ErrPaused
 	}
-	ctx, cancel := r.bound(ctx)
+	bctx, cancel := r.bound(ctx)
 	defer cancel()
-	n, err := r.hit.Run(ctx, r.client, []string{RedisKeyPrefix + key}, window.Milliseconds()).Int()
+	n, err := r.hit.Run(bctx, r.client, []string{RedisKeyPrefix + key}, window.Milliseconds()).Int()
 	if err != nil {
-		r.failed()
+		r.failed(ctx)
 		return 0, fmt.Errorf("ratelimit: redis hit: %w", err)
 	}
 	r.answered()
@@ -150,15 +155,15 @@ func (r *Redis) Exceeded(ctx context.Context, key string, limit int) (bool, erro
 	if r.paused() {
 		return false, ErrPaused
 	}
-	ctx, cancel := r.bound(ctx)
+	bctx, cancel := r.bound(ctx)
 	defer cancel()
-	s, err := r.client.Get(ctx, RedisKeyPrefix+key).Result()
+	s, err := r.client.Get(bctx, RedisKeyPrefix+key).Result()
 	if errors.Is(err, redis.Nil) {
 		r.answered()
 		return false, nil
 	}
 	if err != nil {
-		r.failed()
+		r.failed(ctx)
 		return false, fmt.Errorf("ratelimit: redis exceeded: %w", err)
 	}
 	r.answered()
