@@ -29,10 +29,12 @@ import (
 // throwaway patient with a number, stop the reminders of another org's
 // patient of that number, and learn from smsOptedOut whether another org had
 // opted it out (QA, security). So the state of an address for an org is
-// the newest of its rows from the address itself (sms_keyword, provider)
-// and of those the org recorded (see lastConsent). The delivery job
-// refuses every message to an opted-out number except the one opt-out
-// confirmation.
+// that of the address's own newest row (sms_keyword, provider) when that is
+// an opt-out, which only the address lifts (a START), and otherwise the
+// newest of its own rows and of those the org recorded (see stateFor): an
+// org's API opt-out then opt-in after a STOP re-subscribed a number that
+// never texted START (QA, HIGH). The delivery job refuses every message to
+// an opted-out number except the one opt-out confirmation.
 //
 // Patients also carry sms_consent, the consent collected at enrolment;
 // a patient whose flag is false is never texted. The ledger keeps the flag
@@ -163,11 +165,11 @@ func (s *Store) RecordConsent(ctx context.Context, in ConsentInput) error {
 			}
 		}
 		if in.Source == ConsentSourceAPI && in.Action == ConsentOptIn && in.Channel == "sms" {
-			last, err := lastConsent(ctx, tx, in.OrgID, in.Channel, key)
+			own, err := lastOwnConsent(ctx, tx, in.Channel, key)
 			if err != nil {
 				return err
 			}
-			if last.Action == ConsentOptOut && (last.Source == ConsentSourceSMSKeyword || last.Source == ConsentSourceProvider) {
+			if own.Action == ConsentOptOut {
 				return errs.Conflict("the number opted out by texting STOP; only a START texted from it re-subscribes it")
 			}
 		}
@@ -286,16 +288,14 @@ func lockAddress(ctx context.Context, tx *db.Tx, key string) error {
 	return nil
 }
 
-// lastConsent returns the newest ledger row of an address key that
-// counts for orgID (zero when there is none): a row the address made
-// itself (a keyword it texted, its provider's report), whatever org it was
-// recorded for, or one orgID recorded. With orgID "" only the address's
-// own rows count: what the number itself said.
-func lastConsent(ctx context.Context, q db.Querier, orgID, channel, key string) (ConsentEntry, error) {
+// lastOwnConsent returns the newest ledger row of an address key that the
+// address made itself (a keyword it texted, its provider's report),
+// whatever org it was recorded for (zero when there is none).
+func lastOwnConsent(ctx context.Context, q db.Querier, channel, key string) (ConsentEntry, error) {
 	var e ConsentEntry
 	err := q.QueryRowContext(ctx, `SELECT id, action, source FROM consent_ledger
-		WHERE channel = $1 AND address_key = $2 AND (source <> $3 OR org_id = $4)
-		ORDER BY id DESC LIMIT 1`, channel, key, ConsentSourceAPI, nullString(orgID)).Scan(&e.ID, &e.Action, &e.Source)
+		WHERE channel = $1 AND address_key = $2 AND source <> $3
+		ORDER BY id DESC LIMIT 1`, channel, key, ConsentSourceAPI).Scan(&e.ID, &e.Action, &e.Source)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ConsentEntry{}, nil
 	}
@@ -305,21 +305,43 @@ func lastConsent(ctx context.Context, q db.Querier, orgID, channel, key string) 
 	return e, nil
 }
 
+// consentFor returns the consent action ("" for none) of an address key
+// for orgID: the address's own newest row when it is an opt-out (only the
+// address lifts it), else the newest of that row and of the rows orgID
+// recorded through the API.
+func consentFor(ctx context.Context, q db.Querier, orgID, channel, key string) (string, error) {
+	own, err := lastOwnConsent(ctx, q, channel, key)
+	if err != nil || own.Action == ConsentOptOut {
+		return own.Action, err
+	}
+	var id int64
+	var action string
+	err = q.QueryRowContext(ctx, `SELECT id, action FROM consent_ledger
+		WHERE channel = $1 AND address_key = $2 AND source = $3 AND org_id = $4
+		ORDER BY id DESC LIMIT 1`, channel, key, ConsentSourceAPI, nullString(orgID)).Scan(&id, &action)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && id < own.ID) {
+		return own.Action, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read consent ledger: %w", err)
+	}
+	return action, nil
+}
+
 // counts reports whether a ledger row of source recorded for rowOrg
-// counts for orgID (see lastConsent).
+// counts for orgID: one the address made itself, or one orgID recorded.
 func counts(source, rowOrg, orgID string) bool {
 	return source != ConsentSourceAPI || (rowOrg != "" && rowOrg == orgID)
 }
 
-// OptedOut reports whether address is opted out of channel for orgID: the
-// newest ledger row of the address that counts for that org decides (see
-// lastConsent).
+// OptedOut reports whether address is opted out of channel for orgID (see
+// consentFor).
 func (s *Store) OptedOut(ctx context.Context, orgID, channel, address string) (bool, error) {
-	e, err := lastConsent(ctx, s.db.SQL, orgID, channel, AddressKey(consentAddress(channel, address)))
+	action, err := consentFor(ctx, s.db.SQL, orgID, channel, AddressKey(consentAddress(channel, address)))
 	if err != nil {
 		return false, err
 	}
-	return e.Action == ConsentOptOut, nil
+	return action == ConsentOptOut, nil
 }
 
 // ListConsent returns the ledger rows recorded for a patient of orgID,

@@ -5,7 +5,9 @@ import (
 	"time"
 
 	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/remind"
 	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/phi"
 )
 
@@ -87,6 +89,61 @@ func TestAPIOptOutIsTheOrgsOwn(t *testing.T) {
 		}
 		if !optedOut(f.org, "email", email) {
 			t.Error("this org's own API opt-out does not count for it")
+		}
+	})
+}
+
+// TestAPIConsentCannotUndoAStop: a number that texted STOP stays opted out
+// until it texts START, whatever an org records through the API after it:
+// an API opt-out then an API opt-in got round the 409 and the number was
+// texted again (QA re-test, HIGH). And the number's first STOP is
+// confirmed, although an org had opted the number out through the API:
+// whether it was depended on which org's patient the text was matched to
+// (QA re-test).
+func TestAPIConsentCannotUndoAStop(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p, _, dose := f.reminderPatient("", "")
+		number := p.Phone.Reveal()
+		api := func(action string) error {
+			f.t.Helper()
+			return f.s.RecordConsent(f.ctx, store.ConsentInput{OrgID: f.org, PatientID: p.ID, Channel: "sms", Address: number,
+				Action: action, Source: store.ConsentSourceAPI, Actor: f.actor})
+		}
+		f.now = utc(11, 0)
+		if err := api(store.ConsentOptOut); err != nil {
+			t.Fatal(err)
+		}
+		f.now = utc(11, 1)
+		if res := f.text(1, number, "STOP"); res.Result != store.InboundOptedOut {
+			t.Fatalf("STOP = %+v", res)
+		}
+		if n := f.replies(remind.KindOptOutConfirmation, number); n != 1 {
+			t.Errorf("%d STOP confirmations after the org's API opt-out, want 1: the number had not texted STOP before", n)
+		}
+		f.now = utc(11, 2)
+		if err := api(store.ConsentOptIn); errs.CodeOf(err) != errs.CodeConflict {
+			t.Fatalf("API opt-in after the STOP: %v, want a conflict", err)
+		}
+		if err := api(store.ConsentOptOut); err != nil {
+			t.Fatal(err)
+		}
+		f.now = utc(11, 3)
+		if err := api(store.ConsentOptIn); errs.CodeOf(err) != errs.CodeConflict {
+			t.Fatalf("API opt-in after the STOP and an API opt-out: %v, want a conflict", err)
+		}
+		if out, err := f.s.OptedOut(f.ctx, f.org, "sms", number); err != nil || !out {
+			t.Fatalf("OptedOut = %v, %v; want true until the number texts START", out, err)
+		}
+		// The reminder is claimed with the number opted out.
+		f.arm(utc(11, 30))
+		f.dispatch(utc(13, 0))
+		var id int64
+		if err := f.d.SQL.QueryRowContext(f.ctx, `SELECT id FROM notifications WHERE dose_instance_id = $1`, dose.ID).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		claimed, err := f.s.ClaimNotifications(f.ctx, []int64{id})
+		if err != nil || len(claimed) != 1 || !claimed[0].OptedOut {
+			t.Fatalf("the reminder after the STOP and the org's API rows: %+v, %v; want the number opted out", claimed, err)
 		}
 	})
 }

@@ -410,16 +410,27 @@ type consentRow struct{ org, source, action string }
 // ledgerRows are the consent ledger rows of address keys, oldest first.
 type ledgerRows map[string][]consentRow
 
-// of returns the newest action of address key key that counts for orgID
-// (see lastConsent), or "" when none does.
+// of returns the consent action of address key key for orgID, or "" when
+// none counts for it: the address's own newest row when it is an opt-out,
+// else the newest row that counts for orgID (see consentFor).
 func (l ledgerRows) of(orgID, key string) string {
 	rows := l[key]
+	newest := ""
 	for i := len(rows) - 1; i >= 0; i-- {
-		if counts(rows[i].source, rows[i].org, orgID) {
-			return rows[i].action
+		if !counts(rows[i].source, rows[i].org, orgID) {
+			continue
+		}
+		if newest == "" {
+			newest = rows[i].action
+		}
+		if rows[i].source != ConsentSourceAPI {
+			if rows[i].action == ConsentOptOut {
+				return ConsentOptOut
+			}
+			break // older rows of the org's are outranked by newest already
 		}
 	}
-	return ""
+	return newest
 }
 
 // consentStates returns the consent ledger rows of channel ("sms" or
@@ -589,7 +600,7 @@ func (s *Store) recordUnsubscribed(ctx context.Context, tx *db.Tx, number string
 	if err := lockAddress(ctx, tx, key); err != nil {
 		return err
 	}
-	last, err := lastConsent(ctx, tx, "", "sms", key)
+	last, err := lastOwnConsent(ctx, tx, "sms", key)
 	if err != nil {
 		return err
 	}

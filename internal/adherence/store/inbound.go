@@ -502,7 +502,7 @@ func (h *inboundText) commit(ctx context.Context, o inboundOutcome) (InboundResu
 		var recs []audit.Record
 		answer := o.answer
 		if o.consent != "" {
-			was, err := lastConsent(ctx, tx, o.who.orgID, "sms", h.key)
+			was, err := lastOwnConsent(ctx, tx, "sms", h.key)
 			if err != nil {
 				return err
 			}
@@ -534,7 +534,7 @@ func (h *inboundText) commit(ctx context.Context, o inboundOutcome) (InboundResu
 			// row says none went: the hourly limit counts the texts that
 			// were answered, and a number that texts START is answered
 			// again at once.
-			was, err := lastConsent(ctx, tx, o.who.orgID, "sms", h.key)
+			was, err := lastOwnConsent(ctx, tx, "sms", h.key)
 			if err != nil {
 				return err
 			}
