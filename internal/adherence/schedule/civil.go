@@ -120,6 +120,16 @@ func instant(loc *time.Location, w int64) time.Time {
 	return time.Unix(c, 0).UTC()
 }
 
+// Instant returns the instant at which the wall clock of loc shows the
+// date y-mo-d and the time h:mi:s, as Expand places a dose there: a wall
+// time inside a gap moves forward by the length of the gap, and one that
+// occurs twice is its first occurrence. time.Date and time.ParseInLocation
+// guarantee neither: west of UTC they place a time in a gap (00:30 of a day
+// whose midnight is skipped) an hour before it, on the day before.
+func Instant(loc *time.Location, y int, mo time.Month, d, h, mi, s int) time.Time {
+	return instant(loc, daysFromCivil(int64(y), int(mo), d)*secondsPerDay+int64(h)*3600+int64(mi)*60+int64(s))
+}
+
 // resolver memoises the zone period of the last instant it resolved, so
 // that consecutive wall times far from a transition cost no zone lookup.
 type resolver struct {

@@ -196,7 +196,9 @@ func (g *genPlan) beforeStart(from, to time.Time) ([]schedule.Dose, error) {
 		return nil, nil
 	}
 	y, m, d := g.startAt.In(g.loc).Date()
-	day := time.Date(y, m, d, 0, 0, 0, 0, g.loc)
+	// The day's first instant: on a day whose midnight is skipped, time.Date
+	// gave an hour of the day before (QA).
+	day := schedule.Instant(g.loc, y, m, d, 0, 0, 0)
 	if from.Before(day) {
 		from = day
 	}
@@ -419,10 +421,18 @@ func keptOutcomes(ctx context.Context, tx *db.Tx, g *genPlan, from, to time.Time
 		if k.scheduled && !k.pending {
 			// Overtaken: its wall time is past in the patient's zone and
 			// is not its instant's there. (The wall time of a dose in a
-			// daylight-saving gap reads as its instant, and that of a
-			// repeated hour is its instant's.)
-			wall, err := time.ParseInLocation(localLayout, k.local, g.loc)
-			if err != nil || !wall.Before(from) || k.local == k.due.In(g.loc).Format(localLayout) {
+			// daylight-saving gap reads as its instant, as the schedule
+			// places it, and that of a repeated hour is its instant's.
+			// time.ParseInLocation read Santiago's 00:30 of a day whose
+			// midnight is skipped as 23:30 the day before: a timing change
+			// at 23:55 took the dose still ahead for one already past and
+			// kept it at its old time, QA.)
+			lt, err := time.Parse(localLayout, k.local)
+			if err != nil {
+				continue
+			}
+			wall := schedule.Instant(g.loc, lt.Year(), lt.Month(), lt.Day(), lt.Hour(), lt.Minute(), 0)
+			if !wall.Before(from) || k.local == k.due.In(g.loc).Format(localLayout) {
 				continue
 			}
 			k.pending, k.overtaken = true, true
