@@ -185,7 +185,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	d.store.OnEscalationsResolved = escMetrics.CountResolved
 	periodic = append(periodic, worker.RegisterEscalation(workers, d.store, time.Now, log, escMetrics, worker.EscalationConfig{})...)
 	jc, err := jobs.New(d.db, jobs.Config{Workers: workers, PeriodicJobs: periodic, RunWorkers: runWorkers,
-		MaxWorkers: d.settings.JobWorkers, Logger: jobs.QuietLogger(log), ErrorHandler: jobMetrics.ErrorHandler(),
+		MaxWorkers: d.settings.JobWorkers, Queues: map[string]int{worker.AuditQueue: 1}, Logger: jobs.QuietLogger(log), ErrorHandler: jobMetrics.ErrorHandler(),
 		Middleware: []rivertype.Middleware{jobMetrics.Middleware()}})
 	if err != nil {
 		return err

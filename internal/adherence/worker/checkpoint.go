@@ -20,8 +20,19 @@ type AuditCheckpointArgs struct{}
 // Kind identifies the job in the queue.
 func (AuditCheckpointArgs) Kind() string { return "audit_checkpoint" }
 
-// InsertOpts: unique and tried once, as every periodic job.
-func (AuditCheckpointArgs) InsertOpts() river.InsertOpts { return DoseHorizonArgs{}.InsertOpts() }
+// AuditQueue is the queue of the audit checkpoint jobs, which the workers
+// of this release work beside River's default queue (jobs.Config.Queues):
+// the kind came after other releases, whose workers, sharing the database
+// during a blue/green deploy, discarded the checkpoints they fetched from
+// the default queue as a kind they did not know (QA).
+const AuditQueue = "audit"
+
+// InsertOpts: unique and tried once, as every periodic job, in AuditQueue.
+func (AuditCheckpointArgs) InsertOpts() river.InsertOpts {
+	opts := DoseHorizonArgs{}.InsertOpts()
+	opts.Queue = AuditQueue
+	return opts
+}
 
 // AuditCheckpointWorker runs audit.Log.WriteCheckpoint.
 type AuditCheckpointWorker struct {

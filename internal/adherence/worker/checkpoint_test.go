@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/medplatform/medplatform/internal/adherence/store"
 	"github.com/medplatform/medplatform/internal/adherence/worker"
@@ -44,7 +45,7 @@ func TestAuditCheckpointJob(t *testing.T) {
 		logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 		workers := river.NewWorkers()
 		periodic := worker.RegisterAuditCheckpoint(workers, log, blobs, clock, logger, time.Hour)
-		startJobs(t, d, jobs.Config{Workers: workers, PeriodicJobs: periodic, Logger: logger})
+		startJobs(t, d, jobs.Config{Workers: workers, PeriodicJobs: periodic, Logger: logger, Queues: map[string]int{worker.AuditQueue: 1}})
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			cps, err := audit.ReadCheckpoints(ctx, blobs)
@@ -59,6 +60,64 @@ func TestAuditCheckpointJob(t *testing.T) {
 			}
 			if time.Now().After(deadline) {
 				t.Fatalf("no checkpoint written within 30 s (%d)", len(cps))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+}
+
+// TestAuditCheckpointOutOfReachOfOlderWorkers: during a blue/green deploy
+// the workers of the release before share the database and fetch every
+// job of the default queue; a kind they do not know they discard. The
+// checkpoint job goes in its own queue, which they do not work: it waits
+// there for a worker of this release (QA: the old workers discarded it).
+func TestAuditCheckpointOutOfReachOfOlderWorkers(t *testing.T) {
+	dbtest.Each(t, []migrate.Set{audit.Migrations, store.Migrations}, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+		// An older release's worker: it knows other kinds, not this one.
+		older := river.NewWorkers()
+		worker.Register(older, store.New(d, audit.New(d, time.Now, nil), time.Now), time.Now, logger, worker.Config{})
+		startJobs(t, d, jobs.Config{Workers: older, Logger: logger})
+
+		log := audit.New(d, time.Now, nil)
+		blobs, err := blob.OpenDir(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		current := river.NewWorkers()
+		worker.RegisterAuditCheckpoint(current, log, blobs, time.Now, logger, time.Hour)
+		inserter, err := jobs.New(d, jobs.Config{Workers: current, Logger: logger})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := inserter.Insert(ctx, worker.AuditCheckpointArgs{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Job.Queue != worker.AuditQueue {
+			t.Fatalf("checkpoint job in queue %q, want %q", res.Job.Queue, worker.AuditQueue)
+		}
+		time.Sleep(2 * time.Second) // the older worker polls every 250 ms on SQLite, is notified on PostgreSQL
+		job, err := inserter.Job(ctx, res.Job.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if job.State != rivertype.JobStateAvailable {
+			t.Fatalf("checkpoint job %s beside an older worker (%v), want it left available", job.State, job.Errors)
+		}
+		startJobs(t, d, jobs.Config{Workers: current, Logger: logger, Queues: map[string]int{worker.AuditQueue: 1}})
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			job, err := inserter.Job(ctx, res.Job.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if job.State == rivertype.JobStateCompleted {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("checkpoint job %s 30 s after a worker of this release started", job.State)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
@@ -80,7 +139,7 @@ func TestAuditCheckpointWithoutStore(t *testing.T) {
 		if periodic := worker.RegisterAuditCheckpoint(workers, audit.New(d, time.Now, nil), nil, time.Now, logger, time.Hour); len(periodic) != 0 {
 			t.Errorf("without a store %d checkpoint job(s) are scheduled, want none", len(periodic))
 		}
-		jc := startJobs(t, d, jobs.Config{Workers: workers, Logger: logger})
+		jc := startJobs(t, d, jobs.Config{Workers: workers, Logger: logger, Queues: map[string]int{worker.AuditQueue: 1}})
 		res, err := jc.Insert(ctx, worker.AuditCheckpointArgs{}, nil)
 		if err != nil {
 			t.Fatal(err)

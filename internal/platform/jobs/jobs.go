@@ -35,6 +35,13 @@ type Config struct {
 	RunWorkers bool
 	// MaxWorkers is the number of jobs worked at once (default 10).
 	MaxWorkers int
+	// Queues are queues this process works besides River's default one,
+	// each with its number of jobs worked at once. A job kind added by a
+	// release goes in a queue of its own: during a blue/green deploy the
+	// workers of the release before share the database, fetch every job of
+	// the queues they work, and discard a kind they do not know (QA: the
+	// old workers threw away the new audit checkpoints).
+	Queues map[string]int
 	// Logger receives River's own logs.
 	Logger *slog.Logger
 	// ErrorHandler is told about failed jobs (for metrics); may be nil.
@@ -113,6 +120,9 @@ func New(d *db.DB, cfg Config) (*Client, error) {
 			n = 10
 		}
 		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: n}}
+		for name, workers := range cfg.Queues {
+			rc.Queues[name] = river.QueueConfig{MaxWorkers: max(workers, 1)}
+		}
 	}
 	c := &Client{dialect: d.Dialect, running: cfg.RunWorkers}
 	var err error
