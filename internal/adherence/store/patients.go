@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/remind"
 	"github.com/medplatform/medplatform/internal/adherence/schedule"
 	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/db"
@@ -265,10 +266,40 @@ func (s *Store) UpdatePatient(ctx context.Context, a adherence.Actor, p *adheren
 				return err
 			}
 		}
+		if cur.TimeZone != p.TimeZone || cur.Quiet != p.Quiet {
+			if err := releaseQuietHolds(ctx, tx, cur, now); err != nil {
+				return err
+			}
+		}
 		return s.record(ctx, tx, a, p.OrgID, audit.ActionUpdate, "Patient", p.ID, p.ID)
 	})
 	if err != nil {
 		return fmt.Errorf("update patient: %w", err)
+	}
+	return nil
+}
+
+// releaseQuietHolds makes the reminders of patient cur held until the end
+// of its quiet hours (remind_at at that end, in the zone and quiet hours
+// before a change) due now, so that the next dispatch decides them again
+// under the patient's new zone or quiet hours: a reminder held until 07:00
+// in Lord Howe went 55 minutes late after the patient moved to Chatham,
+// where quiet hours had ended (QA). Still quiet there, the dispatch holds
+// it again until the new end.
+func releaseQuietHolds(ctx context.Context, tx *db.Tx, cur adherence.Patient, now time.Time) error {
+	loc, err := time.LoadLocation(cur.TimeZone)
+	if err != nil {
+		return nil // a zone this build cannot read held nothing
+	}
+	in, end := remind.InQuiet(cur.Quiet, loc, now)
+	if !in {
+		return nil
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE dose_instances SET remind_at = $1
+		WHERE org_id = $2 AND patient_id = $3 AND status = 'scheduled' AND remind_at = $4`,
+		db.UTC(now), cur.OrgID, cur.ID, db.UTC(end))
+	if err != nil {
+		return fmt.Errorf("release reminders held for quiet hours: %w", err)
 	}
 	return nil
 }
