@@ -119,7 +119,22 @@ func (r *extendRun) chunk(ctx context.Context, c *genCache) (done bool, err erro
 			return nil
 		}
 		batch, ids := r.expand(c, rows)
+		noBasis := map[string]bool{}
+		for _, row := range rows {
+			if row.noBasis {
+				noBasis[row.id] = true
+			}
+		}
 		for i, pd := range batch {
+			// What its doses were made of, for a later pause and resume
+			// (reviveAsGenerated): a plan an older release made has
+			// none, and a resume across a change of zone treated it
+			// unlike the same plan made by this one (QA).
+			if noBasis[pd.plan.id] {
+				if err := setDoseBasis(ctx, tx, pd.plan); err != nil {
+					return err
+				}
+			}
 			if len(pd.doses) > 0 {
 				// A course (repeat.count) that a change left a dose
 				// longer ends a dose earlier (see capCount).
@@ -239,6 +254,10 @@ type duePlan struct {
 	generatedUntil       sql.NullTime
 	zone                 string
 	anchors              [5]string
+	// noBasis marks a plan without dose_basis: made by a release before
+	// it (an API task of the release before, during a blue/green deploy,
+	// still makes them). The extension records it.
+	noBasis bool
 }
 
 // selectDuePlansSQL picks the next chunk of active, non-PRN plans of active
@@ -246,7 +265,7 @@ type duePlan struct {
 // past their end are left out once their window reaches the end.
 const selectDuePlansSQL = `
 	SELECT pl.id, pl.org_id, pl.patient_id, pl.timing, pl.start_at, pl.end_at, pl.generated_until,
-	       pa.time_zone, pa.wake, pa.breakfast, pa.lunch, pa.dinner, pa.bed
+	       pa.time_zone, pa.wake, pa.breakfast, pa.lunch, pa.dinner, pa.bed, pl.dose_basis = ''
 	FROM plans pl
 	JOIN patients pa ON pa.org_id = pl.org_id AND pa.id = pl.patient_id
 	WHERE pl.id > $1 AND pl.status = 'active' AND NOT pl.as_needed AND pa.active
@@ -275,7 +294,7 @@ func selectDuePlans(ctx context.Context, tx *db.Tx, after string, to time.Time, 
 		var p duePlan
 		a := &p.anchors
 		if err := rows.Scan(&p.id, &p.orgID, &p.patientID, &p.timing, &p.startAt, &p.endAt, &p.generatedUntil,
-			&p.zone, &a[0], &a[1], &a[2], &a[3], &a[4]); err != nil {
+			&p.zone, &a[0], &a[1], &a[2], &a[3], &a[4], &p.noBasis); err != nil {
 			return nil, fmt.Errorf("select plans: %w", err)
 		}
 		out = append(out, p)
