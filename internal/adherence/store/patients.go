@@ -279,13 +279,20 @@ func (s *Store) UpdatePatient(ctx context.Context, a adherence.Actor, p *adheren
 	return nil
 }
 
-// releaseQuietHolds makes the reminders of patient cur held until the end
-// of its quiet hours (remind_at at that end, in the zone and quiet hours
-// before a change) due now, so that the next dispatch decides them again
-// under the patient's new zone or quiet hours: a reminder held until 07:00
-// in Lord Howe went 55 minutes late after the patient moved to Chatham,
-// where quiet hours had ended (QA). Still quiet there, the dispatch holds
-// it again until the new end.
+// releaseQuietHolds makes the first reminders of patient cur held until
+// the end of its quiet hours (in the zone and quiet hours before a change)
+// due now, so that the next dispatch decides them again under the
+// patient's new zone or quiet hours: a reminder held until 07:00 in Lord
+// Howe went 55 minutes late after the patient moved to Chatham, where
+// quiet hours had ended (QA). Still quiet there, the dispatch holds it
+// again until the new end.
+//
+// Nothing records that a dispatch held a reminder, so a held one is told
+// by what only a hold leaves: remind_at at the quiet end, no reminder sent
+// yet, the dose already due (a dose due at the quiet end is armed for
+// then, not held) and not snoozed (a snooze may end at the quiet end).
+// Pulling any remind_at at the quiet end forward sent such reminders, and
+// repeats, early (QA re-test). A held repeat keeps the old end.
 func releaseQuietHolds(ctx context.Context, tx *db.Tx, cur adherence.Patient, now time.Time) error {
 	loc, err := time.LoadLocation(cur.TimeZone)
 	if err != nil {
@@ -296,7 +303,9 @@ func releaseQuietHolds(ctx context.Context, tx *db.Tx, cur adherence.Patient, no
 		return nil
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE dose_instances SET remind_at = $1
-		WHERE org_id = $2 AND patient_id = $3 AND status = 'scheduled' AND remind_at = $4`,
+		WHERE org_id = $2 AND patient_id = $3 AND status = 'scheduled' AND remind_at = $4
+		  AND reminders_sent = 0 AND due_at <= $1
+		  AND NOT EXISTS (SELECT 1 FROM events e WHERE e.dose_instance_id = dose_instances.id AND e.kind = 'snoozed')`,
 		db.UTC(now), cur.OrgID, cur.ID, db.UTC(end))
 	if err != nil {
 		return fmt.Errorf("release reminders held for quiet hours: %w", err)

@@ -77,3 +77,81 @@ func TestQuietHoldDecidedAgainAfterAMove(t *testing.T) {
 		})
 	}
 }
+
+// TestQuietChangeLeavesOtherRemindersAlone: only a first reminder that a
+// dispatch held for quiet hours is decided again after a change of zone or
+// quiet hours; a reminder whose time merely equals the old quiet end was
+// sent early (QA re-test): a dose due at the quiet end, armed for then, 2
+// hours early; a snooze ending at the quiet end; a repeat planned for it.
+func TestQuietChangeLeavesOtherRemindersAlone(t *testing.T) {
+	at := func(h, m int) time.Time { return time.Date(2026, 12, 4, h, m, 0, 0, time.UTC) }
+	quiet := func(start, end string) adherence.QuietHours {
+		if start == "" {
+			return adherence.QuietHours{}
+		}
+		s, _ := schedule.ParseClock(start)
+		e, _ := schedule.ParseClock(end)
+		return adherence.QuietHours{Start: s, End: e, Set: true}
+	}
+	enrol := func(f *fixture, q adherence.QuietHours) adherence.Patient {
+		f.now = at(0, 0)
+		p := adherence.Patient{OrgID: f.org, GivenName: phi.New("Ana"), Phone: phi.New("+15551234567"),
+			TimeZone: "Australia/Lord_Howe", Language: "en", SMSConsent: true, Quiet: q}
+		if err := f.s.CreatePatient(f.ctx, f.actor, &p); err != nil {
+			f.t.Fatal(err)
+		}
+		return p
+	}
+	change := func(f *fixture, id string, when time.Time, fn func(p *adherence.Patient)) {
+		f.now = when
+		cur, err := f.s.GetPatient(f.ctx, f.org, id)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		fn(&cur)
+		if err := f.s.UpdatePatient(f.ctx, f.actor, &cur, cur.Version); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	t.Run("dose due at the quiet end", func(t *testing.T) {
+		each(t, func(t *testing.T, f *fixture) {
+			p := enrol(f, quiet("21:00", "08:00"))
+			f.plan(p.ID, timeOfDay("08:00")) // 21:00Z, the quiet end
+			f.arm(at(19, 0))
+			change(f, p.ID, at(19, 1), func(p *adherence.Patient) { p.Quiet = quiet("22:00", "06:00") })
+			if res := f.dispatch(at(19, 2)); res.Sent != 0 {
+				t.Errorf("the 08:00 dose's reminder at 06:02: %+v, want none before it is due", res)
+			}
+		})
+	})
+	t.Run("snooze ending at the quiet end", func(t *testing.T) {
+		each(t, func(t *testing.T, f *fixture) {
+			p := enrol(f, quiet("22:00", "07:00"))
+			pl := f.plan(p.ID, timeOfDay("06:00")) // 19:00Z, held to 20:00Z
+			f.arm(at(18, 30))
+			if res := f.dispatch(at(19, 0)); res.Held != 1 {
+				t.Fatalf("dispatch: %+v, want held", res)
+			}
+			f.snooze(p, pl, at(19, 40), 20, adherence.SourceApp, "snz-1") // until 20:00Z
+			change(f, p.ID, at(19, 45), func(p *adherence.Patient) { p.TimeZone = "Pacific/Chatham" })
+			if res := f.dispatch(at(19, 46)); res.Sent != 0 {
+				t.Errorf("the snoozed reminder at 19:46Z: %+v, want none before 20:00Z", res)
+			}
+		})
+	})
+	t.Run("repeat planned at the quiet end", func(t *testing.T) {
+		each(t, func(t *testing.T, f *fixture) {
+			p := enrol(f, quiet("22:00", "06:00"))
+			f.plan(p.ID, timeOfDay("06:30")) // 19:30Z
+			f.arm(at(19, 0))
+			if res := f.dispatch(at(19, 30)); res.Sent != 1 {
+				t.Fatalf("first reminder: %+v", res)
+			}
+			change(f, p.ID, at(19, 40), func(p *adherence.Patient) { p.Quiet = quiet("22:00", "07:00") })
+			change(f, p.ID, at(19, 45), func(p *adherence.Patient) { p.Quiet = quiet("", "") })
+			if res := f.dispatch(at(19, 46)); res.Sent != 0 {
+				t.Errorf("the repeat at 19:46Z: %+v, want it at 20:00Z", res)
+			}
+		})
+	})
+}
