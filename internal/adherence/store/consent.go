@@ -31,7 +31,7 @@ import (
 // opted it out (QA, security). So the state of an address for an org is
 // that of the address's own newest row (sms_keyword, provider) when that is
 // an opt-out, which only the address lifts (a START), and otherwise the
-// newest of its own rows and of those the org recorded (see stateFor): an
+// newest of its own rows and of those the org recorded (ledgerRows.of): an
 // org's API opt-out then opt-in after a STOP re-subscribed a number that
 // never texted START (QA, HIGH). The delivery job refuses every message to
 // an opted-out number except the one opt-out confirmation.
@@ -305,43 +305,21 @@ func lastOwnConsent(ctx context.Context, q db.Querier, channel, key string) (Con
 	return e, nil
 }
 
-// consentFor returns the consent action ("" for none) of an address key
-// for orgID: the address's own newest row when it is an opt-out (only the
-// address lifts it), else the newest of that row and of the rows orgID
-// recorded through the API.
-func consentFor(ctx context.Context, q db.Querier, orgID, channel, key string) (string, error) {
-	own, err := lastOwnConsent(ctx, q, channel, key)
-	if err != nil || own.Action == ConsentOptOut {
-		return own.Action, err
-	}
-	var id int64
-	var action string
-	err = q.QueryRowContext(ctx, `SELECT id, action FROM consent_ledger
-		WHERE channel = $1 AND address_key = $2 AND source = $3 AND org_id = $4
-		ORDER BY id DESC LIMIT 1`, channel, key, ConsentSourceAPI, nullString(orgID)).Scan(&id, &action)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && id < own.ID) {
-		return own.Action, nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("read consent ledger: %w", err)
-	}
-	return action, nil
-}
-
 // counts reports whether a ledger row of source recorded for rowOrg
 // counts for orgID: one the address made itself, or one orgID recorded.
 func counts(source, rowOrg, orgID string) bool {
 	return source != ConsentSourceAPI || (rowOrg != "" && rowOrg == orgID)
 }
 
-// OptedOut reports whether address is opted out of channel for orgID (see
-// consentFor).
+// OptedOut reports whether address is opted out of channel for orgID:
+// the rule the delivery job applies (ledgerRows.of).
 func (s *Store) OptedOut(ctx context.Context, orgID, channel, address string) (bool, error) {
-	action, err := consentFor(ctx, s.db.SQL, orgID, channel, AddressKey(consentAddress(channel, address)))
+	key := AddressKey(consentAddress(channel, address))
+	ledger, err := consentStates(ctx, s.db.SQL, s.db.Dialect, channel, map[string]bool{key: true})
 	if err != nil {
 		return false, err
 	}
-	return action == ConsentOptOut, nil
+	return ledger.of(orgID, key) == ConsentOptOut, nil
 }
 
 // ListConsent returns the ledger rows recorded for a patient of orgID,

@@ -384,11 +384,11 @@ func (s *Store) fillMessaging(ctx context.Context, tx *db.Tx, out []Delivery) er
 			emails[AddressKey(consentAddress("email", dl.Email))] = true
 		}
 	}
-	smsState, err := consentStates(ctx, tx, "sms", phones)
+	smsState, err := consentStates(ctx, tx, tx.Dialect, "sms", phones)
 	if err != nil {
 		return err
 	}
-	emailState, err := consentStates(ctx, tx, "email", emails)
+	emailState, err := consentStates(ctx, tx, tx.Dialect, "email", emails)
 	if err != nil {
 		return err
 	}
@@ -412,7 +412,8 @@ type ledgerRows map[string][]consentRow
 
 // of returns the consent action of address key key for orgID, or "" when
 // none counts for it: the address's own newest row when it is an opt-out,
-// else the newest row that counts for orgID (see consentFor).
+// else the newest row that counts for orgID (see counts). It is the one
+// place the consent ledger's rule (consent.go) is applied.
 func (l ledgerRows) of(orgID, key string) string {
 	rows := l[key]
 	newest := ""
@@ -434,8 +435,9 @@ func (l ledgerRows) of(orgID, key string) string {
 }
 
 // consentStates returns the consent ledger rows of channel ("sms" or
-// "email") of each of the address keys that has some.
-func consentStates(ctx context.Context, tx *db.Tx, channel string, keys map[string]bool) (ledgerRows, error) {
+// "email") of each of the address keys that has some, read with q on a
+// database of dialect.
+func consentStates(ctx context.Context, q db.Querier, dialect db.Dialect, channel string, keys map[string]bool) (ledgerRows, error) {
 	state := ledgerRows{}
 	if len(keys) == 0 {
 		return state, nil
@@ -449,8 +451,8 @@ func consentStates(ctx context.Context, tx *db.Tx, channel string, keys map[stri
 	}
 	// The channel is one of two constants, written in the statement: the
 	// keys' placeholders start at 1 on both engines.
-	rows, err := tx.QueryContext(ctx, `SELECT address_key, action, source, COALESCE(CAST(org_id AS TEXT), '') FROM consent_ledger
-		WHERE channel = '`+channel+`' AND address_key IN `+db.Placeholders(tx.Dialect, 1, len(keys))+` ORDER BY id`, args...)
+	rows, err := q.QueryContext(ctx, `SELECT address_key, action, source, COALESCE(CAST(org_id AS TEXT), '') FROM consent_ledger
+		WHERE channel = '`+channel+`' AND address_key IN `+db.Placeholders(dialect, 1, len(keys))+` ORDER BY id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read consent ledger: %w", err)
 	}

@@ -294,7 +294,7 @@ func (s *Store) UpdatePatient(ctx context.Context, a adherence.Actor, p *adheren
 // Pulling any remind_at at the quiet end forward sent such reminders, and
 // repeats, early (QA re-test). A held repeat keeps the old end.
 func releaseQuietHolds(ctx context.Context, tx *db.Tx, cur adherence.Patient, now time.Time) error {
-	loc, err := time.LoadLocation(cur.TimeZone)
+	loc, err := loadZone(cur.TimeZone)
 	if err != nil {
 		return nil // a zone this build cannot read held nothing
 	}

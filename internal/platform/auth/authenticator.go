@@ -84,7 +84,9 @@ type Authenticator struct {
 	// (KeyUseRecorder).
 	usedMu sync.Mutex
 	used   map[string]time.Time
-	// unavailableLogged is when logUnavailable last logged (under usedMu).
+
+	// logMu guards unavailableLogged: when logUnavailable last logged.
+	logMu             sync.Mutex
 	unavailableLogged time.Time
 }
 
@@ -175,12 +177,12 @@ const unavailableLogEvery = 10 * time.Second
 // names no credential.
 func (a *Authenticator) logUnavailable(ctx context.Context, msg string, err error) {
 	now := a.now()
-	a.usedMu.Lock()
+	a.logMu.Lock()
 	due := now.Sub(a.unavailableLogged) >= unavailableLogEvery
 	if due {
 		a.unavailableLogged = now
 	}
-	a.usedMu.Unlock()
+	a.logMu.Unlock()
 	if due {
 		a.Logger.WarnContext(ctx, msg, "error", err)
 	}

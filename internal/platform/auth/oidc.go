@@ -175,9 +175,9 @@ func (v *oidcVerifier) verify(ctx context.Context, raw string) (Principal, error
 	}
 	// The subject is the actor of the audit trail, one line as the API's
 	// names are: a line break or a bidirectional override there would
-	// forge or hide what a record says.
-	// U+FFFD: an escaped lone surrogate ("\ud800") decodes to it, so two
-	// subjects would be one actor.
+	// forge or hide what a record says. U+FFFD is refused too: an escaped
+	// lone surrogate ("\ud800") decodes to it, so two subjects would be
+	// one actor.
 	if strings.ContainsFunc(tok.Subject, func(r rune) bool {
 		return unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) || r == utf8.RuneError
 	}) {
