@@ -4,8 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/pressly/goose/v3"
-
 	"github.com/medplatform/medplatform/internal/adherence/store"
 	"github.com/medplatform/medplatform/internal/platform/dbtest"
 )
@@ -20,7 +18,7 @@ import (
 func TestReportIndexesMigrationResumes(t *testing.T) {
 	d := dbtest.Postgres(t, sets...)
 	ctx := context.Background()
-	p, err := goose.NewProvider(goose.DialectPostgres, d.SQL, store.Migrations.Postgres)
+	p, err := store.Migrations.Provider(d)
 	if err != nil {
 		t.Fatal(err)
 	}

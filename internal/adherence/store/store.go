@@ -45,10 +45,11 @@ import (
 var migrationFiles embed.FS
 
 // Migrations creates the adherence tables (goose SQL files embedded from
-// migrations/sqlite and migrations/postgres). Apply it after
-// audit.Migrations.
+// migrations/sqlite and migrations/postgres, and on PostgreSQL the Go
+// migrations 12 and 14: online_migrations.go). Apply it after audit.Migrations.
 var Migrations = func() migrate.Set {
 	s := migrate.Embedded(migrationFiles, "migrations", "")
+	s.PostgresGo = postgresGoMigrations
 	s.Repair = repairEditedMigrations
 	return s
 }()

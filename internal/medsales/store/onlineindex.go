@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3"
+
+	"github.com/medplatform/medplatform/internal/platform/migrate"
 )
 
 // Migration 9 on PostgreSQL replaces the partitioned index open_payments_npi
@@ -80,14 +82,6 @@ type onlineIndex struct {
 	name  string // the index; its partitions' are <partition><suffix>, the suffix being name less table
 	temp  string // the index being built, until it replaces name
 }
-
-// lockTimeout bounds each wait of the catalog-only steps for their lock:
-// while one waits, the readers that come after it queue behind it. A step
-// that times out is tried again (lockTries in all).
-const (
-	lockTimeout = "1s"
-	lockTries   = 60
-)
 
 // rebuild makes ix.name a btree index on columns ("(a, b) INCLUDE (c)",
 // as pg_get_indexdef writes them), on the parent and every partition.
@@ -201,7 +195,7 @@ func (ix onlineIndex) createParent(ctx context.Context, conn *sql.Conn, columns 
 	}
 	// Catalog only: ON ONLY builds nothing.
 	q := fmt.Sprintf("CREATE INDEX %s ON ONLY %s USING btree %s", ix.temp, ix.table, columns)
-	if err := briefly(ctx, conn, []string{q}); err != nil {
+	if err := migrate.Briefly(ctx, conn, q); err != nil {
 		return fmt.Errorf("rebuild %s: create %s on %s: %w", ix.name, ix.temp, ix.table, err)
 	}
 	return nil
@@ -260,7 +254,7 @@ func (ix onlineIndex) buildPartition(ctx context.Context, conn *sql.Conn, part, 
 			return fmt.Errorf("rebuild %s: build %s on %s: %w", ix.name, child, part, err)
 		}
 	}
-	if err := briefly(ctx, conn, []string{fmt.Sprintf("ALTER INDEX %s ATTACH PARTITION %s", ix.temp, child)}); err != nil {
+	if err := migrate.Briefly(ctx, conn, fmt.Sprintf("ALTER INDEX %s ATTACH PARTITION %s", ix.temp, child)); err != nil {
 		return fmt.Errorf("rebuild %s: attach %s to %s: %w", ix.name, child, ix.temp, err)
 	}
 	return nil
@@ -268,7 +262,7 @@ func (ix onlineIndex) buildPartition(ctx context.Context, conn *sql.Conn, part, 
 
 // dropTemp drops ix.temp and the partitions' indexes attached to it.
 func (ix onlineIndex) dropTemp(ctx context.Context, conn *sql.Conn) error {
-	if err := briefly(ctx, conn, []string{"DROP INDEX IF EXISTS " + ix.temp}); err != nil {
+	if err := migrate.Briefly(ctx, conn, "DROP INDEX IF EXISTS "+ix.temp); err != nil {
 		return fmt.Errorf("rebuild %s: drop %s: %w", ix.name, ix.temp, err)
 	}
 	return nil
@@ -305,45 +299,13 @@ $$`, quoteLiteral(ix.name), quoteLiteral(suffix), quoteLiteral(suffix))
 		fmt.Sprintf("ALTER INDEX %s RENAME TO %s", ix.temp, ix.name),
 		rename,
 	}
-	if err := briefly(ctx, conn, stmts); err != nil {
+	if err := migrate.Briefly(ctx, conn, stmts...); err != nil {
 		return fmt.Errorf("rebuild %s: replace it with %s: %w", ix.name, ix.temp, err)
 	}
 	return nil
 }
 
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
-
-// briefly runs stmts in one transaction whose lock waits end after
-// lockTimeout, trying again up to lockTries times: a catalog change must
-// not wait long for a reader's lock, since every reader arriving after it
-// would wait too.
-func briefly(ctx context.Context, conn *sql.Conn, stmts []string) error {
-	for try := 1; ; try++ {
-		err := inTx(ctx, conn, append([]string{"SET LOCAL lock_timeout = '" + lockTimeout + "'"}, stmts...))
-		if err == nil || !strings.Contains(err.Error(), "SQLSTATE 55P03") || try == lockTries {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-func inTx(ctx context.Context, conn *sql.Conn, stmts []string) error {
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	for _, q := range stmts {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
-			_ = tx.Rollback()
-			return err
-		}
-	}
-	return tx.Commit()
-}
 
 // advisoryIndexNS is the advisory lock namespace of index rebuilds, one
 // key per table (indexRebuildKey).

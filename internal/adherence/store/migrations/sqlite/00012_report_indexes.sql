@@ -1,6 +1,6 @@
 -- +goose Up
 -- The adherence reports at scale (bench/reports: 50,000 patients, 3 doses
--- a day, 30 days). As PostgreSQL's migration 12, with the status and
+-- a day, 30 days). As PostgreSQL's migration 12 (online_migrations.go), with the status and
 -- double-dose flag as trailing key columns (SQLite has no INCLUDE): a
 -- report reads its counts from the index alone instead of one table row
 -- per instance, and the cohort report's per-patient counts come out of it

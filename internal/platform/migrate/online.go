@@ -1,0 +1,91 @@
+package migrate
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// Briefly runs stmts in one transaction on conn whose lock waits end after
+// LockTimeout, trying again up to LockTries times, 100 ms apart: a catalog
+// change (ALTER, DROP INDEX, a rename) must not wait long for a reader's
+// lock, since every query of the table arriving after it waits too. For
+// the Go migrations of PostgreSQL.
+func Briefly(ctx context.Context, conn *sql.Conn, stmts ...string) error {
+	setTimeout := fmt.Sprintf("SET LOCAL lock_timeout = '%dms'", LockTimeout.Milliseconds())
+	for try := 1; ; try++ {
+		err := inTx(ctx, conn, append([]string{setTimeout}, stmts...))
+		if err == nil || !lockTimedOut(err) || try == LockTries {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func inTx(ctx context.Context, conn *sql.Conn, stmts []string) error {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	for _, q := range stmts {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// ReplaceIndex makes name, an index of a PostgreSQL table, the one that
+// definition describes ("ON notifications (status, updated_at) WHERE …"),
+// without blocking the table's readers or writers: a plain CREATE INDEX
+// holds a SHARE lock on the table for the whole build, and during a
+// blue/green deploy every insert and update of the version still serving
+// waits for it.
+//
+// It builds name_new with CREATE INDEX CONCURRENTLY (Unbounded), then drops
+// name and renames name_new in one short transaction (Briefly). A run that
+// was interrupted left at most an invalid or finished name_new, which the
+// next run drops first, so a migration can be run again whole.
+func ReplaceIndex(ctx context.Context, d *sql.DB, name, definition string) error {
+	temp := name + "_new"
+	conn, err := d.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("replace index %s: %w", name, err)
+	}
+	defer conn.Close()
+	err = Unbounded(ctx, conn,
+		"DROP INDEX CONCURRENTLY IF EXISTS "+temp,
+		"CREATE INDEX CONCURRENTLY "+temp+" "+definition)
+	if err != nil {
+		return fmt.Errorf("replace index %s: build %s: %w", name, temp, err)
+	}
+	if err := Briefly(ctx, conn, "DROP INDEX IF EXISTS "+name, "ALTER INDEX "+temp+" RENAME TO "+name); err != nil {
+		return fmt.Errorf("replace index %s with %s: %w", name, temp, err)
+	}
+	return nil
+}
+
+// Unbounded runs stmts one by one on conn, outside a transaction, with no
+// lock_timeout: for statements that block no reader or writer while they
+// wait (CREATE or DROP INDEX CONCURRENTLY, ANALYZE), and would be stopped
+// by the migrations' LockTimeout and run again from the start, rebuilding
+// the index each time, as long as a transaction older than a second (a
+// report, an export) was open when they reached one of their waits.
+func Unbounded(ctx context.Context, conn *sql.Conn, stmts ...string) error {
+	if _, err := conn.ExecContext(ctx, "SET lock_timeout = 0"); err != nil {
+		return err
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "RESET lock_timeout")
+	for _, q := range stmts {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	return nil
+}
