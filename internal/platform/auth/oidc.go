@@ -173,6 +173,14 @@ func (v *oidcVerifier) verify(ctx context.Context, raw string) (Principal, error
 	if tok.Subject == "" {
 		return Principal{}, errs.Unauthorized("token lacks the %q claim", "sub")
 	}
+	// The times are NumericDates, JSON numbers (RFC 7519 §2); go-oidc
+	// also reads a string holding digits, which no conforming provider
+	// sends: a token carrying one was not minted as the provider mints.
+	for _, name := range []string{"exp", "nbf", "iat"} {
+		if raw, ok := claims[name]; ok && !isJSONNumber(raw) {
+			return Principal{}, errs.Unauthorized("token's %q claim is %s, not a number", name, jsonType(raw))
+		}
+	}
 	// The subject is the actor of the audit trail, one line as the API's
 	// names are: a line break or a bidirectional override there would
 	// forge or hide what a record says. U+FFFD is refused too: an escaped
@@ -293,10 +301,20 @@ func registeredClaimTypes(payload []byte) error {
 	return nil
 }
 
+// isJSONNumber reports whether raw, valid JSON, is a number.
+func isJSONNumber(raw json.RawMessage) bool {
+	c := bytes.TrimSpace(raw)[0]
+	return c == '-' || (c >= '0' && c <= '9')
+}
+
 // jsonType names the type of the JSON value raw (a claim of a parsed
-// token: valid JSON, not a string), with its article.
+// token: valid JSON), with its article.
 func jsonType(raw json.RawMessage) string {
 	switch bytes.TrimSpace(raw)[0] {
+	case '"':
+		return "a string"
+	case 'n':
+		return "null"
 	case '{':
 		return "an object"
 	case '[':

@@ -148,6 +148,12 @@ func TestAuthenticateOIDC(t *testing.T) {
 		{name: "expired", token: rs256(func(m jwt.MapClaims) { m["exp"] = now.Add(-time.Second).Unix() }), wantCode: errs.CodeUnauthorized, wantMsg: "expired"},
 		{name: "missing exp", token: rs256(func(m jwt.MapClaims) { delete(m, "exp") }), wantCode: errs.CodeUnauthorized},
 		{name: "exp not a number", token: rs256(func(m jwt.MapClaims) { m["exp"] = "tomorrow" }), wantCode: errs.CodeUnauthorized},
+		// NumericDates are JSON numbers, fractions allowed (RFC 7519 §2);
+		// go-oidc reads a string of digits too.
+		{name: "exp with a fraction", token: rs256(func(m jwt.MapClaims) { m["exp"] = float64(now.Add(5*time.Minute).Unix()) + 0.5 }), want: clinician},
+		{name: "exp a string of digits", token: rs256(func(m jwt.MapClaims) { m["exp"] = fmt.Sprint(now.Add(5 * time.Minute).Unix()) }), wantCode: errs.CodeUnauthorized, wantMsg: `"exp" claim is a string, not a number`},
+		{name: "nbf a string of digits", token: rs256(func(m jwt.MapClaims) { m["nbf"] = fmt.Sprint(now.Add(-time.Minute).Unix()) }), wantCode: errs.CodeUnauthorized, wantMsg: `"nbf" claim is a string, not a number`},
+		{name: "iat a string of digits", token: rs256(func(m jwt.MapClaims) { m["iat"] = fmt.Sprint(now.Add(-time.Minute).Unix()) }), wantCode: errs.CodeUnauthorized, wantMsg: `"iat" claim is a string, not a number`},
 		{name: "HS256 signed with the provider's public key", token: sign(t, jwt.SigningMethodHS256, x509.MarshalPKCS1PublicKey(&idp.key.PublicKey), idp.kid, claims(nil)), wantCode: errs.CodeUnauthorized},
 		{name: "not yet valid", token: rs256(func(m jwt.MapClaims) { m["nbf"] = now.Add(time.Hour).Unix() }), wantCode: errs.CodeUnauthorized},
 		{name: "signed by another key", token: sign(t, jwt.SigningMethodRS256, otherKey, idp.kid, claims(nil)), wantCode: errs.CodeUnauthorized, wantMsg: "token is not valid"},
