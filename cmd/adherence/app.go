@@ -358,6 +358,7 @@ func connect(ctx context.Context, s settings, stderr io.Writer, applyMigrations 
 	if err != nil {
 		return nil, err
 	}
+	d.Logger = logger // the migrations' lock waits, Close's warning
 	if applyMigrations {
 		n, err := migrateUp(ctx, d)
 		if err != nil {

@@ -183,6 +183,7 @@ func open(ctx context.Context, getenv func(string) string, stderr io.Writer, app
 	if err != nil {
 		return nil, err
 	}
+	d.Logger = logger // the migrations' lock waits, Close's warning
 	if applyMigrations {
 		if _, err := applySchema(ctx, d, logger); err != nil {
 			d.Close()

@@ -62,7 +62,8 @@ type DB struct {
 	// directory, lock files beside it); empty on PostgreSQL.
 	File string
 	// Logger receives the warning Close logs when it gives up on
-	// connections still in use. Nil discards it. Set it before Close.
+	// connections still in use, and migrate.Up's notes of its waits for
+	// locks. Nil discards them. Set it before Close (and migrate.Up).
 	Logger *slog.Logger
 
 	stopCheckpoints func()     // SQLite: stops the WAL checkpointer

@@ -1,7 +1,11 @@
 package migrate_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -26,6 +30,8 @@ func TestUpDoesNotQueueTheServingVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
+	var logs syncBuffer
+	d.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	set := migrate.Set{Table: "locktest_version", SQLite: fstest.MapFS{}, Postgres: fstest.MapFS{
 		"00001_events.sql": {Data: []byte("-- +goose Up\nCREATE TABLE events (id INT);\nINSERT INTO events VALUES (1);\n")},
 		"00002_guard.sql":  {Data: []byte("-- +goose Up\nALTER TABLE events ADD COLUMN plan_id INT;\n")},
@@ -73,6 +79,13 @@ func TestUpDoesNotQueueTheServingVersion(t *testing.T) {
 		t.Fatalf("Up ended while the report still held the table: %v", err)
 	default:
 	}
+	// The operator is told why the deploy waits.
+	for end := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), "migration waits") && time.Now().Before(end); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := logs.String(); !strings.Contains(got, "migration waits for a table lock") || !strings.Contains(got, "version=2") {
+		t.Errorf("the wait was not logged with the migration's version: %q", got)
+	}
 	if err := report.Commit(); err != nil {
 		t.Fatal(err)
 	}
@@ -89,4 +102,62 @@ func TestUpDoesNotQueueTheServingVersion(t *testing.T) {
 	if err := d.SQL.QueryRowContext(ctx, "SHOW lock_timeout").Scan(&timeout); err != nil || timeout != "0" {
 		t.Errorf("the product's sessions' lock_timeout = %q, %v; want 0", timeout, err)
 	}
+}
+
+// TestUpSaysItWaitsForAnotherMigration: a process starting while another
+// migrates the database waits for it, and says so.
+func TestUpSaysItWaitsForAnotherMigration(t *testing.T) {
+	ctx := context.Background()
+	d, err := db.Open(ctx, dbtest.PostgresURL(t), db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var logs syncBuffer
+	d.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	other, err := d.SQL.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	const migrationLockKey = 0x6d6967726174 // migrate's
+	if _, err := other.ExecContext(ctx, "SELECT pg_advisory_lock($1)", migrationLockKey); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := migrate.Up(ctx, d)
+		done <- err
+	}()
+	for end := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "waiting for another process's migrations") && time.Now().Before(end); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := logs.String(); !strings.Contains(got, "waiting for another process's migrations") {
+		t.Errorf("the wait for the migration lock was not logged: %q", got)
+	}
+	if _, err := other.ExecContext(ctx, "SELECT pg_advisory_unlock($1)", migrationLockKey); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Up once the lock was released: %v", err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger writing from another
+// goroutine while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

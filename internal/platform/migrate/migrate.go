@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -143,7 +144,7 @@ func Up(ctx context.Context, d *db.DB, sets ...Set) (int, error) {
 				return applied, fmt.Errorf("repair the schema before migrating: %w", err)
 			}
 		}
-		n, err := upByOne(ctx, p)
+		n, err := upByOne(ctx, p, d.Logger)
 		applied += n
 		if err != nil {
 			return applied, fmt.Errorf("apply migrations: %w", err)
@@ -185,7 +186,10 @@ func migrationDB(ctx context.Context, d *db.DB) (*sql.DB, func(), error) {
 // many it applied. A migration that failed waiting for a lock (lock_timeout,
 // SQLSTATE 55P03) was rolled back: it is tried again after
 // LockRetryPause, LockTries times in all.
-func upByOne(ctx context.Context, p *goose.Provider) (int, error) {
+//
+// A wait is logged to log (nil: not logged), at its first try and every
+// tenth: an operator whose deploy seems to hang learns why.
+func upByOne(ctx context.Context, p *goose.Provider, log *slog.Logger) (int, error) {
 	applied := 0
 	for tries := 1; ; {
 		_, err := p.UpByOne(ctx)
@@ -200,6 +204,14 @@ func upByOne(ctx context.Context, p *goose.Provider) (int, error) {
 			return applied, err
 		case tries >= LockTries:
 			return applied, fmt.Errorf("a migration waited for a lock %d times, %s each, and other sessions still held it: a long transaction (a report, an export) holds the table; run migrate again once it has ended: %w", LockTries, LockTimeout, err)
+		}
+		if log != nil && (tries == 1 || tries%10 == 0) {
+			var version int64
+			if partial, ok := errors.AsType[*goose.PartialError](err); ok && partial.Failed != nil && partial.Failed.Source != nil {
+				version = partial.Failed.Source.Version
+			}
+			log.WarnContext(ctx, "migration waits for a table lock that another session holds (a long transaction: a report, an export); trying again",
+				"version", version, "try", tries, "of", LockTries, "wait_per_try", LockTimeout.String())
 		}
 		tries++
 		select {
@@ -251,6 +263,12 @@ const lockPoll = 100 * time.Millisecond
 // wait for each other until the deadlock detector failed one of them.
 // Between two tries the session holds no snapshot.
 func lockMigrations(ctx context.Context, d *db.DB) (func(), error) {
+	// Said once, when the lock is not free at once.
+	waiting := func() {
+		if d.Logger != nil {
+			d.Logger.InfoContext(ctx, "waiting for another process's migrations to finish")
+		}
+	}
 	if d.Dialect == db.Postgres {
 		conn, err := d.Pool.Acquire(ctx)
 		if err != nil {
@@ -264,6 +282,10 @@ func lockMigrations(ctx context.Context, d *db.DB) (func(), error) {
 			}
 			if got {
 				break
+			}
+			if waiting != nil {
+				waiting()
+				waiting = nil
 			}
 			select {
 			case <-ctx.Done():
@@ -298,6 +320,10 @@ func lockMigrations(ctx context.Context, d *db.DB) (func(), error) {
 		if !errors.Is(err, syscall.EWOULDBLOCK) {
 			f.Close()
 			return nil, fmt.Errorf("migration lock %s: %w", f.Name(), err)
+		}
+		if waiting != nil {
+			waiting()
+			waiting = nil
 		}
 		select {
 		case <-ctx.Done():
