@@ -154,20 +154,20 @@ func english(kind Kind) texts {
 		}
 	case KindOptInConfirmation:
 		return texts{
-			sms:          "{{program}}: You are subscribed to medication reminders. Msg&data rates may apply. Reply HELP for help, STOP to cancel.",
+			sms:          "{{program}}: You are subscribed to medication reminders and alerts. Msg&data rates may apply. Reply HELP for help, STOP to cancel.",
 			pushTitle:    "Subscribed",
-			push:         "You are subscribed to medication reminders from {{program}}.",
+			push:         "You are subscribed to medication reminders and alerts from {{program}}.",
 			emailSubject: "{{program}}: you are subscribed",
-			email: "You are subscribed to medication reminders from {{program}}.\n\n" +
+			email: "You are subscribed to medication reminders and alerts from {{program}}.\n\n" +
 				"For help, contact {{help_contact}}.\n",
 		}
 	case KindHelp:
 		return texts{
-			sms:          "{{program}} medication reminders. Help: {{help_contact}}. Msg&data rates may apply. Reply STOP to cancel.",
+			sms:          "{{program}} medication reminders and alerts. Help: {{help_contact}}. Msg&data rates may apply. Reply STOP to cancel.",
 			pushTitle:    "Help",
-			push:         "{{program}} medication reminders. Help: {{help_contact}}",
+			push:         "{{program}} medication reminders and alerts. Help: {{help_contact}}",
 			emailSubject: "{{program}}: help",
-			email: "{{program}} sends you medication reminders.\n\n" +
+			email: "{{program}} sends medication reminders and alerts.\n\n" +
 				"For help, contact {{help_contact}}.\n",
 		}
 	case KindUnknownReply:
@@ -248,20 +248,20 @@ func spanish(kind Kind) texts {
 		}
 	case KindOptInConfirmation:
 		return texts{
-			sms:          "{{program}}: Se ha suscrito a recordatorios de medicamentos. Pueden aplicar tarifas de mensajes y datos. Responda AYUDA o PARAR.",
+			sms:          "{{program}}: Se ha suscrito a recordatorios y alertas de medicamentos. Pueden aplicar tarifas de mensajes y datos. Responda AYUDA o PARAR.",
 			pushTitle:    "Suscripción confirmada",
-			push:         "Se ha suscrito a los recordatorios de medicamentos de {{program}}.",
+			push:         "Se ha suscrito a los recordatorios y alertas de medicamentos de {{program}}.",
 			emailSubject: "{{program}}: suscripción confirmada",
-			email: "Se ha suscrito a los recordatorios de medicamentos de {{program}}.\n\n" +
+			email: "Se ha suscrito a los recordatorios y alertas de medicamentos de {{program}}.\n\n" +
 				"Para obtener ayuda, comuníquese con {{help_contact}}.\n",
 		}
 	case KindHelp:
 		return texts{
-			sms:          "{{program}}, recordatorios de medicamentos. Ayuda: {{help_contact}}. Pueden aplicar tarifas de mensajes y datos. Responda PARAR para cancelar.",
+			sms:          "{{program}}, recordatorios y alertas de medicamentos. Ayuda: {{help_contact}}. Pueden aplicar tarifas de msj y datos. Responda PARAR para cancelar.",
 			pushTitle:    "Ayuda",
-			push:         "{{program}}, recordatorios de medicamentos. Ayuda: {{help_contact}}",
+			push:         "{{program}}, recordatorios y alertas de medicamentos. Ayuda: {{help_contact}}",
 			emailSubject: "{{program}}: ayuda",
-			email: "{{program}} le envía recordatorios de medicamentos.\n\n" +
+			email: "{{program}} envía recordatorios y alertas de medicamentos.\n\n" +
 				"Para obtener ayuda, comuníquese con {{help_contact}}.\n",
 		}
 	case KindUnknownReply:

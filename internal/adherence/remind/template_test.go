@@ -447,19 +447,19 @@ func TestRenderWithoutHelpContact(t *testing.T) {
 		// help would send an empty message: the built-in one goes instead.
 		{"custom: only the help sentence", remind.Template{Kind: remind.KindHelp, Language: "en", Channel: notify.SMS,
 			Body: "For help, call {{help_contact}}."},
-			"Heart Care medication reminders. Msg&data rates may apply. Reply STOP to cancel."},
+			"Heart Care medication reminders and alerts. Msg&data rates may apply. Reply STOP to cancel."},
 		{"custom: program and help in one sentence", remind.Template{Kind: remind.KindHelp, Language: "es", Channel: notify.SMS,
 			Body: "{{program}}: llame al {{help_contact}}"},
-			"Heart Care, recordatorios de medicamentos. Pueden aplicar tarifas de mensajes y datos. Responda PARAR para cancelar."},
+			"Heart Care, recordatorios y alertas de medicamentos. Pueden aplicar tarifas de msj y datos. Responda PARAR para cancelar."},
 		{"custom unknown reply: only the help sentence", remind.Template{Kind: remind.KindUnknownReply, Language: "en", Channel: notify.SMS,
 			Body: "Help: {{help_contact}}"},
 			"Heart Care: Sorry, we did not understand. Reply TAKEN, SKIP, SNOOZE, HELP or STOP."},
 		{"en help SMS", remind.Default(remind.KindHelp, "en", notify.SMS),
-			"Heart Care medication reminders. Msg&data rates may apply. Reply STOP to cancel."},
+			"Heart Care medication reminders and alerts. Msg&data rates may apply. Reply STOP to cancel."},
 		{"es help SMS", remind.Default(remind.KindHelp, "es", notify.SMS),
-			"Heart Care, recordatorios de medicamentos. Pueden aplicar tarifas de mensajes y datos. Responda PARAR para cancelar."},
+			"Heart Care, recordatorios y alertas de medicamentos. Pueden aplicar tarifas de msj y datos. Responda PARAR para cancelar."},
 		{"en help push", remind.Default(remind.KindHelp, "en", notify.Push),
-			"Heart Care medication reminders."},
+			"Heart Care medication reminders and alerts."},
 		{"en unknown reply email", remind.Default(remind.KindUnknownReply, "en", notify.Email),
 			"Sorry, we did not understand your reply.\n\nHeart Care\n"},
 		{"es opt-out email", remind.Default(remind.KindOptOutConfirmation, "es", notify.Email),
@@ -524,6 +524,23 @@ func TestRenderSubjectWithoutHelpContact(t *testing.T) {
 					t.Errorf("with a help contact: subject = %q, %v; want the organization's", subject, err)
 				}
 			})
+		}
+	}
+}
+
+// TestConsentTextsFitCareTeamMembers: caregivers and clinicians text
+// START and HELP too, and get the same confirmation as patients: it named
+// medication reminders only, which they never get (QA). The defaults name
+// the alerts as well, in every built-in language and channel.
+func TestConsentTextsFitCareTeamMembers(t *testing.T) {
+	for _, lang := range []string{"en", "es"} {
+		for _, kind := range []remind.Kind{remind.KindOptInConfirmation, remind.KindHelp} {
+			for _, ch := range []notify.Channel{notify.SMS, notify.Push, notify.Email} {
+				body := remind.Default(kind, lang, ch).Body
+				if !strings.Contains(body, "alerts") && !strings.Contains(body, "alertas") {
+					t.Errorf("%s %s %s: %q does not name the alerts", lang, kind, ch, body)
+				}
+			}
 		}
 	}
 }

@@ -515,7 +515,7 @@ func (h *inboundText) commit(ctx context.Context, o inboundOutcome) (InboundResu
 			if answer == remind.KindOptInConfirmation {
 				// START restores the consent STOP removed, and no other:
 				// a patient enrolled without SMS consent stays without
-				// it. Told "you are subscribed to medication reminders",
+				// it. Told "you are subscribed to medication reminders and alerts",
 				// that patient would wait for texts that never come; the
 				// help text names the program and its contact instead.
 				subscribed, err := h.subscribed(ctx, tx)

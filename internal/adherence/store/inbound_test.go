@@ -877,7 +877,7 @@ func TestInboundAnswersNameTheProgramLastTexted(t *testing.T) {
 
 // TestInboundStartWithoutConsentIsNotTold: START from the number of a
 // patient enrolled without SMS consent, who stays without it, is answered
-// with the help text, not "you are subscribed to medication reminders":
+// with the help text, not "you are subscribed to medication reminders and alerts":
 // no reminder will be texted. A patient whose consent START restores is
 // told so.
 func TestInboundStartWithoutConsentIsNotTold(t *testing.T) {
