@@ -233,7 +233,10 @@ func (s *Store) UpdatePatient(ctx context.Context, a adherence.Actor, p *adheren
 	if err := normalizePatient(p); err != nil {
 		return err
 	}
-	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+	// Retried on a PostgreSQL deadlock, as SetPatientActive and UpdatePlan
+	// are: a change of zone or anchors locks the patient, its plans, their
+	// doses and the audit head, as they do (QA).
+	err := s.retryTx(ctx, func(tx *db.Tx) error {
 		cur, err := lockPatient(ctx, tx, p.OrgID, p.ID)
 		if err != nil {
 			return err
