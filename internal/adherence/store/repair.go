@@ -9,7 +9,8 @@ import (
 )
 
 // repairEditedMigrations is the Repair of Migrations. Three migrations
-// were edited after releases had applied them: 00002 gained
+// were edited after releases had applied them (and a fourth rewritten,
+// repairDoseZone): 00002 gained
 // events.request_id (2026-12-01), 00003 notifications.level and the index
 // inbound_messages_address (the same day). A database created before
 // then has none of them: on SQLite migration 00004, which copies the
@@ -42,6 +43,42 @@ func repairEditedMigrations(ctx context.Context, d *db.DB) error {
 		if _, err := d.SQL.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS inbound_messages_address ON inbound_messages (address_key, received_at)`); err != nil {
 			return fmt.Errorf("create inbound_messages_address: %w", err)
 		}
+	}
+	return repairDoseZone(ctx, d)
+}
+
+// repairDoseZone: migration 00018 first added plans.dose_zone (the zone a
+// plan's doses were generated in; releases of 2026-12-07 from 09:09 UTC),
+// and was then rewritten, under the same version, to add plans.dose_basis
+// (the zone with the anchors and timing) instead. A database migrated by
+// the first text has version 18 and no dose_basis: every plan created or
+// resumed failed on the missing column, and nothing said why (QA). The
+// column is added here and filled from dose_zone where that knew the zone,
+// else with the patient's zone as migration 00018 does. dose_zone is left
+// in place: the release that reads it may still be serving (blue/green).
+// One transaction, so that an interrupted repair is done again whole.
+func repairDoseZone(ctx context.Context, d *db.DB) error {
+	exists, columns, err := migrate.Columns(ctx, d, "plans")
+	if err != nil {
+		return err
+	}
+	if !exists || !columns["dose_zone"] || columns["dose_basis"] {
+		return nil
+	}
+	basis := `json_object('zone', %s)`
+	if d.Dialect == db.Postgres {
+		basis = `json_build_object('zone', %s)::text`
+	}
+	err = d.InTx(ctx, func(tx *db.Tx) error {
+		if _, err := tx.ExecContext(ctx, `ALTER TABLE plans ADD COLUMN dose_basis TEXT NOT NULL DEFAULT ''`); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE plans SET dose_basis = COALESCE((SELECT `+fmt.Sprintf(basis, `CASE WHEN plans.dose_zone <> '' THEN plans.dose_zone ELSE patients.time_zone END`)+`
+			FROM patients WHERE patients.org_id = plans.org_id AND patients.id = plans.patient_id), '')`)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("add plans.dose_basis to a database migrated with plans.dose_zone: %w", err)
 	}
 	return nil
 }

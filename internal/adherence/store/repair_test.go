@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/medplatform/medplatform/internal/adherence"
@@ -62,6 +63,59 @@ func TestUpgradeFromBeforeEditedMigrations(t *testing.T) {
 		// Migrating again changes nothing.
 		if n, err := migrate.Up(ctx, d, sets...); err != nil || n != 0 {
 			t.Fatalf("migrate again: %d, %v", n, err)
+		}
+	})
+}
+
+// TestUpgradeFromTheDoseZoneMigration18: releases of 2026-12-07 applied a
+// first text of migration 00018, which added plans.dose_zone; the current
+// text adds plans.dose_basis under the same version, so a database
+// migrated by those releases never got it and every plan created or
+// resumed failed (QA). Migrating it adds the column, filled from dose_zone
+// (else the patient's zone), and plans work again.
+func TestUpgradeFromTheDoseZoneMigration18(t *testing.T) {
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+		ctx := t.Context()
+		f := newFixture(t, d)
+		moved := f.patient("America/New_York")
+		pl := f.plan(moved.ID, timeOfDay("08:00"))
+		unknown := f.patient("Asia/Tokyo")
+		pl2 := f.plan(unknown.ID, timeOfDay("09:00"))
+		// What the first text of 00018 left: dose_zone, known for the first
+		// plan only, and no dose_basis.
+		for _, q := range []string{
+			`ALTER TABLE plans DROP COLUMN dose_basis`,
+			`ALTER TABLE plans ADD COLUMN dose_zone TEXT NOT NULL DEFAULT ''`,
+			`UPDATE plans SET dose_zone = 'Europe/Paris' WHERE id = '` + pl.ID + `'`,
+		} {
+			if _, err := d.SQL.ExecContext(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+
+		if _, err := migrate.Up(ctx, d, sets...); err != nil {
+			t.Fatalf("migrate: %v", err)
+		}
+		for id, want := range map[string]string{pl.ID: "Europe/Paris", pl2.ID: "Asia/Tokyo"} {
+			var basis string
+			if err := d.SQL.QueryRowContext(ctx, `SELECT dose_basis FROM plans WHERE id = $1`, id).Scan(&basis); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(basis, `"zone"`) || !strings.Contains(basis, `"`+want+`"`) {
+				t.Errorf("plan %s: dose_basis %q, want the zone %s", id, basis, want)
+			}
+		}
+		// Plans are created, paused and resumed again.
+		f.plan(moved.ID, timeOfDay("20:00"))
+		if _, err := f.s.SetPlanStatus(ctx, f.actor, f.org, pl2.ID, adherence.PlanPaused); err != nil {
+			t.Fatalf("pause: %v", err)
+		}
+		if _, err := f.s.SetPlanStatus(ctx, f.actor, f.org, pl2.ID, adherence.PlanActive); err != nil {
+			t.Fatalf("resume: %v", err)
+		}
+		// Done once: migrating again changes nothing.
+		if err := store.Migrations.Repair(ctx, d); err != nil {
+			t.Fatal(err)
 		}
 	})
 }
