@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/medplatform/medplatform/internal/platform/db"
+	"github.com/medplatform/medplatform/internal/platform/dbtest"
 )
 
 // refusedError is what database/sql answers when PostgreSQL refuses the
@@ -54,6 +56,9 @@ func TestUnavailable(t *testing.T) {
 		{"admin shutdown", &pgconn.PgError{Code: "57P01"}, true},
 		{"cannot connect now", fmt.Errorf("read: %w", &pgconn.PgError{Code: "57P03"}), true},
 		{"connection failure", &pgconn.PgError{Code: "08006"}, true},
+		{"disk full", fmt.Errorf("insert: %w", &pgconn.PgError{Code: "53100"}), true},
+		{"too many connections", &pgconn.PgError{Code: "53300"}, true},
+		{"SQLite database full", fmt.Errorf("insert: %w", sqliteFull(t)), true},
 		{"syntax error", &pgconn.PgError{Code: "42601"}, false},
 		{"unique violation", &pgconn.PgError{Code: "23505"}, false},
 		{"other error", errors.New("boom"), false},
@@ -63,4 +68,38 @@ func TestUnavailable(t *testing.T) {
 			t.Errorf("%s: Unavailable(%v) = %v, want %v", c.name, c.err, got, c.want)
 		}
 	}
+}
+
+// sqliteFull is the error of a write to a SQLite database that cannot grow:
+// the database's page count is capped just above what it holds.
+func sqliteFull(t *testing.T) error {
+	t.Helper()
+	ctx := context.Background()
+	d, err := db.Open(ctx, "sqlite:"+dbtest.URIPath(filepath.Join(t.TempDir(), "full.db")), db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.SQL.ExecContext(ctx, `CREATE TABLE filler (b BLOB)`); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := d.SQL.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var pages int
+	if err := conn.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA max_page_count = %d`, pages+2)); err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		if _, err = conn.ExecContext(ctx, `INSERT INTO filler VALUES (randomblob(100000))`); err != nil {
+			return err
+		}
+	}
+	t.Fatal("a database capped at a few pages took 10 MB")
+	return nil
 }

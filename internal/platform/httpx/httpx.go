@@ -123,11 +123,11 @@ func ProblemFor(err error, requestID string) (p Problem, internal bool) {
 		return timedOut(requestID), true
 	}
 	if (e == nil || e.Code == errs.CodeInternal) && db.Unavailable(err) {
-		// The database cannot be reached (refused, cut, restarting): an
-		// outage the client may retry, as a commit that could not be
-		// confirmed is.
+		// The database cannot be reached (refused, cut, restarting) or is
+		// out of space: an outage the client may retry, as a commit that
+		// could not be confirmed is.
 		return Problem{Type: ProblemTypeBase + string(errs.CodeUnavailable), Title: http.StatusText(http.StatusServiceUnavailable),
-			Status: http.StatusServiceUnavailable, Detail: "the database cannot be reached at the moment; try again later",
+			Status: http.StatusServiceUnavailable, Detail: "the database is unavailable at the moment; try again later",
 			RequestID: requestID}, true
 	}
 	code := errs.CodeOf(err)
