@@ -757,6 +757,89 @@ func TestHeldEscalationToUnlinkedMemberIsCancelled(t *testing.T) {
 	})
 }
 
+// TestHeldEscalationCancelledAtAcknowledgement: a caregiver's message held
+// for their quiet hours is cancelled when the escalation is acknowledged,
+// not hours later when its delivery job runs: until then it showed as
+// queued on the acknowledged escalation (QA). It is never sent.
+func TestHeldEscalationCancelledAtAcknowledgement(t *testing.T) {
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+		p := newPipeline(t, d, 0)
+		var org string
+		if err := d.SQL.QueryRowContext(p.ctx, `SELECT id FROM orgs`).Scan(&org); err != nil {
+			t.Fatal(err)
+		}
+		admin := adherence.Actor{ID: "key-admin", Role: "admin", OrgID: org}
+		pat := adherence.Patient{OrgID: org, GivenName: phi.New("Pat"), TimeZone: "America/Los_Angeles", Language: "en"}
+		if err := p.st.CreatePatient(p.ctx, admin, &pat); err != nil {
+			t.Fatal(err)
+		}
+		now := p.clock() // 08:01 UTC: 00:01 in Los Angeles, the caregiver's night
+		policy, esc := "0190c0de-0000-7000-8000-000000000311", "0190c0de-0000-7000-8000-000000000312"
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{`INSERT INTO escalation_policies (id, org_id, name, trigger_kind, levels, created_at, updated_at)
+				VALUES ($1, $2, 'Missed dose', 'missed_dose', '[]', $3, $3)`, []any{policy, org, now}},
+			{`INSERT INTO escalations (id, org_id, patient_id, policy_id, status, level, opened_at)
+				VALUES ($1, $2, $3, $4, 'open', 1, $5)`, []any{esc, org, pat.ID, policy, now}},
+		} {
+			if _, err := d.SQL.ExecContext(p.ctx, q.sql, q.args...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		m := adherence.Member{OrgID: org, Kind: adherence.MemberCaregiver, Name: phi.New("Carer"),
+			Phone: phi.New("+15558200001"), TimeZone: "America/Los_Angeles"}
+		if err := p.st.CreateMember(p.ctx, admin, &m); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.st.LinkMember(p.ctx, admin, org, adherence.Link{PatientID: pat.ID, MemberID: m.ID}); err != nil {
+			t.Fatal(err)
+		}
+		var id int64
+		if err := d.SQL.QueryRowContext(p.ctx, `INSERT INTO notifications (org_id, idempotency_key, kind, template, patient_id, member_id,
+				escalation_id, channels, status, due_at, created_at, updated_at)
+			VALUES ($1, 'esc-held', 'escalation', 'escalation_caregiver', $2, $3, $4, 'sms', 'queued', $5, $5, $5) RETURNING id`,
+			org, pat.ID, m.ID, esc, now).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		status := func() (string, string) {
+			t.Helper()
+			var status, reason string
+			if err := d.SQL.QueryRowContext(p.ctx, `SELECT status, COALESCE(reason, '') FROM notifications WHERE id = $1`, id).Scan(&status, &reason); err != nil {
+				t.Fatal(err)
+			}
+			return status, reason
+		}
+		if _, err := p.deliv.Deliver(p.ctx, []int64{id}); err != nil {
+			t.Fatal(err)
+		}
+		if st, reason := status(); st != store.NotificationQueued || reason != "quiet_hours" {
+			t.Fatalf("in the caregiver's night: %s (%s), want queued (quiet_hours)", st, reason)
+		}
+
+		p.advance(time.Minute)
+		acked, err := p.st.AcknowledgeEscalation(p.ctx, admin, org, esc, "clinician on call", p.clock())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, reason := status(); st != store.NotificationCancelled || reason != "escalation_closed" {
+			t.Errorf("after the acknowledgement: %s (%s), want cancelled (escalation_closed)", st, reason)
+		}
+		if len(acked.NotificationIDs) != 1 || acked.NotificationIDs[0] != id {
+			t.Errorf("the acknowledged escalation lists notifications %v, want [%d]", acked.NotificationIDs, id)
+		}
+		// At 08:00 in Los Angeles the hold ends: nothing is sent.
+		p.advance(8 * time.Hour)
+		if _, err := p.deliv.Deliver(p.ctx, []int64{id}); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(p.tw.Messages()); got != 0 {
+			t.Errorf("%d texts sent for an acknowledged escalation", got)
+		}
+	})
+}
+
 // An escalation whose every level fired becomes exhausted when the
 // patient misses another dose. Its last level's messages still held for
 // the caregivers' night go out in the morning all the same: nobody

@@ -768,9 +768,13 @@ func unclosedEscalations(ctx context.Context, tx *db.Tx, orgID, patientID string
 }
 
 // closeEscalation moves an escalation to a closed status and cancels its
-// pending steps. Its messages not sent yet (held for quiet hours, waiting
-// for a retry) are cancelled by the delivery job, which sends escalation
-// messages only while their escalation is open.
+// pending steps. When it is resolved or acknowledged (not exhausted, whose
+// messages still go), its messages not sent yet — held for the recipient's
+// quiet hours, or waiting for a retry — are cancelled too: left to their
+// delivery job, which sends escalation messages only while their
+// escalation is open, a held one showed as queued for hours after the
+// acknowledgement (QA). A message a delivery job has already claimed is
+// cancelled by that job (closedClaims).
 func closeEscalation(ctx context.Context, tx *db.Tx, id string, status adherence.EscalationStatus, by, reason string, now time.Time) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE escalations SET status = $1, closed_at = $2, closed_by = $3, reason = $4 WHERE id = $5`,
 		string(status), now, by, reason, id); err != nil {
@@ -778,6 +782,13 @@ func closeEscalation(ctx context.Context, tx *db.Tx, id string, status adherence
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE escalation_steps SET status = 'cancelled' WHERE escalation_id = $1 AND status = 'pending'`, id); err != nil {
 		return fmt.Errorf("cancel escalation steps: %w", err)
+	}
+	if status == adherence.EscalationExhausted {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE notifications SET status = 'cancelled', reason = 'escalation_closed', updated_at = $1
+		WHERE escalation_id = $2 AND status IN ('queued', 'retrying')`, now, id); err != nil {
+		return fmt.Errorf("cancel the escalation's messages not sent: %w", err)
 	}
 	return nil
 }
