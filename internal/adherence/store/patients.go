@@ -369,8 +369,14 @@ func (s *Store) SetPatientActive(ctx context.Context, a adherence.Actor, orgID, 
 			if err == nil {
 				err = s.resumeReminders(ctx, tx, "patient_id", orgID, id, now)
 			}
-		} else if err = excludePatientDoses(ctx, tx, orgID, id, now); err == nil {
-			recs, resolved, err = s.closePatientEscalations(ctx, tx, a, orgID, id, now)
+		} else {
+			err = fillMissingBasis(ctx, tx, orgID, "patient_id", id, adherence.PlanActive)
+			if err == nil {
+				err = excludePatientDoses(ctx, tx, orgID, id, now)
+			}
+			if err == nil {
+				recs, resolved, err = s.closePatientEscalations(ctx, tx, a, orgID, id, now)
+			}
 		}
 		if err != nil {
 			return err

@@ -824,6 +824,34 @@ func (s *Store) reviveAsGenerated(ctx context.Context, tx *db.Tx, p *adherence.P
 	return ch, nil
 }
 
+// fillMissingBasis records, for the active plans of orgID whose column
+// (id or patient_id) is value and that have no dose_basis — made by a
+// release before it, which an API task of the release before still does
+// during a blue/green deploy — the patient's zone as the zone their doses
+// were generated in, before a pause or a deactivation excludes them: an
+// active plan's doses follow its patient's zone, and their anchors and
+// timing, not recorded, are taken as unchanged (as migration 18 does).
+// Left empty, a resume after a change of zone regenerated the excluded
+// doses from the new zone at once, and the outcomes recorded for them in
+// advance were lost (see reviveAsGenerated).
+//
+// status is the plans' status: "active" for a deactivation (a paused
+// plan's zone may have changed since its pause), "paused" for the plan a
+// pause has just set.
+func fillMissingBasis(ctx context.Context, tx *db.Tx, orgID, column, value string, status adherence.PlanStatus) error {
+	zone := `json_object('zone', pa.time_zone)`
+	if tx.Dialect == db.Postgres {
+		zone = `json_build_object('zone', pa.time_zone)::text`
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE plans SET dose_basis = COALESCE((SELECT `+zone+` FROM patients pa
+			WHERE pa.org_id = plans.org_id AND pa.id = plans.patient_id), '')
+		WHERE org_id = $1 AND `+column+` = $2 AND status = $3 AND dose_basis = ''`, orgID, value, string(status))
+	if err != nil {
+		return fmt.Errorf("record the zone of the plans' doses: %w", err)
+	}
+	return nil
+}
+
 // reviveDecidedInAdvance schedules again, for the scoring of revived doses
 // (see scoreRevived) to score them, plan p's excluded doses due in the day
 // and a half before from that were decided before they were due (a taking
@@ -1006,7 +1034,9 @@ func (s *Store) applyStatus(ctx context.Context, tx *db.Tx, p *adherence.Plan, n
 	case adherence.PlanActive:
 		return s.regenerateIfActive(ctx, tx, p, now, true)
 	case adherence.PlanPaused:
-		err = excludeAhead(ctx, tx, "plan_id", p.OrgID, p.ID, now)
+		if err = fillMissingBasis(ctx, tx, p.OrgID, "id", p.ID, adherence.PlanPaused); err == nil {
+			err = excludeAhead(ctx, tx, "plan_id", p.OrgID, p.ID, now)
+		}
 	case adherence.PlanStopped:
 		// Every dose not yet due goes, with an outcome in advance or
 		// not (a skip a day ahead, a taking inside the on-time window

@@ -1314,6 +1314,59 @@ func TestPlanPausedBeforeTheDoseBasis(t *testing.T) {
 	})
 }
 
+// TestPausingAPlanMadeWithoutADoseBasis: a plan made by the release before
+// dose_basis (an API task of that release still serving during a
+// blue/green deploy) has none; paused or its patient deactivated, it now
+// gets its patient's zone, so a move during the pause keeps the outcomes
+// recorded in advance. It stayed empty, and the move orphaned them.
+func TestPausingAPlanMadeWithoutADoseBasis(t *testing.T) {
+	for _, how := range []string{"plan paused", "patient deactivated"} {
+		t.Run(how, func(t *testing.T) {
+			each(t, func(t *testing.T, f *fixture) {
+				pl := f.decidedInAdvance()
+				f.exec(`UPDATE plans SET dose_basis = '' WHERE id = $1`, pl.ID)
+				f.now = f.now.Add(5 * time.Minute)
+				pause := func(stop bool) {
+					var err error
+					if how == "plan paused" {
+						st := adherence.PlanActive
+						if stop {
+							st = adherence.PlanPaused
+						}
+						_, err = f.s.SetPlanStatus(f.ctx, f.actor, f.org, pl.ID, st)
+					} else {
+						_, err = f.s.SetPatientActive(f.ctx, f.actor, f.org, pl.PatientID, !stop)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+				pause(true)
+				pat, err := f.s.GetPatient(f.ctx, f.org, pl.PatientID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pat.TimeZone = "America/Los_Angeles"
+				if err := f.s.UpdatePatient(f.ctx, f.actor, &pat, pat.Version); err != nil {
+					t.Fatal(err)
+				}
+				pause(false)
+				if n := f.count(`SELECT COUNT(*) FROM events WHERE plan_id = $1 AND result = 'orphan'`, pl.ID); n != 0 {
+					t.Errorf("%d events orphaned by the move, want none", n)
+				}
+				var got []string
+				for _, d := range f.doses(pl.ID, local(2026, 3, 2, 0, 0), local(2026, 3, 4, 0, 0)) {
+					got = append(got, fmt.Sprintf("%s %s", d.DueAt.UTC().Format("01-02T15:04Z"), d.Status))
+				}
+				want := []string{"03-02T13:00Z taken_on_time", "03-03T13:00Z skipped"}
+				if strings.Join(got, "\n") != strings.Join(want, "\n") {
+					t.Errorf("doses of the 2nd and 3rd:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+				}
+			})
+		})
+	}
+}
+
 // TestTakingDuringAPauseAfterAMoveWest: paused at 06:00 in New York, the
 // patient moves to Los Angeles and takes the morning dose at 07:50 there,
 // recorded against New York's excluded 08:00 (13:00Z); the plan resumes at
