@@ -679,49 +679,13 @@ func TestCancelledReminderSaysWhy(t *testing.T) {
 func TestHeldEscalationToUnlinkedMemberIsCancelled(t *testing.T) {
 	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
 		p := newPipeline(t, d, 0)
-		var org string
-		if err := d.SQL.QueryRowContext(p.ctx, `SELECT id FROM orgs`).Scan(&org); err != nil {
-			t.Fatal(err)
-		}
-		admin := adherence.Actor{ID: "key-admin", Role: "admin", OrgID: org}
-		pat := adherence.Patient{OrgID: org, GivenName: phi.New("Pat"), TimeZone: "America/Los_Angeles", Language: "en"}
-		if err := p.st.CreatePatient(p.ctx, admin, &pat); err != nil {
-			t.Fatal(err)
-		}
-		now := p.clock() // 08:01 UTC: 00:01 in Los Angeles, the caregivers' night
-		policy, esc := "0190c0de-0000-7000-8000-000000000301", "0190c0de-0000-7000-8000-000000000302"
-		for _, q := range []struct {
-			sql  string
-			args []any
-		}{
-			{`INSERT INTO escalation_policies (id, org_id, name, trigger_kind, levels, created_at, updated_at)
-				VALUES ($1, $2, 'Missed dose', 'missed_dose', '[]', $3, $3)`, []any{policy, org, now}},
-			{`INSERT INTO escalations (id, org_id, patient_id, policy_id, status, level, opened_at)
-				VALUES ($1, $2, $3, $4, 'open', 1, $5)`, []any{esc, org, pat.ID, policy, now}},
-		} {
-			if _, err := d.SQL.ExecContext(p.ctx, q.sql, q.args...); err != nil {
-				t.Fatal(err)
-			}
-		}
+		n := newNightEscalation(t, p, d) // 00:01 in Los Angeles, the caregivers' night
+		org, admin := n.org, n.admin
 		var members []string
 		var ids []int64
-		for i, name := range []string{"stays", "unlinked"} {
-			m := adherence.Member{OrgID: org, Kind: adherence.MemberCaregiver, Name: phi.New("Carer"),
-				Phone: phi.New(fmt.Sprintf("+1555810%04d", i)), TimeZone: "America/Los_Angeles"}
-			if err := p.st.CreateMember(p.ctx, admin, &m); err != nil {
-				t.Fatal(err)
-			}
-			if err := p.st.LinkMember(p.ctx, admin, org, adherence.Link{PatientID: pat.ID, MemberID: m.ID}); err != nil {
-				t.Fatal(err)
-			}
-			var id int64
-			if err := d.SQL.QueryRowContext(p.ctx, `INSERT INTO notifications (org_id, idempotency_key, kind, template, patient_id, member_id,
-					escalation_id, channels, status, due_at, created_at, updated_at)
-				VALUES ($1, $2, 'escalation', 'escalation_caregiver', $3, $4, $5, 'sms', 'queued', $6, $6, $6) RETURNING id`,
-				org, "esc-"+name, pat.ID, m.ID, esc, now).Scan(&id); err != nil {
-				t.Fatal(err)
-			}
-			members, ids = append(members, m.ID), append(ids, id)
+		for i := range 2 {
+			m, id := n.caregiverMessage(t, fmt.Sprintf("+1555810%04d", i))
+			members, ids = append(members, m), append(ids, id)
 		}
 		if _, err := p.deliv.Deliver(p.ctx, ids); err != nil {
 			t.Fatal(err)
@@ -732,7 +696,7 @@ func TestHeldEscalationToUnlinkedMemberIsCancelled(t *testing.T) {
 		// At 07:00 in Los Angeles the second caregiver leaves the circle of
 		// care; at 08:01 the held messages are due.
 		p.advance(7 * time.Hour)
-		if err := p.st.UnlinkMember(p.ctx, admin, org, pat.ID, members[1]); err != nil {
+		if err := p.st.UnlinkMember(p.ctx, admin, org, n.patientID, members[1]); err != nil {
 			t.Fatal(err)
 		}
 		p.advance(time.Hour)
@@ -757,6 +721,70 @@ func TestHeldEscalationToUnlinkedMemberIsCancelled(t *testing.T) {
 	})
 }
 
+// nightEscalation is an open escalation of a patient in Los Angeles,
+// opened at the pipeline's clock (08:01 UTC: 00:01 there, caregivers'
+// quiet hours).
+type nightEscalation struct {
+	p         *pipeline
+	d         *db.DB
+	org, esc  string
+	admin     adherence.Actor
+	patientID string
+	now       time.Time
+}
+
+func newNightEscalation(t *testing.T, p *pipeline, d *db.DB) nightEscalation {
+	t.Helper()
+	n := nightEscalation{p: p, d: d, now: p.clock(), esc: "0190c0de-0000-7000-8000-000000000302"}
+	if err := d.SQL.QueryRowContext(p.ctx, `SELECT id FROM orgs`).Scan(&n.org); err != nil {
+		t.Fatal(err)
+	}
+	n.admin = adherence.Actor{ID: "key-admin", Role: "admin", OrgID: n.org}
+	pat := adherence.Patient{OrgID: n.org, GivenName: phi.New("Pat"), TimeZone: "America/Los_Angeles", Language: "en"}
+	if err := p.st.CreatePatient(p.ctx, n.admin, &pat); err != nil {
+		t.Fatal(err)
+	}
+	n.patientID = pat.ID
+	policy := "0190c0de-0000-7000-8000-000000000301"
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO escalation_policies (id, org_id, name, trigger_kind, levels, created_at, updated_at)
+			VALUES ($1, $2, 'Missed dose', 'missed_dose', '[]', $3, $3)`, []any{policy, n.org, n.now}},
+		{`INSERT INTO escalations (id, org_id, patient_id, policy_id, status, level, opened_at)
+			VALUES ($1, $2, $3, $4, 'open', 1, $5)`, []any{n.esc, n.org, pat.ID, policy, n.now}},
+	} {
+		if _, err := d.SQL.ExecContext(p.ctx, q.sql, q.args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return n
+}
+
+// caregiverMessage links a new caregiver in Los Angeles with phone to the
+// patient and queues the escalation's message to them; it returns the
+// caregiver's id and the message's.
+func (n nightEscalation) caregiverMessage(t *testing.T, phone string) (string, int64) {
+	t.Helper()
+	m := adherence.Member{OrgID: n.org, Kind: adherence.MemberCaregiver, Name: phi.New("Carer"),
+		Phone: phi.New(phone), TimeZone: "America/Los_Angeles"}
+	if err := n.p.st.CreateMember(n.p.ctx, n.admin, &m); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.p.st.LinkMember(n.p.ctx, n.admin, n.org, adherence.Link{PatientID: n.patientID, MemberID: m.ID}); err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	if err := n.d.SQL.QueryRowContext(n.p.ctx, `INSERT INTO notifications (org_id, idempotency_key, kind, template, patient_id, member_id,
+			escalation_id, channels, status, due_at, created_at, updated_at)
+		VALUES ($1, $2, 'escalation', 'escalation_caregiver', $3, $4, $5, 'sms', 'queued', $6, $6, $6) RETURNING id`,
+		n.org, "esc-"+phone, n.patientID, m.ID, n.esc, n.now).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	return m.ID, id
+}
+
 // TestHeldEscalationCancelledAtAcknowledgement: a caregiver's message held
 // for their quiet hours is cancelled when the escalation is acknowledged,
 // not hours later when its delivery job runs: until then it showed as
@@ -764,45 +792,9 @@ func TestHeldEscalationToUnlinkedMemberIsCancelled(t *testing.T) {
 func TestHeldEscalationCancelledAtAcknowledgement(t *testing.T) {
 	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
 		p := newPipeline(t, d, 0)
-		var org string
-		if err := d.SQL.QueryRowContext(p.ctx, `SELECT id FROM orgs`).Scan(&org); err != nil {
-			t.Fatal(err)
-		}
-		admin := adherence.Actor{ID: "key-admin", Role: "admin", OrgID: org}
-		pat := adherence.Patient{OrgID: org, GivenName: phi.New("Pat"), TimeZone: "America/Los_Angeles", Language: "en"}
-		if err := p.st.CreatePatient(p.ctx, admin, &pat); err != nil {
-			t.Fatal(err)
-		}
-		now := p.clock() // 08:01 UTC: 00:01 in Los Angeles, the caregiver's night
-		policy, esc := "0190c0de-0000-7000-8000-000000000311", "0190c0de-0000-7000-8000-000000000312"
-		for _, q := range []struct {
-			sql  string
-			args []any
-		}{
-			{`INSERT INTO escalation_policies (id, org_id, name, trigger_kind, levels, created_at, updated_at)
-				VALUES ($1, $2, 'Missed dose', 'missed_dose', '[]', $3, $3)`, []any{policy, org, now}},
-			{`INSERT INTO escalations (id, org_id, patient_id, policy_id, status, level, opened_at)
-				VALUES ($1, $2, $3, $4, 'open', 1, $5)`, []any{esc, org, pat.ID, policy, now}},
-		} {
-			if _, err := d.SQL.ExecContext(p.ctx, q.sql, q.args...); err != nil {
-				t.Fatal(err)
-			}
-		}
-		m := adherence.Member{OrgID: org, Kind: adherence.MemberCaregiver, Name: phi.New("Carer"),
-			Phone: phi.New("+15558200001"), TimeZone: "America/Los_Angeles"}
-		if err := p.st.CreateMember(p.ctx, admin, &m); err != nil {
-			t.Fatal(err)
-		}
-		if err := p.st.LinkMember(p.ctx, admin, org, adherence.Link{PatientID: pat.ID, MemberID: m.ID}); err != nil {
-			t.Fatal(err)
-		}
-		var id int64
-		if err := d.SQL.QueryRowContext(p.ctx, `INSERT INTO notifications (org_id, idempotency_key, kind, template, patient_id, member_id,
-				escalation_id, channels, status, due_at, created_at, updated_at)
-			VALUES ($1, 'esc-held', 'escalation', 'escalation_caregiver', $2, $3, $4, 'sms', 'queued', $5, $5, $5) RETURNING id`,
-			org, pat.ID, m.ID, esc, now).Scan(&id); err != nil {
-			t.Fatal(err)
-		}
+		n := newNightEscalation(t, p, d) // 00:01 in Los Angeles, the caregiver's night
+		org, admin, esc := n.org, n.admin, n.esc
+		_, id := n.caregiverMessage(t, "+15558200001")
 		status := func() (string, string) {
 			t.Helper()
 			var status, reason string

@@ -1,11 +1,9 @@
 package migrate_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -13,6 +11,7 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/db"
 	"github.com/medplatform/medplatform/internal/platform/dbtest"
 	"github.com/medplatform/medplatform/internal/platform/migrate"
+	"github.com/medplatform/medplatform/internal/platform/syncbuf"
 )
 
 // TestUpDoesNotQueueTheServingVersion: during a blue/green deploy the
@@ -30,7 +29,7 @@ func TestUpDoesNotQueueTheServingVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	d.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	set := migrate.Set{Table: "locktest_version", SQLite: fstest.MapFS{}, Postgres: fstest.MapFS{
 		"00001_events.sql": {Data: []byte("-- +goose Up\nCREATE TABLE events (id INT);\nINSERT INTO events VALUES (1);\n")},
@@ -113,7 +112,7 @@ func TestUpSaysItWaitsForAnotherMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	d.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	other, err := d.SQL.Conn(ctx)
 	if err != nil {
@@ -141,23 +140,4 @@ func TestUpSaysItWaitsForAnotherMigration(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Up once the lock was released: %v", err)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger writing from another
-// goroutine while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
