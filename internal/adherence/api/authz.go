@@ -2,7 +2,7 @@ package api
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -309,8 +309,12 @@ func (s *server) audit(r *http.Request, action, resourceType, resourceID, patien
 		ClientAddr:   a.ClientAddr,
 	})
 	if err != nil {
+		// Logged here: the records of refusals are appended with the
+		// error ignored. Wrapped: a database out of reach or out of
+		// space answers 503 (httpx.ProblemFor), not 500 (QA: reads on a
+		// full disk); the answer's text stays generic.
 		s.Logger.ErrorContext(r.Context(), "audit append failed", "error", err.Error())
-		return errors.New("audit trail unavailable")
+		return fmt.Errorf("audit trail unavailable: %w", err)
 	}
 	return nil
 }
@@ -348,7 +352,7 @@ func (s *server) auditReads(r *http.Request, resourceType string, patientIDs []s
 	}
 	if err := s.Audit.AppendAll(r.Context(), recs); err != nil {
 		s.Logger.ErrorContext(r.Context(), "audit append failed", "error", err.Error())
-		return errors.New("audit trail unavailable")
+		return fmt.Errorf("audit trail unavailable: %w", err)
 	}
 	return nil
 }
