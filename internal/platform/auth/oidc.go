@@ -173,6 +173,17 @@ func (v *oidcVerifier) verify(ctx context.Context, raw string) (Principal, error
 	if tok.Subject == "" {
 		return Principal{}, errs.Unauthorized("token lacks the %q claim", "sub")
 	}
+	// go-oidc decodes the registered claims with encoding/json, which
+	// matches a name whatever its case, the last one winning: an "EXP"
+	// stood in for a missing exp, and an "Exp" after an expired exp let
+	// the token in (QA). No provider spells them so.
+	for name := range claims {
+		for _, reg := range oidcRegisteredClaims {
+			if name != reg && strings.EqualFold(name, reg) {
+				return Principal{}, errs.Unauthorized("token holds a claim named %q in another case", reg)
+			}
+		}
+	}
 	// The times are NumericDates, JSON numbers (RFC 7519 §2); go-oidc
 	// also reads a string holding digits, which no conforming provider
 	// sends: a token carrying one was not minted as the provider mints.
@@ -300,6 +311,10 @@ func registeredClaimTypes(payload []byte) error {
 	}
 	return nil
 }
+
+// oidcRegisteredClaims are the claims go-oidc reads into its token (its
+// idToken's JSON field names).
+var oidcRegisteredClaims = []string{"iss", "sub", "aud", "exp", "iat", "nbf", "nonce", "at_hash", "_claim_names", "_claim_sources"}
 
 // isJSONNumber reports whether raw, valid JSON, is a number.
 func isJSONNumber(raw json.RawMessage) bool {

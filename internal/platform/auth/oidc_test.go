@@ -153,6 +153,11 @@ func TestAuthenticateOIDC(t *testing.T) {
 		{name: "exp with a fraction", token: rs256(func(m jwt.MapClaims) { m["exp"] = float64(now.Add(5*time.Minute).Unix()) + 0.5 }), want: clinician},
 		{name: "exp a string of digits", token: rs256(func(m jwt.MapClaims) { m["exp"] = fmt.Sprint(now.Add(5 * time.Minute).Unix()) }), wantCode: errs.CodeUnauthorized, wantMsg: `"exp" claim is a string, not a number`},
 		{name: "nbf a string of digits", token: rs256(func(m jwt.MapClaims) { m["nbf"] = fmt.Sprint(now.Add(-time.Minute).Unix()) }), wantCode: errs.CodeUnauthorized, wantMsg: `"nbf" claim is a string, not a number`},
+		// go-oidc matches registered claim names whatever their case.
+		{name: "EXP instead of exp", token: rs256(func(m jwt.MapClaims) { m["EXP"] = m["exp"]; delete(m, "exp") }), wantCode: errs.CodeUnauthorized, wantMsg: `claim named "exp" in another case`},
+		{name: "an expired Exp beside exp", token: rs256(func(m jwt.MapClaims) { m["Exp"] = now.Add(-time.Hour).Unix() }), wantCode: errs.CodeUnauthorized, wantMsg: `claim named "exp" in another case`},
+		{name: "IAT a string", token: rs256(func(m jwt.MapClaims) { m["IAT"] = fmt.Sprint(now.Unix()) }), wantCode: errs.CodeUnauthorized, wantMsg: `claim named "iat" in another case`},
+		{name: "Sub beside sub", token: rs256(func(m jwt.MapClaims) { m["Sub"] = "admin" }), wantCode: errs.CodeUnauthorized, wantMsg: `claim named "sub" in another case`},
 		{name: "iat a string of digits", token: rs256(func(m jwt.MapClaims) { m["iat"] = fmt.Sprint(now.Add(-time.Minute).Unix()) }), wantCode: errs.CodeUnauthorized, wantMsg: `"iat" claim is a string, not a number`},
 		{name: "HS256 signed with the provider's public key", token: sign(t, jwt.SigningMethodHS256, x509.MarshalPKCS1PublicKey(&idp.key.PublicKey), idp.kid, claims(nil)), wantCode: errs.CodeUnauthorized},
 		{name: "not yet valid", token: rs256(func(m jwt.MapClaims) { m["nbf"] = now.Add(time.Hour).Unix() }), wantCode: errs.CodeUnauthorized},
