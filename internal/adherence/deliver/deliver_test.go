@@ -832,6 +832,43 @@ func TestHeldEscalationCancelledAtAcknowledgement(t *testing.T) {
 	})
 }
 
+// TestEscalationAcknowledgedWhileItsMessageIsClaimed: the acknowledgement
+// comes after a delivery job claimed the caregiver's message and before it
+// records the hold for their quiet hours. The job's hold is not left
+// standing: the message is cancelled when the job records it. It stayed
+// queued until the hold's end (QA re-test).
+func TestEscalationAcknowledgedWhileItsMessageIsClaimed(t *testing.T) {
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+		p := newPipeline(t, d, 0)
+		n := newNightEscalation(t, p, d) // 00:01 in Los Angeles, the caregiver's night
+		_, id := n.caregiverMessage(t, "+15558300001")
+		clock, acked := p.deliv.Now, false
+		p.deliv.Now = func() time.Time {
+			// The job asks the time once it holds its claims.
+			if !acked {
+				acked = true
+				if _, err := p.st.AcknowledgeEscalation(p.ctx, n.admin, n.org, n.esc, "clinician on call", clock()); err != nil {
+					t.Errorf("acknowledge: %v", err)
+				}
+			}
+			return clock()
+		}
+		if _, err := p.deliv.Deliver(p.ctx, []int64{id}); err != nil {
+			t.Fatal(err)
+		}
+		if !acked {
+			t.Fatal("the job never asked the time")
+		}
+		var status, reason string
+		if err := d.SQL.QueryRowContext(p.ctx, `SELECT status, COALESCE(reason, '') FROM notifications WHERE id = $1`, id).Scan(&status, &reason); err != nil {
+			t.Fatal(err)
+		}
+		if status != store.NotificationCancelled || reason != "escalation_closed" {
+			t.Errorf("after the job: %s (%s), want cancelled (escalation_closed)", status, reason)
+		}
+	})
+}
+
 // An escalation whose every level fired becomes exhausted when the
 // patient misses another dose. Its last level's messages still held for
 // the caregivers' night go out in the morning all the same: nobody

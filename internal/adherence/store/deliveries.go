@@ -557,6 +557,9 @@ func (s *Store) RecordDeliveryProgress(ctx context.Context, results []DeliveryRe
 			if err != nil {
 				return fmt.Errorf("record delivery: %w", err)
 			}
+			if err := cancelUnwantedWaits(ctx, tx, results, now); err != nil {
+				return err
+			}
 		}
 		for _, r := range results {
 			if r.Unsubscribed != "" {
@@ -633,11 +636,76 @@ func (s *Store) forgetPushToken(ctx context.Context, tx *db.Tx, id int64, token 
 // stillWanted is the condition on a notification n that it is still
 // wanted: a reminder's dose open (scheduled, its plan active, its patient
 // active), an escalation message's escalation open; other kinds always.
-const stillWanted = `(n.kind <> 'reminder' OR EXISTS (SELECT 1 FROM dose_instances d
+// In parentheses, so that a NOT before it applies to all of it.
+const stillWanted = `((n.kind <> 'reminder' OR EXISTS (SELECT 1 FROM dose_instances d
 		JOIN plans pl ON pl.id = d.plan_id JOIN patients pa ON pa.id = d.patient_id
 		WHERE d.id = n.dose_instance_id AND d.status = 'scheduled' AND pl.status = 'active' AND pa.active))
 	AND (n.kind <> 'escalation' OR EXISTS (SELECT 1 FROM escalations e
-		WHERE e.id = n.escalation_id AND e.status IN ('open', 'exhausted')))`
+		WHERE e.id = n.escalation_id AND e.status IN ('open', 'exhausted'))))`
+
+// unwantedReason selects, from notifications n (the FROM and joins it
+// ends with), the reason to cancel n with once it is no longer wanted
+// (see stillWanted).
+const unwantedReason = `CASE
+				WHEN n.kind = 'escalation' THEN 'escalation_closed'
+				WHEN NOT COALESCE(pa.active, FALSE) THEN 'patient_deactivated'
+				WHEN d.id IS NULL THEN 'dose_removed'
+				WHEN pl.status <> 'active' THEN 'plan_' || pl.status
+				WHEN d.status = 'excluded' THEN 'dose_excluded'
+				ELSE 'dose_recorded' END
+			FROM notifications n
+			LEFT JOIN dose_instances d ON d.id = n.dose_instance_id
+			LEFT JOIN plans pl ON pl.id = d.plan_id
+			LEFT JOIN patients pa ON pa.id = n.patient_id`
+
+// cancelUnwantedWaits cancels, of the notifications results has just left
+// waiting (queued with a retry time: held for quiet hours; retrying), those
+// no longer wanted, with the reason unwantedReason gives. Their purpose may
+// have gone while the job held its claim: closeEscalation cancels the
+// messages waiting, not those claimed, and an escalation acknowledged
+// meanwhile left its held message queued until its next delivery job,
+// hours later (QA). A status callback that moved one on since is left
+// alone.
+func cancelUnwantedWaits(ctx context.Context, tx *db.Tx, results []DeliveryResult, now time.Time) error {
+	var args []any
+	for _, r := range results {
+		if r.Status == NotificationQueued || r.Status == NotificationRetrying {
+			args = append(args, r.ID)
+		}
+	}
+	if len(args) == 0 {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT n.id, `+unwantedReason+`
+		WHERE n.id IN `+db.Placeholders(tx.Dialect, 1, len(args))+` AND n.status IN ('queued', 'retrying') AND NOT `+stillWanted, args...)
+	if err != nil {
+		return fmt.Errorf("read notifications no longer wanted: %w", err)
+	}
+	unwanted := map[int64]string{}
+	for rows.Next() {
+		var id int64
+		var reason string
+		if err := rows.Scan(&id, &reason); err != nil {
+			rows.Close()
+			return fmt.Errorf("read notifications no longer wanted: %w", err)
+		}
+		unwanted[id] = reason
+	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return fmt.Errorf("read notifications no longer wanted: %w", err)
+	}
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("read notifications no longer wanted: %w", err)
+	}
+	for id, reason := range unwanted {
+		if _, err := tx.ExecContext(ctx, `UPDATE notifications SET status = 'cancelled', reason = $1, updated_at = $2
+			WHERE id = $3 AND status IN ('queued', 'retrying')`, reason, now, id); err != nil {
+			return fmt.Errorf("cancel a notification no longer wanted: %w", err)
+		}
+	}
+	return nil
+}
 
 // closedClaims returns, of the claims markSending did not start, those
 // still claimed for their attempt, which it left because they are no
@@ -650,17 +718,7 @@ func closedClaims(ctx context.Context, tx *db.Tx, claims []Claim, started map[in
 			continue
 		}
 		var reason string
-		err := tx.QueryRowContext(ctx, `SELECT CASE
-				WHEN n.kind = 'escalation' THEN 'escalation_closed'
-				WHEN NOT COALESCE(pa.active, FALSE) THEN 'patient_deactivated'
-				WHEN d.id IS NULL THEN 'dose_removed'
-				WHEN pl.status <> 'active' THEN 'plan_' || pl.status
-				WHEN d.status = 'excluded' THEN 'dose_excluded'
-				ELSE 'dose_recorded' END
-			FROM notifications n
-			LEFT JOIN dose_instances d ON d.id = n.dose_instance_id
-			LEFT JOIN plans pl ON pl.id = d.plan_id
-			LEFT JOIN patients pa ON pa.id = n.patient_id
+		err := tx.QueryRowContext(ctx, `SELECT `+unwantedReason+`
 			WHERE n.id = $1 AND n.attempts = $2 AND n.status = 'claimed'`, c.ID, c.Attempt).Scan(&reason)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue // no longer this job's

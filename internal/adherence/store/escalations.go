@@ -774,7 +774,8 @@ func unclosedEscalations(ctx context.Context, tx *db.Tx, orgID, patientID string
 // delivery job, which sends escalation messages only while their
 // escalation is open, a held one showed as queued for hours after the
 // acknowledgement (QA). A message a delivery job has already claimed is
-// cancelled by that job (closedClaims).
+// cancelled by that job when it records it: before its hand-over to a
+// provider (closedClaims), or with a hold or retry (cancelUnwantedWaits).
 func closeEscalation(ctx context.Context, tx *db.Tx, id string, status adherence.EscalationStatus, by, reason string, now time.Time) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE escalations SET status = $1, closed_at = $2, closed_by = $3, reason = $4 WHERE id = $5`,
 		string(status), now, by, reason, id); err != nil {
