@@ -248,7 +248,7 @@ func spanish(kind Kind) texts {
 		}
 	case KindOptInConfirmation:
 		return texts{
-			sms:          "{{program}}: Se ha suscrito a recordatorios y alertas de medicamentos. Pueden aplicar tarifas de mensajes y datos. Responda AYUDA o PARAR.",
+			sms:          "{{program}}: Se ha suscrito a recordatorios y alertas de medicamentos. Pueden aplicar tarifas de msj y datos. Responda AYUDA o PARAR.",
 			pushTitle:    "Suscripción confirmada",
 			push:         "Se ha suscrito a los recordatorios y alertas de medicamentos de {{program}}.",
 			emailSubject: "{{program}}: suscripción confirmada",
@@ -257,7 +257,7 @@ func spanish(kind Kind) texts {
 		}
 	case KindHelp:
 		return texts{
-			sms:          "{{program}}, recordatorios y alertas de medicamentos. Ayuda: {{help_contact}}. Pueden aplicar tarifas de msj y datos. Responda PARAR para cancelar.",
+			sms:          "{{program}}: recordatorios y alertas de medicamentos. Ayuda: {{help_contact}}. Pueden aplicar tarifas de msj y datos. PARAR para cancelar.",
 			pushTitle:    "Ayuda",
 			push:         "{{program}}, recordatorios y alertas de medicamentos. Ayuda: {{help_contact}}",
 			emailSubject: "{{program}}: ayuda",

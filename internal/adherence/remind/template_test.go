@@ -450,14 +450,14 @@ func TestRenderWithoutHelpContact(t *testing.T) {
 			"Heart Care medication reminders and alerts. Msg&data rates may apply. Reply STOP to cancel."},
 		{"custom: program and help in one sentence", remind.Template{Kind: remind.KindHelp, Language: "es", Channel: notify.SMS,
 			Body: "{{program}}: llame al {{help_contact}}"},
-			"Heart Care, recordatorios y alertas de medicamentos. Pueden aplicar tarifas de msj y datos. Responda PARAR para cancelar."},
+			"Heart Care: recordatorios y alertas de medicamentos. Pueden aplicar tarifas de msj y datos. PARAR para cancelar."},
 		{"custom unknown reply: only the help sentence", remind.Template{Kind: remind.KindUnknownReply, Language: "en", Channel: notify.SMS,
 			Body: "Help: {{help_contact}}"},
 			"Heart Care: Sorry, we did not understand. Reply TAKEN, SKIP, SNOOZE, HELP or STOP."},
 		{"en help SMS", remind.Default(remind.KindHelp, "en", notify.SMS),
 			"Heart Care medication reminders and alerts. Msg&data rates may apply. Reply STOP to cancel."},
 		{"es help SMS", remind.Default(remind.KindHelp, "es", notify.SMS),
-			"Heart Care, recordatorios y alertas de medicamentos. Pueden aplicar tarifas de msj y datos. Responda PARAR para cancelar."},
+			"Heart Care: recordatorios y alertas de medicamentos. Pueden aplicar tarifas de msj y datos. PARAR para cancelar."},
 		{"en help push", remind.Default(remind.KindHelp, "en", notify.Push),
 			"Heart Care medication reminders and alerts."},
 		{"en unknown reply email", remind.Default(remind.KindUnknownReply, "en", notify.Email),
@@ -539,6 +539,30 @@ func TestConsentTextsFitCareTeamMembers(t *testing.T) {
 				body := remind.Default(kind, lang, ch).Body
 				if !strings.Contains(body, "alerts") && !strings.Contains(body, "alertas") {
 					t.Errorf("%s %s %s: %q does not name the alerts", lang, kind, ch, body)
+				}
+			}
+		}
+	}
+}
+
+// TestConsentTextsFitOneSegment: the built-in STOP, START and HELP SMS fit
+// one 160-character GSM-7 segment with a program name and a help contact
+// of ordinary length (24 characters each); naming the alerts too made the
+// Spanish HELP two segments with an e-mail address for help (QA re-test).
+func TestConsentTextsFitOneSegment(t *testing.T) {
+	values := remind.Values{Program: "Riverside Medical Center", HelpContact: "help@riversidehealth.org"}
+	for _, lang := range []string{"en", "es"} {
+		for _, kind := range []remind.Kind{remind.KindOptOutConfirmation, remind.KindOptInConfirmation, remind.KindHelp} {
+			_, body, err := remind.Render(remind.Default(kind, lang, notify.SMS), values)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := len([]rune(body)); n > 160 {
+				t.Errorf("%s %s: %d characters, over one segment: %q", lang, kind, n, body)
+			}
+			for _, r := range body {
+				if r > 0x7e && !strings.ContainsRune("£¥èéùìòÇØøÅåΔΦΓΛΩΠΨΣΘΞÆæßÉÄÖÑÜ§¿äöñüà¡", r) {
+					t.Errorf("%s %s: %q is not in the GSM 7-bit alphabet", lang, kind, r)
 				}
 			}
 		}
