@@ -273,6 +273,9 @@ func (s *Store) UpdatePatient(ctx context.Context, a adherence.Actor, p *adheren
 			if err := releaseQuietHolds(ctx, tx, cur, now); err != nil {
 				return err
 			}
+			if err := s.redecideHeldDeliveries(ctx, tx, p.OrgID, p.ID); err != nil {
+				return err
+			}
 		}
 		return s.record(ctx, tx, a, p.OrgID, audit.ActionUpdate, "Patient", p.ID, p.ID)
 	})
@@ -314,6 +317,41 @@ func releaseQuietHolds(ctx context.Context, tx *db.Tx, cur adherence.Patient, no
 		return fmt.Errorf("release reminders held for quiet hours: %w", err)
 	}
 	return nil
+}
+
+// redecideHeldDeliveries enqueues at once a delivery job for the
+// notifications of patient patientID that a delivery job held for quiet
+// hours (queued, reason quiet_hours): a reminder retried after every
+// provider failed, held for the patient's quiet hours, and the messages
+// to caregivers without a zone of their own, held for their night in the
+// patient's zone. Their job was scheduled for the end of the quiet hours
+// before the change; the job now decides again under the new zone or
+// quiet hours: it sends what is no longer held and holds the rest until
+// the new end. A held message to a caregiver with a zone of their own is
+// held again until the same end.
+func (s *Store) redecideHeldDeliveries(ctx context.Context, tx *db.Tx, orgID, patientID string) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM notifications
+		WHERE org_id = $1 AND patient_id = $2 AND status = 'queued' AND reason = 'quiet_hours'`, orgID, patientID)
+	if err != nil {
+		return fmt.Errorf("read deliveries held for quiet hours: %w", err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return fmt.Errorf("read deliveries held for quiet hours: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return fmt.Errorf("read deliveries held for quiet hours: %w", err)
+	}
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("read deliveries held for quiet hours: %w", err)
+	}
+	return s.enqueueDelivery(ctx, tx, ids, time.Time{})
 }
 
 // SetPatientActive deactivates or reactivates a patient of orgID and
