@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pressly/goose/v3"
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/store"
@@ -80,7 +79,7 @@ func TestEventsPlanGuardMigration(t *testing.T) {
 	pat := f.patient("America/New_York")
 	pl := f.plan(pat.ID, timeOfDay("08:00"))
 	f.record(f.ev(pat.ID, pl.ID, adherence.EventTaken, local(2026, 3, 2, 8, 5), "kept"))
-	p, err := goose.NewProvider(goose.DialectPostgres, d.SQL, store.Migrations.Postgres)
+	p, err := store.Migrations.Provider(d)
 	if err != nil {
 		t.Fatal(err)
 	}
