@@ -3,6 +3,7 @@ package store_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/store"
@@ -116,6 +117,78 @@ func TestUpgradeFromTheDoseZoneMigration18(t *testing.T) {
 		// Done once: migrating again changes nothing.
 		if err := store.Migrations.Repair(ctx, d); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// TestDoseZoneRepairDoesNotQueueTheServingVersion: on PostgreSQL the
+// repair of a database migrated with plans.dose_zone waits a second at a
+// time for a long transaction on plans (a report of the release still
+// serving), letting the queries queued behind it through in between, and
+// completes once the transaction ends. In one transaction with no bound,
+// every query of plans waited for the report (QA re-test: 12.7 s).
+func TestDoseZoneRepairDoesNotQueueTheServingVersion(t *testing.T) {
+	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
+		if d.Dialect != db.Postgres {
+			t.Skip("SQLite has one writer")
+		}
+		ctx := t.Context()
+		f := newFixture(t, d)
+		pat := f.patient("America/New_York")
+		pl := f.plan(pat.ID, timeOfDay("08:00"))
+		for _, q := range []string{
+			`ALTER TABLE plans DROP COLUMN dose_basis`,
+			`ALTER TABLE plans ADD COLUMN dose_zone TEXT NOT NULL DEFAULT ''`,
+		} {
+			if _, err := d.SQL.ExecContext(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		report, err := d.SQL.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer report.Rollback()
+		var n int
+		if err := report.QueryRowContext(ctx, `SELECT count(*) FROM plans`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := migrate.Up(ctx, d, sets...)
+			done <- err
+		}()
+		// Reads of the serving release while the repair waits.
+		for end := time.Now().Add(4 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+			tx, err := d.SQL.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.ExecContext(ctx, `SET LOCAL statement_timeout = '2s'`); err != nil {
+				t.Fatal(err)
+			}
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM plans`).Scan(&n); err != nil {
+				t.Fatalf("a read of plans while the repair waited: %v", err)
+			}
+			tx.Rollback()
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("migrate ended (%v) while the report held plans", err)
+		default:
+		}
+		if err := report.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("migrate after the report: %v", err)
+		}
+		var basis string
+		if err := d.SQL.QueryRowContext(ctx, `SELECT dose_basis FROM plans WHERE id = $1`, pl.ID).Scan(&basis); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(basis, "America/New_York") {
+			t.Errorf("dose_basis after the repair: %q", basis)
 		}
 	})
 }

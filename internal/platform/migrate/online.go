@@ -3,8 +3,11 @@ package migrate
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/medplatform/medplatform/internal/platform/db"
 )
 
 // Briefly runs stmts in one transaction on conn whose lock waits end after
@@ -88,4 +91,43 @@ func Unbounded(ctx context.Context, conn *sql.Conn, stmts ...string) error {
 		}
 	}
 	return nil
+}
+
+// AlterBriefly runs stmt, a catalog change (ALTER TABLE … ADD COLUMN), on
+// d: on PostgreSQL through Briefly, so that while it waits for a long
+// transaction of the release still serving it does not hold up every
+// query of the table behind it; on SQLite as it is (one writer, its busy
+// timeout applies). For a Set's Repair, which runs on the product's
+// connections, outside Up's own.
+func AlterBriefly(ctx context.Context, d *db.DB, stmt string) error {
+	if d.Dialect != db.Postgres {
+		_, err := d.SQL.ExecContext(ctx, stmt)
+		return err
+	}
+	conn, err := d.SQL.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return Briefly(ctx, conn, stmt)
+}
+
+// EnsureIndex creates the index name (definition as for ReplaceIndex)
+// when d has no valid index of that name: on PostgreSQL online, with
+// ReplaceIndex (a build that failed midway left an invalid one, which it
+// replaces), on SQLite with CREATE INDEX IF NOT EXISTS. For a Set's Repair.
+func EnsureIndex(ctx context.Context, d *db.DB, name, definition string) error {
+	if d.Dialect != db.Postgres {
+		_, err := d.SQL.ExecContext(ctx, "CREATE INDEX IF NOT EXISTS "+name+" "+definition)
+		return err
+	}
+	var valid sql.NullBool
+	err := d.SQL.QueryRowContext(ctx, `SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1)`, name).Scan(&valid)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("read index %s: %w", name, err)
+	}
+	if valid.Valid && valid.Bool {
+		return nil
+	}
+	return ReplaceIndex(ctx, d.SQL, name, definition)
 }
