@@ -57,8 +57,13 @@ var migrationFiles embed.FS
 
 // Migrations creates the audit_log and audit_head tables. It keeps its own
 // goose version table, so the audit schema is versioned independently of
-// the product that embeds it.
-var Migrations = migrate.Embedded(migrationFiles, "migrations", "audit_goose_version")
+// the product that embeds it. Its Repair brings databases made by an
+// earlier text of 00001 up to date (repair.go).
+var Migrations = func() migrate.Set {
+	s := migrate.Embedded(migrationFiles, "migrations", "audit_goose_version")
+	s.Repair = repairHeadGuard
+	return s
+}()
 
 // Actions, as in the FHIR AuditEvent.action code system.
 const (
