@@ -25,10 +25,12 @@ var migrationFiles embed.FS
 
 // Migrations creates the medsales tables (goose SQL files embedded from
 // migrations/sqlite and migrations/postgres, and on PostgreSQL the Go
-// migration 9, which builds an index online: onlineindex.go).
+// migration 9, which builds an index online: onlineindex.go), and the
+// Repair of databases made by an earlier text of a migration (repair.go).
 var Migrations = func() migrate.Set {
 	s := migrate.Embedded(migrationFiles, "migrations", "")
 	s.PostgresGo = postgresGoMigrations
+	s.Repair = repairEditedMigrations
 	return s
 }()
 
