@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/medplatform/medplatform/internal/adherence/store"
 	"github.com/medplatform/medplatform/internal/platform/db"
 	"github.com/medplatform/medplatform/internal/platform/migrate"
+	"github.com/medplatform/medplatform/internal/platform/syncbuf"
 )
 
 // TestOnlineMigrationsBlockNoWrites: on PostgreSQL migrations 12 and 14
@@ -61,6 +63,9 @@ func TestOnlineMigrationsBlockNoWrites(t *testing.T) {
 					t.Fatal(err)
 				}
 
+				var logs syncbuf.Buffer
+				f.d.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+				defer func() { f.d.Logger = nil }()
 				migrated := make(chan error, 1)
 				go func() {
 					_, err := migrate.Up(f.ctx, f.d, store.Migrations)
@@ -101,6 +106,10 @@ func TestOnlineMigrationsBlockNoWrites(t *testing.T) {
 				}
 				if def := indexDef(t, f, tc.index); !strings.Contains(def, tc.want) {
 					t.Errorf("after migration %d: %s, want %s", tc.version, def, tc.want)
+				}
+				// The operator is told why migrate waits.
+				if !strings.Contains(logs.String(), "building an index online") || !strings.Contains(logs.String(), "index="+tc.index) {
+					t.Errorf("the online build of %s was not logged: %q", tc.index, logs.String())
 				}
 			})
 		})

@@ -144,7 +144,7 @@ func Up(ctx context.Context, d *db.DB, sets ...Set) (int, error) {
 				return applied, fmt.Errorf("repair the schema before migrating: %w", err)
 			}
 		}
-		n, err := upByOne(ctx, p, d.Logger)
+		n, err := upByOne(withLogger(ctx, d.Logger), p, d.Logger)
 		applied += n
 		if err != nil {
 			return applied, fmt.Errorf("apply migrations: %w", err)

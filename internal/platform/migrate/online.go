@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/medplatform/medplatform/internal/platform/db"
@@ -62,6 +63,10 @@ func ReplaceIndex(ctx context.Context, d *sql.DB, name, definition string) error
 		return fmt.Errorf("replace index %s: %w", name, err)
 	}
 	defer conn.Close()
+	if log := loggerFrom(ctx); log != nil {
+		log.InfoContext(ctx, "building an index online: it waits for the transactions older than it, however long, without blocking reads or writes",
+			"index", name)
+	}
 	err = Unbounded(ctx, conn,
 		"DROP INDEX CONCURRENTLY IF EXISTS "+temp,
 		"CREATE INDEX CONCURRENTLY "+temp+" "+definition)
@@ -130,4 +135,21 @@ func EnsureIndex(ctx context.Context, d *db.DB, name, definition string) error {
 		return nil
 	}
 	return ReplaceIndex(ctx, d.SQL, name, definition)
+}
+
+// loggerKey carries Up's logger to the Go migrations, which goose calls
+// with a context and a *sql.DB only.
+type loggerKey struct{}
+
+func withLogger(ctx context.Context, log *slog.Logger) context.Context {
+	if log == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, loggerKey{}, log)
+}
+
+// loggerFrom returns the logger Up passed down, or nil.
+func loggerFrom(ctx context.Context) *slog.Logger {
+	log, _ := ctx.Value(loggerKey{}).(*slog.Logger)
+	return log
 }
