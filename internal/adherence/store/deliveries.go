@@ -547,6 +547,7 @@ func (s *Store) RecordDeliveryProgress(ctx context.Context, results []DeliveryRe
 	}
 	now := s.clock()
 	err = s.db.InTx(ctx, func(tx *db.Tx) error {
+		var cancelled map[int64]bool
 		if len(results) > 0 {
 			var err error
 			if tx.Dialect == db.Postgres {
@@ -557,7 +558,7 @@ func (s *Store) RecordDeliveryProgress(ctx context.Context, results []DeliveryRe
 			if err != nil {
 				return fmt.Errorf("record delivery: %w", err)
 			}
-			if err := cancelUnwantedWaits(ctx, tx, results, now); err != nil {
+			if cancelled, err = cancelUnwantedWaits(ctx, tx, results, now); err != nil {
 				return err
 			}
 		}
@@ -575,7 +576,7 @@ func (s *Store) RecordDeliveryProgress(ctx context.Context, results []DeliveryRe
 		}
 		var deferred = map[time.Time][]int64{}
 		for _, r := range results {
-			if r.Status == NotificationQueued && !r.RetryAt.IsZero() {
+			if r.Status == NotificationQueued && !r.RetryAt.IsZero() && !cancelled[r.ID] {
 				deferred[db.UTC(r.RetryAt)] = append(deferred[db.UTC(r.RetryAt)], r.ID)
 			}
 		}
@@ -665,8 +666,9 @@ const unwantedReason = `CASE
 // messages waiting, not those claimed, and an escalation acknowledged
 // meanwhile left its held message queued until its next delivery job,
 // hours later (QA). A status callback that moved one on since is left
-// alone.
-func cancelUnwantedWaits(ctx context.Context, tx *db.Tx, results []DeliveryResult, now time.Time) error {
+// alone. It returns the notifications it cancelled: their deferred
+// delivery job is not enqueued.
+func cancelUnwantedWaits(ctx context.Context, tx *db.Tx, results []DeliveryResult, now time.Time) (map[int64]bool, error) {
 	var args []any
 	for _, r := range results {
 		if r.Status == NotificationQueued || r.Status == NotificationRetrying {
@@ -674,12 +676,12 @@ func cancelUnwantedWaits(ctx context.Context, tx *db.Tx, results []DeliveryResul
 		}
 	}
 	if len(args) == 0 {
-		return nil
+		return nil, nil
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT n.id, `+unwantedReason+`
 		WHERE n.id IN `+db.Placeholders(tx.Dialect, 1, len(args))+` AND n.status IN ('queued', 'retrying') AND NOT `+stillWanted, args...)
 	if err != nil {
-		return fmt.Errorf("read notifications no longer wanted: %w", err)
+		return nil, fmt.Errorf("read notifications no longer wanted: %w", err)
 	}
 	unwanted := map[int64]string{}
 	for rows.Next() {
@@ -687,24 +689,26 @@ func cancelUnwantedWaits(ctx context.Context, tx *db.Tx, results []DeliveryResul
 		var reason string
 		if err := rows.Scan(&id, &reason); err != nil {
 			rows.Close()
-			return fmt.Errorf("read notifications no longer wanted: %w", err)
+			return nil, fmt.Errorf("read notifications no longer wanted: %w", err)
 		}
 		unwanted[id] = reason
 	}
 	if err := rows.Err(); err != nil {
 		rows.Close()
-		return fmt.Errorf("read notifications no longer wanted: %w", err)
+		return nil, fmt.Errorf("read notifications no longer wanted: %w", err)
 	}
 	if err := rows.Close(); err != nil {
-		return fmt.Errorf("read notifications no longer wanted: %w", err)
+		return nil, fmt.Errorf("read notifications no longer wanted: %w", err)
 	}
+	cancelled := make(map[int64]bool, len(unwanted))
 	for id, reason := range unwanted {
 		if _, err := tx.ExecContext(ctx, `UPDATE notifications SET status = 'cancelled', reason = $1, updated_at = $2
 			WHERE id = $3 AND status IN ('queued', 'retrying')`, reason, now, id); err != nil {
-			return fmt.Errorf("cancel a notification no longer wanted: %w", err)
+			return nil, fmt.Errorf("cancel a notification no longer wanted: %w", err)
 		}
+		cancelled[id] = true
 	}
-	return nil
+	return cancelled, nil
 }
 
 // closedClaims returns, of the claims markSending did not start, those

@@ -2030,6 +2030,16 @@ type doseBasis struct {
 	Timing  *schedule.Timing  `json:"timing,omitempty"`
 }
 
+// zoneBasisSQL is the SQL expression of a dose basis that knows the zone
+// alone (zoneExpr, an SQL expression), anchors and timing being taken as
+// unchanged, as migration 00018 fills it in.
+func zoneBasisSQL(d db.Dialect, zoneExpr string) string {
+	if d == db.Postgres {
+		return `json_build_object('zone', ` + zoneExpr + `)::text`
+	}
+	return `json_object('zone', ` + zoneExpr + `)`
+}
+
 // setDoseBasis records what g's instances are now generated from.
 func setDoseBasis(ctx context.Context, tx *db.Tx, g *genPlan) error {
 	b, err := json.Marshal(doseBasis{Zone: g.loc.String(), Anchors: &g.anchors, Timing: &g.timing})

@@ -839,11 +839,7 @@ func (s *Store) reviveAsGenerated(ctx context.Context, tx *db.Tx, p *adherence.P
 // plan's zone may have changed since its pause), "paused" for the plan a
 // pause has just set.
 func fillMissingBasis(ctx context.Context, tx *db.Tx, orgID, column, value string, status adherence.PlanStatus) error {
-	zone := `json_object('zone', pa.time_zone)`
-	if tx.Dialect == db.Postgres {
-		zone = `json_build_object('zone', pa.time_zone)::text`
-	}
-	_, err := tx.ExecContext(ctx, `UPDATE plans SET dose_basis = COALESCE((SELECT `+zone+` FROM patients pa
+	_, err := tx.ExecContext(ctx, `UPDATE plans SET dose_basis = COALESCE((SELECT `+zoneBasisSQL(tx.Dialect, "pa.time_zone")+` FROM patients pa
 			WHERE pa.org_id = plans.org_id AND pa.id = plans.patient_id), '')
 		WHERE org_id = $1 AND `+column+` = $2 AND status = $3 AND dose_basis = ''`, orgID, value, string(status))
 	if err != nil {

@@ -8,11 +8,11 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/migrate"
 )
 
-// repairEditedMigrations is the Repair of Migrations. Three migrations
-// were edited after releases had applied them (and a fourth rewritten,
-// repairDoseZone): 00002 gained
-// events.request_id (2026-12-01), 00003 notifications.level and the index
-// inbound_messages_address (the same day). A database created before
+// repairEditedMigrations is the Repair of Migrations. Migrations were
+// edited after releases had applied them: 00002 gained events.request_id
+// (2026-12-01), 00003 notifications.level and the index
+// inbound_messages_address (the same day), and 00018 was rewritten
+// (repairDoseZone). A database created before
 // then has none of them: on SQLite migration 00004, which copies the
 // events table, failed on the missing column and left the database half
 // migrated; on PostgreSQL every migration applied and the API became
@@ -77,11 +77,8 @@ func repairDoseZone(ctx context.Context, d *db.DB) error {
 			return fmt.Errorf("add plans.dose_basis to a database migrated with plans.dose_zone: %w", err)
 		}
 	}
-	basis := `json_object('zone', %s)`
-	if d.Dialect == db.Postgres {
-		basis = `json_build_object('zone', %s)::text`
-	}
-	_, err = d.SQL.ExecContext(ctx, `UPDATE plans SET dose_basis = COALESCE((SELECT `+fmt.Sprintf(basis, `CASE WHEN plans.dose_zone <> '' THEN plans.dose_zone ELSE patients.time_zone END`)+`
+	zone := `CASE WHEN plans.dose_zone <> '' THEN plans.dose_zone ELSE patients.time_zone END`
+	_, err = d.SQL.ExecContext(ctx, `UPDATE plans SET dose_basis = COALESCE((SELECT `+zoneBasisSQL(d.Dialect, zone)+`
 		FROM patients WHERE patients.org_id = plans.org_id AND patients.id = plans.patient_id), '')
 		WHERE dose_basis = ''`)
 	if err != nil {

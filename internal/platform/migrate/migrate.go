@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -144,7 +143,7 @@ func Up(ctx context.Context, d *db.DB, sets ...Set) (int, error) {
 				return applied, fmt.Errorf("repair the schema before migrating: %w", err)
 			}
 		}
-		n, err := upByOne(withLogger(ctx, d.Logger), p, d.Logger)
+		n, err := upByOne(withLogger(ctx, d.Logger), p)
 		applied += n
 		if err != nil {
 			return applied, fmt.Errorf("apply migrations: %w", err)
@@ -187,9 +186,11 @@ func migrationDB(ctx context.Context, d *db.DB) (*sql.DB, func(), error) {
 // SQLSTATE 55P03) was rolled back: it is tried again after
 // LockRetryPause, LockTries times in all.
 //
-// A wait is logged to log (nil: not logged), at its first try and every
-// tenth: an operator whose deploy seems to hang learns why.
-func upByOne(ctx context.Context, p *goose.Provider, log *slog.Logger) (int, error) {
+// A wait is logged to the logger Up passed in ctx (none: not logged), at
+// its first try and every tenth: an operator whose deploy seems to hang
+// learns why.
+func upByOne(ctx context.Context, p *goose.Provider) (int, error) {
+	log := loggerFrom(ctx)
 	applied := 0
 	for tries := 1; ; {
 		_, err := p.UpByOne(ctx)
