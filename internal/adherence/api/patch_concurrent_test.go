@@ -46,8 +46,8 @@ func TestConcurrentPatchesWithoutVersion(t *testing.T) {
 			t.Errorf("patient version %v after %d changes, want %d: a change was lost or applied twice", v, n, 1+n)
 		}
 		r := e.do("PATCH", "/v1/patients/"+pid, admin, map[string]any{"familyName": "Stale", "version": 1})
-		if r.status != 409 {
-			t.Errorf("PATCH with the stale version 1 = %d %s, want 409", r.status, r.body)
+		if r.status != 409 || r.json(t)["field"] != "version" {
+			t.Errorf("PATCH with the stale version 1 = %d %s, want 409 naming the field version", r.status, r.body)
 		}
 
 		patch("/v1/plans/"+plid, func(i int) map[string]any { return map[string]any{"dose": fmt.Sprintf("%d tablet", i+2)} })
@@ -56,8 +56,40 @@ func TestConcurrentPatchesWithoutVersion(t *testing.T) {
 			t.Errorf("plan version %v after %d changes, want %d", v, n, 1+n)
 		}
 		r = e.do("PATCH", "/v1/plans/"+plid, admin, map[string]any{"dose": "9 tablets", "version": 1})
-		if r.status != 409 {
-			t.Errorf("plan PATCH with the stale version 1 = %d %s, want 409", r.status, r.body)
+		if r.status != 409 || r.json(t)["field"] != "version" {
+			t.Errorf("plan PATCH with the stale version 1 = %d %s, want 409 naming the field version", r.status, r.body)
+		}
+	})
+}
+
+// TestPatchWithAVersionNoRecordHad: versions start at 1, so 0 or a negative
+// version is a mistake in the request (400 naming version), not a conflict
+// with another client (it was a 409 "changed by someone else"). Nothing is
+// changed.
+func TestPatchWithAVersionNoRecordHad(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("Version Org")
+		p := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "America/New_York"}, 201)
+		pid := p["id"].(string)
+		pl := e.mustDo("POST", "/v1/patients/"+pid+"/plans", admin, map[string]any{
+			"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril 10 MG Oral Tablet"}, "dose": "1 tablet",
+			"timing": map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}}}, 201)
+		plid := pl["id"].(string)
+		for _, v := range []int{0, -1} {
+			r := e.do("PATCH", "/v1/patients/"+pid, admin, map[string]any{"familyName": "Changed", "version": v})
+			if r.status != 400 || r.json(t)["field"] != "version" {
+				t.Errorf("patient PATCH with version %d = %d %s, want 400 naming version", v, r.status, r.body)
+			}
+			r = e.do("PATCH", "/v1/plans/"+plid, admin, map[string]any{"dose": "2 tablets", "version": v})
+			if r.status != 400 || r.json(t)["field"] != "version" {
+				t.Errorf("plan PATCH with version %d = %d %s, want 400 naming version", v, r.status, r.body)
+			}
+		}
+		if got := e.mustDo("GET", "/v1/patients/"+pid, admin, nil, 200); got["version"].(float64) != 1 || got["familyName"] == "Changed" {
+			t.Errorf("patient after refused PATCHes = %v, want it unchanged at version 1", got)
+		}
+		if got := e.mustDo("GET", "/v1/plans/"+plid, admin, nil, 200); got["version"].(float64) != 1 || got["dose"] != "1 tablet" {
+			t.Errorf("plan after refused PATCHes = %v, want it unchanged at version 1", got)
 		}
 	})
 }

@@ -135,6 +135,10 @@ func (s *server) handleUpdatePatient(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if err := checkVersion(in.Version); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	for attempt := 1; ; attempt++ {
 		expected := pat.Version
 		if in.Version != nil {

@@ -137,6 +137,10 @@ func (s *server) handleUpdatePlan(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if err := checkVersion(in.Version); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	for attempt := 1; ; attempt++ {
 		expected := plan.Version
 		if in.Version != nil {
@@ -505,6 +509,16 @@ func queryLimit(q url.Values, def, max int) (int, error) {
 		return 0, errs.Invalid("limit", "must be an integer between 1 and %d", max)
 	}
 	return n, nil
+}
+
+// checkVersion refuses a PATCH's version that no record ever had: versions
+// start at 1. It was answered 409 "changed by someone else", which sends a
+// client to read the record again and retry the same mistake.
+func checkVersion(v *int) error {
+	if v != nil && *v < 1 {
+		return errs.Invalid("version", "must be 1 or more: the version of the record as a GET returned it")
+	}
+	return nil
 }
 
 // patchAttempts bounds the attempts of a PATCH without a version that

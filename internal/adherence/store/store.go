@@ -317,6 +317,6 @@ func (s *Store) Dialect() db.Dialect { return s.db.Dialect }
 var ErrStaleVersion = errors.New("stale version")
 
 func staleVersion(what string, stored, expected int) error {
-	return &errs.Error{Code: errs.CodeConflict, Err: ErrStaleVersion,
+	return &errs.Error{Code: errs.CodeConflict, Err: ErrStaleVersion, Field: "version",
 		Message: fmt.Sprintf("%s was changed by someone else (version %d, expected %d)", what, stored, expected)}
 }
