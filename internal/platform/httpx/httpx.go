@@ -197,16 +197,25 @@ func WriteJSONAs(w http.ResponseWriter, status int, contentType string, v any) {
 // its Content-Type, not compressed, at most MaxBodyBytes. DecodeBytes then
 // decodes it, for a handler that reads something of the body first.
 func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if err := checkBodyHeaders(r); err != nil {
+		return nil, err
+	}
+	return readLimited(w, r)
+}
+
+// checkBodyHeaders returns the error of a request body that is not JSON
+// by its Content-Type, or is compressed.
+func checkBodyHeaders(r *http.Request) error {
 	if len(r.Header.Values("Content-Type")) > 1 {
 		// Which one the body is in cannot be told: refused, not read as
 		// the first (QA: application/json then text/plain was accepted).
-		return nil, &errs.Error{Code: "unsupported_media", Message: "request has more than one Content-Type header"}
+		return &errs.Error{Code: "unsupported_media", Message: "request has more than one Content-Type header"}
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		parts := strings.Split(ct, ";")
 		mt := strings.TrimSpace(strings.ToLower(parts[0]))
 		if mt != "application/json" && !strings.HasSuffix(mt, "+json") {
-			return nil, &errs.Error{Code: "unsupported_media", Message: "request body must be application/json"}
+			return &errs.Error{Code: "unsupported_media", Message: "request body must be application/json"}
 		}
 		// JSON is UTF-8 (RFC 8259): a body declared in another charset
 		// would be read as UTF-8 all the same, another text than the one
@@ -215,7 +224,7 @@ func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 			name, value, _ := strings.Cut(p, "=")
 			value = strings.Trim(strings.TrimSpace(value), `"`)
 			if strings.EqualFold(strings.TrimSpace(name), "charset") && !strings.EqualFold(value, "utf-8") && !strings.EqualFold(value, "utf8") {
-				return nil, &errs.Error{Code: "unsupported_media", Message: fmt.Sprintf("request body must be UTF-8 JSON; charset %q is not supported", value)}
+				return &errs.Error{Code: "unsupported_media", Message: fmt.Sprintf("request body must be UTF-8 JSON; charset %q is not supported", value)}
 			}
 		}
 	}
@@ -227,10 +236,15 @@ func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	for _, line := range r.Header.Values("Content-Encoding") {
 		for _, ce := range strings.Split(line, ",") {
 			if ce = strings.TrimSpace(ce); ce != "" && !strings.EqualFold(ce, "identity") {
-				return nil, &errs.Error{Code: "unsupported_media", Message: "request body must not be compressed (Content-Encoding is not supported)"}
+				return &errs.Error{Code: "unsupported_media", Message: "request body must not be compressed (Content-Encoding is not supported)"}
 			}
 		}
 	}
+	return nil
+}
+
+// readLimited reads r's body, at most MaxBodyBytes.
+func readLimited(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if r.ContentLength > MaxBodyBytes {
 		// Refused before reading: a client that sent Expect: 100-continue
 		// is not asked for the body, and no other uploads a megabyte
@@ -283,12 +297,17 @@ func DecodeOptional(w http.ResponseWriter, r *http.Request, dst any) error {
 	if r.ContentLength == 0 {
 		return nil
 	}
-	data, err := ReadBody(w, r)
+	// Read before the headers are checked: a body of white space sent as
+	// text/plain (curl -d ' ') carries nothing to refuse (QA: 415).
+	data, err := readLimited(w, r)
 	if err != nil {
 		return err
 	}
 	if t := bytes.TrimSpace(data); len(t) == 0 || string(t) == "null" {
 		return nil
+	}
+	if err := checkBodyHeaders(r); err != nil {
+		return err
 	}
 	return decodeBytes(data, dst, false)
 }
