@@ -150,7 +150,7 @@ func TestAdminCreateKey(t *testing.T) {
 			if stored.OrgID != orgID || stored.Role != "admin" || stored.RevokedAt != nil || stored.ExpiresAt != nil {
 				t.Fatalf("stored key %+v", stored)
 			}
-			keys, err := d.store.ListAPIKeys(ctx, orgID)
+			keys, err := d.store.ListAPIKeys(ctx, orgID, "", 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -400,7 +400,7 @@ func TestAdminNamesRefuseControlCharacters(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer d.close()
-			keys, err := d.store.ListAPIKeys(ctx, orgID)
+			keys, err := d.store.ListAPIKeys(ctx, orgID, "", 0)
 			if err != nil {
 				t.Fatal(err)
 			}

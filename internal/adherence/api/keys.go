@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/medplatform/medplatform/internal/adherence"
+	"github.com/medplatform/medplatform/internal/adherence/store"
 	"github.com/medplatform/medplatform/internal/platform/auth"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/httpx"
@@ -143,16 +144,27 @@ func (s *server) handleListAPIKeys(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	keys, err := s.Store.ListAPIKeys(r.Context(), p.OrgID)
+	q := r.URL.Query()
+	page, err := queryLimit(q, 100, store.PageMax)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	keys, err := s.Store.ListAPIKeys(r.Context(), p.OrgID, q.Get("after"), page+1)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	keys, more := firstPage(keys, page)
 	out := make([]apiKeyJSON, 0, len(keys))
 	for _, k := range keys {
 		out = append(out, keyOut(k))
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"keys": out})
+	resp := map[string]any{"keys": out}
+	if more {
+		resp["next"] = keys[len(keys)-1].ID
+	}
+	httpx.WriteJSON(w, http.StatusOK, resp)
 }
 
 // handleRevokeAPIKey revokes a key of the caller's org. The store refuses
@@ -211,11 +223,18 @@ func (s *server) handleListMembers(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	ms, err := s.Store.ListMembers(r.Context(), p.OrgID)
+	q := r.URL.Query()
+	page, err := queryLimit(q, 100, store.PageMax)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	ms, err := s.Store.ListMembers(r.Context(), p.OrgID, q.Get("after"), page+1)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ms, more := firstPage(ms, page)
 	if err := s.auditRead(r, "Member", "*", ""); err != nil {
 		s.fail(w, r, err)
 		return
@@ -224,7 +243,11 @@ func (s *server) handleListMembers(w http.ResponseWriter, r *http.Request) {
 	for _, m := range ms {
 		out = append(out, memberOut(m))
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"members": out})
+	resp := map[string]any{"members": out}
+	if more {
+		resp["next"] = ms[len(ms)-1].ID
+	}
+	httpx.WriteJSON(w, http.StatusOK, resp)
 }
 
 func (s *server) handleGetMember(w http.ResponseWriter, r *http.Request) {

@@ -61,7 +61,7 @@ func TestRevokeLastAdminKey(t *testing.T) {
 		if err := f.s.RevokeAPIKey(f.ctx, f.actor, f.org, a1); err != nil {
 			t.Fatalf("revoke a revoked key again: %v", err)
 		}
-		keys, err := f.s.ListAPIKeys(f.ctx, f.org)
+		keys, err := f.s.ListAPIKeys(f.ctx, f.org, "", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,7 +81,7 @@ func TestRevokeLastAdminKey(t *testing.T) {
 		f.org = other
 		f.apiKey("admin", nil)
 		f.org = org
-		keys, _ = f.s.ListAPIKeys(f.ctx, f.org)
+		keys, _ = f.s.ListAPIKeys(f.ctx, f.org, "", 0)
 		for _, k := range keys {
 			if k.Role == "admin" && k.RevokedAt == nil && (k.ExpiresAt == nil || k.ExpiresAt.After(f.now)) {
 				wantCode(t, f.s.RevokeAPIKey(f.ctx, f.actor, f.org, k.ID), errs.CodeConflict)

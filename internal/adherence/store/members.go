@@ -69,12 +69,26 @@ func (s *Store) GetMember(ctx context.Context, orgID, id string) (adherence.Memb
 	return m, nil
 }
 
-// ListMembers returns the members of orgID in creation order.
-func (s *Store) ListMembers(ctx context.Context, orgID string) ([]adherence.Member, error) {
+// ListMembers returns a page of the members of orgID in creation order
+// (by id: ids are UUIDv7): those after the member afterID when it is
+// given, at most n (100 when n is 0, PageMax+1 at most, so that a caller
+// asking one more than its page can tell whether another follows).
+func (s *Store) ListMembers(ctx context.Context, orgID, afterID string, n int) ([]adherence.Member, error) {
 	if !isID(orgID) {
 		return nil, nil
 	}
-	rows, err := s.db.SQL.QueryContext(ctx, `SELECT `+memberColumns+` FROM members WHERE org_id = $1 ORDER BY id`, orgID)
+	if afterID != "" && !isID(afterID) {
+		return nil, errs.Invalid("after", "is not a member id")
+	}
+	q := `SELECT ` + memberColumns + ` FROM members WHERE org_id = $1`
+	args := []any{orgID}
+	if afterID != "" {
+		q += ` AND id > $2`
+		args = append(args, afterID)
+	}
+	args = append(args, limit(n, 100, PageMax+1))
+	q += fmt.Sprintf(` ORDER BY id LIMIT $%d`, len(args))
+	rows, err := s.db.SQL.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list members: %w", err)
 	}

@@ -114,15 +114,36 @@ func (s *Store) insertAPIKey(ctx context.Context, tx *db.Tx, k *adherence.APIKey
 	return nil
 }
 
-// ListAPIKeys returns the keys of an organization, oldest first, without
-// their hashes.
-func (s *Store) ListAPIKeys(ctx context.Context, orgID string) ([]adherence.APIKey, error) {
+// ListAPIKeys returns a page of the keys of an organization, oldest first,
+// without their hashes: those after the key afterID when it is given (a
+// key of the organization, else a 400 naming after), at most n (100 when n
+// is 0, PageMax+1 at most).
+func (s *Store) ListAPIKeys(ctx context.Context, orgID, afterID string, n int) ([]adherence.APIKey, error) {
 	if !isID(orgID) {
 		return nil, nil
 	}
-	rows, err := s.db.SQL.QueryContext(ctx, `
-		SELECT id, org_id, role, subject, name, created_at, created_by, expires_at, revoked_at, last_used_at
-		FROM api_keys WHERE org_id = $1 ORDER BY created_at, id`, orgID)
+	q := `SELECT id, org_id, role, subject, name, created_at, created_by, expires_at, revoked_at, last_used_at
+		FROM api_keys WHERE org_id = $1`
+	args := []any{orgID}
+	if afterID != "" {
+		// Key ids are random: the order is their creation time, the id
+		// breaking ties, and the cursor is the key that ended a page.
+		// The time is compared in SQL, as stored: read into Go and sent
+		// back, it need not be the same text on SQLite.
+		var one int
+		err := s.db.SQL.QueryRowContext(ctx, `SELECT 1 FROM api_keys WHERE org_id = $1 AND id = $2`, orgID, afterID).Scan(&one)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return nil, errs.Invalid("after", "is not an API key of the organization")
+		case err != nil:
+			return nil, fmt.Errorf("list API keys: %w", err)
+		}
+		q += ` AND (created_at, id) > (SELECT created_at, id FROM api_keys WHERE org_id = $1 AND id = $2)`
+		args = append(args, afterID)
+	}
+	args = append(args, limit(n, 100, PageMax+1))
+	q += fmt.Sprintf(` ORDER BY created_at, id LIMIT $%d`, len(args))
+	rows, err := s.db.SQL.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list API keys: %w", err)
 	}

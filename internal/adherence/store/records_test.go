@@ -41,7 +41,7 @@ func TestAPIKeys(t *testing.T) {
 		}
 		wantCode(t, f.s.CreateAPIKey(f.ctx, f.actor, k), errs.CodeConflict)
 
-		keys, err := f.s.ListAPIKeys(f.ctx, o.ID)
+		keys, err := f.s.ListAPIKeys(f.ctx, o.ID, "", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -185,7 +185,7 @@ func TestMembersAndLinks(t *testing.T) {
 		}
 		bad := adherence.Member{OrgID: f.org, Kind: "friend", Name: phi.New("X")}
 		wantCode(t, f.s.CreateMember(f.ctx, f.actor, &bad), errs.CodeInvalid)
-		ms, err := f.s.ListMembers(f.ctx, f.org)
+		ms, err := f.s.ListMembers(f.ctx, f.org, "", 0)
 		if err != nil || len(ms) != 1 {
 			t.Fatalf("members = %v, %v", ms, err)
 		}
@@ -333,7 +333,7 @@ func TestOrgIsolation(t *testing.T) {
 		if ok, err := f.s.IsLinked(f.ctx, b, p.ID, m.ID); err != nil || ok {
 			t.Errorf("IsLinked(B) = %v, %v", ok, err)
 		}
-		if ms, err := f.s.ListMembers(f.ctx, b); err != nil || len(ms) != 1 || ms[0].ID != mb.ID {
+		if ms, err := f.s.ListMembers(f.ctx, b, "", 0); err != nil || len(ms) != 1 || ms[0].ID != mb.ID {
 			t.Errorf("ListMembers(B) = %v, %v", ms, err)
 		}
 
