@@ -25,7 +25,7 @@ func (s *server) escalationRoutes(mux *httpx.Mux) {
 	mux.Handle("GET /v1/escalation-policies/{id}", s.authed(s.handleGetEscalationPolicy))
 	mux.Handle("PUT /v1/escalation-policies/{id}", s.authed(s.handleUpdateEscalationPolicy))
 	mux.Handle("DELETE /v1/escalation-policies/{id}", s.authed(s.handleDeleteEscalationPolicy))
-	mux.Handle("GET /v1/escalations", s.authed(s.handleListEscalations))
+	mux.HandleQuery("GET /v1/escalations", s.authed(s.handleListEscalations), "patient", "status", "before", "limit")
 	mux.Handle("GET /v1/escalations/{id}", s.authed(s.handleGetEscalation))
 	mux.Handle("POST /v1/escalations/{id}/acknowledge", s.authed(s.handleAcknowledgeEscalation))
 }

@@ -30,7 +30,7 @@ func (s *server) notificationRoutes(mux *httpx.Mux) {
 	mux.Handle("DELETE /v1/templates/{kind}/{language}/{channel}", s.authed(s.handleDeleteTemplate))
 	mux.Handle("GET /v1/patients/{id}/messaging-preferences", s.authed(s.handleGetPreferences))
 	mux.Handle("PUT /v1/patients/{id}/messaging-preferences", s.authed(s.handleSetPreferences))
-	mux.Handle("GET /v1/patients/{id}/notifications", s.authed(s.handleListNotifications))
+	mux.HandleQuery("GET /v1/patients/{id}/notifications", s.authed(s.handleListNotifications), "before", "limit")
 }
 
 type messagingJSON struct {

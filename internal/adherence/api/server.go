@@ -79,6 +79,7 @@ func NewServer(d Deps) http.Handler {
 	}
 	s := &server{Deps: d}
 	mux := httpx.NewMux()
+	mux.QueryPrefix = "/v1/"
 	s.routes(mux)
 	var h http.Handler = httpx.OneValueEach(mux, "/v1/")
 	h = telemetry.Middleware(h, telemetry.MiddlewareDeps{

@@ -59,10 +59,10 @@ func (s *server) webhookSettings() Webhooks { return s.Webhooks }
 // registerMessaging adds the routes with the given webhook settings.
 func (s *server) registerMessaging(mux *httpx.Mux, cfg Webhooks) {
 	h := &webhookHandler{s: s, cfg: cfg, m: newWebhookMetrics(s.Registry)}
-	mux.Handle("POST /v1/webhooks/twilio/status", http.HandlerFunc(h.handleStatus))
-	mux.Handle("POST /v1/webhooks/twilio/sms", http.HandlerFunc(h.handleInbound))
+	mux.HandleQuery("POST /v1/webhooks/twilio/status", http.HandlerFunc(h.handleStatus), httpx.AnyQuery)
+	mux.HandleQuery("POST /v1/webhooks/twilio/sms", http.HandlerFunc(h.handleInbound), httpx.AnyQuery)
 
-	mux.Handle("GET /v1/patients/{id}/consent", s.authed(s.handleListConsent))
+	mux.HandleQuery("GET /v1/patients/{id}/consent", s.authed(s.handleListConsent), "before", "limit")
 	mux.Handle("POST /v1/patients/{id}/consent", s.authed(s.handleRecordConsent))
 }
 

@@ -55,3 +55,29 @@ func TestRepeatedParameterRefused(t *testing.T) {
 		t.Errorf("dataset given twice: %d (field %q, %v), want 400 naming dataset", res.StatusCode, p.Field, err)
 	}
 }
+
+// TestUnknownParameterRefused: a parameter no route takes (a misspelt
+// filter, datasets?datset=partb) is a 400 naming it; it answered every
+// dataset's history as if unfiltered. The store is never read.
+func TestUnknownParameterRefused(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	srv := httptest.NewServer(api.NewServer(api.Deps{
+		Health: health.New(nil, time.Second, time.Now, log), Registry: prometheus.NewRegistry(), Logger: log,
+	}))
+	defer srv.Close()
+	for target, field := range map[string]string{
+		"/v1/datasets?datset=partb":       "datset",
+		"/v1/providers/1234567893?full=1": "full",
+	} {
+		res, err := http.Get(srv.URL + target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p struct{ Field string }
+		err = json.NewDecoder(res.Body).Decode(&p)
+		res.Body.Close()
+		if res.StatusCode != 400 || err != nil || p.Field != field {
+			t.Errorf("GET %s: %d (field %q, %v), want 400 naming %s", target, res.StatusCode, p.Field, err, field)
+		}
+	}
+}

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"net/http"
+
 	"github.com/medplatform/medplatform/internal/platform/httpx"
 	"github.com/medplatform/medplatform/internal/platform/telemetry"
 )
@@ -13,6 +15,6 @@ func (s *server) routes(mux *httpx.Mux) {
 	mux.Handle("GET /metrics", telemetry.MetricsHandler(s.Registry))
 
 	mux.HandleFunc("GET /v1/providers/{npi}", s.handleProvider)
-	mux.HandleFunc("GET /v1/datasets", s.handleDatasets)
+	mux.HandleQuery("GET /v1/datasets", http.HandlerFunc(s.handleDatasets), "dataset", "limit")
 	mux.Handle("POST /v1/ingestions", s.operator(s.handleCreateIngestion))
 }

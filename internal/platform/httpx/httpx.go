@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -871,8 +872,68 @@ func position(data []byte, offset int64) (line, col int) {
 //
 // `OPTIONS *` (which server.Run passes on instead of net/http's empty 200)
 // is a 405 problem, as OPTIONS is on every route.
+//
+// Under QueryPrefix, a query parameter the matched route does not take
+// (HandleQuery declares those it takes; a route registered with Handle
+// takes none) is a 400 naming it: request bodies refuse unknown fields,
+// and a misspelt filter was as silently ignored (QA: audit?patientId=…
+// answered the whole organization's trail).
 type Mux struct {
 	*http.ServeMux
+	// QueryPrefix is the path prefix of the routes whose query is checked
+	// (the API's, not FHIR's, where unknown parameters are ignored by the
+	// standard's rules); empty checks none.
+	QueryPrefix string
+	params      map[string][]string // route pattern → the query parameters it takes
+}
+
+// AnyQuery, given to HandleQuery, declares a route whose query is not the
+// API's to judge: a URL another party (a provider's callback) calls.
+const AnyQuery = "*"
+
+// HandleQuery registers h for pattern, as Handle does, and declares the
+// query parameters the route takes.
+func (m *Mux) HandleQuery(pattern string, h http.Handler, params ...string) {
+	m.Handle(pattern, h)
+	if m.params == nil {
+		m.params = map[string][]string{}
+	}
+	m.params[pattern] = params
+}
+
+// unknownParam returns the error of r's first query parameter (by name)
+// that the route pattern does not take, or nil.
+func (m *Mux) unknownParam(r *http.Request, pattern string) error {
+	if m.QueryPrefix == "" || r.URL.RawQuery == "" || !strings.HasPrefix(r.URL.Path, m.QueryPrefix) {
+		return nil
+	}
+	takes := m.params[pattern]
+	if slices.Contains(takes, AnyQuery) {
+		return nil
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil // malformed: OneValueEach answers it, before the mux
+	}
+	names := make([]string, 0, len(q))
+	for k := range q {
+		names = append(names, k)
+	}
+	sort.Strings(names) // the same answer for the same request
+	for _, k := range names {
+		if slices.Contains(takes, k) {
+			continue
+		}
+		field := k
+		if !fieldName.MatchString(k) {
+			field = "query" // not echoed: it may be anything the client typed
+		}
+		if len(takes) == 0 {
+			return errs.Invalid(field, "is not a parameter of this route, which takes no query parameters")
+		}
+		return errs.Invalid(field, "is not a parameter of this route, which takes: %s", strings.Join(takes, ", "))
+	}
+	return nil
 }
 
 // NewMux returns an empty Mux.
@@ -897,6 +958,11 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, pattern := m.Handler(r); pattern != "" {
+		if err := m.unknownParam(r, pattern); err != nil {
+			p, _ := ProblemFor(err, w.Header().Get("X-Request-Id"))
+			WriteProblem(w, p)
+			return
+		}
 		m.ServeMux.ServeHTTP(w, r)
 		return
 	}

@@ -614,3 +614,60 @@ func TestDecodeOptional(t *testing.T) {
 		})
 	}
 }
+
+// TestMuxUnknownParams: under QueryPrefix, a query parameter the route does
+// not take is a 400 naming it, before the handler runs (a misspelt filter,
+// audit?patientId=, answered the unfiltered list); routes outside the
+// prefix, and those declared with AnyQuery, take any.
+func TestMuxUnknownParams(t *testing.T) {
+	mux := httpx.NewMux()
+	mux.QueryPrefix = "/v1/"
+	ran := 0
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { ran++ })
+	mux.HandleQuery("GET /v1/audit", ok, "patient", "limit")
+	mux.Handle("GET /v1/me", ok)
+	mux.HandleQuery("POST /v1/callback", ok, httpx.AnyQuery)
+	mux.Handle("GET /fhir/Thing", ok)
+	tests := []struct {
+		method, target string
+		wantStatus     int
+		wantField      string
+		wantDetail     string
+	}{
+		{"GET", "/v1/audit?patient=p&limit=5", 200, "", ""},
+		{"HEAD", "/v1/audit?patient=p", 200, "", ""},
+		{"GET", "/v1/audit", 200, "", ""},
+		{"GET", "/v1/audit?patientId=p", 400, "patientId", "which takes: patient, limit"},
+		{"GET", "/v1/audit?patient=p&zzz=", 400, "zzz", "not a parameter"},
+		{"GET", "/v1/audit?LIMIT=1", 400, "LIMIT", "not a parameter"},
+		{"GET", "/v1/audit?a%20b=1", 400, "query", "not a parameter"},
+		{"GET", "/v1/me?x=1", 400, "x", "takes no query parameters"},
+		{"POST", "/v1/callback?nid=1&other=2", 200, "", ""},
+		{"GET", "/fhir/Thing?anything=1", 200, "", ""},
+	}
+	for _, tt := range tests {
+		before := ran
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.target, nil))
+		if rec.Code != tt.wantStatus {
+			t.Errorf("%s %s = %d %s, want %d", tt.method, tt.target, rec.Code, rec.Body, tt.wantStatus)
+			continue
+		}
+		if tt.wantStatus == 200 {
+			if ran != before+1 {
+				t.Errorf("%s %s: the handler did not run", tt.method, tt.target)
+			}
+			continue
+		}
+		if ran != before {
+			t.Errorf("%s %s: the handler ran although the request was refused", tt.method, tt.target)
+		}
+		var p httpx.Problem
+		if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+			t.Fatalf("%s %s: body %s: %v", tt.method, tt.target, rec.Body, err)
+		}
+		if p.Field != tt.wantField || !strings.Contains(p.Detail, tt.wantDetail) {
+			t.Errorf("%s %s = field %q detail %q, want field %q and a detail holding %q", tt.method, tt.target, p.Field, p.Detail, tt.wantField, tt.wantDetail)
+		}
+	}
+}
