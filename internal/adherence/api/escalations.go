@@ -325,6 +325,13 @@ func escalationDetailOut(e adherence.Escalation) escalationDetailJSON {
 func (s *server) handleListEscalations(w http.ResponseWriter, r *http.Request) {
 	p := principalOf(r)
 	q := r.URL.Query()
+	// A patient filter that is no patient id names no record: a 400, as
+	// on the audit trail, and its text is not written into the trail as
+	// the patient of a refused attempt (it may hold a line break).
+	if patientID := q.Get("patient"); patientID != "" && !isUUID(patientID) {
+		s.fail(w, r, errs.Invalid("patient", "must be a patient id"))
+		return
+	}
 	if err := auth.Require(p, escalationReaders...); err != nil {
 		// A role that may not read escalations naming a patient is a
 		// refused attempt on that patient's record, audited as

@@ -380,6 +380,13 @@ func TestEscalationAPI(t *testing.T) {
 			t.Fatalf("page 2 (the last, full) = %v, want one escalation and no next", page)
 		}
 		e.do("GET", "/v1/escalations?status=closed", admin, nil, 400)
+		// A patient filter that is no patient id is a 400 naming it, as on
+		// the audit trail (it was a 404 without a field), for a role that
+		// may not read escalations too (its text is not audited).
+		if got := e.do("GET", "/v1/escalations?patient=bogus", admin, nil, 400); got["field"] != "patient" {
+			t.Errorf("patient=bogus = %v, want 400 naming patient", got)
+		}
+		e.do("GET", "/v1/escalations?patient=%0Abogus", e.keys["patient"], nil, 400)
 		e.do("GET", "/v1/escalations?limit=0", admin, nil, 400)
 		if got := e.do("GET", "/v1/escalations?patient="+e.own+"&status=open", e.keys["clinician"], nil, 200)["escalations"].([]any); len(got) != 1 {
 			t.Fatalf("clinician, patient own = %v", got)
