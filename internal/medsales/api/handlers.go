@@ -2,14 +2,21 @@ package api
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 	"time"
+
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/medplatform/medplatform/internal/medsales"
 	"github.com/medplatform/medplatform/internal/medsales/ingest"
 	"github.com/medplatform/medplatform/internal/medsales/store"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/httpx"
+	"github.com/medplatform/medplatform/internal/platform/telemetry"
 )
 
 // handleProvider is GET /v1/providers/{npi}: the registry record with
@@ -139,7 +146,7 @@ func (s *server) handleCreateIngestion(w http.ResponseWriter, r *http.Request) {
 	}
 	// The prefixes go with the job: its worker follows the source's
 	// redirects only within them.
-	opts, err := ingest.QueuedOpts(s.AllowedSources)
+	opts, err := ingest.QueuedOpts(s.AllowedSources, telemetry.RequestID(r.Context()))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -152,4 +159,99 @@ func (s *server) handleCreateIngestion(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusAccepted, map[string]any{
 		"jobId": res.Job.ID, "dataset": req.Dataset, "source": req.Source, "duplicate": res.UniqueSkippedAsDuplicate,
 	})
+}
+
+// ingestionView is the answer of GET /v1/ingestions/{id}.
+type ingestionView struct {
+	JobID   int64            `json:"jobId"`
+	Dataset medsales.Dataset `json:"dataset,omitempty"`
+	Source  string           `json:"source,omitempty"`
+	// State is River's (available, running, completed, cancelled,
+	// discarded, …); absent once River has deleted the finished job (a
+	// day after it completed or was cancelled, a week after it was
+	// discarded), when only its loads are left to tell.
+	State       rivertype.JobState `json:"state,omitempty"`
+	Attempt     int                `json:"attempt,omitempty"`
+	MaxAttempts int                `json:"maxAttempts,omitempty"`
+	CreatedAt   *time.Time         `json:"createdAt,omitempty"`
+	AttemptedAt *time.Time         `json:"attemptedAt,omitempty"`
+	FinalizedAt *time.Time         `json:"finalizedAt,omitempty"`
+	Errors      []attemptError     `json:"errors"`
+	// Loads are the history entries the job recorded (GET /v1/datasets
+	// lists them too), oldest first: none before it starts or when it
+	// was skipped as unchanged, more than one when a shutdown stopped
+	// it and it ran again.
+	Loads []store.Version `json:"loads"`
+}
+
+type attemptError struct {
+	At      time.Time `json:"at"`
+	Attempt int       `json:"attempt"`
+	Error   string    `json:"error"`
+}
+
+// handleGetIngestion answers GET /v1/ingestions/{id}: where the load
+// POST /v1/ingestions queued stands (River's state of its job and the
+// errors of its attempts) and the history entries it recorded. A job id
+// that is no load's is a 404.
+func (s *server) handleGetIngestion(w http.ResponseWriter, r *http.Request) {
+	id, err := httpx.ParseInt(r.PathValue("id"))
+	if err != nil || id < 1 {
+		s.fail(w, r, errs.NotFound("ingestion job"))
+		return
+	}
+	ctx := r.Context()
+	v := ingestionView{JobID: id, Errors: []attemptError{}, Loads: []store.Version{}}
+	job, err := s.Jobs.Job(ctx, id)
+	switch {
+	case errors.Is(err, rivertype.ErrNotFound):
+		job = nil
+	case err != nil:
+		s.fail(w, r, err)
+		return
+	case job.Kind != (ingest.JobArgs{}).Kind():
+		s.fail(w, r, errs.NotFound("ingestion job"))
+		return
+	}
+	if job != nil {
+		var args ingest.JobArgs
+		if err := json.Unmarshal(job.EncodedArgs, &args); err != nil {
+			s.fail(w, r, fmt.Errorf("read the args of job %d: %w", id, err))
+			return
+		}
+		v.Dataset, v.Source, v.State = args.Dataset, args.Source, job.State
+		v.Attempt, v.MaxAttempts, v.AttemptedAt, v.FinalizedAt = job.Attempt, job.MaxAttempts, utcPtr(job.AttemptedAt), utcPtr(job.FinalizedAt)
+		created := job.CreatedAt.UTC()
+		v.CreatedAt = &created
+		for _, e := range job.Errors {
+			// The trace stays in River: it names the server's files. A
+			// load refused as bad input was cancelled (river.JobCancel),
+			// whose prefix tells an operator nothing.
+			v.Errors = append(v.Errors, attemptError{At: e.At.UTC(), Attempt: e.Attempt, Error: strings.TrimPrefix(e.Error, "JobCancelError: ")})
+		}
+	}
+	if s.Store != nil {
+		loads, err := s.Store.JobVersions(ctx, id)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if len(loads) > 0 {
+			v.Loads = loads
+			v.Dataset = loads[0].Dataset
+		}
+	}
+	if job == nil && len(v.Loads) == 0 {
+		s.fail(w, r, errs.NotFound("ingestion job"))
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, v)
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }

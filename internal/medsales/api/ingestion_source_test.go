@@ -26,6 +26,10 @@ func (q *countingQueue) Insert(context.Context, river.JobArgs, *river.InsertOpts
 	return &rivertype.JobInsertResult{Job: &rivertype.JobRow{ID: int64(q.inserted)}}, nil
 }
 
+func (q *countingQueue) Job(context.Context, int64) (*rivertype.JobRow, error) {
+	return nil, rivertype.ErrNotFound
+}
+
 // TestIngestionRefusesMalformedSource: a source that names no object to
 // read (an s3:// URL without bucket or key, an http(s) URL without a host)
 // is refused with 400 naming the field, before a job is queued; the
@@ -291,6 +295,10 @@ type recordingQueue struct{ args []ingest.JobArgs }
 func (q *recordingQueue) Insert(_ context.Context, a river.JobArgs, _ *river.InsertOpts) (*rivertype.JobInsertResult, error) {
 	q.args = append(q.args, a.(ingest.JobArgs))
 	return &rivertype.JobInsertResult{Job: &rivertype.JobRow{ID: int64(len(q.args))}}, nil
+}
+
+func (q *recordingQueue) Job(context.Context, int64) (*rivertype.JobRow, error) {
+	return nil, rivertype.ErrNotFound
 }
 
 // TestIngestionRefusesAForbiddenSourceFirst: a source outside

@@ -17,4 +17,5 @@ func (s *server) routes(mux *httpx.Mux) {
 	mux.HandleFunc("GET /v1/providers/{npi}", s.handleProvider)
 	mux.HandleQuery("GET /v1/datasets", http.HandlerFunc(s.handleDatasets), "dataset", "limit")
 	mux.Handle("POST /v1/ingestions", s.operator(s.handleCreateIngestion))
+	mux.Handle("GET /v1/ingestions/{id}", s.operator(s.handleGetIngestion))
 }

@@ -28,9 +28,11 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/telemetry"
 )
 
-// Enqueuer inserts jobs (jobs.Client).
+// Enqueuer inserts jobs and reads them back (jobs.Client).
 type Enqueuer interface {
 	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+	// Job returns the job id, or an error wrapping rivertype.ErrNotFound.
+	Job(ctx context.Context, id int64) (*rivertype.JobRow, error)
 }
 
 // Deps are the server's collaborators.

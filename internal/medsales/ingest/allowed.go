@@ -60,6 +60,10 @@ type jobMeta struct {
 	// answers with must stay within them. Absent for a load queued
 	// otherwise (INGEST_SCHEDULE).
 	AllowedSources []string `json:"allowed_sources,omitempty"`
+	// RequestID is the id of the API request that queued the job: its
+	// worker's log lines carry it, so a load can be followed from the
+	// request that asked for it.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // QueuedOpts returns the insert options of a load queued through POST
@@ -68,8 +72,8 @@ type jobMeta struct {
 // and by INGEST_SCHEDULE is still one job), and the worker follows only
 // the redirects whose target they allow too (Worker.Work). The other
 // options are JobArgs'.
-func QueuedOpts(prefixes []string) (*river.InsertOpts, error) {
-	meta, err := json.Marshal(jobMeta{AllowedSources: prefixes})
+func QueuedOpts(prefixes []string, requestID string) (*river.InsertOpts, error) {
+	meta, err := json.Marshal(jobMeta{AllowedSources: prefixes, RequestID: requestID})
 	if err != nil {
 		return nil, err
 	}

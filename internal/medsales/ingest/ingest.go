@@ -48,6 +48,10 @@ type Request struct {
 	// AllowShrink lets a whole file replace a load served now of more
 	// than twice its rows (see ErrShrink).
 	AllowShrink bool `json:"allowShrink,omitempty"`
+	// JobID is the River job running the load (0: none, a load from the
+	// command line), recorded with its history entry. It is not part of
+	// the job's args: the same load queued again is the same job.
+	JobID int64 `json:"-"`
 }
 
 // ErrShrink fails a whole-file load that would replace the load served
@@ -454,7 +458,7 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 
 	start := s.Now()
 	log := s.Logger.With("dataset", string(req.Dataset))
-	v := store.Version{Dataset: req.Dataset, Mode: req.Mode, SourceFile: displayName(req.Source), StartedAt: start}
+	v := store.Version{Dataset: req.Dataset, Mode: req.Mode, SourceFile: displayName(req.Source), StartedAt: start, JobID: req.JobID}
 	if req.DataYear != 0 {
 		v.DataYear = &req.DataYear
 	}

@@ -112,19 +112,30 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[JobArgs]) error {
 	if err != nil {
 		return river.JobCancel(fmt.Errorf("ingest %s: %w", job.Args.Dataset, err))
 	}
-	svc := w.Service
-	if len(meta.AllowedSources) > 0 {
-		c := *w.Service
-		c.Source.CheckRedirect = redirectWithin(meta.AllowedSources)
-		svc = &c
+	// The job's lines name it, and the request that queued it: a load
+	// can be followed from its POST /v1/ingestions (the history entry
+	// records the job too: GET /v1/ingestions/{id}).
+	attrs := []any{"job", job.ID}
+	if meta.RequestID != "" {
+		attrs = append(attrs, "request_id", meta.RequestID)
 	}
+	log := w.Logger.With(attrs...)
+	svc := *w.Service
+	if svc.Logger != nil {
+		svc.Logger = svc.Logger.With(attrs...)
+	}
+	if len(meta.AllowedSources) > 0 {
+		svc.Source.CheckRedirect = redirectWithin(meta.AllowedSources)
+	}
+	req := job.Args.Request
+	req.JobID = job.ID
 	loadCtx, stop := loadContext(ctx)
 	defer stop()
-	res, err := svc.Run(loadCtx, job.Args.Request, NewLogProgress(ctx, w.Logger, string(job.Args.Dataset), 30*time.Second, time.Now))
+	res, err := svc.Run(loadCtx, req, NewLogProgress(ctx, log, string(job.Args.Dataset), 30*time.Second, time.Now))
 	if err != nil {
 		if errors.Is(err, store.ErrLoadRunning) {
-			w.Logger.InfoContext(ctx, "ingest job waiting: a load of its dataset is running",
-				"dataset", string(job.Args.Dataset), "job", job.ID, "retry_in", snooze.String())
+			log.InfoContext(ctx, "ingest job waiting: a load of its dataset is running",
+				"dataset", string(job.Args.Dataset), "retry_in", snooze.String())
 			return river.JobSnooze(snooze)
 		}
 		if ctx.Err() != nil {
@@ -141,14 +152,14 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[JobArgs]) error {
 	}
 	if res.Unchanged {
 		// Run logged "ingest skipped" with the reason; the job succeeds.
-		w.Logger.InfoContext(ctx, "ingest job done", "dataset", string(job.Args.Dataset), "skipped", true, "served_version", res.ServedVersionID)
+		log.InfoContext(ctx, "ingest job done", "dataset", string(job.Args.Dataset), "skipped", true, "served_version", res.ServedVersionID)
 		return nil
 	}
-	attrs := []any{"dataset", string(job.Args.Dataset), "version", res.VersionID, "loaded", res.Loaded, "rejected", res.Rejected}
+	done := []any{"dataset", string(job.Args.Dataset), "version", res.VersionID, "loaded", res.Loaded, "rejected", res.Rejected}
 	if res.RejectsFile != "" {
-		attrs = append(attrs, "rejects_file", res.RejectsFile)
+		done = append(done, "rejects_file", res.RejectsFile)
 	}
-	w.Logger.InfoContext(ctx, "ingest job done", attrs...)
+	log.InfoContext(ctx, "ingest job done", done...)
 	return nil
 }
 

@@ -54,6 +54,9 @@ type Version struct {
 	FinishedAt *time.Time `json:"finishedAt,omitempty"`
 	Status     string     `json:"status"`
 	Error      string     `json:"error,omitempty"`
+	// JobID is the River job that ran the load (migration 11); 0 for a
+	// load run from the command line.
+	JobID int64 `json:"jobId,omitempty"`
 }
 
 // InterruptedReason is the recorded reason of a load whose process was
@@ -74,10 +77,10 @@ func (s *Store) StartVersion(ctx context.Context, v Version) (int64, error) {
 			return err
 		}
 		return tx.QueryRowContext(ctx, `INSERT INTO dataset_versions
-			(dataset, mode, source_file, sha256, release_date, data_year, started_at, status, source_stamp)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+			(dataset, mode, source_file, sha256, release_date, data_year, started_at, status, source_stamp, job_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
 			string(v.Dataset), v.Mode, strings.ToValidUTF8(v.SourceFile, "\uFFFD"), v.SHA256, dateArg(v.ReleaseDate), intArg(v.DataYear),
-			db.UTC(v.StartedAt), StatusRunning, strings.ToValidUTF8(v.SourceStamp, "\uFFFD")).Scan(&id)
+			db.UTC(v.StartedAt), StatusRunning, strings.ToValidUTF8(v.SourceStamp, "\uFFFD"), jobArg(v.JobID)).Scan(&id)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("record start of %s load: %w", v.Dataset, err)
@@ -345,7 +348,36 @@ func (s *Store) LockDataset(ctx context.Context, d medsales.Dataset) (release fu
 }
 
 const versionColumns = `id, dataset, mode, source_file, sha256, release_date, data_year, rows_loaded, rows_rejected,
-	started_at, finished_at, status, error, rows_served, rows_skipped, source_stamp`
+	started_at, finished_at, status, error, rows_served, rows_skipped, source_stamp, job_id`
+
+// jobArg is job_id's argument: NULL for no job.
+func jobArg(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
+
+// JobVersions returns the load attempts the River job id recorded, oldest
+// first: one, or none while it has not started (or was skipped as
+// unchanged); more when it was stopped by a shutdown and ran again.
+func (s *Store) JobVersions(ctx context.Context, id int64) ([]Version, error) {
+	rows, err := s.reader().QueryContext(ctx, `SELECT `+versionColumns+` FROM dataset_versions
+		WHERE job_id = $1 ORDER BY id`, id)
+	if err != nil {
+		return nil, fmt.Errorf("read the loads of job %d: %w", id, err)
+	}
+	defer rows.Close()
+	var out []Version
+	for rows.Next() {
+		v, err := scanVersion(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read the loads of job %d: %w", id, err)
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
 
 // Versions lists load attempts, newest first; dataset "" lists every dataset.
 func (s *Store) Versions(ctx context.Context, dataset medsales.Dataset, limit int) ([]Version, error) {
@@ -570,11 +602,13 @@ func scanVersion(r scanner) (Version, error) {
 		year     sql.NullInt64
 		finished sql.NullTime
 		served   sql.NullInt64
+		job      sql.NullInt64
 	)
 	if err := r.Scan(&v.ID, &dataset, &v.Mode, &v.SourceFile, &v.SHA256, &release, &year, &v.RowsLoaded, &v.RowsRejected,
-		&v.StartedAt, &finished, &v.Status, &v.Error, &served, &v.RowsSkipped, &v.SourceStamp); err != nil {
+		&v.StartedAt, &finished, &v.Status, &v.Error, &served, &v.RowsSkipped, &v.SourceStamp, &job); err != nil {
 		return v, err
 	}
+	v.JobID = job.Int64
 	if served.Valid {
 		v.RowsServed = &served.Int64
 	}
