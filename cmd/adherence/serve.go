@@ -34,7 +34,7 @@ const keyRevokedChannel = "adherence:api-keys:revoked"
 // then shuts down gracefully: readiness fails first, the listener keeps
 // serving in-flight and late requests for SHUTDOWN_DRAIN, then closes and
 // waits for requests to finish, then the workers stop.
-func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, withAPI bool) error {
+func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, withAPI bool) (err error) {
 	name, synopsis := "serve", "serve [--addr :8080] [--workers=true] [--migrate=true]"
 	if !withAPI {
 		name, synopsis = "worker", "worker [--addr :8080] [--migrate=true]"
@@ -73,6 +73,14 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	log := telemetry.NewLogger(stderr, s.LogLevel)
+	// A shutdown asked while the process starts is the stop asked, not a
+	// failure, whatever step it cut short (server.StartCutShort).
+	starting := true
+	defer func() {
+		if starting {
+			err = server.StartCutShort(ctx, log, name, err)
+		}
+	}()
 	tp, shutdownTracing, err := telemetry.SetupTracing(ctx, telemetry.TracingConfig{ServiceName: "adherence", Logger: log}, getenv)
 	if err != nil {
 		return err
@@ -258,6 +266,10 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	} else {
 		handler = server.HealthOnly(checker, telemetry.MetricsHandler(reg), log, httpMetrics, false)
 	}
+	if err := ctx.Err(); err != nil {
+		return err // asked to stop before serving: nothing to start
+	}
+	starting = false
 	return server.Run(ctx, server.Config{
 		Addr: *addr, Handler: handler, Health: checker, Jobs: jc, Drain: d.settings.ShutdownDrain, RequestTimeout: requestTimeout,
 		Logger:  log.With("command", name),

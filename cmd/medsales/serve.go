@@ -32,7 +32,7 @@ import (
 // serving for SHUTDOWN_DRAIN, then in-flight requests finish, then the
 // workers stop (a running load is cancelled and leaves the live data as
 // it was).
-func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, withAPI bool) error {
+func cmdServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, withAPI bool) (err error) {
 	name, synopsis := "serve", "serve [--addr :8081] [--workers=true] [--migrate=true] [--sample N]"
 	if !withAPI {
 		name, synopsis = "worker", "worker [--addr :8081] [--migrate=true]"
@@ -93,6 +93,14 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	log := telemetry.NewLogger(stderr, s.LogLevel)
+	// A shutdown asked while the process starts is the stop asked, not a
+	// failure, whatever step it cut short (server.StartCutShort).
+	starting := true
+	defer func() {
+		if starting {
+			err = server.StartCutShort(ctx, log, name, err)
+		}
+	}()
 	tp, shutdownTracing, err := telemetry.SetupTracing(ctx, telemetry.TracingConfig{ServiceName: "medsales", Logger: log}, getenv)
 	if err != nil {
 		return err
@@ -186,6 +194,10 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	} else {
 		handler = server.HealthOnly(checker, telemetry.MetricsHandler(reg), log, httpMetrics, true)
 	}
+	if err := ctx.Err(); err != nil {
+		return err // asked to stop before serving: nothing to start
+	}
+	starting = false
 	return server.Run(ctx, server.Config{
 		Addr: *addr, Handler: handler, Health: checker, Jobs: jc, Drain: d.settings.ShutdownDrain, RequestTimeout: requestTimeout,
 		Logger:  log.With("command", name),

@@ -158,6 +158,23 @@ func HealthOnly(checker *health.Checker, metrics http.Handler, log *slog.Logger,
 	})
 }
 
+// StartCutShort returns what a process returns for err, the error of a
+// step of its start (opening the database, migrating, …): nil, logging a
+// warning, when ctx has ended meanwhile — a shutdown was asked (SIGTERM
+// at a deployment that replaced the task as it started) and the step ran
+// on ctx, so it failed of that, not of anything wrong: each migration
+// applies whole or not at all, and the next start applies those left
+// (QA: exit 1 with "partial migration error … context canceled", which
+// read like damage). Otherwise it returns err.
+func StartCutShort(ctx context.Context, log *slog.Logger, command string, err error) error {
+	if err == nil || ctx.Err() == nil {
+		return err
+	}
+	log.WarnContext(context.WithoutCancel(ctx), "stopped while starting: a shutdown was asked; the next start completes what was cut short (migrations included)",
+		"command", command, "error", err.Error())
+	return nil
+}
+
 // Run serves until ctx ends, then shuts down gracefully. It returns an
 // error when the listener cannot be opened or the server fails.
 func Run(ctx context.Context, c Config) error {
