@@ -25,6 +25,7 @@ func TestQuietLogger(t *testing.T) {
 	log.ErrorContext(ctx, "JobScheduler: Error scheduling jobs", "error", "connection refused")
 	log.ErrorContext(ctx, "producer: Error updating queue metadata", slog.String("err", "connection reset"))
 	log.WarnContext(ctx, "producer: slow fetch")
+	log.ErrorContext(ctx, "leadership.Elector: Error attempting to resign", "err", "leadership.Elector.attemptResign timed out after 1s: context deadline exceeded")
 
 	got := buf.String()
 	for _, want := range []string{"Error scheduling jobs", "Error updating queue metadata", "slow fetch"} {
@@ -36,5 +37,14 @@ func TestQuietLogger(t *testing.T) {
 		if strings.Contains(got, unwanted) {
 			t.Errorf("log holds %q:\n%s", unwanted, got)
 		}
+	}
+	// A leader that could not resign at a stop: kept, as a warning.
+	for _, line := range strings.Split(strings.TrimSpace(got), "\n") {
+		if strings.Contains(line, "attempting to resign") && !strings.Contains(line, `"level":"WARN"`) {
+			t.Errorf("the failed resignation is logged as %s, want a warning", line)
+		}
+	}
+	if !strings.Contains(got, "attempting to resign") {
+		t.Errorf("log lacks the failed resignation:\n%s", got)
 	}
 }
