@@ -163,6 +163,12 @@ func cmdIngest(ctx context.Context, args []string, getenv func(string) string, s
 		if res.RejectsFile != "" {
 			fmt.Fprintf(stderr, "rejected rows: %s\n", res.RejectsFile)
 		}
+		// Stopped (Ctrl-C, SIGTERM) rather than refused: the operator
+		// is told the live data is as it was. (A refused file's error
+		// stays the one line it is.)
+		if ctx.Err() != nil && res.StillServed != "" {
+			fmt.Fprintln(stderr, res.StillServed)
+		}
 		return flagError(err)
 	}
 	if res.Unchanged {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/medplatform/medplatform/internal/medsales/sample"
+	"github.com/medplatform/medplatform/internal/platform/syncbuf"
 )
 
 // TestIngestCtrlCOnSilentPipe: Ctrl-C on `medsales ingest` reading a
@@ -69,8 +70,9 @@ func TestIngestCtrlCOnSilentPipe(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			done := make(chan error, 1)
+			var stderr syncbuf.Buffer
 			go func() {
-				done <- run(ctx, []string{"ingest", "--progress", "none", "nucc", pipe}, getenv, nil, io.Discard, io.Discard)
+				done <- run(ctx, []string{"ingest", "--progress", "none", "nucc", pipe}, getenv, nil, io.Discard, &stderr)
 			}()
 			// The load has started and waits for the rest of the file.
 			deadline := time.Now().Add(30 * time.Second)
@@ -94,6 +96,11 @@ func TestIngestCtrlCOnSilentPipe(t *testing.T) {
 			const reason = "interrupted: the load was cancelled before it finished"
 			if err == nil || !strings.Contains(err.Error(), reason) {
 				t.Errorf("ingest = %v, want an error saying %q", err, reason)
+			}
+			// The operator is told that the live data did not change,
+			// and which it is (QA: only "interrupted" was said).
+			if note := "nothing changed: the nucc data served before this load still is (its last successful load: " + filepath.Base(files.NUCC); !strings.Contains(stderr.String(), note) {
+				t.Errorf("stderr = %q, want it to say %q", stderr.String(), note)
 			}
 			after := datasetsJSON(t, getenv)
 			if !sameCurrent(before, after) {

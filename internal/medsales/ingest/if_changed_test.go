@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -264,7 +265,9 @@ func TestWorkerIfChangedSkipSucceeds(t *testing.T) {
 		w := &ingest.Worker{Service: e.svc, Logger: e.svc.Logger}
 		job := func(id int64) *river.Job[ingest.JobArgs] {
 			return &river.Job[ingest.JobArgs]{
-				JobRow: &rivertype.JobRow{ID: id, Kind: ingest.JobArgs{}.Kind()},
+				// As POST /v1/ingestions queues it: the request's id
+				// in the metadata (QueuedOpts).
+				JobRow: &rivertype.JobRow{ID: id, Kind: ingest.JobArgs{}.Kind(), Metadata: []byte(`{"request_id":"req-` + strconv.FormatInt(id, 10) + `"}`)},
 				Args:   ingest.JobArgs{Request: ingest.Request{Dataset: medsales.NUCC, Source: file, IfChanged: true}},
 			}
 		}
@@ -277,8 +280,12 @@ func TestWorkerIfChangedSkipSucceeds(t *testing.T) {
 		if err != nil || len(hist) != 1 {
 			t.Fatalf("history %+v (%v): want the first job's load only", hist, err)
 		}
-		if !strings.Contains(e.log.String(), `"msg":"ingest job done","dataset":"nucc","skipped":true`) {
-			t.Errorf("log:\n%s\nwant the second job done as skipped", e.log.String())
+		// The job's lines name it and the request that queued it.
+		if !strings.Contains(e.log.String(), `"msg":"ingest job done","job":2,"request_id":"req-2","dataset":"nucc","skipped":true`) {
+			t.Errorf("log:\n%s\nwant the second job (its id and request id) done as skipped", e.log.String())
+		}
+		if !strings.Contains(e.log.String(), `"msg":"ingest started","job":1,"request_id":"req-1"`) {
+			t.Errorf("log:\n%s\nwant the first job's load started with its job and request ids", e.log.String())
 		}
 	})
 }

@@ -309,6 +309,9 @@ type Result struct {
 	// same source version.
 	Unchanged       bool  `json:"unchanged,omitempty"`
 	ServedVersionID int64 `json:"servedVersionId,omitempty"`
+	// StillServed, after a failed load (recorded as failed), says that
+	// the live data did not change and names what it is.
+	StillServed string `json:"-"`
 }
 
 // Progress is told how far a load has come: rows read so far, and bytes
@@ -664,9 +667,17 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 			err = stopped
 		} else if ferr != nil {
 			log.ErrorContext(ctx, "record failed load", "error", ferr.Error())
+		} else {
+			// The live data is as it was: the operator is told so, and
+			// what it is, not left to wonder (QA: an interrupted
+			// ingest said only "interrupted").
+			res.StillServed = s.stillServed(c, req.Dataset)
 		}
 		s.Metrics.failed(req.Dataset, ctx.Err() != nil)
 		attrs := []any{"error", err.Error(), "rows_read", rowsRead}
+		if res.StillServed != "" {
+			attrs = append(attrs, "live_data", res.StillServed)
+		}
 		if res.RejectsFile != "" {
 			// The rejected rows are often why the load failed.
 			attrs = append(attrs, "rejects_file", res.RejectsFile)
@@ -950,4 +961,19 @@ func (r *rejectsFile) close() (string, error) {
 		return r.path, fmt.Errorf("close rejects file: %w", err)
 	}
 	return r.path, r.err
+}
+
+// stillServed says what of dataset d is served after a failed load: the
+// data served before it, unchanged, named by its newest successful load.
+func (s *Service) stillServed(ctx context.Context, d medsales.Dataset) string {
+	latest, err := s.Store.LatestLoads(ctx)
+	if err != nil {
+		return "nothing changed: the data served before this load still is"
+	}
+	f, ok := latest[d]
+	if !ok {
+		return "nothing changed: no " + string(d) + " data was served before this load, and none is"
+	}
+	return fmt.Sprintf("nothing changed: the %s data served before this load still is (its last successful load: %s, %s, %d rows)",
+		d, f.SourceFile, f.LastIngested.UTC().Format(time.RFC3339), f.RecordCount)
 }
