@@ -203,3 +203,14 @@ func (e *env) mustDo(method, path, token string, body any, want int) map[string]
 func forEachEngine(t *testing.T, fn func(t *testing.T, e *env)) {
 	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) { fn(t, newEnv(t, d)) })
 }
+
+// patientWithPlan enrols a patient (New York) with a daily 08:00 plan of
+// lisinopril through the API and returns their ids.
+func (e *env) patientWithPlan(admin string) (patientID, planID string) {
+	p := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "America/New_York"}, 201)
+	patientID = p["id"].(string)
+	pl := e.mustDo("POST", "/v1/patients/"+patientID+"/plans", admin, map[string]any{
+		"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril 10 MG Oral Tablet"}, "dose": "1 tablet",
+		"timing": map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}}}, 201)
+	return patientID, pl["id"].(string)
+}

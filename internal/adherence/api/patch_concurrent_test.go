@@ -14,12 +14,7 @@ import (
 func TestConcurrentPatchesWithoutVersion(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e *env) {
 		_, admin := e.org("Race Org")
-		p := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "America/New_York"}, 201)
-		pid := p["id"].(string)
-		pl := e.mustDo("POST", "/v1/patients/"+pid+"/plans", admin, map[string]any{
-			"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril 10 MG Oral Tablet"}, "dose": "1 tablet",
-			"timing": map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}}}, 201)
-		plid := pl["id"].(string)
+		pid, plid := e.patientWithPlan(admin)
 
 		const n = 12
 		patch := func(path string, body func(i int) map[string]any) {
@@ -69,12 +64,7 @@ func TestConcurrentPatchesWithoutVersion(t *testing.T) {
 func TestPatchWithAVersionNoRecordHad(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, e *env) {
 		_, admin := e.org("Version Org")
-		p := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "America/New_York"}, 201)
-		pid := p["id"].(string)
-		pl := e.mustDo("POST", "/v1/patients/"+pid+"/plans", admin, map[string]any{
-			"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril 10 MG Oral Tablet"}, "dose": "1 tablet",
-			"timing": map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}}}, 201)
-		plid := pl["id"].(string)
+		pid, plid := e.patientWithPlan(admin)
 		for _, v := range []int{0, -1} {
 			r := e.do("PATCH", "/v1/patients/"+pid, admin, map[string]any{"familyName": "Changed", "version": v})
 			if r.status != 400 || r.json(t)["field"] != "version" {

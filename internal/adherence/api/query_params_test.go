@@ -24,12 +24,7 @@ func TestDocumentedParametersAreTaken(t *testing.T) {
 	}
 	forEachEngine(t, func(t *testing.T, e *env) {
 		_, admin := e.org("Params Org")
-		p := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "America/New_York"}, 201)
-		pid := p["id"].(string)
-		pl := e.mustDo("POST", "/v1/patients/"+pid+"/plans", admin, map[string]any{
-			"medication": map[string]any{"rxnorm": "314076", "display": "lisinopril 10 MG Oral Tablet"}, "dose": "1 tablet",
-			"timing": map[string]any{"repeat": map[string]any{"timeOfDay": []string{"08:00:00"}}}}, 201)
-		plid := pl["id"].(string)
+		pid, plid := e.patientWithPlan(admin)
 		for _, m := range routes {
 			path := strings.NewReplacer("/patients/{id}", "/patients/"+pid, "/plans/{id}", "/plans/"+plid).Replace(m[1])
 			for _, name := range regexp.MustCompile(`([A-Za-z_]+)=`).FindAllStringSubmatch(m[2], -1) {
