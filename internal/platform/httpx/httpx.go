@@ -304,7 +304,10 @@ func DecodeOptional(w http.ResponseWriter, r *http.Request, dst any) error {
 	if err != nil {
 		return err
 	}
-	if t := bytes.TrimSpace(data); len(t) == 0 || string(t) == "null" {
+	// JSON's white space only (RFC 8259): bytes.TrimSpace also trims
+	// Unicode spaces (U+00A0, U+3000, …), which are no JSON (QA: a
+	// no-break space sent as image/png was taken for no body).
+	if t := bytes.Trim(data, " \t\r\n"); len(t) == 0 || string(t) == "null" {
 		return nil
 	}
 	if err := checkBodyHeaders(r); err != nil {

@@ -592,6 +592,10 @@ func TestDecodeOptional(t *testing.T) {
 		{"object", `{"name":"a"}`, "application/json", "", "a"},
 		{"object as text", `{"name":"a"}`, "text/plain", "unsupported_media", ""},
 		{"unknown field", `{"nom":"a"}`, "", errs.CodeInvalid, ""},
+		// Only JSON's white space is none: other spaces are a body.
+		{"no-break space as image", "\u00a0", "image/png", "unsupported_media", ""},
+		{"ideographic space as JSON", "\u3000", "application/json", errs.CodeInvalid, ""},
+		{"vertical tab", "\v", "", errs.CodeInvalid, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
