@@ -484,7 +484,11 @@ func TestQueuedLoadsRunInQueueOrder(t *testing.T) {
 		queue := func(n int) *river.Job[ingest.JobArgs] {
 			t.Helper()
 			args := ingest.JobArgs{Request: ingest.Request{Dataset: medsales.NPPES, Source: sample(t, t.TempDir(), npiFile, n)}}
-			res, err := c.Insert(ctx, args, nil)
+			opts, err := ingest.QueuedOpts(nil, fmt.Sprintf("req-%d", n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := c.Insert(ctx, args, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -498,6 +502,11 @@ func TestQueuedLoadsRunInQueueOrder(t *testing.T) {
 		}
 		if n := count(t, e.d, "SELECT COUNT(*) FROM dataset_versions"); n != 0 {
 			t.Fatalf("%d loads ran, want none", n)
+		}
+		// Its line names the job and the request that queued it (QA: it
+		// had no request_id).
+		if want := fmt.Sprintf(`"msg":"ingest job waiting: a load of its dataset queued earlier runs first","job":%d,"request_id":"req-3"`, second.ID); !strings.Contains(e.log.String(), want) {
+			t.Errorf("log:\n%s\nwant %s", e.log.String(), want)
 		}
 		if err := w.Work(ctx, first); err != nil {
 			t.Fatalf("the earlier load: %v", err)

@@ -91,25 +91,11 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[JobArgs]) error {
 	if snooze <= 0 {
 		snooze = DefaultBusySnooze
 	}
-	if w.DB != nil {
-		// Loads of one dataset run in the order they were queued: a full
-		// file queued before the week's increment must not run after it
-		// (it would undo the week), which can happen when River starts
-		// both at once, or when the earlier one had to wait for the lock.
-		earlier, err := jobs.EarlierJob(ctx, w.DB, job.Kind, job.ID, "dataset", string(job.Args.Dataset), earlierFresh)
-		if err != nil {
-			return stopped(ctx, err)
-		}
-		if earlier {
-			w.Logger.InfoContext(ctx, "ingest job waiting: a load of its dataset queued earlier runs first",
-				"dataset", string(job.Args.Dataset), "job", job.ID, "retry_in", snooze.String())
-			return river.JobSnooze(snooze)
-		}
-	}
 	// A load queued through the API follows only the redirects that stay
 	// within the prefixes its source was allowed by (jobMeta).
 	meta, err := jobMetaOf(job.Metadata)
 	if err != nil {
+		w.Logger.WarnContext(ctx, "ingest job cancelled: its metadata cannot be read", "job", job.ID, "error", err.Error())
 		return river.JobCancel(fmt.Errorf("ingest %s: %w", job.Args.Dataset, err))
 	}
 	// The job's lines name it, and the request that queued it: a load
@@ -120,6 +106,21 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[JobArgs]) error {
 		attrs = append(attrs, "request_id", meta.RequestID)
 	}
 	log := w.Logger.With(attrs...)
+	if w.DB != nil {
+		// Loads of one dataset run in the order they were queued: a full
+		// file queued before the week's increment must not run after it
+		// (it would undo the week), which can happen when River starts
+		// both at once, or when the earlier one had to wait for the lock.
+		earlier, err := jobs.EarlierJob(ctx, w.DB, job.Kind, job.ID, "dataset", string(job.Args.Dataset), earlierFresh)
+		if err != nil {
+			return stopped(ctx, err)
+		}
+		if earlier {
+			log.InfoContext(ctx, "ingest job waiting: a load of its dataset queued earlier runs first",
+				"dataset", string(job.Args.Dataset), "retry_in", snooze.String())
+			return river.JobSnooze(snooze)
+		}
+	}
 	svc := *w.Service
 	if svc.Logger != nil {
 		svc.Logger = svc.Logger.With(attrs...)
