@@ -832,15 +832,18 @@ type ConsumeResult struct {
 	// level they had fired (0: none yet).
 	ResolvedBy map[Resolution]int
 	// More is set when the run stopped at its budget
-	// (ConsumeOutboxWithin) before its limit or the end of the records.
+	// (ConsumeOutboxWithin) or at its record limit, before the end of the
+	// records.
 	More bool
 }
 
-func (r *ConsumeResult) add(o ConsumeResult) {
+// Add adds o's counts to r, and its More.
+func (r *ConsumeResult) Add(o ConsumeResult) {
 	r.Examined += o.Examined
 	r.Opened += o.Opened
 	r.Resolved += o.Resolved
 	r.Exhausted += o.Exhausted
+	r.More = o.More
 	for level, n := range o.ExhaustedBy {
 		if r.ExhaustedBy == nil {
 			r.ExhaustedBy = map[int]int{}
@@ -917,10 +920,14 @@ func (s *Store) ConsumeOutboxWithin(ctx context.Context, now time.Time, maxRecor
 		if err != nil {
 			return res, fmt.Errorf("consume outbox: %w", err)
 		}
-		res.add(c)
+		res.Add(c)
 		if c.Examined < n {
 			break
 		}
+		// A full chunk at the record limit: records may be left (the
+		// caller may go on; QA: the periodic run said "more": false
+		// with 90,000 waiting).
+		res.More = res.Examined >= maxRecords
 		if budget > 0 && time.Since(start) >= budget && res.Examined < maxRecords {
 			res.More = true
 			break

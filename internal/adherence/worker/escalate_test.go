@@ -403,3 +403,42 @@ func TestEscalationMetricsStartAtZero(t *testing.T) {
 		t.Errorf("escalations counted = %v, want 0", got)
 	}
 }
+
+// TestOutboxConsumerGoesOnPastItsLimit: a consumer job whose run stops at
+// its record limit with records left goes on with another run while its
+// budget lasts: one run per 10 s tick of 5,000 records each consumed a
+// 100,000-dose miss in over three minutes, the escalations' first level
+// firing that late (QA). Limit 1, several missed doses: one job consumes
+// them all.
+func TestOutboxConsumerGoesOnPastItsLimit(t *testing.T) {
+	dbtest.Each(t, []migrate.Set{audit.Migrations, store.Migrations}, func(t *testing.T, d *db.DB) {
+		now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+		e := newEscEnv(t, d, now)
+		pending := func() int {
+			var n int
+			if err := d.SQL.QueryRowContext(e.ctx, `SELECT COUNT(*) FROM outbox WHERE processed_at IS NULL`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		// Half a day later, more doses were missed.
+		e.clock.Set(now.Add(12 * time.Hour))
+		if _, err := e.st.MarkMissed(e.ctx, e.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if n := pending(); n < 3 {
+			t.Fatalf("%d outbox records pending, want several", n)
+		}
+		res, err := e.st.ConsumeOutboxWithin(e.ctx, e.clock.Now(), 1, time.Minute)
+		if err != nil || res.Examined != 1 || !res.More {
+			t.Fatalf("a run of limit 1 = %+v, %v; want one record and more to do", res, err)
+		}
+		consumer := &worker.OutboxConsumerWorker{Store: e.st, Now: e.clock.Now, Logger: slog.New(slog.DiscardHandler), Limit: 1}
+		if err := consumer.Work(e.ctx, &river.Job[worker.EscalationOutboxArgs]{}); err != nil {
+			t.Fatal(err)
+		}
+		if n := pending(); n != 0 {
+			t.Errorf("%d outbox records left after one job of limit 1, want none", n)
+		}
+	})
+}
