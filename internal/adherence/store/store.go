@@ -303,7 +303,7 @@ func limit(n, def, max int) int {
 // autovacuum is off (see db.AnalyzeStale), and returns their names.
 // PostgreSQL only.
 func (s *Store) AnalyzeStaleTables(ctx context.Context) ([]string, error) {
-	return s.db.AnalyzeStale(ctx, 1000)
+	return s.db.AnalyzeStale(ctx, 1000, time.Minute)
 }
 
 // Dialect tells which engine the store writes to.

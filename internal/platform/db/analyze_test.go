@@ -50,7 +50,7 @@ func TestAnalyzeStalePostgres(t *testing.T) {
 
 	lookup := `EXPLAIN SELECT * FROM ev WHERE org_id = 'org' AND source = 'app' AND client_id IN (` +
 		strings.TrimSuffix(strings.Repeat("'c2', ", 50), ", ") + `)`
-	got, err := d.AnalyzeStale(ctx, 1000)
+	got, err := d.AnalyzeStale(ctx, 1000, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestAnalyzeStalePostgres(t *testing.T) {
 	if !strings.Contains(plan, "client_id = ANY") || strings.Contains(plan, "Filter") {
 		t.Errorf("with statistics the lookup should probe the unique index by every key, got:\n%s", plan)
 	}
-	got, err = d.AnalyzeStale(ctx, 1000)
+	got, err = d.AnalyzeStale(ctx, 1000, 0)
 	if err != nil || len(got) != 0 {
 		t.Errorf("second call analyzed %v (err %v), want nothing: ev has fresh statistics", got, err)
 	}
@@ -88,12 +88,16 @@ func TestAnalyzeStalePostgres(t *testing.T) {
 	}
 	addRows(20001, 20500)
 	waitStat(t, d, "n_live_tup", "ev", 20500)
-	if got, err := d.AnalyzeStale(ctx, 1000); err != nil || len(got) != 0 {
+	if got, err := d.AnalyzeStale(ctx, 1000, 0); err != nil || len(got) != 0 {
 		t.Errorf("after 500 new rows analyzed %v (err %v), want nothing", got, err)
 	}
 	addRows(20501, 23000)
 	waitStat(t, d, "n_mod_since_analyze", "ev", 3000)
-	if got, err := d.AnalyzeStale(ctx, 1000); err != nil || !slices.Equal(got, []string{"ev"}) {
+	// Not within minInterval of its last analysis, though.
+	if got, err := d.AnalyzeStale(ctx, 1000, time.Hour); err != nil || len(got) != 0 {
+		t.Errorf("within an hour of its last analysis analyzed %v (err %v), want nothing", got, err)
+	}
+	if got, err := d.AnalyzeStale(ctx, 1000, 0); err != nil || !slices.Equal(got, []string{"ev"}) {
 		t.Errorf("after 3,000 new rows analyzed %v (err %v), want [ev]", got, err)
 	}
 	var analyzed int
@@ -103,7 +107,7 @@ func TestAnalyzeStalePostgres(t *testing.T) {
 }
 
 func TestAnalyzeStaleSQLiteDoesNothing(t *testing.T) {
-	got, err := dbtest.SQLite(t).AnalyzeStale(context.Background(), 0)
+	got, err := dbtest.SQLite(t).AnalyzeStale(context.Background(), 0, 0)
 	if err != nil || got != nil {
 		t.Errorf("AnalyzeStale on SQLite = %v, %v; want nil, nil", got, err)
 	}
@@ -194,12 +198,12 @@ func TestAnalyzeStaleSkipsOthersTables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := other.AnalyzeStale(ctx, 1000)
+	got, err := other.AnalyzeStale(ctx, 1000, 0)
 	other.Close()
 	if err != nil || len(got) != 0 {
 		t.Errorf("as a role that owns nothing: analyzed %v (err %v), want nothing", got, err)
 	}
-	if got, err := owner.AnalyzeStale(ctx, 1000); err != nil || !slices.Equal(got, []string{"theirs"}) {
+	if got, err := owner.AnalyzeStale(ctx, 1000, 0); err != nil || !slices.Equal(got, []string{"theirs"}) {
 		t.Errorf("as the owner: analyzed %v (err %v), want [theirs]", got, err)
 	}
 }
