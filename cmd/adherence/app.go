@@ -22,6 +22,7 @@ import (
 
 	"github.com/medplatform/medplatform/internal/adherence/ingest"
 	"github.com/medplatform/medplatform/internal/adherence/store"
+	"github.com/medplatform/medplatform/internal/adherence/worker"
 	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/auth"
 	"github.com/medplatform/medplatform/internal/platform/blob"
@@ -64,6 +65,9 @@ type settings struct {
 	// CheckpointInterval is how often the audit head is checkpointed
 	// (AUDIT_CHECKPOINT_INTERVAL).
 	CheckpointInterval time.Duration
+	// OutboxRetention is how long processed outbox records are kept
+	// (OUTBOX_RETENTION).
+	OutboxRetention time.Duration
 }
 
 const defaultDatabaseURL = "sqlite:data/adherence.db"
@@ -170,6 +174,12 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	}
 	if s.CheckpointInterval < time.Minute || s.CheckpointInterval > 24*time.Hour {
 		return s, fmt.Errorf("AUDIT_CHECKPOINT_INTERVAL must be between 1m and 24h, got %s", s.CheckpointInterval)
+	}
+	if s.OutboxRetention, err = env.Duration("OUTBOX_RETENTION", worker.DefaultOutboxRetention); err != nil {
+		return s, err
+	}
+	if s.OutboxRetention < 24*time.Hour {
+		return s, fmt.Errorf("OUTBOX_RETENTION must be 24h or more (processed outbox records older than it are deleted), got %s", s.OutboxRetention)
 	}
 	// Every OIDC variable is read, set issuer or not, so that an unreadable
 	// OIDC_*_FILE fails startup instead of quietly leaving OIDC off.

@@ -125,6 +125,8 @@ func TestOutOfRangeSettingsFailStartup(t *testing.T) {
 		{map[string]string{"INGEST_COMMITTERS": "-1"}, "INGEST_COMMITTERS must be between 1 and 16"},
 		{map[string]string{"JOB_WORKERS": "0"}, "JOB_WORKERS must be between 1 and 1000"},
 		{map[string]string{"TRUSTED_PROXIES": "10.0.0.0/33"}, `TRUSTED_PROXIES: "10.0.0.0/33" is not an IP address or CIDR network`},
+		{map[string]string{"OUTBOX_RETENTION": "1h"}, "OUTBOX_RETENTION must be 24h or more"},
+		{map[string]string{"OUTBOX_RETENTION": "30d"}, "OUTBOX_RETENTION"},
 	}
 	// A PUBLIC_URL that is not an http(s) base URL made every Twilio
 	// webhook fail its signature check and every escalation link dead.

@@ -97,6 +97,8 @@ Configuration comes from flags and environment variables:
   BLOB_URL           where audit checkpoints are kept: s3://bucket/prefix (a bucket with Object Lock)
                      or a directory (default on SQLite: FILE-blobs beside the database FILE; on PostgreSQL none)
   AUDIT_CHECKPOINT_INTERVAL  how often the workers checkpoint the audit chain's head (default 1h)
+  OUTBOX_RETENTION   how long processed outbox records are kept before the workers delete them
+                     (default 720h, 30 days; 24h or more)
   AWS_ENDPOINT_URL_S3  S3 endpoint override for BLOB_URL (S3-compatible services; path-style)
 
 Notifications (providers in fallback order, comma-separated; default console, which prints a

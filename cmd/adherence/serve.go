@@ -192,6 +192,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	// deactivated) are counted as those the jobs resolve are.
 	d.store.OnEscalationsResolved = escMetrics.CountResolved
 	periodic = append(periodic, worker.RegisterEscalation(workers, d.store, time.Now, log, escMetrics, worker.EscalationConfig{})...)
+	periodic = append(periodic, worker.RegisterOutboxPrune(workers, d.store, time.Now, log, d.settings.OutboxRetention)...)
 	jc, err := jobs.New(d.db, jobs.Config{Workers: workers, PeriodicJobs: periodic, RunWorkers: runWorkers,
 		MaxWorkers: d.settings.JobWorkers, Queues: map[string]int{worker.AuditQueue: 1}, Logger: jobs.QuietLogger(log), ErrorHandler: jobMetrics.ErrorHandler(),
 		Middleware: []rivertype.Middleware{jobMetrics.Middleware()}})

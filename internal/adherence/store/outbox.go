@@ -340,3 +340,104 @@ func markMissedChunk(ctx context.Context, tx *db.Tx, now, afterDue time.Time, af
 	r.marked = len(recs)
 	return r, nil
 }
+
+// PruneResult reports a PruneOutbox run.
+type PruneResult struct {
+	Deleted int
+	// More is set when the run stopped at its budget with records left
+	// to look at: the next run goes on.
+	More bool
+}
+
+// pruneChunk is how many outbox records PruneOutbox looks at per
+// transaction.
+const pruneChunk = 1000
+
+// PruneOutbox deletes the outbox records processed before before, so
+// that the table holds the last retention period's announcements and not
+// every miss since the first (at 250,000 patients, tens of millions of
+// records a year). It keeps a patient's dose.missed records that an
+// unclosed escalation of theirs may have taken in: those processed since
+// it opened, which takenInMisses reads to move it to another miss when its
+// own dose is recorded late or its plan is put on hold.
+//
+// Records are looked at in id order, a chunk per transaction, up to the
+// first created at or after before: ids follow creation, and a record is
+// processed after it is created, so none past it qualifies and a run never
+// reads the retention period's records. It stops once budget (when
+// positive) has passed, setting More.
+func (s *Store) PruneOutbox(ctx context.Context, before time.Time, budget time.Duration) (PruneResult, error) {
+	before = db.UTC(before)
+	var res PruneResult
+	start := time.Now()
+	after := int64(0)
+	for {
+		var done bool
+		err := s.db.InTx(ctx, func(tx *db.Tx) error {
+			var (
+				ids []any
+				err error
+			)
+			ids, after, done, err = pruneCandidates(ctx, tx, before, after)
+			if err != nil || len(ids) == 0 {
+				return err
+			}
+			r, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE id IN `+placeholders(1, len(ids)), ids...)
+			if err != nil {
+				return err
+			}
+			n, err := r.RowsAffected()
+			res.Deleted += int(n)
+			return err
+		})
+		if err != nil {
+			return res, fmt.Errorf("prune outbox: %w", err)
+		}
+		if done {
+			return res, nil
+		}
+		if budget > 0 && time.Since(start) >= budget {
+			res.More = true
+			return res, nil
+		}
+	}
+}
+
+// pruneCandidates reads the next chunk of outbox records after id after
+// and returns the ids to delete, the last id read, and whether the run is
+// done: the chunk ended the table or reached a record created at or after
+// before.
+func pruneCandidates(ctx context.Context, tx *db.Tx, before time.Time, after int64) (ids []any, last int64, done bool, err error) {
+	rows, err := tx.QueryContext(ctx, `SELECT o.id,
+			CASE WHEN o.created_at >= $1 THEN 1 ELSE 0 END,
+			CASE WHEN o.processed_at < $1 AND NOT (o.topic = $2 AND EXISTS (
+				SELECT 1 FROM escalations e
+				WHERE e.org_id = o.org_id AND e.patient_id = o.patient_id
+				  AND e.status IN ('open', 'exhausted') AND e.opened_at <= o.processed_at)) THEN 1 ELSE 0 END
+		FROM outbox o WHERE o.id > $3 ORDER BY o.id LIMIT $4`, before, TopicDoseMissed, after, pruneChunk)
+	if err != nil {
+		return nil, after, false, err
+	}
+	defer rows.Close()
+	n := 0
+	last = after
+	for rows.Next() {
+		var id int64
+		var young, prunable int
+		if err := rows.Scan(&id, &young, &prunable); err != nil {
+			return nil, after, false, err
+		}
+		n++
+		if young == 1 {
+			return ids, id, true, rows.Err()
+		}
+		last = id
+		if prunable == 1 {
+			ids = append(ids, id)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, after, false, err
+	}
+	return ids, last, n < pruneChunk, nil
+}
