@@ -376,22 +376,25 @@ func (r *Reader) Next() bool {
 			r.reread(why)
 			return true
 		}
+		// A row of empty fields (",,,,", what a spreadsheet leaves when it
+		// re-saves a file) holds no data: skipped and counted, not
+		// rejected, whatever its number of fields. Its fields lie back to
+		// back in rec, so they are all empty when rec is white space. So is
+		// such a last line without its line break (" " after the last
+		// record's): no data was cut from it, and the whole load failed
+		// as truncated (QA).
+		if r.rowErr == nil && len(bytes.TrimSpace(r.rec)) == 0 {
+			r.skipped++
+			r.rec = r.rec[:0]
+			r.ends = r.ends[:0]
+			continue
+		}
 		// A cut loses fields: a last line without its line break and
 		// with fewer fields than the header is the end of a truncated
 		// file (with more, it is a malformed row).
 		if r.rowErr == nil && !complete && len(r.ends) < r.nfields {
 			r.fail(r.recLine, fmt.Errorf("%w: last record has %d of %d fields and no line break", ErrTruncated, len(r.ends), r.nfields))
 			return false
-		}
-		// A row of empty fields (",,,,", what a spreadsheet leaves when it
-		// re-saves a file) holds no data: skipped and counted, not
-		// rejected, whatever its number of fields. Its fields lie back to
-		// back in rec, so they are all empty when rec is white space.
-		if r.rowErr == nil && len(bytes.TrimSpace(r.rec)) == 0 {
-			r.skipped++
-			r.rec = r.rec[:0]
-			r.ends = r.ends[:0]
-			continue
 		}
 		if r.rowErr == nil && len(r.ends) != r.nfields {
 			r.rowErr = fmt.Errorf("has %d fields, the header has %d", len(r.ends), r.nfields)

@@ -530,6 +530,26 @@ func TestReaderSkipsEmptyRows(t *testing.T) {
 			skipped: 1,
 		},
 		{
+			// White space after the last line break was read as a cut
+			// record and failed the whole load (QA).
+			name:    "white space without a line break after the last row",
+			in:      "NPI,Name,City\n1234567893,SMITH,AUSTIN\n ",
+			want:    []csvRecord{{Line: 2, Fields: []string{"1234567893", "SMITH", "AUSTIN"}}},
+			skipped: 1,
+		},
+		{
+			name:    "a lone carriage return after the last row",
+			in:      "NPI,Name,City\r\n1234567893,SMITH,AUSTIN\r\n\r\n\r",
+			want:    []csvRecord{{Line: 2, Fields: []string{"1234567893", "SMITH", "AUSTIN"}}},
+			skipped: 2,
+		},
+		{
+			name:    "an empty row of fewer fields without a line break",
+			in:      "NPI,Name,City\n1234567893,SMITH,AUSTIN\n, \t",
+			want:    []csvRecord{{Line: 2, Fields: []string{"1234567893", "SMITH", "AUSTIN"}}},
+			skipped: 1,
+		},
+		{
 			name: "tab-separated",
 			in:   "NPI\tName\tCity\n\t\t\n1234567893\tSMITH\tAUSTIN\n \t \t \n",
 			opts: dataset.Options{Comma: '\t'},
