@@ -137,7 +137,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	newID := func() string { return uuid.Must(uuid.NewV7()).String() }
 	al := audit.New(d, time.Now, newID)
 	st := store.New(d, al, time.Now)
-	defer al.StartGroupCommit(256)() // as `adherence serve` does
+	defer al.StartGroupCommit(256)(context.Background()) // as `adherence serve` does
 
 	plain, keyID, hash, err := auth.NewAPIKey()
 	if err != nil {

@@ -30,6 +30,16 @@ import (
 // each other of revoked API keys (keyrevoke).
 const keyRevokedChannel = "adherence:api-keys:revoked"
 
+// ingestDrain bounds the commit of the adherence events and audit records
+// still queued once the server has stopped. The requests that queued them
+// have been answered or cut off by then (server.DefaultShutdownTimeout),
+// so with a database that answers the queues are empty or commit in
+// milliseconds; with one that has stalled they would wait 30 s a group.
+// SHUTDOWN_DRAIN (5 s), the request and job budget (16 + 3 s), this and
+// the database's close (at most 5 s) make the 30 s ECS gives a task
+// between SIGTERM and SIGKILL.
+const ingestDrain = time.Second
+
 // cmdServe runs the API (withAPI) and/or the job workers until ctx ends,
 // then shuts down gracefully: readiness fails first, the listener keeps
 // serving in-flight and late requests for SHUTDOWN_DRAIN, then closes and
@@ -203,9 +213,28 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	// transactions of the changes that cause them.
 	d.store.Jobs = jc
 
+	// What the group committers below still hold once the server has
+	// stopped is committed within ingestDrain of the first of them to
+	// stop, in all; with the database stalled it fails instead, so that
+	// the process ends before ECS's SIGKILL.
+	var (
+		drainCtx    context.Context
+		drainCancel context.CancelFunc = func() {}
+	)
+	defer func() { drainCancel() }() // runs after both stops
+	drain := func() context.Context {
+		if drainCtx == nil {
+			drainCtx, drainCancel = context.WithTimeout(context.Background(), ingestDrain)
+		}
+		return drainCtx
+	}
 	// Audited reads from concurrent requests share commits.
 	stopAudit := d.audit.StartGroupCommit(256)
-	defer stopAudit()
+	defer func() {
+		if err := stopAudit(drain()); err != nil {
+			log.Warn("stopped before the pending audit records were committed: their reads were answered with errors", "waited", ingestDrain.String())
+		}
+	}()
 	// So do ingested events; stopIngest (deferred after the HTTP server
 	// has shut down) commits whatever is still queued.
 	ingestMetrics, err := ingest.NewMetrics(reg)
@@ -214,7 +243,13 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	ingester := ingest.New(d.store, ingestMetrics, d.ingestMaxGroup())
 	stopIngest := ingester.Start(d.ingestCommitters())
-	defer stopIngest()
+	defer func() {
+		// Events still queued are answered with errors if the drain
+		// ends first (their clients retry).
+		if err := stopIngest(drain()); err != nil {
+			log.Warn("stopped before the queued adherence events were committed: their requests were answered with errors, and their clients retry them", "waited", ingestDrain.String())
+		}
+	}()
 	// SMS dose replies are recorded through it too.
 	d.store.Events = ingester
 	reg.MustRegister(jobs.QueueCollector(d.db, "adherence"))

@@ -84,7 +84,7 @@ func TestGroupCommit(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		stop()
+		stop(context.Background())
 		for i := 9; i < n; i += 10 {
 			if ids[i] != ids[i-1] {
 				t.Errorf("caller %d got %s, caller %d got %s for the same key", i, ids[i], i-1, ids[i-1])
@@ -116,7 +116,7 @@ func TestFailureIsNotAcknowledged(t *testing.T) {
 	dbtest.Each(t, sets, func(t *testing.T, d *db.DB) {
 		st, ev := setup(t, d)
 		g := ingest.New(st, nil, 0)
-		defer g.Start(committers(d))()
+		defer g.Start(committers(d))(context.Background())
 		if _, err := g.Submit(context.Background(), []store.EventInput{ev("before")}, time.Now()); err != nil {
 			t.Fatal(err)
 		}
@@ -172,7 +172,7 @@ func TestSmallRequestsGoToTheFirstCommitter(t *testing.T) {
 	rec := &gateRecorder{seen: map[string]bool{}, started: make(chan struct{}), hold: make(chan struct{})}
 	g := ingest.New(rec, nil, 0)
 	stop := g.Start(2)
-	defer stop()
+	defer stop(context.Background())
 	var once sync.Once
 	release := func() { once.Do(func() { close(rec.hold) }) }
 	defer release() // before stop, which waits for the held group
@@ -221,5 +221,53 @@ func TestSmallRequestsGoToTheFirstCommitter(t *testing.T) {
 	}
 	if !rec.recorded("single") {
 		t.Error("the single event was never recorded")
+	}
+}
+
+// TestStopIsBoundedWhenTheDatabaseStalls stalls the connection to
+// PostgreSQL with groups in flight and queued, then stops the ingester
+// with a short deadline: stop returns soon after it, and every request is
+// answered with an error (none acknowledged). Each group waited for its
+// own 30 s commit timeout, one after the other, so a server asked to stop
+// took minutes, past the 30 s ECS gives it before SIGKILL (QA).
+func TestStopIsBoundedWhenTheDatabaseStalls(t *testing.T) {
+	d, proxy := dbtest.StallablePostgres(t, db.Options{MaxConns: 10, CloseTimeout: 500 * time.Millisecond}, sets...)
+	st, ev := setup(t, d)
+	g := ingest.New(st, nil, 2) // two events a group: many groups
+	stop := g.Start(2)
+	if _, err := g.Submit(context.Background(), []store.EventInput{ev("before")}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Stall()
+	const n = 12
+	errsc := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := g.Submit(context.Background(), []store.EventInput{ev(fmt.Sprint("stalled-", i)), ev(fmt.Sprint("stalled-b", i))}, time.Now())
+			errsc <- err
+		}()
+	}
+	time.Sleep(300 * time.Millisecond) // queued, and two groups in flight
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	stopped := make(chan struct{})
+	go func() {
+		stop(ctx)
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(20 * time.Second):
+		t.Fatal("stop did not return within 20 s of its 200 ms deadline with the database stalled")
+	}
+	for range n {
+		select {
+		case err := <-errsc:
+			if err == nil {
+				t.Error("a request was acknowledged while the database was stalled")
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("a request was left unanswered after stop returned")
+		}
 	}
 }

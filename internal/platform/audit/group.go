@@ -21,8 +21,15 @@ type groupCommit struct {
 	log      *Log
 	maxBatch int
 	reqs     chan *groupReq
-	stop     chan struct{}
-	stopped  chan struct{}
+	// closing is closed when stop begins: an append waiting for room in
+	// reqs gives up, releasing mu for stop.
+	closing chan struct{}
+	stop    chan struct{}
+	stopped chan struct{}
+	// base is the parent of every batch's commit context; stop cancels
+	// it when its own context ends before the drain does.
+	base       context.Context
+	cancelBase context.CancelFunc
 }
 
 type groupReq struct {
@@ -35,26 +42,46 @@ var errGroupClosed = errors.New("append audit record: audit log is shutting down
 
 // StartGroupCommit makes AppendNow and AppendAll share transactions of up
 // to maxBatch records. Call the returned stop function after the last
-// append (it waits for pending appends to commit). Append, inside a
-// caller's transaction, is unaffected.
-func (l *Log) StartGroupCommit(maxBatch int) (stop func()) {
+// append: it waits for pending appends to commit, until its context ends;
+// then the commits in flight are cancelled, what is still pending fails
+// (its callers report their reads as not audited), and stop returns the
+// context's error. With the database stalled, each pending batch waited
+// for its own 30 s timeout, one after the other, and a process asked to
+// stop outlived the 30 s ECS gives it (QA). Append, inside a caller's
+// transaction, is unaffected.
+func (l *Log) StartGroupCommit(maxBatch int) (stop func(context.Context) error) {
 	if maxBatch <= 0 {
 		maxBatch = 256
 	}
 	g := &groupCommit{
 		log: l, maxBatch: maxBatch,
 		reqs:    make(chan *groupReq, maxBatch),
+		closing: make(chan struct{}),
 		stop:    make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
+	g.base, g.cancelBase = context.WithCancel(context.Background())
 	l.group = g
 	go g.loop()
-	return func() {
-		g.mu.Lock()
-		g.closed = true
-		g.mu.Unlock()
-		close(g.stop)
-		<-g.stopped
+	var once sync.Once
+	return func(ctx context.Context) error {
+		var err error
+		once.Do(func() {
+			close(g.closing)
+			g.mu.Lock()
+			g.closed = true
+			g.mu.Unlock()
+			close(g.stop)
+			select {
+			case <-g.stopped:
+			case <-ctx.Done():
+				err = ctx.Err()
+				g.cancelBase()
+				<-g.stopped
+			}
+			g.cancelBase()
+		})
+		return err
 	}
 }
 
@@ -77,6 +104,9 @@ func (g *groupCommit) append(ctx context.Context, recs []Record) ([]Record, erro
 	case <-ctx.Done():
 		g.mu.RUnlock()
 		return nil, ctx.Err()
+	case <-g.closing:
+		g.mu.RUnlock()
+		return nil, errGroupClosed
 	}
 	// Once queued the records will be written; wait for the outcome even if
 	// ctx ends, so the caller never reports a read as unaudited while its
@@ -125,7 +155,7 @@ func (g *groupCommit) collect(first *groupReq) []*groupReq {
 }
 
 func (g *groupCommit) commit(batch []*groupReq) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(g.base, 30*time.Second)
 	defer cancel()
 	var all []Record
 	for _, req := range batch {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/db"
@@ -45,7 +46,7 @@ func TestGroupCommit(t *testing.T) {
 		if _, err := l.AppendNow(ctx, audit.Record{OrgID: "o"}); err == nil {
 			t.Error("invalid record accepted")
 		}
-		stop()
+		stop(context.Background())
 		close(errc)
 		for err := range errc {
 			t.Fatal(err)
@@ -61,4 +62,55 @@ func TestGroupCommit(t *testing.T) {
 			t.Error("append after stop succeeded, want an error")
 		}
 	})
+}
+
+// TestGroupCommitStopIsBoundedWhenTheDatabaseStalls stalls the connection
+// to PostgreSQL with appends pending, then stops the group committer with
+// a short deadline: stop returns soon after it, and every pending append
+// fails (none reported audited). Each batch waited for its own 30 s
+// commit timeout, one after the other, so a server asked to stop took
+// minutes, past the 30 s ECS gives it before SIGKILL (QA).
+func TestGroupCommitStopIsBoundedWhenTheDatabaseStalls(t *testing.T) {
+	d, proxy := dbtest.StallablePostgres(t, db.Options{MaxConns: 4, CloseTimeout: 500 * time.Millisecond}, audit.Migrations)
+	l := audit.New(d, nil, nil)
+	stop := l.StartGroupCommit(1) // a batch per append: many batches
+	ctx := context.Background()
+	rec := func(i int) audit.Record {
+		return audit.Record{OrgID: "o", ActorID: "a", Action: audit.ActionRead, ResourceType: "Patient", ResourceID: fmt.Sprint(i)}
+	}
+	if _, err := l.AppendNow(ctx, rec(0)); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Stall()
+	const n = 6
+	errc := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := l.AppendNow(ctx, rec(i+1))
+			errc <- err
+		}()
+	}
+	time.Sleep(300 * time.Millisecond) // one batch in flight, the others queued
+	stopCtx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop(stopCtx) }()
+	select {
+	case err := <-stopped:
+		if err == nil {
+			t.Error("stop returned no error although it gave up on pending appends")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("stop did not return within 20 s of its 200 ms deadline with the database stalled")
+	}
+	for range n {
+		select {
+		case err := <-errc:
+			if err == nil {
+				t.Error("an append was reported committed while the database was stalled")
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("an append was left waiting after stop returned")
+		}
+	}
 }

@@ -8,9 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,101 +19,6 @@ import (
 	"github.com/medplatform/medplatform/internal/platform/server"
 	"github.com/medplatform/medplatform/internal/platform/telemetry"
 )
-
-// stallProxy forwards TCP connections to a PostgreSQL server until stall
-// is called; from then on it drops every byte in both directions, as a
-// network path that black-holes traffic does: nothing is refused, nothing
-// is answered.
-type stallProxy struct {
-	ln      net.Listener
-	target  string
-	stalled atomic.Bool
-	mu      sync.Mutex
-	conns   []net.Conn
-	wg      sync.WaitGroup
-}
-
-func startStallProxy(t *testing.T, target string) *stallProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &stallProxy{ln: ln, target: target}
-	p.wg.Add(1)
-	go p.accept()
-	t.Cleanup(p.close)
-	return p
-}
-
-func (p *stallProxy) accept() {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, c, up)
-		p.mu.Unlock()
-		p.wg.Add(2)
-		go p.pipe(up, c)
-		go p.pipe(c, up)
-	}
-}
-
-// pipe copies src to dst, dropping what it reads while the proxy stalls.
-func (p *stallProxy) pipe(dst, src net.Conn) {
-	defer p.wg.Done()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 && !p.stalled.Load() {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-func (p *stallProxy) stall() { p.stalled.Store(true) }
-
-func (p *stallProxy) close() {
-	p.ln.Close()
-	p.mu.Lock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
-}
-
-// stallableDB opens a fresh test database through a stallProxy.
-func stallableDB(t *testing.T, opts db.Options) (*db.DB, *stallProxy) {
-	t.Helper()
-	u, err := url.Parse(dbtest.PostgresURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := startStallProxy(t, u.Host)
-	u.Host = p.ln.Addr().String()
-	d, err := db.Open(context.Background(), u.String(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Registered after the proxy's cleanup, so it runs before it: the
-	// proxy then ends any connection Close abandoned.
-	t.Cleanup(func() { _ = d.Close() })
-	return d, p
-}
 
 // readHandler is a product read in miniature: the telemetry middleware
 // around a route that reads the database and answers errors as problems.
@@ -184,7 +87,7 @@ func runServer(t *testing.T, c server.Config) (base string, stop func() error) {
 // answered 503 with Retry-After once the request deadline passes, instead
 // of hanging for as long as the stall lasts.
 func TestStalledDatabaseRead(t *testing.T) {
-	d, proxy := stallableDB(t, db.Options{CloseTimeout: 500 * time.Millisecond})
+	d, proxy := dbtest.StallablePostgres(t, db.Options{CloseTimeout: 500 * time.Millisecond})
 	base, _ := runServer(t, server.Config{Handler: readHandler(d, nil), RequestTimeout: time.Second})
 
 	client := &http.Client{Timeout: 15 * time.Second}
@@ -197,7 +100,7 @@ func TestStalledDatabaseRead(t *testing.T) {
 		t.Fatalf("before the stall: status %d, want 200", resp.StatusCode)
 	}
 
-	proxy.stall()
+	proxy.Stall()
 	start := time.Now()
 	resp, err = client.Get(base + "/v1/things/1")
 	if err != nil {
@@ -225,7 +128,7 @@ func TestStalledDatabaseRead(t *testing.T) {
 // query fails and its connection is given back (a pool close waits for
 // every connection given out), and the client's connection is closed.
 func TestShutdownAbortsStalledRequests(t *testing.T) {
-	d, proxy := stallableDB(t, db.Options{CloseTimeout: 500 * time.Millisecond})
+	d, proxy := dbtest.StallablePostgres(t, db.Options{CloseTimeout: 500 * time.Millisecond})
 	queried := make(chan error, 1)
 	base, stop := runServer(t, server.Config{
 		Handler:         readHandler(d, queried),
@@ -233,7 +136,7 @@ func TestShutdownAbortsStalledRequests(t *testing.T) {
 		ShutdownTimeout: 500 * time.Millisecond,
 	})
 
-	proxy.stall()
+	proxy.Stall()
 	answered := make(chan error, 1)
 	go func() {
 		resp, err := (&http.Client{Timeout: 30 * time.Second}).Get(base + "/v1/things/1")
@@ -272,8 +175,8 @@ func TestShutdownAbortsStalledRequests(t *testing.T) {
 // TestCloseAbandonsStalledConnections: a query without any deadline stuck
 // on a stalled database does not keep Close from returning.
 func TestCloseAbandonsStalledConnections(t *testing.T) {
-	d, proxy := stallableDB(t, db.Options{CloseTimeout: 500 * time.Millisecond})
-	proxy.stall()
+	d, proxy := dbtest.StallablePostgres(t, db.Options{CloseTimeout: 500 * time.Millisecond})
+	proxy.Stall()
 	go func() {
 		var n int
 		_ = d.SQL.QueryRowContext(context.Background(), "SELECT 1").Scan(&n)
