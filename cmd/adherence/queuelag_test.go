@@ -61,8 +61,8 @@ func TestJobQueueLagEveryKind(t *testing.T) {
 		}
 	}
 	// Every kind has its series from the start, observed or not.
-	if n := strings.Count(grepLines(metrics, "adherence_job_queue_lag_seconds_count"), "\n"); n != 11 {
-		t.Errorf("%d queue lag series, want one per job kind (11):\n%s", n, grepLines(metrics, "adherence_job_queue_lag_seconds_count"))
+	if n := strings.Count(grepLines(metrics, "adherence_job_queue_lag_seconds_count"), "\n"); n != 12 {
+		t.Errorf("%d queue lag series, want one per job kind (12):\n%s", n, grepLines(metrics, "adherence_job_queue_lag_seconds_count"))
 	}
 }
 

@@ -79,7 +79,7 @@ var jobKinds = []string{
 	ArmRemindersArgs{}.Kind(), DispatchRemindersArgs{}.Kind(), adherence.DeliverArgs{}.Kind(),
 	DoseHorizonArgs{}.Kind(), MissedDosesArgs{}.Kind(), ReconcileArgs{}.Kind(),
 	EscalationOutboxArgs{}.Kind(), EscalationSweepArgs{}.Kind(), adherence.EscalationStepArgs{}.Kind(),
-	TableStatsArgs{}.Kind(), AuditCheckpointArgs{}.Kind(),
+	TableStatsArgs{}.Kind(), AuditCheckpointArgs{}.Kind(), OutboxPruneArgs{}.Kind(),
 }
 
 // ErrorHandler counts failed job attempts for River's Config.ErrorHandler;
