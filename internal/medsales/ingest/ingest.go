@@ -636,6 +636,12 @@ func (s *Service) Run(ctx context.Context, req Request, progress Progress) (Resu
 	res.VersionID = id
 	log = log.With("file", v.SourceFile, "version", id, "mode", res.Mode)
 	log.InfoContext(ctx, "ingest started")
+	// Said at once: the clean-up that follows an interrupt waits for the
+	// database, up to seconds when it has stopped answering, and the
+	// operator who pressed Ctrl-C saw nothing until it ended (QA).
+	defer context.AfterFunc(ctx, func() {
+		log.Warn("interrupted: stopping the load and cleaning up; the live data is replaced only by a load that completes")
+	})()
 
 	var rowsRead int64
 	var rejects *rejectsFile

@@ -403,17 +403,26 @@ func (r *Replace) Commit(ctx context.Context, finalize func(tx *db.Tx) error) er
 	}
 	r.finished = true
 	if r.opts.ScopeColumn != "" || r.opts.KeyColumn != "" {
-		r.dropStaging()
+		dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		r.dropStaging(dctx)
+		cancel()
 	}
-	r.release()
+	rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r.release(rctx)
 	return nil
 }
 
-// dropStaging drops the staging tables (best effort: a table left behind
-// is dropped by the next DropStaleStaging).
-func (r *Replace) dropStaging() {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+// abortBudget bounds Abort, in all: the end of the COPYs, dropping the
+// staging tables and ending the claim. The last two are best effort (the
+// next load drops what is left, and closing the session ends its locks);
+// with the database stalled, they waited a minute and 30 s, and an
+// operator's Ctrl-C took two minutes to end the command (QA).
+const abortBudget = 10 * time.Second
+
+// dropStaging drops the staging tables within ctx (best effort: a table
+// left behind is dropped by the next DropStaleStaging).
+func (r *Replace) dropStaging(ctx context.Context) {
 	for _, t := range r.tables {
 		_, _ = r.s.db.SQL.ExecContext(ctx, "DROP TABLE IF EXISTS "+r.stage[t.Name])
 	}
@@ -427,33 +436,35 @@ func (r *Replace) Abort() {
 		return
 	}
 	r.finished = true
+	ctx, cancel := context.WithTimeout(context.Background(), abortBudget)
+	defer cancel()
 	r.halt()
-	if r.batches != nil {
-		// An INSERT in progress on SQLite is interrupted at once.
-		r.cancel(errAborted)
-	}
+	// An INSERT in progress on SQLite is interrupted at once; a COPY on
+	// PostgreSQL ends with CopyFail, answered at once, or is cut
+	// copyStopGrace later when the server does not answer (see runCopy).
+	// Cancelled only after the wait, a COPY into a stalled server waited
+	// for its answer for ever (QA).
+	r.cancel(errAborted)
 	if !r.flushed && r.batches != nil {
 		r.flushed = true
 		close(r.batches)
 	}
 	r.wg.Wait()
-	r.cancel(errAborted)
-	r.dropStaging()
-	r.release()
+	r.dropStaging(ctx)
+	r.release(ctx)
 }
 
 var errAborted = errors.New("bulk load: aborted")
 
-// release ends the Replace's claim on its staging token.
-func (r *Replace) release() {
+// release ends the Replace's claim on its staging token, asking
+// PostgreSQL within ctx.
+func (r *Replace) release(ctx context.Context) {
 	r.cancel(nil)
 	if r.stopHB != nil {
 		close(r.stopHB)
 		r.stopHB = nil
 	}
 	r.hbwg.Wait()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	if r.lockConn != nil {
 		for _, key := range r.rebuildKeys {
 			if _, err := r.lockConn.Exec(ctx, unshareIndexRebuild, int32(advisoryIndexNS), key); err != nil {
@@ -471,6 +482,10 @@ func (r *Replace) release() {
 		r.lockConn = nil
 	}
 	if r.s.db.Dialect == db.SQLite {
+		// A local file does not stall, and the writer's settings must be
+		// put back whatever ctx has left (a long DROP may have spent it).
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
 		_, _ = r.s.db.SQL.ExecContext(ctx, "DELETE FROM bulk_loads WHERE token = $1", r.token)
 		r.untuneSQLite(ctx)
 	}

@@ -898,3 +898,36 @@ func TestSQLiteSwapMapsABoundedPartOfTheFile(t *testing.T) {
 		t.Errorf("the writer connection keeps mmap_size %d after the swap, want 0", after)
 	}
 }
+
+// TestAbortIsBoundedWhenTheDatabaseStalls stalls the connection to
+// PostgreSQL in the middle of a load and aborts it, as an operator's
+// Ctrl-C does: Abort gives up on the database after its budget (10 s)
+// instead of waiting a minute for the staging tables' DROP and 30 s more
+// to end the claim (QA: two minutes from Ctrl-C to the exit).
+func TestAbortIsBoundedWhenTheDatabaseStalls(t *testing.T) {
+	d, proxy := dbtest.StallablePostgres(t, db.Options{MaxConns: 10, CloseTimeout: 500 * time.Millisecond}, claimsSets...)
+	bulkSchema(t, d)
+	s := store.New(d)
+	ctx := context.Background()
+	rep, err := s.BeginReplace(ctx, []store.Table{bulkItems}, store.ReplaceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := rep.Writer("bulk_items")
+	for i := range 100 {
+		if err := w.Write(item(fmt.Sprint("id-", i), 2024, "x")...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	proxy.Stall()
+	aborted := make(chan struct{})
+	go func() {
+		rep.Abort()
+		close(aborted)
+	}()
+	select {
+	case <-aborted:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Abort did not return within 30 s with the database stalled")
+	}
+}
