@@ -82,7 +82,8 @@ func newEnvDeps(t testing.TB, d *db.DB, keyTTL time.Duration, adjust func(*api.D
 		t.Fatal(err)
 	}
 	ing := ingest.New(st, im, 0)
-	t.Cleanup(ing.Start(2))
+	stopIngest := ing.Start(2)
+	t.Cleanup(func() { _ = stopIngest(context.Background()) })
 	deps := api.Deps{Store: st, Audit: al, Auth: authn, Health: checker, Registry: reg, HTTPMetrics: metrics, Logger: logger, Now: clock, Ingest: ing}
 	if adjust != nil {
 		adjust(&deps)
