@@ -13,6 +13,7 @@ import (
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/adherence/schedule"
+	"github.com/medplatform/medplatform/internal/adherence/store"
 	"github.com/medplatform/medplatform/internal/platform/errs"
 	"github.com/medplatform/medplatform/internal/platform/httpx"
 	"github.com/medplatform/medplatform/internal/platform/phi"
@@ -920,6 +921,49 @@ func (in memberInput) member() (adherence.Member, error) {
 		}
 	}
 	return adherence.Member{Kind: kind, Name: phi.New(name), Email: phi.New(in.Email), Phone: phi.New(in.Phone), TimeZone: in.TimeZone, Active: true}, nil
+}
+
+// memberPatch is the body of PATCH /v1/members/{id}: the fields given
+// change, a null or "" email, phone or timeZone removes it. A member's
+// kind does not change: a caregiver who becomes a clinician is a new
+// member (their keys and links say which they are).
+type memberPatch struct {
+	Name     *string `json:"name"`
+	Email    *string `json:"email"`
+	Phone    *string `json:"phone"`
+	TimeZone *string `json:"timeZone"`
+}
+
+// change validates the patch as memberInput.member validates a new member.
+func (in *memberPatch) change(nulls map[string]bool) (store.MemberChange, error) {
+	err := applyNulls(nulls, []nullRefused{{"name", "cannot be removed (null): a member must have one"}},
+		[]nullCleared{{"email", &in.Email}, {"phone", &in.Phone}, {"timeZone", &in.TimeZone}})
+	if err != nil {
+		return store.MemberChange{}, err
+	}
+	ch := store.MemberChange{Email: in.Email, Phone: in.Phone, TimeZone: in.TimeZone}
+	if in.Name != nil {
+		name := strings.TrimSpace(*in.Name)
+		if adherence.Blank(name) || utf8.RuneCountInString(name) > 200 {
+			return store.MemberChange{}, errs.Invalid("name", "must be 1 to 200 characters, one of them visible")
+		}
+		if adherence.HasControl(name) {
+			return store.MemberChange{}, errs.Invalid("name", controlChars)
+		}
+		ch.Name = &name
+	}
+	if in.Email != nil && *in.Email != "" && !validEmail(*in.Email) {
+		return store.MemberChange{}, errs.Invalid("email", "must be an e-mail address")
+	}
+	if in.Phone != nil && *in.Phone != "" && !e164.MatchString(*in.Phone) {
+		return store.MemberChange{}, errs.Invalid("phone", "must be an E.164 number such as +15551234567")
+	}
+	if in.TimeZone != nil && *in.TimeZone != "" {
+		if err := validZone(*in.TimeZone); err != nil {
+			return store.MemberChange{}, err
+		}
+	}
+	return ch, nil
 }
 
 // zoneOf loads a patient's stored time zone. Stored zones are validated;

@@ -267,3 +267,62 @@ func (s *server) handleGetMember(w http.ResponseWriter, r *http.Request) {
 	}
 	httpx.WriteJSON(w, http.StatusOK, memberOut(m))
 }
+
+func (s *server) handleUpdateMember(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r)
+	if err := auth.Require(p, auth.RoleAdmin); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var in memberPatch
+	nulls, err := decodeWithNulls(w, r, &in)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ch, err := in.change(nulls)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	m, err := s.Store.UpdateMember(r.Context(), actor(r), p.OrgID, r.PathValue("id"), ch)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, memberOut(m))
+}
+
+// handleSetMemberActive deactivates or reactivates a member; their API
+// keys follow at once in every process (forgotten by the key caches).
+func (s *server) handleSetMemberActive(active bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p := principalOf(r)
+		if err := auth.Require(p, auth.RoleAdmin); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if err := noBody(w, r); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		m, err := s.Store.SetMemberActive(r.Context(), actor(r), p.OrgID, r.PathValue("id"), active)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		// Done even if the client has gone: the change is committed.
+		ctx := context.WithoutCancel(r.Context())
+		ids, err := s.Store.MemberAPIKeyIDs(ctx, m.OrgID, m.ID)
+		if err != nil {
+			s.Logger.ErrorContext(ctx, "could not forget the API keys of a member deactivated or reactivated; they follow within API_KEY_CACHE_TTL", "error", err)
+		}
+		for _, id := range ids {
+			s.Auth.ForgetAPIKey(id)
+			if s.OnKeyRevoked != nil {
+				s.OnKeyRevoked(ctx, id)
+			}
+		}
+		httpx.WriteJSON(w, http.StatusOK, memberOut(m))
+	}
+}

@@ -23,6 +23,9 @@ func (s *server) routes(mux *httpx.Mux) {
 	mux.Handle("POST /v1/members", s.authed(s.handleCreateMember))
 	mux.HandleQuery("GET /v1/members", s.authed(s.handleListMembers), "limit", "after")
 	mux.Handle("GET /v1/members/{id}", s.authed(s.handleGetMember))
+	mux.Handle("PATCH /v1/members/{id}", s.authed(s.handleUpdateMember))
+	mux.Handle("POST /v1/members/{id}/deactivate", s.authed(s.handleSetMemberActive(false)))
+	mux.Handle("POST /v1/members/{id}/reactivate", s.authed(s.handleSetMemberActive(true)))
 
 	mux.Handle("POST /v1/patients", s.authed(s.handleCreatePatient))
 	mux.HandleQuery("GET /v1/patients", s.authed(s.handleListPatients), "limit", "after", "inactive")

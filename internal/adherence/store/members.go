@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/platform/audit"
@@ -229,4 +230,149 @@ func (s *Store) IsLinked(ctx context.Context, orgID, patientID, memberID string)
 		return false, fmt.Errorf("check link: %w", err)
 	}
 	return true, nil
+}
+
+// MemberChange is an edit of a member's contact details: a nil field is
+// left as it is; an empty Email, Phone or TimeZone clears it (Name cannot
+// be cleared). The caller validates the values.
+type MemberChange struct {
+	Name, Email, Phone, TimeZone *string
+}
+
+// UpdateMember applies ch to member id of orgID in one statement, so that
+// two edits of different fields both hold, and audits it with the names
+// of the fields it set (never their values). A caregiver's new number
+// takes effect at their next message, a held one included.
+func (s *Store) UpdateMember(ctx context.Context, a adherence.Actor, orgID, id string, ch MemberChange) (adherence.Member, error) {
+	if !isID(orgID) || !isID(id) {
+		return adherence.Member{}, errs.NotFound("member")
+	}
+	if ch.TimeZone != nil && *ch.TimeZone != "" {
+		if _, err := loadZone(*ch.TimeZone); err != nil {
+			return adherence.Member{}, err
+		}
+	}
+	var sets, fields []string
+	args := []any{orgID, id}
+	set := func(column, field string, v any) {
+		args = append(args, v)
+		sets = append(sets, fmt.Sprintf("%s = $%d", column, len(args)))
+		fields = append(fields, field)
+	}
+	if ch.Name != nil {
+		set("name", "name", *ch.Name)
+	}
+	if ch.Email != nil {
+		set("email", "email", *ch.Email)
+	}
+	if ch.Phone != nil {
+		set("phone", "phone", *ch.Phone)
+	}
+	if ch.TimeZone != nil {
+		set("time_zone", "timeZone", nullString(*ch.TimeZone))
+	}
+	var m adherence.Member
+	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+		q := `SELECT ` + memberColumns + ` FROM members WHERE org_id = $1 AND id = $2`
+		if len(sets) > 0 {
+			q = `UPDATE members SET ` + strings.Join(sets, ", ") + ` WHERE org_id = $1 AND id = $2 RETURNING ` + memberColumns
+		}
+		var err error
+		if m, err = scanMember(tx.QueryRowContext(ctx, q, args...)); err != nil {
+			return notFound(err, "update member", "member")
+		}
+		detail := "fields=" + strings.Join(fields, ",")
+		if len(fields) == 0 {
+			detail = "fields=none"
+		}
+		return s.appendAudit(ctx, tx, []audit.Record{auditRecord(a, orgID, audit.ActionUpdate, "Member", id, "", detail)})
+	})
+	if err != nil {
+		return adherence.Member{}, fmt.Errorf("update member: %w", err)
+	}
+	return m, nil
+}
+
+// ReasonMemberDeactivated is the reason of the messages to a member
+// cancelled by their deactivation.
+const ReasonMemberDeactivated = "member_deactivated"
+
+// SetMemberActive deactivates or reactivates member id of orgID. An
+// inactive member is told of no escalation (the steps pick active members
+// only), their messages still waiting (held for their quiet hours, or to
+// be retried) are cancelled, and their API keys and OIDC tokens are
+// refused until they are reactivated: a caregiver who left the patient's
+// circle of care, or a clinician who left the program, was unlinked from
+// each patient one by one and kept their access (QA). Setting the state a
+// member already has changes nothing and is not audited again.
+func (s *Store) SetMemberActive(ctx context.Context, a adherence.Actor, orgID, id string, active bool) (adherence.Member, error) {
+	if !isID(orgID) || !isID(id) {
+		return adherence.Member{}, errs.NotFound("member")
+	}
+	var m adherence.Member
+	err := s.db.InTx(ctx, func(tx *db.Tx) error {
+		var err error
+		m, err = scanMember(tx.QueryRowContext(ctx, `UPDATE members SET active = $3 WHERE org_id = $1 AND id = $2 AND active <> $3
+			RETURNING `+memberColumns, orgID, id, active))
+		if errors.Is(err, sql.ErrNoRows) {
+			// Unknown, or already in that state.
+			m, err = scanMember(tx.QueryRowContext(ctx, `SELECT `+memberColumns+` FROM members WHERE org_id = $1 AND id = $2`, orgID, id))
+			if err != nil {
+				return notFound(err, "read member", "member")
+			}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("set member active: %w", err)
+		}
+		if !active {
+			if _, err := tx.ExecContext(ctx, `UPDATE notifications SET status = 'cancelled', reason = $1, updated_at = $2
+				WHERE org_id = $3 AND member_id = $4 AND status IN ('queued', 'retrying')`, ReasonMemberDeactivated, s.clock(), orgID, id); err != nil {
+				return fmt.Errorf("cancel the member's waiting messages: %w", err)
+			}
+		}
+		return s.appendAudit(ctx, tx, []audit.Record{auditRecord(a, orgID, audit.ActionUpdate, "Member", id, "", fmt.Sprintf("active=%t", active))})
+	})
+	if err != nil {
+		return adherence.Member{}, fmt.Errorf("set member active: %w", err)
+	}
+	return m, nil
+}
+
+// MemberAPIKeyIDs returns the ids of the API keys of member id of orgID,
+// revoked or not: the API makes every process forget them when the member
+// is deactivated or reactivated, so that the change holds at once.
+func (s *Store) MemberAPIKeyIDs(ctx context.Context, orgID, id string) ([]string, error) {
+	rows, err := s.db.SQL.QueryContext(ctx, `SELECT id FROM api_keys WHERE org_id = $1 AND role IN ('caregiver', 'clinician') AND subject = $2 ORDER BY id`, orgID, id)
+	if err != nil {
+		return nil, fmt.Errorf("list member API keys: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, fmt.Errorf("list member API keys: %w", err)
+		}
+		ids = append(ids, k)
+	}
+	return ids, rows.Err()
+}
+
+// memberDeactivated is the refusal of a deactivated member's API key or
+// OIDC token.
+const memberDeactivated = "the member is deactivated: an admin can reactivate them"
+
+// memberActive reports whether member id of orgID is active; an unknown
+// member (or a malformed id) is errs.NotFound.
+func (s *Store) memberActive(ctx context.Context, orgID, id string) (bool, error) {
+	if !isID(orgID) || !isID(id) {
+		return false, errs.NotFound("member")
+	}
+	var active bool
+	err := s.db.SQL.QueryRowContext(ctx, `SELECT active FROM members WHERE org_id = $1 AND id = $2`, orgID, id).Scan(&active)
+	if err != nil {
+		return false, notFound(err, "read member", "member")
+	}
+	return active, nil
 }

@@ -268,6 +268,15 @@ func (s *Store) LookupAPIKey(ctx context.Context, keyID string) (auth.StoredKey,
 			k.Disabled = patientDeactivated
 		}
 	}
+	if (k.Role == auth.RoleCaregiver || k.Role == auth.RoleClinician) && k.Subject != "" && k.RevokedAt == nil {
+		active, err := s.memberActive(ctx, k.OrgID, k.Subject)
+		if err != nil && !errs.Is(err, errs.CodeNotFound) {
+			return auth.StoredKey{}, err
+		}
+		if err == nil && !active {
+			k.Disabled = memberDeactivated
+		}
+	}
 	return k, nil
 }
 
@@ -346,6 +355,9 @@ func (s *Store) CheckOIDCPrincipal(ctx context.Context, p auth.Principal) error 
 			}
 			if string(m.Kind) != string(p.Role) {
 				return errs.Unauthorized("token's subject names a %s, not a %s", m.Kind, p.Role)
+			}
+			if !m.Active {
+				return errs.Forbidden("%s", memberDeactivated)
 			}
 			return nil
 		}
