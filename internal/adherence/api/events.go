@@ -230,7 +230,7 @@ func (s *server) handleRecordEvent(w http.ResponseWriter, r *http.Request) {
 		// the group may commit after all. The retry tells: a recorded
 		// event comes back as a replay.
 		s.fail(w, r, errs.E(errs.CodeUnavailable, "the event's commit could not be confirmed (it may or may not be recorded); retry with the same clientEventId"))
-		s.Logger.ErrorContext(r.Context(), "record event failed", "error", err.Error())
+		s.submitFailed(r, "record event failed", err)
 		return
 	}
 	if out[0].Err != nil {
@@ -326,7 +326,7 @@ func (s *server) handleRecordBatch(w http.ResponseWriter, r *http.Request) {
 	if len(items) > 0 {
 		out, err := s.Ingest.Submit(r.Context(), items, received)
 		if err != nil {
-			s.Logger.ErrorContext(r.Context(), "record batch failed", "error", err.Error())
+			s.submitFailed(r, "record batch failed", err)
 			s.fail(w, r, errs.E(errs.CodeUnavailable, "the batch's commit could not be confirmed (its events may or may not be recorded); retry it unchanged"))
 			return
 		}
@@ -363,6 +363,19 @@ func (s *server) handleRecordBatch(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"accepted": accepted, "rejected": len(results) - accepted, "results": results})
+}
+
+// submitFailed logs an ingestion that was not confirmed: at WARN when the
+// request's own context ended (the client gave up, or REQUEST_TIMEOUT
+// passed while the group waited), which the docs tell clients to retry
+// and is no fault of the server's own; at ERROR otherwise (QA: every
+// abandoned request paged as an error).
+func (s *server) submitFailed(r *http.Request, msg string, err error) {
+	if r.Context().Err() != nil {
+		s.Logger.WarnContext(r.Context(), msg+": the request ended before its commit was confirmed", "error", err.Error())
+		return
+	}
+	s.Logger.ErrorContext(r.Context(), msg, "error", err.Error())
 }
 
 func (s *server) itemFailed(r *http.Request, res *batchItemJSON, err error, reqID string) {
