@@ -82,6 +82,7 @@ func NewServer(d Deps) http.Handler {
 	mux.QueryPrefix = "/v1/"
 	s.routes(mux)
 	var h http.Handler = httpx.OneValueEach(mux, "/v1/")
+	h = httpx.RefusePreconditions(h)
 	h = telemetry.Middleware(h, telemetry.MiddlewareDeps{
 		Logger:  d.Logger,
 		Metrics: d.HTTPMetrics,

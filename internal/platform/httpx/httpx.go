@@ -1101,6 +1101,34 @@ func OneValueEach(next http.Handler, prefix string) http.Handler {
 	})
 }
 
+// RefusePreconditions answers 400 to a request that makes itself
+// conditional on the state of its resource (If-Match, If-Unmodified-Since,
+// or If-None-Match on a method other than GET and HEAD): a server that
+// does not evaluate them must not carry out the method as if they held
+// (RFC 9110, 13.1.1), and a PATCH with If-Match of a stale version was
+// applied over the newer one (QA). The products' resources carry their
+// version in their body instead, which a write may send back.
+func RefusePreconditions(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := ""
+		switch {
+		case r.Header.Get("If-Match") != "":
+			name = "If-Match"
+		case r.Header.Get("If-Unmodified-Since") != "":
+			name = "If-Unmodified-Since"
+		case r.Header.Get("If-None-Match") != "" && r.Method != http.MethodGet && r.Method != http.MethodHead:
+			name = "If-None-Match"
+		}
+		if name != "" {
+			err := errs.Invalid(name, "conditional requests are not supported: send the version you read in the body's \"version\" field (a stale one is a 409 conflict)")
+			p, _ := ProblemFor(err, w.Header().Get("X-Request-Id"))
+			WriteProblem(w, p)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // oneValueEach returns the error of r's query (see OneValueEach), or nil.
 func oneValueEach(r *http.Request, prefix string) error {
 	if err := malformedQuery(r.URL.RawQuery); err != nil {

@@ -675,3 +675,40 @@ func TestMuxUnknownParams(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusePreconditions: a write made conditional (If-Match,
+// If-Unmodified-Since, If-None-Match) is refused with a 400 naming the
+// header, not carried out as if the condition held; a GET with
+// If-None-Match (a cache revalidating) and requests without them pass.
+func TestRefusePreconditions(t *testing.T) {
+	reached := 0
+	h := httpx.RefusePreconditions(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached++
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	for _, tt := range []struct {
+		method, header, value string
+		want                  int
+	}{
+		{"PATCH", "If-Match", `W/"3"`, 400},
+		{"PATCH", "If-Unmodified-Since", "Mon, 07 Dec 2026 10:00:00 GMT", 400},
+		{"PUT", "If-None-Match", "*", 400},
+		{"GET", "If-Match", `"3"`, 400},
+		{"GET", "If-None-Match", `"3"`, 204},
+		{"PATCH", "", "", 204},
+	} {
+		reached = 0
+		req := httptest.NewRequest(tt.method, "/v1/things/1", nil)
+		if tt.header != "" {
+			req.Header.Set(tt.header, tt.value)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != tt.want || (tt.want == 400) != (reached == 0) {
+			t.Errorf("%s with %s: %d (handler reached %d times), want %d", tt.method, tt.header, w.Code, reached, tt.want)
+		}
+		if tt.want == 400 && !strings.Contains(w.Body.String(), `"field":"`+tt.header+`"`) {
+			t.Errorf("%s with %s: problem %s does not name the header", tt.method, tt.header, w.Body)
+		}
+	}
+}
