@@ -419,3 +419,22 @@ func TestFHIRImportNamesAreCaseSensitive(t *testing.T) {
 		e.mustDo("POST", "/fhir/MedicationRequest", admin, body, 201)
 	})
 }
+
+// TestFHIRImportDoseRangeRefusedWithItsReason: a dose as a range (valid
+// R4) is refused naming the element and saying why, not as an unknown
+// field, which read like a misspelling (QA).
+func TestFHIRImportDoseRangeRefusedWithItsReason(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, e *env) {
+		_, admin := e.org("FHIR Range Org")
+		p := e.mustDo("POST", "/v1/patients", admin, map[string]any{"givenName": "Ana", "timeZone": "America/New_York"}, 201)
+		d := dailyAt8(nil)
+		d["doseAndRate"] = []any{map[string]any{"doseRange": map[string]any{
+			"low": map[string]any{"value": 1, "unit": "tablet"}, "high": map[string]any{"value": 2, "unit": "tablet"}}}}
+		r := e.do("POST", "/fhir/MedicationRequest", admin, fhirRequest(p["id"].(string), d))
+		body := r.json(t)
+		detail, _ := body["detail"].(string)
+		if r.status != 400 || body["field"] != "dosageInstruction[0].doseAndRate[0].doseRange" || !strings.Contains(detail, "dose range is not supported") {
+			t.Fatalf("a dose range: %d %.300s, want 400 naming doseRange and saying it is not supported", r.status, r.body)
+		}
+	})
+}

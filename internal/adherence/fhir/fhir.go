@@ -111,6 +111,9 @@ type Quantity struct {
 type DoseAndRate struct {
 	Type         json.RawMessage `json:"type,omitempty"` // ignored (see otherElements)
 	DoseQuantity *Quantity       `json:"doseQuantity,omitempty"`
+	// DoseRange is refused with its own reason (see Plan): as an unknown
+	// field it read like a misspelling of valid R4 (QA).
+	DoseRange    json.RawMessage `json:"doseRange,omitempty"`
 	RateRatio    json.RawMessage `json:"rateRatio,omitempty"`    // ignored
 	RateRange    json.RawMessage `json:"rateRange,omitempty"`    // ignored
 	RateQuantity json.RawMessage `json:"rateQuantity,omitempty"` // ignored
@@ -304,6 +307,12 @@ func ToPlan(mr MedicationRequest) (adherence.Plan, string, error) {
 		}
 	} else {
 		p.Timing = *d.Timing
+	}
+	for i, dr := range d.DoseAndRate {
+		if len(dr.DoseRange) > 0 {
+			return p, "", errs.Invalid(fmt.Sprintf("dosageInstruction[0].doseAndRate[%d].doseRange", i),
+				"a dose range is not supported: send doseQuantity, the amount of one dose")
+		}
 	}
 	if len(d.DoseAndRate) > 0 && d.DoseAndRate[0].DoseQuantity != nil {
 		q := d.DoseAndRate[0].DoseQuantity
