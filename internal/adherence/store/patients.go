@@ -104,6 +104,11 @@ func loadZone(name string) (*time.Location, error) {
 
 // patientArgs are the values of the mutable patient columns, in the order
 // given_name … share_medication.
+// patientFields names the values of patientArgs, as the API does.
+var patientFields = []string{"givenName", "familyName", "birthDate", "phone", "email", "timeZone", "language",
+	"anchors.wake", "anchors.breakfast", "anchors.lunch", "anchors.dinner", "anchors.bed",
+	"quietHours.start", "quietHours.end", "smsConsent", "shareMedicationWithCaregivers"}
+
 func patientArgs(p *adherence.Patient) []any {
 	var qs, qe any
 	if p.Quiet.Set {
@@ -250,8 +255,9 @@ func (s *Store) UpdatePatient(ctx context.Context, a adherence.Actor, p *adheren
 			// holding it is not told of a change by a 409. The attempt
 			// is still audited (its answer discloses the record).
 			p.UpdatedAt, p.Version = cur.UpdatedAt, cur.Version
-			return s.record(ctx, tx, a, p.OrgID, audit.ActionUpdate, "Patient", p.ID, p.ID)
+			return s.appendAudit(ctx, tx, []audit.Record{auditRecord(a, p.OrgID, audit.ActionUpdate, "Patient", p.ID, p.ID, "fields=none")})
 		}
+		detail := changedDetail(patientFields, patientArgs(&cur), patientArgs(p))
 		now := s.clock()
 		p.UpdatedAt, p.Version = now, cur.Version+1
 		args := append(patientArgs(p), p.UpdatedAt, p.Version, p.OrgID, p.ID)
@@ -277,7 +283,7 @@ func (s *Store) UpdatePatient(ctx context.Context, a adherence.Actor, p *adheren
 				return err
 			}
 		}
-		return s.record(ctx, tx, a, p.OrgID, audit.ActionUpdate, "Patient", p.ID, p.ID)
+		return s.appendAudit(ctx, tx, []audit.Record{auditRecord(a, p.OrgID, audit.ActionUpdate, "Patient", p.ID, p.ID, detail)})
 	})
 	if err != nil {
 		return fmt.Errorf("update patient: %w", err)

@@ -84,6 +84,10 @@ func validatePlan(p *adherence.Plan) error {
 
 // planArgs are the values of the editable plan columns, in the order
 // rxnorm … end_at, ingredient, drug_class, on_time_minutes, late_max_minutes.
+// planFields names the values of planArgs, as the API does.
+var planFields = []string{"medication.rxnorm", "medication.display", "dose", "instructions", "daysSupply", "asNeeded",
+	"timing", "startAt", "endAt", "ingredient", "drugClass", "windows.onTimeMinutes", "windows.lateMaxMinutes"}
+
 func planArgs(p *adherence.Plan) ([]any, error) {
 	timing, err := json.Marshal(p.Timing)
 	if err != nil {
@@ -501,8 +505,9 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 			// are not regenerated. The attempt is still audited (its
 			// answer discloses the plan).
 			p.UpdatedAt, p.Version = cur.UpdatedAt, cur.Version
-			return s.record(ctx, tx, a, p.OrgID, audit.ActionUpdate, "MedicationRequest", p.ID, p.PatientID)
+			return s.appendAudit(ctx, tx, []audit.Record{auditRecord(a, p.OrgID, audit.ActionUpdate, "MedicationRequest", p.ID, p.PatientID, "fields=none")})
 		}
+		detail := changedDetail(planFields, curArgs, args)
 		p.UpdatedAt, p.Version = now, cur.Version+1
 		args = append(args, p.UpdatedAt, p.Version, p.OrgID, p.ID)
 		_, err = tx.ExecContext(ctx, `UPDATE plans SET rxnorm = $1, rxnorm_display = $2, dose = $3, instructions = $4,
@@ -595,7 +600,7 @@ func (s *Store) UpdatePlan(ctx context.Context, a adherence.Actor, p *adherence.
 		if err := s.regenerateIfActive(ctx, tx, p, now, false); err != nil {
 			return err
 		}
-		return s.record(ctx, tx, a, p.OrgID, audit.ActionUpdate, "MedicationRequest", p.ID, p.PatientID)
+		return s.appendAudit(ctx, tx, []audit.Record{auditRecord(a, p.OrgID, audit.ActionUpdate, "MedicationRequest", p.ID, p.PatientID, detail)})
 	})
 	if err != nil {
 		return fmt.Errorf("update plan: %w", err)
@@ -961,7 +966,7 @@ func (s *Store) SetPlanStatus(ctx context.Context, a adherence.Actor, orgID, id 
 			// Nothing changes, but the caller is answered the plan:
 			// audited as the change attempted, as a PATCH changing
 			// nothing is.
-			return s.record(ctx, tx, a, orgID, audit.ActionUpdate, "MedicationRequest", id, p.PatientID)
+			return s.appendAudit(ctx, tx, []audit.Record{auditRecord(a, orgID, audit.ActionUpdate, "MedicationRequest", id, p.PatientID, "status="+string(status))})
 		case p.Status == adherence.PlanStopped:
 			return errs.Conflict("plan is stopped")
 		}
@@ -1011,10 +1016,8 @@ func (s *Store) SetPlanStatus(ctx context.Context, a adherence.Actor, orgID, id 
 		if err != nil {
 			return err
 		}
-		if err := s.appendAudit(ctx, tx, recs); err != nil {
-			return err
-		}
-		return s.record(ctx, tx, a, orgID, audit.ActionUpdate, "MedicationRequest", id, p.PatientID)
+		recs = append(recs, auditRecord(a, orgID, audit.ActionUpdate, "MedicationRequest", id, p.PatientID, "status="+string(status)))
+		return s.appendAudit(ctx, tx, recs)
 	})
 	if err != nil {
 		return adherence.Plan{}, fmt.Errorf("set plan status: %w", err)

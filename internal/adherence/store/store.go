@@ -209,6 +209,24 @@ func sameArgs(a, b []any) bool {
 	return true
 }
 
+// changedDetail is the audit detail of an update: the names (never the
+// values) of the fields whose values differ between cur and next (see
+// sameArgs), names[i] naming value i, as "fields=a,b", or "fields=none".
+// Without it the trail could not tell a consent withdrawal from a change
+// of address, nor a pause from a resume (QA).
+func changedDetail(names []string, cur, next []any) string {
+	var changed []string
+	for i := range cur {
+		if i < len(next) && i < len(names) && !sameArgs(cur[i:i+1], next[i:i+1]) {
+			changed = append(changed, names[i])
+		}
+	}
+	if len(changed) == 0 {
+		return "fields=none"
+	}
+	return "fields=" + strings.Join(changed, ",")
+}
+
 func nullTime(t *time.Time) any {
 	if t == nil {
 		return nil
