@@ -36,8 +36,8 @@ const keyRevokedChannel = "adherence:api-keys:revoked"
 // so with a database that answers the queues are empty or commit in
 // milliseconds; with one that has stalled they would wait 30 s a group.
 // SHUTDOWN_DRAIN (5 s), the request and job budget (16 + 3 s), this and
-// the database's close (at most 5 s) make the 30 s ECS gives a task
-// between SIGTERM and SIGKILL.
+// the database's close (at most 3 s, db.DefaultCloseTimeout) make 28 s,
+// within the 30 s ECS gives a task between SIGTERM and SIGKILL.
 const ingestDrain = time.Second
 
 // cmdServe runs the API (withAPI) and/or the job workers until ctx ends,

@@ -89,7 +89,7 @@ func CheckAddr(addr string) error {
 // DefaultShutdownTimeout is how long shutdown waits, in all, for in-flight
 // requests and then running jobs when Config.ShutdownTimeout is zero: with
 // the default 5 s drain, the jobs' cancellation (at most jobs.CancelWait,
-// 3 s) and at most 5 s to close the database (db.Close) it fits the 30 s
+// 3 s) and at most 3 s to close the database (db.Close) it fits the 30 s
 // ECS gives a task between SIGTERM and SIGKILL.
 const DefaultShutdownTimeout = 16 * time.Second
 
