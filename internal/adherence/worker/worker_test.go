@@ -105,8 +105,8 @@ func TestJobErrorSeriesStartAtZero(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"adherence_job_errors_total", "adherence_job_panics_total"} {
-		if series[name] != 11 {
-			t.Errorf("%s: %d zero series, want one per job kind (11)", name, series[name])
+		if series[name] != 12 {
+			t.Errorf("%s: %d zero series, want one per job kind (12)", name, series[name])
 		}
 	}
 }
