@@ -30,6 +30,17 @@ func TestMemberEditAndDeactivation(t *testing.T) {
 		if again := e.mustDo("GET", path, admin, nil, 200); again["phone"] != "+15550002222" || again["email"] != nil {
 			t.Fatalf("member read after PATCH = %v", again)
 		}
+		// The trail says which fields changed (QA: /v1/audit answered no
+		// detail at all).
+		var details []any
+		for _, rec := range e.mustDo("GET", "/v1/audit?limit=1000", admin, nil, 200)["records"].([]any) {
+			if r := rec.(map[string]any); r["resourceType"] == "Member" && r["resourceId"] == id && r["action"] == "U" {
+				details = append(details, r["detail"])
+			}
+		}
+		if len(details) != 1 || details[0] != "fields=email,phone,timeZone" {
+			t.Fatalf("audit details of the member's update = %v, want [fields=email,phone,timeZone]", details)
+		}
 		for _, bad := range []map[string]any{{"name": nil}, {"name": " "}, {"phone": "555-0100"}, {"kind": "clinician"}, {"timeZone": "Nowhere/Land"}} {
 			if r := e.do("PATCH", path, admin, bad); r.status != 400 {
 				t.Errorf("PATCH %v: %d %s, want 400", bad, r.status, r.body)

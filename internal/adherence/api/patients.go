@@ -364,12 +364,15 @@ func (s *server) handleListAudit(w http.ResponseWriter, r *http.Request) {
 		Outcome      int    `json:"outcome"`
 		RequestID    string `json:"requestId,omitempty"`
 		ClientAddr   string `json:"clientAddr,omitempty"`
+		// Detail says what a change was (fields=…, status=…, reason=…):
+		// names and codes, never values.
+		Detail string `json:"detail,omitempty"`
 	}
 	out := make([]recJSON, 0, len(recs))
 	for _, rec := range recs {
 		out = append(out, recJSON{Seq: rec.Seq, ID: rec.ID, At: rec.At.UTC().Format("2006-01-02T15:04:05.000000Z"), ActorID: rec.ActorID, ActorRole: rec.ActorRole,
 			Action: rec.Action, ResourceType: rec.ResourceType, ResourceID: rec.ResourceID, PatientID: rec.PatientID, Outcome: rec.Outcome,
-			RequestID: rec.RequestID, ClientAddr: rec.ClientAddr})
+			RequestID: rec.RequestID, ClientAddr: rec.ClientAddr, Detail: rec.Detail})
 	}
 	resp := map[string]any{"records": out}
 	if more {

@@ -203,8 +203,10 @@ func (s *Store) HandleInboundSMS(ctx context.Context, in InboundSMS) (InboundRes
 			return h.handleDoseReply(ctx)
 		}
 	}
-	if h.activeMembers() && !h.activePatients() {
-		// A member gets the help text for anything but OK.
+	if len(h.members) > 0 && !h.activePatients() {
+		// A member gets the help text for anything but OK; so does one
+		// deactivated, whose OK acknowledges nothing (QA: they were told
+		// to reply TAKEN or SKIP, the patient's dose replies).
 		return h.answer(ctx, InboundUnknown, remind.KindHelp, true)
 	}
 	// Not understood — OK from a patient included: it acknowledges nothing.

@@ -584,6 +584,26 @@ func TestInboundMemberAcknowledges(t *testing.T) {
 	})
 }
 
+// TestInboundOKFromADeactivatedMember: a deactivated caregiver's OK
+// acknowledges nothing, and they get the help text, not the patient's
+// "reply TAKEN, SKIP, SNOOZE" (QA re-test).
+func TestInboundOKFromADeactivatedMember(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		p := f.patient("UTC")
+		m := f.linkedCaregiver(p)
+		number := m.Phone.Reveal()
+		if _, err := f.s.SetMemberActive(f.ctx, f.actor, f.org, m.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		if res := f.text(1, number, "OK"); res.Result != store.InboundUnknown {
+			t.Fatalf("OK from a deactivated member = %+v", res)
+		}
+		if n, unknown := f.replies(remind.KindHelp, number), f.replies(remind.KindUnknownReply, number); n != 1 || unknown != 0 {
+			t.Fatalf("answers to the deactivated member: %d help, %d not-understood; want 1 help", n, unknown)
+		}
+	})
+}
+
 // submitter is a store.EventSubmitter that records through the store and
 // counts what it was given.
 type submitter struct {

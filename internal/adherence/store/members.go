@@ -5,12 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/medplatform/medplatform/internal/adherence"
 	"github.com/medplatform/medplatform/internal/platform/audit"
 	"github.com/medplatform/medplatform/internal/platform/db"
 	"github.com/medplatform/medplatform/internal/platform/errs"
+	"github.com/medplatform/medplatform/internal/platform/phi"
 )
 
 const memberColumns = `id, org_id, kind, name, email, phone, COALESCE(time_zone, ''), active, created_at`
@@ -239,10 +239,14 @@ type MemberChange struct {
 	Name, Email, Phone, TimeZone *string
 }
 
-// UpdateMember applies ch to member id of orgID in one statement, so that
-// two edits of different fields both hold, and audits it with the names
-// of the fields it set (never their values). A caregiver's new number
-// takes effect at their next message, a held one included.
+// UpdateMember applies ch to member id of orgID and audits it with the
+// names of the fields it changed (never their values; "fields=none" when
+// it changed nothing). It writes only the fields ch sets, on the row
+// locked first, so two edits of different fields both hold. A caregiver's
+// new number takes effect at their next message, a held one included;
+// their messages held for their quiet hours are decided again at once
+// when their zone changes (QA: a zone corrected in the afternoon left a
+// page held until the old zone's morning, or later).
 func (s *Store) UpdateMember(ctx context.Context, a adherence.Actor, orgID, id string, ch MemberChange) (adherence.Member, error) {
 	if !isID(orgID) || !isID(id) {
 		return adherence.Member{}, errs.NotFound("member")
@@ -252,38 +256,41 @@ func (s *Store) UpdateMember(ctx context.Context, a adherence.Actor, orgID, id s
 			return adherence.Member{}, err
 		}
 	}
-	var sets, fields []string
-	args := []any{orgID, id}
-	set := func(column, field string, v any) {
-		args = append(args, v)
-		sets = append(sets, fmt.Sprintf("%s = $%d", column, len(args)))
-		fields = append(fields, field)
-	}
-	if ch.Name != nil {
-		set("name", "name", *ch.Name)
-	}
-	if ch.Email != nil {
-		set("email", "email", *ch.Email)
-	}
-	if ch.Phone != nil {
-		set("phone", "phone", *ch.Phone)
-	}
-	if ch.TimeZone != nil {
-		set("time_zone", "timeZone", nullString(*ch.TimeZone))
-	}
 	var m adherence.Member
 	err := s.db.InTx(ctx, func(tx *db.Tx) error {
-		q := `SELECT ` + memberColumns + ` FROM members WHERE org_id = $1 AND id = $2`
-		if len(sets) > 0 {
-			q = `UPDATE members SET ` + strings.Join(sets, ", ") + ` WHERE org_id = $1 AND id = $2 RETURNING ` + memberColumns
+		lock := ""
+		if tx.Dialect == db.Postgres {
+			lock = " FOR UPDATE"
 		}
-		var err error
-		if m, err = scanMember(tx.QueryRowContext(ctx, q, args...)); err != nil {
-			return notFound(err, "update member", "member")
+		cur, err := scanMember(tx.QueryRowContext(ctx, `SELECT `+memberColumns+` FROM members WHERE org_id = $1 AND id = $2`+lock, orgID, id))
+		if err != nil {
+			return notFound(err, "read member", "member")
 		}
-		detail := "fields=" + strings.Join(fields, ",")
-		if len(fields) == 0 {
-			detail = "fields=none"
+		m = cur
+		if ch.Name != nil {
+			m.Name = phi.New(*ch.Name)
+		}
+		if ch.Email != nil {
+			m.Email = phi.New(*ch.Email)
+		}
+		if ch.Phone != nil {
+			m.Phone = phi.New(*ch.Phone)
+		}
+		if ch.TimeZone != nil {
+			m.TimeZone = *ch.TimeZone
+		}
+		memberArgs := func(m adherence.Member) []any { return []any{m.Name, m.Email, m.Phone, m.TimeZone} }
+		detail := changedDetail([]string{"name", "email", "phone", "timeZone"}, memberArgs(cur), memberArgs(m))
+		if detail != "fields=none" {
+			if _, err := tx.ExecContext(ctx, `UPDATE members SET name = $1, email = $2, phone = $3, time_zone = $4 WHERE org_id = $5 AND id = $6`,
+				m.Name, m.Email, m.Phone, nullString(m.TimeZone), orgID, id); err != nil {
+				return fmt.Errorf("update member: %w", err)
+			}
+		}
+		if m.TimeZone != cur.TimeZone {
+			if err := s.redecideHeld(ctx, tx, orgID, "member_id", id); err != nil {
+				return err
+			}
 		}
 		return s.appendAudit(ctx, tx, []audit.Record{auditRecord(a, orgID, audit.ActionUpdate, "Member", id, "", detail)})
 	})

@@ -125,3 +125,60 @@ func TestMemberDeactivation(t *testing.T) {
 		wantCode(t, err, errs.CodeNotFound)
 	})
 }
+
+// TestMemberZoneChangeRedecidesHeldMessages: a message to a caregiver held
+// for their quiet hours gets a delivery job at once when their zone
+// changes (it decides again under the new zone), and none when a PATCH
+// leaves the zone as it was; a PATCH that sets a field to its value is
+// audited as changing nothing (QA re-test: the held message waited for
+// the old zone's morning, and a PATCH was audited with the fields given).
+func TestMemberZoneChangeRedecidesHeldMessages(t *testing.T) {
+	each(t, func(t *testing.T, f *fixture) {
+		rec := &jobRecorder{}
+		w := newEscWorld(t, f)
+		f.s.Jobs = rec
+		carer := w.carers[0]
+		var held int64
+		err := f.d.SQL.QueryRowContext(f.ctx, `INSERT INTO notifications (org_id, idempotency_key, kind, template, patient_id, member_id,
+				channels, status, reason, due_at, created_at, updated_at)
+			VALUES ($1, 'esc-held', 'escalation', 'escalation_caregiver', $2, $3, 'sms', 'queued', 'quiet_hours', $4, $4, $4) RETURNING id`,
+			f.org, w.pat.ID, carer, f.now).Scan(&held)
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs := func() []int64 {
+			var ids []int64
+			for _, prm := range rec.params {
+				if args, ok := prm.Args.(adherence.DeliverArgs); ok {
+					ids = append(ids, args.IDs...)
+				}
+			}
+			return ids
+		}
+		m, err := f.s.GetMember(f.ctx, f.org, carer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.s.UpdateMember(f.ctx, f.actor, f.org, carer, store.MemberChange{Name: strp(m.Name.Reveal()), TimeZone: strp(m.TimeZone)}); err != nil {
+			t.Fatal(err)
+		}
+		if got := jobs(); len(got) != 0 {
+			t.Fatalf("delivery jobs after a PATCH that changed nothing: %v", got)
+		}
+		if _, err := f.s.UpdateMember(f.ctx, f.actor, f.org, carer, store.MemberChange{TimeZone: strp("America/Los_Angeles")}); err != nil {
+			t.Fatal(err)
+		}
+		if got := jobs(); len(got) != 1 || got[0] != held {
+			t.Fatalf("delivery jobs after the zone change: %v, want one for the held message %d", got, held)
+		}
+		var details []string
+		for _, r := range f.auditRecords() {
+			if r.ResourceType == "Member" && r.ResourceID == carer {
+				details = append(details, r.Detail)
+			}
+		}
+		if len(details) < 2 || details[len(details)-2] != "fields=none" || details[len(details)-1] != "fields=timeZone" {
+			t.Fatalf("member audit details = %q, want fields=none then fields=timeZone last", details)
+		}
+	})
+}

@@ -336,8 +336,14 @@ func releaseQuietHolds(ctx context.Context, tx *db.Tx, cur adherence.Patient, no
 // the new end. A held message to a caregiver with a zone of their own is
 // held again until the same end.
 func (s *Store) redecideHeldDeliveries(ctx context.Context, tx *db.Tx, orgID, patientID string) error {
+	return s.redecideHeld(ctx, tx, orgID, "patient_id", patientID)
+}
+
+// redecideHeld enqueues at once a delivery job for the notifications held
+// for quiet hours whose column (patient_id or member_id) is id.
+func (s *Store) redecideHeld(ctx context.Context, tx *db.Tx, orgID, column, id string) error {
 	rows, err := tx.QueryContext(ctx, `SELECT id FROM notifications
-		WHERE org_id = $1 AND patient_id = $2 AND status = 'queued' AND reason = 'quiet_hours'`, orgID, patientID)
+		WHERE org_id = $1 AND `+column+` = $2 AND status = 'queued' AND reason = 'quiet_hours'`, orgID, id)
 	if err != nil {
 		return fmt.Errorf("read deliveries held for quiet hours: %w", err)
 	}

@@ -1120,7 +1120,7 @@ func RefusePreconditions(next http.Handler) http.Handler {
 			name = "If-None-Match"
 		}
 		if name != "" {
-			err := errs.Invalid(name, "conditional requests are not supported: send the version you read in the body's \"version\" field (a stale one is a 409 conflict)")
+			err := errs.Invalid(name, "conditional requests are not supported: where the resource has a \"version\", send the one you read in the body (a stale one is a 409 conflict)")
 			p, _ := ProblemFor(err, w.Header().Get("X-Request-Id"))
 			WriteProblem(w, p)
 			return
