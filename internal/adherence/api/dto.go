@@ -902,25 +902,41 @@ func (in memberInput) member() (adherence.Member, error) {
 	if kind != adherence.MemberClinician && kind != adherence.MemberCaregiver {
 		return adherence.Member{}, errs.Invalid("kind", "must be clinician or caregiver")
 	}
-	name := strings.TrimSpace(in.Name)
-	if adherence.Blank(name) || utf8.RuneCountInString(name) > 200 {
-		return adherence.Member{}, errs.Invalid("name", "must be 1 to 200 characters, one of them visible")
+	name, err := memberName(in.Name)
+	if err != nil {
+		return adherence.Member{}, err
 	}
-	if adherence.HasControl(name) {
-		return adherence.Member{}, errs.Invalid("name", controlChars)
-	}
-	if in.Email != "" && !validEmail(in.Email) {
-		return adherence.Member{}, errs.Invalid("email", "must be an e-mail address")
-	}
-	if in.Phone != "" && !e164.MatchString(in.Phone) {
-		return adherence.Member{}, errs.Invalid("phone", "must be an E.164 number such as +15551234567")
-	}
-	if in.TimeZone != "" {
-		if err := validZone(in.TimeZone); err != nil {
-			return adherence.Member{}, err
-		}
+	if err := checkMemberContact(in.Email, in.Phone, in.TimeZone); err != nil {
+		return adherence.Member{}, err
 	}
 	return adherence.Member{Kind: kind, Name: phi.New(name), Email: phi.New(in.Email), Phone: phi.New(in.Phone), TimeZone: in.TimeZone, Active: true}, nil
+}
+
+// memberName returns a member's name trimmed, or why it is refused.
+func memberName(raw string) (string, error) {
+	name := strings.TrimSpace(raw)
+	if adherence.Blank(name) || utf8.RuneCountInString(name) > 200 {
+		return "", errs.Invalid("name", "must be 1 to 200 characters, one of them visible")
+	}
+	if adherence.HasControl(name) {
+		return "", errs.Invalid("name", controlChars)
+	}
+	return name, nil
+}
+
+// checkMemberContact refuses a member's email, phone or time zone that is
+// not empty and not valid.
+func checkMemberContact(email, phone, zone string) error {
+	if email != "" && !validEmail(email) {
+		return errs.Invalid("email", "must be an e-mail address")
+	}
+	if phone != "" && !e164.MatchString(phone) {
+		return errs.Invalid("phone", "must be an E.164 number such as +15551234567")
+	}
+	if zone != "" {
+		return validZone(zone)
+	}
+	return nil
 }
 
 // memberPatch is the body of PATCH /v1/members/{id}: the fields given
@@ -943,25 +959,20 @@ func (in *memberPatch) change(nulls map[string]bool) (store.MemberChange, error)
 	}
 	ch := store.MemberChange{Email: in.Email, Phone: in.Phone, TimeZone: in.TimeZone}
 	if in.Name != nil {
-		name := strings.TrimSpace(*in.Name)
-		if adherence.Blank(name) || utf8.RuneCountInString(name) > 200 {
-			return store.MemberChange{}, errs.Invalid("name", "must be 1 to 200 characters, one of them visible")
-		}
-		if adherence.HasControl(name) {
-			return store.MemberChange{}, errs.Invalid("name", controlChars)
+		name, err := memberName(*in.Name)
+		if err != nil {
+			return store.MemberChange{}, err
 		}
 		ch.Name = &name
 	}
-	if in.Email != nil && *in.Email != "" && !validEmail(*in.Email) {
-		return store.MemberChange{}, errs.Invalid("email", "must be an e-mail address")
-	}
-	if in.Phone != nil && *in.Phone != "" && !e164.MatchString(*in.Phone) {
-		return store.MemberChange{}, errs.Invalid("phone", "must be an E.164 number such as +15551234567")
-	}
-	if in.TimeZone != nil && *in.TimeZone != "" {
-		if err := validZone(*in.TimeZone); err != nil {
-			return store.MemberChange{}, err
+	text := func(p *string) string {
+		if p == nil {
+			return ""
 		}
+		return *p
+	}
+	if err := checkMemberContact(text(in.Email), text(in.Phone), text(in.TimeZone)); err != nil {
+		return store.MemberChange{}, err
 	}
 	return ch, nil
 }

@@ -311,18 +311,9 @@ func (s *server) handleSetMemberActive(active bool) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		// Done even if the client has gone: the change is committed.
-		ctx := context.WithoutCancel(r.Context())
-		ids, err := s.Store.MemberAPIKeyIDs(ctx, m.OrgID, m.ID)
-		if err != nil {
-			s.Logger.ErrorContext(ctx, "could not forget the API keys of a member deactivated or reactivated; they follow within API_KEY_CACHE_TTL", "error", err)
-		}
-		for _, id := range ids {
-			s.Auth.ForgetAPIKey(id)
-			if s.OnKeyRevoked != nil {
-				s.OnKeyRevoked(ctx, id)
-			}
-		}
+		s.forgetKeys(r, "member", func(ctx context.Context) ([]string, error) {
+			return s.Store.MemberAPIKeyIDs(ctx, m.OrgID, m.ID)
+		})
 		httpx.WriteJSON(w, http.StatusOK, memberOut(m))
 	}
 }

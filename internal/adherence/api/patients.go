@@ -184,25 +184,28 @@ func (s *server) handleSetPatientActive(active bool) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		s.forgetPatientKeys(r, pat)
+		s.forgetKeys(r, "patient", func(ctx context.Context) ([]string, error) {
+			return s.Store.PatientAPIKeyIDs(ctx, pat.OrgID, pat.ID)
+		})
 		httpx.WriteJSON(w, http.StatusOK, patientOut(pat, viewFull))
 	}
 }
 
-// forgetPatientKeys makes this process and the others (OnKeyRevoked) look
-// the patient's API keys up again, so that a deactivation refuses them at
-// once and a reactivation lets them in again, rather than when their
-// cache entries expire (API_KEY_CACHE_TTL). A failure to list them is
-// logged: the change is committed, and the caches expire anyway.
-func (s *server) forgetPatientKeys(r *http.Request, pat adherence.Patient) {
+// forgetKeys makes this process and the others (OnKeyRevoked) look the
+// API keys ids lists up again, so that a deactivation refuses them at once
+// and a reactivation lets them in again, rather than when their cache
+// entries expire (API_KEY_CACHE_TTL). A failure to list them is logged:
+// the change is committed, and the caches expire anyway. whose names the
+// holder in that log line ("patient", "member").
+func (s *server) forgetKeys(r *http.Request, whose string, ids func(context.Context) ([]string, error)) {
 	// Done even if the client has gone: the change is committed.
 	ctx := context.WithoutCancel(r.Context())
-	ids, err := s.Store.PatientAPIKeyIDs(ctx, pat.OrgID, pat.ID)
+	list, err := ids(ctx)
 	if err != nil {
-		s.Logger.ErrorContext(ctx, "could not forget the API keys of a patient deactivated or reactivated; they follow within API_KEY_CACHE_TTL", "error", err)
+		s.Logger.ErrorContext(ctx, "could not forget the API keys of a "+whose+" deactivated or reactivated; they follow within API_KEY_CACHE_TTL", "error", err)
 		return
 	}
-	for _, id := range ids {
+	for _, id := range list {
 		s.Auth.ForgetAPIKey(id)
 		if s.OnKeyRevoked != nil {
 			s.OnKeyRevoked(ctx, id)
