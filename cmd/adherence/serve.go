@@ -213,41 +213,27 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	// transactions of the changes that cause them.
 	d.store.Jobs = jc
 
-	// What the group committers below still hold once the server has
-	// stopped is committed within ingestDrain of the first of them to
-	// stop, in all; with the database stalled it fails instead, so that
-	// the process ends before ECS's SIGKILL.
-	var (
-		drainCtx    context.Context
-		drainCancel context.CancelFunc = func() {}
-	)
-	defer func() { drainCancel() }() // runs after both stops
-	drain := func() context.Context {
-		if drainCtx == nil {
-			drainCtx, drainCancel = context.WithTimeout(context.Background(), ingestDrain)
-		}
-		return drainCtx
-	}
-	// Audited reads from concurrent requests share commits.
-	stopAudit := d.audit.StartGroupCommit(256)
-	defer func() {
-		if err := stopAudit(drain()); err != nil {
-			log.Warn("stopped before the pending audit records were committed: their reads were answered with errors", "waited", ingestDrain.String())
-		}
-	}()
-	// So do ingested events; stopIngest (deferred after the HTTP server
-	// has shut down) commits whatever is still queued.
+	// Audited reads from concurrent requests share commits; so do
+	// ingested events.
 	ingestMetrics, err := ingest.NewMetrics(reg)
 	if err != nil {
 		return err
 	}
+	stopAudit := d.audit.StartGroupCommit(256)
 	ingester := ingest.New(d.store, ingestMetrics, d.ingestMaxGroup())
 	stopIngest := ingester.Start(d.ingestCommitters())
 	defer func() {
-		// Events still queued are answered with errors if the drain
-		// ends first (their clients retry).
-		if err := stopIngest(drain()); err != nil {
+		// Deferred after the HTTP server has shut down: what the group
+		// committers still hold is committed within ingestDrain, in all;
+		// with the database stalled it fails instead (its clients retry),
+		// so that the process ends before ECS's SIGKILL.
+		ctx, cancel := context.WithTimeout(context.Background(), ingestDrain)
+		defer cancel()
+		if err := stopIngest(ctx); err != nil {
 			log.Warn("stopped before the queued adherence events were committed: their requests were answered with errors, and their clients retry them", "waited", ingestDrain.String())
+		}
+		if err := stopAudit(ctx); err != nil {
+			log.Warn("stopped before the pending audit records were committed: their reads were answered with errors", "waited", ingestDrain.String())
 		}
 	}()
 	// SMS dose replies are recorded through it too.

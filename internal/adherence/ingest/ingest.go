@@ -100,11 +100,12 @@ func New(rec Recorder, metrics *Metrics, maxGroup int) *Ingester {
 // records each request in a transaction of its own.
 //
 // stop's context bounds that drain: when it ends first, the commits in
-// flight are cancelled, what is still queued is answered with an error,
-// none of it acknowledged, and stop returns the context's error (clients retry with the same client
-// event ids). With the database stalled, each queued group waited for its
-// own 30 s timeout, one after the other: a process asked to stop took 56
-// to 148 s, long past the 30 s ECS gives it before SIGKILL (QA).
+// flight are cancelled, what is still queued is answered with an error
+// (none of it acknowledged: clients retry with the same client event ids),
+// and stop returns the context's error. With the database stalled, each
+// queued group waited for its own 30 s timeout, one after the other: a
+// process asked to stop took 56 to 148 s, long past the 30 s ECS gives it
+// before SIGKILL (QA).
 //
 // committers is how many groups may be in flight at once. On SQLite use 1:
 // it has one writer. On PostgreSQL a few let one group's reads and inserts
